@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 Post = Callable[[Notice], Awaitable[Delivery]]
 Typing = Callable[[str], AbstractAsyncContextManager[None]]
+TaskLine = Callable[[int], Awaitable[str | None]]
+"""The spend line of the task a run (by id) was done for, ``None`` for none."""
 """Show the bot typing in an agent's threads while the block runs."""
 _READ_LIMIT = 2 * 1024 * 1024  # bytes of new output read at once (a longer line is cut)
 _FINAL_READS = 16  # reads at most, at a run's end: 32 MiB; the rest is in `logs`
@@ -110,10 +112,13 @@ class AgentFeed:
         settings: FeedSettings | None = None,
         *,
         typing: Typing | None = None,
+        task_line: TaskLine | None = None,
     ) -> None:
         """``typing``: while a batch of an agent's output waits to be posted, the bot shows
         it is typing in that agent's threads (one notice per batch, none for output posted
-        at once)."""
+        at once); ``task_line``: the spend line of the task a run was done for, which its
+        summary shows (``None``: no register)."""
+        self._task_line = task_line
         self._fleet = fleet
         self._post = post
         self._typing = typing
@@ -342,9 +347,12 @@ class AgentFeed:
                 await self._post_event(event)
             return
         end = story.report.end
+        task = None
+        if self._task_line is not None and event.run_id is not None:
+            task = await self._task_line(event.run_id)
         await self._post(
             Notice(
-                render_runs.summary(story, self._clock.now()),
+                render_runs.summary(story, self._clock.now(), task=task),
                 tone=_TONES.get(end.outcome, "info"),
                 agents=(event.agent,),
                 # An operator's own stop, or a spawn that ended at once, was answered where

@@ -54,6 +54,7 @@ from fleet.repos.desk import RepoDesk
 from fleet.repos.line.identity import chat_co_author
 from fleet.supervisor.fleet import RosterDiff
 from fleet.supervisor.interfaces import FleetView
+from fleet.tasks.spent import TaskSpend
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 
@@ -197,7 +198,13 @@ def build_commands(
         LimitCommands(fleet),
         RaiseCommand(fleeted.spend_asks),
         ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix),
-        RunCommands(fleet, cfg.defaults.logs_lines, forge_runs, ledger.quotes),
+        RunCommands(
+            fleet,
+            cfg.defaults.logs_lines,
+            forge_runs,
+            ledger.quotes,
+            TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals),
+        ),
         RepoCommands(repos, desk, identities),
         ForgeCommands(forge, clock),
         schedules,

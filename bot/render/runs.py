@@ -20,6 +20,7 @@ from fleet.transcript.story import Outcome
 
 ANSWER_CAP = 700  # characters of the agent's last message in a summary
 DOOR_CAP = 160  # of the git door's refusal on the headline
+TASK_CAP = 300  # of the task's spend line
 _ICONS = {
     Outcome.FINISHED.value: "✅",
     Outcome.FAILED.value: "❌",
@@ -61,10 +62,13 @@ def headline(story: RunStory, now: datetime) -> str:
     return line
 
 
-def summary(story: RunStory, now: datetime, quote: str | None = None) -> str:
+def summary(
+    story: RunStory, now: datetime, quote: str | None = None, task: str | None = None
+) -> str:
     """The summary of a run: outcome and why, its answer, what Fleetwarden metered (and
-    ``quote``: what it was quoted when it was admitted), the models that served it, where
-    it worked, and where it came from."""
+    ``quote``: what it was quoted when it was admitted; ``task``: the spend line of the task
+    it was done for, :func:`fleet.tasks.spent.spend_line`), the models that served it,
+    where it worked, and where it came from."""
     report = story.report
     parts = [headline(story, now)]
     end = report.end
@@ -74,6 +78,8 @@ def summary(story: RunStory, now: datetime, quote: str | None = None) -> str:
     parts.append(_spend(story, end))
     if quote:
         parts.append(quote)
+    if task:
+        parts.append(said(task, TASK_CAP))
     models = _models(story)
     if models:
         parts.append(models)
@@ -160,14 +166,21 @@ def _footer(story: RunStory) -> str:
 
 
 def runs(
-    name: str, stories: Sequence[RunStory], now: datetime, quotes: Mapping[int, str] | None = None
+    name: str,
+    stories: Sequence[RunStory],
+    now: datetime,
+    quotes: Mapping[int, str] | None = None,
+    tasks: Mapping[int, str] | None = None,
 ) -> str:
     """``runs NAME``: the agent's latest runs, newest first, each summarised (``quotes``:
-    each run's quote, as told, by run id)."""
+    each run's quote, as told, by run id; ``tasks``: the spend line of each run's task)."""
     if not stories:
         return f"**{name}** has no runs yet — `spawn {name}` starts one."
-    told = quotes or {}
-    blocks = [summary(story, now, told.get(story.report.run.id)) for story in stories]
+    told, tasked = quotes or {}, tasks or {}
+    blocks = [
+        summary(story, now, told.get(story.report.run.id), tasked.get(story.report.run.id))
+        for story in stories
+    ]
     plural = "s" if len(stories) != 1 else ""
     head = f"The last {len(stories)} run{plural} of **{name}**, newest first:"
     return head + "\n\n---\n\n" + "\n\n---\n\n".join(blocks)

@@ -79,6 +79,13 @@ class FleetLauncher:
         except FleetwardenError:
             return None
 
+    async def runtime_of(self, agent: str) -> str | None:
+        """The runtime ``agent`` runs on, as the roster says (``None``: no such agent)."""
+        try:
+            return (await self._fleet.spec(agent)).runtime
+        except FleetwardenError:
+            return None
+
     async def agents(self) -> Mapping[str, str | None]:
         return {spec.name: spec.repo for spec in self._fleet.roster()}
 
@@ -118,6 +125,7 @@ class FleetLauncher:
         co_author: str | None = None,
         key: int | None = None,
         quote_under: float | None = None,
+        task: int | None = None,
     ) -> Started:
         request = LaunchRequest(
             agent,
@@ -130,6 +138,7 @@ class FleetLauncher:
             co_author=co_author,
             collect=False,
             quote_under=quote_under,
+            task=task,
         )
         wait = None
         if key is not None and self._queue is not None:
@@ -146,6 +155,7 @@ class FleetLauncher:
         prompt: str,
         requester: str,
         quote_under: float | None = None,
+        task: int | None = None,
     ) -> Started:
         line = await self._repos.line_of(agent)
         if line is None or line.repo != repo or (line_id is not None and line.id != line_id):
@@ -165,6 +175,7 @@ class FleetLauncher:
             repo=repo,
             collect=False,
             quote_under=quote_under,
+            task=task,
         )
         started = await self._launched(request)
         if started.line_id != line.id:  # never: the line was live; said if it ever is

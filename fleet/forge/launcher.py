@@ -77,13 +77,15 @@ class ForgeLauncher(Protocol):
         co_author: str | None = None,
         key: int | None = None,
         quote_under: float | None = None,
+        task: int | None = None,
     ) -> Started:
         """Launch ``agent`` on a new line of ``repo`` named ``branch`` with ``prompt``, for
         ``issue`` (the only one its commits may name) and ``co_author`` (``NAME <EMAIL>``
         of who gave it the issue: its commits' ``Co-authored-by:``); :class:`LaunchRefused`
         when a budget, a cap, the fleet's limits or its quote (over ``quote_under`` dollars)
         hold it. ``key``: the forge run it is — a cap holding it then keeps it in the
-        fleet's spawn queue, whose turn starts it."""
+        fleet's spawn queue, whose turn starts it; ``task``: the task it is, its run bound
+        to it through the admission."""
         ...
 
     async def start_on_line(
@@ -95,11 +97,13 @@ class ForgeLauncher(Protocol):
         prompt: str,
         requester: str,
         quote_under: float | None = None,
+        task: int | None = None,
     ) -> Started:
         """Launch ``agent``'s next run on its live line ``line_id`` (the same branch, and
         so the same pull request and issue) with ``prompt``, when its session cannot be
         continued, under ``quote_under`` as the first run was; :class:`LaunchRefused` when a
-        budget or its quote holds it, the agent runs other work or that line has ended."""
+        budget or its quote holds it, the agent runs other work or that line has ended.
+        ``task``: the forge run's task, the run bound to it as the first one was."""
         ...
 
     async def follow_up(

@@ -6,7 +6,8 @@ forge door; Fleetwarden pushes the branch to a real git upstream (``git http-bac
 which takes only its own token) and opens one pull request with the provenance footer;
 a "request changes" review continues the same session and a second commit lands on the
 same pull request; the pull request merged ends the run, deletes the branch and removes
-the checkout. Signed as GitHub signs them, a replayed, a mis-signed and a stranger's
+the checkout, and the issue's one task is done, its actual the usage of both its runs.
+Signed as GitHub signs them, a replayed, a mis-signed and a stranger's
 delivery start nothing. No token reaches the agent, the state dir or the output."""
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from tests.integration.forge_rig import (
     E2E_KEY,
     bash,
     bot_comments,
+    ledger_rows,
     listening,
     post,
     start_e2e_bot,
@@ -194,6 +196,19 @@ def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(
             assert wait_until(lambda: branch not in upstream.branches("app"), timeout=60)
             assert wait_until(lambda: not checkout.exists(), timeout=60)
             bot.command("forge all", r"ended")
+            # The issue was one task: both runs bound to it, done, its actual their usage.
+            [(task, state, actual)] = ledger_rows(
+                tmp_path, "SELECT id, state, actual_tokens FROM tasks WHERE source = 'forge'"
+            )
+            bound = ledger_rows(tmp_path, "SELECT run_id FROM task_runs WHERE task_id = ?", task)
+            runs = ledger_rows(tmp_path, "SELECT id FROM runs WHERE agent = 'coder'")
+            assert state == "done" and sorted(bound) == sorted(runs) and len(runs) == 2
+            [(metered,)] = ledger_rows(
+                tmp_path,
+                "SELECT SUM(input_tokens + output_tokens + cache_read_tokens"
+                " + cache_write_tokens) FROM usage WHERE agent = 'coder'",
+            )
+            assert actual == metered > 0
             assert token_anywhere(DEFAULT_PAT, tmp_path / "state") == []
             assert token_anywhere(TOKEN, tmp_path / "state") == []
             assert DEFAULT_PAT not in bot.stdout + bot.stderr

@@ -26,6 +26,7 @@ from fleet.supervisor.fleet import Fleet
 from fleet.supervisor.stores import FleetStores
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from fleet.tasks.spent import TaskSpend
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 
@@ -113,7 +114,8 @@ async def start_fleet(
     fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go, first
     fleet.subscribe(task_runs.hear)
     fleet.sessions.on_turn_over(task_runs.turn_over)  # a task whose agent waits: review
-    feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing)
+    spent = TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals)  # a run's summary shows it
+    feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing, task_line=spent.of_run)
     stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
     attach_feed(

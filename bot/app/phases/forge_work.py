@@ -32,7 +32,7 @@ from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.events.holds import ForgeHolds
 from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.fleet_launcher import FleetLauncher
-from fleet.forge.posts.provenance import ProvenanceSource
+from fleet.forge.posts.provenance import Expected, ProvenanceSource
 from fleet.forge.posts.publish import Publisher, Tell
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.polling import ForgePolling
@@ -40,6 +40,7 @@ from fleet.forge.runs.queued import QueuedRuns
 from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
+from fleet.forge.tasks import ForgeTasks
 from fleet.ledger.records.forge import Slug
 from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.names import is_agent_name
@@ -47,6 +48,7 @@ from fleet.notices import Delivery, Notice
 from fleet.repos.schema import RepoEntry
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
+from fleet.tasks.spent import TaskSpend
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,16 @@ async def start_forges(
         forge=ledger.forge,
         clock=clock,
         version=version(),
-        quotes=ledger.quotes,
+        expected=Expected(
+            quotes=ledger.quotes,
+            tasks=ForgeTasks(  # a forge issue given to an agent is a task
+                register=fleeted.register,
+                tasks=ledger.tasks,
+                spend=TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals),
+                forge=ledger.forge,
+                runtime=launcher.runtime_of,
+            ),
+        ),
     )
     publisher = Publisher(
         forges=cfg.forges,

@@ -47,7 +47,8 @@ class Provenance:
     run ended (``None``: not yet); ``done_signal``: ``agent`` (``fw-forge done``),
     ``watchdog`` (no done within the timeout) or ``None``; ``approvals``: ``(what, by
     whom)``; ``cap``: the run's cap in words (``$2.50``); ``operations``: the forge
-    operations, one audit line each, oldest first; ``version``: Fleetwarden's."""
+    operations, one audit line each, oldest first; ``version``: Fleetwarden's; ``task``:
+    the task's spend line (:func:`fleet.tasks.spent.spend_line`), ``None`` for none."""
 
     agent: str
     runtime: str
@@ -66,6 +67,7 @@ class Provenance:
     egress: str
     operations: tuple[str, ...]
     version: str
+    task: str | None = None  # the task it is done for, its projection beside its actual
 
 
 def footer(p: Provenance) -> str:
@@ -82,6 +84,7 @@ def footer(p: Provenance) -> str:
         f"**Approvals granted** {_approvals(p.approvals) or 'none'}",
         f"**Spend** {p.tokens:,} tokens, {money(p.cost_usd)}; cap: "
         f"{escape_cell(p.cap) if p.cap else 'none'}",
+        *([f"**Task** {escape_cell(p.task.removeprefix('Task '), VALUE_CAP)}"] if p.task else []),
         f"**Secret scan** {escape_cell(p.secret_scan)}",
         f"**Egress** {escape_cell(p.egress)}",
         f"**Forge operations**{_operations(p.operations)}",

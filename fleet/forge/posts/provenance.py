@@ -2,7 +2,8 @@
 runtime, the models actually served (downgrades too), the run, who asked, when it started
 and how long it took, how it ended, whether the agent or the watchdog said done, the
 approvals granted and by whom, tokens and cost against the run's cap (and what such a run
-costs, as its quote said when it was admitted), the secret scan of
+costs, as its quote said when it was admitted), the task it is done for (its projection
+beside its actual), the secret scan of
 its change, its egress (deny-by-default, the routes allowed, what was refused), the forge
 operations from the audit, and Fleetwarden's version."""
 
@@ -17,6 +18,7 @@ from fleet.budgets.runs.estimate import RunEstimate, estimate_runs
 from fleet.clock import Clock
 from fleet.forge.posts.footer import Provenance
 from fleet.forge.posts.unpublished import public_part
+from fleet.forge.tasks import ForgeTasks
 from fleet.ledger import UsageTotal
 from fleet.ledger.records.approvals import ApprovalState
 from fleet.ledger.records.forge import ForgeRunRecord
@@ -46,6 +48,17 @@ class Spend:
     spec: AgentSpec | None = None  # the agent's, as read with it
 
 
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What a forge run's work was expected to cost, told beside what it cost: ``quotes``,
+    the runs' quotes, which a run's estimate is told from (``None``, or a run given none:
+    reckoned again from the runs before it); ``tasks``, the forge runs' tasks, whose stored
+    projections the posts show (``None``: no register)."""
+
+    quotes: QuotesStore | None = None
+    tasks: ForgeTasks | None = None
+
+
 class ProvenanceSource:
     """Reads a forge run's provenance and spend from the ledger."""
 
@@ -61,11 +74,13 @@ class ProvenanceSource:
         forge: ForgeStore,
         clock: Clock,
         version: str,
-        quotes: QuotesStore | None = None,
+        expected: Expected | None = None,
     ) -> None:
-        """``quotes``: the runs' quotes, which a run's estimate is told from (``None``, or
-        a run given none: reckoned again from the runs before it)."""
-        self._quotes = quotes
+        """``expected``: what the runs were expected to cost (none: each run's estimate
+        reckoned from the runs before it, and no task's projection)."""
+        expected = expected or Expected()
+        self.tasks = expected.tasks
+        self._quotes = expected.quotes
         self._agents = agents
         self._runs = runs
         self._metering = metering
@@ -172,6 +187,7 @@ class ProvenanceSource:
             egress=egress,
             operations=tuple(operations),
             version=self._version,
+            task=await self.tasks.line(record.id) if self.tasks is not None else None,
         )
 
 

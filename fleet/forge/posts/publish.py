@@ -23,7 +23,7 @@ from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.launcher import ForgeLauncher
-from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgePull
+from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgeIssue, ForgePull
 from fleet.forge.posts.footer import footer, no_run_footer
 from fleet.forge.posts.provenance import ProvenanceSource
 from fleet.forge.posts.pull_words import done_body, pull_title
@@ -142,8 +142,21 @@ class Publisher:
         await self.status.open(record)
 
     async def refresh(self, key: int) -> None:
-        """Edit forge run ``key``'s status comment when what it says has changed."""
+        """Move forge run ``key``'s task to where the run is, then edit its status comment
+        when what it says has changed (every change of a run's state is refreshed)."""
+        tasks = self.source.tasks
+        if tasks is not None:
+            try:
+                await tasks.follow(key)
+            except Exception:  # the run goes on; its task catches up at its next refresh
+                log.exception("the task of forge run %d was not moved", key)
         await self.status.refresh(key)
+
+    async def task_of(self, record: ForgeRunRecord, issue: ForgeIssue | None = None) -> int | None:
+        """The id of the task ``record`` is, made now if it has none (from ``issue`` as
+        just read); ``None`` without a register."""
+        tasks = self.source.tasks
+        return None if tasks is None else (await tasks.made(record, issue)).id
 
     async def not_opened_why(self, record: ForgeRunRecord, *, detail: bool = False) -> str | None:
         """Why the run's pull request could not be opened, as last said."""

@@ -7,10 +7,12 @@ closed, or its branch ended before its pull request opened), what the
 agent does now (its last forge operation), why it waits or failed and what to do next, how
 many approvals wait for an answer in chat, the spend so far against the run's cap, what a
 run like it usually costs (median and p90 of past runs; that there are none yet) and,
-once the run is over, what this one cost; then the pull request's link and the provenance footer
-(:func:`fleet.forge.posts.footer.footer`). Every value that came from an agent, a model or a
-forge user is escaped on one line (:func:`fleet.forge.text.defuse.escape_cell`); the whole
-stays within :data:`STICKY_CAP` characters, under GitHub's 65,536.
+once the run is over, what this one cost; the task it is, its projection stored when it was
+made beside what its runs used (:mod:`fleet.tasks.spent`); then the pull request's link and
+the provenance footer (:func:`fleet.forge.posts.footer.footer`). Every value that came from
+an agent, a model or a forge user is escaped on one line
+(:func:`fleet.forge.text.defuse.escape_cell`); the whole stays within :data:`STICKY_CAP`
+characters, under GitHub's 65,536.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ STICKY_CAP: Final = 60_000
 DOING_CAP: Final = 500  # characters of the agent's summary, or of why the run waits
 NEXT_CAP: Final = 300  # of what to do next
 NOW_CAP: Final = 200  # of the line saying what the agent does now
+TASK_CAP: Final = 300  # of the task's spend line
 _LINK: Final = re.compile(r"https?://[^\s<>()\[\]`\"'\\]{1,500}")
 _NUMBER: Final = re.compile(r"[0-9]{1,9}")
 
@@ -101,6 +104,8 @@ def status_text(state: StickyState) -> str:
         lines.append(f"✋ {asked} waiting: answer in chat, where Fleetwarden asked.")
     lines.append(_spend(state))
     lines.append(_estimate(state.estimate))
+    if state.provenance.task:
+        lines.append(escape_cell(state.provenance.task, TASK_CAP))
     if state.pull_url:
         lines.append(f"Pull request: {_link(state.pull_url)}")
     body = "\n\n".join(lines)

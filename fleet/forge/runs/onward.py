@@ -123,6 +123,7 @@ class Onward:
             run.forge, run.slug, run.issue, run.title, branch=run.branch, pull=run.pull,
             follow_up=follow_up,
         )  # fmt: skip
+        task = await self.publisher.task_of(run)  # its runs all bound to the one task
         try:
             started = await self.launcher.start_on_line(
                 run.agent,
@@ -131,6 +132,7 @@ class Onward:
                 prompt=prompt,
                 requester=requester,
                 quote_under=self.forges[run.forge].quote_under,  # as its first run's
+                task=task,
             )
         except LaunchRefused:
             await self._as_it_was(run)

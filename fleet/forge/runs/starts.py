@@ -4,7 +4,8 @@ there, answers on the issue why (:mod:`fleet.forge.posts.answers`) — :meth:`Ru
 starts the agent on it through the fleet's admission — its prompt the issue as its page
 shows it — or keeps it queued saying why (its agent busy, a budget, a full concurrency
 cap), and :meth:`RunStarts.next_for` starts an agent's oldest queued run once the agent
-and a slot are free."""
+and a slot are free. Each run is a task (:mod:`fleet.forge.tasks`), made as it begins and
+carried by each of its launches."""
 
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ class RunStarts:
         )
         record = await self._forge.forge_run(key)
         assert record is not None
+        await self.publisher.task_of(record, issue)  # the task it is, before anything is said
         await self.publisher.open_status(record)
         record = await self._forge.forge_run(key)  # with its status comment's id
         assert record is not None
@@ -168,6 +170,7 @@ class RunStarts:
             bot_login=entry.login,
         )
         co_author = await self._co_author(api, record)
+        task = await self.publisher.task_of(record, issue)  # made already, or after a restart
         try:
             started = await self.launcher.start(
                 record.agent,
@@ -179,6 +182,7 @@ class RunStarts:
                 co_author=co_author,
                 key=record.id,
                 quote_under=entry.quote_under,
+                task=task,
             )
         except LaunchRefused as exc:
             return await self.keep_queued(record, exc.public, exc)

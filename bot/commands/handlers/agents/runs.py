@@ -15,6 +15,7 @@ from fleet.budgets.quoting.words import quote_text
 from fleet.forge.facts import ForgeRuns
 from fleet.ledger.stores.spend.quotes import QuotesStore
 from fleet.supervisor.interfaces import FleetView
+from fleet.tasks.spent import TaskSpend
 
 _AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")
 
@@ -58,7 +59,8 @@ RUNS = CommandSpec(
     ),
     description=(
         "Each run with how it ended and why, its wall time, turns, the model requests, "
-        "tokens and cost Fleetwarden metered, what it was quoted when it was admitted, the "
+        "tokens and cost Fleetwarden metered, what it was quoted when it was admitted, its "
+        "task's projection beside its actual, the "
         "models that served it (downgrades included), its last message, and its workdir "
         "with the git HEAD before and after."
     ),
@@ -75,9 +77,12 @@ class RunCommands(Family):
         logs_lines: int,
         forge_runs: ForgeRuns | None = None,
         quotes: QuotesStore | None = None,
+        tasks: TaskSpend | None = None,
     ) -> None:
         """``forge_runs``: the live forge runs of an agent, whose links ``runs`` shows;
-        ``quotes``: the runs' quotes, each shown with its run."""
+        ``quotes``: the runs' quotes, each shown with its run; ``tasks``: the spend line of
+        the task each run was done for."""
+        self._tasks = tasks
         self._fleet = fleet
         self._logs_lines = logs_lines
         self._forge_runs = forge_runs
@@ -113,7 +118,13 @@ class RunCommands(Family):
         if self._quotes is not None:
             kept = await self._quotes.quotes_of([s.report.run.id for s in stories])
             quotes = {run_id: quote_text(quote) for run_id, quote in kept.items()}
-        text = render_runs.runs(name, stories, req.message.timestamp, quotes)
+        tasks: dict[int, str] = {}
+        if self._tasks is not None:
+            for story in stories:
+                line = await self._tasks.of_run(story.report.run.id)
+                if line is not None:
+                    tasks[story.report.run.id] = line
+        text = render_runs.runs(name, stories, req.message.timestamp, quotes, tasks)
         for status in await self._fleet.ps():  # as `ps` says it: paused at its cap, asking…
             if status.name == name and status.frozen is not None and status.state.is_live:
                 text = f"Its run is frozen now: {escape(status.frozen)}.\n\n" + text

@@ -15,12 +15,13 @@ from fleet.errors import AgentNotRunning, FleetwardenError
 from fleet.forge.events.kept import kept
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.forge.model import EventKind, ForgeApiError, ForgeEvent
-from fleet.forge.posts.provenance import ProvenanceSource
+from fleet.forge.posts.provenance import Expected, ProvenanceSource
 from fleet.forge.posts.publish import Publisher, Tell
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
+from fleet.forge.tasks import ForgeTasks
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord
@@ -79,8 +80,11 @@ def event(kind: EventKind, number: int = 3, actor: str = "alice", **fields: Any)
 __all__ = ["BOT", "HEAD_SHA", "SLUG", "WHEN", "Comment", "FakeForgeApi"]
 
 
-def provenance_source(ledger: Ledger, clock: ManualClock) -> ProvenanceSource:
-    """Forge runs' provenance read from ``ledger``'s stores, for a test version."""
+def provenance_source(
+    ledger: Ledger, clock: ManualClock, tasks: ForgeTasks | None = None
+) -> ProvenanceSource:
+    """Forge runs' provenance read from ``ledger``'s stores, for a test version
+    (``tasks``: the forge runs' tasks, none without)."""
     return ProvenanceSource(
         agents=ledger.agents,
         runs=ledger.runs,
@@ -91,7 +95,7 @@ def provenance_source(ledger: Ledger, clock: ManualClock) -> ProvenanceSource:
         forge=ledger.forge,
         clock=clock,
         version="9.9.9-test",
-        quotes=ledger.quotes,
+        expected=Expected(quotes=ledger.quotes, tasks=tasks),
     )
 
 
@@ -116,6 +120,7 @@ class FakeLauncher:
     starts: list[dict[str, str]] = field(default_factory=list)
     co_authors: list[str | None] = field(default_factory=list)  # each start's requester
     quote_unders: list[float | None] = field(default_factory=list)  # each start's limit
+    tasks: list[int | None] = field(default_factory=list)  # each start's task
     asked: asyncio.Event = field(default_factory=asyncio.Event)
     _runs: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
 
@@ -156,9 +161,11 @@ class FakeLauncher:
         co_author: str | None = None,
         key: int | None = None,
         quote_under: float | None = None,
+        task: int | None = None,
     ) -> Started:
         self.calls.append(("start", agent, branch))
         self.quote_unders.append(quote_under)
+        self.tasks.append(task)
         self._refused(agent)
         self.starts.append(
             {"agent": agent, "repo": repo, "branch": branch, "prompt": prompt, "by": requester}
@@ -184,9 +191,11 @@ class FakeLauncher:
         prompt: str,
         requester: str,
         quote_under: float | None = None,
+        task: int | None = None,
     ) -> Started:
         self.calls.append(("start_on_line", agent, line_id))
         self.quote_unders.append(quote_under)
+        self.tasks.append(task)
         self._refused(agent)
         self.starts.append(
             {"agent": agent, "repo": repo, "line": str(line_id), "prompt": prompt,
@@ -296,9 +305,11 @@ class WorkRig:
         launcher: FakeLauncher | None = None,
         tell: Tell | None = None,
         freezes: Callable[[], Awaitable[list[Freeze]]] | None = None,
+        tasks: ForgeTasks | None = None,
     ) -> WorkRig:
         """Forge work over ``ledger``; a fresh forge holding issue #3 (alice may write)
-        and a fresh launcher unless given (a restart keeps the forge and the fleet)."""
+        and a fresh launcher unless given (a restart keeps the forge and the fleet);
+        ``tasks``: the forge runs' tasks (none without)."""
         entry = entry or forge_entry()
         if api is None:
             api = FakeForgeApi()
@@ -314,7 +325,7 @@ class WorkRig:
             lines=ledger.lines,
             launcher=launcher,
             clock=clock,
-            source=provenance_source(ledger, clock),
+            source=provenance_source(ledger, clock, tasks),
             redact=redactor,
             tell=tell,
             freezes=freezes,

@@ -12,6 +12,7 @@ from bot.render import runs as render_runs
 from fleet.clock import ManualClock
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger
+from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
 from fleet.ledger.stores.running.runs import RunEnd, RunStart
 from fleet.metering.counting.events import Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, LaunchPlan, RunHandle
@@ -19,6 +20,7 @@ from fleet.names import AgentName
 from fleet.runs.facts import check_launchable, read_run
 from fleet.runs.layout import MARKER
 from fleet.runs.stories import RunStories
+from fleet.tasks.spent import TaskSpend
 from fleet.transcript.events import AgentEvent, ErrorKind, Said, Text, ToolUsed, Trouble, Unknown
 from fleet.transcript.story import Outcome, RunReading, why
 from tests.fakes.usage import metered
@@ -184,5 +186,19 @@ async def test_a_summary_counts_what_the_ledger_metered_in_the_run(tmp_path: Pat
             + (story.report.host or "")
             + "_"
         )
+        # Bound to a task, its summary shows the task's projection beside its actual.
+        task = await ledger.tasks.add_task(
+            NewTask("Fix [it](x)", "chat", "@ann"), NO_PROJECTION, []
+        )
+        await ledger.tasks.add_run(task.id, run.id)
+        line = await TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals).of_run(run.id)
+        assert line == (
+            f"Task #{task.id}: no projection: no finished task of its kind yet · actual so far "
+            "$0.01 (1,550 tokens)"
+        )
+        told = render_runs.summary(story, clock.now(), task=line)
+        assert f"\n\nTask #{task.id}: no projection" in told and "$0.01 (1,550 tokens)" in told
+        listed = render_runs.runs("c1", [story], clock.now(), tasks={run.id: line})
+        assert f"\n\nTask #{task.id}: no projection" in listed
     finally:
         await ledger.close()
