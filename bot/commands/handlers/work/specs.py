@@ -99,7 +99,7 @@ TASK = CommandSpec(
         "pull request. `task new`, `task start`, `task done` and `task cancel` need the "
         "operator role."
     ),
-    examples=("task 12", "task fix-login", "task new --agent coder Fix the login page"),
+    examples=("task 12", "task new --agent coder Fix the login page"),
     subcommands=(TASK_NEW, TASK_START, TASK_DONE, TASK_CANCEL),
 )
 
@@ -121,7 +121,7 @@ TASKS = CommandSpec(
         "against what its runs cost so far. The open ones all; of the ended, the latest "
         "few and how many more."
     ),
-    examples=("tasks", "tasks --mission release-2", "tasks --state failed"),
+    examples=("tasks", "tasks --mission release-2 --state open"),
 )
 
 MISSION_NEW = CommandSpec(
@@ -153,5 +153,9 @@ MISSION = CommandSpec(
 MISSIONS = CommandSpec(
     name="missions",
     summary="List the missions, each with its progress and spend.",
+    description=(
+        "The newest missions, each with its progress (`2 of 3 done`) and the sums of its "
+        "tasks' projections against what they cost, its sub-missions' tasks included."
+    ),
     examples=("missions",),
 )
