@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from bot.chat.agent_text import cut, quoted, said
+from bot.chat.agent_text import escape, quoted, said
 from bot.render.fleet import DASH, compact
 from fleet.budgets.quoting.words import usd
 from fleet.ledger.records.tasks import ENDED_STATES, TASK_STATES, MissionRecord, TaskRecord
@@ -20,6 +20,7 @@ ENDED_SHOWN: Final = 5
 """How many ended tasks ``tasks`` shows (the latest), before saying how many more."""
 TITLE_SHOWN: Final = 120
 BODY_SHOWN: Final = 600
+BODY_LINES: Final = 8
 RUNS_SHOWN: Final = 5
 SUBS_SHOWN: Final = 8
 
@@ -180,8 +181,16 @@ def story(told: Story, now: datetime) -> str:
     if task.pull_url:
         lines.append(f"PR: {said(task.pull_url, 200)}")
     if task.body and task.body != task.title:
-        lines += ["", quoted(cut(task.body, BODY_SHOWN))]
+        lines += ["", quoted(_body(task.body))]
     return "\n".join(lines)
+
+
+def _body(body: str) -> str:
+    """``body`` escaped, at most :data:`BODY_LINES` lines and :data:`BODY_SHOWN`
+    characters of it, saying how much was left out."""
+    head = "\n".join(body.strip().splitlines()[:BODY_LINES])[:BODY_SHOWN].rstrip()
+    left = len(body.strip()) - len(head)
+    return escape(head) + (f"… ({left:,} more characters)" if left > 0 else "")
 
 
 def _runs(reports: Sequence[RunReport], count: int, now: datetime) -> list[str]:

@@ -41,7 +41,7 @@ class TaskBoard(Family):
                 reports.append(report)
         mission = None if task.mission is None else await self._missions.mission(task.mission)
         told = Story(await register.view(task), after, reports, mission)
-        return Reply(render.story(told, self._clock.now()), topic=task.agent)
+        return Reply(render.story(told, self._clock.now()))
 
     async def _task(self, task_id: int) -> TaskRecord | None:
         try:
