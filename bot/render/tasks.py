@@ -122,7 +122,7 @@ def board(found: Sequence[TaskView], heading: str) -> str:
     lines = [f"{heading}: {len(open_)} open, {len(done)} ended"]
     lines += [f"- {row(v)}" for v in open_]
     if done:
-        lines.append("Ended, latest first:")
+        lines += ["", "Ended, latest first:"]
         lines += [f"- {row(v)}" for v in done[:ENDED_SHOWN]]
         if len(done) > ENDED_SHOWN:
             lines.append(f"… and {len(done) - ENDED_SHOWN} more: `tasks --state ended`")
@@ -237,7 +237,7 @@ def mission(view: MissionView) -> str:
     if len(own) > 15:
         lines.append(f"… and {len(own) - 15} more: `tasks --mission {record.name}`")
     if view.subs:
-        lines.append("Sub-missions:")
+        lines += ["", "Sub-missions:"]
         for sub in view.subs[:SUBS_SHOWN]:
             lines.append(f"- {said(sub.mission.name, 40)}: {_totals(sub.totals)}")
         if len(view.subs) > SUBS_SHOWN:

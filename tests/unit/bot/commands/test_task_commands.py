@@ -171,7 +171,7 @@ async def test_sub_missions_sum_into_their_mission(rig: Rig) -> None:
     await rig.ask(f"!task new --agent {AGENT} --mission big Outer")
     shown = await rig.ask("!mission big")
     assert shown.startswith("**Mission big** — The big one\n0 of 2 done")
-    assert "Sub-missions:\n- small: 0 of 1 done" in shown
+    assert "\n\nSub-missions:\n- small: 0 of 1 done" in shown
     listed = await rig.ask("!missions", sender=VIEWER)
     assert "- small (in big): 0 of 1 done" in listed and "- big: 0 of 2 done" in listed
     only = await rig.ask("!tasks --mission small")

@@ -115,7 +115,8 @@ def test_the_list_puts_open_tasks_first_and_counts_the_ended() -> None:
         "- #10 task-10 · todo · no agent · –→0 tok",
         "- #9 task-9 · working · coder · –→5k tok",
     ]
-    assert lines[4] == "- #8 task-8 · done · coder · –→0 tok"  # the latest ended first
+    latest = "- #8 task-8 · done · coder · –→0 tok"  # the latest ended first
+    assert lines[3:6] == ["", "Ended, latest first:", latest]
     assert lines[-1] == "… and 3 more: `tasks --state ended`"
 
 
@@ -138,4 +139,4 @@ def test_a_mission_sums_its_tasks_and_sub_missions() -> None:
         "1 of 2 done · projected $2.00 (p90 $4.00) · 1 unprojected · actual 150 tokens, $0.75"
     )
     assert lines[2] == "Tasks: 1 working, 1 done, 1 cancelled"
-    assert "Sub-missions:\n- docs: 0 of 1 done" in text
+    assert "\n\nSub-missions:\n- docs: 0 of 1 done" in text
