@@ -31,6 +31,9 @@ from bot.commands.handlers.spend.changes import ChangeCommands
 from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.handlers.spend.raising import RaiseCommand
 from bot.commands.handlers.verify import VerifyCommand
+from bot.commands.handlers.work.board import TaskBoard
+from bot.commands.handlers.work.missions import MissionCommands
+from bot.commands.handlers.work.tasks import TaskCommands
 from bot.commands.request import Handler
 from bot.commands.specs import COMMANDS
 from bot.dashboard.command import DashboardCommands
@@ -56,6 +59,9 @@ FAMILIES: tuple[type[Family], ...] = (
     HostCommands,
     DashboardCommands,
     VerifyCommand,
+    TaskCommands,
+    TaskBoard,
+    MissionCommands,
 )
 
 

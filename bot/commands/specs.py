@@ -19,6 +19,7 @@ from bot.commands.handlers.spend.accounts import ACCOUNTS
 from bot.commands.handlers.spend.budgets import BUDGET
 from bot.commands.handlers.spend.raising import RAISE
 from bot.commands.handlers.verify import VERIFY
+from bot.commands.handlers.work.specs import MISSION, MISSIONS, TASK, TASKS
 from bot.dashboard.command import DASHBOARD
 from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW, WINDOWS
 from fleet.permissions.config import MODES
@@ -361,6 +362,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ROSTER,
     FORGET,
     SCHEDULE,
+    TASK,
+    TASKS,
+    MISSION,
+    MISSIONS,
     ACCOUNTS,
     QUEUE,
     CANCEL,

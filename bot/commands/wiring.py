@@ -39,6 +39,10 @@ from bot.commands.handlers.spend.changes import ChangeCommands
 from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.handlers.spend.raising import RaiseCommand
 from bot.commands.handlers.verify import VerifyCommand
+from bot.commands.handlers.work.board import TaskBoard
+from bot.commands.handlers.work.missions import MissionCommands
+from bot.commands.handlers.work.starts import ChatTaskStarts
+from bot.commands.handlers.work.tasks import TaskCommands
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from bot.config import Config
@@ -130,6 +134,7 @@ def build_commands(
     cfg, clock, ledger, fleet = at.cfg, at.clock, ledgered.ledger, fleeted.fleet
     budgets, queue, connector_named = spend.budgets, fleeted.queue, at.serving.named
     identities = co_authors(cfg)
+    register = fleeted.register
 
     async def forge_runs(agent: str | None) -> list[ForgeRunRecord]:
         return await ledger.forge.forge_runs(agent=agent) if cfg.forges else []
@@ -144,7 +149,7 @@ def build_commands(
         repos=repos,
         co_authors=identities,
         forge_runs=forge_runs,
-        register=fleeted.register,
+        register=register,
     )
     acl = Acl(wiring.grants_of(cfg))
     signins = SignIns(ledger.dashboard, acl, clock) if cfg.dashboard is not None else None
@@ -214,6 +219,9 @@ def build_commands(
         HostCommands(at.hosts, ledger.agents, clock.now),
         DashboardCommands(signins, cfg.dashboard, connector_named),
         VerifyCommand(cfg.state_dir, matrix=cfg.matrix is not None),
+        TaskCommands(register=register, launches=handlers, fleet=fleet, gate=queue, repos=repos),
+        TaskBoard(register=register, missions=ledger.missions, runs=ledger.runs, clock=clock),
+        MissionCommands(register=register, missions=ledger.missions),
     )
     router = Router(
         grammar=grammar,
@@ -227,5 +235,7 @@ def build_commands(
         approvals=answers,
     )
     queue.open(router, connector_named, handlers.queued)
+    # A task held for others starts, once they are done, as its asker where they asked.
+    register.listen(ChatTaskStarts(clock, router, connector_named).start)
     fleet.subscribe(queue.on_fleet_event)
     return Commands(router, acl, schedules, queue, answers, signins)

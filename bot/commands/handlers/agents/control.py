@@ -26,12 +26,14 @@ from bot.commands.specs import RESTART, SEND, SPAWN, WATCH
 from bot.render import fleet as render
 from bot.render import forge as render_forge
 from bot.render import runs as render_runs
+from bot.render import tasks as render_tasks
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.forge.facts import ForgeRuns
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.records.lines import LineRecord
+from fleet.ledger.records.tasks import TaskRecord
 from fleet.model import PermissionMode
 from fleet.repos.desk import RepoDesk
 from fleet.repos.line.cutting import Asked
@@ -83,10 +85,13 @@ class Handlers(Family):
     @command(SPAWN)
     async def spawn(self, req: Request) -> Reply:
         request, earlier = await self._request(req)
-        request = await self._tasked(req, request)
+        request, task = await self._tasked(req, request)
         gate = self._gate
         admitted = await self._admission.admit(request, gate.waiter(req) if gate else None)
-        return await self._answer(request.agent, admitted, earlier)
+        reply = await self.answer(request.agent, admitted, earlier)
+        if task is None:
+            return reply
+        return replace(reply, markdown=f"{reply.markdown}\n\n{render_tasks.task_line(task)}")
 
     async def queued(self, req: Request, held: LaunchRequest | None, launch: Launch) -> Reply:
         """``spawn`` as a queued entry of ``req`` starts: the request it holds (``None``:
@@ -100,14 +105,16 @@ class Handlers(Family):
             repos = self._repos
             fresh = request.fresh and repos is not None
             earlier = await repos.line_of(request.agent) if fresh and repos else None
-        return await self._answer(request.agent, await launch(request), earlier)
+        return await self.answer(request.agent, await launch(request), earlier)
 
-    async def _tasked(self, req: Request, request: LaunchRequest) -> LaunchRequest:
+    async def _tasked(
+        self, req: Request, request: LaunchRequest
+    ) -> tuple[LaunchRequest, TaskRecord | None]:
         """``request`` done for a new task, when it has a prompt: a chat ``spawn`` with a
         prompt, or an operator schedule's, is a piece of work in the register."""
         register = self._register
         if register is None or not request.prompt:
-            return request
+            return request, None
         runtime = request.runtime
         if runtime is None:
             try:
@@ -122,22 +129,30 @@ class Handlers(Family):
             runtime=runtime,
             repo=request.repo,
         )
-        return replace(request, task=task.id)
+        return replace(request, task=task.id), task
 
     async def _request(self, req: Request) -> tuple[LaunchRequest, LineRecord | None]:
         """The launch ``req`` asks for, and the earlier live line a ``--fresh`` leaves."""
-        await self._not_on_an_issue(req.arg("NAME"))
-        flags = req.command.flags
+        return await self.launch_request(req, req.arg("NAME"), req.command.flags)
+
+    async def launch_request(
+        self, req: Request, name: str, flags: Mapping[str, FlagValue]
+    ) -> tuple[LaunchRequest, LineRecord | None]:
+        """The launch of agent ``name`` that ``req`` asks for with ``flags`` (``spawn``'s,
+        as typed, or those a ``task start`` gives: the task's prompt and repository), and
+        the earlier live line a ``--fresh`` leaves."""
+        await self._not_on_an_issue(name)
         host = _host(flags.get("host"))
         workdir = _workdir(flags.get("workdir"), here=host in (None, LOCAL_HOST))
-        own = await self._own_repo(req.arg("NAME"), flags, host)
+        own = await self._own_repo(name, flags, host)
         choice = repo_choice(self._repos, flags, workdir=workdir, own=own)
         runtime, model = _opt_str(flags.get("runtime")), _opt_str(flags.get("model"))
         account = _opt_str(flags.get("account"))
-        spend, name = self._spend, req.arg("NAME")
+        spend = self._spend
         cap = await spend.cap(name, flags, runtime, model) if spend is not None else None
         limit = quote_under(flags)
-        earlier, asked = await self._ready_repo(req, choice, own if workdir is None else None)
+        chosen = own if workdir is None else None
+        earlier, asked = await self._ready_repo(req, name, choice, chosen)
         request = LaunchRequest(
             name,
             by=req.who,
@@ -158,8 +173,9 @@ class Handlers(Family):
         )
         return request, earlier
 
-    async def _answer(self, name: str, admitted: Admitted, earlier: LineRecord | None) -> Reply:
-        """What ``spawn`` says of ``name``'s launch as the admission took it."""
+    async def answer(self, name: str, admitted: Admitted, earlier: LineRecord | None) -> Reply:
+        """What ``spawn`` (and ``task start``) says of ``name``'s launch as the admission
+        took it."""
         gate, spend = self._gate, self._spend
         if isinstance(admitted, Refused):
             raise CommandError(f"not started: {admitted.why}")
@@ -223,13 +239,13 @@ class Handlers(Family):
             return None
 
     async def _ready_repo(
-        self, req: Request, choice: RepoChoice, own: str | None
+        self, req: Request, name: str, choice: RepoChoice, own: str | None
     ) -> tuple[LineRecord | None, Asked | None]:
         """Before a launch on a repository: what it asks of its line — a new branch
         (``--fresh``) naming who asked for it (``Co-authored-by:``) — and the earlier live
         line a ``--fresh`` leaves as it was, if any; a running agent's is refused (its run
         still writes it, and a spawn would not start a second run)."""
-        repos, name = self._repos, req.arg("NAME")
+        repos = self._repos
         if repos is None or (choice.repo or own) is None:
             return None, None
         earlier = None

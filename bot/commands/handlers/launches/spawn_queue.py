@@ -253,7 +253,7 @@ def _ask(req: Request) -> SpawnAsk:
     flags = req.command.flags
     msg = req.message
     return SpawnAsk(
-        agent=req.arg("NAME"),
+        agent=req.command.args.get("NAME", ""),  # a `task start`'s: its request's, when held
         command=msg.text,
         sender=msg.sender,
         connector=msg.connector,

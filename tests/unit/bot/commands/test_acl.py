@@ -23,6 +23,17 @@ from bot.commands.handlers.places.repos import BRANCHES, DIFF, DISCARD, MERGE, P
 from bot.commands.handlers.spend.budgets import BUDGET, BUDGET_ALLOW_BURST, BUDGET_SET
 from bot.commands.handlers.spend.raising import RAISE
 from bot.commands.handlers.verify import VERIFY
+from bot.commands.handlers.work.specs import (
+    MISSION,
+    MISSION_NEW,
+    MISSIONS,
+    TASK,
+    TASK_CANCEL,
+    TASK_DONE,
+    TASK_NEW,
+    TASK_START,
+    TASKS,
+)
 from bot.commands.specs import (
     ACCOUNTS,
     CANCEL,
@@ -54,8 +65,10 @@ READ_ONLY = (
     *(DASHBOARD, DASHBOARD_REVOKE),  # a sign-in link, or an end to one's own sessions
     *(DIFF, BRANCHES),
     REPORT_CHANGES,
+    *(TASK, TASKS, MISSION, MISSIONS),
 )
 CONTROL = (
+    *(TASK_NEW, TASK_START, TASK_DONE, TASK_CANCEL, MISSION_NEW),
     *(SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK),
     RAISE,
     *(INTERRUPT, PERMISSIONS),

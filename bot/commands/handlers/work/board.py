@@ -1,0 +1,70 @@
+"""The commands that read the work register's tasks: ``task T`` (a task's story: its runs,
+spend projected against actual, line and pull request) and ``tasks`` (the list, open ones
+first), for every role."""
+
+from __future__ import annotations
+
+from bot.commands.family import Family, command
+from bot.commands.handlers.work.refs import mission_of, task_of
+from bot.commands.handlers.work.specs import TASK, TASKS
+from bot.commands.request import Reply, Request
+from bot.render import tasks as render
+from bot.render.tasks import RUNS_SHOWN, Story
+from fleet.clock import Clock
+from fleet.errors import FleetError
+from fleet.ledger.records.tasks import ENDED_STATES, OPEN_STATES, TaskRecord
+from fleet.ledger.stores.running.runs import RunReport, RunsStore
+from fleet.ledger.stores.work.missions import MissionsStore
+from fleet.tasks.register import Register
+
+
+class TaskBoard(Family):
+    """``task T`` and ``tasks`` over the register, the missions and the runs."""
+
+    def __init__(
+        self, *, register: Register, missions: MissionsStore, runs: RunsStore, clock: Clock
+    ) -> None:
+        self._register = register
+        self._missions = missions
+        self._runs = runs
+        self._clock = clock
+
+    @command(TASK)
+    async def task(self, req: Request) -> Reply:
+        register = self._register
+        task = await task_of(register, req.arg("TASK"))
+        after = [found for i in task.after if (found := await self._task(i)) is not None]
+        reports: list[RunReport] = []
+        for run_id in task.runs[-RUNS_SHOWN:]:
+            report = await self._runs.run_report(run_id)
+            if report is not None:
+                reports.append(report)
+        mission = None if task.mission is None else await self._missions.mission(task.mission)
+        told = Story(await register.view(task), after, reports, mission)
+        return Reply(render.story(told, self._clock.now()))
+
+    async def _task(self, task_id: int) -> TaskRecord | None:
+        try:
+            return await self._register.find(str(task_id))
+        except FleetError:  # gone
+            return None
+
+    @command(TASKS)
+    async def tasks(self, req: Request) -> str:
+        typed = req.command
+        mission_ref, state = typed.str_flag("mission"), typed.str_flag("state")
+        register = self._register
+        mission = None if mission_ref is None else await mission_of(register, mission_ref)
+        states: list[str] | None = None
+        if state == "open":
+            states = sorted(OPEN_STATES)
+        elif state == "ended":
+            states = sorted(ENDED_STATES)
+        elif state is not None:
+            states = [state]
+        heading = "Tasks"
+        if mission is not None:
+            heading += f" of mission {mission.name}"
+        if state is not None:
+            heading += f" ({state})"
+        return render.board(await register.board(mission=mission, states=states), heading)

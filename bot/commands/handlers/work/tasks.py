@@ -1,0 +1,149 @@
+"""The commands that change the work register's tasks: ``task new`` (a task with its
+projection), ``task start`` (its agent's run through the same admission, queue and answer as
+``spawn``, or held until what it waits for is done), ``task done`` and ``task cancel``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Final
+
+from bot.commands.errors import CommandError
+from bot.commands.family import Family, command
+from bot.commands.grammar import FlagValue
+from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.agents.spawn.repository import repo_choice
+from bot.commands.handlers.work.refs import agent_of, mission_of, task_of, tasks_after
+from bot.commands.handlers.work.specs import TASK, TASK_CANCEL, TASK_DONE, TASK_NEW, TASK_START
+from bot.commands.request import Reply, Request, SpawnGate
+from bot.render import tasks as render
+from fleet.errors import FleetError
+from fleet.ledger.records.tasks import NewTask, TaskRecord, TaskState
+from fleet.repos.desk import RepoDesk
+from fleet.supervisor.interfaces import FleetView
+from fleet.tasks.register import STARTABLE, Register, Waiting, prompt_of, source_of
+
+_FLAG_IN_TITLE: Final = re.compile(
+    r"(?:^|\s)--(?:" + "|".join(re.escape(f.name) for f in TASK_NEW.flags) + r")(?:\s|=|$)"
+)
+
+
+class TaskCommands(Family):
+    """``task new``, ``task start``, ``task done`` and ``task cancel`` over the register;
+    a start is built, admitted and answered by ``spawn``'s own family."""
+
+    def __init__(
+        self,
+        *,
+        register: Register,
+        launches: Handlers,
+        fleet: FleetView,
+        gate: SpawnGate | None = None,
+        repos: RepoDesk | None = None,
+    ) -> None:
+        """``launches``: ``spawn``'s handlers, which build a task's launch from its prompt
+        and repository and answer it; ``gate``: the spawn queue a launch waits in;
+        ``repos``: the repositories a task may be on (``None``: none configured)."""
+        self._register = register
+        self._launches = launches
+        self._fleet = fleet
+        self._gate = gate
+        self._repos = repos
+
+    @command(TASK_NEW, under=TASK)
+    async def new(self, req: Request) -> Reply:
+        typed = req.command
+        title = req.arg("TITLE")
+        if _FLAG_IN_TITLE.search(title):
+            raise CommandError(
+                "flags go before the title: `task new --agent coder --repo app Fix the login`"
+            )
+        agent = typed.str_flag("agent")
+        agent = None if agent is None else agent_of(agent)
+        repo = typed.str_flag("repo")
+        if repo is not None:  # a repository of the config's, as `spawn --repo` checks it
+            repo_choice(self._repos, {"repo": repo}, workdir=None, own=None)
+        mission_ref = typed.str_flag("mission")
+        register = self._register
+        mission = None if mission_ref is None else await mission_of(register, mission_ref)
+        after_text = typed.str_flag("after")
+        after = [] if after_text is None else await tasks_after(register, after_text)
+        kind, ref = source_of(req.message.event_id)
+        new = NewTask(
+            title=title,
+            source=kind,
+            source_ref=ref,
+            asked_by=req.who,
+            body=typed.str_flag("body") or "",
+            mission=None if mission is None else mission.id,
+            agent=agent,
+            runtime=await self._runtime(agent),
+            repo=repo,
+        )
+        task = await register.new(new, after)
+        return Reply(render.made(task), detail=f"task #{task.id}")
+
+    async def _runtime(self, agent: str | None) -> str | None:
+        """``agent``'s runtime, when it is known (its kind of task)."""
+        if agent is None:
+            return None
+        try:
+            return (await self._fleet.spec(agent)).runtime
+        except FleetError:  # not known yet: an agent the start makes
+            return None
+
+    @command(TASK_START, under=TASK)
+    async def start(self, req: Request) -> Reply:
+        task = await task_of(self._register, req.arg("TASK"))
+        typed = req.command.str_flag("agent")
+        agent = agent_of(typed) if typed is not None else task.agent
+        if agent is None:
+            raise CommandError(
+                f"task {render.named(task)} has no agent: `task start {task.id} --agent NAME` "
+                "gives it one"
+            )
+        if task.state not in STARTABLE:
+            raise CommandError(_not_startable(task))
+        flags: dict[str, FlagValue] = {"prompt": prompt_of(task)}
+        if task.repo is not None:
+            flags["repo"] = task.repo
+        request, earlier = await self._launches.launch_request(req, agent, flags)
+        msg, gate = req.message, self._gate
+        asked_in: dict[str, str | None] = {
+            "connector": msg.connector,
+            "room": msg.room,
+            "thread": msg.thread_id,
+            "sender": msg.sender,
+        }
+        wait = gate.waiter(req) if gate is not None else None
+        started = await self._register.start(task, request, wait, asked_in=asked_in)
+        if isinstance(started, Waiting):
+            return Reply(render.waiting(task, started.why), detail=f"task #{task.id} held")
+        reply = await self._launches.answer(agent, started, earlier)
+        line = render.task_line(task)
+        return replace(reply, markdown=f"{reply.markdown}\n\n{line}", detail=f"task #{task.id}")
+
+    @command(TASK_DONE, under=TASK)
+    async def done(self, req: Request) -> Reply:
+        return await self._end(req, "done")
+
+    @command(TASK_CANCEL, under=TASK)
+    async def cancel(self, req: Request) -> Reply:
+        return await self._end(req, "cancelled")
+
+    async def _end(self, req: Request, state: TaskState) -> Reply:
+        """End the task ``req`` names in ``state``. A run of it going on is left to go on
+        (its branch may hold what is wanted; `stop` ends it), and said."""
+        task = await task_of(self._register, req.arg("TASK"))
+        going_on = task.agent if task.state == "working" else None
+        ended = await self._register.end(task, state, f"{state} by {req.who}")
+        return Reply(render.ended(ended, going_on), detail=f"task #{task.id} {state}")
+
+
+def _not_startable(task: TaskRecord) -> str:
+    if task.state == "working":
+        return (
+            f"task {render.named(task)} is working: `task {task.id}` shows its run, `stop "
+            f"{task.agent}` stops it"
+        )
+    return f"task {render.named(task)} is {task.state}: `task new` makes another to do again"

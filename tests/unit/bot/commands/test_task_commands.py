@@ -1,0 +1,262 @@
+"""The work register's commands through the router, over a real ledger (SQLite) and the
+register over an admission whose fleet is a fake (each launch a run in the ledger, heard as
+the keeper emits it): a task made with its projection, started as ``spawn`` starts one,
+held for another and started by itself once that is done, listed, told, ended; missions
+made and summed; every bad input answered with its fix; hostile titles and bodies escaped;
+viewers see, operators change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+
+from bot.commands.acl import Acl, Grant, Role
+from bot.commands.grammar import Grammar
+from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.work.board import TaskBoard
+from bot.commands.handlers.work.missions import MissionCommands
+from bot.commands.handlers.work.specs import MISSION, MISSIONS, TASK, TASKS
+from bot.commands.handlers.work.starts import ChatTaskStarts
+from bot.commands.handlers.work.tasks import TaskCommands
+from bot.commands.router import Router
+from bot.commands.specs import SPAWN
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
+from fleet.ledger.records.tasks import NewTask
+from fleet.supervisor.admission.admit import Admission
+from fleet.tasks.projection import ENOUGH
+from fleet.tasks.register import Register
+from fleet.tasks.runs import TaskRuns
+from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
+from tests.unit.fleet.metering.test_run_watch import AGENT, used
+from tests.unit.fleet.tasks.test_ledger_register import Fleet
+
+ROOM = "!work:example.org"
+HOSTILE = "<b>bold</b> @room [click](https://evil.example) ```fence``` **x**"
+
+
+class TaskFleet(Fleet):
+    """The register's fake fleet, with what ``spawn``'s family reads of it."""
+
+    outputs = SimpleNamespace(stories=None)
+
+
+class Rig:
+    """The router over the work commands and ``spawn``, and the fake fleet."""
+
+    def __init__(self, ledger: Ledger, clock: ManualClock, tmp_path: Path) -> None:
+        self.ledger, self.clock, self.chat = ledger, clock, FakeConnector()
+        self.task_runs = TaskRuns(
+            tasks=ledger.tasks, actuals=ledger.actuals, runs=ledger.runs, lines=ledger.lines
+        )
+        self.fleet = TaskFleet(ledger, tmp_path, self.task_runs)
+        fleet = cast(Any, self.fleet)
+        admission = Admission(fleet=fleet, slots=None, budgets=None, tasks=self.task_runs)
+        self.register = Register(
+            tasks=ledger.tasks,
+            missions=ledger.missions,
+            actuals=ledger.actuals,
+            runs=self.task_runs,
+            admission=admission,
+            clock=clock,
+        )
+        spawn = Handlers(fleet=fleet, clock=clock, admission=admission, register=self.register)
+        families = (
+            spawn,
+            TaskCommands(register=self.register, launches=spawn, fleet=fleet),
+            TaskBoard(
+                register=self.register, missions=ledger.missions, runs=ledger.runs, clock=clock
+            ),
+            MissionCommands(register=self.register, missions=ledger.missions),
+        )
+        table = {name: h for family in families for name, h in family.table().items()}
+        self.router = Router(
+            grammar=Grammar((SPAWN, TASK, TASKS, MISSION, MISSIONS)),
+            acl=Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)]),
+            handlers=table,
+            audit=ledger.audit,
+            chat=ledger.chat,
+        )
+        chat = self.chat
+        starts = ChatTaskStarts(clock, self.router, lambda n: chat if n == chat.name else None)
+        self.register.listen(starts.start)
+        self._events = 0
+
+    async def ask(self, text: str, sender: str = OPERATOR) -> str:
+        """What the router answers ``text`` (the last message, if several)."""
+        self._events += 1
+        msg = message(text, sender=sender, room=ROOM, event_id=f"$e{self._events}")
+        await self.router.handle(self.chat, msg)
+        assert self.chat.sent, f"no answer to {text!r}"
+        said = self.chat.sent[-1].markdown
+        self.chat.sent.clear()
+        return said
+
+    async def finish(self, task_ref: str, tokens: int = 4000, usd: float | None = 0.04) -> None:
+        """The run of the task ``task_ref`` names ends, having used ``tokens``."""
+        task = await self.register.find(task_ref)
+        self.clock.advance(5)
+        since = (self.clock.now() - T0).total_seconds()
+        await self.ledger.metering.record_metering([used(since, tokens, usd)], [])
+        self.clock.advance(5)
+        await self.fleet.end(AGENT, task.runs[-1], "finished")
+
+
+@pytest.fixture
+def rig(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Rig:
+    return Rig(ledger, clock, tmp_path)
+
+
+async def test_a_task_is_made_started_and_done_as_its_run_ends(rig: Rig) -> None:
+    made = await rig.ask(f"!task new --agent {AGENT} Fix the login page")
+    assert made.startswith("Task #1 fix-the-login-page made: no projection yet: no finished")
+    started = await rig.ask("!task start 1")
+    assert "Task #1 fix-the-login-page · no projection yet" in started
+    assert (await rig.register.find("1")).state == "working"
+    await rig.finish("1")
+    story = await rig.ask("!task fix-the-login-page", sender=VIEWER)
+    assert story.startswith("**Task #1 fix-the-login-page** · done")
+    assert f"agent {AGENT} · runtime claude" in story
+    assert "actual 4,000 tokens, $0.04" in story and "- run 1 ·" in story
+    assert "finished" in story and f"asked by {OPERATOR}" in story
+
+
+async def test_the_projection_comes_from_finished_tasks_and_is_said(rig: Rig) -> None:
+    for n in range(ENOUGH):
+        await rig.ask(f"!task new --agent {AGENT} Job {n}")
+        await rig.ask(f"!task start {n + 1}")
+        await rig.finish(str(n + 1), tokens=1000 * (n + 1), usd=0.1 * (n + 1))
+    made = await rig.ask(f"!task new --agent {AGENT} One more")
+    assert made.startswith(
+        f"Task #4 one-more made: projected $0.20 (p90 $0.28) from 3 past tasks (agent {AGENT}"
+    )
+    listed = await rig.ask("!tasks", sender=VIEWER)
+    assert listed.splitlines()[0] == "Tasks: 1 open, 3 ended"
+    assert f"- #4 one-more · todo · {AGENT} · $0.20→0 tok" in listed
+    assert f"- #1 job-0 · done · {AGENT} · –→$0.10" in listed
+    assert f"- #3 job-2 · done · {AGENT} · $0.15→$0.30" in listed  # as projected then
+
+
+async def test_a_waiting_task_starts_by_itself_where_it_was_asked(rig: Rig) -> None:
+    assert (await rig.ask("!mission new release-2 Ship it")).startswith("Mission release-2 made")
+    await rig.ask(f"!task new --agent {AGENT} --mission release-2 First")
+    made = await rig.ask(f"!task new --agent {AGENT} --mission release-2 --after 1 Second")
+    assert made.startswith("Task #2 second made")
+    held = await rig.ask("!task start second")
+    assert held == "Task #2 second waits for #1 first (todo): it starts here once that is done."
+    assert (await rig.register.find("2")).state == "queued"
+    await rig.ask("!task start 1")
+    mission = await rig.ask("!mission release-2", sender=VIEWER)
+    assert "0 of 2 done" in mission and "Tasks: 1 queued, 1 working" in mission
+    await rig.finish("1")
+    (told,) = rig.chat.sent
+    assert told.markdown.startswith("What task #2 waited for is done; started now:")
+    assert "Task #2 second ·" in told.markdown
+    second = await rig.register.find("2")
+    assert second.state == "working" and len(second.runs) == 1
+    rig.chat.sent.clear()
+    assert "1 of 2 done" in await rig.ask("!mission release-2")
+    story = await rig.ask("!task 2")
+    assert "Waits for: #1 first (done)" in story and "mission release-2" in story
+
+
+async def test_sub_missions_sum_into_their_mission(rig: Rig) -> None:
+    await rig.ask("!mission new big The big one")
+    made = await rig.ask("!mission new small --in big")
+    assert made.startswith("Mission small made, part of big.")
+    await rig.ask(f"!task new --agent {AGENT} --mission small Inner")
+    await rig.ask(f"!task new --agent {AGENT} --mission big Outer")
+    shown = await rig.ask("!mission big")
+    assert shown.startswith("**Mission big** — The big one\n0 of 2 done")
+    assert "\n\nSub-missions:\n- small: 0 of 1 done" in shown
+    listed = await rig.ask("!missions", sender=VIEWER)
+    assert "- small (in big): 0 of 1 done" in listed and "- big: 0 of 2 done" in listed
+    only = await rig.ask("!tasks --mission small")
+    assert "#1 inner" in only and "#2 outer" not in only
+
+
+async def test_done_and_cancel_end_a_task_and_a_working_ones_run_goes_on(rig: Rig) -> None:
+    await rig.ask(f"!task new --agent {AGENT} Busy")
+    await rig.ask("!task start 1")
+    cancelled = await rig.ask("!task cancel 1")
+    assert cancelled.startswith("Task #1 busy is cancelled.")
+    assert f"Its run goes on: `stop {AGENT}` stops it." in cancelled
+    await rig.ask(f"!task new --agent {AGENT} Quick")
+    done = await rig.ask("!task done #2")
+    assert done == "Task #2 quick is done. It cost 0 tokens."
+    assert "already ended: done" in await rig.ask("!task done 2")
+    again = await rig.ask("!task start 2")
+    assert again == "task #2 quick is done: `task new` makes another to do again"
+    ended = await rig.ask("!tasks --state ended")
+    assert ended.startswith("Tasks (ended): 0 open, 2 ended")
+
+
+async def test_a_spawn_with_a_prompt_says_its_task(rig: Rig) -> None:
+    said = await rig.ask(f'!spawn {AGENT} --prompt "tidy the README"')
+    assert "Task #1 tidy-the-readme · no projection yet" in said
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("!task 404", "no task '404': `tasks` lists them"),
+        ("!task <b>x</b>", "no task \\<b\\>x\\</b\\>: `tasks` lists them by number and name"),
+        ("!task start 404", "no task '404'"),
+        ("!task new --mission nope Fix", "no mission 'nope': `mission new nope` makes it"),
+        ("!task new --mission B@D Fix", "no mission B@D: `missions` lists them"),
+        ("!task new --agent Bad_Name Fix", "invalid agent name Bad\\_Name: use 1-32"),
+        ("!task new --after 9 Fix", "no task '9': `tasks` lists them"),
+        ("!task new --after , Fix", "--after names no task: give numbers or names"),
+        ("!task new Fix it --agent coder", "flags go before the title: `task new --agent"),
+        ("!task new --repo app Fix", "no repositories"),
+        ("!mission nope", "no mission 'nope': `mission new nope` makes it"),
+        ("!mission new Bad!", "invalid mission name 'Bad!'"),
+        ("!mission new new", "'new' cannot be a mission's name"),
+        ("!mission new m --in nope", "no mission 'nope'"),
+        ("!tasks --state nope", "--state must be one of open, ended, todo"),
+    ],
+)
+async def test_bad_input_is_answered_with_the_fix(rig: Rig, text: str, answer: str) -> None:
+    said = await rig.ask(text)
+    assert answer.lower() in said.lower(), said
+
+
+async def test_a_task_without_an_agent_says_how_to_give_it_one(rig: Rig) -> None:
+    await rig.ask("!task new Nobody does it")
+    said = await rig.ask("!task start 1")
+    assert said == "task #1 nobody-does-it has no agent: `task start 1 --agent NAME` gives it one"
+    started = await rig.ask(f"!task start 1 --agent {AGENT}")
+    assert "Task #1 nobody-does-it" in started
+    assert (await rig.register.find("1")).agent == AGENT
+
+
+async def test_a_mission_name_is_made_once(rig: Rig) -> None:
+    await rig.ask("!mission new m")
+    assert await rig.ask("!mission new m") == "mission m exists: `mission m` shows it"
+
+
+async def test_viewers_see_and_operators_change(rig: Rig) -> None:
+    denied = await rig.ask("!task new Fix", sender=VIEWER)
+    assert "operator" in denied and await rig.register.board() == []
+    assert "operator" in await rig.ask("!mission new m", sender=VIEWER)
+    assert (await rig.ask("!tasks", sender=VIEWER)).startswith("Tasks: none.")
+    assert (await rig.ask("!missions", sender=VIEWER)).startswith("No missions.")
+
+
+async def test_hostile_titles_and_bodies_are_plain_text(rig: Rig) -> None:
+    body = "line <i>one</i> ``` @room " + "y" * 10_000
+    await rig.ask(f'!task new --agent {AGENT} --body "{body}" {HOSTILE}')
+    task = await rig.register.find("1")
+    assert task.body == body
+    for text in (await rig.ask("!task 1"), await rig.ask("!tasks")):
+        assert "<b>" not in text and "[click](" not in text and "```" not in text
+        assert "**x**" not in text and len(text) < 2000
+    story = await rig.ask("!task 1")
+    assert "\\<b\\>bold\\</b\\>" in story and "\\[click\\]" in story
+    assert "more characters" in story  # the body clipped
+    made = await rig.register.new(NewTask(HOSTILE, "chat", "x", agent=AGENT))
+    waited = await rig.ask(f"!task new --after {made.id} Next")
+    assert waited.startswith("Task #3 next made")
