@@ -70,15 +70,17 @@ def waiting(task: TaskRecord, why: str) -> str:
     )
 
 
-def ended(task: TaskRecord, going_on: str | None) -> str:
-    """What ``task done`` and ``task cancel`` answer; ``going_on``: the agent whose run of
-    it goes on."""
+def ended(task: TaskRecord, stopped: str | None, *, forge_going: bool = False) -> str:
+    """What ``task done`` and ``task cancel`` answer; ``stopped``: the agent whose run of
+    it was stopped; ``forge_going``: its forge run goes on until its pull request closes."""
     spent = ""
     if task.finished is not None:
         spent = f" It cost {_spent(task.finished.tokens, task.finished.usd)}."
     text = f"Task {named(task)} is {task.state}.{spent}"
-    if going_on is not None:
-        text += f" Its run goes on: `stop {going_on}` stops it."
+    if stopped is not None:
+        text += f" {stopped}'s run of it was stopped; what it committed stays on its branch."
+    if forge_going:
+        text += " Its forge run goes on until its pull request closes."
     return text
 
 

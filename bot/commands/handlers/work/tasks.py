@@ -132,12 +132,16 @@ class TaskCommands(Family):
         return await self._end(req, "cancelled")
 
     async def _end(self, req: Request, state: TaskState) -> Reply:
-        """End the task ``req`` names in ``state``. A run of it going on is left to go on
-        (its branch may hold what is wanted; `stop` ends it), and said."""
+        """End the task ``req`` names in ``state``. Its agent's run still going for it is
+        stopped (what it committed stays on its branch), so the agent is free for the next
+        task; a forge task's run goes on until its pull request closes."""
         task = await task_of(self._register, req.arg("TASK"))
-        going_on = task.agent if task.state == "working" else None
-        ended = await self._register.end(task, state, f"{state} by {req.who}")
-        return Reply(render.ended(ended, going_on), detail=f"task #{task.id} {state}")
+        live = await self._register.runs.live_run(task)
+        ended = await self._register.end(task, state, f"{state} by {req.who}", by=req.who)
+        stopped = live is not None and task.source != "forge"
+        forge_going = live is not None and task.source == "forge"
+        text = render.ended(ended, task.agent if stopped else None, forge_going=forge_going)
+        return Reply(text, detail=f"task #{task.id} {state}")
 
 
 def _not_startable(task: TaskRecord) -> str:

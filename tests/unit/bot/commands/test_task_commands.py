@@ -47,6 +47,11 @@ class TaskFleet(Fleet):
 class Rig:
     """The router over the work commands and ``spawn``, and the fake fleet."""
 
+    async def stop(self, agent: str, by: str) -> None:
+        run = await self.ledger.runs.last_run(agent)
+        assert run is not None
+        await self.fleet.end(agent, run.id, "stopped")
+
     def __init__(self, ledger: Ledger, clock: ManualClock, tmp_path: Path) -> None:
         self.ledger, self.clock, self.chat = ledger, clock, FakeConnector()
         self.task_runs = TaskRuns(
@@ -62,6 +67,7 @@ class Rig:
             runs=self.task_runs,
             admission=admission,
             clock=clock,
+            stop=self.stop,
         )
         spawn = Handlers(fleet=fleet, clock=clock, admission=admission, register=self.register)
         families = (
@@ -178,12 +184,13 @@ async def test_sub_missions_sum_into_their_mission(rig: Rig) -> None:
     assert "#1 inner" in only and "#2 outer" not in only
 
 
-async def test_done_and_cancel_end_a_task_and_a_working_ones_run_goes_on(rig: Rig) -> None:
+async def test_done_and_cancel_end_a_task_and_stop_its_run(rig: Rig) -> None:
     await rig.ask(f"!task new --agent {AGENT} Busy")
     await rig.ask("!task start 1")
     cancelled = await rig.ask("!task cancel 1")
     assert cancelled.startswith("Task #1 busy is cancelled.")
-    assert f"Its run goes on: `stop {AGENT}` stops it." in cancelled
+    assert f"{AGENT}'s run of it was stopped; what it committed stays on its branch." in cancelled
+    assert AGENT not in rig.fleet.running
     await rig.ask(f"!task new --agent {AGENT} Quick")
     done = await rig.ask("!task done #2")
     assert done == "Task #2 quick is done. It cost 0 tokens."
