@@ -259,6 +259,12 @@ def mission_made(record: MissionRecord, parent: MissionRecord | None) -> str:
     )
 
 
+def added(record: MissionRecord, tasks: Sequence[TaskRecord]) -> str:
+    """What ``mission add`` answers."""
+    named_ = ", ".join(named(task) for task in tasks)
+    return f"Mission {said(record.name, 40)} now has {named_}: `mission {record.name}` sums it."
+
+
 def missions(views: Sequence[MissionView], parents: Mapping[int, str], count: int) -> str:
     """The ``missions`` list (``views``, newest first, of ``count``): each with its
     progress and spend."""

@@ -200,6 +200,15 @@ class Register:
             raise TaskError(f"no mission {named!r}: `mission new {_fix(ref)}` makes it")
         return mission
 
+    async def add_to_mission(
+        self, mission: MissionRecord, tasks: Sequence[TaskRecord]
+    ) -> list[TaskRecord]:
+        """Put ``tasks`` in ``mission`` (out of any other); them as they are now."""
+        for task in tasks:
+            await self._tasks.set_fields(task.id, mission_id=mission.id)
+        found = [await self._tasks.task(task.id) for task in tasks]
+        return [task for task in found if task is not None]
+
     # -- starting and ending -----------------------------------------------------------
 
     async def start(

@@ -1,4 +1,5 @@
 """The mission commands: ``mission new`` (a group of tasks, part of another or not),
+``mission add`` (tasks put in it),
 ``mission M`` (its progress, spend and tasks, its sub-missions with their own totals) and
 ``missions``."""
 
@@ -8,8 +9,8 @@ from typing import Final
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.handlers.work.refs import mission_of
-from bot.commands.handlers.work.specs import MISSION, MISSION_NEW, MISSIONS
+from bot.commands.handlers.work.refs import mission_of, tasks_after
+from bot.commands.handlers.work.specs import MISSION, MISSION_ADD, MISSION_NEW, MISSIONS
 from bot.commands.request import Reply, Request
 from bot.render import tasks as render
 from fleet.ledger.stores.work.missions import MissionsStore
@@ -38,6 +39,15 @@ class MissionCommands(Family):
         title = req.command.args.get("TITLE", "")
         made = await register.new_mission(name, title, req.who, parent)
         return Reply(render.mission_made(made, parent), detail=f"mission {made.name}")
+
+    @command(MISSION_ADD, under=MISSION)
+    async def add(self, req: Request) -> Reply:
+        register = self._register
+        found = await mission_of(register, req.arg("NAME"))
+        tasks = await tasks_after(register, req.arg("TASKS"), "mission add")
+        moved = await register.add_to_mission(found, tasks)
+        ids = ",".join(str(task.id) for task in moved)
+        return Reply(render.added(found, moved), detail=f"mission {found.name} + {ids}")
 
     @command(MISSION)
     async def mission(self, req: Request) -> str:

@@ -35,13 +35,13 @@ async def mission_of(register: Register, ref: str) -> MissionRecord:
     return await register.find_mission(text)
 
 
-async def tasks_after(register: Register, text: str) -> list[TaskRecord]:
-    """The tasks ``--after`` names, comma-separated, each one there."""
+async def tasks_after(register: Register, text: str, what: str = "--after") -> list[TaskRecord]:
+    """The tasks ``--after`` (or ``what``) names, comma-separated, each one there."""
     refs = [part.strip() for part in text.split(",") if part.strip()]
     if not refs:
-        raise CommandError("--after names no task: give numbers or names, `--after 3,fix-login`")
+        raise CommandError(f"{what} names no task: give numbers or names, `{what} 3,fix-login`")
     if len(refs) > AFTER_MOST:
-        raise CommandError(f"--after names {len(refs)} tasks: at most {AFTER_MOST}")
+        raise CommandError(f"{what} names {len(refs)} tasks: at most {AFTER_MOST}")
     found: dict[int, TaskRecord] = {}
     for ref in refs:
         task = await task_of(register, ref)

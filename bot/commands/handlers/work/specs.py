@@ -137,6 +137,18 @@ MISSION_NEW = CommandSpec(
     examples=("mission new release-2 Ship the second release", "mission new docs --in release-2"),
 )
 
+MISSION_ADD = CommandSpec(
+    name="add",
+    summary="Put tasks in a mission (a forge issue's task, or one made without --mission).",
+    args=(
+        ArgSpec("NAME", "The mission's name."),
+        ArgSpec("TASKS", "The tasks, by number or name, comma-separated: `3,fix-login`."),
+    ),
+    control=True,
+    description="A task is in one mission at a time: one in another moves to this one.",
+    examples=("mission add release-2 3,fix-login",),
+)
+
 MISSION = CommandSpec(
     name="mission",
     summary="Show a mission: its progress, spend, tasks and sub-missions; or make one.",
@@ -144,10 +156,10 @@ MISSION = CommandSpec(
     description=(
         "Its title, progress (`2 of 3 done`), the sums of its tasks' projections against "
         "what they cost, its tasks by state and each sub-mission with its own totals. "
-        "`mission new` needs the operator role."
+        "`mission new` and `mission add` need the operator role."
     ),
     examples=("mission release-2", "mission new release-2 Ship the second release"),
-    subcommands=(MISSION_NEW,),
+    subcommands=(MISSION_NEW, MISSION_ADD),
 )
 
 MISSIONS = CommandSpec(

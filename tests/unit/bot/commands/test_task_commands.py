@@ -267,3 +267,17 @@ async def test_hostile_titles_and_bodies_are_plain_text(rig: Rig) -> None:
     made = await rig.register.new(NewTask(HOSTILE, "chat", "x", agent=AGENT))
     waited = await rig.ask(f"!task new --after {made.id} Next")
     assert waited.startswith("Task #3 next made")
+
+
+async def test_mission_add_puts_tasks_made_elsewhere_in_a_mission(rig: Rig) -> None:
+    await rig.ask("!mission new release Ship it")
+    await rig.ask(f"!task new --agent {AGENT} First")
+    await rig.ask(f"!task new --agent {AGENT} Second")
+    added = await rig.ask("!mission add release 1,second")
+    assert added.startswith("Mission release now has #1 first, #2 second")
+    assert (await rig.ask("!mission release")).startswith("**Mission release** — Ship it\n0 of 2")
+    assert "no task" in await rig.ask("!mission add release 1,99")
+    assert "no mission" in await rig.ask("!mission add nowhere 1")
+    assert "names no task" in await rig.ask("!mission add release ,")
+    denied = await rig.ask("!mission add release 1", sender=VIEWER)
+    assert "mission add" in denied and "Mission release now has" not in denied
