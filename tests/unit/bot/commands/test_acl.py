@@ -25,6 +25,7 @@ from bot.commands.handlers.spend.raising import RAISE
 from bot.commands.handlers.verify import VERIFY
 from bot.commands.handlers.work.specs import (
     MISSION,
+    MISSION_ADD,
     MISSION_NEW,
     MISSIONS,
     TASK,
@@ -68,7 +69,7 @@ READ_ONLY = (
     *(TASK, TASKS, MISSION, MISSIONS),
 )
 CONTROL = (
-    *(TASK_NEW, TASK_START, TASK_DONE, TASK_CANCEL, MISSION_NEW),
+    *(TASK_NEW, TASK_START, TASK_DONE, TASK_CANCEL, MISSION_NEW, MISSION_ADD),
     *(SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK),
     RAISE,
     *(INTERRUPT, PERMISSIONS),

@@ -48,7 +48,7 @@ USAGES = {
     "schedule": "schedule [add|list|remove]",
     "task": "task [new|start|done|cancel] TASK",
     "tasks": "tasks [--mission M] [--state S]",
-    "mission": "mission [new] NAME",
+    "mission": "mission [new|add] NAME",
     "missions": "missions",
     "accounts": "accounts",
     "queue": "queue",
