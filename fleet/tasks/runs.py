@@ -4,12 +4,14 @@ The admission says, before it launches, which task an agent's next run is for
 (:meth:`TaskRuns.launching`); the run's start (a fleet event, heard while the launch is
 still under way) binds it to that task and the task is ``working``. A run nobody launched
 through the admission — a ``restart``, the watchdog's — continues the agent's task when that
-task's last run was the agent's run just before it. When a run ends, its task moves by how
-it went: finished with a change on a branch → ``review``; finished without one → ``done``;
-failed, cut off, timed out or lost → ``failed``; stopped by an operator → back to ``todo``
-(``task start`` runs it again); stalled and restarted → still ``working``. A forge task is
-moved by its forge run instead (its pull request is the review). A task that ends is handed
-to :attr:`TaskRuns.ended` (the register starts the tasks that waited for it)."""
+task's last run was the agent's run just before it. A live session's turn over (the agent
+waits for what to do next) puts its task up for ``review``. When a run ends, its task
+(working, or up for review after the run's last turn) moves by how it went: finished with a
+change on a branch → ``review``; finished without one → ``done``; failed, cut off, timed
+out or lost → ``failed``; stopped by an operator → back to ``todo`` (``task start`` runs it
+again); stalled and restarted → still ``working``. A forge task is moved by its forge run
+instead (its pull request is the review). A task that ends is handed to
+:attr:`TaskRuns.ended` (the register starts the tasks that waited for it)."""
 
 from __future__ import annotations
 
@@ -119,10 +121,10 @@ class TaskRuns:
         return run.id
 
     async def sweep(self) -> int:
-        """Move the working tasks whose runs ended while nobody heard (Fleetwarden was
-        away); how many moved."""
+        """Move the tasks working (or up for review) whose runs ended while nobody heard
+        (Fleetwarden was away); how many moved."""
         moved = 0
-        for task in await self._tasks.tasks(states=("working",)):
+        for task in await self._tasks.tasks(states=("working", "review")):
             if not task.runs:
                 continue
             report = await self._runs.run_report(task.runs[-1])
@@ -154,10 +156,12 @@ class TaskRuns:
         return latest[0].id
 
     async def run_ended(self, run_id: int) -> int:
-        """Move the task run ``run_id`` was done for, as the run went; 1 if it moved."""
+        """Move the task run ``run_id`` was done for, as the run went; 1 if it moved. A
+        task up for review after its session's last turn ends with the run too (done, or
+        failed); one an operator stopped while it was up for review stays there."""
         task_id = await self._tasks.task_of_run(run_id)
         task = None if task_id is None else await self._tasks.task(task_id)
-        if task is None or task.state != "working" or task.source == "forge":
+        if task is None or task.state not in ("working", "review") or task.source == "forge":
             return 0
         if task.runs and task.runs[-1] != run_id:
             return 0  # a later run goes on with it
@@ -165,15 +169,14 @@ class TaskRuns:
         if report is None or report.run.ended_at is None:
             return 0
         state, why = await self._verdict(task, report)
-        if state == "working":
+        came_from = (task.state,)
+        if state == "working" or (state == "todo" and task.state == "review"):
             return 0
-        if state == "todo":
-            return int(await self._tasks.move(task.id, "todo", why, came_from=("working",)))
-        if state == "review":
-            return int(await self._tasks.move(task.id, "review", why, came_from=("working",)))
+        if state in ("todo", "review"):
+            return int(await self._tasks.move(task.id, state, why, came_from=came_from))
         actual = await self._actuals.actual(task.id)
         if not await self._tasks.finish(
-            task.id, state, why, actual, error_of(task, actual), came_from=("working",)
+            task.id, state, why, actual, error_of(task, actual), came_from=came_from
         ):
             return 0
         ended = await self._tasks.task(task.id)
