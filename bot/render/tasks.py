@@ -78,7 +78,8 @@ def ended(task: TaskRecord, stopped: str | None, *, forge_going: bool = False) -
         spent = f" It cost {_spent(task.finished.tokens, task.finished.usd)}."
     text = f"Task {named(task)} is {task.state}.{spent}"
     if stopped is not None:
-        text += f" {stopped}'s run of it was stopped; what it committed stays on its branch."
+        kept = f"; what it committed stays on {said(task.branch, 80)}" if task.branch else ""
+        text += f" {stopped}'s run of it was stopped{kept}."
     if forge_going:
         text += " Its forge run goes on until its pull request closes."
     return text
