@@ -91,10 +91,11 @@ class Rig:
         self.register.listen(starts.start)
         self._events = 0
 
-    async def ask(self, text: str, sender: str = OPERATOR) -> str:
-        """What the router answers ``text`` (the last message, if several)."""
+    async def ask(self, text: str, sender: str = OPERATOR, event: str | None = None) -> str:
+        """What the router answers ``text`` (the last message, if several); ``event``: its
+        event's id (an operator schedule's runs are ``schedule:<id>:<when>``)."""
         self._events += 1
-        msg = message(text, sender=sender, room=ROOM, event_id=f"$e{self._events}")
+        msg = message(text, sender=sender, room=ROOM, event_id=event or f"$e{self._events}")
         await self.router.handle(self.chat, msg)
         assert self.chat.sent, f"no answer to {text!r}"
         said = self.chat.sent[-1].markdown
@@ -204,6 +205,15 @@ async def test_done_and_cancel_end_a_task_and_stop_its_run(rig: Rig) -> None:
 async def test_a_spawn_with_a_prompt_says_its_task(rig: Rig) -> None:
     said = await rig.ask(f'!spawn {AGENT} --prompt "tidy the README"')
     assert "Task #1 tidy-the-readme · no projection yet" in said
+    await rig.ask(f"!spawn {AGENT}")  # no prompt: no task
+    assert len(await rig.ledger.tasks.tasks()) == 1
+
+
+async def test_a_schedules_spawn_with_a_prompt_is_a_task_of_the_schedule(rig: Rig) -> None:
+    await rig.ask(f'!spawn {AGENT} --prompt "nightly: bump deps"', event="schedule:7:2026-11-26")
+    [task] = await rig.ledger.tasks.tasks()
+    assert (task.source, task.source_ref, task.title) == ("schedule", "7", "nightly: bump deps")
+    assert (await rig.ask("!task 1")).count("schedule") >= 1
 
 
 @pytest.mark.parametrize(
