@@ -40,7 +40,13 @@ from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import ref_problem
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.queue import Launch
-from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Refused
+from fleet.supervisor.admission.request import (
+    Admitted,
+    LaunchRequest,
+    Queued,
+    Refused,
+    Started,
+)
 from fleet.supervisor.interfaces import AgentControl
 from fleet.tasks.register import Register
 
@@ -88,10 +94,27 @@ class Handlers(Family):
         request, task = await self._tasked(req, request)
         gate = self._gate
         admitted = await self._admission.admit(request, gate.waiter(req) if gate else None)
+        if task is not None:
+            await self._not_started(task, admitted, req.who)
         reply = await self.answer(request.agent, admitted, earlier)
         if task is None:
             return reply
         return replace(reply, markdown=f"{reply.markdown}\n\n{render_tasks.task_line(task)}")
+
+    async def _not_started(self, task: TaskRecord, admitted: Admitted, by: str) -> None:
+        """A spawn's task whose launch was refused, or whose agent already ran, did not
+        happen: it is cancelled, saying why (a queued one waits as its launch does)."""
+        register = self._register
+        assert register is not None
+        if isinstance(admitted, Refused):
+            why = f"not started: {admitted.why}"
+        elif isinstance(admitted, Started) and not admitted.outcome.started:
+            why = f"not started: {task.agent} was already running"
+        else:
+            return
+        found = await register.find(str(task.id))
+        if found.open:
+            await register.end(found, "cancelled", why, by=by)
 
     async def queued(self, req: Request, held: LaunchRequest | None, launch: Launch) -> Reply:
         """``spawn`` as a queued entry of ``req`` starts: the request it holds (``None``:

@@ -291,3 +291,12 @@ async def test_mission_add_puts_tasks_made_elsewhere_in_a_mission(rig: Rig) -> N
     assert "names no task" in await rig.ask("!mission add release ,")
     denied = await rig.ask("!mission add release 1", sender=VIEWER)
     assert "mission add" in denied and "Mission release now has" not in denied
+
+
+async def test_a_spawns_task_that_did_not_start_is_cancelled_saying_why(rig: Rig) -> None:
+    await rig.ask(f'!spawn {AGENT} --prompt "first"')
+    again = await rig.ask(f'!spawn {AGENT} --prompt "second"')  # it runs already
+    assert "Task #2 second" in again
+    second = await rig.register.find("2")
+    assert second.state == "cancelled" and second.why == f"not started: {AGENT} was already running"
+    assert (await rig.register.find("1")).state == "working"
