@@ -6,6 +6,8 @@ It reads the ledger where the config puts it (the SQLite file in its state dir, 
 PostgreSQL database, with the password from ``ledger_password_env``) beside a running
 orchestrator, and needs none of the config's other secrets. It never makes a ledger: with
 no SQLite file where the config says, it says Fleetwarden has not run with that config.
+What people and forge issues wrote (titles, bodies, reasons) passes the redactor first, as
+in chat and on the dashboard: a secret the config names never reaches a document.
 
 Each document is written whole or not at all: both go to temporary files in ``DIR`` first,
 then each replaces its file in one ``rename``. A bad ``--out`` (missing, a file, not
@@ -20,10 +22,11 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
-from bot.app.assembly import ledger_location
+from bot.app.assembly import ledger_location, redactor
 from bot.cli.status import shown
 from bot.commands.grammar import show, suggest
 from bot.config import Config
@@ -37,6 +40,7 @@ from bot.render.task_documents import (
 from fleet.clock import SystemClock
 from fleet.errors import LedgerError
 from fleet.ledger import Ledger
+from fleet.ledger.records.tasks import TaskRecord
 from fleet.tasks.views import views
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -148,13 +152,30 @@ async def _documents(
         actuals = await ledger.actuals.actuals([task.id for task in tasks])
     finally:
         await ledger.close()
-    kept = {task.id: task.finished for task in tasks if task.finished is not None}
-    found_views = views(tasks, {**actuals, **kept})  # an ended task: what it cost at its end
+    redact = redactor(config, environ).redact  # a secret in a prompt or an issue stays out
+    tasks = [_redacted(task, redact) for task in tasks]
+    missions = [replace(m, title=redact(m.title)) for m in missions]
+    tree = [replace(m, title=redact(m.title)) for m in tree]
+    found_views = views(tasks, actuals)  # what their runs used, as every surface says
     scope = "" if mission_name is None else f"mission {value(mission_name)}"
     return {
         TASKS_FILE: tasks_document(found_views, missions, scope=scope),
         MISSIONS_FILE: missions_document(found_views, tree, only=only),
     }
+
+
+def _redacted(task: TaskRecord, redact: Callable[[str], str]) -> TaskRecord:
+    """``task`` with every text a person or an issue wrote redacted."""
+    return replace(
+        task,
+        title=redact(task.title),
+        body=redact(task.body),
+        why=redact(task.why),
+        source_ref=redact(task.source_ref),
+        asked_by=redact(task.asked_by),
+        branch=None if task.branch is None else redact(task.branch),
+        pull_url=None if task.pull_url is None else redact(task.pull_url),
+    )
 
 
 def _no_mission(name: str, names: list[str]) -> str:

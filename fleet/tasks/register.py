@@ -8,6 +8,7 @@ is :class:`fleet.tasks.runs.TaskRuns`, which tells the register of each task tha
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -15,7 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
-from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger.records.tasks import (
     ENDED_STATES,
@@ -101,7 +101,6 @@ class Register:
         actuals: ActualsStore,
         runs: TaskRuns,
         admission: Admission,
-        clock: Clock,
         stop: Stop | None = None,
     ) -> None:
         """``stop``: stops an agent's run, when the task it works for ends (``None``: runs
@@ -110,8 +109,8 @@ class Register:
         self._missions = missions
         self._actuals = actuals
         self._admission = admission
-        self._clock = clock
         self._starters: list[Starter] = []
+        self._starts: set[asyncio.Task[None]] = set()  # tasks whose wait was over, starting
         self._stop = stop
         self._starting: set[int] = set()  # tasks whose start is under way
         self.runs = runs
@@ -166,7 +165,7 @@ class Register:
         text = ref.strip()
         digits = text.removeprefix("#")
         task = None
-        if digits.isdigit() and len(digits) < 12:
+        if digits.isascii() and digits.isdigit() and len(digits) < 12:
             task = await self._tasks.task(int(digits))
         elif len(text) <= 64:
             task = await self._tasks.task_named(text)
@@ -240,11 +239,24 @@ class Register:
         task = await self._tasks.task(task.id) or task  # as it is now
         if task.state not in STARTABLE:
             raise TaskError(_not_startable(task))
+        if task.state == "review" and await self.runs.live_run(task) is not None:
+            raise TaskError(
+                f"task {shown(task)} is up for review and {task.agent}'s session of it goes "
+                f"on: `send {task.agent} TEXT` to go on, `task done {task.id}` to end it"
+            )
+        after = await self._after(task)
+        never = [t for t in after if t.state == "cancelled"]
+        if never:
+            raise TaskError(
+                f"task {shown(task)} waits for {shown(never[0])}, which was cancelled: it "
+                f"would wait for ever; `task cancel {task.id}` and make it again without "
+                "`--after` it"
+            )
         if asked_in is not None:
             await self._tasks.set_fields(task.id, asked_in=json.dumps(asked_in, sort_keys=True))
         if request.agent != task.agent:
             await self._tasks.set_fields(task.id, agent=request.agent)
-        unmet = [t for t in await self._after(task) if t.state != "done"]
+        unmet = [t for t in after if t.state != "done"]
         if unmet:
             why = "waits for " + ", ".join(f"{shown(t)} ({t.state})" for t in unmet)
             await self._tasks.move(task.id, "queued", why, came_from=STARTABLE)
@@ -256,29 +268,36 @@ class Register:
     async def end(
         self, task: TaskRecord, state: TaskState, why: str, *, by: str = "operator"
     ) -> TaskRecord:
-        """End ``task`` in ``state`` (done, failed or cancelled) saying ``why``; what it
-        cost so far and its projection's error are kept; its agent's run still going for it
-        is stopped (a forge task's run is its forge run's to end), so the agent is free; and
-        the tasks that waited for it are started (when it is done) or told."""
+        """End ``task`` in ``state`` (done, failed or cancelled) saying ``why``. Its agent's
+        run still going for it is stopped first (a forge task's run is its forge run's to
+        end), so the agent is free and what it cost is whole; its launches waiting in the
+        spawn queue are taken out; what it cost and, done or failed after some work, its
+        projection's error are kept; and the tasks that waited for it are started (when it
+        is done) or told."""
         if state not in ENDED_STATES:
             raise ValueError(f"{state} is not an end")
+        task = await self._tasks.task(task.id) or task  # as it is now
         if not task.open:
             raise TaskError(f"task {shown(task)} already ended: {task.state}")
+        live = await self.runs.live_run(task)
+        if live is not None and task.source != "forge" and self._stop is not None:
+            assert task.agent is not None
+            try:
+                await self._stop(task.agent, f"{by}: task {shown(task)} {state}")
+            except FleetError as exc:
+                log.warning("task %s %s: its run %s not stopped: %s", task.id, state, live, exc)
+        await self.runs.drop_queued(task.id)
         actual = await self._actuals.actual(task.id)
+        worked = state in ("done", "failed") and actual.runs > 0
         came_from = ("todo", "queued", "working", "review")
-        if not await self._tasks.finish(
-            task.id, state, why, actual, error_of(task, actual), came_from=came_from
-        ):
+        error = error_of(task, actual) if worked else None
+        if not await self._tasks.finish(task.id, state, why, actual, error, came_from=came_from):
+            now = await self._tasks.task(task.id)
+            if now is not None and not now.open:  # its run's end ended it meanwhile
+                return now
             raise TaskError(f"task {shown(task)} moved meanwhile: `task {task.id}` shows it")
         ended = await self._tasks.task(task.id)
         assert ended is not None
-        live = await self.runs.live_run(ended)
-        if live is not None and ended.source != "forge" and self._stop is not None:
-            assert ended.agent is not None
-            try:
-                await self._stop(ended.agent, f"{by}: task {shown(ended)} {state}")
-            except FleetError as exc:
-                log.warning("task %s %s: its run %s not stopped: %s", ended.id, state, live, exc)
         await self._ended(ended)
         return ended
 
@@ -298,18 +317,35 @@ class Register:
                 continue
             if any(t.state != "done" for t in await self._after(waiting)):
                 continue
-            if not await self._start_waited(waiting):
-                why = f"what it waited for is done: `task start {waiting.id}` starts it"
-                await self._tasks.move(waiting.id, "todo", why, came_from=("queued",))
+            # Not awaited here: a run's end is still being told (its agent's lock may be
+            # held), and a launch waits for nothing of it.
+            start = asyncio.create_task(self._start_waited(waiting), name=f"task-{waiting.id}")
+            self._starts.add(start)
+            start.add_done_callback(self._starts.discard)
 
-    async def _start_waited(self, task: TaskRecord) -> bool:
+    async def _start_waited(self, task: TaskRecord) -> None:
+        """Start ``task``, whose wait is over, where it was asked; else back to ``todo``."""
         for starter in self._starters:
             try:
                 if await starter(task):
-                    return True
+                    return
             except Exception:
                 log.exception("could not start task %s whose wait was over", task.id)
-        return False
+        why = f"what it waited for is done: `task start {task.id}` starts it"
+        await self._tasks.move(task.id, "todo", why, came_from=("queued",))
+
+    async def settled(self) -> None:
+        """Once the starts of tasks whose wait was over, under way now, are done."""
+        while self._starts:
+            await asyncio.gather(*list(self._starts), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Cancel the starts under way; the tasks stay ``queued``, settled at the next
+        start."""
+        starts = list(self._starts)
+        for start in starts:
+            start.cancel()
+        await asyncio.gather(*starts, return_exceptions=True)
 
     async def _after(self, task: TaskRecord) -> list[TaskRecord]:
         found = [await self._tasks.task(i) for i in task.after]

@@ -15,16 +15,22 @@ instead (its pull request is the review). A task that ends is handed to
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 
+from fleet.errors import FleetError
 from fleet.events import EventKind, FleetEvent
+from fleet.ledger import QueuedSpawn
 from fleet.ledger.records.tasks import TaskRecord, TaskState
 from fleet.ledger.stores.code.lines import LinesStore
 from fleet.ledger.stores.running.runs import RunReport, RunsStore
+from fleet.ledger.stores.running.spawn_queue import SpawnQueueStore
 from fleet.ledger.stores.work.actuals import ActualsStore
 from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.repos.facts import change_from_json
+from fleet.supervisor.admission.held import request_of
 from fleet.supervisor.admission.request import Admitted, Queued, Refused, Started
 from fleet.tasks.projection import error_of
 from fleet.transcript.story import Outcome
@@ -54,27 +60,47 @@ class TaskRuns:
         actuals: ActualsStore,
         runs: RunsStore,
         lines: LinesStore,
+        spawn_queue: SpawnQueueStore,
     ) -> None:
         self._tasks = tasks
         self._actuals = actuals
         self._runs = runs
         self._lines = lines
+        self._spawn_queue = spawn_queue
         self._expected: dict[str, int | None] = {}
+        self._launches: dict[str, asyncio.Lock] = {}
         self.ended: Ended | None = None
         """Told of each task that ended by its runs (``None``: nobody)."""
 
-    def launching(self, agent: str, task: int | None) -> None:
-        """``agent``'s next run is the admission's launch, for ``task`` (``None``: none)."""
-        self._expected[agent] = task
+    async def closed(self, task: int) -> str | None:
+        """Why a launch for ``task`` must not be made (it ended meanwhile), or ``None``."""
+        found = await self._tasks.task(task)
+        if found is None or found.open:
+            return None
+        return f"task #{found.id} {found.name} is {found.state}: `task {found.id}` shows it"
 
-    def landed(self, agent: str) -> None:
-        """The admission's launch of ``agent`` returned."""
-        self._expected.pop(agent, None)
+    @contextlib.asynccontextmanager
+    async def launching(self, agent: str, task: int | None) -> AsyncIterator[None]:
+        """While the admission launches ``agent`` for ``task`` (``None``: none): the agent's
+        next run is that launch's. One launch of an agent at a time, so a second one —
+        already running, then — can never take the first one's run."""
+        lock = self._launches.setdefault(agent, asyncio.Lock())
+        async with lock:
+            self._expected[agent] = task
+            try:
+                yield
+            finally:
+                self._expected.pop(agent, None)
 
     async def told(self, task: int, agent: str, admitted: Admitted) -> None:
         """How the admission took a launch for ``task``: waiting, refused, or not launched
-        because ``agent`` already ran."""
-        if isinstance(admitted, Queued):
+        because ``agent`` already ran (or already waits in the spawn queue)."""
+        if isinstance(admitted, Queued) and admitted.already:
+            why = f"not started: {agent} already waits in the spawn queue"
+            if admitted.entry is not None:
+                why += f" (#{admitted.entry.id}: `cancel {admitted.entry.id}` drops it)"
+            await self._tasks.move(task, "todo", why, came_from=BEFORE_START)
+        elif isinstance(admitted, Queued):
             await self._tasks.move(task, "queued", admitted.why, came_from=BEFORE_START)
         elif isinstance(admitted, Refused):
             why = f"not started: {admitted.why}"
@@ -90,7 +116,7 @@ class TaskRuns:
         try:
             if event.kind is EventKind.STARTED:
                 await self._started(event.agent, event.run_id)
-            elif event.kind in (EventKind.ENDED, EventKind.GAVE_UP):
+            elif event.kind is EventKind.ENDED:
                 await self.run_ended(event.run_id)
         except Exception:  # the run's own record is kept; the task catches up at the sweep
             log.exception("could not move the task of run %s of %s", event.run_id, event.agent)
@@ -122,7 +148,8 @@ class TaskRuns:
 
     async def sweep(self) -> int:
         """Move the tasks working (or up for review) whose runs ended while nobody heard
-        (Fleetwarden was away); how many moved."""
+        (Fleetwarden was away), and settle those held ``queued`` whose place in the spawn
+        queue is gone; how many moved."""
         moved = 0
         for task in await self._tasks.tasks(states=("working", "review")):
             if not task.runs:
@@ -130,30 +157,79 @@ class TaskRuns:
             report = await self._runs.run_report(task.runs[-1])
             if report is not None and report.run.ended_at is not None:
                 moved += await self.run_ended(task.runs[-1])
+        return moved + await self.settle_queued()
+
+    async def settle_queued(self) -> int:
+        """The tasks held ``queued`` for the spawn queue whose entry is gone — cancelled,
+        or refused as it started — back to ``todo``, saying so; how many. A task held for
+        the tasks it waits for stays."""
+        held = {t.id: t for t in await self._tasks.tasks(states=("queued",))}
+        if not held:
+            return 0
+        for entry in await self._queued_for(held):
+            request = request_of(entry)
+            if request is not None and request.task is not None:
+                held.pop(request.task, None)
+        moved = 0
+        for task in held.values():
+            if any(t.state != "done" for t in await self._after(task)):
+                continue
+            why = f"its place in the spawn queue is gone: `task start {task.id}` starts it"
+            moved += await self._tasks.move(task.id, "todo", why, came_from=("queued",))
         return moved
+
+    async def drop_queued(self, task_id: int) -> list[int]:
+        """Take ``task_id``'s launches waiting in the spawn queue out of it (the task
+        ended); the entries' ids."""
+        dropped = []
+        for entry in await self._queued_for({task_id}):
+            if await self._spawn_queue.cancel_spawn(entry.id) is not None:
+                dropped.append(entry.id)
+        return dropped
+
+    async def _queued_for(self, task_ids: Collection[int]) -> list[QueuedSpawn]:
+        """The spawn queue's entries that launch for one of ``task_ids``."""
+        found = []
+        for entry in await self._spawn_queue.queued_spawns():
+            try:
+                request = request_of(entry)
+            except FleetError:  # an entry it cannot read is not a task's
+                continue
+            if request is not None and request.task in task_ids:
+                found.append(entry)
+        return found
+
+    async def _after(self, task: TaskRecord) -> list[TaskRecord]:
+        found = [await self._tasks.task(i) for i in task.after]
+        return [t for t in found if t is not None]
 
     async def _started(self, agent: str, run_id: int) -> None:
         if agent in self._expected:
             task_id = self._expected[agent]
         else:
             task_id = await self._continued(agent, run_id)
-        if task_id is None:
+        task = None if task_id is None else await self._tasks.task(task_id)
+        if task is None or not task.open:  # ended meanwhile: the run is nobody's
             return
-        await self._tasks.add_run(task_id, run_id)
+        await self._tasks.add_run(task.id, run_id)
         await self._tasks.move(
-            task_id, "working", f"run {run_id} of {agent} going", came_from=CONTINUED | {"queued"}
+            task.id, "working", f"run {run_id} of {agent} going", came_from=CONTINUED | {"queued"}
         )
+        report = await self._runs.run_report(run_id)
+        if report is not None and report.run.ended_at is not None:
+            await self.run_ended(run_id)  # it ended before its start was heard
 
     async def _continued(self, agent: str, run_id: int) -> int | None:
-        """The task a run nobody admitted goes on with: ``agent``'s latest task, when its
-        last run was the agent's run just before this one."""
-        latest = await self._tasks.tasks(agent=agent, limit=1)
-        if not latest or latest[0].state not in CONTINUED or not latest[0].runs:
-            return None
+        """The task a run nobody admitted goes on with: the task of the agent's run just
+        before this one, when that run was its last and its work may go on."""
         before = [r for r in await self._runs.run_reports(agent, limit=3) if r.run.id < run_id]
-        if not before or before[0].run.id != latest[0].runs[-1]:
+        if not before:
             return None
-        return latest[0].id
+        task_id = await self._tasks.task_of_run(before[0].run.id)
+        task = None if task_id is None else await self._tasks.task(task_id)
+        if task is None or task.state not in CONTINUED or task.runs[-1:] != (before[0].run.id,):
+            return None
+        return task.id
 
     async def run_ended(self, run_id: int) -> int:
         """Move the task run ``run_id`` was done for, as the run went; 1 if it moved. A

@@ -27,10 +27,14 @@ PROJECTED = Projection("agent coder-1 · runtime claude", (1,), (9000.0, 12000.0
 HOSTILE = "# Fix [it](javascript:x) ![i](http://x) <img onerror=x> | a\n```\nb"
 
 
+SECRET = "sk-ant-api03-taskTitleSecret0123456789abcdefXYZ"
+"""The value of the secret variable the config names, pasted into a task's title."""
+
+
 def fleetwarden(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(FLEETWARDEN), *args], capture_output=True, text=True, timeout=60,
-        env=clean_env(), cwd=cwd,
+        env=clean_env(FW_TASKS_KEY=SECRET), cwd=cwd,
     )  # fmt: skip
 
 
@@ -62,7 +66,10 @@ async def register(location: LedgerLocation, tmp_path: Path) -> None:
         )
         await ledger.tasks.move(hostile.id, "working")
         await ledger.tasks.set_fields(hostile.id, branch="fleet/coder-1/fix", pull_url=HOSTILE)
-        await ledger.tasks.add_task(NewTask("Loose end", "chat", "@op:hs"), PROJECTED)
+        await ledger.tasks.add_task(
+            NewTask("Loose end", "chat", "@op:hs", body=f"use {SECRET}"), PROJECTED
+        )
+        await ledger.tasks.add_task(NewTask(f"Rotate {SECRET}", "chat", "@op:hs"), PROJECTED)
     finally:
         await ledger.close()
 
@@ -70,7 +77,8 @@ async def register(location: LedgerLocation, tmp_path: Path) -> None:
 def config_for(tmp_path: Path, location: LedgerLocation) -> Path:
     config = tmp_path / "fleetwarden.yaml"
     ledger = f"ledger: {location.url}\n" if location.url else ""
-    config.write_text(f"state_dir: {location.path.parent}\n{ledger}")
+    accounts = "accounts:\n  team: {kind: api_key, provider: anthropic, key_env: FW_TASKS_KEY}\n"
+    config.write_text(f"state_dir: {location.path.parent}\n{ledger}{accounts}")
     return config
 
 
@@ -101,10 +109,11 @@ async def test_the_register_is_written_as_two_documents(
         kinds = {token.type for token in tokens(text)}
         assert not kinds & {"image", "link_open", "html_inline", "html_block", "fence"}, kinds
         assert "<img" not in text
+        assert SECRET not in text and SECRET[:20] not in text  # redacted, as on every surface
     assert [line for line in tasks.splitlines() if line.startswith("#")] == [
-        "# Tasks", "## Todo (1)", "## Working (1)", "## Done (1)",
+        "# Tasks", "## Todo (2)", "## Working (1)", "## Done (1)",
     ]  # fmt: skip
-    assert "3 tasks: 1 todo, 1 working, 1 done." in tasks
+    assert "4 tasks: 2 todo, 1 working, 1 done." in tasks
     assert "actual: 4,333 tokens, $0.05 (1 run)" in tasks  # the metered usage, to the token
     assert "\\# Fix" not in tasks and "— # Fix \\[it\\](javascript:x)" in tasks
     assert [line for line in missions.splitlines() if line.startswith("#")] == [
@@ -114,7 +123,7 @@ async def test_the_register_is_written_as_two_documents(
         "## Docs — docs (mission 3)",
     ]
     assert "- progress: 1 of 2 done (1 working, 1 done)" in missions
-    assert "1 task in no mission: see TASKS.md." in missions
+    assert "2 tasks in no mission: see TASKS.md." in missions
     # Written again over the same register: the same bytes, and the mode of a new file.
     again = fleetwarden("tasks", "--markdown", "--config", str(config), cwd=out)
     assert again.returncode == 0, again

@@ -67,7 +67,11 @@ async def start_fleet(
     await tokens.start()  # a standby accepts the agents it takes over
     # Each run bound to its task as it starts; the task moved as its runs end.
     task_runs = TaskRuns(
-        tasks=ledger.tasks, actuals=ledger.actuals, runs=ledger.runs, lines=ledger.lines
+        tasks=ledger.tasks,
+        actuals=ledger.actuals,
+        runs=ledger.runs,
+        lines=ledger.lines,
+        spawn_queue=ledger.spawn_queue,
     )
     fleet = Fleet(
         stores=FleetStores(
@@ -145,9 +149,9 @@ async def start_fleet(
         actuals=ledger.actuals,
         runs=task_runs,
         admission=fleet.admission,
-        clock=clock,
         stop=lambda agent, by: fleet.stop_agent(agent, by=by),
     )
+    stops.add(Stop.TASKS, register.stop)
     await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
     # The runs still going hold again what their quotes hold, less what they spent.
     await restore_holds(spend.budgets.holds, ledger.runs, ledger.quotes)

@@ -21,6 +21,7 @@ says, and its quote kept on the run it started.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -57,14 +58,18 @@ class SpawnBudgets(Protocol):
 
 class TaskBinding(Protocol):
     """The register's side of a launch done for a task (:class:`fleet.tasks.runs.TaskRuns`):
-    told which agent's next run is whose before it is launched — so the run is bound to its
-    task as it starts — and how the admission took the launch."""
+    asked whether the task may still be launched for, holding the agent's launches one at a
+    time while it says which task the agent's next run is for — so the run is bound to its
+    task as it starts — and told how the admission took the launch; and, at each sweep of
+    the spawn queue, asked to settle the tasks held ``queued`` whose place there is gone."""
 
-    def launching(self, agent: str, task: int | None) -> None: ...
+    async def closed(self, task: int) -> str | None: ...
 
-    def landed(self, agent: str) -> None: ...
+    def launching(self, agent: str, task: int | None) -> AbstractAsyncContextManager[None]: ...
 
     async def told(self, task: int, agent: str, admitted: Admitted) -> None: ...
+
+    async def settle_queued(self) -> int: ...
 
 
 class Launches(Protocol):
@@ -123,9 +128,14 @@ class Admission:
         waits when it may (the spawn queue); without it, a held launch is the caller's to
         keep (a forge run's next run on its line is refused) and a deferred one is refused.
         A launch done for a task moves the task as it went (the register's binding)."""
+        tasks, task = self.tasks, request.task
+        if tasks is not None and task is not None:
+            closed = await tasks.closed(task)
+            if closed is not None:  # cancelled or done meanwhile (a queued start of it)
+                return Refused(closed)
         admitted = await self._admit(request, wait)
-        if self.tasks is not None and request.task is not None:
-            await self.tasks.told(request.task, request.agent, admitted)
+        if tasks is not None and task is not None:
+            await tasks.told(task, request.agent, admitted)
         return admitted
 
     async def _admit(self, request: LaunchRequest, wait: Wait | None) -> Admitted:
@@ -239,11 +249,8 @@ class Admission:
         tasks = self.tasks
         if tasks is None:
             return await self._spawn(request)
-        tasks.launching(request.agent, request.task)
-        try:
+        async with tasks.launching(request.agent, request.task):
             return await self._spawn(request)
-        finally:
-            tasks.landed(request.agent)
 
     async def _spawn(self, request: LaunchRequest) -> SpawnOutcome:
         return await self._fleet.spawn(

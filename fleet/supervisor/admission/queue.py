@@ -159,10 +159,14 @@ class LaunchQueue:
 
     async def sweep(self) -> int:
         """The periodic safety net (and what makes a deferred entry start once due): drain
-        now; how many entries were started."""
+        now; how many entries were started. Then the tasks held ``queued`` whose entry is
+        gone (cancelled, or refused as it started) are settled."""
         self.kick()
         task = self._task
-        return 0 if task is None else await asyncio.shield(task)
+        started = 0 if task is None else await asyncio.shield(task)
+        if self.admission.tasks is not None:
+            await self.admission.tasks.settle_queued()
+        return started
 
     async def restore(self) -> int:
         """At start, once where entries are answered is reachable: how many entries wait;

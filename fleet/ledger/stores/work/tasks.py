@@ -201,11 +201,6 @@ class TasksStore(Store):
         found = await self._read("WHERE forge_run = ? ORDER BY id DESC", (forge_run,))
         return found[0] if found else None
 
-    async def working_task(self, agent: str) -> TaskRecord | None:
-        """``agent``'s task in ``working`` (an agent works on one at a time), if any."""
-        found = await self._read("WHERE agent = ? AND state = 'working' ORDER BY id DESC", (agent,))
-        return found[0] if found else None
-
     async def waiting_for(self, task_id: int) -> list[int]:
         """The tasks that wait for ``task_id``, oldest first."""
         rows = await self._all(
@@ -333,9 +328,12 @@ class TasksStore(Store):
         ]
 
     async def errors_since(self, since: datetime) -> list[TaskRecord]:
-        """The tasks that ended since ``since`` with a projection's error, oldest first."""
+        """The tasks that ended done or failed since ``since`` with a projection's error,
+        oldest first."""
         return await self._read(
-            "WHERE ended_at >= ? AND error IS NOT NULL ORDER BY ended_at, id", (to_epoch(since),)
+            "WHERE ended_at >= ? AND error IS NOT NULL AND state IN ('done', 'failed')"
+            " ORDER BY ended_at, id",
+            (to_epoch(since),),
         )
 
     async def _read(self, clause: str, params: Sequence[object]) -> list[TaskRecord]:

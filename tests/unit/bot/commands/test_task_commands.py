@@ -55,7 +55,11 @@ class Rig:
     def __init__(self, ledger: Ledger, clock: ManualClock, tmp_path: Path) -> None:
         self.ledger, self.clock, self.chat = ledger, clock, FakeConnector()
         self.task_runs = TaskRuns(
-            tasks=ledger.tasks, actuals=ledger.actuals, runs=ledger.runs, lines=ledger.lines
+            tasks=ledger.tasks,
+            actuals=ledger.actuals,
+            runs=ledger.runs,
+            lines=ledger.lines,
+            spawn_queue=ledger.spawn_queue,
         )
         self.fleet = TaskFleet(ledger, tmp_path, self.task_runs)
         fleet = cast(Any, self.fleet)
@@ -66,7 +70,6 @@ class Rig:
             actuals=ledger.actuals,
             runs=self.task_runs,
             admission=admission,
-            clock=clock,
             stop=self.stop,
         )
         spawn = Handlers(fleet=fleet, clock=clock, admission=admission, register=self.register)
@@ -110,6 +113,7 @@ class Rig:
         await self.ledger.metering.record_metering([used(since, tokens, usd)], [])
         self.clock.advance(5)
         await self.fleet.end(AGENT, task.runs[-1], "finished")
+        await self.register.settled()  # what waited for it started
 
 
 @pytest.fixture

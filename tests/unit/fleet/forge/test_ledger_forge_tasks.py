@@ -32,7 +32,11 @@ HOSTILE = "<img src=x onerror=alert(1)> @everyone [click](https://evil.example) 
 @pytest.fixture
 def register(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Register:
     runs = TaskRuns(
-        tasks=ledger.tasks, actuals=ledger.actuals, runs=ledger.runs, lines=ledger.lines
+        tasks=ledger.tasks,
+        actuals=ledger.actuals,
+        runs=ledger.runs,
+        lines=ledger.lines,
+        spawn_queue=ledger.spawn_queue,
     )
     fleet = Fleet(ledger, tmp_path, runs)
     admission = Admission(fleet=fleet, slots=None, budgets=None, tasks=runs)  # type: ignore[arg-type]
@@ -42,7 +46,6 @@ def register(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Register:
         actuals=ledger.actuals,
         runs=runs,
         admission=admission,
-        clock=clock,
     )
 
 

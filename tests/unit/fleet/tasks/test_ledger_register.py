@@ -20,7 +20,6 @@ from fleet.ledger.records.tasks import NewTask, TaskRecord
 from fleet.ledger.stores.running.runs import RunEnd, RunStart
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
-from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest, Started
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
 from fleet.tasks.projection import ENOUGH, Kind, kinds
@@ -76,39 +75,6 @@ class Fleet:
         await self.task_runs.hear(
             FleetEvent(AgentName(name), EventKind.ENDED, AgentState.EXITED, "", False, run_id)
         )
-
-
-@pytest.fixture
-def task_runs(ledger: Ledger) -> TaskRuns:
-    return TaskRuns(
-        tasks=ledger.tasks, actuals=ledger.actuals, runs=ledger.runs, lines=ledger.lines
-    )
-
-
-@pytest.fixture
-def fleet(ledger: Ledger, tmp_path: Path, task_runs: TaskRuns) -> Fleet:
-    return Fleet(ledger, tmp_path, task_runs)
-
-
-@pytest.fixture
-def register(ledger: Ledger, clock: ManualClock, fleet: Fleet, task_runs: TaskRuns) -> Register:
-    admission = Admission(fleet=fleet, slots=None, budgets=None, tasks=task_runs)
-
-    async def stop(agent: str, by: str) -> None:
-        fleet.stopped.append((agent, by))
-        run = await ledger.runs.last_run(agent)
-        assert run is not None
-        await fleet.end(agent, run.id, "stopped")
-
-    return Register(
-        stop=stop,
-        tasks=ledger.tasks,
-        missions=ledger.missions,
-        actuals=ledger.actuals,
-        runs=task_runs,
-        admission=admission,
-        clock=clock,
-    )
 
 
 def since(clock: ManualClock) -> float:
@@ -237,6 +203,7 @@ async def test_a_task_waits_for_another_then_starts_where_it_was_asked(
     run = await run_task(register, fleet, first)
     assert started == []
     await fleet.end(AGENT, run, "finished")
+    await register.settled()
     assert started == [second.id]
 
 
@@ -249,10 +216,11 @@ async def test_a_task_whose_wait_cannot_end_is_told_and_nothing_else_starts(
     await register.end(first, "cancelled", "not needed")
     told = await register.find(str(second.id))
     assert told.state == "queued" and "which is cancelled" in told.why
-    with pytest.raises(TaskError, match="moved meanwhile"):
-        await register.end(first, "done", "")  # as it was before it ended
     with pytest.raises(TaskError, match="already ended"):
-        await register.end(await register.find(str(first.id)), "done", "")
+        await register.end(first, "done", "")  # as it was before it ended: read again
+    late = await register.new(new("late", agent=AGENT), after=[first])
+    with pytest.raises(TaskError, match="which was cancelled: it would wait for ever"):
+        await register.start(late, LaunchRequest(AGENT), None)
     third = await register.new(new("third", agent=AGENT))
     await register.start(third, LaunchRequest(AGENT), None)
     with pytest.raises(TaskError, match="is working"):
@@ -296,6 +264,7 @@ async def test_a_turn_over_is_for_review_and_done_frees_the_agent_for_the_next(
     review = await register.find(str(first.id))
     assert review.state == "review" and f"`task done {first.id}`" in review.why
     await register.end(review, "done", "looks right", by="op")
+    await register.settled()
     assert fleet.stopped == [(AGENT, f"op: task #{first.id} first done")]
     assert (await register.find(str(first.id))).state == "done"  # its run's end moved nothing
     started = await register.find(str(second.id))

@@ -1,0 +1,51 @@
+"""The register's fixtures: the runs' side, the fake fleet its launches go to, and the
+register over an admission of no caps, its ``stop`` ending the agent's run as the real one
+does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fleet.ledger import Ledger
+from fleet.supervisor.admission.admit import Admission
+from fleet.tasks.register import Register
+from fleet.tasks.runs import TaskRuns
+from tests.unit.fleet.tasks.test_ledger_register import Fleet
+
+
+@pytest.fixture
+def task_runs(ledger: Ledger) -> TaskRuns:
+    return TaskRuns(
+        tasks=ledger.tasks,
+        actuals=ledger.actuals,
+        runs=ledger.runs,
+        lines=ledger.lines,
+        spawn_queue=ledger.spawn_queue,
+    )
+
+
+@pytest.fixture
+def fleet(ledger: Ledger, tmp_path: Path, task_runs: TaskRuns) -> Fleet:
+    return Fleet(ledger, tmp_path, task_runs)
+
+
+@pytest.fixture
+def register(ledger: Ledger, fleet: Fleet, task_runs: TaskRuns) -> Register:
+    admission = Admission(fleet=fleet, slots=None, budgets=None, tasks=task_runs)
+
+    async def stop(agent: str, by: str) -> None:
+        fleet.stopped.append((agent, by))
+        run = await ledger.runs.last_run(agent)
+        assert run is not None
+        await fleet.end(agent, run.id, "stopped")
+
+    return Register(
+        stop=stop,
+        tasks=ledger.tasks,
+        missions=ledger.missions,
+        actuals=ledger.actuals,
+        runs=task_runs,
+        admission=admission,
+    )
