@@ -103,8 +103,9 @@ async def test_a_spawn_beyond_the_global_cap_waits_and_starts_fifo_when_a_slot_f
             assert two == (
                 "Not started now: global max_running 1 reached (1 running). Queued as #1, "
                 "position 1 of 1: it starts when a slot frees, as you, here. `queue` lists "
-                "it, `cancel 1` drops it."
-            )
+                "it, `cancel 1` drops it.\n\n"
+                "Task #1 count-to-2 · no projection yet: no finished task of its kind"
+            )  # a spawn with a prompt is a task, waiting with its launch
             three = await console.type("spawn three")
             assert "Queued as #2, position 2 of 2" in three
             again = await console.type("spawn two")
