@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import posixpath
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import asyncssh
 
@@ -188,6 +189,41 @@ def _install(program: str, facts: HostFacts | None) -> list[Path]:
 EgressDoor = Callable[[str], Path]
 """Where an agent's allow-list door is here, by agent name."""
 
+SUN_PATH_MAX: Final = 100
+"""A Unix socket's path is capped at 108 bytes with its NUL (with a margin): a door deeper
+than that is reached through its directory's descriptor."""
+
+
+class Forward(Protocol):
+    """One of an agent's doors forwarded from its host: closed when its run ends."""
+
+    def close(self) -> None: ...
+
+
+class _HeldDirectory:
+    """The door directory here held open (``O_PATH``) while a host's forward connects
+    into it, so a door deeper than a socket's path may be is reached as
+    ``/proc/self/fd/N/NAME``."""
+
+    def __init__(self, door: Path) -> None:
+        self._fd: int | None = os.open(door.parent, os.O_PATH | os.O_DIRECTORY)
+        self.path = f"/proc/self/fd/{self._fd}/{door.name}"
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _reachable(door: Path, forwards: list[Forward]) -> str:
+    """The path ``door`` is connected to at: itself, or through its held directory (which
+    joins ``forwards``, closed with them)."""
+    if len(os.fsencode(str(door))) < SUN_PATH_MAX:
+        return str(door)
+    held = _HeldDirectory(door)
+    forwards.append(held)
+    return held.path
+
 
 async def open_doors(
     conn: asyncssh.SSHClientConnection,
@@ -197,7 +233,7 @@ async def open_doors(
     doors: Mapping[str, int | str],
     egress: EgressDoor | None,
     owner: int | None = None,
-) -> list[asyncssh.SSHListener]:
+) -> list[Forward]:
     """Open ``doors`` (socket path → host-local port, or :data:`EGRESS`) for ``agent``,
     each forwarded to the orchestrator's listener behind that port (or to its allow-list
     door here), and record them for the next connection; ``owner``: the agent's own uid
@@ -218,10 +254,10 @@ async def reopen_doors(
     place: HostPlace,
     egress: EgressDoor | None,
     owners: Mapping[str, int] | None = None,
-) -> dict[str, list[asyncssh.SSHListener]]:
+) -> dict[str, list[Forward]]:
     """Every agent's recorded doors on the host, opened again (a new connection);
     ``owners``: the agents' own uids there, where they have lanes."""
-    opened: dict[str, list[asyncssh.SSHListener]] = {}
+    opened: dict[str, list[Forward]] = {}
     agents_dir = posixpath.join(place.state_dir, "agents")
     try:
         names = [name for name in await sftp.listdir(agents_dir) if not name.startswith(".")]
@@ -255,16 +291,17 @@ async def _forward(
     doors: Mapping[str, int | str],
     egress: EgressDoor | None,
     owner: int | None = None,
-) -> list[asyncssh.SSHListener]:
+) -> list[Forward]:
     back = {remote: local for local, remote in place.ports.items()}
-    listeners = []
+    listeners: list[Forward] = []
     for path, leads_to in doors.items():
         if leads_to == EGRESS:
             if egress is None:
                 continue
             with contextlib.suppress(OSError, asyncssh.SFTPError):
                 await sftp.remove(path)  # a socket left by an earlier connection
-            listeners.append(await conn.forward_remote_path(path, str(egress(agent))))
+            door = _reachable(egress(agent), listeners)
+            listeners.append(await conn.forward_remote_path(path, door))
             continue
         local = back.get(int(leads_to))
         if local is None:

@@ -30,6 +30,7 @@ from fleet.hosts.place import HostPlace, prepare
 from fleet.hosts.probe import HostFacts, probe
 from fleet.hosts.sandbox import (
     EgressDoor,
+    Forward,
     forget_doors,
     open_doors,
     real_paths,
@@ -73,7 +74,7 @@ class Hosts:
         self._targets: dict[str, int] = {}
         self._places: dict[HostName, HostPlace] = {}
         # host → agent → the listeners of its doors there (a locked sandbox's)
-        self._doors: dict[HostName, dict[str, list[asyncssh.SSHListener]]] = {}
+        self._doors: dict[HostName, dict[str, list[Forward]]] = {}
         self._links = {
             entry.host_name: HostLink(
                 entry,

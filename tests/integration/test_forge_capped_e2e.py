@@ -117,7 +117,9 @@ def test_a_forge_run_waits_under_max_running_and_starts_when_the_other_agent_end
     )
     queued = "⏳ Queued: it starts when its agent, its budget and the fleet's limits allow."
     assert wait_until(lambda: queued in status_comment(github, issue), timeout=30)
-    assert "Why: " + CAP.replace("_", "\\_") in status_comment(github, issue)  # as markdown
+    why = "Why: " + CAP.replace("_", "\\_")  # as markdown, once the admission said it
+    said = wait_until(lambda: why in status_comment(github, issue), timeout=30)
+    assert said, status_comment(github, issue)
     console.command("queue", rf"acme/app#{issue}.*coder.*global max_running 1 reached")
     branch = f"refs/heads/fw/coder/issue-{issue}"
     assert branch not in upstream.branches("app")

@@ -310,6 +310,8 @@ def _attempts(reply: str, host: str) -> int:
     return int(found.group(1)) if found else 0
 
 
+DEEP = "deeper-than-a-socket-path-may-be-" + "x" * 40
+"""A directory that puts an agent's doors here past a Unix socket's 108-byte path."""
 EGRESS_CLIENT = (
     "import socket, sys, time\n"
     "s = socket.create_connection(('127.0.0.1', 3128), timeout=10)\n"
@@ -324,14 +326,16 @@ def test_a_locked_agent_on_a_host_reaches_its_allow_lists_proxy_here(
 ) -> None:
     """An agent on box2 locked with an allow-list: its forward proxy answers inside its
     sandbox there (the door leads to its allow-list door here), refuses a name not on the
-    list, and the refusal is counted against the agent in `ps`."""
+    list, and the refusal is counted against the agent in `ps`. The state dir here is deep:
+    the door's path is longer than a socket's may be, and the host's forward still reaches
+    it."""
     up, _ = ssh_hosts
     known = tmp_path / "known_hosts"
     known.write_text(up.known_hosts_line() + "\n")
     config = tmp_path / "fleetwarden.yaml"
     argv = ["python3", "-c", EGRESS_CLIENT]
     config.write_text(
-        "state_dir: ./state\n"
+        f"state_dir: ./{DEEP}/state\n"
         "connectors: {console: {}}\n"
         "hosts:\n"
         + _entry("box2", up.ssh_target, up.client_key, known, up.state_dir("fw-egress")[0])
