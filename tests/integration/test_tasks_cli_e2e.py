@@ -7,6 +7,7 @@ fix, exit status 2, and nothing is written or left behind."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -27,8 +28,9 @@ PROJECTED = Projection("agent coder-1 · runtime claude", (1,), (9000.0, 12000.0
 HOSTILE = "# Fix [it](javascript:x) ![i](http://x) <img onerror=x> | a\n```\nb"
 
 
-SECRET = "sk-ant-api03-taskTitleSecret0123456789abcdefXYZ"
-"""The value of the secret variable the config names, pasted into a task's title."""
+SECRET = f"task-title-secret-{secrets.token_hex(16)}"
+"""The value of the secret variable the config names (made anew each run, so no value that
+looks like a key is kept in the tree), pasted into a task's title."""
 
 
 def fleetwarden(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
