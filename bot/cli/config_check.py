@@ -25,7 +25,7 @@ from bot.config import Config, ConfigError, ConfigProblem
 from bot.config.forge_checks import repo_credentials
 from bot.config.problems import Locator, compose
 from bot.config.repo_checks import path_problems
-from bot.dashboard.settings import DashboardSection
+from bot.dashboard.serving.settings import DashboardSection
 from fleet.budgets.schema import Loc
 from fleet.clock import SystemClock
 from fleet.forge.api.credential_words import login_problem

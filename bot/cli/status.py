@@ -13,7 +13,7 @@ pass it, rather than that the embedded default has no dashboard.
 It asks the dashboard through its socket in the state dir, with the status token the
 orchestrator makes there at each start (both 0600: whoever may read the state dir may read
 the fleet), and sends the token only once the kernel said the socket's listener is the state
-dir's owner (:mod:`bot.dashboard.status_door`). Run by another user, with the config's
+dir's owner (:mod:`bot.dashboard.access.status_door`). Run by another user, with the config's
 metrics token in its environment, it asks the dashboard's port instead, and only when the
 dashboard serves TLS: the token is sent once the server showed the config's own
 certificate. Never to a bare port: whoever listens there first would be sent it.
@@ -34,14 +34,14 @@ from urllib.parse import quote, urlsplit
 from bot.cli.status_text import agent_text, fleet_text, json_text, shown
 from bot.commands.grammar import show, suggest
 from bot.config import CONFIG_ENV_VAR, Config
-from bot.dashboard.settings import DashboardSettings
-from bot.dashboard.status_door import (
+from bot.dashboard.access.status_door import (
     STATUS_SOCKET_FILE,
     STATUS_TOKEN_FILE,
     NotTheDashboard,
     PinnedConnection,
     StatusConnection,
 )
+from bot.dashboard.serving.settings import DashboardSettings
 from fleet.hostile_json import JsonRefused, read_json
 
 __all__ = ["WHATS", "StatusError", "fetch", "fleet_text", "json_text", "main", "shown"]

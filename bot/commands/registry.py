@@ -36,7 +36,7 @@ from bot.commands.handlers.work.missions import MissionCommands
 from bot.commands.handlers.work.tasks import TaskCommands
 from bot.commands.request import Handler
 from bot.commands.specs import COMMANDS
-from bot.dashboard.command import DashboardCommands
+from bot.dashboard.access.command import DashboardCommands
 
 FAMILIES: tuple[type[Family], ...] = (
     OverviewCommands,

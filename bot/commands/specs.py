@@ -20,7 +20,7 @@ from bot.commands.handlers.spend.budgets import BUDGET
 from bot.commands.handlers.spend.raising import RAISE
 from bot.commands.handlers.verify import VERIFY
 from bot.commands.handlers.work.specs import MISSION, MISSIONS, TASK, TASKS
-from bot.dashboard.command import DASHBOARD
+from bot.dashboard.access.command import DASHBOARD
 from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW, WINDOWS
 from fleet.permissions.config import MODES
 

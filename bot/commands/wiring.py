@@ -46,8 +46,8 @@ from bot.commands.handlers.work.tasks import TaskCommands
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from bot.config import Config
-from bot.dashboard.command import DashboardCommands
-from bot.dashboard.signin import SignIns
+from bot.dashboard.access.command import DashboardCommands
+from bot.dashboard.access.signin import SignIns
 from bot.render.report_history import ReportHistory
 from fleet.budgets.service import BudgetService
 from fleet.errors import FleetError

@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bot.config.defaults import Defaults
-from bot.dashboard.settings import DashboardSection
+from bot.dashboard.serving.settings import DashboardSection
 from connectors.console_config import ConsoleConfig, Role
 from connectors.discord.config import DiscordConfig, snowflake
 from connectors.matrix.config import MatrixConfig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.dashboard.stores import PageStores
+from bot.dashboard.pages.stores import PageStores
 from fleet.budgets.stores import BudgetStores
 from fleet.ledger import Ledger
 from fleet.supervisor.stores import FleetStores

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from bot.commands.acl import Acl, Grant, Role
-from bot.dashboard.change import CHANGE_EVERY
-from bot.dashboard.metrics import Metrics
-from bot.dashboard.server import DashboardServer
-from bot.dashboard.settings import DashboardSection
-from bot.dashboard.signin import LINK_PATH, SignIns
+from bot.dashboard.access.signin import LINK_PATH, SignIns
+from bot.dashboard.pages.change import CHANGE_EVERY
+from bot.dashboard.pages.metrics import Metrics
+from bot.dashboard.serving.server import DashboardServer
+from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
 from tests.integration.dashboard_rig import CHROMIUM, need_chromium

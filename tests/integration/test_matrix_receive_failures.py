@@ -18,8 +18,8 @@ import pytest
 from bot.app.serving import Serving
 from bot.commands.handlers.overview import OverviewCommands
 from bot.commands.specs import COMMANDS
-from bot.dashboard.metrics import Metrics, Snapshot
-from bot.dashboard.views import PageSettings, Views
+from bot.dashboard.pages.metrics import Metrics, Snapshot
+from bot.dashboard.pages.views import PageSettings, Views
 from connectors.base import Connector, InboundMessage
 from connectors.matrix import translate
 from connectors.matrix.connector import MatrixConnector

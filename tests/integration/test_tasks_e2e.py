@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from bot.dashboard.settings import OWN_NAME_FILE
+from bot.dashboard.serving.settings import OWN_NAME_FILE
 from fleet.budgets.quoting.words import usd
 from fleet.ledger.records.forge import Slug
 from tests import sandbox_need

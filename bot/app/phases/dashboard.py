@@ -15,11 +15,11 @@ from bot.app.phases.ledger import Ledgered
 from bot.app.phases.spend import Spend
 from bot.app.stops import Stop
 from bot.config import Config
-from bot.dashboard.metrics import Metrics, ObservedSink, Write
-from bot.dashboard.server import DashboardServer
-from bot.dashboard.signin import SignIns
-from bot.dashboard.stores import PageStores
-from bot.dashboard.views import PageSettings, Views
+from bot.dashboard.access.signin import SignIns
+from bot.dashboard.pages.metrics import Metrics, ObservedSink, Write
+from bot.dashboard.pages.stores import PageStores
+from bot.dashboard.pages.views import PageSettings, Views
+from bot.dashboard.serving.server import DashboardServer
 from fleet.ledger.stores.operators.audit import ORCHESTRATOR_HOST
 from fleet.repos.desk import RepoDesk
 

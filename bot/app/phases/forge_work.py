@@ -25,8 +25,8 @@ from bot.app.phases.spend import Spend
 from bot.app.stops import Stop, Stops
 from bot.chat.agent_text import quotes_escaped
 from bot.commands.handlers.places.forge import ForgeParts
-from bot.dashboard.listener import Listening, listen, middleware
-from bot.dashboard.settings import DashboardSection
+from bot.dashboard.serving.listener import Listening, listen, middleware
+from bot.dashboard.serving.settings import DashboardSection
 from bot.render.forge import no_run_news, pull_news
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.events.holds import ForgeHolds

@@ -57,7 +57,7 @@ from bot.commands.specs import (
     WATCH,
     WHOAMI,
 )
-from bot.dashboard.command import DASHBOARD, DASHBOARD_REVOKE
+from bot.dashboard.access.command import DASHBOARD, DASHBOARD_REVOKE
 
 READ_ONLY = (
     *(HELP, PS, LOGS, RUNS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),

@@ -18,12 +18,12 @@ from bot.commands.request import Reply, Request
 from bot.commands.specs import COMMANDS
 from bot.config import ConfigError
 from bot.config.load import parse_config
-from bot.dashboard.command import DashboardCommands
-from bot.dashboard.live import Full, LiveHub, Watcher
-from bot.dashboard.metrics import Metrics, ObservedSink, Snapshot
-from bot.dashboard.pages import Pages, markdown_html
-from bot.dashboard.settings import OWN_NAME_FILE, DashboardSection, own_name
-from bot.dashboard.signin import SignIns, Viewer, digest
+from bot.dashboard.access.command import DashboardCommands
+from bot.dashboard.access.signin import SignIns, Viewer, digest
+from bot.dashboard.pages.metrics import Metrics, ObservedSink, Snapshot
+from bot.dashboard.pages.pages import Pages, markdown_html
+from bot.dashboard.serving.live import Full, LiveHub, Watcher
+from bot.dashboard.serving.settings import OWN_NAME_FILE, DashboardSection, own_name
 from connectors.base import UserId
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
@@ -330,8 +330,8 @@ async def test_the_hub_refuses_streams_beyond_its_limit(monkeypatch: pytest.Monk
     """Past the cap, a new stream is refused rather than queued; past one session's cap,
     that session's is, while another session still gets one (and a stream that ended
     frees its place)."""
-    monkeypatch.setattr("bot.dashboard.live.MAX_WATCHERS", 4)
-    monkeypatch.setattr("bot.dashboard.live.MAX_PER_SESSION", 2)
+    monkeypatch.setattr("bot.dashboard.serving.live.MAX_WATCHERS", 4)
+    monkeypatch.setattr("bot.dashboard.serving.live.MAX_PER_SESSION", 2)
 
     async def render(topic: str) -> str:
         return topic

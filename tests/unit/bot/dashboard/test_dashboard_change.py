@@ -12,10 +12,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.commands.acl import Role
-from bot.dashboard.change import CHANGE_EVERY, DIFF_CHARS, DIFF_FILES, DIFF_LINES, shown_diff
-from bot.dashboard.pages import Pages
-from bot.dashboard.signin import Viewer
-from bot.dashboard.views import PageSettings, Views
+from bot.dashboard.access.signin import Viewer
+from bot.dashboard.pages.change import CHANGE_EVERY, DIFF_CHARS, DIFF_FILES, DIFF_LINES, shown_diff
+from bot.dashboard.pages.pages import Pages
+from bot.dashboard.pages.views import PageSettings, Views
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import Clock, ManualClock
 from fleet.hosts.service import Hosts
@@ -43,9 +43,10 @@ HOSTILE_DIFF = (
 
 @dataclass
 class Desk:
-    """The repositories as the dashboard reads them (:class:`~bot.dashboard.change.ChangeDesk`):
-    one live line per agent in ``changes``, each file's diff in ``diffs``, an agent without
-    one refused as the desk refuses it (:class:`NoLine`); every call recorded."""
+    """The repositories as the dashboard reads them
+    (:class:`~bot.dashboard.pages.change.ChangeDesk`): one live line per agent in
+    ``changes``, each file's diff in ``diffs``, an agent without one refused as the desk
+    refuses it (:class:`NoLine`); every call recorded."""
 
     changes: dict[str, Change] = field(default_factory=dict)
     diffs: dict[str, str] = field(default_factory=dict)

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.dashboard.metrics import MODEL_LABELS, OTHER, Metrics, Snapshot
-from bot.dashboard.views import PageSettings, Views
+from bot.dashboard.pages.metrics import MODEL_LABELS, OTHER, Metrics, Snapshot
+from bot.dashboard.pages.views import PageSettings, Views
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
 from fleet.hosts.service import Hosts

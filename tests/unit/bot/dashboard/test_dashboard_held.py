@@ -21,11 +21,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.commands.acl import Acl, Grant, Role
-from bot.dashboard.metrics import Metrics
-from bot.dashboard.server import DashboardServer
-from bot.dashboard.settings import DashboardSection
-from bot.dashboard.signin import SignIns
-from bot.dashboard.views import Views
+from bot.dashboard.access.signin import SignIns
+from bot.dashboard.pages.metrics import Metrics
+from bot.dashboard.pages.views import Views
+from bot.dashboard.serving.server import DashboardServer
+from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.stores.operators.dashboard import UsageSum
@@ -296,7 +296,7 @@ async def test_a_reader_that_never_reads_its_stream_costs_bounded_memory(
     """A signed-in client opens `/events` and reads nothing while the page changes two
     hundred times, 200 kB each: the server keeps the newest fragment for it and what the
     socket holds, not the 40 MB it could not send."""
-    monkeypatch.setattr("bot.dashboard.live.TICKS", {"fleet": 0.005})
+    monkeypatch.setattr("bot.dashboard.serving.live.TICKS", {"fleet": 0.005})
     views = HostileViews([], fragment_size=200_000)
     server, signins, base = await _serve(ledger, clock, tmp_path, views)
     reader = socket.socket()

@@ -15,11 +15,11 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
-from bot.dashboard import listener
-from bot.dashboard.listener import allowed_hosts, host_allowed
-from bot.dashboard.live import MAX_PER_SESSION
-from bot.dashboard.server import DashboardServer
-from bot.dashboard.settings import DashboardSection
+from bot.dashboard.serving import listener
+from bot.dashboard.serving.listener import allowed_hosts, host_allowed
+from bot.dashboard.serving.live import MAX_PER_SESSION
+from bot.dashboard.serving.server import DashboardServer
+from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.connections.loopback import Limits
 from fleet.ledger import Ledger
@@ -140,7 +140,7 @@ async def test_every_answer_carries_the_headers_errors_included(
             assert reply.status == 405
             assert_strict(reply.headers)
         views(server).failing = True
-        with caplog.at_level(logging.ERROR, logger="bot.dashboard.listener"):
+        with caplog.at_level(logging.ERROR, logger="bot.dashboard.serving.listener"):
             async with http.get(f"{base}/api/fleet", headers=AUTH) as reply:
                 assert reply.status == 500
                 assert_strict(reply.headers)
@@ -330,7 +330,7 @@ async def test_a_sign_in_post_whose_body_never_comes_is_cut_off(
 ) -> None:
     """A form post is the one request that reads a body: one that never arrives is a 408
     after the deadline, and its connection is free again."""
-    monkeypatch.setattr("bot.dashboard.signin_routes._BODY_TIMEOUT", 0.3)
+    monkeypatch.setattr("bot.dashboard.access.signin_routes._BODY_TIMEOUT", 0.3)
     server, _, _ = await serve(ledger, clock, tmp_path, {})
     port = server.port or 0
     post = (

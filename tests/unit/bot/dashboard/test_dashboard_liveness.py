@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.dashboard.shapes import agent_row
+from bot.dashboard.pages.shapes import agent_row
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode, RestartPolicy
 from fleet.names import AgentName
 from fleet.supervisor.status import AgentStatus

@@ -22,16 +22,16 @@ import pytest
 from bot.cli.status import StatusError, fetch
 from bot.commands.acl import Acl, Grant, Role
 from bot.config.load import parse_config
-from bot.dashboard.metrics import Metrics
-from bot.dashboard.server import DashboardServer
-from bot.dashboard.settings import DashboardSection, DashboardSettings
-from bot.dashboard.signin import SignIns
-from bot.dashboard.status_door import (
+from bot.dashboard.access.signin import SignIns
+from bot.dashboard.access.status_door import (
     STATUS_SOCKET_FILE,
     STATUS_TOKEN_FILE,
     StatusConnection,
 )
-from bot.dashboard.views import Views
+from bot.dashboard.pages.metrics import Metrics
+from bot.dashboard.pages.views import Views
+from bot.dashboard.serving.server import DashboardServer
+from bot.dashboard.serving.settings import DashboardSection, DashboardSettings
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from tests.postgres_server import free_port

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.dashboard import listener
+from bot.dashboard.serving import listener
 from fleet.clock import ManualClock
 from fleet.connections.loopback import Limits
 from fleet.ledger import Ledger

@@ -15,12 +15,12 @@ import aiohttp
 import pytest
 
 from bot.commands.acl import Acl, Grant, Role
-from bot.dashboard.metrics import Metrics
-from bot.dashboard.server import DashboardServer, DashboardUnavailable
-from bot.dashboard.settings import DashboardSection, DashboardSettings
-from bot.dashboard.signin import SignIns
-from bot.dashboard.task_board import TaskGauges
-from bot.dashboard.views import UnknownPage, Views
+from bot.dashboard.access.signin import SignIns
+from bot.dashboard.pages.metrics import Metrics
+from bot.dashboard.pages.task_board import TaskGauges
+from bot.dashboard.pages.views import UnknownPage, Views
+from bot.dashboard.serving.server import DashboardServer, DashboardUnavailable
+from bot.dashboard.serving.settings import DashboardSection, DashboardSettings
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import TASK_STATES
@@ -268,8 +268,8 @@ async def test_an_open_stream_ends_when_its_session_is_revoked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`/events` sends the page's fragment, then `signedout` once the session ends."""
-    monkeypatch.setattr("bot.dashboard.server._STREAM_CHECK", 0.1)
-    monkeypatch.setattr("bot.dashboard.live.SESSIONS_EVERY", 0.05)
+    monkeypatch.setattr("bot.dashboard.serving.server._STREAM_CHECK", 0.1)
+    monkeypatch.setattr("bot.dashboard.serving.live.SESSIONS_EVERY", 0.05)
     server, signins, _ = await serve(ledger, clock, tmp_path, {})
     base = f"http://127.0.0.1:{server.port}"
     try:
@@ -300,8 +300,8 @@ async def test_a_session_opened_after_the_hubs_last_look_keeps_its_stream(
 ) -> None:
     """The hub's set of live sessions is read every few seconds; a newer session is asked
     of the ledger, not signed out."""
-    monkeypatch.setattr("bot.dashboard.server._STREAM_CHECK", 0.05)
-    monkeypatch.setattr("bot.dashboard.live.SESSIONS_EVERY", 60.0)
+    monkeypatch.setattr("bot.dashboard.serving.server._STREAM_CHECK", 0.05)
+    monkeypatch.setattr("bot.dashboard.serving.live.SESSIONS_EVERY", 60.0)
     server, signins, _ = await serve(ledger, clock, tmp_path, {})
     base = f"http://127.0.0.1:{server.port}"
     jar = aiohttp.CookieJar(unsafe=True)

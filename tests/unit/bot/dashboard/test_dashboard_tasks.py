@@ -17,12 +17,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.commands.acl import Acl, Grant, Role
-from bot.dashboard.metrics import Metrics
-from bot.dashboard.pages import NAV, Pages
-from bot.dashboard.server import DashboardServer
-from bot.dashboard.settings import DashboardSection
-from bot.dashboard.signin import SignIns, Viewer
-from bot.dashboard.task_board import (
+from bot.dashboard.access.signin import SignIns, Viewer
+from bot.dashboard.pages.metrics import Metrics
+from bot.dashboard.pages.pages import NAV, Pages
+from bot.dashboard.pages.task_board import (
     ENDED_SHOWN,
     BadFilter,
     Filter,
@@ -30,6 +28,8 @@ from bot.dashboard.task_board import (
     task_filter,
     topic_filter,
 )
+from bot.dashboard.serving.server import DashboardServer
+from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NO_PROJECTION, TASK_STATES, NewTask

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.dashboard.pages import Pages
-from bot.dashboard.views import PageSettings, UnknownPage, Views
+from bot.dashboard.pages.pages import Pages
+from bot.dashboard.pages.views import PageSettings, UnknownPage, Views
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import Account, AccountKind, AccountSet

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.chat.agent_text import escape, quoted
-from bot.dashboard.pages import markdown_html
+from bot.dashboard.pages.pages import markdown_html
 from bot.render.fleet import fleet_event, stopped, usage
 from bot.render.runs import ANSWER_CAP, summary
 from bot.render.transcript import transcript

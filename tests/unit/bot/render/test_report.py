@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
-from bot.dashboard.shapes import budget_json
+from bot.dashboard.pages.shapes import budget_json
 from bot.render.budgets import budgets
 from bot.render.report import (
     NO_BUDGETS,

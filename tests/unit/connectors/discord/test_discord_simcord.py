@@ -18,9 +18,9 @@ from simcord.enums import MessageType
 
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.request import Reply, Request
-from bot.dashboard.command import DashboardCommands
-from bot.dashboard.settings import DashboardSection
-from bot.dashboard.signin import SignIns
+from bot.dashboard.access.command import DashboardCommands
+from bot.dashboard.access.signin import SignIns
+from bot.dashboard.serving.settings import DashboardSection
 from connectors.base import EventId, RoomId, ThreadId
 from connectors.discord.config import AutoArchive, DiscordConfig
 from connectors.discord.connector import DiscordConnector

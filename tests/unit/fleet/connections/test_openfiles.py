@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.dashboard.listener import LIMITS as DASHBOARD
+from bot.dashboard.serving.listener import LIMITS as DASHBOARD
 from fleet.connections.loopback import Limits
 from fleet.connections.openfiles import (
     ACCEPT_BURST,

@@ -16,8 +16,8 @@ from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import CommandSpec
 from bot.commands.request import Reply, Request
-from bot.dashboard.settings import DashboardSettings
-from bot.dashboard.signin import LINK_LIFETIME, LINK_PATH, SignIns
+from bot.dashboard.access.signin import LINK_LIFETIME, LINK_PATH, SignIns
+from bot.dashboard.serving.settings import DashboardSettings
 from connectors.base import Connector, UserId
 
 DASHBOARD_REVOKE = CommandSpec(

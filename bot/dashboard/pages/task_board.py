@@ -7,7 +7,7 @@ A board shows every open task (the latest :data:`OPEN_SHOWN`) and the latest
 :data:`ENDED_SHOWN` of each end, with how many there are; filtered by a mission, the tasks
 of it and its sub-missions. Every text of a task — its title, body, why, branch, pull
 request — was written by people, forge issues or agents: guarded as the other pages guard
-such text (:class:`bot.dashboard.shapes.Redacted`), escaped by the template, and only a plain
+such text (:class:`bot.dashboard.pages.shapes.Redacted`), escaped by the template, and only a plain
 web address becomes a link."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
-from bot.dashboard.shapes import Json, Redacted, iso
+from bot.dashboard.pages.shapes import Json, Redacted, iso
 from bot.render.forge import web_address
 from fleet.budgets.quoting.words import usd
 from fleet.clock import Clock

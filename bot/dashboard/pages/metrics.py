@@ -4,8 +4,8 @@ Counters of model requests, tokens and cost are the ledger's own sums (all time,
 model, provider and account), so they equal what ``usage`` says and survive a restart.
 Agents by state and host, heartbeat ages and each budget's pace come from the running app
 at each scrape; so do the changes that came to an end (all time, read from the ledger:
-:mod:`bot.dashboard.change_costs`), counted with what they cost, and the register's tasks
-by state with the open ones' projected and actual spend (:mod:`bot.dashboard.task_board`,
+:mod:`bot.dashboard.pages.change_costs`), counted with what they cost, and the register's tasks
+by state with the open ones' projected and actual spend (:mod:`bot.dashboard.pages.task_board`,
 read at most once a minute). The proxy's latency
 histograms (time to first byte, total), chat send failures and chat events received but not
 handled count in this process from its start, as Prometheus expects of a process.
@@ -16,7 +16,7 @@ the first seen (by the usage counters and the changes alike); the requests (and 
 any model past them count under :data:`OTHER`. A request
 nobody served counts under ``(not served)`` (:data:`fleet.ledger.stores.spend.metering.NOT_SERVED`),
 never under the name it asked for, and every model's name is guarded as the pages show it
-(:mod:`fleet.redaction.guard`, by :meth:`bot.dashboard.views.Views.usage_after`).
+(:mod:`fleet.redaction.guard`, by :meth:`bot.dashboard.pages.views.Views.usage_after`).
 
 The registry is this app's own, never the client's global one.
 """
@@ -31,8 +31,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.dashboard.shapes import Json
-from bot.dashboard.task_board import TaskGauges
+from bot.dashboard.pages.shapes import Json
+from bot.dashboard.pages.task_board import TaskGauges
 from fleet.budgets.changes.report import OutcomeSum
 from fleet.ledger.stores.operators.dashboard import UsageSum
 from fleet.metering.counting.events import QuotaSignal, UsageEvent

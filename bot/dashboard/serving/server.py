@@ -1,24 +1,24 @@
 """The dashboard's HTTP server, on the project's aiohttp: pages, their ``/api`` twins, live
-updates (``/events``, server-sent events), the Tasks page (:mod:`bot.dashboard.task_board`),
+updates (``/events``, server-sent events), the Tasks page (:mod:`bot.dashboard.pages.task_board`),
 ``/usage.csv``, ``/changes.csv`` and ``/metrics``.
 
 Read-only by construction: the only routes that are not ``GET`` are ``POST /signin``
 (a link's button: using a link only by ``GET`` would let a chat service's link preview
-spend it) and ``POST /signout`` (both in :mod:`bot.dashboard.signin_routes`). Who may see
+spend it) and ``POST /signout`` (both in :mod:`bot.dashboard.access.signin_routes`). Who may see
 what:
 
-- pages and ``/events``: a session cookie (:mod:`bot.dashboard.signin`), its person's role
+- pages and ``/events``: a session cookie (:mod:`bot.dashboard.access.signin`), its person's role
   checked again on every request and every few seconds of a stream; set only for the
-  dashboard's own name on this machine (:func:`~bot.dashboard.settings.own_name`);
+  dashboard's own name on this machine (:func:`~bot.dashboard.serving.settings.own_name`);
 - ``/api/...``: the same cookie, or ``Authorization: Bearer`` with the metrics token (the
   config's ``metrics_token_env``), or, through the state dir's socket only, the status
-  token made at this start (:mod:`bot.dashboard.status_door`);
+  token made at this start (:mod:`bot.dashboard.access.status_door`);
 - ``/metrics``: the same bearer tokens, or a session cookie; from this machine too (any
   local user, and any web page whose name was pointed here, can reach a loopback port).
 
 Every request must name the dashboard's own address in ``Host``, and every answer carries a
 CSP without inline script, no framing and no referrer; connections are capped, in all and
-per peer (:mod:`bot.dashboard.listener`), and so are one session's live streams.
+per peer (:mod:`bot.dashboard.serving.listener`), and so are one session's live streams.
 """
 
 from __future__ import annotations
@@ -38,18 +38,18 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.dashboard import metrics as prom
-from bot.dashboard import status_door
-from bot.dashboard.change_costs import CSV_FIELDS
-from bot.dashboard.listener import DashboardUnavailable, Listening, listen, middleware
-from bot.dashboard.live import MAX_PER_SESSION, Full, LiveHub
-from bot.dashboard.pages import Pages
-from bot.dashboard.settings import DashboardSettings, own_name
-from bot.dashboard.shapes import Json
-from bot.dashboard.signin import SignIns, Viewer
-from bot.dashboard.signin_routes import SIGNED_OUT, SignInRoutes, message_response
-from bot.dashboard.task_board import BadFilter, task_filter, topic_filter
-from bot.dashboard.views import TRANSCRIPT_ENTRIES, UnknownPage, Views
+from bot.dashboard.access import status_door
+from bot.dashboard.access.signin import SignIns, Viewer
+from bot.dashboard.access.signin_routes import SIGNED_OUT, SignInRoutes, message_response
+from bot.dashboard.pages import metrics as prom
+from bot.dashboard.pages.change_costs import CSV_FIELDS
+from bot.dashboard.pages.pages import Pages
+from bot.dashboard.pages.shapes import Json
+from bot.dashboard.pages.task_board import BadFilter, task_filter, topic_filter
+from bot.dashboard.pages.views import TRANSCRIPT_ENTRIES, UnknownPage, Views
+from bot.dashboard.serving.listener import DashboardUnavailable, Listening, listen, middleware
+from bot.dashboard.serving.live import MAX_PER_SESSION, Full, LiveHub
+from bot.dashboard.serving.settings import DashboardSettings, own_name
 from fleet.events import FleetEvent
 
 _PAGES = ("fleet", "budgets", "usage", "changes", "accounts", "hosts", "approvals", "audit")
@@ -136,7 +136,7 @@ class DashboardServer:
 
     async def _open_status_door(self, listening: Listening) -> None:
         """The state dir's socket ``fleetwarden status`` asks, with a new status token
-        (:mod:`bot.dashboard.status_door`)."""
+        (:mod:`bot.dashboard.access.status_door`)."""
         try:
             self._status_token = status_door.new_status_token(self._state_dir)
             sock = status_door.listen(self._state_dir)

@@ -18,7 +18,7 @@ from fleet.ledger.stores.work.tasks import TasksStore
 
 @dataclass(frozen=True, slots=True)
 class PageStores:
-    """What :class:`bot.dashboard.views.Views` reads from the ledger."""
+    """What :class:`bot.dashboard.pages.views.Views` reads from the ledger."""
 
     agents: AgentsStore
     """The agents and their history."""

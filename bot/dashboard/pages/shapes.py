@@ -3,7 +3,7 @@ agent's status, a usage sum, a budget's status) to the fields of the API
 (``docs/dashboard-api.md``), and the redaction every text agents or people wrote passes:
 a short one an agent, its host or its provider chose (a model's or a tool's name, an exit
 reason) also passes the guard every surface uses (:mod:`fleet.redaction.guard`).
-:mod:`bot.dashboard.views` reads the records; this module only shapes them."""
+:mod:`bot.dashboard.pages.views` reads the records; this module only shapes them."""
 
 from __future__ import annotations
 

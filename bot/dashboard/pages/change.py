@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final, Protocol
 
-from bot.dashboard.shapes import Json, Redacted
+from bot.dashboard.pages.shapes import Json, Redacted
 from fleet.clock import Clock
 from fleet.ledger.records.lines import LineRecord
 from fleet.redaction.guard import HIDDEN

@@ -1,5 +1,5 @@
 """What each dashboard page shows, as plain JSON-able data: the ``/api`` twins return it
-as is, and the HTML pages are rendered from it (:mod:`bot.dashboard.pages`).
+as is, and the HTML pages are rendered from it (:mod:`bot.dashboard.pages.pages`).
 
 :class:`Views` reads the running app's parts (the ledger, the fleet, budgets, accounts,
 hosts, the repositories) and never changes anything. The field names are the API's schema
@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.approvals.shown import TOOL_CHARS
-from bot.dashboard.change import ChangeDesk, ChangeView
-from bot.dashboard.change_costs import ChangeCosts
-from bot.dashboard.shapes import (
+from bot.dashboard.pages.change import ChangeDesk, ChangeView
+from bot.dashboard.pages.change_costs import ChangeCosts
+from bot.dashboard.pages.shapes import (
     Json,
     Redacted,
     agent_row,
@@ -27,8 +27,8 @@ from bot.dashboard.shapes import (
     iso,
     usage_json,
 )
-from bot.dashboard.stores import PageStores
-from bot.dashboard.task_board import TaskBoard
+from bot.dashboard.pages.stores import PageStores
+from bot.dashboard.pages.task_board import TaskBoard
 from bot.render import runs as render_runs
 from bot.render.transcript import transcript as transcript_markdown
 from connectors.base import Connector, EventId, RoomId, ThreadId

@@ -5,15 +5,15 @@ merged change cost per agent, runtime and model served (:mod:`fleet.budgets.chan
 The page and its CSV show the last :data:`PAGE_DAYS` days; ``/metrics`` counts every change
 that came to an end, all time, so Prometheus takes rates and increases over any window. A
 model's name is the agent's or its provider's text: guarded as the other pages guard it
-(:class:`bot.dashboard.shapes.Redacted`), escaped by the template, made formula-safe in the
-CSV and bounded as a label (:mod:`bot.dashboard.metrics`)."""
+(:class:`bot.dashboard.pages.shapes.Redacted`), escaped by the template, made formula-safe in the
+CSV and bounded as a label (:mod:`bot.dashboard.pages.metrics`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bot.dashboard.shapes import Json, iso
+from bot.dashboard.pages.shapes import Json, iso
 from fleet.budgets.changes.outcome import Outcome
 from fleet.budgets.changes.report import ChangeRow, OutcomeSum, by_outcome, changes_in, report
 from fleet.clock import Clock

@@ -1,4 +1,4 @@
-"""The dashboard's HTML: each page's data (:mod:`bot.dashboard.views`) through a Jinja
+"""The dashboard's HTML: each page's data (:mod:`bot.dashboard.pages.views`) through a Jinja
 template that escapes every value, as a whole page or as the fragment live updates swap in.
 
 Markdown the chat renderers already write (an agent's transcript, its runs' summaries) is
@@ -16,9 +16,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from bot.dashboard.shapes import Json
-from bot.dashboard.signin import Viewer
-from bot.dashboard.task_board import spend_words, totals_words
+from bot.dashboard.access.signin import Viewer
+from bot.dashboard.pages.shapes import Json
+from bot.dashboard.pages.task_board import spend_words, totals_words
 from connectors.markdown import to_html
 from fleet.ledger.records.tasks import TASK_STATES
 from fleet.redaction.guard import cut
