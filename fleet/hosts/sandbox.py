@@ -49,6 +49,7 @@ from fleet.hosts.remote import failure
 from fleet.hosts.workdirs import workdir_problem
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.redaction.guard import says
+from fleet.sandbox.egress.doors import SUN_PATH_MAX
 from fleet.sandbox.lanes import RLIMITS
 from fleet.sandbox.policy import EGRESS_PORT, SANDBOX_UID, Door, Layout, bwrap_argv
 from fleet.sandbox.service import EGRESS_DOOR, LOCKED, loopback_ports, proxy_env
@@ -189,10 +190,6 @@ def _install(program: str, facts: HostFacts | None) -> list[Path]:
 EgressDoor = Callable[[str], Path]
 """Where an agent's allow-list door is here, by agent name."""
 
-SUN_PATH_MAX: Final = 100
-"""A Unix socket's path is capped at 108 bytes with its NUL (with a margin): a door deeper
-than that is reached through its directory's descriptor."""
-
 
 class Forward(Protocol):
     """One of an agent's doors forwarded from its host: closed when its run ends."""
@@ -202,8 +199,8 @@ class Forward(Protocol):
 
 class _HeldDirectory:
     """The door directory here held open (``O_PATH``) while a host's forward connects
-    into it, so a door deeper than a socket's path may be is reached as
-    ``/proc/self/fd/N/NAME``."""
+    into it, so a door deeper than a socket's path may be (:data:`SUN_PATH_MAX`, as the
+    door itself is bound) is reached as ``/proc/self/fd/N/NAME``."""
 
     def __init__(self, door: Path) -> None:
         self._fd: int | None = os.open(door.parent, os.O_PATH | os.O_DIRECTORY)

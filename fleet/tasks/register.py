@@ -244,7 +244,7 @@ class Register:
                 f"task {shown(task)} is up for review and {task.agent}'s session of it goes "
                 f"on: `send {task.agent} TEXT` to go on, `task done {task.id}` to end it"
             )
-        after = await self._after(task)
+        after = await self.runs.after(task)
         never = [t for t in after if t.state == "cancelled"]
         if never:
             raise TaskError(
@@ -315,7 +315,7 @@ class Register:
                 )
                 await self._tasks.move(waiting.id, "queued", why, came_from=("queued",))
                 continue
-            if any(t.state != "done" for t in await self._after(waiting)):
+            if any(t.state != "done" for t in await self.runs.after(waiting)):
                 continue
             # Not awaited here: a run's end is still being told (its agent's lock may be
             # held), and a launch waits for nothing of it.
@@ -346,10 +346,6 @@ class Register:
         for start in starts:
             start.cancel()
         await asyncio.gather(*starts, return_exceptions=True)
-
-    async def _after(self, task: TaskRecord) -> list[TaskRecord]:
-        found = [await self._tasks.task(i) for i in task.after]
-        return [t for t in found if t is not None]
 
     # -- what they add up to -----------------------------------------------------------
 

@@ -172,7 +172,7 @@ class TaskRuns:
                 held.pop(request.task, None)
         moved = 0
         for task in held.values():
-            if any(t.state != "done" for t in await self._after(task)):
+            if any(t.state != "done" for t in await self.after(task)):
                 continue
             why = f"its place in the spawn queue is gone: `task start {task.id}` starts it"
             moved += await self._tasks.move(task.id, "todo", why, came_from=("queued",))
@@ -199,7 +199,8 @@ class TaskRuns:
                 found.append(entry)
         return found
 
-    async def _after(self, task: TaskRecord) -> list[TaskRecord]:
+    async def after(self, task: TaskRecord) -> list[TaskRecord]:
+        """The tasks ``task`` waits for, as they are now."""
         found = [await self._tasks.task(i) for i in task.after]
         return [t for t in found if t is not None]
 

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 MAX_OPEN: Final = 64  # connections at once through one door
 LOG_EVERY: Final = 60.0  # seconds between two log lines about one door's refusals
 _CHUNK = 64 * 1024
-_SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 108 bytes with its NUL; keep a margin
+SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 108 bytes with its NUL; keep a margin
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 """What answers one connection through a door (the door closes it afterwards)."""
 Served = Callable[[], asyncio.Protocol]
@@ -92,7 +92,7 @@ class Door:
     async def open(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # left by an earlier Fleetwarden: the sandbox sees this path
-        if len(os.fsencode(self.path)) < _SUN_PATH_MAX:
+        if len(os.fsencode(self.path)) < SUN_PATH_MAX:
             self._server = await self._listen(str(self.path))
         else:
             # A socket's path is capped at 108 bytes, and a state dir may be deep: bind
