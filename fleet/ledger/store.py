@@ -27,6 +27,8 @@ from fleet.ledger.stores.operators.approvals import ApprovalsStore
 from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.ledger.stores.operators.chat import ChatStore
 from fleet.ledger.stores.operators.dashboard import DashboardStore
+from fleet.ledger.stores.peers.messages import MessagesStore
+from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.running.heartbeats import HeartbeatsStore
 from fleet.ledger.stores.running.leases import LeasesStore
@@ -87,6 +89,10 @@ class Ledger:
         """Missions, which group tasks and sub-missions."""
         self.actuals = ActualsStore(access)
         """What tasks' runs really used, from the metered usage."""
+        self.messages = MessagesStore(access)
+        """Messages between agents, refused ones too, with their receipts."""
+        self.reviews = ReviewsStore(access)
+        """Rounds of review one agent was asked for on another's work, and their verdicts."""
         self.accounts = AccountsStore(access)
         """Accounts' assignments, marks and quota windows."""
         self.spawn_queue = SpawnQueueStore(access)

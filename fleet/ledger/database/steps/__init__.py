@@ -12,8 +12,8 @@ The steps are kept in modules by era: :mod:`.foundation` (1-8: the fleet, chat,
 metering, budgets, schedules, accounts, cutoffs), :mod:`.operations` (9 on: the spawn
 queue, roster membership, run reports, chat answers, refusals, levers, approvals, hosts,
 repositories), :mod:`.forges` (22 on: work from the forge),
-:mod:`.spend` (26 on: quotes and the asks at a cap) and :mod:`.work` (28 on: tasks and
-missions).
+:mod:`.spend` (26 on: quotes and the asks at a cap), :mod:`.work` (28 on: tasks and
+missions) and :mod:`.peers` (29 on: messages between agents, reviews by a second agent).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from fleet.ledger.database.steps.forges import FORGES
 from fleet.ledger.database.steps.foundation import FOUNDATION
 from fleet.ledger.database.steps.migration import Migration
 from fleet.ledger.database.steps.operations import OPERATIONS
+from fleet.ledger.database.steps.peers import PEERS
 from fleet.ledger.database.steps.spend import SPEND
 from fleet.ledger.database.steps.work import WORK
 
 __all__ = ["MIGRATIONS", "Migration"]
 
-MIGRATIONS: tuple[Migration, ...] = (*FOUNDATION, *OPERATIONS, *FORGES, *SPEND, *WORK)
+MIGRATIONS: tuple[Migration, ...] = (*FOUNDATION, *OPERATIONS, *FORGES, *SPEND, *WORK, *PEERS)
