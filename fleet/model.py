@@ -179,6 +179,14 @@ class AgentSpec:
     # ``{agent}`` and ``{host}``; ``None``: Fleetwarden's default, see fleet.repos.line.identity).
     git_name: str | None = None
     git_email: str | None = None
+    # Working with its peers (:mod:`fleet.peers`): what it is for, in one line (the roster's
+    # ``role:``, told to its peers), the agents it may message (``talks_to``), whether a
+    # message to it while it does not run waits for its next run (``wait``) or starts one
+    # (``start``), and how many messages it may send an hour.
+    purpose: str | None = None
+    talks_to: tuple[AgentName, ...] = ()
+    wake: str = "wait"
+    messages_per_hour: int = 30
 
 
 @dataclass(frozen=True, slots=True)

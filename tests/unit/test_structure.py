@@ -138,6 +138,7 @@ FLEET_ORDER: tuple[str, ...] = (
     "agents",  # the roster, read by the supervisor alone
     "supervisor",
     "tasks",  # above the supervisor: a task starts through its admission
+    "peers",  # above tasks: work handed on is a task; below forge: its reviews
     "forge",
 )
 """fleet's packages, bottom to top: a package imports only packages below it (and its own
