@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from tests.fakes.provider import Accepted, FakeProvider, Turn
+from tests.fakes.provider_by_agent import FakeProviderByAgent
 
 
 @contextmanager
@@ -19,6 +20,28 @@ def fake_provider_thread(
     its ``requests`` and ``emitted`` only after the clients are done."""
     loop = asyncio.new_event_loop()
     fake = FakeProvider(*turns, default=default, accept=accept)
+    thread = threading.Thread(target=loop.run_forever, name="fake-provider", daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(fake.start(), loop).result(timeout=10)
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+@contextmanager
+def fake_provider_by_agent_thread(
+    scripts: Mapping[str, Sequence[Turn]],
+    *,
+    default: Turn | None = None,
+    accept: Accepted | None = None,
+) -> Iterator[FakeProviderByAgent]:
+    """A started :class:`FakeProviderByAgent` served from a daemon thread; stopped on exit."""
+    loop = asyncio.new_event_loop()
+    fake = FakeProviderByAgent(scripts, default=default, accept=accept)
     thread = threading.Thread(target=loop.run_forever, name="fake-provider", daemon=True)
     thread.start()
     try:

@@ -1,0 +1,82 @@
+"""The strict fake provider with a script of turns for each agent: several agents at once
+(a coder, its reviewer, a peer it hands work to) each get their own turns, in order,
+whatever order their requests come in.
+
+An agent is known by the line Fleetwarden puts first in every run's prompt of an agent
+that works with peers, ``[fleetwarden] You are agent NAME on host HOST.``, found in the
+request's first user message (a resumed session sends its history, so every later turn
+of the conversation carries it too). A request naming no agent, or an agent whose script
+is spent, is answered with ``default``; ``unrouted`` counts those, by agent (``""``: none).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.provider import Accepted, FakeProvider, Turn
+from tests.fakes.sse import Api, Json
+
+MARKER = re.compile(r"\[fleetwarden\] You are agent ([a-z][a-z0-9-]{0,31}) on host ")
+
+
+def _texts(content: Any) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, list):
+        return [str(part.get("text", "")) for part in content if isinstance(part, dict)]
+    return []
+
+
+def agent_of(body: Mapping[str, Any]) -> str | None:
+    """The agent a request is made for: the marker in its first user message, if any."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return None
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            for text in _texts(message.get("content")):
+                found = MARKER.search(text)
+                if found is not None:
+                    return found.group(1)
+            return None
+    return None
+
+
+class FakeProviderByAgent(FakeProvider):
+    """A :class:`FakeProvider` whose turns are scripted per agent (see the module)."""
+
+    def __init__(
+        self,
+        scripts: Mapping[str, Sequence[Turn]],
+        *,
+        default: Turn | None = None,
+        accept: Accepted | None = None,
+    ) -> None:
+        super().__init__(default=default, accept=accept)
+        self.scripts: dict[str, deque[Turn]] = {name: deque(t) for name, t in scripts.items()}
+        self.served: Counter[str] = Counter()  # turns served from each agent's script
+        self.unrouted: Counter[str] = Counter()
+        self._for: str | None = None
+
+    def add_for(self, agent: str, *turns: Turn) -> None:
+        """Queue more turns for ``agent``."""
+        self.scripts.setdefault(agent, deque()).extend(turns)
+
+    def _next_turn(self) -> Turn:
+        agent, self._for = self._for, None
+        script = self.scripts.get(agent or "")
+        if script:
+            self.served[agent or ""] += 1
+            return script.popleft()
+        self.unrouted[agent or ""] += 1
+        return self.default
+
+    async def _answer(self, request: web.Request, api: Api, body: Json) -> web.StreamResponse:
+        # The base class takes its turn first thing, before it awaits anything.
+        self._for = agent_of(body)
+        return await super()._answer(request, api, body)
