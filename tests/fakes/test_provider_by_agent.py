@@ -9,12 +9,13 @@ from tests.fakes.provider import FAKE_KEY, Turn
 from tests.fakes.provider_by_agent import FakeProviderByAgent, agent_of
 
 
-def _body(text: str) -> dict[str, object]:
-    return {
-        "model": "claude-sonnet-4-5",
-        "max_tokens": 100,
-        "messages": [{"role": "user", "content": [{"type": "text", "text": text}]}],
-    }
+def _body(text: str, then: str = "") -> dict[str, object]:
+    messages: list[dict[str, object]] = [
+        {"role": "user", "content": [{"type": "text", "text": text}]}
+    ]
+    if then:
+        messages += [{"role": "assistant", "content": "ok"}, {"role": "user", "content": then}]
+    return {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": messages}
 
 
 def test_the_agent_is_read_from_the_first_user_message_only() -> None:
@@ -33,16 +34,18 @@ async def test_each_agent_takes_its_own_turns_in_order() -> None:
     fake = FakeProviderByAgent(
         {"coder": [Turn(text="c1"), Turn(text="c2")], "reviewer": [Turn(text="r1")]},
         default=Turn(text="dflt"),
+        answers={"── message": Turn(text="noted")},
     )
     await fake.start()
     try:
         async with aiohttp.ClientSession() as http:
 
-            async def ask(agent: str | None) -> str:
+            async def ask(agent: str | None, then: str = "") -> str:
                 marker = f"[fleetwarden] You are agent {agent} on host box2.\n" if agent else ""
+                body = _body(marker + "go", then)
                 async with http.post(
                     f"{fake.base_url}/v1/messages",
-                    json=_body(marker + "go"),
+                    json=body,
                     headers={"x-api-key": FAKE_KEY, "anthropic-version": "2023-06-01"},
                 ) as answer:
                     assert answer.status == 200
@@ -53,8 +56,10 @@ async def test_each_agent_takes_its_own_turns_in_order() -> None:
             assert await ask("coder") == "c1"
             assert await ask("reviewer") == "dflt"
             assert await ask(None) == "dflt"
+            assert await ask("coder", "── message 3 from migrator") == "noted"
             assert await ask("coder") == "c2"
     finally:
         await fake.stop()
     assert fake.served == {"coder": 2, "reviewer": 1}
     assert fake.unrouted == {"reviewer": 1, "": 1}
+    assert fake.answered == {"── message": 1}
