@@ -123,7 +123,11 @@ ROUTES: Final = (
     ),
     Route("GET", f"{_R}/pulls/{{pull_number}}/reviews", ops.list_reviews, "repo", (_PULLS, "read")),
     Route(
-        "POST", f"{_R}/pulls/{{pull_number}}/reviews", reviews.post_review, "repo", (_PULLS, "write")
+        "POST",
+        f"{_R}/pulls/{{pull_number}}/reviews",
+        reviews.post_review,
+        "repo",
+        (_PULLS, "write"),
     ),
     Route("GET", f"{_R}/contents/{{path:.+}}", ops.get_contents, "repo", ("contents", "read")),
     Route(

@@ -37,8 +37,11 @@ _OWN: Final = {
     "REQUEST_CHANGES": "Review Can not request changes on your own pull request",
 }
 GRAPHQL_DOCS: Final = "https://docs.github.com/graphql"
+_GONE: Final = "NOT_FOUND"
 _FIELDS: Final = frozenset({"id", "isDraft", "number", "url", "title"})
-_TOKEN: Final = re.compile(r'\s+|,|#[^\n]*|(\.\.\.|[!$():=@\[\]{}|])|([_A-Za-z][_0-9A-Za-z]*)|("[^"]*")')
+_TOKEN: Final = re.compile(
+    r'\s+|,|#[^\n]*|(\.\.\.|[!$():=@\[\]{}|])|([_A-Za-z][_0-9A-Za-z]*)|("[^"]*")'
+)
 
 
 def post_review(ctx: Ctx) -> Out:
@@ -84,7 +87,7 @@ def _tokens(query: str) -> list[str]:
     while position < len(query):
         match = _TOKEN.match(query, position)
         if match is None:
-            raise NotServed(f"Parse error on \"{query[position]}\" at offset {position}")
+            raise NotServed(f'Parse error on "{query[position]}" at offset {position}')
         if match.group(1) or match.group(2) or match.group(3):
             found.append(match.group(0))
         position = match.end()
@@ -114,7 +117,7 @@ def parse_mutation(query: str) -> Mutation:
 
     if take() != "mutation":
         raise NotServed("the fake GitHub serves only markPullRequestReadyForReview")
-    if tokens[at:at + 1] != ["("]:
+    if tokens[at : at + 1] != ["("]:
         name()
     take("(")
     take("$")
@@ -134,7 +137,7 @@ def parse_mutation(query: str) -> Mutation:
     for token in ("}", ")", "{", "pullRequest", "{"):
         take(token)
     fields: list[str] = []
-    while tokens[at:at + 1] != ["}"]:
+    while tokens[at : at + 1] != ["}"]:
         asked = name()
         if asked not in _FIELDS:
             raise NotServed(f"Field '{asked}' doesn't exist on type 'PullRequest'")
@@ -162,6 +165,11 @@ def _find(state: GitHubState, node: str) -> tuple[Repo, Issue] | None:
     return None
 
 
+def _said(message: str) -> dict[str, Any]:
+    """GitHub's answer to a GraphQL call refused before it is read (401, 400)."""
+    return {"message": message, "documentation_url": GRAPHQL_DOCS}
+
+
 def graphql(
     state: GitHubState,
     credentials: Credentials,
@@ -172,22 +180,22 @@ def graphql(
     body and when): status, JSON and the credential's kind."""
     header, raw, now = request
     if not header:
-        message = "This endpoint requires you to be authenticated."
-        return 401, {"message": message, "documentation_url": GRAPHQL_DOCS}, "none"
+        return 401, _said("This endpoint requires you to be authenticated."), "none"
     try:
         grant = credentials.authenticate(header, now)
     except Refused as refused:
-        return refused.status, {"message": refused.message, "documentation_url": GRAPHQL_DOCS}, "none"
+        return refused.status, _said(refused.message), "none"
     if grant.kind == "app":
-        return 401, {"message": "Bad credentials", "documentation_url": GRAPHQL_DOCS}, "app"
+        return 401, _said("Bad credentials"), "app"
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return 400, {"message": "Problems parsing JSON", "documentation_url": GRAPHQL_DOCS}, grant.kind
+        return 400, _said("Problems parsing JSON"), grant.kind
     query = payload.get("query") if isinstance(payload, dict) else None
     variables = payload.get("variables") if isinstance(payload, dict) else None
     if not isinstance(query, str):
-        return 200, {"errors": [_error("A query attribute must be specified and must be a string.")]}, grant.kind
+        said = "A query attribute must be specified and must be a string."
+        return 200, {"errors": [_error(said)]}, grant.kind
     try:
         mutation = parse_mutation(query)
     except NotServed as refused:
@@ -195,8 +203,8 @@ def graphql(
         return 200, {"errors": [_error(str(refused))]}, grant.kind
     node = variables.get(mutation.variable) if isinstance(variables, dict) else None
     if not isinstance(node, str):
-        message = f"Variable ${mutation.variable} of type ID! was provided invalid value"
-        return 200, {"errors": [_error(message)]}, grant.kind
+        said = f"Variable ${mutation.variable} of type ID! was provided invalid value"
+        return 200, {"errors": [_error(said)]}, grant.kind
     return 200, _mark_ready(state, grant, node, mutation, now), grant.kind
 
 
@@ -205,14 +213,12 @@ def _mark_ready(
 ) -> dict[str, Any]:
     found = _find(state, node)
     if found is None or not grant.reaches(found[0].owner, found[0].name):
-        message = f"Could not resolve to a node with the global id of '{node}'"
-        return {"data": {"markPullRequestReadyForReview": None}, "errors": [_error(message, "NOT_FOUND")]}
+        said = f"Could not resolve to a node with the global id of '{node}'"
+        return {"data": {"markPullRequestReadyForReview": None}, "errors": [_error(said, _GONE)]}
     repo, item = found
     if not grant.may("pull_requests", "write"):
-        return {
-            "data": {"markPullRequestReadyForReview": None},
-            "errors": [_error(grant.refusal, "FORBIDDEN")],
-        }
+        refused = _error(grant.refusal, "FORBIDDEN")
+        return {"data": {"markPullRequestReadyForReview": None}, "errors": [refused]}
     assert item.pull is not None
     item.pull.draft = False
     item.updated_at = now
