@@ -4,7 +4,9 @@ Every request it takes and every answer it gives is judged by GitHub's official 
 description (:mod:`tests.fakes.openapi_check`); whatever breaks it is recorded in
 :attr:`FakeGitHub.violations` (a test asserts it empty), and a request that breaks it is
 answered 422 as GitHub answers an invalid request. A path the fake does not serve is a
-violation too, answered 404.
+violation too, answered 404. Beside the REST API it serves GitHub's GraphQL endpoint
+(``POST /graphql``) for exactly one mutation, a draft marked ready for review
+(:mod:`tests.fakes.github_reviews`), with the same credentials.
 
 It is as strict as GitHub about who calls: ``Authorization: Bearer|token <credential>``
 with a PAT it was given (:meth:`FakeGitHub.add_pat`; :data:`DEFAULT_PAT` as

@@ -2,11 +2,12 @@
 Gitea's REST API under ``/api/v1``, with an access token (``Authorization: token …``).
 
 Where Gitea's calls differ from GitHub's they are bridged here: a draft pull request is
-opened with the ``WIP: `` title prefix (Gitea's own convention); listings are paged with
-``page``/``limit`` and counted by ``X-Total-Count``; a pull request is found by its branch
-among the open ones; Gitea has no check runs; a user's commits are credited at Gitea's
-no-reply form of the API's host (:func:`no_reply_address`), never at the address it
-shows. Answers are read by :mod:`fleet.forge.api.gitea_read`: a value of the wrong shape is a
+opened with the ``WIP: `` title prefix (Gitea's own convention) and made ready for review
+by taking the prefix off; a review's approval is Gitea's ``APPROVED``; listings are paged
+with ``page``/``limit`` and counted by ``X-Total-Count``; a pull request is found by its
+branch among the open ones; Gitea has no check runs; a user's commits are credited at
+Gitea's no-reply form of the API's host (:func:`no_reply_address`), never at the address
+it shows. Answers are read by :mod:`fleet.forge.api.gitea_read`: a value of the wrong shape is a
 :class:`ForgeApiError`, never a crash, and the token is in no message.
 """
 

@@ -5,7 +5,9 @@ Server's ``/api/v3``).
 It speaks with a token (a PAT) or as a GitHub App (:mod:`fleet.forge.api.app_token`): then
 each call on a repository carries an installation token narrowed to that repository, and
 membership questions one narrowed to reading an org's members. Check runs exist only for
-Apps: with a PAT :meth:`GitHubApi.check_run` does nothing and returns None.
+Apps: with a PAT :meth:`GitHubApi.check_run` does nothing and returns None. A draft pull
+request is marked ready for review through GitHub's GraphQL API
+(:mod:`fleet.forge.api.github_graphql`), with the same credential as the REST calls.
 
 Answers are read by :mod:`fleet.forge.api.github_read`: an answer of the wrong shape is a
 :class:`~fleet.forge.model.ForgeApiError`, never a KeyError.

@@ -1,6 +1,6 @@
-"""GitHub's GraphQL API, as far as Fleetwarden speaks it: where it is for a given REST
-API root (:func:`graphql_root`), the one mutation sent — a draft pull request marked
-ready for review, which GitHub's REST API cannot do — and its answer read.
+"""GitHub's GraphQL API as Fleetwarden speaks it: the one mutation that lifts a pull
+request's draft flag (GitHub's REST API cannot), where it is sent for a given REST API
+root (:func:`graphql_root`), and its answer read.
 
 GraphQL answers a refusal with HTTP 200 and an ``errors`` list: :func:`ready_of` turns
 that into a :class:`~fleet.forge.model.ForgeApiError` whose status is HTTP's twin of the
