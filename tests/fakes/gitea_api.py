@@ -51,11 +51,12 @@ from tests.fakes.gitea_state import (
 )
 from tests.fakes.loopback import LoopbackServer
 
-__all__ = ["BOT_LOGIN", "GITEA_TOKEN", "FakeGitea", "Seen", "fake_gitea_thread"]
+__all__ = ["BOT_LOGIN", "GITEA_TOKEN", "SERVED", "FakeGitea", "Seen", "fake_gitea_thread"]
 
 GITEA_TOKEN: Final = "gitea-fake-token-0123456789abcdef0123"  # the default token
 BOT_LOGIN: Final = "fleetbot"  # whose the default token is
 _UNKNOWN_TOKEN: Final = "user does not exist [uid: 0, name: , keyid: 0]"
+SERVED: Final = {**OPERATIONS, **gitea_reviews.OPERATIONS}  # by Gitea's operationId
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ class FakeGitea(LoopbackServer):
             if "owner" in params and "repo" in params:
                 call.repo = self._readable(call, params["owner"], params["repo"])
                 self.world.sync_heads(call.repo)
-            reply = {**OPERATIONS, **gitea_reviews.OPERATIONS}[op.operation_id](call)
+            reply = SERVED[op.operation_id](call)
         except Refused as refused:
             reply = Reply(refused.status, refused.data)
         return self._checked(op, reply)
