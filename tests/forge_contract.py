@@ -223,7 +223,7 @@ class ForgeContract:
         )
         for event in ("APPROVE", "REQUEST_CHANGES"):
             with pytest.raises(ForgeApiError) as caught:
-                await forge.api.review(forge.repo, opened.number, "mine", event=event)  # type: ignore[arg-type]
+                await forge.api.review(forge.repo, opened.number, "mine", event=event)
             assert caught.value.status == 422
             assert "own pull" in str(caught.value)
         assert forge.reviews_held(opened.number) == []
