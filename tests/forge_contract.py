@@ -88,6 +88,14 @@ class ForgeHarness(Protocol):
         """Whom the forge holds a review request of pull request ``number`` for."""
         ...
 
+    def draft(self, number: int) -> bool:
+        """Whether the forge holds pull request ``number`` for a draft."""
+        ...
+
+    def reviews_held(self, number: int) -> list[tuple[str, str]]:
+        """The author and body of each review the forge holds of pull request ``number``."""
+        ...
+
 
 class ForgeContract:
     """The suite; a subclass gives the ``forge`` fixture."""
@@ -193,6 +201,63 @@ class ForgeContract:
             (WRITER, "changes_requested", "not yet"),
             (WRITER, "approved", "good"),
         ]
+
+    async def test_a_review_is_posted_with_its_body(self, forge: ForgeHarness) -> None:
+        forge.branch("feature", {"f.txt": "f\n"})
+        opened = await forge.api.open_pull(
+            forge.repo, head="feature", base="main", title="T", body="", draft=False
+        )
+        body = "Looks right.\n\n<sub>reviewed by agent reviewer</sub>"
+        address = await forge.api.review(forge.repo, opened.number, body)
+        assert str(opened.number) in address and address.startswith("http")
+        assert forge.reviews_held(opened.number) == [(forge.bot, body)]
+        reviews = await forge.api.reviews(forge.repo, opened.number)
+        assert [(r.author, r.state, r.body) for r in reviews] == [(forge.bot, "commented", body)]
+
+    async def test_ones_own_approval_or_changes_asked_are_refused_with_422(
+        self, forge: ForgeHarness
+    ) -> None:
+        forge.branch("feature", {"f.txt": "f\n"})
+        opened = await forge.api.open_pull(
+            forge.repo, head="feature", base="main", title="T", body="", draft=False
+        )
+        for event in ("APPROVE", "REQUEST_CHANGES"):
+            with pytest.raises(ForgeApiError) as caught:
+                await forge.api.review(forge.repo, opened.number, "mine", event=event)
+            assert caught.value.status == 422
+            assert "own pull" in str(caught.value)
+        assert forge.reviews_held(opened.number) == []
+
+    async def test_anothers_pull_request_is_approved_or_changes_asked(
+        self, forge: ForgeHarness
+    ) -> None:
+        forge.branch("feature", {"f.txt": "f\n"})
+        number = forge.opens_pull("feature", author=WRITER)
+        await forge.api.review(forge.repo, number, "not yet", event="REQUEST_CHANGES")
+        await forge.api.review(forge.repo, number, "good now", event="APPROVE")
+        reviews = await forge.api.reviews(forge.repo, number)
+        assert [(r.author, r.state, r.body) for r in reviews] == [
+            (forge.bot, "changes_requested", "not yet"),
+            (forge.bot, "approved", "good now"),
+        ]
+
+    async def test_a_missing_pull_request_is_not_reviewed(self, forge: ForgeHarness) -> None:
+        with pytest.raises(ForgeApiError) as caught:
+            await forge.api.review(forge.repo, 4040, "no such pull request")
+        assert caught.value.status == 404
+
+    async def test_a_draft_is_lifted_and_a_ready_one_left_alone(self, forge: ForgeHarness) -> None:
+        forge.branch("draft", {"d.txt": "d\n"})
+        opened = await forge.api.open_pull(
+            forge.repo, head="draft", base="main", title="Fix it", body="", draft=True
+        )
+        assert forge.draft(opened.number)
+        await forge.api.ready_for_review(forge.repo, opened.number)
+        assert not forge.draft(opened.number)
+        read = await forge.api.pull(forge.repo, opened.number)
+        assert not read.draft and read.title == "Fix it"
+        await forge.api.ready_for_review(forge.repo, opened.number)  # ready already: nothing
+        assert not forge.draft(opened.number)
 
     async def test_a_file_is_read_at_the_default_branch_or_a_ref(self, forge: ForgeHarness) -> None:
         forge.branch("other", {"src/a.py": "x = 2\n"})

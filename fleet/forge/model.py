@@ -19,6 +19,8 @@ from fleet.ledger.records.forge import Slug
 
 ForgeKind = Literal["github", "gitea"]
 Permission = Literal["admin", "write", "read", "none"]
+ReviewEvent = Literal["COMMENT", "APPROVE", "REQUEST_CHANGES"]
+"""What a review says, in GitHub's words: a comment, an approval, changes asked for."""
 
 
 class ForgeApiError(FleetwardenError):
@@ -60,7 +62,8 @@ class ForgeIssue:
 
 @dataclass(frozen=True, slots=True)
 class ForgePull:
-    """A pull request: from branch ``head`` (at ``head_sha``) into ``base``."""
+    """A pull request: from branch ``head`` (at ``head_sha``) into ``base``. ``node_id``
+    is GitHub's global id of it (what its GraphQL API names it by; empty on Gitea)."""
 
     number: int
     title: str
@@ -74,6 +77,7 @@ class ForgePull:
     draft: bool
     url: str
     updated_at: datetime
+    node_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,20 @@ class ForgeApi(Protocol):
     async def request_review(self, repo: Slug, number: int, reviewers: list[str]) -> None: ...
 
     async def reviews(self, repo: Slug, number: int) -> list[ForgeReview]: ...
+
+    async def review(
+        self, repo: Slug, number: int, body: str, *, event: ReviewEvent = "COMMENT"
+    ) -> str:
+        """Submit a review of pull request ``number`` saying ``body``; its address on the
+        forge. Both forges refuse an approval or changes asked for by the pull request's
+        own author (GitHub and Gitea: 422): that is a :class:`ForgeApiError` with the
+        status, as is any other refusal."""
+        ...
+
+    async def ready_for_review(self, repo: Slug, number: int) -> None:
+        """Pull request ``number`` is a draft no more (one already ready: nothing): on
+        GitHub through its GraphQL API, on Gitea by its title's WIP prefix taken off."""
+        ...
 
     async def file(self, repo: Slug, path: str, ref: str | None = None) -> ForgeFile: ...
 

@@ -34,6 +34,7 @@ from aiohttp import web
 
 from fleet.clock import Clock, SystemClock
 from tests.fakes import gitea_json as js
+from tests.fakes import gitea_reviews
 from tests.fakes.gitea_git import GitBranches, GitFiles
 from tests.fakes.gitea_ops import OPERATIONS, Call, Refused, Reply
 from tests.fakes.gitea_spec import GiteaSpec
@@ -50,11 +51,12 @@ from tests.fakes.gitea_state import (
 )
 from tests.fakes.loopback import LoopbackServer
 
-__all__ = ["BOT_LOGIN", "GITEA_TOKEN", "FakeGitea", "Seen", "fake_gitea_thread"]
+__all__ = ["BOT_LOGIN", "GITEA_TOKEN", "SERVED", "FakeGitea", "Seen", "fake_gitea_thread"]
 
 GITEA_TOKEN: Final = "gitea-fake-token-0123456789abcdef0123"  # the default token
 BOT_LOGIN: Final = "fleetbot"  # whose the default token is
 _UNKNOWN_TOKEN: Final = "user does not exist [uid: 0, name: , keyid: 0]"
+SERVED: Final = {**OPERATIONS, **gitea_reviews.OPERATIONS}  # by Gitea's operationId
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ class FakeGitea(LoopbackServer):
             if "owner" in params and "repo" in params:
                 call.repo = self._readable(call, params["owner"], params["repo"])
                 self.world.sync_heads(call.repo)
-            reply = OPERATIONS[op.operation_id](call)
+            reply = SERVED[op.operation_id](call)
         except Refused as refused:
             reply = Reply(refused.status, refused.data)
         return self._checked(op, reply)
@@ -379,6 +381,17 @@ class FakeGitea(LoopbackServer):
             found = self.world.repo(repo)
             self.world.sync_heads(found)
             return [i for _, i in sorted(found.issues.items()) if i.pull is not None]
+
+    def is_draft(self, repo: str, number: int) -> bool:
+        """Whether Gitea takes pull request ``number`` for a draft (its title's prefix)."""
+        with self._lock:
+            return self.issue(repo, number).title.upper().startswith(("WIP:", "[WIP]"))
+
+    def reviews_of(self, repo: str, number: int) -> list[tuple[str, str, str]]:
+        """Each review of pull request ``number``: its author, state and body."""
+        with self._lock:
+            pull = self.issue(repo, number).pull
+            return [(r.author, r.state, r.body) for r in (pull.reviews if pull else [])]
 
     def branches(self, repo: str) -> dict[str, str]:
         with self._lock:

@@ -4,7 +4,9 @@ Every request it takes and every answer it gives is judged by GitHub's official 
 description (:mod:`tests.fakes.openapi_check`); whatever breaks it is recorded in
 :attr:`FakeGitHub.violations` (a test asserts it empty), and a request that breaks it is
 answered 422 as GitHub answers an invalid request. A path the fake does not serve is a
-violation too, answered 404.
+violation too, answered 404. Beside the REST API it serves GitHub's GraphQL endpoint
+(``POST /graphql``) for exactly one mutation, a draft marked ready for review
+(:mod:`tests.fakes.github_reviews`), with the same credentials.
 
 It is as strict as GitHub about who calls: ``Authorization: Bearer|token <credential>``
 with a PAT it was given (:meth:`FakeGitHub.add_pat`; :data:`DEFAULT_PAT` as
@@ -40,6 +42,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fleet.clock import Clock
+from tests.fakes import github_reviews as reviews
 from tests.fakes import github_routes as ops
 from tests.fakes import github_shapes as shapes
 from tests.fakes.github_auth import Credentials, Grant, RateBook, Refused
@@ -121,6 +124,13 @@ ROUTES: Final = (
         (_PULLS, "write"),
     ),
     Route("GET", f"{_R}/pulls/{{pull_number}}/reviews", ops.list_reviews, "repo", (_PULLS, "read")),
+    Route(
+        "POST",
+        f"{_R}/pulls/{{pull_number}}/reviews",
+        reviews.post_review,
+        "repo",
+        (_PULLS, "write"),
+    ),
     Route("GET", f"{_R}/contents/{{path:.+}}", ops.get_contents, "repo", ("contents", "read")),
     Route(
         "GET",
@@ -290,7 +300,25 @@ class FakeGitHub(LoopbackServer, GitHubState):
     def routes(self, app: web.Application) -> None:
         for route in ROUTES:
             app.router.add_route(route.method, route.path, self._handler(route))
+        app.router.add_route("POST", "/graphql", self._graphql)
         app.router.add_route("*", "/{tail:.*}", self._unserved)
+
+    async def _graphql(self, request: web.Request) -> web.StreamResponse:
+        """GitHub's GraphQL endpoint, for the one mutation :mod:`github_reviews` takes."""
+        raw = await request.read()
+        asked = (request.headers.get("Authorization"), raw, self.clock.now())
+        with self.lock:
+            status, data, credential = reviews.graphql(self, self.credentials, asked, self._note)
+        self.requests.append(Seen(request.method, request.path, status, credential))
+        return web.Response(
+            status=status,
+            body=json.dumps(data).encode(),
+            headers=self._base_headers(),
+            content_type="application/json",
+        )
+
+    def _note(self, violation: str) -> None:
+        self.violations.append(violation)
 
     def _handler(self, route: Route) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:

@@ -266,6 +266,18 @@ class GitHubState:
         with self.lock:
             return [item for item in self.repo(slug).issues.values() if item.pull is not None]
 
+    def is_draft(self, slug: str, number: int) -> bool:
+        """Whether pull request ``number`` of ``slug`` is a draft."""
+        with self.lock:
+            pull = self.repo(slug).issues[number].pull
+            return pull is not None and pull.draft
+
+    def reviews_of(self, slug: str, number: int) -> list[tuple[str, str, str]]:
+        """Each review of pull request ``number``: its author, state and body."""
+        with self.lock:
+            pull = self.repo(slug).issues[number].pull
+            return [(r.author, r.state, r.body) for r in (pull.reviews if pull else [])]
+
     def check_runs(self, slug: str) -> list[CheckRun]:
         with self.lock:
             return list(self.repo(slug).check_runs.values())

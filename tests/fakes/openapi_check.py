@@ -52,7 +52,7 @@ SERVED: Final[Mapping[str, tuple[str, ...]]] = {
     "/repos/{owner}/{repo}/pulls": ("get", "post"),
     "/repos/{owner}/{repo}/pulls/{pull_number}": ("get", "patch"),
     "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers": ("post",),
-    "/repos/{owner}/{repo}/pulls/{pull_number}/reviews": ("get",),
+    "/repos/{owner}/{repo}/pulls/{pull_number}/reviews": ("get", "post"),
     "/repos/{owner}/{repo}/contents/{path}": ("get",),
     "/repos/{owner}/{repo}/collaborators/{username}/permission": ("get",),
     "/repos/{owner}/{repo}/git/refs/{ref}": ("delete",),

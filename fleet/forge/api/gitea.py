@@ -2,11 +2,12 @@
 Gitea's REST API under ``/api/v1``, with an access token (``Authorization: token …``).
 
 Where Gitea's calls differ from GitHub's they are bridged here: a draft pull request is
-opened with the ``WIP: `` title prefix (Gitea's own convention); listings are paged with
-``page``/``limit`` and counted by ``X-Total-Count``; a pull request is found by its branch
-among the open ones; Gitea has no check runs; a user's commits are credited at Gitea's
-no-reply form of the API's host (:func:`no_reply_address`), never at the address it
-shows. Answers are read by :mod:`fleet.forge.api.gitea_read`: a value of the wrong shape is a
+opened with the ``WIP: `` title prefix (Gitea's own convention) and made ready for review
+by taking the prefix off; a review's approval is Gitea's ``APPROVED``; listings are paged
+with ``page``/``limit`` and counted by ``X-Total-Count``; a pull request is found by its
+branch among the open ones; Gitea has no check runs; a user's commits are credited at
+Gitea's no-reply form of the API's host (:func:`no_reply_address`), never at the address
+it shows. Answers are read by :mod:`fleet.forge.api.gitea_read`: a value of the wrong shape is a
 :class:`ForgeApiError`, never a crash, and the token is in no message.
 """
 
@@ -36,6 +37,7 @@ from fleet.forge.api.gitea_read import (
     issue_of,
     pull_of,
     review_of,
+    without_wip,
 )
 from fleet.forge.api.rest import ForgeHttp, Params, SessionMaker
 from fleet.forge.model import (
@@ -48,6 +50,7 @@ from fleet.forge.model import (
     ForgeReview,
     IssueChange,
     Permission,
+    ReviewEvent,
 )
 from fleet.ledger.records.forge import Slug
 
@@ -62,6 +65,11 @@ NO_REPLY_FALLBACK: Final = "noreply.gitea.invalid"
 _LOGIN: Final = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # Gitea's user names
 _LABEL: Final = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN: Final = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")  # a host name, as DNS spells it
+_EVENTS: Final[Mapping[ReviewEvent, str]] = {  # Gitea's ReviewStateType
+    "COMMENT": "COMMENT",
+    "APPROVE": "APPROVED",
+    "REQUEST_CHANGES": "REQUEST_CHANGES",
+}
 _PERMISSIONS: Final[Mapping[str, Permission]] = {
     "owner": "admin",
     "admin": "admin",
@@ -300,6 +308,34 @@ class GiteaApi:
         except Malformed as exc:
             raise self._shape(f"GET {path}", exc) from None
         return [review for review in found if review is not None]
+
+    async def review(
+        self, repo: Slug, number: int, body: str, *, event: ReviewEvent = "COMMENT"
+    ) -> str:
+        path = f"{self._repo(repo)}/pulls/{number}/reviews"
+        payload = {"body": body, "event": _EVENTS[event]}
+        _, data, _ = await self._call("POST", path, body=payload)
+        try:
+            return field_str(data if isinstance(data, Mapping) else {}, "html_url")
+        except Malformed as exc:
+            raise self._shape(f"POST {path}", exc) from None
+
+    async def ready_for_review(self, repo: Slug, number: int) -> None:
+        # A draft is a title with a WIP prefix: the prefix taken off, the draft is lifted.
+        pull = await self.pull(repo, number)
+        if not pull.draft:
+            return
+        title = without_wip(pull.title)
+        if not title:
+            raise ForgeApiError(f"{self._name}: the title of #{number} is only its WIP prefix")
+        path = f"{self._repo(repo)}/pulls/{number}"
+        _, data, _ = await self._call("PATCH", path, body={"title": title}, expect=(200, 201))
+        try:
+            still = pull_of(data).draft
+        except Malformed as exc:
+            raise self._shape(f"PATCH {path}", exc) from None
+        if still:  # the server reads drafts by other prefixes (WORK_IN_PROGRESS_PREFIXES)
+            raise ForgeApiError(f"{self._name} still holds #{number} for a draft", 200)
 
     async def delete_branch(self, repo: Slug, branch: str) -> None:
         path = f"{self._repo(repo)}/branches/{_slashed(branch)}"

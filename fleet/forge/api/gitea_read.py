@@ -92,6 +92,16 @@ def is_wip(title: str) -> bool:
     return any(upper.startswith(prefix) for prefix in _WIP_PREFIXES)
 
 
+def without_wip(title: str) -> str:
+    """``title`` with the prefixes Gitea reads a draft by taken off (however many)."""
+    while True:
+        upper = title.upper()
+        prefix = next((p for p in _WIP_PREFIXES if upper.startswith(p)), None)
+        if prefix is None:
+            return title
+        title = title[len(prefix) :].lstrip()
+
+
 def issue_of(data: Any) -> ForgeIssue:
     """An issue (or a pull request seen as one) from Gitea's ``Issue``."""
     if not isinstance(data, Mapping):

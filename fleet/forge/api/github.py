@@ -5,7 +5,9 @@ Server's ``/api/v3``).
 It speaks with a token (a PAT) or as a GitHub App (:mod:`fleet.forge.api.app_token`): then
 each call on a repository carries an installation token narrowed to that repository, and
 membership questions one narrowed to reading an org's members. Check runs exist only for
-Apps: with a PAT :meth:`GitHubApi.check_run` does nothing and returns None.
+Apps: with a PAT :meth:`GitHubApi.check_run` does nothing and returns None. A draft pull
+request is marked ready for review through GitHub's GraphQL API
+(:mod:`fleet.forge.api.github_graphql`), with the same credential as the REST calls.
 
 Answers are read by :mod:`fleet.forge.api.github_read`: an answer of the wrong shape is a
 :class:`~fleet.forge.model.ForgeApiError`, never a KeyError.
@@ -24,6 +26,7 @@ from urllib.parse import quote
 
 from fleet.clock import Clock, SystemClock
 from fleet.forge.api.app_token import AppKey, AppTokens
+from fleet.forge.api.github_graphql import READY_FOR_REVIEW, graphql_root, ready_of
 from fleet.forge.api.github_read import Shape, change_of, comment_of, issue_of, pull_of, review_of
 from fleet.forge.api.rest import TIMEOUT_SECONDS, Answer, ForgeHttp, Params, SessionMaker
 from fleet.forge.model import (
@@ -36,6 +39,7 @@ from fleet.forge.model import (
     ForgeReview,
     IssueChange,
     Permission,
+    ReviewEvent,
 )
 from fleet.ledger.records.forge import Slug
 
@@ -86,10 +90,12 @@ class GitHubApi:
             clock=clock,
             headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION},
         )
+        self._clock = clock or SystemClock()
+        self._graphql = graphql_root(api_url)
         self._app: AppTokens | None = None
         self._token = ""
         if isinstance(credential, AppKey):
-            self._app = AppTokens(self._http, credential, clock or SystemClock())
+            self._app = AppTokens(self._http, credential, self._clock)
         elif credential:
             self._token = credential
         else:
@@ -115,10 +121,17 @@ class GitHubApi:
         params: Params | None = None,
         body: Mapping[str, Any] | None = None,
         expect: tuple[int, ...] = (200,),
+        root: str | None = None,
     ) -> Answer:
         try:
             return await self._http.call(
-                method, path, auth=await self._auth(scope), params=params, body=body, expect=expect
+                method,
+                path,
+                auth=await self._auth(scope),
+                params=params,
+                body=body,
+                expect=expect,
+                root=root,
             )
         except ForgeApiError as exc:
             if exc.status == 401 and self._app is not None:
@@ -201,6 +214,26 @@ class GitHubApi:
         path = f"{_repo_path(repo)}/pulls/{number}/reviews"
         found = (review_of(item, f"GET {path}") for item in await self._pages(repo, path))
         return [review for review in found if review is not None]
+
+    async def review(
+        self, repo: Slug, number: int, body: str, *, event: ReviewEvent = "COMMENT"
+    ) -> str:
+        path = f"{_repo_path(repo)}/pulls/{number}/reviews"
+        answer = await self._call(repo, "POST", path, body={"body": body, "event": event})
+        return Shape(answer.data, f"POST {path}").string("html_url")
+
+    async def ready_for_review(self, repo: Slug, number: int) -> None:
+        # GitHub's REST API cannot lift the draft flag: its GraphQL API can, by node id.
+        pull = await self.pull(repo, number)
+        if not pull.draft:
+            return
+        if not pull.node_id:
+            raise ForgeApiError(f"GitHub named no node id of pull request #{number} of {repo}")
+        what = f"POST /graphql (markPullRequestReadyForReview of #{number})"
+        query = {"query": READY_FOR_REVIEW, "variables": {"id": pull.node_id}}
+        answer = await self._call(repo, "POST", "/graphql", body=query, root=self._graphql)
+        if not ready_of(answer, what, self._clock.now()):
+            raise ForgeApiError(f"GitHub answered {what}: still a draft", answer.status)
 
     async def file(self, repo: Slug, path: str, ref: str | None = None) -> ForgeFile:
         call = f"{_repo_path(repo)}/contents/{_q(path.lstrip('/'), safe='/')}"

@@ -147,6 +147,7 @@ def pull_of(data: Any, what: str) -> ForgePull:
         draft=shape.flag("draft"),
         url=shape.string("html_url"),
         updated_at=shape.time("updated_at"),
+        node_id=shape.text("node_id"),
     )
 
 

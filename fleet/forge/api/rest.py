@@ -154,9 +154,11 @@ class ForgeHttp:
         params: Params | None = None,
         body: Mapping[str, Any] | None = None,
         expect: Collection[int] = (200,),
+        root: str | None = None,
     ) -> Answer:
-        """``method`` ``path`` (already quoted, under the API root) with ``auth`` as the
-        ``Authorization`` header; the answer when its status is in ``expect``, else
+        """``method`` ``path`` (already quoted, under the API root, or under ``root``: the
+        same forge's other API, GitHub's GraphQL) with ``auth`` as the ``Authorization``
+        header; the answer when its status is in ``expect``, else
         :class:`ForgeApiError`. Redirects are not followed: a forge's 3xx is an
         answer like any other."""
         what = f"{method} {path}"
@@ -167,7 +169,7 @@ class ForgeHttp:
         try:
             async with self._get_session().request(
                 method,
-                self.api_url + path,
+                (root or self.api_url).rstrip("/") + path,
                 params=dict(params or {}),
                 json=body,
                 headers=headers,

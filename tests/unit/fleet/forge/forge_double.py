@@ -21,6 +21,8 @@ from fleet.forge.model import (
     ForgeReview,
     IssueChange,
     Permission,
+    ReviewEvent,
+    same_login,
 )
 from fleet.ledger.records.forge import Slug
 
@@ -219,6 +221,31 @@ class FakeForgeApi:
     async def reviews(self, repo: Slug, number: int) -> list[ForgeReview]:
         self._fail("reviews", str(repo), number)
         return list(self.review_lists.get((str(repo), number), []))
+
+    async def review(
+        self, repo: Slug, number: int, body: str, *, event: ReviewEvent = "COMMENT"
+    ) -> str:
+        self._fail("review", str(repo), number, body, event)
+        found = await self.pull(repo, number)
+        if event != "COMMENT" and same_login(found.author, self.poster):
+            own = "approve" if event == "APPROVE" else "request changes on"
+            what = f"POST repos/{repo}/pulls/{number}/reviews"
+            raise ForgeApiError(
+                f"GitHub refused {what}: 422 Unprocessable Entity; Review Can not {own} your "
+                "own pull request",
+                422,
+            )
+        states = {"COMMENT": "commented", "APPROVE": "approved"}
+        made = ForgeReview(
+            next(self._ids), self.poster, states.get(event, "changes_requested"), body, WHEN
+        )
+        self.review_lists.setdefault((str(repo), number), []).append(made)
+        return f"https://github.com/{repo}/pull/{number}#pullrequestreview-{made.id}"
+
+    async def ready_for_review(self, repo: Slug, number: int) -> None:
+        self._fail("ready_for_review", str(repo), number)
+        found = await self.pull(repo, number)
+        self.pulls[(str(repo), number)] = replace(found, draft=False)
 
     async def file(self, repo: Slug, path: str, ref: str | None = None) -> ForgeFile:
         self._fail("file", str(repo), path, ref)

@@ -110,6 +110,12 @@ class DoubleForge:
     def asked_to_review(self, number: int) -> list[str]:
         return list(self.double.review_requests.get((REPO, number), []))
 
+    def draft(self, number: int) -> bool:
+        return self.double.pulls[(REPO, number)].draft
+
+    def reviews_held(self, number: int) -> list[tuple[str, str]]:
+        return [(r.author, r.body) for r in self.double.review_lists.get((REPO, number), [])]
+
 
 class GitHubForge:
     """The GitHub client, acting with a PAT of :data:`BOT_LOGIN`, on the strict fake."""
@@ -162,6 +168,12 @@ class GitHubForge:
     def asked_to_review(self, number: int) -> list[str]:
         pull = self.fake.issue_of(REPO, number).pull
         return list(pull.requested) if pull is not None else []
+
+    def draft(self, number: int) -> bool:
+        return self.fake.is_draft(REPO, number)
+
+    def reviews_held(self, number: int) -> list[tuple[str, str]]:
+        return [(author, body) for author, _, body in self.fake.reviews_of(REPO, number)]
 
 
 class GiteaForge:
@@ -217,6 +229,13 @@ class GiteaForge:
         pull = self.fake.issue(REPO, number).pull
         reviews = pull.reviews if pull is not None else []
         return [r.author for r in reviews if r.state == "REQUEST_REVIEW"]
+
+    def draft(self, number: int) -> bool:
+        return self.fake.is_draft(REPO, number)
+
+    def reviews_held(self, number: int) -> list[tuple[str, str]]:
+        held = self.fake.reviews_of(REPO, number)
+        return [(author, body) for author, state, body in held if state != "REQUEST_REVIEW"]
 
 
 class TestForgeContract(ForgeContract):
