@@ -18,7 +18,7 @@ from bot.dashboard.pages.shapes import Json, Redacted, iso
 from fleet.ledger.records.peers import MessageKind, MessageRecord, MessageState
 from fleet.ledger.stores.peers.messages import MessagesStore
 from fleet.names import is_agent_name
-from fleet.redaction.guard import cut
+from fleet.redaction.guard import HIDDEN, cut
 from fleet.redaction.invisible import reveal, visible
 
 ON_PAGE: Final = 20
@@ -92,4 +92,7 @@ class MessageViews:
         """A message's text with its line breaks: redacted, nothing in it hidden, bounded."""
         text = cut(text, TEXT_CHARS)
         redacted, seen = self._redacted(text), visible(text)
-        return reveal(text) if redacted == seen else redacted
+        if redacted == seen:
+            return reveal(text)
+        shown = visible(redacted)  # shown, they would split the secret the redactor found
+        return f"{HIDDEN} {shown}" if seen != text else shown
