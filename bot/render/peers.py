@@ -96,7 +96,7 @@ def message_line(record: MessageRecord) -> str:
     when = f"{record.sent_at:%m-%d %H:%M}"
     pair = f"{agent(record.sender)} {ARROW} {agent(record.receiver)}"
     kind = f"[{record.kind}]" if record.task_id is None else f"[{record.kind} #{record.task_id}]"
-    state = record.state
+    state: str = record.state
     if record.state == "refused":
         state = f"refused ({said(record.why, LINE_CHARS) or 'no reason given'})"
     text = said(record.text, LINE_CHARS)

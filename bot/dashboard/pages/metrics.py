@@ -57,7 +57,7 @@ class Snapshot:
     budgets: Json = field(default_factory=dict)
     changes: list[OutcomeSum] = field(default_factory=list)
     tasks: TaskGauges | None = None
-    messages: Mapping[tuple[str, str], int] | None = None  # by (kind, state), all time
+    messages: Mapping[tuple[MessageKind, MessageState], int] | None = None  # all time
 
 
 UsageKey = tuple[str, str, str, str]  # agent, model, provider, account
@@ -223,7 +223,7 @@ def _tasks(gauges: TaskGauges) -> Iterator[GaugeMetricFamily]:
     yield from (count, usd, tokens)
 
 
-def _messages(counts: Mapping[tuple[str, str], int]) -> GaugeMetricFamily:
+def _messages(counts: Mapping[tuple[MessageKind, MessageState], int]) -> GaugeMetricFamily:
     """The messages agents sent each other, by kind and state: every pair of the fixed
     sets, zero where there is none (an agent's words never make a label)."""
     gauge = GaugeMetricFamily(

@@ -4,7 +4,7 @@ too), or those one agent sent and received."""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Protocol
 
 from bot.chat.agent_text import said
 from bot.commands.errors import CommandError
@@ -13,8 +13,9 @@ from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, no_agent
 from bot.commands.request import Request
 from bot.render import peers as render
 from fleet.ledger.stores.peers.messages import MessagesStore
+from fleet.model import AgentSpec
 from fleet.names import is_agent_name
-from fleet.supervisor.interfaces import FleetView
+from fleet.supervisor.status import AgentStatus
 
 DEFAULT_LIMIT: Final = 20
 MOST: Final = 200
@@ -51,10 +52,21 @@ MSGS = CommandSpec(
 )
 
 
+class KnownAgents(Protocol):
+    """The fleet, as ``msgs`` asks it which agents there are (the ledger's and the
+    roster's), for the name an unknown one was likely meant to be."""
+
+    async def knows(self, name: str) -> bool: ...
+
+    async def ps(self) -> list[AgentStatus]: ...
+
+    def roster(self) -> list[AgentSpec]: ...
+
+
 class MessageCommands(Family):
     """The ``msgs`` handler over the ledger's messages."""
 
-    def __init__(self, messages: MessagesStore, fleet: FleetView) -> None:
+    def __init__(self, messages: MessagesStore, fleet: KnownAgents) -> None:
         self._messages = messages
         self._fleet = fleet
 
