@@ -33,12 +33,15 @@ from typing import Final
 from bot.render import peers as render
 from fleet.clock import Clock
 from fleet.ledger.records.peers import MessageRecord
+from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.names import is_agent_name
 from fleet.notices import Delivery, Notice, Tone
 
 log = logging.getLogger(__name__)
 
 Post = Callable[[Notice], Awaitable[Delivery]]
+Verdicts = Callable[[MessageRecord], Awaitable[str | None]]
+"""A review's verdict in a word (``approve``, ``changes``), from the message that carries it."""
 Sleep = Callable[[float], Awaitable[None]]
 WAITED: Final = timedelta(seconds=60)
 """A delivery this long (or longer) after its message was sent is told: it waited."""
@@ -64,17 +67,38 @@ class _Pair:
     flush: asyncio.Task[None] | None = None
 
 
-def news(record: MessageRecord, told: bool) -> tuple[str, Tone | None] | None:
+def news(
+    record: MessageRecord, told: bool, verdict: str | None = None
+) -> tuple[str, Tone | None] | None:
     """What ``record`` tells (its markdown and tone), or ``None`` when it tells nothing
-    new; ``told``: whether its message was told before (the module's rule)."""
+    new; ``told``: whether its message was told before (the module's rule); ``verdict``:
+    a review's, when it is known."""
     if record.state == "refused":
         return render.refused_notice(record), "warning"
     if not told:
-        return render.sent_notice(record), None
+        return render.sent_notice(record, verdict), None
     at = record.delivered_at
     if record.state == "delivered" and at is not None and at - record.sent_at >= WAITED:
         return render.delivered_notice(record), "ok"
     return None
+
+
+_VERDICTS: Final[dict[str, str]] = {"approved": "approve", "changes": "changes"}
+
+
+def verdicts_of(reviews: ReviewsStore) -> Verdicts:
+    """A review message's verdict, read from the ledger: the newest round of its task's
+    review by its sender, once answered (``None`` before, or for a message of no task)."""
+
+    async def verdict(record: MessageRecord) -> str | None:
+        if record.task_id is None:
+            return None
+        for review in reversed(await reviews.of_task(record.task_id)):
+            if review.reviewer == record.sender:
+                return _VERDICTS.get(review.state)
+        return None
+
+    return verdict
 
 
 class PeerTraffic:
@@ -87,8 +111,11 @@ class PeerTraffic:
         settings: FoldSettings | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
+        verdicts: Verdicts | None = None,
     ) -> None:
+        """``verdicts``: a review's verdict, told with it (none: ``review:`` alone)."""
         self._post = post
+        self._verdicts = verdicts
         self._clock = clock
         self._settings = settings or FoldSettings()
         self._sleep = sleep
@@ -99,7 +126,7 @@ class PeerTraffic:
     async def heard(self, record: MessageRecord) -> None:
         """The postbox recorded or delivered ``record``: tell it, as the module says."""
         told = record.id in self._told
-        said = news(record, told)
+        said = news(record, told, await self._verdict(record, told))
         self._remember(record.id)
         if said is None or self._stopped:
             return
@@ -123,6 +150,15 @@ class PeerTraffic:
         if pair.flush is None:
             wait = max(pair.last_post + self._settings.gap - now, 0.0)
             pair.flush = asyncio.create_task(self._flush_after(pair, wait))
+
+    async def _verdict(self, record: MessageRecord, told: bool) -> str | None:
+        if self._verdicts is None or told or record.kind != "review":
+            return None
+        try:
+            return await self._verdicts(record)
+        except Exception:  # the message is told without it
+            log.exception("could not read the verdict of review message %s", record.id)
+            return None
 
     def _remember(self, message_id: int) -> None:
         self._told[message_id] = None

@@ -5,7 +5,7 @@ What an agent wrote to another — a message's text, a task's title, a review's 
 the agent's, and hostile: it is escaped and quoted (:mod:`bot.chat.agent_text`), never
 Fleetwarden's words, and cut when long. So is a receiver's name an agent typed (a refused
 message to no agent) and the reason of a refusal that names it. The headers are ours:
-``coder → reviewer:``, ``coder → migrator, task #7:``, ``reviewer → coder, review:``,
+``coder → reviewer:``, ``coder → migrator, task #7:``, ``reviewer → coder, review: approve:``,
 ``coder → ops refused: WHY``, ``coder → reviewer (delivered after 4 min): “…”``.
 """
 
@@ -32,24 +32,26 @@ def agent(name: str) -> str:
     return f"**{name}**" if is_agent_name(name) else said(name, 40)
 
 
-def header(record: MessageRecord) -> str:
-    """``coder → reviewer``, ``coder → migrator, task #7``, ``reviewer → coder, review``."""
+def header(record: MessageRecord, verdict: str | None = None) -> str:
+    """``coder → reviewer``, ``coder → migrator, task #7``, ``reviewer → coder, review``
+    (``review: approve`` with the review's ``verdict``, when it is known)."""
     pair = f"{agent(record.sender)} {ARROW} {agent(record.receiver)}"
     if record.kind == "task":
         return f"{pair}, task #{record.task_id}" if record.task_id is not None else f"{pair}, task"
     if record.kind == "review":
-        return f"{pair}, review"
+        return f"{pair}, review: {verdict}" if verdict else f"{pair}, review"
     return pair
 
 
-def sent_notice(record: MessageRecord) -> str:
+def sent_notice(record: MessageRecord, verdict: str | None = None) -> str:
     """A message as it is first heard of: who to whom, then its text quoted as the
-    sender's (``(delivered)`` after who to whom, when it already was)."""
+    sender's (``(delivered)`` after who to whom, when it already was); a review's
+    ``verdict`` (``approve``, ``changes``) after ``review:``."""
     done = " (delivered)" if record.state == "delivered" else ""
     more = f": `msgs {record.sender}`"
     text = record.text.strip()
     body = quoted(cut(text, NOTICE_CHARS, more)) if text else "> _(no text)_"
-    return f"✉ {header(record)}{done}:\n{body}"
+    return f"✉ {header(record, verdict)}{done}:\n{body}"
 
 
 def refused_notice(record: MessageRecord) -> str:

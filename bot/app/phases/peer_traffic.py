@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.app.stops import Stop, Stops
-from bot.chat.peer_traffic import FoldSettings, PeerTraffic
+from bot.chat.peer_traffic import FoldSettings, PeerTraffic, verdicts_of
 from bot.dashboard.serving.server import DashboardServer
 from fleet.clock import Clock
 from fleet.ledger.records.peers import MessageRecord
+from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.notices import Delivery, Notice
 
 Heard = Callable[[MessageRecord], Awaitable[None]]
@@ -31,11 +32,14 @@ def tell_peer_traffic(
     post: Callable[[Notice], Awaitable[Delivery]],
     clock: Clock,
     stops: Stops,
+    reviews: ReviewsStore | None = None,
     settings: FoldSettings | None = None,
 ) -> PeerTraffic:
     """Every message between agents told in chat through ``post`` (the notifier's), from
-    now on; what a fold still holds is told when the app stops."""
-    traffic = PeerTraffic(post, clock, settings)
+    now on, a review's with its verdict read from ``reviews`` (the ledger's); what a fold
+    still holds is told when the app stops."""
+    verdicts = None if reviews is None else verdicts_of(reviews)
+    traffic = PeerTraffic(post, clock, settings, verdicts=verdicts)
     stops.add(Stop.PEER_TRAFFIC, traffic.stop)
     postbox.listen(traffic.heard)
     return traffic

@@ -1,7 +1,7 @@
 """The listeners the app gives the postbox (:mod:`bot.app.phases.peer_traffic`): each
 message it records or delivers told in chat through the notice board, what a fold still
-holds told when the app stops, and both agents' dashboard pages rendered again when it
-runs."""
+holds told when the app stops, a review's with its verdict, and both agents' dashboard
+pages rendered again when it runs."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from bot.dashboard.serving.server import DashboardServer
 from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.records.peers import NewMessage
+from fleet.ledger.records.peers import NewMessage, NewReview
+from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
 from fleet.notices import Delivery, Notice
 from tests.postgres_server import free_port
 from tests.unit.bot.dashboard.test_dashboard_server import FixedViews
@@ -90,3 +91,29 @@ async def test_the_dashboard_listens_only_when_it_runs(ledger: Ledger, clock: Ma
     assert await watcher.next(30) == "<p>2</p>"
     assert rendered == ["agent:reviewer", "agent:reviewer"]
     await server.hub.stop()
+
+
+async def test_a_reviews_verdict_is_told_with_it_once_answered(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    postbox, stops, posted = Postbox(), Stops(), list[Notice]()
+
+    async def post(notice: Notice) -> Delivery:
+        posted.append(notice)
+        return Delivery()
+
+    tell_peer_traffic(postbox, post, clock, stops, ledger.reviews)
+    (heard,) = postbox.listeners
+    task = await ledger.tasks.add_task(NewTask("Fix login", "chat", "op"), NO_PROJECTION)
+    asked = await ledger.reviews.add_review(NewReview(task.id, "coder", "reviewer", 1, 2))
+    early = NewMessage("reviewer", "coder", "still reading", kind="review", task_id=task.id)
+    await heard(await ledger.messages.add_message(early))  # not answered yet: no verdict
+    assert await ledger.reviews.answer(asked.id, "changes", "rename the flag")
+    clock.advance(60)  # past the fold's gap
+    answer = NewMessage("reviewer", "coder", "rename the flag", kind="review", task_id=task.id)
+    await heard(await ledger.messages.add_message(answer))
+    await stops.run()
+    assert [n.markdown for n in posted] == [
+        "✉ **reviewer** → **coder**, review:\n> still reading",
+        "✉ **reviewer** → **coder**, review: changes:\n> rename the flag",
+    ]

@@ -97,6 +97,9 @@ def test_a_task_a_review_and_a_refusal_say_what_they_are() -> None:
     assert task == ("✉ **coder** → **migrator**, task #7:\n> move the db", None)
     review = news(record(kind="review", sender="reviewer", receiver="coder", text="ok"), False)
     assert review == ("✉ **reviewer** → **coder**, review:\n> ok", None)
+    verdict = news(record(kind="review", sender="reviewer", receiver="coder"), False, "approve")
+    assert verdict is not None
+    assert verdict[0].startswith("✉ **reviewer** → **coder**, review: approve:\n> ")
     why = "ops is not one of your peers (talks_to: reviewer)"
     refused = news(record(state="refused", receiver="ops", why=why), False)
     shown = why.replace("_", "\\_")  # the why names what the agent typed: escaped
