@@ -48,7 +48,7 @@ MSGS = CommandSpec(
         "listed too: every message is kept in the ledger. Texts are the agents' own, "
         "redacted when they were sent."
     ),
-    examples=("msgs", "msgs coder-1", "msgs coder-1 --limit 50"),
+    examples=("msgs", "msgs coder-1 --limit 50"),
 )
 
 
