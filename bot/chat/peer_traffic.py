@@ -16,7 +16,8 @@ refused) and each it delivers. The rule, one notice per piece of news:
 Each notice goes into the threads of both agents (the sender's and the receiver's, when
 the receiver is an agent), on every connector; a connector where neither has a thread gets
 it in its home room (:class:`~bot.chat.notifier.Notifier`). A flood must not flood chat:
-notices about one pair of agents (either way) are at least :attr:`FoldSettings.gap` apart;
+notices about one pair of agents (either way), and one agent's refusals whoever it named,
+are at least :attr:`FoldSettings.gap` apart;
 what comes within the gap waits and goes out as one notice when it ends, the newest
 :attr:`FoldSettings.shown` shown and the earlier ones counted (``msgs`` lists them).
 """
@@ -54,17 +55,36 @@ class FoldSettings:
     shown: int = 3  # notices of a folded batch shown; the earlier ones are counted
 
 
+@dataclass(frozen=True, slots=True)
+class _Told:
+    """One notice's words, its tone and the agents whose threads it goes into."""
+
+    markdown: str
+    tone: Tone | None
+    agents: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class _Pair:
-    """The notices about one pair of agents: when the last went out, what waits."""
+    """The notices about one pair of agents (or one agent's refusals): when the last went
+    out, what waits."""
 
     sender: str  # of the first message held: the one ``msgs`` is suggested for
-    receiver: str
-    agents: tuple[str, ...]
+    receiver: str | None  # None: the pair is the sender's refusals, whoever they named
     last_post: float = float("-inf")
-    held: list[tuple[str, Tone | None]] = field(default_factory=list)
+    held: list[_Told] = field(default_factory=list)
     left_out: int = 0
     flush: asyncio.Task[None] | None = None
+
+
+def _key(record: MessageRecord) -> tuple[str, str]:
+    """Whose notices fold together: a pair of agents, either way; a sender's refusals all
+    together, whoever it named (a name an agent typed need be no agent's, and there are
+    as many as it likes)."""
+    if record.state == "refused":
+        return ("!refused", record.sender)  # "!" starts no agent's name
+    first, second = sorted((record.sender, record.receiver))
+    return (first, second)
 
 
 def news(
@@ -130,20 +150,19 @@ class PeerTraffic:
         self._remember(record.id)
         if said is None or self._stopped:
             return
-        key = tuple(sorted((record.sender, record.receiver)))
-        pair = self._pairs.get((key[0], key[1]))
-        if pair is None:
-            agents = tuple(a for a in (record.sender, record.receiver) if is_agent_name(a))
-            pair = _Pair(record.sender, record.receiver, agents)
-            self._pairs[(key[0], key[1])] = pair
+        agents = tuple(a for a in (record.sender, record.receiver) if is_agent_name(a))
+        told_now = _Told(said[0], said[1], agents)
+        key = _key(record)
+        receiver = None if record.state == "refused" else record.receiver
+        pair = self._pairs.setdefault(key, _Pair(record.sender, receiver))
         now = self._clock.monotonic()
         if not pair.held and now - pair.last_post >= self._settings.gap:
             pair.last_post = now
-            await self._send(pair, [said], 0)
+            await self._send(pair, [told_now], 0)
             return
         if not pair.held:
-            pair.sender, pair.receiver = record.sender, record.receiver
-        pair.held.append(said)
+            pair.sender, pair.receiver = record.sender, receiver
+        pair.held.append(told_now)
         if len(pair.held) > self._settings.shown:
             pair.held.pop(0)
             pair.left_out += 1
@@ -182,17 +201,16 @@ class PeerTraffic:
         pair.last_post = self._clock.monotonic()
         await self._send(pair, held, left_out)
 
-    async def _send(self, pair: _Pair, said: list[tuple[str, Tone | None]], left_out: int) -> None:
-        texts = [text for text, _ in said]
-        tones = {tone for _, tone in said}
+    async def _send(self, pair: _Pair, said: list[_Told], left_out: int) -> None:
+        tones = {told.tone for told in said}
         tone = tones.pop() if len(tones) == 1 else None
+        agents = tuple(dict.fromkeys(agent for told in said for agent in told.agents))
+        texts = [told.markdown for told in said]
         markdown = render.folded(texts, left_out, pair.sender, pair.receiver)
         try:
-            delivery = await self._post(
-                Notice(markdown, tone=tone, agents=pair.agents, home_too=False)
-            )
+            delivery = await self._post(Notice(markdown, tone=tone, agents=agents, home_too=False))
         except Exception:  # chat is told; the ledger keeps the message whatever happens here
-            log.exception("a message between %s could not be told", " and ".join(pair.agents))
+            log.exception("a message between %s could not be told", " and ".join(agents))
             return
         if not delivery.ok:
             log.warning("a message between agents was not told: %s", "; ".join(delivery.failed))

@@ -78,17 +78,19 @@ def span(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def folded(shown: Sequence[str], left_out: int, sender: str, receiver: str) -> str:
-    """The notices of one pair of agents posted together, and how many earlier ones were
-    folded into this one (``msgs`` lists them)."""
+def folded(shown: Sequence[str], left_out: int, sender: str, receiver: str | None) -> str:
+    """The notices of one pair of agents (``receiver`` ``None``: of one sender's refused
+    messages) posted together, and how many earlier ones were folded into this one
+    (``msgs`` lists them)."""
     parts = list(shown)
     if left_out:
         plural = "s" if left_out != 1 else ""
-        parts.insert(
-            0,
-            f"_{left_out} earlier message{plural} between {agent(sender)} and "
-            f"{agent(receiver)} folded here: `msgs {sender}` lists them_",
+        whose = (
+            f"refused message{plural} of {agent(sender)}"
+            if receiver is None
+            else f"message{plural} between {agent(sender)} and {agent(receiver)}"
         )
+        parts.insert(0, f"_{left_out} earlier {whose} folded here: `msgs {sender}` lists them_")
     return "\n\n".join(parts)
 
 

@@ -171,6 +171,25 @@ async def test_a_flood_between_two_agents_is_folded_saying_how_many(clock: Manua
     assert len(posted.notices) == 3
 
 
+async def test_refusals_to_names_without_end_fold_by_their_sender(clock: ManualClock) -> None:
+    """An agent trying a thousand made-up peers makes one notice per gap, not a thousand."""
+    posted = Posted()
+    told = traffic(posted, clock)
+    for n in range(1, 1001):
+        why = f"no agent named x{n}: `fw-msg peers` lists yours"
+        await told.heard(record(n, receiver=f"x{n}", state="refused", why=why))
+    await told.heard(record(1001, text="a real one"))  # its pair is not held by the flood
+    await told.stop()
+    first, real, folded = posted.notices
+    assert first.markdown.startswith("⛔ **coder** → **x1** refused: no agent named x1")
+    assert real.markdown == "✉ **coder** → **reviewer**:\n> a real one"
+    assert folded.markdown.startswith(
+        "_997 earlier refused messages of **coder** folded here: `msgs coder` lists them_\n\n"
+        "⛔ **coder** → **x999** refused: no agent named x999"
+    )
+    assert folded.agents == ("coder", "x999", "x1000") and folded.tone == "warning"
+
+
 async def test_other_pairs_are_not_held_by_one_pairs_flood(clock: ManualClock) -> None:
     posted = Posted()
     told = traffic(posted, clock)
