@@ -23,6 +23,7 @@ class Stop(enum.Enum):
     IN_FLIGHT = enum.auto()  # the commands operators already asked for, finished
     FOLLOWER = enum.auto()  # screens followed in chat
     FEED = enum.auto()  # what agents say, followed into their threads
+    PEER_TRAFFIC = enum.auto()  # what agents say to each other: the last folded notices told
     ORDERING = enum.auto()  # notices that waited on an answer cut short
     INBOUND = enum.auto()  # the connectors no longer read
     # A job that fired now (a schedule, the watchdog's notices) would answer through a

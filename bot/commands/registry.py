@@ -16,6 +16,7 @@ from bot.commands.grammar import CommandSpec
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.forget import ForgetCommand
 from bot.commands.handlers.agents.levers import Levers
+from bot.commands.handlers.agents.messages import MessageCommands
 from bot.commands.handlers.agents.resume import LimitCommands
 from bot.commands.handlers.agents.runs import RunCommands
 from bot.commands.handlers.launches.queue import QueueCommands
@@ -50,6 +51,7 @@ FAMILIES: tuple[type[Family], ...] = (
     RaiseCommand,
     ApprovalCommands,
     RunCommands,
+    MessageCommands,
     RepoCommands,
     ForgeCommands,
     ScheduleCommands,

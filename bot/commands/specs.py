@@ -6,6 +6,7 @@ from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PE
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.agents.forget import FORGET
 from bot.commands.handlers.agents.levers import FREEZE, STOP
+from bot.commands.handlers.agents.messages import MSGS
 from bot.commands.handlers.agents.resume import RESUME
 from bot.commands.handlers.agents.runs import LOGS, RUNS
 from bot.commands.handlers.agents.spawn.repository import REPO_FLAGS
@@ -348,6 +349,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     LOGS,
     RUNS,
     WATCH,
+    MSGS,
     DIFF,
     BRANCHES,
     MERGE,

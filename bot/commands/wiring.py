@@ -21,6 +21,7 @@ from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.forget import ForgetCommand
 from bot.commands.handlers.agents.levers import Levers
+from bot.commands.handlers.agents.messages import MessageCommands
 from bot.commands.handlers.agents.resume import LimitCommands
 from bot.commands.handlers.agents.runs import RunCommands
 from bot.commands.handlers.agents.spawn.spend import SpawnSpend
@@ -210,6 +211,7 @@ def build_commands(
             ledger.quotes,
             TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals),
         ),
+        MessageCommands(ledger.messages, fleet),
         RepoCommands(repos, desk, identities),
         ForgeCommands(forge, clock),
         schedules,

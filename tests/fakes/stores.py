@@ -40,4 +40,5 @@ def page_stores(ledger: Ledger) -> PageStores:
         ledger.tasks,
         ledger.missions,
         ledger.actuals,
+        ledger.messages,
     )

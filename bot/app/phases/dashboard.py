@@ -71,6 +71,7 @@ class AppDashboard:
                 ledgered.ledger.tasks,
                 ledgered.ledger.missions,
                 ledgered.ledger.actuals,
+                ledgered.ledger.messages,
             ),
             fleet=fleet,
             budgets=spend.budgets,

@@ -6,7 +6,8 @@ Agents by state and host, heartbeat ages and each budget's pace come from the ru
 at each scrape; so do the changes that came to an end (all time, read from the ledger:
 :mod:`bot.dashboard.pages.change_costs`), counted with what they cost, and the register's tasks
 by state with the open ones' projected and actual spend (:mod:`bot.dashboard.pages.task_board`,
-read at most once a minute). The proxy's latency
+read at most once a minute), and the messages agents sent each other by kind and state
+(:mod:`bot.dashboard.pages.messages`). The proxy's latency
 histograms (time to first byte, total), chat send failures and chat events received but not
 handled count in this process from its start, as Prometheus expects of a process.
 
@@ -24,8 +25,9 @@ The registry is this app's own, never the client's global one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
@@ -34,6 +36,7 @@ from prometheus_client.registry import Collector
 from bot.dashboard.pages.shapes import Json
 from bot.dashboard.pages.task_board import TaskGauges
 from fleet.budgets.changes.report import OutcomeSum
+from fleet.ledger.records.peers import MessageKind, MessageState
 from fleet.ledger.stores.operators.dashboard import UsageSum
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
 
@@ -54,6 +57,7 @@ class Snapshot:
     budgets: Json = field(default_factory=dict)
     changes: list[OutcomeSum] = field(default_factory=list)
     tasks: TaskGauges | None = None
+    messages: Mapping[tuple[MessageKind, MessageState], int] | None = None  # all time
 
 
 UsageKey = tuple[str, str, str, str]  # agent, model, provider, account
@@ -155,6 +159,8 @@ class _Read(Collector):
         yield from self._changes(snap.changes)
         if snap.tasks is not None:
             yield from _tasks(snap.tasks)
+        if snap.messages is not None:
+            yield _messages(snap.messages)
 
     def _changes(
         self, sums: Iterable[OutcomeSum]
@@ -215,6 +221,21 @@ def _tasks(gauges: TaskGauges) -> Iterator[GaugeMetricFamily]:
     tokens.add_metric(["projected"], gauges.open_projected_tokens)
     tokens.add_metric(["actual"], gauges.open_actual_tokens)
     yield from (count, usd, tokens)
+
+
+def _messages(counts: Mapping[tuple[MessageKind, MessageState], int]) -> GaugeMetricFamily:
+    """The messages agents sent each other, by kind and state: every pair of the fixed
+    sets, zero where there is none (an agent's words never make a label)."""
+    gauge = GaugeMetricFamily(
+        "fleetwarden_agent_messages",
+        "Messages agents sent each other (all time), by kind (message, task, review) and "
+        "state (queued, delivered, refused).",
+        labels=["kind", "state"],
+    )
+    for kind in get_args(MessageKind):
+        for state in get_args(MessageState):
+            gauge.add_metric([kind, state], counts.get((kind, state), 0))
+    return gauge
 
 
 class Metrics:

@@ -1,5 +1,6 @@
 """The ledger's stores the dashboard's pages read: agents, approvals, the audit, the
-dashboard's own usage sums, forge runs, changes, and the register's tasks and missions."""
+dashboard's own usage sums, forge runs, changes, the register's tasks and missions, and
+the messages between agents."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.ledger.stores.operators.approvals import ApprovalsStore
 from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.ledger.stores.operators.dashboard import DashboardStore
+from fleet.ledger.stores.peers.messages import MessagesStore
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.work.actuals import ActualsStore
 from fleet.ledger.stores.work.missions import MissionsStore
@@ -38,3 +40,5 @@ class PageStores:
     """The missions the tasks are grouped in."""
     actuals: ActualsStore
     """What the tasks' runs really used."""
+    messages: MessagesStore
+    """What agents said to each other: an agent's page, ``/api/messages``, ``/metrics``."""

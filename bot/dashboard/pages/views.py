@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.approvals.shown import TOOL_CHARS
+from bot.dashboard.pages.asked import LINE_CHARS, AskedViews
 from bot.dashboard.pages.change import ChangeDesk, ChangeView
 from bot.dashboard.pages.change_costs import ChangeCosts
+from bot.dashboard.pages.messages import MessageViews
 from bot.dashboard.pages.shapes import (
     Json,
     Redacted,
@@ -31,10 +32,9 @@ from bot.dashboard.pages.stores import PageStores
 from bot.dashboard.pages.task_board import TaskBoard
 from bot.render import runs as render_runs
 from bot.render.transcript import transcript as transcript_markdown
-from connectors.base import Connector, EventId, RoomId, ThreadId
+from connectors.base import Connector
 from fleet.accounts.book import AccountBook
 from fleet.accounts.routing import current, even_line
-from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.budgets.changes.report import OutcomeSum
 from fleet.budgets.resets import window_confidence
 from fleet.budgets.service import BudgetService
@@ -42,7 +42,6 @@ from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.hosts.connection import LinkState
 from fleet.hosts.service import Hosts
-from fleet.ledger.records.approvals import ApprovalPost
 from fleet.ledger.stores.operators.dashboard import UsageSum
 from fleet.supervisor.interfaces import FleetView
 
@@ -51,9 +50,6 @@ TRANSCRIPT_ENTRIES = 100
 MAX_TRANSCRIPT_ENTRIES = 2_000
 """The most one page reads: a huge transcript is paged, never read whole."""
 USAGE_DAYS = 7
-LINE_CHARS = 500
-"""Characters of an ask's subject (its command, its path), a host's or an account's
-problem, on their one line (chat's alert shows a subject whole)."""
 SLOW_EVERY = timedelta(seconds=5)
 """How stale the fleet page's cost, models and pacing steps may be (see ``_slow_parts``)."""
 
@@ -110,7 +106,6 @@ class Views:
         self._hosts = hosts
         self._clock = clock
         self._tz = pages.timezone
-        self._connector_named = pages.connector_named  # links to chat messages
         self._orchestrator = pages.orchestrator
         self._forges = forges
         self._slow: _Slow | None = None
@@ -120,6 +115,10 @@ class Views:
         self._costs = ChangeCosts(stores.changes, clock, self._redacted.line)
         tasks = (stores.tasks, stores.missions, stores.actuals)
         self.board = TaskBoard(tasks, clock, self._redacted, self._head)  # the Tasks page
+        self._asked = AskedViews(
+            stores.approvals, stores.audit, clock, pages.connector_named, self._redacted
+        )
+        self.messages = MessageViews(stores.messages, self._redacted, self._head)
 
     def _head(self) -> Json:
         return {"generated_at": iso(self._clock.now()), "orchestrator": self._orchestrator()}
@@ -240,6 +239,7 @@ class Views:
             ],
             "usage_today": [usage_json(u, self._redacted.line) for u in usage],
             "change": None if self._change is None else await self._change.of(name),
+            "messages": await self.messages.rows(name),  # what it sent and received, newest first
         }
 
     # -- budgets ----------------------------------------------------------------------------
@@ -379,68 +379,10 @@ class Views:
         found.sort(key=lambda h: (h["state"] == "up", h["name"] != "local", h["name"]))
         return {**self._head(), "hosts": found}
 
-    # -- approvals, audit -------------------------------------------------------------------
+    # -- approvals, audit ---------------------------------------------------------------------
 
     async def approvals(self) -> Json:
-        recent = await self._stores.approvals.recent_approvals(100)
-        now = self._clock.now()
-        found = []
-        for request in recent:
-            posts = await self._stores.approvals.approval_posts(request.id)
-            links = [
-                link
-                for post in posts
-                if (chat := self._connector_named(post.connector)) is not None
-                and (link := chat.message_link(*_where(post)))
-            ]
-            ended = request.answered_at or now  # an open one: how long it has waited
-            found.append(
-                {
-                    "id": request.id,
-                    "agent": request.agent,
-                    "host": request.host,
-                    "tool": self._redacted.line(request.tool, TOOL_CHARS),
-                    "spend": request.channel == SPEND,  # a run's ask at its cap, ours
-                    "subject": self._redacted.line(request.subject, LINE_CHARS),
-                    "state": request.state.value,
-                    "asked_at": iso(request.asked_at),
-                    "deadline": iso(request.deadline),
-                    "answered_by": request.answered_by,
-                    "answered_at": iso(request.answered_at),
-                    "how": request.how,
-                    "decision": request.decision.value if request.decision else None,
-                    "waited_seconds": round((ended - request.asked_at).total_seconds(), 1),
-                    "open": request.answered_at is None and request.state.value == "open",
-                    "chat_links": links,
-                    "posted_in": [f"{p.connector}:{p.room}" for p in posts],
-                }
-            )
-        found.sort(key=lambda r: (not r["open"], r["asked_at"] or ""), reverse=False)
-        return {**self._head(), "approvals": found}
+        return {**self._head(), "approvals": await self._asked.approvals()}
 
     async def audit(self, limit: int = 200) -> Json:
-        entries = await self._stores.audit.audit_entries(limit=max(1, min(limit, 1_000)))
-        return {
-            **self._head(),
-            "entries": [
-                {
-                    "id": e.id,
-                    "at": iso(e.at),
-                    "who": e.sender,
-                    "connector": e.connector,
-                    "room": e.room,
-                    "thread": e.thread,
-                    "command": e.command,
-                    "text": self._redacted(e.text),
-                    "outcome": str(e.outcome),
-                    "detail": self._redacted(e.detail) if e.detail else e.detail,
-                    "source": e.source,
-                }
-                for e in entries
-            ],
-        }
-
-
-def _where(post: ApprovalPost) -> tuple[RoomId, EventId, ThreadId | None]:
-    thread = ThreadId(post.thread) if post.thread else None
-    return RoomId(post.room), EventId(post.event_id), thread
+        return {**self._head(), "entries": await self._asked.audit(limit)}

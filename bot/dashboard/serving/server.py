@@ -24,13 +24,10 @@ per peer (:mod:`bot.dashboard.serving.listener`), and so are one session's live 
 from __future__ import annotations
 
 import asyncio
-import csv
 import hmac
-import io
 import json
 import re
 import socket
-import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -43,14 +40,17 @@ from bot.dashboard.access.signin import SignIns, Viewer
 from bot.dashboard.access.signin_routes import SIGNED_OUT, SignInRoutes, message_response
 from bot.dashboard.pages import metrics as prom
 from bot.dashboard.pages.change_costs import CSV_FIELDS
+from bot.dashboard.pages.messages import BadQuery, message_query
 from bot.dashboard.pages.pages import Pages
 from bot.dashboard.pages.shapes import Json
 from bot.dashboard.pages.task_board import BadFilter, task_filter, topic_filter
 from bot.dashboard.pages.views import TRANSCRIPT_ENTRIES, UnknownPage, Views
+from bot.dashboard.serving.downloads import csv_download
 from bot.dashboard.serving.listener import DashboardUnavailable, Listening, listen, middleware
 from bot.dashboard.serving.live import MAX_PER_SESSION, Full, LiveHub
 from bot.dashboard.serving.settings import DashboardSettings, own_name
 from fleet.events import FleetEvent
+from fleet.ledger.records.peers import MessageRecord
 
 _PAGES = ("fleet", "budgets", "usage", "changes", "accounts", "hosts", "approvals", "audit")
 _AGENT = re.compile(r"[a-z][a-z0-9-]{0,62}")
@@ -116,6 +116,7 @@ class DashboardServer:
                 *(web.get(f"/api/{name}", self._api(name)) for name in _PAGES[1:]),
                 web.get("/api/agents/{name}", self._api_agent),
                 web.get("/api/tasks", self._api_tasks),
+                web.get("/api/messages", self._api_messages),
                 web.get("/events", self._events),
                 web.get("/metrics", self._scrape),
                 *self._door.routes(),
@@ -153,6 +154,12 @@ class DashboardServer:
         self.hub.poke("fleet")
         self.hub.poke(f"agent:{event.agent}")
         self.hub.poke("tasks")  # a run's start or end moves its task
+
+    async def on_message(self, record: MessageRecord) -> None:
+        """A message between agents was sent, refused or delivered: both agents' pages."""
+        for agent in dict.fromkeys((record.sender, record.receiver)):
+            if _AGENT.fullmatch(agent):
+                self.hub.poke(f"agent:{agent}")
 
     # -- who asks ------------------------------------------------------------------------------
 
@@ -223,13 +230,13 @@ class DashboardServer:
         fields = ["day", "agent", "host", "provider", "model", "account", "requests"]
         fields += ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
         fields += ["tokens", "cost_usd"]
-        return _csv(data["rows"], fields, "fleetwarden-usage.csv")
+        return csv_download(data["rows"], fields, "fleetwarden-usage.csv")
 
     async def _changes_csv(self, request: web.Request) -> web.StreamResponse:
         if await self._viewer(request) is None and not self._bearer(request):
             return self._refused(401, "Sign in", SIGNED_OUT)
         data = await self._views.changes()
-        return _csv(data["rows"], CSV_FIELDS, "fleetwarden-changes.csv")
+        return csv_download(data["rows"], CSV_FIELDS, "fleetwarden-changes.csv")
 
     # -- the API ---------------------------------------------------------------------------------
 
@@ -260,6 +267,20 @@ class DashboardServer:
         except BadFilter as exc:
             return _json({"error": str(exc)}, 400)
 
+    async def _api_messages(self, request: web.Request) -> web.StreamResponse:
+        if not self._bearer(request) and await self._viewer(request) is None:
+            return _json({"error": "sign in, or send Authorization: Bearer TOKEN"}, 401)
+        try:
+            agent, limit = message_query(request.query)
+        except BadQuery as exc:
+            return _json({"error": str(exc)}, 400)
+        if agent is not None:
+            try:
+                await self._views.check_agent(agent)
+            except UnknownPage:
+                return _json({"error": f"no agent is called {agent!r}"}, 404)
+        return _json(await self._views.messages.page(agent, limit))
+
     async def _scrape(self, request: web.Request) -> web.StreamResponse:
         if not self._bearer(request) and await self._viewer(request) is None:
             return web.Response(
@@ -272,6 +293,7 @@ class DashboardServer:
             budgets=await self._views.budgets(),
             changes=await self._views.changes_ended(),
             tasks=await self._views.board.gauges(),
+            messages=await self._views.messages.counts(),
         )
         body = await self._metrics.render(snapshot, self._views.usage_after)
         return web.Response(body=body, headers={"Content-Type": prom.CONTENT_TYPE})
@@ -387,41 +409,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
     )
 
 
-def _csv(rows: Sequence[Json], fields: Sequence[str], filename: str) -> web.Response:
-    """``rows`` as a CSV download, every cell formula-safe (:func:`_csv_safe`)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
-    return web.Response(
-        text=out.getvalue(),
-        content_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 def _sse(event: str, data: str) -> bytes:
     text = data.replace("\r\n", "\n").replace("\r", "\n")  # SSE ends a line at either
     lines = "".join(f"data: {line}\n" for line in text.split("\n"))
     return f"event: {event}\n{lines}\n".encode()
-
-
-_FORMULA = frozenset("=+-@\u2212")  # U+2212 MINUS SIGN: what NFKC makes of ⁻ and ₋
-
-
-def _csv_safe(value: object) -> object:
-    """A cell a spreadsheet will not run as a formula: one that starts with a tab or a
-    carriage return, or whose first visible character is, or looks like (NFKC: full-width
-    ＝＋－＠, small ﹦﹢﹣﹫, super- and subscript signs), one of ``= + - @``, after any
-    spaces, line breaks, zero-width or other invisible characters, is prefixed with ``'``.
-    An agent's name cannot start with one, but a model name comes from the agent."""
-    if not isinstance(value, str):
-        return value
-    if value[:1] in ("\t", "\r"):
-        return "'" + value
-    for char in value:
-        if char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
-            continue
-        return "'" + value if unicodedata.normalize("NFKC", char)[:1] in _FORMULA else value
-    return value

@@ -128,3 +128,17 @@ class MessagesStore(Store):
                 (agent, agent, limit),
             )
         return [_message(row) for row in rows]
+
+    async def counts(self) -> dict[tuple[MessageKind, MessageState], int]:
+        """How many messages of each kind are in each state, all time (``/metrics``)."""
+        rows = await self._all(
+            "SELECT kind, state, COUNT(*) AS n FROM messages GROUP BY kind, state"
+            " ORDER BY kind, state",
+            (),
+        )
+        counted: dict[tuple[MessageKind, MessageState], int] = {}
+        for row in rows:
+            kind: MessageKind = row["kind"]
+            state: MessageState = row["state"]
+            counted[(kind, state)] = int(row["n"])
+        return counted

@@ -9,6 +9,7 @@ from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import CommandSpec
 from bot.commands.handlers.agents.forget import FORGET
 from bot.commands.handlers.agents.levers import FREEZE
+from bot.commands.handlers.agents.messages import MSGS
 from bot.commands.handlers.agents.resume import RESUME
 from bot.commands.handlers.launches.schedules import (
     SCHEDULE,
@@ -67,6 +68,7 @@ READ_ONLY = (
     *(DIFF, BRANCHES),
     REPORT_CHANGES,
     *(TASK, TASKS, MISSION, MISSIONS),
+    MSGS,
 )
 CONTROL = (
     *(TASK_NEW, TASK_START, TASK_DONE, TASK_CANCEL, MISSION_NEW, MISSION_ADD),

@@ -32,6 +32,7 @@ USAGES = {
     "logs": "logs NAME [--lines N] [--raw]",
     "runs": "runs NAME [--last N]",
     "watch": "watch NAME [--follow]",
+    "msgs": "msgs [NAME] [--limit N]",
     "diff": "diff NAME [FILE] [--stat]",
     "branches": "branches [REPO]",
     "merge": "merge NAME [--squash] [--rebase] [--merge]",

@@ -48,6 +48,16 @@ class FixedBoard:
         return TaskGauges(dict.fromkeys(TASK_STATES, 0), 0.0, 0.0, 0.0, 0)
 
 
+class FixedMessages:
+    """No message between agents."""
+
+    async def counts(self) -> dict[tuple[str, str], int]:
+        return {}
+
+    async def page(self, agent: str | None, limit: int) -> dict[str, Any]:
+        return {"agent": agent, "messages": []}
+
+
 class FixedViews:
     """Page data that never changes (the views' own tests read a real fleet)."""
 
@@ -60,6 +70,7 @@ class FixedViews:
         self.models = ['=HYPERLINK("http://evil")']
         self.asked = []
         self.board = FixedBoard()
+        self.messages = FixedMessages()
 
     async def fleet(self) -> dict[str, Any]:
         if self.failing:

@@ -1,0 +1,88 @@
+"""The read-only command about what agents say to each other: ``msgs [NAME]`` lists the
+recent messages between agents from the ledger's audit of them (every message, refused ones
+too), or those one agent sent and received."""
+
+from __future__ import annotations
+
+from typing import Final, Protocol
+
+from bot.chat.agent_text import said
+from bot.commands.errors import CommandError
+from bot.commands.family import Family, command
+from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, no_agent
+from bot.commands.request import Request
+from bot.render import peers as render
+from fleet.ledger.stores.peers.messages import MessagesStore
+from fleet.model import AgentSpec
+from fleet.names import is_agent_name
+from fleet.supervisor.status import AgentStatus
+
+DEFAULT_LIMIT: Final = 20
+MOST: Final = 200
+
+MSGS = CommandSpec(
+    name="msgs",
+    summary="List the recent messages between agents, or one agent's.",
+    args=(
+        ArgSpec(
+            "NAME",
+            "The agent whose messages to list, sent and received; leave it out for all.",
+            required=False,
+        ),
+    ),
+    flags=(
+        FlagSpec(
+            "limit",
+            "int",
+            f"How many messages to show, 1-{MOST} (default {DEFAULT_LIMIT}).",
+            "N",
+            minimum=1,
+            maximum=MOST,
+        ),
+    ),
+    description=(
+        "What agents said to each other with `fw-msg`, newest last: each message's number, "
+        "when it was sent (UTC), who sent it to whom, what it was (a message, a task handed "
+        "on, a review's verdict), its receipt — queued, delivered into the receiver's "
+        "session, or refused and why — and its text, cut to one line. Refused messages are "
+        "listed too: every message is kept in the ledger. Texts are the agents' own, "
+        "redacted when they were sent."
+    ),
+    examples=("msgs", "msgs coder-1 --limit 50"),
+)
+
+
+class KnownAgents(Protocol):
+    """The fleet, as ``msgs`` asks it which agents there are (the ledger's and the
+    roster's), for the name an unknown one was likely meant to be."""
+
+    async def knows(self, name: str) -> bool: ...
+
+    async def ps(self) -> list[AgentStatus]: ...
+
+    def roster(self) -> list[AgentSpec]: ...
+
+
+class MessageCommands(Family):
+    """The ``msgs`` handler over the ledger's messages."""
+
+    def __init__(self, messages: MessagesStore, fleet: KnownAgents) -> None:
+        self._messages = messages
+        self._fleet = fleet
+
+    @command(MSGS)
+    async def msgs(self, req: Request) -> str:
+        name = req.command.args.get("NAME")
+        limit = req.command.int_flag("limit", DEFAULT_LIMIT)
+        if name is None:
+            return render.messages(await self._messages.recent(None, limit), None, limit)
+        if not is_agent_name(name):
+            raise CommandError(
+                f"{said(name, 40)} is no agent name: `msgs` lists every agent's messages"
+            )
+        records = await self._messages.recent(name, limit)
+        if not records and not await self._fleet.knows(name):
+            known = {status.name for status in await self._fleet.ps()}
+            known.update(spec.name for spec in self._fleet.roster())
+            raise no_agent(name, known - {name})
+        return render.messages(records, name, limit)
