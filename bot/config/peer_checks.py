@@ -8,7 +8,7 @@ own, :class:`fleet.agents.peer_keys.PeerKeys`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from bot.config.problems import ConfigProblem
 from bot.config.roster_file import RosterSource
@@ -35,7 +35,7 @@ def roster_problems(document: ConfigFile, roster: RosterSource) -> Iterator[Conf
                 yield ConfigProblem(roster.file_name, line, path, message)
 
 
-def _no_such_peer(agent: str, peer: str, names: list[str]) -> str:
+def _no_such_peer(agent: str, peer: str, names: Sequence[str]) -> str:
     others = sorted(name for name in names if name != agent)
     listed = ", ".join(others) or "none"
     guess = did_you_mean(peer, others)

@@ -61,7 +61,10 @@ def test_the_peer_keys_reach_the_spec() -> None:
         "start",
         12,
     )
-    assert (reviewer.purpose, reviewer.talks_to) == ("reviews the coder's pull requests", ("coder",))
+    assert (reviewer.purpose, reviewer.talks_to) == (
+        "reviews the coder's pull requests",
+        ("coder",),
+    )
     assert (tester.purpose, tester.talks_to, tester.wake, tester.messages_per_hour) == (
         None,
         (),
