@@ -7,7 +7,8 @@ told at launch (the comms block before its prompt, ``$HOME/.fleetwarden/PEERS.md
 placed on, the spec of an agent the roster no longer names). The ledger's view is read
 again at each launch and each fleet event; between them the sync queries answer from it.
 When a peer starts or ends, the ``PEERS.md`` of each live local agent it concerns is
-written again (a remote agent's is written at its launch; ``fw-msg peers`` is live there).
+written again where its text changed (a remote agent's is written at its launch;
+``fw-msg peers`` is live there).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class PeerRoster:
         self._state_dir = state_dir
         self._reviewers = reviewers
         self._records: Mapping[str, AgentRecord] = MappingProxyType({})
+        self._written: dict[str, str | None] = {}  # each local agent's PEERS.md, as last told
         self._lock = asyncio.Lock()
 
     # -- what an agent is told ----------------------------------------------------------
@@ -101,30 +103,32 @@ class PeerRoster:
 
     async def preamble(self, spec: AgentSpec) -> str | None:
         """The comms block of ``spec`` about to launch, its peers' state read now (the
-        :class:`~fleet.runs.launch_kit.LaunchKit`'s ``preamble``)."""
+        :class:`~fleet.runs.launch_kit.LaunchKit`'s ``preamble``; its launch writes it)."""
         await self.refresh()
-        return self.block(spec)
+        block = self.block(spec)
+        if spec.host == LOCAL_HOST:
+            self._written[spec.name] = block
+        return block
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
-        """A fleet listener: when an agent starts or ends, the ``PEERS.md`` of each live
-        local agent whose peers it is among (or who is among its) is written again."""
-        was = self._records.get(event.agent)
+        """A fleet listener: when an agent starts or ends (or stalls, or is given up on),
+        the ``PEERS.md`` of each live local agent whose peers it is among, or who is among
+        its, is written again where what it says has changed."""
         await self.refresh()
-        now = self._records.get(event.agent)
-        live_before = was is not None and was.state.is_live
-        if now is None or now.state.is_live == live_before:
+        agent = self.spec_of(event.agent)
+        if agent is None:
             return
         concerned = [
             spec
             for spec in self._live_local()
-            if spec.name != event.agent
-            and (event.agent in spec.talks_to or spec.name in now.spec.talks_to)
+            if spec.name != agent.name
+            and (agent.name in spec.talks_to or spec.name in agent.talks_to)
         ]
         await self._write(concerned)
 
     async def rewrite(self) -> int:
-        """Write again the ``PEERS.md`` of every live local agent that has a block (after a
-        roster reload changed who talks to whom); how many were written."""
+        """Write again the ``PEERS.md`` of every live local agent whose block has changed
+        (after a roster reload changed who talks to whom); how many were written."""
         await self.refresh()
         return await self._write(self._live_local())
 
@@ -178,14 +182,16 @@ class PeerRoster:
         async with self._lock:  # two events at once: each file written whole, in turn
             for spec in specs:
                 block = self.block(spec)
-                if block is None:
+                if block is None or block == self._written.get(spec.name):
                     continue
                 home = AgentPaths.of(self._state_dir, AgentName(spec.name)).home
                 try:
                     await asyncio.to_thread(_write_peers_file, home, block)
-                    written += 1
                 except OSError as exc:  # its next launch writes it; `fw-msg peers` is live
                     log.warning("could not write %s's %s: %s", spec.name, PEERS_FILE, exc)
+                    continue
+                self._written[spec.name] = block
+                written += 1
         return written
 
 

@@ -186,6 +186,7 @@ async def test_a_reload_that_changes_talks_to_reaches_the_block_and_the_file(rig
     assert peers.may_talk(await fleet.spec("coder"), "tester")
     assert not peers.may_talk(await fleet.spec("coder"), "reviewer")
     assert await peers.rewrite() == 1  # coder runs; the others have not started
+    assert await peers.rewrite() == 0  # written only where what it says has changed
     lines = rig.peers_file("coder").read_text().splitlines()
     assert "- tester on host local (stub) — not running: runs the tests" in lines
     assert not any(line.startswith("- reviewer") for line in lines)
