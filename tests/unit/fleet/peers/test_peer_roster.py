@@ -4,22 +4,34 @@ field one plain line, and whether one agent may message another."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fleet.ledger import Ledger
+from fleet.ledger.records.rows import AgentRecord
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.peers.roster import PeerRoster
 
 
-def spec(name: str, *talks_to: str, **given: object) -> AgentSpec:
+def spec(
+    name: str,
+    *talks_to: str,
+    runtime: str = "stub",
+    host: str = "local",
+    purpose: str | None = None,
+    repo: str | None = None,
+) -> AgentSpec:
     return AgentSpec(
         name=AgentName(name),
-        runtime=str(given.pop("runtime", "stub")),
+        runtime=runtime,
+        host=host,
+        purpose=purpose,
+        repo=repo,
         talks_to=tuple(AgentName(t) for t in talks_to),
-        **given,  # type: ignore[arg-type]
     )
 
 
@@ -29,13 +41,15 @@ TESTER = spec("tester")
 LONER = spec("loner")
 
 
-def roster_of(ledger: Ledger, tmp_path: Path, *specs: AgentSpec, **given: object) -> PeerRoster:
+def roster_of(
+    ledger: Ledger,
+    tmp_path: Path,
+    *specs: AgentSpec,
+    reviewers: Callable[[], Collection[str]] = frozenset,
+) -> PeerRoster:
     listed = list(specs) or [CODER, REVIEWER, TESTER, LONER]
     return PeerRoster(
-        roster=lambda: listed,
-        agents=ledger.agents,
-        state_dir=tmp_path,
-        **given,  # type: ignore[arg-type]
+        roster=lambda: listed, agents=ledger.agents, state_dir=tmp_path, reviewers=reviewers
     )
 
 
@@ -151,7 +165,7 @@ async def test_an_agent_the_ledger_holds_keeps_its_peers(ledger: Ledger, tmp_pat
 
 
 def replace_host(agent: AgentSpec, host: str) -> AgentSpec:
-    return AgentSpec(name=agent.name, runtime=agent.runtime, host=host)
+    return replace(agent, host=host)
 
 
 @pytest.mark.parametrize(
@@ -192,5 +206,5 @@ def test_may_talk_to_its_peers_only(tmp_path: Path) -> None:
 
 
 class _NoAgents:
-    async def list_agents(self) -> list[object]:
+    async def list_agents(self) -> list[AgentRecord]:
         return []
