@@ -119,6 +119,9 @@ class RunBudget:
     raised_usd: float = 0.0
 
 
+DEFAULT_MESSAGES_PER_HOUR = 30
+"""How many messages an agent may send its peers an hour, unless configured."""
+
 DEFAULT_HEARTBEAT_TIMEOUT = 120.0
 """Seconds without a sign of life before an agent counts as stalled, unless configured (the
 watchdog judges by it; an agent's own ``heartbeat_timeout`` overrides it)."""
@@ -186,7 +189,7 @@ class AgentSpec:
     purpose: str | None = None
     talks_to: tuple[AgentName, ...] = ()
     wake: str = "wait"
-    messages_per_hour: int = 30
+    messages_per_hour: int = DEFAULT_MESSAGES_PER_HOUR
 
 
 @dataclass(frozen=True, slots=True)

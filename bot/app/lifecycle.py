@@ -341,4 +341,8 @@ class App:
         )
         if commands.signins is not None:  # a changed role's sessions and links end for good
             await commands.signins.settle()
+        try:  # who talks to whom now, in the live agents' PEERS.md
+            await self._running.fleeted.peer_roster.rewrite()
+        except Exception:  # the reload stands; their next launch writes the file
+            log.exception("could not write the agents' peers after the reload")
         return diff

@@ -25,6 +25,7 @@ from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging
 from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
 from bot.config.forge_checks import summary_lines as forge_summary_lines
+from bot.config.peer_checks import summary_lines as peer_summary_lines
 from bot.config.problems import in_line_order
 from bot.config.repo_checks import summary_lines
 from connectors.errors import ConnectorError, ConnectorSetupError
@@ -261,6 +262,7 @@ def _summary(config: Config, resolving: list[str]) -> str:
         f"  agents:     {', '.join(a.name for a in config.agents) or 'none in the roster'}\n"
         + modes
         + f"  accounts:   {', '.join(config.accounts.names()) or 'none'}"
+        + "".join(f"\n  peers:      {line}" for line in peer_summary_lines(specs))
         + _repos(config)
         + _forges(config)
         + "".join(

@@ -304,7 +304,9 @@ ROSTER = CommandSpec(
     summary="Show the roster: the agents the config file defines.",
     description=(
         "Lists each roster agent with its runtime, model, class, backend, restart policy "
-        "and whether it starts with Fleetwarden. `roster reload` applies an edited config."
+        "and whether it starts with Fleetwarden; when any agent has them, what it is for "
+        "(`role:`) and the peers it may message (`talks_to:`). `roster reload` applies an "
+        "edited config."
     ),
     examples=("roster", "roster reload"),
     subcommands=(ROSTER_RELOAD,),

@@ -6,10 +6,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from fleet.accounts.schema import AccountRef
+from fleet.agents.peer_keys import (
+    DEFAULT_MESSAGE_CHARS,
+    DEFAULT_MESSAGE_QUEUE,
+    MAX_MESSAGES_PER_HOUR,
+    MESSAGE_CHARS_BOUNDS,
+    MESSAGE_CHARS_HELP,
+    MESSAGE_QUEUE_BOUNDS,
+    MESSAGE_QUEUE_HELP,
+    MESSAGES_PER_HOUR_HELP,
+    WAKE_HELP,
+    WakeName,
+)
 from fleet.agents.restart_settings import RestartField, RestartSettings
 from fleet.budgets.runs.budget import RunBudgetEntry
 from fleet.destinations import DEFAULT_ALLOW
-from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, PermissionMode
+from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_MESSAGES_PER_HOUR, PermissionMode
 from fleet.permissions.config import (
     ALLOW_HELP,
     APPROVAL_TIMEOUT_HELP,
@@ -149,6 +161,31 @@ class Defaults(BaseModel):
             "The `git_email` of agents that set none: the address their commits carry, "
             "`{agent}` and `{host}` filled in. Default: `{agent}@{host}.fleetwarden.invalid`."
         ),
+    )
+    wake: WakeName = Field(
+        default="wait", description=WAKE_HELP + " For agents that set no `wake`. Default: `wait`."
+    )
+    messages_per_hour: int = Field(
+        default=DEFAULT_MESSAGES_PER_HOUR,
+        ge=1,
+        le=MAX_MESSAGES_PER_HOUR,
+        strict=True,
+        description=MESSAGES_PER_HOUR_HELP
+        + f" For agents that set no `messages_per_hour`. Default: {DEFAULT_MESSAGES_PER_HOUR}.",
+    )
+    message_chars: int = Field(
+        default=DEFAULT_MESSAGE_CHARS,
+        ge=MESSAGE_CHARS_BOUNDS[0],
+        le=MESSAGE_CHARS_BOUNDS[1],
+        strict=True,
+        description=MESSAGE_CHARS_HELP,
+    )
+    message_queue: int = Field(
+        default=DEFAULT_MESSAGE_QUEUE,
+        ge=MESSAGE_QUEUE_BOUNDS[0],
+        le=MESSAGE_QUEUE_BOUNDS[1],
+        strict=True,
+        description=MESSAGE_QUEUE_HELP,
     )
 
     @property

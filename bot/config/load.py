@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from bot.config.door_checks import door_secret_problems
 from bot.config.forge_checks import environment_problems as forge_environment_problems
 from bot.config.forge_checks import forge_problems
+from bot.config.peer_checks import roster_problems as peer_roster_problems
 from bot.config.problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
 from bot.config.repo_checks import environment_problems as repo_environment_problems
 from bot.config.repo_checks import roster_problems as repo_roster_problems
@@ -168,6 +169,7 @@ def parse_config(
             for loc, message in placement_problems(document.hosts, document.agents)
         )
         problems.extend(repo_roster_problems(document, roster))
+        problems.extend(peer_roster_problems(document, roster))
         problems.extend(door_secret_problems(document, roster))
         problems.extend(
             ConfigProblem(file_name, *locate(loc)[:2], message)

@@ -220,9 +220,16 @@ def screen(name: str, text: str) -> str:
     return f"**{name}** now:\n\n{quoted(code_block(lines))}"
 
 
+ROLE_SHOWN = 80
+"""The most of an agent's ``role:`` (what it is for) the roster's table shows."""
+
+
 def roster(specs: Sequence[AgentSpec]) -> str:
+    """The roster's agents; what each is for (``role:``) and whom it may message
+    (``talks_to``) when any agent says so."""
     if not specs:
         return "The roster is empty: agents are started ad hoc with `spawn NAME`."
+    peers = any(s.purpose or s.talks_to for s in specs)
     rows = [
         [
             s.name,
@@ -233,9 +240,15 @@ def roster(specs: Sequence[AgentSpec]) -> str:
             + (f" (max {s.restart.max_restarts})" if s.restart.mode.value != "never" else ""),
             "yes" if s.autostart else "no",
         ]
+        + ([said(s.purpose, ROLE_SHOWN) if s.purpose else DASH, _talks_to(s)] if peers else [])
         for s in specs
     ]
-    return table(["name", "runtime", "class", "backend", "restart", "autostart"], rows)
+    headers = ["name", "runtime", "class", "backend", "restart", "autostart"]
+    return table(headers + (["role", "talks to"] if peers else []), rows)
+
+
+def _talks_to(spec: AgentSpec) -> str:
+    return ", ".join(said(name, 32) for name in spec.talks_to) or DASH
 
 
 def roster_diff(diff: RosterDiff) -> str:

@@ -11,7 +11,8 @@ also the type of ``defaults.restart``), ``heartbeat_timeout`` and a wall-clock `
 per run, and — for the ``command`` runtime only — the ``argv`` to run
 (:mod:`fleet.agents.command_argv`). Its permission policy (``permissions``, ``allow``,
 ``deny``, ``approval_timeout``, ``max_open_approvals``) is read and applied by
-:mod:`fleet.permissions.config`.
+:mod:`fleet.permissions.config`. How it works with its peers (``role``, ``talks_to``,
+``wake``, ``messages_per_hour``) is :mod:`fleet.agents.peer_keys`'s, a base of the entry.
 
 The small schema helpers (:data:`EnvVarName`, :func:`check_known`, …) are
 :mod:`fleet.schema`'s, shared with the rest of the configuration schema; an entry's
@@ -27,7 +28,6 @@ from typing import Annotated, Protocol
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -41,6 +41,7 @@ from pydantic_core import PydanticCustomError
 from fleet.accounts.schema import AccountRef
 from fleet.agents.command_argv import ARGV_HELP, check_argv
 from fleet.agents.fallback import FallbackEntry
+from fleet.agents.peer_keys import PeerDefaults, PeerKeys
 from fleet.agents.restart_settings import RestartSettings, restart_shorthand
 from fleet.budgets.quoting.quote import QUOTE_UNDER_HELP, QuoteUnder
 from fleet.budgets.runs.budget import RunBudgetEntry
@@ -74,7 +75,7 @@ MAX_CLASS_LENGTH = 64
 """The longest ``class`` (an agent's role) an entry may have."""
 
 
-class RosterDefaults(Protocol):
+class RosterDefaults(PeerDefaults, Protocol):
     """The fleet-wide fallbacks an entry's unset fields take (``defaults:`` in the file)."""
 
     @property
@@ -108,7 +109,7 @@ class RosterDefaults(Protocol):
     def git_email(self) -> str | None: ...
 
 
-class AgentEntry(BaseModel):
+class AgentEntry(PeerKeys):
     """One agent in the roster: what to launch and how.
 
     Fields left unset fall back to `defaults` (runtime, backend, restart, heartbeat
@@ -225,9 +226,9 @@ class AgentEntry(BaseModel):
         default=None,
         alias="class",
         description=(
-            "The agent's class: its role in the team, free text such as `orchestrator`, "
-            f"`coder` or `reviewer` (1-{MAX_CLASS_LENGTH} characters, one line). Written "
-            "`class:`. Default: none."
+            "The agent's class in the team, a short word such as `orchestrator`, `coder` or "
+            f"`reviewer` (1-{MAX_CLASS_LENGTH} characters, one line). Written `class:`; what "
+            "it is for, in a line its peers are told, is `role:`. Default: none."
         ),
     )
     autostart: bool = Field(
@@ -297,17 +298,6 @@ class AgentEntry(BaseModel):
     max_open_approvals: MaxOpen | None = Field(
         default=None, description=MAX_OPEN_HELP + " Default: `defaults.max_open_approvals`."
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _role_is_written_class(cls, data: object) -> object:
-        # The attribute is `role`, the key is `class`: point the likely mistake at the key.
-        if isinstance(data, Mapping) and "role" in data and "class" not in data:
-            raise PydanticCustomError(
-                "role_key",
-                "unknown key 'role': an agent's role is written `class:` (e.g. class: coder)",
-            )
-        return data
 
     @field_validator("name")
     @classmethod
@@ -423,7 +413,7 @@ class AgentEntry(BaseModel):
             git_email=self.git_email or defaults.git_email,
         )
         return defaults.policy.apply(
-            spec,
+            self.with_peers(spec, defaults),
             permissions=self.permissions,
             allow=self.allow,
             deny=self.deny,

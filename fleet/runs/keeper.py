@@ -35,6 +35,7 @@ from fleet.runs.facts import check_launchable
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runs.launch_site import LaunchSite
 from fleet.runs.layout import AgentPaths, append_marker, write_files
+from fleet.runs.preamble import prompted, with_peers_file
 from fleet.runs.reading import Launched, RunOutput, RunReading
 from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git.git_probe import GitProbe
@@ -85,6 +86,7 @@ class RunKeeper:
         self._caps = kit.run_caps
         self._repos = kit.repos
         self._publish_tokens = kit.publish_tokens
+        self._preamble = kit.preamble
         self._runtimes = kit.runtimes
         self._backends = dict(kit.backends)
         self._settings = kit.settings
@@ -196,8 +198,13 @@ class RunKeeper:
         runtime = self._runtimes.get(spec.runtime)
         backend = self.backend(backend_key(spec))
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
-        if plan is None:
-            plan = runtime.plan(spec, self.context(spec))
+        block = await self._preamble(spec) if self._preamble is not None else None
+        if plan is None or block is not None:
+            ctx = self.context(spec)
+            # Its comms block before its own prompt; a plan given (a follow-up in its
+            # session) has been told already. The file is written at each launch.
+            plan = plan if plan is not None else runtime.plan(prompted(spec, block), ctx)
+            plan = with_peers_file(plan, ctx.home, block)
         if self._publish_tokens is not None:  # before the agent can use them
             await self._publish_tokens()
         check_launchable(

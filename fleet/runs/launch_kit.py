@@ -1,6 +1,7 @@
 """What the fleet's launches are made with: the runtimes and backends, the supervisor's
 settings and environment, and the services a run is handed (its heartbeat URL, its model
-URLs and accounts, its sandbox, its host, its cap, the asks of its session).
+URLs and accounts, its sandbox, its host, its cap, the asks of its session, the comms
+block that tells it its peers).
 
 The app builds one :class:`LaunchKit` when it starts; the supervisor
 (:class:`~fleet.supervisor.fleet.Fleet`) and its :class:`~fleet.runs.keeper.RunKeeper`
@@ -24,6 +25,7 @@ from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, AgentSpec, RunBudget
 from fleet.names import AgentName
 from fleet.permissions.config import PolicyDefaults
 from fleet.repos.service import Repos
+from fleet.runs.preamble import Preamble
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.service import Sandboxes
 
@@ -120,3 +122,6 @@ class LaunchKit:
     # A run of an agent with a ``repo`` works in its line's checkout, made before it starts;
     # what it leaves is brought to its branch when it ends.
     repos: Repos | None = None
+    # The comms block of an agent that works with peers (:mod:`fleet.runs.preamble`): told
+    # before its run's prompt and written to its HOME at each launch.
+    preamble: Preamble | None = None

@@ -1,7 +1,8 @@
 """The app's fleet phase: the supervisor (:class:`~fleet.supervisor.fleet.Fleet`), which
 reconciles the ledger with what runs and starts the roster's autostart agents; the
 sandboxes' doors and the shared tokens it launches with; the feeds of its work and of its
-agents' asks (:mod:`bot.approvals`); and the spawn queue its autostart waits in."""
+agents' asks (:mod:`bot.approvals`); the spawn queue its autostart waits in; and the peer
+roster that tells each agent its peers (:mod:`fleet.peers.roster`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from bot.chat.agent_feed import AgentFeed
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue, admission_of
 from fleet.approvals.spend import SpendAsks
 from fleet.budgets.quoting.service import Quoting, restore_holds
+from fleet.peers.roster import PeerRoster
 from fleet.repos.service import Repos
 from fleet.runs.launch_kit import LaunchKit
 from fleet.supervisor.admission.queue import LaunchQueue
@@ -39,6 +41,7 @@ class Fleeted:
     queue: SpawnQueue
     spend_asks: SpendAsks | None  # asks at a run's cap; None when metering is off
     register: Register  # the tasks and missions, started through the fleet's admission
+    peer_roster: PeerRoster  # each agent's peers: told at launch, by `fw-msg peers`
 
 
 async def start_fleet(
@@ -73,6 +76,10 @@ async def start_fleet(
         lines=ledger.lines,
         spawn_queue=ledger.spawn_queue,
     )
+    # Each agent's peers, read from the fleet's roster as it is now (a reload applies).
+    peer_roster = PeerRoster(
+        roster=lambda: fleet.roster(), agents=ledger.agents, state_dir=cfg.state_dir
+    )
     fleet = Fleet(
         stores=FleetStores(
             agents=ledger.agents,
@@ -100,6 +107,7 @@ async def start_fleet(
             publish_tokens=tokens.publish,
             run_caps=spend.run_caps,  # armed in each launch, before the agent starts
             repos=repos,  # a run's branch and checkout, made before it launches
+            preamble=peer_roster.preamble,  # its comms block: before its prompt, in its HOME
         ),
         roster=wiring.roster_of(cfg),
         admission=admission_of(
@@ -117,6 +125,7 @@ async def start_fleet(
     heartbeats.take_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
     fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go, first
     fleet.subscribe(task_runs.hear)
+    fleet.subscribe(peer_roster.on_fleet_event)  # a peer started or ended: PEERS.md again
     fleet.sessions.on_turn_over(task_runs.turn_over)  # a task whose agent waits: review
     spent = TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals)  # a run's summary shows it
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing, task_line=spent.of_run)
@@ -143,6 +152,7 @@ async def start_fleet(
     queue = SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notifier)
     stops.add(Stop.QUEUE, queue.stop)
     await fleet.start()
+    await peer_roster.refresh()  # the agents reattached: live to their peers
     register = Register(
         tasks=ledger.tasks,
         missions=ledger.missions,
@@ -159,4 +169,4 @@ async def start_fleet(
     if spend_asks is not None:  # budgets with `cutoff: ask` ask too
         spend_asks.ask_for_budgets(spend.budgets)
     await spend.budgets.enforce_with(CutoffKeeper(fleet, spend_asks))
-    return Fleeted(fleet, feed, queue, spend_asks, register)
+    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster)

@@ -12,6 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 from fleet.ledger.database.engine import Row
 from fleet.model import (
     DEFAULT_ASK_WITHIN,
+    DEFAULT_MESSAGES_PER_HOUR,
     AgentSpec,
     AgentState,
     DesiredState,
@@ -78,6 +79,10 @@ def spec_extra_json(spec: AgentSpec) -> str:
         "repo_base": spec.repo_base,
         "git_name": spec.git_name,
         "git_email": spec.git_email,
+        "purpose": spec.purpose,
+        "talks_to": list(spec.talks_to),
+        "wake": spec.wake,
+        "messages_per_hour": spec.messages_per_hour,
     }
     return json.dumps(extra, sort_keys=True)
 
@@ -150,6 +155,12 @@ def _optional_str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _per_hour(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return DEFAULT_MESSAGES_PER_HOUR
+
+
 @dataclass(frozen=True, slots=True)
 class AgentRecord:
     """An agent as the ledger knows it: its spec, what operators want, and what it is doing."""
@@ -216,6 +227,11 @@ class AgentRecord:
             repo_base=_optional_str(self.extra.get("repo_base")),
             git_name=_optional_str(self.extra.get("git_name")),
             git_email=_optional_str(self.extra.get("git_email")),
+            # Its peers (absent from rows made before agents had them: none).
+            purpose=_optional_str(self.extra.get("purpose")),
+            talks_to=tuple(AgentName(str(n)) for n in self.extra.get("talks_to") or ()),
+            wake="start" if self.extra.get("wake") == "start" else "wait",
+            messages_per_hour=_per_hour(self.extra.get("messages_per_hour")),
         )
 
     @classmethod

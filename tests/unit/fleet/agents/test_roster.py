@@ -243,12 +243,6 @@ def test_restart_mode_names_are_the_model_modes() -> None:
             "must be one line of text, without control characters",
         ),
         (
-            "agents:\n  - name: a\n    role: coder\n",
-            2,
-            "agents[0]",
-            "unknown key 'role': an agent's role is written `class:` (e.g. class: coder)",
-        ),
-        (
             "agents:\n  - name: a\n    autostart: 'yes'\n",
             3,
             "agents[0].autostart",

@@ -1,0 +1,90 @@
+"""Tests for a `roster reload` (bot.app.reload) of the agents' peers: a changed `talks_to`
+or `role` reaches the fleet's roster, so the peer roster (fleet.peers.roster) tells and
+allows the new peers at once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app.assembly import roster_of
+from bot.app.reload import reload_config
+from bot.config import parse_config
+from fleet.backends.process import SubprocessBackend
+from fleet.clock import SystemClock
+from fleet.ledger import Ledger
+from fleet.peers.roster import PeerRoster
+from fleet.runs.launch_kit import LaunchKit
+from fleet.runtimes import default_registry
+from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.stores import fleet_stores
+
+BEFORE = (
+    "agents:\n"
+    "  - name: coder\n"
+    "    role: writes the payments service\n"
+    "    talks_to: [reviewer]\n"
+    "  - name: reviewer\n"
+    "  - name: tester\n"
+)
+AFTER = (
+    "agents:\n"
+    "  - name: coder\n"
+    "    role: writes the billing service\n"
+    "    talks_to: [tester]\n"
+    "    messages_per_hour: 5\n"
+    "  - name: reviewer\n"
+    "  - name: tester\n"
+    "    role: runs the tests\n"
+)
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path, ledger: Ledger) -> AsyncIterator[Fleet]:
+    file = tmp_path / "fleetwarden.yaml"
+    file.write_text(BEFORE)
+    started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
+    made = Fleet(
+        stores=fleet_stores(ledger),
+        roster=roster_of(started),
+        clock=SystemClock(),
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={"subprocess": SubprocessBackend()},
+            settings=FleetSettings(state_dir=tmp_path / "state"),
+            environ=os.environ,
+        ),
+    )
+    await made.start()
+    try:
+        yield made
+    finally:
+        await made.stop()
+
+
+async def test_a_reload_applies_a_changed_talks_to_and_role(
+    tmp_path: Path, ledger: Ledger, fleet: Fleet
+) -> None:
+    file = tmp_path / "fleetwarden.yaml"
+    started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
+    peers = PeerRoster(roster=fleet.roster, agents=ledger.agents, state_dir=tmp_path / "state")
+    coder = await fleet.spec("coder")
+    assert peers.may_talk(coder, "reviewer") and not peers.may_talk(coder, "tester")
+    file.write_text(AFTER)
+    diff = await reload_config(started, {}, ("stub",), ("subprocess",), fleet)
+    assert diff.changed == ("coder", "tester")
+    coder = await fleet.spec("coder")
+    assert (coder.purpose, coder.talks_to, coder.messages_per_hour) == (
+        "writes the billing service",
+        ("tester",),
+        5,
+    )
+    assert peers.may_talk(coder, "tester") and not peers.may_talk(coder, "reviewer")
+    block = peers.block(coder)
+    assert block is not None
+    assert "What you are for: writes the billing service" in block
+    assert "- tester on host local (stub) — not running: runs the tests" in block.splitlines()
+    assert peers.block(await fleet.spec("reviewer")) is None  # nobody's peer any more
