@@ -1,7 +1,8 @@
 """The app's fleet phase: the supervisor (:class:`~fleet.supervisor.fleet.Fleet`), which
 reconciles the ledger with what runs and starts the roster's autostart agents; the
 sandboxes' doors and the shared tokens it launches with; the feeds of its work and of its
-agents' asks (:mod:`bot.approvals`); and the spawn queue its autostart waits in."""
+agents' asks (:mod:`bot.approvals`); the spawn queue its autostart waits in; and the
+postbox of the messages between its agents, with the desk of the peer door."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from bot.chat.agent_feed import AgentFeed
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue, admission_of
 from fleet.approvals.spend import SpendAsks
 from fleet.budgets.quoting.service import Quoting, restore_holds
+from fleet.peers.door import PeerDesk
+from fleet.peers.handoff import Handoff
+from fleet.peers.listing import plain_peers
+from fleet.peers.postbox import Postbox
 from fleet.repos.service import Repos
 from fleet.runs.launch_kit import LaunchKit
 from fleet.supervisor.admission.queue import LaunchQueue
@@ -39,6 +44,8 @@ class Fleeted:
     queue: SpawnQueue
     spend_asks: SpendAsks | None  # asks at a run's cap; None when metering is off
     register: Register  # the tasks and missions, started through the fleet's admission
+    postbox: Postbox  # messages between agents: listen to hear each one
+    peers: PeerDesk  # what the peer door reaches: the postbox, tasks handed on, the roster
 
 
 async def start_fleet(
@@ -153,10 +160,34 @@ async def start_fleet(
     )
     stops.add(Stop.TASKS, register.stop)
     await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
+    postbox, peers = await start_postbox(at, ledgered, fleet, register)
     # The runs still going hold again what their quotes hold, less what they spent.
     await restore_holds(spend.budgets.holds, ledger.runs, ledger.quotes)
     await feed.follow_running()
     if spend_asks is not None:  # budgets with `cutoff: ask` ask too
         spend_asks.ask_for_budgets(spend.budgets)
     await spend.budgets.enforce_with(CutoffKeeper(fleet, spend_asks))
-    return Fleeted(fleet, feed, queue, spend_asks, register)
+    return Fleeted(fleet, feed, queue, spend_asks, register, postbox, peers)
+
+
+async def start_postbox(
+    at: Grounds, ledgered: Ledgered, fleet: Fleet, register: Register
+) -> tuple[Postbox, PeerDesk]:
+    """The postbox over the started fleet — delivering as runs start and end and as live
+    sessions' turns end — with what waited while Fleetwarden was away on its way, and the
+    peer door's desk."""
+    ledger = ledgered.ledger
+    postbox = Postbox(
+        messages=ledger.messages,
+        runs=ledger.runs,
+        fleet=fleet,
+        admission=fleet.admission,
+        redact=at.redactor.redact,
+        clock=at.clock,
+    )
+    at.stops.add(Stop.POSTBOX, postbox.stop)
+    fleet.subscribe(postbox.hear)
+    fleet.sessions.on_turn_over(postbox.turn_over)
+    await postbox.start()
+    handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
+    return postbox, PeerDesk(postbox, handoff, plain_peers(fleet))

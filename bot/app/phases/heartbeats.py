@@ -1,6 +1,6 @@
 """The app's heartbeat phase: the loopback endpoint agents prove they are alive on, with
-the ask door, the git door and the forge door beside it
-(:func:`bot.app.assembly.heartbeat_server`)."""
+the ask door, the git door, the peer door (always: every agent has ``fw-msg``) and the
+forge door beside it (:func:`bot.app.assembly.heartbeat_server`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from bot.app.phases.ledger import Ledgered
 from bot.app.phases.repos import git_door
 from bot.app.stops import Stop
 from fleet.forge.door.door import ForgeDoor
+from fleet.peers.door import PeerDoor
 from fleet.repos.service import Repos
 from fleet.watchdog.heartbeat import HeartbeatServer
 
@@ -19,17 +20,19 @@ async def start_heartbeats(
     ledgered: Ledgered,
     *,
     repos: Repos | None = None,
+    peer_door: PeerDoor | None = None,
     forge_door: ForgeDoor | None = None,
 ) -> HeartbeatServer:
-    """The endpoint, listening, with the git door of ``repos`` when there are any and the
-    forge door when there are forges."""
+    """The endpoint, listening, with the git door of ``repos`` when there are any, the
+    peer door, and the forge door when there are forges."""
+    doors = tuple(door for door in (peer_door, forge_door) if door is not None)
     heartbeats = wiring.heartbeat_server(
         at.cfg,
         ledgered.ledger,
         ledgered.approvals,
         at.clock,
         gits=git_door(repos),
-        doors=(forge_door,) if forge_door is not None else (),
+        doors=doors,
     )
     at.stops.add(Stop.HEARTBEATS, heartbeats.stop)
     await heartbeats.start()
