@@ -75,7 +75,6 @@ from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.notices import Notice
-from fleet.peers.door import PeerDoor
 from fleet.redaction.redactor import Redactor
 from fleet.repos.service import Repos
 from fleet.runtimes import RuntimeRegistry, default_registry
@@ -237,16 +236,13 @@ class App:
             return  # stopped while standby: nothing else was started
         # Made later, each reached through a callback by a part made before it (a cycle).
         heartbeats: HeartbeatServer  # whose git door a checkout's origin names
-        fleeted: Fleeted | None = None  # whose runs their caps cut
+        fleeted: Fleeted | None = None  # whose runs their caps cut, whose postbox agents use
         forged: Forged | None = None  # whose desk the forge door reaches
         desk = lambda: forged.desk if forged is not None else None  # noqa: E731
         clients = await open_forges(at, desk=desk)  # the Apps' tokens the repositories' git uses
         endpoint = lambda: heartbeats  # noqa: E731
         repos = await open_repos(at, ledgered, environ=clients.repo_environ, endpoint=endpoint)
-        peers = PeerDoor(lambda: fleeted.peers if fleeted is not None else None)
-        heartbeats = await start_heartbeats(
-            at, ledgered, repos=repos, peer_door=peers, forge_door=clients.door
-        )
+        heartbeats = await start_heartbeats(at, ledgered, repos, clients.door, lambda: fleeted)
         verbs = repo_verbs(repos, at.clock)
         cut_on = lambda: fleeted.fleet if fleeted is not None else None  # noqa: E731
         sink, notifier = self._dashboard.sink, ledgered.notifier
