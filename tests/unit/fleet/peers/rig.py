@@ -2,24 +2,34 @@
 ``reviewer`` and ``helper``; ``reviewer`` waits to be run (``wake: wait``), ``helper`` is
 started by a message (``wake: start``), ``loner`` talks to nobody — whose ``send`` takes a
 message into a running agent (or says it is still working, or not running), and whose
-``spawn`` (the admission's launch) records a run in the ledger as the keeper does."""
+``spawn`` (the admission's launch) records a run in the ledger as the keeper does; and the
+peer door served over it (:func:`serve_door`)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from aiohttp import web
 
 from fleet.clock import ManualClock
+from fleet.connections.loopback import AgentSecrets
 from fleet.errors import AgentNotRunning, UnknownAgent
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.stores.running.runs import RunReport, RunStart
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
+from fleet.peers.door import PeerDesk, PeerDoor
+from fleet.peers.handoff import Handoff
+from fleet.peers.listing import plain_peers
 from fleet.peers.postbox import Postbox
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
+from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from tests.unit.chat_fakes import T0
 
@@ -128,3 +138,72 @@ def postbox_over(ledger: Ledger, fleet: FakeFleet, clock: ManualClock, **given: 
     )
     fleet.listeners.append(postbox.hear)
     return postbox
+
+
+@dataclass
+class FakeVerdicts:
+    """The review desk: records each verdict, answers with a line."""
+
+    given: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    async def verdict(self, reviewer: str, approve: bool, text: str) -> str:
+        self.given.append((reviewer, approve, text))
+        return "approved: the pull request is ready for review" if approve else "changes asked"
+
+
+@dataclass
+class DoorRig:
+    """A peer door listening on ``port`` over a real postbox; ``up``: whether the fleet
+    is (until then the door answers 503)."""
+
+    port: int
+    tokens: dict[str, str]
+    fleet: FakeFleet
+    postbox: Postbox
+    verdicts: FakeVerdicts
+    asked: list[bool]  # [whether a review is asked]
+    up: list[bool]
+
+    def url(self, agent: str) -> str:
+        return f"http://127.0.0.1:{self.port}/msg/{agent}"
+
+    def heartbeat_url(self, agent: str) -> str:
+        return f"http://127.0.0.1:{self.port}/heartbeat/{agent}"
+
+
+@asynccontextmanager
+async def serve_door(ledger: Ledger, tmp_path: Path, clock: ManualClock) -> AsyncIterator[DoorRig]:
+    """The peer door for the rig's agents on 127.0.0.1 until the block ends."""
+    task_runs = TaskRuns(
+        tasks=ledger.tasks,
+        actuals=ledger.actuals,
+        runs=ledger.runs,
+        lines=ledger.lines,
+        spawn_queue=ledger.spawn_queue,
+    )
+    fleet = FakeFleet(ledger, tmp_path, task_runs=task_runs)
+    postbox = postbox_over(ledger, fleet, clock)
+    register = Register(
+        tasks=ledger.tasks,
+        missions=ledger.missions,
+        actuals=ledger.actuals,
+        runs=task_runs,
+        admission=Admission(fleet=fleet, slots=None, budgets=None, tasks=task_runs),
+    )
+    handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
+    verdicts, asked, up = FakeVerdicts(), [False], [True]
+    desk = PeerDesk(postbox, handoff, plain_peers(fleet), lambda: verdicts if asked[0] else None)
+    secrets = AgentSecrets(tmp_path / "heartbeat.json", "heartbeat endpoint")
+    tokens = {name: secrets.issue(name) for name in fleet.specs}
+    app = web.Application()
+    PeerDoor(lambda: desk if up[0] else None).mount(app, secrets)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = cast(tuple[str, int], runner.addresses[0])[1]
+        yield DoorRig(port, tokens, fleet, postbox, verdicts, asked, up)
+    finally:
+        await postbox.stop()
+        await runner.cleanup()
