@@ -22,6 +22,7 @@ every refusal is the postbox's to record: the door keeps no audit of its own.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -52,18 +53,20 @@ class Verdicts(Protocol):
     async def verdict(self, reviewer: str, approve: bool, text: str) -> str: ...
 
 
-PeersText = Callable[[str], Awaitable[str]]
-"""What ``fw-msg peers`` prints for an agent, by its name."""
+PeersText = Callable[[str], Awaitable[str] | str]
+"""What ``fw-msg peers`` prints for an agent, by its name (awaited when it must be)."""
 
 
 def _no_review() -> Verdicts | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PeerDesk:
     """What the door reaches once the fleet is up: the postbox, the hand-off of tasks,
-    each agent's peers in words, and the review desk (``None``: no review is asked)."""
+    each agent's peers in words, and the review desk (``None``: no review is asked) —
+    ``verdicts`` is given later by whoever makes the review stage, and ``peers_text`` may
+    be replaced by the roster's."""
 
     postbox: Postbox
     handoff: Handoff
@@ -122,7 +125,9 @@ class PeerDoor:
         self, desk: PeerDesk, agent: str, call: Peers | Send | HandOn | Verdict
     ) -> web.StreamResponse:
         if isinstance(call, Peers):
-            return web.json_response({"ok": True, "text": await desk.peers_text(agent)})
+            text = desk.peers_text(agent)
+            text = await text if inspect.isawaitable(text) else text
+            return web.json_response({"ok": True, "text": text})
         if isinstance(call, Send):
             message = await desk.postbox.send(agent, call.to, call.text)
             if call.wait > 0:

@@ -163,6 +163,7 @@ class DoorRig:
     verdicts: FakeVerdicts
     asked: list[bool]  # [whether a review is asked]
     up: list[bool]
+    desk: PeerDesk
 
     def url(self, agent: str) -> str:
         return f"http://127.0.0.1:{self.port}/msg/{agent}"
@@ -203,7 +204,7 @@ async def serve_door(ledger: Ledger, tmp_path: Path, clock: ManualClock) -> Asyn
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = cast(tuple[str, int], runner.addresses[0])[1]
-        yield DoorRig(port, tokens, fleet, postbox, verdicts, asked, up)
+        yield DoorRig(port, tokens, fleet, postbox, verdicts, asked, up, desk)
     finally:
         await postbox.stop()
         await runner.cleanup()

@@ -84,6 +84,11 @@ async def test_peers_lists_the_agents_it_may_write_to(rig: DoorRig) -> None:
     assert ran.code == 0 and "You have no peers" in ran.out
 
 
+async def test_the_peers_text_may_be_given_plainly(rig: DoorRig) -> None:
+    rig.desk.peers_text = lambda agent: f"the roster's words for {agent}"
+    assert await run(rig, "peers") == Ran(0, "the roster's words for coder\n", "")
+
+
 async def test_send_verify_is_accepted_once_in_the_peers_session(rig: DoorRig) -> None:
     await rig.fleet.launch("reviewer")
     ran = await run(rig, "send", "reviewer", "-", "--verify", stdin="the tests pass ✓\n".encode())
