@@ -137,6 +137,8 @@ class PeerDoor:
             return _answer(message, receipt(message))
         if isinstance(call, HandOn):
             handed = await desk.handoff.hand(agent, call.to, call.title, call.body)
+            if handed.message.state == "refused":  # made, but the admission refused its run
+                raise PeerRefusal(handed.text)
             return _answer(handed.message, handed.text)
         verdicts = desk.verdicts()
         if verdicts is None:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from fleet.clock import ManualClock
 from fleet.connections.loopback import AgentSecrets
-from fleet.errors import AgentNotRunning, UnknownAgent
+from fleet.errors import AgentNotRunning, LaunchFailed, UnknownAgent
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.stores.running.runs import RunReport, RunStart
@@ -67,6 +67,7 @@ class FakeFleet:
     busy: set[str] = field(default_factory=set)  # still working on their last prompt
     spawned: list[tuple[str, str | None, str]] = field(default_factory=list)
     listeners: list[Any] = field(default_factory=list)
+    cannot_launch: str | None = None  # the launch fails, saying this
 
     async def knows(self, name: str) -> bool:
         return name in self.specs
@@ -88,6 +89,8 @@ class FakeFleet:
         return None
 
     async def spawn(self, name: str, **given: Any) -> SpawnOutcome:
+        if self.cannot_launch is not None:
+            raise LaunchFailed(self.cannot_launch)
         started = not await self.running(name)
         if started:
             self.spawned.append((name, given.get("prompt"), given.get("by", "")))

@@ -126,6 +126,17 @@ async def test_a_task_is_handed_on(rig: DoorRig, ledger: Ledger) -> None:
     )
 
 
+async def test_a_task_made_but_not_started_is_refused(rig: DoorRig, ledger: Ledger) -> None:
+    rig.fleet.cannot_launch = "helper cannot start: host box cannot be reached now"
+    ran = await run(rig, "task", "helper", "Write the migration")
+    assert ran.code == 1 and ran.err.startswith("fw-msg: REFUSED: task #1 ")
+    assert ran.err.endswith(
+        "is made but not started: helper cannot start: host box cannot be reached now\n"
+    )
+    [task] = await ledger.tasks.tasks()
+    assert task.state == "todo"
+
+
 async def test_a_verdict_goes_to_the_review_asked(rig: DoorRig) -> None:
     ran = await run(rig, "review", "approve", "looks right", agent="reviewer")
     assert ran == Ran(1, "", "fw-msg: no review is asked of you\n")

@@ -103,3 +103,16 @@ async def test_a_task_for_an_agent_not_a_peer_is_refused_and_not_made(
     assert await ledger.tasks.tasks() == []
     [message] = await ledger.messages.recent("coder")
     assert (message.kind, message.state) == ("task", "refused")
+
+
+async def test_a_task_whose_run_cannot_start_is_made_and_its_message_refused(
+    handoff: Handoff, ledger: Ledger, fleet: FakeFleet
+) -> None:
+    fleet.cannot_launch = "helper cannot start: host box cannot be reached now"
+    handed = await handoff.hand("coder", "helper", "Write the migration")
+    assert handed.text == (
+        f"task #{handed.task.id} {handed.task.name} for helper is made but not started: "
+        "helper cannot start: host box cannot be reached now"
+    )
+    assert handed.task.state == "todo" and handed.message.state == "refused"
+    assert handed.message.why.startswith("not started: helper cannot start")
