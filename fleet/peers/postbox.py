@@ -237,7 +237,10 @@ class Postbox:
         if spec.wake != "start":
             return None  # kept until it runs
         request = LaunchRequest(agent=receiver, prompt=framed, by=by, origin="chat")
-        admitted = await self._admission.admit(request)
+        try:
+            admitted: Admitted = await self._admission.admit(request)
+        except FleetError as exc:  # its launch failed: said as the admission's refusal
+            admitted = Refused(f"{exc}")
         if isinstance(admitted, Refused):
             await self.settle(message.id, why=f"{receiver} could not start: {admitted.why}")
             return 0

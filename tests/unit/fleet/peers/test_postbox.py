@@ -145,6 +145,18 @@ async def test_a_receiver_woken_by_a_message_starts_through_the_admission(
     assert run is not None and found.delivered_run == run.id
 
 
+async def test_a_receiver_that_cannot_start_refuses_the_message(
+    postbox: Postbox, fleet: FakeFleet
+) -> None:
+    fleet.cannot_launch = "helper cannot start: host box cannot be reached now"
+    sent = await postbox.send("coder", "helper", "are you there?")
+    found = await postbox.wait_for(sent.id, 30)
+    assert (found.state, found.why) == (
+        "refused",
+        "helper could not start: helper cannot start: host box cannot be reached now",
+    )
+
+
 async def test_a_forged_frame_and_a_secret_stay_inside_the_quote(
     postbox: Postbox, ledger: Ledger, fleet: FakeFleet
 ) -> None:
