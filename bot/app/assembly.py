@@ -34,6 +34,7 @@ from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import NoticeBoard
+from fleet.peers.tools import PEER_TOOLS
 from fleet.redaction.known import EnvSecrets
 from fleet.redaction.redactor import Redactor
 from fleet.repos.door.server import GitDoor
@@ -233,9 +234,15 @@ def fleet_settings(cfg: Config) -> FleetSettings:
         confinement=(cfg.defaults.sandbox, cfg.defaults.egress, cfg.defaults.egress_allow),
         policy=cfg.defaults.policy,
         run_budget=cfg.defaults.run_budget.to_budget() if cfg.defaults.run_budget else None,
-        tool_path=(str(FORGE_TOOLS),) if cfg.forges else (),
+        tool_path=tool_path(cfg),
         git_identity=(cfg.defaults.git_name, cfg.defaults.git_email),
     )
+
+
+def tool_path(cfg: Config) -> tuple[str, ...]:
+    """Fleetwarden's own tools, first on every agent's PATH: ``fw-msg`` always, and
+    ``fw-forge`` with forges."""
+    return (str(PEER_TOOLS), *((str(FORGE_TOOLS),) if cfg.forges else ()))
 
 
 def heartbeat_server(

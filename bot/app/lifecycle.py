@@ -18,11 +18,12 @@ over the fleet; its webhook routes and its rounds) → commands
 the dashboard (:mod:`bot.app.phases.dashboard`; its metrics count from the start; the
 webhooks are served on their own without it) → connectors (:mod:`bot.app.phases.connectors`,
 behind the redactor) → operator schedules and the spawn queue (once the connectors run, so a
-run made up at start, or a queued launch, can answer). Three parts are reached by a part
+run made up at start, or a queued launch, can answer). Four parts are reached by a part
 made before them, each through a callback given when that part is made: the heartbeat
 endpoint by the repositories (a checkout's ``origin`` names its git door, asked only at a
-launch), the fleet by the runs' caps (which it launches with; a capped run is cut on it) and
-forge work's desk by the forge door (whose callers are the fleet's agents). Each part is
+launch), the fleet by the runs' caps (which it launches with; a capped run is cut on it),
+forge work's desk by the forge door and the fleet's peer desk (its postbox) by the peer
+door (the callers of both doors are the fleet's agents). Each part is
 added to the app's :class:`~bot.app.stops.Stops` as it is made; :meth:`App.stop` stops them
 in reverse order after finishing the commands in flight, except that the scheduler and the
 spawn queue stop before the connectors (nothing may answer through a stopped one).
@@ -235,13 +236,13 @@ class App:
             return  # stopped while standby: nothing else was started
         # Made later, each reached through a callback by a part made before it (a cycle).
         heartbeats: HeartbeatServer  # whose git door a checkout's origin names
-        fleeted: Fleeted | None = None  # whose runs their caps cut
+        fleeted: Fleeted | None = None  # whose runs their caps cut, whose postbox agents use
         forged: Forged | None = None  # whose desk the forge door reaches
         desk = lambda: forged.desk if forged is not None else None  # noqa: E731
         clients = await open_forges(at, desk=desk)  # the Apps' tokens the repositories' git uses
         endpoint = lambda: heartbeats  # noqa: E731
         repos = await open_repos(at, ledgered, environ=clients.repo_environ, endpoint=endpoint)
-        heartbeats = await start_heartbeats(at, ledgered, repos=repos, forge_door=clients.door)
+        heartbeats = await start_heartbeats(at, ledgered, repos, clients.door, lambda: fleeted)
         verbs = repo_verbs(repos, at.clock)
         cut_on = lambda: fleeted.fleet if fleeted is not None else None  # noqa: E731
         sink, notifier = self._dashboard.sink, ledgered.notifier

@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.app.grounds import Grounds
 from bot.app.phases.fleet import Fleeted
 from bot.app.phases.ledger import Ledgered
+from bot.app.phases.peer_traffic import show_peer_traffic
 from bot.app.phases.spend import Spend
 from bot.app.stops import Stop
 from bot.config import Config
@@ -94,5 +95,6 @@ class AppDashboard:
         )
         await server.start()
         fleet.subscribe(server.on_fleet_event)  # a page shows a start or an end at once
+        show_peer_traffic(fleeted.postbox, server)  # both agents' pages at each message
         at.stops.add(Stop.DASHBOARD, server.stop)
         return server

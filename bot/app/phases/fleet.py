@@ -1,8 +1,9 @@
 """The app's fleet phase: the supervisor (:class:`~fleet.supervisor.fleet.Fleet`), which
 reconciles the ledger with what runs and starts the roster's autostart agents; the
 sandboxes' doors and the shared tokens it launches with; the feeds of its work and of its
-agents' asks (:mod:`bot.approvals`); the spawn queue its autostart waits in; and the peer
-roster that tells each agent its peers (:mod:`fleet.peers.roster`)."""
+agents' asks (:mod:`bot.approvals`); the spawn queue its autostart waits in; the peer
+roster that tells each agent its peers (:mod:`fleet.peers.roster`); and the postbox of
+the messages between its agents, with the desk of the peer door."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
 from bot.app.phases.ledger import Ledgered
+from bot.app.phases.peer_traffic import tell_peer_traffic
 from bot.app.phases.spend import Spend
 from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
@@ -19,6 +21,9 @@ from bot.chat.agent_feed import AgentFeed
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue, admission_of
 from fleet.approvals.spend import SpendAsks
 from fleet.budgets.quoting.service import Quoting, restore_holds
+from fleet.peers.door import PeerDesk
+from fleet.peers.handoff import Handoff
+from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
 from fleet.repos.service import Repos
 from fleet.runs.launch_kit import LaunchKit
@@ -42,6 +47,8 @@ class Fleeted:
     spend_asks: SpendAsks | None  # asks at a run's cap; None when metering is off
     register: Register  # the tasks and missions, started through the fleet's admission
     peer_roster: PeerRoster  # each agent's peers: told at launch, by `fw-msg peers`
+    postbox: Postbox  # messages between agents: listen to hear each one
+    peers: PeerDesk  # what the peer door reaches: the postbox, tasks handed on, the roster
 
 
 async def start_fleet(
@@ -163,10 +170,38 @@ async def start_fleet(
     )
     stops.add(Stop.TASKS, register.stop)
     await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
+    postbox, peers = await start_postbox(at, ledgered, fleet, register, peer_roster)
     # The runs still going hold again what their quotes hold, less what they spent.
     await restore_holds(spend.budgets.holds, ledger.runs, ledger.quotes)
     await feed.follow_running()
     if spend_asks is not None:  # budgets with `cutoff: ask` ask too
         spend_asks.ask_for_budgets(spend.budgets)
     await spend.budgets.enforce_with(CutoffKeeper(fleet, spend_asks))
-    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster)
+    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster, postbox, peers)
+
+
+async def start_postbox(
+    at: Grounds, ledgered: Ledgered, fleet: Fleet, register: Register, roster: PeerRoster
+) -> tuple[Postbox, PeerDesk]:
+    """The postbox over the started fleet — delivering as runs start and end and as live
+    sessions' turns end — with what waited while Fleetwarden was away on its way, and the
+    peer door's desk."""
+    ledger = ledgered.ledger
+    postbox = Postbox(
+        messages=ledger.messages,
+        runs=ledger.runs,
+        fleet=fleet,
+        admission=fleet.admission,
+        redact=at.redactor.redact,
+        clock=at.clock,
+        max_chars=at.cfg.defaults.message_chars,
+        queue=at.cfg.defaults.message_queue,
+    )
+    at.stops.add(Stop.POSTBOX, postbox.stop)
+    # Told in both agents' threads from the first message on, waiting ones swept at start.
+    tell_peer_traffic(postbox, ledgered.notifier.post, at.clock, at.stops, ledger.reviews)
+    fleet.subscribe(postbox.hear)
+    fleet.sessions.on_turn_over(postbox.turn_over)
+    await postbox.start()
+    handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
+    return postbox, PeerDesk(postbox, handoff, roster.peers_text)

@@ -18,6 +18,7 @@ from fleet.hosts.lanes import LANE_FILES, LANE_SETUP
 from fleet.hosts.sandbox import EgressDoor
 from fleet.hosts.schema import HostEntry
 from fleet.hosts.service import Hosts
+from fleet.peers.tools import FW_MSG, FW_MSG_PROGRAM
 from fleet.runtimes.gates import ASK_CLIENT, OPENCODE_PLUGIN, PI_EXTENSION
 from fleet.runtimes.stub import STUB_AGENT
 from fleet.sandbox.policy import FORWARDER
@@ -34,10 +35,13 @@ BUNDLED = (
     LANE_FILES,
     FW_FORGE,
     FW_FORGE_PROGRAM,
+    FW_MSG,
+    FW_MSG_PROGRAM,
 )
 """Fleetwarden's standalone scripts each host gets a copy of (the shim, the tmux launcher,
 the stub agent, a locked sandbox's forwarder, the gates pi and opencode load, what readies
-an agent's lane where the login is root, and ``fw-forge`` with the program it runs)."""
+an agent's lane where the login is root, and ``fw-forge`` and ``fw-msg`` with the programs
+they run)."""
 
 
 class AppHosts:

@@ -1,0 +1,99 @@
+"""Work handed on: ``fw-msg task PEER TITLE [BODY]`` makes a task in the register for the
+peer — asked by the sender, part of the sender's current task's mission — and starts it
+through the register, so through the one admission like any launch: its runs' spend is
+the task's, and its mission's. The same rules as a message hold (the peer, the rate), and
+it is recorded as a message of kind ``task`` naming the task, delivered once the register
+has taken it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleet.errors import FleetError
+from fleet.ledger.records.peers import MessageRecord
+from fleet.ledger.records.tasks import NewTask, TaskRecord
+from fleet.ledger.stores.running.runs import RunsStore
+from fleet.ledger.stores.work.tasks import TasksStore
+from fleet.peers.errors import PeerRefusal
+from fleet.peers.framing import frame
+from fleet.peers.postbox import Postbox
+from fleet.supervisor.admission.request import LaunchRequest, Refused, Started
+from fleet.tasks.register import Register, prompt_of, shown
+
+
+@dataclass(frozen=True, slots=True)
+class HandedOn:
+    """A task handed on: its message (kind ``task``), the task, and what the sender is
+    told of its start."""
+
+    message: MessageRecord
+    task: TaskRecord
+    text: str
+
+
+class Handoff:
+    """Tasks one agent hands another, through the register."""
+
+    def __init__(
+        self, *, postbox: Postbox, register: Register, tasks: TasksStore, runs: RunsStore
+    ) -> None:
+        self._postbox = postbox
+        self._register = register
+        self._tasks = tasks
+        self._runs = runs
+
+    async def current_task(self, agent: str) -> TaskRecord | None:
+        """The task ``agent``'s live run is bound to, if any."""
+        run = await self._runs.last_run(agent)
+        if run is None or run.ended_at is not None:
+            return None
+        task_id = await self._tasks.task_of_run(run.id)
+        return None if task_id is None else await self._tasks.task(task_id)
+
+    async def hand(self, sender: str, receiver: str, title: str, body: str = "") -> HandedOn:
+        """Make task ``title`` (``body``) for ``receiver``, asked by ``sender``, and start
+        it; :class:`PeerRefusal` if the rules refuse it (recorded first)."""
+        text = f"{title}\n\n{body}" if body else title
+        await self._postbox.check(sender, receiver, text, kind="task")
+        current = await self.current_task(sender)
+        try:
+            task = await self._register.new(
+                NewTask(
+                    title,
+                    "task",
+                    asked_by=f"agent {sender}",
+                    body=body,
+                    source_ref=current.name if current is not None else "",
+                    mission=current.mission if current is not None else None,
+                    agent=receiver,
+                )
+            )
+        except FleetError as exc:
+            await self._postbox.record(sender, receiver, text, kind="task", why=f"{exc}")
+            raise PeerRefusal(f"{exc}") from None
+        message = await self._postbox.record(sender, receiver, text, kind="task", task_id=task.id)
+        spec = await self._postbox.rules.sender_spec(sender)
+        runtime, host = (spec.runtime, spec.host) if spec is not None else ("?", "?")
+        prompt = frame("task", task.id, sender, prompt_of(task), runtime=runtime, host=host)
+        request = LaunchRequest(agent=receiver, prompt=prompt, by=f"agent {sender}", task=task.id)
+        try:
+            admitted = await self._register.start(task, request, None)
+        except FleetError as exc:
+            admitted = Refused(f"{exc}")
+        words = f"task {shown(task)} for {receiver}"
+        if isinstance(admitted, Refused):
+            await self._postbox.settle(message.id, why=f"not started: {admitted.why}")
+            said = f"{words} is made but not started: {admitted.why}"
+        elif isinstance(admitted, Started) and admitted.outcome.started:
+            run = await self._runs.last_run(receiver)
+            await self._postbox.settle(message.id, run_id=run.id if run is not None else None)
+            said = f"{words} started"
+        elif isinstance(admitted, Started):
+            await self._postbox.settle(message.id)
+            said = f"{words} is made; {receiver} runs already, so it is not started"
+        else:
+            await self._postbox.settle(message.id)
+            said = f"{words} is made and waits: {admitted.why}"
+        found = await self._tasks.task(task.id) or task
+        settled = await self._postbox.message(message.id) or message
+        return HandedOn(settled, found, said)

@@ -1,0 +1,100 @@
+"""The rules a message (or a task handed on) from one agent to another must pass, and the
+words each refusal says: the peer is unknown, not one of the sender's peers
+(``talks_to``), the sender itself; the text too long; the sender past its rate
+(``messages_per_hour`` over the past hour); the peer's queue full."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Final, Protocol
+
+from fleet.clock import Clock
+from fleet.errors import FleetError
+from fleet.ledger.stores.peers.messages import MessagesStore
+from fleet.model import AgentSpec
+
+HOUR: Final = timedelta(hours=1)
+NAME_CHARS: Final = 64
+"""The most of a name an agent wrote that is kept or said (an unknown peer's, say)."""
+_NOT_IN_NAME = re.compile(r"[^\x21-\x7e]")
+
+
+class Specs(Protocol):
+    """Who the agents are (:class:`fleet.supervisor.fleet.Fleet`)."""
+
+    async def knows(self, name: str) -> bool: ...
+
+    async def spec(self, name: str) -> AgentSpec: ...
+
+
+class Rules:
+    """Whether one agent may send another a text now, and if not, why in words."""
+
+    def __init__(
+        self, *, messages: MessagesStore, fleet: Specs, clock: Clock, max_chars: int, queue: int
+    ) -> None:
+        self._messages = messages
+        self._fleet = fleet
+        self._clock = clock
+        self.max_chars = max_chars
+        self.queue = queue
+
+    @staticmethod
+    def named(name: str) -> str:
+        """``name`` as it is kept and said: printable, on one line, at most
+        :data:`NAME_CHARS` characters (an agent may write anything there)."""
+        cleaned = _NOT_IN_NAME.sub("?", name)
+        return cleaned if len(cleaned) <= NAME_CHARS else cleaned[: NAME_CHARS - 1] + "…"
+
+    async def sender_spec(self, sender: str) -> AgentSpec | None:
+        """``sender``'s settings now, or ``None`` when it is no longer known."""
+        try:
+            return await self._fleet.spec(sender)
+        except FleetError:
+            return None
+
+    async def why_not(self, sender: str, receiver: str, text: str) -> str | None:
+        """Why ``sender`` may not send ``text`` to ``receiver`` now, or ``None``."""
+        shown = self.named(receiver)
+        spec = await self.sender_spec(sender)
+        if spec is None:
+            return f"no agent named {self.named(sender)} sends messages here"
+        if receiver == sender:
+            return "that is you: `fw-msg peers` lists the agents you may write to"
+        if not await self._fleet.knows(receiver):
+            return f"no agent named {shown}: `fw-msg peers` lists yours"
+        if receiver not in spec.talks_to:
+            peers = ", ".join(spec.talks_to) or "none"
+            return f"{shown} is not one of your peers (talks_to: {peers})"
+        if not text.strip():
+            return "the text is empty: say something"
+        if len(text) > self.max_chars:
+            return f"{len(text)} characters, at most {self.max_chars}: make it shorter"
+        rate = await self.past_rate(sender, spec.messages_per_hour)
+        if rate is not None:
+            return rate
+        waiting = await self._messages.count_queued(receiver)
+        if waiting >= self.queue:
+            return f"{shown} has {waiting} messages waiting: try again once it has read them"
+        return None
+
+    async def past_rate(self, sender: str, limit: int) -> str | None:
+        """Why ``sender`` has sent all it may this hour (``limit``), or ``None``."""
+        now = self._clock.now()
+        sent = await self._messages.sent_since(sender, now - HOUR)
+        if sent < limit:
+            return None
+        again = await self._again(sender, now, sent)
+        return f"you sent {sent} messages this hour, your limit: try again after {again:%H:%M} UTC"
+
+    async def _again(self, sender: str, now: datetime, sent: int) -> datetime:
+        """When the oldest of the messages counted this hour stops counting."""
+        recent = await self._messages.recent(sender, limit=max(4 * sent, 100))
+        counted = [
+            m.sent_at
+            for m in recent
+            if m.sender == sender and m.state != "refused" and m.sent_at >= now - HOUR
+        ]
+        oldest = min(counted) if counted else now
+        return oldest + HOUR + timedelta(minutes=1)

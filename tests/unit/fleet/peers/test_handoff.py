@@ -1,0 +1,118 @@
+"""Work handed on: ``fw-msg task`` makes a task in the register for the peer — asked by the
+sender, in the sender's current task's mission — started through the real admission with
+the framed task as its prompt and its run bound to it; recorded as a message of kind
+``task``; refused, like a message, to an agent that is not a peer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger
+from fleet.ledger.records.tasks import NewTask
+from fleet.peers.errors import PeerRefusal
+from fleet.peers.handoff import Handoff
+from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.request import LaunchRequest, Started
+from fleet.tasks.register import Register
+from fleet.tasks.runs import TaskRuns
+from tests.unit.fleet.peers.rig import FakeFleet, postbox_over
+
+
+@pytest.fixture
+def task_runs(ledger: Ledger) -> TaskRuns:
+    return TaskRuns(
+        tasks=ledger.tasks,
+        actuals=ledger.actuals,
+        runs=ledger.runs,
+        lines=ledger.lines,
+        spawn_queue=ledger.spawn_queue,
+    )
+
+
+@pytest.fixture
+def fleet(ledger: Ledger, tmp_path: Path, task_runs: TaskRuns) -> FakeFleet:
+    return FakeFleet(ledger, tmp_path, task_runs=task_runs)
+
+
+@pytest.fixture
+def register(ledger: Ledger, fleet: FakeFleet, task_runs: TaskRuns) -> Register:
+    return Register(
+        tasks=ledger.tasks,
+        missions=ledger.missions,
+        actuals=ledger.actuals,
+        runs=task_runs,
+        admission=Admission(fleet=fleet, slots=None, budgets=None, tasks=task_runs),
+    )
+
+
+@pytest.fixture
+def handoff(ledger: Ledger, fleet: FakeFleet, clock: ManualClock, register: Register) -> Handoff:
+    postbox = postbox_over(ledger, fleet, clock)
+    return Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
+
+
+async def test_a_task_handed_on_is_made_in_the_senders_mission_and_started(
+    handoff: Handoff, register: Register, ledger: Ledger, fleet: FakeFleet
+) -> None:
+    mission = await register.new_mission("login", "The login page", "@op:hs")
+    own = await register.new(
+        NewTask("Fix the login page", "chat", "@op:hs", mission=mission.id, agent="coder")
+    )
+    started = await register.start(own, LaunchRequest("coder", prompt=own.title), None)
+    assert isinstance(started, Started) and started.outcome.started
+    assert (await handoff.current_task("coder")) is not None
+
+    handed = await handoff.hand("coder", "helper", "Write the migration", "for the users table")
+
+    task = handed.task
+    assert (task.title, task.body, task.source, task.asked_by) == (
+        "Write the migration",
+        "for the users table",
+        "task",
+        "agent coder",
+    )
+    assert (task.source_ref, task.mission, task.agent, task.state) == (
+        own.name,
+        mission.id,
+        "helper",
+        "working",
+    )
+    helper_run = await ledger.runs.last_run("helper")
+    assert helper_run is not None and task.runs == (helper_run.id,)
+    [(agent, prompt, by)] = fleet.spawned[1:]
+    assert (agent, by) == ("helper", "agent coder")
+    assert prompt == (
+        f"── task {task.id} from coder (claude on local) ──\n"
+        "> Write the migration\n> \n> for the users table\n"
+        f'── end of task {task.id} · answer: fw-msg send coder "…" ──'
+    )
+    message = handed.message
+    assert (message.kind, message.task_id, message.state) == ("task", task.id, "delivered")
+    assert message.delivered_run == helper_run.id
+    assert handed.text == f"task #{task.id} {task.name} for helper started"
+
+
+async def test_a_task_for_an_agent_not_a_peer_is_refused_and_not_made(
+    handoff: Handoff, ledger: Ledger
+) -> None:
+    with pytest.raises(PeerRefusal, match="loner is not one of your peers"):
+        await handoff.hand("coder", "loner", "Do my work")
+    assert await ledger.tasks.tasks() == []
+    [message] = await ledger.messages.recent("coder")
+    assert (message.kind, message.state) == ("task", "refused")
+
+
+async def test_a_task_whose_run_cannot_start_is_made_and_its_message_refused(
+    handoff: Handoff, ledger: Ledger, fleet: FakeFleet
+) -> None:
+    fleet.cannot_launch = "helper cannot start: host box cannot be reached now"
+    handed = await handoff.hand("coder", "helper", "Write the migration")
+    assert handed.text == (
+        f"task #{handed.task.id} {handed.task.name} for helper is made but not started: "
+        "helper cannot start: host box cannot be reached now"
+    )
+    assert handed.task.state == "todo" and handed.message.state == "refused"
+    assert handed.message.why.startswith("not started: helper cannot start")
