@@ -128,7 +128,7 @@ def test_two_agents_message_each_other_through_fw_msg(tmp_path: Path) -> None:
         key = (tmp_path / "mouth" / "planted.txt").read_text()
 
         # The peers, and a message ACCEPTED once it is in ears's session.
-        assert "FW peers exit 0" in said and "- ears (command on local)" in said
+        assert "FW peers exit 0" in said and "- ears on host local (command) — live" in said
         assert "FW send exit 0\nACCEPTED: message 1 is in ears's session" in said
         assert "ears got: ── message 1 from mouth (command on local) ──" in heard
         assert "ears got: > hello ears, the build is green" in heard

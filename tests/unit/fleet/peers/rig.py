@@ -25,8 +25,8 @@ from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from fleet.peers.door import PeerDesk, PeerDoor
 from fleet.peers.handoff import Handoff
-from fleet.peers.listing import plain_peers
 from fleet.peers.postbox import Postbox
+from fleet.peers.roster import PeerRoster
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
 from fleet.tasks.register import Register
@@ -196,7 +196,11 @@ async def serve_door(ledger: Ledger, tmp_path: Path, clock: ManualClock) -> Asyn
     )
     handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
     verdicts, asked, up = FakeVerdicts(), [False], [True]
-    desk = PeerDesk(postbox, handoff, plain_peers(fleet), lambda: verdicts if asked[0] else None)
+    roster = PeerRoster(
+        roster=lambda: fleet.specs.values(), agents=ledger.agents, state_dir=tmp_path / "state"
+    )
+    await roster.refresh()
+    desk = PeerDesk(postbox, handoff, roster.peers_text, lambda: verdicts if asked[0] else None)
     secrets = AgentSecrets(tmp_path / "heartbeat.json", "heartbeat endpoint")
     tokens = {name: secrets.issue(name) for name in fleet.specs}
     app = web.Application()

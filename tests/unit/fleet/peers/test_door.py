@@ -79,7 +79,8 @@ def test_the_wrapper_is_an_executable_sh_script() -> None:
 async def test_peers_lists_the_agents_it_may_write_to(rig: DoorRig) -> None:
     ran = await run(rig, "peers")
     assert ran.code == 0
-    assert "- reviewer (claude on local)" in ran.out and "- helper (codex on box)" in ran.out
+    assert "- reviewer on host local (claude) — " in ran.out
+    assert "- helper on host box (codex) — " in ran.out
     ran = await run(rig, "peers", agent="loner")
     assert ran.code == 0 and "You have no peers" in ran.out
 
