@@ -78,6 +78,7 @@ def spec_extra_json(spec: AgentSpec) -> str:
         "repo_base": spec.repo_base,
         "git_name": spec.git_name,
         "git_email": spec.git_email,
+        "workdir_read_only": spec.workdir_read_only,
     }
     return json.dumps(extra, sort_keys=True)
 
@@ -216,6 +217,7 @@ class AgentRecord:
             repo_base=_optional_str(self.extra.get("repo_base")),
             git_name=_optional_str(self.extra.get("git_name")),
             git_email=_optional_str(self.extra.get("git_email")),
+            workdir_read_only=self.extra.get("workdir_read_only") is True,
         )
 
     @classmethod
