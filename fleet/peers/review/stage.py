@@ -121,7 +121,8 @@ class ReviewStage:
         if why_not is not None:
             await stores.reviews.answer(review.id, "ended", why_not)
             log.info("review %d of task %d not asked: %s", review.id, task.id, why_not)
-            await self._to_humans(review, f"no review by {policy.agent}: {why_not}", False)
+            said = f"no review by {policy.agent}: {why_not}"
+            await self._to_humans(review, said, approved=False, why=said)
             return None
         run = await stores.runs.last_run(policy.agent)
         if run is not None and run.id in (await self._runs_of(task.id)):
@@ -154,7 +155,7 @@ class ReviewStage:
             framed = framed_verdict(answered, approve, said)
             try:
                 if approve or answered.last_round:
-                    words = await self._to_humans(answered, said, approve)
+                    words = await self._to_humans(answered, said, approved=approve)
                 else:
                     words = await self._go_on(answered, framed)
             except FleetwardenError as exc:  # kept; the operator sees why it went no further
@@ -180,18 +181,21 @@ class ReviewStage:
             "you review its next commit when it says done"
         )
 
-    async def _to_humans(self, review: ReviewRecord, verdict: str, approved: bool) -> str:
+    async def _to_humans(
+        self, review: ReviewRecord, verdict: str, *, approved: bool, why: str = ""
+    ) -> str:
         """The work for a human now: on a forge its pull request made ready, in chat the
-        task left for review, saying how it lands."""
+        task left for review, saying how it lands (``why``: what the task says, when it is
+        not the verdict's own round)."""
         if review.forge_run is not None and self.forge is not None:
             return await self.forge.ready(review, verdict, approved=approved)
-        if approved:
+        if not why and approved:
             why = f"approved by {review.reviewer} at {review.commit[:12]}"
-        else:
+        elif not why:
             why = f"{review.reviewer}'s rounds are over (round {review.round} asked for changes)"
-        why += f": a human reviews it now; `merge {review.branch}` lands it"
-        await self._stores.tasks.move(review.task_id, "review", why, came_from=("review",))
-        return f"noted: task #{review.task_id} goes to a human now ({why.split(':')[0]})"
+        said = f"{why}: a human reviews it now; `merge {review.branch}` lands it"
+        await self._stores.tasks.move(review.task_id, "review", said, came_from=("review",))
+        return f"noted: task #{review.task_id} goes to a human now ({why})"
 
     async def _shown(self, message_id: int) -> None:
         found = await self._stores.messages.message(message_id)
