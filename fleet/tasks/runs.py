@@ -45,6 +45,8 @@ CONTINUED: frozenset[str] = frozenset({"todo", "working", "review", "failed"})
 """The states a task's work may go on from, when its agent runs again."""
 
 Ended = Callable[[TaskRecord], Awaitable[None]]
+UpForReview = Callable[[TaskRecord, int], Awaitable[None]]
+"""Told of a task its run ``run_id`` just put up for review with a change on a branch."""
 
 
 def start_words(task: TaskRecord) -> str:
@@ -74,6 +76,9 @@ class TaskRuns:
         self._launches: dict[str, asyncio.Lock] = {}
         self.ended: Ended | None = None
         """Told of each task that ended by its runs (``None``: nobody)."""
+        self.up_for_review: UpForReview | None = None
+        """Told of each task a run's end put up for review with its change on a branch (a
+        review agent's round is asked: :mod:`fleet.peers.review.chat`)."""
 
     async def closed(self, task: int) -> str | None:
         """Why a launch for ``task`` must not be made (it ended meanwhile), or ``None``."""
@@ -267,7 +272,10 @@ class TaskRuns:
         if state == "working" or (state == "todo" and task.state == "review"):
             return 0
         if state in ("todo", "review"):
-            return int(await self._tasks.move(task.id, state, why, came_from=came_from))
+            moved = await self._tasks.move(task.id, state, why, came_from=came_from)
+            if moved and state == "review" and self.up_for_review is not None:
+                await self._reviewed(task, run_id)
+            return int(moved)
         actual = await self._actuals.actual(task.id)
         if not await self._tasks.finish(
             task.id, state, why, actual, error_of(task, actual), came_from=came_from
@@ -277,6 +285,15 @@ class TaskRuns:
         if ended is not None and self.ended is not None:
             await self.ended(ended)
         return 1
+
+    async def _reviewed(self, task: TaskRecord, run_id: int) -> None:
+        """Tell :attr:`up_for_review` of ``task`` (its change stays up for review whatever
+        asking a review agent meets)."""
+        assert self.up_for_review is not None
+        try:
+            await self.up_for_review(task, run_id)
+        except Exception:
+            log.exception("no round of review was asked for task %d", task.id)
 
     async def _verdict(self, task: TaskRecord, report: RunReport) -> tuple[TaskState, str]:
         """Where ``task`` goes now that its run of ``report`` ended, and why."""

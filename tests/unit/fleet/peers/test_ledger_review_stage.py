@@ -18,8 +18,10 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.peers import MessageRecord, ReviewRecord
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask, TaskRecord
 from fleet.peers.errors import PeerRefusal
+from fleet.peers.review.chat import ChatReviews
 from fleet.peers.review.handoff import ReviewStores, UnderReview
 from fleet.peers.review.stage import NOT_ASKED, ReviewStage
+from fleet.repos.facts import Change, CommitLine, change_to_json
 from fleet.repos.line.review import LineDiff
 from fleet.repos.schema import ReviewPolicy
 from fleet.supervisor.admission.admit import Admission
@@ -223,3 +225,37 @@ async def test_a_review_agent_that_cannot_start_hands_the_work_to_a_human(rig: R
     found = await rig.ledger.tasks.task(task.id)
     assert found is not None and found.state == "review" and "no review by reviewer" in found.why
     assert rig.stopped == []  # its run was not the task's: left alone
+
+
+async def test_a_chat_tasks_run_ending_with_a_change_asks_its_repositorys_review(
+    rig: Rig,
+) -> None:
+    """The run's end puts the task up for review with its change on a branch: round 1 is
+    asked on the branch's tip; a repository without review asks nothing."""
+    task = await rig.working_task()
+    line_id = await rig.ledger.lines.add_line(
+        repo="app", agent="coder", branch="fw/coder/1", base_ref="main", fork_sha=BASE,
+        checkout="/nonexistent",
+    )  # fmt: skip
+    policies = {"app": POLICY}
+    rig.task_runs.up_for_review = ChatReviews(
+        stage=rig.stage, lines=rig.ledger.lines, policy=policies.get
+    ).up_for_review
+    [coder_run] = task.runs
+    change = Change(
+        repo="app", agent="coder", branch="fw/coder/1", base_ref="main", fork_sha=BASE,
+        base_sha=BASE, head_sha=COMMIT, base_moved=0, commits=(CommitLine(COMMIT[:7], "fix"),),
+    )  # fmt: skip
+    await rig.ledger.lines.record_change(coder_run, change_to_json(change))
+    await rig.fleet.end("coder", coder_run, "finished")
+    [review] = await rig.ledger.reviews.of_task(task.id)
+    assert (review.round, review.commit, review.branch) == (1, COMMIT, "fw/coder/1")
+    assert rig.diffs == [(line_id, BASE, COMMIT)]
+    found = await rig.ledger.tasks.task(task.id)
+    assert found is not None and found.state == "review" and "round 1 of 2" in found.why
+    policies.clear()  # the next task's repository has no review
+    other = await rig.working_task()
+    [other_run] = other.runs
+    await rig.ledger.lines.record_change(other_run, change_to_json(change))
+    await rig.fleet.end("coder", other_run, "finished")
+    assert await rig.ledger.reviews.of_task(other.id) == []
