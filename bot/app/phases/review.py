@@ -51,6 +51,7 @@ def start_review(
     )
     if forged.reviewing is not None:
         forged.reviewing.stage = stage
+    fleet.subscribe(stage.hear)  # a review agent's run that ended without a verdict
 
     def policy(repo: str) -> ReviewPolicy | None:
         entry = cfg.repos.get(repo)

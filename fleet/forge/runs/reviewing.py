@@ -158,7 +158,7 @@ class ForgeReviewing:
         except ForgeApiError as exc:
             log.warning("review %d on %s#%d: %s", review.id, run.slug, run.pull, exc)
             raise FleetError(f"the forge refused the review on #{run.pull}") from None
-        how = "approved" if approved else f"rounds over, changes still asked ({review.round})"
+        how = "approved" if approved else f"no approval in round {review.round}"
         said = f"review {review.id} by {review.reviewer}: {how} at {review.commit[:12]}"
         await self._forge.audit_forge(run.id, review.reviewer, "review", True, said)
         await self._publisher.refresh(run.id)
@@ -169,12 +169,15 @@ class ForgeReviewing:
     ) -> str:
         """The review's words: the verdict (defused), whose it is and at which commit."""
         words = self._publisher.agent_text(verdict, own=_own(run))
-        head = (
-            f"**Review agent {review.reviewer} approves** this change"
-            if approved
-            else f"**Review agent {review.reviewer} still asks for changes** after round "
-            f"{review.round} of {review.rounds}: it is a human's call now"
-        )
+        if approved:
+            head = f"**Review agent {review.reviewer} approves** this change"
+        elif review.state == "ended":  # it gave no verdict: Fleetwarden's words say why
+            head = f"**Review agent {review.reviewer} gave no verdict**: it is a human's call"
+        else:
+            head = (
+                f"**Review agent {review.reviewer} still asks for changes** after round "
+                f"{review.round} of {review.rounds}: it is a human's call now"
+            )
         return (
             f"{head} (round {review.round} of {review.rounds}).\n\n{words}\n\n"
             f"_This is the verdict of Fleetwarden's review agent {review.reviewer}, not a "

@@ -13,8 +13,9 @@ last round's ``changes``, hands the work to a human — on a forge its pull requ
 ready (:class:`~fleet.peers.review.handoff.ForgeReviews`), in chat the task left for
 review with the ``merge`` that lands it said.
 
-A review agent that cannot start (busy, refused, held) asks nothing: its round ends, said,
-and the work goes to a human as it would without a review."""
+A review agent that cannot start (busy, refused, held) asks nothing, and one whose run
+ends without a verdict answers nothing (:meth:`ReviewStage.hear`): its round ends, said, and
+the work goes to a human as it would without a review."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import logging
 from collections.abc import Callable
 
 from fleet.errors import FleetwardenError
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.peers import NewMessage, NewReview, ReviewRecord, ReviewState
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.review.handoff import (
@@ -122,7 +124,8 @@ class ReviewStage:
             await stores.reviews.answer(review.id, "ended", why_not)
             log.info("review %d of task %d not asked: %s", review.id, task.id, why_not)
             said = f"no review by {policy.agent}: {why_not}"
-            await self._to_humans(review, said, approved=False, why=said)
+            ended = await stores.reviews.review(review.id) or review
+            await self._to_humans(ended, said, approved=False, why=said)
             return None
         run = await stores.runs.last_run(policy.agent)
         if run is not None and run.id in (await self._runs_of(task.id)):
@@ -165,6 +168,26 @@ class ReviewStage:
             await self._stores.messages.delivered(message.id, None)
             await self._shown(message.id)
             return words
+
+    async def hear(self, event: FleetEvent) -> None:
+        """A fleet event: a review agent's run that ended with its round still asked (it
+        crashed, was stopped, or never answered) ends the round, and the work goes to a
+        human, saying so."""
+        if event.kind is not EventKind.ENDED or event.run_id is None:
+            return
+        lock = self._locks.setdefault(event.agent, asyncio.Lock())
+        async with lock:
+            review = await self._stores.reviews.asked_of(event.agent)
+            if review is None or review.run_id != event.run_id:
+                return
+            why = f"{review.reviewer}'s run {event.run_id} ended without a verdict"
+            if not await self._stores.reviews.answer(review.id, "ended", why):
+                return
+            ended = await self._stores.reviews.review(review.id) or review
+            try:
+                await self._to_humans(ended, why, approved=False, why=why)
+            except FleetwardenError as exc:
+                log.warning("review %d: the work did not go to a human: %s", review.id, exc)
 
     async def _go_on(self, review: ReviewRecord, framed: str) -> str:
         """``changes`` with rounds left: the frame into the working agent's session."""

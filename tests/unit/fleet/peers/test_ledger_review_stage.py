@@ -14,9 +14,12 @@ from typing import Any
 
 import pytest
 
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import MessageRecord, ReviewRecord
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask, TaskRecord
+from fleet.model import AgentState
+from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.review.chat import ChatReviews
 from fleet.peers.review.handoff import ReviewStores, UnderReview
@@ -259,3 +262,29 @@ async def test_a_chat_tasks_run_ending_with_a_change_asks_its_repositorys_review
     await rig.ledger.lines.record_change(other_run, change_to_json(change))
     await rig.fleet.end("coder", other_run, "finished")
     assert await rig.ledger.reviews.of_task(other.id) == []
+
+
+async def test_a_review_run_that_ends_without_a_verdict_hands_the_work_to_a_human(
+    rig: Rig,
+) -> None:
+    """The review agent's run ends with its round still asked: the round ends, said, and
+    the work goes to a human (a forge run's through the forge's side); an end of another
+    run of the agent, or after its verdict, changes nothing."""
+    task = await rig.working_task(forge_run=9)
+    review = await rig.stage.begin(rig.under(task, forge_run=9), POLICY)
+    assert review is not None and review.run_id is not None
+    other = FleetEvent(AgentName("reviewer"), EventKind.ENDED, AgentState.EXITED, "", False, 999)
+    await rig.stage.hear(other)
+    assert rig.forge.made_ready == []
+    await rig.fleet.end("reviewer", review.run_id, "finished")
+    await rig.stage.hear(
+        FleetEvent(AgentName("reviewer"), EventKind.ENDED, AgentState.EXITED, "", False,
+                   review.run_id)
+    )  # fmt: skip
+    ended = await rig.ledger.reviews.review(review.id)
+    assert ended is not None and ended.state == "ended"
+    assert "ended without a verdict" in ended.verdict
+    [(review_id, said, approved)] = rig.forge.made_ready
+    assert review_id == review.id and not approved and "without a verdict" in said
+    with pytest.raises(PeerRefusal):
+        await rig.stage.verdict("reviewer", True, "late")
