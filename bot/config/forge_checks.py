@@ -67,8 +67,8 @@ def review_problems(document: ConfigFile) -> Iterator[tuple[Loc, str]]:
     for name, forge in document.forges.items():
         worker["forges", name] = forge.agent
     for name, entry in document.repos.items():
-        forge = document.forges.get(entry.forge) if entry.forge else None
-        worker["repos", name] = forge.agent if forge is not None else None
+        on = document.forges.get(entry.forge) if entry.forge else None
+        worker["repos", name] = on.agent if on is not None else None
     policies: list[tuple[tuple[str, str], ReviewPolicy | None]] = [
         (("forges", name), forge.review) for name, forge in document.forges.items()
     ]
