@@ -90,8 +90,9 @@ class ForgeReviewing:
 
     async def published(self, key: int, commit: str) -> None:
         """Forge run ``key``'s ``done ok`` is published, its pull request's head at
-        ``commit`` (the branch just pushed): ask its review agent for the next round on
-        that commit (none when its repository has no review, or its rounds are over)."""
+        ``commit``: ask its review agent for the next round on the commit its line says
+        was pushed (else ``commit``); none when its repository has no review, or its
+        rounds are over."""
         record = await self._forge.forge_run(key)
         policy = None if record is None else self.policy(record)
         if record is None or policy is None or self.stage is None:
@@ -103,6 +104,7 @@ class ForgeReviewing:
         if line is None or task is None:
             log.warning("forge run %d has no line or task to review", key)
             return
+        commit = line.pushed_sha or commit  # what was pushed, as the line keeps it
         under = UnderReview(
             task, record.agent, record.repo, line.id, record.branch, line.fork_sha, commit, key
         )
