@@ -14,9 +14,8 @@ from collections.abc import Iterator, Mapping
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.forge.schema import ForgeEntry
-from fleet.repos.schema import RepoEntry
+from fleet.repos.schema import RepoEntry, ReviewPolicy
 from fleet.repos.upstream.git_words import Credential, credential_of
-from fleet.repos.schema import ReviewPolicy
 from fleet.schema import unknown_value_message, unset_variable
 
 GUIDE = "docs/forges.md"
