@@ -269,6 +269,13 @@ class Repos:
             raise RepoError(f"line {line_id} is not there to review")
         return await line_diff(self.line_repo(line), base, commit)
 
+    async def line_tip(self, line_id: int) -> str | None:
+        """The tip of line ``line_id``'s branch in its door repo (what its agent pushed)."""
+        line = await self.stores.lines.line(line_id)
+        if line is None:
+            return None
+        return await g.rev(self.line_repo(line), f"refs/heads/{line.branch}")
+
     async def review_over(self, agent: str) -> None:
         """``agent``'s review checkouts removed (its run ended)."""
         for repo in self._entries:

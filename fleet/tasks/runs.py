@@ -46,7 +46,7 @@ CONTINUED: frozenset[str] = frozenset({"todo", "working", "review", "failed"})
 
 Ended = Callable[[TaskRecord], Awaitable[None]]
 UpForReview = Callable[[TaskRecord, int], Awaitable[None]]
-"""Told of a task its run ``run_id`` just put up for review with a change on a branch."""
+"""Told of a task its run ``run_id`` just put up for review (its end, or its turn over)."""
 
 
 def start_words(task: TaskRecord) -> str:
@@ -77,8 +77,9 @@ class TaskRuns:
         self.ended: Ended | None = None
         """Told of each task that ended by its runs (``None``: nobody)."""
         self.up_for_review: UpForReview | None = None
-        """Told of each task a run's end put up for review with its change on a branch (a
-        review agent's round is asked: :mod:`fleet.peers.review.chat`)."""
+        """Told of each task a run's end (with its change on a branch) or a live session's
+        turn over put up for review (a review agent's round is asked:
+        :mod:`fleet.peers.review.chat`)."""
 
     async def closed(self, task: int) -> str | None:
         """Why a launch for ``task`` must not be made (it ended meanwhile), or ``None``."""
@@ -141,7 +142,9 @@ class TaskRuns:
                 f"{agent}'s turn is over: `task done {task.id}` if the work is done, "
                 f"`send {agent} TEXT` to go on"
             )
-            await self._tasks.move(task.id, "review", why, came_from=("working",))
+            moved = await self._tasks.move(task.id, "review", why, came_from=("working",))
+            if moved and self.up_for_review is not None:
+                await self._reviewed(task, run_id)
         except Exception:
             log.exception("could not move the task of run %s of %s", run_id, agent)
 

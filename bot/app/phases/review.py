@@ -58,7 +58,9 @@ def start_review(
         forge = cfg.forges.get(entry.forge) if entry is not None and entry.forge else None
         return None if entry is None else entry.review_of(forge.review if forge else None)
 
-    chat = ChatReviews(stage=stage, lines=ledger.lines, policy=policy)
+    chat = ChatReviews(
+        stage=stage, lines=ledger.lines, reviews=ledger.reviews, policy=policy, tip=repos.line_tip
+    )
     fleeted.register.runs.up_for_review = chat.up_for_review
     return stage
 

@@ -76,6 +76,7 @@ class Rig:
         self.launched: list[LaunchRequest] = []
         self.diffs: list[tuple[int, str, str]] = []
         self.forge = ForgeSide()
+        self.tips: dict[int, str] = {}  # a line's branch tip, as its agent pushed it
         self.stage = ReviewStage(
             stores=ReviewStores(ledger.reviews, ledger.messages, ledger.tasks, ledger.runs),
             admit=self.admit,
@@ -118,6 +119,16 @@ class Rig:
         found = await self.ledger.tasks.task(task.id)
         assert found is not None and found.state == ("working" if not forge_run else found.state)
         return found
+
+    def chat(self, policies: dict[str, ReviewPolicy]) -> ChatReviews:
+        """Chat tasks' reviews by ``policies``, each line's pushed tip :attr:`tips`'."""
+        return ChatReviews(
+            stage=self.stage, lines=self.ledger.lines, reviews=self.ledger.reviews,
+            policy=policies.get, tip=self.tip,
+        )  # fmt: skip
+
+    async def tip(self, line_id: int) -> str | None:
+        return self.tips.get(line_id)
 
     def under(self, task: TaskRecord, *, forge_run: int | None = None) -> UnderReview:
         return UnderReview(task.id, "coder", "app", 5, "fw/coder/5", BASE, COMMIT, forge_run)
@@ -241,9 +252,7 @@ async def test_a_chat_tasks_run_ending_with_a_change_asks_its_repositorys_review
         checkout="/nonexistent",
     )  # fmt: skip
     policies = {"app": POLICY}
-    rig.task_runs.up_for_review = ChatReviews(
-        stage=rig.stage, lines=rig.ledger.lines, policy=policies.get
-    ).up_for_review
+    rig.task_runs.up_for_review = rig.chat(policies).up_for_review
     [coder_run] = task.runs
     change = Change(
         repo="app", agent="coder", branch="fw/coder/1", base_ref="main", fork_sha=BASE,
@@ -288,3 +297,30 @@ async def test_a_review_run_that_ends_without_a_verdict_hands_the_work_to_a_huma
     assert review_id == review.id and not approved and "without a verdict" in said
     with pytest.raises(PeerRefusal):
         await rig.stage.verdict("reviewer", True, "late")
+
+
+async def test_a_live_sessions_turn_over_asks_a_round_on_what_it_pushed_once(rig: Rig) -> None:
+    """A live session's turn is over: round 1 on its line's pushed tip; nothing pushed yet
+    asks nothing; the run's end on the same commit asks no second round."""
+    task = await rig.working_task()
+    line_id = await rig.ledger.lines.add_line(
+        repo="app", agent="coder", branch="fw/coder/1", base_ref="main", fork_sha=BASE,
+        checkout="/nonexistent",
+    )  # fmt: skip
+    rig.task_runs.up_for_review = rig.chat({"app": POLICY}).up_for_review
+    [coder_run] = task.runs
+    rig.tips[line_id] = BASE  # nothing pushed on the branch yet
+    await rig.task_runs.turn_over("coder", coder_run)
+    assert await rig.ledger.reviews.of_task(task.id) == []
+    await rig.ledger.tasks.move(task.id, "working", "told to go on")
+    rig.tips[line_id] = COMMIT
+    await rig.task_runs.turn_over("coder", coder_run)
+    [review] = await rig.ledger.reviews.of_task(task.id)
+    assert (review.commit, review.branch, review.round) == (COMMIT, "fw/coder/1", 1)
+    change = Change(
+        repo="app", agent="coder", branch="fw/coder/1", base_ref="main", fork_sha=BASE,
+        base_sha=BASE, head_sha=COMMIT, base_moved=0, commits=(CommitLine(COMMIT[:7], "fix"),),
+    )  # fmt: skip
+    await rig.ledger.lines.record_change(coder_run, change_to_json(change))
+    await rig.fleet.end("coder", coder_run, "finished")
+    assert [r.id for r in await rig.ledger.reviews.of_task(task.id)] == [review.id]
