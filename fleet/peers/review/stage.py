@@ -92,6 +92,7 @@ class ReviewStage:
         task = await stores.tasks.task(under.task_id)
         if task is None or not task.open:
             return None
+        diff = await self._diff(under.line_id, under.base, under.commit)  # before any record
         review = await stores.reviews.add_review(
             NewReview(
                 task_id=under.task_id,
@@ -108,7 +109,6 @@ class ReviewStage:
         why = f"round {review.round} of {review.rounds}: {policy.agent} reviews {under.commit[:12]}"
         await stores.tasks.move(task.id, "review", why, came_from=("working", "review"))
         await self._earlier_run_over(policy.agent, task.runs)
-        diff = await self._diff(under.line_id, under.base, under.commit)
         request = LaunchRequest(
             agent=policy.agent,
             origin="forge" if under.forge_run is not None else "chat",
@@ -118,8 +118,10 @@ class ReviewStage:
             collect=False,
             review_of=ReviewCheckout(under.repo, under.line_id, under.commit, review.id),
         )
-        admitted = await self._admit(request)
-        why_not = _not_started(policy.agent, admitted)
+        try:
+            why_not = _not_started(policy.agent, await self._admit(request))
+        except FleetwardenError as exc:  # its checkout could not be made, say
+            why_not = f"{policy.agent} could not start ({exc})"
         if why_not is not None:
             await stores.reviews.answer(review.id, "ended", why_not)
             log.info("review %d of task %d not asked: %s", review.id, task.id, why_not)

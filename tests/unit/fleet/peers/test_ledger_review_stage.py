@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from fleet.errors import LaunchFailed
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import MessageRecord, ReviewRecord
@@ -77,6 +78,7 @@ class Rig:
         self.diffs: list[tuple[int, str, str]] = []
         self.forge = ForgeSide()
         self.tips: dict[int, str] = {}  # a line's branch tip, as its agent pushed it
+        self.failed: Exception | None = None  # what the launch meets, if it fails
         self.stage = ReviewStage(
             stores=ReviewStores(ledger.reviews, ledger.messages, ledger.tasks, ledger.runs),
             admit=self.admit,
@@ -90,6 +92,8 @@ class Rig:
 
     async def admit(self, request: LaunchRequest) -> Any:
         self.launched.append(request)
+        if self.failed is not None:
+            raise self.failed
         return await self.admission.admit(request)
 
     async def diff(self, line_id: int, base: str, commit: str) -> LineDiff:
@@ -324,3 +328,15 @@ async def test_a_live_sessions_turn_over_asks_a_round_on_what_it_pushed_once(rig
     await rig.ledger.lines.record_change(coder_run, change_to_json(change))
     await rig.fleet.end("coder", coder_run, "finished")
     assert [r.id for r in await rig.ledger.reviews.of_task(task.id)] == [review.id]
+
+
+async def test_a_review_launch_that_fails_hands_the_forge_runs_work_to_a_human(rig: Rig) -> None:
+    """The review agent's launch fails (its checkout could not be made): the round ends
+    saying why, and the pull request goes to a human as with no review."""
+    task = await rig.working_task(forge_run=9)
+    rig.failed = LaunchFailed("commit a1b2c3d4e5f6 could not be checked out")
+    assert await rig.stage.begin(rig.under(task, forge_run=9), POLICY) is None
+    [review] = await rig.ledger.reviews.of_task(task.id)
+    assert review.state == "ended" and "could not be checked out" in review.verdict
+    [(review_id, said, approved)] = rig.forge.made_ready
+    assert review_id == review.id and not approved and "no review by reviewer" in said
