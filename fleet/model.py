@@ -190,6 +190,9 @@ class AgentSpec:
     talks_to: tuple[AgentName, ...] = ()
     wake: str = "wait"
     messages_per_hour: int = DEFAULT_MESSAGES_PER_HOUR
+    # Its workdir shown read-only in its sandbox: a review agent's run reads a line's
+    # commit in a checkout of its own (:mod:`fleet.repos.line.review`) and changes nothing.
+    workdir_read_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ the budgets, with a first pacing tick so the policy is current before any reques
 metering proxy with that policy and the runs' caps) → hosts (:mod:`bot.app.phases.hosts`) →
 fleet (:mod:`bot.app.phases.fleet`: the sandbox probe, reconcile; the feeds of its work and
 of its agents' asks, :mod:`bot.approvals`) → forge work (:mod:`bot.app.phases.forge_work`:
-over the fleet; its webhook routes and its rounds) → commands
+over the fleet; its webhook routes and its rounds) → the review stage
+(:mod:`bot.app.phases.review`: a second agent's rounds before a human's) → commands
 (:mod:`bot.app.phases.commands`: the command families, ACL, router) → scheduler
 (:mod:`bot.app.phases.jobs`: the job context and the jobs, the forges' rounds among them) →
 the dashboard (:mod:`bot.app.phases.dashboard`; its metrics count from the start; the
@@ -57,6 +58,7 @@ from bot.app.phases.hosts import AppHosts
 from bot.app.phases.jobs import start_jobs
 from bot.app.phases.ledger import Ledgered, open_ledger
 from bot.app.phases.repos import open_repos, repo_verbs
+from bot.app.phases.review import start_review
 from bot.app.phases.spend import start_spend
 from bot.app.reload import reload_config
 from bot.app.serving import Serving
@@ -75,6 +77,7 @@ from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.notices import Notice
+from fleet.peers.review.stage import ReviewStage
 from fleet.redaction.redactor import Redactor
 from fleet.repos.service import Repos
 from fleet.runtimes import RuntimeRegistry, default_registry
@@ -161,6 +164,8 @@ class App:
             backends=self._backends,
         )
         self._running: Running | None = None
+        # The review stage the agents' door takes verdicts to (none: nobody reviews).
+        self.review_stage: ReviewStage | None = None
 
     def _parts_to_stop(self) -> Stops:
         """The parts made with the app, stopped however far its start went; each phase
@@ -250,6 +255,7 @@ class App:
         await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)
         fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos)
         forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs)
+        self.review_stage = start_review(at, ledgered, fleeted, repos, forged)  # fw-msg review
         reload_roster = self.reload_config if self.config.source is not None else None
         commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, forged.parts)
         self._running = Running(ledgered, fleeted, commanded, repos)

@@ -1,6 +1,7 @@
 """Config checks of the forges across entries: each repository's ``forge`` names a
 ``forges:`` entry and has an ``owner/name`` there, each forge's ``agent`` is an agent of
-the roster on one of its repositories; and, at start, each forge's credentials are in the
+the roster on one of its repositories, each ``review:`` names an agent of the roster that
+is not the one given the work; and, at start, each forge's credentials are in the
 environment (its token, or its App's id and key, and its webhook secret).
 
 What is checked inside one entry is the schema's own, :class:`fleet.forge.schema.ForgeEntry`.
@@ -13,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.forge.schema import ForgeEntry
-from fleet.repos.schema import RepoEntry
+from fleet.repos.schema import RepoEntry, ReviewPolicy
 from fleet.repos.upstream.git_words import Credential, credential_of
 from fleet.schema import unknown_value_message, unset_variable
 
@@ -54,6 +55,34 @@ def forge_problems(document: ConfigFile) -> Iterator[tuple[Loc, str]]:
                 ("forges", name, "agent"),
                 f"forge {name}'s agent {forge.agent!r} must be an agent of the roster whose "
                 f"`repo` is a repository on {name} (repos: NAME: forge: {name})",
+            )
+
+
+def review_problems(document: ConfigFile) -> Iterator[tuple[Loc, str]]:
+    """Each ``review:`` (a forge's, a repository's) whose agent is not in the roster, or is
+    the agent its forge gives the work to (an agent never reviews its own work)."""
+    names = sorted(a.name for a in document.agents)
+    worker: dict[tuple[str, str], str | None] = {}
+    for name, forge in document.forges.items():
+        worker["forges", name] = forge.agent
+    for name, entry in document.repos.items():
+        on = document.forges.get(entry.forge) if entry.forge else None
+        worker["repos", name] = on.agent if on is not None else None
+    policies: list[tuple[tuple[str, str], ReviewPolicy | None]] = [
+        (("forges", name), forge.review) for name, forge in document.forges.items()
+    ]
+    policies += [(("repos", name), entry.review) for name, entry in document.repos.items()]
+    for where, review in policies:
+        if review is None:
+            continue
+        loc = (*where, "review", "agent")
+        if review.agent not in names:
+            yield loc, unknown_value_message("review agent", review.agent, names)
+        elif review.agent == worker[where]:
+            yield (
+                loc,
+                f"{review.agent} is the agent {where[1]}'s work is given to, and an agent "
+                "never reviews its own work: name another agent of the roster",
             )
 
 

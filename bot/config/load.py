@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from bot.config.door_checks import door_secret_problems
 from bot.config.forge_checks import environment_problems as forge_environment_problems
-from bot.config.forge_checks import forge_problems
+from bot.config.forge_checks import forge_problems, review_problems
 from bot.config.peer_checks import roster_problems as peer_roster_problems
 from bot.config.problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
 from bot.config.repo_checks import environment_problems as repo_environment_problems
@@ -173,7 +173,7 @@ def parse_config(
         problems.extend(door_secret_problems(document, roster))
         problems.extend(
             ConfigProblem(file_name, *locate(loc)[:2], message)
-            for loc, message in forge_problems(document)
+            for loc, message in (*forge_problems(document), *review_problems(document))
         )
     if problems or document is None:
         # The config file's problems first, then the roster file's; each by line.

@@ -28,6 +28,7 @@ from pydantic import (
 
 from fleet.budgets.quoting.quote import QUOTE_UNDER_HELP, QuoteUnder
 from fleet.forge.model import ForgeKind
+from fleet.repos.schema import REVIEW_HELP, ReviewPolicy
 from fleet.schema import EnvVarName
 
 FORGE_NAME_PATTERN = r"[a-z][a-z0-9-]{0,31}"
@@ -190,6 +191,13 @@ class ForgeEntry(BaseModel):
         description=QUOTE_UNDER_HELP
         + " Over it, the issue's run is not started and its status comment says why."
         + " Default: the agent's own `quote_under:`.",
+    )
+    review: ReviewPolicy | None = Field(
+        default=None,
+        description=REVIEW_HELP
+        + " On a forge its pull request opens as a draft; an approval posts the review agent's"
+        + " review and lifts the draft flag. The default of its repositories: a"
+        + " repository's own `review:` wins.",
     )
     on_done: Literal["freeze", "end"] = Field(
         default="freeze",

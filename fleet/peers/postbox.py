@@ -315,6 +315,10 @@ class Postbox:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def tell(self, message: MessageRecord) -> None:
+        """Give ``message``, recorded elsewhere (a review's verdict), to the listeners."""
+        await self._tell(message)
+
     async def _tell(self, message: MessageRecord) -> None:
         for listener in list(self._listeners):
             try:

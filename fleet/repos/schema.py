@@ -7,7 +7,8 @@ the file, never given to an agent — and the policy of its runs' branches: thei
 the default merge strategy, the branches only an admin may merge into, a setup command run
 in each new checkout, gitignored files copied into each checkout, whether what the git door
 accepts is pushed upstream at once (``autopush``) and whether a run may change what
-CI runs (``workflows``).
+CI runs (``workflows``), and the review agent that reads each run's work before a human
+does (``review``).
 """
 
 from __future__ import annotations
@@ -172,6 +173,36 @@ def credential_problem(url: str, *, token_env: str | None, ssh_key: Path | None)
     return None
 
 
+REVIEW_ROUNDS_DEFAULT = 2
+REVIEW_HELP = (
+    "A second agent that reviews each run's work before a human does: `{agent: NAME, "
+    "rounds: N}`. When the run says done, NAME reads the change in a read-only checkout of "
+    "its commit and answers `fw-msg review approve|changes TEXT`; `changes` goes back to "
+    "the agent that did the work, up to `rounds` rounds (1 to 10, default 2); `approve` (or "
+    "the last round's `changes`) hands it to a human. Its spend counts on the task."
+)
+
+
+class ReviewPolicy(BaseModel):
+    """Who reviews a repository's (or a forge's) runs before a human, and for how many
+    rounds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent: str = Field(
+        description="The roster's agent that reviews: not the one that does the work."
+    )
+    rounds: int = Field(
+        default=REVIEW_ROUNDS_DEFAULT,
+        ge=1,
+        le=10,
+        description=(
+            "How many times the review agent may ask for changes before the work goes to a "
+            "human anyway (1 to 10)."
+        ),
+    )
+
+
 class RepoEntry(BaseModel):
     """A repository agents work on."""
 
@@ -269,6 +300,10 @@ class RepoEntry(BaseModel):
         default=None,
         description="Its `owner/name` on the forge (default: from the url's path).",
     )
+    review: ReviewPolicy | None = Field(
+        default=None,
+        description=REVIEW_HELP + " Default: its forge's `review:`, if any.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -365,6 +400,10 @@ class RepoEntry(BaseModel):
     def ci_paths(self) -> tuple[str, ...]:
         """The repository's own paths that count as CI (``workflows: [paths…]``)."""
         return self.workflows if isinstance(self.workflows, tuple) else ()
+
+    def review_of(self, forge: ReviewPolicy | None = None) -> ReviewPolicy | None:
+        """Who reviews its runs: its own ``review:``, else its forge's (``forge``)."""
+        return self.review if self.review is not None else forge
 
     def is_protected(self, branch: str) -> bool:
         """Whether only an admin may merge into ``branch``."""

@@ -50,6 +50,13 @@ from fleet.repos.line.identity import clean_co_author
 from fleet.repos.line.lane_git import LaneGit
 from fleet.repos.line.no_branch import why_no_branch
 from fleet.repos.line.remote import HostAccess, HostCheckouts, elsewhere
+from fleet.repos.line.review import (
+    LineDiff,
+    ReviewCheckout,
+    line_diff,
+    make_review_checkout,
+    remove_review_checkout,
+)
 from fleet.repos.schema import RepoEntry
 from fleet.repos.stores import RepoStores
 from fleet.repos.upstream.branches import push_line_branch
@@ -236,6 +243,44 @@ class Repos:
         if cut.not_copied:
             self._not_copied[cut.line_id] = cut.not_copied
         return cut.checkout, tuple(cut.setup)
+
+    async def review_checkout(self, spec: AgentSpec, review: ReviewCheckout) -> AgentSpec:
+        """``spec`` (a review agent's) working in a checkout of its own of ``review``'s
+        line, detached at its commit and shown read-only in its sandbox; it cuts and keeps
+        no line (its ``repo`` is none for this run), so nothing of it is harvested or
+        pushed."""
+        line = await self.stores.lines.line(review.line_id)
+        if line is None or line.repo != review.repo:
+            raise RepoError(f"line {review.line_id} of {review.repo} is not there to review")
+        if spec.host != LOCAL_HOST:
+            raise RepoError(f"{spec.name} reviews on this machine only, not on {spec.host}")
+        dest = review.path_under(self.checkouts, spec.name)
+        try:
+            await make_review_checkout(self.line_repo(line), dest, review.commit)
+        except g.GitFailed as exc:
+            said = f"commit {review.commit[:12]} could not be checked out: {exc}"
+            raise RepoError(said) from None
+        return replace(spec, workdir=dest, repo=None, repo_base=None, workdir_read_only=True)
+
+    async def line_diff(self, line_id: int, base: str, commit: str) -> LineDiff:
+        """Line ``line_id``'s change from ``base`` to ``commit``, capped (a review's)."""
+        line = await self.stores.lines.line(line_id)
+        if line is None:
+            raise RepoError(f"line {line_id} is not there to review")
+        return await line_diff(self.line_repo(line), base, commit)
+
+    async def line_tip(self, line_id: int) -> str | None:
+        """The tip of line ``line_id``'s branch in its door repo (what its agent pushed)."""
+        line = await self.stores.lines.line(line_id)
+        if line is None:
+            return None
+        return await g.rev(self.line_repo(line), f"refs/heads/{line.branch}")
+
+    async def review_over(self, agent: str) -> None:
+        """``agent``'s review checkouts removed (its run ended)."""
+        for repo in self._entries:
+            for dest in (self.checkouts / repo).glob(f"{agent}-review-*"):
+                await remove_review_checkout(dest)
 
     def launched(self, agent: str) -> None:
         """``agent``'s launch is over (started or refused): its line is the verbs' again."""

@@ -29,7 +29,7 @@ from fleet.ledger.stores.spend.budgets import BudgetsStore
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPlan
 from fleet.names import AgentName, agent_name
 from fleet.repos.line.cutting import Asked
-from fleet.repos.line.launching import run_setup, workdir_of
+from fleet.repos.line.launching import review_spec, run_setup, workdir_of
 from fleet.runs.context import RunContexts
 from fleet.runs.facts import check_launchable
 from fleet.runs.launch_kit import LaunchKit
@@ -175,6 +175,9 @@ class RunKeeper:
         spec = task_spec(spec, self._clock.now(), continues=continues)
         spec = await self._site.place(spec)
         remote = spec.host != LOCAL_HOST
+        if asked is not None and asked.review_of is not None:  # a read-only checkout
+            spec = await review_spec(self._repos, spec, asked.review_of)
+            return await self._launch(spec, remote, reason, plan, origin, continues)
         if spec.repo is None:
             return await self._launch(spec, remote, reason, plan, origin, continues)
         prepared = await workdir_of(self._repos, spec, asked)  # its line's, made if need be
@@ -390,6 +393,7 @@ class RunKeeper:
         if self._repos is not None:  # before its state says it ended: verbs wait for this
             try:  # what it left uncommitted, committed and brought to its branch
                 await self._repos.finished(name, run.id)
+                await self._repos.review_over(name)
             except Exception:
                 log.exception("could not keep what %s's run %s left on its branch", name, run.id)
         if ending is not None:

@@ -3,7 +3,8 @@
 Every sandbox: its own user, pid, IPC, UTS and cgroup namespaces (``--unshare-all``), so
 the agent sees and signals only its own processes and ``/proc/<fleetwarden>`` does not
 exist; the host's files read-only; a private ``/tmp`` (tmpfs, size-capped); read-write
-only its workdir and its private HOME; and nothing at all of Fleetwarden's state dir, its
+only its workdir (read-only too when :attr:`Layout.workdir_writable` is false: a review
+agent's checkout) and its private HOME; and nothing at all of Fleetwarden's state dir, its
 config file's directory, other agents' workdirs, ``/root``, ``/home`` and the other paths
 :attr:`Layout.hidden` lists (a tmpfs over each), nor of the secret files
 :attr:`Layout.masked` lists (``/etc/shadow``, ssh host keys: ``/dev/null`` over each).
@@ -85,6 +86,7 @@ class Layout:
     uid: int = SANDBOX_UID  # the agent's uid and gid inside; never 0
     masked: tuple[Path, ...] = ()  # files shown as /dev/null (they must exist)
     aliases: tuple[Bind, ...] = ()  # its places (or needed ones) at the names it was given
+    workdir_writable: bool = True  # false: the workdir is shown read-only (a review's)
 
 
 def _under(path: Path, roots: Iterable[Path]) -> bool:
@@ -126,8 +128,9 @@ def bwrap_argv(layout: Layout, command: Sequence[str], *, bwrap: str, python: st
             argv += ["--tmpfs", str(path)]
             mounted.append(path)
     own = (layout.home, layout.workdir)
-    for path in own:
-        argv += ["--bind", str(path), str(path)]
+    argv += ["--bind", str(layout.home), str(layout.home)]
+    kind = "--bind" if layout.workdir_writable else "--ro-bind"
+    argv += [kind, str(layout.workdir), str(layout.workdir)]
     for alias in layout.aliases:  # after the paths that cover where they are shown
         kind = "--bind" if alias.writable else "--ro-bind-try"
         argv += [kind, str(alias.source), str(alias.dest)]

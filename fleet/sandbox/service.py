@@ -226,6 +226,7 @@ class Sandboxes:
             uid=os.getuid() if uid is None else uid,
             masked=secret_files(),
             aliases=placed.aliases,
+            workdir_writable=not spec.workdir_read_only,
         )
         argv = bwrap_argv(
             layout, plan.argv, bwrap=self._settings.bwrap, python=self._settings.python

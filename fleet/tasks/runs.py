@@ -10,7 +10,10 @@ waits for what to do next) puts its task up for ``review``. When a run ends, its
 change on a branch → ``review``; finished without one → ``done``; failed, cut off, timed
 out or lost → ``failed``; stopped by an operator → back to ``todo`` (``task start`` runs it
 again); stalled and restarted → still ``working``. A forge task is moved by its forge run
-instead (its pull request is the review). A task that ends is handed to
+instead (its pull request is the review). A run of another agent bound to a task — a
+review agent's (:mod:`fleet.peers.review`) — counts its spend on the task but never moves
+it: its start, its turns and its end leave the task where it is, and the task's own
+agent's runs go on being the ones that move it. A task that ends is handed to
 :attr:`TaskRuns.ended` (the register starts the tasks that waited for it)."""
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ CONTINUED: frozenset[str] = frozenset({"todo", "working", "review", "failed"})
 """The states a task's work may go on from, when its agent runs again."""
 
 Ended = Callable[[TaskRecord], Awaitable[None]]
+UpForReview = Callable[[TaskRecord, int], Awaitable[None]]
+"""Told of a task its run ``run_id`` just put up for review (its end, or its turn over)."""
 
 
 def start_words(task: TaskRecord) -> str:
@@ -71,6 +76,10 @@ class TaskRuns:
         self._launches: dict[str, asyncio.Lock] = {}
         self.ended: Ended | None = None
         """Told of each task that ended by its runs (``None``: nobody)."""
+        self.up_for_review: UpForReview | None = None
+        """Told of each task a run's end (with its change on a branch) or a live session's
+        turn over put up for review (a review agent's round is asked:
+        :mod:`fleet.peers.review.chat`)."""
 
     async def closed(self, task: int) -> str | None:
         """Why a launch for ``task`` must not be made (it ended meanwhile), or ``None``."""
@@ -127,13 +136,15 @@ class TaskRuns:
         try:
             task_id = await self._tasks.task_of_run(run_id)
             task = None if task_id is None else await self._tasks.task(task_id)
-            if task is None or task.source == "forge":
+            if task is None or task.source == "forge" or not _own(task, agent):
                 return
             why = (
                 f"{agent}'s turn is over: `task done {task.id}` if the work is done, "
                 f"`send {agent} TEXT` to go on"
             )
-            await self._tasks.move(task.id, "review", why, came_from=("working",))
+            moved = await self._tasks.move(task.id, "review", why, came_from=("working",))
+            if moved and self.up_for_review is not None:
+                await self._reviewed(task, run_id)
         except Exception:
             log.exception("could not move the task of run %s of %s", run_id, agent)
 
@@ -142,7 +153,7 @@ class TaskRuns:
         if not task.runs or task.agent is None:
             return None
         run = await self._runs.last_run(task.agent)
-        if run is None or run.ended_at is not None or run.id != task.runs[-1]:
+        if run is None or run.ended_at is not None or run.id != await self.own_last(task):
             return None
         return run.id
 
@@ -152,11 +163,12 @@ class TaskRuns:
         queue is gone; how many moved."""
         moved = 0
         for task in await self._tasks.tasks(states=("working", "review")):
-            if not task.runs:
+            last = await self.own_last(task)
+            if last is None:
                 continue
-            report = await self._runs.run_report(task.runs[-1])
+            report = await self._runs.run_report(last)
             if report is not None and report.run.ended_at is not None:
-                moved += await self.run_ended(task.runs[-1])
+                moved += await self.run_ended(last)
         return moved + await self.settle_queued()
 
     async def settle_queued(self) -> int:
@@ -213,6 +225,8 @@ class TaskRuns:
         if task is None or not task.open:  # ended meanwhile: the run is nobody's
             return
         await self._tasks.add_run(task.id, run_id)
+        if not _own(task, agent):  # a review agent's: its spend counts, the task stays
+            return
         await self._tasks.move(
             task.id, "working", f"run {run_id} of {agent} going", came_from=CONTINUED | {"queued"}
         )
@@ -228,9 +242,20 @@ class TaskRuns:
             return None
         task_id = await self._tasks.task_of_run(before[0].run.id)
         task = None if task_id is None else await self._tasks.task(task_id)
-        if task is None or task.state not in CONTINUED or task.runs[-1:] != (before[0].run.id,):
+        if task is None or task.state not in CONTINUED or not _own(task, agent):
+            return None
+        if await self.own_last(task) != before[0].run.id:
             return None
         return task.id
+
+    async def own_last(self, task: TaskRecord) -> int | None:
+        """The last run of ``task`` its own agent made (a review agent's runs bound to it
+        are not its work's), or ``None``."""
+        for run_id in reversed(task.runs):
+            report = await self._runs.run_report(run_id)
+            if report is not None and _own(task, report.run.agent):
+                return run_id
+        return None
 
     async def run_ended(self, run_id: int) -> int:
         """Move the task run ``run_id`` was done for, as the run went; 1 if it moved. A
@@ -240,17 +265,20 @@ class TaskRuns:
         task = None if task_id is None else await self._tasks.task(task_id)
         if task is None or task.state not in ("working", "review") or task.source == "forge":
             return 0
-        if task.runs and task.runs[-1] != run_id:
-            return 0  # a later run goes on with it
         report = await self._runs.run_report(run_id)
-        if report is None or report.run.ended_at is None:
-            return 0
+        if report is None or report.run.ended_at is None or not _own(task, report.run.agent):
+            return 0  # a review agent's run ends: the task is where its review put it
+        if task.runs and await self.own_last(task) != run_id:
+            return 0  # a later run goes on with it
         state, why = await self._verdict(task, report)
         came_from = (task.state,)
         if state == "working" or (state == "todo" and task.state == "review"):
             return 0
         if state in ("todo", "review"):
-            return int(await self._tasks.move(task.id, state, why, came_from=came_from))
+            moved = await self._tasks.move(task.id, state, why, came_from=came_from)
+            if moved and state == "review" and self.up_for_review is not None:
+                await self._reviewed(task, run_id)
+            return int(moved)
         actual = await self._actuals.actual(task.id)
         if not await self._tasks.finish(
             task.id, state, why, actual, error_of(task, actual), came_from=came_from
@@ -260,6 +288,15 @@ class TaskRuns:
         if ended is not None and self.ended is not None:
             await self.ended(ended)
         return 1
+
+    async def _reviewed(self, task: TaskRecord, run_id: int) -> None:
+        """Tell :attr:`up_for_review` of ``task`` (its change stays up for review whatever
+        asking a review agent meets)."""
+        assert self.up_for_review is not None
+        try:
+            await self.up_for_review(task, run_id)
+        except Exception:
+            log.exception("no round of review was asked for task %d", task.id)
 
     async def _verdict(self, task: TaskRecord, report: RunReport) -> tuple[TaskState, str]:
         """Where ``task`` goes now that its run of ``report`` ended, and why."""
@@ -287,3 +324,8 @@ class TaskRuns:
         if task.branch != change.branch:
             await self._tasks.set_fields(task.id, branch=change.branch)
         return change.branch
+
+
+def _own(task: TaskRecord, agent: str) -> bool:
+    """Whether ``agent``'s runs are ``task``'s own work (not a review agent's)."""
+    return task.agent is None or task.agent == agent

@@ -19,6 +19,7 @@ from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue, admission_of
+from bot.config import Config
 from fleet.approvals.spend import SpendAsks
 from fleet.budgets.quoting.service import Quoting, restore_holds
 from fleet.peers.door import PeerDesk
@@ -85,7 +86,10 @@ async def start_fleet(
     )
     # Each agent's peers, read from the fleet's roster as it is now (a reload applies).
     peer_roster = PeerRoster(
-        roster=lambda: fleet.roster(), agents=ledger.agents, state_dir=cfg.state_dir
+        roster=lambda: fleet.roster(),
+        agents=ledger.agents,
+        state_dir=cfg.state_dir,
+        reviewers=lambda: review_agents(cfg),
     )
     fleet = Fleet(
         stores=FleetStores(
@@ -178,6 +182,12 @@ async def start_fleet(
         spend_asks.ask_for_budgets(spend.budgets)
     await spend.budgets.enforce_with(CutoffKeeper(fleet, spend_asks))
     return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster, postbox, peers)
+
+
+def review_agents(cfg: Config) -> frozenset[str]:
+    """The agents a repository or a forge of ``cfg`` names to review its work."""
+    policies = [e.review for e in cfg.repos.values()] + [f.review for f in cfg.forges.values()]
+    return frozenset(p.agent for p in policies if p is not None)
 
 
 async def start_postbox(

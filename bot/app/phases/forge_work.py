@@ -37,6 +37,7 @@ from fleet.forge.posts.publish import Publisher, Tell
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.polling import ForgePolling
 from fleet.forge.runs.queued import QueuedRuns
+from fleet.forge.runs.reviewing import ForgeReviewing
 from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
@@ -67,6 +68,9 @@ class Forged:
     parts: ForgeParts | None = None  # what the forge commands use of forge work
     routes: tuple[web.RouteDef, ...] = ()
     rounds: Rounds | None = None  # the scheduler's jobs (none without forges)
+    # The forge's side of a review agent's rounds: its ``stage`` is set where the review
+    # stage is made (until then no run is reviewed, and pull requests open as the forge says).
+    reviewing: ForgeReviewing | None = None
 
 
 async def start_forges(
@@ -150,6 +154,19 @@ async def start_forges(
         lock=work.lock,
         spawn=work.spawn,
     )
+    reviewing = ForgeReviewing(
+        forges=cfg.forges,
+        repos=cfg.repos,
+        apis=clients.apis,
+        forge=ledger.forge,
+        launcher=launcher,
+        onward=work.onward,
+        publisher=publisher,
+        lock=work.lock,
+        spawn=work.spawn,
+    )
+    publisher.reviewed = reviewing.reviewed  # a reviewed run's pull request: a draft
+    publisher.on_published = reviewing.published  # each published done: the next round
     holds = work.holds  # the forges whose events wait (a login not the credential's, a rate limit)
     watch = ForgeWatch(
         work,
@@ -187,7 +204,7 @@ async def start_forges(
     work.spawn(checked, "the forges' logins and kept deliveries")
     parts = ForgeParts(cfg.forges, ledger.forge, publisher, launcher, holds, work.lock)
     routes = tuple(_webhook_routes(at, work, holds, ledger.forge))
-    return Forged(work, desk, parts, routes, rounds)
+    return Forged(work, desk, parts, routes, rounds, reviewing)
 
 
 def _webhook_routes(

@@ -82,6 +82,10 @@ class Publisher:
         self.source = source
         self._redact = redact
         self.posted: set[int] = set()  # the comments posted here: their events are ours
+        # A run whose work an agent reviews (:mod:`fleet.forge.runs.reviewing`): its pull
+        # request opens as a draft, and each publish of its done asks the next round.
+        self.reviewed: Callable[[ForgeRunRecord], bool] | None = None
+        self.on_published: Callable[[int, str], Awaitable[None]] | None = None
         self.status = StatusComment(
             forge=forge,
             approvals=source.approvals,
@@ -227,7 +231,6 @@ class Publisher:
         the pull request opened (or updated) and the summary posted on it; on ``failed``
         the summary posted on the issue."""
         summary = record.summary or ""
-        entry = self._forges[record.forge]
         if record.done_status != "ok":
             said = self.agent_text(summary, own=_own(record))
             body = f"**{record.agent} could not finish:**\n\n{said}"
@@ -236,7 +239,9 @@ class Publisher:
             await self.refresh(record.id)
             return
         try:
-            pull = await self.open_pull(record, title=record.title, text=summary, draft=entry.draft)
+            pull = await self.open_pull(
+                record, title=record.title, text=summary, draft=self.draft_of(record)
+            )
         except LineEnded as exc:
             await self._line_ended(record, exc)
             return
@@ -245,14 +250,19 @@ class Publisher:
             return
         await self._published(record, pull, tell=record.pull is None)  # a new one is news
 
+    def draft_of(self, record: ForgeRunRecord) -> bool:
+        """Whether ``record``'s pull request opens as a draft: its forge says so, or an
+        agent reviews it first."""
+        reviewed = self.reviewed is not None and self.reviewed(record)
+        return self._forges[record.forge].draft or reviewed
+
     async def retry(self, record: ForgeRunRecord) -> bool:
         """Try again to open the pull request of ``record``, a run left ``unpublished``;
         whether it is open now (chat is told when it is; a refusal again is said only in the
         status comment, when its reason changed)."""
-        entry = self._forges[record.forge]
         try:
             pull = await self.open_pull(
-                record, title=record.title, text=record.summary or "", draft=entry.draft
+                record, title=record.title, text=record.summary or "", draft=self.draft_of(record)
             )
         except LineEnded as exc:  # never to be opened: the run ends, said once
             await self._line_ended(record, exc)
@@ -388,6 +398,11 @@ class Publisher:
         except ForgeApiError as exc:
             log.warning("the summary of %s#%d was not posted: %s", record.slug, pull.number, exc)
         await self.refresh(record.id)
+        if self.on_published is not None:  # its review agent's next round
+            try:
+                await self.on_published(record.id, pull.head_sha)
+            except Exception:  # published all the same: a human reviews it
+                log.exception("no round of review was asked for forge run %d", record.id)
 
     async def watchdog(self, record: ForgeRunRecord, minutes: int) -> None:
         """Say on the issue that the agent did not signal done within ``minutes``."""

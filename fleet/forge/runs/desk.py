@@ -100,10 +100,9 @@ class ForgeDesk:
 
     async def open_pull(self, scope: DoorScope, title: str, body: str, draft: bool) -> str:
         record = await self._record(scope)
-        entry = self._forges[record.forge]
         try:
             pull = await self._publisher.open_pull(
-                record, title=title, text=body, draft=draft or entry.draft
+                record, title=title, text=body, draft=draft or self._publisher.draft_of(record)
             )
         except ForgeApiError:
             raise  # the door answers 502, naming nothing of the forge's API

@@ -83,6 +83,7 @@ def spec_extra_json(spec: AgentSpec) -> str:
         "talks_to": list(spec.talks_to),
         "wake": spec.wake,
         "messages_per_hour": spec.messages_per_hour,
+        "workdir_read_only": spec.workdir_read_only,
     }
     return json.dumps(extra, sort_keys=True)
 
@@ -232,6 +233,7 @@ class AgentRecord:
             talks_to=tuple(AgentName(str(n)) for n in self.extra.get("talks_to") or ()),
             wake="start" if self.extra.get("wake") == "start" else "wait",
             messages_per_hour=_per_hour(self.extra.get("messages_per_hour")),
+            workdir_read_only=self.extra.get("workdir_read_only") is True,
         )
 
     @classmethod

@@ -23,6 +23,7 @@ from fleet.repos.hook.policy import Issue
 from fleet.repos.line.checkouts import copy_into, make_checkout, not_copied
 from fleet.repos.line.identity import identity_of
 from fleet.repos.line.remote import HostCheckouts
+from fleet.repos.line.review import ReviewCheckout
 from fleet.repos.schema import RepoEntry
 from fleet.repos.stores import RepoStores
 from fleet.repos.upstream.branches import first_free
@@ -66,12 +67,15 @@ class Asked:
     """What a launch asks of its line besides its spec: a new one even when the agent has
     a live line (``fresh``; a ``branch`` name implies it), who asked for it (``NAME
     <EMAIL>``, its commits' co-author), the forge issue it works on (the only one its
-    commits may name) and the branch's name. Said only to the cut that uses it."""
+    commits may name) and the branch's name. Said only to the cut that uses it.
+    ``review_of``: a review agent's launch, which cuts no line but reads one's commit in a
+    read-only checkout of its own (:meth:`fleet.repos.service.Repos.review_checkout`)."""
 
     co_author: str | None = None
     issue: Issue | None = None
     branch: str | None = None
     fresh: bool = False
+    review_of: ReviewCheckout | None = None
 
     @property
     def new_line(self) -> bool:

@@ -1,5 +1,6 @@
 """What a launch of an agent on a repository needs before it starts: its workdir, the
-line's checkout (:func:`workdir_of`), and a new checkout's ``setup`` command (``[npm, ci]``,
+line's checkout (:func:`workdir_of`) — or a review agent's read-only one of a line's commit
+(:func:`review_spec`) — and a new checkout's ``setup`` command (``[npm, ci]``,
 :func:`run_setup`), run inside the agent's own sandbox — as the agent, with its network,
 its doors and its caps — so what the command does is what the agent itself could do.
 
@@ -24,6 +25,7 @@ from fleet.model import AgentSpec, LaunchPlan
 from fleet.private_files import private_dir
 from fleet.repos.desk import RepoError
 from fleet.repos.line.cutting import Asked
+from fleet.repos.line.review import ReviewCheckout
 from fleet.repos.service import Prepared, Repos
 
 SETUP_LIMIT: Final = 900.0
@@ -44,6 +46,20 @@ async def workdir_of(repos: Repos | None, spec: AgentSpec, asked: Asked | None =
         raise LaunchFailed(str(exc)) from None
     except (FleetError, OSError) as exc:
         raise LaunchFailed(f"the checkout of {spec.repo} could not be made: {exc}") from None
+
+
+async def review_spec(repos: Repos | None, spec: AgentSpec, review: ReviewCheckout) -> AgentSpec:
+    """``spec``, a review agent's, working in its read-only checkout of ``review``'s
+    commit (:meth:`fleet.repos.service.Repos.review_checkout`); what stops it, as
+    :class:`LaunchFailed`."""
+    if repos is None:
+        raise LaunchFailed(f"{spec.name} reviews a line, but no repositories are configured")
+    try:
+        return await repos.review_checkout(spec, review)
+    except RepoError as exc:
+        raise LaunchFailed(str(exc)) from None
+    except (FleetError, OSError) as exc:
+        raise LaunchFailed(f"{spec.name}'s checkout to review could not be made: {exc}") from None
 
 
 async def run_setup(

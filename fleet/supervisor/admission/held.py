@@ -15,6 +15,7 @@ from fleet.errors import FleetError
 from fleet.ledger import QueuedSpawn
 from fleet.model import DEFAULT_ASK_WITHIN, PermissionMode, RunBudget
 from fleet.repos.hook.policy import Issue
+from fleet.repos.line.review import ReviewCheckout
 from fleet.supervisor.admission.request import ORIGINS, LaunchRequest, Origin
 
 _PLAIN = (
@@ -39,6 +40,8 @@ def held(request: LaunchRequest) -> str:
     out["issue"] = None if issue is None else {"slug": issue.slug, "number": issue.number}
     out["quote_under"] = request.quote_under
     out["task"] = request.task
+    review = request.review_of
+    out["review_of"] = None if review is None else asdict(review)
     return json.dumps(out, sort_keys=True)
 
 
@@ -66,7 +69,7 @@ def _origin(value: object) -> Origin:
 
 def _read(data: dict[str, Any]) -> LaunchRequest:
     workdir, mode = data.get("workdir"), data.get("permissions")
-    budget, issue = data.get("run_budget"), data.get("issue")
+    budget, issue, review = data.get("run_budget"), data.get("issue"), data.get("review_of")
     return LaunchRequest(
         str(data["agent"]),
         origin=_origin(data.get("origin")),
@@ -89,6 +92,14 @@ def _read(data: dict[str, Any]) -> LaunchRequest:
         collect=bool(data.get("collect", True)),
         quote_under=_dollars(data.get("quote_under")),  # absent from entries made before
         task=_task(data.get("task")),
+        review_of=None if review is None else _review_of(cast(dict[str, Any], review)),
+    )
+
+
+def _review_of(data: dict[str, Any]) -> ReviewCheckout:
+    """A held review launch's checkout (its commit checked again)."""
+    return ReviewCheckout(
+        str(data["repo"]), int(data["line_id"]), str(data["commit"]), int(data["review_id"])
     )
 
 

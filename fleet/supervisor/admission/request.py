@@ -14,6 +14,7 @@ from fleet.ledger.records.quotes import Quote
 from fleet.model import PermissionMode, RunBudget
 from fleet.repos.hook.policy import Issue
 from fleet.repos.line.cutting import Asked
+from fleet.repos.line.review import ReviewCheckout
 from fleet.supervisor.status import SpawnOutcome
 
 Origin = Literal["chat", "autostart", "forge"]
@@ -31,7 +32,8 @@ class LaunchRequest:
     ``urgent``: past a budget's queue; ``collect``: wait for its first output;
     ``quote_under``: start only if the run's quote holds at most this many dollars (``None``:
     the agent's own ``quote_under:``, if any); ``task``: the register's task the run is done
-    for (``None``: none)."""
+    for (``None``: none); ``review_of``: the line's commit a review agent reads, in a
+    read-only checkout of its own (its run then cuts and keeps no line)."""
 
     agent: str
     origin: Origin = "chat"
@@ -54,13 +56,18 @@ class LaunchRequest:
     collect: bool = True
     quote_under: float | None = None
     task: int | None = None
+    review_of: ReviewCheckout | None = None
 
     def asked(self) -> Asked | None:
         """What the launch asks of its line, if anything."""
-        if not (self.fresh or self.branch or self.issue or self.co_author):
+        if not (self.fresh or self.branch or self.issue or self.co_author or self.review_of):
             return None
         return Asked(
-            co_author=self.co_author, issue=self.issue, branch=self.branch, fresh=self.fresh
+            co_author=self.co_author,
+            issue=self.issue,
+            branch=self.branch,
+            fresh=self.fresh,
+            review_of=self.review_of,
         )
 
 

@@ -29,3 +29,14 @@ async def test_a_row_saved_before_repositories_loads_without_one(ledger: Ledger)
     old = replace(record, extra=extra)
     assert (old.spec.repo, old.spec.repo_base) == (None, None)
     assert replace(record, extra={**extra, "repo": 7}).spec.repo is None  # junk: none
+
+
+async def test_a_review_agents_read_only_workdir_is_kept(ledger: Ledger) -> None:
+    """A review agent's run works in a read-only checkout: a restart of it from the ledger
+    keeps it read-only; a row saved before reads as writable."""
+    spec = AgentSpec(name=AgentName("reviewer"), runtime="stub", workdir_read_only=True)
+    await ledger.agents.upsert_agent(spec, DesiredState.RUNNING)
+    record = await ledger.agents.get_agent("reviewer")
+    assert record is not None and record.spec == spec
+    extra = {k: v for k, v in record.extra.items() if k != "workdir_read_only"}
+    assert not replace(record, extra=extra).spec.workdir_read_only

@@ -403,3 +403,17 @@ async def test_a_door_in_a_deep_state_dir_still_opens(tmp_path: Path) -> None:
         await doors.close_all()
         server.close()
         await server.wait_closed()
+
+
+def test_a_review_agents_workdir_is_bound_read_only() -> None:
+    """A layout whose workdir is not writable (a review agent's checkout): the workdir
+    bound ``--ro-bind``, HOME still ``--bind``; by default the workdir is writable."""
+    layout = Layout(workdir=WORK, home=HOME, hidden=(STATE,), workdir_writable=False)
+    argv = bwrap_argv(layout, ["claude"], bwrap="bwrap", python="/usr/bin/python3")
+    assert pairs(argv, "--bind") == [str(HOME)]
+    assert str(WORK) in pairs(argv, "--ro-bind")
+    assert argv.index(str(WORK)) > argv.index(str(STATE))  # shown through what hides it
+    writable = bwrap_argv(replace(layout, workdir_writable=True), ["claude"], bwrap="bwrap",
+                          python="/usr/bin/python3")  # fmt: skip
+    assert pairs(writable, "--bind") == [str(HOME), str(WORK)]
+    assert str(WORK) not in pairs(writable, "--ro-bind")

@@ -12,6 +12,7 @@ from fleet.errors import FleetError
 from fleet.ledger import Ledger, SpawnAsk
 from fleet.model import PermissionMode, RunBudget
 from fleet.repos.hook.policy import Issue
+from fleet.repos.line.review import ReviewCheckout
 from fleet.supervisor.admission.held import held, request_of
 from fleet.supervisor.admission.request import LaunchRequest
 
@@ -37,6 +38,7 @@ async def test_a_held_request_reads_back_as_it_was_asked(ledger: Ledger) -> None
         co_author="Ann <ann@example.com>",
         urgent=True,
         collect=False,
+        review_of=ReviewCheckout("app", 4, "a1b2c3d4e5f6", 9),
     )
     ask = SpawnAsk("coder", "", "@ann on gh", "", "", "cap", origin="forge", launch=held(request),
                    ref="7")  # fmt: skip

@@ -1,0 +1,62 @@
+"""The review phase: the review stage (:mod:`fleet.peers.review`) over the running fleet, when
+a repository or a forge names a ``review:`` agent. A chat task's run that ends with its
+change on a branch asks the review agent (the task runs' ``up_for_review``), a forge run's
+published ``done`` does (forge work's :class:`~fleet.forge.runs.reviewing.ForgeReviewing`);
+each verdict is a message of the postbox's, told to the operators as every message is."""
+
+from __future__ import annotations
+
+from bot.app.grounds import Grounds
+from bot.app.phases.fleet import Fleeted
+from bot.app.phases.forge_work import Forged
+from bot.app.phases.ledger import Ledgered
+from fleet.peers.review.chat import ChatReviews
+from fleet.peers.review.handoff import ReviewStores
+from fleet.peers.review.stage import ReviewStage
+from fleet.repos.schema import ReviewPolicy
+from fleet.repos.service import Repos
+
+
+def start_review(
+    at: Grounds, ledgered: Ledgered, fleeted: Fleeted, repos: Repos | None, forged: Forged
+) -> ReviewStage | None:
+    """The review stage, bound to the task runs and forge work (``None``: no repository or
+    forge names a review agent, or there are no repositories)."""
+    cfg, ledger = at.cfg, ledgered.ledger
+    if repos is None or not (
+        any(e.review for e in cfg.repos.values()) or any(f.review for f in cfg.forges.values())
+    ):
+        return None
+    fleet = fleeted.fleet
+
+    async def send(agent: str, text: str) -> object:
+        return await fleet.send(agent, text, by="its review agent")
+
+    async def stop(agent: str, by: str) -> object:
+        return await fleet.stop_agent(agent, by=by)
+
+    stage = ReviewStage(
+        stores=ReviewStores(ledger.reviews, ledger.messages, ledger.tasks, ledger.runs),
+        admit=fleet.admission.admit,
+        diff=repos.line_diff,
+        redact=at.redactor.redact,
+        heard=fleeted.postbox.tell,  # told as every message is: both threads, `msgs`, pages
+        send=send,
+        stop=stop,
+        forge=forged.reviewing,
+    )
+    if forged.reviewing is not None:
+        forged.reviewing.stage = stage
+    fleet.subscribe(stage.hear)  # a review agent's run that ended without a verdict
+    fleeted.peers.verdicts = lambda: stage  # `fw-msg review` answers the round asked
+
+    def policy(repo: str) -> ReviewPolicy | None:
+        entry = cfg.repos.get(repo)
+        forge = cfg.forges.get(entry.forge) if entry is not None and entry.forge else None
+        return None if entry is None else entry.review_of(forge.review if forge else None)
+
+    chat = ChatReviews(
+        stage=stage, lines=ledger.lines, reviews=ledger.reviews, policy=policy, tip=repos.line_tip
+    )
+    fleeted.register.runs.up_for_review = chat.up_for_review
+    return stage

@@ -1,0 +1,197 @@
+"""A forge run under review by a second agent (the forge's side of
+:mod:`fleet.peers.review`): who reviews a run's work (its repository's ``review:``, else its
+forge's), its pull request opened as a draft while an agent reviews it, a round asked once
+its ``done ok`` is published (its branch pushed, its pull request open: the run
+``waiting``), and what a verdict does on the forge — ``changes`` continue the run as a
+person's review would (:meth:`fleet.forge.runs.onward.Onward.go_on`: its session, or its
+next run on the line; its next ``done`` asks the next round); ``approve``, or the last
+round's ``changes``, post the review agent's review on the pull request — its words
+defused, saying it is that agent's verdict and not a human's, at which commit, with the
+provenance footer — lift its draft flag, and say who approved in its status comment.
+
+A person's review or comment meanwhile continues the run as it always does."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from fleet.errors import FleetError, FleetwardenError
+from fleet.forge.launcher import ForgeLauncher
+from fleet.forge.model import ForgeApi, ForgeApiError
+from fleet.forge.posts.publish import Publisher
+from fleet.forge.runs.desk import IssueLock, Spawn
+from fleet.forge.runs.onward import Onward
+from fleet.forge.schema import ForgeEntry
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.records.peers import ReviewRecord
+from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.peers.review.handoff import UnderReview
+from fleet.peers.review.stage import ReviewStage
+from fleet.repos.schema import RepoEntry, ReviewPolicy
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class ReviewApi(Protocol):
+    """What a review agent's verdict needs of a forge's API: a review on a pull request,
+    and its draft flag lifted (GitHub's GraphQL, a Gitea's WIP title)."""
+
+    async def review(self, repo: Slug, number: int, body: str, *, event: str = "COMMENT") -> str:
+        """Post a review of pull request ``number``; its address."""
+        ...
+
+    async def ready_for_review(self, repo: Slug, number: int) -> None:
+        """Take pull request ``number`` out of draft."""
+        ...
+
+
+class ForgeReviewing:
+    """The review stage's :class:`~fleet.peers.review.handoff.ForgeReviews` over forge
+    runs; :attr:`stage` is set once the stage is made (it takes this as its forge side)."""
+
+    def __init__(
+        self,
+        *,
+        forges: Mapping[str, ForgeEntry],
+        repos: Mapping[str, RepoEntry],
+        apis: Mapping[str, ForgeApi],
+        forge: ForgeStore,
+        launcher: ForgeLauncher,
+        onward: Onward,
+        publisher: Publisher,
+        lock: IssueLock,
+        spawn: Spawn,
+    ) -> None:
+        """``lock``: an issue's lock and ``spawn`` background work (forge work's)."""
+        self._forges = forges
+        self._repos = repos
+        self._apis = apis
+        self._forge = forge
+        self._launcher = launcher
+        self._onward = onward
+        self._publisher = publisher
+        self._lock = lock
+        self._spawn = spawn
+        self.stage: ReviewStage | None = None
+
+    def policy(self, record: ForgeRunRecord) -> ReviewPolicy | None:
+        """Who reviews ``record``'s work: its repository's ``review:``, else its forge's."""
+        forge = self._forges.get(record.forge)
+        fallback = forge.review if forge is not None else None
+        entry = self._repos.get(record.repo)
+        return entry.review_of(fallback) if entry is not None else fallback
+
+    def reviewed(self, record: ForgeRunRecord) -> bool:
+        """Whether an agent reviews ``record``'s work (its pull request opens as a draft)."""
+        return self.stage is not None and self.policy(record) is not None
+
+    async def published(self, key: int, commit: str) -> None:
+        """Forge run ``key``'s ``done ok`` is published, its pull request's head at
+        ``commit``: ask its review agent for the next round on the commit its line says
+        was pushed (else ``commit``); none when its repository has no review, or its
+        rounds are over."""
+        record = await self._forge.forge_run(key)
+        policy = None if record is None else self.policy(record)
+        if record is None or policy is None or self.stage is None:
+            return
+        if ForgeRunState(record.state) is not ForgeRunState.WAITING:
+            return
+        line = await self._launcher.line(record.agent, record.line_id)
+        task = await self._publisher.task_of(record)
+        if line is None or task is None:
+            log.warning("forge run %d has no line or task to review", key)
+            return
+        commit = line.pushed_sha or commit  # what was pushed, as the line keeps it
+        under = UnderReview(
+            task, record.agent, record.repo, line.id, record.branch, line.fork_sha, commit, key
+        )
+        review = await self.stage.begin(under, policy)
+        if review is not None:
+            said = f"review {review.id}: {policy.agent} reviews {commit[:12]}"
+            said += f" (round {review.round} of {review.rounds})"
+            await self._forge.audit_forge(key, policy.agent, "review", True, said)
+            await self._publisher.refresh(key)
+
+    async def go_on(self, review: ReviewRecord, framed: str) -> str:
+        """``changes``: the framed verdict continues the forge run, in the background (a
+        turn under way ends first); the words for the review agent."""
+        run = await self._run_of(review)
+        self._spawn(self._continued(run.id, review, framed), f"review {review.id} of run {run.id}")
+        return (
+            f"your verdict goes to {review.coder} on {run.branch} (round {review.round} of "
+            f"{review.rounds}); you review its next commit once it says done again"
+        )
+
+    async def _continued(self, key: int, review: ReviewRecord, framed: str) -> None:
+        run = await self._forge.forge_run(key)
+        if run is None:
+            return
+        async with self._lock(run.forge, run.slug, run.issue):
+            run = await self._forge.forge_run(key)
+            if run is None or ForgeRunState(run.state).is_over:
+                return  # ended meanwhile: nothing to go on with
+            who = f"review agent {review.reviewer}"
+            try:
+                await self._onward.go_on(
+                    run, framed, by=who, requester=who, how=f"review {review.id} by {who}",
+                    where=run.pull or run.issue,
+                )  # fmt: skip
+            except FleetwardenError as exc:  # kept in the audit and said in its status
+                said = f"review {review.id}'s changes not taken up: {exc}"
+                await self._forge.audit_forge(key, review.reviewer, "review", False, said)
+                await self._publisher.refresh(key)
+
+    async def ready(self, review: ReviewRecord, verdict: str, *, approved: bool) -> str:
+        """The pull request ready for a human: the review agent's review posted on it, its
+        draft flag lifted, its status comment saying so; the words for the review agent."""
+        run = await self._run_of(review)
+        if run.pull is None:
+            raise FleetError(f"forge run {run.id} has no pull request to review")
+        api = self._apis[run.forge]
+        if not isinstance(api, ReviewApi):
+            raise FleetError(f"forge {run.forge}'s API cannot post a review")
+        body = await self._publisher.signed(run, self.review_body(run, review, verdict, approved))
+        try:
+            url = await api.review(run.slug, run.pull, body, event="COMMENT")
+            await api.ready_for_review(run.slug, run.pull)
+        except ForgeApiError as exc:
+            log.warning("review %d on %s#%d: %s", review.id, run.slug, run.pull, exc)
+            raise FleetError(f"the forge refused the review on #{run.pull}") from None
+        how = "approved" if approved else f"no approval in round {review.round}"
+        said = f"review {review.id} by {review.reviewer}: {how} at {review.commit[:12]}"
+        await self._forge.audit_forge(run.id, review.reviewer, "review", True, said)
+        await self._publisher.refresh(run.id)
+        return f"your review is on pull request #{run.pull} ({url}); it is a human's now"
+
+    def review_body(
+        self, run: ForgeRunRecord, review: ReviewRecord, verdict: str, approved: bool
+    ) -> str:
+        """The review's words: the verdict (defused), whose it is and at which commit."""
+        words = self._publisher.agent_text(verdict, own=_own(run))
+        if approved:
+            head = f"**Review agent {review.reviewer} approves** this change"
+        elif review.state == "ended":  # it gave no verdict: Fleetwarden's words say why
+            head = f"**Review agent {review.reviewer} gave no verdict**: it is a human's call"
+        else:
+            head = (
+                f"**Review agent {review.reviewer} still asks for changes** after round "
+                f"{review.round} of {review.rounds}: it is a human's call now"
+            )
+        return (
+            f"{head} (round {review.round} of {review.rounds}).\n\n{words}\n\n"
+            f"_This is the verdict of Fleetwarden's review agent {review.reviewer}, not a "
+            f"human's review. It read commit `{review.commit[:12]}` of `{run.branch}`._"
+        )
+
+    async def _run_of(self, review: ReviewRecord) -> ForgeRunRecord:
+        run = None if review.forge_run is None else await self._forge.forge_run(review.forge_run)
+        if run is None:
+            raise FleetError(f"review {review.id}'s forge run is gone")
+        return run
+
+
+def _own(record: ForgeRunRecord) -> tuple[int, ...]:
+    return tuple(n for n in (record.issue, record.pull) if n is not None)

@@ -1,0 +1,3 @@
+"""A second agent's review of a task's work before a human's: the stage
+(:mod:`fleet.peers.review.stage`), what it says (:mod:`fleet.peers.review.words`) and what
+it hands on (:mod:`fleet.peers.review.handoff`)."""

@@ -1,0 +1,253 @@
+"""The review stage: a second agent reads a task's work before a human does.
+
+When a task's run says done, :meth:`ReviewStage.begin` asks its review agent for a round:
+recorded (``reviews``), the task ``review``, the agent launched through the one admission
+— bound to the task, so its spend counts there, but never moving it
+(:class:`fleet.tasks.runs.TaskRuns`) — in a read-only checkout of the line's commit of
+its own, its prompt the task, the round and the change (:mod:`fleet.peers.review.words`).
+The agent answers with ``fw-msg review approve|changes TEXT`` (:meth:`ReviewStage.verdict`,
+the door's :class:`~fleet.peers.door.Verdicts`): recorded, and shown to the operator as a
+message of kind ``review``. ``changes`` with rounds left goes back into the working
+agent's session in the frame, and its next done begins the next round; ``approve``, or the
+last round's ``changes``, hands the work to a human — on a forge its pull request made
+ready (:class:`~fleet.peers.review.handoff.ForgeReviews`), in chat the task left for
+review with the ``merge`` that lands it said.
+
+A review agent that cannot start (busy, refused, held) asks nothing, and one whose run
+ends without a verdict answers nothing (:meth:`ReviewStage.hear`): its round ends, said, and
+the work goes to a human as it would without a review."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from fleet.errors import FleetwardenError
+from fleet.events import EventKind, FleetEvent
+from fleet.ledger.records.peers import NewMessage, NewReview, ReviewRecord, ReviewState
+from fleet.peers.errors import PeerRefusal
+from fleet.peers.review.handoff import (
+    Admit,
+    Diff,
+    ForgeReviews,
+    Heard,
+    ReviewStores,
+    Send,
+    Stop,
+    UnderReview,
+)
+from fleet.peers.review.words import capped, framed_verdict, plain, review_prompt
+from fleet.repos.line.review import ReviewCheckout
+from fleet.repos.schema import ReviewPolicy
+from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Started
+
+log = logging.getLogger(__name__)
+
+NOT_ASKED = "no review is asked of you: answer only when a review's prompt asks you to"
+
+
+class ReviewStage:
+    """Rounds of review, begun at a task's done and answered by the review agent's verdict."""
+
+    def __init__(
+        self,
+        *,
+        stores: ReviewStores,
+        admit: Admit,
+        diff: Diff,
+        redact: Callable[[str], str],
+        heard: Heard,
+        send: Send,
+        stop: Stop,
+        forge: ForgeReviews | None = None,
+    ) -> None:
+        """``admit``: the one admission; ``diff``: a line's change; ``redact``: secrets out
+        of a verdict; ``heard``: told of each verdict's message; ``send``: words into a chat
+        task's agent; ``stop``: ends a review agent's run of an earlier round still going;
+        ``forge``: a forge run's side (``None``: no forges)."""
+        self._stores = stores
+        self._admit = admit
+        self._diff = diff
+        self._redact = redact
+        self._heard = heard
+        self._send = send
+        self._stop = stop
+        self.forge = forge
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def begin(self, under: UnderReview, policy: ReviewPolicy) -> ReviewRecord | None:
+        """Ask ``policy``'s agent for the next round on ``under``; the round asked, or
+        ``None`` when none is (the rounds are used up or approved already: a human's now;
+        or the agent could not start: the work went to a human, said)."""
+        stores = self._stores
+        earlier = await stores.reviews.of_task(under.task_id)
+        for open_round in (r for r in earlier if r.state == "asked"):
+            await stores.reviews.answer(open_round.id, "ended", "a later commit is reviewed")
+        if any(r.state == "approved" for r in earlier):
+            return None
+        done = sum(1 for r in earlier if r.state == "changes")
+        if done >= policy.rounds:
+            return None
+        task = await stores.tasks.task(under.task_id)
+        if task is None or not task.open:
+            return None
+        diff = await self._diff(under.line_id, under.base, under.commit)  # before any record
+        review = await stores.reviews.add_review(
+            NewReview(
+                task_id=under.task_id,
+                coder=under.coder,
+                reviewer=policy.agent,
+                round=done + 1,
+                rounds=policy.rounds,
+                repo=under.repo,
+                branch=under.branch,
+                commit=under.commit,
+                forge_run=under.forge_run,
+            )
+        )
+        why = f"round {review.round} of {review.rounds}: {policy.agent} reviews {under.commit[:12]}"
+        await stores.tasks.move(task.id, "review", why, came_from=("working", "review"))
+        await self._earlier_run_over(policy.agent, task.runs)
+        request = LaunchRequest(
+            agent=policy.agent,
+            origin="forge" if under.forge_run is not None else "chat",
+            by=f"review of task #{task.id}",
+            prompt=review_prompt(task, review, diff),
+            task=task.id,
+            collect=False,
+            review_of=ReviewCheckout(under.repo, under.line_id, under.commit, review.id),
+        )
+        try:
+            why_not = _not_started(policy.agent, await self._admit(request))
+        except FleetwardenError as exc:  # its checkout could not be made, say
+            why_not = f"{policy.agent} could not start ({exc})"
+        if why_not is not None:
+            await stores.reviews.answer(review.id, "ended", why_not)
+            log.info("review %d of task %d not asked: %s", review.id, task.id, why_not)
+            said = f"no review by {policy.agent}: {why_not}"
+            ended = await stores.reviews.review(review.id) or review
+            await self._to_humans(ended, said, approved=False, why=said)
+            return None
+        run = await stores.runs.last_run(policy.agent)
+        if run is not None and run.id in (await self._runs_of(task.id)):
+            await stores.reviews.bind_run(review.id, run.id)
+        return await stores.reviews.review(review.id) or review
+
+    async def verdict(self, reviewer: str, approve: bool, text: str) -> str:
+        """``reviewer``'s verdict on the round it has open (:class:`PeerRefusal` when it has
+        none); what becomes of it, in words for the reviewer."""
+        lock = self._locks.setdefault(reviewer, asyncio.Lock())
+        async with lock:
+            review = await self._stores.reviews.asked_of(reviewer)
+            if review is None:
+                raise PeerRefusal(NOT_ASKED)
+            said = capped(self._redact(plain(text)).strip()) or "(no words)"
+            state: ReviewState = "approved" if approve else "changes"
+            if not await self._stores.reviews.answer(review.id, state, said):
+                raise PeerRefusal(f"review {review.id} was answered already")
+            answered = await self._stores.reviews.review(review.id) or review
+            message = await self._stores.messages.add_message(
+                NewMessage(
+                    sender=reviewer,
+                    receiver=review.coder,
+                    text=f"{state} (round {review.round} of {review.rounds}): {said}",
+                    kind="review",
+                    sender_run=review.run_id,
+                    task_id=review.task_id,
+                )
+            )
+            framed = framed_verdict(answered, approve, said)
+            try:
+                if approve or answered.last_round:
+                    words = await self._to_humans(answered, said, approved=approve)
+                else:
+                    words = await self._go_on(answered, framed)
+            except FleetwardenError as exc:  # kept; the operator sees why it went no further
+                await self._stores.messages.refused(message.id, str(exc))
+                await self._shown(message.id)
+                return f"your verdict is kept, but it went no further: {exc}"
+            await self._stores.messages.delivered(message.id, None)
+            await self._shown(message.id)
+            return words
+
+    async def hear(self, event: FleetEvent) -> None:
+        """A fleet event: a review agent's run that ended with its round still asked (it
+        crashed, was stopped, or never answered) ends the round, and the work goes to a
+        human, saying so."""
+        if event.kind is not EventKind.ENDED or event.run_id is None:
+            return
+        lock = self._locks.setdefault(event.agent, asyncio.Lock())
+        async with lock:
+            review = await self._stores.reviews.asked_of(event.agent)
+            if review is None or review.run_id != event.run_id:
+                return
+            why = f"{review.reviewer}'s run {event.run_id} ended without a verdict"
+            if not await self._stores.reviews.answer(review.id, "ended", why):
+                return
+            ended = await self._stores.reviews.review(review.id) or review
+            try:
+                await self._to_humans(ended, why, approved=False, why=why)
+            except FleetwardenError as exc:
+                log.warning("review %d: the work did not go to a human: %s", review.id, exc)
+
+    async def _go_on(self, review: ReviewRecord, framed: str) -> str:
+        """``changes`` with rounds left: the frame into the working agent's session."""
+        if review.forge_run is not None and self.forge is not None:
+            return await self.forge.go_on(review, framed)
+        await self._send(review.coder, framed)
+        why = (
+            f"{review.reviewer} asked for changes (round {review.round} of "
+            f"{review.rounds}): {review.coder} works on them"
+        )
+        await self._stores.tasks.move(review.task_id, "working", why, came_from=("review",))
+        return (
+            f"your verdict went to {review.coder} (round {review.round} of {review.rounds}); "
+            "you review its next commit when it says done"
+        )
+
+    async def _to_humans(
+        self, review: ReviewRecord, verdict: str, *, approved: bool, why: str = ""
+    ) -> str:
+        """The work for a human now: on a forge its pull request made ready, in chat the
+        task left for review, saying how it lands (``why``: what the task says, when it is
+        not the verdict's own round)."""
+        if review.forge_run is not None and self.forge is not None:
+            return await self.forge.ready(review, verdict, approved=approved)
+        if not why and approved:
+            why = f"approved by {review.reviewer} at {review.commit[:12]}"
+        elif not why:
+            why = f"{review.reviewer}'s rounds are over (round {review.round} asked for changes)"
+        said = f"{why}: a human reviews it now; `merge {review.branch}` lands it"
+        await self._stores.tasks.move(review.task_id, "review", said, came_from=("review",))
+        return f"noted: task #{review.task_id} goes to a human now ({why})"
+
+    async def _shown(self, message_id: int) -> None:
+        found = await self._stores.messages.message(message_id)
+        if found is not None:
+            try:
+                await self._heard(found)
+            except Exception:  # the operator's surfaces are news: the verdict stands
+                log.exception("the verdict of message %d was not shown", message_id)
+
+    async def _earlier_run_over(self, reviewer: str, runs: tuple[int, ...]) -> None:
+        """The review agent's run of an earlier round of the task, when it still goes (a
+        live session waits for its next turn), ended: this round reads another commit."""
+        run = await self._stores.runs.last_run(reviewer)
+        if run is not None and run.ended_at is None and run.id in runs:
+            await self._stop(reviewer, "its next round of review")
+
+    async def _runs_of(self, task_id: int) -> tuple[int, ...]:
+        task = await self._stores.tasks.task(task_id)
+        return task.runs if task is not None else ()
+
+
+def _not_started(agent: str, admitted: Admitted) -> str | None:
+    """Why ``agent``'s review run did not start now, or ``None`` when it did."""
+    if isinstance(admitted, Started):
+        if admitted.outcome.started:
+            return None
+        return f"{agent} was already running"
+    if isinstance(admitted, Queued):
+        return f"{agent} could not start now ({admitted.why})"
+    return f"{agent} could not start ({admitted.why})"

@@ -1,0 +1,89 @@
+"""A review agent's view of a line: the change of the line's base to one of its commits
+(:func:`line_diff`, capped), and the reviewer's own checkout of that commit
+(:func:`make_review_checkout`): a clone of the line's door repo, detached at the commit,
+with no ``origin`` — nothing of it is ever harvested or pushed, and its sandbox shows it
+read-only (:attr:`fleet.sandbox.policy.Layout.workdir_writable`). The reviewer's run ended,
+its checkout is removed (:func:`remove_review_checkout`)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from fleet.repos import git as g
+
+DIFF_CAP: Final = 200 * 1024
+"""Bytes of a line's change a review prompt quotes at most."""
+_SHA: Final = re.compile(r"[0-9a-f]{7,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewCheckout:
+    """What a review agent's launch asks of its checkout: line ``line_id`` of ``repo``,
+    detached at ``commit``, for round of review ``review_id``."""
+
+    repo: str
+    line_id: int
+    commit: str
+    review_id: int
+
+    def __post_init__(self) -> None:
+        if not _SHA.fullmatch(self.commit):
+            raise ValueError(f"a review checks out a commit's id, not {self.commit!r}")
+
+    def path_under(self, checkouts: Path, reviewer: str) -> Path:
+        """Where ``reviewer``'s checkout of it lies under ``checkouts``."""
+        return checkouts / self.repo / f"{reviewer}-review-{self.review_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class LineDiff:
+    """A line's change as a review prompt quotes it: its ``text`` and, when it was cut at
+    :data:`DIFF_CAP`, how many bytes the whole had (``0``: not cut)."""
+
+    text: str
+    whole: int = 0
+
+
+async def line_diff(line_repo: Path, base: str, commit: str, cap: int = DIFF_CAP) -> LineDiff:
+    """The change from ``base`` to ``commit`` in ``line_repo`` (a line's door repo): its
+    files' summary, then the patch, cut at ``cap`` bytes."""
+    for sha in (base, commit):
+        if not _SHA.fullmatch(sha):
+            raise ValueError(f"a line's change is between commit ids, not {sha!r}")
+    stat = await g.git(line_repo, ["diff", "--stat", "--no-color", base, commit, "--"])
+    patch = await g.git(line_repo, ["diff", "--no-color", "--no-ext-diff", base, commit, "--"])
+    whole = stat.out + b"\n" + patch.out
+    if len(whole) <= cap:
+        return LineDiff(whole.decode(errors="replace"))
+    return LineDiff(whole[:cap].decode(errors="ignore"), len(whole))
+
+
+async def make_review_checkout(line_repo: Path, dest: Path, commit: str) -> Path:
+    """``dest``, a checkout of ``line_repo`` detached at ``commit`` with no remote (made
+    again when a lost run left one there)."""
+    if not _SHA.fullmatch(commit):
+        raise ValueError(f"a review checks out a commit's id, not {commit!r}")
+    await asyncio.to_thread(_clear, dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    clone = ["clone", "-q", "--no-local", "--no-checkout", "--no-tags", "--", str(line_repo)]
+    await g.git(None, [*clone, str(dest)], what="making the review checkout")
+    await g.git(dest, ["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", commit])
+    await g.git(dest, ["remote", "remove", "origin"])
+    return dest
+
+
+async def remove_review_checkout(dest: Path) -> None:
+    """``dest`` gone (it may be already)."""
+    await asyncio.to_thread(_clear, dest)
+
+
+def _clear(dest: Path) -> None:
+    if dest.is_symlink() or dest.is_file():
+        dest.unlink()
+    elif dest.exists():
+        shutil.rmtree(dest)
