@@ -38,10 +38,11 @@ def fake_provider_by_agent_thread(
     *,
     default: Turn | None = None,
     accept: Accepted | None = None,
+    answers: Mapping[str, Turn] | None = None,
 ) -> Iterator[FakeProviderByAgent]:
     """A started :class:`FakeProviderByAgent` served from a daemon thread; stopped on exit."""
     loop = asyncio.new_event_loop()
-    fake = FakeProviderByAgent(scripts, default=default, accept=accept)
+    fake = FakeProviderByAgent(scripts, default=default, accept=accept, answers=answers)
     thread = threading.Thread(target=loop.run_forever, name="fake-provider", daemon=True)
     thread.start()
     try:
