@@ -8,7 +8,7 @@ next run resuming its session) — tried when it is sent, when the receiver's tu
 (:meth:`Postbox.turn_over`), and when a run starts or ends (:meth:`Postbox.hear`). A
 receiver still working on its last prompt keeps it queued. A receiver that does not run
 keeps it queued until it does (``wake: wait``), or (``wake: start``) is started with it as
-its prompt through the one admission, when its session cannot be resumed. A refused
+its prompt through the one admission — never by resuming its session outside it. A refused
 message is recorded too (``refused``, why), then :class:`PeerRefusal` is raised.
 
 Queued messages are the ledger's: a restart of Fleetwarden delivers them later
@@ -221,19 +221,18 @@ class Postbox:
             await self.settle(message.id, why=f"not delivered: {exc}")
             return 0
         by = f"agent {message.sender}"
-        running = await self._running(receiver)
-        if running or spec.wake == "start":
+        # Only into a run that is live: the fleet's ``send`` to a headless CLI that does not
+        # run would launch a run resuming its session past the admission (its budgets, its
+        # quote, the concurrency caps) — a message never starts anything but through it.
+        if await self._running(receiver):
             try:
                 await self._fleet.send(receiver, framed, by=by)
             except AgentNotRunning:
-                if running:
-                    return None  # still working on its last prompt: at its turn's end
-            except FleetError as exc:  # no session to resume: started below, or kept
+                return None  # still working on its last prompt: at its turn's end
+            except FleetError as exc:
                 log.info("message %s to %s not sent now: %s", message.id, receiver, exc)
-                if running:
-                    return None
-            else:
-                return await self._delivered(message)
+                return None
+            return await self._delivered(message)
         if spec.wake != "start":
             return None  # kept until it runs
         request = LaunchRequest(agent=receiver, prompt=framed, by=by, origin="chat")

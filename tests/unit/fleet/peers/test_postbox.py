@@ -14,6 +14,7 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import MessageRecord
+from fleet.ledger.stores.running.runs import RunReport
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.postbox import Postbox
 from tests.unit.chat_fakes import T0
@@ -143,6 +144,37 @@ async def test_a_receiver_woken_by_a_message_starts_through_the_admission(
     assert prompt.startswith(f"── message {sent.id} from coder (claude on local) ──\n")
     run = await ledger.runs.last_run("helper")
     assert run is not None and found.delivered_run == run.id
+
+
+class ResumingFleet(FakeFleet):
+    """A fleet whose ``send`` to a headless CLI that does not run launches a run resuming
+    its session, as the real fleet's does — outside the admission."""
+
+    resumed: list[str]
+
+    async def send(self, name: str, text: str, *, by: str = "operator") -> RunReport | None:
+        if not await self.running(name):
+            self.resumed.append(name)
+            await self.launch(name)
+            return None
+        return await super().send(name, text, by=by)
+
+
+async def test_a_message_never_starts_its_receiver_past_the_admission(
+    ledger: Ledger, tmp_path: Path, clock: ManualClock
+) -> None:
+    fleet = ResumingFleet(ledger, tmp_path)
+    fleet.resumed = []
+    fleet.cannot_launch = "over the fleet's budget"  # the admission's launch refuses
+    postbox = postbox_over(ledger, fleet, clock)
+    sent = await postbox.send("coder", "helper", "start on the login page")
+    found = await postbox.wait_for(sent.id, 30)
+    assert fleet.resumed == []
+    assert (found.state, found.why) == (
+        "refused",
+        "helper could not start: over the fleet's budget",
+    )
+    await postbox.stop()
 
 
 async def test_a_receiver_that_cannot_start_refuses_the_message(
