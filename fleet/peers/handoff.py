@@ -52,7 +52,9 @@ class Handoff:
 
     async def hand(self, sender: str, receiver: str, title: str, body: str = "") -> HandedOn:
         """Make task ``title`` (``body``) for ``receiver``, asked by ``sender``, and start
-        it; :class:`PeerRefusal` if the rules refuse it (recorded first)."""
+        it; :class:`PeerRefusal` if the rules refuse it (recorded first). Its title and
+        body are redacted before the register keeps them or the peer is told them."""
+        title, body = self._postbox.redacted(title), self._postbox.redacted(body)
         text = f"{title}\n\n{body}" if body else title
         await self._postbox.check(sender, receiver, text, kind="task")
         current = await self.current_task(sender)

@@ -156,6 +156,10 @@ class Postbox:
         await self._tell(message)
         return message
 
+    def redacted(self, text: str) -> str:
+        """``text`` with every secret the redactor knows taken out, as it is recorded."""
+        return self._redact(text)
+
     async def settle(self, message_id: int, *, run_id: int | None = None, why: str = "") -> bool:
         """Mark a queued message delivered (into ``run_id``), or refused when ``why`` is
         given; whether it was (once only), the listeners told and its waiters woken."""

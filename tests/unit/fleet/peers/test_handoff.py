@@ -18,7 +18,7 @@ from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest, Started
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
-from tests.unit.fleet.peers.rig import FakeFleet, postbox_over
+from tests.unit.fleet.peers.rig import SECRET, FakeFleet, postbox_over
 
 
 @pytest.fixture
@@ -116,3 +116,15 @@ async def test_a_task_whose_run_cannot_start_is_made_and_its_message_refused(
     )
     assert handed.task.state == "todo" and handed.message.state == "refused"
     assert handed.message.why.startswith("not started: helper cannot start")
+
+
+async def test_a_secret_in_a_task_handed_on_reaches_neither_the_register_nor_the_peer(
+    handoff: Handoff, ledger: Ledger, fleet: FakeFleet
+) -> None:
+    handed = await handoff.hand("coder", "helper", f"Use {SECRET}", f"the token is {SECRET}")
+    [task] = await ledger.tasks.tasks()
+    assert SECRET not in task.title and SECRET not in task.body
+    assert "[REDACTED]" in task.title and "[REDACTED]" in task.body
+    assert SECRET not in handed.message.text
+    [(_, prompt, _)] = fleet.spawned
+    assert prompt is not None and SECRET not in prompt and "[REDACTED]" in prompt
