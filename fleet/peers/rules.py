@@ -94,7 +94,9 @@ class Rules:
         counted = [
             m.sent_at
             for m in recent
-            if m.sender == sender and m.state != "refused" and m.sent_at >= now - HOUR
+            if m.sender == sender
+            and (m.state != "refused" or m.task_id is not None)
+            and m.sent_at >= now - HOUR
         ]
         oldest = min(counted) if counted else now
         return oldest + HOUR + timedelta(minutes=1)

@@ -128,3 +128,15 @@ async def test_a_secret_in_a_task_handed_on_reaches_neither_the_register_nor_the
     assert SECRET not in handed.message.text
     [(_, prompt, _)] = fleet.spawned
     assert prompt is not None and SECRET not in prompt and "[REDACTED]" in prompt
+
+
+async def test_tasks_made_but_not_started_count_against_the_senders_rate(
+    handoff: Handoff, ledger: Ledger, fleet: FakeFleet
+) -> None:
+    fleet.cannot_launch = "helper cannot start: over its budget"
+    for number in range(5):  # coder may send 5 an hour
+        handed = await handoff.hand("coder", "helper", f"Task {number}")
+        assert handed.message.state == "refused" and handed.message.task_id is not None
+    with pytest.raises(PeerRefusal, match="you sent 5 messages this hour"):
+        await handoff.hand("coder", "helper", "Task 5")
+    assert len(await ledger.tasks.tasks()) == 5
