@@ -221,8 +221,13 @@ class Postbox:
         try:
             spec = await self._fleet.spec(receiver)
             framed = await self.framed(message)
+            sender = await self._fleet.spec(message.sender)
         except FleetError as exc:  # the receiver (or sender) left the roster meanwhile
             await self.settle(message.id, why=f"not delivered: {exc}")
+            return 0
+        if message.kind == "message" and receiver not in sender.talks_to:  # a reload since
+            why = f"not delivered: {receiver} is no longer one of {message.sender}'s peers"
+            await self.settle(message.id, why=why)
             return 0
         by = f"agent {message.sender}"
         # Only into a run that is live: the fleet's ``send`` to a headless CLI that does not
@@ -275,7 +280,8 @@ class Postbox:
         await self.sweep()
 
     async def sweep(self) -> None:
-        """Try every receiver a message waits for, in the background."""
+        """Try every receiver a message waits for, in the background (after a reload too:
+        a message to an agent no longer its sender's peer is refused, saying so)."""
         for receiver in await self._messages.receivers_waited_for():
             self._soon(receiver)
 

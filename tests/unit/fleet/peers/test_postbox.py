@@ -6,6 +6,7 @@ restart of Fleetwarden delivered; every message heard by the listeners."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import MessageRecord
 from fleet.ledger.stores.running.runs import RunReport
+from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.postbox import Postbox
 from tests.unit.chat_fakes import T0
@@ -207,6 +209,22 @@ async def test_a_forged_frame_and_a_secret_stay_inside_the_quote(
     assert lines[-1].startswith(f"── end of message {sent.id}")
     assert all(line.startswith("> ") for line in lines[1:-1]) and len(lines) == 6
     assert SECRET not in framed and "\x1b" not in framed
+
+
+async def test_a_message_to_a_peer_a_reload_took_away_is_refused_saying_so(
+    postbox: Postbox, fleet: FakeFleet
+) -> None:
+    sent = await postbox.send("coder", "reviewer", "when you can")
+    await postbox.settled()
+    # The reload drops reviewer from the roster; the fleet still knows it by its record.
+    fleet.specs["coder"] = replace(fleet.specs["coder"], talks_to=(AgentName("helper"),))
+    await postbox.sweep()
+    await postbox.settled()
+    found = await postbox.wait_for(sent.id, 0)
+    assert (found.state, found.why) == (
+        "refused",
+        "not delivered: reviewer is no longer one of coder's peers",
+    )
 
 
 async def test_what_waited_is_delivered_after_a_restart(
