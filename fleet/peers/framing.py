@@ -8,9 +8,9 @@ how to answer::
     ── end of message 12 · answer: fw-msg send coder "…" ──
 
 The text is defused first (:func:`defuse`): ANSI escapes, control characters, direction
-overrides and every other invisible format character dropped, every line break made ``\\n``, and cut at a cap. No line of it
-can then be a frame line, so the receiver cannot be made to believe another sender: only
-the header says who wrote."""
+overrides and every other invisible format character dropped, every line break made
+``\\n``, and cut at a cap. No line of it can then be a frame line, so the receiver cannot
+be made to believe another sender: only the header says who wrote."""
 
 from __future__ import annotations
 

@@ -16,12 +16,12 @@ from bot.config import parse_config
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.errors import FleetError
-from fleet.supervisor.admission.request import Admitted, LaunchRequest
 from fleet.ledger import Ledger
 from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import Admitted, LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.stores import fleet_stores
 
