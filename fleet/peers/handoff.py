@@ -14,7 +14,6 @@ from fleet.ledger.records.peers import MessageRecord
 from fleet.ledger.records.tasks import NewTask, TaskRecord
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.work.tasks import TasksStore
-from fleet.peers.errors import PeerRefusal
 from fleet.peers.framing import frame
 from fleet.peers.postbox import Postbox
 from fleet.supervisor.admission.request import LaunchRequest, Refused, Started
@@ -71,8 +70,7 @@ class Handoff:
                 )
             )
         except FleetError as exc:
-            await self._postbox.record(sender, receiver, text, kind="task", why=f"{exc}")
-            raise PeerRefusal(f"{exc}") from None
+            await self._postbox.refuse(sender, receiver, text, kind="task", why=f"{exc}")
         message = await self._postbox.record(sender, receiver, text, kind="task", task_id=task.id)
         spec = await self._postbox.rules.sender_spec(sender)
         runtime, host = (spec.runtime, spec.host) if spec is not None else ("?", "?")

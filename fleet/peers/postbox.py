@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final, Protocol
+from typing import Final, NoReturn, Protocol
 
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
@@ -34,7 +34,7 @@ from fleet.ledger.stores.running.runs import RunReport, RunsStore
 from fleet.model import AgentSpec
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.framing import defuse, frame
-from fleet.peers.rules import Rules
+from fleet.peers.rules import REFUSALS_KEPT, Rules
 from fleet.supervisor.admission.admit import Wait
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Refused, Started
 
@@ -125,10 +125,22 @@ class Postbox:
         """:class:`PeerRefusal` if the rules refuse ``text`` from ``sender`` to
         ``receiver`` — recorded first, as a ``refused`` message."""
         why = await self.rules.why_not(sender, receiver, text)
-        if why is None:
-            return
-        await self.record(sender, receiver, text, kind=kind, why=why)
-        raise PeerRefusal(why)
+        if why is not None:
+            await self.refuse(sender, receiver, text, kind=kind, why=why)
+
+    async def refuse(
+        self, sender: str, receiver: str, text: str, *, kind: MessageKind, why: str
+    ) -> NoReturn:
+        """Record ``text`` refused (``why``) and raise :class:`PeerRefusal` saying why;
+        past :data:`~fleet.peers.rules.REFUSALS_KEPT` refusals of ``sender`` this hour, it
+        is refused without being kept, and the sender is told so."""
+        if await self.rules.keeps_refusal(sender):
+            await self.record(sender, receiver, text, kind=kind, why=why)
+            raise PeerRefusal(why)
+        raise PeerRefusal(
+            f"{why} (you were refused {REFUSALS_KEPT} times this hour: stop and read "
+            "`fw-msg peers`; what you send is not even kept now)"
+        )
 
     async def record(
         self,

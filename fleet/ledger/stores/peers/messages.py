@@ -100,6 +100,15 @@ class MessagesStore(Store):
         )
         return 0 if row is None else int(row["n"])
 
+    async def refused_since(self, sender: str, since: datetime) -> int:
+        """How many of ``sender``'s messages since ``since`` were refused."""
+        row = await self._one(
+            "SELECT COUNT(*) AS n FROM messages WHERE sender = ? AND sent_at >= ?"
+            " AND state = 'refused'",
+            (sender, self._epoch(since)),
+        )
+        return 0 if row is None else int(row["n"])
+
     async def delivered(self, message_id: int, run_id: int | None) -> bool:
         """Mark ``message_id`` delivered into run ``run_id`` now, only if it still waited;
         whether it did (two deliverers never both win)."""

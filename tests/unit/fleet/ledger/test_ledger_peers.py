@@ -27,6 +27,7 @@ async def test_a_message_is_kept_with_its_receipt_and_delivered_once(
     assert await ledger.messages.count_queued("reviewer") == 1
     assert await ledger.messages.receivers_waited_for() == ["reviewer"]
     assert await ledger.messages.sent_since("coder", clock.now() - timedelta(hours=1)) == 1
+    assert await ledger.messages.refused_since("coder", clock.now() - timedelta(hours=1)) == 1
     clock.advance(300)
     assert await ledger.messages.delivered(first.id, 7)
     assert not await ledger.messages.delivered(first.id, 8)  # once only
@@ -37,6 +38,7 @@ async def test_a_message_is_kept_with_its_receipt_and_delivered_once(
     assert await ledger.messages.queued_for("reviewer") == []
     clock.advance(7200)
     assert await ledger.messages.sent_since("coder", clock.now() - timedelta(hours=1)) == 0
+    assert await ledger.messages.refused_since("coder", clock.now() - timedelta(hours=1)) == 0
     third = await ledger.messages.add_message(NewMessage("ops", "coder", "x", kind="task"))
     assert await ledger.messages.refused(third.id, "coder was removed")
     made = await ledger.messages.add_message(

@@ -19,6 +19,7 @@ from fleet.ledger.stores.running.runs import RunReport
 from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.postbox import Postbox
+from fleet.peers.rules import REFUSALS_KEPT
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.peers.rig import SECRET, FakeFleet, postbox_over
 
@@ -62,6 +63,19 @@ async def test_each_refusal_says_why_and_is_recorded(
     assert [m.state for m in rows] == ["refused"] * 7  # loner's to coder too
     assert rows[-1].why == "no agent named nobody: `fw-msg peers` lists yours"
     assert fleet.sent == []
+
+
+async def test_a_loop_of_refused_calls_cannot_fill_the_ledger(
+    postbox: Postbox, ledger: Ledger, clock: ManualClock
+) -> None:
+    for _ in range(REFUSALS_KEPT):
+        await refused(postbox, "coder", "nobody", "x" * 150)
+    why = await refused(postbox, "coder", "nobody", "x" * 150)
+    assert why.startswith("no agent named nobody: `fw-msg peers` lists yours (you were refused")
+    assert len(await ledger.messages.recent("coder", limit=500)) == REFUSALS_KEPT
+    clock.advance(3601)  # an hour on, refusals are kept again
+    await refused(postbox, "coder", "nobody")
+    assert len(await ledger.messages.recent("coder", limit=500)) == REFUSALS_KEPT + 1
 
 
 async def test_the_receivers_queue_is_capped(postbox: Postbox, fleet: FakeFleet) -> None:
