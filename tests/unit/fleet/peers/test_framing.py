@@ -3,6 +3,7 @@ to answer — and no text, however shaped, can make a line that is not quoted.""
 
 from __future__ import annotations
 
+from fleet.agents.peer_keys import MESSAGE_CHARS_BOUNDS
 from fleet.peers.framing import MAX_FRAMED, defuse, frame, quoted
 
 
@@ -52,3 +53,9 @@ def test_a_long_text_is_cut_saying_so() -> None:
     lines = text.split("\n")
     assert lines[0] == "> " + "a" * MAX_FRAMED
     assert lines[1] == f"> … (cut here: the text is over {MAX_FRAMED} characters)"
+
+
+def test_the_longest_message_allowed_is_framed_whole() -> None:
+    longest = MESSAGE_CHARS_BOUNDS[1]
+    assert longest <= MAX_FRAMED
+    assert "cut here" not in quoted("a" * longest)
