@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from typing import Final, NoReturn, Protocol
 
 from fleet.clock import Clock
@@ -45,6 +46,8 @@ MAX_WAIT: Final = 600.0
 
 Heard = Callable[[MessageRecord], Awaitable[None]]
 """A listener: a message as it was recorded (queued or refused) or delivered."""
+_HELD: ContextVar[list[MessageRecord] | None] = ContextVar("held_messages", default=None)
+"""What was recorded while the weighing is held, to be told once it is let go."""
 
 
 class Deliverer(Protocol):
@@ -90,10 +93,26 @@ class Postbox:
             messages=messages, fleet=fleet, clock=clock, max_chars=max_chars, queue=queue
         )
         self._listeners: list[Heard] = []
+        self._weighing = asyncio.Lock()
         self._locks: dict[str, asyncio.Lock] = {}
         self._settled: dict[int, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[int]] = set()
         self._stopped = False
+
+    @contextlib.asynccontextmanager
+    async def weighed(self) -> AsyncIterator[None]:
+        """Held from a message's weighing against the rules to its record, so calls at once
+        cannot pass the sender's rate or the receiver's queue together; the listeners are
+        told what was recorded once it is let go (a slow chat holds no other call)."""
+        held: list[MessageRecord] = []
+        token = _HELD.set(held)
+        try:
+            async with self._weighing:
+                yield
+        finally:
+            _HELD.reset(token)
+            for message in held:
+                await self._tell(message)
 
     def listen(self, callback: Heard) -> None:
         """Call ``callback`` for each message recorded (queued or refused) and each one
@@ -114,8 +133,9 @@ class Postbox:
         """Record ``text`` from ``sender`` to ``receiver`` and begin its delivery; the
         message as recorded (``queued``). :class:`PeerRefusal` saying why, after the
         refused message is recorded."""
-        await self.check(sender, receiver, text, kind=kind)
-        message = await self.record(sender, receiver, text, kind=kind, task_id=task_id)
+        async with self.weighed():
+            await self.check(sender, receiver, text, kind=kind)
+            message = await self.record(sender, receiver, text, kind=kind, task_id=task_id)
         self._soon(receiver)
         return message
 
@@ -165,7 +185,11 @@ class Postbox:
             task_id=task_id,
         )
         message = await self._messages.add_message(new)
-        await self._tell(message)
+        held = _HELD.get()
+        if held is not None:  # told once the weighing is let go
+            held.append(message)
+        else:
+            await self._tell(message)
         return message
 
     def redacted(self, text: str) -> str:

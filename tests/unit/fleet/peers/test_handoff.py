@@ -5,6 +5,7 @@ the framed task as its prompt and its run bound to it; recorded as a message of 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -139,4 +140,15 @@ async def test_tasks_made_but_not_started_count_against_the_senders_rate(
         assert handed.message.state == "refused" and handed.message.task_id is not None
     with pytest.raises(PeerRefusal, match="you sent 5 messages this hour"):
         await handoff.hand("coder", "helper", "Task 5")
+    assert len(await ledger.tasks.tasks()) == 5
+
+
+async def test_tasks_handed_on_at_once_cannot_pass_the_rate_together(
+    handoff: Handoff, ledger: Ledger
+) -> None:
+    results = await asyncio.gather(
+        *(handoff.hand("coder", "helper", f"Task {n}") for n in range(8)),
+        return_exceptions=True,
+    )
+    assert len([r for r in results if isinstance(r, PeerRefusal)]) == 3  # coder may send 5
     assert len(await ledger.tasks.tasks()) == 5

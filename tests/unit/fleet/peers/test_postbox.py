@@ -6,6 +6,7 @@ restart of Fleetwarden delivered; every message heard by the listeners."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -76,6 +77,40 @@ async def test_a_loop_of_refused_calls_cannot_fill_the_ledger(
     clock.advance(3601)  # an hour on, refusals are kept again
     await refused(postbox, "coder", "nobody")
     assert len(await ledger.messages.recent("coder", limit=500)) == REFUSALS_KEPT + 1
+
+
+async def test_sends_at_once_cannot_pass_the_rate_together(
+    postbox: Postbox, ledger: Ledger, fleet: FakeFleet
+) -> None:
+    await fleet.launch("reviewer")
+    fleet.busy.add("reviewer")  # they wait: the queue (3) and the rate (5) both hold
+    results = await asyncio.gather(
+        *(postbox.send("coder", "reviewer", f"number {n}") for n in range(8)),
+        return_exceptions=True,
+    )
+    sent = [r for r in results if isinstance(r, MessageRecord)]
+    assert len(sent) == 3  # the queue's cap, not more
+    assert await ledger.messages.count_queued("reviewer") == 3
+    await postbox.settled()
+
+
+async def test_a_slow_listener_holds_no_other_send(postbox: Postbox, fleet: FakeFleet) -> None:
+    entered, gate = asyncio.Event(), asyncio.Event()
+
+    async def slow(message: MessageRecord) -> None:
+        if message.text == "first" and message.state == "queued":
+            entered.set()
+            await gate.wait()  # a chat server that takes its time
+
+    postbox.listen(slow)
+    first = asyncio.create_task(postbox.send("coder", "reviewer", "first"))
+    async with asyncio.timeout(30):  # a hang, not a speed: the second is not held
+        await entered.wait()
+        second = await postbox.send("coder", "reviewer", "second")
+    assert second.state == "queued"
+    gate.set()
+    assert (await first).text == "first"
+    await postbox.settled()
 
 
 async def test_the_receivers_queue_is_capped(postbox: Postbox, fleet: FakeFleet) -> None:
