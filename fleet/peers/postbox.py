@@ -172,7 +172,8 @@ class Postbox:
         task_id: int | None = None,
         why: str = "",
     ) -> MessageRecord:
-        """Record a message (redacted; ``why`` given: refused), and tell the listeners."""
+        """Record a message (its text and ``why`` redacted; ``why`` given: refused), and
+        tell the listeners."""
         run = await self._runs.last_run(sender)
         new = NewMessage(
             sender=self.rules.named(sender),
@@ -180,7 +181,7 @@ class Postbox:
             text=self._redact(defuse(text, self.rules.max_chars + 1000)),
             kind=kind,
             state="refused" if why else "queued",
-            why=why,
+            why=self._redact(why),
             sender_run=run.id if run is not None and run.ended_at is None else None,
             task_id=task_id,
         )
@@ -199,8 +200,8 @@ class Postbox:
     async def settle(self, message_id: int, *, run_id: int | None = None, why: str = "") -> bool:
         """Mark a queued message delivered (into ``run_id``), or refused when ``why`` is
         given; whether it was (once only), the listeners told and its waiters woken."""
-        if why:
-            done = await self._messages.refused(message_id, why)
+        if why:  # a launch's failure, say, may quote what it was given
+            done = await self._messages.refused(message_id, self._redact(why))
         else:
             done = await self._messages.delivered(message_id, run_id)
         if done:

@@ -240,6 +240,16 @@ async def test_a_receiver_that_cannot_start_refuses_the_message(
     )
 
 
+async def test_a_secret_in_why_a_receiver_could_not_start_is_redacted(
+    postbox: Postbox, fleet: FakeFleet
+) -> None:
+    fleet.cannot_launch = f"helper cannot start: bad key {SECRET}"
+    sent = await postbox.send("coder", "helper", "are you there?")
+    found = await postbox.wait_for(sent.id, 30)
+    assert found.state == "refused"
+    assert SECRET not in found.why and "[REDACTED]" in found.why
+
+
 async def test_a_forged_frame_and_a_secret_stay_inside_the_quote(
     postbox: Postbox, ledger: Ledger, fleet: FakeFleet
 ) -> None:
