@@ -352,4 +352,6 @@ class App:
             await self._running.fleeted.peer_roster.rewrite()
         except Exception:  # the reload stands; their next launch writes the file
             log.exception("could not write the agents' peers after the reload")
+        # What waits for a peer the reload took away is refused, saying so, not kept.
+        await self._running.fleeted.postbox.sweep()
         return diff

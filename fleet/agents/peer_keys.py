@@ -32,7 +32,9 @@ MAX_ROLE_LENGTH = 200
 
 MAX_MESSAGES_PER_HOUR = 3600
 DEFAULT_MESSAGE_CHARS = 4000
-MESSAGE_CHARS_BOUNDS = (100, 65536)
+MESSAGE_CHARS_BOUNDS = (100, 16000)
+"""The longest a message may be set to is the most a frame carries whole
+(:data:`fleet.peers.framing.MAX_FRAMED`): a longer one would be accepted, then cut."""
 DEFAULT_MESSAGE_QUEUE = 20
 MESSAGE_QUEUE_BOUNDS = (1, 1000)
 
@@ -55,7 +57,7 @@ MESSAGES_PER_HOUR_HELP = (
     "message is refused, saying when it may send again."
 )
 MESSAGE_CHARS_HELP = (
-    "The longest message an agent may send a peer, in characters (100 to 65536); a longer "
+    "The longest message an agent may send a peer, in characters (100 to 16000); a longer "
     "one is refused, saying both lengths. Default: 4000."
 )
 MESSAGE_QUEUE_HELP = (

@@ -7,14 +7,15 @@ how to answer::
     > second line
     ── end of message 12 · answer: fw-msg send coder "…" ──
 
-The text is defused first (:func:`defuse`): ANSI escapes, control characters and
-direction overrides dropped, every line break made ``\\n``, and cut at a cap. No line of it
-can then be a frame line, so the receiver cannot be made to believe another sender: only
-the header says who wrote."""
+The text is defused first (:func:`defuse`): ANSI escapes, control characters, direction
+overrides and every other invisible format character dropped, every line break made
+``\\n``, and cut at a cap. No line of it can then be a frame line, so the receiver cannot
+be made to believe another sender: only the header says who wrote."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Final
 
 MAX_FRAMED: Final = 16_000
@@ -41,6 +42,9 @@ def defuse(text: str, limit: int = MAX_FRAMED) -> str:
     text = _ANSI.sub("", text)
     text = _BREAKS.sub("\n", text)
     text = _CONTROLS.sub("", text.replace("\t", "    ")).replace("\x1b", "")
+    # Every other format character too: the invisible tag letters (U+E0020…) a model reads
+    # as text while chat and the dashboard show nothing, word joiners, the byte-order mark.
+    text = "".join(char for char in text if unicodedata.category(char) != "Cf")
     if len(text) > limit:
         text = text[:limit] + "\n" + _CUT.format(limit=limit)
     return text

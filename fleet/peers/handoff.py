@@ -14,7 +14,6 @@ from fleet.ledger.records.peers import MessageRecord
 from fleet.ledger.records.tasks import NewTask, TaskRecord
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.work.tasks import TasksStore
-from fleet.peers.errors import PeerRefusal
 from fleet.peers.framing import frame
 from fleet.peers.postbox import Postbox
 from fleet.supervisor.admission.request import LaunchRequest, Refused, Started
@@ -52,26 +51,11 @@ class Handoff:
 
     async def hand(self, sender: str, receiver: str, title: str, body: str = "") -> HandedOn:
         """Make task ``title`` (``body``) for ``receiver``, asked by ``sender``, and start
-        it; :class:`PeerRefusal` if the rules refuse it (recorded first)."""
-        text = f"{title}\n\n{body}" if body else title
-        await self._postbox.check(sender, receiver, text, kind="task")
-        current = await self.current_task(sender)
-        try:
-            task = await self._register.new(
-                NewTask(
-                    title,
-                    "task",
-                    asked_by=f"agent {sender}",
-                    body=body,
-                    source_ref=current.name if current is not None else "",
-                    mission=current.mission if current is not None else None,
-                    agent=receiver,
-                )
-            )
-        except FleetError as exc:
-            await self._postbox.record(sender, receiver, text, kind="task", why=f"{exc}")
-            raise PeerRefusal(f"{exc}") from None
-        message = await self._postbox.record(sender, receiver, text, kind="task", task_id=task.id)
+        it; :class:`PeerRefusal` if the rules refuse it (recorded first). Its title and
+        body are redacted before the register keeps them or the peer is told them."""
+        title, body = self._postbox.redacted(title), self._postbox.redacted(body)
+        async with self._postbox.weighed():  # weighed and made before any other call is
+            task, message = await self._make(sender, receiver, title, body)
         spec = await self._postbox.rules.sender_spec(sender)
         runtime, host = (spec.runtime, spec.host) if spec is not None else ("?", "?")
         prompt = frame("task", task.id, sender, prompt_of(task), runtime=runtime, host=host)
@@ -97,3 +81,27 @@ class Handoff:
         found = await self._tasks.task(task.id) or task
         settled = await self._postbox.message(message.id) or message
         return HandedOn(settled, found, said)
+
+    async def _make(
+        self, sender: str, receiver: str, title: str, body: str
+    ) -> tuple[TaskRecord, MessageRecord]:
+        """The task made and its message recorded, once the rules allow it."""
+        text = f"{title}\n\n{body}" if body else title
+        await self._postbox.check(sender, receiver, text, kind="task")
+        current = await self.current_task(sender)
+        try:
+            task = await self._register.new(
+                NewTask(
+                    title,
+                    "task",
+                    asked_by=f"agent {sender}",
+                    body=body,
+                    source_ref=current.name if current is not None else "",
+                    mission=current.mission if current is not None else None,
+                    agent=receiver,
+                )
+            )
+        except FleetError as exc:
+            await self._postbox.refuse(sender, receiver, text, kind="task", why=f"{exc}")
+        message = await self._postbox.record(sender, receiver, text, kind="task", task_id=task.id)
+        return task, message

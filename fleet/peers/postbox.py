@@ -8,7 +8,7 @@ next run resuming its session) — tried when it is sent, when the receiver's tu
 (:meth:`Postbox.turn_over`), and when a run starts or ends (:meth:`Postbox.hear`). A
 receiver still working on its last prompt keeps it queued. A receiver that does not run
 keeps it queued until it does (``wake: wait``), or (``wake: start``) is started with it as
-its prompt through the one admission, when its session cannot be resumed. A refused
+its prompt through the one admission — never by resuming its session outside it. A refused
 message is recorded too (``refused``, why), then :class:`PeerRefusal` is raised.
 
 Queued messages are the ledger's: a restart of Fleetwarden delivers them later
@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Final, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
+from typing import Final, NoReturn, Protocol
 
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
@@ -34,7 +35,7 @@ from fleet.ledger.stores.running.runs import RunReport, RunsStore
 from fleet.model import AgentSpec
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.framing import defuse, frame
-from fleet.peers.rules import Rules
+from fleet.peers.rules import REFUSALS_KEPT, Rules
 from fleet.supervisor.admission.admit import Wait
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Refused, Started
 
@@ -45,6 +46,8 @@ MAX_WAIT: Final = 600.0
 
 Heard = Callable[[MessageRecord], Awaitable[None]]
 """A listener: a message as it was recorded (queued or refused) or delivered."""
+_HELD: ContextVar[list[MessageRecord] | None] = ContextVar("held_messages", default=None)
+"""What was recorded while the weighing is held, to be told once it is let go."""
 
 
 class Deliverer(Protocol):
@@ -90,10 +93,26 @@ class Postbox:
             messages=messages, fleet=fleet, clock=clock, max_chars=max_chars, queue=queue
         )
         self._listeners: list[Heard] = []
+        self._weighing = asyncio.Lock()
         self._locks: dict[str, asyncio.Lock] = {}
         self._settled: dict[int, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[int]] = set()
         self._stopped = False
+
+    @contextlib.asynccontextmanager
+    async def weighed(self) -> AsyncIterator[None]:
+        """Held from a message's weighing against the rules to its record, so calls at once
+        cannot pass the sender's rate or the receiver's queue together; the listeners are
+        told what was recorded once it is let go (a slow chat holds no other call)."""
+        held: list[MessageRecord] = []
+        token = _HELD.set(held)
+        try:
+            async with self._weighing:
+                yield
+        finally:
+            _HELD.reset(token)
+            for message in held:
+                await self._tell(message)
 
     def listen(self, callback: Heard) -> None:
         """Call ``callback`` for each message recorded (queued or refused) and each one
@@ -114,8 +133,9 @@ class Postbox:
         """Record ``text`` from ``sender`` to ``receiver`` and begin its delivery; the
         message as recorded (``queued``). :class:`PeerRefusal` saying why, after the
         refused message is recorded."""
-        await self.check(sender, receiver, text, kind=kind)
-        message = await self.record(sender, receiver, text, kind=kind, task_id=task_id)
+        async with self.weighed():
+            await self.check(sender, receiver, text, kind=kind)
+            message = await self.record(sender, receiver, text, kind=kind, task_id=task_id)
         self._soon(receiver)
         return message
 
@@ -125,10 +145,22 @@ class Postbox:
         """:class:`PeerRefusal` if the rules refuse ``text`` from ``sender`` to
         ``receiver`` — recorded first, as a ``refused`` message."""
         why = await self.rules.why_not(sender, receiver, text)
-        if why is None:
-            return
-        await self.record(sender, receiver, text, kind=kind, why=why)
-        raise PeerRefusal(why)
+        if why is not None:
+            await self.refuse(sender, receiver, text, kind=kind, why=why)
+
+    async def refuse(
+        self, sender: str, receiver: str, text: str, *, kind: MessageKind, why: str
+    ) -> NoReturn:
+        """Record ``text`` refused (``why``) and raise :class:`PeerRefusal` saying why;
+        past :data:`~fleet.peers.rules.REFUSALS_KEPT` refusals of ``sender`` this hour, it
+        is refused without being kept, and the sender is told so."""
+        if await self.rules.keeps_refusal(sender):
+            await self.record(sender, receiver, text, kind=kind, why=why)
+            raise PeerRefusal(why)
+        raise PeerRefusal(
+            f"{why} (you were refused {REFUSALS_KEPT} times this hour: stop and read "
+            "`fw-msg peers`; what you send is not even kept now)"
+        )
 
     async def record(
         self,
@@ -140,7 +172,8 @@ class Postbox:
         task_id: int | None = None,
         why: str = "",
     ) -> MessageRecord:
-        """Record a message (redacted; ``why`` given: refused), and tell the listeners."""
+        """Record a message (its text and ``why`` redacted; ``why`` given: refused), and
+        tell the listeners."""
         run = await self._runs.last_run(sender)
         new = NewMessage(
             sender=self.rules.named(sender),
@@ -148,19 +181,27 @@ class Postbox:
             text=self._redact(defuse(text, self.rules.max_chars + 1000)),
             kind=kind,
             state="refused" if why else "queued",
-            why=why,
+            why=self._redact(why),
             sender_run=run.id if run is not None and run.ended_at is None else None,
             task_id=task_id,
         )
         message = await self._messages.add_message(new)
-        await self._tell(message)
+        held = _HELD.get()
+        if held is not None:  # told once the weighing is let go
+            held.append(message)
+        else:
+            await self._tell(message)
         return message
+
+    def redacted(self, text: str) -> str:
+        """``text`` with every secret the redactor knows taken out, as it is recorded."""
+        return self._redact(text)
 
     async def settle(self, message_id: int, *, run_id: int | None = None, why: str = "") -> bool:
         """Mark a queued message delivered (into ``run_id``), or refused when ``why`` is
         given; whether it was (once only), the listeners told and its waiters woken."""
-        if why:
-            done = await self._messages.refused(message_id, why)
+        if why:  # a launch's failure, say, may quote what it was given
+            done = await self._messages.refused(message_id, self._redact(why))
         else:
             done = await self._messages.delivered(message_id, run_id)
         if done:
@@ -217,23 +258,27 @@ class Postbox:
         try:
             spec = await self._fleet.spec(receiver)
             framed = await self.framed(message)
+            sender = await self._fleet.spec(message.sender)
         except FleetError as exc:  # the receiver (or sender) left the roster meanwhile
             await self.settle(message.id, why=f"not delivered: {exc}")
             return 0
+        if message.kind == "message" and receiver not in sender.talks_to:  # a reload since
+            why = f"not delivered: {receiver} is no longer one of {message.sender}'s peers"
+            await self.settle(message.id, why=why)
+            return 0
         by = f"agent {message.sender}"
-        running = await self._running(receiver)
-        if running or spec.wake == "start":
+        # Only into a run that is live: the fleet's ``send`` to a headless CLI that does not
+        # run would launch a run resuming its session past the admission (its budgets, its
+        # quote, the concurrency caps) — a message never starts anything but through it.
+        if await self._running(receiver):
             try:
                 await self._fleet.send(receiver, framed, by=by)
             except AgentNotRunning:
-                if running:
-                    return None  # still working on its last prompt: at its turn's end
-            except FleetError as exc:  # no session to resume: started below, or kept
+                return None  # still working on its last prompt: at its turn's end
+            except FleetError as exc:
                 log.info("message %s to %s not sent now: %s", message.id, receiver, exc)
-                if running:
-                    return None
-            else:
-                return await self._delivered(message)
+                return None
+            return await self._delivered(message)
         if spec.wake != "start":
             return None  # kept until it runs
         request = LaunchRequest(agent=receiver, prompt=framed, by=by, origin="chat")
@@ -272,7 +317,8 @@ class Postbox:
         await self.sweep()
 
     async def sweep(self) -> None:
-        """Try every receiver a message waits for, in the background."""
+        """Try every receiver a message waits for, in the background (after a reload too:
+        a message to an agent no longer its sender's peer is refused, saying so)."""
         for receiver in await self._messages.receivers_waited_for():
             self._soon(receiver)
 

@@ -15,6 +15,10 @@ from fleet.ledger.stores.peers.messages import MessagesStore
 from fleet.model import AgentSpec
 
 HOUR: Final = timedelta(hours=1)
+REFUSALS_KEPT: Final = 100
+"""The most refusals of one sender recorded in an hour; past them its calls are still
+refused, in words, but no longer each kept (a loop of refused calls cannot fill the
+ledger)."""
 NAME_CHARS: Final = 64
 """The most of a name an agent wrote that is kept or said (an unknown peer's, say)."""
 _NOT_IN_NAME = re.compile(r"[^\x21-\x7e]")
@@ -79,6 +83,12 @@ class Rules:
             return f"{shown} has {waiting} messages waiting: try again once it has read them"
         return None
 
+    async def keeps_refusal(self, sender: str) -> bool:
+        """Whether one more refusal of ``sender`` is recorded: fewer than
+        :data:`REFUSALS_KEPT` were over the past hour."""
+        since = self._clock.now() - HOUR
+        return await self._messages.refused_since(sender, since) < REFUSALS_KEPT
+
     async def past_rate(self, sender: str, limit: int) -> str | None:
         """Why ``sender`` has sent all it may this hour (``limit``), or ``None``."""
         now = self._clock.now()
@@ -94,7 +104,9 @@ class Rules:
         counted = [
             m.sent_at
             for m in recent
-            if m.sender == sender and m.state != "refused" and m.sent_at >= now - HOUR
+            if m.sender == sender
+            and (m.state != "refused" or m.task_id is not None)
+            and m.sent_at >= now - HOUR
         ]
         oldest = min(counted) if counted else now
         return oldest + HOUR + timedelta(minutes=1)

@@ -30,8 +30,9 @@ def first_line(block: str) -> str:
 
 def prompted(spec: AgentSpec, block: str | None) -> AgentSpec:
     """``spec`` with ``block`` before its prompt; as it is when it has no prompt, no block,
-    or a prompt that already holds the block (never told twice)."""
-    if block is None or not spec.prompt or first_line(block) in spec.prompt:
+    or a prompt that already begins with the block (never told twice). A prompt that only
+    quotes the block's first line somewhere (an issue's text, say) is still told it."""
+    if block is None or not spec.prompt or spec.prompt.startswith(first_line(block)):
         return spec
     return replace(spec, prompt=f"{block}\n\n{spec.prompt}")
 

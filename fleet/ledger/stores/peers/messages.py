@@ -90,10 +90,21 @@ class MessagesStore(Store):
         return 0 if row is None else int(row["n"])
 
     async def sent_since(self, sender: str, since: datetime) -> int:
-        """How many messages ``sender`` sent since ``since`` that were not refused."""
+        """How many messages ``sender`` sent since ``since`` that were not refused — or
+        were, once their task was made (a task handed on whose run was refused still is
+        one more task in the register)."""
         row = await self._one(
             "SELECT COUNT(*) AS n FROM messages WHERE sender = ? AND sent_at >= ?"
-            " AND state <> 'refused'",
+            " AND (state <> 'refused' OR task_id IS NOT NULL)",
+            (sender, self._epoch(since)),
+        )
+        return 0 if row is None else int(row["n"])
+
+    async def refused_since(self, sender: str, since: datetime) -> int:
+        """How many of ``sender``'s messages since ``since`` were refused."""
+        row = await self._one(
+            "SELECT COUNT(*) AS n FROM messages WHERE sender = ? AND sent_at >= ?"
+            " AND state = 'refused'",
             (sender, self._epoch(since)),
         )
         return 0 if row is None else int(row["n"])

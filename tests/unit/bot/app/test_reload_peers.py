@@ -15,10 +15,13 @@ from bot.app.reload import reload_config
 from bot.config import parse_config
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
+from fleet.errors import FleetError
 from fleet.ledger import Ledger
+from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import Admitted, LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.stores import fleet_stores
 
@@ -88,3 +91,40 @@ async def test_a_reload_applies_a_changed_talks_to_and_role(
     assert "What you are for: writes the billing service" in block
     assert "- tester on host local (stub) — not running: runs the tests" in block.splitlines()
     assert peers.block(await fleet.spec("reviewer")) is None  # nobody's peer any more
+
+
+class NoLaunches:
+    """An admission that is never asked: a peer that waits (``wake: wait``) is not started."""
+
+    async def admit(self, request: LaunchRequest, wait: object = None) -> Admitted:
+        raise FleetError(f"{request.agent} was not to be started")
+
+
+async def test_a_message_waiting_for_a_peer_the_reload_took_away_is_refused(
+    tmp_path: Path, ledger: Ledger, fleet: Fleet
+) -> None:
+    file = tmp_path / "fleetwarden.yaml"
+    started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
+    postbox = Postbox(
+        messages=ledger.messages,
+        runs=ledger.runs,
+        fleet=fleet,
+        admission=NoLaunches(),
+        redact=lambda text: text,
+        clock=SystemClock(),
+    )
+    try:
+        sent = await postbox.send("coder", "reviewer", "look at the payments diff")
+        await postbox.settled()
+        assert (await postbox.wait_for(sent.id, 0)).state == "queued"
+        file.write_text(AFTER)
+        await reload_config(started, {}, ("stub",), ("subprocess",), fleet)
+        await postbox.sweep()  # as the app does after a reload
+        await postbox.settled()
+        found = await postbox.wait_for(sent.id, 0)
+        assert (found.state, found.why) == (
+            "refused",
+            "not delivered: reviewer is no longer one of coder's peers",
+        )
+    finally:
+        await postbox.stop()

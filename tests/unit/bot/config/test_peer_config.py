@@ -196,10 +196,10 @@ def test_role_is_no_longer_taken_for_class() -> None:
             "must be at least 100, found an integer (99)",
         ),
         (
-            "defaults:\n  message_chars: 65537\n",
+            "defaults:\n  message_chars: 16001\n",
             2,
             "defaults.message_chars",
-            "must be at most 65536, found an integer (65537)",
+            "must be at most 16000, found an integer (16001)",
         ),
         (
             "defaults:\n  message_queue: 0\n",

@@ -27,6 +27,7 @@ async def test_a_message_is_kept_with_its_receipt_and_delivered_once(
     assert await ledger.messages.count_queued("reviewer") == 1
     assert await ledger.messages.receivers_waited_for() == ["reviewer"]
     assert await ledger.messages.sent_since("coder", clock.now() - timedelta(hours=1)) == 1
+    assert await ledger.messages.refused_since("coder", clock.now() - timedelta(hours=1)) == 1
     clock.advance(300)
     assert await ledger.messages.delivered(first.id, 7)
     assert not await ledger.messages.delivered(first.id, 8)  # once only
@@ -37,11 +38,21 @@ async def test_a_message_is_kept_with_its_receipt_and_delivered_once(
     assert await ledger.messages.queued_for("reviewer") == []
     clock.advance(7200)
     assert await ledger.messages.sent_since("coder", clock.now() - timedelta(hours=1)) == 0
+    assert await ledger.messages.refused_since("coder", clock.now() - timedelta(hours=1)) == 0
     third = await ledger.messages.add_message(NewMessage("ops", "coder", "x", kind="task"))
     assert await ledger.messages.refused(third.id, "coder was removed")
-    assert [m.id for m in await ledger.messages.recent("coder")] == [third.id, refused.id, first.id]
+    made = await ledger.messages.add_message(
+        NewMessage("ops", "coder", "y", kind="task", state="refused", why="no slot", task_id=5)
+    )
+    assert await ledger.messages.sent_since("ops", clock.now() - timedelta(hours=1)) == 1
+    assert [m.id for m in await ledger.messages.recent("coder")] == [
+        made.id,
+        third.id,
+        refused.id,
+        first.id,
+    ]
     assert [m.id for m in await ledger.messages.recent("reviewer", limit=1)] == [first.id]
-    assert len(await ledger.messages.recent()) == 3
+    assert len(await ledger.messages.recent()) == 4
     assert await ledger.messages.message(999) is None
 
 

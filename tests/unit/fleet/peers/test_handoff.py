@@ -5,6 +5,7 @@ the framed task as its prompt and its run bound to it; recorded as a message of 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest, Started
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
-from tests.unit.fleet.peers.rig import FakeFleet, postbox_over
+from tests.unit.fleet.peers.rig import SECRET, FakeFleet, postbox_over
 
 
 @pytest.fixture
@@ -116,3 +117,38 @@ async def test_a_task_whose_run_cannot_start_is_made_and_its_message_refused(
     )
     assert handed.task.state == "todo" and handed.message.state == "refused"
     assert handed.message.why.startswith("not started: helper cannot start")
+
+
+async def test_a_secret_in_a_task_handed_on_reaches_neither_the_register_nor_the_peer(
+    handoff: Handoff, ledger: Ledger, fleet: FakeFleet
+) -> None:
+    handed = await handoff.hand("coder", "helper", f"Use {SECRET}", f"the token is {SECRET}")
+    [task] = await ledger.tasks.tasks()
+    assert SECRET not in task.title and SECRET not in task.body
+    assert "[REDACTED]" in task.title and "[REDACTED]" in task.body
+    assert SECRET not in handed.message.text
+    [(_, prompt, _)] = fleet.spawned
+    assert prompt is not None and SECRET not in prompt and "[REDACTED]" in prompt
+
+
+async def test_tasks_made_but_not_started_count_against_the_senders_rate(
+    handoff: Handoff, ledger: Ledger, fleet: FakeFleet
+) -> None:
+    fleet.cannot_launch = "helper cannot start: over its budget"
+    for number in range(5):  # coder may send 5 an hour
+        handed = await handoff.hand("coder", "helper", f"Task {number}")
+        assert handed.message.state == "refused" and handed.message.task_id is not None
+    with pytest.raises(PeerRefusal, match="you sent 5 messages this hour"):
+        await handoff.hand("coder", "helper", "Task 5")
+    assert len(await ledger.tasks.tasks()) == 5
+
+
+async def test_tasks_handed_on_at_once_cannot_pass_the_rate_together(
+    handoff: Handoff, ledger: Ledger
+) -> None:
+    results = await asyncio.gather(
+        *(handoff.hand("coder", "helper", f"Task {n}") for n in range(8)),
+        return_exceptions=True,
+    )
+    assert len([r for r in results if isinstance(r, PeerRefusal)]) == 3  # coder may send 5
+    assert len(await ledger.tasks.tasks()) == 5

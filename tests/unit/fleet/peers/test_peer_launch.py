@@ -23,6 +23,7 @@ from fleet.names import AgentName
 from fleet.peers.roster import PeerRoster
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runs.layout import AgentPaths
+from fleet.runs.preamble import prompted
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.stores import fleet_stores
@@ -161,6 +162,15 @@ async def test_a_prompt_that_holds_the_block_is_not_told_it_twice(rig: Rig) -> N
     await eventually(lambda: "stub: done" in rig.log("coder"))
     assert rig.log("coder").count(HEADER.format("coder")) == 1
     assert "Your peers" not in rig.log("coder")
+
+
+def test_a_prompt_that_only_quotes_the_first_line_is_still_told_the_block() -> None:
+    block = f"{HEADER.format('coder')}\nYour peers (the agents you may message): reviewer"
+    quoting = f"Fix the bug. The log said: {HEADER.format('coder')} and then stopped."
+    told = prompted(replace(CODER, prompt=quoting), block).prompt
+    assert told == f"{block}\n\n{quoting}"
+    again = prompted(replace(CODER, prompt=told), block).prompt
+    assert again == told  # never twice
 
 
 async def test_the_file_is_written_again_when_a_peer_starts_and_ends(rig: Rig) -> None:

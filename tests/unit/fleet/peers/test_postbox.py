@@ -6,6 +6,8 @@ restart of Fleetwarden delivered; every message heard by the listeners."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,8 +16,11 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import MessageRecord
+from fleet.ledger.stores.running.runs import RunReport
+from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.postbox import Postbox
+from fleet.peers.rules import REFUSALS_KEPT
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.peers.rig import SECRET, FakeFleet, postbox_over
 
@@ -59,6 +64,53 @@ async def test_each_refusal_says_why_and_is_recorded(
     assert [m.state for m in rows] == ["refused"] * 7  # loner's to coder too
     assert rows[-1].why == "no agent named nobody: `fw-msg peers` lists yours"
     assert fleet.sent == []
+
+
+async def test_a_loop_of_refused_calls_cannot_fill_the_ledger(
+    postbox: Postbox, ledger: Ledger, clock: ManualClock
+) -> None:
+    for _ in range(REFUSALS_KEPT):
+        await refused(postbox, "coder", "nobody", "x" * 150)
+    why = await refused(postbox, "coder", "nobody", "x" * 150)
+    assert why.startswith("no agent named nobody: `fw-msg peers` lists yours (you were refused")
+    assert len(await ledger.messages.recent("coder", limit=500)) == REFUSALS_KEPT
+    clock.advance(3601)  # an hour on, refusals are kept again
+    await refused(postbox, "coder", "nobody")
+    assert len(await ledger.messages.recent("coder", limit=500)) == REFUSALS_KEPT + 1
+
+
+async def test_sends_at_once_cannot_pass_the_rate_together(
+    postbox: Postbox, ledger: Ledger, fleet: FakeFleet
+) -> None:
+    await fleet.launch("reviewer")
+    fleet.busy.add("reviewer")  # they wait: the queue (3) and the rate (5) both hold
+    results = await asyncio.gather(
+        *(postbox.send("coder", "reviewer", f"number {n}") for n in range(8)),
+        return_exceptions=True,
+    )
+    sent = [r for r in results if isinstance(r, MessageRecord)]
+    assert len(sent) == 3  # the queue's cap, not more
+    assert await ledger.messages.count_queued("reviewer") == 3
+    await postbox.settled()
+
+
+async def test_a_slow_listener_holds_no_other_send(postbox: Postbox, fleet: FakeFleet) -> None:
+    entered, gate = asyncio.Event(), asyncio.Event()
+
+    async def slow(message: MessageRecord) -> None:
+        if message.text == "first" and message.state == "queued":
+            entered.set()
+            await gate.wait()  # a chat server that takes its time
+
+    postbox.listen(slow)
+    first = asyncio.create_task(postbox.send("coder", "reviewer", "first"))
+    async with asyncio.timeout(30):  # a hang, not a speed: the second is not held
+        await entered.wait()
+        second = await postbox.send("coder", "reviewer", "second")
+    assert second.state == "queued"
+    gate.set()
+    assert (await first).text == "first"
+    await postbox.settled()
 
 
 async def test_the_receivers_queue_is_capped(postbox: Postbox, fleet: FakeFleet) -> None:
@@ -145,6 +197,37 @@ async def test_a_receiver_woken_by_a_message_starts_through_the_admission(
     assert run is not None and found.delivered_run == run.id
 
 
+class ResumingFleet(FakeFleet):
+    """A fleet whose ``send`` to a headless CLI that does not run launches a run resuming
+    its session, as the real fleet's does — outside the admission."""
+
+    resumed: list[str]
+
+    async def send(self, name: str, text: str, *, by: str = "operator") -> RunReport | None:
+        if not await self.running(name):
+            self.resumed.append(name)
+            await self.launch(name)
+            return None
+        return await super().send(name, text, by=by)
+
+
+async def test_a_message_never_starts_its_receiver_past_the_admission(
+    ledger: Ledger, tmp_path: Path, clock: ManualClock
+) -> None:
+    fleet = ResumingFleet(ledger, tmp_path)
+    fleet.resumed = []
+    fleet.cannot_launch = "over the fleet's budget"  # the admission's launch refuses
+    postbox = postbox_over(ledger, fleet, clock)
+    sent = await postbox.send("coder", "helper", "start on the login page")
+    found = await postbox.wait_for(sent.id, 30)
+    assert fleet.resumed == []
+    assert (found.state, found.why) == (
+        "refused",
+        "helper could not start: over the fleet's budget",
+    )
+    await postbox.stop()
+
+
 async def test_a_receiver_that_cannot_start_refuses_the_message(
     postbox: Postbox, fleet: FakeFleet
 ) -> None:
@@ -155,6 +238,16 @@ async def test_a_receiver_that_cannot_start_refuses_the_message(
         "refused",
         "helper could not start: helper cannot start: host box cannot be reached now",
     )
+
+
+async def test_a_secret_in_why_a_receiver_could_not_start_is_redacted(
+    postbox: Postbox, fleet: FakeFleet
+) -> None:
+    fleet.cannot_launch = f"helper cannot start: bad key {SECRET}"
+    sent = await postbox.send("coder", "helper", "are you there?")
+    found = await postbox.wait_for(sent.id, 30)
+    assert found.state == "refused"
+    assert SECRET not in found.why and "[REDACTED]" in found.why
 
 
 async def test_a_forged_frame_and_a_secret_stay_inside_the_quote(
@@ -175,6 +268,22 @@ async def test_a_forged_frame_and_a_secret_stay_inside_the_quote(
     assert lines[-1].startswith(f"── end of message {sent.id}")
     assert all(line.startswith("> ") for line in lines[1:-1]) and len(lines) == 6
     assert SECRET not in framed and "\x1b" not in framed
+
+
+async def test_a_message_to_a_peer_a_reload_took_away_is_refused_saying_so(
+    postbox: Postbox, fleet: FakeFleet
+) -> None:
+    sent = await postbox.send("coder", "reviewer", "when you can")
+    await postbox.settled()
+    # The reload drops reviewer from the roster; the fleet still knows it by its record.
+    fleet.specs["coder"] = replace(fleet.specs["coder"], talks_to=(AgentName("helper"),))
+    await postbox.sweep()
+    await postbox.settled()
+    found = await postbox.wait_for(sent.id, 0)
+    assert (found.state, found.why) == (
+        "refused",
+        "not delivered: reviewer is no longer one of coder's peers",
+    )
 
 
 async def test_what_waited_is_delivered_after_a_restart(
