@@ -139,7 +139,7 @@ def test_two_agents_and_a_third_on_a_host_hand_work_on_review_it_and_a_pr_turns_
     known = tmp_path / "known_hosts"
     known.write_text(host.known_hosts_line() + "\n")
     checkout = tmp_path / "state" / "checkouts" / "app" / "coder-1"
-    answered = {"── message": Turn(text="Noted: the migration is in.")}
+    answered = {"> The users migration is written.": Turn(text="Noted: the migration is in.")}
     with (
         app_on_github(upstream, SLUG, WRITER) as github,
         fake_provider_by_agent_thread(
