@@ -30,6 +30,7 @@ from tests.git_upstream import GitUpstream, served_app, token_anywhere
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 from tests.integration.dashboard_rig import Rig
 from tests.integration.forge_rig import app_on_github, bash, ledger_rows, listening, post, write
+from tests.integration.test_hosts_e2e import _until
 from tests.integration.test_readable_agents import agent_path
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
 from tests.postgres_server import free_port
@@ -171,6 +172,7 @@ def test_two_agents_and_a_third_on_a_host_hand_work_on_review_it_and_a_pr_turns_
         bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
         try:
             assert wait_until(lambda: listening(port), timeout=60), bot.stderr
+            _until(bot, "hosts", r"^box2 +up .*claude", within=60)  # probed: claude there
             _run(tmp_path, bot, port, github, upstream, provider.served)
             bot.close()
         finally:
@@ -223,7 +225,7 @@ def _run(
         root, "SELECT agent, state, source FROM tasks WHERE source = 'task'"
     )
     assert task_agent == "migrator" and task_source == "task", task_state
-    assert ("coder", "migrator", "task", "delivered") in messages()
+    assert wait_until(lambda: ("coder", "migrator", "task", "delivered") in messages(), timeout=60)
     [(host_of,)] = ledger_rows(root, "SELECT DISTINCT host FROM usage WHERE agent = 'migrator'")
     assert host_of == "box2"
 
@@ -245,7 +247,7 @@ def _run(
     shown = bot.output_since_command
     for pair in ("coder → migrator", "migrator → coder", "reviewer → coder"):
         assert pair in said(), pair
-    assert "[task]" in shown and "[review]" in shown, shown
+    assert "[task #" in shown and "[review #" in shown, shown
     # And the dashboard's API has them as data.
     rig = Rig(root, bot, port, fake=None, config=root / "fleetwarden.yaml")  # type: ignore[arg-type]
     status, raw = rig.api("/api/messages?limit=50")
