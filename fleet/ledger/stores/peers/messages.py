@@ -67,9 +67,12 @@ class MessagesStore(Store):
         return None if row is None else _message(row)
 
     async def queued_for(self, receiver: str) -> list[MessageRecord]:
-        """The messages waiting for ``receiver``, oldest first."""
+        """The messages waiting for ``receiver``, oldest first. Only words to a peer wait
+        here: a task handed on and a review's verdict are settled by whoever recorded them
+        (the hand-off, the review stage), never delivered a second time from the queue."""
         rows = await self._all(
-            "SELECT * FROM messages WHERE receiver = ? AND state = 'queued' ORDER BY id",
+            "SELECT * FROM messages WHERE receiver = ? AND state = 'queued'"
+            " AND kind = 'message' ORDER BY id",
             (receiver,),
         )
         return [_message(row) for row in rows]
@@ -77,14 +80,17 @@ class MessagesStore(Store):
     async def receivers_waited_for(self) -> list[str]:
         """Every agent a message waits for, by name."""
         rows = await self._all(
-            "SELECT DISTINCT receiver FROM messages WHERE state = 'queued' ORDER BY receiver", ()
+            "SELECT DISTINCT receiver FROM messages WHERE state = 'queued' AND kind = 'message'"
+            " ORDER BY receiver",
+            (),
         )
         return [str(row["receiver"]) for row in rows]
 
     async def count_queued(self, receiver: str) -> int:
-        """How many messages wait for ``receiver``."""
+        """How many messages wait for ``receiver`` (as :meth:`queued_for` lists them)."""
         row = await self._one(
-            "SELECT COUNT(*) AS n FROM messages WHERE receiver = ? AND state = 'queued'",
+            "SELECT COUNT(*) AS n FROM messages WHERE receiver = ? AND state = 'queued'"
+            " AND kind = 'message'",
             (receiver,),
         )
         return 0 if row is None else int(row["n"])

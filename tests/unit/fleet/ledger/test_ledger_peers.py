@@ -40,6 +40,12 @@ async def test_a_message_is_kept_with_its_receipt_and_delivered_once(
     assert await ledger.messages.sent_since("coder", clock.now() - timedelta(hours=1)) == 0
     assert await ledger.messages.refused_since("coder", clock.now() - timedelta(hours=1)) == 0
     third = await ledger.messages.add_message(NewMessage("ops", "coder", "x", kind="task"))
+    verdict = await ledger.messages.add_message(NewMessage("rev", "coder", "ok", kind="review"))
+    # A task or a verdict is settled by whoever recorded it: it never waits in the queue.
+    assert await ledger.messages.queued_for("coder") == []
+    assert await ledger.messages.count_queued("coder") == 0
+    assert await ledger.messages.receivers_waited_for() == []
+    assert await ledger.messages.delivered(verdict.id, None)
     assert await ledger.messages.refused(third.id, "coder was removed")
     made = await ledger.messages.add_message(
         NewMessage("ops", "coder", "y", kind="task", state="refused", why="no slot", task_id=5)
@@ -47,12 +53,13 @@ async def test_a_message_is_kept_with_its_receipt_and_delivered_once(
     assert await ledger.messages.sent_since("ops", clock.now() - timedelta(hours=1)) == 1
     assert [m.id for m in await ledger.messages.recent("coder")] == [
         made.id,
+        verdict.id,
         third.id,
         refused.id,
         first.id,
     ]
     assert [m.id for m in await ledger.messages.recent("reviewer", limit=1)] == [first.id]
-    assert len(await ledger.messages.recent()) == 4
+    assert len(await ledger.messages.recent()) == 5
     assert await ledger.messages.message(999) is None
 
 
