@@ -99,7 +99,10 @@ def message_line(record: MessageRecord) -> str:
     delivered: “…”`` (a refused one with why)."""
     when = f"{record.sent_at:%m-%d %H:%M}"
     pair = f"{agent(record.sender)} {ARROW} {agent(record.receiver)}"
-    kind = f"[{record.kind}]" if record.task_id is None else f"[{record.kind} #{record.task_id}]"
+    kind = f"[{record.kind}]"
+    if record.task_id is not None:  # the task handed on, or the task whose work was reviewed
+        of = " of task" if record.kind == "review" else ""
+        kind = f"[{record.kind}{of} #{record.task_id}]"
     state: str = record.state
     if record.state == "refused":
         state = f"refused ({said(record.why, LINE_CHARS) or 'no reason given'})"

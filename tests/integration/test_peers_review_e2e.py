@@ -247,7 +247,7 @@ def _run(
     shown = bot.output_since_command
     for pair in ("coder → migrator", "migrator → coder", "reviewer → coder"):
         assert pair in said(), pair
-    assert "[task #" in shown and "[review #" in shown, shown
+    assert "[task #" in shown and "[review of task #" in shown, shown
     # And the dashboard's API has them as data.
     rig = Rig(root, bot, port, fake=None, config=root / "fleetwarden.yaml")  # type: ignore[arg-type]
     status, raw = rig.api("/api/messages?limit=50")
