@@ -19,6 +19,8 @@ from fleet.repos import git as g
 DIFF_CAP: Final = 200 * 1024
 """Bytes of a line's change a review prompt quotes at most."""
 _SHA: Final = re.compile(r"[0-9a-f]{7,64}")
+REVIEW_MARK: Final = ".review-"
+"""Between a review agent's name and its round's id in its checkout's name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +38,10 @@ class ReviewCheckout:
             raise ValueError(f"a review checks out a commit's id, not {self.commit!r}")
 
     def path_under(self, checkouts: Path, reviewer: str) -> Path:
-        """Where ``reviewer``'s checkout of it lies under ``checkouts``."""
-        return checkouts / self.repo / f"{reviewer}-review-{self.review_id}"
+        """Where ``reviewer``'s checkout of it lies under ``checkouts``: named with a dot,
+        which no agent's name has, so it is never an agent's own checkout
+        (``NAME-LINE``, e.g. agent ``rev-review``'s ``rev-review-4``)."""
+        return checkouts / self.repo / f"{reviewer}{REVIEW_MARK}{self.review_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ async def test_a_review_checkout_of_a_line_changes_no_ref(tmp_path: Path) -> Non
     first = rig.work_on(line, {"app.py": "print('one')\n"}, "first")
     tip = rig.work_on(line, {"app.py": "print('two')\n", "notes.md": "done\n"}, "second")
     before = rig.refs()
-    dest = tmp_path / "checkouts" / "demo" / "reviewer-review-1"
+    dest = tmp_path / "checkouts" / "demo" / "reviewer.review-1"
     await make_review_checkout(line.repo, dest, first)
     assert run(dest, "rev-parse", "HEAD") == first
     assert (dest / "app.py").read_text() == "print('one')\n" and not (dest / "notes.md").exists()
