@@ -26,6 +26,7 @@ from collections.abc import Callable
 from fleet.errors import FleetwardenError
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.peers import NewMessage, NewReview, ReviewRecord, ReviewState
+from fleet.ledger.records.tasks import TaskRecord
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.review.handoff import (
     Admit,
@@ -38,7 +39,7 @@ from fleet.peers.review.handoff import (
     UnderReview,
 )
 from fleet.peers.review.words import capped, framed_verdict, plain, review_prompt
-from fleet.repos.line.review import ReviewCheckout
+from fleet.repos.line.review import LineDiff, ReviewCheckout
 from fleet.repos.schema import ReviewPolicy
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Started
 
@@ -108,20 +109,10 @@ class ReviewStage:
         )
         why = f"round {review.round} of {review.rounds}: {policy.agent} reviews {under.commit[:12]}"
         await stores.tasks.move(task.id, "review", why, came_from=("working", "review"))
-        await self._earlier_run_over(policy.agent, task.runs)
-        request = LaunchRequest(
-            agent=policy.agent,
-            origin="forge" if under.forge_run is not None else "chat",
-            by=f"review of task #{task.id}",
-            prompt=review_prompt(task, review, diff),
-            task=task.id,
-            collect=False,
-            review_of=ReviewCheckout(under.repo, under.line_id, under.commit, review.id),
-        )
-        try:
-            why_not = _not_started(policy.agent, await self._admit(request))
-        except FleetwardenError as exc:  # its checkout could not be made, say
-            why_not = f"{policy.agent} could not start ({exc})"
+        if policy.agent == under.coder:  # a forge issue given to the review agent itself
+            why_not = f"{policy.agent} did this work itself, and never reviews its own work"
+        else:
+            why_not = await self._launched(under, policy, task, review, diff)
         if why_not is not None:
             await stores.reviews.answer(review.id, "ended", why_not)
             log.info("review %d of task %d not asked: %s", review.id, task.id, why_not)
@@ -134,12 +125,41 @@ class ReviewStage:
             await stores.reviews.bind_run(review.id, run.id)
         return await stores.reviews.review(review.id) or review
 
+    async def _launched(
+        self,
+        under: UnderReview,
+        policy: ReviewPolicy,
+        task: TaskRecord,
+        review: ReviewRecord,
+        diff: LineDiff,
+    ) -> str | None:
+        """``review``'s agent launched through the admission (its run of an earlier round
+        of the task ended first); why it did not start now, or ``None``."""
+        await self._earlier_run_over(policy.agent, task.runs)
+        request = LaunchRequest(
+            agent=policy.agent,
+            origin="forge" if under.forge_run is not None else "chat",
+            by=f"review of task #{task.id}",
+            prompt=review_prompt(task, review, diff),
+            task=task.id,
+            collect=False,
+            review_of=ReviewCheckout(under.repo, under.line_id, under.commit, review.id),
+        )
+        try:
+            return _not_started(policy.agent, await self._admit(request))
+        except FleetwardenError as exc:  # its checkout could not be made, say
+            return f"{policy.agent} could not start ({exc})"
+
     async def verdict(self, reviewer: str, approve: bool, text: str) -> str:
         """``reviewer``'s verdict on the round it has open (:class:`PeerRefusal` when it has
-        none); what becomes of it, in words for the reviewer."""
+        none); what becomes of it, in words for the reviewer. Only the run launched for
+        that round answers it: never another run of the agent (working on something else,
+        or an earlier round's), nor the agent that did the work."""
         lock = self._locks.setdefault(reviewer, asyncio.Lock())
         async with lock:
-            review = await self._stores.reviews.asked_of(reviewer)
+            run = await self._stores.runs.last_run(reviewer)
+            live = run is not None and run.ended_at is None
+            review = await self._round_of(reviewer, run.id) if run is not None and live else None
             if review is None:
                 raise PeerRefusal(NOT_ASKED)
             said = capped(self._redact(plain(text)).strip()) or "(no words)"
@@ -179,7 +199,7 @@ class ReviewStage:
             return
         lock = self._locks.setdefault(event.agent, asyncio.Lock())
         async with lock:
-            review = await self._stores.reviews.asked_of(event.agent)
+            review = await self._round_of(event.agent, event.run_id)
             if review is None or review.run_id != event.run_id:
                 return
             why = f"{review.reviewer}'s run {event.run_id} ended without a verdict"
@@ -236,6 +256,22 @@ class ReviewStage:
         run = await self._stores.runs.last_run(reviewer)
         if run is not None and run.ended_at is None and run.id in runs:
             await self._stop(reviewer, "its next round of review")
+
+    async def _round_of(self, reviewer: str, run_id: int) -> ReviewRecord | None:
+        """The round still asked of ``reviewer``'s run ``run_id``: of the task the run is
+        bound to, bound to the run (or not yet: its launch is under way), never one of the
+        agent's own work — so a verdict answers the round its run was launched for, and no
+        other task's round asked of the same agent meanwhile."""
+        task_id = await self._stores.tasks.task_of_run(run_id)
+        if task_id is None:
+            return None
+        asked = [
+            r
+            for r in await self._stores.reviews.of_task(task_id)
+            if r.state == "asked" and r.reviewer == reviewer != r.coder
+            and r.run_id in (run_id, None)
+        ]  # fmt: skip
+        return asked[-1] if asked else None
 
     async def _runs_of(self, task_id: int) -> tuple[int, ...]:
         task = await self._stores.tasks.task(task_id)

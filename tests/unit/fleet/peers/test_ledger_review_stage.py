@@ -9,6 +9,7 @@ refused; an agent that cannot start asks nothing and the work goes to a human.""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,9 @@ import pytest
 from fleet.errors import LaunchFailed
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
-from fleet.ledger.records.peers import MessageRecord, ReviewRecord
+from fleet.ledger.records.peers import MessageRecord, NewReview, ReviewRecord
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask, TaskRecord
-from fleet.model import AgentState
+from fleet.model import AgentState, ExitInfo
 from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.review.chat import ChatReviews
@@ -79,6 +80,7 @@ class Rig:
         self.forge = ForgeSide()
         self.tips: dict[int, str] = {}  # a line's branch tip, as its agent pushed it
         self.failed: Exception | None = None  # what the launch meets, if it fails
+        self.meanwhile: Callable[[], Awaitable[object]] | None = None  # during a launch
         self.stage = ReviewStage(
             stores=ReviewStores(ledger.reviews, ledger.messages, ledger.tasks, ledger.runs),
             admit=self.admit,
@@ -92,6 +94,8 @@ class Rig:
 
     async def admit(self, request: LaunchRequest) -> Any:
         self.launched.append(request)
+        if self.meanwhile is not None:
+            await self.meanwhile()
         if self.failed is not None:
             raise self.failed
         return await self.admission.admit(request)
@@ -134,8 +138,10 @@ class Rig:
     async def tip(self, line_id: int) -> str | None:
         return self.tips.get(line_id)
 
-    def under(self, task: TaskRecord, *, forge_run: int | None = None) -> UnderReview:
-        return UnderReview(task.id, "coder", "app", 5, "fw/coder/5", BASE, COMMIT, forge_run)
+    def under(
+        self, task: TaskRecord, *, forge_run: int | None = None, coder: str = "coder"
+    ) -> UnderReview:
+        return UnderReview(task.id, coder, "app", 5, "fw/coder/5", BASE, COMMIT, forge_run)
 
 
 POLICY = ReviewPolicy(agent="reviewer", rounds=2)
@@ -340,3 +346,56 @@ async def test_a_review_launch_that_fails_hands_the_forge_runs_work_to_a_human(r
     assert review.state == "ended" and "could not be checked out" in review.verdict
     [(review_id, said, approved)] = rig.forge.made_ready
     assert review_id == review.id and not approved and "no review by reviewer" in said
+
+
+async def test_the_agent_that_did_the_work_never_reviews_it(rig: Rig) -> None:
+    """A forge issue given to the review agent itself: no round is asked of it — its own
+    run is not stopped, nothing launched, no verdict of its taken — and the pull request
+    goes to a human, saying why."""
+    task = await rig.working_task(forge_run=9)
+    await rig.ledger.tasks.set_fields(task.id, agent="reviewer")
+    run = await rig.fleet.launch("reviewer")
+    await rig.ledger.tasks.add_run(task.id, run)
+    assert await rig.stage.begin(rig.under(task, forge_run=9, coder="reviewer"), POLICY) is None
+    assert rig.launched == [] and rig.stopped == []
+    [review] = await rig.ledger.reviews.of_task(task.id)
+    assert review.state == "ended" and "never reviews its own work" in review.verdict
+    [(review_id, said, approved)] = rig.forge.made_ready
+    assert review_id == review.id and not approved and "its own work" in said
+    with pytest.raises(PeerRefusal):
+        await rig.stage.verdict("reviewer", True, "my own work is perfect")
+
+
+async def test_a_verdict_answers_the_round_its_run_was_launched_for(rig: Rig) -> None:
+    """The review agent reviews task A when task B's round is asked of it too: a verdict
+    it gives while B's launch is under way answers A's round, never B's (B's launch
+    finds the agent busy: B's work goes to a human without an approval); a verdict after
+    its run ended, before its end was heard, answers nothing."""
+    first = await rig.working_task(forge_run=9)
+    a = await rig.stage.begin(rig.under(first, forge_run=9), POLICY)
+    assert a is not None and a.run_id is not None
+    rig.fleet.running.discard("coder")
+    second = await rig.working_task(forge_run=10)
+    said: list[str] = []
+
+    async def approve_a() -> None:
+        said.append(await rig.stage.verdict("reviewer", True, "A is fine"))
+
+    rig.meanwhile = approve_a
+    assert await rig.stage.begin(rig.under(second, forge_run=10), POLICY) is None
+    assert said == ["the pull request is ready for review"]
+    answered = await rig.ledger.reviews.review(a.id)
+    assert answered is not None and answered.state == "approved"
+    [b] = await rig.ledger.reviews.of_task(second.id)
+    assert b.state == "ended" and "already running" in b.verdict
+    assert [(r, ok) for r, _, ok in rig.forge.made_ready] == [(a.id, True), (b.id, False)]
+    rig.meanwhile = None
+    await rig.ledger.reviews.add_review(
+        NewReview(
+            task_id=first.id, coder="coder", reviewer="reviewer", round=2, rounds=2,
+            repo="app", branch="fw/coder/5", commit=COMMIT, forge_run=9,
+        )
+    )  # fmt: skip
+    await rig.ledger.runs.end_run(a.run_id, ExitInfo(0, "exited"))
+    with pytest.raises(PeerRefusal, match="no review is asked of you"):
+        await rig.stage.verdict("reviewer", True, "late")
