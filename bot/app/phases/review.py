@@ -36,7 +36,9 @@ def start_review(
         return await fleet.stop_agent(agent, by=by)
 
     stage = ReviewStage(
-        stores=ReviewStores(ledger.reviews, ledger.messages, ledger.tasks, ledger.runs),
+        stores=ReviewStores(
+            ledger.reviews, ledger.messages, ledger.tasks, ledger.runs, ledger.spawn_queue
+        ),
         admit=fleet.admission.admit,
         diff=repos.line_diff,
         redact=at.redactor.redact,

@@ -146,9 +146,13 @@ class ReviewStage:
             review_of=ReviewCheckout(under.repo, under.line_id, under.commit, review.id),
         )
         try:
-            return _not_started(policy.agent, await self._admit(request))
+            admitted = await self._admit(request)
         except FleetwardenError as exc:  # its checkout could not be made, say
             return f"{policy.agent} could not start ({exc})"
+        if isinstance(admitted, Queued) and not admitted.already and admitted.entry:
+            # the round ends now: its launch must not start later, for nothing
+            await self._stores.spawn_queue.cancel_spawn(admitted.entry.id)
+        return _not_started(policy.agent, admitted)
 
     async def verdict(self, reviewer: str, approve: bool, text: str) -> str:
         """``reviewer``'s verdict on the round it has open (:class:`PeerRefusal` when it has

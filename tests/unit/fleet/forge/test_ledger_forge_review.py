@@ -91,7 +91,9 @@ class Rig:
             spawn=self.work.work.spawn,
         )
         self.stage = ReviewStage(
-            stores=ReviewStores(ledger.reviews, ledger.messages, ledger.tasks, ledger.runs),
+            stores=ReviewStores(
+                ledger.reviews, ledger.messages, ledger.tasks, ledger.runs, ledger.spawn_queue
+            ),
             admit=self.admit(admission),
             diff=self.diff,
             redact=lambda text: text.replace(SECRET, "[REDACTED]"),

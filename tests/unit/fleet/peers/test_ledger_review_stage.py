@@ -20,6 +20,7 @@ from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import MessageRecord, NewReview, ReviewRecord
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask, TaskRecord
+from fleet.ledger.stores.running.spawn_queue import SpawnAsk
 from fleet.model import AgentState, ExitInfo
 from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
@@ -30,7 +31,7 @@ from fleet.repos.facts import Change, CommitLine, change_to_json
 from fleet.repos.line.review import LineDiff
 from fleet.repos.schema import ReviewPolicy
 from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.request import LaunchRequest, Started
+from fleet.supervisor.admission.request import LaunchRequest, Queued, Started
 from fleet.tasks.runs import TaskRuns
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
@@ -81,8 +82,11 @@ class Rig:
         self.tips: dict[int, str] = {}  # a line's branch tip, as its agent pushed it
         self.failed: Exception | None = None  # what the launch meets, if it fails
         self.meanwhile: Callable[[], Awaitable[object]] | None = None  # during a launch
+        self.queued: Queued | None = None  # what the admission answers, when it queues
         self.stage = ReviewStage(
-            stores=ReviewStores(ledger.reviews, ledger.messages, ledger.tasks, ledger.runs),
+            stores=ReviewStores(
+                ledger.reviews, ledger.messages, ledger.tasks, ledger.runs, ledger.spawn_queue
+            ),
             admit=self.admit,
             diff=self.diff,
             redact=lambda text: text.replace("sk-secret", "[redacted]"),
@@ -98,6 +102,8 @@ class Rig:
             await self.meanwhile()
         if self.failed is not None:
             raise self.failed
+        if self.queued is not None:
+            return self.queued
         return await self.admission.admit(request)
 
     async def diff(self, line_id: int, base: str, commit: str) -> LineDiff:
@@ -399,3 +405,22 @@ async def test_a_verdict_answers_the_round_its_run_was_launched_for(rig: Rig) ->
     await rig.ledger.runs.end_run(a.run_id, ExitInfo(0, "exited"))
     with pytest.raises(PeerRefusal, match="no review is asked of you"):
         await rig.stage.verdict("reviewer", True, "late")
+
+
+async def test_a_review_launch_that_would_wait_leaves_the_spawn_queue(rig: Rig) -> None:
+    """A cap makes the review agent's launch wait: its round ends now, the work goes to a
+    human, and the launch is taken out of the spawn queue — it never starts later for a
+    round that is over; a place the agent held in the queue before is left alone."""
+    task = await rig.working_task()
+    ask = SpawnAsk("reviewer", "", "review", "", "", "the cap is full")
+    entry = await rig.ledger.spawn_queue.enqueue_spawn(ask, host="local")
+    rig.queued = Queued("the cap is full", entry)
+    assert await rig.stage.begin(rig.under(task), POLICY) is None
+    [review] = await rig.ledger.reviews.of_task(task.id)
+    assert review.state == "ended" and "could not start now (the cap is full)" in review.verdict
+    assert await rig.ledger.spawn_queue.queued_spawns() == []
+    before = await rig.ledger.spawn_queue.enqueue_spawn(ask, host="local")
+    rig.queued = Queued("the cap is full", before, already=True)
+    await rig.ledger.tasks.move(task.id, "working", "on it again")
+    assert await rig.stage.begin(rig.under(task), POLICY) is None
+    assert [e.id for e in await rig.ledger.spawn_queue.queued_spawns()] == [before.id]
