@@ -148,6 +148,12 @@ class ForgeReviewing:
         """The pull request ready for a human: the review agent's review posted on it, its
         draft flag lifted, its status comment saying so; the words for the review agent."""
         run = await self._run_of(review)
+        if ForgeRunState(run.state).is_over:  # stopped, merged or closed meanwhile
+            said = f"review {review.id} by {review.reviewer} not posted: the run is {run.state}"
+            await self._forge.audit_forge(run.id, review.reviewer, "review", False, said)
+            raise FleetError(
+                f"forge run {run.id} is {run.state}: its pull request is left as it is"
+            )
         if run.pull is None:
             raise FleetError(f"forge run {run.id} has no pull request to review")
         api = self._apis[run.forge]

@@ -213,3 +213,21 @@ def test_a_repositorys_own_review_wins_over_its_forges() -> None:
     forge = ReviewPolicy(agent="reviewer")
     assert entry.review_of(forge) is own
     assert RepoEntry(url="https://github.com/acme/app.git").review_of(forge) is forge
+
+
+@pytest.mark.parametrize("state", [ForgeRunState.STOPPED, ForgeRunState.ENDED])
+async def test_an_approval_after_the_run_was_stopped_or_closed_leaves_its_pull_request(
+    rig: Rig, state: ForgeRunState
+) -> None:
+    """The issue was unlabelled (stopped), or its pull request closed or merged (ended),
+    while its round was asked: the approval is kept and said to the review agent, but no
+    review is posted and no draft lifted on it."""
+    record = await rig.work.started()
+    await rig.done()
+    await rig.ledger.forge.update_forge_run(record.id, state=state.value)
+    said = await rig.stage.verdict("reviewer", True, "LGTM")
+    assert said.startswith("your verdict is kept, but it went no further")
+    assert state.value in said
+    assert rig.api.reviews_posted == [] and rig.api.readied == []
+    [message] = rig.heard
+    assert message.kind == "review" and message.state == "refused"
