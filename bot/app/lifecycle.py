@@ -256,6 +256,8 @@ class App:
         fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos)
         forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs)
         self.review_stage = start_review(at, ledgered, fleeted, repos, forged)  # fw-msg review
+        if self.review_stage is not None:  # rounds whose review agent's run ended meanwhile
+            await self.review_stage.sweep()
         reload_roster = self.reload_config if self.config.source is not None else None
         commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, forged.parts)
         self._running = Running(ledgered, fleeted, commanded, repos)

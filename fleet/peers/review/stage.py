@@ -14,8 +14,9 @@ ready (:class:`~fleet.peers.review.handoff.ForgeReviews`), in chat the task left
 review with the ``merge`` that lands it said.
 
 A review agent that cannot start (busy, refused, held) asks nothing, and one whose run
-ends without a verdict answers nothing (:meth:`ReviewStage.hear`): its round ends, said, and
-the work goes to a human as it would without a review."""
+ends without a verdict answers nothing (:meth:`ReviewStage.hear`; at Fleetwarden's start,
+:meth:`ReviewStage.sweep`, for a run that ended while it was away): its round ends, said,
+and the work goes to a human as it would without a review."""
 
 from __future__ import annotations
 
@@ -206,14 +207,50 @@ class ReviewStage:
             review = await self._round_of(event.agent, event.run_id)
             if review is None or review.run_id != event.run_id:
                 return
-            why = f"{review.reviewer}'s run {event.run_id} ended without a verdict"
-            if not await self._stores.reviews.answer(review.id, "ended", why):
-                return
-            ended = await self._stores.reviews.review(review.id) or review
+            await self._ended(
+                review, f"{review.reviewer}'s run {event.run_id} ended without a verdict"
+            )
+
+    async def sweep(self) -> int:
+        """At Fleetwarden's start: each round still asked whose review agent's run ended
+        while it was away — or whose launch it stopped in the middle of — ends, said, and
+        its work goes to a human; a round whose run was reattached waits for its verdict
+        or its end. How many ended."""
+        ended = 0
+        for review in await self._stores.reviews.asked():
+            if review.run_id is None:
+                run = await self._stores.runs.last_run(review.reviewer)
+                live = run is not None and run.ended_at is None
+                if run is not None and live and run.id in await self._runs_of(review.task_id):
+                    await self._stores.reviews.bind_run(review.id, run.id)
+                    continue
+                why = f"Fleetwarden stopped while {review.reviewer}'s review was launched"
+            else:
+                report = await self._stores.runs.run_report(review.run_id)
+                if report is not None and report.run.ended_at is None:
+                    continue  # reattached: its verdict, or its end, is heard
+                why = (
+                    f"{review.reviewer}'s run {review.run_id} ended while Fleetwarden was "
+                    "away, without a verdict"
+                )
             try:
-                await self._to_humans(ended, why, approved=False, why=why)
-            except FleetwardenError as exc:
-                log.warning("review %d: the work did not go to a human: %s", review.id, exc)
+                async with self._locks.setdefault(review.reviewer, asyncio.Lock()):
+                    ended += await self._ended(review, why)
+            except Exception:  # the next start tries again; Fleetwarden starts all the same
+                log.exception("review %d could not be ended at the start", review.id)
+        return ended
+
+    async def _ended(self, review: ReviewRecord, why: str) -> bool:
+        """``review`` ended without a verdict (``why``), its work a human's; whether it
+        was still asked."""
+        if not await self._stores.reviews.answer(review.id, "ended", why):
+            return False
+        ended = await self._stores.reviews.review(review.id) or review
+        try:
+            await self._to_humans(ended, why, approved=False, why=why)
+        except FleetwardenError as exc:
+            log.warning("review %d: the work did not go to a human: %s", review.id, exc)
+        return True
 
     async def _go_on(self, review: ReviewRecord, framed: str) -> str:
         """``changes`` with rounds left: the frame into the working agent's session."""

@@ -424,3 +424,39 @@ async def test_a_review_launch_that_would_wait_leaves_the_spawn_queue(rig: Rig) 
     await rig.ledger.tasks.move(task.id, "working", "on it again")
     assert await rig.stage.begin(rig.under(task), POLICY) is None
     assert [e.id for e in await rig.ledger.spawn_queue.queued_spawns()] == [before.id]
+
+
+async def test_at_the_start_a_round_whose_run_ended_meanwhile_goes_to_a_human(rig: Rig) -> None:
+    """Fleetwarden was away when the review agent's run ended (its end was never heard):
+    at the start the round ends, said, and the pull request goes to a human; a round whose
+    run was reattached waits; one whose launch Fleetwarden stopped in the middle of is
+    bound to the run it made, or ends when there is none."""
+    task = await rig.working_task(forge_run=9)
+    review = await rig.stage.begin(rig.under(task, forge_run=9), POLICY)
+    assert review is not None and review.run_id is not None
+    assert await rig.stage.sweep() == 0  # its run goes on: reattached
+    live = await rig.ledger.reviews.review(review.id)
+    assert live is not None and live.state == "asked"
+    await rig.ledger.runs.end_run(review.run_id, ExitInfo(0, "exited"))
+    assert await rig.stage.sweep() == 1
+    ended = await rig.ledger.reviews.review(review.id)
+    assert ended is not None and ended.state == "ended"
+    assert "ended while Fleetwarden was away" in ended.verdict
+    [(review_id, said, approved)] = rig.forge.made_ready
+    assert review_id == review.id and not approved and "while Fleetwarden was away" in said
+    rig.fleet.running.discard("reviewer")
+    new = NewReview(
+        task_id=task.id, coder="coder", reviewer="reviewer", round=2, rounds=2,
+        repo="app", branch="fw/coder/5", commit=COMMIT, forge_run=9,
+    )  # fmt: skip
+    unbound = await rig.ledger.reviews.add_review(new)
+    run = await rig.fleet.launch("reviewer")
+    await rig.ledger.tasks.add_run(task.id, run)
+    assert await rig.stage.sweep() == 0
+    bound = await rig.ledger.reviews.review(unbound.id)
+    assert bound is not None and bound.state == "asked" and bound.run_id == run
+    await rig.ledger.runs.end_run(run, ExitInfo(0, "exited"))
+    lost = await rig.ledger.reviews.add_review(new)
+    assert await rig.stage.sweep() == 2
+    gone = await rig.ledger.reviews.review(lost.id)
+    assert gone is not None and gone.state == "ended" and "stopped while" in gone.verdict
