@@ -59,12 +59,15 @@ async def line_diff(line_repo: Path, base: str, commit: str, cap: int = DIFF_CAP
     for sha in (base, commit):
         if not _SHA.fullmatch(sha):
             raise ValueError(f"a line's change is between commit ids, not {sha!r}")
-    stat = await g.git(line_repo, ["diff", "--stat", "--no-color", base, commit, "--"])
-    patch = await g.git(line_repo, ["diff", "--no-color", "--no-ext-diff", base, commit, "--"])
-    whole = stat.out + b"\n" + patch.out
-    if len(whole) <= cap:
-        return LineDiff(whole.decode(errors="replace"))
-    return LineDiff(whole[:cap].decode(errors="ignore"), len(whole))
+    stat = await g.git(line_repo, ["diff", "--stat", "--no-color", base, commit, "--"], keep=cap)
+    patch = await g.git(
+        line_repo, ["diff", "--no-color", "--no-ext-diff", base, commit, "--"], keep=cap
+    )  # never held whole: a file that packs small can diff to gigabytes
+    shown = stat.out + b"\n" + patch.out
+    whole = len(shown) + stat.more + patch.more
+    if whole <= cap:
+        return LineDiff(shown.decode(errors="replace"))
+    return LineDiff(shown[:cap].decode(errors="ignore"), whole)
 
 
 async def make_review_checkout(line_repo: Path, dest: Path, commit: str) -> Path:
