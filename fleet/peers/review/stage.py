@@ -300,17 +300,20 @@ class ReviewStage:
 
     async def _round_of(self, reviewer: str, run_id: int) -> ReviewRecord | None:
         """The round still asked of ``reviewer``'s run ``run_id``: of the task the run is
-        bound to, bound to the run (or not yet: its launch is under way), never one of the
-        agent's own work — so a verdict answers the round its run was launched for, and no
-        other task's round asked of the same agent meanwhile."""
+        bound to, bound to the run — or not yet (its launch is under way) when the run is
+        no earlier round's — never one of the agent's own work. So a verdict answers the
+        round its run was launched for: no other task's round asked of the same agent
+        meanwhile, and no later round of the task, on a commit its run never read."""
         task_id = await self._stores.tasks.task_of_run(run_id)
         if task_id is None:
             return None
+        rounds = await self._stores.reviews.of_task(task_id)
+        earlier = run_id in {r.run_id for r in rounds}
         asked = [
             r
-            for r in await self._stores.reviews.of_task(task_id)
+            for r in rounds
             if r.state == "asked" and r.reviewer == reviewer != r.coder
-            and r.run_id in (run_id, None)
+            and (r.run_id == run_id or (r.run_id is None and not earlier))
         ]  # fmt: skip
         return asked[-1] if asked else None
 

@@ -83,6 +83,7 @@ class Rig:
         self.failed: Exception | None = None  # what the launch meets, if it fails
         self.meanwhile: Callable[[], Awaitable[object]] | None = None  # during a launch
         self.queued: Queued | None = None  # what the admission answers, when it queues
+        self.stopping: Callable[[], Awaitable[object]] | None = None  # as a run is stopped
         self.stage = ReviewStage(
             stores=ReviewStores(
                 ledger.reviews, ledger.messages, ledger.tasks, ledger.runs, ledger.spawn_queue
@@ -118,6 +119,8 @@ class Rig:
 
     async def stop(self, agent: str, by: str) -> None:
         self.stopped.append(agent)
+        if self.stopping is not None:
+            await self.stopping()
         run = await self.ledger.runs.last_run(agent)
         assert run is not None
         await self.fleet.end(agent, run.id, "stopped")
@@ -460,3 +463,28 @@ async def test_at_the_start_a_round_whose_run_ended_meanwhile_goes_to_a_human(ri
     assert await rig.stage.sweep() == 2
     gone = await rig.ledger.reviews.review(lost.id)
     assert gone is not None and gone.state == "ended" and "stopped while" in gone.verdict
+
+
+async def test_an_earlier_rounds_run_never_answers_the_next_round(rig: Rig) -> None:
+    """The next round is asked on a later commit while the review agent's run of the
+    earlier round still goes (it is being stopped): a verdict of that run answers
+    nothing — it never read the later commit — and the next round's own run answers it."""
+    task = await rig.working_task()
+    first = await rig.stage.begin(rig.under(task), POLICY)
+    assert first is not None and first.run_id is not None
+    said: list[str] = []
+
+    async def verdict_as_stopped() -> None:
+        try:
+            said.append(await rig.stage.verdict("reviewer", True, "approve the old commit"))
+        except PeerRefusal as refusal:
+            said.append(str(refusal))
+
+    rig.stopping = verdict_as_stopped
+    second = await rig.stage.begin(rig.under(task), POLICY)
+    assert said == [NOT_ASKED]
+    assert second is not None and second.state == "asked" and second.run_id != first.run_id
+    answered = await rig.stage.verdict("reviewer", False, "the new commit needs a test")
+    assert answered.startswith("your verdict went to coder")
+    found = await rig.ledger.reviews.review(second.id)
+    assert found is not None and found.state == "changes"
