@@ -110,6 +110,7 @@ class ReviewStage:
         )
         why = f"round {review.round} of {review.rounds}: {policy.agent} reviews {under.commit[:12]}"
         await stores.tasks.move(task.id, "review", why, came_from=("working", "review"))
+        why_not: str | None = None
         if policy.agent == under.coder:  # a forge issue given to the review agent itself
             why_not = f"{policy.agent} did this work itself, and never reviews its own work"
         else:
