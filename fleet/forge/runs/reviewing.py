@@ -175,8 +175,10 @@ class ForgeReviewing:
     def review_body(
         self, run: ForgeRunRecord, review: ReviewRecord, verdict: str, approved: bool
     ) -> str:
-        """The review's words: the verdict (defused), whose it is and at which commit."""
-        words = self._publisher.agent_text(verdict, own=_own(run))
+        """The review's words: the verdict (defused, each line quoted, so none passes for
+        Fleetwarden's own), whose it is and at which commit."""
+        said = self._publisher.agent_text(verdict, own=_own(run))
+        words = "\n".join(f"> {line}" for line in said.splitlines())  # never Fleetwarden's
         if approved:
             head = f"**Review agent {review.reviewer} approves** this change"
         elif review.state == "ended":  # it gave no verdict: Fleetwarden's words say why
