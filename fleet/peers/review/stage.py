@@ -168,6 +168,11 @@ class ReviewStage:
             review = await self._round_of(reviewer, run.id) if run is not None and live else None
             if review is None:
                 raise PeerRefusal(NOT_ASKED)
+            task = await self._stores.tasks.task(review.task_id)
+            if task is None or not task.open:  # done or cancelled meanwhile: nothing to do
+                why = f"task #{review.task_id} is {task.state if task else 'gone'} now"
+                await self._stores.reviews.answer(review.id, "ended", why)
+                raise PeerRefusal(f"{why}: your verdict is not needed any more")
             said = capped(self._redact(plain(text)).strip()) or "(no words)"
             state: ReviewState = "approved" if approve else "changes"
             if not await self._stores.reviews.answer(review.id, state, said):

@@ -488,3 +488,18 @@ async def test_an_earlier_rounds_run_never_answers_the_next_round(rig: Rig) -> N
     assert answered.startswith("your verdict went to coder")
     found = await rig.ledger.reviews.review(second.id)
     assert found is not None and found.state == "changes"
+
+
+async def test_a_verdict_on_a_task_ended_meanwhile_goes_nowhere(rig: Rig) -> None:
+    """The task was done (merged by hand) or cancelled while its round was asked: the
+    verdict is refused saying so, the round ends, and the working agent is never told
+    to go on with changes to work that is over."""
+    task = await rig.working_task()
+    review = await rig.stage.begin(rig.under(task), POLICY)
+    assert review is not None
+    await rig.ledger.tasks.move(task.id, "cancelled", "an operator cancelled it")
+    with pytest.raises(PeerRefusal, match=f"task #{task.id} is cancelled now"):
+        await rig.stage.verdict("reviewer", False, "rename x")
+    assert rig.sent == [] and rig.heard == []
+    ended = await rig.ledger.reviews.review(review.id)
+    assert ended is not None and ended.state == "ended"
