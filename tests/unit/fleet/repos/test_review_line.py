@@ -22,6 +22,10 @@ async def test_a_review_checkout_of_a_line_changes_no_ref(tmp_path: Path) -> Non
     assert run(dest, "rev-parse", "HEAD") == first
     assert (dest / "app.py").read_text() == "print('one')\n" and not (dest / "notes.md").exists()
     assert run(dest, "remote") == "" and run(dest, "rev-parse", "--abbrev-ref", "HEAD") == "HEAD"
+    # objects of its own, copied: nothing written in it reaches the line's or the mirror's
+    assert not (dest / ".git" / "objects" / "info" / "alternates").exists()
+    hooks = dest / ".git" / "hooks"
+    assert all(p.suffix == ".sample" for p in hooks.iterdir()) if hooks.exists() else True
     await make_review_checkout(line.repo, dest, tip)  # a lost one's place taken again
     assert run(dest, "rev-parse", "HEAD") == tip and (dest / "notes.md").exists()
     assert rig.refs() == before
