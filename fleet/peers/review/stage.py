@@ -94,7 +94,11 @@ class ReviewStage:
         task = await stores.tasks.task(under.task_id)
         if task is None or not task.open:
             return None
-        diff = await self._diff(under.line_id, under.base, under.commit)  # before any record
+        unread: str | None = None
+        try:  # read before the round is recorded, so it is never asked on a change unread
+            diff = await self._diff(under.line_id, under.base, under.commit)
+        except FleetwardenError as exc:  # the line is gone, or git failed or took too long
+            diff, unread = LineDiff(""), f"the change could not be read ({exc})"
         review = await stores.reviews.add_review(
             NewReview(
                 task_id=under.task_id,
@@ -110,8 +114,10 @@ class ReviewStage:
         )
         why = f"round {review.round} of {review.rounds}: {policy.agent} reviews {under.commit[:12]}"
         await stores.tasks.move(task.id, "review", why, came_from=("working", "review"))
-        why_not: str | None = None
-        if policy.agent == under.coder:  # a forge issue given to the review agent itself
+        why_not: str | None = unread
+        if unread is not None:
+            log.warning("review of task %d not asked: %s", task.id, unread)
+        elif policy.agent == under.coder:  # a forge issue given to the review agent itself
             why_not = f"{policy.agent} did this work itself, and never reviews its own work"
         else:
             why_not = await self._launched(under, policy, task, review, diff)

@@ -27,6 +27,7 @@ from fleet.peers.errors import PeerRefusal
 from fleet.peers.review.chat import ChatReviews
 from fleet.peers.review.handoff import ReviewStores, UnderReview
 from fleet.peers.review.stage import NOT_ASKED, ReviewStage
+from fleet.repos.desk import RepoError
 from fleet.repos.facts import Change, CommitLine, change_to_json
 from fleet.repos.line.review import LineDiff
 from fleet.repos.schema import ReviewPolicy
@@ -81,6 +82,7 @@ class Rig:
         self.forge = ForgeSide()
         self.tips: dict[int, str] = {}  # a line's branch tip, as its agent pushed it
         self.failed: Exception | None = None  # what the launch meets, if it fails
+        self.unread: Exception | None = None  # what reading the change meets, if it fails
         self.meanwhile: Callable[[], Awaitable[object]] | None = None  # during a launch
         self.queued: Queued | None = None  # what the admission answers, when it queues
         self.stopping: Callable[[], Awaitable[object]] | None = None  # as a run is stopped
@@ -109,6 +111,8 @@ class Rig:
 
     async def diff(self, line_id: int, base: str, commit: str) -> LineDiff:
         self.diffs.append((line_id, base, commit))
+        if self.unread is not None:
+            raise self.unread
         return LineDiff(DIFF)
 
     async def hear(self, message: MessageRecord) -> None:
@@ -503,3 +507,17 @@ async def test_a_verdict_on_a_task_ended_meanwhile_goes_nowhere(rig: Rig) -> Non
     assert rig.sent == [] and rig.heard == []
     ended = await rig.ledger.reviews.review(review.id)
     assert ended is not None and ended.state == "ended"
+
+
+async def test_a_change_that_cannot_be_read_hands_the_work_to_a_human(rig: Rig) -> None:
+    """The line's change cannot be read (its line gone, git failed or took too long): no
+    agent is asked to review what nobody read, and the pull request goes to a human —
+    never left a draft with no round asked."""
+    task = await rig.working_task(forge_run=9)
+    rig.unread = RepoError("line 5 is not there to review")
+    assert await rig.stage.begin(rig.under(task, forge_run=9), POLICY) is None
+    assert rig.launched == []
+    [review] = await rig.ledger.reviews.of_task(task.id)
+    assert review.state == "ended" and "the change could not be read" in review.verdict
+    [(review_id, said, approved)] = rig.forge.made_ready
+    assert review_id == review.id and not approved and "line 5 is not there" in said
