@@ -255,7 +255,7 @@ class App:
         await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)
         fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos)
         forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs)
-        self.review_stage = start_review(at, ledgered, fleeted, repos, forged)  # fw-msg review
+        self.review_stage = await start_review(at, ledgered, fleeted, repos, forged)
         reload_roster = self.reload_config if self.config.source is not None else None
         commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, forged.parts)
         self._running = Running(ledgered, fleeted, commanded, repos)

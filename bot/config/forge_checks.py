@@ -1,7 +1,8 @@
 """Config checks of the forges across entries: each repository's ``forge`` names a
 ``forges:`` entry and has an ``owner/name`` there, each forge's ``agent`` is an agent of
 the roster on one of its repositories, each ``review:`` names an agent of the roster that
-is not the one given the work; and, at start, each forge's credentials are in the
+is not the one given the work, sandboxed on this machine (its checkout is read-only only
+in its sandbox); and, at start, each forge's credentials are in the
 environment (its token, or its App's id and key, and its webhook secret).
 
 What is checked inside one entry is the schema's own, :class:`fleet.forge.schema.ForgeEntry`.
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.forge.schema import ForgeEntry
+from fleet.hosts.schema import LOCAL_HOST
 from fleet.repos.schema import RepoEntry, ReviewPolicy
 from fleet.repos.upstream.git_words import Credential, credential_of
 from fleet.schema import unknown_value_message, unset_variable
@@ -76,13 +78,27 @@ def review_problems(document: ConfigFile) -> Iterator[tuple[Loc, str]]:
         if review is None:
             continue
         loc = (*where, "review", "agent")
-        if review.agent not in names:
+        agent = next((a for a in document.agents if a.name == review.agent), None)
+        if agent is None:
             yield loc, unknown_value_message("review agent", review.agent, names)
         elif review.agent == worker[where]:
             yield (
                 loc,
                 f"{review.agent} is the agent {where[1]}'s work is given to, and an agent "
                 "never reviews its own work: name another agent of the roster",
+            )
+        elif agent.host != LOCAL_HOST:
+            yield (
+                loc,
+                f"review agent {review.agent} runs on host {agent.host}, but a review's "
+                "checkout is made on this machine: give it `host: local`, or name another agent",
+            )
+        elif (agent.sandbox or document.defaults.sandbox) == "none":
+            yield (
+                loc,
+                f"review agent {review.agent} has `sandbox: none`, so its checkout could not "
+                "be read-only, nor the line and the other agents' checkouts out of its reach: "
+                "give it `sandbox: bwrap`, or name another agent",
             )
 
 

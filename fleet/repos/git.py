@@ -51,6 +51,7 @@ class Ran:
     code: int
     out: bytes
     err: str
+    more: int = 0  # bytes of output past ``keep`` (:func:`git`), counted and dropped
 
     @property
     def text(self) -> str:
@@ -95,9 +96,12 @@ async def git(
     limit: float = TIMEOUT,
     ok: Sequence[int] = (0,),
     what: str | None = None,
+    keep: int | None = None,
 ) -> Ran:
     """``git [-C repo] ARGS``; raises :class:`GitFailed` on an exit status not in ``ok``,
-    a timeout, or a git that cannot start."""
+    a timeout, or a git that cannot start. ``keep``: at most so many bytes of its output
+    are held as it is read, the rest counted (:attr:`Ran.more`) and dropped — for output
+    a line's commits can make as large as they like (a diff)."""
     argv = [git_program(), "--no-pager"]
     if repo is not None:
         argv += ["-C", str(repo)]
@@ -114,8 +118,12 @@ async def git(
         )
     except OSError as exc:
         raise GitFailed(label, None, str(exc)) from exc
+    more = 0
     try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin), limit)
+        if keep is None:
+            out, err = await asyncio.wait_for(proc.communicate(stdin), limit)
+        else:
+            out, err, more = await asyncio.wait_for(_kept(proc, keep), limit)
     except TimeoutError:
         await end_whole(proc)
         raise GitFailed(label, None, f"took longer than {limit:.0f} s") from None
@@ -123,10 +131,25 @@ async def git(
         await asyncio.shield(end_whole(proc))
         raise
     code = proc.returncode if proc.returncode is not None else -1
-    ran = Ran(code, out[:OUTPUT_CAP], err[-8192:].decode("utf-8", errors="replace"))
+    ran = Ran(code, out[:OUTPUT_CAP], err[-8192:].decode("utf-8", errors="replace"), more)
     if code not in ok:
         raise GitFailed(label, code, ran.err)
     return ran
+
+
+async def _kept(proc: asyncio.subprocess.Process, keep: int) -> tuple[bytes, bytes, int]:
+    """``proc``'s output to its end, its first ``keep`` bytes held and the rest counted;
+    its error output (git's own words: small)."""
+    assert proc.stdout is not None and proc.stderr is not None
+    errors = asyncio.ensure_future(proc.stderr.read())
+    held: list[bytes] = []
+    room, more = keep, 0
+    while chunk := await proc.stdout.read(1 << 16):
+        held.append(chunk[:room])
+        more += max(0, len(chunk) - room)
+        room = max(0, room - len(chunk))
+    await proc.wait()
+    return b"".join(held), await errors, more
 
 
 async def text(repo: Path | None, args: Sequence[str], **kwargs: object) -> str:

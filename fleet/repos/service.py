@@ -51,6 +51,7 @@ from fleet.repos.line.lane_git import LaneGit
 from fleet.repos.line.no_branch import why_no_branch
 from fleet.repos.line.remote import HostAccess, HostCheckouts, elsewhere
 from fleet.repos.line.review import (
+    REVIEW_MARK,
     LineDiff,
     ReviewCheckout,
     line_diff,
@@ -279,7 +280,7 @@ class Repos:
     async def review_over(self, agent: str) -> None:
         """``agent``'s review checkouts removed (its run ended)."""
         for repo in self._entries:
-            for dest in (self.checkouts / repo).glob(f"{agent}-review-*"):
+            for dest in (self.checkouts / repo).glob(f"{agent}{REVIEW_MARK}*"):
                 await remove_review_checkout(dest)
 
     def launched(self, agent: str) -> None:

@@ -73,7 +73,7 @@ async def test_the_review_checkout_is_read_only_in_the_sandbox(tmp_path: Path) -
     line_repo, _, commit = a_line(tmp_path)
     asked = ReviewCheckout("app", 5, commit, 12)
     dest = asked.path_under(tmp_path / "checkouts", "reviewer")
-    assert dest == tmp_path / "checkouts" / "app" / "reviewer-review-12"
+    assert dest == tmp_path / "checkouts" / "app" / "reviewer.review-12"
     await make_review_checkout(line_repo, dest, commit)
     assert git(dest, "rev-parse", "HEAD") == commit
     assert git(dest, "status", "--porcelain", "--branch").startswith("## HEAD (no branch)")

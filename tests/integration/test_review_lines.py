@@ -33,7 +33,7 @@ async def test_the_review_agent_reads_the_pushed_commit_and_cannot_change_it(rig
     reviewer = AgentSpec(name=AgentName("reviewer"), runtime="command", repo="app")
     spec = await rig.repos.review_checkout(reviewer, ReviewCheckout("app", line.id, head, 4))
     view = spec.workdir
-    assert view is not None and view.name == "reviewer-review-4"
+    assert view is not None and view.name == "reviewer.review-4"
     assert spec.workdir_read_only and spec.repo is None  # it cuts and keeps no line
     assert (view / "src" / "main.py").read_text() == "print('reviewed')\n"
     assert (await agent_git(view, "rev-parse", "HEAD")).stdout.strip() == head
@@ -60,3 +60,27 @@ async def test_the_review_agent_reads_the_pushed_commit_and_cannot_change_it(rig
     assert not view.exists() and checkout.exists()  # the coder's own checkout stays
     assert await rig.repos.line_tip(line.id) == head
     assert rig.upstream.branches("app") == upstream_before
+
+
+async def test_a_review_checkout_never_takes_the_place_of_another_agents_checkout(
+    rig: Rig,
+) -> None:
+    """An agent named ``rev-review`` works on the repository beside a review agent named
+    ``rev``: ``rev``'s review checkouts are named so none is ever ``rev-review``'s, and
+    ``rev``'s run ending removes only its own."""
+    checkout = await rig.spawn("coder")
+    line = await rig.repos.line_of("coder")
+    assert line is not None
+    head = (await agent_git(checkout, "rev-parse", "HEAD")).stdout.strip()
+    other = await rig.spawn("rev-review")
+    other_line = await rig.repos.line_of("rev-review")
+    assert other_line is not None and other.name == f"rev-review-{other_line.id}"
+    (other / "notes.md").write_text("work not yet committed\n")
+    reviewer = AgentSpec(name=AgentName("rev"), runtime="command", repo="app")
+    asked = ReviewCheckout("app", line.id, head, other_line.id)
+    spec = await rig.repos.review_checkout(reviewer, asked)
+    assert spec.workdir is not None and spec.workdir != other
+    assert (other / "notes.md").read_text() == "work not yet committed\n"
+    await rig.repos.review_over("rev")
+    assert spec.workdir is not None and not spec.workdir.exists()
+    assert (other / "notes.md").read_text() == "work not yet committed\n"

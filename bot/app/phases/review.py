@@ -17,11 +17,12 @@ from fleet.repos.schema import ReviewPolicy
 from fleet.repos.service import Repos
 
 
-def start_review(
+async def start_review(
     at: Grounds, ledgered: Ledgered, fleeted: Fleeted, repos: Repos | None, forged: Forged
 ) -> ReviewStage | None:
     """The review stage, bound to the task runs and forge work (``None``: no repository or
-    forge names a review agent, or there are no repositories)."""
+    forge names a review agent, or there are no repositories); the rounds whose review
+    agent's run ended while Fleetwarden was away ended (:meth:`ReviewStage.sweep`)."""
     cfg, ledger = at.cfg, ledgered.ledger
     if repos is None or not (
         any(e.review for e in cfg.repos.values()) or any(f.review for f in cfg.forges.values())
@@ -36,7 +37,9 @@ def start_review(
         return await fleet.stop_agent(agent, by=by)
 
     stage = ReviewStage(
-        stores=ReviewStores(ledger.reviews, ledger.messages, ledger.tasks, ledger.runs),
+        stores=ReviewStores(
+            ledger.reviews, ledger.messages, ledger.tasks, ledger.runs, ledger.spawn_queue
+        ),
         admit=fleet.admission.admit,
         diff=repos.line_diff,
         redact=at.redactor.redact,
@@ -59,4 +62,5 @@ def start_review(
         stage=stage, lines=ledger.lines, reviews=ledger.reviews, policy=policy, tip=repos.line_tip
     )
     fleeted.register.runs.up_for_review = chat.up_for_review
+    await stage.sweep()
     return stage

@@ -148,6 +148,12 @@ class ForgeReviewing:
         """The pull request ready for a human: the review agent's review posted on it, its
         draft flag lifted, its status comment saying so; the words for the review agent."""
         run = await self._run_of(review)
+        if ForgeRunState(run.state).is_over:  # stopped, merged or closed meanwhile
+            said = f"review {review.id} by {review.reviewer} not posted: the run is {run.state}"
+            await self._forge.audit_forge(run.id, review.reviewer, "review", False, said)
+            raise FleetError(
+                f"forge run {run.id} is {run.state}: its pull request is left as it is"
+            )
         if run.pull is None:
             raise FleetError(f"forge run {run.id} has no pull request to review")
         api = self._apis[run.forge]
@@ -169,8 +175,10 @@ class ForgeReviewing:
     def review_body(
         self, run: ForgeRunRecord, review: ReviewRecord, verdict: str, approved: bool
     ) -> str:
-        """The review's words: the verdict (defused), whose it is and at which commit."""
-        words = self._publisher.agent_text(verdict, own=_own(run))
+        """The review's words: the verdict (defused, each line quoted, so none passes for
+        Fleetwarden's own), whose it is and at which commit."""
+        said = self._publisher.agent_text(verdict, own=_own(run))
+        words = "\n".join(f"> {line}" for line in said.splitlines())  # never Fleetwarden's
         if approved:
             head = f"**Review agent {review.reviewer} approves** this change"
         elif review.state == "ended":  # it gave no verdict: Fleetwarden's words say why

@@ -14,6 +14,7 @@ from fleet.ledger.records.peers import MessageRecord, ReviewRecord
 from fleet.ledger.stores.peers.messages import MessagesStore
 from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.ledger.stores.running.runs import RunsStore
+from fleet.ledger.stores.running.spawn_queue import SpawnQueueStore
 from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.repos.line.review import LineDiff
 from fleet.supervisor.admission.request import Admitted, LaunchRequest
@@ -50,12 +51,15 @@ class UnderReview:
 
 @dataclass(frozen=True, slots=True)
 class ReviewStores:
-    """The ledger's stores a review keeps its rounds, messages and task in."""
+    """The ledger's stores a review keeps its rounds, messages and task in; the spawn
+    queue, which a review agent's launch that would wait is taken out of (its round ends
+    then)."""
 
     reviews: ReviewsStore
     messages: MessagesStore
     tasks: TasksStore
     runs: RunsStore
+    spawn_queue: SpawnQueueStore
 
 
 class ForgeReviews(Protocol):

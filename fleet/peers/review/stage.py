@@ -14,8 +14,9 @@ ready (:class:`~fleet.peers.review.handoff.ForgeReviews`), in chat the task left
 review with the ``merge`` that lands it said.
 
 A review agent that cannot start (busy, refused, held) asks nothing, and one whose run
-ends without a verdict answers nothing (:meth:`ReviewStage.hear`): its round ends, said, and
-the work goes to a human as it would without a review."""
+ends without a verdict answers nothing (:meth:`ReviewStage.hear`; at Fleetwarden's start,
+:meth:`ReviewStage.sweep`, for a run that ended while it was away): its round ends, said,
+and the work goes to a human as it would without a review."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from fleet.errors import FleetwardenError
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.peers import NewMessage, NewReview, ReviewRecord, ReviewState
+from fleet.ledger.records.tasks import TaskRecord
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.review.handoff import (
     Admit,
@@ -38,7 +40,7 @@ from fleet.peers.review.handoff import (
     UnderReview,
 )
 from fleet.peers.review.words import capped, framed_verdict, plain, review_prompt
-from fleet.repos.line.review import ReviewCheckout
+from fleet.repos.line.review import LineDiff, ReviewCheckout
 from fleet.repos.schema import ReviewPolicy
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Started
 
@@ -92,7 +94,11 @@ class ReviewStage:
         task = await stores.tasks.task(under.task_id)
         if task is None or not task.open:
             return None
-        diff = await self._diff(under.line_id, under.base, under.commit)  # before any record
+        unread: str | None = None
+        try:  # read before the round is recorded, so it is never asked on a change unread
+            diff = await self._diff(under.line_id, under.base, under.commit)
+        except FleetwardenError as exc:  # the line is gone, or git failed or took too long
+            diff, unread = LineDiff(""), f"the change could not be read ({exc})"
         review = await stores.reviews.add_review(
             NewReview(
                 task_id=under.task_id,
@@ -108,20 +114,13 @@ class ReviewStage:
         )
         why = f"round {review.round} of {review.rounds}: {policy.agent} reviews {under.commit[:12]}"
         await stores.tasks.move(task.id, "review", why, came_from=("working", "review"))
-        await self._earlier_run_over(policy.agent, task.runs)
-        request = LaunchRequest(
-            agent=policy.agent,
-            origin="forge" if under.forge_run is not None else "chat",
-            by=f"review of task #{task.id}",
-            prompt=review_prompt(task, review, diff),
-            task=task.id,
-            collect=False,
-            review_of=ReviewCheckout(under.repo, under.line_id, under.commit, review.id),
-        )
-        try:
-            why_not = _not_started(policy.agent, await self._admit(request))
-        except FleetwardenError as exc:  # its checkout could not be made, say
-            why_not = f"{policy.agent} could not start ({exc})"
+        why_not: str | None = unread
+        if unread is not None:
+            log.warning("review of task %d not asked: %s", task.id, unread)
+        elif policy.agent == under.coder:  # a forge issue given to the review agent itself
+            why_not = f"{policy.agent} did this work itself, and never reviews its own work"
+        else:
+            why_not = await self._launched(under, policy, task, review, diff)
         if why_not is not None:
             await stores.reviews.answer(review.id, "ended", why_not)
             log.info("review %d of task %d not asked: %s", review.id, task.id, why_not)
@@ -134,14 +133,52 @@ class ReviewStage:
             await stores.reviews.bind_run(review.id, run.id)
         return await stores.reviews.review(review.id) or review
 
+    async def _launched(
+        self,
+        under: UnderReview,
+        policy: ReviewPolicy,
+        task: TaskRecord,
+        review: ReviewRecord,
+        diff: LineDiff,
+    ) -> str | None:
+        """``review``'s agent launched through the admission (its run of an earlier round
+        of the task ended first); why it did not start now, or ``None``."""
+        await self._earlier_run_over(policy.agent, task.runs)
+        request = LaunchRequest(
+            agent=policy.agent,
+            origin="forge" if under.forge_run is not None else "chat",
+            by=f"review of task #{task.id}",
+            prompt=review_prompt(task, review, diff),
+            task=task.id,
+            collect=False,
+            review_of=ReviewCheckout(under.repo, under.line_id, under.commit, review.id),
+        )
+        try:
+            admitted = await self._admit(request)
+        except FleetwardenError as exc:  # its checkout could not be made, say
+            return f"{policy.agent} could not start ({exc})"
+        if isinstance(admitted, Queued) and not admitted.already and admitted.entry:
+            # the round ends now: its launch must not start later, for nothing
+            await self._stores.spawn_queue.cancel_spawn(admitted.entry.id)
+        return _not_started(policy.agent, admitted)
+
     async def verdict(self, reviewer: str, approve: bool, text: str) -> str:
         """``reviewer``'s verdict on the round it has open (:class:`PeerRefusal` when it has
-        none); what becomes of it, in words for the reviewer."""
+        none); what becomes of it, in words for the reviewer. Only the run launched for
+        that round answers it: never another run of the agent (working on something else,
+        or an earlier round's), nor the agent that did the work."""
         lock = self._locks.setdefault(reviewer, asyncio.Lock())
         async with lock:
-            review = await self._stores.reviews.asked_of(reviewer)
+            run = await self._stores.runs.last_run(reviewer)
+            live = run is not None and run.ended_at is None
+            review = await self._round_of(reviewer, run.id) if run is not None and live else None
             if review is None:
                 raise PeerRefusal(NOT_ASKED)
+            task = await self._stores.tasks.task(review.task_id)
+            if task is None or not task.open:  # done or cancelled meanwhile: nothing to do
+                why = f"task #{review.task_id} is {task.state if task else 'gone'} now"
+                await self._stores.reviews.answer(review.id, "ended", why)
+                raise PeerRefusal(f"{why}: your verdict is not needed any more")
             said = capped(self._redact(plain(text)).strip()) or "(no words)"
             state: ReviewState = "approved" if approve else "changes"
             if not await self._stores.reviews.answer(review.id, state, said):
@@ -179,17 +216,53 @@ class ReviewStage:
             return
         lock = self._locks.setdefault(event.agent, asyncio.Lock())
         async with lock:
-            review = await self._stores.reviews.asked_of(event.agent)
+            review = await self._round_of(event.agent, event.run_id)
             if review is None or review.run_id != event.run_id:
                 return
-            why = f"{review.reviewer}'s run {event.run_id} ended without a verdict"
-            if not await self._stores.reviews.answer(review.id, "ended", why):
-                return
-            ended = await self._stores.reviews.review(review.id) or review
+            await self._ended(
+                review, f"{review.reviewer}'s run {event.run_id} ended without a verdict"
+            )
+
+    async def sweep(self) -> int:
+        """At Fleetwarden's start: each round still asked whose review agent's run ended
+        while it was away — or whose launch it stopped in the middle of — ends, said, and
+        its work goes to a human; a round whose run was reattached waits for its verdict
+        or its end. How many ended."""
+        ended = 0
+        for review in await self._stores.reviews.asked():
+            if review.run_id is None:
+                run = await self._stores.runs.last_run(review.reviewer)
+                live = run is not None and run.ended_at is None
+                if run is not None and live and run.id in await self._runs_of(review.task_id):
+                    await self._stores.reviews.bind_run(review.id, run.id)
+                    continue
+                why = f"Fleetwarden stopped while {review.reviewer}'s review was launched"
+            else:
+                report = await self._stores.runs.run_report(review.run_id)
+                if report is not None and report.run.ended_at is None:
+                    continue  # reattached: its verdict, or its end, is heard
+                why = (
+                    f"{review.reviewer}'s run {review.run_id} ended while Fleetwarden was "
+                    "away, without a verdict"
+                )
             try:
-                await self._to_humans(ended, why, approved=False, why=why)
-            except FleetwardenError as exc:
-                log.warning("review %d: the work did not go to a human: %s", review.id, exc)
+                async with self._locks.setdefault(review.reviewer, asyncio.Lock()):
+                    ended += await self._ended(review, why)
+            except Exception:  # the next start tries again; Fleetwarden starts all the same
+                log.exception("review %d could not be ended at the start", review.id)
+        return ended
+
+    async def _ended(self, review: ReviewRecord, why: str) -> bool:
+        """``review`` ended without a verdict (``why``), its work a human's; whether it
+        was still asked."""
+        if not await self._stores.reviews.answer(review.id, "ended", why):
+            return False
+        ended = await self._stores.reviews.review(review.id) or review
+        try:
+            await self._to_humans(ended, why, approved=False, why=why)
+        except FleetwardenError as exc:
+            log.warning("review %d: the work did not go to a human: %s", review.id, exc)
+        return True
 
     async def _go_on(self, review: ReviewRecord, framed: str) -> str:
         """``changes`` with rounds left: the frame into the working agent's session."""
@@ -236,6 +309,25 @@ class ReviewStage:
         run = await self._stores.runs.last_run(reviewer)
         if run is not None and run.ended_at is None and run.id in runs:
             await self._stop(reviewer, "its next round of review")
+
+    async def _round_of(self, reviewer: str, run_id: int) -> ReviewRecord | None:
+        """The round still asked of ``reviewer``'s run ``run_id``: of the task the run is
+        bound to, bound to the run — or not yet (its launch is under way) when the run is
+        no earlier round's — never one of the agent's own work. So a verdict answers the
+        round its run was launched for: no other task's round asked of the same agent
+        meanwhile, and no later round of the task, on a commit its run never read."""
+        task_id = await self._stores.tasks.task_of_run(run_id)
+        if task_id is None:
+            return None
+        rounds = await self._stores.reviews.of_task(task_id)
+        earlier = run_id in {r.run_id for r in rounds}
+        asked = [
+            r
+            for r in rounds
+            if r.state == "asked" and r.reviewer == reviewer != r.coder
+            and (r.run_id == run_id or (r.run_id is None and not earlier))
+        ]  # fmt: skip
+        return asked[-1] if asked else None
 
     async def _runs_of(self, task_id: int) -> tuple[int, ...]:
         task = await self._stores.tasks.task(task_id)

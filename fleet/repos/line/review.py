@@ -19,6 +19,8 @@ from fleet.repos import git as g
 DIFF_CAP: Final = 200 * 1024
 """Bytes of a line's change a review prompt quotes at most."""
 _SHA: Final = re.compile(r"[0-9a-f]{7,64}")
+REVIEW_MARK: Final = ".review-"
+"""Between a review agent's name and its round's id in its checkout's name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +38,10 @@ class ReviewCheckout:
             raise ValueError(f"a review checks out a commit's id, not {self.commit!r}")
 
     def path_under(self, checkouts: Path, reviewer: str) -> Path:
-        """Where ``reviewer``'s checkout of it lies under ``checkouts``."""
-        return checkouts / self.repo / f"{reviewer}-review-{self.review_id}"
+        """Where ``reviewer``'s checkout of it lies under ``checkouts``: named with a dot,
+        which no agent's name has, so it is never an agent's own checkout
+        (``NAME-LINE``, e.g. agent ``rev-review``'s ``rev-review-4``)."""
+        return checkouts / self.repo / f"{reviewer}{REVIEW_MARK}{self.review_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +59,15 @@ async def line_diff(line_repo: Path, base: str, commit: str, cap: int = DIFF_CAP
     for sha in (base, commit):
         if not _SHA.fullmatch(sha):
             raise ValueError(f"a line's change is between commit ids, not {sha!r}")
-    stat = await g.git(line_repo, ["diff", "--stat", "--no-color", base, commit, "--"])
-    patch = await g.git(line_repo, ["diff", "--no-color", "--no-ext-diff", base, commit, "--"])
-    whole = stat.out + b"\n" + patch.out
-    if len(whole) <= cap:
-        return LineDiff(whole.decode(errors="replace"))
-    return LineDiff(whole[:cap].decode(errors="ignore"), len(whole))
+    stat = await g.git(line_repo, ["diff", "--stat", "--no-color", base, commit, "--"], keep=cap)
+    patch = await g.git(
+        line_repo, ["diff", "--no-color", "--no-ext-diff", base, commit, "--"], keep=cap
+    )  # never held whole: a file that packs small can diff to gigabytes
+    shown = stat.out + b"\n" + patch.out
+    whole = len(shown) + stat.more + patch.more
+    if whole <= cap:
+        return LineDiff(shown.decode(errors="replace"))
+    return LineDiff(shown[:cap].decode(errors="ignore"), whole)
 
 
 async def make_review_checkout(line_repo: Path, dest: Path, commit: str) -> Path:

@@ -76,6 +76,11 @@ class ReviewsStore(Store):
         )
         return None if row is None else _review(row)
 
+    async def asked(self) -> list[ReviewRecord]:
+        """Every round still waiting for a verdict, oldest first."""
+        rows = await self._all("SELECT * FROM reviews WHERE state = 'asked' ORDER BY id", ())
+        return [_review(row) for row in rows]
+
     async def of_task(self, task_id: int) -> list[ReviewRecord]:
         """Every round of task ``task_id``'s review, oldest first."""
         rows = await self._all("SELECT * FROM reviews WHERE task_id = ? ORDER BY id", (task_id,))

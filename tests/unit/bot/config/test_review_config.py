@@ -70,3 +70,22 @@ def test_rounds_are_one_to_ten(rounds: str) -> None:
         config(repo_review=f"    review: {{agent: reviewer, rounds: {rounds}}}\n")
     )
     assert problem.key_path == "repos.app.review.rounds"
+
+
+def test_a_review_agent_is_sandboxed_on_this_machine() -> None:
+    """A review agent's checkout is read-only only in its sandbox, and made on this
+    machine: one with ``sandbox: none``, or on another host, is refused, saying why."""
+    text = config(repo_review="    review: {agent: reviewer}\n")
+    unsandboxed = text.replace("  - name: reviewer\n", "  - name: reviewer\n    sandbox: none\n")
+    [problem] = problems_of(unsandboxed)
+    assert problem.key_path == "repos.app.review.agent"
+    assert "`sandbox: none`" in problem.message and "`sandbox: bwrap`" in problem.message
+    by_default = "defaults:\n  sandbox: none\n" + text
+    assert "`sandbox: none`" in problems_of(by_default)[0].message
+    elsewhere = (
+        "hosts:\n  - {name: box2, ssh: fw@127.0.0.2, key_file: /k/id, known_hosts: /k/known}\n"
+        + text.replace("  - name: reviewer\n", "  - name: reviewer\n    host: box2\n")
+    )
+    [problem] = problems_of(elsewhere)
+    assert problem.key_path == "repos.app.review.agent"
+    assert "runs on host box2" in problem.message and "`host: local`" in problem.message

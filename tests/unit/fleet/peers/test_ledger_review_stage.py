@@ -9,6 +9,7 @@ refused; an agent that cannot start asks nothing and the work goes to a human.""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +18,21 @@ import pytest
 from fleet.errors import LaunchFailed
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
-from fleet.ledger.records.peers import MessageRecord, ReviewRecord
+from fleet.ledger.records.peers import MessageRecord, NewReview, ReviewRecord
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask, TaskRecord
-from fleet.model import AgentState
+from fleet.ledger.stores.running.spawn_queue import SpawnAsk
+from fleet.model import AgentState, ExitInfo
 from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.review.chat import ChatReviews
 from fleet.peers.review.handoff import ReviewStores, UnderReview
 from fleet.peers.review.stage import NOT_ASKED, ReviewStage
+from fleet.repos.desk import RepoError
 from fleet.repos.facts import Change, CommitLine, change_to_json
 from fleet.repos.line.review import LineDiff
 from fleet.repos.schema import ReviewPolicy
 from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.request import LaunchRequest, Started
+from fleet.supervisor.admission.request import LaunchRequest, Queued, Started
 from fleet.tasks.runs import TaskRuns
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
@@ -79,8 +82,14 @@ class Rig:
         self.forge = ForgeSide()
         self.tips: dict[int, str] = {}  # a line's branch tip, as its agent pushed it
         self.failed: Exception | None = None  # what the launch meets, if it fails
+        self.unread: Exception | None = None  # what reading the change meets, if it fails
+        self.meanwhile: Callable[[], Awaitable[object]] | None = None  # during a launch
+        self.queued: Queued | None = None  # what the admission answers, when it queues
+        self.stopping: Callable[[], Awaitable[object]] | None = None  # as a run is stopped
         self.stage = ReviewStage(
-            stores=ReviewStores(ledger.reviews, ledger.messages, ledger.tasks, ledger.runs),
+            stores=ReviewStores(
+                ledger.reviews, ledger.messages, ledger.tasks, ledger.runs, ledger.spawn_queue
+            ),
             admit=self.admit,
             diff=self.diff,
             redact=lambda text: text.replace("sk-secret", "[redacted]"),
@@ -92,12 +101,18 @@ class Rig:
 
     async def admit(self, request: LaunchRequest) -> Any:
         self.launched.append(request)
+        if self.meanwhile is not None:
+            await self.meanwhile()
         if self.failed is not None:
             raise self.failed
+        if self.queued is not None:
+            return self.queued
         return await self.admission.admit(request)
 
     async def diff(self, line_id: int, base: str, commit: str) -> LineDiff:
         self.diffs.append((line_id, base, commit))
+        if self.unread is not None:
+            raise self.unread
         return LineDiff(DIFF)
 
     async def hear(self, message: MessageRecord) -> None:
@@ -108,6 +123,8 @@ class Rig:
 
     async def stop(self, agent: str, by: str) -> None:
         self.stopped.append(agent)
+        if self.stopping is not None:
+            await self.stopping()
         run = await self.ledger.runs.last_run(agent)
         assert run is not None
         await self.fleet.end(agent, run.id, "stopped")
@@ -134,8 +151,10 @@ class Rig:
     async def tip(self, line_id: int) -> str | None:
         return self.tips.get(line_id)
 
-    def under(self, task: TaskRecord, *, forge_run: int | None = None) -> UnderReview:
-        return UnderReview(task.id, "coder", "app", 5, "fw/coder/5", BASE, COMMIT, forge_run)
+    def under(
+        self, task: TaskRecord, *, forge_run: int | None = None, coder: str = "coder"
+    ) -> UnderReview:
+        return UnderReview(task.id, coder, "app", 5, "fw/coder/5", BASE, COMMIT, forge_run)
 
 
 POLICY = ReviewPolicy(agent="reviewer", rounds=2)
@@ -340,3 +359,165 @@ async def test_a_review_launch_that_fails_hands_the_forge_runs_work_to_a_human(r
     assert review.state == "ended" and "could not be checked out" in review.verdict
     [(review_id, said, approved)] = rig.forge.made_ready
     assert review_id == review.id and not approved and "no review by reviewer" in said
+
+
+async def test_the_agent_that_did_the_work_never_reviews_it(rig: Rig) -> None:
+    """A forge issue given to the review agent itself: no round is asked of it — its own
+    run is not stopped, nothing launched, no verdict of its taken — and the pull request
+    goes to a human, saying why."""
+    task = await rig.working_task(forge_run=9)
+    await rig.ledger.tasks.set_fields(task.id, agent="reviewer")
+    run = await rig.fleet.launch("reviewer")
+    await rig.ledger.tasks.add_run(task.id, run)
+    assert await rig.stage.begin(rig.under(task, forge_run=9, coder="reviewer"), POLICY) is None
+    assert rig.launched == [] and rig.stopped == []
+    [review] = await rig.ledger.reviews.of_task(task.id)
+    assert review.state == "ended" and "never reviews its own work" in review.verdict
+    [(review_id, said, approved)] = rig.forge.made_ready
+    assert review_id == review.id and not approved and "its own work" in said
+    with pytest.raises(PeerRefusal):
+        await rig.stage.verdict("reviewer", True, "my own work is perfect")
+
+
+async def test_a_verdict_answers_the_round_its_run_was_launched_for(rig: Rig) -> None:
+    """The review agent reviews task A when task B's round is asked of it too: a verdict
+    it gives while B's launch is under way answers A's round, never B's (B's launch
+    finds the agent busy: B's work goes to a human without an approval); a verdict after
+    its run ended, before its end was heard, answers nothing."""
+    first = await rig.working_task(forge_run=9)
+    a = await rig.stage.begin(rig.under(first, forge_run=9), POLICY)
+    assert a is not None and a.run_id is not None
+    rig.fleet.running.discard("coder")
+    second = await rig.working_task(forge_run=10)
+    said: list[str] = []
+
+    async def approve_a() -> None:
+        said.append(await rig.stage.verdict("reviewer", True, "A is fine"))
+
+    rig.meanwhile = approve_a
+    assert await rig.stage.begin(rig.under(second, forge_run=10), POLICY) is None
+    assert said == ["the pull request is ready for review"]
+    answered = await rig.ledger.reviews.review(a.id)
+    assert answered is not None and answered.state == "approved"
+    [b] = await rig.ledger.reviews.of_task(second.id)
+    assert b.state == "ended" and "already running" in b.verdict
+    assert [(r, ok) for r, _, ok in rig.forge.made_ready] == [(a.id, True), (b.id, False)]
+    rig.meanwhile = None
+    await rig.ledger.reviews.add_review(
+        NewReview(
+            task_id=first.id, coder="coder", reviewer="reviewer", round=2, rounds=2,
+            repo="app", branch="fw/coder/5", commit=COMMIT, forge_run=9,
+        )
+    )  # fmt: skip
+    await rig.ledger.runs.end_run(a.run_id, ExitInfo(0, "exited"))
+    with pytest.raises(PeerRefusal, match="no review is asked of you"):
+        await rig.stage.verdict("reviewer", True, "late")
+
+
+async def test_a_review_launch_that_would_wait_leaves_the_spawn_queue(rig: Rig) -> None:
+    """A cap makes the review agent's launch wait: its round ends now, the work goes to a
+    human, and the launch is taken out of the spawn queue — it never starts later for a
+    round that is over; a place the agent held in the queue before is left alone."""
+    task = await rig.working_task()
+    ask = SpawnAsk("reviewer", "", "review", "", "", "the cap is full")
+    entry = await rig.ledger.spawn_queue.enqueue_spawn(ask, host="local")
+    rig.queued = Queued("the cap is full", entry)
+    assert await rig.stage.begin(rig.under(task), POLICY) is None
+    [review] = await rig.ledger.reviews.of_task(task.id)
+    assert review.state == "ended" and "could not start now (the cap is full)" in review.verdict
+    assert await rig.ledger.spawn_queue.queued_spawns() == []
+    before = await rig.ledger.spawn_queue.enqueue_spawn(ask, host="local")
+    rig.queued = Queued("the cap is full", before, already=True)
+    await rig.ledger.tasks.move(task.id, "working", "on it again")
+    assert await rig.stage.begin(rig.under(task), POLICY) is None
+    assert [e.id for e in await rig.ledger.spawn_queue.queued_spawns()] == [before.id]
+
+
+async def test_at_the_start_a_round_whose_run_ended_meanwhile_goes_to_a_human(rig: Rig) -> None:
+    """Fleetwarden was away when the review agent's run ended (its end was never heard):
+    at the start the round ends, said, and the pull request goes to a human; a round whose
+    run was reattached waits; one whose launch Fleetwarden stopped in the middle of is
+    bound to the run it made, or ends when there is none."""
+    task = await rig.working_task(forge_run=9)
+    review = await rig.stage.begin(rig.under(task, forge_run=9), POLICY)
+    assert review is not None and review.run_id is not None
+    assert await rig.stage.sweep() == 0  # its run goes on: reattached
+    live = await rig.ledger.reviews.review(review.id)
+    assert live is not None and live.state == "asked"
+    await rig.ledger.runs.end_run(review.run_id, ExitInfo(0, "exited"))
+    assert await rig.stage.sweep() == 1
+    ended = await rig.ledger.reviews.review(review.id)
+    assert ended is not None and ended.state == "ended"
+    assert "ended while Fleetwarden was away" in ended.verdict
+    [(review_id, said, approved)] = rig.forge.made_ready
+    assert review_id == review.id and not approved and "while Fleetwarden was away" in said
+    rig.fleet.running.discard("reviewer")
+    new = NewReview(
+        task_id=task.id, coder="coder", reviewer="reviewer", round=2, rounds=2,
+        repo="app", branch="fw/coder/5", commit=COMMIT, forge_run=9,
+    )  # fmt: skip
+    unbound = await rig.ledger.reviews.add_review(new)
+    run = await rig.fleet.launch("reviewer")
+    await rig.ledger.tasks.add_run(task.id, run)
+    assert await rig.stage.sweep() == 0
+    bound = await rig.ledger.reviews.review(unbound.id)
+    assert bound is not None and bound.state == "asked" and bound.run_id == run
+    await rig.ledger.runs.end_run(run, ExitInfo(0, "exited"))
+    lost = await rig.ledger.reviews.add_review(new)
+    assert await rig.stage.sweep() == 2
+    gone = await rig.ledger.reviews.review(lost.id)
+    assert gone is not None and gone.state == "ended" and "stopped while" in gone.verdict
+
+
+async def test_an_earlier_rounds_run_never_answers_the_next_round(rig: Rig) -> None:
+    """The next round is asked on a later commit while the review agent's run of the
+    earlier round still goes (it is being stopped): a verdict of that run answers
+    nothing — it never read the later commit — and the next round's own run answers it."""
+    task = await rig.working_task()
+    first = await rig.stage.begin(rig.under(task), POLICY)
+    assert first is not None and first.run_id is not None
+    said: list[str] = []
+
+    async def verdict_as_stopped() -> None:
+        try:
+            said.append(await rig.stage.verdict("reviewer", True, "approve the old commit"))
+        except PeerRefusal as refusal:
+            said.append(str(refusal))
+
+    rig.stopping = verdict_as_stopped
+    second = await rig.stage.begin(rig.under(task), POLICY)
+    assert said == [NOT_ASKED]
+    assert second is not None and second.state == "asked" and second.run_id != first.run_id
+    answered = await rig.stage.verdict("reviewer", False, "the new commit needs a test")
+    assert answered.startswith("your verdict went to coder")
+    found = await rig.ledger.reviews.review(second.id)
+    assert found is not None and found.state == "changes"
+
+
+async def test_a_verdict_on_a_task_ended_meanwhile_goes_nowhere(rig: Rig) -> None:
+    """The task was done (merged by hand) or cancelled while its round was asked: the
+    verdict is refused saying so, the round ends, and the working agent is never told
+    to go on with changes to work that is over."""
+    task = await rig.working_task()
+    review = await rig.stage.begin(rig.under(task), POLICY)
+    assert review is not None
+    await rig.ledger.tasks.move(task.id, "cancelled", "an operator cancelled it")
+    with pytest.raises(PeerRefusal, match=f"task #{task.id} is cancelled now"):
+        await rig.stage.verdict("reviewer", False, "rename x")
+    assert rig.sent == [] and rig.heard == []
+    ended = await rig.ledger.reviews.review(review.id)
+    assert ended is not None and ended.state == "ended"
+
+
+async def test_a_change_that_cannot_be_read_hands_the_work_to_a_human(rig: Rig) -> None:
+    """The line's change cannot be read (its line gone, git failed or took too long): no
+    agent is asked to review what nobody read, and the pull request goes to a human —
+    never left a draft with no round asked."""
+    task = await rig.working_task(forge_run=9)
+    rig.unread = RepoError("line 5 is not there to review")
+    assert await rig.stage.begin(rig.under(task, forge_run=9), POLICY) is None
+    assert rig.launched == []
+    [review] = await rig.ledger.reviews.of_task(task.id)
+    assert review.state == "ended" and "the change could not be read" in review.verdict
+    [(review_id, said, approved)] = rig.forge.made_ready
+    assert review_id == review.id and not approved and "line 5 is not there" in said
