@@ -13,6 +13,7 @@ from fleet.backends.remote_headless import RemoteHeadlessBackend
 from fleet.backends.remote_tmux import RemoteTmuxBackend
 from fleet.backends.tmux import LAUNCHER
 from fleet.clock import Clock
+from fleet.connections.door_client import DOOR_CLIENT
 from fleet.forge.door.tools import FW_FORGE, FW_FORGE_PROGRAM
 from fleet.hosts.lanes import LANE_FILES, LANE_SETUP
 from fleet.hosts.sandbox import EgressDoor
@@ -37,11 +38,12 @@ BUNDLED = (
     FW_FORGE_PROGRAM,
     FW_MSG,
     FW_MSG_PROGRAM,
+    DOOR_CLIENT,
 )
 """Fleetwarden's standalone scripts each host gets a copy of (the shim, the tmux launcher,
 the stub agent, a locked sandbox's forwarder, the gates pi and opencode load, what readies
 an agent's lane where the login is root, and ``fw-forge`` and ``fw-msg`` with the programs
-they run)."""
+they run and the door client those load)."""
 
 
 class AppHosts:

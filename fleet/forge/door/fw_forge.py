@@ -10,25 +10,36 @@ nothing but the standard library. ``fw-forge --help`` says how it is used.
 from __future__ import annotations
 
 import argparse
-import errno
-import http.client
-import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-URL_VAR = "FLEETWARDEN_HEARTBEAT_URL"
-TOKEN_VAR = "FLEETWARDEN_HEARTBEAT_TOKEN"
-TOKEN_HEADER = "X-Fleetwarden-Token"
-RETRY_SECONDS = 30.0  # Fleetwarden restarting: its port refuses connections for a while
+if TYPE_CHECKING or __package__:  # imported as part of Fleetwarden
+    from fleet.connections import door_client
+else:  # run as a script, with the system's python3 alone: the client from the same tree
+    import importlib.util
+
+    _spec = importlib.util.spec_from_file_location(
+        "fleetwarden_door_client",
+        os.path.join(
+            os.path.dirname(os.path.realpath(__file__)), "..", "..", "connections", "door_client.py"
+        ),
+    )
+    door_client = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(door_client)
+
+URL_VAR = door_client.URL_VAR
+TOKEN_VAR = door_client.TOKEN_VAR
+TOKEN_HEADER = door_client.TOKEN_HEADER
 REQUEST_SECONDS = 120.0  # a call waits on the forge's API, itself given 30 s a request
-MAX_TEXT = 64 * 1024  # the door's own cap on a call
-MAX_ANSWER = 1024 * 1024
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+MAX_TEXT = door_client.MAX_TEXT
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = (
+    door_client.EXIT_OK,
+    door_client.EXIT_REFUSED,
+    door_client.EXIT_USAGE,
+)
 
 Call = dict[str, Any]  # a call, as the door takes it (PEP 585: python3 >= 3.9)
 
@@ -59,33 +70,21 @@ exit status: 0 done (the answer on standard output); 1 refused or failed (why, o
 standard error); 2 a usage error."""
 
 
-class UsageError(Exception):
-    """The command line or the environment cannot make a call; ``usage`` is the usage
-    line of the (sub)command that said so."""
-
-    def __init__(self, message: str, usage: str = "") -> None:
-        super().__init__(message)
-        self.usage = usage
-
-
-class Failed(Exception):
-    """The call was refused or could not be made; the message says why."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:
-        raise UsageError(message, self.format_usage())
+UsageError = door_client.UsageError
+Failed = door_client.Failed
 
 
 def parser() -> argparse.ArgumentParser:
     """The command line's parser (usage errors raise :class:`UsageError`)."""
-    top = _Parser(
+    top = door_client.Parser(
         prog="fw-forge",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = top.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=door_client.Parser
+    )
     commands.required = True
     read = commands.add_parser("read", help="read an issue, a pull request, comments or a file")
     read.add_argument("number", nargs="?", type=int, metavar="N")
@@ -140,31 +139,10 @@ def build_call(args: argparse.Namespace, stdin: Callable[[], str]) -> Call:
 
 def door_url(env: Mapping[str, str]) -> tuple[str, str]:
     """The forge door's URL for this agent and its token, from the environment."""
-    url, token = env.get(URL_VAR, ""), env.get(TOKEN_VAR, "")
-    if not url or not token:
-        raise UsageError(
-            f"{URL_VAR} and {TOKEN_VAR} are not set: fw-forge works inside a Fleetwarden agent"
-        )
-    if not url.startswith("http://") or "/heartbeat/" not in url:
-        raise UsageError(f"{URL_VAR} is not Fleetwarden's heartbeat URL")
-    return url.replace("/heartbeat/", "/forge/", 1), token
+    return door_client.door_url(env, "forge", "fw-forge")
 
 
-def read_stdin() -> str:
-    data = sys.stdin.buffer.read(MAX_TEXT + 1)
-    return data.decode("utf-8", "replace")
-
-
-def _refused_connection(exc: BaseException) -> bool:
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    if isinstance(reason, ConnectionRefusedError):
-        return True
-    return isinstance(reason, OSError) and reason.errno == errno.ECONNREFUSED
-
-
-def _lost_connection(exc: BaseException) -> bool:
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    return isinstance(reason, (ConnectionResetError, http.client.RemoteDisconnected))
+read_stdin = door_client.read_stdin
 
 
 def post(
@@ -172,57 +150,17 @@ def post(
     token: str,
     call: Call,
     *,
-    retry_seconds: float = RETRY_SECONDS,
+    retry_seconds: float = door_client.RETRY_SECONDS,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[int, dict[str, Any] | None]:
-    """Post ``call``; its status and JSON answer (``None``: no JSON). A refused connection
-    (Fleetwarden restarting) or a busy answer is tried again for ``retry_seconds``, and a
-    connection lost before any answer too, for a read only (a write might have been done)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    data = json.dumps(call).encode("utf-8")
-    headers = {"Content-Type": "application/json", TOKEN_HEADER: token}
-    deadline = clock() + retry_seconds
-    pause = 0.1
-    while True:
-        request = urllib.request.Request(url, data=data, method="POST", headers=headers)
-        try:
-            with opener.open(request, timeout=REQUEST_SECONDS) as response:
-                return response.status, _json(response.read(MAX_ANSWER + 1))
-        except urllib.error.HTTPError as exc:
-            try:
-                body = exc.read(MAX_ANSWER + 1)
-            finally:
-                exc.close()
-            if exc.code != 503:
-                return exc.code, _json(body)
-            why = "Fleetwarden is busy"
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            if _refused_connection(exc):
-                why = "Fleetwarden does not answer (connection refused)"
-            elif _lost_connection(exc) and call.get("op") == "read":
-                why = "Fleetwarden closed the connection"
-            else:
-                raise Failed(f"cannot reach Fleetwarden's forge door: {_reason(exc)}") from None
-        if clock() + pause > deadline:
-            raise Failed(f"{why}, and still after {retry_seconds:g} s; try again later")
-        sleep(pause)
-        pause = min(pause * 2, 1.0)
-
-
-def _reason(exc: BaseException) -> str:
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    if isinstance(reason, OSError) and reason.strerror:
-        return reason.strerror
-    return type(reason).__name__
-
-
-def _json(body: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
+    """Post ``call`` to the forge door; its status and JSON answer. A connection lost
+    before any answer is tried again for a read only (a write might have been done)."""
+    return door_client.post(
+        url, token, call, door="forge door", timeout=REQUEST_SECONDS,
+        retry_lost=call.get("op") == "read", retry_seconds=retry_seconds, clock=clock,
+        sleep=sleep,
+    )  # fmt: skip
 
 
 def outcome(answer: tuple[int, dict[str, Any] | None]) -> str:
@@ -232,50 +170,22 @@ def outcome(answer: tuple[int, dict[str, Any] | None]) -> str:
         return str(data["text"])
     if data is not None and isinstance(data.get("error"), str):
         raise Failed(str(data["error"]))
-    if status == 403:
-        raise Failed(f"refused: the forge door does not take this agent's {TOKEN_VAR}")
-    if status == 408:
-        raise Failed("the call did not reach Fleetwarden in time; try again")
-    if status == 413:
-        raise Failed(f"refused: the call is over {MAX_TEXT // 1024} KiB; make the text shorter")
-    raise Failed(f"the forge door answered {status}")
-
-
-def _write(stream: Any, text: str) -> None:
-    if not text.endswith("\n"):
-        text += "\n"
-    stream.buffer.write(text.encode("utf-8", "replace"))
-    stream.flush()
+    raise door_client.failure(status, "forge door")
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Run one command; its exit status."""
-    try:
-        args = parser().parse_args(argv)
-        url, token = door_url(os.environ if env is None else env)
-        call = build_call(args, read_stdin)
-    except SystemExit as exc:  # --help: printed, and done
-        return exc.code if isinstance(exc.code, int) else EXIT_OK
-    except UsageError as exc:
-        _write(sys.stderr, f"{exc.usage or parser().format_usage()}fw-forge: {exc}")
-        return EXIT_USAGE
-    try:
-        text = outcome(post(url, token, call))
-    except Failed as exc:
-        _write(sys.stderr, f"fw-forge: {exc}")
-        return EXIT_REFUSED
-    _write(sys.stdout, text)
-    return EXIT_OK
 
+    def call_of(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, str, Call]:
+        url, token = door_url(environ if env is None else env)
+        return url, token, build_call(args, read_stdin)
 
-def own_directory_off_path() -> None:
-    """Take this file's directory off ``sys.path``: run as a script by a Python without
-    ``-P`` (before 3.11), it comes first, and a module of the package there would be
-    imported before one of the standard library's of the same name."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != here]
+    def answer(url: str, token: str, call: Call) -> str:
+        return outcome(post(url, token, call))
+
+    return door_client.run("fw-forge", parser, call_of, answer, argv)
 
 
 if __name__ == "__main__":
-    own_directory_off_path()
+    door_client.own_directory_off_path(__file__)
     sys.exit(main())
