@@ -31,6 +31,7 @@ class Stop(enum.Enum):
     SCHEDULER = enum.auto()
     QUEUE = enum.auto()
     TASKS = enum.auto()  # no task whose wait is over started once the queue stops
+    HANDOFFS = enum.auto()  # no task handed on started once the tasks stop; they wait
     POSTBOX = enum.auto()  # no message delivered once the tasks stop; queued ones wait
     DASHBOARD = enum.auto()  # its streams closed before what they show stops
     FORGES = enum.auto()  # no event taken, no forge run moved, once the webhooks are shut

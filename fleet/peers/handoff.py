@@ -3,13 +3,18 @@ peer — asked by the sender, part of the sender's current task's mission — an
 through the register, so through the one admission like any launch: its runs' spend is
 the task's, and its mission's. The same rules as a message hold (the peer, the rate), and
 it is recorded as a message of kind ``task`` naming the task, delivered once the register
-has taken it."""
+has taken it. A peer that runs already gets it once its run ends: the message waits
+(``queued``) until then, when the task starts as it would have (:meth:`Handoff.hear`, and
+at Fleetwarden's start, :meth:`Handoff.sweep`)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
 from fleet.errors import FleetError
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.peers import MessageRecord
 from fleet.ledger.records.tasks import NewTask, TaskRecord
 from fleet.ledger.stores.running.runs import RunsStore
@@ -18,6 +23,8 @@ from fleet.peers.framing import frame
 from fleet.peers.postbox import Postbox
 from fleet.supervisor.admission.request import LaunchRequest, Refused, Started
 from fleet.tasks.register import Register, prompt_of, shown
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,8 @@ class Handoff:
         self._register = register
         self._tasks = tasks
         self._runs = runs
+        self._starts: set[asyncio.Task[None]] = set()  # tasks whose peer became free
+        self._lock = asyncio.Lock()  # one start of a waiting task at a time
 
     async def current_task(self, agent: str) -> TaskRecord | None:
         """The task ``agent``'s live run is bound to, if any."""
@@ -56,6 +65,16 @@ class Handoff:
         title, body = self._postbox.redacted(title), self._postbox.redacted(body)
         async with self._postbox.weighed():  # weighed and made before any other call is
             task, message = await self._make(sender, receiver, title, body)
+        said = await self._start(task, message)
+        found = await self._tasks.task(task.id) or task
+        settled = await self._postbox.message(message.id) or message
+        return HandedOn(settled, found, said)
+
+    async def _start(self, task: TaskRecord, message: MessageRecord) -> str:
+        """Start ``task`` (handed on by ``message``) through the register; its message
+        settled as it went — but left waiting while the peer runs already — and what the
+        sender is told."""
+        sender, receiver = message.sender, message.receiver
         spec = await self._postbox.rules.sender_spec(sender)
         runtime, host = (spec.runtime, spec.host) if spec is not None else ("?", "?")
         prompt = frame("task", task.id, sender, prompt_of(task), runtime=runtime, host=host)
@@ -67,20 +86,57 @@ class Handoff:
         words = f"task {shown(task)} for {receiver}"
         if isinstance(admitted, Refused):
             await self._postbox.settle(message.id, why=f"not started: {admitted.why}")
-            said = f"{words} is made but not started: {admitted.why}"
-        elif isinstance(admitted, Started) and admitted.outcome.started:
+            return f"{words} is made but not started: {admitted.why}"
+        if isinstance(admitted, Started) and admitted.outcome.started:
             run = await self._runs.last_run(receiver)
             await self._postbox.settle(message.id, run_id=run.id if run is not None else None)
-            said = f"{words} started"
-        elif isinstance(admitted, Started):
-            await self._postbox.settle(message.id)
-            said = f"{words} is made; {receiver} runs already, so it is not started"
-        else:
-            await self._postbox.settle(message.id)
-            said = f"{words} is made and waits: {admitted.why}"
-        found = await self._tasks.task(task.id) or task
-        settled = await self._postbox.message(message.id) or message
-        return HandedOn(settled, found, said)
+            return f"{words} started"
+        if isinstance(admitted, Started):  # its message waits for the peer's run to end
+            return f"{words} is made; {receiver} runs now, so it starts once that run ends"
+        await self._postbox.settle(message.id)
+        return f"{words} is made and waits: {admitted.why}"
+
+    async def hear(self, event: FleetEvent) -> None:
+        """A fleet event: a peer's run that ended starts the first task handed to it
+        meanwhile (in the background: never inside the fleet's own news)."""
+        if event.kind is EventKind.ENDED:
+            self._soon(event.agent)
+
+    async def sweep(self) -> None:
+        """At start: each peer with tasks waiting for it gets its first one, if it is free."""
+        for receiver in dict.fromkeys(m.receiver for m in await self._postbox.tasks_waiting()):
+            self._soon(receiver)
+
+    def _soon(self, receiver: str) -> None:
+        started = asyncio.get_running_loop().create_task(self._next(receiver))
+        self._starts.add(started)
+        started.add_done_callback(self._starts.discard)
+
+    async def _next(self, receiver: str) -> None:
+        async with self._lock:
+            try:
+                for message in await self._postbox.tasks_waiting(receiver):
+                    found = message.task_id
+                    task = None if found is None else await self._tasks.task(found)
+                    if task is None or not task.open:
+                        why = "its task ended before it started"
+                        await self._postbox.settle(message.id, why=why)
+                        continue
+                    if task.state != "todo":  # an operator's `task start` took it meanwhile
+                        await self._postbox.settle(message.id)
+                        continue
+                    said = await self._start(task, message)
+                    log.info("a task handed on to %s: %s", receiver, said)
+                    return  # one at a time: the next once this run ends
+            except Exception:  # the next event tries again
+                log.exception("a task waiting for %s did not start", receiver)
+
+    async def stop(self) -> None:
+        """Start no more waiting task; what waits stays queued for the next start."""
+        starts = list(self._starts)
+        for start in starts:
+            start.cancel()
+        await asyncio.gather(*starts, return_exceptions=True)
 
     async def _make(
         self, sender: str, receiver: str, title: str, body: str

@@ -213,6 +213,10 @@ class Postbox:
                 event.set()
         return done
 
+    async def tasks_waiting(self, receiver: str | None = None) -> list[MessageRecord]:
+        """The tasks handed on that wait for ``receiver`` (anyone's: ``None``) to be free."""
+        return await self._messages.tasks_waiting(receiver)
+
     async def message(self, message_id: int) -> MessageRecord | None:
         """Message ``message_id`` as it is now, or ``None``."""
         return await self._messages.message(message_id)

@@ -214,4 +214,7 @@ async def start_postbox(
     fleet.sessions.on_turn_over(postbox.turn_over)
     await postbox.start()
     handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
+    at.stops.add(Stop.HANDOFFS, handoff.stop)
+    fleet.subscribe(handoff.hear)  # a peer's run that ended takes the task handed to it
+    await handoff.sweep()  # and those that waited while Fleetwarden was away
     return postbox, PeerDesk(postbox, handoff, roster.peers_text)

@@ -86,6 +86,17 @@ class MessagesStore(Store):
         )
         return [str(row["receiver"]) for row in rows]
 
+    async def tasks_waiting(self, receiver: str | None = None) -> list[MessageRecord]:
+        """The tasks handed on to ``receiver`` (to anyone: ``None``) that wait for it to be
+        free, oldest first: their messages of kind ``task`` still queued."""
+        sql = "SELECT * FROM messages WHERE state = 'queued' AND kind = 'task'"
+        params: tuple[object, ...] = ()
+        if receiver is not None:
+            sql += " AND receiver = ?"
+            params = (receiver,)
+        rows = await self._all(sql + " ORDER BY id", params)
+        return [_message(row) for row in rows]
+
     async def count_queued(self, receiver: str) -> int:
         """How many messages wait for ``receiver`` (as :meth:`queued_for` lists them)."""
         row = await self._one(

@@ -152,3 +152,50 @@ async def test_tasks_handed_on_at_once_cannot_pass_the_rate_together(
     )
     assert len([r for r in results if isinstance(r, PeerRefusal)]) == 3  # coder may send 5
     assert len(await ledger.tasks.tasks()) == 5
+
+
+async def test_a_task_for_a_peer_that_runs_waits_and_starts_once_its_run_ends(
+    handoff: Handoff, ledger: Ledger, fleet: FakeFleet
+) -> None:
+    fleet.listeners.append(handoff.hear)
+    await fleet.launch("helper")  # working on something else
+    handed = await handoff.hand("coder", "helper", "Write the migration")
+    assert handed.text == (
+        f"task #{handed.task.id} {handed.task.name} for helper is made; helper runs now, "
+        "so it starts once that run ends"
+    )
+    assert handed.task.state == "todo" and handed.message.state == "queued"
+    assert [m.id for m in await ledger.messages.tasks_waiting("helper")] == [handed.message.id]
+    assert fleet.spawned == []
+
+    await fleet.end("helper")
+    for _ in range(50):
+        message = await ledger.messages.message(handed.message.id)
+        if message is not None and message.state != "queued":
+            break
+        await asyncio.sleep(0.02)
+    assert message is not None and message.state == "delivered"
+    [(agent, prompt, by)] = fleet.spawned
+    assert agent == "helper" and by == "agent coder" and "── task" in (prompt or "")
+    task = await ledger.tasks.task(handed.task.id)
+    assert task is not None and task.state == "working"
+    assert await ledger.messages.tasks_waiting() == []
+    await handoff.stop()
+
+
+async def test_a_waiting_task_that_ended_meanwhile_never_starts(
+    handoff: Handoff, register: Register, ledger: Ledger, fleet: FakeFleet
+) -> None:
+    await fleet.launch("helper")
+    handed = await handoff.hand("coder", "helper", "Write the migration")
+    await register.end(handed.task, "cancelled", "not needed", by="@op:hs")
+    await fleet.end("helper")
+    await handoff.sweep()
+    for _ in range(50):
+        message = await ledger.messages.message(handed.message.id)
+        if message is not None and message.state != "queued":
+            break
+        await asyncio.sleep(0.02)
+    assert message is not None and message.state == "refused"
+    assert message.why == "its task ended before it started"
+    assert fleet.spawned == []
