@@ -101,9 +101,21 @@ class PeerRoster:
         records = await self._agents.list_agents()
         self._records = MappingProxyType({record.name: record for record in records})
 
+    def involved(self, name: str) -> bool:
+        """Whether agent ``name`` works with peers at all: it has some, is someone's, has a
+        ``role:`` or reviews. The others — most of a large fleet — cost no ledger read at
+        their launches and events."""
+        roster = list(self._roster())
+        spec = next((s for s in roster if s.name == name), None)
+        if spec is not None and (spec.talks_to or spec.purpose):
+            return True
+        return name in self._reviewers() or any(name in other.talks_to for other in roster)
+
     async def preamble(self, spec: AgentSpec) -> str | None:
         """The comms block of ``spec`` about to launch, its peers' state read now (the
         :class:`~fleet.runs.launch_kit.LaunchKit`'s ``preamble``; its launch writes it)."""
+        if not (spec.talks_to or spec.purpose or self.involved(spec.name)):
+            return None
         await self.refresh()
         block = self.block(spec)
         if spec.host == LOCAL_HOST:
@@ -114,6 +126,8 @@ class PeerRoster:
         """A fleet listener: when an agent starts or ends (or stalls, or is given up on),
         the ``PEERS.md`` of each live local agent whose peers it is among, or who is among
         its, is written again where what it says has changed."""
+        if not self.involved(event.agent):
+            return
         await self.refresh()
         agent = self.spec_of(event.agent)
         if agent is None:

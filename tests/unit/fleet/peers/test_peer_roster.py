@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.records.rows import AgentRecord
 from fleet.model import AgentSpec, AgentState, DesiredState
@@ -208,3 +209,26 @@ def test_may_talk_to_its_peers_only(tmp_path: Path) -> None:
 class _NoAgents:
     async def list_agents(self) -> list[AgentRecord]:
         return []
+
+
+class _CountingAgents(_NoAgents):
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def list_agents(self) -> list[AgentRecord]:
+        self.reads += 1
+        return []
+
+
+async def test_an_agent_with_nothing_to_do_with_peers_costs_no_ledger_read(
+    tmp_path: Path,
+) -> None:
+    agents = _CountingAgents()
+    listed = [CODER, REVIEWER, TESTER, LONER]
+    peers = PeerRoster(roster=lambda: listed, agents=agents, state_dir=tmp_path)
+    assert not peers.involved("loner") and peers.involved("tester")  # coder may message it
+    assert await peers.preamble(LONER) is None
+    ended = FleetEvent(AgentName("loner"), EventKind.ENDED, AgentState.EXITED, "", False, 1)
+    await peers.on_fleet_event(ended)
+    assert agents.reads == 0  # a large fleet's others launch and end as before
+    assert await peers.preamble(TESTER) is not None and agents.reads == 1
