@@ -18,8 +18,12 @@ from fleet.repos.line.review import (
     make_review_checkout,
     remove_review_checkout,
 )
-from fleet.sandbox.policy import Layout, bwrap_argv
+from fleet.sandbox.policy import FORWARDER, Layout, bwrap_argv
 from tests import sandbox_need
+
+# What the sandbox's forwarder needs, wherever the checkout and its venv are (a checkout
+# under /tmp is covered by the sandbox's own /tmp).
+NEEDED = (FORWARDER.parents[2], Path(sys.prefix), Path(sys.base_prefix))
 
 pytestmark = [pytest.mark.integration]
 
@@ -82,7 +86,14 @@ async def test_the_review_checkout_is_read_only_in_the_sandbox(tmp_path: Path) -
     home.mkdir()
 
     def sandboxed(writable: bool, script: str) -> subprocess.CompletedProcess[str]:
-        layout = Layout(workdir=dest, home=home, hidden=(), locked=False, workdir_writable=writable)
+        layout = Layout(
+            workdir=dest,
+            home=home,
+            hidden=(),
+            needed=NEEDED,
+            locked=False,
+            workdir_writable=writable,
+        )
         argv = bwrap_argv(layout, ["sh", "-c", script], bwrap="bwrap", python=sys.executable)
         return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.repos.line.review import ReviewCheckout
-from fleet.sandbox.policy import Layout, bwrap_argv
+from fleet.sandbox.policy import FORWARDER, Layout, bwrap_argv
 from tests.integration.test_repo_lines import Rig, agent_git, rig
+
+# What the sandbox's forwarder needs, wherever the checkout and its venv are (a checkout
+# under /tmp is covered by the sandbox's own /tmp).
+NEEDED = (FORWARDER.parents[2], Path(sys.prefix), Path(sys.base_prefix))
 
 __all__ = ["rig"]
 
@@ -43,7 +48,7 @@ async def test_the_review_agent_reads_the_pushed_commit_and_cannot_change_it(rig
     assert "+print('reviewed')" in diff.text and "-print('hi')" in diff.text
     home = rig.state / "reviewer-home"
     home.mkdir()
-    layout = Layout(workdir=view, home=home, hidden=(), workdir_writable=False)
+    layout = Layout(workdir=view, home=home, hidden=(), needed=NEEDED, workdir_writable=False)
 
     def sandboxed(script: str) -> subprocess.CompletedProcess[str]:
         argv = bwrap_argv(layout, ["sh", "-c", script], bwrap="bwrap", python=sys.executable)
