@@ -31,7 +31,7 @@ from nio import (
 from bench.harness import run_until_sigterm
 
 TOKEN_ENV = "FW_ECHO_TOKEN"
-SYNC_FILTER = {"room": {"timeline": {"limit": 100}}}  # as connectors/matrix/sync.py
+SYNC_FILTER = {"room": {"timeline": {"limit": 100}}}  # as connectors/matrix/inbound/sync.py
 REPLY = "No agents yet. Start one with `spawn NAME --prompt TEXT`."
 REPLY_HTML = "<p>No agents yet. Start one with <code>spawn NAME --prompt TEXT</code>.</p>"
 

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from nio import ToDeviceEvent, ToDeviceMessage
 
-from connectors.matrix.signing import CrossSigningKeys, identities, key_id
+from connectors.matrix.encryption.signing import CrossSigningKeys, identities, key_id
 from connectors.matrix.verification.sas import PREFIX, Outgoing, Party, SasVerification
 from tests.matrix_e2ee_user import EncryptedUser
 

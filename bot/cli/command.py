@@ -29,8 +29,9 @@ from bot.config.peer_checks import summary_lines as peer_summary_lines
 from bot.config.problems import in_line_order
 from bot.config.repo_checks import summary_lines
 from connectors.errors import ConnectorError, ConnectorSetupError
-from connectors.matrix import cross_sign_cli, device_cli
-from connectors.matrix import setup as matrix_setup
+from connectors.matrix.cli import cross_sign as cross_sign_cli
+from connectors.matrix.cli import device as device_cli
+from connectors.matrix.cli import setup as matrix_setup
 from connectors.matrix.verification import cli as verify_cli
 from fleet.budgets.runs.budget import cap_warnings
 from fleet.budgets.schema import unpriced_warnings

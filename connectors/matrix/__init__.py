@@ -1,10 +1,11 @@
 """The Matrix connector: operators command the fleet from Matrix rooms, one thread per agent.
 
-Modules: ``config`` (settings), ``session`` (login), ``rooms`` (served rooms, invites),
-``sync`` (the sync loop), ``translate`` (events to inbound messages), ``render`` (event
-contents), ``outbound`` (posting), ``wire`` (nio calls, errors, retries), ``backoff``,
-``payloads`` (JSON shapes), ``connector`` (the :class:`MatrixConnector`), ``setup``
-(``fleetwarden matrix setup``: ``setup_flow``, ``setup_types``, ``synapse_admin``).
+Its rooms: ``inbound`` (the sync loop, served rooms, events translated into inbound
+messages), ``messages`` (what the bot posts: contents, replies, posting, direct rooms),
+``encryption`` (the device, keys, trust, cross-signing), ``verification`` (verifying
+operators' devices by emoji) and ``cli`` (``fleetwarden matrix setup``, ``device``,
+``trust``, ``cross-sign``). Beside them: ``connector`` (the :class:`MatrixConnector`),
+``config`` (settings), ``session`` (login) and ``wire`` (nio calls, errors, retries).
 
 Nothing is imported here: loading the config must not load matrix-nio. Import
 ``connectors.matrix.connector.MatrixConnector`` where it is used.

@@ -31,15 +31,16 @@ from connectors.base import (
 )
 from connectors.errors import ConnectorError
 from connectors.inbox import Inbox, cancel_and_wait
-from connectors.matrix import crypto, session, wire
+from connectors.matrix import session, wire
 from connectors.matrix.config import MatrixConfig
-from connectors.matrix.cross_signing import BotIdentity
-from connectors.matrix.device import BotDevice
-from connectors.matrix.direct import DirectRooms
-from connectors.matrix.outbound import TYPING_REFRESH_SECONDS, Outbound
-from connectors.matrix.rooms import ConnectorState, RoleOf, ServedRooms
-from connectors.matrix.sync import SyncLoop
-from connectors.matrix.translate import CONNECTOR, Identity
+from connectors.matrix.encryption import crypto
+from connectors.matrix.encryption.cross_signing import BotIdentity
+from connectors.matrix.encryption.device import BotDevice
+from connectors.matrix.inbound.rooms import ConnectorState, RoleOf, ServedRooms
+from connectors.matrix.inbound.sync import SyncLoop
+from connectors.matrix.inbound.translate import CONNECTOR, Identity
+from connectors.matrix.messages.direct import DirectRooms
+from connectors.matrix.messages.outbound import TYPING_REFRESH_SECONDS, Outbound
 from connectors.presence import TypingKeeper
 from connectors.receiving import ReceiveFailures
 from fleet.clock import Clock

@@ -20,7 +20,7 @@ import nio
 from connectors.errors import ConnectorAuthError, ConnectorError
 from connectors.matrix import wire
 from connectors.matrix.config import MatrixConfig
-from connectors.matrix.payloads import SessionFile
+from connectors.matrix.messages.payloads import SessionFile
 
 log = logging.getLogger(__name__)
 

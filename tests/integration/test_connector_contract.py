@@ -17,7 +17,7 @@ import pytest
 from connectors.base import Connector, EventId, InboundMessage, RoomId, ThreadId
 from connectors.discord.connector import DiscordConnector
 from connectors.discord.outbound import MESSAGE_LIMIT
-from connectors.matrix.render import SPLIT_LIMIT
+from connectors.matrix.messages.render import SPLIT_LIMIT
 from tests.connector_contract import INBOUND_SECONDS, ConnectorContract, Harness, Posted
 from tests.fakes.discord_server import FakeDiscord
 from tests.integration.test_discord_connector import TOKEN_ENV, Book, config

@@ -15,8 +15,8 @@ import aiohttp
 import nio
 import pytest
 
-from connectors.matrix.cross_signing import BotIdentity
-from connectors.matrix.signing import CrossSigningKeys, UserIdentity, identities
+from connectors.matrix.encryption.cross_signing import BotIdentity
+from connectors.matrix.encryption.signing import CrossSigningKeys, UserIdentity, identities
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 from tests.integration.test_matrix_bot import PASSWORD, BotProcess
 from tests.integration.test_matrix_e2ee import Encrypted, ask, cli, joined, world  # noqa: F401

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from connectors.matrix.signing import cross_signing_public, identities, verified
+from connectors.matrix.encryption.signing import cross_signing_public, identities, verified
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 from tests.integration.matrix_element import ElementWorld, bot, element
 from tests.integration.test_matrix_bot import PASSWORD, BotProcess

@@ -21,8 +21,8 @@ from bot.commands.specs import COMMANDS
 from bot.dashboard.pages.metrics import Metrics, Snapshot
 from bot.dashboard.pages.views import PageSettings, Views
 from connectors.base import Connector, InboundMessage
-from connectors.matrix import translate
 from connectors.matrix.connector import MatrixConnector
+from connectors.matrix.inbound import translate
 from connectors.receiving import KEEPS_FAILING, ReceiveFailures
 from fleet.clock import SystemClock
 from fleet.hosts.service import Hosts

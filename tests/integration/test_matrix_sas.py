@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.matrix.cross_signing import KEY_FILE as FILE
-from connectors.matrix.signing import CrossSigningKeys, identities, verified
+from connectors.matrix.encryption.cross_signing import KEY_FILE as FILE
+from connectors.matrix.encryption.signing import CrossSigningKeys, identities, verified
 from connectors.matrix.verification.sas import SasVerification, State
 from tests.integration.console_bot import ConsoleBot, clean_env
 from tests.integration.test_matrix_bot import PASSWORD, BotProcess, _stop_stray_agents

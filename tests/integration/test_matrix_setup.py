@@ -23,7 +23,7 @@ from nio import (
     SyncResponse,
 )
 
-from connectors.matrix.setup import Credentials, SetupRequest, SetupResult, run_setup
+from connectors.matrix.cli.setup import Credentials, SetupRequest, SetupResult, run_setup
 from tests.synapse_server import SERVER_NAME, SynapseServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]

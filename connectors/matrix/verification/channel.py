@@ -17,8 +17,8 @@ import nio
 
 from connectors.errors import ConnectorError
 from connectors.matrix import wire
-from connectors.matrix.cross_signing import BotIdentity
-from connectors.matrix.signing import UserIdentity, identities, key_id
+from connectors.matrix.encryption.cross_signing import BotIdentity
+from connectors.matrix.encryption.signing import UserIdentity, identities, key_id
 from connectors.matrix.verification.sas import Outgoing, Party
 
 log = logging.getLogger(__name__)

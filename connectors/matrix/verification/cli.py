@@ -36,7 +36,7 @@ def configure(
 
 
 def board_of(state_dir: Path) -> Board:
-    from connectors.matrix import crypto
+    from connectors.matrix.encryption import crypto
 
     return Board(crypto.store_dir(state_dir) / "verifications")
 

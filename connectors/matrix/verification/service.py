@@ -33,10 +33,10 @@ from typing import Any
 import nio
 
 from connectors.errors import ConnectorError
-from connectors.matrix.cross_signing import BotIdentity
-from connectors.matrix.signing import UserIdentity, key_id
-from connectors.matrix.translate import RecentIds
-from connectors.matrix.trust import DeviceTrust
+from connectors.matrix.encryption.cross_signing import BotIdentity
+from connectors.matrix.encryption.signing import UserIdentity, key_id
+from connectors.matrix.encryption.trust import DeviceTrust
+from connectors.matrix.inbound.translate import RecentIds
 from connectors.matrix.verification.board import Board, Pending
 from connectors.matrix.verification.channel import Channel
 from connectors.matrix.verification.sas import (

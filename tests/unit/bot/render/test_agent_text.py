@@ -19,7 +19,7 @@ from bot.render.runs import ANSWER_CAP, summary
 from bot.render.transcript import transcript
 from connectors.discord.outbound import parts as discord_parts
 from connectors.markdown import to_html, to_plain
-from connectors.matrix.render import notices
+from connectors.matrix.messages.render import notices
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.rows import RunRecord
 from fleet.ledger.stores.running.runs import RunEnd, RunReport

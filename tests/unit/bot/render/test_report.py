@@ -25,7 +25,7 @@ from bot.render.report import (
     write_chart,
 )
 from bot.render.report_chart import PANEL_HEIGHT_PX, PANEL_WIDTH_PX
-from connectors.matrix.render import png_size
+from connectors.matrix.messages.render import png_size
 from fleet.budgets.model import BudgetStatus, Source
 from fleet.ledger.records.budgets import Burst, Confidence, Scope, Step, WindowKind, WindowSpec
 from tests.fakes.budget_book import budget, paced

@@ -1,4 +1,5 @@
-"""Tests for connectors.matrix.backoff: capped exponential delays, shortened only by jitter."""
+"""Tests for connectors.matrix.inbound.backoff: capped exponential delays, shortened only by
+jitter."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.matrix.backoff import Backoff
+from connectors.matrix.inbound.backoff import Backoff
 
 
 class FixedRandom(random.Random):

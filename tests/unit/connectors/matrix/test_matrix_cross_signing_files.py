@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.matrix import cross_signing
-from connectors.matrix.crypto import CryptoStoreError, store_dir
-from connectors.matrix.device_cli import record_trust
-from connectors.matrix.signing import CrossSigningKeys
+from connectors.matrix.cli.device import record_trust
+from connectors.matrix.encryption import cross_signing
+from connectors.matrix.encryption.crypto import CryptoStoreError, store_dir
+from connectors.matrix.encryption.signing import CrossSigningKeys
 
 BOT = "@bot:example.org"
 
@@ -88,7 +88,7 @@ def test_trust_with_a_bad_master_key_says_what_was_expected(
 def test_two_writers_of_trust_json_keep_each_others_decisions(tmp_path: Path) -> None:
     """The bot and `fleetwarden matrix trust` each hold trust.json in memory: a write by
     one never drops what the other wrote since (the file is read again under a lock)."""
-    from connectors.matrix.trust import TrustFile
+    from connectors.matrix.encryption.trust import TrustFile
 
     bot = TrustFile(tmp_path / "trust.json")
     shell = TrustFile(tmp_path / "trust.json")

@@ -1,4 +1,5 @@
-"""Tests for reactions in (connectors.matrix.translate) and edits out (connectors.matrix.render)."""
+"""Tests for reactions in (connectors.matrix.inbound.translate) and edits out
+(connectors.matrix.messages.render)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from connectors.matrix import render
-from connectors.matrix.translate import Identity, ThreadMemory, to_inbound
+from connectors.matrix.inbound.translate import Identity, ThreadMemory, to_inbound
+from connectors.matrix.messages import render
 
 BOT = "@fleetwarden:example.org"
 ME = Identity.of(BOT)

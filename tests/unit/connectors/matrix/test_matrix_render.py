@@ -1,5 +1,5 @@
-"""Tests for connectors.matrix.render: notices, relations, size-checked splitting, PNG images,
-files."""
+"""Tests for connectors.matrix.messages.render: notices, relations, size-checked splitting,
+PNG images, files."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.markdown import to_html
-from connectors.matrix import render
+from connectors.matrix.messages import render
 
 THREAD = "$thread-root-event-id-aaaaaaaaaaaaaaaaaaaaaaaaaaa"
 REPLY = "$replied-to-event-id-bbbbbbbbbbbbbbbbbbbbbbbbbbbbb"

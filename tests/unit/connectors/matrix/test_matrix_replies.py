@@ -1,4 +1,5 @@
-"""Tests for connectors.matrix.replies: the text of a reply after its fallback, in linear time."""
+"""Tests for connectors.matrix.messages.replies: the text of a reply after its fallback, in
+linear time."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.matrix.replies import (
+from connectors.matrix.inbound.translate import Identity, to_inbound
+from connectors.matrix.messages.replies import (
     after_fallback,
     html_after_fallback,
     is_reply,
     strip_body_fallback,
     strip_mx_reply,
 )
-from connectors.matrix.translate import Identity, to_inbound
 
 BOT = "@bot:hs"
 ME = Identity.of(BOT)

@@ -7,7 +7,7 @@ import argparse
 import re
 from pathlib import Path
 
-from connectors.matrix import setup
+from connectors.matrix.cli import setup
 
 ROOT = Path(__file__).resolve().parents[4]
 

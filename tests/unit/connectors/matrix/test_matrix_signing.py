@@ -1,11 +1,11 @@
-"""Cross-signing keys and signatures (connectors.matrix.signing)."""
+"""Cross-signing keys and signatures (connectors.matrix.encryption.signing)."""
 
 from __future__ import annotations
 
 import pytest
 
-from connectors.matrix import signing
-from connectors.matrix.signing import CrossSigningKeys, SigningError, UserIdentity
+from connectors.matrix.encryption import signing
+from connectors.matrix.encryption.signing import CrossSigningKeys, SigningError, UserIdentity
 
 ALICE = "@alice:example.org"
 

@@ -1,4 +1,5 @@
-"""Tests for connectors.matrix.translate: raw room events to inbound messages, event predicates."""
+"""Tests for connectors.matrix.inbound.translate: raw room events to inbound messages, event
+predicates."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.matrix.translate import (
+from connectors.matrix.inbound.translate import (
     Identity,
     RecentIds,
     ThreadMemory,

@@ -13,8 +13,8 @@ from nio.crypto import OlmDevice
 from nio.rooms import MatrixRoom
 from nio.store import SqliteStore
 
-from connectors.matrix.signing import CrossSigningKeys
-from connectors.matrix.trust import DeviceTrust
+from connectors.matrix.encryption.signing import CrossSigningKeys
+from connectors.matrix.encryption.trust import DeviceTrust
 
 BOT = "@bot:example.org"
 ANN = "@ann:example.org"

@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 
 from connectors.matrix import wire
-from connectors.matrix.cross_signing import BotIdentity
+from connectors.matrix.encryption.cross_signing import BotIdentity
 from connectors.matrix.verification.board import Board
 from connectors.matrix.verification.service import MAX_PER_USER, Verifications
 from fleet.clock import ManualClock

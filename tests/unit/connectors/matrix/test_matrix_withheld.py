@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from connectors.matrix import withheld
+from connectors.matrix.encryption import withheld
 
 ROOM = "!ops:localhost"
 ANN = "@ann:localhost"

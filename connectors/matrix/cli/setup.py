@@ -1,10 +1,10 @@
 """``fleetwarden matrix setup``: the bot's account, its control room and the operator's invite.
 
 The command line: its flags, their checks, the secrets they name, and what it prints.
-:func:`~connectors.matrix.setup_flow.run_setup` does the work (registering through
-:mod:`~connectors.matrix.synapse_admin`) and returns a :class:`SetupResult`; the
+:func:`~connectors.matrix.cli.setup_flow.run_setup` does the work (registering through
+:mod:`~connectors.matrix.cli.synapse_admin`) and returns a :class:`SetupResult`; the
 ``render_*`` functions turn it into text; :func:`main` is the thin shell the CLI calls.
-Request, credentials, result and errors live in :mod:`~connectors.matrix.setup_types`.
+Request, credentials, result and errors live in :mod:`~connectors.matrix.cli.setup_types`.
 
 The bot is never made a server admin, not even to lift its own rate limit: it runs AI
 agents, and a token that can delete users and rooms is the last thing one of them should
@@ -29,8 +29,8 @@ from typing import IO, Any
 
 import yaml
 
-from connectors.matrix.setup_flow import run_setup
-from connectors.matrix.setup_types import (
+from connectors.matrix.cli.setup_flow import run_setup
+from connectors.matrix.cli.setup_types import (
     DEFAULT_PASSWORD_ENV,
     Credentials,
     InviteOutcome,

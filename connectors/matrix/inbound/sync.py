@@ -21,12 +21,13 @@ import nio
 
 from connectors.base import InboundMessage
 from connectors.errors import ConnectorAuthError, ConnectorError, RateLimited
-from connectors.matrix import translate, wire
-from connectors.matrix.backoff import Backoff
-from connectors.matrix.e2ee import Encryption
-from connectors.matrix.payloads import JsonDict
-from connectors.matrix.rooms import ConnectorState, ServedRooms
-from connectors.matrix.translate import CONNECTOR, Identity, RecentIds, ThreadMemory
+from connectors.matrix import wire
+from connectors.matrix.encryption.e2ee import Encryption
+from connectors.matrix.inbound import translate
+from connectors.matrix.inbound.backoff import Backoff
+from connectors.matrix.inbound.rooms import ConnectorState, ServedRooms
+from connectors.matrix.inbound.translate import CONNECTOR, Identity, RecentIds, ThreadMemory
+from connectors.matrix.messages.payloads import JsonDict
 from connectors.matrix.verification.service import Verifications, is_verification
 from connectors.receiving import ReceiveFailures
 

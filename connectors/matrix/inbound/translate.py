@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
-from connectors.matrix.payloads import JsonDict
-from connectors.matrix.replies import after_fallback, is_reply, looks_like_fallback
+from connectors.matrix.messages.payloads import JsonDict
+from connectors.matrix.messages.replies import after_fallback, is_reply, looks_like_fallback
 
 CONNECTOR = "matrix"
 _SEPARATORS = frozenset(":, \t\n")

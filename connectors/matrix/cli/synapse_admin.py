@@ -3,7 +3,7 @@
 Shared-secret registration (``/_synapse/admin/v1/register``, HMAC-SHA1 over nonce, user,
 password and ``notadmin``), user creation with an admin token (``/_synapse/admin/v2/users``)
 and ``override_ratelimit``. Users are always created as normal users, never server admins.
-Any non-2xx answer raises :class:`~connectors.matrix.setup_types.SetupRefused` with its
+Any non-2xx answer raises :class:`~connectors.matrix.cli.setup_types.SetupRefused` with its
 Matrix error code.
 
 aiohttp is imported only for type checking: the caller owns the session.
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from connectors.matrix.setup_types import Registration, SetupRefused
+from connectors.matrix.cli.setup_types import Registration, SetupRefused
 
 if TYPE_CHECKING:
     import aiohttp

@@ -28,8 +28,9 @@ from typing import Any
 import nio
 
 from connectors.errors import ConnectorError
-from connectors.matrix import wire, withheld
-from connectors.matrix.trust import Announcement, DeviceTrust, is_refusal
+from connectors.matrix import wire
+from connectors.matrix.encryption import withheld
+from connectors.matrix.encryption.trust import Announcement, DeviceTrust, is_refusal
 from fleet.clock import Clock
 
 log = logging.getLogger(__name__)

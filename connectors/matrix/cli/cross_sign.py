@@ -66,8 +66,8 @@ def run(
 def status(config: MatrixConfig, state_dir: Path, environ: Mapping[str, str]) -> str:
     """The bot's master key and whether the homeserver has its device signed (best effort:
     this needs the homeserver)."""
-    from connectors.matrix import cross_signing, crypto
-    from connectors.matrix.signing import grouped
+    from connectors.matrix.encryption import cross_signing, crypto
+    from connectors.matrix.encryption.signing import grouped
 
     master = cross_signing.public_master(crypto.store_dir(state_dir))
     lines = [f"master key:  {grouped(master) if master else 'none yet'}"]
@@ -138,8 +138,8 @@ async def _logged_in(config: MatrixConfig, state_dir: Path, environ: Mapping[str
 async def _cross_sign(
     config: MatrixConfig, state_dir: Path, environ: Mapping[str, str], password: str, reset: bool
 ) -> str:
-    from connectors.matrix import cross_signing, crypto
-    from connectors.matrix.signing import grouped
+    from connectors.matrix.encryption import cross_signing, crypto
+    from connectors.matrix.encryption.signing import grouped
 
     directory = crypto.store_dir(state_dir)
     crypto.close_up(directory)
@@ -167,7 +167,7 @@ async def _cross_sign(
 
 
 async def _device_signed(config: MatrixConfig, state_dir: Path, environ: Mapping[str, str]) -> bool:
-    from connectors.matrix import cross_signing
+    from connectors.matrix.encryption import cross_signing
 
     client = await _logged_in(config, state_dir, environ)
     try:

@@ -23,8 +23,8 @@ import nio
 
 from connectors.errors import ConnectorError
 from connectors.matrix import wire
-from connectors.matrix.rooms import ConnectorState
-from connectors.matrix.translate import CONNECTOR
+from connectors.matrix.inbound.rooms import ConnectorState
+from connectors.matrix.inbound.translate import CONNECTOR
 
 log = logging.getLogger(__name__)
 

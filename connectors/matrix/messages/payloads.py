@@ -1,7 +1,7 @@
 """TypedDict shapes of the Matrix JSON this connector writes: event contents and the session file.
 
 Shapes we only read (sync events) stay plain dicts: the server decides what is in them,
-so :mod:`connectors.matrix.translate` checks every field it uses. Keys with a dot in
+so :mod:`connectors.matrix.inbound.translate` checks every field it uses. Keys with a dot in
 them (``m.relates_to``) need TypedDict's functional form.
 """
 

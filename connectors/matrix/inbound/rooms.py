@@ -24,7 +24,7 @@ import nio
 
 from connectors.errors import ConnectorAuthError, ConnectorError
 from connectors.matrix import wire
-from connectors.matrix.translate import CONNECTOR
+from connectors.matrix.inbound.translate import CONNECTOR
 
 log = logging.getLogger(__name__)
 

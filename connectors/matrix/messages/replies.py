@@ -16,7 +16,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from typing import Any
 
-from connectors.matrix.payloads import JsonDict
+from connectors.matrix.messages.payloads import JsonDict
 
 _OPEN, _CLOSE = "<mx-reply>", "</mx-reply>"
 _HTML = "org.matrix.custom.html"

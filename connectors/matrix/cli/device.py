@@ -52,7 +52,7 @@ def describe_device(config: MatrixConfig, state_dir: Path, pickle_key: str) -> s
     """The bot's device id and ed25519 key in Element's grouping, from the crypto store."""
     from nio.store import SqliteStore
 
-    from connectors.matrix import crypto
+    from connectors.matrix.encryption import crypto
 
     directory = crypto.store_dir(state_dir)
     device_id = _device_id(config, state_dir, directory)
@@ -68,7 +68,7 @@ def describe_device(config: MatrixConfig, state_dir: Path, pickle_key: str) -> s
         store.database.close()
     if account is None:
         raise ValueError(f"the crypto store {path} holds no device keys yet")
-    from connectors.matrix.signing import grouped
+    from connectors.matrix.encryption.signing import grouped
 
     key = grouped(str(account.identity_keys["ed25519"]))
     return (
@@ -94,8 +94,8 @@ def record_trust(state_dir: Path, user: str, device: str, key: str | None) -> st
             "expected the device's ed25519 session key: 43 characters of unpadded base64 "
             "(Element shows it in groups of four)"
         )
-    from connectors.matrix import crypto
-    from connectors.matrix.trust import TrustFile
+    from connectors.matrix.encryption import crypto
+    from connectors.matrix.encryption.trust import TrustFile
 
     directory = crypto.store_dir(state_dir)
     crypto.close_up(directory)
@@ -110,8 +110,8 @@ def _record_identity(state_dir: Path, user: str, master: str) -> str:
             f"expected {user}'s master key: 43 characters of unpadded base64 (Element shows "
             "it in groups of four), or a device id followed by that device's session key"
         )
-    from connectors.matrix import crypto
-    from connectors.matrix.trust import TrustFile
+    from connectors.matrix.encryption import crypto
+    from connectors.matrix.encryption.trust import TrustFile
 
     directory = crypto.store_dir(state_dir)
     crypto.close_up(directory)

@@ -1,7 +1,7 @@
 """The bot's own cross-signing identity: its keys on disk, on the homeserver, and its
 device signed by them, so that Element shows the bot's device as verified by its owner.
 
-The three private keys (:class:`~connectors.matrix.signing.CrossSigningKeys`) live in
+The three private keys (:class:`~connectors.matrix.encryption.signing.CrossSigningKeys`) live in
 ``<crypto dir>/cross_signing.json`` (0600, sealed with ``store_passphrase_env``'s passphrase
 when set). :func:`set_up` makes the homeserver agree with that file: it uploads keys the
 server lacks, makes new keys when there are none, resets the identity (new keys, uploaded
@@ -28,8 +28,8 @@ import nio
 
 from connectors.errors import ConnectorError
 from connectors.matrix import wire
-from connectors.matrix.crypto import CryptoStoreError
-from connectors.matrix.signing import (
+from connectors.matrix.encryption.crypto import CryptoStoreError
+from connectors.matrix.encryption.signing import (
     CrossSigningKeys,
     JsonDict,
     SigningError,

@@ -30,7 +30,7 @@ from nio.store import SqliteStore
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from connectors.matrix import wire
 from connectors.matrix.config import MatrixConfig
-from connectors.matrix.signing import grouped
+from connectors.matrix.encryption.signing import grouped
 
 log = logging.getLogger(__name__)
 

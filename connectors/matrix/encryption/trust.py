@@ -1,6 +1,6 @@
 """Which devices get the bot's room keys, and whose encrypted commands it takes.
 
-The policy (``connectors.matrix.trust``): ``tofu`` trusts a device of a user with a role
+The policy (``connectors.matrix.encryption.trust``): ``tofu`` trusts a device of a user with a role
 the first time its keys are seen, and remembers its key; ``verified`` trusts only devices
 an admin verified (``fleetwarden matrix trust``). Whatever the policy, a device of a user
 without a role (a stranger in the room) is blacklisted, so nio never shares a room key with
@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import nio
 
-from connectors.matrix.signing import UserIdentity, grouped, identities
+from connectors.matrix.encryption.signing import UserIdentity, grouped, identities
 from fleet.private_files import open_private, write_private
 
 log = logging.getLogger(__name__)

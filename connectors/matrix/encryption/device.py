@@ -20,13 +20,14 @@ import nio
 
 from connectors.errors import ConnectorError
 from connectors.inbox import cancel_and_wait
-from connectors.matrix import cross_signing, crypto, session, wire
+from connectors.matrix import session, wire
 from connectors.matrix.config import MatrixConfig
-from connectors.matrix.cross_signing import BotIdentity, Outcome
-from connectors.matrix.e2ee import Encryption
-from connectors.matrix.rooms import RoleOf, ServedRooms
-from connectors.matrix.signing import grouped
-from connectors.matrix.trust import DeviceTrust
+from connectors.matrix.encryption import cross_signing, crypto
+from connectors.matrix.encryption.cross_signing import BotIdentity, Outcome
+from connectors.matrix.encryption.e2ee import Encryption
+from connectors.matrix.encryption.signing import grouped
+from connectors.matrix.encryption.trust import DeviceTrust
+from connectors.matrix.inbound.rooms import RoleOf, ServedRooms
 from connectors.matrix.verification.board import Board
 from connectors.matrix.verification.service import Verifications
 from fleet.clock import Clock

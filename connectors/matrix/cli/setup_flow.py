@@ -2,7 +2,7 @@
 it again reuses what exists:
 
 1. register the bot (and optionally an operator) as normal users through Synapse's admin
-   API (:mod:`~connectors.matrix.synapse_admin`): shared-secret registration, or an admin
+   API (:mod:`~connectors.matrix.cli.synapse_admin`): shared-secret registration, or an admin
    token. Without either (Conduit, or accounts made by hand) nothing is registered and the
    bot's account must exist;
 2. log in as the bot (matrix-nio), resolve ``#<alias>:<server>`` or create a private,
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connectors.matrix.setup_types import (
+from connectors.matrix.cli.setup_types import (
     DEFAULT_PASSWORD_ENV,
     Credentials,
     InviteOutcome,
@@ -30,7 +30,7 @@ from connectors.matrix.setup_types import (
     SetupResult,
     SetupUsageError,
 )
-from connectors.matrix.synapse_admin import RATE_LIMIT_LIFTED, SynapseAdmin
+from connectors.matrix.cli.synapse_admin import RATE_LIMIT_LIFTED, SynapseAdmin
 
 _TIMEOUT_SECONDS = 30.0
 _ROOM_STATE = [  # guests out; encrypted, as Element makes a private room

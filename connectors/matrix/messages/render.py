@@ -7,7 +7,7 @@ users, its first part starts with a pill for each (a ``matrix.to`` link in
 ``formatted_body``, the user id in ``body``) and carries intentional mentions
 (``m.mentions``, spec v1.7), which is what makes their clients notify them.
 
-Pure functions; :mod:`connectors.matrix.outbound` sends what they build.
+Pure functions; :mod:`connectors.matrix.messages.outbound` sends what they build.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.markdown import MIN_SPLIT_LIMIT, split_markdown, to_html
-from connectors.matrix.payloads import (
+from connectors.matrix.messages.payloads import (
     FileContent,
     ImageContent,
     NoticeContent,

@@ -20,9 +20,10 @@ import nio
 
 from connectors.base import Attachment, EventId, OutboundMessage, RoomId, SendResult, ThreadId
 from connectors.errors import ConnectorError
-from connectors.matrix import render, wire
+from connectors.matrix import wire
 from connectors.matrix.config import AlertStyle
-from connectors.matrix.e2ee import Encryption
+from connectors.matrix.encryption.e2ee import Encryption
+from connectors.matrix.messages import render
 from fleet.clock import Clock
 
 log = logging.getLogger(__name__)
