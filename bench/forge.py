@@ -317,7 +317,7 @@ THE_ISSUE = ForgeIssue(
 
 
 class Actions:
-    """The door's actions: reads from itself (the in-memory ``ForgeApi`` double: the one
+    """The door's desk: the one agent's scope; reads from itself (the in-memory ``ForgeApi`` double: the one
     issue, for any number), the audit into the ledger; no write is made here."""
 
     def __init__(self, ledger: Ledger) -> None:
@@ -330,6 +330,9 @@ class Actions:
     async def issue(self, repo: Slug, number: int) -> ForgeIssue:
         self.reads += 1
         return THE_ISSUE
+
+    async def scope_of(self, agent: str) -> DoorScope | None:
+        return SCOPE if agent == AGENT else None
 
     async def _write(self, *args: object) -> str:
         raise DoorRefusal("reads only here")
@@ -377,10 +380,6 @@ async def door(root: Path, ledger: Ledger, calls: int, cli_runs: int) -> DoorRes
     secrets = AgentSecrets(root / "heartbeat.json", "heartbeat endpoint")
     token = secrets.issue(AGENT)
     actions = Actions(ledger)
-
-    async def scope_of(agent: str) -> DoorScope | None:
-        return SCOPE if agent == AGENT else None
-
     text = render_issue(THE_ISSUE, clean)
 
     async def floor_read(request: web.Request) -> web.Response:
@@ -388,7 +387,7 @@ async def door(root: Path, ledger: Ledger, calls: int, cli_runs: int) -> DoorRes
         return web.json_response({"ok": True, "text": text})
 
     app, floor = web.Application(), web.Application()
-    ForgeDoor(scope_of, actions, clean=clean).mount(app, secrets)
+    ForgeDoor(lambda: actions, clean=clean).mount(app, secrets)
     floor.router.add_post("/forge/{agent}", floor_read)
     samples: dict[str, list[float]] = {p: [] for p in PARTIES}
     async with served(app, floor) as (bases, clients):

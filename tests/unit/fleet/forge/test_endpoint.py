@@ -71,10 +71,12 @@ class Record:
         self.received.append(event)
         return f"started coder on #{event.number}"
 
-    async def take(self, forge: str, delivery: str, event: str, kept: str = "") -> bool:
-        if (forge, delivery) in self.taken:
+    async def take(
+        self, forge: str, delivery: str, event: str, kept: str = "", digest: str = ""
+    ) -> bool:
+        if (forge, digest or delivery) in self.taken or (forge, delivery) in self.taken:
             return False
-        self.taken.add((forge, delivery))
+        self.taken.update({(forge, digest or delivery), (forge, delivery)})
         if kept:
             self.kept[delivery] = kept
         return True
