@@ -50,7 +50,7 @@ class ClaimGroup:
             async with self.lock:
                 [holds] = await self.access.claim(f"record {self.what} (1)", [claim])
             return holds
-        held = asyncio.get_running_loop().create_future()
+        held: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         held.add_done_callback(_retrieved)  # a caller cancelled meanwhile never reads it
         mine = _Pending(claim, held)
         self.pending.append(mine)

@@ -117,7 +117,7 @@ async def test_a_refused_claim_leaves_nothing_of_its_batch(appender: Appender) -
     """A row refused (a CHECK) fails every claim of the batch, and writes none of them."""
     with sqlite3.connect(appender._path) as conn:
         conn.execute("CREATE TABLE k (key TEXT PRIMARY KEY CHECK (key != 'bad'))")
-    with pytest.raises(LedgerError, match="cannot claim two.*CHECK"):
+    with pytest.raises(LedgerError, match=r"cannot claim two.*CHECK"):
         await appender.claim("claim two", [[(CLAIM, ("a",))], [(CLAIM, ("bad",))]])
     assert keys(appender._path) == []
     assert await appender.claim("claim", [[(CLAIM, ("a",))]]) == [True]
