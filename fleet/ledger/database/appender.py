@@ -169,7 +169,7 @@ class SqliteAppender:
         try:
             held = self._claim(self._at_once, claims, fence)
         except sqlite3.Error as exc:
-            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            if (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF != sqlite3.SQLITE_BUSY:
                 raise LedgerError(f"ledger {self._path}: cannot {what}: {exc}") from exc
         else:
             self._claimed += 1
