@@ -1,7 +1,8 @@
 """Webhook deliveries taken once, on SQLite and PostgreSQL: a delivery's id and its body's
 digest claimed together (group-committed), exactly one of many takes of one id or one body
-at once — within one orchestrator and between two — kept across a restart, and nothing
-taken (nor audited) when the commit is refused."""
+at once — within one orchestrator and between two — kept across a restart, nothing taken
+(nor audited) when the commit is refused, and SQLite's WAL kept small under a stream of
+takes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +151,18 @@ async def test_a_refused_commit_takes_nothing(
     assert await second.forge.take_delivery("gh", "d-2", "issues", "", "body:2")
     assert not await second.forge.take_delivery("gh", "d-0", "issues", "", "body:other")
     assert await second.forge.forge_audit() == []
+
+
+async def test_the_wal_stays_small_under_a_stream_of_takes(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """SQLite: takes made one after another, nothing else written: the WAL is checkpointed
+    as they go and starts over, so it stays a few MB (a thousand takes with their events
+    kept would make it ~20 MB)."""
+    ledger = await Ledger.open(tmp_path / "ledger.db", clock)
+    try:
+        for n in range(1000):
+            assert await ledger.forge.take_delivery("gh", f"d-{n}", "issues", "e" * 1500, f"b-{n}")
+        assert (tmp_path / "ledger.db-wal").stat().st_size < 8 * 1024 * 1024
+    finally:
+        await ledger.close()
