@@ -3,17 +3,20 @@
 A webhook delivery is taken once: its body's digest and its delivery id are claimed in the
 ledger (:data:`~fleet.ledger.database.appender.Claim`) before it is answered. Deliveries
 come in bursts, so claims are group-committed: a claim made while another batch is being
-written waits for the next transaction and goes in with every claim made meanwhile, so
-sixteen deliveries at once cost a transaction or two, not sixteen. No claim waits for
-company: the first of an idle ledger is written at once, alone.
+written waits for the next transaction and goes in with every claim made meanwhile — on
+PostgreSQL, where each write is a round trip, sixteen deliveries at once cost a
+transaction or two, not sixteen. No claim waits for company: the first of an idle ledger
+is written at once, alone; on SQLite a claim is made on the event loop when the file is
+free (:class:`~fleet.ledger.database.appender.SqliteAppender`), so one is written before
+the next can come, and claims group up only while the file is another's and they wait on
+the thread.
 
 Each caller still returns only once its own claim is committed, with its own answer (a
 caller cancelled before its claim is on its way withdraws it; once on its way, it is
-written with its batch, shielded, whoever stays to hear it): the
-claims of a batch are made in the order they came, so of two claims of one key in a batch
-the first holds and the second does not, as if each had been a transaction of its own. A
-batch that fails (the ledger refused it, the lease was lost) fails every claim in it: none
-is answered as held.
+written with its batch, shielded, whoever stays to hear it): the claims of a batch are
+made in the order they came, so of two claims of one key in a batch the first holds and
+the second does not, as if each had been a transaction of its own. A batch that fails (the
+ledger refused it, the lease was lost) fails every claim in it: none is answered as held.
 """
 
 from __future__ import annotations

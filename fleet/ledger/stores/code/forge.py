@@ -3,8 +3,8 @@ redelivery never starts a second run), the forge operations audited, and where t
 got to.
 
 A delivery's take and an audit line are claims group-committed
-(:class:`~fleet.ledger.database.claims.ClaimGroup`): the takes and audit lines of deliveries
-that come together go in one transaction, each caller answered once it is committed.
+(:class:`~fleet.ledger.database.claims.ClaimGroup`): those that come while one is being
+written go in the next transaction together, each caller answered once its own is committed.
 """
 
 from __future__ import annotations
