@@ -110,7 +110,8 @@ class _Abandoned(Exception):
 
 
 class SqliteAppender:
-    """A connection of its own to the ledger's file, used from one thread of its own."""
+    """A connection of its own to the ledger's file, used from one thread of its own; and
+    one for claims made on the event loop, which never waits for the file."""
 
     def __init__(
         self,
