@@ -2,7 +2,7 @@
 cost, each against a bare aiohttp handler (the floor) in one interleaved run.
 
     python -m bench.forge [--rounds 10] [--burst1 50] [--burst16 160] [--door-calls 300]
-        [--cli-runs 5] [--json out.json] [--keep]
+        [--cli-runs 5] [--profile] [--profile-deliveries 300] [--json out.json] [--keep]
 
 All in this process, on one event loop, on 127.0.0.1: the servers and the aiohttp client
 posting to them (keep-alive: the handling is measured, not TCP set-up). Logging is the
@@ -16,7 +16,10 @@ that reads the body and answers 202. Real signed GitHub deliveries (``issues lab
 each burst. Modes: *new* (fresh delivery ids: 202) and *redelivery* (ids recorded before:
 200 "already had it"). Each round, per mode, posts a burst of ``--burst1`` one at a time
 and one of ``--burst16`` with 16 in flight to each party in turn (who goes first
-alternating). Reported: p50/p95 per delivery, deliveries per second, ratios to the floor.
+alternating). Reported: p50/p95 per delivery, deliveries per second, ratios to the floor;
+then issue 57's goals for new deliveries (p50 ≤ 2× the floor's one at a time, ≥ 2,000 a
+second 16 in flight), each met or missed, and — when one is missed, or with ``--profile`` —
+where the time goes (:mod:`bench.forge_stages`).
 
 **The forge door.** The real :class:`~fleet.forge.door.door.ForgeDoor` on an aiohttp app with a
 real ``AgentSecrets``, reading from an in-memory ``ForgeApi`` double (one issue, a 1.1 KB
@@ -50,6 +53,7 @@ from typing import Any, cast
 from aiohttp import ClientSession, TCPConnector, web
 
 import fleet.forge.door
+from bench.forge_stages import Stages, goal_lines, met, stage_lines, steps, timed
 from bench.harness import execute, summary
 from bench.processes import BenchError
 from bot.app.logs import setup_logging
@@ -117,6 +121,7 @@ class Result:
     rounds: int
     webhooks: list[Cell]
     door: DoorResult
+    stages: Stages | None = None
 
 
 @asynccontextmanager
@@ -273,6 +278,33 @@ async def webhooks(ledger: Ledger, rounds: int, sizes: dict[int, int]) -> list[C
     return cells
 
 
+async def stages(ledger: Ledger, count: int) -> Stages:
+    """Where the intake's time goes (:mod:`bench.forge_stages`): the accepted path's steps
+    over ``count`` fresh deliveries, then each party's handler timed over ``count`` more,
+    one at a time, on apps of their own (the measured ones are left as they are)."""
+    made = events(16)
+    found = await steps(ledger, deliveries(made, count), forge=FORGE, entry=ENTRY, secret=SECRET)
+    intake = Intake(ledger)
+    endpoint = WebhookEndpoint(
+        {FORGE: WebhookForge(ENTRY, SECRET)},
+        receive=intake.receive,
+        seen=ledger.forge.take_delivery,
+        audit=intake.audit,
+        clock=SystemClock(),
+    )
+    times: dict[str, list[float]] = {p: [] for p in PARTIES}
+    app, floor = web.Application(), web.Application()
+    app.router.add_post("/webhooks/{forge}", timed(endpoint.handle, times["fleetwarden"]))
+    floor.router.add_post("/webhooks/{forge}", timed(floor_hook, times["floor"]))
+    async with served(app, floor) as (bases, clients):
+        batch = deliveries(made, count)
+        for party in PARTIES:
+            url = f"{bases[party]}/webhooks/{FORGE}"
+            await burst(clients[party], url, batch, 1, (202, OUTCOME))
+    handlers = {p: statistics.median(v[len(v) // 5 :]) for p, v in times.items()}
+    return Stages(found, handlers)
+
+
 # -- the forge door ------------------------------------------------------------------
 
 BODY = """The build fails on `main` since the merge of the cache change (`3f2c1a9`), about one
@@ -317,8 +349,8 @@ THE_ISSUE = ForgeIssue(
 
 
 class Actions:
-    """The door's actions: reads from itself (the in-memory ``ForgeApi`` double: the one
-    issue, for any number), the audit into the ledger; no write is made here."""
+    """The door's desk: the one agent's scope; reads from itself (the in-memory ``ForgeApi``
+    double: the one issue, for any number), the audit into the ledger; no write is made."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
@@ -330,6 +362,9 @@ class Actions:
     async def issue(self, repo: Slug, number: int) -> ForgeIssue:
         self.reads += 1
         return THE_ISSUE
+
+    async def scope_of(self, agent: str) -> DoorScope | None:
+        return SCOPE if agent == AGENT else None
 
     async def _write(self, *args: object) -> str:
         raise DoorRefusal("reads only here")
@@ -377,10 +412,6 @@ async def door(root: Path, ledger: Ledger, calls: int, cli_runs: int) -> DoorRes
     secrets = AgentSecrets(root / "heartbeat.json", "heartbeat endpoint")
     token = secrets.issue(AGENT)
     actions = Actions(ledger)
-
-    async def scope_of(agent: str) -> DoorScope | None:
-        return SCOPE if agent == AGENT else None
-
     text = render_issue(THE_ISSUE, clean)
 
     async def floor_read(request: web.Request) -> web.Response:
@@ -388,7 +419,7 @@ async def door(root: Path, ledger: Ledger, calls: int, cli_runs: int) -> DoorRes
         return web.json_response({"ok": True, "text": text})
 
     app, floor = web.Application(), web.Application()
-    ForgeDoor(scope_of, actions, clean=clean).mount(app, secrets)
+    ForgeDoor(lambda: actions, clean=clean).mount(app, secrets)
     floor.router.add_post("/forge/{agent}", floor_read)
     samples: dict[str, list[float]] = {p: [] for p in PARTIES}
     async with served(app, floor) as (bases, clients):
@@ -427,7 +458,12 @@ async def measure(root: Path, args: argparse.Namespace) -> Result:
     ledger = await Ledger.open(root / "ledger.db", SystemClock())
     try:
         cells = await webhooks(ledger, args.rounds, {1: args.burst1, 16: args.burst16})
-        return Result(args.rounds, cells, await door(root, ledger, args.door_calls, args.cli_runs))
+        result = Result(
+            args.rounds, cells, await door(root, ledger, args.door_calls, args.cli_runs)
+        )
+        if args.profile or not met(*_goal_figures(cells)):
+            result.stages = await stages(ledger, args.profile_deliveries)
+        return result
     finally:
         await ledger.close()
         for handler in list(handlers):
@@ -436,8 +472,15 @@ async def measure(root: Path, args: argparse.Namespace) -> Result:
         stderr.close()
 
 
+def _goal_figures(cells: Sequence[Cell]) -> tuple[float, float]:
+    """New deliveries: the p50 ratio one at a time, and Fleetwarden's rate 16 in flight."""
+    by = {(c.mode, c.concurrency): c for c in cells}
+    return by["new", 1].ratio["p50"], by["new", 16].per_second["fleetwarden"]
+
+
 def report(result: Result) -> str:
-    """The tables: webhook intake by mode and concurrency, then the door."""
+    """The tables: webhook intake by mode and concurrency (its goals, and where its time
+    goes when one is missed), then the door."""
     lines = [
         f"webhook intake, {result.rounds} rounds (ms; deliveries/s)",
         f"{'mode':<11}{'conc':>5}  {'FW p50':>7}{'p95':>7}{'/s':>7}  "
@@ -451,6 +494,9 @@ def report(result: Result) -> str:
             f"{c.per_second['floor']:>7.0f}  {c.ratio['p50']:>9.2f}{c.ratio['p95']:>6.2f}"
             f"{c.ratio['per_second']:>6.2f}"
         )
+    lines += goal_lines(*_goal_figures(result.webhooks))
+    if result.stages is not None:
+        lines += stage_lines(result.stages)
     d = result.door
     lines += [
         "",
@@ -475,6 +521,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--burst16", type=int, default=160, help="deliveries a burst, 16 in flight")
     parser.add_argument("--door-calls", type=int, default=300, help="measured door calls each")
     parser.add_argument("--cli-runs", type=int, default=5, help="fw-forge processes run")
+    parser.add_argument(
+        "--profile", action="store_true", help="show where the intake's time goes, goals met or not"
+    )
+    parser.add_argument(
+        "--profile-deliveries", type=int, default=300, help="deliveries timed step by step"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)

@@ -12,8 +12,10 @@ import io
 import logging
 import logging.handlers
 import os
+import stat
 import sys
 from pathlib import Path
+from typing import Final
 
 from fleet.private_files import open_private, private_dir
 from fleet.redaction.redactor import Redactor
@@ -21,15 +23,23 @@ from fleet.redaction.redactor import Redactor
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+_REDACTED_BY: Final = "fleetwarden_redacted_by"
+"""The attribute a record redacted by a :class:`RedactSecrets` is marked with (the filter)."""
+
+
 class RedactSecrets(logging.Filter):
     """Replaces every secret in a record's final message, and in its traceback, with the
-    redactor's label."""
+    redactor's label. A record is redacted once: the next handler's filter (the same one)
+    finds it done."""
 
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
         self._redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, _REDACTED_BY, None) is self:
+            return True
+        setattr(record, _REDACTED_BY, self)
         redaction = self._redactor.snapshot()
         message = record.getMessage()
         redacted = redaction.apply(message)
@@ -44,12 +54,38 @@ class RedactSecrets(logging.Filter):
 
 
 class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
-    """The rotating log, each file created 0600 (rotation renames, keeping the mode)."""
+    """The rotating log, each file created 0600 (rotation renames, keeping the mode).
+
+    A record is formatted once, and whether it rolls the file over is judged from what
+    this handler wrote since it opened the file, not asked of the file system at each
+    record; a file that is not a regular one (``/dev/null``) is never rolled over."""
+
+    _written = 0  # characters in the open file, as RotatingFileHandler counts them
+    _regular = True
 
     def _open(self) -> io.TextIOWrapper:
         fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND)
         os.fchmod(fd, 0o600)
+        found = os.fstat(fd)
+        self._written, self._regular = found.st_size, stat.S_ISREG(found.st_mode)
         return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+            if self.stream is None:
+                self.stream = self._open()
+            if self._regular and 0 < self.maxBytes <= self._written + len(line):
+                self.doRollover()
+                if self.stream is None:  # opened when next written to (``delay``)
+                    self.stream = self._open()
+            self.stream.write(line)
+            self.flush()
+            self._written += len(line)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
 
 
 class _NoTraceback(logging.Formatter):

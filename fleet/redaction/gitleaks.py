@@ -97,6 +97,7 @@ class GitleaksRules:
             for word in rule.keywords:
                 self._by_keyword.setdefault(word, []).append(rule.id)
         self._keywords = Keywords(sorted(self._by_keyword))
+        self._unkeyed = [rule for rule in self.rules if not rule.keywords]  # run on any text
 
     def _add(self, raw: dict[str, Any]) -> None:
         rule_id = str(raw.get("id", "?"))
@@ -126,7 +127,7 @@ class GitleaksRules:
         the same length)."""
         lines = self._keywords.lines(lowered)
         named = {rule for word in lines for rule in self._by_keyword[word]}
-        for rule in self.rules:
+        for rule in self.rules if named else self._unkeyed:
             if not rule.keywords:
                 yield from self._find(rule, text, 0)
                 continue

@@ -159,6 +159,8 @@ class Shapes:
         chosen = default_shapes() if shapes is None else shapes
         self._gitleaks = gitleaks if gitleaks is not None else default_gitleaks()
         self._shapes = [(shape, _any_of(shape.hints)) for shape in chosen]
+        # Every plugin's hints at once: a text holding none is searched by none of them.
+        self._hints = _any_of(tuple(hint for shape in chosen for hint in shape.hints))
         self._keyword = keyword.KeywordDetector()
         self._keyword_hints = _any_of(_KEYWORD_HINTS)
         # The keyword plugin's own word list: a line it can match on names one of them.
@@ -170,11 +172,12 @@ class Shapes:
         # Lowering keeps every offset but for a few letters (a dotted capital I): then the
         # hints cannot say where, and every pattern runs on the whole text.
         exact = len(lowered) == len(text)
+        hinted = self._hints is not None and self._hints.search(lowered) is not None
         found: list[Span] = []
         for shape, hints in self._shapes:
             if hints is None or not exact:
                 found += _plugin_spans(shape, text, 0)
-            else:
+            elif hinted:
                 for start, line in _lines_with(hints, text, lowered):
                     found += _plugin_spans(shape, line, start)
         found += self._keyword_spans(text, lowered)

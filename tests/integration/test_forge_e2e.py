@@ -197,6 +197,14 @@ def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(
             assert wait_until(lambda: not checkout.exists(), timeout=60)
             bot.command("forge all", r"ended")
             # The issue was one task: both runs bound to it, done, its actual their usage.
+            # (The run is shown ended as soon as it is; its task follows a moment later.)
+            assert wait_until(
+                lambda: (
+                    ledger_rows(tmp_path, "SELECT state FROM tasks WHERE source = 'forge'")
+                    == [("done",)]
+                ),
+                timeout=30,
+            )
             [(task, state, actual)] = ledger_rows(
                 tmp_path, "SELECT id, state, actual_tokens FROM tasks WHERE source = 'forge'"
             )

@@ -3,7 +3,8 @@
 Each delivery is read with a cap and a deadline, its signature checked over the raw body
 in constant time (:meth:`fleet.forge.events.delivery.DeliveryHeaders.check`), its payload
 read into a :class:`~fleet.forge.model.ForgeEvent`, refused when stale, recorded by its
-delivery id (a redelivery is answered without a second run) and handed to ``receive``,
+delivery id and its body's digest, committed before anything is answered (a redelivery, or
+the body replayed under another id, is answered without a second run) and handed to ``receive``,
 which decides and schedules and returns at once: a forge gives up on a slow answer (GitHub
 after ten seconds). Answers, in plain text:
 
@@ -18,7 +19,7 @@ after ten seconds). Answers, in plain text:
     408  a body not all there within :data:`READ_SECONDS`
     413  a body over 5 MiB
     415  a body that is not ``application/json`` (set the webhook's content type to JSON)
-    500  ``receive`` failed
+    500  the delivery could not be recorded (nothing was acted on), or ``receive`` failed
 
 Every refusal (and every delivery answered as had before) is logged, and given to
 ``audit`` as a :class:`Refusal`. No log line or answer holds anything of the body, nor a
@@ -64,10 +65,13 @@ Receive = Callable[[ForgeEvent], Awaitable[str]]
 
 class Seen(Protocol):
     """Record delivery ``(forge, delivery, event name)`` with the event ``kept`` until it is
-    acted on: True when it is new, False when it was recorded before (the ledger's
+    acted on, and its body's ``digest`` before it (in one transaction): True when both are
+    new, False when either was recorded before; True only once committed (the ledger's
     ``take_delivery``)."""
 
-    async def __call__(self, forge: str, delivery: str, event: str, kept: str = "") -> bool: ...
+    async def __call__(
+        self, forge: str, delivery: str, event: str, kept: str = "", digest: str = ""
+    ) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +162,18 @@ class WebhookEndpoint:
         if held is not None:  # not recorded: the forge may deliver it again once fixed
             return await self._refuse(request, shown, said, 503, held)
         # The delivery id is not signed: the same signed body under a new id is a replay.
-        # (Its digest first: a delivery recorded is kept until acted on.)
+        # Both are recorded, with the event kept until acted on, before anything is answered.
         digest = "body:" + hashlib.sha256(event.name.encode() + b"\n" + body).hexdigest()
-        if not await self._seen(name, digest, event.name):
-            return await self._refuse(request, shown, said, 200, ALREADY)
-        if not await self._seen(name, event.delivery, event.name, kept(event)):
+        try:
+            new = await self._seen(name, event.delivery, event.name, kept(event), digest)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "webhook %s delivery %s (%s): recording it failed", name, event.delivery, event.name
+            )
+            return web.Response(status=500, text="could not record it: deliver it again")
+        if not new:
             return await self._refuse(request, shown, said, 200, ALREADY)
         try:
             outcome = await self._receive(event)

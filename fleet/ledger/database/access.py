@@ -3,7 +3,8 @@ that keeps coroutines out of each other's transactions, the lease fence, and the
 agents as last read or saved.
 
 One connection (:mod:`fleet.ledger.database.engine`) in autocommit mode; each public write method of
-a store is exactly one write transaction, exclusive across processes, and one
+a store is exactly one write transaction (or goes in one with others: claims and appends on
+the appender's connection, under the same lock), exclusive across processes, and one
 :class:`asyncio.Lock` keeps coroutines sharing the connection from interleaving inside each
 other's transactions. Each store (:class:`Store`) is handed the :class:`Access` it works
 through; nothing else passes between stores.
@@ -18,8 +19,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 
 from fleet.clock import Clock
-from fleet.errors import LeaseLost, LedgerError
-from fleet.ledger.database.appender import Appender
+from fleet.errors import LedgerError
+from fleet.ledger.database.appender import FENCE_READ, Appender, Claim, fence_lost
 from fleet.ledger.database.engine import Database, DatabaseError, Row
 from fleet.ledger.records.rows import to_epoch
 
@@ -27,14 +28,10 @@ from fleet.ledger.records.rows import to_epoch
 async def check_fence(conn: Database, name: str, holder: str, epoch: int) -> None:
     """Inside a write transaction: raise :class:`LeaseLost` unless ``holder`` still has
     lease ``name`` at ``epoch``."""
-    rows = await conn.execute_fetchall("SELECT holder, epoch FROM leases WHERE name = ?", (name,))
-    if rows and rows[0][0] == holder and int(rows[0][1]) == epoch:
-        return
-    now = f"{rows[0][0]} (epoch {rows[0][1]})" if rows else "nobody"
-    raise LeaseLost(
-        f"this orchestrator no longer holds the {name} lease (it is {now}'s now): "
-        "nothing more is written; it steps down"
-    )
+    rows = await conn.execute_fetchall(FENCE_READ, (name,))
+    lost = fence_lost((name, holder, epoch), rows)
+    if lost is not None:
+        raise lost
 
 
 class Access:
@@ -81,6 +78,12 @@ class Access:
                 if isinstance(exc, DatabaseError):
                     raise LedgerError(f"ledger {self.where}: cannot {what}: {exc}") from exc
                 raise
+
+    async def claim(self, what: str, claims: Sequence[Claim]) -> list[bool]:
+        """Make ``claims`` in one write transaction of the appender, checked against the
+        fence: whether each holds (:meth:`Appender.claim`)."""
+        async with self.lock:
+            return await self.appender.claim(what, claims, self._fence)
 
     async def all(self, sql: str, params: Sequence[object]) -> list[Row]:
         """The rows ``sql`` reads."""

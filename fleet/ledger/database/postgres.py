@@ -44,7 +44,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.string import StrDumperUnknown
 
 from fleet.errors import LedgerError
-from fleet.ledger.database.appender import Statement
+from fleet.ledger.database.appender import Claim, Fence, Statement, claim_on
 from fleet.ledger.database.engine import Cursor, DatabaseError, IntegrityError, Row
 
 log = logging.getLogger(__name__)
@@ -371,7 +371,8 @@ class PostgresDatabase:
 class PostgresAppender:
     """Batches of inserts on a connection of their own, each batch one transaction sent in
     one pipeline (``BEGIN``, the rows, ``COMMIT``: one round trip). Appends read nothing and
-    take no lock, so several orchestrators' batches go in side by side."""
+    take no lock, so several orchestrators' batches go in side by side. Claims take the
+    lock and check the fence, as every write transaction does (:func:`claim_on`)."""
 
     def __init__(self, database: PostgresDatabase) -> None:
         self._database = database
@@ -395,6 +396,11 @@ class PostgresAppender:
             raise
         except DatabaseError as exc:
             raise LedgerError(f"ledger {self._database.where}: cannot {what}: {exc}") from exc
+
+    async def claim(
+        self, what: str, claims: Sequence[Claim], fence: Fence | None = None
+    ) -> list[bool]:
+        return await claim_on(self._database, what, claims, fence)
 
     async def _write(self, statements: Sequence[Statement], abandoned: asyncio.Event) -> None:
         conn = await self._database._connection()

@@ -1,13 +1,19 @@
 """The ledger's forge tables (migration 22): forge runs, the webhook deliveries taken (so a
 redelivery never starts a second run), the forge operations audited, and where the poller
-got to."""
+got to.
+
+A delivery's take and an audit line are claims group-committed
+(:class:`~fleet.ledger.database.claims.ClaimGroup`): those that come while one is being
+written go in the next transaction together, each caller answered once its own is committed.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from fleet.ledger.database.access import Store
+from fleet.ledger.database.access import Access, Store
+from fleet.ledger.database.claims import ClaimGroup
 from fleet.ledger.database.engine import Row, insert_id
 from fleet.ledger.records.forge import (
     DeliveryRecord,
@@ -38,6 +44,14 @@ _RUN_FIELDS = frozenset(
 )
 _TIMES = frozenset({"activity_at", "ended_at"})
 DETAIL_CAP = 500
+_TAKE = (
+    "INSERT INTO forge_deliveries (forge, delivery, event, received_at, kept)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING delivery"
+)
+_AUDIT = (
+    "INSERT INTO forge_audit (forge_run, agent, at, op, allowed, detail)"
+    " VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
+)
 
 
 def _run(row: Row) -> ForgeRunRecord:
@@ -71,19 +85,25 @@ def _run(row: Row) -> ForgeRunRecord:
 class ForgeStore(Store):
     """Forge runs, webhook deliveries, the forge audit and poll cursors."""
 
+    def __init__(self, access: Access) -> None:
+        super().__init__(access)
+        self._claims = ClaimGroup(access, "forge deliveries and audit lines")
+
     # -- deliveries --------------------------------------------------------------------
 
-    async def take_delivery(self, forge: str, delivery: str, event: str, kept: str = "") -> bool:
+    async def take_delivery(
+        self, forge: str, delivery: str, event: str, kept: str = "", digest: str = ""
+    ) -> bool:
         """Record delivery ``delivery`` of ``forge`` (with ``kept``, the event it carries,
-        until its outcome is written); False when it was had before."""
+        until its outcome is written); False when it was had before. With ``digest`` (its
+        body's, as a key of its own) the digest is recorded first, in the same
+        transaction: False when it was had before (the body replayed under another id),
+        and then the delivery id is not recorded. Returns once committed."""
         at = self._epoch(None)
-        async with self._transaction("record a forge delivery") as conn:
-            rows = await conn.execute_fetchall(
-                "INSERT INTO forge_deliveries (forge, delivery, event, received_at, kept)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING delivery",
-                (forge, delivery, event, at, kept),
-            )
-        return bool(rows)
+        take = [(_TAKE, (forge, delivery, event, at, kept))]
+        if digest:
+            take.insert(0, (_TAKE, (forge, digest, event, at, "")))
+        return await self._claims.claim(take)
 
     async def unsettled_deliveries(self, since: datetime) -> list[tuple[str, str, str]]:
         """``(forge, delivery, kept)`` of each delivery taken since ``since`` with its event
@@ -220,14 +240,11 @@ class ForgeStore(Store):
     async def audit_forge(
         self, forge_run: int | None, agent: str, op: str, allowed: bool, detail: str
     ) -> None:
-        """Keep one forge operation (``op``: read, comment, …), allowed or refused."""
+        """Keep one forge operation (``op``: read, comment, …), allowed or refused.
+        Returns once committed."""
         at = self._epoch(None)
-        async with self._transaction("audit a forge operation") as conn:
-            await conn.execute(
-                "INSERT INTO forge_audit (forge_run, agent, at, op, allowed, detail)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (forge_run, agent, at, op[:40], int(allowed), detail[:DETAIL_CAP]),
-            )
+        row = (forge_run, agent, at, op[:40], int(allowed), detail[:DETAIL_CAP])
+        await self._claims.claim([(_AUDIT, row)])
 
     async def forge_audit(
         self, forge_run: int | None = None, limit: int = 200

@@ -100,7 +100,9 @@ async def test_webhooks_are_served_alone_without_the_dashboard(tmp_path: Path) -
         taken.append(event)
         return "counted"
 
-    async def seen(_forge: str, _delivery: str, _event: str, _kept: str = "") -> bool:
+    async def seen(
+        _forge: str, _delivery: str, _event: str, _kept: str = "", _digest: str = ""
+    ) -> bool:
         return True
 
     async def audit(_refusal: Refusal) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import logging.handlers
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,3 +163,40 @@ def test_setup_logging_without_a_file_logs_only_to_stderr(
     logging.getLogger("fleetwarden.test").error("no file")
     assert capsys.readouterr().err == "fleetwarden: error: no file\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_log_file_rolls_over_at_its_size_each_file_private(
+    tmp_path: Path, restore_root_logging: None
+) -> None:
+    """The log file is rolled over before a line would take it past its size, counting
+    what it held when opened; every file is 0600, and no line is lost or cut."""
+    log_file = tmp_path / "fleetwarden.log"
+    log_file.write_text("x" * 60 + "\n", encoding="utf-8")
+    setup_logging("info", log_file, Redactor())
+    [handler] = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    assert isinstance(handler, logging.handlers.RotatingFileHandler)
+    handler.maxBytes = 200
+    logger = logging.getLogger("fleetwarden.test")
+    for n in range(6):
+        logger.info("line %d %s", n, "y" * 40)
+    files = sorted(tmp_path.iterdir())
+    assert [f.name for f in files] == [
+        "fleetwarden.log",
+        *(f"fleetwarden.log.{n}" for n in (1, 2, 3)),
+    ]
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+    assert all(len(f.read_text(encoding="utf-8")) <= 200 for f in files)
+    lines = [line for f in reversed(files) for line in f.read_text(encoding="utf-8").splitlines()]
+    assert lines[0] == "x" * 60
+    assert [line.split("line ")[1][0] for line in lines[1:]] == list("012345")
+
+
+def test_a_record_through_two_handlers_is_redacted_once_and_both_show_it_redacted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_root_logging: None
+) -> None:
+    """A warning goes to stderr and the file: both show the label, neither the secret."""
+    log_file = tmp_path / "fleetwarden.log"
+    setup_logging("info", log_file, redactor(SECRET))
+    logging.getLogger("fleetwarden.test").warning("sent %s twice", SECRET)
+    assert capsys.readouterr().err == "fleetwarden: warning: sent [redacted: SECRET_1] twice\n"
+    assert "sent [redacted: SECRET_1] twice" in log_file.read_text(encoding="utf-8")

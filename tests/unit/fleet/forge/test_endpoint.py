@@ -71,10 +71,12 @@ class Record:
         self.received.append(event)
         return f"started coder on #{event.number}"
 
-    async def take(self, forge: str, delivery: str, event: str, kept: str = "") -> bool:
-        if (forge, delivery) in self.taken:
+    async def take(
+        self, forge: str, delivery: str, event: str, kept: str = "", digest: str = ""
+    ) -> bool:
+        if (forge, digest or delivery) in self.taken or (forge, delivery) in self.taken:
             return False
-        self.taken.add((forge, delivery))
+        self.taken.update({(forge, digest or delivery), (forge, delivery)})
         if kept:
             self.kept[delivery] = kept
         return True
@@ -230,6 +232,31 @@ async def test_a_redelivery_is_stopped_by_the_ledger(clock: ManualClock, ledger:
         # replays keep nothing): acted on at the next start if Fleetwarden stops first.
         unsettled = await ledger.forge.unsettled_deliveries(T0 - timedelta(hours=1))
         assert [event_of(text) for _, _, text in unsettled] == made.received
+    finally:
+        await made.close()
+
+
+async def test_a_delivery_the_ledger_refuses_to_record_is_not_accepted(
+    clock: ManualClock, ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The commit of a delivery's take refused (here: this orchestrator's lease was taken
+    over): 500, nothing received; once the ledger takes writes again, the forge's
+    redelivery is taken."""
+    held = await ledger.leases.acquire_lease("orchestrator", "a", ttl=10)
+    ledger.fence("orchestrator", "a", held.epoch)
+    clock.advance(11)
+    await ledger.leases.acquire_lease("orchestrator", "b", ttl=3600)  # taken over
+    made = await start(clock, seen=ledger.forge.take_delivery)
+    try:
+        headers, body = labeled()
+        with caplog.at_level(logging.INFO):
+            status, text = await made.send(headers, body)
+        assert (status, text) == (500, "could not record it: deliver it again")
+        assert made.received == []
+        assert "recording it failed" in caplog.text
+        ledger.fence("orchestrator", "b", held.epoch + 1)
+        assert await made.send(headers, body) == (202, "started coder on #7")
+        assert len(made.received) == 1
     finally:
         await made.close()
 

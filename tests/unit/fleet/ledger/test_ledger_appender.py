@@ -67,3 +67,57 @@ async def test_a_caller_cancelled_before_the_commit_has_its_batch_rolled_back(
     assert rows(appender._path) == []
     await appender.append("add", [(INSERT, [(2,)])])
     assert rows(appender._path) == [2]
+
+
+CLAIM = "INSERT INTO k (key) VALUES (?) ON CONFLICT DO NOTHING RETURNING key"
+
+
+def keys(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [key for (key,) in conn.execute("SELECT key FROM k ORDER BY rowid")]
+
+
+async def test_claims_hold_once_in_order_and_stop_at_a_key_taken(appender: Appender) -> None:
+    """Each claim holds when all its rows went in; the second claim of a key does not, and
+    a claim stops at its first key taken (its later rows are not inserted)."""
+    with sqlite3.connect(appender._path) as conn:
+        conn.execute("CREATE TABLE k (key TEXT PRIMARY KEY)")
+    held = await appender.claim(
+        "claim",
+        [
+            [(CLAIM, ("a",))],
+            [(CLAIM, ("a",))],
+            [(CLAIM, ("a",)), (CLAIM, ("b",))],
+            [(CLAIM, ("c",))],
+        ],
+    )
+    assert held == [True, False, False, True]
+    assert keys(appender._path) == ["a", "c"]
+
+
+async def test_a_claim_waits_on_the_thread_while_another_writer_holds_the_file(
+    appender: Appender,
+) -> None:
+    """Another writer has the file: the claim does not wait on the event loop (which goes
+    on), but on the thread, and is made once the file is free."""
+    with sqlite3.connect(appender._path) as conn:
+        conn.execute("CREATE TABLE k (key TEXT PRIMARY KEY)")
+    holder = sqlite3.connect(appender._path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    task = asyncio.create_task(appender.claim("claim", [[(CLAIM, ("a",))]]))
+    await asyncio.sleep(0.1)
+    assert not task.done() and keys(appender._path) == []
+    holder.execute("COMMIT")
+    holder.close()
+    assert await task == [True]
+    assert keys(appender._path) == ["a"]
+
+
+async def test_a_refused_claim_leaves_nothing_of_its_batch(appender: Appender) -> None:
+    """A row refused (a CHECK) fails every claim of the batch, and writes none of them."""
+    with sqlite3.connect(appender._path) as conn:
+        conn.execute("CREATE TABLE k (key TEXT PRIMARY KEY CHECK (key != 'bad'))")
+    with pytest.raises(LedgerError, match=r"cannot claim two.*CHECK"):
+        await appender.claim("claim two", [[(CLAIM, ("a",))], [(CLAIM, ("bad",))]])
+    assert keys(appender._path) == []
+    assert await appender.claim("claim", [[(CLAIM, ("a",))]]) == [True]
