@@ -36,6 +36,7 @@ from fleet.ledger.stores.spend.usage_rows import (
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
 
 log = logging.getLogger(__name__)
+INSERT_ONCE = "INSERT INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)"
 DAY_SECONDS = 86_400
 """A UTC day, in the seconds ``usage.at`` counts in."""
 
@@ -44,9 +45,16 @@ class MeteringStore(Store):
     """Usage rows and quota signals: their batch writes and their sums."""
 
     async def record_metering(
-        self, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]
+        self,
+        usage: Sequence[UsageEvent],
+        signals: Sequence[QuotaSignal],
+        /,
+        *,
+        keys: Sequence[str] = (),
     ) -> None:
-        """Append a batch of usage rows and quota signals in one transaction."""
+        """Append a batch of usage rows and quota signals in one transaction, claiming
+        ``keys`` in it as :meth:`record_metering_once` claims its key (the metering
+        journal's segments the batch empties: a replay of one writes nothing)."""
         if not usage and not signals:
             return
         # Built first: a naive time is refused before the transaction takes the lock.
@@ -55,10 +63,13 @@ class MeteringStore(Store):
             (*usage_params(storable(event)), hosts.get(event.agent, "local")) for event in usage
         ]
         signal_rows = [signal_params(signal) for signal in signals]
+        at = self._epoch(None)
+        claims = [(ONCE_SOURCE, key, at) for key in keys]
         what = f"record {len(usage_rows)} usage rows and {len(signal_rows)} quota signals"
         async with self._lock:
             await self._appender.append(
-                what, [(INSERT_USAGE, usage_rows), (INSERT_SIGNAL, signal_rows)]
+                what,
+                [(INSERT_USAGE, usage_rows), (INSERT_SIGNAL, signal_rows), (INSERT_ONCE, claims)],
             )
 
     async def record_metering_once(
@@ -74,8 +85,7 @@ class MeteringStore(Store):
         signal_rows = [signal_params(signal) for signal in signals]
         async with self._transaction(f"record the metered batch {key}") as conn:
             cursor = await conn.execute(
-                "INSERT INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
+                f"{INSERT_ONCE} ON CONFLICT DO NOTHING",
                 (ONCE_SOURCE, key, self._epoch(None)),
             )
             if cursor.rowcount != 1:
