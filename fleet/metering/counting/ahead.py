@@ -117,8 +117,19 @@ class AheadLog:
                 log.warning("could not remove the written metering journal %s: %s", path, exc)
 
     def put_back(self, segments: Sequence[Path]) -> None:
-        """The batch of ``segments`` was not written: offer them with the next one."""
+        """The batch of ``segments`` was not written: offer them with the next one. With no
+        segment open, the last of them is opened again for the rows to come, so that a
+        ledger down for a while leaves one segment, not one per attempt."""
         self._closed[:0] = segments
+        if self._fd is not None or not segments:
+            return
+        last = segments[-1]
+        try:
+            fd = os.open(last, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return  # the next row opens a new one
+        self._closed.remove(last)
+        self._fd, self._open = fd, last
 
     def kept(self) -> list[Path]:
         """Close the open segment; the segments still holding rows the ledger lacks (at

@@ -135,17 +135,18 @@ async def test_rows_of_a_process_that_died_before_its_batch_are_written_once_at_
     assert len(await ledger.metering.usage_events()) == 3
 
 
-async def test_a_refused_batch_keeps_its_segment_and_the_next_batch_claims_both(
+async def test_a_refused_batch_keeps_its_segment_and_the_next_batch_claims_it(
     tmp_path: Path, ledger: Ledger
 ) -> None:
-    """The ledger refuses a batch: its segment stays, and goes with the next batch, which
-    writes every row once and claims both segments."""
+    """The ledger refuses a batch: its segment stays, open for the rows to come, and goes
+    with the next batch, which writes every row once and claims it."""
     down = DownFirst(ledger, failures=1)
     recorder = written_ahead(tmp_path, ledger, down)
     assert await recorder.commit(usage(1)) is False  # not started: written at once, refused
     assert len(segments(tmp_path)) == 1
     recorder.start()
     assert await recorder.commit(usage(2))
+    assert len(segments(tmp_path)) == 1  # appended to the segment the refused batch had
     await recorder.flush()
     assert down.calls == 2
     assert await ledger.metering.usage_events() == [usage(1), usage(2)]
@@ -177,6 +178,7 @@ async def test_a_ledger_down_at_shutdown_leaves_the_segments_for_the_next_start(
         await recorder.stop()
     assert "kept in usage-" in caplog.text
     assert lines(tmp_path) == 2
+    assert len(segments(tmp_path)) == 1  # one segment however often the ledger refused
     assert await ledger.metering.usage_events() == []
     assert await replay(tmp_path, ledger).replay() == 2
     assert await ledger.metering.usage_events() == [usage(1), usage(2)]
