@@ -67,6 +67,7 @@ async def start_spend(
         cfg, ledger, budgets.policy, clock, sink, accounts, run_caps, stops, budgets.holds
     )
     budgets.before_read = proxy.recorder.flush  # a tick reads the usage the proxy recorded
+    ledger.metering.pending = proxy.recorder.flush  # and so does every read of usage
     return Spend(budgets, accounts, run_caps, proxy)
 
 

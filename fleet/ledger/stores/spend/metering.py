@@ -10,12 +10,13 @@ every other write, in one trip to the ledger's :class:`~fleet.ledger.database.ap
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 
-from fleet.ledger.database.access import Store
-from fleet.ledger.database.engine import NO_LIMIT
+from fleet.ledger.database.access import Access, Store
+from fleet.ledger.database.engine import NO_LIMIT, Row
 from fleet.ledger.records.rows import from_epoch, to_epoch
 from fleet.ledger.stores.spend.usage_rows import (
     GROUPINGS,
@@ -39,10 +40,31 @@ log = logging.getLogger(__name__)
 INSERT_ONCE = "INSERT INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)"
 DAY_SECONDS = 86_400
 """A UTC day, in the seconds ``usage.at`` counts in."""
+CATCH_UP_WAIT = 5.0
+"""Seconds a read waits for the rows the proxy recorded to be written (then reads anyway)."""
 
 
 class MeteringStore(Store):
-    """Usage rows and quota signals: their batch writes and their sums."""
+    """Usage rows and quota signals: their batch writes and their sums.
+
+    ``pending``, when set (the app sets the metering proxy's recorder's ``flush``): waits
+    until the rows recorded so far are written. The proxy writes an answer's row to its
+    journal at once and to the ledger within a flush interval; every read here waits for
+    it first (at most :data:`CATCH_UP_WAIT`), so a sum taken right after an answer — a run's
+    spend when it ends — has that answer's row."""
+
+    def __init__(self, access: Access) -> None:
+        super().__init__(access)
+        self.pending: Callable[[], Awaitable[None]] | None = None
+
+    async def _all(self, sql: str, params: Sequence[object]) -> list[Row]:
+        if self.pending is not None:
+            try:
+                async with asyncio.timeout(CATCH_UP_WAIT):
+                    await self.pending()
+            except Exception:  # late (TimeoutError), or a ledger that refuses it now
+                log.warning("the metered usage recorded last is not written; read without it")
+        return await super()._all(sql, params)
 
     async def record_metering(
         self,

@@ -183,3 +183,21 @@ async def test_a_ledger_down_at_shutdown_leaves_the_segments_for_the_next_start(
     assert await replay(tmp_path, ledger).replay() == 2
     assert await ledger.metering.usage_events() == [usage(1), usage(2)]
     assert segments(tmp_path) == []
+
+
+async def test_a_read_of_usage_right_after_an_answer_has_its_row(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """With the recorder's flush as the store's ``pending``, a sum read right after an
+    answer's commit — a run's spend as it ends — counts that answer."""
+    recorder = written_ahead(tmp_path, ledger)
+    recorder.start()
+    ledger.metering.pending = recorder.flush
+    try:
+        assert await recorder.commit(usage(1))
+        [total] = await ledger.metering.usage_between("agent-1", T0, T0)
+        assert total.requests == 1
+        assert await ledger.metering.usage_events() == [usage(1)]
+    finally:
+        ledger.metering.pending = None
+        await recorder.stop()
