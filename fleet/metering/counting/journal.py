@@ -15,6 +15,11 @@ crash between the ledger's commit and the removal leaves a file whose rows are a
 offered again, they are not written twice. A line that cannot be read is logged and kept
 aside, in ``<name>.rejected`` beside the file; every other line goes in. A file the ledger
 does not take stays for the start after.
+
+In the app the same directory holds the journal written ahead of the ledger
+(:mod:`fleet.metering.counting.ahead`): every row, appended as it is recorded, to segments
+of the same form and names, which the same replay writes after a crash; its batches claim
+each segment's name as they write its rows.
 """
 
 from __future__ import annotations
