@@ -114,6 +114,51 @@ def ratios(result: Result, high: int) -> dict[str, float]:
     return out
 
 
+CPU_GOAL = 1.1  # the app's proxy CPU per request, at most this many times the pass-through's
+TTFB_GOAL_MS = 0.5  # the app's TTFB p50, at most this much over the pass-through's
+
+
+def goals(result: Result, high: int) -> list[str]:
+    """Issue 57's goals for the whole app beside the minimal pass-through, each with its
+    figure and met or missed: proxy CPU per request at 1 and ``high`` streams, TTFB p50 at
+    one stream, and every request counted to the token in each ledger."""
+    lines: list[str] = []
+    floor_1 = result.block("passthrough", 1)
+    for name in ("fleetwarden-app", "fleetwarden-app-pg"):
+        for level in (1, high):
+            app, floor = result.block(name, level), result.block("passthrough", level)
+            if app is None or floor is None:
+                continue
+            ratio = app.cpu_ms_per_request["proxy"] / floor.cpu_ms_per_request["proxy"]
+            lines.append(
+                f"goal: {name} proxy CPU per request <= {CPU_GOAL}x passthrough's at "
+                f"{level} stream{'s' if level > 1 else ''} — "
+                f"{app.cpu_ms_per_request['proxy']:.2f} / "
+                f"{floor.cpu_ms_per_request['proxy']:.2f} ms = {ratio:.2f}x "
+                f"{'met' if ratio <= CPU_GOAL else 'MISSED'}"
+            )
+        app_1 = result.block(name, 1)
+        if app_1 is not None and floor_1 is not None:
+            over = app_1.ttfb_ms["p50"] - floor_1.ttfb_ms["p50"]
+            lines.append(
+                f"goal: {name} TTFB p50 <= passthrough's + {TTFB_GOAL_MS} ms at 1 stream — "
+                f"{app_1.ttfb_ms['p50']:.2f} vs {floor_1.ttfb_ms['p50']:.2f} ms = "
+                f"{over:+.2f} ms {'met' if over <= TTFB_GOAL_MS else 'MISSED'}"
+            )
+    sent = 1 + sum(result.warmup + count for count in result.requests.values())
+    for name, usage in (
+        ("fleetwarden-app", result.app_usage),
+        ("fleetwarden-app-pg", result.app_pg_usage),
+    ):
+        if usage is not None:
+            exact = usage["rows"] == usage["exact"] == sent
+            lines.append(
+                f"goal: {name} metering exact (every request's row with the fake's four token "
+                f"counts) — {usage['exact']} of {sent} {'met' if exact else 'MISSED'}"
+            )
+    return lines
+
+
 def report(result: Result, high: int) -> str:
     req = result.request
     lines = [
@@ -161,16 +206,15 @@ def report(result: Result, high: int) -> str:
             key = f"{name.replace('-', '_')}_ttfb_p50_overhead_ms_c{level}"
             if key in r:
                 lines.append(f"{name} over direct, concurrency {level}: TTFB p50 {r[key]:+.2f} ms")
+    lines += goals(result, high)
     for level in (1, high):
         key = f"app_over_passthrough_rps_c{level}"
         if key in r:
             lines.append(
-                f"fleetwarden-app / passthrough, concurrency {level}: throughput {r[key]:.3f}x "
-                f"(goal >= 0.9x), proxy CPU per request "
-                f"{r[f'app_over_passthrough_cpu_c{level}']:.3f}x (goal <= 1.25x); TTFB p50 over "
-                f"direct: app {r.get(f'app_ttfb_p50_overhead_ms_c{level}', float('nan')):+.2f} ms"
-                f", passthrough {r[f'passthrough_ttfb_p50_overhead_ms_c{level}']:+.2f} ms"
-                + ("   (goal: app <= 1 ms)" if level == 1 else "")
+                f"fleetwarden-app / passthrough, concurrency {level}: throughput {r[key]:.3f}x; "
+                f"TTFB p50 over direct: app "
+                f"{r.get(f'app_ttfb_p50_overhead_ms_c{level}', float('nan')):+.2f} ms, "
+                f"passthrough {r[f'passthrough_ttfb_p50_overhead_ms_c{level}']:+.2f} ms"
             )
         for name in LITELLM_PATHS:
             key = f"app_over_{name.replace('-', '_')}_rps_c{level}"

@@ -15,6 +15,11 @@ crash between the ledger's commit and the removal leaves a file whose rows are a
 offered again, they are not written twice. A line that cannot be read is logged and kept
 aside, in ``<name>.rejected`` beside the file; every other line goes in. A file the ledger
 does not take stays for the start after.
+
+In the app the same directory holds the journal written ahead of the ledger
+(:mod:`fleet.metering.counting.ahead`): every row, appended as it is recorded, to segments
+of the same form and names, which the same replay writes after a crash; its batches claim
+each segment's name as they write its rows.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from fleet.clock import Clock
 from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEvent
@@ -43,6 +48,21 @@ T = TypeVar("T")
 OnceSink = Callable[[str, Sequence[UsageEvent], Sequence[QuotaSignal]], Awaitable[bool]]
 """Writes a batch under a key unless that key was written before; whether it wrote it."""
 
+
+class KeyedSink(Protocol):
+    """A sink that also claims, in the batch's own transaction, the names of the journal
+    segments the batch empties (``keys``), so that no replay writes them again."""
+
+    def __call__(
+        self,
+        usage: Sequence[UsageEvent],
+        signals: Sequence[QuotaSignal],
+        /,
+        *,
+        keys: Sequence[str] = (),
+    ) -> Awaitable[None]: ...
+
+
 _TOKENS: Final = ("input", "output", "cache_read", "cache_write", "reasoning")
 _TEXTS: Final = ("agent", "provider", "api", "reason")
 _MAYBE_TEXTS: Final = ("requested_model", "served_model", "request_id", "rewritten_from")
@@ -51,18 +71,26 @@ _SIGNAL_TEXTS: Final = ("agent", "provider", "family", "name", "value")
 
 class UsageJournal:
     """The journal files in ``directory``; ``write_once`` is the ledger's
-    ``record_metering_once``."""
+    ``record_metering_once``. With ``write`` (the ledger's batch write, claiming segments)
+    the proxy writes the journal ahead of the ledger (:mod:`fleet.metering.counting.ahead`)."""
 
-    def __init__(self, directory: Path, write_once: OnceSink, clock: Clock) -> None:
+    def __init__(
+        self, directory: Path, write_once: OnceSink, clock: Clock, write: KeyedSink | None = None
+    ) -> None:
         self._dir = directory
         self._write_once = write_once
         self._clock = clock
+        self.write = write
+
+    @property
+    def directory(self) -> Path:
+        return self._dir
 
     def keep(self, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]) -> Path:
         """Write ``usage`` and ``signals`` to a new journal file; its path. Raises
         ``OSError``."""
-        lines = [json.dumps(_usage_line(event)) for event in usage]
-        lines += [json.dumps(_signal_line(signal)) for signal in signals]
+        lines = [json.dumps(usage_line(event)) for event in usage]
+        lines += [json.dumps(signal_line(signal)) for signal in signals]
         stamp = self._clock.now().strftime("%Y%m%dT%H%M%S")
         path = private_dir(self._dir) / f"usage-{stamp}-{uuid.uuid4().hex}{SUFFIX}"
         write_private(path, "".join(line + "\n" for line in lines))
@@ -140,7 +168,7 @@ def _read(path: Path) -> tuple[list[UsageEvent], list[QuotaSignal], list[str]]:
 # -- lines ------------------------------------------------------------------------------
 
 
-def _usage_line(event: UsageEvent) -> dict[str, Any]:
+def usage_line(event: UsageEvent) -> dict[str, Any]:
     tokens = event.tokens
     return {
         "kind": "usage",
@@ -159,7 +187,7 @@ def _usage_line(event: UsageEvent) -> dict[str, Any]:
     }
 
 
-def _signal_line(signal: QuotaSignal) -> dict[str, Any]:
+def signal_line(signal: QuotaSignal) -> dict[str, Any]:
     return {
         "kind": "signal",
         "at": signal.at.isoformat(),

@@ -13,6 +13,12 @@ once and the caller waits until the row is in the ledger, before the agent gets 
 answer's last bytes — so a crash (even SIGKILL) never loses the usage of an answer an agent
 received. Commits that arrive while a write is in flight go together in the next one
 (a group commit), so many concurrent answers cost one transaction, not one each.
+
+With a journal written ahead (``ahead``, :mod:`fleet.metering.counting.ahead`) every row is
+first appended to it, and a commit waits for nothing: the row is as safe in the journal as
+in the ledger, so the answer's last bytes go at once and the row goes with the next batch,
+whose transaction claims the journal segments it empties. Only a row the journal could not
+take is committed by waiting for the ledger, as without one.
 """
 
 from __future__ import annotations
@@ -24,11 +30,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Final
 
+from fleet.metering.counting.ahead import AheadLog
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
+from fleet.metering.counting.journal import KeyedSink
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Sequence[UsageEvent], Sequence[QuotaSignal]], Awaitable[None]]
+
+
 Keep = Callable[[Sequence[UsageEvent], Sequence[QuotaSignal]], Path]
 """Keeps what the ledger did not take at shutdown for the next start; where. Raises
 ``OSError``."""
@@ -38,9 +48,21 @@ STOP_WAIT: Final = 10.0  # seconds stop() lets a write in flight finish before c
 
 
 class Recorder:
-    def __init__(self, sink: Sink, *, interval: float = 0.5, keep: Keep | None = None) -> None:
+    """``ahead``: the journal written ahead of the ledger and the sink that claims its
+    segments (every batch then goes through that sink instead of ``sink``)."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        interval: float = 0.5,
+        keep: Keep | None = None,
+        ahead: tuple[AheadLog, KeyedSink] | None = None,
+    ) -> None:
         self._sink = sink
         self._keep = keep
+        self._ahead = ahead
+        self._loose: list[UsageEvent] = []  # rows the journal could not take, not yet written
         self._interval = interval
         self._usage: list[UsageEvent] = []
         self._signals: list[QuotaSignal] = []
@@ -53,6 +75,22 @@ class Recorder:
         self.dropped = 0
 
     def add(self, event: UsageEvent, signals: Sequence[QuotaSignal] = ()) -> None:
+        self._journaled(event, signals)
+        self._pend(event, signals)
+
+    def _journaled(self, event: UsageEvent, signals: Sequence[QuotaSignal]) -> bool:
+        """Append the row to the journal written ahead; whether it is there."""
+        if self._ahead is None:
+            return False
+        try:
+            self._ahead[0].append((event,), signals)
+        except OSError as exc:
+            log.error("could not append to the metering journal (%s); the row waits", exc)
+            self._loose.append(event)
+            return False
+        return True
+
+    def _pend(self, event: UsageEvent, signals: Sequence[QuotaSignal]) -> None:
         self._usage.append(event)
         self._signals.extend(signals)
         if len(self._usage) + len(self._signals) > MAX_PENDING:
@@ -71,8 +109,12 @@ class Recorder:
     ) -> bool:
         """Add ``event`` and wait (at most ``wait`` seconds) until it is in the ledger;
         whether it is. A ledger that does not take it within ``wait`` keeps it pending, as
-        :meth:`add` would, and the caller goes on."""
-        self.add(event, signals)
+        :meth:`add` would, and the caller goes on. A row appended to the journal written
+        ahead is safe already: nothing is waited for."""
+        journaled = self._journaled(event, signals)
+        self._pend(event, signals)
+        if journaled and self._task is not None:
+            return True  # the writer takes it with the next batch
         if self._task is None:
             try:
                 await self._write_all()
@@ -95,6 +137,11 @@ class Recorder:
         finally:
             expiry.cancel()
         return True
+
+    @property
+    def waits(self) -> bool:
+        """Whether :meth:`commit` waits for the ledger (no journal written ahead)."""
+        return self._ahead is None
 
     def start(self) -> None:
         if self._task is None:
@@ -133,6 +180,9 @@ class Recorder:
             except Exception:
                 log.exception("could not write metered usage (attempt %d)", attempt + 1)
                 await asyncio.sleep(0.2 * (attempt + 1))
+        if self._ahead is not None:
+            self._keep_ahead()
+            return
         lost = len(self._usage)
         if self._keep is not None:
             try:
@@ -149,6 +199,29 @@ class Recorder:
                 self._usage, self._signals = [], []
                 return
         log.error("gave up writing %d metered requests at shutdown", lost)
+
+    def _keep_ahead(self) -> None:
+        """At shutdown, what the ledger did not take stays in the journal written ahead
+        (the rows it could not take there, in a file of their own) for the next start."""
+        assert self._ahead is not None
+        kept = self._ahead[0].kept()
+        lost = len(self._usage)
+        loose = self._loose
+        if loose and self._keep is not None:
+            try:
+                kept.append(self._keep(loose, []))
+                loose = []
+            except OSError:
+                log.exception("could not keep the metered requests the ledger did not take")
+        if loose:
+            log.error("gave up writing %d metered requests at shutdown", len(loose))
+        log.error(
+            "the ledger did not take %d metered requests at shutdown; kept in %s for the next"
+            " start",
+            lost,
+            ", ".join(path.name for path in kept) or "nothing",
+        )
+        self._usage, self._signals, self._loose = [], [], []
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -175,14 +248,24 @@ class Recorder:
         if not usage and not signals:
             return
         self._usage, self._signals, self._waiters = [], [], []
+        loose, self._loose = self._loose, []
+        segments = self._ahead[0].take() if self._ahead is not None else []
         try:
-            await self._sink(usage, signals)
+            if self._ahead is not None:
+                await self._ahead[1](usage, signals, keys=AheadLog.keys(segments))
+            else:
+                await self._sink(usage, signals)
         except BaseException:
             # Put them back in front, in order, for the next attempt.
             self._usage[:0] = usage
             self._signals[:0] = signals
             self._waiters[:0] = waiters
+            self._loose[:0] = loose
+            if self._ahead is not None:
+                self._ahead[0].put_back(segments)
             raise
+        if self._ahead is not None:
+            self._ahead[0].written(segments)
         for done in waiters:
             if not done.done():
                 done.set_result(None)

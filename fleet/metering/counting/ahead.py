@@ -1,0 +1,138 @@
+"""The journal written ahead of the ledger: each metered request's row appended to a file
+as it is recorded, so an answer's usage is safe the moment its agent gets it — without a
+ledger transaction per answer.
+
+The proxy's recorder appends every row it is handed to the open **segment**, a file
+``usage-<time>-<id>.jsonl`` in the journal's directory (the directory 0700, the file 0600,
+one JSON line a row, the lines :mod:`fleet.metering.counting.journal` reads), with one
+``write`` to a file kept open: once that call returns the row survives the process being
+killed (the kernel has it), as a row committed to SQLite in WAL mode with ``synchronous =
+NORMAL`` does. Rows go to the ledger in batches, as before; each batch **closes** the open
+segment first (the next row opens a new one), and the batch's transaction claims the
+names of the segments it empties (``processed_events``, the claims
+:meth:`~fleet.ledger.stores.spend.metering.MeteringStore.record_metering_once` makes), so
+that a segment whose rows are in the ledger is never written again: once the batch is in,
+its segments are removed; a crash between the two leaves a segment the next start's replay
+(:meth:`~fleet.metering.counting.journal.UsageJournal.replay`) finds claimed and only
+removes; a crash before it leaves one the replay writes, once.
+
+A batch the ledger refuses goes back, its segments with it, and both are offered with the
+next one. A segment's rows are all in the batch that closes it: rows are appended and
+batches taken on the event loop, with nothing in between.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from fleet.clock import Clock
+from fleet.metering.counting.events import QuotaSignal, UsageEvent
+from fleet.metering.counting.journal import (
+    SUFFIX,
+    KeyedSink,
+    UsageJournal,
+    signal_line,
+    usage_line,
+)
+from fleet.private_files import open_private, private_dir
+
+log = logging.getLogger(__name__)
+
+PREFIX: Final = "usage-"
+
+
+class AheadLog:
+    """The segments in ``directory``: the open one and those closed but not yet written."""
+
+    def __init__(self, directory: Path, clock: Clock) -> None:
+        self._dir = directory
+        self._clock = clock
+        self._fd: int | None = None
+        self._open: Path | None = None
+        self._closed: list[Path] = []  # closed, their rows not yet in the ledger
+
+    @classmethod
+    def of(cls, journal: UsageJournal | None, clock: Clock) -> tuple[AheadLog, KeyedSink] | None:
+        """The journal's segments and the write that claims them, when ``journal`` has one
+        (else the proxy commits each answer's usage to the ledger itself)."""
+        if journal is None or journal.write is None:
+            return None
+        return cls(journal.directory, clock), journal.write
+
+    def append(self, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal] = ()) -> None:
+        """Append rows to the open segment (opening one if none is) in one write. Raises
+        ``OSError``: the rows are then in no segment."""
+        lines = [json.dumps(usage_line(event)) for event in usage]
+        lines += [json.dumps(signal_line(signal)) for signal in signals]
+        if not lines:
+            return
+        data = "".join(line + "\n" for line in lines).encode()
+        fd = self._fd if self._fd is not None else self._start()
+        written = os.write(fd, data)
+        if written != len(data):  # a full disk: the line is torn, the segment done with
+            self.close()
+            raise OSError(f"wrote {written} of {len(data)} bytes to the metering journal")
+
+    def _start(self) -> int:
+        stamp = self._clock.now().strftime("%Y%m%dT%H%M%S")
+        path = private_dir(self._dir) / f"{PREFIX}{stamp}-{uuid.uuid4().hex}{SUFFIX}"
+        self._fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_EXCL)
+        self._open = path
+        return self._fd
+
+    def close(self) -> None:
+        """Close the open segment, if there is one: its rows go with the next batch."""
+        fd, path = self._fd, self._open
+        self._fd = self._open = None
+        if fd is not None:
+            os.close(fd)
+        if path is not None:
+            self._closed.append(path)
+
+    def take(self) -> list[Path]:
+        """Close the open segment and hand over every segment not yet written: the rows of
+        the batch taken with them are exactly theirs. :meth:`written` or :meth:`put_back`
+        once the batch is written or refused."""
+        self.close()
+        taken, self._closed = self._closed, []
+        return taken
+
+    @staticmethod
+    def keys(segments: Sequence[Path]) -> list[str]:
+        """The names a batch claims for ``segments`` (what the replay offers them under)."""
+        return [path.stem for path in segments]
+
+    def written(self, segments: Sequence[Path]) -> None:
+        """``segments``' rows are in the ledger (and their names claimed): remove them."""
+        for path in segments:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:  # claimed: the next start only removes it
+                log.warning("could not remove the written metering journal %s: %s", path, exc)
+
+    def put_back(self, segments: Sequence[Path]) -> None:
+        """The batch of ``segments`` was not written: offer them with the next one. With no
+        segment open, the last of them is opened again for the rows to come, so that a
+        ledger down for a while leaves one segment, not one per attempt."""
+        self._closed[:0] = segments
+        if self._fd is not None or not segments:
+            return
+        last = segments[-1]
+        try:
+            fd = os.open(last, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return  # the next row opens a new one
+        self._closed.remove(last)
+        self._fd, self._open = fd, last
+
+    def kept(self) -> list[Path]:
+        """Close the open segment; the segments still holding rows the ledger lacks (at
+        shutdown, for the next start)."""
+        self.close()
+        return list(self._closed)
