@@ -179,15 +179,17 @@ class ApprovalsStore(Store):
         (``None``: no such id), and whether this answer is the one that counts."""
         now = to_epoch(self._clock.now())
         async with self._transaction("answer an approval request") as conn:
-            cursor = await conn.execute(
+            rows = await conn.execute_fetchall(
                 "UPDATE approvals SET state = ?, decision = ?, answered_by = ?,"
-                " answered_at = ?, how = ?, reason = ? WHERE id = ? AND state = 'open'",
+                " answered_at = ?, how = ?, reason = ? WHERE id = ? AND state = 'open'"
+                " RETURNING *",
                 (state.value, decision.value, by, now, how, reason, request_id),
             )
-            won = cursor.rowcount > 0
-            rows = await conn.execute_fetchall(
-                "SELECT * FROM approvals WHERE id = ?", (request_id,)
-            )
+            won = bool(rows)
+            if not won:  # answered before, or no such id: the row as it is
+                rows = await conn.execute_fetchall(
+                    "SELECT * FROM approvals WHERE id = ?", (request_id,)
+                )
         found = list(rows)
         return (_request(found[0]) if found else None), won
 
@@ -213,12 +215,15 @@ class ApprovalsStore(Store):
         )
         return [_post(row) for row in rows]
 
-    async def approval_post_at(self, connector: str, event_id: str) -> ApprovalPost | None:
+    async def approval_shown_by(self, connector: str, event_id: str) -> ApprovalRequest | None:
+        """The request that message ``event_id`` of ``connector`` shows, if it shows one."""
         rows = await self._all(
-            "SELECT * FROM approval_posts WHERE connector = ? AND event_id = ?",
+            "SELECT approvals.* FROM approval_posts JOIN approvals"
+            " ON approvals.id = approval_posts.request_id"
+            " WHERE approval_posts.connector = ? AND approval_posts.event_id = ?",
             (connector, event_id),
         )
-        return _post(rows[0]) if rows else None
+        return _request(rows[0]) if rows else None
 
     async def add_approval_rule(self, agent: str, pattern: str, by: str) -> None:
         async with self._transaction("remember an always answer") as conn:
