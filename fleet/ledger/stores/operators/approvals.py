@@ -178,18 +178,17 @@ class ApprovalsStore(Store):
         """Answer request ``request_id`` if it is still open: the request as it is now
         (``None``: no such id), and whether this answer is the one that counts."""
         now = to_epoch(self._clock.now())
-        async with self._transaction("answer an approval request") as conn:
-            rows = await conn.execute_fetchall(
-                "UPDATE approvals SET state = ?, decision = ?, answered_by = ?,"
-                " answered_at = ?, how = ?, reason = ? WHERE id = ? AND state = 'open'"
-                " RETURNING *",
-                (state.value, decision.value, by, now, how, reason, request_id),
-            )
-            won = bool(rows)
-            if not won:  # answered before, or no such id: the row as it is
-                rows = await conn.execute_fetchall(
-                    "SELECT * FROM approvals WHERE id = ?", (request_id,)
-                )
+        # One statement decides it (the first answer wins): one trip, on the answer's path.
+        rows = await self._write(
+            "answer an approval request",
+            "UPDATE approvals SET state = ?, decision = ?, answered_by = ?,"
+            " answered_at = ?, how = ?, reason = ? WHERE id = ? AND state = 'open'"
+            " RETURNING *",
+            (state.value, decision.value, by, now, how, reason, request_id),
+        )
+        won = bool(rows)
+        if not won:  # answered before (it stays so), or no such id: the row as it is
+            rows = await self._all("SELECT * FROM approvals WHERE id = ?", (request_id,))
         found = list(rows)
         return (_request(found[0]) if found else None), won
 

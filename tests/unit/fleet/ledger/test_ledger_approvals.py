@@ -3,7 +3,10 @@ message shows, found in one read; an answer that counts once, the row as it is a
 
 from __future__ import annotations
 
+import pytest
+
 from fleet.clock import ManualClock
+from fleet.errors import LeaseLost
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalPost, ApprovalState, Ask, Decision
 from tests.unit.chat_fakes import T0
@@ -71,3 +74,33 @@ async def test_the_first_answer_counts_and_each_gets_the_row_as_it_is(
         reason=None,
     )
     assert (nobody, won) == (None, False)
+
+
+async def test_an_answer_is_refused_once_the_lease_is_lost(ledger: Ledger) -> None:
+    """Fenced (a standby's lease), an answer is written only while the lease is held: one
+    lost is refused and the request stays open for the new holder."""
+    lease = await ledger.leases.acquire_lease("orchestrator", "a", ttl=10)
+    request, _ = await ledger.approvals.open_approval(
+        agent="coder", run_id=3, channel="hook", ask=ASK, deadline=T0, starter=None
+    )
+    ledger.fence("orchestrator", "a", lease.epoch + 1)  # an epoch it does not hold
+    with pytest.raises(LeaseLost):
+        await ledger.approvals.answer_approval(
+            request.id,
+            state=ApprovalState.ALLOWED,
+            decision=Decision.ALLOW,
+            by="@ann:hs on matrix",
+            how="reaction",
+            reason=None,
+        )
+    ledger.fence("orchestrator", "a", lease.epoch)
+    assert (await ledger.approvals.approval(request.id)).state is ApprovalState.OPEN  # type: ignore[union-attr]
+    done, won = await ledger.approvals.answer_approval(
+        request.id,
+        state=ApprovalState.ALLOWED,
+        decision=Decision.ALLOW,
+        by="@ann:hs on matrix",
+        how="reaction",
+        reason=None,
+    )
+    assert won and done is not None and done.state is ApprovalState.ALLOWED
