@@ -193,19 +193,19 @@ class ApprovalsStore(Store):
         return (_request(found[0]) if found else None), won
 
     async def mark_approval_delivered(self, request_id: str) -> None:
-        async with self._transaction("mark an approval delivered") as conn:
-            await conn.execute(
-                "UPDATE approvals SET delivered_at = ? WHERE id = ?",
-                (to_epoch(self._clock.now()), request_id),
-            )
+        await self._write(
+            "mark an approval delivered",
+            "UPDATE approvals SET delivered_at = ? WHERE id = ?",
+            (to_epoch(self._clock.now()), request_id),
+        )
 
     async def record_approval_post(self, post: ApprovalPost) -> None:
-        async with self._transaction("record where an approval was shown") as conn:
-            await conn.execute(
-                "INSERT INTO approval_posts (request_id, connector, room, thread,"
-                " event_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (post.request_id, post.connector, post.room, post.thread, post.event_id),
-            )
+        await self._write(
+            "record where an approval was shown",
+            "INSERT INTO approval_posts (request_id, connector, room, thread,"
+            " event_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (post.request_id, post.connector, post.room, post.thread, post.event_id),
+        )
 
     async def approval_posts(self, request_id: str) -> list[ApprovalPost]:
         rows = await self._all(
