@@ -35,10 +35,12 @@ bare-plain, with ``--pause-ms`` of quiet before each leg:
   returns it readable. (The app then edits the request's message; that is not timed.)
 
 Reported: p50/p95/p99/mean/min/max per party and leg, and the ratios fleetwarden /
-bare-e2ee (the goal: ≤ 1.5 at p50 and p95, both legs) and fleetwarden / bare-plain.
-Everything runs in one process and event loop, so the parties share its CPU alike.
+bare-e2ee (the goal: ≤ 1.2 at p50 and p95, both legs, each said met or missed) and
+fleetwarden / bare-plain. Everything runs in one process and event loop, so the parties
+share its CPU alike. ``--marks`` adds where each leg's time goes (:mod:`bench.approval_marks`).
 
-    python -m bench.approval_roundtrip [--through app|connector] [--rounds 100] [--json F]
+    python -m bench.approval_roundtrip [--through app|connector] [--rounds 100] [--marks]
+        [--json F]
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench import approval_app
+from bench.approval_marks import Marks, installed
 from bench.harness import COLUMNS, execute, summary
 from bench.matrix_watch import Arrivals, Watcher, annotation, send
 from bench.processes import BenchError
@@ -73,6 +76,11 @@ from tests.synapse_server import SynapseServer
 PASSWORD = "correct horse battery staple"
 PARTIES = ("fleetwarden", "bare-e2ee", "bare-plain")
 LEGS = ("request", "answer")
+RECEIVERS = {"fleetwarden": "fleetwarden", "bare-e2ee": "e2ee", "bare-plain": "plain"}
+"""Who receives each party's answer leg (the user whose long-poll returns the reaction)."""
+GOAL = 1.2
+"""Fleetwarden's round trip at most this many times the bare encrypted client's, at p50 and
+p95, on both legs."""
 START_TIMEOUT = 60.0
 REQUEST = (
     "**Approval `a1b2`** — agent **c1** asks to run a command:\n\n"
@@ -92,6 +100,7 @@ class Result:
     latency: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     ratio: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)  # --marks: where the time goes
 
 
 class Party(Protocol):
@@ -164,8 +173,15 @@ def report(result: Result) -> str:
                 f"{'fw / ' + floor:<14}{r['p50']:>8.2f}{r['p95']:>8.2f}"
                 f"   (p50, p95; mean {r['mean']:.2f})"
             )
-    lines += ["", "goal: fleetwarden / bare-e2ee <= 1.5 at p50 and p95, both legs"]
-    return "\n".join(lines)
+    lines += ["", f"goal: fleetwarden / bare-e2ee <= {GOAL:g} at p50 and p95, both legs"]
+    verdicts = []
+    for leg in LEGS:
+        for stat in ("p50", "p95"):
+            ratio = result.ratio["bare-e2ee"][leg][stat]
+            verdicts.append(f"{leg} {stat} {ratio:.2f}x {'met' if ratio <= GOAL else 'MISSED'}")
+    met = all(result.ratio["bare-e2ee"][leg][s] <= GOAL for leg in LEGS for s in ("p50", "p95"))
+    lines.append("  " + " · ".join(verdicts) + f" — {'met' if met else 'missed'}")
+    return "\n".join(lines + result.where)
 
 
 async def run(args: argparse.Namespace, root: Path) -> Result:
@@ -175,9 +191,12 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
     watchers: list[Watcher] = []
     stack = contextlib.AsyncExitStack()
     timeout_ms = int(args.sync_timeout * 1000)
+    marks = Marks(receivers=RECEIVERS) if args.marks else None
     try:
         synapse.start()
         bot = await synapse.register_async("fleetwarden", PASSWORD)
+        if marks is not None:
+            stack.enter_context(installed(marks, bot.user_id))
         made = {
             name: await synapse.register_async(name, PASSWORD)
             for name in ("operator", "e2ee", "plain")
@@ -210,19 +229,25 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
                 connector_party(root, synapse.base_url, bot, op.user_id, op_watch, fw_room, args)
             )
 
-        def bare(user: MatrixUser, room: str) -> Callable[[str], Awaitable[str]]:
+        def bare(name: str, user: MatrixUser, room: str) -> Callable[[str], Awaitable[str]]:
             async def post(markdown: str) -> str:
                 content = {"msgtype": "m.notice", "body": markdown}
-                return await send(user.client, room, "m.room.message", content)
+                start = time.perf_counter()
+                sent = await send(user.client, room, "m.room.message", content)
+                if marks is not None:
+                    marks.put(name, start, time.perf_counter())
+                return sent
 
             return post
 
         within = args.round_timeout
         parties: dict[str, Party] = {
             "fleetwarden": subject,
-            "bare-e2ee": ChatParty(e2ee_room, bare(e2ee, e2ee_room), e2ee_watch, op_watch, within),
+            "bare-e2ee": ChatParty(
+                e2ee_room, bare("bare-e2ee", e2ee, e2ee_room), e2ee_watch, op_watch, within
+            ),
             "bare-plain": ChatParty(
-                plain_room, bare(plain, plain_room), plain_watch, op_watch, within
+                plain_room, bare("bare-plain", plain, plain_room), plain_watch, op_watch, within
             ),
         }
 
@@ -233,7 +258,12 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
             await asyncio.sleep(args.pause_ms / 1000)
             t2 = time.perf_counter()
             reaction = await send(op.client, party.room, "m.reaction", annotation(message, "✅"))
+            if marks is not None:
+                marks.put("operator", t2, time.perf_counter())
             t3 = await party.answered(message, reaction)
+            if marks is not None and index >= 0:
+                marks.leg(name, "request", t0, t1)
+                marks.leg(name, "answer", t2, t3)
             return [
                 {"party": name, "leg": "request", "round": index, "ms": (t1 - t0) * 1000},
                 {"party": name, "leg": "answer", "round": index, "ms": (t3 - t2) * 1000},
@@ -262,6 +292,8 @@ async def run(args: argparse.Namespace, root: Path) -> Result:
             },
         )
         analyse(result, samples)
+        if marks is not None:
+            result.where = marks.report(PARTIES)
         return result
     finally:
         await stack.aclose()
@@ -345,6 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pause-ms", type=float, default=100.0, help="quiet before each leg")
     parser.add_argument("--sync-timeout", type=float, default=30.0, help="every long-poll, s")
     parser.add_argument("--round-timeout", type=float, default=30.0, help="max wait per leg, s")
+    parser.add_argument(
+        "--marks", action="store_true", help="also show where each leg's time goes (medians)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results (and samples) here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--progress", action="store_true", help="print progress on stderr")

@@ -40,6 +40,15 @@ async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
         log.warning("%s ended with an error as it was stopped", task.get_name(), exc_info=True)
 
 
+async def let_readers_start() -> None:
+    """Give the event loop two turns: the reader an :meth:`Inbox.put` woke takes the message
+    and starts its handling task, and that task takes its first step. A receive loop calls
+    this after handing messages over and before it sets up its next request, so that their
+    handling does not wait behind that set-up."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
 class Inbox:
     """Messages a connector received, in order, until it is closed — or failed, when the
     connection is lost for good: the stream then ends by raising why."""

@@ -92,11 +92,23 @@ class ApprovalDesk:
             request = await self._approvals.get(request_id.strip())
         except UnknownApproval as exc:
             raise CommandError(str(exc)) from exc
+        return await self._answer(
+            request, msg=msg, role=role, decision=decision, how=how, reason=reason
+        )
+
+    async def _answer(
+        self,
+        request: ApprovalRequest,
+        *,
+        msg: InboundMessage,
+        role: Role | None,
+        decision: Decision,
+        how: str,
+        reason: str | None = None,
+    ) -> ApprovalRequest:
+        """:meth:`answer` for ``request`` as read just now."""
         if not may_answer(role, request, msg.connector, msg.sender):
-            raise PermissionDenied(
-                f"only operators, admins and whoever started {request.agent} answer its "
-                f"approvals; you are {'a ' + role.value if role else 'not an operator'}"
-            )
+            raise PermissionDenied(refusal(request, role))
         if not request.state.is_open:
             raise CommandError(closed_words(request))
         if (
@@ -128,24 +140,33 @@ class ApprovalDesk:
         but a refusal said once to a viewer or stranger. Never raises for what was sent."""
         if msg.reacts_to is None:
             return
-        request = await self._approvals.post_at(msg.connector, msg.reacts_to)
         decision = reaction_decision(msg.text)
-        if request is None or decision is None or not request.state.is_open:
+        if decision is None:
             return
-        if msg.event_id is not None and not await self._chat.claim_event(
-            msg.connector, msg.event_id
-        ):
-            return  # a reaction seen again (a replay)
+        request = await self._approvals.post_at(msg.connector, msg.reacts_to)
+        if request is None or not request.state.is_open:
+            return  # a replay of an answer lands here too: its request is answered
+        command = "approve" if decision.allows else "deny"
+        if not may_answer(role, request, msg.connector, msg.sender):
+            if await self._claimed(msg):  # else a replay, said and audited once
+                await self._refuse_once(connector, msg, request, role)
+                why = f"reaction on {request.id} ignored: {refusal(request, role)}"
+                await self._audit(msg, command, "denied", why)
+            return
+        # The answer is recorded (the first one wins) and told to the CLI; then the
+        # reaction is claimed and audited. A replay finds its request answered, above.
         outcome: AuditOutcome = "ok"
         detail = f"{decision.value} {request.id} by reaction"
         try:
-            await self.answer(request.id, msg=msg, role=role, decision=decision, how="reaction")
-        except PermissionDenied as exc:
-            outcome, detail = "denied", f"reaction on {request.id} ignored: {exc}"
-            await self._refuse_once(connector, msg, request, role)
+            await self._answer(request, msg=msg, role=role, decision=decision, how="reaction")
         except CommandError as exc:  # answered or closed just now: its message will say
             outcome, detail = "error", str(exc)
-        await self._audit(msg, "approve" if decision.allows else "deny", outcome, detail)
+        if await self._claimed(msg) or outcome == "ok":
+            await self._audit(msg, command, outcome, detail)
+
+    async def _claimed(self, msg: InboundMessage) -> bool:
+        """Whether this is the first time the reaction ``msg`` is taken."""
+        return msg.event_id is None or await self._chat.claim_event(msg.connector, msg.event_id)
 
     async def _refuse_once(
         self, connector: Connector, msg: InboundMessage, request: ApprovalRequest, role: Role | None
@@ -228,6 +249,14 @@ class ApprovalDesk:
         if reason is not None:
             args["REASON" if decision is Decision.DENY else "ANSWER"] = reason
         return Command(name=name, args=args, flags={}, spec=spec, text=msg.text)
+
+
+def refusal(request: ApprovalRequest, role: Role | None) -> str:
+    """Why someone with ``role`` may not answer ``request``."""
+    return (
+        f"only operators, admins and whoever started {request.agent} answer its "
+        f"approvals; you are {'a ' + role.value if role else 'not an operator'}"
+    )
 
 
 def starter_id(request: ApprovalRequest, connector: str) -> UserId | None:

@@ -3,6 +3,7 @@ fleet's events), and where each connector's command prefix and a run's starter c
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 from bot.app import assembly as wiring
@@ -23,13 +24,26 @@ def prefix_for(cfg: Config) -> Callable[[str], str]:
     return lambda name: "" if name == "console" else own.get(name, cfg.command_prefix)
 
 
+KNOWN_STARTERS = 1024
+"""How many runs' starters :func:`run_starter` keeps (the newest runs' last)."""
+
+
 def run_starter(fleet: FleetView) -> Starter:
-    """Who started the run a request came from, as its story records it."""
+    """Who started the run a request came from, as its story records it; read once per run
+    (who started it never changes), not before each of its requests is shown."""
+    known: OrderedDict[int, str] = OrderedDict()
 
     async def find(request: ApprovalRequest) -> str | None:
+        if request.run_id in known:
+            return known[request.run_id]
         story = await fleet.outputs.stories.story(request.run_id)
         start = None if story is None else story.report.start
-        return None if start is None else starter(start.trigger)
+        found = None if start is None else starter(start.trigger)
+        if found is not None:
+            known[request.run_id] = found
+            while len(known) > KNOWN_STARTERS:
+                known.popitem(last=False)
+        return found
 
     return find
 

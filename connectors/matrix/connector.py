@@ -203,6 +203,8 @@ class MatrixConnector:
         self._state = _State.STOPPED
         task, self._task = self._task, None
         await cancel_and_wait(task)  # _run logs the sync loop's failures
+        if self._sync is not None:
+            await self._sync.flush()  # the token of what was handed over
         await self._device.stop()
         await self._typing.stop()
         await self._client.close()

@@ -214,15 +214,12 @@ class Approvals:
     ) -> ApprovalRequest:
         """Answer an open request; the first answer wins. Raises :class:`UnknownApproval`
         or :class:`AlreadyAnswered` (its message says by whom and when, or why closed)."""
-        current = await self._approvals.approval(request_id)
-        if current is None:
-            raise UnknownApproval(f"no approval request {request_id!r}: `pending` lists them")
         state = ApprovalState.DENIED if decision is Decision.DENY else ApprovalState.ALLOWED
         request, won = await self._approvals.answer_approval(
-            current.id, state=state, decision=decision, by=by, how=how, reason=reason
+            request_id.lower(), state=state, decision=decision, by=by, how=how, reason=reason
         )
-        if request is None:  # pragma: no cover - rows are never deleted
-            raise UnknownApproval(f"no approval request {request_id!r}")
+        if request is None:
+            raise UnknownApproval(f"no approval request {request_id!r}: `pending` lists them")
         if not won:
             raise AlreadyAnswered(closed_words(request))
         if decision is Decision.ALWAYS and request.pattern:
@@ -332,8 +329,7 @@ class Approvals:
 
     async def post_at(self, connector: str, event_id: str) -> ApprovalRequest | None:
         """The request shown by message ``event_id`` of ``connector``, if it is one."""
-        post = await self._approvals.approval_post_at(connector, event_id)
-        return None if post is None else await self._approvals.approval(post.request_id)
+        return await self._approvals.approval_shown_by(connector, event_id)
 
     # -- inside ------------------------------------------------------------------------
 

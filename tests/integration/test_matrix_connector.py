@@ -34,6 +34,7 @@ from connectors.base import EventId, InboundMessage, OutboundMessage, RoomId, Th
 from connectors.errors import ConnectorAuthError, RateLimited
 from connectors.matrix.config import MatrixConfig
 from connectors.matrix.connector import MatrixConnector
+from connectors.matrix.inbound.sync import SyncLoop
 from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
 from fleet.redaction.known import Secret
@@ -405,6 +406,42 @@ async def test_a_restart_resumes_from_the_saved_token(world: World) -> None:
         await op.say(world.room, "after restart")
         await run.wait_text("after restart")
         assert run.texts() == ["while stopped", "after restart"]
+
+
+async def test_the_token_is_saved_after_the_messages_are_handed_over(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync's token is saved in the background once its messages were handed over, without
+    a stop; one never saved (the process died first) replays them at the next start: handed
+    over at least once, never lost."""
+    op = world.operator
+
+    async def token() -> str | None:
+        return await world.ledger.chat.get_connector_state("matrix", "next_batch")
+
+    async with running(world.connector()) as run:
+        await op.say(world.room, "first")
+        await run.wait_text("first")
+        seen = await token()
+        await op.say(world.room, "second")
+        await run.wait_text("second")
+        end = time.monotonic() + DEADLINE
+        while await token() == seen:  # saved by itself, the connector still running
+            assert time.monotonic() < end, "the sync token was never saved"
+            await asyncio.sleep(0.05)
+
+    async def never(self: SyncLoop) -> None:
+        """The process died before each save: the ledger never gets the token."""
+
+    monkeypatch.setattr(SyncLoop, "_save_token", never)
+    async with running(world.connector()) as run:
+        await op.say(world.room, "before the crash")
+        await run.wait_text("before the crash")
+    monkeypatch.undo()
+    async with running(world.connector()) as run:
+        await op.say(world.room, "after it")
+        await run.wait_text("after it")
+        assert run.texts() == ["before the crash", "after it"]
 
 
 async def test_bursts_while_stopped_all_arrive_in_order(

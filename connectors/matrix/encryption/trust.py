@@ -217,14 +217,14 @@ class DeviceTrust:
         key = str(device.ed25519)
         name = f"`{device.id}`" + (f" ({device.display_name})" if device.display_name else "")
         if self._file.get("refused", user, device.id) is not None:
-            client.blacklist_device(device)
+            self._blacklist(device)
             return (
                 f"Refused: the key of {user}'s device {name} changed since it was trusted; "
                 "it gets no keys and its messages are not taken. If that is really their "
                 "device, they log out of it and sign in again (a new device)."
             )
         if user == client.user_id or not self._has_role(user):
-            client.blacklist_device(device)  # a stranger's device never gets a room key
+            self._blacklist(device)  # a stranger's device never gets a room key
             return None
         identity = self._identities.get(user)
         if identity is not None:
@@ -233,7 +233,7 @@ class DeviceTrust:
             "pinned", user, "master"
         )
         if known is not None:  # the homeserver stopped publishing their identity
-            client.blacklist_device(device)
+            self._blacklist(device)
             return (
                 f"Identity missing: {user} had a cross-signing identity (master key "
                 f"{grouped(known)}) and the homeserver now shows none; none of their devices "
@@ -243,9 +243,9 @@ class DeviceTrust:
             )
         if self._policy == "verified":
             if self._file.get("verified", user, device.id) == key:
-                client.verify_device(device)
+                self._verify(device)
                 return None
-            client.blacklist_device(device)
+            self._blacklist(device)
             return (
                 f"Not verified: {user}'s device {name} gets no keys and its commands are not "
                 f"taken until an admin verifies it (`fleetwarden matrix trust {user} "
@@ -275,7 +275,7 @@ class DeviceTrust:
             self._policy == "tofu" and pinned != master
         )
         if not accepted and changed:
-            client.blacklist_device(device)
+            self._blacklist(device)
             return (
                 f"Identity changed: {user}'s master key is now {grouped(master)}, not the one "
                 f"{'verified' if vouched else 'first seen'}; none of their devices gets keys "
@@ -284,9 +284,9 @@ class DeviceTrust:
             )
         if not accepted:
             if self._file.get("verified", user, device.id) == str(device.ed25519):
-                client.verify_device(device)  # an admin verified this one device
+                self._verify(device)  # an admin verified this one device
                 return None
-            client.blacklist_device(device)
+            self._blacklist(device)
             return (
                 f"Identity not verified: {user} is not verified, so their devices get no keys and "
                 "their commands are not taken until an admin verifies them: compare their "
@@ -301,7 +301,7 @@ class DeviceTrust:
             or keys.get(f"ed25519:{device.id}") != str(device.ed25519)
             or not identity.signs_device(payload)
         ):
-            client.blacklist_device(device)
+            self._blacklist(device)
             return (
                 f"Not signed: {user}'s device {name} is not signed by its owner, so it gets "
                 "no keys and its commands are not taken. They verify it from one of their "
@@ -317,9 +317,9 @@ class DeviceTrust:
         known_user = bool(self._file.devices("seen", user))
         if first:
             self._file.put("seen", user, device.id, key)
-        if olm.is_device_blacklisted(device):
+        if device.blacklisted:
             client.unblacklist_device(device)
-        client.verify_device(device)
+        self._verify(device)
         if first and known_user:
             return (
                 f"New device: {user} signed in on {name}; it now gets the keys of this room "
@@ -327,6 +327,18 @@ class DeviceTrust:
                 "account at once."
             )
         return None
+
+    def _blacklist(self, device: Any) -> None:
+        """Give ``device`` no room keys. Read from the device first: nio's store reads three
+        rows to find a state unchanged (every review, every send), and nio keeps the state
+        it stores on the device itself, which is what it shares keys by."""
+        if not device.blacklisted:
+            self._client.blacklist_device(device)
+
+    def _verify(self, device: Any) -> None:
+        """Trust ``device`` (read from the device first, as :meth:`_blacklist`)."""
+        if not device.verified:
+            self._client.verify_device(device)
 
     def verify(self, user: str, device_id: str, key: str) -> None:
         """An admin's verification of ``user``'s ``device_id`` with its ed25519 ``key``."""
@@ -345,9 +357,9 @@ class DeviceTrust:
         if self._file.get("refused", user, device_id) is not None:
             return f"{user}'s device `{device_id}` is refused (its key changed)"
         device = self._client.device_store[user].get(device_id)
-        if device is not None and olm.is_device_blacklisted(device):
+        if device is not None and device.blacklisted:
             return f"{user}'s device `{device_id}` is not trusted (see the room's notice)"
-        if self._policy == "verified" and (device is None or not olm.is_device_verified(device)):
+        if self._policy == "verified" and (device is None or not device.verified):
             return f"{user}'s device `{device_id}` is not verified"
         return None
 

@@ -5,6 +5,13 @@ is ``limited``, de-duplication of replayed events, and the reconnect policy: cap
 exponential backoff with jitter on transport and server errors, a fatal stop when the
 access token is rejected.
 
+A sync's messages are handed over first and its token saved after, in the background
+(:data:`SAVE_AFTER_SECONDS` later, the newest token at a time; at once when the connector
+stops): the handlers' own ledger writes — each event's claim — never queue behind the
+token's, and a burst of syncs writes it once. A crash before the save replays those
+messages at the next start; the ledger's claim of each event (the router's, the approval
+desk's) makes handling them exactly once. Saving first would lose them instead.
+
 One event that cannot be taken (an error no retry mends) is reported to the app's
 :class:`~connectors.receiving.ReceiveFailures` with its id and skipped: the events after
 it, and the syncs after this one, go on.
@@ -21,6 +28,7 @@ import nio
 
 from connectors.base import InboundMessage
 from connectors.errors import ConnectorAuthError, ConnectorError, RateLimited
+from connectors.inbox import cancel_and_wait, let_readers_start
 from connectors.matrix import wire
 from connectors.matrix.encryption.e2ee import Encryption
 from connectors.matrix.inbound import translate
@@ -42,6 +50,8 @@ _RETRYABLE: tuple[type[Exception], ...] = (ConnectorError, *wire.TRANSIENT_EXCEP
 
 
 _MAX_SERVER_WAIT = 300.0  # seconds: the longest rate-limit wait we accept from a reply
+SAVE_AFTER_SECONDS = 1.0
+"""How long after a sync its token is saved (see the module)."""
 
 
 class SyncLoop:
@@ -78,7 +88,9 @@ class SyncLoop:
         self._refused: set[tuple[str, str]] = set()
         self._plain_warned: set[str] = set()
         self._threads = ThreadMemory()
-        self._since: str | None = None
+        self._since: str | None = None  # the token of the last sync handed over
+        self._saved: str | None = None  # the token in the ledger
+        self._saver: asyncio.Task[None] | None = None
         self._me = identity
         self._failures = failures if failures is not None else ReceiveFailures()
         if encryption is not None:
@@ -91,11 +103,12 @@ class SyncLoop:
 
     async def prime(self) -> None:
         """Load the saved token; on a first start, take one from a sync and act on nothing in it."""
-        self._since = await self._state.get_connector_state(CONNECTOR, TOKEN_KEY)
+        self._since = self._saved = await self._state.get_connector_state(CONNECTOR, TOKEN_KEY)
         if self._since is not None:
             return
         response = await self._sync(None, timeout_ms=0)
-        await self._save_token(str(response.next_batch))
+        self._since = str(response.next_batch)
+        await self._save_token()
         log.info("matrix: first start; history before now is ignored")
 
     async def run(self) -> None:
@@ -118,12 +131,13 @@ class SyncLoop:
                         await self._room_events(room, [(source, None)])
                     await encryption.request_keys()
                     said += encryption.said()  # a withheld key's notice: now, not next sync
-                # Save the token, then hand the messages over: the handlers' first ledger
-                # write (the event claim) then never waits behind this one.
-                await self._save_token(str(response.next_batch))
-                for message in self._pending:
+                handed, self._pending = self._pending, []
+                for message in handed:
                     self._emit(message)
-                self._pending = []
+                self._since = str(response.next_batch)
+                self._save_soon()
+                if handed:
+                    await let_readers_start()
                 for line in said:
                     await self._rooms.say(line.room, line.markdown, clear=line.clear)
             except ConnectorAuthError as exc:
@@ -153,9 +167,42 @@ class SyncLoop:
             )
         return wire.expect(response, nio.SyncResponse, "sync")
 
-    async def _save_token(self, token: str) -> None:
-        await self._state.set_connector_state(CONNECTOR, TOKEN_KEY, token)
-        self._since = token
+    async def flush(self) -> None:
+        """Save the token of the last sync handed over now (the connector stops); a ledger
+        that cannot take it is logged: the next start replays that sync's messages."""
+        saver, self._saver = self._saver, None
+        await cancel_and_wait(saver)
+        try:
+            await self._save_token()
+        except Exception as exc:
+            log.warning(
+                "matrix: the sync token was not saved (%s); the next start reads "
+                "the last messages again, and handles each once",
+                exc,
+            )
+
+    def _save_soon(self) -> None:
+        if self._saver is None and self._since != self._saved:
+            self._saver = asyncio.create_task(self._save_later(), name="matrix-sync-token")
+
+    async def _save_later(self) -> None:
+        """Save the newest token :data:`SAVE_AFTER_SECONDS` after a sync, until saved."""
+        try:
+            while self._since != self._saved:
+                await asyncio.sleep(SAVE_AFTER_SECONDS)
+                try:
+                    await self._save_token()
+                except Exception as exc:  # the ledger is away: tried again with the next
+                    log.warning("matrix: the sync token was not saved (%s); trying again", exc)
+        finally:
+            if self._saver is asyncio.current_task():
+                self._saver = None
+
+    async def _save_token(self) -> None:
+        token = self._since
+        if token is not None and token != self._saved:
+            await self._state.set_connector_state(CONNECTOR, TOKEN_KEY, token)
+            self._saved = token
 
     async def _handle(self, response: Any) -> None:
         """Emit the new messages of one sync, then answer invites and note departures."""

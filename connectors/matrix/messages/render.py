@@ -67,13 +67,14 @@ def relation(
     return None
 
 
-def notice(part: str, relates_to: Relation | None) -> NoticeContent:
-    """One ``m.notice`` (the bot convention: other bots do not answer notices) with HTML."""
+def notice(part: str, relates_to: Relation | None, *, html: str | None = None) -> NoticeContent:
+    """One ``m.notice`` (the bot convention: other bots do not answer notices) with HTML
+    (``html``: ``part`` rendered already)."""
     content: NoticeContent = {
         "msgtype": "m.notice",
         "body": part,
         "format": "org.matrix.custom.html",
-        "formatted_body": to_html(part),
+        "formatted_body": to_html(part) if html is None else html,
     }
     if relates_to is not None:
         content["m.relates_to"] = relates_to
@@ -137,11 +138,7 @@ def parts(
     max_bytes: int = MAX_CONTENT_BYTES,
 ) -> list[str]:
     """``markdown`` split so that each part's notice, with its relation, fits ``max_bytes``."""
-    # Later parts of a thread reply point at the root instead of the reply target, which may
-    # be the longer id: measure every part with whichever relation encodes longer.
-    first, later = relation(thread_id, in_reply_to), relation(thread_id, in_reply_to, first=False)
-    widest = max(first, later, key=lambda each: 0 if each is None else content_size(each))
-    return _fit(markdown, limit, max_bytes, widest)
+    return [part for part, _ in _fitted(markdown, thread_id, in_reply_to, limit, max_bytes)]
 
 
 def notices(
@@ -153,22 +150,34 @@ def notices(
     max_bytes: int = MAX_CONTENT_BYTES,
 ) -> list[NoticeContent]:
     """``markdown`` as notice contents, each within ``max_bytes``; fences stay balanced."""
-    split = parts(
-        markdown, thread_id=thread_id, in_reply_to=in_reply_to, limit=limit, max_bytes=max_bytes
-    )
+    split = _fitted(markdown, thread_id, in_reply_to, limit, max_bytes)
     return [
-        notice(part, relation(thread_id, in_reply_to, first=index == 0))
-        for index, part in enumerate(split)
+        notice(part, relation(thread_id, in_reply_to, first=index == 0), html=html)
+        for index, (part, html) in enumerate(split)
     ]
 
 
-def _fit(markdown: str, limit: int, max_bytes: int, relates_to: Relation | None) -> list[str]:
+def _fitted(
+    markdown: str, thread_id: str | None, in_reply_to: str | None, limit: int, max_bytes: int
+) -> list[tuple[str, str]]:
+    """``markdown`` split so that each part's notice fits, with each part's HTML."""
+    # Later parts of a thread reply point at the root instead of the reply target, which may
+    # be the longer id: measure every part with whichever relation encodes longer.
+    first, later = relation(thread_id, in_reply_to), relation(thread_id, in_reply_to, first=False)
+    widest = max(first, later, key=lambda each: 0 if each is None else content_size(each))
+    return _fit(markdown, limit, max_bytes, widest)
+
+
+def _fit(
+    markdown: str, limit: int, max_bytes: int, relates_to: Relation | None
+) -> list[tuple[str, str]]:
     # A part whose encoded content is over budget (heavy HTML escaping, wide characters)
     # is split again with half the limit; each round halves, so this ends.
-    fitted: list[str] = []
+    fitted: list[tuple[str, str]] = []
     for part in split_markdown(markdown, limit):
-        if content_size(notice(part, relates_to)) <= max_bytes or limit <= MIN_SPLIT_LIMIT:
-            fitted.append(part)
+        measured = notice(part, relates_to)
+        if content_size(measured) <= max_bytes or limit <= MIN_SPLIT_LIMIT:
+            fitted.append((part, measured["formatted_body"]))
         else:
             fitted.extend(_fit(part, max(MIN_SPLIT_LIMIT, limit // 2), max_bytes, relates_to))
     return fitted

@@ -85,6 +85,21 @@ class Access:
         async with self.lock:
             return await self.appender.claim(what, claims, self._fence)
 
+    async def write(self, what: str, sql: str, params: Sequence[object]) -> list[Row]:
+        """One write statement, atomic on its own, and the rows it returns (``RETURNING``):
+        sent alone in autocommit, one trip to the database instead of three (``BEGIN``, it,
+        ``COMMIT``); in a fenced transaction as every other write while a fence is set.
+        Only for a statement whose own ``WHERE`` decides it (``… WHERE state = 'open'``):
+        nothing read before it is held still."""
+        if self._fence is not None:
+            async with self.transaction(what) as conn:
+                return await conn.execute_fetchall(sql, params)
+        async with self.lock:
+            try:
+                return await self.conn.execute_fetchall(sql, params)
+            except DatabaseError as exc:
+                raise LedgerError(f"ledger {self.where}: cannot {what}: {exc}") from exc
+
     async def all(self, sql: str, params: Sequence[object]) -> list[Row]:
         """The rows ``sql`` reads."""
         async with self.lock:
@@ -123,6 +138,9 @@ class Store:
 
     async def _all(self, sql: str, params: Sequence[object]) -> list[Row]:
         return await self._access.all(sql, params)
+
+    async def _write(self, what: str, sql: str, params: Sequence[object]) -> list[Row]:
+        return await self._access.write(what, sql, params)
 
     async def _one(self, sql: str, params: Sequence[object]) -> Row | None:
         rows = await self._access.all(sql, params)

@@ -178,33 +178,34 @@ class ApprovalsStore(Store):
         """Answer request ``request_id`` if it is still open: the request as it is now
         (``None``: no such id), and whether this answer is the one that counts."""
         now = to_epoch(self._clock.now())
-        async with self._transaction("answer an approval request") as conn:
-            cursor = await conn.execute(
-                "UPDATE approvals SET state = ?, decision = ?, answered_by = ?,"
-                " answered_at = ?, how = ?, reason = ? WHERE id = ? AND state = 'open'",
-                (state.value, decision.value, by, now, how, reason, request_id),
-            )
-            won = cursor.rowcount > 0
-            rows = await conn.execute_fetchall(
-                "SELECT * FROM approvals WHERE id = ?", (request_id,)
-            )
+        # One statement decides it (the first answer wins): one trip, on the answer's path.
+        rows = await self._write(
+            "answer an approval request",
+            "UPDATE approvals SET state = ?, decision = ?, answered_by = ?,"
+            " answered_at = ?, how = ?, reason = ? WHERE id = ? AND state = 'open'"
+            " RETURNING *",
+            (state.value, decision.value, by, now, how, reason, request_id),
+        )
+        won = bool(rows)
+        if not won:  # answered before (it stays so), or no such id: the row as it is
+            rows = await self._all("SELECT * FROM approvals WHERE id = ?", (request_id,))
         found = list(rows)
         return (_request(found[0]) if found else None), won
 
     async def mark_approval_delivered(self, request_id: str) -> None:
-        async with self._transaction("mark an approval delivered") as conn:
-            await conn.execute(
-                "UPDATE approvals SET delivered_at = ? WHERE id = ?",
-                (to_epoch(self._clock.now()), request_id),
-            )
+        await self._write(
+            "mark an approval delivered",
+            "UPDATE approvals SET delivered_at = ? WHERE id = ?",
+            (to_epoch(self._clock.now()), request_id),
+        )
 
     async def record_approval_post(self, post: ApprovalPost) -> None:
-        async with self._transaction("record where an approval was shown") as conn:
-            await conn.execute(
-                "INSERT INTO approval_posts (request_id, connector, room, thread,"
-                " event_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (post.request_id, post.connector, post.room, post.thread, post.event_id),
-            )
+        await self._write(
+            "record where an approval was shown",
+            "INSERT INTO approval_posts (request_id, connector, room, thread,"
+            " event_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (post.request_id, post.connector, post.room, post.thread, post.event_id),
+        )
 
     async def approval_posts(self, request_id: str) -> list[ApprovalPost]:
         rows = await self._all(
@@ -213,12 +214,15 @@ class ApprovalsStore(Store):
         )
         return [_post(row) for row in rows]
 
-    async def approval_post_at(self, connector: str, event_id: str) -> ApprovalPost | None:
+    async def approval_shown_by(self, connector: str, event_id: str) -> ApprovalRequest | None:
+        """The request that message ``event_id`` of ``connector`` shows, if it shows one."""
         rows = await self._all(
-            "SELECT * FROM approval_posts WHERE connector = ? AND event_id = ?",
+            "SELECT approvals.* FROM approval_posts JOIN approvals"
+            " ON approvals.id = approval_posts.request_id"
+            " WHERE approval_posts.connector = ? AND approval_posts.event_id = ?",
             (connector, event_id),
         )
-        return _post(rows[0]) if rows else None
+        return _request(rows[0]) if rows else None
 
     async def add_approval_rule(self, agent: str, pattern: str, by: str) -> None:
         async with self._transaction("remember an always answer") as conn:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import socket
 from datetime import datetime
 
+from fleet.errors import LedgerError
 from fleet.ledger.database.access import Store
-from fleet.ledger.database.engine import insert_id
 from fleet.ledger.records.rows import AuditEntry, AuditOutcome
 
 ORCHESTRATOR_HOST = socket.gethostname()
@@ -34,16 +34,18 @@ class AuditStore(Store):
         ``source`` says where the command came from: ``typed`` by the sender, or
         ``schedule:<id>`` when one of their schedules ran it."""
         when = self._epoch(at)
-        async with self._transaction("write the audit trail") as conn:
-            return await insert_id(
-                conn,
-                "INSERT INTO audit (at, connector, sender, room, thread, text, command, outcome,"
-                " detail, source, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    *(when, connector, sender, room, thread, text, command, outcome, detail),
-                    *(source, ORCHESTRATOR_HOST),
-                ),
-            )
+        rows = await self._write(  # one statement: one trip
+            "write the audit trail",
+            "INSERT INTO audit (at, connector, sender, room, thread, text, command, outcome,"
+            " detail, source, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                *(when, connector, sender, room, thread, text, command, outcome, detail),
+                *(source, ORCHESTRATOR_HOST),
+            ),
+        )
+        if not rows:
+            raise LedgerError("the ledger reported no id for an audit entry")
+        return int(rows[0][0])
 
     async def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
         """The latest ``limit`` audit entries, newest first."""

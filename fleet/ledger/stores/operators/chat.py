@@ -94,13 +94,13 @@ class ChatStore(Store):
     async def claim_event(self, connector: str, event_id: str, at: datetime | None = None) -> bool:
         """Whether this is the first time ``event_id`` is seen; redelivered events get False."""
         when = self._epoch(at)
-        async with self._transaction("claim an event") as conn:
-            cursor = await conn.execute(
-                "INSERT INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (connector, event_id, when),
-            )
-            return cursor.rowcount == 1
+        rows = await self._write(  # one statement: one trip
+            "claim an event",
+            "INSERT INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING event_id",
+            (connector, event_id, when),
+        )
+        return bool(rows)
 
     async def prune_events(self, before: datetime) -> int:
         """Forget events processed before ``before`` (and the answers to chat messages last
@@ -126,13 +126,13 @@ class ChatStore(Store):
     ) -> None:
         """Save ``value`` under ``key`` for ``connector``, replacing any previous one."""
         when = self._epoch(at)
-        async with self._transaction(f"save {connector} state") as conn:
-            await conn.execute(
-                "INSERT INTO connector_state (connector, key, value, updated_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (connector, key) DO UPDATE"
-                " SET value = excluded.value, updated_at = excluded.updated_at",
-                (connector, key, value, when),
-            )
+        await self._write(
+            f"save {connector} state",
+            "INSERT INTO connector_state (connector, key, value, updated_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (connector, key) DO UPDATE"
+            " SET value = excluded.value, updated_at = excluded.updated_at",
+            (connector, key, value, when),
+        )
 
     # -- answers ----------------------------------------------------------------------------
 

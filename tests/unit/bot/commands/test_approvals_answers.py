@@ -236,6 +236,39 @@ async def test_a_viewers_reaction_changes_nothing_and_is_told_once(world: World)
     assert world.told == [] and world.chat.edited == []
 
 
+async def test_a_reaction_seen_again_answers_once_and_is_audited_once(world: World) -> None:
+    """The same reaction handled twice (read again after a restart): the CLI is told once and
+    the audit has it once; a viewer's seen twice is said once and audited once."""
+    request = await world.ask()
+    post = await world.post_of(request)
+
+    def reaction(event_id: str, sender: str) -> InboundMessage:
+        return InboundMessage(
+            connector="matrix",
+            sender=sender,
+            text="✅",
+            room=RoomId(ROOM),
+            timestamp=world.clock.now(),
+            event_id=EventId(event_id),
+            thread_id=ThreadId(THREAD),
+            reacts_to=EventId(post),
+        )
+
+    for _ in range(2):
+        await world.router.handle(world.chat, reaction("$by-viewer", VIEWER))
+    refusals = [m for m in world.chat.sent if "is not an answer" in m.markdown]
+    assert len(refusals) == 1
+    for _ in range(2):
+        await world.router.handle(world.chat, reaction("$by-operator", OPERATOR))
+    assert [told.id for told in world.told] == [request.id]
+    audit = await world.ledger.audit.audit_entries()
+    reactions = [entry for entry in audit if entry.source.startswith("reaction:")]
+    assert sorted((entry.sender, entry.outcome) for entry in reactions) == [
+        (OPERATOR, "ok"),
+        (VIEWER, "denied"),
+    ]
+
+
 async def test_a_reaction_on_anything_else_is_ignored_silently(world: World) -> None:
     """A reaction on a message that is no request, or that is no answer: no word, no audit."""
     request = await world.ask()
