@@ -16,7 +16,8 @@ every accepted beat is handed to the ``on_beat`` callback as ``(agent, kind)`` w
          then closed) the endpoint holds all the connections it takes, none of them idle
 
 A new connection must send its beat's headers within ``idle_timeout`` seconds
-(:mod:`fleet.connections.admission`).
+(:mod:`fleet.connections.admission`); a kept-alive one, its next beat's within
+``header_timeout`` of the last answer (an agent's beats may share one connection).
 
 With an :class:`~fleet.approvals.ask_door.AskDoor`, the same port and tokens also serve
 ``/approval/<agent>``: where a CLI's hook or plugin asks the operator and waits for the
@@ -62,6 +63,9 @@ STATE_FILE: Final = "heartbeat.json"
 MAX_BODY: Final = 4096
 MAX_ASK: Final = 1024 * 1024  # an ask carries the tool's input: a whole file, for a Write
 MAX_PER_AGENT: Final = 16  # beats of one agent in flight at once
+MAX_CONNECTIONS: Final = 4096
+"""Connections held at once (fewer when the open-file limit leaves less): an agent keeps
+its beats' connection open between beats, so a fleet of a thousand holds a thousand."""
 _MAX_WARNED: Final = 256  # names remembered for log-once; a scanner must not grow it forever
 _UNKNOWN: Final = "an unknown agent"  # log key for names we refuse to echo into logs
 
@@ -141,7 +145,7 @@ class HeartbeatServer:
             max_header_line=2048,
             max_headers=32,
             idle_timeout=idle_timeout,
-            max_connections=512,
+            max_connections=MAX_CONNECTIONS,
             max_per_agent=MAX_PER_AGENT,
         )
         self._body_timeout = body_timeout
