@@ -35,7 +35,9 @@ async def test_many_agents_change_state_in_one_go(location: LedgerLocation) -> N
             await ledger.agents.upsert_agent(AgentSpec(name, "stub"), DesiredState.RUNNING)
             await ledger.agents.set_state(name, AgentState.RUNNING, "pid 1")
         await ledger.agents.set_state(names[1], AgentState.IDLE, "waiting for input")
-        changes = [(name, AgentState.IDLE, "waiting for input") for name in names]
+        changes: list[tuple[str, AgentState, str]] = [
+            (name, AgentState.IDLE, "waiting for input") for name in names
+        ]
         changes += [("ghost", AgentState.IDLE, "waiting"), (names[2], AgentState.STALLED, "quiet")]
 
         unknown = await ledger.agents.set_states(changes)
