@@ -134,6 +134,7 @@ def end_to_end(
         return {
             **({"trace": traced} if traced else {}),
             "spawn_ms": stats(spawn_ms),
+            "spawn_samples_ms": spawn_ms,
             "spawn_total_s": spawn_total,
             "spawn_per_s": agents / spawn_total,
             "ps_ms": stats(ps_ms),
