@@ -68,6 +68,8 @@ MAX_CONNECTIONS: Final = 4096
 its beats' connection open between beats, so a fleet of a thousand holds a thousand."""
 _MAX_WARNED: Final = 256  # names remembered for log-once; a scanner must not grow it forever
 _UNKNOWN: Final = "an unknown agent"  # log key for names we refuse to echo into logs
+# A request's key for the agent whose token it bears, once checked.
+_CHECKED: Final = web.RequestKey("fleetwarden.agent", str)
 
 
 class BeatKind(enum.StrEnum):
@@ -266,11 +268,17 @@ class HeartbeatServer:
         if request.path.startswith(GIT_PREFIX):
             return git_agent(request, self._secrets)  # the token is the Basic password
         raw_name = request.match_info.get("agent", "")
-        return self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
+        agent = self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
+        if agent is not None:
+            request[_CHECKED] = agent  # the handler need not check the token again
+        return agent
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw_name = request.match_info["agent"]
-        agent = self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
+        checked = request.get(_CHECKED)
+        agent = AgentName(checked) if checked is not None else None
+        if agent is None:
+            agent = self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
         if agent is None:
             named_agent = AgentName(raw_name) if is_agent_name(raw_name) else None
             known = named_agent is not None and self._secrets.knows(named_agent)
