@@ -100,7 +100,10 @@ def report(result: dict[str, Any]) -> str:
     out += [
         "",
         f"spawn: {e2e['spawn_per_s']:.1f} agents/s ({e2e['spawn_total_s']:.1f} s for {n}; "
-        f"per spawn p50 {e2e['spawn_ms']['p50']:.1f} ms, max {e2e['spawn_ms']['max']:.1f} ms)",
+        f"per spawn p50 {e2e['spawn_ms']['p50']:.1f} ms, max {e2e['spawn_ms']['max']:.1f} ms); "
+        f"of which outside Fleetwarden, p50: {e2e['spawn_agent_pid_ms']['p50']:.1f} ms from "
+        f"forking the shim to the sandbox's first process running "
+        f"({e2e['spawn_sandbox_ready_ms']['p50']:.1f} ms to bubblewrap's sandbox set up)",
         f"RSS: idle {e2e['rss_idle_mb']:.1f} MB, "
         f"after spawning {e2e['rss_after_spawn_mb']:.1f} MB, "
         f"after the ps rounds {e2e['rss_mb']:.1f} MB; {e2e['threads']} threads",
@@ -244,6 +247,11 @@ def scaling_report(results: list[dict[str, Any]]) -> str:
         ("orchestrator RSS (MB)", lambda r: r["end_to_end"]["rss_mb"]),
         ("RSS per agent (MB)", lambda r: per_agent(r)["rss_mb"]),
         ("spawn rate (agents/s)", lambda r: r["end_to_end"]["spawn_per_s"]),
+        ("spawn p50 (ms)", lambda r: r["end_to_end"]["spawn_ms"]["p50"]),
+        (
+            "of it, shim forked → sandbox's first process (ms, p50)",
+            lambda r: r["end_to_end"].get("spawn_agent_pid_ms", {}).get("p50", float("nan")),
+        ),
         ("CPU per `ps` per agent (ms)", lambda r: per_agent(r)["ps_cpu_ms"]),
         ("sweep per agent (ms)", lambda r: per_agent(r)["sweep_p50_ms"]),
     ]

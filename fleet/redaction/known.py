@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import quote, quote_plus
@@ -36,6 +36,8 @@ MIN_LENGTH: Final = 6
 FRAGMENT_MIN: Final = 8
 LONG: Final = 24  # values this long are found by their pieces (see the module)
 STRIDE: Final = LONG - FRAGMENT_MIN + 1  # every piece of a text this far apart is looked up
+_AT_BITS: Final = 20  # a piece's offset in its value, in the low bits of where it is
+_AT_MASK: Final = (1 << _AT_BITS) - 1
 # A backslash escaping ASCII punctuation, as markdown and JSON write it (``\_``, ``\"``).
 ESCAPE: Final = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
 # What may stand between a line's edge and a cut secret: indentation, quotes, an ellipsis,
@@ -128,33 +130,54 @@ class KnownValues:
 
     def __init__(self, secrets: Iterable[Secret]) -> None:
         needles: dict[str, str] = {}
-        grams: dict[str, list[tuple[str, int, str]]] = {}
+        # Each piece of each value, by where it is: ``entry << _AT_BITS | offset`` into
+        # ``entries`` (value, label) — one int, or a list when pieces repeat, rather than a
+        # tuple in a list each: a fleet holds a matcher of thousands of secrets.
+        entries: list[tuple[str, str]] = []
+        grams: dict[str, int | list[int]] = {}
         values: set[str] = set()
         for secret in secrets:
             for value in _values(secret.value):
-                values.add(value)
                 for form in _forms(value):
                     needles.setdefault(form, secret.what)
+                if len(value) > _AT_MASK:
+                    continue  # a value past a megabyte is looked for whole only, one by one
+                values.add(value)
+                entry = len(entries) << _AT_BITS
+                entries.append((value, secret.what))
                 for at in range(len(value) - FRAGMENT_MIN + 1):
-                    grams.setdefault(value[at : at + FRAGMENT_MIN], []).append(
-                        (value, at, secret.what)
-                    )
-        self._needles = needles
+                    gram = value[at : at + FRAGMENT_MIN]
+                    held = grams.get(gram)
+                    if held is None:
+                        grams[gram] = entry | at
+                    elif isinstance(held, int):
+                        grams[gram] = [held, entry | at]
+                    else:
+                        held.append(entry | at)
+        self._any = bool(needles)
         # Long values as written are found by their pieces (``grams``), the rest one by one.
         self._long = {n: what for n, what in needles.items() if len(n) >= LONG and n in values}
         self._short = {n: what for n, what in needles.items() if n not in self._long}
+        self._entries = entries
         self._grams = grams
 
+    def _pieces(self, gram: str) -> Iterator[tuple[str, int, str]]:
+        """Where ``gram`` is in the values: (value, offset, label) each."""
+        held = self._grams[gram]
+        for code in (held,) if isinstance(held, int) else held:
+            value, what = self._entries[code >> _AT_BITS]
+            yield value, code & _AT_MASK, what
+
     def __bool__(self) -> bool:
-        return bool(self._needles)
+        return bool(self._any)
 
     def spans(self, text: str) -> list[Span]:
         """Every place a known secret is in ``text``, whole, escaped or cut at a line's edge."""
-        return self.spans_in(Probe(text)) if self._needles else []
+        return self.spans_in(Probe(text)) if self._any else []
 
     def spans_in(self, probe: Probe) -> list[Span]:
         """:meth:`spans` of the text ``probe`` looked into."""
-        if not self._needles:
+        if not self._any:
             return []
         found = self._exact(probe)
         if probe.escaped:
@@ -173,7 +196,7 @@ class KnownValues:
                 at = text.find(needle, at + 1)
         if self._long:
             for gram in probe.sampled.keys() & self._grams.keys():
-                for value, offset, _ in self._grams[gram]:
+                for value, offset, _ in self._pieces(gram):
                     label = self._long.get(value)
                     if label is None:
                         continue
@@ -191,7 +214,7 @@ class KnownValues:
         text, size = probe.text, FRAGMENT_MIN
         found: list[Span] = []
         for gram in probe.starts.keys() & self._grams.keys():
-            for value, offset, what in self._grams[gram]:
+            for value, offset, what in self._pieces(gram):
                 piece = value[offset:]
                 if not offset:
                     continue
@@ -199,7 +222,7 @@ class KnownValues:
                     if text.startswith(piece, at):
                         found.append(Span(at, at + len(piece), what))
         for gram in probe.ends.keys() & self._grams.keys():
-            for value, offset, what in self._grams[gram]:
+            for value, offset, what in self._pieces(gram):
                 piece = value[: offset + size]
                 if len(piece) >= len(value):
                     continue
