@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.console_driver import Console
-from bench.fleet_procs import agent_groups, cpu_seconds, proc_status_kb, proc_status_kb_threads
+from bench.fleet_procs import (
+    agent_groups,
+    cpu_seconds,
+    launch_waits_ms,
+    proc_status_kb,
+    proc_status_kb_threads,
+)
 from bench.fleet_trace import full_gc_in, window_parts
 from bench.harness import stats
 
@@ -54,6 +60,7 @@ def end_to_end(
             if i % 50 == 0:
                 log(f"  spawned {i}/{agents}")
         spawn_total = time.perf_counter() - t_all
+        waits = launch_waits_ms(workdir / ".fleetwarden")
 
         rss_after_spawn = proc_status_kb(bot.pid, "VmRSS")
         # Let every agent heartbeat at least once (stub: every 5 s) before timing ps.
@@ -134,6 +141,10 @@ def end_to_end(
         return {
             **({"trace": traced} if traced else {}),
             "spawn_ms": stats(spawn_ms),
+            "spawn_samples_ms": spawn_ms,
+            # Outside Fleetwarden: the shim and bubblewrap starting, per spawn.
+            "spawn_sandbox_ready_ms": stats(waits["sandbox_ready_ms"] or [0.0]),
+            "spawn_agent_pid_ms": stats(waits["agent_pid_ms"] or [0.0]),
             "spawn_total_s": spawn_total,
             "spawn_per_s": agents / spawn_total,
             "ps_ms": stats(ps_ms),

@@ -144,14 +144,23 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
         beats_written = 0
 
         async def beat_load() -> None:
+            # Each beat its own task, as each is its own request in the app: beats that
+            # arrive while one is written wait for the next (group) write together.
             nonlocal beats_written
             interval = HEARTBEAT_INTERVAL / len(names)
+            writing: set[asyncio.Task[None]] = set()
             i = 0
-            while True:
-                await ledger.heartbeats.record_heartbeat(names[i % len(names)], "waiting")
-                beats_written += 1
-                i += 1
-                await asyncio.sleep(interval)
+            try:
+                while True:
+                    beat = ledger.heartbeats.record_heartbeat(names[i % len(names)], "waiting")
+                    task = asyncio.create_task(beat)
+                    writing.add(task)
+                    task.add_done_callback(writing.discard)
+                    beats_written += 1
+                    i += 1
+                    await asyncio.sleep(interval)
+            finally:
+                await asyncio.gather(*writing, return_exceptions=True)
 
         load = asyncio.create_task(beat_load())
         try:

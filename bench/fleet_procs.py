@@ -76,3 +76,22 @@ def kill_agents(state_dir: Path) -> int:
 
 def proc_status_kb_threads(pid: int) -> int:
     return proc_status_kb(pid, "Threads")
+
+
+def launch_waits_ms(state_dir: Path) -> dict[str, list[float]]:
+    """Where a spawn waits outside Fleetwarden, per run, from the files of its run dir:
+    from the stdin FIFO's making (just before the shim is forked) to ``sandbox.json``
+    (the shim started, bubblewrap set the sandbox up) and to ``agent.pid`` (the sandbox's
+    first process running), in ms."""
+    sandbox: list[float] = []
+    pid: list[float] = []
+    for run_dir in sorted(state_dir.glob("agents/*/runs/*")):
+        try:
+            made = (run_dir / "stdin").stat().st_ctime_ns
+            ready = (run_dir / "agent.pid").stat().st_mtime_ns
+        except OSError:
+            continue
+        pid.append((ready - made) / 1e6)
+        with contextlib.suppress(OSError):
+            sandbox.append(((run_dir / "sandbox.json").stat().st_mtime_ns - made) / 1e6)
+    return {"sandbox_ready_ms": sandbox, "agent_pid_ms": pid}

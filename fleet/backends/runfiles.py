@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT = 10.0
 REASON_CAP = 300  # characters of an exit record's reason
+POLL_MAX = 0.005  # seconds at most between two looks for the agent's pid
 
 
 def signal_group(pgid: int, signum: signal.Signals) -> None:
@@ -86,7 +87,9 @@ async def await_agent_pid(
     :data:`STARTUP_TIMEOUT` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STARTUP_TIMEOUT
-    delay = 0.002  # a fork+exec usually takes a few ms: poll fast, then back off
+    # A fork+exec takes a few ms, a sandbox's start tens: poll fast, then a little less
+    # fast — a spawn's answer waits on it (two small reads a poll).
+    delay = 0.002
     while loop.time() < deadline:
         pid_text = read_text(run_dir / "agent.pid")
         if pid_text:
@@ -96,7 +99,7 @@ async def await_agent_pid(
         if reason is not None:
             raise LaunchFailed(f"the agent did not start: {reason}")
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)
+        delay = min(delay * 2, POLL_MAX)
     if on_timeout is not None:
         on_timeout()
     raise LaunchFailed(f"the agent did not start within {STARTUP_TIMEOUT:.0f} s")

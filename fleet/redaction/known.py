@@ -13,6 +13,13 @@ so a token issued a moment ago is known. :class:`KnownValues` finds those values
 
 Values shorter than :data:`MIN_LENGTH` are ignored: they would match ordinary words. This
 module is a leaf (it imports nothing of Fleetwarden's), so a connector may be a source.
+
+A fleet's secrets are thousands (a token per agent and server), and a ``ps`` reply lists
+every agent: so a text is looked into once (:class:`Probe`) however many matchers read it,
+and a value of :data:`LONG` characters or more is not searched for one by one but found by
+its pieces — the text's :data:`FRAGMENT_MIN`-character piece at every :data:`STRIDE`-th
+place, looked up among the values' pieces (any occurrence of such a value holds one of
+those places) — so the time grows with the text, not with the text times the secrets.
 """
 
 from __future__ import annotations
@@ -27,6 +34,10 @@ from urllib.parse import quote, quote_plus
 
 MIN_LENGTH: Final = 6
 FRAGMENT_MIN: Final = 8
+LONG: Final = 24  # values this long are found by their pieces (see the module)
+STRIDE: Final = LONG - FRAGMENT_MIN + 1  # every piece of a text this far apart is looked up
+_AT_BITS: Final = 20  # a piece's offset in its value, in the low bits of where it is
+_AT_MASK: Final = (1 << _AT_BITS) - 1
 # A backslash escaping ASCII punctuation, as markdown and JSON write it (``\_``, ``\"``).
 ESCAPE: Final = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
 # What may stand between a line's edge and a cut secret: indentation, quotes, an ellipsis,
@@ -75,81 +86,149 @@ class EnvSecrets:
         return self._secrets
 
 
+class Probe:
+    """One text as the matchers look into it, worked out once for all of them: its pieces
+    at every :data:`STRIDE`-th place, and the pieces at its edges (where a cut secret may
+    begin or end), each by the places it is at."""
+
+    __slots__ = ("_view", "ends", "escaped", "sampled", "starts", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        size = FRAGMENT_MIN
+        sampled: dict[str, list[int]] = {}
+        for at in range(0, len(text) - size + 1, STRIDE):
+            sampled.setdefault(text[at : at + size], []).append(at)
+        self.sampled = sampled
+        starts: dict[str, list[int]] = {}
+        ends: dict[str, list[int]] = {}
+        at = 0
+        edges: list[tuple[int, int]] = []
+        for line in text.split("\n"):
+            edges.append((at + len(line) - len(line.lstrip(_EDGE)), at + len(line.rstrip(_EDGE))))
+            at += len(line) + 1
+        edges += [(mark.end(), mark.start()) for mark in _MARK.finditer(text)]
+        for start, end in edges:
+            starts.setdefault(text[start : start + size], []).append(start)
+            if end >= size:
+                ends.setdefault(text[end - size : end], []).append(end)
+        self.starts = starts
+        self.ends = ends
+        self.escaped = ESCAPE.search(text) is not None
+        self._view: tuple[Unescaped, Probe] | None = None
+
+    def unescaped(self) -> tuple[Unescaped, Probe]:
+        """The text without markdown's and JSON's backslashes, and its probe."""
+        if self._view is None:
+            view = Unescaped(self.text)
+            self._view = (view, Probe(view.text))
+        return self._view
+
+
 class KnownValues:
     """A matcher for a fixed set of secrets, built once per set and reused."""
 
     def __init__(self, secrets: Iterable[Secret]) -> None:
         needles: dict[str, str] = {}
-        grams: dict[str, list[tuple[str, int, str]]] = {}
+        # Each piece of each value, by where it is: ``entry << _AT_BITS | offset`` into
+        # ``entries`` (value, label) — one int, or a list when pieces repeat, rather than a
+        # tuple in a list each: a fleet holds a matcher of thousands of secrets.
+        entries: list[tuple[str, str]] = []
+        grams: dict[str, int | list[int]] = {}
+        values: set[str] = set()
         for secret in secrets:
             for value in _values(secret.value):
                 for form in _forms(value):
                     needles.setdefault(form, secret.what)
+                if len(value) > _AT_MASK:
+                    continue  # a value past a megabyte is looked for whole only, one by one
+                values.add(value)
+                entry = len(entries) << _AT_BITS
+                entries.append((value, secret.what))
                 for at in range(len(value) - FRAGMENT_MIN + 1):
-                    grams.setdefault(value[at : at + FRAGMENT_MIN], []).append(
-                        (value, at, secret.what)
-                    )
-        self._needles = needles
+                    gram = value[at : at + FRAGMENT_MIN]
+                    held = grams.get(gram)
+                    if held is None:
+                        grams[gram] = entry | at
+                    elif isinstance(held, int):
+                        grams[gram] = [held, entry | at]
+                    else:
+                        held.append(entry | at)
+        self._any = bool(needles)
+        # Long values as written are found by their pieces (``grams``), the rest one by one.
+        self._long = {n: what for n, what in needles.items() if len(n) >= LONG and n in values}
+        self._short = {n: what for n, what in needles.items() if n not in self._long}
+        self._entries = entries
         self._grams = grams
 
+    def _pieces(self, gram: str) -> Iterator[tuple[str, int, str]]:
+        """Where ``gram`` is in the values: (value, offset, label) each."""
+        held = self._grams[gram]
+        for code in (held,) if isinstance(held, int) else held:
+            value, what = self._entries[code >> _AT_BITS]
+            yield value, code & _AT_MASK, what
+
     def __bool__(self) -> bool:
-        return bool(self._needles)
+        return bool(self._any)
 
     def spans(self, text: str) -> list[Span]:
         """Every place a known secret is in ``text``, whole, escaped or cut at a line's edge."""
-        if not self._needles:
+        return self.spans_in(Probe(text)) if self._any else []
+
+    def spans_in(self, probe: Probe) -> list[Span]:
+        """:meth:`spans` of the text ``probe`` looked into."""
+        if not self._any:
             return []
-        found = list(self._exact(text))
-        if ESCAPE.search(text) is not None:
-            found += self._unescaped(text)
-        found += self._cut(text)
+        found = self._exact(probe)
+        if probe.escaped:
+            view, seen = probe.unescaped()
+            found += view.back([*self._exact(seen), *self._cut(seen)])
+        found += self._cut(probe)
         return found
 
-    def _exact(self, text: str) -> Iterator[Span]:
-        for needle, what in self._needles.items():
+    def _exact(self, probe: Probe) -> list[Span]:
+        text = probe.text
+        found: set[Span] = set()
+        for needle, what in self._short.items():
             at = text.find(needle)
             while at != -1:
-                yield Span(at, at + len(needle), what)
+                found.add(Span(at, at + len(needle), what))
                 at = text.find(needle, at + 1)
+        if self._long:
+            for gram in probe.sampled.keys() & self._grams.keys():
+                for value, offset, _ in self._pieces(gram):
+                    label = self._long.get(value)
+                    if label is None:
+                        continue
+                    for at in probe.sampled[gram]:
+                        start = at - offset
+                        if start >= 0 and text.startswith(value, start):
+                            found.add(Span(start, start + len(value), label))
+        return list(found)
 
-    def _unescaped(self, text: str) -> list[Span]:
-        """The secrets in ``text`` once markdown's and JSON's backslashes before punctuation
-        are taken out (whole or cut), mapped back to where they are in ``text``."""
-        view = Unescaped(text)
-        return view.back([*self._exact(view.text), *self._cut(view.text)])
-
-    def _cut(self, text: str) -> list[Span]:
+    def _cut(self, probe: Probe) -> list[Span]:
         """Pieces of secrets at an edge: the start or end of a line, or beside an ellipsis
         (where a line or a message was truncated) or a line break shown as ``⏎``."""
         if not self._grams:
             return []
-        starts: list[int] = []
-        ends: list[int] = []
-        at = 0
-        for line in text.split("\n"):
-            starts.append(at + len(line) - len(line.lstrip(_EDGE)))
-            ends.append(at + len(line.rstrip(_EDGE)))
-            at += len(line) + 1
-        for mark in _MARK.finditer(text):
-            starts.append(mark.end())
-            ends.append(mark.start())
-        return self._cut_at(text, starts, ends)
-
-    def _cut_at(self, text: str, starts: list[int], ends: list[int]) -> list[Span]:
+        text, size = probe.text, FRAGMENT_MIN
         found: list[Span] = []
-        size = FRAGMENT_MIN
-        for at in starts:
-            for value, offset, what in self._grams.get(text[at : at + size], ()):
+        for gram in probe.starts.keys() & self._grams.keys():
+            for value, offset, what in self._pieces(gram):
                 piece = value[offset:]
-                if offset and text.startswith(piece, at):
-                    found.append(Span(at, at + len(piece), what))
-        for end in ends:
-            if end < size:
-                continue
-            for value, offset, what in self._grams.get(text[end - size : end], ()):
+                if not offset:
+                    continue
+                for at in probe.starts[gram]:
+                    if text.startswith(piece, at):
+                        found.append(Span(at, at + len(piece), what))
+        for gram in probe.ends.keys() & self._grams.keys():
+            for value, offset, what in self._pieces(gram):
                 piece = value[: offset + size]
-                if len(piece) < len(value) and text.endswith(piece, 0, end):
-                    found.append(Span(end - len(piece), end, what))
+                if len(piece) >= len(value):
+                    continue
+                for end in probe.ends[gram]:
+                    if text.endswith(piece, 0, end):
+                        found.append(Span(end - len(piece), end, what))
         return found
 
 
@@ -184,8 +263,11 @@ class KnownSet:
     def spans(self, text: str) -> list[Span]:
         """Every place a known secret is in ``text`` (see :meth:`KnownValues.spans`)."""
         found: list[Span] = []
+        if not self:
+            return found
+        probe = Probe(text)  # once, for every segment
         for _, known in self._segments:
-            found += known.spans(text)
+            found += known.spans_in(probe)
         return found
 
 

@@ -64,6 +64,21 @@ def unknown_agent(name: str, known: Iterable[str]) -> str:
     return no_agent_words(name, list(known))
 
 
+class NoSuchAgent:
+    """Why ``name`` names no agent, worked out when it is shown: a spawn of a new agent
+    asks for its settings first and never shows why there are none, and the closest of
+    a thousand names is not worth a spawn's time."""
+
+    __slots__ = ("_known", "_name")
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self._name = name
+        self._known = known
+
+    def __str__(self) -> str:
+        return unknown_agent(self._name, self._known)
+
+
 class RunKeeper:
     """Launches, watches and ends the runs of the fleet's agents."""
 
@@ -125,7 +140,7 @@ class RunKeeper:
         if record is None:
             known = {r.name for r in await self._agents.list_agents()}
             known.update(spec.name for spec in self._roster())
-            raise UnknownAgent(unknown_agent(name, known))
+            raise UnknownAgent(NoSuchAgent(name, known))
         return record
 
     def backend(self, name: str) -> Backend:

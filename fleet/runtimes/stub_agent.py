@@ -17,7 +17,10 @@ steps), then echoes every line it receives on stdin. Lines it understands:
 When FLEETWARDEN_HEARTBEAT_URL and FLEETWARDEN_HEARTBEAT_TOKEN are set, it POSTs a
 heartbeat there every --heartbeat-interval seconds (default: FLEETWARDEN_HEARTBEAT_INTERVAL,
 else 5): ``{"state": "working"}`` while it works on its prompt, ``{"state": "waiting"}``
-while it waits for input.
+while it waits for input. The beats of one agent share a kept-alive connection while they
+come less than :data:`KEEP_FOR` seconds apart (a thousand agents beating are then no
+thousand new connections every few seconds for the endpoint to accept); one the endpoint
+closed meanwhile is replaced and the beat sent again on the new one.
 
 It exits with status 0 on SIGTERM. Standard library only; run as a script.
 """
@@ -46,6 +49,10 @@ HEARTBEAT_TOKEN_ENV = "FLEETWARDEN_HEARTBEAT_TOKEN"
 HEARTBEAT_INTERVAL_ENV = "FLEETWARDEN_HEARTBEAT_INTERVAL"
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
 MIN_HEARTBEAT_INTERVAL = 0.05
+# Seconds a beat's connection is used again after its answer: under the heartbeat
+# endpoint's 10 s for the next request's headers, after which it closes the connection.
+KEEP_FOR = 8.0
+MAX_ANSWER_HEAD = 16 * 1024
 
 
 def say(text: str) -> None:
@@ -62,6 +69,9 @@ class Heartbeat:
         self._interval = interval
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._lock = threading.Lock()  # one beat at a time on the connection
+        self._conn: socket.socket | None = None
+        self._answered_at = 0.0  # time.monotonic() of the last answer on ``_conn``
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], interval: float) -> Heartbeat | None:
@@ -76,6 +86,8 @@ class Heartbeat:
         self._stopped.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5.0)
+        with self._lock:
+            self._close()
 
     def _run(self) -> None:
         while not self._stopped.is_set():
@@ -91,21 +103,70 @@ class Heartbeat:
         # http_proxy from the environment): urllib.request would cost every stub agent
         # 4 MB of memory, a fleet of a thousand 4 GB.
         url = urlsplit(self._url)
+        if url.scheme != "http" or url.hostname is None:
+            return
         body = json.dumps({"state": self.state}).encode()
         head = (
             f"POST {url.path or '/'} HTTP/1.1\r\nHost: {url.netloc}\r\n"
             f"X-Fleetwarden-Token: {self._token}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
         )
-        try:
-            if url.scheme != "http" or url.hostname is None:
+        request = head.encode() + body
+        with self._lock:
+            kept = self._conn is not None and time.monotonic() - self._answered_at < KEEP_FOR
+            if not kept:
+                self._close()
+            # A kept connection may have been closed by the endpoint meanwhile (a restart,
+            # its cap of connections): then the beat goes again on a new one.
+            for _ in range(2 if kept else 1):
+                try:
+                    if self._conn is None:
+                        address = (url.hostname, url.port or 80)
+                        self._conn = socket.create_connection(address, timeout=2.0)
+                    self._conn.sendall(request)
+                    keep = _answer(self._conn)  # to its end: the beat has landed
+                except Exception:
+                    self._close()  # Fleetwarden may be restarting; the next beat tells it
+                    continue
+                self._answered_at = time.monotonic()
+                if not keep:
+                    self._close()
                 return
-            with socket.create_connection((url.hostname, url.port or 80), timeout=2.0) as conn:
-                conn.sendall(head.encode() + body)
-                while conn.recv(4096):  # the answer, to its end: the beat has landed
-                    pass
-        except Exception:
-            pass  # Fleetwarden may be restarting; the next beat tells it again
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            self._conn = None
+
+
+def _answer(conn: socket.socket) -> bool:
+    """Read one HTTP answer from ``conn`` to its end; whether the connection stays open.
+    Raises ``OSError`` when it closes first, ``ValueError`` on what is no answer."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        if len(data) > MAX_ANSWER_HEAD:
+            raise ValueError("answer head too long")
+        chunk = conn.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed before the answer")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    version = lines[0].split(" ", 1)[0]
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip().lower()
+    if "transfer-encoding" in fields:
+        return False  # not read to its end here: the connection goes with it
+    length = int(fields.get("content-length", "0"))
+    while len(rest) < length:
+        chunk = conn.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed inside the answer")
+        rest += chunk
+    return version == "HTTP/1.1" and fields.get("connection") != "close" and len(rest) == length
 
 
 def _sane_interval(value: float) -> float:

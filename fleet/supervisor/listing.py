@@ -5,7 +5,6 @@ is said of the agents that keep running when Fleetwarden stops."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime
 
 from fleet.hosts.schema import LOCAL_HOST
@@ -23,14 +22,12 @@ async def listing(stores: FleetStores, runs: RunKeeper, today: datetime) -> list
     frozen = {f.agent: f.reason for f in await stores.budgets.freezes()}
     refused = await stores.refusals.refusal_totals()
     return [
-        replace(
-            agent_status(
-                record,
-                last.get(record.name),
-                beats.get(record.name, (None, ""))[0],
-                runs.log_path(record.name),
-                tokens_today=tokens.get(record.name, 0),
-            ),
+        agent_status(
+            record,
+            last.get(record.name),
+            beats.get(record.name, (None, ""))[0],
+            runs.log_path(record.name),
+            tokens_today=tokens.get(record.name, 0),
             frozen=frozen.get(record.name),
             egress_refused=refused.get(record.name, 0),
             host_down=runs.host_down(record.host),

@@ -57,8 +57,13 @@ def agent_status(
     log: Path,
     *,
     tokens_today: int | None = None,
+    frozen: str | None = None,
+    egress_refused: int = 0,
+    host_down: str | None = None,
 ) -> AgentStatus:
-    """``ps``'s view of an agent: its record, its last run, its last heartbeat and log."""
+    """``ps``'s view of an agent: its record, its last run, its last heartbeat and log
+    (and what ``ps`` adds: its tokens today, its freeze, its refused egress, its host's
+    state), built once — a fleet's ``ps`` builds a thousand."""
     ended = run is None or run.ended_at is not None
     return AgentStatus(
         name=record.name,
@@ -76,6 +81,9 @@ def agent_status(
         last_heartbeat=heartbeat,
         tokens_today=tokens_today,
         removed_from_roster=record.removed_at,
+        frozen=frozen,
+        egress_refused=egress_refused,
+        host_down=host_down,
     )
 
 

@@ -52,6 +52,12 @@ from fleet.watchdog.verdicts import (
 
 __all__ = ["RunControl", "WatchdogHands"]
 
+_MARKED: dict[type[Action], AgentState] = {
+    MarkStalled: AgentState.STALLED,
+    MarkIdle: AgentState.IDLE,
+    MarkRunning: AgentState.RUNNING,
+}
+
 log = logging.getLogger(__name__)
 
 
@@ -150,26 +156,46 @@ class WatchdogHands:
         return WatchdogSnapshot(tuple(views), self._clock.now(), defaults)
 
     async def apply(self, actions: Sequence[Action]) -> None:
-        """Carry out the watchdog's decisions (see :mod:`fleet.watchdog.decisions`)."""
+        """Carry out the watchdog's decisions (see :mod:`fleet.watchdog.decisions`), in
+        order; the state marks that come one after another (a thousand agents found idle
+        at once) in one ledger transaction."""
+        marks: list[MarkStalled | MarkIdle | MarkRunning] = []
         for action in actions:
+            if isinstance(action, MarkStalled | MarkIdle | MarkRunning):
+                marks.append(action)
+                continue
+            await self._mark(marks)
+            marks = []
             try:
                 await self._apply(action)
             except FleetError as exc:
                 log.error("watchdog: %s for %s failed: %s", type(action).__name__, action.name, exc)
+        await self._mark(marks)
+
+    async def _mark(self, marks: Sequence[MarkStalled | MarkIdle | MarkRunning]) -> None:
+        """Set the states ``marks`` say, in one transaction; then tell of the stalls."""
+        if not marks:
+            return
+        changes = [(mark.name, _MARKED[type(mark)], mark.reason) for mark in marks]
+        try:
+            unknown = set(await self._agents.set_states(changes))
+        except FleetError as exc:
+            log.error("watchdog: marking %d agent(s) failed: %s", len(marks), exc)
+            return
+        for mark in marks:
+            if mark.name in unknown:
+                log.error(
+                    "watchdog: %s for %s failed: no such agent", type(mark).__name__, mark.name
+                )
+            elif isinstance(mark, MarkStalled):
+                await self._emit(
+                    FleetEvent(mark.name, EventKind.STALLED, AgentState.STALLED, mark.reason, False)
+                )
 
     async def _apply(self, action: Action) -> None:
         name, now = action.name, self._clock.now()
         record = await self._runs.record(name)
         match action:
-            case MarkStalled(reason=reason):
-                await self._agents.set_state(name, AgentState.STALLED, reason)
-                await self._emit(
-                    FleetEvent(name, EventKind.STALLED, AgentState.STALLED, reason, False)
-                )
-            case MarkIdle(reason=reason):
-                await self._agents.set_state(name, AgentState.IDLE, reason)
-            case MarkRunning(reason=reason):
-                await self._agents.set_state(name, AgentState.RUNNING, reason)
             case MarkEnded():
                 run = await self._run_records.last_run(name)
                 if run is not None and run.ended_at is None:

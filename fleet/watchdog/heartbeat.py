@@ -16,7 +16,8 @@ every accepted beat is handed to the ``on_beat`` callback as ``(agent, kind)`` w
          then closed) the endpoint holds all the connections it takes, none of them idle
 
 A new connection must send its beat's headers within ``idle_timeout`` seconds
-(:mod:`fleet.connections.admission`).
+(:mod:`fleet.connections.admission`); a kept-alive one, its next beat's within
+``header_timeout`` of the last answer (an agent's beats may share one connection).
 
 With an :class:`~fleet.approvals.ask_door.AskDoor`, the same port and tokens also serve
 ``/approval/<agent>``: where a CLI's hook or plugin asks the operator and waits for the
@@ -62,8 +63,13 @@ STATE_FILE: Final = "heartbeat.json"
 MAX_BODY: Final = 4096
 MAX_ASK: Final = 1024 * 1024  # an ask carries the tool's input: a whole file, for a Write
 MAX_PER_AGENT: Final = 16  # beats of one agent in flight at once
+MAX_CONNECTIONS: Final = 4096
+"""Connections held at once (fewer when the open-file limit leaves less): an agent keeps
+its beats' connection open between beats, so a fleet of a thousand holds a thousand."""
 _MAX_WARNED: Final = 256  # names remembered for log-once; a scanner must not grow it forever
 _UNKNOWN: Final = "an unknown agent"  # log key for names we refuse to echo into logs
+# A request's key for the agent whose token it bears, once checked.
+_CHECKED: Final = web.RequestKey("fleetwarden.agent", str)
 
 
 class BeatKind(enum.StrEnum):
@@ -141,7 +147,7 @@ class HeartbeatServer:
             max_header_line=2048,
             max_headers=32,
             idle_timeout=idle_timeout,
-            max_connections=512,
+            max_connections=MAX_CONNECTIONS,
             max_per_agent=MAX_PER_AGENT,
         )
         self._body_timeout = body_timeout
@@ -262,11 +268,17 @@ class HeartbeatServer:
         if request.path.startswith(GIT_PREFIX):
             return git_agent(request, self._secrets)  # the token is the Basic password
         raw_name = request.match_info.get("agent", "")
-        return self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
+        agent = self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
+        if agent is not None:
+            request[_CHECKED] = agent  # the handler need not check the token again
+        return agent
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw_name = request.match_info["agent"]
-        agent = self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
+        checked = request.get(_CHECKED)
+        agent = AgentName(checked) if checked is not None else None
+        if agent is None:
+            agent = self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
         if agent is None:
             named_agent = AgentName(raw_name) if is_agent_name(raw_name) else None
             known = named_agent is not None and self._secrets.knows(named_agent)

@@ -64,7 +64,11 @@ class OverviewCommands(Family):
         statuses = await self._fleet.ps()
         if self._budgets is not None:
             book = self._budgets
-            statuses = [replace(s, queued_until=book.queued_until(s.name)) for s in statuses]
+            # Only the few agents a budget holds are built again.
+            held = {s.name: until for s in statuses if (until := book.queued_until(s.name))}
+            statuses = [
+                replace(s, queued_until=held[s.name]) if s.name in held else s for s in statuses
+            ]
         text = render.ps(statuses, self._clock.now(), await self._fleet.drift())
         text += render.problems(self._problems())
         if self._forge_runs is not None and (forged := await self._forge_runs(None)):

@@ -32,6 +32,8 @@ from fleet.ledger.records.rows import (
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 
+_NAMES_PER_QUERY = 500  # below SQLite's bound-parameter limit
+
 
 class AgentsStore(Store):
     """Agents: their settings, desired and current state with its history, the roster's
@@ -177,6 +179,47 @@ class AgentsStore(Store):
             )
             await append_event(conn, name, when, current.state, state, reason)
             return await agent_in(conn, name)
+
+    async def set_states(
+        self, changes: Sequence[tuple[str, AgentState, str]], at: datetime | None = None
+    ) -> list[str]:
+        """:meth:`set_state` for many agents — ``(name, state, reason)`` each, in order — in
+        one transaction, their rows read in one query (a sweep after a thousand agents
+        started marks them all idle); the names no agent has, left out."""
+        when = self._epoch(at)
+        names = list(dict.fromkeys(name for name, _, _ in changes))
+        async with self._transaction(f"set the state of {len(names)} agent(s)") as conn:
+            current: dict[str, tuple[AgentState, str]] = {}
+            for start in range(0, len(names), _NAMES_PER_QUERY):
+                chunk = names[start : start + _NAMES_PER_QUERY]
+                rows = await conn.execute_fetchall(
+                    "SELECT name, state, state_reason FROM agents WHERE name IN"
+                    f" ({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+                current.update((str(r[0]), (AgentState(r[1]), str(r[2]))) for r in rows)
+            updates: list[tuple[object, ...]] = []
+            events: list[tuple[object, ...]] = []
+            for name, state, reason in changes:
+                was = current.get(name)
+                if was is None or was == (state, reason):
+                    continue
+                current[name] = (state, reason)
+                updates.append((state.value, reason, when, state.value, when, name))
+                events.append((name, when, was[0].value, state.value, reason))
+            if updates:
+                await conn.executemany(
+                    "UPDATE agents SET state = ?, state_reason = ?, updated_at = ?,"
+                    " state_changed_at = CASE WHEN state = ? THEN state_changed_at ELSE ? END"
+                    " WHERE name = ?",
+                    updates,
+                )
+                await conn.executemany(
+                    "INSERT INTO agent_events (agent, at, from_state, to_state, reason)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    events,
+                )
+        return [name for name in names if name not in current]
 
     async def agent_events(self, name: str, limit: int = 50) -> list[AgentEvent]:
         """The latest ``limit`` state changes of ``name``, newest first."""

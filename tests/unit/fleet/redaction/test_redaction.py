@@ -408,3 +408,35 @@ def test_a_known_set_finds_what_one_matcher_finds_and_rebuilds_little() -> None:
     assert not any(span.what == "token 0" for span in fewer.spans(values[0].value))
     assert any(span.what == "token 3" for span in fewer.spans(values[3].value))
     assert not KnownSet() and KnownSet().updated(frozenset()) is not None
+
+
+def test_long_secrets_are_found_by_their_pieces_wherever_they_stand() -> None:
+    """A secret long enough to be found by its pieces is found at every place in a text
+    (whatever the place's remainder by the stride), twice where it stands twice, beside
+    one found one by one; a text that holds neither is left alone."""
+    from fleet.redaction.known import LONG, STRIDE, Span
+
+    long = Secret("Lk" + "q7Zr" * (LONG // 4), "heartbeat token")
+    short = Secret("s3cr3t-pw", "password")
+    known = KnownValues([long, short])
+    size = len(long.value)
+    for lead in range(STRIDE + 2):
+        text = "x " * lead + long.value + " | " + short.value + " y " + long.value + " z"
+        second = text.rindex(long.value)
+        assert sorted(set(known.spans(text))) == [
+            Span(2 * lead, 2 * lead + size, "heartbeat token"),
+            Span(2 * lead + size + 3, 2 * lead + size + 3 + len(short.value), "password"),
+            Span(second, second + size, "heartbeat token"),
+        ]
+        assert Redactor([EnvSecretsOf([long, short])]).redact(text).count("[redacted") == 3
+    assert known.spans("x " * 50 + long.value[1:-1] + " y") == []  # no whole one, no edge
+
+
+class EnvSecretsOf:
+    """A source holding the given secrets."""
+
+    def __init__(self, secrets: list[Secret]) -> None:
+        self._secrets = secrets
+
+    def known_secrets(self) -> list[Secret]:
+        return self._secrets

@@ -349,3 +349,36 @@ async def test_stub_agent_beats_until_it_hangs(
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
+
+
+async def test_stub_agent_beats_share_a_connection_and_outlive_a_restart(
+    tmp_path: Path, beats: Beats
+) -> None:
+    """The stub's beats go on one kept-alive connection; when the endpoint restarts (and
+    so closes it), the next beat is sent again on a new one and lands."""
+    from fleet.runtimes.stub_agent import Heartbeat
+
+    state = tmp_path / "state"
+    first = HeartbeatServer(state, beats)
+    await first.start()
+    heart = Heartbeat(first.url_for("stub-1"), first.token_for("stub-1"), interval=60.0)
+    try:
+        for kind in ("working", "waiting", "working"):
+            heart.state = kind
+            await asyncio.to_thread(heart.beat_once)
+        assert beats.seen == [("stub-1", "working"), ("stub-1", "waiting"), ("stub-1", "working")]
+        assert first.admission.open == 1  # three beats, one connection
+    finally:
+        await first.stop()
+
+    second = HeartbeatServer(state, beats)
+    await second.start()
+    try:
+        heart.state = "waiting"
+        await asyncio.to_thread(heart.beat_once)
+        assert beats.seen[-1] == ("stub-1", "waiting")
+        assert len(beats.seen) == 4
+        assert second.admission.open == 1
+    finally:
+        heart.stop()
+        await second.stop()

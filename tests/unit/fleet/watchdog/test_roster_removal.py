@@ -246,3 +246,36 @@ async def test_forget_takes_an_ended_agent_out_of_ps_and_keeps_its_runs_and_usag
     assert old_run is not None and run is not None and run.id > old_run
     [again] = await fleet.ps()
     assert again.state is AgentState.RUNNING and again.removed_from_roster is None
+
+
+async def test_a_sweeps_marks_are_carried_out_in_order_with_the_stalls_told(rig: Rig) -> None:
+    """State marks (written together) and other actions keep their order; a stall is
+    told to the listeners, and a mark for an agent nobody knows fails alone."""
+    from fleet.events import EventKind, FleetEvent
+    from fleet.watchdog.verdicts import MarkIdle, MarkRunning, MarkStalled, ResetRestarts
+
+    fleet = await rig.fleet(BOTH)
+    told: list[FleetEvent] = []
+
+    async def listen(event: FleetEvent) -> None:
+        told.append(event)
+
+    fleet.subscribe(listen)
+    for name in (KEEP, GONE):
+        await fleet.spawn(name, collect=False)
+    await fleet.apply_watchdog(
+        [
+            MarkIdle(KEEP, "waiting for input"),
+            MarkStalled(GONE, "no heartbeat for 121s"),
+            MarkIdle(AgentName("ghost"), "waiting"),
+            ResetRestarts(KEEP, "healthy"),
+            MarkRunning(KEEP, "working"),
+        ]
+    )
+    assert await state_of(fleet, KEEP) is AgentState.RUNNING  # the later mark, after the reset
+    assert await state_of(fleet, GONE) is AgentState.STALLED
+    events = await rig.ledger.agents.agent_events(KEEP)
+    assert [e.to_state for e in events[:2]] == [AgentState.RUNNING, AgentState.IDLE]
+    assert [(e.agent, e.kind) for e in told if e.kind is EventKind.STALLED] == [
+        (GONE, EventKind.STALLED)
+    ]
