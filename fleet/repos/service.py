@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from fleet.hosts.schema import LOCAL_HOST
@@ -49,6 +50,7 @@ from fleet.repos.line.harvest import keep_end
 from fleet.repos.line.identity import clean_co_author
 from fleet.repos.line.lane_git import LaneGit
 from fleet.repos.line.no_branch import why_no_branch
+from fleet.repos.line.ready import ReadyCheckouts
 from fleet.repos.line.remote import HostAccess, HostCheckouts, elsewhere
 from fleet.repos.line.review import (
     REVIEW_MARK,
@@ -110,6 +112,9 @@ class Repos:
             name: Mirror(name, entry, self.dir, environ, (credentials or {}).get(name))
             for name, entry in entries.items()
         }
+        self.ready = ReadyCheckouts(self._mirrors)  # checkouts made before a run asks
+        for name, mirror in self._mirrors.items():
+            mirror.fetched = partial(self.ready.stir, name)
         self.stores = stores
         self.version = version
         self.lane = lane or LaneGit()
@@ -134,6 +139,11 @@ class Repos:
         write_hooks(self.hooks)
         for mirror in self._mirrors.values():
             await mirror.ensure()
+        await self.ready.start(self.dir)
+
+    async def stop(self) -> None:
+        """Stop making ready checkouts."""
+        await self.ready.stop()
 
     def hosts(self) -> HostCheckouts:
         if self._on_hosts is None:
@@ -162,6 +172,9 @@ class Repos:
             await mirror.ensure()
         self._entries.update(entries)
         self._mirrors.update(mirrors)
+        for name, mirror in mirrors.items():
+            mirror.fetched = partial(self.ready.stir, name)
+        self.ready.adopt(mirrors)
 
     def known_secrets(self) -> list[Secret]:
         """The upstream tokens, for the redactor."""

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from fleet.repos.door.line_repo import LineRules, create_line_repo
 from fleet.repos.hook.policy import Issue
 from fleet.repos.line.checkouts import copy_into, make_checkout, not_copied
 from fleet.repos.line.identity import identity_of
+from fleet.repos.line.ready import ReadyCheckouts
 from fleet.repos.line.remote import HostCheckouts
 from fleet.repos.line.review import ReviewCheckout
 from fleet.repos.schema import RepoEntry
@@ -54,6 +56,11 @@ class Repositories(Protocol):
     def entry(self, repo: str) -> RepoEntry: ...
 
     def mirror(self, repo: str) -> Mirror: ...
+
+    @property
+    def ready(self) -> ReadyCheckouts:
+        """The checkouts made before a run asks (:mod:`fleet.repos.line.ready`)."""
+        ...
 
     def hosts(self) -> HostCheckouts: ...
 
@@ -166,6 +173,7 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
                 origin_url=repos.origin_of(spec.name, spec.repo),
                 identity=identity,
                 co_author=co_author,
+                ready=partial(repos.ready.take, spec.repo, base, fork),
             )
         copied: list[str] = []
         missing = ""
