@@ -73,10 +73,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A launch made ready on its line: its spec working in the line's checkout, and the
-    setup command of a checkout just made (run in its sandbox first), if any."""
+    setup command of a checkout just made (run in its sandbox first), if any. ``head``: a
+    checkout just cut here, its HEAD as :meth:`fleet.sandbox.git.git_probe.GitProbe.head`
+    says it (12 hex digits; nothing is uncommitted in it yet), which then need not be
+    read from it."""
 
     spec: AgentSpec
     setup: tuple[str, ...] = ()
+    head: str | None = None
 
 
 DoorUrl = Callable[[str, str], str]
@@ -204,14 +208,15 @@ class Repos:
                 line is not None and spec.repo_base not in (None, line.base_ref)
             )
             setup: tuple[str, ...] = ()
+            head = None
             if line is not None and line.repo == spec.repo and not fresh:
                 if line.host != spec.host:
                     raise RepoError(elsewhere(line, spec.host))
                 checkout = await self._keep(line)
             else:
-                checkout, setup = await self._cut(spec, asked)
+                checkout, setup, head = await self._cut(spec, asked)
             self.launching.add(spec.name)
-        return Prepared(replace(spec, workdir=checkout), setup)
+        return Prepared(replace(spec, workdir=checkout), setup, head)
 
     async def _keep(self, line: LineRecord) -> Path:
         """The live line's checkout, made again from its branch if it was lost."""
@@ -248,15 +253,17 @@ class Repos:
         )
         return checkout
 
-    async def _cut(self, spec: AgentSpec, asked: Asked) -> tuple[Path, tuple[str, ...]]:
+    async def _cut(self, spec: AgentSpec, asked: Asked) -> tuple[Path, tuple[str, ...], str | None]:
         """A new line for ``spec`` from its base's tip upstream, now
         (:mod:`fleet.repos.line.cutting`), with what its launch asked of it (a requester
-        kept only when it is one ``NAME <EMAIL>``); its checkout and setup command."""
+        kept only when it is one ``NAME <EMAIL>``); its checkout, setup command and HEAD
+        (here: :attr:`Prepared.head`)."""
         asked = replace(asked, co_author=clean_co_author(asked.co_author))
         cut = await cut_line(self, spec, lambda: asked)
         if cut.not_copied:
             self._not_copied[cut.line_id] = cut.not_copied
-        return cut.checkout, tuple(cut.setup)
+        head = cut.fork_sha[:12] if spec.host == LOCAL_HOST and cut.fork_sha else None
+        return cut.checkout, tuple(cut.setup), head
 
     async def review_checkout(self, spec: AgentSpec, review: ReviewCheckout) -> AgentSpec:
         """``spec`` (a review agent's) working in a checkout of its own of ``review``'s

@@ -94,7 +94,7 @@ async def _cut(
 ) -> None:
     """The fresh clone ``dest`` on ``branch`` with its origin, identity and hook."""
     target = start_sha or "HEAD"
-    if start_sha is not None and await g.rev(dest, start_sha) is None and line_repo is not None:
+    if line_repo is not None and start_sha is not None and await g.rev(dest, start_sha) is None:
         await g.git(
             dest,
             ["fetch", "-q", "--no-tags", "--", str(line_repo), f"refs/heads/{branch}"],
@@ -102,13 +102,57 @@ async def _cut(
         )
         target = "FETCH_HEAD"
     await g.git(dest, ["checkout", "-q", "-b", branch, target], what="cutting the branch")
-    await point_origin(dest, origin_url, base_ref=base_ref, branch=branch)
-    if identity is not None:
-        await g.git(dest, ["config", "user.name", identity.name])
-        await g.git(dest, ["config", "user.email", identity.email])
+    await g.git(dest, ["config", "remote.origin.url", origin_url])
+    run = _run_settings(branch, identity, co_author)
+    if run is None:  # a value the text cannot hold as it is: git writes each
+        for key, value in _settings(branch, identity, co_author):
+            await g.git(dest, ["config", "--add", key, value])
+    else:
+        await asyncio.to_thread(_append, dest / ".git" / "config", run)
     if co_author:
-        await g.git(dest, ["config", "fleetwarden.coauthor", co_author])
         await asyncio.to_thread(_write_hook, dest / ".git" / "hooks")
+
+
+def _settings(
+    branch: str, identity: Identity | None, co_author: str | None
+) -> list[tuple[str, str]]:
+    """A fresh clone's settings for its run besides its origin's URL (its base's fetch
+    refspec is the clone's own)."""
+    found = [
+        ("remote.origin.fetch", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"),
+        (f"branch.{branch}.remote", "origin"),
+        (f"branch.{branch}.merge", f"refs/heads/{branch}"),
+        ("push.default", "upstream"),
+    ]
+    if identity is not None:
+        found += [("user.name", identity.name), ("user.email", identity.email)]
+    if co_author:
+        found.append(("fleetwarden.coauthor", co_author))
+    return found
+
+
+def _run_settings(branch: str, identity: Identity | None, co_author: str | None) -> str | None:
+    """:func:`_settings` as git's config text, each value quoted; ``None`` when one holds
+    a control character (git is then left to write it)."""
+    lines = []
+    for key, value in _settings(branch, identity, co_author):
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key + value):
+            return None
+        section, _, rest = key.partition(".")
+        sub, _, name = rest.rpartition(".")
+        head = f'[{section} "{_quoted(sub)}"]' if sub else f"[{section}]"
+        lines += [head, f'\t{name} = "{_quoted(value)}"']
+    return "\n".join(lines) + "\n"
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _append(config: Path, text: str) -> None:
+    """``text`` added at the end of a fresh clone's config (Fleetwarden's alone yet)."""
+    with config.open("a", encoding="utf-8") as out:
+        out.write(text)
 
 
 async def clone_base(mirror: Path, dest: Path, base_ref: str) -> None:
@@ -137,36 +181,6 @@ def _write_hook(hooks: Path) -> None:
     hook = hooks / "prepare-commit-msg"
     hook.write_text(CO_AUTHOR_HOOK, encoding="utf-8")
     hook.chmod(0o755)
-
-
-async def point_origin(dest: Path, origin_url: str, *, base_ref: str, branch: str) -> None:
-    """Set a fresh checkout's ``origin`` to the git door (Fleetwarden's own directory)."""
-    settings = (
-        ("remote.origin.url", origin_url),
-        ("branch." + branch + ".remote", "origin"),
-        ("branch." + branch + ".merge", f"refs/heads/{branch}"),
-        ("push.default", "upstream"),
-    )
-    for key, value in settings:
-        await g.git(dest, ["config", key, value])
-    await g.git(
-        dest,
-        [
-            "config",
-            "--replace-all",
-            "remote.origin.fetch",
-            f"+refs/heads/{base_ref}:refs/remotes/origin/{base_ref}",
-        ],
-    )
-    await g.git(
-        dest,
-        [
-            "config",
-            "--add",
-            "remote.origin.fetch",
-            f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
-        ],
-    )
 
 
 def _in_the_way(dest: Path) -> bool:
