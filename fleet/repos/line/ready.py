@@ -205,6 +205,7 @@ class ReadyCheckouts:
         except (g.GitFailed, OSError) as exc:
             log.warning("a ready checkout of %s was not usable, made anew: %s", repo, exc)
             _set_aside(dest, self.where(repo))
+            self.stir(repo)  # and removed by the next round
             return False
         return True
 
