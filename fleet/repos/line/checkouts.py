@@ -101,7 +101,7 @@ async def _cut(
             what="bringing the branch back",
         )
         target = "FETCH_HEAD"
-    await g.git(dest, ["checkout", "-q", "-b", branch, target], what="cutting the branch")
+    await _branch(dest, branch, target)
     await g.git(dest, ["config", "remote.origin.url", origin_url])
     run = _run_settings(branch, identity, co_author)
     if run is None:  # a value the text cannot hold as it is: git writes each
@@ -111,6 +111,21 @@ async def _cut(
         await asyncio.to_thread(_append, dest / ".git" / "config", run)
     if co_author:
         await asyncio.to_thread(_write_hook, dest / ".git" / "hooks")
+
+
+async def _branch(dest: Path, branch: str, target: str) -> None:
+    """``dest`` on a new ``branch`` at ``target``. At the commit it is on already (a
+    fresh clone, a ready checkout), the branch is made and HEAD moved to it — what
+    ``git checkout -b`` leaves, without its pass over every file of the tree."""
+    here = await g.rev(dest, "HEAD")
+    if here is None or (target not in ("HEAD", here) and await g.rev(dest, target) != here):
+        await g.git(dest, ["checkout", "-q", "-b", branch, target], what="cutting the branch")
+        return
+    ref = f"refs/heads/{branch}"
+    said = f"branch: Created from {here}"
+    await g.git(dest, ["update-ref", "-m", said, ref, here, g.ZERO], what="cutting the branch")
+    moved = f"checkout: moving to {branch}"
+    await g.git(dest, ["symbolic-ref", "-m", moved, "HEAD", ref], what="cutting the branch")
 
 
 def _settings(
