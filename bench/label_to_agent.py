@@ -47,7 +47,7 @@ from pathlib import Path
 
 from bench.harness import execute, percentile
 from bench.processes import BenchError
-from fleet.lane_files import hand_over
+from fleet.lane_files import hand_over_lane
 from fleet.ledger.records.forge import Slug
 from fleet.repos import git as g
 from fleet.repos.line.checkouts import make_checkout, remove_tree
@@ -81,6 +81,7 @@ AGENT = """\
 """
 GOAL_P95_S = 1.0
 GOAL_RATIO = 10.0
+AGENT_UID = 1_650_000  # the in-process hand-over's, far from the uids the bots take
 SETTLE = 300.0  # seconds a run's end or a ready checkout's making may take
 
 
@@ -175,15 +176,17 @@ async def label(github: FakeGitHub, home: Path, port: int, agent: str) -> tuple[
 async def floor_round(
     root: Path, mirror: Mirror, ready: ReadyCheckouts, n: int
 ) -> tuple[float, float, float]:
-    """The worktree's seconds, a ready checkout's cut's, and its chown's, in this process."""
+    """The worktree's seconds, a ready checkout's cut's, and its chown's, in this process
+    (the agent's uid one for all rounds, as one agent's runs have)."""
     dest = root / "floor" / f"w-{n}"
     start = time.perf_counter()
-    await g.git(
-        mirror.path, ["worktree", "add", "-q", "-b", f"fw/w/{n}", str(dest), "main"], limit=600
-    )
+    added = ["worktree", "add", "-q", "-b", f"fw/w/{n}", str(dest), "main"]
+    await g.git(mirror.path, added, limit=600)
     worktree = time.perf_counter() - start
     await g.git(mirror.path, ["worktree", "remove", "--force", str(dest)], limit=600)
     await ready.settled("app")
+    if n > 0:  # the last round's, kept until its uid was learned
+        await asyncio.to_thread(remove_tree, root / "floor" / f"r-{n - 1}")
     tip = await mirror.tip("main")
     assert tip is not None
     dest = root / "floor" / f"r-{n}"
@@ -193,9 +196,8 @@ async def floor_round(
                         ready=partial(ready.take, "app", "main", tip))  # fmt: skip
     cut = time.perf_counter() - start
     start = time.perf_counter()
-    await asyncio.to_thread(hand_over, dest, 1_650_000 + n)
+    await asyncio.to_thread(hand_over_lane, root / "floor" / "home", dest, AGENT_UID)
     chown = time.perf_counter() - start
-    await asyncio.to_thread(remove_tree, dest)
     return worktree, cut, chown
 
 
@@ -220,6 +222,7 @@ async def work(root: Path, args: argparse.Namespace) -> Result:
             ready = ReadyCheckouts({"app": mirror})
             mirror.fetched = partial(ready.stir, "app")
             await ready.start(root / "floor-repos")
+            (root / "floor" / "home").mkdir(parents=True)
             for name, port in ports.items():
                 await until(lambda p=port: listening(p), f"the {name} bot did not listen")
             await until(lambda: refilled(homes["ready"]), "no ready checkout was made")

@@ -9,6 +9,7 @@ run made, never shows as a run's, and is removed with its repository."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from fleet.clock import SystemClock
+from fleet.lane_files import hand_over_lane
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.repos import git as g
@@ -34,6 +36,7 @@ from tests.integration.test_repo_lines import TOKEN, Rig, agent_git, open_rig
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 CO_AUTHOR = "Ann Example <ann@example.org>"
+UID = 1_650_321  # an agent's lane's, as root
 
 
 @pytest.fixture
@@ -222,3 +225,37 @@ async def test_entries_go_with_their_repository_and_with_ready_checkouts_0(
         assert not ready.exists() and again.ready.ready("app") == []
     finally:
         await again.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="lanes have uids of their own only as root")
+async def test_the_entry_is_given_ahead_to_the_uid_the_last_checkout_went_to(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """As root, the launch hands a checkout to its agent's uid; the next entry's work tree
+    is given to that uid ahead (its directory and .git stay Fleetwarden's, whose git
+    still reads it), so the next launch's hand-over finds it done; a file the base's move
+    rewrote is given again."""
+    first = await rig.spawn("coder")
+    home = tmp_path / "home"
+    home.mkdir()
+    hand_over_lane(home, first, UID)  # as the launch does
+    rig.repos.ready.stir("app")
+    await rig.repos.ready.settled("app")
+    (ready,) = entries(rig)
+    assert ready.stat().st_uid == 0 and (ready / ".git").stat().st_uid == 0
+    assert (ready / "README.md").stat().st_uid == UID
+    assert (ready / "src").stat().st_uid == UID and (ready / "src" / "main.py").stat().st_uid == UID
+    assert (ready / ".git" / "HEAD").stat().st_uid == 0
+    rig.upstream.commit("app", {"README.md": "# app, moved\n"})
+    await rig.repos.mirror("app").fetch()
+    await rig.repos.ready.settled("app")
+    assert entries(rig) == [ready] and (ready / "README.md").read_text() == "# app, moved\n"
+    assert (ready / "README.md").stat().st_uid == UID  # given again once brought
+    second = await rig.spawn("coder", Asked(fresh=True))
+    assert not ready.exists() and await head(second) == rig.upstream.tip("app")
+    tree = [p for p in second.rglob("*") if ".git" not in p.relative_to(second).parts]
+    assert {p.stat(follow_symlinks=False).st_uid for p in tree} == {UID}  # given ahead
+    assert (second / ".git" / "config").stat().st_uid == 0  # written at the cut, as root
+    hand_over_lane(home, second, UID)  # the launch's, the same as for any checkout
+    owners = {p.stat(follow_symlinks=False).st_uid for p in second.rglob("*")}
+    assert owners == {UID}

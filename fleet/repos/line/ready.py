@@ -14,7 +14,13 @@ brought to it (a fetch from the mirror and a checkout, which writes only the fil
 differ). Anything amiss — no entry, another filesystem, an entry git cannot read — and
 the caller makes its checkout as it always did: a run never fails, and never waits,
 because of the pool. Entries are made again in the background after each hand-over and
-brought up to date after each fetch of the mirror (:meth:`ReadyCheckouts.stir`); a
+brought up to date after each fetch of the mirror (:meth:`ReadyCheckouts.stir`). When
+Fleetwarden runs as root, an entry's work tree is given ahead to the uid the last
+checkout handed over went to at its launch (its agent's own), so that the launch's
+hand-over of the tree to its agent finds it done when the same agent (or the same uid)
+takes the next one; its directory and ``.git`` stay Fleetwarden's until then, and the
+launch hands everything to whoever takes it, as it does any workdir. No agent reaches an
+entry: they lie in Fleetwarden's own directory, closed to every agent's user. A
 repository no longer configured, or configured with none, has its entries removed at
 start. The pool is for checkouts on this machine: a line on an SSH host is fetched there
 from the git door as before.
@@ -28,7 +34,8 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -42,7 +49,7 @@ log = logging.getLogger(__name__)
 READY: Final = "ready"
 """The directory of a repository's ready checkouts, beside its mirror."""
 _MAKING: Final = ".making-"
-_REFRESHING: Final = ".refreshing-"
+_BUSY: Final = ".busy-"
 _GONE: Final = ".gone-"
 
 
@@ -55,6 +62,9 @@ class ReadyCheckouts:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._bringing: dict[str, asyncio.Event] = {}
+        self._handed: dict[str, Path] = {}  # the last checkout handed over, by repository
+        self._owners: dict[str, int] = {}  # the uid that one was given to at its launch
+        self._given: dict[Path, int] = {}  # entries whose work tree is that uid's already
 
     def where(self, repo: str) -> Path:
         """The directory of ``repo``'s ready checkouts."""
@@ -157,27 +167,55 @@ class ReadyCheckouts:
             await clone_base(mirror.path, making, base)
             os.rename(making, where / _entry_name())
             log.info("a checkout of %s is ready at %s", repo, tip[:12])
+        uid = self._owner_of(repo)
+        ungiven = [e for e in self.ready(repo) if uid is not None and self._given.get(e) != uid]
+        for entry in ungiven:
+            assert uid is not None
+            if await self._aside(repo, entry, partial(_give, uid=uid)):
+                self._given[entry] = uid
         await asyncio.to_thread(_sweep, where)
 
+    def _owner_of(self, repo: str) -> int | None:
+        """The uid the last checkout handed over was given to at its launch (an agent's
+        own, when Fleetwarden runs as root); ``None`` when there is none to go by."""
+        handed = self._handed.get(repo)
+        if handed is not None:
+            with contextlib.suppress(OSError):
+                uid = handed.stat().st_uid
+                if uid != os.geteuid():
+                    self._owners[repo] = uid
+        return self._owners.get(repo)
+
     async def _bring(self, repo: str, entry: Path, tip: str) -> None:
-        """``entry`` brought to ``tip``, out of reach of :meth:`take` meanwhile (which
-        waits for it when it is the only one: this is what it would do itself)."""
-        aside = entry.with_name(f"{_REFRESHING}{entry.name}")
+        """``entry`` brought to ``tip`` (what it had given ahead is its owner's again at
+        the next round)."""
+        mirror = self._mirrors[repo]
+        base = mirror.entry.default_branch
+        work = partial(_brought, mirror=mirror.path, base=base, sha=tip)
+        if await self._aside(repo, entry, work):
+            self._given.pop(entry, None)
+
+    async def _aside(self, repo: str, entry: Path, work: Callable[[Path], Awaitable[None]]) -> bool:
+        """``work`` done on ``entry`` out of reach of :meth:`take` (which waits for it when
+        it is the only one: it is less than a checkout made anew); whether it was done.
+        An entry it fails on is set aside."""
+        aside = entry.with_name(f"{_BUSY}{entry.name}")
         try:
             os.rename(entry, aside)
         except OSError:
-            return  # taken meanwhile
-        mirror = self._mirrors[repo]
+            return False  # taken meanwhile
         self._bringing[repo] = done = asyncio.Event()
         try:
-            await bring_to(aside, mirror.path, mirror.entry.default_branch, tip)
+            await work(aside)
             os.rename(aside, entry)
         except (g.GitFailed, OSError) as exc:
-            log.warning("a ready checkout of %s could not be brought up to date: %s", repo, exc)
+            log.warning("a ready checkout of %s could not be kept: %s", repo, exc)
             _set_aside(aside)
+            return False
         finally:
             del self._bringing[repo]
             done.set()
+        return True
 
     async def take(self, repo: str, base: str, start: str, dest: Path) -> bool:
         """Rename one of ``repo``'s entries onto ``dest`` (which must not exist) with
@@ -198,6 +236,8 @@ class ReadyCheckouts:
         except OSError as exc:  # another filesystem, say: made as before
             log.warning("a ready checkout of %s could not be handed over: %s", repo, exc)
             return False
+        self._given.pop(entries[0], None)
+        self._handed[repo] = dest  # whose uid its launch gives it to, the next one's
         self.stir(repo)
         try:
             if await _head(dest) != start:
@@ -221,6 +261,27 @@ async def bring_to(checkout: Path, mirror: Path, base: str, sha: str) -> None:
         what="bringing a ready checkout up to date",
     )
     await g.git(checkout, ["checkout", "-q", "-f", "-B", base, sha], what="checking out the base")
+
+
+async def _brought(entry: Path, *, mirror: Path, base: str, sha: str) -> None:
+    await bring_to(entry, mirror, base, sha)
+
+
+def _give_tree(entry: Path, uid: int) -> None:
+    """``entry``'s work tree made ``uid``'s (uid and gid), ahead of its hand-over — not
+    the entry's directory nor its ``.git``: Fleetwarden's git reads it until then, and
+    git refuses a repository another user owns. The launch hands the whole tree over as
+    it does any workdir (:func:`fleet.lane_files.hand_over`), then finding most of it
+    done. Nothing of an agent's is in it: symlinks are not followed all the same."""
+    for top, dirs, files, dir_fd in os.fwalk(entry, follow_symlinks=False):
+        if top == str(entry) and ".git" in dirs:
+            dirs.remove(".git")
+        for name in (*dirs, *files):
+            os.chown(name, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
+
+
+async def _give(entry: Path, *, uid: int) -> None:
+    await asyncio.to_thread(_give_tree, entry, uid)
 
 
 async def _head(entry: Path) -> str | None:
@@ -248,7 +309,7 @@ def _sweep(where: Path) -> None:
     if not where.is_dir():
         return
     for entry in where.iterdir():
-        if entry.name.startswith(_GONE) or entry.name.startswith((_MAKING, _REFRESHING)):
+        if entry.name.startswith(_GONE) or entry.name.startswith((_MAKING, _BUSY)):
             remove_tree(entry)
 
 
