@@ -103,12 +103,7 @@ async def _cut(
         target = "FETCH_HEAD"
     await _branch(dest, branch, target)
     await g.git(dest, ["config", "remote.origin.url", origin_url])
-    run = _run_settings(branch, identity, co_author)
-    if run is None:  # a value the text cannot hold as it is: git writes each
-        for key, value in _settings(branch, identity, co_author):
-            await g.git(dest, ["config", "--add", key, value])
-    else:
-        await asyncio.to_thread(_append, dest / ".git" / "config", run)
+    await g.add_config(dest / ".git" / "config", _settings(branch, identity, co_author))
     if co_author:
         await asyncio.to_thread(_write_hook, dest / ".git" / "hooks")
 
@@ -144,30 +139,6 @@ def _settings(
     if co_author:
         found.append(("fleetwarden.coauthor", co_author))
     return found
-
-
-def _run_settings(branch: str, identity: Identity | None, co_author: str | None) -> str | None:
-    """:func:`_settings` as git's config text, each value quoted; ``None`` when one holds
-    a control character (git is then left to write it)."""
-    lines = []
-    for key, value in _settings(branch, identity, co_author):
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key + value):
-            return None
-        section, _, rest = key.partition(".")
-        sub, _, name = rest.rpartition(".")
-        head = f'[{section} "{_quoted(sub)}"]' if sub else f"[{section}]"
-        lines += [head, f'\t{name} = "{_quoted(value)}"']
-    return "\n".join(lines) + "\n"
-
-
-def _quoted(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _append(config: Path, text: str) -> None:
-    """``text`` added at the end of a fresh clone's config (Fleetwarden's alone yet)."""
-    with config.open("a", encoding="utf-8") as out:
-        out.write(text)
 
 
 async def clone_base(mirror: Path, dest: Path, base_ref: str) -> None:
