@@ -42,6 +42,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -95,6 +96,8 @@ class Result:
     cut_s: list[float] = field(default_factory=list)  # a ready checkout handed over and cut
     chown_s: list[float] = field(default_factory=list)  # the checkout given to an agent's uid
     floor_s: list[float] = field(default_factory=list)
+    accepted_s: list[float] = field(default_factory=list)  # (a): the post to its 202 logged
+    cut_at_s: list[float] = field(default_factory=list)  # (a): the post to its checkout cut
     checked: list[str] = field(default_factory=list)  # branch and directory of each agent
 
 
@@ -151,8 +154,19 @@ def refilled(home: Path) -> bool:
     return where.is_dir() and any(not p.name.startswith(".") for p in where.iterdir())
 
 
-async def label(github: FakeGitHub, home: Path, port: int, agent: str) -> tuple[float, str]:
-    """Seconds from the post of ``agent``'s label to its first act; its branch and place."""
+@dataclass(frozen=True)
+class Round:
+    """One label's figures: seconds from the post to the agent's first act, and to the
+    bot's log saying the delivery accepted and the checkout cut; the branch and place."""
+
+    took: float
+    accepted: float
+    cut: float
+    seen: str
+
+
+async def label(github: FakeGitHub, home: Path, port: int, agent: str) -> Round:
+    """``agent``'s label posted; what it took to its first act."""
     issue = github.add_issue(str(SLUG), f"Work of {agent} in {home.name}", "Go.",
                              author=WRITER, labels=[f"fleetwarden:{agent}"])  # fmt: skip
     event = github_issue("labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
@@ -170,7 +184,20 @@ async def label(github: FakeGitHub, home: Path, port: int, agent: str) -> tuple[
     if branch in ("main", "HEAD") or Path(where).name != path.parents[1].name:
         raise BenchError(f"the agent ran on {branch} in {where}, not on its own branch")
     await until(lambda: idle(home), f"the run in {home.name} did not end")
-    return float(at) - posted, f"{branch} in {where}"
+    logged = (home / "state" / "fleetwarden.log").read_text(errors="replace").splitlines()
+    delivery = headers["X-GitHub-Delivery"]
+    accepted = logged_at(logged, f"delivery {delivery} (issues): accepted") - posted
+    cut = logged_at(logged, f"{agent} works on {branch} of app, cut from") - posted
+    return Round(float(at) - posted, accepted, cut, f"{branch} in {where}")
+
+
+def logged_at(lines: Sequence[str], words: str) -> float:
+    """The time of the log line that says ``words`` (the log's clock is this machine's)."""
+    for line in lines:
+        if words in line:
+            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            return stamp.timestamp()
+    raise BenchError(f"the bot's log does not say {words!r}")
 
 
 async def floor_round(
@@ -227,15 +254,17 @@ async def work(root: Path, args: argparse.Namespace) -> Result:
                 await until(lambda p=port: listening(p), f"the {name} bot did not listen")
             await until(lambda: refilled(homes["ready"]), "no ready checkout was made")
             for n in range(args.rounds):
-                took, seen = await label(github, homes["ready"], ports["ready"], f"w{n}")
-                result.ready_s.append(took)
-                result.checked.append(seen)
+                done = await label(github, homes["ready"], ports["ready"], f"w{n}")
+                result.ready_s.append(done.took)
+                result.accepted_s.append(done.accepted)
+                result.cut_at_s.append(done.cut)
+                result.checked.append(done.seen)
                 await until(
                     lambda: refilled(homes["ready"]), "the ready checkout was not made again"
                 )
-                took, seen = await label(github, homes["today"], ports["today"], f"w{n}")
-                result.today_s.append(took)
-                result.checked.append(seen)
+                done = await label(github, homes["today"], ports["today"], f"w{n}")
+                result.today_s.append(done.took)
+                result.checked.append(done.seen)
                 worktree, cut, chown = await floor_round(root, mirror, ready, n)
                 result.worktree_s.append(worktree)
                 result.cut_s.append(cut)
@@ -256,7 +285,7 @@ async def work(root: Path, args: argparse.Namespace) -> Result:
 
 def report(result: Result) -> str:
     def row(label: str, samples: Sequence[float]) -> str:
-        return (f"{label:<34}{percentile(samples, 50):>9.3f}{percentile(samples, 95):>9.3f}"
+        return (f"{label:<42}{percentile(samples, 50):>9.3f}{percentile(samples, 95):>9.3f}"
                 f"{max(samples):>9.3f}")  # fmt: skip
 
     ready50, ready95 = percentile(result.ready_s, 50), percentile(result.ready_s, 95)
@@ -264,11 +293,15 @@ def report(result: Result) -> str:
     today50 = percentile(result.today_s, 50)
     lines = [
         f"label → agent running, {result.files:,}-file repository, {result.rounds} rounds (s):",
-        f"{'':<34}{'p50':>9}{'p95':>9}{'max':>9}",
+        f"{'':<42}{'p50':>9}{'p95':>9}{'max':>9}",
         row("(a) ready checkouts", result.ready_s),
         row("(b) today (ready_checkouts: 0)", result.today_s),
         row("(c) floor: worktree add + launch", result.floor_s),
-        "where the time goes:",
+        "where the time goes in (a), from the post (the bot's log, ms resolution):",
+        row("  delivery accepted", result.accepted_s),
+        row("  line cut (forge reads, fetch, checkout)", result.cut_at_s),
+        row("  agent's first act", result.ready_s),
+        "and in this process, on a mirror of the same upstream:",
         row("  git worktree add", result.worktree_s),
         row("  ready checkout handed over + cut", result.cut_s),
         row("  chown to the agent's uid", result.chown_s),
