@@ -19,7 +19,8 @@ an issue labelled ``fleetwarden:wN`` and posts the signed ``issues labeled`` del
 time, its branch and its directory to ``.git/fw-bench-started`` in its checkout; the
 figure is that time less the time just before the post. Rounds interleave the two, each
 waiting for the other's run to end and for the ready checkout to be made again before
-the next (as between two labels that are not seconds apart).
+the next, and for nothing more to be under way in its pool (as between two labels that
+are not seconds apart).
 
 **The floor.** Per round, ``git worktree add -b`` of the same base on a mirror of the
 same upstream (timed), plus *the same launch*: the ready run's time less its checkout's
@@ -150,8 +151,11 @@ def idle(home: Path) -> bool:
 
 
 def refilled(home: Path) -> bool:
+    """Whether the bot's ready checkout is made again, and nothing more is being done to
+    it (made, brought up to date, or its work tree given ahead: a dotted name)."""
     where = home / "state" / "repos" / "app" / "ready"
-    return where.is_dir() and any(not p.name.startswith(".") for p in where.iterdir())
+    names = [p.name for p in where.iterdir()] if where.is_dir() else []
+    return bool(names) and not any(name.startswith(".") for name in names)
 
 
 @dataclass(frozen=True)
