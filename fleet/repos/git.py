@@ -167,6 +167,45 @@ async def rev(repo: Path, name: str, env: Mapping[str, str] | None = None) -> st
     return sha if ran.code == 0 and len(sha) == 40 else None
 
 
+def config_text(settings: Sequence[tuple[str, str]]) -> str | None:
+    """``settings`` (``section[.subsection].name`` and value, a multi-valued key once per
+    value) as lines of git's config file, each value quoted — what ``git config --add``
+    of each would write to a config that has none of them — or ``None`` when a key or
+    value holds a control character (then git is left to write them). For a repository
+    of Fleetwarden's just made, which nothing else has seen: one write for many ``git
+    config`` runs."""
+    lines = []
+    for key, value in settings:
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key + value):
+            return None
+        section, _, rest = key.partition(".")
+        sub, _, name = rest.rpartition(".")
+        lines.append(f'[{section} "{_quoted(sub)}"]' if sub else f"[{section}]")
+        lines.append(f'\t{name} = "{_quoted(value)}"')
+    return "\n".join(lines) + "\n"
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+async def add_config(config: Path, settings: Sequence[tuple[str, str]]) -> None:
+    """``settings`` added to the config file ``config`` of a repository of Fleetwarden's
+    just made (:func:`config_text`; by ``git config --add``, one by one, when it cannot
+    hold them)."""
+    text = config_text(settings)
+    if text is None:
+        for key, value in settings:
+            await git(None, ["config", "--file", str(config), "--add", key, value])
+        return
+    await asyncio.to_thread(_append, config, text)
+
+
+def _append(config: Path, text: str) -> None:
+    with config.open("a", encoding="utf-8") as out:
+        out.write(text)
+
+
 def alternates(*repos: Path) -> dict[str, str]:
     """The environment that lets git in another repository read ``repos``' objects."""
     return {"GIT_ALTERNATE_OBJECT_DIRECTORIES": ":".join(str(r / "objects") for r in repos)}

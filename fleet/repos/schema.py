@@ -41,6 +41,8 @@ _NOT_A_PATH = re.compile(r"[^/]*:")  # a scheme, or git's host:path
 _SCP = re.compile(r"(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)")
 MergeStrategy = Literal["squash", "rebase", "merge"]
 STRATEGIES: tuple[MergeStrategy, ...] = ("squash", "rebase", "merge")
+READY_CHECKOUTS_DEFAULT = 1
+READY_CHECKOUTS_MAX = 8
 
 
 def is_repo_name(text: str) -> bool:
@@ -268,6 +270,16 @@ class RepoEntry(BaseModel):
         alias="copy",
         description="Paths relative to `copy_from` copied into each new checkout (opt-in).",
     )
+    ready_checkouts: int = Field(
+        default=READY_CHECKOUTS_DEFAULT,
+        description=(
+            "How many checkouts of the default branch Fleetwarden keeps made, at its tip, "
+            "for the next runs on this machine (0 to 8; 0: none). A new run's checkout is then "
+            "one of them renamed onto its own path, instead of every file being written as "
+            "it starts; each is made again in the background. Each takes the room of one "
+            "checkout. Runs on SSH hosts make theirs as before."
+        ),
+    )
     autopush: bool = Field(
         default=False,
         description=(
@@ -330,6 +342,21 @@ class RepoEntry(BaseModel):
     def _prefix(cls, value: str) -> str:
         if value and (ref_problem(value.rstrip("/")) or not value.endswith("/")):
             raise ValueError("branch_prefix is a branch-name prefix ending in '/', like 'fw/'")
+        return value
+
+    @field_validator("ready_checkouts", mode="before")
+    @classmethod
+    def _ready(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(
+                f"ready_checkouts is a whole number from 0 to {READY_CHECKOUTS_MAX} "
+                f"(how many checkouts are kept made; 0: none), not {value!r}"
+            )
+        if not 0 <= value <= READY_CHECKOUTS_MAX:
+            raise ValueError(
+                f"ready_checkouts is from 0 (none) to {READY_CHECKOUTS_MAX}, not {value}: "
+                "each ready checkout takes the room of a whole checkout"
+            )
         return value
 
     @field_validator("copy_paths")

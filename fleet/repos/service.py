@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from fleet.hosts.schema import LOCAL_HOST
@@ -49,6 +50,7 @@ from fleet.repos.line.harvest import keep_end
 from fleet.repos.line.identity import clean_co_author
 from fleet.repos.line.lane_git import LaneGit
 from fleet.repos.line.no_branch import why_no_branch
+from fleet.repos.line.ready import ReadyCheckouts
 from fleet.repos.line.remote import HostAccess, HostCheckouts, elsewhere
 from fleet.repos.line.review import (
     REVIEW_MARK,
@@ -71,10 +73,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A launch made ready on its line: its spec working in the line's checkout, and the
-    setup command of a checkout just made (run in its sandbox first), if any."""
+    setup command of a checkout just made (run in its sandbox first), if any. ``head``: a
+    checkout just cut here, its HEAD as :meth:`fleet.sandbox.git.git_probe.GitProbe.head`
+    says it (12 hex digits; nothing is uncommitted in it yet), which then need not be
+    read from it."""
 
     spec: AgentSpec
     setup: tuple[str, ...] = ()
+    head: str | None = None
 
 
 DoorUrl = Callable[[str, str], str]
@@ -110,6 +116,9 @@ class Repos:
             name: Mirror(name, entry, self.dir, environ, (credentials or {}).get(name))
             for name, entry in entries.items()
         }
+        self.ready = ReadyCheckouts(self._mirrors)  # checkouts made before a run asks
+        for name, mirror in self._mirrors.items():
+            mirror.fetched = partial(self.ready.stir, name)
         self.stores = stores
         self.version = version
         self.lane = lane or LaneGit()
@@ -134,6 +143,11 @@ class Repos:
         write_hooks(self.hooks)
         for mirror in self._mirrors.values():
             await mirror.ensure()
+        await self.ready.start(self.dir)
+
+    async def stop(self) -> None:
+        """Stop making ready checkouts."""
+        await self.ready.stop()
 
     def hosts(self) -> HostCheckouts:
         if self._on_hosts is None:
@@ -162,6 +176,9 @@ class Repos:
             await mirror.ensure()
         self._entries.update(entries)
         self._mirrors.update(mirrors)
+        for name, mirror in mirrors.items():
+            mirror.fetched = partial(self.ready.stir, name)
+        self.ready.adopt(mirrors)
 
     def known_secrets(self) -> list[Secret]:
         """The upstream tokens, for the redactor."""
@@ -191,14 +208,15 @@ class Repos:
                 line is not None and spec.repo_base not in (None, line.base_ref)
             )
             setup: tuple[str, ...] = ()
+            head = None
             if line is not None and line.repo == spec.repo and not fresh:
                 if line.host != spec.host:
                     raise RepoError(elsewhere(line, spec.host))
                 checkout = await self._keep(line)
             else:
-                checkout, setup = await self._cut(spec, asked)
+                checkout, setup, head = await self._cut(spec, asked)
             self.launching.add(spec.name)
-        return Prepared(replace(spec, workdir=checkout), setup)
+        return Prepared(replace(spec, workdir=checkout), setup, head)
 
     async def _keep(self, line: LineRecord) -> Path:
         """The live line's checkout, made again from its branch if it was lost."""
@@ -235,15 +253,17 @@ class Repos:
         )
         return checkout
 
-    async def _cut(self, spec: AgentSpec, asked: Asked) -> tuple[Path, tuple[str, ...]]:
+    async def _cut(self, spec: AgentSpec, asked: Asked) -> tuple[Path, tuple[str, ...], str | None]:
         """A new line for ``spec`` from its base's tip upstream, now
         (:mod:`fleet.repos.line.cutting`), with what its launch asked of it (a requester
-        kept only when it is one ``NAME <EMAIL>``); its checkout and setup command."""
+        kept only when it is one ``NAME <EMAIL>``); its checkout, setup command and HEAD
+        (here: :attr:`Prepared.head`)."""
         asked = replace(asked, co_author=clean_co_author(asked.co_author))
         cut = await cut_line(self, spec, lambda: asked)
         if cut.not_copied:
             self._not_copied[cut.line_id] = cut.not_copied
-        return cut.checkout, tuple(cut.setup)
+        head = cut.fork_sha[:12] if spec.host == LOCAL_HOST and cut.fork_sha else None
+        return cut.checkout, tuple(cut.setup), head
 
     async def review_checkout(self, spec: AgentSpec, review: ReviewCheckout) -> AgentSpec:
         """``spec`` (a review agent's) working in a checkout of its own of ``review``'s

@@ -198,7 +198,9 @@ class RunKeeper:
         prepared = await workdir_of(self._repos, spec, asked)  # its line's, made if need be
         spec = prepared.spec
         try:
-            return await self._launch(spec, remote, reason, plan, origin, continues, prepared.setup)
+            return await self._launch(
+                spec, remote, reason, plan, origin, continues, prepared.setup, prepared.head
+            )
         finally:  # the line is the verbs' again (merge, discard) once the run is, or is not
             if self._repos is not None:
                 self._repos.launched(spec.name)
@@ -212,7 +214,10 @@ class RunKeeper:
         origin: AgentOrigin | None,
         continues: bool,
         setup: tuple[str, ...] = (),
+        head: str | None = None,
     ) -> Launched:
+        """``head``: the workdir's HEAD when it is known already (a checkout just cut,
+        :attr:`fleet.repos.service.Prepared.head`), else read from it."""
         runtime = self._runtimes.get(spec.runtime)
         backend = self.backend(backend_key(spec))
         paths = AgentPaths.of(self._settings.state_dir, spec.name)
@@ -240,7 +245,7 @@ class RunKeeper:
         await self._agents.set_state(spec.name, AgentState.STARTING, reason)
         append_marker(paths.log, f"{spec.name} starting ({spec.runtime})")
         offset = size_of(paths.log)
-        git_before = None if remote else await self._git.head(plan.cwd)
+        git_before = None if remote else head or await self._git.head(plan.cwd)
         try:
             if setup:  # a new checkout's setup command, in the agent's sandbox, first
                 confined = await self._site.confine(

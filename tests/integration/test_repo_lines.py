@@ -124,6 +124,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     try:
         yield rig
     finally:
+        await rig.repos.stop()
         await rig.heartbeats.stop()
         await ledger.close()
         upstream.stop()

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 
 from bot.app.grounds import Grounds
 from bot.app.phases.ledger import Ledgered
+from bot.app.stops import Stop
 from bot.config.forge_checks import repo_credentials
 from fleet.clock import Clock
 from fleet.repos.door.server import GitDoor
@@ -61,6 +62,7 @@ async def open_repos(
         hosts=at.hosts,  # an agent placed on one gets its checkout there
     )
     await repos.start()
+    at.stops.add(Stop.REPOS, repos.stop)
     return repos
 
 

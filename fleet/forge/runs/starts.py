@@ -158,7 +158,10 @@ class RunStarts:
         api = self.apis[record.forge]
         if issue is None:
             issue = await api.issue(record.slug, record.issue)
-        comments = await api.comments(record.slug, record.issue)
+        # Two reads of the forge, side by side: each is a round trip to its API.
+        comments, co_author = await asyncio.gather(
+            api.comments(record.slug, record.issue), self._co_author(api, record)
+        )
         entry = self.forges[record.forge]
         prompt = await asyncio.to_thread(  # reading hostile HTML is work for a thread
             issue_prompt,
@@ -169,7 +172,6 @@ class RunStarts:
             branch=record.branch,
             bot_login=entry.login,
         )
-        co_author = await self._co_author(api, record)
         task = await self.publisher.task_of(record, issue)  # made already, or after a restart
         try:
             started = await self.launcher.start(

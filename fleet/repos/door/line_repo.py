@@ -23,7 +23,7 @@ from typing import Final
 
 import fleet
 from fleet.private_files import private_dir, write_private
-from fleet.repos.git import git, rev
+from fleet.repos.git import add_config, git, rev
 from fleet.repos.hook.policy import Identity, Issue, Policy, agent_identity
 from fleet.repos.schema import ref_problem
 
@@ -92,7 +92,8 @@ async def create_line_repo(
             raise ValueError(f"{name!r} is not a branch a line can have: {problem}")
     if branch == base_ref:
         raise ValueError(f"a line's branch cannot be its base ({branch!r})")
-    if not _existing(path):
+    fresh = not _existing(path)
+    if fresh:
         await git(
             None,
             ["init", "--quiet", "--bare", "--template=", str(path)],
@@ -115,6 +116,13 @@ async def create_line_repo(
         ("fleetwarden.repo", repo),
         *policy.settings(),
     )
+    if fresh:  # none of them there yet: written in one go, both branches made at once
+        await add_config(path / "config", settings)
+        await git(path, ["symbolic-ref", "HEAD", f"refs/heads/{branch}"], what="git symbolic-ref")
+        made = "".join(f"create refs/heads/{name} {start_sha}\n" for name in (base_ref, branch))
+        await git(path, ["update-ref", "--stdin"], stdin=made.encode(), what="git update-ref")
+        private_dir(path / "fleetwarden")
+        return
     for key in _MANY:
         await git(path, ["config", "--unset-all", key], ok=(0, 5), what=f"git config {key}")
     for key, value in settings:

@@ -18,15 +18,18 @@ there runs only in :mod:`fleet.repos.line.lane_git`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Final
 
 from fleet.private_files import private_dir
 from fleet.repos import git as g
 from fleet.repos.hook.policy import Identity
+
+log = logging.getLogger(__name__)
 
 DISK_WALK_CAP = 500_000  # entries walked to measure a checkout; past it the size is "at least"
 CO_AUTHOR_HOOK: Final = """#!/bin/sh
@@ -40,6 +43,9 @@ exec git interpret-trailers --in-place --if-exists addIfDifferent \\
 """The checkout's ``prepare-commit-msg`` hook when a run has a requester: it reads who from
 the checkout's config (``fleetwarden.coauthor``), never from its own text."""
 
+ReadyTake = Callable[[Path], Awaitable[bool]]
+"""Puts a ready clone of the base at the path given, at the run's start; whether it did."""
+
 
 async def make_checkout(
     mirror: Path,
@@ -52,6 +58,7 @@ async def make_checkout(
     line_repo: Path | None = None,
     start_sha: str | None = None,
     co_author: str | None = None,
+    ready: ReadyTake | None = None,
 ) -> None:
     """Make ``dest`` a checkout of ``mirror``'s ``base_ref`` on a new ``branch`` at
     ``start_sha`` (default: the base's tip; a commit only in ``line_repo`` is fetched from
@@ -59,9 +66,83 @@ async def make_checkout(
     ``co_author`` (``NAME <EMAIL>``, checked), a hook that names them in each commit's
     ``Co-authored-by:`` (:data:`CO_AUTHOR_HOOK`). ``dest`` must not exist. It holds only
     what its base reaches (and its line): the clone goes through git's transport, never a
-    copy of the mirror's whole store."""
+    copy of the mirror's whole store. ``ready``: a clone of the base made before, renamed
+    onto ``dest`` (:meth:`fleet.repos.line.ready.ReadyCheckouts.take`), when it has one."""
     if _in_the_way(dest):
         raise FileExistsError(f"{dest} is in the way of a new checkout")
+    cut = (base_ref, branch, origin_url, identity, line_repo, start_sha, co_author)
+    if ready is not None and await ready(dest):
+        try:
+            await _cut(dest, *cut)
+            return
+        except g.GitFailed as exc:  # made as if there were no ready one
+            log.warning("a ready checkout could not be cut, made anew: %s", exc)
+            await asyncio.to_thread(remove_tree, dest)
+    await clone_base(mirror, dest, base_ref)
+    await _cut(dest, *cut)
+
+
+async def _cut(
+    dest: Path,
+    base_ref: str,
+    branch: str,
+    origin_url: str,
+    identity: Identity | None,
+    line_repo: Path | None,
+    start_sha: str | None,
+    co_author: str | None,
+) -> None:
+    """The fresh clone ``dest`` on ``branch`` with its origin, identity and hook."""
+    target = start_sha or "HEAD"
+    if line_repo is not None and start_sha is not None and await g.rev(dest, start_sha) is None:
+        await g.git(
+            dest,
+            ["fetch", "-q", "--no-tags", "--", str(line_repo), f"refs/heads/{branch}"],
+            what="bringing the branch back",
+        )
+        target = "FETCH_HEAD"
+    await _branch(dest, branch, target)
+    await g.git(dest, ["config", "remote.origin.url", origin_url])
+    await g.add_config(dest / ".git" / "config", _settings(branch, identity, co_author))
+    if co_author:
+        await asyncio.to_thread(_write_hook, dest / ".git" / "hooks")
+
+
+async def _branch(dest: Path, branch: str, target: str) -> None:
+    """``dest`` on a new ``branch`` at ``target``. At the commit it is on already (a
+    fresh clone, a ready checkout), the branch is made and HEAD moved to it — what
+    ``git checkout -b`` leaves, without its pass over every file of the tree."""
+    here = await g.rev(dest, "HEAD")
+    if here is None or (target not in ("HEAD", here) and await g.rev(dest, target) != here):
+        await g.git(dest, ["checkout", "-q", "-b", branch, target], what="cutting the branch")
+        return
+    ref = f"refs/heads/{branch}"
+    said = f"branch: Created from {here}"
+    await g.git(dest, ["update-ref", "-m", said, ref, here, g.ZERO], what="cutting the branch")
+    moved = f"checkout: moving to {branch}"
+    await g.git(dest, ["symbolic-ref", "-m", moved, "HEAD", ref], what="cutting the branch")
+
+
+def _settings(
+    branch: str, identity: Identity | None, co_author: str | None
+) -> list[tuple[str, str]]:
+    """A fresh clone's settings for its run besides its origin's URL (its base's fetch
+    refspec is the clone's own)."""
+    found = [
+        ("remote.origin.fetch", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"),
+        (f"branch.{branch}.remote", "origin"),
+        (f"branch.{branch}.merge", f"refs/heads/{branch}"),
+        ("push.default", "upstream"),
+    ]
+    if identity is not None:
+        found += [("user.name", identity.name), ("user.email", identity.email)]
+    if co_author:
+        found.append(("fleetwarden.coauthor", co_author))
+    return found
+
+
+async def clone_base(mirror: Path, dest: Path, base_ref: str) -> None:
+    """``dest`` a clone of ``mirror``'s ``base_ref`` alone, through git's transport."""
     await g.git(
         None,
         [
@@ -78,22 +159,6 @@ async def make_checkout(
         ],
         what="making the checkout",
     )
-    target = start_sha or "HEAD"
-    if start_sha is not None and await g.rev(dest, start_sha) is None and line_repo is not None:
-        await g.git(
-            dest,
-            ["fetch", "-q", "--no-tags", "--", str(line_repo), f"refs/heads/{branch}"],
-            what="bringing the branch back",
-        )
-        target = "FETCH_HEAD"
-    await g.git(dest, ["checkout", "-q", "-b", branch, target], what="cutting the branch")
-    await point_origin(dest, origin_url, base_ref=base_ref, branch=branch)
-    if identity is not None:
-        await g.git(dest, ["config", "user.name", identity.name])
-        await g.git(dest, ["config", "user.email", identity.email])
-    if co_author:
-        await g.git(dest, ["config", "fleetwarden.coauthor", co_author])
-        await asyncio.to_thread(_write_hook, dest / ".git" / "hooks")
 
 
 def _write_hook(hooks: Path) -> None:
@@ -102,36 +167,6 @@ def _write_hook(hooks: Path) -> None:
     hook = hooks / "prepare-commit-msg"
     hook.write_text(CO_AUTHOR_HOOK, encoding="utf-8")
     hook.chmod(0o755)
-
-
-async def point_origin(dest: Path, origin_url: str, *, base_ref: str, branch: str) -> None:
-    """Set a fresh checkout's ``origin`` to the git door (Fleetwarden's own directory)."""
-    settings = (
-        ("remote.origin.url", origin_url),
-        ("branch." + branch + ".remote", "origin"),
-        ("branch." + branch + ".merge", f"refs/heads/{branch}"),
-        ("push.default", "upstream"),
-    )
-    for key, value in settings:
-        await g.git(dest, ["config", key, value])
-    await g.git(
-        dest,
-        [
-            "config",
-            "--replace-all",
-            "remote.origin.fetch",
-            f"+refs/heads/{base_ref}:refs/remotes/origin/{base_ref}",
-        ],
-    )
-    await g.git(
-        dest,
-        [
-            "config",
-            "--add",
-            "remote.origin.fetch",
-            f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
-        ],
-    )
 
 
 def _in_the_way(dest: Path) -> bool:

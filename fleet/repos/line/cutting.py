@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -20,8 +21,9 @@ from fleet.model import AgentSpec
 from fleet.repos.desk import RepoError
 from fleet.repos.door.line_repo import LineRules, create_line_repo
 from fleet.repos.hook.policy import Issue
-from fleet.repos.line.checkouts import copy_into, make_checkout, not_copied
+from fleet.repos.line.checkouts import copy_into, make_checkout, not_copied, remove_tree
 from fleet.repos.line.identity import identity_of
+from fleet.repos.line.ready import ReadyCheckouts
 from fleet.repos.line.remote import HostCheckouts
 from fleet.repos.line.review import ReviewCheckout
 from fleet.repos.schema import RepoEntry
@@ -55,6 +57,11 @@ class Repositories(Protocol):
 
     def mirror(self, repo: str) -> Mirror: ...
 
+    @property
+    def ready(self) -> ReadyCheckouts:
+        """The checkouts made before a run asks (:mod:`fleet.repos.line.ready`)."""
+        ...
+
     def hosts(self) -> HostCheckouts: ...
 
     def origin_of(self, agent: str, repo: str) -> str:
@@ -86,12 +93,14 @@ class Asked:
 @dataclass(frozen=True, slots=True)
 class Cut:
     """A line cut: its checkout, and the setup command to run in it first (a local one);
-    its line's id, and what of the config's ``copy`` was not there to copy in."""
+    its line's id, what of the config's ``copy`` was not there to copy in, and the commit
+    it was cut from (its checkout's HEAD, nothing changed yet)."""
 
     checkout: Path
     setup: tuple[str, ...] = ()
     line_id: int = 0
     not_copied: str = ""
+    fork_sha: str = ""
 
 
 async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Asked]) -> Cut:
@@ -102,13 +111,13 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
     entry = repos.entry(spec.repo)
     mirror = repos.mirror(spec.repo)
     base = spec.repo_base or entry.default_branch
-    await mirror.fetch()
+    # The fetch, and the names a new branch may not take asked now, side by side.
+    upstream = await _fetched(mirror)
     fork = await mirror.tip(base)
     if fork is None:
         key = "--base" if spec.repo_base else "default_branch"
         said = no_branch(mirror.upstream, base, await mirror.branches(), key=key)
         raise RepoError(said.text)
-    upstream = await mirror.heads()  # the names a new branch may not take, asked now
     asked = take()
     co_author = asked.co_author
     identity = identity_of(spec.name, spec.host, spec.git_name, spec.git_email)
@@ -129,25 +138,26 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
     remote = spec.host != LOCAL_HOST
     if remote:  # on the host it runs on, fetched there from the door
         checkout = Path(repos.hosts().path_for(spec.host, spec.name, spec.repo, line_id))
+    door_repo = create_line_repo(
+        mirror.lines / spec.name / f"{line_id}.git",
+        mirror.path,
+        branch=branch,
+        base_ref=base,
+        start_sha=fork,
+        agent=spec.name,
+        repo=spec.repo,
+        hooks_dir=repos.hooks,
+        rules=LineRules(
+            workflows=entry.workflows_allowed(),
+            ci_paths=entry.ci_paths(),
+            identity=identity,
+            co_author=co_author,
+            issue=asked.issue,
+        ),
+    )
     try:
-        await create_line_repo(
-            mirror.lines / spec.name / f"{line_id}.git",
-            mirror.path,
-            branch=branch,
-            base_ref=base,
-            start_sha=fork,
-            agent=spec.name,
-            repo=spec.repo,
-            hooks_dir=repos.hooks,
-            rules=LineRules(
-                workflows=entry.workflows_allowed(),
-                ci_paths=entry.ci_paths(),
-                identity=identity,
-                co_author=co_author,
-                issue=asked.issue,
-            ),
-        )
-        if remote:
+        if remote:  # fetched there from the door repo, made first
+            await door_repo
             await repos.hosts().make(
                 spec.host,
                 str(checkout),
@@ -157,16 +167,19 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
                 identity=identity,
                 co_author=co_author,
             )
-        else:
-            await make_checkout(
+        else:  # the checkout needs nothing of the door repo: both made side by side
+            here = make_checkout(
                 mirror.path,
                 checkout,
                 base_ref=base,
                 branch=branch,
                 origin_url=repos.origin_of(spec.name, spec.repo),
                 identity=identity,
+                start_sha=fork,
                 co_author=co_author,
+                ready=partial(repos.ready.take, spec.repo, base, fork),
             )
+            await _both(door_repo, here, checkout)
         copied: list[str] = []
         missing = ""
         if entry.copy_from is not None and entry.copy_paths and not remote:
@@ -180,4 +193,26 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
     log.info("%s works on %s of %s, cut from %s at %s", spec.name, branch, spec.repo, base, fork)
     if missing:
         log.warning("repository %s, %s's checkout: %s", spec.repo, spec.name, missing)
-    return Cut(checkout, () if remote else entry.setup, line_id, missing)
+    return Cut(checkout, () if remote else entry.setup, line_id, missing, fork)
+
+
+async def _fetched(mirror: Mirror) -> dict[str, str]:
+    """``mirror`` fetched and the upstream's branches read, at once; the branches. The
+    fetch's refusal is said first when both fail."""
+    fetch, heads = await asyncio.gather(mirror.fetch(), mirror.heads(), return_exceptions=True)
+    for failed in (fetch, heads):
+        if isinstance(failed, BaseException):
+            raise failed
+    assert isinstance(heads, dict)
+    return heads
+
+
+async def _both(door_repo: Awaitable[object], here: Awaitable[None], checkout: Path) -> None:
+    """The door repo and the checkout made side by side; a checkout made when the door
+    repo failed is removed (the line is discarded)."""
+    made = await asyncio.gather(door_repo, here, return_exceptions=True)
+    failed = [m for m in made if isinstance(m, BaseException)]
+    if failed:
+        if not isinstance(made[1], FileExistsError):  # else not this line's to remove
+            await asyncio.to_thread(remove_tree, checkout)
+        raise failed[0]

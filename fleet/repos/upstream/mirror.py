@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from fleet.private_files import private_dir
@@ -61,6 +61,8 @@ class Mirror:
         self._repos_dir = repos_dir
         self._environ = environ
         self.lock = asyncio.Lock()
+        # Told after each fetch (its ready checkouts brought to the base: fleet.repos.line.ready).
+        self.fetched: Callable[[], None] | None = None
 
     def upstream_env(self) -> dict[str, str]:
         """The credential's environment (raises :class:`RepoError` when it is missing)."""
@@ -126,6 +128,8 @@ class Mirror:
                 )
             except g.GitFailed as exc:
                 raise RepoError(self.said(exc, "fetch").text) from None
+        if self.fetched is not None:
+            self.fetched()
 
     async def heads(self) -> dict[str, str]:
         """The upstream's branches now (``git ls-remote --heads``), name → commit; raises
