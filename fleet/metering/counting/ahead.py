@@ -131,6 +131,14 @@ class AheadLog:
         self._closed.remove(last)
         self._fd, self._open = fd, last
 
+    def spill(self) -> list[Path]:
+        """Close the open segment and stop offering every segment not yet written: they stay
+        in the directory, claimed by no batch, for the next start's replay to write (the
+        caller lets go of the rows it held for them: a ledger refusing batches for long)."""
+        self.close()
+        spilled, self._closed = self._closed, []
+        return spilled
+
     def kept(self) -> list[Path]:
         """Close the open segment; the segments still holding rows the ledger lacks (at
         shutdown, for the next start)."""

@@ -93,6 +93,8 @@ class Recorder:
     def _pend(self, event: UsageEvent, signals: Sequence[QuotaSignal]) -> None:
         self._usage.append(event)
         self._signals.extend(signals)
+        if len(self._usage) + len(self._signals) > MAX_PENDING and self._ahead is not None:
+            self._spill()
         if len(self._usage) + len(self._signals) > MAX_PENDING:
             excess = len(self._usage) - MAX_PENDING // 2
             if excess > 0:
@@ -103,6 +105,21 @@ class Recorder:
             stale = len(self._signals) - MAX_PENDING // 2
             if stale > 0:
                 del self._signals[:stale]
+
+    def _spill(self) -> None:
+        """Past :data:`MAX_PENDING`, with the journal written ahead: the rows held are its
+        segments' (but the loose ones), so the segments are left for the next start to
+        write and the rows let go — a batch claiming a segment must carry all its rows."""
+        assert self._ahead is not None
+        spilled = self._ahead[0].spill()
+        loose = {id(event) for event in self._loose}
+        self._usage = [event for event in self._usage if id(event) in loose]
+        self._signals = []
+        log.error(
+            "the ledger is not taking usage; the metered requests of %s stay in the journal"
+            " for the next start to write",
+            ", ".join(path.name for path in spilled) or "no segment",
+        )
 
     async def commit(
         self, event: UsageEvent, signals: Sequence[QuotaSignal] = (), *, wait: float = 5.0
