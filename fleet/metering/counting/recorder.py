@@ -261,6 +261,8 @@ class Recorder:
                 self._written.notify_all()
 
     async def _write_all(self) -> None:
+        if self._ahead is not None:
+            await self._ahead[0].settle()  # a failed batch's segments first, each once
         usage, signals, waiters = self._usage, self._signals, self._waiters
         if not usage and not signals:
             return
@@ -273,13 +275,18 @@ class Recorder:
             else:
                 await self._sink(usage, signals)
         except BaseException:
+            if self._ahead is not None:
+                # The journaled rows are settled from their segments (the batch may have
+                # gone in): only the loose ones go back.
+                self._ahead[0].doubt(segments)
+                held = {id(event) for event in loose}
+                usage = [event for event in usage if id(event) in held]
+                signals = []
             # Put them back in front, in order, for the next attempt.
             self._usage[:0] = usage
             self._signals[:0] = signals
             self._waiters[:0] = waiters
             self._loose[:0] = loose
-            if self._ahead is not None:
-                self._ahead[0].put_back(segments)
             raise
         if self._ahead is not None:
             self._ahead[0].written(segments)
