@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Final
 
+from fleet.errors import LedgerError
 from fleet.metering.counting.ahead import AheadLog
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
 from fleet.metering.counting.journal import KeyedSink
@@ -70,6 +71,7 @@ class Recorder:
         self._task: asyncio.Task[None] | None = None
         self._written = asyncio.Condition()
         self._generation = 0  # batches written so far
+        self._failures = 0  # attempts the ledger refused so far
         self._waiters: list[asyncio.Future[None]] = []  # commits in the pending batch
         self._stopping = False
         self.dropped = 0
@@ -166,12 +168,24 @@ class Recorder:
 
     async def flush(self) -> None:
         """Wait until everything added before this call is in the ledger."""
+        await self._flush(give_up=False)
+
+    async def caught_up(self) -> None:
+        """:meth:`flush` for a reader of usage: raises :class:`LedgerError` once the ledger
+        refuses an attempt made since the call, rather than waiting for one it takes (a
+        ledger that is down would hold every read of usage)."""
+        await self._flush(give_up=True)
+
+    async def _flush(self, *, give_up: bool) -> None:
         if self._task is None:
             await self._write_all()
             return
         async with self._written:
             target = self._generation + 2  # the batch in flight may predate our rows
+            failures = self._failures
             while self._generation < target:
+                if give_up and self._failures > failures:
+                    raise LedgerError("the metered usage recorded last is not in the ledger")
                 self._wake.set()  # each batch waited for, not only the first, starts now
                 await self._written.wait()
 
@@ -254,6 +268,9 @@ class Recorder:
                 raise
             except Exception:
                 log.exception("could not write metered usage; will retry")
+                async with self._written:
+                    self._failures += 1
+                    self._written.notify_all()
                 await asyncio.sleep(min(self._interval, 0.5))  # not a hot loop on commits
                 continue
             async with self._written:

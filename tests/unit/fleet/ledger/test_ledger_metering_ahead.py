@@ -19,6 +19,7 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.ledger.stores.spend import metering as metering_store
 from fleet.metering.counting.ahead import AheadLog
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
 from fleet.metering.counting.journal import DIRECTORY, UsageJournal
@@ -261,3 +262,35 @@ async def test_a_batch_that_went_in_though_it_failed_is_written_once_and_the_row
     assert await replay(tmp_path, ledger).replay() == 1
     assert await ledger.metering.usage_events() == [usage(1), usage(2), usage(3)]
     await recorder.stop()
+
+
+async def test_a_read_of_usage_while_the_ledger_refuses_the_batches_does_not_wait_for_them(
+    tmp_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch writes fail (the ledger refuses them): a read of usage waits for no
+    catch-up that cannot come — however long the store would let it — and reads what is
+    in the ledger; once the ledger takes the batches again, the rows are read."""
+    monkeypatch.setattr(metering_store, "CATCH_UP_WAIT", 3600.0)
+    down = DownFirst(ledger, failures=1_000)
+
+    async def once(key: str, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]) -> bool:
+        if down.failures:
+            raise RuntimeError("database is locked")
+        return await ledger.metering.record_metering_once(key, usage, signals)
+
+    recorder = Recorder(
+        ledger.metering.record_metering,
+        interval=0.01,
+        ahead=written_ahead(tmp_path, ledger, down, once)._ahead,
+    )
+    recorder.start()
+    ledger.metering.pending = recorder.caught_up
+    try:
+        assert await recorder.commit(usage(1))
+        async with asyncio.timeout(60):  # a hang, not a speed: the wait was an hour
+            assert await ledger.metering.usage_events() == []
+        down.failures = 0
+        assert await ledger.metering.usage_events() == [usage(1)]
+    finally:
+        ledger.metering.pending = None
+        await recorder.stop()
