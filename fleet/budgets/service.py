@@ -46,6 +46,7 @@ from fleet.budgets.pacing.windows import window_bounds
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.stores import BudgetStores
 from fleet.clock import Clock
+from fleet.errors import LedgerError
 from fleet.ledger import StepRecord
 from fleet.ledger.records.budgets import Budget, Burst, Cutoff, Scope, Step, WindowKind
 from fleet.notices import NoticeBoard
@@ -224,7 +225,7 @@ class BudgetService:
         try:
             async with asyncio.timeout(BEFORE_READ_WAIT):
                 await self.before_read()
-        except TimeoutError:
+        except (TimeoutError, LedgerError):  # late, or the ledger refuses it now
             log.warning("the metered usage was not in the ledger in time; counted live")
             return None
         return mark

@@ -66,8 +66,8 @@ async def start_spend(
     proxy = await start_metering(
         cfg, ledger, budgets.policy, clock, sink, accounts, run_caps, stops, budgets.holds
     )
-    budgets.before_read = proxy.recorder.flush  # a tick reads the usage the proxy recorded
-    ledger.metering.pending = proxy.recorder.flush  # and so does every read of usage
+    budgets.before_read = proxy.recorder.caught_up  # a tick reads the usage the proxy recorded
+    ledger.metering.pending = proxy.recorder.caught_up  # and so does every read of usage
     return Spend(budgets, accounts, run_caps, proxy)
 
 

@@ -16,9 +16,15 @@ its segments are removed; a crash between the two leaves a segment the next star
 (:meth:`~fleet.metering.counting.journal.UsageJournal.replay`) finds claimed and only
 removes; a crash before it leaves one the replay writes, once.
 
-A batch the ledger refuses goes back, its segments with it, and both are offered with the
-next one. A segment's rows are all in the batch that closes it: rows are appended and
-batches taken on the event loop, with nothing in between.
+A batch that fails may have gone in all the same (the connection lost as its ``COMMIT``
+went, the caller cancelled once it had begun), so its rows are not offered again with the
+next batch, nor its last segment opened again for the rows to come: a segment claimed
+already would take them with it. Its segments are **settled** instead, before the next
+batch, each as the replay writes one (:meth:`~fleet.metering.counting.journal.UsageJournal.
+settle`: its rows under its name unless that name is claimed); until they are, no new batch
+is taken, and the rows to come gather in one open segment however long the ledger is down.
+A segment's rows are all in the batch that closes it: rows are appended and batches taken
+on the event loop, with nothing in between.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -50,12 +56,16 @@ PREFIX: Final = "usage-"
 class AheadLog:
     """The segments in ``directory``: the open one and those closed but not yet written."""
 
-    def __init__(self, directory: Path, clock: Clock) -> None:
+    def __init__(
+        self, directory: Path, clock: Clock, settle: Callable[[Path], Awaitable[int]]
+    ) -> None:
         self._dir = directory
         self._clock = clock
+        self._settle = settle  # the journal's: one segment written unless claimed
         self._fd: int | None = None
         self._open: Path | None = None
         self._closed: list[Path] = []  # closed, their rows not yet in the ledger
+        self._doubted: list[Path] = []  # their batch failed: it may have gone in
 
     @classmethod
     def of(cls, journal: UsageJournal | None, clock: Clock) -> tuple[AheadLog, KeyedSink] | None:
@@ -63,7 +73,7 @@ class AheadLog:
         (else the proxy commits each answer's usage to the ledger itself)."""
         if journal is None or journal.write is None:
             return None
-        return cls(journal.directory, clock), journal.write
+        return cls(journal.directory, clock, journal.settle), journal.write
 
     def append(self, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal] = ()) -> None:
         """Append rows to the open segment (opening one if none is) in one write. Raises
@@ -97,7 +107,7 @@ class AheadLog:
 
     def take(self) -> list[Path]:
         """Close the open segment and hand over every segment not yet written: the rows of
-        the batch taken with them are exactly theirs. :meth:`written` or :meth:`put_back`
+        the batch taken with them are exactly theirs. :meth:`written` or :meth:`doubt`
         once the batch is written or refused."""
         self.close()
         taken, self._closed = self._closed, []
@@ -116,23 +126,30 @@ class AheadLog:
             except OSError as exc:  # claimed: the next start only removes it
                 log.warning("could not remove the written metering journal %s: %s", path, exc)
 
-    def put_back(self, segments: Sequence[Path]) -> None:
-        """The batch of ``segments`` was not written: offer them with the next one. With no
-        segment open, the last of them is opened again for the rows to come, so that a
-        ledger down for a while leaves one segment, not one per attempt."""
-        self._closed[:0] = segments
-        if self._fd is not None or not segments:
-            return
-        last = segments[-1]
-        try:
-            fd = os.open(last, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return  # the next row opens a new one
-        self._closed.remove(last)
-        self._fd, self._open = fd, last
+    def doubt(self, segments: Sequence[Path]) -> None:
+        """The batch of ``segments`` failed, and may have gone in all the same: they are
+        settled one by one (:meth:`settle`) before the next batch; their rows are not
+        offered again in it."""
+        self._doubted += segments
+
+    async def settle(self) -> None:
+        """Write each segment of a failed batch unless its name is claimed (its batch went
+        in after all), and remove it. Raises what the ledger raises: the segments left are
+        settled before the next batch again."""
+        while self._doubted:
+            await self._settle(self._doubted[0])
+            del self._doubted[0]
+
+    def spill(self) -> list[Path]:
+        """Close the open segment and stop offering every segment not yet written: they stay
+        in the directory, claimed by no batch, for the next start's replay to write (the
+        caller lets go of the rows it held for them: a ledger refusing batches for long)."""
+        self.close()
+        spilled, self._closed = self._closed, []
+        return spilled
 
     def kept(self) -> list[Path]:
         """Close the open segment; the segments still holding rows the ledger lacks (at
         shutdown, for the next start)."""
         self.close()
-        return list(self._closed)
+        return [*self._doubted, *self._closed]

@@ -24,6 +24,7 @@ each segment's name as they write its rows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -104,39 +105,46 @@ class UsageJournal:
         written = 0
         for path in sorted(self._dir.glob(f"usage-*{SUFFIX}")):
             try:
-                usage, signals, rejected = _read(path)
-            except OSError as exc:
-                log.error("could not read the metering journal %s: %s", path, exc)
-                continue
-            if rejected:
-                aside = path.with_suffix(REJECTED)
-                try:
-                    write_private(aside, "".join(line + "\n" for line in rejected))
-                except OSError as exc:
-                    log.error("could not keep aside the bad lines of %s: %s", path, exc)
-                    continue  # the file stays whole for the next start
-                log.error(
-                    "%d lines of the metering journal %s could not be read; kept aside in %s",
-                    len(rejected),
-                    path.name,
-                    aside.name,
-                )
-            try:
-                fresh = await self._write_once(path.stem, usage, signals)
+                written += await self.settle(path)
             except Exception:
                 log.exception("could not write the metering journal %s; kept", path.name)
-                continue
-            path.unlink(missing_ok=True)
-            if fresh:
-                written += len(usage)
-                log.warning(
-                    "wrote %d metered requests and %d quota signals kept at the last shutdown",
-                    len(usage),
-                    len(signals),
-                )
-            else:
-                log.warning("the metering journal %s was already in the ledger", path.name)
         return written
+
+    async def settle(self, path: Path) -> int:
+        """Write the rows of journal file ``path`` under its name unless that name was
+        written before, and remove it; how many usage rows were written. A file that cannot
+        be read is logged and kept (0); raises what the ledger raises (the file kept)."""
+        try:
+            usage, signals, rejected = _read(path)
+        except OSError as exc:
+            log.error("could not read the metering journal %s: %s", path, exc)
+            return 0
+        if rejected:
+            aside = path.with_suffix(REJECTED)
+            try:
+                write_private(aside, "".join(line + "\n" for line in rejected))
+            except OSError as exc:
+                log.error("could not keep aside the bad lines of %s: %s", path, exc)
+                return 0  # the file stays whole for the next start
+            log.error(
+                "%d lines of the metering journal %s could not be read; kept aside in %s",
+                len(rejected),
+                path.name,
+                aside.name,
+            )
+        fresh = await self._write_once(path.stem, usage, signals)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        if not fresh:
+            log.warning("the metering journal %s was already in the ledger", path.name)
+            return 0
+        log.warning(
+            "wrote %d metered requests and %d quota signals kept in the metering journal %s",
+            len(usage),
+            len(signals),
+            path.name,
+        )
+        return len(usage)
 
 
 def _read(path: Path) -> tuple[list[UsageEvent], list[QuotaSignal], list[str]]:

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Final
 
+from fleet.errors import LedgerError
 from fleet.metering.counting.ahead import AheadLog
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
 from fleet.metering.counting.journal import KeyedSink
@@ -70,6 +71,7 @@ class Recorder:
         self._task: asyncio.Task[None] | None = None
         self._written = asyncio.Condition()
         self._generation = 0  # batches written so far
+        self._failures = 0  # attempts the ledger refused so far
         self._waiters: list[asyncio.Future[None]] = []  # commits in the pending batch
         self._stopping = False
         self.dropped = 0
@@ -93,6 +95,8 @@ class Recorder:
     def _pend(self, event: UsageEvent, signals: Sequence[QuotaSignal]) -> None:
         self._usage.append(event)
         self._signals.extend(signals)
+        if len(self._usage) + len(self._signals) > MAX_PENDING and self._ahead is not None:
+            self._spill()
         if len(self._usage) + len(self._signals) > MAX_PENDING:
             excess = len(self._usage) - MAX_PENDING // 2
             if excess > 0:
@@ -103,6 +107,21 @@ class Recorder:
             stale = len(self._signals) - MAX_PENDING // 2
             if stale > 0:
                 del self._signals[:stale]
+
+    def _spill(self) -> None:
+        """Past :data:`MAX_PENDING`, with the journal written ahead: the rows held are its
+        segments' (but the loose ones), so the segments are left for the next start to
+        write and the rows let go — a batch claiming a segment must carry all its rows."""
+        assert self._ahead is not None
+        spilled = self._ahead[0].spill()
+        loose = {id(event) for event in self._loose}
+        self._usage = [event for event in self._usage if id(event) in loose]
+        self._signals = []
+        log.error(
+            "the ledger is not taking usage; the metered requests of %s stay in the journal"
+            " for the next start to write",
+            ", ".join(path.name for path in spilled) or "no segment",
+        )
 
     async def commit(
         self, event: UsageEvent, signals: Sequence[QuotaSignal] = (), *, wait: float = 5.0
@@ -149,12 +168,24 @@ class Recorder:
 
     async def flush(self) -> None:
         """Wait until everything added before this call is in the ledger."""
+        await self._flush(give_up=False)
+
+    async def caught_up(self) -> None:
+        """:meth:`flush` for a reader of usage: raises :class:`LedgerError` once the ledger
+        refuses an attempt made since the call, rather than waiting for one it takes (a
+        ledger that is down would hold every read of usage)."""
+        await self._flush(give_up=True)
+
+    async def _flush(self, *, give_up: bool) -> None:
         if self._task is None:
             await self._write_all()
             return
         async with self._written:
             target = self._generation + 2  # the batch in flight may predate our rows
+            failures = self._failures
             while self._generation < target:
+                if give_up and self._failures > failures:
+                    raise LedgerError("the metered usage recorded last is not in the ledger")
                 self._wake.set()  # each batch waited for, not only the first, starts now
                 await self._written.wait()
 
@@ -237,6 +268,9 @@ class Recorder:
                 raise
             except Exception:
                 log.exception("could not write metered usage; will retry")
+                async with self._written:
+                    self._failures += 1
+                    self._written.notify_all()
                 await asyncio.sleep(min(self._interval, 0.5))  # not a hot loop on commits
                 continue
             async with self._written:
@@ -244,6 +278,8 @@ class Recorder:
                 self._written.notify_all()
 
     async def _write_all(self) -> None:
+        if self._ahead is not None:
+            await self._ahead[0].settle()  # a failed batch's segments first, each once
         usage, signals, waiters = self._usage, self._signals, self._waiters
         if not usage and not signals:
             return
@@ -256,13 +292,18 @@ class Recorder:
             else:
                 await self._sink(usage, signals)
         except BaseException:
+            if self._ahead is not None:
+                # The journaled rows are settled from their segments (the batch may have
+                # gone in): only the loose ones go back.
+                self._ahead[0].doubt(segments)
+                held = {id(event) for event in loose}
+                usage = [event for event in usage if id(event) in held]
+                signals = []
             # Put them back in front, in order, for the next attempt.
             self._usage[:0] = usage
             self._signals[:0] = signals
             self._waiters[:0] = waiters
             self._loose[:0] = loose
-            if self._ahead is not None:
-                self._ahead[0].put_back(segments)
             raise
         if self._ahead is not None:
             self._ahead[0].written(segments)

@@ -47,7 +47,7 @@ CATCH_UP_WAIT = 5.0
 class MeteringStore(Store):
     """Usage rows and quota signals: their batch writes and their sums.
 
-    ``pending``, when set (the app sets the metering proxy's recorder's ``flush``): waits
+    ``pending``, when set (the app sets the metering proxy's recorder's ``caught_up``): waits
     until the rows recorded so far are written. The proxy writes an answer's row to its
     journal at once and to the ledger within a flush interval; every read here waits for
     it first (at most :data:`CATCH_UP_WAIT`), so a sum taken right after an answer — a run's

@@ -14,6 +14,7 @@ from fleet.budgets import service as budget_service
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
 from fleet.clock import ManualClock
+from fleet.errors import LedgerError
 from fleet.ledger import Ledger
 from fleet.metering.policy import Estimate, RequestInfo, Reservation
 from fleet.names import AgentName
@@ -96,5 +97,21 @@ async def test_rows_that_are_late_are_counted_live_until_the_next_tick(
         await asyncio.Event().wait()
 
     service.before_read = stuck
+    await service.tick()
+    assert used(service) == 600
+
+
+async def test_rows_the_ledger_refuses_are_counted_live_and_the_tick_goes_on(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """The recorder's flush says the ledger refused the rows: the tick goes on without
+    forgetting anything, as for rows that are late."""
+    service = await started(ledger, clock)
+    settle_one(service, 600)
+
+    async def refused() -> None:
+        raise LedgerError("the metered usage recorded last is not in the ledger")
+
+    service.before_read = refused
     await service.tick()
     assert used(service) == 600

@@ -19,6 +19,7 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.ledger.stores.spend import metering as metering_store
 from fleet.metering.counting.ahead import AheadLog
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
 from fleet.metering.counting.journal import DIRECTORY, UsageJournal
@@ -40,9 +41,18 @@ def lines(state: Path) -> int:
     return sum(len(path.read_text().splitlines()) for path in segments(state))
 
 
-def written_ahead(state: Path, ledger: Ledger, write: object = None) -> Recorder:
+def written_ahead(
+    state: Path, ledger: Ledger, write: object = None, once: object = None
+) -> Recorder:
+    """A recorder writing ahead to ``state``'s journal; ``write`` its batches' sink,
+    ``once`` the write of a failed batch's segments (the ledger's by default)."""
     sink = ledger.metering.record_metering if write is None else write
-    log = AheadLog(state / DIRECTORY, ManualClock(T0))
+    journal = UsageJournal(
+        state / DIRECTORY,
+        ledger.metering.record_metering_once if once is None else once,  # type: ignore[arg-type]
+        ManualClock(T0),
+    )
+    log = AheadLog(state / DIRECTORY, ManualClock(T0), journal.settle)
     return Recorder(ledger.metering.record_metering, interval=3600, ahead=(log, sink))  # type: ignore[arg-type]
 
 
@@ -70,6 +80,13 @@ class DownFirst:
         if self.calls <= self.failures:
             raise RuntimeError("database is locked")
         await self._ledger.metering.record_metering(usage, signals, keys=keys)
+
+
+async def refused_once(
+    key: str, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]
+) -> bool:
+    """The ledger's write of a segment, while the ledger is down."""
+    raise RuntimeError("database is locked")
 
 
 async def test_a_commit_is_in_the_journal_at_once_and_in_the_ledger_with_the_next_batch(
@@ -138,15 +155,17 @@ async def test_rows_of_a_process_that_died_before_its_batch_are_written_once_at_
 async def test_a_refused_batch_keeps_its_segment_and_the_next_batch_claims_it(
     tmp_path: Path, ledger: Ledger
 ) -> None:
-    """The ledger refuses a batch: its segment stays, open for the rows to come, and goes
-    with the next batch, which writes every row once and claims it."""
+    """The ledger refuses a batch: its segment stays, and is written before the next
+    batch, as the replay writes one (it may have gone in all the same: its rows are not
+    offered again, nor is the row after it appended to it); every row goes in once."""
     down = DownFirst(ledger, failures=1)
     recorder = written_ahead(tmp_path, ledger, down)
     assert await recorder.commit(usage(1)) is False  # not started: written at once, refused
-    assert len(segments(tmp_path)) == 1
+    [refused] = segments(tmp_path)
     recorder.start()
     assert await recorder.commit(usage(2))
-    assert len(segments(tmp_path)) == 1  # appended to the segment the refused batch had
+    assert len(segments(tmp_path)) == 2  # the row after it went to a segment of its own
+    assert refused.read_text().count("\n") == 1
     await recorder.flush()
     assert down.calls == 2
     assert await ledger.metering.usage_events() == [usage(1), usage(2)]
@@ -170,7 +189,7 @@ async def test_a_ledger_down_at_shutdown_leaves_the_segments_for_the_next_start(
 
     monkeypatch.setattr(asyncio, "sleep", no_wait)  # the retries at shutdown pass at once
     down = DownFirst(ledger, failures=1_000)
-    recorder = written_ahead(tmp_path, ledger, down)
+    recorder = written_ahead(tmp_path, ledger, down, refused_once)
     recorder.start()
     for n in (1, 2):
         assert await recorder.commit(usage(n))
@@ -197,6 +216,80 @@ async def test_a_read_of_usage_right_after_an_answer_has_its_row(
         assert await recorder.commit(usage(1))
         [total] = await ledger.metering.usage_between("agent-1", T0, T0)
         assert total.requests == 1
+        assert await ledger.metering.usage_events() == [usage(1)]
+    finally:
+        ledger.metering.pending = None
+        await recorder.stop()
+
+
+class LostAnswer:
+    """The ledger's batch write whose first batch goes in but is answered as failed: the
+    connection lost as its ``COMMIT`` went."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self.calls = 0
+
+    async def __call__(
+        self,
+        usage: Sequence[UsageEvent],
+        signals: Sequence[QuotaSignal],
+        /,
+        *,
+        keys: Sequence[str] = (),
+    ) -> None:
+        self.calls += 1
+        await self._ledger.metering.record_metering(usage, signals, keys=keys)
+        if self.calls == 1:
+            raise RuntimeError("server closed the connection unexpectedly")
+
+
+async def test_a_batch_that_went_in_though_it_failed_is_written_once_and_the_rows_after_go_in(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """A batch committed whose answer was lost: it is not written again, the batches after
+    it go in, and a start after that (even one without a clean stop) writes nothing more
+    and loses nothing."""
+    lost = LostAnswer(ledger)
+    recorder = written_ahead(tmp_path, ledger, lost)
+    assert await recorder.commit(usage(1)) is False  # in the ledger, answered as failed
+    recorder.start()
+    assert await recorder.commit(usage(2))
+    async with asyncio.timeout(30):
+        await recorder.flush()
+    assert await ledger.metering.usage_events() == [usage(1), usage(2)]
+    assert await recorder.commit(usage(3))  # the process dies before this row's batch
+    assert await replay(tmp_path, ledger).replay() == 1
+    assert await ledger.metering.usage_events() == [usage(1), usage(2), usage(3)]
+    await recorder.stop()
+
+
+async def test_a_read_of_usage_while_the_ledger_refuses_the_batches_does_not_wait_for_them(
+    tmp_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch writes fail (the ledger refuses them): a read of usage waits for no
+    catch-up that cannot come — however long the store would let it — and reads what is
+    in the ledger; once the ledger takes the batches again, the rows are read."""
+    monkeypatch.setattr(metering_store, "CATCH_UP_WAIT", 3600.0)
+    down = DownFirst(ledger, failures=1_000)
+
+    async def once(key: str, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]) -> bool:
+        if down.failures:
+            raise RuntimeError("database is locked")
+        return await ledger.metering.record_metering_once(key, usage, signals)
+
+    recorder = Recorder(
+        ledger.metering.record_metering,
+        interval=0.01,
+        ahead=written_ahead(tmp_path, ledger, down, once)._ahead,
+    )
+    recorder.start()
+    ledger.metering.pending = recorder.caught_up
+    try:
+        assert await recorder.commit(usage(1))
+        async with asyncio.timeout(60):  # a hang, not a speed: the wait was an hour
+            assert await ledger.metering.usage_events() == []
+        down.failures = 0
         assert await ledger.metering.usage_events() == [usage(1)]
     finally:
         ledger.metering.pending = None
