@@ -11,6 +11,7 @@ from bot.approvals.feed import ApprovalFeed, Connectors, Starter
 from bot.chat.notifier import Notifier
 from bot.config import Config
 from fleet.approvals.service import Approvals
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.approvals import ApprovalRequest
 from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.ledger.stores.operators.chat import ChatStore
@@ -30,8 +31,15 @@ KNOWN_STARTERS = 1024
 
 def run_starter(fleet: FleetView) -> Starter:
     """Who started the run a request came from, as its story records it; read once per run
-    (who started it never changes), not before each of its requests is shown."""
+    (who started it never changes), not before each of its requests is shown. A run's entry
+    goes when it ends: its id may be a later run's once its agent is forgotten."""
     known: OrderedDict[int, str] = OrderedDict()
+
+    async def ended(event: FleetEvent) -> None:
+        if event.kind is EventKind.ENDED and event.run_id is not None:
+            known.pop(event.run_id, None)
+
+    fleet.subscribe(ended)
 
     async def find(request: ApprovalRequest) -> str | None:
         if request.run_id in known:
