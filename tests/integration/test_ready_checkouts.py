@@ -259,3 +259,24 @@ async def test_the_entry_is_given_ahead_to_the_uid_the_last_checkout_went_to(
     hand_over_lane(home, second, UID)  # the launch's, the same as for any checkout
     owners = {p.stat(follow_symlinks=False).st_uid for p in second.rglob("*")}
     assert owners == {UID}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="lanes have uids of their own only as root")
+async def test_an_entry_given_ahead_is_taken_back_for_a_run_no_launch_hands_over(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """An entry's work tree given ahead to the last agent's uid goes to a run without a
+    sandbox (``sandbox: none``: its launch hands nothing over, it runs as Fleetwarden):
+    the checkout is Fleetwarden's alone, none of it left to the other agent's uid."""
+    first = await rig.spawn("coder")
+    home = tmp_path / "home"
+    home.mkdir()
+    hand_over_lane(home, first, UID)  # as the launch of a sandboxed agent does
+    rig.repos.ready.stir("app")
+    await rig.repos.ready.settled("app")
+    (ready,) = entries(rig)
+    assert (ready / "README.md").stat().st_uid == UID  # given ahead
+    second = await rig.spawn("plain", sandbox="none")
+    assert not ready.exists()
+    owners = {p.stat(follow_symlinks=False).st_uid for p in second.rglob("*")}
+    assert owners == {os.geteuid()}

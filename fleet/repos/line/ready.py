@@ -217,10 +217,15 @@ class ReadyCheckouts:
             done.set()
         return True
 
-    async def take(self, repo: str, base: str, start: str, dest: Path) -> bool:
+    async def take(
+        self, repo: str, base: str, start: str, dest: Path, *, handed_over: bool = True
+    ) -> bool:
         """Rename one of ``repo``'s entries onto ``dest`` (which must not exist) with
         ``base`` checked out at ``start``; whether one was. ``False``: nothing is at
-        ``dest`` and the caller makes the checkout as it would without the pool."""
+        ``dest`` and the caller makes the checkout as it would without the pool.
+        ``handed_over``: whether the run's launch hands its checkout to its agent's uid;
+        when it does not (an agent without a sandbox), what was given ahead to another
+        agent's uid is Fleetwarden's again, as a checkout made anew would be."""
         mirror = self._mirrors.get(repo)
         if mirror is None or mirror.entry.default_branch != base or self.size(repo) <= 0:
             return False
@@ -240,6 +245,8 @@ class ReadyCheckouts:
         self._handed[repo] = dest  # whose uid its launch gives it to, the next one's
         self.stir(repo)
         try:
+            if not handed_over and os.geteuid() == 0:  # given ahead only as root
+                await asyncio.to_thread(_take_back, dest)
             if await _head(dest) != start:
                 await bring_to(dest, mirror.path, base, start)
         except (g.GitFailed, OSError) as exc:
@@ -278,6 +285,19 @@ def _give_tree(entry: Path, uid: int) -> None:
             dirs.remove(".git")
         for name in (*dirs, *files):
             os.chown(name, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def _take_back(entry: Path) -> None:
+    """What of ``entry``'s work tree was given ahead to another uid made Fleetwarden's
+    again (uid and gid), never following a symlink."""
+    uid, gid = os.geteuid(), os.getegid()
+    for top, dirs, files, dir_fd in os.fwalk(entry, follow_symlinks=False):
+        if top == str(entry) and ".git" in dirs:
+            dirs.remove(".git")
+        for name in (*dirs, *files):
+            found = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if (found.st_uid, found.st_gid) != (uid, gid):
+                os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
 
 
 async def _give(entry: Path, *, uid: int) -> None:
