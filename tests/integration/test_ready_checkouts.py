@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,43 @@ async def test_an_entry_given_ahead_is_taken_back_for_a_run_no_launch_hands_over
     assert not ready.exists()
     owners = {p.stat(follow_symlinks=False).st_uid for p in second.rglob("*")}
     assert owners == {os.geteuid()}
+
+
+async def test_an_entry_of_a_default_branch_no_longer_configured_is_never_handed_out(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """Made on ``main``, then Fleetwarden starts again with ``default_branch: dev``: the
+    entry is not a clone of ``dev`` (its fetch refspec, its branches name ``main``), so a
+    run on ``dev`` gets a checkout with the settings and branches a clone of ``dev`` has."""
+    (ready,) = entries(rig)
+    bare = rig.upstream.root / "app.git"
+    await g.git(bare, ["branch", "dev", "main"])
+    tip = rig.upstream.commit("app", {"DEV.md": "dev\n"}, branch="dev")
+    await rig.repos.stop()
+    entry = RepoEntry(url=rig.upstream.url("app"), token_env="APP_TOKEN", default_branch="dev")
+    again = Repos(
+        state_dir=tmp_path / "state",
+        entries={"app": entry},
+        stores=RepoStores(
+            rig.ledger.lines, rig.ledger.agents, rig.ledger.forge, rig.ledger.refusals
+        ),
+        environ={"APP_TOKEN": TOKEN},
+    )
+    await again.start()
+    try:
+        await again.ready.settled("app")
+        made, taken = tmp_path / "made", tmp_path / "taken"
+        mirror = again.mirror("app").path
+        pooled = partial(again.ready.take, "app", "dev", tip)
+        for dest, ready_take in ((made, None), (taken, pooled)):
+            await make_checkout(
+                mirror, dest, base_ref="dev", branch="fw/one", origin_url="http://door/app.git",
+                start_sha=tip, ready=ready_take,
+            )  # fmt: skip
+        assert not ready.exists()  # set aside, and removed
+        assert await head(taken) == tip
+        assert await local_config(taken) == await local_config(made)
+        refs = ["for-each-ref", "--format=%(refname)"]
+        assert (await g.git(taken, refs)).text == (await g.git(made, refs)).text
+    finally:
+        await again.stop()

@@ -160,7 +160,9 @@ class ReadyCheckouts:
         for extra in entries[size:]:
             _set_aside(extra)
         for entry in entries[:size]:
-            if await _head(entry) != tip:
+            if not await _of_base(entry, base):  # a default branch configured before
+                _set_aside(entry)
+            elif await _head(entry) != tip:
                 await self._bring(repo, entry, tip)
         while len(self.ready(repo)) < size:
             making = where / f"{_MAKING}{secrets.token_hex(4)}"
@@ -241,6 +243,11 @@ class ReadyCheckouts:
         except OSError as exc:  # another filesystem, say: made as before
             log.warning("a ready checkout of %s could not be handed over: %s", repo, exc)
             return False
+        if not await _of_base(dest, base):  # made when another branch was the default
+            log.warning("a ready checkout of %s is no clone of %s, made anew", repo, base)
+            _set_aside(dest, self.where(repo))
+            self.stir(repo)
+            return False
         self._given.pop(entries[0], None)
         self._handed[repo] = dest  # whose uid its launch gives it to, the next one's
         self.stir(repo)
@@ -302,6 +309,18 @@ def _take_back(entry: Path) -> None:
 
 async def _give(entry: Path, *, uid: int) -> None:
     await asyncio.to_thread(_give_tree, entry, uid)
+
+
+async def _of_base(entry: Path, base: str) -> bool:
+    """Whether ``entry`` is a clone of ``base`` alone, as :func:`clone_base` makes one
+    (its fetch refspec, its branches): one made when another branch was the repository's
+    default is not, however far it was brought."""
+    if not (entry / ".git" / "config").is_file():
+        return False
+    found = await g.git(entry, ["config", "--get-all", "remote.origin.fetch"], ok=(0, 1, 128))
+    return found.code == 0 and found.text.split() == [
+        f"+refs/heads/{base}:refs/remotes/origin/{base}"
+    ]
 
 
 async def _head(entry: Path) -> str | None:
