@@ -321,3 +321,31 @@ async def test_an_entry_of_a_default_branch_no_longer_configured_is_never_handed
         assert (await g.git(taken, refs)).text == (await g.git(made, refs)).text
     finally:
         await again.stop()
+
+
+async def test_a_commit_the_upstream_took_back_is_in_no_checkout_the_pool_hands_out(
+    rig: Rig,
+) -> None:
+    """A commit pushed upstream (a secret, say) reaches the entry, then the upstream's
+    base is forced back past it: a run's checkout holds what the base reaches now, as a
+    clone made at its start does — not the commit taken back, in the entry's reflog."""
+    (ready,) = entries(rig)
+    start = rig.upstream.tip("app")
+    assert start is not None
+    secret = rig.upstream.commit("app", {"secret.txt": "hunter2\n"})
+    await rig.repos.mirror("app").fetch()
+    await rig.repos.ready.settled("app")
+    assert await head(ready) == secret  # brought there
+    bare = rig.upstream.root / "app.git"
+    await g.git(bare, ["update-ref", "refs/heads/main", start])  # forced back
+    tip = rig.upstream.commit("app", {"README.md": "# app, without it\n"})
+    await rig.repos.mirror("app").fetch()
+    await rig.repos.ready.settled("app")
+    checkout = await rig.spawn("coder")
+    assert await head(checkout) == tip
+    found = await g.git(checkout, ["cat-file", "-e", f"{secret}^{{commit}}"], ok=(0, 1, 128))
+    assert found.code != 0, "the commit taken back upstream is in the run's checkout"
+    await rig.repos.ready.settled("app")
+    (again,) = entries(rig)
+    found = await g.git(again, ["cat-file", "-e", f"{secret}^{{commit}}"], ok=(0, 1, 128))
+    assert found.code != 0  # nor in the one made for the next run

@@ -267,13 +267,21 @@ class ReadyCheckouts:
 async def bring_to(checkout: Path, mirror: Path, base: str, sha: str) -> None:
     """``checkout`` (a clone of ``mirror``'s ``base``) on ``base`` at ``sha``: what the
     mirror has of ``base`` fetched, then checked out — only the files that differ are
-    written."""
-    refspec = f"+refs/heads/{base}:refs/remotes/origin/{base}"
+    written. :class:`~fleet.repos.git.GitFailed` when the base was forced past what the
+    checkout had (its commits, in its reflogs, are no longer the base's: a checkout made
+    now would not hold them)."""
+    remote = f"refs/remotes/origin/{base}"
+    had = {r for r in (await g.rev(checkout, "HEAD"), await g.rev(checkout, remote)) if r}
     await g.git(
         checkout,
-        ["fetch", "-q", "--no-tags", "--", str(mirror), refspec],
+        ["fetch", "-q", "--no-tags", "--", str(mirror), f"+refs/heads/{base}:{remote}"],
         what="bringing a ready checkout up to date",
     )
+    for old in sorted(had):
+        kept = await g.git(checkout, ["merge-base", "--is-ancestor", old, remote], ok=(0, 1))
+        if kept.code != 0:
+            raise g.GitFailed("bringing a ready checkout up to date", None,
+                              f"{base} no longer reaches {old}: it was forced past it")  # fmt: skip
     await g.git(checkout, ["checkout", "-q", "-f", "-B", base, sha], what="checking out the base")
 
 
