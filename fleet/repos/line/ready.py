@@ -325,7 +325,10 @@ async def _of_base(entry: Path, base: str) -> bool:
     default is not, however far it was brought."""
     if not (entry / ".git" / "config").is_file():
         return False
-    found = await g.git(entry, ["config", "--get-all", "remote.origin.fetch"], ok=(0, 1, 128))
+    try:
+        found = await g.git(entry, ["config", "--get-all", "remote.origin.fetch"], ok=(0, 1, 128))
+    except g.GitFailed:
+        return False
     return found.code == 0 and found.text.split() == [
         f"+refs/heads/{base}:refs/remotes/origin/{base}"
     ]
