@@ -5,25 +5,28 @@ new line's checkout is a rename and ``git checkout -b`` instead of writing every
 An entry is made exactly as :func:`fleet.repos.line.checkouts.make_checkout` makes a
 checkout — ``git clone --no-local --single-branch`` of the mirror, which holds the
 upstream's content only — in the repository's own directory beside its mirror
-(``<repos>/<name>/ready/``, Fleetwarden's own: no agent sees it), under a dotted name
-while it is made or brought up to date, so that only a whole entry is ever handed out.
+(``<repos>/<name>/ready/``, Fleetwarden's own: no agent sees it), under a dotted name while
+it is made or brought up to date, so that only a whole entry is ever handed out.
 :meth:`ReadyCheckouts.take` renames one onto a run's checkout path (the state dir, one
 filesystem), where it becomes that run's alone: an entry is never handed out twice and
-never goes back to the pool. One whose commit is not the one the run starts from is
-brought to it (a fetch from the mirror and a checkout, which writes only the files that
-differ). Anything amiss — no entry, another filesystem, an entry git cannot read — and
-the caller makes its checkout as it always did: a run never fails, and never waits,
-because of the pool. Entries are made again in the background after each hand-over and
-brought up to date after each fetch of the mirror (:meth:`ReadyCheckouts.stir`). When
-Fleetwarden runs as root, an entry's work tree is given ahead to the uid the last
-checkout handed over went to at its launch (its agent's own), so that the launch's
-hand-over of the tree to its agent finds it done when the same agent (or the same uid)
-takes the next one; its directory and ``.git`` stay Fleetwarden's until then, and the
-launch hands everything to whoever takes it, as it does any workdir. No agent reaches an
-entry: they lie in Fleetwarden's own directory, closed to every agent's user. A
-repository no longer configured, or configured with none, has its entries removed at
-start. The pool is for checkouts on this machine: a line on an SSH host is fetched there
-from the git door as before.
+never goes back to the pool. One whose commit is not the one the run starts from is brought
+to it (a fetch from the mirror and a checkout, which writes only the files that differ) —
+unless the base was forced past what it holds, or it is the clone of a branch that was the
+default before: then it is set aside, never holding more than a checkout made at the start
+would. Anything amiss — no entry, another filesystem, an entry git cannot read — and the
+caller makes its checkout as it always did: a run never fails, and never waits, because of
+the pool. Entries are made again in the background after each hand-over and brought up to
+date after each fetch of the mirror (:meth:`ReadyCheckouts.stir`). When Fleetwarden runs as
+root, an entry's work tree is given ahead to the uid the last checkout handed over went to
+at its launch (its agent's own), so that the launch's hand-over of the tree to its agent
+finds it done when the same agent (or the same uid) takes the next one; its directory and
+``.git`` stay Fleetwarden's until then, and the launch hands everything to whoever takes
+it, as it does any workdir (a run whose launch hands nothing over, an agent without a
+sandbox, gets it back as Fleetwarden's). No agent reaches an entry: they lie in
+Fleetwarden's own directory, closed to every agent's user. A repository no longer
+configured, or configured with none, has its entries removed at start. The pool is for
+checkouts on this machine: a line on an SSH host is fetched there from the git door as
+before.
 """
 
 from __future__ import annotations
