@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,92 @@ async def test_the_entry_is_given_ahead_to_the_uid_the_last_checkout_went_to(
     hand_over_lane(home, second, UID)  # the launch's, the same as for any checkout
     owners = {p.stat(follow_symlinks=False).st_uid for p in second.rglob("*")}
     assert owners == {UID}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="lanes have uids of their own only as root")
+async def test_an_entry_given_ahead_is_taken_back_for_a_run_no_launch_hands_over(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """An entry's work tree given ahead to the last agent's uid goes to a run without a
+    sandbox (``sandbox: none``: its launch hands nothing over, it runs as Fleetwarden):
+    the checkout is Fleetwarden's alone, none of it left to the other agent's uid."""
+    first = await rig.spawn("coder")
+    home = tmp_path / "home"
+    home.mkdir()
+    hand_over_lane(home, first, UID)  # as the launch of a sandboxed agent does
+    rig.repos.ready.stir("app")
+    await rig.repos.ready.settled("app")
+    (ready,) = entries(rig)
+    assert (ready / "README.md").stat().st_uid == UID  # given ahead
+    second = await rig.spawn("plain", sandbox="none")
+    assert not ready.exists()
+    owners = {p.stat(follow_symlinks=False).st_uid for p in second.rglob("*")}
+    assert owners == {os.geteuid()}
+
+
+async def test_an_entry_of_a_default_branch_no_longer_configured_is_never_handed_out(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """Made on ``main``, then Fleetwarden starts again with ``default_branch: dev``: the
+    entry is not a clone of ``dev`` (its fetch refspec, its branches name ``main``), so a
+    run on ``dev`` gets a checkout with the settings and branches a clone of ``dev`` has."""
+    (ready,) = entries(rig)
+    bare = rig.upstream.root / "app.git"
+    await g.git(bare, ["branch", "dev", "main"])
+    tip = rig.upstream.commit("app", {"DEV.md": "dev\n"}, branch="dev")
+    await rig.repos.stop()
+    entry = RepoEntry(url=rig.upstream.url("app"), token_env="APP_TOKEN", default_branch="dev")
+    again = Repos(
+        state_dir=tmp_path / "state",
+        entries={"app": entry},
+        stores=RepoStores(
+            rig.ledger.lines, rig.ledger.agents, rig.ledger.forge, rig.ledger.refusals
+        ),
+        environ={"APP_TOKEN": TOKEN},
+    )
+    await again.start()
+    try:
+        await again.ready.settled("app")
+        made, taken = tmp_path / "made", tmp_path / "taken"
+        mirror = again.mirror("app").path
+        pooled = partial(again.ready.take, "app", "dev", tip)
+        for dest, ready_take in ((made, None), (taken, pooled)):
+            await make_checkout(
+                mirror, dest, base_ref="dev", branch="fw/one", origin_url="http://door/app.git",
+                start_sha=tip, ready=ready_take,
+            )  # fmt: skip
+        assert not ready.exists()  # set aside, and removed
+        assert await head(taken) == tip
+        assert await local_config(taken) == await local_config(made)
+        refs = ["for-each-ref", "--format=%(refname)"]
+        assert (await g.git(taken, refs)).text == (await g.git(made, refs)).text
+    finally:
+        await again.stop()
+
+
+async def test_a_commit_the_upstream_took_back_is_in_no_checkout_the_pool_hands_out(
+    rig: Rig,
+) -> None:
+    """A commit pushed upstream (a secret, say) reaches the entry, then the upstream's
+    base is forced back past it: a run's checkout holds what the base reaches now, as a
+    clone made at its start does — not the commit taken back, in the entry's reflog."""
+    (ready,) = entries(rig)
+    start = rig.upstream.tip("app")
+    assert start is not None
+    secret = rig.upstream.commit("app", {"secret.txt": "hunter2\n"})
+    await rig.repos.mirror("app").fetch()
+    await rig.repos.ready.settled("app")
+    assert await head(ready) == secret  # brought there
+    bare = rig.upstream.root / "app.git"
+    await g.git(bare, ["update-ref", "refs/heads/main", start])  # forced back
+    tip = rig.upstream.commit("app", {"README.md": "# app, without it\n"})
+    await rig.repos.mirror("app").fetch()
+    await rig.repos.ready.settled("app")
+    checkout = await rig.spawn("coder")
+    assert await head(checkout) == tip
+    found = await g.git(checkout, ["cat-file", "-e", f"{secret}^{{commit}}"], ok=(0, 1, 128))
+    assert found.code != 0, "the commit taken back upstream is in the run's checkout"
+    await rig.repos.ready.settled("app")
+    (again,) = entries(rig)
+    found = await g.git(again, ["cat-file", "-e", f"{secret}^{{commit}}"], ok=(0, 1, 128))
+    assert found.code != 0  # nor in the one made for the next run

@@ -177,7 +177,9 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
                 identity=identity,
                 start_sha=fork,
                 co_author=co_author,
-                ready=partial(repos.ready.take, spec.repo, base, fork),
+                ready=partial(
+                    repos.ready.take, spec.repo, base, fork, handed_over=spec.sandbox != "none"
+                ),
             )
             await _both(door_repo, here, checkout)
         copied: list[str] = []

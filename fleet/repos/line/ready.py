@@ -5,25 +5,28 @@ new line's checkout is a rename and ``git checkout -b`` instead of writing every
 An entry is made exactly as :func:`fleet.repos.line.checkouts.make_checkout` makes a
 checkout — ``git clone --no-local --single-branch`` of the mirror, which holds the
 upstream's content only — in the repository's own directory beside its mirror
-(``<repos>/<name>/ready/``, Fleetwarden's own: no agent sees it), under a dotted name
-while it is made or brought up to date, so that only a whole entry is ever handed out.
+(``<repos>/<name>/ready/``, Fleetwarden's own: no agent sees it), under a dotted name while
+it is made or brought up to date, so that only a whole entry is ever handed out.
 :meth:`ReadyCheckouts.take` renames one onto a run's checkout path (the state dir, one
 filesystem), where it becomes that run's alone: an entry is never handed out twice and
-never goes back to the pool. One whose commit is not the one the run starts from is
-brought to it (a fetch from the mirror and a checkout, which writes only the files that
-differ). Anything amiss — no entry, another filesystem, an entry git cannot read — and
-the caller makes its checkout as it always did: a run never fails, and never waits,
-because of the pool. Entries are made again in the background after each hand-over and
-brought up to date after each fetch of the mirror (:meth:`ReadyCheckouts.stir`). When
-Fleetwarden runs as root, an entry's work tree is given ahead to the uid the last
-checkout handed over went to at its launch (its agent's own), so that the launch's
-hand-over of the tree to its agent finds it done when the same agent (or the same uid)
-takes the next one; its directory and ``.git`` stay Fleetwarden's until then, and the
-launch hands everything to whoever takes it, as it does any workdir. No agent reaches an
-entry: they lie in Fleetwarden's own directory, closed to every agent's user. A
-repository no longer configured, or configured with none, has its entries removed at
-start. The pool is for checkouts on this machine: a line on an SSH host is fetched there
-from the git door as before.
+never goes back to the pool. One whose commit is not the one the run starts from is brought
+to it (a fetch from the mirror and a checkout, which writes only the files that differ) —
+unless the base was forced past what it holds, or it is the clone of a branch that was the
+default before: then it is set aside, never holding more than a checkout made at the start
+would. Anything amiss — no entry, another filesystem, an entry git cannot read — and the
+caller makes its checkout as it always did: a run never fails, and never waits, because of
+the pool. Entries are made again in the background after each hand-over and brought up to
+date after each fetch of the mirror (:meth:`ReadyCheckouts.stir`). When Fleetwarden runs as
+root, an entry's work tree is given ahead to the uid the last checkout handed over went to
+at its launch (its agent's own), so that the launch's hand-over of the tree to its agent
+finds it done when the same agent (or the same uid) takes the next one; its directory and
+``.git`` stay Fleetwarden's until then, and the launch hands everything to whoever takes
+it, as it does any workdir (a run whose launch hands nothing over, an agent without a
+sandbox, gets it back as Fleetwarden's). No agent reaches an entry: they lie in
+Fleetwarden's own directory, closed to every agent's user. A repository no longer
+configured, or configured with none, has its entries removed at start. The pool is for
+checkouts on this machine: a line on an SSH host is fetched there from the git door as
+before.
 """
 
 from __future__ import annotations
@@ -160,7 +163,9 @@ class ReadyCheckouts:
         for extra in entries[size:]:
             _set_aside(extra)
         for entry in entries[:size]:
-            if await _head(entry) != tip:
+            if not await _of_base(entry, base):  # a default branch configured before
+                _set_aside(entry)
+            elif await _head(entry) != tip:
                 await self._bring(repo, entry, tip)
         while len(self.ready(repo)) < size:
             making = where / f"{_MAKING}{secrets.token_hex(4)}"
@@ -217,10 +222,15 @@ class ReadyCheckouts:
             done.set()
         return True
 
-    async def take(self, repo: str, base: str, start: str, dest: Path) -> bool:
+    async def take(
+        self, repo: str, base: str, start: str, dest: Path, *, handed_over: bool = True
+    ) -> bool:
         """Rename one of ``repo``'s entries onto ``dest`` (which must not exist) with
         ``base`` checked out at ``start``; whether one was. ``False``: nothing is at
-        ``dest`` and the caller makes the checkout as it would without the pool."""
+        ``dest`` and the caller makes the checkout as it would without the pool.
+        ``handed_over``: whether the run's launch hands its checkout to its agent's uid;
+        when it does not (an agent without a sandbox), what was given ahead to another
+        agent's uid is Fleetwarden's again, as a checkout made anew would be."""
         mirror = self._mirrors.get(repo)
         if mirror is None or mirror.entry.default_branch != base or self.size(repo) <= 0:
             return False
@@ -236,10 +246,17 @@ class ReadyCheckouts:
         except OSError as exc:  # another filesystem, say: made as before
             log.warning("a ready checkout of %s could not be handed over: %s", repo, exc)
             return False
+        if not await _of_base(dest, base):  # made when another branch was the default
+            log.warning("a ready checkout of %s is no clone of %s, made anew", repo, base)
+            _set_aside(dest, self.where(repo))
+            self.stir(repo)
+            return False
         self._given.pop(entries[0], None)
         self._handed[repo] = dest  # whose uid its launch gives it to, the next one's
         self.stir(repo)
         try:
+            if not handed_over and os.geteuid() == 0:  # given ahead only as root
+                await asyncio.to_thread(_take_back, dest)
             if await _head(dest) != start:
                 await bring_to(dest, mirror.path, base, start)
         except (g.GitFailed, OSError) as exc:
@@ -253,13 +270,21 @@ class ReadyCheckouts:
 async def bring_to(checkout: Path, mirror: Path, base: str, sha: str) -> None:
     """``checkout`` (a clone of ``mirror``'s ``base``) on ``base`` at ``sha``: what the
     mirror has of ``base`` fetched, then checked out — only the files that differ are
-    written."""
-    refspec = f"+refs/heads/{base}:refs/remotes/origin/{base}"
+    written. :class:`~fleet.repos.git.GitFailed` when the base was forced past what the
+    checkout had (its commits, in its reflogs, are no longer the base's: a checkout made
+    now would not hold them)."""
+    remote = f"refs/remotes/origin/{base}"
+    had = {r for r in (await g.rev(checkout, "HEAD"), await g.rev(checkout, remote)) if r}
     await g.git(
         checkout,
-        ["fetch", "-q", "--no-tags", "--", str(mirror), refspec],
+        ["fetch", "-q", "--no-tags", "--", str(mirror), f"+refs/heads/{base}:{remote}"],
         what="bringing a ready checkout up to date",
     )
+    for old in sorted(had):
+        kept = await g.git(checkout, ["merge-base", "--is-ancestor", old, remote], ok=(0, 1))
+        if kept.code != 0:
+            raise g.GitFailed("bringing a ready checkout up to date", None,
+                              f"{base} no longer reaches {old}: it was forced past it")  # fmt: skip
     await g.git(checkout, ["checkout", "-q", "-f", "-B", base, sha], what="checking out the base")
 
 
@@ -280,8 +305,36 @@ def _give_tree(entry: Path, uid: int) -> None:
             os.chown(name, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
 
 
+def _take_back(entry: Path) -> None:
+    """What of ``entry``'s work tree was given ahead to another uid made Fleetwarden's
+    again (uid and gid), never following a symlink."""
+    uid, gid = os.geteuid(), os.getegid()
+    for top, dirs, files, dir_fd in os.fwalk(entry, follow_symlinks=False):
+        if top == str(entry) and ".git" in dirs:
+            dirs.remove(".git")
+        for name in (*dirs, *files):
+            found = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if (found.st_uid, found.st_gid) != (uid, gid):
+                os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+
+
 async def _give(entry: Path, *, uid: int) -> None:
     await asyncio.to_thread(_give_tree, entry, uid)
+
+
+async def _of_base(entry: Path, base: str) -> bool:
+    """Whether ``entry`` is a clone of ``base`` alone, as :func:`clone_base` makes one
+    (its fetch refspec, its branches): one made when another branch was the repository's
+    default is not, however far it was brought."""
+    if not (entry / ".git" / "config").is_file():
+        return False
+    try:
+        found = await g.git(entry, ["config", "--get-all", "remote.origin.fetch"], ok=(0, 1, 128))
+    except g.GitFailed:
+        return False
+    return found.code == 0 and found.text.split() == [
+        f"+refs/heads/{base}:refs/remotes/origin/{base}"
+    ]
 
 
 async def _head(entry: Path) -> str | None:
