@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Final
@@ -46,7 +46,6 @@ from fleet.budgets.pacing.windows import window_bounds
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.stores import BudgetStores
 from fleet.clock import Clock
-from fleet.errors import LedgerError
 from fleet.ledger import StepRecord
 from fleet.ledger.records.budgets import Budget, Burst, Cutoff, Scope, Step, WindowKind
 from fleet.notices import NoticeBoard
@@ -55,7 +54,6 @@ log = logging.getLogger(__name__)
 
 BURN_SPAN: Final = timedelta(hours=1)  # the burn rate is measured over the last hour
 CHART_POINTS: Final = 200  # buckets per window in a status's series
-BEFORE_READ_WAIT: Final = 5.0  # seconds a tick waits for the metered usage to be written
 _Spend = tuple[int, float | None]
 
 
@@ -91,9 +89,6 @@ class BudgetService:
         self._cutoffs: Cutoffs | None = None
         self._between: set[asyncio.Task[None]] = set()  # changes a request made, being posted
         self.holds = Holds(self)  # what live runs' quotes hold against the budgets
-        # Waits until every usage row recorded so far is in the ledger (the proxy's
-        # recorder, which writes its journal ahead of the ledger): each tick, before reading.
-        self.before_read: Callable[[], Awaitable[None]] | None = None
         policy.on_transition = self._on_request_transition
 
     async def enforce_with(self, cutoffs: Cutoffs) -> None:
@@ -201,7 +196,7 @@ class BudgetService:
         """Recompute every budget, update the policy, return the steps that changed (their
         cutoffs carried out)."""
         now = self.now()
-        mark = await self._mark()
+        mark = self.policy.live.mark()  # before the ledger is read: see fleet.budgets.pacing.live
         statuses = await self._assess(now)
         agents = await self._agents(now)
         rule = {
@@ -213,22 +208,6 @@ class BudgetService:
         transitions = self.policy.update(statuses, rule, now, mark)
         await self._settle_steps(transitions, now)
         return transitions
-
-    async def _mark(self) -> int | None:
-        """The live spend's mark, taken before the ledger is read (see
-        :mod:`fleet.budgets.pacing.live`), once what settled up to it is in the ledger;
-        ``None`` (nothing forgotten, what settled counted twice until the next tick) when
-        the rows are not in within :data:`BEFORE_READ_WAIT`."""
-        mark = self.policy.live.mark()
-        if self.before_read is None:
-            return mark
-        try:
-            async with asyncio.timeout(BEFORE_READ_WAIT):
-                await self.before_read()
-        except (TimeoutError, LedgerError):  # late, or the ledger refuses it now
-            log.warning("the metered usage was not in the ledger in time; counted live")
-            return None
-        return mark
 
     async def _settle_steps(self, transitions: Sequence[Transition], now: datetime) -> None:
         """Save where the changed budgets stand, then carry out their cutoffs."""

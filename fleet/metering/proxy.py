@@ -59,7 +59,6 @@ from fleet.connections.admission import Admission, refusal
 from fleet.connections.loopback import HOST, AgentSecrets, Served, serve
 from fleet.metering import enforce
 from fleet.metering.config import MeteringSettings, PriceTable
-from fleet.metering.counting.ahead import AheadLog
 from fleet.metering.counting.events import Outcome, QuotaSignal, UsageEvent
 from fleet.metering.counting.journal import UsageJournal
 from fleet.metering.counting.meter import Meter
@@ -116,10 +115,7 @@ class MeteringProxy:
         self._clock: Clock = clock or SystemClock()
         self._upstream = Upstream(accounts, self._clock)
         keep = journal.keep if journal is not None else None
-        ahead = AheadLog.of(journal, self._clock)
-        self.recorder = Recorder(
-            sink, interval=self._settings.flush_interval, keep=keep, ahead=ahead
-        )
+        self.recorder = Recorder(sink, interval=self._settings.flush_interval, keep=keep)
         self._relay = Relay(self._settings, self.recorder, self._prices)
         self._session: aiohttp.ClientSession | None = None
         self._served: Served | None = None

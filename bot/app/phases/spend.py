@@ -66,8 +66,6 @@ async def start_spend(
     proxy = await start_metering(
         cfg, ledger, budgets.policy, clock, sink, accounts, run_caps, stops, budgets.holds
     )
-    budgets.before_read = proxy.recorder.caught_up  # a tick reads the usage the proxy recorded
-    ledger.metering.pending = proxy.recorder.caught_up  # and so does every read of usage
     return Spend(budgets, accounts, run_caps, proxy)
 
 
@@ -125,19 +123,14 @@ async def start_metering(
     ``holds``: what live runs' quotes hold, brought down as their requests settle."""
     await accounts.start()
     stops.add(Stop.ACCOUNTS, accounts.stop)
-    # Written ahead of the ledger: an answer's usage is safe once in the journal, and goes
-    # to the ledger with the next batch (fleet.metering.counting.ahead).
-    write = sink(ledger.metering.record_metering)
-    journal = UsageJournal(
-        cfg.state_dir / DIRECTORY, ledger.metering.record_metering_once, clock, write
-    )
+    journal = UsageJournal(cfg.state_dir / DIRECTORY, ledger.metering.record_metering_once, clock)
     await journal.replay()  # usage the last shutdown kept counts towards the caps restored
     stops.add(Stop.RUN_CAPS, run_caps.drain)
     await run_caps.restore()  # the runs still going are capped before any request is served
     proxy = MeteringProxy(
         cfg.state_dir,
         routes=cfg.providers,
-        sink=write,
+        sink=sink(ledger.metering.record_metering),
         settings=cfg.metering,
         prices=cfg.prices,
         policy=CappedPolicy(policy, run_caps.caps, holds.spend if holds is not None else None),

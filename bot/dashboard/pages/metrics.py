@@ -39,12 +39,11 @@ from fleet.budgets.changes.report import OutcomeSum
 from fleet.ledger.records.peers import MessageKind, MessageState
 from fleet.ledger.stores.operators.dashboard import UsageSum
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
-from fleet.metering.counting.journal import KeyedSink
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _KINDS = ("input", "output", "cache_read", "cache_write")
-Write = KeyedSink
+Write = Callable[[Sequence[UsageEvent], Sequence[QuotaSignal]], Awaitable[None]]
 UsageSource = Callable[[int], Awaitable[tuple[list[UsageSum], int]]]
 """The sums of the usage rows after a row id, and the last id (the ledger's
 ``usage_sums_after``)."""
@@ -306,13 +305,6 @@ class ObservedSink:
         self._write = write
         self._metrics = metrics
 
-    async def __call__(
-        self,
-        usage: Sequence[UsageEvent],
-        signals: Sequence[QuotaSignal],
-        /,
-        *,
-        keys: Sequence[str] = (),
-    ) -> None:
+    async def __call__(self, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]) -> None:
         self._metrics.observe(usage)
-        await self._write(usage, signals, keys=keys)
+        await self._write(usage, signals)

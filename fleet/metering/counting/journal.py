@@ -15,16 +15,10 @@ crash between the ledger's commit and the removal leaves a file whose rows are a
 offered again, they are not written twice. A line that cannot be read is logged and kept
 aside, in ``<name>.rejected`` beside the file; every other line goes in. A file the ledger
 does not take stays for the start after.
-
-In the app the same directory holds the journal written ahead of the ledger
-(:mod:`fleet.metering.counting.ahead`): every row, appended as it is recorded, to segments
-of the same form and names, which the same replay writes after a crash; its batches claim
-each segment's name as they write its rows.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -33,7 +27,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, TypeVar
 
 from fleet.clock import Clock
 from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEvent
@@ -49,21 +43,6 @@ T = TypeVar("T")
 OnceSink = Callable[[str, Sequence[UsageEvent], Sequence[QuotaSignal]], Awaitable[bool]]
 """Writes a batch under a key unless that key was written before; whether it wrote it."""
 
-
-class KeyedSink(Protocol):
-    """A sink that also claims, in the batch's own transaction, the names of the journal
-    segments the batch empties (``keys``), so that no replay writes them again."""
-
-    def __call__(
-        self,
-        usage: Sequence[UsageEvent],
-        signals: Sequence[QuotaSignal],
-        /,
-        *,
-        keys: Sequence[str] = (),
-    ) -> Awaitable[None]: ...
-
-
 _TOKENS: Final = ("input", "output", "cache_read", "cache_write", "reasoning")
 _TEXTS: Final = ("agent", "provider", "api", "reason")
 _MAYBE_TEXTS: Final = ("requested_model", "served_model", "request_id", "rewritten_from")
@@ -72,26 +51,18 @@ _SIGNAL_TEXTS: Final = ("agent", "provider", "family", "name", "value")
 
 class UsageJournal:
     """The journal files in ``directory``; ``write_once`` is the ledger's
-    ``record_metering_once``. With ``write`` (the ledger's batch write, claiming segments)
-    the proxy writes the journal ahead of the ledger (:mod:`fleet.metering.counting.ahead`)."""
+    ``record_metering_once``."""
 
-    def __init__(
-        self, directory: Path, write_once: OnceSink, clock: Clock, write: KeyedSink | None = None
-    ) -> None:
+    def __init__(self, directory: Path, write_once: OnceSink, clock: Clock) -> None:
         self._dir = directory
         self._write_once = write_once
         self._clock = clock
-        self.write = write
-
-    @property
-    def directory(self) -> Path:
-        return self._dir
 
     def keep(self, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]) -> Path:
         """Write ``usage`` and ``signals`` to a new journal file; its path. Raises
         ``OSError``."""
-        lines = [json.dumps(usage_line(event)) for event in usage]
-        lines += [json.dumps(signal_line(signal)) for signal in signals]
+        lines = [json.dumps(_usage_line(event)) for event in usage]
+        lines += [json.dumps(_signal_line(signal)) for signal in signals]
         stamp = self._clock.now().strftime("%Y%m%dT%H%M%S")
         path = private_dir(self._dir) / f"usage-{stamp}-{uuid.uuid4().hex}{SUFFIX}"
         write_private(path, "".join(line + "\n" for line in lines))
@@ -105,46 +76,39 @@ class UsageJournal:
         written = 0
         for path in sorted(self._dir.glob(f"usage-*{SUFFIX}")):
             try:
-                written += await self.settle(path)
+                usage, signals, rejected = _read(path)
+            except OSError as exc:
+                log.error("could not read the metering journal %s: %s", path, exc)
+                continue
+            if rejected:
+                aside = path.with_suffix(REJECTED)
+                try:
+                    write_private(aside, "".join(line + "\n" for line in rejected))
+                except OSError as exc:
+                    log.error("could not keep aside the bad lines of %s: %s", path, exc)
+                    continue  # the file stays whole for the next start
+                log.error(
+                    "%d lines of the metering journal %s could not be read; kept aside in %s",
+                    len(rejected),
+                    path.name,
+                    aside.name,
+                )
+            try:
+                fresh = await self._write_once(path.stem, usage, signals)
             except Exception:
                 log.exception("could not write the metering journal %s; kept", path.name)
+                continue
+            path.unlink(missing_ok=True)
+            if fresh:
+                written += len(usage)
+                log.warning(
+                    "wrote %d metered requests and %d quota signals kept at the last shutdown",
+                    len(usage),
+                    len(signals),
+                )
+            else:
+                log.warning("the metering journal %s was already in the ledger", path.name)
         return written
-
-    async def settle(self, path: Path) -> int:
-        """Write the rows of journal file ``path`` under its name unless that name was
-        written before, and remove it; how many usage rows were written. A file that cannot
-        be read is logged and kept (0); raises what the ledger raises (the file kept)."""
-        try:
-            usage, signals, rejected = _read(path)
-        except OSError as exc:
-            log.error("could not read the metering journal %s: %s", path, exc)
-            return 0
-        if rejected:
-            aside = path.with_suffix(REJECTED)
-            try:
-                write_private(aside, "".join(line + "\n" for line in rejected))
-            except OSError as exc:
-                log.error("could not keep aside the bad lines of %s: %s", path, exc)
-                return 0  # the file stays whole for the next start
-            log.error(
-                "%d lines of the metering journal %s could not be read; kept aside in %s",
-                len(rejected),
-                path.name,
-                aside.name,
-            )
-        fresh = await self._write_once(path.stem, usage, signals)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        if not fresh:
-            log.warning("the metering journal %s was already in the ledger", path.name)
-            return 0
-        log.warning(
-            "wrote %d metered requests and %d quota signals kept in the metering journal %s",
-            len(usage),
-            len(signals),
-            path.name,
-        )
-        return len(usage)
 
 
 def _read(path: Path) -> tuple[list[UsageEvent], list[QuotaSignal], list[str]]:
@@ -176,7 +140,7 @@ def _read(path: Path) -> tuple[list[UsageEvent], list[QuotaSignal], list[str]]:
 # -- lines ------------------------------------------------------------------------------
 
 
-def usage_line(event: UsageEvent) -> dict[str, Any]:
+def _usage_line(event: UsageEvent) -> dict[str, Any]:
     tokens = event.tokens
     return {
         "kind": "usage",
@@ -195,7 +159,7 @@ def usage_line(event: UsageEvent) -> dict[str, Any]:
     }
 
 
-def signal_line(signal: QuotaSignal) -> dict[str, Any]:
+def _signal_line(signal: QuotaSignal) -> dict[str, Any]:
     return {
         "kind": "signal",
         "at": signal.at.isoformat(),

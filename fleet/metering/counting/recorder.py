@@ -13,12 +13,6 @@ once and the caller waits until the row is in the ledger, before the agent gets 
 answer's last bytes — so a crash (even SIGKILL) never loses the usage of an answer an agent
 received. Commits that arrive while a write is in flight go together in the next one
 (a group commit), so many concurrent answers cost one transaction, not one each.
-
-With a journal written ahead (``ahead``, :mod:`fleet.metering.counting.ahead`) every row is
-first appended to it, and a commit waits for nothing: the row is as safe in the journal as
-in the ledger, so the answer's last bytes go at once and the row goes with the next batch,
-whose transaction claims the journal segments it empties. Only a row the journal could not
-take is committed by waiting for the ledger, as without one.
 """
 
 from __future__ import annotations
@@ -30,16 +24,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from fleet.errors import LedgerError
-from fleet.metering.counting.ahead import AheadLog
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
-from fleet.metering.counting.journal import KeyedSink
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Sequence[UsageEvent], Sequence[QuotaSignal]], Awaitable[None]]
-
-
 Keep = Callable[[Sequence[UsageEvent], Sequence[QuotaSignal]], Path]
 """Keeps what the ledger did not take at shutdown for the next start; where. Raises
 ``OSError``."""
@@ -49,21 +38,9 @@ STOP_WAIT: Final = 10.0  # seconds stop() lets a write in flight finish before c
 
 
 class Recorder:
-    """``ahead``: the journal written ahead of the ledger and the sink that claims its
-    segments (every batch then goes through that sink instead of ``sink``)."""
-
-    def __init__(
-        self,
-        sink: Sink,
-        *,
-        interval: float = 0.5,
-        keep: Keep | None = None,
-        ahead: tuple[AheadLog, KeyedSink] | None = None,
-    ) -> None:
+    def __init__(self, sink: Sink, *, interval: float = 0.5, keep: Keep | None = None) -> None:
         self._sink = sink
         self._keep = keep
-        self._ahead = ahead
-        self._loose: list[UsageEvent] = []  # rows the journal could not take, not yet written
         self._interval = interval
         self._usage: list[UsageEvent] = []
         self._signals: list[QuotaSignal] = []
@@ -71,32 +48,13 @@ class Recorder:
         self._task: asyncio.Task[None] | None = None
         self._written = asyncio.Condition()
         self._generation = 0  # batches written so far
-        self._failures = 0  # attempts the ledger refused so far
         self._waiters: list[asyncio.Future[None]] = []  # commits in the pending batch
         self._stopping = False
         self.dropped = 0
 
     def add(self, event: UsageEvent, signals: Sequence[QuotaSignal] = ()) -> None:
-        self._journaled(event, signals)
-        self._pend(event, signals)
-
-    def _journaled(self, event: UsageEvent, signals: Sequence[QuotaSignal]) -> bool:
-        """Append the row to the journal written ahead; whether it is there."""
-        if self._ahead is None:
-            return False
-        try:
-            self._ahead[0].append((event,), signals)
-        except OSError as exc:
-            log.error("could not append to the metering journal (%s); the row waits", exc)
-            self._loose.append(event)
-            return False
-        return True
-
-    def _pend(self, event: UsageEvent, signals: Sequence[QuotaSignal]) -> None:
         self._usage.append(event)
         self._signals.extend(signals)
-        if len(self._usage) + len(self._signals) > MAX_PENDING and self._ahead is not None:
-            self._spill()
         if len(self._usage) + len(self._signals) > MAX_PENDING:
             excess = len(self._usage) - MAX_PENDING // 2
             if excess > 0:
@@ -108,32 +66,13 @@ class Recorder:
             if stale > 0:
                 del self._signals[:stale]
 
-    def _spill(self) -> None:
-        """Past :data:`MAX_PENDING`, with the journal written ahead: the rows held are its
-        segments' (but the loose ones), so the segments are left for the next start to
-        write and the rows let go — a batch claiming a segment must carry all its rows."""
-        assert self._ahead is not None
-        spilled = self._ahead[0].spill()
-        loose = {id(event) for event in self._loose}
-        self._usage = [event for event in self._usage if id(event) in loose]
-        self._signals = []
-        log.error(
-            "the ledger is not taking usage; the metered requests of %s stay in the journal"
-            " for the next start to write",
-            ", ".join(path.name for path in spilled) or "no segment",
-        )
-
     async def commit(
         self, event: UsageEvent, signals: Sequence[QuotaSignal] = (), *, wait: float = 5.0
     ) -> bool:
         """Add ``event`` and wait (at most ``wait`` seconds) until it is in the ledger;
         whether it is. A ledger that does not take it within ``wait`` keeps it pending, as
-        :meth:`add` would, and the caller goes on. A row appended to the journal written
-        ahead is safe already: nothing is waited for."""
-        journaled = self._journaled(event, signals)
-        self._pend(event, signals)
-        if journaled and self._task is not None:
-            return True  # the writer takes it with the next batch
+        :meth:`add` would, and the caller goes on."""
+        self.add(event, signals)
         if self._task is None:
             try:
                 await self._write_all()
@@ -157,35 +96,18 @@ class Recorder:
             expiry.cancel()
         return True
 
-    @property
-    def waits(self) -> bool:
-        """Whether :meth:`commit` waits for the ledger (no journal written ahead)."""
-        return self._ahead is None
-
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="metering-recorder")
 
     async def flush(self) -> None:
         """Wait until everything added before this call is in the ledger."""
-        await self._flush(give_up=False)
-
-    async def caught_up(self) -> None:
-        """:meth:`flush` for a reader of usage: raises :class:`LedgerError` once the ledger
-        refuses an attempt made since the call, rather than waiting for one it takes (a
-        ledger that is down would hold every read of usage)."""
-        await self._flush(give_up=True)
-
-    async def _flush(self, *, give_up: bool) -> None:
         if self._task is None:
             await self._write_all()
             return
         async with self._written:
             target = self._generation + 2  # the batch in flight may predate our rows
-            failures = self._failures
             while self._generation < target:
-                if give_up and self._failures > failures:
-                    raise LedgerError("the metered usage recorded last is not in the ledger")
                 self._wake.set()  # each batch waited for, not only the first, starts now
                 await self._written.wait()
 
@@ -211,9 +133,6 @@ class Recorder:
             except Exception:
                 log.exception("could not write metered usage (attempt %d)", attempt + 1)
                 await asyncio.sleep(0.2 * (attempt + 1))
-        if self._ahead is not None:
-            self._keep_ahead()
-            return
         lost = len(self._usage)
         if self._keep is not None:
             try:
@@ -231,29 +150,6 @@ class Recorder:
                 return
         log.error("gave up writing %d metered requests at shutdown", lost)
 
-    def _keep_ahead(self) -> None:
-        """At shutdown, what the ledger did not take stays in the journal written ahead
-        (the rows it could not take there, in a file of their own) for the next start."""
-        assert self._ahead is not None
-        kept = self._ahead[0].kept()
-        lost = len(self._usage)
-        loose = self._loose
-        if loose and self._keep is not None:
-            try:
-                kept.append(self._keep(loose, []))
-                loose = []
-            except OSError:
-                log.exception("could not keep the metered requests the ledger did not take")
-        if loose:
-            log.error("gave up writing %d metered requests at shutdown", len(loose))
-        log.error(
-            "the ledger did not take %d metered requests at shutdown; kept in %s for the next"
-            " start",
-            lost,
-            ", ".join(path.name for path in kept) or "nothing",
-        )
-        self._usage, self._signals, self._loose = [], [], []
-
     async def _run(self) -> None:
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
@@ -268,9 +164,6 @@ class Recorder:
                 raise
             except Exception:
                 log.exception("could not write metered usage; will retry")
-                async with self._written:
-                    self._failures += 1
-                    self._written.notify_all()
                 await asyncio.sleep(min(self._interval, 0.5))  # not a hot loop on commits
                 continue
             async with self._written:
@@ -278,35 +171,18 @@ class Recorder:
                 self._written.notify_all()
 
     async def _write_all(self) -> None:
-        if self._ahead is not None:
-            await self._ahead[0].settle()  # a failed batch's segments first, each once
         usage, signals, waiters = self._usage, self._signals, self._waiters
         if not usage and not signals:
             return
         self._usage, self._signals, self._waiters = [], [], []
-        loose, self._loose = self._loose, []
-        segments = self._ahead[0].take() if self._ahead is not None else []
         try:
-            if self._ahead is not None:
-                await self._ahead[1](usage, signals, keys=AheadLog.keys(segments))
-            else:
-                await self._sink(usage, signals)
+            await self._sink(usage, signals)
         except BaseException:
-            if self._ahead is not None:
-                # The journaled rows are settled from their segments (the batch may have
-                # gone in): only the loose ones go back.
-                self._ahead[0].doubt(segments)
-                held = {id(event) for event in loose}
-                usage = [event for event in usage if id(event) in held]
-                signals = []
             # Put them back in front, in order, for the next attempt.
             self._usage[:0] = usage
             self._signals[:0] = signals
             self._waiters[:0] = waiters
-            self._loose[:0] = loose
             raise
-        if self._ahead is not None:
-            self._ahead[0].written(segments)
         for done in waiters:
             if not done.done():
                 done.set_result(None)

@@ -2,11 +2,8 @@
 
 Chunks are passed on as they arrive and a copy is parsed on the side
 (:class:`~fleet.metering.counting.meter.Meter`). The answer's usage is committed to the ledger
-— or, in the app, appended to the journal written ahead of it
-(:mod:`fleet.metering.counting.ahead`), which waits for nothing — before the agent gets the
-answer's last bytes, so killing Fleetwarden at any moment loses no usage of an answer an
-agent received. When the upstream's end comes with the answer's last chunk, that chunk and
-the end of the agent's answer go in one write. The agent hanging up mid-stream does not stop
+before the agent gets the answer's last bytes, so killing Fleetwarden at any moment loses
+no usage of an answer an agent received. The agent hanging up mid-stream does not stop
 the metering: the upstream is read on (up to ``drain_timeout``) until its usage arrives.
 An upstream that cuts the stream is recorded with what was seen, flagged partial, and the
 agent's answer is cut too. Either way the row counts at least the deltas that passed
@@ -49,9 +46,6 @@ class Relay:
         self, request: web.Request, upstream: aiohttp.ClientResponse, meter: Meter | None
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        # The answer's head goes with its first bytes, in one write, when they are here
-        # already; otherwise at once, as the upstream's did.
-        response._send_headers_immediately = not upstream.content.total_bytes
         for name, value in upstream.headers.items():
             if name.lower() not in _NOT_RETURNED:
                 response.headers.add(name, value)
@@ -166,7 +160,7 @@ class Relay:
             else:
                 out, held, before = held + out, b"", len(held)
                 if meter.reader.complete:
-                    if meter.final_at is not None and client and self.recorder.waits:
+                    if meter.final_at is not None and client:
                         # What came before the final event goes on now; that event (and
                         # what follows it) only once the usage is committed.
                         at = before + meter.final_at
@@ -174,14 +168,6 @@ class Relay:
                             client = await self._write(response, out[:at], meter)
                             out = out[at:]
                     await settle()
-            if client and content.at_eof():
-                # The upstream's end came with this chunk: the rest goes with the end of
-                # the agent's answer, in one write.
-                rest = out + held + meter.eof()
-                await settle()
-                with contextlib.suppress(*_CLIENT_GONE):
-                    await response.write_eof(rest)
-                return
             if client and out:
                 client = await self._write(response, out, meter)
             if not client and not drain_until:

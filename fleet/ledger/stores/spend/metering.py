@@ -10,13 +10,12 @@ every other write, in one trip to the ledger's :class:`~fleet.ledger.database.ap
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
-from fleet.ledger.database.access import Access, Store
-from fleet.ledger.database.engine import NO_LIMIT, Row
+from fleet.ledger.database.access import Store
+from fleet.ledger.database.engine import NO_LIMIT
 from fleet.ledger.records.rows import from_epoch, to_epoch
 from fleet.ledger.stores.spend.usage_rows import (
     GROUPINGS,
@@ -37,46 +36,17 @@ from fleet.ledger.stores.spend.usage_rows import (
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
 
 log = logging.getLogger(__name__)
-INSERT_ONCE = "INSERT INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)"
 DAY_SECONDS = 86_400
 """A UTC day, in the seconds ``usage.at`` counts in."""
-CATCH_UP_WAIT = 5.0
-"""Seconds a read waits for the rows the proxy recorded to be written (then reads anyway)."""
 
 
 class MeteringStore(Store):
-    """Usage rows and quota signals: their batch writes and their sums.
-
-    ``pending``, when set (the app sets the metering proxy's recorder's ``caught_up``): waits
-    until the rows recorded so far are written. The proxy writes an answer's row to its
-    journal at once and to the ledger within a flush interval; every read here waits for
-    it first (at most :data:`CATCH_UP_WAIT`), so a sum taken right after an answer — a run's
-    spend when it ends — has that answer's row."""
-
-    def __init__(self, access: Access) -> None:
-        super().__init__(access)
-        self.pending: Callable[[], Awaitable[None]] | None = None
-
-    async def _all(self, sql: str, params: Sequence[object]) -> list[Row]:
-        if self.pending is not None:
-            try:
-                async with asyncio.timeout(CATCH_UP_WAIT):
-                    await self.pending()
-            except Exception:  # late (TimeoutError), or a ledger that refuses it now
-                log.warning("the metered usage recorded last is not written; read without it")
-        return await super()._all(sql, params)
+    """Usage rows and quota signals: their batch writes and their sums."""
 
     async def record_metering(
-        self,
-        usage: Sequence[UsageEvent],
-        signals: Sequence[QuotaSignal],
-        /,
-        *,
-        keys: Sequence[str] = (),
+        self, usage: Sequence[UsageEvent], signals: Sequence[QuotaSignal]
     ) -> None:
-        """Append a batch of usage rows and quota signals in one transaction, claiming
-        ``keys`` in it as :meth:`record_metering_once` claims its key (the metering
-        journal's segments the batch empties: a replay of one writes nothing)."""
+        """Append a batch of usage rows and quota signals in one transaction."""
         if not usage and not signals:
             return
         # Built first: a naive time is refused before the transaction takes the lock.
@@ -85,13 +55,10 @@ class MeteringStore(Store):
             (*usage_params(storable(event)), hosts.get(event.agent, "local")) for event in usage
         ]
         signal_rows = [signal_params(signal) for signal in signals]
-        at = self._epoch(None)
-        claims = [(ONCE_SOURCE, key, at) for key in keys]
         what = f"record {len(usage_rows)} usage rows and {len(signal_rows)} quota signals"
         async with self._lock:
             await self._appender.append(
-                what,
-                [(INSERT_USAGE, usage_rows), (INSERT_SIGNAL, signal_rows), (INSERT_ONCE, claims)],
+                what, [(INSERT_USAGE, usage_rows), (INSERT_SIGNAL, signal_rows)]
             )
 
     async def record_metering_once(
@@ -107,7 +74,8 @@ class MeteringStore(Store):
         signal_rows = [signal_params(signal) for signal in signals]
         async with self._transaction(f"record the metered batch {key}") as conn:
             cursor = await conn.execute(
-                f"{INSERT_ONCE} ON CONFLICT DO NOTHING",
+                "INSERT INTO processed_events (connector, event_id, at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (ONCE_SOURCE, key, self._epoch(None)),
             )
             if cursor.rowcount != 1:
