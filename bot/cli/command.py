@@ -353,14 +353,16 @@ def _run(config: Config, environ: Mapping[str, str]) -> int:
         return app.stepped_down
 
     try:
-        with asyncio.Runner() as runner:
-            # The loop is made whole before a Ctrl-C can land: one that interrupts its
-            # making leaves a half-built loop whose finalizer prints a traceback.
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
-                runner.get_loop()
-            finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        # The loop is made whole before a Ctrl-C can land: one that interrupts its making
+        # leaves a half-built loop whose finalizer prints a traceback. (Entering a Runner
+        # makes its loop: so before it, not inside.)
+        runner = asyncio.Runner()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            runner.get_loop()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        with runner:
             stepped_down = runner.run(serve())
         if stepped_down:
             print(
