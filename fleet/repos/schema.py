@@ -348,9 +348,15 @@ class RepoEntry(BaseModel):
     @classmethod
     def _ready(cls, value: object) -> object:
         if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, bool):
+                found = "a boolean (yes/no, true/false)"
+            elif isinstance(value, str):
+                found = f"the text {value!r} (write the number without quotes)"
+            else:
+                found = repr(value)
             raise ValueError(
                 f"ready_checkouts is a whole number from 0 to {READY_CHECKOUTS_MAX} "
-                f"(how many checkouts are kept made; 0: none), not {value!r}"
+                f"(how many checkouts are kept made; 0: none), found {found}"
             )
         if not 0 <= value <= READY_CHECKOUTS_MAX:
             raise ValueError(

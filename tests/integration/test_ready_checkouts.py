@@ -192,8 +192,8 @@ def test_ready_checkouts_is_a_small_whole_number() -> None:
     for bad, said in (
         (-1, "ready_checkouts is from 0 (none) to 8, not -1"),
         (9, "ready_checkouts is from 0 (none) to 8, not 9"),
-        ("two", "ready_checkouts is a whole number from 0 to 8"),
-        (True, "ready_checkouts is a whole number from 0 to 8"),
+        ("two", "found the text 'two' (write the number without quotes)"),
+        (True, "found a boolean (yes/no, true/false)"),
         (1.5, "ready_checkouts is a whole number from 0 to 8"),
     ):
         with pytest.raises(ValidationError) as caught:
