@@ -35,7 +35,7 @@ import contextlib
 import functools
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
@@ -259,10 +259,20 @@ async def claim_on(
     database: Database, what: str, claims: Sequence[Claim], fence: Fence | None
 ) -> list[bool]:
     """:meth:`Appender.claim` on ``database``, a statement at a time (PostgreSQL's: a row of
-    a claim is sent once the one before it went in). A caller cancelled before the
-    ``COMMIT`` is sent has the claims rolled back (they run on, shielded, to settle)."""
+    a claim is sent once the one before it went in)."""
+    return await settled(
+        database, what, lambda abandoned: _claimed(database, claims, fence, abandoned)
+    )
+
+
+async def settled(
+    database: Database, what: str, work: Callable[[asyncio.Event], Awaitable[T]]
+) -> T:
+    """``work`` on ``database`` run to its end whatever its caller does: a caller cancelled
+    before the ``COMMIT`` is sent sets the event it is given, and ``work`` rolls back (it
+    runs on, shielded, to settle); database failures become :class:`LedgerError`."""
     abandoned = asyncio.Event()
-    done = asyncio.ensure_future(_claimed(database, claims, fence, abandoned))
+    done = asyncio.ensure_future(work(abandoned))
     try:
         return await asyncio.shield(done)
     except asyncio.CancelledError:

@@ -43,8 +43,7 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 from psycopg.types.string import StrDumperUnknown
 
-from fleet.errors import LedgerError
-from fleet.ledger.database.appender import Claim, Fence, Statement, claim_on
+from fleet.ledger.database.appender import Claim, Fence, Statement, claim_on, settled
 from fleet.ledger.database.engine import Cursor, DatabaseError, IntegrityError, Row
 
 log = logging.getLogger(__name__)
@@ -384,18 +383,7 @@ class PostgresAppender:
     async def append(self, what: str, statements: Sequence[Statement]) -> None:
         """Run ``statements`` in one transaction; a caller cancelled before the ``COMMIT``
         is sent has its batch rolled back (the batch runs on, shielded, to settle)."""
-        abandoned = asyncio.Event()
-        done = asyncio.ensure_future(self._write(statements, abandoned))
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            abandoned.set()
-            await asyncio.wait({done})
-            if not done.cancelled():
-                done.exception()
-            raise
-        except DatabaseError as exc:
-            raise LedgerError(f"ledger {self._database.where}: cannot {what}: {exc}") from exc
+        await settled(self._database, what, lambda abandoned: self._write(statements, abandoned))
 
     async def claim(
         self, what: str, claims: Sequence[Claim], fence: Fence | None = None
