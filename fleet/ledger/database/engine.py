@@ -18,6 +18,7 @@ Errors::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -147,10 +148,19 @@ class SqliteDatabase:
     @classmethod
     async def connect(cls, path: Path) -> SqliteDatabase:
         """Open ``path`` (created if missing) with the ledger's pragmas."""
+        conn = aiosqlite.connect(path, isolation_level=None)
+        opening = asyncio.ensure_future(_opened(conn))
         try:
-            conn = await aiosqlite.connect(path, isolation_level=None)
+            await asyncio.shield(opening)
         except sqlite3.Error as exc:
             raise sqlite_error(exc) from exc
+        except asyncio.CancelledError:
+            # Its thread runs on (a Ctrl-C as Fleetwarden starts): let it open and close, so
+            # it never answers a loop that has gone, which would print a traceback.
+            with contextlib.suppress(Exception):
+                await opening
+                await conn.close()
+            raise
         try:
             conn.row_factory = aiosqlite.Row
             for pragma in _SQLITE_PRAGMAS:
@@ -229,3 +239,8 @@ def replace_into(
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
         f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(updates)}"
     )
+
+
+async def _opened(conn: aiosqlite.Connection) -> aiosqlite.Connection:
+    """``conn`` once its thread has connected (awaiting it connects)."""
+    return await conn
