@@ -4,8 +4,9 @@ A fleet heartbeats all the time — a thousand agents beating every five seconds
 hundred beats a second — so beats are group-committed: a beat that arrives while another
 is being written waits for the next transaction and goes in with every beat that arrived
 meanwhile, and writes are at least :data:`GROUP_WINDOW` apart, so a busy fleet's beats
-cost four transactions a second, not one each (a beat is news of seconds: the watchdog
-judges silence of a minute and more, ``ps`` shows ages in seconds). Each caller still
+cost twenty transactions a second, not one each. The window is short because a beat is
+waited for: an agent's hook (Claude Code's before and after each tool) holds the agent until
+its beat is answered. Each caller still
 returns only once its own beat is in the ledger (as a single write would), an unknown
 agent's beat is refused alone with :class:`UnknownAgent`, and the beat of an idle fleet,
 the first in a window, is written at once.
@@ -23,7 +24,7 @@ from fleet.ledger.database.access import Access, Store
 from fleet.ledger.records.rows import from_epoch
 
 _NAMES_PER_QUERY: Final = 500  # below SQLite's bound-parameter limit
-GROUP_WINDOW: Final = 0.25
+GROUP_WINDOW: Final = 0.05
 """Seconds at least between two heartbeat writes: beats arriving closer together wait for
 the next write (at most this long) and go in with it."""
 
