@@ -161,6 +161,9 @@ async def test_a_flood_of_idle_connections_starves_no_other_agent(
         started = time.monotonic()
         refused = await flood(ready["proxy"], FLOOD["proxy"], held)
         refused += await flood(ready["heartbeat"], FLOOD["heartbeat"], held)
+        # The flood lasts until its last connections are closed, IDLE after they opened:
+        # the other agent's turns until then are turns during the flood.
+        await asyncio.sleep(IDLE * 0.8)
         ended = time.monotonic()
         stop.set()
         got = await victim
