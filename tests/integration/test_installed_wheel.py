@@ -4,7 +4,8 @@ packages — the ones that are not Python too: the dashboard's templates and sta
 the gates pi and opencode load, the redactor's rules, ``fw-msg`` and ``fw-forge`` — and runs.
 
 From that venv, and from nothing of the checkout: the real ``fleetwarden run`` with a forge
-(the strict fake GitHub, a real git upstream) and two sandboxed ``command`` agents; the one
+(the strict fake GitHub, a real git upstream), its dashboard serving the wheel's templates
+and static files, and two sandboxed ``command`` agents; the one
 on the forge run finds ``fw-msg`` and ``fw-forge`` of the installed package first on its
 PATH, messages the other (who reads it), comments on its issue and opens its pull request
 with them. And an SSH host set up by that install gets ``fw-msg`` (the host bundle) and its
@@ -12,6 +13,7 @@ agent reaches the peer door with it through the link."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import zipfile
 from collections.abc import Iterator
@@ -159,6 +161,17 @@ def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
         yield fake
 
 
+def fetched(port: int, path: str) -> tuple[int, str]:
+    """GET ``path`` from the dashboard on ``port``: the status and text."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        answer = conn.getresponse()
+        return answer.status, answer.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
 def log_of(root: Path, agent: str) -> str:
     path = root / "state" / "agents" / agent / "output.log"
     return path.read_text(errors="replace") if path.exists() else ""
@@ -168,9 +181,10 @@ def log_of(root: Path, agent: str) -> str:
 def test_agents_of_the_installed_package_use_its_fw_msg_and_fw_forge(
     tmp_path: Path, installed: Installed, upstream: GitUpstream, github: FakeGitHub
 ) -> None:
-    """The installed ``fleetwarden run``: an issue's forge run finds the venv's ``fw-msg``
-    and ``fw-forge`` in its sandbox; its message reaches ``ears``'s input, its comment is on
-    the issue, its ``done`` opens the pull request."""
+    """The installed ``fleetwarden run`` serves its dashboard's templates and files; an
+    issue's forge run finds the venv's ``fw-msg`` and ``fw-forge`` in its sandbox; its
+    message reaches ``ears``'s input, its comment is on the issue, its ``done`` opens the
+    pull request."""
     port = free_port()
     script = '"' + CODER.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     config = tmp_path / "fleetwarden.yaml"
@@ -186,6 +200,12 @@ def test_agents_of_the_installed_package_use_its_fw_msg_and_fw_forge(
         tmp_path, "--config", str(config), env=env, program=installed.fleetwarden
     ) as bot:
         assert wait_until(lambda: listening(port), timeout=60), bot.stderr
+        # The dashboard's pages and files, from the wheel's templates and static files.
+        status, page = fetched(port, "/")
+        assert status == 401 and "Sign in from chat" in page and "</html>" in page, page
+        css = (installed.site / "bot" / "dashboard" / "static" / "dashboard.css").read_text()
+        assert fetched(port, "/static/dashboard.css") == (200, css)
+
         bot.command("spawn ears", r"Agent ears started")
         assert wait_until(lambda: "EARS-READY" in log_of(tmp_path, "ears"), timeout=30)
 
