@@ -6,9 +6,10 @@ setuptools — from a copy of the project's files (those git tracks and the new 
 not ignore): a build in place would leave ``build/`` in the checkout, whose stale files a
 later wheel would carry. The fresh venv has nothing but the wheel of its own; the product's
 dependencies come from the test venv's site-packages, named by a plain path line in a
-``.pth`` file — a directory put on ``sys.path`` so, never a site directory, so the ``.pth``
-files there (the editable install's finder among them) are never run: ``bot``, ``fleet``
-and the rest can only come from the wheel. :func:`imported_from` shows where they did.
+``.pth`` file. A directory put on ``sys.path`` that way is not a site directory: the
+``.pth`` files in it (the editable install's finder among them) never run, so ``bot``,
+``fleet`` and the rest can only come from the wheel. :func:`imported_from` shows where
+they did.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import importlib.metadata
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import sysconfig
@@ -115,10 +117,23 @@ def install_fresh(wheel: Path, dest: Path) -> Installed:
         check=True,
         timeout=BUILD_TIMEOUT,
     )
-    site = Path(found.stdout.strip())
-    own = dict.fromkeys((sysconfig.get_path("purelib"), sysconfig.get_path("platlib")))
-    (site / DEPENDENCIES_PTH).write_text("".join(f"{path}\n" for path in own))
-    return Installed(dest, site)
+    packages = Path(found.stdout.strip())
+    (packages / DEPENDENCIES_PTH).write_text("".join(f"{path}\n" for path in dependency_dirs()))
+    return Installed(dest, packages)
+
+
+def dependency_dirs() -> list[str]:
+    """Where this Python finds its third-party packages (its venv's site-packages, and the
+    system's or the user's where it reads them), but none that holds one of the four
+    packages itself."""
+    found = [sysconfig.get_path("purelib"), sysconfig.get_path("platlib"), *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        found.append(site.getusersitepackages())
+    return [
+        where
+        for where in dict.fromkeys(found)
+        if Path(where).is_dir() and not any((Path(where) / name).exists() for name in PACKAGES)
+    ]
 
 
 IMPORTED = """\
