@@ -111,7 +111,7 @@ def test_the_wheel_holds_every_file_of_the_packages_commands_executable(wheel: P
     assert set(NOT_SHIPPED) <= set(files), "NOT_SHIPPED names a file that is gone"
     assert [path for path in NOT_SHIPPED if path in held] == []
     executable = [path for path, mode in files.items() if mode & 0o111]
-    assert sorted(executable) == sorted(COMMANDS)
+    assert sorted(executable) == sorted(COMMANDS), "a command agents run by name: in COMMANDS"
     assert {path: oct(held[path]) for path in executable if not held[path] & 0o111} == {}
     assert any(not path.endswith(".py") for path in files)  # the non-Python files are seen
 
