@@ -41,12 +41,14 @@ class ConsoleBot:
         *args: str,
         env: dict[str, str] | None = None,
         prefix: Sequence[str] = (),
+        program: Path = FLEETWARDEN,
     ) -> None:
-        """``prefix``: a command that ends by exec'ing the rest (e.g. ``setpriv …``)."""
+        """``prefix``: a command that ends by exec'ing the rest (e.g. ``setpriv …``);
+        ``program``: the ``fleetwarden`` to run (another install's)."""
         self.cwd = cwd
         self.env = env if env is not None else clean_env()
         self.proc = subprocess.Popen(
-            [*prefix, str(FLEETWARDEN), "run", *args],
+            [*prefix, str(program), "run", *args],
             cwd=cwd,
             env=self.env,
             stdin=subprocess.PIPE,
