@@ -8,7 +8,13 @@ that names the problem and shows the usage.
 Words are read by :mod:`bot.commands.tokenizer` (shell-like quoting, but small). A token whose
 first character is a quote is never a flag. The text for a ``rest`` argument is taken
 raw from the line, never tokenized, so natural text such as ``it's fine`` needs no
-quoting.
+quoting. In a command that has flags, they may stand anywhere in its ``rest`` text too
+(``task new Fix the login --agent coder``): its own flags are lifted out and the words
+around them are the text; a ``--`` word ends the flags, and an unknown ``--word`` stays
+text unless it is a likely typo of a flag. A word after a command's last argument that
+follows a string flag's value is a multi-word value typed unquoted: the refusal shows it
+quoted. A word that is no subcommand of a command with subcommands is answered with the
+likeliest subcommand meant (:attr:`Command.near` keeps it for a handler's "not found").
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from bot.commands.errors import NotFound, ParseError
-from bot.commands.tokenizer import Lexer, Unterminated, unwrap_quotes
+from bot.commands.tokenizer import QUOTES, Lexer, Unterminated, unwrap_quotes
 from fleet.schema import no_agent_words
 
 FlagValue = str | int | bool
@@ -56,13 +62,16 @@ class FlagSpec:
 
 @dataclass(frozen=True, slots=True)
 class ArgSpec:
-    """A positional argument; ``rest`` takes the raw remainder of the line and comes last."""
+    """A positional argument; ``rest`` takes the raw remainder of the line and comes last.
+    ``agent``: it names an agent that must exist, so a refusal of a name no agent has says
+    the one likely meant (the router sees to it, for every command so marked)."""
 
     name: str
     help: str
     required: bool = True
     rest: bool = False
     choices: tuple[str, ...] = ()
+    agent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +120,9 @@ class Command:
     flags: Mapping[str, FlagValue] = field(hash=False)
     spec: CommandSpec
     text: str
+    near: str | None = None
+    """The subcommand likely meant, when the word after the command was close to one but
+    was read as its argument (``task nwe``): a "not found" for it names this too."""
 
     def str_flag(self, name: str) -> str | None:
         """The value of string flag ``name``, or ``None`` if it was not given."""
@@ -233,13 +245,23 @@ class Grammar:
             spec = None if " " in word else self._by_name.get(word.lower())
             if spec is None:
                 raise ParseError(_unknown_command(word, self._top_names(), help_word))
+            near: str | None = None
             while spec.subcommands and lexer.skip_space():
-                sub = self._by_name.get(f"{spec.name} {lexer.word().lower()}")
+                said = lexer.word()
+                sub = self._by_name.get(f"{spec.name} {said.lower()}")
                 if sub is None:
+                    near = _near_subcommand(spec, said)
                     break
                 lexer.skip_word()
                 spec = sub
-            args, flags = _bind(spec, lexer)
+            try:
+                args, flags = _bind(spec, lexer)
+            except ParseError as exc:
+                if near is None:
+                    raise
+                raise ParseError(
+                    f"{exc.problem} — did you mean '{near}'?", usage=exc.usage
+                ) from None
         except Unterminated as exc:
             problem = f"unterminated {exc.quote} quote — close it or escape it with \\{exc.quote}"
             if spec is None:
@@ -251,6 +273,7 @@ class Grammar:
             flags=MappingProxyType(flags),
             spec=spec,
             text=text,
+            near=near,
         )
 
     def _top_names(self) -> list[str]:
@@ -277,6 +300,15 @@ def _unknown_command(word: str, names: Sequence[str], help_word: str) -> str:
     if guess is None:
         return f"unknown command {show(word)} — try {help_word}"
     return f"unknown command {show(word)} — did you mean '{guess}'? Try {help_word}"
+
+
+def _near_subcommand(spec: CommandSpec, word: str) -> str | None:
+    """The full name of ``spec``'s subcommand ``word`` is likely a typo of, if any."""
+    if word.startswith("-") or word[:1] in QUOTES:
+        return None
+    words = {sub.name.rsplit(" ", 1)[-1]: sub.name for sub in spec.subcommands}
+    guess = suggest(word.lower(), words)
+    return None if guess is None else words[guess]
 
 
 def _check_spec(spec: CommandSpec, depth: int) -> None:
@@ -317,6 +349,7 @@ def _bind(spec: CommandSpec, lexer: Lexer) -> tuple[dict[str, str], dict[str, Fl
     by_name = {flag.name: flag for flag in spec.flags}
     index = 0
     flags_ended = False
+    valued: tuple[str, str] | None = None  # the string flag whose value was the last word
     while lexer.skip_space():
         word = lexer.word()
         if not flags_ended and word.startswith("-") and len(word) > 1:
@@ -330,13 +363,23 @@ def _bind(spec: CommandSpec, lexer: Lexer) -> tuple[dict[str, str], dict[str, Fl
             if name in flags:
                 raise _fail(spec, f"--{name} given twice")
             flags[name] = value
+            wordy = by_name[name].kind == "str" and not by_name[name].choices
+            valued = (name, value) if wordy and isinstance(value, str) else None
             continue
         if index >= len(spec.args):
-            raise _fail(spec, f"unexpected argument {show(_extra(lexer, word))}")
+            words = _words_to_next_flag(lexer)
+            problem = f"unexpected argument {show(_extra(lexer, word))}"
+            if valued is not None:
+                problem += " — quote it: " + _quoted_flag(valued[0], [valued[1], *words])
+            raise _fail(spec, problem)
+        valued = None
         arg = spec.args[index]
         index += 1
         if arg.rest:
-            args[arg.name] = unwrap_quotes(lexer.remainder())
+            if spec.flags and not flags_ended:
+                args[arg.name] = _rest_among_flags(spec, by_name, lexer, flags)
+            else:
+                args[arg.name] = unwrap_quotes(lexer.remainder())
             break
         token = lexer.token()
         if token is None:  # unreachable: skip_space said something is left
@@ -346,6 +389,80 @@ def _bind(spec: CommandSpec, lexer: Lexer) -> tuple[dict[str, str], dict[str, Fl
     if missing:
         raise _fail(spec, "missing " + " and ".join(missing))
     return args, flags
+
+
+def _rest_among_flags(
+    spec: CommandSpec,
+    by_name: Mapping[str, FlagSpec],
+    lexer: Lexer,
+    flags: dict[str, FlagValue],
+) -> str:
+    """The rest of the line as text, with ``spec``'s flags in it read into ``flags``.
+
+    The text is raw, as a ``rest`` argument always is; the pieces between flags are joined
+    by one space. A ``--`` word ends the flags (the rest after it is text, as typed). A
+    ``--word`` that is no flag of ``spec`` stays text, unless it is a likely typo of one.
+    A run opening with a quote is one piece of text, flag-like words and all.
+    """
+    pieces: list[str] = []
+    start = lexer.pos
+    while lexer.skip_space():
+        word = lexer.word()
+        flag_name = word[2:].partition("=")[0].lower()
+        if word == "--" or (word.startswith("--") and _is_flag_here(flag_name, by_name)):
+            pieces.append(lexer.text[start : lexer.pos])
+            token = lexer.token()
+            if token is None:  # unreachable: skip_space said something is left
+                break
+            if word == "--":
+                pieces.append(lexer.remainder())
+            else:
+                name, value = _read_flag(spec, by_name, token.value, lexer, False)
+                if name in flags:
+                    raise _fail(spec, f"--{name} given twice")
+                flags[name] = value
+            start = lexer.pos
+            continue
+        if word[:1] in QUOTES:
+            at = lexer.pos
+            try:
+                lexer.token()
+            except Unterminated:  # natural text such as "'tis": a word as typed
+                lexer.pos = at
+                lexer.skip_word()
+        else:
+            lexer.skip_word()
+    pieces.append(lexer.text[start : lexer.pos])
+    return unwrap_quotes(" ".join(piece.strip() for piece in pieces if piece.strip()))
+
+
+def _is_flag_here(name: str, by_name: Mapping[str, FlagSpec]) -> bool:
+    """Whether ``--name`` in a command's text is read as a flag: one of its own, or a
+    likely typo of one (which the flag reader refuses with the one meant)."""
+    return name in by_name or suggest(name, by_name) is not None
+
+
+def _words_to_next_flag(lexer: Lexer) -> list[str]:
+    """The raw words from here up to the next ``--`` word (not consumed)."""
+    words: list[str] = []
+    for word in lexer.text[lexer.pos :].split():
+        if word.startswith("--"):
+            break
+        words.append(word)
+    return words
+
+
+def _quoted_flag(name: str, words: Sequence[str]) -> str:
+    """``--name "the words"``, as the flag should have been typed (in code, if it can be)."""
+    text = " ".join(words)
+    if '"' not in text:
+        value = f'"{text}"'
+    elif "'" not in text:
+        value = f"'{text}'"
+    else:
+        value = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    shown = show(value, 80)[1:-1]  # control characters escaped, a long value cut
+    return f"--{name} {shown}" if "`" in shown else f"`--{name} {shown}`"
 
 
 def _extra(lexer: Lexer, word: str) -> str:
