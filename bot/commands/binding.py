@@ -102,7 +102,7 @@ def _rest_among_flags(
             if word == "--":
                 pieces.append(lexer.remainder())
             else:
-                name, value = _read_flag(spec, by_name, token.value, lexer, False)
+                name, value = _read_flag(spec, by_name, token.value, lexer, False, in_text=True)
                 if name in flags:
                     raise _fail(spec, f"--{name} given twice")
                 flags[name] = value
@@ -178,14 +178,19 @@ def _read_flag(
     text: str,
     lexer: Lexer,
     positional_expected: bool,
+    *,
+    in_text: bool = False,
 ) -> tuple[str, FlagValue]:
-    """Read one flag whose token is ``text``: its name and its typed value."""
+    """Read one flag whose token is ``text``: its name and its typed value. ``in_text``:
+    it stood inside a rest text, where ``--`` before it would have kept it as text."""
     name, eq, inline = text[2:].partition("=") if text.startswith("--") else (text, "", "")
     flag = by_name.get(name.lower()) if text.startswith("--") else None
     if flag is None:
         shown = text.partition("=")[0]
         guess = suggest(shown.lstrip("-").lower(), by_name)
         hint = f" (did you mean '--{guess}'?)" if guess else ""
+        if guess and in_text:
+            hint = f" (did you mean '--{guess}'? To keep it as text, put -- before it)"
         if not guess and positional_expected:
             hint = " (put -- before an argument that starts with '-')"
         raise _fail(spec, f"unknown flag {show(shown)}{hint}")

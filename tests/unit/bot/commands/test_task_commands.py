@@ -250,7 +250,7 @@ async def test_a_schedules_spawn_with_a_prompt_is_a_task_of_the_schedule(rig: Ri
         ("!task new --agent Bad_Name Fix", "invalid agent name Bad\\_Name: use 1-32"),
         ("!task new --after 9 Fix", "no task '9': `tasks` lists them"),
         ("!task new --after , Fix", "--after names no task: give numbers or names"),
-        ("!task new Fix it --agnet coder", "unknown flag '--agnet' (did you mean '--agent'?)"),
+        ("!task new Fix it --agnet coder", "unknown flag '--agnet' (did you mean '--agent'?"),
         ("!task new --repo app Fix", "no repositories"),
         ("!mission nope", "no mission 'nope': `mission new nope` makes it"),
         ("!mission new Bad!", "invalid mission name 'Bad!'"),
