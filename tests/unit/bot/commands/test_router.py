@@ -310,6 +310,9 @@ async def test_a_message_taken_is_marked_read_once_and_a_strangers_never(
         ("!raise codr", "no agent is called 'codr' — did you mean 'coder'? `ps` lists them"),
         ("!resume codr", "no agent is called 'codr' — did you mean 'coder'? `ps` lists them"),
         ("!restart codr", "no agent is called 'codr' — did you mean 'coder'? `ps` lists them"),
+        ("!logs codr", "no agent is called 'codr' — did you mean 'coder'? `ps` lists them"),
+        ("!egress block codr", "no agent is called 'codr' — did you mean 'coder'? `ps` lists them"),
+        ("!stop all", "refused as the handler says"),
         ("!raise zzzzzz", "refused as the handler says"),
         ("!raise coder", "refused as the handler says"),
         ("!raise budget global", "refused as the handler says"),
@@ -329,7 +332,7 @@ async def test_a_refusal_of_an_agent_name_none_has_says_the_one_meant(
     async def refuse(req: Request) -> str:
         raise CommandError("refused as the handler says")
 
-    for name in ("raise", "resume", "restart", "spawn"):
+    for name in ("raise", "resume", "restart", "spawn", "logs", "egress block", "stop"):
         calls.behaviour[name] = refuse
     router = Router(
         grammar=Grammar(COMMANDS),
