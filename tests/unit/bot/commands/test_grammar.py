@@ -769,3 +769,12 @@ def test_every_subcommand_of_the_command_table_is_suggested_for_its_typo() -> No
                 assert f"did you mean '{sub.name}'?" in str(exc), str(exc)
             else:
                 pytest.fail(f"{spec.name} {typo} parsed as {command}")
+
+
+def test_forge_takes_list_or_all_and_names_the_one_meant() -> None:
+    """`forge lst` is refused by the grammar with `list` meant; `forge ALL` is `all`."""
+    grammar = Grammar(COMMANDS)
+    with pytest.raises(ParseError, match=r"got 'lst' — did you mean 'list'\?"):
+        grammar.parse("!forge lst")
+    command = grammar.parse("!forge ALL")
+    assert command is not None and command.args["WHAT"] == "all"
