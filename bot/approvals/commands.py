@@ -90,7 +90,7 @@ PERMISSIONS = CommandSpec(
     name="permissions",
     summary="Change what a running agent may do without asking; list or forget learned rules.",
     args=(
-        ArgSpec("NAME", "The agent's name, e.g. `coder-1`."),
+        ArgSpec("NAME", "The agent's name, e.g. `coder-1`.", agent=True),
         ArgSpec(
             "MODE",
             "`ask` (everything is asked), `edits` (edits in the workdir pass), `full` "
@@ -119,7 +119,7 @@ PERMISSIONS = CommandSpec(
 INTERRUPT = CommandSpec(
     name="interrupt",
     summary="End an agent's current turn; the agent keeps running.",
-    args=(ArgSpec("NAME", "The agent's name, e.g. `coder-1`."),),
+    args=(ArgSpec("NAME", "The agent's name, e.g. `coder-1`.", agent=True),),
     control=True,
     description=(
         "Stops what the agent is doing now, as Esc would in its terminal, and keeps its "

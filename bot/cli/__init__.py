@@ -21,4 +21,11 @@ def main() -> None:
 
         command()
     except KeyboardInterrupt:
-        sys.exit(0 if sys.argv[1:2] == ["run"] else EXIT_INTERRUPTED)
+        sys.exit(0 if _command(sys.argv[1:]) == "run" else EXIT_INTERRUPTED)
+
+
+def _command(words: list[str]) -> str | None:
+    """The command word in ``words``, past a ``--config FILE`` given before it."""
+    while words and words[0].startswith("--config"):
+        words = words[1:] if "=" in words[0] else words[2:]
+    return words[0] if words else None

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import bot.cli.accounts as accounts_cli
 import bot.cli.hosts as hosts_cli
@@ -23,6 +23,7 @@ import bot.cli.status as status_cli
 import bot.cli.tasks as tasks_cli
 from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging
+from bot.cli.parsing import Parser, add_first_config, parse
 from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
 from bot.config.forge_checks import summary_lines as forge_summary_lines
 from bot.config.peer_checks import summary_lines as peer_summary_lines
@@ -55,15 +56,16 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser() -> Parser:
+    parser = Parser(
         prog="fleetwarden",
         description="Run a fleet of AI coding agents from chat: launch, watch, meter and pace.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    config_help = "configuration file (default: $FLEETWARDEN_CONFIG, else the embedded defaults)"
+    add_first_config(parser, f"{config_help}; before the command or after it")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    config_help = "configuration file (default: $FLEETWARDEN_CONFIG, else the embedded defaults)"
     run = sub.add_parser(
         "run",
         help="run the bot (the console on stdin/stdout when no config is given)",
@@ -107,7 +109,10 @@ def _parser() -> argparse.ArgumentParser:
         config_help,
     )
     matrix = sub.add_parser("matrix", help="Matrix homeserver helpers")
-    matrix_sub = matrix.add_subparsers(dest="matrix_command", metavar="COMMAND", required=True)
+    matrix_sub = cast(  # a Parser's, whose helpers take any argument parser's
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        matrix.add_subparsers(dest="matrix_command", metavar="COMMAND", required=True),
+    )
     matrix_setup.configure_parser(
         matrix_sub.add_parser("setup", help="register the bot, create its room, print the config")
     )
@@ -128,7 +133,7 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
-    args = _parser().parse_args(argv)
+    args = parse(_parser(), argv)
     environ = dict(os.environ)
     if args.command == "matrix" and args.matrix_command == "setup":
         sys.exit(matrix_setup.main(args, environ))

@@ -1,176 +1,68 @@
 """The command grammar: a pure parser from a line of text to a :class:`Command`.
 
-A spec table (:class:`CommandSpec`) describes each command's positionals, flags and
-subcommands; :meth:`Grammar.parse` turns text into a :class:`Command`, returns ``None``
-for ordinary chat, or raises :class:`~bot.commands.errors.ParseError` with a one-line message
-that names the problem and shows the usage.
+A spec table (:class:`CommandSpec`, with the other shapes in :mod:`bot.commands.shapes`,
+re-exported here) describes each command's positionals, flags and subcommands; the words
+after a command are bound to its spec by :mod:`bot.commands.binding`. :meth:`Grammar.parse`
+turns text into a :class:`Command`, returns ``None`` for ordinary chat, or raises
+:class:`~bot.commands.errors.ParseError` with a one-line message that names the problem and
+shows the usage.
 
 Words are read by :mod:`bot.commands.tokenizer` (shell-like quoting, but small). A token whose
 first character is a quote is never a flag. The text for a ``rest`` argument is taken
 raw from the line, never tokenized, so natural text such as ``it's fine`` needs no
-quoting.
+quoting. In a command that has flags, they may stand anywhere in its ``rest`` text too
+(``task new Fix the login --agent coder``): its own flags are lifted out and the words
+around them are the text; a ``--`` word ends the flags, and an unknown ``--word`` stays
+text unless it is a likely typo of a flag. A word after a command's last argument that
+follows a string flag's value is a multi-word value typed unquoted: the refusal shows it
+quoted. A word that is no subcommand of a command with subcommands is answered with the
+likeliest subcommand meant (:attr:`Command.near` keeps it for a handler's "not found").
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection, Sequence
 from types import MappingProxyType
-from typing import Final, Literal
+from typing import Final
 
+from bot.commands.binding import bind
 from bot.commands.errors import NotFound, ParseError
-from bot.commands.tokenizer import Lexer, Unterminated, unwrap_quotes
+from bot.commands.shapes import (
+    ArgSpec,
+    Command,
+    CommandSpec,
+    FlagSpec,
+    FlagValue,
+    qualify,
+    show,
+    suggest,
+    walk,
+)
+from bot.commands.tokenizer import QUOTES, Lexer, Unterminated
 from fleet.schema import no_agent_words
 
-FlagValue = str | int | bool
+__all__ = [
+    "OTHER_NAMES",
+    "ArgSpec",
+    "Command",
+    "CommandSpec",
+    "FlagSpec",
+    "FlagValue",
+    "Grammar",
+    "no_agent",
+    "qualify",
+    "show",
+    "suggest",
+    "walk",
+]
 
 _WORD_RE = re.compile(r"[a-z][a-z0-9-]*")
-_INT_RE = re.compile(r"[+-]?[0-9]+")
-_MAX_INT_DIGITS = 18  # int() of a huge digit string is slow and, past 4300 digits, raises
-_TRUE = frozenset({"true", "yes", "on", "1"})
-_FALSE = frozenset({"false", "no", "off", "0"})
-
-
-@dataclass(frozen=True, slots=True)
-class FlagSpec:
-    """A ``--name`` option: a string, a whole number, or a switch (``bool``). A string flag
-    with ``choices`` accepts only those (in any case)."""
-
-    name: str
-    kind: Literal["str", "int", "bool"]
-    help: str
-    metavar: str = "VALUE"
-    minimum: int | None = None
-    maximum: int | None = None
-    choices: tuple[str, ...] = ()
-
-    @property
-    def usage(self) -> str:
-        """How the flag appears in a usage line, e.g. ``[--lines N]`` or ``[--force]``."""
-        if self.kind == "bool":
-            return f"[--{self.name}]"
-        return f"[--{self.name} {self.metavar}]"
-
-
-@dataclass(frozen=True, slots=True)
-class ArgSpec:
-    """A positional argument; ``rest`` takes the raw remainder of the line and comes last."""
-
-    name: str
-    help: str
-    required: bool = True
-    rest: bool = False
-    choices: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class CommandSpec:
-    """One command: its arguments, flags and subcommands, and the words that explain it.
-
-    ``control`` commands change something and need the operator role; ``admin_only`` ones
-    need the admin role. Subcommand names may be written as one word (``reload``) or in full
-    (``roster reload``); :func:`qualify` gives them their full names.
-    """
-
-    name: str
-    summary: str
-    args: tuple[ArgSpec, ...] = ()
-    flags: tuple[FlagSpec, ...] = ()
-    control: bool = False
-    admin_only: bool = False
-    description: str = ""
-    examples: tuple[str, ...] = ()
-    subcommands: tuple[CommandSpec, ...] = ()
-
-    @property
-    def usage(self) -> str:
-        """The usage line, e.g. ``logs NAME [--lines N]``; flags precede a ``rest`` argument."""
-        parts = [self.name]
-        if self.subcommands:
-            words = (sub.name.rsplit(" ", 1)[-1] for sub in self.subcommands)
-            parts.append("[" + "|".join(words) + "]")
-        plain = [arg for arg in self.args if not arg.rest]
-        rest = [arg for arg in self.args if arg.rest]
-        parts.extend(arg.name if arg.required else f"[{arg.name}]" for arg in plain)
-        parts.extend(flag.usage for flag in self.flags)
-        parts.extend(arg.name if arg.required else f"[{arg.name}]" for arg in rest)
-        return " ".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """A parsed command: full ``name`` (``"roster reload"``), arguments, flags, spec, text.
-
-    ``flags`` holds only the flags that were given; use the typed getters to read them.
-    """
-
-    name: str
-    args: Mapping[str, str] = field(hash=False)
-    flags: Mapping[str, FlagValue] = field(hash=False)
-    spec: CommandSpec
-    text: str
-
-    def str_flag(self, name: str) -> str | None:
-        """The value of string flag ``name``, or ``None`` if it was not given."""
-        value = self.flags.get(self._declared(name, "str"))
-        return value if isinstance(value, str) else None
-
-    def int_flag(self, name: str, default: int) -> int:
-        """The value of whole-number flag ``name``, or ``default`` if it was not given."""
-        value = self.flags.get(self._declared(name, "int"))
-        return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-    def bool_flag(self, name: str) -> bool:
-        """Whether switch ``name`` was given (and not set to false)."""
-        return self.flags.get(self._declared(name, "bool")) is True
-
-    def _declared(self, name: str, kind: str) -> str:
-        # A typo in a handler must fail loudly rather than read as "flag not given".
-        for flag in self.spec.flags:
-            if flag.name == name and flag.kind == kind:
-                return name
-        raise ValueError(f"{self.name} declares no {kind} flag --{name}")
-
-
-def qualify(specs: Iterable[CommandSpec], parent: str = "") -> tuple[CommandSpec, ...]:
-    """Return ``specs`` with every subcommand renamed to its full name; idempotent."""
-    out: list[CommandSpec] = []
-    for spec in specs:
-        name = spec.name
-        if parent and not name.startswith(parent + " "):
-            name = f"{parent} {name}"
-        out.append(replace(spec, name=name, subcommands=qualify(spec.subcommands, name)))
-    return tuple(out)
-
-
-def walk(specs: Iterable[CommandSpec]) -> Iterator[CommandSpec]:
-    """Yield every spec and, after each, its subcommands (depth first), fully named."""
-    for spec in qualify(specs):
-        yield spec
-        yield from walk(spec.subcommands)
-
-
-def suggest(word: str, candidates: Iterable[str]) -> str | None:
-    """The closest candidate to ``word``, if any is close enough to be a likely typo."""
-    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return matches[0] if matches else None
 
 
 def no_agent(name: str, agents: Collection[str]) -> NotFound:
     """The refusal of ``name`` when no agent is called so, with the likeliest one meant."""
     return NotFound(no_agent_words(name, agents))
-
-
-def show(text: str, limit: int = 40) -> str:
-    """``text`` quoted for a one-line message: control characters escaped, long text cut."""
-    shown = "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
-    if len(shown) > limit:
-        shown = shown[: limit - 1] + "…"
-    return f"'{shown}'"
 
 
 class Grammar:
@@ -233,13 +125,23 @@ class Grammar:
             spec = None if " " in word else self._by_name.get(word.lower())
             if spec is None:
                 raise ParseError(_unknown_command(word, self._top_names(), help_word))
+            near: str | None = None
             while spec.subcommands and lexer.skip_space():
-                sub = self._by_name.get(f"{spec.name} {lexer.word().lower()}")
+                said = lexer.word()
+                sub = self._by_name.get(f"{spec.name} {said.lower()}")
                 if sub is None:
+                    near = _near_subcommand(spec, said)
                     break
                 lexer.skip_word()
                 spec = sub
-            args, flags = _bind(spec, lexer)
+            try:
+                args, flags = bind(spec, lexer)
+            except ParseError as exc:
+                if near is None:
+                    raise
+                raise ParseError(
+                    f"{exc.problem} — did you mean '{near}'?", usage=exc.usage
+                ) from None
         except Unterminated as exc:
             problem = f"unterminated {exc.quote} quote — close it or escape it with \\{exc.quote}"
             if spec is None:
@@ -251,6 +153,7 @@ class Grammar:
             flags=MappingProxyType(flags),
             spec=spec,
             text=text,
+            near=near,
         )
 
     def _top_names(self) -> list[str]:
@@ -279,6 +182,15 @@ def _unknown_command(word: str, names: Sequence[str], help_word: str) -> str:
     return f"unknown command {show(word)} — did you mean '{guess}'? Try {help_word}"
 
 
+def _near_subcommand(spec: CommandSpec, word: str) -> str | None:
+    """The full name of ``spec``'s subcommand ``word`` is likely a typo of, if any."""
+    if word.startswith("-") or word[:1] in QUOTES:
+        return None
+    words = {sub.name.rsplit(" ", 1)[-1]: sub.name for sub in spec.subcommands}
+    guess = suggest(word.lower(), words)
+    return None if guess is None else words[guess]
+
+
 def _check_spec(spec: CommandSpec, depth: int) -> None:
     """Reject a spec the parser could not honour (a programming error, hence ValueError)."""
     words = spec.name.split(" ")
@@ -304,121 +216,3 @@ def _check_spec(spec: CommandSpec, depth: int) -> None:
             raise ValueError(f"{spec.name}: --{flag.name} has unknown kind {flag.kind!r}")
         if flag.choices and flag.kind != "str":
             raise ValueError(f"{spec.name}: only string flags have choices, not --{flag.name}")
-
-
-def _fail(spec: CommandSpec, problem: str) -> ParseError:
-    return ParseError(f"{spec.name}: {problem}", usage=spec.usage)
-
-
-def _bind(spec: CommandSpec, lexer: Lexer) -> tuple[dict[str, str], dict[str, FlagValue]]:
-    """Match the remaining tokens to ``spec``'s positionals and flags."""
-    args: dict[str, str] = {}
-    flags: dict[str, FlagValue] = {}
-    by_name = {flag.name: flag for flag in spec.flags}
-    index = 0
-    flags_ended = False
-    while lexer.skip_space():
-        word = lexer.word()
-        if not flags_ended and word.startswith("-") and len(word) > 1:
-            token = lexer.token()
-            if token is None:  # unreachable: skip_space said something is left
-                break
-            if word == "--":
-                flags_ended = True
-                continue
-            name, value = _read_flag(spec, by_name, token.value, lexer, index < len(spec.args))
-            if name in flags:
-                raise _fail(spec, f"--{name} given twice")
-            flags[name] = value
-            continue
-        if index >= len(spec.args):
-            raise _fail(spec, f"unexpected argument {show(_extra(lexer, word))}")
-        arg = spec.args[index]
-        index += 1
-        if arg.rest:
-            args[arg.name] = unwrap_quotes(lexer.remainder())
-            break
-        token = lexer.token()
-        if token is None:  # unreachable: skip_space said something is left
-            break
-        args[arg.name] = _choose(spec, arg.name, arg.choices, token.value)
-    missing = [arg.name for arg in spec.args[index:] if arg.required]
-    if missing:
-        raise _fail(spec, "missing " + " and ".join(missing))
-    return args, flags
-
-
-def _extra(lexer: Lexer, word: str) -> str:
-    """The unexpected token's value, or its raw word if it cannot be tokenized."""
-    try:
-        token = lexer.token()
-    except Unterminated:  # natural text such as "it's": show it as typed
-        return word
-    return token.value if token else word
-
-
-def _choose(spec: CommandSpec, label: str, choices: tuple[str, ...], value: str) -> str:
-    """``value`` as the choice it names (any case); ``label`` names the argument or flag."""
-    if not choices:
-        return value
-    for choice in choices:
-        if choice.lower() == value.lower():
-            return choice
-    guess = suggest(value.lower(), choices)
-    hint = f" — did you mean '{guess}'?" if guess else ""
-    allowed = ", ".join(choices)
-    raise _fail(spec, f"{label} must be one of {allowed}, got {show(value)}{hint}")
-
-
-def _read_flag(
-    spec: CommandSpec,
-    by_name: Mapping[str, FlagSpec],
-    text: str,
-    lexer: Lexer,
-    positional_expected: bool,
-) -> tuple[str, FlagValue]:
-    """Read one flag whose token is ``text``: its name and its typed value."""
-    name, eq, inline = text[2:].partition("=") if text.startswith("--") else (text, "", "")
-    flag = by_name.get(name.lower()) if text.startswith("--") else None
-    if flag is None:
-        shown = text.partition("=")[0]
-        guess = suggest(shown.lstrip("-").lower(), by_name)
-        hint = f" (did you mean '--{guess}'?)" if guess else ""
-        if not guess and positional_expected:
-            hint = " (put -- before an argument that starts with '-')"
-        raise _fail(spec, f"unknown flag {show(shown)}{hint}")
-    if flag.kind == "bool":
-        if not eq:
-            return flag.name, True
-        if inline.lower() in _TRUE | _FALSE:
-            return flag.name, inline.lower() in _TRUE
-        raise _fail(spec, f"--{flag.name} is a switch: write --{flag.name} or --{flag.name}=false")
-    if not eq:
-        if not lexer.skip_space():
-            raise _fail(spec, f"--{flag.name} needs a value")
-        if lexer.word().startswith("--"):
-            raise _fail(spec, f"--{flag.name} needs a value (for one starting with '--' quote it)")
-        token = lexer.token()
-        inline = token.value if token else ""
-    if flag.kind == "str":
-        return flag.name, _choose(spec, f"--{flag.name}", flag.choices, inline)
-    return flag.name, _int_value(spec, flag, inline)
-
-
-def _int_value(spec: CommandSpec, flag: FlagSpec, text: str) -> int:
-    if not _INT_RE.fullmatch(text):
-        raise _fail(spec, f"--{flag.name} expects a whole number, got {show(text)}")
-    low, high = flag.minimum, flag.maximum
-    negative = text.startswith("-")
-    value = int(text) if len(text.lstrip("+-")) <= _MAX_INT_DIGITS else None
-    too_low = low is not None and (value < low if value is not None else negative)
-    too_high = high is not None and (value > high if value is not None else not negative)
-    if too_low or too_high:
-        if low is not None and high is not None:
-            bound = f"between {low} and {high}"
-        else:
-            bound = f"at least {low}" if low is not None else f"at most {high}"
-        raise _fail(spec, f"--{flag.name} must be {bound}, got {show(text)}")
-    if value is None:
-        raise _fail(spec, f"--{flag.name} has too many digits, got {show(text)}")
-    return value

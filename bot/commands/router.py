@@ -40,7 +40,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
@@ -68,7 +68,8 @@ from fleet.errors import FleetError
 from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome
 from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.ledger.stores.operators.chat import ChatStore
-from fleet.names import is_agent_name
+from fleet.names import ALL_AGENTS, BUDGET_WORD, is_agent_name
+from fleet.schema import did_you_mean, no_agent_words
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +122,14 @@ class Router:
         ordering: Ordering | None = None,
         confirmations: ConfirmationDesk | None = None,
         approvals: ApprovalDesk | None = None,
+        agents: Callable[[], Awaitable[Collection[str]]] | None = None,
     ) -> None:
         """``grammars`` overrides ``grammar`` per connector name (e.g. another prefix).
         ``ordering`` is shared with the notifier, so notices wait for answers.
         ``confirmations``: the questions commands asked, which a typed ``yes`` answers.
-        ``approvals``: answers agents' requests by reaction, or by a reply in a thread."""
+        ``approvals``: answers agents' requests by reaction, or by a reply in a thread.
+        ``agents``: the names of the agents there are, so a command refused for an agent
+        name none has says the one likely meant."""
         for each in (grammar, *(grammars or {}).values()):
             missing = sorted(set(each.command_names()) - set(handlers))
             if missing:
@@ -140,6 +144,7 @@ class Router:
         self._ordering = ordering or Ordering()
         self._desk = confirmations
         self._approvals = approvals
+        self._agents = agents
         # Strangers whose first message was logged; the oldest forgotten first (bounded).
         self._strangers_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
@@ -320,7 +325,8 @@ class Router:
         except PermissionDenied as exc:
             reply, outcome, detail = Reply(str(exc)), "denied", str(exc)
         except (CommandError, FleetError) as exc:  # what a host said in it stays text
-            reply, outcome, detail = Reply(quotes_escaped(str(exc))), "error", str(exc)
+            said = await self._refusal(command, exc) if started and command else str(exc)
+            reply, outcome, detail = Reply(quotes_escaped(said)), "error", said
         except Exception as exc:
             log.exception("command %r from %s failed", msg.text, msg.sender)
             reply = Reply(
@@ -331,6 +337,23 @@ class Router:
         await self._audit(msg, source, ran)
         await self._settle(msg, "ran" if started else "refused", ran)
         return ran, reply
+
+    async def _refusal(self, command: Command, exc: CommandError | FleetError) -> str:
+        """What a handler's refusal says, with what was likely meant when it is a typo: an
+        agent name no agent has but one is close to (``raise codr`` → 'coder'), or a word
+        close to a subcommand, read as the command's argument, that failed (``task nwe`` →
+        `task new`)."""
+        said = str(exc)
+        if "did you mean" in said:
+            return said
+        name = _agent_arg(command)
+        if name is not None and self._agents is not None:
+            known = await self._agents()
+            if name not in known and did_you_mean(name, sorted(known)) is not None:
+                return no_agent_words(name, known)
+        if command.near is not None:  # the word was read as its argument, and failed
+            return f"{said} — or did you mean `{command.near}`?"
+        return said
 
     async def _audit(self, msg: InboundMessage, source: str, ran: Ran) -> None:
         await self._audit_log.record_audit(
@@ -410,6 +433,16 @@ def _agents_named(command: Command) -> tuple[str, ...]:
     """The agent ``command`` is about, if it names one."""
     name = command.args.get("NAME")
     return (name,) if name is not None and is_agent_name(name) else ()
+
+
+def _agent_arg(command: Command) -> str | None:
+    """The agent name ``command`` was given where its spec wants an existing agent."""
+    for arg in command.spec.args:
+        if arg.agent:
+            name = command.args.get(arg.name)
+            if name is not None and name not in (ALL_AGENTS, BUDGET_WORD):
+                return name
+    return None
 
 
 def _a(role: Role) -> str:

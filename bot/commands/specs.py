@@ -28,7 +28,8 @@ from fleet.permissions.config import MODES
 DEFAULT_SINCE = "30d"
 """How far back ``report changes`` looks unless told."""
 _NAME_RULE = "Names are 1-32 characters: lowercase letters, digits and '-', starting with a letter."
-_AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")
+_AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.", agent=True)
+_NEW_AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")  # spawn makes one
 
 HELP = CommandSpec(
     name="help",
@@ -64,7 +65,7 @@ PS = CommandSpec(
 SPAWN = CommandSpec(
     name="spawn",
     summary="Start an agent.",
-    args=(_AGENT,),
+    args=(_NEW_AGENT,),
     flags=(
         FlagSpec(
             "runtime", "str", "The agent program to run; the configured default if left out.", "R"

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Lexer", "Token", "Unterminated", "unwrap_quotes"]
+__all__ = ["QUOTES", "Lexer", "Token", "Unterminated", "unwrap_quotes"]
 
-_QUOTES = "'\""
+QUOTES = "'\""
+"""The characters that open a quoted run."""
 
 
 class Unterminated(Exception):
@@ -99,7 +100,7 @@ class Lexer:
         pos = start
         while pos < len(text) and not text[pos].isspace():
             ch = text[pos]
-            if ch in _QUOTES:
+            if ch in QUOTES:
                 chunk, pos = _scan_quoted(text, pos)
                 out.append(chunk)
             elif ch == "\\" and pos + 1 < len(text) and text[pos + 1] in "\"'\\":
@@ -114,7 +115,7 @@ class Lexer:
 
 def unwrap_quotes(rest: str) -> str:
     """Strip one pair of quotes wrapping the whole of ``rest``; otherwise keep it as is."""
-    if len(rest) >= 2 and rest[0] in _QUOTES:
+    if len(rest) >= 2 and rest[0] in QUOTES:
         try:
             content, end = _scan_quoted(rest, 0)
         except Unterminated:

@@ -225,6 +225,12 @@ def build_commands(
         TaskBoard(register=register, missions=ledger.missions, runs=ledger.runs, clock=clock),
         MissionCommands(register=register, missions=ledger.missions),
     )
+
+    async def agent_names() -> set[str]:
+        names: set[str] = {status.name for status in await fleet.ps()}
+        names.update(spec.name for spec in fleet.roster())
+        return names
+
     router = Router(
         grammar=grammar,
         grammars=grammars,
@@ -235,6 +241,7 @@ def build_commands(
         ordering=ledgered.notifier.ordering,
         confirmations=desk,
         approvals=answers,
+        agents=agent_names,
     )
     queue.open(router, connector_named, handlers.queued)
     # A task held for others starts, once they are done, as its asker where they asked.

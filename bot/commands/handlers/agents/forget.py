@@ -12,7 +12,7 @@ from fleet.supervisor.interfaces import AgentControl
 FORGET = CommandSpec(
     name="forget",
     summary="Take an ended agent out of `ps`; its runs and usage stay for reports.",
-    args=(ArgSpec("NAME", "The agent, as `ps` shows it; it must not be running."),),
+    args=(ArgSpec("NAME", "The agent, as `ps` shows it; it must not be running.", agent=True),),
     control=True,
     admin_only=True,
     description=(

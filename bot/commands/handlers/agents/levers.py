@@ -42,7 +42,9 @@ from fleet.supervisor.interfaces import AgentControl
 FREEZE = CommandSpec(
     name="freeze",
     summary="Pause an agent's processes now, or every running agent's (admin).",
-    args=(ArgSpec("NAME", "The agent, or `all` for every running agent (asks first)."),),
+    args=(
+        ArgSpec("NAME", "The agent, or `all` for every running agent (asks first).", agent=True),
+    ),
     flags=(FlagSpec("reason", "str", "Why, for `ps` and the audit trail; quote it.", "TEXT"),),
     control=True,
     admin_only=True,
@@ -61,7 +63,9 @@ FREEZE = CommandSpec(
 STOP = CommandSpec(
     name="stop",
     summary="Stop an agent, or every agent (`stop all`, admin).",
-    args=(ArgSpec("NAME", "The agent's name, e.g. `coder-1`; or `all` for every agent."),),
+    args=(
+        ArgSpec("NAME", "The agent's name, e.g. `coder-1`; or `all` for every agent.", agent=True),
+    ),
     flags=(FlagSpec("force", "bool", "Kill at once with SIGKILL instead of asking first."),),
     control=True,
     description=(

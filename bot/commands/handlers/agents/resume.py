@@ -17,7 +17,7 @@ from fleet.supervisor.interfaces import FleetBrakes
 RESUME = CommandSpec(
     name="resume",
     summary="Continue a frozen agent, or every frozen agent.",
-    args=(ArgSpec("NAME", "The frozen agent, as `ps` shows it, or `all`."),),
+    args=(ArgSpec("NAME", "The frozen agent, as `ps` shows it, or `all`.", agent=True),),
     control=True,
     description=(
         "Continues (SIGCONT) the processes a freeze paused and says whose freeze it lifted. "

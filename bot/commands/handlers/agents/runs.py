@@ -17,7 +17,7 @@ from fleet.ledger.stores.spend.quotes import QuotesStore
 from fleet.supervisor.interfaces import FleetView
 from fleet.tasks.spent import TaskSpend
 
-_AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")
+_AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.", agent=True)
 
 LOGS = CommandSpec(
     name="logs",

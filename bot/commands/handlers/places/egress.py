@@ -25,7 +25,7 @@ from fleet.notices import Notice, NoticeBoard
 from fleet.sandbox.service import LOCKED, NONE, Sandboxes
 from fleet.supervisor.interfaces import FleetView
 
-_AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.")
+_AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.", agent=True)
 
 EGRESS_BLOCK = CommandSpec(
     name="block",

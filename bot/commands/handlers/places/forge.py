@@ -42,7 +42,14 @@ NO_FORGES: Final = (
 FORGE = CommandSpec(
     name="forge",
     summary="List the issues given to agents: their state and pull requests.",
-    args=(ArgSpec("WHAT", "`list` (the default) or `all`, ended runs too.", required=False),),
+    args=(
+        ArgSpec(
+            "WHAT",
+            "`list` (the default) or `all`, ended runs too.",
+            required=False,
+            choices=("list", "all"),
+        ),
+    ),
     description=(
         "One row per forge run: the issue (a link), its title as its author wrote it, the "
         "agent working on it, where it is (`queued`, `working`, `waiting` for review, "

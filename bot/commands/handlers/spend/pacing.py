@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.commands.family import Family, command
+from bot.commands.grammar import no_agent
 from bot.commands.handlers.places.hosts import host_flag
 from bot.commands.handlers.spend.accounts import AccountCommands
 from bot.commands.request import Reply, Request
@@ -17,6 +18,7 @@ from bot.render.report_history import ReportHistory
 from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
 from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW
+from fleet.schema import did_you_mean
 from fleet.supervisor.interfaces import AgentControl
 
 
@@ -49,6 +51,11 @@ class PacingCommands(Family):
         host = host_flag(req.command.str_flag("host"))
         totals = await self._fleet.usage(since, agent=name, host=host)
         known = name is None or bool(totals) or await self._fleet.knows(name)
+        if name is not None and not known:
+            names = {status.name for status in await self._fleet.ps()}
+            names.update(spec.name for spec in self._fleet.roster())
+            if did_you_mean(name, sorted(names)) is not None:
+                raise no_agent(name, names)
         text = render.usage(totals, window=window, since=since, agent=name, known=known)
         return text if host is None else f"On host **{host}**:\n\n{text}"
 

@@ -25,7 +25,7 @@ RAISE = CommandSpec(
     name="raise",
     summary="Raise the cap of a run that reached it, and continue it.",
     args=(
-        ArgSpec("NAME", "The agent whose run is capped, e.g. `coder`."),
+        ArgSpec("NAME", "The agent whose run is capped, e.g. `coder`.", agent=True),
         ArgSpec(
             "AMOUNT",
             "How much more, in the cap's measure: `+$2` (dollars), `+50k` (tokens), or a "

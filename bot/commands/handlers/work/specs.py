@@ -37,11 +37,13 @@ TASK_NEW = CommandSpec(
         "Makes a task in the register and says its projection, kept from then on: the "
         "median and p90 of what finished tasks of its kind cost (the same agent, runtime "
         "and repository, else the nearest kind with history), and how many it was reckoned "
-        "from. Flags come before the title. `task start` gives it to its agent."
+        "from. Flags may stand before or after the title (`--` ends them: what follows is "
+        "title, as typed). `task start` gives it to its agent."
     ),
     examples=(
         "task new --agent coder --repo app Fix the login page",
         "task new --agent coder --after 3 --mission release-2 Write the release notes",
+        "task new Fix the login page --agent coder --mission release-2",
     ),
 )
 

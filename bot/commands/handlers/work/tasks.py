@@ -4,9 +4,7 @@ projection), ``task start`` (its agent's run through the same admission, queue a
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
-from typing import Final
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
@@ -22,10 +20,6 @@ from fleet.ledger.records.tasks import NewTask, TaskRecord, TaskState
 from fleet.repos.desk import RepoDesk
 from fleet.supervisor.interfaces import FleetView
 from fleet.tasks.register import STARTABLE, Register, Waiting, prompt_of, source_of
-
-_FLAG_IN_TITLE: Final = re.compile(
-    r"(?:^|\s)--(?:" + "|".join(re.escape(f.name) for f in TASK_NEW.flags) + r")(?:\s|=|$)"
-)
 
 
 class TaskCommands(Family):
@@ -54,10 +48,6 @@ class TaskCommands(Family):
     async def new(self, req: Request) -> Reply:
         typed = req.command
         title = req.arg("TITLE")
-        if _FLAG_IN_TITLE.search(title):
-            raise CommandError(
-                "flags go before the title: `task new --agent coder --repo app Fix the login`"
-            )
         agent = typed.str_flag("agent")
         agent = None if agent is None else agent_of(agent)
         repo = typed.str_flag("repo")

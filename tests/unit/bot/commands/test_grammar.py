@@ -624,3 +624,157 @@ def test_single_quoting_round_trips(value: str) -> None:
 def test_rest_text_is_taken_verbatim(rest: str) -> None:
     """Any rest text not starting with '-' or a quote arrives exactly as typed."""
     assert parse(f"!send demo {rest}").args["TEXT"] == rest
+
+
+# --- grammar as people type it: flags among the text, quoting hints, subcommands meant ------
+
+TASKISH = Grammar(
+    (
+        CommandSpec(
+            "task",
+            "a task",
+            args=(ArgSpec("TASK", "the task"),),
+            subcommands=(
+                CommandSpec(
+                    "new",
+                    "make one",
+                    args=(ArgSpec("TITLE", "title", rest=True),),
+                    flags=(
+                        FlagSpec("agent", "str", "agent", "A"),
+                        FlagSpec("mission", "str", "mission", "M"),
+                    ),
+                ),
+                CommandSpec("done", "end one", args=(ArgSpec("TASK", "the task"),)),
+            ),
+        ),
+        CommandSpec("report", "a report", subcommands=(CommandSpec("changes", "changes"),)),
+    )
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "!task new Fix the login --agent coder --mission m",
+        "!task new --agent coder Fix the login --mission m",
+        "!task new --agent coder --mission m Fix the login",
+        "!task new Fix --agent coder the --mission=m login",
+        '!task new "Fix the login" --agent coder --mission m',
+    ],
+)
+def test_flags_may_stand_anywhere_in_the_rest_text(text: str) -> None:
+    """In a command with flags, its flags are read wherever they stand in its rest text;
+    the words around them are the text."""
+    command = TASKISH.parse(text)
+    assert command is not None
+    assert dict(command.args) == {"TITLE": "Fix the login"}
+    assert dict(command.flags) == {"agent": "coder", "mission": "m"}
+
+
+def test_double_dash_ends_the_flags_in_the_rest_text() -> None:
+    """After `--` the rest is text as typed, flag-like words and all."""
+    command = TASKISH.parse("!task new Fix --agent coder -- the --mission flag")
+    assert command is not None
+    assert dict(command.args) == {"TITLE": "Fix the --mission flag"}
+    assert dict(command.flags) == {"agent": "coder"}
+
+
+def test_an_unknown_double_dash_word_stays_text_but_a_typo_of_a_flag_is_refused() -> None:
+    """`--verbose` is no flag here and stays in the title; `--agnet` is the flag mistyped."""
+    command = TASKISH.parse("!task new Drop the --verbose switch --agent coder")
+    assert command is not None and command.args["TITLE"] == "Drop the --verbose switch"
+    with pytest.raises(ParseError) as caught:
+        TASKISH.parse("!task new Fix it --agnet coder")
+    assert (
+        "unknown flag '--agnet' (did you mean '--agent'? To keep it as text, put -- before it)"
+        in str(caught.value)
+    )
+    kept = TASKISH.parse("!task new --agent coder -- Fix it --agnet")
+    assert kept is not None and kept.args["TITLE"] == "Fix it --agnet"
+
+
+def test_natural_text_and_quoted_runs_keep_their_flags_apart() -> None:
+    """An apostrophe in a word is text; a run opening with a quote is text, flags and all."""
+    command = TASKISH.parse("!task new it's Bob's --agent coder bug")
+    assert command is not None and command.args["TITLE"] == "it's Bob's bug"
+    quoted = TASKISH.parse("!task new 'keep --agent here' --agent coder")
+    assert quoted is not None and quoted.args["TITLE"] == "keep --agent here"
+    assert quoted.flags == {"agent": "coder"}
+
+
+def test_a_rest_argument_of_a_command_without_flags_is_still_raw() -> None:
+    """`send NAME TEXT` has no flags: `--force` in its text is the text's."""
+    command = parse("!send coder run it --force now")
+    assert command.args["TEXT"] == "run it --force now"
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("!spawn demo --prompt count to 3", '`--prompt "count to 3"`'),
+        ("!spawn demo --prompt count to 3 --model m", '`--prompt "count to 3"`'),
+        ('!spawn demo --prompt say "hi" now', "`--prompt 'say \"hi\" now'`"),
+        ("!spawn --model m demo --prompt fix it", '`--prompt "fix it"`'),
+    ],
+)
+def test_a_multi_word_unquoted_flag_value_is_refused_with_it_quoted(text: str, hint: str) -> None:
+    """Words after a string flag's value, past the last argument, are shown quoted."""
+    assert error(text).startswith("spawn: unexpected argument ")
+    assert f"— quote it: {hint} — usage: spawn" in error(text)
+
+
+def test_an_extra_word_after_an_argument_gets_no_quoting_hint() -> None:
+    """`spawn a b` is an extra argument, not a flag's value."""
+    assert "quote it" not in error("!spawn a b --prompt x")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "!report chnages",
+            "report: unexpected argument 'chnages' — did you mean 'report changes'?",
+        ),
+        ("!task nwe Fix it", "task: unexpected argument 'Fix' — did you mean 'task new'?"),
+        ("!roster relaod", "roster: unexpected argument 'relaod' — did you mean 'roster reload'?"),
+    ],
+)
+def test_a_mistyped_subcommand_is_answered_with_the_one_meant(text: str, said: str) -> None:
+    """A word close to a subcommand that does not parse as the parent names the one meant."""
+    grammar = TASKISH if not text.startswith("!roster") else GRAMMAR
+    with pytest.raises(ParseError) as caught:
+        grammar.parse(text)
+    assert str(caught.value).startswith(said)
+
+
+def test_a_mistyped_subcommand_read_as_an_argument_keeps_the_one_meant() -> None:
+    """`task nwe` parses (a task may be so named) and carries `task new` for a not-found."""
+    command = TASKISH.parse("!task nwe")
+    assert command is not None
+    assert (command.name, command.args["TASK"], command.near) == ("task", "nwe", "task new")
+    exact = TASKISH.parse("!task fix-login")
+    assert exact is not None and exact.near is None
+
+
+def test_every_subcommand_of_the_command_table_is_suggested_for_its_typo() -> None:
+    """One mechanism for every command with subcommands in the real table."""
+    grammar = Grammar(COMMANDS)
+    for spec in walk(COMMANDS):
+        for sub in spec.subcommands:
+            word = sub.name.rsplit(" ", 1)[-1]
+            typo = word[:-1] if len(word) > 4 else word + "x"
+            try:
+                command = grammar.parse(f"!{spec.name} {typo} x y z")
+            except ParseError as exc:
+                assert f"did you mean '{sub.name}'?" in str(exc), str(exc)
+            else:
+                pytest.fail(f"{spec.name} {typo} parsed as {command}")
+
+
+def test_forge_takes_list_or_all_and_names_the_one_meant() -> None:
+    """`forge lst` is refused by the grammar with `list` meant; `forge ALL` is `all`."""
+    grammar = Grammar(COMMANDS)
+    with pytest.raises(ParseError, match=r"got 'lst' — did you mean 'list'\?"):
+        grammar.parse("!forge lst")
+    command = grammar.parse("!forge ALL")
+    assert command is not None and command.args["WHAT"] == "all"

@@ -302,3 +302,45 @@ async def test_a_message_taken_is_marked_read_once_and_a_strangers_never(
     await router.handle(chat, message("!ps", sender=STRANGER, event_id="$b"))
     assert [event for _room, event, _thread in chat.read] == ["$a"]
     assert chat.typed == []
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("!raise codr", "no agent is called 'codr' — did you mean 'coder'? `ps` lists them"),
+        ("!resume codr", "no agent is called 'codr' — did you mean 'coder'? `ps` lists them"),
+        ("!restart codr", "no agent is called 'codr' — did you mean 'coder'? `ps` lists them"),
+        ("!logs codr", "no agent is called 'codr' — did you mean 'coder'? `ps` lists them"),
+        ("!egress block codr", "no agent is called 'codr' — did you mean 'coder'? `ps` lists them"),
+        ("!stop all", "refused as the handler says"),
+        ("!raise zzzzzz", "refused as the handler says"),
+        ("!raise coder", "refused as the handler says"),
+        ("!raise budget global", "refused as the handler says"),
+        ("!spawn codr --runtime nope", "refused as the handler says"),
+    ],
+)
+async def test_a_refusal_of_an_agent_name_none_has_says_the_one_meant(
+    ledger: Ledger, calls: Calls, chat: FakeConnector, text: str, answer: str
+) -> None:
+    """A command refused for an agent name close to one there is says that one, whatever
+    its handler said; a name near none, a known one, `budget` and `spawn`'s new name keep
+    the handler's words."""
+
+    async def agents() -> set[str]:
+        return {"coder", "reviewer"}
+
+    async def refuse(req: Request) -> str:
+        raise CommandError("refused as the handler says")
+
+    for name in ("raise", "resume", "restart", "spawn", "logs", "egress block", "stop"):
+        calls.behaviour[name] = refuse
+    router = Router(
+        grammar=Grammar(COMMANDS),
+        acl=Acl([Grant(OPERATOR, Role.OPERATOR)]),
+        handlers=calls.table(),
+        audit=ledger.audit,
+        chat=ledger.chat,
+        agents=agents,
+    )
+    await router.handle(chat, message(text))
+    assert [m.markdown for m in chat.sent] == [answer]

@@ -206,6 +206,25 @@ async def test_done_and_cancel_end_a_task_and_stop_its_run(rig: Rig) -> None:
     assert ended.startswith("Tasks (ended): 0 open, 2 ended")
 
 
+async def test_task_new_takes_its_flags_before_or_after_the_title(rig: Rig) -> None:
+    """`task new TITLE --agent A --mission M` (the order people type) and `task new --agent
+    A TITLE` make the same task; after `--` flag-like words are the title's."""
+    await rig.ask("!mission new m")
+    await rig.ask(f"!task new Fix the login --agent {AGENT} --mission m")
+    await rig.ask(f"!task new --agent {AGENT} --mission m Fix the login")
+    await rig.ask(f"!task new --agent {AGENT} -- Drop --mission from the docs")
+    first, second, third = await rig.ledger.tasks.tasks()
+    for task in (first, second):
+        assert (task.title, task.agent, task.mission is not None) == ("Fix the login", AGENT, True)
+    assert (third.title, third.mission) == ("Drop --mission from the docs", None)
+
+
+async def test_a_mistyped_subcommand_that_names_no_task_says_the_one_meant(rig: Rig) -> None:
+    """`task nwe` (no task so named) says it names no task, and that `task new` is near."""
+    said = await rig.ask("!task nwe")
+    assert said.startswith("no task 'nwe'") and said.endswith("or did you mean `task new`?")
+
+
 async def test_a_spawn_with_a_prompt_says_its_task(rig: Rig) -> None:
     said = await rig.ask(f'!spawn {AGENT} --prompt "tidy the README"')
     assert "Task #1 tidy-the-readme · no projection yet" in said
@@ -231,7 +250,7 @@ async def test_a_schedules_spawn_with_a_prompt_is_a_task_of_the_schedule(rig: Ri
         ("!task new --agent Bad_Name Fix", "invalid agent name Bad\\_Name: use 1-32"),
         ("!task new --after 9 Fix", "no task '9': `tasks` lists them"),
         ("!task new --after , Fix", "--after names no task: give numbers or names"),
-        ("!task new Fix it --agent coder", "flags go before the title: `task new --agent"),
+        ("!task new Fix it --agnet coder", "unknown flag '--agnet' (did you mean '--agent'?"),
         ("!task new --repo app Fix", "no repositories"),
         ("!mission nope", "no mission 'nope': `mission new nope` makes it"),
         ("!mission new Bad!", "invalid mission name 'Bad!'"),

@@ -1,0 +1,108 @@
+"""The ``fleetwarden`` command line's words for what people type: ``--config`` before the
+command as well as after it, and a misspelt option or command answered with the one meant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import _command
+from bot.cli.command import _parser
+from bot.cli.parsing import parse
+
+
+def refusal(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """What the command line says refusing ``argv`` (it exits with status 2)."""
+    with pytest.raises(SystemExit) as ended:
+        parse(_parser(), argv)
+    assert ended.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--config", "x.yaml", "status"),
+        ("--config=x.yaml", "status"),
+        ("status", "--config", "x.yaml"),
+        ("--config", "x.yaml", "status", "--config", "x.yaml"),
+    ],
+)
+def test_config_may_come_before_or_after_the_command(argv: tuple[str, ...]) -> None:
+    """`fleetwarden --config X status` reads X as `fleetwarden status --config X` does."""
+    args = parse(_parser(), argv)
+    assert (args.command, args.config) == ("status", Path("x.yaml"))
+    assert not hasattr(args, "config_first")
+
+
+def test_config_given_twice_differently_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """Two different files, before and after the command, are refused: give it once."""
+    said = refusal(capsys, "--config", "a.yaml", "status", "--config", "b.yaml")
+    assert said.endswith(
+        "--config given twice, before the command (a.yaml) and after it (b.yaml): give it once"
+    )
+
+
+def test_a_command_without_config_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    """`matrix setup` reads no config: one given before it is refused by name."""
+    said = refusal(
+        capsys, "--config", "x.yaml", "matrix", "setup", "--homeserver", "h", "--bot-user", "b"
+    )
+    assert said.endswith("`fleetwarden matrix setup` takes no --config")
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (("status", "--confg", "x"), "unrecognized arguments: --confg — did you mean --config?"),
+        (("tasks", "--markdwon"), "unrecognized arguments: --markdwon — did you mean --markdown?"),
+        (
+            ("status", "--jsno", "--confg=x"),
+            "--jsno: did you mean --json?; --confg: did you mean --config?",
+        ),
+        (("--confg", "x", "status"), "unknown option --confg — did you mean --config?"),
+        (
+            ("--json", "status"),
+            "--json is an option of the command: put it after the command: "
+            "`fleetwarden status --json …`",
+        ),
+        (
+            ("--markdwon", "tasks"),
+            "did you mean --markdown? --markdown is an option of the command: put it after "
+            "the command: `fleetwarden tasks --markdown …`",
+        ),
+        (("stauts",), "invalid choice: 'stauts' (choose from"),
+        (("stauts",), "— did you mean 'status'?"),
+        (("accounts", "chek"), "— did you mean 'check'?"),
+    ],
+)
+def test_a_misspelt_option_or_command_is_answered_with_the_one_meant(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], said: str
+) -> None:
+    """Every level of the command names the option or command likely meant."""
+    assert said in refusal(capsys, *argv)
+
+
+def test_an_unknown_option_near_none_is_refused_plainly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--zzz` after the command is refused as argparse does, with no guess."""
+    assert refusal(capsys, "status", "--zzzzzz").endswith("unrecognized arguments: --zzzzzz")
+
+
+@pytest.mark.parametrize(
+    ("words", "command"),
+    [
+        (["run"], "run"),
+        (["--config", "x", "run"], "run"),
+        (["--config=x", "run"], "run"),
+        (["status", "--config", "x"], "status"),
+        ([], None),
+    ],
+)
+def test_the_command_word_is_found_past_a_config_before_it(
+    words: list[str], command: str | None
+) -> None:
+    """Ctrl-C while `fleetwarden --config X run` loads ends it as `run` (status 0)."""
+    assert _command(words) == command
