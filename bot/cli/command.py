@@ -91,7 +91,8 @@ def _parser() -> Parser:
             "status",
             help="the running fleet, an agent, budgets or usage, from the dashboard's API",
             description="Read the running orchestrator's dashboard API (the config's "
-            "`dashboard:` section must be on): the fleet and its forge runs, or one agent "
+            "`dashboard:` section must be on): the fleet and its forge runs, the tasks, the "
+            "cost per merged change (`status changes`), or one agent "
             "(`status NAME`). The config's secrets need not be set. --json prints the API's "
             "answer as it is.",
         ),

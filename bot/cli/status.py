@@ -1,6 +1,8 @@
 """``fleetwarden status [WHAT | NAME] [NAME] [--json]``: the running orchestrator's
 dashboard API read from this machine, for people at a terminal and for scripts and cron
-jobs. ``status NAME`` (or ``status agent NAME``) is one agent in detail; a name the fleet
+jobs. ``status tasks`` is the register as tables, ``status changes`` what a merged change
+cost as ``report changes`` says it (:mod:`bot.cli.status_tables`); ``status NAME`` (or
+``status agent NAME``) is one agent in detail; a name the fleet
 does not know is answered with the names it does (:mod:`bot.cli.status_text` lays out
 what people read).
 
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from bot.cli.status_tables import changes_text, tasks_text
 from bot.cli.status_text import agent_text, fleet_text, json_text, shown
 from bot.commands.grammar import show, suggest
 from bot.config import CONFIG_ENV_VAR, Config
@@ -46,7 +49,18 @@ from fleet.hostile_json import JsonRefused, read_json
 
 __all__ = ["WHATS", "StatusError", "fetch", "fleet_text", "json_text", "main", "shown"]
 
-WHATS = ("fleet", "agent", "tasks", "budgets", "usage", "accounts", "hosts", "approvals", "audit")
+WHATS = (
+    "fleet",
+    "agent",
+    "tasks",
+    "changes",
+    "budgets",
+    "usage",
+    "accounts",
+    "hosts",
+    "approvals",
+    "audit",
+)
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 _TIMEOUT = 15.0
 _FEW = 8  # names listed when an unknown agent's name is close to none
@@ -93,6 +107,10 @@ def main(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -
             text = shown(fleet_text(data))
         elif what == "agent":
             text = shown(agent_text(data, _forge_runs(config, environ, str(name))))
+        elif what == "tasks":
+            text = shown(tasks_text(data))
+        elif what == "changes":
+            text = shown(changes_text(data))
         else:
             text = json_text(data)
     except StatusError as exc:

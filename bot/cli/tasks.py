@@ -9,6 +9,11 @@ no SQLite file where the config says, it says Fleetwarden has not run with that 
 What people and forge issues wrote (titles, bodies, reasons) passes the redactor first, as
 in chat and on the dashboard: a secret the config names never reaches a document.
 
+The answer names the register it read (and says so when no config was given and the
+default state dir's was). Without ``--out`` the documents go in the current directory,
+unless it is in a git checkout: there only when named (``--out .``), so a run from a clone
+never leaves files its next commit would take.
+
 Each document is written whole or not at all: both go to temporary files in ``DIR`` first,
 then each replaces its file in one ``rename``. A bad ``--out`` (missing, a file, not
 writable) or an unknown ``--mission`` is said with its fix before anything is read or
@@ -29,7 +34,7 @@ from pathlib import Path
 from bot.app.assembly import ledger_location, redactor
 from bot.cli.status import shown
 from bot.commands.grammar import show, suggest
-from bot.config import Config
+from bot.config import CONFIG_ENV_VAR, Config
 from bot.render.task_documents import (
     MISSIONS_FILE,
     TASKS_FILE,
@@ -40,6 +45,7 @@ from bot.render.task_documents import (
 from fleet.clock import SystemClock
 from fleet.errors import LedgerError
 from fleet.ledger import Ledger
+from fleet.ledger.database.location import LedgerLocation
 from fleet.ledger.records.tasks import TaskRecord
 from fleet.tasks.views import views
 
@@ -58,9 +64,10 @@ def configure_parser(parser: argparse.ArgumentParser, config_help: str) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path("."),
+        default=None,
         metavar="DIR",
-        help="the directory to write them in, which must exist (default: the current one)",
+        help="the directory to write them in, which must exist (default: the current one, "
+        "unless it is in a git checkout: there, only when named, `--out .`)",
     )
     parser.add_argument(
         "--mission", metavar="NAME", help="only this mission's tasks and its sub-missions'"
@@ -87,14 +94,54 @@ def main(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -
         )
         return EXIT_CONFIG
     try:
-        out = writable_dir(args.out)
-        documents = asyncio.run(_documents(config, environ, args.mission))
+        out = writable_dir(default_out() if args.out is None else args.out)
+        documents, read = asyncio.run(_documents(config, environ, args.mission))
         write_whole(out, documents)
     except TasksError as exc:
         print(shown(f"fleetwarden tasks: {exc}"), file=sys.stderr)
         return exc.code
-    print(f"wrote {out / TASKS_FILE} and {out / MISSIONS_FILE}")
+    print(shown(f"wrote {out / TASKS_FILE} and {out / MISSIONS_FILE} from {read}"))
     return EXIT_OK
+
+
+def default_out(here: Path | None = None) -> Path:
+    """Where the documents go when no ``--out`` is given: the current directory, unless it
+    is in a git checkout — files appearing in a checkout nobody named would be committed by
+    the next ``git add -A`` — then :class:`TasksError` with the fix."""
+    cwd = Path.cwd() if here is None else here
+    top = git_checkout(cwd)
+    if top is not None:
+        raise TasksError(
+            f"the current directory {cwd} is in the git checkout {top}, and the documents "
+            "are written into a checkout only when it is named: `--out DIR` says where "
+            "(`--out .` writes here)",
+            EXIT_CONFIG,
+        )
+    return Path(".")
+
+
+def git_checkout(path: Path) -> Path | None:
+    """The top of the git checkout ``path`` is in (a directory holding ``.git``), if any."""
+    try:
+        resolved = path.resolve()
+    except OSError:
+        return None
+    for folder in (resolved, *resolved.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def register_words(config: Config, location: LedgerLocation) -> str:
+    """``the register in PATH (the config FILE)``: which register was read, and why there —
+    saying so when no config was given and the default state dir's was read."""
+    where = f"the register in {location}"
+    if config.source is None:
+        return (
+            f"{where} (no --config and no {CONFIG_ENV_VAR}: the default state dir's; "
+            "give --config to read another)"
+        )
+    return f"{where} (the config {config.source})"
 
 
 def writable_dir(out: Path) -> Path:
@@ -122,12 +169,19 @@ def writable_dir(out: Path) -> Path:
 
 async def _documents(
     config: Config, environ: Mapping[str, str], mission_name: str | None
-) -> dict[str, str]:
-    """The two documents, by file name, from the ledger ``config`` names."""
+) -> tuple[dict[str, str], str]:
+    """The two documents, by file name, from the ledger ``config`` names; and which
+    register that was, in words."""
     try:
         location = ledger_location(config, environ)
     except LedgerError as exc:
         raise TasksError(str(exc), EXIT_CONFIG) from None
+    if location.url is None and not location.path.is_file() and config.source is None:
+        raise TasksError(
+            f"no ledger at {location.path}: no --config was given (nor {CONFIG_ENV_VAR}), so "
+            "the default state dir was read: `fleetwarden tasks --markdown --config PATH` "
+            "names the config Fleetwarden runs with"
+        )
     if location.url is None and not location.path.is_file():
         raise TasksError(
             f"no ledger at {location.path}: Fleetwarden has not run with this config yet "
@@ -158,10 +212,11 @@ async def _documents(
     tree = [replace(m, title=redact(m.title)) for m in tree]
     found_views = views(tasks, actuals)  # what their runs used, as every surface says
     scope = "" if mission_name is None else f"mission {value(mission_name)}"
-    return {
+    documents = {
         TASKS_FILE: tasks_document(found_views, missions, scope=scope),
         MISSIONS_FILE: missions_document(found_views, tree, only=only),
     }
+    return documents, register_words(config, location)
 
 
 def _redacted(task: TaskRecord, redact: Callable[[str], str]) -> TaskRecord:

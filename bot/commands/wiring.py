@@ -212,7 +212,7 @@ def build_commands(
             TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals),
         ),
         MessageCommands(ledger.messages, fleet),
-        RepoCommands(repos, desk, identities),
+        RepoCommands(repos, desk, identities, register),
         ForgeCommands(forge, clock),
         schedules,
         ForgetCommand(fleet, approvals),

@@ -160,14 +160,13 @@ class ForgeTasks:
             await self._tasks.move(task.id, target, said, came_from=_CAME_FROM[target])
 
     async def _end(self, task: TaskRecord, state: TaskState, why: str) -> None:
-        if not task.open:  # failed, then merged all the same: done
-            if state != "done" or not await self._tasks.move(
-                task.id, "review", why, came_from=(task.state,)
-            ):
-                return
-            task = await self._tasks.task(task.id) or task
+        if not task.open and state != "done":
+            return
         try:
-            await self._register.end(task, state, why)
+            if state == "done":  # merged: done, one that failed before all the same
+                await self._register.merged(task, why)
+            else:
+                await self._register.end(task, state, why)
         except FleetError as exc:  # moved meanwhile: the next follow sees it as it is
             log.info("task %d of a forge run not ended %s: %s", task.id, state, exc)
 

@@ -1,9 +1,10 @@
 """A new task's projection: the median and p90 of what the finished tasks of its kind
-really cost — the same agent, runtime and repository where it has them, else a broader
-kind — kept on the task when it is made and never reckoned again. Each finished task's
-actual joins the history the next projection of its kind is made from, so the estimates
-follow what the work really costs; each keeps its error (actual / projected median) so the
-report can say how far they were off."""
+really cost — from the narrowest kind with :data:`ENOUGH` of them (the same agent,
+runtime and repository; else the agent and runtime, the agent, the repository, every
+task), else the narrowest with one — kept on the task when it is made and never reckoned
+again. Each finished task's actual joins the history the next projection of its kind is
+made from, so the estimates follow what the work really costs; each keeps its error
+(actual / projected median) so the report can say how far they were off."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from fleet.ledger.records.tasks import NO_PROJECTION, Actual, Projection, TaskRe
 
 BASIS_TASKS: Final = 50
 """The most finished tasks a projection is reckoned from, newest first."""
-ENOUGH: Final = 3
-"""How many finished tasks make a kind worth reckoning from before a broader one."""
+ENOUGH: Final = 2
+"""How many finished tasks make a kind worth reckoning from before a broader one: two of
+the task's own kind say more of it than any number of every task."""
 
 
 class FinishedTasks(Protocol):

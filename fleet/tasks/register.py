@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from fleet.errors import FleetError
+from fleet.ledger.records.lines import LineRecord
 from fleet.ledger.records.tasks import (
     ENDED_STATES,
     MissionRecord,
@@ -299,6 +300,34 @@ class Register:
         ended = await self._tasks.task(task.id)
         assert ended is not None
         await self._ended(ended)
+        return ended
+
+    async def merged(
+        self, task: TaskRecord, why: str, *, by: str = "operator"
+    ) -> TaskRecord | None:
+        """``task``'s change was merged (a forge pull request's, or a line ``merge`` landed):
+        it is done — one that failed or was cancelled before is done all the same, its work
+        landed; ``None`` when it was done already or moved meanwhile."""
+        task = await self._tasks.task(task.id) or task  # as it is now
+        if task.state == "done":
+            return None
+        if not task.open and not await self._tasks.move(
+            task.id, "review", why, came_from=(task.state,)
+        ):
+            return None
+        return await self.end(task, "done", why, by=by)
+
+    async def landed(self, line: LineRecord, why: str, *, by: str = "operator") -> list[TaskRecord]:
+        """The tasks whose work was on ``line``, now merged, done (:meth:`merged`); them."""
+        ended = []
+        for task in await self.runs.on_line(line):
+            try:
+                done = await self.merged(task, why, by=by)
+            except TaskError as exc:  # moved meanwhile: it says where it is
+                log.info("task %d not ended by the merge of %s: %s", task.id, line.branch, exc)
+                continue
+            if done is not None:
+                ended.append(done)
         return ended
 
     async def _ended(self, task: TaskRecord) -> None:

@@ -22,10 +22,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from typing import Final
 
 from fleet.errors import FleetError
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import QueuedSpawn
+from fleet.ledger.records.lines import LineRecord
 from fleet.ledger.records.tasks import TaskRecord, TaskState
 from fleet.ledger.stores.code.lines import LinesStore
 from fleet.ledger.stores.running.runs import RunReport, RunsStore
@@ -40,6 +42,8 @@ from fleet.transcript.story import Outcome
 
 log = logging.getLogger(__name__)
 
+LINE_TASKS: Final = 200
+"""The latest tasks of an agent looked through for those whose work is on a line."""
 BEFORE_START: frozenset[str] = frozenset({"todo", "queued"})
 CONTINUED: frozenset[str] = frozenset({"todo", "working", "review", "failed"})
 """The states a task's work may go on from, when its agent runs again."""
@@ -247,6 +251,31 @@ class TaskRuns:
         if await self.own_last(task) != before[0].run.id:
             return None
         return task.id
+
+    async def on_line(self, line: LineRecord) -> list[TaskRecord]:
+        """The tasks of ``line``'s agent whose work is on ``line`` — one of their own runs
+        cut it, worked on it last, or left its change on it — oldest first; not a forge
+        task (its pull request is its review, and its merge there its end)."""
+        found = []
+        for task in await self._tasks.tasks(agent=line.agent, limit=LINE_TASKS):
+            if task.source != "forge" and await self._worked_on(task, line):
+                found.append(task)
+        return found
+
+    async def _worked_on(self, task: TaskRecord, line: LineRecord) -> bool:
+        """Whether a run of ``task``'s own worked on ``line``."""
+        if task.branch is not None and task.branch == line.branch:
+            return True
+        for run_id in task.runs:
+            if run_id in (line.line, line.last_run):
+                report = await self._runs.run_report(run_id)
+                if report is not None and _own(task, report.run.agent):
+                    return True
+                continue
+            change = change_from_json(await self._lines.run_change(run_id))
+            if change is not None and (change.repo, change.branch) == (line.repo, line.branch):
+                return _own(task, change.agent)
+        return False
 
     async def own_last(self, task: TaskRecord) -> int | None:
         """The last run of ``task`` its own agent made (a review agent's runs bound to it

@@ -58,8 +58,10 @@ def _add(total: Pair | None, more: Pair | None) -> Pair | None:
 class Totals:
     """Tasks summed: ``projected_*`` the sums of their projected medians and p90s (over the
     tasks with one in that unit, ``None`` when none has; ``unprojected`` counts the tasks
-    with none in either), ``actual_*`` of what their runs used (``actual_usd`` ``None`` when
-    nothing was priced); ``by_state`` how many are in each state, every state present."""
+    with none in either) — a cancelled task is out of them, its work will not be done —
+    ``actual_*`` of what their runs used, a cancelled task's too: it was spent
+    (``actual_usd`` ``None`` when nothing was priced); ``by_state`` how many are in each
+    state, every state present."""
 
     tasks: int
     projected_tokens: Pair | None
@@ -95,10 +97,11 @@ def totals(found: Sequence[TaskView]) -> Totals:
     by_state: dict[TaskState, int] = dict.fromkeys(TASK_STATES, 0)
     for view in found:
         projection = view.task.projection
-        tokens = _add(tokens, projection.tokens)
-        usd = _add(usd, projection.usd)
-        if projection.tokens is None and projection.usd is None:
-            unprojected += 1
+        if view.task.state != "cancelled":  # work that will not be done: not projected
+            tokens = _add(tokens, projection.tokens)
+            usd = _add(usd, projection.usd)
+            if projection.tokens is None and projection.usd is None:
+                unprojected += 1
         if view.actual.usd is not None:
             actual_usd = (actual_usd or 0.0) + view.actual.usd
         by_state[view.task.state] += 1

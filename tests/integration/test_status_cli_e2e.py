@@ -1,7 +1,8 @@
 """``fleetwarden status`` against the real ``fleetwarden run`` with a forge run going (a
 polled forge: the strict fake GitHub, an upstream served by ``git http-backend``), read
 from a shell that holds none of the config's secrets: the fleet with its forge runs, one
-agent in detail, and an unknown name answered with the name it was likely meant to be.
+agent in detail, the tasks and the cost per merged change as tables (and as JSON), and an
+unknown name answered with the name it was likely meant to be.
 The issue's title is hostile (an escape sequence, a bidi override): it is shown as text.
 Without a config, `status` says none was read and how to pass it."""
 
@@ -120,6 +121,21 @@ def test_status_reads_the_fleet_its_forge_runs_and_one_agent_without_the_secrets
 
         as_json = _status(tmp_path, config, "agent", "sleeper", "--json")
         assert json.loads(as_json.stdout)["agent"]["name"] == "sleeper"
+
+        tasks = _status(tmp_path, config, "tasks")  # a table, the forge issue's task in it
+        assert tasks.returncode == 0, tasks.stderr
+        assert tasks.stdout.startswith("1 tasks, 1 open (1 working)\n"), tasks.stdout
+        [task] = [line for line in tasks.stdout.splitlines() if line.startswith("#1 ")]
+        assert "working" in task and "sleeper" in task and _hidden(tasks.stdout) == []
+        tasks_json = json.loads(_status(tmp_path, config, "tasks", "--json").stdout)
+        assert [t["state"] for t in tasks_json["tasks"]] == ["working"]
+        changes = _status(tmp_path, config, "changes")  # as `report changes` says it
+        assert changes.returncode == 0, changes.stderr
+        assert changes.stdout.startswith("Cost per merged change in the last 30d"), changes.stdout
+        [row] = [line for line in changes.stdout.splitlines() if line.startswith("sleeper")]
+        assert row.split()[:2] == ["sleeper", "command"]
+        changes_json = json.loads(_status(tmp_path, config, "changes", "--json").stdout)
+        assert changes_json["days"] == 30 and changes_json["rows"][0]["agent"] == "sleeper"
         bot.send("quit")
         assert bot.wait(timeout=60) == 0
     finally:

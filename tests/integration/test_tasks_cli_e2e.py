@@ -102,7 +102,8 @@ async def test_the_register_is_written_as_two_documents(
     wrote = fleetwarden("tasks", "--markdown", "--out", str(out), "--config", str(config),
                         cwd=tmp_path)  # fmt: skip
     assert wrote.returncode == 0, wrote
-    assert wrote.stdout.strip() == f"wrote {out / 'TASKS.md'} and {out / 'MISSIONS.md'}"
+    read = f"the register in {location} (the config {config})"
+    assert wrote.stdout.strip() == f"wrote {out / 'TASKS.md'} and {out / 'MISSIONS.md'} from {read}"
     assert sorted(p.name for p in out.iterdir()) == ["MISSIONS.md", "TASKS.md"]  # no temp left
     tasks = (out / "TASKS.md").read_text()
     missions = (out / "MISSIONS.md").read_text()
@@ -186,6 +187,38 @@ async def test_a_bad_out_or_mission_is_said_with_its_fix_and_nothing_is_written(
                        cwd=tmp_path)  # fmt: skip
     assert none.returncode == 1 and "has not run with this config yet" in none.stderr, none
     assert not (tmp_path / "nothing" / "ledger.db").exists()  # no ledger made
+
+
+def git_init(path: Path) -> None:
+    """Make ``path`` a git checkout, as `git init` does."""
+    subprocess.run(["git", "init", "-q", str(path)], check=True, timeout=30)
+
+
+async def test_without_config_it_names_the_default_register_and_never_writes_a_checkout(
+    tmp_path: Path,
+) -> None:
+    """No --config: the answer says the default state dir's register was read; run in a git
+    checkout without --out it writes nothing there and says how to (`--out .`), and does
+    with it; with no register there, it names --config."""
+    clone = tmp_path / "clone"
+    (clone / "sub").mkdir(parents=True)
+    git_init(clone)
+    await register(LedgerLocation(clone / "sub" / ".fleetwarden" / "ledger.db"), tmp_path)
+    refused = fleetwarden("tasks", "--markdown", cwd=clone / "sub")
+    assert refused.returncode == 2, refused
+    assert f"is in the git checkout {clone.resolve()}" in refused.stderr
+    assert "`--out .` writes here" in refused.stderr
+    assert sorted(p.name for p in (clone / "sub").iterdir()) == [".fleetwarden"]
+    here = fleetwarden("tasks", "--markdown", "--out", ".", cwd=clone / "sub")
+    assert here.returncode == 0, here
+    assert f"from the register in {clone / 'sub' / '.fleetwarden' / 'ledger.db'}" in here.stdout
+    assert "(no --config and no FLEETWARDEN_CONFIG: the default state dir's" in here.stdout
+    assert (clone / "sub" / "TASKS.md").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = fleetwarden("tasks", "--markdown", cwd=empty)
+    assert none.returncode == 1 and "no --config was given" in none.stderr, none
+    assert sorted(empty.iterdir()) == []
 
 
 def _umask() -> int:

@@ -92,6 +92,7 @@ class Handlers(Family):
     async def spawn(self, req: Request) -> Reply:
         request, earlier = await self._request(req)
         request, task = await self._tasked(req, request)
+        going_on = await self._goes_on(request) if task is not None else ""
         gate = self._gate
         admitted = await self._admission.admit(request, gate.waiter(req) if gate else None)
         if task is not None:
@@ -99,7 +100,39 @@ class Handlers(Family):
         reply = await self.answer(request.agent, admitted, earlier)
         if task is None:
             return reply
-        return replace(reply, markdown=f"{reply.markdown}\n\n{render_tasks.task_line(task)}")
+        text = f"{reply.markdown}\n\n{render_tasks.task_line(task)}"
+        launched = isinstance(admitted, Queued) or (
+            isinstance(admitted, Started) and admitted.outcome.started
+        )
+        if going_on and launched:
+            text += f"\n\n{going_on}"
+        return replace(reply, markdown=text)
+
+    async def _goes_on(self, request: LaunchRequest) -> str:
+        """What to say when ``request`` (a spawn with a prompt: a new task) goes on an
+        earlier task's line not merged yet — its work and the new task's would land as one
+        — and how to start it on a branch of its own (``--fresh``); empty when it does not."""
+        repos, register = self._repos, self._register
+        if repos is None or register is None or request.fresh:
+            return ""
+        line = await repos.line_of(request.agent)
+        if line is None or request.repo not in (None, line.repo):
+            return ""
+        if request.repo_base not in (None, line.base_ref):  # a new line, from another base
+            return ""
+        earlier = [t for t in await register.runs.on_line(line) if t.id != request.task]
+        if not earlier:
+            return ""
+        tasks = ", ".join(f"{render_tasks.named(t)} ({t.state})" for t in earlier[-3:])
+        whose = f"task{'s' if len(earlier) > 1 else ''} {tasks}"
+        branch = said(line.branch, 80)
+        agent = request.agent
+        return (
+            f"⚠ This run goes on {branch}, the branch of {whose}, not merged yet: that work "
+            f"and the new task's land together. To keep them apart, `stop {agent}`, then "
+            f"`spawn {agent} --fresh --prompt …` starts the new task on a branch of its own "
+            f"from {said(line.base_ref, 80)}."
+        )
 
     async def _not_started(self, task: TaskRecord, admitted: Admitted, by: str) -> None:
         """A spawn's task whose launch was refused, or whose agent already ran, did not

@@ -12,6 +12,7 @@ place within the minute discards it. The router audits each verb with what it ac
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, no_agent, show
 from bot.commands.request import Reply, Request
 from bot.render import changes as render
+from bot.render import tasks as render_tasks
 from bot.render.forge import web_address
 from connectors.base import Attachment, safe_file_name
+from fleet.errors import FleetError
 from fleet.ledger.records.lines import LineRecord
 from fleet.names import is_agent_name
 from fleet.repos.desk import NoLine, RepoDesk
@@ -35,6 +38,9 @@ from fleet.repos.facts import Change
 from fleet.repos.schema import STRATEGIES, ref_problem
 from fleet.repos.upstream.git_words import sentences
 from fleet.schema import unknown_value_message
+from fleet.tasks.register import Register
+
+log = logging.getLogger(__name__)
 
 NO_REPOS: Final = "no repositories are configured: add `repos:` to the config (see docs/repos.md)"
 DIFF_PART: Final = 1_900
@@ -100,7 +106,8 @@ MERGE = CommandSpec(
         "Fetches the base afresh, applies the strategy (the repository's `merge` setting "
         "unless one is given) and pushes the base fast-forward only; the answer is the "
         "base's new commit, its subject naming the work (the pull request's title or the "
-        "prompt) and its body listing the branch's commit subjects. A change that "
+        "prompt) and its body listing the branch's commit subjects; the tasks whose work "
+        "was on the branch are done, as a forge merge makes them. A change that "
         "conflicts is refused with the files and the way on, and nothing changes. So is "
         "the branch of a forge run whose pull request is open: merge (or close) that pull "
         "request on the forge, which ends the run. Merging into a protected branch (the "
@@ -160,13 +167,16 @@ class RepoCommands(Family):
         repos: RepoDesk | None,
         confirmations: ConfirmationDesk,
         co_authors: CoAuthors | None = None,
+        register: Register | None = None,
     ) -> None:
         """``repos``: ``None`` when the config has no ``repos:``. ``confirmations``: where
         ``discard`` asks before dropping unpushed work. ``co_authors``: who the sender is
-        in git, for the ``Co-authored-by:`` of a merge."""
+        in git, for the ``Co-authored-by:`` of a merge. ``register``: the tasks, those
+        whose work a ``merge`` lands done as a forge merge makes them (``None``: none)."""
         self._repos = repos
         self._confirmations = confirmations
         self._co_authors = co_authors
+        self._register = register
 
     def _desk(self) -> RepoDesk:
         if self._repos is None:
@@ -304,7 +314,26 @@ class RepoCommands(Family):
         else:
             detail = f"merged {line.branch} into {line.base_ref} at {result.new_sha}"
             thread = f"Branch {branch} merged by {req.message.sender}: {text}"
+            done = await self._tasks_landed(line, req)
+            if done:
+                text += "\n\n" + done
+                thread += " " + done
         return Reply(f"**{name}**: {text}", topic=name, thread_line=thread, detail=detail)
+
+    async def _tasks_landed(self, line: LineRecord, req: Request) -> str:
+        """The tasks whose work ``line`` held, its merge landed: done now, as a forge merge
+        makes them; what to say of them (empty: none)."""
+        if self._register is None:
+            return ""
+        why = f"{line.branch} merged into {line.base_ref} by {req.message.sender}"
+        try:
+            done = await self._register.landed(line, why, by=req.who)
+        except FleetError as exc:  # merged all the same: `task done` ends them
+            log.warning("the tasks of %s were not ended by its merge: %s", line.branch, exc)
+            return ""
+        return " ".join(
+            f"Task {render_tasks.named(task)} is done: its change is merged." for task in done
+        )
 
     @command(PUSH)
     async def push(self, req: Request) -> Reply:

@@ -135,8 +135,25 @@ def test_a_mission_sums_its_tasks_and_sub_missions() -> None:
     text = render.mission(mission_view(top, [top, sub], found))
     plain(text)
     lines = text.splitlines()
-    assert lines[1] == (
-        "1 of 2 done · projected $2.00 (p90 $4.00) · 1 unprojected · actual 150 tokens, $0.75"
-    )
+    assert lines[1] == "1 of 2 done · projected $2.00 (p90 $4.00) · actual 150 tokens, $0.75"
     assert lines[2] == "Tasks: 1 working, 1 done, 1 cancelled"
     assert "\n\nSub-missions:\n- docs: 0 of 1 done" in text
+
+
+def test_a_cancelled_task_is_out_of_a_missions_projected_sums_its_spend_kept() -> None:
+    """A cancelled task's projection is work that will not be done: out of the projected
+    sums and the unprojected count; what its run spent stays in the actual."""
+    top = MissionRecord(1, "ship", "Ship", None, "op", T0)
+    projected = Projection("every task", (1, 2), (100.0, 200.0), (1.0, 2.0))
+    found = views(
+        [
+            task(1, mission=1, state="done", projection=projected),
+            task(2, mission=1, state="cancelled", projection=projected),
+            task(3, mission=1, state="cancelled"),
+        ],
+        {1: Actual(100, 0.5, 1), 2: Actual(40, 0.2, 1)},
+    )
+    totals = mission_view(top, [top], found).totals
+    assert totals.projected_usd == (1.0, 2.0) and totals.projected_tokens == (100.0, 200.0)
+    assert totals.unprojected == 0 and totals.progress == "1 of 1 done"
+    assert totals.actual_tokens == 140 and totals.actual_usd == 0.7

@@ -128,7 +128,8 @@ def test_missions_nest_with_their_progress_sums_and_tasks() -> None:
     assert "## Docs — docs (mission 3)" in lines
     top = lines.index("## Authentication rework — auth (mission 1)")
     assert lines[top + 2] == "- progress: 1 of 2 done (1 working, 1 done, 1 cancelled)"
-    assert lines[top + 3].startswith("- projected: 27,000 tokens (p90 36,000)")
+    # The cancelled task's projection is out of the sums: its work will not be done.
+    assert lines[top + 3].startswith("- projected: 18,000 tokens (p90 24,000)")
     assert lines[top + 4] == "- actual: 1,300 tokens, $0.12"
     sub = lines.index("### Login — login (mission 2)")
     assert lines[sub + 2] == "- progress: 0 of 1 done (1 working, 1 cancelled)"

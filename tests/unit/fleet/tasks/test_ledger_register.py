@@ -16,13 +16,13 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
-from fleet.ledger.records.tasks import NewTask, TaskRecord
+from fleet.ledger.records.tasks import Actual, NewTask, TaskRecord
 from fleet.ledger.stores.running.runs import RunEnd, RunStart
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from fleet.supervisor.admission.request import LaunchRequest, Started
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
-from fleet.tasks.projection import ENOUGH, Kind, kinds
+from fleet.tasks.projection import Kind, kinds
 from fleet.tasks.register import Register, TaskError, Waiting, source_of, title_of
 from fleet.tasks.runs import TaskRuns
 from tests.unit.chat_fakes import T0
@@ -131,7 +131,7 @@ async def test_a_task_runs_is_bound_and_its_actual_is_its_runs_usage(
 async def test_projections_come_from_finished_tasks_of_the_kind_and_are_kept(
     register: Register, fleet: Fleet, ledger: Ledger, clock: ManualClock
 ) -> None:
-    for tokens in (1000, 2000, 3000)[:ENOUGH]:
+    for tokens in (1000, 2000, 3000):
         task = await register.new(new("work", agent=AGENT, runtime="claude", repo="app"))
         run = await run_task(register, fleet, task)
         await ledger.metering.record_metering([used(since(clock), tokens, None)], [])
@@ -149,6 +149,21 @@ async def test_projections_come_from_finished_tasks_of_the_kind_and_are_kept(
     kept = await register.find(str(narrow.id))
     assert kept.projection == narrow.projection  # unchanged by its run
     assert kept.error == pytest.approx(2.0) and kept.error_unit == "tokens"
+
+
+async def test_the_guides_example_two_of_its_kind_win_over_every_task(
+    register: Register, fleet: Fleet, ledger: Ledger
+) -> None:
+    """The guide's example, with other work done before: two finished tasks of the agent and
+    runtime project the next one, not the five of every task."""
+    for agent, tokens in (("a", 100), ("b", 100), ("c", 100), (AGENT, 1000), (AGENT, 3000)):
+        task = await register.new(new("work", agent=agent, runtime="stub"))
+        await ledger.tasks.add_run(task.id, await fleet.launch(agent))
+        spent = Actual(tokens, None, 1)
+        assert await ledger.tasks.finish(task.id, "done", "done", spent, None, came_from=("todo",))
+    made = await register.new(new("notes", agent=AGENT, runtime="stub"))
+    assert made.projection.basis == f"agent {AGENT} · runtime stub"
+    assert made.projection.count == 2 and made.projection.tokens == (2000.0, 2800.0)
 
 
 async def test_a_run_ends_its_task_by_how_it_went(
