@@ -47,4 +47,4 @@ async def quoted(
     asker: Asker = "config"
     if request.origin == "chat":
         asker = "chat" if request.quote_under is not None else "roster"
-    return quote, over_limit(quote, limit, asker)
+    return quote, over_limit(quote, limit, asker, priced=quoting.priced(model))
