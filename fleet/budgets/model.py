@@ -213,6 +213,16 @@ class BudgetBook(Protocol):
         applied. Raises :class:`BudgetError` when it contradicts what is there."""
         ...
 
+    async def unset_budget(self, scope: Scope, by: str) -> tuple[Budget, Budget | None]:
+        """Remove the budget ``budget set`` gave ``scope``, as asked by ``by``: the budget
+        removed, and the config's now back in force (``None``: the scope has none). Raises
+        :class:`BudgetError` when no budget set by command is there to remove."""
+        ...
+
+    async def end_burst(self, scope: Scope, by: str) -> int:
+        """End now the bursts granted on ``scope``, as asked by ``by``; how many ran."""
+        ...
+
     async def allow_burst(self, burst: Burst) -> Burst:
         """Grant ``burst``; the grant as recorded. Raises :class:`BudgetError` when it
         cannot be granted (no budget over the scope, an end in the past)."""

@@ -80,6 +80,7 @@ class BudgetService:
         self._stores = stores
         self._via = via or (lambda agent: ())
         self._budgets = dict(budgets)
+        self._configured = dict(budgets)  # what ``budget unset`` puts back
         self._groups = groups
         self._tz = timezone
         self._clock = clock
@@ -161,6 +162,29 @@ class BudgetService:
         log.info("budget %s set by %s", budget.key, by)
         await self._tick_and_announce()
         return budget
+
+    async def unset_budget(self, scope: Scope, by: str) -> tuple[Budget, Budget | None]:
+        removed = self._budgets.get(str(scope))
+        if removed is None or removed.source != "command":
+            raise BudgetError(_not_set(scope, removed))
+        await self._stores.budgets.remove_budget(scope)
+        back = self._configured.get(str(scope))
+        if back is None:
+            del self._budgets[str(scope)]
+        else:
+            self._budgets[str(scope)] = back
+        self._since.pop(str(scope), None)
+        log.info("budget %s unset by %s", scope, by)
+        await self._tick_and_announce()
+        return removed, back
+
+    async def end_burst(self, scope: Scope, by: str) -> int:
+        ended = await self._stores.budgets.end_bursts(scope, self.now())
+        self.policy.end_bursts(scope)
+        log.info("bursts on %s ended by %s: %d", scope, by, ended)
+        if ended:
+            await self._tick_and_announce()
+        return ended
 
     async def allow_burst(self, burst: Burst) -> Burst:
         now = self.now()
@@ -415,6 +439,16 @@ class BudgetService:
             seen.add(group)
             group = self._groups.parents.get(group)
         return False
+
+
+def _not_set(scope: Scope, budget: Budget | None) -> str:
+    """Why ``budget unset`` cannot unset ``scope``'s budget (``budget``: the one in force)."""
+    if budget is None:
+        return f"{scope} has no budget to unset: `budget` lists the budgets"
+    return (
+        f"{scope}'s budget is the config's, not one set in chat: change it in the config file "
+        "(`budget set` replaces it until `budget unset`)"
+    )
 
 
 def _order(key: str) -> tuple[int, str]:

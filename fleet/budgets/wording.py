@@ -47,6 +47,24 @@ class BudgetState:
         return 0 if self.refusing else min(self.place, self.floor)
 
 
+def limit_words(limit: float, unit: str) -> str:
+    """A budget's limit as its messages say it: ``$0.50`` or ``50,000 tokens``."""
+    return f"${limit:,.2f}" if unit == "usd" else f"{limit:,.0f} tokens"
+
+
+def _why_through(status: BudgetStatus, old: BudgetStatus | None) -> str:
+    """Why a budget at its limit lets requests through again: its limit was raised (or
+    its budget changed), or its window reset — said only when it did."""
+    key = status.budget.key
+    if old is not None and old.budget != status.budget:
+        if status.limit > old.limit and status.unit == old.unit:
+            return f"{key}'s limit was raised to {limit_words(status.limit, status.unit)}"
+        return f"{key}'s budget changed ({limit_words(status.limit, status.unit)})"
+    if old is None or status.end != old.end:
+        return f"{key}'s window has reset"
+    return f"{key} is under its limit again"
+
+
 class Wording:
     """The policy's messages; :class:`~fleet.budgets.pacing.policy.PacingPolicy` mixes it in."""
 
@@ -56,15 +74,22 @@ class Wording:
         raise NotImplementedError
 
     def _transition(
-        self, state: BudgetState, before: Step, before_level: int, before_place: int
+        self,
+        state: BudgetState,
+        before: Step,
+        before_level: int,
+        before_place: int,
+        old: BudgetStatus | None = None,
     ) -> Transition:
+        """The change of ``state`` from where it stood (``old``: its status at the tick
+        before, when the tick is what moved it)."""
         status = state.status
         key = status.budget.key
         cutoff = status.budget.cutoff
         agents = ", ".join(self._agents(key)) or "none running"
         if state.step is Step.REFUSE:
             reset = self._at(status.end, status.now)
-            limit = f"{key} reached its limit ({status.limit:,.0f} {status.unit})"
+            limit = f"{key} reached its limit ({limit_words(status.limit, status.unit)})"
             if cutoff is Cutoff.FREEZE:
                 message = (
                     f"{limit}: refusing requests and freezing its agents ({agents}) until "
@@ -74,13 +99,14 @@ class Wording:
                 message = f"{limit}: refusing requests until {reset} (reset); stopping {agents}"
             elif cutoff is Cutoff.ASK:
                 message = (
-                    f"{limit}: refusing requests and freezing its agents ({agents}); its "
-                    f"operators are asked to raise it or stop them (else until {reset}, reset)"
+                    f"{limit}: holding requests and freezing its agents ({agents}); its "
+                    f"operators are asked to raise it (`raise budget {key}`) or stop them "
+                    f"(else until {reset}, reset)"
                 )
             else:
                 message = f"{limit}: refusing requests until {reset} (reset)"
         elif before is Step.REFUSE:
-            message = f"{key}'s window has reset: requests go through again"
+            message = f"{_why_through(status, old)}: requests go through again"
             if cutoff in (Cutoff.FREEZE, Cutoff.ASK):
                 message += "; its frozen agents continue"
         elif state.place > before_place:

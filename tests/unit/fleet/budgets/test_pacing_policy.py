@@ -360,8 +360,8 @@ def test_a_launch_that_fits_the_pace_goes_and_one_that_does_not_waits() -> None:
     ok, why = policy.admit_spawn("coder-1", urgent=False, expected_tokens=80_000)
     assert not ok
     assert why == (
-        f"{KEY}: ~80,000 tokens expected, 50,000 fit the pace now: launch it later, or within "
-        "a burst"
+        f"{KEY}: ~80,000 tokens expected, 50,000 fit the pace now; to start it now: "
+        f"`budget allow-burst {KEY} --until 2h` (admin), then `spawn coder-1 --urgent`"
     )
 
 
@@ -372,10 +372,11 @@ def test_queued_budgets_defer_spawns_unless_urgent_within_a_burst() -> None:
     assert until is not None
     assert policy.admit_spawn("coder-1", urgent=False, expected_tokens=1.0) == (
         False,
-        f"{KEY} is queued until {until:%a %H:%M}: launch deferred",
+        f"{KEY} is over pace, its requests queued until {until:%a %H:%M}; to start it now: "
+        f"`budget allow-burst {KEY} --until 2h` (admin), then `spawn coder-1 --urgent`",
     )
     ok, why = policy.admit_spawn("coder-1", urgent=True, expected_tokens=1.0)
-    assert not ok and why.endswith("(--urgent needs an active burst)")
+    assert not ok and "; --urgent needs a burst: `budget allow-burst " in why
     policy.allow_burst(burst(Scope("group", "team")))
     ok, why = policy.admit_spawn("coder-1", urgent=True, expected_tokens=1e9)
     assert ok and why.startswith("urgent, within the burst on group:team until ")
@@ -387,7 +388,10 @@ def test_no_spawn_passes_the_hard_limit() -> None:
     policy.update([status(2.0, END - timedelta(hours=1))], GOVERNING, END - timedelta(hours=1))
     policy.allow_burst(burst(Scope("global"), until=END))
     ok, why = policy.admit_spawn("coder-1", urgent=True, expected_tokens=1.0)
-    assert not ok and why == f"{KEY} reached its limit: no new launches until Mon 00:00 (reset)"
+    assert not ok and why == (
+        f"{KEY} reached its limit: no new launches until Mon 00:00 (reset); a larger "
+        f"`budget set {KEY} …` (admin) lifts it"
+    )
 
 
 # --- reports and life cycle -------------------------------------------------------------------
