@@ -81,6 +81,24 @@ def governing(
     return None
 
 
+def covers(budget: Scope, scope: Scope, groups: Groups) -> bool:
+    """Whether a budget on ``budget`` is over ``scope`` (a burst's): that scope, an
+    ancestor group, or global (a global burst is over every budget)."""
+    if scope == budget or GLOBAL in (scope.kind, budget.kind):
+        return True
+    if scope.kind == "agent" and scope.name is not None:
+        return groups.covers(budget, scope.name)
+    if scope.kind != "group":
+        return False
+    group, seen = scope.name, set[str]()
+    while group is not None and group not in seen:
+        if budget == Scope("group", group):
+            return True
+        seen.add(group)
+        group = groups.parents.get(group)
+    return False
+
+
 def parse_duration(text: str) -> timedelta:
     """``90m``, ``5h``, ``7d``, ``2w``, or combinations like ``1d12h``; never zero."""
     compact = text.strip().lower().replace(" ", "")

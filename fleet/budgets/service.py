@@ -36,6 +36,7 @@ from fleet.budgets.model import (
     Source,
     Transition,
     contradictions,
+    covers,
     governing,
 )
 from fleet.budgets.pacing.law import SpendEstimator, Spent, TaskSpend, assess, prompt_class
@@ -193,7 +194,8 @@ class BudgetService:
                 f"the burst would end at {burst.until:%Y-%m-%d %H:%M} UTC, "
                 "which has passed: give a time in the future"
             )
-        if not any(self._covers(burst, budget) for budget in self._budgets.values()):
+        budgets = self._budgets.values()
+        if not any(covers(budget.scope, burst.scope, self._groups) for budget in budgets):
             raise BudgetError(
                 f"no budget applies to {burst.scope}: a burst lifts a budget's "
                 "pace, so set one first (`budget set`)"
@@ -203,7 +205,7 @@ class BudgetService:
         self.policy.allow_burst(granted)
         if self._cutoffs is not None:
             for budget in self._budgets.values():
-                if self._covers(granted, budget):
+                if covers(budget.scope, granted.scope, self._groups):
                     await self._cutoffs.release(budget.key)
         log.info("burst on %s until %s granted by %s", burst.scope, burst.until, burst.granted_by)
         return granted
@@ -422,23 +424,6 @@ class BudgetService:
         names: set[str] = {record.name for record in await self._stores.agents.list_agents()}
         names |= set(await self._stores.metering.tokens_by_agent(now - timedelta(days=31)))
         return names
-
-    def _covers(self, burst: Burst, budget: Budget) -> bool:
-        """Whether ``budget`` is over ``burst``'s scope: that scope, an ancestor group, or
-        global (a global burst is over every budget)."""
-        if burst.scope == budget.scope or "global" in (burst.scope.kind, budget.scope.kind):
-            return True
-        if burst.scope.kind == "agent" and burst.scope.name is not None:
-            return self._groups.covers(budget.scope, burst.scope.name)
-        if burst.scope.kind != "group":
-            return False
-        group, seen = burst.scope.name, set[str]()
-        while group is not None and group not in seen:
-            if budget.scope == Scope("group", group):
-                return True
-            seen.add(group)
-            group = self._groups.parents.get(group)
-        return False
 
 
 def _not_set(scope: Scope, budget: Budget | None) -> str:
