@@ -129,7 +129,10 @@ class Wording:
         if state.step is Step.QUEUE:
             until = self._at(state.queued_until or status.now, status.now)
             cheapest = "at the cheapest models" if state.floor else "with no cheaper model"
-            return f"{why} {cheapest}: holding requests until {until}; new launches deferred"
+            return (
+                f"{why} {cheapest}: holding requests until {until}; new launches wait in the "
+                "queue until then (`queue` lists them)"
+            )
         further = "further " if before_level else ""
         return f"{why}: downgrading {further}{self._swaps(state, before_level, state.level)}"
 

@@ -130,7 +130,8 @@ def test_each_tick_still_over_pace_is_one_more_rung() -> None:
 
 
 def test_at_the_floor_and_still_over_pace_requests_are_held() -> None:
-    """After the floor, the queue: holds of at most max_hold, until margin/2 under the line."""
+    """After the floor, the queue: holds of at most max_hold, until margin/2 under the line;
+    the notice says new launches wait in the queue (where `queue` shows them)."""
     policy = climbed(2)
     now = MID + TICK
     over = status(1.35, now)
@@ -140,7 +141,7 @@ def test_at_the_floor_and_still_over_pace_requests_are_held() -> None:
     assert policy.queued_until("coder-1") == until
     assert transition.message == (
         f"{KEY} is 35 % over pace at the cheapest models: holding requests until "
-        f"{until:%a %H:%M}; new launches deferred"
+        f"{until:%a %H:%M}; new launches wait in the queue until then (`queue` lists them)"
     )
     verdict = ask(policy, at=now)
     assert isinstance(verdict, Hold)
