@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from fleet.budgets.model import BudgetStatus, PaceStatus, Transition
-from fleet.ledger.records.budgets import Cutoff, Step
+from fleet.ledger.records.budgets import Budget, Cutoff, Step, WindowKind
 
 
 def held_beside(status: BudgetStatus, amount: Callable[[float, str], str]) -> str:
@@ -50,6 +50,22 @@ class BudgetState:
 def limit_words(limit: float, unit: str) -> str:
     """A budget's limit as its messages say it: ``$0.50`` or ``50,000 tokens``."""
     return f"${limit:,.2f}" if unit == "usd" else f"{limit:,.0f} tokens"
+
+
+def doubled(budget: Budget) -> str:
+    """The ``budget set`` that doubles ``budget``'s limit in its own window and measure, as
+    typed: ``budget set global 2000000 --window 1d``, ``budget set global 1.00 --usd
+    --window daily``."""
+    window = budget.window
+    if window.kind is WindowKind.FIXED and window.reset_at is not None:
+        written = f"fixed --reset-at {window.reset_at.astimezone(UTC):%Y-%m-%dT%H:%M}+00:00"
+    else:
+        written = window.label
+    if budget.limit_tokens is not None:
+        limit = str(2 * budget.limit_tokens)
+    else:
+        limit = f"{2 * (budget.limit_usd or 0.0):.2f} --usd"
+    return f"budget set {budget.key} {limit} --window {written}"
 
 
 def _why_through(status: BudgetStatus, old: BudgetStatus | None) -> str:

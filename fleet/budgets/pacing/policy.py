@@ -74,7 +74,7 @@ from fleet.budgets.model import BudgetStatus, Groups, Transition
 from fleet.budgets.pacing.ladder import advance, fresh
 from fleet.budgets.pacing.law import fits, headroom
 from fleet.budgets.pacing.live import LiveSpend
-from fleet.budgets.wording import BudgetState, Wording
+from fleet.budgets.wording import BudgetState, Wording, doubled
 from fleet.ledger.records.budgets import Burst, Cutoff, Scope, Step
 from fleet.metering.policy import (
     ALLOW,
@@ -322,10 +322,11 @@ class PacingPolicy(Wording):
         now = self._now or state.status.now
         if state.refusing:
             reset = self._at(state.status.end, now)
-            if state.status.budget.cutoff is Cutoff.ASK:
+            budget = state.status.budget
+            if budget.cutoff is Cutoff.ASK:
                 lift = f"`raise budget {key}` raises its limit"
             else:
-                lift = f"a larger `budget set {key} …` (admin) lifts it"
+                lift = f"`{doubled(budget)}` (admin) doubles its limit"
             return False, f"{key} reached its limit: no new launches until {reset} (reset); {lift}"
         burst = self._burst_for(agent, now)
         if urgent and burst is not None:

@@ -22,6 +22,7 @@ from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from bot.render import budgets as render_budgets
 from fleet.budgets.model import BudgetError, BudgetStatus, PaceStatus, Source
+from fleet.budgets.wording import doubled
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import (
     Budget,
@@ -653,3 +654,30 @@ async def test_a_budget_set_on_pace_says_nothing_more(ledger: Ledger) -> None:
         "Budget for `global` set: 5M tokens per 1d. It replaces the config's budget of 50M "
         "tokens per 1w."
     )
+
+
+@pytest.mark.parametrize(
+    "budget",
+    [
+        GLOBAL,
+        API,
+        replace(CODER, window=WindowSpec(WindowKind.FIXED, reset_at=T0 + timedelta(days=3))),
+    ],
+    ids=["tokens-rolling", "dollars-daily", "fixed"],
+)
+async def test_the_budget_set_a_refused_launch_suggests_works_as_typed(
+    ledger: Ledger, budget: Budget
+) -> None:
+    """The `budget set` a launch refused at the limit names, typed as given, is taken and
+    doubles the limit in the same window."""
+    book = RecordingBook(config=[budget])
+    reply = await say(router_for(ledger, book), "!" + doubled(budget))
+    assert reply.startswith(f"Budget for `{budget.scope}` set:")
+    [(applied, _)] = book.set_calls
+    assert applied.window.kind is budget.window.kind
+    assert applied.window.length == budget.window.length
+    assert applied.window.reset_at == budget.window.reset_at
+    if budget.limit_tokens is not None:
+        assert applied.limit_tokens == 2 * budget.limit_tokens
+    else:
+        assert applied.limit_usd == 2 * (budget.limit_usd or 0.0)

@@ -390,8 +390,8 @@ def test_no_spawn_passes_the_hard_limit() -> None:
     policy.allow_burst(burst(Scope("global"), until=END))
     ok, why = policy.admit_spawn("coder-1", urgent=True, expected_tokens=1.0)
     assert not ok and why == (
-        f"{KEY} reached its limit: no new launches until Mon 00:00 (reset); a larger "
-        f"`budget set {KEY} …` (admin) lifts it"
+        f"{KEY} reached its limit: no new launches until Mon 00:00 (reset); "
+        f"`budget set {KEY} 2000000 --window 1w` (admin) doubles its limit"
     )
 
 
