@@ -84,7 +84,9 @@ def test_budget_set_then_unset_each_survive_a_restart(tmp_path: Path) -> None:
 
             # 4. Restarted: the budget set in chat is still the one in force.
             bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
-            bot.command("budget", r"set with `?budget set`?: it replaces the config's budget")
+            bot.command(
+                "budget", r"set with `?budget set`?: it replaces the config's budget", timeout=60
+            )
             assert "/ 1k" in bot.output_since_command
 
             # 5. Unset (typed as people type it): the config's budget is back.
@@ -99,7 +101,7 @@ def test_budget_set_then_unset_each_survive_a_restart(tmp_path: Path) -> None:
 
             # 6. Restarted again: still the config's; unsetting it again says why not.
             bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
-            bot.command("budget", r"/ 50M")
+            bot.command("budget", r"/ 50M", timeout=60)  # a loaded machine starts it slowly
             assert "set with" not in bot.output_since_command
             bot.command(
                 "budget unset global",

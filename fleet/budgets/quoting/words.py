@@ -62,10 +62,13 @@ def hold_text(quote: Quote) -> str:
     return f"Held against its budgets until it ends: {' and '.join(held)} ({why})."
 
 
-def over_limit(quote: Quote, limit: float, asker: Asker, *, priced: bool = True) -> str:
+def over_limit(
+    quote: Quote, limit: float, asker: Asker, *, priced: bool = True, unlimited: bool = True
+) -> str:
     """Why a launch whose quote is over ``limit`` dollars is not started, and how to go
     ahead — a way that works as typed: ``priced``: whether the run's model has a price (a
-    cap in dollars needs one)."""
+    cap in dollars needs one); ``unlimited``: whether the launch without the flag would have
+    no limit (the agent has no ``quote_under:`` of its own)."""
     agent, named = quote.agent, _named(limit, asker)
     if quote.hold_usd is None:
         on = on_what(quote.runtime, quote.model)
@@ -77,7 +80,7 @@ def over_limit(quote: Quote, limit: float, asker: Asker, *, priced: bool = True)
         if not priced:
             return (
                 f"{agent} has no quote in dollars ({why}), so it cannot be kept under {named}: "
-                f"{_price_fix(agent, quote.model, asker)}"
+                f"{_price_fix(agent, quote.model, asker if unlimited else 'roster')}"
             )
         return (
             f"{agent} has no quote in dollars ({why}), so it cannot be kept under {named}: "
