@@ -71,9 +71,11 @@ BUDGET_SET = CommandSpec(
     admin_only=True,
     description=(
         "Replaces the budget of SCOPE, the config's included (it keeps that budget's ladder, "
-        "account and tolerance), and survives restarts. Calendar windows (`daily`, `weekly`, "
-        "`monthly`) reset at midnight in the configured timezone and take no `--reset-at`; "
-        "`fixed` needs one. On any problem nothing changes."
+        "account and tolerance), and survives restarts until `budget unset SCOPE`. Calendar "
+        "windows (`daily`, `weekly`, `monthly`) reset at midnight in the configured timezone "
+        "and take no `--reset-at`; `fixed` needs one. Over pace or at its limit once set, "
+        "the answer says so and what that does to its agents and to new launches. On any "
+        "problem nothing changes."
     ),
     examples=(
         "budget set global 50M --window 7d",
