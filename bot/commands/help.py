@@ -46,10 +46,15 @@ def help_text(specs: Sequence[CommandSpec], name: str | None, *, prefix: str = "
 
 
 def _listed(spec: CommandSpec) -> str:
-    """``spec``'s usage as the list of commands shows it."""
-    if len(spec.usage) <= LISTED_USAGE or not spec.flags:
-        return spec.usage
-    return spec.usage.replace(" ".join(flag.usage for flag in spec.flags), "[flags]", 1)
+    """``spec``'s usage as the list of commands shows it: too many subcommands to list on
+    a short line are ``[SUBCOMMAND]`` (each has a row of its own)."""
+    usage = spec.usage
+    if len(usage) > LISTED_USAGE + len(" [flags]") and spec.subcommands:
+        words = "|".join(sub.name.rsplit(" ", 1)[-1] for sub in spec.subcommands)
+        usage = usage.replace(f"[{words}]", "[SUBCOMMAND]", 1)
+    if len(usage) <= LISTED_USAGE or not spec.flags:
+        return usage
+    return usage.replace(" ".join(flag.usage for flag in spec.flags), "[flags]", 1)
 
 
 def _details(spec: CommandSpec, prefix: str) -> str:

@@ -343,7 +343,8 @@ class ConfigFile(BaseModel):
         default=(),
         description=(
             "Spending limits, one per scope (`global`, `group:NAME`, `agent:NAME`). The most "
-            "specific scope with a budget governs an agent; `budget set` may replace one."
+            "specific scope with a budget governs an agent; `budget set` may replace one, until "
+            "`budget unset`."
         ),
     )
     hosts: tuple[HostEntry, ...] = Field(

@@ -16,7 +16,7 @@ from bot.render.fleet import compact, duration, money, table
 from fleet.budgets.model import BudgetStatus, PaceStatus
 from fleet.budgets.resets import reset_tag, resets
 from fleet.budgets.wording import held_beside
-from fleet.ledger.records.budgets import Budget, Burst, Step, WindowKind
+from fleet.ledger.records.budgets import Budget, Burst, Cutoff, Step, WindowKind
 
 NO_BUDGETS = (
     "No budgets configured. An admin sets one with `budget set SCOPE LIMIT --window W`, "
@@ -47,6 +47,55 @@ def budget_set(applied: Budget, replaced: Budget | None, now: datetime, tz: tzin
         return text
     where = "the config's" if replaced.source == "config" else "the"
     return text + f" It replaces {where} budget of {describe(replaced, now, tz)}."
+
+
+def standing(status: BudgetStatus | None, now: datetime, tz: tzinfo) -> str:
+    """What a budget just set does at once, when it is over pace or at its limit: to its
+    agents' requests and to new launches, and the way back; empty when it is on pace."""
+    if status is None:
+        return ""
+    scope = status.budget.scope
+    back = f"`budget unset {scope}` undoes it (back to the config's budget, or none)."
+    if status.step is Step.REFUSE or status.status is PaceStatus.EXHAUSTED:
+        used = f"{_amount(status.used, status.unit)} of {_amount(status.limit, status.unit)}"
+        asks = status.budget.cutoff is Cutoff.ASK
+        requests = "held while its operators are asked to raise it" if asks else "refused"
+        return (
+            f"`{scope}` is at its limit at once ({used} used): its agents' requests are "
+            f"{requests}, and new launches are refused until "
+            f"{at(status.end, now, tz)} (reset). {back}"
+        )
+    if status.status is not PaceStatus.OVER and status.step is Step.NONE:
+        return ""
+    over = f"`{scope}` is over pace at once ({ratio(status.pace_ratio)} the even spread)"
+    urgent = f"`spawn NAME --urgent` within a burst (`budget allow-burst {scope} --until 2h`)"
+    if status.step is Step.QUEUE:
+        until = at(status.queued_until or status.end, now, tz)
+        return (
+            f"{over}: its agents' requests are held until {until}, and new launches wait in "
+            f"the queue until then (`queue` lists them; {urgent} starts one now). {back}"
+        )
+    if status.step is Step.DOWNGRADE:
+        return (
+            f"{over}: its agents' requests go to cheaper models, and a new launch starts only "
+            f"if what it is expected to spend fits the pace ({urgent} starts one anyway). "
+            f"{back}"
+        )
+    return f"{over}: the next pacing tick moves it along its ladder. {back}"
+
+
+def budget_unset(removed: Budget, back: Budget | None, now: datetime, tz: tzinfo) -> str:
+    """The answer to ``budget unset``: what was removed, and what is in force now."""
+    text = f"Budget for `{removed.scope}` unset (it was {describe(removed, now, tz)})."
+    if back is None:
+        return text + f" `{removed.scope}` has no budget of its own now."
+    return text + f" The config's budget is back: {describe(back, now, tz)}."
+
+
+def bursts_ended(scope: str, ended: int) -> str:
+    """The answer to ``budget end-burst``."""
+    grants = "burst" if ended == 1 else f"{ended} bursts"
+    return f"Ended the {grants} on `{scope}`: its agents are paced again from now."
 
 
 def burst_granted(burst: Burst, now: datetime, tz: tzinfo) -> str:

@@ -81,6 +81,24 @@ def governing(
     return None
 
 
+def covers(budget: Scope, scope: Scope, groups: Groups) -> bool:
+    """Whether a budget on ``budget`` is over ``scope`` (a burst's): that scope, an
+    ancestor group, or global (a global burst is over every budget)."""
+    if scope == budget or GLOBAL in (scope.kind, budget.kind):
+        return True
+    if scope.kind == "agent" and scope.name is not None:
+        return groups.covers(budget, scope.name)
+    if scope.kind != "group":
+        return False
+    group, seen = scope.name, set[str]()
+    while group is not None and group not in seen:
+        if budget == Scope("group", group):
+            return True
+        seen.add(group)
+        group = groups.parents.get(group)
+    return False
+
+
 def parse_duration(text: str) -> timedelta:
     """``90m``, ``5h``, ``7d``, ``2w``, or combinations like ``1d12h``; never zero."""
     compact = text.strip().lower().replace(" ", "")
@@ -211,6 +229,16 @@ class BudgetBook(Protocol):
     async def set_budget(self, budget: Budget, by: str) -> Budget:
         """Set ``budget`` (replacing any of its scope) as asked by ``by``; the budget as
         applied. Raises :class:`BudgetError` when it contradicts what is there."""
+        ...
+
+    async def unset_budget(self, scope: Scope, by: str) -> tuple[Budget, Budget | None]:
+        """Remove the budget ``budget set`` gave ``scope``, as asked by ``by``: the budget
+        removed, and the config's now back in force (``None``: the scope has none). Raises
+        :class:`BudgetError` when no budget set by command is there to remove."""
+        ...
+
+    async def end_burst(self, scope: Scope, by: str) -> int:
+        """End now the bursts granted on ``scope``, as asked by ``by``; how many ran."""
         ...
 
     async def allow_burst(self, burst: Burst) -> Burst:

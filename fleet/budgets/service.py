@@ -36,6 +36,7 @@ from fleet.budgets.model import (
     Source,
     Transition,
     contradictions,
+    covers,
     governing,
 )
 from fleet.budgets.pacing.law import SpendEstimator, Spent, TaskSpend, assess, prompt_class
@@ -80,6 +81,7 @@ class BudgetService:
         self._stores = stores
         self._via = via or (lambda agent: ())
         self._budgets = dict(budgets)
+        self._configured = dict(budgets)  # what ``budget unset`` puts back
         self._groups = groups
         self._tz = timezone
         self._clock = clock
@@ -162,6 +164,29 @@ class BudgetService:
         await self._tick_and_announce()
         return budget
 
+    async def unset_budget(self, scope: Scope, by: str) -> tuple[Budget, Budget | None]:
+        removed = self._budgets.get(str(scope))
+        if removed is None or removed.source != "command":
+            raise BudgetError(_not_set(scope, removed))
+        await self._stores.budgets.remove_budget(scope)
+        back = self._configured.get(str(scope))
+        if back is None:
+            del self._budgets[str(scope)]
+        else:
+            self._budgets[str(scope)] = back
+        self._since.pop(str(scope), None)
+        log.info("budget %s unset by %s", scope, by)
+        await self._tick_and_announce()
+        return removed, back
+
+    async def end_burst(self, scope: Scope, by: str) -> int:
+        ended = await self._stores.budgets.end_bursts(scope, self.now())
+        self.policy.end_bursts(scope)
+        log.info("bursts on %s ended by %s: %d", scope, by, ended)
+        if ended:
+            await self._tick_and_announce()
+        return ended
+
     async def allow_burst(self, burst: Burst) -> Burst:
         now = self.now()
         if burst.until <= now:
@@ -169,7 +194,8 @@ class BudgetService:
                 f"the burst would end at {burst.until:%Y-%m-%d %H:%M} UTC, "
                 "which has passed: give a time in the future"
             )
-        if not any(self._covers(burst, budget) for budget in self._budgets.values()):
+        budgets = self._budgets.values()
+        if not any(covers(budget.scope, burst.scope, self._groups) for budget in budgets):
             raise BudgetError(
                 f"no budget applies to {burst.scope}: a burst lifts a budget's "
                 "pace, so set one first (`budget set`)"
@@ -179,7 +205,7 @@ class BudgetService:
         self.policy.allow_burst(granted)
         if self._cutoffs is not None:
             for budget in self._budgets.values():
-                if self._covers(granted, budget):
+                if covers(budget.scope, granted.scope, self._groups):
                     await self._cutoffs.release(budget.key)
         log.info("burst on %s until %s granted by %s", burst.scope, burst.until, burst.granted_by)
         return granted
@@ -399,22 +425,15 @@ class BudgetService:
         names |= set(await self._stores.metering.tokens_by_agent(now - timedelta(days=31)))
         return names
 
-    def _covers(self, burst: Burst, budget: Budget) -> bool:
-        """Whether ``budget`` is over ``burst``'s scope: that scope, an ancestor group, or
-        global (a global burst is over every budget)."""
-        if burst.scope == budget.scope or "global" in (burst.scope.kind, budget.scope.kind):
-            return True
-        if burst.scope.kind == "agent" and burst.scope.name is not None:
-            return self._groups.covers(budget.scope, burst.scope.name)
-        if burst.scope.kind != "group":
-            return False
-        group, seen = burst.scope.name, set[str]()
-        while group is not None and group not in seen:
-            if budget.scope == Scope("group", group):
-                return True
-            seen.add(group)
-            group = self._groups.parents.get(group)
-        return False
+
+def _not_set(scope: Scope, budget: Budget | None) -> str:
+    """Why ``budget unset`` cannot unset ``scope``'s budget (``budget``: the one in force)."""
+    if budget is None:
+        return f"{scope} has no budget to unset: `budget` lists the budgets"
+    return (
+        f"{scope}'s budget is the config's, not one set in chat: change it in the config file "
+        "(`budget set` replaces it until `budget unset`)"
+    )
 
 
 def _order(key: str) -> tuple[int, str]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from fleet.budgets.model import BudgetStatus, PaceStatus, Transition
-from fleet.ledger.records.budgets import Cutoff, Step
+from fleet.ledger.records.budgets import Budget, Cutoff, Step, WindowKind
 
 
 def held_beside(status: BudgetStatus, amount: Callable[[float, str], str]) -> str:
@@ -47,6 +47,40 @@ class BudgetState:
         return 0 if self.refusing else min(self.place, self.floor)
 
 
+def limit_words(limit: float, unit: str) -> str:
+    """A budget's limit as its messages say it: ``$0.50`` or ``50,000 tokens``."""
+    return f"${limit:,.2f}" if unit == "usd" else f"{limit:,.0f} tokens"
+
+
+def doubled(budget: Budget) -> str:
+    """The ``budget set`` that doubles ``budget``'s limit in its own window and measure, as
+    typed: ``budget set global 2000000 --window 1d``, ``budget set global 1.00 --usd
+    --window daily``."""
+    window = budget.window
+    if window.kind is WindowKind.FIXED and window.reset_at is not None:
+        written = f"fixed --reset-at {window.reset_at.astimezone(UTC):%Y-%m-%dT%H:%M}+00:00"
+    else:
+        written = window.label
+    if budget.limit_tokens is not None:
+        limit = str(2 * budget.limit_tokens)
+    else:
+        limit = f"{2 * (budget.limit_usd or 0.0):.2f} --usd"
+    return f"budget set {budget.key} {limit} --window {written}"
+
+
+def _why_through(status: BudgetStatus, old: BudgetStatus | None) -> str:
+    """Why a budget at its limit lets requests through again: its limit was raised (or
+    its budget changed), or its window reset — said only when it did."""
+    key = status.budget.key
+    if old is not None and old.budget != status.budget:
+        if status.limit > old.limit and status.unit == old.unit:
+            return f"{key}'s limit was raised to {limit_words(status.limit, status.unit)}"
+        return f"{key}'s budget changed ({limit_words(status.limit, status.unit)})"
+    if old is None or status.end != old.end:
+        return f"{key}'s window has reset"
+    return f"{key} is under its limit again"
+
+
 class Wording:
     """The policy's messages; :class:`~fleet.budgets.pacing.policy.PacingPolicy` mixes it in."""
 
@@ -56,15 +90,22 @@ class Wording:
         raise NotImplementedError
 
     def _transition(
-        self, state: BudgetState, before: Step, before_level: int, before_place: int
+        self,
+        state: BudgetState,
+        before: Step,
+        before_level: int,
+        before_place: int,
+        old: BudgetStatus | None = None,
     ) -> Transition:
+        """The change of ``state`` from where it stood (``old``: its status at the tick
+        before, when the tick is what moved it)."""
         status = state.status
         key = status.budget.key
         cutoff = status.budget.cutoff
         agents = ", ".join(self._agents(key)) or "none running"
         if state.step is Step.REFUSE:
             reset = self._at(status.end, status.now)
-            limit = f"{key} reached its limit ({status.limit:,.0f} {status.unit})"
+            limit = f"{key} reached its limit ({limit_words(status.limit, status.unit)})"
             if cutoff is Cutoff.FREEZE:
                 message = (
                     f"{limit}: refusing requests and freezing its agents ({agents}) until "
@@ -74,13 +115,14 @@ class Wording:
                 message = f"{limit}: refusing requests until {reset} (reset); stopping {agents}"
             elif cutoff is Cutoff.ASK:
                 message = (
-                    f"{limit}: refusing requests and freezing its agents ({agents}); its "
-                    f"operators are asked to raise it or stop them (else until {reset}, reset)"
+                    f"{limit}: holding requests and freezing its agents ({agents}); its "
+                    f"operators are asked to raise it (`raise budget {key}`) or stop them "
+                    f"(else until {reset}, reset)"
                 )
             else:
                 message = f"{limit}: refusing requests until {reset} (reset)"
         elif before is Step.REFUSE:
-            message = f"{key}'s window has reset: requests go through again"
+            message = f"{_why_through(status, old)}: requests go through again"
             if cutoff in (Cutoff.FREEZE, Cutoff.ASK):
                 message += "; its frozen agents continue"
         elif state.place > before_place:
@@ -103,7 +145,10 @@ class Wording:
         if state.step is Step.QUEUE:
             until = self._at(state.queued_until or status.now, status.now)
             cheapest = "at the cheapest models" if state.floor else "with no cheaper model"
-            return f"{why} {cheapest}: holding requests until {until}; new launches deferred"
+            return (
+                f"{why} {cheapest}: holding requests until {until}; new launches wait in the "
+                "queue until then (`queue` lists them)"
+            )
         further = "further " if before_level else ""
         return f"{why}: downgrading {further}{self._swaps(state, before_level, state.level)}"
 

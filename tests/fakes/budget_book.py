@@ -47,6 +47,12 @@ class StaticBook:
     async def set_budget(self, budget: Budget, by: str) -> Budget:
         raise BudgetError("the static budget book is read-only")
 
+    async def unset_budget(self, scope: Scope, by: str) -> tuple[Budget, Budget | None]:
+        raise BudgetError("the static budget book is read-only")
+
+    async def end_burst(self, scope: Scope, by: str) -> int:
+        raise BudgetError("the static budget book is read-only")
+
     async def allow_burst(self, burst: Burst) -> Burst:
         raise BudgetError("the static budget book is read-only")
 

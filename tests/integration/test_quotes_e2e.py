@@ -147,11 +147,11 @@ def test_quote_under_refuses_over_it_saying_how_to_go_ahead_and_starts_under_it(
     bot.command("spawn costed --quote-under 0.10", r"not started")
     assert (
         "costed's quote: p90 $0.21 (median $0.21, from 1 past run on stub "
-        f"({MODEL})) is over --quote-under $0.10: spawn costed --quote-under 0.50 to start "
+        f"({MODEL})) is over --quote-under $0.10: spawn costed --quote-under 0.25 to start "
         "it at this quote"
     ) in bot.output_since_command
     assert len(rows(state, "SELECT id FROM runs WHERE agent = 'costed'")) == 1
-    bot.command("spawn costed --quote-under $0.50", r"from 1 past run\b")
+    bot.command("spawn costed --quote-under $0.25", r"from 1 past run\b")
     assert len(rows(state, "SELECT id FROM runs WHERE agent = 'costed'")) == 2
     # No history in dollars: refused with the fix, and the fix starts it.
     bot.command("spawn fresh --quote-under 1", r"cap the run instead")

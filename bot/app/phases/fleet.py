@@ -127,7 +127,14 @@ async def start_fleet(
             ledger.spawn_queue,
             spend.accounts,
             spend.budgets,
-            Quoting(ledger.runs, ledger.quotes, clock, default_runtime=cfg.defaults.runtime),
+            Quoting(
+                ledger.runs,
+                ledger.quotes,
+                clock,
+                default_runtime=cfg.defaults.runtime,
+                # Without the metering proxy no cap in dollars binds: no model counts as priced.
+                priced=cfg.prices.priced if cfg.metering is not None else _unpriced,
+            ),
             spend.budgets.holds,
             task_runs,
         ),
@@ -218,3 +225,8 @@ async def start_postbox(
     fleet.subscribe(handoff.hear)  # a peer's run that ended takes the task handed to it
     await handoff.sweep()  # and those that waited while Fleetwarden was away
     return postbox, PeerDesk(postbox, handoff, roster.peers_text)
+
+
+def _unpriced(model: str | None) -> bool:
+    """No model is priced (the config turns the metering proxy off)."""
+    return False

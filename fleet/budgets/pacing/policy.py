@@ -74,8 +74,8 @@ from fleet.budgets.model import BudgetStatus, Groups, Transition
 from fleet.budgets.pacing.ladder import advance, fresh
 from fleet.budgets.pacing.law import fits, headroom
 from fleet.budgets.pacing.live import LiveSpend
-from fleet.budgets.wording import BudgetState, Wording
-from fleet.ledger.records.budgets import Burst, Cutoff, Step
+from fleet.budgets.wording import BudgetState, Wording, doubled
+from fleet.ledger.records.budgets import Burst, Cutoff, Scope, Step
 from fleet.metering.policy import (
     ALLOW,
     Estimate,
@@ -256,6 +256,7 @@ class PacingPolicy(Wording):
             key = status.budget.key
             seen.add(key)
             state = self._budgets.get(key)
+            old = None if state is None else state.status
             if state is None or state.status.budget != status.budget:
                 resumed = self._resume.pop(key, None) if state is None else None
                 state = fresh(status, state, resumed)
@@ -269,7 +270,7 @@ class PacingPolicy(Wording):
             if state.place != before[2]:
                 state.since = now
             if (state.step, state.level) != before[:2]:
-                transitions.append(self._transition(state, *before))
+                transitions.append(self._transition(state, *before, old=old))
         for key in set(self._budgets) - seen:
             gone = self._budgets.pop(key)
             self.live.forget(key)
@@ -293,6 +294,10 @@ class PacingPolicy(Wording):
         audits the grant; the app re-adds unexpired grants when it starts)."""
         self._bursts.append(burst)
 
+    def end_bursts(self, scope: Scope) -> None:
+        """End every burst on ``scope`` now (``budget end-burst``)."""
+        self._bursts = [b for b in self._bursts if b.scope != scope]
+
     # -- what commands and reports ask ---------------------------------------------------
 
     def queued_until(self, agent: str) -> datetime | None:
@@ -308,7 +313,8 @@ class PacingPolicy(Wording):
     def admit_spawn(
         self, agent: str, urgent: bool, expected_tokens: float | None
     ) -> tuple[bool, str]:
-        """Whether to launch ``agent`` now, and why (shown to the operator)."""
+        """Whether to launch ``agent`` now, and why not — with the command that would start
+        it (shown to the operator)."""
         state = self._state(agent)
         if state is None:
             return True, ""
@@ -316,15 +322,20 @@ class PacingPolicy(Wording):
         now = self._now or state.status.now
         if state.refusing:
             reset = self._at(state.status.end, now)
-            return False, f"{key} reached its limit: no new launches until {reset} (reset)"
+            budget = state.status.budget
+            if budget.cutoff is Cutoff.ASK:
+                lift = f"`raise budget {key}` raises its limit"
+            else:
+                lift = f"`{doubled(budget)}` (admin) doubles its limit"
+            return False, f"{key} reached its limit: no new launches until {reset} (reset); {lift}"
         burst = self._burst_for(agent, now)
         if urgent and burst is not None:
             until = self._at(burst.until, now)
             return True, f"urgent, within the burst on {burst.scope} until {until}"
-        hint = " (--urgent needs an active burst)" if urgent else ""
+        way = self._way_past_pace(agent, key, burst, urgent)
         if state.step is Step.QUEUE:
             until = self._at(state.queued_until or now, now)
-            return False, f"{key} is queued until {until}: launch deferred{hint}"
+            return False, f"{key} is over pace, its requests queued until {until}; {way}"
         status = state.status
         if expected_tokens is None or status.unit != "tokens":
             return True, ""
@@ -332,9 +343,18 @@ class PacingPolicy(Wording):
             return True, ""
         room = headroom(status)
         return False, (
-            f"{key}: ~{expected_tokens:,.0f} tokens expected, {room:,.0f} fit the pace now: "
-            f"launch it later, or within a burst{hint}"
+            f"{key}: ~{expected_tokens:,.0f} tokens expected, {room:,.0f} fit the pace now; {way}"
         )
+
+    def _way_past_pace(self, agent: str, key: str, burst: Burst | None, urgent: bool) -> str:
+        """The command that starts ``agent`` now past its budget's pace: ``--urgent``
+        within a burst (granted first, by an admin, when none runs)."""
+        urgently = f"`spawn {agent} --urgent`"
+        if burst is not None:
+            until = self._at(burst.until, self._now or burst.until)
+            return f"{urgently} starts it now, within the burst on {burst.scope} until {until}"
+        needs = "--urgent needs a burst: " if urgent else "to start it now: "
+        return f"{needs}`budget allow-burst {key} --until 2h` (admin), then {urgently}"
 
     def live_status(self, key: str) -> tuple[BudgetStatus, float] | None:
         """Budget ``key`` as of the last tick, and what it has used now (live)."""

@@ -5,6 +5,8 @@ open runs' holds rebuilt from their kept quotes and what each has spent since it
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.quote import quote_of
 from fleet.clock import Clock
@@ -22,12 +24,24 @@ class Quoting:
     runtime of an agent nobody knows yet (the defaults')."""
 
     def __init__(
-        self, runs: RunsStore, quotes: QuotesStore, clock: Clock, *, default_runtime: str
+        self,
+        runs: RunsStore,
+        quotes: QuotesStore,
+        clock: Clock,
+        *,
+        default_runtime: str,
+        priced: Callable[[str | None], bool] | None = None,
     ) -> None:
+        """``priced``: whether a model has a price (``None``: every model is taken to)."""
         self._runs = runs
         self._quotes = quotes
         self._clock = clock
         self.default_runtime = default_runtime
+        self._priced = priced
+
+    def priced(self, model: str | None) -> bool:
+        """Whether runs on ``model`` cost dollars (a cap in dollars can bind on them)."""
+        return self._priced is None or self._priced(model)
 
     async def quote(
         self, agent: str, runtime: str, model: str | None, cap: RunBudget | None

@@ -62,8 +62,13 @@ def hold_text(quote: Quote) -> str:
     return f"Held against its budgets until it ends: {' and '.join(held)} ({why})."
 
 
-def over_limit(quote: Quote, limit: float, asker: Asker) -> str:
-    """Why a launch whose quote is over ``limit`` dollars is not started, and how to go ahead."""
+def over_limit(
+    quote: Quote, limit: float, asker: Asker, *, priced: bool = True, unlimited: bool = True
+) -> str:
+    """Why a launch whose quote is over ``limit`` dollars is not started, and how to go
+    ahead — a way that works as typed: ``priced``: whether the run's model has a price (a
+    cap in dollars needs one); ``unlimited``: whether the launch without the flag would have
+    no limit (the agent has no ``quote_under:`` of its own)."""
     agent, named = quote.agent, _named(limit, asker)
     if quote.hold_usd is None:
         on = on_what(quote.runtime, quote.model)
@@ -72,6 +77,11 @@ def over_limit(quote: Quote, limit: float, asker: Asker) -> str:
             if not quote.runs
             else f"its {quote.runs} past run{'s' if quote.runs != 1 else ''} on {on} had no price"
         )
+        if not priced:
+            return (
+                f"{agent} has no quote in dollars ({why}), so it cannot be kept under {named}: "
+                f"{_price_fix(agent, quote.model, asker if unlimited else 'roster')}"
+            )
         return (
             f"{agent} has no quote in dollars ({why}), so it cannot be kept under {named}: "
             f"{_cap_fix(agent, limit, asker)}, and the cap is its quote"
@@ -80,6 +90,16 @@ def over_limit(quote: Quote, limit: float, asker: Asker) -> str:
         f"{agent}'s quote: {_held_words(quote)} is over {named}: "
         f"{_raise_fix(agent, _above(quote.hold_usd), asker)} to start it at this quote"
     )
+
+
+def _price_fix(agent: str, model: str | None, asker: Asker) -> str:
+    """How to go ahead when the run's model has no price: no limit in dollars can bind."""
+    named = f"its model {model!r}" if model else "its model"
+    price = f"{named} has no price, so no cap in dollars binds either; add it to `prices` in "
+    price += "the config, or set `price_default`"
+    if asker == "chat":
+        return f"{price} — or leave --quote-under out: `spawn {agent}`"
+    return price
 
 
 def _held_words(quote: Quote) -> str:
@@ -108,9 +128,18 @@ def _named(limit: float, asker: Asker) -> str:
     return f"--quote-under {usd(limit)}" if asker == "chat" else f"its quote_under {usd(limit)}"
 
 
+_STEPS: Final = ((10, 1), (100, 5), (1_000, 50), (10_000, 100))
+"""Rounding steps in cents, by the size of the amount rounded (below so many cents)."""
+
+
 def _above(amount: float) -> str:
-    """The next half dollar at or above ``amount``: a limit the quote fits under."""
-    return f"{math.ceil(round(amount * 2, 6)) / 2:.2f}"
+    """A limit ``amount`` fits under, rounded up to a step that suits its size: a cent
+    under $0.10, five cents under $1, a half dollar under $10, a dollar under $100, ten
+    dollars beyond."""
+    cents = math.ceil(round(amount * 100, 6))
+    step = next((s for below, s in _STEPS if cents < below), 1_000)
+    rounded = max(math.ceil(cents / step) * step, 1)
+    return f"{rounded / 100:.2f}"
 
 
 def _raise_fix(agent: str, amount: str, asker: Asker) -> str:

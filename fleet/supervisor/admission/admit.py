@@ -284,11 +284,12 @@ class Admission:
 
     async def _deferred(self, request: LaunchRequest, why: str, wait: Wait | None) -> Admitted:
         """A launch its budget turned away: to wait until the budget's queue clears, when
-        it may wait; else refused."""
+        it may wait (in the spawn queue, which lists it); else refused, saying it is not
+        queued (``why`` has the command that would start it)."""
         assert self._budgets is not None
         until = self._budgets.queued_until(request.agent)
         if until is None or wait is None:
-            return Refused(why)
+            return Refused(f"{why} (this launch is not queued)")
         slots = self.slots
         if slots is not None and request.agent not in slots.starting:
             waiting = [e for e in await slots.queue() if e.agent == request.agent]

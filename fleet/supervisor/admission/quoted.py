@@ -47,4 +47,6 @@ async def quoted(
     asker: Asker = "config"
     if request.origin == "chat":
         asker = "chat" if request.quote_under is not None else "roster"
-    return quote, over_limit(quote, limit, asker)
+    unlimited = spec is None or spec.quote_under is None  # the flag left out: no limit
+    said = over_limit(quote, limit, asker, priced=quoting.priced(model), unlimited=unlimited)
+    return quote, said

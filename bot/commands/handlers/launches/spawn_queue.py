@@ -158,8 +158,8 @@ class SpawnQueue:
         if queued.until is not None:
             return (
                 f"Not started now: {queued.why}. It will be tried again at "
-                f"{queued.until:%H:%M} UTC, as you, here (queued as #{entry.id}; "
-                f"`cancel {entry.id}` drops it)."
+                f"{queued.until:%H:%M} UTC, as you, here (queued as #{entry.id}: `queue` "
+                f"lists it, `cancel {entry.id}` drops it)."
             )
         place, count = await self.place(entry)
         frees = "a run ends and its hold is let go" if queued.held else "a slot frees"

@@ -1,5 +1,5 @@
-"""The ``budget`` commands, their specs and handlers: list the budgets, set one, allow a
-burst.
+"""The ``budget`` commands, their specs and handlers: list the budgets, set one or unset it,
+allow a burst or end it.
 
 They talk to a :class:`~fleet.budgets.model.BudgetBook` (``None``: no budgets are configured, and
 the commands say so). Arguments are read by :mod:`bot.commands.handlers.spend.budget_args`, answers
@@ -71,9 +71,11 @@ BUDGET_SET = CommandSpec(
     admin_only=True,
     description=(
         "Replaces the budget of SCOPE, the config's included (it keeps that budget's ladder, "
-        "account and tolerance), and survives restarts. Calendar windows (`daily`, `weekly`, "
-        "`monthly`) reset at midnight in the configured timezone and take no `--reset-at`; "
-        "`fixed` needs one. On any problem nothing changes."
+        "account and tolerance), and survives restarts until `budget unset SCOPE`. Calendar "
+        "windows (`daily`, `weekly`, `monthly`) reset at midnight in the configured timezone "
+        "and take no `--reset-at`; `fixed` needs one. Over pace or at its limit once set, "
+        "the answer says so and what that does to its agents and to new launches. On any "
+        "problem nothing changes."
     ),
     examples=(
         "budget set global 50M --window 7d",
@@ -103,6 +105,46 @@ BUDGET_ALLOW_BURST = CommandSpec(
     ),
 )
 
+_UNSET_DESCRIPTION = (
+    "Removes the budget `budget set` (or a `raise budget`) gave SCOPE: the config's budget "
+    "of SCOPE is in force again, or, without one, the next scope up governs its agents. "
+    "Survives restarts, and is audited as every command is. The config's own budgets are "
+    "changed in the config file."
+)
+
+BUDGET_UNSET = CommandSpec(
+    name="unset",
+    summary="Undo `budget set`: back to the config's budget of the scope, or none.",
+    args=(_SCOPE,),
+    control=True,
+    admin_only=True,
+    description=_UNSET_DESCRIPTION,
+    examples=("budget unset global", "budget unset agent:coder-1"),
+)
+
+BUDGET_REMOVE = CommandSpec(
+    name="remove",
+    summary="The same as `budget unset`.",
+    args=(_SCOPE,),
+    control=True,
+    admin_only=True,
+    description=_UNSET_DESCRIPTION,
+    examples=("budget remove global",),
+)
+
+BUDGET_END_BURST = CommandSpec(
+    name="end-burst",
+    summary="Undo `budget allow-burst`: end a scope's bursts now.",
+    args=(_SCOPE,),
+    control=True,
+    admin_only=True,
+    description=(
+        "Every burst granted on SCOPE ends now, and its agents are paced again. The grants "
+        "stay on record, with the time they ended."
+    ),
+    examples=("budget end-burst group:backend",),
+)
+
 BUDGET = CommandSpec(
     name="budget",
     summary="Show every budget and how it stands; set one, or allow a burst.",
@@ -114,17 +156,19 @@ BUDGET = CommandSpec(
         "come from: `provider` (its quota headers), `metering` (our proxy) or `estimated`. "
         "Active bursts are listed below. The most specific scope with a budget governs an "
         "agent: its own, else its group's, else the global one. `budget set` and "
-        "`budget allow-burst` need the admin role."
+        "`budget allow-burst` need the admin role, as do their ways back: `budget unset` "
+        "(or `budget remove`) and `budget end-burst`."
     ),
-    examples=("budget", "budget set global 50M --window 7d"),
-    subcommands=(BUDGET_SET, BUDGET_ALLOW_BURST),
+    examples=("budget", "budget unset global"),
+    subcommands=(BUDGET_SET, BUDGET_UNSET, BUDGET_REMOVE, BUDGET_ALLOW_BURST, BUDGET_END_BURST),
 )
 
 _OFF = "no budgets configured: pacing is not running here, so nothing was changed"
 
 
 class BudgetHandlers(Family):
-    """``budget``, ``budget set`` and ``budget allow-burst``, bound to one book."""
+    """``budget`` and its subcommands (``set``, ``unset``/``remove``, ``allow-burst``,
+    ``end-burst``), bound to one book."""
 
     def __init__(self, book: BudgetBook | None) -> None:
         self._book = book
@@ -173,7 +217,33 @@ class BudgetHandlers(Family):
             applied = await book.set_budget(budget, req.who)
         except BudgetError as exc:
             raise CommandError(f"budget set: {exc}; nothing changed") from None
-        return render_budgets.budget_set(applied, replaced, now, tz)
+        answer = render_budgets.budget_set(applied, replaced, now, tz)
+        status = next((s for s in await book.statuses() if s.budget == applied), None)
+        at_once = render_budgets.standing(status, now, tz)
+        return f"{answer}\n\n{at_once}" if at_once else answer
+
+    @command(BUDGET_UNSET, under=BUDGET)
+    @command(BUDGET_REMOVE, under=BUDGET)
+    async def budget_unset(self, req: Request) -> str:
+        book = self._require()
+        scope = parse_scope(req.arg("SCOPE"))
+        try:
+            removed, back = await book.unset_budget(scope, req.who)
+        except BudgetError as exc:
+            raise CommandError(f"budget unset: {exc}; nothing changed") from None
+        return render_budgets.budget_unset(removed, back, book.now(), book.timezone)
+
+    @command(BUDGET_END_BURST, under=BUDGET)
+    async def budget_end_burst(self, req: Request) -> str:
+        book = self._require()
+        scope = parse_scope(req.arg("SCOPE"))
+        ended = await book.end_burst(scope, req.who)
+        if not ended:
+            raise CommandError(
+                f"budget end-burst: no burst runs on {scope}: `budget` lists the bursts; "
+                "nothing changed"
+            )
+        return render_budgets.bursts_ended(str(scope), ended)
 
     @command(BUDGET_ALLOW_BURST, under=BUDGET)
     async def budget_allow_burst(self, req: Request) -> str:

@@ -4,8 +4,9 @@ by admins, ``pacing_steps``, where each budget stands on the enforcement ladder,
 ``freeze`` cutoff or by a person's ``freeze``.
 
 A budget set by command replaces the config's budget of the same scope (the config's comes
-back only if the command's is removed); there is one row per scope, the latest ``budget
-set`` wins. Bursts are kept after they end, for reports and the audit of who granted what.
+back when the command's is removed: ``budget unset``); there is one row per scope, the
+latest ``budget set`` wins. Bursts are kept after they end (``budget end-burst`` ends one
+early), for reports and the audit of who granted what.
 Steps are saved as they change, so a restart resumes the ladder instead of starting every
 budget at ``none``.
 
@@ -81,6 +82,13 @@ class BudgetsStore(Store):
                 params,
             )
 
+    async def remove_budget(self, scope: Scope) -> bool:
+        """Forget the budget set by command for ``scope`` (the config's, if any, is back in
+        force); whether there was one."""
+        async with self._transaction(f"remove the budget set for {scope}") as conn:
+            cursor = await conn.execute("DELETE FROM budgets WHERE scope = ?", (str(scope),))
+            return cursor.rowcount > 0
+
     async def command_budgets(self) -> list[Budget]:
         """Every budget set by command (``source="command"``), by scope."""
         rows = await self._all(f"SELECT {_BUDGET_COLUMNS} FROM budgets ORDER BY scope", ())
@@ -103,6 +111,16 @@ class BudgetsStore(Store):
                 " VALUES (?, ?, ?, ?, ?)",
                 params,
             )
+
+    async def end_bursts(self, scope: Scope, now: datetime) -> int:
+        """End now every burst on ``scope`` still running (kept, for reports and the audit,
+        with ``now`` as their end); how many there were."""
+        at = to_epoch(now)
+        async with self._transaction(f"end the bursts on {scope}") as conn:
+            cursor = await conn.execute(
+                "UPDATE bursts SET until = ? WHERE scope = ? AND until > ?", (at, str(scope), at)
+            )
+            return cursor.rowcount
 
     async def active_bursts(self, now: datetime) -> list[Burst]:
         """The bursts granted by ``now`` that have not ended, oldest grant first."""

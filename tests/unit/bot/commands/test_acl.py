@@ -21,7 +21,14 @@ from bot.commands.handlers.places.egress import EGRESS, EGRESS_BLOCK, EGRESS_UNB
 from bot.commands.handlers.places.forge import FORGE, PR
 from bot.commands.handlers.places.hosts import HOSTS
 from bot.commands.handlers.places.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH
-from bot.commands.handlers.spend.budgets import BUDGET, BUDGET_ALLOW_BURST, BUDGET_SET
+from bot.commands.handlers.spend.budgets import (
+    BUDGET,
+    BUDGET_ALLOW_BURST,
+    BUDGET_END_BURST,
+    BUDGET_REMOVE,
+    BUDGET_SET,
+    BUDGET_UNSET,
+)
 from bot.commands.handlers.spend.raising import RAISE
 from bot.commands.handlers.verify import VERIFY
 from bot.commands.handlers.work.specs import (
@@ -81,7 +88,10 @@ ADMIN_ONLY = (
     SCHEDULE_ADD,
     SCHEDULE_REMOVE,
     BUDGET_SET,
+    BUDGET_UNSET,
+    BUDGET_REMOVE,
     BUDGET_ALLOW_BURST,
+    BUDGET_END_BURST,
     FORGET,
     FREEZE,
     VERIFY,

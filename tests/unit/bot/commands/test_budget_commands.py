@@ -22,6 +22,7 @@ from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from bot.render import budgets as render_budgets
 from fleet.budgets.model import BudgetError, BudgetStatus, PaceStatus, Source
+from fleet.budgets.wording import doubled
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import (
     Budget,
@@ -288,6 +289,7 @@ class RecordingBook:
     refuse: dict[str, str] = field(default_factory=dict)
     set_calls: list[tuple[Budget, str]] = field(default_factory=list)
     bursts: list[Burst] = field(default_factory=list)
+    unset_calls: list[tuple[Scope, str]] = field(default_factory=list)
     timezone: ZoneInfo = BERLIN
 
     def now(self) -> datetime:
@@ -311,6 +313,21 @@ class RecordingBook:
         self.bursts.append(burst)
         return burst
 
+    async def unset_budget(self, scope: Scope, by: str) -> tuple[Budget, Budget | None]:
+        if str(scope) in self.refuse:
+            raise BudgetError(self.refuse[str(scope)])
+        set_here = [b for b, _ in self.set_calls if b.scope == scope]
+        if not set_here:
+            raise BudgetError(f"{scope} has no budget set in chat")
+        self.unset_calls.append((scope, by))
+        self.set_calls = [(b, who) for b, who in self.set_calls if b.scope != scope]
+        return set_here[-1], next((b for b in self.config if b.scope == scope), None)
+
+    async def end_burst(self, scope: Scope, by: str) -> int:
+        ended = [b for b in self.bursts if b.scope == scope]
+        self.bursts = [b for b in self.bursts if b.scope != scope]
+        return len(ended)
+
 
 @pytest.fixture
 def book() -> RecordingBook:
@@ -319,11 +336,7 @@ def book() -> RecordingBook:
 
 def router_for(ledger: Ledger, book: RecordingBook | None) -> Router:
     commands = BudgetHandlers(book)
-    table = {
-        "budget": commands.budget,
-        "budget set": commands.budget_set,
-        "budget allow-burst": commands.budget_allow_burst,
-    }
+    table = commands.table()
     acl = Acl(
         [Grant(ADMIN, Role.ADMIN), Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)]
     )
@@ -497,13 +510,20 @@ async def test_a_bad_burst_is_refused(
 
 @pytest.mark.parametrize("sender", [OPERATOR, VIEWER])
 @pytest.mark.parametrize(
-    "text", ["!budget set global 5M --window 7d", "!budget allow-burst global --until 2h"]
+    "text",
+    [
+        "!budget set global 5M --window 7d",
+        "!budget allow-burst global --until 2h",
+        "!budget unset global",
+        "!budget remove global",
+        "!budget end-burst global",
+    ],
 )
 async def test_only_an_admin_may_change_budgets(
     ledger: Ledger, book: RecordingBook, sender: str, text: str
 ) -> None:
-    """Operators and viewers are refused `budget set` and `allow-burst`; the audit says
-    denied and the book is untouched."""
+    """Operators and viewers are refused `budget set`, `allow-burst` and their ways back;
+    the audit says denied and the book is untouched."""
     reply = await say(router_for(ledger, book), text, sender=sender)
     assert "needs the admin role" in reply
     assert (book.set_calls, book.bursts) == ([], [])
@@ -521,3 +541,143 @@ async def test_the_fleet_handlers_route_the_budget_commands_to_their_book(
     await table["budget allow-burst"](Request(message("!x", sender=ADMIN), Role.ADMIN, command))
     assert [burst.scope for burst in book.bursts] == [Scope("global")]
     assert {"budget", "budget set"} <= set(table)
+
+
+# --- The ways back, and what a budget set does at once -------------------------------------
+
+
+@pytest.mark.parametrize("verb", ["unset", "remove"])
+async def test_an_admin_unsets_a_budget_set_in_chat_and_it_is_audited(
+    ledger: Ledger, book: RecordingBook, verb: str
+) -> None:
+    """`budget unset SCOPE` (and `budget remove`, as people type it) takes back a `budget
+    set`: the book is asked, the answer says what is in force now, the audit has it."""
+    router = router_for(ledger, book)
+    await say(router, "!budget set global 1 --usd --window 1d --cutoff ask")
+    reply = await say(router, f"!budget {verb} global")
+    assert book.unset_calls == [(Scope("global"), f"{ADMIN} on matrix")]
+    assert reply == (
+        "Budget for `global` unset (it was $1.00 per 1d). The config's budget is back: "
+        "50M tokens per 1w."
+    )
+    entries = await ledger.audit.audit_entries()
+    assert (f"budget {verb}", "ok") in [(e.command, e.outcome) for e in entries]
+
+
+async def test_unset_of_a_scope_with_no_config_budget_says_none_is_left(
+    ledger: Ledger, book: RecordingBook
+) -> None:
+    """A scope only chat gave a budget is left with none, and the answer says so."""
+    router = router_for(ledger, book)
+    await say(router, "!budget set agent:coder-1 5M --window 5h")
+    assert await say(router, "!budget unset agent:coder-1") == (
+        "Budget for `agent:coder-1` unset (it was 5M tokens per 5h). `agent:coder-1` has no "
+        "budget of its own now."
+    )
+
+
+async def test_an_unset_the_book_refuses_changes_nothing(
+    ledger: Ledger, book: RecordingBook
+) -> None:
+    """What the book refuses (nothing set in chat there) is said, and nothing changes."""
+    reply = await say(router_for(ledger, book), "!budget unset global")
+    assert reply == "budget unset: global has no budget set in chat; nothing changed"
+    assert book.unset_calls == []
+
+
+async def test_an_admin_ends_a_burst(ledger: Ledger, book: RecordingBook) -> None:
+    """`budget end-burst SCOPE` ends the bursts on it; with none, it says so."""
+    router = router_for(ledger, book)
+    await say(router, "!budget allow-burst global --until 2h")
+    assert await say(router, "!budget end-burst global") == (
+        "Ended the burst on `global`: its agents are paced again from now."
+    )
+    assert book.bursts == []
+    assert await say(router, "!budget end-burst global") == (
+        "budget end-burst: no burst runs on global: `budget` lists the bursts; nothing changed"
+    )
+
+
+@dataclass
+class PacedBook(RecordingBook):
+    """A book whose budget, once set, stands as ``after`` says (a tick has run)."""
+
+    after: dict[str, object] = field(default_factory=dict)
+
+    async def statuses(self) -> list[BudgetStatus]:
+        return [status(b, 1_270.0, 1_000.0, **self.after) for b, _ in self.set_calls]
+
+
+async def test_a_budget_set_over_pace_says_so_and_what_it_does_to_launches(
+    ledger: Ledger,
+) -> None:
+    """A budget that is over pace the moment it is set says so in the answer: its
+    requests held until when, new launches waiting in the queue, how to start one now,
+    and the way back."""
+    book = PacedBook(
+        config=[GLOBAL],
+        after={"pace_ratio": 1.27, "step": Step.QUEUE, "queued_until": T0 + timedelta(hours=2)},
+    )
+    reply = await say(router_for(ledger, book), "!budget set global 1 --usd --window 1d")
+    assert reply == (
+        "Budget for `global` set: $1.00 per 1d. It replaces the config's budget of 50M "
+        "tokens per 1w.\n\n"
+        "`global` is over pace at once (1.27× the even spread): its agents' requests are "
+        "held until 15:00 CET, and new launches wait in the queue until then (`queue` lists "
+        "them; `spawn NAME --urgent` within a burst (`budget allow-burst global --until 2h`) "
+        "starts one now). `budget unset global` undoes it (back to the config's budget, or "
+        "none)."
+    )
+
+
+async def test_a_budget_set_at_its_limit_says_launches_are_refused(ledger: Ledger) -> None:
+    """A budget at its limit the moment it is set says requests are held (it asks) and
+    launches refused until the reset."""
+    book = PacedBook(
+        config=[GLOBAL],
+        after={"status": PaceStatus.EXHAUSTED, "step": Step.REFUSE},
+    )
+    reply = await say(router_for(ledger, book), "!budget set global 1000 --window 1d --cutoff ask")
+    assert reply.endswith(
+        "`global` is at its limit at once (1.3k of 1k used): its agents' requests are held "
+        "while its operators are asked to raise it, and new launches are refused until "
+        "2025-03-06 13:00 CET (reset). `budget unset global` undoes it (back to the config's "
+        "budget, or none)."
+    )
+
+
+async def test_a_budget_set_on_pace_says_nothing_more(ledger: Ledger) -> None:
+    """A budget on pace once set gets the plain answer."""
+    book = PacedBook(config=[GLOBAL], after={"status": PaceStatus.ON, "pace_ratio": 0.9})
+    reply = await say(router_for(ledger, book), "!budget set global 5M --window 1d")
+    assert reply == (
+        "Budget for `global` set: 5M tokens per 1d. It replaces the config's budget of 50M "
+        "tokens per 1w."
+    )
+
+
+@pytest.mark.parametrize(
+    "budget",
+    [
+        GLOBAL,
+        API,
+        replace(CODER, window=WindowSpec(WindowKind.FIXED, reset_at=T0 + timedelta(days=3))),
+    ],
+    ids=["tokens-rolling", "dollars-daily", "fixed"],
+)
+async def test_the_budget_set_a_refused_launch_suggests_works_as_typed(
+    ledger: Ledger, budget: Budget
+) -> None:
+    """The `budget set` a launch refused at the limit names, typed as given, is taken and
+    doubles the limit in the same window."""
+    book = RecordingBook(config=[budget])
+    reply = await say(router_for(ledger, book), "!" + doubled(budget))
+    assert reply.startswith(f"Budget for `{budget.scope}` set:")
+    [(applied, _)] = book.set_calls
+    assert applied.window.kind is budget.window.kind
+    assert applied.window.length == budget.window.length
+    assert applied.window.reset_at == budget.window.reset_at
+    if budget.limit_tokens is not None:
+        assert applied.limit_tokens == 2 * budget.limit_tokens
+    else:
+        assert applied.limit_usd == 2 * (budget.limit_usd or 0.0)

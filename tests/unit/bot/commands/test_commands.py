@@ -43,7 +43,7 @@ USAGES = {
     "usage": "usage [NAME] [--window WINDOW] [--host H]",
     "pace": "pace",
     "report": "report [changes]",
-    "budget": "budget [set|allow-burst]",
+    "budget": "budget [set|unset|remove|allow-burst|end-burst]",
     "roster": "roster [reload]",
     "forget": "forget NAME",
     "schedule": "schedule [add|list|remove]",
@@ -157,7 +157,7 @@ def test_send_takes_natural_text() -> None:
 
 def test_help_overview_lists_every_command() -> None:
     """The overview is a markdown table with every usage and summary, and the prefix note;
-    a long usage shows its flags as `[flags]`."""
+    a long usage shows its flags as `[flags]`, and many subcommands as `[SUBCOMMAND]`."""
     text = help_text(COMMANDS, None)
     lines = text.splitlines()
     assert lines[:2] == ["| command | what it does |", "|---|---|"]
@@ -165,6 +165,8 @@ def test_help_overview_lists_every_command() -> None:
         usage = spec.usage.replace("|", "\\|")  # a pipe would end the table cell
         if len(spec.usage) > LISTED_USAGE and spec.flags:
             usage = usage[: usage.index(" [--")] + " [flags]"
+        if len(spec.usage) > LISTED_USAGE + len(" [flags]") and spec.subcommands:
+            usage = f"{spec.name} [SUBCOMMAND]"  # each subcommand has a row of its own
         assert f"| `{usage}` | {spec.summary} |" in lines
     assert "| `spawn NAME [flags]` | Start an agent. |" in lines
     assert "| `stop NAME [--force]` | Stop an agent, or every agent (`stop all`, admin). |" in lines

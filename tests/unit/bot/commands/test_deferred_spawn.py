@@ -100,7 +100,7 @@ async def test_a_deferred_launch_is_kept_in_the_ledger_with_not_before(
     reply = await handlers(ledger, tmp_path, queue).spawn(spawn(text))
     assert isinstance(reply, Reply) and reply.markdown == (
         f"Not started now: {why}. It will be tried again at 14:00 UTC, as you, here "
-        "(queued as #1; `cancel 1` drops it)."
+        "(queued as #1: `queue` lists it, `cancel 1` drops it)."
     )
     [entry] = await ledger.spawn_queue.queued_spawns("host-a")
     assert (entry.agent, entry.command, entry.sender, entry.reason) == (

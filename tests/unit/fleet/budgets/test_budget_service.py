@@ -726,8 +726,8 @@ async def test_a_launch_is_deferred_when_its_learned_spend_does_not_fit_the_pace
     # The line is at 500k at noon; with 10 % tolerance, 450k more fit the pace.
     assert await service.admit_spawn("coder-1", urgent=False) == (
         False,
-        "group:team: ~600,000 tokens expected, 450,000 fit the pace now: launch it later, "
-        "or within a burst",
+        "group:team: ~600,000 tokens expected, 450,000 fit the pace now; to start it now: "
+        "`budget allow-burst group:team --until 2h` (admin), then `spawn coder-1 --urgent`",
     )
     assert await service.admit_spawn("coder-2", urgent=False) == (True, "")
     assert await service.admit_spawn("ops-1", urgent=False) == (True, "")  # no budget
@@ -737,21 +737,30 @@ async def test_a_queued_budget_defers_launches_unless_urgent_within_a_burst(
     ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> None:
     """While its budget queues, an agent's launch is deferred, even ``--urgent`` without a
-    burst; with a burst on its group, an urgent launch goes through."""
+    burst; the answer names the commands that start it now (``--urgent`` hinted before it
+    is typed); with a burst on its group, an urgent launch goes through."""
     await past_runs(ledger, tmp_path, "coder-1", "fix the flaky tests", 1_000)
     service = await queued_team(ledger, clock)
-    deferred = "group:team is queued until 21:51: launch deferred"
-    assert await service.admit_spawn("coder-1", urgent=False) == (False, deferred)
+    deferred = "group:team is over pace, its requests queued until 21:51; "
+    grant = "`budget allow-burst group:team --until 2h` (admin), then `spawn coder-1 --urgent`"
+    assert await service.admit_spawn("coder-1", urgent=False) == (
+        False,
+        deferred + "to start it now: " + grant,
+    )
     assert await service.admit_spawn("coder-1", urgent=True) == (
         False,
-        deferred + " (--urgent needs an active burst)",
+        deferred + "--urgent needs a burst: " + grant,
     )
     await service.allow_burst(Burst(Scope("group", "team"), T0 + 2 * HOUR, ADMIN))
     assert await service.admit_spawn("coder-1", urgent=True) == (
         True,
         "urgent, within the burst on group:team until 14:00",
     )
-    assert await service.admit_spawn("coder-1", urgent=False) == (False, deferred)
+    assert await service.admit_spawn("coder-1", urgent=False) == (
+        False,
+        deferred + "`spawn coder-1 --urgent` starts it now, within the burst on group:team "
+        "until 14:00",
+    )
 
 
 async def test_a_restart_resumes_the_ladder_without_posting_it_again(

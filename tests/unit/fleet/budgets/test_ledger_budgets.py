@@ -175,6 +175,30 @@ async def test_a_burst_without_a_grant_time_is_granted_now(ledger: Ledger) -> No
     assert burst.granted_at == T0
 
 
+async def test_removing_a_scopes_budget_forgets_only_it(ledger: Ledger) -> None:
+    """remove_budget deletes the scope's row, says whether there was one, and leaves the
+    other scopes' budgets."""
+    other = replace(ROLLING, scope=Scope("group", "api"))
+    await ledger.budgets.set_budget(ROLLING, "ann")
+    await ledger.budgets.set_budget(other, "ann")
+    assert await ledger.budgets.remove_budget(Scope("global")) is True
+    assert await ledger.budgets.command_budgets() == [other]
+    assert await ledger.budgets.remove_budget(Scope("global")) is False
+
+
+async def test_ending_bursts_ends_only_the_running_ones_on_that_scope(ledger: Ledger) -> None:
+    """end_bursts(scope, now) ends the scope's running grants at now (kept, no longer
+    active) and counts them; other scopes' grants and ended ones are left as they are."""
+    mine = Burst(Scope("global"), T0 + timedelta(hours=2), "ann", "release", T0)
+    theirs = Burst(Scope("group", "api"), T0 + timedelta(hours=1), "bob", "", T0)
+    await ledger.budgets.add_burst(mine)
+    await ledger.budgets.add_burst(theirs)
+    now = T0 + FIVE_MINUTES
+    assert await ledger.budgets.end_bursts(Scope("global"), now) == 1
+    assert await ledger.budgets.active_bursts(now) == [theirs]
+    assert await ledger.budgets.end_bursts(Scope("global"), now) == 0
+
+
 # -- pacing steps ------------------------------------------------------------------------------
 
 

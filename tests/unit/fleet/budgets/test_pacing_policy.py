@@ -130,7 +130,8 @@ def test_each_tick_still_over_pace_is_one_more_rung() -> None:
 
 
 def test_at_the_floor_and_still_over_pace_requests_are_held() -> None:
-    """After the floor, the queue: holds of at most max_hold, until margin/2 under the line."""
+    """After the floor, the queue: holds of at most max_hold, until margin/2 under the line;
+    the notice says new launches wait in the queue (where `queue` shows them)."""
     policy = climbed(2)
     now = MID + TICK
     over = status(1.35, now)
@@ -140,7 +141,7 @@ def test_at_the_floor_and_still_over_pace_requests_are_held() -> None:
     assert policy.queued_until("coder-1") == until
     assert transition.message == (
         f"{KEY} is 35 % over pace at the cheapest models: holding requests until "
-        f"{until:%a %H:%M}; new launches deferred"
+        f"{until:%a %H:%M}; new launches wait in the queue until then (`queue` lists them)"
     )
     verdict = ask(policy, at=now)
     assert isinstance(verdict, Hold)
@@ -360,8 +361,8 @@ def test_a_launch_that_fits_the_pace_goes_and_one_that_does_not_waits() -> None:
     ok, why = policy.admit_spawn("coder-1", urgent=False, expected_tokens=80_000)
     assert not ok
     assert why == (
-        f"{KEY}: ~80,000 tokens expected, 50,000 fit the pace now: launch it later, or within "
-        "a burst"
+        f"{KEY}: ~80,000 tokens expected, 50,000 fit the pace now; to start it now: "
+        f"`budget allow-burst {KEY} --until 2h` (admin), then `spawn coder-1 --urgent`"
     )
 
 
@@ -372,10 +373,11 @@ def test_queued_budgets_defer_spawns_unless_urgent_within_a_burst() -> None:
     assert until is not None
     assert policy.admit_spawn("coder-1", urgent=False, expected_tokens=1.0) == (
         False,
-        f"{KEY} is queued until {until:%a %H:%M}: launch deferred",
+        f"{KEY} is over pace, its requests queued until {until:%a %H:%M}; to start it now: "
+        f"`budget allow-burst {KEY} --until 2h` (admin), then `spawn coder-1 --urgent`",
     )
     ok, why = policy.admit_spawn("coder-1", urgent=True, expected_tokens=1.0)
-    assert not ok and why.endswith("(--urgent needs an active burst)")
+    assert not ok and "; --urgent needs a burst: `budget allow-burst " in why
     policy.allow_burst(burst(Scope("group", "team")))
     ok, why = policy.admit_spawn("coder-1", urgent=True, expected_tokens=1e9)
     assert ok and why.startswith("urgent, within the burst on group:team until ")
@@ -387,7 +389,10 @@ def test_no_spawn_passes_the_hard_limit() -> None:
     policy.update([status(2.0, END - timedelta(hours=1))], GOVERNING, END - timedelta(hours=1))
     policy.allow_burst(burst(Scope("global"), until=END))
     ok, why = policy.admit_spawn("coder-1", urgent=True, expected_tokens=1.0)
-    assert not ok and why == f"{KEY} reached its limit: no new launches until Mon 00:00 (reset)"
+    assert not ok and why == (
+        f"{KEY} reached its limit: no new launches until Mon 00:00 (reset); "
+        f"`budget set {KEY} 2000000 --window 1w` (admin) doubles its limit"
+    )
 
 
 # --- reports and life cycle -------------------------------------------------------------------

@@ -124,18 +124,25 @@ async def test_a_budget_refusal_moves_to_the_fallback_unless_a_runtime_is_named(
     )
     assert (fleet.spawned[0]["runtime"], fleet.spawned[0]["account"]) == ("codex", "spare")
     refused = await gate.admit(LaunchRequest("coder", runtime="claude"))
-    assert refused == Refused("agent:coder is over") and len(fleet.spawned) == 1
+    assert refused == Refused("agent:coder is over (this launch is not queued)")
+    assert len(fleet.spawned) == 1
 
 
 async def test_a_budget_queue_defers_the_launch_where_it_may_wait(ledger: Ledger) -> None:
+    """A launch a queued budget defers waits in the spawn queue where it may (so `queue`
+    lists it); where it may not, it is refused saying it is not queued."""
     fleet = Launches()
     gate = admission(ledger, fleet, budgets=Budgets(False, until=LATER))
-    assert await gate.admit(LaunchRequest("coder")) == Refused("agent:coder is over")
+    assert await gate.admit(LaunchRequest("coder")) == Refused(
+        "agent:coder is over (this launch is not queued)"
+    )
+    assert await ledger.spawn_queue.queued_spawns("host-a") == []
     queued = await gate.admit(LaunchRequest("coder"), waiter(ledger))
     assert isinstance(queued, Queued) and queued.until == LATER and queued.entry is not None
     assert queued.entry.not_before == LATER and not queued.already
     again = await gate.admit(LaunchRequest("coder"), waiter(ledger))
     assert isinstance(again, Queued) and again.already and again.entry == queued.entry
+    assert [e.id for e in await ledger.spawn_queue.queued_spawns("host-a")] == [queued.entry.id]
     assert fleet.spawned == []
 
 

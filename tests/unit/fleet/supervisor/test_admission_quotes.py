@@ -315,3 +315,33 @@ async def test_a_queued_launch_the_holds_leave_no_room_waits_in_its_place_for_a_
     assert starts.tried == ["c", "c"] and isinstance(starts.outcomes[1], Started)
     assert [e.agent for e in await queue.entries()] == ["d", "e"]
     await queue.stop()
+
+
+async def test_a_launch_of_an_unpriced_model_over_its_limit_is_told_a_way_that_works(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """With no quote in dollars, the way ahead is a cap in dollars only where the model has
+    a price; for an unpriced one (which --max-usd refuses) it is pricing the model, or
+    spawning without the limit where the agent has none of its own."""
+    fleet = Launches(ledger, tmp_path)
+    quoting = Quoting(
+        ledger.runs, ledger.quotes, clock, default_runtime="claude", priced=lambda m: False
+    )
+    gate = Admission(fleet=fleet, slots=None, budgets=None, quoting=quoting)
+    refused = await gate.admit(LaunchRequest("fresh", quote_under=1.0))
+    assert isinstance(refused, Refused)
+    assert "--max-usd" not in refused.why
+    assert refused.why.endswith(
+        "add it to `prices` in the config, or set `price_default` — or leave --quote-under "
+        "out: `spawn fresh`"
+    )
+    # With a quote_under of its own, leaving the flag out would not do: not suggested.
+    fleet.known["fresh"] = AgentSpec(AgentName("fresh"), "claude", quote_under=2.0)
+    own = await gate.admit(LaunchRequest("fresh", quote_under=1.0))
+    assert isinstance(own, Refused) and "leave --quote-under out" not in own.why
+    assert own.why.endswith("add it to `prices` in the config, or set `price_default`")
+    del fleet.known["fresh"]
+    priced = admission(ledger, fleet, clock)
+    said = await priced.admit(LaunchRequest("fresh", quote_under=1.0))
+    assert isinstance(said, Refused)
+    assert "`spawn fresh --max-usd 1.00 --quote-under 1.00`" in said.why
