@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from bot.config.door_checks import door_secret_problems
 from bot.config.forge_checks import environment_problems as forge_environment_problems
 from bot.config.forge_checks import forge_problems, review_problems
+from bot.config.partial import KeptLocator, SoundPart, sound_document, unsaid
 from bot.config.peer_checks import roster_problems as peer_roster_problems
 from bot.config.problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
 from bot.config.repo_checks import environment_problems as repo_environment_problems
@@ -140,11 +141,15 @@ def parse_config(
         backends=frozenset(backends),
     )
     roster = RosterSource(data.get("agents"), file_name, locate)
+    part = SoundPart(data)
     if isinstance(roster.items, str):
         # Validated on its own (its own lines, its own directory), then handed to the
-        # document as entries; () when it has problems, so the rest is still checked.
+        # document as entries: those sound on their own when some are not, so the checks
+        # across entries still read them.
         roster, entries = roster_file(roster.items, locate, file_name, context, problems)
         data = {**data, "agents": entries}
+        damaged = {f"agents[{index}]" for index in roster.damaged}
+        part = SoundPart(data, _kept_agents(roster), _dropped_agents(roster), damaged)
     document: ConfigFile | None = None
     try:
         document = ConfigFile.model_validate(data, context=context)
@@ -153,28 +158,17 @@ def parse_config(
             translate(error, locate, file_name, schema=ConfigFile, key_nouns=KEY_NOUNS)
             for error in exc.errors()
         )
+        # The rest of the file, without what failed, for the checks across entries.
+        failed = [(tuple(error["loc"]), error["type"]) for error in exc.errors()]
+        sound = sound_document(part, failed, context)
+        if sound is not None:
+            document, part = sound
     problems.extend(_repeated_entries(data, locate, file_name, roster))
     if document is not None:
-        problems.extend(_unavailable_fallbacks(document, context, roster))
-        problems.extend(_egress_problems(document, roster))
-        loaded_at = now if now is not None else datetime.now(UTC)
-        problems.extend(_budget_problems(document, locate, file_name, loaded_at))
-        problems.extend(_account_problems(document, locate, file_name, roster))
-        problems.extend(
-            ConfigProblem(file_name, *locate(loc)[:2], message)
-            for loc, message in host_section_problems(document.hosts)
-        )
-        problems.extend(
-            ConfigProblem(roster.file_name, *roster.locate(loc)[:2], message)
-            for loc, message in placement_problems(document.hosts, document.agents)
-        )
-        problems.extend(repo_roster_problems(document, roster))
-        problems.extend(peer_roster_problems(document, roster))
-        problems.extend(door_secret_problems(document, roster))
-        problems.extend(
-            ConfigProblem(file_name, *locate(loc)[:2], message)
-            for loc, message in (*forge_problems(document), *review_problems(document))
-        )
+        checked = KeptLocator(locate, part.kept)
+        listed = RosterSource(roster.items, roster.file_name, KeptLocator(roster.locate, part.kept))
+        across = _across_entries(document, context, checked, file_name, listed, now)
+        problems.extend(unsaid(across, part))
     if problems or document is None:
         # The config file's problems first, then the roster file's; each by line.
         problems.sort(key=lambda p: (p.file != file_name, p.line is None, p.line or 0))
@@ -196,6 +190,56 @@ def parse_config(
 
 
 # --- Checks across entries -----------------------------------------------------------------
+
+
+def _across_entries(
+    document: ConfigFile,
+    context: SchemaContext,
+    locate: Locator,
+    file_name: str,
+    roster: RosterSource,
+    now: datetime | None,
+) -> list[ConfigProblem]:
+    """What is wrong across entries of ``document``: names that name nothing, settings that
+    cannot go together. ``document`` may be the sound part of a file whose schema failed."""
+    problems: list[ConfigProblem] = []
+    problems.extend(_unavailable_fallbacks(document, context, roster))
+    problems.extend(_egress_problems(document, roster))
+    loaded_at = now if now is not None else datetime.now(UTC)
+    problems.extend(_budget_problems(document, locate, file_name, loaded_at))
+    problems.extend(_account_problems(document, locate, file_name, roster))
+    problems.extend(
+        ConfigProblem(file_name, *locate(loc)[:2], message)
+        for loc, message in host_section_problems(document.hosts)
+    )
+    problems.extend(
+        ConfigProblem(roster.file_name, *roster.locate(loc)[:2], message)
+        for loc, message in placement_problems(document.hosts, document.agents)
+    )
+    problems.extend(repo_roster_problems(document, roster))
+    problems.extend(peer_roster_problems(document, roster))
+    problems.extend(door_secret_problems(document, roster))
+    problems.extend(
+        ConfigProblem(file_name, *locate(loc)[:2], message)
+        for loc, message in (*forge_problems(document), *review_problems(document))
+    )
+    return problems
+
+
+def _kept_agents(roster: RosterSource) -> dict[str, list[int]]:
+    """Which written agents a roster file handed on, when some failed."""
+    return {} if roster.kept is None else {"agents": list(roster.kept)}
+
+
+def _dropped_agents(roster: RosterSource) -> set[str]:
+    """The names of the agents a roster file did not hand on, as written."""
+    if roster.kept is None or not isinstance(roster.items, list):
+        return set()
+    return {
+        item["name"]
+        for index, item in enumerate(roster.items)
+        if index not in roster.kept and isinstance(item, dict) and isinstance(item.get("name"), str)
+    }
 
 
 def _repeated_entries(
