@@ -8,6 +8,7 @@ from datetime import datetime
 
 from bot.chat.agent_text import quoted, quotes_escaped, said
 from connectors.base import Tone
+from fleet import units
 from fleet.ledger import UsageTotal
 from fleet.metering.counting.events import Tokens
 from fleet.model import AgentSpec, AgentState, ExitInfo
@@ -51,10 +52,10 @@ def compact(n: int | None) -> str:
 
 
 def money(usd: float | None) -> str:
-    """A cost in dollars: ``$0.0123`` below a dollar, ``$12.34`` above; a dash if unpriced."""
+    """A cost in dollars (:func:`fleet.units.usd`); a dash if unpriced."""
     if usd is None:
         return _UNPRICED
-    return f"${usd:.4f}" if abs(usd) < 1 else f"${usd:,.2f}"
+    return units.usd(usd)
 
 
 def ago(when: datetime | None, now: datetime) -> str:
