@@ -140,3 +140,18 @@ def test_a_mission_sums_its_tasks_and_sub_missions() -> None:
     )
     assert lines[2] == "Tasks: 1 working, 1 done, 1 cancelled"
     assert "\n\nSub-missions:\n- docs: 0 of 1 done" in text
+
+
+def test_a_mission_s_tokens_are_whole_whatever_the_sums_are_kept_in() -> None:
+    """Sums kept as floats (a projection's medians, a store's SUM) read as whole tokens with
+    separators, never `3,115.0` or `3115.0`; dollars in cents beside sub-cent amounts."""
+    top = MissionRecord(1, "ship", "Ship", None, "op", T0)
+    projected = Projection("every task", (1, 2), (1557.5, 4200.25), None)
+    found = views(
+        [task(1, mission=1, state="done", projection=projected)],
+        {1: Actual(3115.0, 0.0059, 1)},  # type: ignore[arg-type]
+    )
+    lines = render.mission(mission_view(top, [top], found)).splitlines()
+    assert lines[1] == (
+        "1 of 1 done · projected 1,558 tokens (p90 4,200) · actual 3,115 tokens, $0.0059"
+    )
