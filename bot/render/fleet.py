@@ -40,15 +40,8 @@ def duration(seconds: float) -> str:
 
 
 def compact(n: int | None) -> str:
-    """A short token count: ``0``, ``999``, ``12.3k``, ``1.2M``, ``4G``; a dash for unknown."""
-    if n is None:
-        return DASH
-    if abs(n) < 1000:
-        return str(n)
-    for unit, size in (("k", 1e3), ("M", 1e6)):
-        if round(abs(n) / size, 1) < 1000:
-            return f"{n / size:.1f}".removesuffix(".0") + unit
-    return f"{n / 1e9:.1f}".removesuffix(".0") + "G"
+    """A short token count (:func:`fleet.units.tokens_short`); a dash for unknown."""
+    return DASH if n is None else units.tokens_short(n)
 
 
 def money(usd: float | None) -> str:

@@ -53,12 +53,7 @@ TITLES = {
 
 
 def _tokens(value: float | None) -> str:
-    if value is None:
-        return "—"
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:.1f}{suffix}"
-    return f"{value:.0f}"
+    return "—" if value is None else units.tokens_short(value)
 
 
 def _usd(value: float | None) -> str:

@@ -13,7 +13,7 @@ from bot.render.budgets import amount
 from bot.render.task_documents import tokens_words as document_tokens
 from fleet.budgets.quoting.words import usd as quote_usd
 from fleet.forge.posts.footer import money as forge_money
-from fleet.units import tokens, tokens_words, usd
+from fleet.units import tokens, tokens_short, tokens_words, usd
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -57,9 +57,19 @@ def test_every_surface_says_dollars_alike(value: float) -> None:
 
 @pytest.mark.parametrize("value", [3115.0, 42000, 9400.4])
 def test_every_surface_says_tokens_alike(value: float) -> None:
-    """The task register's documents and a budget's amount in tokens say one thing."""
+    """The task register's documents and a budget's amount in tokens say one thing; a
+    narrow column's short form is the same everywhere too."""
     assert document_tokens(value) == tokens_words(value)
     assert amount(value, "tokens") == tokens(value)
+    assert render_fleet.compact(round(value)) == tokens_short(value)
+
+
+@pytest.mark.parametrize(
+    ("count", "said"), [(0, "0"), (999, "999"), (3115.0, "3.1k"), (12_345, "12.3k"), (2e6, "2M")]
+)
+def test_a_narrow_column_shortens_a_count(count: float, said: str) -> None:
+    """`ps` and the task list's columns say `12.3k`, never `3115.0`."""
+    assert tokens_short(count) == said
 
 
 RENDERERS = [
