@@ -10,6 +10,7 @@ sessions (:class:`SessionLevers`); where the fleet has none, they say so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final, Protocol, runtime_checkable
 
 from bot.approvals.answers import ApprovalDesk
@@ -25,6 +26,9 @@ from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.clock import Clock
 from fleet.ledger.records.approvals import ApprovalRequest, AskKind, Decision
 from fleet.model import PermissionMode
+
+Medium = Callable[[str], tuple[str, bool]]
+"""Of a connector's name: the command prefix shown there, and whether people can react."""
 
 _ID = ArgSpec("ID", "The request's id, as its message and `pending` show it, e.g. `k7q2`.")
 
@@ -157,12 +161,19 @@ class ApprovalCommands(Family):
         clock: Clock,
         levers: SessionLevers | None,
         prefix: str = "",
+        *,
+        medium: Medium | None = None,
     ) -> None:
+        """``medium``: of a connector's name, the command prefix shown there and whether
+        its people can react to a message (default: ``prefix``, and they can)."""
         self._approvals = approvals
         self._desk = desk
         self._clock = clock
         self._levers = levers
-        self._prefix = prefix
+        self._medium = medium if medium is not None else (lambda _name: (prefix, True))
+
+    def _prefix_on(self, req: Request) -> str:
+        return self._medium(req.message.connector)[0]
 
     @command(APPROVE)
     async def approve(self, req: Request) -> Reply:
@@ -196,8 +207,8 @@ class ApprovalCommands(Family):
         request = await self._approvals.get(req.arg("ID"))
         if request.kind is not AskKind.QUESTION:
             raise CommandError(
-                f"`{request.id}` is no question: `{self._prefix}approve {request.id}` or "
-                f"`{self._prefix}deny {request.id} [REASON]` answers it"
+                f"`{request.id}` is no question: `{self._prefix_on(req)}approve {request.id}` or "
+                f"`{self._prefix_on(req)}deny {request.id} [REASON]` answers it"
             )
         done = await self._desk.answer(
             request.id,
@@ -211,7 +222,9 @@ class ApprovalCommands(Family):
 
     @command(PENDING)
     async def pending(self, req: Request) -> str:
-        return pending_table(await self._approvals.pending(), self._clock.now(), self._prefix)
+        prefix, reactions = self._medium(req.message.connector)
+        pending = await self._approvals.pending()
+        return pending_table(pending, self._clock.now(), prefix, reactions=reactions)
 
     @command(PERMISSIONS)
     async def permissions(self, req: Request) -> Reply:
@@ -219,23 +232,23 @@ class ApprovalCommands(Family):
         rule = (req.command.args.get("RULE") or "").strip()
         if verb == RULES:
             learned = await self._approvals.learned_rules(name)
-            return Reply(learned_table(name, learned, self._prefix), topic=name)
+            return Reply(learned_table(name, learned, self._prefix_on(req)), topic=name)
         if verb == FORGET:
-            return await self._forget(name, rule)
+            return await self._forget(name, rule, self._prefix_on(req))
         if rule:
             raise CommandError(
                 f"`permissions NAME {verb}` takes nothing after the mode; to forget a learned "
-                f"rule: `{self._prefix}permissions {name} forget RULE`"
+                f"rule: `{self._prefix_on(req)}permissions {name} forget RULE`"
             )
         mode = PermissionMode(verb)
         said = await self._live().set_permissions(name, mode, by=req.who)
         return Reply(said, topic=name, detail=f"{name} → {mode.value}")
 
-    async def _forget(self, name: str, rule: str) -> Reply:
+    async def _forget(self, name: str, rule: str, prefix: str) -> Reply:
         if not rule:
             raise CommandError(
-                f"say which rule to forget: `{self._prefix}permissions {name} forget RULE`, "
-                f"as `{self._prefix}permissions {name} rules` shows it, or `all`"
+                f"say which rule to forget: `{prefix}permissions {name} forget RULE`, "
+                f"as `{prefix}permissions {name} rules` shows it, or `all`"
             )
         every = rule.lower() == "all"
         gone = await self._approvals.forget_rules(name, None if every else rule)
@@ -246,7 +259,7 @@ class ApprovalCommands(Family):
         else:
             raise CommandError(
                 f"{name} has no learned rule {inline_code(rule)}: "
-                f"`{self._prefix}permissions {name} rules` lists them"
+                f"`{prefix}permissions {name} rules` lists them"
             )
         return Reply(text, topic=name, detail=f"{name} forgot {'all' if every else rule}")
 

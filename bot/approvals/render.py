@@ -180,8 +180,11 @@ def decided_notice(request: ApprovalRequest) -> str:
     return f"❌ **{request.agent}**'s {what} was denied: {escape(request.reason or 'policy')}"
 
 
-def pending_table(requests: Sequence[ApprovalRequest], now: datetime, prefix: str) -> str:
-    """The open requests across the fleet: id, agent, tool, subject and age, oldest first."""
+def pending_table(
+    requests: Sequence[ApprovalRequest], now: datetime, prefix: str, *, reactions: bool = True
+) -> str:
+    """The open requests across the fleet: id, agent, tool, subject and age, oldest first;
+    the ways to answer them those of the medium (``reactions``: people can react there)."""
     if not requests:
         return "No approval requests are open."
     rows = ["| id | agent | tool | subject | age |", "|---|---|---|---|---|"]
@@ -193,9 +196,10 @@ def pending_table(requests: Sequence[ApprovalRequest], now: datetime, prefix: st
             f"| {_age(now - r.asked_at)} |"
         )
     n = len(requests)
+    react = ", or react on the request's message" if reactions else ""
     tail = (
         f"\n\n{n} open. Answer with `{prefix}approve ID [always]` or "
-        f"`{prefix}deny ID [REASON]`, or react on the request's message."
+        f"`{prefix}deny ID [REASON]`{react}."
     )
     return "\n".join(rows) + tail
 

@@ -10,6 +10,7 @@ from bot.app import assembly as wiring
 from bot.approvals.feed import ApprovalFeed, Connectors, Starter
 from bot.chat.notifier import Notifier
 from bot.config import Config
+from connectors.base import Connector
 from fleet.approvals.service import Approvals
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.approvals import ApprovalRequest
@@ -23,6 +24,21 @@ def prefix_for(cfg: Config) -> Callable[[str], str]:
     """The command prefix shown on ``connector`` (none on the console: it needs none)."""
     own = wiring.prefixes(cfg)
     return lambda name: "" if name == "console" else own.get(name, cfg.command_prefix)
+
+
+def medium(
+    cfg: Config, named: Callable[[str], Connector | None]
+) -> Callable[[str], tuple[str, bool]]:
+    """Of a connector's name, the command prefix shown there (:func:`prefix_for`) and
+    whether its people can react to a message (a medium with threads; not the console;
+    one not running now is taken to)."""
+    prefix = prefix_for(cfg)
+
+    def of(name: str) -> tuple[str, bool]:
+        connector = named(name)
+        return prefix(name), connector is None or connector.has_threads
+
+    return of
 
 
 KNOWN_STARTERS = 1024

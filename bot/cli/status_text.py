@@ -21,9 +21,11 @@ from typing import Any
 
 from bot.chat.agent_text import escape
 from bot.render import fleet as render
+from bot.render.fleet import money
 from connectors.markdown import to_plain
 from fleet.redaction.guard import SHORT, guarded
 from fleet.redaction.invisible import visible
+from fleet.units import tokens, tokens_words
 
 PROBLEM_CHARS = 500  # characters of an agent's problems, on their one line
 _NONE = "—"
@@ -33,9 +35,10 @@ def fleet_text(data: Mapping[str, Any]) -> str:
     """The fleet as a table, problems first, as the console shows tables; then the live
     forge runs (the issue, its agent, the run's state, its pull request and title)."""
     totals = data.get("totals", {})
+    spent = tokens_words(totals.get("tokens_today", 0)), money(totals.get("cost_today_usd", 0))
     head = (
         f"{totals.get('agents', 0)} agents, {totals.get('with_problems', 0)} with problems; "
-        f"{totals.get('tokens_today', 0)} tokens and ${totals.get('cost_today_usd', 0):.2f} today"
+        f"{spent[0]} and {spent[1]} today"
     )
     rows = [
         [
@@ -44,8 +47,8 @@ def fleet_text(data: Mapping[str, Any]) -> str:
             _cell(a["state"]),
             _NONE if (beat := a.get("heartbeat_age_seconds")) is None else f"{beat:.0f}s",
             _cell(a.get("model") or _NONE),
-            str(a.get("tokens_today", 0)),
-            f"${a.get('cost_today_usd', 0):.2f}",
+            tokens(a.get("tokens_today", 0)),
+            render.money(a.get("cost_today_usd", 0)),
             _cell("; ".join(a.get("problems", [])) or _NONE, PROBLEM_CHARS),
         ]
         for a in data.get("agents", [])
@@ -85,7 +88,7 @@ def agent_text(data: Mapping[str, Any], forge_runs: Sequence[Mapping[str, Any]] 
         ("heartbeat", _beat(a.get("heartbeat_age_seconds"))),
         (
             "today",
-            f"{a.get('tokens_today', 0)} tokens, {render.money(a.get('cost_today_usd', 0.0))}",
+            f"{tokens_words(a.get('tokens_today', 0))}, {money(a.get('cost_today_usd', 0.0))}",
         ),
     ]
     if a.get("queued_until"):

@@ -14,6 +14,7 @@ from bot.app.phases.ledger import Ledgered
 from bot.app.phases.spend import Spend
 from bot.approvals.answers import ApprovalDesk
 from bot.approvals.commands import ApprovalCommands, SessionLevers
+from bot.approvals.wiring import medium
 from bot.commands import registry
 from bot.commands.acl import Acl
 from bot.commands.confirmations import ConfirmationDesk
@@ -203,7 +204,7 @@ def build_commands(
         levers,
         LimitCommands(fleet),
         RaiseCommand(fleeted.spend_asks),
-        ApprovalCommands(approvals, answers, clock, live, cfg.command_prefix),
+        ApprovalCommands(approvals, answers, clock, live, medium=medium(cfg, connector_named)),
         RunCommands(
             fleet,
             cfg.defaults.logs_lines,

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.config.yaml_hints import layout_hint, tight_colon
 from fleet.errors import FleetwardenError
 from fleet.schema import looks_secret, unknown_value_message
 
@@ -112,6 +113,10 @@ def _yaml_problem(exc: yaml.YAMLError, text: str, file_name: str) -> ConfigProbl
             file_name, line, "", f"invalid YAML: character #x{ord(char):04x} is not allowed"
         )
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        hint = layout_hint(exc, text)
+        if hint is not None:
+            line, what = hint
+            return ConfigProblem(file_name, line, "", f"invalid YAML: {what}")
         mark = exc.problem_mark
         message = f"invalid YAML at column {mark.column + 1}: {exc.problem or 'malformed'}"
         if exc.context:
@@ -268,6 +273,8 @@ def _message(
     if expected is None:
         return str(error["msg"]).removeprefix("Value error, ")
     message = f"expected {expected}, found {describe(value, hide)}"
+    if expected.startswith("a mapping") and isinstance(value, str) and not hide:
+        message += tight_colon(value)
     scalar = isinstance(value, bool | int | float | date)
     if kind == "string_type" and scalar and isinstance(node, ScalarNode) and not hide:
         message += f'; put it in quotes to keep it as text: "{node.value}"'

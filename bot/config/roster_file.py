@@ -33,6 +33,10 @@ class RosterSource:
     items: object
     file_name: str
     locate: Locator
+    kept: tuple[int, ...] | None = None
+    """When some entries failed: the indices (among ``items``) of the entries handed on."""
+    damaged: tuple[int, ...] = ()
+    """The indices of the entries that failed (handed on without a setting, or not)."""
 
 
 def roster_file(
@@ -43,8 +47,9 @@ def roster_file(
     problems: list[ConfigProblem],
 ) -> tuple[RosterSource, tuple[AgentEntry, ...]]:
     """Read, parse and validate the roster file named by ``agents: <written>``; its problems
-    are appended to ``problems``. Returns where the entries came from and the entries (empty
-    when there were problems)."""
+    are appended to ``problems``. Returns where the entries came from and the entries: when
+    some failed, those sound on their own (their indices in the source's ``kept``), for the
+    checks across entries; empty when the file itself could not be read."""
     line, _, _ = locate(("agents",))
     empty = RosterSource([], file_name, locate)
 
@@ -95,8 +100,39 @@ def roster_file(
             problems.append(
                 translate(located, roster.locate, shown, schema=ConfigFile, key_nouns=KEY_NOUNS)
             )
-        return roster, ()
+        # The entries sound on their own (or without the settings refused), for the
+        # checks across entries to read.
+        sound: list[AgentEntry] = []
+        kept: list[int] = []
+        damaged: list[int] = []
+        for index, item in enumerate(roster.items):
+            entry, whole = _sound_entry(item, roster_context)
+            if not whole:
+                damaged.append(index)
+            if entry is not None:
+                sound.append(entry)
+                kept.append(index)
+        return replace(roster, kept=tuple(kept), damaged=tuple(damaged)), tuple(sound)
     return roster, entries
+
+
+def _sound_entry(item: object, context: SchemaContext) -> tuple[AgentEntry | None, bool]:
+    """``item`` as an entry, and whether it is whole: else without the settings the schema
+    refused, or ``None`` when a required one is missing or the entry itself is wrong."""
+    try:
+        return AgentEntry.model_validate(item, context=context), True
+    except ValidationError as exc:
+        errors = exc.errors()
+    refused = {error["loc"][0] for error in errors if error["loc"]}
+    if not isinstance(item, dict) or any(
+        error["type"] == "missing" or not error["loc"] for error in errors
+    ):
+        return None, False
+    try:
+        rest = {key: value for key, value in item.items() if key not in refused}
+        return AgentEntry.model_validate(rest, context=context), False
+    except ValidationError:
+        return None, False
 
 
 def _shown_path(written: str, path: Path, file_name: str) -> str:

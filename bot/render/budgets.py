@@ -13,6 +13,7 @@ from datetime import datetime, tzinfo
 from typing import Final
 
 from bot.render.fleet import compact, duration, money, table
+from fleet import units
 from fleet.budgets.model import BudgetStatus, PaceStatus
 from fleet.budgets.resets import reset_tag, resets
 from fleet.budgets.wording import held_beside
@@ -217,8 +218,8 @@ def amount(value: float, unit: str) -> str:
     if not math.isfinite(value):
         return DASH
     if unit == "usd":
-        return f"${value:,.2f}"
-    return f"{round(value):,}"
+        return units.usd(value)
+    return units.tokens(value)
 
 
 def ratio(value: float) -> str:

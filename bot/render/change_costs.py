@@ -13,6 +13,7 @@ from datetime import UTC
 
 from bot.chat.agent_text import said
 from bot.render.fleet import DASH, duration, money, table
+from fleet import units
 from fleet.budgets.changes.report import ChangeRow, ChangesReport
 
 HEADERS = (
@@ -61,7 +62,7 @@ def _cells(row: ChangeRow, *, total: bool = False) -> list[str]:
         DASH if row.median_merged_cost_usd is None else money(row.median_merged_cost_usd),
         DASH if row.all_in_per_merged_usd is None else money(row.all_in_per_merged_usd),
         money(row.cost_usd),
-        f"{row.tokens:,}",
+        units.tokens(row.tokens),
         DASH if wait is None else duration(wait),
         str(row.approvals),
     ]

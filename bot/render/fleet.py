@@ -8,6 +8,7 @@ from datetime import datetime
 
 from bot.chat.agent_text import quoted, quotes_escaped, said
 from connectors.base import Tone
+from fleet import units
 from fleet.ledger import UsageTotal
 from fleet.metering.counting.events import Tokens
 from fleet.model import AgentSpec, AgentState, ExitInfo
@@ -39,22 +40,15 @@ def duration(seconds: float) -> str:
 
 
 def compact(n: int | None) -> str:
-    """A short token count: ``0``, ``999``, ``12.3k``, ``1.2M``, ``4G``; a dash for unknown."""
-    if n is None:
-        return DASH
-    if abs(n) < 1000:
-        return str(n)
-    for unit, size in (("k", 1e3), ("M", 1e6)):
-        if round(abs(n) / size, 1) < 1000:
-            return f"{n / size:.1f}".removesuffix(".0") + unit
-    return f"{n / 1e9:.1f}".removesuffix(".0") + "G"
+    """A short token count (:func:`fleet.units.tokens_short`); a dash for unknown."""
+    return DASH if n is None else units.tokens_short(n)
 
 
 def money(usd: float | None) -> str:
-    """A cost in dollars: ``$0.0123`` below a dollar, ``$12.34`` above; a dash if unpriced."""
+    """A cost in dollars (:func:`fleet.units.usd`); a dash if unpriced."""
     if usd is None:
         return _UNPRICED
-    return f"${usd:.4f}" if abs(usd) < 1 else f"${usd:,.2f}"
+    return units.usd(usd)
 
 
 def ago(when: datetime | None, now: datetime) -> str:

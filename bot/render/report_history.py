@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Final
 
-from bot.render.budgets import amount
+from fleet import units
 from fleet.budgets.pacing.typical import Typical, TypicalSpend
 from fleet.budgets.quoting.words import usd
 from fleet.forge.text.defuse import escape_cell
@@ -48,7 +48,7 @@ def projection_line(found: Accuracy) -> str:
 
 
 def _agent(typical: Typical) -> str:
-    tokens = f"{amount(typical.tokens, 'tokens')} tokens"
+    tokens = units.tokens_words(typical.tokens)
     spent = tokens if typical.usd is None else f"{usd(typical.usd)} · {tokens}"
     return f"`{typical.who}` {spent} ({typical.days} d)"
 
@@ -56,7 +56,7 @@ def _agent(typical: Typical) -> str:
 def _budget(typical: Typical) -> str:
     if typical.unit == "usd":
         return f"`{typical.who}` {usd(typical.amount)}"
-    return f"`{typical.who}` {amount(typical.amount, 'tokens')} tokens"
+    return f"`{typical.who}` {units.tokens_words(typical.amount)}"
 
 
 def typical_text(spend: TypicalSpend, top: int = TOP_AGENTS) -> str:

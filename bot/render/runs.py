@@ -13,6 +13,7 @@ from datetime import datetime
 from bot.chat.agent_text import cut, quoted, said
 from bot.render.changes import change_block, refused_all
 from bot.render.fleet import WHY_CAP, duration, money
+from fleet import units
 from fleet.ledger.stores.running.runs import RunEnd
 from fleet.ledger.stores.spend.usage_rows import NOT_SERVED
 from fleet.runs.stories import RunStory
@@ -100,7 +101,7 @@ def _spend(story: RunStory, end: RunEnd | None) -> str:
     requests = story.requests
     if requests:
         bits.append(f"{requests} model request{'s' if requests != 1 else ''}")
-        bits.append(f"{story.tokens:,} tokens")
+        bits.append(units.tokens_words(story.tokens))
         bits.append(money(story.cost_usd) if story.cost_usd is not None else "cost not priced")
     else:
         bits.append("no model requests")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from fleet import units
 from fleet.budgets.quoting.words import usd
 from fleet.forge.text.defuse import escape_cell
 from fleet.ledger.records.tasks import TASK_STATES, Actual, MissionRecord, Pair, TaskRecord
@@ -47,7 +48,7 @@ def value(text: str | None) -> str:
 
 def tokens_words(amount: float) -> str:
     """``12,345 tokens``."""
-    return f"{amount:,.0f} tokens"
+    return units.tokens_words(amount)
 
 
 def projected_words(task: TaskRecord) -> str:
@@ -81,7 +82,7 @@ def sums_words(sums: Totals) -> tuple[str, str]:
 def _pairs(tokens: Pair | None, dollars: Pair | None) -> str | None:
     said = []
     if tokens is not None:
-        said.append(f"{tokens_words(tokens[0])} (p90 {tokens[1]:,.0f})")
+        said.append(f"{tokens_words(tokens[0])} (p90 {units.tokens(tokens[1])})")
     if dollars is not None:
         said.append(f"{usd(dollars[0])} (p90 {usd(dollars[1])})")
     return ", ".join(said) or None

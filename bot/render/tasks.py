@@ -11,6 +11,7 @@ from typing import Final
 
 from bot.chat.agent_text import escape, quoted, said
 from bot.render.fleet import DASH, compact
+from fleet import units
 from fleet.budgets.quoting.words import usd
 from fleet.ledger.records.tasks import ENDED_STATES, TASK_STATES, MissionRecord, TaskRecord
 from fleet.ledger.stores.running.runs import RunReport
@@ -33,7 +34,7 @@ def named(task: TaskRecord) -> str:
 def _pair(pair: tuple[float, float], dollars: bool) -> str:
     if dollars:
         return f"{usd(pair[0])} (p90 {usd(pair[1])})"
-    return f"{pair[0]:,.0f} tokens (p90 {pair[1]:,.0f})"
+    return f"{units.tokens_words(pair[0])} (p90 {units.tokens(pair[1])})"
 
 
 def projected(task: TaskRecord) -> str:
@@ -86,7 +87,7 @@ def ended(task: TaskRecord, stopped: str | None, *, forge_going: bool = False) -
 
 
 def _spent(tokens: int, dollars: float | None) -> str:
-    return f"{tokens:,} tokens" + ("" if dollars is None else f", {usd(dollars)}")
+    return units.tokens_words(tokens) + ("" if dollars is None else f", {usd(dollars)}")
 
 
 def _cost(view: TaskView) -> str:

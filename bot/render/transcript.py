@@ -121,6 +121,27 @@ def transcript(events: Iterable[AgentEvent], *, agent: str = "") -> str:
     return agent_text.quoted(body) if body else ""
 
 
+def shown_count(events: Iterable[AgentEvent], *, agent: str = "") -> int:
+    """How many entries :func:`transcript` shows of ``events``: its raw lines and the
+    events it gives a line of their own (those a reader need not see are not counted)."""
+    return sum(
+        isinstance(event, Text | Malformed) or event_line(event, agent=agent) is not None
+        for event in events
+    )
+
+
+def lately(name: str, events: Sequence[AgentEvent], asked: int, malformed: int) -> str:
+    """The answer to ``logs NAME``: ``events`` (the last ``asked`` entries read) as a
+    transcript under a line counting the entries it shows, as a reader counts them."""
+    shown = shown_count(events, agent=name)
+    if not shown:
+        return f"**{name}** has done nothing readable yet (`logs {name} --raw` shows its output)."
+    head = f"What **{name}** did lately ({shown} entr{'ies' if shown != 1 else 'y'}"
+    more = f"; `logs {name} --lines N` for more" if len(events) >= asked else ""
+    body = transcript(events, agent=name)
+    return f"{head}{more}):\n\n{body}{unshown(0, malformed, name)}"
+
+
 def _join_tools(parts: Sequence[str]) -> list[str]:
     """Tool lines that follow each other become one paragraph of lines."""
     joined: list[str] = []

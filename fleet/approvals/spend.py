@@ -33,6 +33,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from typing import Protocol
 
+from fleet import units
 from fleet.approvals.budget_asks import (
     PREFIX,
     RAISED,
@@ -148,7 +149,9 @@ class SpendAsks:
             if earlier.unit == unit and earlier.cap == limit:
                 return True
         amount = offer(cap, unit)
-        used = f"{tokens:,.0f} tokens" + (f" (${usd:,.4f})" if cap.max_usd is not None else "")
+        used = units.tokens_words(tokens) + (
+            f" ({units.usd(usd)})" if cap.max_usd is not None else ""
+        )
         ask = Ask(
             native_id=native,
             tool=TOOL,

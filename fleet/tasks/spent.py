@@ -8,6 +8,7 @@ only numbers and the projection's basis)."""
 
 from __future__ import annotations
 
+from fleet import units
 from fleet.budgets.quoting.words import usd
 from fleet.ledger.records.tasks import Actual, Projection, TaskRecord
 from fleet.ledger.stores.work.actuals import ActualsStore
@@ -24,7 +25,7 @@ def projected_words(projection: Projection) -> str:
         amount = f"{usd(median)} (p90 {usd(p90)})"
     elif projection.tokens is not None:
         median, p90 = projection.tokens
-        amount = f"{median:,.0f} tokens (p90 {p90:,.0f})"
+        amount = f"{units.tokens_words(median)} (p90 {units.tokens(p90)})"
     else:
         return NONE_YET
     n = projection.count
@@ -35,8 +36,8 @@ def actual_words(actual: Actual, *, ended: bool) -> str:
     """``actual so far $0.31 (41,200 tokens)``; ``actual`` alone once the task ended."""
     said = "actual" if ended else "actual so far"
     if actual.usd is None:
-        return f"{said} {actual.tokens:,} tokens (not priced)"
-    return f"{said} {usd(actual.usd)} ({actual.tokens:,} tokens)"
+        return f"{said} {units.tokens_words(actual.tokens)} (not priced)"
+    return f"{said} {usd(actual.usd)} ({units.tokens_words(actual.tokens)})"
 
 
 def spend_line(task: TaskRecord, actual: Actual) -> str:

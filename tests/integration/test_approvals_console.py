@@ -68,14 +68,16 @@ def read(bot: ConsoleBot, request_id: str) -> ApprovalRequest:
 
 
 def test_pending_approve_and_deny_at_the_console(bot: ConsoleBot) -> None:
-    """`pending` lists open requests; `approve ID` allows, `deny ID REASON` denies with the
-    reason; a second answer is told who answered; unknown ids are refused."""
+    """`pending` lists open requests and the console's ways to answer (no prefix, no
+    reaction); `approve ID` allows, `deny ID REASON` denies with the reason; a second answer
+    is told who answered; unknown ids are refused."""
     bot.command("spawn c1 --prompt wait", r"Agent c1 started \(stub\)")
     first = ask(bot, "n1", "rm -rf build")
     second = ask(bot, "n2", "git push --force")
     bot.command("pending", rf"{first.id}.*c1.*Bash.*rm -rf build")
     bot.expect(rf"{second.id}.*c1.*Bash.*git push --force")
-    bot.expect(r"2 open")
+    said = bot.expect(r"2 open\. (.*)")
+    assert said.group(1).strip() == "Answer with approve ID [always] or deny ID [REASON]."
 
     bot.command(f"approve {first.id}", rf"{first.id} allowed once")
     allowed = read(bot, first.id)

@@ -151,6 +151,21 @@ async def test_the_operators_reaction_answers_and_a_viewers_changes_nothing(
     ]
 
 
+async def test_pending_on_discord_names_reactions_and_the_prefix(
+    fake: FakeDiscord, app: App
+) -> None:
+    """`!pending` on Discord answers with the prefixed commands and the reaction too."""
+    await fake.post_user_message(fake.control_channel_id, "ann", "!spawn c1 --runtime stub")
+    await eventually(lambda: [t for t in fake.threads if t["name"] == "c1"])
+    request = await open_request(app, [])
+    await shown_in_thread(fake, request)
+    await fake.post_user_message(fake.control_channel_id, "ann", "!pending")
+    [answer] = await eventually(
+        lambda: [m for m in fake.messages(fake.control_channel_id) if "1 open" in text(m)]
+    )
+    assert "`!approve ID [always]` or `!deny ID [REASON]`, or react on" in text(answer)
+
+
 async def test_a_hostile_ask_shows_what_would_hide_on_discord(fake: FakeDiscord, app: App) -> None:
     """A tool name's line break, a homoglyph and 45 empty lines are shown visibly on Discord:
     no forged line, `g[U+0456]thub.com`, the empty lines counted and `rm -rf ~` kept."""

@@ -20,6 +20,7 @@ from bot.dashboard.access.signin import Viewer
 from bot.dashboard.pages.shapes import Json
 from bot.dashboard.pages.task_board import spend_words, totals_words
 from connectors.markdown import to_html
+from fleet import units
 from fleet.ledger.records.tasks import TASK_STATES
 from fleet.redaction.guard import cut
 
@@ -52,16 +53,11 @@ TITLES = {
 
 
 def _tokens(value: float | None) -> str:
-    if value is None:
-        return "—"
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:.1f}{suffix}"
-    return f"{value:.0f}"
+    return "—" if value is None else units.tokens_short(value)
 
 
 def _usd(value: float | None) -> str:
-    return "—" if value is None else f"${value:,.2f}"
+    return "—" if value is None else units.usd(value)
 
 
 def _age(seconds: float | None) -> str:
@@ -94,7 +90,7 @@ def markdown_html(markdown: str) -> str:
 
 
 def _amount(value: float, unit: str) -> str:
-    return _usd(value) if unit == "usd" else f"{_tokens(value)} tokens"
+    return _usd(value) if unit == "usd" else units.tokens_words(value)
 
 
 class Pages:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from bot.dashboard.pages.shapes import Json, Redacted, iso
 from bot.render.forge import web_address
+from fleet import units
 from fleet.budgets.quoting.words import usd
 from fleet.clock import Clock
 from fleet.errors import FleetError
@@ -300,7 +301,7 @@ def _ordered(tasks: Sequence[TaskRecord]) -> list[TaskRecord]:
 
 
 def _tokens(value: float) -> str:
-    return f"{value:,.0f} tokens"
+    return units.tokens_words(value)
 
 
 def spend_words(task: Json) -> str:
@@ -336,7 +337,7 @@ def _words(
     if usd_pair is not None:
         said = f"projected {usd(usd_pair[0])} (p90 {usd(usd_pair[1])})"
     elif tokens_pair is not None:
-        said = f"projected {_tokens(tokens_pair[0])} (p90 {tokens_pair[1]:,.0f})"
+        said = f"projected {_tokens(tokens_pair[0])} (p90 {units.tokens(tokens_pair[1])})"
     else:
         said = none_said
     if actual_usd is not None:

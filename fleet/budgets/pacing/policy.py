@@ -70,6 +70,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from fleet import units
 from fleet.budgets.model import BudgetStatus, Groups, Transition
 from fleet.budgets.pacing.ladder import advance, fresh
 from fleet.budgets.pacing.law import fits, headroom
@@ -343,7 +344,8 @@ class PacingPolicy(Wording):
             return True, ""
         room = headroom(status)
         return False, (
-            f"{key}: ~{expected_tokens:,.0f} tokens expected, {room:,.0f} fit the pace now; {way}"
+            f"{key}: ~{units.tokens_words(expected_tokens)} expected, {units.tokens(room)} fit the "
+            f"pace now; {way}"
         )
 
     def _way_past_pace(self, agent: str, key: str, burst: Burst | None, urgent: bool) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from fleet import units
 from fleet.budgets.model import BudgetStatus
 from fleet.budgets.quoting.words import usd
 from fleet.events import EventKind, FleetEvent
@@ -221,4 +222,4 @@ def _over(key: str, unit: str, amounts: tuple[float, Held, float], limit: float)
 
 def amount(value: float, unit: str) -> str:
     """An amount in a budget's unit: ``$2.70`` or ``12,000 tokens``."""
-    return usd(value) if unit == "usd" else f"{value:,.0f} tokens"
+    return usd(value) if unit == "usd" else units.tokens_words(value)

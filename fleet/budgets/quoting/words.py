@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import Final, Literal
 
+from fleet import units
 from fleet.ledger.records.quotes import Quote
 
 NOTHING_HELD: Final = "nothing is held against its budgets: no history and no cap"
@@ -24,8 +25,8 @@ def on_what(runtime: str, model: str | None) -> str:
 
 
 def usd(value: float) -> str:
-    """Dollars as a quote says them: cents, or four places below one cent."""
-    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+    """Dollars as a quote says them (:func:`fleet.units.usd`)."""
+    return units.usd(value)
 
 
 def basis_words(quote: Quote) -> str:
@@ -42,7 +43,7 @@ def quote_text(quote: Quote) -> str:
     tokens, dollars = quote.tokens, quote.usd
     if tokens is None:
         return f"Quote: {basis} to reckon from."
-    in_tokens = f"{tokens[1]:,.0f} tokens (median {tokens[0]:,.0f})"
+    in_tokens = f"{units.tokens_words(tokens[1])} (median {units.tokens(tokens[0])})"
     if dollars is None:
         return f"Quote: p90 {in_tokens}, {basis}, none of them priced."
     priced = "" if quote.priced == quote.runs else f" ({quote.priced} priced)"
@@ -53,7 +54,7 @@ def hold_text(quote: Quote) -> str:
     """What the run holds against its budgets, and why that much."""
     held = [usd(quote.hold_usd)] if quote.hold_usd is not None else []
     if quote.hold_tokens is not None:
-        held.append(f"{quote.hold_tokens:,.0f} tokens")
+        held.append(units.tokens_words(quote.hold_tokens))
     if not held:
         return f"Held: {NOTHING_HELD}."
     capped = _capped(quote)

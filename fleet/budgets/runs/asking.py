@@ -14,6 +14,7 @@ import re
 from dataclasses import replace
 from typing import Final, Literal
 
+from fleet import units
 from fleet.budgets.runs.budget import MAX_TOKENS, MAX_USD, cap_text
 from fleet.model import RunBudget
 
@@ -94,7 +95,7 @@ def raised(cap: RunBudget, unit: Unit, amount: float) -> RunBudget:
 
 def amount_text(unit: Unit, amount: float) -> str:
     """``$2.00`` or ``50,000 tokens``."""
-    return f"${amount:,.2f}" if unit == "usd" else f"{amount:,.0f} tokens"
+    return units.usd(amount) if unit == "usd" else units.tokens_words(amount)
 
 
 def raise_word(unit: Unit, amount: float) -> str:

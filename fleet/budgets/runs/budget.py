@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from fleet import units
 from fleet.budgets.model import parse_duration
 from fleet.model import DEFAULT_ASK_WITHIN, RunBudget
 
@@ -242,7 +243,7 @@ def cap_text(budget: RunBudget) -> str:
     """The cap in words: ``200,000 tokens``, ``$2.50``, ``200,000 tokens or $2.50``."""
     parts = []
     if budget.max_tokens is not None:
-        parts.append(f"{budget.max_tokens:,} tokens")
+        parts.append(units.tokens_words(budget.max_tokens))
     if budget.max_usd is not None:
-        parts.append(f"${budget.max_usd:,.2f}")
+        parts.append(units.usd(budget.max_usd))
     return " or ".join(parts) or "no cap"

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
+from fleet import units
 from fleet.budgets.runs.budget import UNPRICED_FIX, cap_text
 from fleet.metering.policy import (
     Estimate,
@@ -118,8 +119,8 @@ class _Run:
         return True
 
     def spent(self) -> str:
-        dollars = f" (${self.usd:,.4f})" if self.cap.max_usd is not None else ""
-        return f"{self.tokens:,.0f} tokens{dollars}"
+        dollars = f" ({units.usd(self.usd)})" if self.cap.max_usd is not None else ""
+        return f"{units.tokens_words(self.tokens)}{dollars}"
 
 
 @dataclass(frozen=True, slots=True)

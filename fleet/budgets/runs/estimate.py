@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
+from fleet import units
 from fleet.budgets.model import BudgetStatus
 
 DAY: Final = timedelta(days=1)
@@ -80,12 +81,12 @@ def estimate_text(
         return f"Usual cost of a run on {on}: {NO_HISTORY}."
     median, p90 = estimate.tokens
     usd = estimate.usd
-    cost = f" (${usd[0]:,.2f})" if usd else ""
-    cost90 = f" (${usd[1]:,.2f})" if usd else ""
+    cost = f" ({units.usd(usd[0])})" if usd else ""
+    cost90 = f" ({units.usd(usd[1])})" if usd else ""
     runs = f"{estimate.runs} past run{'s' if estimate.runs != 1 else ''}"
     text = (
-        f"Usual cost of a run on {on}: median {median:,.0f} tokens{cost}, "
-        f"p90 {p90:,.0f} tokens{cost90}, from {runs}."
+        f"Usual cost of a run on {on}: median {units.tokens_words(median)}{cost}, "
+        f"p90 {units.tokens_words(p90)}{cost90}, from {runs}."
     )
     if status is None:
         return text
@@ -94,9 +95,9 @@ def estimate_text(
     if status.unit == "usd":
         if usd is None:
             return text + f" {key} is in dollars and these runs had no price."
-        shares, amount = (usd[0] / allowance, usd[1] / allowance), f"${allowance:,.2f}"
+        shares, amount = (usd[0] / allowance, usd[1] / allowance), units.usd(allowance)
     else:
-        shares, amount = (median / allowance, p90 / allowance), f"{allowance:,.0f} tokens"
+        shares, amount = (median / allowance, p90 / allowance), units.tokens_words(allowance)
     return text + (
         f" That is {_percent(shares[0])} (p90 {_percent(shares[1])}) of {key}'s allowance "
         f"for {named} ({amount})."

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Final
 
+from fleet import units
 from fleet.forge.text.defuse import escape_cell
 from fleet.forge.text.hidden import unseen_free
 from fleet.redaction.guard import guarded
@@ -82,7 +83,7 @@ def footer(p: Provenance) -> str:
         f"exit: {escape_cell(p.exit) if p.exit else '—'}",
         f"**Done signal** {_done(p.done_signal)}",
         f"**Approvals granted** {_approvals(p.approvals) or 'none'}",
-        f"**Spend** {p.tokens:,} tokens, {money(p.cost_usd)}; cap: "
+        f"**Spend** {units.tokens_words(p.tokens)}, {money(p.cost_usd)}; cap: "
         f"{escape_cell(p.cap) if p.cap else 'none'}",
         *([f"**Task** {escape_cell(p.task.removeprefix('Task '), VALUE_CAP)}"] if p.task else []),
         f"**Secret scan** {escape_cell(p.secret_scan)}",
@@ -113,10 +114,10 @@ def when(at: datetime) -> str:
 
 
 def money(usd: float | None) -> str:
-    """Dollars: ``$0.0123`` below one, ``$12.34`` above; ``cost not priced`` for none."""
+    """Dollars (:func:`fleet.units.usd`); ``cost not priced`` for none."""
     if usd is None:
         return "cost not priced"
-    return f"${usd:.4f}" if abs(usd) < 1 else f"${usd:,.2f}"
+    return units.usd(usd)
 
 
 def duration(seconds: float) -> str:

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from fleet import units
 from fleet.budgets.runs.estimate import NO_HISTORY, RunEstimate
 from fleet.forge.posts.footer import Provenance, footer, money
 from fleet.forge.text.defuse import escape_cell
@@ -149,7 +150,7 @@ def _state_line(state: StickyState) -> str:
 
 def _spend(state: StickyState) -> str:
     cap = f" against its cap of {escape_cell(state.cap, 80)}" if state.cap else " (no cap)"
-    spent = f"{state.tokens:,} tokens, {money(state.cost_usd)}"
+    spent = f"{units.tokens_words(state.tokens)}, {money(state.cost_usd)}"
     if state.over:
         return f"This run: {spent}{cap}."
     return f"Spend so far: {spent}{cap}."
@@ -163,7 +164,8 @@ def _estimate(estimate: RunEstimate | None) -> str:
         median, p90 = estimate.usd
         return f"A run like this costs {money(median)} (median), {money(p90)} (p90), from {runs}."
     median, p90 = estimate.tokens
-    return f"A run like this takes {median:,.0f} tokens (median), {p90:,.0f} (p90), from {runs}."
+    median_words, p90_words = units.tokens_words(median), units.tokens(p90)
+    return f"A run like this takes {median_words} (median), {p90_words} (p90), from {runs}."
 
 
 def _inline(text: str, limit: int) -> str:

@@ -10,7 +10,7 @@ from bot.commands.request import Request
 from bot.render import fleet as render
 from bot.render import forge as render_forge
 from bot.render import runs as render_runs
-from bot.render.transcript import transcript, unshown
+from bot.render.transcript import lately
 from fleet.budgets.quoting.words import quote_text
 from fleet.forge.facts import ForgeRuns
 from fleet.ledger.stores.spend.quotes import QuotesStore
@@ -98,14 +98,7 @@ class RunCommands(Family):
         if req.command.flags.get("raw"):
             return render.logs(name, await self._fleet.logs(name, count), count)
         read = await self._fleet.outputs.transcript(name, count)
-        if not read.events:
-            return (
-                f"**{name}** has done nothing readable yet (`logs {name} --raw` shows its output)."
-            )
-        body = transcript(read.events, agent=name)
-        head = f"What **{name}** did lately ({len(read.events)} entries"
-        more = f"; `logs {name} --lines N` for more" if len(read.events) >= count else ""
-        return f"{head}{more}):\n\n{body}{unshown(0, read.malformed, name)}"
+        return lately(name, read.events, count, read.malformed)
 
     @command(RUNS)
     async def runs(self, req: Request) -> str:

@@ -133,7 +133,7 @@ def test_one_agent_in_detail_shows_its_facts_branch_forge_run_and_runs_as_text()
     )
     [model] = [line for line in lines if line.startswith("  model ")]
     assert "[x](https://evil.example) **b** [U+001B][2J[U+001B][31mred" in model
-    assert lines[-1].split() == ["3", "claude", "4", "12.3k", "$0.5000"]
+    assert lines[-1].split() == ["3", "claude", "4", "12.3k", "$0.50"]
 
 
 def test_an_unknown_name_is_answered_with_the_likely_one_or_the_names_there_are() -> None:

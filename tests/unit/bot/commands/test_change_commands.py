@@ -59,19 +59,19 @@ async def test_a_viewer_gets_the_table_since_the_time_asked(
     assert lines[2] == "| " + " | ".join(HEADERS) + " |"
     rows = [line for line in lines if line.startswith("| ") and line != lines[2]]
     assert rows[0] == (
-        "| coder | claude | claude-sonnet-4-5 | 3 | 1 | 1 | 0 | 60% | $0.7500 | $0.9375 | "
+        "| coder | claude | claude-sonnet-4-5 | 3 | 1 | 1 | 0 | 60% | $0.75 | $0.94 | "
         "$2.81 | 5,300 | 1h00m | 1 |"
     )
     assert rows[1] == (
         "| tester | codex | gpt-5-codex | 1 | 0 | 1 | 0 | 50% | $1.12 | $1.19 | $1.19 | 1,950 | "
         "20m00s | 2 |"
     )
-    assert rows[3].startswith("| **all** |   |   | 4 | 1 | 2 | 1 | 57% | $0.9375 | $1.09 | $4.38 |")
+    assert rows[3].startswith("| **all** |   |   | 4 | 1 | 2 | 1 | 57% | $0.94 | $1.09 | $4.38 |")
     hostile = rows[2]
     # The name is plain text, escaped as every chat table escapes one: no markup, no
     # formula, its pipe no column.
     cell = said(HOSTILE).replace("|", "\\|")
-    assert hostile.startswith(f"| tester | codex | {cell} | 0 | 0 | 0 | 1 | – | – | – | $0.3750 |")
+    assert hostile.startswith(f"| tester | codex | {cell} | 0 | 0 | 0 | 1 | – | – | – | $0.38 |")
     assert cell.startswith("\\=cmd") and "\\<b\\>\\*bold" in cell
     assert "most of its tokens" in text
     assert "1 request with tokens had no price" in text

@@ -130,9 +130,9 @@ async def test_usage_today_counts_from_local_midnight(router: Router, ledger: Le
     assert text.startswith("Token use today (since 2025-03-01 00:00 CET):")
     assert table_rows(text) == [
         ["coder-1", "claude-sonnet-4 (anthropic)", "2", "1,500", "200", "5,000", "300", "7,000",
-         "$0.5123"],
+         "$0.51"],
         ["docs", "x-1 (anthropic)", "1", "0", "7", "0", "0", "7", "—"],
-        ["**total**", "", "3", "1,500", "207", "5,000", "300", "7,007", "$0.5123"],
+        ["**total**", "", "3", "1,500", "207", "5,000", "300", "7,007", "$0.51"],
     ]  # fmt: skip
     assert text.endswith("Tokens only: no price configured for x-1.")
     [entry] = await ledger.audit.audit_entries()

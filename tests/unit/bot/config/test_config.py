@@ -211,20 +211,31 @@ def test_workdir_that_is_a_file_is_reported(tmp_path: Path) -> None:
 
 
 def test_malformed_yaml_reports_yaml_line_column_and_reason() -> None:
-    """Broken YAML is reported at YAML's own line and column, with what YAML said."""
-    problem = only_problem("log_level: info\nagents:\n  - name: a\n   runtime: stub\n")
+    """Broken YAML that is no layout mistake is reported at YAML's own line and column,
+    with what YAML said."""
+    problem = only_problem("log_level: info\nagents: [a, b\nstate_dir: x\n")
     assert problem.file == FILE
-    assert problem.line == 4
+    assert problem.line == 3
     assert problem.key_path == ""
     assert problem.message.startswith("invalid YAML at column ")
-    assert "expected <block end>" in problem.message or "not allowed" in problem.message
+    assert "expected ',' or ']'" in problem.message
+
+
+def test_mis_indented_key_under_a_list_item_is_reported_at_its_line() -> None:
+    """A list item's key indented less than the one above it names both lines' columns."""
+    problem = only_problem("log_level: info\nagents:\n  - name: a\n   runtime: stub\n")
+    assert (problem.file, problem.line, problem.key_path) == (FILE, 4, "")
+    assert problem.message.startswith(
+        "invalid YAML: `runtime` is indented less than `name` on line 3"
+    )
 
 
 def test_mapping_value_in_wrong_place_is_reported() -> None:
-    """The classic 'mapping values are not allowed here' keeps its line and column."""
+    """What PyYAML calls 'mapping values are not allowed here' says which key to move."""
     problem = only_problem("a: b\n  c: d\n")
-    assert str(problem) == (
-        "fleetwarden.yaml:2: invalid YAML at column 4: mapping values are not allowed here"
+    assert str(problem).startswith(
+        "fleetwarden.yaml:2: invalid YAML: `c` is indented more than `a` on line 1 "
+        "(column 3, not 1); keys of one mapping line up: start it at column 1"
     )
 
 
@@ -232,7 +243,7 @@ def test_tab_indentation_gets_a_hint() -> None:
     """A tab where YAML wants spaces says to indent with spaces."""
     problem = only_problem("agents:\n\t- name: a\n")
     assert problem.line == 2
-    assert problem.message.endswith("indent with spaces, not tabs")
+    assert "YAML indents with spaces only: replace the tab with spaces" in problem.message
 
 
 def test_unprintable_character_is_reported_with_its_line() -> None:

@@ -270,7 +270,14 @@ def test_a_roster_file_takes_the_peer_keys_and_is_checked_across_its_entries(
     )
     roster.write_text("- name: coder\n  talks_to: [testr]\n- name: tester\n  role: ''\n")
     problems = problems_of("agents: etc/roster.yaml\n", tmp_path)
-    assert problems == [
+    assert problems == [  # the schema's problem and the one across entries, at once
+        ConfigProblem(
+            "etc/roster.yaml",
+            2,
+            "agents[0].talks_to[0]",
+            "no agent of the roster is called 'testr' — did you mean 'tester'? talks_to lists "
+            "other agents of the roster (here: tester)",
+        ),
         ConfigProblem(
             "etc/roster.yaml",
             4,

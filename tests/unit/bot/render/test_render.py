@@ -226,10 +226,19 @@ def test_compact_token_counts(tokens: int | None, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("usd", "expected"),
-    [(None, "—"), (0.0, "$0.0000"), (0.0123, "$0.0123"), (0.99994, "$0.9999"), (12.345, "$12.35")],
+    [
+        (None, "—"),
+        (0.0, "$0.00"),
+        (0.0059, "$0.0059"),
+        (0.0123, "$0.01"),
+        (0.135, "$0.14"),
+        (0.99994, "$1.00"),
+        (12.345, "$12.35"),
+    ],
 )
 def test_money(usd: float | None, expected: str) -> None:
-    """Costs below a dollar keep four decimals, larger ones two; unpriced is an em dash."""
+    """Costs are cents from a cent up, two significant digits below one (fleet.units);
+    unpriced is an em dash."""
     assert render.money(usd) == expected
 
 
@@ -285,7 +294,7 @@ def test_usage_is_a_table_per_agent_and_model_with_a_totals_row() -> None:
             "5,000",
             "100",
             "6,600",
-            "$0.0123",
+            "$0.01",
         ],
         ["coder-1", "gpt-5 (openai)", "2", "10", "20", "0", "0", "30", "—"],
         [

@@ -157,3 +157,18 @@ def test_a_cancelled_task_is_out_of_a_missions_projected_sums_its_spend_kept() -
     assert totals.projected_usd == (1.0, 2.0) and totals.projected_tokens == (100.0, 200.0)
     assert totals.unprojected == 0 and totals.progress == "1 of 1 done"
     assert totals.actual_tokens == 140 and totals.actual_usd == 0.7
+
+
+def test_a_mission_s_tokens_are_whole_whatever_the_sums_are_kept_in() -> None:
+    """Sums kept as floats (a projection's medians, a store's SUM) read as whole tokens with
+    separators, never `3,115.0` or `3115.0`; dollars in cents beside sub-cent amounts."""
+    top = MissionRecord(1, "ship", "Ship", None, "op", T0)
+    projected = Projection("every task", (1, 2), (1557.5, 4200.25), None)
+    found = views(
+        [task(1, mission=1, state="done", projection=projected)],
+        {1: Actual(3115.0, 0.0059, 1)},  # type: ignore[arg-type]
+    )
+    lines = render.mission(mission_view(top, [top], found)).splitlines()
+    assert lines[1] == (
+        "1 of 1 done · projected 1,558 tokens (p90 4,200) · actual 3,115 tokens, $0.0059"
+    )

@@ -181,7 +181,7 @@ def test_what_live_runs_hold_is_shown_beside_what_was_spent() -> None:
     status = replace(coder(), unit="usd", used=0.4, limit=3.5, held=2.7, holding=3)
     row = rows(render_text([status], NOW, BERLIN))["agent:coder-1"]
     assert row["used"] == "$0.40 (11%) + $2.70 held by 3 runs"
-    assert "$0.4000 + $2.70 held by 3 runs / $3.50 (11%)" in budgets([status], NOW, BERLIN)
+    assert "$0.40 + $2.70 held by 3 runs / $3.50 (11%)" in budgets([status], NOW, BERLIN)
     one = replace(coder(), held=30_000.0, holding=1)
     assert rows(render_text([one], NOW, BERLIN))["agent:coder-1"]["used"] == (
         "500,000 (50%) + 30,000 held by 1 run"

@@ -73,7 +73,7 @@ def test_the_footer_says_everything_the_run_did() -> None:
         "**Run** 41, asked by alice; started 2026-11-25 14:03 UTC; took 12m05s; exit: finished",
         "**Done signal** the agent (`fw-forge done`)",
         "**Approvals granted** bash: npm publish (by `@dana:matrix.org`)",
-        "**Spend** 123,456 tokens, $0.4213; cap: \\$2.50",
+        "**Spend** 123,456 tokens, $0.42; cap: \\$2.50",
         "**Secret scan** clean",
         "**Egress** deny by default; allowed: pypi.org; refused: 1",
         "**Forge operations**\n  - read issue `#12`\n  - commented on `#12`\n"

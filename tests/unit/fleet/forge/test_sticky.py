@@ -43,8 +43,8 @@ def test_a_working_run_says_what_it_does_and_spends() -> None:
     text = status_text(state())
     assert text.startswith("**coder** · 🛠 Working.")
     assert "Now: read file src/login.py" in text
-    assert "Spend so far: 12,345 tokens, $0.1200 against its cap of \\$2.50." in text
-    assert "A run like this costs $0.3000 (median), $0.9000 (p90), from 5 past runs." in text
+    assert "Spend so far: 12,345 tokens, $0.12 against its cap of \\$2.50." in text
+    assert "A run like this costs $0.30 (median), $0.90 (p90), from 5 past runs." in text
     assert text.endswith("</details>") and text.count("<details>") == 1
 
 

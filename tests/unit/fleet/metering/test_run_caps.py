@@ -201,9 +201,9 @@ def test_the_thread_is_told_the_run_s_cutoff() -> None:
         assert isinstance(claim, RunClaim)
         caps.settle(claim, 5, None)
         refused = caps.claim(request(), Estimate(10))
-        assert isinstance(refused, Refuse) and "run capped at 1 tokens: refused" in refused.reason
+        assert isinstance(refused, Refuse) and "run capped at 1 token: refused" in refused.reason
         assert heard == [(AGENT, heard[0][1])]
-        assert heard[0][1].startswith(f"{cutoff}: **coder-1**: run capped at 1 tokens: {word}")
+        assert heard[0][1].startswith(f"{cutoff}: **coder-1**: run capped at 1 token: {word}")
 
 
 def bounded(worst: int, usd: float | None = None) -> Estimate:

@@ -178,7 +178,7 @@ async def test_a_summary_counts_what_the_ledger_metered_in_the_run(tmp_path: Pat
         text = render_runs.summary(story, clock.now())
         assert text.startswith("✅ **c1** finished after 1m00s")
         assert "> All done: fixed the typo." in text
-        assert "3 turns · 2 model requests · 1,550 tokens · $0.0110" in text
+        assert "3 turns · 2 model requests · 1,550 tokens · $0.01" in text
         assert "downgraded by its budget: 1 from claude-opus-4-1 to claude-haiku-4-5" in text
         assert "In `/srv/repo` · git `abc` → `def`" in text
         assert text.endswith(

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from bot.commands.errors import CommandError
 from bot.commands.grammar import FlagValue
+from fleet import units
 from fleet.budgets.model import BudgetStatus
 from fleet.budgets.quoting.quote import QuoteUnderError, estimate_of, parse_quote_under
 from fleet.budgets.quoting.words import hold_text
@@ -98,9 +99,9 @@ class SpawnSpend:
         if known is None:
             return RunBudget(tokens, usd)
         if known.offer_usd is not None and usd is None:
-            raise CommandError(_offer_without(name, f"${known.offer_usd:,.2f}", "--max-usd X"))
+            raise CommandError(_offer_without(name, units.usd(known.offer_usd), "--max-usd X"))
         if known.offer_tokens is not None and tokens is None:
-            offered = f"{known.offer_tokens:,} tokens"
+            offered = units.tokens_words(known.offer_tokens)
             raise CommandError(_offer_without(name, offered, "--max-tokens N"))
         fresh = replace(known, since=None, raised_tokens=0, raised_usd=0.0)  # a new task
         return replace(fresh, max_tokens=tokens, max_usd=usd)
