@@ -42,7 +42,12 @@ def _wrong_invocations(code: str, parser: argparse.ArgumentParser) -> list[str]:
         level = parser
         for depth, word in enumerate(words):
             verbs = _verbs(level)
-            if not verbs or word.startswith("-") or (depth and not re.fullmatch(r"[a-z-]+", word)):
+            if (
+                word in ("…", "...")
+                or not verbs
+                or word.startswith("-")
+                or (depth and not re.fullmatch(r"[a-z-]+", word))
+            ):
                 break
             if word not in verbs:
                 wrong.append(f"fleetwarden {' '.join(words[: depth + 1])}")

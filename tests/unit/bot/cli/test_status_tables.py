@@ -90,8 +90,8 @@ def test_status_tasks_is_a_table_of_tasks_and_missions() -> None:
     row = next(line for line in lines if "#3 fix-login" in line)
     cells = re.split(r"\s{2,}", row.strip())
     assert cells == [
-        "#3 fix-login", "working", "coder", "release", "$0.4000 (p90 $0.9000)",
-        "$0.1200 (6.2k tok)", "run 41 of coder going",
+        "#3 fix-login", "working", "coder", "release", "$0.40 (p90 $0.90)",
+        "$0.12 (6.2k tok)", "run 41 of coder going",
     ]  # fmt: skip
     done = next(line for line in lines if "#1 notes" in line)
     assert "9k tok (p90 12k)" in done and "8.1k tok" in done
@@ -101,7 +101,7 @@ def test_status_tasks_is_a_table_of_tasks_and_missions() -> None:
     assert not any(line.startswith("✅") for line in lines)  # its second line stays in its cell
     assert "Missions:" in text
     mission = next(line for line in lines if line.startswith("release"))
-    assert "0 of 1 done" in mission and "$0.1200 (6.2k tok)" in mission
+    assert "0 of 1 done" in mission and "$0.12 (6.2k tok)" in mission
     assert "Of the ended, the latest 20 of each end are shown." in text
 
 
