@@ -3,7 +3,8 @@
 It is a demonstration runtime, not an imitation of a real coding agent. It prints
 progress lines for its prompt ("count to 5" counts to five; anything else takes three
 steps) and, under the metering proxy (ANTHROPIC_BASE_URL set), asks the model once about
-its prompt (so its run shows spend), then echoes every line it receives on stdin. Lines it understands:
+its prompt (so its run shows spend), then echoes every line it receives on stdin. Lines
+it understands:
 
     exit         say goodbye and exit with status 0
     fail N       exit with status N (to see how failures look)
