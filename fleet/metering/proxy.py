@@ -40,7 +40,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -64,8 +64,7 @@ from fleet.metering.counting.journal import UsageJournal
 from fleet.metering.counting.meter import Meter
 from fleet.metering.counting.recorder import Recorder, Sink
 from fleet.metering.counting.usage import Api
-from fleet.metering.offline.model import DEMO_MODEL
-from fleet.metering.offline.server import OfflineProvider
+from fleet.metering.offline.server import DEMO_MODEL, OfflineProvider
 from fleet.metering.policy import AllowAll, Policy, Refuse, RequestInfo
 from fleet.metering.wire.body import (
     MAX_REQUEST,
@@ -120,7 +119,7 @@ class MeteringProxy:
         self.recorder = Recorder(sink, interval=self._settings.flush_interval, keep=keep)
         self._relay = Relay(self._settings, self.recorder, self._prices)
         self._session: aiohttp.ClientSession | None = None
-        self._offline: OfflineProvider | None = None
+        self._offline = OfflineProvider(self._clock)  # serving only what config leaves it
         self._served: Served | None = None
         self._port: int | None = None
         self._warned: set[str] = set()
@@ -156,28 +155,23 @@ class MeteringProxy:
             raise RuntimeError("MeteringProxy is already started")
         if self._journal is not None:
             await self._journal.replay()  # before any new request is metered
-        if any(route.offline for route in self._routes.values()):
-            await self._start_offline()
         # Bodies are decoded by :mod:`fleet.metering.wire.body`, which refuses what it cannot read.
         app = web.Application(client_max_size=MAX_REQUEST, handler_args={"auto_decompress": False})
         app.router.add_route("*", "/a/{agent}/{provider}/{key}/{tail:.*}", self._handle)
         app.router.add_route("*", "/a/{agent}/{provider}/{key}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self.strangers.stray)
-        try:
-            served = await serve(
-                app,
-                self._secrets,
-                wanted_port=self._settings.port,
-                what="metering proxy",
-                shutdown_timeout=2.0,
-                limits=self._settings.limits(),
-                who=self._whose,
-                busy=self._busy,
-                refusal=refusal(FULL),
-            )
-        except BaseException:
-            await self._stop_offline()
-            raise
+        served = await serve(
+            app,
+            self._secrets,
+            wanted_port=self._settings.port,
+            what="metering proxy",
+            shutdown_timeout=2.0,
+            limits=self._settings.limits(),
+            who=self._whose,
+            busy=self._busy,
+            refusal=refusal(FULL),
+        )
+        self._routes = await self._offline.serve(self._routes)
         self._port = served.port
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
@@ -197,23 +191,8 @@ class MeteringProxy:
         if self._session is not None:
             await self._session.close()
             self._session = None
-        await self._stop_offline()
+        await self._offline.stop()
         await self.recorder.stop()
-
-    async def _start_offline(self) -> None:
-        """Serve the offline provider on loopback and point its routes' upstreams at it:
-        from here on its requests take the same path as a real provider's."""
-        offline = OfflineProvider(self._clock)
-        await offline.start()
-        self._offline = offline
-        for name, route in self._routes.items():
-            if route.offline:
-                self._routes[name] = replace(route, upstream=offline.upstream(route.api))
-
-    async def _stop_offline(self) -> None:
-        if self._offline is not None:
-            await self._offline.stop()
-            self._offline = None
 
     @property
     def admission(self) -> Admission:
@@ -339,9 +318,7 @@ class MeteringProxy:
         meter = Meter(at, started, agent, route.name, api, stream, requested_model=model)
         meter.body_size = len(body)
         meter.account = credential.account.name if credential is not None else None
-        # The offline provider serves its one model whatever a request names: the request
-        # is estimated, reserved and charged for that model.
-        served = DEMO_MODEL if route.offline else model
+        served = DEMO_MODEL if route.offline else model  # its one model, whatever is named
         info = RequestInfo(agent, route.name, api, served, stream, at)
         hold = self._settings.max_hold
         said = await enforce.verdict(lambda: self.policy, info, self._clock, hold)

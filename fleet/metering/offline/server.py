@@ -12,13 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 from aiohttp import web
 
+from fleet.accounts.providers import ProviderRoute
 from fleet.clock import Clock, SystemClock
 from fleet.metering.offline import wire
 from fleet.metering.offline.model import DEMO_MODEL, answer
+
+__all__ = ["DEMO_MODEL", "OfflineProvider"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,18 @@ class OfflineProvider:
         if self._url is None:
             raise RuntimeError("OfflineProvider is not started")
         return self._url
+
+    async def serve(self, routes: Mapping[str, ProviderRoute]) -> dict[str, ProviderRoute]:
+        """``routes`` with those the offline provider answers pointed at it, started for
+        them (when there are any): from then on their requests take the same path as a
+        real provider's."""
+        if not any(route.offline for route in routes.values()):
+            return dict(routes)
+        await self.start()
+        return {
+            name: replace(route, upstream=self.upstream(route.api)) if route.offline else route
+            for name, route in routes.items()
+        }
 
     def upstream(self, api: str) -> str:
         """The base URL the provider API ``api`` (``anthropic`` or ``openai``) is served at."""
