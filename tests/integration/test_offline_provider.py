@@ -202,3 +202,49 @@ async def test_claude_code_finishes_a_turn_against_it_with_no_key(
     events = [e for e in await rig.events() if e.api == "anthropic"]
     assert events and all(e.outcome is Outcome.OK and e.served_model == DEMO_MODEL for e in events)
     assert all(e.tokens.total > 0 and e.priced and (e.cost_usd or 0) > 0 for e in events)
+
+
+@pytest.mark.agent_cli
+async def test_codex_finishes_a_turn_against_it_with_no_key(rigs: Any, tmp_path: Path) -> None:
+    """The real Codex CLI, its provider's base URL the proxy's `openai` route and no key,
+    streams the Responses API from the offline provider to the end of its turn."""
+    rig = await rigs(Config.default(Path("/srv/fw")))
+    home, work = tmp_path / "home", tmp_path / "work"
+    (home / ".codex").mkdir(parents=True)
+    (home / "tmp").mkdir()
+    work.mkdir()
+    base = rig.proxy.urls_for(AGENT)["openai"]
+    (home / ".codex" / "config.toml").write_text(
+        f"""\
+model = "gpt-5-codex"
+model_provider = "fleetwarden"
+check_for_update_on_startup = false
+
+[model_providers.fleetwarden]
+name = "Fleetwarden"
+base_url = "{base}/v1"
+env_key = "OPENAI_API_KEY"
+wire_api = "responses"
+supports_websockets = false
+request_max_retries = 0
+stream_max_retries = 0
+
+[analytics]
+enabled = false
+
+[features]
+plugins = false
+
+[otel]
+exporter = "none"
+metrics_exporter = "none"
+"""
+    )
+    env = clean_env(home, {"CODEX_HOME": str(home / ".codex"), "OPENAI_API_KEY": "no-key"})
+    argv = [cli("codex"), "exec", "--skip-git-repo-check", "--ephemeral", "count to 3"]
+    run = await run_cli(argv, work, env)
+    assert run.returncode == 0, run.stdout + run.stderr[-4000:]
+    assert "no real model ran" in run.stdout, run.stdout + run.stderr[-2000:]
+    events = [e for e in await rig.events() if e.api == "responses"]
+    assert events and all(e.outcome is Outcome.OK and e.served_model == DEMO_MODEL for e in events)
+    assert all(e.tokens.total > 0 and (e.cost_usd or 0) > 0 for e in events)
