@@ -40,7 +40,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -78,7 +77,7 @@ from fleet.metering.wire.endpoints import CHATGPT_ROUTE, decide, shown
 from fleet.metering.wire.relay import Relay
 from fleet.metering.wire.shapes import FULL, error_response, too_busy
 from fleet.metering.wire.strangers import AgentPath, Strangers, shape_of
-from fleet.metering.wire.upstream import Outgoing, Upstream
+from fleet.metering.wire.upstream import Outgoing, Send, Upstream
 from fleet.names import AgentName
 from fleet.placeholders import placeholder_tokens
 from fleet.redaction.known import Secret
@@ -218,6 +217,11 @@ class MeteringProxy:
         key = self._secrets.issue(agent)
         return {name: f"http://{HOST}:{self.port}/a/{agent}/{name}/{key}" for name in self._routes}
 
+    @property
+    def offline(self) -> frozenset[str]:
+        """The providers the offline provider answers (:mod:`fleet.metering.offline`)."""
+        return frozenset(name for name, route in self._routes.items() if route.offline)
+
     def revoke(self, agent: str) -> bool:
         """Refuse ``agent``'s requests from now on; whether it had a key."""
         return self._secrets.revoke(agent)
@@ -262,7 +266,7 @@ class MeteringProxy:
             if isinstance(resolved, str):
                 return self._unusable(route, agent, api, resolved, at, started)
             credential = resolved
-        send = _Send(credential, model=api is not None, strip=held)
+        send = Send(credential, model=api is not None, strip=held)
         if api is None:
             body = await take_body(request, route.api, within=self._settings.body_timeout)
             if isinstance(body, web.Response):
@@ -299,7 +303,7 @@ class MeteringProxy:
         tail: str,
         at: datetime,
         started: float,
-        send: _Send,
+        send: Send,
     ) -> web.StreamResponse:
         credential = send.credential
         body = await take_body(request, route.api, within=self._settings.body_timeout)
@@ -356,9 +360,9 @@ class MeteringProxy:
         tail: str,
         body: bytes | bytearray,
         meter: Meter | None,
-        send: _Send | None = None,
+        send: Send | None = None,
     ) -> web.StreamResponse:
-        send = send or _Send(None, model=False, strip=False)
+        send = send or Send(None, model=False, strip=False)
         assert self._session is not None
         url = route.upstream.rstrip("/") + "/" + tail
         if request.rel_url.raw_query_string:
@@ -438,13 +442,3 @@ class MeteringProxy:
             return
         self._warned.add(key)
         log.warning(message, key, why)
-
-
-@dataclass(frozen=True, slots=True)
-class _Send:
-    """How a request goes upstream: the credential to inject (if any), whether it is a
-    model request, and whether the agent's own credential headers are to be dropped."""
-
-    credential: Credential | None
-    model: bool
-    strip: bool

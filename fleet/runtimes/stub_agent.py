@@ -2,9 +2,9 @@
 
 It is a demonstration runtime, not an imitation of a real coding agent. It prints
 progress lines for its prompt ("count to 5" counts to five; anything else takes three
-steps) and, under the metering proxy (ANTHROPIC_BASE_URL set), asks the model once about
-its prompt (so its run shows spend), then echoes every line it receives on stdin. Lines
-it understands:
+steps) and, when Fleetwarden's offline provider stands in for Anthropic
+(FLEETWARDEN_OFFLINE_PROVIDERS names it), asks it once about its prompt, so its run shows
+spend; then it echoes every line it receives on stdin. Lines it understands:
 
     exit         say goodbye and exit with status 0
     fail N       exit with status N (to see how failures look)
@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 HEARTBEAT_URL_ENV = "FLEETWARDEN_HEARTBEAT_URL"
 HEARTBEAT_TOKEN_ENV = "FLEETWARDEN_HEARTBEAT_TOKEN"
 HEARTBEAT_INTERVAL_ENV = "FLEETWARDEN_HEARTBEAT_INTERVAL"
+OFFLINE_PROVIDERS_ENV = "FLEETWARDEN_OFFLINE_PROVIDERS"
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
 MIN_HEARTBEAT_INTERVAL = 0.05
 # Seconds a beat's connection is used again after its answer: under the heartbeat
@@ -270,8 +271,8 @@ def main(argv: list[str]) -> int:
         for i in range(1, steps + 1):
             time.sleep(args.step_delay)
             say(str(i) if match else f"step {i}/{steps}")
-        if os.environ.get("ANTHROPIC_BASE_URL"):
-            ask(1, args.model, question=prompt)
+        if "anthropic" in os.environ.get(OFFLINE_PROVIDERS_ENV, "").split(","):
+            ask(1, args.model, question=prompt)  # a stand-in's answer: no spend on a real key
         say("done")
     if heartbeat is not None:
         heartbeat.state = "waiting"

@@ -40,3 +40,22 @@ def test_quick_start_shows_tokens_and_dollars_with_no_key(tmp_path: Path) -> Non
             bot.kill()
     assert "Traceback" not in bot.stdout + bot.stderr
     assert "502" not in bot.stdout
+
+
+def test_a_dollar_cap_binds_with_no_provider_configured(tmp_path: Path) -> None:
+    """With the offline provider answering every provider, `spawn --max-usd` caps a run of a
+    model-less stub (each request is charged at the demo model's price), not refused as
+    unpriced."""
+    env = {k: v for k, v in clean_env().items() if k not in NO_KEYS}
+    bot = ConsoleBot(tmp_path, env=env)
+    try:
+        bot.command(
+            'spawn demo --prompt "count to 2" --max-usd 0.50', r"This run is capped at \$0\.50"
+        )
+        bot.expect(r"stub: done")
+        bot.command("stop demo", r"Stopped demo")
+        assert bot.close() == 0, bot.stderr
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+    assert "needs the model to be known and priced" not in bot.stdout

@@ -5,6 +5,10 @@ Code CLI finishing a turn against it with no key."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +26,8 @@ from fleet.metering.counting.usage import Api
 from fleet.metering.offline.model import DEMO_MODEL, DEMO_PRICE, answer
 from fleet.metering.policy import ALLOW, Estimate, RequestInfo, Reservation, Verdict
 from fleet.metering.proxy import MeteringProxy
+from fleet.runtimes.base import OFFLINE_PROVIDERS_ENV
+from fleet.runtimes.stub import STUB_AGENT
 from tests.fakes.bodies import key_headers
 from tests.fakes.provider import FakeProvider, Turn
 from tests.integration.test_real_clis import clean_env, cli, run_cli
@@ -248,3 +254,33 @@ metrics_exporter = "none"
     events = [e for e in await rig.events() if e.api == "responses"]
     assert events and all(e.outcome is Outcome.OK and e.served_model == DEMO_MODEL for e in events)
     assert all(e.tokens.total > 0 and (e.cost_usd or 0) > 0 for e in events)
+
+
+def stub(prompt: str, env: dict[str, str]) -> str:
+    """The stub agent's output for ``prompt``, told to exit once it waits for input."""
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(STUB_AGENT), "--step-delay", "0", f"--prompt={prompt}"],
+        input="exit\n",
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+async def test_the_stub_asks_about_its_prompt_only_of_the_stand_in(rigs: Any) -> None:
+    """Told the offline provider stands in for Anthropic, the stub asks it once about its
+    prompt, and the run is charged; pointed at a real provider, it asks nothing."""
+    rig = await rigs(Config.default(Path("/srv/fw")))
+    base = rig.proxy.urls_for(AGENT)["anthropic"]
+    offline = {"ANTHROPIC_BASE_URL": base, OFFLINE_PROVIDERS_ENV: "anthropic,openai"}
+    out = await asyncio.to_thread(stub, "count to 2", offline)
+    assert "stub: answer 1/1: This is Fleetwarden's offline demo model" in out, out
+    events = await rig.events()
+    assert len(events) == 1 and (events[0].cost_usd or 0) > 0
+    async with FakeProvider(default=Turn(text="real")) as fake:
+        out = await asyncio.to_thread(stub, "count to 2", {"ANTHROPIC_BASE_URL": fake.base_url})
+        assert "stub: 2" in out and "answer" not in out, out
+        assert fake.requests == []

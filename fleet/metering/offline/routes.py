@@ -5,7 +5,7 @@ speaks (``anthropic``, ``openai``) that the config leaves unconfigured — no en
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Final
 
@@ -31,3 +31,19 @@ def with_offline(
         )
         for name, route in routes.items()
     }
+
+
+def priced_with(
+    routes: Mapping[str, ProviderRoute],
+    accounts: Iterable[str],
+    priced: Callable[[str | None], bool],
+) -> Callable[[str | None], bool]:
+    """Whether a model's requests have a price: ``priced``, except that when the offline
+    provider answers every provider that could serve a model (every other one a built-in
+    with no account, which answers nothing), every model has — that of its one model."""
+    paid = set(accounts)
+    everything = all(
+        route.offline or (name not in paid and DEFAULT_ROUTES.get(name) == route)
+        for name, route in routes.items()
+    ) and any(route.offline for route in routes.values())
+    return (lambda model: True) if everything else priced

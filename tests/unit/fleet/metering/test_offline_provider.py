@@ -5,14 +5,20 @@ sends them), and usage the proxy's own reader takes from them."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fleet.accounts.providers import DEFAULT_ROUTES
+from fleet.metering.config import PriceTable
 from fleet.metering.counting.events import Tokens
 from fleet.metering.counting.usage import Api, UsageReader
 from fleet.metering.offline import wire
 from fleet.metering.offline.model import DEMO_MODEL, answer
+from fleet.metering.offline.routes import priced_with, with_offline
+from fleet.runtimes.base import OFFLINE_PROVIDERS_ENV, RuntimeContext, provider_env
 from tests.fakes import sse as fake_sse
 
 PROMPT = {"role": "user", "content": "count to 3"}
@@ -140,3 +146,27 @@ def test_bodies_carry_the_usage_as_the_apis_do(api: Api) -> None:
     reader.on_body(json.dumps(ours).encode())
     assert reader.served_model == DEMO_MODEL
     assert reader.tokens == Tokens(input=turn.answer.input_tokens, output=turn.answer.output_tokens)
+
+
+def test_agents_are_told_which_providers_are_the_stand_in(tmp_path: Path) -> None:
+    """`FLEETWARDEN_OFFLINE_PROVIDERS` names the providers the offline one answers, and is
+    absent when it answers none."""
+    urls = {"anthropic": "http://127.0.0.1:1/a/x/anthropic/K"}
+    ctx = RuntimeContext(home=tmp_path, workdir=tmp_path, environ={}, provider_urls=urls)
+    assert OFFLINE_PROVIDERS_ENV not in provider_env(ctx, "x")
+    told = provider_env(replace(ctx, offline=frozenset({"openai", "anthropic"})), "x")
+    assert told[OFFLINE_PROVIDERS_ENV] == "anthropic,openai"
+
+
+def test_every_model_is_priced_only_when_the_stand_in_answers_every_provider() -> None:
+    """With no provider configured a `--max-usd` cap binds on any model (each is charged at
+    the demo model's price); one real provider, or an account anywhere, and only `prices`
+    decide."""
+    unpriced = PriceTable({})
+    alone = with_offline(DEFAULT_ROUTES, ())
+    assert priced_with(alone, (), unpriced.priced)("claude-haiku-4-5")
+    assert priced_with(alone, (), unpriced.priced)(None)
+    assert not priced_with(alone, ("chatgpt",), unpriced.priced)("gpt-5-codex")
+    half = with_offline(DEFAULT_ROUTES, ("anthropic",))
+    assert not priced_with(half, ("anthropic",), unpriced.priced)("claude-haiku-4-5")
+    assert not priced_with(DEFAULT_ROUTES, (), unpriced.priced)("claude-haiku-4-5")
