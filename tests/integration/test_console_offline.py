@@ -13,6 +13,7 @@ from tests.integration.console_bot import ConsoleBot, clean_env
 
 pytestmark = pytest.mark.integration
 
+STARTUP = 60.0  # seconds for the first answer: the whole app starts before it, on a busy host
 NO_KEYS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL")
 
 
@@ -22,7 +23,7 @@ def test_quick_start_shows_tokens_and_dollars_with_no_key(tmp_path: Path) -> Non
     env = {k: v for k, v in clean_env().items() if k not in NO_KEYS}
     bot = ConsoleBot(tmp_path, env=env)
     try:
-        bot.command('spawn demo --prompt "count to 3"', r"Agent demo started \(stub\)")
+        bot.command('spawn demo --prompt "count to 3"', r"Agent demo started \(stub\)", STARTUP)
         bot.expect(r"stub: answer 1/1: This is Fleetwarden's offline demo model")
         bot.expect(r"stub: done")
         runs = bot.command("runs demo", r"1 model request · ([\d,]+) tokens · \$(\d+\.\d+)")
@@ -50,7 +51,9 @@ def test_a_dollar_cap_binds_with_no_provider_configured(tmp_path: Path) -> None:
     bot = ConsoleBot(tmp_path, env=env)
     try:
         bot.command(
-            'spawn demo --prompt "count to 2" --max-usd 0.50', r"This run is capped at \$0\.50"
+            'spawn demo --prompt "count to 2" --max-usd 0.50',
+            r"This run is capped at \$0\.50",
+            STARTUP,
         )
         bot.expect(r"stub: done")
         bot.command("stop demo", r"Stopped demo")
