@@ -6,6 +6,8 @@ Code CLI finishing a turn against it with no key."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import os
 import subprocess
 import sys
@@ -284,3 +286,19 @@ async def test_the_stub_asks_about_its_prompt_only_of_the_stand_in(rigs: Any) ->
         out = await asyncio.to_thread(stub, "count to 2", {"ANTHROPIC_BASE_URL": fake.base_url})
         assert "stub: 2" in out and "answer" not in out, out
         assert fake.requests == []
+
+
+async def test_a_request_as_large_as_the_proxy_takes_is_answered(rigs: Any) -> None:
+    """A long conversation (2 MiB of text, past aiohttp's 1 MiB default) is answered and
+    counted by the offline provider, not refused with a 413 the proxy would not give."""
+    rig = await rigs(Config.default(Path("/srv/fw")))
+    body = body_for("anthropic", False)
+    body["messages"] = [{"role": "user", "content": "word " * (2 * 1024 * 1024 // 5)}]
+    url = rig.proxy.urls_for(AGENT)["anthropic"] + "/v1/messages"
+    headers = {**key_headers("anthropic"), "Content-Type": "application/json"}
+    raw = io.BytesIO(json.dumps(body).encode())  # streamed: aiohttp warns of one large bytes
+    async with rig.http.post(url, data=raw, headers=headers) as response:
+        status, data = response.status, await response.read()
+    assert status == 200, data[:300]
+    (event,) = await rig.events()
+    assert event.tokens.input == answer(body).input_tokens > 500_000

@@ -22,6 +22,7 @@ from fleet.accounts.providers import ProviderRoute
 from fleet.clock import Clock, SystemClock
 from fleet.metering.offline import wire
 from fleet.metering.offline.model import DEMO_MODEL, answer
+from fleet.metering.wire.body import MAX_REQUEST
 
 __all__ = ["DEMO_MODEL", "OfflineProvider"]
 
@@ -67,7 +68,7 @@ class OfflineProvider:
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("OfflineProvider is already started")
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_REQUEST)  # what the proxy lets through
         a, o = ANTHROPIC_PREFIX, OPENAI_PREFIX
         app.router.add_route("HEAD", a, self._preflight)
         app.router.add_route("HEAD", a + "/", self._preflight)
