@@ -176,7 +176,7 @@ def direct_provider_urls(config: Config) -> dict[str, str]:
     return {
         name: route.upstream
         for name, route in config.providers.items()
-        if DEFAULT_ROUTES.get(name) != route
+        if DEFAULT_ROUTES.get(name) != route and not route.offline
     }
 
 

@@ -55,6 +55,7 @@ from fleet.budgets.service import BudgetService
 from fleet.errors import FleetError
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord
+from fleet.metering.offline.routes import priced_with
 from fleet.model import AgentSpec
 from fleet.repos.desk import RepoDesk
 from fleet.repos.line.identity import chat_co_author
@@ -76,7 +77,8 @@ def spawn_spend(
         except FleetError:  # not known yet (an ad hoc agent's first spawn), or a bad name
             return None
 
-    priced = cfg.prices.priced if cfg.metering is not None else None
+    paid = (account.provider for account in cfg.accounts.accounts.values())
+    priced = None if cfg.metering is None else priced_with(cfg.providers, paid, cfg.prices.priced)
     return SpawnSpend(
         ledger.agents,
         ledger.runs,

@@ -30,6 +30,7 @@ from fleet.hosts.schema import HostEntry
 from fleet.ledger.database.location import is_url
 from fleet.ledger.records.budgets import Budget
 from fleet.metering.config import MeteringSettings, PriceTable
+from fleet.metering.offline.routes import with_offline
 from fleet.metering.schema import price_table, provider_routes
 from fleet.repos.schema import RepoEntry
 from scheduler.config import PacingSettings
@@ -104,6 +105,13 @@ class Config:
         matrix = None if document.connectors is None else document.connectors.matrix
         discord = None if document.connectors is None else document.connectors.discord
         timezone = ZoneInfo(document.timezone)
+        accounts = account_set(
+            document.accounts,
+            document.account_pools,
+            implicit_accounts(document.agents, document.defaults.runtime)
+            if document.metering.enabled
+            else (),
+        )
         return cls(
             source=source,
             state_dir=state_dir,
@@ -124,7 +132,7 @@ class Config:
             agents=document.agents,
             defaults=document.defaults,
             metering=document.metering.settings() if document.metering.enabled else None,
-            providers=provider_routes(document.providers),
+            providers=served_routes(document, accounts),
             prices=price_table(document.prices, document.price_default),
             timezone=timezone,
             groups=groups_of(document.groups),
@@ -135,13 +143,7 @@ class Config:
             if document.dashboard is not None
             else None,
             budgets=budgets_of(document.budgets, timezone),
-            accounts=account_set(
-                document.accounts,
-                document.account_pools,
-                implicit_accounts(document.agents, document.defaults.runtime)
-                if document.metering.enabled
-                else (),
-            ),
+            accounts=accounts,
             pacing=document.pacing.settings(),
             document=document,
         )
@@ -160,6 +162,16 @@ class Config:
         """Every variable the config names as holding a secret: the value of each ``*_env``
         key anywhere, and every agent's ``secret_env``. For the log redactor."""
         return frozenset(_env_names(self.document))
+
+
+def served_routes(document: ConfigFile, accounts: AccountSet) -> dict[str, ProviderRoute]:
+    """Every provider's route; with metering on, the built-in ones the config configures
+    neither under ``providers`` nor with an account are answered by the offline provider."""
+    routes = provider_routes(document.providers)
+    if not document.metering.enabled:
+        return routes
+    configured = {*document.providers, *(a.provider for a in accounts.accounts.values())}
+    return with_offline(routes, configured)
 
 
 def implicit_accounts(agents: Iterable[AgentEntry], default_runtime: str) -> list[Account]:

@@ -288,7 +288,9 @@ class ConfigFile(BaseModel):
         description=(
             "Providers agents reach through the proxy, by name. Built in: `anthropic` "
             "(https://api.anthropic.com) and `openai` (https://api.openai.com); an entry "
-            "with their name replaces the upstream, e.g. to use a gateway."
+            "with their name replaces the upstream, e.g. to use a gateway. A built-in one "
+            "with no entry here and no account (nor an agent's `secret_env` for it) is "
+            "answered by the offline provider, a stand-in with no key or network."
         ),
     )
     accounts: AccountsSection = Field(

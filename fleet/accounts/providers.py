@@ -20,12 +20,15 @@ class ProviderRoute:
     """One provider agents may reach: its name in agent URLs, its real upstream (the URL the
     provider's own paths, e.g. ``/v1/messages``, are appended to), its API family, and the
     paths beyond its API's known endpoints that pass through unmetered (``passthrough``,
-    see :mod:`fleet.metering.wire.endpoints`)."""
+    see :mod:`fleet.metering.wire.endpoints`). ``offline``: answered by the built-in offline
+    provider (:mod:`fleet.metering.offline`), whose loopback URL replaces ``upstream`` when
+    the metering proxy starts."""
 
     name: str
     upstream: str
     api: ProviderApi = ProviderApi.ANTHROPIC
     passthrough: tuple[str, ...] = ()
+    offline: bool = False
 
 
 DEFAULT_ROUTES: Mapping[str, ProviderRoute] = {

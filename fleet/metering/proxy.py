@@ -40,7 +40,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -64,6 +63,7 @@ from fleet.metering.counting.journal import UsageJournal
 from fleet.metering.counting.meter import Meter
 from fleet.metering.counting.recorder import Recorder, Sink
 from fleet.metering.counting.usage import Api
+from fleet.metering.offline.server import DEMO_MODEL, OfflineProvider
 from fleet.metering.policy import AllowAll, Policy, Refuse, RequestInfo
 from fleet.metering.wire.body import (
     MAX_REQUEST,
@@ -77,7 +77,7 @@ from fleet.metering.wire.endpoints import CHATGPT_ROUTE, decide, shown
 from fleet.metering.wire.relay import Relay
 from fleet.metering.wire.shapes import FULL, error_response, too_busy
 from fleet.metering.wire.strangers import AgentPath, Strangers, shape_of
-from fleet.metering.wire.upstream import Outgoing, Upstream
+from fleet.metering.wire.upstream import Outgoing, Send, Upstream
 from fleet.names import AgentName
 from fleet.placeholders import placeholder_tokens
 from fleet.redaction.known import Secret
@@ -118,6 +118,7 @@ class MeteringProxy:
         self.recorder = Recorder(sink, interval=self._settings.flush_interval, keep=keep)
         self._relay = Relay(self._settings, self.recorder, self._prices)
         self._session: aiohttp.ClientSession | None = None
+        self._offline = OfflineProvider(self._clock)  # serving only what config leaves it
         self._served: Served | None = None
         self._port: int | None = None
         self._warned: set[str] = set()
@@ -169,6 +170,7 @@ class MeteringProxy:
             busy=self._busy,
             refusal=refusal(FULL),
         )
+        self._routes = await self._offline.serve(self._routes)
         self._port = served.port
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
@@ -188,6 +190,7 @@ class MeteringProxy:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        await self._offline.stop()
         await self.recorder.stop()
 
     @property
@@ -213,6 +216,11 @@ class MeteringProxy:
         """``agent``'s base URL for each provider (issuing its key if it has none)."""
         key = self._secrets.issue(agent)
         return {name: f"http://{HOST}:{self.port}/a/{agent}/{name}/{key}" for name in self._routes}
+
+    @property
+    def offline(self) -> frozenset[str]:
+        """The providers the offline provider answers (:mod:`fleet.metering.offline`)."""
+        return frozenset(name for name, route in self._routes.items() if route.offline)
 
     def revoke(self, agent: str) -> bool:
         """Refuse ``agent``'s requests from now on; whether it had a key."""
@@ -258,7 +266,7 @@ class MeteringProxy:
             if isinstance(resolved, str):
                 return self._unusable(route, agent, api, resolved, at, started)
             credential = resolved
-        send = _Send(credential, model=api is not None, strip=held)
+        send = Send(credential, model=api is not None, strip=held)
         if api is None:
             body = await take_body(request, route.api, within=self._settings.body_timeout)
             if isinstance(body, web.Response):
@@ -295,7 +303,7 @@ class MeteringProxy:
         tail: str,
         at: datetime,
         started: float,
-        send: _Send,
+        send: Send,
     ) -> web.StreamResponse:
         credential = send.credential
         body = await take_body(request, route.api, within=self._settings.body_timeout)
@@ -314,7 +322,8 @@ class MeteringProxy:
         meter = Meter(at, started, agent, route.name, api, stream, requested_model=model)
         meter.body_size = len(body)
         meter.account = credential.account.name if credential is not None else None
-        info = RequestInfo(agent, route.name, api, model, stream, at)
+        served = DEMO_MODEL if route.offline else model  # its one model, whatever is named
+        info = RequestInfo(agent, route.name, api, served, stream, at)
         hold = self._settings.max_hold
         said = await enforce.verdict(lambda: self.policy, info, self._clock, hold)
         claim = enforce.reserve(
@@ -351,9 +360,9 @@ class MeteringProxy:
         tail: str,
         body: bytes | bytearray,
         meter: Meter | None,
-        send: _Send | None = None,
+        send: Send | None = None,
     ) -> web.StreamResponse:
-        send = send or _Send(None, model=False, strip=False)
+        send = send or Send(None, model=False, strip=False)
         assert self._session is not None
         url = route.upstream.rstrip("/") + "/" + tail
         if request.rel_url.raw_query_string:
@@ -433,13 +442,3 @@ class MeteringProxy:
             return
         self._warned.add(key)
         log.warning(message, key, why)
-
-
-@dataclass(frozen=True, slots=True)
-class _Send:
-    """How a request goes upstream: the credential to inject (if any), whether it is a
-    model request, and whether the agent's own credential headers are to be dropped."""
-
-    credential: Credential | None
-    model: bool
-    strip: bool

@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from fleet.accounts.providers import DEFAULT_ROUTES, ProviderApi, ProviderRoute
 from fleet.metering.config import MeteringSettings, Price, PriceTable
+from fleet.metering.offline.model import DEMO_MODEL, DEMO_PRICE
 from fleet.metering.wire.endpoints import check_passthrough
 from fleet.schema import Seconds
 
@@ -188,9 +189,10 @@ def provider_routes(entries: dict[str, ProviderEntry]) -> dict[str, ProviderRout
 
 
 def price_table(entries: dict[str, PriceEntry], fallback: PriceEntry | None = None) -> PriceTable:
-    """The ``prices`` section, with ``price_default`` for every model it does not list."""
+    """The ``prices`` section, with ``price_default`` for every model it does not list, and
+    the offline provider's model at its built-in price unless the section prices it."""
     return PriceTable(
-        {model: entry.price() for model, entry in entries.items()},
+        {DEMO_MODEL: DEMO_PRICE, **{model: entry.price() for model, entry in entries.items()}},
         None if fallback is None else fallback.price(),
     )
 

@@ -161,6 +161,7 @@ class RunContexts:
             heartbeat_token=beats.token_for(spec.name) if beats is not None else None,
             accounts={provider: account.kind.value for provider, account in chosen.items()},
             started_at=self._clock.now(),
+            offline=self._provider_urls.offline if self._provider_urls is not None else frozenset(),
         )
 
     def chosen(self, spec: AgentSpec) -> dict[str, str]:

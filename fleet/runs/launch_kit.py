@@ -100,6 +100,11 @@ class ProviderUrlIssuer(Protocol):
 
     def urls_for(self, agent: str) -> Mapping[str, str]: ...
 
+    @property
+    def offline(self) -> frozenset[str]:
+        """The providers the offline stand-in answers."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LaunchKit:

@@ -18,6 +18,7 @@ from fleet.transcript.events import StreamParser
 # Variables an agent process may see from Fleetwarden's own environment, besides the
 # secrets its spec names. Everything else is left behind on purpose.
 PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
+OFFLINE_PROVIDERS_ENV = "FLEETWARDEN_OFFLINE_PROVIDERS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,9 @@ class RuntimeContext:
     # that shape; the real credential never reaches it.
     accounts: Mapping[str, str] = field(default_factory=dict)
     started_at: datetime | None = None  # when the launch is planned (the injected clock)
+    # The providers answered by the offline stand-in (no model runs there): told to the
+    # agent in FLEETWARDEN_OFFLINE_PROVIDERS.
+    offline: frozenset[str] = frozenset()
 
 
 class Runtime(Protocol):
@@ -98,14 +102,18 @@ def held_by_proxy(spec: AgentSpec, ctx: RuntimeContext) -> frozenset[str]:
 def provider_env(ctx: RuntimeContext, agent: str) -> dict[str, str]:
     """The base-URL variables the official SDKs read, for agents that are plain programs:
     ``ANTHROPIC_BASE_URL``, ``OPENAI_BASE_URL`` (ending in ``/v1``), and
-    ``FLEETWARDEN_<PROVIDER>_BASE_URL`` for every provider; and, for a provider an account
-    covers, a placeholder key where the SDK insists on one (the proxy injects the real one)."""
+    ``FLEETWARDEN_<PROVIDER>_BASE_URL`` for every provider; the providers the offline
+    stand-in answers in ``FLEETWARDEN_OFFLINE_PROVIDERS`` (comma-separated); and, for a
+    provider an account covers, a placeholder key where the SDK insists on one (the proxy
+    injects the real one)."""
     env: dict[str, str] = {}
     for variable, provider in PROVIDER_KEY_VARS.items():
         if provider in ctx.accounts:
             env[variable] = placeholder_token(agent)
     for name, url in ctx.provider_urls.items():
         env[f"FLEETWARDEN_{name.upper().replace('-', '_')}_BASE_URL"] = url
+    if ctx.offline:
+        env[OFFLINE_PROVIDERS_ENV] = ",".join(sorted(ctx.offline))
     if "anthropic" in ctx.provider_urls:
         env["ANTHROPIC_BASE_URL"] = ctx.provider_urls["anthropic"]
     if "openai" in ctx.provider_urls:

@@ -2,7 +2,9 @@
 
 It is a demonstration runtime, not an imitation of a real coding agent. It prints
 progress lines for its prompt ("count to 5" counts to five; anything else takes three
-steps), then echoes every line it receives on stdin. Lines it understands:
+steps) and, when Fleetwarden's offline provider stands in for Anthropic
+(FLEETWARDEN_OFFLINE_PROVIDERS names it), asks it once about its prompt, so its run shows
+spend; then it echoes every line it receives on stdin. Lines it understands:
 
     exit         say goodbye and exit with status 0
     fail N       exit with status N (to see how failures look)
@@ -47,6 +49,7 @@ from urllib.parse import urlsplit
 HEARTBEAT_URL_ENV = "FLEETWARDEN_HEARTBEAT_URL"
 HEARTBEAT_TOKEN_ENV = "FLEETWARDEN_HEARTBEAT_TOKEN"
 HEARTBEAT_INTERVAL_ENV = "FLEETWARDEN_HEARTBEAT_INTERVAL"
+OFFLINE_PROVIDERS_ENV = "FLEETWARDEN_OFFLINE_PROVIDERS"
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
 MIN_HEARTBEAT_INTERVAL = 0.05
 # Seconds a beat's connection is used again after its answer: under the heartbeat
@@ -182,8 +185,9 @@ def _interval_from_env(environ: Mapping[str, str]) -> float:
         return DEFAULT_HEARTBEAT_INTERVAL
 
 
-def ask(times: int, model: str) -> None:
-    """Stream ``times`` answers from the Anthropic Messages API at ``ANTHROPIC_BASE_URL``."""
+def ask(times: int, model: str, question: str = "") -> None:
+    """Stream ``times`` answers from the Anthropic Messages API at ``ANTHROPIC_BASE_URL``:
+    to ``question`` when one is given, else to numbered stub questions."""
     import urllib.request  # here: 4 MB of memory only the stubs that ask pay for
 
     base = os.environ.get("ANTHROPIC_BASE_URL", "")
@@ -196,7 +200,7 @@ def ask(times: int, model: str) -> None:
             "model": model or "claude-haiku-4-5",
             "max_tokens": 64,
             "stream": True,
-            "messages": [{"role": "user", "content": f"stub question {turn}"}],
+            "messages": [{"role": "user", "content": question or f"stub question {turn}"}],
         }
         request = urllib.request.Request(
             base.rstrip("/") + "/v1/messages",
@@ -267,6 +271,8 @@ def main(argv: list[str]) -> int:
         for i in range(1, steps + 1):
             time.sleep(args.step_delay)
             say(str(i) if match else f"step {i}/{steps}")
+        if "anthropic" in os.environ.get(OFFLINE_PROVIDERS_ENV, "").split(","):
+            ask(1, args.model, question=prompt)  # a stand-in's answer: no spend on a real key
         say("done")
     if heartbeat is not None:
         heartbeat.state = "waiting"

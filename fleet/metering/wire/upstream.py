@@ -88,6 +88,16 @@ class Outgoing:
     strip: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Send:
+    """How a request goes upstream: the credential to inject (if any), whether it is a
+    model request, and whether the agent's own credential headers are to be dropped."""
+
+    credential: Credential | None
+    model: bool
+    strip: bool
+
+
 class Upstream:
     """Sends requests upstream on the proxy's pooled session (``session``, set at start)."""
 

@@ -12,6 +12,8 @@ from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from fleet.accounts.providers import DEFAULT_ROUTES, ProviderApi, ProviderRoute
 from fleet.metering.config import MeteringSettings, Price, PriceTable
 from fleet.metering.counting.events import Tokens
+from fleet.metering.offline.model import DEMO_MODEL, DEMO_PRICE
+from fleet.metering.offline.routes import OFFLINE_UPSTREAM
 from fleet.model import AgentSpec
 from fleet.runtimes import RuntimeContext, provider_env
 from fleet.runtimes.stub import StubRuntime
@@ -20,6 +22,11 @@ FILE = "fleetwarden.yaml"
 ANTHROPIC = ProviderRoute("anthropic", "https://api.anthropic.com", ProviderApi.ANTHROPIC)
 OPENAI = ProviderRoute("openai", "https://api.openai.com", ProviderApi.OPENAI)
 CHATGPT = ProviderRoute("chatgpt", "https://chatgpt.com", ProviderApi.OPENAI)
+OFFLINE_ANTHROPIC = ProviderRoute(
+    "anthropic", OFFLINE_UPSTREAM, ProviderApi.ANTHROPIC, offline=True
+)
+OFFLINE_OPENAI = ProviderRoute("openai", OFFLINE_UPSTREAM, ProviderApi.OPENAI, offline=True)
+BUILTIN_PRICES = {DEMO_MODEL: DEMO_PRICE}
 
 
 def parse(text: str) -> Config:
@@ -41,9 +48,9 @@ def only_problem(text: str) -> ConfigProblem:
 # --- Valid sections ------------------------------------------------------------------------
 
 
-def test_without_the_sections_metering_is_on_with_builtin_providers_and_no_prices() -> None:
-    """No `metering`, `providers` or `prices`: the proxy runs with its defaults, the two
-    built-in providers, and no model is priced."""
+def test_without_the_sections_metering_is_on_with_the_offline_provider_and_its_price() -> None:
+    """No `metering`, `providers` or `prices`: the proxy runs with its defaults, the offline
+    provider stands in for the two built-in API providers, and only its model is priced."""
     config = parse("log_level: info\n")
     assert config.metering == MeteringSettings()
     assert config.metering == MeteringSettings(
@@ -54,9 +61,40 @@ def test_without_the_sections_metering_is_on_with_builtin_providers_and_no_price
         max_hold=900.0,
         flush_interval=0.5,
     )
-    assert config.providers == {"anthropic": ANTHROPIC, "openai": OPENAI, "chatgpt": CHATGPT}
-    assert config.prices == PriceTable({})
-    assert Config.default(Path("/srv/fw")).providers == dict(DEFAULT_ROUTES)
+    assert config.providers == {
+        "anthropic": OFFLINE_ANTHROPIC,
+        "openai": OFFLINE_OPENAI,
+        "chatgpt": CHATGPT,
+    }
+    assert config.prices == PriceTable(BUILTIN_PRICES)
+    assert Config.default(Path("/srv/fw")).providers == config.providers
+
+
+def test_metering_off_leaves_the_builtin_providers_as_they_are() -> None:
+    """With metering off nothing could serve the offline provider: the built-in routes stay
+    the real providers'."""
+    config = parse("metering:\n  enabled: false\n")
+    assert config.providers == dict(DEFAULT_ROUTES)
+
+
+def test_a_provider_with_an_account_or_an_entry_is_never_offline() -> None:
+    """A built-in provider the config names under `providers`, or that an account (written,
+    or made by an agent's `secret_env`) pays for, keeps its real upstream."""
+    entry = parse("providers:\n  anthropic: {}\n")
+    assert entry.providers["anthropic"] == ANTHROPIC
+    assert entry.providers["openai"] == OFFLINE_OPENAI
+    account = parse(
+        "accounts:\n  team:\n    provider: openai\n    kind: api_key\n    key_env: OPENAI_KEY\n"
+    )
+    assert account.providers["openai"] == OPENAI
+    assert account.providers["anthropic"] == OFFLINE_ANTHROPIC
+    implicit = parse_config(
+        "agents:\n  - name: coder\n    runtime: claude\n    secret_env: [ANTHROPIC_API_KEY]\n",
+        FILE,
+        base_dir=Path("/srv/fw"),
+        runtimes=("stub", "claude"),
+    )
+    assert implicit.providers["anthropic"] == ANTHROPIC
 
 
 def test_full_sections_become_settings_routes_and_prices() -> None:
@@ -99,7 +137,7 @@ def test_full_sections_become_settings_routes_and_prices() -> None:
         "anthropic": ProviderRoute(
             "anthropic", "https://gateway.example.com/anthropic", ProviderApi.ANTHROPIC
         ),
-        "openai": OPENAI,
+        "openai": OFFLINE_OPENAI,
         "chatgpt": CHATGPT,
         # A provider of one's own speaks OpenAI's APIs unless it says otherwise.
         "local-llm": ProviderRoute("local-llm", "http://127.0.0.1:8080/v1", ProviderApi.OPENAI),
@@ -107,6 +145,7 @@ def test_full_sections_become_settings_routes_and_prices() -> None:
     }
     assert config.prices == PriceTable(
         {
+            **BUILTIN_PRICES,
             "claude-sonnet-4-5-20250929": Price(3.0, 15.0, 0.3, 3.75),
             "gpt-5": Price(1.25, 10.0, 0.0, 0.0),
         }
