@@ -37,11 +37,12 @@ from fleet.runs.launch_site import LaunchSite
 from fleet.runs.layout import AgentPaths, append_marker, write_files
 from fleet.runs.preamble import prompted, with_peers_file
 from fleet.runs.reading import Launched, RunOutput, RunReading
+from fleet.runs.resuming import resumed_plan
 from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git.git_probe import GitProbe
 from fleet.schema import no_agent_words
 from fleet.sessions.hooks import SessionHooks
-from fleet.transcript.logtail import size_of, tail_lines
+from fleet.transcript.logtail import size_of
 from fleet.transcript.story import Outcome
 
 __all__ = ["Ending", "RunKeeper"]
@@ -185,11 +186,10 @@ class RunKeeper:
         that cannot work (no such program, no workdir, no credential, a cap that cannot be
         armed) is refused first. ``origin``: a spawn's, saved with the spec
         (:meth:`~fleet.ledger.stores.running.agents.AgentsStore.upsert_agent`); ``continues``: the
-        run
-        continues the task of the agent's last run (a watchdog's restart), keeping its cap's count;
+        run continues the task of the agent's last run (a watchdog's restart), keeping its cap's
+        count;
         ``asked``: what the launch asks of a new line, on a repository; ``resume``: the
-        spec's prompt continues the agent's last session when its runtime continues one
-        headless (``claude -p --resume``, ``codex exec resume``), else starts afresh."""
+        prompt continues the agent's last session where it can (:mod:`fleet.runs.resuming`)."""
         spec = task_spec(spec, self._clock.now(), continues=continues)
         spec = await self._site.place(spec)
         remote = spec.host != LOCAL_HOST
@@ -197,29 +197,18 @@ class RunKeeper:
             spec = await review_spec(self._repos, spec, asked.review_of)
             return await self._launch(spec, remote, reason, plan, origin, continues)
         if spec.repo is None:
-            plan = plan or await self._resumed(spec, resume)
+            plan = plan or await resumed_plan(self._runtimes, self.contexts, spec, resume)
             return await self._launch(spec, remote, reason, plan, origin, continues)
         prepared = await workdir_of(self._repos, spec, asked)  # its line's, made if need be
         spec = prepared.spec
         try:
-            plan = plan or await self._resumed(spec, resume)
+            plan = plan or await resumed_plan(self._runtimes, self.contexts, spec, resume)
             return await self._launch(
                 spec, remote, reason, plan, origin, continues, prepared.setup, prepared.head
             )
         finally:  # the line is the verbs' again (merge, discard) once the run is, or is not
             if self._repos is not None:
                 self._repos.launched(spec.name)
-
-    async def _resumed(self, spec: AgentSpec, resume: bool) -> LaunchPlan | None:
-        """With ``resume``, the plan that continues the agent's last session with
-        ``spec.prompt`` (its session read from its log, as a ``send`` does); ``None`` when
-        its runtime continues none headless (``command``, the stub, a TUI)."""
-        if not resume or not spec.prompt:
-            return None
-        runtime = self._runtimes.get(spec.runtime)
-        tail = await asyncio.to_thread(tail_lines, self.log_path(spec.name), 500)
-        session = runtime.session_id("\n".join(tail))
-        return runtime.follow_up(spec, self.context(spec), session, spec.prompt)
 
     async def _launch(
         self,

@@ -309,17 +309,9 @@ class Fleet:
             base = self._roster.get(agent) or (existing.spec if existing else None)
             spec = base or self._settings.ad_hoc(agent)
             given = SpawnOverrides(
-                runtime,
-                model,
-                prompt,
-                workdir,
-                account,
-                permissions,
-                run_budget,
-                host,
-                repo,
+                runtime, model, prompt, workdir, account, permissions, run_budget, host, repo,
                 repo_base,
-            )
+            )  # fmt: skip
             spec = spawn_spec(spec, given)
             origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
             launched = await self._runs.launch(

@@ -8,8 +8,11 @@ its own, its prompt the task, the round and the change (:mod:`fleet.peers.review
 The agent answers with ``fw-msg review approve|changes TEXT`` (:meth:`ReviewStage.verdict`,
 the door's :class:`~fleet.peers.door.Verdicts`): recorded, and shown to the operator as a
 message of kind ``review``. ``changes`` with rounds left goes back into the working
-agent's session in the frame, and its next done begins the next round; ``approve``, or the
-last round's ``changes``, hands the work to a human — on a forge its pull request made
+agent's session in the frame while its run goes on — else its next run on the same line
+starts through the admission, bound to the task, the frame its prompt (its session resumed
+where its runtime can) — and its next done begins the next round; ``changes`` that can go
+neither way leave the task to a human, saying why and what they do next. ``approve``, or
+the last round's ``changes``, hands the work to a human — on a forge its pull request made
 ready (:class:`~fleet.peers.review.handoff.ForgeReviews`), in chat the task left for
 review with the ``merge`` that lands it said.
 
@@ -333,15 +336,15 @@ class ReviewStage:
 
     async def _stalled(self, review: ReviewRecord, why: str) -> None:
         """``changes`` a chat task's agent could not take up (``why``): the task a
-        human's, saying what they do next — never still waiting for a round."""
+        human's, saying what they do next — never still waiting for a round. Its next done
+        asks the next round, when ``task start`` runs it again."""
         task = await self._stores.tasks.task(review.task_id)
         if task is None or not task.open:
             return
-        said = (
-            f"{review.reviewer} asked for changes (round {review.round} of {review.rounds}) "
-            f"that went no further: {why}. A human's now: `msgs` shows the verdict; "
-            f"`task start {task.id}` runs {review.coder} on the task again (its next done "
-            f"asks round {review.round + 1}), `merge {review.branch}` lands it as it is"
+        said = (  # what a human does last: a long reason is cut in its middle when shown
+            f"round {review.round} of {review.rounds}: {review.reviewer}'s changes went no "
+            f"further ({why}) — `task start {task.id}` runs {review.coder} again, "
+            f"`merge {review.branch}` lands it as it is"
         )
         await self._stores.tasks.move(
             task.id, "review", said, came_from=("review", "working", "queued", "todo")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fleet.errors import AgentNotRunning
 from fleet.ledger import Ledger
 from fleet.ledger.records.lines import LineState
 from fleet.ledger.records.tasks import TaskRecord
@@ -33,6 +34,7 @@ class NextRunRig(Rig):
     def __init__(self, ledger: Ledger, tmp_path: Path) -> None:
         super().__init__(ledger, tmp_path)
         self.answer: Admitted | None = None
+        self.send_fails: Exception | None = None  # what typing into the session meets
         self.stage = ReviewStage(
             stores=ReviewStores(
                 ledger.reviews, ledger.messages, ledger.tasks, ledger.runs, ledger.spawn_queue,
@@ -42,6 +44,11 @@ class NextRunRig(Rig):
             send=self.send, stop=self.stop,
         )  # fmt: skip
         self.task_runs.up_for_review = self.chat({"app": POLICY}).up_for_review
+
+    async def send(self, agent: str, text: str) -> None:
+        if self.send_fails is not None:
+            raise self.send_fails
+        await super().send(agent, text)
 
     async def answered(self, request: LaunchRequest) -> Any:
         if self.answer is not None and request.agent == "coder":
@@ -136,7 +143,7 @@ async def test_a_round_the_admission_does_not_start_says_what_a_human_does(
     assert found is not None and found.state == "review"
     assert "reviewer reviews" not in found.why and words in found.why
     assert f"`task start {task.id}`" in found.why and f"`merge {BRANCH}`" in found.why
-    assert "`msgs`" in found.why and "round 2" in found.why
+    assert found.why.startswith("round 1 of 2: reviewer's changes went no further (")
     [message] = rig.heard
     assert message.state == "refused"
 
@@ -166,4 +173,25 @@ async def test_a_branch_merged_meanwhile_is_never_worked_on_anew(rig: NextRunRig
     assert len(rig.launched) == launched
     found = await rig.ledger.tasks.task(task.id)
     assert found is not None and found.state == "review" and "no longer" in found.why
+    assert "reviewer reviews" not in found.why
     assert f"`task start {task.id}`" in found.why
+
+
+async def test_changes_a_live_session_cannot_take_say_what_a_human_does(
+    rig: NextRunRig,
+) -> None:
+    """The coder's run still goes but its session refuses the verdict (busy on its last
+    prompt): no second run is started beside it, and the task says why and what a human
+    does, never still waiting on the reviewer."""
+    task = await rig.working_task()
+    under = rig.under(task)
+    assert await rig.stage.begin(under, POLICY) is not None
+    rig.send_fails = AgentNotRunning("coder is still working on its last prompt")
+    launched = len(rig.launched)
+    said = await rig.stage.verdict("reviewer", False, "rename x")
+    assert "went no further: coder is still working on its last prompt" in said
+    assert len(rig.launched) == launched
+    found = await rig.ledger.tasks.task(task.id)
+    assert found is not None and found.state == "review" and "reviewer reviews" not in found.why
+    assert "still working on its last prompt" in found.why
+    assert f"`task start {task.id}` runs coder again" in found.why
