@@ -3,8 +3,8 @@ real ``fleetwarden run`` and its console, real git behind ``git http-backend`` a
 real sandbox: a task's coder run ends with its commit, ``reviewer`` (a ``command`` agent
 calling the real ``fw-msg``) asks for changes in round 1, the coder's next run starts on the
 same branch with the framed verdict as its prompt, its done asks round 2, the reviewer
-approves, and a human's ``merge`` lands both commits. A second task whose coder's next run
-the admission refuses (a budget) leaves the task saying what a human does next."""
+approves, and a human's ``merge`` lands both commits. A coder whose branch was discarded
+while the reviewer read it gets no run: the task says what a human does next."""
 
 from __future__ import annotations
 
@@ -98,22 +98,29 @@ def test_changes_start_the_command_coders_next_run_and_round_two_lands_by_merge(
         assert bot.close() == 0
 
 
-def test_a_next_run_the_cap_holds_leaves_the_task_saying_what_a_human_does(
+def test_changes_for_a_branch_discarded_meanwhile_say_what_a_human_does(
     tmp_path: Path, upstream: GitUpstream
 ) -> None:
-    """With one agent at a time, coder's next run cannot start while the reviewer's runs:
-    the round goes no further, said, and the task names `task start` and `merge` — never
-    'reviewer reviews' — and nothing waits in the queue to start unseen."""
+    """The coder's branch is discarded while the reviewer reads it: its ``changes`` start
+    no run (it would cut a new branch); the task says why and that `task start` runs coder
+    again — never 'reviewer reviews' — and nothing waits in the queue to start unseen."""
     config = tmp_path / "fleetwarden.yaml"
-    text = CONFIG.format(url=upstream.url("app"), coder=CODER, reviewer=REVIEWER)
-    config.write_text(text.replace("agents:\n", "limits:\n  max_running: 1\nagents:\n", 1))
+    waits = f"read go; {REVIEWER}"  # answers once told to, on its input
+    config.write_text(CONFIG.format(url=upstream.url("app"), coder=CODER, reviewer=waits))
     bot = ConsoleBot(tmp_path, "--config", str(config), env=clean_env(APP_TOKEN=TOKEN))
     with bot:
         bot.command("task new --agent coder Greet the user", r"Task #1")
         bot.command("task start 1", r"coder")
+        _task_says(bot, 1, r"round 1 of 2: reviewer reviews")
+        bot.command("discard fw/coder/1", r"Reply `?yes`? here within 60 s")
+        bot.command("yes", r"Discarded coder's branch fw/coder/1")
+        bot.command("send reviewer go", r"Sent to reviewer")
         said = _task_says(bot, 1, r"changes went no further")
         assert "reviewer reviews" not in said and "round 1 of 2" in said
-        assert "`task start 1` runs coder again, `merge fw/coder/1` lands it" in said
+        assert "fw/coder/1 is no longer coder's branch" in said
+        assert "`task start 1` runs coder again on a new branch" in said
+        bot.command("msgs", r"reviewer → coder")
+        assert "refused" in bot.output_since_command
         bot.command("queue", r"\S")
         assert "coder" not in bot.output_since_command
         assert "Something went wrong" not in bot.stdout

@@ -52,6 +52,11 @@ log = logging.getLogger(__name__)
 NOT_ASKED = "no review is asked of you: answer only when a review's prompt asks you to"
 
 
+class LineGone(FleetError):
+    """The branch under review is no longer its coder's live line (merged or discarded):
+    its next run would cut a new one, so none starts."""
+
+
 class ReviewStage:
     """Rounds of review, begun at a task's done and answered by the review agent's verdict."""
 
@@ -205,7 +210,7 @@ class ReviewStage:
                     words = await self._go_on(answered, framed)
             except FleetwardenError as exc:  # kept; the operator sees why it went no further
                 if not approve and not answered.last_round and answered.forge_run is None:
-                    await self._stalled(answered, str(exc))
+                    await self._stalled(answered, str(exc), gone=isinstance(exc, LineGone))
                 await self._stores.messages.refused(message.id, str(exc))
                 await self._shown(message.id)
                 return f"your verdict is kept, but it went no further: {exc}"
@@ -299,10 +304,7 @@ class ReviewStage:
         if stores.lines is not None:
             line = await stores.lines.live_line(coder)
             if line is None or line.repo != review.repo or line.branch != review.branch:
-                raise FleetError(
-                    f"{review.branch} is no longer {coder}'s branch (merged or discarded), "
-                    "so its next run would not work on it"
-                )
+                raise LineGone(f"{review.branch} is no longer {coder}'s branch")
         task = await stores.tasks.task(review.task_id)
         request = LaunchRequest(
             agent=coder,
@@ -334,17 +336,21 @@ class ReviewStage:
             f"{review.round} of {review.rounds}); you review its next commit when it says done"
         )
 
-    async def _stalled(self, review: ReviewRecord, why: str) -> None:
+    async def _stalled(self, review: ReviewRecord, why: str, *, gone: bool) -> None:
         """``changes`` a chat task's agent could not take up (``why``): the task a
         human's, saying what they do next — never still waiting for a round. Its next done
         asks the next round, when ``task start`` runs it again."""
         task = await self._stores.tasks.task(review.task_id)
         if task is None or not task.open:
             return
+        then = (  # ``gone``: its branch merged or discarded, nothing left to land
+            f"runs {review.coder} again on a new branch"
+            if gone
+            else f"runs {review.coder} again, `merge {review.branch}` lands it as it is"
+        )
         said = (  # what a human does last: a long reason is cut in its middle when shown
             f"round {review.round} of {review.rounds}: {review.reviewer}'s changes went no "
-            f"further ({why}) — `task start {task.id}` runs {review.coder} again, "
-            f"`merge {review.branch}` lands it as it is"
+            f"further ({why}) — `task start {task.id}` {then}"
         )
         await self._stores.tasks.move(
             task.id, "review", said, came_from=("review", "working", "queued", "todo")
