@@ -37,6 +37,7 @@ from fleet.runs.launch_site import LaunchSite
 from fleet.runs.layout import AgentPaths, append_marker, write_files
 from fleet.runs.preamble import prompted, with_peers_file
 from fleet.runs.reading import Launched, RunOutput, RunReading
+from fleet.runs.resuming import resumed_plan
 from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git.git_probe import GitProbe
 from fleet.schema import no_agent_words
@@ -179,14 +180,16 @@ class RunKeeper:
         origin: AgentOrigin | None = None,
         continues: bool = False,
         asked: Asked | None = None,
+        resume: bool = False,
     ) -> Launched:
         """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session). A launch
         that cannot work (no such program, no workdir, no credential, a cap that cannot be
         armed) is refused first. ``origin``: a spawn's, saved with the spec
         (:meth:`~fleet.ledger.stores.running.agents.AgentsStore.upsert_agent`); ``continues``: the
-        run
-        continues the task of the agent's last run (a watchdog's restart), keeping its cap's count;
-        ``asked``: what the launch asks of a new line, on a repository."""
+        run continues the task of the agent's last run (a watchdog's restart), keeping its cap's
+        count;
+        ``asked``: what the launch asks of a new line, on a repository; ``resume``: the
+        prompt continues the agent's last session where it can (:mod:`fleet.runs.resuming`)."""
         spec = task_spec(spec, self._clock.now(), continues=continues)
         spec = await self._site.place(spec)
         remote = spec.host != LOCAL_HOST
@@ -194,10 +197,12 @@ class RunKeeper:
             spec = await review_spec(self._repos, spec, asked.review_of)
             return await self._launch(spec, remote, reason, plan, origin, continues)
         if spec.repo is None:
+            plan = plan or await resumed_plan(self._runtimes, self.contexts, spec, resume)
             return await self._launch(spec, remote, reason, plan, origin, continues)
         prepared = await workdir_of(self._repos, spec, asked)  # its line's, made if need be
         spec = prepared.spec
         try:
+            plan = plan or await resumed_plan(self._runtimes, self.contexts, spec, resume)
             return await self._launch(
                 spec, remote, reason, plan, origin, continues, prepared.setup, prepared.head
             )

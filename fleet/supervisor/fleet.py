@@ -292,13 +292,15 @@ class Fleet:
         repo: str | None = None,
         repo_base: str | None = None,
         asked: Asked | None = None,
+        resume: bool = False,
     ) -> SpawnOutcome:
         """Start the agent unless it already runs. Idempotent. With ``collect``, wait
         briefly for its first output to include in the outcome. An agent the roster no
         longer has becomes an ad hoc one again; a forgotten one starts afresh. ``repo``
         (and ``repo_base``): the repository it works on, its checkout the workdir;
         ``asked``: what the launch asks of its line there (a new one, its name, issue and
-        co-author)."""
+        co-author); ``resume``: ``prompt`` continues the agent's last session where its
+        runtime can (:meth:`fleet.runs.keeper.RunKeeper.launch`)."""
         agent = agent_name(name)
         async with self._runs.lock(agent):
             existing = await self._stores.agents.get_agent(agent)
@@ -307,21 +309,13 @@ class Fleet:
             base = self._roster.get(agent) or (existing.spec if existing else None)
             spec = base or self._settings.ad_hoc(agent)
             given = SpawnOverrides(
-                runtime,
-                model,
-                prompt,
-                workdir,
-                account,
-                permissions,
-                run_budget,
-                host,
-                repo,
+                runtime, model, prompt, workdir, account, permissions, run_budget, host, repo,
                 repo_base,
-            )
+            )  # fmt: skip
             spec = spawn_spec(spec, given)
             origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
             launched = await self._runs.launch(
-                spec, reason=f"spawned by {by}", origin=origin, asked=asked
+                spec, reason=f"spawned by {by}", origin=origin, asked=asked, resume=resume
             )
         ended = await self._runs.first_moments(agent, launched) if collect else None
         return SpawnOutcome(await self.status(agent), True, pid=launched.pid, ended=ended)

@@ -102,6 +102,7 @@ class AgentControl(FleetView, FleetBrakes, Protocol):
         repo: str | None = None,
         repo_base: str | None = None,
         asked: Asked | None = None,
+        resume: bool = False,
     ) -> SpawnOutcome: ...
 
     async def restart(self, name: str, *, by: str = "operator") -> AgentStatus: ...

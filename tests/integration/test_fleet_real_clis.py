@@ -181,3 +181,48 @@ async def test_claude_is_not_asked_to_credit_itself_in_commits(
         await stop_live(fleet, ledger, name)
         await fleet.stop()
         await ledger.close()
+
+
+async def test_a_spawn_that_resumes_continues_the_ended_claude_session(
+    fake: FakeProvider, tmp_path: Path
+) -> None:
+    """spawn with ``resume`` after a headless Claude run ended: the new run continues that
+    session (``--resume``), so its request carries the first turn's words; without
+    ``resume`` the next run starts a session of its own."""
+    cli("claude")
+    name = AgentName("claude-1")
+    ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
+    path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
+    fleet = Fleet(
+        stores=fleet_stores(ledger),
+        clock=SystemClock(),
+        kit=LaunchKit(
+            runtimes=default_registry(),
+            backends={"subprocess": SubprocessBackend()},
+            settings=FleetSettings(
+                state_dir=tmp_path / "state",
+                reply_wait=0.1,
+                provider_urls={"anthropic": f"{fake.base_url}/a/{name}"},
+            ),
+            environ={"PATH": ":".join(dict.fromkeys(path)), "LANG": "C.UTF-8", KEY_VAR: KEY},
+        ),
+        roster={name: AgentSpec(name=name, runtime="claude", secret_env=(KEY_VAR,))},
+    )
+    await fleet.start()
+    try:
+        await fleet.spawn(name, prompt="first-turn-words-7c1e")
+        assert await ended(ledger, name) is AgentState.EXITED
+        await fleet.spawn(name, prompt="second-turn-words-9a4f", resume=True)
+        assert await ended(ledger, name) is AgentState.EXITED
+        posts = [r for r in fake.requests if r.method == "POST"]
+        assert b"second-turn-words-9a4f" in posts[-1].raw
+        assert b"first-turn-words-7c1e" in posts[-1].raw  # the session's history
+        await fleet.spawn(name, prompt="third-turn-words-5b2d")
+        assert await ended(ledger, name) is AgentState.EXITED
+        posts = [r for r in fake.requests if r.method == "POST"]
+        assert b"third-turn-words-5b2d" in posts[-1].raw
+        assert b"second-turn-words-9a4f" not in posts[-1].raw  # a session of its own
+    finally:
+        await stop_live(fleet, ledger, name)
+        await fleet.stop()
+        await ledger.close()

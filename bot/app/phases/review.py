@@ -38,7 +38,12 @@ async def start_review(
 
     stage = ReviewStage(
         stores=ReviewStores(
-            ledger.reviews, ledger.messages, ledger.tasks, ledger.runs, ledger.spawn_queue
+            ledger.reviews,
+            ledger.messages,
+            ledger.tasks,
+            ledger.runs,
+            ledger.spawn_queue,
+            ledger.lines,
         ),
         admit=fleet.admission.admit,
         diff=repos.line_diff,

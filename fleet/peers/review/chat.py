@@ -3,9 +3,9 @@ change on a branch — or a live session's turn is over with commits pushed to i
 of a repository whose ``review:`` names a review agent (the task then ``review``,
 :class:`fleet.tasks.runs.TaskRuns`), that agent is asked for the next round on the
 branch's tip, once a commit (:meth:`fleet.peers.review.stage.ReviewStage.begin`). Its
-``changes`` go back into the agent's session (``send``), whose next end or turn over asks
-the next round; the approval leaves the task for a human, saying the ``merge`` that lands
-it."""
+``changes`` go back into the agent's session (``send``), or into its next run on the line
+when it has none going, whose next end or turn over asks the next round; the approval
+leaves the task for a human, saying the ``merge`` that lands it."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fleet.ledger.records.peers import MessageRecord, ReviewRecord
+from fleet.ledger.stores.code.lines import LinesStore
 from fleet.ledger.stores.peers.messages import MessagesStore
 from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.ledger.stores.running.runs import RunsStore
@@ -52,14 +53,16 @@ class UnderReview:
 @dataclass(frozen=True, slots=True)
 class ReviewStores:
     """The ledger's stores a review keeps its rounds, messages and task in; the spawn
-    queue, which a review agent's launch that would wait is taken out of (its round ends
-    then)."""
+    queue, which a launch for a review that would wait is taken out of (its round ends
+    then); the lines, where a coder's next run must find the branch under review still its
+    own (``None``: not checked)."""
 
     reviews: ReviewsStore
     messages: MessagesStore
     tasks: TasksStore
     runs: RunsStore
     spawn_queue: SpawnQueueStore
+    lines: LinesStore | None = None
 
 
 class ForgeReviews(Protocol):

@@ -8,8 +8,11 @@ its own, its prompt the task, the round and the change (:mod:`fleet.peers.review
 The agent answers with ``fw-msg review approve|changes TEXT`` (:meth:`ReviewStage.verdict`,
 the door's :class:`~fleet.peers.door.Verdicts`): recorded, and shown to the operator as a
 message of kind ``review``. ``changes`` with rounds left goes back into the working
-agent's session in the frame, and its next done begins the next round; ``approve``, or the
-last round's ``changes``, hands the work to a human — on a forge its pull request made
+agent's session in the frame while its run goes on — else its next run on the same line
+starts through the admission, bound to the task, the frame its prompt (its session resumed
+where its runtime can) — and its next done begins the next round; ``changes`` that can go
+neither way leave the task to a human, saying why and what they do next. ``approve``, or
+the last round's ``changes``, hands the work to a human — on a forge its pull request made
 ready (:class:`~fleet.peers.review.handoff.ForgeReviews`), in chat the task left for
 review with the ``merge`` that lands it said.
 
@@ -24,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from fleet.errors import FleetwardenError
+from fleet.errors import FleetError, FleetwardenError
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.peers import NewMessage, NewReview, ReviewRecord, ReviewState
 from fleet.ledger.records.tasks import TaskRecord
@@ -47,6 +50,11 @@ from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, 
 log = logging.getLogger(__name__)
 
 NOT_ASKED = "no review is asked of you: answer only when a review's prompt asks you to"
+
+
+class LineGone(FleetError):
+    """The branch under review is no longer its coder's live line (merged or discarded):
+    its next run would cut a new one, so none starts."""
 
 
 class ReviewStage:
@@ -201,6 +209,8 @@ class ReviewStage:
                 else:
                     words = await self._go_on(answered, framed)
             except FleetwardenError as exc:  # kept; the operator sees why it went no further
+                if not approve and not answered.last_round and answered.forge_run is None:
+                    await self._stalled(answered, str(exc), gone=isinstance(exc, LineGone))
                 await self._stores.messages.refused(message.id, str(exc))
                 await self._shown(message.id)
                 return f"your verdict is kept, but it went no further: {exc}"
@@ -265,9 +275,14 @@ class ReviewStage:
         return True
 
     async def _go_on(self, review: ReviewRecord, framed: str) -> str:
-        """``changes`` with rounds left: the frame into the working agent's session."""
+        """``changes`` with rounds left: the frame into the working agent's session while
+        its run goes on, else its next run on the same line with the frame as its prompt
+        (:meth:`_next_run`); :class:`FleetwardenError` saying why when neither can be."""
         if review.forge_run is not None and self.forge is not None:
             return await self.forge.go_on(review, framed)
+        run = await self._stores.runs.last_run(review.coder)
+        if run is None or run.ended_at is not None:
+            return await self._next_run(review, framed, run.id if run is not None else None)
         await self._send(review.coder, framed)
         why = (
             f"{review.reviewer} asked for changes (round {review.round} of "
@@ -277,6 +292,68 @@ class ReviewStage:
         return (
             f"your verdict went to {review.coder} (round {review.round} of {review.rounds}); "
             "you review its next commit when it says done"
+        )
+
+    async def _next_run(self, review: ReviewRecord, framed: str, last: int | None) -> str:
+        """The coder has no session going (a ``command`` or stub agent, a headless run that
+        ended): its next run on the branch under review, through the one admission, bound
+        to the task, the frame its prompt — its last session resumed when that was the
+        task's and its runtime can. The run's start moves the task to ``working``
+        (:class:`fleet.tasks.runs.TaskRuns`) and its done asks the next round."""
+        coder, stores = review.coder, self._stores
+        if stores.lines is not None:
+            line = await stores.lines.live_line(coder)
+            if line is None or line.repo != review.repo or line.branch != review.branch:
+                raise LineGone(f"{review.branch} is no longer {coder}'s branch")
+        task = await stores.tasks.task(review.task_id)
+        request = LaunchRequest(
+            agent=coder,
+            origin="chat",
+            by=f"review {review.id} by {review.reviewer}",
+            prompt=framed,
+            repo=review.repo,
+            task=review.task_id,
+            collect=False,
+            resume=task is not None and last is not None and last in task.runs,
+        )
+        try:
+            admitted = await self._admit(request)
+        except FleetwardenError as exc:  # its checkout, its runtime: said
+            raise FleetError(f"{coder}'s next run could not start ({exc})") from None
+        if isinstance(admitted, Queued) and not admitted.already and admitted.entry:
+            # said now, for a human to start: a launch waiting unseen would surprise
+            await stores.spawn_queue.cancel_spawn(admitted.entry.id)
+        why_not = _not_started(coder, admitted)
+        if why_not is not None:
+            raise FleetError(f"its next run did not start: {why_not}")
+        why = (
+            f"{review.reviewer} asked for changes (round {review.round} of {review.rounds}): "
+            f"{coder} works on them in its next run on {review.branch}"
+        )
+        await stores.tasks.move(review.task_id, "working", why, came_from=("working",))
+        return (
+            f"your verdict went to {coder}'s next run on {review.branch} (round "
+            f"{review.round} of {review.rounds}); you review its next commit when it says done"
+        )
+
+    async def _stalled(self, review: ReviewRecord, why: str, *, gone: bool) -> None:
+        """``changes`` a chat task's agent could not take up (``why``): the task a
+        human's, saying what they do next — never still waiting for a round. Its next done
+        asks the next round, when ``task start`` runs it again."""
+        task = await self._stores.tasks.task(review.task_id)
+        if task is None or not task.open:
+            return
+        then = (  # ``gone``: its branch merged or discarded, nothing left to land
+            f"runs {review.coder} again on a new branch"
+            if gone
+            else f"runs {review.coder} again, `merge {review.branch}` lands it as it is"
+        )
+        said = (  # what a human does last: a long reason is cut in its middle when shown
+            f"round {review.round} of {review.rounds}: {review.reviewer}'s changes went no "
+            f"further ({why}) — `task start {task.id}` {then}"
+        )
+        await self._stores.tasks.move(
+            task.id, "review", said, came_from=("review", "working", "queued", "todo")
         )
 
     async def _to_humans(

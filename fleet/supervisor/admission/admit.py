@@ -96,6 +96,7 @@ class Launches(Protocol):
         repo: str | None = None,
         repo_base: str | None = None,
         asked: Asked | None = None,
+        resume: bool = False,
     ) -> SpawnOutcome: ...
 
 
@@ -268,6 +269,7 @@ class Admission:
             repo=request.repo,
             repo_base=request.repo_base,
             asked=request.asked(),
+            resume=request.resume,
         )
 
     async def _fallback(self, request: LaunchRequest) -> LaunchRequest | None:

@@ -33,7 +33,9 @@ class LaunchRequest:
     ``quote_under``: start only if the run's quote holds at most this many dollars (``None``:
     the agent's own ``quote_under:``, if any); ``task``: the register's task the run is done
     for (``None``: none); ``review_of``: the line's commit a review agent reads, in a
-    read-only checkout of its own (its run then cuts and keeps no line)."""
+    read-only checkout of its own (its run then cuts and keeps no line); ``resume``: the
+    prompt continues the agent's last session where its runtime can (a headless CLI's
+    ``--resume``), else it starts a run of its own."""
 
     agent: str
     origin: Origin = "chat"
@@ -57,6 +59,7 @@ class LaunchRequest:
     quote_under: float | None = None
     task: int | None = None
     review_of: ReviewCheckout | None = None
+    resume: bool = False
 
     def asked(self) -> Asked | None:
         """What the launch asks of its line, if anything."""
