@@ -76,9 +76,9 @@ async def test_the_report_says_how_far_projections_were_off_and_what_a_day_costs
     )
     # coder-1 over Feb 24..28: 400, 100, 0, 300, 200 tokens; $0.04, 0.01, 0, 0.03, 0.02.
     assert lines[typical + 1] == (
-        "- agents: `coder-1` $0.02 · 200 tokens (5 d), `extra-6` $0.0060 · 60 tokens (1 d), "
-        "`extra-5` $0.0050 · 50 tokens (1 d), `extra-4` $0.0040 · 40 tokens (1 d), "
-        "`extra-3` $0.0030 · 30 tokens (1 d), …3 more"
+        "- agents: `coder-1` $0.02 · 200 tokens (5 d), `extra-6` $0.006 · 60 tokens (1 d), "
+        "`extra-5` $0.005 · 50 tokens (1 d), `extra-4` $0.004 · 40 tokens (1 d), "
+        "`extra-3` $0.003 · 30 tokens (1 d), …3 more"
     )
     # global over Feb 24..28: 400, 100, 0, 1300, 410 tokens; group:team is coder-1's dollars.
     assert lines[typical + 2] == "- budgets: `global` 400 tokens, `group:team` $0.02"
