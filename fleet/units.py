@@ -43,7 +43,8 @@ def tokens_words(amount: float) -> str:
 
 
 def usd(amount: float) -> str:
-    """Dollars: ``$12.35``, ``$0.14``, ``$0.0059``; ``$0.00`` for nothing; ``-$0.50``."""
+    """Dollars: ``$12.35``, ``$0.14``, ``$0.0059``, ``$0.0002``; ``$0.00`` for nothing;
+    ``-$0.50``."""
     if amount == 0:
         return "$0.00"
     sign = "-" if amount < 0 else ""
@@ -53,4 +54,5 @@ def usd(amount: float) -> str:
     if size < _SMALLEST:
         return f"{sign}<$0.000001"
     places = min(6, 1 - math.floor(math.log10(size)))  # two significant digits
-    return f"{sign}${size:.{places}f}"
+    # ... and no trailing zero: ``$0.0002``, not ``$0.00020``
+    return f"{sign}${size:.{places}f}".rstrip("0")

@@ -198,7 +198,9 @@ def build_commands(
             budgets,
             at.reports_dir,
             spend.accounts,
-            ReportHistory(ledger.tasks.errors_since, budgets.typical),
+            ReportHistory(
+                ledger.tasks.errors_since, budgets.typical, ledger.metering.spend_by_agent
+            ),
         ),
         ChangeCommands(ledger.changes, clock),
         BudgetHandlers(budgets),

@@ -111,6 +111,7 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
                 ago(s.last_heartbeat, now) if live else DASH,
                 ago(s.last_activity, now),
                 compact(s.tokens_today),
+                DASH if s.usd_today is None else units.usd(s.usd_today),
                 str(s.egress_refused) if s.egress_refused else DASH,
             ]
         )
@@ -127,6 +128,7 @@ def ps(statuses: Sequence[AgentStatus], now: datetime, drift: Sequence[str] = ()
         "heartbeat",
         "last activity",
         "tokens today",
+        "cost today",
         "egress refused",
     ]
     if hosts:

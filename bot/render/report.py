@@ -267,6 +267,12 @@ async def compose(
     now, tz = book.now(), book.timezone
     text = render_text(statuses, now, tz)
     past = await history.text(now) if history is not None and statuses else ""
+    if history is not None and not statuses:
+        # Nothing to pace, but what was spent is still worth a look (the offline provider
+        # included): today's spend, and the typical day once there is one.
+        past = "\n\n".join(
+            part for part in (await history.today(now), await history.text(now)) if part
+        )
     if past:
         text += "\n\n" + past
     if accounts:

@@ -9,8 +9,8 @@ they need for :func:`bot.render.report.compose`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Final
 
 from fleet import units
@@ -53,6 +53,29 @@ def _agent(typical: Typical) -> str:
     return f"`{typical.who}` {spent} ({typical.days} d)"
 
 
+def today_line(spent: Mapping[str, tuple[int, float | None]], top: int = TOP_AGENTS) -> str:
+    """``**Spent today**: 42 tokens · $0.0002 — `demo` $0.0002 · 42 tokens.``: what the
+    agents spent since midnight UTC, the costliest ``top`` named; empty when nothing was."""
+    if not spent:
+        return ""
+    tokens = sum(amount for amount, _ in spent.values())
+    costs = [cost for _, cost in spent.values() if cost is not None]
+    total = units.tokens_words(tokens) + (f" · {usd(sum(costs))}" if costs else "")
+    ranked = sorted(spent.items(), key=lambda item: (-(item[1][1] or 0.0), -item[1][0], item[0]))
+    named = [
+        f"`{escape_cell(who, _NAME_CAP)}` "
+        + (
+            units.tokens_words(amount)
+            if cost is None
+            else f"{usd(cost)} · {units.tokens_words(amount)}"
+        )
+        for who, (amount, cost) in ranked[:top]
+    ]
+    if len(ranked) > top:
+        named.append(f"…{len(ranked) - top} more")
+    return f"**Spent today** (since 00:00 UTC): {total} — {', '.join(named)}."
+
+
 def _budget(typical: Typical) -> str:
     if typical.unit == "usd":
         return f"`{typical.who}` {usd(typical.amount)}"
@@ -89,9 +112,20 @@ class ReportHistory:
         self,
         errors_since: Callable[[datetime], Awaitable[list[TaskRecord]]],
         typical: Callable[[], Awaitable[TypicalSpend]],
+        spent_since: Callable[[datetime], Awaitable[Mapping[str, tuple[int, float | None]]]]
+        | None = None,
     ) -> None:
         self._errors_since = errors_since
         self._typical = typical
+        self._spent_since = spent_since
+
+    async def today(self, now: datetime) -> str:
+        """What was spent today as of ``now`` (:func:`today_line`): the report's words when no
+        budget is there to pace; empty when nothing was, or nothing reads it."""
+        if self._spent_since is None:
+            return ""
+        midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return today_line(await self._spent_since(midnight))
 
     async def text(self, now: datetime) -> str:
         """The report's lines of the past as of ``now``: the week's projections, the

@@ -1,6 +1,6 @@
 """The fleet as ``ps`` lists it — every agent the ledger knows, with its last run, its
-heartbeat, its tokens today, its pause, its refused egress and its host's state — and what
-is said of the agents that keep running when Fleetwarden stops."""
+heartbeat, its tokens today and what they cost, its pause, its refused egress and its
+host's state — and what is said of the agents that keep running when Fleetwarden stops."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from fleet.supervisor.stores import FleetStores
 
 
 async def listing(stores: FleetStores, runs: RunKeeper, today: datetime) -> list[AgentStatus]:
-    """Every agent the ledger knows, by name, with its tokens since ``today`` and its
-    refused egress (a few queries, whatever the fleet size)."""
+    """Every agent the ledger knows, by name, with its tokens since ``today`` (and their
+    priced cost) and its refused egress (a few queries, whatever the fleet size)."""
     last = await stores.runs.last_runs()
     beats = await stores.heartbeats.last_heartbeats()
-    tokens = await stores.metering.tokens_by_agent(today)
+    spent = await stores.metering.spend_by_agent(today)
     frozen = {f.agent: f.reason for f in await stores.budgets.freezes()}
     refused = await stores.refusals.refusal_totals()
     return [
@@ -27,7 +27,8 @@ async def listing(stores: FleetStores, runs: RunKeeper, today: datetime) -> list
             last.get(record.name),
             beats.get(record.name, (None, ""))[0],
             runs.log_path(record.name),
-            tokens_today=tokens.get(record.name, 0),
+            tokens_today=spent.get(record.name, (0, None))[0],
+            usd_today=spent.get(record.name, (0, None))[1],
             frozen=frozen.get(record.name),
             egress_refused=refused.get(record.name, 0),
             host_down=runs.host_down(record.host),

@@ -33,6 +33,8 @@ class AgentStatus:
     last_activity: datetime | None
     last_heartbeat: datetime | None = None
     tokens_today: int | None = None  # from the metering ledger; None where not looked up
+    # What those tokens cost, priced (None: not looked up, or none of them priced).
+    usd_today: float | None = None
     queued_until: datetime | None = None  # the agent's budget holds its requests until then
     frozen: str | None = None  # why a budget's cutoff paused its processes, when it did
     # When a roster reload (or a start) found it gone from the config: never restarted since.
@@ -57,13 +59,14 @@ def agent_status(
     log: Path,
     *,
     tokens_today: int | None = None,
+    usd_today: float | None = None,
     frozen: str | None = None,
     egress_refused: int = 0,
     host_down: str | None = None,
 ) -> AgentStatus:
     """``ps``'s view of an agent: its record, its last run, its last heartbeat and log
-    (and what ``ps`` adds: its tokens today, its freeze, its refused egress, its host's
-    state), built once — a fleet's ``ps`` builds a thousand."""
+    (and what ``ps`` adds: its tokens today and their cost, its freeze, its refused egress,
+    its host's state), built once — a fleet's ``ps`` builds a thousand."""
     ended = run is None or run.ended_at is not None
     return AgentStatus(
         name=record.name,
@@ -80,6 +83,7 @@ def agent_status(
         last_activity=latest(heartbeat, mtime(log)),
         last_heartbeat=heartbeat,
         tokens_today=tokens_today,
+        usd_today=usd_today,
         removed_from_roster=record.removed_at,
         frozen=frozen,
         egress_refused=egress_refused,

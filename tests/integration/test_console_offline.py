@@ -19,7 +19,8 @@ NO_KEYS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "ANTHR
 
 def test_quick_start_shows_tokens_and_dollars_with_no_key(tmp_path: Path) -> None:
     """`spawn demo --prompt "count to 3"` asks the offline model once; `runs demo` shows a
-    model request with non-zero tokens and a dollar figure, `ps` the tokens of today."""
+    model request with non-zero tokens and a dollar figure, `ps` today's tokens and cost,
+    `report` what was spent today and the board the task's actual."""
     env = {k: v for k, v in clean_env().items() if k not in NO_KEYS}
     bot = ConsoleBot(tmp_path, env=env)
     try:
@@ -33,7 +34,9 @@ def test_quick_start_shows_tokens_and_dollars_with_no_key(tmp_path: Path) -> Non
         bot.command("ps", r"1 of 1 agent running")
         row = re.search(r"^demo\s.*$", bot.output_since_command, re.M)
         assert row is not None, bot.output_since_command
-        assert re.search(rf"\s{tokens}\s", row.group(0)), row.group(0)
+        assert re.search(rf"\s{tokens}\s+\$\d+\.\d+\s", row.group(0)), row.group(0)
+        bot.command("report", r"Spent today \(since 00:00 UTC\): [\d,]+ tokens · \$\d+\.\d+")
+        bot.command("tasks", r"count-to-3 · working · demo · –→\$\d+\.\d+")
         bot.command("stop demo", r"Stopped demo")
         assert bot.close() == 0, bot.stderr
     finally:

@@ -60,7 +60,9 @@ def app_job_context(
             AccountCommands(spend.accounts).text,
             claim=ledger.chat.claim_event,  # each report due posted once, by one orchestrator
             cron=(cfg.pacing.report_cron, cfg.timezone),
-            history=ReportHistory(ledger.tasks.errors_since, budgets.typical),
+            history=ReportHistory(
+                ledger.tasks.errors_since, budgets.typical, ledger.metering.spend_by_agent
+            ),
         ),
         upkeep=ledger.chat,
         schedules=ScheduledRuns(

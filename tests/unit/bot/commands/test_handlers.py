@@ -224,8 +224,10 @@ async def test_ps_shows_each_agents_tokens_since_local_midnight(
         ("docs", 0),
     ]
     text = await reply_to(router, "!ps")
-    assert text.splitlines()[0].endswith("| last activity | tokens today | egress refused |")
-    assert [(row[0], row[-2]) for row in table_rows(text)] == [("coder-1", "12.3k"), ("docs", "0")]
+    assert text.splitlines()[0].endswith(
+        "| last activity | tokens today | cost today | egress refused |"
+    )
+    assert [(row[0], row[-3]) for row in table_rows(text)] == [("coder-1", "12.3k"), ("docs", "0")]
 
 
 async def test_fleet_status_leaves_tokens_today_unknown(fleet: Fleet, ledger: Ledger) -> None:

@@ -96,10 +96,21 @@ def test_ps_shows_a_live_agent_with_pid_uptime_and_activity() -> None:
     )
     assert text.splitlines()[0] == (
         "| name | runtime | state | pid | uptime | heartbeat | last activity | tokens today "
-        "| egress refused |"
+        "| cost today | egress refused |"
     )
     assert table_rows(text) == [
-        ["coder-1", "stub / opus", "running", "4242", "3m05s", "7s ago", "42s ago", "12.3k", "3"],
+        [
+            "coder-1",
+            "stub / opus",
+            "running",
+            "4242",
+            "3m05s",
+            "7s ago",
+            "42s ago",
+            "12.3k",
+            "–",
+            "3",
+        ],
     ]
 
 
@@ -120,7 +131,7 @@ def test_ps_shows_an_ended_agent_with_its_exit_code_and_no_pid() -> None:
         last_activity=None,
     )
     assert table_rows(render.ps([ended], NOW)) == [
-        ["docs", "stub", "failed (3)", "–", "–", "–", "–", "–", "–"],
+        ["docs", "stub", "failed (3)", "–", "–", "–", "–", "–", "–", "–"],
     ]
 
 
@@ -199,7 +210,7 @@ def test_logs_hints_at_more_only_when_the_request_was_filled() -> None:
 
 def test_ps_shows_zero_tokens_for_an_agent_without_usage_today() -> None:
     """An agent that made no model request today shows 0, not a dash."""
-    assert table_rows(render.ps([status(tokens_today=0)], NOW))[0][-2] == "0"
+    assert table_rows(render.ps([status(tokens_today=0)], NOW))[0][-3] == "0"
 
 
 @pytest.mark.parametrize(
@@ -396,3 +407,10 @@ def test_a_step_up_the_ladder_warns_and_down_reassures(
 ) -> None:
     transition = Transition("global", ("demo",), before, after, "moved")
     assert transition.tone == tone
+
+
+def test_ps_shows_what_an_agents_tokens_today_cost() -> None:
+    """Beside its tokens today, an agent's row shows their priced cost; a dash when unpriced."""
+    rows = table_rows(render.ps([status(tokens_today=42, usd_today=0.0002)], NOW))
+    assert rows[0][-3:-1] == ["42", "$0.0002"]
+    assert table_rows(render.ps([status(tokens_today=42)], NOW))[0][-2] == "–"

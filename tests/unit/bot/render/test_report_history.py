@@ -76,9 +76,9 @@ async def test_the_report_says_how_far_projections_were_off_and_what_a_day_costs
     )
     # coder-1 over Feb 24..28: 400, 100, 0, 300, 200 tokens; $0.04, 0.01, 0, 0.03, 0.02.
     assert lines[typical + 1] == (
-        "- agents: `coder-1` $0.02 · 200 tokens (5 d), `extra-6` $0.0060 · 60 tokens (1 d), "
-        "`extra-5` $0.0050 · 50 tokens (1 d), `extra-4` $0.0040 · 40 tokens (1 d), "
-        "`extra-3` $0.0030 · 30 tokens (1 d), …3 more"
+        "- agents: `coder-1` $0.02 · 200 tokens (5 d), `extra-6` $0.006 · 60 tokens (1 d), "
+        "`extra-5` $0.005 · 50 tokens (1 d), `extra-4` $0.004 · 40 tokens (1 d), "
+        "`extra-3` $0.003 · 30 tokens (1 d), …3 more"
     )
     # global over Feb 24..28: 400, 100, 0, 1300, 410 tokens; group:team is coder-1's dollars.
     assert lines[typical + 2] == "- budgets: `global` 400 tokens, `group:team` $0.02"
@@ -118,3 +118,28 @@ def test_the_worst_projection_is_the_furthest_off_either_way() -> None:
         "(worst: #5 \\[x\\](javascript:y) `#1`, ×1.50)."
     )
     assert accuracy([task(6)]) is None
+
+
+async def test_a_report_with_no_budget_still_says_what_was_spent_today(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """With no budget to pace, the report says so and what each agent spent today (priced or
+    not), the costliest first; yesterday's spend is not today's."""
+    clock.advance(8 * 86_400)  # T0
+    usage = [
+        use("demo", T0, 42, 0.0002),
+        use("ops-1", T0, 1000),  # unpriced
+        use("coder-1", T0 - timedelta(days=1), 5000, 0.5),  # yesterday
+    ]
+    await ledger.metering.record_metering(usage, [])
+    service = await book(ledger, clock)
+    history = ReportHistory(
+        ledger.tasks.errors_since, service.typical, ledger.metering.spend_by_agent
+    )
+    report = await compose(service, None, None, history)
+    lines = report.markdown.split("\n\n")
+    assert lines[0] == "No budgets are configured: there is nothing to pace."
+    assert lines[1] == (
+        "**Spent today** (since 00:00 UTC): 1,042 tokens · $0.0002 — "
+        "`demo` $0.0002 · 42 tokens, `ops-1` 1,000 tokens."
+    )
