@@ -35,7 +35,7 @@ def tasks_text(data: Mapping[str, Any]) -> str:
     total = sum(_int(n) for n in counts.values())
     opened = sum(_int(n) for state, n in counts.items() if state not in _ENDED)
     head = f"{total} tasks, {opened} open" + (f" ({', '.join(said)})" if said else "")
-    tasks = [t for t in data.get("tasks") or [] if isinstance(t, Mapping)]
+    tasks = [t for t in _list(data.get("tasks")) if isinstance(t, Mapping)]
     if not tasks:
         return to_plain(escape(head) + "\n\nNo tasks yet: `task new TITLE` makes one in chat.")
     rows = [
@@ -55,7 +55,7 @@ def tasks_text(data: Mapping[str, Any]) -> str:
     ended = data.get("ended_shown")
     if isinstance(ended, int) and any(t.get("state") in _ENDED for t in tasks):
         parts.append(f"Of the ended, the latest {ended} of each end are shown.")
-    missions = [m for m in data.get("missions") or [] if isinstance(m, Mapping)]
+    missions = [m for m in _list(data.get("missions")) if isinstance(m, Mapping)]
     if missions:
         parts += ["Missions:", _missions_table(missions)]
     return to_plain("\n\n".join(parts))
@@ -115,7 +115,7 @@ def _spent(tokens: object, usd: object) -> str:
 def changes_text(data: Mapping[str, Any]) -> str:
     """``/api/changes`` as ``report changes`` says it: the table with its totals row and
     the words that say what each figure is."""
-    rows = tuple(_row(r) for r in data.get("rows") or [] if isinstance(r, Mapping))
+    rows = tuple(_row(r) for r in _list(data.get("rows")) if isinstance(r, Mapping))
     total = data.get("total")
     found = ChangesReport(
         since=_since(data.get("since")),
@@ -181,3 +181,9 @@ def _line(value: object, limit: int = SHORT) -> str:
 def _cell(value: object, limit: int = SHORT) -> str:
     """A value the server sent, for a markdown table cell."""
     return escape(_line(value, limit))
+
+
+def _list(value: object) -> list[Any]:
+    """``value`` when the server sent a list there, else none: a number or a string where a
+    list belongs reads as nothing, never as a traceback."""
+    return value if isinstance(value, list) else []

@@ -48,6 +48,7 @@ from bot.commands.handlers.work.tasks import TaskCommands
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from bot.config import Config
+from bot.config.resolved import model_priced
 from bot.dashboard.access.command import DashboardCommands
 from bot.dashboard.access.signin import SignIns
 from bot.render.report_history import ReportHistory
@@ -55,7 +56,6 @@ from fleet.budgets.service import BudgetService
 from fleet.errors import FleetError
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord
-from fleet.metering.offline.routes import priced_with
 from fleet.model import AgentSpec
 from fleet.repos.desk import RepoDesk
 from fleet.repos.line.identity import chat_co_author
@@ -77,13 +77,11 @@ def spawn_spend(
         except FleetError:  # not known yet (an ad hoc agent's first spawn), or a bad name
             return None
 
-    paid = (account.provider for account in cfg.accounts.accounts.values())
-    priced = None if cfg.metering is None else priced_with(cfg.providers, paid, cfg.prices.priced)
     return SpawnSpend(
         ledger.agents,
         ledger.runs,
         spec_of,
-        priced=priced,
+        priced=model_priced(cfg),
         governing=budgets.governing_status,
         quotes=ledger.quotes,
     )

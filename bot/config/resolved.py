@@ -5,7 +5,7 @@ implicit accounts added and each section's settings built."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,7 +30,7 @@ from fleet.hosts.schema import HostEntry
 from fleet.ledger.database.location import is_url
 from fleet.ledger.records.budgets import Budget
 from fleet.metering.config import MeteringSettings, PriceTable
-from fleet.metering.offline.routes import with_offline
+from fleet.metering.offline.routes import priced_with, with_offline
 from fleet.metering.schema import price_table, provider_routes
 from fleet.repos.schema import RepoEntry
 from scheduler.config import PacingSettings
@@ -206,3 +206,15 @@ def _env_names(value: object) -> Iterator[str]:
     elif isinstance(value, dict):  # sections keyed by name, such as `accounts`
         for item in value.values():
             yield from _env_names(item)
+
+
+def model_priced(cfg: Config) -> Callable[[str | None], bool] | None:
+    """Whether a model's requests have a price, as the metering proxy will price them: the
+    price table's, or every model while the offline provider answers every provider
+    (:func:`~fleet.metering.offline.routes.priced_with`); ``None`` without the proxy (no
+    request is priced). Every decision that hangs on a price — a cap in dollars, a quote's
+    hint — asks this one."""
+    if cfg.metering is None:
+        return None
+    paid = (account.provider for account in cfg.accounts.accounts.values())
+    return priced_with(cfg.providers, paid, cfg.prices.priced)

@@ -159,24 +159,30 @@ class MeteringProxy:
         app.router.add_route("*", "/a/{agent}/{provider}/{key}/{tail:.*}", self._handle)
         app.router.add_route("*", "/a/{agent}/{provider}/{key}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self.strangers.stray)
-        served = await serve(
-            app,
-            self._secrets,
-            wanted_port=self._settings.port,
-            what="metering proxy",
-            shutdown_timeout=2.0,
-            limits=self._settings.limits(),
-            who=self._whose,
-            busy=self._busy,
-            refusal=refusal(FULL),
-        )
+        # Ready before the first request can come: a reattached agent asks at once.
         self._routes = await self._offline.serve(self._routes)
-        self._port = served.port
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, trust_env=False
         )
         self._upstream.session = self._session
+        try:
+            served = await serve(
+                app,
+                self._secrets,
+                wanted_port=self._settings.port,
+                what="metering proxy",
+                shutdown_timeout=2.0,
+                limits=self._settings.limits(),
+                who=self._whose,
+                busy=self._busy,
+                refusal=refusal(FULL),
+            )
+        except BaseException:
+            await self._session.close()
+            await self._offline.stop()
+            raise
+        self._port = served.port
         self._served = served
         self.recorder.start()
         log.info("metering proxy listening on http://%s:%d", HOST, self._port)

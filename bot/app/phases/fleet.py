@@ -20,6 +20,7 @@ from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue, admission_of
 from bot.config import Config
+from bot.config.resolved import model_priced
 from fleet.approvals.spend import SpendAsks
 from fleet.budgets.quoting.service import Quoting, restore_holds
 from fleet.peers.door import PeerDesk
@@ -133,7 +134,7 @@ async def start_fleet(
                 clock,
                 default_runtime=cfg.defaults.runtime,
                 # Without the metering proxy no cap in dollars binds: no model counts as priced.
-                priced=cfg.prices.priced if cfg.metering is not None else _unpriced,
+                priced=model_priced(cfg) or _unpriced,
             ),
             spend.budgets.holds,
             task_runs,

@@ -164,7 +164,7 @@ class OfflineProvider:
 async def _payload(request: web.Request) -> dict[str, Any] | None:
     try:
         value = json.loads(await request.read())
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return None
     return value if isinstance(value, dict) else None
 

@@ -116,3 +116,10 @@ def test_a_since_without_a_zone_reads_as_utc() -> None:
     naive = (SINCE - timedelta(days=1)).replace(tzinfo=None).isoformat()
     text = changes_text({"since": naive, "days": 7, "rows": [], "total": {}})
     assert "since 2026-10-27 09:00 UTC" in text
+
+
+def test_a_number_where_a_list_belongs_reads_as_nothing() -> None:
+    """A server answer with a number or a flag where the tasks, missions or rows belong is
+    read as none of them, never a traceback."""
+    assert "No tasks yet" in tasks_text({"tasks": 5, "missions": 7, "counts": {}})
+    assert "Traceback" not in changes_text({"rows": True, "total": None})

@@ -170,3 +170,10 @@ def test_every_model_is_priced_only_when_the_stand_in_answers_every_provider() -
     half = with_offline(DEFAULT_ROUTES, ("anthropic",))
     assert not priced_with(half, ("anthropic",), unpriced.priced)("claude-haiku-4-5")
     assert not priced_with(DEFAULT_ROUTES, (), unpriced.priced)("claude-haiku-4-5")
+
+
+def test_a_huge_request_is_counted_without_a_list_of_its_words() -> None:
+    """A request of many megabytes of words is answered, its words counted as they are."""
+    text = "ab " * 1_000_000
+    found = answer({"messages": [{"role": "user", "content": text}]})
+    assert found.input_tokens == len(text) // 4 and "1,000,000 words" in found.text
