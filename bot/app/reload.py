@@ -67,11 +67,19 @@ def plan(
     forges: Mapping[str, ForgeEntry],
     fresh: Config,
     caps: Caps | None = None,
+    offline: frozenset[str] | None = None,
 ) -> ReloadPlan:
     """What reloading ``fresh`` does, given the repositories Fleetwarden works on now
-    (``None``: it started without ``repos:``), the forges it started with and the
-    concurrency caps in force (``None``: not compared)."""
+    (``None``: it started without ``repos:``), the forges it started with, the
+    concurrency caps in force and the providers the offline stand-in answers (``None``:
+    not compared)."""
     at_start: list[str] = []
+    if offline is not None and offline_of(fresh) != offline:
+        at_start.append(
+            "the providers the offline provider answers changed (a `providers:` entry, an "
+            "account or an agent's key for a built-in provider was added or removed: the "
+            "metering proxy's routes are made at start)"
+        )
     if caps is not None and caps_of(fresh) != caps:
         at_start.append(
             "the concurrency caps were changed (`limits.max_running`, or `max_running` on an "
@@ -105,6 +113,13 @@ def plan(
         elif keys := changed_keys(forges[name], fresh.forges[name]):
             at_start.append(f"forge {name!r} was changed ({', '.join(keys)})")
     return ReloadPlan(added, tuple(at_start))
+
+
+def offline_of(cfg: Config) -> frozenset[str]:
+    """The providers the offline stand-in answers under ``cfg`` (none without the proxy)."""
+    if cfg.metering is None:
+        return frozenset()
+    return frozenset(name for name, route in cfg.providers.items() if route.offline)
 
 
 def changed_keys(old: BaseModel, new: BaseModel) -> list[str]:
@@ -142,7 +157,7 @@ async def reload_config(
         raise CommandError("there is no config file to reload")
     fresh = await _read(source, environ, runtimes, backends)
     running = None if repos is None else {name: repos.entry(name) for name in repos.names()}
-    chosen = plan(running, config.forges, fresh, caps_of(config))
+    chosen = plan(running, config.forges, fresh, caps_of(config), offline_of(config))
     if chosen.at_start:
         raise CommandError(refusal(chosen.at_start))
     if found := await asyncio.to_thread(path_problems, chosen.repos_added):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
+from fleet import units
 from fleet.budgets.model import BudgetStatus, PaceStatus, Transition
 from fleet.ledger.records.budgets import Budget, Cutoff, Step, WindowKind
 
@@ -49,7 +50,7 @@ class BudgetState:
 
 def limit_words(limit: float, unit: str) -> str:
     """A budget's limit as its messages say it: ``$0.50`` or ``50,000 tokens``."""
-    return f"${limit:,.2f}" if unit == "usd" else f"{limit:,.0f} tokens"
+    return units.usd(limit) if unit == "usd" else units.tokens_words(limit)
 
 
 def doubled(budget: Budget) -> str:

@@ -161,8 +161,13 @@ class RunContexts:
             heartbeat_token=beats.token_for(spec.name) if beats is not None else None,
             accounts={provider: account.kind.value for provider, account in chosen.items()},
             started_at=self._clock.now(),
-            offline=self._provider_urls.offline if self._provider_urls is not None else frozenset(),
+            offline=self.offline,
         )
+
+    @property
+    def offline(self) -> frozenset[str]:
+        """The providers the offline stand-in answers (none without the metering proxy)."""
+        return self._provider_urls.offline if self._provider_urls is not None else frozenset()
 
     def chosen(self, spec: AgentSpec) -> dict[str, str]:
         """Provider → the account chosen for ``spec``'s last context."""

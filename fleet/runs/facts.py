@@ -34,9 +34,11 @@ def check_launchable(
     accounts: Mapping[str, object],
     environ: Mapping[str, str],
     remote_tools: Collection[str] | None = None,
+    offline: Collection[str] = (),
 ) -> None:
     """Refuse a launch that cannot work, in one line naming the fix: its program is not
-    installed, its directory is gone, or its CLI has no credential at all. On another host
+    installed, its directory is gone, or its CLI has no credential at all (nor the offline
+    provider answering its provider: ``offline``). On another host
     (``remote_tools``: the agent CLIs its last probe found there; its directories are made
     at launch), only the CLI and the credential are checked."""
     if remote_tools is not None:
@@ -64,8 +66,8 @@ def check_launchable(
             f"{spec.name} cannot start: {program} is not installed (not on its PATH) — {fix}"
         )
     providers = RUNTIME_PROVIDERS.get(spec.runtime)
-    if providers is None or any(p in accounts for p in providers):
-        return
+    if providers is None or any(p in accounts or p in offline for p in providers):
+        return  # an account's credential, or the offline stand-in (``offline``), answers it
     named = set(key_vars_of(spec.runtime, spec.secret_env)) | (
         CREDENTIAL_VARS & set(spec.secret_env)
     )

@@ -241,6 +241,7 @@ class RunKeeper:
             accounts=self.contexts.chosen(spec),
             environ=self.contexts.environ,
             remote_tools=self.contexts.remote_tools(spec) if remote else None,
+            offline=self.contexts.offline,
         )
         if self._caps is not None:  # before its process can ask a model anything
             await arm_or_refuse(self._caps, spec, continues=continues)

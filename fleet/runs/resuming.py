@@ -9,6 +9,7 @@ import asyncio
 
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.runs.context import RunContexts
+from fleet.runs.reader import marker_text, started_runtime
 from fleet.runtimes import RuntimeRegistry
 from fleet.transcript.logtail import tail_lines
 
@@ -26,5 +27,16 @@ async def resumed_plan(
         return None
     runtime = runtimes.get(spec.runtime)
     tail = await asyncio.to_thread(tail_lines, contexts.log_path(spec.name), TAIL)
-    session = runtime.session_id("\n".join(tail))
+    session = runtime.session_id("\n".join(last_run(tail)))
     return runtime.follow_up(spec, contexts.context(spec), session, spec.prompt)
+
+
+def last_run(lines: list[str]) -> list[str]:
+    """The lines of ``lines`` the last run wrote: those after its starting marker (all of
+    them when the marker lies before them). A session an earlier run of the agent wrote —
+    another task's — is never the one continued: a last run that wrote none starts afresh."""
+    for index in range(len(lines) - 1, -1, -1):
+        said = marker_text(lines[index])
+        if said is not None and started_runtime(said) is not None:
+            return lines[index + 1 :]
+    return lines

@@ -104,11 +104,12 @@ def provider_env(ctx: RuntimeContext, agent: str) -> dict[str, str]:
     ``ANTHROPIC_BASE_URL``, ``OPENAI_BASE_URL`` (ending in ``/v1``), and
     ``FLEETWARDEN_<PROVIDER>_BASE_URL`` for every provider; the providers the offline
     stand-in answers in ``FLEETWARDEN_OFFLINE_PROVIDERS`` (comma-separated); and, for a
-    provider an account covers, a placeholder key where the SDK insists on one (the proxy
-    injects the real one)."""
+    provider an account covers or the offline stand-in answers, a placeholder key where the
+    SDK insists on one (the proxy injects the real one; the stand-in needs none)."""
     env: dict[str, str] = {}
     for variable, provider in PROVIDER_KEY_VARS.items():
-        if provider in ctx.accounts:
+        # The offline stand-in takes no key, but a CLI will not start without one.
+        if provider in ctx.accounts or provider in ctx.offline:
             env[variable] = placeholder_token(agent)
     for name, url in ctx.provider_urls.items():
         env[f"FLEETWARDEN_{name.upper().replace('-', '_')}_BASE_URL"] = url

@@ -156,7 +156,7 @@ class ClaudeRuntime(CliRuntime):
         if kind == "claude_subscription":
             env["CLAUDE_CODE_OAUTH_TOKEN"] = placeholder_token(spec.name)
             env["ENABLE_CLAUDEAI_MCP_SERVERS"] = "false"
-        elif kind is not None:
+        elif kind is not None or "anthropic" in ctx.offline:  # the stand-in takes any key
             env["ANTHROPIC_API_KEY"] = placeholder_token(spec.name)
         settings: dict[str, Any] = {
             "autoCompactWindow": _compact_window(spec),

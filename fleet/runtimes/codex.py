@@ -162,7 +162,7 @@ class CodexRuntime(CliRuntime):
             env["CODEX_REFRESH_TOKEN_URL_OVERRIDE"] = chatgpt.rstrip("/") + "/oauth/token"
             login = placeholder_login(spec.name, ctx.started_at or _EPOCH)
             files[codex_home / "auth.json"] = json.dumps(login, indent=2)
-        elif "openai" in ctx.accounts:
+        elif "openai" in ctx.accounts or "openai" in ctx.offline:  # the stand-in takes any
             env[DEFAULT_KEY_VAR] = placeholder_token(spec.name)
         return env, files
 

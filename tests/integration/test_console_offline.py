@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.console_bot import ConsoleBot, clean_env
+from tests.integration.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +66,31 @@ def test_a_dollar_cap_binds_with_no_provider_configured(tmp_path: Path) -> None:
         if bot.proc.poll() is None:
             bot.kill()
     assert "needs the model to be known and priced" not in bot.stdout
+
+
+@pytest.mark.agent_cli
+@pytest.mark.parametrize("runtime", ["claude", "codex"])
+def test_a_real_cli_spawned_with_no_key_is_answered_offline(tmp_path: Path, runtime: str) -> None:
+    """`spawn NAME --runtime claude|codex` with no config and no key starts the real CLI
+    (given a placeholder key, never refused for want of one), and its run is answered by
+    the offline provider through the proxy: priced tokens in `runs`."""
+    cli(runtime)  # fails (never skips) when the CLI is not installed
+    env = {k: v for k, v in clean_env().items() if k not in NO_KEYS}
+    env["PATH"] = f"{bin_dir()}:{node_dir()}:{env.get('PATH', '/usr/bin:/bin')}"
+    bot = ConsoleBot(tmp_path, env=env)
+    try:
+        bot.command(
+            f'spawn asker --runtime {runtime} --prompt "count to 3"',
+            rf"Agent asker started \({runtime}\)",
+            STARTUP,
+        )
+        bot.expect(r"This is Fleetwarden's offline demo model", 120)
+        runs = bot.command("runs asker", r"model requests? · ([\d,]+) tokens · \$(\d+\.\d+)")
+        assert int(runs.group(1).replace(",", "")) > 0 and float(runs.group(2)) > 0
+        bot.expect(r"Served by fleetwarden-demo")
+        bot.command("stop asker", r"Stopped asker|asker is not running")
+        assert bot.close() == 0, bot.stderr
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+    assert "no credentials" not in bot.stdout and "Traceback" not in bot.stdout + bot.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.reload import ENVIRONMENT_NOTE, plan, refusal, reload_config
+from bot.app.reload import ENVIRONMENT_NOTE, offline_of, plan, refusal, reload_config
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import caps_of
 from bot.config import Config, parse_config
@@ -42,6 +42,17 @@ def test_a_new_repository_is_taken_on_and_nothing_waits_for_a_start() -> None:
     chosen = plan(running("repos:\n" + APP), {}, config("repos:\n" + APP + LOCAL))
     assert list(chosen.repos_added) == ["local"]
     assert chosen.at_start == ()
+
+
+def test_a_provider_taken_from_the_offline_provider_waits_for_a_start() -> None:
+    """Started with no provider (the offline stand-in answering both), a reload that adds
+    a `providers:` entry is refused until a start; with the same providers it goes on."""
+    started = config("agents: []\n")
+    assert offline_of(started) == {"anthropic", "openai"}
+    keyed = config("providers:\n  anthropic:\n    upstream: https://api.anthropic.com\n")
+    chosen = plan(None, {}, keyed, offline=offline_of(started))
+    assert len(chosen.at_start) == 1 and "offline provider answers changed" in chosen.at_start[0]
+    assert plan(None, {}, config("agents: []\n"), offline=offline_of(started)).at_start == ()
 
 
 def test_what_only_a_start_applies_is_named_each() -> None:

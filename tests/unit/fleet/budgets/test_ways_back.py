@@ -13,6 +13,7 @@ import pytest
 from fleet.budgets.model import BudgetError, Source
 from fleet.budgets.pacing.law import Spent, assess
 from fleet.budgets.pacing.policy import PacingPolicy
+from fleet.budgets.wording import limit_words
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Burst, Cutoff, Scope, Step
@@ -173,3 +174,10 @@ def test_a_raise_at_the_limit_says_raised_never_reset() -> None:
         f"{KEY}'s limit was raised to 2,000,000 tokens: requests go through again; its "
         "frozen agents continue"
     )
+
+
+def test_a_sub_cent_limit_is_said_as_set_never_as_nothing() -> None:
+    """A $0.0001 limit reads `$0.0001` in the budget's words, not `$0.00`; tokens whole."""
+    assert limit_words(0.0001, "usd") == "$0.0001"
+    assert limit_words(0.5, "usd") == "$0.50"
+    assert limit_words(50_000.0, "tokens") == "50,000 tokens"

@@ -68,6 +68,20 @@ def test_a_cli_without_any_credential_is_refused_naming_accounts(tmp_path: Path)
     check_launchable(spec, plan(tmp_path, "claude"), accounts={"anthropic": "team"}, environ={})
 
 
+def test_a_cli_the_offline_provider_answers_needs_no_credential(tmp_path: Path) -> None:
+    """With the offline stand-in answering its provider, a CLI with no key starts; with it
+    answering only another provider, it is refused as before."""
+    exe = tmp_path / "codex"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    spec = AgentSpec(AgentName("c1"), runtime="codex")
+    check_launchable(spec, plan(tmp_path, "codex"), accounts={}, environ={}, offline={"openai"})
+    with pytest.raises(LaunchFailed, match="codex has no credentials"):
+        check_launchable(
+            spec, plan(tmp_path, "codex"), accounts={}, environ={}, offline={"anthropic"}
+        )
+
+
 class Words:
     """``say X`` → said, ``tool X`` → a tool, ``auth X`` → an auth error, ``? X`` → unknown."""
 
