@@ -178,7 +178,13 @@ async def test_a_claude_run_reads_as_chat_and_its_summary_counts_the_ledger(
 
 def test_an_agent_without_credentials_is_refused_in_one_line(tmp_path: Path) -> None:
     cli("claude")
-    bot = ConsoleBot(tmp_path, env=clean_env(PATH=agent_path()))
+    # A provider entry of its own: the offline provider no longer answers `anthropic`.
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        "connectors:\n  console: {}\n"
+        "providers:\n  anthropic:\n    upstream: https://api.anthropic.com\n"
+    )
+    bot = ConsoleBot(tmp_path, "--config", str(config), env=clean_env(PATH=agent_path()))
     try:
         line = bot.command('spawn c2 --runtime claude --prompt "say hi"', r"^.*cannot start.*$")
         assert line.group(0).strip() == (

@@ -72,6 +72,18 @@ def _task_says(bot: ConsoleBot, task: int, pattern: str, timeout: float = 90.0) 
     return seen[-1]
 
 
+def _running(bot: ConsoleBot, name: str, timeout: float = 90.0) -> None:
+    """Ask ``ps`` until agent ``name`` is running (a review's run starts after the task
+    says its round began)."""
+    row = re.compile(rf"^{name}\s+\S+(?: / \S+)?\s+running\b", re.M)
+
+    def runs() -> bool:
+        bot.command("ps", r"of \d+ agents? running")
+        return row.search(bot.output_since_command) is not None
+
+    assert wait_until(runs, timeout, interval=0.5), f"{name} never ran: {bot.output_since_command}"
+
+
 def test_changes_start_the_command_coders_next_run_and_round_two_lands_by_merge(
     tmp_path: Path, upstream: GitUpstream
 ) -> None:
@@ -112,6 +124,7 @@ def test_changes_for_a_branch_discarded_meanwhile_say_what_a_human_does(
         bot.command("task new --agent coder Greet the user", r"Task #1")
         bot.command("task start 1", r"coder")
         _task_says(bot, 1, r"round 1 of 2: reviewer reviews")
+        _running(bot, "reviewer")  # reading the branch when it is discarded
         bot.command("discard fw/coder/1", r"Reply `?yes`? here within 60 s")
         bot.command("yes", r"Discarded coder's branch fw/coder/1")
         bot.command("send reviewer go", r"Sent to reviewer")

@@ -363,7 +363,10 @@ def _sweep(where: Path) -> None:
         return
     for entry in where.iterdir():
         if entry.name.startswith(_GONE) or entry.name.startswith((_MAKING, _BUSY)):
-            remove_tree(entry)
+            try:
+                remove_tree(entry)
+            except FileNotFoundError:  # gone meanwhile (a making that ended): swept as well
+                continue
 
 
 def _unkept(repos_dir: Path, configured: set[str]) -> list[Path]:
