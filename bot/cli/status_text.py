@@ -23,9 +23,9 @@ from bot.chat.agent_text import escape
 from bot.render import fleet as render
 from bot.render.fleet import money
 from connectors.markdown import to_plain
+from fleet.metering.units import tokens, tokens_words
 from fleet.redaction.guard import SHORT, guarded
 from fleet.redaction.invisible import visible
-from fleet.units import tokens, tokens_words
 
 PROBLEM_CHARS = 500  # characters of an agent's problems, on their one line
 _NONE = "—"

@@ -13,11 +13,11 @@ from datetime import datetime, tzinfo
 from typing import Final
 
 from bot.render.fleet import compact, duration, money, table
-from fleet import units
 from fleet.budgets.model import BudgetStatus, PaceStatus
 from fleet.budgets.resets import reset_tag, resets
 from fleet.budgets.wording import held_beside
 from fleet.ledger.records.budgets import Budget, Burst, Cutoff, Step, WindowKind
+from fleet.metering import units
 
 NO_BUDGETS = (
     "No budgets configured. An admin sets one with `budget set SCOPE LIMIT --window W`, "

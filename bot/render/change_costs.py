@@ -13,8 +13,8 @@ from datetime import UTC
 
 from bot.chat.agent_text import said
 from bot.render.fleet import DASH, duration, money, table
-from fleet import units
 from fleet.budgets.changes.report import ChangeRow, ChangesReport
+from fleet.metering import units
 
 HEADERS = (
     "agent",

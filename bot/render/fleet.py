@@ -8,8 +8,8 @@ from datetime import datetime
 
 from bot.chat.agent_text import quoted, quotes_escaped, said
 from connectors.base import Tone
-from fleet import units
 from fleet.ledger import UsageTotal
+from fleet.metering import units
 from fleet.metering.counting.events import Tokens
 from fleet.model import AgentSpec, AgentState, ExitInfo
 from fleet.supervisor.fleet import AgentStatus, EventKind, FleetEvent, RosterDiff
@@ -40,12 +40,12 @@ def duration(seconds: float) -> str:
 
 
 def compact(n: int | None) -> str:
-    """A short token count (:func:`fleet.units.tokens_short`); a dash for unknown."""
+    """A short token count (:func:`fleet.metering.units.tokens_short`); a dash for unknown."""
     return DASH if n is None else units.tokens_short(n)
 
 
 def money(usd: float | None) -> str:
-    """A cost in dollars (:func:`fleet.units.usd`); a dash if unpriced."""
+    """A cost in dollars (:func:`fleet.metering.units.usd`); a dash if unpriced."""
     if usd is None:
         return _UNPRICED
     return units.usd(usd)

@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Final
 
-from fleet import units
 from fleet.budgets.pacing.typical import Typical, TypicalSpend
 from fleet.budgets.quoting.words import usd
 from fleet.forge.text.defuse import escape_cell
 from fleet.ledger.records.tasks import TaskRecord
+from fleet.metering import units
 from fleet.tasks.accuracy import ERROR_SPAN, Accuracy, accuracy
 
 TOP_AGENTS: Final = 5

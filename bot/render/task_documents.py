@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from fleet import units
 from fleet.budgets.quoting.words import usd
 from fleet.forge.text.defuse import escape_cell
 from fleet.ledger.records.tasks import TASK_STATES, Actual, MissionRecord, Pair, TaskRecord
+from fleet.metering import units
 from fleet.tasks.views import MissionView, TaskView, Totals, mission_view, totals
 
 TASKS_FILE: Final = "TASKS.md"

@@ -11,10 +11,10 @@ from typing import Final
 
 from bot.chat.agent_text import escape, quoted, said
 from bot.render.fleet import DASH, compact
-from fleet import units
 from fleet.budgets.quoting.words import usd
 from fleet.ledger.records.tasks import ENDED_STATES, TASK_STATES, MissionRecord, TaskRecord
 from fleet.ledger.stores.running.runs import RunReport
+from fleet.metering import units
 from fleet.tasks.views import MissionView, TaskView, Totals
 
 ENDED_SHOWN: Final = 5

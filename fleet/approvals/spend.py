@@ -33,7 +33,6 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from typing import Protocol
 
-from fleet import units
 from fleet.approvals.budget_asks import (
     PREFIX,
     RAISED,
@@ -65,6 +64,7 @@ from fleet.ledger.records.rows import to_epoch
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.spend.spend_asks import SpendAsk, SpendAsksStore
+from fleet.metering import units
 from fleet.model import RunBudget
 from fleet.notices import starter
 from fleet.transcript.story import Outcome

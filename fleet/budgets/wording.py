@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
-from fleet import units
 from fleet.budgets.model import BudgetStatus, PaceStatus, Transition
 from fleet.ledger.records.budgets import Budget, Cutoff, Step, WindowKind
+from fleet.metering import units
 
 
 def held_beside(status: BudgetStatus, amount: Callable[[float, str], str]) -> str:

@@ -8,11 +8,11 @@ only numbers and the projection's basis)."""
 
 from __future__ import annotations
 
-from fleet import units
 from fleet.budgets.quoting.words import usd
 from fleet.ledger.records.tasks import Actual, Projection, TaskRecord
 from fleet.ledger.stores.work.actuals import ActualsStore
 from fleet.ledger.stores.work.tasks import TasksStore
+from fleet.metering import units
 
 NONE_YET = "no projection: no finished task of its kind yet"
 

@@ -20,8 +20,8 @@ from bot.dashboard.access.signin import Viewer
 from bot.dashboard.pages.shapes import Json
 from bot.dashboard.pages.task_board import spend_words, totals_words
 from connectors.markdown import to_html
-from fleet import units
 from fleet.ledger.records.tasks import TASK_STATES
+from fleet.metering import units
 from fleet.redaction.guard import cut
 
 _AGENT = re.compile(r"[a-z][a-z0-9-]{0,62}")  # an agent's name, as its page's path takes it

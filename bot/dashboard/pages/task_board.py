@@ -19,7 +19,6 @@ from urllib.parse import parse_qsl, urlencode
 
 from bot.dashboard.pages.shapes import Json, Redacted, iso
 from bot.render.forge import web_address
-from fleet import units
 from fleet.budgets.quoting.words import usd
 from fleet.clock import Clock
 from fleet.errors import FleetError
@@ -35,6 +34,7 @@ from fleet.ledger.records.tasks import (
 from fleet.ledger.stores.work.actuals import ActualsStore
 from fleet.ledger.stores.work.missions import MissionsStore
 from fleet.ledger.stores.work.tasks import TasksStore
+from fleet.metering import units
 from fleet.tasks.views import TaskView, Totals, mission_view, totals, views
 
 OPEN_SHOWN = 500

@@ -70,13 +70,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from fleet import units
 from fleet.budgets.model import BudgetStatus, Groups, Transition
 from fleet.budgets.pacing.ladder import advance, fresh
 from fleet.budgets.pacing.law import fits, headroom
 from fleet.budgets.pacing.live import LiveSpend
 from fleet.budgets.wording import BudgetState, Wording, doubled
 from fleet.ledger.records.budgets import Burst, Cutoff, Scope, Step
+from fleet.metering import units
 from fleet.metering.policy import (
     ALLOW,
     Estimate,

@@ -21,11 +21,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from fleet import units
 from fleet.budgets.model import BudgetStatus
 from fleet.budgets.quoting.words import usd
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.quotes import Quote
+from fleet.metering import units
 
 RELEASING = frozenset({EventKind.ENDED, EventKind.GAVE_UP})
 """The fleet events that end a run's hold."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from typing import Final, Literal
 
-from fleet import units
 from fleet.ledger.records.quotes import Quote
+from fleet.metering import units
 
 NOTHING_HELD: Final = "nothing is held against its budgets: no history and no cap"
 
@@ -25,7 +25,7 @@ def on_what(runtime: str, model: str | None) -> str:
 
 
 def usd(value: float) -> str:
-    """Dollars as a quote says them (:func:`fleet.units.usd`)."""
+    """Dollars as a quote says them (:func:`fleet.metering.units.usd`)."""
     return units.usd(value)
 
 

@@ -14,8 +14,8 @@ import re
 from dataclasses import replace
 from typing import Final, Literal
 
-from fleet import units
 from fleet.budgets.runs.budget import MAX_TOKENS, MAX_USD, cap_text
+from fleet.metering import units
 from fleet.model import RunBudget
 
 Unit = Literal["usd", "tokens"]

@@ -26,8 +26,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from fleet import units
 from fleet.budgets.model import parse_duration
+from fleet.metering import units
 from fleet.model import DEFAULT_ASK_WITHIN, RunBudget
 
 MAX_TOKENS: Final = 10**12  # more than any run spends; beyond it a typo is likelier

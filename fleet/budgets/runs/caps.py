@@ -48,8 +48,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from fleet import units
 from fleet.budgets.runs.budget import UNPRICED_FIX, cap_text
+from fleet.metering import units
 from fleet.metering.policy import (
     Estimate,
     Hold,

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
-from fleet import units
 from fleet.budgets.model import BudgetStatus
+from fleet.metering import units
 
 DAY: Final = timedelta(days=1)
 NO_HISTORY: Final = "no history yet"

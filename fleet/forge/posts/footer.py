@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Final
 
-from fleet import units
 from fleet.forge.text.defuse import escape_cell
 from fleet.forge.text.hidden import unseen_free
+from fleet.metering import units
 from fleet.redaction.guard import guarded
 
 VALUE_CAP: Final = 200
@@ -114,7 +114,7 @@ def when(at: datetime) -> str:
 
 
 def money(usd: float | None) -> str:
-    """Dollars (:func:`fleet.units.usd`); ``cost not priced`` for none."""
+    """Dollars (:func:`fleet.metering.units.usd`); ``cost not priced`` for none."""
     if usd is None:
         return "cost not priced"
     return units.usd(usd)

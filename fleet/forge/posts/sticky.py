@@ -21,10 +21,10 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from fleet import units
 from fleet.budgets.runs.estimate import NO_HISTORY, RunEstimate
 from fleet.forge.posts.footer import Provenance, footer, money
 from fleet.forge.text.defuse import escape_cell
+from fleet.metering import units
 
 STICKY_CAP: Final = 60_000
 DOING_CAP: Final = 500  # characters of the agent's summary, or of why the run waits

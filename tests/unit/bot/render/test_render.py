@@ -248,7 +248,7 @@ def test_compact_token_counts(tokens: int | None, expected: str) -> None:
     ],
 )
 def test_money(usd: float | None, expected: str) -> None:
-    """Costs are cents from a cent up, two significant digits below one (fleet.units);
+    """Costs are cents from a cent up, two significant digits below one (fleet.metering.units);
     unpriced is an em dash."""
     assert render.money(usd) == expected
 

@@ -12,7 +12,6 @@ from dataclasses import replace
 
 from bot.commands.errors import CommandError
 from bot.commands.grammar import FlagValue
-from fleet import units
 from fleet.budgets.model import BudgetStatus
 from fleet.budgets.quoting.quote import QuoteUnderError, estimate_of, parse_quote_under
 from fleet.budgets.quoting.words import hold_text
@@ -27,6 +26,7 @@ from fleet.budgets.runs.estimate import estimate_runs, estimate_text
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.spend.quotes import QuotesStore
+from fleet.metering import units
 from fleet.model import AgentSpec, RunBudget
 
 SpecOf = Callable[[str], Awaitable[AgentSpec | None]]

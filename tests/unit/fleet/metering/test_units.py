@@ -1,4 +1,4 @@
-"""One way to say an amount of tokens or dollars (fleet.units), and every surface saying it
+"""One way to say an amount of tokens or dollars (fleet.metering.units), and every surface saying it
 so: chat's tables and lines, the CLI, the dashboard, a forge's comments, the task register."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from bot.render.budgets import amount
 from bot.render.task_documents import tokens_words as document_tokens
 from fleet.budgets.quoting.words import usd as quote_usd
 from fleet.forge.posts.footer import money as forge_money
-from fleet.units import tokens, tokens_short, tokens_words, usd
+from fleet.metering.units import tokens, tokens_short, tokens_words, usd
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ AXIS_TICKS = {"bot/render/report_chart.py"}
 
 
 def test_no_renderer_formats_money_or_tokens_by_hand() -> None:
-    """Every amount shown to a person goes through fleet.units."""
+    """Every amount shown to a person goes through fleet.metering.units."""
     found = [
         f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
         for folder in RENDERERS
