@@ -6,8 +6,13 @@ It reads the ledger where the config puts it (the SQLite file in its state dir, 
 PostgreSQL database, with the password from ``ledger_password_env``) beside a running
 orchestrator, and needs none of the config's other secrets. It never makes a ledger: with
 no SQLite file where the config says, it says Fleetwarden has not run with that config.
-What people and forge issues wrote (titles, bodies, reasons) passes the redactor first, as
-in chat and on the dashboard: a secret the config names never reaches a document.
+What people, agents and forge issues wrote (titles, bodies, reasons) was redacted as it was
+stored, by the running Fleetwarden's redactor, which knows every secret the fleet holds; it
+passes this command's redactor again, as in chat and on the dashboard. A task or mission
+stored before that (its row not marked ``redacted``) is redacted here only when this
+command knows every secret the config names; else its words are withheld
+(:data:`WITHHELD`) and the answer says which and how to write them: this command never
+writes words it could not check.
 
 The answer names the register it read (and says so when no config was given and the
 default state dir's was). Without ``--out`` the documents go in the current directory,
@@ -46,13 +51,15 @@ from fleet.clock import SystemClock
 from fleet.errors import LedgerError
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
-from fleet.ledger.records.tasks import TaskRecord
+from fleet.ledger.records.tasks import MissionRecord, TaskRecord
 from fleet.tasks.views import views
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 EVERY_TASK = 1_000_000
 """More tasks than any register holds: the documents list them all."""
 _FEW = 8  # mission names listed when an unknown one is close to none
+WITHHELD = "[withheld: stored before it was redacted]"
+"""What stands for a task's or a mission's words this command cannot check."""
 
 
 def configure_parser(parser: argparse.ArgumentParser, config_help: str) -> None:
@@ -95,12 +102,14 @@ def main(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -
         return EXIT_CONFIG
     try:
         out = writable_dir(default_out() if args.out is None else args.out)
-        documents, read = asyncio.run(_documents(config, environ, args.mission))
+        documents, read, withheld = asyncio.run(_documents(config, environ, args.mission))
         write_whole(out, documents)
     except TasksError as exc:
         print(shown(f"fleetwarden tasks: {exc}"), file=sys.stderr)
         return exc.code
     print(shown(f"wrote {out / TASKS_FILE} and {out / MISSIONS_FILE} from {read}"))
+    if withheld:
+        print(shown(f"fleetwarden tasks: {withheld}"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -169,9 +178,9 @@ def writable_dir(out: Path) -> Path:
 
 async def _documents(
     config: Config, environ: Mapping[str, str], mission_name: str | None
-) -> tuple[dict[str, str], str]:
-    """The two documents, by file name, from the ledger ``config`` names; and which
-    register that was, in words."""
+) -> tuple[dict[str, str], str, str]:
+    """The two documents, by file name, from the ledger ``config`` names; which register
+    that was, in words; and what was withheld, in words (empty: nothing)."""
     try:
         location = ledger_location(config, environ)
     except LedgerError as exc:
@@ -207,20 +216,33 @@ async def _documents(
     finally:
         await ledger.close()
     redact = redactor(config, environ).redact  # a secret in a prompt or an issue stays out
-    tasks = [_redacted(task, redact) for task in tasks]
-    missions = [replace(m, title=redact(m.title)) for m in missions]
-    tree = [replace(m, title=redact(m.title)) for m in tree]
+    unknown = unset_secrets(config, environ)
+    tasks = [_redacted(task, redact, unknown) for task in tasks]
+    missions = [_mission(m, redact, unknown) for m in missions]
+    tree = [_mission(m, redact, unknown) for m in tree]
     found_views = views(tasks, actuals)  # what their runs used, as every surface says
     scope = "" if mission_name is None else f"mission {value(mission_name)}"
     documents = {
         TASKS_FILE: tasks_document(found_views, missions, scope=scope),
         MISSIONS_FILE: missions_document(found_views, tree, only=only),
     }
-    return documents, register_words(config, location)
+    held = withheld_words(
+        [t for t in tasks if t.title == WITHHELD], [m for m in missions if m.title == WITHHELD]
+    )
+    return documents, register_words(config, location), held and held + _fix(unknown)
 
 
-def _redacted(task: TaskRecord, redact: Callable[[str], str]) -> TaskRecord:
-    """``task`` with every text a person or an issue wrote redacted."""
+def unset_secrets(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """The variables the config names as holding a secret that are not set here: a text
+    stored unredacted may hold one of their values, which this command cannot see."""
+    return sorted(name for name in config.secret_env_names() if not environ.get(name))
+
+
+def _redacted(task: TaskRecord, redact: Callable[[str], str], unknown: list[str]) -> TaskRecord:
+    """``task`` with every text a person, an agent or an issue wrote redacted; withheld
+    when it was stored unredacted and a secret the config names is ``unknown`` here."""
+    if not task.redacted and unknown:
+        task = replace(task, title=WITHHELD, body="", why="", source_ref="", asked_by="")
     return replace(
         task,
         title=redact(task.title),
@@ -230,6 +252,40 @@ def _redacted(task: TaskRecord, redact: Callable[[str], str]) -> TaskRecord:
         asked_by=redact(task.asked_by),
         branch=None if task.branch is None else redact(task.branch),
         pull_url=None if task.pull_url is None else redact(task.pull_url),
+    )
+
+
+def _mission(
+    mission: MissionRecord, redact: Callable[[str], str], unknown: list[str]
+) -> MissionRecord:
+    """``mission`` with its title redacted, or withheld as a task's words are."""
+    withheld = bool(not mission.redacted and unknown and mission.title)
+    return replace(mission, title=WITHHELD if withheld else redact(mission.title))
+
+
+def withheld_words(tasks: list[TaskRecord], missions: list[MissionRecord]) -> str:
+    """``the words of tasks #3, #4 and of mission auth were withheld``, or empty."""
+    named = []
+    if tasks:
+        ids = ", ".join(f"#{task.id}" for task in tasks[:_FEW]) + (", …" * (len(tasks) > _FEW))
+        named.append(f"task{'s' if len(tasks) > 1 else ''} {ids}")
+    if missions:
+        names = ", ".join(m.name for m in missions[:_FEW]) + (", …" * (len(missions) > _FEW))
+        named.append(f"mission{'s' if len(missions) > 1 else ''} {names}")
+    if not named:
+        return ""
+    return (
+        f"the words of {' and of '.join(named)} are written as {WITHHELD}: they were stored "
+        "before Fleetwarden redacted what it stores, "
+    )
+
+
+def _fix(unknown: list[str]) -> str:
+    listed = ", ".join(unknown[:_FEW]) + (", …" if len(unknown) > _FEW else "")
+    return (
+        f"and this command cannot redact them without the config's secret variables "
+        f"({listed} not set here); start Fleetwarden once with this config (it redacts "
+        "them at its start), or run this with those variables set"
     )
 
 

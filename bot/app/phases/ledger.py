@@ -1,9 +1,11 @@
-"""The app's ledger phase: the ledger, opened and migrated; the notifier, which finds
-threads in it; and the agents' asks (:class:`~fleet.approvals.service.Approvals`) kept
-there."""
+"""The app's ledger phase: the ledger, opened and migrated, its register's words redacted
+as they are stored (:func:`redact_register` the ones stored before); the notifier, which
+finds threads in it; and the agents' asks (:class:`~fleet.approvals.service.Approvals`)
+kept there."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from bot.app import assembly as wiring
@@ -12,6 +14,8 @@ from bot.app.stops import Stop
 from bot.chat.notifier import Notifier
 from fleet.approvals.service import Approvals
 from fleet.ledger import Ledger
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +32,23 @@ async def open_ledger(at: Grounds) -> Ledgered:
     run (the notifier's :meth:`~bot.chat.notifier.Notifier.release`)."""
     ledger = await Ledger.connect(wiring.ledger_location(at.cfg, at.environ), at.clock)
     at.stops.add(Stop.LEDGER, ledger.close)
+    # A task's and a mission's words are redacted as they are stored, with every secret
+    # this Fleetwarden holds (an agent's secret_env value too): no reader of the ledger
+    # needs them to redact what it shows.
+    ledger.tasks.redact_with(at.redactor.redact)
+    ledger.missions.redact_with(at.redactor.redact)
     notifier = Notifier(ledger.chat, lambda: at.serving.connectors)
     at.stops.add(Stop.ORDERING, notifier.ordering.drain)
     approvals = Approvals(ledger.approvals, at.clock)
     notifier.hold()
     return Ledgered(ledger, notifier, approvals)
+
+
+async def redact_register(ledger: Ledger) -> None:
+    """Redact the register's words stored before they were redacted as stored (each row is
+    marked, so this is done once), with every secret this Fleetwarden knows; run once it
+    is the active orchestrator and its doors hold their secrets."""
+    tasks = await ledger.tasks.redact_stored()
+    missions = await ledger.missions.redact_stored()
+    if tasks or missions:
+        log.info("redacted the words of %d tasks and %d missions stored before", tasks, missions)
