@@ -5,8 +5,8 @@ writer cannot redact it — through the real ``fleetwarden run`` console and ``c
 ``fw-msg task``, the value in its title and body; the operator pastes the same value in a
 ``task new`` title and a ``mission new`` title in chat. The ledger (read with sqlite3, not
 through Fleetwarden) holds none of it: each row is redacted as it was stored and marked so.
-``fleetwarden tasks --markdown`` run with ``DEPLOY_TOKEN`` unset (as docs/operations.md
-allows) writes the stored labels, never the value. A task stored before Fleetwarden
+``fleetwarden tasks`` run with ``DEPLOY_TOKEN`` unset (as docs/operations.md allows) writes
+the stored labels, never the value: as markdown, JSON and CSV. A task stored before Fleetwarden
 redacted what it stores (its row unmarked) is withheld by that command, said on standard
 error with the fix; with the variable set it is redacted there; and the next start of
 Fleetwarden redacts it in the ledger, once."""
@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
+import json
 import os
 import secrets
 import signal
@@ -22,6 +25,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +46,7 @@ pytestmark = pytest.mark.integration
 SECRET = f"deploy-{secrets.token_hex(16)}"
 """The value of ``DEPLOY_TOKEN`` (made anew each run, so no key-like value is in the tree)."""
 LABEL = "[redacted: DEPLOY_TOKEN]"
+WITHHELD = "[withheld: stored before it was redacted]"
 
 TELLER = """\
 import os, subprocess, time
@@ -96,13 +101,30 @@ def rows(root: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 def export(root: Path, config: Path, out: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """``fleetwarden tasks --markdown`` as an operator's shell runs it: ``DEPLOY_TOKEN``
-    unless given in ``env``."""
+    """``fleetwarden tasks --markdown`` as an operator's shell runs it: without
+    ``DEPLOY_TOKEN`` unless given in ``env``."""
     out.mkdir(exist_ok=True)
+    return tasks_command(root, config, "--markdown", "--out", str(out), **env)
+
+
+def tasks_command(
+    root: Path, config: Path, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(FLEETWARDEN), "tasks", "--markdown", "--out", str(out), "--config", str(config)],
+        [str(FLEETWARDEN), "tasks", *args, "--config", str(config)],
         capture_output=True, text=True, timeout=60, env=clean_env(**env), cwd=root,
     )  # fmt: skip
+
+
+def data(root: Path, config: Path, **env: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """``fleetwarden tasks --json`` and ``--csv``, each checked to name no secret, read."""
+    printed = []
+    for form in ("--json", "--csv"):
+        done = tasks_command(root, config, form, **env)
+        assert done.returncode == 0, done
+        assert SECRET not in done.stdout and SECRET[:16] not in done.stdout, done.stdout
+        printed.append(done.stdout)
+    return json.loads(printed[0]), list(csv.DictReader(io.StringIO(printed[1])))
 
 
 def stop_agents(root: Path) -> None:
@@ -163,6 +185,15 @@ def test_a_secret_in_a_task_title_is_never_stored_nor_exported_in_clear(tmp_path
         "Rotate the deploy token \\[redacted: DEPLOY\\_TOKEN\\]" in (out / "TASKS.md").read_text()
     )
     assert "Keys: \\[redacted: DEPLOY\\_TOKEN\\]" in (out / "MISSIONS.md").read_text()
+    printed, table = data(tmp_path, config)  # and as data
+    assert [t["title"] for t in printed["tasks"]] == [
+        f"Rotate {LABEL} today", f"Rotate the deploy token {LABEL}"
+    ]  # fmt: skip
+    assert printed["tasks"][1]["body"] == f"It is {LABEL}"
+    assert [m["title"] for m in printed["missions"]] == [f"Keys: {LABEL}"]
+    assert [(r["title"], r["words_withheld"]) for r in table] == [
+        (f"Rotate {LABEL} today", "False"), (f"Rotate the deploy token {LABEL}", "False")
+    ]  # fmt: skip
 
     # The ledger itself: every word redacted as it was stored, each row marked so.
     tasks = rows(tmp_path, "SELECT name, title, body, why, source_ref, asked_by, source FROM tasks")
@@ -195,6 +226,10 @@ def test_words_stored_before_are_withheld_until_the_next_start_redacts_them(
     assert "the words of task #1 and of mission ops are written as [withheld" in held.stderr
     assert "DEPLOY_TOKEN not set here" in held.stderr
     assert "start Fleetwarden once with this config" in held.stderr
+    printed, table = data(tmp_path, config)
+    assert [(t["title"], t["words_withheld"]) for t in printed["tasks"]] == [(WITHHELD, True)]
+    assert [(m["title"], m["words_withheld"]) for m in printed["missions"]] == [(WITHHELD, True)]
+    assert [(r["title"], r["words_withheld"]) for r in table] == [(WITHHELD, "True")]
 
     shown = export(tmp_path, config, out, DEPLOY_TOKEN=SECRET)  # it knows every secret
     assert shown.returncode == 0 and shown.stderr == "", shown
