@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from bot.app.assembly import ledger_location, redactor
+from bot.app.assembly import ledger_location, redactor, unset_secrets
 from bot.commands.grammar import show, suggest
 from bot.config import CONFIG_ENV_VAR, Config
 from fleet.clock import SystemClock
@@ -130,12 +130,6 @@ def register_words(config: Config, location: LedgerLocation) -> str:
             "give --config to read another)"
         )
     return f"{where} (the config {config.source})"
-
-
-def unset_secrets(config: Config, environ: Mapping[str, str]) -> list[str]:
-    """The variables the config names as holding a secret that are not set here: a text
-    stored unredacted may hold one of their values, which this command cannot see."""
-    return sorted(name for name in config.secret_env_names() if not environ.get(name))
 
 
 def _redacted(task: TaskRecord, redact: Callable[[str], str], withheld: bool) -> TaskRecord:

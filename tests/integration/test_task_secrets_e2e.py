@@ -8,8 +8,8 @@ through Fleetwarden) holds none of it: each row is redacted as it was stored and
 ``fleetwarden tasks`` run with ``DEPLOY_TOKEN`` unset (as docs/operations.md allows) writes
 the stored labels, never the value: as markdown, JSON and CSV. A task stored before Fleetwarden
 redacted what it stores (its row unmarked) is withheld by that command, said on standard
-error with the fix; with the variable set it is redacted there; and the next start of
-Fleetwarden redacts it in the ledger, once."""
+error with the fix; with the variable set it is redacted there; a Fleetwarden started
+without the variable marks no row, and the next start with it redacts them in the ledger."""
 
 from __future__ import annotations
 
@@ -211,11 +211,23 @@ def test_a_secret_in_a_task_title_is_never_stored_nor_exported_in_clear(tmp_path
 def test_words_stored_before_are_withheld_until_the_next_start_redacts_them(
     tmp_path: Path,
 ) -> None:
-    """A row stored unredacted (before Fleetwarden redacted what it stores) is withheld by
-    an export that lacks a secret the config names, redacted by one that has them all, and
-    redacted in the ledger at Fleetwarden's next start."""
+    """A row stored unredacted (before Fleetwarden redacted what it stores, or by one
+    started without a secret the config names) is withheld by an export that lacks one,
+    redacted by one that has them all, and redacted in the ledger at the next start of a
+    Fleetwarden that has them all."""
     config = write_config(tmp_path)
     asyncio.run(stored_unredacted(tmp_path / "state" / "ledger.db"))
+    # Started without DEPLOY_TOKEN, Fleetwarden cannot vouch for any row: it marks none.
+    blind = ConsoleBot(tmp_path, "--config", str(config), env=clean_env())
+    try:
+        blind.command("task new Another one", r"Task #2 \S+ made")
+        assert blind.close() == 0, blind.stderr
+    finally:
+        if blind.proc.poll() is None:
+            blind.kill()
+    assert rows(tmp_path, "SELECT title, redacted FROM tasks") == [
+        (f"Rotate {SECRET}", 0), ("Another one", 0)
+    ]  # fmt: skip
 
     out = tmp_path / "docs"
     held = export(tmp_path, config, out)
@@ -223,13 +235,14 @@ def test_words_stored_before_are_withheld_until_the_next_start_redacts_them(
     written = (out / "TASKS.md").read_text() + (out / "MISSIONS.md").read_text()
     assert SECRET not in written and SECRET[:16] not in written
     assert "\\[withheld: stored before it was redacted\\]" in written
-    assert "the words of task #1 and of mission ops are written as [withheld" in held.stderr
+    assert "the words of tasks #1, #2 and of mission ops are written as [withheld" in held.stderr
     assert "DEPLOY_TOKEN not set here" in held.stderr
     assert "start Fleetwarden once with this config" in held.stderr
     printed, table = data(tmp_path, config)
-    assert [(t["title"], t["words_withheld"]) for t in printed["tasks"]] == [(WITHHELD, True)]
+    withheld = [(WITHHELD, True)] * 2
+    assert [(t["title"], t["words_withheld"]) for t in printed["tasks"]] == withheld
     assert [(m["title"], m["words_withheld"]) for m in printed["missions"]] == [(WITHHELD, True)]
-    assert [(r["title"], r["words_withheld"]) for r in table] == [(WITHHELD, "True")]
+    assert [(r["title"], r["words_withheld"]) for r in table] == [(WITHHELD, "True")] * 2
 
     shown = export(tmp_path, config, out, DEPLOY_TOKEN=SECRET)  # it knows every secret
     assert shown.returncode == 0 and shown.stderr == "", shown
@@ -243,7 +256,9 @@ def test_words_stored_before_are_withheld_until_the_next_start_redacts_them(
     finally:
         if again.proc.poll() is None:
             again.kill()
-    assert rows(tmp_path, "SELECT title, redacted FROM tasks") == [(f"Rotate {LABEL}", 1)]
+    assert rows(tmp_path, "SELECT title, redacted FROM tasks") == [
+        (f"Rotate {LABEL}", 1), ("Another one", 1)
+    ]  # fmt: skip
     assert rows(tmp_path, "SELECT title, redacted FROM missions") == [(f"Keys {LABEL}", 1)]
     after = export(tmp_path, config, out)
     assert after.returncode == 0 and after.stderr == "", after

@@ -34,9 +34,17 @@ async def open_ledger(at: Grounds) -> Ledgered:
     at.stops.add(Stop.LEDGER, ledger.close)
     # A task's and a mission's words are redacted as they are stored, with every secret
     # this Fleetwarden holds (an agent's secret_env value too): no reader of the ledger
-    # needs them to redact what it shows.
-    ledger.tasks.redact_with(at.redactor.redact)
-    ledger.missions.redact_with(at.redactor.redact)
+    # needs them to redact what it shows. A row is marked so only when this Fleetwarden
+    # knows every secret the config names.
+    unset = wiring.unset_secrets(at.cfg, at.environ)
+    ledger.tasks.redact_with(at.redactor.redact, whole=not unset)
+    ledger.missions.redact_with(at.redactor.redact, whole=not unset)
+    if unset:
+        log.info(
+            "%s not set: the register's words are redacted without their values, and "
+            "not marked redacted (fleetwarden tasks withholds them where it cannot check)",
+            ", ".join(unset),
+        )
     notifier = Notifier(ledger.chat, lambda: at.serving.connectors)
     at.stops.add(Stop.ORDERING, notifier.ordering.drain)
     approvals = Approvals(ledger.approvals, at.clock)

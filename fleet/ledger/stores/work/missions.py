@@ -29,17 +29,20 @@ class MissionsStore(Store):
     def __init__(self, access: Access) -> None:
         super().__init__(access)
         self._redact: Redact | None = None
+        self._whole = False
 
-    def redact_with(self, redact: Redact) -> None:
+    def redact_with(self, redact: Redact, *, whole: bool = True) -> None:
         """From now on, redact a mission's title with ``redact`` as it is stored, and mark
-        its row ``redacted``."""
+        its row ``redacted`` when ``redact`` knows every secret the config names
+        (``whole``), as a task's."""
         self._redact = redact
+        self._whole = whole
 
     async def redact_stored(self) -> int:
         """Redact the title of every mission stored without the redactor, and mark it;
-        how many were. Nothing without a redactor."""
+        how many were. Nothing without a redactor that knows every secret."""
         redact = self._redact
-        if redact is None:
+        if redact is None or not self._whole:
             return 0
         rows = await self._all("SELECT id, title FROM missions WHERE redacted = 0", ())
         if rows:
@@ -64,7 +67,7 @@ class MissionsStore(Store):
                 "INSERT INTO missions (name, title, parent, created_by, created_at, redacted)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (name, title if self._redact is None else self._redact(title), parent, by,
-                 self._epoch(None), int(self._redact is not None)),
+                 self._epoch(None), int(self._redact is not None and self._whole)),
             )  # fmt: skip
         return await self.mission(mission_id)
 

@@ -100,20 +100,24 @@ class TasksStore(Store):
     def __init__(self, access: Access) -> None:
         super().__init__(access)
         self._redact: Redact | None = None
+        self._whole = False
 
-    def redact_with(self, redact: Redact) -> None:
+    def redact_with(self, redact: Redact, *, whole: bool = True) -> None:
         """From now on, redact with ``redact`` every word a task is stored with (its title,
-        body, why, source_ref and asked_by), and mark its row ``redacted``; a task's name
-        is then made from its redacted title."""
+        body, why, source_ref and asked_by), and make a task's name from its redacted
+        title. ``whole``: ``redact`` knows every secret the config names, so a row it
+        wrote is marked ``redacted`` (else it is left unmarked, for a reader to withhold)."""
         self._redact = redact
+        self._whole = whole
 
     def _clean(self, text: str) -> str:
         return text if self._redact is None or not text else self._redact(text)
 
     @property
     def _vouched(self) -> int:
-        """``1`` when what is written now is redacted, else ``0`` (the row's mark is lost)."""
-        return 0 if self._redact is None else 1
+        """``1`` when what is written now is redacted with every secret the config names,
+        else ``0`` (the row's mark is lost)."""
+        return 1 if self._redact is not None and self._whole else 0
 
     async def add_task(
         self, new: NewTask, projection: Projection, after: Sequence[int] = ()
@@ -352,8 +356,8 @@ class TasksStore(Store):
         """Redact, with the redactor :meth:`redact_with` gave, the words of every task
         stored without it (before Fleetwarden redacted as it stored, or by a process
         without it), renaming one whose name held a secret, and mark each ``redacted``;
-        how many were. Nothing without a redactor."""
-        if self._redact is None:
+        how many were. Nothing without a redactor that knows every secret (``whole``)."""
+        if self._redact is None or not self._whole:
             return 0
         rows = await self._all(
             "SELECT id, name, title, body, why, source_ref, asked_by FROM tasks"

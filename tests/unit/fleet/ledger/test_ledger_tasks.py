@@ -195,3 +195,19 @@ async def test_words_stored_before_are_redacted_once_and_a_secret_name_renamed(
     assert mission is not None and mission.title == f"Keys {LABEL}" and mission.redacted
     assert await ledger.tasks.redact_stored() == 0
     assert await ledger.missions.redact_stored() == 0
+
+
+async def test_a_redactor_that_lacks_a_secret_redacts_but_never_marks(ledger: Ledger) -> None:
+    """A Fleetwarden without every secret the config names redacts what it stores with what
+    it knows, leaves the rows unmarked, and redacts nothing stored before as if whole."""
+    old = await ledger.tasks.add_task(NewTask(f"Old {SECRET}", "chat", "op"), PROJECTED)
+    ledger.tasks.redact_with(redact, whole=False)
+    ledger.missions.redact_with(redact, whole=False)
+    task = await ledger.tasks.add_task(NewTask(f"New {SECRET}", "chat", "op"), PROJECTED)
+    assert task.title == f"New {LABEL}" and not task.redacted
+    mission = await ledger.missions.add_mission("ops", f"Keys {SECRET}", "op")
+    assert mission is not None and mission.title == f"Keys {LABEL}" and not mission.redacted
+    assert await ledger.tasks.redact_stored() == 0
+    assert await ledger.missions.redact_stored() == 0
+    kept = await ledger.tasks.task(old.id)
+    assert kept is not None and kept.title == f"Old {SECRET}" and not kept.redacted
