@@ -9,7 +9,9 @@ through Fleetwarden) holds none of it: each row is redacted as it was stored and
 the stored labels, never the value: as markdown, JSON and CSV. A task stored before Fleetwarden
 redacted what it stores (its row unmarked) is withheld by that command, said on standard
 error with the fix; with the variable set it is redacted there; a Fleetwarden started
-without the variable marks no row, and the next start with it redacts them in the ledger."""
+without the variable marks no row, and the next start with it redacts them in the ledger.
+An agent ``roster reload`` adds with a ``secret_env`` the started config never named is
+redacted as one named at start: the reload teaches the redactor its variables."""
 
 from __future__ import annotations
 
@@ -69,19 +71,23 @@ time.sleep(120)  # until stopped
 """
 
 
-def write_config(root: Path) -> Path:
+def write_config(root: Path, *, teller: bool = True) -> Path:
+    """The config: ``doer``, and ``teller`` holding ``DEPLOY_TOKEN`` (unless not ``teller``)."""
     for name, script in (("teller", TELLER), ("doer", DOER)):
-        (root / name).mkdir()
+        (root / name).mkdir(exist_ok=True)
         (root / name / "agent.py").write_text(script)
+    agents = (
+        "  - name: teller\n    runtime: command\n"
+        f"    argv: [{sys.executable}, -I, agent.py]\n"
+        "    workdir: ./teller\n    secret_env: [DEPLOY_TOKEN]\n    talks_to: [doer]\n"
+    )
     path = root / "fleetwarden.yaml"
     path.write_text(
         "state_dir: ./state\n"
         "connectors:\n  console: {}\n"
         "defaults:\n  stop_grace_seconds: 1\n"
         "agents:\n"
-        "  - name: teller\n    runtime: command\n"
-        f"    argv: [{sys.executable}, -I, agent.py]\n"
-        "    workdir: ./teller\n    secret_env: [DEPLOY_TOKEN]\n    talks_to: [doer]\n"
+        f"{agents if teller else ''}"
         "  - name: doer\n    runtime: command\n"
         f"    argv: [{sys.executable}, -I, agent.py]\n"
         "    workdir: ./doer\n"
@@ -263,3 +269,39 @@ def test_words_stored_before_are_withheld_until_the_next_start_redacts_them(
     after = export(tmp_path, config, out)
     assert after.returncode == 0 and after.stderr == "", after
     assert "Rotate \\[redacted: DEPLOY\\_TOKEN\\]" in (out / "TASKS.md").read_text()
+
+
+def test_a_secret_an_agent_added_by_a_reload_holds_is_redacted_as_stored(tmp_path: Path) -> None:
+    """An agent ``roster reload`` adds with a ``secret_env`` the started config never named:
+    its value, handed on with ``fw-msg task`` and pasted in chat, is redacted in the ledger
+    and marked, and the export without it never shows it."""
+    config = write_config(tmp_path, teller=False)
+    bot = run_bot(tmp_path, config)  # DEPLOY_TOKEN in its environment, named by no config
+    try:
+        bot.command("task new Before the reload", r"Task #1 \S+ made")
+        write_config(tmp_path)
+        bot.command("roster reload", r"Roster reloaded — added: teller")
+        bot.command(f"task new Rotate {SECRET}", r"Task #2 \S+ made")
+        bot.command("spawn teller", r"Agent teller started")
+        assert wait_until(lambda: "TELLER-DONE" in log_of(tmp_path, "teller"), timeout=60)
+        assert "FW task exit 0" in log_of(tmp_path, "teller")
+        assert wait_until(lambda: "DOER-RAN" in log_of(tmp_path, "doer"), timeout=30)
+        bot.command("stop teller", r"Stopped teller")
+        bot.command("stop doer", r"Stopped doer")
+        assert bot.close() == 0, bot.stderr
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+        stop_agents(tmp_path)
+
+    out = tmp_path / "docs"
+    wrote = export(tmp_path, config, out)
+    assert wrote.returncode == 0 and wrote.stderr == "", wrote
+    text = (out / "TASKS.md").read_text()
+    assert SECRET not in text and SECRET[:16] not in text, text
+    data(tmp_path, config)
+    assert rows(tmp_path, "SELECT title, body, redacted FROM tasks") == [
+        ("Before the reload", "", 1),
+        (f"Rotate {LABEL}", "", 1),
+        (f"Rotate the deploy token {LABEL}", f"It is {LABEL}", 1),
+    ]
