@@ -77,6 +77,9 @@ class FakeFleet:
             raise UnknownAgent(f"no agent named {name}")
         return self.specs[name]
 
+    def roster(self) -> list[AgentSpec]:
+        return list(self.specs.values())
+
     async def send(self, name: str, text: str, *, by: str = "operator") -> RunReport | None:
         if name in self.busy:
             raise AgentNotRunning(f"{name} is still working on its last prompt")
