@@ -46,6 +46,8 @@ print("PEER-READY", flush=True)
 for line in sys.stdin:
     print("got:", line.rstrip("\\n"), flush=True)
 """
+STARTUP = 60.0  # seconds for the first answer: the whole app starts before it, on a busy host
+WAIT = 60.0  # seconds for an agent's or the ledger's news, on a busy host
 PEERS = "[worker, idle, sleeper]"
 HEAD = """\
 state_dir: ./state
@@ -112,7 +114,9 @@ def task_why(root: Path, title: str) -> tuple[str, str]:
 
 def said_by_boss(root: Path, count: int) -> list[str]:
     """boss's ``fw-msg`` answers, once it has given ``count`` of them."""
-    assert wait_until(lambda: log_of(root, "boss").count("FW ") >= count, 60), log_of(root, "boss")
+    assert wait_until(lambda: log_of(root, "boss").count("FW ") >= count, WAIT), log_of(
+        root, "boss"
+    )
     return [line for line in log_of(root, "boss").splitlines() if line.startswith("FW ")]
 
 
@@ -126,10 +130,10 @@ def stop_agents(root: Path) -> None:
 
 
 def start_busy_worker_and_boss(bot: ConsoleBot, root: Path) -> None:
-    bot.command("spawn worker", r"Agent worker started")
-    assert wait_until(lambda: "PEER-READY" in log_of(root, "worker"), 30)
-    bot.command("spawn boss", r"Agent boss started")
-    assert wait_until(lambda: "BOSS-READY" in log_of(root, "boss"), 30)
+    bot.command("spawn worker", r"Agent worker started", timeout=STARTUP)
+    assert wait_until(lambda: "PEER-READY" in log_of(root, "worker"), WAIT)
+    bot.command("spawn boss", r"Agent boss started", timeout=WAIT)
+    assert wait_until(lambda: "BOSS-READY" in log_of(root, "boss"), WAIT)
 
 
 def hand_on(bot: ConsoleBot, root: Path, title: str, count: int) -> None:
@@ -154,9 +158,9 @@ def test_a_reload_that_takes_a_peer_away_refuses_the_task_and_message_waiting(
         assert "exit 0" in said_by_boss(tmp_path, 2)[-1]
 
         write_config(tmp_path, talks_to="[]")
-        bot.command("roster reload", r"(?i)reload")
+        bot.command("roster reload", r"(?i)reload", timeout=WAIT)
         bot.command("stop worker", r"Stopped worker")
-        assert wait_until(lambda: settled(tmp_path, 2), 30), messages(tmp_path)
+        assert wait_until(lambda: settled(tmp_path, 2), WAIT), messages(tmp_path)
         task, message = messages(tmp_path)[:2]
         assert task[1:2] + task[3:] == (
             "task",
@@ -164,12 +168,13 @@ def test_a_reload_that_takes_a_peer_away_refuses_the_task_and_message_waiting(
             "not started: worker is no longer one of boss's peers",
         )
         assert message[3:] == ("refused", "not delivered: idle is no longer one of boss's peers")
-        assert wait_until(lambda: "refused: not started: worker is no longer one of" in bot.stdout)
+        told = "refused: not started: worker is no longer one of"
+        assert wait_until(lambda: told in bot.stdout, WAIT)
         state, why = task_why(tmp_path, "fix the login")
         assert state == "todo" and "not started: worker is no longer one of boss's peers" in why
 
         bot.command("spawn idle", r"Agent idle started")
-        assert wait_until(lambda: "PEER-READY" in log_of(tmp_path, "idle"), 30)
+        assert wait_until(lambda: "PEER-READY" in log_of(tmp_path, "idle"), WAIT)
         bot.command("msgs", r"Messages between agents")
         assert "the login needs you" not in log_of(tmp_path, "idle")
         assert "task 1 from boss" not in log_of(tmp_path, "worker")
@@ -197,19 +202,19 @@ def test_a_reload_that_takes_the_sender_out_of_the_roster_refuses_what_it_sends(
         hand_on(bot, tmp_path, "fix the login", 1)
 
         write_config(tmp_path, boss=False)
-        bot.command("roster reload", r"(?i)reload")
+        bot.command("roster reload", r"(?i)reload", timeout=WAIT)
         bot.send("send boss send worker are you there")
         said = said_by_boss(tmp_path, 2)[-1]
         assert "exit 1" in said and "you are not in the roster now" in said, said
         bot.command("stop worker", r"Stopped worker")
-        assert wait_until(lambda: settled(tmp_path, 1), 30), messages(tmp_path)
+        assert wait_until(lambda: settled(tmp_path, 1), WAIT), messages(tmp_path)
         assert messages(tmp_path)[0][3:] == (
             "refused",
             "not started: boss is no longer in the roster",
         )
         assert "are you there" not in log_of(tmp_path, "worker")
         assert "task 1 from boss" not in log_of(tmp_path, "worker")
-        assert wait_until(lambda: "refused: not started: boss is no longer in" in bot.stdout)
+        assert wait_until(lambda: "refused: not started: boss is no longer in" in bot.stdout, WAIT)
         bot.command("stop boss", r"Stopped boss")
         assert bot.close() == 0, bot.stderr
     finally:
@@ -235,14 +240,14 @@ def test_a_restart_with_talks_to_emptied_refuses_the_task_handed_on_before(
 
         write_config(tmp_path, talks_to="[]")
         again = ConsoleBot(tmp_path, "--config", str(config))
-        again.command("stop worker", r"Stopped worker|not running")
-        assert wait_until(lambda: settled(tmp_path, 1), 30), messages(tmp_path)
+        again.command("stop worker", r"Stopped worker|not running", timeout=STARTUP)
+        assert wait_until(lambda: settled(tmp_path, 1), WAIT), messages(tmp_path)
         assert messages(tmp_path)[0][3:] == (
             "refused",
             "not started: worker is no longer one of boss's peers",
         )
         assert "task 1 from boss" not in log_of(tmp_path, "worker")
-        assert wait_until(lambda: "refused: not started: worker is no longer" in again.stdout)
+        assert wait_until(lambda: "refused: not started: worker is no longer" in again.stdout, WAIT)
         again.command("stop boss", r"Stopped boss|not running")
         assert again.close() == 0, again.stderr
     finally:

@@ -24,6 +24,7 @@ from tests.integration.console_bot import ConsoleBot, clean_env, processes_where
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
+STARTUP = 60.0  # seconds for the first answer: the whole app starts before it, on a busy host
 TOKEN = "ghp_reviewRightsUpstreamTokenNoAgentHolds"
 CODER = 'printf "%s\\n" "$FLEETWARDEN_PROMPT" >> work.txt'
 # The reviewer answers once its peers name auditor: after the restart, whose config adds
@@ -74,7 +75,8 @@ def _task_says(bot: ConsoleBot, task: int, pattern: str, timeout: float = 90.0) 
     seen: list[str] = []
 
     def says() -> bool:
-        seen.append(bot.command(f"task {task}", rf"Task #{task} [^\n]*\n").group(0))
+        answer = bot.command(f"task {task}", rf"Task #{task} [^\n]*\n", timeout=STARTUP)
+        seen.append(answer.group(0))
         return re.search(pattern, seen[-1]) is not None
 
     assert wait_until(says, timeout, interval=0.5), (
@@ -88,7 +90,7 @@ def _running(bot: ConsoleBot, name: str, timeout: float = 90.0) -> None:
     row = re.compile(rf"^{name}\s+\S+(?: / \S+)?\s+running\b", re.M)
 
     def runs() -> bool:
-        bot.command("ps", r"of \d+ agents? running")
+        bot.command("ps", r"of \d+ agents? running", timeout=STARTUP)
         return row.search(bot.output_since_command) is not None
 
     assert wait_until(runs, timeout, interval=0.5), f"{name} never ran: {bot.output_since_command}"
@@ -119,11 +121,11 @@ def test_a_verdict_after_a_restart_that_named_another_reviewer_is_refused(
     bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
     again: ConsoleBot | None = None
     try:
-        bot.command("task new --agent coder Greet the user", r"Task #1")
+        bot.command("task new --agent coder Greet the user", r"Task #1", timeout=STARTUP)
         bot.command("task start 1", r"coder")
         _task_says(bot, 1, r"round 1 of 2: reviewer reviews")
         _running(bot, "reviewer")
-        assert wait_until(lambda: reviews_bound(tmp_path), 30)
+        assert wait_until(lambda: reviews_bound(tmp_path), STARTUP)
         assert bot.close() == 0, bot.stderr  # reviewer's run goes on while it is away
 
         write_config(config, url, review="auditor", talks="    talks_to: [auditor]\n")
