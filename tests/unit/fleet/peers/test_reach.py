@@ -18,10 +18,11 @@ from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.handoff import Handoff
 from fleet.peers.postbox import Postbox
-from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.admit import Admission, Wait
+from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
-from tests.unit.fleet.peers.rig import FakeFleet, postbox_over
+from tests.unit.fleet.peers.rig import FakeFleet, postbox_over, redact
 
 
 @pytest.fixture
@@ -141,3 +142,55 @@ async def test_a_peers_queue_counts_the_tasks_waiting_for_it(
     with pytest.raises(PeerRefusal, match="helper has 2 messages waiting"):
         await postbox.send("coder", "helper", "and this")
     assert [t.title for t in await ledger.tasks.tasks()] == ["one", "two"]
+
+
+class FullCap:
+    """The admission while a concurrency cap is full: a launch waits (the postbox keeps its
+    message queued); once ``full`` is cleared, launches go through the real admission."""
+
+    def __init__(self, fleet: FakeFleet) -> None:
+        self.full = True
+        self.asked: list[str] = []
+        self._real = Admission(fleet=fleet, slots=None, budgets=None, tasks=fleet.task_runs)
+
+    async def admit(self, request: LaunchRequest, wait: Wait | None = None) -> Admitted:
+        self.asked.append(request.agent)
+        if self.full:
+            return Queued("1 of 1 agents run (limits.max_running)")
+        return await self._real.admit(request, wait)
+
+
+async def test_a_wake_held_by_a_cap_is_refused_once_its_sender_lost_the_right(
+    ledger: Ledger, fleet: FakeFleet, clock: ManualClock
+) -> None:
+    """A message that waits for a full cap to wake its ``wake: start`` peer counts in the
+    peer's queue; once a reload takes the peer from the sender's ``talks_to``, the next
+    try refuses it, saying why, and never launches the peer."""
+    cap = FullCap(fleet)
+    postbox = Postbox(
+        messages=ledger.messages,
+        runs=ledger.runs,
+        fleet=fleet,
+        admission=cap,
+        redact=redact,
+        clock=clock,
+        queue=1,
+    )
+    try:
+        sent = await postbox.send("coder", "helper", "wake up")
+        await postbox.settled()
+        assert (await postbox.wait_for(sent.id, 0)).state == "queued" and cap.asked == ["helper"]
+        with pytest.raises(PeerRefusal, match="helper has 1 messages waiting"):
+            await postbox.send("coder", "helper", "and again")
+        fleet.specs["coder"] = replace(fleet.specs["coder"], talks_to=(AgentName("reviewer"),))
+        cap.full = False  # a slot frees as the reload is applied
+        await postbox.sweep()
+        await postbox.settled()
+        found = await postbox.wait_for(sent.id, 0)
+        assert (found.state, found.why) == (
+            "refused",
+            "not delivered: helper is no longer one of coder's peers",
+        )
+        assert cap.asked == ["helper"] and fleet.spawned == []
+    finally:
+        await postbox.stop()
