@@ -42,6 +42,7 @@ from fleet.peers.review.handoff import (
     Stop,
     UnderReview,
 )
+from fleet.peers.review.rights import MayReview, refused_verdict
 from fleet.peers.review.words import capped, framed_verdict, plain, review_prompt
 from fleet.repos.line.review import LineDiff, ReviewCheckout
 from fleet.repos.schema import ReviewPolicy
@@ -71,11 +72,13 @@ class ReviewStage:
         send: Send,
         stop: Stop,
         forge: ForgeReviews | None = None,
+        may_review: MayReview | None = None,
     ) -> None:
         """``admit``: the one admission; ``diff``: a line's change; ``redact``: secrets out
         of a verdict; ``heard``: told of each verdict's message; ``send``: words into a chat
         task's agent; ``stop``: ends a review agent's run of an earlier round still going;
-        ``forge``: a forge run's side (``None``: no forges)."""
+        ``forge``: a forge run's side (``None``: no forges); ``may_review``: asked when a
+        verdict comes (:mod:`fleet.peers.review.rights`)."""
         self._stores = stores
         self._admit = admit
         self._diff = diff
@@ -84,6 +87,7 @@ class ReviewStage:
         self._send = send
         self._stop = stop
         self.forge = forge
+        self._may_review = may_review
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def begin(self, under: UnderReview, policy: ReviewPolicy) -> ReviewRecord | None:
@@ -182,6 +186,12 @@ class ReviewStage:
             review = await self._round_of(reviewer, run.id) if run is not None and live else None
             if review is None:
                 raise PeerRefusal(NOT_ASKED)
+            lost = None if self._may_review is None else await self._may_review(reviewer, review)
+            if lost is not None:  # no longer its right: the work is a human's now
+                kept = (self._stores.messages, self._redact, review, approve, text, lost)
+                await self._shown(await refused_verdict(*kept))
+                await self._ended(review, f"{reviewer}'s verdict was refused: {lost}")
+                raise PeerRefusal(f"{lost}: your verdict is refused")
             task = await self._stores.tasks.task(review.task_id)
             if task is None or not task.open:  # done or cancelled meanwhile: nothing to do
                 why = f"task #{review.task_id} is {task.state if task else 'gone'} now"

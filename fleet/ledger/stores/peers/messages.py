@@ -98,10 +98,12 @@ class MessagesStore(Store):
         return [_message(row) for row in rows]
 
     async def count_queued(self, receiver: str) -> int:
-        """How many messages wait for ``receiver`` (as :meth:`queued_for` lists them)."""
+        """How many messages wait for ``receiver``: those :meth:`queued_for` lists (a
+        ``wake: start`` peer's among them, while its launch waits for a slot) and the tasks
+        handed on that wait for it to be free (:meth:`tasks_waiting`)."""
         row = await self._one(
             "SELECT COUNT(*) AS n FROM messages WHERE receiver = ? AND state = 'queued'"
-            " AND kind = 'message'",
+            " AND kind IN ('message', 'task')",
             (receiver,),
         )
         return 0 if row is None else int(row["n"])
