@@ -128,6 +128,16 @@ class MessagesStore(Store):
         )
         return 0 if row is None else int(row["n"])
 
+    async def first_into(self, run_id: int, sender: str) -> MessageRecord | None:
+        """The first message from ``sender`` delivered into run ``run_id`` (one that woke
+        it, a task that started it, or words typed into it), if any."""
+        row = await self._one(
+            "SELECT * FROM messages WHERE delivered_run = ? AND sender = ?"
+            " AND state = 'delivered' ORDER BY id LIMIT 1",
+            (run_id, sender),
+        )
+        return None if row is None else _message(row)
+
     async def delivered(self, message_id: int, run_id: int | None) -> bool:
         """Mark ``message_id`` delivered into run ``run_id`` now, only if it still waited;
         whether it did (two deliverers never both win)."""
