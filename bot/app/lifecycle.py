@@ -358,6 +358,8 @@ class App:
             await self._running.fleeted.peer_roster.rewrite()
         except Exception:  # the reload stands; their next launch writes the file
             log.exception("could not write the agents' peers after the reload")
-        # What waits for a peer the reload took away is refused, saying so, not kept.
+        # What waits for a peer the reload took away is refused, saying so, not kept:
+        # messages and the tasks handed on alike.
         await self._running.fleeted.postbox.sweep()
+        await self._running.fleeted.peers.handoff.sweep()
         return diff

@@ -5,7 +5,10 @@ the task's, and its mission's. The same rules as a message hold (the peer, the r
 it is recorded as a message of kind ``task`` naming the task, delivered once the register
 has taken it. A peer that runs already gets it once its run ends: the message waits
 (``queued``) until then, when the task starts as it would have (:meth:`Handoff.hear`, and
-at Fleetwarden's start, :meth:`Handoff.sweep`)."""
+at Fleetwarden's start, :meth:`Handoff.sweep`) — if its sender may still reach the peer
+then (:meth:`fleet.peers.rules.Rules.reach`, the roster as it is at that moment: after a
+reload or a restart). A task whose sender lost that right is refused instead, said in
+both agents' threads, and left in the register for an operator's ``task start``."""
 
 from __future__ import annotations
 
@@ -103,7 +106,9 @@ class Handoff:
             self._soon(event.agent)
 
     async def sweep(self) -> None:
-        """At start: each peer with tasks waiting for it gets its first one, if it is free."""
+        """At start, and after a reload: each peer with tasks waiting for it has those whose
+        sender lost the right to hand them on refused, and gets its first one, if it is
+        free."""
         for receiver in dict.fromkeys(m.receiver for m in await self._postbox.tasks_waiting()):
             self._soon(receiver)
 
@@ -112,9 +117,17 @@ class Handoff:
         self._starts.add(started)
         started.add_done_callback(self._starts.discard)
 
+    async def settled(self) -> None:
+        """Once the starts under way now are done."""
+        while self._starts:
+            await asyncio.gather(*list(self._starts), return_exceptions=True)
+
     async def _next(self, receiver: str) -> None:
+        """Each task waiting for ``receiver`` checked as things are now — its sender's right
+        to reach it read from the roster now — and the first one left started."""
         async with self._lock:
             try:
+                startable: list[tuple[TaskRecord, MessageRecord]] = []
                 for message in await self._postbox.tasks_waiting(receiver):
                     found = message.task_id
                     task = None if found is None else await self._tasks.task(found)
@@ -125,11 +138,28 @@ class Handoff:
                     if task.state != "todo":  # an operator's `task start` took it meanwhile
                         await self._postbox.settle(message.id)
                         continue
-                    said = await self._start(task, message)
+                    rules = self._postbox.rules
+                    lost = await rules.reach(message.sender, receiver, later=True)
+                    if lost is not None:
+                        await self._lost(task, message, lost)
+                        continue
+                    startable.append((task, message))
+                if startable:  # one at a time: the next once this run ends
+                    said = await self._start(*startable[0])
                     log.info("a task handed on to %s: %s", receiver, said)
-                    return  # one at a time: the next once this run ends
             except Exception:  # the next event tries again
                 log.exception("a task waiting for %s did not start", receiver)
+
+    async def _lost(self, task: TaskRecord, message: MessageRecord, why: str) -> None:
+        """``task``, handed on by ``message`` whose sender lost the right meanwhile
+        (``why``): its message refused — told in both agents' threads — and the task left
+        in the register for an operator, saying so; never started."""
+        if not await self._postbox.settle(message.id, why=f"not started: {why}"):
+            return
+        said = f"handed on by {message.sender}, not started: {why}"
+        said += f"; `task start {task.id}` starts it"
+        await self._tasks.move(task.id, "todo", said, came_from=("todo",))
+        log.info("a task handed on to %s refused: %s", message.receiver, why)
 
     async def stop(self) -> None:
         """Start no more waiting task; what waits stays queued for the next start."""

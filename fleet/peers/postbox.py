@@ -9,7 +9,10 @@ next run resuming its session) — tried when it is sent, when the receiver's tu
 receiver still working on its last prompt keeps it queued. A receiver that does not run
 keeps it queued until it does (``wake: wait``), or (``wake: start``) is started with it as
 its prompt through the one admission — never by resuming its session outside it. A refused
-message is recorded too (``refused``, why), then :class:`PeerRefusal` is raised.
+message is recorded too (``refused``, why), then :class:`PeerRefusal` is raised. Each try
+at a delivery (or a wake) asks again whether the sender may reach the receiver now
+(:meth:`Rules.reach`): a message whose sender lost the right while it waited is refused,
+saying why, and never delivered.
 
 Queued messages are the ledger's: a restart of Fleetwarden delivers them later
 (:meth:`Postbox.start` sweeps every receiver a message waits for). Two deliveries to one
@@ -56,6 +59,8 @@ class Deliverer(Protocol):
     async def knows(self, name: str) -> bool: ...
 
     async def spec(self, name: str) -> AgentSpec: ...
+
+    def roster(self) -> list[AgentSpec]: ...
 
     async def send(self, name: str, text: str, *, by: str = "operator") -> RunReport | None: ...
 
@@ -259,16 +264,17 @@ class Postbox:
         """1 when ``message`` went into its receiver's session, 0 when it was settled
         otherwise, ``None`` when it still waits (and so does every later one)."""
         receiver = message.receiver
+        # The sender's right is read as it is now: a reload, or the restart this delivery
+        # follows, may have taken the receiver from its peers or the sender from the roster.
+        lost = await self.rules.reach(message.sender, receiver, later=True)
+        if lost is not None:
+            await self.settle(message.id, why=f"not delivered: {lost}")
+            return 0
         try:
             spec = await self._fleet.spec(receiver)
             framed = await self.framed(message)
-            sender = await self._fleet.spec(message.sender)
-        except FleetError as exc:  # the receiver (or sender) left the roster meanwhile
+        except FleetError as exc:  # the receiver left the roster meanwhile
             await self.settle(message.id, why=f"not delivered: {exc}")
-            return 0
-        if message.kind == "message" and receiver not in sender.talks_to:  # a reload since
-            why = f"not delivered: {receiver} is no longer one of {message.sender}'s peers"
-            await self.settle(message.id, why=why)
             return 0
         by = f"agent {message.sender}"
         # Only into a run that is live: the fleet's ``send`` to a headless CLI that does not

@@ -10,6 +10,7 @@ from bot.app.grounds import Grounds
 from bot.app.phases.fleet import Fleeted
 from bot.app.phases.forge_work import Forged
 from bot.app.phases.ledger import Ledgered
+from fleet.ledger.records.peers import ReviewRecord
 from fleet.peers.review.chat import ChatReviews
 from fleet.peers.review.handoff import ReviewStores
 from fleet.peers.review.stage import ReviewStage
@@ -36,6 +37,15 @@ async def start_review(
     async def stop(agent: str, by: str) -> object:
         return await fleet.stop_agent(agent, by=by)
 
+    async def may_review(reviewer: str, review: ReviewRecord) -> str | None:
+        """The roster and the review agent the round's repository (or its forge run's
+        forge) names, as they are when the verdict comes."""
+        named = policy(review.repo)
+        if review.forge_run is not None and forged.reviewing is not None:
+            record = await ledger.forge.forge_run(review.forge_run)
+            named = forged.reviewing.policy(record) if record is not None else None
+        return fleeted.postbox.rules.may_review(reviewer, named.agent if named else None)
+
     stage = ReviewStage(
         stores=ReviewStores(
             ledger.reviews,
@@ -52,6 +62,7 @@ async def start_review(
         send=send,
         stop=stop,
         forge=forged.reviewing,
+        may_review=may_review,  # the reviewer's right, read again when its verdict comes
     )
     if forged.reviewing is not None:
         forged.reviewing.stage = stage

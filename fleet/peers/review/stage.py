@@ -16,10 +16,12 @@ the last round's ``changes``, hands the work to a human — on a forge its pull 
 ready (:class:`~fleet.peers.review.handoff.ForgeReviews`), in chat the task left for
 review with the ``merge`` that lands it said.
 
-A review agent that cannot start (busy, refused, held) asks nothing, and one whose run
-ends without a verdict answers nothing (:meth:`ReviewStage.hear`; at Fleetwarden's start,
+A review agent that cannot start (busy, refused, held) asks nothing — one busy with its
+author's own work says so (:mod:`fleet.peers.review.busy`) — and one whose run ends
+without a verdict answers nothing (:meth:`ReviewStage.hear`; at Fleetwarden's start,
 :meth:`ReviewStage.sweep`, for a run that ended while it was away): its round ends, said,
-and the work goes to a human as it would without a review."""
+and the work goes to a human as it would without a review. No round waits for its agent
+to be free: a launch the admission would queue is taken out of the queue at once."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.peers import NewMessage, NewReview, ReviewRecord, ReviewState
 from fleet.ledger.records.tasks import TaskRecord
 from fleet.peers.errors import PeerRefusal
+from fleet.peers.review.busy import busy_with_author
 from fleet.peers.review.handoff import (
     Admit,
     Diff,
@@ -42,6 +45,7 @@ from fleet.peers.review.handoff import (
     Stop,
     UnderReview,
 )
+from fleet.peers.review.rights import MayReview, refused_verdict
 from fleet.peers.review.words import capped, framed_verdict, plain, review_prompt
 from fleet.repos.line.review import LineDiff, ReviewCheckout
 from fleet.repos.schema import ReviewPolicy
@@ -71,11 +75,13 @@ class ReviewStage:
         send: Send,
         stop: Stop,
         forge: ForgeReviews | None = None,
+        may_review: MayReview | None = None,
     ) -> None:
         """``admit``: the one admission; ``diff``: a line's change; ``redact``: secrets out
         of a verdict; ``heard``: told of each verdict's message; ``send``: words into a chat
         task's agent; ``stop``: ends a review agent's run of an earlier round still going;
-        ``forge``: a forge run's side (``None``: no forges)."""
+        ``forge``: a forge run's side (``None``: no forges); ``may_review``: asked when a
+        verdict comes (:mod:`fleet.peers.review.rights`)."""
         self._stores = stores
         self._admit = admit
         self._diff = diff
@@ -84,6 +90,7 @@ class ReviewStage:
         self._send = send
         self._stop = stop
         self.forge = forge
+        self._may_review = may_review
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def begin(self, under: UnderReview, policy: ReviewPolicy) -> ReviewRecord | None:
@@ -123,16 +130,20 @@ class ReviewStage:
         why = f"round {review.round} of {review.rounds}: {policy.agent} reviews {under.commit[:12]}"
         await stores.tasks.move(task.id, "review", why, came_from=("working", "review"))
         why_not: str | None = unread
+        busy: str | None = None
         if unread is not None:
             log.warning("review of task %d not asked: %s", task.id, unread)
         elif policy.agent == under.coder:  # a forge issue given to the review agent itself
             why_not = f"{policy.agent} did this work itself, and never reviews its own work"
         else:
             why_not = await self._launched(under, policy, task, review, diff)
+            if why_not is not None:  # its author keeps it at work: said as such
+                busy = await busy_with_author(stores, policy.agent, under.coder)
+                why_not = busy or why_not
         if why_not is not None:
             await stores.reviews.answer(review.id, "ended", why_not)
             log.info("review %d of task %d not asked: %s", review.id, task.id, why_not)
-            said = f"no review by {policy.agent}: {why_not}"
+            said = why_not if busy else f"no review by {policy.agent}: {why_not}"
             ended = await stores.reviews.review(review.id) or review
             await self._to_humans(ended, said, approved=False, why=said)
             return None
@@ -182,6 +193,12 @@ class ReviewStage:
             review = await self._round_of(reviewer, run.id) if run is not None and live else None
             if review is None:
                 raise PeerRefusal(NOT_ASKED)
+            lost = None if self._may_review is None else await self._may_review(reviewer, review)
+            if lost is not None:  # no longer its right: the work is a human's now
+                kept = (self._stores.messages, self._redact, review, approve, text, lost)
+                await self._shown(await refused_verdict(*kept))
+                await self._ended(review, f"{reviewer}'s verdict was refused: {lost}")
+                raise PeerRefusal(f"{lost}: your verdict is refused")
             task = await self._stores.tasks.task(review.task_id)
             if task is None or not task.open:  # done or cancelled meanwhile: nothing to do
                 why = f"task #{review.task_id} is {task.state if task else 'gone'} now"

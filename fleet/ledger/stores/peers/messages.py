@@ -98,10 +98,12 @@ class MessagesStore(Store):
         return [_message(row) for row in rows]
 
     async def count_queued(self, receiver: str) -> int:
-        """How many messages wait for ``receiver`` (as :meth:`queued_for` lists them)."""
+        """How many messages wait for ``receiver``: those :meth:`queued_for` lists (a
+        ``wake: start`` peer's among them, while its launch waits for a slot) and the tasks
+        handed on that wait for it to be free (:meth:`tasks_waiting`)."""
         row = await self._one(
             "SELECT COUNT(*) AS n FROM messages WHERE receiver = ? AND state = 'queued'"
-            " AND kind = 'message'",
+            " AND kind IN ('message', 'task')",
             (receiver,),
         )
         return 0 if row is None else int(row["n"])
@@ -125,6 +127,16 @@ class MessagesStore(Store):
             (sender, self._epoch(since)),
         )
         return 0 if row is None else int(row["n"])
+
+    async def first_into(self, run_id: int, sender: str) -> MessageRecord | None:
+        """The first message from ``sender`` delivered into run ``run_id`` (one that woke
+        it, a task that started it, or words typed into it), if any."""
+        row = await self._one(
+            "SELECT * FROM messages WHERE delivered_run = ? AND sender = ?"
+            " AND state = 'delivered' ORDER BY id LIMIT 1",
+            (run_id, sender),
+        )
+        return None if row is None else _message(row)
 
     async def delivered(self, message_id: int, run_id: int | None) -> bool:
         """Mark ``message_id`` delivered into run ``run_id`` now, only if it still waited;

@@ -41,9 +41,10 @@ async def test_a_message_is_kept_with_its_receipt_and_delivered_once(
     assert await ledger.messages.refused_since("coder", clock.now() - timedelta(hours=1)) == 0
     third = await ledger.messages.add_message(NewMessage("ops", "coder", "x", kind="task"))
     verdict = await ledger.messages.add_message(NewMessage("rev", "coder", "ok", kind="review"))
-    # A task or a verdict is settled by whoever recorded it: it never waits in the queue.
+    # A task or a verdict is settled by whoever recorded it: it never waits in the queue
+    # of messages; a task that waits for its peer to be free counts against its limit.
     assert await ledger.messages.queued_for("coder") == []
-    assert await ledger.messages.count_queued("coder") == 0
+    assert await ledger.messages.count_queued("coder") == 1
     assert await ledger.messages.receivers_waited_for() == []
     assert await ledger.messages.delivered(verdict.id, None)
     assert await ledger.messages.refused(third.id, "coder was removed")

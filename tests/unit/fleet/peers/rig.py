@@ -68,6 +68,7 @@ class FakeFleet:
     spawned: list[tuple[str, str | None, str]] = field(default_factory=list)
     listeners: list[Any] = field(default_factory=list)
     cannot_launch: str | None = None  # the launch fails, saying this
+    removed: set[str] = field(default_factory=set)  # taken out of the roster, still known
 
     async def knows(self, name: str) -> bool:
         return name in self.specs
@@ -76,6 +77,9 @@ class FakeFleet:
         if name not in self.specs:
             raise UnknownAgent(f"no agent named {name}")
         return self.specs[name]
+
+    def roster(self) -> list[AgentSpec]:
+        return [spec for name, spec in self.specs.items() if name not in self.removed]
 
     async def send(self, name: str, text: str, *, by: str = "operator") -> RunReport | None:
         if name in self.busy:
