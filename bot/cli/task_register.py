@@ -133,12 +133,14 @@ def register_words(config: Config, location: LedgerLocation) -> str:
 
 
 def _redacted(task: TaskRecord, redact: Callable[[str], str], withheld: bool) -> TaskRecord:
-    """``task`` with every text a person, an agent or an issue wrote redacted, or, when
-    ``withheld``, in place of its title :data:`WITHHELD` and nothing of the rest."""
+    """``task`` with every text a person, an agent or an issue wrote redacted (its name
+    too: it was made from its title), or, when ``withheld``, in place of its title
+    :data:`WITHHELD` and nothing of the rest, nor its name."""
     if withheld:
-        task = replace(task, title=WITHHELD, body="", why="", source_ref="", asked_by="")
+        task = replace(task, name="", title=WITHHELD, body="", why="", source_ref="", asked_by="")
     return replace(
         task,
+        name=redact(task.name),
         title=redact(task.title),
         body=redact(task.body),
         why=redact(task.why),

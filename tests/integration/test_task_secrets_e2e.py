@@ -148,7 +148,8 @@ async def stored_unredacted(path: Path) -> None:
     ledger = await Ledger.connect(LedgerLocation(path), SystemClock())
     try:
         await ledger.missions.add_mission("ops", f"Keys {SECRET}", "console")
-        await ledger.tasks.add_task(NewTask(f"Rotate {SECRET}", "chat", "console"), NO_PROJECTION)
+        named = NewTask(f"Rotate {SECRET}", "chat", "console", name=SECRET[:20])  # as typed
+        await ledger.tasks.add_task(named, NO_PROJECTION)
     finally:
         await ledger.close()
 
@@ -262,8 +263,8 @@ def test_words_stored_before_are_withheld_until_the_next_start_redacts_them(
     finally:
         if again.proc.poll() is None:
             again.kill()
-    assert rows(tmp_path, "SELECT title, redacted FROM tasks") == [
-        (f"Rotate {LABEL}", 1), ("Another one", 1)
+    assert rows(tmp_path, "SELECT name, title, redacted FROM tasks") == [
+        ("rotate-redacted-deploy", f"Rotate {LABEL}", 1), ("another-one", "Another one", 1)
     ]  # fmt: skip
     assert rows(tmp_path, "SELECT title, redacted FROM missions") == [(f"Keys {LABEL}", 1)]
     after = export(tmp_path, config, out)
