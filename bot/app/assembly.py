@@ -111,6 +111,12 @@ def redactor(config: Config, environ: Mapping[str, str]) -> Redactor:
     return Redactor([EnvSecrets(config.secret_env_names(), environ)])
 
 
+def unset_secrets(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """The variables the config names as holding a secret that are not set in ``environ``:
+    a redactor made here cannot know their values."""
+    return sorted(name for name in config.secret_env_names() if not environ.get(name))
+
+
 def prefixes(config: Config) -> dict[str, str]:
     """Connectors whose command prefix differs from the top-level one."""
     own = {"matrix": config.matrix, "discord": config.discord}

@@ -56,7 +56,7 @@ from bot.app.phases.forge_work import Forged, serve_webhooks_alone, start_forges
 from bot.app.phases.heartbeats import start_heartbeats
 from bot.app.phases.hosts import AppHosts
 from bot.app.phases.jobs import start_jobs
-from bot.app.phases.ledger import Ledgered, open_ledger
+from bot.app.phases.ledger import Ledgered, open_ledger, redact_register_with
 from bot.app.phases.repos import open_repos, repo_verbs
 from bot.app.phases.review import start_review
 from bot.app.phases.spend import start_spend
@@ -328,6 +328,11 @@ class App:
 
     # -- the config, again -----------------------------------------------------------------
 
+    def _reloaded(self, fresh: Config) -> None:
+        """The config read again: its secrets redacted from now on, in the register too."""
+        assert self._running is not None
+        redact_register_with(self._running.ledgered.ledger, self._redactor, fresh, self._environ)
+
     async def reload_config(self) -> RosterDiff:
         """Read the config file again; apply its roster, operators and new repositories, or
         change nothing on a problem or a change only a restart applies (``roster reload``,
@@ -345,6 +350,7 @@ class App:
             self._running.fleeted.fleet,
             commands.acl,
             self._running.repos,
+            read=self._reloaded,
         )
         if commands.signins is not None:  # a changed role's sessions and links end for good
             await commands.signins.settle()

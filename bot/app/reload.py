@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -148,10 +148,12 @@ async def reload_config(
     fleet: Fleet,
     acl: Acl | None = None,
     repos: Repos | None = None,
+    read: Callable[[Config], None] | None = None,
 ) -> RosterDiff:
     """Read ``config``'s file again and apply it (see the module), or change nothing and
     say why. ``config``: the one Fleetwarden started with; ``repos``: the repositories it
-    works on (``None``: it started without ``repos:``)."""
+    works on (``None``: it started without ``repos:``); ``read``: told the new config
+    before its roster applies (the redactor learns the secrets it names)."""
     source = config.source
     if source is None:
         raise CommandError("there is no config file to reload")
@@ -172,6 +174,8 @@ async def reload_config(
                 f"{NOT_RELOADED}: the new repositories could not be set up: {exc}"
             ) from exc
         log.info("repositories taken on by a reload: %s", ", ".join(sorted(chosen.repos_added)))
+    if read is not None:
+        read(fresh)
     diff = await fleet.apply_roster(roster_of(fresh))
     if acl is not None:
         acl.replace(grants_of(fresh))

@@ -101,11 +101,14 @@ def _parser() -> Parser:
     tasks_cli.configure_parser(
         sub.add_parser(
             "tasks",
-            help="write the task register as TASKS.md and MISSIONS.md (--markdown)",
+            help="write the task register as TASKS.md and MISSIONS.md (--markdown), or print "
+            "it as data (--json, --csv)",
             description="Write the task register from the ledger as two documents, "
             "TASKS.md (every task by state, its projection beside its actual) and MISSIONS.md "
             "(each mission, its sub-missions nested, its progress and sums), each replaced "
-            "whole. The config's secrets need not be set but the ledger's password.",
+            "whole; or print it as JSON or CSV. The config's secrets need not be set but the "
+            "ledger's password: the register's words were redacted as they were stored, and "
+            "words stored before that which this command cannot check are withheld.",
         ),
         config_help,
     )

@@ -1,13 +1,15 @@
 """``fleetwarden tasks --markdown [--out DIR] [--mission NAME]``: the task register written
 as two documents, ``TASKS.md`` and ``MISSIONS.md`` (:mod:`bot.render.task_documents` lays
-them out), for a repository's docs folder or anyone without chat.
+them out), for a repository's docs folder or anyone without chat; ``--json`` and ``--csv``
+print it as data instead (:mod:`bot.render.task_exports`), for scripts and spreadsheets.
 
 It reads the ledger where the config puts it (the SQLite file in its state dir, or its
 PostgreSQL database, with the password from ``ledger_password_env``) beside a running
 orchestrator, and needs none of the config's other secrets. It never makes a ledger: with
 no SQLite file where the config says, it says Fleetwarden has not run with that config.
-What people and forge issues wrote (titles, bodies, reasons) passes the redactor first, as
-in chat and on the dashboard: a secret the config names never reaches a document.
+What people, agents and forge issues wrote was redacted as it was stored and passes the
+redactor again; words this command cannot check are withheld, and it says so
+(:mod:`bot.cli.task_register`): a secret the config names never reaches what it writes.
 
 The answer names the register it read (and says so when no config was given and the
 default state dir's was). Without ``--out`` the documents go in the current directory,
@@ -27,14 +29,17 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from pathlib import Path
 
-from bot.app.assembly import ledger_location, redactor
 from bot.cli.status import shown
-from bot.commands.grammar import show, suggest
-from bot.config import CONFIG_ENV_VAR, Config
+from bot.cli.task_register import (
+    EXIT_CONFIG,
+    Read,
+    TasksError,
+    read_register,
+)
+from bot.config import Config
 from bot.render.task_documents import (
     MISSIONS_FILE,
     TASKS_FILE,
@@ -42,32 +47,31 @@ from bot.render.task_documents import (
     tasks_document,
     value,
 )
-from fleet.clock import SystemClock
-from fleet.errors import LedgerError
-from fleet.ledger import Ledger
-from fleet.ledger.database.location import LedgerLocation
-from fleet.ledger.records.tasks import TaskRecord
-from fleet.tasks.views import views
+from bot.render.task_exports import register_csv, register_json
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
-EVERY_TASK = 1_000_000
-"""More tasks than any register holds: the documents list them all."""
-_FEW = 8  # mission names listed when an unknown one is close to none
+EXIT_OK = 0
 
 
 def configure_parser(parser: argparse.ArgumentParser, config_help: str) -> None:
-    parser.add_argument(
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument(
         "--markdown",
         action="store_true",
         help=f"write {TASKS_FILE} and {MISSIONS_FILE} (the mission manifest) from the register",
+    )
+    form.add_argument(
+        "--json", action="store_true", help="print the register as JSON: tasks and missions"
+    )
+    form.add_argument(
+        "--csv", action="store_true", help="print the register's tasks as CSV, a row each"
     )
     parser.add_argument(
         "--out",
         type=Path,
         default=None,
         metavar="DIR",
-        help="the directory to write them in, which must exist (default: the current one, "
-        "unless it is in a git checkout: there, only when named, `--out .`)",
+        help="with --markdown, the directory to write them in, which must exist (default: "
+        "the current one, unless it is in a git checkout: there, only when named, `--out .`)",
     )
     parser.add_argument(
         "--mission", metavar="NAME", help="only this mission's tasks and its sub-missions'"
@@ -75,33 +79,45 @@ def configure_parser(parser: argparse.ArgumentParser, config_help: str) -> None:
     parser.add_argument("--config", type=Path, help=config_help)
 
 
-class TasksError(Exception):
-    """Why the documents were not written: said in one line, and the exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def main(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
     """Run ``fleetwarden tasks``; the exit status."""
-    if not args.markdown:
+    data = bool(getattr(args, "json", False) or getattr(args, "csv", False))
+    if not args.markdown and not data:
         print(
             "fleetwarden tasks: `fleetwarden tasks --markdown [--out DIR] [--mission NAME]` "
-            f"writes the task register as {TASKS_FILE} and {MISSIONS_FILE}; it is the only "
-            "mode so far (in chat, `tasks` lists them)",
+            f"writes the task register as {TASKS_FILE} and {MISSIONS_FILE}; `--json` or "
+            "`--csv` prints it as data (in chat, `tasks` lists them)",
             file=sys.stderr,
         )
         return EXIT_CONFIG
     try:
-        out = writable_dir(default_out() if args.out is None else args.out)
-        documents, read = asyncio.run(_documents(config, environ, args.mission))
-        write_whole(out, documents)
+        if data:
+            if args.out is not None:
+                raise TasksError(
+                    "--out is for --markdown: --json and --csv print to standard output "
+                    "(send it to a file: `> tasks.csv`)",
+                    EXIT_CONFIG,
+                )
+            read = asyncio.run(read_register(config, environ, args.mission))
+            sys.stdout.write(_data(read, as_json=bool(args.json)))
+        else:
+            out = writable_dir(default_out() if args.out is None else args.out)
+            read = asyncio.run(read_register(config, environ, args.mission))
+            write_whole(out, documents_of(read, args.mission))
+            print(shown(f"wrote {out / TASKS_FILE} and {out / MISSIONS_FILE} from {read.where}"))
     except TasksError as exc:
         print(shown(f"fleetwarden tasks: {exc}"), file=sys.stderr)
         return exc.code
-    print(shown(f"wrote {out / TASKS_FILE} and {out / MISSIONS_FILE} from {read}"))
+    if read.withheld:
+        print(shown(f"fleetwarden tasks: {read.withheld}"), file=sys.stderr)
     return EXIT_OK
+
+
+def _data(read: Read, *, as_json: bool) -> str:
+    """The register ``read`` as JSON or CSV."""
+    if as_json:
+        return register_json(read.tasks, read.tree, read.held_tasks, read.held_missions)
+    return register_csv(read.tasks, read.missions, read.held_tasks)
 
 
 def default_out(here: Path | None = None) -> Path:
@@ -132,18 +148,6 @@ def git_checkout(path: Path) -> Path | None:
     return None
 
 
-def register_words(config: Config, location: LedgerLocation) -> str:
-    """``the register in PATH (the config FILE)``: which register was read, and why there —
-    saying so when no config was given and the default state dir's was read."""
-    where = f"the register in {location}"
-    if config.source is None:
-        return (
-            f"{where} (no --config and no {CONFIG_ENV_VAR}: the default state dir's; "
-            "give --config to read another)"
-        )
-    return f"{where} (the config {config.source})"
-
-
 def writable_dir(out: Path) -> Path:
     """``out`` if the documents can be written there; :class:`TasksError` with the fix."""
     if not out.exists():
@@ -167,81 +171,13 @@ def writable_dir(out: Path) -> Path:
     return out
 
 
-async def _documents(
-    config: Config, environ: Mapping[str, str], mission_name: str | None
-) -> tuple[dict[str, str], str]:
-    """The two documents, by file name, from the ledger ``config`` names; and which
-    register that was, in words."""
-    try:
-        location = ledger_location(config, environ)
-    except LedgerError as exc:
-        raise TasksError(str(exc), EXIT_CONFIG) from None
-    if location.url is None and not location.path.is_file() and config.source is None:
-        raise TasksError(
-            f"no ledger at {location.path}: no --config was given (nor {CONFIG_ENV_VAR}), so "
-            "the default state dir was read: `fleetwarden tasks --markdown --config PATH` "
-            "names the config Fleetwarden runs with"
-        )
-    if location.url is None and not location.path.is_file():
-        raise TasksError(
-            f"no ledger at {location.path}: Fleetwarden has not run with this config yet "
-            "(or --config names another config than the one it runs with)"
-        )
-    try:
-        ledger = await Ledger.connect(location, SystemClock())
-    except LedgerError as exc:
-        raise TasksError(str(exc)) from None
-    try:
-        missions = await ledger.missions.missions()
-        only: int | None = None
-        tree = missions
-        if mission_name is not None:
-            found = await ledger.missions.mission_named(mission_name)
-            if found is None:
-                raise TasksError(_no_mission(mission_name, [m.name for m in missions]), 2)
-            only = found.id
-            tree = await ledger.missions.tree(found.id)
-        chosen = None if only is None else [mission.id for mission in tree]
-        tasks = await ledger.tasks.tasks(missions=chosen, limit=EVERY_TASK)
-        actuals = await ledger.actuals.actuals([task.id for task in tasks])
-    finally:
-        await ledger.close()
-    redact = redactor(config, environ).redact  # a secret in a prompt or an issue stays out
-    tasks = [_redacted(task, redact) for task in tasks]
-    missions = [replace(m, title=redact(m.title)) for m in missions]
-    tree = [replace(m, title=redact(m.title)) for m in tree]
-    found_views = views(tasks, actuals)  # what their runs used, as every surface says
+def documents_of(read: Read, mission_name: str | None) -> dict[str, str]:
+    """The two documents, by file name, of the register ``read``."""
     scope = "" if mission_name is None else f"mission {value(mission_name)}"
-    documents = {
-        TASKS_FILE: tasks_document(found_views, missions, scope=scope),
-        MISSIONS_FILE: missions_document(found_views, tree, only=only),
+    return {
+        TASKS_FILE: tasks_document(read.tasks, read.missions, scope=scope),
+        MISSIONS_FILE: missions_document(read.tasks, read.tree, only=read.only),
     }
-    return documents, register_words(config, location)
-
-
-def _redacted(task: TaskRecord, redact: Callable[[str], str]) -> TaskRecord:
-    """``task`` with every text a person or an issue wrote redacted."""
-    return replace(
-        task,
-        title=redact(task.title),
-        body=redact(task.body),
-        why=redact(task.why),
-        source_ref=redact(task.source_ref),
-        asked_by=redact(task.asked_by),
-        branch=None if task.branch is None else redact(task.branch),
-        pull_url=None if task.pull_url is None else redact(task.pull_url),
-    )
-
-
-def _no_mission(name: str, names: list[str]) -> str:
-    """Why ``--mission name`` cannot be written, and the names that could."""
-    said = f"--mission {show(name)}: no mission is called so"
-    if (guess := suggest(name, names)) is not None:
-        return f"{said} — did you mean {show(guess)}?"
-    if not names:
-        return f"{said}: the register has no missions yet (leave --mission out for every task)"
-    listed = ", ".join(show(n) for n in names[:_FEW]) + (", …" if len(names) > _FEW else "")
-    return f"{said}: the register has {listed}"
 
 
 def write_whole(out: Path, documents: Mapping[str, str]) -> None:

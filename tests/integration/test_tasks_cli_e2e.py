@@ -179,6 +179,9 @@ async def test_a_bad_out_or_mission_is_said_with_its_fix_and_nothing_is_written(
             out.chmod(0o700)
         assert "this user may not write there" in said
 
+    data = fleetwarden("tasks", "--json", "--out", str(out), "--config", config, cwd=tmp_path)
+    assert data.returncode == 2 and data.stdout == "", data
+    assert "--out is for --markdown: --json and --csv print to standard output" in data.stderr
     plain = fleetwarden("tasks", "--config", config, cwd=tmp_path)
     assert plain.returncode == 2 and "fleetwarden tasks --markdown" in plain.stderr, plain
     elsewhere = tmp_path / "other.yaml"

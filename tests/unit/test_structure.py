@@ -585,7 +585,7 @@ LEDGER_HOLDERS: frozenset[str] = frozenset(
         "bot.app.phases.spend",
         "bot.app.phases.connectors",
         "bot.commands.wiring",
-        "bot.cli.tasks",  # `fleetwarden tasks` opens the ledger to read the register, offline
+        "bot.cli.task_register",  # `fleetwarden tasks` opens the ledger to read it, offline
     }
 )
 """The product modules outside :mod:`fleet.ledger` that may name :class:`Ledger`: every

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
-from bot.app.phases.ledger import Ledgered
+from bot.app.phases.ledger import Ledgered, redact_register
 from bot.app.phases.peer_traffic import tell_peer_traffic
 from bot.app.phases.spend import Spend
 from bot.app.shared_tokens import SharedTokens
@@ -172,6 +172,7 @@ async def start_fleet(
     stops.add(Stop.QUEUE, queue.stop)
     await fleet.start()
     await peer_roster.refresh()  # the agents reattached: live to their peers
+    await redact_register(ledger)  # the words stored before they were redacted as stored
     register = Register(
         tasks=ledger.tasks,
         missions=ledger.missions,

@@ -71,7 +71,9 @@ class TaskRecord:
     is, when a forge issue made it; ``finished``: what it cost, written when it ended, and
     ``error`` (``finished`` / projected median, in ``error_unit``) when it had both;
     ``asked_in``: where its start was asked for in chat (JSON), so it starts there once
-    what it waits for is done."""
+    what it waits for is done; ``redacted``: its words (title, body, why, source_ref,
+    asked_by) passed the running Fleetwarden's redactor as they were stored (``False``:
+    stored before it did so, or without it)."""
 
     id: int
     name: str
@@ -100,6 +102,7 @@ class TaskRecord:
     error: float | None = None
     error_unit: str | None = None
     asked_in: str | None = None
+    redacted: bool = False
 
     @property
     def open(self) -> bool:
@@ -109,7 +112,8 @@ class TaskRecord:
 
 @dataclass(frozen=True, slots=True)
 class MissionRecord:
-    """One mission: ``parent`` is the mission it is part of, if any."""
+    """One mission: ``parent`` is the mission it is part of, if any; ``redacted``: its title
+    passed the running Fleetwarden's redactor as it was stored."""
 
     id: int
     name: str
@@ -117,6 +121,7 @@ class MissionRecord:
     parent: int | None
     created_by: str
     created_at: datetime
+    redacted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ metering, budgets, schedules, accounts, cutoffs), :mod:`.operations` (9 on: the 
 queue, roster membership, run reports, chat answers, refusals, levers, approvals, hosts,
 repositories), :mod:`.forges` (22 on: work from the forge),
 :mod:`.spend` (26 on: quotes and the asks at a cap), :mod:`.work` (28 on: tasks and
-missions) and :mod:`.peers` (29 on: messages between agents, reviews by a second agent).
+missions), :mod:`.peers` (29 on: messages between agents, reviews by a second agent) and
+:mod:`.register` (30 on: the register's texts redacted as they are stored).
 """
 
 from __future__ import annotations
@@ -23,9 +24,18 @@ from fleet.ledger.database.steps.foundation import FOUNDATION
 from fleet.ledger.database.steps.migration import Migration
 from fleet.ledger.database.steps.operations import OPERATIONS
 from fleet.ledger.database.steps.peers import PEERS
+from fleet.ledger.database.steps.register import REGISTER
 from fleet.ledger.database.steps.spend import SPEND
 from fleet.ledger.database.steps.work import WORK
 
 __all__ = ["MIGRATIONS", "Migration"]
 
-MIGRATIONS: tuple[Migration, ...] = (*FOUNDATION, *OPERATIONS, *FORGES, *SPEND, *WORK, *PEERS)
+MIGRATIONS: tuple[Migration, ...] = (
+    *FOUNDATION,
+    *OPERATIONS,
+    *FORGES,
+    *SPEND,
+    *WORK,
+    *PEERS,
+    *REGISTER,
+)

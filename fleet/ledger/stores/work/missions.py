@@ -1,12 +1,14 @@
 """The ledger's ``missions`` table (migration 28): missions by name, each part of at most
-one other; a mission's tree is it and every sub-mission under it."""
+one other; a mission's tree is it and every sub-mission under it. A mission's title is
+redacted as it is stored, as a task's words are (:mod:`fleet.ledger.stores.work.tasks`)."""
 
 from __future__ import annotations
 
-from fleet.ledger.database.access import Store
+from fleet.ledger.database.access import Access, Store
 from fleet.ledger.database.engine import Row, insert_id
 from fleet.ledger.records.rows import from_epoch
 from fleet.ledger.records.tasks import MissionRecord
+from fleet.ledger.stores.work.tasks import Redact
 
 
 def _mission(row: Row) -> MissionRecord:
@@ -17,11 +19,40 @@ def _mission(row: Row) -> MissionRecord:
         parent=row["parent"],
         created_by=str(row["created_by"]),
         created_at=from_epoch(float(row["created_at"])),
+        redacted=bool(row["redacted"]),
     )
 
 
 class MissionsStore(Store):
     """Missions and their sub-missions."""
+
+    def __init__(self, access: Access) -> None:
+        super().__init__(access)
+        self._redact: Redact | None = None
+        self._whole = False
+
+    def redact_with(self, redact: Redact, *, whole: bool = True) -> None:
+        """From now on, redact a mission's title with ``redact`` as it is stored, and mark
+        its row ``redacted`` when ``redact`` knows every secret the config names
+        (``whole``), as a task's."""
+        self._redact = redact
+        self._whole = whole
+
+    async def redact_stored(self) -> int:
+        """Redact the title of every mission stored without the redactor, and mark it;
+        how many were. Nothing without a redactor that knows every secret."""
+        redact = self._redact
+        if redact is None or not self._whole:
+            return 0
+        rows = await self._all("SELECT id, title FROM missions WHERE redacted = 0", ())
+        if rows:
+            async with self._transaction(f"redact the titles of {len(rows)} missions") as conn:
+                for row in rows:
+                    await conn.execute(
+                        "UPDATE missions SET title = ?, redacted = 1 WHERE id = ?",
+                        (redact(str(row["title"])), row["id"]),
+                    )
+        return len(rows)
 
     async def add_mission(
         self, name: str, title: str, by: str, parent: int | None = None
@@ -33,10 +64,11 @@ class MissionsStore(Store):
                 return None
             mission_id = await insert_id(
                 conn,
-                "INSERT INTO missions (name, title, parent, created_by, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (name, title, parent, by, self._epoch(None)),
-            )
+                "INSERT INTO missions (name, title, parent, created_by, created_at, redacted)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (name, title if self._redact is None else self._redact(title), parent, by,
+                 self._epoch(None), int(self._redact is not None and self._whole)),
+            )  # fmt: skip
         return await self.mission(mission_id)
 
     async def mission(self, mission_id: int) -> MissionRecord | None:

@@ -1,17 +1,23 @@
 """The ledger's ``tasks``, ``task_runs`` and ``task_waits`` tables (migration 28): every
 task in the register — made with its projection, moved from state to state (a move names
 the states it may come from, so two movers never both win), bound to its runs and its line,
-and, when it ends, what it cost and how far its projection was off."""
+and, when it ends, what it cost and how far its projection was off.
+
+The words people, agents and issues wrote (a title, a body, why it is where it is, where it
+came from, who asked) are redacted as they are stored, by the redactor the running
+Fleetwarden gives (:meth:`TasksStore.redact_with`: it knows every secret the fleet holds),
+so the ledger never holds a secret a reader of it could not redact; each row says whether
+its words were (``redacted``, migration 30), and :meth:`TasksStore.redact_stored` redacts
+those stored before."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from fleet.ledger.database.access import Store
-from fleet.ledger.database.engine import Database, Row, insert_id
+from fleet.ledger.database.access import Access, Store
+from fleet.ledger.database.engine import Row, insert_id
 from fleet.ledger.records.rows import from_epoch, to_epoch
 from fleet.ledger.records.tasks import (
     ENDED_STATES,
@@ -23,27 +29,10 @@ from fleet.ledger.records.tasks import (
     TaskSource,
     TaskState,
 )
+from fleet.ledger.stores.work.task_names import free_name, name_from
 
-NAME_LENGTH = 24
-"""The longest name a task is given from its title."""
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def name_from(title: str) -> str:
-    """A short name from ``title``: its first words, lowercase, joined by ``-`` (``task``
-    when it has none a name can use); a letter first, so it is never taken for an id."""
-    words = _WORD.findall(title.lower())
-    name = ""
-    for word in words:
-        longer = f"{name}-{word}" if name else word
-        if len(longer) > NAME_LENGTH:
-            break
-        name = longer
-    if not name and words:
-        name = words[0][:NAME_LENGTH]
-    if not name or not name[0].isalpha():
-        name = f"t-{name}"[:NAME_LENGTH].rstrip("-") if name else "task"
-    return name
+Redact = Callable[[str], str]
+"""Text with every secret known taken out (:meth:`fleet.redaction.redactor.Redactor.redact`)."""
 
 
 def _pair(median: float | None, p90: float | None) -> tuple[float, float] | None:
@@ -96,6 +85,7 @@ def _task(row: Row, after: tuple[int, ...], runs: tuple[int, ...]) -> TaskRecord
         finished=finished,
         error=None if row["error"] is None else float(row["error"]),
         error_unit=row["error_unit"],
+        redacted=bool(row["redacted"]),
     )
 
 
@@ -107,6 +97,28 @@ _SETTABLE = frozenset(
 class TasksStore(Store):
     """The tasks of the register, their runs and what they wait for."""
 
+    def __init__(self, access: Access) -> None:
+        super().__init__(access)
+        self._redact: Redact | None = None
+        self._whole = False
+
+    def redact_with(self, redact: Redact, *, whole: bool = True) -> None:
+        """From now on, redact with ``redact`` every word a task is stored with (its title,
+        body, why, source_ref and asked_by), and make a task's name from its redacted
+        title. ``whole``: ``redact`` knows every secret the config names, so a row it
+        wrote is marked ``redacted`` (else it is left unmarked, for a reader to withhold)."""
+        self._redact = redact
+        self._whole = whole
+
+    def _clean(self, text: str) -> str:
+        return text if self._redact is None or not text else self._redact(text)
+
+    @property
+    def _vouched(self) -> int:
+        """``1`` when what is written now is redacted with every secret the config names,
+        else ``0`` (the row's mark is lost)."""
+        return 1 if self._redact is not None and self._whole else 0
+
     async def add_task(
         self, new: NewTask, projection: Projection, after: Sequence[int] = ()
     ) -> TaskRecord:
@@ -114,21 +126,25 @@ class TasksStore(Store):
         ``new.name`` or one made from its title, with ``-2``, ``-3``… when taken."""
         at = self._epoch(None)
         tokens, usd = projection.tokens, projection.usd
-        base = new.name or name_from(new.title)
+        title, clean = self._clean(new.title), self._clean
+        # A name holding a secret is made from the redacted title instead.
+        base = new.name if new.name and clean(new.name) == new.name else name_from(title)
         async with self._transaction("record a task") as conn:
-            name = await _free_name(conn, base)
+            name = await free_name(conn, base)
             task_id = await insert_id(
                 conn,
                 "INSERT INTO tasks (name, title, body, source, source_ref, mission_id, agent,"
                 " runtime, repo, state, why, asked_by, forge_run, created_at, updated_at,"
                 " basis, basis_tasks, projected_median_tokens, projected_p90_tokens,"
-                " projected_median_usd, projected_p90_usd)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, new.title, new.body, new.source, new.source_ref, new.mission, new.agent,
-                 new.runtime, new.repo, new.state, new.why, new.asked_by, new.forge_run, at, at,
+                " projected_median_usd, projected_p90_usd, redacted)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, title, clean(new.body), new.source, clean(new.source_ref), new.mission,
+                 new.agent, new.runtime, new.repo, new.state, clean(new.why),
+                 clean(new.asked_by), new.forge_run, at, at,
                  projection.basis, ",".join(str(i) for i in projection.tasks),
                  None if tokens is None else tokens[0], None if tokens is None else tokens[1],
-                 None if usd is None else usd[0], None if usd is None else usd[1]),
+                 None if usd is None else usd[0], None if usd is None else usd[1],
+                 self._vouched),
             )  # fmt: skip
             for other in dict.fromkeys(after):
                 await conn.execute(
@@ -220,8 +236,8 @@ class TasksStore(Store):
         state when ``None``); whether it moved. The first move to ``working`` is its start;
         a move to an end is its end (:meth:`finish` also keeps what it cost)."""
         at = self._epoch(None)
-        sql = "UPDATE tasks SET state = ?, why = ?, updated_at = ?"
-        params: list[object] = [state, why, at]
+        sql = "UPDATE tasks SET state = ?, why = ?, updated_at = ?, redacted = redacted * ?"
+        params: list[object] = [state, self._clean(why), at, self._vouched]
         if state == "working":
             sql += ", started_at = COALESCE(started_at, ?), ended_at = NULL"
             params.append(at)
@@ -258,11 +274,11 @@ class TasksStore(Store):
         async with self._transaction(f"end task {task_id}") as conn:
             cursor = await conn.execute(
                 "UPDATE tasks SET state = ?, why = ?, updated_at = ?, ended_at = ?,"
-                " actual_tokens = ?, actual_usd = ?, error = ?, error_unit = ?"
-                f" WHERE id = ? AND state IN ({marks})",
-                (state, why, at, at, actual.tokens, actual.usd,
+                " actual_tokens = ?, actual_usd = ?, error = ?, error_unit = ?,"
+                f" redacted = redacted * ? WHERE id = ? AND state IN ({marks})",
+                (state, self._clean(why), at, at, actual.tokens, actual.usd,
                  None if error is None else error[0], None if error is None else error[1],
-                 task_id, *came_from),
+                 self._vouched, task_id, *came_from),
             )  # fmt: skip
             return bool(cursor.rowcount)
 
@@ -336,6 +352,34 @@ class TasksStore(Store):
             (to_epoch(since),),
         )
 
+    async def redact_stored(self) -> int:
+        """Redact, with the redactor :meth:`redact_with` gave, the words of every task
+        stored without it (before Fleetwarden redacted as it stored, or by a process
+        without it), renaming one whose name held a secret, and mark each ``redacted``;
+        how many were. Nothing without a redactor that knows every secret (``whole``)."""
+        if self._redact is None or not self._whole:
+            return 0
+        rows = await self._all(
+            "SELECT id, name, title, body, why, source_ref, asked_by FROM tasks"
+            " WHERE redacted = 0 ORDER BY id",
+            (),
+        )
+        if not rows:
+            return 0
+        clean = self._clean
+        async with self._transaction(f"redact the words of {len(rows)} stored tasks") as conn:
+            for row in rows:
+                name, title = str(row["name"]), clean(str(row["title"]))
+                if clean(name) != name:
+                    name = await free_name(conn, name_from(title))
+                await conn.execute(
+                    "UPDATE tasks SET name = ?, title = ?, body = ?, why = ?, source_ref = ?,"
+                    " asked_by = ?, redacted = 1 WHERE id = ? AND redacted = 0",
+                    (name, title, clean(str(row["body"])), clean(str(row["why"])),
+                     clean(str(row["source_ref"])), clean(str(row["asked_by"])), row["id"]),
+                )  # fmt: skip
+        return len(rows)
+
     async def _read(self, clause: str, params: Sequence[object]) -> list[TaskRecord]:
         rows = await self._all(f"SELECT * FROM tasks {clause}", params)
         if not rows:
@@ -359,17 +403,3 @@ class TasksStore(Store):
             _task(row, tuple(waits.get(int(row["id"]), ())), tuple(runs.get(int(row["id"]), ())))
             for row in rows
         ]
-
-
-async def _free_name(conn: Database, base: str) -> str:
-    """``base``, or ``base-N`` with the lowest N from 2 not taken."""
-    rows = await conn.execute_fetchall(
-        "SELECT name FROM tasks WHERE name = ? OR name LIKE ?", (base, f"{base}-%")
-    )
-    taken = {str(row[0]) for row in rows}
-    if base not in taken:
-        return base
-    n = 2
-    while f"{base}-{n}" in taken:
-        n += 1
-    return f"{base}-{n}"

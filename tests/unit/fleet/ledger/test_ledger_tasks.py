@@ -12,6 +12,8 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import Actual, NewTask, Projection
 from fleet.ledger.stores.work.tasks import name_from
+from fleet.redaction.known import EnvSecrets
+from fleet.redaction.redactor import Redactor
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.metering.test_run_watch import AGENT, SPEC, run_of, used
 
@@ -124,3 +126,88 @@ async def test_missions_nest_and_a_name_is_taken_once(ledger: Ledger) -> None:
     await ledger.tasks.set_fields(task.id, branch="fw/t-1", pull_url="https://x/pull/1")
     found = await ledger.tasks.tasks(missions=[m.id for m in tree])
     assert [t.id for t in found] == [task.id] and found[0].branch == "fw/t-1"
+
+
+SECRET = "deploy-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+LABEL = "[redacted: DEPLOY_TOKEN]"
+
+
+def redact(text: str) -> str:
+    """The redactor of a Fleetwarden whose config names ``DEPLOY_TOKEN``."""
+    return Redactor([EnvSecrets(["DEPLOY_TOKEN"], {"DEPLOY_TOKEN": SECRET})]).redact(text)
+
+
+async def test_words_are_redacted_as_they_are_stored_and_the_row_says_so(ledger: Ledger) -> None:
+    """With the running Fleetwarden's redactor, a task's words and a mission's title are
+    stored redacted (its name made from the redacted title) and marked; a write without it
+    takes the mark away."""
+    plain = await ledger.tasks.add_task(NewTask("Before", "chat", "op"), PROJECTED)
+    assert not plain.redacted
+    ledger.tasks.redact_with(redact)
+    ledger.missions.redact_with(redact)
+    new = NewTask(
+        f"{SECRET} rotate", "task", f"agent {SECRET}", body=f"use {SECRET}",
+        source_ref=SECRET, why=f"because {SECRET}", name=SECRET,
+    )  # fmt: skip
+    task = await ledger.tasks.add_task(new, PROJECTED)
+    assert task.redacted and task.name == "redacted-deploy-token"
+    assert task.title == f"{LABEL} rotate" and task.body == f"use {LABEL}"
+    assert (task.why, task.source_ref, task.asked_by) == (
+        f"because {LABEL}",
+        LABEL,
+        f"agent {LABEL}",
+    )
+    await ledger.tasks.move(task.id, "working", f"said {SECRET}")
+    await ledger.tasks.finish(
+        task.id, "failed", f"ended {SECRET}", Actual(0, None, 0), None, came_from=("working",)
+    )
+    ended = await ledger.tasks.task(task.id)
+    assert ended is not None and ended.why == f"ended {LABEL}" and ended.redacted
+    mission = await ledger.missions.add_mission("ops", f"Keys {SECRET}", "op")
+    assert mission is not None and mission.title == f"Keys {LABEL}" and mission.redacted
+
+    unredacting = Ledger(ledger._access)  # another process's stores, without the redactor
+    await unredacting.tasks.move(task.id, "todo", "again")
+    again = await ledger.tasks.task(task.id)
+    assert again is not None and not again.redacted
+
+
+async def test_words_stored_before_are_redacted_once_and_a_secret_name_renamed(
+    ledger: Ledger,
+) -> None:
+    """:meth:`redact_stored` redacts the rows stored without the redactor, renames a task
+    whose name held a secret, marks them, and does nothing the second time."""
+    old = await ledger.tasks.add_task(
+        NewTask(f"{SECRET} rotate", "chat", "op", body=SECRET, why=SECRET, name=SECRET[:20]),
+        PROJECTED,
+    )
+    assert old.name == SECRET[:20] and not old.redacted
+    await ledger.missions.add_mission("ops", f"Keys {SECRET}", "op")
+    assert await ledger.tasks.redact_stored() == 0  # no redactor: nothing to redact with
+    ledger.tasks.redact_with(redact)
+    ledger.missions.redact_with(redact)
+    assert await ledger.tasks.redact_stored() == 1
+    assert await ledger.missions.redact_stored() == 1
+    task = await ledger.tasks.task(old.id)
+    assert task is not None and task.redacted and task.name == "redacted-deploy-token"
+    assert (task.title, task.body, task.why) == (f"{LABEL} rotate", LABEL, LABEL)
+    mission = await ledger.missions.mission_named("ops")
+    assert mission is not None and mission.title == f"Keys {LABEL}" and mission.redacted
+    assert await ledger.tasks.redact_stored() == 0
+    assert await ledger.missions.redact_stored() == 0
+
+
+async def test_a_redactor_that_lacks_a_secret_redacts_but_never_marks(ledger: Ledger) -> None:
+    """A Fleetwarden without every secret the config names redacts what it stores with what
+    it knows, leaves the rows unmarked, and redacts nothing stored before as if whole."""
+    old = await ledger.tasks.add_task(NewTask(f"Old {SECRET}", "chat", "op"), PROJECTED)
+    ledger.tasks.redact_with(redact, whole=False)
+    ledger.missions.redact_with(redact, whole=False)
+    task = await ledger.tasks.add_task(NewTask(f"New {SECRET}", "chat", "op"), PROJECTED)
+    assert task.title == f"New {LABEL}" and not task.redacted
+    mission = await ledger.missions.add_mission("ops", f"Keys {SECRET}", "op")
+    assert mission is not None and mission.title == f"Keys {LABEL}" and not mission.redacted
+    assert await ledger.tasks.redact_stored() == 0
+    assert await ledger.missions.redact_stored() == 0
+    kept = await ledger.tasks.task(old.id)
+    assert kept is not None and kept.title == f"Old {SECRET}" and not kept.redacted
