@@ -100,6 +100,7 @@ MERGE = CommandSpec(
         FlagSpec("squash", "bool", "One commit with the branch's whole change."),
         FlagSpec("rebase", "bool", "The branch's commits, replayed on the base."),
         FlagSpec("merge", "bool", "A merge commit, the branch's history kept."),
+        FlagSpec("unreviewed", "bool", "Land a tip its review agent did not approve (admin)."),
     ),
     control=True,
     description=(
@@ -111,20 +112,27 @@ MERGE = CommandSpec(
         "conflicts is refused with the files and the way on, and nothing changes. So is "
         "the branch of a forge run whose pull request is open: merge (or close) that pull "
         "request on the forge, which ends the run. Merging into a protected branch (the "
-        "default branch, and the repository's `protected` list) needs the admin role."
+        "default branch, and the repository's `protected` list) needs the admin role. "
+        "Where the repository (or its forge) has a `review:` stage and its review agent "
+        "approved the branch, only the commit it approved lands: a later commit on it is "
+        "refused, saying which commit was approved, until a round approves the tip; "
+        "`--unreviewed` lands it as it is, by an admin only, in the audit trail."
     ),
-    examples=("merge coder-1", "merge coder-1 --rebase"),
+    examples=("merge coder-1", "merge coder-1 --rebase", "merge fw/coder/1 --unreviewed"),
 )
 
 PUSH = CommandSpec(
     name="push",
     summary="Push an agent's branch to the upstream.",
     args=(_AGENT,),
+    flags=(FlagSpec("unreviewed", "bool", "Push a tip its review agent did not approve (admin)."),),
     control=True,
     description=(
         "Pushes the run's branch (never another) to the repository's upstream with "
         "Fleetwarden's credential, and answers with where to see it: the forge's compare "
-        "page where the upstream is a known forge."
+        "page where the upstream is a known forge. A branch its review agent approved is "
+        "pushed only at the commit it approved, as `merge` lands it; `--unreviewed` pushes "
+        "a later tip, by an admin only, in the audit trail."
     ),
     examples=("push coder-1",),
 )
@@ -290,6 +298,8 @@ class RepoCommands(Family):
             raise CommandError("give one of --squash, --rebase and --merge, not several")
         line = await self._line(target)
         base = said(line.base_ref, 80)
+        unreviewed = _unreviewed(req, "merge")
+        was = await self._unreviewed_detail(target) if unreviewed else ""
         if repos.entry(line.repo).is_protected(line.base_ref) and req.role is not Role.ADMIN:
             raise PermissionDenied(
                 f"{base} of {line.repo} is protected: merging into it needs the admin role; "
@@ -304,6 +314,7 @@ class RepoCommands(Family):
             by=req.who,
             co_author=co_author,
             line_id=target.line_id,
+            unreviewed=unreviewed,
         )
         text = render.landed(result)
         branch = said(line.branch, 80)
@@ -314,6 +325,9 @@ class RepoCommands(Family):
         else:
             detail = f"merged {line.branch} into {line.base_ref} at {result.new_sha}"
             thread = f"Branch {branch} merged by {req.message.sender}: {text}"
+            if unreviewed:
+                detail += was
+                thread += " (unreviewed: `--unreviewed`)"
             done = await self._tasks_landed(line, req)
             if done:
                 text += "\n\n" + done
@@ -339,15 +353,24 @@ class RepoCommands(Family):
     async def push(self, req: Request) -> Reply:
         repos, target = self._desk(), await self._target(req)
         name, line = target.agent, await self._line(target)
-        url = await repos.push(name, target.line_id)
+        unreviewed = _unreviewed(req, "push")
+        was = await self._unreviewed_detail(target) if unreviewed else ""
+        url = await repos.push(name, target.line_id, unreviewed=unreviewed)
         branch = said(line.branch, 80)
         where = link(url)
+        detail = f"pushed {line.branch} of {line.repo}{was}"
         return Reply(
             f"Pushed **{name}**'s branch {branch} to the upstream of {line.repo}: {where}",
             topic=name,
             thread_line=f"Branch {branch} pushed by {req.message.sender}: {where}",
-            detail=f"pushed {line.branch} of {line.repo}",
+            detail=detail,
         )
+
+    async def _unreviewed_detail(self, target: Target) -> str:
+        """What the audit trail keeps of a verb's ``--unreviewed``: the approved commit."""
+        approved = await self._desk().approval(target.agent, target.line_id)
+        was = f"; approved was {approved}" if approved else ""
+        return f" --unreviewed{was}"
 
     @command(DISCARD)
     async def discard(self, req: Request) -> Reply:
@@ -376,6 +399,18 @@ class RepoCommands(Family):
             thread_line=f"Discarded by {req.message.sender}: {what}, and its checkout.",
             detail=f"discarded {gone.branch} of {gone.repo}",
         )
+
+
+def _unreviewed(req: Request, verb: str) -> bool:
+    """Whether ``verb`` was asked ``--unreviewed``: an admin's only."""
+    if not req.command.bool_flag("unreviewed"):
+        return False
+    if req.role is not Role.ADMIN:
+        raise PermissionDenied(
+            f"`{verb} --unreviewed` lands a commit its review agent did not approve: it needs "
+            f"the admin role; you are {req.role.value}. Nothing was done"
+        )
+    return True
 
 
 def discarded_words(line: LineRecord) -> str:

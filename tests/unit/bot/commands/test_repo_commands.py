@@ -141,15 +141,19 @@ class FakeDesk:
         by: str,
         co_author: str | None = None,
         line_id: int | None = None,
+        unreviewed: bool = False,
     ) -> Landed:
         self.calls.append(("merge", agent, strategy, by, co_author))
         line = self._live(agent, line_id)
         return self.landing or Landed(line.base_ref, "e" * 40, strategy or APP.merge)
 
-    async def push(self, agent: str, line_id: int | None = None) -> str:
+    async def push(self, agent: str, line_id: int | None = None, unreviewed: bool = False) -> str:
         self.calls.append(("push", agent))
         line = self._live(agent, line_id)
         return f"https://github.com/acme/app/compare/{line.base_ref}...{line.branch}"
+
+    async def approval(self, agent: str, line_id: int | None = None) -> str | None:
+        return None
 
     async def unpushed(self, agent: str, line_id: int | None = None) -> int:
         self.calls.append(("unpushed", agent))
