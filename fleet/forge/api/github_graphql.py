@@ -1,6 +1,6 @@
 """GitHub's GraphQL API as Fleetwarden speaks it: the two mutations that lift a pull
-request's draft flag and set it again (GitHub's REST API can neither), where it is sent for a given REST API
-root (:func:`graphql_root`), and its answer read.
+request's draft flag and set it again (GitHub's REST API can neither), where it is sent
+for a given REST API root (:func:`graphql_root`), and its answer read.
 
 GraphQL answers a refusal with HTTP 200 and an ``errors`` list: :func:`ready_of` turns
 that into a :class:`~fleet.forge.model.ForgeApiError` whose status is HTTP's twin of the
