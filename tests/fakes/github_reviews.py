@@ -6,8 +6,8 @@ request's own author is 422 ``Unprocessable Entity`` with GitHub's words
 (``Review Can not approve your own pull request``), a comment or changes asked for with
 no body 422 as well. The GraphQL endpoint (``POST /graphql``) takes the credentials the
 REST calls take, and exactly one document: ``markPullRequestReadyForReview`` (or
-``convertPullRequestToDraft``) with the pull request's node id in a variable, asking for some of the pull request's ``id``,
-``isDraft``, ``number``, ``url`` and ``title``. Anything else is refused with GraphQL's
+``convertPullRequestToDraft``) with the pull request's node id in a variable, asking for
+some of the pull request's ``id``, ``isDraft``, ``number``, ``url`` and ``title``. Anything else is refused with GraphQL's
 ``errors`` (and noted as a violation: the fake serves nothing else); a wrong or unknown
 node id is GraphQL's ``NOT_FOUND`` error, with HTTP 200, as GitHub answers it.
 """
