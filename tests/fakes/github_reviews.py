@@ -8,8 +8,9 @@ no body 422 as well. The GraphQL endpoint (``POST /graphql``) takes the credenti
 REST calls take, and exactly one document: ``markPullRequestReadyForReview`` (or
 ``convertPullRequestToDraft``) with the pull request's node id in a variable, asking for
 some of the pull request's ``id``, ``isDraft``, ``number``, ``url`` and ``title``.
-Anything else is refused with GraphQL's ``errors`` (and noted as a violation: the fake serves nothing else); a wrong or unknown
-node id is GraphQL's ``NOT_FOUND`` error, with HTTP 200, as GitHub answers it.
+Anything else is refused with GraphQL's ``errors`` (and noted as a violation: the fake
+serves nothing else); a wrong or unknown node id is GraphQL's ``NOT_FOUND`` error, with
+HTTP 200, as GitHub answers it.
 """
 
 from __future__ import annotations
