@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream, served_app
-from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
+from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -112,6 +113,11 @@ def test_a_commit_after_the_approval_is_reviewed_in_the_next_round_before_it_mer
         tip = asked.group(1)
         assert tip != approved
         assert f"changed since it was approved at {approved}" in asked.string
+        bot.command("task 1", r"Review: ")
+        assert (
+            f"Review: reviewer approved commit {approved} (round 1 of 2); only that commit "
+            f"lands; round 2 of 2 reads {tip}"
+        ) in bot.output_since_command
         bot.command("merge fw/coder/1", r"changed since it was approved|Merged into", timeout=60)
         refused = bot.output_since_command
         assert "Merged into" not in refused, refused
@@ -151,6 +157,9 @@ def test_a_commit_after_the_last_approval_is_held_from_landing_until_an_admin_sa
         tip = marked.group(1)
         assert f"reviewer approved {approved}" in marked.string and tip != approved
         assert "merge --unreviewed fw/coder/1" in marked.string
+        bot.command("task 1", r"Review: ")
+        said = f"Review: reviewer approved commit {approved} (round 1 of 1); only that commit"
+        assert said in bot.output_since_command
         told = re.compile(r"review refused: changed since it was approved: reviewer approved")
         assert wait_until(lambda: told.search(bot.stdout), 30), bot.stdout  # told in chat
         bot.command("push fw/coder/1", r"changed since it was approved|Pushed", timeout=60)
@@ -160,6 +169,13 @@ def test_a_commit_after_the_last_approval_is_held_from_landing_until_an_admin_sa
         bot.command("merge --unreviewed fw/coder/1", r"needs the admin role")
         assert "you are operator" in bot.output_since_command
         assert bot.close() == 0
+    board = subprocess.run(
+        [str(FLEETWARDEN), "tasks", "--markdown", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, env=clean_env(APP_TOKEN=TOKEN), cwd=tmp_path,
+    )  # fmt: skip
+    assert board.returncode == 0, board.stdout + board.stderr
+    written = (tmp_path / "TASKS.md").read_text()  # the board as the register exports it
+    assert f"reviewer approved {approved}; tip {tip}" in written, written
     config.write_text(config.read_text().replace("role: operator", "role: admin"))
     bot = ConsoleBot(tmp_path, "--config", str(config), env=clean_env(APP_TOKEN=TOKEN))
     with bot:
