@@ -14,7 +14,7 @@ import pytest
 
 from fleet.ledger import Ledger
 from fleet.repos.schema import ReviewPolicy
-from tests.unit.fleet.peers.test_ledger_review_stage import COMMIT, Rig
+from tests.unit.fleet.peers.test_ledger_review_stage import Rig
 
 LATER = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
 
