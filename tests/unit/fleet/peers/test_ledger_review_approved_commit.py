@@ -14,7 +14,7 @@ import pytest
 
 from fleet.ledger import Ledger
 from fleet.repos.schema import ReviewPolicy
-from tests.unit.fleet.peers.test_ledger_review_stage import Rig
+from tests.unit.fleet.peers.test_ledger_review_stage import BASE, COMMIT, Rig
 
 LATER = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
 
@@ -90,3 +90,28 @@ async def test_a_forge_runs_head_after_an_approval_is_held_each_time(rig: Rig) -
     second = await rig.stage.begin(replace(rig.under(task, forge_run=9), commit=LATER), policy)
     assert second is not None and second.round == 2
     assert rig.forge.held == [(approved.id, LATER)]
+
+
+async def test_a_live_sessions_commit_after_the_approval_asks_the_next_round(rig: Rig) -> None:
+    """A `send` into the coder's live session after the approval: its next turn over, with
+    a later commit pushed, asks round 2 though the task never left review."""
+    task = await rig.working_task()
+    line_id = await rig.ledger.lines.add_line(
+        repo="app", agent="coder", branch="fw/coder/1", base_ref="main", fork_sha=BASE,
+        checkout="/nonexistent",
+    )  # fmt: skip
+    policy = ReviewPolicy(agent="reviewer", rounds=2)
+    rig.task_runs.up_for_review = rig.chat({"app": policy}).up_for_review
+    [coder_run] = task.runs
+    rig.tips[line_id] = COMMIT
+    await rig.task_runs.turn_over("coder", coder_run)
+    await rig.stage.verdict("reviewer", True, "fine as it is")
+    found = await rig.ledger.tasks.task(task.id)
+    assert found is not None and found.state == "review"
+    rig.tips[line_id] = LATER  # what the session committed after the `send`
+    await rig.task_runs.turn_over("coder", coder_run)
+    first, second = await rig.ledger.reviews.of_task(task.id)
+    assert (first.state, first.commit) == ("approved", COMMIT)
+    assert (second.state, second.commit, second.round) == ("asked", LATER, 2)
+    await rig.task_runs.turn_over("coder", coder_run)  # nothing new: no third round
+    assert len(await rig.ledger.reviews.of_task(task.id)) == 2
