@@ -71,7 +71,7 @@ MERGE = CommandSpec(
         "refused, saying which commit was approved, until a round approves the tip; "
         "`--unreviewed` lands it as it is, by an admin only, in the audit trail."
     ),
-    examples=("merge coder-1", "merge coder-1 --rebase", "merge fw/coder/1 --unreviewed"),
+    examples=("merge coder-1 --rebase", "merge fw/coder/1 --unreviewed"),
 )
 
 PUSH = CommandSpec(
