@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from fleet.errors import FleetwardenError
 from fleet.ledger.records.peers import NewMessage, ReviewRecord
 from fleet.peers.review.handoff import ForgeReviews, ReviewStores, UnderReview
+from fleet.repos.landing.approval import standing
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +71,16 @@ async def changed(
         )
     )
     await shown(message.id)
+
+
+async def lands(stores: ReviewStores, review: ReviewRecord) -> str:
+    """How ``review``'s work lands, now it is a human's: its ``merge`` — or, when an
+    approval of another commit still stands (this round gave no verdict on its own), an
+    admin's ``merge --unreviewed``, as ``merge`` itself says."""
+    held = standing(await stores.reviews.of_task(review.task_id))
+    if held is None or held.commit == review.commit:
+        return f"`merge {review.branch}` lands it"
+    return (
+        f"{held.reviewer} approved {held.commit[:12]}, not {review.commit[:12]}: an admin's "
+        f"`merge --unreviewed {review.branch}` lands it"
+    )

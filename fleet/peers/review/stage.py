@@ -32,7 +32,7 @@ from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.peers import NewMessage, NewReview, ReviewRecord, ReviewState
 from fleet.ledger.records.tasks import TaskRecord
 from fleet.peers.errors import PeerRefusal
-from fleet.peers.review.changed import changed
+from fleet.peers.review.changed import changed, lands
 from fleet.peers.review.handoff import (
     Admit,
     Diff,
@@ -378,7 +378,7 @@ class ReviewStage:
             why = f"approved by {review.reviewer} at {review.commit[:12]}"
         elif not why:
             why = f"{review.reviewer}'s rounds are over (round {review.round} asked for changes)"
-        said = f"{why}: a human reviews it now; `merge {review.branch}` lands it"
+        said = f"{why}: a human reviews it now; {await lands(self._stores, review)}"
         await self._stores.tasks.move(review.task_id, "review", said, came_from=("review",))
         return f"noted: task #{review.task_id} goes to a human now ({why})"
 

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
+from fleet.model import AgentState
+from fleet.names import AgentName
 from fleet.repos.schema import ReviewPolicy
 from tests.unit.fleet.peers.test_ledger_review_stage import BASE, COMMIT, Rig
 
@@ -115,3 +118,28 @@ async def test_a_live_sessions_commit_after_the_approval_asks_the_next_round(rig
     assert (second.state, second.commit, second.round) == ("asked", LATER, 2)
     await rig.task_runs.turn_over("coder", coder_run)  # nothing new: no third round
     assert len(await rig.ledger.reviews.of_task(task.id)) == 2
+
+
+async def test_a_round_after_the_approval_that_ends_without_a_verdict_says_the_admins_fix(
+    rig: Rig,
+) -> None:
+    """Round 2 on a later commit ends with no verdict: the task says A was approved, not
+    B, and that an admin's `merge --unreviewed` lands it — never a plain `merge`."""
+    task_id = await _approved(rig, rounds=2)
+    task = await rig.ledger.tasks.task(task_id)
+    assert task is not None
+    policy = ReviewPolicy(agent="reviewer", rounds=2)
+    second = await rig.stage.begin(replace(rig.under(task), commit=LATER), policy)
+    assert second is not None
+    assert second.run_id is not None
+    await rig.fleet.end("reviewer", second.run_id, "finished")  # no verdict
+    ended = FleetEvent(
+        AgentName("reviewer"), EventKind.ENDED, AgentState.EXITED, "", False, second.run_id
+    )
+    await rig.stage.hear(ended)
+    found = await rig.ledger.tasks.task(task_id)
+    assert found is not None and found.state == "review"
+    assert found.why.endswith(
+        "reviewer approved a1b2c3d4e5f6, not 9f8e7d6c5b4a: an admin's `merge --unreviewed "
+        "fw/coder/5` lands it"
+    ), found.why
