@@ -28,6 +28,7 @@ from tests.integration.forge_rig import (
     app_on_github,
     bot_comments,
     command_bot_on_github,
+    ledger_rows,
     post,
 )
 
@@ -54,7 +55,7 @@ git push -q origin HEAD && fw-forge done ok 'Did what was asked.'
 CONFIG = (
     APP_ON_GITHUB
     + """\
-    review: {{agent: reviewer, rounds: 1}}
+    review: {{agent: reviewer, rounds: ROUNDS}}
 agents:
   - name: coder
     runtime: command
@@ -81,12 +82,14 @@ def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
         yield fake
 
 
-@pytest.fixture
+@pytest.fixture(params=[1], ids=["rounds-1"])
 def bot(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
+    request: pytest.FixtureRequest, tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
 ) -> Iterator[tuple[ConsoleBot, int]]:
+    """The real ``fleetwarden run``, its review stage of ``request.param`` rounds."""
     tokens = {"APP_TOKEN": TOKEN, "FORGE_TOKEN": DEFAULT_PAT, "FORGE_HOOK_SECRET": SECRET.decode()}
-    with command_bot_on_github(tmp_path, CONFIG, WORK, upstream, github, tokens) as running:
+    config = CONFIG.replace("ROUNDS", str(request.param))
+    with command_bot_on_github(tmp_path, config, WORK, upstream, github, tokens) as running:
         yield running
 
 
@@ -120,13 +123,11 @@ def status_comment(github: FakeGitHub, issue: int) -> str:
     return bot_comments(github, SLUG, issue, BOT_LOGIN)[0]
 
 
-def test_a_head_after_the_last_approval_is_held_from_a_forge_merge(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
-) -> None:
-    """Approved at A, its draft lifted; a person's review makes B its head: no round left,
-    so the pull request is a draft again and a merge on the forge is refused; its status
-    comment names A and B; chat says its approval does not cover B."""
-    console, port = bot
+def _approved_then_reviewed(
+    github: FakeGitHub, upstream: GitUpstream, console: ConsoleBot, port: int
+) -> tuple[int, int, str, str]:
+    """The issue given to coder, its pull request approved by reviewer at A (its draft
+    lifted), then Ann's review makes B its head: the issue, the pull, A and B."""
     issue = github.add_issue(str(SLUG), "Write the release notes", "Say when.",
                              author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
     labelled = github_issue(
@@ -143,8 +144,9 @@ def test_a_head_after_the_last_approval_is_held_from_a_forge_merge(
     assert wait_until(lambda: not github.is_draft(str(SLUG), pull.number), timeout=120), (
         console.stdout + console.stderr
     )
-    assert f"approved at {approved[:12]}" in status_comment(github, issue)
-
+    assert wait_until(  # the status comment says so once the review is posted
+        lambda: f"approved at {approved[:12]}" in status_comment(github, issue), timeout=60
+    ), status_comment(github, issue)
     github.submit_review(str(SLUG), pull.number, WRITER, "CHANGES_REQUESTED", "Say who shipped it.")
     event = github_review(
         repo=SLUG, number=pull.number, sender=WRITER, body="Say who shipped it.", head=BRANCH
@@ -153,13 +155,23 @@ def test_a_head_after_the_last_approval_is_held_from_a_forge_merge(
     assert wait_until(
         lambda: upstream.branches("app").get(ref) not in (None, approved), timeout=120
     ), console.stdout + console.stderr
-    head = upstream.branches("app")[ref]
-    assert wait_until(lambda: github.is_draft(str(SLUG), pull.number), timeout=120), (
+    return issue, pull.number, approved, upstream.branches("app")[ref]
+
+
+def test_a_head_after_the_last_approval_is_held_from_a_forge_merge(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+) -> None:
+    """Approved at A, its draft lifted; a person's review makes B its head: no round left,
+    so the pull request is a draft again and a merge on the forge is refused; its status
+    comment names A and B; chat says its approval does not cover B."""
+    console, port = bot
+    issue, number, approved, head = _approved_then_reviewed(github, upstream, console, port)
+    assert wait_until(lambda: github.is_draft(str(SLUG), number), timeout=120), (
         console.stdout + console.stderr
     )
-    status, said = merge_on_forge(github, pull.number)
+    status, said = merge_on_forge(github, number)
     assert status == 405 and "Pull Request is still a draft" in said, said
-    assert not github.issue_of(str(SLUG), pull.number).pull.merged_at  # type: ignore[union-attr]
+    assert not github.issue_of(str(SLUG), number).pull.merged_at  # type: ignore[union-attr]
     assert wait_until(
         lambda: (
             f"the head {head[:12]} changed since it was approved" in status_comment(github, issue)
@@ -169,4 +181,27 @@ def test_a_head_after_the_last_approval_is_held_from_a_forge_merge(
     assert f"approved at {approved[:12]}" in status_comment(github, issue)
     told = re.compile(r"review refused: changed since it was approved: reviewer approved commit")
     assert wait_until(lambda: told.search(console.stdout), timeout=30), console.stdout
+    assert "Something went wrong" not in console.stdout
+
+
+@pytest.mark.parametrize("bot", [2], ids=["rounds-2"], indirect=True)
+def test_a_head_after_an_approval_is_reviewed_in_the_next_round_before_the_forge_merges(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+) -> None:
+    """Rounds left: B, the head after the approval of A, is read in round 2 (the pull
+    request a draft meanwhile); round 2's approval of B lifts the draft, the status comment
+    names B, and a person's merge on the forge goes through."""
+    console, port = bot
+    issue, number, approved, head = _approved_then_reviewed(github, upstream, console, port)
+    assert wait_until(
+        lambda: f"approved at {head[:12]}" in status_comment(github, issue), timeout=120
+    ), status_comment(github, issue) + console.stdout
+    assert not github.is_draft(str(SLUG), number)
+    held = ledger_rows(tmp_path, "SELECT detail FROM forge_audit WHERE op = 'review'")
+    said_held = f"approved at {approved[:12]}; the head {head[:12]} changed since it was approved"
+    assert [d for (d,) in held if said_held in d], held  # a draft while round 2 read B
+    rows = [r for r in github.requests if r.path == "/graphql"]
+    assert len(rows) >= 3  # lifted at A, a draft again at B, lifted at B's approval
+    status, said = merge_on_forge(github, number)
+    assert status == 200 and json.loads(said)["merged"] is True, said
     assert "Something went wrong" not in console.stdout
