@@ -9,7 +9,9 @@ writing its newest line's checkout: ``stop`` it first; :meth:`RepoVerbs.ready` s
 before anything is asked). ``merge`` fetches the base anew, lands the branch by the
 strategy asked (:func:`fleet.repos.landing.strategies.land`) and pushes the base fast-forward only;
 a conflict refuses with the files and changes nothing, and so does a line whose forge
-run's pull request is open (the forge lands it, and its merge there ends the run).
+run's pull request is open (the forge lands it, and its merge there ends the run), and —
+``merge`` and ``push`` both — a line whose review agent approved another commit than its
+tip, unless asked ``unreviewed`` (:mod:`fleet.repos.landing.approval`).
 ``discard`` and cleanup never take away the last copy of a commit by surprise: the command
 asks first while the branch holds commits on no upstream branch
 (:meth:`RepoVerbs.unpushed`).
