@@ -248,7 +248,7 @@ class App:
         endpoint = lambda: heartbeats  # noqa: E731
         repos = await open_repos(at, ledgered, environ=clients.repo_environ, endpoint=endpoint)
         heartbeats = await start_heartbeats(at, ledgered, repos, clients.door, lambda: fleeted)
-        verbs = repo_verbs(repos, at.clock)
+        verbs = repo_verbs(repos, at.clock, at, ledgered)
         cut_on = lambda: fleeted.fleet if fleeted is not None else None  # noqa: E731
         sink, notifier = self._dashboard.sink, ledgered.notifier
         spend = await start_spend(at, ledgered.ledger, notifier, sink=sink, fleet=cut_on)

@@ -15,7 +15,7 @@ from bot.commands.handlers.launches.schedules import SCHEDULE
 from bot.commands.handlers.places.egress import EGRESS
 from bot.commands.handlers.places.forge import FORGE, PR
 from bot.commands.handlers.places.hosts import HOSTS
-from bot.commands.handlers.places.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH
+from bot.commands.handlers.places.repo_specs import BRANCHES, DIFF, DISCARD, MERGE, PUSH
 from bot.commands.handlers.spend.accounts import ACCOUNTS
 from bot.commands.handlers.spend.budgets import BUDGET
 from bot.commands.handlers.spend.raising import RAISE

@@ -225,7 +225,13 @@ def build_commands(
         DashboardCommands(signins, cfg.dashboard, connector_named),
         VerifyCommand(cfg.state_dir, matrix=cfg.matrix is not None),
         TaskCommands(register=register, launches=handlers, fleet=fleet, gate=queue, repos=repos),
-        TaskBoard(register=register, missions=ledger.missions, runs=ledger.runs, clock=clock),
+        TaskBoard(
+            register=register,
+            missions=ledger.missions,
+            runs=ledger.runs,
+            clock=clock,
+            reviews=ledger.reviews,
+        ),
         MissionCommands(register=register, missions=ledger.missions),
     )
 

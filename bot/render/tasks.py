@@ -1,6 +1,7 @@
 """Pure renderers of the work register: what ``task new`` and ``task start`` answer, the
-``tasks`` list, a task's story (``task T``), a mission (``mission M``) and the ``missions``
-list. Titles, bodies, agents' words and forge references are hostile text: escaped here."""
+``tasks`` list, a task's story (``task T``, with the commit its review approved), a mission
+(``mission M``) and the ``missions`` list. Titles, bodies, agents' words and forge
+references are hostile text: escaped here."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from typing import Final
 from bot.chat.agent_text import escape, quoted, said
 from bot.render.fleet import DASH, compact
 from fleet.budgets.quoting.words import usd
+from fleet.ledger.records.peers import ReviewRecord
 from fleet.ledger.records.tasks import ENDED_STATES, TASK_STATES, MissionRecord, TaskRecord
 from fleet.ledger.stores.running.runs import RunReport
 from fleet.metering import units
+from fleet.repos.landing.approval import standing
 from fleet.tasks.views import MissionView, TaskView, Totals
 
 ENDED_SHOWN: Final = 5
@@ -142,6 +145,7 @@ class Story:
     after: Sequence[TaskRecord]
     runs: Sequence[RunReport]
     mission: MissionRecord | None
+    reviews: Sequence[ReviewRecord] = ()
 
 
 def source(task: TaskRecord) -> str:
@@ -180,6 +184,8 @@ def story(told: Story, now: datetime) -> str:
     if task.error is not None and not task.open:
         lines.append(f"Off by ×{task.error:.2f} ({said(task.error_unit or '', 20)})")
     lines += _runs(told.runs, len(task.runs), now)
+    if told.reviews:
+        lines.append(review_line(told.reviews))
     if task.branch:
         lines.append(f"Branch: {said(task.branch, 120)}")
     if task.pull_url:
@@ -187,6 +193,31 @@ def story(told: Story, now: datetime) -> str:
     if task.body and task.body != task.title:
         lines += ["", quoted(_body(task.body))]
     return "\n".join(lines)
+
+
+def review_line(rounds: Sequence[ReviewRecord]) -> str:
+    """``Review: reviewer approved commit 1a2b3c4d5e6f (round 1 of 2); round 2 of 2 reads
+    9f8e7d6c5b4a``: the approval that stands (only its commit lands), and the round after
+    it, if one was asked; else the last round's state."""
+    approved = standing(rounds)
+    last = rounds[-1]
+    if approved is None:
+        state = {"asked": "reads", "changes": "asked for changes at", "ended": "ended at"}
+        how = state.get(last.state, last.state)
+        return (
+            f"Review: round {last.round} of {last.rounds}, {said(last.reviewer, 40)} "
+            f"{how} {last.commit[:12]}"
+        )
+    said_ = (
+        f"Review: {said(approved.reviewer, 40)} approved commit {approved.commit[:12]} "
+        f"(round {approved.round} of {approved.rounds}); only that commit lands"
+    )
+    if last.id != approved.id and last.commit != approved.commit:
+        if last.state == "asked":
+            said_ += f"; round {last.round} of {last.rounds} reads {last.commit[:12]}"
+        else:
+            said_ += f"; round {last.round} of {last.rounds} at {last.commit[:12]} {last.state}"
+    return said_
 
 
 def _body(body: str) -> str:

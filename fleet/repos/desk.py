@@ -85,13 +85,20 @@ class RepoDesk(Protocol):
         by: str,
         co_author: str | None = None,
         line_id: int | None = None,
+        unreviewed: bool = False,
     ) -> Landed:
         """Land ``agent``'s branch on its base upstream (``strategy`` None: the repo's
-        default); refuses with the conflicting files, changing nothing."""
+        default); refuses with the conflicting files, changing nothing — and, unless
+        ``unreviewed``, a tip its review agent did not approve."""
         ...
 
-    async def push(self, agent: str, line_id: int | None = None) -> str:
-        """Push ``agent``'s branch upstream; the URL to see it at."""
+    async def push(self, agent: str, line_id: int | None = None, unreviewed: bool = False) -> str:
+        """Push ``agent``'s branch upstream (unless ``unreviewed``, only at the commit its
+        review agent approved, when one did); the URL to see it at."""
+        ...
+
+    async def approval(self, agent: str, line_id: int | None = None) -> str | None:
+        """The commit the approval standing on ``agent``'s line is of, or ``None``."""
         ...
 
     async def unpushed(self, agent: str, line_id: int | None = None) -> int:

@@ -9,7 +9,9 @@ writing its newest line's checkout: ``stop`` it first; :meth:`RepoVerbs.ready` s
 before anything is asked). ``merge`` fetches the base anew, lands the branch by the
 strategy asked (:func:`fleet.repos.landing.strategies.land`) and pushes the base fast-forward only;
 a conflict refuses with the files and changes nothing, and so does a line whose forge
-run's pull request is open (the forge lands it, and its merge there ends the run).
+run's pull request is open (the forge lands it, and its merge there ends the run), and —
+``merge`` and ``push`` both — a line whose review agent approved another commit than its
+tip, unless asked ``unreviewed`` (:mod:`fleet.repos.landing.approval`).
 ``discard`` and cleanup never take away the last copy of a commit by surprise: the command
 asks first while the branch holds commits on no upstream branch
 (:meth:`RepoVerbs.unpushed`).
@@ -32,6 +34,7 @@ from fleet.model import AgentState
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, Landed
 from fleet.repos.hook.policy import Issue
+from fleet.repos.landing.approval import ApprovalHold
 from fleet.repos.landing.changes import diff_of, unpushed_count
 from fleet.repos.landing.messages import TITLE_MOST, one_line
 from fleet.repos.landing.strategies import LandWords, compare_url, land
@@ -50,9 +53,14 @@ _BUSY = frozenset({AgentState.STARTING, AgentState.RUNNING, AgentState.IDLE, Age
 class RepoVerbs:
     """The operators' verbs on the lines of ``repos``."""
 
-    def __init__(self, repos: Repos, clock: Clock | None = None) -> None:
+    def __init__(
+        self, repos: Repos, clock: Clock | None = None, hold: ApprovalHold | None = None
+    ) -> None:
+        """``hold``: what keeps a line whose tip its review agent did not approve from
+        landing (``None``: nothing)."""
         self.repos = repos
         self._clock = clock or SystemClock()
+        self._hold = hold
         self._fetched: dict[str, datetime] = {}  # repository → when a verb last fetched it
 
     def names(self) -> Sequence[str]:
@@ -161,10 +169,13 @@ class RepoVerbs:
         by: str,
         co_author: str | None = None,
         line_id: int | None = None,
+        unreviewed: bool = False,
     ) -> Landed:
         async with self.repos.lock(agent):
             line = await self._ended(agent, "merge", line_id)
             await self._not_under_review(line)
+            if not unreviewed:
+                await self._approved(line, "merge")
             entry = self.repos.entry(line.repo)
             chosen = strategy or entry.merge
             if chosen not in STRATEGIES:
@@ -218,6 +229,23 @@ class RepoVerbs:
             if record.line_id == line.id and record.pull is not None and not over:
                 raise RepoError(under_review(line, record.pull, record.pull_url, str(record.slug)))
 
+    async def _approved(self, line: LineRecord, verb: str) -> None:
+        """Refuse ``verb`` of ``line`` when its tip is not the commit its review agent
+        approved (:mod:`fleet.repos.landing.approval`)."""
+        if self._hold is None:
+            return
+        tip = await self.repos.line_tip(line.id)
+        why = await self._hold.why_not(line, tip, verb)
+        if why is not None:
+            raise Unapproved(why)
+
+    async def approval(self, agent: str, line_id: int | None = None) -> str | None:
+        """The commit the approval standing on ``agent``'s line is of, or ``None``."""
+        if self._hold is None:
+            return None
+        approved = await self._hold.approved(await self._live(agent, line_id))
+        return None if approved is None else approved.commit
+
     async def _work(self, line: LineRecord) -> tuple[str, tuple[Issue, ...]]:
         """What ``line``'s work is called — its forge run's title (its pull request's), else
         the prompt its agent was last spawned with (the first line of each); empty when
@@ -235,9 +263,11 @@ class RepoVerbs:
         agent = await stores.agents.get_agent(line.agent)
         return (one_line(agent.prompt or "", TITLE_MOST) if agent is not None else ""), own
 
-    async def push(self, agent: str, line_id: int | None = None) -> str:
+    async def push(self, agent: str, line_id: int | None = None, unreviewed: bool = False) -> str:
         async with self.repos.lock(agent):
             line = await self._ended(agent, "push", line_id)
+            if not unreviewed:
+                await self._approved(line, "push")
             await self.repos.push_line(line)
         return compare_url(self.repos.entry(line.repo).url, line.base_ref, line.branch)
 
@@ -277,6 +307,10 @@ class RepoVerbs:
                 f"still writing {line.branch}: `stop {agent}` first, then {verb}"
             )
         return line
+
+
+class Unapproved(RepoError):
+    """A line's tip is not the commit its review agent approved: not landed."""
 
 
 def under_review(line: LineRecord, pull: int, url: str | None, slug: str) -> str:

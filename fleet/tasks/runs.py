@@ -147,7 +147,9 @@ class TaskRuns:
                 f"`send {agent} TEXT` to go on"
             )
             moved = await self._tasks.move(task.id, "review", why, came_from=("working",))
-            if moved and self.up_for_review is not None:
+            # up for review already (a `send` went on after a round): its new commits are
+            # up too — the next round, or the line marked changed since its approval
+            if (moved or task.state == "review") and self.up_for_review is not None:
                 await self._reviewed(task, run_id)
         except Exception:
             log.exception("could not move the task of run %s of %s", run_id, agent)

@@ -131,6 +131,13 @@ ROUTES: Final = (
         "repo",
         (_PULLS, "write"),
     ),
+    Route(
+        "PUT",
+        f"{_R}/pulls/{{pull_number}}/merge",
+        reviews.merge_pull,
+        "repo",
+        ("contents", "write"),
+    ),
     Route("GET", f"{_R}/contents/{{path:.+}}", ops.get_contents, "repo", ("contents", "read")),
     Route(
         "GET",

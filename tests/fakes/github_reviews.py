@@ -1,15 +1,16 @@
-"""The fake GitHub's reviews as a client submits them, and its one GraphQL mutation: a
-draft pull request marked ready for review.
+"""The fake GitHub's reviews as a client submits them, and its two GraphQL mutations: a
+draft pull request marked ready for review, and one made a draft again.
 
 A review is refused as GitHub refuses it: an approval or changes asked for by the pull
 request's own author is 422 ``Unprocessable Entity`` with GitHub's words
 (``Review Can not approve your own pull request``), a comment or changes asked for with
 no body 422 as well. The GraphQL endpoint (``POST /graphql``) takes the credentials the
-REST calls take, and exactly one document: ``markPullRequestReadyForReview`` with the
-pull request's node id in a variable, asking for some of the pull request's ``id``,
-``isDraft``, ``number``, ``url`` and ``title``. Anything else is refused with GraphQL's
-``errors`` (and noted as a violation: the fake serves nothing else); a wrong or unknown
-node id is GraphQL's ``NOT_FOUND`` error, with HTTP 200, as GitHub answers it.
+REST calls take, and exactly one document: ``markPullRequestReadyForReview`` (or
+``convertPullRequestToDraft``) with the pull request's node id in a variable, asking for
+some of the pull request's ``id``, ``isDraft``, ``number``, ``url`` and ``title``.
+Anything else is refused with GraphQL's ``errors`` (and noted as a violation: the fake
+serves nothing else); a wrong or unknown node id is GraphQL's ``NOT_FOUND`` error, with
+HTTP 200, as GitHub answers it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _OWN: Final = {
 }
 GRAPHQL_DOCS: Final = "https://docs.github.com/graphql"
 _GONE: Final = "NOT_FOUND"
+_MUTATIONS: Final = frozenset({"markPullRequestReadyForReview", "convertPullRequestToDraft"})
 _FIELDS: Final = frozenset({"id", "isDraft", "number", "url", "title"})
 _TOKEN: Final = re.compile(
     r'\s+|,|#[^\n]*|(\.\.\.|[!$():=@\[\]{}|])|([_A-Za-z][_0-9A-Za-z]*)|("[^"]*")'
@@ -71,10 +73,12 @@ def post_review(ctx: Ctx) -> Out:
 
 @dataclass(frozen=True)
 class Mutation:
-    """The one mutation the fake takes: its node id variable and the fields asked for."""
+    """A mutation the fake takes: its node id variable and the fields asked for; ``field``
+    which of the two (:data:`_MUTATIONS`)."""
 
     variable: str
     fields: tuple[str, ...]
+    field: str = "markPullRequestReadyForReview"
 
 
 class NotServed(ValueError):
@@ -128,7 +132,7 @@ def parse_mutation(query: str) -> Mutation:
     take(")")
     take("{")
     field = name()
-    if field != "markPullRequestReadyForReview":
+    if field not in _MUTATIONS:
         raise NotServed(f"Field '{field}' doesn't exist on type 'Mutation'")
     for token in ("(", "input", ":", "{", "pullRequestId", ":", "$"):
         take(token)
@@ -146,14 +150,16 @@ def parse_mutation(query: str) -> Mutation:
         take(token)
     if at != len(tokens) or not fields:
         raise NotServed("the fake GitHub serves only markPullRequestReadyForReview")
-    return Mutation(variable, tuple(fields))
+    return Mutation(variable, tuple(fields), field)
 
 
-def _error(message: str, kind: str | None = None) -> dict[str, Any]:
+def _error(
+    message: str, kind: str | None = None, field: str = "markPullRequestReadyForReview"
+) -> dict[str, Any]:
     found: dict[str, Any] = {"message": message, "locations": [{"line": 1, "column": 1}]}
     if kind is not None:
         found["type"] = kind
-        found["path"] = ["markPullRequestReadyForReview"]
+        found["path"] = [field]
     return found
 
 
@@ -214,13 +220,13 @@ def _mark_ready(
     found = _find(state, node)
     if found is None or not grant.reaches(found[0].owner, found[0].name):
         said = f"Could not resolve to a node with the global id of '{node}'"
-        return {"data": {"markPullRequestReadyForReview": None}, "errors": [_error(said, _GONE)]}
+        return {"data": {mutation.field: None}, "errors": [_error(said, _GONE, mutation.field)]}
     repo, item = found
     if not grant.may("pull_requests", "write"):
-        refused = _error(grant.refusal, "FORBIDDEN")
-        return {"data": {"markPullRequestReadyForReview": None}, "errors": [refused]}
+        refused = _error(grant.refusal, "FORBIDDEN", mutation.field)
+        return {"data": {mutation.field: None}, "errors": [refused]}
     assert item.pull is not None
-    item.pull.draft = False
+    item.pull.draft = mutation.field == "convertPullRequestToDraft"
     item.updated_at = now
     values = {
         "id": node,
@@ -230,4 +236,31 @@ def _mark_ready(
         "title": item.title,
     }
     pull = {name: values[name] for name in mutation.fields}
-    return {"data": {"markPullRequestReadyForReview": {"pullRequest": pull}}}
+    return {"data": {mutation.field: {"pullRequest": pull}}}
+
+
+def merge_pull(ctx: Ctx) -> Out:
+    """``PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge``: a person's merge on the
+    forge, refused as GitHub refuses it — a draft (405, ``Pull Request is still a draft``),
+    one not open (405), a ``sha`` that is not its head (409) — else merged (and closed) by
+    the caller at its head."""
+    item = ctx.pull()
+    assert item.pull is not None
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    if item.pull.draft:
+        raise Refused(405, "Pull Request is still a draft")
+    if item.state != "open" or item.pull.merged_at is not None:
+        raise Refused(405, "Pull Request is not mergeable")
+    sha = body.get("sha")
+    if isinstance(sha, str) and sha != item.pull.head_sha:
+        raise Refused(409, "Head branch was modified. Review and try the merge again.")
+    item.pull.merged_at, item.pull.merged_by = ctx.now, ctx.grant.login
+    item.pull.merge_commit_sha = item.pull.head_sha
+    item.state, item.closed_at = "closed", ctx.now
+    ctx.state.touch(item)
+    merged = {
+        "sha": item.pull.head_sha,
+        "merged": True,
+        "message": "Pull Request successfully merged",
+    }
+    return Out(200, merged)

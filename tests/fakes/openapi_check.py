@@ -53,6 +53,7 @@ SERVED: Final[Mapping[str, tuple[str, ...]]] = {
     "/repos/{owner}/{repo}/pulls/{pull_number}": ("get", "patch"),
     "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers": ("post",),
     "/repos/{owner}/{repo}/pulls/{pull_number}/reviews": ("get", "post"),
+    "/repos/{owner}/{repo}/pulls/{pull_number}/merge": ("put",),
     "/repos/{owner}/{repo}/contents/{path}": ("get",),
     "/repos/{owner}/{repo}/collaborators/{username}/permission": ("get",),
     "/repos/{owner}/{repo}/git/refs/{ref}": ("delete",),

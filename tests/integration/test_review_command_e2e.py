@@ -99,8 +99,9 @@ def test_changes_start_the_command_coders_next_run_and_round_two_lands_by_merge(
         said = _task_says(bot, 1, r"approved by reviewer")
         assert "merge fw/coder/1" in said and "review" in said
         bot.command("msgs", r"reviewer → coder")
-        assert re.search(r"changes \(round 1 of 2\): say please", bot.output_since_command)
-        assert re.search(r"approved \(round 2 of 2\): polite now", bot.output_since_command)
+        shown = bot.output_since_command  # each verdict names the commit it read
+        assert re.search(r"changes \(round 1 of 2, commit [0-9a-f]{12}\): say please", shown)
+        assert re.search(r"approved \(round 2 of 2, commit [0-9a-f]{12}\): polite now", shown)
         bot.command("merge fw/coder/1", r"Merged into main", timeout=60)
         work = upstream.show("app", "show", "main:work.txt")
         assert "Greet the user" in work

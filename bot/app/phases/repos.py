@@ -12,7 +12,10 @@ from bot.app.phases.ledger import Ledgered
 from bot.app.stops import Stop
 from bot.config.forge_checks import repo_credentials
 from fleet.clock import Clock
+from fleet.repos.desk import RepoError
 from fleet.repos.door.server import GitDoor
+from fleet.repos.landing.approval import ApprovalHold
+from fleet.repos.schema import ReviewPolicy
 from fleet.repos.service import Repos
 from fleet.repos.stores import RepoStores
 from fleet.repos.verbs import RepoVerbs
@@ -71,6 +74,24 @@ def git_door(repos: Repos | None) -> GitDoor | None:
     return None if repos is None else GitDoor(repos.door.door_repo, repos.door.refused)
 
 
-def repo_verbs(repos: Repos | None, clock: Clock) -> RepoVerbs | None:
-    """The operators' verbs on the repositories (``None``: none configured)."""
-    return None if repos is None else RepoVerbs(repos, clock)
+def repo_verbs(repos: Repos | None, clock: Clock, at: Grounds | None = None,
+               ledgered: Ledgered | None = None) -> RepoVerbs | None:  # fmt: skip
+    """The operators' verbs on the repositories (``None``: none configured); with the
+    config and the ledger, a line its review agent approved lands only at the commit it
+    approved (:class:`~fleet.repos.landing.approval.ApprovalHold`)."""
+    if repos is None:
+        return None
+    hold = None
+    if at is not None and ledgered is not None:
+        grounds = at
+
+        def policy(repo: str) -> ReviewPolicy | None:
+            try:
+                entry = repos.entry(repo)
+            except RepoError:  # taken out of the config: no merge reaches it anyway
+                return None
+            forge = grounds.cfg.forges.get(entry.forge) if entry.forge else None
+            return entry.review_of(forge.review if forge is not None else None)
+
+        hold = ApprovalHold(ledgered.ledger.reviews, policy)
+    return RepoVerbs(repos, clock, hold)

@@ -337,6 +337,21 @@ class GiteaApi:
         if still:  # the server reads drafts by other prefixes (WORK_IN_PROGRESS_PREFIXES)
             raise ForgeApiError(f"{self._name} still holds #{number} for a draft", 200)
 
+    async def to_draft(self, repo: Slug, number: int) -> None:
+        # A draft again: the WIP prefix put back on its title (Gitea merges no WIP pull).
+        pull = await self.pull(repo, number)
+        if pull.draft:
+            return
+        path = f"{self._repo(repo)}/pulls/{number}"
+        body = {"title": WIP_PREFIX + pull.title}
+        _, data, _ = await self._call("PATCH", path, body=body, expect=(200, 201))
+        try:
+            held = pull_of(data).draft
+        except Malformed as exc:
+            raise self._shape(f"PATCH {path}", exc) from None
+        if not held:
+            raise ForgeApiError(f"{self._name} does not hold #{number} for a draft", 200)
+
     async def delete_branch(self, repo: Slug, branch: str) -> None:
         path = f"{self._repo(repo)}/branches/{_slashed(branch)}"
         status, _, _ = await self._call("DELETE", path, expect=(204, 404))

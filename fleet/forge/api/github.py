@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from fleet.clock import Clock, SystemClock
 from fleet.forge.api.app_token import AppKey, AppTokens
-from fleet.forge.api.github_graphql import READY_FOR_REVIEW, graphql_root, ready_of
+from fleet.forge.api.github_graphql import READY_FOR_REVIEW, TO_DRAFT, graphql_root, ready_of
 from fleet.forge.api.github_read import Shape, change_of, comment_of, issue_of, pull_of, review_of
 from fleet.forge.api.rest import TIMEOUT_SECONDS, Answer, ForgeHttp, Params, SessionMaker
 from fleet.forge.model import (
@@ -234,6 +234,19 @@ class GitHubApi:
         answer = await self._call(repo, "POST", "/graphql", body=query, root=self._graphql)
         if not ready_of(answer, what, self._clock.now()):
             raise ForgeApiError(f"GitHub answered {what}: still a draft", answer.status)
+
+    async def to_draft(self, repo: Slug, number: int) -> None:
+        # A draft is merged by no one: GraphQL's convertPullRequestToDraft, by node id.
+        pull = await self.pull(repo, number)
+        if pull.draft:
+            return
+        if not pull.node_id:
+            raise ForgeApiError(f"GitHub named no node id of pull request #{number} of {repo}")
+        what = f"POST /graphql (convertPullRequestToDraft of #{number})"
+        query = {"query": TO_DRAFT, "variables": {"id": pull.node_id}}
+        answer = await self._call(repo, "POST", "/graphql", body=query, root=self._graphql)
+        if ready_of(answer, what, self._clock.now(), "convertPullRequestToDraft"):
+            raise ForgeApiError(f"GitHub answered {what}: still not a draft", answer.status)
 
     async def file(self, repo: Slug, path: str, ref: str | None = None) -> ForgeFile:
         call = f"{_repo_path(repo)}/contents/{_q(path.lstrip('/'), safe='/')}"

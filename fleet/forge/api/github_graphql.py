@@ -1,6 +1,6 @@
-"""GitHub's GraphQL API as Fleetwarden speaks it: the one mutation that lifts a pull
-request's draft flag (GitHub's REST API cannot), where it is sent for a given REST API
-root (:func:`graphql_root`), and its answer read.
+"""GitHub's GraphQL API as Fleetwarden speaks it: the two mutations that lift a pull
+request's draft flag and set it again (GitHub's REST API can neither), where it is sent
+for a given REST API root (:func:`graphql_root`), and its answer read.
 
 GraphQL answers a refusal with HTTP 200 and an ``errors`` list: :func:`ready_of` turns
 that into a :class:`~fleet.forge.model.ForgeApiError` whose status is HTTP's twin of the
@@ -24,6 +24,12 @@ READY_FOR_REVIEW: Final = (
     " { pullRequest { id isDraft } } }"
 )
 """The mutation that lifts a pull request's draft flag; ``$id`` is its ``node_id``."""
+TO_DRAFT: Final = (
+    "mutation ToDraft($id: ID!) {"
+    " convertPullRequestToDraft(input: {pullRequestId: $id})"
+    " { pullRequest { id isDraft } } }"
+)
+"""The mutation that makes a pull request a draft again (one a forge will not merge)."""
 _ENTERPRISE_REST: Final = "/api/v3"
 _STATUS_OF_TYPE: Final[Mapping[str, int]] = {
     "NOT_FOUND": 404,
@@ -44,10 +50,12 @@ def graphql_root(api_url: str) -> str:
     return base
 
 
-def ready_of(answer: Answer, what: str, now: datetime) -> bool:
-    """Whether the answer to :data:`READY_FOR_REVIEW` says the pull request is a draft
-    no more; its ``errors`` (or an answer of another shape) as
-    :class:`~fleet.forge.model.ForgeApiError`."""
+def ready_of(
+    answer: Answer, what: str, now: datetime, field: str = "markPullRequestReadyForReview"
+) -> bool:
+    """Whether the answer to :data:`READY_FOR_REVIEW` (or to :data:`TO_DRAFT`, its
+    ``field``) says the pull request is a draft no more; its ``errors`` (or an answer of
+    another shape) as :class:`~fleet.forge.model.ForgeApiError`."""
     data = answer.data
     if not isinstance(data, dict):
         raise ForgeApiError(f"GitHub answered {what} with no JSON object", answer.status)
@@ -55,7 +63,7 @@ def ready_of(answer: Answer, what: str, now: datetime) -> bool:
     if errors:
         raise _refusal(errors, what, answer, now)
     try:
-        pull = data["data"]["markPullRequestReadyForReview"]["pullRequest"]
+        pull = data["data"][field]["pullRequest"]
         draft = pull["isDraft"]
     except (KeyError, TypeError):
         raise ForgeApiError(

@@ -139,8 +139,17 @@ class StatusComment:
                 ended=ended,
                 asking=asking,
                 paused=paused,
+                review=await self._review(record),
             )
         )
+
+    async def _review(self, record: ForgeRunRecord) -> str | None:
+        """What its review agent last did, as the audit keeps it: a round asked, the commit
+        approved, a head that changed since."""
+        for line in reversed(await self._forge.forge_audit(record.id, limit=20)):
+            if line.op == "review" and line.allowed:
+                return public_part(line.detail)
+        return None
 
     async def _provenance(self, record: ForgeRunRecord, spend: Spend) -> Provenance:
         """The footer of the status comment: a run whose agent works is "still running", so

@@ -79,6 +79,7 @@ class StickyState:
     ended: str | None = None
     asking: bool = False  # paused at its cap, asking (``cutoff: ask``)
     paused: Paused | None = None  # frozen, not asking: why, in our own words (see PAUSED)
+    review: str | None = None  # its review agent's last word: which commit it approved
 
 
 def status_text(state: StickyState) -> str:
@@ -90,6 +91,8 @@ def status_text(state: StickyState) -> str:
         lines.append(f"{label}: {escape_cell(state.doing, DOING_CAP)}")
     if state.next_step:
         lines.append(f"Next: {_inline(state.next_step, NEXT_CAP)}")
+    if state.review:
+        lines.append(f"Review agent: {escape_cell(state.review, NOW_CAP)}")
     if state.state == "working" and state.last_operation:
         lines.append(f"Now: {escape_cell(state.last_operation, NOW_CAP)}")
     if state.asking:

@@ -48,6 +48,16 @@ class ReviewApi(Protocol):
         ...
 
 
+@runtime_checkable
+class DraftApi(Protocol):
+    """A forge API that makes a pull request a draft again (GitHub's GraphQL, a Gitea's
+    WIP title): one the forge merges for no one."""
+
+    async def to_draft(self, repo: Slug, number: int) -> None:
+        """Make pull request ``number`` a draft again."""
+        ...
+
+
 class ForgeReviewing:
     """The review stage's :class:`~fleet.peers.review.handoff.ForgeReviews` over forge
     runs; :attr:`stage` is set once the stage is made (it takes this as its forge side)."""
@@ -171,6 +181,29 @@ class ForgeReviewing:
         await self._forge.audit_forge(run.id, review.reviewer, "review", True, said)
         await self._publisher.refresh(run.id)
         return f"your review is on pull request #{run.pull} ({url}); it is a human's now"
+
+    async def changed(self, approved: ReviewRecord, tip: str) -> None:
+        """The pull request's head ``tip`` is not the commit ``approved`` approved: a draft
+        again, so the forge merges it for no one, until a round approves its head (rounds
+        left) or a human lifts it (none left); its status comment says which commit was
+        approved."""
+        run = await self._run_of(approved)
+        api = self._apis.get(run.forge)
+        if run.pull is None or ForgeRunState(run.state).is_over:
+            return
+        if not isinstance(api, DraftApi):
+            raise FleetError(f"forge {run.forge}'s API cannot hold a pull request as a draft")
+        said = (
+            f"review {approved.id} by {approved.reviewer}: approved at {approved.commit[:12]}; "
+            f"the head {tip[:12]} changed since it was approved, a draft again"
+        )
+        try:
+            await api.to_draft(run.slug, run.pull)
+        except ForgeApiError as exc:
+            log.warning("#%d of %s not made a draft: %s", run.pull, run.slug, exc)
+            said += f" — not held: the forge refused ({exc})"
+        await self._forge.audit_forge(run.id, approved.reviewer, "review", True, said)
+        await self._publisher.refresh(run.id)
 
     def review_body(
         self, run: ForgeRunRecord, review: ReviewRecord, verdict: str, approved: bool

@@ -79,3 +79,9 @@ class ForgeReviews(Protocol):
         flag lifted; its status comment saying who approved. The words for the review
         agent."""
         ...
+
+    async def changed(self, approved: ReviewRecord, tip: str) -> None:
+        """The pull request's head ``tip`` came after the commit ``approved`` approved,
+        with no round left: it is held from merging (a draft again), its status comment
+        saying which commit was approved and that its head is not."""
+        ...

@@ -35,6 +35,7 @@ from fleet.ledger.records.peers import NewMessage, NewReview, ReviewRecord, Revi
 from fleet.ledger.records.tasks import TaskRecord
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.review.busy import busy_with_author
+from fleet.peers.review.changed import changed, lands
 from fleet.peers.review.handoff import (
     Admit,
     Diff,
@@ -101,13 +102,19 @@ class ReviewStage:
         earlier = await stores.reviews.of_task(under.task_id)
         for open_round in (r for r in earlier if r.state == "asked"):
             await stores.reviews.answer(open_round.id, "ended", "a later commit is reviewed")
-        if any(r.state == "approved" for r in earlier):
-            return None
-        done = sum(1 for r in earlier if r.state == "changes")
-        if done >= policy.rounds:
-            return None
+        if any(r.state == "approved" and r.commit == under.commit for r in earlier):
+            return None  # that very commit is approved: nothing new to read
+        answered = [r for r in earlier if r.state in ("approved", "changes")]
+        approved = answered[-1] if answered and answered[-1].state == "approved" else None
+        done = len(answered)  # an approval of an earlier commit used its round too
         task = await stores.tasks.task(under.task_id)
         if task is None or not task.open:
+            return None
+        if approved is not None:  # a later commit than the one approved
+            await changed(
+                stores, self.forge, self._shown, approved, under, left=done < policy.rounds
+            )
+        if done >= policy.rounds:
             return None
         unread: str | None = None
         try:  # read before the round is recorded, so it is never asked on a change unread
@@ -128,6 +135,8 @@ class ReviewStage:
             )
         )
         why = f"round {review.round} of {review.rounds}: {policy.agent} reviews {under.commit[:12]}"
+        if approved is not None:
+            why += f" (changed since it was approved at {approved.commit[:12]})"
         await stores.tasks.move(task.id, "review", why, came_from=("working", "review"))
         why_not: str | None = unread
         busy: str | None = None
@@ -213,7 +222,8 @@ class ReviewStage:
                 NewMessage(
                     sender=reviewer,
                     receiver=review.coder,
-                    text=f"{state} (round {review.round} of {review.rounds}): {said}",
+                    text=f"{state} (round {review.round} of {review.rounds}, commit "
+                    f"{review.commit[:12]}): {said}",
                     kind="review",
                     sender_run=review.run_id,
                     task_id=review.task_id,
@@ -385,7 +395,7 @@ class ReviewStage:
             why = f"approved by {review.reviewer} at {review.commit[:12]}"
         elif not why:
             why = f"{review.reviewer}'s rounds are over (round {review.round} asked for changes)"
-        said = f"{why}: a human reviews it now; `merge {review.branch}` lands it"
+        said = f"{why}: a human reviews it now; {await lands(self._stores, review)}"
         await self._stores.tasks.move(review.task_id, "review", said, came_from=("review",))
         return f"noted: task #{review.task_id} goes to a human now ({why})"
 

@@ -1,8 +1,10 @@
 """The repository commands: ``diff`` and ``branches`` show what the runs' branches hold,
 ``merge``, ``push`` and ``discard`` land, publish or drop one.
 
-Each asks the repositories' desk (:class:`fleet.repos.desk.RepoDesk`); without a ``repos:``
-section there is none, and each says so. Merging into a protected branch needs an admin.
+Their specs are :mod:`bot.commands.handlers.places.repo_specs`'s. Each asks the
+repositories' desk (:class:`fleet.repos.desk.RepoDesk`); without a ``repos:``
+section there is none, and each says so. Merging into a protected branch needs an admin,
+and so does ``--unreviewed`` (a tip its review agent did not approve).
 ``discard`` of a branch holding commits that are on no upstream branch asks first, as
 ``stop all`` does (:mod:`bot.commands.confirmations`): only its asker's ``yes`` in the same
 place within the minute discards it. The router audits each verb with what it acted on
@@ -24,7 +26,8 @@ from bot.commands.acl import Role
 from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError, NotFound, PermissionDenied
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, no_agent, show
+from bot.commands.grammar import no_agent, show
+from bot.commands.handlers.places.repo_specs import BRANCHES, DIFF, DISCARD, MERGE, PUSH
 from bot.commands.request import Reply, Request
 from bot.render import changes as render
 from bot.render import tasks as render_tasks
@@ -52,98 +55,6 @@ _FILE_MOST: Final = 400
 
 CoAuthors = Callable[[str, str], str | None]
 """(connector, sender) → the sender's ``NAME <EMAIL>`` for ``Co-authored-by:``, if any."""
-
-_AGENT = ArgSpec(
-    "NAME",
-    "The agent whose branch it is, e.g. `coder-1` (its newest live branch), or a branch "
-    "as `branches` lists it, e.g. `fw/coder-1/12` (an earlier one `spawn --fresh` left).",
-)
-
-DIFF = CommandSpec(
-    name="diff",
-    summary="Show an agent's branch against its base: the diff, or one file's.",
-    args=(
-        _AGENT,
-        ArgSpec("FILE", "One file's diff only, its path in the repository.", required=False),
-    ),
-    flags=(FlagSpec("stat", "bool", "Only the files, each with its +/−."),),
-    description=(
-        "The diff of the agent's branch against the base it was cut from, as its commits "
-        "have it (work not yet committed is in its `wip` commit once the run ends). It is "
-        "the agent's text: shown as code that nothing in it can break out of, redacted, "
-        "split to the chat's message size, and cut past about 24,000 characters (`--stat` "
-        "and `diff NAME FILE` show the rest)."
-    ),
-    examples=("diff coder-1 --stat", "diff coder-1 src/app.py"),
-)
-
-BRANCHES = CommandSpec(
-    name="branches",
-    summary="List the runs' branches: ahead, behind, pushed, merged, clashes.",
-    args=(ArgSpec("REPO", "Only this repository's branches.", required=False),),
-    description=(
-        "One row per live branch: its agent and repository, how many commits it is ahead "
-        "of its base and how far the base has moved since (each upstream fetched first, "
-        "20 s at most; one that cannot be is said below the table, with since when its "
-        "counts stand), its lines added and removed, "
-        "whether it is pushed or merged, and the other live runs it clashes with. Below: "
-        "checkouts without a branch and branches without a checkout (orphans)."
-    ),
-    examples=("branches", "branches app"),
-)
-
-MERGE = CommandSpec(
-    name="merge",
-    summary="Land an agent's branch on its base upstream.",
-    args=(_AGENT,),
-    flags=(
-        FlagSpec("squash", "bool", "One commit with the branch's whole change."),
-        FlagSpec("rebase", "bool", "The branch's commits, replayed on the base."),
-        FlagSpec("merge", "bool", "A merge commit, the branch's history kept."),
-    ),
-    control=True,
-    description=(
-        "Fetches the base afresh, applies the strategy (the repository's `merge` setting "
-        "unless one is given) and pushes the base fast-forward only; the answer is the "
-        "base's new commit, its subject naming the work (the pull request's title or the "
-        "prompt) and its body listing the branch's commit subjects; the tasks whose work "
-        "was on the branch are done, as a forge merge makes them. A change that "
-        "conflicts is refused with the files and the way on, and nothing changes. So is "
-        "the branch of a forge run whose pull request is open: merge (or close) that pull "
-        "request on the forge, which ends the run. Merging into a protected branch (the "
-        "default branch, and the repository's `protected` list) needs the admin role."
-    ),
-    examples=("merge coder-1", "merge coder-1 --rebase"),
-)
-
-PUSH = CommandSpec(
-    name="push",
-    summary="Push an agent's branch to the upstream.",
-    args=(_AGENT,),
-    control=True,
-    description=(
-        "Pushes the run's branch (never another) to the repository's upstream with "
-        "Fleetwarden's credential, and answers with where to see it: the forge's compare "
-        "page where the upstream is a known forge."
-    ),
-    examples=("push coder-1",),
-)
-
-DISCARD = CommandSpec(
-    name="discard",
-    summary="Remove an agent's checkout and Fleetwarden's copy of its branch.",
-    args=(_AGENT,),
-    control=True,
-    description=(
-        "Removes the run's checkout and Fleetwarden's copy of its branch; a copy "
-        "Fleetwarden pushed stays on the upstream (the answer says how to delete it there). "
-        "While the branch holds commits that "
-        "are on no upstream branch it first says how many and acts only on your `yes` in "
-        "the same place within 60 s: that work is lost otherwise. The branch of a running "
-        "agent is refused at once: `stop` it first."
-    ),
-    examples=("discard coder-1",),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +201,8 @@ class RepoCommands(Family):
             raise CommandError("give one of --squash, --rebase and --merge, not several")
         line = await self._line(target)
         base = said(line.base_ref, 80)
+        unreviewed = _unreviewed(req, "merge")
+        was = await self._unreviewed_detail(target) if unreviewed else ""
         if repos.entry(line.repo).is_protected(line.base_ref) and req.role is not Role.ADMIN:
             raise PermissionDenied(
                 f"{base} of {line.repo} is protected: merging into it needs the admin role; "
@@ -304,6 +217,7 @@ class RepoCommands(Family):
             by=req.who,
             co_author=co_author,
             line_id=target.line_id,
+            unreviewed=unreviewed,
         )
         text = render.landed(result)
         branch = said(line.branch, 80)
@@ -314,6 +228,9 @@ class RepoCommands(Family):
         else:
             detail = f"merged {line.branch} into {line.base_ref} at {result.new_sha}"
             thread = f"Branch {branch} merged by {req.message.sender}: {text}"
+            if unreviewed:
+                detail += was
+                thread += " (unreviewed: `--unreviewed`)"
             done = await self._tasks_landed(line, req)
             if done:
                 text += "\n\n" + done
@@ -339,15 +256,24 @@ class RepoCommands(Family):
     async def push(self, req: Request) -> Reply:
         repos, target = self._desk(), await self._target(req)
         name, line = target.agent, await self._line(target)
-        url = await repos.push(name, target.line_id)
+        unreviewed = _unreviewed(req, "push")
+        was = await self._unreviewed_detail(target) if unreviewed else ""
+        url = await repos.push(name, target.line_id, unreviewed=unreviewed)
         branch = said(line.branch, 80)
         where = link(url)
+        detail = f"pushed {line.branch} of {line.repo}{was}"
         return Reply(
             f"Pushed **{name}**'s branch {branch} to the upstream of {line.repo}: {where}",
             topic=name,
             thread_line=f"Branch {branch} pushed by {req.message.sender}: {where}",
-            detail=f"pushed {line.branch} of {line.repo}",
+            detail=detail,
         )
+
+    async def _unreviewed_detail(self, target: Target) -> str:
+        """What the audit trail keeps of a verb's ``--unreviewed``: the approved commit."""
+        approved = await self._desk().approval(target.agent, target.line_id)
+        was = f"; approved was {approved}" if approved else ""
+        return f" --unreviewed{was}"
 
     @command(DISCARD)
     async def discard(self, req: Request) -> Reply:
@@ -376,6 +302,18 @@ class RepoCommands(Family):
             thread_line=f"Discarded by {req.message.sender}: {what}, and its checkout.",
             detail=f"discarded {gone.branch} of {gone.repo}",
         )
+
+
+def _unreviewed(req: Request, verb: str) -> bool:
+    """Whether ``verb`` was asked ``--unreviewed``: an admin's only."""
+    if not req.command.bool_flag("unreviewed"):
+        return False
+    if req.role is not Role.ADMIN:
+        raise PermissionDenied(
+            f"`{verb} --unreviewed` lands a commit its review agent did not approve: it needs "
+            f"the admin role; you are {req.role.value}. Nothing was done"
+        )
+    return True
 
 
 def discarded_words(line: LineRecord) -> str:

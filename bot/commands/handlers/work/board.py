@@ -1,6 +1,6 @@
 """The commands that read the work register's tasks: ``task T`` (a task's story: its runs,
-spend projected against actual, line and pull request) and ``tasks`` (the list, open ones
-first), for every role."""
+spend projected against actual, line and pull request, the commit its review approved) and
+``tasks`` (the list, open ones first), for every role."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from bot.render.tasks import RUNS_SHOWN, Story
 from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger.records.tasks import ENDED_STATES, OPEN_STATES, TaskRecord
+from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.ledger.stores.running.runs import RunReport, RunsStore
 from fleet.ledger.stores.work.missions import MissionsStore
 from fleet.tasks.register import Register
@@ -22,12 +23,21 @@ class TaskBoard(Family):
     """``task T`` and ``tasks`` over the register, the missions and the runs."""
 
     def __init__(
-        self, *, register: Register, missions: MissionsStore, runs: RunsStore, clock: Clock
+        self,
+        *,
+        register: Register,
+        missions: MissionsStore,
+        runs: RunsStore,
+        clock: Clock,
+        reviews: ReviewsStore | None = None,
     ) -> None:
+        """``reviews``: a review agent's rounds, for which commit it approved (``None``:
+        not said)."""
         self._register = register
         self._missions = missions
         self._runs = runs
         self._clock = clock
+        self._reviews = reviews
 
     @command(TASK)
     async def task(self, req: Request) -> Reply:
@@ -40,7 +50,8 @@ class TaskBoard(Family):
             if report is not None:
                 reports.append(report)
         mission = None if task.mission is None else await self._missions.mission(task.mission)
-        told = Story(await register.view(task), after, reports, mission)
+        rounds = [] if self._reviews is None else await self._reviews.of_task(task.id)
+        told = Story(await register.view(task), after, reports, mission, rounds)
         return Reply(render.story(told, self._clock.now()))
 
     async def _task(self, task_id: int) -> TaskRecord | None:

@@ -3,6 +3,8 @@ for on another's work for a task, and its verdict."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row, insert_id
 from fleet.ledger.records.peers import NewReview, ReviewRecord, ReviewState
@@ -84,6 +86,15 @@ class ReviewsStore(Store):
     async def of_task(self, task_id: int) -> list[ReviewRecord]:
         """Every round of task ``task_id``'s review, oldest first."""
         rows = await self._all("SELECT * FROM reviews WHERE task_id = ? ORDER BY id", (task_id,))
+        return [_review(row) for row in rows]
+
+    async def of_line(self, repo: str, branch: str, since: datetime) -> list[ReviewRecord]:
+        """Every round asked on branch ``branch`` of ``repo`` at or after ``since`` (the
+        line's cut: a branch name a discarded line had is not this line's), oldest first."""
+        rows = await self._all(
+            "SELECT * FROM reviews WHERE repo = ? AND branch = ? AND asked_at >= ? ORDER BY id",
+            (repo, branch, self._epoch(since)),
+        )
         return [_review(row) for row in rows]
 
     async def bind_run(self, review_id: int, run_id: int) -> None:

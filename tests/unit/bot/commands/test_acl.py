@@ -20,7 +20,7 @@ from bot.commands.handlers.launches.schedules import (
 from bot.commands.handlers.places.egress import EGRESS, EGRESS_BLOCK, EGRESS_UNBLOCK
 from bot.commands.handlers.places.forge import FORGE, PR
 from bot.commands.handlers.places.hosts import HOSTS
-from bot.commands.handlers.places.repos import BRANCHES, DIFF, DISCARD, MERGE, PUSH
+from bot.commands.handlers.places.repo_specs import BRANCHES, DIFF, DISCARD, MERGE, PUSH
 from bot.commands.handlers.spend.budgets import (
     BUDGET,
     BUDGET_ALLOW_BURST,

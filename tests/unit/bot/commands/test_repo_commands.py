@@ -73,6 +73,7 @@ class FakeDesk:
         self.landing: Landed | None = None
         self.stale: list[str] = []  # what `refresh` could not fetch
         self.calls: list[tuple[Any, ...]] = []
+        self.approved: str | None = None  # the commit a review agent approved, if one did
 
     def names(self) -> Sequence[str]:
         return ["app"]
@@ -141,15 +142,23 @@ class FakeDesk:
         by: str,
         co_author: str | None = None,
         line_id: int | None = None,
+        unreviewed: bool = False,
     ) -> Landed:
         self.calls.append(("merge", agent, strategy, by, co_author))
+        if unreviewed:
+            self.calls.append(("unreviewed", agent))
         line = self._live(agent, line_id)
         return self.landing or Landed(line.base_ref, "e" * 40, strategy or APP.merge)
 
-    async def push(self, agent: str, line_id: int | None = None) -> str:
+    async def push(self, agent: str, line_id: int | None = None, unreviewed: bool = False) -> str:
         self.calls.append(("push", agent))
+        if unreviewed:
+            self.calls.append(("unreviewed", agent))
         line = self._live(agent, line_id)
         return f"https://github.com/acme/app/compare/{line.base_ref}...{line.branch}"
+
+    async def approval(self, agent: str, line_id: int | None = None) -> str | None:
+        return self.approved
 
     async def unpushed(self, agent: str, line_id: int | None = None) -> int:
         self.calls.append(("unpushed", agent))
@@ -376,6 +385,31 @@ async def test_merging_into_a_protected_branch_needs_an_admin(
         ("ok", f"merged fw/feat/12 into feature at {'e' * 40}"),
     ]
     assert "give one of --squash" in await say(router, chat, "!merge feat --squash --merge")
+
+
+async def test_unreviewed_is_an_admins_and_is_audited_with_the_approved_commit(
+    ledger: Ledger, chat: FakeConnector
+) -> None:
+    """`--unreviewed` from an operator is refused before anything is asked of the desk; an
+    admin's merge and push go through with it, the audit naming the commit approved."""
+    desk = FakeDesk(a_line("feat", base="feature"))
+    desk.approved = "a1b2c3d4" * 5
+    router = a_router(ledger, desk)
+    for text in ("!merge feat --unreviewed", "!push feat --unreviewed"):
+        refused = await say(router, chat, text)
+        assert "--unreviewed` lands a commit its review agent did not approve" in refused
+        assert "needs the admin role; you are operator" in refused
+    assert desk.calls == []
+    await say(router, chat, "!merge feat --unreviewed", sender=ADMIN)
+    assert ("unreviewed", "feat") in desk.calls
+    [entry] = (await ledger.audit.audit_entries())[:1]
+    assert entry.outcome == "ok"
+    assert entry.detail == (
+        f"merged fw/feat/12 into feature at {'e' * 40} --unreviewed; approved was {desk.approved}"
+    )
+    await say(router, chat, "!push feat --unreviewed", sender=ADMIN)
+    [entry] = (await ledger.audit.audit_entries())[:1]
+    assert entry.detail == f"pushed fw/feat/12 of app --unreviewed; approved was {desk.approved}"
 
 
 async def test_a_refused_merge_names_the_files_and_is_told_in_the_thread(ledger: Ledger) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.render import tasks as render
 from bot.render.tasks import Story
+from fleet.ledger.records.peers import ReviewRecord
 from fleet.ledger.records.rows import RunRecord
 from fleet.ledger.records.tasks import (
     NO_PROJECTION,
@@ -171,4 +172,27 @@ def test_a_mission_s_tokens_are_whole_whatever_the_sums_are_kept_in() -> None:
     lines = render.mission(mission_view(top, [top], found)).splitlines()
     assert lines[1] == (
         "1 of 1 done · projected 1,558 tokens (p90 4,200) · actual 3,115 tokens, $0.0059"
+    )
+
+
+def _round(n: int, state: str, commit: str) -> ReviewRecord:
+    return ReviewRecord(
+        n, 1, "coder", "reviewer", n, 2, "app", "fw/coder/1", commit, None, None,
+        state,  # type: ignore[arg-type]
+        "", T0, None,
+    )  # fmt: skip
+
+
+def test_the_review_line_names_the_commit_approved_and_the_round_after_it() -> None:
+    """`task T`'s Review line: the approval that stands and what reads a later commit."""
+    a, b = "a1b2c3d4e5f6" + "0" * 28, "9f8e7d6c5b4a" + "1" * 28
+    approved = [_round(1, "approved", a)]
+    assert render.review_line(approved) == (
+        "Review: reviewer approved commit a1b2c3d4e5f6 (round 1 of 2); only that commit lands"
+    )
+    assert render.review_line([*approved, _round(2, "asked", b)]).endswith(
+        "only that commit lands; round 2 of 2 reads 9f8e7d6c5b4a"
+    )
+    assert render.review_line([_round(1, "changes", a)]) == (
+        "Review: round 1 of 2, reviewer asked for changes at a1b2c3d4e5f6"
     )

@@ -93,6 +93,20 @@ async def test_a_draft_loses_its_prefix_and_nothing_else(
     assert [seen for seen in gitea.requests if seen.method == "PATCH"] == edits
 
 
+async def test_a_pull_request_is_made_a_draft_again_by_its_wip_prefix(
+    gitea: FakeGitea, api: GiteaApi
+) -> None:
+    """`to_draft` puts Gitea's WIP prefix back on the title, once."""
+    number = gitea.add_pull(REPO, "feature", title="Fix it", body="the body", author="alice")
+    await api.to_draft(SLUG, number)
+    assert gitea.is_draft(REPO, number)
+    pull = await api.pull(SLUG, number)
+    assert (pull.title, pull.body, pull.draft) == ("WIP: Fix it", "the body", True)
+    edits = [seen for seen in gitea.requests if seen.method == "PATCH"]
+    await api.to_draft(SLUG, number)  # a draft already: no edit
+    assert [seen for seen in gitea.requests if seen.method == "PATCH"] == edits
+
+
 async def test_a_title_that_is_only_its_prefix_is_not_emptied(
     gitea: FakeGitea, api: GiteaApi
 ) -> None:

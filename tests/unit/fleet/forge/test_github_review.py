@@ -114,6 +114,25 @@ async def test_a_draft_is_lifted_by_graphql_with_the_pat(
     assert [s.path for s in github.requests][-1] == f"/repos/{REPO}/pulls/{number}"
 
 
+async def test_a_pull_request_is_made_a_draft_again_which_no_one_merges(
+    github: FakeGitHub, api: GitHubApi
+) -> None:
+    """`to_draft` is GraphQL's convertPullRequestToDraft; a person's merge of the draft is
+    then GitHub's 405 in its words, and once lifted it merges."""
+    number = github.add_pull(REPO, "feature", author="alice")
+    await api.to_draft(SLUG, number)
+    assert github.is_draft(REPO, number)
+    assert [(s.method, s.path) for s in github.requests][-1] == ("POST", "/graphql")
+    await api.to_draft(SLUG, number)  # a draft already: only the pull is read
+    assert [s.path for s in github.requests][-1] == f"/repos/{REPO}/pulls/{number}"
+    with pytest.raises(ForgeApiError) as refused:
+        await api._call(SLUG, "PUT", f"/repos/{REPO}/pulls/{number}/merge", body={})
+    assert refused.value.status == 405 and "Pull Request is still a draft" in str(refused.value)
+    await api.ready_for_review(SLUG, number)
+    await api._call(SLUG, "PUT", f"/repos/{REPO}/pulls/{number}/merge", body={})
+    assert github.issue_of(REPO, number).state == "closed"
+
+
 async def test_a_draft_is_lifted_with_an_apps_installation_token(github: FakeGitHub) -> None:
     private, public = make_app_key()
     github.enable_app(77, public, slug="acme-helper")

@@ -175,3 +175,14 @@ def test_a_frozen_run_says_why_in_its_own_words(paused: str, line: str) -> None:
     text = status_text(state(paused=paused))
     assert line in text
     assert "🛠 Working" not in text
+
+
+def test_its_review_agents_last_word_is_said_on_its_line() -> None:
+    """Which commit the review agent approved, and a head that changed since, on one
+    escaped line; none without a review."""
+    said = "review 3 by reviewer: approved at a1b2c3d4e5f6; the head 9f8e7d6c5b4a changed"
+    text = status_text(state(state="waiting", done_status="ok", review=said))
+    assert f"Review agent: {said}" in text
+    assert "Review agent" not in status_text(state(state="waiting", done_status="ok"))
+    hostile = status_text(state(state="waiting", review="@octocat fixes #9\nline two"))
+    assert "Review agent: `@octocat` fixes `#9` ⏎ line two" in hostile  # nothing live, one line

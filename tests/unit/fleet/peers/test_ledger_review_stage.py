@@ -50,6 +50,7 @@ class ForgeSide:
     def __init__(self) -> None:
         self.went_on: list[tuple[int, str]] = []
         self.made_ready: list[tuple[int, str, bool]] = []
+        self.held: list[tuple[int, str]] = []  # an approval's round, and the head after it
 
     async def go_on(self, review: ReviewRecord, framed: str) -> str:
         self.went_on.append((review.id, framed))
@@ -58,6 +59,9 @@ class ForgeSide:
     async def ready(self, review: ReviewRecord, verdict: str, *, approved: bool) -> str:
         self.made_ready.append((review.id, verdict, approved))
         return "the pull request is ready for review"
+
+    async def changed(self, approved: ReviewRecord, tip: str) -> None:
+        self.held.append((approved.id, tip))
 
 
 class Rig:

@@ -1,0 +1,77 @@
+"""An approval is of one commit: a line of a repository with a ``review:`` stage (its own,
+or its forge's) whose review agent approved one commit lands — ``merge``, ``push`` — only at
+that commit. A later commit on it (a restarted run's, a follow-up's) is not what was
+approved: :class:`ApprovalHold` refuses it with the reason and the fix (an admin's
+``--unreviewed``, audited), until a later round approves the tip.
+
+What stands is the newest round that was answered on the line: an approval holds the line
+to its commit; a round that asked for changes (its last one: the rounds are over) left the
+work to a human's own reading, and holds nothing. A line never reviewed is held by nothing
+here either: its review's words said how it lands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from fleet.ledger.records.lines import LineRecord
+from fleet.ledger.records.peers import ReviewRecord
+from fleet.ledger.stores.peers.reviews import ReviewsStore
+from fleet.repos.schema import ReviewPolicy
+
+Policy = Callable[[str], ReviewPolicy | None]
+"""Who reviews a repository's work: its ``review:``, else its forge's (``None``: nobody)."""
+
+
+def standing(rounds: Sequence[ReviewRecord]) -> ReviewRecord | None:
+    """The approval that stands on a line whose rounds are ``rounds`` (oldest first): the
+    newest answered round, when it approved; else ``None``."""
+    answered = [r for r in rounds if r.state in ("approved", "changes")]
+    return answered[-1] if answered and answered[-1].state == "approved" else None
+
+
+def unapproved(
+    line: LineRecord, tip: str | None, rounds: Sequence[ReviewRecord], verb: str
+) -> str | None:
+    """Why ``verb`` (``merge``, ``push``) may not act on ``line`` at ``tip``: its standing
+    approval is of another commit — the reason, what goes on and the fix; ``None``: nothing
+    holds it."""
+    approved = standing(rounds)
+    if approved is None or tip is None or tip == approved.commit:
+        return None
+    asked = next((r for r in reversed(rounds) if r.state == "asked" and r.commit == tip), None)
+    if asked is not None:
+        then = (
+            f"round {asked.round} of {asked.rounds} of its review ({asked.reviewer}) reads "
+            f"{tip[:12]} now: {verb} it once that round approves it"
+        )
+    else:
+        then = "no round of its review has approved it"
+    done = "merged" if verb == "merge" else "pushed"
+    return (
+        f"{line.branch} of {line.repo} changed since it was approved: {approved.reviewer} "
+        f"approved commit {approved.commit[:12]} (round {approved.round} of "
+        f"{approved.rounds}), and its tip is {tip[:12]}; {then}. Nothing was {done}. "
+        f"`diff {line.branch}` shows it; an admin's `{verb} --unreviewed {line.branch}` "
+        f"{'lands' if verb == 'merge' else 'pushes'} it as it is, in the audit trail."
+    )
+
+
+class ApprovalHold:
+    """Whether a line may land at its tip, by its rounds of review in ``reviews`` when
+    ``policy`` says its repository has a review stage."""
+
+    def __init__(self, reviews: ReviewsStore, policy: Policy) -> None:
+        self._reviews = reviews
+        self._policy = policy
+
+    async def why_not(self, line: LineRecord, tip: str | None, verb: str) -> str | None:
+        """Why ``verb`` may not act on ``line`` at ``tip`` (see :func:`unapproved`)."""
+        if self._policy(line.repo) is None:
+            return None
+        rounds = await self._reviews.of_line(line.repo, line.branch, line.created_at)
+        return unapproved(line, tip, rounds, verb)
+
+    async def approved(self, line: LineRecord) -> ReviewRecord | None:
+        """The approval standing on ``line``, or ``None``."""
+        rounds = await self._reviews.of_line(line.repo, line.branch, line.created_at)
+        return standing(rounds)
