@@ -16,7 +16,7 @@ import json
 import logging
 import secrets
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -124,12 +124,30 @@ class AgentSecrets:
         self._changes.append((name, None))
         return True
 
+    def keep_only(self, agents: Iterable[str]) -> list[AgentName]:
+        """Forget every token but ``agents``' (given out here or by another orchestrator);
+        the agents whose tokens were forgotten, by name."""
+        keep = {agent_name(agent) for agent in agents}
+        gone = sorted((set(self._tokens) | set(self._digests)) - keep)
+        if not gone:
+            return []
+        for name in gone:
+            self._digests.pop(name, None)
+            self._changes.append((name, None))
+        tokens = {key: value for key, value in self._tokens.items() if key in keep}
+        if len(tokens) != len(self._tokens):
+            _save(self.path, self._what, self._port, tokens)
+            self._tokens = tokens
+        return gone
+
     def knows(self, agent: AgentName) -> bool:
         """Whether ``agent`` has a token (given out here, or by another orchestrator)."""
         return agent in self._tokens or agent in self._digests
 
     def matches(self, raw_name: str, given: str | None) -> AgentName | None:
-        """The agent ``raw_name`` names when ``given`` is its token; ``None`` otherwise."""
+        """The agent ``raw_name`` names when ``given`` is its token; ``None`` otherwise.
+        The one check of a token every door makes: a token revoked (its run ended) is
+        refused here, so a door mounted on the endpoint refuses it too."""
         agent = AgentName(raw_name) if is_agent_name(raw_name) else None
         expected = None if agent is None else self._tokens.get(agent)
         if expected is None and agent is not None and agent in self._digests:
