@@ -176,7 +176,8 @@ async def test_the_standby_carries_on_an_agent_on_a_host(
     """An agent on box2, started by the active one, outlives its kill -9: the standby takes
     over, forwards box2's same host-local ports again (the agent keeps its URLs: its
     heartbeats arrive again, through its locked sandbox's doors), reattaches it — one
-    process, never a second launch — and stops it on command."""
+    process, never a second launch — and stops it on command, which revokes its token in
+    the ledger too."""
     fake, start = pair
     host, _ = ssh_hosts
     known = tmp_path / "known_hosts"
@@ -208,8 +209,12 @@ async def test_the_standby_carries_on_an_agent_on_a_host(
     answer = answers_to(fake, asked)[0].content
     assert "far" in answer and "box2" in answer and "running" in answer, answer
     assert _stubs_of(host.user) == agents  # reattached: the same one process
+    assert _token_digests(postgres_dsn, "far") == 1  # its run's token, still accepted
     await ask_once(fake, "!stop far")
     await eventually(lambda: not _stubs_of(host.user))
+    # Its run is over: its token revoked, the ledger's copy with it (no orchestrator of it
+    # accepts that token again).
+    await eventually(lambda: _token_digests(postgres_dsn, "far") == 0)
     code, err = await asyncio.to_thread(second.end)
     assert code == 0, err
 
@@ -222,6 +227,18 @@ def _stubs_of(user: str) -> list[int]:
 
 def _forward_ports(state_dir: Path) -> dict[str, int]:
     return dict(json.loads((state_dir / "forwards.json").read_text()))
+
+
+def _token_digests(dsn: str, agent: str) -> int:
+    """How many heartbeat tokens of ``agent`` the ledger shares between orchestrators."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM agent_token_digests WHERE agent = %s AND purpose = %s",
+            (agent, "heartbeat"),
+        ).fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def _beat_after(dsn: str, agent: str, after: float) -> bool:
