@@ -123,6 +123,22 @@ def test_revoke_forgets_the_token_on_disk_too(path: Path) -> None:
     assert reloaded.issue("coder-1") != old
 
 
+def test_keep_only_revokes_every_other_token_here_and_adopted(path: Path) -> None:
+    """keep_only() forgets the tokens (and adopted digests) of every agent it is not given,
+    on disk too, and tells the ledger each is gone; those it keeps still match."""
+    secrets = AgentSecrets(path, "heartbeat")
+    going, over = secrets.issue("going"), secrets.issue("over")
+    secrets.adopt({"elsewhere": loopback.token_digest("far-token")})
+    secrets.changes()  # what was published before
+    assert secrets.keep_only(["going"]) == [AgentName("elsewhere"), AgentName("over")]
+    assert secrets.matches("going", going) == "going"
+    assert secrets.matches("over", over) is None
+    assert secrets.matches("elsewhere", "far-token") is None
+    assert saved(path)["tokens"] == {"going": going}  # type: ignore[index]
+    assert sorted(secrets.changes()) == [("elsewhere", None), ("over", None)]
+    assert secrets.keep_only(["going"]) == []  # nothing left to revoke: the file untouched
+
+
 def test_issue_refuses_an_invalid_agent_name_and_saves_nothing(path: Path) -> None:
     """Names that could not be agents get no token and no file."""
     secrets = AgentSecrets(path, "metering")
