@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 import socket
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ HOST: Final = "127.0.0.1"  # agents run on this host; nothing listens beyond it
 TOKEN_HEADER: Final = "X-Fleetwarden-Token"  # where an agent sends its secret to our doors
 _FILE_VERSION: Final = 1
 _BACKLOG: Final = 512  # connections the kernel queues before they are accepted
+_STALE_KEPT: Final = 4  # revoked tokens remembered per agent (as digests), to say why
 
 
 def token_matches(expected: str | None, given: str | None) -> bool:
@@ -66,6 +68,8 @@ class AgentSecrets:
         self._digests: dict[AgentName, str] = {}
         self._changes: list[tuple[str, str | None]] = []  # digests the ledger has yet to get
         self._published = False  # whether the tokens loaded from the file went to the ledger
+        # The digests of each agent's last tokens revoked since start: a refusal says so.
+        self._revoked: dict[AgentName, deque[str]] = {}
 
     def adopt(self, digests: Mapping[str, str]) -> None:
         """Accept also the tokens whose digests these are (the ledger's: given out by
@@ -113,6 +117,7 @@ class AgentSecrets:
     def revoke(self, agent: str) -> bool:
         """Forget ``agent``'s token; whether it had one."""
         name = agent_name(agent)
+        self._remember(name)
         adopted = self._digests.pop(name, None) is not None
         if name not in self._tokens:
             if adopted:
@@ -132,6 +137,7 @@ class AgentSecrets:
         if not gone:
             return []
         for name in gone:
+            self._remember(name)
             self._digests.pop(name, None)
             self._changes.append((name, None))
         tokens = {key: value for key, value in self._tokens.items() if key in keep}
@@ -139,6 +145,20 @@ class AgentSecrets:
             _save(self.path, self._what, self._port, tokens)
             self._tokens = tokens
         return gone
+
+    def _remember(self, name: AgentName) -> None:
+        """Keep the digests of ``name``'s token (and adopted one) as revoked."""
+        held = [token_digest(t) for t in (self._tokens.get(name),) if t is not None]
+        held += [d for d in (self._digests.get(name),) if d is not None]
+        if held:
+            self._revoked.setdefault(name, deque(maxlen=_STALE_KEPT)).extend(held)
+
+    def revoked(self, agent: AgentName, given: str | None) -> bool:
+        """Whether ``given`` is a token of ``agent`` revoked since start (its run is over)."""
+        if given is None or agent not in self._revoked:
+            return False
+        digest = token_digest(given)
+        return any(token_matches(old, digest) for old in self._revoked[agent])
 
     def knows(self, agent: AgentName) -> bool:
         """Whether ``agent`` has a token (given out here, or by another orchestrator)."""

@@ -297,12 +297,7 @@ class HeartbeatServer:
         if agent is None:
             agent = self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
         if agent is None:
-            named_agent = AgentName(raw_name) if is_agent_name(raw_name) else None
-            known = named_agent is not None and self._secrets.knows(named_agent)
-            # Only a name Fleetwarden gave out is logged: any other is the sender's text.
-            named = named_agent if known and named_agent is not None else _UNKNOWN
-            why = "wrong token" if known else "unknown agent"
-            self._warn_once(named, "refused a heartbeat for %s: %s", why)
+            self._refused(raw_name, request.headers.get(TOKEN_HEADER))
             return web.Response(status=403)
         asking = request.path.startswith("/ask/")
         cap = MAX_ASK if asking else MAX_BODY
@@ -327,6 +322,18 @@ class HeartbeatServer:
             return web.Response(status=500)
         self._warned.discard(agent)  # a later problem is worth a new warning
         return web.Response(status=204)
+
+    def _refused(self, raw_name: str, given: str | None) -> None:
+        """Log (once per agent) why a beat's token was refused."""
+        named_agent = AgentName(raw_name) if is_agent_name(raw_name) else None
+        stale = named_agent is not None and self._secrets.revoked(named_agent, given)
+        known = named_agent is not None and self._secrets.knows(named_agent)
+        # Only a name Fleetwarden gave out is logged: any other is the sender's text.
+        named = named_agent if (known or stale) and named_agent is not None else _UNKNOWN
+        why = "wrong token" if known else "unknown agent"
+        if stale:
+            why = "the token of a run that is over (revoked when it ended)"
+        self._warn_once(named, "refused a heartbeat for %s: %s", why)
 
     async def _ask(self, agent: AgentName, body: bytes) -> web.StreamResponse:
         """Answer a permission hook's ask once it is decided (400: not an ask)."""
