@@ -3,8 +3,8 @@
 outside, as anyone who got hold of a leaked token would — a beat to the heartbeat endpoint,
 ``fw-msg peers`` (the peer door) and ``git ls-remote`` of the agent's line (the git door).
 
-Once a run ends (``stop``, ``restart``) its token is refused at every door, and the next
-run gets a new one that is taken — its own pushes through its kept checkout's ``origin``
+Once a run ends (``stop``, ``restart``, a failure the watchdog restarts) its token is
+refused at every door, and the next run gets a new one that is taken — its own pushes through its kept checkout's ``origin``
 included. A tmux agent that goes on while Fleetwarden restarts keeps its token; the token
 of an agent stopped before the restart, and of one whose run ended while Fleetwarden was
 away, is refused after it."""
@@ -271,3 +271,47 @@ def test_a_reattached_run_keeps_its_token_and_runs_over_lose_theirs_at_a_restart
         tmux(socket, "kill-server")
     assert "Traceback" not in first.stdout + first.stderr
     assert second is not None and "Traceback" not in second.stdout + second.stderr
+
+
+# The first run fails by itself after printing its token; the watchdog's restart goes on.
+FAILS_ONCE = """
+n=$(( $(ls run-*.txt 2>/dev/null | wc -l) + 1 )); : > run-$n.txt
+echo "TOKEN-$n=$FLEETWARDEN_HEARTBEAT_TOKEN"
+echo "READY-$n"
+if [ "$n" = 1 ]; then exit 3; fi
+sleep 600
+"""
+
+
+def test_the_watchdogs_restart_is_a_new_run_with_a_new_token(tmp_path: Path) -> None:
+    """A run that fails and is restarted by the watchdog (``restart: on-failure``): the new
+    run's token is new and taken, the failed run's refused."""
+    (tmp_path / "flaky").mkdir()
+    (tmp_path / "flaky" / "agent.sh").write_text(FAILS_ONCE)
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        "state_dir: ./state\n"
+        "connectors:\n  console: {}\n"
+        "defaults:\n  stop_grace_seconds: 1\n  watchdog_interval_seconds: 5\n"
+        "agents:\n"
+        "  - name: flaky\n    runtime: command\n    argv: [sh, agent.sh]\n"
+        "    workdir: ./flaky\n"
+        "    restart: {mode: on-failure, max_restarts: 1, backoff_initial: 0.1, backoff_max: 1}\n"
+    )
+    bot = ConsoleBot(tmp_path, "--config", str(config))
+    try:
+        bot.send("spawn flaky")
+        bot.expect(r"Agent flaky restarted by the watchdog: restart 1 of 1", timeout=60)
+        first, second = token_of(tmp_path, "flaky", 1), token_of(tmp_path, "flaky", 2)
+        assert second != first
+        port = port_of(tmp_path)
+        taken_everywhere(port, "flaky", second, git=False)
+        refused_everywhere(port, "flaky", first, git=False)
+        bot.command("stop flaky", r"Stopped flaky", timeout=60)
+        refused_everywhere(port, "flaky", second, git=False)
+        assert bot.close() == 0, bot.stderr
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+        kill_agents(tmp_path)
+    assert "Traceback" not in bot.stdout + bot.stderr
