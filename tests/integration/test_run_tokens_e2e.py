@@ -4,10 +4,10 @@ outside, as anyone who got hold of a leaked token would — a beat to the heartb
 ``fw-msg peers`` (the peer door) and ``git ls-remote`` of the agent's line (the git door).
 
 Once a run ends (``stop``, ``restart``, a failure the watchdog restarts) its token is
-refused at every door, and the next run gets a new one that is taken — its own pushes through its kept checkout's ``origin``
-included. A tmux agent that goes on while Fleetwarden restarts keeps its token; the token
-of an agent stopped before the restart, and of one whose run ended while Fleetwarden was
-away, is refused after it."""
+refused at every door, and the next run gets a new one that is taken — its own pushes
+through its kept checkout's ``origin`` included. A tmux agent that goes on while
+Fleetwarden restarts keeps its token; the token of an agent stopped before the restart,
+and of one whose run ended while Fleetwarden was away, is refused after it."""
 
 from __future__ import annotations
 
