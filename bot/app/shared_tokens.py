@@ -25,7 +25,11 @@ class SharedTokens:
         self._sets = tuple(sets)
 
     async def start(self) -> None:
-        """Publish the tokens held here, then accept the ones the ledger knows of."""
+        """Publish the tokens held here, then accept the ones the ledger knows of. A token
+        held here whose agent the ledger knows another of (a newer run, started by another
+        orchestrator while this one was away) is dropped first, never published over it."""
+        for purpose, secrets in self._sets:
+            secrets.defer(await self._agents.token_digests(purpose))
         await self.publish()
         for purpose, secrets in self._sets:
             secrets.adopt(await self._agents.token_digests(purpose))

@@ -71,6 +71,21 @@ class AgentSecrets:
         # The digests of each agent's last tokens revoked since start: a refusal says so.
         self._revoked: dict[AgentName, deque[str]] = {}
 
+    def defer(self, digests: Mapping[str, str]) -> list[AgentName]:
+        """Forget each token held here whose agent has another one in ``digests`` (the
+        ledger's: another orchestrator of it gave that agent a newer run since); the agents
+        whose tokens were forgotten."""
+        stale = [
+            name
+            for name, token in self._tokens.items()
+            if digests.get(name) not in (None, token_digest(token))
+        ]
+        if stale:
+            tokens = {key: value for key, value in self._tokens.items() if key not in stale}
+            _save(self.path, self._what, self._port, tokens)
+            self._tokens = tokens
+        return stale
+
     def adopt(self, digests: Mapping[str, str]) -> None:
         """Accept also the tokens whose digests these are (the ledger's: given out by
         another orchestrator of it)."""

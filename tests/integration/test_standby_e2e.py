@@ -219,6 +219,63 @@ async def test_the_standby_carries_on_an_agent_on_a_host(
     assert code == 0, err
 
 
+async def test_an_orchestrator_back_after_its_standby_restarted_an_agent_takes_its_new_token(
+    tmp_path: Path,
+    pair: tuple[FakeDiscord, Start],
+    postgres_dsn: str,
+    ssh_hosts: tuple[SshServer, SshServer],
+) -> None:
+    """The active one launches an agent on a host and is killed; the standby takes over and
+    restarts it (a new run, a new token) and is killed in turn; the first, started again on
+    its own state dir, drops the token it kept of the run before — never putting it back in
+    the ledger over the new one — and takes the new run's heartbeats."""
+    fake, start = pair
+    host, _ = ssh_hosts
+    known = tmp_path / "known_hosts"
+    known.write_text(host.known_hosts_line() + "\n")
+    state_dir, _where = host.state_dir("fw-standby-back")
+    extra = (
+        "hosts:\n"
+        f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
+        f" known_hosts: '{known}', state_dir: {state_dir}}}\n"
+        "agents:\n"
+        "  - {name: far, runtime: stub, backend: tmux, host: box2, egress_allow: []}\n"
+    )
+    first = start("a", extra)
+    await eventually(lambda: first.said("active:") and first.said("host box2 connected"))
+    await eventually(lambda: fake.connected)
+    await fake.post_user_message(fake.control_channel_id, "ann", "!spawn far")
+    agents = await eventually(lambda: _stubs_of(host.user))
+    second = start("b", extra)
+    await eventually(lambda: second.said("standby:"))
+    first.proc.kill()
+    await asyncio.to_thread(first.end)
+    await eventually(lambda: second.said("active:") and fake.connected, within=TAKEOVER + 5)
+    await eventually(lambda: second.said("host box2 connected"))
+    await ask_once(fake, "!restart far")
+    await eventually(lambda: (pids := _stubs_of(host.user)) and pids != agents)
+
+    again = Orchestrator(fake, first.workdir)  # the first one's state dir, its old token
+    try:
+        await eventually(lambda: again.said("standby:") or _actives(again) > 1)
+        second.proc.kill()
+        killed = time.time()
+        await eventually(lambda: _actives(again) > 1 and fake.connected, within=TAKEOVER + 5)
+        assert await eventually(lambda: _beat_after(postgres_dsn, "far", killed), within=30)
+        assert _token_digests(postgres_dsn, "far") == 1
+        await ask_once(fake, "!stop far")
+        await eventually(lambda: not _stubs_of(host.user))
+        await eventually(lambda: _token_digests(postgres_dsn, "far") == 0)
+    finally:
+        code, err = await asyncio.to_thread(again.end)
+    assert code == 0, err
+
+
+def _actives(orchestrator: Orchestrator) -> int:
+    """How many times the log of ``orchestrator``'s state dir says it became active."""
+    return orchestrator.log.read_text().count("active:") if orchestrator.log.exists() else 0
+
+
 def _stubs_of(user: str) -> list[int]:
     from tests.integration.test_hosts_e2e import _remote_agents
 

@@ -139,6 +139,23 @@ def test_keep_only_revokes_every_other_token_here_and_adopted(path: Path) -> Non
     assert secrets.keep_only(["going"]) == []  # nothing left to revoke: the file untouched
 
 
+def test_defer_drops_the_tokens_the_ledger_holds_newer_ones_of(path: Path) -> None:
+    """defer() forgets a token whose agent the ledger holds another digest of (a newer run
+    another orchestrator started), on disk too, and keeps those it agrees with or lacks."""
+    secrets = AgentSecrets(path, "heartbeat")
+    same, older, alone = secrets.issue("same"), secrets.issue("older"), secrets.issue("alone")
+    ledger = {
+        "same": loopback.token_digest(same),
+        "older": loopback.token_digest("a newer run's token"),
+    }
+    assert secrets.defer(ledger) == [AgentName("older")]
+    assert saved(path)["tokens"] == {"alone": alone, "same": same}  # type: ignore[index]
+    assert secrets.matches("older", older) is None
+    secrets.adopt(ledger)
+    assert secrets.matches("older", "a newer run's token") == "older"
+    assert secrets.defer(ledger) == []
+
+
 def test_issue_refuses_an_invalid_agent_name_and_saves_nothing(path: Path) -> None:
     """Names that could not be agents get no token and no file."""
     secrets = AgentSecrets(path, "metering")
