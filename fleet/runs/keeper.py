@@ -398,6 +398,7 @@ class RunKeeper:
         ``ending`` says. Operators hear of it unless they asked for it themselves.
         ``desired`` is left alone: the restart policy decides what follows an end."""
         await self._runs.end_run(run.id, info)
+        await self.tokens.over(name)  # its token: refused at every door from now on
         await self._budgets.remove_freeze(name)  # what it paused has ended with the run
         await self._site.release(name, run.host)
         if self._repos is not None:  # before its state says it ended: verbs wait for this
@@ -406,7 +407,7 @@ class RunKeeper:
                 await self._repos.review_over(name)
             except Exception:
                 log.exception("could not keep what %s's run %s left on its branch", name, run.id)
-        await self.tokens.over(name)  # after its end was kept: on a host, through the door
+        await self.tokens.over(name)  # the one its end was pushed with, on a host, too
         if ending is not None:
             state, reason = ending.state, f"{ending.reason} ({info.reason})"
         else:

@@ -3,8 +3,10 @@ door on it (the asks, the git door, the forge door, the peer door) lives as long
 
 A launch takes a new token (its agent holds none: the run before took its own with it); a
 run that ends — by itself, stopped, restarted by the watchdog or an operator, or found over
-when Fleetwarden starts — has its token revoked, so a token it leaked is refused at every
-door afterwards; a launch that fails has the token made for it revoked. A run that goes on
+when Fleetwarden starts — has its token revoked as its end is recorded, so a token it
+leaked is refused at every door afterwards (what it left on a host is then pushed through
+the git door with a token of Fleetwarden's own, revoked once it is in); a launch that fails
+has the token made for it revoked. A run that goes on
 while Fleetwarden restarts (a tmux agent reattached) keeps its token. Each revocation goes
 to the ledger at once (the digests it shares with a standby), so a standby that takes
 over refuses it too; at start, the tokens of every agent but those whose runs go on
