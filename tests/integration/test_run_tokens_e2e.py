@@ -1,7 +1,8 @@
 """A run's token lives as long as the run, through the real ``fleetwarden run`` console:
 ``command`` agents print the token their runtime gives them, and the test uses it from
 outside, as anyone who got hold of a leaked token would — a beat to the heartbeat endpoint,
-``fw-msg peers`` (the peer door) and ``git ls-remote`` of the agent's line (the git door).
+``fw-msg peers`` (the peer door), ``git ls-remote`` of the agent's line (the git door) and
+``fw-forge read`` (the forge door).
 
 Once a run ends (``stop``, ``restart``, a failure the watchdog restarts) its token is
 refused at every door, and the next run gets a new one that is taken — its own pushes
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+import fleet.forge.door
 import fleet.peers
 from bot.app.assembly import tmux_socket_name
 from tests import sandbox_need
@@ -34,6 +36,7 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 UPSTREAM_TOKEN = "ghp_runTokensUpstreamTokenNoAgentHolds0123"
 FW_MSG = Path(fleet.peers.__file__).parent / "bin" / "fw-msg"  # what agents run
+FW_FORGE = Path(fleet.forge.door.__file__).parent / "bin" / "fw-forge"
 TOKEN_LINE = re.compile(r"^TOKEN-(\d+)=(\S+)$", re.MULTILINE)
 
 # Each run prints its number and token, commits a file and pushes it through its origin.
@@ -98,15 +101,27 @@ def beat(port: int, agent: str, token: str) -> int:
         return exc.code
 
 
-def peers(port: int, agent: str, token: str) -> subprocess.CompletedProcess[str]:
-    """``fw-msg peers`` as ``agent`` with ``token`` (the peer door)."""
-    env = {
+def door_env(port: int, agent: str, token: str) -> dict[str, str]:
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "FLEETWARDEN_HEARTBEAT_URL": f"http://127.0.0.1:{port}/heartbeat/{agent}",
         "FLEETWARDEN_HEARTBEAT_TOKEN": token,
     }
+
+
+def peers(port: int, agent: str, token: str) -> subprocess.CompletedProcess[str]:
+    """``fw-msg peers`` as ``agent`` with ``token`` (the peer door)."""
+    env = door_env(port, agent, token)
     return subprocess.run(
         [str(FW_MSG), "peers"], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def forge_read(port: int, agent: str, token: str) -> subprocess.CompletedProcess[str]:
+    """``fw-forge read 1`` as ``agent`` with ``token`` (the forge door; no forge run)."""
+    env = door_env(port, agent, token)
+    return subprocess.run(
+        [str(FW_FORGE), "read", "1"], env=env, capture_output=True, text=True, timeout=60
     )
 
 
@@ -126,6 +141,8 @@ def taken_everywhere(port: int, agent: str, token: str, *, git: bool = True) -> 
     if git:
         listed = ls_remote(port, agent, token)
         assert listed.returncode == 0 and f"refs/heads/fw/{agent}/1" in listed.stdout, listed
+        read = forge_read(port, agent, token)  # let in: it has no forge run to read
+        assert read.returncode == 1 and "no forge run" in read.stderr, read
 
 
 def refused_everywhere(port: int, agent: str, token: str, *, git: bool = True) -> None:
@@ -137,6 +154,11 @@ def refused_everywhere(port: int, agent: str, token: str, *, git: bool = True) -
         listed = ls_remote(port, agent, token)
         assert listed.returncode != 0 and "refs/heads" not in listed.stdout, listed
         assert token not in listed.stderr
+        read = forge_read(port, agent, token)
+        assert read.returncode != 0
+        assert (
+            "the forge door does not take this agent's FLEETWARDEN_HEARTBEAT_TOKEN" in read.stderr
+        )
 
 
 def kill_agents(root: Path) -> None:
@@ -152,8 +174,8 @@ def test_a_runs_token_is_refused_at_every_door_once_the_run_ends(
     tmp_path: Path, upstream: GitUpstream
 ) -> None:
     """stop and restart end a run: its token is refused by the heartbeat endpoint, the peer
-    door and the git door; the next run's new token is taken, its pushes through its kept
-    checkout's origin too."""
+    door, the git door and the forge door; the next run's new token is taken, its pushes
+    through its kept checkout's origin too."""
     config = tmp_path / "fleetwarden.yaml"
     config.write_text(
         "state_dir: ./state\n"
@@ -161,12 +183,20 @@ def test_a_runs_token_is_refused_at_every_door_once_the_run_ends(
         "defaults:\n  stop_grace_seconds: 1\n"
         "repos:\n"
         f"  app:\n    url: {upstream.url('app')}\n    token_env: APP_TOKEN\n"
+        # A forge in the config mounts the forge door on the heartbeat endpoint.
+        "forges:\n  hub: {kind: github, api_url: 'http://127.0.0.1:9', token_env: FORGE_TOKEN,"
+        " login: fleetwarden-bot, poll_seconds: 3600}\n"
         "agents:\n"
         "  - name: coder\n    runtime: command\n    repo: app\n"
         f"    argv: [sh, -c, {yaml_str(CODER)}]\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETWARDEN_")}
-    bot = ConsoleBot(tmp_path, "--config", str(config), env={**env, "APP_TOKEN": UPSTREAM_TOKEN})
+    bot = ConsoleBot(
+        tmp_path,
+        "--config",
+        str(config),
+        env={**env, "APP_TOKEN": UPSTREAM_TOKEN, "FORGE_TOKEN": "forge-token-x"},
+    )
     try:
         bot.command("spawn coder", r"Agent coder started", timeout=120)
         first = token_of(tmp_path, "coder", 1)
