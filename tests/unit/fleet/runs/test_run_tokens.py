@@ -11,11 +11,17 @@ import pytest
 
 from fleet.clock import SystemClock
 from fleet.connections.loopback import AgentSecrets
+from fleet.errors import AgentNotRunning
 from fleet.ledger import Ledger
 from fleet.model import DesiredState, ExitInfo
 from fleet.names import AgentName
 from fleet.runs.run_tokens import RunTokens
+from fleet.supervisor.fleet import Fleet
+from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.unit.fleet.ledger.test_ledger import handle, spec
+from tests.unit.fleet.runs.test_supervisor_logs import served
+
+__all__ = ["served"]
 
 
 class Tokens:
@@ -104,3 +110,22 @@ async def test_the_sweep_keeps_only_the_tokens_of_runs_still_going(
     assert tokens.secrets.matches("going", going) == "going"
     assert tokens.secrets.matches("ended", over) is None
     assert tokens.secrets.matches("never-ran", stale) is None
+
+
+async def test_a_fleets_stop_revokes_and_a_refused_send_leaves_no_token(
+    served: tuple[Fleet, HeartbeatServer],
+) -> None:
+    """Through a Fleet on a real endpoint: a spawned stub's token is live, a stop revokes it,
+    and a ``send`` to the stopped agent (refused: it reads its input) leaves no token."""
+    fleet, server = served
+    await fleet.spawn("coder-1")
+    token = server.secrets.get(AgentName("coder-1"))
+    assert token is not None
+    await fleet.stop_agent("coder-1")
+    assert server.secrets.get(AgentName("coder-1")) is None
+    with pytest.raises(AgentNotRunning):
+        await fleet.send("coder-1", "more work")
+    assert server.secrets.get(AgentName("coder-1")) is None
+    await fleet.spawn("coder-1")
+    again = server.secrets.get(AgentName("coder-1"))
+    assert again is not None and again != token
