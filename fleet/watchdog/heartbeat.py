@@ -38,7 +38,9 @@ forge door, the peer door and any door mounted later, which all check a token th
 :meth:`~fleet.connections.loopback.AgentSecrets.matches`.
 
 Tokens and the port persist in ``<state_dir>/heartbeat.json`` (mode 0600, replaced
-atomically): ``{"version": 1, "port": 41234, "tokens": {"coder-1": "..."}}``. A restarted
+atomically): ``{"version": 1, "port": 41234, "tokens": {"coder-1": "..."}}`` (and an agent's
+last tokens revoked under ``retired``: still redacted, a beat with one refused as a run's
+that is over). A restarted
 Fleetwarden binds the same port again and accepts the tokens of the runs still going, so
 agents that kept running keep their URL and their token. Tokens are secrets: they are
 never logged.

@@ -139,6 +139,32 @@ def test_keep_only_revokes_every_other_token_here_and_adopted(path: Path) -> Non
     assert secrets.keep_only(["going"]) == []  # nothing left to revoke: the file untouched
 
 
+def test_a_revoked_token_is_retired_never_matched_and_kept_across_a_reload(path: Path) -> None:
+    """A revoked token matches no more, but is kept (the last four per agent) under
+    ``retired``: still given to the redactor and known as revoked, after a reload too."""
+    secrets = AgentSecrets(path, "heartbeat")
+    old = secrets.issue("coder-1")
+    secrets.revoke("coder-1")
+    new = secrets.issue("coder-1")
+    assert saved(path) == {
+        "version": 1,
+        "port": None,
+        "tokens": {"coder-1": new},
+        "retired": {"coder-1": [old]},
+    }
+    again = AgentSecrets(path, "heartbeat")
+    again.load()
+    assert again.matches("coder-1", old) is None and again.matches("coder-1", new) == "coder-1"
+    assert again.revoked(AgentName("coder-1"), old) is True
+    assert again.revoked(AgentName("coder-1"), new) is False
+    assert sorted(again.values()) == sorted([old, new])
+    for _ in range(4):
+        again.revoke("coder-1")
+        again.issue("coder-1")
+    assert again.revoked(AgentName("coder-1"), old) is False  # past the last four
+    assert len(saved(path)["retired"]["coder-1"]) == 4  # type: ignore[index]
+
+
 def test_defer_drops_the_tokens_the_ledger_holds_newer_ones_of(path: Path) -> None:
     """defer() forgets a token whose agent the ledger holds another digest of (a newer run
     another orchestrator started), on disk too, and keeps those it agrees with or lacks."""
