@@ -224,6 +224,9 @@ def test_a_runs_token_is_refused_at_every_door_once_the_run_ends(
 
         bot.command("stop coder", r"Stopped coder", timeout=60)
         refused_everywhere(port, "coder", third)
+        # Revoked, the tokens are still redacted in what the runs printed.
+        bot.command("logs coder --lines 200", r"TOKEN-3=\[redacted: heartbeat token\]")
+        assert not any(token in bot.stdout for token in (first, second, third))
         assert bot.close() == 0, bot.stderr
     finally:
         if bot.proc.poll() is None:
