@@ -40,10 +40,9 @@ forge door, the peer door and any door mounted later, which all check a token th
 Tokens and the port persist in ``<state_dir>/heartbeat.json`` (mode 0600, replaced
 atomically): ``{"version": 1, "port": 41234, "tokens": {"coder-1": "..."}}`` (and an agent's
 last tokens revoked under ``retired``: still redacted, a beat with one refused as a run's
-that is over). A restarted
-Fleetwarden binds the same port again and accepts the tokens of the runs still going, so
-agents that kept running keep their URL and their token. Tokens are secrets: they are
-never logged.
+that is over). A restarted Fleetwarden binds the same port again and accepts the tokens of
+the runs still going, so agents that kept running keep their URL and their token. Tokens
+are secrets: they are never logged.
 """
 
 from __future__ import annotations
@@ -258,7 +257,7 @@ class HeartbeatServer:
         return self._secrets.keep_only(agents)
 
     def known_secrets(self) -> list[Secret]:
-        """Every agent's token, for the redactor."""
+        """Every agent's token, and its last ones revoked, for the redactor."""
         return [Secret(token, "heartbeat token") for token in self._secrets.values()]
 
     @property
