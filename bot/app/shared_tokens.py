@@ -5,7 +5,9 @@ started (on other hosts: they outlive it).
 Each token stays in the state dir of the orchestrator that gave it out (mode 600); the
 ledger gets only its SHA-256 (:mod:`fleet.ledger.stores.running.agents`). At start an active
 orchestrator publishes the digests of the tokens it holds and adopts the others'; each
-launch publishes the tokens it just gave out before the agent starts."""
+launch publishes the tokens it just gave out before the agent starts, and each run's end the
+revocation of its token (:mod:`fleet.runs.run_tokens`), so the ledger holds only the tokens
+of runs still going."""
 
 from __future__ import annotations
 
@@ -23,7 +25,11 @@ class SharedTokens:
         self._sets = tuple(sets)
 
     async def start(self) -> None:
-        """Publish the tokens held here, then accept the ones the ledger knows of."""
+        """Publish the tokens held here, then accept the ones the ledger knows of. A token
+        held here whose agent the ledger knows another of (a newer run, started by another
+        orchestrator while this one was away) is dropped first, never published over it."""
+        for purpose, secrets in self._sets:
+            secrets.defer(await self._agents.token_digests(purpose))
         await self.publish()
         for purpose, secrets in self._sets:
             secrets.adopt(await self._agents.token_digests(purpose))

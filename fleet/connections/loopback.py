@@ -4,7 +4,9 @@ had last time, and per-agent secrets that outlive a restart.
 Both the heartbeat endpoint and the metering proxy hand each agent a URL and a secret. An
 agent keeps running when Fleetwarden restarts, so both must come back: the port and the
 secrets persist in a small JSON file in the state dir (mode 0600, replaced atomically),
-``{"version": 1, "port": 41234, "tokens": {"coder-1": "..."}}``.
+``{"version": 1, "port": 41234, "tokens": {"coder-1": "..."}}``, with ``"retired": {"coder-1":
+["..."]}``, an agent's last tokens revoked, once there are any (redacted still; they open
+nothing).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import json
 import logging
 import secrets
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -36,6 +38,9 @@ HOST: Final = "127.0.0.1"  # agents run on this host; nothing listens beyond it
 TOKEN_HEADER: Final = "X-Fleetwarden-Token"  # where an agent sends its secret to our doors
 _FILE_VERSION: Final = 1
 _BACKLOG: Final = 512  # connections the kernel queues before they are accepted
+_RETIRED_KEPT: Final = 4
+"""Revoked tokens kept per agent: still redacted (its old runs' output may show them), and
+a refusal of one says its run is over. They open nothing."""
 
 
 def token_matches(expected: str | None, given: str | None) -> bool:
@@ -66,6 +71,22 @@ class AgentSecrets:
         self._digests: dict[AgentName, str] = {}
         self._changes: list[tuple[str, str | None]] = []  # digests the ledger has yet to get
         self._published = False  # whether the tokens loaded from the file went to the ledger
+        self._retired: dict[AgentName, list[str]] = {}  # its last tokens revoked, newest last
+
+    def defer(self, digests: Mapping[str, str]) -> list[AgentName]:
+        """Forget each token held here whose agent has another one in ``digests`` (the
+        ledger's: another orchestrator of it gave that agent a newer run since); the agents
+        whose tokens were forgotten."""
+        stale = [
+            name
+            for name, token in self._tokens.items()
+            if digests.get(name) not in (None, token_digest(token))
+        ]
+        if stale:
+            for name in stale:
+                self._retire(name)
+            self._write({key: value for key, value in self._tokens.items() if key not in stale})
+        return stale
 
     def adopt(self, digests: Mapping[str, str]) -> None:
         """Accept also the tokens whose digests these are (the ledger's: given out by
@@ -84,19 +105,24 @@ class AgentSecrets:
 
     def load(self) -> int | None:
         """Read the file; return the port saved in it, if any."""
-        self._port, self._tokens = _load(self.path, self._what)
+        self._port, self._tokens, self._retired = _load(self.path, self._what)
         return self._port
 
     def save_port(self, port: int) -> None:
         self._port = port
-        _save(self.path, self._what, port, self._tokens)
+        self._write(self._tokens)
+
+    def _write(self, tokens: dict[AgentName, str]) -> None:
+        """Save ``tokens`` (with the port and the retired tokens), then hold them."""
+        _save(self.path, self._what, self._port, tokens, self._retired)
+        self._tokens = tokens
 
     def get(self, agent: AgentName) -> str | None:
         return self._tokens.get(agent)
 
     def values(self) -> list[str]:
-        """Every token given out (for the redactor)."""
-        return list(self._tokens.values())
+        """Every token given out, the retired ones too (for the redactor)."""
+        return [*self._tokens.values(), *(t for held in self._retired.values() for t in held)]
 
     def issue(self, agent: str) -> str:
         """``agent``'s token: the one it has, or a new one, saved before it is given out."""
@@ -105,8 +131,7 @@ class AgentSecrets:
         if existing is not None:
             return existing
         tokens = {**self._tokens, name: secrets.token_urlsafe(24)}
-        _save(self.path, self._what, self._port, tokens)
-        self._tokens = tokens
+        self._write(tokens)
         self._changes.append((name, token_digest(tokens[name])))
         return tokens[name]
 
@@ -118,18 +143,47 @@ class AgentSecrets:
             if adopted:
                 self._changes.append((name, None))
             return adopted
-        tokens = {key: value for key, value in self._tokens.items() if key != name}
-        _save(self.path, self._what, self._port, tokens)
-        self._tokens = tokens
+        self._retire(name)
+        self._write({key: value for key, value in self._tokens.items() if key != name})
         self._changes.append((name, None))
         return True
+
+    def keep_only(self, agents: Iterable[str]) -> list[AgentName]:
+        """Forget every token but ``agents``' (given out here or by another orchestrator);
+        the agents whose tokens were forgotten, by name."""
+        keep = {agent_name(agent) for agent in agents}
+        gone = sorted((set(self._tokens) | set(self._digests)) - keep)
+        if not gone:
+            return []
+        for name in gone:
+            self._retire(name)
+            self._digests.pop(name, None)
+            self._changes.append((name, None))
+        tokens = {key: value for key, value in self._tokens.items() if key in keep}
+        if len(tokens) != len(self._tokens):
+            self._write(tokens)
+        return gone
+
+    def _retire(self, name: AgentName) -> None:
+        """Keep ``name``'s token, about to be revoked, among its retired ones."""
+        token = self._tokens.get(name)
+        if token is not None:
+            self._retired[name] = [*self._retired.get(name, [])[1 - _RETIRED_KEPT :], token]
+
+    def revoked(self, agent: AgentName, given: str | None) -> bool:
+        """Whether ``given`` is one of ``agent``'s retired tokens (its run is over)."""
+        return given is not None and any(
+            token_matches(old, given) for old in self._retired.get(agent, ())
+        )
 
     def knows(self, agent: AgentName) -> bool:
         """Whether ``agent`` has a token (given out here, or by another orchestrator)."""
         return agent in self._tokens or agent in self._digests
 
     def matches(self, raw_name: str, given: str | None) -> AgentName | None:
-        """The agent ``raw_name`` names when ``given`` is its token; ``None`` otherwise."""
+        """The agent ``raw_name`` names when ``given`` is its token; ``None`` otherwise.
+        The one check of a token every door makes: a token revoked (its run ended) is
+        refused here, so a door mounted on the endpoint refuses it too."""
         agent = AgentName(raw_name) if is_agent_name(raw_name) else None
         expected = None if agent is None else self._tokens.get(agent)
         if expected is None and agent is not None and agent in self._digests:
@@ -314,12 +368,16 @@ def _bind(port: int) -> socket.socket:
     return sock
 
 
-def _load(path: Path, what: str) -> tuple[int | None, dict[AgentName, str]]:
-    """The saved port and tokens; nothing when the file is missing or unreadable."""
+Loaded = tuple[int | None, dict[AgentName, str], dict[AgentName, list[str]]]
+
+
+def _load(path: Path, what: str) -> Loaded:
+    """The saved port, tokens and retired tokens; nothing when the file is missing or
+    unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return None, {}
+        return None, {}, {}
     except (OSError, ValueError) as exc:
         log.warning(
             "ignoring the unreadable %s state %s (%s): agents still running from before "
@@ -328,25 +386,46 @@ def _load(path: Path, what: str) -> tuple[int | None, dict[AgentName, str]]:
             path,
             type(exc).__name__,  # not the message: it may quote the file, tokens and all
         )
-        return None, {}
+        return None, {}, {}
     if not isinstance(data, dict):
         log.warning("ignoring the malformed %s state %s", what, path)
-        return None, {}
+        return None, {}, {}
     port = data.get("port")
-    tokens = data.get("tokens")
+    tokens, retired = data.get("tokens"), data.get("retired")
     saved_port = port if type(port) is int and 0 < port <= 65535 else None
-    if not isinstance(tokens, dict):
-        return saved_port, {}
-    return saved_port, {
-        AgentName(name): token
-        for name, token in tokens.items()
-        if is_agent_name(name) and isinstance(token, str) and token
+    return (
+        saved_port,
+        _named(tokens, lambda t: isinstance(t, str) and bool(t)),
+        {
+            name: [t for t in held if isinstance(t, str) and t][-_RETIRED_KEPT:]
+            for name, held in _named(retired, lambda held: isinstance(held, list)).items()
+        },
+    )
+
+
+def _named(found: object, fits: Callable[[Any], bool]) -> dict[AgentName, Any]:
+    """The entries of the mapping ``found`` under agents' names whose values fit."""
+    if not isinstance(found, dict):
+        return {}
+    return {AgentName(k): v for k, v in found.items() if is_agent_name(k) and fits(v)}
+
+
+def _save(
+    path: Path,
+    what: str,
+    port: int | None,
+    tokens: Mapping[AgentName, str],
+    retired: Mapping[AgentName, list[str]],
+) -> None:
+    """Replace the state file atomically; it holds secrets, so only its owner may read it.
+    Retired tokens are kept under ``retired`` (none: no key)."""
+    data: dict[str, object] = {
+        "version": _FILE_VERSION,
+        "port": port,
+        "tokens": dict(sorted(tokens.items())),
     }
-
-
-def _save(path: Path, what: str, port: int | None, tokens: Mapping[AgentName, str]) -> None:
-    """Replace the state file atomically; it holds secrets, so only its owner may read it."""
-    data = {"version": _FILE_VERSION, "port": port, "tokens": dict(sorted(tokens.items()))}
+    if retired:
+        data["retired"] = dict(sorted(retired.items()))
     try:
         write_private(path, json.dumps(data, indent=2))
     except OSError as exc:

@@ -44,7 +44,7 @@ from fleet.repos.door.line_repo import (
 from fleet.repos.door.lines import DoorLines
 from fleet.repos.facts import Change, change_to_json
 from fleet.repos.landing.changes import OtherLine, change_of
-from fleet.repos.line.checkouts import disk_bytes, make_checkout, remove_tree
+from fleet.repos.line.checkouts import disk_bytes, make_checkout, remove_tree, repoint
 from fleet.repos.line.cutting import Asked, cut_line
 from fleet.repos.line.harvest import keep_end
 from fleet.repos.line.identity import clean_co_author
@@ -236,7 +236,8 @@ class Repos:
                 line, self.origin_of(line.agent, line.repo), identity, line.co_author
             )
             return checkout
-        if await asyncio.to_thread(checkout.is_dir):
+        if await asyncio.to_thread(checkout.is_dir):  # its origin: the door, this run's token
+            await repoint(self.lane, checkout, self.origin_of(line.agent, line.repo))
             return checkout
         log.warning("the checkout of %s was gone: made again from its branch", line.branch)
         start = await g.rev(self.line_repo(line), f"refs/heads/{line.branch}")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 
 from fleet.errors import AgentNotRunning
+from fleet.ledger.records.rows import AgentRecord
 from fleet.ledger.stores.running.runs import RunReport, RunsStore
 from fleet.runs.keeper import RunKeeper
+from fleet.runs.reading import Launched
 from fleet.runtimes import RuntimeRegistry
 from fleet.sessions.live import LiveSessions
 from fleet.transcript.logtail import tail_lines
@@ -39,26 +41,32 @@ class FollowUps:
             if await self._sessions.took(record.name, text):  # in-band, in its turn
                 return None
             record = await self._runs.record(name)
-            log_path = self._runs.log_path(record.name)
-            ctx = self._runs.context(record.spec)
-            runtime = self._runtimes.get(record.spec.runtime)
-            tail = await asyncio.to_thread(tail_lines, log_path, 500)
-            session = runtime.session_id("\n".join(tail))
-            plan = runtime.follow_up(record.spec, ctx, session, text)
-            if plan is None:
-                run = await self._run_records.last_run(record.name)
-                if not record.state.is_live or run is None or run.ended_at is not None:
-                    raise AgentNotRunning(
-                        f"{record.name} is {record.state.value}, not running — spawn it first"
-                    )
-                await self._runs.backend(run.handle.backend).send_input(run.handle, text)
+            # A new run's token is made with its plan: refused, the token goes with it.
+            async with self._runs.tokens.launching(record.name):
+                launched = await self._follow_up(record, text, by)
+            if launched is None:
                 return None
-            if record.state.is_live:
-                raise AgentNotRunning(
-                    f"{record.name} is still working on its last prompt; wait for it to "
-                    f"finish (`logs {record.name}`) or stop it"
-                )
-            launched = await self._runs.launch(
-                record.spec, reason=f"follow-up from {by}", plan=plan
-            )
         return await self._runs.first_moments(record.name, launched)
+
+    async def _follow_up(self, record: AgentRecord, text: str, by: str) -> Launched | None:
+        """``text`` typed into ``record``'s agent (``None``), or the new run that takes it."""
+        log_path = self._runs.log_path(record.name)
+        ctx = self._runs.context(record.spec)
+        runtime = self._runtimes.get(record.spec.runtime)
+        tail = await asyncio.to_thread(tail_lines, log_path, 500)
+        session = runtime.session_id("\n".join(tail))
+        plan = runtime.follow_up(record.spec, ctx, session, text)
+        if plan is None:
+            run = await self._run_records.last_run(record.name)
+            if not record.state.is_live or run is None or run.ended_at is not None:
+                raise AgentNotRunning(
+                    f"{record.name} is {record.state.value}, not running — spawn it first"
+                )
+            await self._runs.backend(run.handle.backend).send_input(run.handle, text)
+            return None
+        if record.state.is_live:
+            raise AgentNotRunning(
+                f"{record.name} is still working on its last prompt; wait for it to "
+                f"finish (`logs {record.name}`) or stop it"
+            )
+        return await self._runs.launch(record.spec, reason=f"follow-up from {by}", plan=plan)

@@ -35,12 +35,13 @@ from fleet.runs.facts import check_launchable
 from fleet.runs.launch_kit import LaunchKit
 from fleet.runs.launch_site import LaunchSite
 from fleet.runs.layout import AgentPaths, append_marker, write_files
+from fleet.runs.no_agent import NoSuchAgent
 from fleet.runs.preamble import prompted, with_peers_file
 from fleet.runs.reading import Launched, RunOutput, RunReading
 from fleet.runs.resuming import resumed_plan
+from fleet.runs.run_tokens import RunTokens
 from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git.git_probe import GitProbe
-from fleet.schema import no_agent_words
 from fleet.sessions.hooks import SessionHooks
 from fleet.transcript.logtail import size_of
 from fleet.transcript.story import Outcome
@@ -58,26 +59,6 @@ class Ending:
     reason: str
     by_operator: bool
     outcome: Outcome = Outcome.STOPPED
-
-
-def unknown_agent(name: str, known: Iterable[str]) -> str:
-    """Why ``name`` names no agent (:func:`fleet.schema.no_agent_words`)."""
-    return no_agent_words(name, list(known))
-
-
-class NoSuchAgent:
-    """Why ``name`` names no agent, worked out when it is shown: a spawn of a new agent
-    asks for its settings first and never shows why there are none, and the closest of
-    a thousand names is not worth a spawn's time."""
-
-    __slots__ = ("_known", "_name")
-
-    def __init__(self, name: str, known: Iterable[str]) -> None:
-        self._name = name
-        self._known = known
-
-    def __str__(self) -> str:
-        return unknown_agent(self._name, self._known)
 
 
 class RunKeeper:
@@ -102,6 +83,7 @@ class RunKeeper:
         self._caps = kit.run_caps
         self._repos = kit.repos
         self._publish_tokens = kit.publish_tokens
+        self.tokens = RunTokens(kit.heartbeats, kit.publish_tokens, runs)  # one per run
         self._preamble = kit.preamble
         self._runtimes = kit.runtimes
         self._backends = dict(kit.backends)
@@ -190,25 +172,26 @@ class RunKeeper:
         count;
         ``asked``: what the launch asks of a new line, on a repository; ``resume``: the
         prompt continues the agent's last session where it can (:mod:`fleet.runs.resuming`)."""
-        spec = task_spec(spec, self._clock.now(), continues=continues)
-        spec = await self._site.place(spec)
-        remote = spec.host != LOCAL_HOST
-        if asked is not None and asked.review_of is not None:  # a read-only checkout
-            spec = await review_spec(self._repos, spec, asked.review_of)
-            return await self._launch(spec, remote, reason, plan, origin, continues)
-        if spec.repo is None:
-            plan = plan or await resumed_plan(self._runtimes, self.contexts, spec, resume)
-            return await self._launch(spec, remote, reason, plan, origin, continues)
-        prepared = await workdir_of(self._repos, spec, asked)  # its line's, made if need be
-        spec = prepared.spec
-        try:
-            plan = plan or await resumed_plan(self._runtimes, self.contexts, spec, resume)
-            return await self._launch(
-                spec, remote, reason, plan, origin, continues, prepared.setup, prepared.head
-            )
-        finally:  # the line is the verbs' again (merge, discard) once the run is, or is not
-            if self._repos is not None:
-                self._repos.launched(spec.name)
+        async with self.tokens.launching(spec.name):  # a launch that fails: its token too
+            spec = task_spec(spec, self._clock.now(), continues=continues)
+            spec = await self._site.place(spec)
+            remote = spec.host != LOCAL_HOST
+            if asked is not None and asked.review_of is not None:  # a read-only checkout
+                spec = await review_spec(self._repos, spec, asked.review_of)
+                return await self._launch(spec, remote, reason, plan, origin, continues)
+            if spec.repo is None:
+                plan = plan or await resumed_plan(self._runtimes, self.contexts, spec, resume)
+                return await self._launch(spec, remote, reason, plan, origin, continues)
+            prepared = await workdir_of(self._repos, spec, asked)  # its line's, made if need be
+            spec = prepared.spec
+            try:
+                plan = plan or await resumed_plan(self._runtimes, self.contexts, spec, resume)
+                return await self._launch(
+                    spec, remote, reason, plan, origin, continues, prepared.setup, prepared.head
+                )
+            finally:  # the line is the verbs' again (merge, discard) once the run is, or not
+                if self._repos is not None:
+                    self._repos.launched(spec.name)
 
     async def _launch(
         self,
@@ -361,6 +344,7 @@ class RunKeeper:
                 await self._agents.set_state(
                     record.name, AgentState.FAILED, "was starting when Fleetwarden stopped"
                 )
+        await self.tokens.sweep()  # only the runs going on keep their tokens
 
     async def stop_watching(self) -> None:
         """Cancel the watchers; the processes they watched keep running."""
@@ -414,6 +398,7 @@ class RunKeeper:
         ``ending`` says. Operators hear of it unless they asked for it themselves.
         ``desired`` is left alone: the restart policy decides what follows an end."""
         await self._runs.end_run(run.id, info)
+        await self.tokens.over(name)  # its token: refused at every door from now on
         await self._budgets.remove_freeze(name)  # what it paused has ended with the run
         await self._site.release(name, run.host)
         if self._repos is not None:  # before its state says it ended: verbs wait for this
@@ -422,6 +407,7 @@ class RunKeeper:
                 await self._repos.review_over(name)
             except Exception:
                 log.exception("could not keep what %s's run %s left on its branch", name, run.id)
+        await self.tokens.over(name)  # the one its end was pushed with, on a host, too
         if ending is not None:
             state, reason = ending.state, f"{ending.reason} ({info.reason})"
         else:

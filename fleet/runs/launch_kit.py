@@ -10,7 +10,7 @@ metering: no provider URLs, accounts or caps)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -80,11 +80,16 @@ class FleetSettings:
 
 
 class HeartbeatIssuer(Protocol):
-    """Hands each agent the URL and token it proves it is alive with."""
+    """Hands each agent the URL and token it proves it is alive with (and reaches its
+    doors with): a token of its run, revoked when the run ends."""
 
     def url_for(self, agent: str) -> str: ...
 
     def token_for(self, agent: str) -> str: ...
+
+    def revoke(self, agent: str) -> bool: ...
+
+    def keep_only(self, agents: Iterable[str]) -> Sequence[str]: ...
 
 
 class AccountAssigner(Protocol):

@@ -30,10 +30,19 @@ line repo over smart HTTP, the token as the Basic password (:mod:`fleet.repos.do
 operator (:mod:`fleet.sessions.hook_asks`): the reply, once decided, is the hook's JSON
 answer. Without an ``on_ask`` callback every ask is answered no, at once.
 
+A token lives as long as its agent's run: issued for the launch (a new one when the agent
+holds none), revoked when the run ends (:class:`~fleet.runs.keeper.RunKeeper`), and at
+start every token of an agent whose run is over is revoked, so a token a run leaked is
+refused afterwards at every door on the endpoint — the beats, the asks, the git door, the
+forge door, the peer door and any door mounted later, which all check a token through
+:meth:`~fleet.connections.loopback.AgentSecrets.matches`.
+
 Tokens and the port persist in ``<state_dir>/heartbeat.json`` (mode 0600, replaced
-atomically): ``{"version": 1, "port": 41234, "tokens": {"coder-1": "..."}}``. A restarted
-Fleetwarden binds the same port again and accepts the same tokens, so agents that kept
-running keep their URL. Tokens are secrets: they are never logged.
+atomically): ``{"version": 1, "port": 41234, "tokens": {"coder-1": "..."}}`` (and an agent's
+last tokens revoked under ``retired``: still redacted, a beat with one refused as a run's
+that is over). A restarted Fleetwarden binds the same port again and accepts the tokens of
+the runs still going, so agents that kept running keep their URL and their token. Tokens
+are secrets: they are never logged.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -110,7 +119,7 @@ def parse_beat(body: bytes) -> BeatKind | None:
 
 class Door(Protocol):
     """Another door on the endpoint (the forge door): routes checked against the agents'
-    heartbeat tokens."""
+    heartbeat tokens, with ``secrets.matches`` — which refuses a token whose run is over."""
 
     def mount(self, app: web.Application, secrets: AgentSecrets) -> None: ...
 
@@ -228,18 +237,27 @@ class HeartbeatServer:
         return f"http://{HOST}:{self.port}/heartbeat/{agent_name(agent)}"
 
     def token_for(self, agent: str) -> str:
-        """``agent``'s token: the one it already has, or a new one, saved before it is given."""
+        """The token of ``agent``'s run: the one its run (or its launch under way) has, or a
+        new one — a run that ended took its token with it — saved before it is given."""
         name = self._loaded(agent)
         if self._secrets.get(name) is None:
             self._warned.discard(name)
         return self._secrets.issue(name)
 
     def revoke(self, agent: str) -> bool:
-        """Forget ``agent``'s token, so its beats are refused; whether it had one."""
+        """Forget ``agent``'s token (its run ended), so every door refuses it from now on;
+        whether it had one."""
         return self._secrets.revoke(self._loaded(agent))
 
+    def keep_only(self, agents: Iterable[str]) -> list[AgentName]:
+        """Revoke the token of every agent but ``agents`` (those whose runs go on); the
+        agents whose tokens were revoked."""
+        if self._state is HeartbeatState.NEW:
+            raise RuntimeError("HeartbeatServer tokens are loaded by start(); call it first")
+        return self._secrets.keep_only(agents)
+
     def known_secrets(self) -> list[Secret]:
-        """Every agent's token, for the redactor."""
+        """Every agent's token, and its last ones revoked, for the redactor."""
         return [Secret(token, "heartbeat token") for token in self._secrets.values()]
 
     @property
@@ -280,12 +298,7 @@ class HeartbeatServer:
         if agent is None:
             agent = self._secrets.matches(raw_name, request.headers.get(TOKEN_HEADER))
         if agent is None:
-            named_agent = AgentName(raw_name) if is_agent_name(raw_name) else None
-            known = named_agent is not None and self._secrets.knows(named_agent)
-            # Only a name Fleetwarden gave out is logged: any other is the sender's text.
-            named = named_agent if known and named_agent is not None else _UNKNOWN
-            why = "wrong token" if known else "unknown agent"
-            self._warn_once(named, "refused a heartbeat for %s: %s", why)
+            self._refused(raw_name, request.headers.get(TOKEN_HEADER))
             return web.Response(status=403)
         asking = request.path.startswith("/ask/")
         cap = MAX_ASK if asking else MAX_BODY
@@ -310,6 +323,18 @@ class HeartbeatServer:
             return web.Response(status=500)
         self._warned.discard(agent)  # a later problem is worth a new warning
         return web.Response(status=204)
+
+    def _refused(self, raw_name: str, given: str | None) -> None:
+        """Log (once per agent) why a beat's token was refused."""
+        named_agent = AgentName(raw_name) if is_agent_name(raw_name) else None
+        stale = named_agent is not None and self._secrets.revoked(named_agent, given)
+        known = named_agent is not None and self._secrets.knows(named_agent)
+        # Only a name Fleetwarden gave out is logged: any other is the sender's text.
+        named = named_agent if (known or stale) and named_agent is not None else _UNKNOWN
+        why = "wrong token" if known else "unknown agent"
+        if stale:
+            why = "the token of a run that is over (revoked when it ended)"
+        self._warn_once(named, "refused a heartbeat for %s: %s", why)
 
     async def _ask(self, agent: AgentName, body: bytes) -> web.StreamResponse:
         """Answer a permission hook's ask once it is decided (400: not an ask)."""

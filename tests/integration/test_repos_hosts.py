@@ -8,8 +8,9 @@ forwards; its push of its own branch is taken through that forward, its push to 
 refused with the hook's words; what it left uncommitted is committed and pushed to its
 branch at the run's end, on the host, past the ``index.lock`` it left as a git killed
 mid-commit would; nothing reaches the upstream, and the upstream's
-token is nowhere on the host nor in the agent's sight. ``discard`` removes the checkout
-there."""
+token is nowhere on the host nor in the agent's sight. A second run on the kept checkout
+pushes through its ``origin``, pointed at the door with the new run's token. ``discard``
+removes the checkout there."""
 
 from __future__ import annotations
 
@@ -167,6 +168,14 @@ def _on_host(tmp_path: Path, host: SshServer, upstream: GitUpstream, keep: bool 
         assert "refs/heads/fw/rogue/1" not in upstream.branches("app")
         assert token_anywhere(TOKEN, state_path, tmp_path / "state") == []
         assert TOKEN not in said()
+        # A second run on the kept checkout: its origin names the door with the new run's
+        # token (the first run's was revoked as it ended), and its push is taken.
+        bot.command("spawn rogue", r"rogue", timeout=WAIT)
+        assert wait_until(lambda: said().count("done=yes") == 2, timeout=120), said()
+        second = said().split("done=yes")[1]
+        assert "own=taken" in second and "main=refused" in second, second
+        assert _host_git(checkout, "config", "remote.origin.url") != origin
+        bot.expect(r"Branch\W* fw/rogue/1 of \W*app\W*: [^\n]*", timeout=120)
         if not keep:
             bot.command("discard rogue", r"(?i)yes|discard", timeout=WAIT)
             if "yes" in bot.output_since_command.lower():

@@ -176,7 +176,8 @@ async def test_the_standby_carries_on_an_agent_on_a_host(
     """An agent on box2, started by the active one, outlives its kill -9: the standby takes
     over, forwards box2's same host-local ports again (the agent keeps its URLs: its
     heartbeats arrive again, through its locked sandbox's doors), reattaches it — one
-    process, never a second launch — and stops it on command."""
+    process, never a second launch — and stops it on command, which revokes its token in
+    the ledger too."""
     fake, start = pair
     host, _ = ssh_hosts
     known = tmp_path / "known_hosts"
@@ -208,10 +209,71 @@ async def test_the_standby_carries_on_an_agent_on_a_host(
     answer = answers_to(fake, asked)[0].content
     assert "far" in answer and "box2" in answer and "running" in answer, answer
     assert _stubs_of(host.user) == agents  # reattached: the same one process
+    assert _token_digests(postgres_dsn, "far") == 1  # its run's token, still accepted
     await ask_once(fake, "!stop far")
     await eventually(lambda: not _stubs_of(host.user))
+    # Its run is over: its token revoked, the ledger's copy with it (no orchestrator of it
+    # accepts that token again).
+    await eventually(lambda: _token_digests(postgres_dsn, "far") == 0)
     code, err = await asyncio.to_thread(second.end)
     assert code == 0, err
+
+
+async def test_an_orchestrator_back_after_its_standby_restarted_an_agent_takes_its_new_token(
+    tmp_path: Path,
+    pair: tuple[FakeDiscord, Start],
+    postgres_dsn: str,
+    ssh_hosts: tuple[SshServer, SshServer],
+) -> None:
+    """The active one launches an agent on a host and is killed; the standby takes over and
+    restarts it (a new run, a new token) and is killed in turn; the first, started again on
+    its own state dir, drops the token it kept of the run before — never putting it back in
+    the ledger over the new one — and takes the new run's heartbeats."""
+    fake, start = pair
+    host, _ = ssh_hosts
+    known = tmp_path / "known_hosts"
+    known.write_text(host.known_hosts_line() + "\n")
+    state_dir, _where = host.state_dir("fw-standby-back")
+    extra = (
+        "hosts:\n"
+        f"  - {{name: box2, ssh: '{host.ssh_target}', key_file: '{host.client_key}',"
+        f" known_hosts: '{known}', state_dir: {state_dir}}}\n"
+        "agents:\n"
+        "  - {name: far, runtime: stub, backend: tmux, host: box2, egress_allow: []}\n"
+    )
+    first = start("a", extra)
+    await eventually(lambda: first.said("active:") and first.said("host box2 connected"))
+    await eventually(lambda: fake.connected)
+    await fake.post_user_message(fake.control_channel_id, "ann", "!spawn far")
+    agents = await eventually(lambda: _stubs_of(host.user))
+    second = start("b", extra)
+    await eventually(lambda: second.said("standby:"))
+    first.proc.kill()
+    await asyncio.to_thread(first.end)
+    await eventually(lambda: second.said("active:") and fake.connected, within=TAKEOVER + 5)
+    await eventually(lambda: second.said("host box2 connected"))
+    await ask_once(fake, "!restart far")
+    await eventually(lambda: (pids := _stubs_of(host.user)) and pids != agents)
+
+    again = Orchestrator(fake, first.workdir)  # the first one's state dir, its old token
+    try:
+        await eventually(lambda: again.said("standby:") or _actives(again) > 1)
+        second.proc.kill()
+        killed = time.time()
+        await eventually(lambda: _actives(again) > 1 and fake.connected, within=TAKEOVER + 5)
+        assert await eventually(lambda: _beat_after(postgres_dsn, "far", killed), within=30)
+        assert _token_digests(postgres_dsn, "far") == 1
+        await ask_once(fake, "!stop far")
+        await eventually(lambda: not _stubs_of(host.user))
+        await eventually(lambda: _token_digests(postgres_dsn, "far") == 0)
+    finally:
+        code, err = await asyncio.to_thread(again.end)
+    assert code == 0, err
+
+
+def _actives(orchestrator: Orchestrator) -> int:
+    """How many times the log of ``orchestrator``'s state dir says it became active."""
+    return orchestrator.log.read_text().count("active:") if orchestrator.log.exists() else 0
 
 
 def _stubs_of(user: str) -> list[int]:
@@ -222,6 +284,18 @@ def _stubs_of(user: str) -> list[int]:
 
 def _forward_ports(state_dir: Path) -> dict[str, int]:
     return dict(json.loads((state_dir / "forwards.json").read_text()))
+
+
+def _token_digests(dsn: str, agent: str) -> int:
+    """How many heartbeat tokens of ``agent`` the ledger shares between orchestrators."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM agent_token_digests WHERE agent = %s AND purpose = %s",
+            (agent, "heartbeat"),
+        ).fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def _beat_after(dsn: str, agent: str, after: float) -> bool:

@@ -12,7 +12,9 @@ own git runs it; Fleetwarden's git in the checkout never runs a hook). A line wh
 is made again (it was lost) gets its branch from its door repo. Gitignored files the
 repository's config names (``copy``) are copied in from the operator's directory, symlinks
 as symlinks. Everything here happens before the agent has the directory: afterwards, git
-there runs only in :mod:`fleet.repos.line.lane_git`.
+there runs only in :mod:`fleet.repos.line.lane_git` — as when a kept checkout's ``origin`` is
+pointed at the door with its next run's token (:func:`repoint`: a token lives as long as
+its run).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from typing import Final
 
 from fleet.private_files import private_dir
 from fleet.repos import git as g
+from fleet.repos.desk import RepoError
 from fleet.repos.hook.policy import Identity
+from fleet.repos.line.lane_git import LaneGit, LaneGitFailed
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,24 @@ async def make_checkout(
             await asyncio.to_thread(remove_tree, dest)
     await clone_base(mirror, dest, base_ref)
     await _cut(dest, *cut)
+
+
+async def repoint(lane: LaneGit, checkout: Path, origin_url: str) -> None:
+    """Point the kept ``checkout``'s ``origin`` at ``origin_url``: the git door with the new
+    run's token (the last run's was revoked with it). The agent wrote the checkout, so git
+    runs there in its sandbox, as its owner; without bubblewrap (no agent is sandboxed, nor
+    runs as another user) as Fleetwarden's. :class:`RepoError` saying why it could not."""
+    args = ["config", "remote.origin.url", origin_url]
+    try:
+        if lane.usable:
+            await lane.run(checkout, args)
+        else:
+            await g.git(checkout, args)
+    except (LaneGitFailed, g.GitFailed) as exc:
+        raise RepoError(
+            f"the checkout {checkout} could not be pointed at this run's git door ({exc}): "
+            "`discard` its branch, or spawn with --fresh"
+        ) from None
 
 
 async def _cut(

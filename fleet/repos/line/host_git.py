@@ -28,6 +28,9 @@ JSON object: ``head``, ``committed``, ``accepted``, ``words`` (git's error outpu
 refused), ``unlocked`` (the lock files removed), ``left`` (what bears a lock's name and was
 not removed, by name) and ``git_err`` (the checkout's git's error output when it failed).
 Without bubblewrap or git there nothing runs in the checkout.
+
+:data:`REPOINT` points a kept checkout's ``origin`` at the git door with its next run's token
+(the run before took its own with it), git run there as :data:`HARVEST` runs it.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ if d.get("coauthor"):
 print("ok")
 """
 
-HARVEST: Final = r"""
+_IN_CHECKOUT: Final = r"""
 import json, os, re, shutil, stat, subprocess, sys, tempfile
 d = json.load(sys.stdin)
 path, env = d["dir"], d["env"]
@@ -111,7 +114,7 @@ git = shutil.which("git", path=SYSTEM)
 bwrap = shutil.which("bwrap", path=SYSTEM)
 if git is None or bwrap is None:
     done(words="git cannot run in a sandbox on the host (bubblewrap or git is missing "
-         "there): nothing was committed")
+         "there): " + d["unsandboxed"])
 if os.path.islink(path) or not os.path.isdir(path):
     done(words="the checkout is gone")
 help_text = subprocess.run([bwrap, "--help"], capture_output=True, text=True).stdout
@@ -213,6 +216,13 @@ def unlock():
         os.close(fd)
         os.close(top)
 
+"""
+"""What runs git in a checkout on a host, sandboxed as the agent (``run``); its data names
+``unsandboxed``, what is said of the work when that cannot be done."""
+
+HARVEST: Final = (
+    _IN_CHECKOUT
+    + r"""
 fork, branch = d["fork"], d["branch"]
 unlock()
 try:
@@ -278,3 +288,15 @@ try:
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 """
+)
+
+REPOINT: Final = (
+    _IN_CHECKOUT
+    + r"""
+try:
+    run(["config", "remote.origin.url", d["url"]])
+except Failed as exc:
+    done(words=str(exc), git_err=exc.err)
+done(accepted=True)
+"""
+)

@@ -6,9 +6,10 @@ An agent placed on a host works there, so its line's checkout is there too, at
 which every sandbox there hides from the others (:mod:`fleet.hosts.workdirs`). The line
 itself — its door repo, its branch — stays here, as for a local run. The checkout is
 fetched by git there from the git door on the heartbeat endpoint, reached on the port the
-link forwards to it (:meth:`fleet.hosts.place.HostPlace.url`), with the agent's own
-heartbeat token: what the door serves is this machine's mirror and the line's branch, and
-the upstream's credential never leaves this machine. ``origin`` is that URL, so the agent's
+link forwards to it (:meth:`fleet.hosts.place.HostPlace.url`), with the token of the
+agent's run (a kept checkout's ``origin`` is pointed at each new run's): what the door
+serves is this machine's mirror and the line's branch, and the upstream's credential never
+leaves this machine. ``origin`` is that URL, so the agent's
 pushes go through the door and its hook, as a local agent's do.
 
 At a run's end what it left is committed and pushed to the door by git there, sandboxed as
@@ -38,7 +39,7 @@ from fleet.repos.hook.policy import Identity, agent_identity
 from fleet.repos.line.checkouts import CO_AUTHOR_HOOK
 from fleet.repos.line.git_locks import MAX_ENTRIES, locked_words
 from fleet.repos.line.harvest import Harvested, _remote_words
-from fleet.repos.line.host_git import CHECKOUT, HARVEST
+from fleet.repos.line.host_git import CHECKOUT, HARVEST, REPOINT
 from fleet.repos.line.lane_git import _STAGER
 from fleet.sandbox.git.git_probe import SAFE_CONFIG, git_env
 
@@ -113,17 +114,50 @@ class HostCheckouts:
         co_author: str | None = None,
     ) -> None:
         """``line``'s checkout on its host, made again from its branch if it was lost (its
-        committer ``identity``, the line's; by default Fleetwarden's for the agent)."""
-        if not await self.exists(line.host, line.checkout):
-            log.warning("the checkout of %s on %s was gone: made again", line.branch, line.host)
-            await self.make(
-                line.host,
-                line.checkout,
-                url=url,
-                base_ref=line.base_ref,
-                branch=line.branch,
-                identity=identity or agent_identity(line.agent, line.host),
-                co_author=co_author,
+        committer ``identity``, the line's; by default Fleetwarden's for the agent); one
+        kept has its ``origin`` pointed at ``url``, the door with the new run's token."""
+        if await self.exists(line.host, line.checkout):
+            await self._repoint(line, url)
+            return
+        log.warning("the checkout of %s on %s was gone: made again", line.branch, line.host)
+        await self.make(
+            line.host,
+            line.checkout,
+            url=url,
+            base_ref=line.base_ref,
+            branch=line.branch,
+            identity=identity or agent_identity(line.agent, line.host),
+            co_author=co_author,
+        )
+
+    async def _repoint(self, line: LineRecord, url: str) -> None:
+        """Point the kept checkout's ``origin`` at the door's ``url`` (local form), git run
+        there sandboxed as the agent, as a harvest runs it."""
+        link, place = self._up(line.host)
+        door = self.door_url(line.host, url)
+        try:
+            uids = await read_uids(await link.sftp(), place) if place.root else {}
+        except (HostError, OSError) as exc:
+            raise RepoError(f"host {line.host}: the agents' uids cannot be read: {exc}") from None
+        env = git_env()
+        env.pop("GIT_OPTIONAL_LOCKS", None)  # this git writes: it takes its locks
+        data = {
+            "dir": line.checkout,
+            "url": door,
+            "env": env,
+            "safe": list(SAFE_CONFIG),
+            "uid": uids.get(line.agent),
+            "stager": _STAGER,
+            "shim": posixpath.dirname(place.bundled(SHIM)),
+            "unsandboxed": "its origin still names the last run's token",
+        }
+        done = await self._run(link, [*PYTHON, REPOINT], input=json.dumps(data), timeout=120.0)
+        got = _answer(done) if done.ok else None
+        if got is None or got.get("accepted") is not True:
+            said = str(got.get("words") or "") if got is not None else failure(line.host, done)
+            raise RepoError(
+                f"the checkout on host {line.host} could not be pointed at this run's git "
+                f"door: {_scrub(said, door)}; `discard` its branch, or spawn with --fresh"
             )
 
     async def make(
@@ -198,6 +232,7 @@ class HostCheckouts:
             "stager": _STAGER,
             "shim": posixpath.dirname(place.bundled(SHIM)),
             "max_entries": MAX_ENTRIES,
+            "unsandboxed": "nothing was committed",
         }
         try:
             done = await self._run(

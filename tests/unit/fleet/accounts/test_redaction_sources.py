@@ -26,7 +26,8 @@ async def _nowhere(events: object) -> None:
 
 
 async def test_heartbeat_tokens_are_known_as_soon_as_issued(tmp_path: Path) -> None:
-    """A token issued after the redactor was made is redacted; a revoked one is forgotten."""
+    """A token issued after the redactor was made is redacted; a revoked one (its run over)
+    still is — its old run's output may show it — for the agent's last four runs."""
     server = HeartbeatServer(tmp_path, lambda agent, kind: _nowhere(None))
     await server.start()
     try:
@@ -35,7 +36,13 @@ async def test_heartbeat_tokens_are_known_as_soon_as_issued(tmp_path: Path) -> N
         assert server.known_secrets() == [Secret(token, "heartbeat token")]
         assert redactor.redact(f"T={token}") == "T=[redacted: heartbeat token]"
         server.revoke("c1")
-        assert server.known_secrets() == []
+        assert server.known_secrets() == [Secret(token, "heartbeat token")]
+        assert redactor.redact(f"T={token}") == "T=[redacted: heartbeat token]"
+        for _ in range(4):  # four more runs: the first one's token is let go
+            server.token_for("c1")
+            server.revoke("c1")
+        assert Secret(token, "heartbeat token") not in server.known_secrets()
+        assert len(server.known_secrets()) == 4
     finally:
         await server.stop()
 

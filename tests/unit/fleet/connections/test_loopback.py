@@ -123,6 +123,65 @@ def test_revoke_forgets_the_token_on_disk_too(path: Path) -> None:
     assert reloaded.issue("coder-1") != old
 
 
+def test_keep_only_revokes_every_other_token_here_and_adopted(path: Path) -> None:
+    """keep_only() forgets the tokens (and adopted digests) of every agent it is not given,
+    on disk too, and tells the ledger each is gone; those it keeps still match."""
+    secrets = AgentSecrets(path, "heartbeat")
+    going, over = secrets.issue("going"), secrets.issue("over")
+    secrets.adopt({"elsewhere": loopback.token_digest("far-token")})
+    secrets.changes()  # what was published before
+    assert secrets.keep_only(["going"]) == [AgentName("elsewhere"), AgentName("over")]
+    assert secrets.matches("going", going) == "going"
+    assert secrets.matches("over", over) is None
+    assert secrets.matches("elsewhere", "far-token") is None
+    assert saved(path)["tokens"] == {"going": going}  # type: ignore[index]
+    assert sorted(secrets.changes()) == [("elsewhere", None), ("over", None)]
+    assert secrets.keep_only(["going"]) == []  # nothing left to revoke: the file untouched
+
+
+def test_a_revoked_token_is_retired_never_matched_and_kept_across_a_reload(path: Path) -> None:
+    """A revoked token matches no more, but is kept (the last four per agent) under
+    ``retired``: still given to the redactor and known as revoked, after a reload too."""
+    secrets = AgentSecrets(path, "heartbeat")
+    old = secrets.issue("coder-1")
+    secrets.revoke("coder-1")
+    new = secrets.issue("coder-1")
+    assert saved(path) == {
+        "version": 1,
+        "port": None,
+        "tokens": {"coder-1": new},
+        "retired": {"coder-1": [old]},
+    }
+    again = AgentSecrets(path, "heartbeat")
+    again.load()
+    assert again.matches("coder-1", old) is None and again.matches("coder-1", new) == "coder-1"
+    assert again.revoked(AgentName("coder-1"), old) is True
+    assert again.revoked(AgentName("coder-1"), new) is False
+    assert sorted(again.values()) == sorted([old, new])
+    for _ in range(4):
+        again.revoke("coder-1")
+        again.issue("coder-1")
+    assert again.revoked(AgentName("coder-1"), old) is False  # past the last four
+    assert len(saved(path)["retired"]["coder-1"]) == 4  # type: ignore[index]
+
+
+def test_defer_drops_the_tokens_the_ledger_holds_newer_ones_of(path: Path) -> None:
+    """defer() forgets a token whose agent the ledger holds another digest of (a newer run
+    another orchestrator started), on disk too, and keeps those it agrees with or lacks."""
+    secrets = AgentSecrets(path, "heartbeat")
+    same, older, alone = secrets.issue("same"), secrets.issue("older"), secrets.issue("alone")
+    ledger = {
+        "same": loopback.token_digest(same),
+        "older": loopback.token_digest("a newer run's token"),
+    }
+    assert secrets.defer(ledger) == [AgentName("older")]
+    assert saved(path)["tokens"] == {"alone": alone, "same": same}  # type: ignore[index]
+    assert secrets.matches("older", older) is None
+    secrets.adopt(ledger)
+    assert secrets.matches("older", "a newer run's token") == "older"
+    assert secrets.defer(ledger) == []
+
+
 def test_issue_refuses_an_invalid_agent_name_and_saves_nothing(path: Path) -> None:
     """Names that could not be agents get no token and no file."""
     secrets = AgentSecrets(path, "metering")

@@ -123,6 +123,29 @@ async def test_wrong_token_or_unknown_agent_is_forbidden(
     assert token not in caplog.text and other not in caplog.text
 
 
+async def test_a_revoked_token_is_refused_saying_its_run_is_over(
+    server: HeartbeatServer,
+    beats: Beats,
+    http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A token revoked (its run ended) gets 403, and the one warning names the agent and
+    says its run is over — also once the agent holds its next run's token, which is new."""
+    caplog.set_level(logging.WARNING, logger="fleet.watchdog.heartbeat")
+    url, old = server.url_for(AGENT), server.token_for(AGENT)
+    assert server.revoke(AGENT) is True
+    assert await post(http, url, old) == (403, b"")
+    new = server.token_for(AGENT)
+    assert new != old
+    assert await post(http, url, new) == (204, b"")
+    assert await post(http, url, old) == (403, b"")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    said = f"refused a heartbeat for {AGENT}: the token of a run that is over"
+    assert sum(message.startswith(said) for message in warnings) == 2, warnings
+    assert old not in caplog.text and new not in caplog.text
+    assert beats.seen == [(AGENT, "beat")]
+
+
 async def test_oversize_body_is_refused(
     server: HeartbeatServer, beats: Beats, http: aiohttp.ClientSession
 ) -> None:
