@@ -333,8 +333,10 @@ def test_a_title_stored_before_a_reload_named_its_secret_is_redacted_then(
         assert "DEPLOY_TOKEN not set here" in early.stderr
         bot.command("roster reload", r"Roster reloaded — added: teller")
         assert wait_until(
-            lambda: rows(tmp_path, "SELECT title, redacted FROM tasks")
-            == [(f"Use {LABEL} for deploys", 1)],
+            lambda: (
+                rows(tmp_path, "SELECT title, redacted FROM tasks")
+                == [(f"Use {LABEL} for deploys", 1)]
+            ),
             timeout=30,
         )
         assert bot.close() == 0, bot.stderr
@@ -360,3 +362,37 @@ def test_a_title_stored_before_a_reload_named_its_secret_is_redacted_then(
     assert stored == [(stored[0][0], f"Use {LABEL} for deploys", 1, '["DEPLOY_TOKEN"]')]
     assert SECRET[:16] not in str(stored[0][0])
     assert rows(tmp_path, "SELECT title, redacted FROM missions") == [(f"Keys {LABEL}", 1)]
+
+
+def test_a_title_stored_before_a_restart_named_its_secret_is_redacted_at_the_start(
+    tmp_path: Path,
+) -> None:
+    """A title marked under a config that named no secret is withheld by an export without
+    the variable once the config names it, and redacted in the ledger at the next start."""
+    config = write_config(tmp_path, teller=False)
+    bot = run_bot(tmp_path, config)
+    try:
+        bot.command(f"task new Use {SECRET} for deploys", r"Task #1 \S+ made")
+        assert bot.close() == 0, bot.stderr
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+    write_config(tmp_path)  # the config names DEPLOY_TOKEN now (teller's secret_env)
+    out = tmp_path / "docs"
+    held = export(tmp_path, config, out)
+    assert held.returncode == 0, held
+    assert SECRET not in (out / "TASKS.md").read_text()
+    assert "the words of task #1 are written as [withheld" in held.stderr
+    again = run_bot(tmp_path, config)  # its start redacts the row of the secret named now
+    try:
+        again.command("task 1", r"Use \[redacted: DEPLOY_TOKEN\] for deploys")
+        assert again.close() == 0, again.stderr
+    finally:
+        if again.proc.poll() is None:
+            again.kill()
+    assert rows(tmp_path, "SELECT title, redacted, redacted_for FROM tasks") == [
+        (f"Use {LABEL} for deploys", 1, '["DEPLOY_TOKEN"]')
+    ]  # fmt: skip
+    after = export(tmp_path, config, out)
+    assert after.returncode == 0 and after.stderr == "", after
+    assert "Use \\[redacted: DEPLOY\\_TOKEN\\] for deploys" in (out / "TASKS.md").read_text()

@@ -31,7 +31,7 @@ from fleet.ledger.records.tasks import (
     TaskState,
 )
 from fleet.ledger.stores.work.marks import KEPT, STALE, Marking, Redact, names_of, names_text
-from fleet.ledger.stores.work.task_names import free_name, name_from
+from fleet.ledger.stores.work.task_names import free_name, holds_what_went, name_from
 
 __all__ = ["Redact", "TasksStore"]
 
@@ -369,7 +369,7 @@ class TasksStore(Store):
         async with self._transaction(f"redact the words of {len(rows)} stored tasks") as conn:
             for row in rows:
                 name, title = str(row["name"]), clean(str(row["title"]))
-                if clean(name) != name:
+                if clean(name) != name or holds_what_went(name, str(row["title"]), title):
                     name = await free_name(conn, name_from(title))
                 await conn.execute(
                     "UPDATE tasks SET name = ?, title = ?, body = ?, why = ?, source_ref = ?,"

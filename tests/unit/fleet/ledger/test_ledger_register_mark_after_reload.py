@@ -16,7 +16,8 @@ LABEL = "[redacted: NEW_AGENT_KEY]"
 
 async def test_a_new_secret_name_redacts_an_old_marked_title(ledger: Ledger) -> None:
     """Redacted and marked with no secret named; a reload names NEW_AGENT_KEY: the sweep
-    redacts the stored title and marks it for that name."""
+    redacts the stored title, marks it for that name, and makes its name anew (the old one,
+    made from the title, held parts of the value)."""
     before = Redactor([EnvSecrets([], ENV)])
     ledger.tasks.redact_with(before.redact, names=[], whole=True)  # every secret named then: none
     task = await ledger.tasks.add_task(NewTask(f"Use {VALUE} for deploys", "chat", "op"), PROJECTED)
@@ -29,6 +30,7 @@ async def test_a_new_secret_name_redacts_an_old_marked_title(ledger: Ledger) -> 
     assert VALUE not in stored.title or not stored.redacted, stored.title
     assert stored.title == f"Use {LABEL} for deploys" and stored.redacted
     assert stored.redacted_for == {"NEW_AGENT_KEY"}
+    assert task.name == "use-sk-live" and stored.name == "use-redacted-new-agent"  # made anew
 
 
 async def test_a_mark_covers_only_the_names_it_was_made_for(ledger: Ledger) -> None:
