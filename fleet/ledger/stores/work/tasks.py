@@ -111,9 +111,6 @@ class TasksStore(Store):
         (else it is left unmarked, for a reader to withhold)."""
         self._marking = Marking(redact, whole, names_text(names))
 
-    def _clean(self, text: str) -> str:
-        return self._marking.clean(text)
-
     async def add_task(
         self, new: NewTask, projection: Projection, after: Sequence[int] = ()
     ) -> TaskRecord:
@@ -121,7 +118,8 @@ class TasksStore(Store):
         ``new.name`` or one made from its title, with ``-2``, ``-3``… when taken."""
         at = self._epoch(None)
         tokens, usd = projection.tokens, projection.usd
-        title, clean = self._clean(new.title), self._clean
+        marking = self._marking  # one redactor and mark for the row, whatever reloads meanwhile
+        title, clean = marking.clean(new.title), marking.clean
         # A name holding a secret is made from the redacted title instead.
         base = new.name if new.name and clean(new.name) == new.name else name_from(title)
         async with self._transaction("record a task") as conn:
@@ -139,7 +137,7 @@ class TasksStore(Store):
                  projection.basis, ",".join(str(i) for i in projection.tasks),
                  None if tokens is None else tokens[0], None if tokens is None else tokens[1],
                  None if usd is None else usd[0], None if usd is None else usd[1],
-                 self._marking.vouched, self._marking.names),
+                 marking.vouched, marking.names),
             )  # fmt: skip
             for other in dict.fromkeys(after):
                 await conn.execute(
