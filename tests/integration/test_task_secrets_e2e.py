@@ -11,7 +11,10 @@ redacted what it stores (its row unmarked) is withheld by that command, said on 
 error with the fix; with the variable set it is redacted there; a Fleetwarden started
 without the variable marks no row, and the next start with it redacts them in the ledger.
 An agent ``roster reload`` adds with a ``secret_env`` the started config never named is
-redacted as one named at start: the reload teaches the redactor its variables."""
+redacted as one named at start: the reload teaches the redactor its variables. A value in
+a title stored before any config named it (the row marked for the secrets named then) is
+redacted in the ledger by the reload or the start that names it, and withheld by the export
+until then."""
 
 from __future__ import annotations
 
