@@ -56,7 +56,7 @@ from bot.app.phases.forge_work import Forged, serve_webhooks_alone, start_forges
 from bot.app.phases.heartbeats import start_heartbeats
 from bot.app.phases.hosts import AppHosts
 from bot.app.phases.jobs import start_jobs
-from bot.app.phases.ledger import Ledgered, open_ledger, redact_register_with
+from bot.app.phases.ledger import Ledgered, open_ledger, redact_register, redact_register_with
 from bot.app.phases.repos import open_repos, repo_verbs
 from bot.app.phases.review import start_review
 from bot.app.phases.spend import start_spend
@@ -352,6 +352,8 @@ class App:
             self._running.repos,
             read=self._reloaded,
         )
+        # The rows marked before the config named a secret it names now, redacted of it.
+        await redact_register(self._running.ledgered.ledger)
         if commands.signins is not None:  # a changed role's sessions and links end for good
             await commands.signins.settle()
         try:  # who talks to whom now, in the live agents' PEERS.md

@@ -4,8 +4,10 @@ beside a running orchestrator, in whatever form it is written (:mod:`bot.cli.tas
 What people, agents and forge issues wrote (titles, bodies, reasons) was redacted as it was
 stored, by the running Fleetwarden's redactor, which knows every secret the fleet holds;
 it passes this command's redactor again, as in chat and on the dashboard. A task or
-mission stored before that (its row not marked ``redacted``) is redacted here only when
-this command knows every secret the config names; else its words are withheld
+mission stored before that (its row not marked ``redacted``), or before the config named a
+secret it names now (its mark does not name that secret), is redacted here only when this
+command knows the value of each secret the config names that its mark does not; else its
+words are withheld
 (:data:`WITHHELD`) and :attr:`Read.withheld` says which, and how to write them: this command
 never writes words it could not check."""
 
@@ -22,6 +24,7 @@ from fleet.errors import LedgerError
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.ledger.records.tasks import MissionRecord, TaskRecord
+from fleet.ledger.stores.work.marks import covers
 from fleet.tasks.views import TaskView, views
 
 EXIT_FAILURE, EXIT_CONFIG = 1, 2
@@ -84,8 +87,10 @@ async def read_register(
         await ledger.close()
     redact = redactor(config, environ).redact  # a secret in a prompt or an issue stays out
     unknown = unset_secrets(config, environ)
-    held_tasks = frozenset(t.id for t in tasks if unknown and not t.redacted)
-    held_missions = frozenset(m.id for m in missions if unknown and not m.redacted and m.title)
+    held_tasks = frozenset(t.id for t in tasks if not covers(t.redacted, t.redacted_for, unknown))
+    held_missions = frozenset(
+        m.id for m in missions if m.title and not covers(m.redacted, m.redacted_for, unknown)
+    )
     return Read(
         tasks=views([_redacted(t, redact, t.id in held_tasks) for t in tasks], actuals),
         missions=[_mission(m, redact, m.id in held_missions) for m in missions],
@@ -171,7 +176,8 @@ def _withheld_words(tasks: list[int], missions: list[str], unknown: list[str]) -
     listed = ", ".join(unknown[:FEW]) + (", …" if len(unknown) > FEW else "")
     return (
         f"the words of {' and of '.join(named)} are written as {WITHHELD}: they were stored "
-        "before Fleetwarden redacted what it stores, and this command cannot redact them "
+        "before Fleetwarden redacted what it stores, or before the config named a secret it "
+        "names now, and this command cannot redact them "
         f"without the config's secret variables ({listed} not set here); start Fleetwarden "
         "once with this config (it redacts them at its start), or run this with those "
         "variables set"

@@ -11,7 +11,10 @@ redacted what it stores (its row unmarked) is withheld by that command, said on 
 error with the fix; with the variable set it is redacted there; a Fleetwarden started
 without the variable marks no row, and the next start with it redacts them in the ledger.
 An agent ``roster reload`` adds with a ``secret_env`` the started config never named is
-redacted as one named at start: the reload teaches the redactor its variables."""
+redacted as one named at start: the reload teaches the redactor its variables. A value in
+a title stored before any config named it (the row marked for the secrets named then) is
+redacted in the ledger by the reload or the start that names it, and withheld by the export
+until then."""
 
 from __future__ import annotations
 
@@ -306,3 +309,93 @@ def test_a_secret_an_agent_added_by_a_reload_holds_is_redacted_as_stored(tmp_pat
         (f"Rotate {LABEL}", "", 1),
         (f"Rotate the deploy token {LABEL}", f"It is {LABEL}", 1),
     ]
+
+
+def test_a_title_stored_before_a_reload_named_its_secret_is_redacted_then(
+    tmp_path: Path,
+) -> None:
+    """A title holding a value no secret_env names yet is stored and marked; a ``roster
+    reload`` that adds an agent naming it redacts the row in the ledger, and the export
+    without the variable never writes the value; a mark made before a config named it is
+    never trusted by an export that cannot redact it."""
+    config = write_config(tmp_path, teller=False)
+    bot = run_bot(tmp_path, config)  # DEPLOY_TOKEN in its environment, named by no config
+    try:
+        bot.command(f"mission new ops Keys {SECRET}", r"Mission ops made")
+        bot.command(f"task new Use {SECRET} for deploys", r"Task #1 \S+ made")
+        assert rows(tmp_path, "SELECT title, redacted FROM tasks") == [
+            (f"Use {SECRET} for deploys", 1)
+        ]  # marked: redacted of every secret named then (none)
+        write_config(tmp_path)  # the operator adds teller, its secret_env DEPLOY_TOKEN
+        out = tmp_path / "early"
+        early = export(tmp_path, config, out)  # before the reload: withheld, not trusted
+        assert early.returncode == 0, early
+        written = (out / "TASKS.md").read_text() + (out / "MISSIONS.md").read_text()
+        assert SECRET not in written and SECRET[:16] not in written, written
+        assert "or before the config named a secret it names now" in early.stderr
+        assert "DEPLOY_TOKEN not set here" in early.stderr
+        bot.command("roster reload", r"Roster reloaded — added: teller")
+        assert wait_until(
+            lambda: (
+                rows(tmp_path, "SELECT title, redacted FROM tasks")
+                == [(f"Use {LABEL} for deploys", 1)]
+            ),
+            timeout=30,
+        )
+        assert bot.close() == 0, bot.stderr
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+        stop_agents(tmp_path)
+    assert "Traceback" not in bot.stdout + bot.stderr
+
+    out = tmp_path / "docs"
+    wrote = export(tmp_path, config, out)
+    assert wrote.returncode == 0 and wrote.stderr == "", wrote
+    text = (out / "TASKS.md").read_text() + (out / "MISSIONS.md").read_text()
+    assert SECRET not in text and SECRET[:16] not in text, text
+    assert "Use \\[redacted: DEPLOY\\_TOKEN\\] for deploys" in text
+    printed, table = data(tmp_path, config)
+    assert [t["title"] for t in printed["tasks"]] == [f"Use {LABEL} for deploys"]
+    assert [m["title"] for m in printed["missions"]] == [f"Keys {LABEL}"]
+    assert [(r["title"], r["words_withheld"]) for r in table] == [
+        (f"Use {LABEL} for deploys", "False")
+    ]  # fmt: skip
+    stored = rows(tmp_path, "SELECT name, title, redacted, redacted_for FROM tasks")
+    assert stored == [(stored[0][0], f"Use {LABEL} for deploys", 1, '["DEPLOY_TOKEN"]')]
+    assert SECRET[:16] not in str(stored[0][0])
+    assert rows(tmp_path, "SELECT title, redacted FROM missions") == [(f"Keys {LABEL}", 1)]
+
+
+def test_a_title_stored_before_a_restart_named_its_secret_is_redacted_at_the_start(
+    tmp_path: Path,
+) -> None:
+    """A title marked under a config that named no secret is withheld by an export without
+    the variable once the config names it, and redacted in the ledger at the next start."""
+    config = write_config(tmp_path, teller=False)
+    bot = run_bot(tmp_path, config)
+    try:
+        bot.command(f"task new Use {SECRET} for deploys", r"Task #1 \S+ made")
+        assert bot.close() == 0, bot.stderr
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+    write_config(tmp_path)  # the config names DEPLOY_TOKEN now (teller's secret_env)
+    out = tmp_path / "docs"
+    held = export(tmp_path, config, out)
+    assert held.returncode == 0, held
+    assert SECRET not in (out / "TASKS.md").read_text()
+    assert "the words of task #1 are written as [withheld" in held.stderr
+    again = run_bot(tmp_path, config)  # its start redacts the row of the secret named now
+    try:
+        again.command("task 1", r"Use \[redacted: DEPLOY_TOKEN\] for deploys")
+        assert again.close() == 0, again.stderr
+    finally:
+        if again.proc.poll() is None:
+            again.kill()
+    assert rows(tmp_path, "SELECT title, redacted, redacted_for FROM tasks") == [
+        (f"Use {LABEL} for deploys", 1, '["DEPLOY_TOKEN"]')
+    ]  # fmt: skip
+    after = export(tmp_path, config, out)
+    assert after.returncode == 0 and after.stderr == "", after
+    assert "Use \\[redacted: DEPLOY\\_TOKEN\\] for deploys" in (out / "TASKS.md").read_text()

@@ -49,13 +49,15 @@ def redact_register_with(
 ) -> None:
     """A task's and a mission's words are redacted as they are stored, with every secret
     this Fleetwarden holds (an agent's secret_env value too): no reader of the ledger needs
-    them to redact what it shows. A row is marked so only when the redactor knows every
-    secret ``config`` names. Called at start, and with the new config at each reload (the
-    redactor learns the variables it names anew)."""
-    redactor.add_source(EnvSecrets(config.secret_env_names(), environ))
+    them to redact what it shows. A row is marked so, for the secrets ``config`` names,
+    only when the redactor knows each one. Called at start, and with the new config at each
+    reload (the redactor learns the variables it names anew; :func:`redact_register` then
+    redacts again the rows marked before it named them)."""
+    names = config.secret_env_names()
+    redactor.add_source(EnvSecrets(names, environ))
     unset = wiring.unset_secrets(config, environ)
-    ledger.tasks.redact_with(redactor.redact, whole=not unset)
-    ledger.missions.redact_with(redactor.redact, whole=not unset)
+    ledger.tasks.redact_with(redactor.redact, names=names, whole=not unset)
+    ledger.missions.redact_with(redactor.redact, names=names, whole=not unset)
     if unset:
         log.info(
             "%s not set: the register's words are redacted without their values, and "
@@ -65,9 +67,10 @@ def redact_register_with(
 
 
 async def redact_register(ledger: Ledger) -> None:
-    """Redact the register's words stored before they were redacted as stored (each row is
-    marked, so this is done once), with every secret this Fleetwarden knows; run once it
-    is the active orchestrator and its doors hold their secrets."""
+    """Redact the register's words stored before they were redacted as stored, or before the
+    config named a secret it names now (each row is marked with the secrets it was redacted
+    for, so this is done once for each), with every secret this Fleetwarden knows; run once
+    it is the active orchestrator and its doors hold their secrets, and after each reload."""
     tasks = await ledger.tasks.redact_stored()
     missions = await ledger.missions.redact_stored()
     if tasks or missions:

@@ -73,7 +73,8 @@ class TaskRecord:
     ``asked_in``: where its start was asked for in chat (JSON), so it starts there once
     what it waits for is done; ``redacted``: its words (title, body, why, source_ref,
     asked_by) passed the running Fleetwarden's redactor as they were stored (``False``:
-    stored before it did so, or without it)."""
+    stored before it did so, or without it), one that knew the value of each secret named
+    in ``redacted_for`` (the variables the config named then)."""
 
     id: int
     name: str
@@ -103,6 +104,7 @@ class TaskRecord:
     error_unit: str | None = None
     asked_in: str | None = None
     redacted: bool = False
+    redacted_for: frozenset[str] = frozenset()
 
     @property
     def open(self) -> bool:
@@ -113,7 +115,8 @@ class TaskRecord:
 @dataclass(frozen=True, slots=True)
 class MissionRecord:
     """One mission: ``parent`` is the mission it is part of, if any; ``redacted``: its title
-    passed the running Fleetwarden's redactor as it was stored."""
+    passed the running Fleetwarden's redactor as it was stored, for the secrets named in
+    ``redacted_for``."""
 
     id: int
     name: str
@@ -122,6 +125,7 @@ class MissionRecord:
     created_by: str
     created_at: datetime
     redacted: bool = False
+    redacted_for: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ queue, roster membership, run reports, chat answers, refusals, levers, approvals
 repositories), :mod:`.forges` (22 on: work from the forge),
 :mod:`.spend` (26 on: quotes and the asks at a cap), :mod:`.work` (28 on: tasks and
 missions), :mod:`.peers` (29 on: messages between agents, reviews by a second agent) and
-:mod:`.register` (30 on: the register's texts redacted as they are stored).
+:mod:`.register` (30 on: the register's texts redacted as they are stored, and for
+which secrets).
 """
 
 from __future__ import annotations

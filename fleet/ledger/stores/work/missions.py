@@ -4,11 +4,13 @@ redacted as it is stored, as a task's words are (:mod:`fleet.ledger.stores.work.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from fleet.ledger.database.access import Access, Store
 from fleet.ledger.database.engine import Row, insert_id
 from fleet.ledger.records.rows import from_epoch
 from fleet.ledger.records.tasks import MissionRecord
-from fleet.ledger.stores.work.tasks import Redact
+from fleet.ledger.stores.work.marks import STALE, Marking, Redact, names_of, names_text
 
 
 def _mission(row: Row) -> MissionRecord:
@@ -20,6 +22,7 @@ def _mission(row: Row) -> MissionRecord:
         created_by=str(row["created_by"]),
         created_at=from_epoch(float(row["created_at"])),
         redacted=bool(row["redacted"]),
+        redacted_for=names_of(row["redacted_for"]),
     )
 
 
@@ -28,29 +31,29 @@ class MissionsStore(Store):
 
     def __init__(self, access: Access) -> None:
         super().__init__(access)
-        self._redact: Redact | None = None
-        self._whole = False
+        self._marking = Marking()
 
-    def redact_with(self, redact: Redact, *, whole: bool = True) -> None:
+    def redact_with(self, redact: Redact, *, names: Collection[str], whole: bool = True) -> None:
         """From now on, redact a mission's title with ``redact`` as it is stored, and mark
-        its row ``redacted`` when ``redact`` knows every secret the config names
-        (``whole``), as a task's."""
-        self._redact = redact
-        self._whole = whole
+        its row ``redacted`` for ``names`` (the variables the config names as secrets)
+        when ``redact`` knows each one's value (``whole``), as a task's."""
+        self._marking = Marking(redact, whole, names_text(names))
 
     async def redact_stored(self) -> int:
-        """Redact the title of every mission stored without the redactor, and mark it;
-        how many were. Nothing without a redactor that knows every secret."""
-        redact = self._redact
-        if redact is None or not self._whole:
+        """Redact the title of every mission stored without the redactor, or before the
+        config named a secret it now names, and mark it for the secrets named now; how
+        many were. Nothing without a redactor that knows every secret."""
+        marking = self._marking
+        if not marking.vouched:
             return 0
-        rows = await self._all("SELECT id, title FROM missions WHERE redacted = 0", ())
+        rows = await self._all(f"SELECT id, title FROM missions WHERE {STALE}", (marking.names,))
         if rows:
             async with self._transaction(f"redact the titles of {len(rows)} missions") as conn:
                 for row in rows:
                     await conn.execute(
-                        "UPDATE missions SET title = ?, redacted = 1 WHERE id = ?",
-                        (redact(str(row["title"])), row["id"]),
+                        "UPDATE missions SET title = ?, redacted = 1, redacted_for = ?"
+                        " WHERE id = ?",
+                        (marking.clean(str(row["title"])), marking.names, row["id"]),
                     )
         return len(rows)
 
@@ -64,10 +67,10 @@ class MissionsStore(Store):
                 return None
             mission_id = await insert_id(
                 conn,
-                "INSERT INTO missions (name, title, parent, created_by, created_at, redacted)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (name, title if self._redact is None else self._redact(title), parent, by,
-                 self._epoch(None), int(self._redact is not None and self._whole)),
+                "INSERT INTO missions (name, title, parent, created_by, created_at, redacted,"
+                " redacted_for) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, self._marking.clean(title), parent, by, self._epoch(None),
+                 self._marking.vouched, self._marking.names),
             )  # fmt: skip
         return await self.mission(mission_id)
 

@@ -29,6 +29,14 @@ def name_from(title: str) -> str:
     return name
 
 
+def holds_what_went(name: str, title: str, redacted: str) -> bool:
+    """Whether ``name`` holds a word redacting ``title`` took out (``redacted`` is it
+    redacted): a name made from a title before its secret was named may hold the value, or
+    a part of it, lowercased, where the redactor no longer finds it."""
+    went = set(_WORD.findall(title.lower())) - set(_WORD.findall(redacted.lower()))
+    return bool(went & set(_WORD.findall(name.lower())))
+
+
 async def free_name(conn: Database, base: str) -> str:
     """``base``, or ``base-N`` with the lowest N from 2 not taken."""
     rows = await conn.execute_fetchall(

@@ -7,12 +7,13 @@ The words people, agents and issues wrote (a title, a body, why it is where it i
 came from, who asked) are redacted as they are stored, by the redactor the running
 Fleetwarden gives (:meth:`TasksStore.redact_with`: it knows every secret the fleet holds),
 so the ledger never holds a secret a reader of it could not redact; each row says whether
-its words were (``redacted``, migration 30), and :meth:`TasksStore.redact_stored` redacts
-those stored before."""
+its words were, and for which secrets (``redacted`` and ``redacted_for``, migrations 30 and
+31: :mod:`fleet.ledger.stores.work.marks`), and :meth:`TasksStore.redact_stored` redacts
+those stored before, or before the config named a secret they hold."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,10 +30,10 @@ from fleet.ledger.records.tasks import (
     TaskSource,
     TaskState,
 )
-from fleet.ledger.stores.work.task_names import free_name, name_from
+from fleet.ledger.stores.work.marks import KEPT, STALE, Marking, Redact, names_of, names_text
+from fleet.ledger.stores.work.task_names import free_name, holds_what_went, name_from
 
-Redact = Callable[[str], str]
-"""Text with every secret known taken out (:meth:`fleet.redaction.redactor.Redactor.redact`)."""
+__all__ = ["Redact", "TasksStore"]
 
 
 def _pair(median: float | None, p90: float | None) -> tuple[float, float] | None:
@@ -86,6 +87,7 @@ def _task(row: Row, after: tuple[int, ...], runs: tuple[int, ...]) -> TaskRecord
         error=None if row["error"] is None else float(row["error"]),
         error_unit=row["error_unit"],
         redacted=bool(row["redacted"]),
+        redacted_for=names_of(row["redacted_for"]),
     )
 
 
@@ -99,25 +101,15 @@ class TasksStore(Store):
 
     def __init__(self, access: Access) -> None:
         super().__init__(access)
-        self._redact: Redact | None = None
-        self._whole = False
+        self._marking = Marking()
 
-    def redact_with(self, redact: Redact, *, whole: bool = True) -> None:
+    def redact_with(self, redact: Redact, *, names: Collection[str], whole: bool = True) -> None:
         """From now on, redact with ``redact`` every word a task is stored with (its title,
         body, why, source_ref and asked_by), and make a task's name from its redacted
-        title. ``whole``: ``redact`` knows every secret the config names, so a row it
-        wrote is marked ``redacted`` (else it is left unmarked, for a reader to withhold)."""
-        self._redact = redact
-        self._whole = whole
-
-    def _clean(self, text: str) -> str:
-        return text if self._redact is None or not text else self._redact(text)
-
-    @property
-    def _vouched(self) -> int:
-        """``1`` when what is written now is redacted with every secret the config names,
-        else ``0`` (the row's mark is lost)."""
-        return 1 if self._redact is not None and self._whole else 0
+        title. ``names``: the variables the config names as secrets; ``whole``: ``redact``
+        knows each one's value, so a row it wrote is marked ``redacted`` for ``names``
+        (else it is left unmarked, for a reader to withhold)."""
+        self._marking = Marking(redact, whole, names_text(names))
 
     async def add_task(
         self, new: NewTask, projection: Projection, after: Sequence[int] = ()
@@ -126,7 +118,8 @@ class TasksStore(Store):
         ``new.name`` or one made from its title, with ``-2``, ``-3``… when taken."""
         at = self._epoch(None)
         tokens, usd = projection.tokens, projection.usd
-        title, clean = self._clean(new.title), self._clean
+        marking = self._marking  # one redactor and mark for the row, whatever reloads meanwhile
+        title, clean = marking.clean(new.title), marking.clean
         # A name holding a secret is made from the redacted title instead.
         base = new.name if new.name and clean(new.name) == new.name else name_from(title)
         async with self._transaction("record a task") as conn:
@@ -136,15 +129,15 @@ class TasksStore(Store):
                 "INSERT INTO tasks (name, title, body, source, source_ref, mission_id, agent,"
                 " runtime, repo, state, why, asked_by, forge_run, created_at, updated_at,"
                 " basis, basis_tasks, projected_median_tokens, projected_p90_tokens,"
-                " projected_median_usd, projected_p90_usd, redacted)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " projected_median_usd, projected_p90_usd, redacted, redacted_for)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, title, clean(new.body), new.source, clean(new.source_ref), new.mission,
                  new.agent, new.runtime, new.repo, new.state, clean(new.why),
                  clean(new.asked_by), new.forge_run, at, at,
                  projection.basis, ",".join(str(i) for i in projection.tasks),
                  None if tokens is None else tokens[0], None if tokens is None else tokens[1],
                  None if usd is None else usd[0], None if usd is None else usd[1],
-                 self._vouched),
+                 marking.vouched, marking.names),
             )  # fmt: skip
             for other in dict.fromkeys(after):
                 await conn.execute(
@@ -236,8 +229,9 @@ class TasksStore(Store):
         state when ``None``); whether it moved. The first move to ``working`` is its start;
         a move to an end is its end (:meth:`finish` also keeps what it cost)."""
         at = self._epoch(None)
-        sql = "UPDATE tasks SET state = ?, why = ?, updated_at = ?, redacted = redacted * ?"
-        params: list[object] = [state, self._clean(why), at, self._vouched]
+        sql = f"UPDATE tasks SET state = ?, why = ?, updated_at = ?, {KEPT}"
+        marking = self._marking
+        params: list[object] = [state, marking.clean(why), at, marking.names, marking.vouched]
         if state == "working":
             sql += ", started_at = COALESCE(started_at, ?), ended_at = NULL"
             params.append(at)
@@ -271,14 +265,15 @@ class TasksStore(Store):
         assert state in ENDED_STATES
         at = self._epoch(None)
         marks = ", ".join("?" for _ in came_from) or "NULL"
+        marking = self._marking
         async with self._transaction(f"end task {task_id}") as conn:
             cursor = await conn.execute(
                 "UPDATE tasks SET state = ?, why = ?, updated_at = ?, ended_at = ?,"
                 " actual_tokens = ?, actual_usd = ?, error = ?, error_unit = ?,"
-                f" redacted = redacted * ? WHERE id = ? AND state IN ({marks})",
-                (state, self._clean(why), at, at, actual.tokens, actual.usd,
+                f" {KEPT} WHERE id = ? AND state IN ({marks})",
+                (state, marking.clean(why), at, at, actual.tokens, actual.usd,
                  None if error is None else error[0], None if error is None else error[1],
-                 self._vouched, task_id, *came_from),
+                 marking.names, marking.vouched, task_id, *came_from),
             )  # fmt: skip
             return bool(cursor.rowcount)
 
@@ -354,29 +349,32 @@ class TasksStore(Store):
 
     async def redact_stored(self) -> int:
         """Redact, with the redactor :meth:`redact_with` gave, the words of every task
-        stored without it (before Fleetwarden redacted as it stored, or by a process
-        without it), renaming one whose name held a secret, and mark each ``redacted``;
-        how many were. Nothing without a redactor that knows every secret (``whole``)."""
-        if self._redact is None or not self._whole:
+        stored without it (before Fleetwarden redacted as it stored, by a process without
+        it, or before the config named a secret it now names), renaming one whose name
+        held a secret, and mark each ``redacted`` for the secrets named now; how many were.
+        Nothing without a redactor that knows every secret (``whole``)."""
+        marking = self._marking
+        if not marking.vouched:
             return 0
         rows = await self._all(
             "SELECT id, name, title, body, why, source_ref, asked_by FROM tasks"
-            " WHERE redacted = 0 ORDER BY id",
-            (),
+            f" WHERE {STALE} ORDER BY id",
+            (marking.names,),
         )
         if not rows:
             return 0
-        clean = self._clean
+        clean = marking.clean
         async with self._transaction(f"redact the words of {len(rows)} stored tasks") as conn:
             for row in rows:
                 name, title = str(row["name"]), clean(str(row["title"]))
-                if clean(name) != name:
+                if clean(name) != name or holds_what_went(name, str(row["title"]), title):
                     name = await free_name(conn, name_from(title))
                 await conn.execute(
                     "UPDATE tasks SET name = ?, title = ?, body = ?, why = ?, source_ref = ?,"
-                    " asked_by = ?, redacted = 1 WHERE id = ? AND redacted = 0",
+                    f" asked_by = ?, redacted = 1, redacted_for = ? WHERE id = ? AND {STALE}",
                     (name, title, clean(str(row["body"])), clean(str(row["why"])),
-                     clean(str(row["source_ref"])), clean(str(row["asked_by"])), row["id"]),
+                     clean(str(row["source_ref"])), clean(str(row["asked_by"])),
+                     marking.names, row["id"], marking.names),
                 )  # fmt: skip
         return len(rows)
 

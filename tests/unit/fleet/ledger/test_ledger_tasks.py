@@ -130,6 +130,7 @@ async def test_missions_nest_and_a_name_is_taken_once(ledger: Ledger) -> None:
 
 SECRET = "deploy-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 LABEL = "[redacted: DEPLOY_TOKEN]"
+NAMES = ["DEPLOY_TOKEN"]
 
 
 def redact(text: str) -> str:
@@ -143,8 +144,8 @@ async def test_words_are_redacted_as_they_are_stored_and_the_row_says_so(ledger:
     takes the mark away."""
     plain = await ledger.tasks.add_task(NewTask("Before", "chat", "op"), PROJECTED)
     assert not plain.redacted
-    ledger.tasks.redact_with(redact)
-    ledger.missions.redact_with(redact)
+    ledger.tasks.redact_with(redact, names=NAMES)
+    ledger.missions.redact_with(redact, names=NAMES)
     new = NewTask(
         f"{SECRET} rotate", "task", f"agent {SECRET}", body=f"use {SECRET}",
         source_ref=SECRET, why=f"because {SECRET}", name=SECRET,
@@ -184,8 +185,8 @@ async def test_words_stored_before_are_redacted_once_and_a_secret_name_renamed(
     assert old.name == SECRET[:20] and not old.redacted
     await ledger.missions.add_mission("ops", f"Keys {SECRET}", "op")
     assert await ledger.tasks.redact_stored() == 0  # no redactor: nothing to redact with
-    ledger.tasks.redact_with(redact)
-    ledger.missions.redact_with(redact)
+    ledger.tasks.redact_with(redact, names=NAMES)
+    ledger.missions.redact_with(redact, names=NAMES)
     assert await ledger.tasks.redact_stored() == 1
     assert await ledger.missions.redact_stored() == 1
     task = await ledger.tasks.task(old.id)
@@ -201,8 +202,8 @@ async def test_a_redactor_that_lacks_a_secret_redacts_but_never_marks(ledger: Le
     """A Fleetwarden without every secret the config names redacts what it stores with what
     it knows, leaves the rows unmarked, and redacts nothing stored before as if whole."""
     old = await ledger.tasks.add_task(NewTask(f"Old {SECRET}", "chat", "op"), PROJECTED)
-    ledger.tasks.redact_with(redact, whole=False)
-    ledger.missions.redact_with(redact, whole=False)
+    ledger.tasks.redact_with(redact, names=NAMES, whole=False)
+    ledger.missions.redact_with(redact, names=NAMES, whole=False)
     task = await ledger.tasks.add_task(NewTask(f"New {SECRET}", "chat", "op"), PROJECTED)
     assert task.title == f"New {LABEL}" and not task.redacted
     mission = await ledger.missions.add_mission("ops", f"Keys {SECRET}", "op")
