@@ -4,10 +4,10 @@ that commit. A later commit on it (a restarted run's, a follow-up's) is not what
 approved: :class:`ApprovalHold` refuses it with the reason and the fix (an admin's
 ``--unreviewed``, audited), until a later round approves the tip.
 
-What stands is the newest round that was answered on the line: an approval holds the line
-to its commit; a round that asked for changes (its last one: the rounds are over) left the
-work to a human's own reading, and holds nothing. A line never reviewed is held by nothing
-here either: its review's words said how it lands."""
+What stands is the newest round that approved on the line, whatever came after it: an
+approval holds the line to its commit, and a later round that asked for changes (or gave no
+verdict, or reads a later commit still) approved nothing, so it holds the line all the same.
+A line never approved is held by nothing here: its review's words said how it lands."""
 
 from __future__ import annotations
 
@@ -24,9 +24,8 @@ Policy = Callable[[str], ReviewPolicy | None]
 
 def standing(rounds: Sequence[ReviewRecord]) -> ReviewRecord | None:
     """The approval that stands on a line whose rounds are ``rounds`` (oldest first): the
-    newest answered round, when it approved; else ``None``."""
-    answered = [r for r in rounds if r.state in ("approved", "changes")]
-    return answered[-1] if answered and answered[-1].state == "approved" else None
+    newest round that approved, whatever came after it; else ``None``."""
+    return next((r for r in reversed(rounds) if r.state == "approved"), None)
 
 
 def unapproved(

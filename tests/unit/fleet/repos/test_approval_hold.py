@@ -1,8 +1,8 @@
 """What holds a line from landing by its review (:mod:`fleet.repos.landing.approval`): the
-newest answered round, when it approved, holds the line to its commit — a later tip is
-refused naming both commits, the round that reads it and the admin's fix; a round that asked
-for changes after it, a tip that is the approved commit, a line never reviewed and a
-repository without a review stage hold nothing. Over a real ledger for the store's rounds."""
+newest round that approved holds the line to its commit, whatever came after it — a later
+tip is refused naming both commits, the round that reads it and the admin's fix; a tip that
+is the approved commit, a line never approved and a repository without a review stage hold
+nothing. Over a real ledger for the store's rounds."""
 
 from __future__ import annotations
 
@@ -46,10 +46,13 @@ def test_a_tip_after_the_approved_commit_is_refused_naming_both_and_the_fix() ->
 
 
 def test_only_a_standing_approval_of_another_commit_holds() -> None:
-    """The approved commit itself, a later round's changes, no rounds: nothing holds."""
+    """The approved commit itself, no rounds: nothing holds; a later round's changes leave
+    the approval standing."""
     assert unapproved(LINE, A, [_round(1, "approved", A)], "merge") is None
     later_changes = [_round(1, "approved", A), _round(2, "changes", B)]
-    assert standing(later_changes) is None and unapproved(LINE, B, later_changes, "merge") is None
+    assert standing(later_changes) == later_changes[0]
+    assert unapproved(LINE, B, later_changes, "merge") is not None
+    assert unapproved(LINE, A, later_changes, "merge") is None  # A itself still lands
     ended = [_round(1, "approved", A), _round(2, "ended", B)]
     assert standing(ended) == ended[0]  # no verdict on B: A's approval still stands
     assert unapproved(LINE, B, [], "merge") is None
