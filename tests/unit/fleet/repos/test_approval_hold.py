@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from fleet.ledger import Ledger
 from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.ledger.records.peers import NewReview, ReviewRecord, ReviewState
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
-from fleet.repos.landing.approval import ApprovalHold, standing, unapproved
+from fleet.repos.landing.approval import ApprovalHold, Unapproved, standing, unapproved
 from fleet.repos.schema import ReviewPolicy
 
 A = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
@@ -86,3 +88,34 @@ async def test_the_hold_reads_the_lines_own_rounds_and_its_repositorys_stage(
     assert await nobody.why_not(line, B, "merge") is None
     later = replace(line, id=3, created_at=asked.asked_at + timedelta(hours=1))
     assert await held.why_not(later, B, "merge") is None  # the branch's name, a later line
+
+
+async def test_a_held_push_goes_only_once_its_pull_request_is_a_draft(ledger: Ledger) -> None:
+    """A push of a tip the approval does not cover is refused, unless a forge run's push
+    has its open pull request made a draft first; the approved commit is pushed as it is."""
+    task = await ledger.tasks.add_task(NewTask("Fix it", "chat", "op"), NO_PROJECTION)
+    new = NewReview(task.id, "coder", "reviewer", 1, 1, "app", "fw/coder/1", A)
+    asked = await ledger.reviews.add_review(new)
+    assert await ledger.reviews.answer(asked.id, "approved", "fine")
+    line = replace(LINE, created_at=asked.asked_at)
+    policy = ReviewPolicy(agent="reviewer", rounds=1)
+    held = ApprovalHold(ledger.reviews, lambda repo: policy)
+    drafted: list[tuple[str, str]] = []
+    open_pull = True
+
+    async def drafter(approved: ReviewRecord, tip: str) -> bool:
+        drafted.append((approved.commit, tip))
+        return open_pull
+
+    await held.may_push(line, A, draft=False)  # the approved commit: nothing asked
+    with pytest.raises(Unapproved, match="Nothing was pushed"):
+        await held.may_push(line, B, draft=True)  # no forge to make a draft: refused
+    held.drafter = drafter
+    with pytest.raises(Unapproved, match="approved commit a1b2c3d4e5f6"):
+        await held.may_push(line, B, draft=False)  # the push verb: never by a draft
+    assert drafted == []
+    await held.may_push(line, B, draft=True)  # its pull request a draft first: pushed
+    assert drafted == [(A, B)]
+    open_pull = False
+    with pytest.raises(Unapproved):
+        await held.may_push(line, B, draft=True)  # no open pull request: refused
