@@ -34,6 +34,7 @@ PATH_CAP: Final = 120  # characters of one path
 _FEW_SHOWN: Final = 5  # files named where a path asked for is not among them
 SUBJECT_CAP: Final = 80  # of one commit subject
 WHY_CAP: Final = 200  # of one refusal or verdict
+HELD_CAP: Final = 600  # of why the run's end was not pushed: both commits and the fix
 LINE_CAP: Final = 400  # of one line of a diff: longer ones are cut in the middle
 BACKTICK_RUN: Final = 8  # a run of more backticks in a diff is shown counted
 _TICKS: Final = re.compile(f"`{{{BACKTICK_RUN + 1},}}")
@@ -262,6 +263,8 @@ def _where_it_is(change: Change) -> str:
         return "The upstream has the branch as it was before this run."
     if change.pushed:
         return "Pushed to the upstream."
+    if change.unpushed:
+        return f"Not pushed: {said(change.unpushed.rstrip('.'), HELD_CAP)}."
     name = change.agent if is_agent_name(change.agent) else "NAME"
     return f"Not pushed: nothing reaches the upstream until `push {name}` or `merge {name}`."
 

@@ -272,7 +272,7 @@ class FleetLauncher:
                 if found is None or found.state is not LineState.LIVE:
                     raise NoLine(f"the branch of {agent}'s line {line_id} is no longer live")
                 line = found
-            return await self._repos.push_line(line)
+            return await self._repos.push_line(line, draft=True)
 
     async def push_at_end(self, agent: str) -> None:
         self._repos.push_at_end(agent)

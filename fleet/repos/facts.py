@@ -64,6 +64,7 @@ class Change:
     copied: tuple[str, ...] = ()  # gitignored paths copied into the checkout
     not_copied: str = ""  # what of the config's `copy` was not there to copy in
     pushed: bool = False  # the branch tip is on the upstream
+    unpushed: str = ""  # why the run's end was not pushed (its approval is of another commit)
     merged: bool = False
     disk_bytes: int | None = None  # the checkout's size on disk
     fleetwarden: str = ""  # the version of Fleetwarden that made the summary

@@ -43,6 +43,7 @@ from fleet.repos.door.line_repo import (
 )
 from fleet.repos.door.lines import DoorLines
 from fleet.repos.facts import Change, change_to_json
+from fleet.repos.landing.approval import ApprovalHold, Unapproved
 from fleet.repos.landing.changes import OtherLine, change_of
 from fleet.repos.line.checkouts import disk_bytes, make_checkout, remove_tree, repoint
 from fleet.repos.line.cutting import Asked, cut_line
@@ -132,6 +133,7 @@ class Repos:
         self._unkept: dict[int, str] = {}  # line → why its last run's end was not kept
         self._not_copied: dict[int, str] = {}  # line → what of `copy` was not there
         self._push_at_end: set[str] = set()  # agents whose run's end is pushed (forge done)
+        self.hold: ApprovalHold | None = None  # what an approval holds a push to (wiring's)
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -341,11 +343,13 @@ class Repos:
             # Not kept for another reason than the door's (a locked checkout, say).
             self._unkept[line.id] = "" if got.accepted or hooked else got.words
             entry = self.entry(line.repo)
-            asked = agent in self._push_at_end
+            asked, held = agent in self._push_at_end, ""
             self._push_at_end.discard(agent)
             if (entry.autopush or asked) and got.accepted:
                 try:
-                    await self.push_line(line)
+                    await self.push_line(line, draft=True)
+                except Unapproved as exc:  # its approval is of another commit: said so
+                    held = str(exc)
                 except RepoError as exc:
                     self.door.refusals.add(line.id, "", str(exc))
             # As the ledger has it now: what was just pushed (or its new head) counts.
@@ -354,7 +358,7 @@ class Repos:
             tip = change.head_sha
             if tip not in (None, line.head_sha, line.fork_sha):  # its own pushes, its end refused
                 await self.stores.lines.update_line(line.id, head_sha=tip)
-        change = replace(change, arrived=tip is not None and tip != before)
+        change = replace(change, arrived=tip is not None and tip != before, unpushed=held)
         await self.stores.lines.record_change(run_id, change_to_json(change))
         return change
 
@@ -427,11 +431,18 @@ class Repos:
         else:
             await asyncio.to_thread(remove_tree, Path(line.checkout))
 
-    async def push_line(self, line: LineRecord) -> str:
-        """Push ``line``'s branch upstream; the sha pushed."""
+    async def push_line(
+        self, line: LineRecord, *, unreviewed: bool = False, draft: bool = False
+    ) -> str:
+        """Push ``line``'s branch upstream; the sha pushed. Every upstream push passes
+        :attr:`hold` here (:meth:`ApprovalHold.may_push`): a head its review agent did not
+        approve is not pushed (``unreviewed``: an admin's, pushed all the same), unless
+        ``draft`` and its open pull request is made a draft first."""
         sha = await g.rev(self.line_repo(line), f"refs/heads/{line.branch}")
         if sha is None or sha == line.fork_sha:
             raise RepoError(f"{line.branch} has no commits of its own yet: nothing to push")
+        if self.hold is not None and not unreviewed:
+            await self.hold.may_push(line, sha, draft=draft)
         await push_line_branch(self.mirror(line.repo), self.line_repo(line), line, sha)
         await self.stores.lines.update_line(line.id, pushed_sha=sha)
         self._push_at_end.discard(line.agent)  # pushed now: its run's end need not be

@@ -34,7 +34,7 @@ from fleet.model import AgentState
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, Landed
 from fleet.repos.hook.policy import Issue
-from fleet.repos.landing.approval import ApprovalHold
+from fleet.repos.landing.approval import ApprovalHold, Unapproved
 from fleet.repos.landing.changes import diff_of, unpushed_count
 from fleet.repos.landing.messages import TITLE_MOST, one_line
 from fleet.repos.landing.strategies import LandWords, compare_url, land
@@ -266,9 +266,7 @@ class RepoVerbs:
     async def push(self, agent: str, line_id: int | None = None, unreviewed: bool = False) -> str:
         async with self.repos.lock(agent):
             line = await self._ended(agent, "push", line_id)
-            if not unreviewed:
-                await self._approved(line, "push")
-            await self.repos.push_line(line)
+            await self.repos.push_line(line, unreviewed=unreviewed)
         return compare_url(self.repos.entry(line.repo).url, line.base_ref, line.branch)
 
     async def discard(self, agent: str, line_id: int | None = None) -> LineRecord:
@@ -307,10 +305,6 @@ class RepoVerbs:
                 f"still writing {line.branch}: `stop {agent}` first, then {verb}"
             )
         return line
-
-
-class Unapproved(RepoError):
-    """A line's tip is not the commit its review agent approved: not landed."""
 
 
 def under_review(line: LineRecord, pull: int, url: str | None, slug: str) -> str:

@@ -315,6 +315,8 @@ class FakeGitHub(LoopbackServer, GitHubState):
         raw = await request.read()
         asked = (request.headers.get("Authorization"), raw, self.clock.now())
         with self.lock:
+            for repo in self.repos.values():
+                repo.sync_heads()
             status, data, credential = reviews.graphql(self, self.credentials, asked, self._note)
         self.requests.append(Seen(request.method, request.path, status, credential))
         return web.Response(
@@ -405,6 +407,8 @@ class FakeGitHub(LoopbackServer, GitHubState):
             if self.rates.exhausted:
                 raise Refused(403, f"API rate limit exceeded for {grant.bucket.replace(':', ' ')}.")
             repo = self._reach(route, grant, request.match_info)
+            if repo is not None:
+                repo.sync_heads()  # what was pushed since is the head every call sees
             if problems:
                 raise Refused(422, f"Invalid request.\n\n{problems[0]}")
             body = _json(raw)

@@ -186,6 +186,18 @@ class Repo:
     def branch_sha(self, name: str) -> str | None:
         return self.all_branches().get(name)
 
+    def sync_heads(self) -> None:
+        """Move each open pull request's head to its branch's tip, as GitHub does on a push
+        (a pull request's head is its branch's current tip; only for a repository linked
+        to git, whose branches move outside the fake)."""
+        if self.git_dir is None:
+            return
+        tips = self.all_branches()
+        for item in self.issues.values():
+            pull = item.pull
+            if pull is not None and item.state == "open" and pull.head in tips:
+                pull.head_sha = tips[pull.head]
+
     def resolve(self, ref: str | None) -> str | None:
         """The branch (or commit) ``ref`` names, as a key for :meth:`read`."""
         ref = ref or self.default_branch

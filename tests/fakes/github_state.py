@@ -223,6 +223,7 @@ class GitHubState:
             item = self.repo(slug).issues[number]
             if item.pull is None:
                 raise ValueError(f"#{number} is not a pull request")
+            self.repo(slug).sync_heads()
             when = None if state == "PENDING" else self.clock.now()
             found = Review(self.next_id(), author, state, body, item.pull.head_sha, when)
             item.pull.reviews.append(found)
@@ -233,6 +234,7 @@ class GitHubState:
     def merge_pull(self, slug: str, number: int, *, by: str = "octocat") -> None:
         """Pull request ``number`` merged (and so closed) by ``by``."""
         with self.lock:
+            self.repo(slug).sync_heads()
             item = self.repo(slug).issues[number]
             if item.pull is None or item.state != "open":
                 raise ValueError(f"#{number} is not an open pull request")
@@ -264,6 +266,7 @@ class GitHubState:
     def pulls(self, slug: str) -> list[Issue]:
         """The pull requests of ``slug`` (issues with ``pull`` set), by number."""
         with self.lock:
+            self.repo(slug).sync_heads()
             return [item for item in self.repo(slug).issues.values() if item.pull is not None]
 
     def is_draft(self, slug: str, number: int) -> bool:

@@ -193,3 +193,26 @@ def test_a_commit_after_the_last_approval_is_held_from_landing_until_an_admin_sa
     assert landed and f"--unreviewed; approved was {approved}" in landed[-1][2], rows[-4:]
     denied = [r for r in rows if r[0].startswith("merge --unreviewed") and r[1] != "ok"]
     assert denied, rows[-6:]
+
+
+def test_autopush_of_a_commit_after_the_approval_is_held_and_said(
+    tmp_path: Path, upstream: GitUpstream
+) -> None:
+    """With ``autopush``, the run's end after the approval of A does not push B upstream,
+    and its summary in chat says why and names the approved commit."""
+    config = _config(tmp_path, upstream, rounds=1)
+    config.write_text(config.read_text().replace("    review:", "    autopush: true\n    review:"))
+    bot = ConsoleBot(tmp_path, "--config", str(config), env=clean_env(APP_TOKEN=TOKEN))
+    ref = "refs/heads/fw/coder/1"
+    with bot:
+        approved = _approved_then_restarted(bot)
+        pushed = upstream.branches("app").get(ref)
+        assert pushed is not None and pushed.startswith(approved)  # the first run's end
+        marked = _task_says(bot, 1, rf"changed since it was approved \(.* tip {SHA}, no round")
+        tip = marked.group(1)
+        held = "Not pushed: fw/coder/1 of app changed since it was approved: reviewer approved "
+        assert f"{held}commit {approved} (round 1 of 1), and its tip is {tip}" in bot.stdout
+        assert "push --unreviewed fw/coder/1` pushes it" in bot.stdout
+        assert upstream.branches("app").get(ref) == pushed, f"{tip} was pushed"
+        assert "Something went wrong" not in bot.stdout
+        assert bot.close() == 0

@@ -167,6 +167,8 @@ async def start_forges(
     )
     publisher.reviewed = reviewing.reviewed  # a reviewed run's pull request: a draft
     publisher.on_published = reviewing.published  # each published done: the next round
+    if repos.hold is not None:  # a head pushed past its approval: its pull request a draft first
+        repos.hold.drafter = reviewing.hold_head
     holds = work.holds  # the forges whose events wait (a login not the credential's, a rate limit)
     watch = ForgeWatch(
         work,

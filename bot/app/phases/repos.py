@@ -94,4 +94,5 @@ def repo_verbs(repos: Repos | None, clock: Clock, at: Grounds | None = None,
             return entry.review_of(forge.review if forge is not None else None)
 
         hold = ApprovalHold(ledgered.ledger.reviews, policy)
+        repos.hold = hold  # every upstream push passes it too, not only the verbs'
     return RepoVerbs(repos, clock, hold)

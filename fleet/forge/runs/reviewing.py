@@ -29,6 +29,7 @@ from fleet.ledger.records.peers import ReviewRecord
 from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.peers.review.handoff import UnderReview
 from fleet.peers.review.stage import ReviewStage
+from fleet.repos.landing.approval import Unapproved
 from fleet.repos.schema import RepoEntry, ReviewPolicy
 
 log = logging.getLogger(__name__)
@@ -204,6 +205,38 @@ class ForgeReviewing:
             said += f" — not held: the forge refused ({exc})"
         await self._forge.audit_forge(run.id, approved.reviewer, "review", True, said)
         await self._publisher.refresh(run.id)
+
+    async def hold_head(self, approved: ReviewRecord, tip: str) -> bool:
+        """Before ``tip``, a head ``approved`` did not read, is pushed to its forge run's
+        branch: its open pull request a draft, so that no one's merge (nor the forge's
+        auto-merge) lands it before a round reads it; whether there is one (none open:
+        the push is refused). A forge that will not make it a draft refuses the push."""
+        run = (
+            None if approved.forge_run is None else await self._forge.forge_run(approved.forge_run)
+        )
+        if run is None or run.pull is None or ForgeRunState(run.state).is_over:
+            return False
+        api = self._apis.get(run.forge)
+        why = f"forge {run.forge}'s API cannot hold a pull request as a draft"
+        if isinstance(api, DraftApi):
+            try:
+                await api.to_draft(run.slug, run.pull)
+                why = ""
+            except ForgeApiError as exc:
+                log.warning("#%d of %s not made a draft: %s", run.pull, run.slug, exc)
+                why = f"the forge refused to make it a draft ({exc})"
+        if why:
+            said = f"{tip[:12]} not pushed to {run.branch}: pull request #{run.pull} is ready "
+            said += f"at {approved.commit[:12]}, which {approved.reviewer} approved, and {why}"
+            await self._forge.audit_forge(run.id, approved.reviewer, "review", False, said)
+            raise Unapproved(said)
+        said = (
+            f"review {approved.id} by {approved.reviewer}: approved at {approved.commit[:12]}; "
+            f"the head {tip[:12]} changed since it was approved, a draft again"
+        )
+        await self._forge.audit_forge(run.id, approved.reviewer, "review", True, said)
+        await self._publisher.refresh(run.id)
+        return True
 
     def review_body(
         self, run: ForgeRunRecord, review: ReviewRecord, verdict: str, approved: bool

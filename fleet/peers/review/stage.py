@@ -373,7 +373,7 @@ class ReviewStage:
         then = (  # ``gone``: its branch merged or discarded, nothing left to land
             f"runs {review.coder} again on a new branch"
             if gone
-            else f"runs {review.coder} again, `merge {review.branch}` lands it as it is"
+            else f"runs {review.coder} again; {await lands(self._stores, review)} as it is"
         )
         said = (  # what a human does last: a long reason is cut in its middle when shown
             f"round {review.round} of {review.rounds}: {review.reviewer}'s changes went no "

@@ -4,29 +4,42 @@ that commit. A later commit on it (a restarted run's, a follow-up's) is not what
 approved: :class:`ApprovalHold` refuses it with the reason and the fix (an admin's
 ``--unreviewed``, audited), until a later round approves the tip.
 
-What stands is the newest round that was answered on the line: an approval holds the line
-to its commit; a round that asked for changes (its last one: the rounds are over) left the
-work to a human's own reading, and holds nothing. A line never reviewed is held by nothing
-here either: its review's words said how it lands."""
+What stands is the newest round that approved on the line, whatever came after it: an
+approval holds the line to its commit, and a later round that asked for changes (or gave no
+verdict, or reads a later commit still) approved nothing, so it holds the line all the same.
+A line never approved is held by nothing here: its review's words said how it lands.
+
+Every upstream push is checked here too (:meth:`fleet.repos.service.Repos.push_line`): a
+head that is not the approved commit reaches a forge's branch only once its open pull
+request is a draft, and an unreviewed chat line's ``autopush`` is not pushed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from fleet.ledger.records.lines import LineRecord
 from fleet.ledger.records.peers import ReviewRecord
 from fleet.ledger.stores.peers.reviews import ReviewsStore
+from fleet.repos.desk import RepoError
 from fleet.repos.schema import ReviewPolicy
 
 Policy = Callable[[str], ReviewPolicy | None]
 """Who reviews a repository's work: its ``review:``, else its forge's (``None``: nobody)."""
 
+Drafter = Callable[[ReviewRecord, str], Awaitable[bool]]
+"""The forge's side of a held push: the open pull request of the forge run ``approved``
+was of made a draft before its head becomes ``tip`` — whether there was one (a
+:class:`~fleet.repos.desk.RepoError` when the forge refused: nothing is pushed then)."""
+
+
+class Unapproved(RepoError):
+    """A line's tip is not the commit its review agent approved: not landed."""
+
 
 def standing(rounds: Sequence[ReviewRecord]) -> ReviewRecord | None:
     """The approval that stands on a line whose rounds are ``rounds`` (oldest first): the
-    newest answered round, when it approved; else ``None``."""
-    answered = [r for r in rounds if r.state in ("approved", "changes")]
-    return answered[-1] if answered and answered[-1].state == "approved" else None
+    newest round that approved, whatever came after it; else ``None``."""
+    return next((r for r in reversed(rounds) if r.state == "approved"), None)
 
 
 def unapproved(
@@ -63,6 +76,21 @@ class ApprovalHold:
     def __init__(self, reviews: ReviewsStore, policy: Policy) -> None:
         self._reviews = reviews
         self._policy = policy
+        self.drafter: Drafter | None = None  # the forges', once they are made
+
+    async def may_push(self, line: LineRecord, tip: str, *, draft: bool) -> None:
+        """Refuse (:class:`Unapproved`) to push ``line`` upstream at ``tip`` when its
+        standing approval is of another commit — unless ``draft`` (a forge run's push, a
+        run's end) and its forge run's open pull request is made a draft first, so that
+        the forge merges the unreviewed head for no one until a round approves it."""
+        why = await self.why_not(line, tip, "push")
+        if why is None:
+            return
+        approved = await self.approved(line)
+        drafter = self.drafter if draft and approved is not None else None
+        if drafter is not None and approved is not None and await drafter(approved, tip):
+            return
+        raise Unapproved(why)
 
     async def why_not(self, line: LineRecord, tip: str | None, verb: str) -> str | None:
         """Why ``verb`` may not act on ``line`` at ``tip`` (see :func:`unapproved`)."""

@@ -63,7 +63,10 @@ class FakeRepos:
             raise NoLine(f"{agent} has no branch")
         return line
 
-    async def push_line(self, line: LineRecord) -> str:
+    async def push_line(
+        self, line: LineRecord, *, unreviewed: bool = False, draft: bool = False
+    ) -> str:
+        assert draft and not unreviewed  # a forge run's push: its pull request a draft if held
         self.pushed.append(line.id)
         return "0" * 40
 

@@ -1,19 +1,21 @@
 """What holds a line from landing by its review (:mod:`fleet.repos.landing.approval`): the
-newest answered round, when it approved, holds the line to its commit — a later tip is
-refused naming both commits, the round that reads it and the admin's fix; a round that asked
-for changes after it, a tip that is the approved commit, a line never reviewed and a
-repository without a review stage hold nothing. Over a real ledger for the store's rounds."""
+newest round that approved holds the line to its commit, whatever came after it — a later
+tip is refused naming both commits, the round that reads it and the admin's fix; a tip that
+is the approved commit, a line never approved and a repository without a review stage hold
+nothing. Over a real ledger for the store's rounds."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from fleet.ledger import Ledger
 from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.ledger.records.peers import NewReview, ReviewRecord, ReviewState
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
-from fleet.repos.landing.approval import ApprovalHold, standing, unapproved
+from fleet.repos.landing.approval import ApprovalHold, Unapproved, standing, unapproved
 from fleet.repos.schema import ReviewPolicy
 
 A = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
@@ -46,10 +48,13 @@ def test_a_tip_after_the_approved_commit_is_refused_naming_both_and_the_fix() ->
 
 
 def test_only_a_standing_approval_of_another_commit_holds() -> None:
-    """The approved commit itself, a later round's changes, no rounds: nothing holds."""
+    """The approved commit itself, no rounds: nothing holds; a later round's changes leave
+    the approval standing."""
     assert unapproved(LINE, A, [_round(1, "approved", A)], "merge") is None
     later_changes = [_round(1, "approved", A), _round(2, "changes", B)]
-    assert standing(later_changes) is None and unapproved(LINE, B, later_changes, "merge") is None
+    assert standing(later_changes) == later_changes[0]
+    assert unapproved(LINE, B, later_changes, "merge") is not None
+    assert unapproved(LINE, A, later_changes, "merge") is None  # A itself still lands
     ended = [_round(1, "approved", A), _round(2, "ended", B)]
     assert standing(ended) == ended[0]  # no verdict on B: A's approval still stands
     assert unapproved(LINE, B, [], "merge") is None
@@ -83,3 +88,34 @@ async def test_the_hold_reads_the_lines_own_rounds_and_its_repositorys_stage(
     assert await nobody.why_not(line, B, "merge") is None
     later = replace(line, id=3, created_at=asked.asked_at + timedelta(hours=1))
     assert await held.why_not(later, B, "merge") is None  # the branch's name, a later line
+
+
+async def test_a_held_push_goes_only_once_its_pull_request_is_a_draft(ledger: Ledger) -> None:
+    """A push of a tip the approval does not cover is refused, unless a forge run's push
+    has its open pull request made a draft first; the approved commit is pushed as it is."""
+    task = await ledger.tasks.add_task(NewTask("Fix it", "chat", "op"), NO_PROJECTION)
+    new = NewReview(task.id, "coder", "reviewer", 1, 1, "app", "fw/coder/1", A)
+    asked = await ledger.reviews.add_review(new)
+    assert await ledger.reviews.answer(asked.id, "approved", "fine")
+    line = replace(LINE, created_at=asked.asked_at)
+    policy = ReviewPolicy(agent="reviewer", rounds=1)
+    held = ApprovalHold(ledger.reviews, lambda repo: policy)
+    drafted: list[tuple[str, str]] = []
+    open_pull = True
+
+    async def drafter(approved: ReviewRecord, tip: str) -> bool:
+        drafted.append((approved.commit, tip))
+        return open_pull
+
+    await held.may_push(line, A, draft=False)  # the approved commit: nothing asked
+    with pytest.raises(Unapproved, match="Nothing was pushed"):
+        await held.may_push(line, B, draft=True)  # no forge to make a draft: refused
+    held.drafter = drafter
+    with pytest.raises(Unapproved, match="approved commit a1b2c3d4e5f6"):
+        await held.may_push(line, B, draft=False)  # the push verb: never by a draft
+    assert drafted == []
+    await held.may_push(line, B, draft=True)  # its pull request a draft first: pushed
+    assert drafted == [(A, B)]
+    open_pull = False
+    with pytest.raises(Unapproved):
+        await held.may_push(line, B, draft=True)  # no open pull request: refused

@@ -1,0 +1,235 @@
+"""A head the review agent did not approve reaches a forge's branch only once its pull
+request is a draft again, whichever push takes it there: a run's end with ``autopush``, the
+end of a run that said ``done ok`` (before its pull request is published again), and an
+operator's ``pr NAME``.
+
+Through the real ``fleetwarden run`` with the strict fake GitHub (held to GitHub's OpenAPI
+description; a pull request's head is its branch's tip, as on GitHub), a real git upstream
+(``git http-backend``) and ``command`` agents: the review agent approves the pull request's
+head A (its draft lifted); a person's review then continues the run, whose next commit B is
+pushed — and a person's merge on the forge is refused (405, a draft)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fleet.ledger.records.forge import Slug
+from tests import sandbox_need
+from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
+from tests.fakes.webhook_sender import Event, github_delivery, github_issue, github_review
+from tests.git_upstream import GitUpstream, served_app
+from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.forge_rig import (
+    APP_ON_GITHUB,
+    app_on_github,
+    bot_comments,
+    command_bot_on_github,
+    ledger_rows,
+    post,
+)
+
+pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
+
+TOKEN = "ghp_forgeApprovedCommitUpstreamTokenNone1"  # the git upstream's
+SECRET = b"approved-commit-webhook-secret-0123456789"
+ANN_PAT = "ghp_annMergesOnTheForgeAsAPersonWould0001"
+SLUG = Slug("acme", "app")
+WRITER = "ann"
+BRANCH = "fw/coder/issue-1"
+# The coder: its first run writes the notes; the run a person's review continues adds who
+# shipped them. Each commits, pushes through its git door, says done and exits.
+WORK = """
+if printf '%s' "$FLEETWARDEN_PROMPT" | grep -q 'Say who shipped it'; then
+  printf 'shipped on Friday\\nby the fleet\\n' > NOTES.md
+  git add NOTES.md && git commit -qm 'Say who shipped it'
+  git push -q origin HEAD
+  DONE_AFTER fw-forge done ok 'Said who.'
+  exit 0
+else
+  printf 'shipped on Friday\\n' > NOTES.md
+  git add NOTES.md && git commit -qm 'Write the release notes'
+fi
+git push -q origin HEAD && fw-forge done ok 'Did what was asked.'
+"""
+CONFIG = (
+    APP_ON_GITHUB
+    + """\
+    review: {{agent: reviewer, rounds: ROUNDS}}
+    autopush: AUTOPUSH
+agents:
+  - name: coder
+    runtime: command
+    repo: app
+    argv: [sh, -c, {script}]
+  - name: reviewer
+    runtime: command
+    role: reviews the app's changes before a human does
+    argv: [sh, -c, 'fw-msg review approve "fine as it is"']
+"""
+)
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
+    with served_app(tmp_path / "upstream", TOKEN) as served:
+        yield served
+
+
+@pytest.fixture
+def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
+    with app_on_github(upstream, SLUG, WRITER) as fake:
+        fake.add_pat(ANN_PAT, WRITER)
+        yield fake
+
+
+@pytest.fixture(params=[(1, True, False)], ids=["autopush"])
+def bot(
+    request: pytest.FixtureRequest, tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
+) -> Iterator[tuple[ConsoleBot, int]]:
+    """The real ``fleetwarden run``, its review stage of ``request.param`` rounds."""
+    tokens = {"APP_TOKEN": TOKEN, "FORGE_TOKEN": DEFAULT_PAT, "FORGE_HOOK_SECRET": SECRET.decode()}
+    rounds, autopush, done = request.param
+    work = WORK.replace("DONE_AFTER ", "" if done else ": ")
+    config = CONFIG.replace("ROUNDS", str(rounds)).replace("AUTOPUSH", str(autopush).lower())
+    with command_bot_on_github(tmp_path, config, work, upstream, github, tokens) as running:
+        yield running
+
+
+def deliver(port: int, event: Event) -> int:
+    name, payload = event
+    headers, body = github_delivery(name, payload, secret=SECRET)
+    return post(port, "gh", headers, body)[0]
+
+
+def merge_on_forge(github: FakeGitHub, number: int) -> tuple[int, str]:
+    """``ann`` merges pull request ``number`` on the forge, as its merge button does; the
+    status and GitHub's words."""
+    request = urllib.request.Request(
+        f"{github.api_url}/repos/{SLUG}/pulls/{number}/merge",
+        data=json.dumps({"merge_method": "squash"}).encode(),
+        method="PUT",
+        headers={
+            "Authorization": f"Bearer {ANN_PAT}",
+            "Accept": "application/vnd.github+json",
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+def status_comment(github: FakeGitHub, issue: int) -> str:
+    return bot_comments(github, SLUG, issue, BOT_LOGIN)[0]
+
+
+def _approved_then_reviewed(
+    github: FakeGitHub, upstream: GitUpstream, console: ConsoleBot, port: int
+) -> tuple[int, int, str, str]:
+    """The issue given to coder, its pull request approved by reviewer at A (its draft
+    lifted), then Ann's review makes B its head: the issue, the pull, A and B."""
+    issue = github.add_issue(str(SLUG), "Write the release notes", "Say when.",
+                             author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
+    labelled = github_issue(
+        "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
+        label="fleetwarden:coder",
+    )  # fmt: skip
+    assert deliver(port, labelled) == 202
+    assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=120), (
+        console.stdout + console.stderr
+    )
+    [pull] = github.pulls(str(SLUG))
+    ref = f"refs/heads/{BRANCH}"
+    approved = upstream.branches("app")[ref]
+    assert wait_until(lambda: not github.is_draft(str(SLUG), pull.number), timeout=120), (
+        console.stdout + console.stderr
+    )
+    assert wait_until(  # the status comment says so once the review is posted
+        lambda: f"approved at {approved[:12]}" in status_comment(github, issue), timeout=60
+    ), status_comment(github, issue)
+    github.submit_review(str(SLUG), pull.number, WRITER, "CHANGES_REQUESTED", "Say who shipped it.")
+    event = github_review(
+        repo=SLUG, number=pull.number, sender=WRITER, body="Say who shipped it.", head=BRANCH
+    )
+    assert deliver(port, event) == 202
+    assert wait_until(
+        lambda: upstream.branches("app").get(ref) not in (None, approved), timeout=120
+    ), console.stdout + console.stderr
+    return issue, pull.number, approved, upstream.branches("app")[ref]
+
+
+def test_an_autopushed_head_after_the_approval_makes_the_pull_request_a_draft_first(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+) -> None:
+    """Approved at A; a run ending without done autopushes B only with its pull request a draft."""
+    console, port = bot
+    _issue, number, approved, head = _approved_then_reviewed(github, upstream, console, port)
+    assert head != approved
+    draft = github.is_draft(str(SLUG), number)
+    status, said = merge_on_forge(github, number)
+    assert status == 405, (
+        f"draft={draft}; merged B={head[:12]} (approved A={approved[:12]}): {status} {said}"
+    )
+
+
+@pytest.mark.parametrize("bot", [(1, False, False)], ids=["pr-verb"], indirect=True)
+def test_pr_from_chat_after_the_approval_pushes_a_later_head_only_to_a_draft(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+) -> None:
+    """Approved at A; an operator's `pr coder` pushes the unpushed B only to a draft."""
+    console, port = bot
+    issue = github.add_issue(str(SLUG), "Write the release notes", "Say when.",
+                             author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
+    labelled = github_issue(
+        "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
+        label="fleetwarden:coder",
+    )  # fmt: skip
+    assert deliver(port, labelled) == 202
+    assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=120), console.stdout
+    [pull] = github.pulls(str(SLUG))
+    ref = f"refs/heads/{BRANCH}"
+    approved = upstream.branches("app")[ref]
+    assert wait_until(lambda: not github.is_draft(str(SLUG), pull.number), timeout=120)
+    github.submit_review(str(SLUG), pull.number, WRITER, "CHANGES_REQUESTED", "Say who shipped it.")
+    event = github_review(
+        repo=SLUG, number=pull.number, sender=WRITER, body="Say who shipped it.", head=BRANCH
+    )
+    assert deliver(port, event) == 202
+
+    def tip() -> str | None:
+        rows = ledger_rows(tmp_path, "SELECT head_sha FROM branches ORDER BY id DESC LIMIT 1")
+        return str(rows[0][0]) if rows and rows[0][0] else None
+
+    assert wait_until(lambda: tip() not in (None, approved), timeout=120), console.stdout
+    assert upstream.branches("app")[ref] == approved  # not on the forge yet
+    console.command("pr coder", r"pull request #\d+|no pull request", timeout=120)
+    head = upstream.branches("app")[ref]
+    draft = github.is_draft(str(SLUG), pull.number)
+    status, said = merge_on_forge(github, pull.number)
+    assert head == approved or draft or status == 405, (
+        f"pr pushed B={head[:12]} over approved A={approved[:12]}; draft={draft}; "
+        f"merge {status} {said}"
+    )
+
+
+@pytest.mark.parametrize("bot", [(1, False, True)], ids=["done-window"], indirect=True)
+def test_a_head_pushed_at_done_is_never_mergeable_before_a_round_reads_it(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+) -> None:
+    """Approved at A; a run saying done ok with B is pushed only to a draft pull request."""
+    console, port = bot
+    _issue, number, approved, head = _approved_then_reviewed(github, upstream, console, port)
+    draft = github.is_draft(str(SLUG), number)
+    status, said = merge_on_forge(github, number)
+    assert status == 405, (
+        f"draft={draft}; merged with B={head[:12]} on the branch (approved A={approved[:12]}): "
+        f"{status} {said}"
+    )
