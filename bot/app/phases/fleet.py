@@ -225,6 +225,7 @@ async def start_postbox(
     handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
     at.stops.add(Stop.HANDOFFS, handoff.stop)
     fleet.subscribe(handoff.hear)  # a peer's run that ended takes the task handed to it
+    fleet.check_restarts(handoff.restart_refused)  # a handed-on task's sender may reach it
     await handoff.sweep()  # and those that waited while Fleetwarden was away
     return postbox, PeerDesk(postbox, handoff, roster.peers_text)
 
