@@ -78,7 +78,8 @@ def test_a_restart_of_a_task_handed_on_is_refused_once_its_sender_lost_the_right
         hand_on_and_fail(bot, tmp_path, "[]")
         bot.expect(
             r"Agent worker keeps failing; not restarting it again: its restart is refused: "
-            r"task #1 fix-the-login was handed on by boss, and worker is no longer one of boss's peers",
+            r"task #1 fix-the-login was handed on by boss, "
+            r"and worker is no longer one of boss's peers",
             timeout=WAIT,
         )
         bot.command("ps", r"worker")
