@@ -7,7 +7,8 @@ once. A repository new to the file is taken on (its mirror made) when Fleetwarde
 works on repositories and the new one is on no forge. What Fleetwarden builds only when it
 starts — the git door and the branch commands (a first ``repos:`` section), a repository's
 mirror and lines (a repository changed or removed), a forge's client, pollers, webhook
-route and watched repositories (anything under ``forges:``, a new repository on a forge) —
+route and watched repositories (anything under ``forges:``, a new repository on a forge),
+the review stage (a new repository with ``review:`` when none had one at start) —
 refuses the reload whole, naming each change and saying that a restart applies it. So does
 a new repository ``check-config`` would refuse on this machine's disk (a path ``url`` that
 is no git repository, a ``copy_from`` that is no directory), naming it on its line.
@@ -87,6 +88,8 @@ def plan(
         )
     added: dict[str, RepoEntry] = {}
     running = repos or {}
+    # The review stage is made at start, and only when a repository or forge names one.
+    staged = any(e.review for e in running.values()) or any(f.review for f in forges.values())
     for name, entry in sorted(fresh.repos.items()):
         if name in running:
             if keys := changed_keys(running[name], entry):
@@ -100,6 +103,11 @@ def plan(
             at_start.append(
                 f"repository {name!r} was added on forge {entry.forge!r} (a forge's "
                 "repositories are watched from the start)"
+            )
+        elif entry.review is not None and not staged:
+            at_start.append(
+                f"repository {name!r} was added with a `review:` stage, and Fleetwarden "
+                "started with none (the review stage is made at start)"
             )
         else:
             added[name] = entry

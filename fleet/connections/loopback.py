@@ -14,33 +14,39 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from fleet.connections import openfiles
-from fleet.connections.admission import Admission, Busy, Who
+from fleet.connections.admission import Admission, Busy, Handler, Who
+from fleet.connections.secrets_file import RETIRED_KEPT, load_secrets, save_secrets
 from fleet.errors import FleetError
 from fleet.names import AgentName, agent_name, is_agent_name
-from fleet.private_files import write_private
 
 log = logging.getLogger(__name__)
 
 HOST: Final = "127.0.0.1"  # agents run on this host; nothing listens beyond it
 TOKEN_HEADER: Final = "X-Fleetwarden-Token"  # where an agent sends its secret to our doors
-_FILE_VERSION: Final = 1
 _BACKLOG: Final = 512  # connections the kernel queues before they are accepted
-_RETIRED_KEPT: Final = 4
-"""Revoked tokens kept per agent: still redacted (its old runs' output may show them), and
-a refusal of one says its run is over. They open nothing."""
+STARTING: Final = "Fleetwarden is starting: try again"
+"""Why a token loaded at start is refused until the runs still going are known."""
+
+
+class Starting(Exception):
+    """A token loaded from the file (or another orchestrator's) before the start found
+    whether its run goes on: answered 503 by every server (:func:`serve`), never accepted."""
+
+    def __init__(self, agent: AgentName) -> None:
+        super().__init__(f"{STARTING} ({agent}'s token is not confirmed yet)")
+        self.agent = agent
 
 
 def token_matches(expected: str | None, given: str | None) -> bool:
@@ -60,11 +66,16 @@ def token_digest(token: str) -> str:
 
 class AgentSecrets:
     """Per-agent random tokens and the last port, kept in ``path``. ``what`` names the
-    server in messages ("heartbeat", "metering")."""
+    server in messages ("heartbeat", "metering"). ``confirm``: a token loaded from the file
+    or adopted from the ledger is refused (:class:`Starting`) until the first
+    :meth:`keep_only` says which runs go on — a run that ended while Fleetwarden was away
+    must not have its token accepted meanwhile; one issued since is accepted."""
 
-    def __init__(self, path: Path, what: str) -> None:
+    def __init__(self, path: Path, what: str, *, confirm: bool = False) -> None:
         self.path = path
         self._what = what
+        self._confirmed = not confirm  # whether keep_only has run (or nothing waits for it)
+        self._unconfirmed: set[AgentName] = set()  # loaded, not yet known to be a live run's
         self._tokens: dict[AgentName, str] = {}
         self._port: int | None = None
         # Tokens another orchestrator of a shared ledger gave out, by their SHA-256 only.
@@ -92,6 +103,8 @@ class AgentSecrets:
         """Accept also the tokens whose digests these are (the ledger's: given out by
         another orchestrator of it)."""
         self._digests = {AgentName(k): v for k, v in digests.items() if is_agent_name(k)}
+        if not self._confirmed:
+            self._unconfirmed |= set(self._digests)
 
     def changes(self) -> list[tuple[str, str | None]]:
         """The digests issued or revoked since the last call (for the ledger), and every
@@ -105,7 +118,9 @@ class AgentSecrets:
 
     def load(self) -> int | None:
         """Read the file; return the port saved in it, if any."""
-        self._port, self._tokens, self._retired = _load(self.path, self._what)
+        self._port, self._tokens, self._retired = load_secrets(self.path, self._what)
+        if not self._confirmed:
+            self._unconfirmed = set(self._tokens)
         return self._port
 
     def save_port(self, port: int) -> None:
@@ -114,7 +129,7 @@ class AgentSecrets:
 
     def _write(self, tokens: dict[AgentName, str]) -> None:
         """Save ``tokens`` (with the port and the retired tokens), then hold them."""
-        _save(self.path, self._what, self._port, tokens, self._retired)
+        save_secrets(self.path, self._what, self._port, tokens, self._retired)
         self._tokens = tokens
 
     def get(self, agent: AgentName) -> str | None:
@@ -132,12 +147,14 @@ class AgentSecrets:
             return existing
         tokens = {**self._tokens, name: secrets.token_urlsafe(24)}
         self._write(tokens)
+        self._unconfirmed.discard(name)  # a new run's, not one loaded
         self._changes.append((name, token_digest(tokens[name])))
         return tokens[name]
 
     def revoke(self, agent: str) -> bool:
         """Forget ``agent``'s token; whether it had one."""
         name = agent_name(agent)
+        self._unconfirmed.discard(name)  # the next token is a new run's
         adopted = self._digests.pop(name, None) is not None
         if name not in self._tokens:
             if adopted:
@@ -148,11 +165,23 @@ class AgentSecrets:
         self._changes.append((name, None))
         return True
 
-    def keep_only(self, agents: Iterable[str]) -> list[AgentName]:
+    def keep_only(
+        self, agents: Iterable[str], *, known: Iterable[str] | None = None
+    ) -> list[AgentName]:
         """Forget every token but ``agents``' (given out here or by another orchestrator);
-        the agents whose tokens were forgotten, by name."""
+        the agents whose tokens were forgotten, by name. The tokens kept are confirmed
+        (accepted from now on). ``known``: the agents there still are; the retired tokens
+        of any other are forgotten too (nothing of theirs is left to redact)."""
         keep = {agent_name(agent) for agent in agents}
+        self._confirmed, self._unconfirmed = True, set()
         gone = sorted((set(self._tokens) | set(self._digests)) - keep)
+        if known is not None:
+            left = {agent_name(agent) for agent in known} | keep
+            forgotten = [name for name in self._retired if name not in left]
+            for name in forgotten:
+                del self._retired[name]
+            if forgotten and not gone:
+                self._write(self._tokens)
         if not gone:
             return []
         for name in gone:
@@ -168,7 +197,7 @@ class AgentSecrets:
         """Keep ``name``'s token, about to be revoked, among its retired ones."""
         token = self._tokens.get(name)
         if token is not None:
-            self._retired[name] = [*self._retired.get(name, [])[1 - _RETIRED_KEPT :], token]
+            self._retired[name] = [*self._retired.get(name, [])[1 - RETIRED_KEPT :], token]
 
     def revoked(self, agent: AgentName, given: str | None) -> bool:
         """Whether ``given`` is one of ``agent``'s retired tokens (its run is over)."""
@@ -183,13 +212,20 @@ class AgentSecrets:
     def matches(self, raw_name: str, given: str | None) -> AgentName | None:
         """The agent ``raw_name`` names when ``given`` is its token; ``None`` otherwise.
         The one check of a token every door makes: a token revoked (its run ended) is
-        refused here, so a door mounted on the endpoint refuses it too."""
+        refused here, so a door mounted on the endpoint refuses it too; a loaded token not
+        yet confirmed raises :class:`Starting` (the server answers 503)."""
         agent = AgentName(raw_name) if is_agent_name(raw_name) else None
         expected = None if agent is None else self._tokens.get(agent)
         if expected is None and agent is not None and agent in self._digests:
             digest = token_digest(given) if given is not None else None
-            return agent if token_matches(self._digests[agent], digest) else None
-        return agent if token_matches(expected, given) else None
+            return self._confirm(agent) if token_matches(self._digests[agent], digest) else None
+        return self._confirm(agent) if token_matches(expected, given) else None
+
+    def _confirm(self, agent: AgentName | None) -> AgentName | None:
+        """``agent``, whose token was given, unless that token awaits confirmation."""
+        if agent is not None and agent in self._unconfirmed:
+            raise Starting(agent)
+        return agent
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +254,16 @@ class Limits:
         """The cap in force under ``open_files`` descriptors."""
         fitting = openfiles.connection_cap(open_files, self.fd_share, self.fds_each)
         return min(self.max_connections, fitting)
+
+
+@web.middleware
+async def _starting(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request with a token that awaits confirmation (:class:`Starting`): 503, said why."""
+    try:
+        return await handler(request)
+    except Starting as exc:
+        log.info("refused a request of %s: its token is not confirmed yet (starting)", exc.agent)
+        return web.Response(status=503, text=STARTING + "\n", headers={"Retry-After": "1"})
 
 
 @dataclass(slots=True)
@@ -283,6 +329,7 @@ async def serve(
         busy=busy,
     )
     app.middlewares.insert(0, admission.middleware)
+    app.middlewares.insert(0, _starting)  # outermost: the admission's check raises it too
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -366,67 +413,3 @@ def _bind(port: int) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-Loaded = tuple[int | None, dict[AgentName, str], dict[AgentName, list[str]]]
-
-
-def _load(path: Path, what: str) -> Loaded:
-    """The saved port, tokens and retired tokens; nothing when the file is missing or
-    unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, {}, {}
-    except (OSError, ValueError) as exc:
-        log.warning(
-            "ignoring the unreadable %s state %s (%s): agents still running from before "
-            "will be refused until they are restarted",
-            what,
-            path,
-            type(exc).__name__,  # not the message: it may quote the file, tokens and all
-        )
-        return None, {}, {}
-    if not isinstance(data, dict):
-        log.warning("ignoring the malformed %s state %s", what, path)
-        return None, {}, {}
-    port = data.get("port")
-    tokens, retired = data.get("tokens"), data.get("retired")
-    saved_port = port if type(port) is int and 0 < port <= 65535 else None
-    return (
-        saved_port,
-        _named(tokens, lambda t: isinstance(t, str) and bool(t)),
-        {
-            name: [t for t in held if isinstance(t, str) and t][-_RETIRED_KEPT:]
-            for name, held in _named(retired, lambda held: isinstance(held, list)).items()
-        },
-    )
-
-
-def _named(found: object, fits: Callable[[Any], bool]) -> dict[AgentName, Any]:
-    """The entries of the mapping ``found`` under agents' names whose values fit."""
-    if not isinstance(found, dict):
-        return {}
-    return {AgentName(k): v for k, v in found.items() if is_agent_name(k) and fits(v)}
-
-
-def _save(
-    path: Path,
-    what: str,
-    port: int | None,
-    tokens: Mapping[AgentName, str],
-    retired: Mapping[AgentName, list[str]],
-) -> None:
-    """Replace the state file atomically; it holds secrets, so only its owner may read it.
-    Retired tokens are kept under ``retired`` (none: no key)."""
-    data: dict[str, object] = {
-        "version": _FILE_VERSION,
-        "port": port,
-        "tokens": dict(sorted(tokens.items())),
-    }
-    if retired:
-        data["retired"] = dict(sorted(retired.items()))
-    try:
-        write_private(path, json.dumps(data, indent=2))
-    except OSError as exc:
-        raise FleetError(f"cannot save the {what} tokens to {path}: {exc}") from exc

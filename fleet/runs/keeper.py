@@ -336,7 +336,8 @@ class RunKeeper:
         """Match the ledger to what runs: a run it believes open is reattached if its
         process still lives, or closed with the status the shim recorded."""
         open_runs = {run.agent: run for run in await self._runs.open_runs()}
-        for record in await self._agents.list_agents():
+        records = await self._agents.list_agents()
+        for record in records:
             run = open_runs.get(record.name)
             if run is not None:
                 await self._reconcile_run(record, run)
@@ -344,7 +345,9 @@ class RunKeeper:
                 await self._agents.set_state(
                     record.name, AgentState.FAILED, "was starting when Fleetwarden stopped"
                 )
-        await self.tokens.sweep()  # only the runs going on keep their tokens
+        # Only the runs going on keep their tokens (accepted from now on); the retired
+        # tokens of agents gone (removed from the roster, or forgotten) are forgotten.
+        await self.tokens.sweep(known=[r.name for r in records if r.removed_at is None])
 
     async def stop_watching(self) -> None:
         """Cancel the watchers; the processes they watched keep running."""

@@ -89,7 +89,9 @@ class HeartbeatIssuer(Protocol):
 
     def revoke(self, agent: str) -> bool: ...
 
-    def keep_only(self, agents: Iterable[str]) -> Sequence[str]: ...
+    def keep_only(
+        self, agents: Iterable[str], *, known: Iterable[str] | None = None
+    ) -> Sequence[str]: ...
 
 
 class AccountAssigner(Protocol):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.names import AgentName
@@ -72,13 +72,15 @@ class RunTokens:
         if run is None or run.ended_at is not None:
             await self.over(agent)
 
-    async def sweep(self) -> None:
+    async def sweep(self, known: Iterable[str] | None = None) -> None:
         """Revoke the tokens of every agent whose run is over (it ended while Fleetwarden
-        was away, or before its token was revoked): only a run still going keeps its own."""
+        was away, or before its token was revoked): only a run still going keeps its own,
+        accepted from now on (until the sweep, no token loaded at start is). ``known``: the
+        agents the ledger still has; the retired tokens of others are forgotten."""
         if self._issuer is None:
             return
         going = {run.agent for run in await self._runs.open_runs()}
-        revoked = self._issuer.keep_only(going)
+        revoked = self._issuer.keep_only(going, known=known)
         if revoked:
             log.info("revoked the tokens of %d agents whose runs are over", len(revoked))
             if self._publish is not None:

@@ -59,7 +59,7 @@ from fleet.supervisor.status import AgentStatus, RosterDiff, SpawnOutcome, agent
 from fleet.supervisor.stores import FleetStores
 from fleet.transcript.logtail import tail_lines
 from fleet.transcript.story import Outcome
-from fleet.watchdog.actions import WatchdogHands
+from fleet.watchdog.actions import RestartCheck, WatchdogHands
 from fleet.watchdog.decisions import WatchdogSnapshot
 from fleet.watchdog.verdicts import Action
 
@@ -416,6 +416,10 @@ class Fleet:
         """Every agent as the watchdog's :class:`~fleet.watchdog.decisions.AgentView`, with
         ``now``."""
         return await self._watchdog.snapshot()
+
+    def check_restarts(self, check: RestartCheck) -> None:
+        """Have ``check`` say why a watchdog restart may not continue an agent's task."""
+        self._watchdog.restart_check = check
 
     async def apply_watchdog(self, actions: Sequence[Action]) -> None:
         """Carry out the watchdog's decisions (see :mod:`fleet.watchdog.decisions`)."""

@@ -7,7 +7,9 @@ returns, including the restart bookkeeping (``restarts_in_a_row``, ``last_restar
 ``next_restart_at``) and the notices of stalls, restarts and give-ups. Runs are started
 and ended through :class:`RunControl`, so every change to a run goes through the same
 code, under the same lock, as an operator's. A restart continues the agent's task: it
-keeps the cap the task's run was launched with (:mod:`fleet.budgets.runs.arming`).
+keeps the cap the task's run was launched with (:mod:`fleet.budgets.runs.arming`), and
+is asked of the :data:`RestartCheck` first (a task another agent handed on restarts only
+while that agent may still reach this one): refused, the watchdog gives up, saying why.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -86,6 +88,11 @@ class RunControl(Protocol):
     async def close(self, name: AgentName, run: RunRecord) -> None: ...
 
 
+RestartCheck = Callable[[AgentName], Awaitable[str | None]]
+"""Why a restart of the agent may not continue its run's task now, or ``None``: given by
+the layer that knows who asked for the task (the peers' rules, wired in by the app)."""
+
+
 class WatchdogHands:
     """Shows the fleet to the watchdog and carries out what it decides."""
 
@@ -113,6 +120,7 @@ class WatchdogHands:
         self._emit = emit
         self._spec_of = spec_of
         self._heartbeat_timeout = heartbeat_timeout
+        self.restart_check: RestartCheck | None = None
 
     async def snapshot(self) -> WatchdogSnapshot:
         """Every agent as the watchdog's :class:`AgentView`, with ``now``."""
@@ -216,30 +224,21 @@ class WatchdogHands:
                     name, in_a_row=0, last_at=record.last_restart_at, next_at=None
                 )
             case GiveUp(reason=reason):
-                await self._set_next_restart(record, None)
-                await self._agents.set_desired(name, DesiredState.STOPPED)
-                await self._emit(FleetEvent(name, EventKind.GAVE_UP, record.state, reason, False))
+                await self._give_up(record, reason)
             case Restart(attempt=attempt, reason=reason):
                 async with self._runs.lock(name):
                     record = await self._runs.record(name)
                     if record.removed_at is not None:  # a reload since the snapshot
                         log.info("watchdog: not restarting %s: removed from the roster", name)
                         return
-                    if record.state.is_live:
-                        ending = Ending(
-                            AgentState.FAILED, reason, by_operator=False, outcome=Outcome.RESTARTED
-                        )
-                        with contextlib.suppress(AgentNotRunning):
-                            await self._runs.stop_run(
-                                name, force=False, reason=reason, ending=ending
-                            )
-                    await self._agents.set_restarts(
-                        name, in_a_row=attempt, last_at=now, next_at=None
-                    )
-                    spec = continued(self._spec_of(record), record.spec)
-                    await self._runs.launch(
-                        spec, reason=f"restart {attempt} by the watchdog: {reason}", continues=True
-                    )
+                    check = self.restart_check
+                    refused = await check(name) if check is not None else None
+                    if refused is None:
+                        spec = await self._restart(record, attempt, reason, now)
+                if refused is not None:  # told outside the lock, as any give-up
+                    log.info("watchdog: not restarting %s: %s", name, refused)
+                    await self._give_up(record, f"its restart is refused: {refused}")
+                    return
                 await self._emit(
                     FleetEvent(
                         name,
@@ -249,6 +248,29 @@ class WatchdogHands:
                         False,
                     )
                 )
+
+    async def _restart(
+        self, record: AgentRecord, attempt: int, reason: str, now: datetime
+    ) -> AgentSpec:
+        """Stop ``record``'s run if it lives on, and launch the next one (under the run's
+        lock); the spec launched."""
+        name = record.name
+        if record.state.is_live:
+            ending = Ending(AgentState.FAILED, reason, by_operator=False, outcome=Outcome.RESTARTED)
+            with contextlib.suppress(AgentNotRunning):
+                await self._runs.stop_run(name, force=False, reason=reason, ending=ending)
+        await self._agents.set_restarts(name, in_a_row=attempt, last_at=now, next_at=None)
+        spec = continued(self._spec_of(record), record.spec)
+        await self._runs.launch(
+            spec, reason=f"restart {attempt} by the watchdog: {reason}", continues=True
+        )
+        return spec
+
+    async def _give_up(self, record: AgentRecord, reason: str) -> None:
+        """No more restarts of ``record``'s agent; the operator told ``reason``."""
+        await self._set_next_restart(record, None)
+        await self._agents.set_desired(record.name, DesiredState.STOPPED)
+        await self._emit(FleetEvent(record.name, EventKind.GAVE_UP, record.state, reason, False))
 
     async def _set_next_restart(self, record: AgentRecord, at: datetime | None) -> None:
         """Change only when the next restart is due; the count and the last restart stay."""

@@ -13,7 +13,9 @@ every accepted beat is handed to the ``on_beat`` callback as ``(agent, kind)`` w
     413  a body over 4 KiB
     500  ``on_beat`` failed
     503  the agent has 16 beats in flight already, or (sent as the connection opens,
-         then closed) the endpoint holds all the connections it takes, none of them idle
+         then closed) the endpoint holds all the connections it takes, none of them idle,
+         or its token was loaded at start and the start has not yet said its run goes
+         on ("Fleetwarden is starting: try again", at every door on the endpoint)
 
 A new connection must send its beat's headers within ``idle_timeout`` seconds
 (:mod:`fleet.connections.admission`); a kept-alive one, its next beat's within
@@ -144,7 +146,8 @@ class HeartbeatServer:
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"heartbeat port must be 0-65535, not {port}")
-        self._secrets = AgentSecrets(state_dir / STATE_FILE, "heartbeat")
+        # A token loaded at start is refused (503) until the sweep says its run goes on.
+        self._secrets = AgentSecrets(state_dir / STATE_FILE, "heartbeat", confirm=True)
         self._on_beat = on_beat
         self._asks = asks
         self._gits = gits
@@ -249,12 +252,15 @@ class HeartbeatServer:
         whether it had one."""
         return self._secrets.revoke(self._loaded(agent))
 
-    def keep_only(self, agents: Iterable[str]) -> list[AgentName]:
-        """Revoke the token of every agent but ``agents`` (those whose runs go on); the
-        agents whose tokens were revoked."""
+    def keep_only(
+        self, agents: Iterable[str], *, known: Iterable[str] | None = None
+    ) -> list[AgentName]:
+        """Revoke the token of every agent but ``agents`` (those whose runs go on), and
+        accept theirs from now on; the agents whose tokens were revoked. ``known``: the
+        agents there still are (the retired tokens of others are forgotten)."""
         if self._state is HeartbeatState.NEW:
             raise RuntimeError("HeartbeatServer tokens are loaded by start(); call it first")
-        return self._secrets.keep_only(agents)
+        return self._secrets.keep_only(agents, known=known)
 
     def known_secrets(self) -> list[Secret]:
         """Every agent's token, and its last ones revoked, for the redactor."""

@@ -90,7 +90,7 @@ async def start_fleet(
         roster=lambda: fleet.roster(),
         agents=ledger.agents,
         state_dir=cfg.state_dir,
-        reviewers=lambda: review_agents(cfg),
+        reviewers=lambda: review_agents(cfg, repos),
     )
     fleet = Fleet(
         stores=FleetStores(
@@ -193,9 +193,13 @@ async def start_fleet(
     return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster, postbox, peers)
 
 
-def review_agents(cfg: Config) -> frozenset[str]:
-    """The agents a repository or a forge of ``cfg`` names to review its work."""
-    policies = [e.review for e in cfg.repos.values()] + [f.review for f in cfg.forges.values()]
+def review_agents(cfg: Config, repos: Repos | None = None) -> frozenset[str]:
+    """The agents a repository (as ``repos`` works on them now: a reload may add one) or a
+    forge of ``cfg`` names to review its work."""
+    entries = (
+        [repos.entry(n) for n in repos.names()] if repos is not None else list(cfg.repos.values())
+    )
+    policies = [e.review for e in entries] + [f.review for f in cfg.forges.values()]
     return frozenset(p.agent for p in policies if p is not None)
 
 
@@ -225,6 +229,7 @@ async def start_postbox(
     handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
     at.stops.add(Stop.HANDOFFS, handoff.stop)
     fleet.subscribe(handoff.hear)  # a peer's run that ended takes the task handed to it
+    fleet.check_restarts(handoff.restart_refused)  # a handed-on task's sender may reach it
     await handoff.sweep()  # and those that waited while Fleetwarden was away
     return postbox, PeerDesk(postbox, handoff, roster.peers_text)
 

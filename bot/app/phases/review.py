@@ -70,7 +70,9 @@ async def start_review(
     fleeted.peers.verdicts = lambda: stage  # `fw-msg review` answers the round asked
 
     def policy(repo: str) -> ReviewPolicy | None:
-        entry = cfg.repos.get(repo)
+        """``repo``'s review stage as Fleetwarden works on it now: a repository a `roster
+        reload` took on has its own (a changed one is refused until a restart)."""
+        entry = repos.entry(repo) if repo in repos.names() else cfg.repos.get(repo)
         forge = cfg.forges.get(entry.forge) if entry is not None and entry.forge else None
         return None if entry is None else entry.review_of(forge.review if forge else None)
 

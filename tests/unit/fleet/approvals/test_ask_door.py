@@ -17,7 +17,7 @@ import pytest
 from fleet.approvals.ask_door import CHANNEL, MAX_BODY, AskDoor, BadAsk, ledger_terms, parse_ask
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.clock import SystemClock
-from fleet.connections.loopback import TOKEN_HEADER
+from fleet.connections.loopback import STARTING, TOKEN_HEADER
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState, Decision
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
@@ -126,8 +126,9 @@ async def test_an_unanswered_ask_is_202_then_polled_to_its_answer(rig: Rig) -> N
 
 
 async def test_the_same_ask_after_a_restart_is_the_same_request(rig: Rig, tmp_path: Path) -> None:
-    """A new server over the same state dir and ledger: the client's repeated POST finds its
-    open request (never a second one), and the answer given after the restart reaches it."""
+    """A new server over the same state dir and ledger: until the start's sweep a POST is
+    503 (the client retries); then the repeated POST finds its open request (never a second
+    one), and the answer given after the restart reaches it."""
     async with aiohttp.ClientSession() as http:
         first = await http.post(rig.url(), json=ASK, headers=rig.headers())
         request_id = (await first.json())["id"]
@@ -138,6 +139,9 @@ async def test_the_same_ask_after_a_restart_is_the_same_request(rig: Rig, tmp_pa
         url = f"http://127.0.0.1:{server.port}/approval/{AGENT}"
         headers = {TOKEN_HEADER: server.token_for(AGENT)}
         async with aiohttp.ClientSession() as http:
+            starting = await http.post(url, json=ASK, headers=headers)
+            assert starting.status == 503 and await starting.text() == STARTING + "\n"
+            server.keep_only([AGENT])  # the start's sweep: its run goes on
             again = await http.post(url, json=ASK, headers=headers)
             assert again.status == 202 and (await again.json())["id"] == request_id
             await approvals.answer(request_id, by="@op:hs", decision=Decision.ALLOW, how="reaction")

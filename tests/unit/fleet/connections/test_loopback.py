@@ -165,6 +165,22 @@ def test_a_revoked_token_is_retired_never_matched_and_kept_across_a_reload(path:
     assert len(saved(path)["retired"]["coder-1"]) == 4  # type: ignore[index]
 
 
+def test_the_starts_keep_only_forgets_the_retired_tokens_of_agents_gone(path: Path) -> None:
+    """keep_only(known=...) drops the retired tokens of agents no longer known (removed,
+    forgotten), from the file and the redactor's list; a known agent keeps its own."""
+    secrets = AgentSecrets(path, "heartbeat")
+    gone, kept = secrets.issue("gone-1"), secrets.issue("kept-1")
+    secrets.revoke("gone-1")
+    secrets.revoke("kept-1")
+    live = secrets.issue("going-1")
+    assert secrets.keep_only(["going-1"], known=["kept-1", "going-1"]) == []
+    assert saved(path)["retired"] == {"kept-1": [kept]}  # type: ignore[index]
+    assert sorted(secrets.values()) == sorted([kept, live])
+    assert secrets.revoked(AgentName("gone-1"), gone) is False
+    secrets.keep_only(["going-1"], known=["going-1"])
+    assert "retired" not in saved(path)  # type: ignore[operator]
+
+
 def test_defer_drops_the_tokens_the_ledger_holds_newer_ones_of(path: Path) -> None:
     """defer() forgets a token whose agent the ledger holds another digest of (a newer run
     another orchestrator started), on disk too, and keeps those it agrees with or lacks."""

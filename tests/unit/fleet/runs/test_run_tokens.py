@@ -40,8 +40,10 @@ class Tokens:
     def revoke(self, agent: str) -> bool:
         return self.secrets.revoke(agent)
 
-    def keep_only(self, agents: Iterable[str]) -> list[AgentName]:
-        return self.secrets.keep_only(agents)
+    def keep_only(
+        self, agents: Iterable[str], *, known: Iterable[str] | None = None
+    ) -> list[AgentName]:
+        return self.secrets.keep_only(agents, known=known)
 
 
 @pytest.fixture

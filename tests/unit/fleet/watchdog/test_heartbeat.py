@@ -231,8 +231,8 @@ async def test_tokens_need_start(tmp_path: Path, beats: Beats) -> None:
 async def test_token_and_port_survive_restart(
     tmp_path: Path, beats: Beats, http: aiohttp.ClientSession
 ) -> None:
-    """A new server on the same state dir binds the same port and accepts the old token;
-    the state file is the owner's only."""
+    """A new server on the same state dir binds the same port and accepts the old token
+    once the start's sweep says its run goes on; the state file is the owner's only."""
     first = HeartbeatServer(tmp_path, beats)
     await first.start()
     token, url = first.token_for(AGENT), first.url_for(AGENT)
@@ -249,6 +249,7 @@ async def test_token_and_port_survive_restart(
         assert second.port == first.port
         assert second.url_for(AGENT) == url
         assert second.token_for(AGENT) == token
+        assert second.keep_only([AGENT]) == []  # the start's sweep: its run goes on
         assert (await post(http, url, token))[0] == 204
     finally:
         await second.stop()
@@ -278,6 +279,7 @@ async def test_taken_port_falls_back_with_warning(
             assert str(first.port) in warning.getMessage()
             assert "missed" in warning.getMessage()
             assert token not in caplog.text
+            second.keep_only([AGENT])  # the start's sweep: its run goes on
             assert (await post(http, second.url_for(AGENT), token))[0] == 204
             assert json.loads((tmp_path / STATE_FILE).read_text())["port"] == second.port
         finally:
@@ -396,6 +398,7 @@ async def test_stub_agent_beats_share_a_connection_and_outlive_a_restart(
 
     second = HeartbeatServer(state, beats)
     await second.start()
+    second.keep_only(["stub-1"])  # the start's sweep: its run goes on
     try:
         heart.state = "waiting"
         await asyncio.to_thread(heart.beat_once)
