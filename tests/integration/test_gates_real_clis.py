@@ -286,7 +286,8 @@ async def test_an_ask_outlives_a_restart_of_the_endpoint_and_is_answered_after_i
     runtime: str, rig: Rig
 ) -> None:
     """The endpoint and the approvals stop while the CLI waits; new ones over the same
-    state dir and ledger take the answer, the waiting CLI gets it and goes on."""
+    state dir and ledger (its run's token confirmed by the start's sweep) take the answer,
+    the waiting CLI gets it and goes on."""
     cli(runtime)
     rig.fake.add(Turn(text="", tool=shell_call(runtime)))
     agent = spec(runtime, PermissionMode.ASK)
@@ -296,6 +297,7 @@ async def test_an_ask_outlives_a_restart_of_the_endpoint_and_is_answered_after_i
     await rig.beats.stop()
     await rig.serve()
     assert rig.beats.port == port
+    rig.beats.keep_only([agent.name])  # the start's sweep: its run goes on, its token with it
     await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.ALLOW, how="command")
     assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, await rig.logs(
         agent.name
