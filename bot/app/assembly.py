@@ -38,7 +38,7 @@ from fleet.peers.tools import PEER_TOOLS
 from fleet.redaction.known import EnvSecrets
 from fleet.redaction.redactor import Redactor
 from fleet.repos.door.server import GitDoor
-from fleet.runs.launch_kit import FleetSettings
+from fleet.runs.launch.launch_kit import FleetSettings
 from fleet.sandbox.egress.egress_proxy import Refusal
 from fleet.sandbox.egress.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings

@@ -6,7 +6,7 @@ Each token stays in the state dir of the orchestrator that gave it out (mode 600
 ledger gets only its SHA-256 (:mod:`fleet.ledger.stores.running.agents`). At start an active
 orchestrator publishes the digests of the tokens it holds and adopts the others'; each
 launch publishes the tokens it just gave out before the agent starts, and each run's end the
-revocation of its token (:mod:`fleet.runs.run_tokens`), so the ledger holds only the tokens
+revocation of its token (:mod:`fleet.runs.launch.run_tokens`), so the ledger holds only the tokens
 of runs still going."""
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ from connectors.base import Tone
 from fleet.clock import Clock
 from fleet.events import EventKind, FleetEvent
 from fleet.notices import Delivery, Notice, starter
-from fleet.runs.reader import LogParser, read_new
-from fleet.runs.reading import RunOutput
+from fleet.runs.output.reader import LogParser, read_new
+from fleet.runs.output.reading import RunOutput
 from fleet.supervisor.interfaces import FleetView
 from fleet.transcript.events import (
     AgentEvent,

@@ -16,7 +16,7 @@ from bot.render.fleet import WHY_CAP, duration, money
 from fleet.ledger.stores.running.runs import RunEnd
 from fleet.ledger.stores.spend.usage_rows import NOT_SERVED
 from fleet.metering import units
-from fleet.runs.stories import RunStory
+from fleet.runs.output.stories import RunStory
 from fleet.transcript.story import Outcome
 
 ANSWER_CAP = 700  # characters of the agent's last message in a summary

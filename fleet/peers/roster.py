@@ -28,8 +28,8 @@ from fleet.ledger.records.rows import AgentRecord
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.peers.telling import Circle, Member, comms_block, peers_words
+from fleet.runs.launch.preamble import PEERS_FILE
 from fleet.runs.layout import AgentPaths
-from fleet.runs.preamble import PEERS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class PeerRoster:
 
     async def preamble(self, spec: AgentSpec) -> str | None:
         """The comms block of ``spec`` about to launch, its peers' state read now (the
-        :class:`~fleet.runs.launch_kit.LaunchKit`'s ``preamble``; its launch writes it)."""
+        :class:`~fleet.runs.launch.launch_kit.LaunchKit`'s ``preamble``; its launch writes it)."""
         if not (spec.talks_to or spec.purpose or self.involved(spec.name)):
             return None
         await self.refresh()

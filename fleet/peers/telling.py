@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fleet.redaction.guard import guarded
-from fleet.runs.preamble import PEERS_FILE
+from fleet.runs.launch.preamble import PEERS_FILE
 
 ROLE_CHARS = 200
 """The most of an operator's line shown (what an agent is for)."""

@@ -12,7 +12,7 @@ from fleet.errors import AgentNotRunning
 from fleet.ledger.records.rows import AgentRecord
 from fleet.ledger.stores.running.runs import RunReport, RunsStore
 from fleet.runs.keeper import RunKeeper
-from fleet.runs.reading import Launched
+from fleet.runs.output.reading import Launched
 from fleet.runtimes import RuntimeRegistry
 from fleet.sessions.live import LiveSessions
 from fleet.transcript.logtail import tail_lines

@@ -5,7 +5,7 @@ the ends Fleetwarden is bringing about, so that a watcher seeing its process end
 whether an operator or the watchdog asked for it. It also reconciles the ledger with
 what actually runs after Fleetwarden restarts. What to run, and when, is decided by its
 callers: the supervisor's operations and the watchdog's actions. Reading a run's output
-(its first moments, its report once it ended) is :class:`~fleet.runs.reading.RunReading`'s.
+(its first moments, its report once it ended) is :class:`~fleet.runs.output.reading.RunReading`'s.
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, LaunchPla
 from fleet.names import AgentName, agent_name
 from fleet.repos.line.cutting import Asked
 from fleet.repos.line.launching import review_spec, run_setup, workdir_of
-from fleet.runs.context import RunContexts
-from fleet.runs.facts import check_launchable
-from fleet.runs.launch_kit import LaunchKit
-from fleet.runs.launch_site import LaunchSite
+from fleet.runs.launch.context import RunContexts
+from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_site import LaunchSite
+from fleet.runs.launch.preamble import prompted, with_peers_file
+from fleet.runs.launch.run_tokens import RunTokens
 from fleet.runs.layout import AgentPaths, append_marker, write_files
 from fleet.runs.no_agent import NoSuchAgent
-from fleet.runs.preamble import prompted, with_peers_file
-from fleet.runs.reading import Launched, RunOutput, RunReading
+from fleet.runs.output.facts import check_launchable
+from fleet.runs.output.reading import Launched, RunOutput, RunReading
 from fleet.runs.resuming import resumed_plan
-from fleet.runs.run_tokens import RunTokens
 from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git.git_probe import GitProbe
 from fleet.sessions.hooks import SessionHooks
@@ -148,7 +148,7 @@ class RunKeeper:
         return self.contexts.host_down(host)
 
     def context(self, spec: AgentSpec) -> RuntimeContext:
-        """Where and how ``spec`` runs (:meth:`fleet.runs.context.RunContexts.context`)."""
+        """Where and how ``spec`` runs (:meth:`fleet.runs.launch.context.RunContexts.context`)."""
         return self.contexts.context(spec)
 
     # -- runs --------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 
 from fleet.model import AgentSpec, LaunchPlan
-from fleet.runs.context import RunContexts
-from fleet.runs.reader import marker_text, started_runtime
+from fleet.runs.launch.context import RunContexts
+from fleet.runs.output.reader import marker_text, started_runtime
 from fleet.runtimes import RuntimeRegistry
 from fleet.transcript.logtail import tail_lines
 

@@ -6,7 +6,7 @@ one ``runs`` row per launch — and the operations on it: spawn, stop, restart, 
 live process, ending them, reattaching) are kept by :class:`~fleet.runs.keeper.RunKeeper`;
 the watchdog's decisions are carried out by :class:`~fleet.watchdog.actions.WatchdogHands`,
 and ``send`` by :class:`~fleet.runs.follow_ups.FollowUps`. Its launches are made with one
-:class:`~fleet.runs.launch_kit.LaunchKit`; its callers see it through the narrow
+:class:`~fleet.runs.launch.launch_kit.LaunchKit`; its callers see it through the narrow
 protocols of :mod:`fleet.supervisor.interfaces`.
 On start it *reconciles*: runs the ledger believes open are reattached if their process
 still lives, or closed with the status the shim left on disk. An agent never runs twice:
@@ -47,10 +47,10 @@ from fleet.names import AgentName, agent_name
 from fleet.repos.line.cutting import Asked
 from fleet.runs.follow_ups import FollowUps
 from fleet.runs.keeper import Ending, RunKeeper
-from fleet.runs.launch_kit import FleetSettings, HeartbeatIssuer, LaunchKit
-from fleet.runs.outputs import AgentOutputs
+from fleet.runs.launch.launch_kit import FleetSettings, HeartbeatIssuer, LaunchKit
+from fleet.runs.output.outputs import AgentOutputs
+from fleet.runs.output.stories import RunStories
 from fleet.runs.session_control import SessionControl
-from fleet.runs.stories import RunStories
 from fleet.sessions.live import LiveSessions
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.autostart import adopt, autostart

@@ -24,7 +24,7 @@ from fleet.ledger.stores.running.runs import RunReport
 from fleet.model import AgentSpec, ExitInfo, Fallback, PermissionMode, RunBudget
 from fleet.names import AgentName
 from fleet.repos.line.cutting import Asked
-from fleet.runs.outputs import AgentOutputs
+from fleet.runs.output.outputs import AgentOutputs
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
 from fleet.transcript.story import Outcome
 

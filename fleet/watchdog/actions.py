@@ -35,7 +35,7 @@ from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo
 from fleet.names import AgentName
 from fleet.runs.keeper import Ending
 from fleet.runs.layout import mtime
-from fleet.runs.reading import Launched
+from fleet.runs.output.reading import Launched
 from fleet.transcript.story import Outcome
 from fleet.watchdog.decisions import AgentView, HeartbeatKind, WatchdogDefaults, WatchdogSnapshot
 from fleet.watchdog.verdicts import (

@@ -28,7 +28,7 @@ from fleet.ledger import Ledger
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.chatgpt import FakeChatGpt, codex_headers

@@ -17,7 +17,7 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import Accepted, FakeProvider, Turn

@@ -43,7 +43,7 @@ from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, RunHandle
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.sandbox.host.procfs import process_start_ticks
 from fleet.supervisor.cutoffs import CutoffKeeper

@@ -22,7 +22,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Decision
 from fleet.model import AgentSpec, AgentState, PermissionMode
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runs.layout import AgentPaths
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings

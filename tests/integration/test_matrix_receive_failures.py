@@ -26,7 +26,7 @@ from connectors.matrix.inbound import translate
 from connectors.receiving import KEEPS_FAILING, ReceiveFailures
 from fleet.clock import SystemClock
 from fleet.hosts.service import Hosts
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.stores import fleet_stores, page_stores

@@ -30,7 +30,7 @@ from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import (

@@ -21,7 +21,7 @@ from fleet.metering.policy import AllowAll
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, RunBudget
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import FakeProvider, ToolCall, Turn

@@ -13,7 +13,7 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.fleet import Fleet, FleetSettings

@@ -28,7 +28,7 @@ from fleet.peers.handoff import Handoff
 from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
 from fleet.repos.service import Repos
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet

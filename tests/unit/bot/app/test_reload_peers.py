@@ -19,7 +19,7 @@ from fleet.errors import FleetError
 from fleet.ledger import Ledger
 from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import Admitted, LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings

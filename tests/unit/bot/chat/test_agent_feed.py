@@ -21,7 +21,7 @@ from fleet.ledger.records.budgets import Step
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
-from fleet.runs.reading import RunOutput
+from fleet.runs.output.reading import RunOutput
 from fleet.transcript.events import AgentEvent, Said, Text, ToolUsed, Waiting
 from tests.polling import eventually
 from tests.unit.chat_fakes import HomeConnector

@@ -19,7 +19,7 @@ from fleet.budgets.model import Groups
 from fleet.caps import Caps
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings

@@ -23,7 +23,7 @@ from fleet.ledger import Ledger
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.stores import fleet_stores

@@ -31,7 +31,7 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode, RestartPolicy
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.spawn_queues import a_spawn_queue

@@ -20,7 +20,7 @@ from connectors.base import EventId, OutboundMessage, RoomId, ThreadId
 from fleet.budgets.model import Source
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings

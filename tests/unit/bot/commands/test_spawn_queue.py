@@ -25,7 +25,7 @@ from fleet.events import FleetEvent
 from fleet.ledger import Ledger, SpawnAsk
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.autostart import autostart

@@ -26,7 +26,7 @@ from fleet.names import AgentName
 from fleet.redaction.guard import HIDDEN
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, Clash, CommitLine, FileStat
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.stores import fleet_stores, page_stores

@@ -24,7 +24,7 @@ from fleet.ledger.stores.spend.usage_rows import NOT_SERVED
 from fleet.metering.counting.events import Outcome, Tokens
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.stores import fleet_stores, page_stores

@@ -27,7 +27,7 @@ from fleet.ledger.records.peers import NewMessage
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.redaction.invisible import visible
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.stores import fleet_stores, page_stores

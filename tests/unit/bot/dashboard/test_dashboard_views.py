@@ -22,7 +22,7 @@ from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalPost, Ask, Decision
 from fleet.ledger.records.forge import Slug
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.stores import fleet_stores, page_stores

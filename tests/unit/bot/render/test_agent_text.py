@@ -28,7 +28,7 @@ from fleet.metering.counting.events import Tokens
 from fleet.model import AgentState, ExitInfo
 from fleet.names import AgentName
 from fleet.redaction.redactor import Redactor
-from fleet.runs.stories import RunStory
+from fleet.runs.output.stories import RunStory
 from fleet.transcript.events import (
     ErrorKind,
     Said,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.render.transcript import lately
 from connectors.markdown import to_plain
-from fleet.runs.reader import last_entries
+from fleet.runs.output.reader import last_entries
 from fleet.runtimes import default_registry
 
 

@@ -24,7 +24,7 @@ from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import Estimate, Refuse, RequestInfo
 from fleet.model import AgentSpec, DesiredState, RunBudget, RunHandle
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.verdicts import Restart

@@ -22,7 +22,7 @@ from fleet.budgets.runs.budget import (
 )
 from fleet.model import RunBudget
 from fleet.names import AgentName
-from fleet.runs.launch_kit import FleetSettings
+from fleet.runs.launch.launch_kit import FleetSettings
 from tests.unit.bot.config.test_config import parse
 
 

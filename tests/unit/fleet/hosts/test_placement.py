@@ -13,7 +13,7 @@ from fleet.hosts.probe import HostFacts, Tool
 from fleet.hosts.schema import HostEntry
 from fleet.model import AgentSpec
 from fleet.names import AgentName
-from fleet.runs.placement import place
+from fleet.runs.launch.placement import place
 
 
 class FakeHosts:

@@ -24,7 +24,7 @@ from fleet.ledger.records.rows import AgentRecord
 from fleet.model import AgentSpec, AgentState, DesiredState, PermissionMode
 from fleet.names import AgentName
 from fleet.permissions.config import PolicyDefaults, default_mode, unsandboxed_full
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.stores import fleet_stores

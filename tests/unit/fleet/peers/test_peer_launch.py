@@ -1,4 +1,4 @@
-"""Tests for the comms block at launch (fleet.runs.preamble through the LaunchKit, made by
+"""Tests for the comms block at launch (fleet.runs.launch.preamble through the LaunchKit, made by
 fleet.peers.roster): a real Fleet, real subprocesses, the stub agent. The block is told
 before a run's prompt (never twice), the same text is in the agent's
 `$HOME/.fleetwarden/PEERS.md`, and that file is written again when a peer starts or ends."""
@@ -21,9 +21,9 @@ from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.peers.roster import PeerRoster
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.preamble import prompted
 from fleet.runs.layout import AgentPaths
-from fleet.runs.preamble import prompted
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.stores import fleet_stores

@@ -1,4 +1,4 @@
-"""Tests for fleet.runs.reader: an agent's log read as events, run by run, as its last
+"""Tests for fleet.runs.output.reader: an agent's log read as events, run by run, as its last
 entries and as a live follower."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fleet.runs.layout import append_marker
-from fleet.runs.reader import (
+from fleet.runs.output.reader import (
     LogParser,
     last_entries,
     marker_text,

@@ -1,4 +1,4 @@
-"""Tests for fleet.runs.run_tokens: a run's token revoked as it ends, a failed launch's token
+"""Tests for fleet.runs.launch.run_tokens: a run's token revoked as it ends, a failed launch's token
 revoked unless a run goes on, and the sweep at start keeping only the runs still going —
 over a real ledger and the tokens' real store (``AgentSecrets``)."""
 
@@ -15,7 +15,7 @@ from fleet.errors import AgentNotRunning
 from fleet.ledger import Ledger
 from fleet.model import DesiredState, ExitInfo
 from fleet.names import AgentName
-from fleet.runs.run_tokens import RunTokens
+from fleet.runs.launch.run_tokens import RunTokens
 from fleet.supervisor.fleet import Fleet
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.unit.fleet.ledger.test_ledger import handle, spec

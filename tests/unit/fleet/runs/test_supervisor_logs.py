@@ -18,7 +18,7 @@ from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.connections.loopback import TOKEN_HEADER
 from fleet.ledger import Ledger
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.transcript import logtail

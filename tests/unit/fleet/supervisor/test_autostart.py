@@ -10,7 +10,7 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
 from tests.fakes.stores import fleet_stores

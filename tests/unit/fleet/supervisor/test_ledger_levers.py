@@ -11,7 +11,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.chat import KEPT_EXPIRED
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet, FleetSettings

@@ -19,7 +19,7 @@ from fleet.errors import AgentNotRunning, InvalidAgentName, UnknownAgent, Unknow
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
 from tests.fakes.stores import fleet_stores

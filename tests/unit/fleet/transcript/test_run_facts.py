@@ -17,9 +17,9 @@ from fleet.ledger.stores.running.runs import RunEnd, RunStart
 from fleet.metering.counting.events import Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, LaunchPlan, RunHandle
 from fleet.names import AgentName
-from fleet.runs.facts import check_launchable, read_run
 from fleet.runs.layout import MARKER
-from fleet.runs.stories import RunStories
+from fleet.runs.output.facts import check_launchable, read_run
+from fleet.runs.output.stories import RunStories
 from fleet.tasks.spent import TaskSpend
 from fleet.transcript.events import AgentEvent, ErrorKind, Said, Text, ToolUsed, Trouble, Unknown
 from fleet.transcript.story import Outcome, RunReading, why

@@ -20,7 +20,7 @@ from fleet.errors import AgentStillRunning, UnknownAgent
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState, RestartMode, RestartPolicy
 from fleet.names import AgentName
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.decisions import sweep

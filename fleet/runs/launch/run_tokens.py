@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.names import AgentName
-from fleet.runs.launch_kit import HeartbeatIssuer
+from fleet.runs.launch.launch_kit import HeartbeatIssuer
 
 __all__ = ["RunTokens"]
 

@@ -23,7 +23,7 @@ from fleet.hosts.service import Hosts
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.private_files import private_dir
-from fleet.runs.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runs.layout import AgentPaths
 from fleet.runtimes import RuntimeContext
 

@@ -16,9 +16,9 @@ from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.running.runs import RunEnd, RunReport, RunsStore
 from fleet.model import ExitInfo
 from fleet.names import AgentName
-from fleet.runs.facts import read_run
-from fleet.runs.launch_kit import FleetSettings
+from fleet.runs.launch.launch_kit import FleetSettings
 from fleet.runs.layout import MARKER
+from fleet.runs.output.facts import read_run
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.git.git_probe import GitProbe
 from fleet.transcript.events import StreamParser

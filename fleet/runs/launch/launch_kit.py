@@ -25,7 +25,7 @@ from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, AgentSpec, RunBudget
 from fleet.names import AgentName
 from fleet.permissions.config import PolicyDefaults
 from fleet.repos.service import Repos
-from fleet.runs.preamble import Preamble
+from fleet.runs.launch.preamble import Preamble
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.service import Sandboxes
 
@@ -134,6 +134,6 @@ class LaunchKit:
     # A run of an agent with a ``repo`` works in its line's checkout, made before it starts;
     # what it leaves is brought to its branch when it ends.
     repos: Repos | None = None
-    # The comms block of an agent that works with peers (:mod:`fleet.runs.preamble`): told
+    # The comms block of an agent that works with peers (:mod:`fleet.runs.launch.preamble`): told
     # before its run's prompt and written to its HOME at each launch.
     preamble: Preamble | None = None

@@ -3,7 +3,7 @@ and how to reach them, made by :mod:`fleet.peers`), prepended to the prompt of a
 has one, and the same text in ``$HOME/.fleetwarden/PEERS.md`` — for an agent without a
 prompt (a TUI waiting for input) that file is how it knows.
 
-The block comes through the :class:`~fleet.runs.launch_kit.LaunchKit` (:data:`Preamble`),
+The block comes through the :class:`~fleet.runs.launch.launch_kit.LaunchKit` (:data:`Preamble`),
 so the runs never import the peers above them.
 """
 

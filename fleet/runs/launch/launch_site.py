@@ -1,7 +1,7 @@
 """Where a launch runs and what confines it: the host it is placed on (``host: any`` and
-``max_agents``, :mod:`fleet.runs.placement`), the sandbox around its plan (bubblewrap here, or
-its host's layout there, with the doors each needs), and what that sandbox held, released
-when the run ends or the launch fails.
+``max_agents``, :mod:`fleet.runs.launch.placement`), the sandbox around its plan
+(bubblewrap here, or its host's layout there, with the doors each needs), and what that
+sandbox held, released when the run ends or the launch fails.
 
 :class:`LaunchSite` is :class:`fleet.runs.keeper.RunKeeper`'s: it decides and wraps, the
 keeper records and launches."""
@@ -17,8 +17,8 @@ from fleet.hosts.schema import ANY_HOST, LOCAL_HOST
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
-from fleet.runs.context import RunContexts
-from fleet.runs.placement import place
+from fleet.runs.launch.context import RunContexts
+from fleet.runs.launch.placement import place
 from fleet.sandbox.service import NONE, Sandboxes
 
 

@@ -9,9 +9,9 @@ from fleet.backends.base import backend_key
 from fleet.errors import FleetError
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.runs.keeper import RunKeeper
-from fleet.runs.reader import Transcript, last_entries
-from fleet.runs.reading import RunOutput
-from fleet.runs.stories import RunStories
+from fleet.runs.output.reader import Transcript, last_entries
+from fleet.runs.output.reading import RunOutput
+from fleet.runs.output.stories import RunStories
 from fleet.runtimes import RuntimeRegistry
 from fleet.transcript.events import PlainText, StreamParser
 from fleet.transcript.logtail import tail_lines
