@@ -11,37 +11,36 @@ pushed — and a person's merge on the forge is refused (405, a draft)."""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
-from tests.fakes.webhook_sender import Event, github_delivery, github_issue, github_review
-from tests.git_upstream import GitUpstream, served_app
+from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub
+from tests.fakes.webhook_sender import github_issue, github_review
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.forge_review_rig import (
+    BRANCH,
+    SECRET,
+    SLUG,
+    TOKEN,
+    WRITER,
+    approved_then_reviewed,
+    deliver,
+    github_with_ann,
+    merge_on_forge,
+    upstream_app,
+)
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
-    app_on_github,
-    bot_comments,
     command_bot_on_github,
     ledger_rows,
-    post,
 )
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
-TOKEN = "ghp_forgeApprovedCommitUpstreamTokenNone1"  # the git upstream's
-SECRET = b"approved-commit-webhook-secret-0123456789"
-ANN_PAT = "ghp_annMergesOnTheForgeAsAPersonWould0001"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
-BRANCH = "fw/coder/issue-1"
 # The coder: its first run writes the notes; the run a person's review continues adds who
 # shipped them. Each commits, pushes through its git door, says done and exits.
 WORK = """
@@ -77,14 +76,13 @@ agents:
 
 @pytest.fixture
 def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
+    with upstream_app(tmp_path) as served:
         yield served
 
 
 @pytest.fixture
 def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with app_on_github(upstream, SLUG, WRITER) as fake:
-        fake.add_pat(ANN_PAT, WRITER)
+    with github_with_ann(upstream) as fake:
         yield fake
 
 
@@ -101,77 +99,12 @@ def bot(
         yield running
 
 
-def deliver(port: int, event: Event) -> int:
-    name, payload = event
-    headers, body = github_delivery(name, payload, secret=SECRET)
-    return post(port, "gh", headers, body)[0]
-
-
-def merge_on_forge(github: FakeGitHub, number: int) -> tuple[int, str]:
-    """``ann`` merges pull request ``number`` on the forge, as its merge button does; the
-    status and GitHub's words."""
-    request = urllib.request.Request(
-        f"{github.api_url}/repos/{SLUG}/pulls/{number}/merge",
-        data=json.dumps({"merge_method": "squash"}).encode(),
-        method="PUT",
-        headers={
-            "Authorization": f"Bearer {ANN_PAT}",
-            "Accept": "application/vnd.github+json",
-            "Content-Type": "application/json",
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as refused:
-        return refused.code, refused.read().decode()
-
-
-def status_comment(github: FakeGitHub, issue: int) -> str:
-    return bot_comments(github, SLUG, issue, BOT_LOGIN)[0]
-
-
-def _approved_then_reviewed(
-    github: FakeGitHub, upstream: GitUpstream, console: ConsoleBot, port: int
-) -> tuple[int, int, str, str]:
-    """The issue given to coder, its pull request approved by reviewer at A (its draft
-    lifted), then Ann's review makes B its head: the issue, the pull, A and B."""
-    issue = github.add_issue(str(SLUG), "Write the release notes", "Say when.",
-                             author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
-    labelled = github_issue(
-        "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
-        label="fleetwarden:coder",
-    )  # fmt: skip
-    assert deliver(port, labelled) == 202
-    assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=120), (
-        console.stdout + console.stderr
-    )
-    [pull] = github.pulls(str(SLUG))
-    ref = f"refs/heads/{BRANCH}"
-    approved = upstream.branches("app")[ref]
-    assert wait_until(lambda: not github.is_draft(str(SLUG), pull.number), timeout=120), (
-        console.stdout + console.stderr
-    )
-    assert wait_until(  # the status comment says so once the review is posted
-        lambda: f"approved at {approved[:12]}" in status_comment(github, issue), timeout=60
-    ), status_comment(github, issue)
-    github.submit_review(str(SLUG), pull.number, WRITER, "CHANGES_REQUESTED", "Say who shipped it.")
-    event = github_review(
-        repo=SLUG, number=pull.number, sender=WRITER, body="Say who shipped it.", head=BRANCH
-    )
-    assert deliver(port, event) == 202
-    assert wait_until(
-        lambda: upstream.branches("app").get(ref) not in (None, approved), timeout=120
-    ), console.stdout + console.stderr
-    return issue, pull.number, approved, upstream.branches("app")[ref]
-
-
 def test_an_autopushed_head_after_the_approval_makes_the_pull_request_a_draft_first(
     tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
 ) -> None:
     """Approved at A; a run ending without done autopushes B only with its pull request a draft."""
     console, port = bot
-    _issue, number, approved, head = _approved_then_reviewed(github, upstream, console, port)
+    _issue, number, approved, head = approved_then_reviewed(github, upstream, console, port)
     assert head != approved
     draft = github.is_draft(str(SLUG), number)
     status, said = merge_on_forge(github, number)
@@ -226,7 +159,7 @@ def test_a_head_pushed_at_done_is_never_mergeable_before_a_round_reads_it(
 ) -> None:
     """Approved at A; a run saying done ok with B is pushed only to a draft pull request."""
     console, port = bot
-    _issue, number, approved, head = _approved_then_reviewed(github, upstream, console, port)
+    _issue, number, approved, head = approved_then_reviewed(github, upstream, console, port)
     draft = github.is_draft(str(SLUG), number)
     status, said = merge_on_forge(github, number)
     assert status == 405, (
