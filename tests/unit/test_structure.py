@@ -518,7 +518,6 @@ MAX_COLLABORATORS = 10
 """The most parameters a product function or constructor takes besides ``self``/``cls``."""
 OVER_TEN: frozenset[str] = frozenset(
     {
-        "fleet/forge/events/poller.py:Poller._event",
         "fleet/supervisor/fleet.py:Fleet.spawn",
         "fleet/supervisor/admission/admit.py:Launches.spawn",
         "fleet/supervisor/interfaces.py:AgentControl.spawn",
