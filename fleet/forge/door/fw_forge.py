@@ -176,14 +176,10 @@ def outcome(answer: tuple[int, dict[str, Any] | None]) -> str:
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Run one command; its exit status."""
 
-    def call_of(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, str, Call]:
-        url, token = door_url(environ if env is None else env)
-        return url, token, build_call(args, read_stdin)
-
     def answer(url: str, token: str, call: Call) -> str:
         return outcome(post(url, token, call))
 
-    return door_client.run("fw-forge", parser, call_of, answer, argv)
+    return door_client.run("fw-forge", "forge", parser, build_call, answer, argv, env)
 
 
 if __name__ == "__main__":
