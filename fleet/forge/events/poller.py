@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from fleet.clock import Clock
 from fleet.forge.events.changes import ASSIGN_CHANGES, LABEL_CHANGES, newest
@@ -71,6 +72,16 @@ SetCursor = Callable[[str, Slug, str], Awaitable[None]]
 Watched = Callable[[], Awaitable[Sequence[tuple[Slug, int, bool]]]]
 """The issues and pull requests of this forge that Fleetwarden has a live run on: each
 ``(repository, number, whether it is a pull request)``."""
+
+
+class _Place(TypedDict):
+    """What every event the poller makes starts from: its forge, its delivery id, its
+    repository and its issue's or pull request's number."""
+
+    forge: str
+    delivery: str
+    repo: Slug
+    number: int
 
 
 async def _nothing_watched() -> Sequence[tuple[Slug, int, bool]]:
@@ -143,9 +154,15 @@ class Poller:
             await self._set_cursor(self.forge, slug, since.isoformat())
         return events
 
-    def _delivery(self, slug: Slug, number: int, key: str) -> str:
-        """The poller's delivery id of an event: what it is, never when it was polled."""
-        return f"poll:{slug}#{number}:{key}"
+    def _place(self, slug: Slug, number: int, key: str) -> _Place:
+        """Where an event happened, with its delivery id: what it is (``key``), never when
+        it was polled."""
+        return {
+            "forge": self.forge,
+            "delivery": f"poll:{slug}#{number}:{key}",
+            "repo": slug,
+            "number": number,
+        }
 
     def _has_bot(self, issue: ForgeIssue) -> bool:
         return any(same_login(who, self._entry.login) for who in issue.assignees)
@@ -163,12 +180,9 @@ class Poller:
     ) -> ForgeEvent:
         """The event of a change the forge records: its actor and its time the change's."""
         return ForgeEvent(
-            forge=self.forge,
-            delivery=self._delivery(slug, number, f"{key}:{change.at.isoformat()}"),
+            **self._place(slug, number, f"{key}:{change.at.isoformat()}"),
             kind=kind,
             name="issues",
-            repo=slug,
-            number=number,
             is_pull=False,
             actor=change.actor,
             at=change.at,
@@ -207,12 +221,9 @@ class Poller:
         comments = await self._api.comments(slug, issue.number)
         return [
             ForgeEvent(
-                forge=self.forge,
-                delivery=self._delivery(slug, issue.number, f"comment:{comment.id}"),
+                **self._place(slug, issue.number, f"comment:{comment.id}"),
                 kind=EventKind.COMMENT,
                 name="issue_comment",
-                repo=slug,
-                number=issue.number,
                 is_pull=issue.is_pull,
                 actor=comment.author,
                 at=comment.created_at,
@@ -227,12 +238,9 @@ class Poller:
         reviews = await self._api.reviews(slug, pull.number)
         return [
             ForgeEvent(
-                forge=self.forge,
-                delivery=self._delivery(slug, pull.number, f"review:{review.id}"),
+                **self._place(slug, pull.number, f"review:{review.id}"),
                 kind=EventKind.REVIEW,
                 name="pull_request_review",
-                repo=slug,
-                number=pull.number,
                 is_pull=True,
                 actor=review.author,
                 at=review.submitted_at,
@@ -249,12 +257,9 @@ class Poller:
         if pull.state != "closed":
             return []
         event = ForgeEvent(
-            forge=self.forge,
-            delivery=self._delivery(slug, pull.number, "closed"),
+            **self._place(slug, pull.number, "closed"),
             kind=EventKind.PULL_CLOSED,
             name="pull_request",
-            repo=slug,
-            number=pull.number,
             is_pull=True,
             actor=pull.author,
             at=pull.updated_at,
@@ -272,12 +277,9 @@ class Poller:
         n = issue.number
         if issue.state == "closed":
             closed = ForgeEvent(
-                forge=self.forge,
-                delivery=self._delivery(slug, n, "closed"),
+                **self._place(slug, n, "closed"),
                 kind=EventKind.CLOSED,
                 name="issues",
-                repo=slug,
-                number=n,
                 is_pull=False,
                 actor=issue.author,
                 at=issue.updated_at,
