@@ -120,14 +120,6 @@ def build_call(args: argparse.Namespace, stdin: Callable[[], str]) -> Call:
     return {"op": "review", "verdict": args.verdict, "text": text(args.text)}
 
 
-def door_url(env: Mapping[str, str]) -> tuple[str, str]:
-    """The msg door's URL for this agent and its token, from the environment."""
-    return door_client.door_url(env, "msg", "fw-msg")
-
-
-read_stdin = door_client.read_stdin
-
-
 def post(
     url: str,
     token: str,

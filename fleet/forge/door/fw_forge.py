@@ -137,14 +137,6 @@ def build_call(args: argparse.Namespace, stdin: Callable[[], str]) -> Call:
     return {"op": "done", "status": args.status, "summary": text(args.summary)}
 
 
-def door_url(env: Mapping[str, str]) -> tuple[str, str]:
-    """The forge door's URL for this agent and its token, from the environment."""
-    return door_client.door_url(env, "forge", "fw-forge")
-
-
-read_stdin = door_client.read_stdin
-
-
 def post(
     url: str,
     token: str,
