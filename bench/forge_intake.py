@@ -62,6 +62,17 @@ class Intake:
         self.ledger = ledger
         self.received = 0
 
+    def endpoint(self) -> WebhookEndpoint:
+        """The real endpoint for the bench's GitHub forge, receiving and auditing here, the
+        ledger recording its deliveries."""
+        return WebhookEndpoint(
+            {FORGE: WebhookForge(ENTRY, SECRET)},
+            receive=self.receive,
+            seen=self.ledger.forge.take_delivery,
+            audit=self.audit,
+            clock=SystemClock(),
+        )
+
     async def receive(self, event: ForgeEvent) -> str:
         self.received += 1
         return OUTCOME
@@ -125,13 +136,7 @@ async def burst(
 async def webhooks(ledger: Ledger, rounds: int, sizes: dict[int, int]) -> list[Cell]:
     """The webhook intake against the floor, interleaved (see the module's docstring)."""
     intake = Intake(ledger)
-    endpoint = WebhookEndpoint(
-        {FORGE: WebhookForge(ENTRY, SECRET)},
-        receive=intake.receive,
-        seen=ledger.forge.take_delivery,
-        audit=intake.audit,
-        clock=SystemClock(),
-    )
+    endpoint = intake.endpoint()
     app, floor = web.Application(), web.Application()
     app.add_routes(endpoint.routes())
     floor.router.add_post("/webhooks/{forge}", floor_hook)
@@ -182,13 +187,7 @@ async def stages(ledger: Ledger, count: int) -> Stages:
     made = events(16)
     found = await steps(ledger, deliveries(made, count), forge=FORGE, entry=ENTRY, secret=SECRET)
     intake = Intake(ledger)
-    endpoint = WebhookEndpoint(
-        {FORGE: WebhookForge(ENTRY, SECRET)},
-        receive=intake.receive,
-        seen=ledger.forge.take_delivery,
-        audit=intake.audit,
-        clock=SystemClock(),
-    )
+    endpoint = intake.endpoint()
     times: dict[str, list[float]] = {p: [] for p in PARTIES}
     app, floor = web.Application(), web.Application()
     app.router.add_post("/webhooks/{forge}", timed(endpoint.handle, times["fleetwarden"]))
