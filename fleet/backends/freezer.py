@@ -185,3 +185,15 @@ def thaw_for_stop(handle: RunHandle) -> None:
         cgroup_freezer.thaw(freezer)
     except OSError as exc:
         log.warning("run %s: could not thaw %s: %s", handle.run_dir.name, freezer.group, exc)
+
+
+class FreezesLocally:
+    """A local backend's ``freeze`` and ``thaw``: the run's group on this machine, frozen
+    with :func:`freeze_run` (how, logged) and thawed with :func:`thaw_run`."""
+
+    async def freeze(self, handle: RunHandle) -> None:
+        how = await freeze_run(handle)
+        log.info("run %s frozen: %s", handle.run_dir.name, how)
+
+    async def thaw(self, handle: RunHandle) -> None:
+        await thaw_run(handle)

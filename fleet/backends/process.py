@@ -27,7 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fleet.backends.freezer import freeze_run, thaw_for_stop, thaw_run
+from fleet.backends.freezer import FreezesLocally, thaw_for_stop
 from fleet.backends.runfiles import (
     ExitWatcher,
     await_agent_pid,
@@ -49,7 +49,7 @@ _MAX_INPUT = 64 * 1024
 SNAPSHOT_LINES = 40  # a terminal's worth of the log, for `snapshot`
 
 
-class SubprocessBackend:
+class SubprocessBackend(FreezesLocally):
     """Agents as local child processes."""
 
     name = "subprocess"
@@ -132,13 +132,6 @@ class SubprocessBackend:
         )
         kill_sandbox(handle.run_dir)  # whatever left the group dies with the namespace
         return info
-
-    async def freeze(self, handle: RunHandle) -> None:
-        how = await freeze_run(handle)
-        log.info("run %s frozen: %s", handle.run_dir.name, how)
-
-    async def thaw(self, handle: RunHandle) -> None:
-        await thaw_run(handle)
 
     async def send_input(self, handle: RunHandle, text: str) -> None:
         data = (text.rstrip("\n") + "\n").encode()

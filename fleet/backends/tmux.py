@@ -35,7 +35,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fleet.backends.freezer import freeze_run, thaw_for_stop, thaw_run
+from fleet.backends.freezer import FreezesLocally, thaw_for_stop
 from fleet.backends.process import SNAPSHOT_LINES, shim_argv
 from fleet.backends.runfiles import ExitWatcher, await_agent_pid, end_group, read_exit, signal_group
 from fleet.backends.tmux_client import SERVER_EXITING, TmuxCalls, TmuxClient, no_formats
@@ -65,7 +65,7 @@ _CHUNK = 1024  # characters per send-keys argument
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # all C0 controls but tab and newline
 
 
-class TmuxBackend:
+class TmuxBackend(FreezesLocally):
     """Agents as sessions of a private tmux server."""
 
     name = "tmux"
@@ -191,13 +191,6 @@ class TmuxBackend:
                 raise FleetError(f"tmux could not kill session {session}: {killed.message}")
 
     # -- input and output -------------------------------------------------------------------
-
-    async def freeze(self, handle: RunHandle) -> None:
-        how = await freeze_run(handle)
-        log.info("run %s frozen: %s", handle.run_dir.name, how)
-
-    async def thaw(self, handle: RunHandle) -> None:
-        await thaw_run(handle)
 
     async def send_input(self, handle: RunHandle, text: str) -> None:
         """Type ``text`` and press Enter. Lines of a multi-line text are joined with C-j,

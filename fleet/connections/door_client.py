@@ -173,16 +173,21 @@ def write(stream: Any, text: str) -> None:
 
 def run(
     command: str,
+    door: str,
     parser: Callable[[], argparse.ArgumentParser],
-    call_of: Callable[[argparse.Namespace, Mapping[str, str]], tuple[str, str, Call]],
+    build_call: Callable[[argparse.Namespace, Callable[[], str]], Call],
     answer: Callable[[str, str, Call], str],
     argv: Sequence[str] | None,
+    env: Mapping[str, str] | None = None,
 ) -> int:
-    """Run ``command``'s one command line: parsed, made a call (its URL, token and call, by
-    ``call_of`` from the arguments and the environment), answered (``answer``); what it
-    said on standard output, or why not on standard error; its exit status."""
+    """Run ``command``'s one command line: parsed, made a call to ``door`` (its URL and
+    token from ``env``, else the environment, then the call by ``build_call`` from the
+    arguments, text given as ``-`` read from standard input), answered (``answer``); what
+    it said on standard output, or why not on standard error; its exit status."""
     try:
-        url, token, call = call_of(parser().parse_args(argv), os.environ)
+        args = parser().parse_args(argv)
+        url, token = door_url(os.environ if env is None else env, door, command)
+        call = build_call(args, read_stdin)
     except SystemExit as exc:  # --help: printed, and done
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     except UsageError as exc:

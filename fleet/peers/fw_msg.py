@@ -120,14 +120,6 @@ def build_call(args: argparse.Namespace, stdin: Callable[[], str]) -> Call:
     return {"op": "review", "verdict": args.verdict, "text": text(args.text)}
 
 
-def door_url(env: Mapping[str, str]) -> tuple[str, str]:
-    """The msg door's URL for this agent and its token, from the environment."""
-    return door_client.door_url(env, "msg", "fw-msg")
-
-
-read_stdin = door_client.read_stdin
-
-
 def post(
     url: str,
     token: str,
@@ -165,14 +157,10 @@ def outcome(answer: tuple[int, dict[str, Any] | None], call: Call) -> str:
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Run one command; its exit status."""
 
-    def call_of(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, str, Call]:
-        url, token = door_url(environ if env is None else env)
-        return url, token, build_call(args, read_stdin)
-
     def answer(url: str, token: str, call: Call) -> str:
         return outcome(post(url, token, call), call)
 
-    return door_client.run("fw-msg", parser, call_of, answer, argv)
+    return door_client.run("fw-msg", "msg", parser, build_call, answer, argv, env)
 
 
 if __name__ == "__main__":

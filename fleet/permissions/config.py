@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from fleet.budgets.model import parse_duration
+from fleet.budgets.runs.budget import seconds_of
 from fleet.model import AgentSpec, PermissionMode
 from fleet.permissions.rules import BadRule, parse_rule
 
@@ -78,24 +78,12 @@ def _rule(text: str) -> str:
     return text.strip()
 
 
-def _duration(value: object) -> object:
-    """``30m``-style text as seconds; a number passes on to be checked as seconds."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return parse_duration(value).total_seconds()
-    except ValueError:
-        raise PydanticCustomError(
-            "approval_timeout",
-            f"{value[:40]!r} is not a duration: write e.g. 30m, 2h or 1d12h (at least a "
-            "minute), or a number of seconds",
-        ) from None
-
-
 PermissionRule = Annotated[str, AfterValidator(_rule)]
 Rules = Annotated[tuple[PermissionRule, ...], Field(max_length=MAX_RULES)]
 ApprovalTimeout = Annotated[
-    float, BeforeValidator(_duration), Field(gt=0, le=7 * 86_400, strict=True, allow_inf_nan=False)
+    float,
+    BeforeValidator(seconds_of("approval_timeout")),
+    Field(gt=0, le=7 * 86_400, strict=True, allow_inf_nan=False),
 ]
 MaxOpen = Annotated[int, Field(ge=1, le=MAX_OPEN_LIMIT, strict=True)]
 

@@ -20,10 +20,10 @@ from typing import Final
 
 from fleet.errors import FleetError
 from fleet.process_groups import end_whole
+from fleet.sandbox.git.git_probe import SEALED_GIT_ENV, SYSTEM_PATH
 
 log = logging.getLogger(__name__)
 
-SYSTEM_PATH: Final = "/usr/local/bin:/usr/bin:/bin"
 TIMEOUT: Final = 120.0
 OUTPUT_CAP: Final = 32 * 1024 * 1024
 ZERO: Final = "0" * 40
@@ -69,17 +69,10 @@ def git_program() -> str:
 def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment every git of Fleetwarden's runs with, plus ``extra``."""
     env = {
-        "PATH": SYSTEM_PATH,
-        "HOME": "/nonexistent",
-        "LC_ALL": "C",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_ATTR_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
+        **SEALED_GIT_ENV,
         "GIT_ASKPASS": "/bin/false",
         "SSH_ASKPASS": "/bin/false",
         "GIT_PAGER": "cat",
-        "GIT_NO_REPLACE_OBJECTS": "1",
         **IDENTITY,
     }
     if extra:

@@ -93,22 +93,29 @@ def cents(value: float) -> float:
     return value
 
 
-def _within(value: object) -> object:
-    """``30m``-style text as seconds; a number passes on to be checked as seconds."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return parse_duration(value).total_seconds()
-    except ValueError:
-        raise PydanticCustomError(
-            "ask_within",
-            f"{value[:40]!r} is not a duration: write e.g. 30m, 2h or 1d12h (at least a "
-            "minute), or a number of seconds",
-        ) from None
+def seconds_of(error: str) -> Callable[[object], object]:
+    """A config's validator of a duration: ``30m``-style text as seconds, a number passed
+    on to be checked as seconds; text that is no duration refused as ``error``."""
+
+    def seconds(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_duration(value).total_seconds()
+        except ValueError:
+            raise PydanticCustomError(
+                error,
+                f"{value[:40]!r} is not a duration: write e.g. 30m, 2h or 1d12h (at least a "
+                "minute), or a number of seconds",
+            ) from None
+
+    return seconds
 
 
 AskWithin = Annotated[
-    float, BeforeValidator(_within), Field(gt=0, le=7 * 86_400, strict=True, allow_inf_nan=False)
+    float,
+    BeforeValidator(seconds_of("ask_within")),
+    Field(gt=0, le=7 * 86_400, strict=True, allow_inf_nan=False),
 ]
 
 

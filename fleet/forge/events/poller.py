@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from fleet.clock import Clock
 from fleet.forge.events.changes import ASSIGN_CHANGES, LABEL_CHANGES, newest
@@ -71,6 +72,16 @@ SetCursor = Callable[[str, Slug, str], Awaitable[None]]
 Watched = Callable[[], Awaitable[Sequence[tuple[Slug, int, bool]]]]
 """The issues and pull requests of this forge that Fleetwarden has a live run on: each
 ``(repository, number, whether it is a pull request)``."""
+
+
+class _Place(TypedDict):
+    """What every event the poller makes starts from: its forge, its delivery id, its
+    repository and its issue's or pull request's number."""
+
+    forge: str
+    delivery: str
+    repo: Slug
+    number: int
 
 
 async def _nothing_watched() -> Sequence[tuple[Slug, int, bool]]:
@@ -143,43 +154,15 @@ class Poller:
             await self._set_cursor(self.forge, slug, since.isoformat())
         return events
 
-    def _event(
-        self,
-        slug: Slug,
-        key: str,
-        kind: EventKind,
-        name: str,
-        number: int,
-        *,
-        is_pull: bool,
-        actor: str,
-        at: datetime,
-        body: str = "",
-        label: str | None = None,
-        assignee: str | None = None,
-        review_state: str | None = None,
-        merged: bool = False,
-        head: str | None = None,
-        comment_id: int | None = None,
-    ) -> ForgeEvent:
-        return ForgeEvent(
-            forge=self.forge,
-            delivery=f"poll:{slug}#{number}:{key}",
-            kind=kind,
-            name=name,
-            repo=slug,
-            number=number,
-            is_pull=is_pull,
-            actor=actor,
-            at=at,
-            body=body,
-            label=label,
-            assignee=assignee,
-            review_state=review_state,
-            merged=merged,
-            head=head,
-            comment_id=comment_id,
-        )
+    def _place(self, slug: Slug, number: int, key: str) -> _Place:
+        """Where an event happened, with its delivery id: what it is (``key``), never when
+        it was polled."""
+        return {
+            "forge": self.forge,
+            "delivery": f"poll:{slug}#{number}:{key}",
+            "repo": slug,
+            "number": number,
+        }
 
     def _has_bot(self, issue: ForgeIssue) -> bool:
         return any(same_login(who, self._entry.login) for who in issue.assignees)
@@ -196,12 +179,10 @@ class Poller:
         assignee: str | None = None,
     ) -> ForgeEvent:
         """The event of a change the forge records: its actor and its time the change's."""
-        return self._event(
-            slug,
-            f"{key}:{change.at.isoformat()}",
-            kind,
-            "issues",
-            number,
+        return ForgeEvent(
+            **self._place(slug, number, f"{key}:{change.at.isoformat()}"),
+            kind=kind,
+            name="issues",
             is_pull=False,
             actor=change.actor,
             at=change.at,
@@ -239,12 +220,10 @@ class Poller:
     async def _comments(self, slug: Slug, issue: ForgeIssue, since: datetime) -> list[ForgeEvent]:
         comments = await self._api.comments(slug, issue.number)
         return [
-            self._event(
-                slug,
-                f"comment:{comment.id}",
-                EventKind.COMMENT,
-                "issue_comment",
-                issue.number,
+            ForgeEvent(
+                **self._place(slug, issue.number, f"comment:{comment.id}"),
+                kind=EventKind.COMMENT,
+                name="issue_comment",
                 is_pull=issue.is_pull,
                 actor=comment.author,
                 at=comment.created_at,
@@ -258,12 +237,10 @@ class Poller:
     async def _reviews(self, slug: Slug, pull: ForgePull, since: datetime) -> list[ForgeEvent]:
         reviews = await self._api.reviews(slug, pull.number)
         return [
-            self._event(
-                slug,
-                f"review:{review.id}",
-                EventKind.REVIEW,
-                "pull_request_review",
-                pull.number,
+            ForgeEvent(
+                **self._place(slug, pull.number, f"review:{review.id}"),
+                kind=EventKind.REVIEW,
+                name="pull_request_review",
                 is_pull=True,
                 actor=review.author,
                 at=review.submitted_at,
@@ -279,12 +256,10 @@ class Poller:
     def _pull_closed(self, slug: Slug, pull: ForgePull) -> list[ForgeEvent]:
         if pull.state != "closed":
             return []
-        event = self._event(
-            slug,
-            "closed",
-            EventKind.PULL_CLOSED,
-            "pull_request",
-            pull.number,
+        event = ForgeEvent(
+            **self._place(slug, pull.number, "closed"),
+            kind=EventKind.PULL_CLOSED,
+            name="pull_request",
             is_pull=True,
             actor=pull.author,
             at=pull.updated_at,
@@ -301,10 +276,15 @@ class Poller:
         or the bot's assignment taken away since ``since``, by whom the record says."""
         n = issue.number
         if issue.state == "closed":
-            closed, actor, at = EventKind.CLOSED, issue.author, issue.updated_at
-            return [
-                self._event(slug, "closed", closed, "issues", n, is_pull=False, actor=actor, at=at)
-            ]
+            closed = ForgeEvent(
+                **self._place(slug, n, "closed"),
+                kind=EventKind.CLOSED,
+                name="issues",
+                is_pull=False,
+                actor=issue.author,
+                at=issue.updated_at,
+            )
+            return [closed]
         if issue.updated_at < since:  # every change of labels or assignees updates it
             return []
         record = await changes.of(n)

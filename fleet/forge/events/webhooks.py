@@ -147,23 +147,21 @@ class _Payload:
         return self.optional_text("sender.login") or self.optional_text("sender.username") or ""
 
     def logins(self, path: str) -> tuple[str, ...]:
-        found = self.get(path)
-        if not isinstance(found, list):
-            return ()
-        return tuple(
-            login
-            for item in found
-            if isinstance(item, Mapping) and isinstance(login := item.get("login"), str)
-        )
+        return self._each(path, "login")
 
     def labels(self, path: str) -> tuple[str, ...]:
+        return self._each(path, "name")
+
+    def _each(self, path: str, key: str) -> tuple[str, ...]:
+        """The ``key`` text of each item of the list at ``path``: none where it is no list,
+        an item without it passed over."""
         found = self.get(path)
         if not isinstance(found, list):
             return ()
         return tuple(
-            label
+            text
             for item in found
-            if isinstance(item, Mapping) and isinstance(label := item.get("name"), str)
+            if isinstance(item, Mapping) and isinstance(text := item.get(key), str)
         )
 
 

@@ -35,7 +35,7 @@ import contextlib
 import functools
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
@@ -189,30 +189,18 @@ class SqliteAppender:
         abandoned = threading.Event()
         done = asyncio.get_running_loop().run_in_executor(self._thread, work, abandoned)
         try:
-            return await asyncio.shield(done)
-        except asyncio.CancelledError:
-            abandoned.set()
-            await asyncio.wait({done})
-            if not done.cancelled():
-                done.exception()  # rolled back, or committed just before: cancelled either way
-            raise
+            return await _to_its_end(done, abandoned.set)
         except sqlite3.Error as exc:
             raise LedgerError(f"ledger {self._path}: cannot {what}: {exc}") from exc
 
     def _write(self, statements: Sequence[Statement], abandoned: threading.Event) -> None:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             for sql, rows in statements:
                 if rows:
                     conn.executemany(sql, rows)
             if abandoned.is_set():
                 raise _Abandoned
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
 
     def _claim(
         self,
@@ -221,8 +209,7 @@ class SqliteAppender:
         fence: Fence | None,
         abandoned: threading.Event | None = None,
     ) -> list[bool]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             if fence is not None:
                 lost = fence_lost(fence, conn.execute(FENCE_READ, (fence[0],)).fetchall())
                 if lost is not None:
@@ -233,11 +220,6 @@ class SqliteAppender:
             ]
             if abandoned is not None and abandoned.is_set():
                 raise _Abandoned
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
         return held
 
     def _checkpoint(self, abandoned: threading.Event) -> None:
@@ -253,6 +235,34 @@ class SqliteAppender:
         finally:
             self._at_once.close()
             self._thread.shutdown(wait=False)
+
+
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One ``BEGIN IMMEDIATE`` transaction on ``conn``: committed when the block ends, rolled
+    back when it raises (anything, :class:`_Abandoned` too)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+
+
+async def _to_its_end(done: asyncio.Future[T], abandon: Callable[[], None]) -> T:
+    """``done``'s result; a caller cancelled meanwhile calls ``abandon`` (the work rolls back
+    unless its ``COMMIT`` had begun) and waits for the work to settle before it is
+    cancelled itself."""
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        abandon()
+        await asyncio.wait({done})
+        if not done.cancelled():
+            done.exception()  # rolled back, or committed just before: cancelled either way
+        raise
 
 
 async def claim_on(
@@ -274,13 +284,7 @@ async def settled(
     abandoned = asyncio.Event()
     done = asyncio.ensure_future(work(abandoned))
     try:
-        return await asyncio.shield(done)
-    except asyncio.CancelledError:
-        abandoned.set()
-        await asyncio.wait({done})
-        if not done.cancelled():
-            done.exception()
-        raise
+        return await _to_its_end(done, abandoned.set)
     except DatabaseError as exc:
         raise LedgerError(f"ledger {database.where}: cannot {what}: {exc}") from exc
 

@@ -8,7 +8,9 @@ ledger cannot exist. The steps themselves are in :mod:`fleet.ledger.database.ste
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from fleet.errors import LedgerError
 from fleet.ledger.database.engine import Database, DatabaseError
@@ -62,8 +64,7 @@ async def migrate(conn: Database, migrations: tuple[Migration, ...] = MIGRATIONS
 
 async def _claim_empty_database(conn: Database) -> None:
     """Create ``schema_version`` in a database that has no tables, or refuse a foreign one."""
-    try:
-        await conn.begin()
+    async with _transaction(conn, "could not create the schema version table"):
         foreign = [name for name in await conn.table_names() if name != "schema_version"]
         if foreign:
             raise LedgerError(
@@ -75,19 +76,12 @@ async def _claim_empty_database(conn: Database) -> None:
             "INSERT INTO schema_version (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING"
         )
         await conn.commit()
-    except DatabaseError as exc:
-        await _rollback(conn)
-        raise LedgerError(f"could not create the schema version table: {exc}") from exc
-    except BaseException:
-        await _rollback(conn)
-        raise
 
 
 async def _apply(conn: Database, migration: Migration) -> int:
     """Run one migration and its version bump atomically; return the version now recorded."""
     version, description, statements = migration
-    try:
-        await conn.begin()
+    async with _transaction(conn, f"migration {version} ({description}) failed"):
         # Another process may have migrated between our read and our lock.
         found = await schema_version(conn)
         if found >= version:
@@ -97,14 +91,24 @@ async def _apply(conn: Database, migration: Migration) -> int:
             await conn.execute(statement)
         await conn.execute("UPDATE schema_version SET version = ? WHERE id = 1", (version,))
         await conn.commit()
+    log.info("ledger migrated to schema version %d: %s", version, description)
+    return version
+
+
+@contextlib.asynccontextmanager
+async def _transaction(conn: Database, failed: str) -> AsyncIterator[None]:
+    """A transaction on ``conn``, begun here and committed by the block; rolled back when
+    anything in it raises, a database's failure raised as :class:`LedgerError` saying
+    ``failed``."""
+    try:
+        await conn.begin()
+        yield
     except DatabaseError as exc:
         await _rollback(conn)
-        raise LedgerError(f"migration {version} ({description}) failed: {exc}") from exc
+        raise LedgerError(f"{failed}: {exc}") from exc
     except BaseException:
         await _rollback(conn)
         raise
-    log.info("ledger migrated to schema version %d: %s", version, description)
-    return version
 
 
 async def _rollback(conn: Database) -> None:

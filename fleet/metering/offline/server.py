@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
@@ -103,13 +103,9 @@ class OfflineProvider:
         return web.Response(status=200)
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
-        payload = await _payload(request)
-        if payload is None:
-            return _refused("anthropic")
-        turn = self._turn(payload, await request.read())
-        if payload.get("stream") is True:
-            return await _stream(request, wire.anthropic_stream(turn))
-        return _json(wire.anthropic_message(turn))
+        return await self._turn_answer(
+            request, "anthropic", wire.anthropic_stream, wire.anthropic_message
+        )
 
     async def _count_tokens(self, request: web.Request) -> web.Response:
         payload = await _payload(request)
@@ -118,13 +114,26 @@ class OfflineProvider:
         return _json({"input_tokens": answer(payload).input_tokens})
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
+        return await self._turn_answer(
+            request, "openai", wire.responses_stream, wire.responses_body
+        )
+
+    async def _turn_answer(
+        self,
+        request: web.Request,
+        provider: str,
+        streamed: Callable[[wire.Turn], list[bytes]],
+        whole: Callable[[wire.Turn], wire.Json],
+    ) -> web.StreamResponse:
+        """A turn's answer in ``provider``'s wire: its events streamed when the payload asks
+        for a stream, else the whole body; a payload that is no JSON object refused."""
         payload = await _payload(request)
         if payload is None:
-            return _refused("openai")
+            return _refused(provider)
         turn = self._turn(payload, await request.read())
         if payload.get("stream") is True:
-            return await _stream(request, wire.responses_stream(turn))
-        return _json(wire.responses_body(turn))
+            return await _stream(request, streamed(turn))
+        return _json(whole(turn))
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         payload = await _payload(request)

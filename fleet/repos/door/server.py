@@ -41,8 +41,9 @@ from aiohttp import web
 from fleet.connections.loopback import AgentSecrets
 from fleet.names import AgentName
 from fleet.repos.door.line_repo import take_refusals
-from fleet.repos.git import SYSTEM_PATH, git_program
+from fleet.repos.git import git_program
 from fleet.repos.schema import is_repo_name
+from fleet.sandbox.git.git_probe import SEALED_GIT_ENV, SYSTEM_PATH
 
 log = logging.getLogger(__name__)
 
@@ -189,14 +190,7 @@ def _service(request: web.Request, tail: str) -> str | None:
 def _cgi_env(request: web.Request, agent: str, line: Path, tail: str, query: str) -> dict[str, str]:
     content_type = request.headers.get("Content-Type", "")
     return {
-        "PATH": SYSTEM_PATH,
-        "HOME": "/nonexistent",
-        "LC_ALL": "C",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_ATTR_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_NO_REPLACE_OBJECTS": "1",
+        **SEALED_GIT_ENV,
         "GIT_PROJECT_ROOT": str(line.parent),
         "PATH_INFO": f"/{line.name}/{tail}",
         "GIT_HTTP_EXPORT_ALL": "1",

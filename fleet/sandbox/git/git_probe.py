@@ -38,8 +38,9 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Final
 
 from fleet.process_groups import end_whole
@@ -51,6 +52,22 @@ TIMEOUT: Final = 5.0
 OUTPUT_CAP: Final = 64 * 1024
 SANDBOX_UID: Final = 4242  # inside the git sandbox's user namespace: no one in particular
 SYSTEM_PATH: Final = "/usr/local/bin:/usr/bin:/bin"
+SEALED_GIT_ENV: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "PATH": SYSTEM_PATH,
+        "HOME": "/nonexistent",
+        "LC_ALL": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_ATTR_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_NO_REPLACE_OBJECTS": "1",
+    }
+)
+"""What every git Fleetwarden runs starts its environment from, never Fleetwarden's own:
+the system's programs, no home, no config outside the repository, no prompt, no
+replacement objects (the probe here, :func:`fleet.repos.git.base_env`, the repo door's
+http-backend)."""
 DIRTY: Final = " + uncommitted changes"
 UNCHECKED: Final = " (changes not checked)"
 
@@ -78,17 +95,10 @@ def git_env() -> dict[str, str]:
     """The whole environment git runs with: no config outside the repository, no prompts,
     no locks taken, nothing of Fleetwarden's own."""
     return {
-        "PATH": SYSTEM_PATH,
-        "HOME": "/nonexistent",
-        "LC_ALL": "C",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_ATTR_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
+        **SEALED_GIT_ENV,
         "GIT_OPTIONAL_LOCKS": "0",
         "GIT_PAGER": "cat",
         "GIT_NO_LAZY_FETCH": "1",
-        "GIT_NO_REPLACE_OBJECTS": "1",
     }
 
 
