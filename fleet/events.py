@@ -22,7 +22,7 @@ class EventKind(enum.StrEnum):
     GAVE_UP = "gave up"
     REFUSED = "refused"  # the roster's own launch (autostart) could not start
     # A live session's turn ended: state IDLE when the session waits for its next turn,
-    # RUNNING when its process ends with the turn (ENDED follows).
+    # RUNNING when the next one began at once or its process ends with it (ENDED follows).
     TURN_OVER = "turn over"
     FROZEN = "frozen"  # its run was paused (a cutoff, a person, the forge's `on_done`)
 

@@ -190,9 +190,9 @@ class LiveSessions:
             with contextlib.suppress(UnknownAgent):  # forgotten meanwhile
                 await self._heartbeats.record_heartbeat(spec.name, state)
 
-        async def turn_over(ending: bool) -> None:
-            state = AgentState.RUNNING if ending else AgentState.IDLE
-            why = "its turn is over" + ("; its process ends" if ending else "")
+        async def turn_over(waits: bool) -> None:
+            state = AgentState.IDLE if waits else AgentState.RUNNING
+            why = "its turn is over" + ("" if waits else "; it goes on")
             await self._emit(FleetEvent(spec.name, EventKind.TURN_OVER, state, why, False, run.id))
 
         setup = DriverSetup(spec.name, run.id, spec, run.handle.log_path, offset, starter(trigger))

@@ -3,9 +3,10 @@ listener for everyone who waits, each wait with a deadline and gone once it is o
 
 A turn is over at the end of a live session's turn when its session waits for the next one
 (:attr:`~fleet.events.EventKind.TURN_OVER`, state ``idle``; one whose process ends with the
-turn is over at that end), when the agent's run ends or the watchdog gives up on it
-(``ENDED``, ``GAVE_UP``), or when its run is paused (``FROZEN``: words sent to it thaw it).
-No clock is polled: whoever waits sleeps until one of these is told, or its deadline."""
+turn is over at that end, and one whose next turn began at once is not over), when the
+agent's run ends or the watchdog gives up on it (``ENDED``, ``GAVE_UP``), or when its run is
+paused (``FROZEN``: words sent to it thaw it). No clock is polled: whoever waits sleeps until
+one of these is told, or its deadline."""
 
 from __future__ import annotations
 
