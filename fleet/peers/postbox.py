@@ -4,9 +4,8 @@
 
 A message is recorded ``queued``, then delivered through :meth:`Deliverer.send` (the
 fleet's ``send``: in-band in a live session's turn, typed into a TUI, or a headless CLI's
-next run resuming its session) — tried when it is sent, when the receiver's turn ends
-(:meth:`Postbox.turn_over`), and when a run starts or ends (:meth:`Postbox.hear`, the
-fleet's events both). A
+next run resuming its session) — tried when it is sent, and when the fleet tells that the
+receiver's turn ended or a run started or ended (:meth:`Postbox.hear`). A
 receiver still working on its last prompt keeps it queued. A receiver that does not run
 keeps it queued until it does (``wake: wait``), or (``wake: start``) is started with it as
 its prompt through the one admission — never by resuming its session outside it. A refused

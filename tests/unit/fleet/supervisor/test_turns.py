@@ -60,47 +60,31 @@ async def _registered(turns: Turns, agent: str = CODER, count: int = 1) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "state"),
+    ("kind", "state", "over"),
     [
-        (EventKind.TURN_OVER, AgentState.IDLE),
-        (EventKind.ENDED, AgentState.EXITED),
-        (EventKind.GAVE_UP, AgentState.FAILED),
-        (EventKind.FROZEN, AgentState.RUNNING),
+        (EventKind.TURN_OVER, AgentState.IDLE, True),  # the session waits for its next turn
+        (EventKind.ENDED, AgentState.EXITED, True),
+        (EventKind.GAVE_UP, AgentState.FAILED, True),
+        (EventKind.FROZEN, AgentState.RUNNING, True),
+        (EventKind.TURN_OVER, AgentState.RUNNING, False),  # its process ends with the turn
+        (EventKind.STARTED, AgentState.RUNNING, False),
+        (EventKind.STALLED, AgentState.STALLED, False),
+        (EventKind.REATTACHED, AgentState.RUNNING, False),
+        (EventKind.RESTARTED, AgentState.RUNNING, False),
+        (EventKind.REFUSED, AgentState.FAILED, False),
     ],
 )
-async def test_each_end_of_a_turn_wakes_the_wait(
-    turns: Turns, told: Told, kind: EventKind, state: AgentState
+async def test_only_the_end_of_a_turn_ends_the_wait(
+    turns: Turns, told: Told, kind: EventKind, state: AgentState, over: bool
 ) -> None:
     """A session waiting after its turn, a run's end, the watchdog giving up and a freeze
-    each end the wait at once, over; nothing stays registered."""
-    waiting = asyncio.create_task(turns.over(CODER, within=60))
+    each end the wait at once, over; a turn whose process ends with it (its run's end
+    follows), a start, a stall, a reattach, a restart and a refusal leave it to its
+    deadline, not over. Nothing stays registered either way."""
+    waiting = asyncio.create_task(turns.over(CODER, within=60 if over else 0.2))
     await _registered(turns)
     await told.tell(kind, state=state)
-    assert await asyncio.wait_for(waiting, 5) is True
-    assert turns.waiting() == {}
-
-
-@pytest.mark.parametrize(
-    ("kind", "state"),
-    [
-        (EventKind.TURN_OVER, AgentState.RUNNING),  # its process ends with the turn
-        (EventKind.STARTED, AgentState.RUNNING),
-        (EventKind.STALLED, AgentState.STALLED),
-        (EventKind.REATTACHED, AgentState.RUNNING),
-        (EventKind.RESTARTED, AgentState.RUNNING),
-        (EventKind.REFUSED, AgentState.FAILED),
-    ],
-)
-async def test_what_ends_no_turn_leaves_the_wait_to_its_deadline(
-    turns: Turns, told: Told, kind: EventKind, state: AgentState
-) -> None:
-    """A turn whose process ends with it (its run's end follows), a start, a stall, a
-    reattach, a restart and a refusal end no wait: it runs to its deadline, not over."""
-    waiting = asyncio.create_task(turns.over(CODER, within=0.2))
-    await _registered(turns)
-    await told.tell(kind, state=state)
-    assert not waiting.done()
-    assert await asyncio.wait_for(waiting, 5) is False
+    assert await asyncio.wait_for(waiting, 5) is over  # over: long before its 60 s
     assert turns.waiting() == {}
 
 
