@@ -1,6 +1,7 @@
 """What happens to an agent that operators may want to hear about: a :class:`FleetEvent`, its
 kinds, and the listeners that hear them (the supervisor's, the watchdog's, a run cap's, the
-chat's and the dashboard's)."""
+chat's and the dashboard's). A turn's end and a freeze are told only to those who wait on
+them (:data:`QUIET`): never said, shown or counted."""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ class EventKind(enum.StrEnum):
     RESTARTED = "restarted"
     GAVE_UP = "gave up"
     REFUSED = "refused"  # the roster's own launch (autostart) could not start
+    # A live session's turn ended: state IDLE when the session waits for its next turn,
+    # RUNNING when the next one began at once or its process ends with it (ENDED follows).
+    TURN_OVER = "turn over"
+    FROZEN = "frozen"  # its run was paused (a cutoff, a person, the forge's `on_done`)
+
+
+QUIET = frozenset({EventKind.TURN_OVER, EventKind.FROZEN})
+"""The kinds for those who wait on an agent's turn (tasks, the postbox, the forge): no
+notice, page or count of them."""
 
 
 @dataclass(frozen=True, slots=True)

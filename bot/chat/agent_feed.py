@@ -35,7 +35,7 @@ from bot.render import runs as render_runs
 from bot.render.transcript import transcript
 from connectors.base import Tone
 from fleet.clock import Clock
-from fleet.events import EventKind, FleetEvent
+from fleet.events import QUIET, EventKind, FleetEvent
 from fleet.notices import Delivery, Notice, starter
 from fleet.runs.output.reader import LogParser, read_new
 from fleet.runs.output.reading import RunOutput
@@ -128,6 +128,8 @@ class AgentFeed:
         self._ticker: asyncio.Task[None] | None = None
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
+        if event.kind in QUIET:  # a turn's end, a pause: for those who wait on them
+            return
         if event.kind is EventKind.STARTED and event.run_id is not None:
             await self._start(event.agent, event.run_id)
         elif event.kind is EventKind.ENDED:

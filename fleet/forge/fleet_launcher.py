@@ -29,6 +29,7 @@ from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Refused
 from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class FleetLauncher:
         self._lines = lines
         self._admission = admission
         self._queue = queue
+        self.turns = Turns(fleet.subscribe)  # an agent's turn under way, awaited
 
     async def repo_of(self, agent: str) -> str | None:
         try:

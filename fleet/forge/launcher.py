@@ -13,6 +13,7 @@ from typing import Protocol
 from fleet.errors import FleetwardenError
 from fleet.ledger.records.lines import LineRecord
 from fleet.repos.hook.policy import Issue
+from fleet.supervisor.turns import Turns
 
 
 class LaunchRefused(FleetwardenError):
@@ -119,6 +120,11 @@ class ForgeLauncher(Protocol):
 
     async def is_frozen(self, agent: str) -> bool:
         """Whether ``agent``'s live run is paused (a follow-up thaws it)."""
+        ...
+
+    @property
+    def turns(self) -> Turns:
+        """The fleet's turns: the end of an agent's turn under way, awaited with a deadline."""
         ...
 
     async def stop(self, agent: str, *, by: str, line_id: int | None = None) -> None:

@@ -4,8 +4,8 @@
 
 A message is recorded ``queued``, then delivered through :meth:`Deliverer.send` (the
 fleet's ``send``: in-band in a live session's turn, typed into a TUI, or a headless CLI's
-next run resuming its session) — tried when it is sent, when the receiver's turn ends
-(:meth:`Postbox.turn_over`), and when a run starts or ends (:meth:`Postbox.hear`). A
+next run resuming its session) — tried when it is sent, and when the fleet tells that the
+receiver's turn ended or a run started or ended (:meth:`Postbox.hear`). A
 receiver still working on its last prompt keeps it queued. A receiver that does not run
 keeps it queued until it does (``wake: wait``), or (``wake: start``) is started with it as
 its prompt through the one admission — never by resuming its session outside it. A refused
@@ -334,9 +334,12 @@ class Postbox:
 
     async def hear(self, event: FleetEvent) -> None:
         """A fleet listener: a run that starts takes what waited for it; any run that
-        starts or ends may free a slot for a receiver to be started."""
+        starts or ends may free a slot for a receiver to be started; a live session whose
+        turn ended takes its next message."""
         if event.kind in (EventKind.STARTED, EventKind.REATTACHED, EventKind.ENDED):
             await self.sweep()
+        elif event.kind is EventKind.TURN_OVER:
+            self._soon(event.agent)  # as :meth:`turn_over`
 
     async def turn_over(self, agent: str, run_id: int) -> None:
         """A live session's turn ended: the next message for it goes in."""

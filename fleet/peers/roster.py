@@ -21,7 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
-from fleet.events import FleetEvent
+from fleet.events import QUIET, FleetEvent
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.lane_files import lane_dir, write_lane_file
 from fleet.ledger.records.rows import AgentRecord
@@ -125,8 +125,9 @@ class PeerRoster:
     async def on_fleet_event(self, event: FleetEvent) -> None:
         """A fleet listener: when an agent starts or ends (or stalls, or is given up on),
         the ``PEERS.md`` of each live local agent whose peers it is among, or who is among
-        its, is written again where what it says has changed."""
-        if not self.involved(event.agent):
+        its, is written again where what it says has changed (a turn's end or a pause
+        changes nothing in it)."""
+        if event.kind in QUIET or not self.involved(event.agent):
             return
         await self.refresh()
         agent = self.spec_of(event.agent)

@@ -50,7 +50,9 @@ NO_APPROVALS = "this Fleetwarden takes no approvals, so whatever is asked is den
 
 Writer = Callable[[str], Awaitable[None]]
 Beat = Callable[[str], Awaitable[None]]
-TurnOver = Callable[[], Awaitable[None]]
+TurnOver = Callable[[bool], Awaitable[None]]
+"""Told a turn ended: whether the session waits for its next turn (not when the next one
+began at once, nor when its process ends with the turn)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +230,10 @@ class SessionDriver:
                 raise
             except Exception:
                 log.exception("session of %s: could not carry out %s", self.setup.agent, effect)
+        # Told once the turn's effects are carried out: whether the session waits now.
+        ended = any(isinstance(e, TurnEnded) for e in effects)
+        if ended and not self._replaying and self._turn_over is not None:
+            await self._turn_over(not self.closing and not self.busy)
 
     async def _carry_out(self, effect: Effect) -> None:
         setup = self.setup
@@ -263,8 +269,6 @@ class SessionDriver:
                 await self._approvals.withdraw(setup.run_id, self.channel, native, why)
         elif isinstance(effect, Alive) and not self._replaying:
             await self._alive(effect.state)
-        elif isinstance(effect, TurnEnded) and not self._replaying and self._turn_over:
-            await self._turn_over()
         elif isinstance(effect, Closing):
             self.closing = True
 

@@ -6,7 +6,8 @@ The run keeper tells this service of each run it launches with a session protoco
 run speaks is kept in its run directory (``session``), so a restarted Fleetwarden knows it
 without planning the run again. The service is the deliverer of every protocol's channel
 on the :class:`~fleet.approvals.service.Approvals`: an answer goes to the driver of the run
-that asked.
+that asked. Each end of a live session's turn is a fleet event
+(:attr:`~fleet.events.EventKind.TURN_OVER`), told through the fleet's listeners.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, UnknownAgent
+from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger.records.approvals import ApprovalRequest
 from fleet.ledger.records.rows import RunRecord
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.running.heartbeats import HeartbeatsStore
 from fleet.ledger.stores.running.runs import RunsStore
-from fleet.model import AgentSpec, ExitInfo, PermissionMode
+from fleet.model import AgentSpec, AgentState, ExitInfo, PermissionMode
 from fleet.names import AgentName
 from fleet.notices import starter
 from fleet.sessions.driver import DriverSetup, SessionDriver
@@ -39,7 +41,6 @@ log = logging.getLogger(__name__)
 PROTOCOL_FILE = "session"  # in a run's directory: the protocol the run speaks
 
 BackendOf = Callable[[str], Backend]
-TurnListener = Callable[[AgentName, int], Awaitable[None]]
 
 
 class LiveSessions:
@@ -53,9 +54,11 @@ class LiveSessions:
         runs: RunsStore,
         clock: Clock,
         backend_of: BackendOf,
+        emit: Listener,
         approvals: Approvals | None = None,
         poll: float | None = None,
     ) -> None:
+        """``emit``: tells the fleet's listeners of each turn's end."""
         self._heartbeats = heartbeats
         self._runs = runs
         self._clock = clock
@@ -63,7 +66,7 @@ class LiveSessions:
         self._approvals = approvals
         self._poll = poll
         self._drivers: dict[AgentName, SessionDriver] = {}
-        self._turn_listeners: list[TurnListener] = []
+        self._emit = emit
         # The asks of CLIs on a terminal, through their permission hooks.
         self.hook_asks = HookAsks(agents, heartbeats, runs, approvals)
 
@@ -79,10 +82,6 @@ class LiveSessions:
         drivers, self._drivers = list(self._drivers.values()), {}
         for driver in drivers:
             await driver.detach()
-
-    def on_turn_over(self, listener: TurnListener) -> None:
-        """Call ``listener(agent, run_id)`` each time a live session's turn ends."""
-        self._turn_listeners.append(listener)
 
     def driver(self, name: AgentName) -> SessionDriver | None:
         """The driver of ``name``'s live run, if it has one."""
@@ -191,12 +190,10 @@ class LiveSessions:
             with contextlib.suppress(UnknownAgent):  # forgotten meanwhile
                 await self._heartbeats.record_heartbeat(spec.name, state)
 
-        async def turn_over() -> None:
-            for listener in self._turn_listeners:
-                try:
-                    await listener(spec.name, run.id)
-                except Exception:
-                    log.exception("a turn listener failed for %s", spec.name)
+        async def turn_over(waits: bool) -> None:
+            state = AgentState.IDLE if waits else AgentState.RUNNING
+            why = "its turn is over" + ("" if waits else "; it goes on")
+            await self._emit(FleetEvent(spec.name, EventKind.TURN_OVER, state, why, False, run.id))
 
         setup = DriverSetup(spec.name, run.id, spec, run.handle.log_path, offset, starter(trigger))
         extra = {} if self._poll is None else {"poll": self._poll}

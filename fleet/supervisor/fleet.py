@@ -50,6 +50,7 @@ from fleet.runs.keeper import Ending, RunKeeper
 from fleet.runs.launch.launch_kit import FleetSettings, HeartbeatIssuer, LaunchKit
 from fleet.runs.output.outputs import AgentOutputs
 from fleet.runs.output.stories import RunStories
+from fleet.runs.pauses import Pauses
 from fleet.runs.session_control import SessionControl
 from fleet.sessions.live import LiveSessions
 from fleet.supervisor.admission.admit import Admission
@@ -130,11 +131,13 @@ class Fleet:
             runs=stores.runs,
             clock=clock,
             backend_of=self._runs.backend,
+            emit=self._emit,  # a turn's end is a fleet event
             approvals=kit.approvals,
         )
         self._runs.sessions = self.sessions
         self._control = SessionControl(stores.agents, self.sessions, self._runs, self._roster_of)
         self._follow_ups = FollowUps(stores.runs, self._runs, kit.runtimes, self.sessions)
+        self._pauses = Pauses(self._runs, stores.runs, stores.budgets, self._emit)
         self._watchdog = WatchdogHands(
             agents=stores.agents,
             budgets=stores.budgets,
@@ -385,30 +388,16 @@ class Fleet:
     ) -> bool:
         """Pause all of ``name``'s run (its control group frozen by the kernel, else SIGSTOP
         to each process), for ``budget``'s cutoff or by ``by``; whether it ran."""
-        record = await self._runs.record(name)
-        async with self._runs.lock(record.name):
-            run = await self._stores.runs.last_run(record.name)
-            if run is None or run.ended_at is not None or self._runs.is_alive(run) is False:
-                return False
-            await self._stores.budgets.add_freeze(record.name, budget, reason, by=by)
-            await self._runs.backend(run.handle.backend).freeze(run.handle)
-        return True
+        return await self._pauses.freeze(name, reason=reason, budget=budget, by=by)
 
     async def thaw(self, name: str) -> bool:
         """Continue ``name``'s processes (thawed, and SIGCONT) if a freeze paused them;
         whether it had."""
-        record = await self._runs.record(name)
-        async with self._runs.lock(record.name):
-            if not await self._stores.budgets.remove_freeze(record.name):
-                return False
-            run = await self._stores.runs.last_run(record.name)
-            if run is not None and run.ended_at is None:
-                await self._runs.backend(run.handle.backend).thaw(run.handle)
-        return True
+        return await self._pauses.thaw(name)
 
     async def frozen(self) -> list[Freeze]:
         """The agents a cutoff or a person has paused."""
-        return await self._stores.budgets.freezes()
+        return await self._pauses.frozen()
 
     # -- the watchdog (fleet.watchdog.decisions decides; fleet.watchdog.actions carries it out) --
 

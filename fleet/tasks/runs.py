@@ -123,7 +123,8 @@ class TaskRuns:
             await self._tasks.move(task, "todo", why, came_from=BEFORE_START)
 
     async def hear(self, event: FleetEvent) -> None:
-        """A fleet event: a run that started is bound, one that ended moves its task."""
+        """A fleet event: a run that started is bound, one that ended moves its task, a
+        live session's turn that ended is its task's for review (:meth:`turn_over`)."""
         if event.run_id is None:
             return
         try:
@@ -131,6 +132,8 @@ class TaskRuns:
                 await self._started(event.agent, event.run_id)
             elif event.kind is EventKind.ENDED:
                 await self.run_ended(event.run_id)
+            elif event.kind is EventKind.TURN_OVER:
+                await self.turn_over(event.agent, event.run_id)
         except Exception:  # the run's own record is kept; the task catches up at the sweep
             log.exception("could not move the task of run %s of %s", event.run_id, event.agent)
 

@@ -143,9 +143,8 @@ async def start_fleet(
     stops.add(Stop.FLEET, fleet.stop)
     heartbeats.take_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
     fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go, first
-    fleet.subscribe(task_runs.hear)
+    fleet.subscribe(task_runs.hear)  # and a turn's end: a task whose agent waits, for review
     fleet.subscribe(peer_roster.on_fleet_event)  # a peer started or ended: PEERS.md again
-    fleet.sessions.on_turn_over(task_runs.turn_over)  # a task whose agent waits: review
     spent = TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals)  # a run's summary shows it
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing, task_line=spent.of_run)
     stops.add(Stop.FEED, feed.stop)
@@ -223,8 +222,7 @@ async def start_postbox(
     at.stops.add(Stop.POSTBOX, postbox.stop)
     # Told in both agents' threads from the first message on, waiting ones swept at start.
     tell_peer_traffic(postbox, ledgered.notifier.post, at.clock, at.stops, ledger.reviews)
-    fleet.subscribe(postbox.hear)
-    fleet.sessions.on_turn_over(postbox.turn_over)
+    fleet.subscribe(postbox.hear)  # a run's start or end, a turn's end: the next message
     await postbox.start()
     handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
     at.stops.add(Stop.HANDOFFS, handoff.stop)

@@ -49,7 +49,7 @@ from bot.dashboard.serving.downloads import csv_download
 from bot.dashboard.serving.listener import DashboardUnavailable, Listening, listen, middleware
 from bot.dashboard.serving.live import MAX_PER_SESSION, Full, LiveHub
 from bot.dashboard.serving.settings import DashboardSettings, own_name
-from fleet.events import FleetEvent
+from fleet.events import QUIET, FleetEvent
 from fleet.ledger.records.peers import MessageRecord
 
 _PAGES = ("fleet", "budgets", "usage", "changes", "accounts", "hosts", "approvals", "audit")
@@ -150,7 +150,10 @@ class DashboardServer:
             ) from None
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
-        """An agent started, ended or stalled: its page and the fleet's are rendered now."""
+        """An agent started, ended or stalled: its page and the fleet's are rendered now
+        (a turn's end or a pause is no such news)."""
+        if event.kind in QUIET:
+            return
         self.hub.poke("fleet")
         self.hub.poke(f"agent:{event.agent}")
         self.hub.poke("tasks")  # a run's start or end moves its task

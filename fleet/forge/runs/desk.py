@@ -25,7 +25,9 @@ from fleet.repos.landing.messages import one_line
 log = logging.getLogger(__name__)
 
 TURN_WAIT: Final = 120.0
-"""Seconds a ``done`` waits for the agent's turn to end before ``on_done`` ends or freezes it."""
+"""Seconds a ``done`` waits for the agent's turn to end (its run's end, or its live session
+waiting for the next turn: :class:`~fleet.supervisor.turns.Turns`) before ``on_done`` ends
+or freezes it."""
 SUMMARY_CAP: Final = 4000
 REFUSAL_CAP: Final = 300
 """Characters of the door's refusal ``done`` quotes back."""
@@ -162,11 +164,11 @@ class ForgeDesk:
             if record is None:
                 return
             launcher = self._launcher
-            waited = 0.0
-            while await launcher.is_running(record.agent) and waited < self._turn_wait:
-                step = min(1.0, self._turn_wait - waited)
-                await asyncio.sleep(step)
-                waited += step
+
+            async def ended() -> bool:
+                return not await launcher.is_running(record.agent)
+
+            await launcher.turns.over(record.agent, within=self._turn_wait, now=ended)
             async with self._lock(record.forge, record.slug, record.issue):
                 # Under the issue's lock: a follow-up is either before (no done any more)
                 # or after (it thaws what is frozen here).

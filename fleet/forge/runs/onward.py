@@ -185,12 +185,12 @@ class Onward:
         """Wait for a turn of ``agent`` under way to end (up to :data:`TURN_WAIT`): a
         headless session takes its next words once its turn is over. A frozen one is
         thawed by the follow-up instead."""
-        waited = 0.0
-        while waited < TURN_WAIT and await self.launcher.is_running(agent):
-            if await self.launcher.is_frozen(agent):
-                return
-            await asyncio.sleep(1.0)
-            waited += 1.0
+        launcher = self.launcher
+
+        async def now() -> bool:
+            return not await launcher.is_running(agent) or await launcher.is_frozen(agent)
+
+        await launcher.turns.over(agent, within=TURN_WAIT, now=now)
 
 
 def _own(record: ForgeRunRecord) -> tuple[int, ...]:

@@ -187,6 +187,22 @@ async def test_the_watchdogs_news_and_a_freeze_reach_the_agents_thread(
     assert "stalled" in chat.sent[0].markdown and "reached its limit" in chat.sent[2].markdown
 
 
+async def test_a_turns_end_and_a_pause_are_never_posted(tmp_path: Path, ledger: Ledger) -> None:
+    """A live session's turn over and a freeze, told as fleet events, post nothing (the
+    freeze is said by whoever made it: a budget's notice, the lever's answer)."""
+    await ledger.chat.bind_thread("matrix", ROOM, "c1", "$c1")
+    chat = HomeConnector("matrix", ROOM)
+    notifier = Notifier(ledger.chat, lambda: [chat])
+    fleet = FakeFleet(Outputs(tmp_path / "log"))
+    feed = AgentFeed(fleet, notifier.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    for kind, state in (
+        (EventKind.TURN_OVER, AgentState.IDLE),
+        (EventKind.FROZEN, AgentState.RUNNING),
+    ):
+        await feed.on_fleet_event(FleetEvent(AgentName("c1"), kind, state, "<@everyone>", False, 3))
+    assert chat.sent == []
+
+
 @dataclass
 class ManyOutputs:
     logs: dict[int, Path]

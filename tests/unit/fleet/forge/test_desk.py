@@ -13,6 +13,7 @@ import pytest
 
 from fleet.clock import ManualClock
 from fleet.errors import FleetwardenError
+from fleet.events import EventKind as FleetKind
 from fleet.forge.door.door import DoorRefusal, DoorScope
 from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.model import EventKind
@@ -148,8 +149,8 @@ async def test_done_waits_for_the_turn_to_end(ledger: Ledger, clock: ManualClock
     await rig.desk.done(await _scope(rig), "ok", "Done.")
     await asyncio.wait_for(rig.launcher.asked.wait(), 5)
     assert rig.launcher.named("push") == [] and rig.api.named("open_pull") == []
-    rig.launcher.running.discard(AGENT)
-    await rig.work.settle()
+    await rig.launcher.tell(AGENT, FleetKind.ENDED)  # its run ended: heard, not polled for
+    await asyncio.wait_for(rig.work.settle(), 5)
     assert len(rig.launcher.named("push")) == 1 and len(rig.api.pulls) == 1
     assert rig.launcher.named("freeze") == [] and rig.launcher.named("stop") == []
 

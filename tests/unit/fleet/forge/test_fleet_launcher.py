@@ -14,6 +14,7 @@ import pytest
 
 from fleet.budgets.quoting.quote import quote_of
 from fleet.budgets.quoting.words import over_limit
+from fleet.events import Listener
 from fleet.forge.fleet_launcher import HELD_BY_BUDGET, NOT_ADMITTED, FleetLauncher, Waits
 from fleet.forge.launcher import LaunchRefused, OtherLine
 from fleet.ledger import Ledger
@@ -34,6 +35,10 @@ class FakeFleet:
     """The fleet's session verbs, recorded."""
 
     sent: list[tuple[str, str]] = field(default_factory=list)
+    listeners: list[Listener] = field(default_factory=list)
+
+    def subscribe(self, listener: Listener) -> None:
+        self.listeners.append(listener)
 
     async def thaw(self, agent: str) -> None:
         return None

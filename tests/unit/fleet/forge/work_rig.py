@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleet.clock import ManualClock
-from fleet.errors import AgentNotRunning, FleetwardenError
+from fleet.errors import AgentNotRunning, FleetError, FleetwardenError
+from fleet.events import EventKind as FleetKind
+from fleet.events import FleetEvent, Listener
 from fleet.forge.events.kept import kept
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.forge.model import EventKind, ForgeApiError, ForgeEvent
@@ -26,9 +28,12 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.ledger.records.lines import LineRecord, LineState
+from fleet.model import AgentState
+from fleet.names import agent_name
 from fleet.repos.desk import NoLine
 from fleet.repos.hook.policy import Issue
 from fleet.repos.schema import RepoEntry
+from fleet.supervisor.turns import Turns
 from tests.unit.fleet.forge.forge_double import BOT, HEAD_SHA, SLUG, WHEN, Comment, FakeForgeApi
 
 FORGE = "hub"
@@ -111,6 +116,7 @@ class FakeLauncher:
     in_queue: set[int] = field(default_factory=set)  # forge runs waiting in the spawn queue
     refuse: dict[str, str | LaunchRefused] = field(default_factory=dict)
     sessionless: set[str] = field(default_factory=set)  # a follow-up needs their live run
+    headless: set[str] = field(default_factory=set)  # a follow-up waits for their run's end
     push_error: FleetwardenError | None = None
     door_refused: str | None = None  # why the git door refused the run's last push
     base_ref: str = "trunk"
@@ -122,7 +128,23 @@ class FakeLauncher:
     quote_unders: list[float | None] = field(default_factory=list)  # each start's limit
     tasks: list[int | None] = field(default_factory=list)  # each start's task
     asked: asyncio.Event = field(default_factory=asyncio.Event)
+    listeners: list[Listener] = field(default_factory=list)  # the fleet's, as Turns hears it
+    turns: Turns = field(init=False)
     _runs: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
+
+    def __post_init__(self) -> None:
+        self.turns = Turns(self.listeners.append)
+
+    async def tell(self, agent: str, kind: FleetKind, *, ending: bool = False) -> None:
+        """The fleet tells ``kind`` of ``agent`` (a TURN_OVER whose process ends with it
+        when ``ending``); its run's end leaves it not running."""
+        if kind in (FleetKind.ENDED, FleetKind.GAVE_UP):
+            self.running.discard(agent)
+        idle = kind is FleetKind.TURN_OVER and not ending
+        state = AgentState.IDLE if idle else AgentState.RUNNING
+        event = FleetEvent(agent_name(agent), kind, state, str(kind), False, 100)
+        for listener in list(self.listeners):
+            await listener(event)
 
     def named(self, method: str) -> list[tuple[Any, ...]]:
         return [call for call in self.calls if call[0] == method]
@@ -212,6 +234,8 @@ class FakeLauncher:
             raise OtherLine(f"not continued: {agent} works on another branch now")
         if agent in self.sessionless and agent not in self.running:
             raise AgentNotRunning(f"{agent} is exited, not running — spawn it first")
+        if agent in self.headless and agent in self.running and agent not in self.frozen:
+            raise FleetError(f"{agent}'s turn is under way")
         self.running.add(agent)
         return next(self._runs)
 

@@ -232,3 +232,16 @@ async def test_an_agent_with_nothing_to_do_with_peers_costs_no_ledger_read(
     await peers.on_fleet_event(ended)
     assert agents.reads == 0  # a large fleet's others launch and end as before
     assert await peers.preamble(TESTER) is not None and agents.reads == 1
+
+
+async def test_a_peers_turn_over_or_pause_writes_no_peers_file_again(tmp_path: Path) -> None:
+    """A turn's end and a freeze change nothing a PEERS.md says: no ledger read for them."""
+    agents = _CountingAgents()
+    listed = [CODER, REVIEWER, TESTER, LONER]
+    peers = PeerRoster(roster=lambda: listed, agents=agents, state_dir=tmp_path)
+    assert peers.involved("tester")
+    for kind in (EventKind.TURN_OVER, EventKind.FROZEN):
+        await peers.on_fleet_event(
+            FleetEvent(AgentName("tester"), kind, AgentState.IDLE, "", False, 1)
+        )
+    assert agents.reads == 0

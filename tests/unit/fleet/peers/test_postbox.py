@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from fleet.clock import ManualClock
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import MessageRecord
 from fleet.ledger.stores.running.runs import RunReport
+from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.postbox import Postbox
@@ -153,7 +155,10 @@ async def test_messages_are_delivered_framed_in_order_and_once(
     assert fleet.sent == []
     assert [m.state for m in await ledger.messages.queued_for("reviewer")] == ["queued"] * 2
     fleet.busy.clear()
-    await postbox.turn_over("reviewer", run)
+    turn_over = FleetEvent(
+        AgentName("reviewer"), EventKind.TURN_OVER, AgentState.IDLE, "its turn is over", False, run
+    )
+    await postbox.hear(turn_over)  # the fleet's word that the turn ended
     await postbox.turn_over("reviewer", run)  # twice: still each once
     await postbox.settled()
     assert [text for _, text, _ in fleet.sent] == [

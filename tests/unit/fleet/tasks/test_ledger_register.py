@@ -275,7 +275,8 @@ async def test_a_turn_over_is_for_review_and_done_frees_the_agent_for_the_next(
 
     register.listen(starter)
     run = await run_task(register, fleet, first)
-    await task_runs.turn_over(AGENT, run)
+    # the fleet's word that the live session's turn ended
+    await task_runs.hear(FleetEvent(AGENT, EventKind.TURN_OVER, AgentState.IDLE, "", False, run))
     review = await register.find(str(first.id))
     assert review.state == "review" and f"`task done {first.id}`" in review.why
     await register.end(review, "done", "looks right", by="op")
