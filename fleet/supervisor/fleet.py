@@ -130,7 +130,7 @@ class Fleet:
             runs=stores.runs,
             clock=clock,
             backend_of=self._runs.backend,
-            approvals=kit.approvals,
+            approvals=kit.doors.approvals,
         )
         self._runs.sessions = self.sessions
         self._control = SessionControl(stores.agents, self.sessions, self._runs, self._roster_of)

@@ -28,7 +28,7 @@ from fleet.peers.handoff import Handoff
 from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
 from fleet.repos.service import Repos
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace, RunSpend
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet
@@ -110,16 +110,19 @@ async def start_fleet(
             backends=at.backends,
             settings=wiring.fleet_settings(cfg),
             environ=at.environ,
-            heartbeats=heartbeats,
-            provider_urls=metering,
-            accounts=spend.accounts,
-            sandboxes=sandboxes,
-            approvals=approvals,  # its live sessions open their CLIs' asks here
-            hosts=at.hosts,
-            publish_tokens=tokens.publish,
-            run_caps=spend.run_caps,  # armed in each launch, before the agent starts
-            repos=repos,  # a run's branch and checkout, made before it launches
-            preamble=peer_roster.preamble,  # its comms block: before its prompt, in its HOME
+            doors=RunDoors(
+                heartbeats=heartbeats,
+                approvals=approvals,  # its live sessions open their CLIs' asks here
+                publish_tokens=tokens.publish,
+                preamble=peer_roster.preamble,  # its comms block: before its prompt, in its HOME
+            ),
+            spend=RunSpend(
+                provider_urls=metering,
+                accounts=spend.accounts,
+                run_caps=spend.run_caps,  # armed in each launch, before the agent starts
+            ),
+            # A run's sandbox, host, and branch and checkout (made before it launches).
+            place=RunPlace(sandboxes=sandboxes, hosts=at.hosts, repos=repos),
         ),
         roster=wiring.roster_of(cfg),
         admission=admission_of(

@@ -24,7 +24,7 @@ from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import Estimate, Refuse, RequestInfo
 from fleet.model import AgentSpec, DesiredState, RunBudget, RunHandle
 from fleet.names import AgentName
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.verdicts import Restart
@@ -61,7 +61,7 @@ def fleet_of(rig: Rig, caps: object, roster: dict[AgentName, AgentSpec] | None =
             backends={"subprocess": SubprocessBackend()},
             settings=rig.settings,
             environ=os.environ,
-            run_caps=caps,  # type: ignore[arg-type]
+            spend=RunSpend(run_caps=caps),
         ),
         roster=roster,
     )
