@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import assembly as wiring
+from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.lock import StateDirLock
 from bot.app.phases.commands import Commanded, make_commands
@@ -52,7 +53,7 @@ from bot.app.phases.connectors import start_connectors
 from bot.app.phases.dashboard import AppDashboard
 from bot.app.phases.fleet import Fleeted, start_fleet
 from bot.app.phases.forge import open_forges
-from bot.app.phases.forge_work import Forged, serve_webhooks_alone, start_forges
+from bot.app.phases.forge_work import serve_webhooks_alone, start_forges
 from bot.app.phases.heartbeats import start_heartbeats
 from bot.app.phases.hosts import AppHosts
 from bot.app.phases.jobs import start_jobs
@@ -83,7 +84,6 @@ from fleet.repos.service import Repos
 from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.fleet import Fleet, RosterDiff
-from fleet.watchdog.heartbeat import HeartbeatServer
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 
@@ -239,23 +239,19 @@ class App:
         ledgered = await open_ledger(at)
         if not await self._standby.become_active(ledgered.ledger, self._stop_requested):
             return  # stopped while standby: nothing else was started
-        # Made later, each reached through a callback by a part made before it (a cycle).
-        heartbeats: HeartbeatServer  # whose git door a checkout's origin names
-        fleeted: Fleeted | None = None  # whose runs their caps cut, whose postbox agents use
-        forged: Forged | None = None  # whose desk the forge door reaches
-        desk = lambda: forged.desk if forged is not None else None  # noqa: E731
-        clients = await open_forges(at, desk=desk)  # the Apps' tokens the repositories' git uses
-        endpoint = lambda: heartbeats  # noqa: E731
-        repos = await open_repos(at, ledgered, environ=clients.repo_environ, endpoint=endpoint)
-        heartbeats = await start_heartbeats(at, ledgered, repos, clients.door, lambda: fleeted)
+        desks = Desks()  # what the endpoint's doors reach, each opened by the phase making it
+        clients = await open_forges(at, desks)  # the Apps' tokens the repositories' git uses
+        heartbeats = await start_heartbeats(at, ledgered, desks, clients.door)
+        repos = await open_repos(
+            at, ledgered, desks, environ=clients.repo_environ, endpoint=heartbeats
+        )
         verbs = repo_verbs(repos, at.clock, at, ledgered)
-        cut_on = lambda: fleeted.fleet if fleeted is not None else None  # noqa: E731
         sink, notifier = self._dashboard.sink, ledgered.notifier
-        spend = await start_spend(at, ledgered.ledger, notifier, sink=sink, fleet=cut_on)
+        spend = await start_spend(at, ledgered.ledger, notifier, sink=sink)
         await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)
-        fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos)
-        forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs)
-        self.review_stage = await start_review(at, ledgered, fleeted, repos, forged)
+        fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos, desks)
+        forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs, desks)
+        self.review_stage = await start_review(at, ledgered, fleeted, repos, forged, desks)
         reload_roster = self.reload_config if self.config.source is not None else None
         commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, forged.parts)
         self._running = Running(ledgered, fleeted, commanded, repos)

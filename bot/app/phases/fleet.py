@@ -7,9 +7,11 @@ the messages between its agents, with the desk of the peer door."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.app import assembly as wiring
+from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.ledger import Ledgered, redact_register
 from bot.app.phases.peer_traffic import tell_peer_traffic
@@ -23,7 +25,8 @@ from bot.config import Config
 from bot.config.resolved import model_priced
 from fleet.approvals.spend import SpendAsks
 from fleet.budgets.quoting.service import Quoting, restore_holds
-from fleet.peers.door import PeerDesk
+from fleet.budgets.runs.watch import CapCutoffs
+from fleet.peers.door import PeerDesk, Verdicts
 from fleet.peers.handoff import Handoff
 from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
@@ -58,11 +61,13 @@ async def start_fleet(
     ledgered: Ledgered,
     heartbeats: HeartbeatServer,
     spend: Spend,
-    repos: Repos | None = None,
+    repos: Repos | None,
+    desks: Desks,
 ) -> Fleeted:
     """The fleet started, its events become notices, and its budgets' cutoffs carried out
-    on it. The agents' asks are posted through the running connectors; ``repos``: where runs
-    of agents with a ``repo`` get their branch and checkout."""
+        on it. The agents' asks are posted through the running connectors; ``repos``: where runs
+        of agents with a ``repo`` get their branch and checkout; the peer door's desk is opened in
+    ``desks``."""
     cfg, clock, stops, sandboxes = at.cfg, at.clock, at.stops, at.sandboxes
     ledger, notifier, approvals = ledgered.ledger, ledgered.notifier, ledgered.approvals
     metering = spend.proxy
@@ -165,10 +170,11 @@ async def start_fleet(
             ledger.agents,
             ledger.runs,
             spend.run_caps.caps,
-            lambda: fleet,
+            fleet,
         )
         await spend_asks.start()  # asks open before a restart are answerable again
-        spend.run_caps.asker = spend_asks
+    if spend.run_caps is not None:  # a capped run cut on the fleet, or its operators asked
+        spend.run_caps.listen(CapCutoffs(fleet, spend.run_caps.caps, spend_asks))
     # The queue the admission writes launches beyond a cap to (autostart's too).
     launches = LaunchQueue(store=ledger.spawn_queue, admission=fleet.admission, clock=clock)
     queue = SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notifier)
@@ -186,7 +192,8 @@ async def start_fleet(
     )
     stops.add(Stop.TASKS, register.stop)
     await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
-    postbox, peers = await start_postbox(at, ledgered, fleet, register, peer_roster)
+    postbox, peers = await start_postbox(at, ledgered, fleet, register, peer_roster, desks.verdicts)
+    desks.open_peers(peers)  # `fw-msg` reaches the postbox from now on
     # The runs still going hold again what their quotes hold, less what they spent.
     await restore_holds(spend.budgets.holds, ledger.runs, ledger.quotes)
     await feed.follow_running()
@@ -207,11 +214,16 @@ def review_agents(cfg: Config, repos: Repos | None = None) -> frozenset[str]:
 
 
 async def start_postbox(
-    at: Grounds, ledgered: Ledgered, fleet: Fleet, register: Register, roster: PeerRoster
+    at: Grounds,
+    ledgered: Ledgered,
+    fleet: Fleet,
+    register: Register,
+    roster: PeerRoster,
+    verdicts: Callable[[], Verdicts | None] = lambda: None,
 ) -> tuple[Postbox, PeerDesk]:
     """The postbox over the started fleet — delivering as runs start and end and as live
     sessions' turns end — with what waited while Fleetwarden was away on its way, and the
-    peer door's desk."""
+    peer door's desk (``verdicts``: the review stage, once one is made)."""
     ledger = ledgered.ledger
     postbox = Postbox(
         messages=ledger.messages,
@@ -234,7 +246,7 @@ async def start_postbox(
     fleet.subscribe(handoff.hear)  # a peer's run that ended takes the task handed to it
     fleet.check_restarts(handoff.restart_refused)  # a handed-on task's sender may reach it
     await handoff.sweep()  # and those that waited while Fleetwarden was away
-    return postbox, PeerDesk(postbox, handoff, roster.peers_text)
+    return postbox, PeerDesk(postbox, handoff, roster.peers_text, verdicts)
 
 
 def _unpriced(model: str | None) -> bool:

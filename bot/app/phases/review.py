@@ -6,6 +6,7 @@ each verdict is a message of the postbox's, told to the operators as every messa
 
 from __future__ import annotations
 
+from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.fleet import Fleeted
 from bot.app.phases.forge_work import Forged
@@ -19,7 +20,12 @@ from fleet.repos.service import Repos
 
 
 async def start_review(
-    at: Grounds, ledgered: Ledgered, fleeted: Fleeted, repos: Repos | None, forged: Forged
+    at: Grounds,
+    ledgered: Ledgered,
+    fleeted: Fleeted,
+    repos: Repos | None,
+    forged: Forged,
+    desks: Desks,
 ) -> ReviewStage | None:
     """The review stage, bound to the task runs and forge work (``None``: no repository or
     forge names a review agent, or there are no repositories); the rounds whose review
@@ -67,7 +73,7 @@ async def start_review(
     if forged.reviewing is not None:
         forged.reviewing.stage = stage
     fleet.subscribe(stage.hear)  # a review agent's run that ended without a verdict
-    fleeted.peers.verdicts = lambda: stage  # `fw-msg review` answers the round asked
+    desks.open_verdicts(stage)  # `fw-msg review` answers the round asked
 
     def policy(repo: str) -> ReviewPolicy | None:
         """``repo``'s review stage as Fleetwarden works on it now: a repository a `roster
