@@ -7,6 +7,7 @@ the messages between its agents, with the desk of the peer door."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -95,7 +96,7 @@ async def start_fleet(
         roster=lambda: fleet.roster(),
         agents=ledger.agents,
         state_dir=cfg.state_dir,
-        reviewers=lambda: review_agents(cfg, repos),
+        reviewers=functools.partial(review_agents, cfg, repos),
     )
     fleet = Fleet(
         stores=FleetStores(
@@ -188,7 +189,7 @@ async def start_fleet(
         actuals=ledger.actuals,
         runs=task_runs,
         admission=fleet.admission,
-        stop=lambda agent, by: fleet.stop_agent(agent, by=by),
+        stop=fleet,
     )
     stops.add(Stop.TASKS, register.stop)
     await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
@@ -219,7 +220,7 @@ async def start_postbox(
     fleet: Fleet,
     register: Register,
     roster: PeerRoster,
-    verdicts: Callable[[], Verdicts | None] = lambda: None,
+    verdicts: Callable[[], Verdicts | None],
 ) -> tuple[Postbox, PeerDesk]:
     """The postbox over the started fleet — delivering as runs start and end and as live
     sessions' turns end — with what waited while Fleetwarden was away on its way, and the
