@@ -12,8 +12,10 @@ repositories (:mod:`bot.app.phases.repos`, whose checkouts' ``origin`` names the
 spend (:mod:`bot.app.phases.spend`: the budgets, with a first pacing tick so the policy is
 current before any request; then the metering proxy with that policy and the runs' caps) →
 hosts (:mod:`bot.app.phases.hosts`) → fleet (:mod:`bot.app.phases.fleet`: the sandbox probe,
-reconcile; the feeds of its work and of its agents' asks, :mod:`bot.approvals`; the cutoffs
-of the runs' caps carried out on it) → forge work (:mod:`bot.app.phases.forge_work`: over
+reconcile; the feeds of its work and of its agents' asks, :mod:`bot.approvals`; the work
+register; the cutoffs of the runs' caps carried out on it) → peers (:mod:`bot.app.phases.peers`:
+the postbox between its agents and the tasks they hand on) → cutoffs
+(:mod:`bot.app.phases.cutoffs`: the budgets' limits carried out on the fleet) → forge work (:mod:`bot.app.phases.forge_work`: over
 the fleet; its webhook routes and its rounds) → the review stage
 (:mod:`bot.app.phases.review`: a second agent's rounds before a human's) → commands
 (:mod:`bot.app.phases.commands`: the command families, ACL, router) → scheduler
@@ -52,6 +54,7 @@ from bot.app.grounds import Grounds
 from bot.app.lock import StateDirLock
 from bot.app.phases.commands import Commanded, make_commands
 from bot.app.phases.connectors import start_connectors
+from bot.app.phases.cutoffs import enforce_cutoffs
 from bot.app.phases.dashboard import AppDashboard
 from bot.app.phases.fleet import Fleeted, start_fleet
 from bot.app.phases.forge import open_forges
@@ -60,6 +63,7 @@ from bot.app.phases.heartbeats import start_heartbeats
 from bot.app.phases.hosts import AppHosts
 from bot.app.phases.jobs import start_jobs
 from bot.app.phases.ledger import Ledgered, open_ledger, redact_register, redact_register_with
+from bot.app.phases.peers import Peered, start_peers
 from bot.app.phases.repos import open_repos, repo_verbs
 from bot.app.phases.review import start_review
 from bot.app.phases.spend import start_spend
@@ -111,6 +115,7 @@ class Running:
 
     ledgered: Ledgered
     fleeted: Fleeted
+    peered: Peered
     commanded: Commanded
     repos: Repos | None = None
 
@@ -251,15 +256,17 @@ class App:
         sink, notifier = self._dashboard.sink, ledgered.notifier
         spend = await start_spend(at, ledgered.ledger, notifier, sink=sink)
         await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)
-        fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos, desks)
+        fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos)
+        peered = await start_peers(at, ledgered, fleeted, desks)
+        await enforce_cutoffs(ledgered, spend, fleeted)
         forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs, desks)
-        self.review_stage = await start_review(at, ledgered, fleeted, repos, forged, desks)
+        self.review_stage = await start_review(at, ledgered, fleeted, peered, repos, forged, desks)
         reload_roster = self.reload_config if self.config.source is not None else None
         commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, forged.parts)
-        self._running = Running(ledgered, fleeted, commanded, repos)
+        self._running = Running(ledgered, fleeted, peered, commanded, repos)
         start_jobs(at, ledgered, spend, fleeted, commanded, forged.rounds)
         signins, acl = commanded.commands.signins, commanded.commands.acl
-        parts = (ledgered, spend, fleeted, signins, verbs, forged.routes)
+        parts = (ledgered, spend, fleeted, peered, signins, verbs, forged.routes)
         if await self._dashboard.start(at, *parts) is None:
             await serve_webhooks_alone(forged.routes, state_dir=at.cfg.state_dir, stops=at.stops)
         secrets = (heartbeats, spend.proxy, spend.accounts, repos, clients)
@@ -360,6 +367,6 @@ class App:
             log.exception("could not write the agents' peers after the reload")
         # What waits for a peer the reload took away is refused, saying so, not kept:
         # messages and the tasks handed on alike.
-        await self._running.fleeted.postbox.sweep()
-        await self._running.fleeted.peers.handoff.sweep()
+        await self._running.peered.postbox.sweep()
+        await self._running.peered.handoff.sweep()
         return diff

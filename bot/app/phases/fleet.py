@@ -2,20 +2,18 @@
 reconciles the ledger with what runs and starts the roster's autostart agents; the
 sandboxes' doors and the shared tokens it launches with; the feeds of its work and of its
 agents' asks (:mod:`bot.approvals`); the spawn queue its autostart waits in; the peer
-roster that tells each agent its peers (:mod:`fleet.peers.roster`); and the postbox of
-the messages between its agents, with the desk of the peer door."""
+roster that tells each agent its peers (:mod:`fleet.peers.roster`); the work register over
+its admission; and the asks at its runs' caps, whose cutoffs are carried out on it. The
+postbox between its agents is the next phase's (:mod:`bot.app.phases.peers`)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.app import assembly as wiring
-from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.ledger import Ledgered, redact_register
-from bot.app.phases.peer_traffic import tell_peer_traffic
 from bot.app.phases.spend import Spend
 from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
@@ -25,16 +23,12 @@ from bot.commands.handlers.launches.spawn_queue import SpawnQueue, admission_of
 from bot.config import Config
 from bot.config.resolved import model_priced
 from fleet.approvals.spend import SpendAsks
-from fleet.budgets.quoting.service import Quoting, restore_holds
+from fleet.budgets.quoting.service import Quoting
 from fleet.budgets.runs.watch import CapCutoffs
-from fleet.peers.door import PeerDesk, Verdicts
-from fleet.peers.handoff import Handoff
-from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
 from fleet.repos.service import Repos
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace, RunSpend
 from fleet.supervisor.admission.queue import LaunchQueue
-from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet
 from fleet.supervisor.stores import FleetStores
 from fleet.tasks.register import Register
@@ -53,8 +47,6 @@ class Fleeted:
     spend_asks: SpendAsks | None  # asks at a run's cap; None when metering is off
     register: Register  # the tasks and missions, started through the fleet's admission
     peer_roster: PeerRoster  # each agent's peers: told at launch, by `fw-msg peers`
-    postbox: Postbox  # messages between agents: listen to hear each one
-    peers: PeerDesk  # what the peer door reaches: the postbox, tasks handed on, the roster
 
 
 async def start_fleet(
@@ -62,13 +54,12 @@ async def start_fleet(
     ledgered: Ledgered,
     heartbeats: HeartbeatServer,
     spend: Spend,
-    repos: Repos | None,
-    desks: Desks,
+    repos: Repos | None = None,
 ) -> Fleeted:
-    """The fleet started, its events become notices, and its budgets' cutoffs carried out
-        on it. The agents' asks are posted through the running connectors; ``repos``: where runs
-        of agents with a ``repo`` get their branch and checkout; the peer door's desk is opened in
-    ``desks``."""
+    """The fleet started and its events become notices; the asks at its runs' caps, whose
+    cutoffs are carried out on it. The agents' asks are posted through the running
+    connectors; ``repos``: where runs of agents with a ``repo`` get their branch and
+    checkout."""
     cfg, clock, stops, sandboxes = at.cfg, at.clock, at.stops, at.sandboxes
     ledger, notifier, approvals = ledgered.ledger, ledgered.notifier, ledgered.approvals
     metering = spend.proxy
@@ -165,17 +156,12 @@ async def start_fleet(
     spend_asks = None
     if spend.run_caps is not None:  # a run's end disarms its cap
         fleet.subscribe(spend.run_caps.on_fleet_event)
+        caps = spend.run_caps.caps
         spend_asks = SpendAsks(
-            approvals,
-            ledger.spend_asks,
-            ledger.agents,
-            ledger.runs,
-            spend.run_caps.caps,
-            fleet,
+            approvals, ledger.spend_asks, ledger.agents, ledger.runs, caps, fleet
         )
         await spend_asks.start()  # asks open before a restart are answerable again
-    if spend.run_caps is not None:  # a capped run cut on the fleet, or its operators asked
-        spend.run_caps.listen(CapCutoffs(fleet, spend.run_caps.caps, spend_asks))
+        spend.run_caps.listen(CapCutoffs(fleet, caps, spend_asks))  # a capped run cut on it
     # The queue the admission writes launches beyond a cap to (autostart's too).
     launches = LaunchQueue(store=ledger.spawn_queue, admission=fleet.admission, clock=clock)
     queue = SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notifier)
@@ -193,15 +179,8 @@ async def start_fleet(
     )
     stops.add(Stop.TASKS, register.stop)
     await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
-    postbox, peers = await start_postbox(at, ledgered, fleet, register, peer_roster, desks.verdicts)
-    desks.open_peers(peers)  # `fw-msg` reaches the postbox from now on
-    # The runs still going hold again what their quotes hold, less what they spent.
-    await restore_holds(spend.budgets.holds, ledger.runs, ledger.quotes)
     await feed.follow_running()
-    if spend_asks is not None:  # budgets with `cutoff: ask` ask too
-        spend_asks.ask_for_budgets(spend.budgets)
-    await spend.budgets.enforce_with(CutoffKeeper(fleet, spend_asks))
-    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster, postbox, peers)
+    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster)
 
 
 def review_agents(cfg: Config, repos: Repos | None = None) -> frozenset[str]:
@@ -212,42 +191,6 @@ def review_agents(cfg: Config, repos: Repos | None = None) -> frozenset[str]:
     )
     policies = [e.review for e in entries] + [f.review for f in cfg.forges.values()]
     return frozenset(p.agent for p in policies if p is not None)
-
-
-async def start_postbox(
-    at: Grounds,
-    ledgered: Ledgered,
-    fleet: Fleet,
-    register: Register,
-    roster: PeerRoster,
-    verdicts: Callable[[], Verdicts | None],
-) -> tuple[Postbox, PeerDesk]:
-    """The postbox over the started fleet — delivering as runs start and end and as live
-    sessions' turns end — with what waited while Fleetwarden was away on its way, and the
-    peer door's desk (``verdicts``: the review stage, once one is made)."""
-    ledger = ledgered.ledger
-    postbox = Postbox(
-        messages=ledger.messages,
-        runs=ledger.runs,
-        fleet=fleet,
-        admission=fleet.admission,
-        redact=at.redactor.redact,
-        clock=at.clock,
-        max_chars=at.cfg.defaults.message_chars,
-        queue=at.cfg.defaults.message_queue,
-    )
-    at.stops.add(Stop.POSTBOX, postbox.stop)
-    # Told in both agents' threads from the first message on, waiting ones swept at start.
-    tell_peer_traffic(postbox, ledgered.notifier.post, at.clock, at.stops, ledger.reviews)
-    fleet.subscribe(postbox.hear)
-    fleet.sessions.on_turn_over(postbox.turn_over)
-    await postbox.start()
-    handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
-    at.stops.add(Stop.HANDOFFS, handoff.stop)
-    fleet.subscribe(handoff.hear)  # a peer's run that ended takes the task handed to it
-    fleet.check_restarts(handoff.restart_refused)  # a handed-on task's sender may reach it
-    await handoff.sweep()  # and those that waited while Fleetwarden was away
-    return postbox, PeerDesk(postbox, handoff, roster.peers_text, verdicts)
 
 
 def _unpriced(model: str | None) -> bool:

@@ -11,6 +11,7 @@ from bot.app.grounds import Grounds
 from bot.app.phases.fleet import Fleeted
 from bot.app.phases.forge_work import Forged
 from bot.app.phases.ledger import Ledgered
+from bot.app.phases.peers import Peered
 from fleet.ledger.records.peers import ReviewRecord
 from fleet.peers.review.chat import ChatReviews
 from fleet.peers.review.handoff import ReviewStores
@@ -23,6 +24,7 @@ async def start_review(
     at: Grounds,
     ledgered: Ledgered,
     fleeted: Fleeted,
+    peered: Peered,
     repos: Repos | None,
     forged: Forged,
     desks: Desks,
@@ -50,7 +52,7 @@ async def start_review(
         if review.forge_run is not None and forged.reviewing is not None:
             record = await ledger.forge.forge_run(review.forge_run)
             named = forged.reviewing.policy(record) if record is not None else None
-        return fleeted.postbox.rules.may_review(reviewer, named.agent if named else None)
+        return peered.postbox.rules.may_review(reviewer, named.agent if named else None)
 
     stage = ReviewStage(
         stores=ReviewStores(
@@ -64,7 +66,7 @@ async def start_review(
         admit=fleet.admission.admit,
         diff=repos.line_diff,
         redact=at.redactor.redact,
-        heard=fleeted.postbox.tell,  # told as every message is: both threads, `msgs`, pages
+        heard=peered.postbox.tell,  # told as every message is: both threads, `msgs`, pages
         send=send,
         stop=stop,
         forge=forged.reviewing,
