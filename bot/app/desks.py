@@ -4,10 +4,11 @@ endpoint, and handed to it and to the phases that make each desk.
 The endpoint listens before the parts its doors reach exist (they are the fleet's agents'
 ways in, so they are made over the fleet): the repositories' lines behind the git door, the
 postbox behind the peer door, forge work behind the forge door, and the review stage a
-``fw-msg review`` reaches. Each door asks this registry at each call; each desk is opened
-here once, by the phase that makes it, and never replaced. Until then the door answers as
-it does for a desk the config does without (the git door: no such repository; the peer
-door: 503; the forge door: no forge run; a review: no round asked).
+``fw-msg review`` reaches, and the live sessions that answer a permission hook's ask. Each
+door asks this registry at each call; each desk is opened here once, by the phase that makes
+it, and never replaced. Until then the door answers as it does for a desk the config does
+without (the git door: no such repository; the peer door: 503; the forge door: no forge run;
+a review: no round asked; a hook's ask: no asks).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fleet.forge.door.door import DoorDesk
 from fleet.names import AgentName
 from fleet.peers.door import PeerDesk, Verdicts
 from fleet.repos.door.lines import DoorLines
+from fleet.watchdog.heartbeat import OnAsk
 
 _Desk = TypeVar("_Desk")
 
@@ -31,6 +33,7 @@ class Desks:
         self._peers: PeerDesk | None = None
         self._forge: DoorDesk | None = None
         self._verdicts: Verdicts | None = None
+        self._hook_asks: OnAsk | None = None
 
     def open_lines(self, lines: DoorLines) -> None:
         """The repositories' lines, behind the git door."""
@@ -47,6 +50,13 @@ class Desks:
     def open_verdicts(self, verdicts: Verdicts) -> None:
         """The review stage, which a review agent's ``fw-msg review`` answers."""
         self._verdicts = _once(self._verdicts, verdicts, "the review stage")
+
+    def open_hook_asks(self, on_ask: OnAsk) -> None:
+        """The fleet's live sessions, which answer the asks of agents' permission hooks."""
+        self._hook_asks = _once(self._hook_asks, on_ask, "the ask door's hooks")
+
+    def hook_asks(self) -> OnAsk | None:
+        return self._hook_asks
 
     def peers(self) -> PeerDesk | None:
         return self._peers

@@ -12,6 +12,7 @@ import functools
 from dataclasses import dataclass
 
 from bot.app import assembly as wiring
+from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.ledger import Ledgered, redact_register
 from bot.app.phases.spend import Spend
@@ -54,12 +55,13 @@ async def start_fleet(
     ledgered: Ledgered,
     heartbeats: HeartbeatServer,
     spend: Spend,
-    repos: Repos | None = None,
+    repos: Repos | None,
+    desks: Desks,
 ) -> Fleeted:
     """The fleet started and its events become notices; the asks at its runs' caps, whose
     cutoffs are carried out on it. The agents' asks are posted through the running
     connectors; ``repos``: where runs of agents with a ``repo`` get their branch and
-    checkout."""
+    checkout. Its live sessions answer TUIs' permission hooks (their desk in ``desks``)."""
     cfg, clock, stops, sandboxes = at.cfg, at.clock, at.stops, at.sandboxes
     ledger, notifier, approvals = ledgered.ledger, ledgered.notifier, ledgered.approvals
     metering = spend.proxy
@@ -141,7 +143,7 @@ async def start_fleet(
         ),
     )
     stops.add(Stop.FLEET, fleet.stop)
-    heartbeats.take_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
+    desks.open_hook_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
     fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go, first
     fleet.subscribe(task_runs.hear)
     fleet.subscribe(peer_roster.on_fleet_event)  # a peer started or ended: PEERS.md again

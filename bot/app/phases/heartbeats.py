@@ -35,6 +35,7 @@ async def start_heartbeats(
         at.clock,
         gits=gits,
         doors=doors,
+        hook_asks=desks.hook_asks,  # TUIs' permission hooks: the fleet's live sessions
     )
     at.stops.add(Stop.HEARTBEATS, heartbeats.stop)
     await heartbeats.start()
