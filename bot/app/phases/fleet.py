@@ -152,9 +152,7 @@ async def start_fleet(
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing, task_line=spent.of_run)
     stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
-    attach_feed(
-        cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, lambda: at.serving.connectors
-    )
+    attach_feed(cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, at.serving.running)
     spend_asks = None
     if spend.run_caps is not None:  # a run's end disarms its cap
         fleet.subscribe(spend.run_caps.on_fleet_event)
