@@ -15,6 +15,6 @@ EXPIRE_EVERY: Final = 10.0
 
 async def expire_approvals(ctx: JobContext) -> int:
     """Time out what is past its deadline; how many requests that ended."""
-    if ctx.approvals is None:
+    if ctx.waiting.approvals is None:
         return 0
-    return len(await ctx.approvals.expire())
+    return len(await ctx.waiting.approvals.expire())

@@ -94,17 +94,32 @@ class ForgeRounds(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Pacing:
+    """What the pacing jobs drive: the budgets, ticked, and the report made of them."""
+
+    budgets: PacingBook
+    reports: ReportMaker
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """What waits for its time: the stored operator schedules, the queued launches, and
+    the asks open until their deadline."""
+
+    schedules: ScheduleRunner
+    queue: QueueSweeper
+    approvals: Expiring | None = None  # None: no approvals to time out
+
+
+@dataclass(frozen=True, slots=True)
 class JobContext:
-    """Every live collaborator of the app's jobs."""
+    """Every live collaborator of the app's jobs, grouped by what the jobs do with them."""
 
     scheduler: FleetScheduler[JobContext]  # to arm follow-up runs (the window reset)
     clock: Clock
     fleet: WatchedFleet
-    budgets: PacingBook
     notices: NoticeBoard
-    reports: ReportMaker
     upkeep: Upkeep
-    schedules: ScheduleRunner
-    queue: QueueSweeper
-    approvals: Expiring | None = None  # None: no approvals to time out
+    pacing: Pacing
+    waiting: Waiting
     forges: ForgeRounds | None = None  # None: no forge is configured

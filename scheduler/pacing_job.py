@@ -19,10 +19,10 @@ RESET_DELAY: Final = timedelta(seconds=1)  # tick just after a window ends, not 
 
 async def pacing_tick(ctx: JobContext) -> Sequence[Transition]:
     """One tick: recompute, post what changed, re-arm the reset job."""
-    transitions = await ctx.budgets.tick()
+    transitions = await ctx.pacing.budgets.tick()
     for transition in transitions:
         await ctx.notices.post(transition.notice())  # failures are logged by the board
-    reset = ctx.budgets.next_reset()
+    reset = ctx.pacing.budgets.next_reset()
     if reset is not None:
         ctx.scheduler.add_date(RESET_JOB_ID, PACING_JOB_REF, reset + RESET_DELAY)
     return transitions

@@ -17,4 +17,4 @@ SWEEP_EVERY: Final = 15.0
 
 async def sweep_spawn_queue(ctx: JobContext) -> int:
     """Start what may start now; how many were started."""
-    return await ctx.queue.sweep()
+    return await ctx.waiting.queue.sweep()

@@ -27,10 +27,10 @@ async def report_job(ctx: JobContext) -> Notice | None:
     orchestrator of the ledger, or before a restart): ``None`` then. Raises
     :class:`ReportNotPosted` naming every connector that could not take it (the others
     still got it)."""
-    if not await ctx.reports.claim(ctx.clock.now(), REPORT_GRACE):
+    if not await ctx.pacing.reports.claim(ctx.clock.now(), REPORT_GRACE):
         log.info("pacing report: the one due now was posted already")
         return None
-    report = await ctx.reports.pacing_report()
+    report = await ctx.pacing.reports.pacing_report()
     delivery = await ctx.notices.post(report)
     if not delivery.ok:
         raise ReportNotPosted("the pacing report was not posted on " + "; ".join(delivery.failed))

@@ -42,7 +42,7 @@ def event_id(schedule_id: int, due: datetime) -> str:
 
 async def run_schedule(ctx: JobContext, schedule_id: int) -> str | None:
     """The job: run schedule ``schedule_id`` with the context's runner."""
-    return await ctx.schedules.run_schedule(schedule_id)
+    return await ctx.waiting.schedules.run_schedule(schedule_id)
 
 
 def register(

@@ -42,7 +42,7 @@ from fleet.runs.launch.launch_kit import FleetSettings
 from fleet.sandbox.egress.egress_proxy import Refusal
 from fleet.sandbox.egress.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings
-from fleet.watchdog.heartbeat import Door, HeartbeatServer
+from fleet.watchdog.heartbeat import Door, HeartbeatServer, OnAsk
 
 
 def make_connectors(
@@ -258,16 +258,20 @@ def heartbeat_server(
     clock: Clock,
     gits: GitDoor | None = None,
     doors: Sequence[Door] = (),
+    hook_asks: Callable[[], OnAsk | None] = lambda: None,
 ) -> HeartbeatServer:
     """The loopback endpoint agents prove they are alive on, with the ask door beside it,
-    where the gates of pi and opencode (and hook commands) ask the operator."""
+        where the gates of pi and opencode (and hook commands) ask the operator; ``hook_asks``:
+    what answers a TUI's permission hook, once there is one."""
 
     async def on_beat(agent: str, kind: str) -> None:
         with contextlib.suppress(UnknownAgent):  # a beat from an agent we forgot
             await ledger.heartbeats.record_heartbeat(agent, kind)
 
     asks = AskDoor(approvals, ledger_terms(ledger.agents, ledger.runs), clock)
-    return HeartbeatServer(config.state_dir, on_beat, asks=asks, gits=gits, doors=doors)
+    return HeartbeatServer(
+        config.state_dir, on_beat, asks=asks, gits=gits, doors=doors, hook_asks=hook_asks
+    )
 
 
 def ledger_location(config: Config, environ: Mapping[str, str]) -> LedgerLocation:

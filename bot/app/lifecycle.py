@@ -4,30 +4,34 @@ Config and logging are done by the entry point before. The app makes its own par
 (:class:`~bot.app.grounds.Grounds`: the sandboxes, the hosts, serving, the stops), which
 every phase takes. :meth:`App.start` then runs, in order, phases that each return what they
 made: state-dir lock → ledger (:mod:`bot.app.phases.ledger`: the notifier and the approvals
-service over it) → the forges' clients (:mod:`bot.app.phases.forge`: a GitHub App's tokens,
-which the repositories' git uses, and the forge door) → repositories
-(:mod:`bot.app.phases.repos`) → heartbeat endpoint (:mod:`bot.app.phases.heartbeats`, with
-the git door of the repositories and the forge door) → spend (:mod:`bot.app.phases.spend`:
-the budgets, with a first pacing tick so the policy is current before any request; then the
-metering proxy with that policy and the runs' caps) → hosts (:mod:`bot.app.phases.hosts`) →
-fleet (:mod:`bot.app.phases.fleet`: the sandbox probe, reconcile; the feeds of its work and
-of its agents' asks, :mod:`bot.approvals`) → forge work (:mod:`bot.app.phases.forge_work`:
-over the fleet; its webhook routes and its rounds) → the review stage
-(:mod:`bot.app.phases.review`: a second agent's rounds before a human's) → commands
-(:mod:`bot.app.phases.commands`: the command families, ACL, router) → scheduler
-(:mod:`bot.app.phases.jobs`: the job context and the jobs, the forges' rounds among them) →
-the dashboard (:mod:`bot.app.phases.dashboard`; its metrics count from the start; the
-webhooks are served on their own without it) → connectors (:mod:`bot.app.phases.connectors`,
-behind the redactor) → operator schedules and the spawn queue (once the connectors run, so a
-run made up at start, or a queued launch, can answer). Four parts are reached by a part
-made before them, each through a callback given when that part is made: the heartbeat
-endpoint by the repositories (a checkout's ``origin`` names its git door, asked only at a
-launch), the fleet by the runs' caps (which it launches with; a capped run is cut on it),
-forge work's desk by the forge door and the fleet's peer desk (its postbox) by the peer
-door (the callers of both doors are the fleet's agents). Each part is
-added to the app's :class:`~bot.app.stops.Stops` as it is made; :meth:`App.stop` stops them
-in reverse order after finishing the commands in flight, except that the scheduler and the
-spawn queue stop before the connectors (nothing may answer through a stopped one).
+service over it) → the registry of the heartbeat endpoint's desks
+(:class:`~bot.app.desks.Desks`) → the forges' clients (:mod:`bot.app.phases.forge`: a GitHub
+App's tokens, which the repositories' git uses, and the forge door) → heartbeat endpoint
+(:mod:`bot.app.phases.heartbeats`, with the git door, the peer door and the forge door) →
+repositories (:mod:`bot.app.phases.repos`, whose checkouts' ``origin`` names the git door) →
+spend (:mod:`bot.app.phases.spend`: the budgets, with a first pacing tick so the policy is
+current before any request; then the metering proxy with that policy and the runs' caps) →
+hosts (:mod:`bot.app.phases.hosts`) → fleet (:mod:`bot.app.phases.fleet`: the sandbox probe,
+reconcile; the feeds of its work and of its agents' asks, :mod:`bot.approvals`; the work
+register; the cutoffs of the runs' caps carried out on it) → peers
+(:mod:`bot.app.phases.peers`: the postbox between its agents and the tasks they hand on) →
+cutoffs (:mod:`bot.app.phases.cutoffs`: the budgets' limits carried out on the fleet) →
+forge work (:mod:`bot.app.phases.forge_work`: over the fleet; its webhook routes and its
+rounds) → the review stage (:mod:`bot.app.phases.review`: a second agent's rounds before a
+human's) → commands (:mod:`bot.app.phases.commands`: the command families, ACL, router) →
+scheduler (:mod:`bot.app.phases.jobs`: the job context and the jobs, the forges' rounds
+among them) → the dashboard (:mod:`bot.app.phases.dashboard`; its metrics count from the
+start; the webhooks are served on their own without it) → connectors
+(:mod:`bot.app.phases.connectors`, behind the redactor) → operator schedules and the spawn
+queue (once the connectors run, so a run made up at start, or a queued launch, can answer).
+Each phase takes what the phases before it made; none is handed a callback to reach a part
+made after it. The endpoint's doors reach parts made over the fleet (the repositories'
+lines, the postbox, forge work, the review stage) through the registry of desks, each desk
+opened there once by the phase that makes it; a capped run is cut on the fleet by what the
+fleet phase has listen to the runs' caps. Each part is added to the app's
+:class:`~bot.app.stops.Stops` as it is made; :meth:`App.stop` stops them in reverse order
+after finishing the commands in flight, except that the scheduler and the spawn queue stop
+before the connectors (nothing may answer through a stopped one).
 
 Inbound messages are served by :mod:`bot.app.serving` (a task each, in order within one
 conversation). When a connector's inbound stream ends (console EOF or ``quit``), the app
@@ -45,18 +49,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import assembly as wiring
+from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.lock import StateDirLock
 from bot.app.phases.commands import Commanded, make_commands
 from bot.app.phases.connectors import start_connectors
+from bot.app.phases.cutoffs import enforce_cutoffs
 from bot.app.phases.dashboard import AppDashboard
 from bot.app.phases.fleet import Fleeted, start_fleet
 from bot.app.phases.forge import open_forges
-from bot.app.phases.forge_work import Forged, serve_webhooks_alone, start_forges
+from bot.app.phases.forge_work import serve_webhooks_alone, start_forges
 from bot.app.phases.heartbeats import start_heartbeats
 from bot.app.phases.hosts import AppHosts
 from bot.app.phases.jobs import start_jobs
 from bot.app.phases.ledger import Ledgered, open_ledger, redact_register, redact_register_with
+from bot.app.phases.peers import Peered, start_peers
 from bot.app.phases.repos import open_repos, repo_verbs
 from bot.app.phases.review import start_review
 from bot.app.phases.spend import start_spend
@@ -83,7 +90,6 @@ from fleet.repos.service import Repos
 from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.fleet import Fleet, RosterDiff
-from fleet.watchdog.heartbeat import HeartbeatServer
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 
@@ -109,6 +115,7 @@ class Running:
 
     ledgered: Ledgered
     fleeted: Fleeted
+    peered: Peered
     commanded: Commanded
     repos: Repos | None = None
 
@@ -239,29 +246,27 @@ class App:
         ledgered = await open_ledger(at)
         if not await self._standby.become_active(ledgered.ledger, self._stop_requested):
             return  # stopped while standby: nothing else was started
-        # Made later, each reached through a callback by a part made before it (a cycle).
-        heartbeats: HeartbeatServer  # whose git door a checkout's origin names
-        fleeted: Fleeted | None = None  # whose runs their caps cut, whose postbox agents use
-        forged: Forged | None = None  # whose desk the forge door reaches
-        desk = lambda: forged.desk if forged is not None else None  # noqa: E731
-        clients = await open_forges(at, desk=desk)  # the Apps' tokens the repositories' git uses
-        endpoint = lambda: heartbeats  # noqa: E731
-        repos = await open_repos(at, ledgered, environ=clients.repo_environ, endpoint=endpoint)
-        heartbeats = await start_heartbeats(at, ledgered, repos, clients.door, lambda: fleeted)
+        desks = Desks()  # what the endpoint's doors reach, each opened by the phase making it
+        clients = await open_forges(at, desks)  # the Apps' tokens the repositories' git uses
+        heartbeats = await start_heartbeats(at, ledgered, desks, clients.door)
+        repos = await open_repos(
+            at, ledgered, desks, environ=clients.repo_environ, endpoint=heartbeats
+        )
         verbs = repo_verbs(repos, at.clock, at, ledgered)
-        cut_on = lambda: fleeted.fleet if fleeted is not None else None  # noqa: E731
         sink, notifier = self._dashboard.sink, ledgered.notifier
-        spend = await start_spend(at, ledgered.ledger, notifier, sink=sink, fleet=cut_on)
+        spend = await start_spend(at, ledgered.ledger, notifier, sink=sink)
         await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)
-        fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos)
-        forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs)
-        self.review_stage = await start_review(at, ledgered, fleeted, repos, forged)
+        fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos, desks)
+        peered = await start_peers(at, ledgered, fleeted, desks)
+        await enforce_cutoffs(ledgered, spend, fleeted)
+        forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs, desks)
+        self.review_stage = await start_review(at, ledgered, fleeted, peered, repos, forged, desks)
         reload_roster = self.reload_config if self.config.source is not None else None
         commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, forged.parts)
-        self._running = Running(ledgered, fleeted, commanded, repos)
+        self._running = Running(ledgered, fleeted, peered, commanded, repos)
         start_jobs(at, ledgered, spend, fleeted, commanded, forged.rounds)
         signins, acl = commanded.commands.signins, commanded.commands.acl
-        parts = (ledgered, spend, fleeted, signins, verbs, forged.routes)
+        parts = (ledgered, spend, fleeted, peered, signins, verbs, forged.routes)
         if await self._dashboard.start(at, *parts) is None:
             await serve_webhooks_alone(forged.routes, state_dir=at.cfg.state_dir, stops=at.stops)
         secrets = (heartbeats, spend.proxy, spend.accounts, repos, clients)
@@ -362,6 +367,6 @@ class App:
             log.exception("could not write the agents' peers after the reload")
         # What waits for a peer the reload took away is refused, saying so, not kept:
         # messages and the tasks handed on alike.
-        await self._running.fleeted.postbox.sweep()
-        await self._running.fleeted.peers.handoff.sweep()
+        await self._running.peered.postbox.sweep()
+        await self._running.peered.handoff.sweep()
         return diff

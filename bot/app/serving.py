@@ -50,6 +50,10 @@ class Serving:
             self.connectors.append(connector)
             self.serve(connector)
 
+    def running(self) -> list[Connector]:
+        """The connectors started so far, in order (what notices and asks are posted through)."""
+        return self.connectors
+
     def named(self, name: str) -> Connector | None:
         """The running connector called ``name``, if there is one."""
         return next((c for c in self.connectors if c.name == name), None)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
 from datetime import timedelta
@@ -87,7 +86,7 @@ class BudgetAsks:
         approvals: Approvals,
         asks: SpendAsksStore,
         book: BudgetBook,
-        fleet: Callable[[], BudgetFleet | None],
+        fleet: BudgetFleet | None,
         channel: str,
     ) -> None:
         self._approvals = approvals
@@ -232,7 +231,7 @@ class BudgetAsks:
 
     async def stop_agents(self, key: str, by: str) -> list[str]:
         """Stop every agent budget ``key`` froze, recorded as cut off; their names."""
-        fleet = self._fleet()
+        fleet = self._fleet
         if fleet is None:
             return []
         stopped = []

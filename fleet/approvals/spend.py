@@ -28,7 +28,7 @@ answerable. A budget's ask at its limit is one of this channel's too
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from typing import Protocol
@@ -102,7 +102,7 @@ class SpendAsks:
         agents: AgentsStore,
         runs: RunsStore,
         caps: RunCaps,
-        fleet: Callable[[], SpendFleet | None],
+        fleet: SpendFleet | None,
     ) -> None:
         self._approvals = approvals
         self._asks = asks
@@ -381,7 +381,7 @@ class SpendAsks:
 
     async def _still_frozen(self, agent: str) -> None:
         """Nobody answered and the run stays frozen: ``ps`` says so from now on."""
-        fleet, key = self._fleet(), f"run:{agent}"
+        fleet, key = self._fleet, f"run:{agent}"
         if fleet is None:
             return
         for freeze in await fleet.frozen():
@@ -389,7 +389,7 @@ class SpendAsks:
                 await fleet.freeze(agent, reason=UNANSWERED, budget=key)
 
     async def _thaw(self, agent: str) -> bool:
-        fleet = self._fleet()
+        fleet = self._fleet
         if fleet is None:
             return False
         for freeze in await fleet.frozen():
@@ -399,7 +399,7 @@ class SpendAsks:
 
     async def _stop(self, ask: SpendAsk, by: str) -> None:
         await self._asks.settle_spend_ask(ask.approval_id, "stopped", None, by)
-        fleet = self._fleet()
+        fleet = self._fleet
         if fleet is None:
             return
         try:

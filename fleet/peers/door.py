@@ -65,8 +65,8 @@ def _no_review() -> Verdicts | None:
 class PeerDesk:
     """What the door reaches once the fleet is up: the postbox, the hand-off of tasks,
     each agent's peers in words, and the review desk (``None``: no review is asked) —
-    ``verdicts`` is given later by whoever makes the review stage, and ``peers_text`` may
-    be replaced by the roster's."""
+    ``verdicts`` gives the review stage once it is made, and ``peers_text`` may be replaced
+    by the roster's."""
 
     postbox: Postbox
     handoff: Handoff

@@ -80,11 +80,11 @@ class RunKeeper:
         self._agents = agents
         self._runs = runs
         self._budgets = budgets
-        self._caps = kit.run_caps
-        self._repos = kit.repos
-        self._publish_tokens = kit.publish_tokens
-        self.tokens = RunTokens(kit.heartbeats, kit.publish_tokens, runs)  # one per run
-        self._preamble = kit.preamble
+        self._caps = kit.spend.run_caps
+        self._repos = kit.place.repos
+        self._publish_tokens = kit.doors.publish_tokens
+        self.tokens = RunTokens(kit.doors.heartbeats, kit.doors.publish_tokens, runs)  # one per run
+        self._preamble = kit.doors.preamble
         self._runtimes = kit.runtimes
         self._backends = dict(kit.backends)
         self._settings = kit.settings
@@ -92,7 +92,7 @@ class RunKeeper:
         self._emit = emit
         self.contexts = RunContexts(kit, clock=clock, backend=self.backend)
         self._roster = roster
-        self._site = LaunchSite(agents, self.contexts, self._backends, kit.sandboxes, roster)
+        self._site = LaunchSite(agents, self.contexts, self._backends, kit.place.sandboxes, roster)
         self._git = GitProbe()  # reads HEADs in a sandbox of its own, runs nothing of theirs
         self._locks: dict[AgentName, asyncio.Lock] = {}
         self._watchers: dict[AgentName, asyncio.Task[None]] = {}

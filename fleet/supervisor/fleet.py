@@ -132,7 +132,7 @@ class Fleet:
             clock=clock,
             backend_of=self._runs.backend,
             emit=self._emit,  # a turn's end is a fleet event
-            approvals=kit.approvals,
+            approvals=kit.doors.approvals,
         )
         self._runs.sessions = self.sessions
         self._control = SessionControl(stores.agents, self.sessions, self._runs, self._roster_of)

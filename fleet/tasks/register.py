@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Final, Protocol
 
 from fleet.errors import FleetError
 from fleet.ledger.records.lines import LineRecord
@@ -59,8 +59,14 @@ class Waiting:
     why: str
 
 
-Stop = Callable[[str, str], Awaitable[object]]
-"""Stop an agent's run (the agent, who asked)."""
+class Stopper(Protocol):
+    """What stops an agent's run (the fleet's :meth:`~fleet.supervisor.fleet.Fleet.stop_agent`)."""
+
+    async def stop_agent(self, name: str, *, by: str = ...) -> object:
+        """Stop ``name``'s run, recorded as stopped ``by`` who asked."""
+        ...
+
+
 Starter = Callable[[TaskRecord], Awaitable[bool]]
 """Start a task whose wait is over, where its start was asked for (``task start`` again, as
 its asker); whether it was started there."""
@@ -102,7 +108,7 @@ class Register:
         actuals: ActualsStore,
         runs: TaskRuns,
         admission: Admission,
-        stop: Stop | None = None,
+        stop: Stopper | None = None,
     ) -> None:
         """``stop``: stops an agent's run, when the task it works for ends (``None``: runs
         are left to end by themselves)."""
@@ -284,7 +290,7 @@ class Register:
         if live is not None and task.source != "forge" and self._stop is not None:
             assert task.agent is not None
             try:
-                await self._stop(task.agent, f"{by}: task {shown(task)} {state}")
+                await self._stop.stop_agent(task.agent, by=f"{by}: task {shown(task)} {state}")
             except FleetError as exc:
                 log.warning("task %s %s: its run %s not stopped: %s", task.id, state, live, exc)
         await self.runs.drop_queued(task.id)

@@ -143,7 +143,10 @@ class HeartbeatServer:
         asks: AskDoor | None = None,
         gits: GitDoor | None = None,
         doors: Sequence[Door] = (),
+        hook_asks: Callable[[], OnAsk | None] = lambda: None,
     ) -> None:
+        """``hook_asks``: what answers the asks of agents' permission hooks, once there is
+        one (the fleet's live sessions, made after the endpoint)."""
         if not 0 <= port <= 65535:
             raise ValueError(f"heartbeat port must be 0-65535, not {port}")
         # A token loaded at start is refused (503) until the sweep says its run goes on.
@@ -152,6 +155,7 @@ class HeartbeatServer:
         self._asks = asks
         self._gits = gits
         self._doors = tuple(doors)
+        self._hook_asks = hook_asks
         self._on_ask: OnAsk | None = None
         self._wanted_port = port
         self._limits = Limits(
@@ -344,10 +348,11 @@ class HeartbeatServer:
 
     async def _ask(self, agent: AgentName, body: bytes) -> web.StreamResponse:
         """Answer a permission hook's ask once it is decided (400: not an ask)."""
-        if self._on_ask is None:
+        on_ask = self._on_ask or self._hook_asks()
+        if on_ask is None:
             return web.Response(body=NO_ASKS, content_type="application/json")
         try:
-            answer = await self._on_ask(agent, body)
+            answer = await on_ask(agent, body)
         except ValueError as exc:  # fleet.sessions.hook_asks.BadAsk
             log.warning("refused an ask of %s: %s", agent, exc)
             return web.Response(status=400)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleet.notices import Delivery, Notice
-from scheduler.context import JobContext
+from scheduler.context import JobContext, Pacing, Waiting
 from scheduler.jobs import FleetScheduler
 
 
@@ -23,13 +23,22 @@ class Unused:
 
 
 def job_context(**parts: Any) -> JobContext:
-    """A context with ``parts`` (``fleet=...``, ``notices=...``) and :class:`Unused` for the
-    others; ``scheduler`` defaults to a new, unstarted one."""
+    """A context with ``parts`` (``fleet=...``, ``notices=...``, and the groups' own:
+    ``budgets=...``, ``queue=...``) and :class:`Unused` for the others; ``scheduler``
+    defaults to a new, unstarted one."""
     given: dict[str, Any] = {"scheduler": FleetScheduler()}
     given.update(parts)
+    for group, kind in (("pacing", Pacing), ("waiting", Waiting)):
+        if group not in given:
+            given[group] = kind(**_filled(kind, given))
     for f in dataclasses.fields(JobContext):
         given.setdefault(f.name, Unused(f.name))
     return JobContext(**given)
+
+
+def _filled(kind: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """``kind``'s fields taken out of ``given``, an :class:`Unused` for each one missing."""
+    return {f.name: given.pop(f.name, Unused(f.name)) for f in dataclasses.fields(kind)}
 
 
 @dataclass

@@ -28,7 +28,7 @@ from fleet.ledger import Ledger
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.chatgpt import FakeChatGpt, codex_headers
@@ -165,8 +165,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                         backends={"subprocess": SubprocessBackend()},
                         settings=FleetSettings(state_dir=state_dir),
                         environ=fleet_env,
-                        provider_urls=proxy,
-                        accounts=book,
+                        spend=RunSpend(provider_urls=proxy, accounts=book),
                     ),
                     roster=roster,
                 )

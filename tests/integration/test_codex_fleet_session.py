@@ -21,7 +21,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, Decision
 from fleet.model import AgentSpec, AgentState, PermissionMode
 from fleet.names import AgentName
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.fleet import Fleet, FleetSettings
@@ -138,8 +138,8 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
                         "LANG": "C.UTF-8",
                         "OPENAI_API_KEY": KEY,
                     },
-                    sandboxes=sandboxes,
-                    approvals=approvals,
+                    doors=RunDoors(approvals=approvals),
+                    place=RunPlace(sandboxes=sandboxes),
                 ),
                 roster={NAME: spec},
             )

@@ -24,7 +24,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunDoors
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
@@ -110,8 +110,7 @@ class Rig:
                     # under the temporary directory (as a test's state dir does).
                     "TMPDIR": str(self.state.parent / "agent-tmp"),
                 },
-                heartbeats=self.beats,
-                approvals=self.approvals,
+                doors=RunDoors(heartbeats=self.beats, approvals=self.approvals),
             ),
             roster={NAME: spec},
         )

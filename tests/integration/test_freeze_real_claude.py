@@ -43,7 +43,7 @@ from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, RunHandle
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.sandbox.host.procfs import process_start_ticks
 from fleet.supervisor.cutoffs import CutoffKeeper
@@ -223,7 +223,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                     "LANG": "C.UTF-8",
                     "ANTHROPIC_API_KEY": KEY,
                 },
-                provider_urls=proxy,
+                spend=RunSpend(provider_urls=proxy),
             ),
             roster={NAME: spec},
         )

@@ -22,7 +22,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Decision
 from fleet.model import AgentSpec, AgentState, PermissionMode
 from fleet.names import AgentName
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace
 from fleet.runs.layout import AgentPaths
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
@@ -109,9 +109,8 @@ class Rig:
                     "LANG": "C.UTF-8",
                     "ANTHROPIC_API_KEY": KEY,
                 },
-                heartbeats=self.beats,
-                sandboxes=self.sandboxes,
-                approvals=self.approvals,
+                doors=RunDoors(heartbeats=self.beats, approvals=self.approvals),
+                place=RunPlace(sandboxes=self.sandboxes),
             ),
             roster={spec.name: spec},
         )

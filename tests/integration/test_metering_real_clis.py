@@ -30,7 +30,7 @@ from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import (
@@ -121,7 +121,7 @@ class Rig:
                 backends={"subprocess": SubprocessBackend()},
                 settings=FleetSettings(state_dir=self.state_dir),
                 environ={"PATH": ":".join(dict.fromkeys(path)), "LANG": "C.UTF-8", **KEYS},
-                provider_urls=self.proxy,
+                spend=RunSpend(provider_urls=self.proxy),
             ),
             roster={agent.name: spec},
         )

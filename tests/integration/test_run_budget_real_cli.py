@@ -21,7 +21,7 @@ from fleet.metering.policy import AllowAll
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, RunBudget
 from fleet.names import AgentName
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
@@ -87,8 +87,7 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
                 backends={"subprocess": SubprocessBackend()},
                 settings=FleetSettings(state_dir=tmp_path / "state"),
                 environ={"PATH": ":".join(dict.fromkeys(path)), "LANG": "C.UTF-8", **KEYS},
-                provider_urls=proxy,
-                run_caps=watch,
+                spend=RunSpend(provider_urls=proxy, run_caps=watch),
             ),
             roster={AGENT: spec},
         )

@@ -13,7 +13,7 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunPlace
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.fleet import Fleet, FleetSettings
@@ -66,7 +66,7 @@ async def test_a_real_cli_answers_from_a_locked_sandbox(
                 "ANTHROPIC_API_KEY": KEY,
                 "OPENAI_API_KEY": KEY,
             },
-            sandboxes=sandboxes,
+            place=RunPlace(sandboxes=sandboxes),
         ),
         roster={
             name: AgentSpec(

@@ -13,6 +13,7 @@ from bot.app.grounds import Grounds
 from bot.app.phases.fleet import Fleeted
 from bot.app.phases.ledger import Ledgered
 from bot.app.phases.peer_traffic import show_peer_traffic
+from bot.app.phases.peers import Peered
 from bot.app.phases.spend import Spend
 from bot.app.stops import Stop
 from bot.config import Config
@@ -43,6 +44,7 @@ class AppDashboard:
         ledgered: Ledgered,
         spend: Spend,
         fleeted: Fleeted,
+        peered: Peered,
         signins: SignIns | None,
         repos: RepoDesk | None = None,
         webhooks: Sequence[web.RouteDef] = (),
@@ -95,6 +97,6 @@ class AppDashboard:
         )
         await server.start()
         fleet.subscribe(server.on_fleet_event)  # a page shows a start or an end at once
-        show_peer_traffic(fleeted.postbox, server)  # both agents' pages at each message
+        show_peer_traffic(peered.postbox, server)  # both agents' pages at each message
         at.stops.add(Stop.DASHBOARD, server.stop)
         return server

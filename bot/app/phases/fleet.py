@@ -2,17 +2,19 @@
 reconciles the ledger with what runs and starts the roster's autostart agents; the
 sandboxes' doors and the shared tokens it launches with; the feeds of its work and of its
 agents' asks (:mod:`bot.approvals`); the spawn queue its autostart waits in; the peer
-roster that tells each agent its peers (:mod:`fleet.peers.roster`); and the postbox of
-the messages between its agents, with the desk of the peer door."""
+roster that tells each agent its peers (:mod:`fleet.peers.roster`); the work register over
+its admission; and the asks at its runs' caps, whose cutoffs are carried out on it. The
+postbox between its agents is the next phase's (:mod:`bot.app.phases.peers`)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from bot.app import assembly as wiring
+from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.ledger import Ledgered, redact_register
-from bot.app.phases.peer_traffic import tell_peer_traffic
 from bot.app.phases.spend import Spend
 from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
@@ -22,15 +24,12 @@ from bot.commands.handlers.launches.spawn_queue import SpawnQueue, admission_of
 from bot.config import Config
 from bot.config.resolved import model_priced
 from fleet.approvals.spend import SpendAsks
-from fleet.budgets.quoting.service import Quoting, restore_holds
-from fleet.peers.door import PeerDesk
-from fleet.peers.handoff import Handoff
-from fleet.peers.postbox import Postbox
+from fleet.budgets.quoting.service import Quoting
+from fleet.budgets.runs.watch import CapCutoffs
 from fleet.peers.roster import PeerRoster
 from fleet.repos.service import Repos
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace, RunSpend
 from fleet.supervisor.admission.queue import LaunchQueue
-from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet
 from fleet.supervisor.stores import FleetStores
 from fleet.tasks.register import Register
@@ -49,8 +48,6 @@ class Fleeted:
     spend_asks: SpendAsks | None  # asks at a run's cap; None when metering is off
     register: Register  # the tasks and missions, started through the fleet's admission
     peer_roster: PeerRoster  # each agent's peers: told at launch, by `fw-msg peers`
-    postbox: Postbox  # messages between agents: listen to hear each one
-    peers: PeerDesk  # what the peer door reaches: the postbox, tasks handed on, the roster
 
 
 async def start_fleet(
@@ -58,11 +55,13 @@ async def start_fleet(
     ledgered: Ledgered,
     heartbeats: HeartbeatServer,
     spend: Spend,
-    repos: Repos | None = None,
+    repos: Repos | None,
+    desks: Desks,
 ) -> Fleeted:
-    """The fleet started, its events become notices, and its budgets' cutoffs carried out
-    on it. The agents' asks are posted through the running connectors; ``repos``: where runs
-    of agents with a ``repo`` get their branch and checkout."""
+    """The fleet started and its events become notices; the asks at its runs' caps, whose
+    cutoffs are carried out on it. The agents' asks are posted through the running
+    connectors; ``repos``: where runs of agents with a ``repo`` get their branch and
+    checkout. Its live sessions answer TUIs' permission hooks (their desk in ``desks``)."""
     cfg, clock, stops, sandboxes = at.cfg, at.clock, at.stops, at.sandboxes
     ledger, notifier, approvals = ledgered.ledger, ledgered.notifier, ledgered.approvals
     metering = spend.proxy
@@ -90,7 +89,7 @@ async def start_fleet(
         roster=lambda: fleet.roster(),
         agents=ledger.agents,
         state_dir=cfg.state_dir,
-        reviewers=lambda: review_agents(cfg, repos),
+        reviewers=functools.partial(review_agents, cfg, repos),
     )
     fleet = Fleet(
         stores=FleetStores(
@@ -110,16 +109,19 @@ async def start_fleet(
             backends=at.backends,
             settings=wiring.fleet_settings(cfg),
             environ=at.environ,
-            heartbeats=heartbeats,
-            provider_urls=metering,
-            accounts=spend.accounts,
-            sandboxes=sandboxes,
-            approvals=approvals,  # its live sessions open their CLIs' asks here
-            hosts=at.hosts,
-            publish_tokens=tokens.publish,
-            run_caps=spend.run_caps,  # armed in each launch, before the agent starts
-            repos=repos,  # a run's branch and checkout, made before it launches
-            preamble=peer_roster.preamble,  # its comms block: before its prompt, in its HOME
+            doors=RunDoors(
+                heartbeats=heartbeats,
+                approvals=approvals,  # its live sessions open their CLIs' asks here
+                publish_tokens=tokens.publish,
+                preamble=peer_roster.preamble,  # its comms block: before its prompt, in its HOME
+            ),
+            spend=RunSpend(
+                provider_urls=metering,
+                accounts=spend.accounts,
+                run_caps=spend.run_caps,  # armed in each launch, before the agent starts
+            ),
+            # A run's sandbox, host, and branch and checkout (made before it launches).
+            place=RunPlace(sandboxes=sandboxes, hosts=at.hosts, repos=repos),
         ),
         roster=wiring.roster_of(cfg),
         admission=admission_of(
@@ -141,7 +143,7 @@ async def start_fleet(
         ),
     )
     stops.add(Stop.FLEET, fleet.stop)
-    heartbeats.take_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
+    desks.open_hook_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
     fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go, first
     fleet.subscribe(task_runs.hear)  # and a turn's end: a task whose agent waits, for review
     fleet.subscribe(peer_roster.on_fleet_event)  # a peer started or ended: PEERS.md again
@@ -149,22 +151,16 @@ async def start_fleet(
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing, task_line=spent.of_run)
     stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
-    attach_feed(
-        cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, lambda: at.serving.connectors
-    )
+    attach_feed(cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, at.serving.running)
     spend_asks = None
     if spend.run_caps is not None:  # a run's end disarms its cap
         fleet.subscribe(spend.run_caps.on_fleet_event)
+        caps = spend.run_caps.caps
         spend_asks = SpendAsks(
-            approvals,
-            ledger.spend_asks,
-            ledger.agents,
-            ledger.runs,
-            spend.run_caps.caps,
-            lambda: fleet,
+            approvals, ledger.spend_asks, ledger.agents, ledger.runs, caps, fleet
         )
         await spend_asks.start()  # asks open before a restart are answerable again
-        spend.run_caps.asker = spend_asks
+        spend.run_caps.listen(CapCutoffs(fleet, caps, spend_asks))  # a capped run cut on it
     # The queue the admission writes launches beyond a cap to (autostart's too).
     launches = LaunchQueue(store=ledger.spawn_queue, admission=fleet.admission, clock=clock)
     queue = SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notifier)
@@ -178,18 +174,12 @@ async def start_fleet(
         actuals=ledger.actuals,
         runs=task_runs,
         admission=fleet.admission,
-        stop=lambda agent, by: fleet.stop_agent(agent, by=by),
+        stop=fleet,
     )
     stops.add(Stop.TASKS, register.stop)
     await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
-    postbox, peers = await start_postbox(at, ledgered, fleet, register, peer_roster)
-    # The runs still going hold again what their quotes hold, less what they spent.
-    await restore_holds(spend.budgets.holds, ledger.runs, ledger.quotes)
     await feed.follow_running()
-    if spend_asks is not None:  # budgets with `cutoff: ask` ask too
-        spend_asks.ask_for_budgets(spend.budgets)
-    await spend.budgets.enforce_with(CutoffKeeper(fleet, spend_asks))
-    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster, postbox, peers)
+    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster)
 
 
 def review_agents(cfg: Config, repos: Repos | None = None) -> frozenset[str]:
@@ -200,36 +190,6 @@ def review_agents(cfg: Config, repos: Repos | None = None) -> frozenset[str]:
     )
     policies = [e.review for e in entries] + [f.review for f in cfg.forges.values()]
     return frozenset(p.agent for p in policies if p is not None)
-
-
-async def start_postbox(
-    at: Grounds, ledgered: Ledgered, fleet: Fleet, register: Register, roster: PeerRoster
-) -> tuple[Postbox, PeerDesk]:
-    """The postbox over the started fleet — delivering as runs start and end and as live
-    sessions' turns end — with what waited while Fleetwarden was away on its way, and the
-    peer door's desk."""
-    ledger = ledgered.ledger
-    postbox = Postbox(
-        messages=ledger.messages,
-        runs=ledger.runs,
-        fleet=fleet,
-        admission=fleet.admission,
-        redact=at.redactor.redact,
-        clock=at.clock,
-        max_chars=at.cfg.defaults.message_chars,
-        queue=at.cfg.defaults.message_queue,
-    )
-    at.stops.add(Stop.POSTBOX, postbox.stop)
-    # Told in both agents' threads from the first message on, waiting ones swept at start.
-    tell_peer_traffic(postbox, ledgered.notifier.post, at.clock, at.stops, ledger.reviews)
-    fleet.subscribe(postbox.hear)  # a run's start or end, a turn's end: the next message
-    await postbox.start()
-    handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
-    at.stops.add(Stop.HANDOFFS, handoff.stop)
-    fleet.subscribe(handoff.hear)  # a peer's run that ended takes the task handed to it
-    fleet.check_restarts(handoff.restart_refused)  # a handed-on task's sender may reach it
-    await handoff.sweep()  # and those that waited while Fleetwarden was away
-    return postbox, PeerDesk(postbox, handoff, roster.peers_text)
 
 
 def _unpriced(model: str | None) -> bool:

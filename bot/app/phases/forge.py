@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections import ChainMap
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.stops import Stop
 from bot.config import Config
@@ -20,7 +21,7 @@ from fleet.forge.api.app_token import AppKey
 from fleet.forge.api.git_tokens import GitTokens
 from fleet.forge.api.gitea import GiteaApi
 from fleet.forge.api.github import GitHubApi
-from fleet.forge.door.door import DoorDesk, ForgeDoor
+from fleet.forge.door.door import ForgeDoor
 from fleet.forge.model import ForgeApi
 from fleet.forge.schema import ForgeEntry
 from fleet.forge.text.shown import shown_text
@@ -49,10 +50,10 @@ class ForgeClients:
         return list(self.secrets)
 
 
-async def open_forges(at: Grounds, *, desk: Callable[[], DoorDesk | None]) -> ForgeClients:
+async def open_forges(at: Grounds, desks: Desks) -> ForgeClients:
     """The forges' clients, to be stopped from now on, with the GitHub Apps' tokens that
-    their repositories' git uses minted. ``desk``: forge work's side of the forge door —
-    made later, over the fleet, whose agents reach the door — asked at each call to it."""
+    their repositories' git uses minted. The forge door reaches forge work's desk in
+    ``desks`` — opened later, over the fleet, whose agents reach the door."""
     cfg, environ = at.cfg, at.environ
     apis = {name: open_api(entry, environ, at.clock) for name, entry in cfg.forges.items()}
     tokens = GitTokens(apis, app_repos(cfg))
@@ -64,7 +65,7 @@ async def open_forges(at: Grounds, *, desk: Callable[[], DoorDesk | None]) -> Fo
     at.stops.add(Stop.FORGE_CLIENTS, stop)
     if tokens.wanted:  # minted now; renewed by the scheduler from the start on
         await tokens.renew()
-    door = ForgeDoor(desk, clean=shown_text) if cfg.forges else None
+    door = ForgeDoor(desks.forge, clean=shown_text) if cfg.forges else None
     secrets = tuple(forge_secrets(cfg, environ))
     return ForgeClients(apis, git_environ(tokens, environ), door, secrets, tokens)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.fleet import Fleeted
 from bot.app.phases.forge import ForgeClients
@@ -81,6 +82,7 @@ async def start_forges(
     spend: Spend,
     repos: Repos | None,
     verbs: RepoVerbs | None,
+    desks: Desks,
 ) -> Forged:
     """Forge work over the running fleet, to be stopped from now on: the round over its
     runs and the pollers started, each forge's login checked and the deliveries kept from
@@ -154,6 +156,7 @@ async def start_forges(
         lock=work.lock,
         spawn=work.spawn,
     )
+    desks.open_forge(desk)  # the forge door reaches forge work from now on
     reviewing = ForgeReviewing(
         forges=cfg.forges,
         repos=cfg.repos,

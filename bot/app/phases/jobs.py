@@ -19,7 +19,7 @@ from bot.render.report import PacingReports
 from bot.render.report_history import ReportHistory
 from fleet.forge.runs.rounds import Rounds
 from scheduler.approvals_job import APPROVALS_JOB_ID, APPROVALS_JOB_REF, EXPIRE_EVERY
-from scheduler.context import JobContext
+from scheduler.context import JobContext, Pacing, Waiting
 from scheduler.forge_jobs import (
     FORGE_POLL_JOB_REF,
     FORGE_TOKENS_JOB_ID,
@@ -52,28 +52,32 @@ def app_job_context(
         scheduler=commanded.scheduler,
         clock=clock,
         fleet=fleeted.fleet,
-        budgets=budgets,
         notices=ledgered.notifier,
-        reports=PacingReports(
-            budgets,
-            at.reports_dir,
-            AccountCommands(spend.accounts).text,
-            claim=ledger.chat.claim_event,  # each report due posted once, by one orchestrator
-            cron=(cfg.pacing.report_cron, cfg.timezone),
-            history=ReportHistory(
-                ledger.tasks.errors_since, budgets.typical, ledger.metering.spend_by_agent
+        upkeep=ledger.chat,
+        pacing=Pacing(
+            budgets=budgets,
+            reports=PacingReports(
+                budgets,
+                at.reports_dir,
+                AccountCommands(spend.accounts).text,
+                claim=ledger.chat.claim_event,  # each report due posted once, by one orchestrator
+                cron=(cfg.pacing.report_cron, cfg.timezone),
+                history=ReportHistory(
+                    ledger.tasks.errors_since, budgets.typical, ledger.metering.spend_by_agent
+                ),
             ),
         ),
-        upkeep=ledger.chat,
-        schedules=ScheduledRuns(
-            schedules=ledger.schedules,
-            router=router,
-            connector_named=at.serving.named,
-            clock=clock,
-            timezone=cfg.timezone,
+        waiting=Waiting(
+            schedules=ScheduledRuns(
+                schedules=ledger.schedules,
+                router=router,
+                connector_named=at.serving.named,
+                clock=clock,
+                timezone=cfg.timezone,
+            ),
+            queue=commanded.commands.queue,
+            approvals=ledgered.approvals,
         ),
-        queue=commanded.commands.queue,
-        approvals=ledgered.approvals,
         forges=forges,
     )
 

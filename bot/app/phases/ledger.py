@@ -37,7 +37,7 @@ async def open_ledger(at: Grounds) -> Ledgered:
     ledger = await Ledger.connect(wiring.ledger_location(at.cfg, at.environ), at.clock)
     at.stops.add(Stop.LEDGER, ledger.close)
     redact_register_with(ledger, at.redactor, at.cfg, at.environ)
-    notifier = Notifier(ledger.chat, lambda: at.serving.connectors)
+    notifier = Notifier(ledger.chat, at.serving.running)
     at.stops.add(Stop.ORDERING, notifier.ordering.drain)
     approvals = Approvals(ledger.approvals, at.clock)
     notifier.hold()

@@ -1,19 +1,19 @@
 """The app's repositories phase: the mirrors and runs' lines of the config's ``repos:``
-(:class:`~fleet.repos.service.Repos`), made before the heartbeat endpoint, whose git door
-serves them (a checkout's ``origin`` names the door: the endpoint is given to them as a
-callback), and the commands' verbs on them (:class:`~fleet.repos.verbs.RepoVerbs`)."""
+(:class:`~fleet.repos.service.Repos`), made over the heartbeat endpoint, whose git door
+serves them (a checkout's ``origin`` names the door: their lines are its desk), and the
+commands' verbs on them (:class:`~fleet.repos.verbs.RepoVerbs`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
+from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.ledger import Ledgered
 from bot.app.stops import Stop
 from bot.config.forge_checks import repo_credentials
 from fleet.clock import Clock
 from fleet.repos.desk import RepoError
-from fleet.repos.door.server import GitDoor
 from fleet.repos.landing.approval import ApprovalHold
 from fleet.repos.schema import ReviewPolicy
 from fleet.repos.service import Repos
@@ -36,22 +36,22 @@ def version() -> str:
 async def open_repos(
     at: Grounds,
     ledgered: Ledgered,
+    desks: Desks,
     *,
     environ: Mapping[str, str],
-    endpoint: Callable[[], HeartbeatServer],
+    endpoint: HeartbeatServer,
 ) -> Repos | None:
-    """The repositories, their directories and hooks made; ``None`` without ``repos:``.
-    ``environ``: what their git reads (the forges' App tokens over the app's);
-    ``endpoint``: the heartbeat endpoint, whose git door a checkout's ``origin`` names —
-    made after the repositories, as it serves them, and asked only at a launch."""
+    """The repositories, their directories and hooks made, their lines the git door's desk
+    in ``desks``; ``None`` without ``repos:``. ``environ``: what their git reads (the
+    forges' App tokens over the app's); ``endpoint``: the heartbeat endpoint, whose git
+    door a checkout's ``origin`` names."""
     cfg = at.cfg
     if not cfg.repos:
         return None
 
     def door_url(agent: str, repo: str) -> str:
-        heartbeats = endpoint()
-        token = heartbeats.token_for(agent)
-        return f"http://{agent}:{token}@127.0.0.1:{heartbeats.port}/git/{agent}/{repo}.git"
+        token = endpoint.token_for(agent)
+        return f"http://{agent}:{token}@127.0.0.1:{endpoint.port}/git/{agent}/{repo}.git"
 
     ledger = ledgered.ledger
     repos = Repos(
@@ -66,12 +66,8 @@ async def open_repos(
     )
     await repos.start()
     at.stops.add(Stop.REPOS, repos.stop)
+    desks.open_lines(repos.door)
     return repos
-
-
-def git_door(repos: Repos | None) -> GitDoor | None:
-    """The git door on the heartbeat endpoint, when there are repositories."""
-    return None if repos is None else GitDoor(repos.door.door_repo, repos.door.refused)
 
 
 def repo_verbs(repos: Repos | None, clock: Clock, at: Grounds | None = None,

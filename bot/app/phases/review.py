@@ -6,10 +6,12 @@ each verdict is a message of the postbox's, told to the operators as every messa
 
 from __future__ import annotations
 
+from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.fleet import Fleeted
 from bot.app.phases.forge_work import Forged
 from bot.app.phases.ledger import Ledgered
+from bot.app.phases.peers import Peered
 from fleet.ledger.records.peers import ReviewRecord
 from fleet.peers.review.chat import ChatReviews
 from fleet.peers.review.handoff import ReviewStores
@@ -19,7 +21,13 @@ from fleet.repos.service import Repos
 
 
 async def start_review(
-    at: Grounds, ledgered: Ledgered, fleeted: Fleeted, repos: Repos | None, forged: Forged
+    at: Grounds,
+    ledgered: Ledgered,
+    fleeted: Fleeted,
+    peered: Peered,
+    repos: Repos | None,
+    forged: Forged,
+    desks: Desks,
 ) -> ReviewStage | None:
     """The review stage, bound to the task runs and forge work (``None``: no repository or
     forge names a review agent, or there are no repositories); the rounds whose review
@@ -44,7 +52,7 @@ async def start_review(
         if review.forge_run is not None and forged.reviewing is not None:
             record = await ledger.forge.forge_run(review.forge_run)
             named = forged.reviewing.policy(record) if record is not None else None
-        return fleeted.postbox.rules.may_review(reviewer, named.agent if named else None)
+        return peered.postbox.rules.may_review(reviewer, named.agent if named else None)
 
     stage = ReviewStage(
         stores=ReviewStores(
@@ -58,7 +66,7 @@ async def start_review(
         admit=fleet.admission.admit,
         diff=repos.line_diff,
         redact=at.redactor.redact,
-        heard=fleeted.postbox.tell,  # told as every message is: both threads, `msgs`, pages
+        heard=peered.postbox.tell,  # told as every message is: both threads, `msgs`, pages
         send=send,
         stop=stop,
         forge=forged.reviewing,
@@ -67,7 +75,7 @@ async def start_review(
     if forged.reviewing is not None:
         forged.reviewing.stage = stage
     fleet.subscribe(stage.hear)  # a review agent's run that ended without a verdict
-    fleeted.peers.verdicts = lambda: stage  # `fw-msg review` answers the round asked
+    desks.open_verdicts(stage)  # `fw-msg review` answers the round asked
 
     def policy(repo: str) -> ReviewPolicy | None:
         """``repo``'s review stage as Fleetwarden works on it now: a repository a `roster

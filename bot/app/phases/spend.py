@@ -17,7 +17,7 @@ from fleet.accounts.book import AccountBook
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.runs.caps import CappedPolicy, RunCaps
-from fleet.budgets.runs.watch import CutoffFleet, RunCapWatch
+from fleet.budgets.runs.watch import RunCapWatch
 from fleet.budgets.service import BudgetService
 from fleet.budgets.stores import BudgetStores
 from fleet.clock import Clock
@@ -45,13 +45,13 @@ async def start_spend(
     notices: NoticeBoard,
     *,
     sink: Callable[[Write], Write],
-    fleet: Callable[[], CutoffFleet | None],
 ) -> Spend:
     """The budgets, ticked once; then the accounts and the proxy, unless metering is off.
-    ``sink`` wraps the proxy's writes to the ledger (the metrics observe them on the way);
-    ``fleet``: the fleet once it is made (it launches with the runs' caps, and a capped
-    run is cut on it). The account book is made first (started after the budgets): the
-    budgets reach an agent through the accounts it is on."""
+    ``sink`` wraps the proxy's writes to the ledger (the metrics observe them on the way).
+    The fleet launches with the runs' caps; a capped run is cut on it by what the fleet
+    phase has listen to them (:class:`~fleet.budgets.runs.watch.CapCutoffs`). The account
+    book is made first (started after the budgets): the budgets reach an agent through the
+    accounts it is on."""
     cfg, clock, stops = at.cfg, at.clock, at.stops
     accounts = None
     if cfg.metering is not None:
@@ -62,7 +62,7 @@ async def start_spend(
     stops.add(Stop.BUDGETS, budgets.drain)
     if accounts is None:
         return Spend(budgets, None, None, None)
-    run_caps = RunCapWatch(RunCaps(), ledger.agents, ledger.runs, notices, clock, fleet)
+    run_caps = RunCapWatch(RunCaps(), ledger.agents, ledger.runs, notices, clock)
     proxy = await start_metering(
         cfg, ledger, budgets.policy, clock, sink, accounts, run_caps, stops, budgets.holds
     )

@@ -9,14 +9,15 @@ alert in the agent's threads — as budgets' limits are, and its cutoff carried 
 ``freeze`` pauses the run (:meth:`~fleet.supervisor.fleet.Fleet.freeze`, lifted by ``resume
 NAME`` or the run's end), ``stop`` stops it, recorded as cut off; ``ask`` pauses it and has
 its operators asked (:class:`CapAsker`: the ask is the message in its thread, in place of
-the notice), who raise its cap or stop it.
+the notice), who raise its cap or stop it. The watch is made before the fleet (the fleet
+launches with it); the cutoffs are carried out by :class:`CapCutoffs`, made over the
+fleet, which listens to the watch (:meth:`RunCapWatch.listen`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Protocol
 
 from fleet.budgets.runs.caps import RunCaps
@@ -66,12 +67,58 @@ class CapAsker(Protocol):
         ...
 
 
+class Capped(Protocol):
+    """Told each run that reached its cap (:meth:`RunCapWatch.listen`)."""
+
+    async def capped(self, agent: str, cutoff: str) -> bool:
+        """Carry out ``cutoff`` on ``agent``'s run; whether its operators were asked (the
+        ask is then the message in its thread, in place of the notice)."""
+        ...
+
+
+class CapCutoffs:
+    """A capped run's cutoff carried out on ``fleet``; for ``ask`` its operators asked
+    through ``asker`` (``None``: nobody asks, the notice says it)."""
+
+    def __init__(self, fleet: CutoffFleet, caps: RunCaps, asker: CapAsker | None = None) -> None:
+        self._fleet = fleet
+        self._caps = caps
+        self._asker = asker
+
+    async def capped(self, agent: str, cutoff: str) -> bool:
+        await self._cut(agent, cutoff)
+        return cutoff == "ask" and await self._ask(agent)
+
+    async def _cut(self, agent: str, cutoff: str) -> None:
+        fleet, why = self._fleet, "its run reached its cap"
+        try:
+            if cutoff == "freeze":
+                await fleet.freeze(agent, reason=why, budget=f"run:{agent}")
+            elif cutoff == "ask":
+                await fleet.freeze(agent, reason=ASKING, budget=f"run:{agent}")
+            elif cutoff == "stop":
+                await fleet.stop_agent(agent, by=f"its run's cap ({why})", outcome=Outcome.CUT_OFF)
+        except AgentNotRunning:
+            pass
+        except FleetError as exc:
+            log.warning("%s: could not %s it at its run's cap: %s", agent, cutoff, exc)
+
+    async def _ask(self, agent: str) -> bool:
+        capped = self._caps.cap_of(agent)
+        if self._asker is None or capped is None:
+            return False
+        cap, tokens, usd = capped
+        try:
+            return await self._asker.ask_at_cap(agent, cap, (tokens, usd))
+        except FleetError as exc:
+            log.warning("%s: could not ask its operators at its run's cap: %s", agent, exc)
+            return False
+
+
 class RunCapWatch:
-    """Arms ``caps`` in each launch and from the ledger; posts capped runs, and carries out
-    their cutoffs on the fleet. The fleet launches with this watch (it arms each run), so
-    it is given as ``fleet``: the fleet once it is made (``None`` before, when a capped run
-    is posted and left running); the fleet's events reach :meth:`on_fleet_event` once it
-    subscribes it."""
+    """Arms ``caps`` in each launch and from the ledger, and posts capped runs; what
+    listens to it (:meth:`listen`: the fleet's :class:`CapCutoffs`) carries out their
+    cutoffs. The fleet's events reach :meth:`on_fleet_event` once it subscribes it."""
 
     def __init__(
         self,
@@ -80,7 +127,6 @@ class RunCapWatch:
         runs: RunsStore,
         notices: NoticeBoard | None,
         clock: Clock,
-        fleet: Callable[[], CutoffFleet | None] = lambda: None,
     ) -> None:
         self.caps = caps
         self._agents = agents
@@ -88,9 +134,13 @@ class RunCapWatch:
         self._notices = notices
         self._clock = clock
         self._posting: set[asyncio.Task[None]] = set()
-        self._fleet = fleet
-        self.asker: CapAsker | None = None
+        self._listeners: list[Capped] = []
         caps.on_capped = self._on_capped
+
+    def listen(self, listener: Capped) -> None:
+        """Tell ``listener`` each run that reaches its cap from now on (before it is posted:
+        a run it asked about is not)."""
+        self._listeners.append(listener)
 
     async def restore(self) -> None:
         """Arm every run the ledger believes open, with what its task has spent since it
@@ -132,8 +182,10 @@ class RunCapWatch:
         notice = Notice(message, tone="error", agents=(agent,), alert=True)
 
         async def post() -> None:
-            await self._cut(agent, cutoff)
-            if cutoff == "ask" and await self._ask(agent):
+            asked = False
+            for listener in self._listeners:
+                asked = await listener.capped(agent, cutoff) or asked
+            if asked:
                 return  # the ask is the message in its thread
             if self._notices is not None:
                 await self._notices.post(notice)  # the board logs the places that failed
@@ -141,31 +193,6 @@ class RunCapWatch:
         task = asyncio.get_running_loop().create_task(post(), name="run-cap")
         self._posting.add(task)
         task.add_done_callback(self._posting.discard)
-
-    async def _cut(self, agent: str, cutoff: str) -> None:
-        fleet, why = self._fleet(), "its run reached its cap"
-        try:
-            if fleet is not None and cutoff == "freeze":
-                await fleet.freeze(agent, reason=why, budget=f"run:{agent}")
-            elif fleet is not None and cutoff == "ask":
-                await fleet.freeze(agent, reason=ASKING, budget=f"run:{agent}")
-            elif fleet is not None and cutoff == "stop":
-                await fleet.stop_agent(agent, by=f"its run's cap ({why})", outcome=Outcome.CUT_OFF)
-        except AgentNotRunning:
-            pass
-        except FleetError as exc:
-            log.warning("%s: could not %s it at its run's cap: %s", agent, cutoff, exc)
-
-    async def _ask(self, agent: str) -> bool:
-        capped = self.caps.cap_of(agent)
-        if self.asker is None or capped is None:
-            return False
-        cap, tokens, usd = capped
-        try:
-            return await self.asker.ask_at_cap(agent, cap, (tokens, usd))
-        except FleetError as exc:
-            log.warning("%s: could not ask its operators at its run's cap: %s", agent, exc)
-            return False
 
     async def drain(self) -> None:
         """Wait for the capped runs' notices to be posted (at stop)."""

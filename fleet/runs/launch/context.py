@@ -37,13 +37,13 @@ class RunContexts:
     def __init__(self, kit: LaunchKit, *, clock: Clock, backend: Callable[[str], Backend]) -> None:
         """``kit``: what the launches are made with; ``backend``: each backend by name."""
         self._settings = kit.settings
-        self._hosts = kit.hosts
+        self._hosts = kit.place.hosts
         self._clock = clock
         self.environ = kit.environ
         self._backend = backend
-        self._heartbeats = kit.heartbeats
-        self._provider_urls = kit.provider_urls
-        self._accounts = kit.accounts
+        self._heartbeats = kit.doors.heartbeats
+        self._provider_urls = kit.spend.provider_urls
+        self._accounts = kit.spend.accounts
         self._logs: dict[AgentName, Path] = {}  # each agent's log path, made once
         # provider -> account name, of the last context made for each agent
         self._chosen: dict[AgentName, dict[str, str]] = {}

@@ -3,7 +3,9 @@ settings and environment, and the services a run is handed (its heartbeat URL, i
 URLs and accounts, its sandbox, its host, its cap, the asks of its session, the comms
 block that tells it its peers).
 
-The app builds one :class:`LaunchKit` when it starts; the supervisor
+The app builds one :class:`LaunchKit` when it starts (its services grouped: what the run
+reaches, :class:`RunDoors`; what pays for and caps it, :class:`RunSpend`; where it works,
+:class:`RunPlace`); the supervisor
 (:class:`~fleet.supervisor.fleet.Fleet`) and its :class:`~fleet.runs.keeper.RunKeeper`
 launch with that same one. A service left ``None`` is one the config does without (no
 metering: no provider URLs, accounts or caps)."""
@@ -35,6 +37,9 @@ __all__ = [
     "HeartbeatIssuer",
     "LaunchKit",
     "ProviderUrlIssuer",
+    "RunDoors",
+    "RunPlace",
+    "RunSpend",
 ]
 
 
@@ -114,26 +119,52 @@ class ProviderUrlIssuer(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class RunDoors:
+    """What a run reaches Fleetwarden through: its heartbeat URL and token, the asks of its
+    live session, the tokens published for a standby, and the comms block that tells it
+    its peers."""
+
+    heartbeats: HeartbeatIssuer | None = None
+    approvals: Approvals | None = None  # a live session opens its CLI's asks here
+    # Saves the digests of the tokens given out in the ledger, for a standby to accept:
+    # awaited in each launch, before the agent can use them.
+    publish_tokens: Callable[[], Awaitable[None]] | None = None
+    # The comms block of an agent that works with peers (:mod:`fleet.runs.launch.preamble`):
+    # told before its run's prompt and written to its HOME at each launch.
+    preamble: Preamble | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpend:
+    """What a run's model requests go through and are paid and capped by: its provider
+    URLs (the metering proxy's), the accounts that pay, its cap."""
+
+    provider_urls: ProviderUrlIssuer | None = None
+    accounts: AccountAssigner | None = None
+    run_caps: CapArming | None = None  # armed in each launch, before the process starts
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlace:
+    """Where a run works: its sandbox, its host, and — for an agent with a ``repo`` — its
+    line's checkout, made before it starts (what it leaves is brought to its branch when it
+    ends)."""
+
+    sandboxes: Sandboxes | None = None
+    hosts: Hosts | None = None
+    repos: Repos | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LaunchKit:
-    """Everything a launch is made with, built once."""
+    """Everything a launch is made with, built once: the runtimes and backends, the
+    supervisor's settings and environment, and the services a run is handed, by concept
+    (a group left empty is one the config does without)."""
 
     runtimes: RuntimeRegistry
     backends: Mapping[str, Backend]
     settings: FleetSettings
     environ: Mapping[str, str]  # the supervisor's own, passed in, never read globally
-    heartbeats: HeartbeatIssuer | None = None
-    provider_urls: ProviderUrlIssuer | None = None
-    accounts: AccountAssigner | None = None
-    sandboxes: Sandboxes | None = None
-    approvals: Approvals | None = None  # a live session opens its CLI's asks here
-    hosts: Hosts | None = None
-    # Saves the digests of the tokens given out in the ledger, for a standby to accept:
-    # awaited in each launch, before the agent can use them.
-    publish_tokens: Callable[[], Awaitable[None]] | None = None
-    run_caps: CapArming | None = None  # armed in each launch, before the process starts
-    # A run of an agent with a ``repo`` works in its line's checkout, made before it starts;
-    # what it leaves is brought to its branch when it ends.
-    repos: Repos | None = None
-    # The comms block of an agent that works with peers (:mod:`fleet.runs.launch.preamble`): told
-    # before its run's prompt and written to its HOME at each launch.
-    preamble: Preamble | None = None
+    doors: RunDoors = RunDoors()
+    spend: RunSpend = RunSpend()
+    place: RunPlace = RunPlace()

@@ -278,9 +278,7 @@ async def test_stop_of_a_budgets_ask_key_is_refused_before_any_ask_is_answered(
     budget's open ask, which stays open."""
     fleet = a_fleet(ledger, clock, tmp_path)
     approvals = Approvals(ledger.approvals, clock)
-    asks = SpendAsks(
-        approvals, ledger.spend_asks, ledger.agents, ledger.runs, RunCaps(), lambda: fleet
-    )
+    asks = SpendAsks(approvals, ledger.spend_asks, ledger.agents, ledger.runs, RunCaps(), fleet)
     book = Book()
     asks.ask_for_budgets(book)
     await asks.start()

@@ -28,7 +28,7 @@ async def test_an_operator_raises_a_budget_only_within_its_open_asks_offer(
     fleet, book = Fleet(), Book()
     approvals = Approvals(ledger.approvals, clock)
     stores = (ledger.spend_asks, ledger.agents, ledger.runs)
-    asks = SpendAsks(approvals, *stores, RunCaps(), lambda: fleet)
+    asks = SpendAsks(approvals, *stores, RunCaps(), fleet)
     asks.ask_for_budgets(book)
     await asks.start()
     router = Router(

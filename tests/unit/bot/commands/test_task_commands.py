@@ -46,10 +46,10 @@ class TaskFleet(Fleet):
 class Rig:
     """The router over the work commands and ``spawn``, and the fake fleet."""
 
-    async def stop(self, agent: str, by: str) -> None:
-        run = await self.ledger.runs.last_run(agent)
+    async def stop_agent(self, name: str, *, by: str = "operator") -> None:
+        run = await self.ledger.runs.last_run(name)
         assert run is not None
-        await self.fleet.end(agent, run.id, "stopped")
+        await self.fleet.end(name, run.id, "stopped")
 
     def __init__(self, ledger: Ledger, clock: ManualClock, tmp_path: Path) -> None:
         self.ledger, self.clock, self.chat = ledger, clock, FakeConnector()
@@ -69,7 +69,7 @@ class Rig:
             actuals=ledger.actuals,
             runs=self.task_runs,
             admission=admission,
-            stop=self.stop,
+            stop=self,
         )
         spawn = Handlers(fleet=fleet, clock=clock, admission=admission, register=self.register)
         families = (

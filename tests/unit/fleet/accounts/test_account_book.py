@@ -173,7 +173,7 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
     from fleet.errors import LaunchFailed
     from fleet.model import AgentSpec
     from fleet.names import AgentName
-    from fleet.runs.launch.launch_kit import LaunchKit
+    from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
     from fleet.runtimes import default_registry
     from fleet.supervisor.fleet import Fleet, FleetSettings
 
@@ -191,7 +191,7 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
             backends={"subprocess": SubprocessBackend()},
             settings=FleetSettings(state_dir=tmp_path),
             environ={},
-            accounts=accounts,
+            spend=RunSpend(accounts=accounts),
         ),
         roster={name: AgentSpec(name, "claude", prompt="hi", account="claude")},
     )

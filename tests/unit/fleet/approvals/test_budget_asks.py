@@ -96,9 +96,7 @@ class Rig:
 async def rig(ledger: Ledger, clock: ManualClock) -> Rig:
     fleet, book = Fleet(), Book()
     approvals = Approvals(ledger.approvals, clock)
-    asks = SpendAsks(
-        approvals, ledger.spend_asks, ledger.agents, ledger.runs, RunCaps(), lambda: fleet
-    )
+    asks = SpendAsks(approvals, ledger.spend_asks, ledger.agents, ledger.runs, RunCaps(), fleet)
     asks.ask_for_budgets(book)
     await asks.start()
     return Rig(asks, approvals, book, fleet, CutoffKeeper(fleet, asks))  # type: ignore[arg-type]

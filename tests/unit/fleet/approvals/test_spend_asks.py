@@ -87,7 +87,7 @@ async def rig(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Rig:
     caps.arm(AGENT, run.id, CAP, T0, (70_000.0, 2.10))
     fleet = Fleet({AGENT: f"run:{AGENT}"})
     approvals = Approvals(ledger.approvals, clock)
-    asks = SpendAsks(approvals, ledger.spend_asks, ledger.agents, ledger.runs, caps, lambda: fleet)
+    asks = SpendAsks(approvals, ledger.spend_asks, ledger.agents, ledger.runs, caps, fleet)
     await asks.start()
     return Rig(asks, approvals, caps, fleet, ledger, run.id)
 

@@ -16,7 +16,7 @@ import pytest
 from fleet.backends.process import SubprocessBackend
 from fleet.budgets.runs.arming import arm_or_refuse, task_spec
 from fleet.budgets.runs.caps import RunCaps, RunClaim
-from fleet.budgets.runs.watch import RunCapWatch
+from fleet.budgets.runs.watch import CapCutoffs, RunCapWatch
 from fleet.clock import SystemClock
 from fleet.errors import LaunchFailed, LedgerError
 from fleet.ledger import Ledger
@@ -24,7 +24,7 @@ from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import Estimate, Refuse, RequestInfo
 from fleet.model import AgentSpec, DesiredState, RunBudget, RunHandle
 from fleet.names import AgentName
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.verdicts import Restart
@@ -61,7 +61,7 @@ def fleet_of(rig: Rig, caps: object, roster: dict[AgentName, AgentSpec] | None =
             backends={"subprocess": SubprocessBackend()},
             settings=rig.settings,
             environ=os.environ,
-            run_caps=caps,  # type: ignore[arg-type]
+            spend=RunSpend(run_caps=caps),
         ),
         roster=roster,
     )
@@ -160,10 +160,9 @@ async def test_the_watchdog_s_restart_keeps_the_spawn_s_cap_and_counts_on(rig: R
     with that cap and its task's start, and the new run counts on from the 2,500 tokens
     the one before spent — one more request, then refused. A restarted Fleetwarden reads
     the task's 3,500 tokens from the ledger, not the new run's 1,000."""
-    watch = RunCapWatch(
-        RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock, lambda: fleet
-    )
+    watch = RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock)
     fleet = fleet_of(rig, watch, roster={AGENT: AgentSpec(AGENT, "stub")})
+    watch.listen(CapCutoffs(fleet, watch.caps))
     fleet.subscribe(watch.on_fleet_event)
     await fleet.start()
     try:

@@ -47,7 +47,7 @@ async def asking(rig: WorkRig, tmp_path: Path) -> Asking:
     caps.arm(AGENT, run.id, CAP, T0, (70_000.0, 2.10))
     fleet = Fleet({AGENT: f"run:{AGENT}"})
     approvals = Approvals(ledger.approvals, rig.clock)
-    asks = SpendAsks(approvals, ledger.spend_asks, ledger.agents, ledger.runs, caps, lambda: fleet)
+    asks = SpendAsks(approvals, ledger.spend_asks, ledger.agents, ledger.runs, caps, fleet)
     await asks.start()
     rig.work.spend = asks
     assert await asks.ask_at_cap(AGENT, CAP, (70_000.0, 2.10))

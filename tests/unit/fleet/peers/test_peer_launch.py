@@ -21,7 +21,7 @@ from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.peers.roster import PeerRoster
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunDoors
 from fleet.runs.launch.preamble import prompted
 from fleet.runs.layout import AgentPaths
 from fleet.runtimes import default_registry
@@ -67,7 +67,7 @@ class Rig:
                 backends={"subprocess": self.backend},
                 settings=FleetSettings(state_dir=self.state_dir, stop_grace=2.0),
                 environ=os.environ,
-                preamble=peers.preamble,
+                doors=RunDoors(preamble=peers.preamble),
             ),
         )
         fleet.subscribe(peers.on_fleet_event)

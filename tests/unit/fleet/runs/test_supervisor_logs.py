@@ -18,7 +18,7 @@ from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.connections.loopback import TOKEN_HEADER
 from fleet.ledger import Ledger
-from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.runs.launch.launch_kit import LaunchKit, RunDoors
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.transcript import logtail
@@ -51,7 +51,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Fleet, HeartbeatServer]]
             backends={"subprocess": backend},
             settings=FleetSettings(state_dir=tmp_path, stop_grace=2.0, reply_wait=0.5),
             environ=os.environ,
-            heartbeats=server,
+            doors=RunDoors(heartbeats=server),
         ),
     )
     try:

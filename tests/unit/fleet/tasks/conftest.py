@@ -35,14 +35,15 @@ def fleet(ledger: Ledger, tmp_path: Path, task_runs: TaskRuns) -> Fleet:
 def register(ledger: Ledger, fleet: Fleet, task_runs: TaskRuns) -> Register:
     admission = Admission(fleet=fleet, slots=None, budgets=None, tasks=task_runs)
 
-    async def stop(agent: str, by: str) -> None:
-        fleet.stopped.append((agent, by))
-        run = await ledger.runs.last_run(agent)
-        assert run is not None
-        await fleet.end(agent, run.id, "stopped")
+    class Stopper:
+        async def stop_agent(self, name: str, *, by: str = "operator") -> None:
+            fleet.stopped.append((name, by))
+            run = await ledger.runs.last_run(name)
+            assert run is not None
+            await fleet.end(name, run.id, "stopped")
 
     return Register(
-        stop=stop,
+        stop=Stopper(),
         tasks=ledger.tasks,
         missions=ledger.missions,
         actuals=ledger.actuals,

@@ -1,0 +1,84 @@
+"""The registry of the desks behind the heartbeat endpoint's doors: built once, before the
+endpoint, and handed to it and to the phases that make each desk.
+
+The endpoint listens before the parts its doors reach exist (they are the fleet's agents'
+ways in, so they are made over the fleet): the repositories' lines behind the git door, the
+postbox behind the peer door, forge work behind the forge door, and the review stage a
+``fw-msg review`` reaches, and the live sessions that answer a permission hook's ask. Each
+door asks this registry at each call; each desk is opened here once, by the phase that makes
+it, and never replaced. Until then the door answers as it does for a desk the config does
+without (the git door: no such repository; the peer door: 503; the forge door: no forge run;
+a review: no round asked; a hook's ask: no asks).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+from fleet.forge.door.door import DoorDesk
+from fleet.names import AgentName
+from fleet.peers.door import PeerDesk, Verdicts
+from fleet.repos.door.lines import DoorLines
+from fleet.watchdog.heartbeat import OnAsk
+
+_Desk = TypeVar("_Desk")
+
+
+class Desks:
+    """Each door's desk, opened once (see the module)."""
+
+    def __init__(self) -> None:
+        self._lines: DoorLines | None = None
+        self._peers: PeerDesk | None = None
+        self._forge: DoorDesk | None = None
+        self._verdicts: Verdicts | None = None
+        self._hook_asks: OnAsk | None = None
+
+    def open_lines(self, lines: DoorLines) -> None:
+        """The repositories' lines, behind the git door."""
+        self._lines = _once(self._lines, lines, "the git door")
+
+    def open_peers(self, desk: PeerDesk) -> None:
+        """The postbox and the tasks handed on, behind the peer door."""
+        self._peers = _once(self._peers, desk, "the peer door")
+
+    def open_forge(self, desk: DoorDesk) -> None:
+        """Forge work, behind the forge door."""
+        self._forge = _once(self._forge, desk, "the forge door")
+
+    def open_verdicts(self, verdicts: Verdicts) -> None:
+        """The review stage, which a review agent's ``fw-msg review`` answers."""
+        self._verdicts = _once(self._verdicts, verdicts, "the review stage")
+
+    def open_hook_asks(self, on_ask: OnAsk) -> None:
+        """The fleet's live sessions, which answer the asks of agents' permission hooks."""
+        self._hook_asks = _once(self._hook_asks, on_ask, "the ask door's hooks")
+
+    def hook_asks(self) -> OnAsk | None:
+        return self._hook_asks
+
+    def peers(self) -> PeerDesk | None:
+        return self._peers
+
+    def forge(self) -> DoorDesk | None:
+        return self._forge
+
+    def verdicts(self) -> Verdicts | None:
+        return self._verdicts
+
+    async def door_repo(self, agent: AgentName, repo: str) -> Path | None:
+        """The line repo ``agent`` may use on ``repo`` (``None``: none, or no lines yet)."""
+        return None if self._lines is None else await self._lines.door_repo(agent, repo)
+
+    async def refused(self, agent: AgentName, repo: str, refusals: list[dict[str, str]]) -> None:
+        """What the git door's hook refused of ``agent``'s push to ``repo``, kept."""
+        if self._lines is not None:
+            await self._lines.refused(agent, repo, refusals)
+
+
+def _once(opened: _Desk | None, desk: _Desk, door: str) -> _Desk:
+    """``desk``, unless a desk was opened for ``door`` already: a wiring error."""
+    if opened is not None:
+        raise RuntimeError(f"the desk of {door} was opened twice")
+    return desk

@@ -1,0 +1,84 @@
+"""The registry of the heartbeat endpoint's desks (:class:`bot.app.desks.Desks`): a door
+reaches its desk once the phase making it opens it there, answers as without it before,
+and a desk opened twice is a wiring error."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.app.desks import Desks
+from fleet.connections.loopback import TOKEN_HEADER
+from fleet.watchdog.heartbeat import HeartbeatServer
+
+AGENT = "coder-1"
+ASK = {"tool_name": "Write", "tool_input": {"file_path": "/w/a.txt", "content": "x"}}
+
+
+async def no_beat(agent: str, kind: str) -> None:
+    raise AssertionError("an ask is no beat")
+
+
+async def ask(server: HeartbeatServer) -> bytes:
+    url = server.url_for(AGENT).replace("/heartbeat/", "/ask/")
+    headers = {TOKEN_HEADER: server.token_for(AGENT)}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data=io.BytesIO(json.dumps(ASK).encode()), headers=headers) as response,
+    ):
+        assert response.status == 200
+        return await response.read()
+
+
+async def test_a_hook_ask_reaches_the_desk_opened_after_the_endpoint_started(
+    tmp_path: Path,
+) -> None:
+    """The endpoint, listening before the fleet, denies a hook's ask while no desk is open,
+    and hands the next one to the live sessions' desk once the fleet phase opens it."""
+    desks = Desks()
+    server = HeartbeatServer(tmp_path / "state", no_beat, hook_asks=desks.hook_asks)
+    await server.start()
+    try:
+        before = json.loads(await ask(server))["hookSpecificOutput"]
+        assert before["decision"]["behavior"] == "deny"
+        seen: list[str] = []
+
+        async def on_ask(agent: str, body: bytes) -> bytes:
+            seen.append(agent)
+            return b'{"answer": 1}'
+
+        desks.open_hook_asks(on_ask)
+        assert await ask(server) == b'{"answer": 1}'
+        assert seen == [AGENT]
+    finally:
+        await server.stop()
+
+
+async def test_a_desk_opened_twice_is_a_wiring_error() -> None:
+    """Each desk is opened once, by the one phase that makes it: a second is refused,
+    naming the door, and the first stays."""
+
+    async def first(agent: str, body: bytes) -> bytes:
+        return b"first"
+
+    async def second(agent: str, body: bytes) -> bytes:
+        return b"second"
+
+    desks = Desks()
+    desks.open_hook_asks(first)
+    with pytest.raises(RuntimeError, match="the ask door's hooks was opened twice"):
+        desks.open_hook_asks(second)
+    assert desks.hook_asks() is first
+
+
+async def test_the_git_door_finds_no_line_before_the_repositories_open_theirs() -> None:
+    """Before the repositories' phase opens their lines, the git door's desk knows no line
+    repo (the door answers as for an unknown repository) and keeps no refusal."""
+    desks = Desks()
+    assert await desks.door_repo(AGENT, "app") is None
+    await desks.refused(AGENT, "app", [{"why": "a secret"}])
+    assert desks.peers() is None and desks.forge() is None and desks.verdicts() is None
