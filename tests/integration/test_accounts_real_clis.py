@@ -30,6 +30,7 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.chatgpt import FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard
@@ -71,7 +72,10 @@ class Rig:
         for name, _ in agents:
             cli("codex" if name.startswith("x") else "claude")
         await asyncio.gather(
-            *(self.fleet.spawn(name, account=account, collect=False) for name, account in agents)
+            *(
+                self.fleet.spawn(LaunchRequest(name, account=account, collect=False))
+                for name, account in agents
+            )
         )
         for name, _ in agents:
             state = await settled(self.fleet, self.ledger, name, deadline=90)

@@ -24,6 +24,7 @@ from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider import Accepted, FakeProvider, Turn
@@ -160,7 +161,7 @@ async def test_a_tui_asks_through_its_hook_and_gets_each_answer(rig: Rig) -> Non
     files = [rig.work / f"file-{n}.txt" for n in range(3)]
     rig.fake.add(*(write(path, f"{path.name}\n") for path in files))
     assert rig.fleet is not None and rig.approvals is not None
-    await rig.fleet.spawn(NAME, collect=False)
+    await rig.fleet.spawn(LaunchRequest(NAME, collect=False))
     seen: set[str] = set()
     first = await rig.next_ask(seen)
     assert (first.tool, first.channel) == ("Write", "hook")
@@ -200,7 +201,7 @@ async def test_a_hook_ask_survives_a_restart_of_fleetwarden(rig: Rig) -> None:
     files = [rig.work / f"late-{n}.txt" for n in range(2)]
     rig.fake.add(*(write(path, "late\n") for path in files))
     assert rig.fleet is not None
-    await rig.fleet.spawn(NAME, collect=False)
+    await rig.fleet.spawn(LaunchRequest(NAME, collect=False))
     request = await rig.next_ask(set())
     await rig.stop()
     await rig.start()

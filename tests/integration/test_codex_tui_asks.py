@@ -26,6 +26,7 @@ from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
@@ -178,7 +179,7 @@ async def test_codex_tui_asks_through_its_hook_and_gets_each_answer(rig: Rig) ->
     and the command line; an edit and its file): allow runs it; deny with a reason does
     not, and the model is told the reason."""
     assert rig.fleet is not None and rig.approvals is not None
-    await rig.fleet.spawn(NAME, collect=False)
+    await rig.fleet.spawn(LaunchRequest(NAME, collect=False))
     seen: set[str] = set()
     first = await rig.next_ask(seen)
     assert (first.tool, first.subject, first.channel) == ("Bash", "touch allowed.txt", "hook")

@@ -19,6 +19,7 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.fakes.stores import fleet_stores
@@ -112,7 +113,7 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
     )
     await fleet.start()
     try:
-        await fleet.spawn(name, prompt="say hi")
+        await fleet.spawn(LaunchRequest(name, prompt="say hi"))
         state = await settled(fleet, ledger, name)
         stays = state is AgentState.RUNNING  # a live session that waits for the next turn
         assert stays or state is AgentState.EXITED
@@ -172,7 +173,7 @@ async def test_claude_is_not_asked_to_credit_itself_in_commits(
     )
     await fleet.start()
     try:
-        await fleet.spawn(name, prompt="say hi")
+        await fleet.spawn(LaunchRequest(name, prompt="say hi"))
         await settled(fleet, ledger, name)
         mine = [json.dumps(r.body) for r in fake.requests if r.path.startswith(f"/a/{name}/")]
         assert mine
@@ -210,14 +211,14 @@ async def test_a_spawn_that_resumes_continues_the_ended_claude_session(
     )
     await fleet.start()
     try:
-        await fleet.spawn(name, prompt="first-turn-words-7c1e")
+        await fleet.spawn(LaunchRequest(name, prompt="first-turn-words-7c1e"))
         assert await ended(ledger, name) is AgentState.EXITED
-        await fleet.spawn(name, prompt="second-turn-words-9a4f", resume=True)
+        await fleet.spawn(LaunchRequest(name, prompt="second-turn-words-9a4f", resume=True))
         assert await ended(ledger, name) is AgentState.EXITED
         posts = [r for r in fake.requests if r.method == "POST"]
         assert b"second-turn-words-9a4f" in posts[-1].raw
         assert b"first-turn-words-7c1e" in posts[-1].raw  # the session's history
-        await fleet.spawn(name, prompt="third-turn-words-5b2d")
+        await fleet.spawn(LaunchRequest(name, prompt="third-turn-words-5b2d"))
         assert await ended(ledger, name) is AgentState.EXITED
         posts = [r for r in fake.requests if r.method == "POST"]
         assert b"third-turn-words-5b2d" in posts[-1].raw

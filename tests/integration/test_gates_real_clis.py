@@ -26,6 +26,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runs.layout import AgentPaths
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests import sandbox_need
@@ -116,7 +117,7 @@ class Rig:
             roster={spec.name: spec},
         )
         await self.fleet.start()
-        await self.fleet.spawn(spec.name, prompt=prompt, by=STARTER, collect=False)
+        await self.fleet.spawn(LaunchRequest(spec.name, prompt=prompt, by=STARTER, collect=False))
 
     async def next_ask(self) -> ApprovalRequest:
         async with asyncio.timeout(DEADLINE):

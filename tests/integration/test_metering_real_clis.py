@@ -32,6 +32,7 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import (
     Accepted,
@@ -127,7 +128,7 @@ class Rig:
         )
         await fleet.start()
         try:
-            await fleet.spawn(agent.name, prompt=prompt, collect=False)
+            await fleet.spawn(LaunchRequest(agent.name, prompt=prompt, collect=False))
             state = await settled(fleet, self.ledger, agent.name)
             logs = await fleet.logs(agent.name, 5000)
             run = await self.ledger.runs.last_run(agent.name)

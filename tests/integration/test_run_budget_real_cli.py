@@ -23,6 +23,7 @@ from fleet.model import AgentSpec, RunBudget
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
 from tests.fakes.stores import fleet_stores
@@ -97,7 +98,9 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
             await proxy.start()
             await watch.restore()
             await fleet.start()
-            await fleet.spawn(AGENT, prompt="read notes.txt and tell me what it says")
+            await fleet.spawn(
+                LaunchRequest(AGENT, prompt="read notes.txt and tell me what it says")
+            )
             await ended(ledger, AGENT)
             logs = "\n".join(await fleet.logs(AGENT, 5000))
             await proxy.recorder.flush()

@@ -16,6 +16,7 @@ from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests import sandbox_need
 from tests.fakes.provider import FakeProvider
@@ -79,7 +80,7 @@ async def test_a_real_cli_answers_from_a_locked_sandbox(
     )
     await fleet.start()
     try:
-        await fleet.spawn(name, prompt="say hi")
+        await fleet.spawn(LaunchRequest(name, prompt="say hi"))
         settled_as = await settled(fleet, ledger, name)
         assert settled_as in (AgentState.EXITED, AgentState.RUNNING), await fleet.logs(name, 100)
         assert any(REPLY in line for line in await fleet.logs(name, 400))

@@ -519,9 +519,6 @@ MAX_COLLABORATORS = 10
 OVER_TEN: frozenset[str] = frozenset(
     {
         "fleet/forge/events/poller.py:Poller._event",
-        "fleet/supervisor/fleet.py:Fleet.spawn",
-        "fleet/supervisor/admission/admit.py:Launches.spawn",
-        "fleet/supervisor/interfaces.py:AgentControl.spawn",
     }
 )
 """Functions still over :data:`MAX_COLLABORATORS`, each to be cut down by its own room (a

@@ -24,15 +24,13 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol
 
 from fleet.budgets.quoting.holds import Holds, Taken
 from fleet.budgets.quoting.service import Quoting
 from fleet.ledger import QueuedSpawn
 from fleet.ledger.records.quotes import Quote
-from fleet.model import AgentSpec, Fallback, PermissionMode, RunBudget
-from fleet.repos.line.cutting import Asked
+from fleet.model import AgentSpec, Fallback
 from fleet.supervisor.admission.quoted import quoted
 from fleet.supervisor.admission.request import (
     Admitted,
@@ -79,25 +77,7 @@ class Launches(Protocol):
 
     async def spec(self, name: str) -> AgentSpec: ...
 
-    async def spawn(
-        self,
-        name: str,
-        *,
-        runtime: str | None = None,
-        model: str | None = None,
-        prompt: str | None = None,
-        workdir: Path | None = None,
-        account: str | None = None,
-        permissions: PermissionMode | None = None,
-        run_budget: RunBudget | None = None,
-        host: str | None = None,
-        by: str = "operator",
-        collect: bool = True,
-        repo: str | None = None,
-        repo_base: str | None = None,
-        asked: Asked | None = None,
-        resume: bool = False,
-    ) -> SpawnOutcome: ...
+    async def spawn(self, request: LaunchRequest) -> SpawnOutcome: ...
 
 
 class Admission:
@@ -254,23 +234,7 @@ class Admission:
             return await self._spawn(request)
 
     async def _spawn(self, request: LaunchRequest) -> SpawnOutcome:
-        return await self._fleet.spawn(
-            request.agent,
-            runtime=request.runtime,
-            model=request.model,
-            prompt=request.prompt,
-            workdir=request.workdir,
-            account=request.account,
-            permissions=request.permissions,
-            run_budget=request.run_budget,
-            host=request.host,
-            by=request.by,
-            collect=request.collect,
-            repo=request.repo,
-            repo_base=request.repo_base,
-            asked=request.asked(),
-            resume=request.resume,
-        )
+        return await self._fleet.spawn(request)
 
     async def _fallback(self, request: LaunchRequest) -> LaunchRequest | None:
         """``request`` on the agent's fallback — the budget ladder's last step — when it

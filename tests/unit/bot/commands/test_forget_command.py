@@ -49,7 +49,7 @@ def fleet(ledger: Ledger, tmp_path: Path) -> Fleet:
 
 @pytest.fixture
 def router(ledger: Ledger, fleet: Fleet) -> Router:
-    handlers = Handlers(fleet=fleet, clock=ManualClock(T0))
+    handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=fleet.admission)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
     acl = Acl([Grant(ADMIN, Role.ADMIN), Grant(OPERATOR, Role.OPERATOR)])
     # Commands other objects handle (the schedule commands) answer from the recorder.

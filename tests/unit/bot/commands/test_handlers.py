@@ -59,7 +59,7 @@ def fleet(ledger: Ledger, tmp_path: Path, berlin: None) -> Fleet:
 
 @pytest.fixture
 def router(ledger: Ledger, fleet: Fleet) -> Router:
-    handlers = Handlers(fleet=fleet, clock=ManualClock(T0))
+    handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=fleet.admission)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
     # Commands other objects handle (the schedule commands) answer from the recorder.

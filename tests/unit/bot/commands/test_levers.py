@@ -68,7 +68,7 @@ def a_router(
     queue: SpawnQueue | None = None,
     asks: SpendAsks | None = None,
 ) -> Router:
-    handlers = Handlers(fleet=fleet, clock=clock)
+    handlers = Handlers(fleet=fleet, clock=clock, admission=fleet.admission)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=clock, prefix="!")
     desk = ConfirmationDesk(ledger.chat, clock)
     levers = Levers(

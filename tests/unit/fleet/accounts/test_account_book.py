@@ -18,6 +18,7 @@ from fleet.accounts.routing import even_line, room
 from fleet.accounts.state import Health
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.supervisor.admission.request import LaunchRequest
 from tests.fakes.job_context import RecordingBoard
 from tests.fakes.stores import fleet_stores
 
@@ -198,7 +199,7 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
     await fleet.start()
     try:
         with pytest.raises(LaunchFailed, match="c1 cannot start: no usable anthropic account"):
-            await fleet.spawn("c1")
+            await fleet.spawn(LaunchRequest("c1"))
         record = await ledger.agents.get_agent(name)
         assert record is None or not record.state.is_live
     finally:

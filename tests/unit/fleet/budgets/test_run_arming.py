@@ -26,6 +26,7 @@ from fleet.model import AgentSpec, DesiredState, RunBudget, RunHandle
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.verdicts import Restart
 from tests.fakes.stores import fleet_stores
@@ -145,7 +146,7 @@ async def test_a_cap_that_cannot_be_armed_starts_no_run_and_says_what_failed(rig
     await fleet.start()
     try:
         with pytest.raises(LaunchFailed) as refused:
-            await fleet.spawn(AGENT, runtime="stub", run_budget=CAP)
+            await fleet.spawn(LaunchRequest(AGENT, runtime="stub", run_budget=CAP))
         message = str(refused.value)
         assert "crashy was not started: its run's cap could not be armed" in message
         assert "LedgerError: could not read the ledger: database is locked" in message
@@ -167,7 +168,7 @@ async def test_the_watchdog_s_restart_keeps_the_spawn_s_cap_and_counts_on(rig: R
     fleet.subscribe(watch.on_fleet_event)
     await fleet.start()
     try:
-        await fleet.spawn(AGENT, run_budget=CAP)
+        await fleet.spawn(LaunchRequest(AGENT, run_budget=CAP))
         first = await rig.ledger.runs.last_run(AGENT)
         spend(watch.caps, rig.clock.now(), 2_500)
         await rig.ledger.metering.record_metering([used(rig.clock.now(), 2_500)], [])

@@ -28,9 +28,11 @@ from fleet.peers.handoff import Handoff
 from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
 from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from tests.fakes.launches import given_of
 from tests.unit.chat_fakes import T0
 
 SECRET = "hunter2-very-secret"
@@ -92,7 +94,8 @@ class FakeFleet:
     async def fallback_of(self, name: str) -> None:
         return None
 
-    async def spawn(self, name: str, **given: Any) -> SpawnOutcome:
+    async def spawn(self, request: LaunchRequest) -> SpawnOutcome:
+        name, given = request.agent, given_of(request)
         if self.cannot_launch is not None:
             raise LaunchFailed(self.cannot_launch)
         started = not await self.running(name)
