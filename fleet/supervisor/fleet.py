@@ -91,12 +91,12 @@ class Fleet:
         stores: FleetStores,
         clock: Clock,
         kit: LaunchKit,
+        admission: Callable[[Fleet], Admission],
         roster: Mapping[AgentName, AgentSpec] | None = None,
-        admission: Callable[[Fleet], Admission] | None = None,
     ) -> None:
         """``kit``: what its launches are made with; ``roster``: the config's agents;
-        ``admission``: the admission every launch passes, made over this fleet (none: one
-        with no budgets and no caps)."""
+        ``admission``: the admission every launch passes, made over this fleet — required:
+        a fleet has no launch of its own around it."""
         self._stores = stores
         self._backends = dict(kit.backends)
         self._settings = kit.settings
@@ -144,11 +144,7 @@ class Fleet:
             spec_of=self._spec_of,
             heartbeat_timeout=kit.settings.heartbeat_timeout,
         )
-        self.admission = (
-            admission(self)
-            if admission is not None
-            else Admission(fleet=self, slots=None, budgets=None)
-        )
+        self.admission = admission(self)
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest
+from fleet.supervisor.fleet import Fleet
 
 _KEPT = (
     *("runtime", "model", "prompt", "workdir", "account", "permissions", "run_budget"),
@@ -19,3 +21,9 @@ def given_of(request: LaunchRequest) -> dict[str, Any]:
     ``asked``."""
     given = {key: getattr(request, key) for key in _KEPT}
     return {"name": request.agent, **given, "asked": request.asked()}
+
+
+def unguarded(fleet: Fleet) -> Admission:
+    """An admission over ``fleet`` with no budgets configured, no quotes and no caps kept:
+    a test's explicit choice (the app's admission always has every stage wired)."""
+    return Admission(fleet=fleet, slots=None, budgets=None)

@@ -34,6 +34,7 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.chatgpt import FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, Turn, unified_headers
 from tests.fakes.stores import fleet_stores
 from tests.integration.accounts_rig import holding_proxy
@@ -162,6 +163,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                 chatgpt=chatgpt,
             ) as (book, proxy):
                 fleet = Fleet(
+                    admission=unguarded,
                     stores=fleet_stores(ledger),
                     clock=clock,
                     kit=LaunchKit(

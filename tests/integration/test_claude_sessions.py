@@ -33,6 +33,7 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.transcript.events import ToolFailed, Waiting
 from tests import sandbox_need
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
@@ -78,6 +79,7 @@ class Rig:
         self.approvals = Approvals(self.ledger.approvals, SystemClock())
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(

@@ -27,6 +27,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.test_claude_sessions import eventually, write
@@ -82,6 +83,7 @@ class Rig:
             sandbox="none",
         )
         self.fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(ledger),
             clock=clock,
             kit=LaunchKit(

@@ -29,6 +29,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.sse import Api, Json
 from tests.fakes.stores import fleet_stores
@@ -92,6 +93,7 @@ class Rig:
             sandbox="none",
         )
         self.fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(ledger),
             clock=clock,
             kit=LaunchKit(

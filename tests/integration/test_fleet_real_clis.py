@@ -21,6 +21,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.test_real_clis import bin_dir, clean_env, cli, node_dir, run_cli
@@ -85,6 +86,7 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -157,6 +159,7 @@ async def test_claude_is_not_asked_to_credit_itself_in_commits(
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -195,6 +198,7 @@ async def test_a_spawn_that_resumes_continues_the_ended_claude_session(
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(

@@ -34,6 +34,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import (
     Accepted,
     EmittedUsage,
@@ -115,6 +116,7 @@ class Rig:
             timeout=60.0,
         )
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(

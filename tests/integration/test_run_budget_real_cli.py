@@ -25,6 +25,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.test_fleet_real_clis import ended
@@ -81,6 +82,7 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
             run_budget=RunBudget(max_tokens=CAP),
         )
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(ledger),
             clock=SystemClock(),
             kit=LaunchKit(

@@ -19,6 +19,7 @@ from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests import sandbox_need
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import FakeProvider
 from tests.fakes.stores import fleet_stores
 from tests.integration.test_fleet_real_clis import KEY, REPLY, SECRET, fake, settled, stop_live
@@ -48,6 +49,7 @@ async def test_a_real_cli_answers_from_a_locked_sandbox(
     assert await sandboxes.start() is None
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(

@@ -23,6 +23,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 
 WAITING = "stub: waiting for input (send 'exit' to quit)"
@@ -42,6 +43,7 @@ class Rig:
         """A started Fleet with a fresh backend, as a newly started Fleetwarden would have."""
         backend = SubprocessBackend()
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(self.ledger),
             roster=roster,
             clock=SystemClock(),

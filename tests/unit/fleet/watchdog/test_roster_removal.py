@@ -26,6 +26,7 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.decisions import sweep
 from fleet.watchdog.verdicts import Action, Restart, ScheduleRestart
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 from tests.fakes.usage import metered
 
@@ -53,6 +54,7 @@ class Rig:
         """A started Fleet with ``roster``, as a newly started Fleetwarden would have."""
         backend = SubprocessBackend()
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(
