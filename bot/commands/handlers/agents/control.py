@@ -209,7 +209,7 @@ class Handlers(Family):
         limit = quote_under(flags)
         chosen = own if workdir is None else None
         earlier, asked = await self._ready_repo(req, name, choice, chosen)
-        scheduled = (req.message.event_id or "").startswith("schedule:")
+        scheduled = req.source.startswith("schedule:")
         request = LaunchRequest(
             name,
             origin="schedule" if scheduled else "chat",
