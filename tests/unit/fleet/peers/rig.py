@@ -68,6 +68,7 @@ class FakeFleet:
     sent: list[tuple[str, str, str]] = field(default_factory=list)
     busy: set[str] = field(default_factory=set)  # still working on their last prompt
     spawned: list[tuple[str, str | None, str]] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)  # each launch's, in order
     listeners: list[Any] = field(default_factory=list)
     cannot_launch: str | None = None  # the launch fails, saying this
     removed: set[str] = field(default_factory=set)  # taken out of the roster, still known
@@ -101,6 +102,7 @@ class FakeFleet:
         started = not await self.running(name)
         if started:
             self.spawned.append((name, given.get("prompt"), given.get("by", "")))
+            self.origins.append(request.origin)
             await self.launch(name)
         status = AgentStatus(
             AgentName(name), "claude", "subprocess", None, AgentState.RUNNING, "", 7, T0, None,
