@@ -38,6 +38,7 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
     from fleet.watchdog.decisions import sweep
     from scheduler.context import JobContext
     from scheduler.watchdog_job import watchdog_tick
+    from tests.fakes.launches import unguarded
     from tests.fakes.stores import fleet_stores
 
     clock = SystemClock()
@@ -49,7 +50,7 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
         settings=FleetSettings(state_dir=state_dir),
         environ=dict(os.environ),
     )
-    fleet = Fleet(stores=fleet_stores(ledger), clock=clock, kit=kit)
+    fleet = Fleet(stores=fleet_stores(ledger), clock=clock, kit=kit, admission=unguarded)
     try:
         t0 = time.perf_counter()
         await fleet.start()

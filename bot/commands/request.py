@@ -19,12 +19,15 @@ from fleet.supervisor.fleet import RosterDiff
 @dataclass(frozen=True, slots=True)
 class Request:
     """A parsed, authorised command and who sent it. ``confirmed``: its sender has just
-    confirmed it with a reply to the question it asked (:mod:`bot.commands.confirmations`)."""
+    confirmed it with a reply to the question it asked (:mod:`bot.commands.confirmations`).
+    ``source``: how it came, as its audit entry says (``typed``, or ``schedule:<id>`` when
+    an operator schedule ran it)."""
 
     message: InboundMessage
     role: Role
     command: Command
     confirmed: bool = False
+    source: str = "typed"
 
     def arg(self, name: str) -> str:
         return self.command.args[name]

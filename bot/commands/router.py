@@ -320,7 +320,9 @@ class Router:
             await held.enter_async_context(self._ordering.answering(_agents_named(command)))
             self._authorise(role, command)
             started = True
-            reply = await self._run(role, command, msg, confirmed=answer is not None, act=act)
+            reply = await self._run(
+                role, command, msg, confirmed=answer is not None, act=act, source=source
+            )
             outcome, detail = "ok", reply.detail
         except PermissionDenied as exc:
             reply, outcome, detail = Reply(str(exc)), "denied", str(exc)
@@ -410,9 +412,10 @@ class Router:
         *,
         confirmed: bool = False,
         act: Handler | None = None,
+        source: str = TYPED,
     ) -> Reply:
         self._authorise(role, command)
-        request = Request(msg, role, command, confirmed=confirmed)
+        request = Request(msg, role, command, confirmed=confirmed, source=source)
         result = await (act or self._handlers[command.spec.name])(request)
         return result if isinstance(result, Reply) else Reply(result)
 

@@ -96,7 +96,9 @@ class Handoff:
         spec = await self._postbox.rules.sender_spec(sender)
         runtime, host = (spec.runtime, spec.host) if spec is not None else ("?", "?")
         prompt = frame("task", task.id, sender, prompt_of(task), runtime=runtime, host=host)
-        request = LaunchRequest(agent=receiver, prompt=prompt, by=f"agent {sender}", task=task.id)
+        request = LaunchRequest(
+            agent=receiver, prompt=prompt, by=f"agent {sender}", task=task.id, origin="task"
+        )
         try:
             admitted = await self._register.start(task, request, None)
         except FleetError as exc:

@@ -291,7 +291,7 @@ class Postbox:
             return await self._delivered(message)
         if spec.wake != "start":
             return None  # kept until it runs
-        request = LaunchRequest(agent=receiver, prompt=framed, by=by, origin="chat")
+        request = LaunchRequest(agent=receiver, prompt=framed, by=by, origin="peer")
         try:
             admitted: Admitted = await self._admission.admit(request)
         except FleetError as exc:  # its launch failed: said as the admission's refusal

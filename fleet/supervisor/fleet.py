@@ -24,7 +24,6 @@ import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 
 from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
 from fleet.budgets.pacing.report_windows import window_start
@@ -41,10 +40,8 @@ from fleet.model import (
     ExitInfo,
     Fallback,
     PermissionMode,
-    RunBudget,
 )
 from fleet.names import AgentName, agent_name
-from fleet.repos.line.cutting import Asked
 from fleet.runs.follow_ups import FollowUps
 from fleet.runs.keeper import Ending, RunKeeper
 from fleet.runs.launch.launch_kit import FleetSettings, HeartbeatIssuer, LaunchKit
@@ -54,6 +51,7 @@ from fleet.runs.pauses import Pauses
 from fleet.runs.session_control import SessionControl
 from fleet.sessions.live import LiveSessions
 from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.autostart import adopt, autostart
 from fleet.supervisor.listing import left_running, listing
 from fleet.supervisor.status import AgentStatus, RosterDiff, SpawnOutcome, agent_status
@@ -94,12 +92,12 @@ class Fleet:
         stores: FleetStores,
         clock: Clock,
         kit: LaunchKit,
+        admission: Callable[[Fleet], Admission],
         roster: Mapping[AgentName, AgentSpec] | None = None,
-        admission: Callable[[Fleet], Admission] | None = None,
     ) -> None:
         """``kit``: what its launches are made with; ``roster``: the config's agents;
-        ``admission``: the admission every launch passes, made over this fleet (none: one
-        with no budgets and no caps)."""
+        ``admission``: the admission every launch passes, made over this fleet — required:
+        a fleet has no launch of its own around it."""
         self._stores = stores
         self._backends = dict(kit.backends)
         self._settings = kit.settings
@@ -149,11 +147,7 @@ class Fleet:
             spec_of=self._spec_of,
             heartbeat_timeout=kit.settings.heartbeat_timeout,
         )
-        self.admission = (
-            admission(self)
-            if admission is not None
-            else Admission(fleet=self, slots=None, budgets=None)
-        )
+        self.admission = admission(self)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -278,33 +272,18 @@ class Fleet:
 
     # -- control -----------------------------------------------------------------------
 
-    async def spawn(
-        self,
-        name: str,
-        *,
-        runtime: str | None = None,
-        model: str | None = None,
-        prompt: str | None = None,
-        workdir: Path | None = None,
-        account: str | None = None,
-        permissions: PermissionMode | None = None,
-        run_budget: RunBudget | None = None,
-        host: str | None = None,
-        by: str = "operator",
-        collect: bool = True,
-        repo: str | None = None,
-        repo_base: str | None = None,
-        asked: Asked | None = None,
-        resume: bool = False,
-    ) -> SpawnOutcome:
-        """Start the agent unless it already runs. Idempotent. With ``collect``, wait
-        briefly for its first output to include in the outcome. An agent the roster no
-        longer has becomes an ad hoc one again; a forgotten one starts afresh. ``repo``
-        (and ``repo_base``): the repository it works on, its checkout the workdir;
-        ``asked``: what the launch asks of its line there (a new one, its name, issue and
-        co-author); ``resume``: ``prompt`` continues the agent's last session where its
-        runtime can (:meth:`fleet.runs.keeper.RunKeeper.launch`)."""
-        agent = agent_name(name)
+    async def spawn(self, request: LaunchRequest) -> SpawnOutcome:
+        """Start ``request``'s agent unless it already runs. Idempotent. Only the admission
+        calls it (:meth:`fleet.supervisor.admission.admit.Admission.admit`), which decided the
+        launch may start now. With ``request.collect``, wait briefly for its first output to
+        include in the outcome. An agent the roster no longer has becomes an ad hoc one
+        again; a forgotten one starts afresh. ``request.repo`` (and ``repo_base``): the
+        repository it works on, its checkout the workdir; what it asks of its line there (a
+        new one, its name, issue and co-author) is :meth:`LaunchRequest.asked`;
+        ``request.resume``: its prompt continues the agent's last session where its runtime
+        can (:meth:`fleet.runs.keeper.RunKeeper.launch`)."""
+        r = request
+        agent = agent_name(r.agent)
         async with self._runs.lock(agent):
             existing = await self._stores.agents.get_agent(agent)
             if existing is not None and existing.state.is_live:
@@ -312,15 +291,15 @@ class Fleet:
             base = self._roster.get(agent) or (existing.spec if existing else None)
             spec = base or self._settings.ad_hoc(agent)
             given = SpawnOverrides(
-                runtime, model, prompt, workdir, account, permissions, run_budget, host, repo,
-                repo_base,
+                r.runtime, r.model, r.prompt, r.workdir, r.account, r.permissions, r.run_budget,
+                r.host, r.repo, r.repo_base,
             )  # fmt: skip
             spec = spawn_spec(spec, given)
             origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
             launched = await self._runs.launch(
-                spec, reason=f"spawned by {by}", origin=origin, asked=asked, resume=resume
+                spec, reason=f"spawned by {r.by}", origin=origin, asked=r.asked(), resume=r.resume
             )
-        ended = await self._runs.first_moments(agent, launched) if collect else None
+        ended = await self._runs.first_moments(agent, launched) if r.collect else None
         return SpawnOutcome(await self.status(agent), True, pid=launched.pid, ended=ended)
 
     async def stop_agent(

@@ -15,17 +15,15 @@ cap's watch's, :class:`~fleet.budgets.runs.watch.CutoffFleet`, beside the watch.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol
 
 from fleet.events import Listener
 from fleet.ledger import Freeze, UsageTotal
 from fleet.ledger.stores.running.runs import RunReport
-from fleet.model import AgentSpec, ExitInfo, Fallback, PermissionMode, RunBudget
+from fleet.model import AgentSpec, ExitInfo, Fallback
 from fleet.names import AgentName
-from fleet.repos.line.cutting import Asked
 from fleet.runs.output.outputs import AgentOutputs
-from fleet.supervisor.status import AgentStatus, SpawnOutcome
+from fleet.supervisor.status import AgentStatus
 from fleet.transcript.story import Outcome
 
 __all__ = ["AgentControl", "FleetBrakes", "FleetEvents", "FleetView"]
@@ -82,28 +80,9 @@ class FleetBrakes(Protocol):
 
 
 class AgentControl(FleetView, FleetBrakes, Protocol):
-    """Starting, restarting, feeding and forgetting agents, and what an operator asks
-    about them before (the roster, where a refused spawn may go, what they spent)."""
-
-    async def spawn(
-        self,
-        name: str,
-        *,
-        runtime: str | None = None,
-        model: str | None = None,
-        prompt: str | None = None,
-        workdir: Path | None = None,
-        account: str | None = None,
-        permissions: PermissionMode | None = None,
-        run_budget: RunBudget | None = None,
-        host: str | None = None,
-        by: str = "operator",
-        collect: bool = True,
-        repo: str | None = None,
-        repo_base: str | None = None,
-        asked: Asked | None = None,
-        resume: bool = False,
-    ) -> SpawnOutcome: ...
+    """Restarting, feeding and forgetting agents, and what an operator asks about them
+    before (the roster, where a refused spawn may go, what they spent). A launch is the
+    admission's (:mod:`fleet.supervisor.admission`): nothing here starts one around it."""
 
     async def restart(self, name: str, *, by: str = "operator") -> AgentStatus: ...
 

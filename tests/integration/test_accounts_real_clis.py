@@ -30,9 +30,11 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.chatgpt import FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, Turn, unified_headers
 from tests.fakes.stores import fleet_stores
 from tests.integration.accounts_rig import holding_proxy
@@ -71,7 +73,10 @@ class Rig:
         for name, _ in agents:
             cli("codex" if name.startswith("x") else "claude")
         await asyncio.gather(
-            *(self.fleet.spawn(name, account=account, collect=False) for name, account in agents)
+            *(
+                self.fleet.spawn(LaunchRequest(name, account=account, collect=False))
+                for name, account in agents
+            )
         )
         for name, _ in agents:
             state = await settled(self.fleet, self.ledger, name, deadline=90)
@@ -158,6 +163,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                 chatgpt=chatgpt,
             ) as (book, proxy):
                 fleet = Fleet(
+                    admission=unguarded,
                     stores=fleet_stores(ledger),
                     clock=clock,
                     kit=LaunchKit(

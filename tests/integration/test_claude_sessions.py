@@ -29,9 +29,11 @@ from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace
 from fleet.runs.layout import AgentPaths
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.transcript.events import ToolFailed, Waiting
 from tests import sandbox_need
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.test_real_clis import bin_dir, cli, node_dir
@@ -77,6 +79,7 @@ class Rig:
         self.approvals = Approvals(self.ledger.approvals, SystemClock())
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(
@@ -195,7 +198,7 @@ async def test_ask_mode_asks_before_a_write_and_allow_writes_it(rig: Rig) -> Non
     target = rig.work / "approved.txt"
     rig.fake.add(write(target, "hello\nworld\n"), Turn(text="written"))
     fleet = await rig.fleet(rig.spec(PermissionMode.ASK))
-    await fleet.spawn(NAME, prompt="write the file", collect=False)
+    await fleet.spawn(LaunchRequest(NAME, prompt="write the file", collect=False))
     request = await rig.pending()
     assert (request.tool, request.subject, request.channel) == (
         "Write",
@@ -221,7 +224,7 @@ async def test_a_denial_carries_its_reason_to_the_model_and_the_transcript(rig: 
     target = rig.work / "denied.txt"
     rig.fake.add(write(target, "no\n"), Turn(text="ok, I will not"))
     fleet = await rig.fleet(rig.spec(PermissionMode.ASK))
-    await fleet.spawn(NAME, prompt="write the file", collect=False)
+    await fleet.spawn(LaunchRequest(NAME, prompt="write the file", collect=False))
     request = await rig.pending()
     assert rig.approvals is not None
     reason = "keep the tree clean"
@@ -244,7 +247,7 @@ async def test_an_unanswered_ask_is_denied_as_a_timeout(rig: Rig) -> None:
     target = rig.work / "late.txt"
     rig.fake.add(write(target, "late\n"), Turn(text="gave up"))
     fleet = await rig.fleet(rig.spec(PermissionMode.ASK, approval_timeout=0.5))
-    await fleet.spawn(NAME, prompt="write the file", collect=False)
+    await fleet.spawn(LaunchRequest(NAME, prompt="write the file", collect=False))
     request = await rig.pending()
     assert rig.approvals is not None
     async with asyncio.timeout(DEADLINE):  # nobody answers
@@ -271,7 +274,7 @@ async def test_edits_mode_passes_edits_asks_rm_and_allows_a_pattern(rig: Rig) ->
     )
     spec = rig.spec(PermissionMode.EDITS, allow=("Bash(echo allowed-by-pattern)",))
     fleet = await rig.fleet(spec)
-    await fleet.spawn(NAME, prompt="tidy up", collect=False)
+    await fleet.spawn(LaunchRequest(NAME, prompt="tidy up", collect=False))
     request = await rig.pending()
     assert (request.tool, request.subject) == ("Bash", "rm -f keep.txt")
     assert request.pattern == "Bash(rm -f keep.txt)"
@@ -292,7 +295,7 @@ async def test_always_teaches_the_agent_the_pattern(rig: Rig) -> None:
         (rig.work / name).write_text("x\n")
     rig.fake.add(bash("rm -f a.tmp"), bash("rm -f a.tmp"), bash("rm -f b.tmp"), Turn(text="ok"))
     fleet = await rig.fleet(rig.spec(PermissionMode.EDITS))
-    await fleet.spawn(NAME, prompt="clean", collect=False)
+    await fleet.spawn(LaunchRequest(NAME, prompt="clean", collect=False))
     first = await rig.pending()
     assert rig.approvals is not None
     await rig.approvals.answer(first.id, by="ann", decision=Decision.ALWAYS, how="reaction")
@@ -316,7 +319,7 @@ async def test_full_mode_runs_everything_unasked_in_its_sandbox(rig: Rig) -> Non
     (rig.work / "gone.txt").write_text("x\n")
     rig.fake.add(bash("rm -f gone.txt"), Turn(text="removed"))
     fleet = await rig.fleet(rig.spec(PermissionMode.FULL))
-    await fleet.spawn(NAME, prompt="remove it", collect=False)
+    await fleet.spawn(LaunchRequest(NAME, prompt="remove it", collect=False))
     assert await rig.ended() is AgentState.EXITED, rig.log()
     assert not (rig.work / "gone.txt").exists()
     run = await rig.ledger.runs.last_run(NAME)
@@ -332,7 +335,7 @@ async def test_sends_to_a_busy_agent_are_turns_of_one_process_in_order(rig: Rig)
     slow = Turn(text="first answer, slowly", delay_between_events=0.3)
     rig.fake.add(slow, Turn(text="second answer"), Turn(text="third answer"))
     fleet = await rig.fleet(rig.spec(PermissionMode.EDITS))
-    await fleet.spawn(NAME, prompt="turn one", collect=False)
+    await fleet.spawn(LaunchRequest(NAME, prompt="turn one", collect=False))
     run = await rig.ledger.runs.last_run(NAME)
     assert run is not None
     assert await fleet.send(NAME, "turn two") is None
@@ -352,7 +355,7 @@ async def test_interrupt_ends_the_turn_and_keeps_the_agent(rig: Rig) -> None:
     process stays, waiting; the next ``send`` is a turn of that same process."""
     rig.fake.add(bash("rm -rf build"), Turn(text="after the interrupt"))
     fleet = await rig.fleet(rig.spec(PermissionMode.EDITS))
-    await fleet.spawn(NAME, prompt="clean", collect=False)
+    await fleet.spawn(LaunchRequest(NAME, prompt="clean", collect=False))
     request = await rig.pending()
     run = await rig.ledger.runs.last_run(NAME)
     assert run is not None
@@ -384,7 +387,7 @@ async def test_an_ask_survives_a_restart_and_its_answer_lets_the_agent_finish(ri
     rig.fake.add(write(target, "made it\n"), Turn(text="finished"))
     spec = rig.spec(PermissionMode.ASK)
     first = await rig.fleet(spec)
-    await first.spawn(NAME, prompt="write the file", collect=False)
+    await first.spawn(LaunchRequest(NAME, prompt="write the file", collect=False))
     request = await rig.pending()
     run = await rig.ledger.runs.last_run(NAME)
     assert run is not None
@@ -405,7 +408,7 @@ async def test_a_cli_killed_while_asking_closes_the_request_saying_why(rig: Rig)
     """The CLI dies while it asks: the request is closed with why; an answer is refused."""
     rig.fake.add(write(rig.work / "never.txt", "x\n"))
     fleet = await rig.fleet(rig.spec(PermissionMode.ASK))
-    await fleet.spawn(NAME, prompt="write the file", collect=False)
+    await fleet.spawn(LaunchRequest(NAME, prompt="write the file", collect=False))
     request = await rig.pending()
     run = await rig.ledger.runs.last_run(NAME)
     assert run is not None
@@ -426,7 +429,7 @@ async def test_set_permissions_changes_the_mode_in_the_running_session(rig: Rig)
     first, second = rig.work / "one.txt", rig.work / "two.txt"
     rig.fake.add(write(first, "1\n"), write(second, "2\n"), Turn(text="both"))
     fleet = await rig.fleet(rig.spec(PermissionMode.ASK))
-    await fleet.spawn(NAME, prompt="write two files", collect=False)
+    await fleet.spawn(LaunchRequest(NAME, prompt="write two files", collect=False))
     request = await rig.pending()
     said = await fleet.set_permissions(NAME, PermissionMode.EDITS, by="ann")
     assert "changed in its running session" in said

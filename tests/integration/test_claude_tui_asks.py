@@ -24,8 +24,10 @@ from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.test_claude_sessions import eventually, write
@@ -81,6 +83,7 @@ class Rig:
             sandbox="none",
         )
         self.fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(ledger),
             clock=clock,
             kit=LaunchKit(
@@ -159,7 +162,7 @@ async def test_a_tui_asks_through_its_hook_and_gets_each_answer(rig: Rig) -> Non
     files = [rig.work / f"file-{n}.txt" for n in range(3)]
     rig.fake.add(*(write(path, f"{path.name}\n") for path in files))
     assert rig.fleet is not None and rig.approvals is not None
-    await rig.fleet.spawn(NAME, collect=False)
+    await rig.fleet.spawn(LaunchRequest(NAME, collect=False))
     seen: set[str] = set()
     first = await rig.next_ask(seen)
     assert (first.tool, first.channel) == ("Write", "hook")
@@ -199,7 +202,7 @@ async def test_a_hook_ask_survives_a_restart_of_fleetwarden(rig: Rig) -> None:
     files = [rig.work / f"late-{n}.txt" for n in range(2)]
     rig.fake.add(*(write(path, "late\n") for path in files))
     assert rig.fleet is not None
-    await rig.fleet.spawn(NAME, collect=False)
+    await rig.fleet.spawn(LaunchRequest(NAME, collect=False))
     request = await rig.next_ask(set())
     await rig.stop()
     await rig.start()

@@ -18,6 +18,7 @@ from fleet.model import AgentState, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.layout import AgentPaths
 from fleet.runtimes.claude import STATE_FILE, tui_state
+from fleet.supervisor.admission.request import LaunchRequest
 from tests import sandbox_need
 from tests.fakes.provider import ToolCall, Turn
 from tests.integration.test_claude_sessions import NAME as HEADLESS_NAME
@@ -90,7 +91,7 @@ async def test_the_tui_asks_in_a_workdir_whose_config_allows_everything(tui: Tui
     # The TUI also asks the model for a title, which may take one of the scripted turns.
     tui.fake.add(pwn(), pwn())
     assert tui.fleet is not None and tui.approvals is not None
-    await tui.fleet.spawn(TUI_NAME, collect=False)
+    await tui.fleet.spawn(LaunchRequest(TUI_NAME, collect=False))
     request = await asked(tui.approvals, TUI_NAME, tui.work)
     assert (request.tool, request.channel) == ("Bash", "hook")
     assert PWN in request.subject
@@ -119,7 +120,7 @@ async def test_headless_asks_in_a_trusted_workdir_whose_config_allows_everything
     (config / STATE_FILE).write_text(json.dumps(tui_state({}, headless.work, None)))
     headless.fake.add(pwn(), Turn(text="not run"))
     fleet = await headless.fleet(headless.spec(PermissionMode.ASK, model=MODEL))
-    await fleet.spawn(HEADLESS_NAME, prompt="run it", collect=False)
+    await fleet.spawn(LaunchRequest(HEADLESS_NAME, prompt="run it", collect=False))
     assert headless.approvals is not None
     request = await asked(headless.approvals, HEADLESS_NAME, headless.work)
     assert (request.tool, request.subject, request.channel) == ("Bash", PWN, "claude-stream")

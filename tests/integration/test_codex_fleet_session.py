@@ -24,8 +24,10 @@ from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests import sandbox_need
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.codex_live import MODEL
@@ -123,6 +125,7 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
 
         def make(approvals: Approvals) -> Fleet:
             return Fleet(
+                admission=unguarded,
                 stores=fleet_stores(ledger),
                 clock=SystemClock(),
                 kit=LaunchKit(
@@ -164,7 +167,7 @@ async def test_asks_are_answered_from_the_approvals_in_one_process(rig: Rig) -> 
     """With ``ask``: the command is an approval request; allowed, it runs in the sandbox.
     A ``send`` reaches the same process; its edit is asked, denied with a reason: the file
     stays unwritten and the model hears the reason."""
-    await rig.fleet.spawn(NAME, prompt="make a file")
+    await rig.fleet.spawn(LaunchRequest(NAME, prompt="make a file"))
     request = await rig.asked()
     assert (request.tool, request.subject, request.channel) == (
         "commandExecution",
@@ -199,7 +202,7 @@ async def test_asks_are_answered_from_the_approvals_in_one_process(rig: Rig) -> 
 async def test_interrupt_ends_the_turn_and_the_agent_stays(rig: Rig) -> None:
     """``interrupt`` ends the running turn; the process stays and the next ``send`` is a
     turn of the same run."""
-    await rig.fleet.spawn(NAME, prompt="talk slowly")
+    await rig.fleet.spawn(LaunchRequest(NAME, prompt="talk slowly"))
 
     async def streaming() -> bool:
         return any('"method":"turn/started"' in line for line in await rig.lines()) and bool(
@@ -222,7 +225,7 @@ async def test_interrupt_ends_the_turn_and_the_agent_stays(rig: Rig) -> None:
 async def test_an_ask_survives_a_restart_of_fleetwarden(rig: Rig) -> None:
     """An ask open while Fleetwarden restarts is still open after it (not asked twice);
     answered then, the answer reaches the same Codex process and the command runs."""
-    await rig.fleet.spawn(NAME, prompt="make a file")
+    await rig.fleet.spawn(LaunchRequest(NAME, prompt="make a file"))
     request = await rig.asked()
     work = await rig.workdir()
     first = await rig.ledger.runs.last_run(NAME)

@@ -26,8 +26,10 @@ from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.sse import Api, Json
 from tests.fakes.stores import fleet_stores
@@ -91,6 +93,7 @@ class Rig:
             sandbox="none",
         )
         self.fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(ledger),
             clock=clock,
             kit=LaunchKit(
@@ -177,7 +180,7 @@ async def test_codex_tui_asks_through_its_hook_and_gets_each_answer(rig: Rig) ->
     and the command line; an edit and its file): allow runs it; deny with a reason does
     not, and the model is told the reason."""
     assert rig.fleet is not None and rig.approvals is not None
-    await rig.fleet.spawn(NAME, collect=False)
+    await rig.fleet.spawn(LaunchRequest(NAME, collect=False))
     seen: set[str] = set()
     first = await rig.next_ask(seen)
     assert (first.tool, first.subject, first.channel) == ("Bash", "touch allowed.txt", "hook")

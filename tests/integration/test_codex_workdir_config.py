@@ -16,6 +16,7 @@ from fleet.ledger.records.approvals import Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.sessions.base import Asked, Effect, TurnEnded
+from fleet.supervisor.admission.request import LaunchRequest
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.integration.codex_live import KEY, MODEL, LiveCodex
 from tests.integration.test_claude_sessions import eventually
@@ -90,7 +91,7 @@ async def test_the_tui_opens_a_workdir_with_codex_config_restricted(tui: TuiRig)
     project's rules allow is still asked through Fleetwarden's hook."""
     hostile_config(tui.work)
     assert tui.fleet is not None and tui.approvals is not None
-    await tui.fleet.spawn(TUI_NAME, collect=False)
+    await tui.fleet.spawn(LaunchRequest(TUI_NAME, collect=False))
     run = await tui.ledger.runs.last_run(TUI_NAME)
     assert run is not None
 

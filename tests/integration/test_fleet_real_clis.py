@@ -19,7 +19,9 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.test_real_clis import bin_dir, clean_env, cli, node_dir, run_cli
@@ -84,6 +86,7 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -112,7 +115,7 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
     )
     await fleet.start()
     try:
-        await fleet.spawn(name, prompt="say hi")
+        await fleet.spawn(LaunchRequest(name, prompt="say hi"))
         state = await settled(fleet, ledger, name)
         stays = state is AgentState.RUNNING  # a live session that waits for the next turn
         assert stays or state is AgentState.EXITED
@@ -156,6 +159,7 @@ async def test_claude_is_not_asked_to_credit_itself_in_commits(
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -172,7 +176,7 @@ async def test_claude_is_not_asked_to_credit_itself_in_commits(
     )
     await fleet.start()
     try:
-        await fleet.spawn(name, prompt="say hi")
+        await fleet.spawn(LaunchRequest(name, prompt="say hi"))
         await settled(fleet, ledger, name)
         mine = [json.dumps(r.body) for r in fake.requests if r.path.startswith(f"/a/{name}/")]
         assert mine
@@ -194,6 +198,7 @@ async def test_a_spawn_that_resumes_continues_the_ended_claude_session(
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -210,14 +215,14 @@ async def test_a_spawn_that_resumes_continues_the_ended_claude_session(
     )
     await fleet.start()
     try:
-        await fleet.spawn(name, prompt="first-turn-words-7c1e")
+        await fleet.spawn(LaunchRequest(name, prompt="first-turn-words-7c1e"))
         assert await ended(ledger, name) is AgentState.EXITED
-        await fleet.spawn(name, prompt="second-turn-words-9a4f", resume=True)
+        await fleet.spawn(LaunchRequest(name, prompt="second-turn-words-9a4f", resume=True))
         assert await ended(ledger, name) is AgentState.EXITED
         posts = [r for r in fake.requests if r.method == "POST"]
         assert b"second-turn-words-9a4f" in posts[-1].raw
         assert b"first-turn-words-7c1e" in posts[-1].raw  # the session's history
-        await fleet.spawn(name, prompt="third-turn-words-5b2d")
+        await fleet.spawn(LaunchRequest(name, prompt="third-turn-words-5b2d"))
         assert await ended(ledger, name) is AgentState.EXITED
         posts = [r for r in fake.requests if r.method == "POST"]
         assert b"third-turn-words-5b2d" in posts[-1].raw

@@ -46,8 +46,10 @@ from fleet.notices import Delivery, Notice
 from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.sandbox.host.procfs import process_start_ticks
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
 from tests.fakes.stores import budget_stores, fleet_stores
 from tests.integration.paused import pauses, thaw_groups
@@ -212,6 +214,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             allow=(f"Bash({SLEEP})",),  # the command runs without asking
         )
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(ledger),
             clock=clock,
             kit=LaunchKit(
@@ -243,7 +246,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 async def test_a_frozen_claude_code_stops_whole_and_resumes_refused(rig: Rig) -> None:
-    await rig.fleet.spawn(NAME, collect=False)
+    await rig.fleet.spawn(LaunchRequest(NAME, collect=False))
     run = await rig.ledger.runs.last_run(NAME)
     assert run is not None and run.handle.backend == "tmux"
     handle = run.handle

@@ -26,9 +26,11 @@ from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace
 from fleet.runs.layout import AgentPaths
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests import sandbox_need
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.test_fleet_real_clis import KEY, REPLY, ended
@@ -94,6 +96,7 @@ class Rig:
     async def spawn(self, spec: AgentSpec, prompt: str = "make the file") -> None:
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
         self.fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(
@@ -115,7 +118,7 @@ class Rig:
             roster={spec.name: spec},
         )
         await self.fleet.start()
-        await self.fleet.spawn(spec.name, prompt=prompt, by=STARTER, collect=False)
+        await self.fleet.spawn(LaunchRequest(spec.name, prompt=prompt, by=STARTER, collect=False))
 
     async def next_ask(self) -> ApprovalRequest:
         async with asyncio.timeout(DEADLINE):

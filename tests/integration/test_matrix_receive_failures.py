@@ -29,6 +29,7 @@ from fleet.hosts.service import Hosts
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores, page_stores
 from tests.integration.test_matrix_connector import PASSWORD_ENV, World, make_world, wait_for
 from tests.synapse_server import SynapseServer
@@ -72,6 +73,7 @@ class Rig:
         )
         clock = SystemClock()
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(world.ledger),
             clock=clock,
             kit=LaunchKit(

@@ -32,7 +32,9 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import (
     Accepted,
     EmittedUsage,
@@ -114,6 +116,7 @@ class Rig:
             timeout=60.0,
         )
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(
@@ -127,7 +130,7 @@ class Rig:
         )
         await fleet.start()
         try:
-            await fleet.spawn(agent.name, prompt=prompt, collect=False)
+            await fleet.spawn(LaunchRequest(agent.name, prompt=prompt, collect=False))
             state = await settled(fleet, self.ledger, agent.name)
             logs = await fleet.logs(agent.name, 5000)
             run = await self.ledger.runs.last_run(agent.name)

@@ -23,7 +23,9 @@ from fleet.model import AgentSpec, RunBudget
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.test_fleet_real_clis import ended
@@ -80,6 +82,7 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
             run_budget=RunBudget(max_tokens=CAP),
         )
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(ledger),
             clock=SystemClock(),
             kit=LaunchKit(
@@ -96,7 +99,9 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
             await proxy.start()
             await watch.restore()
             await fleet.start()
-            await fleet.spawn(AGENT, prompt="read notes.txt and tell me what it says")
+            await fleet.spawn(
+                LaunchRequest(AGENT, prompt="read notes.txt and tell me what it says")
+            )
             await ended(ledger, AGENT)
             logs = "\n".join(await fleet.logs(AGENT, 5000))
             await proxy.recorder.flush()

@@ -16,8 +16,10 @@ from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit, RunPlace
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests import sandbox_need
+from tests.fakes.launches import unguarded
 from tests.fakes.provider import FakeProvider
 from tests.fakes.stores import fleet_stores
 from tests.integration.test_fleet_real_clis import KEY, REPLY, SECRET, fake, settled, stop_live
@@ -47,6 +49,7 @@ async def test_a_real_cli_answers_from_a_locked_sandbox(
     assert await sandboxes.start() is None
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -79,7 +82,7 @@ async def test_a_real_cli_answers_from_a_locked_sandbox(
     )
     await fleet.start()
     try:
-        await fleet.spawn(name, prompt="say hi")
+        await fleet.spawn(LaunchRequest(name, prompt="say hi"))
         settled_as = await settled(fleet, ledger, name)
         assert settled_as in (AgentState.EXITED, AgentState.RUNNING), await fleet.logs(name, 100)
         assert any(REPLY in line for line in await fleet.logs(name, 400))

@@ -543,15 +543,8 @@ MAX_START_LINES = 40
 """The longest ``App.start`` may be: it reads as the list of the start phases."""
 MAX_COLLABORATORS = 10
 """The most parameters a product function or constructor takes besides ``self``/``cls``."""
-OVER_TEN: frozenset[str] = frozenset(
-    {
-        "fleet/supervisor/fleet.py:Fleet.spawn",
-        "fleet/supervisor/admission/admit.py:Launches.spawn",
-        "fleet/supervisor/interfaces.py:AgentControl.spawn",
-    }
-)
-"""Functions still over :data:`MAX_COLLABORATORS`, each to be cut down by its own room (a
-launch request for ``spawn``); the check fails on any other, and on one of these fixed."""
+OVER_TEN: frozenset[str] = frozenset()
+"""Functions still over :data:`MAX_COLLABORATORS` (none): the check fails on any."""
 
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef

@@ -174,7 +174,7 @@ class ReviewStage:
         await self._earlier_run_over(policy.agent, task.runs)
         request = LaunchRequest(
             agent=policy.agent,
-            origin="forge" if under.forge_run is not None else "chat",
+            origin="forge" if under.forge_run is not None else "review",
             by=f"review of task #{task.id}",
             prompt=review_prompt(task, review, diff),
             task=task.id,
@@ -335,7 +335,7 @@ class ReviewStage:
         task = await stores.tasks.task(review.task_id)
         request = LaunchRequest(
             agent=coder,
-            origin="chat",
+            origin="review",
             by=f"review {review.id} by {review.reviewer}",
             prompt=framed,
             repo=review.repo,

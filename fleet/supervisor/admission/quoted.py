@@ -13,7 +13,7 @@ from fleet.budgets.quoting.words import Asker, over_limit
 from fleet.errors import FleetError
 from fleet.ledger.records.quotes import Quote
 from fleet.model import AgentSpec
-from fleet.supervisor.admission.request import LaunchRequest
+from fleet.supervisor.admission.request import ASKED_BY_A_PERSON, LaunchRequest
 
 
 class Specs(Protocol):
@@ -45,7 +45,7 @@ async def quoted(
     if limit is None or fits_under(quote, limit):
         return quote, None
     asker: Asker = "config"
-    if request.origin == "chat":
+    if request.origin in ASKED_BY_A_PERSON:
         asker = "chat" if request.quote_under is not None else "roster"
     unlimited = spec is None or spec.quote_under is None  # the flag left out: no limit
     said = over_limit(quote, limit, asker, priced=quoting.priced(model), unlimited=unlimited)

@@ -59,8 +59,8 @@ class Handlers(Family):
         *,
         fleet: AgentControl,
         clock: Clock,
+        admission: Admission,
         follow_screen: Follower | None = None,
-        admission: Admission | None = None,
         gate: SpawnGate | None = None,
         spend: SpawnSpend | None = None,
         repos: RepoDesk | None = None,
@@ -69,7 +69,7 @@ class Handlers(Family):
         register: Register | None = None,
     ) -> None:
         """``admission``: what every ``spawn`` passes — budgets, fallback, deferral, the
-        concurrency caps (``None``: an admission of no budgets and no caps). ``gate``: the
+        concurrency caps; nothing starts an agent around it. ``gate``: the
         spawn queue a launch waits in, and the caps a ``restart`` must fit. ``spend``: a
         spawn's cap on its run, and what a run usually costs. ``repos``: the repositories
         ``spawn --repo`` works on (``None``: none configured); ``co_authors``: who an
@@ -81,7 +81,7 @@ class Handlers(Family):
         self._repos = repos
         self._co_authors: CoAuthors = co_authors or (lambda _connector, _sender: None)
         self._stories = fleet.outputs.stories
-        self._admission = admission or Admission(fleet=fleet, slots=None, budgets=None)
+        self._admission = admission
         self._gate = gate
         self._spend = spend
         self._clock = clock
@@ -209,8 +209,10 @@ class Handlers(Family):
         limit = quote_under(flags)
         chosen = own if workdir is None else None
         earlier, asked = await self._ready_repo(req, name, choice, chosen)
+        scheduled = req.source.startswith("schedule:")
         request = LaunchRequest(
             name,
+            origin="schedule" if scheduled else "chat",
             by=req.who,
             runtime=runtime,
             model=model,

@@ -39,7 +39,7 @@ from fleet.supervisor.admission.admit import Admission, SpawnBudgets, TaskBindin
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.admission.request import LaunchRequest, Queued
 from fleet.supervisor.admission.slots import Slots
-from fleet.supervisor.interfaces import AgentControl
+from fleet.supervisor.fleet import Fleet
 
 
 def caps_of(cfg: Config) -> Caps:
@@ -61,12 +61,12 @@ def admission_of(
     quoting: Quoting | None = None,
     holds: Holds | None = None,
     tasks: TaskBinding | None = None,
-) -> Callable[[AgentControl], Admission]:
+) -> Callable[[Fleet], Admission]:
     """The app's admission, made over the fleet it launches through: the config's caps,
     groups and defaults, the budgets, each launch's quote and what it holds, and the
     register's binding of runs to tasks."""
 
-    def made(fleet: AgentControl) -> Admission:
+    def made(fleet: Fleet) -> Admission:
         slots = Slots(
             agents=agents,
             spawn_queue=spawn_queue,

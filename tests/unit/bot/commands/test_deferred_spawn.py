@@ -26,6 +26,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from scheduler.queue_job import sweep_spawn_queue
 from tests.fakes.budget_book import StaticBook
 from tests.fakes.job_context import job_context
+from tests.fakes.launches import unguarded
 from tests.fakes.spawn_queues import a_spawn_queue
 from tests.fakes.stores import fleet_stores
 from tests.unit.bot.commands.test_report_commands import handlers as report_handlers
@@ -51,6 +52,7 @@ def a_queue(ledger: Ledger, tmp_path: Path) -> SpawnQueue:
     return a_spawn_queue(
         ledger=ledger,
         fleet=Fleet(
+            admission=unguarded,
             stores=fleet_stores(ledger),
             clock=ManualClock(T0),
             kit=LaunchKit(
@@ -152,6 +154,7 @@ async def test_a_turned_away_run_starts_on_the_agents_fallback(
     name = AgentName("coder-1")
     spec = AgentSpec(name, "claude", model="sonnet", prompt="hi", fallback=Fallback("stub"))
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(

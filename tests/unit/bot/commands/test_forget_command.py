@@ -26,6 +26,7 @@ from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings, RosterDiff
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 from tests.fakes.usage import metered
 from tests.unit.chat_fakes import OPERATOR, T0, Calls, FakeConnector, message
@@ -36,6 +37,7 @@ ADMIN = "@ada:example.org"
 @pytest.fixture
 def fleet(ledger: Ledger, tmp_path: Path) -> Fleet:
     return Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(
@@ -49,7 +51,7 @@ def fleet(ledger: Ledger, tmp_path: Path) -> Fleet:
 
 @pytest.fixture
 def router(ledger: Ledger, fleet: Fleet) -> Router:
-    handlers = Handlers(fleet=fleet, clock=ManualClock(T0))
+    handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=fleet.admission)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
     acl = Acl([Grant(ADMIN, Role.ADMIN), Grant(OPERATOR, Role.OPERATOR)])
     # Commands other objects handle (the schedule commands) answer from the recorder.

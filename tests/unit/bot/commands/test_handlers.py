@@ -26,6 +26,7 @@ from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 
@@ -46,6 +47,7 @@ def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def fleet(ledger: Ledger, tmp_path: Path, berlin: None) -> Fleet:
     return Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(
@@ -59,7 +61,7 @@ def fleet(ledger: Ledger, tmp_path: Path, berlin: None) -> Fleet:
 
 @pytest.fixture
 def router(ledger: Ledger, fleet: Fleet) -> Router:
-    handlers = Handlers(fleet=fleet, clock=ManualClock(T0))
+    handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=fleet.admission)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
     # Commands other objects handle (the schedule commands) answer from the recorder.

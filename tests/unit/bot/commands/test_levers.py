@@ -34,6 +34,7 @@ from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.spawn_queues import a_spawn_queue
 from tests.fakes.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
@@ -45,6 +46,7 @@ CONSOLE = "console"
 
 def a_fleet(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Fleet:
     return Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(
@@ -68,7 +70,7 @@ def a_router(
     queue: SpawnQueue | None = None,
     asks: SpendAsks | None = None,
 ) -> Router:
-    handlers = Handlers(fleet=fleet, clock=clock)
+    handlers = Handlers(fleet=fleet, clock=clock, admission=fleet.admission)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=clock, prefix="!")
     desk = ConfirmationDesk(ledger.chat, clock)
     levers = Levers(

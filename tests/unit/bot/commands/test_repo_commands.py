@@ -34,8 +34,11 @@ from fleet.repos.desk import NoLine, RepoDesk, RepoError
 from fleet.repos.facts import Change, FileStat, Landed
 from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import RepoEntry
+from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.interfaces import AgentControl
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
+from tests.fakes.launches import given_of
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
 
 ADMIN = "@ada:example.org"
@@ -205,13 +208,20 @@ class FakeFleet:
         if name not in self.live:
             raise AgentNotRunning(f"{name} is exited, not running — spawn it first")
 
-    async def spawn(self, name: str, **given: Any) -> SpawnOutcome:
-        self.spawned.append({"name": name, **given})
+    async def spawn(self, request: LaunchRequest) -> SpawnOutcome:
+        given = given_of(request)
+        name = request.agent
+        self.spawned.append(given)
         status = AgentStatus(
             AgentName(name), "stub", "subprocess", None, AgentState.RUNNING, "", 7, T, None,
             None, None,
         )  # fmt: skip
         return SpawnOutcome(status, started=True, pid=7)
+
+
+def open_admission(fleet: FakeFleet) -> Admission:
+    """An admission of no budgets and no caps over ``fleet``: what these tests launch by."""
+    return Admission(fleet=fleet, slots=None, budgets=None)
 
 
 def a_router(ledger: Ledger, desk: RepoDesk | None, fleet: FakeFleet | None = None) -> Router:
@@ -221,9 +231,11 @@ def a_router(ledger: Ledger, desk: RepoDesk | None, fleet: FakeFleet | None = No
     def git_identity(connector: str, sender: str) -> str | None:
         return f"{sender} <{sender[1:4]}@example.org>" if connector == "matrix" else None
 
+    fake = fleet or FakeFleet()
     handlers = Handlers(
-        fleet=cast(AgentControl, fleet or FakeFleet()),
+        fleet=cast(AgentControl, fake),
         clock=clock,
+        admission=open_admission(fake),
         repos=desk,
         co_authors=git_identity,
     )
@@ -583,7 +595,7 @@ async def test_spawn_of_an_agent_on_a_forge_issue_is_refused(ledger: Ledger) -> 
     fleet = FakeFleet()
     handlers = Handlers(
         fleet=cast(AgentControl, fleet), clock=ManualClock(T),
-        forge_runs=forge_runs,
+        admission=open_admission(fleet), forge_runs=forge_runs,
     )  # fmt: skip
     with pytest.raises(CommandError, match=r"works on issue .*acme/app#12.* \(waiting\)"):
         await handlers.spawn(direct("!spawn coder"))
@@ -687,7 +699,7 @@ async def test_an_agent_on_an_issue_without_a_session_is_told_what_goes_on(
     fleet = FakeFleet()
     handlers = Handlers(
         fleet=cast(AgentControl, fleet), clock=ManualClock(T),
-        forge_runs=forge_runs,
+        admission=open_admission(fleet), forge_runs=forge_runs,
     )  # fmt: skip
     goes_on = "a review or comment on its pull request starts its next run on its branch"
     with pytest.raises(CommandError) as spawned:

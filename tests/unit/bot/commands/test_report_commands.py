@@ -25,6 +25,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.budget_book import StaticBook
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 from tests.unit.bot.render.test_report import BERLIN, NOW, PNG_SIGNATURE, backend, coder
 from tests.unit.chat_fakes import (
@@ -59,6 +60,7 @@ def pacing(
 
 def fleet_of(ledger: Ledger, tmp_path: Path) -> Fleet:
     return Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(

@@ -25,6 +25,7 @@ from fleet.ledger.records.forge import Slug
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores, page_stores
 from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
 
@@ -37,6 +38,7 @@ def views(
     accounts: AccountBook | None = None,
 ) -> Views:
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(

@@ -18,7 +18,9 @@ from fleet.accounts.routing import even_line, room
 from fleet.accounts.state import Health
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.supervisor.admission.request import LaunchRequest
 from tests.fakes.job_context import RecordingBoard
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -184,6 +186,7 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
     accounts.refused("claude-team", 401)
     name = AgentName("c1")
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(
@@ -198,7 +201,7 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
     await fleet.start()
     try:
         with pytest.raises(LaunchFailed, match="c1 cannot start: no usable anthropic account"):
-            await fleet.spawn("c1")
+            await fleet.spawn(LaunchRequest("c1"))
         record = await ledger.agents.get_agent(name)
         assert record is None or not record.state.is_live
     finally:

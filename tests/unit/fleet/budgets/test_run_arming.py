@@ -26,8 +26,10 @@ from fleet.model import AgentSpec, DesiredState, RunBudget, RunHandle
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.verdicts import Restart
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 
 AGENT = AgentName("crashy")
@@ -54,6 +56,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 def fleet_of(rig: Rig, caps: object, roster: dict[AgentName, AgentSpec] | None = None) -> Fleet:
     return Fleet(
+        admission=unguarded,
         stores=fleet_stores(rig.ledger),
         clock=rig.clock,
         kit=LaunchKit(
@@ -145,7 +148,7 @@ async def test_a_cap_that_cannot_be_armed_starts_no_run_and_says_what_failed(rig
     await fleet.start()
     try:
         with pytest.raises(LaunchFailed) as refused:
-            await fleet.spawn(AGENT, runtime="stub", run_budget=CAP)
+            await fleet.spawn(LaunchRequest(AGENT, runtime="stub", run_budget=CAP))
         message = str(refused.value)
         assert "crashy was not started: its run's cap could not be armed" in message
         assert "LedgerError: could not read the ledger: database is locked" in message
@@ -166,7 +169,7 @@ async def test_the_watchdog_s_restart_keeps_the_spawn_s_cap_and_counts_on(rig: R
     fleet.subscribe(watch.on_fleet_event)
     await fleet.start()
     try:
-        await fleet.spawn(AGENT, run_budget=CAP)
+        await fleet.spawn(LaunchRequest(AGENT, run_budget=CAP))
         first = await rig.ledger.runs.last_run(AGENT)
         spend(watch.caps, rig.clock.now(), 2_500)
         await rig.ledger.metering.record_metering([used(rig.clock.now(), 2_500)], [])

@@ -26,7 +26,9 @@ from fleet.names import AgentName
 from fleet.permissions.config import PolicyDefaults, default_mode, unsandboxed_full
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 from tests.unit.bot.config.test_config import only_problem, parse
 
@@ -137,6 +139,7 @@ async def loose_fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     settings = FleetSettings(state_dir=tmp_path, confinement=("none", "open", ()))
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -161,9 +164,11 @@ async def test_spawn_full_is_refused_for_an_unsandboxed_agent(loose_fleet: Fleet
     """`spawn --permissions full` of an agent without a sandbox starts nothing and says
     why; another mode is kept on the agent's spec."""
     with pytest.raises(LaunchFailed, match=r"loose has permissions `full` but no sandbox"):
-        await loose_fleet.spawn("loose", permissions=PermissionMode.FULL)
+        await loose_fleet.spawn(LaunchRequest("loose", permissions=PermissionMode.FULL))
     assert not await loose_fleet.knows("loose")
-    await loose_fleet.spawn("loose", permissions=PermissionMode.READ_ONLY, collect=False)
+    await loose_fleet.spawn(
+        LaunchRequest("loose", permissions=PermissionMode.READ_ONLY, collect=False)
+    )
     assert (await loose_fleet.spec("loose")).permissions is PermissionMode.READ_ONLY
 
 

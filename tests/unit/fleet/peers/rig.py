@@ -28,9 +28,11 @@ from fleet.peers.handoff import Handoff
 from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
 from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from tests.fakes.launches import given_of
 from tests.unit.chat_fakes import T0
 
 SECRET = "hunter2-very-secret"
@@ -66,6 +68,7 @@ class FakeFleet:
     sent: list[tuple[str, str, str]] = field(default_factory=list)
     busy: set[str] = field(default_factory=set)  # still working on their last prompt
     spawned: list[tuple[str, str | None, str]] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)  # each launch's, in order
     listeners: list[Any] = field(default_factory=list)
     cannot_launch: str | None = None  # the launch fails, saying this
     removed: set[str] = field(default_factory=set)  # taken out of the roster, still known
@@ -92,12 +95,14 @@ class FakeFleet:
     async def fallback_of(self, name: str) -> None:
         return None
 
-    async def spawn(self, name: str, **given: Any) -> SpawnOutcome:
+    async def spawn(self, request: LaunchRequest) -> SpawnOutcome:
+        name, given = request.agent, given_of(request)
         if self.cannot_launch is not None:
             raise LaunchFailed(self.cannot_launch)
         started = not await self.running(name)
         if started:
             self.spawned.append((name, given.get("prompt"), given.get("by", "")))
+            self.origins.append(request.origin)
             await self.launch(name)
         status = AgentStatus(
             AgentName(name), "claude", "subprocess", None, AgentState.RUNNING, "", 7, T0, None,

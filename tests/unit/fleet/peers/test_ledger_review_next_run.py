@@ -96,7 +96,7 @@ async def test_changes_start_the_coders_next_run_and_its_done_asks_round_two(
     assert rig.sent == []  # no session to type into
     request = rig.launched[-1]
     assert (request.agent, request.task, request.repo, request.origin) == (
-        "coder", task.id, "app", "chat",
+        "coder", task.id, "app", "review",
     )  # fmt: skip
     assert request.resume and not request.collect and request.asked() is None  # its line kept
     prompt = request.prompt or ""

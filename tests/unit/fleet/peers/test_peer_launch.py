@@ -25,7 +25,9 @@ from fleet.runs.launch.launch_kit import LaunchKit, RunDoors
 from fleet.runs.launch.preamble import prompted
 from fleet.runs.layout import AgentPaths
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 
 HEADER = "[fleetwarden] You are agent {} on host local."
@@ -59,6 +61,7 @@ class Rig:
 
         peers = PeerRoster(roster=now, agents=self.ledger.agents, state_dir=self.state_dir)
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(self.ledger),
             roster={spec.name: spec for spec in roster},
             clock=SystemClock(),
@@ -118,7 +121,7 @@ async def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
 
 async def test_the_block_comes_before_the_prompt_and_in_home(rig: Rig) -> None:
     fleet, peers = await rig.start([CODER, REVIEWER])
-    await fleet.spawn("coder")
+    await fleet.spawn(LaunchRequest("coder"))
     await eventually(lambda: "stub: done" in rig.log("coder"))
     log = rig.log("coder")
     # The stub says its prompt: the block first, its own prompt after it.
@@ -138,7 +141,7 @@ async def test_an_agent_without_a_prompt_is_told_by_its_file(rig: Rig) -> None:
     """The reviewer has a role and is coder's peer, but no prompt: its run gets no prompt,
     its HOME gets the file."""
     fleet, _ = await rig.start([CODER, REVIEWER])
-    await fleet.spawn("reviewer")
+    await fleet.spawn(LaunchRequest("reviewer"))
     await eventually(lambda: "waiting for input" in rig.log("reviewer"))
     assert "working on" not in rig.log("reviewer")
     written = rig.peers_file("reviewer").read_text()
@@ -148,7 +151,7 @@ async def test_an_agent_without_a_prompt_is_told_by_its_file(rig: Rig) -> None:
 
 async def test_an_agent_without_peers_is_told_nothing(rig: Rig) -> None:
     fleet, _ = await rig.start([CODER, REVIEWER, LONER])
-    await fleet.spawn("loner")
+    await fleet.spawn(LaunchRequest("loner"))
     await eventually(lambda: "stub: done" in rig.log("loner"))
     assert "stub: working on: count to 1" in rig.log("loner")
     assert "[fleetwarden]" not in rig.log("loner")
@@ -158,7 +161,7 @@ async def test_an_agent_without_peers_is_told_nothing(rig: Rig) -> None:
 async def test_a_prompt_that_holds_the_block_is_not_told_it_twice(rig: Rig) -> None:
     told = f"{HEADER.format('coder')}\nalready told\n\ncount to 2"
     fleet, _ = await rig.start([replace(CODER, prompt=told), REVIEWER])
-    await fleet.spawn("coder")
+    await fleet.spawn(LaunchRequest("coder"))
     await eventually(lambda: "stub: done" in rig.log("coder"))
     assert rig.log("coder").count(HEADER.format("coder")) == 1
     assert "Your peers" not in rig.log("coder")
@@ -175,11 +178,11 @@ def test_a_prompt_that_only_quotes_the_first_line_is_still_told_the_block() -> N
 
 async def test_the_file_is_written_again_when_a_peer_starts_and_ends(rig: Rig) -> None:
     fleet, _ = await rig.start([CODER, REVIEWER])
-    await fleet.spawn("coder")
+    await fleet.spawn(LaunchRequest("coder"))
     before = "- reviewer on host local (stub) — not running: reviews PRs"
     after = "- reviewer on host local (stub) — live: reviews PRs"
     assert before in rig.peers_file("coder").read_text().splitlines()
-    await fleet.spawn("reviewer")  # its start is heard before the spawn returns
+    await fleet.spawn(LaunchRequest("reviewer"))  # its start is heard before the spawn returns
     assert after in rig.peers_file("coder").read_text().splitlines()
     await fleet.stop_agent("reviewer")
     await eventually(lambda: before in rig.peers_file("coder").read_text().splitlines())
@@ -189,7 +192,7 @@ async def test_the_file_is_written_again_when_a_peer_starts_and_ends(rig: Rig) -
 
 async def test_a_reload_that_changes_talks_to_reaches_the_block_and_the_file(rig: Rig) -> None:
     fleet, peers = await rig.start([CODER, REVIEWER])
-    await fleet.spawn("coder")
+    await fleet.spawn(LaunchRequest("coder"))
     tester = AgentSpec(name=AgentName("tester"), runtime="stub", purpose="runs the tests")
     changed = replace(CODER, talks_to=(AgentName("tester"),))
     await fleet.apply_roster({s.name: s for s in (changed, REVIEWER, tester)})

@@ -202,6 +202,16 @@ async def test_a_receiver_woken_by_a_message_starts_through_the_admission(
     assert run is not None and found.delivered_run == run.id
 
 
+async def test_a_receiver_woken_by_a_message_is_launched_as_a_peers_wake(
+    postbox: Postbox, fleet: FakeFleet
+) -> None:
+    """A receiver a message wakes is launched with origin ``peer`` — not ``chat``, as if an
+    operator had typed its spawn."""
+    sent = await postbox.send("coder", "helper", "please look at the login page")
+    assert (await postbox.wait_for(sent.id, 30)).state == "delivered"
+    assert fleet.origins == ["peer"]
+
+
 class ResumingFleet(FakeFleet):
     """A fleet whose ``send`` to a headless CLI that does not run launches a run resuming
     its session, as the real fleet's does — outside the admission."""

@@ -16,6 +16,7 @@ from fleet.ledger import Ledger
 from fleet.model import DesiredState, ExitInfo
 from fleet.names import AgentName
 from fleet.runs.launch.run_tokens import RunTokens
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.unit.fleet.ledger.test_ledger import handle, spec
@@ -120,7 +121,7 @@ async def test_a_fleets_stop_revokes_and_a_refused_send_leaves_no_token(
     """Through a Fleet on a real endpoint: a spawned stub's token is live, a stop revokes it,
     and a ``send`` to the stopped agent (refused: it reads its input) leaves no token."""
     fleet, server = served
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     token = server.secrets.get(AgentName("coder-1"))
     assert token is not None
     await fleet.stop_agent("coder-1")
@@ -128,6 +129,6 @@ async def test_a_fleets_stop_revokes_and_a_refused_send_leaves_no_token(
     with pytest.raises(AgentNotRunning):
         await fleet.send("coder-1", "more work")
     assert server.secrets.get(AgentName("coder-1")) is None
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     again = server.secrets.get(AgentName("coder-1"))
     assert again is not None and again != token

@@ -20,10 +20,12 @@ from fleet.connections.loopback import TOKEN_HEADER
 from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.transcript import logtail
 from fleet.transcript.logtail import Tail
 from fleet.watchdog.heartbeat import HeartbeatServer
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 
 AGENT = "coder-1"
@@ -44,6 +46,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Fleet, HeartbeatServer]]
     server = HeartbeatServer(tmp_path / "state", on_beat)
     backend = SubprocessBackend()
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -73,7 +76,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Fleet, HeartbeatServer]]
 async def ended_agent_with_a_huge_cr_log(fleet: Fleet, state_dir: Path) -> Path:
     """An agent that ran and was stopped, whose log then holds a 35 MB ``\\r``-only
     progress bar."""
-    await fleet.spawn(AGENT)
+    await fleet.spawn(LaunchRequest(AGENT))
     await fleet.stop_agent(AGENT)
     log = state_dir / "agents" / AGENT / "output.log"
     with log.open("ab") as fh:

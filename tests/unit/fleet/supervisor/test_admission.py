@@ -18,6 +18,7 @@ from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.request import LaunchRequest, Queued, Refused, Started
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
+from tests.fakes.launches import given_of
 
 T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 LATER = datetime(2025, 3, 1, 14, 0, tzinfo=UTC)
@@ -37,8 +38,10 @@ class Launches:
     async def spec(self, name: str) -> AgentSpec:
         return self.specs.get(name) or AgentSpec(AgentName(name), "stub")
 
-    async def spawn(self, name: str, **given: Any) -> SpawnOutcome:
-        self.spawned.append({"name": name, **given})
+    async def spawn(self, request: LaunchRequest) -> SpawnOutcome:
+        given = given_of(request)
+        name = request.agent
+        self.spawned.append(given)
         status = AgentStatus(
             AgentName(name), "stub", "subprocess", None, AgentState.RUNNING, "", 7, T, None,
             None, None,

@@ -48,6 +48,7 @@ from fleet.supervisor.admission.request import (
 )
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
+from tests.fakes.launches import given_of
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.budgets.test_holds import Book, status
 from tests.unit.fleet.metering.test_run_watch import used
@@ -83,8 +84,10 @@ class Launches:
             raise UnknownAgent(f"no agent {name}")
         return found
 
-    async def spawn(self, name: str, **given: Any) -> SpawnOutcome:
-        self.spawned.append({"name": name, **given})
+    async def spawn(self, request: LaunchRequest) -> SpawnOutcome:
+        given = given_of(request)
+        name = request.agent
+        self.spawned.append(given)
         if len(self.spawned) >= self.expect:
             self.under_way.set()
         if self.gate is not None:
@@ -237,7 +240,7 @@ async def test_a_launch_that_did_not_start_lets_its_hold_go_and_autostart_is_not
     roster = await gate.admit(LaunchRequest("b", origin="autostart", run_budget=capped))
     assert isinstance(roster, Started) and holds.held("global", "usd").amount == 2.0
 
-    async def failing(name: str, **given: Any) -> SpawnOutcome:
+    async def failing(request: LaunchRequest) -> SpawnOutcome:
         raise UnknownAgent("the launch failed")
 
     fleet.spawn = failing  # type: ignore[method-assign]

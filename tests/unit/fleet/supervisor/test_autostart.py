@@ -13,6 +13,7 @@ from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 
 
@@ -28,6 +29,7 @@ async def test_an_autostart_agent_whose_cli_is_missing_is_a_refused_event(
         stub: AgentSpec(stub, "stub", autostart=True, sandbox="none"),
     }
     fleet = Fleet(
+        admission=unguarded,
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(

@@ -21,7 +21,9 @@ from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 
 WAITING = "stub: waiting for input (send 'exit' to quit)"
@@ -41,6 +43,7 @@ class Rig:
         """A started Fleet with a fresh backend, as a newly started Fleetwarden would have."""
         backend = SubprocessBackend()
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(self.ledger),
             roster=roster,
             clock=SystemClock(),
@@ -115,7 +118,7 @@ async def state_is(ledger: Ledger, name: str, state: AgentState) -> bool:
 async def test_spawn_starts_the_agent_and_says_its_pid(fleet: Fleet, rig: Rig) -> None:
     """spawn launches a process, records it running, and returns its pid even when the
     status is read after its first moments."""
-    outcome = await fleet.spawn("coder-1", prompt="count to 2")
+    outcome = await fleet.spawn(LaunchRequest("coder-1", prompt="count to 2"))
     assert outcome.started
     assert outcome.status.state is AgentState.RUNNING
     assert outcome.status.runtime == "stub"
@@ -132,7 +135,7 @@ async def test_spawn_starts_the_agent_and_says_its_pid(fleet: Fleet, rig: Rig) -
 
 async def test_spawn_emits_a_started_event(fleet: Fleet, rig: Rig) -> None:
     """A subscriber hears that the agent started."""
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     assert [(e.agent, e.kind, e.state) for e in rig.events] == [
         ("coder-1", EventKind.STARTED, AgentState.RUNNING)
     ]
@@ -140,9 +143,9 @@ async def test_spawn_emits_a_started_event(fleet: Fleet, rig: Rig) -> None:
 
 async def test_spawning_a_running_agent_starts_nothing(fleet: Fleet, rig: Rig) -> None:
     """A second spawn of a live agent reports started=False with the same pid and run."""
-    first = await fleet.spawn("coder-1")
+    first = await fleet.spawn(LaunchRequest("coder-1"))
     first_run = await rig.ledger.runs.last_run("coder-1")
-    second = await fleet.spawn("coder-1")
+    second = await fleet.spawn(LaunchRequest("coder-1"))
     assert not second.started
     assert second.pid is None
     assert second.status.pid == first.status.pid
@@ -152,7 +155,9 @@ async def test_spawning_a_running_agent_starts_nothing(fleet: Fleet, rig: Rig) -
 
 async def test_concurrent_spawns_start_one_process(fleet: Fleet, rig: Rig) -> None:
     """Two spawns of the same agent at once start exactly one process."""
-    a, b = await asyncio.gather(fleet.spawn("coder-1"), fleet.spawn("coder-1"))
+    a, b = await asyncio.gather(
+        fleet.spawn(LaunchRequest("coder-1")), fleet.spawn(LaunchRequest("coder-1"))
+    )
     assert sorted([a.started, b.started]) == [False, True]
     assert a.status.pid == b.status.pid
     assert len(await rig.ledger.runs.open_runs()) == 1
@@ -167,14 +172,14 @@ async def wrote(fleet: Fleet, name: str, line: str) -> None:
 
 async def test_send_delivers_the_text_to_the_agent(fleet: Fleet) -> None:
     """send types one line into an agent that reads its input; it answers in its log."""
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     assert await fleet.send("coder-1", "hello there") is None  # no new run
     await wrote(fleet, "coder-1", "stub: received: hello there")
 
 
 async def test_send_to_a_stopped_agent_says_to_spawn_it_first(fleet: Fleet) -> None:
     """Sending to an agent that is not running raises AgentNotRunning telling to spawn it."""
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     await fleet.stop_agent("coder-1")
     with pytest.raises(AgentNotRunning, match="coder-1 is stopped, not running — spawn it first"):
         await fleet.send("coder-1", "hello")
@@ -195,7 +200,7 @@ async def test_operations_on_an_unknown_agent_raise_unknown_agent(fleet: Fleet) 
 
 async def test_stop_records_stopped_and_the_exit_code(fleet: Fleet, rig: Rig) -> None:
     """stop ends the process (SIGTERM: the stub exits 0) and records STOPPED and the run's code."""
-    spawned = await fleet.spawn("coder-1")
+    spawned = await fleet.spawn(LaunchRequest("coder-1"))
     info = await fleet.stop_agent("coder-1", by="ann")
     assert (info.exit_code, info.reason) == (0, "exited with status 0")
 
@@ -214,7 +219,7 @@ async def test_stop_records_stopped_and_the_exit_code(fleet: Fleet, rig: Rig) ->
 
 async def test_force_stop_kills_at_once(fleet: Fleet, rig: Rig) -> None:
     """stop --force sends SIGKILL: the run ends killed by SIGKILL, the agent STOPPED."""
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     info = await fleet.stop_agent("coder-1", force=True)
     assert (info.exit_code, info.reason) == (-9, "killed by SIGKILL")
     run = await rig.ledger.runs.last_run("coder-1")
@@ -224,7 +229,7 @@ async def test_force_stop_kills_at_once(fleet: Fleet, rig: Rig) -> None:
 
 async def test_stopping_a_stopped_agent_raises_agent_not_running(fleet: Fleet) -> None:
     """A second stop raises AgentNotRunning rather than signalling anything."""
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     await fleet.stop_agent("coder-1")
     with pytest.raises(AgentNotRunning, match="coder-1 is not running"):
         await fleet.stop_agent("coder-1")
@@ -234,7 +239,7 @@ async def test_an_agent_that_fails_by_itself_is_recorded_and_announced(
     fleet: Fleet, rig: Rig
 ) -> None:
     """An agent exiting non-zero on its own ends FAILED with its code, and subscribers hear it."""
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     await fleet.send("coder-1", "fail 3")
     await wrote(fleet, "coder-1", "stub: failing with status 3")
 
@@ -258,7 +263,7 @@ async def test_an_agent_that_fails_by_itself_is_recorded_and_announced(
 
 async def test_an_agent_that_exits_cleanly_by_itself_ends_exited(fleet: Fleet, rig: Rig) -> None:
     """An agent exiting with status 0 on its own ends EXITED, not FAILED or STOPPED."""
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     await fleet.send("coder-1", "exit")
     await eventually(lambda: state_is(rig.ledger, "coder-1", AgentState.EXITED))
     run = await rig.ledger.runs.last_run("coder-1")
@@ -269,7 +274,7 @@ async def test_an_operator_stop_is_announced_as_by_operator_not_as_a_failure(
     fleet: Fleet, rig: Rig
 ) -> None:
     """When an operator stops an agent no 'ended' event claims it failed by itself."""
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     await fleet.stop_agent("coder-1")
     assert all(e.by_operator for e in rig.events)
     assert not any(e.state is AgentState.FAILED for e in rig.events)
@@ -277,7 +282,7 @@ async def test_an_operator_stop_is_announced_as_by_operator_not_as_a_failure(
 
 async def test_restart_runs_a_new_process_with_the_same_spec(fleet: Fleet, rig: Rig) -> None:
     """restart stops the old process and starts a new one, with a new pid, same model."""
-    first = await fleet.spawn("coder-1", model="opus")
+    first = await fleet.spawn(LaunchRequest("coder-1", model="opus"))
     old_run = await rig.ledger.runs.last_run("coder-1")
     status = await fleet.restart("coder-1")
 
@@ -292,7 +297,7 @@ async def test_restart_runs_a_new_process_with_the_same_spec(fleet: Fleet, rig: 
 
 async def test_restart_of_a_stopped_agent_starts_it(fleet: Fleet) -> None:
     """restart of an agent that is not running simply starts it again."""
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     await fleet.stop_agent("coder-1")
     status = await fleet.restart("coder-1")
     assert status.state is AgentState.RUNNING
@@ -301,9 +306,11 @@ async def test_restart_of_a_stopped_agent_starts_it(fleet: Fleet) -> None:
 
 async def test_a_restart_racing_a_spawn_leaves_one_process(fleet: Fleet, rig: Rig) -> None:
     """A restart that waited for a concurrent spawn stops that spawn's process: never two."""
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     await fleet.stop_agent("coder-1")
-    spawned, restarted = await asyncio.gather(fleet.spawn("coder-1"), fleet.restart("coder-1"))
+    spawned, restarted = await asyncio.gather(
+        fleet.spawn(LaunchRequest("coder-1")), fleet.restart("coder-1")
+    )
     assert spawned.started
     assert restarted.pid != spawned.pid  # the pid the spawn launched, stopped by the restart
     [open_run] = await rig.ledger.runs.open_runs()
@@ -312,7 +319,7 @@ async def test_a_restart_racing_a_spawn_leaves_one_process(fleet: Fleet, rig: Ri
 
 async def test_logs_returns_the_agents_output(fleet: Fleet) -> None:
     """logs returns the last lines the agent wrote, newest last."""
-    await fleet.spawn("coder-1")
+    await fleet.spawn(LaunchRequest("coder-1"))
     await fleet.send("coder-1", "one")
     await wrote(fleet, "coder-1", "stub: received: one")
     assert (await fleet.logs("coder-1", 1)) == ["stub: received: one"]
@@ -321,7 +328,7 @@ async def test_logs_returns_the_agents_output(fleet: Fleet) -> None:
 async def test_a_new_fleet_reattaches_agents_that_kept_running(rig: Rig) -> None:
     """Agents outlive a stopped Fleet; the next Fleet sees the same pid running and can stop it."""
     first = await rig.fleet()
-    spawned = await first.spawn("coder-1")
+    spawned = await first.spawn(LaunchRequest("coder-1"))
     await first.stop()
 
     second = await rig.fleet()
@@ -345,7 +352,7 @@ async def test_a_new_fleet_closes_runs_that_ended_unwatched_with_the_shims_statu
 ) -> None:
     """An agent that exited while no Fleet watched is closed with the status the shim recorded."""
     first = await rig.fleet()
-    await first.spawn("coder-1")
+    await first.spawn(LaunchRequest("coder-1"))
     await first.stop()
     run = await rig.ledger.runs.last_run("coder-1")
     assert run is not None
@@ -366,7 +373,7 @@ async def test_a_new_fleet_closes_runs_killed_unwatched_as_failed_with_unknown_s
     # The shim cannot record a SIGKILL and a new Fleetwarden is not the shim's parent, so the
     # backend reports "status unknown" (agent_shim: "the status it reaped, or unknown").
     first = await rig.fleet()
-    await first.spawn("coder-1")
+    await first.spawn(LaunchRequest("coder-1"))
     await first.stop()
     run = await rig.ledger.runs.last_run("coder-1")
     assert run is not None
@@ -386,7 +393,7 @@ async def test_a_new_fleet_closes_runs_killed_unwatched_as_failed_with_unknown_s
 async def test_invalid_names_are_refused(fleet: Fleet, name: str) -> None:
     """Names outside [a-z][a-z0-9-]{0,31} raise InvalidAgentName and create nothing."""
     with pytest.raises(InvalidAgentName):
-        await fleet.spawn(name)
+        await fleet.spawn(LaunchRequest(name))
     with pytest.raises(InvalidAgentName):
         await fleet.stop_agent(name)
     assert await fleet.ps() == []
@@ -397,7 +404,7 @@ async def test_an_unknown_runtime_is_refused(fleet: Fleet) -> None:
     with pytest.raises(
         UnknownRuntime, match="unknown runtime 'nope'; known runtimes: claude, codex, command"
     ):
-        await fleet.spawn("coder-1", runtime="nope")
+        await fleet.spawn(LaunchRequest("coder-1", runtime="nope"))
     assert await fleet.ps() == []
 
 
@@ -411,11 +418,11 @@ async def test_an_ad_hoc_agent_gets_the_configs_sandbox_and_egress(rig: Rig) -> 
     """An agent spawned without a roster entry is confined as `defaults` say, not as the
     built-in defaults: an operator's `egress: open` holds, and locked is the default."""
     fleet = await rig.fleet()
-    await fleet.spawn("plain")
+    await fleet.spawn(LaunchRequest("plain"))
     assert (await fleet.spec(AgentName("plain"))).egress == "locked"
     rig.settings = replace(rig.settings, confinement=("none", "locked", ()))
     other = await rig.fleet()
-    await other.spawn("bare")
+    await other.spawn(LaunchRequest("bare"))
     spec = await other.spec(AgentName("bare"))
     assert (spec.sandbox, spec.egress, spec.egress_allow) == ("none", "open", ())
 

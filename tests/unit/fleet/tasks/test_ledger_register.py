@@ -44,7 +44,8 @@ class Fleet:
     async def spec(self, name: str) -> AgentSpec:
         return AgentSpec(AgentName(name), "claude")
 
-    async def spawn(self, name: str, **given: Any) -> SpawnOutcome:
+    async def spawn(self, request: LaunchRequest) -> SpawnOutcome:
+        name = request.agent
         started = name not in self.running
         if started:
             await self.launch(name)

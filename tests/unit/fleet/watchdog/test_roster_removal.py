@@ -22,9 +22,11 @@ from fleet.model import AgentSpec, AgentState, RestartMode, RestartPolicy
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.decisions import sweep
 from fleet.watchdog.verdicts import Action, Restart, ScheduleRestart
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 from tests.fakes.usage import metered
 
@@ -52,6 +54,7 @@ class Rig:
         """A started Fleet with ``roster``, as a newly started Fleetwarden would have."""
         backend = SubprocessBackend()
         fleet = Fleet(
+            admission=unguarded,
             stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(
@@ -126,7 +129,7 @@ async def run_id(rig: Rig, name: str) -> int | None:
 async def test_a_reload_that_drops_a_running_agent_leaves_it_running_marked(rig: Rig) -> None:
     """The dropped agent keeps running, `ps` marks it removed, and the diff says it runs on."""
     fleet = await rig.fleet(BOTH)
-    await fleet.spawn(GONE, collect=False)
+    await fleet.spawn(LaunchRequest(GONE, collect=False))
     diff = await fleet.apply_roster({KEEP: spec(KEEP)})
     assert (diff.removed, diff.removed_running) == ((GONE,), (GONE,))
     [gone] = await fleet.ps()
@@ -140,7 +143,7 @@ async def test_the_watchdog_restarts_a_roster_agent_but_not_a_removed_one(rig: R
     restarted, the removed one is left exited however many sweeps follow."""
     fleet = await rig.fleet(BOTH)
     for name in (KEEP, GONE):
-        await fleet.spawn(name, collect=False)
+        await fleet.spawn(LaunchRequest(name, collect=False))
     await fleet.apply_roster({KEEP: spec(KEEP)})
     first_keep, first_gone = await run_id(rig, KEEP), await run_id(rig, GONE)
     for name in (KEEP, GONE):
@@ -165,7 +168,7 @@ async def test_the_watchdog_restarts_a_roster_agent_but_not_a_removed_one(rig: R
 async def test_a_restart_decided_before_the_reload_is_not_carried_out(rig: Rig) -> None:
     """A Restart the sweep decided on a snapshot from before the reload launches nothing."""
     fleet = await rig.fleet(BOTH)
-    await fleet.spawn(GONE, collect=False)
+    await fleet.spawn(LaunchRequest(GONE, collect=False))
     await fleet.stop_agent(GONE)
     before = await run_id(rig, GONE)
     await fleet.apply_roster({KEEP: spec(KEEP)})
@@ -179,7 +182,7 @@ async def test_an_entry_gone_while_fleetwarden_was_down_counts_as_removed_at_sta
 ) -> None:
     """A Fleetwarden started on a config without the agent marks it removed at once."""
     first = await rig.fleet(BOTH)
-    await first.spawn(GONE, collect=False)
+    await first.spawn(LaunchRequest(GONE, collect=False))
     await first.stop_agent(GONE)
     await first.stop()
     second = await rig.fleet({KEEP: spec(KEEP)})
@@ -190,7 +193,7 @@ async def test_an_entry_gone_while_fleetwarden_was_down_counts_as_removed_at_sta
 async def test_an_agent_back_in_the_roster_is_no_longer_marked(rig: Rig) -> None:
     """A later reload that has the agent again undoes the removal."""
     fleet = await rig.fleet(BOTH)
-    await fleet.spawn(GONE, collect=False)
+    await fleet.spawn(LaunchRequest(GONE, collect=False))
     await fleet.apply_roster({KEEP: spec(KEEP)})
     await fleet.apply_roster(BOTH)
     assert (await fleet.status(GONE)).removed_from_roster is None
@@ -200,12 +203,12 @@ async def test_restarts_keep_the_mark_and_a_spawn_clears_it(rig: Rig) -> None:
     """An operator's restart of a removed agent leaves it removed; spawning it once it has
     ended makes it an ad hoc agent, whose policy the watchdog applies again."""
     fleet = await rig.fleet(BOTH)
-    await fleet.spawn(GONE, collect=False)
+    await fleet.spawn(LaunchRequest(GONE, collect=False))
     await fleet.apply_roster({KEEP: spec(KEEP)})
     await fleet.restart(GONE)
     assert (await fleet.status(GONE)).removed_from_roster is not None
     await fleet.stop_agent(GONE)
-    await fleet.spawn(GONE, collect=False)
+    await fleet.spawn(LaunchRequest(GONE, collect=False))
     record = await rig.ledger.agents.get_agent(GONE)
     assert record is not None and (record.origin, record.removed_at) == ("spawn", None)
 
@@ -213,7 +216,7 @@ async def test_restarts_keep_the_mark_and_a_spawn_clears_it(rig: Rig) -> None:
 async def test_forget_is_refused_while_the_agent_runs(rig: Rig) -> None:
     """A live agent cannot be forgotten: the error says to stop it first."""
     fleet = await rig.fleet(BOTH)
-    await fleet.spawn(GONE, collect=False)
+    await fleet.spawn(LaunchRequest(GONE, collect=False))
     await fleet.apply_roster({KEEP: spec(KEEP)})
     with pytest.raises(AgentStillRunning, match=r"^gone is running: `stop gone` first$"):
         await fleet.forget(GONE)
@@ -226,7 +229,7 @@ async def test_forget_takes_an_ended_agent_out_of_ps_and_keeps_its_runs_and_usag
     """A forgotten agent leaves `ps` and the watchdog's snapshot; its run and its usage stay
     in the ledger; a later spawn starts it afresh, its old run still there."""
     fleet = await rig.fleet(BOTH)
-    await fleet.spawn(GONE, collect=False)
+    await fleet.spawn(LaunchRequest(GONE, collect=False))
     await rig.ledger.metering.record_metering([metered(GONE, SystemClock().now())], [])
     await fleet.apply_roster({KEEP: spec(KEEP)})
     await fleet.stop_agent(GONE)
@@ -240,7 +243,7 @@ async def test_forget_takes_an_ended_agent_out_of_ps_and_keeps_its_runs_and_usag
     since = fleet.window_start("today") - timedelta(days=1)
     assert [total.agent for total in await fleet.usage(since)] == [GONE]
     assert await run_id(rig, GONE) == old_run
-    outcome = await fleet.spawn(GONE, collect=False)
+    outcome = await fleet.spawn(LaunchRequest(GONE, collect=False))
     assert outcome.started
     run = await rig.ledger.runs.last_run(GONE)
     assert old_run is not None and run is not None and run.id > old_run
@@ -262,7 +265,7 @@ async def test_a_sweeps_marks_are_carried_out_in_order_with_the_stalls_told(rig:
 
     fleet.subscribe(listen)
     for name in (KEEP, GONE):
-        await fleet.spawn(name, collect=False)
+        await fleet.spawn(LaunchRequest(name, collect=False))
     await fleet.apply_watchdog(
         [
             MarkIdle(KEEP, "waiting for input"),

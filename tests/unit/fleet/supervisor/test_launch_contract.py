@@ -1,0 +1,139 @@
+"""The launch's contract: a table of every origin × every outcome it can have, driven
+through the one admission over the real ledger — the request goes whole to the supervisor's
+launch, waits in the one spawn queue keeping its origin, or is refused saying why."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from fleet.budgets.model import Groups
+from fleet.caps import Caps
+from fleet.clock import ManualClock
+from fleet.ledger import Ledger, SpawnAsk
+from fleet.model import AgentSpec, AgentState, DesiredState
+from fleet.names import AgentName
+from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.held import request_of
+from fleet.supervisor.admission.queue import LaunchQueue
+from fleet.supervisor.admission.request import (
+    ASKED_BY_A_PERSON,
+    ORIGINS,
+    Admitted,
+    LaunchRequest,
+    Origin,
+    Queued,
+    Refused,
+    Started,
+)
+from fleet.supervisor.admission.slots import Slots
+from tests.unit.fleet.supervisor.test_admission import Budgets, Launches
+
+T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+OUTCOMES: tuple[tuple[Origin, str], ...] = tuple(
+    (origin, outcome) for origin in ORIGINS for outcome in ("started", "queued", "refused")
+)
+"""Every origin can start, wait behind a full cap, and be refused (its task closed)."""
+
+
+class Tasks:
+    """The register's binding: task 1 is open, task 2 was cancelled meanwhile."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[int, str, type]] = []
+
+    async def closed(self, task: int) -> str | None:
+        return "task #2 was cancelled" if task == 2 else None
+
+    @contextlib.asynccontextmanager
+    async def launching(self, agent: str, task: int | None) -> AsyncIterator[None]:
+        yield
+
+    async def told(self, task: int, agent: str, admitted: Admitted) -> None:
+        self.heard.append((task, agent, type(admitted)))
+
+    async def settle_queued(self) -> int:
+        return 0
+
+
+def gate(ledger: Ledger, fleet: Launches, budgets: Budgets, tasks: Tasks) -> Admission:
+    slots = Slots(
+        agents=ledger.agents,
+        spawn_queue=ledger.spawn_queue,
+        fleet=fleet,
+        caps=Caps(max_running=1),
+        groups=Groups(),
+        accounts=None,
+        default_runtime="stub",
+        host="host-a",
+    )
+    return Admission(fleet=fleet, slots=slots, budgets=budgets, tasks=tasks)
+
+
+async def occupy(ledger: Ledger, name: str) -> None:
+    """``name`` runs: the one slot of ``max_running: 1`` is taken."""
+    await ledger.agents.upsert_agent(AgentSpec(AgentName(name), "stub"), DesiredState.RUNNING)
+    await ledger.agents.set_state(name, AgentState.RUNNING, "test")
+
+
+@pytest.mark.parametrize(("origin", "outcome"), OUTCOMES)
+async def test_every_origin_through_the_one_admission(
+    ledger: Ledger, origin: Origin, outcome: str
+) -> None:
+    """Each origin × outcome: started, the request reaches the launch whole (its origin
+    and prompt with it); queued behind a full cap, it waits in the one spawn queue, its
+    request held there with its origin; refused, nothing launches and the task hears."""
+    fleet, tasks = Launches(), Tasks()
+    admission = gate(ledger, fleet, Budgets(True), tasks)
+    queue = LaunchQueue(store=ledger.spawn_queue, admission=admission, clock=ManualClock(T))
+    ask = SpawnAsk("coder", "", "ann", "chat", "room", "", origin="chat")
+    task = 2 if outcome == "refused" else 1
+    request = LaunchRequest("coder", origin=origin, by=f"{origin} test", prompt="go", task=task)
+    if outcome == "queued":
+        await occupy(ledger, "other")
+    admitted = await admission.admit(request, queue.waiter(ask))
+    if outcome == "started":
+        assert isinstance(admitted, Started) and admitted.outcome.started
+        [spawned] = fleet.spawned
+        assert (spawned["name"], spawned["prompt"], spawned["by"]) == (
+            "coder", "go", f"{origin} test",
+        )  # fmt: skip
+    elif outcome == "queued":
+        assert isinstance(admitted, Queued) and admitted.entry is not None
+        assert admitted.why == "global max_running 1 reached (1 running)"
+        [entry] = await ledger.spawn_queue.queued_spawns(host="host-a")
+        held = request_of(entry)
+        assert held is not None and (held.origin, held.prompt, held.task) == (origin, "go", 1)
+        assert fleet.spawned == []
+    else:
+        assert admitted == Refused("task #2 was cancelled")
+        assert fleet.spawned == [] and await ledger.spawn_queue.queued_spawns(host="host-a") == []
+    assert [told[0] for told in tasks.heard] == ([] if outcome == "refused" else [1])
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+async def test_a_budget_turns_away_every_origin_but_the_rosters_own(
+    ledger: Ledger, origin: Origin
+) -> None:
+    """A budget that says no refuses a launch from any origin (not queued where its budget
+    has no queue) — except the roster's own launches, which their cutoffs hold instead."""
+    fleet, tasks = Launches(), Tasks()
+    budgets = Budgets(False)
+    admitted = await gate(ledger, fleet, budgets, tasks).admit(
+        LaunchRequest("coder", origin=origin)
+    )
+    if origin == "autostart":
+        assert isinstance(admitted, Started) and budgets.asked == []
+    else:
+        assert admitted == Refused("agent:coder is over (this launch is not queued)")
+        assert budgets.asked == [("coder", False)] and fleet.spawned == []
+
+
+def test_the_origins_asked_by_a_person_are_those_that_once_were_chat() -> None:
+    """A schedule, a hand-off, a peer's wake and a review were launched as ``chat`` before
+    they had names: their quote's words still name the chat flag or the roster."""
+    assert frozenset(ORIGINS) - {"autostart", "forge"} == ASKED_BY_A_PERSON
