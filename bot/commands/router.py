@@ -42,7 +42,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Final
 
 from bot.approvals.answers import ApprovalDesk
@@ -56,13 +55,12 @@ from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.grammar import Command, Grammar
 from bot.commands.request import Handler, Reply, Request
+from bot.commands.sources import TYPED, Delegated
 from connectors.base import (
     Connector,
     EventId,
     InboundMessage,
-    RoomId,
     ThreadId,
-    UserId,
 )
 from fleet.errors import FleetError
 from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome
@@ -75,27 +73,6 @@ log = logging.getLogger(__name__)
 
 MAX_STRANGERS: Final = 1024
 """How many strangers the router remembers having logged (so a flood logs once each)."""
-
-TYPED: Final = "typed"
-"""The audit source of a command someone typed (or wrote in an agent's thread)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Delegated:
-    """A command to run for ``sender`` without them typing it now: a schedule firing.
-
-    ``event_id`` is synthetic and names this one run (``schedule:3:<time it was due>``); it
-    is claimed like a chat event's id, so a double fire runs once. ``source`` is written to
-    the audit entry (``schedule:3``); ``heading``, when given, goes above the reply.
-    """
-
-    sender: UserId
-    room: RoomId
-    text: str
-    event_id: str
-    source: str
-    at: datetime
-    heading: str = ""
 
 
 @dataclass(frozen=True, slots=True)

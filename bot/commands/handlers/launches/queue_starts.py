@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 
 from bot.chat.agent_text import quotes_escaped
 from bot.commands.request import Reply, Request
-from bot.commands.router import Delegated, Router
+from bot.commands.router import Router
+from bot.commands.sources import Delegated
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
 from fleet.errors import FleetError

@@ -26,7 +26,8 @@ from bot.commands.errors import CommandError, NotFound, ParseError, PermissionDe
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, Grammar
 from bot.commands.request import Request
-from bot.commands.router import Delegated, Router
+from bot.commands.router import Router
+from bot.commands.sources import Delegated
 from bot.render import schedules as render
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock

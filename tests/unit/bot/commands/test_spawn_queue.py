@@ -16,7 +16,8 @@ from bot.commands.grammar import Grammar
 from bot.commands.handlers.launches.queue import EMPTY, render_queue
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.request import Reply, Request
-from bot.commands.router import Delegated, Ran
+from bot.commands.router import Ran
+from bot.commands.sources import Delegated
 from bot.commands.specs import COMMANDS
 from fleet.budgets.model import Groups
 from fleet.caps import Caps

@@ -23,6 +23,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.turns import Turns
+from tests.fakes.launches import unguarded
 from tests.fakes.stores import fleet_stores
 
 CODER = AgentName("coder")
@@ -162,6 +163,7 @@ async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
             environ=os.environ,
         ),
         roster={CODER: AgentSpec(name=CODER, runtime="stub", autostart=True)},
+        admission=unguarded,
     )
     try:
         await made.start()
