@@ -18,7 +18,7 @@ from tests.fakes.github_api import BOT_LOGIN, FakeGitHub, github_thread
 from tests.fakes.provider import ToolCall, Turn
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
-from tests.integration.test_readable_agents import agent_path
+from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.postgres_server import free_port
 
 E2E_KEY = "fake-forge-key-0123456789abcdefghijklmn"  # the account's key the fake provider takes

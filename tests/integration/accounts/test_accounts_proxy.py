@@ -30,7 +30,7 @@ from fleet.metering.proxy import MeteringProxy
 from tests.fakes.chatgpt import CODEX_RESPONSES, FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard
 from tests.fakes.provider import Accepted, FakeProvider, unified_headers
-from tests.integration.accounts_rig import holding_proxy
+from tests.integration.accounts.accounts_rig import holding_proxy
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration

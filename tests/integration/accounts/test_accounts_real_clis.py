@@ -35,9 +35,9 @@ from tests.fakes.chatgpt import FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard
 from tests.fakes.provider import Accepted, FakeProvider, Turn, unified_headers
 from tests.fakes.stores import fleet_stores
-from tests.integration.accounts_rig import holding_proxy
-from tests.integration.test_fleet_real_clis import settled, stop_live
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.accounts.accounts_rig import holding_proxy
+from tests.integration.runtimes.test_fleet_real_clis import settled, stop_live
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 

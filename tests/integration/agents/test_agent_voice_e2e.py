@@ -21,12 +21,12 @@ from markdown_it import MarkdownIt
 
 from fleet.redaction.invisible import visible
 from tests.fakes.discord_server import FakeDiscord
+from tests.integration.connectors.discord.test_discord_bot import TOKEN_ENV, Bot, eventually
 from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.test_discord_bot import TOKEN_ENV, Bot, eventually
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 AGENT = "mimic"
 SECRET_VAR = "DEPLOY_TOKEN"
 FORGED = f"⏹ {AGENT} stopped after 2s: stopped by admin"

@@ -10,9 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.discord_server import FakeDiscord
+from tests.integration.connectors.discord.test_discord_bot import (
+    TOKEN_ENV,
+    eventually,
+    launch,
+    serving,
+)
 from tests.integration.console_bot import stub_processes_in
 from tests.integration.paused import pauses
-from tests.integration.test_discord_bot import TOKEN_ENV, eventually, launch, serving
 
 pytestmark = pytest.mark.integration
 

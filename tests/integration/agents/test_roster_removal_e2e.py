@@ -30,7 +30,7 @@ from tests.integration.console_bot import (
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 PROVIDER_KEY = "fake-roster-removal-provider-key"
 SCRIPT = "sleeper.py"
 SLEEPER = """\

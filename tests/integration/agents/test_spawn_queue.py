@@ -20,7 +20,7 @@ from bot.config import Config, parse_config
 from connectors.base import InboundMessage, RoomId, UserId
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger, SpawnAsk
-from tests.integration.test_schedules import QueueConnector
+from tests.integration.agents.test_schedules import QueueConnector
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,12 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.discord_server import FakeDiscord, PostedMessage
+from tests.integration.connectors.discord.test_discord_bot import (
+    TOKEN_ENV,
+    eventually,
+    write_config,
+)
 from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.test_discord_bot import TOKEN_ENV, eventually, write_config
 from tests.sshd_server import SshServer
 
 pytestmark = pytest.mark.integration
@@ -277,7 +281,7 @@ def _actives(orchestrator: Orchestrator) -> int:
 
 
 def _stubs_of(user: str) -> list[int]:
-    from tests.integration.test_hosts_e2e import _remote_agents
+    from tests.integration.hosts.test_hosts_e2e import _remote_agents
 
     return _remote_agents(user)
 

@@ -20,7 +20,7 @@ from tests.integration.console_bot import ROSTER_HEAD, ConsoleBot, clean_env, wa
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
-ASKER = Path(__file__).parents[1] / "fakes" / "asking_agent.py"
+ASKER = Path(__file__).parents[2] / "fakes" / "asking_agent.py"
 ALERT = r"Approval\W+([a-z2-9]{4})\W"
 CAP_NOTICE = r"asker\W*'s .* was denied: \d+ requests of this agent already wait"
 

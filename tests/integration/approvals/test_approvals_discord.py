@@ -18,8 +18,12 @@ from fleet.clock import SystemClock
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.runtimes import default_registry
 from tests.fakes.discord_server import FakeDiscord, PostedMessage
-from tests.integration.test_discord_bot import TOKEN_ENV, eventually, write_config
-from tests.integration.test_matrix_bot import _stop_stray_agents
+from tests.integration.connectors.discord.test_discord_bot import (
+    TOKEN_ENV,
+    eventually,
+    write_config,
+)
+from tests.integration.connectors.matrix.test_matrix_bot import _stop_stray_agents
 
 pytestmark = pytest.mark.integration
 

@@ -24,11 +24,11 @@ from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, 
 from fleet.runtimes import default_registry
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, ToolCall, Turn
+from tests.integration.connectors.matrix.test_matrix_bot import PASSWORD
+from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted, encrypted_room, joined
 from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.test_matrix_bot import PASSWORD
-from tests.integration.test_matrix_e2ee import Encrypted, encrypted_room, joined
-from tests.integration.test_readable_agents import agent_path
-from tests.integration.test_real_clis import cli
+from tests.integration.runtimes.test_readable_agents import agent_path
+from tests.integration.runtimes.test_real_clis import cli
 from tests.matrix_user import Event
 from tests.synapse_server import SynapseServer
 

@@ -15,10 +15,10 @@ import pytest
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.discord_server import FakeDiscord, PostedMessage
 from tests.fakes.provider import Accepted, ToolCall, Turn
+from tests.integration.connectors.discord.test_discord_bot import TOKEN_ENV, Bot, eventually
 from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.test_discord_bot import TOKEN_ENV, Bot, eventually
-from tests.integration.test_readable_agents import agent_path, text_of, write_config
-from tests.integration.test_real_clis import cli
+from tests.integration.runtimes.test_readable_agents import agent_path, text_of, write_config
+from tests.integration.runtimes.test_real_clis import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 

@@ -18,7 +18,7 @@ import pytest
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, ToolCall, Turn
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [
     pytest.mark.integration,

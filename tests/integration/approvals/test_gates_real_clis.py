@@ -31,8 +31,8 @@ from fleet.watchdog.heartbeat import HeartbeatServer
 from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.stores import fleet_stores
-from tests.integration.test_fleet_real_clis import KEY, REPLY, ended
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.runtimes.test_fleet_real_clis import KEY, REPLY, ended
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [
     pytest.mark.integration,

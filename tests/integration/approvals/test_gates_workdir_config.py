@@ -18,8 +18,7 @@ from fleet.names import AgentName
 from fleet.runs.layout import AgentPaths
 from tests import sandbox_need
 from tests.fakes.provider import Turn
-from tests.integration.test_fleet_real_clis import ended
-from tests.integration.test_gates_real_clis import (
+from tests.integration.approvals.test_gates_real_clis import (
     COMMAND,
     DEADLINE,
     MADE,
@@ -28,7 +27,8 @@ from tests.integration.test_gates_real_clis import (
     shell_call,
     spec,
 )
-from tests.integration.test_real_clis import cli
+from tests.integration.runtimes.test_fleet_real_clis import ended
+from tests.integration.runtimes.test_real_clis import cli
 
 __all__ = ["rig"]  # the rig, as a fixture of this module
 

@@ -51,7 +51,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
 from tests.fakes.stores import budget_stores, fleet_stores
 from tests.integration.paused import pauses, thaw_groups
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 

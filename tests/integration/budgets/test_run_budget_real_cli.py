@@ -26,9 +26,8 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
 from tests.fakes.stores import fleet_stores
-from tests.integration.test_fleet_real_clis import ended
-from tests.integration.test_limits_bind import Board
-from tests.integration.test_metering_real_clis import (
+from tests.integration.budgets.test_limits_bind import Board
+from tests.integration.metering.test_metering_real_clis import (
     ACCEPT,
     KEYS,
     NOTE,
@@ -36,7 +35,8 @@ from tests.integration.test_metering_real_clis import (
     TEXT_USAGE,
     TOOL_USAGE,
 )
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.runtimes.test_fleet_real_clis import ended
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 

@@ -16,10 +16,10 @@ import pytest
 
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, FakeProvider, Turn, Usage
+from tests.integration.approvals.test_approvals_matrix import edits_of, until
+from tests.integration.connectors.matrix.test_matrix_bot import PASSWORD
+from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted, encrypted_room, joined
 from tests.integration.console_bot import FLEETWARDEN, clean_env, stub_processes_in
-from tests.integration.test_approvals_matrix import edits_of, until
-from tests.integration.test_matrix_bot import PASSWORD
-from tests.integration.test_matrix_e2ee import Encrypted, encrypted_room, joined
 from tests.matrix_user import Event
 from tests.synapse_server import SynapseServer
 

@@ -23,7 +23,7 @@ from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_
 pytestmark = pytest.mark.integration
 
 KEY = "fake-run-caps-key"
-FLOOD_AGENT = Path(__file__).parents[1] / "fakes" / "flood_agent.py"
+FLOOD_AGENT = Path(__file__).parents[2] / "fakes" / "flood_agent.py"
 CONFIG = """\
 state_dir: ./state
 connectors:

@@ -28,7 +28,7 @@ from fleet.metering.counting.events import Outcome
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
 from tests.fakes.stores import budget_stores
-from tests.integration.test_limits_bind import Board
+from tests.integration.budgets.test_limits_bind import Board
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@ agents metered through the proxy by the fake provider) in Debian's Chromium.
 
 Run from the repository root::
 
-    .venv/bin/python -m tests.integration.dashboard_screenshots docs/
+    .venv/bin/python -m tests.integration.dashboard.dashboard_screenshots docs/
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import yaml
 from tests.fakes.provider import ToolCall, Turn, Usage
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env
 from tests.integration.dashboard_rig import Rig, browser, need_chromium, running, sign_in, watch
-from tests.integration.test_real_clis import bin_dir, cli
+from tests.integration.runtimes.test_real_clis import bin_dir, cli
 from tests.postgres_server import free_port
 from tests.tls_cert import self_signed
 

@@ -33,7 +33,7 @@ from tests.integration.dashboard_rig import Rig, browser, need_chromium, running
 
 pytestmark = pytest.mark.integration
 
-AGENT_SCRIPT = Path(__file__).parents[1] / "fakes" / "naming_agent.py"
+AGENT_SCRIPT = Path(__file__).parents[2] / "fakes" / "naming_agent.py"
 TOKEN = "fake-deploy-" + secrets.token_hex(16)
 REDACTED = "[redacted: DEPLOY_TOKEN]"
 EVIL = "evil.example"

@@ -13,8 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_matrix_bot import BotProcess
-from tests.integration.test_matrix_e2ee import Encrypted, ask, encrypted_room, joined
+from tests.integration.connectors.matrix.test_matrix_bot import BotProcess
+from tests.integration.connectors.matrix.test_matrix_e2ee import (
+    Encrypted,
+    ask,
+    encrypted_room,
+    joined,
+)
 from tests.matrix_e2ee_user import EncryptedUser
 from tests.matrix_user import Event
 from tests.postgres_server import free_port

@@ -21,7 +21,7 @@ from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub
 from tests.fakes.webhook_sender import github_issue, github_review
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, wait_until
-from tests.integration.forge_review_rig import (
+from tests.integration.forge.forge_review_rig import (
     BRANCH,
     SECRET,
     SLUG,

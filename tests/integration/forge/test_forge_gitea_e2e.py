@@ -39,7 +39,7 @@ from tests.integration.forge_rig import (
     start_e2e_bot,
     write,
 )
-from tests.integration.test_real_clis import cli
+from tests.integration.runtimes.test_real_clis import cli
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 

@@ -37,7 +37,7 @@ from tests.integration.forge_rig import (
     listening,
     post,
 )
-from tests.integration.test_readable_agents import agent_path
+from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.postgres_server import free_port
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]

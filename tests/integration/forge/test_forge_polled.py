@@ -19,7 +19,7 @@ from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.git_upstream import GitUpstream, served_app
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 from tests.integration.forge_rig import bot_comments, ledger_rows, listening, post
-from tests.integration.test_readable_agents import agent_path
+from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.postgres_server import free_port
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]

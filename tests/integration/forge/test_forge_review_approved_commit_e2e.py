@@ -19,7 +19,7 @@ from tests import sandbox_need
 from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, wait_until
-from tests.integration.forge_review_rig import (
+from tests.integration.forge.forge_review_rig import (
     SECRET,
     SLUG,
     TOKEN,

@@ -21,7 +21,7 @@ from fleet.repos.facts import Change
 from fleet.repos.hook.policy import Issue
 from fleet.repos.line.cutting import Asked
 from tests import sandbox_need
-from tests.integration.test_repo_lines import Rig, agent_git, rig
+from tests.integration.repos.test_repo_lines import Rig, agent_git, rig
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 __all__ = ["rig"]

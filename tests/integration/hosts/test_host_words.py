@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.test_hosts_e2e import WAIT, _started, _until
+from tests.integration.hosts.test_hosts_e2e import WAIT, _started, _until
 from tests.sshd_server import SshServer
 
 pytestmark = [

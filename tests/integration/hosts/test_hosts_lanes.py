@@ -28,8 +28,8 @@ from fleet.sandbox.lanes import FIRST_UID
 from tests import sandbox_need
 from tests.integration.conftest import processes_under
 from tests.integration.console_bot import ConsoleBot, processes_where, wait_until
-from tests.integration.test_hosts_e2e import WAIT, _started
-from tests.integration.test_sandbox import HOSTILE, attack
+from tests.integration.hosts.test_hosts_e2e import WAIT, _started
+from tests.integration.sandbox.test_sandbox import HOSTILE, attack
 from tests.sshd_server import SshServer, _new_server
 
 pytestmark = [

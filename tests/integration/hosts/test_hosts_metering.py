@@ -21,8 +21,8 @@ from fleet.metering.counting.events import Outcome
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, ToolCall, Turn, Usage
 from tests.integration.console_bot import clean_env
-from tests.integration.test_hosts_e2e import WAIT, _started, _until
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.hosts.test_hosts_e2e import WAIT, _started, _until
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 from tests.sshd_server import SshServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]

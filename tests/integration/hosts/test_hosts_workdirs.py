@@ -18,8 +18,8 @@ import pytest
 
 from tests import sandbox_need
 from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.test_hosts_e2e import WAIT, _started
-from tests.integration.test_hosts_lanes import workdirs_of
+from tests.integration.hosts.test_hosts_e2e import WAIT, _started
+from tests.integration.hosts.test_hosts_lanes import workdirs_of
 from tests.sshd_server import SshServer
 
 pytestmark = [

@@ -2,7 +2,7 @@
 limit is lowered to 1,024 (soft and hard, so it cannot be raised): what a flood test runs
 against.
 
-    python -m tests.integration.loopback_child STATE_DIR UPSTREAM_URL IDLE_SECONDS
+    python -m tests.integration.loopback.loopback_child STATE_DIR UPSTREAM_URL IDLE_SECONDS
 
 Prints one JSON line when both listen (ports, the agents' URLs and tokens, the caps in
 force), serves until its stdin closes, then prints one JSON line of what admission did

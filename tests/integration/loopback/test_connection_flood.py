@@ -24,7 +24,7 @@ from tests.fakes.provider import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 IDLE = 1.0  # seconds the child's servers give a new connection's first request
 FLOOD = {"proxy": 1500, "heartbeat": 400}  # idle connections the flooder opens
 BODY = json.dumps(
@@ -52,7 +52,7 @@ async def child(tmp_path: Path, open_files: None) -> AsyncIterator[tuple[Any, di
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.integration.loopback_child",
+            "tests.integration.loopback.loopback_child",
             str(tmp_path),
             fake.base_url,
             str(IDLE),

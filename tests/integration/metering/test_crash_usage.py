@@ -26,7 +26,7 @@ from fleet.ledger import Ledger
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, Turn, Usage
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KEY = "fake-crash-key"
 ROUNDS = 8
 CLIENTS = 6

@@ -23,7 +23,7 @@ from fleet.metering.counting.events import QuotaSignal, UsageEvent
 from fleet.metering.proxy import MeteringProxy
 from tests.fakes.bodies import key_headers
 from tests.fakes.provider import Api, FakeProvider, Turn, Usage
-from tests.integration.test_metering_cut import PATHS, body
+from tests.integration.metering.test_metering_cut import PATHS, body
 
 pytestmark = pytest.mark.integration
 

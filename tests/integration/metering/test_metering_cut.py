@@ -33,7 +33,7 @@ from fleet.metering.proxy import MeteringProxy
 from tests.fakes.bodies import key_headers
 from tests.fakes.provider import Api, FakeProvider, Turn, Usage
 from tests.fakes.stores import budget_stores
-from tests.integration.test_limits_bind import Board
+from tests.integration.budgets.test_limits_bind import Board
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")

@@ -8,7 +8,7 @@ run makes several model requests; the tool's output in the next request shows it
 Usage numbers are non-trivial (cache reads and writes, reasoning) so that a field read
 from the wrong place, summed instead of kept, or not made disjoint shows. Claude Code's
 retry after a cut stream is where the proxy sees what the CLI's own accounting does not.
-The CLIs come from ``tests/agent_clis.sh`` (see ``tests/integration/test_real_clis.py``).
+The CLIs come from ``tests/agent_clis.sh`` (see ``tests/integration/runtimes/test_real_clis.py``).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from tests.fakes.provider import (
     Usage,
 )
 from tests.fakes.stores import fleet_stores
-from tests.integration.test_fleet_real_clis import settled
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.runtimes.test_fleet_real_clis import settled
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 

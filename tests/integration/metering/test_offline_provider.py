@@ -32,7 +32,7 @@ from fleet.runtimes.base import OFFLINE_PROVIDERS_ENV
 from fleet.runtimes.stub import STUB_AGENT
 from tests.fakes.bodies import key_headers
 from tests.fakes.provider import FakeProvider, Turn
-from tests.integration.test_real_clis import clean_env, cli, run_cli
+from tests.integration.runtimes.test_real_clis import clean_env, cli, run_cli
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,7 @@ from tests.integration.forge_rig import (
     listening,
     post,
 )
-from tests.integration.test_hosts_e2e import WAIT, _entry, _until_up
+from tests.integration.hosts.test_hosts_e2e import WAIT, _entry, _until_up
 from tests.postgres_server import free_port
 from tests.sshd_server import SshServer
 from tests.wheel_build import (

@@ -29,7 +29,7 @@ pytestmark = [
     sandbox_need.BWRAP,
 ]
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 RUN_SH = ROOT / "run.sh"
 SYSTEM_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 INSTALL_LINE = "apt-get install -y bubblewrap"

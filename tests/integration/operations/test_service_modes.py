@@ -21,7 +21,7 @@ import pytest
 from fleet.sandbox.host import cgroups
 from tests import sandbox_need
 from tests.integration.console_bot import FLEETWARDEN, ROSTER_HEAD, ConsoleBot, clean_env
-from tests.integration.test_sandbox_lanes import NOBODY, agent_pid, as_nobody
+from tests.integration.sandbox.test_sandbox_lanes import NOBODY, agent_pid, as_nobody
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -162,7 +162,7 @@ def test_as_nobody_in_delegated_groups_the_caps_hold_and_outside_them_they_do_no
         shutil.rmtree(top, ignore_errors=True)
 
 
-UNITS = Path(__file__).resolve().parents[2] / "docs" / "systemd"
+UNITS = Path(__file__).resolve().parents[3] / "docs" / "systemd"
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")

@@ -22,7 +22,7 @@ from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream, served_app
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
 from tests.integration.forge_rig import APP_ON_GITHUB, app_on_github, ledger_rows, listening
-from tests.integration.test_readable_agents import agent_path
+from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.postgres_server import free_port
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]

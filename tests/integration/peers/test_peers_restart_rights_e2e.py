@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.console_bot import ConsoleBot, wait_until
-from tests.integration.test_peers_rights_e2e import BOSS, STARTUP, WAIT, log_of, stop_agents
+from tests.integration.peers.test_peers_rights_e2e import BOSS, STARTUP, WAIT, log_of, stop_agents
 
 pytestmark = pytest.mark.integration
 

@@ -30,9 +30,9 @@ from tests.git_upstream import GitUpstream, served_app, token_anywhere
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 from tests.integration.dashboard_rig import Rig
 from tests.integration.forge_rig import app_on_github, bash, ledger_rows, listening, post, write
-from tests.integration.test_hosts_e2e import _until
-from tests.integration.test_readable_agents import agent_path
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.hosts.test_hosts_e2e import _until
+from tests.integration.runtimes.test_readable_agents import agent_path
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 from tests.postgres_server import free_port
 from tests.sshd_server import SshServer
 

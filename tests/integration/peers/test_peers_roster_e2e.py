@@ -24,7 +24,7 @@ from tests.integration.console_bot import (
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 SCRIPT = "reader.py"
 READER = """\
 import os, sys

@@ -9,7 +9,7 @@ import pytest
 
 from fleet.repos.door.line_repo import set_base
 from tests import sandbox_need
-from tests.integration.test_git_door import (
+from tests.integration.repos.test_git_door import (
     AWS_FILE,
     AWS_ID,
     Rig,

@@ -25,7 +25,7 @@ import pytest
 from fleet.repos.door.line_repo import LineRules, create_line_repo
 from fleet.repos.hook.policy import Issue, agent_identity
 from fleet.repos.line.checkouts import make_checkout
-from tests.integration.test_git_door import (
+from tests.integration.repos.test_git_door import (
     REPO,
     Rig,
     basic,
@@ -33,7 +33,7 @@ from tests.integration.test_git_door import (
     git,
     refused_push,
 )
-from tests.integration.test_git_door import rig as rig
+from tests.integration.repos.test_git_door import rig as rig
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,8 @@ from fleet.repos.line.host_git import HARVEST
 from fleet.repos.line.lane_git import _STAGER
 from fleet.sandbox.git.git_probe import SAFE_CONFIG, git_env
 from tests import sandbox_need
-from tests.integration.test_repo_lines import Rig, agent_git
-from tests.integration.test_repo_lines import rig as rig
+from tests.integration.repos.test_repo_lines import Rig, agent_git
+from tests.integration.repos.test_repo_lines import rig as rig
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -100,7 +100,7 @@ def run_harvest_program(checkout: Path, work: Path) -> dict[str, object]:
         "work": str(work),
         "uid": None,
         "stager": _STAGER,
-        "shim": str(Path(__file__).resolve().parents[2] / "fleet" / "backends"),
+        "shim": str(Path(__file__).resolve().parents[3] / "fleet" / "backends"),
         "max_entries": MAX_ENTRIES,
     }
     done = subprocess.run(

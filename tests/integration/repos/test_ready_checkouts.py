@@ -32,7 +32,7 @@ from fleet.repos.service import Repos
 from fleet.repos.stores import RepoStores
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
-from tests.integration.test_repo_lines import TOKEN, Rig, agent_git, open_rig
+from tests.integration.repos.test_repo_lines import TOKEN, Rig, agent_git, open_rig
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 

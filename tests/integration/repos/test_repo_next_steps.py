@@ -13,7 +13,7 @@ from bot.render.changes import landed as said_landed
 from fleet.clock import ManualClock
 from fleet.repos.verbs import RepoVerbs
 from tests import sandbox_need
-from tests.integration.test_repo_lines import Rig, agent_git, rig
+from tests.integration.repos.test_repo_lines import Rig, agent_git, rig
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 __all__ = ["rig"]

@@ -21,8 +21,8 @@ from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, ToolCall, Turn
 from tests.git_upstream import GitUpstream, served_app, token_anywhere
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
-from tests.integration.test_readable_agents import agent_path
-from tests.integration.test_real_clis import cli
+from tests.integration.runtimes.test_readable_agents import agent_path
+from tests.integration.runtimes.test_real_clis import cli
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 

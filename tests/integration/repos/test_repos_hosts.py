@@ -25,8 +25,8 @@ from fleet.sandbox.lanes import FIRST_UID
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream, served_app, token_anywhere
 from tests.integration.console_bot import clean_env, wait_until
-from tests.integration.test_hosts_e2e import WAIT, _entry, _started, _until
-from tests.integration.test_hosts_lanes import root_ssh_host  # noqa: F401  (a fixture)
+from tests.integration.hosts.test_hosts_e2e import WAIT, _entry, _started, _until
+from tests.integration.hosts.test_hosts_lanes import root_ssh_host  # noqa: F401  (a fixture)
 from tests.sshd_server import SshServer
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]

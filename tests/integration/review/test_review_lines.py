@@ -15,7 +15,7 @@ from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.repos.line.review import ReviewCheckout
 from fleet.sandbox.policy import FORWARDER, Layout, bwrap_argv
-from tests.integration.test_repo_lines import Rig, agent_git, rig
+from tests.integration.repos.test_repo_lines import Rig, agent_git, rig
 
 # What the sandbox's forwarder needs, wherever the checkout and its venv are (a checkout
 # under /tmp is covered by the sandbox's own /tmp).

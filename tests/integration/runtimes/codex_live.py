@@ -25,7 +25,7 @@ from fleet.runtimes.codex import CodexRuntime
 from fleet.sessions.base import Asked, Effect, Write
 from fleet.sessions.codex import CodexAppServer, protocol
 from tests.fakes.provider import Accepted, FakeProvider
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 KEY = "test-key-codex-live"
 ACCEPT = Accepted(api_keys=frozenset({KEY}))  # the one key the fake provider serves

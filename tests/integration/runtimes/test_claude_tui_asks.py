@@ -28,8 +28,8 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.fakes.stores import fleet_stores
-from tests.integration.test_claude_sessions import eventually, write
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.runtimes.test_claude_sessions import eventually, write
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 

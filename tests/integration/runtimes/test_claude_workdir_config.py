@@ -20,13 +20,13 @@ from fleet.runs.layout import AgentPaths
 from fleet.runtimes.claude import STATE_FILE, tui_state
 from tests import sandbox_need
 from tests.fakes.provider import ToolCall, Turn
-from tests.integration.test_claude_sessions import NAME as HEADLESS_NAME
-from tests.integration.test_claude_sessions import Rig as HeadlessRig
-from tests.integration.test_claude_sessions import eventually
-from tests.integration.test_claude_sessions import rig as headless
-from tests.integration.test_claude_tui_asks import NAME as TUI_NAME
-from tests.integration.test_claude_tui_asks import Rig as TuiRig
-from tests.integration.test_claude_tui_asks import rig as tui
+from tests.integration.runtimes.test_claude_sessions import NAME as HEADLESS_NAME
+from tests.integration.runtimes.test_claude_sessions import Rig as HeadlessRig
+from tests.integration.runtimes.test_claude_sessions import eventually
+from tests.integration.runtimes.test_claude_sessions import rig as headless
+from tests.integration.runtimes.test_claude_tui_asks import NAME as TUI_NAME
+from tests.integration.runtimes.test_claude_tui_asks import Rig as TuiRig
+from tests.integration.runtimes.test_claude_tui_asks import rig as tui
 
 __all__ = ["headless", "tui"]  # the rigs, as fixtures of this module
 

@@ -28,9 +28,9 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests import sandbox_need
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.fakes.stores import fleet_stores
-from tests.integration.codex_live import MODEL
-from tests.integration.test_codex_live_session import DONE, EDIT, SLOW, TOUCH
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.runtimes.codex_live import MODEL
+from tests.integration.runtimes.test_codex_live_session import DONE, EDIT, SLOW, TOUCH
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [
     pytest.mark.integration,

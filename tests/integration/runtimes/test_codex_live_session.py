@@ -15,7 +15,7 @@ from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.sessions.base import Asked, Effect, TurnEnded
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
-from tests.integration.codex_live import ACCEPT, MODEL, LiveCodex
+from tests.integration.runtimes.codex_live import ACCEPT, MODEL, LiveCodex
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 

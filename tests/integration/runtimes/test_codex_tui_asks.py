@@ -31,9 +31,9 @@ from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.sse import Api, Json
 from tests.fakes.stores import fleet_stores
-from tests.integration.test_claude_sessions import eventually
-from tests.integration.test_codex_tui_heartbeats import MODEL
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.runtimes.test_claude_sessions import eventually
+from tests.integration.runtimes.test_codex_tui_heartbeats import MODEL
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 

@@ -17,11 +17,11 @@ from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.sessions.base import Asked, Effect, TurnEnded
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
-from tests.integration.codex_live import KEY, MODEL, LiveCodex
-from tests.integration.test_claude_sessions import eventually
-from tests.integration.test_codex_tui_asks import NAME as TUI_NAME
-from tests.integration.test_codex_tui_asks import Rig as TuiRig
-from tests.integration.test_codex_tui_asks import rig as tui
+from tests.integration.runtimes.codex_live import KEY, MODEL, LiveCodex
+from tests.integration.runtimes.test_claude_sessions import eventually
+from tests.integration.runtimes.test_codex_tui_asks import NAME as TUI_NAME
+from tests.integration.runtimes.test_codex_tui_asks import Rig as TuiRig
+from tests.integration.runtimes.test_codex_tui_asks import rig as tui
 
 __all__ = ["tui"]  # the TUI rig, as a fixture of this module
 

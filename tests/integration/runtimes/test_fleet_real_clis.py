@@ -22,7 +22,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.fakes.stores import fleet_stores
-from tests.integration.test_real_clis import bin_dir, clean_env, cli, node_dir, run_cli
+from tests.integration.runtimes.test_real_clis import bin_dir, clean_env, cli, node_dir, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
-from tests.integration.test_real_clis import API_KEY, REPLY, clean_env, cli, run_cli
+from tests.integration.runtimes.test_real_clis import API_KEY, REPLY, clean_env, cli, run_cli
 
 PLUGIN = """\
 import fs from "node:fs";

@@ -27,7 +27,7 @@ from tests.fakes.provider import Accepted, FakeProvider, Turn
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 BIN_ENV_VAR = "FLEETWARDEN_AGENT_CLIS_BIN"
 DEFAULT_BIN = REPO / ".cache" / "agent-clis" / "node_modules" / ".bin"
 REPLY = "fleetwarden-ok"

@@ -6,7 +6,7 @@ the key named in ``secret_env``) and its config files are all the CLI gets, with
 ``/dev/null``. The provider URL carries a per-agent path prefix, as the metering proxy's
 does, so each test also shows the CLI keeps it. The follow-up must resume the session: the
 first prompt has to be in the history it sends. The CLIs come from ``tests/agent_clis.sh``
-(see ``tests/integration/test_real_clis.py``).
+(see ``tests/integration/runtimes/test_real_clis.py``).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from fleet.runtimes.pi import PiRuntime
 from fleet.sessions.base import Effect, TurnEnded, Write
 from fleet.sessions.protocols import protocol_for
 from tests.fakes.provider import Accepted, FakeProvider, RecordedRequest, Turn
-from tests.integration.codex_live import LiveCodex
-from tests.integration.test_real_clis import TIMEOUT, Run, bin_dir, cli, node_dir, run_cli
+from tests.integration.runtimes.codex_live import LiveCodex
+from tests.integration.runtimes.test_real_clis import TIMEOUT, Run, bin_dir, cli, node_dir, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 

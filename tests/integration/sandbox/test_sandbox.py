@@ -32,7 +32,7 @@ pytestmark = [
     sandbox_need.BWRAP,
 ]
 
-HOSTILE = Path(__file__).parents[1] / "fakes" / "hostile_agent.py"
+HOSTILE = Path(__file__).parents[2] / "fakes" / "hostile_agent.py"
 RESULT_TIMEOUT = 30.0
 
 

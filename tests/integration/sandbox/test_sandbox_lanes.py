@@ -30,7 +30,7 @@ from tests.integration.console_bot import (
     clean_env,
     wait_until,
 )
-from tests.integration.test_sandbox import HOSTILE, agent_entry, attack
+from tests.integration.sandbox.test_sandbox import HOSTILE, agent_entry, attack
 
 pytestmark = [
     pytest.mark.integration,

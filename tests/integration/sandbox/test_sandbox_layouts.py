@@ -24,7 +24,7 @@ import pytest
 from tests import sandbox_need
 from tests.integration.conftest import processes_under
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
-from tests.integration.test_sandbox import HOSTILE, attack
+from tests.integration.sandbox.test_sandbox import HOSTILE, attack
 
 pytestmark = [
     pytest.mark.integration,

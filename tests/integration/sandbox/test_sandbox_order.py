@@ -22,8 +22,8 @@ import pytest
 from tests import sandbox_need
 from tests.integration.conftest import processes_under
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
-from tests.integration.test_sandbox import HOSTILE, attack
-from tests.integration.test_sandbox_lanes import NOBODY, as_nobody
+from tests.integration.sandbox.test_sandbox import HOSTILE, attack
+from tests.integration.sandbox.test_sandbox_lanes import NOBODY, as_nobody
 
 pytestmark = [
     pytest.mark.integration,

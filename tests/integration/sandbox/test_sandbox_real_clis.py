@@ -20,8 +20,15 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests import sandbox_need
 from tests.fakes.provider import FakeProvider
 from tests.fakes.stores import fleet_stores
-from tests.integration.test_fleet_real_clis import KEY, REPLY, SECRET, fake, settled, stop_live
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.runtimes.test_fleet_real_clis import (
+    KEY,
+    REPLY,
+    SECRET,
+    fake,
+    settled,
+    stop_live,
+)
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [
     pytest.mark.integration,

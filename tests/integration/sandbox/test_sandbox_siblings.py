@@ -16,7 +16,7 @@ from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from tests import sandbox_need
-from tests.integration.test_egress import through_shim
+from tests.integration.sandbox.test_egress import through_shim
 
 pytestmark = [
     pytest.mark.integration,

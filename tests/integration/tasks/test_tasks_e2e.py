@@ -34,8 +34,8 @@ from tests.git_upstream import GitUpstream, served_app
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
 from tests.integration.dashboard_rig import LINK, browser, need_chromium, sign_in, watch
 from tests.integration.forge_rig import E2E_KEY, app_on_github, bash, listening, post, write
-from tests.integration.test_readable_agents import agent_path
-from tests.integration.test_real_clis import cli
+from tests.integration.runtimes.test_readable_agents import agent_path
+from tests.integration.runtimes.test_real_clis import cli
 from tests.postgres_server import free_port
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]

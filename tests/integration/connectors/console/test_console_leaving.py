@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.connectors.console.console_stops import end_agents
 from tests.integration.console_bot import ConsoleBot, stub_processes_in, wait_until
-from tests.integration.console_stops import end_agents
 
 pytestmark = pytest.mark.integration
 

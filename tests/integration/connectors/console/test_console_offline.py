@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.console_bot import ConsoleBot, clean_env
-from tests.integration.test_real_clis import bin_dir, cli, node_dir
+from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = pytest.mark.integration
 

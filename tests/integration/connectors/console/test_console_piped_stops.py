@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.connectors.console.console_stops import (
+    ROUNDS,
+    bad_end,
+    end_agents,
+    fleetwardens_in,
+)
 from tests.integration.console_bot import ConsoleBot, stub_processes_in, wait_until
-from tests.integration.console_stops import ROUNDS, bad_end, end_agents, fleetwardens_in
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ from fleet.ledger.records.forge import Slug
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT
 from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.git_upstream import served_app
+from tests.integration.connectors.console.console_stops import fleetwardens_in
+from tests.integration.connectors.console.console_terminal import Terminal
 from tests.integration.console_bot import clean_env, wait_until
-from tests.integration.console_stops import fleetwardens_in
-from tests.integration.console_terminal import Terminal
 from tests.integration.forge_rig import APP_ON_GITHUB, app_on_github, listening, post
 from tests.postgres_server import free_port
 

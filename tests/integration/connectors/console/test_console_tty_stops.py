@@ -12,9 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.connectors.console.console_stops import (
+    ROUNDS,
+    bad_end,
+    end_agents,
+    fleetwardens_in,
+)
+from tests.integration.connectors.console.console_terminal import Terminal
 from tests.integration.console_bot import pid_alive, stub_processes_in, wait_until
-from tests.integration.console_stops import ROUNDS, bad_end, end_agents, fleetwardens_in
-from tests.integration.console_terminal import Terminal
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.discord_server import FakeDiscord
-from tests.integration.test_discord_bot import Bot, eventually, serving, write_config
-from tests.integration.test_discord_bot import launch as launch_bot
-from tests.integration.test_matrix_presence import FAILING, SILENT
+from tests.integration.connectors.discord.test_discord_bot import (
+    Bot,
+    eventually,
+    serving,
+    write_config,
+)
+from tests.integration.connectors.discord.test_discord_bot import launch as launch_bot
+from tests.integration.connectors.matrix.test_matrix_presence import FAILING, SILENT
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,13 @@ from connectors.base import EventId, OutboundMessage, ThreadId
 from connectors.discord.connector import DiscordConnector
 from connectors.errors import ConnectorError
 from tests.fakes.discord_server import FakeDiscord
-from tests.integration.test_discord_connector import TOKEN_ENV, Book, config, next_message, room
+from tests.integration.connectors.discord.test_discord_connector import (
+    TOKEN_ENV,
+    Book,
+    config,
+    next_message,
+    room,
+)
 
 pytestmark = pytest.mark.integration
 

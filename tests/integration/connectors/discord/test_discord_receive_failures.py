@@ -14,7 +14,12 @@ from connectors.discord import connector as discord_connector
 from connectors.discord.connector import DiscordConnector
 from connectors.receiving import ReceiveFailures
 from tests.fakes.discord_server import FakeDiscord
-from tests.integration.test_discord_connector import TOKEN_ENV, Book, config, next_message
+from tests.integration.connectors.discord.test_discord_connector import (
+    TOKEN_ENV,
+    Book,
+    config,
+    next_message,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_matrix_bot import PASSWORD, BotProcess, _stop_stray_agents
+from tests.integration.connectors.matrix.test_matrix_bot import (
+    PASSWORD,
+    BotProcess,
+    _stop_stray_agents,
+)
 from tests.matrix_js_user import JsOperator
 from tests.synapse_server import SynapseServer
 

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.integration.test_matrix_bot import (
+from tests.integration.connectors.matrix.test_matrix_bot import (
     BotProcess,
     Deployment,
     _stop_stray_agents,

@@ -17,9 +17,9 @@ import pytest
 
 from connectors.matrix.encryption.cross_signing import BotIdentity
 from connectors.matrix.encryption.signing import CrossSigningKeys, UserIdentity, identities
+from tests.integration.connectors.matrix.test_matrix_bot import PASSWORD, BotProcess
+from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted, ask, cli, joined, world  # noqa: F401
 from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.test_matrix_bot import PASSWORD, BotProcess
-from tests.integration.test_matrix_e2ee import Encrypted, ask, cli, joined, world  # noqa: F401
 from tests.matrix_e2ee_user import EncryptedUser
 from tests.synapse_server import SynapseServer
 

@@ -14,8 +14,12 @@ from typing import TypeVar
 
 import pytest
 
+from tests.integration.connectors.matrix.test_matrix_bot import (
+    PASSWORD,
+    BotProcess,
+    _stop_stray_agents,
+)
 from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.test_matrix_bot import PASSWORD, BotProcess, _stop_stray_agents
 from tests.matrix_e2ee_user import EncryptedUser
 from tests.matrix_user import Event
 from tests.synapse_server import SynapseServer

@@ -21,7 +21,12 @@ from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
-from tests.integration.test_matrix_connector import World, make_world, png, running
+from tests.integration.connectors.matrix.test_matrix_connector import (
+    World,
+    make_world,
+    png,
+    running,
+)
 from tests.matrix_e2ee_user import EncryptedUser
 from tests.matrix_user import Event
 from tests.synapse_server import SynapseServer

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.matrix_element import ElementWorld, bot, element
-from tests.integration.test_matrix_bot import BotProcess
+from tests.integration.connectors.matrix.matrix_element import ElementWorld, bot, element
+from tests.integration.connectors.matrix.test_matrix_bot import BotProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]
 __all__ = ["bot", "element"]  # fixtures

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from connectors.matrix.encryption.signing import cross_signing_public, identities, verified
+from tests.integration.connectors.matrix.matrix_element import ElementWorld, bot, element
+from tests.integration.connectors.matrix.test_matrix_bot import PASSWORD, BotProcess
 from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.matrix_element import ElementWorld, bot, element
-from tests.integration.test_matrix_bot import PASSWORD, BotProcess
 from tests.matrix_js_user import JsOperator
 from tests.matrix_sas_user import keys_of
 from tests.synapse_server import SynapseServer

@@ -12,7 +12,7 @@ from pathlib import Path
 import nio
 import pytest
 
-from tests.integration.test_matrix_bot import (
+from tests.integration.connectors.matrix.test_matrix_bot import (
     BotProcess,
     Deployment,
     _stop_stray_agents,

@@ -16,7 +16,7 @@ from nio import AsyncClient, RoomSendResponse
 from connectors.base import EventId, InboundMessage, OutboundMessage, RoomId, ThreadId
 from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
-from tests.integration.test_matrix_connector import (
+from tests.integration.connectors.matrix.test_matrix_connector import (
     Person,
     World,
     make_world,

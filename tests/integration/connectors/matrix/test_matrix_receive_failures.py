@@ -30,7 +30,12 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.stores import fleet_stores, page_stores
-from tests.integration.test_matrix_connector import PASSWORD_ENV, World, make_world, wait_for
+from tests.integration.connectors.matrix.test_matrix_connector import (
+    PASSWORD_ENV,
+    World,
+    make_world,
+    wait_for,
+)
 from tests.synapse_server import SynapseServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]

@@ -16,9 +16,13 @@ import pytest
 from connectors.matrix.encryption.cross_signing import KEY_FILE as FILE
 from connectors.matrix.encryption.signing import CrossSigningKeys, identities, verified
 from connectors.matrix.verification.sas import SasVerification, State
+from tests.integration.connectors.matrix.test_matrix_bot import (
+    PASSWORD,
+    BotProcess,
+    _stop_stray_agents,
+)
+from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted, cli, joined
 from tests.integration.console_bot import ConsoleBot, clean_env
-from tests.integration.test_matrix_bot import PASSWORD, BotProcess, _stop_stray_agents
-from tests.integration.test_matrix_e2ee import Encrypted, cli, joined
 from tests.matrix_sas_user import SasOperator, keys_of, publish_cross_signing
 from tests.synapse_server import SynapseServer
 

@@ -12,9 +12,18 @@ from pathlib import Path
 import pytest
 from nio import ToDeviceMessage, ToDeviceResponse
 
-from tests.integration.matrix_element import ElementWorld
-from tests.integration.test_matrix_bot import PASSWORD, BotProcess, _stop_stray_agents
-from tests.integration.test_matrix_e2ee import Encrypted, ask, encrypted_room, joined
+from tests.integration.connectors.matrix.matrix_element import ElementWorld
+from tests.integration.connectors.matrix.test_matrix_bot import (
+    PASSWORD,
+    BotProcess,
+    _stop_stray_agents,
+)
+from tests.integration.connectors.matrix.test_matrix_e2ee import (
+    Encrypted,
+    ask,
+    encrypted_room,
+    joined,
+)
 from tests.matrix_e2ee_user import EncryptedUser
 from tests.matrix_js_user import JsOperator
 from tests.matrix_user import Event
