@@ -17,11 +17,10 @@ from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.webhook_sender import github_delivery, github_issue
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
-    app_on_github,
     bot_comments,
     command_bot_on_github,
     ledger_rows,
@@ -56,18 +55,6 @@ agents:
     argv: [sh, -c, "sleep 600"]
 """
 )
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
-
-
-@pytest.fixture
-def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with app_on_github(upstream, SLUG, WRITER) as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ delivery start nothing. No token reaches the agent, the state dir or the output.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ import pytest
 from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, github_thread
+from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.provider import Accepted, Turn
 from tests.fakes.webhook_sender import (
     Event,
@@ -30,7 +29,7 @@ from tests.fakes.webhook_sender import (
     github_pull,
     github_review,
 )
-from tests.git_upstream import GitUpstream, served_app, token_anywhere
+from tests.git_upstream import GitUpstream, token_anywhere
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     E2E_KEY,
@@ -51,23 +50,6 @@ SECRET = b"forge-webhook-secret-0123456789abcdef"
 SLUG = Slug("acme", "app")
 WRITER = "ann"
 STRANGER = "eve"
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
-
-
-@pytest.fixture
-def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with github_thread() as fake:
-        fake.add_repo(str(SLUG))
-        fake.link_git(str(SLUG), upstream.root / "app.git")
-        fake.add_collaborator(str(SLUG), WRITER, "write")
-        fake.add_collaborator(str(SLUG), BOT_LOGIN, "write")
-        yield fake
-        assert fake.violations == []
 
 
 def start_bot(

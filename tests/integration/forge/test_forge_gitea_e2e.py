@@ -27,7 +27,7 @@ from tests.fakes.gitea_api import BOT_LOGIN, GITEA_TOKEN, FakeGitea, fake_gitea_
 from tests.fakes.gitea_payloads import Event, issue_event, pull_event, review_event
 from tests.fakes.provider import Accepted, Turn
 from tests.fakes.webhook_sender import gitea_delivery
-from tests.git_upstream import GitUpstream, served_app, token_anywhere
+from tests.git_upstream import GitUpstream, token_anywhere
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     E2E_KEY,
@@ -50,12 +50,6 @@ WRITER = "ann"
 STRANGER = "eve"
 BRANCH = "fw/coder/issue-1"
 LABEL = "fleetwarden:coder"
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
 
 
 @pytest.fixture

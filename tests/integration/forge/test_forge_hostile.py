@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,10 @@ from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.webhook_sender import Event, github_delivery, github_issue
-from tests.git_upstream import GitUpstream, served_app, token_anywhere
+from tests.git_upstream import GitUpstream, token_anywhere
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
-    app_on_github,
     bot_comments,
     ledger_rows,
     listening,
@@ -106,18 +104,6 @@ fw-forge done failed nope >/dev/null 2>&1; echo "done=$?"
 echo finished=yes
 sleep 600
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
-
-
-@pytest.fixture
-def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with app_on_github(upstream, SLUG, WRITER) as fake:
-        yield fake
 
 
 def _yaml_str(text: str) -> str:

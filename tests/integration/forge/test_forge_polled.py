@@ -7,16 +7,15 @@ stops the run. No webhook route is served for the forge: a delivery gets 404."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, github_thread
+from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.webhook_sender import github_delivery, github_issue
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 from tests.integration.forge_rig import bot_comments, ledger_rows, listening, post
 from tests.integration.runtimes.test_readable_agents import agent_path
@@ -57,23 +56,6 @@ agents:
     repo: app
     argv: [sh, -c, "sleep 600"]
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
-
-
-@pytest.fixture
-def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with github_thread() as fake:
-        fake.add_repo(str(SLUG))
-        fake.link_git(str(SLUG), upstream.root / "app.git")
-        fake.add_collaborator(str(SLUG), WRITER, "write")
-        fake.add_collaborator(str(SLUG), BOT_LOGIN, "write")
-        yield fake
-        assert fake.violations == []
 
 
 def runs(tmp_path: Path) -> list[tuple[int, str, str | None]]:

@@ -11,7 +11,6 @@ carries it live."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,11 +22,10 @@ from tests.fakes.background import fake_provider_thread
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.provider import Accepted, Turn
 from tests.fakes.webhook_sender import Event, github_delivery, github_issue, github_pull
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     E2E_KEY,
-    app_on_github,
     bash,
     bot_comments,
     ledger_rows,
@@ -49,18 +47,6 @@ BODY = "Write the notes.\n```\n@everyone\n```"
 LIVE = ("<img", "@everyone", "](https://evil.example)", "```sh")
 """What of the title would be live on GitHub's page, were it posted as written."""
 _TOKENS = "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens"
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
-
-
-@pytest.fixture
-def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with app_on_github(upstream, SLUG, WRITER) as fake:
-        yield fake
 
 
 def deliver(port: int, event: Event, delivery: str) -> tuple[int, str]:

@@ -17,11 +17,10 @@ from tests.fakes.background import fake_provider_thread
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
 from tests.fakes.webhook_sender import github_comment, github_delivery, github_issue
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
-    app_on_github,
     bot_comments,
     command_bot_on_github,
     ledger_rows,
@@ -54,18 +53,6 @@ agents:
 )
 # 30 000 tokens and $0.21 a request (20 000 in at $3/M, 10 000 out at $15/M).
 USAGE = Usage(input=20_000, output=10_000)
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
-
-
-@pytest.fixture
-def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with app_on_github(upstream, SLUG, WRITER) as fake:
-        yield fake
 
 
 @pytest.fixture

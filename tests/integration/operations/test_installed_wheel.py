@@ -16,7 +16,6 @@ from __future__ import annotations
 import http.client
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,11 +24,10 @@ from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.webhook_sender import github_delivery, github_issue
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
-    app_on_github,
     bot_comments,
     listening,
     post,
@@ -147,18 +145,6 @@ def test_the_installed_package_is_imported_from_the_venv_with_every_file_a_host_
         assert path in bundled
         assert path.stat().st_mode & 0o111, f"{command} is not executable once installed"
     assert (peer_tools / "fw-msg").is_file() and (forge_tools / "fw-forge").is_file()
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
-
-
-@pytest.fixture
-def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with app_on_github(upstream, SLUG, WRITER) as fake:
-        yield fake
 
 
 def fetched(port: int, path: str) -> tuple[int, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,9 @@ import pytest
 from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
-from tests.integration.forge_rig import APP_ON_GITHUB, app_on_github, ledger_rows, listening
+from tests.integration.forge_rig import APP_ON_GITHUB, ledger_rows, listening
 from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.postgres_server import free_port
 
@@ -41,18 +40,6 @@ agents:
     argv: [sh, -c, "sleep 600"]
 """
 )
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
-
-
-@pytest.fixture
-def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with app_on_github(upstream, SLUG, WRITER) as fake:
-        yield fake
 
 
 def _status(tmp_path: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:

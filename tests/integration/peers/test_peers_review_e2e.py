@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from tests.fakes.background import fake_provider_by_agent_thread
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.provider import Accepted, Turn
 from tests.fakes.webhook_sender import github_delivery, github_issue
-from tests.git_upstream import GitUpstream, served_app, token_anywhere
+from tests.git_upstream import GitUpstream, token_anywhere
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 from tests.integration.dashboard_rig import Rig
 from tests.integration.forge_rig import app_on_github, bash, ledger_rows, listening, post, write
@@ -98,12 +97,6 @@ agents:
     role: writes the database's migrations
     talks_to: [coder]
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
 
 
 def _scripts(checkout: Path) -> dict[str, list[Turn]]:

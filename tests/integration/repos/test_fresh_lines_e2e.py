@@ -7,13 +7,12 @@ listed, pushed and merged while the agent runs on its new one."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import sandbox_need
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
@@ -36,12 +35,6 @@ agents:
     argv: [sh, -c, "echo run $(date +%s%N) >> work.txt; read answer"]
 """
 SUMMARY = r"Branch\W+(fw/coder/\d+) of \W*app\W*: (\d+) commits?"
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
 
 
 def test_an_earlier_branch_is_reached_by_name_and_a_running_one_is_refused_at_once(

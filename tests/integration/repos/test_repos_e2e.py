@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ import pytest
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, ToolCall, Turn
-from tests.git_upstream import GitUpstream, served_app, token_anywhere
+from tests.git_upstream import GitUpstream, token_anywhere
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
 from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.integration.runtimes.test_real_clis import cli
@@ -85,12 +84,6 @@ try mirror ls {{state}}/repos
 env | grep -c APP_TOKEN || true
 sleep 600
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
 
 
 def start_bot(tmp_path: Path, upstream: GitUpstream, provider: str) -> ConsoleBot:

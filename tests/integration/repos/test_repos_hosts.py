@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fleet.sandbox.lanes import FIRST_UID
 from tests import sandbox_need
-from tests.git_upstream import GitUpstream, served_app, token_anywhere
+from tests.git_upstream import GitUpstream, token_anywhere
 from tests.integration.console_bot import clean_env, wait_until
 from tests.integration.hosts.test_hosts_e2e import WAIT, _entry, _started, _until
 from tests.integration.hosts.test_hosts_lanes import root_ssh_host  # noqa: F401  (a fixture)
@@ -46,12 +45,6 @@ fw-forge read 1 >/tmp/fw.out 2>&1; echo "fwexit=$?"
 sed 's/^/fw said: /' /tmp/fw.out
 echo done=yes
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
 
 
 def _host_git(checkout: Path, *args: str) -> str:

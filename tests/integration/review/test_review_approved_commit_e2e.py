@@ -12,13 +12,12 @@ from __future__ import annotations
 import re
 import sqlite3
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import sandbox_need
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
@@ -53,12 +52,6 @@ agents:
     argv: [sh, -c, '{reviewer}']
 """
 SHA = r"([0-9a-f]{12})"
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
 
 
 def _config(tmp_path: Path, upstream: GitUpstream, *, rounds: int, role: str = "admin") -> Path:

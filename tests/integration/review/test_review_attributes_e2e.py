@@ -10,13 +10,12 @@ could not see."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import sandbox_need
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
@@ -59,12 +58,6 @@ agents:
     role: reviews the app's changes before a human does
     argv: [sh, -c, '{reviewer}']
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
 
 
 def test_attributes_the_author_plants_hide_no_change_from_its_reviewer(

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import sandbox_need
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
@@ -54,12 +53,6 @@ agents:
     role: reviews the app's changes before a human does
     argv: [sh, -c, '{reviewer}']
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
 
 
 def _task_says(bot: ConsoleBot, task: int, pattern: str, timeout: float = 90.0) -> str:

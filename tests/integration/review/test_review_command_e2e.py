@@ -9,13 +9,12 @@ while the reviewer read it gets no run: the task says what a human does next."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import sandbox_need
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
@@ -50,12 +49,6 @@ agents:
     role: reviews the app's changes before a human does
     argv: [sh, -c, '{reviewer}']
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
 
 
 def _task_says(bot: ConsoleBot, task: int, pattern: str, timeout: float = 90.0) -> str:

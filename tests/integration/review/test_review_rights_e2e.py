@@ -13,13 +13,12 @@ import os
 import re
 import signal
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import sandbox_need
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
@@ -56,12 +55,6 @@ agents:
     runtime: command
     argv: [sh, -c, 'true']
 """
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
 
 
 def write_config(path: Path, url: str, *, review: str, talks: str = "") -> None:

@@ -5,13 +5,12 @@ so and names ``--fresh``, and a merge of that branch ends both tasks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import sandbox_need
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
@@ -34,12 +33,6 @@ agents:
     argv: [sh, -c, "echo \\"$FLEETWARDEN_PROMPT\\" >> work.txt; read answer"]
 """
 SUMMARY = r"Branch\W+(fw/coder/\d+) of \W*app\W*: (\d+) commits?"
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
 
 
 def _bot(tmp_path: Path, upstream: GitUpstream) -> ConsoleBot:

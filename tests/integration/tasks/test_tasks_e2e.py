@@ -15,7 +15,7 @@ import os
 import re
 import signal
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,10 @@ from tests.fakes.background import fake_provider_thread
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
 from tests.fakes.webhook_sender import github_delivery, github_issue, github_pull
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
 from tests.integration.dashboard_rig import LINK, browser, need_chromium, sign_in, watch
-from tests.integration.forge_rig import E2E_KEY, app_on_github, bash, listening, post, write
+from tests.integration.forge_rig import E2E_KEY, bash, listening, post, write
 from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.integration.runtimes.test_real_clis import cli
 from tests.postgres_server import free_port
@@ -115,18 +115,6 @@ _USAGE_OF_TASK = f"""SELECT COALESCE(SUM({_TOKENS}), 0),
     JOIN task_runs t ON t.run_id = r.id WHERE t.task_id = ?"""
 
 Rows = Callable[..., list[tuple[Any, ...]]]
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
-
-
-@pytest.fixture
-def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with app_on_github(upstream, SLUG, WRITER) as fake:
-        yield fake
 
 
 def reader(tmp_path: Path, dsn: str | None) -> Rows:
