@@ -10,20 +10,19 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
-from fleet.ledger.records.forge import Slug
 from tests.fakes.github_api import BOT_LOGIN, FakeGitHub
-from tests.fakes.webhook_sender import Event, github_delivery, github_issue, github_review
+from tests.fakes.webhook_sender import github_issue, github_review
 from tests.git_upstream import GitUpstream, served_app
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
-from tests.integration.forge_rig import app_on_github, bot_comments, post
+from tests.integration.forge_rig import app_on_github, bot_comments, deliver_as_github
 
 TOKEN = "ghp_forgeApprovedCommitUpstreamTokenNone1"  # the git upstream's
 SECRET = b"approved-commit-webhook-secret-0123456789"
 ANN_PAT = "ghp_annMergesOnTheForgeAsAPersonWould0001"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 BRANCH = "fw/coder/issue-1"
 
 
@@ -42,10 +41,8 @@ def github_with_ann(upstream: GitUpstream) -> Iterator[FakeGitHub]:
         yield fake
 
 
-def deliver(port: int, event: Event) -> int:
-    name, payload = event
-    headers, body = github_delivery(name, payload, secret=SECRET)
-    return post(port, "gh", headers, body)[0]
+deliver = partial(deliver_as_github, secret=SECRET)
+"""Post an event to the bot's webhook endpoint as GitHub does, signed with :data:`SECRET`."""
 
 
 def merge_on_forge(github: FakeGitHub, number: int) -> tuple[int, str]:
@@ -83,7 +80,7 @@ def approved_then_reviewed(
         "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
         label="fleetwarden:coder",
     )  # fmt: skip
-    assert deliver(port, labelled) == 202
+    assert deliver(port, labelled)[0] == 202
     assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=120), (
         console.stdout + console.stderr
     )
@@ -100,7 +97,7 @@ def approved_then_reviewed(
     event = github_review(
         repo=SLUG, number=pull.number, sender=WRITER, body="Say who shipped it.", head=BRANCH
     )
-    assert deliver(port, event) == 202
+    assert deliver(port, event)[0] == 202
     assert wait_until(
         lambda: upstream.branches("app").get(ref) not in (None, approved), timeout=120
     ), console.stdout + console.stderr

@@ -125,7 +125,7 @@ def test_pr_from_chat_after_the_approval_pushes_a_later_head_only_to_a_draft(
         "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
         label="fleetwarden:coder",
     )  # fmt: skip
-    assert deliver(port, labelled) == 202
+    assert deliver(port, labelled)[0] == 202
     assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=120), console.stdout
     [pull] = github.pulls(str(SLUG))
     ref = f"refs/heads/{BRANCH}"
@@ -135,7 +135,7 @@ def test_pr_from_chat_after_the_approval_pushes_a_later_head_only_to_a_draft(
     event = github_review(
         repo=SLUG, number=pull.number, sender=WRITER, body="Say who shipped it.", head=BRANCH
     )
-    assert deliver(port, event) == 202
+    assert deliver(port, event)[0] == 202
 
     def tip() -> str | None:
         rows = ledger_rows(tmp_path, "SELECT head_sha FROM branches ORDER BY id DESC LIMIT 1")

@@ -13,31 +13,30 @@ delivery start nothing. No token reaches the agent, the state dir or the output.
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.provider import Accepted, Turn
 from tests.fakes.webhook_sender import (
-    Event,
-    github_delivery,
     github_issue,
     github_pull,
     github_review,
 )
 from tests.git_upstream import GitUpstream, token_anywhere
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     E2E_KEY,
     bash,
     bot_comments,
+    deliver_as_github,
     ledger_rows,
     listening,
-    post,
     start_e2e_bot,
     write,
 )
@@ -47,8 +46,6 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_e2eUpstreamTokenNoAgentHolds9876543210"  # the git upstream's
 SECRET = b"forge-webhook-secret-0123456789abcdef"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 STRANGER = "eve"
 
 
@@ -68,13 +65,8 @@ def start_bot(
     )
 
 
-def deliver(
-    port: int, event: Event, *, secret: bytes = SECRET, delivery: str | None = None
-) -> tuple[int, str]:
-    """Post ``event`` to the bot's webhook endpoint as GitHub does; the status and text."""
-    name, payload = event
-    headers, body = github_delivery(name, payload, secret=secret, delivery=delivery)
-    return post(port, "gh", headers, body)
+deliver = partial(deliver_as_github, secret=SECRET)
+"""Post an event to the bot's webhook endpoint as GitHub does, signed with :data:`SECRET`."""
 
 
 def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(

@@ -20,7 +20,6 @@ from urllib.parse import unquote
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.gitea_api import BOT_LOGIN, GITEA_TOKEN, FakeGitea, fake_gitea_thread
@@ -28,6 +27,7 @@ from tests.fakes.gitea_payloads import Event, issue_event, pull_event, review_ev
 from tests.fakes.provider import Accepted, Turn
 from tests.fakes.webhook_sender import gitea_delivery
 from tests.git_upstream import GitUpstream, token_anywhere
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     E2E_KEY,
@@ -45,8 +45,6 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "gitea-e2e-upstream-token-NoAgentHolds9876543210"  # the git upstream's
 SECRET = b"gitea-webhook-secret-0123456789abcdef"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 STRANGER = "eve"
 BRANCH = "fw/coder/issue-1"
 LABEL = "fleetwarden:coder"

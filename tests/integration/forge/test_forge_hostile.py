@@ -17,23 +17,24 @@ import contextlib
 import os
 import signal
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
-from tests.fakes.webhook_sender import Event, github_delivery, github_issue
+from tests.fakes.webhook_sender import Event, github_issue
 from tests.git_upstream import GitUpstream, token_anywhere
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
     bot_comments,
+    deliver_as_github,
     ledger_rows,
     listening,
-    post,
 )
 from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.postgres_server import free_port
@@ -42,8 +43,6 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_e2eUpstreamTokenNoAgentHolds9876543210"  # the git upstream's
 SECRET = b"forge-webhook-secret-0123456789abcdef"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 STRANGER = "eve"
 LABEL_ROGUE = "fleetwarden:rogue"
 LABEL_SLEEPER = "fleetwarden:sleeper"
@@ -150,18 +149,8 @@ def start_bot(tmp_path: Path, config: Path) -> ConsoleBot:
     return ConsoleBot(tmp_path, "--config", str(config), env=env)
 
 
-def deliver(
-    port: int,
-    event: Event,
-    *,
-    secret: bytes = SECRET,
-    delivery: str | None = None,
-    forge: str = "gh",
-) -> tuple[int, str]:
-    """Post ``event`` to the bot's webhook endpoint as GitHub does; the status and text."""
-    name, payload = event
-    headers, body = github_delivery(name, payload, secret=secret, delivery=delivery)
-    return post(port, forge, headers, body)
+deliver = partial(deliver_as_github, secret=SECRET)
+"""Post an event to the bot's webhook endpoint as GitHub does, signed with :data:`SECRET`."""
 
 
 def audit(tmp_path: Path, agent: str | None = None) -> list[tuple[str, int, str]]:

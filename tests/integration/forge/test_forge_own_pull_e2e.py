@@ -17,37 +17,32 @@ ended with it, when, and that ``spawn coder`` cuts a new one."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
+from tests.fakes.github_api import BOT_LOGIN, FakeGitHub
 from tests.fakes.webhook_sender import (
-    Event,
-    github_delivery,
     github_issue,
     github_pull,
     github_review,
 )
 from tests.git_upstream import GitUpstream
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
     bot_comments,
-    command_bot_on_github,
+    deliver_as_github,
     ledger_rows,
-    post,
 )
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_ownPullUpstreamTokenNoAgentHolds12345"  # the git upstream's
 SECRET = b"own-pull-webhook-secret-0123456789abcdef"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 BRANCH = "fw/coder/issue-1"
 # The agent: each run commits what its prompt asks for, pushes through its git door, says
 # done (printing the door's answer) and exits: it keeps no session a review could continue.
@@ -81,21 +76,8 @@ agents:
 )
 
 
-@pytest.fixture
-def bot(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
-) -> Iterator[tuple[ConsoleBot, int]]:
-    """The real ``fleetwarden run`` on :data:`CONFIG`, listening; killed if a test failed."""
-    tokens = {"APP_TOKEN": TOKEN, "FORGE_TOKEN": DEFAULT_PAT, "FORGE_HOOK_SECRET": SECRET.decode()}
-    with command_bot_on_github(tmp_path, CONFIG, WORK, upstream, github, tokens) as running:
-        yield running
-
-
-def deliver(port: int, event: Event) -> int:
-    """Post ``event`` to the bot's webhook endpoint as GitHub does; the status."""
-    name, payload = event
-    headers, body = github_delivery(name, payload, secret=SECRET)
-    return post(port, "gh", headers, body)[0]
+deliver = partial(deliver_as_github, secret=SECRET)
+"""Post an event to the bot's webhook endpoint as GitHub does, signed with :data:`SECRET`."""
 
 
 def summaries(console: ConsoleBot) -> list[str]:
@@ -113,7 +95,7 @@ def review(github: FakeGitHub, port: int, number: int, words: str) -> None:
     """``ann`` asks for changes on pull request ``number`` with ``words``."""
     github.submit_review(str(SLUG), number, WRITER, "CHANGES_REQUESTED", words)
     event = github_review(repo=SLUG, number=number, sender=WRITER, body=words, head=BRANCH)
-    assert deliver(port, event) == 202
+    assert deliver(port, event)[0] == 202
 
 
 def test_later_turns_name_their_pull_request_and_a_refused_push_is_told_truthfully(
@@ -130,7 +112,7 @@ def test_later_turns_name_their_pull_request_and_a_refused_push_is_told_truthful
         "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
         label="fleetwarden:coder",
     )  # fmt: skip
-    assert deliver(port, labelled) == 202
+    assert deliver(port, labelled)[0] == 202
     assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=120), (
         console.stdout + console.stderr
     )
@@ -200,7 +182,7 @@ def test_later_turns_name_their_pull_request_and_a_refused_push_is_told_truthful
     closed = github_pull(
         "closed", repo=SLUG, number=pull.number, sender=WRITER, head=BRANCH, merged=True
     )
-    assert deliver(port, closed) == 202
+    assert deliver(port, closed)[0] == 202
     assert wait_until(lambda: ref not in upstream.branches("app"), timeout=60)
     gone = (
         rf"coder has no branch now: its last one, {BRANCH} of app, ended on [0-9-]+ [0-9:]+ "

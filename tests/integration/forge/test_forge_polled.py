@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.git_upstream import GitUpstream
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 from tests.integration.forge_rig import bot_comments, ledger_rows, listening, post
 from tests.integration.runtimes.test_readable_agents import agent_path
@@ -25,8 +25,6 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_polledUpstreamTokenNoAgentHolds12345"  # the git upstream's
 SECRET = b"never-configured-secret-0123456789"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 STRANGER = "eve"
 LABEL = "fleetwarden:sleeper"
 CONFIG = """\

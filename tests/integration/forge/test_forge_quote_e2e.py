@@ -5,21 +5,19 @@ branch is cut — and stays queued on its issue."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
+from tests.fakes.github_api import BOT_LOGIN, FakeGitHub
 from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.git_upstream import GitUpstream
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
     bot_comments,
-    command_bot_on_github,
     ledger_rows,
     post,
 )
@@ -28,8 +26,6 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_quotedUpstreamTokenNoAgentHolds1234567"  # the git upstream's
 SECRET = b"quoted-webhook-secret-0123456789abcdef"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 WORK = "fw-forge done ok 'Nothing to do.'\n"
 CONFIG = (
     APP_ON_GITHUB.replace("    login: {login}\n", "    login: {login}\n    quote_under: 0.50\n")
@@ -46,16 +42,6 @@ WHY = (
     "model) to quote from), so it cannot be kept under its quote_under $0.50: give coder "
     "`run_budget: {max_usd: 0.50}` (at most the limit) instead, and the cap is its quote"
 )
-
-
-@pytest.fixture
-def bot(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
-) -> Iterator[tuple[ConsoleBot, int]]:
-    """The real ``fleetwarden run`` on :data:`CONFIG`, listening; killed if a test failed."""
-    tokens = {"APP_TOKEN": TOKEN, "FORGE_TOKEN": DEFAULT_PAT, "FORGE_HOOK_SECRET": SECRET.decode()}
-    with command_bot_on_github(tmp_path, CONFIG, WORK, upstream, github, tokens) as running:
-        yield running
 
 
 def run_of(tmp_path: Path, issue: int) -> tuple[str, str] | None:

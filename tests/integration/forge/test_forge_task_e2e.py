@@ -12,25 +12,26 @@ carries it live."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.provider import Accepted, Turn
-from tests.fakes.webhook_sender import Event, github_delivery, github_issue, github_pull
+from tests.fakes.webhook_sender import github_issue, github_pull
 from tests.git_upstream import GitUpstream
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     E2E_KEY,
     bash,
     bot_comments,
+    deliver_as_github,
     ledger_rows,
     listening,
-    post,
     start_e2e_bot,
     write,
 )
@@ -40,8 +41,6 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_taskUpstreamTokenNoAgentHolds01234567"  # the git upstream's
 SECRET = b"task-webhook-secret-0123456789abcdef"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 TITLE = "<img src=x onerror=alert(1)> @everyone [win](https://evil.example) ```sh"
 BODY = "Write the notes.\n```\n@everyone\n```"
 LIVE = ("<img", "@everyone", "](https://evil.example)", "```sh")
@@ -49,10 +48,8 @@ LIVE = ("<img", "@everyone", "](https://evil.example)", "```sh")
 _TOKENS = "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens"
 
 
-def deliver(port: int, event: Event, delivery: str) -> tuple[int, str]:
-    name, payload = event
-    headers, body = github_delivery(name, payload, secret=SECRET, delivery=delivery)
-    return post(port, "gh", headers, body)
+deliver = partial(deliver_as_github, secret=SECRET)
+"""Post an event to the bot's webhook endpoint as GitHub does, signed with :data:`SECRET`."""
 
 
 def tasks(tmp_path: Path) -> list[tuple[object, ...]]:

@@ -18,30 +18,29 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
-from tests.fakes.webhook_sender import Event, github_delivery, github_issue, github_review
+from tests.fakes.webhook_sender import Event, github_issue, github_review
 from tests.git_upstream import GitUpstream
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
     bot_comments,
     command_bot_on_github,
+    deliver_as_github,
     ledger_rows,
-    post,
 )
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_unstuckUpstreamTokenNoAgentHolds12345"  # the git upstream's
 SECRET = b"unstuck-webhook-secret-0123456789abcdef"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 STRANGER = "eve"
 PULLS = "/repos/{owner}/{repo}/pulls"
 NO_SCOPE = "Resource not accessible by personal access token"
@@ -94,11 +93,8 @@ def started(
         yield running
 
 
-def deliver(port: int, event: Event, *, delivery: str | None = None) -> tuple[int, str]:
-    """Post ``event`` to the bot's webhook endpoint as GitHub does; the status and text."""
-    name, payload = event
-    headers, body = github_delivery(name, payload, secret=SECRET, delivery=delivery)
-    return post(port, "gh", headers, body)
+deliver = partial(deliver_as_github, secret=SECRET)
+"""Post an event to the bot's webhook endpoint as GitHub does, signed with :data:`SECRET`."""
 
 
 def labelled(number: int, label: str, *, sender: str = WRITER, **extra: object) -> Event:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunState
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.repos.desk import NoLine, RepoError
@@ -21,12 +21,12 @@ from fleet.repos.facts import Change
 from fleet.repos.hook.policy import Issue
 from fleet.repos.line.cutting import Asked
 from tests import sandbox_need
+from tests.integration.components import SLUG
 from tests.integration.repos.test_repo_lines import Rig, agent_git, rig
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 __all__ = ["rig"]
 
-SLUG = Slug("acme", "app")
 WHEN = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
 from tests.fakes.webhook_sender import github_comment, github_delivery, github_issue
 from tests.git_upstream import GitUpstream
+from tests.integration.components import SLUG
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
@@ -31,7 +31,6 @@ pytestmark = pytest.mark.integration
 
 TOKEN = "ghp_capAskUpstreamTokenNoAgentHolds1234567"  # the git upstream's
 SECRET = b"cap-ask-webhook-secret-0123456789abcdef"
-SLUG = Slug("acme", "app")
 WRITER, STRANGER = "ann", "mallory"
 MODEL = "claude-sonnet-4-5"
 CONFIG = (

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.git_upstream import GitUpstream
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
@@ -54,8 +54,6 @@ COMMANDS = ("fleet/peers/bin/fw-msg", "fleet/forge/door/bin/fw-forge")
 
 TOKEN = "ghp_wheelUpstreamTokenNoAgentHolds12345678"  # the git upstream's
 SECRET = b"wheel-webhook-secret-0123456789abcdef"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 NOTE = "the release notes are on their way"
 COMMENT = "Writing the release notes from the installed package."
 CODER = f"""

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
 from tests.integration.forge_rig import APP_ON_GITHUB, ledger_rows, listening
 from tests.integration.runtimes.test_readable_agents import agent_path
@@ -27,8 +27,6 @@ from tests.postgres_server import free_port
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_statusUpstreamTokenNoAgentHolds123456"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 TITLE = "Fix \x1b[31mred\x1b[0m \u202eexe.txt login"
 CONFIG = (
     APP_ON_GITHUB.replace("    login: {login}\n", "    login: {login}\n    poll_seconds: 30\n")

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_by_agent_thread
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.provider import Accepted, Turn
 from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.git_upstream import GitUpstream, token_anywhere
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 from tests.integration.dashboard_rig import Rig
 from tests.integration.forge_rig import app_on_github, bash, ledger_rows, listening, post, write
@@ -40,8 +40,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.agent_cli, sandbox_need.BWRAP
 KEY = "fake-peers-key-0123456789abcdefghijklmn"
 TOKEN = "ghp_peersUpstreamTokenNoAgentHolds12345678"
 SECRET = "peers-webhook-secret-0123456789abcdef"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 WAIT = 240.0
 
 CONFIG = """\

@@ -24,13 +24,13 @@ import pytest
 
 from bot.dashboard.serving.settings import OWN_NAME_FILE
 from fleet.budgets.quoting.words import usd
-from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
 from tests.fakes.webhook_sender import github_delivery, github_issue, github_pull
 from tests.git_upstream import GitUpstream
+from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
 from tests.integration.dashboard_rig import LINK, browser, need_chromium, sign_in, watch
 from tests.integration.forge_rig import E2E_KEY, bash, listening, post, write
@@ -42,8 +42,6 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_missionUpstreamTokenNoAgentHolds012345"  # the git upstream's
 SECRET = b"mission-webhook-secret-0123456789abcdef"
-SLUG = Slug("acme", "app")
-WRITER = "ann"
 MODEL = "claude-sonnet-4-5"
 # 30 000 tokens and $0.21 a request (20 000 in at $3/M, 10 000 out at $15/M).
 USAGE = Usage(input=20_000, output=10_000)
