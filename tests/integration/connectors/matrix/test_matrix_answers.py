@@ -16,8 +16,6 @@ import pytest
 from tests.integration.connectors.matrix.test_matrix_bot import (
     BotProcess,
     Deployment,
-    _stop_stray_agents,
-    joined,
     make_deployment,
 )
 from tests.matrix_user import Event
@@ -53,16 +51,6 @@ async def deployment(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[De
     yield made
     await made.operator.close()
     await made.stranger.close()
-
-
-@pytest.fixture
-async def bot(deployment: Deployment) -> AsyncIterator[BotProcess]:
-    process = BotProcess(deployment)
-    await joined(deployment.operator, deployment.room, deployment.bot)
-    yield process
-    if process.proc.poll() is None:
-        process.kill()
-    _stop_stray_agents(deployment.workdir)
 
 
 def link_to(deployment: Deployment, root: str) -> str:

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,14 +94,6 @@ async def make_deployment(synapse: SynapseServer, workdir: Path) -> Deployment:
     return Deployment(synapse.base_url, bot.user_id, room, operator, stranger, workdir)
 
 
-@pytest.fixture
-async def deployment(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Deployment]:
-    made = await make_deployment(synapse, tmp_path)
-    yield made
-    await made.operator.close()
-    await made.stranger.close()
-
-
 async def joined(user: MatrixUser, room: str, bot: str, count: int = 1) -> None:
     """Wait until ``bot`` has joined ``room`` ``count`` times: it then listens there."""
     await user.wait_for(
@@ -117,16 +109,6 @@ async def joined(user: MatrixUser, room: str, bot: str, count: int = 1) -> None:
             >= count
         )
     )
-
-
-@pytest.fixture
-async def bot(deployment: Deployment) -> AsyncIterator[BotProcess]:
-    process = BotProcess(deployment)
-    await joined(deployment.operator, deployment.room, deployment.bot)
-    yield process
-    if process.proc.poll() is None:
-        process.kill()
-    _stop_stray_agents(deployment.workdir)
 
 
 def _stop_stray_agents(workdir: Path) -> None:

@@ -15,8 +15,6 @@ import pytest
 from tests.integration.connectors.matrix.test_matrix_bot import (
     BotProcess,
     Deployment,
-    _stop_stray_agents,
-    joined,
     make_deployment,
 )
 from tests.matrix_user import Event
@@ -51,18 +49,6 @@ async def deployment(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[De
     yield PresenceDeployment(**vars(made))
     await made.operator.close()
     await made.stranger.close()
-
-
-@pytest.fixture
-async def bot(deployment: Deployment) -> AsyncIterator[BotProcess]:
-    process = BotProcess(deployment)
-    await joined(deployment.operator, deployment.room, deployment.bot)
-    try:
-        yield process
-    finally:
-        if process.proc.poll() is None:
-            process.kill()
-        _stop_stray_agents(deployment.workdir)
 
 
 def _typing_users(deployment: Deployment) -> set[str]:
