@@ -9,10 +9,6 @@ the secret is redacted — not even visible once the invisible characters are ta
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,15 +16,12 @@ import pytest
 from markdown_it import MarkdownIt
 
 from fleet.redaction.invisible import visible
-from tests.fakes.discord_server import FakeDiscord
-from tests.integration.connectors.discord.test_discord_bot import TOKEN_ENV, Bot, eventually
-from tests.integration.console_bot import FLEETWARDEN, clean_env
+from tests.integration.connectors.discord.secret_agent import SECRET_VAR, bot_with_a_secret
+from tests.integration.connectors.discord.test_discord_bot import Bot, eventually
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[3]
 AGENT = "mimic"
-SECRET_VAR = "DEPLOY_TOKEN"
 FORGED = f"⏹ {AGENT} stopped after 2s: stopped by admin"
 LINK = "[click here](https://evil.example/steal)"
 SCRIPT = f"""\
@@ -45,60 +38,11 @@ time.sleep(120)  # until stopped; gone by itself if a failed test leaves it
 """
 
 
-def write_config(fake: FakeDiscord, workdir: Path) -> Path:
-    (workdir / AGENT).mkdir()
-    (workdir / AGENT / "mimic.py").write_text(SCRIPT)
-    path = workdir / "fleetwarden.yaml"
-    path.write_text(
-        "state_dir: ./state\n"
-        "operators:\n"
-        f"  - {{id: '{fake.user_id('ann')}', role: operator}}\n"
-        f"  - {{id: '{fake.user_id('vic')}', role: viewer}}\n"
-        "connectors:\n"
-        "  discord:\n"
-        f"    token_env: {TOKEN_ENV}\n"
-        f"    guild_id: '{fake.guild_id}'\n"
-        f"    channel_id: '{fake.control_channel_id}'\n"
-        "    guild_ready_timeout_seconds: 0.2\n"
-        "agents:\n"
-        f"  - name: {AGENT}\n"
-        "    runtime: command\n"
-        f"    argv: [{sys.executable}, -I, mimic.py]\n"
-        f"    workdir: ./{AGENT}\n"
-        f"    secret_env: [{SECRET_VAR}]\n"
-    )
-    return path
-
-
 @pytest.fixture
 async def bot(tmp_path: Path) -> AsyncIterator[tuple[Bot, str]]:
-    token = "fake-deploy-" + secrets.token_hex(16)
-    async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
-        proc = subprocess.Popen(  # noqa: ASYNC220 - it runs for the whole test
-            [str(FLEETWARDEN), "run", "--config", str(write_config(fake, tmp_path))],
-            cwd=tmp_path,
-            env=clean_env(
-                **{
-                    TOKEN_ENV: fake.token,
-                    SECRET_VAR: token,
-                    "FLEETWARDEN_DISCORD_API_BASE": fake.api_base,
-                    "FLEETWARDEN_DISCORD_GATEWAY_URL": fake.gateway_url,
-                    "PYTHONPATH": str(REPO),
-                }
-            ),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        running = Bot(fake, proc, tmp_path)
-        try:
-            await eventually(lambda: fake.connected)
-            yield running, token
-        finally:
-            if fake.connected and running.proc.poll() is None:
-                await running.ask("ann", f"!stop {AGENT}")
-            err = await asyncio.to_thread(running.stop)
-            assert running.proc.returncode == 0, err
+    """The bot on the fake Discord, its agent ``mimic`` printing forgeries, and its secret."""
+    async with bot_with_a_secret(tmp_path, AGENT, SCRIPT, "mimic.py") as running:
+        yield running
 
 
 def assert_the_agents(text: str, token: str) -> None:

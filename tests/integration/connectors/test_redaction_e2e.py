@@ -10,25 +10,18 @@ values inside JSON and alone on a line. Every secret here is made at run time.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import secrets
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.discord_server import FakeDiscord
-from tests.integration.connectors.discord.test_discord_bot import TOKEN_ENV, Bot, eventually
-from tests.integration.console_bot import FLEETWARDEN, clean_env
+from tests.integration.connectors.discord.secret_agent import SECRET_VAR, bot_with_a_secret
+from tests.integration.connectors.discord.test_discord_bot import Bot, eventually
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[3]
 AGENT = "leaky"
-SECRET_VAR = "DEPLOY_TOKEN"
 SCRIPT = """\
 import json, os, secrets, sys, time
 
@@ -47,65 +40,11 @@ time.sleep(120)  # until stopped; gone by itself if a failed test leaves it
 """
 
 
-def write_config(fake: FakeDiscord, workdir: Path) -> Path:
-    (workdir / AGENT).mkdir()
-    # In its workdir: the sandbox's /tmp is its own.
-    (workdir / AGENT / "leaky_agent.py").write_text(SCRIPT)
-    path = workdir / "fleetwarden.yaml"
-    path.write_text(
-        "state_dir: ./state\n"
-        "operators:\n"
-        f"  - {{id: '{fake.user_id('ann')}', role: operator}}\n"
-        f"  - {{id: '{fake.user_id('vic')}', role: viewer}}\n"
-        "connectors:\n"
-        "  discord:\n"
-        f"    token_env: {TOKEN_ENV}\n"
-        f"    guild_id: '{fake.guild_id}'\n"
-        f"    channel_id: '{fake.control_channel_id}'\n"
-        "    guild_ready_timeout_seconds: 0.2\n"
-        "agents:\n"
-        f"  - name: {AGENT}\n"
-        "    runtime: command\n"
-        f"    argv: [{sys.executable}, -I, leaky_agent.py]\n"
-        f"    workdir: ./{AGENT}\n"
-        f"    secret_env: [{SECRET_VAR}]\n"
-    )
-    return path
-
-
-def launch(fake: FakeDiscord, workdir: Path, deploy_token: str) -> subprocess.Popen[bytes]:
-    env = clean_env(
-        **{
-            TOKEN_ENV: fake.token,
-            SECRET_VAR: deploy_token,
-            "FLEETWARDEN_DISCORD_API_BASE": fake.api_base,
-            "FLEETWARDEN_DISCORD_GATEWAY_URL": fake.gateway_url,
-            "PYTHONPATH": str(REPO),  # this checkout's code, whatever the venv points at
-        }
-    )
-    return subprocess.Popen(
-        [str(FLEETWARDEN), "run", "--config", str(write_config(fake, workdir))],
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
 @pytest.fixture
 async def bot(tmp_path: Path) -> AsyncIterator[tuple[Bot, str]]:
-    deploy_token = "fake-deploy-" + secrets.token_hex(16)
-    async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
-        running = Bot(fake, launch(fake, tmp_path, deploy_token), tmp_path)
-        try:
-            await eventually(lambda: fake.connected)
-            yield running, deploy_token
-        finally:
-            if fake.connected and running.proc.poll() is None:
-                await running.ask("ann", f"!stop {AGENT}")
-            err = await asyncio.to_thread(running.stop)
-            assert running.proc.returncode == 0, err
+    """The bot on the fake Discord, its agent ``leaky`` printing secrets, and its own."""
+    async with bot_with_a_secret(tmp_path, AGENT, SCRIPT, "leaky_agent.py") as running:
+        yield running
 
 
 def everything_posted(bot: Bot) -> str:
