@@ -19,6 +19,7 @@ import pytest
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
+from tests.integration.review.review_rig import task_says
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -65,17 +66,8 @@ def _config(tmp_path: Path, upstream: GitUpstream, *, rounds: int, role: str = "
 
 
 def _task_says(bot: ConsoleBot, task: int, pattern: str, timeout: float = 90.0) -> re.Match[str]:
-    """Ask ``task N`` until its first line (its state and why) matches ``pattern``."""
-    seen: list[str] = []
-
-    def says() -> bool:
-        seen.append(bot.command(f"task {task}", rf"Task #{task} [^\n]*\n").group(0))
-        return re.search(pattern, seen[-1]) is not None
-
-    assert wait_until(says, timeout, interval=0.5), (
-        f"task {task} never said {pattern!r}: {seen[-1:]}"
-    )
-    found = re.search(pattern, seen[-1])
+    """Ask ``task N`` until its first line matches ``pattern``; the match."""
+    found = re.search(pattern, task_says(bot, task, pattern, timeout))
     assert found is not None
     return found
 

@@ -18,6 +18,7 @@ import pytest
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
+from tests.integration.review.review_rig import task_says
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -55,20 +56,6 @@ agents:
 """
 
 
-def _task_says(bot: ConsoleBot, task: int, pattern: str, timeout: float = 90.0) -> str:
-    """Ask ``task N`` until its first line (its state and why) matches ``pattern``; it."""
-    seen: list[str] = []
-
-    def says() -> bool:
-        seen.append(bot.command(f"task {task}", rf"Task #{task} [^\n]*\n").group(0))
-        return re.search(pattern, seen[-1]) is not None
-
-    assert wait_until(says, timeout, interval=0.5), (
-        f"task {task} never said {pattern!r}: {seen[-1:]}"
-    )
-    return seen[-1]
-
-
 def _rounds(root: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(root / "state" / "ledger.db") as db:
         rows = db.execute("SELECT state, verdict FROM reviews ORDER BY id")
@@ -94,7 +81,7 @@ def test_a_reviewer_its_author_keeps_at_work_ends_the_round_saying_so(
     with _bot(tmp_path, upstream, CODER.format(how=how, verify=verify)) as bot:
         bot.command("task new --agent coder Greet the user", r"Task #1")
         bot.command("task start 1", r"coder")
-        said = _task_says(bot, 1, re.escape(BUSY))
+        said = task_says(bot, 1, re.escape(BUSY))
         assert re.search(rf"reviewer's run \d+ took {took}", said), said
         assert "merge fw/coder/1" in said and "reviewer reviews" not in said
         [(state, verdict)] = _rounds(tmp_path)
@@ -115,7 +102,7 @@ def test_a_reviewer_busy_with_an_operators_work_is_only_already_running(
         bot.command("spawn reviewer", r"Agent reviewer started")
         bot.command("task new --agent coder Greet the user", r"Task #1")
         bot.command("task start 1", r"coder")
-        said = _task_says(bot, 1, r"no review by reviewer")
+        said = task_says(bot, 1, r"no review by reviewer")
         assert "reviewer was already running" in said and BUSY not in said
         assert wait_until(lambda: _rounds(tmp_path) != [], timeout=30)
         [(state, verdict)] = _rounds(tmp_path)

@@ -16,6 +16,7 @@ import pytest
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
+from tests.integration.review.review_rig import task_says
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -51,20 +52,6 @@ agents:
 """
 
 
-def _task_says(bot: ConsoleBot, task: int, pattern: str, timeout: float = 90.0) -> str:
-    """Ask ``task N`` until its first line (its state and why) matches ``pattern``; it."""
-    seen: list[str] = []
-
-    def says() -> bool:
-        seen.append(bot.command(f"task {task}", rf"Task #{task} [^\n]*\n").group(0))
-        return re.search(pattern, seen[-1]) is not None
-
-    assert wait_until(says, timeout, interval=0.5), (
-        f"task {task} never said {pattern!r}: {seen[-1:]}"
-    )
-    return seen[-1]
-
-
 def _running(bot: ConsoleBot, name: str, timeout: float = 90.0) -> None:
     """Ask ``ps`` until agent ``name`` is running (a review's run starts after the task
     says its round began)."""
@@ -88,8 +75,8 @@ def test_changes_start_the_command_coders_next_run_and_round_two_lands_by_merge(
     with bot:
         bot.command("task new --agent coder Greet the user", r"Task #1")
         bot.command("task start 1", r"coder")
-        _task_says(bot, 1, r"round 2 of 2: reviewer reviews|approved by reviewer")
-        said = _task_says(bot, 1, r"approved by reviewer")
+        task_says(bot, 1, r"round 2 of 2: reviewer reviews|approved by reviewer")
+        said = task_says(bot, 1, r"approved by reviewer")
         assert "merge fw/coder/1" in said and "review" in said
         bot.command("msgs", r"reviewer → coder")
         shown = bot.output_since_command  # each verdict names the commit it read
@@ -117,12 +104,12 @@ def test_changes_for_a_branch_discarded_meanwhile_say_what_a_human_does(
     with bot:
         bot.command("task new --agent coder Greet the user", r"Task #1")
         bot.command("task start 1", r"coder")
-        _task_says(bot, 1, r"round 1 of 2: reviewer reviews")
+        task_says(bot, 1, r"round 1 of 2: reviewer reviews")
         _running(bot, "reviewer")  # reading the branch when it is discarded
         bot.command("discard fw/coder/1", r"Reply `?yes`? here within 60 s")
         bot.command("yes", r"Discarded coder's branch fw/coder/1")
         bot.command("send reviewer go", r"Sent to reviewer")
-        said = _task_says(bot, 1, r"changes went no further")
+        said = task_says(bot, 1, r"changes went no further")
         assert "reviewer reviews" not in said and "round 1 of 2" in said
         assert "fw/coder/1 is no longer coder's branch" in said
         assert "`task start 1` runs coder again on a new branch" in said

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,8 @@ import pytest
 
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream, served_app
-from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
+from tests.integration.console_bot import ConsoleBot, clean_env, processes_where
+from tests.integration.review.review_rig import task_says
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -82,21 +82,6 @@ def write_config(path: Path, upstream: GitUpstream, *, staged: bool, lib: bool) 
     )
 
 
-def _task_says(bot: ConsoleBot, task: int, pattern: str, timeout: float = 90.0) -> str:
-    """Ask ``task N`` until what it says matches ``pattern``; its first line."""
-    seen: list[str] = []
-
-    def says() -> bool:
-        answer = bot.command(f"task {task}", rf"Task #{task} [^\n]*\n", timeout=STARTUP)
-        seen.append(answer.group(0))
-        return re.search(pattern, seen[-1]) is not None
-
-    assert wait_until(says, timeout, interval=0.5), (
-        f"task {task} never said {pattern!r}: {seen[-1:]}"
-    )
-    return seen[-1]
-
-
 def stop_agents(root: Path) -> None:
     for pid in processes_where(lambda cwd, cmdline: cwd.startswith(str(root))):
         with contextlib.suppress(ProcessLookupError):
@@ -118,7 +103,7 @@ def test_a_repository_a_reload_adds_with_review_has_its_work_reviewed(
         assert "not reloaded" not in bot.output_since_command, bot.output_since_command
         bot.command("task new --agent libber Greet the user", r"Task #1", timeout=STARTUP)
         bot.command("task start 1", r"libber")
-        said = _task_says(bot, 1, r"approved by|merge|a human", timeout=120)
+        said = task_says(bot, 1, r"approved by|merge|a human", timeout=120)
         assert "approved by reviewer" in said, said
         assert bot.close() == 0, bot.stderr
     finally:

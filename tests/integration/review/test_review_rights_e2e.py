@@ -20,6 +20,7 @@ import pytest
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
+from tests.integration.review.review_rig import task_says
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -63,21 +64,6 @@ def write_config(path: Path, url: str, *, review: str, talks: str = "") -> None:
     )
 
 
-def _task_says(bot: ConsoleBot, task: int, pattern: str, timeout: float = 90.0) -> str:
-    """Ask ``task N`` until its first line (its state and why) matches ``pattern``; it."""
-    seen: list[str] = []
-
-    def says() -> bool:
-        answer = bot.command(f"task {task}", rf"Task #{task} [^\n]*\n", timeout=STARTUP)
-        seen.append(answer.group(0))
-        return re.search(pattern, seen[-1]) is not None
-
-    assert wait_until(says, timeout, interval=0.5), (
-        f"task {task} never said {pattern!r}: {seen[-1:]}"
-    )
-    return seen[-1]
-
-
 def _running(bot: ConsoleBot, name: str, timeout: float = 90.0) -> None:
     """Ask ``ps`` until agent ``name`` is running."""
     row = re.compile(rf"^{name}\s+\S+(?: / \S+)?\s+running\b", re.M)
@@ -116,14 +102,14 @@ def test_a_verdict_after_a_restart_that_named_another_reviewer_is_refused(
     try:
         bot.command("task new --agent coder Greet the user", r"Task #1", timeout=STARTUP)
         bot.command("task start 1", r"coder")
-        _task_says(bot, 1, r"round 1 of 2: reviewer reviews")
+        task_says(bot, 1, r"round 1 of 2: reviewer reviews")
         _running(bot, "reviewer")
         assert wait_until(lambda: reviews_bound(tmp_path), STARTUP)
         assert bot.close() == 0, bot.stderr  # reviewer's run goes on while it is away
 
         write_config(config, url, review="auditor", talks="    talks_to: [auditor]\n")
         again = ConsoleBot(tmp_path, "--config", str(config), env=env)
-        said = _task_says(again, 1, r"verdict was refused|approved by")
+        said = task_says(again, 1, r"verdict was refused|approved by")
         assert "approved by reviewer" not in said
         assert "reviewer's verdict was refused: reviewer no longer reviews" in said
         assert "agent is auditor now" in said and "a human reviews it now" in said
