@@ -102,14 +102,14 @@ def test_a_verdict_after_a_restart_that_named_another_reviewer_is_refused(
     try:
         bot.command("task new --agent coder Greet the user", r"Task #1", timeout=STARTUP)
         bot.command("task start 1", r"coder")
-        task_says(bot, 1, r"round 1 of 2: reviewer reviews")
+        task_says(bot, 1, r"round 1 of 2: reviewer reviews", answer_within=STARTUP)
         _running(bot, "reviewer")
         assert wait_until(lambda: reviews_bound(tmp_path), STARTUP)
         assert bot.close() == 0, bot.stderr  # reviewer's run goes on while it is away
 
         write_config(config, url, review="auditor", talks="    talks_to: [auditor]\n")
         again = ConsoleBot(tmp_path, "--config", str(config), env=env)
-        said = task_says(again, 1, r"verdict was refused|approved by")
+        said = task_says(again, 1, r"verdict was refused|approved by", answer_within=STARTUP)
         assert "approved by reviewer" not in said
         assert "reviewer's verdict was refused: reviewer no longer reviews" in said
         assert "agent is auditor now" in said and "a human reviews it now" in said
