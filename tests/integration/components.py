@@ -17,12 +17,37 @@ import pytest
 from fleet.ledger.records.forge import Slug
 from tests.fakes.github_api import FakeGitHub
 from tests.git_upstream import GitUpstream, served_app
+from tests.integration.console_bot import ConsoleBot, clean_env
 from tests.integration.forge_rig import app_on_github
 
 SLUG = Slug("acme", "app")
 """The repository on the fake forge: ``acme/app``, the upstream's ``app``."""
 WRITER = "ann"
 """The person with write access to :data:`SLUG`, whose commands the bot takes."""
+APP_ON_CONSOLE = """\
+state_dir: ./state
+connectors:
+  console: {}
+defaults:
+  stop_grace_seconds: 1
+repos:
+  app:
+    url: URL
+    token_env: APP_TOKEN
+agents:
+"""
+"""A config's head: the console, and the repository ``app`` at ``URL`` (its token in
+``APP_TOKEN``); its agents follow."""
+
+
+def console_bot_on_app(
+    tmp_path: Path, upstream: GitUpstream, token: str, agents: str
+) -> ConsoleBot:
+    """The real ``fleetwarden run`` at its console on :data:`APP_ON_CONSOLE` served by
+    ``upstream`` (its ``token``) and ``agents`` (the config's agent list), not yet waited on."""
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(APP_ON_CONSOLE.replace("URL", upstream.url("app"), 1) + agents)
+    return ConsoleBot(tmp_path, "--config", str(config), env=clean_env(APP_TOKEN=token))
 
 
 @pytest.fixture

@@ -10,22 +10,12 @@ import pytest
 
 from tests import sandbox_need
 from tests.git_upstream import served_app
-from tests.integration.console_bot import ConsoleBot, clean_env
+from tests.integration.components import console_bot_on_app
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_branchesUpstreamTokenNoAgentHolds0123"
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
-agents:
+AGENTS = """\
   - name: coder
     runtime: command
     repo: app
@@ -37,9 +27,7 @@ def test_an_unreachable_upstream_is_said_in_sentences_under_branches(tmp_path: P
     """After the upstream stops: "…(by a merge, a spawn or Fleetwarden's start). Cannot
     reach the upstream of app …", never a lowercase word after the full stop."""
     with served_app(tmp_path / "upstream", TOKEN) as upstream:
-        config = tmp_path / "fleetwarden.yaml"
-        config.write_text(CONFIG.format(url=upstream.url("app")))
-        bot = ConsoleBot(tmp_path, "--config", str(config), env=clean_env(APP_TOKEN=TOKEN))
+        bot = console_bot_on_app(tmp_path, upstream, TOKEN, AGENTS)
         with bot:
             bot.command("spawn coder", r"Agent coder started")
             bot.expect(r"Branch\W+fw/coder/\d+ of \W*app\W*: 1 commit", timeout=60)

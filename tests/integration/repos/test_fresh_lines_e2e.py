@@ -13,22 +13,12 @@ import pytest
 
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
-from tests.integration.console_bot import ConsoleBot, clean_env
+from tests.integration.components import console_bot_on_app
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_freshLinesUpstreamTokenNoAgentHolds01"
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
-agents:
+AGENTS = """\
   - name: coder
     runtime: command
     repo: app
@@ -43,9 +33,7 @@ def test_an_earlier_branch_is_reached_by_name_and_a_running_one_is_refused_at_on
     """A run kept on its branch, the next run on it running: `discard` and `spawn --fresh`
     refused at once; ended, `spawn --fresh` names the branch it leaves; `diff`, `branches`,
     `push` and `merge` reach that branch by its name while the agent runs on its new one."""
-    config = tmp_path / "fleetwarden.yaml"
-    config.write_text(CONFIG.format(url=upstream.url("app")))
-    bot = ConsoleBot(tmp_path, "--config", str(config), env=clean_env(APP_TOKEN=TOKEN))
+    bot = console_bot_on_app(tmp_path, upstream, TOKEN, AGENTS)
     with bot:
         bot.command("spawn coder", r"Agent coder started")
         bot.command("send coder done", r"Sent to coder")

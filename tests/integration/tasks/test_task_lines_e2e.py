@@ -11,22 +11,13 @@ import pytest
 
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
-from tests.integration.console_bot import ConsoleBot, clean_env
+from tests.integration.components import console_bot_on_app
+from tests.integration.console_bot import ConsoleBot
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_taskLinesUpstreamTokenNoAgentHolds012"
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
-agents:
+AGENTS = """\
   - name: coder
     runtime: command
     repo: app
@@ -36,9 +27,7 @@ SUMMARY = r"Branch\W+(fw/coder/\d+) of \W*app\W*: (\d+) commits?"
 
 
 def _bot(tmp_path: Path, upstream: GitUpstream) -> ConsoleBot:
-    config = tmp_path / "fleetwarden.yaml"
-    config.write_text(CONFIG.format(url=upstream.url("app")))
-    return ConsoleBot(tmp_path, "--config", str(config), env=clean_env(APP_TOKEN=TOKEN))
+    return console_bot_on_app(tmp_path, upstream, TOKEN, AGENTS)
 
 
 def test_a_merge_of_a_tasks_branch_ends_the_task_done(
