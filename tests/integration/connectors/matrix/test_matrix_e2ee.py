@@ -41,9 +41,10 @@ class Encrypted:
     workdir: Path
     extra: list[str] = field(default_factory=list)
 
-    def config(self) -> Path:
-        path = self.workdir / "fleetwarden.yaml"
-        path.write_text(
+    def head(self) -> str:
+        """A config's head: the operator and the viewer, and the bot in the encrypted room
+        (its password in ``FW_BOT_PASSWORD``); the rest of ``connectors.matrix`` may follow."""
+        return (
             "state_dir: ./state\n"
             "operators:\n"
             f"  - {{id: '{self.operator.user_id}', role: operator}}\n"
@@ -55,8 +56,12 @@ class Encrypted:
             "    password_env: FW_BOT_PASSWORD\n"
             f"    rooms: ['{self.room}']\n"
             "    sync_timeout_seconds: 5\n"
-            "    key_wait_seconds: 4\n" + "".join(f"    {line}\n" for line in self.extra)
+            "    key_wait_seconds: 4\n"
         )
+
+    def config(self) -> Path:
+        path = self.workdir / "fleetwarden.yaml"
+        path.write_text(self.head() + "".join(f"    {line}\n" for line in self.extra))
         return path
 
     def crypto_dir(self) -> Path:
