@@ -1,6 +1,6 @@
 """The rig of the tests where a forge's pull request is approved at one commit and a later
-one follows: the upstream, the strict fake GitHub with a person (``ann``) who may merge, the
-webhook deliveries, a person's merge as the forge's button makes it, and the run from an
+one follows: the shared fake GitHub where a person (``ann``) may also merge, the webhook
+deliveries, a person's merge as the forge's button makes it, and the run from an
 issue to its approved pull request whose head a person's review then moves on."""
 
 from __future__ import annotations
@@ -8,17 +8,16 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
-from pathlib import Path
+
+import pytest
 
 from tests.fakes.github_api import BOT_LOGIN, FakeGitHub
 from tests.fakes.webhook_sender import github_issue, github_review
-from tests.git_upstream import GitUpstream, served_app
+from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
-from tests.integration.forge_rig import app_on_github, bot_comments, deliver_as_github
+from tests.integration.forge_rig import bot_comments, deliver_as_github
 
 TOKEN = "ghp_forgeApprovedCommitUpstreamTokenNone1"  # the git upstream's
 SECRET = b"approved-commit-webhook-secret-0123456789"
@@ -26,19 +25,13 @@ ANN_PAT = "ghp_annMergesOnTheForgeAsAPersonWould0001"
 BRANCH = "fw/coder/issue-1"
 
 
-@contextmanager
-def upstream_app(tmp_path: Path) -> Iterator[GitUpstream]:
-    """The git upstream of ``app``, served with :data:`TOKEN`."""
-    with served_app(tmp_path / "upstream", TOKEN) as served:
-        yield served
-
-
-@contextmanager
-def github_with_ann(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    """The fake GitHub of ``app``, where ``ann`` may write and merge with her own token."""
-    with app_on_github(upstream, SLUG, WRITER) as fake:
-        fake.add_pat(ANN_PAT, WRITER)
-        yield fake
+@pytest.fixture
+def github(github: FakeGitHub) -> FakeGitHub:
+    """The shared fake GitHub of ``app`` (its upstream served with :data:`TOKEN`), where
+    ``ann`` also writes and merges with her own token; a fixture of the modules that import
+    it."""
+    github.add_pat(ANN_PAT, WRITER)
+    return github
 
 
 deliver = partial(deliver_as_github, secret=SECRET)

@@ -24,11 +24,10 @@ from tests.integration.forge.forge_review_rig import (
     SLUG,
     TOKEN,
     approved_then_reviewed,
-    github_with_ann,
     merge_on_forge,
     status_comment,
-    upstream_app,
 )
+from tests.integration.forge.forge_review_rig import github as github  # ann merges too
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
     command_bot_on_github,
@@ -64,18 +63,6 @@ agents:
     argv: [sh, -c, 'fw-msg review approve "fine as it is"']
 """
 )
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
-    with upstream_app(tmp_path) as served:
-        yield served
-
-
-@pytest.fixture
-def github(upstream: GitUpstream) -> Iterator[FakeGitHub]:
-    with github_with_ann(upstream) as fake:
-        yield fake
 
 
 @pytest.fixture(params=[1], ids=["rounds-1"])
