@@ -18,23 +18,16 @@ import pytest
 
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
+from tests.integration.budgets.priced import PRICED_HEAD
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in, wait_until
 
 pytestmark = pytest.mark.integration
 
 MODEL = "claude-sonnet-4-5"
 WORKERS = [f"w{n}" for n in range(10)]
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-providers:
-  anthropic:
-    upstream: {upstream}
-prices:
-  {model}: {{input: 3.0, output: 15.0}}
+CONFIG = (
+    PRICED_HEAD
+    + """\
 budgets:
   - scope: global
     limit_usd: 3.50
@@ -49,6 +42,7 @@ agents:
     model: {model}
     secret_env: [ANTHROPIC_API_KEY]
 """
+)
 WORKER = """\
   - name: {name}
     runtime: stub

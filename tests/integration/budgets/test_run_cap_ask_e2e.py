@@ -18,22 +18,15 @@ import pytest
 
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
+from tests.integration.budgets.priced import PRICED_HEAD
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in, wait_until
 
 pytestmark = pytest.mark.integration
 
 MODEL = "claude-sonnet-4-5"
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-providers:
-  anthropic:
-    upstream: {upstream}
-prices:
-  {model}: {{input: 3.0, output: 15.0}}
+CONFIG = (
+    PRICED_HEAD
+    + """\
 agents:
   - name: coder
     runtime: stub
@@ -46,6 +39,7 @@ agents:
     secret_env: [ANTHROPIC_API_KEY]
     run_budget: {{max_tokens: 50000, cutoff: ask, ask_within: 1, then: stop}}
 """
+)
 # 30 000 tokens and $0.21 a request (20 000 in at $3/M, 10 000 out at $15/M).
 USAGE = Usage(input=20_000, output=10_000)
 ASKED = r"💸 Spend (\w+) — {agent} reached its {cap} cap"
