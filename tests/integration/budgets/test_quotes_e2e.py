@@ -17,13 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
-from tests.integration.budgets.priced import PRICED_HEAD
+from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn
+from tests.integration.budgets.priced import MODEL, PRICED_HEAD, USAGE, priced_bot
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in, wait_until
 
 pytestmark = pytest.mark.integration
 
-MODEL = "claude-sonnet-4-5"
 WORKERS = [f"w{n}" for n in range(10)]
 CONFIG = (
     PRICED_HEAD
@@ -50,8 +49,6 @@ WORKER = """\
     secret_env: [ANTHROPIC_API_KEY]
     run_budget: {{max_usd: 1.00}}
 """
-# 30 000 tokens and $0.21 a request (20 000 in at $3/M, 10 000 out at $15/M).
-USAGE = Usage(input=20_000, output=10_000)
 QUOTE_COLUMNS = "run_id, basis, median_usd, p90_usd, hold_usd, quoted_at"
 
 
@@ -73,22 +70,9 @@ Rig = tuple[ConsoleBot, FakeProvider, Path]
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
     """The fake provider and a running ``fleetwarden run``; both stopped however it ends."""
-    with fake_provider_thread(default=Turn(text="spent", usage=USAGE)) as fake:
-        config = tmp_path / "fleetwarden.yaml"
-        workers = "".join(WORKER.format(name=name, model=MODEL) for name in WORKERS)
-        config.write_text(CONFIG.format(upstream=fake.base_url, model=MODEL) + workers)
-        bot = ConsoleBot(
-            tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY=FAKE_KEY)
-        )
-        try:
-            yield bot, fake, tmp_path / "state"
-            bot.close()
-        finally:
-            for agent in ("costed", "fresh", *WORKERS):
-                for pid in stub_processes_in(tmp_path / "state" / "agents" / agent / "work"):
-                    os.kill(pid, signal.SIGKILL)
-            if bot.proc.poll() is None:
-                bot.kill()
+    workers = "".join(WORKER.format(name=name, model=MODEL) for name in WORKERS)
+    with priced_bot(tmp_path, CONFIG, ("costed", "fresh", *WORKERS), workers) as (bot, fake):
+        yield bot, fake, tmp_path / "state"
 
 
 def one_run(bot: ConsoleBot, fake: FakeProvider, state: Path, spawn: str, said: str) -> str:

@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
-from tests.integration.budgets.priced import PRICED_HEAD
+from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn
+from tests.integration.budgets.priced import MODEL, PRICED_HEAD, USAGE, priced_bot
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in, wait_until
 
 pytestmark = pytest.mark.integration
 
-MODEL = "claude-sonnet-4-5"
 CONFIG = (
     PRICED_HEAD
     + """\
@@ -55,8 +54,6 @@ agents:
     secret_env: [ANTHROPIC_API_KEY]
 """
 )
-# 30 000 tokens and $0.21 a request (20 000 in at $3/M, 10 000 out at $15/M).
-USAGE = Usage(input=20_000, output=10_000)
 TOLD = "run capped at"
 
 
@@ -75,21 +72,9 @@ Rig = tuple[ConsoleBot, FakeProvider]
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
     """The fake provider and a running ``fleetwarden run``; both stopped however it ends."""
-    with fake_provider_thread(default=Turn(text="spent", usage=USAGE)) as fake:
-        config = tmp_path / "fleetwarden.yaml"
-        config.write_text(CONFIG.format(upstream=fake.base_url, model=MODEL))
-        bot = ConsoleBot(
-            tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY=FAKE_KEY)
-        )
-        try:
-            yield bot, fake
-            bot.close()
-        finally:
-            for agent in ("capped", "costed", "stopper", "freezer", "unpriced"):
-                for pid in stub_processes_in(tmp_path / "state" / "agents" / agent / "work"):
-                    os.kill(pid, signal.SIGKILL)
-            if bot.proc.poll() is None:
-                bot.kill()
+    agents = ("capped", "costed", "stopper", "freezer", "unpriced")
+    with priced_bot(tmp_path, CONFIG, agents) as running:
+        yield running
 
 
 def test_a_run_past_its_token_cap_is_refused_within_one_request_and_told_once(

@@ -17,13 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
-from tests.integration.budgets.priced import PRICED_HEAD
+from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn
+from tests.integration.budgets.priced import MODEL, PRICED_HEAD, USAGE, priced_bot
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in, wait_until
 
 pytestmark = pytest.mark.integration
 
-MODEL = "claude-sonnet-4-5"
 CONFIG = (
     PRICED_HEAD
     + """\
@@ -40,8 +39,6 @@ agents:
     run_budget: {{max_tokens: 50000, cutoff: ask, ask_within: 1, then: stop}}
 """
 )
-# 30 000 tokens and $0.21 a request (20 000 in at $3/M, 10 000 out at $15/M).
-USAGE = Usage(input=20_000, output=10_000)
 ASKED = r"💸 Spend (\w+) — {agent} reached its {cap} cap"
 AGENTS = ("coder", "hasty")
 
@@ -79,19 +76,8 @@ def kill_agents(tmp_path: Path) -> None:
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
     """The fake provider and a running ``fleetwarden run``; both stopped however it ends."""
-    with fake_provider_thread(default=Turn(text="spent", usage=USAGE)) as fake:
-        config = tmp_path / "fleetwarden.yaml"
-        config.write_text(CONFIG.format(upstream=fake.base_url, model=MODEL))
-        bot = ConsoleBot(
-            tmp_path, "--config", str(config), env=clean_env(ANTHROPIC_API_KEY=FAKE_KEY)
-        )
-        try:
-            yield bot, fake
-            bot.close()
-        finally:
-            kill_agents(tmp_path)
-            if bot.proc.poll() is None:
-                bot.kill()
+    with priced_bot(tmp_path, CONFIG, AGENTS) as running:
+        yield running
 
 
 def test_a_run_at_its_cap_is_paused_asked_once_and_raised_by_a_word(
