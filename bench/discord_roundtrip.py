@@ -70,7 +70,8 @@ LOGS_LINES = 250  # `!logs` shows this many of the stub's lines: several 2000-ch
 
 
 def fleetwarden_config(workdir: Path, fake: FakeDiscord, args: argparse.Namespace) -> Path:
-    """Discord only, empty fleet: the config of tests/integration/test_discord_bot.py."""
+    """Discord only, empty fleet: the config of
+    tests/integration/connectors/discord/test_discord_bot.py."""
     path = workdir / "fleetwarden.yaml"
     path.write_text(
         "state_dir: ./state\n"

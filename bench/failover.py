@@ -4,7 +4,7 @@
 
 Two real `fleetwarden run` processes share a real PostgreSQL ledger
 (``tests/postgres_server.py``) and serve the fake Discord on loopback, as in
-``tests/integration/test_standby_e2e.py``. Each round kills the active one with SIGKILL
+``tests/integration/agents/test_standby_e2e.py``. Each round kills the active one with SIGKILL
 and times until the standby is active *and* connected to chat, then starts a new standby
 beside it for the next round, and checks that a command posted after the takeover is
 answered exactly once. Goal: p95 ≤ 15 s.
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from bench.harness import percentile
 from tests.fakes.discord_server import FakeDiscord
-from tests.integration.test_discord_bot import eventually, write_config
-from tests.integration.test_standby_e2e import Orchestrator, answers_to
+from tests.integration.agents.test_standby_e2e import Orchestrator, answers_to
+from tests.integration.connectors.discord.test_discord_bot import eventually, write_config
 from tests.postgres_server import PostgresServer, find_bin_dir
 
 

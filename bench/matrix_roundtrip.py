@@ -121,7 +121,8 @@ def report(result: Result) -> str:
 def fleetwarden_config(
     workdir: Path, homeserver: str, bot: str, room: str, operator: str, args: argparse.Namespace
 ) -> Path:
-    """Matrix only, empty fleet: the config of tests/integration/test_matrix_bot.py."""
+    """Matrix only, empty fleet: the config of
+    tests/integration/connectors/matrix/test_matrix_bot.py."""
     path = workdir / "fleetwarden.yaml"
     path.write_text(
         "state_dir: ./state\n"

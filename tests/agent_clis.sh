@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the pinned real agent CLIs (npm) that tests/integration/test_real_clis.py runs,
+# Install the pinned real agent CLIs (npm) that tests/integration/runtimes/test_real_clis.py runs,
 # into <repo>/.cache/agent-clis. Idempotent: skipped when the marker records the same pins.
 # Usage: bash tests/agent_clis.sh   (needs node and npm on PATH)
 set -euo pipefail

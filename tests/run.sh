@@ -65,7 +65,7 @@ sys.exit(m.version('matrix-synapse') != '$synapse_version')" 2>/dev/null; then
   fi
 fi
 
-# The real agent CLIs (pinned npm packages) that tests/integration/test_real_clis.py runs
+# The real agent CLIs (pinned npm packages) that tests/integration/runtimes/test_real_clis.py runs
 # against the fake provider; installed into .cache/agent-clis (needs node and npm).
 bash tests/agent_clis.sh
 # matrix-js-sdk with its Rust crypto (Element's client stack), pinned by

@@ -5,6 +5,9 @@ the real ``fleetwarden`` and spawns agents leaves them running when the bot quit
 each test, every process whose command line names the test's temporary directory (agents,
 their shims, servers run from it) is killed with its process group, pass or fail — and the
 control groups they are in thawed, as a SIGKILL waits for the thaw of a frozen one.
+
+The real components the rooms share are fixtures of one place, loaded here
+(:mod:`tests.integration.components`): the git upstream and the fake GitHub on it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.components import github, upstream, upstream_token
 from tests.integration.paused import thaw_groups
+
+__all__ = ["github", "upstream", "upstream_token"]
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,10 @@ from typing import Any, Protocol
 from fleet.ledger.records.forge import Slug
 from tests.fakes.github_api import BOT_LOGIN, FakeGitHub, github_thread
 from tests.fakes.provider import ToolCall, Turn
+from tests.fakes.webhook_sender import Event, github_delivery
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
-from tests.integration.test_readable_agents import agent_path
+from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.postgres_server import free_port
 
 E2E_KEY = "fake-forge-key-0123456789abcdefghijklmn"  # the account's key the fake provider takes
@@ -161,6 +162,17 @@ def start_e2e_bot(
 def bot_comments(fake: Commented, repo: Slug, number: int, login: str) -> list[str]:
     """The bodies of ``login``'s comments on ``repo``'s issue or pull ``number``, oldest first."""
     return [c.body for c in fake.comments_on(str(repo), number) if c.author == login]
+
+
+def deliver_as_github(
+    port: int, event: Event, delivery: str | None = None, *, secret: bytes, forge: str = "gh"
+) -> tuple[int, str]:
+    """Post ``event`` to the bot's webhook endpoint for ``forge`` as GitHub does, signed with
+    ``secret`` (a module binds its own: ``partial(deliver_as_github, secret=SECRET)``); the
+    status and the text."""
+    name, payload = event
+    headers, body = github_delivery(name, payload, secret=secret, delivery=delivery)
+    return post(port, forge, headers, body)
 
 
 def post(port: int, forge: str, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:

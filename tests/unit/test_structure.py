@@ -29,6 +29,8 @@ MAY_IMPORT: Mapping[str, frozenset[str]] = {
 }
 """Which packages each package's modules may import: the one direction."""
 MAX_LINES = 450
+MAX_TEST_LINES = 800
+"""The longest a test module (``test_*.py``, ``conftest.py``) under tests/ may grow."""
 DOC = ROOT / "docs" / "architecture.md"
 MODULES_DOC = ROOT / "docs" / "modules.md"
 """The page the module list is on: its own, to keep the architecture doc short."""
@@ -407,6 +409,35 @@ def test_no_bench_module_is_over_450_lines() -> None:
         if (lines := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def capped_test_modules(root: Path = ROOT) -> list[Path]:
+    """Every test module under ``root``'s tests/: ``test_*.py`` and ``conftest.py``."""
+    tests = root / "tests"
+    return sorted([*tests.rglob("test_*.py"), *tests.rglob("conftest.py")])
+
+
+def test_no_test_module_is_over_800_lines() -> None:
+    """One concept per test module too: split by concept near 800 lines."""
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in capped_test_modules()
+        if (lines := len(path.read_text().splitlines())) > MAX_TEST_LINES
+    }
+    assert long == {}
+
+
+def test_the_test_cap_finds_a_planted_long_module(tmp_path: Path) -> None:
+    """The test modules' cap reads room folders at any depth and names a long one."""
+    room = tmp_path / "tests" / "integration" / "forge"
+    room.mkdir(parents=True)
+    (room / "test_long.py").write_text("x = 1\n" * (MAX_TEST_LINES + 1))
+    (room / "conftest.py").write_text("")
+    (room / "forge_rig.py").write_text("x = 1\n" * (MAX_TEST_LINES + 1))  # a rig: not capped
+    found = {
+        path.name: len(path.read_text().splitlines()) for path in capped_test_modules(tmp_path)
+    }
+    assert found == {"conftest.py": 0, "test_long.py": MAX_TEST_LINES + 1}
 
 
 def test_the_architecture_doc_shows_the_dependency_graph() -> None:

@@ -1,7 +1,7 @@
 """The cgroup freezer's pure parts — which file a freeze or thaw is written to and what,
 when ``cgroup.events`` or ``freezer.state`` say it holds, which of an agent's groups is
 frozen, if any — and the shell's writes and deadline, on plain files standing in for a
-hierarchy. The real kernel is tests/integration/test_freeze_holds.py's."""
+hierarchy. The real kernel is tests/integration/budgets/test_freeze_holds.py's."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 cannot enter is hidden whole and what the agent needs inside bound back; symlinks are
 resolved (bubblewrap follows an absolute one from the sandbox's own root); a name given
 through a hidden symlink is bound too; and the layouts no sandbox can serve are named with
-the fix. Real directories, no bubblewrap (tests/integration/test_sandbox_layouts.py runs
+the fix. Real directories, no bubblewrap (tests/integration/sandbox/test_sandbox_layouts.py runs
 the sandboxes)."""
 
 from __future__ import annotations

@@ -1,0 +1,107 @@
+"""A forge that cannot reach Fleetwarden is read instead, end to end, through the real
+``fleetwarden run``: no webhook secret, ``poll_seconds: 30`` (its least), the strict fake
+GitHub (every request and answer held to GitHub's own OpenAPI description). An issue a
+writer labels ``fleetwarden:sleeper`` becomes a run in its sandbox on its own branch, with
+one status comment; the same label given by a stranger starts nothing; the issue closed
+stops the run. No webhook route is served for the forge: a delivery gets 404."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests import sandbox_need
+from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
+from tests.fakes.webhook_sender import github_delivery, github_issue
+from tests.git_upstream import GitUpstream
+from tests.integration.components import SLUG, WRITER
+from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
+from tests.integration.forge_rig import bot_comments, ledger_rows, listening, post
+from tests.integration.runtimes.test_readable_agents import agent_path
+from tests.postgres_server import free_port
+
+pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
+
+TOKEN = "ghp_polledUpstreamTokenNoAgentHolds12345"  # the git upstream's
+SECRET = b"never-configured-secret-0123456789"
+STRANGER = "eve"
+LABEL = "fleetwarden:sleeper"
+CONFIG = """\
+state_dir: ./state
+connectors:
+  console: {{}}
+defaults:
+  stop_grace_seconds: 1
+dashboard:
+  listen: 127.0.0.1:{port}
+forges:
+  gh:
+    kind: github
+    api_url: {api}
+    token_env: FORGE_TOKEN
+    login: {login}
+    poll_seconds: 30
+repos:
+  app:
+    url: {url}
+    token_env: APP_TOKEN
+    forge: gh
+    forge_repo: acme/app
+agents:
+  - name: sleeper
+    runtime: command
+    repo: app
+    argv: [sh, -c, "sleep 600"]
+"""
+
+
+def runs(tmp_path: Path) -> list[tuple[int, str, str | None]]:
+    """(issue, state, ended_at) of every forge run, oldest first."""
+    rows = ledger_rows(tmp_path, "SELECT issue, state, ended_at FROM forge_runs ORDER BY id")
+    return [(int(issue), str(state), ended) for issue, state, ended in rows]
+
+
+def test_a_polled_forge_starts_a_run_for_a_labelled_issue_and_stops_it_when_closed(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
+) -> None:
+    by_stranger = github.add_issue(str(SLUG), "Not theirs to give", author=STRANGER)
+    github.label(str(SLUG), by_stranger, LABEL, by=STRANGER)
+    given = github.add_issue(str(SLUG), "Make it sleep", author=WRITER)
+    github.label(str(SLUG), given, LABEL, by=WRITER)
+    port = free_port()
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        CONFIG.format(port=port, api=github.api_url, login=BOT_LOGIN, url=upstream.url("app"))
+    )
+    env = clean_env(PATH=agent_path(), APP_TOKEN=TOKEN, FORGE_TOKEN=DEFAULT_PAT)
+    bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
+    checkout = tmp_path / "state" / "checkouts" / "app" / "sleeper-1"
+    try:
+        assert wait_until(lambda: listening(port) or bot.proc.poll() is not None, timeout=60)
+        assert bot.proc.poll() is None, bot.stderr
+        assert wait_until(lambda: runs(tmp_path)[:1] == [(given, "working", None)], timeout=60), (
+            runs(tmp_path),
+            bot.stderr,
+        )
+        assert wait_until(checkout.is_dir, timeout=30)
+        assert wait_until(lambda: bot_comments(github, SLUG, given, BOT_LOGIN), timeout=30)
+        [status] = bot_comments(github, SLUG, given, BOT_LOGIN)
+        assert "sleeper" in status
+        assert bot_comments(github, SLUG, by_stranger, BOT_LOGIN) == []
+        # No secret: the forge takes no webhooks, whatever a sender signs.
+        headers, body = github_delivery(
+            *github_issue("labeled", repo=SLUG, number=given, sender=WRITER, label=LABEL),
+            secret=SECRET,
+        )
+        assert post(port, "gh", headers, body)[0] == 404
+
+        github.close_issue(str(SLUG), given)  # seen at the next round, 30 s on
+        assert wait_until(lambda: runs(tmp_path)[0][2] is not None, timeout=90), runs(tmp_path)
+        assert [(issue, state) for issue, state, _ in runs(tmp_path)] == [(given, "stopped")]
+        bot.command("ps", r"(?m)^sleeper +\S+ +stopped", timeout=60)
+        bot.send("quit")
+        assert bot.wait(timeout=60) == 0
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()

@@ -1,0 +1,81 @@
+"""A forge's ``quote_under:`` end to end, through the real ``fleetwarden run`` with the
+strict fake GitHub and a real git upstream: an issue given to an agent with no quote in
+dollars is not started — its status comment says why and how to go ahead, nothing of its
+branch is cut — and stays queued on its issue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests import sandbox_need
+from tests.fakes.github_api import BOT_LOGIN, FakeGitHub
+from tests.fakes.webhook_sender import github_delivery, github_issue
+from tests.git_upstream import GitUpstream
+from tests.integration.components import SLUG, WRITER
+from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.forge_rig import (
+    APP_ON_GITHUB,
+    bot_comments,
+    ledger_rows,
+    post,
+)
+
+pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
+
+TOKEN = "ghp_quotedUpstreamTokenNoAgentHolds1234567"  # the git upstream's
+SECRET = b"quoted-webhook-secret-0123456789abcdef"
+WORK = "fw-forge done ok 'Nothing to do.'\n"
+CONFIG = (
+    APP_ON_GITHUB.replace("    login: {login}\n", "    login: {login}\n    quote_under: 0.50\n")
+    + """\
+agents:
+  - name: coder
+    runtime: command
+    repo: app
+    argv: [sh, -c, {script}]
+"""
+)
+WHY = (
+    "not started: coder has no quote in dollars (no earlier run on command (its default "
+    "model) to quote from), so it cannot be kept under its quote_under $0.50: give coder "
+    "`run_budget: {max_usd: 0.50}` (at most the limit) instead, and the cap is its quote"
+)
+
+
+def run_of(tmp_path: Path, issue: int) -> tuple[str, str] | None:
+    """The state and summary of the newest forge run on ``issue``."""
+    sql = "SELECT state, COALESCE(summary, '') FROM forge_runs WHERE issue = ? ORDER BY id DESC"
+    rows = ledger_rows(tmp_path, sql, issue)
+    return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+
+def test_an_issue_over_the_forges_quote_under_is_not_started_and_says_why(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+) -> None:
+    console, port = bot
+    issue = github.add_issue(str(SLUG), "Write the release notes", "Say when.",
+                             author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
+    labelled = github_issue(
+        "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
+        label="fleetwarden:coder",
+    )  # fmt: skip
+    headers, body = github_delivery(*labelled, secret=SECRET)
+    assert post(port, "gh", headers, body)[0] == 202
+
+    assert wait_until(lambda: run_of(tmp_path, issue) == ("queued", WHY), timeout=60), (
+        run_of(tmp_path, issue),
+        console.stdout + console.stderr,
+    )
+
+    def comment() -> str:
+        comments = bot_comments(github, SLUG, issue, BOT_LOGIN)
+        return comments[0] if comments else ""
+
+    assert wait_until(lambda: "coder has no quote in dollars" in comment(), timeout=30)
+    shown = WHY.replace("_", "\\_").replace("$", "\\$").replace("`", "\\`")
+    assert f"Why: {shown}" in comment()  # escaped as markdown, as every summary is
+    assert f"refs/heads/fw/coder/issue-{issue}" not in upstream.branches("app")
+    assert ledger_rows(tmp_path, "SELECT id FROM runs WHERE agent = 'coder'") == []
+    assert console.close() == 0
