@@ -242,19 +242,21 @@ async def test_a_run_capped_during_the_fleets_start_is_cut(rig: Rig) -> None:
     watch.listen(CapCutoffs(fleet, watch.caps))
     fleet.subscribe(watch.on_fleet_event)
     refused: list[object] = []
+    frozen = asyncio.Event()
 
     async def reach_the_cap(event: FleetEvent) -> None:
         if event.kind is EventKind.STARTED and event.agent == AGENT:
             spend(watch.caps, rig.clock.now(), 3_000)
             refused.append(watch.caps.claim(ask(rig.clock.now()), Estimate(10)))
+        if event.kind is EventKind.FROZEN and event.agent == AGENT:
+            frozen.set()
 
     fleet.subscribe(reach_the_cap)
     await fleet.start()
     try:
         assert len(refused) == 1 and isinstance(refused[0], Refuse)  # capped in the start
-        async with asyncio.timeout(10):
-            while not any(f.agent == AGENT for f in await fleet.frozen()):
-                await asyncio.sleep(0.05)
+        await asyncio.wait_for(frozen.wait(), 10)
+        assert [f.reason for f in await fleet.frozen()] == ["its run reached its cap"]
     finally:
         await fleet.thaw(AGENT)
         await fleet.stop_agent(AGENT, force=True)
