@@ -114,6 +114,9 @@ class ForgeDesk:
 
     async def done(self, scope: DoorScope, status: str, summary: str) -> str:
         record = await self._record(scope)
+        # Its turn is under way (it asks from inside it, and waits for the answer): the end
+        # of that turn is heard after this mark, however late its wait below begins.
+        since = self._launcher.turns.ends(record.agent)
         await self._forge.update_forge_run(
             record.id,
             done_signal="agent",
@@ -125,7 +128,7 @@ class ForgeDesk:
         if status == "ok":  # pushed as its run ends: its summary says what the upstream has
             await self._launcher.push_at_end(record.agent)
             refused = await self._launcher.push_refused(record.agent, record.line_id)
-        self._spawn(self.after_done(record.id), f"publish forge run {record.id}")
+        self._spawn(self.after_done(record.id, since=since), f"publish forge run {record.id}")
         if refused is not None:
             return refused_words(refused, record.pull)
         if status == "ok" and record.pull is not None:
@@ -154,8 +157,10 @@ class ForgeDesk:
             and fresh.done_signal == "agent"
         )
 
-    async def after_done(self, key: int) -> None:
-        """Wait for the agent's turn to end, then publish what it did (once)."""
+    async def after_done(self, key: int, *, since: int | None = None) -> None:
+        """Wait for the agent's turn to end, then publish what it did (once). ``since``: the
+        mark of its turns' ends (:meth:`~fleet.supervisor.turns.Turns.ends`) read during
+        the turn that said ``done``: an end heard after it is that turn's."""
         if key in self.pending:
             return
         self.pending.add(key)
@@ -168,7 +173,7 @@ class ForgeDesk:
             async def ended() -> bool:
                 return not await launcher.is_running(record.agent)
 
-            await launcher.turns.over(record.agent, within=self._turn_wait, now=ended)
+            await launcher.turns.over(record.agent, within=self._turn_wait, since=since, now=ended)
             async with self._lock(record.forge, record.slug, record.issue):
                 # Under the issue's lock: a follow-up is either before (no done any more)
                 # or after (it thaws what is frozen here).

@@ -84,6 +84,7 @@ class Onward:
         ``where``: the issue or pull request they asked on."""
         # Working again before the session is: its next `done` may come at once.
         await self._working(run)
+        since = self.launcher.turns.ends(run.agent)  # a turn's end from here on is seen
         try:
             try:
                 run_id = await self._follow_up(run, text, by=by)
@@ -92,7 +93,7 @@ class Onward:
             except FleetwardenError:
                 if not await self.launcher.is_running(run.agent):
                     raise
-                await self._turn_over(run.agent)  # a headless turn under way: after it
+                await self._turn_over(run.agent, since)  # a headless turn under way: after it
                 run_id = await self._follow_up(run, text, by=by)
         except OtherLine:  # the agent's session is other work's: never sent into it
             await self._as_it_was(run)
@@ -181,16 +182,16 @@ class Onward:
             log.warning("why a %s was not taken was not said on #%d: %s", kind, number, exc)
         await self.publisher.refresh(run.id)
 
-    async def _turn_over(self, agent: str) -> None:
-        """Wait for a turn of ``agent`` under way to end (up to :data:`TURN_WAIT`): a
-        headless session takes its next words once its turn is over. A frozen one is
-        thawed by the follow-up instead."""
+    async def _turn_over(self, agent: str, since: int) -> None:
+        """Wait for a turn of ``agent`` under way to end (up to :data:`TURN_WAIT`; at once
+        when one ended after the mark ``since``): a headless session takes its next words
+        once its turn is over. A frozen one is thawed by the follow-up instead."""
         launcher = self.launcher
 
         async def now() -> bool:
             return not await launcher.is_running(agent) or await launcher.is_frozen(agent)
 
-        await launcher.turns.over(agent, within=TURN_WAIT, now=now)
+        await launcher.turns.over(agent, within=TURN_WAIT, since=since, now=now)
 
 
 def _own(record: ForgeRunRecord) -> tuple[int, ...]:

@@ -5,6 +5,7 @@ from the ledger, and refuses to go on uncapped when it cannot."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ from fleet.budgets.runs.caps import RunCaps, RunClaim
 from fleet.budgets.runs.watch import CapCutoffs, RunCapWatch
 from fleet.clock import SystemClock
 from fleet.errors import LaunchFailed, LedgerError
+from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import Estimate, Refuse, RequestInfo
@@ -228,3 +230,34 @@ async def test_a_restart_after_fleetwarden_s_reads_the_task_s_count_or_refuses(
     )
     with pytest.raises(LedgerError, match="disk I/O error"):
         await RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock).restore()
+
+
+async def test_a_run_capped_during_the_fleets_start_is_cut(rig: Rig) -> None:
+    """The cutoffs listen before the fleet starts (as the app wires them): a roster agent
+    whose run reaches its ``freeze`` cap while the fleet is still starting is frozen."""
+    cap = RunBudget(max_tokens=3_000, cutoff="freeze")
+    watch = RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock)
+    roster = {AGENT: AgentSpec(AGENT, "stub", autostart=True, run_budget=cap)}
+    fleet = fleet_of(rig, watch, roster=roster)
+    watch.listen(CapCutoffs(fleet, watch.caps))
+    fleet.subscribe(watch.on_fleet_event)
+    refused: list[object] = []
+    frozen = asyncio.Event()
+
+    async def reach_the_cap(event: FleetEvent) -> None:
+        if event.kind is EventKind.STARTED and event.agent == AGENT:
+            spend(watch.caps, rig.clock.now(), 3_000)
+            refused.append(watch.caps.claim(ask(rig.clock.now()), Estimate(10)))
+        if event.kind is EventKind.FROZEN and event.agent == AGENT:
+            frozen.set()
+
+    fleet.subscribe(reach_the_cap)
+    await fleet.start()
+    try:
+        assert len(refused) == 1 and isinstance(refused[0], Refuse)  # capped in the start
+        await asyncio.wait_for(frozen.wait(), 10)
+        assert [f.reason for f in await fleet.frozen()] == ["its run reached its cap"]
+    finally:
+        await fleet.thaw(AGENT)
+        await fleet.stop_agent(AGENT, force=True)
+        await fleet.stop()

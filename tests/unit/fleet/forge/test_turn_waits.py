@@ -110,3 +110,18 @@ async def _comment_waiting(rig: WorkRig) -> None:
         while rig.launcher.turns.waiting().get(AGENT, 0) < 1:  # noqa: ASYNC110
             await asyncio.sleep(0)  # the follow-up's own task reaches its wait
     assert len(rig.launcher.named("follow_up")) == 1
+
+
+async def test_a_turn_over_told_before_the_publishing_waits_is_not_missed(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """The live session's turn ends (waiting for its next) right after its ``done``, before
+    the publishing's own task has begun to wait: published at once, not after the wait."""
+    rig = WorkRig.make(ledger, clock, turn_wait=LONG)
+    await rig.started()
+    await rig.desk.done(await _scope(rig), "ok", "Done.")
+    assert rig.launcher.turns.waiting() == {}  # its task has not run yet
+    await rig.launcher.tell(AGENT, FleetKind.TURN_OVER)
+    await asyncio.wait_for(rig.work.settle(), 5)
+    assert rig.launcher.named("freeze") and len(rig.api.pulls) == 1
+    assert rig.launcher.turns.waiting() == {}

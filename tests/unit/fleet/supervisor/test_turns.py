@@ -37,10 +37,14 @@ class Told:
         self.listeners: list[Listener] = []
 
     async def tell(
-        self, kind: EventKind, agent: AgentName = CODER, state: AgentState = AgentState.RUNNING
+        self,
+        kind: EventKind,
+        agent: AgentName = CODER,
+        state: AgentState = AgentState.RUNNING,
+        run_id: int | None = 7,
     ) -> None:
         for listener in self.listeners:
-            await listener(FleetEvent(agent, kind, state, str(kind), False, 7))
+            await listener(FleetEvent(agent, kind, state, str(kind), False, run_id))
 
 
 @pytest.fixture
@@ -147,6 +151,57 @@ async def test_a_cancelled_wait_leaves_nothing_registered(turns: Turns, told: To
         await waiting
     assert turns.waiting() == {}
     await told.tell(EventKind.ENDED)  # nobody to wake, nothing raised
+
+
+async def test_an_end_heard_before_the_wait_began_is_not_missed(turns: Turns, told: Told) -> None:
+    """A mark read during the turn, its end told before the wait registers: the wait is over
+    at once; a mark with no end since waits for one (another agent's end does not move it)."""
+    mark = turns.ends(CODER)
+    await told.tell(EventKind.TURN_OVER, state=AgentState.IDLE)  # before anyone waits
+    assert await asyncio.wait_for(turns.over(CODER, within=60, since=mark), 5) is True
+    mark = turns.ends(CODER)
+    await told.tell(EventKind.ENDED, OTHER, AgentState.EXITED)
+    await told.tell(EventKind.TURN_OVER)  # its next turn began at once: not over
+    waiting = asyncio.create_task(turns.over(CODER, within=60, since=mark))
+    await _registered(turns)
+    assert not waiting.done()
+    await told.tell(EventKind.FROZEN)
+    assert await asyncio.wait_for(waiting, 5) is True
+    assert turns.waiting() == {}
+
+
+async def test_a_wait_on_a_run_is_not_ended_by_another_runs_end(turns: Turns, told: Told) -> None:
+    """A wait naming run 7: the end of run 8 leaves it, and is no end since its mark; the
+    end of run 7, or of no run told (the watchdog giving up), ends it."""
+    mark = turns.ends(CODER, run_id=7)
+    await told.tell(EventKind.ENDED, state=AgentState.EXITED, run_id=8)
+    waiting = asyncio.create_task(turns.over(CODER, within=60, since=mark, run_id=7))
+    await _registered(turns)
+    await told.tell(EventKind.TURN_OVER, state=AgentState.IDLE, run_id=8)
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    await told.tell(EventKind.TURN_OVER, state=AgentState.IDLE, run_id=7)
+    assert await asyncio.wait_for(waiting, 5) is True
+    unnamed = asyncio.create_task(turns.over(CODER, within=60, run_id=7))
+    await _registered(turns)
+    await told.tell(EventKind.GAVE_UP, state=AgentState.FAILED, run_id=None)
+    assert await asyncio.wait_for(unnamed, 5) is True
+    assert turns.ends(CODER, run_id=7) == turns.ends(CODER) == 4  # the 4th: unnamed
+
+
+async def test_the_mark_of_any_run_moves_with_every_end_however_many_runs(
+    turns: Turns, told: Told
+) -> None:
+    """Past the runs counted one by one, every end still moves the mark of any run; a mark
+    on a run no longer counted has moved (over at once, never missed)."""
+    first = turns.ends(CODER, run_id=1)
+    marks = []
+    for run in range(1, 21):
+        await told.tell(EventKind.ENDED, state=AgentState.EXITED, run_id=run)
+        marks.append(turns.ends(CODER))
+    assert marks == list(range(1, 21))
+    assert turns.ends(CODER, run_id=1) != first
+    assert await asyncio.wait_for(turns.over(CODER, within=60, since=first, run_id=1), 5)
 
 
 @pytest.fixture
