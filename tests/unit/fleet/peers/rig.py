@@ -28,6 +28,7 @@ from fleet.supervisor.admission.admit import Admission
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from tests.fakes.fleet import LedgerFleet
+from tests.fakes.stores import task_runs_of
 
 SECRET = "hunter2-very-secret"
 
@@ -107,13 +108,7 @@ class DoorRig:
 @asynccontextmanager
 async def serve_door(ledger: Ledger, tmp_path: Path, clock: ManualClock) -> AsyncIterator[DoorRig]:
     """The peer door for the rig's agents on 127.0.0.1 until the block ends."""
-    task_runs = TaskRuns(
-        tasks=ledger.tasks,
-        actuals=ledger.actuals,
-        runs=ledger.runs,
-        lines=ledger.lines,
-        spawn_queue=ledger.spawn_queue,
-    )
+    task_runs = task_runs_of(ledger)
     fleet = peer_fleet(ledger, tmp_path, task_runs)
     postbox = postbox_over(ledger, fleet, clock)
     register = Register(

@@ -20,18 +20,13 @@ from fleet.supervisor.admission.request import LaunchRequest, Started
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from tests.fakes.fleet import LedgerFleet
+from tests.fakes.stores import task_runs_of
 from tests.unit.fleet.peers.rig import SECRET, peer_fleet, postbox_over
 
 
 @pytest.fixture
 def task_runs(ledger: Ledger) -> TaskRuns:
-    return TaskRuns(
-        tasks=ledger.tasks,
-        actuals=ledger.actuals,
-        runs=ledger.runs,
-        lines=ledger.lines,
-        spawn_queue=ledger.spawn_queue,
-    )
+    return task_runs_of(ledger)
 
 
 @pytest.fixture

@@ -21,20 +21,14 @@ from fleet.peers.postbox import Postbox
 from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued
 from fleet.tasks.register import Register
-from fleet.tasks.runs import TaskRuns
 from tests.fakes.fleet import LedgerFleet
+from tests.fakes.stores import task_runs_of
 from tests.unit.fleet.peers.rig import peer_fleet, postbox_over, redact
 
 
 @pytest.fixture
 def fleet(ledger: Ledger, tmp_path: Path) -> LedgerFleet:
-    task_runs = TaskRuns(
-        tasks=ledger.tasks,
-        actuals=ledger.actuals,
-        runs=ledger.runs,
-        lines=ledger.lines,
-        spawn_queue=ledger.spawn_queue,
-    )
+    task_runs = task_runs_of(ledger)
     return peer_fleet(ledger, tmp_path, task_runs)
 
 
