@@ -1,0 +1,48 @@
+"""The forge kinds a forge suite runs on — GitHub and Gitea, each a strict fake held to its
+own published API description — as the room's ``forge_kind`` fixture hands them over: the
+fake, the forge's name in the config, Fleetwarden's login and token on it, and how it words
+and signs a writer's labelling of an issue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tests.fakes.gitea_payloads import issue_event
+from tests.fakes.webhook_sender import gitea_delivery, github_delivery, github_issue
+from tests.integration.components import SLUG, WRITER
+
+KINDS = ("github", "gitea")
+
+
+@dataclass(frozen=True)
+class Forge:
+    """One forge kind, its fake serving ``acme/app`` on the upstream."""
+
+    kind: str
+    name: str  # the forge's name in the config and its webhook's path
+    fake: Any  # FakeGitHub or FakeGitea: the same verbs, each in its forge's shapes
+    login: str
+    pat: str
+
+    def labelled(self, issue: int, label: str, secret: bytes) -> tuple[dict[str, str], bytes]:
+        """The delivery, signed with ``secret``, telling that :data:`WRITER` gave ``issue``
+        the label ``label``."""
+        if self.kind == "github":
+            event = github_issue(
+                "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER, label=label
+            )
+            return github_delivery(*event, secret=secret)
+        name, payload = issue_event(
+            "label_updated", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
+            labels=[label],
+        )  # fmt: skip
+        return gitea_delivery(name, payload, secret=secret)
+
+    def config(self, config: str) -> str:
+        """``config`` (on :data:`~tests.integration.forge_rig.APP_ON_GITHUB`) with its forge
+        of this kind."""
+        if self.kind == "github":
+            return config
+        gitea = config.replace("  gh:\n    kind: github\n", "  tea:\n    kind: gitea\n")
+        return gitea.replace("    forge: gh\n", "    forge: tea\n")
