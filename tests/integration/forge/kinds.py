@@ -8,8 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.gitea_payloads import issue_event
-from tests.fakes.webhook_sender import gitea_delivery, github_delivery, github_issue
+from tests.fakes.gitea_payloads import comment_event, issue_event
+from tests.fakes.webhook_sender import (
+    gitea_delivery,
+    github_comment,
+    github_delivery,
+    github_issue,
+)
 from tests.integration.components import SLUG, WRITER
 
 KINDS = ("github", "gitea")
@@ -38,6 +43,28 @@ class Forge:
             labels=[label],
         )  # fmt: skip
         return gitea_delivery(name, payload, secret=secret)
+
+    def commented(
+        self, issue: int, sender: str, body: str, secret: bytes
+    ) -> tuple[dict[str, str], bytes]:
+        """``sender``'s comment ``body`` made on ``issue``, and the delivery, signed with
+        ``secret``, telling of it."""
+        made = self.fake.add_comment(str(SLUG), issue, body, author=sender)
+        if self.kind == "github":
+            event = github_comment(
+                repo=SLUG, number=issue, sender=sender, body=body, comment_id=made
+            )
+            return github_delivery(*event, secret=secret)
+        name, payload = comment_event(
+            repo=SLUG, number=issue, sender=sender, body=body, comment_id=made
+        )
+        return gitea_delivery(name, payload, secret=secret)
+
+    def meets(self, login: str) -> None:
+        """``login`` is on the forge, with no access to ``acme/app`` (GitHub's fake knows
+        every login; Gitea's only those it was given)."""
+        if self.kind == "gitea":
+            self.fake.add_user(login)
 
     def config(self, config: str) -> str:
         """``config`` (on :data:`~tests.integration.forge_rig.APP_ON_GITHUB`) with its forge
