@@ -8,12 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.gitea_payloads import comment_event, issue_event
+from tests.fakes.gitea_payloads import comment_event, issue_event, pull_event, review_event
 from tests.fakes.webhook_sender import (
     gitea_delivery,
     github_comment,
     github_delivery,
     github_issue,
+    github_pull,
+    github_review,
 )
 from tests.integration.components import SLUG, WRITER
 
@@ -59,6 +61,41 @@ class Forge:
             repo=SLUG, number=issue, sender=sender, body=body, comment_id=made
         )
         return gitea_delivery(name, payload, secret=secret)
+
+    def changes_asked(
+        self, number: int, head: str, words: str, secret: bytes
+    ) -> tuple[dict[str, str], bytes]:
+        """:data:`WRITER`'s review asking for changes (``words``) on pull request ``number``
+        of branch ``head``, and the delivery, signed with ``secret``, telling of it."""
+        if self.kind == "github":
+            self.fake.submit_review(str(SLUG), number, WRITER, "CHANGES_REQUESTED", words)
+            event = github_review(repo=SLUG, number=number, sender=WRITER, body=words, head=head)
+            return github_delivery(*event, secret=secret)
+        self.fake.submit_review(str(SLUG), number, WRITER, "REQUEST_CHANGES", words)
+        name, payload = review_event(
+            "rejected", repo=SLUG, number=number, sender=WRITER, body=words, head=head,
+            author=self.login,
+        )  # fmt: skip
+        return gitea_delivery(name, payload, secret=secret)
+
+    def merged(self, number: int, head: str, secret: bytes) -> tuple[dict[str, str], bytes]:
+        """Pull request ``number`` of branch ``head`` merged on the forge by :data:`WRITER`,
+        and the delivery, signed with ``secret``, telling of it."""
+        self.fake.merge_pull(str(SLUG), number, by=WRITER)
+        if self.kind == "github":
+            event = github_pull(
+                "closed", repo=SLUG, number=number, sender=WRITER, head=head, merged=True
+            )
+            return github_delivery(*event, secret=secret)
+        name, payload = pull_event(
+            "closed", repo=SLUG, number=number, sender=WRITER, head=head, merged=True
+        )
+        return gitea_delivery(name, payload, secret=secret)
+
+    def draft_title(self, title: str) -> str:
+        """``title`` as the forge shows it on a draft pull request: GitHub's alone (a draft is
+        a flag there), Gitea's after its ``WIP: `` prefix (its own way of marking one)."""
+        return title if self.kind == "github" else f"WIP: {title}"
 
     def meets(self, login: str) -> None:
         """``login`` is on the forge, with no access to ``acme/app`` (GitHub's fake knows
