@@ -10,6 +10,14 @@ message back). A fake passes only by being as strict as the service: an edit of 
 that does not exist, a thread that does not exist, a room that does not exist and an empty
 edit are refused with :class:`~connectors.errors.ConnectorError`; a message longer than
 the medium takes is split into several, never cut.
+
+The console connector (:mod:`connectors.console`) is not run here: it cannot honestly keep
+the contract, and faking it would pin behaviour it has not. A terminal has one room, so a
+send to another room is not refused; it has no length limit, so nothing is split; what it
+printed cannot change, so an edit prints the text again (``(updated) …``) and has no message
+to find missing or to keep; and a person at it has no reaction and no take-back. Its own
+behaviour is pinned by ``tests/unit/connectors/test_console*.py`` and the console bot's
+end-to-end tests.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from bot.dashboard.pages.stores import PageStores
 from fleet.budgets.stores import BudgetStores
 from fleet.ledger import Ledger
 from fleet.supervisor.stores import FleetStores
+from fleet.tasks.runs import TaskRuns
 
 
 def fleet_stores(ledger: Ledger) -> FleetStores:
@@ -41,4 +42,15 @@ def page_stores(ledger: Ledger) -> PageStores:
         ledger.missions,
         ledger.actuals,
         ledger.messages,
+    )
+
+
+def task_runs_of(ledger: Ledger) -> TaskRuns:
+    """The task runs kept in ``ledger``: its tasks, actuals, runs, lines and spawn queue."""
+    return TaskRuns(
+        tasks=ledger.tasks,
+        actuals=ledger.actuals,
+        runs=ledger.runs,
+        lines=ledger.lines,
+        spawn_queue=ledger.spawn_queue,
     )

@@ -40,6 +40,12 @@ agents:
 ``APP_TOKEN``); its agents follow."""
 
 
+def app_head(url: str = "{url}") -> str:
+    """:data:`APP_ON_CONSOLE` before its agents, as a ``str.format`` template whose
+    repository ``app`` is at the placeholder ``url``: what follows may add to ``app``."""
+    return APP_ON_CONSOLE.removesuffix("agents:\n").replace("{}", "{{}}").replace("URL", url)
+
+
 def console_bot_on_app(
     tmp_path: Path, upstream: GitUpstream, token: str, agents: str
 ) -> ConsoleBot:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fleet.ledger.records.forge import Slug
+from tests.fakes.gitea_api import FakeGitea
 from tests.fakes.github_api import BOT_LOGIN, FakeGitHub, github_thread
 from tests.fakes.provider import ToolCall, Turn
 from tests.fakes.webhook_sender import Event, github_delivery
@@ -113,19 +114,21 @@ def command_bot_on_github(
     config: str,
     work: str,
     upstream: GitUpstream,
-    github: FakeGitHub,
+    github: FakeGitHub | FakeGitea,
     tokens: Mapping[str, str],
+    *,
+    login: str = BOT_LOGIN,
 ) -> Iterator[tuple[ConsoleBot, int]]:
     """The real ``fleetwarden run`` on ``config`` (:data:`APP_ON_GITHUB` and its agents, whose
     ``{script}`` is the shell script ``work``) with ``tokens`` (APP_TOKEN, FORGE_TOKEN,
     FORGE_HOOK_SECRET) in its environment, listening; the bot and its port, killed if the
-    test failed."""
+    test failed. ``github`` may be the fake Gitea, Fleetwarden's ``login`` on it given."""
     port = free_port()
     path = tmp_path / "fleetwarden.yaml"
     script = '"' + work.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     path.write_text(
         config.format(
-            port=port, api=github.api_url, login=BOT_LOGIN, url=upstream.url("app"), script=script
+            port=port, api=github.api_url, login=login, url=upstream.url("app"), script=script
         )
     )
     env = clean_env(PATH=agent_path(), **tokens)

@@ -5,19 +5,16 @@ the operator's ✅ lets the command run, and the message is edited to say who an
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.background import fake_provider_thread
-from tests.fakes.discord_server import FakeDiscord, PostedMessage
+from tests.fakes.discord_server import PostedMessage
 from tests.fakes.provider import Accepted, ToolCall, Turn
-from tests.integration.connectors.discord.test_discord_bot import TOKEN_ENV, Bot, eventually
-from tests.integration.console_bot import FLEETWARDEN, clean_env
-from tests.integration.runtimes.test_readable_agents import agent_path, text_of, write_config
+from tests.integration.connectors.discord.test_discord_bot import Bot, eventually
+from tests.integration.runtimes.test_readable_agents import discord_bot, text_of
 from tests.integration.runtimes.test_real_clis import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
@@ -37,35 +34,8 @@ async def claude_bot(tmp_path: Path) -> AsyncIterator[Bot]:
     with fake_provider_thread(
         *TURNS, default=Turn(text="(no more turns)"), accept=Accepted(api_keys=frozenset({KEY}))
     ) as provider:
-        async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
-            proc = subprocess.Popen(  # noqa: ASYNC220 - it runs for the whole test
-                [
-                    str(FLEETWARDEN),
-                    "run",
-                    "--config",
-                    str(write_config(fake, provider.base_url, tmp_path)),
-                ],
-                cwd=tmp_path,
-                env=clean_env(
-                    PATH=agent_path(),
-                    FW_TEAM_KEY=KEY,
-                    **{
-                        TOKEN_ENV: fake.token,
-                        "FLEETWARDEN_DISCORD_API_BASE": fake.api_base,
-                        "FLEETWARDEN_DISCORD_GATEWAY_URL": fake.gateway_url,
-                    },
-                ),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            bot = Bot(fake, proc, tmp_path)
-            try:
-                await eventually(lambda: fake.connected)
-                yield bot
-            finally:
-                err = await asyncio.to_thread(bot.stop)
-                assert proc.returncode == 0, err
+        async with discord_bot(provider.base_url, tmp_path) as bot:
+            yield bot
 
 
 async def test_the_operators_reaction_lets_a_real_claude_run_its_command(

@@ -7,7 +7,12 @@ Through the real ``fleetwarden run`` with the strict fake GitHub (held to GitHub
 description; a pull request's head is its branch's tip, as on GitHub), a real git upstream
 (``git http-backend``) and ``command`` agents: the review agent approves the pull request's
 head A (its draft lifted); a person's review then continues the run, whose next commit B is
-pushed — and a person's merge on the forge is refused (405, a draft)."""
+pushed — and a person's merge on the forge is refused (405, a draft).
+
+GitHub only: each test ends in a person's merge through the forge's API, refused while the
+pull request is a draft — the strict fake Gitea serves no merge route (its ``merge_pull`` is
+the test's own hand, not the API), and Gitea keeps a draft as a ``WIP:`` title, not a state
+a merge is refused by."""
 
 from __future__ import annotations
 

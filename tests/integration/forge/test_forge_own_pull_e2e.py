@@ -1,8 +1,9 @@
-"""A forge run's later turns, end to end, through the real ``fleetwarden run`` with the strict
-fake GitHub (held to GitHub's OpenAPI description) and a real git upstream (``git
-http-backend``): a ``command`` agent, sandboxed, given an issue by a writer, each review
-starting its next run on the same branch. The issue's title names another issue: its pull
-request's title (a squash merge's subject on the forge) does not.
+"""A forge run's later turns, end to end on every forge kind — GitHub and Gitea, each a
+strict fake held to its own published API description — through the real ``fleetwarden
+run`` and a real git upstream (``git http-backend``): a ``command`` agent, sandboxed, given
+an issue by a writer, each review starting its next run on the same branch. The issue's
+title names another issue: its pull request's title (a squash merge's subject on the forge)
+does not.
 
 Answering a review, its commit naming its own pull request (``Address the review on #2``)
 is taken and reaches the pull request, and its ``done`` is told the pull request takes the
@@ -17,26 +18,20 @@ ended with it, when, and that ``spawn coder`` cuts a new one."""
 from __future__ import annotations
 
 import re
-from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, FakeGitHub
-from tests.fakes.webhook_sender import (
-    github_issue,
-    github_pull,
-    github_review,
-)
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.forge.kinds import Forge
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
     bot_comments,
-    deliver_as_github,
     ledger_rows,
+    post,
 )
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
@@ -76,8 +71,7 @@ agents:
 )
 
 
-deliver = partial(deliver_as_github, secret=SECRET)
-"""Post an event to the bot's webhook endpoint as GitHub does, signed with :data:`SECRET`."""
+LABEL = "fleetwarden:coder"
 
 
 def summaries(console: ConsoleBot) -> list[str]:
@@ -87,44 +81,39 @@ def summaries(console: ConsoleBot) -> list[str]:
     return list(found)
 
 
-def done_posts(github: FakeGitHub, number: int) -> list[str]:
-    return [c for c in bot_comments(github, SLUG, number, BOT_LOGIN) if "is done" in c]
+def done_posts(forge: Forge, number: int) -> list[str]:
+    return [c for c in bot_comments(forge.fake, SLUG, number, forge.login) if "is done" in c]
 
 
-def review(github: FakeGitHub, port: int, number: int, words: str) -> None:
+def review(forge: Forge, port: int, number: int, words: str) -> None:
     """``ann`` asks for changes on pull request ``number`` with ``words``."""
-    github.submit_review(str(SLUG), number, WRITER, "CHANGES_REQUESTED", words)
-    event = github_review(repo=SLUG, number=number, sender=WRITER, body=words, head=BRANCH)
-    assert deliver(port, event)[0] == 202
+    assert post(port, forge.name, *forge.changes_asked(number, BRANCH, words, SECRET))[0] == 202
 
 
 def test_later_turns_name_their_pull_request_and_a_refused_push_is_told_truthfully(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+    tmp_path: Path, upstream: GitUpstream, forge_kind: Forge, forge_bot: tuple[ConsoleBot, int]
 ) -> None:
     """A commit naming the run's own pull request is taken; one naming another issue is
     refused, told once in that run's summary (not as pushed) and on the pull request, and
     never again in a later run's; after the merge, `diff` and `merge` say what ended the
     branch and that `spawn coder` cuts a new one."""
-    console, port = bot
+    (console, port), forge = forge_bot, forge_kind
+    github = forge.fake  # GitHub's or Gitea's: the same verbs
     issue = github.add_issue(str(SLUG), "Write the release notes (closes #7)", "Say when.",
-                             author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
-    labelled = github_issue(
-        "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
-        label="fleetwarden:coder",
-    )  # fmt: skip
-    assert deliver(port, labelled)[0] == 202
+                             author=WRITER, labels=[LABEL])  # fmt: skip
+    assert post(port, forge.name, *forge.labelled(issue, LABEL, SECRET))[0] == 202
     assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=120), (
         console.stdout + console.stderr
     )
     [pull] = github.pulls(str(SLUG))
     # A squash merge on the forge makes the title its subject: it closes no other issue.
-    assert pull.title == "Write the release notes (closes 7)"
-    assert wait_until(lambda: len(done_posts(github, pull.number)) == 1, timeout=30)
+    assert pull.title == forge.draft_title("Write the release notes (closes 7)")
+    assert wait_until(lambda: len(done_posts(forge, pull.number)) == 1, timeout=30)
     ref = f"refs/heads/{BRANCH}"
 
     # A review: the next run's commit names the pull request, and is taken.
     first = upstream.branches("app")[ref]
-    review(github, port, pull.number, "Say who shipped it.")
+    review(forge, port, pull.number, "Say who shipped it.")
     assert wait_until(
         lambda: upstream.branches("app").get(ref) not in (None, first), timeout=120
     ), console.stdout + console.stderr
@@ -132,13 +121,13 @@ def test_later_turns_name_their_pull_request_and_a_refused_push_is_told_truthful
     assert upstream.show("app", "log", "-1", "--format=%s", answered) == (
         f"Address the review on #{pull.number}"
     )
-    assert wait_until(lambda: len(done_posts(github, pull.number)) == 2, timeout=60)
-    assert done_posts(github, pull.number)[1].startswith("**coder is done:**")
+    assert wait_until(lambda: len(done_posts(forge, pull.number)) == 2, timeout=60)
+    assert done_posts(forge, pull.number)[1].startswith("**coder is done:**")
     assert wait_until(lambda: len(summaries(console)) == 2, timeout=30), console.stdout
     assert "The git door refused" not in summaries(console)[1]
 
     # Another review: its commit names another issue, and the door refuses it.
-    review(github, port, pull.number, "Close the other issue too.")
+    review(forge, port, pull.number, "Close the other issue too.")
     assert wait_until(lambda: len(summaries(console)) == 3, timeout=120), console.stdout
     refused = summaries(console)[2]
     headline = refused.split("\n", 1)[0]
@@ -149,19 +138,19 @@ def test_later_turns_name_their_pull_request_and_a_refused_push_is_told_truthful
     assert "Pushed to the upstream." not in refused
     assert "The upstream has the branch as it was before this run." in refused
     assert upstream.branches("app")[ref] == answered
-    assert wait_until(lambda: len(done_posts(github, pull.number)) == 3, timeout=60)
-    post_ = done_posts(github, pull.number)[2]
+    assert wait_until(lambda: len(done_posts(forge, pull.number)) == 3, timeout=60)
+    post_ = done_posts(forge, pull.number)[2]
     assert "is done, but the git door refused its push" in post_, post_
     said = post_.split("<details>")[0]
     assert "names `#7`" in said and "#7" not in re.sub(r"`[^`]*`", "", said)  # never linked
 
     # A third: the run takes the refused commit out, and its own is taken.
-    review(github, port, pull.number, "Tidy it up.")
+    review(forge, port, pull.number, "Tidy it up.")
     assert wait_until(lambda: len(summaries(console)) == 4, timeout=120), console.stdout
     tidy = summaries(console)[3]
     assert tidy.startswith("✅") and "The git door refused" not in tidy, tidy
     assert "Pushed to the upstream." in tidy
-    assert wait_until(lambda: len(done_posts(github, pull.number)) == 4, timeout=60)
+    assert wait_until(lambda: len(done_posts(forge, pull.number)) == 4, timeout=60)
     # Each done was told where its commits go: a pull request opened once, then the same —
     # but the one after the door's refusal was told that, and the way on.
     assert console.stdout.count("your branch is pushed and its pull request opened") == 1
@@ -178,11 +167,7 @@ def test_later_turns_name_their_pull_request_and_a_refused_push_is_told_truthful
     ]
 
     # Merged: the branch ends with its pull request, and the verbs say so.
-    github.merge_pull(str(SLUG), pull.number, by=WRITER)
-    closed = github_pull(
-        "closed", repo=SLUG, number=pull.number, sender=WRITER, head=BRANCH, merged=True
-    )
-    assert deliver(port, closed)[0] == 202
+    assert post(port, forge.name, *forge.merged(pull.number, BRANCH, SECRET))[0] == 202
     assert wait_until(lambda: ref not in upstream.branches("app"), timeout=60)
     gone = (
         rf"coder has no branch now: its last one, {BRANCH} of app, ended on [0-9-]+ [0-9:]+ "

@@ -1,7 +1,8 @@
-"""A forge's ``quote_under:`` end to end, through the real ``fleetwarden run`` with the
-strict fake GitHub and a real git upstream: an issue given to an agent with no quote in
-dollars is not started — its status comment says why and how to go ahead, nothing of its
-branch is cut — and stays queued on its issue."""
+"""A forge's ``quote_under:`` end to end, on every forge kind — GitHub and Gitea, each a
+strict fake held to its own published API description — through the real ``fleetwarden
+run`` and a real git upstream: an issue given to an agent with no quote in dollars is not
+started — its status comment says why and how to go ahead, nothing of its branch is cut —
+and stays queued on its issue."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, FakeGitHub
-from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.forge.kinds import Forge
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
     bot_comments,
@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_quotedUpstreamTokenNoAgentHolds1234567"  # the git upstream's
 SECRET = b"quoted-webhook-secret-0123456789abcdef"
+LABEL = "fleetwarden:coder"
 WORK = "fw-forge done ok 'Nothing to do.'\n"
 CONFIG = (
     APP_ON_GITHUB.replace("    login: {login}\n", "    login: {login}\n    quote_under: 0.50\n")
@@ -52,17 +53,15 @@ def run_of(tmp_path: Path, issue: int) -> tuple[str, str] | None:
 
 
 def test_an_issue_over_the_forges_quote_under_is_not_started_and_says_why(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+    tmp_path: Path, upstream: GitUpstream, forge_kind: Forge, forge_bot: tuple[ConsoleBot, int]
 ) -> None:
-    console, port = bot
-    issue = github.add_issue(str(SLUG), "Write the release notes", "Say when.",
-                             author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
-    labelled = github_issue(
-        "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
-        label="fleetwarden:coder",
-    )  # fmt: skip
-    headers, body = github_delivery(*labelled, secret=SECRET)
-    assert post(port, "gh", headers, body)[0] == 202
+    """Labelled on either forge, an issue for an agent with no quote in dollars is queued
+    on it, saying why on the issue, and nothing of its run starts."""
+    (console, port), forge = forge_bot, forge_kind
+    issue = forge.fake.add_issue(str(SLUG), "Write the release notes", "Say when.",
+                                 author=WRITER, labels=[LABEL])  # fmt: skip
+    headers, body = forge.labelled(issue, LABEL, SECRET)
+    assert post(port, forge.name, headers, body)[0] == 202
 
     assert wait_until(lambda: run_of(tmp_path, issue) == ("queued", WHY), timeout=60), (
         run_of(tmp_path, issue),
@@ -70,7 +69,7 @@ def test_an_issue_over_the_forges_quote_under_is_not_started_and_says_why(
     )
 
     def comment() -> str:
-        comments = bot_comments(github, SLUG, issue, BOT_LOGIN)
+        comments = bot_comments(forge.fake, SLUG, issue, forge.login)
         return comments[0] if comments else ""
 
     assert wait_until(lambda: "coder has no quote in dollars" in comment(), timeout=30)

@@ -4,7 +4,12 @@ http-backend``) and ``command`` agents: the review agent approves the pull reque
 (its draft lifted); a person's review then continues the run, whose next commit B is its
 new head. With no round left, the pull request is made a draft again — a person's merge on
 the forge is refused — its status comment names the commit approved and the head that
-changed since, and chat is told."""
+changed since, and chat is told.
+
+GitHub only: each test ends in a person's merge through the forge's API, refused while the
+pull request is a draft — the strict fake Gitea serves no merge route (its ``merge_pull`` is
+the test's own hand, not the API), and Gitea keeps a draft as a ``WIP:`` title, not a state
+a merge is refused by."""
 
 from __future__ import annotations
 

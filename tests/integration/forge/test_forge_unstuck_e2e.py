@@ -10,7 +10,11 @@ request and the run and its status comment follow. A review then — the agent h
 session to continue — starts its next run on the same branch with the review as its
 prompt, and the same pull request takes its commit. A label naming no agent, or an agent
 on no repository, is answered on the issue once (a redelivery says nothing more), and a
-stale delivery is refused with its age and the setting that bounds it."""
+stale delivery is refused with its age and the setting that bounds it.
+
+GitHub only: the refusal is a fine-grained token's missing ``pull_requests: write``, which
+the strict fake Gitea cannot show — its tokens name a user and carry no scopes, so a pull
+request its user may open is never refused for the token."""
 
 from __future__ import annotations
 

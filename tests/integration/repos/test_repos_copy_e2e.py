@@ -10,21 +10,15 @@ import pytest
 
 from tests import sandbox_need
 from tests.git_upstream import served_app
+from tests.integration.components import app_head
 from tests.integration.console_bot import ConsoleBot, clean_env
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_copyUpstreamTokenNoAgentHolds0123456789"
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-repos:
-  app:
-    url: {app}
-    token_env: APP_TOKEN
+CONFIG = (
+    app_head("{app}")
+    + """\
     copy_from: ./fixtures
     copy: [.env.example, .env.local]
 agents:
@@ -33,6 +27,7 @@ agents:
     repo: app
     argv: [sh, -c, "cat .env.example > seen.txt"]
 """
+)
 
 
 def test_a_copy_path_missing_from_copy_from_is_said_in_the_summary(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from tests import sandbox_need
 from tests.fakes.github_api import BOT_LOGIN, github_thread
 from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.git_upstream import GitUpstream, git, served_app
+from tests.integration.components import app_head
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 from tests.integration.forge_rig import ledger_rows, listening, post, start_e2e_bot
 
@@ -26,16 +27,9 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 TOKEN = "ghp_refusalsUpstreamToken0123456789abcdef"
 WRONG = "ghp_wrongRepositoryToken999999999999999999"
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
+CONFIG = (
+    app_head()
+    + """\
   lost:
     url: ./nothere.git
 agents:
@@ -50,6 +44,7 @@ agents:
     repo: lost
     sandbox: none
 """
+)
 
 
 @pytest.fixture

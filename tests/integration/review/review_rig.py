@@ -1,11 +1,34 @@
-"""What the review room's end-to-end tests share: reading a task's first line at the real
-``fleetwarden run`` console until it says what the test waits for."""
+"""What the review room's end-to-end tests share: the head of their configs (a console, the
+repository ``app`` on the upstream, ``coder`` on it reviewed by ``reviewer``), and reading a
+task's first line at the real ``fleetwarden run`` console until it says what the test waits
+for."""
 
 from __future__ import annotations
 
 import re
 
+from tests.integration.components import app_head
 from tests.integration.console_bot import DEFAULT_TIMEOUT, ConsoleBot, wait_until
+
+HEAD = app_head()
+"""A console bot's config up to the repository ``app`` (``{url}``), before its review."""
+PAIR = """\
+agents:
+  - name: coder
+    runtime: command
+    repo: app
+    argv: [sh, -c, '{coder}']
+  - name: reviewer
+    runtime: command
+    role: reviews the app's changes before a human does
+    argv: [sh, -c, '{reviewer}']
+"""
+"""The agents: ``coder`` on ``app`` running ``{coder}``, ``reviewer`` running ``{reviewer}``."""
+
+
+def reviewed_by_reviewer(rounds: int | str) -> str:
+    """The config's line giving ``app``'s changes to ``reviewer`` for ``rounds`` rounds."""
+    return f"    review: {{{{agent: reviewer, rounds: {rounds}}}}}\n"
 
 
 def task_says(

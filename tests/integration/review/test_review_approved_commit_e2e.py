@@ -19,7 +19,7 @@ import pytest
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
-from tests.integration.review.review_rig import task_says
+from tests.integration.review.review_rig import HEAD, PAIR, reviewed_by_reviewer, task_says
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -31,27 +31,11 @@ REVIEWER = (
     'fw-msg review approve "fine as it is";; '
     '*) read go; fw-msg review approve "still fine";; esac'
 )
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{role: {role}}}
-defaults:
-  stop_grace_seconds: 1
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
-    review: {{agent: reviewer, rounds: {rounds}}}
-agents:
-  - name: coder
-    runtime: command
-    repo: app
-    argv: [sh, -c, '{coder}']
-  - name: reviewer
-    runtime: command
-    role: reviews the app's changes before a human does
-    argv: [sh, -c, '{reviewer}']
-"""
+CONFIG = (
+    HEAD.replace("console: {{}}", "console: {{role: {role}}}")
+    + reviewed_by_reviewer("{rounds}")
+    + PAIR
+)
 SHA = r"([0-9a-f]{12})"
 
 

@@ -17,6 +17,7 @@ import pytest
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
+from tests.integration.review.review_rig import HEAD, PAIR, reviewed_by_reviewer
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -37,27 +38,7 @@ REVIEWER = (
     'if [ -z "$m" ]; then fw-msg review approve "every change was shown"; '
     'else fw-msg review changes "hidden from me:$m"; fi'
 )
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
-    review: {{agent: reviewer, rounds: 1}}
-agents:
-  - name: coder
-    runtime: command
-    repo: app
-    argv: [sh, -c, '{coder}']
-  - name: reviewer
-    runtime: command
-    role: reviews the app's changes before a human does
-    argv: [sh, -c, '{reviewer}']
-"""
+CONFIG = HEAD + reviewed_by_reviewer(1) + PAIR
 
 
 def test_attributes_the_author_plants_hide_no_change_from_its_reviewer(

@@ -18,7 +18,7 @@ import pytest
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
-from tests.integration.review.review_rig import task_says
+from tests.integration.review.review_rig import HEAD, reviewed_by_reviewer, task_says
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -31,17 +31,10 @@ REVIEWER = (
     'case "$FLEETWARDEN_PROMPT" in *"before a human does: round "*) fw-msg review approve fine;; '
     "*) read go;; esac"
 )
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
-    review: {{agent: reviewer, rounds: 2}}
+CONFIG = (
+    HEAD
+    + reviewed_by_reviewer(2)
+    + """\
 agents:
   - name: coder
     runtime: command
@@ -54,6 +47,7 @@ agents:
     role: reviews the app's changes before a human does
     argv: [sh, -c, '{reviewer}']
 """
+)
 
 
 def _rounds(root: Path) -> list[tuple[str, str]]:

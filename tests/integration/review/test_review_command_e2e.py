@@ -16,7 +16,7 @@ import pytest
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
-from tests.integration.review.review_rig import task_says
+from tests.integration.review.review_rig import HEAD, PAIR, reviewed_by_reviewer, task_says
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -29,27 +29,7 @@ REVIEWER = (
     'fw-msg review changes "say please in work.txt";; '
     '*) fw-msg review approve "polite now";; esac'
 )
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
-    review: {{agent: reviewer, rounds: 2}}
-agents:
-  - name: coder
-    runtime: command
-    repo: app
-    argv: [sh, -c, '{coder}']
-  - name: reviewer
-    runtime: command
-    role: reviews the app's changes before a human does
-    argv: [sh, -c, '{reviewer}']
-"""
+CONFIG = HEAD + reviewed_by_reviewer(2) + PAIR
 
 
 def _running(bot: ConsoleBot, name: str, timeout: float = 90.0) -> None:

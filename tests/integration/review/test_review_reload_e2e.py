@@ -18,6 +18,7 @@ import pytest
 
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream, served_app
+from tests.integration.components import app_head
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where
 from tests.integration.review.review_rig import task_says
 
@@ -27,16 +28,9 @@ STARTUP = 60.0  # seconds for the first answer: the whole app starts before it, 
 TOKEN = "ghp_reviewReloadUpstreamTokenNoAgentHolds"
 CODER = 'printf "%s\\n" "$FLEETWARDEN_PROMPT" >> work.txt'
 REVIEWER = 'fw-msg review approve "looks right"; echo "reviewer-verdict-exit $?"'
-HEAD = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-repos:
-  app:
-    url: {app}
-    token_env: APP_TOKEN
+HEAD = (
+    app_head("{app}")
+    + """\
 {app_review}{lib}agents:
   - name: coder
     runtime: command
@@ -46,6 +40,7 @@ repos:
     runtime: command
     argv: [sh, -c, '{reviewer}']
 {libber}"""
+)
 LIB = """\
   lib:
     url: {url}

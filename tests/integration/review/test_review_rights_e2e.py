@@ -20,7 +20,7 @@ import pytest
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
-from tests.integration.review.review_rig import task_says
+from tests.integration.review.review_rig import HEAD, task_says
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -33,16 +33,9 @@ REVIEWER = (
     "until fw-msg peers 2>/dev/null | grep -q auditor; do sleep 0.2; done; "
     'fw-msg review approve "looks right"; echo "reviewer-verdict-exit $?"'
 )
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-repos:
-  app:
-    url: {url}
-    token_env: APP_TOKEN
+CONFIG = (
+    HEAD
+    + """\
     review: {{agent: {review}, rounds: 2}}
 agents:
   - name: coder
@@ -56,6 +49,7 @@ agents:
     runtime: command
     argv: [sh, -c, 'true']
 """
+)
 
 
 def write_config(path: Path, url: str, *, review: str, talks: str = "") -> None:

@@ -12,6 +12,7 @@ import re
 import sqlite3
 import subprocess
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,36 @@ def write_config(fake: FakeDiscord, upstream: str, workdir: Path) -> Path:
     return path
 
 
+@asynccontextmanager
+async def discord_bot(provider: str, tmp_path: Path) -> AsyncIterator[Bot]:
+    """The real ``fleetwarden run`` in ``tmp_path`` on a fake Discord, on :func:`write_config`
+    (its agents' model at ``provider``), once connected; stopped after, exiting 0."""
+    async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
+        proc = subprocess.Popen(  # noqa: ASYNC220 - it runs for the whole block
+            [str(FLEETWARDEN), "run", "--config", str(write_config(fake, provider, tmp_path))],
+            cwd=tmp_path,
+            env=clean_env(
+                PATH=agent_path(),
+                FW_TEAM_KEY=KEY,
+                **{
+                    TOKEN_ENV: fake.token,
+                    "FLEETWARDEN_DISCORD_API_BASE": fake.api_base,
+                    "FLEETWARDEN_DISCORD_GATEWAY_URL": fake.gateway_url,
+                },
+            ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        bot = Bot(fake, proc, tmp_path)
+        try:
+            await eventually(lambda: fake.connected)
+            yield bot
+        finally:
+            err = await asyncio.to_thread(bot.stop)
+            assert proc.returncode == 0, err
+
+
 @pytest.fixture
 async def claude_bot(tmp_path: Path) -> AsyncIterator[tuple[Bot, FakeProvider]]:
     cli("claude")
@@ -96,35 +127,8 @@ async def claude_bot(tmp_path: Path) -> AsyncIterator[tuple[Bot, FakeProvider]]:
     with fake_provider_thread(
         *turns, default=Turn(text="(no more turns)"), accept=Accepted(api_keys=frozenset({KEY}))
     ) as provider:
-        async with FakeDiscord(heartbeat_interval_ms=2_000) as fake:
-            proc = subprocess.Popen(  # noqa: ASYNC220 - it runs for the whole test
-                [
-                    str(FLEETWARDEN),
-                    "run",
-                    "--config",
-                    str(write_config(fake, provider.base_url, tmp_path)),
-                ],
-                cwd=tmp_path,
-                env=clean_env(
-                    PATH=agent_path(),
-                    FW_TEAM_KEY=KEY,
-                    **{
-                        TOKEN_ENV: fake.token,
-                        "FLEETWARDEN_DISCORD_API_BASE": fake.api_base,
-                        "FLEETWARDEN_DISCORD_GATEWAY_URL": fake.gateway_url,
-                    },
-                ),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            bot = Bot(fake, proc, tmp_path)
-            try:
-                await eventually(lambda: fake.connected)
-                yield bot, provider
-            finally:
-                err = await asyncio.to_thread(bot.stop)
-                assert proc.returncode == 0, err
+        async with discord_bot(provider.base_url, tmp_path) as bot:
+            yield bot, provider
 
 
 async def test_a_claude_run_reads_as_chat_and_its_summary_counts_the_ledger(

@@ -4,38 +4,22 @@ the scheduler."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
-from fleet.watchdog.decisions import AgentView, WatchdogDefaults, WatchdogSnapshot
-from fleet.watchdog.verdicts import Action, MarkStalled
+from fleet.watchdog.decisions import AgentView
+from fleet.watchdog.verdicts import MarkStalled
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 from scheduler.watchdog_job import WATCHDOG_JOB_ID, WATCHDOG_JOB_REF, watchdog_tick
+from tests.fakes.fleet import FakeFleet
 from tests.fakes.job_context import job_context
 
 DEADLINE = 5.0  # seconds: generous, only reached when something is broken
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@dataclass
-class FakeFleet:
-    """A WatchedFleet: a fixed snapshot; records what it was asked to apply."""
-
-    views: tuple[AgentView, ...]
-    now: datetime
-    applied: list[list[Action]] = field(default_factory=list)
-
-    async def watchdog_snapshot(self) -> WatchdogSnapshot:
-        return WatchdogSnapshot(self.views, self.now, WatchdogDefaults(heartbeat_timeout=60))
-
-    async def apply_watchdog(self, actions: Sequence[Action]) -> None:
-        self.applied.append(list(actions))
 
 
 def silent_agent() -> AgentView:
@@ -54,7 +38,7 @@ def silent_agent() -> AgentView:
 
 @pytest.fixture
 def fleet() -> FakeFleet:
-    return FakeFleet((silent_agent(),), T0 + timedelta(seconds=61))
+    return FakeFleet(views=(silent_agent(),), now=T0 + timedelta(seconds=61))
 
 
 async def test_watchdog_tick_sweeps_the_snapshot_and_applies_the_actions(

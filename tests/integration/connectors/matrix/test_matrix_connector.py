@@ -213,12 +213,6 @@ async def make_world(
         await ledger.close()
 
 
-@pytest.fixture
-async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[World]:
-    async with make_world(synapse, tmp_path) as made:
-        yield made
-
-
 @dataclass
 class Running:
     connector: MatrixConnector

@@ -6,8 +6,6 @@ ever holds ciphertext, and the operator's own client decrypts it with the event'
 from __future__ import annotations
 
 import secrets
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +15,15 @@ from nio.crypto import decrypt_attachment
 
 from bot.chat.redacting import RedactingConnector
 from connectors.base import Attachment, OutboundMessage, RoomId, ThreadId
-from fleet.clock import SystemClock
-from fleet.ledger.store import Ledger
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
 from tests.integration.connectors.matrix.test_matrix_connector import (
     World,
-    make_world,
     png,
     running,
 )
 from tests.matrix_e2ee_user import EncryptedUser
 from tests.matrix_user import Event
-from tests.synapse_server import SynapseServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]
 
@@ -47,12 +41,6 @@ class Holder:
 
 def diff_file() -> Attachment:
     return Attachment.of_text("diff-coder-1.diff", DIFF, "text/x-diff")
-
-
-@pytest.fixture
-async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[World]:
-    async with make_world(synapse, tmp_path) as made:
-        yield made
 
 
 async def test_a_file_arrives_as_m_file_in_its_thread_and_downloads_whole(world: World) -> None:
@@ -89,34 +77,6 @@ async def test_a_file_arrives_as_m_file_in_its_thread_and_downloads_whole(world:
 
 
 # --- end-to-end encrypted ----------------------------------------------------------------
-
-
-@pytest.fixture
-async def encrypted(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[World]:
-    """A world whose operator has encryption on and whose room is encrypted."""
-    password = secrets.token_urlsafe(12)
-    bot = await synapse.register_async(f"bot{uuid.uuid4().hex[:8]}", password)
-    made = await synapse.register_async(f"ann{uuid.uuid4().hex[:8]}", "pw-op")
-    op = EncryptedUser(
-        synapse.base_url, made.user_id, made.device_id, made.access_token, tmp_path / "ann"
-    )
-    ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
-    try:
-        await op.sync_once(0)  # uploads its device keys
-        room = await op.create_room(invite=(bot.user_id,))
-        yield World(
-            synapse.base_url,
-            bot,
-            password,
-            op,  # type: ignore[arg-type]  # only its user id is used by the world
-            room,
-            ledger,
-            tmp_path / "state",
-            {op.user_id},
-        )
-    finally:
-        await op.close()
-        await ledger.close()
 
 
 async def test_in_an_encrypted_room_the_file_is_an_encrypted_attachment(

@@ -4,28 +4,20 @@ end-to-end encrypted room."""
 
 from __future__ import annotations
 
-import secrets
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from nio import AsyncClient, RoomSendResponse
 
 from connectors.base import EventId, InboundMessage, OutboundMessage, RoomId, ThreadId
-from fleet.clock import SystemClock
-from fleet.ledger.store import Ledger
 from tests.integration.connectors.matrix.test_matrix_connector import (
     Person,
     World,
-    make_world,
     running,
     wait_for,
 )
 from tests.matrix_e2ee_user import EncryptedUser
 from tests.matrix_user import Event
-from tests.synapse_server import SynapseServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]
 
@@ -40,12 +32,6 @@ async def react(client: AsyncClient, room: str, target: str, key: str) -> str:
 
 def reactions(messages: list[InboundMessage]) -> list[InboundMessage]:
     return [message for message in messages if message.reacts_to is not None]
-
-
-@pytest.fixture
-async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[World]:
-    async with make_world(synapse, tmp_path) as made:
-        yield made
 
 
 async def test_an_operators_reaction_arrives_once_in_the_thread_and_the_bots_own_do_not(
@@ -136,34 +122,6 @@ def _edits(event: dict[str, Any], original: str) -> bool:
 
 
 # --- end-to-end encrypted --------------------------------------------------------------
-
-
-@pytest.fixture
-async def encrypted(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[World]:
-    """A world whose operator has encryption on and whose room is encrypted."""
-    password = secrets.token_urlsafe(12)
-    bot = await synapse.register_async(f"bot{uuid.uuid4().hex[:8]}", password)
-    made = await synapse.register_async(f"ann{uuid.uuid4().hex[:8]}", "pw-op")
-    op = EncryptedUser(
-        synapse.base_url, made.user_id, made.device_id, made.access_token, tmp_path / "ann"
-    )
-    ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
-    try:
-        await op.sync_once(0)  # uploads its device keys
-        room = await op.create_room(invite=(bot.user_id,))
-        yield World(
-            synapse.base_url,
-            bot,
-            password,
-            op,  # type: ignore[arg-type]  # only its user id is used by the world
-            room,
-            ledger,
-            tmp_path / "state",
-            {op.user_id},
-        )
-    finally:
-        await op.close()
-        await ledger.close()
 
 
 async def bot_joined(op: EncryptedUser, room: str, bot: str) -> None:

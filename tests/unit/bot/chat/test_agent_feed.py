@@ -23,6 +23,7 @@ from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
 from fleet.runs.output.reading import RunOutput
 from fleet.transcript.events import AgentEvent, Said, Text, ToolUsed, Waiting
+from tests.fakes.fleet import FakeFleet
 from tests.polling import eventually
 from tests.unit.chat_fakes import HomeConnector
 
@@ -59,11 +60,6 @@ class Outputs:
         return RunOutput(self.log, 0, LineParser())
 
 
-@dataclass
-class FakeFleet:
-    outputs: Outputs
-
-
 class Board:
     def __init__(self) -> None:
         self.posts: list[tuple[float, Notice]] = []
@@ -90,7 +86,7 @@ async def test_tool_calls_within_the_batch_window_become_one_message(tmp_path: P
     log = tmp_path / "output.log"
     log.write_text("")
     board = Board()
-    feed = AgentFeed(FakeFleet(Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    feed = AgentFeed(FakeFleet(outputs=Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
     await feed.on_fleet_event(started())
     with log.open("a") as fh:
         fh.write("".join(f"tool ls /dir{i}\n" for i in range(10)))
@@ -111,7 +107,7 @@ async def test_posts_about_one_agent_are_spaced_by_the_gap(tmp_path: Path) -> No
     log = tmp_path / "output.log"
     log.write_text("")
     board = Board()
-    feed = AgentFeed(FakeFleet(Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    feed = AgentFeed(FakeFleet(outputs=Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
     await feed.on_fleet_event(started())
     for i in range(30):
         with log.open("a") as fh:
@@ -131,7 +127,7 @@ async def test_the_end_posts_the_rest_even_an_unfinished_last_line(tmp_path: Pat
     log = tmp_path / "output.log"
     log.write_text("")
     board = Board()
-    feed = AgentFeed(FakeFleet(Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    feed = AgentFeed(FakeFleet(outputs=Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
     await feed.on_fleet_event(started())
     # A line a bare \r rewrites reads as its last state, as a terminal showed it.
     log.write_text("wait approve Bash(rm -rf build)?\nsay 10%\rsay almost")
@@ -151,7 +147,7 @@ async def test_a_ten_megabyte_line_is_one_short_note(tmp_path: Path) -> None:
     log = tmp_path / "output.log"
     log.write_text("")
     board = Board()
-    feed = AgentFeed(FakeFleet(Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    feed = AgentFeed(FakeFleet(outputs=Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
     await feed.on_fleet_event(started())
     with log.open("a") as fh:
         fh.write("x" * 10_000_000 + "\nsay after it\n")
@@ -170,7 +166,7 @@ async def test_the_watchdogs_news_and_a_freeze_reach_the_agents_thread(
     await ledger.chat.bind_thread("matrix", ROOM, "c1", "$c1")
     chat = HomeConnector("matrix", ROOM)
     notifier = Notifier(ledger.chat, lambda: [chat])
-    fleet = FakeFleet(Outputs(tmp_path / "log"))
+    fleet = FakeFleet(outputs=Outputs(tmp_path / "log"))
     feed = AgentFeed(fleet, notifier.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
     for kind, what in ((EventKind.STALLED, "no heartbeat"), (EventKind.RESTARTED, "again")):
         await feed.on_fleet_event(
@@ -193,7 +189,7 @@ async def test_a_turns_end_and_a_pause_are_never_posted(tmp_path: Path, ledger: 
     await ledger.chat.bind_thread("matrix", ROOM, "c1", "$c1")
     chat = HomeConnector("matrix", ROOM)
     notifier = Notifier(ledger.chat, lambda: [chat])
-    fleet = FakeFleet(Outputs(tmp_path / "log"))
+    fleet = FakeFleet(outputs=Outputs(tmp_path / "log"))
     feed = AgentFeed(fleet, notifier.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
     for kind, state in (
         (EventKind.TURN_OVER, AgentState.IDLE),
@@ -238,7 +234,7 @@ async def test_one_reader_reads_only_the_logs_that_grew(
     monkeypatch.setattr(agent_feed, "read_new", counted_read)
     monkeypatch.setattr(agent_feed, "_sizes", counted_sizes)
     board = Board()
-    feed = AgentFeed(FakeFleet(ManyOutputs(logs)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    feed = AgentFeed(FakeFleet(outputs=ManyOutputs(logs)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
     for run in logs:
         name = AgentName(f"a{run:02d}")
         await feed.on_fleet_event(

@@ -14,8 +14,9 @@ from fleet.approvals.spend import SpendAsks
 from fleet.budgets.runs.caps import RunCaps
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from tests.fakes.fleet import FakeFleet
 from tests.unit.chat_fakes import OPERATOR, Calls, FakeConnector, message
-from tests.unit.fleet.approvals.test_budget_asks import Book, Fleet
+from tests.unit.fleet.approvals.test_budget_asks import Book
 
 ADMIN = "@ada:example.org"
 
@@ -25,7 +26,7 @@ async def test_an_operator_raises_a_budget_only_within_its_open_asks_offer(
 ) -> None:
     """Before any ask, and past the $25.00 offered, the operator is refused with who may;
     `raise budget global` (the offer) answers the ask; an admin raises by any amount."""
-    fleet, book = Fleet(), Book()
+    fleet, book = FakeFleet(), Book()
     approvals = Approvals(ledger.approvals, clock)
     stores = (ledger.spend_asks, ledger.agents, ledger.runs)
     asks = SpendAsks(approvals, *stores, RunCaps(), fleet)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -25,20 +24,17 @@ from bot.commands.request import Reply, Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock
-from fleet.errors import AgentNotRunning, UnknownAgent
 from fleet.ledger import Ledger
 from fleet.ledger.records.lines import LineRecord, LineState
-from fleet.model import AgentSpec, AgentState
+from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.repos.desk import NoLine, RepoDesk, RepoError
 from fleet.repos.facts import Change, FileStat, Landed
 from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import RepoEntry
 from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.interfaces import AgentControl
-from fleet.supervisor.status import AgentStatus, SpawnOutcome
-from tests.fakes.launches import given_of
+from tests.fakes.fleet import FakeFleet
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
 
 ADMIN = "@ada:example.org"
@@ -177,46 +173,10 @@ class FakeDesk:
         return self.lines_by_agent.pop(agent)
 
 
-class FakeFleet:
-    """What `spawn` asks of the fleet: the agent's own settings, and the launch."""
-
-    def __init__(self, own_repo: str | None = None) -> None:
-        self.own_repo = own_repo
-        self.spawned: list[dict[str, Any]] = []
-        self.restarted: list[str] = []
-        self.live: set[str] = set()  # agents with a live session
-        self.outputs = SimpleNamespace(stories=None)
-
-    async def spec(self, name: str) -> AgentSpec:
-        if self.own_repo is None:
-            raise UnknownAgent(name)
-        return AgentSpec(name=AgentName(name), runtime="stub", repo=self.own_repo)
-
-    async def restart(self, name: str, **given: Any) -> AgentStatus:
-        self.restarted.append(name)
-        raise AssertionError("a restart of an agent on an issue reached the fleet")
-
-    async def status(self, name: str) -> AgentStatus:
-        if name not in self.live:
-            raise UnknownAgent(name)
-        return AgentStatus(
-            AgentName(name), "stub", "subprocess", None, AgentState.RUNNING, "", 7, T, None,
-            None, None,
-        )  # fmt: skip
-
-    async def send(self, name: str, text: str, **given: Any) -> None:
-        if name not in self.live:
-            raise AgentNotRunning(f"{name} is exited, not running — spawn it first")
-
-    async def spawn(self, request: LaunchRequest) -> SpawnOutcome:
-        given = given_of(request)
-        name = request.agent
-        self.spawned.append(given)
-        status = AgentStatus(
-            AgentName(name), "stub", "subprocess", None, AgentState.RUNNING, "", 7, T, None,
-            None, None,
-        )  # fmt: skip
-        return SpawnOutcome(status, started=True, pid=7)
+def on_repo(repo: str) -> FakeFleet:
+    """What `spawn` asks of the fleet: ``coder``'s own settings, naming ``repo``, and the
+    launch."""
+    return FakeFleet(specs={"coder": AgentSpec(name=AgentName("coder"), runtime="stub", repo=repo)})
 
 
 def open_admission(fleet: FakeFleet) -> Admission:
@@ -559,7 +519,7 @@ async def test_spawn_fresh_of_an_agent_on_a_repository_by_its_roster(
     """An agent whose own settings name a repository takes `--fresh` without `--repo`, and
     goes to another host with it (its checkout is made there)."""
     desk = FakeDesk()
-    fleet = FakeFleet(own_repo="app")
+    fleet = on_repo("app")
     router = a_router(ledger, desk, fleet)
     await say(router, chat, "!spawn coder --fresh", sender=ADMIN)
     assert fleet.spawned[0]["asked"] == Asked(co_author=f"{ADMIN} <ada@example.org>", fresh=True)
@@ -665,7 +625,7 @@ async def test_spawn_fresh_names_the_earlier_branch_it_leaves(
     """`spawn coder --fresh` with a live branch: the answer says it stays and how to name
     it; a running agent's `--fresh` is refused (its run writes that branch), nothing set."""
     desk = FakeDesk(a_line())
-    fleet = FakeFleet(own_repo="app")
+    fleet = on_repo("app")
     router = a_router(ledger, desk, fleet)
     answer = await say(router, chat, "!spawn coder --fresh", sender=ADMIN)
     assert "Its earlier branch fw/coder/12 stays as it was" in answer

@@ -21,6 +21,7 @@ from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.sandbox.schema import resolution_problems
 from fleet.sandbox.service import Sandboxes, SandboxSettings
+from tests.fakes.fleet import FakeFleet
 from tests.fakes.job_context import RecordingBoard
 from tests.unit.bot.config.test_config import only_problem, parse
 from tests.unit.chat_fakes import OPERATOR, message
@@ -120,14 +121,6 @@ def test_check_config_says_what_keeps_agents_apart_on_this_host() -> None:
     assert "NPROC=4096" in lines[2] and "cgroup memory and process caps" in lines[3]
 
 
-class FakeFleet:
-    def __init__(self, specs: dict[str, AgentSpec]) -> None:
-        self._specs = specs
-
-    async def spec(self, name: str) -> AgentSpec:
-        return self._specs[name]
-
-
 def request(text: str) -> Request:
     command = Grammar(COMMANDS).parse(text)
     assert command is not None
@@ -136,7 +129,7 @@ def request(text: str) -> Request:
 
 def commands(tmp_path: Path, board: RecordingBoard, **egress: Any) -> EgressCommands:
     spec = AgentSpec(name=AgentName("coder"), runtime="command", **egress)
-    fleet: Any = FakeFleet({"coder": spec})
+    fleet: Any = FakeFleet(specs={"coder": spec})
     return EgressCommands(fleet, Sandboxes(SandboxSettings(tmp_path, hidden=())), board)
 
 

@@ -28,7 +28,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NewTask
 from fleet.supervisor.admission.admit import Admission
 from fleet.tasks.register import Register
-from fleet.tasks.runs import TaskRuns
+from tests.fakes.stores import task_runs_of
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
 from tests.unit.fleet.metering.test_run_watch import AGENT, used
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
@@ -53,13 +53,7 @@ class Rig:
 
     def __init__(self, ledger: Ledger, clock: ManualClock, tmp_path: Path) -> None:
         self.ledger, self.clock, self.chat = ledger, clock, FakeConnector()
-        self.task_runs = TaskRuns(
-            tasks=ledger.tasks,
-            actuals=ledger.actuals,
-            runs=ledger.runs,
-            lines=ledger.lines,
-            spawn_queue=ledger.spawn_queue,
-        )
+        self.task_runs = task_runs_of(ledger)
         self.fleet = TaskFleet(ledger, tmp_path, self.task_runs)
         fleet = cast(Any, self.fleet)
         admission = Admission(fleet=fleet, slots=None, budgets=None, tasks=self.task_runs)

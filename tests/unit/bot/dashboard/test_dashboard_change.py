@@ -9,16 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from bot.commands.acl import Role
 from bot.dashboard.access.signin import Viewer
 from bot.dashboard.pages.change import CHANGE_EVERY, DIFF_CHARS, DIFF_FILES, DIFF_LINES, shown_diff
 from bot.dashboard.pages.pages import Pages
-from bot.dashboard.pages.views import PageSettings, Views
+from bot.dashboard.pages.views import Views
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import Clock, ManualClock
-from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.model import AgentSpec, DesiredState
@@ -26,11 +24,7 @@ from fleet.names import AgentName
 from fleet.redaction.guard import HIDDEN
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, Clash, CommitLine, FileStat
-from fleet.runs.launch.launch_kit import LaunchKit
-from fleet.runtimes import default_registry
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
-from tests.fakes.stores import fleet_stores, page_stores
+from tests.unit.bot.dashboard.views_rig import views_over
 
 AGENT = "coder-1"
 CUT_AT = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -112,32 +106,10 @@ def change(files: Sequence[FileStat], **fields: object) -> Change:
 
 async def views(ledger: Ledger, clock: Clock, tmp_path: Path, desk: Desk | None) -> Views:
     await ledger.agents.upsert_agent(AgentSpec(AgentName(AGENT), "stub"), DesiredState.RUNNING)
-    fleet = Fleet(
-        admission=unguarded,
-        stores=fleet_stores(ledger),
-        clock=clock,
-        kit=LaunchKit(
-            runtimes=default_registry(),
-            backends={"subprocess": SubprocessBackend()},
-            settings=FleetSettings(state_dir=tmp_path),
-            environ={},
-        ),
-    )
-    return Views(
-        stores=page_stores(ledger),
-        fleet=fleet,
-        budgets=None,
-        accounts=None,
-        hosts=Hosts((), env={}, clock=clock),
-        clock=clock,
-        pages=PageSettings(
-            timezone=ZoneInfo("UTC"),
-            connector_named=lambda name: None,
-            orchestrator=lambda: "here",
-            redact=lambda text: text.replace(SECRET, "[redacted: DEPLOY_TOKEN]"),
-        ),
-        repos=desk,
-    )
+    return views_over(
+        ledger, clock, tmp_path, backends={"subprocess": SubprocessBackend()}, repos=desk,
+        redact=lambda text: text.replace(SECRET, "[redacted: DEPLOY_TOKEN]"),
+    )  # fmt: skip
 
 
 def page(data: dict[str, object]) -> str:

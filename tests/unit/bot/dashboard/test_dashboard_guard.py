@@ -8,15 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.dashboard.pages.metrics import MODEL_LABELS, OTHER, Metrics, Snapshot
-from bot.dashboard.pages.views import PageSettings, Views
+from bot.dashboard.pages.views import Views
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
-from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import Ask
 from fleet.ledger.stores.operators.dashboard import UsageSum
@@ -24,11 +22,7 @@ from fleet.ledger.stores.spend.usage_rows import NOT_SERVED
 from fleet.metering.counting.events import Outcome, Tokens
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
-from fleet.runs.launch.launch_kit import LaunchKit
-from fleet.runtimes import default_registry
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
-from tests.fakes.stores import fleet_stores, page_stores
+from tests.unit.bot.dashboard.views_rig import views_over
 from tests.unit.fleet.ledger.test_ledger_metering import event
 
 TOKEN = "fake-deploy-" + "0123456789abcdef0123"
@@ -42,31 +36,7 @@ class _Held:
 
 
 def _views(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Views:
-    fleet = Fleet(
-        admission=unguarded,
-        stores=fleet_stores(ledger),
-        clock=clock,
-        kit=LaunchKit(
-            runtimes=default_registry(),
-            backends={},
-            settings=FleetSettings(state_dir=tmp_path),
-            environ={},
-        ),
-    )
-    return Views(
-        stores=page_stores(ledger),
-        fleet=fleet,
-        budgets=None,
-        accounts=None,
-        hosts=Hosts((), env={}, clock=clock),
-        clock=clock,
-        pages=PageSettings(
-            timezone=ZoneInfo("UTC"),
-            connector_named=lambda name: None,
-            orchestrator=lambda: "here",
-            redact=Redactor([_Held()]).redact,
-        ),
-    )
+    return views_over(ledger, clock, tmp_path, redact=Redactor([_Held()]).redact)
 
 
 async def test_a_secret_sent_as_a_model_or_a_tool_name_is_on_no_view(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -16,24 +15,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.commands.acl import Acl, Grant, Role
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
-from bot.dashboard.pages.views import PageSettings, Views
+from bot.dashboard.pages.views import Views
 from bot.dashboard.serving.server import DashboardServer
 from bot.dashboard.serving.settings import DashboardSection
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import ManualClock
-from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import NewMessage
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.redaction.invisible import visible
-from fleet.runs.launch.launch_kit import LaunchKit
-from fleet.runtimes import default_registry
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
-from tests.fakes.stores import fleet_stores, page_stores
 from tests.postgres_server import free_port
 from tests.unit.bot.dashboard.test_dashboard_server import ALICE
+from tests.unit.bot.dashboard.views_rig import views_over
 
 TOKEN = "metrics-token-for-the-messages"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -42,33 +36,12 @@ RECEIVER = '<img src=x onerror="alert(2)">'
 
 
 def views(ledger: Ledger, clock: ManualClock, tmp_path: Path, secret: str) -> Views:
-    fleet = Fleet(
-        admission=unguarded,
-        stores=fleet_stores(ledger),
-        clock=clock,
-        kit=LaunchKit(
-            runtimes=default_registry(),
-            backends={"subprocess": SubprocessBackend()},
-            settings=FleetSettings(state_dir=tmp_path),
-            environ={},
-        ),
-    )
-    return Views(
-        stores=page_stores(ledger),
-        fleet=fleet,
-        budgets=None,
-        accounts=None,
-        hosts=Hosts((), env={}, clock=clock),
-        clock=clock,
-        pages=PageSettings(
-            timezone=ZoneInfo("UTC"),
-            connector_named=lambda name: None,
-            orchestrator=lambda: "here",
-            # A secret learnt after the message was recorded: the pages redact it still (as
-            # the app's redactor does, what a reader cannot see is out of what it returns).
-            redact=lambda text: visible(text).replace(secret, "[redacted: DEPLOY_TOKEN]"),
-        ),
-    )
+    return views_over(
+        ledger, clock, tmp_path, backends={"subprocess": SubprocessBackend()},
+        # A secret learnt after the message was recorded: the pages redact it still (as
+        # the app's redactor does, what a reader cannot see is out of what it returns).
+        redact=lambda text: visible(text).replace(secret, "[redacted: DEPLOY_TOKEN]"),
+    )  # fmt: skip
 
 
 async def hostile_traffic(ledger: Ledger, clock: ManualClock, secret: str) -> list[int]:

@@ -6,27 +6,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.dashboard.pages.pages import Pages
-from bot.dashboard.pages.views import PageSettings, UnknownPage, Views
+from bot.dashboard.pages.views import UnknownPage, Views
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import Account, AccountKind, AccountSet
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
 from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
-from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalPost, Ask, Decision
 from fleet.ledger.records.forge import Slug
-from fleet.runs.launch.launch_kit import LaunchKit
-from fleet.runtimes import default_registry
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
-from tests.fakes.stores import fleet_stores, page_stores
+from tests.unit.bot.dashboard.views_rig import views_over
 from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
 
 
@@ -37,32 +31,11 @@ def views(
     chat: Connector,
     accounts: AccountBook | None = None,
 ) -> Views:
-    fleet = Fleet(
-        admission=unguarded,
-        stores=fleet_stores(ledger),
-        clock=clock,
-        kit=LaunchKit(
-            runtimes=default_registry(),
-            backends={},
-            settings=FleetSettings(state_dir=tmp_path),
-            environ={},
-        ),
-    )
-    return Views(
-        stores=page_stores(ledger),
-        fleet=fleet,
-        budgets=None,
-        accounts=accounts,
-        hosts=Hosts((), env={}, clock=clock),
-        clock=clock,
-        pages=PageSettings(
-            timezone=ZoneInfo("UTC"),
-            connector_named=lambda name: chat if name == chat.name else None,
-            orchestrator=lambda: "here",
-            redact=lambda text: text.replace("s3cret", "[redacted]"),
-        ),
-        forges=True,
-    )
+    return views_over(
+        ledger, clock, tmp_path, accounts=accounts, forges=True,
+        connector_named=lambda name: chat if name == chat.name else None,
+        redact=lambda text: text.replace("s3cret", "[redacted]"),
+    )  # fmt: skip
 
 
 async def test_approvals_link_to_their_chat_messages_and_say_who_answered(

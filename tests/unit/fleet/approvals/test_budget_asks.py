@@ -25,10 +25,10 @@ from fleet.budgets.runs.caps import RunCaps
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState, Decision
-from fleet.ledger.records.budgets import Budget, Cutoff, Freeze, Scope, Step
-from fleet.model import ExitInfo
+from fleet.ledger.records.budgets import Budget, Cutoff, Scope, Step
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.transcript.story import Outcome
+from tests.fakes.fleet import FakeFleet
 from tests.unit.chat_fakes import T0
 
 GLOBAL = Budget(Scope.parse("global"), parse_window("7d"), limit_usd=50.0, cutoff=Cutoff.ASK)
@@ -59,42 +59,17 @@ class Book:
 
 
 @dataclass
-class Fleet:
-    frozen_now: dict[str, str] = field(default_factory=dict)
-    stopped: list[tuple[str, str, Outcome]] = field(default_factory=list)
-
-    async def freeze(
-        self, name: str, *, reason: str, budget: str = "", by: str | None = None
-    ) -> bool:
-        self.frozen_now[name] = budget
-        return True
-
-    async def thaw(self, name: str) -> bool:
-        return self.frozen_now.pop(name, None) is not None
-
-    async def frozen(self) -> list[Freeze]:
-        return [Freeze(a, b, "asking", T0, "local") for a, b in self.frozen_now.items()]
-
-    async def stop_agent(
-        self, name: str, *, force: bool = False, by: str = "operator",
-        outcome: Outcome = Outcome.STOPPED,
-    ) -> ExitInfo:  # fmt: skip
-        self.stopped.append((name, by, outcome))
-        return ExitInfo(0, "stopped")
-
-
-@dataclass
 class Rig:
     asks: SpendAsks
     approvals: Approvals
     book: Book
-    fleet: Fleet
+    fleet: FakeFleet
     keeper: CutoffKeeper
 
 
 @pytest.fixture
 async def rig(ledger: Ledger, clock: ManualClock) -> Rig:
-    fleet, book = Fleet(), Book()
+    fleet, book = FakeFleet(), Book()
     approvals = Approvals(ledger.approvals, clock)
     asks = SpendAsks(approvals, ledger.spend_asks, ledger.agents, ledger.runs, RunCaps(), fleet)
     asks.ask_for_budgets(book)

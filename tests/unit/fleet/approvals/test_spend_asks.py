@@ -6,7 +6,7 @@ raise a cap, and no learned rule answers one."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -17,11 +17,11 @@ from fleet.budgets.runs.caps import RunCaps
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState, Ask, Decision
-from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.stores.running.runs import RunStart
-from fleet.model import AgentSpec, DesiredState, ExitInfo, RunBudget, RunHandle
+from fleet.model import AgentSpec, DesiredState, RunBudget, RunHandle
 from fleet.names import AgentName
 from fleet.transcript.story import Outcome
+from tests.fakes.fleet import FakeFleet
 from tests.unit.chat_fakes import T0
 
 AGENT = AgentName("coder")
@@ -30,47 +30,11 @@ SPEC = AgentSpec(AGENT, "claude", model="m-1", run_budget=CAP)
 
 
 @dataclass
-class Fleet:
-    """The fleet's levers the asks pull, recorded."""
-
-    frozen_now: dict[str, str] = field(default_factory=dict)  # agent → budget key
-    stopped: list[tuple[str, str, Outcome]] = field(default_factory=list)
-    reasons: dict[str, str] = field(default_factory=dict)
-
-    async def freeze(
-        self, name: str, *, reason: str, budget: str = "", by: str | None = None
-    ) -> bool:
-        self.frozen_now[name] = budget
-        self.reasons[name] = reason
-        return True
-
-    async def thaw(self, name: str) -> bool:
-        return self.frozen_now.pop(name, None) is not None
-
-    async def frozen(self) -> list[Freeze]:
-        return [
-            Freeze(a, b, "paused at its cap, asking", T0, "local")
-            for a, b in self.frozen_now.items()
-        ]
-
-    async def stop_agent(
-        self,
-        name: str,
-        *,
-        force: bool = False,
-        by: str = "operator",
-        outcome: Outcome = Outcome.STOPPED,
-    ) -> ExitInfo:
-        self.stopped.append((name, by, outcome))
-        return ExitInfo(0, "stopped")
-
-
-@dataclass
 class Rig:
     asks: SpendAsks
     approvals: Approvals
     caps: RunCaps
-    fleet: Fleet
+    fleet: FakeFleet
     ledger: Ledger
     run_id: int
 
@@ -85,7 +49,9 @@ async def rig(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Rig:
     await ledger.runs.record_run_start(run, start)
     caps = RunCaps()
     caps.arm(AGENT, run.id, CAP, T0, (70_000.0, 2.10))
-    fleet = Fleet({AGENT: f"run:{AGENT}"})
+    fleet = FakeFleet(
+        frozen_now={AGENT: f"run:{AGENT}"}, reasons={AGENT: "paused at its cap, asking"}
+    )
     approvals = Approvals(ledger.approvals, clock)
     asks = SpendAsks(approvals, ledger.spend_asks, ledger.agents, ledger.runs, caps, fleet)
     await asks.start()

@@ -14,7 +14,6 @@ import pytest
 
 from fleet.budgets.quoting.quote import quote_of
 from fleet.budgets.quoting.words import over_limit
-from fleet.events import Listener
 from fleet.forge.fleet_launcher import HELD_BY_BUDGET, NOT_ADMITTED, FleetLauncher, Waits
 from fleet.forge.launcher import LaunchRefused, OtherLine
 from fleet.ledger import Ledger
@@ -25,26 +24,10 @@ from fleet.repos.verbs import RepoVerbs
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import Queued, Refused
 from fleet.supervisor.fleet import Fleet
+from tests.fakes.fleet import FakeFleet
 from tests.unit.chat_fakes import T0
 
 AGENT = "coder"
-
-
-@dataclass
-class FakeFleet:
-    """The fleet's session verbs, recorded."""
-
-    sent: list[tuple[str, str]] = field(default_factory=list)
-    listeners: list[Listener] = field(default_factory=list)
-
-    def subscribe(self, listener: Listener) -> None:
-        self.listeners.append(listener)
-
-    async def thaw(self, agent: str) -> None:
-        return None
-
-    async def send(self, agent: str, text: str, *, by: str) -> None:
-        self.sent.append((agent, text))
 
 
 @dataclass
@@ -84,7 +67,7 @@ async def _line(ledger: Ledger, branch: str) -> int:
 
 @pytest.fixture
 def parts(ledger: Ledger) -> tuple[FleetLauncher, FakeFleet, FakeRepos]:
-    fleet, repos = FakeFleet(), FakeRepos(ledger)
+    fleet, repos = FakeFleet(live={AGENT}), FakeRepos(ledger)
     launcher = FleetLauncher(
         cast(Fleet, fleet),
         cast(Repos, repos),
@@ -106,12 +89,12 @@ async def test_a_follow_up_goes_only_into_a_session_on_the_runs_line(
     launcher, fleet, _ = parts
     own = await _line(ledger, "fw/coder/issue-3")
     await launcher.follow_up(AGENT, "cover the cookie", by="@ann on gh", line_id=own)
-    assert fleet.sent == [(AGENT, "cover the cookie")]
+    assert fleet.sent == [(AGENT, "cover the cookie", "@ann on gh")]
     newer = await _line(ledger, "fw/coder/9")
     with pytest.raises(OtherLine, match="works on another branch now") as refused:
         await launcher.follow_up(AGENT, "and the tests", by="@ann on gh", line_id=own)
     assert "fw/coder/9" not in str(refused.value)
-    assert fleet.sent == [(AGENT, "cover the cookie")]
+    assert fleet.sent == [(AGENT, "cover the cookie", "@ann on gh")]
     await ledger.lines.update_line(newer, state=LineState.DISCARDED)
     await ledger.lines.update_line(own, state=LineState.DISCARDED)
     with pytest.raises(OtherLine, match="has ended"):

@@ -21,8 +21,9 @@ from fleet.ledger.records.approvals import ApprovalState
 from fleet.ledger.records.forge import ForgeRunState
 from fleet.ledger.stores.running.runs import RunStart
 from fleet.model import DesiredState, RunHandle
+from tests.fakes.fleet import FakeFleet
 from tests.unit.chat_fakes import T0
-from tests.unit.fleet.approvals.test_spend_asks import CAP, SPEC, Fleet
+from tests.unit.fleet.approvals.test_spend_asks import CAP, SPEC
 from tests.unit.fleet.forge.work_rig import AGENT, BOT, WorkRig, event
 
 
@@ -45,7 +46,9 @@ async def asking(rig: WorkRig, tmp_path: Path) -> Asking:
     await ledger.runs.record_run_start(run, start)
     caps = RunCaps()
     caps.arm(AGENT, run.id, CAP, T0, (70_000.0, 2.10))
-    fleet = Fleet({AGENT: f"run:{AGENT}"})
+    fleet = FakeFleet(
+        frozen_now={AGENT: f"run:{AGENT}"}, reasons={AGENT: "paused at its cap, asking"}
+    )
     approvals = Approvals(ledger.approvals, rig.clock)
     asks = SpendAsks(approvals, ledger.spend_asks, ledger.agents, ledger.runs, caps, fleet)
     await asks.start()

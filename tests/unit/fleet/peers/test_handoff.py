@@ -19,27 +19,23 @@ from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest, Started
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
-from tests.unit.fleet.peers.rig import SECRET, FakeFleet, postbox_over
+from tests.fakes.fleet import LedgerFleet
+from tests.fakes.stores import task_runs_of
+from tests.unit.fleet.peers.rig import SECRET, peer_fleet, postbox_over
 
 
 @pytest.fixture
 def task_runs(ledger: Ledger) -> TaskRuns:
-    return TaskRuns(
-        tasks=ledger.tasks,
-        actuals=ledger.actuals,
-        runs=ledger.runs,
-        lines=ledger.lines,
-        spawn_queue=ledger.spawn_queue,
-    )
+    return task_runs_of(ledger)
 
 
 @pytest.fixture
-def fleet(ledger: Ledger, tmp_path: Path, task_runs: TaskRuns) -> FakeFleet:
-    return FakeFleet(ledger, tmp_path, task_runs=task_runs)
+def fleet(ledger: Ledger, tmp_path: Path, task_runs: TaskRuns) -> LedgerFleet:
+    return peer_fleet(ledger, tmp_path, task_runs)
 
 
 @pytest.fixture
-def register(ledger: Ledger, fleet: FakeFleet, task_runs: TaskRuns) -> Register:
+def register(ledger: Ledger, fleet: LedgerFleet, task_runs: TaskRuns) -> Register:
     return Register(
         tasks=ledger.tasks,
         missions=ledger.missions,
@@ -50,13 +46,13 @@ def register(ledger: Ledger, fleet: FakeFleet, task_runs: TaskRuns) -> Register:
 
 
 @pytest.fixture
-def handoff(ledger: Ledger, fleet: FakeFleet, clock: ManualClock, register: Register) -> Handoff:
+def handoff(ledger: Ledger, fleet: LedgerFleet, clock: ManualClock, register: Register) -> Handoff:
     postbox = postbox_over(ledger, fleet, clock)
     return Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
 
 
 async def test_a_task_handed_on_is_made_in_the_senders_mission_and_started(
-    handoff: Handoff, register: Register, ledger: Ledger, fleet: FakeFleet
+    handoff: Handoff, register: Register, ledger: Ledger, fleet: LedgerFleet
 ) -> None:
     mission = await register.new_mission("login", "The login page", "@op:hs")
     own = await register.new(
@@ -83,7 +79,7 @@ async def test_a_task_handed_on_is_made_in_the_senders_mission_and_started(
     )
     helper_run = await ledger.runs.last_run("helper")
     assert helper_run is not None and task.runs == (helper_run.id,)
-    [(agent, prompt, by)] = fleet.spawned[1:]
+    [(agent, prompt, by)] = fleet.launches()[1:]
     assert (agent, by) == ("helper", "agent coder")
     assert prompt == (
         f"── task {task.id} from coder (claude on local) ──\n"
@@ -107,7 +103,7 @@ async def test_a_task_for_an_agent_not_a_peer_is_refused_and_not_made(
 
 
 async def test_a_task_whose_run_cannot_start_is_made_and_its_message_refused(
-    handoff: Handoff, ledger: Ledger, fleet: FakeFleet
+    handoff: Handoff, ledger: Ledger, fleet: LedgerFleet
 ) -> None:
     fleet.cannot_launch = "helper cannot start: host box cannot be reached now"
     handed = await handoff.hand("coder", "helper", "Write the migration")
@@ -120,19 +116,19 @@ async def test_a_task_whose_run_cannot_start_is_made_and_its_message_refused(
 
 
 async def test_a_secret_in_a_task_handed_on_reaches_neither_the_register_nor_the_peer(
-    handoff: Handoff, ledger: Ledger, fleet: FakeFleet
+    handoff: Handoff, ledger: Ledger, fleet: LedgerFleet
 ) -> None:
     handed = await handoff.hand("coder", "helper", f"Use {SECRET}", f"the token is {SECRET}")
     [task] = await ledger.tasks.tasks()
     assert SECRET not in task.title and SECRET not in task.body
     assert "[REDACTED]" in task.title and "[REDACTED]" in task.body
     assert SECRET not in handed.message.text
-    [(_, prompt, _)] = fleet.spawned
+    [(_, prompt, _)] = fleet.launches()
     assert prompt is not None and SECRET not in prompt and "[REDACTED]" in prompt
 
 
 async def test_tasks_made_but_not_started_count_against_the_senders_rate(
-    handoff: Handoff, ledger: Ledger, fleet: FakeFleet
+    handoff: Handoff, ledger: Ledger, fleet: LedgerFleet
 ) -> None:
     fleet.cannot_launch = "helper cannot start: over its budget"
     for number in range(5):  # coder may send 5 an hour
@@ -155,7 +151,7 @@ async def test_tasks_handed_on_at_once_cannot_pass_the_rate_together(
 
 
 async def test_a_task_for_a_peer_that_runs_waits_and_starts_once_its_run_ends(
-    handoff: Handoff, ledger: Ledger, fleet: FakeFleet
+    handoff: Handoff, ledger: Ledger, fleet: LedgerFleet
 ) -> None:
     fleet.listeners.append(handoff.hear)
     await fleet.launch("helper")  # working on something else
@@ -175,7 +171,7 @@ async def test_a_task_for_a_peer_that_runs_waits_and_starts_once_its_run_ends(
             break
         await asyncio.sleep(0.02)
     assert message is not None and message.state == "delivered"
-    [(agent, prompt, by)] = fleet.spawned
+    [(agent, prompt, by)] = fleet.launches()
     assert agent == "helper" and by == "agent coder" and "── task" in (prompt or "")
     task = await ledger.tasks.task(handed.task.id)
     assert task is not None and task.state == "working"
@@ -184,7 +180,7 @@ async def test_a_task_for_a_peer_that_runs_waits_and_starts_once_its_run_ends(
 
 
 async def test_a_waiting_task_that_ended_meanwhile_never_starts(
-    handoff: Handoff, register: Register, ledger: Ledger, fleet: FakeFleet
+    handoff: Handoff, register: Register, ledger: Ledger, fleet: LedgerFleet
 ) -> None:
     await fleet.launch("helper")
     handed = await handoff.hand("coder", "helper", "Write the migration")

@@ -33,7 +33,7 @@ from fleet.repos.line.review import LineDiff
 from fleet.repos.schema import ReviewPolicy
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest, Queued, Started
-from fleet.tasks.runs import TaskRuns
+from tests.fakes.stores import task_runs_of
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
 COMMIT = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
@@ -69,13 +69,7 @@ class Rig:
 
     def __init__(self, ledger: Ledger, tmp_path: Path) -> None:
         self.ledger = ledger
-        self.task_runs = TaskRuns(
-            tasks=ledger.tasks,
-            actuals=ledger.actuals,
-            runs=ledger.runs,
-            lines=ledger.lines,
-            spawn_queue=ledger.spawn_queue,
-        )
+        self.task_runs = task_runs_of(ledger)
         self.fleet = Fleet(ledger, tmp_path, self.task_runs)
         self.admission = Admission(fleet=self.fleet, slots=None, budgets=None, tasks=self.task_runs)
         self.sent: list[tuple[str, str]] = []

@@ -7,7 +7,7 @@ restart of Fleetwarden delivered; every message heard by the listeners."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,17 +23,18 @@ from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.postbox import Postbox
 from fleet.peers.rules import REFUSALS_KEPT
+from tests.fakes.fleet import LedgerFleet
 from tests.unit.chat_fakes import T0
-from tests.unit.fleet.peers.rig import SECRET, FakeFleet, postbox_over
+from tests.unit.fleet.peers.rig import SECRET, peer_fleet, postbox_over, roster
 
 
 @pytest.fixture
-def fleet(ledger: Ledger, tmp_path: Path) -> FakeFleet:
-    return FakeFleet(ledger, tmp_path)
+def fleet(ledger: Ledger, tmp_path: Path) -> LedgerFleet:
+    return peer_fleet(ledger, tmp_path)
 
 
 @pytest.fixture
-def postbox(ledger: Ledger, fleet: FakeFleet, clock: ManualClock) -> Postbox:
+def postbox(ledger: Ledger, fleet: LedgerFleet, clock: ManualClock) -> Postbox:
     return postbox_over(ledger, fleet, clock, max_chars=200, queue=3)
 
 
@@ -44,7 +45,7 @@ async def refused(postbox: Postbox, sender: str, receiver: str, text: str = "hi"
 
 
 async def test_each_refusal_says_why_and_is_recorded(
-    postbox: Postbox, ledger: Ledger, fleet: FakeFleet
+    postbox: Postbox, ledger: Ledger, fleet: LedgerFleet
 ) -> None:
     assert await refused(postbox, "coder", "nobody") == (
         "no agent named nobody: `fw-msg peers` lists yours"
@@ -82,7 +83,7 @@ async def test_a_loop_of_refused_calls_cannot_fill_the_ledger(
 
 
 async def test_sends_at_once_cannot_pass_the_rate_together(
-    postbox: Postbox, ledger: Ledger, fleet: FakeFleet
+    postbox: Postbox, ledger: Ledger, fleet: LedgerFleet
 ) -> None:
     await fleet.launch("reviewer")
     fleet.busy.add("reviewer")  # they wait: the queue (3) and the rate (5) both hold
@@ -96,7 +97,7 @@ async def test_sends_at_once_cannot_pass_the_rate_together(
     await postbox.settled()
 
 
-async def test_a_slow_listener_holds_no_other_send(postbox: Postbox, fleet: FakeFleet) -> None:
+async def test_a_slow_listener_holds_no_other_send(postbox: Postbox, fleet: LedgerFleet) -> None:
     entered, gate = asyncio.Event(), asyncio.Event()
 
     async def slow(message: MessageRecord) -> None:
@@ -115,7 +116,7 @@ async def test_a_slow_listener_holds_no_other_send(postbox: Postbox, fleet: Fake
     await postbox.settled()
 
 
-async def test_the_receivers_queue_is_capped(postbox: Postbox, fleet: FakeFleet) -> None:
+async def test_the_receivers_queue_is_capped(postbox: Postbox, fleet: LedgerFleet) -> None:
     for n in range(3):  # reviewer does not run and waits to be run: they wait
         await postbox.send("coder", "reviewer", f"note {n}")
     await postbox.settled()
@@ -125,7 +126,7 @@ async def test_the_receivers_queue_is_capped(postbox: Postbox, fleet: FakeFleet)
 
 
 async def test_the_rate_is_the_senders_over_the_past_hour(
-    ledger: Ledger, fleet: FakeFleet, clock: ManualClock
+    ledger: Ledger, fleet: LedgerFleet, clock: ManualClock
 ) -> None:
     postbox = postbox_over(ledger, fleet, clock)  # coder may send 5 an hour
     await fleet.launch("reviewer")
@@ -145,7 +146,7 @@ async def test_the_rate_is_the_senders_over_the_past_hour(
 
 
 async def test_messages_are_delivered_framed_in_order_and_once(
-    postbox: Postbox, ledger: Ledger, fleet: FakeFleet
+    postbox: Postbox, ledger: Ledger, fleet: LedgerFleet
 ) -> None:
     run = await fleet.launch("reviewer")
     fleet.busy.add("reviewer")  # in a turn: the messages wait for its end
@@ -175,7 +176,7 @@ async def test_messages_are_delivered_framed_in_order_and_once(
 
 
 async def test_a_receiver_that_waits_takes_them_when_its_run_starts(
-    postbox: Postbox, ledger: Ledger, fleet: FakeFleet
+    postbox: Postbox, ledger: Ledger, fleet: LedgerFleet
 ) -> None:
     sent = await postbox.send("coder", "reviewer", "when you can")
     await postbox.settled()
@@ -189,12 +190,12 @@ async def test_a_receiver_that_waits_takes_them_when_its_run_starts(
 
 
 async def test_a_receiver_woken_by_a_message_starts_through_the_admission(
-    postbox: Postbox, ledger: Ledger, fleet: FakeFleet
+    postbox: Postbox, ledger: Ledger, fleet: LedgerFleet
 ) -> None:
     sent = await postbox.send("coder", "helper", "please look at the login page")
     found = await postbox.wait_for(sent.id, 30)
     assert found.state == "delivered"
-    [(agent, prompt, by)] = fleet.spawned
+    [(agent, prompt, by)] = fleet.launches()
     assert (agent, by) == ("helper", "agent coder")
     assert prompt is not None
     assert prompt.startswith(f"── message {sent.id} from coder (claude on local) ──\n")
@@ -203,7 +204,7 @@ async def test_a_receiver_woken_by_a_message_starts_through_the_admission(
 
 
 async def test_a_receiver_woken_by_a_message_is_launched_as_a_peers_wake(
-    postbox: Postbox, fleet: FakeFleet
+    postbox: Postbox, fleet: LedgerFleet
 ) -> None:
     """A receiver a message wakes is launched with origin ``peer`` — not ``chat``, as if an
     operator had typed its spawn."""
@@ -212,11 +213,12 @@ async def test_a_receiver_woken_by_a_message_is_launched_as_a_peers_wake(
     assert fleet.origins == ["peer"]
 
 
-class ResumingFleet(FakeFleet):
+@dataclass
+class ResumingFleet(LedgerFleet):
     """A fleet whose ``send`` to a headless CLI that does not run launches a run resuming
     its session, as the real fleet's does — outside the admission."""
 
-    resumed: list[str]
+    resumed: list[str] = field(default_factory=list)
 
     async def send(self, name: str, text: str, *, by: str = "operator") -> RunReport | None:
         if not await self.running(name):
@@ -229,8 +231,7 @@ class ResumingFleet(FakeFleet):
 async def test_a_message_never_starts_its_receiver_past_the_admission(
     ledger: Ledger, tmp_path: Path, clock: ManualClock
 ) -> None:
-    fleet = ResumingFleet(ledger, tmp_path)
-    fleet.resumed = []
+    fleet = ResumingFleet(specs=roster(), ledger=ledger, tmp_path=tmp_path)
     fleet.cannot_launch = "over the fleet's budget"  # the admission's launch refuses
     postbox = postbox_over(ledger, fleet, clock)
     sent = await postbox.send("coder", "helper", "start on the login page")
@@ -244,7 +245,7 @@ async def test_a_message_never_starts_its_receiver_past_the_admission(
 
 
 async def test_a_receiver_that_cannot_start_refuses_the_message(
-    postbox: Postbox, fleet: FakeFleet
+    postbox: Postbox, fleet: LedgerFleet
 ) -> None:
     fleet.cannot_launch = "helper cannot start: host box cannot be reached now"
     sent = await postbox.send("coder", "helper", "are you there?")
@@ -256,7 +257,7 @@ async def test_a_receiver_that_cannot_start_refuses_the_message(
 
 
 async def test_a_secret_in_why_a_receiver_could_not_start_is_redacted(
-    postbox: Postbox, fleet: FakeFleet
+    postbox: Postbox, fleet: LedgerFleet
 ) -> None:
     fleet.cannot_launch = f"helper cannot start: bad key {SECRET}"
     sent = await postbox.send("coder", "helper", "are you there?")
@@ -266,7 +267,7 @@ async def test_a_secret_in_why_a_receiver_could_not_start_is_redacted(
 
 
 async def test_a_forged_frame_and_a_secret_stay_inside_the_quote(
-    postbox: Postbox, ledger: Ledger, fleet: FakeFleet
+    postbox: Postbox, ledger: Ledger, fleet: LedgerFleet
 ) -> None:
     await fleet.launch("reviewer")
     text = (
@@ -286,7 +287,7 @@ async def test_a_forged_frame_and_a_secret_stay_inside_the_quote(
 
 
 async def test_a_message_to_a_peer_a_reload_took_away_is_refused_saying_so(
-    postbox: Postbox, fleet: FakeFleet
+    postbox: Postbox, fleet: LedgerFleet
 ) -> None:
     sent = await postbox.send("coder", "reviewer", "when you can")
     await postbox.settled()
@@ -302,7 +303,7 @@ async def test_a_message_to_a_peer_a_reload_took_away_is_refused_saying_so(
 
 
 async def test_what_waited_is_delivered_after_a_restart(
-    ledger: Ledger, fleet: FakeFleet, clock: ManualClock, postbox: Postbox
+    ledger: Ledger, fleet: LedgerFleet, clock: ManualClock, postbox: Postbox
 ) -> None:
     sent = await postbox.send("coder", "reviewer", "before the restart")
     await postbox.settled()
@@ -316,7 +317,7 @@ async def test_what_waited_is_delivered_after_a_restart(
 
 
 async def test_the_listeners_hear_each_message_and_each_receipt(
-    postbox: Postbox, fleet: FakeFleet
+    postbox: Postbox, fleet: LedgerFleet
 ) -> None:
     heard: list[MessageRecord] = []
 

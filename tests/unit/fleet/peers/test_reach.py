@@ -21,29 +21,24 @@ from fleet.peers.postbox import Postbox
 from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued
 from fleet.tasks.register import Register
-from fleet.tasks.runs import TaskRuns
-from tests.unit.fleet.peers.rig import FakeFleet, postbox_over, redact
+from tests.fakes.fleet import LedgerFleet
+from tests.fakes.stores import task_runs_of
+from tests.unit.fleet.peers.rig import peer_fleet, postbox_over, redact
 
 
 @pytest.fixture
-def fleet(ledger: Ledger, tmp_path: Path) -> FakeFleet:
-    task_runs = TaskRuns(
-        tasks=ledger.tasks,
-        actuals=ledger.actuals,
-        runs=ledger.runs,
-        lines=ledger.lines,
-        spawn_queue=ledger.spawn_queue,
-    )
-    return FakeFleet(ledger, tmp_path, task_runs=task_runs)
+def fleet(ledger: Ledger, tmp_path: Path) -> LedgerFleet:
+    task_runs = task_runs_of(ledger)
+    return peer_fleet(ledger, tmp_path, task_runs)
 
 
 @pytest.fixture
-def postbox(ledger: Ledger, fleet: FakeFleet, clock: ManualClock) -> Postbox:
+def postbox(ledger: Ledger, fleet: LedgerFleet, clock: ManualClock) -> Postbox:
     return postbox_over(ledger, fleet, clock, queue=2)
 
 
 @pytest.fixture
-def handoff(ledger: Ledger, fleet: FakeFleet, postbox: Postbox) -> Handoff:
+def handoff(ledger: Ledger, fleet: LedgerFleet, postbox: Postbox) -> Handoff:
     assert fleet.task_runs is not None
     register = Register(
         tasks=ledger.tasks,
@@ -68,7 +63,7 @@ def heard_by(postbox: Postbox) -> list[MessageRecord]:
 
 
 async def test_a_sender_taken_out_of_the_roster_may_reach_no_one(
-    postbox: Postbox, fleet: FakeFleet
+    postbox: Postbox, fleet: LedgerFleet
 ) -> None:
     """An agent a reload took out of the roster (its record still known) is refused at
     its call, and what it queued before is refused at delivery, never delivered."""
@@ -88,7 +83,7 @@ async def test_a_sender_taken_out_of_the_roster_may_reach_no_one(
 
 
 async def test_a_task_waiting_when_its_peer_is_taken_away_is_refused_not_started(
-    handoff: Handoff, postbox: Postbox, fleet: FakeFleet, ledger: Ledger
+    handoff: Handoff, postbox: Postbox, fleet: LedgerFleet, ledger: Ledger
 ) -> None:
     """A task handed to a busy peer, then a reload taking the peer out of the sender's
     ``talks_to``: refused at the reload's sweep, said, the task left for an operator —
@@ -114,7 +109,7 @@ async def test_a_task_waiting_when_its_peer_is_taken_away_is_refused_not_started
 
 
 async def test_a_task_waiting_whose_sender_keeps_its_right_starts_when_the_peer_is_free(
-    handoff: Handoff, postbox: Postbox, fleet: FakeFleet, ledger: Ledger
+    handoff: Handoff, postbox: Postbox, fleet: LedgerFleet, ledger: Ledger
 ) -> None:
     """The re-check refuses only what lost its right: a task still allowed starts once the
     peer's run ends."""
@@ -126,11 +121,11 @@ async def test_a_task_waiting_whose_sender_keeps_its_right_starts_when_the_peer_
     await handoff.settled()
     found = await postbox.message(handed.message.id)
     assert found is not None and found.state == "delivered"
-    assert fleet.spawned[-1][0] == "helper"
+    assert fleet.launches()[-1][0] == "helper"
 
 
 async def test_a_peers_queue_counts_the_tasks_waiting_for_it(
-    handoff: Handoff, postbox: Postbox, fleet: FakeFleet, ledger: Ledger
+    handoff: Handoff, postbox: Postbox, fleet: LedgerFleet, ledger: Ledger
 ) -> None:
     """Two tasks waiting for a busy peer fill a queue of two: the next task, and the next
     message, are refused in the queue's words, and the third task is never made."""
@@ -148,7 +143,7 @@ class FullCap:
     """The admission while a concurrency cap is full: a launch waits (the postbox keeps its
     message queued); once ``full`` is cleared, launches go through the real admission."""
 
-    def __init__(self, fleet: FakeFleet) -> None:
+    def __init__(self, fleet: LedgerFleet) -> None:
         self.full = True
         self.asked: list[str] = []
         self._real = Admission(fleet=fleet, slots=None, budgets=None, tasks=fleet.task_runs)
@@ -161,7 +156,7 @@ class FullCap:
 
 
 async def test_a_wake_held_by_a_cap_is_refused_once_its_sender_lost_the_right(
-    ledger: Ledger, fleet: FakeFleet, clock: ManualClock
+    ledger: Ledger, fleet: LedgerFleet, clock: ManualClock
 ) -> None:
     """A message that waits for a full cap to wake its ``wake: start`` peer counts in the
     peer's queue; once a reload takes the peer from the sender's ``talks_to``, the next

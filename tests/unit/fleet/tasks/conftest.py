@@ -12,18 +12,13 @@ from fleet.ledger import Ledger
 from fleet.supervisor.admission.admit import Admission
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from tests.fakes.stores import task_runs_of
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
 
 @pytest.fixture
 def task_runs(ledger: Ledger) -> TaskRuns:
-    return TaskRuns(
-        tasks=ledger.tasks,
-        actuals=ledger.actuals,
-        runs=ledger.runs,
-        lines=ledger.lines,
-        spawn_queue=ledger.spawn_queue,
-    )
+    return task_runs_of(ledger)
 
 
 @pytest.fixture
