@@ -4,11 +4,20 @@ fake records and a test reads the launch as before."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from fleet.agents.current import CurrentRoster
+from fleet.clock import Clock
+from fleet.events import Listeners
+from fleet.model import AgentSpec
+from fleet.names import AgentName
+from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.launcher import Launcher
+from fleet.supervisor.stores import FleetStores
 
 _KEPT = (
     *("runtime", "model", "prompt", "workdir", "account", "permissions", "run_budget"),
@@ -23,7 +32,38 @@ def given_of(request: LaunchRequest) -> dict[str, Any]:
     return {"name": request.agent, **given, "asked": request.asked()}
 
 
-def unguarded(fleet: Fleet) -> Admission:
-    """An admission over ``fleet`` with no budgets configured, no quotes and no caps kept:
-    a test's explicit choice (the app's admission always has every stage wired)."""
-    return Admission(fleet=fleet, slots=None, budgets=None)
+def unguarded(launcher: Launcher) -> Admission:
+    """An admission over ``launcher`` with no budgets configured, no quotes and no caps
+    kept: a test's explicit choice (the app's admission always has every stage wired)."""
+    return Admission(fleet=launcher, slots=None, budgets=None)
+
+
+def fleet_and_admission(
+    *,
+    stores: FleetStores,
+    clock: Clock,
+    kit: LaunchKit,
+    admission: Callable[[Launcher], Admission] = unguarded,
+    roster: Mapping[AgentName, AgentSpec] | None = None,
+) -> tuple[Fleet, Admission]:
+    """A real supervisor wired as the app wires it — the launcher first, ``admission`` over
+    it, the fleet handed both — and that admission."""
+    launcher = Launcher(
+        stores=stores, clock=clock, kit=kit, roster=CurrentRoster(roster), events=Listeners()
+    )
+    admitting = admission(launcher)
+    return Fleet(launcher=launcher, admission=admitting), admitting
+
+
+def real_fleet(
+    *,
+    stores: FleetStores,
+    clock: Clock,
+    kit: LaunchKit,
+    admission: Callable[[Launcher], Admission] = unguarded,
+    roster: Mapping[AgentName, AgentSpec] | None = None,
+) -> Fleet:
+    """A real supervisor over ``admission`` (:func:`fleet_and_admission`)."""
+    return fleet_and_admission(
+        stores=stores, clock=clock, kit=kit, admission=admission, roster=roster
+    )[0]

@@ -99,7 +99,7 @@ async def start_forges(
     fleet = fleeted.fleet
     launches = fleeted.queue.launches  # a run a cap holds waits there, oldest first
     launcher = FleetLauncher(
-        fleet, repos, verbs, ledger.agents, ledger.runs, ledger.lines, fleet.admission, launches
+        fleet, repos, verbs, ledger.agents, ledger.runs, ledger.lines, fleeted.admission, launches
     )
     source = ProvenanceSource(
         agents=ledger.agents,

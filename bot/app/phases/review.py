@@ -63,7 +63,7 @@ async def start_review(
             ledger.spawn_queue,
             ledger.lines,
         ),
-        admit=fleet.admission.admit,
+        admit=fleeted.admission.admit,
         diff=repos.line_diff,
         redact=at.redactor.redact,
         heard=peered.postbox.tell,  # told as every message is: both threads, `msgs`, pages

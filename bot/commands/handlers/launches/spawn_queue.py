@@ -39,7 +39,7 @@ from fleet.supervisor.admission.admit import Admission, SpawnBudgets, TaskBindin
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.admission.request import LaunchRequest, Queued
 from fleet.supervisor.admission.slots import Slots
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.launcher import Launcher
 
 
 def caps_of(cfg: Config) -> Caps:
@@ -54,6 +54,7 @@ def caps_of(cfg: Config) -> Caps:
 
 def admission_of(
     cfg: Config,
+    launcher: Launcher,
     agents: AgentsStore,
     spawn_queue: SpawnQueueStore,
     accounts: AccountBook | None,
@@ -61,27 +62,24 @@ def admission_of(
     quoting: Quoting | None = None,
     holds: Holds | None = None,
     tasks: TaskBinding | None = None,
-) -> Callable[[Fleet], Admission]:
-    """The app's admission, made over the fleet it launches through: the config's caps,
-    groups and defaults, the budgets, each launch's quote and what it holds, and the
-    register's binding of runs to tasks."""
-
-    def made(fleet: Fleet) -> Admission:
-        slots = Slots(
-            agents=agents,
-            spawn_queue=spawn_queue,
-            fleet=fleet,
-            caps=caps_of(cfg),
-            groups=cfg.groups,
-            accounts=accounts,
-            default_runtime=cfg.defaults.runtime,
-            default_account=cfg.defaults.account,
-        )
-        return Admission(
-            fleet=fleet, slots=slots, budgets=budgets, quoting=quoting, holds=holds, tasks=tasks
-        )
-
-    return made
+) -> Admission:
+    """The app's admission, made once over the launcher it launches through (made before
+    it, as the supervisor is made after it): the config's caps, groups and defaults, the
+    budgets, each launch's quote and what it holds, and the register's binding of runs to
+    tasks."""
+    slots = Slots(
+        agents=agents,
+        spawn_queue=spawn_queue,
+        fleet=launcher,
+        caps=caps_of(cfg),
+        groups=cfg.groups,
+        accounts=accounts,
+        default_runtime=cfg.defaults.runtime,
+        default_account=cfg.defaults.account,
+    )
+    return Admission(
+        fleet=launcher, slots=slots, budgets=budgets, quoting=quoting, holds=holds, tasks=tasks
+    )
 
 
 class SpawnQueue:

@@ -25,7 +25,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.budget_book import StaticBook
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 from tests.unit.bot.render.test_report import BERLIN, NOW, PNG_SIGNATURE, backend, coder
 from tests.unit.chat_fakes import (
@@ -59,8 +59,7 @@ def pacing(
 
 
 def fleet_of(ledger: Ledger, tmp_path: Path) -> Fleet:
-    return Fleet(
-        admission=unguarded,
+    return real_fleet(
         stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(

@@ -28,8 +28,8 @@ from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, Clash, CommitLine, FileStat
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from fleet.supervisor.fleet import FleetSettings
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores, page_stores
 
 AGENT = "coder-1"
@@ -112,8 +112,7 @@ def change(files: Sequence[FileStat], **fields: object) -> Change:
 
 async def views(ledger: Ledger, clock: Clock, tmp_path: Path, desk: Desk | None) -> Views:
     await ledger.agents.upsert_agent(AgentSpec(AgentName(AGENT), "stub"), DesiredState.RUNNING)
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(

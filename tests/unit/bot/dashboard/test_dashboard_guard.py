@@ -26,8 +26,8 @@ from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from fleet.supervisor.fleet import FleetSettings
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores, page_stores
 from tests.unit.fleet.ledger.test_ledger_metering import event
 
@@ -42,8 +42,7 @@ class _Held:
 
 
 def _views(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Views:
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(

@@ -29,8 +29,8 @@ from fleet.names import AgentName
 from fleet.redaction.invisible import visible
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from fleet.supervisor.fleet import FleetSettings
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores, page_stores
 from tests.postgres_server import free_port
 from tests.unit.bot.dashboard.test_dashboard_server import ALICE
@@ -42,8 +42,7 @@ RECEIVER = '<img src=x onerror="alert(2)">'
 
 
 def views(ledger: Ledger, clock: ManualClock, tmp_path: Path, secret: str) -> Views:
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(

@@ -24,8 +24,8 @@ from fleet.ledger.records.approvals import ApprovalPost, Ask, Decision
 from fleet.ledger.records.forge import Slug
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from fleet.supervisor.fleet import FleetSettings
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores, page_stores
 from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
 
@@ -37,8 +37,7 @@ def views(
     chat: Connector,
     accounts: AccountBook | None = None,
 ) -> Views:
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(

@@ -23,7 +23,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 
 WAITING = "stub: waiting for input (send 'exit' to quit)"
@@ -42,8 +42,7 @@ class Rig:
     async def fleet(self, roster: Mapping[AgentName, AgentSpec] | None = None) -> Fleet:
         """A started Fleet with a fresh backend, as a newly started Fleetwarden would have."""
         backend = SubprocessBackend()
-        fleet = Fleet(
-            admission=unguarded,
+        fleet = real_fleet(
             stores=fleet_stores(self.ledger),
             roster=roster,
             clock=SystemClock(),

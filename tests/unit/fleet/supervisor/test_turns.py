@@ -23,7 +23,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.turns import Turns
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 
 CODER = AgentName("coder")
@@ -153,7 +153,7 @@ async def test_a_cancelled_wait_leaves_nothing_registered(turns: Turns, told: To
 async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     """A started Fleet whose roster starts the stub agent ``coder`` at once."""
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
-    made = Fleet(
+    made = real_fleet(
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -163,7 +163,6 @@ async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
             environ=os.environ,
         ),
         roster={CODER: AgentSpec(name=CODER, runtime="stub", autostart=True)},
-        admission=unguarded,
     )
     try:
         await made.start()
