@@ -20,13 +20,15 @@ from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
-from bot.commands.handlers.launches.spawn_queue import SpawnQueue, admission_of
+from bot.commands.handlers.launches.spawn_queue import SpawnQueue, slots_of
 from bot.config import Config
 from bot.config.resolved import model_priced
 from fleet.agents.current import CurrentRoster
 from fleet.approvals.spend import SpendAsks
+from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.service import Quoting
 from fleet.budgets.runs.watch import CapCutoffs
+from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.events import Listeners
 from fleet.peers.roster import PeerRoster
@@ -34,6 +36,11 @@ from fleet.repos.service import Repos
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace, RunSpend
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.queue import LaunchQueue
+from fleet.supervisor.admission.slots import Slots
+from fleet.supervisor.admission.stages.budgets import BudgetStage
+from fleet.supervisor.admission.stages.caps import CapStage
+from fleet.supervisor.admission.stages.chain import Stage
+from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.fleet import Fleet
 from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.stores import FleetStores
@@ -185,9 +192,11 @@ def _admission(
     tasks: TaskRuns,
     clock: Clock,
 ) -> Admission:
-    """The one admission, over ``launcher``: the config's caps, the budgets and their holds,
-    each launch's quote, the register's binding of runs to tasks."""
+    """The one admission, over ``launcher``, its chain checked whole as it is made
+    (:class:`~fleet.supervisor.admission.stages.chain.MissingStage`: the app does not
+    start); the register's binding of runs to tasks."""
     ledger = ledgered.ledger
+    slots = slots_of(cfg, launcher, ledger.agents, ledger.spawn_queue, spend.accounts)
     quoting = Quoting(
         ledger.runs,
         ledger.quotes,
@@ -196,17 +205,31 @@ def _admission(
         # Without the metering proxy no cap in dollars binds: no model counts as priced.
         priced=model_priced(cfg) or _unpriced,
     )
-    return admission_of(
-        cfg,
-        launcher,
-        ledger.agents,
-        ledger.spawn_queue,
-        spend.accounts,
-        spend.budgets,
-        quoting,
-        spend.budgets.holds,
-        tasks,
-    )
+    parts = AdmissionParts(launcher, slots, spend.budgets, quoting, spend.budgets.holds)
+    return Admission(fleet=launcher, stages=admission_stages(parts), tasks=tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionParts:
+    """What the admission's stages are made over (a new stage's parts join here)."""
+
+    launcher: Launcher
+    slots: Slots
+    budgets: BudgetService
+    quoting: Quoting
+    holds: Holds
+
+
+def admission_stages(parts: AdmissionParts) -> list[Stage]:
+    """The admission's chain, one stage a line in the order of
+    :data:`~fleet.supervisor.admission.stages.chain.ORDER`: the budgets and their fallback,
+    the quote and its holds, the concurrency caps. A stage left out here is a start-up error
+    naming it, never an open door."""
+    return [
+        BudgetStage(parts.budgets, parts.launcher, parts.slots),
+        QuoteStage(parts.launcher, parts.quoting, parts.holds, parts.slots),
+        CapStage(parts.slots),
+    ]
 
 
 def review_agents(cfg: Config, repos: Repos | None = None) -> frozenset[str]:

@@ -25,8 +25,6 @@ from bot.commands.router import Router
 from bot.config import Config
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
-from fleet.budgets.quoting.holds import Holds
-from fleet.budgets.quoting.service import Quoting
 from fleet.caps import Caps
 from fleet.clock import Clock
 from fleet.events import FleetEvent
@@ -35,7 +33,7 @@ from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.running.spawn_queue import SpawnQueueStore
 from fleet.notices import NoticeBoard
-from fleet.supervisor.admission.admit import Admission, SpawnBudgets, TaskBinding, Wait
+from fleet.supervisor.admission.admit import Wait
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.admission.request import LaunchRequest, Queued
 from fleet.supervisor.admission.slots import Slots
@@ -52,22 +50,16 @@ def caps_of(cfg: Config) -> Caps:
     )
 
 
-def admission_of(
+def slots_of(
     cfg: Config,
     launcher: Launcher,
     agents: AgentsStore,
     spawn_queue: SpawnQueueStore,
     accounts: AccountBook | None,
-    budgets: SpawnBudgets | None = None,
-    quoting: Quoting | None = None,
-    holds: Holds | None = None,
-    tasks: TaskBinding | None = None,
-) -> Admission:
-    """The app's admission, made once over the launcher it launches through (made before
-    it, as the supervisor is made after it): the config's caps, groups and defaults, the
-    budgets, each launch's quote and what it holds, and the register's binding of runs to
-    tasks."""
-    slots = Slots(
+) -> Slots:
+    """The concurrency caps the admission's caps stage keeps: the config's caps, groups and
+    defaults, over the launcher (the agents it is busy on, its roster)."""
+    return Slots(
         agents=agents,
         spawn_queue=spawn_queue,
         fleet=launcher,
@@ -76,9 +68,6 @@ def admission_of(
         accounts=accounts,
         default_runtime=cfg.defaults.runtime,
         default_account=cfg.defaults.account,
-    )
-    return Admission(
-        fleet=launcher, slots=slots, budgets=budgets, quoting=quoting, holds=holds, tasks=tasks
     )
 
 

@@ -21,12 +21,11 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import FleetSettings
 from scheduler.queue_job import sweep_spawn_queue
 from tests.fakes.budget_book import StaticBook
 from tests.fakes.job_context import job_context
-from tests.fakes.launches import real_fleet
+from tests.fakes.launches import an_admission, real_fleet
 from tests.fakes.spawn_queues import a_spawn_queue
 from tests.fakes.stores import fleet_stores
 from tests.unit.bot.commands.test_report_commands import handlers as report_handlers
@@ -166,7 +165,7 @@ async def test_a_turned_away_run_starts_on_the_agents_fallback(
     await fleet.start()
     try:
         book = QueuedBook([], BERLIN, NOW)
-        admission = Admission(fleet=fleet, slots=None, budgets=book)
+        admission = an_admission(fleet, slots=None, budgets=book)
         handlers = Handlers(fleet=fleet, clock=SystemClock(), admission=admission)
         reply = await handlers.spawn(spawn("!spawn coder-1"))
         assert isinstance(reply, Reply)

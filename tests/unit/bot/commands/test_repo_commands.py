@@ -38,7 +38,7 @@ from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.interfaces import AgentControl
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
-from tests.fakes.launches import given_of
+from tests.fakes.launches import an_admission, given_of
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
 
 ADMIN = "@ada:example.org"
@@ -221,7 +221,7 @@ class FakeFleet:
 
 def open_admission(fleet: FakeFleet) -> Admission:
     """An admission of no budgets and no caps over ``fleet``: what these tests launch by."""
-    return Admission(fleet=fleet, slots=None, budgets=None)
+    return an_admission(fleet, slots=None, budgets=None)
 
 
 def a_router(ledger: Ledger, desk: RepoDesk | None, fleet: FakeFleet | None = None) -> Router:

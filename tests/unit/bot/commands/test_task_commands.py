@@ -26,9 +26,9 @@ from bot.commands.specs import SPAWN
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NewTask
-from fleet.supervisor.admission.admit import Admission
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from tests.fakes.launches import an_admission
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
 from tests.unit.fleet.metering.test_run_watch import AGENT, used
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
@@ -62,7 +62,7 @@ class Rig:
         )
         self.fleet = TaskFleet(ledger, tmp_path, self.task_runs)
         fleet = cast(Any, self.fleet)
-        admission = Admission(fleet=fleet, slots=None, budgets=None, tasks=self.task_runs)
+        admission = an_admission(fleet, slots=None, budgets=None, tasks=self.task_runs)
         self.register = Register(
             tasks=ledger.tasks,
             missions=ledger.missions,

@@ -28,6 +28,7 @@ from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from tests.fakes.launches import an_admission
 from tests.unit.fleet.forge.forge_double import FakeForgeApi
 from tests.unit.fleet.forge.test_ledger_forge_tasks import forge_tasks
 from tests.unit.fleet.forge.work_rig import AGENT, FORGE, HEAD_SHA, SECRET, WorkRig, forge_entry
@@ -62,7 +63,7 @@ class Rig:
             spawn_queue=ledger.spawn_queue,
         )
         self.fleet = Fleet(ledger, tmp_path, task_runs)
-        admission = Admission(fleet=self.fleet, slots=None, budgets=None, tasks=task_runs)
+        admission = an_admission(self.fleet, slots=None, budgets=None, tasks=task_runs)
         register = Register(
             tasks=ledger.tasks, missions=ledger.missions, actuals=ledger.actuals,
             runs=task_runs, admission=admission,

@@ -27,12 +27,11 @@ from fleet.peers.door import PeerDesk, PeerDoor
 from fleet.peers.handoff import Handoff
 from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
-from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
-from tests.fakes.launches import given_of
+from tests.fakes.launches import an_admission, given_of
 from tests.unit.chat_fakes import T0
 
 SECRET = "hunter2-very-secret"
@@ -143,7 +142,7 @@ def postbox_over(ledger: Ledger, fleet: FakeFleet, clock: ManualClock, **given: 
         messages=ledger.messages,
         runs=ledger.runs,
         fleet=fleet,
-        admission=Admission(fleet=fleet, slots=None, budgets=None, tasks=fleet.task_runs),
+        admission=an_admission(fleet, slots=None, budgets=None, tasks=fleet.task_runs),
         redact=redact,
         clock=clock,
         **given,
@@ -201,7 +200,7 @@ async def serve_door(ledger: Ledger, tmp_path: Path, clock: ManualClock) -> Asyn
         missions=ledger.missions,
         actuals=ledger.actuals,
         runs=task_runs,
-        admission=Admission(fleet=fleet, slots=None, budgets=None, tasks=task_runs),
+        admission=an_admission(fleet, slots=None, budgets=None, tasks=task_runs),
     )
     handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
     verdicts, asked, up = FakeVerdicts(), [False], [True]

@@ -15,10 +15,10 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NewTask
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.handoff import Handoff
-from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest, Started
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from tests.fakes.launches import an_admission
 from tests.unit.fleet.peers.rig import SECRET, FakeFleet, postbox_over
 
 
@@ -45,7 +45,7 @@ def register(ledger: Ledger, fleet: FakeFleet, task_runs: TaskRuns) -> Register:
         missions=ledger.missions,
         actuals=ledger.actuals,
         runs=task_runs,
-        admission=Admission(fleet=fleet, slots=None, budgets=None, tasks=task_runs),
+        admission=an_admission(fleet, slots=None, budgets=None, tasks=task_runs),
     )
 
 

@@ -31,9 +31,9 @@ from fleet.repos.desk import RepoError
 from fleet.repos.facts import Change, CommitLine, change_to_json
 from fleet.repos.line.review import LineDiff
 from fleet.repos.schema import ReviewPolicy
-from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest, Queued, Started
 from fleet.tasks.runs import TaskRuns
+from tests.fakes.launches import an_admission
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
 COMMIT = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
@@ -77,7 +77,7 @@ class Rig:
             spawn_queue=ledger.spawn_queue,
         )
         self.fleet = Fleet(ledger, tmp_path, self.task_runs)
-        self.admission = Admission(fleet=self.fleet, slots=None, budgets=None, tasks=self.task_runs)
+        self.admission = an_admission(self.fleet, slots=None, budgets=None, tasks=self.task_runs)
         self.sent: list[tuple[str, str]] = []
         self.heard: list[MessageRecord] = []
         self.stopped: list[str] = []

@@ -18,10 +18,11 @@ from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.handoff import Handoff
 from fleet.peers.postbox import Postbox
-from fleet.supervisor.admission.admit import Admission, Wait
+from fleet.supervisor.admission.admit import Wait
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from tests.fakes.launches import an_admission
 from tests.unit.fleet.peers.rig import FakeFleet, postbox_over, redact
 
 
@@ -50,7 +51,7 @@ def handoff(ledger: Ledger, fleet: FakeFleet, postbox: Postbox) -> Handoff:
         missions=ledger.missions,
         actuals=ledger.actuals,
         runs=fleet.task_runs,
-        admission=Admission(fleet=fleet, slots=None, budgets=None, tasks=fleet.task_runs),
+        admission=an_admission(fleet, slots=None, budgets=None, tasks=fleet.task_runs),
     )
     made = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
     fleet.listeners.append(made.hear)
@@ -151,7 +152,7 @@ class FullCap:
     def __init__(self, fleet: FakeFleet) -> None:
         self.full = True
         self.asked: list[str] = []
-        self._real = Admission(fleet=fleet, slots=None, budgets=None, tasks=fleet.task_runs)
+        self._real = an_admission(fleet, slots=None, budgets=None, tasks=fleet.task_runs)
 
     async def admit(self, request: LaunchRequest, wait: Wait | None = None) -> Admitted:
         self.asked.append(request.agent)

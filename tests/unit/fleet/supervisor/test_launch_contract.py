@@ -30,6 +30,7 @@ from fleet.supervisor.admission.request import (
     Started,
 )
 from fleet.supervisor.admission.slots import Slots
+from tests.fakes.launches import an_admission
 from tests.unit.fleet.supervisor.test_admission import Budgets, Launches
 
 T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -71,7 +72,7 @@ def gate(ledger: Ledger, fleet: Launches, budgets: Budgets, tasks: Tasks) -> Adm
         default_runtime="stub",
         host="host-a",
     )
-    return Admission(fleet=fleet, slots=slots, budgets=budgets, tasks=tasks)
+    return an_admission(fleet, slots=slots, budgets=budgets, tasks=tasks)
 
 
 async def occupy(ledger: Ledger, name: str) -> None:
