@@ -49,7 +49,7 @@ from fleet.runs.pauses import Pauses
 from fleet.runs.session_control import SessionControl
 from fleet.sessions.live import LiveSessions
 from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.request import LaunchRequest
+from fleet.supervisor.admission.request import Admitted, LaunchRequest
 from fleet.supervisor.autostart import adopt, autostart
 from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.listing import left_running, listing
@@ -284,18 +284,11 @@ class Fleet:
                 raise AgentStillRunning(f"{name} is {record.state.value}: `stop {name}` first")
             await self._stores.agents.forget_agent(record.name)
 
-    async def restart(self, name: str, *, by: str = "operator") -> AgentStatus:
-        """Stop the agent if it runs, then launch it again with the same spec."""
-        record = await self._runs.record(name)
-        async with self._runs.lock(record.name):
-            # Read again under the lock: a spawn or stop may have run while we waited for it.
-            record = await self._runs.record(name)
-            if record.state.is_live:
-                await self._runs.stop_run(record.name, force=False, reason=f"restarted by {by}")
-            # The roster's current settings apply on restart (after a `roster reload`).
-            spec = self._spec_of(record)
-            await self._runs.launch(spec, reason=f"restarted by {by}")
-        return await self.status(record.name)
+    async def restart(self, name: str, *, by: str = "operator") -> Admitted:
+        """Stop the agent if it runs, then launch it again with the same spec — through the
+        admission (origin ``restart``: the concurrency caps hold it, without queueing it;
+        the budgets and the quote are not asked, as ever)."""
+        return await self._admission.admit(LaunchRequest(name, origin="restart", by=by))
 
     async def send(self, name: str, text: str, *, by: str = "operator") -> RunReport | None:
         """Give the agent more work. Agents that read their input (the stub, a TUI in tmux)

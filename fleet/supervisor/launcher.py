@@ -65,6 +65,8 @@ class Launcher:
         ``request.resume``: its prompt continues the agent's last session where its runtime
         can (:meth:`fleet.runs.keeper.RunKeeper.launch`)."""
         r, roster = request, self.roster_now
+        if r.origin == "restart":
+            return await self._restart(r)
         agent = agent_name(r.agent)
         async with self.runs.lock(agent):
             existing = await self.stores.agents.get_agent(agent)
@@ -84,6 +86,19 @@ class Launcher:
         ended = await self.runs.first_moments(agent, launched) if r.collect else None
         status = await self.status_of(await self.runs.record(agent))
         return SpawnOutcome(status, True, pid=launched.pid, ended=ended)
+
+    async def _restart(self, r: LaunchRequest) -> SpawnOutcome:
+        """Stop ``r``'s agent if it runs, then launch it again with its settings now (the
+        roster's current ones, after a `roster reload`)."""
+        record = await self.runs.record(r.agent)
+        async with self.runs.lock(record.name):
+            # Read again under the lock: a spawn or stop may have run while we waited for it.
+            record = await self.runs.record(r.agent)
+            if record.state.is_live:
+                await self.runs.stop_run(record.name, force=False, reason=f"restarted by {r.by}")
+            launched = await self.runs.launch(self.spec_of(record), reason=f"restarted by {r.by}")
+        status = await self.status_of(await self.runs.record(record.name))
+        return SpawnOutcome(status, True, pid=launched.pid)
 
     async def spec(self, name: str) -> AgentSpec:
         """The settings ``name`` runs with now (:class:`UnknownAgent` if nobody knows it)."""
