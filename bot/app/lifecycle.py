@@ -58,7 +58,7 @@ from bot.app.phases.cutoffs import enforce_cutoffs
 from bot.app.phases.dashboard import AppDashboard
 from bot.app.phases.fleet import Fleeted, start_fleet
 from bot.app.phases.forge import open_forges
-from bot.app.phases.forge_work import serve_webhooks_alone, start_forges
+from bot.app.phases.forge_work import start_forges
 from bot.app.phases.heartbeats import start_heartbeats
 from bot.app.phases.hosts import AppHosts
 from bot.app.phases.jobs import start_jobs
@@ -67,6 +67,7 @@ from bot.app.phases.peers import Peered, start_peers
 from bot.app.phases.repos import open_repos, repo_verbs
 from bot.app.phases.review import start_review
 from bot.app.phases.spend import start_spend
+from bot.app.phases.webhooks import serve_webhooks_alone
 from bot.app.reload import reload_config
 from bot.app.serving import Serving
 from bot.app.standby import Standby

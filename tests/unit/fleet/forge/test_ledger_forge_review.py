@@ -90,6 +90,7 @@ class Rig:
             publisher=self.work.work.publisher,
             lock=self.work.work.lock,
             spawn=self.work.work.spawn,
+            stage=self.review_stage,
         )
         self.stage = ReviewStage(
             stores=ReviewStores(
@@ -103,10 +104,13 @@ class Rig:
             stop=self.stop,
             forge=self.reviewing,
         )
-        self.reviewing.stage = self.stage
         publisher = self.work.work.publisher
         publisher.reviewed = self.reviewing.reviewed
         publisher.on_published = self.reviewing.published
+
+    def review_stage(self) -> ReviewStage | None:
+        """The stage, once made (as the app's registry of desks answers it)."""
+        return self.stage
 
     def admit(self, admission: Admission) -> Any:
         async def admit(request: LaunchRequest) -> Any:
