@@ -47,7 +47,6 @@ from fleet.runs.output.outputs import AgentOutputs
 from fleet.runs.output.stories import RunStories
 from fleet.runs.pauses import Pauses
 from fleet.runs.session_control import SessionControl
-from fleet.sessions.live import LiveSessions
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import Admitted, LaunchRequest
 from fleet.supervisor.autostart import adopt, autostart
@@ -110,16 +109,7 @@ class Fleet:
             clock=clock,
         )
         self.outputs = AgentOutputs(self._runs, stores.runs, stories, kit.runtimes)
-        self.sessions = LiveSessions(
-            agents=stores.agents,
-            heartbeats=stores.heartbeats,
-            runs=stores.runs,
-            clock=clock,
-            backend_of=self._runs.backend,
-            emit=self._emit,  # a turn's end is a fleet event
-            approvals=kit.doors.approvals,
-        )
-        self._runs.sessions = self.sessions
+        self.sessions = launcher.sessions
         self._control = SessionControl(stores.agents, self.sessions, self._runs, self._roster_of)
         self._follow_ups = FollowUps(stores.runs, self._runs, kit.runtimes, self.sessions)
         self._pauses = Pauses(self._runs, stores.runs, stores.budgets, self._emit)

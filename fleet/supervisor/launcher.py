@@ -11,6 +11,8 @@ origin → admission → launcher → run keeper, with no part reaching back for
 
 from __future__ import annotations
 
+import functools
+
 from fleet.agents.current import CurrentRoster
 from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
 from fleet.clock import Clock
@@ -18,8 +20,9 @@ from fleet.events import Listeners
 from fleet.ledger.records.rows import AgentOrigin, AgentRecord
 from fleet.model import AgentSpec, Fallback
 from fleet.names import AgentName, agent_name
-from fleet.runs.keeper import RunKeeper
+from fleet.runs.keeper import RunKeeper, backend_named
 from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.sessions.live import LiveSessions
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.status import AgentStatus, SpawnOutcome, agent_status
 from fleet.supervisor.stores import FleetStores
@@ -44,6 +47,16 @@ class Launcher:
         self.kit = kit
         self.roster_now = roster
         self.events = events
+        # The live sessions, made before the run keeper that tells them of its runs.
+        self.sessions = LiveSessions(
+            agents=stores.agents,
+            heartbeats=stores.heartbeats,
+            runs=stores.runs,
+            clock=clock,
+            backend_of=functools.partial(backend_named, dict(kit.backends)),
+            emit=events.emit,  # a turn's end is a fleet event
+            approvals=kit.doors.approvals,
+        )
         self.runs = RunKeeper(
             agents=stores.agents,
             runs=stores.runs,
@@ -52,6 +65,7 @@ class Launcher:
             kit=kit,
             emit=events.emit,
             roster=roster.values,
+            sessions=self.sessions,
         )
 
     async def spawn(self, request: LaunchRequest) -> SpawnOutcome:
