@@ -4,7 +4,14 @@ sandboxes' doors and the shared tokens it launches with; the feeds of its work a
 agents' asks (:mod:`bot.approvals`); the spawn queue its autostart waits in; the peer
 roster that tells each agent its peers (:mod:`fleet.peers.roster`); the work register over
 its admission; and the asks at its runs' caps, whose cutoffs are carried out on it. The
-postbox between its agents is the next phase's (:mod:`bot.app.phases.peers`)."""
+postbox between its agents is the next phase's (:mod:`bot.app.phases.peers`).
+
+The launch is made in the order it runs: the roster as it is now and the fleet's listeners,
+the launcher over them (:class:`~fleet.supervisor.launcher.Launcher`, with the run keeper
+and the live sessions), the one admission over the launcher — its chain assembled by
+:func:`admission_stages`, one stage a line, and checked whole as it is made —, then the
+fleet handed both. The admission is :attr:`Fleeted.admission`: every later phase takes it
+from there."""
 
 from __future__ import annotations
 
