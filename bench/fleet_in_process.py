@@ -34,11 +34,11 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
     from fleet.runs.launch.launch_kit import LaunchKit
     from fleet.runs.layout import AgentPaths, mtime
     from fleet.runtimes import default_registry
-    from fleet.supervisor.fleet import Fleet, FleetSettings
+    from fleet.supervisor.fleet import FleetSettings
     from fleet.watchdog.decisions import sweep
     from scheduler.context import JobContext
     from scheduler.watchdog_job import watchdog_tick
-    from tests.fakes.launches import unguarded
+    from tests.fakes.launches import real_fleet
     from tests.fakes.stores import fleet_stores
 
     clock = SystemClock()
@@ -50,7 +50,7 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
         settings=FleetSettings(state_dir=state_dir),
         environ=dict(os.environ),
     )
-    fleet = Fleet(stores=fleet_stores(ledger), clock=clock, kit=kit, admission=unguarded)
+    fleet = real_fleet(stores=fleet_stores(ledger), clock=clock, kit=kit)
     try:
         t0 = time.perf_counter()
         await fleet.start()

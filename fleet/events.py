@@ -6,11 +6,14 @@ them (:data:`QUIET`): never said, shown or counted."""
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fleet.model import AgentState
 from fleet.names import AgentName
+
+_log = logging.getLogger(__name__)
 
 
 class EventKind(enum.StrEnum):
@@ -48,3 +51,23 @@ class FleetEvent:
 
 
 Listener = Callable[[FleetEvent], Awaitable[None]]
+
+
+class Listeners:
+    """Who hears the fleet's events, made before everything that tells them (the run keeper,
+    the live sessions, the supervisor) and everything that listens: one listener failing
+    never keeps the event from the others."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener`` for every :class:`FleetEvent` from now on."""
+        self._listeners.append(listener)
+
+    async def emit(self, event: FleetEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                await listener(event)
+            except Exception:
+                _log.exception("fleet event listener failed for %s", event.agent)

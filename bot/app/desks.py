@@ -6,7 +6,8 @@ ways in, so they are made over the fleet): the repositories' lines behind the gi
 postbox behind the peer door, forge work behind the forge door, and the review stage a
 ``fw-msg review`` reaches, and the live sessions that answer a permission hook's ask. Each
 door asks this registry at each call; each desk is opened here once, by the phase that makes
-it, and never replaced. Until then the door answers as it does for a desk the config does
+it, and never replaced. Forge work, made before the review stage, reaches the stage here
+too. Until then the door answers as it does for a desk the config does
 without (the git door: no such repository; the peer door: 503; the forge door: no forge run;
 a review: no round asked; a hook's ask: no asks).
 """
@@ -19,6 +20,7 @@ from typing import TypeVar
 from fleet.forge.door.door import DoorDesk
 from fleet.names import AgentName
 from fleet.peers.door import PeerDesk, Verdicts
+from fleet.peers.review.stage import ReviewStage
 from fleet.repos.door.lines import DoorLines
 from fleet.watchdog.heartbeat import OnAsk
 
@@ -34,6 +36,7 @@ class Desks:
         self._forge: DoorDesk | None = None
         self._verdicts: Verdicts | None = None
         self._hook_asks: OnAsk | None = None
+        self._review: ReviewStage | None = None
 
     def open_lines(self, lines: DoorLines) -> None:
         """The repositories' lines, behind the git door."""
@@ -50,6 +53,14 @@ class Desks:
     def open_verdicts(self, verdicts: Verdicts) -> None:
         """The review stage, which a review agent's ``fw-msg review`` answers."""
         self._verdicts = _once(self._verdicts, verdicts, "the review stage")
+
+    def open_review(self, stage: ReviewStage) -> None:
+        """The review stage, which a forge run's published ``done`` asks for its next round
+        (forge work is made before it: it reaches the stage here)."""
+        self._review = _once(self._review, stage, "the review stage's forge side")
+
+    def review(self) -> ReviewStage | None:
+        return self._review
 
     def open_hook_asks(self, on_ask: OnAsk) -> None:
         """The fleet's live sessions, which answer the asks of agents' permission hooks."""

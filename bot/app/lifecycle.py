@@ -11,9 +11,10 @@ App's tokens, which the repositories' git uses, and the forge door) → heartbea
 repositories (:mod:`bot.app.phases.repos`, whose checkouts' ``origin`` names the git door) →
 spend (:mod:`bot.app.phases.spend`: the budgets, with a first pacing tick so the policy is
 current before any request; then the metering proxy with that policy and the runs' caps) →
-hosts (:mod:`bot.app.phases.hosts`) → fleet (:mod:`bot.app.phases.fleet`: the sandbox probe,
-reconcile; the feeds of its work and of its agents' asks, :mod:`bot.approvals`; the work
-register; the cutoffs of the runs' caps carried out on it) → peers
+hosts (:mod:`bot.app.phases.hosts`) → fleet (:mod:`bot.app.phases.fleet`: the sandbox probe;
+the launcher, the one admission over it and the fleet handed both; reconcile; the feeds
+of its work and of its agents' asks, :mod:`bot.approvals`; the work register; the cutoffs
+of the runs' caps carried out on it) → peers
 (:mod:`bot.app.phases.peers`: the postbox between its agents and the tasks they hand on) →
 cutoffs (:mod:`bot.app.phases.cutoffs`: the budgets' limits carried out on the fleet) →
 forge work (:mod:`bot.app.phases.forge_work`: over the fleet; its webhook routes and its
@@ -58,7 +59,7 @@ from bot.app.phases.cutoffs import enforce_cutoffs
 from bot.app.phases.dashboard import AppDashboard
 from bot.app.phases.fleet import Fleeted, start_fleet
 from bot.app.phases.forge import open_forges
-from bot.app.phases.forge_work import serve_webhooks_alone, start_forges
+from bot.app.phases.forge_work import start_forges
 from bot.app.phases.heartbeats import start_heartbeats
 from bot.app.phases.hosts import AppHosts
 from bot.app.phases.jobs import start_jobs
@@ -67,6 +68,7 @@ from bot.app.phases.peers import Peered, start_peers
 from bot.app.phases.repos import open_repos, repo_verbs
 from bot.app.phases.review import start_review
 from bot.app.phases.spend import start_spend
+from bot.app.phases.webhooks import serve_webhooks_alone
 from bot.app.reload import reload_config
 from bot.app.serving import Serving
 from bot.app.standby import Standby

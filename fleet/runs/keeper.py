@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -46,9 +46,17 @@ from fleet.sessions.hooks import SessionHooks
 from fleet.transcript.logtail import size_of
 from fleet.transcript.story import Outcome
 
-__all__ = ["Ending", "RunKeeper"]
+__all__ = ["Ending", "RunKeeper", "backend_named"]
 
 log = logging.getLogger(__name__)
+
+
+def backend_named(backends: Mapping[str, Backend], name: str) -> Backend:
+    """Backend ``name`` of ``backends``; :class:`FleetError` naming the known ones."""
+    try:
+        return backends[name]
+    except KeyError:
+        raise FleetError(f"unknown backend {name!r}; known: {', '.join(backends)}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +82,11 @@ class RunKeeper:
         kit: LaunchKit,
         emit: Listener,
         roster: Callable[[], Iterable[AgentSpec]] = tuple,
+        sessions: SessionHooks | None = None,
     ) -> None:
         """``roster``: the config's agents as they are now (their workdirs are hidden
-        from every other agent's sandbox, whether or not they ever ran)."""
+        from every other agent's sandbox, whether or not they ever ran); ``sessions``: what
+        drives the runs that speak a session (made before it)."""
         self._agents = agents
         self._runs = runs
         self._budgets = budgets
@@ -105,7 +115,7 @@ class RunKeeper:
             settings=kit.settings,
             git=self._git,
         )
-        self.sessions: SessionHooks | None = None  # drives the runs that speak a session
+        self.sessions = sessions  # drives the runs that speak a session
 
     # -- lookups -----------------------------------------------------------------------
 
@@ -127,12 +137,7 @@ class RunKeeper:
         return record
 
     def backend(self, name: str) -> Backend:
-        try:
-            return self._backends[name]
-        except KeyError:
-            raise FleetError(
-                f"unknown backend {name!r}; known: {', '.join(self._backends)}"
-            ) from None
+        return backend_named(self._backends, name)
 
     def is_alive(self, run: RunRecord) -> bool | None:
         """Whether ``run``'s process still lives; ``None`` when its backend is not one

@@ -22,16 +22,14 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
 from fleet.budgets.pacing.report_windows import window_start
-from fleet.clock import Clock
 from fleet.errors import AgentStillRunning
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger import Freeze, UsageTotal
-from fleet.ledger.records.rows import AgentOrigin, AgentRecord
+from fleet.ledger.records.rows import AgentRecord
 from fleet.ledger.stores.running.runs import RunReport
 from fleet.model import (
     AgentSpec,
@@ -41,21 +39,20 @@ from fleet.model import (
     Fallback,
     PermissionMode,
 )
-from fleet.names import AgentName, agent_name
+from fleet.names import AgentName
 from fleet.runs.follow_ups import FollowUps
-from fleet.runs.keeper import Ending, RunKeeper
-from fleet.runs.launch.launch_kit import FleetSettings, HeartbeatIssuer, LaunchKit
+from fleet.runs.keeper import Ending
+from fleet.runs.launch.launch_kit import FleetSettings, HeartbeatIssuer
 from fleet.runs.output.outputs import AgentOutputs
 from fleet.runs.output.stories import RunStories
 from fleet.runs.pauses import Pauses
 from fleet.runs.session_control import SessionControl
-from fleet.sessions.live import LiveSessions
 from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.request import LaunchRequest
+from fleet.supervisor.admission.request import Admitted, LaunchRequest
 from fleet.supervisor.autostart import adopt, autostart
+from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.listing import left_running, listing
-from fleet.supervisor.status import AgentStatus, RosterDiff, SpawnOutcome, agent_status
-from fleet.supervisor.stores import FleetStores
+from fleet.supervisor.status import AgentStatus, RosterDiff, SpawnOutcome
 from fleet.transcript.logtail import tail_lines
 from fleet.transcript.story import Outcome
 from fleet.watchdog.actions import RestartCheck, WatchdogHands
@@ -86,35 +83,24 @@ class SupervisorState(enum.Enum):
 class Fleet:
     """Starts, watches and stops the agents."""
 
-    def __init__(
-        self,
-        *,
-        stores: FleetStores,
-        clock: Clock,
-        kit: LaunchKit,
-        admission: Callable[[Fleet], Admission],
-        roster: Mapping[AgentName, AgentSpec] | None = None,
-    ) -> None:
-        """``kit``: what its launches are made with; ``roster``: the config's agents;
-        ``admission``: the admission every launch passes, made over this fleet — required:
-        a fleet has no launch of its own around it."""
+    def __init__(self, *, launcher: Launcher, admission: Admission) -> None:
+        """``launcher``: where its runs start (made before it, with the run keeper, the
+        roster as it is now and the listeners); ``admission``: the admission every launch
+        passes — its autostart, a restart and the watchdog's relaunch too —, made over the
+        launcher before it: a fleet has no launch of its own around it."""
+        stores, kit, clock = launcher.stores, launcher.kit, launcher.clock
         self._stores = stores
         self._backends = dict(kit.backends)
         self._settings = kit.settings
         self._clock = clock
-        self._roster = dict(roster or {})
-        self._listeners: list[Listener] = []
+        self._launcher = launcher
+        self._roster = launcher.roster_now
+        self._events = launcher.events
+        self._emit = launcher.events.emit
         self._state = SupervisorState.NEW
         self.left_running: str | None = None  # said on stopping: the agents that go on
-        self._runs = RunKeeper(
-            agents=stores.agents,
-            runs=stores.runs,
-            budgets=stores.budgets,
-            clock=clock,
-            kit=kit,
-            emit=self._emit,
-            roster=lambda: self._roster.values(),
-        )
+        self._runs = launcher.runs
+        self._admission = admission
         stories = RunStories(
             agents=stores.agents,
             runs=stores.runs,
@@ -123,16 +109,7 @@ class Fleet:
             clock=clock,
         )
         self.outputs = AgentOutputs(self._runs, stores.runs, stories, kit.runtimes)
-        self.sessions = LiveSessions(
-            agents=stores.agents,
-            heartbeats=stores.heartbeats,
-            runs=stores.runs,
-            clock=clock,
-            backend_of=self._runs.backend,
-            emit=self._emit,  # a turn's end is a fleet event
-            approvals=kit.doors.approvals,
-        )
-        self._runs.sessions = self.sessions
+        self.sessions = launcher.sessions
         self._control = SessionControl(stores.agents, self.sessions, self._runs, self._roster_of)
         self._follow_ups = FollowUps(stores.runs, self._runs, kit.runtimes, self.sessions)
         self._pauses = Pauses(self._runs, stores.runs, stores.budgets, self._emit)
@@ -147,13 +124,12 @@ class Fleet:
             spec_of=self._spec_of,
             heartbeat_timeout=kit.settings.heartbeat_timeout,
         )
-        self.admission = admission(self)
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` for every :class:`FleetEvent` from now on."""
-        self._listeners.append(listener)
+        self._events.subscribe(listener)
 
     async def start(self) -> None:
         """Reconcile the ledger with what actually runs, then watch the live agents."""
@@ -163,7 +139,7 @@ class Fleet:
         await self.sessions.start()
         await self._runs.reconcile()
         # An entry that left the config while Fleetwarden was down counts as removed now.
-        await self._stores.agents.sync_roster(self._roster)
+        await self._stores.agents.sync_roster(self._roster.now())
         await self._autostart(self._roster.values(), reason="autostart")
 
     async def _autostart(self, specs: Iterable[AgentSpec], *, reason: str) -> list[AgentName]:
@@ -175,7 +151,7 @@ class Fleet:
             agents=self._stores.agents,
             forge=self._stores.forge,
             spawn_queue=self._stores.spawn_queue,
-            admission=self.admission,
+            admission=self._admission,
             emit=self._emit,
         )
 
@@ -234,30 +210,25 @@ class Fleet:
 
     async def spec(self, name: str) -> AgentSpec:
         """The settings ``name`` runs with now (:class:`UnknownAgent` if nobody knows it)."""
-        spec = self._roster.get(agent_name(name))
-        return spec if spec is not None else self._spec_of(await self._runs.record(name))
+        return await self._launcher.spec(name)
 
     def roster(self) -> list[AgentSpec]:
         """The roster agents, by name."""
-        return [self._roster[name] for name in sorted(self._roster)]
+        return self._roster.specs()
 
     async def fallback_of(self, name: str) -> Fallback | None:
         """Where ``name``'s next run may start when its budget turns it away."""
-        spec = self._roster.get(agent_name(name))
-        if spec is None:
-            record = await self._stores.agents.get_agent(agent_name(name))
-            spec = record.spec if record is not None else None
-        return spec.fallback if spec is not None else None
+        return await self._launcher.fallback_of(name)
 
     async def apply_roster(self, roster: Mapping[AgentName, AgentSpec]) -> RosterDiff:
         """Adopt a new roster without touching running agents; start new autostart ones.
         Agents it drops are marked removed: they run on until stopped, never restarted."""
-        old, self._roster = self._roster, dict(roster)
+        old = self._roster.replace(roster)
 
         async def started(specs: list[AgentSpec]) -> list[AgentName]:
             return await self._autostart(specs, reason="autostart after roster reload")
 
-        return await adopt(self._stores.agents, old, self._roster, started)
+        return await adopt(self._stores.agents, old, self._roster.now(), started)
 
     async def snapshot(self, name: str) -> str:
         """What the agent's screen shows now (the log's end once it has stopped)."""
@@ -273,34 +244,9 @@ class Fleet:
     # -- control -----------------------------------------------------------------------
 
     async def spawn(self, request: LaunchRequest) -> SpawnOutcome:
-        """Start ``request``'s agent unless it already runs. Idempotent. Only the admission
-        calls it (:meth:`fleet.supervisor.admission.admit.Admission.admit`), which decided the
-        launch may start now. With ``request.collect``, wait briefly for its first output to
-        include in the outcome. An agent the roster no longer has becomes an ad hoc one
-        again; a forgotten one starts afresh. ``request.repo`` (and ``repo_base``): the
-        repository it works on, its checkout the workdir; what it asks of its line there (a
-        new one, its name, issue and co-author) is :meth:`LaunchRequest.asked`;
-        ``request.resume``: its prompt continues the agent's last session where its runtime
-        can (:meth:`fleet.runs.keeper.RunKeeper.launch`)."""
-        r = request
-        agent = agent_name(r.agent)
-        async with self._runs.lock(agent):
-            existing = await self._stores.agents.get_agent(agent)
-            if existing is not None and existing.state.is_live:
-                return SpawnOutcome(await self._status(existing), started=False)
-            base = self._roster.get(agent) or (existing.spec if existing else None)
-            spec = base or self._settings.ad_hoc(agent)
-            given = SpawnOverrides(
-                r.runtime, r.model, r.prompt, r.workdir, r.account, r.permissions, r.run_budget,
-                r.host, r.repo, r.repo_base,
-            )  # fmt: skip
-            spec = spawn_spec(spec, given)
-            origin: AgentOrigin = "roster" if agent in self._roster else "spawn"
-            launched = await self._runs.launch(
-                spec, reason=f"spawned by {r.by}", origin=origin, asked=r.asked(), resume=r.resume
-            )
-        ended = await self._runs.first_moments(agent, launched) if r.collect else None
-        return SpawnOutcome(await self.status(agent), True, pid=launched.pid, ended=ended)
+        """Start ``request``'s agent unless it already runs (:meth:`Launcher.spawn`). Only
+        the admission calls it, which decided the launch may start now."""
+        return await self._launcher.spawn(request)
 
     async def stop_agent(
         self,
@@ -328,18 +274,11 @@ class Fleet:
                 raise AgentStillRunning(f"{name} is {record.state.value}: `stop {name}` first")
             await self._stores.agents.forget_agent(record.name)
 
-    async def restart(self, name: str, *, by: str = "operator") -> AgentStatus:
-        """Stop the agent if it runs, then launch it again with the same spec."""
-        record = await self._runs.record(name)
-        async with self._runs.lock(record.name):
-            # Read again under the lock: a spawn or stop may have run while we waited for it.
-            record = await self._runs.record(name)
-            if record.state.is_live:
-                await self._runs.stop_run(record.name, force=False, reason=f"restarted by {by}")
-            # The roster's current settings apply on restart (after a `roster reload`).
-            spec = self._spec_of(record)
-            await self._runs.launch(spec, reason=f"restarted by {by}")
-        return await self.status(record.name)
+    async def restart(self, name: str, *, by: str = "operator") -> Admitted:
+        """Stop the agent if it runs, then launch it again with the same spec — through the
+        admission (origin ``restart``: the concurrency caps hold it, without queueing it;
+        the budgets and the quote are not asked, as ever)."""
+        return await self._admission.admit(LaunchRequest(name, origin="restart", by=by))
 
     async def send(self, name: str, text: str, *, by: str = "operator") -> RunReport | None:
         """Give the agent more work. Agents that read their input (the stub, a TUI in tmux)
@@ -395,22 +334,13 @@ class Fleet:
 
     # -- internals ---------------------------------------------------------------------
 
-    async def _emit(self, event: FleetEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                await listener(event)
-            except Exception:
-                log.exception("fleet event listener failed for %s", event.agent)
-
     async def _status(self, record: AgentRecord) -> AgentStatus:
-        run = await self._stores.runs.last_run(record.name)
-        beat = await self._stores.heartbeats.last_heartbeat(record.name)
-        return agent_status(record, run, beat, self._runs.log_path(record.name))
+        return await self._launcher.status_of(record)
 
     def _roster_of(self) -> dict[AgentName, AgentSpec]:
-        return self._roster  # replaced whole by a roster reload
+        return self._roster.now()  # replaced whole by a roster reload
 
     def _spec_of(self, record: AgentRecord) -> AgentSpec:
         """The settings ``record``'s agent runs with now: the roster's current ones (after
         a `roster reload`), else those it was last launched with."""
-        return self._roster.get(record.name, record.spec)
+        return self._launcher.spec_of(record)

@@ -23,6 +23,7 @@ from fleet.ledger.stores.running.runs import RunReport
 from fleet.model import AgentSpec, ExitInfo, Fallback
 from fleet.names import AgentName
 from fleet.runs.output.outputs import AgentOutputs
+from fleet.supervisor.admission.request import Admitted
 from fleet.supervisor.status import AgentStatus
 from fleet.transcript.story import Outcome
 
@@ -84,7 +85,7 @@ class AgentControl(FleetView, FleetBrakes, Protocol):
     before (the roster, where a refused spawn may go, what they spent). A launch is the
     admission's (:mod:`fleet.supervisor.admission`): nothing here starts one around it."""
 
-    async def restart(self, name: str, *, by: str = "operator") -> AgentStatus: ...
+    async def restart(self, name: str, *, by: str = "operator") -> Admitted: ...
 
     async def send(self, name: str, text: str, *, by: str = "operator") -> RunReport | None: ...
 

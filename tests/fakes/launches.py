@@ -4,11 +4,26 @@ fake records and a test reads the launch as before."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from fleet.supervisor.admission.admit import Admission
+from fleet.agents.current import CurrentRoster
+from fleet.budgets.quoting.holds import Holds
+from fleet.budgets.quoting.service import Quoting
+from fleet.clock import Clock
+from fleet.events import Listeners
+from fleet.model import AgentSpec
+from fleet.names import AgentName
+from fleet.runs.launch.launch_kit import LaunchKit
+from fleet.supervisor.admission.admit import Admission, Launches, SpawnBudgets, TaskBinding
 from fleet.supervisor.admission.request import LaunchRequest
+from fleet.supervisor.admission.slots import Slots
+from fleet.supervisor.admission.stages.budgets import BudgetStage
+from fleet.supervisor.admission.stages.caps import CapStage
+from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.launcher import Launcher
+from fleet.supervisor.stores import FleetStores
 
 _KEPT = (
     *("runtime", "model", "prompt", "workdir", "account", "permissions", "run_budget"),
@@ -23,7 +38,58 @@ def given_of(request: LaunchRequest) -> dict[str, Any]:
     return {"name": request.agent, **given, "asked": request.asked()}
 
 
-def unguarded(fleet: Fleet) -> Admission:
-    """An admission over ``fleet`` with no budgets configured, no quotes and no caps kept:
-    a test's explicit choice (the app's admission always has every stage wired)."""
-    return Admission(fleet=fleet, slots=None, budgets=None)
+def unguarded(launcher: Launcher) -> Admission:
+    """An admission over ``launcher`` with no budgets configured, no quotes and no caps
+    kept: a test's explicit choice (the app's admission always has every stage wired)."""
+    return an_admission(launcher, slots=None, budgets=None)
+
+
+def an_admission(
+    fleet: Launches,
+    *,
+    slots: Slots | None,
+    budgets: SpawnBudgets | None,
+    quoting: Quoting | None = None,
+    holds: Holds | None = None,
+    tasks: TaskBinding | None = None,
+) -> Admission:
+    """An admission over ``fleet`` with every stage of the chain, each over the part given
+    (``None``: that part is not kept, and its stage lets every launch on), in the order the
+    app's fleet phase makes them."""
+    stages = [
+        BudgetStage(budgets, fleet, slots),
+        QuoteStage(fleet, quoting, holds, slots),
+        CapStage(slots),
+    ]
+    return Admission(fleet=fleet, stages=stages, tasks=tasks)
+
+
+def fleet_and_admission(
+    *,
+    stores: FleetStores,
+    clock: Clock,
+    kit: LaunchKit,
+    admission: Callable[[Launcher], Admission] = unguarded,
+    roster: Mapping[AgentName, AgentSpec] | None = None,
+) -> tuple[Fleet, Admission]:
+    """A real supervisor wired as the app wires it — the launcher first, ``admission`` over
+    it, the fleet handed both — and that admission."""
+    launcher = Launcher(
+        stores=stores, clock=clock, kit=kit, roster=CurrentRoster(roster), events=Listeners()
+    )
+    admitting = admission(launcher)
+    return Fleet(launcher=launcher, admission=admitting), admitting
+
+
+def real_fleet(
+    *,
+    stores: FleetStores,
+    clock: Clock,
+    kit: LaunchKit,
+    admission: Callable[[Launcher], Admission] = unguarded,
+    roster: Mapping[AgentName, AgentSpec] | None = None,
+) -> Fleet:
+    """A real supervisor over ``admission`` (:func:`fleet_and_admission`)."""
+    return fleet_and_admission(
+        stores=stores, clock=clock, kit=kit, admission=admission, roster=roster
+    )[0]

@@ -1,6 +1,6 @@
 """A spawn queue with the admission in front of it, built from its caps and defaults as
 the app builds one from its config
-(:func:`bot.commands.handlers.launches.spawn_queue.admission_of`)."""
+(:func:`bot.app.phases.fleet.admission_stages`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from fleet.caps import Caps
 from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.notices import NoticeBoard
-from fleet.supervisor.admission.admit import Admission, SpawnBudgets
+from fleet.supervisor.admission.admit import SpawnBudgets
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.interfaces import AgentControl
+from tests.fakes.launches import an_admission
 
 
 def a_spawn_queue(
@@ -42,6 +43,6 @@ def a_spawn_queue(
         default_account=default_account,
         host=host,
     )
-    admission = Admission(fleet=fleet, slots=slots, budgets=budgets)
+    admission = an_admission(fleet, slots=slots, budgets=budgets)
     launches = LaunchQueue(store=ledger.spawn_queue, admission=admission, clock=clock)
     return SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notices)

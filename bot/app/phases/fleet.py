@@ -4,7 +4,14 @@ sandboxes' doors and the shared tokens it launches with; the feeds of its work a
 agents' asks (:mod:`bot.approvals`); the spawn queue its autostart waits in; the peer
 roster that tells each agent its peers (:mod:`fleet.peers.roster`); the work register over
 its admission; and the asks at its runs' caps, whose cutoffs are carried out on it. The
-postbox between its agents is the next phase's (:mod:`bot.app.phases.peers`)."""
+postbox between its agents is the next phase's (:mod:`bot.app.phases.peers`).
+
+The launch is made in the order it runs: the roster as it is now and the fleet's listeners,
+the launcher over them (:class:`~fleet.supervisor.launcher.Launcher`, with the run keeper
+and the live sessions), the one admission over the launcher — its chain assembled by
+:func:`admission_stages`, one stage a line, and checked whole as it is made —, then the
+fleet handed both. The admission is :attr:`Fleeted.admission`: every later phase takes it
+from there."""
 
 from __future__ import annotations
 
@@ -20,17 +27,29 @@ from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
-from bot.commands.handlers.launches.spawn_queue import SpawnQueue, admission_of
+from bot.commands.handlers.launches.spawn_queue import SpawnQueue, slots_of
 from bot.config import Config
 from bot.config.resolved import model_priced
+from fleet.agents.current import CurrentRoster
 from fleet.approvals.spend import SpendAsks
+from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.service import Quoting
 from fleet.budgets.runs.watch import CapCutoffs
+from fleet.budgets.service import BudgetService
+from fleet.clock import Clock
+from fleet.events import Listeners
 from fleet.peers.roster import PeerRoster
 from fleet.repos.service import Repos
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace, RunSpend
+from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.queue import LaunchQueue
+from fleet.supervisor.admission.slots import Slots
+from fleet.supervisor.admission.stages.budgets import BudgetStage
+from fleet.supervisor.admission.stages.caps import CapStage
+from fleet.supervisor.admission.stages.chain import Stage
+from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.stores import FleetStores
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
@@ -48,6 +67,9 @@ class Fleeted:
     spend_asks: SpendAsks | None  # asks at a run's cap; None when metering is off
     register: Register  # the tasks and missions, started through the fleet's admission
     peer_roster: PeerRoster  # each agent's peers: told at launch, by `fw-msg peers`
+    # The one admission every launch passes, made once here: the spawn queue, the register,
+    # the postbox, forge work and the review stage take it from here, never from the fleet.
+    admission: Admission
 
 
 async def start_fleet(
@@ -84,64 +106,51 @@ async def start_fleet(
         lines=ledger.lines,
         spawn_queue=ledger.spawn_queue,
     )
-    # Each agent's peers, read from the fleet's roster as it is now (a reload applies).
+    # The roster as it is now (a reload replaces it) and who hears the fleet's events: made
+    # first, read by the launcher, the supervisor and the peer roster alike.
+    roster, events = CurrentRoster(wiring.roster_of(cfg)), Listeners()
+    # Each agent's peers, read from that roster (a reload applies).
     peer_roster = PeerRoster(
-        roster=lambda: fleet.roster(),
+        roster=roster.specs,
         agents=ledger.agents,
         state_dir=cfg.state_dir,
         reviewers=functools.partial(review_agents, cfg, repos),
     )
-    fleet = Fleet(
-        stores=FleetStores(
-            agents=ledger.agents,
-            runs=ledger.runs,
-            heartbeats=ledger.heartbeats,
-            metering=ledger.metering,
-            budgets=ledger.budgets,
-            lines=ledger.lines,
-            refusals=ledger.refusals,
-            forge=ledger.forge,
-            spawn_queue=ledger.spawn_queue,
+    kit = LaunchKit(
+        runtimes=at.runtimes,
+        backends=at.backends,
+        settings=wiring.fleet_settings(cfg),
+        environ=at.environ,
+        doors=RunDoors(
+            heartbeats=heartbeats,
+            approvals=approvals,  # its live sessions open their CLIs' asks here
+            publish_tokens=tokens.publish,
+            preamble=peer_roster.preamble,  # its comms block: before its prompt, in its HOME
         ),
-        clock=clock,
-        kit=LaunchKit(
-            runtimes=at.runtimes,
-            backends=at.backends,
-            settings=wiring.fleet_settings(cfg),
-            environ=at.environ,
-            doors=RunDoors(
-                heartbeats=heartbeats,
-                approvals=approvals,  # its live sessions open their CLIs' asks here
-                publish_tokens=tokens.publish,
-                preamble=peer_roster.preamble,  # its comms block: before its prompt, in its HOME
-            ),
-            spend=RunSpend(
-                provider_urls=metering,
-                accounts=spend.accounts,
-                run_caps=spend.run_caps,  # armed in each launch, before the agent starts
-            ),
-            # A run's sandbox, host, and branch and checkout (made before it launches).
-            place=RunPlace(sandboxes=sandboxes, hosts=at.hosts, repos=repos),
+        spend=RunSpend(
+            provider_urls=metering,
+            accounts=spend.accounts,
+            run_caps=spend.run_caps,  # armed in each launch, before the agent starts
         ),
-        roster=wiring.roster_of(cfg),
-        admission=admission_of(
-            cfg,
-            ledger.agents,
-            ledger.spawn_queue,
-            spend.accounts,
-            spend.budgets,
-            Quoting(
-                ledger.runs,
-                ledger.quotes,
-                clock,
-                default_runtime=cfg.defaults.runtime,
-                # Without the metering proxy no cap in dollars binds: no model counts as priced.
-                priced=model_priced(cfg) or _unpriced,
-            ),
-            spend.budgets.holds,
-            task_runs,
-        ),
+        # A run's sandbox, host, and branch and checkout (made before it launches).
+        place=RunPlace(sandboxes=sandboxes, hosts=at.hosts, repos=repos),
     )
+    # The launch runs one way: origin → admission → launcher → run keeper. The launcher is
+    # made first, the one admission over it, and the supervisor is handed both.
+    stores = FleetStores(
+        agents=ledger.agents,
+        runs=ledger.runs,
+        heartbeats=ledger.heartbeats,
+        metering=ledger.metering,
+        budgets=ledger.budgets,
+        lines=ledger.lines,
+        refusals=ledger.refusals,
+        forge=ledger.forge,
+        spawn_queue=ledger.spawn_queue,
+    )
+    launcher = Launcher(stores=stores, clock=clock, kit=kit, roster=roster, events=events)
+    admission = _admission(cfg, ledgered, launcher, spend, task_runs, clock)
+    fleet = Fleet(launcher=launcher, admission=admission)
     stops.add(Stop.FLEET, fleet.stop)
     desks.open_hook_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
     fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go, first
@@ -162,7 +171,7 @@ async def start_fleet(
         await spend_asks.start()  # asks open before a restart are answerable again
         spend.run_caps.listen(CapCutoffs(fleet, caps, spend_asks))  # a capped run cut on it
     # The queue the admission writes launches beyond a cap to (autostart's too).
-    launches = LaunchQueue(store=ledger.spawn_queue, admission=fleet.admission, clock=clock)
+    launches = LaunchQueue(store=ledger.spawn_queue, admission=admission, clock=clock)
     queue = SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notifier)
     stops.add(Stop.QUEUE, queue.stop)
     await fleet.start()
@@ -173,13 +182,61 @@ async def start_fleet(
         missions=ledger.missions,
         actuals=ledger.actuals,
         runs=task_runs,
-        admission=fleet.admission,
+        admission=admission,
         stop=fleet,
     )
     stops.add(Stop.TASKS, register.stop)
     await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
     await feed.follow_running()
-    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster)
+    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster, admission)
+
+
+def _admission(
+    cfg: Config,
+    ledgered: Ledgered,
+    launcher: Launcher,
+    spend: Spend,
+    tasks: TaskRuns,
+    clock: Clock,
+) -> Admission:
+    """The one admission, over ``launcher``, its chain checked whole as it is made
+    (:class:`~fleet.supervisor.admission.stages.chain.MissingStage`: the app does not
+    start); the register's binding of runs to tasks."""
+    ledger = ledgered.ledger
+    slots = slots_of(cfg, launcher, ledger.agents, ledger.spawn_queue, spend.accounts)
+    quoting = Quoting(
+        ledger.runs,
+        ledger.quotes,
+        clock,
+        default_runtime=cfg.defaults.runtime,
+        # Without the metering proxy no cap in dollars binds: no model counts as priced.
+        priced=model_priced(cfg) or _unpriced,
+    )
+    parts = AdmissionParts(launcher, slots, spend.budgets, quoting, spend.budgets.holds)
+    return Admission(fleet=launcher, stages=admission_stages(parts), tasks=tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionParts:
+    """What the admission's stages are made over (a new stage's parts join here)."""
+
+    launcher: Launcher
+    slots: Slots
+    budgets: BudgetService
+    quoting: Quoting
+    holds: Holds
+
+
+def admission_stages(parts: AdmissionParts) -> list[Stage]:
+    """The admission's chain, one stage a line in the order of
+    :data:`~fleet.supervisor.admission.stages.chain.ORDER`: the budgets and their fallback,
+    the quote and its holds, the concurrency caps. A stage left out here is a start-up error
+    naming it, never an open door."""
+    return [
+        BudgetStage(parts.budgets, parts.launcher, parts.slots),
+        QuoteStage(parts.launcher, parts.quoting, parts.holds, parts.slots),
+        CapStage(parts.slots),
+    ]
 
 
 def review_agents(cfg: Config, repos: Repos | None = None) -> frozenset[str]:

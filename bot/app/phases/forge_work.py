@@ -1,7 +1,8 @@
 """The app's forge work phase: forge work over the fleet and the repositories
 (:func:`start_forges`) with the desk the forge door reaches, the webhook endpoint's routes
-— served on the dashboard's address, or on their own when the dashboard is off
-(:func:`serve_webhooks_alone`) — and the rounds the scheduler runs
+(:mod:`bot.app.phases.webhooks`: served on the dashboard's address, or on their own when
+the dashboard is off), chat's word on a forge run (:mod:`bot.app.phases.forge_news`) and
+the rounds the scheduler runs
 (:mod:`fleet.forge.runs.rounds`: the pollers, the round that keeps forge runs moving, the
 Apps' tokens for git renewed)."""
 
@@ -10,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from aiohttp import web
 
@@ -20,21 +20,16 @@ from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.fleet import Fleeted
 from bot.app.phases.forge import ForgeClients
+from bot.app.phases.forge_news import checked, teller
 from bot.app.phases.ledger import Ledgered
 from bot.app.phases.repos import version
 from bot.app.phases.spend import Spend
-from bot.app.stops import Stop, Stops
-from bot.chat.agent_text import quotes_escaped
+from bot.app.phases.webhooks import webhook_routes
+from bot.app.stops import Stop
 from bot.commands.handlers.places.forge import ForgeParts
-from bot.dashboard.serving.listener import Listening, listen, middleware
-from bot.dashboard.serving.settings import DashboardSection
-from bot.render.forge import no_run_news, pull_news
-from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
-from fleet.forge.events.holds import ForgeHolds
-from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.fleet_launcher import FleetLauncher
 from fleet.forge.posts.provenance import Expected, ProvenanceSource
-from fleet.forge.posts.publish import Publisher, Tell
+from fleet.forge.posts.publish import Publisher
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.polling import ForgePolling
 from fleet.forge.runs.queued import QueuedRuns
@@ -44,9 +39,6 @@ from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.tasks import ForgeTasks
 from fleet.ledger.records.forge import Slug
-from fleet.ledger.stores.code.forge import ForgeStore
-from fleet.names import is_agent_name
-from fleet.notices import Delivery, Notice
 from fleet.repos.schema import RepoEntry
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
@@ -69,8 +61,9 @@ class Forged:
     parts: ForgeParts | None = None  # what the forge commands use of forge work
     routes: tuple[web.RouteDef, ...] = ()
     rounds: Rounds | None = None  # the scheduler's jobs (none without forges)
-    # The forge's side of a review agent's rounds: its ``stage`` is set where the review
-    # stage is made (until then no run is reviewed, and pull requests open as the forge says).
+    # The forge's side of a review agent's rounds: it reaches the review stage through the
+    # desks, where the review phase opens it (until then no run is reviewed, and pull
+    # requests open as the forge says).
     reviewing: ForgeReviewing | None = None
 
 
@@ -99,7 +92,7 @@ async def start_forges(
     fleet = fleeted.fleet
     launches = fleeted.queue.launches  # a run a cap holds waits there, oldest first
     launcher = FleetLauncher(
-        fleet, repos, verbs, ledger.agents, ledger.runs, ledger.lines, fleet.admission, launches
+        fleet, repos, verbs, ledger.agents, ledger.runs, ledger.lines, fleeted.admission, launches
     )
     source = ProvenanceSource(
         agents=ledger.agents,
@@ -131,7 +124,7 @@ async def start_forges(
         clock=clock,
         source=source,
         redact=at.redactor.redact,
-        tell=_teller(notify),
+        tell=teller(notify),
         freezes=ledger.budgets.freezes,  # a paused run says so on its issue
     )
     work = ForgeWork(
@@ -167,6 +160,7 @@ async def start_forges(
         publisher=publisher,
         lock=work.lock,
         spawn=work.spawn,
+        stage=desks.review,  # opened by the review phase, made after this one
     )
     publisher.reviewed = reviewing.reviewed  # a reviewed run's pull request: a draft
     publisher.on_published = reviewing.published  # each published done: the next round
@@ -205,57 +199,11 @@ async def start_forges(
     fleet.subscribe(work.on_fleet_event)  # a freed slot starts a queued run
     # The bot's own login, as its credential says it is; then the deliveries taken but not
     # acted on before the last stop.
-    checked = _checked(work, holds, list(cfg.forges), notify)
-    work.spawn(checked, "the forges' logins and kept deliveries")
+    logins = checked(work, holds, list(cfg.forges), notify)
+    work.spawn(logins, "the forges' logins and kept deliveries")
     parts = ForgeParts(cfg.forges, ledger.forge, publisher, launcher, holds, work.lock)
-    routes = tuple(_webhook_routes(at, work, holds, ledger.forge))
+    routes = tuple(webhook_routes(at, work, holds, ledger.forge))
     return Forged(work, desk, parts, routes, rounds, reviewing)
-
-
-def _webhook_routes(
-    at: Grounds, work: ForgeWork, holds: ForgeHolds, forge: ForgeStore
-) -> list[web.RouteDef]:
-    """The webhook endpoint's routes, for the forges with a webhook secret."""
-    hooked = {
-        name: WebhookForge(entry, at.environ.get(entry.webhook_secret_env, "").encode())
-        for name, entry in at.cfg.forges.items()
-        if entry.webhook_secret_env and at.environ.get(entry.webhook_secret_env)
-    }
-    if not hooked:
-        return []
-
-    async def audit(refusal: Refusal) -> None:
-        detail = f"webhook refused ({refusal.status}): {refusal.why}"
-        if refusal.status == 200:
-            detail = f"webhook {refusal.delivery}: {refusal.why}"
-        await forge.audit_forge(None, "-", "webhook", refusal.status == 200, detail)
-
-    endpoint = WebhookEndpoint(
-        hooked,
-        receive=work.receive,
-        seen=forge.take_delivery,
-        audit=audit,
-        clock=at.clock,
-        held=holds.refusal,
-    )
-    return endpoint.routes()
-
-
-async def serve_webhooks_alone(
-    routes: Sequence[web.RouteDef], *, state_dir: Path, stops: Stops, address: str | None = None
-) -> Listening | None:
-    """Serve ``routes`` on the dashboard's default address (or ``address``), the dashboard
-    being off: stopped in its place. ``None`` without routes."""
-    if not routes:
-        return None
-    section = DashboardSection() if address is None else DashboardSection(listen=address)
-    settings = section.settings(state_dir)
-    app = web.Application(middlewares=[middleware(settings)])
-    app.add_routes(list(routes))
-    alone = await listen(app, settings)
-    stops.add(Stop.DASHBOARD, alone.close)
-    log.info("forge webhooks taken on %s:%s", settings.host, alone.port)
-    return alone
 
 
 def _slugs(forge: str, repos: Mapping[str, RepoEntry]) -> list[Slug]:
@@ -265,53 +213,3 @@ def _slugs(forge: str, repos: Mapping[str, RepoEntry]) -> list[Slug]:
         for repo in repos.values()
         if repo.forge == forge and (slug := repo.forge_slug()) is not None
     ]
-
-
-def _teller(notify: Callable[[Notice], Awaitable[object]] | None) -> Tell | None:
-    """Chat's word on a forge run's pull request, into the agent's threads and the home
-    rooms: an alert when it could not be opened (someone must fix why); and a warning on an
-    issue given to no agent that can start there."""
-    if notify is None:
-        return None
-
-    async def tell(news: PullNews | NoRunNews) -> None:
-        if isinstance(news, NoRunNews):
-            agents = (news.agent,) if is_agent_name(news.agent) else ()
-            await notify(Notice(no_run_news(news), tone="warning", agents=agents))
-            return
-        failed = news.pull is None
-        await notify(
-            Notice(
-                pull_news(news),
-                tone="warning" if failed else "ok",
-                agents=(news.agent,),
-                alert=failed,
-            )
-        )
-
-    return tell
-
-
-async def _checked(
-    work: ForgeWork,
-    holds: ForgeHolds,
-    forges: Sequence[str],
-    notify: Callable[[Notice], Awaitable[object]] | None,
-) -> None:
-    """Each forge asked who its credential is, what is wrong said in chat (the home rooms
-    and the console: an operator must act) — once: on the terminal's log lines only when no
-    chat took it — then the deliveries kept from before the last stop."""
-    for forge in forges:
-        why = await holds.check_login(forge)
-        if why is None:
-            continue
-        held = forge in holds.held
-        said = None
-        if notify is not None:  # the console is a connector: said there once, by this
-            notice = Notice(
-                f"⚠ {quotes_escaped(why)}", tone="error" if held else "warning", alert=held
-            )
-            said = await notify(notice)
-        if not isinstance(said, Delivery) or not said.ok:  # no chat took it: the log says it
-            log.log(logging.ERROR if held else logging.WARNING, "%s", why)
-    await work.resume_kept()

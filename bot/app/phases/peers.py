@@ -36,7 +36,7 @@ async def start_peers(at: Grounds, ledgered: Ledgered, fleeted: Fleeted, desks: 
         messages=ledger.messages,
         runs=ledger.runs,
         fleet=fleet,
-        admission=fleet.admission,
+        admission=fleeted.admission,
         redact=at.redactor.redact,
         clock=at.clock,
         max_chars=at.cfg.defaults.message_chars,

@@ -63,7 +63,7 @@ async def start_review(
             ledger.spawn_queue,
             ledger.lines,
         ),
-        admit=fleet.admission.admit,
+        admit=fleeted.admission.admit,
         diff=repos.line_diff,
         redact=at.redactor.redact,
         heard=peered.postbox.tell,  # told as every message is: both threads, `msgs`, pages
@@ -72,8 +72,7 @@ async def start_review(
         forge=forged.reviewing,
         may_review=may_review,  # the reviewer's right, read again when its verdict comes
     )
-    if forged.reviewing is not None:
-        forged.reviewing.stage = stage
+    desks.open_review(stage)  # forge work's side of the rounds reaches it from now on
     fleet.subscribe(stage.hear)  # a review agent's run that ended without a verdict
     desks.open_verdicts(stage)  # `fw-msg review` answers the round asked
 

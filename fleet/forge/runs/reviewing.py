@@ -14,7 +14,7 @@ A person's review or comment meanwhile continues the run as it always does."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 from fleet.errors import FleetError, FleetwardenError
@@ -61,7 +61,8 @@ class DraftApi(Protocol):
 
 class ForgeReviewing:
     """The review stage's :class:`~fleet.peers.review.handoff.ForgeReviews` over forge
-    runs; :attr:`stage` is set once the stage is made (it takes this as its forge side)."""
+    runs. The stage is made after it (it takes this as its forge side): ``stage`` answers
+    it once it is made (``None`` until then: no run is reviewed)."""
 
     def __init__(
         self,
@@ -75,8 +76,10 @@ class ForgeReviewing:
         publisher: Publisher,
         lock: IssueLock,
         spawn: Spawn,
+        stage: Callable[[], ReviewStage | None],
     ) -> None:
-        """``lock``: an issue's lock and ``spawn`` background work (forge work's)."""
+        """``lock``: an issue's lock and ``spawn`` background work (forge work's);
+        ``stage``: the review stage, once it is made (the app's registry of desks)."""
         self._forges = forges
         self._repos = repos
         self._apis = apis
@@ -86,7 +89,7 @@ class ForgeReviewing:
         self._publisher = publisher
         self._lock = lock
         self._spawn = spawn
-        self.stage: ReviewStage | None = None
+        self._stage = stage
 
     def policy(self, record: ForgeRunRecord) -> ReviewPolicy | None:
         """Who reviews ``record``'s work: its repository's ``review:``, else its forge's."""
@@ -97,7 +100,7 @@ class ForgeReviewing:
 
     def reviewed(self, record: ForgeRunRecord) -> bool:
         """Whether an agent reviews ``record``'s work (its pull request opens as a draft)."""
-        return self.stage is not None and self.policy(record) is not None
+        return self._stage() is not None and self.policy(record) is not None
 
     async def published(self, key: int, commit: str) -> None:
         """Forge run ``key``'s ``done ok`` is published, its pull request's head at
@@ -106,7 +109,8 @@ class ForgeReviewing:
         rounds are over."""
         record = await self._forge.forge_run(key)
         policy = None if record is None else self.policy(record)
-        if record is None or policy is None or self.stage is None:
+        stage = self._stage()
+        if record is None or policy is None or stage is None:
             return
         if ForgeRunState(record.state) is not ForgeRunState.WAITING:
             return
@@ -119,7 +123,7 @@ class ForgeReviewing:
         under = UnderReview(
             task, record.agent, record.repo, line.id, record.branch, line.fork_sha, commit, key
         )
-        review = await self.stage.begin(under, policy)
+        review = await stage.begin(under, policy)
         if review is not None:
             said = f"review {review.id}: {policy.agent} reviews {commit[:12]}"
             said += f" (round {review.round} of {review.rounds})"

@@ -16,11 +16,11 @@ and the task is told how its launch went (the register's binding).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from fleet.budgets.quoting.holds import Holds, Taken
-from fleet.budgets.quoting.service import Quoting
+from fleet.budgets.quoting.holds import Taken
 from fleet.ledger.records.quotes import Quote
 from fleet.model import AgentSpec, Fallback
 from fleet.supervisor.admission.request import (
@@ -29,10 +29,9 @@ from fleet.supervisor.admission.request import (
     Refused,
     Started,
 )
-from fleet.supervisor.admission.slots import Slots
-from fleet.supervisor.admission.stages.budgets import BudgetStage, SpawnBudgets
+from fleet.supervisor.admission.stages.budgets import SpawnBudgets
 from fleet.supervisor.admission.stages.caps import CapStage
-from fleet.supervisor.admission.stages.chain import Admitting, Wait, chained
+from fleet.supervisor.admission.stages.chain import Admitting, MissingStage, Stage, Wait, chained
 from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.status import SpawnOutcome
 
@@ -69,26 +68,20 @@ class Admission:
     """The stages, then the launch."""
 
     def __init__(
-        self,
-        *,
-        fleet: Launches,
-        slots: Slots | None,
-        budgets: SpawnBudgets | None,
-        quoting: Quoting | None = None,
-        holds: Holds | None = None,
-        tasks: TaskBinding | None = None,
+        self, *, fleet: Launches, stages: Sequence[Stage], tasks: TaskBinding | None = None
     ) -> None:
-        """Its stages, in their order: ``budgets`` (``None``: none configured), ``quoting``
-        and ``holds`` (``None``: launches are not quoted / quotes hold nothing), ``slots``
-        (the concurrency caps; ``None``: none kept). ``tasks``: the register, told of each
+        """``fleet``: the launcher it launches through (made before it); ``stages``: its
+        chain, each of :data:`~fleet.supervisor.admission.stages.chain.ORDER` once and in
+        its order — :class:`MissingStage` naming the one missing, so an admission is whole
+        or it is not made (the app refuses to start). ``tasks``: the register, told of each
         launch done for a task (``None``: no register)."""
         self._fleet = fleet
-        self._quotes = QuoteStage(fleet, quoting, holds, slots)
-        self._caps = CapStage(slots)
-        self.stages = chained((BudgetStage(budgets, fleet, slots), self._quotes, self._caps))
-        self.slots = slots
-        self.quoting = quoting
-        self.holds = holds
+        self.stages = chained(stages)
+        self._quotes = _stage(self.stages, QuoteStage)
+        self._caps = _stage(self.stages, CapStage)
+        self.slots = self._caps.slots
+        self.quoting = self._quotes.quoting
+        self.holds = self._quotes.holds
         self.tasks = tasks
 
     async def admit(self, request: LaunchRequest, wait: Wait | None = None) -> Admitted:
@@ -154,3 +147,15 @@ class Admission:
             return await self._fleet.spawn(request)
         async with tasks.launching(request.agent, request.task):
             return await self._fleet.spawn(request)
+
+
+_S = TypeVar("_S", QuoteStage, CapStage)
+
+
+def _stage(stages: Sequence[Stage], kind: type[_S]) -> _S:
+    """The stage of ``stages`` that is a ``kind``: the admission reads its quote's holds and
+    its caps' slots there (:class:`MissingStage` without one)."""
+    for stage in stages:
+        if isinstance(stage, kind):
+            return stage
+    raise MissingStage(f"the admission has no {kind.name} stage of its own kind ({kind.__name__})")

@@ -17,13 +17,17 @@ from fleet.repos.line.cutting import Asked
 from fleet.repos.line.review import ReviewCheckout
 from fleet.supervisor.status import SpawnOutcome
 
-Origin = Literal["chat", "schedule", "autostart", "task", "forge", "peer", "review"]
+Origin = Literal["chat", "schedule", "autostart", "task", "forge", "peer", "review", "restart"]
 """Where a launch comes from: a chat ``spawn``; an operator's schedule firing one; the
 roster's own launch (``autostart``, a roster agent's queued start too); a task the register
 hands on (``task``: a hand-off); a forge run; an agent woken by a peer's message; a review
-stage's reviewer. A launch the spawn queue starts after it waited keeps the origin it was
-asked with: waiting is not where a launch comes from, so there is no ``queue`` origin."""
-ORIGINS: tuple[Origin, ...] = ("chat", "schedule", "autostart", "task", "forge", "peer", "review")
+stage's reviewer; an operator's ``restart`` (its run stopped and launched again: only the
+concurrency caps are asked, and hold it without queueing it). A launch the spawn queue
+starts after it waited keeps the origin it was asked with: waiting is not where a launch
+comes from, so there is no ``queue`` origin."""
+ORIGINS: tuple[Origin, ...] = (
+    *("chat", "schedule", "autostart", "task", "forge", "peer", "review", "restart"),
+)
 ASKED_BY_A_PERSON: frozenset[Origin] = frozenset({"chat", "schedule", "task", "peer", "review"})
 """The origins whose launch is a person's (or an agent's) asking, as a chat ``spawn`` is:
 the budgets' limit words name the chat flag or the roster, not the config."""

@@ -34,7 +34,7 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.chatgpt import FakeChatGpt, codex_headers
 from tests.fakes.job_context import RecordingBoard
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.provider import Accepted, FakeProvider, Turn, unified_headers
 from tests.fakes.stores import fleet_stores
 from tests.integration.accounts.accounts_rig import holding_proxy
@@ -162,8 +162,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                 anthropic=anthropic,
                 chatgpt=chatgpt,
             ) as (book, proxy):
-                fleet = Fleet(
-                    admission=unguarded,
+                fleet = real_fleet(
                     stores=fleet_stores(ledger),
                     clock=clock,
                     kit=LaunchKit(

@@ -30,7 +30,7 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests import sandbox_need
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.runtimes.test_fleet_real_clis import KEY, REPLY, ended
@@ -95,8 +95,7 @@ class Rig:
 
     async def spawn(self, spec: AgentSpec, prompt: str = "make the file") -> None:
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
-        self.fleet = Fleet(
-            admission=unguarded,
+        self.fleet = real_fleet(
             stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(

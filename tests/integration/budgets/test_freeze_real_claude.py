@@ -49,7 +49,7 @@ from fleet.sandbox.host.procfs import process_start_ticks
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
 from tests.fakes.stores import budget_stores, fleet_stores
 from tests.integration.paused import pauses, thaw_groups
@@ -213,8 +213,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             secret_env=("ANTHROPIC_API_KEY",),
             allow=(f"Bash({SLEEP})",),  # the command runs without asking
         )
-        fleet = Fleet(
-            admission=unguarded,
+        fleet = real_fleet(
             stores=fleet_stores(ledger),
             clock=clock,
             kit=LaunchKit(

@@ -24,8 +24,8 @@ from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from fleet.supervisor.fleet import FleetSettings
+from tests.fakes.launches import real_fleet
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.budgets.test_limits_bind import Board
@@ -81,8 +81,7 @@ async def test_claude_code_is_refused_past_its_run_cap_and_stops(tmp_path: Path)
             timeout=60.0,
             run_budget=RunBudget(max_tokens=CAP),
         )
-        fleet = Fleet(
-            admission=unguarded,
+        fleet = real_fleet(
             stores=fleet_stores(ledger),
             clock=SystemClock(),
             kit=LaunchKit(

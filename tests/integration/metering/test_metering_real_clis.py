@@ -33,8 +33,8 @@ from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from fleet.supervisor.fleet import FleetSettings
+from tests.fakes.launches import real_fleet
 from tests.fakes.provider import (
     Accepted,
     EmittedUsage,
@@ -115,8 +115,7 @@ class Rig:
             secret_env=(agent.key_var,),
             timeout=60.0,
         )
-        fleet = Fleet(
-            admission=unguarded,
+        fleet = real_fleet(
             stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(

@@ -33,7 +33,7 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.transcript.events import ToolFailed, Waiting
 from tests import sandbox_need
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
@@ -78,8 +78,7 @@ class Rig:
         """A Fleet over this rig's state dir and ledger (a new one: a restart)."""
         self.approvals = Approvals(self.ledger.approvals, SystemClock())
         path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
-        fleet = Fleet(
-            admission=unguarded,
+        fleet = real_fleet(
             stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(

@@ -27,7 +27,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.runtimes.test_claude_sessions import eventually, write
@@ -82,8 +82,7 @@ class Rig:
             permissions=PermissionMode.ASK,
             sandbox="none",
         )
-        self.fleet = Fleet(
-            admission=unguarded,
+        self.fleet = real_fleet(
             stores=fleet_stores(ledger),
             clock=clock,
             kit=LaunchKit(

@@ -27,7 +27,7 @@ from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests import sandbox_need
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.runtimes.codex_live import MODEL
@@ -124,8 +124,7 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
         )
 
         def make(approvals: Approvals) -> Fleet:
-            return Fleet(
-                admission=unguarded,
+            return real_fleet(
                 stores=fleet_stores(ledger),
                 clock=SystemClock(),
                 kit=LaunchKit(

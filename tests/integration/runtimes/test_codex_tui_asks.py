@@ -29,7 +29,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.sse import Api, Json
 from tests.fakes.stores import fleet_stores
@@ -92,8 +92,7 @@ class Rig:
             permissions=PermissionMode.ASK,
             sandbox="none",
         )
-        self.fleet = Fleet(
-            admission=unguarded,
+        self.fleet = real_fleet(
             stores=fleet_stores(ledger),
             clock=clock,
             kit=LaunchKit(

@@ -21,7 +21,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.provider import Accepted, FakeProvider, Turn
 from tests.fakes.stores import fleet_stores
 from tests.integration.runtimes.test_real_clis import bin_dir, clean_env, cli, node_dir, run_cli
@@ -85,8 +85,7 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
     name = AgentName(f"{runtime}-1")
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -158,8 +157,7 @@ async def test_claude_is_not_asked_to_credit_itself_in_commits(
     name = AgentName("claude-1")
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -197,8 +195,7 @@ async def test_a_spawn_that_resumes_continues_the_ended_claude_session(
     name = AgentName("claude-1")
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(

@@ -17,9 +17,9 @@ from fleet.runs.launch.launch_kit import LaunchKit, RunPlace
 from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.admission.request import LaunchRequest
-from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.fleet import FleetSettings
 from tests import sandbox_need
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.provider import FakeProvider
 from tests.fakes.stores import fleet_stores
 from tests.integration.runtimes.test_fleet_real_clis import (
@@ -55,8 +55,7 @@ async def test_a_real_cli_answers_from_a_locked_sandbox(
     sandboxes = Sandboxes(SandboxSettings(state_dir=state, hidden=(tmp_path,)))
     assert await sandboxes.start() is None
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(

@@ -332,18 +332,18 @@ class Handlers(Family):
 
     @command(RESTART)
     async def restart(self, req: Request) -> Reply:
-        name, gate = req.arg("NAME"), self._gate
+        name = req.arg("NAME")
         await self._not_on_an_issue(name)  # its forge run's session and branch are the issue's
-        why = await gate.hold(name) if gate is not None else None
-        if why is not None:
-            raise CommandError(f"not restarted: {why} — `spawn {name}` waits for a slot")
-        try:
-            status = await self._fleet.restart(name, by=req.who)
-            line = f"Restarted by {req.message.sender}, now pid {status.pid}."
-            return Reply(render.restarted(status), topic=name, thread_line=line)
-        finally:
-            if gate is not None:
-                gate.release(name)
+        # Through the admission (origin ``restart``): the caps a restart must fit hold it
+        # without queueing it.
+        admitted = await self._fleet.restart(name, by=req.who)
+        if isinstance(admitted, Queued):
+            raise CommandError(f"not restarted: {admitted.why} — `spawn {name}` waits for a slot")
+        if isinstance(admitted, Refused):
+            raise CommandError(f"not restarted: {admitted.why}")
+        status = admitted.outcome.status
+        line = f"Restarted by {req.message.sender}, now pid {status.pid}."
+        return Reply(render.restarted(status), topic=name, thread_line=line)
 
     @command(SEND)
     async def send(self, req: Request) -> Reply:

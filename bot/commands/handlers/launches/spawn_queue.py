@@ -25,8 +25,6 @@ from bot.commands.router import Router
 from bot.config import Config
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
-from fleet.budgets.quoting.holds import Holds
-from fleet.budgets.quoting.service import Quoting
 from fleet.caps import Caps
 from fleet.clock import Clock
 from fleet.events import FleetEvent
@@ -35,11 +33,11 @@ from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.running.spawn_queue import SpawnQueueStore
 from fleet.notices import NoticeBoard
-from fleet.supervisor.admission.admit import Admission, SpawnBudgets, TaskBinding, Wait
+from fleet.supervisor.admission.admit import Wait
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.admission.request import LaunchRequest, Queued
 from fleet.supervisor.admission.slots import Slots
-from fleet.supervisor.fleet import Fleet
+from fleet.supervisor.launcher import Launcher
 
 
 def caps_of(cfg: Config) -> Caps:
@@ -52,36 +50,25 @@ def caps_of(cfg: Config) -> Caps:
     )
 
 
-def admission_of(
+def slots_of(
     cfg: Config,
+    launcher: Launcher,
     agents: AgentsStore,
     spawn_queue: SpawnQueueStore,
     accounts: AccountBook | None,
-    budgets: SpawnBudgets | None = None,
-    quoting: Quoting | None = None,
-    holds: Holds | None = None,
-    tasks: TaskBinding | None = None,
-) -> Callable[[Fleet], Admission]:
-    """The app's admission, made over the fleet it launches through: the config's caps,
-    groups and defaults, the budgets, each launch's quote and what it holds, and the
-    register's binding of runs to tasks."""
-
-    def made(fleet: Fleet) -> Admission:
-        slots = Slots(
-            agents=agents,
-            spawn_queue=spawn_queue,
-            fleet=fleet,
-            caps=caps_of(cfg),
-            groups=cfg.groups,
-            accounts=accounts,
-            default_runtime=cfg.defaults.runtime,
-            default_account=cfg.defaults.account,
-        )
-        return Admission(
-            fleet=fleet, slots=slots, budgets=budgets, quoting=quoting, holds=holds, tasks=tasks
-        )
-
-    return made
+) -> Slots:
+    """The concurrency caps the admission's caps stage keeps: the config's caps, groups and
+    defaults, over the launcher (the agents it is busy on, its roster)."""
+    return Slots(
+        agents=agents,
+        spawn_queue=spawn_queue,
+        fleet=launcher,
+        caps=caps_of(cfg),
+        groups=cfg.groups,
+        accounts=accounts,
+        default_runtime=cfg.defaults.runtime,
+        default_account=cfg.defaults.account,
+    )
 
 
 class SpawnQueue:

@@ -14,6 +14,10 @@ from fleet.supervisor.admission.request import LaunchRequest, Queued, Refused
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.admission.stages.chain import Admitting, Verdict, Wait
 
+_UNASKED = frozenset({"autostart", "restart"})
+"""The launches the budgets are not asked of: the roster's own (their cutoffs hold them) and
+an operator's restart of an agent (as ever: only the caps hold it)."""
+
 
 class SpawnBudgets(Protocol):
     """The budgets as a launch asks them (:class:`fleet.budgets.service.BudgetService`)."""
@@ -44,7 +48,7 @@ class BudgetStage:
 
     async def admit(self, admitting: Admitting) -> Verdict:
         request, budgets = admitting.request, self.budgets
-        if budgets is None or request.origin == "autostart":
+        if budgets is None or request.origin in _UNASKED:
             return None
         admitted, why = await budgets.admit_spawn(request.agent, urgent=request.urgent)
         if admitted:

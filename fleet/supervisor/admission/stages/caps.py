@@ -22,7 +22,9 @@ class CapStage:
         slots, request, wait = self.slots, admitting.request, admitting.wait
         if slots is None:
             return None
-        enqueue = None if wait is None else _Enqueue(wait, request)
+        # A restart the caps hold is not queued: the operator is told to `spawn`, which waits.
+        queues = wait is not None and request.origin != "restart"
+        enqueue = _Enqueue(wait, request) if wait is not None and queues else None
         held = await slots.take(
             request.agent,
             request.runtime,

@@ -30,7 +30,7 @@ class QuoteStage:
 
     async def admit(self, admitting: Admitting) -> Verdict:
         request, quoting = admitting.request, self.quoting
-        if quoting is None:
+        if quoting is None or request.origin == "restart":  # a restart is not quoted
             return None
         quote, over = await quoted(request, self._specs, quoting)
         admitting.quote = quote
@@ -50,7 +50,7 @@ class QuoteStage:
     async def no_room(self, request: LaunchRequest) -> str | None:
         """Why the holds would keep ``request`` waiting now (``None``: they would not),
         taking nothing."""
-        if self.quoting is None or self.holds is None or request.origin == "autostart":
+        if self.quoting is None or self.holds is None or request.origin in ("autostart", "restart"):
             return None
         if await self.quoting.running(request.agent):
             return None

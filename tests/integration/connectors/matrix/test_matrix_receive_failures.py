@@ -28,8 +28,8 @@ from fleet.clock import SystemClock
 from fleet.hosts.service import Hosts
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from fleet.supervisor.fleet import FleetSettings
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores, page_stores
 from tests.integration.connectors.matrix.test_matrix_connector import (
     PASSWORD_ENV,
@@ -77,8 +77,7 @@ class Rig:
             failures=self.failures,
         )
         clock = SystemClock()
-        fleet = Fleet(
-            admission=unguarded,
+        fleet = real_fleet(
             stores=fleet_stores(world.ledger),
             clock=clock,
             kit=LaunchKit(

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from bot.app.phases.forge import app_repos, forge_secrets, git_environ, open_api
-from bot.app.phases.forge_work import serve_webhooks_alone
+from bot.app.phases.webhooks import serve_webhooks_alone
 from bot.app.stops import Stops
 from bot.config import Config, ConfigError
 from bot.config.forge_checks import app_token_variable

@@ -23,7 +23,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import Admitted, LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 
 BEFORE = (
@@ -51,8 +51,7 @@ async def fleet(tmp_path: Path, ledger: Ledger) -> AsyncIterator[Fleet]:
     file = tmp_path / "fleetwarden.yaml"
     file.write_text(BEFORE)
     started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
-    made = Fleet(
-        admission=unguarded,
+    made = real_fleet(
         stores=fleet_stores(ledger),
         roster=roster_of(started),
         clock=SystemClock(),

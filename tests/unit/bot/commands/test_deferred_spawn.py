@@ -21,12 +21,11 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.fleet import FleetSettings
 from scheduler.queue_job import sweep_spawn_queue
 from tests.fakes.budget_book import StaticBook
 from tests.fakes.job_context import job_context
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import an_admission, real_fleet
 from tests.fakes.spawn_queues import a_spawn_queue
 from tests.fakes.stores import fleet_stores
 from tests.unit.bot.commands.test_report_commands import handlers as report_handlers
@@ -51,8 +50,7 @@ class QueuedBook(StaticBook):
 def a_queue(ledger: Ledger, tmp_path: Path) -> SpawnQueue:
     return a_spawn_queue(
         ledger=ledger,
-        fleet=Fleet(
-            admission=unguarded,
+        fleet=real_fleet(
             stores=fleet_stores(ledger),
             clock=ManualClock(T0),
             kit=LaunchKit(
@@ -149,12 +147,11 @@ async def test_a_turned_away_run_starts_on_the_agents_fallback(
     from fleet.model import AgentSpec, Fallback
     from fleet.names import AgentName
     from fleet.runtimes import default_registry
-    from fleet.supervisor.fleet import Fleet, FleetSettings
+    from fleet.supervisor.fleet import FleetSettings
 
     name = AgentName("coder-1")
     spec = AgentSpec(name, "claude", model="sonnet", prompt="hi", fallback=Fallback("stub"))
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -168,7 +165,7 @@ async def test_a_turned_away_run_starts_on_the_agents_fallback(
     await fleet.start()
     try:
         book = QueuedBook([], BERLIN, NOW)
-        admission = Admission(fleet=fleet, slots=None, budgets=book)
+        admission = an_admission(fleet, slots=None, budgets=book)
         handlers = Handlers(fleet=fleet, clock=SystemClock(), admission=admission)
         reply = await handlers.spawn(spawn("!spawn coder-1"))
         assert isinstance(reply, Reply)

@@ -25,8 +25,9 @@ from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings, RosterDiff
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import fleet_and_admission
 from tests.fakes.stores import fleet_stores
 from tests.fakes.usage import metered
 from tests.unit.chat_fakes import OPERATOR, T0, Calls, FakeConnector, message
@@ -35,9 +36,8 @@ ADMIN = "@ada:example.org"
 
 
 @pytest.fixture
-def fleet(ledger: Ledger, tmp_path: Path) -> Fleet:
-    return Fleet(
-        admission=unguarded,
+def fleeted(ledger: Ledger, tmp_path: Path) -> tuple[Fleet, Admission]:
+    return fleet_and_admission(
         stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(
@@ -50,8 +50,14 @@ def fleet(ledger: Ledger, tmp_path: Path) -> Fleet:
 
 
 @pytest.fixture
-def router(ledger: Ledger, fleet: Fleet) -> Router:
-    handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=fleet.admission)
+def fleet(fleeted: tuple[Fleet, Admission]) -> Fleet:
+    return fleeted[0]
+
+
+@pytest.fixture
+def router(ledger: Ledger, fleeted: tuple[Fleet, Admission]) -> Router:
+    fleet, admission = fleeted
+    handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=admission)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
     acl = Acl([Grant(ADMIN, Role.ADMIN), Grant(OPERATOR, Role.OPERATOR)])
     # Commands other objects handle (the schedule commands) answer from the recorder.

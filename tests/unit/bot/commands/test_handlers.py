@@ -25,8 +25,9 @@ from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import fleet_and_admission
 from tests.fakes.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 
@@ -45,9 +46,8 @@ def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def fleet(ledger: Ledger, tmp_path: Path, berlin: None) -> Fleet:
-    return Fleet(
-        admission=unguarded,
+def fleeted(ledger: Ledger, tmp_path: Path, berlin: None) -> tuple[Fleet, Admission]:
+    return fleet_and_admission(
         stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(
@@ -60,8 +60,14 @@ def fleet(ledger: Ledger, tmp_path: Path, berlin: None) -> Fleet:
 
 
 @pytest.fixture
-def router(ledger: Ledger, fleet: Fleet) -> Router:
-    handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=fleet.admission)
+def fleet(fleeted: tuple[Fleet, Admission]) -> Fleet:
+    return fleeted[0]
+
+
+@pytest.fixture
+def router(ledger: Ledger, fleeted: tuple[Fleet, Admission]) -> Router:
+    fleet, admission = fleeted
+    handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=admission)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
     # Commands other objects handle (the schedule commands) answer from the recorder.

@@ -33,8 +33,9 @@ from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode, Restar
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import fleet_and_admission
 from tests.fakes.spawn_queues import a_spawn_queue
 from tests.fakes.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
@@ -44,9 +45,8 @@ ADMIN = "@ada:example.org"
 CONSOLE = "console"
 
 
-def a_fleet(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Fleet:
-    return Fleet(
-        admission=unguarded,
+def a_fleet(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> tuple[Fleet, Admission]:
+    return fleet_and_admission(
         stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(
@@ -60,17 +60,18 @@ def a_fleet(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Fleet:
 
 @pytest.fixture
 def router(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Router:
-    return a_router(ledger, clock, a_fleet(ledger, clock, tmp_path))
+    return a_router(ledger, clock, *a_fleet(ledger, clock, tmp_path))
 
 
 def a_router(
     ledger: Ledger,
     clock: ManualClock,
     fleet: Fleet,
+    admission: Admission,
     queue: SpawnQueue | None = None,
     asks: SpendAsks | None = None,
 ) -> Router:
-    handlers = Handlers(fleet=fleet, clock=clock, admission=fleet.admission)
+    handlers = Handlers(fleet=fleet, clock=clock, admission=admission)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=clock, prefix="!")
     desk = ConfirmationDesk(ledger.chat, clock)
     levers = Levers(
@@ -229,7 +230,7 @@ async def test_stop_all_empties_the_spawn_queue_first(
 ) -> None:
     """`stop all` names the queued launches it would drop, and on `yes` drops them with the
     agents it stops: nothing waits to start into the slots the stop frees."""
-    fleet = a_fleet(ledger, clock, tmp_path)
+    fleet, admission = a_fleet(ledger, clock, tmp_path)
     queue = a_spawn_queue(
         ledger=ledger,
         fleet=fleet,
@@ -240,7 +241,7 @@ async def test_stop_all_empties_the_spawn_queue_first(
         default_runtime="stub",
         host="host-a",
     )
-    router = a_router(ledger, clock, fleet, queue)
+    router = a_router(ledger, clock, fleet, admission, queue)
     await ledger.agents.upsert_agent(AgentSpec(AgentName("a"), "stub"), DesiredState.RUNNING)
     await ledger.agents.set_state("a", AgentState.RUNNING, "test")
     spawn = Grammar(COMMANDS).parse("!spawn b")
@@ -278,14 +279,14 @@ async def test_stop_of_a_budgets_ask_key_is_refused_before_any_ask_is_answered(
 ) -> None:
     """`stop budget:global` names no agent: refused saying why, before it could answer the
     budget's open ask, which stays open."""
-    fleet = a_fleet(ledger, clock, tmp_path)
+    fleet, admission = a_fleet(ledger, clock, tmp_path)
     approvals = Approvals(ledger.approvals, clock)
     asks = SpendAsks(approvals, ledger.spend_asks, ledger.agents, ledger.runs, RunCaps(), fleet)
     book = Book()
     asks.ask_for_budgets(book)
     await asks.start()
     assert await asks.ask_at_limit("global", ("coder",))
-    router = a_router(ledger, clock, fleet, asks=asks)
+    router = a_router(ledger, clock, fleet, admission, asks=asks)
     await router.handle(chat, message("!stop budget:global", sender=ADMIN))
     assert "invalid agent name 'budget:global'" in chat.sent[-1].markdown
     [still] = await approvals.pending()

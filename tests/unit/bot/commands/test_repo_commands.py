@@ -35,6 +35,7 @@ from fleet.repos.schema import RepoEntry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.interfaces import AgentControl
 from tests.fakes.fleet import FakeFleet
+from tests.fakes.launches import an_admission
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
 
 ADMIN = "@ada:example.org"
@@ -181,7 +182,7 @@ def on_repo(repo: str) -> FakeFleet:
 
 def open_admission(fleet: FakeFleet) -> Admission:
     """An admission of no budgets and no caps over ``fleet``: what these tests launch by."""
-    return Admission(fleet=fleet, slots=None, budgets=None)
+    return an_admission(fleet, slots=None, budgets=None)
 
 
 def a_router(ledger: Ledger, desk: RepoDesk | None, fleet: FakeFleet | None = None) -> Router:

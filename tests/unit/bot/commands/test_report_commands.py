@@ -22,10 +22,9 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.budget_book import StaticBook
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import an_admission, real_fleet
 from tests.fakes.stores import fleet_stores
 from tests.unit.bot.render.test_report import BERLIN, NOW, PNG_SIGNATURE, backend, coder
 from tests.unit.chat_fakes import (
@@ -48,7 +47,7 @@ def handlers(
     reports: Path | None,
 ) -> Handlers:
     fleet = fleet_of(ledger, tmp_path)
-    admission = Admission(fleet=fleet, slots=None, budgets=book)
+    admission = an_admission(fleet, slots=None, budgets=book)
     return Handlers(fleet=fleet, clock=ManualClock(T0), admission=admission)
 
 
@@ -59,8 +58,7 @@ def pacing(
 
 
 def fleet_of(ledger: Ledger, tmp_path: Path) -> Fleet:
-    return Fleet(
-        admission=unguarded,
+    return real_fleet(
         stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(

@@ -30,8 +30,8 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.autostart import autostart
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from fleet.supervisor.fleet import FleetSettings
+from tests.fakes.launches import real_fleet
 from tests.fakes.spawn_queues import a_spawn_queue
 from tests.fakes.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, T0, FakeConnector, message
@@ -46,8 +46,7 @@ def spawn(text: str) -> Request:
 
 
 def make_queue(ledger: Ledger, tmp_path: Path, caps: Caps) -> SpawnQueue:
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=ManualClock(T0),
         kit=LaunchKit(

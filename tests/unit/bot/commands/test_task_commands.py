@@ -26,8 +26,8 @@ from bot.commands.specs import SPAWN
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NewTask
-from fleet.supervisor.admission.admit import Admission
 from fleet.tasks.register import Register
+from tests.fakes.launches import an_admission
 from tests.fakes.stores import task_runs_of
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
 from tests.unit.fleet.metering.test_run_watch import AGENT, used
@@ -56,7 +56,7 @@ class Rig:
         self.task_runs = task_runs_of(ledger)
         self.fleet = TaskFleet(ledger, tmp_path, self.task_runs)
         fleet = cast(Any, self.fleet)
-        admission = Admission(fleet=fleet, slots=None, budgets=None, tasks=self.task_runs)
+        admission = an_admission(fleet, slots=None, budgets=None, tasks=self.task_runs)
         self.register = Register(
             tasks=ledger.tasks,
             missions=ledger.missions,

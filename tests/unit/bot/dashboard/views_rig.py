@@ -17,8 +17,8 @@ from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from fleet.supervisor.fleet import FleetSettings
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores, page_stores
 
 
@@ -35,8 +35,7 @@ def views_over(
     """The views of a fleet on ``ledger`` (its state in ``tmp_path``, its ``backends``:
     none unless given), on this host alone, pages in UTC redacted by ``redact``; ``more``:
     the views' other fields (``accounts``, ``repos``, ``forges``)."""
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(

@@ -20,7 +20,7 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.supervisor.admission.request import LaunchRequest
 from tests.fakes.job_context import RecordingBoard
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -177,7 +177,7 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
     from fleet.names import AgentName
     from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
     from fleet.runtimes import default_registry
-    from fleet.supervisor.fleet import Fleet, FleetSettings
+    from fleet.supervisor.fleet import FleetSettings
 
     clock = ManualClock(T0)
     ledger = await Ledger.open(tmp_path / "ledger.db", clock)
@@ -185,8 +185,7 @@ async def test_a_spawn_with_no_usable_account_says_why(tmp_path: Path) -> None:
     accounts.refused("claude-max", 401)
     accounts.refused("claude-team", 401)
     name = AgentName("c1")
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(

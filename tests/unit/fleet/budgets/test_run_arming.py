@@ -31,7 +31,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.verdicts import Restart
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 
 AGENT = AgentName("crashy")
@@ -57,8 +57,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 def fleet_of(rig: Rig, caps: object, roster: dict[AgentName, AgentSpec] | None = None) -> Fleet:
-    return Fleet(
-        admission=unguarded,
+    return real_fleet(
         stores=fleet_stores(rig.ledger),
         clock=rig.clock,
         kit=LaunchKit(

@@ -28,6 +28,7 @@ from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from tests.fakes.launches import an_admission
 from tests.unit.fleet.forge.forge_double import FakeForgeApi
 from tests.unit.fleet.forge.test_ledger_forge_tasks import forge_tasks
 from tests.unit.fleet.forge.work_rig import AGENT, FORGE, HEAD_SHA, SECRET, WorkRig, forge_entry
@@ -62,7 +63,7 @@ class Rig:
             spawn_queue=ledger.spawn_queue,
         )
         self.fleet = Fleet(ledger, tmp_path, task_runs)
-        admission = Admission(fleet=self.fleet, slots=None, budgets=None, tasks=task_runs)
+        admission = an_admission(self.fleet, slots=None, budgets=None, tasks=task_runs)
         register = Register(
             tasks=ledger.tasks, missions=ledger.missions, actuals=ledger.actuals,
             runs=task_runs, admission=admission,
@@ -89,6 +90,7 @@ class Rig:
             publisher=self.work.work.publisher,
             lock=self.work.work.lock,
             spawn=self.work.work.spawn,
+            stage=self.review_stage,
         )
         self.stage = ReviewStage(
             stores=ReviewStores(
@@ -102,10 +104,13 @@ class Rig:
             stop=self.stop,
             forge=self.reviewing,
         )
-        self.reviewing.stage = self.stage
         publisher = self.work.work.publisher
         publisher.reviewed = self.reviewing.reviewed
         publisher.on_published = self.reviewing.published
+
+    def review_stage(self) -> ReviewStage | None:
+        """The stage, once made (as the app's registry of desks answers it)."""
+        return self.stage
 
     def admit(self, admission: Admission) -> Any:
         async def admit(request: LaunchRequest) -> Any:

@@ -19,10 +19,10 @@ from fleet.forge.tasks import ForgeTasks, task_state
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState
 from fleet.ledger.records.tasks import Actual, NewTask, TaskRecord
-from fleet.supervisor.admission.admit import Admission
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from fleet.tasks.spent import TaskSpend
+from tests.fakes.launches import an_admission
 from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, LABEL, SLUG, WorkRig, event
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
@@ -39,7 +39,7 @@ def register(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Register:
         spawn_queue=ledger.spawn_queue,
     )
     fleet = Fleet(ledger, tmp_path, runs)
-    admission = Admission(fleet=fleet, slots=None, budgets=None, tasks=runs)  # type: ignore[arg-type]
+    admission = an_admission(fleet, slots=None, budgets=None, tasks=runs)  # type: ignore[arg-type]
     return Register(
         tasks=ledger.tasks,
         missions=ledger.missions,

@@ -28,7 +28,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 from tests.unit.bot.config.test_config import only_problem, parse
 
@@ -138,8 +138,7 @@ async def loose_fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     """A started supervisor whose ad hoc agents run without a sandbox (the stub agent)."""
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     settings = FleetSettings(state_dir=tmp_path, confinement=("none", "open", ()))
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(

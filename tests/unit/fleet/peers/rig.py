@@ -24,10 +24,10 @@ from fleet.peers.door import PeerDesk, PeerDoor
 from fleet.peers.handoff import Handoff
 from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
-from fleet.supervisor.admission.admit import Admission
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from tests.fakes.fleet import LedgerFleet
+from tests.fakes.launches import an_admission
 from tests.fakes.stores import task_runs_of
 
 SECRET = "hunter2-very-secret"
@@ -64,7 +64,7 @@ def postbox_over(ledger: Ledger, fleet: LedgerFleet, clock: ManualClock, **given
         messages=ledger.messages,
         runs=ledger.runs,
         fleet=fleet,
-        admission=Admission(fleet=fleet, slots=None, budgets=None, tasks=fleet.task_runs),
+        admission=an_admission(fleet, slots=None, budgets=None, tasks=fleet.task_runs),
         redact=redact,
         clock=clock,
         **given,
@@ -116,7 +116,7 @@ async def serve_door(ledger: Ledger, tmp_path: Path, clock: ManualClock) -> Asyn
         missions=ledger.missions,
         actuals=ledger.actuals,
         runs=task_runs,
-        admission=Admission(fleet=fleet, slots=None, budgets=None, tasks=task_runs),
+        admission=an_admission(fleet, slots=None, budgets=None, tasks=task_runs),
     )
     handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
     verdicts, asked, up = FakeVerdicts(), [False], [True]

@@ -15,11 +15,11 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NewTask
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.handoff import Handoff
-from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest, Started
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from tests.fakes.fleet import LedgerFleet
+from tests.fakes.launches import an_admission
 from tests.fakes.stores import task_runs_of
 from tests.unit.fleet.peers.rig import SECRET, peer_fleet, postbox_over
 
@@ -41,7 +41,7 @@ def register(ledger: Ledger, fleet: LedgerFleet, task_runs: TaskRuns) -> Registe
         missions=ledger.missions,
         actuals=ledger.actuals,
         runs=task_runs,
-        admission=Admission(fleet=fleet, slots=None, budgets=None, tasks=task_runs),
+        admission=an_admission(fleet, slots=None, budgets=None, tasks=task_runs),
     )
 
 

@@ -31,8 +31,8 @@ from fleet.repos.desk import RepoError
 from fleet.repos.facts import Change, CommitLine, change_to_json
 from fleet.repos.line.review import LineDiff
 from fleet.repos.schema import ReviewPolicy
-from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest, Queued, Started
+from tests.fakes.launches import an_admission
 from tests.fakes.stores import task_runs_of
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
@@ -71,7 +71,7 @@ class Rig:
         self.ledger = ledger
         self.task_runs = task_runs_of(ledger)
         self.fleet = Fleet(ledger, tmp_path, self.task_runs)
-        self.admission = Admission(fleet=self.fleet, slots=None, budgets=None, tasks=self.task_runs)
+        self.admission = an_admission(self.fleet, slots=None, budgets=None, tasks=self.task_runs)
         self.sent: list[tuple[str, str]] = []
         self.heard: list[MessageRecord] = []
         self.stopped: list[str] = []

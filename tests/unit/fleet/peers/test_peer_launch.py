@@ -27,7 +27,7 @@ from fleet.runs.layout import AgentPaths
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 
 HEADER = "[fleetwarden] You are agent {} on host local."
@@ -60,8 +60,7 @@ class Rig:
             return fleet.roster()
 
         peers = PeerRoster(roster=now, agents=self.ledger.agents, state_dir=self.state_dir)
-        fleet = Fleet(
-            admission=unguarded,
+        fleet = real_fleet(
             stores=fleet_stores(self.ledger),
             roster={spec.name: spec for spec in roster},
             clock=SystemClock(),

@@ -18,10 +18,11 @@ from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.handoff import Handoff
 from fleet.peers.postbox import Postbox
-from fleet.supervisor.admission.admit import Admission, Wait
+from fleet.supervisor.admission.admit import Wait
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued
 from fleet.tasks.register import Register
 from tests.fakes.fleet import LedgerFleet
+from tests.fakes.launches import an_admission
 from tests.fakes.stores import task_runs_of
 from tests.unit.fleet.peers.rig import peer_fleet, postbox_over, redact
 
@@ -45,7 +46,7 @@ def handoff(ledger: Ledger, fleet: LedgerFleet, postbox: Postbox) -> Handoff:
         missions=ledger.missions,
         actuals=ledger.actuals,
         runs=fleet.task_runs,
-        admission=Admission(fleet=fleet, slots=None, budgets=None, tasks=fleet.task_runs),
+        admission=an_admission(fleet, slots=None, budgets=None, tasks=fleet.task_runs),
     )
     made = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
     fleet.listeners.append(made.hear)
@@ -146,7 +147,7 @@ class FullCap:
     def __init__(self, fleet: LedgerFleet) -> None:
         self.full = True
         self.asked: list[str] = []
-        self._real = Admission(fleet=fleet, slots=None, budgets=None, tasks=fleet.task_runs)
+        self._real = an_admission(fleet, slots=None, budgets=None, tasks=fleet.task_runs)
 
     async def admit(self, request: LaunchRequest, wait: Wait | None = None) -> Admitted:
         self.asked.append(request.agent)

@@ -25,7 +25,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.transcript import logtail
 from fleet.transcript.logtail import Tail
 from fleet.watchdog.heartbeat import HeartbeatServer
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 
 AGENT = "coder-1"
@@ -45,8 +45,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Fleet, HeartbeatServer]]
 
     server = HeartbeatServer(tmp_path / "state", on_beat)
     backend = SubprocessBackend()
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(

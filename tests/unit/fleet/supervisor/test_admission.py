@@ -18,7 +18,7 @@ from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.request import LaunchRequest, Queued, Refused, Started
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
-from tests.fakes.launches import given_of
+from tests.fakes.launches import an_admission, given_of
 
 T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 LATER = datetime(2025, 3, 1, 14, 0, tzinfo=UTC)
@@ -81,7 +81,7 @@ def admission(
         default_runtime="stub",
         host="host-a",
     )
-    return Admission(fleet=fleet, slots=slots, budgets=budgets)
+    return an_admission(fleet, slots=slots, budgets=budgets)
 
 
 def waiter(ledger: Ledger) -> Wait:

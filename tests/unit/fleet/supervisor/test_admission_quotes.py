@@ -48,7 +48,7 @@ from fleet.supervisor.admission.request import (
 )
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
-from tests.fakes.launches import given_of
+from tests.fakes.launches import an_admission, given_of
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.budgets.test_holds import Book, status
 from tests.unit.fleet.metering.test_run_watch import used
@@ -113,7 +113,7 @@ def admission(
     ledger: Ledger, fleet: Launches, clock: ManualClock, holds: Holds | None = None
 ) -> Admission:
     quoting = Quoting(ledger.runs, ledger.quotes, clock, default_runtime="claude")
-    return Admission(fleet=fleet, slots=None, budgets=None, quoting=quoting, holds=holds)
+    return an_admission(fleet, slots=None, budgets=None, quoting=quoting, holds=holds)
 
 
 async def past_runs(ledger: Ledger, clock: ManualClock, tmp_path: Path, costs: list[float]) -> None:
@@ -284,7 +284,7 @@ async def test_a_queued_launch_the_holds_leave_no_room_waits_in_its_place_for_a_
         groups=Groups(), accounts=None, default_runtime="claude", host="host-a",
     )  # fmt: skip
     quoting = Quoting(ledger.runs, ledger.quotes, clock, default_runtime="claude")
-    gate = Admission(fleet=fleet, slots=slots, budgets=None, quoting=quoting, holds=holds)
+    gate = an_admission(fleet, slots=slots, budgets=None, quoting=quoting, holds=holds)
     queue = LaunchQueue(store=ledger.spawn_queue, admission=gate, clock=clock)
     starts = Starts()
     queue.listen("chat", starts)
@@ -330,7 +330,7 @@ async def test_a_launch_of_an_unpriced_model_over_its_limit_is_told_a_way_that_w
     quoting = Quoting(
         ledger.runs, ledger.quotes, clock, default_runtime="claude", priced=lambda m: False
     )
-    gate = Admission(fleet=fleet, slots=None, budgets=None, quoting=quoting)
+    gate = an_admission(fleet, slots=None, budgets=None, quoting=quoting)
     refused = await gate.admit(LaunchRequest("fresh", quote_under=1.0))
     assert isinstance(refused, Refused)
     assert "--max-usd" not in refused.why

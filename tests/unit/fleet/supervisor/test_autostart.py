@@ -12,8 +12,8 @@ from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
-from tests.fakes.launches import unguarded
+from fleet.supervisor.fleet import EventKind, FleetEvent, FleetSettings
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 
 
@@ -28,8 +28,7 @@ async def test_an_autostart_agent_whose_cli_is_missing_is_a_refused_event(
         coder: AgentSpec(coder, "claude", prompt="fix it", autostart=True, sandbox="none"),
         stub: AgentSpec(stub, "stub", autostart=True, sandbox="none"),
     }
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(

@@ -30,14 +30,19 @@ from fleet.supervisor.admission.request import (
     Started,
 )
 from fleet.supervisor.admission.slots import Slots
+from tests.fakes.launches import an_admission
 from tests.unit.fleet.supervisor.test_admission import Budgets, Launches
 
 T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 OUTCOMES: tuple[tuple[Origin, str], ...] = tuple(
-    (origin, outcome) for origin in ORIGINS for outcome in ("started", "queued", "refused")
+    (origin, outcome)
+    for origin in ORIGINS
+    if origin != "restart"
+    for outcome in ("started", "queued", "refused")
 )
-"""Every origin can start, wait behind a full cap, and be refused (its task closed)."""
+"""Every origin can start, wait behind a full cap, and be refused (its task closed) — but
+a restart, which the caps hold without queueing it (its own row below)."""
 
 
 class Tasks:
@@ -71,7 +76,7 @@ def gate(ledger: Ledger, fleet: Launches, budgets: Budgets, tasks: Tasks) -> Adm
         default_runtime="stub",
         host="host-a",
     )
-    return Admission(fleet=fleet, slots=slots, budgets=budgets, tasks=tasks)
+    return an_admission(fleet, slots=slots, budgets=budgets, tasks=tasks)
 
 
 async def occupy(ledger: Ledger, name: str) -> None:
@@ -115,6 +120,30 @@ async def test_every_origin_through_the_one_admission(
     assert [told[0] for told in tasks.heard] == ([] if outcome == "refused" else [1])
 
 
+@pytest.mark.parametrize("outcome", ["started", "held"])
+async def test_a_restart_through_the_one_admission(ledger: Ledger, outcome: str) -> None:
+    """Origin ``restart``: started, the request reaches the launch whole; behind a full cap
+    it is held saying why, and written to no queue (as the chat ``restart`` always was)."""
+    fleet, tasks = Launches(), Tasks()
+    admission = gate(ledger, fleet, Budgets(False), tasks)
+    queue = LaunchQueue(store=ledger.spawn_queue, admission=admission, clock=ManualClock(T))
+    ask = SpawnAsk("coder", "", "ann", "chat", "room", "", origin="chat")
+    if outcome == "held":
+        await occupy(ledger, "other")
+    admitted = await admission.admit(
+        LaunchRequest("coder", origin="restart", by="ann"), queue.waiter(ask)
+    )
+    if outcome == "started":
+        assert isinstance(admitted, Started) and admitted.outcome.started
+        [spawned] = fleet.spawned
+        assert (spawned["name"], spawned["by"]) == ("coder", "ann")
+    else:
+        assert isinstance(admitted, Queued) and admitted.entry is None
+        assert admitted.why == "global max_running 1 reached (1 running)"
+        assert fleet.spawned == []
+    assert await ledger.spawn_queue.queued_spawns(host="host-a") == []
+
+
 @pytest.mark.parametrize("origin", ORIGINS)
 async def test_a_budget_turns_away_every_origin_but_the_rosters_own(
     ledger: Ledger, origin: Origin
@@ -126,7 +155,7 @@ async def test_a_budget_turns_away_every_origin_but_the_rosters_own(
     admitted = await gate(ledger, fleet, budgets, tasks).admit(
         LaunchRequest("coder", origin=origin)
     )
-    if origin == "autostart":
+    if origin in ("autostart", "restart"):  # cutoffs hold the roster's; caps alone a restart
         assert isinstance(admitted, Started) and budgets.asked == []
     else:
         assert admitted == Refused("agent:coder is over (this launch is not queued)")
@@ -136,4 +165,4 @@ async def test_a_budget_turns_away_every_origin_but_the_rosters_own(
 def test_the_origins_asked_by_a_person_are_those_that_once_were_chat() -> None:
     """A schedule, a hand-off, a peer's wake and a review were launched as ``chat`` before
     they had names: their quote's words still name the chat flag or the roster."""
-    assert frozenset(ORIGINS) - {"autostart", "forge"} == ASKED_BY_A_PERSON
+    assert frozenset(ORIGINS) - {"autostart", "forge", "restart"} == ASKED_BY_A_PERSON

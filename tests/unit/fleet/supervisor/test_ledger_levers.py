@@ -14,8 +14,8 @@ from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.cutoffs import CutoffKeeper
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import unguarded
+from fleet.supervisor.fleet import FleetSettings
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 
 ROOM = "!room:example.org"
@@ -121,8 +121,7 @@ async def test_a_budget_reset_lifts_only_its_own_freezes(
 ) -> None:
     """The cutoff keeper's release continues the agents its budget froze, never one an admin
     froze by hand (even over that budget's freeze)."""
-    fleet = Fleet(
-        admission=unguarded,
+    fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=clock,
         kit=LaunchKit(

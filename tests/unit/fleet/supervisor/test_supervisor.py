@@ -21,9 +21,9 @@ from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.admission.request import LaunchRequest
-from fleet.supervisor.fleet import EventKind, Fleet, FleetEvent, FleetSettings
-from tests.fakes.launches import unguarded
+from fleet.supervisor.admission.request import Admitted, LaunchRequest, Started
+from fleet.supervisor.fleet import AgentStatus, EventKind, Fleet, FleetEvent, FleetSettings
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 
 WAITING = "stub: waiting for input (send 'exit' to quit)"
@@ -42,8 +42,7 @@ class Rig:
     async def fleet(self, roster: Mapping[AgentName, AgentSpec] | None = None) -> Fleet:
         """A started Fleet with a fresh backend, as a newly started Fleetwarden would have."""
         backend = SubprocessBackend()
-        fleet = Fleet(
-            admission=unguarded,
+        fleet = real_fleet(
             stores=fleet_stores(self.ledger),
             roster=roster,
             clock=SystemClock(),
@@ -280,11 +279,17 @@ async def test_an_operator_stop_is_announced_as_by_operator_not_as_a_failure(
     assert not any(e.state is AgentState.FAILED for e in rig.events)
 
 
+def restarted_status(admitted: Admitted) -> AgentStatus:
+    """What a restart the admission started says of the agent."""
+    assert isinstance(admitted, Started), admitted
+    return admitted.outcome.status
+
+
 async def test_restart_runs_a_new_process_with_the_same_spec(fleet: Fleet, rig: Rig) -> None:
     """restart stops the old process and starts a new one, with a new pid, same model."""
     first = await fleet.spawn(LaunchRequest("coder-1", model="opus"))
     old_run = await rig.ledger.runs.last_run("coder-1")
-    status = await fleet.restart("coder-1")
+    status = restarted_status(await fleet.restart("coder-1"))
 
     assert status.state is AgentState.RUNNING
     assert status.pid is not None and status.pid != first.status.pid
@@ -299,7 +304,7 @@ async def test_restart_of_a_stopped_agent_starts_it(fleet: Fleet) -> None:
     """restart of an agent that is not running simply starts it again."""
     await fleet.spawn(LaunchRequest("coder-1"))
     await fleet.stop_agent("coder-1")
-    status = await fleet.restart("coder-1")
+    status = restarted_status(await fleet.restart("coder-1"))
     assert status.state is AgentState.RUNNING
     assert status.pid is not None
 
@@ -308,9 +313,10 @@ async def test_a_restart_racing_a_spawn_leaves_one_process(fleet: Fleet, rig: Ri
     """A restart that waited for a concurrent spawn stops that spawn's process: never two."""
     await fleet.spawn(LaunchRequest("coder-1"))
     await fleet.stop_agent("coder-1")
-    spawned, restarted = await asyncio.gather(
+    spawned, admitted = await asyncio.gather(
         fleet.spawn(LaunchRequest("coder-1")), fleet.restart("coder-1")
     )
+    restarted = restarted_status(admitted)
     assert spawned.started
     assert restarted.pid != spawned.pid  # the pid the spawn launched, stopped by the restart
     [open_run] = await rig.ledger.runs.open_runs()

@@ -23,7 +23,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.turns import Turns
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 
 CODER = AgentName("coder")
@@ -208,7 +208,7 @@ async def test_the_mark_of_any_run_moves_with_every_end_however_many_runs(
 async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     """A started Fleet whose roster starts the stub agent ``coder`` at once."""
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
-    made = Fleet(
+    made = real_fleet(
         stores=fleet_stores(ledger),
         clock=SystemClock(),
         kit=LaunchKit(
@@ -218,7 +218,6 @@ async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
             environ=os.environ,
         ),
         roster={CODER: AgentSpec(name=CODER, runtime="stub", autostart=True)},
-        admission=unguarded,
     )
     try:
         await made.start()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from fleet.ledger import Ledger
-from fleet.supervisor.admission.admit import Admission
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from tests.fakes.launches import an_admission
 from tests.fakes.stores import task_runs_of
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
@@ -28,7 +28,7 @@ def fleet(ledger: Ledger, tmp_path: Path, task_runs: TaskRuns) -> Fleet:
 
 @pytest.fixture
 def register(ledger: Ledger, fleet: Fleet, task_runs: TaskRuns) -> Register:
-    admission = Admission(fleet=fleet, slots=None, budgets=None, tasks=task_runs)
+    admission = an_admission(fleet, slots=None, budgets=None, tasks=task_runs)
 
     class Stopper:
         async def stop_agent(self, name: str, *, by: str = "operator") -> None:

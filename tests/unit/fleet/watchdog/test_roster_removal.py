@@ -26,7 +26,7 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.decisions import sweep
 from fleet.watchdog.verdicts import Action, Restart, ScheduleRestart
-from tests.fakes.launches import unguarded
+from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
 from tests.fakes.usage import metered
 
@@ -53,8 +53,7 @@ class Rig:
     async def fleet(self, roster: Mapping[AgentName, AgentSpec]) -> Fleet:
         """A started Fleet with ``roster``, as a newly started Fleetwarden would have."""
         backend = SubprocessBackend()
-        fleet = Fleet(
-            admission=unguarded,
+        fleet = real_fleet(
             stores=fleet_stores(self.ledger),
             clock=SystemClock(),
             kit=LaunchKit(

@@ -1,0 +1,40 @@
+"""The roster as it is now: the config's agents, replaced whole by a roster reload. Made
+once, before the parts that read it — the run keeper (whose sandboxes hide every roster
+agent's workdir), the launcher, the supervisor and the peer roster — so none of them reaches
+it through another."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from fleet.model import AgentSpec
+from fleet.names import AgentName
+
+
+class CurrentRoster:
+    """The config's agents by name, as of the last load or reload."""
+
+    def __init__(self, roster: Mapping[AgentName, AgentSpec] | None = None) -> None:
+        self._roster: dict[AgentName, AgentSpec] = dict(roster or {})
+
+    def get(self, name: AgentName) -> AgentSpec | None:
+        return self._roster.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._roster
+
+    def values(self) -> Iterable[AgentSpec]:
+        return self._roster.values()
+
+    def specs(self) -> list[AgentSpec]:
+        """The roster agents, by name."""
+        return [self._roster[name] for name in sorted(self._roster)]
+
+    def now(self) -> dict[AgentName, AgentSpec]:
+        """The mapping itself, as it is now (a reload replaces it whole)."""
+        return self._roster
+
+    def replace(self, roster: Mapping[AgentName, AgentSpec]) -> dict[AgentName, AgentSpec]:
+        """Take ``roster`` from now on; the one it replaces."""
+        old, self._roster = self._roster, dict(roster)
+        return old
