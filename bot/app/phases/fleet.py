@@ -140,6 +140,8 @@ async def start_fleet(
             ),
             spend.budgets.holds,
             task_runs,
+            ledger.forge if cfg.forges else None,  # an agent working on an issue is its
+            repos,
         ),
     )
     stops.add(Stop.FLEET, fleet.stop)

@@ -5,7 +5,8 @@ launches an agent.
 
 One :class:`~fleet.supervisor.admission.request.LaunchRequest` goes through an ordered
 chain of stages (:mod:`fleet.supervisor.admission.stages`), each answering go on,
-``Queued(why)`` or ``Refused(why)``: the budgets and their fallback
+``Queued(why)`` or ``Refused(why)``: whose the agent is
+(:mod:`~fleet.supervisor.admission.stages.ownership`), the budgets and their fallback
 (:mod:`~fleet.supervisor.admission.stages.budgets`), the quote and its holds
 (:mod:`~fleet.supervisor.admission.stages.quote`), the concurrency caps
 (:mod:`~fleet.supervisor.admission.stages.caps`) — then the launch itself
@@ -33,10 +34,11 @@ from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.admission.stages.budgets import BudgetStage, SpawnBudgets
 from fleet.supervisor.admission.stages.caps import CapStage
 from fleet.supervisor.admission.stages.chain import Admitting, Wait, chained
+from fleet.supervisor.admission.stages.ownership import Owners, OwnershipStage
 from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.status import SpawnOutcome
 
-__all__ = ["Admission", "Launches", "SpawnBudgets", "TaskBinding", "Wait"]
+__all__ = ["Admission", "Launches", "Owners", "SpawnBudgets", "TaskBinding", "Wait"]
 
 
 class TaskBinding(Protocol):
@@ -77,15 +79,25 @@ class Admission:
         quoting: Quoting | None = None,
         holds: Holds | None = None,
         tasks: TaskBinding | None = None,
+        owners: Owners | None = None,
     ) -> None:
-        """Its stages, in their order: ``budgets`` (``None``: none configured), ``quoting``
-        and ``holds`` (``None``: launches are not quoted / quotes hold nothing), ``slots``
+        """Its stages, in their order: ``owners`` (whose an agent is: a forge issue's, a
+        live run's; ``None``: nothing owns an agent but its runs), ``budgets`` (``None``:
+        none configured), ``quoting`` and ``holds`` (``None``: launches are not quoted /
+        quotes hold nothing), ``slots``
         (the concurrency caps; ``None``: none kept). ``tasks``: the register, told of each
         launch done for a task (``None``: no register)."""
         self._fleet = fleet
         self._quotes = QuoteStage(fleet, quoting, holds, slots)
         self._caps = CapStage(slots)
-        self.stages = chained((BudgetStage(budgets, fleet, slots), self._quotes, self._caps))
+        self.stages = chained(
+            (
+                OwnershipStage(owners),
+                BudgetStage(budgets, fleet, slots),
+                self._quotes,
+                self._caps,
+            )
+        )
         self.slots = slots
         self.quoting = quoting
         self.holds = holds

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.commands.errors import CommandError, NotFound
+from bot.commands.handlers.agents.owners import ChatOwners, LiveLines, stored_runs
 from bot.commands.handlers.launches.queue_starts import ChatStarts, QueuedSpawner, RosterStarts
 from bot.commands.request import Request
 from bot.commands.router import Router
@@ -61,10 +62,14 @@ def admission_of(
     quoting: Quoting | None = None,
     holds: Holds | None = None,
     tasks: TaskBinding | None = None,
+    forge: ForgeStore | None = None,
+    repos: LiveLines | None = None,
 ) -> Callable[[Fleet], Admission]:
-    """The app's admission, made over the fleet it launches through: the config's caps,
-    groups and defaults, the budgets, each launch's quote and what it holds, and the
-    register's binding of runs to tasks."""
+    """The app's admission, made over the fleet it launches through: whose an agent is
+    (``forge``: the forge runs, ``None`` without forges; ``repos``: the
+    repositories, ``None`` when none are configured), the config's caps, groups and
+    defaults, the budgets, each launch's quote and what it holds, and the register's
+    binding of runs to tasks."""
 
     def made(fleet: Fleet) -> Admission:
         slots = Slots(
@@ -78,7 +83,13 @@ def admission_of(
             default_account=cfg.defaults.account,
         )
         return Admission(
-            fleet=fleet, slots=slots, budgets=budgets, quoting=quoting, holds=holds, tasks=tasks
+            fleet=fleet,
+            slots=slots,
+            budgets=budgets,
+            quoting=quoting,
+            holds=holds,
+            tasks=tasks,
+            owners=ChatOwners(fleet, None if forge is None else stored_runs(forge), repos),
         )
 
     return made

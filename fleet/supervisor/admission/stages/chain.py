@@ -23,9 +23,10 @@ Wait = Callable[[LaunchRequest, str, datetime | None], Awaitable[QueuedSpawn]]
 Verdict = Queued | Refused | None
 """A stage's answer: the launch waits, is refused, or goes on to the next stage (``None``)."""
 
-ORDER: Final = ("budgets", "quote", "caps")
-"""The stages every admission has, in their order: the budgets (and their fallback and
-deferral), the launch's quote and the holds it takes, the concurrency caps."""
+ORDER: Final = ("ownership", "budgets", "quote", "caps")
+"""The stages every admission has, in their order: whose the agent is (a forge issue's, a
+live run's), the budgets (and their fallback and deferral), the launch's quote and the
+holds it takes, the concurrency caps."""
 
 
 class MissingStage(RuntimeError):
