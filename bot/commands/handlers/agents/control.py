@@ -93,7 +93,6 @@ class Handlers(Family):
     async def spawn(self, req: Request) -> Reply:
         request, earlier = await self._request(req)
         request, task = await self._tasked(req, request)
-        going_on = await self._goes_on(request) if task is not None else ""
         gate = self._gate
         admitted = await self._admission.admit(request, gate.waiter(req) if gate else None)
         if task is not None:
@@ -105,14 +104,16 @@ class Handlers(Family):
         launched = isinstance(admitted, Queued) or (
             isinstance(admitted, Started) and admitted.outcome.started
         )
-        if going_on and launched:
+        going_on = await self._goes_on(request) if launched else ""
+        if going_on:
             text += f"\n\n{going_on}"
         return replace(reply, markdown=text)
 
     async def _goes_on(self, request: LaunchRequest) -> str:
-        """What to say when ``request`` (a spawn with a prompt: a new task) goes on an
-        earlier task's line not merged yet — its work and the new task's would land as one
-        — and how to start it on a branch of its own (``--fresh``); empty when it does not."""
+        """What to say when ``request`` (a spawn with a prompt: a new task), as the
+        admission took it, goes on an earlier task's line not merged yet — its work and the
+        new task's land as one — and how to start it on a branch of its own (``--fresh``);
+        empty when it does not (a line it cut anew has no earlier task)."""
         repos, register = self._repos, self._register
         if repos is None or register is None or request.fresh:
             return ""
