@@ -1,0 +1,78 @@
+"""Whose an agent on a forge issue is, end to end, through the real ``fleetwarden run`` with
+the strict fake GitHub and a real git upstream: once ``coder`` works on an issue (its pull
+request open, its session ended), a chat ``spawn coder`` — plain, or with a prompt — is
+refused by the admission's ownership stage in the words chat always gave, saying what
+starts its next run; nothing is launched, and the spawn's task is cancelled saying why."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from tests import sandbox_need
+from tests.fakes.github_api import FakeGitHub
+from tests.fakes.webhook_sender import github_issue
+from tests.git_upstream import GitUpstream
+from tests.integration.components import SLUG, WRITER
+from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.forge_rig import APP_ON_GITHUB, deliver_as_github, ledger_rows
+
+pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
+
+TOKEN = "ghp_ownershipUpstreamTokenNoAgentHolds12"  # the git upstream's
+SECRET = b"ownership-webhook-secret-0123456789abcd"
+# The agent: commits, pushes through its git door, says done and exits.
+WORK = """
+printf 'shipped on Friday\\n' > NOTES.md
+git add NOTES.md && git commit -qm 'Write the release notes'
+git push -q origin HEAD
+fw-forge done ok 'Did what was asked.'
+"""
+CONFIG = (
+    APP_ON_GITHUB
+    + """\
+agents:
+  - name: coder
+    runtime: command
+    repo: app
+    argv: [sh, -c, {script}]
+"""
+)
+
+deliver = partial(deliver_as_github, secret=SECRET)
+"""Post an event to the bot's webhook endpoint as GitHub does, signed with :data:`SECRET`."""
+
+GOES_ON = (
+    r"not started: coder works on .*#1.* \(\w+\), and is not running now: a review or "
+    r"comment on its pull request starts its next run on its branch; it ends when its "
+    r"pull request closes"
+)
+
+
+def test_a_chat_spawn_of_an_agent_on_an_issue_is_refused_by_the_admission(
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+) -> None:
+    """An agent working on a forge issue is not a chat spawn's: refused with what starts its
+    next run, no run launched, a prompt's task cancelled with the same reason."""
+    console, port = bot
+    issue = github.add_issue(str(SLUG), "Write the release notes", "Say when.",
+                             author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
+    labelled = github_issue(
+        "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
+        label="fleetwarden:coder",
+    )  # fmt: skip
+    assert deliver(port, labelled)[0] == 202
+    assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=120), (
+        console.stdout + console.stderr
+    )
+    runs = "SELECT count(*) FROM runs WHERE agent = 'coder'"
+    ended = "SELECT count(*) FROM runs WHERE agent = 'coder' AND ended_at IS NOT NULL"
+    assert wait_until(lambda: ledger_rows(tmp_path, ended) == [(1,)], timeout=60)
+    console.command("spawn coder", GOES_ON)
+    console.command("spawn coder --prompt 'Do something else'", GOES_ON)
+    assert ledger_rows(tmp_path, runs) == [(1,)]
+    asked = "SELECT state, why FROM tasks WHERE source = 'chat'"
+    [(state, why)] = ledger_rows(tmp_path, asked)
+    assert state == "cancelled" and why.startswith("not started: coder works on")
