@@ -137,3 +137,36 @@ def test_the_origins_asked_by_a_person_are_those_that_once_were_chat() -> None:
     """A schedule, a hand-off, a peer's wake and a review were launched as ``chat`` before
     they had names: their quote's words still name the chat flag or the roster."""
     assert frozenset(ORIGINS) - {"autostart", "forge"} == ASKED_BY_A_PERSON
+
+
+class OnAnIssue:
+    """Whose ``coder`` is: it works on forge issue #12, its session ended."""
+
+    async def live(self, agent: str) -> bool:
+        return False
+
+    async def on_an_issue(self, agent: str, live: bool) -> str | None:
+        return f"{agent} works on #12 (waiting)"
+
+    async def branch_of(self, agent: str) -> str | None:
+        return None
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+async def test_an_agent_on_an_issue_is_refused_to_chat_and_schedule_only(
+    ledger: Ledger, origin: Origin
+) -> None:
+    """The ownership stage: a chat or schedule launch of an agent working on a forge issue
+    is refused saying whose it is, before the budgets are asked; every other origin goes on
+    (the forge's own runs, a peer's wake, a review, a hand-off, the roster's start)."""
+    fleet, tasks, budgets = Launches(), Tasks(), Budgets(True)
+    slots = gate(ledger, fleet, budgets, tasks).slots
+    admission = Admission(
+        fleet=fleet, slots=slots, budgets=budgets, tasks=tasks, owners=OnAnIssue()
+    )
+    admitted = await admission.admit(LaunchRequest("coder", origin=origin))
+    if origin in ("chat", "schedule"):
+        assert admitted == Refused("coder works on #12 (waiting)")
+        assert fleet.spawned == [] and budgets.asked == []
+    else:
+        assert isinstance(admitted, Started) and len(fleet.spawned) == 1
