@@ -202,7 +202,6 @@ async def start_forges(
         await work.close()
 
     at.stops.add(Stop.FORGES, stop)
-    fleet.subscribe(work.on_fleet_event)  # a freed slot starts a queued run
     # The bot's own login, as its credential says it is; then the deliveries taken but not
     # acted on before the last stop.
     checked = _checked(work, holds, list(cfg.forges), notify)

@@ -90,9 +90,10 @@ class Admission:
         self._fleet = fleet
         self._quotes = QuoteStage(fleet, quoting, holds, slots)
         self._caps = CapStage(slots)
+        self._owner = OwnershipStage(owners, slots)
         self.stages = chained(
             (
-                OwnershipStage(owners),
+                self._owner,
                 BudgetStage(budgets, fleet, slots),
                 self._quotes,
                 self._caps,
@@ -103,17 +104,21 @@ class Admission:
         self.holds = holds
         self.tasks = tasks
 
-    async def admit(self, request: LaunchRequest, wait: Wait | None = None) -> Admitted:
+    async def admit(
+        self, request: LaunchRequest, wait: Wait | None = None, turn: int | None = None
+    ) -> Admitted:
         """Launch ``request`` now, or say why it waits or is refused. ``wait``: where it
         waits when it may (the spawn queue); without it, a held launch is the caller's to
         keep (a forge run's next run on its line is refused) and a deferred one is refused.
+        ``turn``: the spawn queue's entry this launch starts (its own start is not held by
+        its own mark as starting).
         A launch done for a task moves the task as it went (the register's binding)."""
         tasks, task = self.tasks, request.task
         if tasks is not None and task is not None:
             closed = await tasks.closed(task)
             if closed is not None:  # cancelled or done meanwhile (a queued start of it)
                 return Refused(closed)
-        admitted = await self._admit(Admitting(request, wait))
+        admitted = await self._admit(Admitting(request, wait, turn=turn))
         if tasks is not None and task is not None:
             await tasks.told(task, request.agent, admitted)
         return admitted
@@ -135,10 +140,11 @@ class Admission:
             raise
         return Started(outcome, admitting.fallback, quote)
 
-    async def no_room(self, request: LaunchRequest) -> str | None:
+    async def no_room(self, request: LaunchRequest, turn: int | None = None) -> str | None:
         """Why the budgets' holds would keep ``request`` waiting now (``None``: they would
-        not), taking nothing: the spawn queue tries a waiting launch only once it fits."""
-        return await self._quotes.no_room(request)
+        not) — or why whose the agent is would (a forge run's agent busy) —, taking nothing:
+        the spawn queue tries a waiting launch (entry ``turn``) only once it fits."""
+        return await self._owner.held(request, turn) or await self._quotes.no_room(request)
 
     async def _kept(
         self, quote: Quote | None, taken: Taken | None, outcome: SpawnOutcome

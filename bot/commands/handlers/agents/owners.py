@@ -5,6 +5,7 @@ ownership stage (:mod:`fleet.supervisor.admission.stages.ownership`) asks, and w
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Protocol
 
 from bot.chat.agent_text import said
@@ -14,6 +15,7 @@ from fleet.forge.facts import ForgeRuns
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.records.lines import LineRecord
 from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.interfaces import AgentControl
 
 
@@ -23,15 +25,30 @@ class LiveLines(Protocol):
     async def line_of(self, agent: str) -> LineRecord | None: ...
 
 
+class Launching(LiveLines, Protocol):
+    """The repositories, as far as an agent's live line and the agents being launched."""
+
+    @property
+    def launching(self) -> AbstractSet[str]:
+        """The agents between their line's preparing and their run's start."""
+        ...
+
+
 class ChatOwners:
     """The ownership stage's :class:`~fleet.supervisor.admission.stages.ownership.Owners`
     over the fleet, the live forge runs (``None``: no forges) and the repositories
-    (``None``: none configured)."""
+    (``None``: none configured); ``launching``: the agents the repositories are launching
+    (a forge run's agent among them is not free for it)."""
 
     def __init__(
-        self, fleet: AgentControl, forge_runs: ForgeRuns | None, repos: LiveLines | None
+        self,
+        fleet: AgentControl,
+        forge_runs: ForgeRuns | None,
+        repos: LiveLines | None,
+        launching: AbstractSet[str] = frozenset(),
     ) -> None:
         self._fleet, self._forge_runs, self._repos = fleet, forge_runs, repos
+        self._launching = launching
 
     async def live(self, agent: str) -> bool:
         try:
@@ -46,6 +63,25 @@ class ChatOwners:
     async def branch_of(self, agent: str) -> str | None:
         line = await self._repos.line_of(agent) if self._repos is not None else None
         return said(line.branch, 80) if line is not None else None
+
+    async def not_free(self, request: LaunchRequest) -> str | None:
+        agent = request.agent
+        if agent in self._launching:
+            return f"{agent} is starting another run"
+        try:
+            state = (await self._fleet.status(agent)).state
+        except FleetError:  # not known: its launch says so
+            state = None
+        if state is not None and state.is_live:
+            return f"{agent} is {state.value} on other work"
+        runs = await self._forge_runs(agent) if self._forge_runs is not None else []
+        working = [r for r in runs if ForgeRunState(r.state) is not ForgeRunState.QUEUED]
+        issue = request.issue
+        other = working[-1] if working else None  # the newest it works on
+        if other is not None and (issue is None or issue.number != other.issue or
+                                  issue.slug.lower() != str(other.slug).lower()):  # fmt: skip
+            return f"{agent} works on {other.slug}#{other.issue} until its PR closes"
+        return None
 
 
 def stored_runs(forge: ForgeStore) -> ForgeRuns:

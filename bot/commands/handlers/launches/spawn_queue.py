@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.commands.errors import CommandError, NotFound
-from bot.commands.handlers.agents.owners import ChatOwners, LiveLines, stored_runs
+from bot.commands.handlers.agents.owners import ChatOwners, Launching, stored_runs
 from bot.commands.handlers.launches.queue_starts import ChatStarts, QueuedSpawner, RosterStarts
 from bot.commands.request import Request
 from bot.commands.router import Router
@@ -63,7 +63,7 @@ def admission_of(
     holds: Holds | None = None,
     tasks: TaskBinding | None = None,
     forge: ForgeStore | None = None,
-    repos: LiveLines | None = None,
+    repos: Launching | None = None,
 ) -> Callable[[Fleet], Admission]:
     """The app's admission, made over the fleet it launches through: whose an agent is
     (``forge``: the forge runs, ``None`` without forges; ``repos``: the
@@ -89,7 +89,12 @@ def admission_of(
             quoting=quoting,
             holds=holds,
             tasks=tasks,
-            owners=ChatOwners(fleet, None if forge is None else stored_runs(forge), repos),
+            owners=ChatOwners(
+                fleet,
+                None if forge is None else stored_runs(forge),
+                repos,
+                frozenset() if repos is None else repos.launching,
+            ),
         )
 
     return made

@@ -39,10 +39,12 @@ class Admitting:
     fallback may move it); ``wait``: where it may wait (``None``: it may not, and a stage
     that would queue it refuses it); ``fallback``: the words saying it moved to its
     fallback; ``quote`` and ``taken``: its quote and the hold it took against the budgets;
-    ``slot``: it holds a cap's slot until its launch returns."""
+    ``slot``: it holds a cap's slot until its launch returns; ``turn``: the spawn queue's
+    entry this launch is the start of (``None``: not the queue's start)."""
 
     request: LaunchRequest
     wait: Wait | None
+    turn: int | None = None
     fallback: str = ""
     quote: Quote | None = None
     taken: Taken | None = None

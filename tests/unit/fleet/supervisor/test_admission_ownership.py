@@ -30,6 +30,9 @@ class Owned:
     async def branch_of(self, agent: str) -> str | None:
         return "fw/coder/12"
 
+    async def not_free(self, request: LaunchRequest) -> str | None:
+        return None  # free for the run of its own issue
+
 
 class Launching:
     """The fleet as the admission launches through it, counting its launches."""
