@@ -37,7 +37,7 @@ from fleet.forge.posts.provenance import Expected, ProvenanceSource
 from fleet.forge.posts.publish import Publisher, Tell
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.polling import ForgePolling
-from fleet.forge.runs.queued import QueuedRuns
+from fleet.forge.runs.queued import QueuedRuns, queue_left_runs
 from fleet.forge.runs.reviewing import ForgeReviewing
 from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import ForgeWatch
@@ -146,6 +146,7 @@ async def start_forges(
     )
     ledgered.approvals.subscribe(work.on_approval)  # a run's ask at its cap, on its issue
     launches.listen("forge", QueuedRuns(forge=ledger.forge, starts=work.starts, launcher=launcher))
+    await queue_left_runs(ledger.forge, launches)  # an older version's queued runs, placed
     desk = ForgeDesk(
         forges=cfg.forges,
         apis=clients.apis,
