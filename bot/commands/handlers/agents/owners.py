@@ -74,11 +74,13 @@ class ChatOwners:
             state = None
         if state is not None and state.is_live:
             return f"{agent} is {state.value} on other work"
-        runs = await self._forge_runs(agent) if self._forge_runs is not None else []
-        working = [r for r in runs if ForgeRunState(r.state) is not ForgeRunState.QUEUED]
         issue = request.issue
+        if issue is None or self._forge_runs is None:  # a next run on its own run's line
+            return None
+        runs = await self._forge_runs(agent)
+        working = [r for r in runs if ForgeRunState(r.state) is not ForgeRunState.QUEUED]
         other = working[-1] if working else None  # the newest it works on
-        if other is not None and (issue is None or issue.number != other.issue or
+        if other is not None and (issue.number != other.issue or
                                   issue.slug.lower() != str(other.slug).lower()):  # fmt: skip
             return f"{agent} works on {other.slug}#{other.issue} until its PR closes"
         return None

@@ -44,8 +44,8 @@ class Owners(Protocol):
 
     async def not_free(self, request: LaunchRequest) -> str | None:
         """Why ``request``, a forge run's launch, may not take its agent now: the agent
-        starting another run, live on other work, or at work on another issue's open forge
-        run (``None``: it is free for it)."""
+        starting another run, live on other work, or — a new run of an issue (``issue``
+        asked) — at work on another issue's open forge run (``None``: it is free for it)."""
         ...
 
 
@@ -99,8 +99,8 @@ class OwnershipStage:
             if starting is not None and starting != turn:
                 return f"{agent} is starting another run"
         why = await owners.not_free(request)
-        if why is not None or slots is None:
-            return why
+        if why is not None or slots is None or request.issue is None:
+            return why  # a next run on its own run's line (no issue asked) waits for none
         for entry in await slots.queue():
             older = turn is None or entry.id < turn
             if entry.agent == agent and entry.origin == "forge" and older:
