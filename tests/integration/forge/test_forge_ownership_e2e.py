@@ -70,6 +70,8 @@ def test_a_chat_spawn_of_an_agent_on_an_issue_is_refused_by_the_admission(
     runs = "SELECT count(*) FROM runs WHERE agent = 'coder'"
     ended = "SELECT count(*) FROM runs WHERE agent = 'coder' AND ended_at IS NOT NULL"
     assert wait_until(lambda: ledger_rows(tmp_path, ended) == [(1,)], timeout=60)
+    pulled = "SELECT count(*) FROM forge_runs WHERE pull IS NOT NULL"  # its record says so
+    assert wait_until(lambda: ledger_rows(tmp_path, pulled) == [(1,)], timeout=60)
     console.command("spawn coder", GOES_ON)
     console.command("spawn coder --prompt 'Do something else'", GOES_ON)
     assert ledger_rows(tmp_path, runs) == [(1,)]
