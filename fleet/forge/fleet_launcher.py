@@ -1,9 +1,9 @@
 """Forge work's hands on the fleet (:class:`~fleet.forge.launcher.ForgeLauncher`): a run
 for an issue starts through the fleet's one admission
 (:class:`~fleet.supervisor.admission.admit.Admission`), as an operator's ``spawn`` does —
-the budgets asked first, every concurrency cap holding it in the fleet's spawn queue (its
-issue saying ``queued`` with the cap's words) until its turn comes — on a new line named
-for the issue; a follow-up goes into the same session (thawed first when it was frozen)
+the agent's other work, the budgets and every concurrency cap holding it in the fleet's
+spawn queue (its issue saying ``queued`` with their words) until its turn comes — on a new
+line named for the issue; a follow-up goes into the same session (thawed first when it was frozen)
 while that session works on the run's line, or, that session gone, into the next run on
 the same line, launched the same way; stops, pushes (of the run's own line) and the end of
 a line go through the repositories as the verbs do."""
@@ -63,8 +63,9 @@ class FleetLauncher:
         admission: Admission,
         queue: LaunchQueue | None = None,
     ) -> None:
-        """``queue``: where a run a cap holds waits (``None``: it stays queued on its
-        issue alone, tried again by the watch round)."""
+        """``queue``: the fleet's spawn queue, where a run waits that its agent's other
+        work, a budget or a cap holds (``None``: nowhere to wait — such a launch is
+        refused, its run kept queued on its issue saying why, and nothing starts it)."""
         self._fleet = fleet
         self._repos = repos
         self._verbs = verbs
