@@ -1,9 +1,9 @@
 """Forge work's hands on the fleet (:class:`~fleet.forge.launcher.ForgeLauncher`): a run
 for an issue starts through the fleet's one admission
 (:class:`~fleet.supervisor.admission.admit.Admission`), as an operator's ``spawn`` does —
-the budgets asked first, every concurrency cap holding it in the fleet's spawn queue (its
-issue saying ``queued`` with the cap's words) until its turn comes — on a new line named
-for the issue; a follow-up goes into the same session (thawed first when it was frozen)
+the agent's other work, the budgets and every concurrency cap holding it in the fleet's
+spawn queue (its issue saying ``queued`` with their words) until its turn comes — on a new
+line named for the issue; a follow-up goes into the same session (thawed first when it was frozen)
 while that session works on the run's line, or, that session gone, into the next run on
 the same line, launched the same way; stops, pushes (of the run's own line) and the end of
 a line go through the repositories as the verbs do."""
@@ -25,7 +25,7 @@ from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.hook.policy import Issue
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
-from fleet.supervisor.admission.admit import Admission, Wait
+from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Refused
 from fleet.supervisor.fleet import Fleet
@@ -63,8 +63,9 @@ class FleetLauncher:
         admission: Admission,
         queue: LaunchQueue | None = None,
     ) -> None:
-        """``queue``: where a run a cap holds waits (``None``: it stays queued on its
-        issue alone, tried again by the watch round)."""
+        """``queue``: the fleet's spawn queue, where a run waits that its agent's other
+        work, a budget or a cap holds (``None``: nowhere to wait — such a launch is
+        refused, its run kept queued on its issue saying why, and nothing starts it)."""
         self._fleet = fleet
         self._repos = repos
         self._verbs = verbs
@@ -91,22 +92,18 @@ class FleetLauncher:
     async def agents(self) -> Mapping[str, str | None]:
         return {spec.name: spec.repo for spec in self._fleet.roster()}
 
-    async def busy(self, agent: str, *, own_turn: bool = False) -> str | None:
-        starting = self._queue is not None and agent in self._queue.slots.starting
-        starting = starting and not own_turn
-        if agent in self._repos.launching or starting:
-            return f"{agent} is starting another run"
-        record = await self._agents.get_agent(agent)
-        if record is not None and record.state.is_live:
-            return f"{agent} is {record.state.value} on other work"
-        return None
-
     async def queued(self, key: int) -> bool:
         if self._queue is None:
             return False
         return any(
             e.origin == "forge" and e.ref == str(key) for e in await self._queue.slots.queue()
         )
+
+    def kick(self) -> None:
+        """An agent may be free for its next forge run (a run of it ended): the spawn
+        queue looks for what may start."""
+        if self._queue is not None:
+            self._queue.kick()
 
     async def unqueue(self, key: int) -> None:
         if self._queue is None:
@@ -142,11 +139,12 @@ class FleetLauncher:
             quote_under=quote_under,
             task=task,
         )
-        wait = None
-        if key is not None and self._queue is not None:
-            ask = SpawnAsk(agent, "", requester, "", "", "", origin="forge", ref=str(key))
-            wait = self._queue.waiter(ask)
-        return await self._launched(request, wait)
+        if key is None or self._queue is None:
+            return await self._launched(request)
+        ask = SpawnAsk(agent, "", requester, "", "", "", origin="forge", ref=str(key))
+        turn = await self._queue.turn_of(agent, "forge", str(key))  # the queue's start of it
+        admitting = self._admission.admit(request, self._queue.waiter(ask), turn)
+        return await self.launched(agent, admitting)
 
     async def start_on_line(
         self,
@@ -165,9 +163,6 @@ class FleetLauncher:
                 f"not started: the branch of {agent}'s work on this issue has ended (its "
                 "checkout was removed)"
             )
-        why = await self.busy(agent)
-        if why is not None:
-            raise LaunchRefused(f"not started: {why}")
         # Not named anew: the live line is kept (fleet.repos.service.Repos.prepare).
         request = LaunchRequest(
             agent,
@@ -185,11 +180,10 @@ class FleetLauncher:
                         line.id)  # fmt: skip
         return started
 
-    async def _launched(self, request: LaunchRequest, wait: Wait | None = None) -> Started:
-        """``request`` through the admission (held by a cap, it waits in ``wait`` when
-        given): the run and the line it works on; else :class:`LaunchRefused` saying why
-        not — :class:`Waits` when a cap holds it."""
-        return await self.launched(request.agent, self._admission.admit(request, wait))
+    async def _launched(self, request: LaunchRequest) -> Started:
+        """``request`` through the admission, with nowhere to wait: the run and the line it
+        works on; else :class:`LaunchRefused` saying why not."""
+        return await self.launched(request.agent, self._admission.admit(request))
 
     async def launched(self, agent: str, admitting: Awaitable[Admitted]) -> Started:
         """What came of ``agent``'s launch through the admission (``admitting``): the run
@@ -200,8 +194,9 @@ class FleetLauncher:
         except FleetwardenError as exc:  # a config key, an upstream's words: the operator's
             raise LaunchRefused(NOT_PREPARED, f"not started: {exc}") from None
         if isinstance(admitted, Refused):
-            said = f"not started: {admitted.why}"  # over its quote: said on the issue too
-            raise LaunchRefused(NOT_ADMITTED if admitted.quote is None else said, said)
+            said = f"not started: {admitted.why}"  # over its quote, busy: said on the issue too
+            public = admitted.quote is not None or admitted.public
+            raise LaunchRefused(said if public else NOT_ADMITTED, said)
         if isinstance(admitted, Queued) and (admitted.until is not None or admitted.held):
             raise Waits(HELD_BY_BUDGET, f"queued: {admitted.why}")
         if isinstance(admitted, Queued):
@@ -227,7 +222,10 @@ class FleetLauncher:
         return run.id if run is not None else None
 
     async def is_running(self, agent: str) -> bool:
-        return await self.busy(agent) is not None
+        if agent in self._repos.launching:
+            return True
+        record = await self._agents.get_agent(agent)
+        return record is not None and record.state.is_live
 
     async def is_frozen(self, agent: str) -> bool:
         return any(f.agent == agent for f in await self._fleet.frozen())

@@ -53,9 +53,9 @@ class ForgeLauncher(Protocol):
         """The roster's agents, each with the repository it works on (None: none)."""
         ...
 
-    async def busy(self, agent: str, *, own_turn: bool = False) -> str | None:
-        """Why ``agent`` cannot take new work now (it runs, or is being launched), or None.
-        ``own_turn``: asked as the fleet's spawn queue starts this very launch."""
+    def kick(self) -> None:
+        """A run ended, which may free its agent for its next forge run: the fleet's spawn
+        queue looks for what may start now."""
         ...
 
     async def queued(self, key: int) -> bool:

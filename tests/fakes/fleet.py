@@ -102,6 +102,11 @@ class FakeFleet:
             raise UnknownAgent(name)
         return self.status_of(name)
 
+    async def get_agent(self, name: str) -> Any:
+        """``name``'s record as far as its state, as the agents store keeps it (``None``:
+        not live here): what whose an agent is reads of it."""
+        return SimpleNamespace(state=AgentState.RUNNING) if name in self.live else None
+
     # --- AgentControl's session verbs, and the admission's launch ------------------------
 
     async def send(self, name: str, text: str, *, by: str = "operator") -> RunReport | None:

@@ -27,6 +27,7 @@ from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
+from bot.commands.handlers.agents.owners import ChatOwners, stored_runs
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue, slots_of
 from bot.config import Config
 from bot.config.resolved import model_priced
@@ -47,6 +48,7 @@ from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.admission.stages.budgets import BudgetStage
 from fleet.supervisor.admission.stages.caps import CapStage
 from fleet.supervisor.admission.stages.chain import Stage
+from fleet.supervisor.admission.stages.ownership import Owners, OwnershipStage
 from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.fleet import Fleet
 from fleet.supervisor.launcher import Launcher
@@ -149,7 +151,7 @@ async def start_fleet(
         spawn_queue=ledger.spawn_queue,
     )
     launcher = Launcher(stores=stores, clock=clock, kit=kit, roster=roster, events=events)
-    admission = _admission(cfg, ledgered, launcher, spend, task_runs, clock)
+    admission = _admission(cfg, ledgered, launcher, spend, task_runs, clock, repos)
     fleet = Fleet(launcher=launcher, admission=admission)
     stops.add(Stop.FLEET, fleet.stop)
     desks.open_hook_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
@@ -198,10 +200,12 @@ def _admission(
     spend: Spend,
     tasks: TaskRuns,
     clock: Clock,
+    repos: Repos | None,
 ) -> Admission:
     """The one admission, over ``launcher``, its chain checked whole as it is made
     (:class:`~fleet.supervisor.admission.stages.chain.MissingStage`: the app does not
-    start); the register's binding of runs to tasks."""
+    start); the register's binding of runs to tasks. Whose an agent is reads the agents'
+    records, the forge runs (when a forge is configured) and ``repos`` (``None``: none)."""
     ledger = ledgered.ledger
     slots = slots_of(cfg, launcher, ledger.agents, ledger.spawn_queue, spend.accounts)
     quoting = Quoting(
@@ -212,7 +216,13 @@ def _admission(
         # Without the metering proxy no cap in dollars binds: no model counts as priced.
         priced=model_priced(cfg) or _unpriced,
     )
-    parts = AdmissionParts(launcher, slots, spend.budgets, quoting, spend.budgets.holds)
+    owners = ChatOwners(
+        ledger.agents,
+        stored_runs(ledger.forge) if cfg.forges else None,  # an agent on an issue is its
+        repos,
+        frozenset() if repos is None else repos.launching,
+    )
+    parts = AdmissionParts(owners, launcher, slots, spend.budgets, quoting, spend.budgets.holds)
     return Admission(fleet=launcher, stages=admission_stages(parts), tasks=tasks)
 
 
@@ -220,6 +230,7 @@ def _admission(
 class AdmissionParts:
     """What the admission's stages are made over (a new stage's parts join here)."""
 
+    owners: Owners
     launcher: Launcher
     slots: Slots
     budgets: BudgetService
@@ -229,10 +240,11 @@ class AdmissionParts:
 
 def admission_stages(parts: AdmissionParts) -> list[Stage]:
     """The admission's chain, one stage a line in the order of
-    :data:`~fleet.supervisor.admission.stages.chain.ORDER`: the budgets and their fallback,
-    the quote and its holds, the concurrency caps. A stage left out here is a start-up error
-    naming it, never an open door."""
+    :data:`~fleet.supervisor.admission.stages.chain.ORDER`: whose the agent is, the budgets
+    and their fallback, the quote and its holds, the concurrency caps. A stage left out here
+    is a start-up error naming it, never an open door."""
     return [
+        OwnershipStage(parts.owners, parts.slots),
         BudgetStage(parts.budgets, parts.launcher, parts.slots),
         QuoteStage(parts.launcher, parts.quoting, parts.holds, parts.slots),
         CapStage(parts.slots),

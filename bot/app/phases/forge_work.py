@@ -32,7 +32,7 @@ from fleet.forge.posts.provenance import Expected, ProvenanceSource
 from fleet.forge.posts.publish import Publisher
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.polling import ForgePolling
-from fleet.forge.runs.queued import QueuedRuns
+from fleet.forge.runs.queued import QueuedRuns, queue_left_runs
 from fleet.forge.runs.reviewing import ForgeReviewing
 from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import ForgeWatch
@@ -139,6 +139,7 @@ async def start_forges(
     )
     ledgered.approvals.subscribe(work.on_approval)  # a run's ask at its cap, on its issue
     launches.listen("forge", QueuedRuns(forge=ledger.forge, starts=work.starts, launcher=launcher))
+    await queue_left_runs(ledger.forge, launches)  # an older version's queued runs, placed
     desk = ForgeDesk(
         forges=cfg.forges,
         apis=clients.apis,
@@ -196,7 +197,6 @@ async def start_forges(
         await work.close()
 
     at.stops.add(Stop.FORGES, stop)
-    fleet.subscribe(work.on_fleet_event)  # a freed slot starts a queued run
     # The bot's own login, as its credential says it is; then the deliveries taken but not
     # acted on before the last stop.
     logins = checked(work, holds, list(cfg.forges), notify)

@@ -3,7 +3,9 @@ turn (:class:`QueuedRuns`, the queue's listener for the ``forge`` origin): the r
 entry — still queued, its issue still open — starts as any forge run does (its prompt made
 from the issue as it is then), its turn the queue's, and its status comment says it
 started; one ended meanwhile (its issue closed) is dropped; one its budget or the fleet
-turns away stays queued on its issue saying why, tried again by the watch round."""
+turns away stays queued on its issue saying why, back in its place in the queue. A forge
+run an older version kept queued in the forge store alone (it had a second queue) is
+written into the spawn queue once at start (:func:`queue_left_runs`)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ from fleet.errors import FleetwardenError
 from fleet.forge.fleet_launcher import FleetLauncher
 from fleet.forge.launcher import LaunchRefused
 from fleet.forge.runs.starts import RunStarts
-from fleet.ledger import QueuedSpawn
+from fleet.ledger import QueuedSpawn, SpawnAsk
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.stores.code.forge import ForgeStore
-from fleet.supervisor.admission.queue import Launch
+from fleet.repos.hook.policy import Issue
+from fleet.supervisor.admission.queue import Launch, LaunchQueue
+from fleet.supervisor.admission.request import LaunchRequest
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +66,31 @@ class QueuedRuns:
         if record is None or record.ended_at is not None:
             return None
         return record if ForgeRunState(record.state) is ForgeRunState.QUEUED else None
+
+
+async def queue_left_runs(forge: ForgeStore, launches: LaunchQueue) -> int:
+    """At start, before queued launches start: each forge run left queued in the forge
+    store with no place in the spawn queue (kept so by an older version) written there, in
+    its run's order, saying why it waited; how many were."""
+    placed = {e.ref for e in await launches.entries() if e.origin == "forge"}
+    left = [
+        r
+        for r in await forge.forge_runs()
+        if ForgeRunState(r.state) is ForgeRunState.QUEUED and str(r.id) not in placed
+    ]
+    for record in left:
+        by = f"@{record.requester} on {record.forge}"
+        ask = SpawnAsk(record.agent, "", by, "", "", "", origin="forge", ref=str(record.id))
+        request = LaunchRequest(
+            record.agent,
+            origin="forge",
+            by=by,
+            repo=record.repo,
+            branch=record.branch,
+            issue=Issue(str(record.slug), record.issue),
+            collect=False,
+        )
+        await launches.waiter(ask)(request, record.summary or "waiting for its turn", None)
+    if left:
+        log.info("%d queued forge run(s) placed in the spawn queue", len(left))
+    return len(left)

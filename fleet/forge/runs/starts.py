@@ -2,10 +2,10 @@
 agent (its row, its audit line, its status comment) — or, given to no agent it can start
 there, answers on the issue why (:mod:`fleet.forge.posts.answers`) — :meth:`RunStarts.launch`
 starts the agent on it through the fleet's admission — its prompt the issue as its page
-shows it — or keeps it queued saying why (its agent busy, a budget, a full concurrency
-cap), and :meth:`RunStarts.next_for` starts an agent's oldest queued run once the agent
-and a slot are free. Each run is a task (:mod:`fleet.forge.tasks`), made as it begins and
-carried by each of its launches."""
+shows it — or keeps it queued saying why (its agent busy or at work on another issue, a
+budget, a full concurrency cap: the admission's words), its place in the fleet's spawn
+queue, which starts it once the agent and a slot are free. Each run is a task
+(:mod:`fleet.forge.tasks`), made as it begins and carried by each of its launches."""
 
 from __future__ import annotations
 
@@ -148,13 +148,6 @@ class RunStarts:
         waits there for its turn is left to it, the forge not asked for anything."""
         if not own_turn and await self.launcher.queued(record.id):
             return f"queued: {record.summary or 'waiting for its turn'}"
-        why = await self.launcher.busy(record.agent, own_turn=own_turn)
-        if why is None:
-            other = await self._forge.agent_forge_run(record.agent)
-            if other is not None and other.id != record.id:
-                why = f"{record.agent} works on {other.slug}#{other.issue} until its PR closes"
-        if why is not None:
-            return await self.keep_queued(record, why)
         api = self.apis[record.forge]
         if issue is None:
             issue = await api.issue(record.slug, record.issue)
@@ -232,24 +225,3 @@ class RunStarts:
                 )
             await self.publisher.refresh(record.id)
         return f"queued: {why}"
-
-    async def next_for(self, agent: str) -> None:
-        """Start ``agent``'s oldest queued forge run, if it is free now."""
-        for record in await self._forge.forge_runs(agent=agent):
-            if ForgeRunState(record.state) is ForgeRunState.QUEUED:
-                async with self.lock(record.forge, record.slug, record.issue):
-                    fresh = await self._forge.forge_run(record.id)
-                    if fresh is None or fresh.ended_at is not None:
-                        continue
-                    if ForgeRunState(fresh.state) is not ForgeRunState.QUEUED:
-                        continue
-                    outcome = await self.launch(fresh)
-                log.info("forge run %d of %s: %s", record.id, agent, outcome)
-                return
-
-    async def next_queued(self) -> None:
-        """Start each agent's oldest queued forge run that may start now (a slot freed)."""
-        records = await self._forge.forge_runs()
-        queued = [r.agent for r in records if ForgeRunState(r.state) is ForgeRunState.QUEUED]
-        for agent in dict.fromkeys(queued):
-            await self.next_for(agent)

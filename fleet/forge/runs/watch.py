@@ -1,9 +1,9 @@
-"""The forge runs' regular round: queued runs started when their agent is free, a ``done``
-published once its turn ended (after a restart too), a pull request that could not be
-opened tried again every :data:`~fleet.forge.posts.unpublished.RETRY_MINUTES` minutes, the
-watchdog's word on a run that went silent without ``done`` for its forge's
-``done_timeout_minutes``, and every status comment brought up to date (spend, approvals
-waiting)."""
+"""The forge runs' regular round (a queued run waits in the fleet's spawn queue, which
+starts it): a ``done`` published once its turn ended (after a restart too), a pull request
+that could not be opened tried again every
+:data:`~fleet.forge.posts.unpublished.RETRY_MINUTES` minutes, the watchdog's word on a run
+that went silent without ``done`` for its forge's ``done_timeout_minutes``, and every
+status comment brought up to date (spend, approvals waiting)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,6 @@ class ForgeWatch:
         """One round over the live forge runs."""
         work = self._work
         now = self._clock.now()
-        asked: set[str] = set()  # agents whose queue was asked this round: once is enough
         records = await self._forge.forge_runs()
         live = {r.id for r in records if ForgeRunState(r.state) is ForgeRunState.UNPUBLISHED}
         self._tried = {key: at for key, at in self._tried.items() if key in live}
@@ -73,18 +72,15 @@ class ForgeWatch:
             if work.quiet(record.forge):  # rate limited: left alone until it lifts
                 continue
             try:
-                await self._round(record, now, asked)
+                await self._round(record, now)
             except ForgeRateLimited as exc:
                 self._holds.back_off(record.forge, exc)
 
-    async def _round(self, record: ForgeRunRecord, now: datetime, asked: set[str]) -> None:
+    async def _round(self, record: ForgeRunRecord, now: datetime) -> None:
         """One forge run's turn of the round."""
         work = self._work
         state = ForgeRunState(record.state)
-        if state is ForgeRunState.QUEUED and record.agent not in asked:
-            asked.add(record.agent)
-            await self._starts.next_for(record.agent)  # its oldest queued run, when it is free
-        elif state is ForgeRunState.UNPUBLISHED:
+        if state is ForgeRunState.UNPUBLISHED:
             await self._retry(record, now)
         elif state is ForgeRunState.WORKING:
             running = await self._launcher.is_running(record.agent)

@@ -30,7 +30,6 @@ from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.approvals.spend import SpendAsks, SpendError
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
-from fleet.events import FleetEvent
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.events.access import Access
 from fleet.forge.events.changes import confirmed
@@ -56,7 +55,6 @@ from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
 from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.repos.schema import RepoEntry
-from fleet.supervisor.admission.slots import FREEING
 
 log = logging.getLogger(__name__)
 
@@ -186,11 +184,6 @@ class ForgeWork:
         await self.publisher.post(run, run.issue, await self.publisher.signed(run, said))
         await self.forge.audit_forge(run.id, agent, "ask", True, "asked at its run's cap")
         await self.publisher.refresh(run.id)
-
-    async def on_fleet_event(self, event: FleetEvent) -> None:
-        """A fleet listener: an agent that ended frees a slot, which a queued run may take."""
-        if event.kind in FREEING:
-            self.spawn(self.starts.next_queued(), "queued forge runs")
 
     async def settle(self) -> None:
         """Wait for the background work now under way (for tests and a clean stop)."""
@@ -353,7 +346,7 @@ class ForgeWork:
         )
         await self.forge.audit_forge(run.id, run.agent, "stop", True, f"#{run.issue} {how}")
         await self.publisher.refresh(run.id)
-        self.spawn(self.starts.next_for(run.agent), f"next forge run of {run.agent}")
+        self.launcher.kick()  # its agent may be free for its next issue, waiting in the queue
         return f"stopped {run.agent}: the issue was {how}"
 
     async def _ended(self, run: ForgeRunRecord, event: ForgeEvent) -> str:
@@ -378,5 +371,5 @@ class ForgeWork:
         await self.forge.audit_forge(run.id, run.agent, "end", True, f"PR #{run.pull} {how}")
         await self.publisher.refresh(run.id)
         await self.publisher.tell_ended(run, how, f"@{event.actor} on {event.forge}")
-        self.spawn(self.starts.next_for(run.agent), f"next forge run of {run.agent}")
+        self.launcher.kick()  # its agent is free for its next issue, waiting in the queue
         return f"ended {run.agent}'s run: PR #{run.pull} {how}{deleted}"

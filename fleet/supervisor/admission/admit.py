@@ -5,7 +5,8 @@ launches an agent.
 
 One :class:`~fleet.supervisor.admission.request.LaunchRequest` goes through an ordered
 chain of stages (:mod:`fleet.supervisor.admission.stages`), each answering go on,
-``Queued(why)`` or ``Refused(why)``: the budgets and their fallback
+``Queued(why)`` or ``Refused(why)``: whose the agent is
+(:mod:`~fleet.supervisor.admission.stages.ownership`), the budgets and their fallback
 (:mod:`~fleet.supervisor.admission.stages.budgets`), the quote and its holds
 (:mod:`~fleet.supervisor.admission.stages.quote`), the concurrency caps
 (:mod:`~fleet.supervisor.admission.stages.caps`) — then the launch itself
@@ -32,6 +33,7 @@ from fleet.supervisor.admission.request import (
 from fleet.supervisor.admission.stages.budgets import SpawnBudgets
 from fleet.supervisor.admission.stages.caps import CapStage
 from fleet.supervisor.admission.stages.chain import Admitting, MissingStage, Stage, Wait, chained
+from fleet.supervisor.admission.stages.ownership import OwnershipStage
 from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.status import SpawnOutcome
 
@@ -79,22 +81,27 @@ class Admission:
         self.stages = chained(stages)
         self._quotes = _stage(self.stages, QuoteStage)
         self._caps = _stage(self.stages, CapStage)
+        self._owner = _stage(self.stages, OwnershipStage)
         self.slots = self._caps.slots
         self.quoting = self._quotes.quoting
         self.holds = self._quotes.holds
         self.tasks = tasks
 
-    async def admit(self, request: LaunchRequest, wait: Wait | None = None) -> Admitted:
+    async def admit(
+        self, request: LaunchRequest, wait: Wait | None = None, turn: int | None = None
+    ) -> Admitted:
         """Launch ``request`` now, or say why it waits or is refused. ``wait``: where it
         waits when it may (the spawn queue); without it, a held launch is the caller's to
         keep (a forge run's next run on its line is refused) and a deferred one is refused.
+        ``turn``: the spawn queue's entry this launch starts (its own start is not held by
+        its own mark as starting).
         A launch done for a task moves the task as it went (the register's binding)."""
         tasks, task = self.tasks, request.task
         if tasks is not None and task is not None:
             closed = await tasks.closed(task)
             if closed is not None:  # cancelled or done meanwhile (a queued start of it)
                 return Refused(closed)
-        admitted = await self._admit(Admitting(request, wait))
+        admitted = await self._admit(Admitting(request, wait, turn=turn))
         if tasks is not None and task is not None:
             await tasks.told(task, request.agent, admitted)
         return admitted
@@ -116,10 +123,11 @@ class Admission:
             raise
         return Started(outcome, admitting.fallback, quote)
 
-    async def no_room(self, request: LaunchRequest) -> str | None:
+    async def no_room(self, request: LaunchRequest, turn: int | None = None) -> str | None:
         """Why the budgets' holds would keep ``request`` waiting now (``None``: they would
-        not), taking nothing: the spawn queue tries a waiting launch only once it fits."""
-        return await self._quotes.no_room(request)
+        not) — or why whose the agent is would (a forge run's agent busy) —, taking nothing:
+        the spawn queue tries a waiting launch (entry ``turn``) only once it fits."""
+        return await self._owner.held(request, turn) or await self._quotes.no_room(request)
 
     async def _kept(
         self, quote: Quote | None, taken: Taken | None, outcome: SpawnOutcome
@@ -149,7 +157,7 @@ class Admission:
             return await self._fleet.spawn(request)
 
 
-_S = TypeVar("_S", QuoteStage, CapStage)
+_S = TypeVar("_S", QuoteStage, CapStage, OwnershipStage)
 
 
 def _stage(stages: Sequence[Stage], kind: type[_S]) -> _S:

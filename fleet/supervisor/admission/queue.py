@@ -129,6 +129,16 @@ class LaunchQueue:
 
         return wait
 
+    async def turn_of(self, agent: str, origin: QueueOrigin, ref: str) -> int | None:
+        """The entry of ``origin`` and ``ref`` this queue is starting ``agent`` from now
+        (its launch is the queue's own start of it), if any."""
+        entry_id = self._starting.get(agent)
+        if entry_id is None:
+            return None
+        entry = await self._store.queued_spawn(entry_id)
+        own = entry is not None and (entry.origin, entry.ref) == (origin, ref)
+        return entry_id if own else None
+
     # -- what waits -------------------------------------------------------------------------
 
     async def entries(self) -> list[QueuedSpawn]:
@@ -250,7 +260,7 @@ class LaunchQueue:
             request = request_of(entry)
         except FleetError:
             return True
-        return request is None or await self.admission.no_room(request) is None
+        return request is None or await self.admission.no_room(request, entry.id) is None
 
     def _ready(self, entry: QueuedSpawn) -> bool:
         listener = self._listeners.get(entry.origin)
@@ -261,7 +271,7 @@ class LaunchQueue:
         wait = self.waiter(_ask_of(entry))
 
         async def launch(request: LaunchRequest) -> Admitted:
-            return await self.admission.admit(request, wait)
+            return await self.admission.admit(request, wait, entry.id)
 
         try:
             await listener.start(entry, launch)

@@ -115,10 +115,12 @@ class Queued:
 class Refused:
     """The launch is not made and does not wait: ``why``. ``quote``: the launch's quote,
     when it is what refused it (over its limit); its words then name the agent, its
-    runtime and model and dollars only, fit for a forge issue."""
+    runtime and model and dollars only, fit for a forge issue. ``public``: its words name
+    only the agent and the work it is on (whose the agent is), fit for a forge issue too."""
 
     why: str
     quote: Quote | None = None
+    public: bool = False
 
 
 Admitted = Started | Queued | Refused

@@ -16,6 +16,7 @@ from bot.chat.agent_text import said
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import FlagValue
+from bot.commands.handlers.agents.owners import goes_on, on_an_issue, taken_words
 from bot.commands.handlers.agents.spawn.repository import RepoChoice, repo_choice
 from bot.commands.handlers.agents.spawn.spend import SpawnSpend, quote_under
 from bot.commands.handlers.agents.watch_follow import agent_view
@@ -31,7 +32,6 @@ from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.forge.facts import ForgeRuns
 from fleet.hosts.schema import LOCAL_HOST
-from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.records.lines import LineRecord
 from fleet.ledger.records.tasks import TaskRecord
 from fleet.model import PermissionMode
@@ -92,7 +92,6 @@ class Handlers(Family):
     async def spawn(self, req: Request) -> Reply:
         request, earlier = await self._request(req)
         request, task = await self._tasked(req, request)
-        going_on = await self._goes_on(request) if task is not None else ""
         gate = self._gate
         admitted = await self._admission.admit(request, gate.waiter(req) if gate else None)
         if task is not None:
@@ -104,14 +103,16 @@ class Handlers(Family):
         launched = isinstance(admitted, Queued) or (
             isinstance(admitted, Started) and admitted.outcome.started
         )
-        if going_on and launched:
+        going_on = await self._goes_on(request) if launched else ""
+        if going_on:
             text += f"\n\n{going_on}"
         return replace(reply, markdown=text)
 
     async def _goes_on(self, request: LaunchRequest) -> str:
-        """What to say when ``request`` (a spawn with a prompt: a new task) goes on an
-        earlier task's line not merged yet — its work and the new task's would land as one
-        — and how to start it on a branch of its own (``--fresh``); empty when it does not."""
+        """What to say when ``request`` (a spawn with a prompt: a new task), as the
+        admission took it, goes on an earlier task's line not merged yet — its work and the
+        new task's land as one — and how to start it on a branch of its own (``--fresh``);
+        empty when it does not (a line it cut anew has no earlier task)."""
         repos, register = self._repos, self._register
         if repos is None or register is None or request.fresh:
             return ""
@@ -157,7 +158,6 @@ class Handlers(Family):
             request, earlier = await self._request(req)
         else:
             request = held
-            await self._not_on_an_issue(request.agent)
             repos = self._repos
             fresh = request.fresh and repos is not None
             earlier = await repos.line_of(request.agent) if fresh and repos else None
@@ -196,8 +196,8 @@ class Handlers(Family):
     ) -> tuple[LaunchRequest, LineRecord | None]:
         """The launch of agent ``name`` that ``req`` asks for with ``flags`` (``spawn``'s,
         as typed, or those a ``task start`` gives: the task's prompt and repository), and
-        the earlier live line a ``--fresh`` leaves."""
-        await self._not_on_an_issue(name)
+        the earlier live line a ``--fresh`` leaves. Whether the agent is free for it (a
+        forge issue's, or running under a ``--fresh``) is the admission's to say."""
         host = _host(flags.get("host"))
         workdir = _workdir(flags.get("workdir"), here=host in (None, LOCAL_HOST))
         own = await self._own_repo(name, flags, host)
@@ -257,32 +257,17 @@ class Handlers(Family):
         return Reply(text + note, topic=outcome.status.name, new_thread=outcome.started)
 
     async def _not_on_an_issue(self, name: str) -> None:
-        """A chat run (or restart) of an agent working on a forge issue would take over its
-        branch and its session."""
-        record = await self._on_an_issue(name)
-        if record is None:
-            return
-        where = f"{name} works on {render_forge.links(record)} ({record.state})"
-        if await self._is_live(name):
-            raise CommandError(
-                f"{where}: `send {name} TEXT` continues that session; it ends when its pull "
-                "request closes"
-            )
-        raise CommandError(f"{where}, and is not running now: {_goes_on(record)}")
+        """A restart of an agent working on a forge issue would take over its branch and
+        its session (a launch's own check is the admission's ownership stage)."""
+        record = await on_an_issue(self._forge_runs, name)
+        if record is not None:
+            raise CommandError(taken_words(name, record, await self._live(name)))
 
-    async def _on_an_issue(self, name: str) -> ForgeRunRecord | None:
-        """The forge run ``name`` works on (on its branch already), if any."""
-        if self._forge_runs is None:
-            return None
-        for record in await self._forge_runs(name):
-            if ForgeRunState(record.state) is not ForgeRunState.QUEUED:  # not on its branch yet
-                return record
-        return None
-
-    async def _is_live(self, name: str) -> bool:
+    async def _live(self, name: str) -> bool:
+        """Whether ``name``'s session runs (``False``: not known)."""
         try:
             return (await self._fleet.status(name)).state.is_live
-        except FleetError:  # not known
+        except FleetError:
             return False
 
     async def _own_repo(
@@ -306,15 +291,7 @@ class Handlers(Family):
         repos = self._repos
         if repos is None or (choice.repo or own) is None:
             return None, None
-        earlier = None
-        if choice.fresh:
-            earlier = await repos.line_of(name)
-            if await self._is_live(name):
-                on = f" on its branch {said(earlier.branch, 80)}" if earlier is not None else ""
-                raise CommandError(
-                    f"{name} is running{on}: `stop {name}` first, then `spawn {name} --fresh` "
-                    "cuts a new one"
-                )
+        earlier = await repos.line_of(name) if choice.fresh else None
         who = self._co_authors(req.message.connector, req.message.sender)
         return earlier, Asked(co_author=who, fresh=choice.fresh)
 
@@ -353,12 +330,12 @@ class Handlers(Family):
         try:
             ended = await self._fleet.send(name, text, by=req.who)
         except AgentNotRunning as exc:  # "spawn it first": not for an agent on an issue
-            record = await self._on_an_issue(name)
+            record = await on_an_issue(self._forge_runs, name)
             if record is None:
                 raise
             raise CommandError(
                 f"{name} has no live session to send to, and works on "
-                f"{render_forge.links(record)} ({record.state}): {_goes_on(record)}"
+                f"{render_forge.links(record)} ({record.state}): {goes_on(record)}"
             ) from exc
         if ended is not None and ended.end is not None and ended.end.outcome != "finished":
             story = await self._stories.story(ended.run.id)
@@ -373,15 +350,6 @@ class Handlers(Family):
         if req.command.flags.get("follow") and self._follow_screen is not None:
             self._follow_screen(req.message, name, view)
         return Reply(view, topic=name, open_thread=True)
-
-
-def _goes_on(record: ForgeRunRecord) -> str:
-    """What gives an agent working on a forge issue its next run once its session ended."""
-    where = "its pull request" if record.pull is not None else "the issue"
-    return (
-        f"a review or comment on {where} starts its next run on its branch; it ends when "
-        "its pull request closes"
-    )
 
 
 def _left_live(branch: str) -> str:

@@ -5,6 +5,7 @@ entry of the spawn queue (operator role)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from bot.chat.agent_text import said
@@ -63,11 +64,12 @@ class QueueCommands(Family):
     async def queue(self, req: Request) -> str:
         now = req.message.timestamp
         waiting = []
-        if self._forge_runs is not None:
+        if self._forge_runs is not None:  # a forge run waits in the spawn queue, its words there
+            places = {e.ref: e for e in await self._queue.launches.entries() if e.origin == "forge"}
             waiting = [
-                r
+                replace(r, summary=places[str(r.id)].reason)
                 for r in await self._forge_runs(None)
-                if ForgeRunState(r.state) is ForgeRunState.QUEUED
+                if ForgeRunState(r.state) is ForgeRunState.QUEUED and str(r.id) in places
             ]
         entries = await self._queue.entries()
         if not waiting:

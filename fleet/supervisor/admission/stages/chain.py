@@ -23,9 +23,10 @@ Wait = Callable[[LaunchRequest, str, datetime | None], Awaitable[QueuedSpawn]]
 Verdict = Queued | Refused | None
 """A stage's answer: the launch waits, is refused, or goes on to the next stage (``None``)."""
 
-ORDER: Final = ("budgets", "quote", "caps")
-"""The stages every admission has, in their order: the budgets (and their fallback and
-deferral), the launch's quote and the holds it takes, the concurrency caps."""
+ORDER: Final = ("ownership", "budgets", "quote", "caps")
+"""The stages every admission has, in their order: whose the agent is (a forge issue's, a
+live run's), the budgets (and their fallback and deferral), the launch's quote and the
+holds it takes, the concurrency caps."""
 
 
 class MissingStage(RuntimeError):
@@ -38,10 +39,12 @@ class Admitting:
     fallback may move it); ``wait``: where it may wait (``None``: it may not, and a stage
     that would queue it refuses it); ``fallback``: the words saying it moved to its
     fallback; ``quote`` and ``taken``: its quote and the hold it took against the budgets;
-    ``slot``: it holds a cap's slot until its launch returns."""
+    ``slot``: it holds a cap's slot until its launch returns; ``turn``: the spawn queue's
+    entry this launch is the start of (``None``: not the queue's start)."""
 
     request: LaunchRequest
     wait: Wait | None
+    turn: int | None = None
     fallback: str = ""
     quote: Quote | None = None
     taken: Taken | None = None

@@ -19,11 +19,13 @@ from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.agents.owners import AgentRecords, ChatOwners
 from bot.commands.handlers.places.repos import NO_REPOS, RepoCommands, link
 from bot.commands.request import Reply, Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock
+from fleet.forge.facts import ForgeRuns
 from fleet.ledger import Ledger
 from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.model import AgentSpec
@@ -180,9 +182,13 @@ def on_repo(repo: str) -> FakeFleet:
     return FakeFleet(specs={"coder": AgentSpec(name=AgentName("coder"), runtime="stub", repo=repo)})
 
 
-def open_admission(fleet: FakeFleet) -> Admission:
-    """An admission of no budgets and no caps over ``fleet``: what these tests launch by."""
-    return an_admission(fleet, slots=None, budgets=None)
+def open_admission(
+    fleet: FakeFleet, desk: RepoDesk | None = None, forge_runs: ForgeRuns | None = None
+) -> Admission:
+    """An admission of no budgets and no caps over ``fleet``: what these tests launch by;
+    whose an agent is read from ``fleet``, the ``desk``'s lines and ``forge_runs``."""
+    owners = ChatOwners(cast(AgentRecords, fleet), forge_runs, desk)
+    return an_admission(fleet, slots=None, budgets=None, owners=owners)
 
 
 def a_router(ledger: Ledger, desk: RepoDesk | None, fleet: FakeFleet | None = None) -> Router:
@@ -196,7 +202,7 @@ def a_router(ledger: Ledger, desk: RepoDesk | None, fleet: FakeFleet | None = No
     handlers = Handlers(
         fleet=cast(AgentControl, fake),
         clock=clock,
-        admission=open_admission(fake),
+        admission=open_admission(fake, desk),
         repos=desk,
         co_authors=git_identity,
     )
@@ -556,7 +562,7 @@ async def test_spawn_of_an_agent_on_a_forge_issue_is_refused(ledger: Ledger) -> 
     fleet = FakeFleet()
     handlers = Handlers(
         fleet=cast(AgentControl, fleet), clock=ManualClock(T),
-        admission=open_admission(fleet), forge_runs=forge_runs,
+        admission=open_admission(fleet, forge_runs=forge_runs), forge_runs=forge_runs,
     )  # fmt: skip
     with pytest.raises(CommandError, match=r"works on issue .*acme/app#12.* \(waiting\)"):
         await handlers.spawn(direct("!spawn coder"))
@@ -660,7 +666,7 @@ async def test_an_agent_on_an_issue_without_a_session_is_told_what_goes_on(
     fleet = FakeFleet()
     handlers = Handlers(
         fleet=cast(AgentControl, fleet), clock=ManualClock(T),
-        admission=open_admission(fleet), forge_runs=forge_runs,
+        admission=open_admission(fleet, forge_runs=forge_runs), forge_runs=forge_runs,
     )  # fmt: skip
     goes_on = "a review or comment on its pull request starts its next run on its branch"
     with pytest.raises(CommandError) as spawned:

@@ -313,7 +313,11 @@ async def test_queue_lists_the_forge_runs_waiting_to_start(ledger: Ledger, tmp_p
     async def forge_runs(agent: str | None) -> list[Any]:
         return await ledger.forge.forge_runs(agent=agent)
 
-    commands = QueueCommands(make_queue(ledger, tmp_path, Caps()), forge_runs)
+    queue = make_queue(ledger, tmp_path, Caps())
+    commands = QueueCommands(queue, forge_runs)
+    assert await commands.queue(spawn("!queue")) == EMPTY  # read from the spawn queue: no place
+    ask = SpawnAsk("coder", "", "@ann on gh", "", "", "", origin="forge", ref=str(key))
+    await queue.launches.waiter(ask)(LaunchRequest("coder", origin="forge"), why, None)
     text = await commands.queue(spawn("!queue"))
     assert text.startswith("1 forge run waits to start:")
     assert "| [acme/app#12](https://github.com/acme/app/issues/12) | coder | " + why in text

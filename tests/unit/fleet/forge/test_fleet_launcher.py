@@ -177,3 +177,20 @@ async def test_a_quote_over_its_limit_is_said_on_the_issue_and_holds_in_general_
     with pytest.raises(Waits) as waits:
         await launcher.launched(AGENT, held())
     assert waits.value.public == HELD_BY_BUDGET and "$2.70 held" in waits.value.detail
+
+
+async def test_a_next_run_whose_agent_is_busy_is_refused_in_the_ownership_stages_words(
+    parts: tuple[FleetLauncher, FakeFleet, FakeRepos],
+) -> None:
+    """A next run on the same line has nowhere to wait: the ownership stage refuses it
+    (agent busy) in words fit for the issue, said there as "not started: …"; a budget's
+    refusal still says only the general words."""
+    launcher, _, _ = parts
+
+    async def busy() -> Refused:
+        return Refused("coder is running on other work", public=True)
+
+    with pytest.raises(LaunchRefused) as refused:
+        await launcher.launched(AGENT, busy())
+    assert refused.value.public == "not started: coder is running on other work"
+    assert not isinstance(refused.value, Waits)

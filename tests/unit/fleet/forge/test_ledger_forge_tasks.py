@@ -133,7 +133,7 @@ async def test_a_queued_run_is_a_queued_task_then_working(rig: WorkRig) -> None:
     record = await rig.run()
     assert (await task_of(rig, record.id)).state == "queued"
     del rig.launcher.busy_why[AGENT]
-    await rig.work.starts.next_for(AGENT)
+    await rig.queue_turn()  # the spawn queue gives it its turn
     task = await task_of(rig, record.id)
     assert task.state == "working" and rig.launcher.tasks == [task.id]
 

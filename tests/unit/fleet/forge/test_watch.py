@@ -40,11 +40,11 @@ def _watchdog_posts(rig: WorkRig, number: int) -> list[str]:
     return [t for t in rig.api.texts_on(number) if "did not signal done" in t]
 
 
-async def test_a_busy_agent_queues_the_run_and_the_round_starts_it_once_free(
+async def test_a_busy_agent_queues_the_run_and_the_spawn_queue_starts_it_once_free(
     rig: WorkRig,
 ) -> None:
-    """Busy: queued, the status comment says so; the round leaves it while the agent
-    runs and starts it once it is free."""
+    """Busy: queued in the spawn queue, the status comment says so; the round and the
+    queue's turn leave it while the agent runs, and the queue starts it once it is free."""
     rig.launcher.running.add(AGENT)
     outcome = await rig.deliver(event(EventKind.LABELED, label=LABEL))
     assert outcome == "queued: coder is running"
@@ -52,11 +52,14 @@ async def test_a_busy_agent_queues_the_run_and_the_round_starts_it_once_free(
     assert record.state == "queued" and rig.launcher.starts == []
     status = rig.status(record)
     assert "Queued" in status.history[-1]
+    assert rig.launcher.in_queue == {record.id}
     await rig.watch.tick()
-    assert rig.launcher.starts == []
+    await rig.queue_turn()
+    assert rig.launcher.starts == [] and rig.launcher.in_queue == {record.id}
     rig.launcher.running.discard(AGENT)
     await rig.watch.tick()
-    await rig.work.settle()
+    assert rig.launcher.starts == []  # the round starts nothing: the queue does
+    await rig.queue_turn()
     [start] = rig.launcher.starts
     assert start["branch"] == BRANCH
     fresh = await rig.record(record.id)

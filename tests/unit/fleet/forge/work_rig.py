@@ -15,6 +15,7 @@ from fleet.errors import AgentNotRunning, FleetError, FleetwardenError
 from fleet.events import EventKind as FleetKind
 from fleet.events import FleetEvent, Listener
 from fleet.forge.events.kept import kept
+from fleet.forge.fleet_launcher import Waits
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.forge.model import EventKind, ForgeApiError, ForgeEvent
 from fleet.forge.posts.provenance import Expected, ProvenanceSource
@@ -28,6 +29,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.ledger.records.lines import LineRecord, LineState
+from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.model import AgentState
 from fleet.names import agent_name
 from fleet.repos.desk import NoLine
@@ -106,13 +108,20 @@ def provenance_source(
 
 @dataclass
 class FakeLauncher:
-    """The fleet as forge work drives it: records every call; ``running`` is the test's."""
+    """The fleet as forge work drives it: records every call; ``running`` is the test's.
+    A start stands for the admission too: its agent not free for the run (``busy_why``:
+    the words the admission would give, a full cap's among them; ``running``; at work on
+    another issue's run of ``forge``) writes the run to the spawn queue (``in_queue``) and
+    says why; ``drain``: the spawn queue's turn, started when a run's end kicks it."""
 
     repos: dict[str, str] = field(default_factory=lambda: {AGENT: "app"})
     running: set[str] = field(default_factory=set)
     frozen: set[str] = field(default_factory=set)
     other_work: dict[str, int] = field(default_factory=dict)  # agent → the line it works on
-    busy_why: dict[str, str] = field(default_factory=dict)
+    busy_why: dict[str, str] = field(default_factory=dict)  # the admission's words
+    forge: ForgeStore | None = None  # the runs the ownership stage reads
+    drain: Callable[[], None] = lambda: None  # the spawn queue looks for what may start
+    kicks: int = 0
     in_queue: set[int] = field(default_factory=set)  # forge runs waiting in the spawn queue
     refuse: dict[str, str | LaunchRefused] = field(default_factory=dict)
     sessionless: set[str] = field(default_factory=set)  # a follow-up needs their live run
@@ -165,11 +174,20 @@ class FakeLauncher:
         self.calls.append(("unqueue", key))
         self.in_queue.discard(key)
 
-    async def busy(self, agent: str, *, own_turn: bool = False) -> str | None:
-        self.calls.append(("busy", agent))
+    def kick(self) -> None:
+        self.kicks += 1
+        self.drain()
+
+    async def _not_free(self, agent: str, key: int) -> str | None:
+        """Why the admission holds forge run ``key`` of ``agent`` (``None``: it does not)."""
         if agent in self.busy_why:
             return self.busy_why[agent]
-        return f"{agent} is running" if agent in self.running else None
+        if agent in self.running:
+            return f"{agent} is running"
+        other = await self.forge.agent_forge_run(agent) if self.forge is not None else None
+        if other is not None and other.id != key:
+            return f"{agent} works on {other.slug}#{other.issue} until its PR closes"
+        return None
 
     async def start(
         self,
@@ -185,6 +203,10 @@ class FakeLauncher:
         quote_under: float | None = None,
         task: int | None = None,
     ) -> Started:
+        why = None if key is None else await self._not_free(agent, key)
+        if why is not None and key is not None:
+            self.in_queue.add(key)  # written to the spawn queue (back in its place)
+            raise Waits(why)
         self.calls.append(("start", agent, branch))
         self.quote_unders.append(quote_under)
         self.tasks.append(task)
@@ -340,6 +362,7 @@ class WorkRig:
             api.add_issue()
             api.allow("alice")
         launcher = launcher or FakeLauncher()
+        launcher.forge = ledger.forge
         forges, apis = {FORGE: entry}, {FORGE: api}
         repos = {"app": RepoEntry(url="https://github.com/acme/app.git", forge=FORGE)}
         publisher = Publisher(
@@ -385,7 +408,21 @@ class WorkRig:
             starts=work.starts,
             clock=clock,
         )
-        return cls(ledger, clock, api, launcher, entry, work, desk, watch)
+        rig = cls(ledger, clock, api, launcher, entry, work, desk, watch)
+        launcher.drain = lambda: work.spawn(rig.queue_turn(), "the spawn queue")
+        return rig
+
+    async def queue_turn(self) -> None:
+        """The spawn queue's drain: each forge run waiting there, oldest first, started as
+        its listener (:class:`fleet.forge.runs.queued.QueuedRuns`) starts it — one its
+        agent is not free for goes back in its place."""
+        for key in sorted(self.launcher.in_queue):
+            record = await self.ledger.forge.forge_run(key)
+            self.launcher.in_queue.discard(key)
+            if record is None or record.ended_at is not None or record.state != "queued":
+                continue
+            async with self.work.lock(record.forge, record.slug, record.issue):
+                await self.work.starts.launch(record, own_turn=True)
 
     async def deliver(self, ev: ForgeEvent) -> str:
         """Take ``ev`` as the endpoint does, let its work finish; the delivery's outcome."""

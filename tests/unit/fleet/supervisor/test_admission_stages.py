@@ -8,6 +8,7 @@ from fleet.model import AgentSpec, Fallback
 from fleet.supervisor.admission.stages.budgets import BudgetStage
 from fleet.supervisor.admission.stages.caps import CapStage
 from fleet.supervisor.admission.stages.chain import ORDER, MissingStage, chained
+from fleet.supervisor.admission.stages.ownership import OwnershipStage
 from fleet.supervisor.admission.stages.quote import QuoteStage
 
 
@@ -20,10 +21,15 @@ class NoFallbacks:
 
 
 def test_a_whole_chain_is_built_in_its_order() -> None:
-    """Budgets, quote and caps, in that order, make a chain."""
+    """Ownership, budgets, quote and caps, in that order, make a chain."""
     who = NoFallbacks()
     stages = chained(
-        (BudgetStage(None, who, None), QuoteStage(who, None, None, None), CapStage(None))
+        (
+            OwnershipStage(None),
+            BudgetStage(None, who, None),
+            QuoteStage(who, None, None, None),
+            CapStage(None),
+        )
     )
     assert tuple(stage.name for stage in stages) == ORDER
 
@@ -33,7 +39,12 @@ def test_a_chain_missing_a_stage_is_refused_naming_it(left_out: str) -> None:
     """An admission without one of its stages is a start-up error naming the stage, never
     a launch that passes it unasked."""
     who = NoFallbacks()
-    every = (BudgetStage(None, who, None), QuoteStage(who, None, None, None), CapStage(None))
+    every = (
+        OwnershipStage(None),
+        BudgetStage(None, who, None),
+        QuoteStage(who, None, None, None),
+        CapStage(None),
+    )
     with pytest.raises(MissingStage, match=f"no {left_out} stage"):
         chained([stage for stage in every if stage.name != left_out])
 
@@ -42,4 +53,11 @@ def test_stages_out_of_order_are_refused() -> None:
     """The caps before the budgets is no admission: the order is part of the rules."""
     who = NoFallbacks()
     with pytest.raises(MissingStage, match="no budgets stage in its place"):
-        chained((CapStage(None), BudgetStage(None, who, None), QuoteStage(who, None, None, None)))
+        chained(
+            (
+                OwnershipStage(None),
+                CapStage(None),
+                BudgetStage(None, who, None),
+                QuoteStage(who, None, None, None),
+            )
+        )

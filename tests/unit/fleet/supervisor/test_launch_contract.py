@@ -16,6 +16,7 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger, SpawnAsk
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
+from fleet.repos.hook.policy import Issue
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.held import request_of
 from fleet.supervisor.admission.queue import LaunchQueue
@@ -166,3 +167,72 @@ def test_the_origins_asked_by_a_person_are_those_that_once_were_chat() -> None:
     """A schedule, a hand-off, a peer's wake and a review were launched as ``chat`` before
     they had names: their quote's words still name the chat flag or the roster."""
     assert frozenset(ORIGINS) - {"autostart", "forge", "restart"} == ASKED_BY_A_PERSON
+
+
+class OnAnIssue:
+    """Whose ``coder`` is: it works on forge issue #12, its session ended."""
+
+    async def live(self, agent: str) -> bool:
+        return False
+
+    async def on_an_issue(self, agent: str, live: bool) -> str | None:
+        return f"{agent} works on #12 (waiting)"
+
+    async def branch_of(self, agent: str) -> str | None:
+        return None
+
+    async def not_free(self, request: LaunchRequest) -> str | None:
+        issue = request.issue
+        if issue is not None and issue.number != 12:
+            return f"{request.agent} works on acme/app#12 until its PR closes"
+        return None  # free for the run of its own issue
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+async def test_an_agent_on_an_issue_is_refused_to_chat_and_schedule_only(
+    ledger: Ledger, origin: Origin
+) -> None:
+    """The ownership stage: a chat or schedule launch of an agent working on a forge issue
+    is refused saying whose it is, before the budgets are asked; every other origin goes on
+    (the forge's own runs, a peer's wake, a review, a hand-off, the roster's start)."""
+    fleet, tasks, budgets = Launches(), Tasks(), Budgets(True)
+    slots = gate(ledger, fleet, budgets, tasks).slots
+    admission = an_admission(fleet, slots=slots, budgets=budgets, tasks=tasks, owners=OnAnIssue())
+    admitted = await admission.admit(LaunchRequest("coder", origin=origin))
+    if origin in ("chat", "schedule"):
+        assert admitted == Refused("coder works on #12 (waiting)")
+        assert fleet.spawned == [] and budgets.asked == []
+    else:
+        assert isinstance(admitted, Started) and len(fleet.spawned) == 1
+
+
+async def test_a_forge_run_of_an_agent_on_another_issue_waits_in_the_spawn_queue(
+    ledger: Ledger,
+) -> None:
+    """Forge origin × Queued by the ownership stage: a forge run of an agent working on
+    another issue waits in the one spawn queue (origin forge, its run's key), saying why,
+    before the budgets are asked; the queue's start of that very entry is not held by its
+    own mark as starting; without a wait (a next run on its line) it is refused in words
+    fit for the issue."""
+    fleet, tasks, budgets = Launches(), Tasks(), Budgets(True)
+    slots = gate(ledger, fleet, budgets, tasks).slots
+    assert slots is not None
+    admission = an_admission(fleet, slots=slots, budgets=budgets, tasks=tasks, owners=OnAnIssue())
+    queue = LaunchQueue(store=ledger.spawn_queue, admission=admission, clock=ManualClock(T))
+    ask = SpawnAsk("coder", "", "@ann on gh", "", "", "", origin="forge", ref="5")
+    why = "coder works on acme/app#12 until its PR closes"
+    request = LaunchRequest("coder", origin="forge", issue=Issue("acme/app", 13))
+    admitted = await admission.admit(request, queue.waiter(ask))
+    assert isinstance(admitted, Queued) and admitted.why == why
+    [entry] = await ledger.spawn_queue.queued_spawns(host="host-a")
+    assert (entry.origin, entry.ref, entry.reason) == ("forge", "5", why)
+    assert fleet.spawned == [] and budgets.asked == []
+    assert await admission.admit(request) == Refused(why, public=True)
+    # Its issue's run free now: the queue starting it is its own turn, another launch waits.
+    own = LaunchRequest("coder", origin="forge", issue=Issue("acme/app", 12))
+    slots.starting["coder"] = entry.id
+    assert await admission.no_room(own, entry.id) is None
+    other = await admission.admit(own)
+    assert other == Refused("coder is starting another run", public=True)
+    admitted = await admission.admit(own, queue.waiter(ask), entry.id)
+    assert isinstance(admitted, Started) and len(fleet.spawned) == 1
