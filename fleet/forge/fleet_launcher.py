@@ -143,7 +143,7 @@ class FleetLauncher:
             return await self._launched(request)
         ask = SpawnAsk(agent, "", requester, "", "", "", origin="forge", ref=str(key))
         turn = await self._queue.turn_of(agent, "forge", str(key))  # the queue's start of it
-        admitting = self._admission.admit(request, self._queue.waiter(ask), turn)
+        admitting = self._admission.admit(request, self._queue.waiter(ask, turn), turn)
         return await self.launched(agent, admitting)
 
     async def start_on_line(

@@ -68,13 +68,34 @@ class ForgeWatch:
         records = await self._forge.forge_runs()
         live = {r.id for r in records if ForgeRunState(r.state) is ForgeRunState.UNPUBLISHED}
         self._tried = {key: at for key, at in self._tried.items() if key in live}
+        tried: set[str] = set()  # agents whose queued run this round tried again
         for record in records:
             if work.quiet(record.forge):  # rate limited: left alone until it lifts
                 continue
             try:
-                await self._round(record, now)
+                if ForgeRunState(record.state) is ForgeRunState.QUEUED:
+                    await self._unplaced(record, tried)
+                else:
+                    await self._round(record, now)
             except ForgeRateLimited as exc:
                 self._holds.back_off(record.forge, exc)
+
+    async def _unplaced(self, record: ForgeRunRecord, tried: set[str]) -> None:
+        """A run queued on its issue with no place in the spawn queue (its launch refused,
+        or its start from the queue failed: a budget, its quote, the forge unreachable) is
+        launched again, as its first launch was — started, placed in the spawn queue, or
+        kept queued saying why; an agent's oldest such run once a round."""
+        if record.agent in tried or await self._launcher.queued(record.id):
+            return
+        tried.add(record.agent)
+        async with self._work.lock(record.forge, record.slug, record.issue):
+            fresh = await self._forge.forge_run(record.id)
+            if fresh is None or fresh.ended_at is not None:
+                return
+            if ForgeRunState(fresh.state) is not ForgeRunState.QUEUED:
+                return  # started meanwhile
+            outcome = await self._starts.launch(fresh)
+        log.info("forge run %d of %s, queued: %s", record.id, record.agent, outcome)
 
     async def _round(self, record: ForgeRunRecord, now: datetime) -> None:
         """One forge run's turn of the round."""

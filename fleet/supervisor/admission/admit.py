@@ -151,7 +151,7 @@ class Admission:
 
     async def _launch(self, request: LaunchRequest) -> SpawnOutcome:
         tasks = self.tasks
-        if tasks is None:
+        if tasks is None or request.origin == "restart":  # a restart goes on with its task
             return await self._fleet.spawn(request)
         async with tasks.launching(request.agent, request.task):
             return await self._fleet.spawn(request)

@@ -104,14 +104,15 @@ class LaunchQueue:
     def host(self) -> str:
         return self.slots.host
 
-    def waiter(self, ask: SpawnAsk) -> Wait:
+    def waiter(self, ask: SpawnAsk, turn: int | None = None) -> Wait:
         """Where a held launch waits: this queue, as ``ask`` says who asked and where (its
-        agent, reason and times are the request's) — or, for a queued start its budget
-        turned away again, back in its own place."""
+        agent, reason and times are the request's) — or, for the queue's own start of entry
+        ``turn`` turned away again, back in its own place (any other launch of an agent
+        the queue is starting waits in a place of its own)."""
 
         async def wait(request: LaunchRequest, why: str, until: datetime | None) -> QueuedSpawn:
             entry_id = self._starting.get(request.agent)
-            if entry_id is not None:  # a queued start turned away again: back in its place
+            if entry_id is not None and entry_id == turn:  # turned away again: its place
                 await self._store.requeue_spawn(entry_id, why, until)
                 entry = await self._store.queued_spawn(entry_id)
                 if entry is not None:
@@ -268,7 +269,7 @@ class LaunchQueue:
 
     async def _start(self, entry: QueuedSpawn) -> None:
         listener = self._listeners[entry.origin]
-        wait = self.waiter(_ask_of(entry))
+        wait = self.waiter(_ask_of(entry), entry.id)
 
         async def launch(request: LaunchRequest) -> Admitted:
             return await self.admission.admit(request, wait, entry.id)

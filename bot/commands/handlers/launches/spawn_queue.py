@@ -105,8 +105,8 @@ class SpawnQueue:
     def waiter(self, req: Request) -> Wait:
         """Where the admission puts ``req``'s launch when it waits: the queue, as its
         sender in its room — or, for a queued start turned away again by its budget, back
-        in its own place."""
-        return self.launches.waiter(_ask(req))
+        in its own place (the queue's start of an entry is its event ``queue:<id>``)."""
+        return self.launches.waiter(_ask(req), _turn(req))
 
     async def admit(self, req: Request, *, runtime: str | None, account: str | None) -> str | None:
         """The caps alone, for ``req``'s launch: ``None`` when it may launch now (holding
@@ -253,3 +253,9 @@ def _ask(req: Request) -> SpawnAsk:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _turn(req: Request) -> int | None:
+    """The queue entry whose start ``req`` is (its event id ``queue:<id>``), if any."""
+    head, _, tail = str(req.message.event_id).partition(":")
+    return int(tail) if head == "queue" and tail.isdigit() else None

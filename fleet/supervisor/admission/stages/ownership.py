@@ -104,5 +104,7 @@ class OwnershipStage:
         for entry in await slots.queue():
             older = turn is None or entry.id < turn
             if entry.agent == agent and entry.origin == "forge" and older:
-                return entry.reason  # its oldest forge run starts first, as it waited first
+                # Its oldest forge run starts first, as it waited first; that entry's own
+                # words (a budget's, a hold's) are the operator's, not this issue's.
+                return f"{agent} starts an earlier issue's run first"
         return None

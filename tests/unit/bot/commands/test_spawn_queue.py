@@ -39,10 +39,12 @@ from tests.unit.chat_fakes import OPERATOR, T0, FakeConnector, message
 HOST = "host-a"
 
 
-def spawn(text: str) -> Request:
+def spawn(text: str, event_id: str = "$ev1") -> Request:
+    """``text`` typed by the operator (``event_id``: the queue's start of an entry is
+    ``queue:<id>``, as the router runs it)."""
     command = Grammar(COMMANDS).parse(text)
     assert command is not None
-    return Request(message(text, sender=OPERATOR), Role.OPERATOR, command)
+    return Request(message(text, sender=OPERATOR, event_id=event_id), Role.OPERATOR, command)
 
 
 def make_queue(ledger: Ledger, tmp_path: Path, caps: Caps) -> SpawnQueue:
@@ -231,7 +233,7 @@ async def test_a_start_its_budget_defers_again_keeps_its_place(
 
         async def run_as(self, connector: Any, run: Delegated, act: Any = None) -> Ran | None:
             self.runs += 1
-            await queue.defer(spawn(run.text), later, "agent:b is queued until 14:00")
+            await queue.defer(spawn(run.text, run.event_id), later, "agent:b is queued until 14:00")
             return Ran("ok", "spawn", None)
 
     router = Deferring()
@@ -248,6 +250,27 @@ async def test_a_start_its_budget_defers_again_keeps_its_place(
     again = await queue.defer(spawn("!spawn b"), later, "agent:b is queued until 14:00")
     assert again == "**b** is already queued (#1): agent:b is queued until 14:00."
     assert router.runs == 1 and len(await queue.entries()) == 1
+
+
+async def test_another_launch_of_an_agent_the_queue_starts_waits_in_a_place_of_its_own(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """While the queue starts entry #1 of ``b``, a launch of ``b`` that is not that start
+    (a forge run, another spawn) turned away waits as an entry of its own: #1 is not put
+    back in its place for it, so it is neither started twice nor lost."""
+    queue = make_queue(ledger, tmp_path, Caps())
+    later = T0 + timedelta(hours=2)
+    await queue.defer(spawn("!spawn b"), T0, "agent:b is queued until 12:00")
+    [first] = await queue.entries()
+    queue.launches.slots.starting["b"] = first.id  # the queue is starting #1 now
+    other = await queue.defer(spawn("!spawn b", "$other"), later, "agent:b is queued until 14:00")
+    assert "queued as #2" in other
+    entry = await queue.launches.waiter(
+        SpawnAsk("b", "", "@ann on gh", "", "", "", origin="forge", ref="42")
+    )(LaunchRequest("b", origin="forge"), "b is starting another run", None)
+    assert (entry.id, entry.origin, entry.ref) == (3, "forge", "42")
+    waiting = await queue.launches.entries()
+    assert [(e.id, e.status) for e in waiting] == [(1, "waiting"), (2, "waiting"), (3, "waiting")]
 
 
 async def test_a_restart_needs_a_slot_only_when_the_agent_does_not_run(

@@ -247,3 +247,23 @@ async def test_the_round_ignores_runs_that_are_over(rig: WorkRig) -> None:
     await rig.work.settle()
     assert len(rig.launcher.starts) == 1 and _watchdog_posts(rig, 3) == []
     assert len(rig.api.named("edit_comment")) == edits
+
+
+async def test_a_refused_run_left_queued_with_no_place_is_launched_again_by_the_round(
+    rig: WorkRig,
+) -> None:
+    """A launch refused (a budget, its quote) leaves the run queued on its issue with no
+    place in the spawn queue: the round launches it again, as its first launch was, and
+    it starts once nothing refuses it — never stranded until a restart."""
+    rig.launcher.refuse[AGENT] = "the fleet's budgets do not allow another run now"
+    await rig.deliver(event(EventKind.LABELED, label=LABEL))
+    record = await rig.run()
+    assert record.state == "queued" and rig.launcher.in_queue == set()
+    tries = len([c for c in rig.launcher.calls if c[0] == "start"])
+    await rig.watch.tick()
+    assert len([c for c in rig.launcher.calls if c[0] == "start"]) == tries + 1
+    assert (await rig.record(record.id)).state == "queued"
+    del rig.launcher.refuse[AGENT]
+    await rig.watch.tick()
+    fresh = await rig.record(record.id)
+    assert fresh.state == "working" and len(rig.launcher.starts) == 1

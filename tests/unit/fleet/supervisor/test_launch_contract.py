@@ -51,12 +51,14 @@ class Tasks:
 
     def __init__(self) -> None:
         self.heard: list[tuple[int, str, type]] = []
+        self.bound: list[tuple[str, int | None]] = []  # launches that named their run's task
 
     async def closed(self, task: int) -> str | None:
         return "task #2 was cancelled" if task == 2 else None
 
     @contextlib.asynccontextmanager
     async def launching(self, agent: str, task: int | None) -> AsyncIterator[None]:
+        self.bound.append((agent, task))
         yield
 
     async def told(self, task: int, agent: str, admitted: Admitted) -> None:
@@ -236,3 +238,35 @@ async def test_a_forge_run_of_an_agent_on_another_issue_waits_in_the_spawn_queue
     assert other == Refused("coder is starting another run", public=True)
     admitted = await admission.admit(own, queue.waiter(ask), entry.id)
     assert isinstance(admitted, Started) and len(fleet.spawned) == 1
+
+
+async def test_a_forge_run_behind_an_earlier_one_says_so_not_its_words(ledger: Ledger) -> None:
+    """A forge run of an agent whose earlier forge run waits in the spawn queue waits behind
+    it (the oldest starts first), in words of its own: the earlier entry's reason — a
+    budget's or a hold's, the operator's — is never this issue's."""
+    fleet, tasks, budgets = Launches(), Tasks(), Budgets(True)
+    slots = gate(ledger, fleet, budgets, tasks).slots
+    assert slots is not None
+    admission = an_admission(fleet, slots=slots, budgets=budgets, tasks=tasks, owners=OnAnIssue())
+    queue = LaunchQueue(store=ledger.spawn_queue, admission=admission, clock=ManualClock(T))
+    earlier = SpawnAsk("coder", "", "@ann on gh", "", "", "", origin="forge", ref="4")
+    private = "budget acme-prod: $12.00 of $10.00 spent; `budget raise acme-prod` lifts it"
+    await queue.waiter(earlier)(LaunchRequest("coder", origin="forge"), private, None)
+    ask = SpawnAsk("coder", "", "@bob on gh", "", "", "", origin="forge", ref="5")
+    request = LaunchRequest("coder", origin="forge", issue=Issue("acme/app", 12))
+    admitted = await admission.admit(request, queue.waiter(ask))
+    assert isinstance(admitted, Queued)
+    assert admitted.why == "coder starts an earlier issue's run first"
+    assert "acme-prod" not in admitted.why and fleet.spawned == []
+
+
+async def test_a_restart_leaves_its_run_to_go_on_with_the_agents_task(ledger: Ledger) -> None:
+    """An operator's restart names no task: its run is not bound to "no task" by the
+    admission, so the register carries the agent's task on to it, as before the restart
+    passed the admission; any other launch names its task (``None``: none)."""
+    fleet, tasks, budgets = Launches(), Tasks(), Budgets(True)
+    admission = an_admission(fleet, slots=None, budgets=budgets, tasks=tasks)
+    assert isinstance(await admission.admit(LaunchRequest("coder", origin="restart")), Started)
+    assert tasks.bound == [] and len(fleet.spawned) == 1
+    assert isinstance(await admission.admit(LaunchRequest("coder", origin="chat")), Started)
+    assert tasks.bound == [("coder", None)]
