@@ -210,7 +210,7 @@ class RemoteWatch:
                 alive[int(pid)] = mark == "A"
         for line in sizes.splitlines():
             size, _, path = line.strip().partition(" ")
-            grown = logs.get(path)
+            grown = logs.pop(path, None)  # listed once a run: two runs of one agent share it
             if grown is not None and size.isascii() and size.isdigit():
                 await self._mirror(grown, int(size))
         for key in list(self._runs):

@@ -238,13 +238,19 @@ async def test_push_sends_the_branch_upstream_and_discard_asks_only_while_unpush
 async def test_a_restart_keeps_the_line_and_fresh_cuts_a_new_one(rig: Rig, tmp_path: Path) -> None:
     checkout = await rig.spawn("coder")
     (checkout / "KEEP.md").write_text("kept\n")
-    again = await open_rig(tmp_path, rig.upstream, rig.ledger)  # Fleetwarden restarted
+    # Fleetwarden stopped (its ready checkouts' git ended with it) and started again: two
+    # pools over one directory would sweep each other's half-made entries, and a git left
+    # running at the loop's end can hang its close.
+    await rig.repos.stop()
+    await rig.heartbeats.stop()
+    again = await open_rig(tmp_path, rig.upstream, rig.ledger)
     try:
         assert await again.spawn("coder") == checkout
         assert (checkout / "KEEP.md").read_text() == "kept\n"
         fresh = await again.spawn("coder", Asked(fresh=True))
         assert fresh != checkout and not (fresh / "KEEP.md").exists()
     finally:
+        await again.repos.stop()
         await again.heartbeats.stop()
 
 
