@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
-from bot.app.phases.fleet import Fleeted
-from bot.app.phases.ledger import Ledgered
-from bot.app.phases.peer_traffic import tell_peer_traffic
+from bot.app.phases.core.ledger import Ledgered
+from bot.app.phases.fleet.launching import Fleeted
+from bot.app.phases.fleet.peer_traffic import tell_peer_traffic
 from bot.app.stops import Stop
 from fleet.peers.door import PeerDesk
 from fleet.peers.handoff import Handoff

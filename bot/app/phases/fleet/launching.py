@@ -4,7 +4,7 @@ sandboxes' doors and the shared tokens it launches with; the feeds of its work a
 agents' asks (:mod:`bot.approvals`); the spawn queue its autostart waits in; the peer
 roster that tells each agent its peers (:mod:`fleet.peers.roster`); the work register over
 its admission; and the asks at its runs' caps, whose cutoffs are carried out on it. The
-postbox between its agents is the next phase's (:mod:`bot.app.phases.peers`).
+postbox between its agents is the next phase's (:mod:`bot.app.phases.fleet.peers`).
 
 The launch is made in the order it runs: the roster as it is now and the fleet's listeners,
 the launcher over them (:class:`~fleet.supervisor.launcher.Launcher`, with the run keeper
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from bot.app import assembly as wiring
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
-from bot.app.phases.ledger import Ledgered, redact_register
-from bot.app.phases.spend import Spend
+from bot.app.phases.core.ledger import Ledgered, redact_register
+from bot.app.phases.core.spend import Spend
 from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
