@@ -132,17 +132,10 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
-    settings = FleetSettings(state_dir=tmp_path, stop_grace=2.0, reply_wait=0.5, reply_quiet=0.1)
-    made = Rig(ledger, settings)
-    try:
-        yield made
-    finally:
-        try:
-            await made.cleanup()
-        finally:
-            await ledger.close()
+async def rig(ledger: Ledger, tmp_path: Path) -> AsyncIterator[Rig]:
+    made = Rig(ledger, FleetSettings(state_dir=tmp_path, stop_grace=2.0, reply_wait=0.5))
+    yield made
+    await made.cleanup()
 
 
 async def occupy(ledger: Ledger, name: AgentName) -> None:
