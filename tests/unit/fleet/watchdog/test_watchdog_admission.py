@@ -3,7 +3,7 @@ real ledger, real stub agents and the admission's every stage, the hand-off stag
 real tasks, runs and peers' rules. A task another agent handed on is restarted only while
 that agent may still reach its worker — refused, the watchdog gives up saying why; allowed,
 the stalled run is stopped and launched again as it always was, a budget that says no and
-a full cap notwithstanding."""
+a full cap notwithstanding; held, it stays due for the next sweep."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from fleet.peers.handed import HandedTasks
 from fleet.peers.rules import Rules
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
-from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.request import LaunchRequest
+from fleet.supervisor.admission.admit import Admission, Wait
+from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.launcher import Launcher
@@ -53,6 +53,15 @@ def roster(talks_to: tuple[AgentName, ...]) -> dict[AgentName, AgentSpec]:
     }
 
 
+class Holding(Admission):
+    """An admission that holds every launch: it waits, launching nothing."""
+
+    async def admit(
+        self, request: LaunchRequest, wait: Wait | None = None, turn: int | None = None
+    ) -> Admitted:
+        return Queued("held for this test")
+
+
 @dataclass
 class Rig:
     """One ledger in tmp_path, the Fleet made on it, and what its fleet told."""
@@ -63,6 +72,7 @@ class Rig:
     backend: SubprocessBackend = field(default_factory=SubprocessBackend)
     told: list[FleetEvent] = field(default_factory=list)
     fleets: list[Fleet] = field(default_factory=list)
+    holding: bool = False  # the admission holds every launch (as a stage that queues would)
 
     def admission(self, launcher: Launcher) -> Admission:
         """Every stage over its real part: the caps at one running agent, the budgets all
@@ -84,7 +94,8 @@ class Rig:
             queue=10,
         )
         handed = HandedTasks(runs=self.ledger.runs, tasks=self.ledger.tasks, rules=rules)
-        return an_admission(launcher, slots=slots, budgets=self.budgets, handed=handed)
+        made = an_admission(launcher, slots=slots, budgets=self.budgets, handed=handed)
+        return Holding(fleet=launcher, stages=made.stages) if self.holding else made
 
     async def fleet(self, agents: Mapping[AgentName, AgentSpec]) -> Fleet:
         """A started Fleet over :meth:`admission`, its events kept in :attr:`told`."""
@@ -196,3 +207,22 @@ async def test_a_restart_its_sender_may_still_reach_goes_on_whatever_the_budgets
     assert f"restart 1 by the watchdog: {REASON}" in said
     assert rig.budgets.asked == []
     assert await rig.ledger.tasks.task_of_run(before.id) == task.id
+
+
+async def test_a_restart_the_admission_holds_stays_due_for_the_next_sweep(rig: Rig) -> None:
+    """A restart the admission holds (it waits, nothing launched) is neither given up on
+    nor told as done: the run is left as it was and the restart stays due, so the next
+    sweep asks again."""
+    rig.holding = True
+    fleet = await rig.fleet(roster(talks_to=(WORKER,)))
+    await rig.handed_on(fleet)
+    before = await rig.ledger.runs.last_run(WORKER)
+    due = before.started_at if before is not None else None
+    await rig.ledger.agents.set_restarts(WORKER, in_a_row=0, last_at=None, next_at=due)
+    await fleet.apply_watchdog([Restart(WORKER, 1, REASON)])
+    assert [e.kind for e in rig.told if e.kind in (EventKind.RESTARTED, EventKind.GAVE_UP)] == []
+    after = await rig.ledger.runs.last_run(WORKER)
+    assert before is not None and after is not None and after.id == before.id
+    record = await rig.ledger.agents.get_agent(WORKER)
+    assert record is not None and record.desired is DesiredState.RUNNING
+    assert record.next_restart_at == due and record.restarts_in_a_row == 0
