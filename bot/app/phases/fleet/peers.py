@@ -51,7 +51,6 @@ async def start_peers(at: Grounds, ledgered: Ledgered, fleeted: Fleeted, desks: 
     handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
     at.stops.add(Stop.HANDOFFS, handoff.stop)
     fleet.subscribe(handoff.hear)  # a peer's run that ended takes the task handed to it
-    fleet.check_restarts(handoff.restart_refused)  # a handed-on task's sender may reach it
     await handoff.sweep()  # and those that waited while Fleetwarden was away
     desk = PeerDesk(postbox, handoff, fleeted.peer_roster.peers_text, desks.verdicts)
     desks.open_peers(desk)  # `fw-msg` reaches the postbox from now on
