@@ -364,6 +364,14 @@ class FakeGitea(LoopbackServer):
             self.world.sync_heads(self.world.repo(repo))
             self.world.close(self.issue(repo, number))
 
+    def close_issue(self, repo: str, number: int) -> None:
+        """Issue ``number`` closed (its ``updated_at`` moved, as Gitea does)."""
+        with self._lock:
+            issue = self.issue(repo, number)
+            if issue.pull is not None:
+                raise ValueError(f"#{number} is a pull request: close_pull")
+            self.world.close(issue)
+
     # -- inspecting -------------------------------------------------------------------
 
     def issue(self, repo: str, number: int) -> Issue:
