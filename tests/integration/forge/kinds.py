@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tests.fakes import github_api
 from tests.fakes.gitea_payloads import comment_event, issue_event, pull_event, review_event
+from tests.fakes.github_api import FakeGitHub
 from tests.fakes.github_shapes import WEB
 from tests.fakes.webhook_sender import (
     gitea_delivery,
@@ -135,6 +137,17 @@ class Forge:
         else:
             self.fake.add_label(str(SLUG), issue, label, by=by)
 
+    def edits(self, comment: int) -> int:
+        """How many edits of comment ``comment`` on ``acme/app`` the forge took (answered
+        200)."""
+        path = f"/repos/{SLUG}/issues/comments/{comment}"
+        if self.kind == "gitea":
+            path = f"/api/v1{path}"
+        edited = ("PATCH", path, 200)
+        return sum(
+            1 for seen in self.fake.requests if (seen.method, seen.path, seen.status) == edited
+        )
+
     def meets(self, login: str) -> None:
         """``login`` is on the forge, with no access to ``acme/app`` (GitHub's fake knows
         every login; Gitea's only those it was given)."""
@@ -148,3 +161,8 @@ class Forge:
             return config
         gitea = config.replace("  gh:\n    kind: github\n", "  tea:\n    kind: gitea\n")
         return gitea.replace("    forge: gh\n", "    forge: tea\n")
+
+
+def on_github(fake: FakeGitHub) -> Forge:
+    """The GitHub kind on ``fake``, Fleetwarden's login and token on it the fake's own."""
+    return Forge("github", "gh", fake, github_api.BOT_LOGIN, github_api.DEFAULT_PAT)
