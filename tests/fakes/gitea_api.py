@@ -61,12 +61,14 @@ SERVED: Final = {**OPERATIONS, **gitea_reviews.OPERATIONS}  # by Gitea's operati
 
 @dataclass(frozen=True)
 class Seen:
-    """A request the fake took: method, raw path and query, and whose token it bore."""
+    """A request the fake took: method, raw path and query, whose token it bore, and the
+    status it was answered with."""
 
     method: str
     path: str
     query: str
     login: str | None
+    status: int
 
 
 class FakeGitea(LoopbackServer):
@@ -105,15 +107,17 @@ class FakeGitea(LoopbackServer):
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw_path, _, _ = request.raw_path.partition("?")
         raw = await request.read()
+        login = self._login(request.headers.get("Authorization"))
         with self._lock:
-            reply = self._answer(request, raw_path, raw)
+            reply = self._answer(request, raw_path, raw, login)
+            self.requests.append(
+                Seen(request.method, raw_path, request.query_string, login, reply.status)
+            )
         body = b"" if reply.data is None else json.dumps(reply.data).encode()
         headers = {"Content-Type": "application/json;charset=utf-8", **reply.headers}
         return web.Response(status=reply.status, body=body, headers=headers)
 
-    def _answer(self, request: web.Request, raw_path: str, raw: bytes) -> Reply:
-        login = self._login(request.headers.get("Authorization"))
-        self.requests.append(Seen(request.method, raw_path, request.query_string, login))
+    def _answer(self, request: web.Request, raw_path: str, raw: bytes, login: str | None) -> Reply:
         matched = self._spec.match(request.method, raw_path)
         if matched is None:
             self.violations.append(f"undescribed operation: {request.method} {raw_path}")
@@ -363,6 +367,14 @@ class FakeGitea(LoopbackServer):
         with self._lock:
             self.world.sync_heads(self.world.repo(repo))
             self.world.close(self.issue(repo, number))
+
+    def close_issue(self, repo: str, number: int) -> None:
+        """Issue ``number`` closed (its ``updated_at`` moved, as Gitea does)."""
+        with self._lock:
+            issue = self.issue(repo, number)
+            if issue.pull is not None:
+                raise ValueError(f"#{number} is a pull request: close_pull")
+            self.world.close(issue)
 
     # -- inspecting -------------------------------------------------------------------
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import gitea_api, github_api
+from tests.fakes import gitea_api
 from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot
-from tests.integration.forge.kinds import KINDS, Forge
+from tests.integration.forge.kinds import KINDS, Forge, on_github
 from tests.integration.forge_rig import command_bot_on_github
 
 
@@ -44,8 +44,7 @@ def forge_kind(request: pytest.FixtureRequest, upstream: GitUpstream) -> Iterato
     """Each forge kind's strict fake with ``acme/app`` on the upstream, :data:`WRITER` a
     writer on it; no violation of its API when it stops."""
     if request.param == "github":
-        fake = request.getfixturevalue("github")
-        yield Forge("github", "gh", fake, github_api.BOT_LOGIN, github_api.DEFAULT_PAT)
+        yield on_github(request.getfixturevalue("github"))
         return
     with gitea_api.fake_gitea_thread() as fake:
         fake.add_repo(str(SLUG))

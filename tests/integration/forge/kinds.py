@@ -6,9 +6,13 @@ and signs a writer's labelling of an issue."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from tests.fakes import github_api
 from tests.fakes.gitea_payloads import comment_event, issue_event, pull_event, review_event
+from tests.fakes.github_api import FakeGitHub
+from tests.fakes.github_shapes import WEB
 from tests.fakes.webhook_sender import (
     gitea_delivery,
     github_comment,
@@ -32,19 +36,34 @@ class Forge:
     login: str
     pat: str
 
-    def labelled(self, issue: int, label: str, secret: bytes) -> tuple[dict[str, str], bytes]:
-        """The delivery, signed with ``secret``, telling that :data:`WRITER` gave ``issue``
-        the label ``label``."""
+    def labelled(
+        self,
+        issue: int,
+        label: str,
+        secret: bytes,
+        *,
+        sender: str = WRITER,
+        delivery: str | None = None,
+        title: str | None = None,
+        body: str | None = None,
+        at: datetime | None = None,
+    ) -> tuple[dict[str, str], bytes]:
+        """The delivery ``delivery`` (a new id when None), signed with ``secret``, telling
+        that ``sender`` gave :data:`WRITER`'s ``issue`` (its ``title`` and ``body``, changed
+        ``at``, where given) the label ``label``."""
+        given = {"title": title, "body": body, "at": at}
+        more: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
         if self.kind == "github":
             event = github_issue(
-                "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER, label=label
-            )
-            return github_delivery(*event, secret=secret)
+                "labeled", repo=SLUG, number=issue, sender=sender, author=WRITER, label=label,
+                **more,
+            )  # fmt: skip
+            return github_delivery(*event, secret=secret, delivery=delivery)
         name, payload = issue_event(
-            "label_updated", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
-            labels=[label],
+            "label_updated", repo=SLUG, number=issue, sender=sender, author=WRITER,
+            labels=[label], **more,
         )  # fmt: skip
-        return gitea_delivery(name, payload, secret=secret)
+        return gitea_delivery(name, payload, secret=secret, delivery=delivery)
 
     def commented(
         self, issue: int, sender: str, body: str, secret: bytes
@@ -97,6 +116,38 @@ class Forge:
         a flag there), Gitea's after its ``WIP: `` prefix (its own way of marking one)."""
         return title if self.kind == "github" else f"WIP: {title}"
 
+    def issue_url(self, number: int) -> str:
+        """Where issue ``number`` of ``acme/app`` is on the forge's site, as its API says."""
+        if self.kind == "github":
+            return f"{WEB}/{SLUG}/issues/{number}"
+        return f"{self.fake.site}/{SLUG}/issues/{number}"
+
+    def pull_url(self, number: int) -> str:
+        """Where pull request ``number`` of ``acme/app`` is on the forge's site (GitHub's
+        ``/pull/``, Gitea's ``/pulls/``)."""
+        if self.kind == "github":
+            return f"{WEB}/{SLUG}/pull/{number}"
+        return f"{self.fake.site}/{SLUG}/pulls/{number}"
+
+    def label(self, issue: int, label: str, *, by: str) -> None:
+        """``by`` gives ``issue`` the label ``label`` on the forge, as its record of the
+        issue's changes keeps it."""
+        if self.kind == "github":
+            self.fake.label(str(SLUG), issue, label, by=by)
+        else:
+            self.fake.add_label(str(SLUG), issue, label, by=by)
+
+    def edits(self, comment: int) -> int:
+        """How many edits of comment ``comment`` on ``acme/app`` the forge took (answered
+        200)."""
+        path = f"/repos/{SLUG}/issues/comments/{comment}"
+        if self.kind == "gitea":
+            path = f"/api/v1{path}"
+        edited = ("PATCH", path, 200)
+        return sum(
+            1 for seen in self.fake.requests if (seen.method, seen.path, seen.status) == edited
+        )
+
     def meets(self, login: str) -> None:
         """``login`` is on the forge, with no access to ``acme/app`` (GitHub's fake knows
         every login; Gitea's only those it was given)."""
@@ -110,3 +161,8 @@ class Forge:
             return config
         gitea = config.replace("  gh:\n    kind: github\n", "  tea:\n    kind: gitea\n")
         return gitea.replace("    forge: gh\n", "    forge: tea\n")
+
+
+def on_github(fake: FakeGitHub) -> Forge:
+    """The GitHub kind on ``fake``, Fleetwarden's login and token on it the fake's own."""
+    return Forge("github", "gh", fake, github_api.BOT_LOGIN, github_api.DEFAULT_PAT)

@@ -1,15 +1,19 @@
 """Work from the forge, against what a hostile agent and a hostile network try, through the
-real ``fleetwarden run`` with the strict fake GitHub and a real git upstream.
+real ``fleetwarden run`` and a real git upstream.
 
 A ``command`` agent given an issue by a writer, sandboxed with its network locked, tries
 what a prompt-injected agent would: to comment on an issue it was not given, to ping
 everyone and hide or fake markup, to describe a pull request it has not opened, to find
 the forge's token anywhere it can reach, to call the forge's API itself, to push to
 ``main`` — each refused and the forge door's refusals audited — and says ``done failed``;
-its summary is posted on its own issue with the footer. Webhook deliveries that are
-mis-signed, replayed, a stranger's, for no such forge or stale start nothing and post
-nothing. Fleetwarden restarted while a forge run works takes the run up again: no second
-run, the same status comment edited on."""
+its summary is posted on its own issue with the footer. That agent runs on the strict fake
+GitHub alone: its door, sandbox and egress are the same whatever the forge, and what it is
+checked by is that fake's record of which credential each request bore. On every forge
+kind — GitHub and Gitea, each a strict fake held to its own published API description,
+each signing as it does — webhook deliveries that are mis-signed, replayed, a stranger's,
+for no such forge or stale start nothing and post nothing; and Fleetwarden restarted while
+a forge run works takes the run up again: no second run, the same status comment edited
+on."""
 
 from __future__ import annotations
 
@@ -17,24 +21,22 @@ import contextlib
 import os
 import signal
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
-from tests.fakes.webhook_sender import Event, github_issue
+from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream, token_anywhere
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
+from tests.integration.forge.kinds import Forge, on_github
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
     bot_comments,
-    deliver_as_github,
     ledger_rows,
     listening,
+    post,
 )
 from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.postgres_server import free_port
@@ -128,29 +130,26 @@ def hostile_script(tmp_path: Path, api: str, other: int) -> str:
     return script
 
 
-def write_config(tmp_path: Path, upstream: GitUpstream, api: str, port: int) -> Path:
+def write_config(tmp_path: Path, upstream: GitUpstream, forge: Forge, port: int) -> Path:
     config = tmp_path / "fleetwarden.yaml"
-    script = hostile_script(tmp_path, api, other=1)
+    api = forge.fake.api_url
+    script = _yaml_str(hostile_script(tmp_path, api, other=1))
     config.write_text(
-        CONFIG.format(
-            port=port, api=api, login=BOT_LOGIN, url=upstream.url("app"), script=_yaml_str(script)
+        forge.config(CONFIG).format(
+            port=port, api=api, login=forge.login, url=upstream.url("app"), script=script
         )
     )
     return config
 
 
-def start_bot(tmp_path: Path, config: Path) -> ConsoleBot:
+def start_bot(tmp_path: Path, config: Path, forge: Forge) -> ConsoleBot:
     env = clean_env(
         PATH=agent_path(),
         APP_TOKEN=TOKEN,
-        FORGE_TOKEN=DEFAULT_PAT,
+        FORGE_TOKEN=forge.pat,
         FORGE_HOOK_SECRET=SECRET.decode(),
     )
     return ConsoleBot(tmp_path, "--config", str(config), env=env)
-
-
-deliver = partial(deliver_as_github, secret=SECRET)
-"""Post an event to the bot's webhook endpoint as GitHub does, signed with :data:`SECRET`."""
 
 
 def audit(tmp_path: Path, agent: str | None = None) -> list[tuple[str, int, str]]:
@@ -191,28 +190,25 @@ def sleeps(checkout: Path) -> list[int]:
     return processes_where(lambda cwd, cmd: cwd == str(checkout) and cmd == b"sleep\x00600\x00")
 
 
-def labelled(number: int, label: str, *, sender: str = WRITER, **extra: Any) -> Event:
-    return github_issue(
-        "labeled", repo=SLUG, number=number, sender=sender, author=WRITER, label=label, **extra
-    )
-
-
 def test_a_hostile_agent_on_a_forge_run_gets_its_own_issue_and_nothing_else(
     tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
 ) -> None:
+    """A prompt-injected agent on a forge run acts on its own issue alone: every other try
+    is refused and audited, no token is within its reach, and its failure is posted."""
     other = github.add_issue(str(SLUG), OTHER_TITLE, "Not the rogue's.", author=WRITER)
     own = github.add_issue(
         str(SLUG), "Tidy the notes", "Make them short.", author=WRITER, labels=[LABEL_ROGUE]
     )
     assert (other, own) == (1, 2)
-    port = free_port()
-    bot = start_bot(tmp_path, write_config(tmp_path, upstream, github.api_url, port))
+    port, forge = free_port(), on_github(github)
+    bot = start_bot(tmp_path, write_config(tmp_path, upstream, forge, port), forge)
     state = tmp_path / "state"
     log = state / "agents" / "rogue" / "output.log"
     checkout = state / "checkouts" / "app" / "rogue-1"
     try:
         assert wait_until(lambda: listening(port), timeout=60), bot.stderr
-        status, text = deliver(port, labelled(own, LABEL_ROGUE, title="Tidy the notes"))
+        labelled = forge.labelled(own, LABEL_ROGUE, SECRET, title="Tidy the notes")
+        status, text = post(port, forge.name, *labelled)
         assert status == 202, text
         assert wait_until(lambda: "finished=" in read(log), timeout=120), (
             read(log) + bot.stdout + bot.stderr
@@ -242,7 +238,7 @@ def test_a_hostile_agent_on_a_forge_run_gets_its_own_issue_and_nothing_else(
         assert upstream.pushes() == []
 
         assert github.comments_on(str(SLUG), other) == []  # nothing on the other issue
-        [posted] = [c for c in bot_comments(github, SLUG, own, BOT_LOGIN) if c.startswith("hi ")]
+        [posted] = [c for c in bot_comments(github, SLUG, own, forge.login) if c.startswith("hi ")]
         assert "@everyone" not in posted.replace("`@everyone`", ""), posted  # no live ping
         assert "<!--" not in posted, posted
         assert posted.count("<details>") == 1, posted
@@ -267,12 +263,12 @@ def test_a_hostile_agent_on_a_forge_run_gets_its_own_issue_and_nothing_else(
         def summary() -> list[str]:
             return [
                 c
-                for c in bot_comments(github, SLUG, own, BOT_LOGIN)
+                for c in bot_comments(github, SLUG, own, forge.login)
                 if c.startswith("**rogue could not finish:**")
             ]
 
         assert wait_until(lambda: len(summary()) == 1, timeout=60), bot_comments(
-            github, SLUG, own, BOT_LOGIN
+            github, SLUG, own, forge.login
         )
         [failed] = summary()
         assert "nope" in failed and failed.count("<details>") == 1, failed
@@ -297,27 +293,36 @@ def test_a_hostile_agent_on_a_forge_run_gets_its_own_issue_and_nothing_else(
 
 
 def test_webhook_refusals_start_nothing_and_post_nothing(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
+    tmp_path: Path, upstream: GitUpstream, forge_kind: Forge
 ) -> None:
-    given = github.add_issue(
+    """On each forge kind a mis-signed, an unknown forge's, a stale and a stranger's delivery
+    start nothing and post nothing; a writer's starts one run, its replays nothing more."""
+    forge, fake = forge_kind, forge_kind.fake
+    given = fake.add_issue(
         str(SLUG), "Sleep on it", "Take your time.", author=WRITER, labels=[LABEL_SLEEPER]
     )
-    refused = github.add_issue(
-        str(SLUG), "Not for you", "Nothing here.", author=WRITER, labels=[LABEL_SLEEPER]
-    )
+    refused = fake.add_issue(str(SLUG), "Not for you", "Nothing here.", author=WRITER)
+    forge.meets(STRANGER)
+    forge.label(refused, LABEL_SLEEPER, by=STRANGER)  # what Gitea's record of changes says
     port = free_port()
-    bot = start_bot(tmp_path, write_config(tmp_path, upstream, github.api_url, port))
+    bot = start_bot(tmp_path, write_config(tmp_path, upstream, forge, port), forge)
     checkout = tmp_path / "state" / "checkouts" / "app" / "sleeper-1"
+
+    def deliver(headers_and_body: tuple[dict[str, str], bytes], to: str = forge.name) -> int:
+        return post(port, to, *headers_and_body)[0]
+
     try:
         assert wait_until(lambda: listening(port), timeout=60), bot.stderr
-        event = labelled(refused, LABEL_SLEEPER)
-        assert deliver(port, event, secret=b"not-the-secret")[0] == 401
-        assert deliver(port, event, forge="nope")[0] == 404
-        stale = labelled(refused, LABEL_SLEEPER, at=datetime.now(UTC) - timedelta(hours=2))
-        status, text = deliver(port, stale)
+        assert deliver(forge.labelled(refused, LABEL_SLEEPER, b"not-the-secret")) == 401
+        assert deliver(forge.labelled(refused, LABEL_SLEEPER, SECRET), to="nope") == 404
+        long_ago = datetime.now(UTC) - timedelta(hours=2)
+        stale = forge.labelled(refused, LABEL_SLEEPER, SECRET, at=long_ago)
+        status, text = post(port, forge.name, *stale)
         assert (status, "stale" in text) == (400, True), text
-        stranger = labelled(refused, LABEL_SLEEPER, sender=STRANGER)
-        assert deliver(port, stranger, delivery="stranger-1")[0] == 202
+        by_stranger = forge.labelled(
+            refused, LABEL_SLEEPER, SECRET, sender=STRANGER, delivery="stranger-1"
+        )
+        assert deliver(by_stranger) == 202
 
         def ignored() -> list[tuple[str, int, str]]:
             return [line for line in audit(tmp_path) if line[0] == "event"]
@@ -327,14 +332,14 @@ def test_webhook_refusals_start_nothing_and_post_nothing(
         assert allowed == 0 and f"@{STRANGER}" in detail, detail
 
         # A writer's label starts one run; its replay starts nothing more.
-        labeled = labelled(given, LABEL_SLEEPER)
-        assert deliver(port, labeled, delivery="given-1")[0] == 202
-        assert deliver(port, labeled, delivery="given-1") == (200, "already had it")
+        labeled = forge.labelled(given, LABEL_SLEEPER, SECRET, delivery="given-1")
+        assert deliver(labeled) == 202
+        assert post(port, forge.name, *labeled) == (200, "already had it")
         assert wait_until(lambda: len(sleeps(checkout)) == 1, timeout=60), bot.stdout + bot.stderr
         assert wait_until(
-            lambda: len(bot_comments(github, SLUG, given, BOT_LOGIN)) == 1, timeout=30
+            lambda: len(bot_comments(fake, SLUG, given, forge.login)) == 1, timeout=30
         )
-        assert deliver(port, labeled, delivery="given-1") == (200, "already had it")
+        assert post(port, forge.name, *labeled) == (200, "already had it")
         assert wait_until(
             lambda: (
                 ledger_rows(tmp_path, "SELECT issue, state FROM forge_runs") == [(given, "working")]
@@ -344,7 +349,7 @@ def test_webhook_refusals_start_nothing_and_post_nothing(
         assert ledger_rows(tmp_path, "SELECT count(*) FROM runs WHERE agent = 'sleeper'") == [(1,)]
         assert len(sleeps(checkout)) == 1
 
-        assert github.comments_on(str(SLUG), refused) == []  # nothing posted for a refusal
+        assert fake.comments_on(str(SLUG), refused) == []  # nothing posted for a refusal
         webhooks = [line for line in audit(tmp_path) if line[0] == "webhook"]
         for code in ("401", "404", "400"):
             assert any(not ok and f"({code})" in d for _, ok, d in webhooks), webhooks
@@ -356,7 +361,7 @@ def test_webhook_refusals_start_nothing_and_post_nothing(
 
         bot.command("stop sleeper", r"[Ss]topped sleeper", timeout=30)
         assert wait_until(lambda: not running_in(checkout), timeout=30)
-        assert token_anywhere(DEFAULT_PAT, tmp_path / "state") == []
+        assert token_anywhere(forge.pat, tmp_path / "state") == []
         assert SECRET.decode() not in bot.stdout + bot.stderr
         bot.close()
     finally:
@@ -366,20 +371,23 @@ def test_webhook_refusals_start_nothing_and_post_nothing(
 
 
 def test_a_restart_mid_run_takes_the_run_up_again_without_a_second_one(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
+    tmp_path: Path, upstream: GitUpstream, forge_kind: Forge
 ) -> None:
-    issue = github.add_issue(
+    """On each forge kind a Fleetwarden restarted mid-run takes the live run up again: the
+    same run and agent process, the same status comment edited on, no second run."""
+    forge, fake = forge_kind, forge_kind.fake
+    issue = fake.add_issue(
         str(SLUG), "Sleep on it", "Take your time.", author=WRITER, labels=[LABEL_SLEEPER]
     )
     port = free_port()
-    config = write_config(tmp_path, upstream, github.api_url, port)
+    config = write_config(tmp_path, upstream, forge, port)
     checkout = tmp_path / "state" / "checkouts" / "app" / "sleeper-1"
-    first = start_bot(tmp_path, config)
+    first = start_bot(tmp_path, config, forge)
     second: ConsoleBot | None = None
     try:
         assert wait_until(lambda: listening(port), timeout=60), first.stderr
-        labeled = labelled(issue, LABEL_SLEEPER)
-        assert deliver(port, labeled, delivery="sleep-1")[0] == 202
+        labeled = forge.labelled(issue, LABEL_SLEEPER, SECRET, delivery="sleep-1")
+        assert post(port, forge.name, *labeled)[0] == 202
         assert wait_until(lambda: len(sleeps(checkout)) == 1, timeout=60), (
             first.stdout + first.stderr
         )
@@ -387,27 +395,21 @@ def test_a_restart_mid_run_takes_the_run_up_again_without_a_second_one(
             lambda: ledger_rows(tmp_path, "SELECT state FROM forge_runs") == [("working",)],
             timeout=30,
         )
-        [comment] = github.comments_on(str(SLUG), issue)
-        assert comment.author == BOT_LOGIN
-        edits = f"/repos/{SLUG}/issues/comments/{comment.id}"
-
-        def edited() -> int:
-            return sum(
-                1 for r in github.requests if (r.method, r.path, r.status) == ("PATCH", edits, 200)
-            )
+        [comment] = fake.comments_on(str(SLUG), issue)
+        assert comment.author == forge.login
 
         assert first.close(timeout=60) == 0
-        before = edited()
+        before = forge.edits(comment.id)
         asleep = sleeps(checkout)
         assert len(asleep) == 1, asleep  # the agent outlives Fleetwarden
 
-        second = start_bot(tmp_path, config)
+        second = start_bot(tmp_path, config, forge)
         assert wait_until(lambda: listening(port), timeout=60), second.stderr
-        assert deliver(port, labeled, delivery="sleep-1") == (200, "already had it")
+        assert post(port, forge.name, *labeled) == (200, "already had it")
         # The new Fleetwarden brings the same status comment up to date.
-        assert wait_until(lambda: edited() > before, timeout=60), github.requests
-        comments = github.comments_on(str(SLUG), issue)
-        assert [(c.id, c.author) for c in comments] == [(comment.id, BOT_LOGIN)], comments
+        assert wait_until(lambda: forge.edits(comment.id) > before, timeout=60), fake.requests
+        comments = fake.comments_on(str(SLUG), issue)
+        assert [(c.id, c.author) for c in comments] == [(comment.id, forge.login)], comments
         runs = ledger_rows(tmp_path, "SELECT id, state, run_id, ended_at FROM forge_runs")
         assert len(runs) == 1 and runs[0][1] == "working" and runs[0][3] is None, runs
         agent_runs = ledger_rows(tmp_path, "SELECT id, ended_at FROM runs WHERE agent = 'sleeper'")
@@ -416,7 +418,7 @@ def test_a_restart_mid_run_takes_the_run_up_again_without_a_second_one(
 
         second.command("stop sleeper", r"[Ss]topped sleeper", timeout=30)
         assert wait_until(lambda: not running_in(checkout), timeout=30)
-        assert token_anywhere(DEFAULT_PAT, tmp_path / "state") == []
+        assert token_anywhere(forge.pat, tmp_path / "state") == []
         second.close()
     finally:
         kill_left(checkout)

@@ -1,5 +1,6 @@
-"""Whose an agent on a forge issue is, end to end, through the real ``fleetwarden run`` with
-the strict fake GitHub and a real git upstream: once ``coder`` works on an issue (its pull
+"""Whose an agent on a forge issue is, end to end, through the real ``fleetwarden run`` on
+every forge kind — GitHub and Gitea, each a strict fake held to its own published API
+description — and a real git upstream: once ``coder`` works on an issue (its pull
 request open, its session ended), a chat ``spawn coder`` — plain, or with a prompt — is
 refused by the admission's ownership stage in the words chat always gave, saying what
 starts its next run; nothing is launched, and the spawn's task is cancelled saying why. A
@@ -9,23 +10,15 @@ the first run's pull request closes."""
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, FakeGitHub
-from tests.fakes.webhook_sender import github_issue, github_pull
-from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
-from tests.integration.forge_rig import (
-    APP_ON_GITHUB,
-    bot_comments,
-    deliver_as_github,
-    ledger_rows,
-)
+from tests.integration.forge.kinds import Forge
+from tests.integration.forge_rig import APP_ON_GITHUB, bot_comments, ledger_rows, post
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -49,8 +42,7 @@ agents:
 """
 )
 
-deliver = partial(deliver_as_github, secret=SECRET)
-"""Post an event to the bot's webhook endpoint as GitHub does, signed with :data:`SECRET`."""
+LABEL = "fleetwarden:coder"
 
 GOES_ON = (
     r"not started: coder works on .*#1.* \(\w+\), and is not running now: a review or "
@@ -60,19 +52,15 @@ GOES_ON = (
 
 
 def test_a_chat_spawn_of_an_agent_on_an_issue_is_refused_by_the_admission(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+    tmp_path: Path, forge_kind: Forge, forge_bot: tuple[ConsoleBot, int]
 ) -> None:
     """An agent working on a forge issue is not a chat spawn's: refused with what starts its
     next run, no run launched, a prompt's task cancelled with the same reason."""
-    console, port = bot
-    issue = github.add_issue(str(SLUG), "Write the release notes", "Say when.",
-                             author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
-    labelled = github_issue(
-        "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
-        label="fleetwarden:coder",
-    )  # fmt: skip
-    assert deliver(port, labelled)[0] == 202
-    assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=120), (
+    (console, port), forge, fake = forge_bot, forge_kind, forge_kind.fake
+    issue = fake.add_issue(str(SLUG), "Write the release notes", "Say when.",
+                           author=WRITER, labels=[LABEL])  # fmt: skip
+    assert post(port, forge.name, *forge.labelled(issue, LABEL, SECRET))[0] == 202
+    assert wait_until(lambda: len(fake.pulls(str(SLUG))) == 1, timeout=120), (
         console.stdout + console.stderr
     )
     runs = "SELECT count(*) FROM runs WHERE agent = 'coder'"
@@ -99,24 +87,21 @@ def run_of(tmp_path: Path, issue: int) -> tuple[int, str, str]:
 
 
 def test_a_label_for_an_agent_on_another_issue_waits_in_the_spawn_queue_until_its_pr_closes(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+    tmp_path: Path, forge_kind: Forge, forge_bot: tuple[ConsoleBot, int]
 ) -> None:
     """The second issue's run waits in the spawn queue (origin forge, its key), `queue`
     and its status comment say why; the first pull request merged, the queue starts it as
     a forge run, and its place in the queue is gone."""
-    console, port = bot
-    first = github.add_issue(str(SLUG), "Write the release notes", "Say when.",
-                             author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
-    second = github.add_issue(str(SLUG), "More notes", "Say who.",
-                              author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
+    (console, port), forge, fake = forge_bot, forge_kind, forge_kind.fake
+    first = fake.add_issue(str(SLUG), "Write the release notes", "Say when.",
+                           author=WRITER, labels=[LABEL])  # fmt: skip
+    second = fake.add_issue(str(SLUG), "More notes", "Say who.",
+                            author=WRITER, labels=[LABEL])  # fmt: skip
     for number in (first, second):
-        labelled = github_issue(
-            "labeled", repo=SLUG, number=number, sender=WRITER, author=WRITER,
-            label="fleetwarden:coder",
-        )  # fmt: skip
-        assert deliver(port, labelled, f"label-{number}")[0] == 202
+        labelled = forge.labelled(number, LABEL, SECRET, delivery=f"label-{number}")
+        assert post(port, forge.name, *labelled)[0] == 202
         if number == first:
-            assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=120), (
+            assert wait_until(lambda: len(fake.pulls(str(SLUG))) == 1, timeout=120), (
                 console.stdout + console.stderr
             )
     assert wait_until(lambda: run_of(tmp_path, second)[1:] == ("queued", WHY), timeout=60), run_of(
@@ -127,22 +112,17 @@ def test_a_label_for_an_agent_on_another_issue_waits_in_the_spawn_queue_until_it
     assert ledger_rows(tmp_path, entries) == [("forge", str(key), WHY)]
     console.command("queue", r"acme/app#2.*coder.*coder works on acme/app#1")
     assert wait_until(
-        lambda: "until its PR closes" in bot_comments(github, SLUG, second, BOT_LOGIN)[0],
+        lambda: "until its PR closes" in bot_comments(fake, SLUG, second, forge.login)[0],
         timeout=30,
-    ), bot_comments(github, SLUG, second, BOT_LOGIN)
+    ), bot_comments(fake, SLUG, second, forge.login)
 
     # The first pull request merged: the queue starts the second issue's run.
-    [pull] = github.pulls(str(SLUG))
-    github.merge_pull(str(SLUG), pull.number, by=WRITER)
-    closed = github_pull(
-        "closed", repo=SLUG, number=pull.number, sender=WRITER, head="fw/coder/issue-1",
-        merged=True,
-    )  # fmt: skip
-    assert deliver(port, closed, "closed-1")[0] == 202
+    [pull] = fake.pulls(str(SLUG))
+    assert post(port, forge.name, *forge.merged(pull.number, "fw/coder/issue-1", SECRET))[0] == 202
     assert wait_until(lambda: run_of(tmp_path, second)[1] != "queued", timeout=120), (
         console.stdout + console.stderr
     )
-    assert wait_until(lambda: len(github.pulls(str(SLUG))) == 2, timeout=120), (
+    assert wait_until(lambda: len(fake.pulls(str(SLUG))) == 2, timeout=120), (
         console.stdout + console.stderr
     )
     assert ledger_rows(tmp_path, entries) == []  # its place taken by the forge's start

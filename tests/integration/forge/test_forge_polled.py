@@ -1,8 +1,8 @@
 """A forge that cannot reach Fleetwarden is read instead, end to end, through the real
-``fleetwarden run``: no webhook secret, ``poll_seconds: 30`` (its least), the strict fake
-GitHub (every request and answer held to GitHub's own OpenAPI description). An issue a
-writer labels ``fleetwarden:sleeper`` becomes a run in its sandbox on its own branch, with
-one status comment; the same label given by a stranger starts nothing; the issue closed
+``fleetwarden run`` on every forge kind — GitHub and Gitea, each a strict fake held to its
+own published API description: no webhook secret, ``poll_seconds: 30`` (its least). An
+issue a writer labels ``fleetwarden:sleeper`` becomes a run in its sandbox on its own
+branch, with one status comment; the same label given by a stranger starts nothing; the issue closed
 stops the run. No webhook route is served for the forge: a delivery gets 404."""
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
-from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
+from tests.integration.forge.kinds import Forge
 from tests.integration.forge_rig import bot_comments, ledger_rows, listening, post
 from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.postgres_server import free_port
@@ -63,18 +62,24 @@ def runs(tmp_path: Path) -> list[tuple[int, str, str | None]]:
 
 
 def test_a_polled_forge_starts_a_run_for_a_labelled_issue_and_stops_it_when_closed(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
+    tmp_path: Path, upstream: GitUpstream, forge_kind: Forge
 ) -> None:
-    by_stranger = github.add_issue(str(SLUG), "Not theirs to give", author=STRANGER)
-    github.label(str(SLUG), by_stranger, LABEL, by=STRANGER)
-    given = github.add_issue(str(SLUG), "Make it sleep", author=WRITER)
-    github.label(str(SLUG), given, LABEL, by=WRITER)
+    """Polled, each forge kind starts a writer's labelled issue (not a stranger's), takes
+    no webhook, and stops the run when the issue is closed."""
+    forge, fake = forge_kind, forge_kind.fake
+    forge.meets(STRANGER)
+    by_stranger = fake.add_issue(str(SLUG), "Not theirs to give", author=STRANGER)
+    forge.label(by_stranger, LABEL, by=STRANGER)
+    given = fake.add_issue(str(SLUG), "Make it sleep", author=WRITER)
+    forge.label(given, LABEL, by=WRITER)
     port = free_port()
     config = tmp_path / "fleetwarden.yaml"
     config.write_text(
-        CONFIG.format(port=port, api=github.api_url, login=BOT_LOGIN, url=upstream.url("app"))
+        forge.config(CONFIG).format(
+            port=port, api=fake.api_url, login=forge.login, url=upstream.url("app")
+        )
     )
-    env = clean_env(PATH=agent_path(), APP_TOKEN=TOKEN, FORGE_TOKEN=DEFAULT_PAT)
+    env = clean_env(PATH=agent_path(), APP_TOKEN=TOKEN, FORGE_TOKEN=forge.pat)
     bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
     checkout = tmp_path / "state" / "checkouts" / "app" / "sleeper-1"
     try:
@@ -85,18 +90,15 @@ def test_a_polled_forge_starts_a_run_for_a_labelled_issue_and_stops_it_when_clos
             bot.stderr,
         )
         assert wait_until(checkout.is_dir, timeout=30)
-        assert wait_until(lambda: bot_comments(github, SLUG, given, BOT_LOGIN), timeout=30)
-        [status] = bot_comments(github, SLUG, given, BOT_LOGIN)
+        assert wait_until(lambda: bot_comments(fake, SLUG, given, forge.login), timeout=30)
+        [status] = bot_comments(fake, SLUG, given, forge.login)
         assert "sleeper" in status
-        assert bot_comments(github, SLUG, by_stranger, BOT_LOGIN) == []
+        assert bot_comments(fake, SLUG, by_stranger, forge.login) == []
         # No secret: the forge takes no webhooks, whatever a sender signs.
-        headers, body = github_delivery(
-            *github_issue("labeled", repo=SLUG, number=given, sender=WRITER, label=LABEL),
-            secret=SECRET,
-        )
-        assert post(port, "gh", headers, body)[0] == 404
+        headers, body = forge.labelled(given, LABEL, SECRET)
+        assert post(port, forge.name, headers, body)[0] == 404
 
-        github.close_issue(str(SLUG), given)  # seen at the next round, 30 s on
+        fake.close_issue(str(SLUG), given)  # seen at the next round, 30 s on
         assert wait_until(lambda: runs(tmp_path)[0][2] is not None, timeout=90), runs(tmp_path)
         assert [(issue, state) for issue, state, _ in runs(tmp_path)] == [(given, "stopped")]
         bot.command("ps", r"(?m)^sleeper +\S+ +stopped", timeout=60)

@@ -8,13 +8,17 @@ the fix, the run is ``unpublished`` (its summary says the branch was pushed), an
 issue given to it waits in ``queue``; the refusal lifted, ``pr coder`` opens the pull
 request and the run and its status comment follow. A review then — the agent has no
 session to continue — starts its next run on the same branch with the review as its
-prompt, and the same pull request takes its commit. A label naming no agent, or an agent
-on no repository, is answered on the issue once (a redelivery says nothing more), and a
-stale delivery is refused with its age and the setting that bounds it.
+prompt, and the same pull request takes its commit.
 
-GitHub only: the refusal is a fine-grained token's missing ``pull_requests: write``, which
-the strict fake Gitea cannot show — its tokens name a user and carry no scopes, so a pull
-request its user may open is never refused for the token."""
+On every forge kind — GitHub and Gitea, the strict fake Gitea held to its own published
+API description — a label naming no agent, or an agent on no repository, is answered on
+the issue once (a redelivery says nothing more), a stale delivery is refused with its age
+and the setting that bounds it, and a forge whose token is refused at start is held.
+
+The refused pull request stays on GitHub only: the refusal is a fine-grained token's
+missing ``pull_requests: write``, which the strict fake Gitea cannot show — its tokens name
+a user and carry no scopes, so a pull request its user may open is never refused for the
+token."""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,12 +38,14 @@ from tests.fakes.webhook_sender import Event, github_issue, github_review
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.forge.kinds import Forge, on_github
 from tests.integration.forge_rig import (
     APP_ON_GITHUB,
     bot_comments,
     command_bot_on_github,
     deliver_as_github,
     ledger_rows,
+    post,
 )
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
@@ -82,18 +89,21 @@ def bot(
     tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
 ) -> Iterator[tuple[ConsoleBot, int]]:
     """The real ``fleetwarden run`` on :data:`CONFIG`, listening; killed if a test failed."""
-    with started(tmp_path, upstream, github, DEFAULT_PAT) as running:
+    with started(tmp_path, upstream, on_github(github), DEFAULT_PAT) as running:
         yield running
 
 
 @contextmanager
 def started(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, forge_token: str
+    tmp_path: Path, upstream: GitUpstream, forge: Forge, forge_token: str
 ) -> Iterator[tuple[ConsoleBot, int]]:
-    """``fleetwarden run`` on :data:`CONFIG` with ``forge_token`` as the forge's token,
-    listening; the bot and its port."""
+    """``fleetwarden run`` on :data:`CONFIG` with ``forge`` and ``forge_token`` as its
+    token, listening; the bot and its port."""
     tokens = {"APP_TOKEN": TOKEN, "FORGE_TOKEN": forge_token, "FORGE_HOOK_SECRET": SECRET.decode()}
-    with command_bot_on_github(tmp_path, CONFIG, WORK, upstream, github, tokens) as running:
+    config, fake = forge.config(CONFIG), forge.fake
+    with command_bot_on_github(
+        tmp_path, config, WORK, upstream, fake, tokens, login=forge.login
+    ) as running:
         yield running
 
 
@@ -219,22 +229,27 @@ def test_a_pull_request_refused_is_told_truthfully_and_opens_once_fixed(
 
 
 def test_a_label_naming_no_agent_is_answered_on_the_issue_once(
-    tmp_path: Path, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+    tmp_path: Path, forge_kind: Forge, forge_bot: tuple[ConsoleBot, int]
 ) -> None:
     """A label naming no agent, or an agent on no repository: one answer on the issue
     naming the labels that work (a redelivery adds nothing); a stranger's gets nothing; a
     stale delivery is refused with its age and the setting."""
-    console, port = bot
-    nobody = github.add_issue(str(SLUG), "Fix it", "", author=WRITER, labels=["fleetwarden:nobody"])
-    helper = github.add_issue(str(SLUG), "Help", "", author=WRITER, labels=["fleetwarden:helper"])
-    stranger = github.add_issue(str(SLUG), "Mine", "", author=STRANGER,
-                                labels=["fleetwarden:ghost"])  # fmt: skip
-    assert deliver(port, labelled(nobody, "fleetwarden:nobody"), delivery="d-nobody")[0] == 202
-    assert deliver(port, labelled(helper, "fleetwarden:helper"))[0] == 202
-    assert deliver(port, labelled(stranger, "fleetwarden:ghost", sender=STRANGER))[0] == 202
+    (console, port), forge, fake = forge_bot, forge_kind, forge_kind.fake
+    forge.meets(STRANGER)
+    nobody = fake.add_issue(str(SLUG), "Fix it", "", author=WRITER, labels=["fleetwarden:nobody"])
+    helper = fake.add_issue(str(SLUG), "Help", "", author=WRITER, labels=["fleetwarden:helper"])
+    stranger = fake.add_issue(str(SLUG), "Mine", "", author=STRANGER,
+                              labels=["fleetwarden:ghost"])  # fmt: skip
+
+    def give(number: int, label: str, **more: Any) -> tuple[int, str]:
+        return post(port, forge.name, *forge.labelled(number, label, SECRET, **more))
+
+    assert give(nobody, "fleetwarden:nobody", delivery="d-nobody")[0] == 202
+    assert give(helper, "fleetwarden:helper")[0] == 202
+    assert give(stranger, "fleetwarden:ghost", sender=STRANGER)[0] == 202
 
     def answers(number: int) -> list[str]:
-        return bot_comments(github, SLUG, number, BOT_LOGIN)
+        return bot_comments(fake, SLUG, number, forge.login)
 
     assert wait_until(lambda: bool(answers(nobody) and answers(helper)), timeout=30), console.stderr
     [said] = answers(nobody)
@@ -242,16 +257,16 @@ def test_a_label_naming_no_agent_is_answered_on_the_issue_once(
     assert "`fleetwarden:coder`" in said and "</details>" in said
     [on_helper] = answers(helper)
     assert "**helper** works on no repository" in on_helper
-    redelivered = deliver(port, labelled(nobody, "fleetwarden:nobody"), delivery="d-nobody")
+    redelivered = give(nobody, "fleetwarden:nobody", delivery="d-nobody")
     assert redelivered == (200, "already had it")
     outcomes = ledger_rows(tmp_path, "SELECT delivery, outcome FROM forge_deliveries")
     assert ("d-nobody", "answered: no agent is named nobody") in outcomes
     assert len(answers(nobody)) == 1 and answers(stranger) == []
 
     old = datetime.now(UTC) - timedelta(hours=2)
-    status, text = deliver(port, labelled(nobody, "fleetwarden:coder", at=old))
+    status, text = give(nobody, "fleetwarden:coder", at=old)
     assert status == 400
-    setting = r"older than forges\.gh\.max_event_age_seconds \(3600 s\) allows"
+    setting = rf"older than forges\.{forge.name}\.max_event_age_seconds \(3600 s\) allows"
     assert re.search(r"stale: the event is 2h0\dm old, " + setting, text), text
     assert ledger_rows(tmp_path, "SELECT id FROM forge_runs") == []
     assert console.close() == 0
@@ -303,25 +318,26 @@ def test_a_run_whose_branch_was_discarded_ends_and_pushes_no_other_work(
 
 
 def test_a_forge_held_at_start_is_said_once_and_its_deliveries_can_be_redelivered(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
+    tmp_path: Path, upstream: GitUpstream, forge_kind: Forge
 ) -> None:
     """A wrong forge token: said once on the console, with the variable and the fix; a
     delivery meanwhile is answered 503 with why in a few words and kept nowhere (the forge
     may redeliver it); `forge` says the forge is held, why and the fix; `pr codr` guesses
     the agent meant."""
     wrong = "ghp_wrongForgeTokenNobodyIssued000000000000"
-    with started(tmp_path, upstream, github, wrong) as (console, port):
+    forge, name = forge_kind, forge_kind.name
+    with started(tmp_path, upstream, forge, wrong) as (console, port):
         said = "refused Fleetwarden's credential"
         assert wait_until(lambda: said in console.stdout + console.stderr, timeout=60)
-        issue = github.add_issue(str(SLUG), "Fix it", "", author=WRITER,
-                                 labels=["fleetwarden:coder"])  # fmt: skip
-        status, text = deliver(port, labelled(issue, "fleetwarden:coder"))
-        assert status == 503 and text.startswith("refused: forge gh is held"), (status, text)
+        issue = forge.fake.add_issue(str(SLUG), "Fix it", "", author=WRITER,
+                                     labels=["fleetwarden:coder"])  # fmt: skip
+        status, text = post(port, name, *forge.labelled(issue, "fleetwarden:coder", SECRET))
+        assert status == 503 and text.startswith(f"refused: forge {name} is held"), (status, text)
         assert "FORGE_TOKEN" not in text and wrong not in text
         assert ledger_rows(tmp_path, "SELECT delivery FROM forge_deliveries") == []
         console.command("pr codr", r"no agent is called 'codr' — did you mean 'coder'\?")
         assert (console.stdout + console.stderr).count(said) == 1, console.stdout + console.stderr
-        console.command("forge", r"Forge gh is held(.|\n)*No forge runs yet")
+        console.command("forge", rf"Forge {name} is held(.|\n)*No forge runs yet")
         assert "FORGE_TOKEN" in console.output_since_command
         assert "restart Fleetwarden" in console.output_since_command
         assert wrong not in console.stdout + console.stderr
