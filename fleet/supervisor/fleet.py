@@ -333,9 +333,18 @@ class Fleet:
 
     async def _relaunch(self, restart: Restart) -> Relaunched:
         """The watchdog's ``restart`` through the one admission (origin ``watchdog``), and
-        what came of it."""
+        what came of it — under the agent's lock from its record read again to its run
+        launched, as the watchdog's restart always was: an agent a reload removed since the
+        sweep looked is not restarted (with no word), and the hand-off stage asks of the very
+        run the restart goes on from (no run of another task may start between)."""
         request = LaunchRequest(restart.name, origin="watchdog", by="the watchdog", restart=restart)
-        admitted = await self._admission.admit(request)
+        name = restart.name
+        async with self._runs.lock(name):
+            record = await self._runs.record(name)
+            if record.removed_at is not None:  # a reload since the snapshot
+                log.info("watchdog: not restarting %s: removed from the roster", name)
+                return Relaunched(started=False)
+            admitted = await self._admission.admit(request)
         if isinstance(admitted, Refused):
             return Relaunched(started=False, refused=admitted.why)
         if isinstance(admitted, Queued):

@@ -88,7 +88,7 @@ class Launcher:
         can (:meth:`fleet.runs.keeper.RunKeeper.launch`). A restart (origin ``restart``, or
         the ``watchdog``'s, ``request.restart``) stops the run and launches it again."""
         r, roster = request, self.roster_now
-        if r.origin == "watchdog" and r.restart is not None:
+        if r.origin == "watchdog":
             return await self._watchdog_restart(agent_name(r.agent), r.restart)
         if r.origin in RESTARTS:
             return await self._restart(r)
@@ -125,29 +125,28 @@ class Launcher:
         status = await self.status_of(await self.runs.record(record.name))
         return SpawnOutcome(status, True, pid=launched.pid)
 
-    async def _watchdog_restart(self, name: AgentName, restart: Restart) -> SpawnOutcome:
-        """The watchdog's ``restart`` of ``name`` carried out under the agent's lock: its run
-        stopped if it lives on (ended ``restarted``), the restart counted, and the next run
-        launched going on with its task (:func:`continued`). Not started (``started`` false)
-        when a roster reload removed the agent since the watchdog looked."""
-        attempt, reason = restart.attempt, restart.reason
-        async with self.runs.lock(name):
-            record = await self.runs.record(name)
-            if record.removed_at is not None:  # a reload since the snapshot
-                log.info("watchdog: not restarting %s: removed from the roster", name)
-                return SpawnOutcome(await self.status_of(record), started=False)
-            if record.state.is_live:
-                ending = Ending(
-                    AgentState.FAILED, reason, by_operator=False, outcome=Outcome.RESTARTED
-                )
-                with contextlib.suppress(AgentNotRunning):
-                    await self.runs.stop_run(name, force=False, reason=reason, ending=ending)
-            now = self.clock.now()
-            await self.stores.agents.set_restarts(name, in_a_row=attempt, last_at=now, next_at=None)
-            spec = continued(self.spec_of(record), record.spec)
-            launched = await self.runs.launch(
-                spec, reason=f"restart {attempt} by the watchdog: {reason}", continues=True
+    async def _watchdog_restart(self, name: AgentName, restart: Restart | None) -> SpawnOutcome:
+        """The watchdog's ``restart`` of ``name``, carried out under the agent's lock, which
+        its one caller holds from the agent's record read again through the admission to
+        here (:meth:`fleet.supervisor.fleet.Fleet._relaunch`): its run stopped if it lives on
+        (ended ``restarted``), the restart counted, and the next run launched going on with
+        its task (:func:`continued`)."""
+        if restart is None or not self.runs.lock(name).locked():
+            raise RuntimeError(
+                f"a watchdog restart of {name} is launched only by the watchdog's relaunch, "
+                "under the agent's lock (Fleet._relaunch)"
             )
+        attempt, reason, now = restart.attempt, restart.reason, self.clock.now()
+        record = await self.runs.record(name)
+        if record.state.is_live:
+            ending = Ending(AgentState.FAILED, reason, by_operator=False, outcome=Outcome.RESTARTED)
+            with contextlib.suppress(AgentNotRunning):
+                await self.runs.stop_run(name, force=False, reason=reason, ending=ending)
+        await self.stores.agents.set_restarts(name, in_a_row=attempt, last_at=now, next_at=None)
+        spec = continued(self.spec_of(record), record.spec)
+        launched = await self.runs.launch(
+            spec, reason=f"restart {attempt} by the watchdog: {reason}", continues=True
+        )
         status = await self.status_of(await self.runs.record(name))
         return SpawnOutcome(status, True, pid=launched.pid)
 

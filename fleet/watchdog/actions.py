@@ -3,13 +3,15 @@ carried out.
 
 :mod:`fleet.watchdog.decisions` decides; :class:`WatchdogHands` builds the
 :class:`~fleet.watchdog.decisions.WatchdogSnapshot` it decides on and carries out the actions it
-returns, including the restart bookkeeping (``restarts_in_a_row``, ``last_restart_at``,
-``next_restart_at``) and the notices of stalls, restarts and give-ups. Runs are ended
-through :class:`RunControl`, so every change to a run goes through the same code, under the
-same lock, as an operator's. A restart is a launch like any other: :data:`Relaunch` gives it
-to the one admission (origin ``watchdog``), whose launcher stops the run, counts the
-restart and launches the next run going on with the agent's task (keeping the cap the
-task's run was launched with, :mod:`fleet.budgets.runs.arming`). Refused — a task another
+returns, including when the next restart is due (``next_restart_at``) and the notices of
+stalls, restarts and give-ups. Runs are ended through :class:`RunControl`, so every change
+to a run goes through the same code, under the same lock, as an operator's. A restart is a
+launch like any other: :data:`Relaunch` gives it to the one admission (origin
+``watchdog``) under the agent's lock, whose launcher stops the run, counts the restart
+(``restarts_in_a_row``, ``last_restart_at``) and launches the next run going on with the
+agent's task (keeping the cap the task's run was launched with,
+:mod:`fleet.budgets.runs.arming`); an agent a reload removed since the sweep looked is not
+restarted, with no word. Refused — a task another
 agent handed on restarts only while that agent may still reach this one — the watchdog
 gives up, saying why.
 """

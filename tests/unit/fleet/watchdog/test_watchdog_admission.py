@@ -7,6 +7,7 @@ a full cap notwithstanding; held, it stays due for the next sweep."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -226,3 +227,64 @@ async def test_a_restart_the_admission_holds_stays_due_for_the_next_sweep(rig: R
     record = await rig.ledger.agents.get_agent(WORKER)
     assert record is not None and record.desired is DesiredState.RUNNING
     assert record.next_restart_at == due and record.restarts_in_a_row == 0
+
+
+async def test_an_agent_a_reload_removed_after_the_sweep_is_not_restarted_with_no_word(
+    rig: Rig,
+) -> None:
+    """A reload took worker out of the roster (boss's ``talks_to`` with it) after the sweep
+    looked: the restart is skipped as before — no give-up, no notice, the agent still
+    wanted running — not refused by the hand-off stage for the rights the reload took."""
+    fleet = await rig.fleet(roster(talks_to=(WORKER,)))
+    await rig.handed_on(fleet)
+    await fleet.apply_roster({BOSS: AgentSpec(BOSS, "stub", backend="subprocess", talks_to=())})
+    await fleet.apply_watchdog([Restart(WORKER, 1, REASON)])
+    assert [e for e in rig.told if e.kind in (EventKind.GAVE_UP, EventKind.RESTARTED)] == []
+    record = await rig.ledger.agents.get_agent(WORKER)
+    assert record is not None and record.removed_at is not None
+    assert record.desired is DesiredState.RUNNING and record.restarts_in_a_row == 0
+
+
+async def test_the_hand_off_stage_asks_of_the_run_the_restart_goes_on_from(rig: Rig) -> None:
+    """While the watchdog's restart waits for worker's lock, a run of another task starts
+    under it (carol's, handed on by an agent the roster no longer has): the hand-off stage
+    asks of that run, under the same lock as the launch, and the restart is refused —
+    never the new run stopped and continued on a right nobody asked."""
+    fleet = await rig.fleet(roster(talks_to=(WORKER,)))
+    await rig.handed_on(fleet)  # boss's task: boss still reaches worker
+    runs = fleet._runs
+    async with runs.lock(WORKER):
+        applying = asyncio.create_task(fleet.apply_watchdog([Restart(WORKER, 1, REASON)]))
+        for _ in range(50):  # the watchdog's apply goes as far as it can meanwhile
+            await asyncio.sleep(0)
+        carol = await rig.ledger.tasks.add_task(
+            NewTask("carol's", "task", asked_by="agent carol", agent=WORKER), NO_PROJECTION
+        )
+        record = await runs.record(WORKER)
+        await runs.stop_run(WORKER, force=True, reason="another task")
+        await runs.launch(record.spec, reason="task start")
+        second = await rig.ledger.runs.last_run(WORKER)
+        assert second is not None
+        await rig.ledger.tasks.add_run(carol.id, second.id)
+    await applying
+    [gave_up] = [e for e in rig.told if e.kind is EventKind.GAVE_UP]
+    assert "was handed on by carol" in gave_up.message
+    assert not [e for e in rig.told if e.kind is EventKind.RESTARTED]
+    last = await rig.ledger.runs.last_run(WORKER)
+    assert last is not None and last.id == second.id and last.ended_at is None
+
+
+async def test_a_watchdog_launch_comes_only_from_the_watchdogs_relaunch(rig: Rig) -> None:
+    """A request of origin ``watchdog`` that is not the watchdog's own (no restart, or not
+    under the agent's lock) is never launched as an uncapped restart: it is an error."""
+    fleet = await rig.fleet(roster(talks_to=(WORKER,)))
+    await fleet.spawn(LaunchRequest(WORKER, collect=False))
+    before = await rig.ledger.runs.last_run(WORKER)
+    for request in (
+        LaunchRequest(WORKER, origin="watchdog"),
+        LaunchRequest(WORKER, origin="watchdog", restart=Restart(WORKER, 1, REASON)),
+    ):
+        with pytest.raises(RuntimeError, match="only by the watchdog's relaunch"):
+            await fleet._admission.admit(request)
+    after = await rig.ledger.runs.last_run(WORKER)
+    assert before is not None and after is not None and after.id == before.id
