@@ -74,7 +74,6 @@ from bot.app.serving import Serving
 from bot.app.standby import Standby
 from bot.app.stops import Stop, Stops
 from bot.chat.notifier import Notifier
-from bot.commands.acl import Acl
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.wiring import Commands
@@ -267,25 +266,24 @@ class App:
         commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, forged.parts)
         self._running = Running(ledgered, fleeted, peered, commanded, repos)
         start_jobs(at, ledgered, spend, fleeted, commanded, forged.rounds)
-        signins, acl = commanded.commands.signins, commanded.commands.acl
-        parts = (ledgered, spend, fleeted, peered, signins, verbs, forged.routes)
+        parts = (ledgered, spend, fleeted, peered, commanded.commands.signins, verbs, forged.routes)
         if await self._dashboard.start(at, *parts) is None:
             await serve_webhooks_alone(forged.routes, state_dir=at.cfg.state_dir, stops=at.stops)
         secrets = (heartbeats, spend.proxy, spend.accounts, repos, clients)
-        connectors = await self._start_connectors(at, ledgered.ledger, acl, secrets)
+        connectors = await self._start_connectors(at, ledgered.ledger, commanded.commands, secrets)
         await self._catch_up(ledgered.notifier, commanded.commands)
         self._state = AppState.RUNNING
         names = ", ".join(c.name for c in connectors) or "none"
         log.info("fleetwarden started: state dir %s, connectors: %s", self.config.state_dir, names)
 
     async def _start_connectors(
-        self, at: Grounds, ledger: Ledger, acl: Acl, secrets: Sequence[object]
+        self, at: Grounds, ledger: Ledger, commands: Commands, secrets: Sequence[object]
     ) -> tuple[Connector, ...]:
-        """The connectors phase: the given connectors, or the config's; a send that failed
-        counted on the dashboard's metrics."""
+        """The connectors phase: the given connectors, or the config's, routed to
+        ``commands``; a send that failed counted on the dashboard's metrics."""
         on_failure = self._dashboard.metrics.send_failed
         given = self._given_connectors
-        return await start_connectors(at, ledger, acl, given, secrets, on_failure)
+        return await start_connectors(at, ledger, commands, given, secrets, on_failure)
 
     @property
     def stepped_down(self) -> bool:
