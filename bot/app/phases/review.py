@@ -86,6 +86,6 @@ async def start_review(
     chat = ChatReviews(
         stage=stage, lines=ledger.lines, reviews=ledger.reviews, policy=policy, tip=repos.line_tip
     )
-    fleeted.register.runs.up_for_review = chat.up_for_review
+    fleeted.register.runs.listen_for_review(chat.up_for_review)  # a task's change: a round
     await stage.sweep()
     return stage
