@@ -10,7 +10,8 @@ App's tokens, which the repositories' git uses, and the forge door) → heartbea
 (:mod:`bot.app.phases.heartbeats`, with the git door, the peer door and the forge door) →
 repositories (:mod:`bot.app.phases.repos`, whose checkouts' ``origin`` names the git door) →
 spend (:mod:`bot.app.phases.spend`: the budgets, with a first pacing tick so the policy is
-current before any request; then the metering proxy with that policy and the runs' caps) →
+current before any request; the book of refused egress; then the metering proxy with that
+policy, that book and the runs' caps) →
 hosts (:mod:`bot.app.phases.hosts`) → fleet (:mod:`bot.app.phases.fleet`: the sandbox probe;
 the launcher, the one admission over it and the fleet handed both; reconcile; the feeds
 of its work and of its agents' asks, :mod:`bot.approvals`; the work register; the cutoffs
@@ -28,7 +29,9 @@ queue (once the connectors run, so a run made up at start, or a queued launch, c
 Each phase takes what the phases before it made; none is handed a callback to reach a part
 made after it. The endpoint's doors reach parts made over the fleet (the repositories'
 lines, the postbox, forge work, the review stage) through the registry of desks, each desk
-opened there once by the phase that makes it; a capped run is cut on the fleet by what the
+opened there once by the phase that makes it (so are forge work's drafts, which the
+repositories' approval hold asks); a part made later listens to an earlier one's events
+rather than being written into it; a capped run is cut on the fleet by what the
 fleet phase has listen to the runs' caps. Each part is added to the app's
 :class:`~bot.app.stops.Stops` as it is made; :meth:`App.stop` stops them in reverse order
 after finishing the commands in flight, except that the scheduler and the spawn queue stop
@@ -253,7 +256,7 @@ class App:
         repos = await open_repos(
             at, ledgered, desks, environ=clients.repo_environ, endpoint=heartbeats
         )
-        verbs = repo_verbs(repos, at.clock, at, ledgered)
+        verbs = repo_verbs(repos, at.clock, at, ledgered, desks)
         sink, notifier = self._dashboard.sink, ledgered.notifier
         spend = await start_spend(at, ledgered.ledger, notifier, sink=sink)
         await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)

@@ -1,7 +1,8 @@
 """The review phase: the review stage (:mod:`fleet.peers.review`) over the running fleet, when
 a repository or a forge names a ``review:`` agent. A chat task's run that ends with its
-change on a branch asks the review agent (the task runs' ``up_for_review``), a forge run's
-published ``done`` does (forge work's :class:`~fleet.forge.runs.reviewing.ForgeReviewing`);
+change on a branch asks the review agent (the task runs tell it, as it listens for their
+reviews), a forge run's published ``done`` does (forge work's
+:class:`~fleet.forge.runs.reviewing.ForgeReviewing`);
 each verdict is a message of the postbox's, told to the operators as every message is."""
 
 from __future__ import annotations
