@@ -3,39 +3,40 @@
 Config and logging are done by the entry point before. The app makes its own parts first
 (:class:`~bot.app.grounds.Grounds`: the sandboxes, the hosts, serving, the stops), which
 every phase takes. :meth:`App.start` then runs, in order, phases that each return what they
-made: state-dir lock → ledger (:mod:`bot.app.phases.ledger`: the notifier and the approvals
-service over it) → the registry of the heartbeat endpoint's desks
-(:class:`~bot.app.desks.Desks`) → the forges' clients (:mod:`bot.app.phases.forge`: a GitHub
-App's tokens, which the repositories' git uses, and the forge door) → heartbeat endpoint
-(:mod:`bot.app.phases.heartbeats`, with the git door, the peer door and the forge door) →
-repositories (:mod:`bot.app.phases.repos`, whose checkouts' ``origin`` names the git door) →
-spend (:mod:`bot.app.phases.spend`: the budgets, with a first pacing tick so the policy is
-current before any request; the book of refused egress; then the metering proxy with that
-policy, that book and the runs' caps) →
-hosts (:mod:`bot.app.phases.hosts`) → fleet (:mod:`bot.app.phases.fleet`: the sandbox probe;
-the launcher, the one admission over it and the fleet handed both; reconcile; the feeds
-of its work and of its agents' asks, :mod:`bot.approvals`; the work register; the cutoffs
-of the runs' caps carried out on it) → peers
-(:mod:`bot.app.phases.peers`: the postbox between its agents and the tasks they hand on) →
-cutoffs (:mod:`bot.app.phases.cutoffs`: the budgets' limits carried out on the fleet) →
-forge work (:mod:`bot.app.phases.forge_work`: over the fleet; its webhook routes and its
-rounds) → the review stage (:mod:`bot.app.phases.review`: a second agent's rounds before a
-human's) → commands (:mod:`bot.app.phases.commands`: the command families, ACL, router) →
-scheduler (:mod:`bot.app.phases.jobs`: the job context and the jobs, the forges' rounds
-among them) → the dashboard (:mod:`bot.app.phases.dashboard`; its metrics count from the
-start; the webhooks are served on their own without it) → connectors
-(:mod:`bot.app.phases.connectors`, behind the redactor) → operator schedules and the spawn
-queue (once the connectors run, so a run made up at start, or a queued launch, can answer).
-Each phase takes what the phases before it made; none is handed a callback to reach a part
-made after it. The endpoint's doors reach parts made over the fleet (the repositories'
-lines, the postbox, forge work, the review stage) through the registry of desks, each desk
-opened there once by the phase that makes it (so are forge work's drafts, which the
-repositories' approval hold asks); a part made later listens to an earlier one's events
-rather than being written into it; a capped run is cut on the fleet by what the
-fleet phase has listen to the runs' caps. Each part is added to the app's
-:class:`~bot.app.stops.Stops` as it is made; :meth:`App.stop` stops them in reverse order
-after finishing the commands in flight, except that the scheduler and the spawn queue stop
-before the connectors (nothing may answer through a stopped one).
+made: state-dir lock → ledger (:mod:`bot.app.phases.core.ledger`: the notifier and the
+approvals service over it) → the registry of the heartbeat endpoint's desks
+(:class:`~bot.app.desks.Desks`) → the forges' clients (:mod:`bot.app.phases.forges.clients`:
+a GitHub App's tokens, which the repositories' git uses, and the forge door) → heartbeat
+endpoint (:mod:`bot.app.phases.core.heartbeats`, with the git door, the peer door and the
+forge door) → repositories (:mod:`bot.app.phases.core.repos`, whose checkouts' ``origin``
+names the git door) → spend (:mod:`bot.app.phases.core.spend`: the budgets, with a first
+pacing tick so the policy is current before any request; the book of refused egress; then
+the metering proxy with that policy, that book and the runs' caps) → hosts
+(:mod:`bot.app.phases.core.hosts`) → fleet (:mod:`bot.app.phases.fleet.launching`: the
+sandbox probe; the launcher, the one admission over it and the fleet handed both;
+reconcile; the feeds of its work and of its agents' asks, :mod:`bot.approvals`; the work
+register; the cutoffs of the runs' caps carried out on it) →
+peers (:mod:`bot.app.phases.fleet.peers`: the postbox between its agents and the tasks they
+hand on) → cutoffs (:mod:`bot.app.phases.fleet.cutoffs`: the budgets' limits carried out on
+the fleet) → forge work (:mod:`bot.app.phases.forges.work`: over the fleet; its webhook
+routes and its rounds) → the review stage (:mod:`bot.app.phases.forges.review`: a second
+agent's rounds before a human's) → commands (:mod:`bot.app.phases.serving.commands`: the
+command families, ACL, router) → scheduler (:mod:`bot.app.phases.serving.jobs`: the job
+context and the jobs, the forges' rounds among them) → the dashboard
+(:mod:`bot.app.phases.serving.dashboard`; its metrics count from the start; the webhooks are
+served on their own without it) → connectors (:mod:`bot.app.phases.serving.connectors`,
+behind the redactor) → operator schedules and the spawn queue (once the connectors run, so a
+run made up at start, or a queued launch, can answer). Each phase takes what the phases
+before it made; none is handed a callback to reach a part made after it. The endpoint's
+doors reach parts made over the fleet (the repositories' lines, the postbox, forge work, the
+review stage) through the registry of desks, each desk opened there once by the phase that
+makes it (so are forge work's drafts, which the repositories' approval hold asks); a part
+made later listens to an earlier one's events rather than being written into it; a capped
+run is cut on the fleet by what the fleet phase has listen to the runs' caps. Each part is
+added to the app's :class:`~bot.app.stops.Stops` as it is made;
+:meth:`App.stop` stops them in reverse order after finishing the commands in flight, except
+that the scheduler and the spawn queue stop before the connectors (nothing may answer
+through a stopped one).
 
 Inbound messages are served by :mod:`bot.app.serving` (a task each, in order within one
 conversation). When a connector's inbound stream ends (console EOF or ``quit``), the app
@@ -56,22 +57,22 @@ from bot.app import assembly as wiring
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.lock import StateDirLock
-from bot.app.phases.commands import Commanded, make_commands
-from bot.app.phases.connectors import start_connectors
-from bot.app.phases.cutoffs import enforce_cutoffs
-from bot.app.phases.dashboard import AppDashboard
-from bot.app.phases.fleet import Fleeted, start_fleet
-from bot.app.phases.forge import open_forges
-from bot.app.phases.forge_work import start_forges
-from bot.app.phases.heartbeats import start_heartbeats
-from bot.app.phases.hosts import AppHosts
-from bot.app.phases.jobs import start_jobs
-from bot.app.phases.ledger import Ledgered, open_ledger, redact_register, redact_register_with
-from bot.app.phases.peers import Peered, start_peers
-from bot.app.phases.repos import open_repos, repo_verbs
-from bot.app.phases.review import start_review
-from bot.app.phases.spend import start_spend
-from bot.app.phases.webhooks import serve_webhooks_alone
+from bot.app.phases.core.heartbeats import start_heartbeats
+from bot.app.phases.core.hosts import AppHosts
+from bot.app.phases.core.ledger import Ledgered, open_ledger, redact_register, redact_register_with
+from bot.app.phases.core.repos import open_repos, repo_verbs
+from bot.app.phases.core.spend import start_spend
+from bot.app.phases.fleet.cutoffs import enforce_cutoffs
+from bot.app.phases.fleet.launching import Fleeted, start_fleet
+from bot.app.phases.fleet.peers import Peered, start_peers
+from bot.app.phases.forges.clients import open_forges
+from bot.app.phases.forges.review import start_review
+from bot.app.phases.forges.webhooks import serve_webhooks_alone
+from bot.app.phases.forges.work import start_forges
+from bot.app.phases.serving.commands import Commanded, make_commands
+from bot.app.phases.serving.connectors import start_connectors
+from bot.app.phases.serving.dashboard import AppDashboard
+from bot.app.phases.serving.jobs import start_jobs
 from bot.app.reload import reload_config
 from bot.app.serving import Serving
 from bot.app.standby import Standby

@@ -20,7 +20,7 @@ from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bot.app.phases.forge import app_repos, open_api
+from bot.app.phases.forges.clients import app_repos, open_api
 from bot.config import Config, ConfigError, ConfigProblem
 from bot.config.forge_checks import repo_credentials
 from bot.config.problems import Locator, compose

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
-from bot.app.phases.fleet import Fleeted
-from bot.app.phases.ledger import Ledgered
-from bot.app.phases.spend import Spend
+from bot.app.phases.core.ledger import Ledgered
+from bot.app.phases.core.spend import Spend
+from bot.app.phases.fleet.launching import Fleeted
 from bot.approvals.answers import ApprovalDesk
 from bot.approvals.commands import ApprovalCommands, SessionLevers
 from bot.approvals.wiring import medium

@@ -8,7 +8,9 @@ has taken it. A peer that runs already gets it once its run ends: the message wa
 at Fleetwarden's start, :meth:`Handoff.sweep`) — if its sender may still reach the peer
 then (:meth:`fleet.peers.rules.Rules.reach`, the roster as it is at that moment: after a
 reload or a restart). A task whose sender lost that right is refused instead, said in
-both agents' threads, and left in the register for an operator's ``task start``."""
+both agents' threads, and left in the register for an operator's ``task start``. Whether a
+watchdog restart may go on with a task handed on is :mod:`fleet.peers.handed`'s, which the
+admission asks."""
 
 from __future__ import annotations
 
@@ -23,13 +25,12 @@ from fleet.ledger.records.tasks import NewTask, TaskRecord
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.peers.framing import frame
+from fleet.peers.handed import BY_AGENT, HandedTasks
 from fleet.peers.postbox import Postbox
 from fleet.supervisor.admission.request import LaunchRequest, Refused, Started
 from fleet.tasks.register import Register, prompt_of, shown
 
 log = logging.getLogger(__name__)
-
-_BY_AGENT = "agent "  # a task's ``asked_by`` when an agent handed it on
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,29 +53,13 @@ class Handoff:
         self._register = register
         self._tasks = tasks
         self._runs = runs
+        self._handed = HandedTasks(runs=runs, tasks=tasks, rules=postbox.rules)
         self._starts: set[asyncio.Task[None]] = set()  # tasks whose peer became free
         self._lock = asyncio.Lock()  # one start of a waiting task at a time
 
     async def current_task(self, agent: str, *, ended: bool = False) -> TaskRecord | None:
         """The task ``agent``'s live run (``ended``: or its last run) is bound to, if any."""
-        run = await self._runs.last_run(agent)
-        if run is None or (run.ended_at is not None and not ended):
-            return None
-        task_id = await self._tasks.task_of_run(run.id)
-        return None if task_id is None else await self._tasks.task(task_id)
-
-    async def restart_refused(self, agent: str) -> str | None:
-        """Why a restart of ``agent`` (the watchdog's) may not continue its run's task now,
-        or ``None``: a task handed on by another agent continues only while that agent may
-        still reach ``agent`` (:meth:`fleet.peers.rules.Rules.reach`, the roster now)."""
-        task = await self.current_task(agent, ended=True)
-        if task is None or not task.asked_by.startswith(_BY_AGENT):
-            return None
-        sender = task.asked_by.removeprefix(_BY_AGENT)
-        lost = await self._postbox.rules.reach(sender, agent, later=True)
-        if lost is None:
-            return None
-        return f"task {shown(task)} was handed on by {sender}, and {lost}"
+        return await self._handed.current_task(agent, ended=ended)
 
     async def hand(self, sender: str, receiver: str, title: str, body: str = "") -> HandedOn:
         """Make task ``title`` (``body``) for ``receiver``, asked by ``sender``, and start
@@ -197,7 +182,7 @@ class Handoff:
                 NewTask(
                     title,
                     "task",
-                    asked_by=f"{_BY_AGENT}{sender}",
+                    asked_by=f"{BY_AGENT}{sender}",
                     body=body,
                     source_ref=current.name if current is not None else "",
                     mission=current.mission if current is not None else None,

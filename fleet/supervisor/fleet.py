@@ -48,16 +48,16 @@ from fleet.runs.output.stories import RunStories
 from fleet.runs.pauses import Pauses
 from fleet.runs.session_control import SessionControl
 from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.request import Admitted, LaunchRequest
+from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Refused
 from fleet.supervisor.autostart import adopt, autostart
 from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.listing import left_running, listing
 from fleet.supervisor.status import AgentStatus, RosterDiff, SpawnOutcome
 from fleet.transcript.logtail import tail_lines
 from fleet.transcript.story import Outcome
-from fleet.watchdog.actions import RestartCheck, WatchdogHands
+from fleet.watchdog.actions import Relaunched, WatchdogHands
 from fleet.watchdog.decisions import WatchdogSnapshot
-from fleet.watchdog.verdicts import Action
+from fleet.watchdog.verdicts import Action, Restart
 
 __all__ = [
     "AgentStatus",
@@ -123,6 +123,7 @@ class Fleet:
             emit=self._emit,
             spec_of=self._spec_of,
             heartbeat_timeout=kit.settings.heartbeat_timeout,
+            relaunch=self._relaunch,  # its restarts pass the one admission
         )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -193,7 +194,7 @@ class Fleet:
 
     async def knows(self, name: str) -> bool:
         """Whether ``name`` is an agent the ledger or the roster knows."""
-        return name in self._roster or await self._stores.agents.get_agent(name) is not None
+        return await self._launcher.knows(name)
 
     async def status(self, name: str) -> AgentStatus:
         return await self._status(await self._runs.record(name))
@@ -324,15 +325,22 @@ class Fleet:
         ``now``."""
         return await self._watchdog.snapshot()
 
-    def check_restarts(self, check: RestartCheck) -> None:
-        """Have ``check`` say why a watchdog restart may not continue an agent's task."""
-        self._watchdog.restart_check = check
-
     async def apply_watchdog(self, actions: Sequence[Action]) -> None:
         """Carry out the watchdog's decisions (see :mod:`fleet.watchdog.decisions`)."""
         await self._watchdog.apply(actions)
 
     # -- internals ---------------------------------------------------------------------
+
+    async def _relaunch(self, restart: Restart) -> Relaunched:
+        """The watchdog's ``restart`` through the one admission (origin ``watchdog``), and
+        what came of it."""
+        request = LaunchRequest(restart.name, origin="watchdog", by="the watchdog", restart=restart)
+        admitted = await self._admission.admit(request)
+        if isinstance(admitted, Refused):
+            return Relaunched(started=False, refused=admitted.why)
+        if isinstance(admitted, Queued):
+            return Relaunched(started=False, held=admitted.why)
+        return Relaunched(started=admitted.outcome.started)
 
     async def _status(self, record: AgentRecord) -> AgentStatus:
         return await self._launcher.status_of(record)

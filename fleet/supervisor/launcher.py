@@ -11,21 +11,29 @@ origin → admission → launcher → run keeper, with no part reaching back for
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
+from dataclasses import replace
 
 from fleet.agents.current import CurrentRoster
 from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
 from fleet.clock import Clock
+from fleet.errors import AgentNotRunning
 from fleet.events import Listeners
 from fleet.ledger.records.rows import AgentOrigin, AgentRecord
-from fleet.model import AgentSpec, Fallback
+from fleet.model import AgentSpec, AgentState, Fallback
 from fleet.names import AgentName, agent_name
-from fleet.runs.keeper import RunKeeper, backend_named
+from fleet.runs.keeper import Ending, RunKeeper, backend_named
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.sessions.live import LiveSessions
-from fleet.supervisor.admission.request import LaunchRequest
+from fleet.supervisor.admission.request import RESTARTS, LaunchRequest
 from fleet.supervisor.status import AgentStatus, SpawnOutcome, agent_status
 from fleet.supervisor.stores import FleetStores
+from fleet.transcript.story import Outcome
+from fleet.watchdog.verdicts import Restart
+
+log = logging.getLogger(__name__)
 
 
 class Launcher:
@@ -77,9 +85,12 @@ class Launcher:
         repository it works on, its checkout the workdir; what it asks of its line there (a
         new one, its name, issue and co-author) is :meth:`LaunchRequest.asked`;
         ``request.resume``: its prompt continues the agent's last session where its runtime
-        can (:meth:`fleet.runs.keeper.RunKeeper.launch`)."""
+        can (:meth:`fleet.runs.keeper.RunKeeper.launch`). A restart (origin ``restart``, or
+        the ``watchdog``'s, ``request.restart``) stops the run and launches it again."""
         r, roster = request, self.roster_now
-        if r.origin == "restart":
+        if r.origin == "watchdog" and r.restart is not None:
+            return await self._watchdog_restart(agent_name(r.agent), r.restart)
+        if r.origin in RESTARTS:
             return await self._restart(r)
         agent = agent_name(r.agent)
         async with self.runs.lock(agent):
@@ -114,6 +125,32 @@ class Launcher:
         status = await self.status_of(await self.runs.record(record.name))
         return SpawnOutcome(status, True, pid=launched.pid)
 
+    async def _watchdog_restart(self, name: AgentName, restart: Restart) -> SpawnOutcome:
+        """The watchdog's ``restart`` of ``name`` carried out under the agent's lock: its run
+        stopped if it lives on (ended ``restarted``), the restart counted, and the next run
+        launched going on with its task (:func:`continued`). Not started (``started`` false)
+        when a roster reload removed the agent since the watchdog looked."""
+        attempt, reason = restart.attempt, restart.reason
+        async with self.runs.lock(name):
+            record = await self.runs.record(name)
+            if record.removed_at is not None:  # a reload since the snapshot
+                log.info("watchdog: not restarting %s: removed from the roster", name)
+                return SpawnOutcome(await self.status_of(record), started=False)
+            if record.state.is_live:
+                ending = Ending(
+                    AgentState.FAILED, reason, by_operator=False, outcome=Outcome.RESTARTED
+                )
+                with contextlib.suppress(AgentNotRunning):
+                    await self.runs.stop_run(name, force=False, reason=reason, ending=ending)
+            now = self.clock.now()
+            await self.stores.agents.set_restarts(name, in_a_row=attempt, last_at=now, next_at=None)
+            spec = continued(self.spec_of(record), record.spec)
+            launched = await self.runs.launch(
+                spec, reason=f"restart {attempt} by the watchdog: {reason}", continues=True
+            )
+        status = await self.status_of(await self.runs.record(name))
+        return SpawnOutcome(status, True, pid=launched.pid)
+
     async def spec(self, name: str) -> AgentSpec:
         """The settings ``name`` runs with now (:class:`UnknownAgent` if nobody knows it)."""
         spec = self.roster_now.get(agent_name(name))
@@ -123,6 +160,11 @@ class Launcher:
         """The settings ``record``'s agent runs with now: the roster's current ones (after
         a `roster reload`), else those it was last launched with."""
         return self.roster_now.get(record.name) or record.spec
+
+    async def knows(self, name: str) -> bool:
+        """Whether ``name`` is an agent the ledger or the roster knows."""
+        known = name in self.roster_now
+        return known or await self.stores.agents.get_agent(name) is not None
 
     async def fallback_of(self, name: str) -> Fallback | None:
         """Where ``name``'s next run may start when its budget turns it away."""
@@ -145,3 +187,12 @@ class Launcher:
         run = await self.stores.runs.last_run(record.name)
         beat = await self.stores.heartbeats.last_heartbeat(record.name)
         return agent_status(record, run, beat, self.runs.log_path(record.name))
+
+
+def continued(spec: AgentSpec, launched: AgentSpec) -> AgentSpec:
+    """What a restart of the watchdog launches: ``spec`` (the agent's settings now), with
+    the cap of the task its last run (``launched``) belonged to — a cap given at spawn
+    holds until its task ends — or, without one, the cap ``spec`` has."""
+    if launched.run_budget is None:
+        return spec
+    return replace(spec, run_budget=launched.run_budget)

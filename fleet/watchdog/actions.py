@@ -4,12 +4,14 @@ carried out.
 :mod:`fleet.watchdog.decisions` decides; :class:`WatchdogHands` builds the
 :class:`~fleet.watchdog.decisions.WatchdogSnapshot` it decides on and carries out the actions it
 returns, including the restart bookkeeping (``restarts_in_a_row``, ``last_restart_at``,
-``next_restart_at``) and the notices of stalls, restarts and give-ups. Runs are started
-and ended through :class:`RunControl`, so every change to a run goes through the same
-code, under the same lock, as an operator's. A restart continues the agent's task: it
-keeps the cap the task's run was launched with (:mod:`fleet.budgets.runs.arming`), and
-is asked of the :data:`RestartCheck` first (a task another agent handed on restarts only
-while that agent may still reach this one): refused, the watchdog gives up, saying why.
+``next_restart_at``) and the notices of stalls, restarts and give-ups. Runs are ended
+through :class:`RunControl`, so every change to a run goes through the same code, under the
+same lock, as an operator's. A restart is a launch like any other: :data:`Relaunch` gives it
+to the one admission (origin ``watchdog``), whose launcher stops the run, counts the
+restart and launches the next run going on with the agent's task (keeping the cap the
+task's run was launched with, :mod:`fleet.budgets.runs.arming`). Refused — a task another
+agent handed on restarts only while that agent may still reach this one — the watchdog
+gives up, saying why.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -35,7 +37,6 @@ from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo
 from fleet.names import AgentName
 from fleet.runs.keeper import Ending
 from fleet.runs.layout import mtime
-from fleet.runs.output.reading import Launched
 from fleet.transcript.story import Outcome
 from fleet.watchdog.decisions import AgentView, HeartbeatKind, WatchdogDefaults, WatchdogSnapshot
 from fleet.watchdog.verdicts import (
@@ -52,7 +53,7 @@ from fleet.watchdog.verdicts import (
     ScheduleRestart,
 )
 
-__all__ = ["RunControl", "WatchdogHands"]
+__all__ = ["Relaunch", "Relaunched", "RunControl", "WatchdogHands"]
 
 _MARKED: dict[type[Action], AgentState] = {
     MarkStalled: AgentState.STALLED,
@@ -77,10 +78,6 @@ class RunControl(Protocol):
 
     def host_down(self, host: str) -> str | None: ...
 
-    async def launch(
-        self, spec: AgentSpec, *, reason: str, continues: bool = False
-    ) -> Launched: ...
-
     async def stop_run(
         self, name: AgentName, *, force: bool, reason: str, ending: Ending | None = None
     ) -> ExitInfo: ...
@@ -88,9 +85,20 @@ class RunControl(Protocol):
     async def close(self, name: AgentName, run: RunRecord) -> None: ...
 
 
-RestartCheck = Callable[[AgentName], Awaitable[str | None]]
-"""Why a restart of the agent may not continue its run's task now, or ``None``: given by
-the layer that knows who asked for the task (the peers' rules, wired in by the app)."""
+@dataclass(frozen=True, slots=True)
+class Relaunched:
+    """What the admission made of a watchdog restart: ``started``, its run launched (not
+    started with no word: the agent left the roster since the sweep looked); ``refused``:
+    why it may not go on (the watchdog gives up, saying so); ``held``: why it waits (the
+    restart stays due, and the next sweep asks again)."""
+
+    started: bool
+    refused: str | None = None
+    held: str | None = None
+
+
+Relaunch = Callable[[Restart], Awaitable[Relaunched]]
+"""A due restart given to the one admission, which launches it (the supervisor's)."""
 
 
 class WatchdogHands:
@@ -108,9 +116,11 @@ class WatchdogHands:
         emit: Listener,
         spec_of: Callable[[AgentRecord], AgentSpec],
         heartbeat_timeout: float,
+        relaunch: Relaunch,
     ) -> None:
         """``spec_of`` gives the settings an agent runs with now (the roster's, which a
-        reload may have changed, else those it was last launched with)."""
+        reload may have changed, else those it was last launched with); ``relaunch``: where
+        a due restart is launched (the one admission)."""
         self._agents = agents
         self._budgets = budgets
         self._heartbeats = heartbeats
@@ -120,7 +130,7 @@ class WatchdogHands:
         self._emit = emit
         self._spec_of = spec_of
         self._heartbeat_timeout = heartbeat_timeout
-        self.restart_check: RestartCheck | None = None
+        self._relaunch = relaunch
 
     async def snapshot(self) -> WatchdogSnapshot:
         """Every agent as the watchdog's :class:`AgentView`, with ``now``."""
@@ -201,7 +211,7 @@ class WatchdogHands:
                 )
 
     async def _apply(self, action: Action) -> None:
-        name, now = action.name, self._clock.now()
+        name = action.name
         record = await self._runs.record(name)
         match action:
             case MarkEnded():
@@ -225,46 +235,34 @@ class WatchdogHands:
                 )
             case GiveUp(reason=reason):
                 await self._give_up(record, reason)
-            case Restart(attempt=attempt, reason=reason):
-                async with self._runs.lock(name):
-                    record = await self._runs.record(name)
-                    if record.removed_at is not None:  # a reload since the snapshot
-                        log.info("watchdog: not restarting %s: removed from the roster", name)
-                        return
-                    check = self.restart_check
-                    refused = await check(name) if check is not None else None
-                    if refused is None:
-                        spec = await self._restart(record, attempt, reason, now)
-                if refused is not None:  # told outside the lock, as any give-up
-                    log.info("watchdog: not restarting %s: %s", name, refused)
-                    await self._give_up(record, f"its restart is refused: {refused}")
-                    return
-                await self._emit(
-                    FleetEvent(
-                        name,
-                        EventKind.RESTARTED,
-                        AgentState.RUNNING,
-                        f"restart {attempt} of {spec.restart.max_restarts} ({reason})",
-                        False,
-                    )
-                )
+            case Restart():
+                await self._restart(action)
 
-    async def _restart(
-        self, record: AgentRecord, attempt: int, reason: str, now: datetime
-    ) -> AgentSpec:
-        """Stop ``record``'s run if it lives on, and launch the next one (under the run's
-        lock); the spec launched."""
-        name = record.name
-        if record.state.is_live:
-            ending = Ending(AgentState.FAILED, reason, by_operator=False, outcome=Outcome.RESTARTED)
-            with contextlib.suppress(AgentNotRunning):
-                await self._runs.stop_run(name, force=False, reason=reason, ending=ending)
-        await self._agents.set_restarts(name, in_a_row=attempt, last_at=now, next_at=None)
-        spec = continued(self._spec_of(record), record.spec)
-        await self._runs.launch(
-            spec, reason=f"restart {attempt} by the watchdog: {reason}", continues=True
+    async def _restart(self, action: Restart) -> None:
+        """``action`` through the one admission: started, told; refused, given up on,
+        saying why; held, left due for the next sweep."""
+        name, attempt, reason = action.name, action.attempt, action.reason
+        relaunched = await self._relaunch(action)
+        record = await self._runs.record(name)
+        if relaunched.refused is not None:
+            log.info("watchdog: not restarting %s: %s", name, relaunched.refused)
+            await self._give_up(record, f"its restart is refused: {relaunched.refused}")
+            return
+        if relaunched.held is not None:
+            log.info("watchdog: restart of %s waits: %s", name, relaunched.held)
+            return
+        if not relaunched.started:
+            return
+        most = self._spec_of(record).restart.max_restarts
+        await self._emit(
+            FleetEvent(
+                name,
+                EventKind.RESTARTED,
+                AgentState.RUNNING,
+                f"restart {attempt} of {most} ({reason})",
+                False,
+            )
         )
-        return spec
 
     async def _give_up(self, record: AgentRecord, reason: str) -> None:
         """No more restarts of ``record``'s agent; the operator told ``reason``."""
@@ -280,12 +278,3 @@ class WatchdogHands:
             last_at=record.last_restart_at,
             next_at=at,
         )
-
-
-def continued(spec: AgentSpec, launched: AgentSpec) -> AgentSpec:
-    """What a restart of the watchdog launches: ``spec`` (the agent's settings now), with
-    the cap of the task its last run (``launched``) belonged to — a cap given at spawn
-    holds until its task ends — or, without one, the cap ``spec`` has."""
-    if launched.run_budget is None:
-        return spec
-    return replace(spec, run_budget=launched.run_budget)

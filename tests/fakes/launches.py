@@ -20,6 +20,7 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.admission.stages.budgets import BudgetStage
 from fleet.supervisor.admission.stages.caps import CapStage
+from fleet.supervisor.admission.stages.handoff import HandedOn, HandoffStage
 from fleet.supervisor.admission.stages.ownership import Owners, OwnershipStage
 from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.fleet import Fleet
@@ -54,12 +55,14 @@ def an_admission(
     holds: Holds | None = None,
     tasks: TaskBinding | None = None,
     owners: Owners | None = None,
+    handed: HandedOn | None = None,
 ) -> Admission:
     """An admission over ``fleet`` with every stage of the chain, each over the part given
     (``None``: that part is not kept, and its stage lets every launch on), in the order the
     app's fleet phase makes them."""
     stages = [
         OwnershipStage(owners, slots),
+        HandoffStage(handed),
         BudgetStage(budgets, fleet, slots),
         QuoteStage(fleet, quoting, holds, slots),
         CapStage(slots),

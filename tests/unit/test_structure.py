@@ -627,13 +627,13 @@ def test_the_app_start_reads_as_its_list_of_phases() -> None:
 
 LEDGER_HOLDERS: frozenset[str] = frozenset(
     {
-        "bot.app.phases.ledger",  # opens the ledger at start and closes it at the stop
+        "bot.app.phases.core.ledger",  # opens the ledger at start and closes it at the stop
         "bot.app.standby",  # the ledger as a whole: its engine, its fence, the standby lease
         # The app's start phases, each handing the parts it makes the stores they use:
         "bot.app.lifecycle",
         "bot.app.assembly",
-        "bot.app.phases.spend",
-        "bot.app.phases.connectors",
+        "bot.app.phases.core.spend",
+        "bot.app.phases.serving.connectors",
         "bot.commands.wiring",
         "bot.cli.task_register",  # `fleetwarden tasks` opens the ledger to read it, offline
     }

@@ -1,12 +1,14 @@
 """The one admission of every launch: a chat ``spawn``, the spawn queue's start of what
 waited, the roster's own launches (``autostart``), an operator's schedule, a forge run, a
-peer's wake, a hand-off and a review all pass :meth:`Admission.admit`, and nothing else
-launches an agent.
+peer's wake, a hand-off, a review, an operator's restart and the watchdog's all pass
+:meth:`Admission.admit`, and nothing else launches an agent.
 
 One :class:`~fleet.supervisor.admission.request.LaunchRequest` goes through an ordered
 chain of stages (:mod:`fleet.supervisor.admission.stages`), each answering go on,
 ``Queued(why)`` or ``Refused(why)``: whose the agent is
-(:mod:`~fleet.supervisor.admission.stages.ownership`), the budgets and their fallback
+(:mod:`~fleet.supervisor.admission.stages.ownership`), whether a watchdog restart may go on
+with a task another agent handed on (:mod:`~fleet.supervisor.admission.stages.handoff`),
+the budgets and their fallback
 (:mod:`~fleet.supervisor.admission.stages.budgets`), the quote and its holds
 (:mod:`~fleet.supervisor.admission.stages.quote`), the concurrency caps
 (:mod:`~fleet.supervisor.admission.stages.caps`) — then the launch itself
@@ -25,6 +27,7 @@ from fleet.budgets.quoting.holds import Taken
 from fleet.ledger.records.quotes import Quote
 from fleet.model import AgentSpec, Fallback
 from fleet.supervisor.admission.request import (
+    RESTARTS,
     Admitted,
     LaunchRequest,
     Refused,
@@ -151,7 +154,7 @@ class Admission:
 
     async def _launch(self, request: LaunchRequest) -> SpawnOutcome:
         tasks = self.tasks
-        if tasks is None or request.origin == "restart":  # a restart goes on with its task
+        if tasks is None or request.origin in RESTARTS:  # a restart goes on with its task
             return await self._fleet.spawn(request)
         async with tasks.launching(request.agent, request.task):
             return await self._fleet.spawn(request)

@@ -130,7 +130,7 @@ def test_the_installed_package_is_imported_from_the_venv_with_every_file_a_host_
 
     listed = run_python(
         installed,
-        "import json; from bot.app.phases.hosts import BUNDLED;"
+        "import json; from bot.app.phases.core.hosts import BUNDLED;"
         " from fleet.peers.tools import PEER_TOOLS; from fleet.forge.door.tools import FORGE_TOOLS;"
         " print(json.dumps([*map(str, BUNDLED), str(PEER_TOOLS), str(FORGE_TOOLS)]))",
     )

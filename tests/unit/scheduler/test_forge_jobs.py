@@ -1,6 +1,7 @@
-"""Tests for the forges' jobs (scheduler.forge_jobs, registered by bot.app.phases.jobs): each
-job runs its round of the context's forges, and none without forges; the watch and every
-polled forge run at once and then on their interval, the Apps' tokens one interval on."""
+"""Tests for the forges' jobs (scheduler.forge_jobs, registered by
+bot.app.phases.serving.jobs): each job runs its round of the context's forges, and none
+without forges; the watch and every polled forge run at once and then on their interval, the
+Apps' tokens one interval on."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.app.phases.jobs import add_forge_jobs
+from bot.app.phases.serving.jobs import add_forge_jobs
 from fleet.clock import ManualClock
 from fleet.forge.api.git_tokens import RENEW_SECONDS, GitTokens
 from fleet.forge.runs.polling import ForgePolling

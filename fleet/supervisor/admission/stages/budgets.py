@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Protocol
 
 from fleet.model import Fallback
-from fleet.supervisor.admission.request import LaunchRequest, Queued, Refused
+from fleet.supervisor.admission.request import RESTARTS, LaunchRequest, Queued, Refused
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.admission.stages.chain import Admitting, Verdict, Wait
 
-_UNASKED = frozenset({"autostart", "restart"})
+_UNASKED = frozenset({"autostart", *RESTARTS})
 """The launches the budgets are not asked of: the roster's own (their cutoffs hold them) and
-an operator's restart of an agent (as ever: only the caps hold it)."""
+a restart of an agent, an operator's or the watchdog's (as ever: at most the caps hold it)."""
 
 
 class SpawnBudgets(Protocol):

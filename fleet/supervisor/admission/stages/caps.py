@@ -1,6 +1,8 @@
 """The caps' stage: every concurrency cap (:class:`~fleet.supervisor.admission.slots.Slots`)
 — a launch they hold waits in the spawn queue (when it may wait there); one they let go
-holds its slot until its launch returns."""
+holds its slot until its launch returns. An operator's restart they hold is not queued; the
+watchdog's restart is not asked of them, as ever: it goes on with the task whose run held
+its slot (when a queued launch took the slot an ended run left, it may pass a cap by one)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ class CapStage:
 
     async def admit(self, admitting: Admitting) -> Verdict:
         slots, request, wait = self.slots, admitting.request, admitting.wait
-        if slots is None:
+        if slots is None or request.origin == "watchdog":
             return None
         # A restart the caps hold is not queued: the operator is told to `spawn`, which waits.
         queues = wait is not None and request.origin != "restart"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.service import Quoting
 from fleet.supervisor.admission.quoted import Specs, quoted
-from fleet.supervisor.admission.request import LaunchRequest, Queued, Refused
+from fleet.supervisor.admission.request import RESTARTS, LaunchRequest, Queued, Refused
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.admission.stages.chain import Admitting, Verdict, Wait
 
@@ -30,7 +30,7 @@ class QuoteStage:
 
     async def admit(self, admitting: Admitting) -> Verdict:
         request, quoting = admitting.request, self.quoting
-        if quoting is None or request.origin == "restart":  # a restart is not quoted
+        if quoting is None or request.origin in RESTARTS:  # a restart is not quoted
             return None
         quote, over = await quoted(request, self._specs, quoting)
         admitting.quote = quote
@@ -50,7 +50,8 @@ class QuoteStage:
     async def no_room(self, request: LaunchRequest) -> str | None:
         """Why the holds would keep ``request`` waiting now (``None``: they would not),
         taking nothing."""
-        if self.quoting is None or self.holds is None or request.origin in ("autostart", "restart"):
+        unchecked = request.origin == "autostart" or request.origin in RESTARTS
+        if self.quoting is None or self.holds is None or unchecked:
             return None
         if await self.quoting.running(request.agent):
             return None

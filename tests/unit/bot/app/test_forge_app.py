@@ -1,8 +1,8 @@
-"""Tests for the app's forges phase (bot.app.phases.forge): a repository on a GitHub App's forge
-fetches and pushes with the installation token the App mints for it, kept in Fleetwarden's
-own overlay of its environment and known to the redactor; the config says which forge
-credentials are missing, naming the variable, never a value; and the webhook endpoint is
-served on its own when the dashboard is off."""
+"""Tests for the app's forges phase (bot.app.phases.forges.clients): a repository on a GitHub
+App's forge fetches and pushes with the installation token the App mints for it, kept in
+Fleetwarden's own overlay of its environment and known to the redactor; the config says
+which forge credentials are missing, naming the variable, never a value; and the webhook
+endpoint is served on its own when the dashboard is off."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.app.phases.forge import app_repos, forge_secrets, git_environ, open_api
-from bot.app.phases.webhooks import serve_webhooks_alone
+from bot.app.phases.forges.clients import app_repos, forge_secrets, git_environ, open_api
+from bot.app.phases.forges.webhooks import serve_webhooks_alone
 from bot.app.stops import Stops
 from bot.config import Config, ConfigError
 from bot.config.forge_checks import app_token_variable

@@ -1,14 +1,14 @@
-"""The listeners the app gives the postbox (:mod:`bot.app.phases.peer_traffic`): each
+"""The listeners the app gives the postbox (:mod:`bot.app.phases.fleet.peer_traffic`): each
 message it records or delivers told in chat through the notice board, what a fold still
-holds told when the app stops, a review's with its verdict, and both agents' dashboard
-pages rendered again when it runs."""
+holds told when the app stops, a review's with its verdict, and both agents' dashboard pages
+rendered again when it runs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import cast
 
-from bot.app.phases.peer_traffic import Heard, show_peer_traffic, tell_peer_traffic
+from bot.app.phases.fleet.peer_traffic import Heard, show_peer_traffic, tell_peer_traffic
 from bot.app.stops import Stops
 from bot.commands.acl import Acl
 from bot.dashboard.access.signin import SignIns

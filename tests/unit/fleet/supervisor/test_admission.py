@@ -29,6 +29,7 @@ class Launches:
 
     def __init__(self, fallback: Fallback | None = None) -> None:
         self.spawned: list[dict[str, Any]] = []
+        self.requests: list[LaunchRequest] = []  # each launch's request, whole
         self._fallback = fallback
         self.specs: dict[str, AgentSpec] = {}
 
@@ -40,6 +41,7 @@ class Launches:
 
     async def spawn(self, request: LaunchRequest) -> SpawnOutcome:
         given = given_of(request)
+        self.requests.append(request)
         name = request.agent
         self.spawned.append(given)
         status = AgentStatus(

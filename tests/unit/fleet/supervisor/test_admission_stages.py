@@ -8,6 +8,7 @@ from fleet.model import AgentSpec, Fallback
 from fleet.supervisor.admission.stages.budgets import BudgetStage
 from fleet.supervisor.admission.stages.caps import CapStage
 from fleet.supervisor.admission.stages.chain import ORDER, MissingStage, chained
+from fleet.supervisor.admission.stages.handoff import HandoffStage
 from fleet.supervisor.admission.stages.ownership import OwnershipStage
 from fleet.supervisor.admission.stages.quote import QuoteStage
 
@@ -21,11 +22,12 @@ class NoFallbacks:
 
 
 def test_a_whole_chain_is_built_in_its_order() -> None:
-    """Ownership, budgets, quote and caps, in that order, make a chain."""
+    """Ownership, hand-off, budgets, quote and caps, in that order, make a chain."""
     who = NoFallbacks()
     stages = chained(
         (
             OwnershipStage(None),
+            HandoffStage(None),
             BudgetStage(None, who, None),
             QuoteStage(who, None, None, None),
             CapStage(None),
@@ -41,6 +43,7 @@ def test_a_chain_missing_a_stage_is_refused_naming_it(left_out: str) -> None:
     who = NoFallbacks()
     every = (
         OwnershipStage(None),
+        HandoffStage(None),
         BudgetStage(None, who, None),
         QuoteStage(who, None, None, None),
         CapStage(None),
@@ -56,6 +59,7 @@ def test_stages_out_of_order_are_refused() -> None:
         chained(
             (
                 OwnershipStage(None),
+                HandoffStage(None),
                 CapStage(None),
                 BudgetStage(None, who, None),
                 QuoteStage(who, None, None, None),

@@ -31,6 +31,7 @@ from fleet.supervisor.admission.request import (
     Started,
 )
 from fleet.supervisor.admission.slots import Slots
+from fleet.watchdog.verdicts import Restart
 from tests.fakes.launches import an_admission
 from tests.unit.fleet.supervisor.test_admission import Budgets, Launches
 
@@ -39,11 +40,12 @@ T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 OUTCOMES: tuple[tuple[Origin, str], ...] = tuple(
     (origin, outcome)
     for origin in ORIGINS
-    if origin != "restart"
+    if origin not in ("restart", "watchdog")
     for outcome in ("started", "queued", "refused")
 )
 """Every origin can start, wait behind a full cap, and be refused (its task closed) — but
-a restart, which the caps hold without queueing it (its own row below)."""
+a restart, which the caps hold without queueing it, and the watchdog's, which they do not
+hold (their own rows below)."""
 
 
 class Tasks:
@@ -68,7 +70,28 @@ class Tasks:
         return 0
 
 
-def gate(ledger: Ledger, fleet: Launches, budgets: Budgets, tasks: Tasks) -> Admission:
+class HandedOn:
+    """The tasks handed on: ``coder``'s last run was for a task whose sender lost the right
+    to reach it (``lost``), or for none."""
+
+    def __init__(self, lost: bool) -> None:
+        self.lost = lost
+        self.asked: list[str] = []
+
+    async def restart_refused(self, agent: str) -> str | None:
+        self.asked.append(agent)
+        if not self.lost:
+            return None
+        return f"task #1 fix was handed on by boss, and {agent} is no longer one of boss's peers"
+
+
+def gate(
+    ledger: Ledger,
+    fleet: Launches,
+    budgets: Budgets,
+    tasks: Tasks,
+    handed: HandedOn | None = None,
+) -> Admission:
     slots = Slots(
         agents=ledger.agents,
         spawn_queue=ledger.spawn_queue,
@@ -79,7 +102,7 @@ def gate(ledger: Ledger, fleet: Launches, budgets: Budgets, tasks: Tasks) -> Adm
         default_runtime="stub",
         host="host-a",
     )
-    return an_admission(fleet, slots=slots, budgets=budgets, tasks=tasks)
+    return an_admission(fleet, slots=slots, budgets=budgets, tasks=tasks, handed=handed)
 
 
 async def occupy(ledger: Ledger, name: str) -> None:
@@ -147,18 +170,47 @@ async def test_a_restart_through_the_one_admission(ledger: Ledger, outcome: str)
     assert await ledger.spawn_queue.queued_spawns(host="host-a") == []
 
 
+@pytest.mark.parametrize("outcome", ["started", "over a full cap", "refused"])
+async def test_a_watchdog_restart_through_the_one_admission(ledger: Ledger, outcome: str) -> None:
+    """Origin ``watchdog``: started, the request reaches the launch whole (its restart with
+    it) and names no task, so the run goes on with the agent's; a full cap does not hold it,
+    nor does a budget that says no (as ever: neither was asked of the watchdog's restart);
+    a task another agent handed on whose sender lost the right is refused by the hand-off
+    stage, saying why, before anything launches — and written to no queue either way."""
+    fleet, tasks = Launches(), Tasks()
+    handed, budgets = HandedOn(lost=outcome == "refused"), Budgets(False)
+    admission = gate(ledger, fleet, budgets, tasks, handed)
+    queue = LaunchQueue(store=ledger.spawn_queue, admission=admission, clock=ManualClock(T))
+    ask = SpawnAsk("coder", "", "ann", "chat", "room", "", origin="chat")
+    if outcome == "over a full cap":
+        await occupy(ledger, "other")
+    restart = Restart(AgentName("coder"), 2, "stalled; restart 2 of 3")
+    request = LaunchRequest("coder", origin="watchdog", by="the watchdog", restart=restart)
+    admitted = await admission.admit(request, queue.waiter(ask))
+    assert handed.asked == ["coder"] and budgets.asked == []
+    if outcome == "refused":
+        why = "task #1 fix was handed on by boss, and coder is no longer one of boss's peers"
+        assert admitted == Refused(why)
+        assert fleet.spawned == []
+    else:
+        assert isinstance(admitted, Started) and admitted.outcome.started
+        assert fleet.requests == [request] and tasks.bound == []
+    assert await ledger.spawn_queue.queued_spawns(host="host-a") == []
+
+
 @pytest.mark.parametrize("origin", ORIGINS)
 async def test_a_budget_turns_away_every_origin_but_the_rosters_own(
     ledger: Ledger, origin: Origin
 ) -> None:
     """A budget that says no refuses a launch from any origin (not queued where its budget
-    has no queue) — except the roster's own launches, which their cutoffs hold instead."""
+    has no queue) — except the roster's own launches, which their cutoffs hold instead, and
+    a restart (an operator's or the watchdog's), which goes on with its agent's task."""
     fleet, tasks = Launches(), Tasks()
     budgets = Budgets(False)
     admitted = await gate(ledger, fleet, budgets, tasks).admit(
         LaunchRequest("coder", origin=origin)
     )
-    if origin in ("autostart", "restart"):  # cutoffs hold the roster's; caps alone a restart
+    if origin in ("autostart", "restart", "watchdog"):  # cutoffs hold the roster's
         assert isinstance(admitted, Started) and budgets.asked == []
     else:
         assert admitted == Refused("agent:coder is over (this launch is not queued)")
@@ -168,7 +220,7 @@ async def test_a_budget_turns_away_every_origin_but_the_rosters_own(
 def test_the_origins_asked_by_a_person_are_those_that_once_were_chat() -> None:
     """A schedule, a hand-off, a peer's wake and a review were launched as ``chat`` before
     they had names: their quote's words still name the chat flag or the roster."""
-    assert frozenset(ORIGINS) - {"autostart", "forge", "restart"} == ASKED_BY_A_PERSON
+    assert frozenset(ORIGINS) - {"autostart", "forge", "restart", "watchdog"} == ASKED_BY_A_PERSON
 
 
 class OnAnIssue:

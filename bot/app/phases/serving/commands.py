@@ -3,7 +3,7 @@ scheduler they add jobs to and the follower of the screens ``watch`` shows.
 
 The commands are built by :func:`bot.commands.wiring.build_commands`; the scheduler is made here
 (``schedule`` commands and deferred spawns add jobs to it) and started by the next phase
-(:func:`bot.app.phases.jobs.start_jobs`)."""
+(:func:`bot.app.phases.serving.jobs.start_jobs`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.app.grounds import Grounds
-from bot.app.phases.fleet import Fleeted
-from bot.app.phases.ledger import Ledgered
-from bot.app.phases.spend import Spend
+from bot.app.phases.core.ledger import Ledgered
+from bot.app.phases.core.spend import Spend
+from bot.app.phases.fleet.launching import Fleeted
 from bot.app.stops import Stop
 from bot.commands.handlers.agents.watch_follow import ScreenFollower
 from bot.commands.handlers.places.forge import ForgeParts

@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from bot.app.grounds import Grounds
-from bot.app.phases.fleet import Fleeted
-from bot.app.phases.ledger import Ledgered
-from bot.app.phases.peer_traffic import show_peer_traffic
-from bot.app.phases.peers import Peered
-from bot.app.phases.spend import Spend
+from bot.app.phases.core.ledger import Ledgered
+from bot.app.phases.core.spend import Spend
+from bot.app.phases.fleet.launching import Fleeted
+from bot.app.phases.fleet.peer_traffic import show_peer_traffic
+from bot.app.phases.fleet.peers import Peered
 from bot.app.stops import Stop
 from bot.config import Config
 from bot.dashboard.access.signin import SignIns

@@ -9,7 +9,7 @@ from __future__ import annotations
 from bot.app import assembly as wiring
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
-from bot.app.phases.ledger import Ledgered
+from bot.app.phases.core.ledger import Ledgered
 from bot.app.stops import Stop
 from fleet.forge.door.door import ForgeDoor
 from fleet.peers.door import PeerDoor

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
-from bot.app.phases.ledger import Ledgered
+from bot.app.phases.core.ledger import Ledgered
 from bot.app.stops import Stop
 from bot.config.forge_checks import repo_credentials
 from fleet.clock import Clock

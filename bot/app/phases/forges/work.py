@@ -1,7 +1,7 @@
 """The app's forge work phase: forge work over the fleet and the repositories
 (:func:`start_forges`) with the desk the forge door reaches, the webhook endpoint's routes
-(:mod:`bot.app.phases.webhooks`: served on the dashboard's address, or on their own when
-the dashboard is off), chat's word on a forge run (:mod:`bot.app.phases.forge_news`) and
+(:mod:`bot.app.phases.forges.webhooks`: served on the dashboard's address, or on their own when
+the dashboard is off), chat's word on a forge run (:mod:`bot.app.phases.forges.news`) and
 the rounds the scheduler runs
 (:mod:`fleet.forge.runs.rounds`: the pollers, the round that keeps forge runs moving, the
 Apps' tokens for git renewed)."""
@@ -18,13 +18,13 @@ from aiohttp import web
 
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
-from bot.app.phases.fleet import Fleeted
-from bot.app.phases.forge import ForgeClients
-from bot.app.phases.forge_news import checked, teller
-from bot.app.phases.ledger import Ledgered
-from bot.app.phases.repos import version
-from bot.app.phases.spend import Spend
-from bot.app.phases.webhooks import webhook_routes
+from bot.app.phases.core.ledger import Ledgered
+from bot.app.phases.core.repos import version
+from bot.app.phases.core.spend import Spend
+from bot.app.phases.fleet.launching import Fleeted
+from bot.app.phases.forges.clients import ForgeClients
+from bot.app.phases.forges.news import checked, teller
+from bot.app.phases.forges.webhooks import webhook_routes
 from bot.app.stops import Stop
 from bot.commands.handlers.places.forge import ForgeParts
 from fleet.forge.fleet_launcher import FleetLauncher

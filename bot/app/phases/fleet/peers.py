@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
-from bot.app.phases.fleet import Fleeted
-from bot.app.phases.ledger import Ledgered
-from bot.app.phases.peer_traffic import tell_peer_traffic
+from bot.app.phases.core.ledger import Ledgered
+from bot.app.phases.fleet.launching import Fleeted
+from bot.app.phases.fleet.peer_traffic import tell_peer_traffic
 from bot.app.stops import Stop
 from fleet.peers.door import PeerDesk
 from fleet.peers.handoff import Handoff
@@ -51,7 +51,6 @@ async def start_peers(at: Grounds, ledgered: Ledgered, fleeted: Fleeted, desks: 
     handoff = Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
     at.stops.add(Stop.HANDOFFS, handoff.stop)
     fleet.subscribe(handoff.hear)  # a peer's run that ended takes the task handed to it
-    fleet.check_restarts(handoff.restart_refused)  # a handed-on task's sender may reach it
     await handoff.sweep()  # and those that waited while Fleetwarden was away
     desk = PeerDesk(postbox, handoff, fleeted.peer_roster.peers_text, desks.verdicts)
     desks.open_peers(desk)  # `fw-msg` reaches the postbox from now on

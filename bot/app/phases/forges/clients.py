@@ -2,7 +2,7 @@
 installation tokens that their repositories' git uses (minted before the repositories are
 made, and renewed by the scheduler), the forges' secrets for the redactor, and the forge door on the
 heartbeat endpoint (:func:`open_forges`). Forge work over them is the next forges phase's
-(:mod:`bot.app.phases.forge_work`)."""
+(:mod:`bot.app.phases.forges.work`)."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ spend asks, and each budget's cutoff enforced (:class:`~fleet.supervisor.cutoffs
 
 from __future__ import annotations
 
-from bot.app.phases.fleet import Fleeted
-from bot.app.phases.ledger import Ledgered
-from bot.app.phases.spend import Spend
+from bot.app.phases.core.ledger import Ledgered
+from bot.app.phases.core.spend import Spend
+from bot.app.phases.fleet.launching import Fleeted
 from fleet.budgets.quoting.service import restore_holds
 from fleet.supervisor.cutoffs import CutoffKeeper
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
-from bot.app.phases.fleet import Fleeted
-from bot.app.phases.forge_work import Forged
-from bot.app.phases.ledger import Ledgered
-from bot.app.phases.peers import Peered
+from bot.app.phases.core.ledger import Ledgered
+from bot.app.phases.fleet.launching import Fleeted
+from bot.app.phases.fleet.peers import Peered
+from bot.app.phases.forges.work import Forged
 from fleet.ledger.records.peers import ReviewRecord
 from fleet.peers.review.chat import ChatReviews
 from fleet.peers.review.handoff import ReviewStores

@@ -4,7 +4,7 @@ sandboxes' doors and the shared tokens it launches with; the feeds of its work a
 agents' asks (:mod:`bot.approvals`); the spawn queue its autostart waits in; the peer
 roster that tells each agent its peers (:mod:`fleet.peers.roster`); the work register over
 its admission; and the asks at its runs' caps, whose cutoffs are carried out on it. The
-postbox between its agents is the next phase's (:mod:`bot.app.phases.peers`).
+postbox between its agents is the next phase's (:mod:`bot.app.phases.fleet.peers`).
 
 The launch is made in the order it runs: the roster as it is now and the fleet's listeners,
 the launcher over them (:class:`~fleet.supervisor.launcher.Launcher`, with the run keeper
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from bot.app import assembly as wiring
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
-from bot.app.phases.ledger import Ledgered, redact_register
-from bot.app.phases.spend import Spend
+from bot.app.phases.core.ledger import Ledgered, redact_register
+from bot.app.phases.core.spend import Spend
 from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
@@ -39,7 +39,9 @@ from fleet.budgets.runs.watch import CapCutoffs
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.events import Listeners
+from fleet.peers.handed import HandedTasks
 from fleet.peers.roster import PeerRoster
+from fleet.peers.rules import Rules
 from fleet.repos.service import Repos
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace, RunSpend
 from fleet.supervisor.admission.admit import Admission
@@ -48,6 +50,7 @@ from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.admission.stages.budgets import BudgetStage
 from fleet.supervisor.admission.stages.caps import CapStage
 from fleet.supervisor.admission.stages.chain import Stage
+from fleet.supervisor.admission.stages.handoff import HandedOn, HandoffStage
 from fleet.supervisor.admission.stages.ownership import Owners, OwnershipStage
 from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.fleet import Fleet
@@ -205,7 +208,8 @@ def _admission(
     """The one admission, over ``launcher``, its chain checked whole as it is made
     (:class:`~fleet.supervisor.admission.stages.chain.MissingStage`: the app does not
     start); the register's binding of runs to tasks. Whose an agent is reads the agents'
-    records, the forge runs (when a forge is configured) and ``repos`` (``None``: none)."""
+    records, the forge runs (when a forge is configured) and ``repos`` (``None``: none); a
+    watchdog restart's task handed on, the runs, the tasks and the peers' rules."""
     ledger = ledgered.ledger
     slots = slots_of(cfg, launcher, ledger.agents, ledger.spawn_queue, spend.accounts)
     quoting = Quoting(
@@ -222,7 +226,18 @@ def _admission(
         repos,
         frozenset() if repos is None else repos.launching,
     )
-    parts = AdmissionParts(owners, launcher, slots, spend.budgets, quoting, spend.budgets.holds)
+    # Who handed a task on, and whether it may still reach its agent: a watchdog restart's.
+    rules = Rules(
+        messages=ledger.messages,
+        fleet=launcher,
+        clock=clock,
+        max_chars=cfg.defaults.message_chars,
+        queue=cfg.defaults.message_queue,
+    )
+    handed = HandedTasks(runs=ledger.runs, tasks=ledger.tasks, rules=rules)
+    parts = AdmissionParts(
+        owners, handed, launcher, slots, spend.budgets, quoting, spend.budgets.holds
+    )
     return Admission(fleet=launcher, stages=admission_stages(parts), tasks=tasks)
 
 
@@ -231,6 +246,7 @@ class AdmissionParts:
     """What the admission's stages are made over (a new stage's parts join here)."""
 
     owners: Owners
+    handed: HandedOn
     launcher: Launcher
     slots: Slots
     budgets: BudgetService
@@ -240,11 +256,12 @@ class AdmissionParts:
 
 def admission_stages(parts: AdmissionParts) -> list[Stage]:
     """The admission's chain, one stage a line in the order of
-    :data:`~fleet.supervisor.admission.stages.chain.ORDER`: whose the agent is, the budgets
-    and their fallback, the quote and its holds, the concurrency caps. A stage left out here
-    is a start-up error naming it, never an open door."""
+    :data:`~fleet.supervisor.admission.stages.chain.ORDER`: whose the agent is, a handed-on
+    task's restart, the budgets and their fallback, the quote and its holds, the concurrency
+    caps. A stage left out here is a start-up error naming it, never an open door."""
     return [
         OwnershipStage(parts.owners, parts.slots),
+        HandoffStage(parts.handed),
         BudgetStage(parts.budgets, parts.launcher, parts.slots),
         QuoteStage(parts.launcher, parts.quoting, parts.holds, parts.slots),
         CapStage(parts.slots),

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.app.grounds import Grounds
-from bot.app.phases.commands import Commanded
-from bot.app.phases.fleet import Fleeted
-from bot.app.phases.ledger import Ledgered
-from bot.app.phases.spend import Spend
+from bot.app.phases.core.ledger import Ledgered
+from bot.app.phases.core.spend import Spend
+from bot.app.phases.fleet.launching import Fleeted
+from bot.app.phases.serving.commands import Commanded
 from bot.commands.handlers.launches.schedules import ScheduledRuns
 from bot.commands.handlers.spend.accounts import AccountCommands
 from bot.config import Config

@@ -1,0 +1,2 @@
+"""What serves the operator: the command families and their router, the scheduler's jobs, the
+dashboard, the chat connectors."""
