@@ -30,7 +30,6 @@ from fleet.errors import LedgerError, UnknownAgent
 from fleet.forge.door.tools import FORGE_TOOLS
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
-from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import NoticeBoard
@@ -39,7 +38,6 @@ from fleet.redaction.known import EnvSecrets
 from fleet.redaction.redactor import Redactor
 from fleet.repos.door.server import GitDoor
 from fleet.runs.launch.launch_kit import FleetSettings
-from fleet.sandbox.egress.egress_proxy import Refusal
 from fleet.sandbox.egress.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings
 from fleet.watchdog.heartbeat import Door, HeartbeatServer, OnAsk
@@ -206,19 +204,12 @@ def sandbox_settings(
     )
 
 
-def refusal_book(
-    ledger: Ledger, notices: NoticeBoard | None, metering: MeteringProxy | None
-) -> RefusalBook:
-    """What counts and tells the agents' refused egress: the forward proxies' refusals
-    and the metering proxy's refused endpoints (``ps``, ``egress NAME``, a notice an hour)."""
-    book = RefusalBook(
+def refusal_book(ledger: Ledger, notices: NoticeBoard | None) -> RefusalBook:
+    """What counts and tells the agents' refused egress: the forward proxies' refusals and
+    the metering proxy's refused endpoints (``ps``, ``egress NAME``, a notice an hour)."""
+    return RefusalBook(
         ledger.refusals, notices.post if notices is not None else None, SystemClock()
     )
-    if metering is not None:
-        metering.on_refused = lambda agent, why: book.note(
-            Refusal(agent, "metering proxy", None, why, source="proxy")
-        )
-    return book
 
 
 def grants_of(config: Config) -> list[Grant]:

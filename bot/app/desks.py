@@ -6,10 +6,12 @@ ways in, so they are made over the fleet): the repositories' lines behind the gi
 postbox behind the peer door, forge work behind the forge door, and the review stage a
 ``fw-msg review`` reaches, and the live sessions that answer a permission hook's ask. Each
 door asks this registry at each call; each desk is opened here once, by the phase that makes
-it, and never replaced. Forge work, made before the review stage, reaches the stage here
-too. Until then the door answers as it does for a desk the config does
-without (the git door: no such repository; the peer door: 503; the forge door: no forge run;
-a review: no round asked; a hook's ask: no asks).
+it, and never replaced. Two parts made early reach parts made later here too: forge work,
+made before the review stage, reaches the stage; and the repositories' approval hold,
+made before forge work, has a forge run's pull request made a draft through it. Until
+then the door answers as it does for a desk the config does without (the git door: no such
+repository; the peer door: 503; the forge door: no forge run; a review: no round asked; a
+hook's ask: no asks; a draft: none made, the push refused).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from fleet.forge.door.door import DoorDesk
+from fleet.ledger.records.peers import ReviewRecord
 from fleet.names import AgentName
 from fleet.peers.door import PeerDesk, Verdicts
 from fleet.peers.review.stage import ReviewStage
 from fleet.repos.door.lines import DoorLines
+from fleet.repos.landing.approval import Drafter
 from fleet.watchdog.heartbeat import OnAsk
 
 _Desk = TypeVar("_Desk")
@@ -37,6 +41,7 @@ class Desks:
         self._verdicts: Verdicts | None = None
         self._hook_asks: OnAsk | None = None
         self._review: ReviewStage | None = None
+        self._drafter: Drafter | None = None
 
     def open_lines(self, lines: DoorLines) -> None:
         """The repositories' lines, behind the git door."""
@@ -61,6 +66,17 @@ class Desks:
 
     def review(self) -> ReviewStage | None:
         return self._review
+
+    def open_drafts(self, drafter: Drafter) -> None:
+        """Forge work's drafts, which the approval hold asks before it pushes a head the
+        review agent did not approve (the repositories are made before forge work)."""
+        self._drafter = _once(self._drafter, drafter, "the approval hold's drafts")
+
+    async def draft_head(self, approved: ReviewRecord, tip: str) -> bool:
+        """The open pull request of the forge run ``approved`` was of made a draft before
+        its head becomes ``tip`` (:data:`~fleet.repos.landing.approval.Drafter`); ``False``:
+        no forge work to ask, or no pull request open."""
+        return False if self._drafter is None else await self._drafter(approved, tip)
 
     def open_hook_asks(self, on_ask: OnAsk) -> None:
         """The fleet's live sessions, which answer the asks of agents' permission hooks."""

@@ -10,11 +10,12 @@ a GitHub App's tokens, which the repositories' git uses, and the forge door) →
 endpoint (:mod:`bot.app.phases.core.heartbeats`, with the git door, the peer door and the
 forge door) → repositories (:mod:`bot.app.phases.core.repos`, whose checkouts' ``origin``
 names the git door) → spend (:mod:`bot.app.phases.core.spend`: the budgets, with a first
-pacing tick so the policy is current before any request; then the metering proxy with that
-policy and the runs' caps) → hosts (:mod:`bot.app.phases.core.hosts`) → fleet
-(:mod:`bot.app.phases.fleet.launching`: the sandbox probe; the launcher, the one admission
-over it and the fleet handed both; reconcile; the feeds of its work and of its agents' asks,
-:mod:`bot.approvals`; the work register; the cutoffs of the runs' caps carried out on it) →
+pacing tick so the policy is current before any request; the book of refused egress; then
+the metering proxy with that policy, that book and the runs' caps) → hosts
+(:mod:`bot.app.phases.core.hosts`) → fleet (:mod:`bot.app.phases.fleet.launching`: the
+sandbox probe; the launcher, the one admission over it and the fleet handed both;
+reconcile; the feeds of its work and of its agents' asks, :mod:`bot.approvals`; the work
+register; the cutoffs of the runs' caps carried out on it) →
 peers (:mod:`bot.app.phases.fleet.peers`: the postbox between its agents and the tasks they
 hand on) → cutoffs (:mod:`bot.app.phases.fleet.cutoffs`: the budgets' limits carried out on
 the fleet) → forge work (:mod:`bot.app.phases.forges.work`: over the fleet; its webhook
@@ -29,8 +30,10 @@ run made up at start, or a queued launch, can answer). Each phase takes what the
 before it made; none is handed a callback to reach a part made after it. The endpoint's
 doors reach parts made over the fleet (the repositories' lines, the postbox, forge work, the
 review stage) through the registry of desks, each desk opened there once by the phase that
-makes it; a capped run is cut on the fleet by what the fleet phase has listen to the runs'
-caps. Each part is added to the app's :class:`~bot.app.stops.Stops` as it is made;
+makes it (so are forge work's drafts, which the repositories' approval hold asks); a part
+made later listens to an earlier one's events rather than being written into it; a capped
+run is cut on the fleet by what the fleet phase has listen to the runs' caps. Each part is
+added to the app's :class:`~bot.app.stops.Stops` as it is made;
 :meth:`App.stop` stops them in reverse order after finishing the commands in flight, except
 that the scheduler and the spawn queue stop before the connectors (nothing may answer
 through a stopped one).
@@ -75,7 +78,6 @@ from bot.app.serving import Serving
 from bot.app.standby import Standby
 from bot.app.stops import Stop, Stops
 from bot.chat.notifier import Notifier
-from bot.commands.acl import Acl
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.wiring import Commands
@@ -255,7 +257,7 @@ class App:
         repos = await open_repos(
             at, ledgered, desks, environ=clients.repo_environ, endpoint=heartbeats
         )
-        verbs = repo_verbs(repos, at.clock, at, ledgered)
+        verbs = repo_verbs(repos, at.clock, at, ledgered, desks)
         sink, notifier = self._dashboard.sink, ledgered.notifier
         spend = await start_spend(at, ledgered.ledger, notifier, sink=sink)
         await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)
@@ -268,25 +270,24 @@ class App:
         commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, forged.parts)
         self._running = Running(ledgered, fleeted, peered, commanded, repos)
         start_jobs(at, ledgered, spend, fleeted, commanded, forged.rounds)
-        signins, acl = commanded.commands.signins, commanded.commands.acl
-        parts = (ledgered, spend, fleeted, peered, signins, verbs, forged.routes)
+        parts = (ledgered, spend, fleeted, peered, commanded.commands.signins, verbs, forged.routes)
         if await self._dashboard.start(at, *parts) is None:
             await serve_webhooks_alone(forged.routes, state_dir=at.cfg.state_dir, stops=at.stops)
         secrets = (heartbeats, spend.proxy, spend.accounts, repos, clients)
-        connectors = await self._start_connectors(at, ledgered.ledger, acl, secrets)
+        connectors = await self._start_connectors(at, ledgered.ledger, commanded.commands, secrets)
         await self._catch_up(ledgered.notifier, commanded.commands)
         self._state = AppState.RUNNING
         names = ", ".join(c.name for c in connectors) or "none"
         log.info("fleetwarden started: state dir %s, connectors: %s", self.config.state_dir, names)
 
     async def _start_connectors(
-        self, at: Grounds, ledger: Ledger, acl: Acl, secrets: Sequence[object]
+        self, at: Grounds, ledger: Ledger, commands: Commands, secrets: Sequence[object]
     ) -> tuple[Connector, ...]:
-        """The connectors phase: the given connectors, or the config's; a send that failed
-        counted on the dashboard's metrics."""
+        """The connectors phase: the given connectors, or the config's, routed to
+        ``commands``; a send that failed counted on the dashboard's metrics."""
         on_failure = self._dashboard.metrics.send_failed
         given = self._given_connectors
-        return await start_connectors(at, ledger, acl, given, secrets, on_failure)
+        return await start_connectors(at, ledger, commands, given, secrets, on_failure)
 
     @property
     def stepped_down(self) -> bool:

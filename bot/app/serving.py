@@ -36,15 +36,17 @@ class Serving:
     ) -> None:
         self._on_closed = on_closed
         self.failures = failures if failures is not None else ReceiveFailures()
-        self.router: Router | None = None  # set once the commands are built
+        self.router: Router | None = None  # the connectors' messages go there, from start
         self.failure: FleetwardenError | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._consumers: set[asyncio.Task[None]] = set()
         self._conversations: dict[ConversationKey, asyncio.Lock] = {}
         self.connectors: list[Connector] = []  # started, in order
 
-    async def start(self, connectors: Iterable[Connector]) -> None:
-        """Start each connector in turn and read its inbound stream."""
+    async def start(self, connectors: Iterable[Connector], router: Router) -> None:
+        """Start each connector in turn and read its inbound stream, its messages handed to
+        ``router`` (the commands')."""
+        self.router = router
         for connector in connectors:
             await connector.start()
             self.connectors.append(connector)

@@ -104,7 +104,9 @@ class MeteringProxy:
         clock: Clock | None = None,
         accounts: AccountBook | None = None,
         journal: UsageJournal | None = None,
+        on_refused: Callable[[str, str], None] | None = None,
     ) -> None:
+        """``on_refused``: told of a known agent's request refused for its path or provider."""
         self.accounts = accounts
         self._journal = journal
         self._secrets = AgentSecrets(state_dir / STATE_FILE, "metering")
@@ -123,9 +125,7 @@ class MeteringProxy:
         self._port: int | None = None
         self._warned: set[str] = set()
         self.strangers = Strangers()
-        # Told of each request of a known agent refused for its path or provider (its
-        # egress refusals, :mod:`fleet.sandbox.egress.refusals`): the agent and why.
-        self.on_refused: Callable[[str, str], None] | None = None
+        self.on_refused = on_refused  # the agent and why: its egress refusals count it
 
     # -- lifecycle ---------------------------------------------------------------------
 

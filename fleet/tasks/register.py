@@ -121,7 +121,7 @@ class Register:
         self._stop = stop
         self._starting: set[int] = set()  # tasks whose start is under way
         self.runs = runs
-        runs.ended = self._ended
+        runs.listen_ended(self._ended)  # a task that ended starts those that waited for it
 
     def listen(self, starter: Starter) -> None:
         """Start the tasks whose wait is over through ``starter`` (the chat's, once the

@@ -13,8 +13,9 @@ again); stalled and restarted → still ``working``. A forge task is moved by it
 instead (its pull request is the review). A run of another agent bound to a task — a
 review agent's (:mod:`fleet.peers.review`) — counts its spend on the task but never moves
 it: its start, its turns and its end leave the task where it is, and the task's own
-agent's runs go on being the ones that move it. A task that ends is handed to
-:attr:`TaskRuns.ended` (the register starts the tasks that waited for it)."""
+agent's runs go on being the ones that move it. A task that ends is told to those who
+listen (:meth:`TaskRuns.listen_ended`: the register starts the tasks that waited for it),
+and so is a task put up for review (:meth:`TaskRuns.listen_for_review`: the review stage)."""
 
 from __future__ import annotations
 
@@ -78,12 +79,18 @@ class TaskRuns:
         self._spawn_queue = spawn_queue
         self._expected: dict[str, int | None] = {}
         self._launches: dict[str, asyncio.Lock] = {}
-        self.ended: Ended | None = None
-        """Told of each task that ended by its runs (``None``: nobody)."""
-        self.up_for_review: UpForReview | None = None
-        """Told of each task a run's end (with its change on a branch) or a live session's
-        turn over put up for review (a review agent's round is asked:
-        :mod:`fleet.peers.review.chat`)."""
+        self._ended: list[Ended] = []
+        self._up_for_review: list[UpForReview] = []
+
+    def listen_ended(self, listener: Ended) -> None:
+        """Tell ``listener`` of each task that ended by its runs, from now on."""
+        self._ended.append(listener)
+
+    def listen_for_review(self, listener: UpForReview) -> None:
+        """Tell ``listener`` of each task a run's end (with its change on a branch) or a live
+        session's turn over puts up for review, from now on (a review agent's round is
+        asked: :mod:`fleet.peers.review.chat`)."""
+        self._up_for_review.append(listener)
 
     async def closed(self, task: int) -> str | None:
         """Why a launch for ``task`` must not be made (it ended meanwhile), or ``None``."""
@@ -152,7 +159,7 @@ class TaskRuns:
             moved = await self._tasks.move(task.id, "review", why, came_from=("working",))
             # up for review already (a `send` went on after a round): its new commits are
             # up too — the next round, or the line marked changed since its approval
-            if (moved or task.state == "review") and self.up_for_review is not None:
+            if moved or task.state == "review":
                 await self._reviewed(task, run_id)
         except Exception:
             log.exception("could not move the task of run %s of %s", run_id, agent)
@@ -310,7 +317,7 @@ class TaskRuns:
             return 0
         if state in ("todo", "review"):
             moved = await self._tasks.move(task.id, state, why, came_from=came_from)
-            if moved and state == "review" and self.up_for_review is not None:
+            if moved and state == "review":
                 await self._reviewed(task, run_id)
             return int(moved)
         actual = await self._actuals.actual(task.id)
@@ -318,19 +325,19 @@ class TaskRuns:
             task.id, state, why, actual, error_of(task, actual), came_from=came_from
         ):
             return 0
-        ended = await self._tasks.task(task.id)
-        if ended is not None and self.ended is not None:
-            await self.ended(ended)
+        if (ended := await self._tasks.task(task.id)) is not None:
+            for listener in self._ended:
+                await listener(ended)
         return 1
 
     async def _reviewed(self, task: TaskRecord, run_id: int) -> None:
-        """Tell :attr:`up_for_review` of ``task`` (its change stays up for review whatever
+        """Tell who listens for a review of ``task`` (its change stays up for review whatever
         asking a review agent meets)."""
-        assert self.up_for_review is not None
-        try:
-            await self.up_for_review(task, run_id)
-        except Exception:
-            log.exception("no round of review was asked for task %d", task.id)
+        for listener in self._up_for_review:
+            try:
+                await listener(task, run_id)
+            except Exception:
+                log.exception("no round of review was asked for task %d", task.id)
 
     async def _verdict(self, task: TaskRecord, report: RunReport) -> tuple[TaskState, str]:
         """Where ``task`` goes now that its run of ``report`` ended, and why."""

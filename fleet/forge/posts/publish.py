@@ -27,6 +27,7 @@ from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgeIssue,
 from fleet.forge.posts.footer import footer, no_run_footer
 from fleet.forge.posts.provenance import ProvenanceSource
 from fleet.forge.posts.pull_words import done_body, pull_title
+from fleet.forge.posts.reviews import Reviews
 from fleet.forge.posts.status_comment import NOT_OPENED, StatusComment
 from fleet.forge.posts.unpublished import (
     BRANCH_ENDED,
@@ -82,10 +83,7 @@ class Publisher:
         self.source = source
         self._redact = redact
         self.posted: set[int] = set()  # the comments posted here: their events are ours
-        # A run whose work an agent reviews (:mod:`fleet.forge.runs.reviewing`): its pull
-        # request opens as a draft, and each publish of its done asks the next round.
-        self.reviewed: Callable[[ForgeRunRecord], bool] | None = None
-        self.on_published: Callable[[int, str], Awaitable[None]] | None = None
+        self._reviews: list[Reviews] = []  # see :meth:`review_with`
         self.status = StatusComment(
             forge=forge,
             approvals=source.approvals,
@@ -95,6 +93,12 @@ class Publisher:
             api=self._api,
             freezes=freezes,
         )
+
+    def review_with(self, reviews: Reviews) -> None:
+        """Review runs' work with ``reviews`` from now on: a run whose work an agent reviews
+        has its pull request opened as a draft, and each publish of its done asks the next
+        round."""
+        self._reviews.append(reviews)
 
     def _api(self, record: ForgeRunRecord) -> ForgeApi:
         return self._apis[record.forge]
@@ -253,7 +257,7 @@ class Publisher:
     def draft_of(self, record: ForgeRunRecord) -> bool:
         """Whether ``record``'s pull request opens as a draft: its forge says so, or an
         agent reviews it first."""
-        reviewed = self.reviewed is not None and self.reviewed(record)
+        reviewed = any(reviews.reviewed(record) for reviews in self._reviews)
         return self._forges[record.forge].draft or reviewed
 
     async def retry(self, record: ForgeRunRecord) -> bool:
@@ -398,9 +402,9 @@ class Publisher:
         except ForgeApiError as exc:
             log.warning("the summary of %s#%d was not posted: %s", record.slug, pull.number, exc)
         await self.refresh(record.id)
-        if self.on_published is not None:  # its review agent's next round
+        for reviews in self._reviews:  # its review agent's next round
             try:
-                await self.on_published(record.id, pull.head_sha)
+                await reviews.published(record.id, pull.head_sha)
             except Exception:  # published all the same: a human reviews it
                 log.exception("no round of review was asked for forge run %d", record.id)
 

@@ -71,12 +71,15 @@ def unapproved(
 
 class ApprovalHold:
     """Whether a line may land at its tip, by its rounds of review in ``reviews`` when
-    ``policy`` says its repository has a review stage."""
+    ``policy`` says its repository has a review stage; ``drafter``: the forges' side of a
+    held push (``None``: none, such a push is refused)."""
 
-    def __init__(self, reviews: ReviewsStore, policy: Policy) -> None:
+    def __init__(
+        self, reviews: ReviewsStore, policy: Policy, drafter: Drafter | None = None
+    ) -> None:
         self._reviews = reviews
         self._policy = policy
-        self.drafter: Drafter | None = None  # the forges', once they are made
+        self._drafter = drafter
 
     async def may_push(self, line: LineRecord, tip: str, *, draft: bool) -> None:
         """Refuse (:class:`Unapproved`) to push ``line`` upstream at ``tip`` when its
@@ -87,7 +90,7 @@ class ApprovalHold:
         if why is None:
             return
         approved = await self.approved(line)
-        drafter = self.drafter if draft and approved is not None else None
+        drafter = self._drafter if draft and approved is not None else None
         if drafter is not None and approved is not None and await drafter(approved, tip):
             return
         raise Unapproved(why)

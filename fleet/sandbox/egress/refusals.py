@@ -95,6 +95,11 @@ class RefusalBook:
         self._unsaved[(refusal.agent, refusal.source, target, refusal.why)] += 1
         self._untold.setdefault(refusal.agent, Counter())[(target, refusal.why)] += 1
 
+    def proxy_refused(self, agent: str, why: str) -> None:
+        """Count one request of ``agent`` the metering proxy refused (a path or provider it
+        does not serve), and why."""
+        self.note(Refusal(agent, "metering proxy", None, why, source="proxy"))
+
     def due(self, now: datetime) -> list[str]:
         """The agents whose refusals are to be told now (pure)."""
         return [

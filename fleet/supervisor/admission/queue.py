@@ -82,7 +82,7 @@ class LaunchQueue:
         self._store = store
         self.admission = admission
         self.slots: Slots = admission.slots
-        self.slots.freed = self.kick
+        self.slots.listen_freed(self.kick)  # a slot let go: an entry may start
         self._clock = clock
         self._listeners: dict[str, Listener] = {}
         self._starting = self.slots.starting  # agent -> the entry the drain is starting

@@ -87,7 +87,12 @@ class Slots:
         self.lock = asyncio.Lock()
         self._reserved: dict[str, Occupant] = {}  # launches admitted, not yet returned
         self.starting: dict[str, int] = {}  # agent -> the queue entry being started
-        self.freed: Callable[[], None] = lambda: None  # told when a held slot is let go
+        self._freed: list[Callable[[], None]] = []  # told when a held slot is let go
+
+    def listen_freed(self, listener: Callable[[], None]) -> None:
+        """Tell ``listener`` each time a slot held for a launch is let go (the spawn queue
+        looks for an entry to start)."""
+        self._freed.append(listener)
 
     async def take(
         self,
@@ -125,7 +130,8 @@ class Slots:
         """The launch admitted for ``agent`` has returned: its slot is the agent's now (or,
         if it failed, free again)."""
         if self._reserved.pop(agent, None) is not None:
-            self.freed()
+            for listener in self._freed:
+                listener()
 
     async def queue(self) -> list[QueuedSpawn]:
         """This host's queue, oldest first."""

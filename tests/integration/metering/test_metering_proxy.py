@@ -29,6 +29,7 @@ from fleet.metering.config import MeteringSettings, Price, PriceTable
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import ALLOW, AllowAll, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.metering.proxy import MeteringProxy
+from fleet.sandbox.egress.refusals import RefusalBook
 from tests.fakes.bodies import key_headers
 from tests.fakes.provider import FAKE_KEY, Api, FakeProvider, ToolCall, Turn, Usage
 from tests.polling import eventually
@@ -500,6 +501,33 @@ async def test_unknown_endpoints_are_refused_and_never_forwarded(
     assert rig.fake.requests == []
     assert await rig.events() == []  # logged, but no model request to record
     assert [agent for agent, _ in told] == [AGENT]
+
+
+async def test_a_refused_endpoint_is_counted_in_the_book_the_proxy_is_made_with(
+    tmp_path: Path,
+) -> None:
+    """A proxy made with the book of refused egress (as the spend phase makes it) counts an
+    endpoint it refused in the ledger as the agent's refusal by the metering proxy."""
+    async with FakeProvider() as fake, aiohttp.ClientSession() as http:
+        ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
+        book = RefusalBook(ledger.refusals, None, SystemClock())
+        route = ProviderRoute("anthropic", fake.base_url, ProviderApi.ANTHROPIC)
+        proxy = MeteringProxy(
+            tmp_path / "state",
+            routes={"anthropic": route},
+            sink=ledger.metering.record_metering,
+            on_refused=book.proxy_refused,
+        )
+        await proxy.start()
+        try:
+            async with http.get(proxy.urls_for(AGENT)["anthropic"] + "/v1/files") as r:
+                assert r.status == 404
+            [count] = await book.counts(AGENT)
+            assert (count.source, count.target, count.count) == ("proxy", "metering proxy", 1)
+            assert "passthrough" in count.why and fake.requests == []
+        finally:
+            await proxy.stop()
+            await ledger.close()
 
 
 async def test_forwarded_paths_are_the_normalised_ones(rig: Rig) -> None:

@@ -70,11 +70,17 @@ async def open_repos(
     return repos
 
 
-def repo_verbs(repos: Repos | None, clock: Clock, at: Grounds | None = None,
-               ledgered: Ledgered | None = None) -> RepoVerbs | None:  # fmt: skip
+def repo_verbs(
+    repos: Repos | None,
+    clock: Clock,
+    at: Grounds | None = None,
+    ledgered: Ledgered | None = None,
+    desks: Desks | None = None,
+) -> RepoVerbs | None:
     """The operators' verbs on the repositories (``None``: none configured); with the
     config and the ledger, a line its review agent approved lands only at the commit it
-    approved (:class:`~fleet.repos.landing.approval.ApprovalHold`)."""
+    approved (:class:`~fleet.repos.landing.approval.ApprovalHold`), a forge run's head past
+    it pushed once forge work made its pull request a draft (its drafts in ``desks``)."""
     if repos is None:
         return None
     hold = None
@@ -89,6 +95,7 @@ def repo_verbs(repos: Repos | None, clock: Clock, at: Grounds | None = None,
             forge = grounds.cfg.forges.get(entry.forge) if entry.forge else None
             return entry.review_of(forge.review if forge is not None else None)
 
-        hold = ApprovalHold(ledgered.ledger.reviews, policy)
+        drafter = desks.draft_head if desks is not None else None
+        hold = ApprovalHold(ledgered.ledger.reviews, policy, drafter)
         repos.hold = hold  # every upstream push passes it too, not only the verbs'
     return RepoVerbs(repos, clock, hold)

@@ -1,6 +1,7 @@
 """The app's spend phase: the budgets with the pacing policy (ticked once at start, so
-the policy is current before any request), and — unless the config turns metering off —
-the accounts and the metering proxy that holds their credentials, with each run's cap."""
+the policy is current before any request), the book of the agents' refused egress, and —
+unless the config turns metering off — the accounts and the metering proxy that holds their
+credentials, with each run's cap (its refused endpoints noted in that book)."""
 
 from __future__ import annotations
 
@@ -26,14 +27,17 @@ from fleet.ledger.records.budgets import Scope
 from fleet.metering.counting.journal import DIRECTORY, UsageJournal
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import NoticeBoard
+from fleet.sandbox.egress.refusals import RefusalBook
 
 
 @dataclass(frozen=True, slots=True)
 class Spend:
-    """What the spend phase made: the budgets, and the accounts, each run's cap and the
+    """What the spend phase made: the budgets, the book of refused egress (the sandboxes'
+    forward proxies note theirs there too), and the accounts, each run's cap and the
     metering proxy (``None`` when metering is off)."""
 
     budgets: BudgetService
+    refusals: RefusalBook
     accounts: AccountBook | None
     run_caps: RunCapWatch | None
     proxy: MeteringProxy | None
@@ -60,13 +64,23 @@ async def start_spend(
         )
     budgets = await start_budgets(cfg, ledger, notices, clock, served_by(ledger, accounts))
     stops.add(Stop.BUDGETS, budgets.drain)
+    refusals = wiring.refusal_book(ledger, notices)  # started with the sandboxes
     if accounts is None:
-        return Spend(budgets, None, None, None)
+        return Spend(budgets, refusals, None, None, None)
     run_caps = RunCapWatch(RunCaps(), ledger.agents, ledger.runs, notices, clock)
     proxy = await start_metering(
-        cfg, ledger, budgets.policy, clock, sink, accounts, run_caps, stops, budgets.holds
+        cfg,
+        ledger,
+        budgets.policy,
+        clock,
+        sink,
+        accounts,
+        run_caps,
+        stops,
+        budgets.holds,
+        refusals=refusals,
     )
-    return Spend(budgets, accounts, run_caps, proxy)
+    return Spend(budgets, refusals, accounts, run_caps, proxy)
 
 
 def served_by(ledger: Ledger, accounts: AccountBook | None) -> Callable[[str], list[Scope]]:
@@ -117,10 +131,13 @@ async def start_metering(
     run_caps: RunCapWatch,
     stops: Stops,
     holds: Holds | None = None,
+    *,
+    refusals: RefusalBook | None = None,
 ) -> MeteringProxy:
     """The accounts started, the usage journal replayed, the runs' caps restored, and the
     proxy that holds the accounts' credentials; each to be stopped from when it is made.
-    ``holds``: what live runs' quotes hold, brought down as their requests settle."""
+    ``holds``: what live runs' quotes hold, brought down as their requests settle;
+    ``refusals``: where the proxy notes the endpoints it refused an agent."""
     await accounts.start()
     stops.add(Stop.ACCOUNTS, accounts.stop)
     journal = UsageJournal(cfg.state_dir / DIRECTORY, ledger.metering.record_metering_once, clock)
@@ -137,6 +154,7 @@ async def start_metering(
         clock=clock,
         accounts=accounts,
         journal=journal,
+        on_refused=refusals.proxy_refused if refusals is not None else None,
     )
     await proxy.start()
     stops.add(Stop.METERING, proxy.stop)

@@ -92,7 +92,7 @@ async def start_fleet(
     cfg, clock, stops, sandboxes = at.cfg, at.clock, at.stops, at.sandboxes
     ledger, notifier, approvals = ledgered.ledger, ledgered.notifier, ledgered.approvals
     metering = spend.proxy
-    await sandboxes.start(wiring.refusal_book(ledger, notifier, metering))
+    await sandboxes.start(spend.refusals)  # the proxies' refused egress, told
     # A locked agent's beats and model requests come through its doors: served there,
     # not piped to the ports.
     sandboxes.serve_in_place(heartbeats.port, heartbeats.connection)

@@ -1,7 +1,8 @@
 """The review phase: the review stage (:mod:`fleet.peers.review`) over the running fleet, when
 a repository or a forge names a ``review:`` agent. A chat task's run that ends with its
-change on a branch asks the review agent (the task runs' ``up_for_review``), a forge run's
-published ``done`` does (forge work's :class:`~fleet.forge.runs.reviewing.ForgeReviewing`);
+change on a branch asks the review agent (the task runs tell it, as it listens for their
+reviews), a forge run's published ``done`` does (forge work's
+:class:`~fleet.forge.runs.reviewing.ForgeReviewing`);
 each verdict is a message of the postbox's, told to the operators as every message is."""
 
 from __future__ import annotations
@@ -86,6 +87,6 @@ async def start_review(
     chat = ChatReviews(
         stage=stage, lines=ledger.lines, reviews=ledger.reviews, policy=policy, tip=repos.line_tip
     )
-    fleeted.register.runs.up_for_review = chat.up_for_review
+    fleeted.register.runs.listen_for_review(chat.up_for_review)  # a task's change: a round
     await stage.sweep()
     return stage

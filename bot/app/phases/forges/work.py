@@ -163,10 +163,8 @@ async def start_forges(
         spawn=work.spawn,
         stage=desks.review,  # opened by the review phase, made after this one
     )
-    publisher.reviewed = reviewing.reviewed  # a reviewed run's pull request: a draft
-    publisher.on_published = reviewing.published  # each published done: the next round
-    if repos.hold is not None:  # a head pushed past its approval: its pull request a draft first
-        repos.hold.drafter = reviewing.hold_head
+    publisher.review_with(reviewing)  # a reviewed run's pull request a draft; each done: a round
+    desks.open_drafts(reviewing.hold_head)  # a head pushed past its approval: a draft first
     holds = work.holds  # the forges whose events wait (a login not the credential's, a rate limit)
     watch = ForgeWatch(
         work,

@@ -42,8 +42,8 @@ def make_commands(
     repos: RepoDesk | None = None,
     forge: ForgeParts | None = None,
 ) -> Commanded:
-    """The commands, routed: ``serving`` hands the connectors' messages to their router
-    from now on. ``repos``: the repositories agents work on (``None``: none configured);
+    """The commands and their router (the connectors phase hands it the connectors'
+    messages). ``repos``: the repositories agents work on (``None``: none configured);
     ``forge``: what the forge commands use of forge work (``None`` without forges)."""
     scheduler: FleetScheduler[JobContext] = FleetScheduler()
     at.stops.add(Stop.SCHEDULER, scheduler.shutdown)
@@ -60,5 +60,4 @@ def make_commands(
         repos=repos,
         forge=forge,
     )
-    at.serving.router = built.router
     return Commanded(built, scheduler, follower)

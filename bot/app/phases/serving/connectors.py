@@ -1,5 +1,6 @@
 """The app's connectors phase: the chat services the config lists (or the ones given),
-each behind the redactor, started in turn and read by :class:`~bot.app.serving.Serving`."""
+each behind the redactor, started in turn and read by :class:`~bot.app.serving.Serving`,
+which hands their messages to the commands' router."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
 from bot.chat import redacting
-from bot.commands.acl import Acl
+from bot.commands.wiring import Commands
 from connectors.base import Connector
 from fleet.ledger import Ledger
 
@@ -16,23 +17,24 @@ from fleet.ledger import Ledger
 async def start_connectors(
     at: Grounds,
     ledger: Ledger,
-    acl: Acl,
+    commands: Commands,
     given: Sequence[Connector] | None,
     secrets: Iterable[object],
     on_send_failure: Callable[[str], None],
 ) -> tuple[Connector, ...]:
-    """The connectors started, in order. ``given``: the ones to serve instead of the
+    """The connectors started, in order, their messages routed to ``commands`` (whose ACL
+    the Matrix and Discord connectors ask too). ``given``: the ones to serve instead of the
     config's; ``secrets``: the parts that make secrets at run time, for the redactor."""
     made = given
     if made is None:
         made = wiring.make_connectors(
             at.cfg,
             ledger=ledger,
-            acl=acl,
+            acl=commands.acl,
             clock=at.clock,
             environ=at.environ,
             failures=at.serving.failures,
         )
     guarded = redacting.guard(made, at.redactor, secrets, on_failure=on_send_failure)
-    await at.serving.start(guarded)
+    await at.serving.start(guarded, commands.router)
     return tuple(at.serving.connectors)

@@ -66,7 +66,6 @@ class Rig:
         self.failures = ReceiveFailures(on_failure=self.metrics.receive_failed)
         self.serving = Serving(on_closed=lambda: None, failures=self.failures)
         self.handling = Handling()
-        self.serving.router = self.handling  # type: ignore[assignment]  # same handle()
         self.connector = MatrixConnector(
             world.config(),
             state=world.ledger.chat,
@@ -131,7 +130,7 @@ class Rig:
 async def rig(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Rig]:
     async with make_world(synapse, tmp_path) as world:
         made = Rig(world, tmp_path)
-        await made.serving.start([made.connector])
+        await made.serving.start([made.connector], made.handling)  # type: ignore[arg-type]
         try:
             yield made
         finally:

@@ -1,11 +1,12 @@
 """The registry of the heartbeat endpoint's desks (:class:`bot.app.desks.Desks`): a door
 reaches its desk once the phase making it opens it there, answers as without it before,
-and a desk opened twice is a wiring error."""
+and a desk opened twice is a wiring error; the approval hold's drafts likewise."""
 
 from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -13,9 +14,14 @@ import pytest
 
 from bot.app.desks import Desks
 from fleet.connections.loopback import TOKEN_HEADER
+from fleet.ledger.records.peers import ReviewRecord
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 AGENT = "coder-1"
+APPROVED = ReviewRecord(
+    1, 1, "coder", "reviewer", 1, 1, "app", "fw/coder/1", "a" * 40, 7, None, "approved",
+    "", datetime(2026, 11, 27, tzinfo=UTC), None,
+)  # fmt: skip
 ASK = {"tool_name": "Write", "tool_input": {"file_path": "/w/a.txt", "content": "x"}}
 
 
@@ -82,3 +88,22 @@ async def test_the_git_door_finds_no_line_before_the_repositories_open_theirs() 
     assert await desks.door_repo(AGENT, "app") is None
     await desks.refused(AGENT, "app", [{"why": "a secret"}])
     assert desks.peers() is None and desks.forge() is None and desks.verdicts() is None
+
+
+async def test_the_approval_hold_reaches_forge_works_drafts_once_opened() -> None:
+    """Before forge work opens its drafts, a held push's pull request is made a draft by
+    nobody (the hold refuses the push); then forge work answers, and a second opening is a
+    wiring error."""
+    desks = Desks()
+    assert await desks.draft_head(APPROVED, "b" * 40) is False
+    asked: list[tuple[int | None, str]] = []
+
+    async def drafter(approved: ReviewRecord, tip: str) -> bool:
+        asked.append((approved.forge_run, tip))
+        return True
+
+    desks.open_drafts(drafter)
+    assert await desks.draft_head(APPROVED, "b" * 40) is True
+    assert asked == [(7, "b" * 40)]
+    with pytest.raises(RuntimeError, match="the approval hold's drafts was opened twice"):
+        desks.open_drafts(drafter)

@@ -104,9 +104,7 @@ class Rig:
             stop=self.stop,
             forge=self.reviewing,
         )
-        publisher = self.work.work.publisher
-        publisher.reviewed = self.reviewing.reviewed
-        publisher.on_published = self.reviewing.published
+        self.work.work.publisher.review_with(self.reviewing)
 
     def review_stage(self) -> ReviewStage | None:
         """The stage, once made (as the app's registry of desks answers it)."""

@@ -104,7 +104,7 @@ async def test_a_live_sessions_commit_after_the_approval_asks_the_next_round(rig
         checkout="/nonexistent",
     )  # fmt: skip
     policy = ReviewPolicy(agent="reviewer", rounds=2)
-    rig.task_runs.up_for_review = rig.chat({"app": policy}).up_for_review
+    rig.task_runs.listen_for_review(rig.chat({"app": policy}).up_for_review)
     [coder_run] = task.runs
     rig.tips[line_id] = COMMIT
     await rig.task_runs.turn_over("coder", coder_run)

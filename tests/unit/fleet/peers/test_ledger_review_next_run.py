@@ -43,7 +43,7 @@ class NextRunRig(Rig):
             admit=self.answered, diff=self.diff, redact=lambda text: text, heard=self.hear,
             send=self.send, stop=self.stop,
         )  # fmt: skip
-        self.task_runs.up_for_review = self.chat({"app": POLICY}).up_for_review
+        self.task_runs.listen_for_review(self.chat({"app": POLICY}).up_for_review)
 
     async def send(self, agent: str, text: str) -> None:
         if self.send_fails is not None:

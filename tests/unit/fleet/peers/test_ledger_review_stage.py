@@ -273,7 +273,7 @@ async def test_a_chat_tasks_run_ending_with_a_change_asks_its_repositorys_review
         checkout="/nonexistent",
     )  # fmt: skip
     policies = {"app": POLICY}
-    rig.task_runs.up_for_review = rig.chat(policies).up_for_review
+    rig.task_runs.listen_for_review(rig.chat(policies).up_for_review)
     [coder_run] = task.runs
     change = Change(
         repo="app", agent="coder", branch="fw/coder/1", base_ref="main", fork_sha=BASE,
@@ -328,7 +328,7 @@ async def test_a_live_sessions_turn_over_asks_a_round_on_what_it_pushed_once(rig
         repo="app", agent="coder", branch="fw/coder/1", base_ref="main", fork_sha=BASE,
         checkout="/nonexistent",
     )  # fmt: skip
-    rig.task_runs.up_for_review = rig.chat({"app": POLICY}).up_for_review
+    rig.task_runs.listen_for_review(rig.chat({"app": POLICY}).up_for_review)
     [coder_run] = task.runs
     rig.tips[line_id] = BASE  # nothing pushed on the branch yet
     await rig.task_runs.turn_over("coder", coder_run)

@@ -110,7 +110,7 @@ async def test_a_held_push_goes_only_once_its_pull_request_is_a_draft(ledger: Le
     await held.may_push(line, A, draft=False)  # the approved commit: nothing asked
     with pytest.raises(Unapproved, match="Nothing was pushed"):
         await held.may_push(line, B, draft=True)  # no forge to make a draft: refused
-    held.drafter = drafter
+    held = ApprovalHold(ledger.reviews, lambda repo: policy, drafter)  # with the forges'
     with pytest.raises(Unapproved, match="approved commit a1b2c3d4e5f6"):
         await held.may_push(line, B, draft=False)  # the push verb: never by a draft
     assert drafted == []

@@ -196,6 +196,20 @@ async def test_a_slot_is_held_until_the_launch_returns(ledger: Ledger, tmp_path:
     assert isinstance(await gate.admit(LaunchRequest("b")), Started)
 
 
+async def test_a_slot_let_go_is_told_to_every_listener(ledger: Ledger) -> None:
+    """Each listener of the slots hears a held slot let go, a second one as well as the
+    first (none replaces another); a launch that held none tells nobody."""
+    slots = admission(ledger, Launches(), Caps(max_running=2)).slots
+    assert slots is not None
+    heard: list[str] = []
+    slots.listen_freed(lambda: heard.append("queue"))
+    slots.listen_freed(lambda: heard.append("another"))
+    assert await slots.take("a", None, None, None) is None
+    slots.release("a")
+    slots.release("b")  # held nothing
+    assert heard == ["queue", "another"]
+
+
 async def test_a_forge_runs_place_and_an_operators_spawn_do_not_answer_for_each_other(
     ledger: Ledger,
 ) -> None:

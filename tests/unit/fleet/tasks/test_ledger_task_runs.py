@@ -4,7 +4,7 @@ task of the agent waits; a launch for a task whose agent already waits in the qu
 it to do; a task held for a queue entry that is gone goes back to do; ending a task takes
 its launches out of the queue, and a launch for an ended task is refused; a run that ended
 before its start was heard still ends its task; ending a task that never ran keeps no
-error."""
+error; a task that ended is told to every listener of the runs, the register's among them."""
 
 from __future__ import annotations
 
@@ -108,3 +108,24 @@ async def test_a_run_that_ended_before_its_start_was_heard_still_ends_its_task(
     async with task_runs.launching(AGENT, task.id):
         await task_runs.hear(started)
     assert (await register.find(str(task.id))).state == "done"
+
+
+async def test_a_task_that_ended_is_told_to_every_listener_of_the_runs(
+    register: Register, task_runs: TaskRuns, fleet: Fleet
+) -> None:
+    """A listener added after the register's hears the task that ended as well, and takes
+    nothing from the register's: the task waiting for it is told it will not start."""
+    first = await register.new(new("first", agent=AGENT))
+    waits = await register.new(new("waits", agent=AGENT), after=[first])
+    await register.start(waits, LaunchRequest(AGENT), None)  # held for `first`
+    heard: list[tuple[int, str]] = []
+
+    async def ended(task: TaskRecord) -> None:
+        heard.append((task.id, task.state))
+
+    task_runs.listen_ended(ended)
+    run = await run_task(register, fleet, first)
+    await fleet.end(AGENT, run, "failed", code=1)
+    assert heard == [(first.id, "failed")]
+    told = await register.find(str(waits.id))
+    assert told.state == "queued" and "which is failed" in told.why
