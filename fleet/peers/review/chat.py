@@ -31,7 +31,8 @@ Tip = Callable[[int], Awaitable[str | None]]
 
 
 class ChatReviews:
-    """:attr:`fleet.tasks.runs.TaskRuns.up_for_review` for tasks asked in chat."""
+    """What hears a task asked in chat go up for review
+    (:meth:`fleet.tasks.runs.TaskRuns.listen_for_review`)."""
 
     def __init__(
         self,
