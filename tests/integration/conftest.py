@@ -3,8 +3,9 @@
 Agents outlive Fleetwarden on purpose (the next start reattaches them), so a test that runs
 the real ``fleetwarden`` and spawns agents leaves them running when the bot quits. After
 each test, every process whose command line names the test's temporary directory (agents,
-their shims, servers run from it) is killed with its process group, pass or fail — and the
-control groups they are in thawed, as a SIGKILL waits for the thaw of a frozen one.
+their shims, servers run from it), or that works in it (a CLI's hook), is killed with its
+process group, pass or fail — and the control groups they are in thawed, as a SIGKILL waits
+for the thaw of a frozen one.
 
 The real components the rooms share are fixtures of one place, loaded here
 (:mod:`tests.integration.components`): the git upstream and the fake GitHub on it.
@@ -30,16 +31,25 @@ log = logging.getLogger(__name__)
 
 
 def processes_under(directory: Path) -> list[int]:
-    """The pids whose command line mentions ``directory`` (never this process)."""
-    needle = str(directory).encode()
+    """The pids whose command line mentions ``directory``, or that work in it (a CLI's hook
+    its agent started, whose command line names only a URL), never this process."""
+    needle, inside = str(directory).encode(), str(directory)
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         with contextlib.suppress(OSError):
-            if needle in (entry / "cmdline").read_bytes():
+            if needle in (entry / "cmdline").read_bytes() or _works_in(entry, inside):
                 found.append(int(entry.name))
     return found
+
+
+def _works_in(process: Path, directory: str) -> bool:
+    try:
+        cwd = os.readlink(process / "cwd")
+    except OSError:
+        return False
+    return cwd == directory or cwd.startswith(directory + "/")
 
 
 @pytest.fixture(autouse=True)
