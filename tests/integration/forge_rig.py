@@ -94,6 +94,19 @@ repos:
 """A config's head for the forge tests: the repository ``app`` (``{url}``) on the GitHub
 ``gh`` (``{api}``, as ``{login}``), webhooks on ``{port}``; its ``agents:`` follow."""
 
+CODER_ON_APP = (
+    APP_ON_GITHUB
+    + """\
+agents:
+  - name: coder
+    runtime: command
+    repo: app
+    argv: [sh, -c, {script}]
+"""
+)
+""":data:`APP_ON_GITHUB` with its one agent, ``coder``: a ``command`` agent on ``app`` running
+the test module's script (``{script}``)."""
+
 
 @contextmanager
 def app_on_github(upstream: GitUpstream, slug: Slug, writer: str) -> Iterator[FakeGitHub]:

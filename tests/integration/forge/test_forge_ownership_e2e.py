@@ -18,7 +18,7 @@ from tests import sandbox_need
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge.kinds import Forge
-from tests.integration.forge_rig import APP_ON_GITHUB, bot_comments, ledger_rows, post
+from tests.integration.forge_rig import CODER_ON_APP, bot_comments, ledger_rows, post
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -31,16 +31,7 @@ git add NOTES.md && git commit -qm 'Write the release notes'
 git push -q origin HEAD
 fw-forge done ok 'Did what was asked.'
 """
-CONFIG = (
-    APP_ON_GITHUB
-    + """\
-agents:
-  - name: coder
-    runtime: command
-    repo: app
-    argv: [sh, -c, {script}]
-"""
-)
+CONFIG = CODER_ON_APP
 
 LABEL = "fleetwarden:coder"
 
