@@ -98,7 +98,9 @@ def test_a_repository_a_reload_adds_with_review_has_its_work_reviewed(
         assert "not reloaded" not in bot.output_since_command, bot.output_since_command
         bot.command("task new --agent libber Greet the user", r"Task #1", timeout=STARTUP)
         bot.command("task start 1", r"libber")
-        said = task_says(bot, 1, r"approved by|merge|a human", timeout=120, answer_within=STARTUP)
+        # "merge" as a word: the review's own hint says "`task done 1` when merged"
+        verdict = r"approved by|\bmerge\b|a human"
+        said = task_says(bot, 1, verdict, timeout=120, answer_within=STARTUP)
         assert "approved by reviewer" in said, said
         assert bot.close() == 0, bot.stderr
     finally:
