@@ -88,6 +88,7 @@ class TmuxClient:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=self._env,
+                start_new_session=True,  # an operator's Ctrl-C is Fleetwarden's, not tmux's
             )
         except OSError as exc:
             raise error(f"cannot run tmux: {exc.strerror} (is tmux installed?)") from exc

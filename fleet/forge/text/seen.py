@@ -51,6 +51,7 @@ _DECLARATION: Final = re.compile(f"{comment}|{declaration}|{cdata}")
 _PROCESSING: Final = re.compile(processing)
 _RUN: Final = re.compile(r"`+")
 _TAG_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+_SHORT_COMMENTS: Final = ("<!-->", "<!--->")  # whole comments to a browser (HTML's spec)
 _COMMENT_CLOSE: Final = re.compile(r"--\s*>")  # where the standard library's parser ends one
 
 
@@ -243,8 +244,12 @@ class _Scrub(HTMLParser):
 
     def parse_comment(self, i: int, report: bool = True) -> int:
         if self._strict:
-            short = self.rawdata.startswith(("<!-->", "<!--->"), i)
+            short = self.rawdata.startswith(_SHORT_COMMENTS, i)
             return self._strictly(_COMMENT, i, "" if short else "-->")
+        for empty in _SHORT_COMMENTS:  # whole comments to a browser; not to the parser
+            if self.rawdata.startswith(empty, i):
+                self._piece("")
+                return i + len(empty)
         self._unclosed_to_end("--")
         return super().parse_comment(i, report)
 

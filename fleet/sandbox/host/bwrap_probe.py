@@ -1,11 +1,16 @@
 """Whether bubblewrap can make a sandbox on this host (user namespaces may be off), asked
-once at start by running it with the flags every sandbox has, as the user agents run as."""
+once at start by running it with the flags every sandbox has, as the user agents run as.
+
+The probe runs in a session of its own: an operator's Ctrl-C at the terminal is
+Fleetwarden's to handle, and must not kill the probe half-way (a sandbox's first process
+would then hold its pipe open, and the probe would wrongly say bubblewrap hangs)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 
+from fleet.process_groups import end_whole
 from fleet.sandbox.lanes import FIRST_UID
 
 BWRAP = "bwrap"
@@ -28,6 +33,7 @@ async def probe(bwrap: str = BWRAP) -> str | None:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
             **user,  # type: ignore[arg-type]
         )
     except OSError as exc:
@@ -35,9 +41,11 @@ async def probe(bwrap: str = BWRAP) -> str | None:
     try:
         _, err = await asyncio.wait_for(process.communicate(), _PROBE_TIMEOUT)
     except TimeoutError:
-        process.kill()
-        await process.wait()
+        await end_whole(process)
         return f"bubblewrap did not make a sandbox within {_PROBE_TIMEOUT:.0f} s"
+    except BaseException:  # cancelled: nothing of the probe is left running
+        await asyncio.shield(end_whole(process))
+        raise
     if process.returncode != 0:
         said = err.decode(errors="replace").strip().splitlines()
         return "bubblewrap cannot make a sandbox here: " + (said[0] if said else "it failed")

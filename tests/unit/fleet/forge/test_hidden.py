@@ -66,6 +66,8 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": True})
         f"<p><b<!--{SECRET}>",
         f"&#><!-- {SECRET} -->",
         f"a<!a\n<div hidden>{SECRET}</div>",
+        f'<!--><a title="-->```python {SECRET}\ncode\n```a',
+        f'<!---><a title="-->{SECRET}',
     ],
 )
 def test_what_a_reader_cannot_see_is_taken_out(text: str) -> None:
@@ -111,6 +113,13 @@ def test_code_blocks_are_shown_as_written() -> None:
     indented = "text\n\n    <!-- indented -->"
     assert clean(f"{fence}\nafter <!-- gone --> end") == f"{fence}\nafter  end"
     assert clean(indented) == indented
+
+
+def test_an_empty_comment_ends_where_a_browser_ends_it() -> None:
+    """``<!-->`` and ``<!--->`` are whole (empty) comments to a browser, though not to the
+    standard library's parser: what follows them is read as the page shows it."""
+    assert clean("a<!-->b<!--->c<!-- x -->d") == "abcd"
+    assert clean("<!-->shown -->") == "shown -->"
 
 
 def test_plain_comparisons_are_not_html() -> None:
