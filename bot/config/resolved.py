@@ -14,7 +14,8 @@ from pydantic import BaseModel
 
 from bot.config.defaults import Defaults
 from bot.config.forge_checks import with_forge_credentials
-from bot.config.schema import ConfigFile, LogLevel, Operator
+from bot.config.chat import Operator
+from bot.config.schema import ConfigFile, LogLevel
 from bot.dashboard.serving.settings import DashboardSettings
 from connectors.console_config import ConsoleConfig
 from connectors.discord.config import DiscordConfig
