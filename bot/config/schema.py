@@ -3,8 +3,9 @@ validated result, :class:`Config`.
 
 Sections live next to what they configure: an agent entry in :mod:`fleet.agents.roster`,
 each connector's settings beside the connector (:mod:`connectors.console_config`), the
-connectors and the operators in :mod:`bot.config.chat`. Reading and checking a file is
-:mod:`bot.config.load`; :mod:`bot.config` re-exports both.
+connectors and the operators in :mod:`bot.config.chat`, the MCP servers in
+:mod:`fleet.mcp.schema`. Reading and checking a file is :mod:`bot.config.load`;
+:mod:`bot.config` re-exports both.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from fleet.caps import LimitsSection
 from fleet.forge.schema import FORGE_NAME_PATTERN, ForgeEntry, is_forge_name
 from fleet.hosts.schema import HostEntry
 from fleet.ledger.database.location import check_url, is_url
+from fleet.mcp.names import McpName
+from fleet.mcp.schema import McpServerEntry
 from fleet.metering.schema import (
     MeteringSection,
     PriceEntry,
@@ -245,6 +248,15 @@ class ConfigFile(BaseModel):
             "someone allowed becomes a run of that agent on the repository, and its pull "
             "request the conversation. Webhooks come to `POST /webhooks/NAME` on the "
             "dashboard's address."
+        ),
+    )
+    mcp: dict[McpName, McpServerEntry] = Field(
+        default_factory=dict,
+        description=(
+            "The MCP servers agents may use, by name (see the MCP guide): each reached over "
+            "HTTP or run over stdio by Fleetwarden, which holds its credential. An agent "
+            "granted one (its `mcp:`) reaches it only through its MCP door, at `/mcp/NAME`; "
+            "every call is relayed, checked against the allow-list and audited."
         ),
     )
     dashboard: DashboardSection | None = Field(

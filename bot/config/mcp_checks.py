@@ -1,0 +1,181 @@
+"""Config checks of the MCP servers across entries: each server an agent's ``mcp:`` (or
+``defaults.mcp``) names is one of the config's ``mcp:`` section (a typo answered with the
+likeliest one meant), each tool a grant lists is on its server's allow-list, and an agent
+granted a server runs a CLI Fleetwarden can give it to; at start, each server's credentials
+are in the environment. And the servers as ``check-config`` sums them up.
+
+What is checked inside one entry (a url, a header that looks secret, ``url`` or
+``command``) is the schema's own, :class:`fleet.mcp.schema.McpServerEntry`; that no agent
+holds a server's credential is :mod:`bot.config.door_checks`'s, with every other credential
+Fleetwarden holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from bot.config.problems import ConfigProblem, Locator
+from bot.config.roster_file import RosterSource
+from bot.config.schema import ConfigFile
+from fleet.budgets.schema import Loc
+from fleet.mcp.grants import McpGrantEntry
+from fleet.mcp.schema import McpServerEntry
+from fleet.schema import did_you_mean, unset_variable
+
+GUIDE = "docs/mcp.md"
+"""Where an operator reads how MCP servers are set up."""
+NO_MCP_RUNTIMES = frozenset({"pi"})
+"""Runtimes Fleetwarden cannot give MCP servers to: pi has no MCP of its own, and no MCP
+extension of it (``pi-mcp-adapter``) is pinned and verified here."""
+MCP_RUNTIMES = "claude, codex, opencode or command"
+
+
+def mcp_problems(
+    document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
+) -> Iterator[ConfigProblem]:
+    """Grants naming no server of the section, or a tool off its allow-list; agents
+    granted servers on a runtime that cannot reach them."""
+    servers = document.mcp
+    for loc, message in _grant_problems(document.defaults.mcp, servers, ("defaults", "mcp")):
+        line, path, _ = locate(loc)
+        yield ConfigProblem(file_name, line, path, message)
+    for index, agent in enumerate(document.agents):
+        if agent.mcp is None:
+            continue
+        for loc, message in _grant_problems(agent.mcp, servers, ("agents", index, "mcp")):
+            line, path, _ = roster.locate(loc)
+            yield ConfigProblem(roster.file_name, line, path, message)
+    yield from _runtime_problems(document, locate, file_name, roster)
+
+
+def _grant_problems(
+    grants: Mapping[str, McpGrantEntry], servers: Mapping[str, McpServerEntry], where: Loc
+) -> Iterator[tuple[Loc, str]]:
+    for name, grant in grants.items():
+        server = servers.get(name)
+        if server is None:
+            yield (*where, name), _no_such_server(name, sorted(servers))
+            continue
+        if grant.tools is None or server.tools is None:
+            continue
+        for item, tool in enumerate(grant.tools):
+            if tool not in server.tools:
+                guess = did_you_mean(tool, server.tools)
+                hint = f" — did you mean {guess!r}?" if guess is not None else ":"
+                yield (
+                    (*where, name, "tools", item),
+                    f"tool {tool!r} is not on MCP server {name}'s allow-list{hint} a grant "
+                    f"narrows the server's tools (mcp.{name}.tools: "
+                    f"{', '.join(server.tools)}); add it there, or remove it here",
+                )
+
+
+def _no_such_server(name: str, known: Sequence[str]) -> str:
+    if not known:
+        return (
+            f"MCP server {name!r} is not defined: the config has no `mcp:` section; add the "
+            f"server there (mcp: {{{name}: {{url: …}}}}, see {GUIDE})"
+        )
+    guess = did_you_mean(name, known)
+    if guess is not None:
+        return (
+            f"MCP server {name!r} is not defined — did you mean {guess!r}? (defined under "
+            f"`mcp:`: {', '.join(known)})"
+        )
+    return (
+        f"MCP server {name!r} is not defined: add it under `mcp:`, or remove it here "
+        f"(defined: {', '.join(known)})"
+    )
+
+
+def _runtime_problems(
+    document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
+) -> Iterator[ConfigProblem]:
+    """Agents (and ``defaults``) granted MCP servers on a runtime that cannot reach them."""
+    defaults = document.defaults
+    if defaults.mcp and defaults.runtime in NO_MCP_RUNTIMES:
+        line, path, _ = locate(("defaults", "mcp"))
+        yield ConfigProblem(
+            file_name,
+            line,
+            path,
+            f"defaults.runtime is {defaults.runtime}, {_why(defaults.runtime)}: give the "
+            f"servers to agents of runtime {MCP_RUNTIMES}, or set defaults.runtime to one",
+        )
+    for index, agent in enumerate(document.agents):
+        grants = agent.mcp if agent.mcp is not None else defaults.mcp
+        if not grants:
+            continue
+        runtime = agent.runtime or defaults.runtime
+        loc: Loc = ("agents", index, "mcp") if agent.mcp is not None else ("agents", index)
+        given = "its mcp:" if agent.mcp is not None else "defaults.mcp"
+        message = None
+        both_defaults = agent.runtime is None and agent.mcp is None  # said at defaults.mcp
+        if runtime in NO_MCP_RUNTIMES and not both_defaults:
+            message = (
+                f"agent {agent.name!r} runs {runtime}, {_why(runtime)}, and {given} grants "
+                f"{', '.join(grants)}: use runtime {MCP_RUNTIMES}, or "
+                + ("remove mcp here" if agent.mcp is not None else "set `mcp: []` on it")
+            )
+        elif agent.fallback is not None and agent.fallback.runtime in NO_MCP_RUNTIMES:
+            loc = ("agents", index, "fallback", "runtime")
+            message = (
+                f"agent {agent.name}'s fallback runs {agent.fallback.runtime}, "
+                f"{_why(agent.fallback.runtime)}, and {given} grants {', '.join(grants)}: "
+                f"give it a fallback of runtime {MCP_RUNTIMES}"
+            )
+        if message is not None:
+            line, path, _ = roster.locate(loc)
+            yield ConfigProblem(roster.file_name, line, path, message)
+
+
+def _why(runtime: str) -> str:
+    return (
+        f"which cannot be given MCP servers ({runtime} has no MCP of its own, and no MCP "
+        "extension of it is pinned and verified by Fleetwarden)"
+    )
+
+
+def environment_problems(
+    servers: Mapping[str, McpServerEntry], environ: Mapping[str, str]
+) -> Iterator[tuple[Loc, str]]:
+    """Servers' credentials that are not in the environment: each is named, never shown."""
+    for name, server in servers.items():
+        wanted = [
+            (("mcp", name, "headers_env", header), variable, f"the {header} header's value")
+            for header, variable in server.headers_env.items()
+        ]
+        wanted += [
+            (("mcp", name, "env_env", key), variable, f"the value of its {key}")
+            for key, variable in server.env_env.items()
+        ]
+        for loc, variable, what in wanted:
+            problem = unset_variable(environ, variable, f"{what} for MCP server {name}")
+            if problem is not None:
+                yield loc, problem
+
+
+def summary_lines(document: ConfigFile) -> list[str]:
+    """One line per MCP server for ``check-config``: how it is reached, where its
+    credential comes from (the variables, never their values), its allow-list, and the
+    agents granted it."""
+    lines = []
+    for name, server in document.mcp.items():
+        if server.url is not None:
+            how = f"HTTP {server.url}"
+            held = sorted(set(server.headers_env.values()))
+        else:
+            how = f"stdio {server.command}"
+            held = sorted(set(server.env_env.values()))
+        parts = [how, f"credential from ${', $'.join(held)}" if held else "no credential"]
+        parts.append(f"tools: {', '.join(server.tools)}" if server.tools else "every tool")
+        if server.price_per_call is not None:
+            parts.append(f"${server.price_per_call:g} a call")
+        granted = [
+            agent.name
+            for agent in document.agents
+            if name in (agent.mcp if agent.mcp is not None else document.defaults.mcp)
+        ]
+        parts.append(f"agents: {', '.join(granted) or 'none'}")
+        lines.append(f"{name}: {'; '.join(parts)}")
+    return lines
