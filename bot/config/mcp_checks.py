@@ -18,16 +18,12 @@ from bot.config.problems import ConfigProblem, Locator
 from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
-from fleet.mcp.grants import McpGrantEntry
+from fleet.mcp.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, McpGrantEntry, no_mcp_why
 from fleet.mcp.schema import McpServerEntry
 from fleet.schema import did_you_mean, unset_variable
 
 GUIDE = "docs/mcp.md"
 """Where an operator reads how MCP servers are set up."""
-NO_MCP_RUNTIMES = frozenset({"pi"})
-"""Runtimes Fleetwarden cannot give MCP servers to: pi has no MCP of its own, and no MCP
-extension of it (``pi-mcp-adapter``) is pinned and verified here."""
-MCP_RUNTIMES = "claude, codex, opencode or command"
 
 
 def mcp_problems(
@@ -99,7 +95,7 @@ def _runtime_problems(
             file_name,
             line,
             path,
-            f"defaults.runtime is {defaults.runtime}, {_why(defaults.runtime)}: give the "
+            f"defaults.runtime is {defaults.runtime}, {no_mcp_why(defaults.runtime)}: give the "
             f"servers to agents of runtime {MCP_RUNTIMES}, or set defaults.runtime to one",
         )
     for index, agent in enumerate(document.agents):
@@ -113,7 +109,7 @@ def _runtime_problems(
         both_defaults = agent.runtime is None and agent.mcp is None  # said at defaults.mcp
         if runtime in NO_MCP_RUNTIMES and not both_defaults:
             message = (
-                f"agent {agent.name!r} runs {runtime}, {_why(runtime)}, and {given} grants "
+                f"agent {agent.name!r} runs {runtime}, {no_mcp_why(runtime)}, and {given} grants "
                 f"{', '.join(grants)}: use runtime {MCP_RUNTIMES}, or "
                 + ("remove mcp here" if agent.mcp is not None else "set `mcp: []` on it")
             )
@@ -121,19 +117,12 @@ def _runtime_problems(
             loc = ("agents", index, "fallback", "runtime")
             message = (
                 f"agent {agent.name}'s fallback runs {agent.fallback.runtime}, "
-                f"{_why(agent.fallback.runtime)}, and {given} grants {', '.join(grants)}: "
+                f"{no_mcp_why(agent.fallback.runtime)}, and {given} grants {', '.join(grants)}: "
                 f"give it a fallback of runtime {MCP_RUNTIMES}"
             )
         if message is not None:
             line, path, _ = roster.locate(loc)
             yield ConfigProblem(roster.file_name, line, path, message)
-
-
-def _why(runtime: str) -> str:
-    return (
-        f"which cannot be given MCP servers ({runtime} has no MCP of its own, and no MCP "
-        "extension of it is pinned and verified by Fleetwarden)"
-    )
 
 
 def environment_problems(

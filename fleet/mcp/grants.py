@@ -1,7 +1,7 @@
 """An agent's grants to the config's MCP servers: its ``mcp:`` (or ``defaults.mcp``), a
 list of server names or a mapping narrowing each server's tools, read as
 :class:`McpGrantEntry` by name and turned into :class:`~fleet.mcp.model.McpGrant` by
-:func:`grants_of`."""
+:func:`grants_of`; and the runtimes that cannot be given any (:data:`NO_MCP_RUNTIMES`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,21 @@ from pydantic_core import PydanticCustomError
 
 from fleet.mcp.model import McpGrant
 from fleet.mcp.names import McpName, Tools
+
+NO_MCP_RUNTIMES = frozenset({"pi"})
+"""Runtimes Fleetwarden cannot give MCP servers to: pi has no MCP of its own, and no MCP
+extension of it (``pi-mcp-adapter``) is pinned and verified here."""
+MCP_RUNTIMES = "claude, codex, opencode or command"
+"""The runtimes an agent granted MCP servers may run, in words."""
+
+
+def no_mcp_why(runtime: str) -> str:
+    """Why an agent of ``runtime`` (one of :data:`NO_MCP_RUNTIMES`) is given no server."""
+    return (
+        f"which cannot be given MCP servers ({runtime} has no MCP of its own, and no MCP "
+        "extension of it is pinned and verified by Fleetwarden)"
+    )
+
 
 MCP_GRANTS_HELP = (
     "The MCP servers (names under the config's `mcp:`) the agent may use, through its MCP "

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from bot.app.assembly import fleet_settings
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from bot.config.mcp_checks import summary_lines
 from bot.config.schema import ConfigFile
 from fleet.mcp.model import HttpServer, McpGrant, McpServer, StdioServer
+from fleet.names import AgentName
 from fleet.schema import SchemaContext
 
 FILE = "fleetwarden.yaml"
@@ -328,3 +330,11 @@ def test_a_server_the_schema_refused_is_not_said_again_where_agents_name_it() ->
         "  - name: b\n    mcp: {docs: {tools: [b]}}\n"
     )
     assert [p.key_path for p in problems] == ["mcp.tracker.url", "agents[1].mcp.docs.tools[0]"]
+
+
+def test_an_ad_hoc_agent_takes_the_defaults_grants() -> None:
+    """An agent no roster names (a `spawn` of a new name) is granted `defaults.mcp`, as a
+    roster agent that sets none is."""
+    config = parse(SERVERS + "defaults:\n  mcp: {tracker: {tools: [get_issue]}}\n")
+    spec = fleet_settings(config).ad_hoc(AgentName("scratch"))
+    assert spec.mcp == (McpGrant("tracker", frozenset({"get_issue"})),)
