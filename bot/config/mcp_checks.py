@@ -1,8 +1,9 @@
 """Config checks of the MCP servers across entries: each server an agent's ``mcp:`` (or
 ``defaults.mcp``) names is one of the config's ``mcp:`` section (a typo answered with the
-likeliest one meant), each tool a grant lists is on its server's allow-list, and an agent
-granted a server runs a CLI Fleetwarden can give it to; at start, each server's credentials
-are in the environment. And the servers as ``check-config`` sums them up.
+likeliest one meant), each tool a grant lists is on its server's allow-list, an agent
+granted a server runs a CLI Fleetwarden can give it to, and no skill nor stdio server is
+read or run from where an agent can write; at start, each server's credentials are in the
+environment. And the servers as ``check-config`` sums them up.
 
 What is checked inside one entry (a url, a header that looks secret, ``url`` or
 ``command``) is the schema's own, :class:`fleet.mcp.schema.McpServerEntry`; that no agent
@@ -13,6 +14,7 @@ Fleetwarden holds.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 from bot.config.problems import ConfigProblem, Locator
 from bot.config.roster_file import RosterSource
@@ -42,6 +44,7 @@ def mcp_problems(
             line, path, _ = roster.locate(loc)
             yield ConfigProblem(roster.file_name, line, path, message)
     yield from _runtime_problems(document, locate, file_name, roster)
+    yield from place_problems(document, locate, file_name, roster)
 
 
 def _grant_problems(
@@ -123,6 +126,65 @@ def _runtime_problems(
         if message is not None:
             line, path, _ = roster.locate(loc)
             yield ConfigProblem(roster.file_name, line, path, message)
+
+
+def place_problems(
+    document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
+) -> Iterator[ConfigProblem]:
+    """Skill directories, and stdio servers' programs and working directories, inside a
+    place an agent can write: its workdir, ``workdirs:`` or the state directory (where runs
+    and checkouts are). What is there could be changed by an agent before Fleetwarden gives
+    it to a CLI, or runs it with its own rights."""
+    fenced = [(document.state_dir, "Fleetwarden's state directory, where agents' runs are")]
+    if document.workdirs is not None:
+        fenced.append((document.workdirs, "`workdirs:`, where agents work"))
+    fenced += [
+        (agent.workdir, f"agent {agent.name}'s workdir")
+        for agent in document.agents
+        if agent.workdir is not None
+    ]
+    roots = [(root.resolve(), what) for root, what in fenced]
+
+    def inside(path: Path) -> str | None:
+        real = path.resolve()
+        return next((what for root, what in roots if real == root or root in real.parents), None)
+
+    skills: list[tuple[Loc, Path, bool]] = [
+        (("defaults", "skills", n), path, False) for n, path in enumerate(document.defaults.skills)
+    ]
+    for index, agent in enumerate(document.agents):
+        skills += [
+            (("agents", index, "skills", n), path, True)
+            for n, path in enumerate(agent.skills or ())
+        ]
+    for loc, path, in_roster in skills:
+        what = inside(path)
+        if what is None:
+            continue
+        message = (
+            f"skill directory {str(path)!r} is inside {what}: an agent could change it before "
+            "it is given to a CLI; keep skills in a directory of the operator's, outside every "
+            "workdir and the state directory"
+        )
+        line, where, _ = (roster.locate if in_roster else locate)(loc)
+        yield ConfigProblem(roster.file_name if in_roster else file_name, line, where, message)
+    for name, server in document.mcp.items():
+        places = [("cwd", server.cwd)] if server.cwd is not None else []
+        if server.command is not None and "/" in server.command:
+            places.append(("command", Path(server.command)))
+        for key, path in places:
+            what = inside(path)
+            if what is None:
+                continue
+            line, where, _ = locate(("mcp", name, key))
+            yield ConfigProblem(
+                file_name,
+                line,
+                where,
+                f"MCP server {name}'s {key} {str(path)!r} is inside {what}: Fleetwarden runs "
+                "the server outside every sandbox, so an agent could change what it runs; "
+                "keep it outside every workdir and the state directory",
+            )
 
 
 def environment_problems(

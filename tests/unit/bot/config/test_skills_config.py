@@ -149,3 +149,39 @@ def test_a_roster_files_skills_resolve_against_its_own_directory(tmp_path: Path)
     (etc / "roster.yaml").write_text("- name: a\n  skills: [skills/notes]\n")
     config = parse_config("agents: etc/roster.yaml\n", FILE, base_dir=tmp_path)
     assert config.agents[0].to_spec(config.defaults).skills == (good,)
+
+
+def test_a_skill_or_stdio_server_where_an_agent_writes_is_refused(tmp_path: Path) -> None:
+    """A skill inside an agent's workdir or the state directory, a stdio server's program
+    or working directory under `workdirs:`: each refused at its line, saying why; a skill
+    beside the config passes."""
+    work = tmp_path / "work"
+    skill(work, "planted", GOOD)
+    skill(tmp_path / "state", "left", GOOD)
+    skill(tmp_path, "fine", GOOD)
+    (tmp_path / "farm" / "a").mkdir(parents=True)
+    problems = problems_of(
+        "state_dir: state\n"
+        "workdirs: farm\n"
+        "mcp:\n"
+        "  tool:\n"
+        "    command: farm/a/bin/server\n"
+        "    cwd: farm/a\n"
+        "defaults:\n"
+        "  skills: [state/skills/left]\n"
+        "agents:\n"
+        "  - name: a\n"
+        "    workdir: work\n"
+        "    skills: [skills/fine, work/skills/planted]\n",
+        tmp_path,
+    )
+    assert [(p.line, p.key_path) for p in problems] == [
+        (5, "mcp.tool.command"),
+        (6, "mcp.tool.cwd"),
+        (8, "defaults.skills[0]"),
+        (12, "agents[0].skills[1]"),
+    ]
+    command, cwd, left, planted = (p.message for p in problems)
+    assert "inside `workdirs:`, where agents work" in command and "outside every sandbox" in cwd
+    assert "inside Fleetwarden's state directory" in left
+    assert "is inside agent a's workdir: an agent could change it" in planted
