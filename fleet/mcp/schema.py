@@ -56,6 +56,8 @@ _HEADER = re.compile(HEADER_NAME_PATTERN)
 _ENV_KEY = re.compile(ENV_KEY_PATTERN)
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _LOOPBACK_NAMES = frozenset({"localhost"})
+_WHERE_WORDS = frozenset({"file", "path", "dir", "env", "var", "name", "id", "stdin"})
+"""Words of an option that names where a secret is, not the secret (``--key-file``)."""
 
 
 def _header_name(value: str) -> str:
@@ -110,13 +112,20 @@ def _secret_header(name: str, value: str) -> bool:
     )
 
 
+def _secret_option(option: str) -> bool:
+    """Whether ``option`` (``--api-key``) takes a secret as its value: it names one, and
+    not where one is (``--key-file``, ``--token-env``)."""
+    words = set(re.split(r"[_\-.]+", option.lower()))
+    return option.startswith("-") and looks_secret(option) and not words & _WHERE_WORDS
+
+
 def _secret_arg(before: str | None, arg: str) -> bool:
     """Whether ``arg`` holds a credential: by its shape, as the value of a secret-named
     option (``--token=…``, or after ``--api-key``)."""
     option, equals, _ = arg.partition("=")
-    if equals and option.startswith("-") and looks_secret(option):
+    if equals and _secret_option(option):
         return True
-    if before is not None and before.startswith("-") and "=" not in before and looks_secret(before):
+    if before is not None and "=" not in before and _secret_option(before):
         return True
     return credential_shaped(arg) or (before is not None and credential_shaped(f"{before} {arg}"))
 

@@ -267,8 +267,8 @@ def test_a_credential_written_in_the_file_is_refused_and_never_shown(entry: str)
 
 
 def test_plain_headers_args_and_a_loopback_http_server_pass() -> None:
-    """What is no credential passes: a team header, a stdio server's options, an http://
-    server on loopback sending a header credential."""
+    """What is no credential passes: a team header, a stdio server's options (naming where
+    a secret is, too), an http:// server on loopback sending a header credential."""
     config = parse(
         "mcp:\n"
         "  local:\n"
@@ -277,11 +277,16 @@ def test_plain_headers_args_and_a_loopback_http_server_pass() -> None:
         "    headers: {X-Team: web, Accept-Language: en}\n"
         "  fs:\n"
         "    command: ./bin/fs-server\n"
-        "    args: [--root, /srv/docs, --read-only, --port=0]\n"
+        "    args: [--root, /srv/docs, --read-only, --port=0, --key-file, /etc/k.pem,"
+        " --token-env, DOCS_TOKEN, --password-stdin]\n"
     )
     assert isinstance(config.mcp["local"].transport, HttpServer)
     assert config.mcp["fs"].transport == StdioServer(
-        "/srv/fw/bin/fs-server", ("--root", "/srv/docs", "--read-only", "--port=0")
+        "/srv/fw/bin/fs-server",
+        (
+            *("--root", "/srv/docs", "--read-only", "--port=0", "--key-file", "/etc/k.pem"),
+            *("--token-env", "DOCS_TOKEN", "--password-stdin"),
+        ),
     )
     assert config.mcp["local"].credential_envs == {"LOCAL_AUTH"}
 
