@@ -56,6 +56,11 @@ _HEADER = re.compile(HEADER_NAME_PATTERN)
 _ENV_KEY = re.compile(ENV_KEY_PATTERN)
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _LOOPBACK_NAMES = frozenset({"localhost"})
+_DOOR_HEADERS = frozenset(
+    {"host", "content-length", "content-type", "accept", "connection", "transfer-encoding"}
+    | {"upgrade", "te", "mcp-session-id", "mcp-protocol-version", "last-event-id"}
+)
+"""Headers the MCP door itself sends: HTTP's framing and MCP's streamable transport."""
 _WHERE_WORDS = frozenset({"file", "path", "dir", "env", "var", "name", "id", "stdin"})
 """Words of an option that names where a secret is, not the secret (``--key-file``)."""
 
@@ -66,6 +71,13 @@ def _header_name(value: str) -> str:
             "header_name",
             "{name} is not an HTTP header name (letters, digits and '-', e.g. Authorization)",
             {"name": repr(value[:40])},
+        )
+    if value.lower() in _DOOR_HEADERS:
+        raise PydanticCustomError(
+            "header_door",
+            "{name} is set by the MCP door on each request (as HTTP and MCP's transport need "
+            "it), not by the config: remove it",
+            {"name": value},
         )
     return value
 
@@ -321,6 +333,17 @@ class McpServerEntry(BaseModel):
                 "give url (a server reached over HTTP) or command (a server Fleetwarden runs "
                 "over stdio), one of them",
             )
+        for plain, held, kind, fold in (
+            (self.headers, self.headers_env, "header", str.lower),  # HTTP's are any case
+            (self.env, self.env_env, "variable", str),
+        ):
+            both = sorted(k for k in plain if fold(k) in {fold(h) for h in held})
+            if both:
+                raise PydanticCustomError(
+                    "mcp_twice",
+                    "{kind} {names} is given plain and from a variable: keep it in one of them",
+                    {"kind": kind, "names": ", ".join(both)},
+                )
         http = {"headers_env": self.headers_env, "headers": self.headers}
         stdio = {"args": self.args, "env": self.env, "env_env": self.env_env, "cwd": self.cwd}
         wrong = http if self.command is not None else stdio

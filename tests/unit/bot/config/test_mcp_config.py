@@ -235,6 +235,17 @@ def test_pi_by_default_with_default_grants_is_said_once_at_defaults() -> None:
         ("{url: 'https://a.example/mcp', timeout: 0}", "mcp.x.timeout", "greater than 0"),
         ("{url: 'https://a.example/mcp', price_per_call: -1}", "mcp.x.price_per_call", "0 or"),
         ("{command: srv, env_env: {TOKEN: ghp_pasted}}", "mcp.x.env_env.TOKEN", "the NAME of"),
+        ("{command: srv, env: {MODE: a}, env_env: {MODE: V}}", "mcp.x", "variable MODE is given"),
+        (
+            "{url: 'https://a.example/mcp', headers: {x-team: a}, headers_env: {X-Team: V}}",
+            "mcp.x",
+            "header x-team is given plain and from a variable",
+        ),
+        (
+            "{url: 'https://a.example/mcp', headers: {Mcp-Session-Id: a}}",
+            "mcp.x.headers.Mcp-Session-Id",
+            "set by the MCP door",
+        ),
     ],
 )
 def test_a_wrong_server_entry_is_refused_on_its_line(entry: str, key_path: str, said: str) -> None:
