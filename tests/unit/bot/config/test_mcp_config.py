@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.app.assembly import fleet_settings
+from bot.app.assembly import fleet_settings, redactor
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from bot.config.mcp_checks import summary_lines
 from bot.config.schema import ConfigFile
@@ -121,9 +121,14 @@ def test_a_full_example_becomes_the_servers_and_grants_and_round_trips(tmp_path:
 
 def test_the_credentials_variables_are_redacted_and_said_in_check_config() -> None:
     """Every variable a server's credential comes from is among the secret names the log
-    redactor hides; `check-config` names the variables, never a value."""
+    redactor hides, and the redactor hides their values; `check-config` names the
+    variables, never a value."""
     config = parse(SERVERS + "agents:\n  - name: coder\n    mcp: [tracker]\n")
     assert {"TRACKER_AUTH", "EVERYTHING_TOKEN"} <= config.secret_env_names()
+    held = {"TRACKER_AUTH": "Bearer zq9Xw2plainish", "EVERYTHING_TOKEN": "hunter2-but-longer"}
+    assert redactor(config, held).redact("sent Bearer zq9Xw2plainish, hunter2-but-longer") == (
+        "sent [redacted: TRACKER_AUTH], [redacted: EVERYTHING_TOKEN]"
+    )
     assert summary_lines(config.document) == [
         "tracker: HTTP https://mcp.tracker.example.com/mcp; credential from $TRACKER_AUTH; "
         "tools: search_issues, get_issue, create_issue; $0.002 a call; agents: coder",
