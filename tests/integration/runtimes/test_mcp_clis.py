@@ -10,15 +10,27 @@ fails here before Fleetwarden relies on the old behaviour.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.fakes.mcp_recorder import McpRecorder
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
-from tests.integration.runtimes.test_real_clis import API_KEY, check, clean_env, cli, run_cli
+from tests.integration.runtimes.test_real_clis import (
+    API_KEY,
+    TIMEOUT,
+    check,
+    clean_env,
+    cli,
+    run_cli,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
@@ -161,6 +173,63 @@ async def test_claude_refuses_an_mcp_call_no_rule_allows(
     denied = json.loads(run.stdout)["permission_denials"]
     assert [d["tool_name"] for d in denied] == ["mcp__srv__echo"]
     assert "tools/list" in server.methods() and server.calls == []
+
+
+async def read_event(proc: asyncio.subprocess.Process) -> dict[str, Any]:
+    """The next JSON line of a stream-json Claude, which must not end first."""
+    assert proc.stdout is not None
+    line = await proc.stdout.readline()
+    assert line, "claude ended before the event expected"
+    event: dict[str, Any] = json.loads(line)
+    return event
+
+
+async def test_claude_live_session_asks_for_an_mcp_call_and_runs_it_when_allowed(
+    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
+) -> None:
+    """Headless as Fleetwarden runs it (stream-json, --permission-prompt-tool stdio), an MCP
+    call is a can_use_tool request naming mcp__srv__echo and its input; allowed, it runs."""
+    fake.add(echo("mcp__srv__echo"))
+    env = clean_env(home, {**CLAUDE_ENV, "ANTHROPIC_BASE_URL": fake.base_url})
+    env["CLAUDE_CONFIG_DIR"] = str(home / ".claude")
+    config = http_server(server.url, {"Authorization": f"Bearer {TOKEN}"})
+    argv = [cli("claude"), "-p", "--input-format", "stream-json", "--output-format"]
+    argv += ["stream-json", "--verbose", "--permission-prompt-tool", "stdio", *OWN_SETTINGS]
+    argv += ["--permission-mode", "default", "--mcp-config", config]
+    proc = await asyncio.create_subprocess_exec(
+        *map(str, argv),
+        cwd=work,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    assert proc.stdin is not None
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            turn = {"type": "user", "message": {"role": "user", "content": "go"}}
+            proc.stdin.write(json.dumps(turn).encode() + b"\n")
+            event = await read_event(proc)
+            while event.get("type") != "control_request":
+                event = await read_event(proc)
+            ask = event["request"]
+            assert (ask["subtype"], ask["tool_name"]) == ("can_use_tool", "mcp__srv__echo")
+            assert ask["input"] == {"text": "hello"} and server.calls == []
+            allow = {"behavior": "allow", "updatedInput": ask["input"]}
+            answer = {"subtype": "success", "request_id": event["request_id"], "response": allow}
+            reply = {"type": "control_response", "response": answer}
+            proc.stdin.write(json.dumps(reply).encode() + b"\n")
+            while event.get("type") != "result":
+                event = await read_event(proc)
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+    assert event["permission_denials"] == [] and event["result"] == REPLY
+    [call] = server.calls
+    assert call.arguments == {"text": "hello"}
+    assert answered(fake)
 
 
 async def test_claude_reads_skills_from_its_config_dir_not_the_workdir(
