@@ -311,12 +311,9 @@ async def test_codex_reads_the_workdirs_agents_skills_even_untrusted(
     assert "zebra-given-skill" in sent and "zebra-planted-skill" in sent
 
 
-async def test_opencode_calls_an_mcp_tool_named_server_underscore_tool(
-    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
-) -> None:
-    """opencode's remote server in its inline config sends its headers, with {env:VAR}
-    replaced, and the model's srv_echo is the server's echo."""
-    config = {
+def opencode_config(fake: FakeProvider, server: McpRecorder) -> dict[str, Any]:
+    """An inline config on the fake provider with ``server`` as the remote server srv."""
+    return {
         "model": "anthropic/claude-sonnet-4-5",
         "provider": {
             "anthropic": {"options": {"baseURL": f"{fake.base_url}/v1", "apiKey": API_KEY}}
@@ -333,6 +330,14 @@ async def test_opencode_calls_an_mcp_tool_named_server_underscore_tool(
             }
         },
     }
+
+
+async def test_opencode_calls_an_mcp_tool_named_server_underscore_tool(
+    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
+) -> None:
+    """opencode's remote server in its inline config sends its headers, with {env:VAR}
+    replaced, and the model's srv_echo is the server's echo."""
+    config = opencode_config(fake, server)
     fake.add(echo("srv_echo"))
     extra = {"OPENCODE_CONFIG_CONTENT": json.dumps(config), "SRV_TOKEN": TOKEN}
     env = clean_env(home, {**OPENCODE_ENV, **extra})
@@ -343,3 +348,32 @@ async def test_opencode_calls_an_mcp_tool_named_server_underscore_tool(
     assert (call.tool, call.arguments) == ("echo", {"text": "hello"})
     assert call.headers["Authorization"] == f"Bearer {TOKEN}"
     assert answered(fake)
+
+
+GATE = """\
+import fs from "node:fs";
+export const Gate = async () => ({
+  "tool.execute.before": async (input, output) => {
+    fs.writeFileSync(process.env.GATE_MARK, JSON.stringify({tool: input.tool, args: output.args}));
+    throw new Error("refused by the gate");
+  },
+});
+"""
+
+
+async def test_opencode_plugin_gate_sees_and_stops_an_mcp_call(
+    fake: FakeProvider, server: McpRecorder, home: Path, work: Path, tmp_path: Path
+) -> None:
+    """A plugin's tool.execute.before hook (where Fleetwarden's gate sits) is given an MCP
+    call as srv_echo with its arguments, and throwing there keeps it from the server."""
+    gate, mark = tmp_path / "gate.mjs", tmp_path / "gate.json"
+    gate.write_text(GATE)
+    config = {**opencode_config(fake, server), "plugin": [gate.as_uri()]}
+    fake.add(echo("srv_echo"))
+    extra = {"OPENCODE_CONFIG_CONTENT": json.dumps(config), "SRV_TOKEN": TOKEN}
+    env = clean_env(home, {**OPENCODE_ENV, **extra, "GATE_MARK": str(mark)})
+    run = await run_cli([cli("opencode"), "run", "go", "--format", "json"], work, env)
+    check(run, fake, "/v1/messages")
+    assert json.loads(mark.read_text()) == {"tool": "srv_echo", "args": {"text": "hello"}}
+    assert "refused by the gate" in run.stdout
+    assert "tools/list" in server.methods() and server.calls == []
