@@ -9,11 +9,16 @@ methods of its body) and every call in ``calls``, so a test proves what a real a
 sent: which headers (the ``Authorization`` it holds), which methods, which arguments.
 Any other path is 404, as the OAuth discovery a client tries after a 401 finds nothing.
 ``token`` set, a request without ``Authorization: Bearer <token>`` is answered 401.
+``stall`` holds each ``initialize`` that many seconds before answering it (``math.inf``:
+until the server stops), to show what a client does with a server slow to start.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,10 +69,14 @@ class Call:
 class McpRecorder(LoopbackServer):
     """The server; ``url`` is its endpoint, ``http://127.0.0.1:PORT/mcp``."""
 
-    def __init__(self, name: str = "recorder", token: str | None = None) -> None:
+    def __init__(
+        self, name: str = "recorder", token: str | None = None, stall: float = 0.0
+    ) -> None:
         super().__init__()
         self.name = name
         self.token = token
+        self.stall = stall
+        self._stopping = asyncio.Event()
         self.requests: list[Recorded] = []
         self.calls: list[Call] = []
         self.sessions: set[str] = set()
@@ -86,6 +95,15 @@ class McpRecorder(LoopbackServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
+
+    async def before_stop(self) -> None:
+        self._stopping.set()  # a stalled initialize gives up, and its connection closes
+
+    async def _stalled(self) -> None:
+        """Wait ``stall`` seconds, or until the server stops."""
+        timeout = None if math.isinf(self.stall) else self.stall
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
@@ -109,6 +127,10 @@ class McpRecorder(LoopbackServer):
         if request.method != "POST" or not isinstance(body, dict):
             error = _error(None, _INVALID, "one JSON-RPC message per POST")
             return web.json_response(error, status=400)
+        if body.get("method") == "initialize" and self.stall:
+            await self._stalled()
+            if self._stopping.is_set():
+                return web.Response(status=503)
         return self._answer(request, body)
 
     def _answer(self, request: web.Request, message: dict[str, Any]) -> web.Response:
