@@ -1,0 +1,307 @@
+"""The MCP door on the real heartbeat endpoint in front of a real token-protected MCP server
+(the SDK's, over streamable HTTP on loopback), reached by the SDK's own MCP client and by
+plain HTTP as a ``command`` agent would: the server sees the held credential and never the
+agent's token, the agent sees its allowed tools only and never the credential, a tool not
+allowed is refused at the door, a hanging server is timed out, and every call is audited."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import httpx2
+import pytest
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types import TextContent
+
+from fleet.mcp.hooks import McpCall, Outcome, Verdict
+from fleet.mcp.model import HttpServer, McpGrant, McpServer
+from tests.integration.mcp.rig import (
+    CREDENTIAL,
+    CREDENTIAL_ENV,
+    Door,
+    HttpMcp,
+    door_on_endpoint,
+)
+from tests.polling import eventually
+
+pytestmark = pytest.mark.integration
+
+AGENT = "coder"
+OTHER = "reviewer"
+ALLOWED = frozenset({"echo", "add", "whoami", "hang", "huge", "count"})
+
+
+def tracker(mcp: HttpMcp, timeout: float = 30.0) -> McpServer:
+    return McpServer(
+        "tracker",
+        HttpServer(mcp.url, headers_env={"Authorization": CREDENTIAL_ENV}),
+        timeout=timeout,
+    )
+
+
+@contextlib.asynccontextmanager
+async def the_door(tmp_path: Path, mcp: HttpMcp, **options: object) -> AsyncIterator[Door]:
+    """The door with ``tracker`` granted to :data:`AGENT` (its tools :data:`ALLOWED`) and
+    to no one else."""
+    timeout = options.pop("timeout", 30.0)
+    assert isinstance(timeout, float)
+    grants = {AGENT: [McpGrant("tracker", ALLOWED)], OTHER: []}
+    async with door_on_endpoint(
+        tmp_path / "state",
+        [tracker(mcp, timeout)],
+        grants,
+        **options,  # type: ignore[arg-type]
+    ) as door:
+        yield door
+
+
+@contextlib.asynccontextmanager
+async def sdk_client(url: str, token: str) -> AsyncIterator[ClientSession]:
+    """The SDK's MCP client on ``url`` with ``token`` as its bearer token, initialized."""
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+def text_of(result: object) -> str:
+    content = getattr(result, "content", [])
+    return "".join(c.text for c in content if isinstance(c, TextContent))
+
+
+async def test_tools_listed_filtered_and_called_with_the_held_credential(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """An agent lists only its allowed tools and calls one; the server got the held
+    credential on every request, never the agent's token; the call is audited."""
+    async with the_door(tmp_path, http_mcp) as door:
+        token = door.token(AGENT)
+        async with sdk_client(door.url(AGENT, "tracker"), token) as session:
+            listed = await session.list_tools()
+            result = await session.call_tool("add", {"a": 2, "b": 3})
+        assert {tool.name for tool in listed.tools} == ALLOWED
+        assert text_of(result) == "5"
+        seen = http_mcp.authorizations()
+        assert seen and set(seen) == {f"Bearer {CREDENTIAL}"}
+        assert not any(token in line for line in http_mcp.record.read_text().splitlines())
+        audit = await eventually(lambda: door.audits, "the call audited")
+        assert [(a.agent, a.server, a.name, a.outcome) for a in audit] == [
+            (AGENT, "tracker", "add", Outcome.OK)
+        ]
+        assert '"a": 2' in audit[0].arguments and audit[0].bytes_in > 0 < audit[0].bytes_out
+
+
+async def test_a_tool_not_allowed_is_refused_at_the_door(tmp_path: Path, http_mcp: HttpMcp) -> None:
+    """A call of a tool off the allow-list, asked for anyway, is an error naming it as
+    not allowed; the server never runs it."""
+    async with the_door(tmp_path, http_mcp) as door:
+        async with sdk_client(door.url(AGENT, "tracker"), door.token(AGENT)) as session:
+            with pytest.raises(MCPError) as refused:
+                await session.call_tool("delete_all", {})
+        assert "delete_all" in refused.value.message
+        assert "not allowed" in refused.value.message
+        assert not (http_mcp.record.parent / "deleted").exists()
+        audit = await eventually(lambda: door.audits, "the refusal audited")
+        assert audit[0].outcome is Outcome.REFUSED
+
+
+async def test_a_wrong_token_or_a_server_not_granted_is_refused(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """A wrong token, or another agent's, is 401; a server the agent has no grant to is 404
+    in the same words as one that does not exist; the server is never reached."""
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
+        other = door.token(OTHER)
+        cases = [
+            (door.url(AGENT, "tracker"), "not-the-token", 401),
+            (door.url(AGENT, "tracker"), other, 401),
+            (door.url(OTHER, "tracker"), other, 404),
+            (door.url(OTHER, "nothing"), other, 404),
+        ]
+        bodies = []
+        for url, token, status in cases:
+            async with http.post(url, json=init, headers={"X-Fleetwarden-Token": token}) as answer:
+                assert answer.status == status, url
+                bodies.append(await answer.text())
+        assert bodies[2] == bodies[3]
+        assert "tracker" not in bodies[2]
+    assert http_mcp.authorizations() == []
+
+
+async def test_a_hanging_server_is_timed_out_without_holding_the_session(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """A call the server never answers is an error after the server's timeout; the same
+    session still calls another tool."""
+    async with the_door(tmp_path, http_mcp, timeout=1.0) as door:
+        async with sdk_client(door.url(AGENT, "tracker"), door.token(AGENT)) as session:
+            started = time.monotonic()
+            with pytest.raises(MCPError) as timed_out:
+                await session.call_tool("hang", {})
+            took = time.monotonic() - started
+            after = await session.call_tool("echo", {"text": "still here"})
+        assert "did not answer tools/call within 1 s" in timed_out.value.message
+        assert took < 10
+        assert text_of(after) == "still here"
+        audit = await eventually(lambda: len(door.audits) == 2 and door.audits, "both audited")
+        assert [a.outcome for a in audit] == [Outcome.TIMEOUT, Outcome.OK]
+
+
+async def test_the_credential_is_in_no_answer(tmp_path: Path, http_mcp: HttpMcp) -> None:
+    """A server that echoes the credential it got gives the agent a label instead; no
+    answer of the door (initialize, lists, results, errors) holds the credential."""
+    async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
+        url, token = door.url(AGENT, "tracker"), door.token(AGENT)
+        post = Poster(http, url, token)
+        await post.initialize()
+        answers = [
+            await post.call("tools/list", {}),
+            await post.call("tools/call", {"name": "whoami", "arguments": {}}),
+            await post.call("tools/call", {"name": "delete_all", "arguments": {}}),
+            await post.call("tools/call", {"name": "nope", "arguments": {}}),
+            await post.call("resources/read", {"uri": "note://today"}),
+        ]
+        for raw in [*post.raw, *map(json.dumps, answers)]:
+            assert CREDENTIAL not in raw
+        whoami = answers[1]["result"]["content"][0]["text"]
+        assert whoami == f"you sent Authorization: [redacted: MCP credential {CREDENTIAL_ENV}]"
+        assert answers[4]["result"]["contents"][0]["text"] == "the note of the day"
+
+
+async def test_a_plain_http_client_calls_a_tool(tmp_path: Path, http_mcp: HttpMcp) -> None:
+    """JSON-RPC posted as plain HTTP (a ``command`` agent): initialize gives a session,
+    tools/call answers as JSON, DELETE ends the session and it is gone after."""
+    async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
+        post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT), bearer=False)
+        await post.initialize()
+        answer = await post.call("tools/call", {"name": "echo", "arguments": {"text": "hi"}})
+        assert answer["result"]["content"][0]["text"] == "hi"
+        assert len(door.door.sessions(AGENT)) == 1
+        async with http.delete(post.url, headers=post.headers) as ended:
+            assert ended.status == 204
+        assert door.door.sessions(AGENT) == []
+        gone = {"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {}}
+        async with http.post(post.url, json=gone, headers=post.headers) as answer_after:
+            assert answer_after.status == 404
+
+
+async def test_progress_prompts_and_resources_are_relayed(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """The server's progress on a call reaches the agent's client; prompts and resources
+    are relayed."""
+    progress: list[float] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(done)
+
+    async with (
+        the_door(tmp_path, http_mcp) as door,
+        sdk_client(door.url(AGENT, "tracker"), door.token(AGENT)) as session,
+    ):
+        counted = await session.call_tool("count", {"to": 3}, progress_callback=on_progress)
+        prompt = await session.get_prompt("greet", {"name": "Ana"})
+        resources = await session.list_resources()
+    assert text_of(counted) == "counted to 3"
+    assert progress == [1, 2, 3]
+    assert "Say hello to Ana." in json.dumps(prompt.model_dump())
+    assert [str(r.uri) for r in resources.resources] == ["note://today"]
+
+
+async def test_an_ask_that_denies_keeps_the_call_from_the_server(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """An ask hook that says no makes the call an error with its reason, audited denied; the
+    ask saw the agent, server, tool and arguments."""
+    asked: list[McpCall] = []
+
+    async def ask(call: McpCall) -> Verdict:
+        asked.append(call)
+        return Verdict(False, "denied in chat by @ana")
+
+    async with (
+        the_door(tmp_path, http_mcp, asks=[ask]) as door,
+        sdk_client(door.url(AGENT, "tracker"), door.token(AGENT)) as session,
+    ):
+        with pytest.raises(MCPError) as denied:
+            await session.call_tool("echo", {"text": "hello"})
+    assert "denied in chat by @ana" in denied.value.message
+    assert asked == [McpCall(AGENT, "tracker", "echo", {"text": "hello"})]
+    audit = await eventually(lambda: door.audits, "the denial audited")
+    assert [a.outcome for a in audit] == [Outcome.DENIED]
+
+
+async def test_an_answer_over_the_cap_is_not_relayed(tmp_path: Path, http_mcp: HttpMcp) -> None:
+    """A result over a megabyte reaches the agent as an error, not as the result."""
+    async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
+        post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
+        await post.initialize()
+        answer = await post.call("tools/call", {"name": "huge", "arguments": {}})
+        assert "error" in answer and len(post.raw[-1]) < 4096
+        after = await post.call("tools/call", {"name": "echo", "arguments": {"text": "ok"}})
+        assert after["result"]["content"][0]["text"] == "ok"
+
+
+async def test_the_agents_sessions_end_with_its_run(tmp_path: Path, http_mcp: HttpMcp) -> None:
+    """``end_agent`` ends the agent's sessions: the session id is refused after."""
+    async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
+        post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
+        await post.initialize()
+        await door.door.end_agent(AGENT)
+        assert door.door.sessions() == []
+        after = {"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {}}
+        async with http.post(post.url, json=after, headers=post.headers) as answer:
+            assert answer.status == 404
+
+
+class Poster:
+    """JSON-RPC over plain HTTP, as a script would post it (``Accept: application/json``),
+    keeping each raw answer."""
+
+    def __init__(
+        self, http: aiohttp.ClientSession, url: str, token: str, *, bearer: bool = True
+    ) -> None:
+        self.http, self.url = http, url
+        auth = {"Authorization": f"Bearer {token}"} if bearer else {"X-Fleetwarden-Token": token}
+        self.headers = {**auth, "Accept": "application/json"}
+        self.raw: list[str] = []
+        self._id = 0
+
+    async def initialize(self) -> None:
+        params = {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "script", "version": "1"},
+        }
+        message = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
+        async with self.http.post(self.url, json=message, headers=self.headers) as answer:
+            assert answer.status == 200, await answer.text()
+            self.raw.append(await answer.text())
+            self.headers["Mcp-Session-Id"] = answer.headers["Mcp-Session-Id"]
+            self.headers["MCP-Protocol-Version"] = json.loads(self.raw[-1])["result"][
+                "protocolVersion"
+            ]
+        done = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        async with self.http.post(self.url, json=done, headers=self.headers) as answer:
+            assert answer.status == 202
+
+    async def call(self, method: str, params: dict[str, object]) -> dict[str, object]:
+        self._id += 1
+        message = {"jsonrpc": "2.0", "id": self._id, "method": method, "params": params}
+        async with self.http.post(self.url, json=message, headers=self.headers) as answer:
+            assert answer.status == 200, await answer.text()
+            assert answer.content_type == "application/json"
+            self.raw.append(await answer.text())
+        found: dict[str, object] = json.loads(self.raw[-1])
+        return found
