@@ -319,7 +319,9 @@ def _token(request: web.Request) -> str | None:
     if given is not None:
         return given
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def _streams(request: web.Request) -> bool:

@@ -17,6 +17,8 @@ from fleet.redaction.guard import guarded
 AUDITED: Final = {"tools/call": "name", "resources/read": "uri", "prompts/get": "name"}
 """The methods that do something at the server, each audited, and the parameter that names
 what they do it to."""
+RELAYED: Final = 64
+"""Messages of the server's waiting to be sent on one answer's stream at most."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +66,10 @@ class Exchange:
         return token if isinstance(token, str | int) and not isinstance(token, bool) else None
 
     def relay(self, message: bytes) -> None:
-        """Send ``message`` (the server's, about this request) before the answer."""
-        if self.answer is None:
+        """Send ``message`` (the server's, about this request) before the answer; past
+        :data:`RELAYED` not yet sent, dropped (an agent slow to read, a server that talks
+        on and on)."""
+        if self.answer is None and self._out.qsize() < RELAYED:
             self._out.put_nowait(message)
 
     def end(self, answer: Answer) -> bool:

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Final, TextIO
 
@@ -39,6 +38,7 @@ from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
 from fleet.mcp.credentials import MissingCredential, Scrub
 from fleet.mcp.exchange import Answer, Exchange, audit_text
+from fleet.mcp.held import Held
 from fleet.mcp.hooks import McpAudit, McpCall, McpHooks, Outcome
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.mcp.upstream import open_upstream
@@ -61,8 +61,6 @@ from fleet.redaction.guard import guarded
 
 log = logging.getLogger(__name__)
 
-HELD: Final = 256
-"""The server's messages kept for an agent not listening (no stream open), oldest dropped."""
 CLOSE_SECONDS: Final = 10.0
 """Seconds a session's connection has to close (a stdio server to exit, an HTTP server to
 take the session's end) before it is cut."""
@@ -100,9 +98,7 @@ class Session:
         self.last_used = clock()
         self._pending: dict[RequestId, Exchange] = {}
         self._asked: set[RequestId] = set()  # the server's requests the agent may answer
-        self._held: deque[bytes] = deque(maxlen=HELD)
-        self._heard = asyncio.Event()  # something was held for the listener
-        self._listening = False
+        self._held = Held(f"{agent} (MCP server {server.name})")
         self._write: Any = None
         self._version: str | None = None
         self._ready = asyncio.Event()
@@ -189,7 +185,7 @@ class Session:
         if self._ended.is_set():
             return
         self._ended.set()
-        self._heard.set()
+        self._held.end()
         for exchange in list(self._pending.values()):
             self._finish(
                 exchange, error(exchange.request.id, INVALID_REQUEST, why), Outcome.FAILED, why
@@ -387,37 +383,20 @@ class Session:
     # -- the agent's listening stream --------------------------------------------------
 
     def _hold(self, message: bytes) -> None:
-        if not self._listening:
+        if not self._held.listening:
             streamed = next((e for e in self._pending.values() if e.streamed), None)
             if streamed is not None:
                 streamed.relay(message)
                 return
-        if len(self._held) == HELD:
-            log.warning(
-                "MCP server %s: %s is not listening; its oldest message dropped",
-                self.server.name,
-                self.agent,
-            )
-        self._held.append(message)
-        self._heard.set()
+        self._held.hold(message)
 
     @property
     def listening(self) -> bool:
-        return self._listening
+        return self._held.listening
 
-    async def listen(self) -> AsyncIterator[bytes]:
-        """The server's messages no request's answer carries, as they come, until the
-        session ends (one listener at a time: the door keeps it so)."""
-        self._listening = True
-        try:
-            while not self.ended:
-                while self._held:
-                    yield self._held.popleft()
-                self._heard.clear()
-                if not self.ended:
-                    await self._heard.wait()
-        finally:
-            self._listening = False
+    def listen(self) -> AsyncIterator[bytes]:
+        """The server's messages no answer carries, until the session ends."""
+        return self._held.listen()
 
 
 class SessionEnded(Exception):

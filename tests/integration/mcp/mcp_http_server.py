@@ -6,8 +6,9 @@
 Run: ``python -m tests.integration.mcp.mcp_http_server RECORD_FILE``; it prints its port
 on a line once it listens. Its tools: ``echo``, ``add``, ``delete_all`` (never to be
 relayed), ``hang`` (never answers), ``huge`` (a 2 MiB answer), ``whoami`` (echoes the
-Authorization it got, as a hostile server might), ``count`` (reports progress); a resource
-``note://today`` and a prompt ``greet``.
+Authorization it got, as a hostile server might), ``count`` (reports progress),
+``announce`` (logs a line to the client); a resource ``note://today`` and a prompt
+``greet``.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ def build(token: str, record: Path) -> Any:
         for step in range(1, to + 1):
             await ctx.report_progress(step, to, f"step {step}")
         return f"counted to {to}"
+
+    @mcp.tool()
+    async def announce(ctx: Context) -> str:
+        """Logs a line to the client before answering."""
+        await ctx.info("announced")
+        return "done"
 
     @mcp.resource("note://today")
     def note() -> str:

@@ -100,3 +100,15 @@ async def door_on_endpoint(
     finally:
         await door.stop()
         await endpoint.stop()
+
+
+def processes_in(directory: Path) -> set[int]:
+    """The pids of the processes working in ``directory`` (a stdio server started there)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if os.readlink(entry / "cwd") == str(directory):
+                found.add(int(entry.name))
+    return found

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 
 AGENT = "coder"
 OTHER = "reviewer"
-ALLOWED = frozenset({"echo", "add", "whoami", "hang", "huge", "count"})
+ALLOWED = frozenset({"echo", "add", "whoami", "hang", "huge", "count", "announce"})
 
 
 def tracker(mcp: HttpMcp, timeout: float = 30.0) -> McpServer:
@@ -263,6 +263,34 @@ async def test_the_agents_sessions_end_with_its_run(tmp_path: Path, http_mcp: Ht
         after = {"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {}}
         async with http.post(post.url, json=after, headers=post.headers) as answer:
             assert answer.status == 404
+
+
+async def test_what_no_answer_carries_comes_on_the_listening_stream(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """A log line the server sends during a call answered as JSON reaches the agent on its
+    GET stream; a second GET on the session is refused while the first is open."""
+    async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
+        post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
+        await post.initialize()
+        listen = {**post.headers, "Accept": "text/event-stream"}
+        async with http.get(post.url, headers=listen) as stream:
+            assert stream.status == 200
+            async with http.get(post.url, headers=listen) as second:
+                assert second.status == 409
+            answer = await post.call("tools/call", {"name": "announce", "arguments": {}})
+            assert answer["result"]["content"][0]["text"] == "done"
+            event = await anext(events(stream))
+        assert event["method"] == "notifications/message"
+        assert event["params"]["data"] == "announced"
+
+
+async def events(stream: aiohttp.ClientResponse) -> AsyncIterator[dict[str, object]]:
+    """The JSON-RPC messages of an event stream, as they come."""
+    async for line in stream.content:
+        if line.startswith(b"data: "):
+            found: dict[str, object] = json.loads(line[6:])
+            yield found
 
 
 class Poster:
