@@ -9,7 +9,8 @@ credential stays on this side: the door reaches the server itself
            a request                → its answer: text/event-stream when the agent accepts
                                       it (the server's progress first), else application/json
            a notification, an answer to the server's request → 202
-    GET    /mcp/<agent>/<server>   the server's other messages, as an event stream
+    GET    /mcp/<agent>/<server>   the server's other messages, as an event stream (a new
+                                   GET takes over from the one before, which ends)
     DELETE /mcp/<agent>/<server>   ends the session (and its stdio server's process)
 
     401  a wrong or missing token;  404  no such server for this agent (the same words
@@ -33,7 +34,7 @@ import asyncio
 import logging
 import secrets as random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TextIO
 
@@ -263,8 +264,6 @@ class McpDoor:
             return session
         if not _streams(request):
             return web.Response(status=406, text="GET answers text/event-stream only\n")
-        if session.listening:
-            return web.Response(status=409, text="the session already has a stream open\n")
         return await _stream(request, session.listen())
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
@@ -341,18 +340,21 @@ def _refusal(
     )
 
 
-async def _stream(request: web.Request, messages: AsyncIterator[bytes]) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, messages: AsyncGenerator[bytes, None]
+) -> web.StreamResponse:
     """Send ``messages`` as an event stream, each one event, until they end or the agent
     goes."""
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
-    await response.prepare(request)
     try:
+        await response.prepare(request)
         async for message in messages:
             await response.write(b"event: message\ndata: " + message + b"\n\n")
+        await response.write_eof()
     except ConnectionError:
         log.info("MCP door: an agent closed its stream")
-        return response
-    await response.write_eof()
+    finally:
+        await messages.aclose()
     return response

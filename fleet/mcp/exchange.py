@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -82,7 +82,7 @@ class Exchange:
         self._out.put_nowait(answer)
         return True
 
-    async def messages(self) -> AsyncIterator[bytes]:
+    async def messages(self) -> AsyncGenerator[bytes, None]:
         """What to send the agent, in order, the answer last (nothing for a cancelled one)."""
         while True:
             item = await self._out.get()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Final
 
 from fleet.mcp.wire import MAX_MESSAGE
@@ -27,9 +27,12 @@ class Held:
         self._what = what
         self._messages: deque[bytes] = deque()
         self._bytes = 0
-        self._heard = asyncio.Event()  # something was held, or the session ended
+        self._heard = (
+            asyncio.Event()
+        )  # something was held, the session ended, or a new listener came
         self._over = False
-        self.listening = False
+        self._listener = 0  # which listener reads now, 0: none (a new one takes over)
+        self._count = 0
 
     def hold(self, message: bytes) -> None:
         """Keep ``message`` for the listener, dropping the oldest past the caps."""
@@ -45,13 +48,21 @@ class Held:
         self._over = True
         self._heard.set()
 
-    async def listen(self) -> AsyncIterator[bytes]:
-        """The messages as they come, until the session ends (one listener at a time:
-        the door keeps it so)."""
-        self.listening = True
+    @property
+    def listening(self) -> bool:
+        """Whether a listener reads (then what is held goes to it)."""
+        return self._listener > 0
+
+    async def listen(self) -> AsyncGenerator[bytes, None]:
+        """The messages as they come, until the session ends or another listener takes
+        over: one stream at a time carries them, and an agent whose stream broke without a
+        word (nothing was written to find it gone) opens the next one."""
+        self._count += 1
+        mine = self._listener = self._count
+        self._heard.set()  # the listener before, if any, ends
         try:
-            while True:
-                while self._messages:
+            while self._listener == mine:
+                while self._messages and self._listener == mine:
                     message = self._messages.popleft()
                     self._bytes -= len(message)
                     yield message
@@ -60,4 +71,5 @@ class Held:
                 self._heard.clear()
                 await self._heard.wait()
         finally:
-            self.listening = False
+            if self._listener == mine:
+                self._listener = 0

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Final, TextIO
 
 import anyio
@@ -144,8 +144,10 @@ class Session:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._end(f"the MCP session with {self.server.name} was closed")
-        for pending in list(self._tasks):
-            pending.cancel()
+        if self._tasks:  # the audits of its last calls are told, within a bound
+            _, late = await asyncio.wait(set(self._tasks), timeout=CLOSE_SECONDS)
+            for task in late:
+                task.cancel()
 
     async def _run(self) -> None:
         try:
@@ -394,8 +396,9 @@ class Session:
     def listening(self) -> bool:
         return self._held.listening
 
-    def listen(self) -> AsyncIterator[bytes]:
-        """The server's messages no answer carries, until the session ends."""
+    def listen(self) -> AsyncGenerator[bytes, None]:
+        """The server's messages no answer carries, until the session ends (or another
+        listener takes over)."""
         return self._held.listen()
 
 
