@@ -69,6 +69,7 @@ MAX_SESSIONS: Final = 4
 lately. A CLI run once a turn opens a session each turn and may never end it."""
 BODY_SECONDS: Final = 5.0
 NO_SERVER: Final = "no MCP server of that name for this agent"
+JSON: Final = "application/json"
 
 
 class McpRoster(Protocol):
@@ -222,7 +223,9 @@ class McpDoor:
         answer = await exchange.ended()
         if answer.outcome is not Outcome.OK or answer.message is None:
             await self._close([session])
-            return _json(answer.message or dump(error(message.id, INVALID_REQUEST, answer.why)))
+            body = answer.message or dump(error(message.id, INVALID_REQUEST, answer.why))
+            failed = answer.outcome in (Outcome.FAILED, Outcome.TIMEOUT)
+            return web.Response(body=body, status=502 if failed else 200, content_type=JSON)
         return _json(answer.message, {SESSION_HEADER: session.id})
 
     async def _open(self, agent: str, server: McpServer, grant: McpGrant) -> Session:
@@ -329,15 +332,13 @@ def _streams(request: web.Request) -> bool:
 
 
 def _json(body: bytes, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(body=body, content_type="application/json", headers=headers)
+    return web.Response(body=body, content_type=JSON, headers=headers)
 
 
 def _refusal(
     request_id: RequestId | None, why: str, status: int, code: int = INVALID_REQUEST
 ) -> web.Response:
-    return web.Response(
-        body=dump(error(request_id, code, why)), status=status, content_type="application/json"
-    )
+    return web.Response(body=dump(error(request_id, code, why)), status=status, content_type=JSON)
 
 
 async def _stream(

@@ -294,6 +294,33 @@ async def events(stream: aiohttp.ClientResponse) -> AsyncIterator[dict[str, obje
             yield found
 
 
+async def test_a_server_refusing_the_credential_is_an_error(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """A server that refuses the held credential fails the agent's initialize with an
+    error naming neither the credential nor the server's address; no session is left."""
+    wrong = {CREDENTIAL_ENV: "Bearer not-the-credential-42"}
+    async with (
+        the_door(tmp_path, http_mcp, environ=wrong) as door,
+        aiohttp.ClientSession() as http,
+    ):
+        refused = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
+        said = await refused.initialize_refused()
+        assert door.door.sessions() == []
+    assert http_mcp.authorizations() == ["Bearer not-the-credential-42"]
+    assert "not-the-credential" not in said and "127.0.0.1" not in said
+
+
+async def test_a_server_no_one_listens_for_is_said_plainly(tmp_path: Path) -> None:
+    """A server whose port is closed fails initialize 502, naming the server only."""
+    closed = HttpMcp("http://127.0.0.1:1/mcp", tmp_path / "unused")
+    async with the_door(tmp_path, closed) as door, aiohttp.ClientSession() as http:
+        unreachable = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
+        gone = await unreachable.initialize_refused(502)
+        assert door.door.sessions() == []
+    assert gone == "the MCP server tracker could not be reached"
+
+
 class Poster:
     """JSON-RPC over plain HTTP, as a script would post it (``Accept: application/json``),
     keeping each raw answer."""
@@ -324,6 +351,15 @@ class Poster:
         done = {"jsonrpc": "2.0", "method": "notifications/initialized"}
         async with self.http.post(self.url, json=done, headers=self.headers) as answer:
             assert answer.status == 202
+
+    async def initialize_refused(self, status: int = 200) -> str:
+        """Initialize, refused: the error's words (no session was opened)."""
+        message = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}
+        async with self.http.post(self.url, json=message, headers=self.headers) as answer:
+            assert answer.status == status, await answer.text()
+            assert "Mcp-Session-Id" not in answer.headers
+            said: str = json.loads(await answer.text())["error"]["message"]
+        return said
 
     async def call(self, method: str, params: dict[str, object]) -> dict[str, object]:
         self._id += 1
