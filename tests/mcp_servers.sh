@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 packages=(
   "@modelcontextprotocol/server-everything@2026.8.31"
+  # The TypeScript SDK the CLIs build their MCP clients on: the door is held to it too.
+  "@modelcontextprotocol/sdk@1.32.2"
 )
 prefix="$PWD/.cache/mcp-servers"
 marker="$prefix/.installed"
@@ -21,7 +23,8 @@ for tool in node npm; do
   fi
 done
 
-if [ -f "$marker" ] && [ "$(cat "$marker")" = "$wanted" ] && [ -x "$bin/mcp-server-everything" ]; then
+if [ -f "$marker" ] && [ "$(cat "$marker")" = "$wanted" ] && [ -x "$bin/mcp-server-everything" ] \
+  && [ -d "$prefix/node_modules/@modelcontextprotocol/sdk" ]; then
   echo "== MCP servers already installed ($wanted)"
 else
   echo "== installing MCP servers into $prefix: $wanted"

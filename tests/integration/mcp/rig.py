@@ -18,7 +18,8 @@ from fleet.mcp.hooks import Ask, McpAudit, McpHooks
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.watchdog.heartbeat import HeartbeatServer
 
-REPO = Path(__file__).resolve().parents[3]
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
 SERVERS_BIN = Path(
     os.environ.get("FLEETWARDEN_MCP_SERVERS_BIN")
     or REPO / ".cache" / "mcp-servers" / "node_modules" / ".bin"
@@ -49,6 +50,14 @@ def everything_bin() -> str:
     if not binary.exists():
         pytest.fail(f"{binary} is not installed: run bash tests/mcp_servers.sh")
     return str(binary)
+
+
+def ts_sdk() -> Path:
+    """The MCP TypeScript SDK's package, installed beside the servers; fails when absent."""
+    package = SERVERS_BIN.parent / "@modelcontextprotocol" / "sdk"
+    if not (package / "package.json").exists():
+        pytest.fail(f"{package} is not installed: run bash tests/mcp_servers.sh")
+    return package
 
 
 @dataclass

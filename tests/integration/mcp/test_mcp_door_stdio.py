@@ -5,8 +5,11 @@ relayed, a call cancelled by the agent or timed out passed on as a cancellation.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import os
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,10 +27,12 @@ from fleet.mcp.model import McpGrant, McpServer, StdioServer
 from tests.integration.mcp.rig import (
     CREDENTIAL,
     CREDENTIAL_ENV,
+    HERE,
     Door,
     door_on_endpoint,
     everything_bin,
     processes_in,
+    ts_sdk,
 )
 from tests.polling import eventually
 
@@ -156,6 +161,26 @@ async def test_a_server_that_cannot_start_is_said_plainly(tmp_path: Path) -> Non
             said = json.loads(await answer.text())["error"]["message"]
     assert said == "the MCP server broken could not be reached"
     assert door.door.sessions() == []
+
+
+async def test_the_typescript_sdk_client_works_through_the_door(tmp_path: Path) -> None:
+    """The TypeScript SDK's client (the CLIs' own) lists the allowed tools, calls one, gets
+    progress on another, is refused one off the list, and ends its session, which ends its
+    server's process."""
+    async with the_door(tmp_path) as (door, where):
+        argv = ["node", str(HERE / "ts_client.mjs"), str(ts_sdk()), door.url(AGENT, "every")]
+        env = {**os.environ, "MCP_DOOR_TOKEN": door.token(AGENT)}
+        client = await asyncio.create_subprocess_exec(
+            *argv, env=env, cwd=tmp_path, stdout=PIPE, stderr=PIPE
+        )
+        out, err = await asyncio.wait_for(client.communicate(), 60)
+        assert client.returncode == 0, err.decode()
+        seen = json.loads(out.decode().strip().splitlines()[-1])
+        await eventually(lambda: not processes_in(where), "its server ended with the session")
+    assert seen["tools"] == sorted(TOOLS)
+    assert seen["sum"] == [{"type": "text", "text": "The sum of 2 and 5 is 7."}]
+    assert seen["progress"] == [1, 2]
+    assert "gzip-file-as-resource" in seen["refused"] and "not allowed" in seen["refused"]
 
 
 async def initialize(http: aiohttp.ClientSession, door: Door) -> dict[str, str]:
