@@ -38,9 +38,16 @@ class HttpMcp:
     record: Path
 
     def authorizations(self) -> list[str]:
+        return [seen["authorization"] for seen in self.requests()]
+
+    def methods(self) -> list[str]:
+        """The HTTP method of each request the server received, in order."""
+        return [seen["method"] for seen in self.requests()]
+
+    def requests(self) -> list[dict[str, str]]:
         if not self.record.exists():
             return []
-        return [json.loads(line)["authorization"] for line in self.record.read_text().splitlines()]
+        return [json.loads(line) for line in self.record.read_text().splitlines()]
 
 
 def everything_bin() -> str:

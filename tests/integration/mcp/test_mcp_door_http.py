@@ -7,6 +7,7 @@ allowed is refused at the door, a hanging server is timed out, and every call is
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import time
 from collections.abc import AsyncIterator
@@ -191,6 +192,7 @@ async def test_a_plain_http_client_calls_a_tool(tmp_path: Path, http_mcp: HttpMc
         async with http.delete(post.url, headers=post.headers) as ended:
             assert ended.status == 204
         assert door.door.sessions(AGENT) == []
+        assert "DELETE" in http_mcp.methods()  # the door ended its own session there
         gone = {"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {}}
         async with http.post(post.url, json=gone, headers=post.headers) as answer_after:
             assert answer_after.status == 404
@@ -319,6 +321,46 @@ async def test_a_server_no_one_listens_for_is_said_plainly(tmp_path: Path) -> No
         gone = await unreachable.initialize_refused(502)
         assert door.door.sessions() == []
     assert gone == "the MCP server tracker could not be reached"
+
+
+async def test_an_agent_holds_a_few_sessions_the_oldest_ended_past_them(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """A fifth session of one agent with one server ends the one used least lately; that
+    one's id is refused after, the others go on."""
+    async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
+        posters = [Poster(http, door.url(AGENT, "tracker"), door.token(AGENT)) for _ in range(5)]
+        for poster in posters:
+            await poster.initialize()
+        assert len(door.door.sessions(AGENT)) == 4
+        oldest = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+        async with http.post(posters[0].url, json=oldest, headers=posters[0].headers) as gone:
+            assert gone.status == 404
+        for poster in posters[1:]:
+            assert "tools" in (await poster.call("tools/list", {}))["result"]  # type: ignore[operator]
+
+
+async def test_a_body_over_the_cap_or_a_version_unknown_is_refused(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """A message over a megabyte is 413, an unknown MCP-Protocol-Version 400, each saying
+    what was wrong; the session goes on."""
+    async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
+        post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
+        await post.initialize()
+        text = "x" * (1024 * 1024)
+        call = {"name": "echo", "arguments": {"text": text}}
+        big = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call})
+        posted = {**post.headers, "Content-Type": "application/json"}
+        async with http.post(post.url, data=io.BytesIO(big.encode()), headers=posted) as answer:
+            assert answer.status == 413
+            assert "over 1048576 bytes" in await answer.text()
+        odd = {**post.headers, "MCP-Protocol-Version": "1999-01-01"}
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        async with http.post(post.url, json=ping, headers=odd) as answer:
+            assert answer.status == 400
+            assert "MCP-Protocol-Version" in await answer.text()
+        assert (await post.call("ping", {}))["result"] == {}
 
 
 class Poster:
