@@ -131,6 +131,7 @@ class McpDoor:
         self._clock = clock
         self._secrets: AgentSecrets | None = None
         self._sessions: dict[str, Session] = {}
+        self._opening: dict[tuple[str, str], asyncio.Lock] = {}
         self._stopped = False
 
     def mount(self, app: web.Application, secrets: AgentSecrets) -> None:
@@ -186,7 +187,7 @@ class McpDoor:
             if given:
                 why = "initialize opens a new session: send it without Mcp-Session-Id"
                 return _refusal(message.id, why, 400)
-            return await self._initialize(request, agent, server, grant, message, len(body))
+            return await self._initialize(agent, server, grant, message, len(body))
         session = self._session(given, agent, server)
         if isinstance(session, web.StreamResponse):
             return session
@@ -206,7 +207,6 @@ class McpDoor:
 
     async def _initialize(
         self,
-        request: web.Request,
         agent: str,
         server: McpServer,
         grant: McpGrant,
@@ -229,12 +229,20 @@ class McpDoor:
         return _json(answer.message, {SESSION_HEADER: session.id})
 
     async def _open(self, agent: str, server: McpServer, grant: McpGrant) -> Session:
+        # One open at a time per agent and server, so the cap holds against opens at once.
+        lock = self._opening.setdefault((agent, server.name), asyncio.Lock())
+        async with lock:
+            return await self._opened(agent, server, grant)
+
+    async def _opened(self, agent: str, server: McpServer, grant: McpGrant) -> Session:
         held = [s for s in self._sessions.values() if s.agent == agent and s.server == server]
         ended = [s for s in held if s.ended]
         live = [s for s in held if not s.ended]
         if len(live) >= self._max_sessions:
             ended.append(min(live, key=lambda s: s.last_used))
         await self._close(ended)
+        if self._stopped:
+            raise SessionEnded("Fleetwarden is stopping")
         scrub = Scrub(secrets_of([server], self._environ))
         outer = self._redact
         session = Session(

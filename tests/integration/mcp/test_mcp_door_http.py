@@ -6,6 +6,7 @@ allowed is refused at the door, a hanging server is timed out, and every call is
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -327,7 +328,7 @@ async def test_an_agent_holds_a_few_sessions_the_oldest_ended_past_them(
     tmp_path: Path, http_mcp: HttpMcp
 ) -> None:
     """A fifth session of one agent with one server ends the one used least lately; that
-    one's id is refused after, the others go on."""
+    one's id is refused after, the others go on; sessions opened at once hold the cap too."""
     async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
         posters = [Poster(http, door.url(AGENT, "tracker"), door.token(AGENT)) for _ in range(5)]
         for poster in posters:
@@ -338,6 +339,9 @@ async def test_an_agent_holds_a_few_sessions_the_oldest_ended_past_them(
             assert gone.status == 404
         for poster in posters[1:]:
             assert "tools" in (await poster.call("tools/list", {}))["result"]  # type: ignore[operator]
+        at_once = [Poster(http, door.url(AGENT, "tracker"), door.token(AGENT)) for _ in range(6)]
+        await asyncio.gather(*(poster.initialize() for poster in at_once))
+        assert len(door.door.sessions(AGENT)) == 4
 
 
 async def test_a_body_over_the_cap_or_a_version_unknown_is_refused(
