@@ -200,22 +200,21 @@ class Session:
         its answer comes on (already ended when the door answers it itself)."""
         self.last_used = self._clock()
         exchange = Exchange(message, self._clock(), size, streamed)
-        if message.id in self._pending:
-            why = f"a request with id {message.id!r} is still waiting for its answer"
-            return self._refuse(exchange, INVALID_REQUEST, why, Outcome.REFUSED)
         if message.method == "tools/call":
             refused = await self._tool_refused(exchange)
             if refused is not None:
                 return refused
         if self.ended:
             return self._refuse(exchange, INVALID_REQUEST, self._why, Outcome.FAILED)
+        if message.id in self._pending:  # again: another came while this one was asked
+            why = f"a request with id {message.id!r} is still waiting for its answer"
+            return self._refuse(exchange, INVALID_REQUEST, why, Outcome.REFUSED)
         self._pending[message.id] = exchange
         loop = asyncio.get_running_loop()
         exchange.timer = loop.call_later(self.server.timeout, self._expire, exchange)
         if not await self._send(message):
-            self._finish(
-                exchange, error(message.id, INVALID_REQUEST, self._why), Outcome.FAILED, self._why
-            )
+            why = self._why if self.ended else f"the MCP server {self.server.name} took nothing"
+            self._finish(exchange, error(message.id, INVALID_REQUEST, why), Outcome.FAILED, why)
         return exchange
 
     async def _tool_refused(self, exchange: Exchange) -> Exchange | None:
@@ -267,13 +266,17 @@ class Session:
         return True
 
     async def _send(self, message: JSONRPCMessage) -> bool:
+        """Pass ``message`` to the server's connection; whether it took it. A server that
+        takes nothing (a stdio server not reading its input) holds the agent no longer
+        than its timeout."""
         write = self._write
         if write is None:
             return False
         headers = {MCP_PROTOCOL_VERSION_HEADER: self._version} if self._version else None
         try:
-            await write.send(SessionMessage(message, ClientMessageMetadata(headers=headers)))
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            with anyio.fail_after(self.server.timeout):
+                await write.send(SessionMessage(message, ClientMessageMetadata(headers=headers)))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, TimeoutError):
             return False
         return True
 

@@ -183,6 +183,31 @@ async def test_the_typescript_sdk_client_works_through_the_door(tmp_path: Path) 
     assert "gzip-file-as-resource" in seen["refused"] and "not allowed" in seen["refused"]
 
 
+async def test_a_server_that_never_answers_is_timed_out_and_ended(tmp_path: Path) -> None:
+    """A stdio server that reads nothing and says nothing fails initialize after its
+    timeout (502), and its process is ended with the session it would have been."""
+    where = tmp_path / "mute"
+    where.mkdir()
+    big = "y" * (512 * 1024)  # more than a pipe holds: the door's write to it waits
+    server = McpServer("mute", StdioServer("sleep", ("3600",), cwd=str(where)), timeout=1.0)
+    async with (
+        door_on_endpoint(tmp_path, [server], {AGENT: [McpGrant("mute")]}, environ={}) as door,
+        aiohttp.ClientSession() as http,
+    ):
+        params = {"protocolVersion": "2025-06-18", "capabilities": {}, "padding": big}
+        message = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
+        headers = {"Authorization": f"Bearer {door.token(AGENT)}"}
+        async with http.post(door.url(AGENT, "mute"), json=message, headers=headers) as answer:
+            assert answer.status == 502
+            said = json.loads(await answer.text())["error"]["message"]
+        assert door.door.sessions() == []
+        await eventually(lambda: not processes_in(where), "the mute server ended", within=15)
+    assert said in (  # the deadline of the call, or of the write that never ended
+        "the MCP server mute did not answer initialize within 1 s",
+        "the MCP server mute took nothing",
+    )
+
+
 async def initialize(http: aiohttp.ClientSession, door: Door) -> dict[str, str]:
     """Open a session by plain HTTP; the headers that carry on in it."""
     headers = {"Authorization": f"Bearer {door.token(AGENT)}", "Accept": "application/json"}
