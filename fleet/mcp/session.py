@@ -326,7 +326,8 @@ class Session:
             why = f"the answer of the MCP server {name} was not relayed: over {MAX_MESSAGE} bytes"
             self._finish(exchange, error(message.id, INVALID_REQUEST, why), Outcome.TOO_LARGE, why)
             return
-        self._settle(exchange, Answer(relayed, outcome, audit_text(result, self._redact)))
+        kept = audit_text(result, self._redact) if exchange.audited else ""
+        self._settle(exchange, Answer(relayed, outcome, kept))
 
     def _listed(self, tool: object) -> bool:
         name = tool.get("name") if isinstance(tool, dict) else None

@@ -203,7 +203,7 @@ async def test_progress_prompts_and_resources_are_relayed(
     tmp_path: Path, http_mcp: HttpMcp
 ) -> None:
     """The server's progress on a call reaches the agent's client; prompts and resources
-    are relayed."""
+    are relayed; the call and the prompt are audited, the listing is not."""
     progress: list[float] = []
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
@@ -220,6 +220,12 @@ async def test_progress_prompts_and_resources_are_relayed(
     assert progress == [1, 2, 3]
     assert "Say hello to Ana." in json.dumps(prompt.model_dump())
     assert [str(r.uri) for r in resources.resources] == ["note://today"]
+    audits = await eventually(lambda: len(door.audits) == 2 and door.audits, "both audited")
+    assert [(a.method, a.name, a.outcome) for a in audits] == [
+        ("tools/call", "count", Outcome.OK),
+        ("prompts/get", "greet", Outcome.OK),
+    ]
+    assert "counted to 3" in audits[0].result
 
 
 async def test_an_ask_that_denies_keeps_the_call_from_the_server(
