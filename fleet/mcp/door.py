@@ -16,6 +16,7 @@ credential stays on this side: the door reaches the server itself
     401  a wrong or missing token;  404  no such server for this agent (the same words
     whether it exists or not), or no such session (initialize again)
     400  not one JSON-RPC message, or no session;  408/413  a body too slow or over 1 MiB
+    429  over the agent's requests at once at the door (:data:`MAX_IN_FLIGHT`)
     502  the server could not be reached or started
 
 **Why aiohttp, not the SDK's server side.** The SDK's streamable HTTP server
@@ -34,7 +35,7 @@ import asyncio
 import logging
 import secrets as random
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TextIO
 
@@ -67,9 +68,18 @@ VERSION_HEADER: Final = "MCP-Protocol-Version"
 MAX_SESSIONS: Final = 4
 """Sessions an agent holds with one server at once; a fifth ends the one used least
 lately. A CLI run once a turn opens a session each turn and may never end it."""
+MAX_IN_FLIGHT: Final = 32
+"""Requests of one agent at the door at once (its open streams among them); past it, 429.
+The door keeps its own count: the endpoint's cap of an agent's requests at once is its
+heartbeats', which calls held open by a slow server must never crowd out."""
 BODY_SECONDS: Final = 5.0
 NO_SERVER: Final = "no MCP server of that name for this agent"
 JSON: Final = "application/json"
+
+
+Found = tuple[str, McpServer, McpGrant]
+"""The agent a request is from (its token checked), the server it asks for, its grant."""
+Route = Callable[[web.Request, Found], Awaitable[web.StreamResponse]]
 
 
 class McpRoster(Protocol):
@@ -119,6 +129,7 @@ class McpDoor:
         errlog: TextIO | None = None,
         body_seconds: float = BODY_SECONDS,
         max_sessions: int = MAX_SESSIONS,
+        max_in_flight: int = MAX_IN_FLIGHT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._roster = roster
@@ -128,6 +139,8 @@ class McpDoor:
         self._errlog = errlog
         self._body_seconds = body_seconds
         self._max_sessions = max_sessions
+        self._max_in_flight = max_in_flight
+        self._in_flight: dict[str, int] = {}
         self._clock = clock
         self._secrets: AgentSecrets | None = None
         self._sessions: dict[str, Session] = {}
@@ -139,14 +152,18 @@ class McpDoor:
         when ``app`` shuts down."""
         self._secrets = secrets
         route = "/mcp/{agent}/{server}"
-        app.router.add_post(route, self._post)
-        app.router.add_get(route, self._get)
-        app.router.add_delete(route, self._delete)
+        app.router.add_post(route, self._counted(self._post))
+        app.router.add_get(route, self._counted(self._get))
+        app.router.add_delete(route, self._counted(self._delete))
         app.on_shutdown.append(self._on_shutdown)
 
     def sessions(self, agent: str | None = None) -> list[Session]:
         """The sessions open now (``agent``'s only, when given)."""
         return [s for s in self._sessions.values() if agent is None or s.agent == agent]
+
+    def in_flight(self, agent: str) -> int:
+        """``agent``'s requests at the door now."""
+        return self._in_flight.get(agent, 0)
 
     async def end_agent(self, agent: str) -> None:
         """End every session of ``agent`` (its run ended): their servers' processes too."""
@@ -167,10 +184,28 @@ class McpDoor:
 
     # -- routes --------------------------------------------------------------------------
 
-    async def _post(self, request: web.Request) -> web.StreamResponse:
-        found = self._found(request)
-        if isinstance(found, web.StreamResponse):
-            return found
+    def _counted(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """``route`` within the agent's cap of requests at once (its token checked first)."""
+
+        async def counted(request: web.Request) -> web.StreamResponse:
+            found = self._found(request)
+            if isinstance(found, web.StreamResponse):
+                return found
+            agent = found[0]
+            if self._in_flight.get(agent, 0) >= self._max_in_flight:
+                why = f"over {self._max_in_flight} MCP requests at once: wait for one to end"
+                return _refusal(None, why, 429)
+            self._in_flight[agent] = self._in_flight.get(agent, 0) + 1
+            try:
+                return await route(request, found)
+            finally:
+                self._in_flight[agent] -= 1
+                if not self._in_flight[agent]:
+                    del self._in_flight[agent]
+
+        return counted
+
+    async def _post(self, request: web.Request, found: Found) -> web.StreamResponse:
         agent, server, grant = found
         try:
             body = await read_capped(request, MAX_MESSAGE, within=self._body_seconds)
@@ -265,10 +300,7 @@ class McpDoor:
             raise
         return session
 
-    async def _get(self, request: web.Request) -> web.StreamResponse:
-        found = self._found(request)
-        if isinstance(found, web.StreamResponse):
-            return found
+    async def _get(self, request: web.Request, found: Found) -> web.StreamResponse:
         agent, server, _ = found
         session = self._session(request.headers.get(SESSION_HEADER), agent, server)
         if isinstance(session, web.StreamResponse):
@@ -277,10 +309,7 @@ class McpDoor:
             return web.Response(status=406, text="GET answers text/event-stream only\n")
         return await _stream(request, session.listen())
 
-    async def _delete(self, request: web.Request) -> web.StreamResponse:
-        found = self._found(request)
-        if isinstance(found, web.StreamResponse):
-            return found
+    async def _delete(self, request: web.Request, found: Found) -> web.StreamResponse:
         agent, server, _ = found
         session = self._session(request.headers.get(SESSION_HEADER), agent, server)
         if isinstance(session, web.StreamResponse):
@@ -290,7 +319,7 @@ class McpDoor:
 
     # -- checks --------------------------------------------------------------------------
 
-    def _found(self, request: web.Request) -> tuple[str, McpServer, McpGrant] | web.Response:
+    def _found(self, request: web.Request) -> Found | web.Response:
         """The agent (its token checked), the server and its grant; or the refusal."""
         secrets = self._secrets
         agent = (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.mcp.door import McpDoor, StaticRoster
+from fleet.mcp.door import MAX_IN_FLIGHT, McpDoor, StaticRoster
 from fleet.mcp.hooks import Ask, McpAudit, McpHooks
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.watchdog.heartbeat import HeartbeatServer
@@ -91,6 +91,7 @@ async def door_on_endpoint(
     *,
     environ: Mapping[str, str] | None = None,
     asks: Sequence[Ask] = (),
+    max_in_flight: int = MAX_IN_FLIGHT,
 ) -> AsyncIterator[Door]:
     """The door over ``servers`` as ``grants`` give them, mounted on a real heartbeat
     endpoint listening on 127.0.0.1 until the block ends (every session then ended)."""
@@ -104,6 +105,7 @@ async def door_on_endpoint(
         StaticRoster.of(servers, grants),
         environ=held,
         hooks=McpHooks(asks=tuple(asks), audits=(audit,)),
+        max_in_flight=max_in_flight,
     )
 
     async def on_beat(agent: str, kind: str) -> None:

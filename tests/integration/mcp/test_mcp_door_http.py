@@ -373,6 +373,29 @@ async def test_a_body_over_the_cap_or_a_version_unknown_is_refused(
         assert (await post.call("ping", {}))["result"] == {}
 
 
+async def test_an_agent_holds_a_few_requests_at_once(tmp_path: Path, http_mcp: HttpMcp) -> None:
+    """Past the agent's cap of requests at once at the door, one more is 429 saying why;
+    once those end (timed out here), the next passes."""
+    async with (
+        the_door(tmp_path, http_mcp, timeout=2.0, max_in_flight=2) as door,
+        aiohttp.ClientSession() as http,
+    ):
+        post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
+        await post.initialize()
+        hung = [
+            asyncio.create_task(post.call("tools/call", {"name": "hang", "arguments": {}}))
+            for _ in range(2)
+        ]
+        await eventually(lambda: door.door.in_flight(AGENT) == 2, "two calls in flight")
+        ping = {"jsonrpc": "2.0", "id": 99, "method": "ping"}
+        async with http.post(post.url, json=ping, headers=post.headers) as answer:
+            assert answer.status == 429
+            assert "over 2 MCP requests at once" in await answer.text()
+        timed_out = await asyncio.gather(*hung)
+        assert all("did not answer" in json.dumps(found) for found in timed_out)
+        assert (await post.call("ping", {}))["result"] == {}
+
+
 class Poster:
     """JSON-RPC over plain HTTP, as a script would post it (``Accept: application/json``),
     keeping each raw answer."""
