@@ -38,6 +38,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TextIO
+from urllib.parse import quote
 
 from aiohttp import web
 from mcp_types.version import KNOWN_PROTOCOL_VERSIONS
@@ -351,6 +352,11 @@ class McpDoor:
         if answer.message is None:
             return web.Response(status=202)
         return _json(answer.message)
+
+
+def mcp_path(agent: str, server: str) -> str:
+    """Where ``agent`` reaches ``server`` on the heartbeat endpoint: the path of its URL."""
+    return f"/mcp/{quote(agent, safe='')}/{quote(server, safe='')}"
 
 
 def _token(request: web.Request) -> str | None:

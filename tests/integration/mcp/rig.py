@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.mcp.door import MAX_IN_FLIGHT, McpDoor, StaticRoster
+from fleet.mcp.door import MAX_IN_FLIGHT, McpDoor, StaticRoster, mcp_path
 from fleet.mcp.hooks import Ask, McpAudit, McpHooks
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.watchdog.heartbeat import HeartbeatServer
@@ -77,7 +77,7 @@ class Door:
     audits: list[McpAudit] = field(default_factory=list)
 
     def url(self, agent: str, server: str) -> str:
-        return f"http://127.0.0.1:{self.endpoint.port}/mcp/{agent}/{server}"
+        return f"http://127.0.0.1:{self.endpoint.port}{mcp_path(agent, server)}"
 
     def token(self, agent: str) -> str:
         return self.endpoint.token_for(agent)
