@@ -30,6 +30,7 @@ from fleet.errors import LedgerError, UnknownAgent
 from fleet.forge.door.tools import FORGE_TOOLS
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
+from fleet.mcp.grants import grants_of as mcp_grants
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import NoticeBoard
@@ -233,6 +234,8 @@ def fleet_settings(cfg: Config) -> FleetSettings:
         run_budget=cfg.defaults.run_budget.to_budget() if cfg.defaults.run_budget else None,
         tool_path=tool_path(cfg),
         git_identity=(cfg.defaults.git_name, cfg.defaults.git_email),
+        mcp=mcp_grants(cfg.defaults.mcp),
+        skills=cfg.defaults.skills,
     )
 
 

@@ -26,6 +26,7 @@ from bot.app.logs import setup_logging
 from bot.cli.parsing import Parser, add_first_config, parse
 from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
 from bot.config.forge_checks import summary_lines as forge_summary_lines
+from bot.config.mcp_checks import summary_lines as mcp_summary_lines
 from bot.config.peer_checks import summary_lines as peer_summary_lines
 from bot.config.problems import in_line_order
 from bot.config.repo_checks import summary_lines
@@ -275,6 +276,7 @@ def _summary(config: Config, resolving: list[str]) -> str:
         + "".join(f"\n  peers:      {line}" for line in peer_summary_lines(specs))
         + _repos(config)
         + _forges(config)
+        + "".join(f"\n  mcp:        {line}" for line in mcp_summary_lines(config.document))
         + "".join(
             f"\n  isolation:  {line}"
             for line in [*enforcement(Lanes(config.state_dir)).lines(), *_layout(config).notes]

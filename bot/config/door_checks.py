@@ -1,11 +1,13 @@
 """The credentials Fleetwarden holds stay out of every agent's reach by config.
 
 Every secret the config names for Fleetwarden itself — in any ``*_env`` key outside the
-roster: a repository's token, a forge's token, App key and webhook secret, a chat
-connector's token, password or store passphrase, the dashboard's metrics token, the
-ledger's password, a host's key passphrase, an account's credential — is Fleetwarden's.
-An agent reaches the upstream only through its git door and the forge only through its
-forge door, each of which checks what it does; the others are never an agent's at all. The
+roster: a repository's token, a forge's token, App key and webhook secret, an MCP server's
+credential (each value of its ``headers_env`` or ``env_env``), a chat connector's token,
+password or store passphrase, the dashboard's metrics token, the ledger's password, a
+host's key passphrase, an account's credential — is Fleetwarden's. An agent reaches the
+upstream only through its git door, the forge only through its forge door and an MCP
+server only through its MCP door, each of which checks what it does; the others are never
+an agent's at all. The
 same variable named in an agent's ``secret_env`` (or set in its ``env``) would hand it the
 credential itself. :func:`door_secret_problems` refuses that, naming the agent and the part
 of the config that holds the variable.
@@ -31,6 +33,7 @@ Loc = tuple[str | int, ...]
 
 GIT_DOOR = "the upstream only through its git door"
 FORGE_DOOR = "the forge only through its forge door"
+MCP_DOOR = "the MCP server only through its MCP door"
 NOT_SECRET = frozenset({"app_id_env"})
 """``*_env`` keys whose variable holds nothing secret (a GitHub App's id is public)."""
 _ROSTER = "agents"
@@ -106,6 +109,11 @@ def _variables(value: object, loc: Loc) -> Iterator[tuple[Loc, str]]:
             if field.endswith("_env") and isinstance(item, str):
                 if field not in NOT_SECRET:
                     yield (*loc, key), item
+            elif field.endswith("_env") and isinstance(item, Mapping):
+                # An MCP server's `headers_env`, `env_env`: each value names a variable.
+                for name, variable in item.items():
+                    if isinstance(variable, str):
+                        yield (*loc, key, str(name)), variable
             else:
                 yield from _variables(item, (*loc, key))
     elif isinstance(value, Mapping):
@@ -144,6 +152,10 @@ def _what(document: ConfigFile, loc: Loc) -> tuple[str, str | None]:
             return f"the passphrase of host {document.hosts[index].name}'s key", None
         case ("accounts", str(name), _):
             return f"account {name}'s credential", None
+        case ("mcp", str(name), "headers_env", str(header)):
+            return f"MCP server {name}'s {header} header", MCP_DOOR
+        case ("mcp", str(name), "env_env", str(variable)):
+            return f"MCP server {name}'s {variable}", MCP_DOOR
     return "a credential of Fleetwarden's", None
 
 

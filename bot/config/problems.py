@@ -178,6 +178,9 @@ class Locator:
             if part == "[key]":  # pydantic's marker: the problem is the key itself
                 node = key_node
                 continue
+            if isinstance(node, SequenceNode) and isinstance(part, str):
+                # A list of names read as a mapping (an agent's `mcp: [a, b]`): the item.
+                part = next((n for n, item in enumerate(node.value) if _scalar(item) == part), part)
             if isinstance(node, SequenceNode) or (node is None and isinstance(part, int)):
                 path += f"[{part}]"
             else:
@@ -198,6 +201,10 @@ class Locator:
             else:
                 node = None
         return line, path, node
+
+
+def _scalar(node: Node) -> str | None:
+    return node.value if isinstance(node, ScalarNode) else None
 
 
 # --- Pydantic's errors, in plain words -----------------------------------------------------

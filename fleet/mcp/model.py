@@ -1,6 +1,8 @@
 """What Fleetwarden knows of an MCP server and of an agent's right to it, as the config
 gives them: :class:`McpServer` (reached over streamable HTTP, :class:`HttpServer`, or run
-by Fleetwarden over stdio, :class:`StdioServer`) and :class:`McpGrant`.
+by Fleetwarden over stdio, :class:`StdioServer`) and :class:`McpGrant` (kept with the
+other launch types in :mod:`fleet.model`, as an :class:`~fleet.model.AgentSpec` carries
+it; re-exported here).
 
 A credential is never a value here: only the name of the environment variable Fleetwarden
 reads it from (``*_env``), at the moment it reaches the server, on Fleetwarden's side of
@@ -10,8 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Final
+
+from fleet.model import McpGrant
+
+__all__ = ["DEFAULT_TIMEOUT", "HttpServer", "McpGrant", "McpServer", "StdioServer"]
 
 DEFAULT_TIMEOUT: Final = 60.0
 """Seconds one call may take at the server before the door answers the agent an error."""
@@ -50,7 +55,7 @@ class McpServer:
     name: str
     transport: HttpServer | StdioServer
     tools: frozenset[str] | None = None
-    price_per_call: Decimal | None = None
+    price_per_call: float | None = None
     timeout: float = DEFAULT_TIMEOUT
 
     @property
@@ -59,20 +64,3 @@ class McpServer:
         if isinstance(self.transport, HttpServer):
             return frozenset(self.transport.headers_env.values())
         return frozenset(self.transport.env_env.values())
-
-
-@dataclass(frozen=True, slots=True)
-class McpGrant:
-    """An agent's right to one server (``mcp: [name]`` or ``mcp: {name: {tools: [...]}}``
-    in the roster): ``tools`` narrows the server's own allow-list (``None``: as the server
-    allows)."""
-
-    server: str
-    tools: frozenset[str] | None = None
-
-    def allows(self, server: McpServer, tool: str) -> bool:
-        """Whether the agent may see and call ``tool`` of ``server``."""
-        for allowed in (server.tools, self.tools):
-            if allowed is not None and tool not in allowed:
-                return False
-        return True

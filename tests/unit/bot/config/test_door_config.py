@@ -153,6 +153,17 @@ APP_FORGE = """
 """
 
 
+MCP_SERVERS = """
+mcp:
+  tracker:
+    url: https://mcp.example.com/mcp
+    headers_env: {Authorization: TRACKER_AUTH}
+  db:
+    command: db-mcp
+    env_env: {DB_PASSWORD: DB_MCP_PASSWORD}
+"""
+
+
 def _env_keys(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
     """Every ``*_env`` key naming one variable, in ``model`` and the models under it."""
     found: set[str] = set()
@@ -176,12 +187,13 @@ def test_every_secret_key_of_the_schema_is_covered() -> None:
     sets them all, and named in words (a GitHub App's id, which is public, aside)."""
     roster = _env_keys(AgentEntry, set())
     schema = _env_keys(ConfigFile, set()) - roster - NOT_SECRET
-    forges = FORGE.replace("repos:", APP_FORGE.lstrip("\n") + "repos:", 1)
+    forges = FORGE.replace("repos:", APP_FORGE.lstrip("\n") + "repos:", 1) + MCP_SERVERS
     keys: set[str] = set()
     for own in (OWN, BY_PASSWORD):
         document = parse(own + forges).document
         found = list(_variables(document, ()))
-        keys |= {str(loc[-1]) for loc, _ in found}
+        # A mapping's variables (an MCP server's `headers_env`) are found under their keys.
+        keys |= {next(str(p) for p in reversed(loc) if str(p).endswith("_env")) for loc, _ in found}
         held = held_by_fleetwarden(document)
         assert "GH_APP_ID" not in held and len(held) == len(found)
         assert [h.path for h in held.values() if h.what == "a credential of Fleetwarden's"] == []

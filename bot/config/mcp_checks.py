@@ -1,0 +1,232 @@
+"""Config checks of the MCP servers across entries: each server an agent's ``mcp:`` (or
+``defaults.mcp``) names is one of the config's ``mcp:`` section (a typo answered with the
+likeliest one meant), each tool a grant lists is on its server's allow-list, an agent
+granted a server runs a CLI Fleetwarden can give it to, and no skill nor stdio server is
+read or run from where an agent can write; at start, each server's credentials are in the
+environment. And the servers as ``check-config`` sums them up.
+
+What is checked inside one entry (a url, a header that looks secret, ``url`` or
+``command``) is the schema's own, :class:`fleet.mcp.schema.McpServerEntry`; that no agent
+holds a server's credential is :mod:`bot.config.door_checks`'s, with every other credential
+Fleetwarden holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from bot.config.problems import ConfigProblem, Locator
+from bot.config.roster_file import RosterSource
+from bot.config.schema import ConfigFile
+from fleet.budgets.schema import Loc
+from fleet.mcp.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, McpGrantEntry, no_mcp_why
+from fleet.mcp.schema import McpServerEntry
+from fleet.schema import did_you_mean, unset_variable
+
+GUIDE = "docs/mcp.md"
+"""Where an operator reads how MCP servers are set up."""
+
+
+def mcp_problems(
+    document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
+) -> Iterator[ConfigProblem]:
+    """Grants naming no server of the section, or a tool off its allow-list; agents
+    granted servers on a runtime that cannot reach them."""
+    servers = document.mcp
+    for loc, message in _grant_problems(document.defaults.mcp, servers, ("defaults", "mcp")):
+        line, path, _ = locate(loc)
+        yield ConfigProblem(file_name, line, path, message)
+    for index, agent in enumerate(document.agents):
+        if agent.mcp is None:
+            continue
+        for loc, message in _grant_problems(agent.mcp, servers, ("agents", index, "mcp")):
+            line, path, _ = roster.locate(loc)
+            yield ConfigProblem(roster.file_name, line, path, message)
+    yield from _runtime_problems(document, locate, file_name, roster)
+    yield from place_problems(document, locate, file_name, roster)
+
+
+def _grant_problems(
+    grants: Mapping[str, McpGrantEntry], servers: Mapping[str, McpServerEntry], where: Loc
+) -> Iterator[tuple[Loc, str]]:
+    for name, grant in grants.items():
+        server = servers.get(name)
+        if server is None:
+            yield (*where, name), _no_such_server(name, sorted(servers))
+            continue
+        if grant.tools is None or server.tools is None:
+            continue
+        for item, tool in enumerate(grant.tools):
+            if tool not in server.tools:
+                guess = did_you_mean(tool, server.tools)
+                hint = f" — did you mean {guess!r}?" if guess is not None else ":"
+                yield (
+                    (*where, name, "tools", item),
+                    f"tool {tool!r} is not on MCP server {name}'s allow-list{hint} a grant "
+                    f"narrows the server's tools (mcp.{name}.tools: "
+                    f"{', '.join(server.tools)}); add it there, or remove it here",
+                )
+
+
+def _no_such_server(name: str, known: Sequence[str]) -> str:
+    if not known:
+        return (
+            f"MCP server {name!r} is not defined: the config has no `mcp:` section; add the "
+            f"server there (mcp: {{{name}: {{url: …}}}}, see {GUIDE})"
+        )
+    guess = did_you_mean(name, known)
+    if guess is not None:
+        return (
+            f"MCP server {name!r} is not defined — did you mean {guess!r}? (defined under "
+            f"`mcp:`: {', '.join(known)})"
+        )
+    return (
+        f"MCP server {name!r} is not defined: add it under `mcp:`, or remove it here "
+        f"(defined: {', '.join(known)})"
+    )
+
+
+def _runtime_problems(
+    document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
+) -> Iterator[ConfigProblem]:
+    """Agents (and ``defaults``) granted MCP servers on a runtime that cannot reach them."""
+    defaults = document.defaults
+    if defaults.mcp and defaults.runtime in NO_MCP_RUNTIMES:
+        line, path, _ = locate(("defaults", "mcp"))
+        yield ConfigProblem(
+            file_name,
+            line,
+            path,
+            f"defaults.runtime is {defaults.runtime}, {no_mcp_why(defaults.runtime)}: give the "
+            f"servers to agents of runtime {MCP_RUNTIMES}, or set defaults.runtime to one",
+        )
+    for index, agent in enumerate(document.agents):
+        grants = agent.mcp if agent.mcp is not None else defaults.mcp
+        if not grants:
+            continue
+        runtime = agent.runtime or defaults.runtime
+        loc: Loc = ("agents", index, "mcp") if agent.mcp is not None else ("agents", index)
+        given = "its mcp:" if agent.mcp is not None else "defaults.mcp"
+        message = None
+        both_defaults = agent.runtime is None and agent.mcp is None  # said at defaults.mcp
+        if runtime in NO_MCP_RUNTIMES and not both_defaults:
+            message = (
+                f"agent {agent.name!r} runs {runtime}, {no_mcp_why(runtime)}, and {given} grants "
+                f"{', '.join(grants)}: use runtime {MCP_RUNTIMES}, or "
+                + ("remove mcp here" if agent.mcp is not None else "set `mcp: []` on it")
+            )
+        elif agent.fallback is not None and agent.fallback.runtime in NO_MCP_RUNTIMES:
+            loc = ("agents", index, "fallback", "runtime")
+            message = (
+                f"agent {agent.name}'s fallback runs {agent.fallback.runtime}, "
+                f"{no_mcp_why(agent.fallback.runtime)}, and {given} grants {', '.join(grants)}: "
+                f"give it a fallback of runtime {MCP_RUNTIMES}"
+            )
+        if message is not None:
+            line, path, _ = roster.locate(loc)
+            yield ConfigProblem(roster.file_name, line, path, message)
+
+
+def place_problems(
+    document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
+) -> Iterator[ConfigProblem]:
+    """Skill directories, and stdio servers' programs and working directories, inside a
+    place an agent can write: its workdir, ``workdirs:`` or the state directory (where runs
+    and checkouts are). What is there could be changed by an agent before Fleetwarden gives
+    it to a CLI, or runs it with its own rights."""
+    fenced = [(document.state_dir, "Fleetwarden's state directory, where agents' runs are")]
+    if document.workdirs is not None:
+        fenced.append((document.workdirs, "`workdirs:`, where agents work"))
+    fenced += [
+        (agent.workdir, f"agent {agent.name}'s workdir")
+        for agent in document.agents
+        if agent.workdir is not None
+    ]
+    roots = [(root.resolve(), what) for root, what in fenced]
+
+    def inside(path: Path) -> str | None:
+        real = path.resolve()
+        return next((what for root, what in roots if real == root or root in real.parents), None)
+
+    skills: list[tuple[Loc, Path, bool]] = [
+        (("defaults", "skills", n), path, False) for n, path in enumerate(document.defaults.skills)
+    ]
+    for index, agent in enumerate(document.agents):
+        skills += [
+            (("agents", index, "skills", n), path, True)
+            for n, path in enumerate(agent.skills or ())
+        ]
+    for loc, path, in_roster in skills:
+        what = inside(path)
+        if what is None:
+            continue
+        message = (
+            f"skill directory {str(path)!r} is inside {what}: an agent could change it before "
+            "it is given to a CLI; keep skills in a directory of the operator's, outside every "
+            "workdir and the state directory"
+        )
+        line, where, _ = (roster.locate if in_roster else locate)(loc)
+        yield ConfigProblem(roster.file_name if in_roster else file_name, line, where, message)
+    for name, server in document.mcp.items():
+        places = [("cwd", server.cwd)] if server.cwd is not None else []
+        if server.command is not None and "/" in server.command:
+            places.append(("command", Path(server.command)))
+        for key, path in places:
+            what = inside(path)
+            if what is None:
+                continue
+            line, where, _ = locate(("mcp", name, key))
+            yield ConfigProblem(
+                file_name,
+                line,
+                where,
+                f"MCP server {name}'s {key} {str(path)!r} is inside {what}: Fleetwarden runs "
+                "the server outside every sandbox, so an agent could change what it runs; "
+                "keep it outside every workdir and the state directory",
+            )
+
+
+def environment_problems(
+    servers: Mapping[str, McpServerEntry], environ: Mapping[str, str]
+) -> Iterator[tuple[Loc, str]]:
+    """Servers' credentials that are not in the environment: each is named, never shown."""
+    for name, server in servers.items():
+        wanted = [
+            (("mcp", name, "headers_env", header), variable, f"the {header} header's value")
+            for header, variable in server.headers_env.items()
+        ]
+        wanted += [
+            (("mcp", name, "env_env", key), variable, f"the value of its {key}")
+            for key, variable in server.env_env.items()
+        ]
+        for loc, variable, what in wanted:
+            problem = unset_variable(environ, variable, f"{what} for MCP server {name}")
+            if problem is not None:
+                yield loc, problem
+
+
+def summary_lines(document: ConfigFile) -> list[str]:
+    """One line per MCP server for ``check-config``: how it is reached, where its
+    credential comes from (the variables, never their values), its allow-list, and the
+    agents granted it."""
+    lines = []
+    for name, server in document.mcp.items():
+        if server.url is not None:
+            how = f"HTTP {server.url}"
+            held = sorted(set(server.headers_env.values()))
+        else:
+            how = f"stdio {server.command}"
+            held = sorted(set(server.env_env.values()))
+        parts = [how, f"credential from ${', $'.join(held)}" if held else "no credential"]
+        parts.append(f"tools: {', '.join(server.tools)}" if server.tools else "every tool")
+        if server.price_per_call is not None:
+            parts.append(f"${server.price_per_call:g} a call")
+        granted = [
+            agent.name
+            for agent in document.agents
+            if name in (agent.mcp if agent.mcp is not None else document.defaults.mcp)
+        ]
+        parts.append(f"agents: {', '.join(granted) or 'none'}")
+        lines.append(f"{name}: {'; '.join(parts)}")
+    return lines

@@ -1,0 +1,88 @@
+"""An agent's grants to the config's MCP servers: its ``mcp:`` (or ``defaults.mcp``), a
+list of server names or a mapping narrowing each server's tools, read as
+:class:`McpGrantEntry` by name and turned into :class:`~fleet.mcp.model.McpGrant` by
+:func:`grants_of`; and the runtimes that cannot be given any (:data:`NO_MCP_RUNTIMES`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from fleet.mcp.model import McpGrant
+from fleet.mcp.names import McpName, Tools
+
+NO_MCP_RUNTIMES = frozenset({"pi"})
+"""Runtimes Fleetwarden cannot give MCP servers to: pi has no MCP of its own, and no MCP
+extension of it (``pi-mcp-adapter``) is pinned and verified here."""
+MCP_RUNTIMES = "claude, codex, opencode or command"
+"""The runtimes an agent granted MCP servers may run, in words."""
+
+
+def no_mcp_why(runtime: str) -> str:
+    """Why an agent of ``runtime`` (one of :data:`NO_MCP_RUNTIMES`) is given no server."""
+    return (
+        f"which cannot be given MCP servers ({runtime} has no MCP of its own, and no MCP "
+        "extension of it is pinned and verified by Fleetwarden)"
+    )
+
+
+MCP_GRANTS_HELP = (
+    "The MCP servers (names under the config's `mcp:`) the agent may use, through its MCP "
+    "door: a list of names (`mcp: [github, docs]`), or a mapping narrowing a server's "
+    "tools (`mcp: {github: {tools: [search_issues]}}`, `{docs: {}}` for all the server "
+    "allows). The servers' credentials stay with Fleetwarden."
+)
+
+
+class McpGrantEntry(BaseModel):
+    """An agent's grant to one server, narrowing its tools."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tools: Tools = Field(
+        default=None,
+        description=(
+            "The only tools of the server this agent may see and call (each on the "
+            "server's own `tools` list, if it has one). Default: all the server allows."
+        ),
+    )
+
+
+def _grant_forms(value: object) -> object:
+    """``[a, b]`` as ``{a: {}, b: {}}`` (a name listed twice refused); ``{a: null}`` as
+    ``{a: {}}``."""
+    if isinstance(value, list | tuple):
+        mapping: dict[object, object] = {}
+        for item in value:
+            if not isinstance(item, str):
+                raise PydanticCustomError(
+                    "mcp_grant",
+                    "each item of the mcp list is a server's name; to narrow a server's "
+                    "tools write the mapping form: mcp: {{NAME: {{tools: [TOOL, ...]}}}}",
+                )
+            if item in mapping:
+                raise PydanticCustomError(
+                    "mcp_grant_twice",
+                    "{name} is listed twice: list each server once",
+                    {"name": repr(item[:40])},
+                )
+            mapping[item] = {}
+        return mapping
+    if isinstance(value, dict):
+        return {name: {} if grant is None else grant for name, grant in value.items()}
+    return value
+
+
+McpGrants = Annotated[dict[McpName, McpGrantEntry], BeforeValidator(_grant_forms)]
+"""An agent's ``mcp:``, either form, as a mapping in the order written."""
+
+
+def grants_of(grants: Mapping[str, McpGrantEntry]) -> tuple[McpGrant, ...]:
+    """The runtime grants of an agent's ``mcp:``, in the order written."""
+    return tuple(
+        McpGrant(name, None if entry.tools is None else frozenset(entry.tools))
+        for name, entry in grants.items()
+    )

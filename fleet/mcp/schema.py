@@ -1,0 +1,400 @@
+"""The config file's ``mcp:`` section: the MCP servers agents may use, by name
+(:class:`McpServerEntry`).
+
+A server is reached over streamable HTTP (``url``; its credential sent in the headers of
+``headers_env``, each read from a variable of Fleetwarden's environment) or run by
+Fleetwarden over stdio (``command`` and ``args``; its credential in the variables of
+``env_env``), never inside an agent's sandbox. A plain ``headers`` or ``env`` value, an
+``args`` item or a ``url`` that looks like a credential is refused: no secret is ever
+written in the file, and none reaches an agent. :func:`server_of` turns an entry into
+:mod:`fleet.mcp.model`'s :class:`~fleet.mcp.model.McpServer`; the names are
+:mod:`fleet.mcp.names`', an agent's grants :mod:`fleet.mcp.grants`'.
+
+What needs more than one entry — an agent's server that the section lacks, a grant's tool
+off the server's allow-list, a credential's variable in an agent's ``secret_env`` — is
+checked across entries (:mod:`bot.config.mcp_checks`, :mod:`bot.config.door_checks`).
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import math
+import re
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from fleet.mcp.model import DEFAULT_TIMEOUT, HttpServer, McpServer, StdioServer
+from fleet.mcp.names import Tools
+from fleet.redaction.shapes import Shapes
+from fleet.schema import (
+    ENV_KEY_PATTERN,
+    EnvVarName,
+    Seconds,
+    WorkDir,
+    expand_path,
+    looks_secret,
+    schema_context,
+)
+
+HEADER_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9-]{0,63}"
+MAX_TIMEOUT = 3600.0
+
+_HEADER = re.compile(HEADER_NAME_PATTERN)
+_ENV_KEY = re.compile(ENV_KEY_PATTERN)
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_LOOPBACK_NAMES = frozenset({"localhost"})
+_DOOR_HEADERS = frozenset(
+    {"host", "content-length", "content-type", "accept", "connection", "transfer-encoding"}
+    | {"upgrade", "te", "mcp-session-id", "mcp-protocol-version", "last-event-id"}
+)
+"""Headers the MCP door itself sends: HTTP's framing and MCP's streamable transport."""
+_WHERE_WORDS = frozenset({"file", "path", "dir", "env", "var", "name", "id", "stdin"})
+"""Words of an option that names where a secret is, not the secret (``--key-file``)."""
+
+
+def _header_name(value: str) -> str:
+    if not _HEADER.fullmatch(value):
+        raise PydanticCustomError(
+            "header_name",
+            "{name} is not an HTTP header name (letters, digits and '-', e.g. Authorization)",
+            {"name": repr(value[:40])},
+        )
+    if value.lower() in _DOOR_HEADERS:
+        raise PydanticCustomError(
+            "header_door",
+            "{name} is set by the MCP door on each request (as HTTP and MCP's transport need "
+            "it), not by the config: remove it",
+            {"name": value},
+        )
+    return value
+
+
+def _stdio_env_key(value: str) -> str:
+    if not _ENV_KEY.fullmatch(value):
+        raise PydanticCustomError(
+            "env_key",
+            "{name} is not an environment variable name: use letters, digits and '_', not "
+            "starting with a digit",
+            {"name": repr(value[:40])},
+        )
+    return value
+
+
+def _price(value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise PydanticCustomError("price", "must be a number of dollars, 0 or more")
+    return value
+
+
+HeaderName = Annotated[str, AfterValidator(_header_name)]
+StdioEnvKey = Annotated[str, AfterValidator(_stdio_env_key)]
+Dollars = Annotated[float, Field(strict=True), AfterValidator(_price)]
+
+
+@functools.cache
+def _shapes() -> Shapes:
+    return Shapes()
+
+
+def credential_shaped(text: str) -> bool:
+    """Whether ``text`` holds something shaped like a credential (a token's format, a
+    ``Bearer …`` header, a password in a URL), as the log redactor finds them."""
+    return bool(_shapes().spans(text))
+
+
+def _secret_header(name: str, value: str) -> bool:
+    lowered = name.lower()
+    return (
+        lowered in _CREDENTIAL_HEADERS
+        or looks_secret(name)
+        or credential_shaped(f"{name}: {value}")
+    )
+
+
+def _secret_option(option: str) -> bool:
+    """Whether ``option`` (``--api-key``) takes a secret as its value: it names one, and
+    not where one is (``--key-file``, ``--token-env``)."""
+    words = set(re.split(r"[_\-.]+", option.lower()))
+    return option.startswith("-") and looks_secret(option) and not words & _WHERE_WORDS
+
+
+def _secret_arg(before: str | None, arg: str) -> bool:
+    """Whether ``arg`` holds a credential: by its shape, as the value of a secret-named
+    option (``--token=…``, or after ``--api-key``)."""
+    option, equals, _ = arg.partition("=")
+    if equals and _secret_option(option):
+        return True
+    if before is not None and "=" not in before and _secret_option(before):
+        return True
+    return credential_shaped(arg) or (before is not None and credential_shaped(f"{before} {arg}"))
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def url_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an MCP server's ``url``, or ``None``."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "url is the server's streamable HTTP endpoint, such as https://mcp.example.com/mcp"
+    if parts.username or parts.password:
+        return (
+            "url takes no credential: send it in a header read from a variable "
+            "(headers_env: {Authorization: VARIABLE})"
+        )
+    if parts.fragment:
+        return "url takes no fragment (#...)"
+    if any(looks_secret(key) for key, _ in parse_qsl(parts.query)) or credential_shaped(value):
+        return (
+            "url looks like it holds a credential: send it in a header read from a variable "
+            "(headers_env: {Authorization: VARIABLE}), never in the file"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return f"url's port is not a number from 1 to 65535: {parts.netloc}"
+    return None
+
+
+class McpServerEntry(BaseModel):
+    """An MCP server agents may use: reached over streamable HTTP (`url`) or run by
+    Fleetwarden over stdio (`command`), one of them. Fleetwarden holds its credential and
+    relays each call; an agent reaches it only through its MCP door at `/mcp/NAME`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(
+        default=None,
+        description=(
+            "An HTTP server: its streamable HTTP endpoint, e.g. `https://mcp.example.com/mcp` "
+            "(`http://` only on this machine's loopback when it takes a credential)."
+        ),
+    )
+    headers_env: dict[HeaderName, EnvVarName] = Field(
+        default_factory=dict,
+        description=(
+            "An HTTP server's credential headers: header name → the variable of "
+            "Fleetwarden's environment its whole value is read from, e.g. "
+            "`{Authorization: LINEAR_AUTH}` with `LINEAR_AUTH='Bearer …'`. No agent may hold "
+            "the variable."
+        ),
+    )
+    headers: dict[HeaderName, str] = Field(
+        default_factory=dict,
+        description=(
+            "An HTTP server's other headers, as written (e.g. `{X-Team: web}`). A header "
+            "that looks like a credential (`Authorization`, `…-Key`, a token's shape) is "
+            "refused: use `headers_env`."
+        ),
+    )
+    command: str | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "A stdio server: the program Fleetwarden runs, outside every sandbox (a name on "
+            "its `PATH`, or a path; never through a shell), e.g. `npx`."
+        ),
+    )
+    args: tuple[str, ...] = Field(
+        default=(), description="A stdio server's arguments, e.g. `[-y, '@acme/mcp-server']`."
+    )
+    env: dict[StdioEnvKey, str] = Field(
+        default_factory=dict,
+        description=(
+            "A stdio server's plain environment variables, name: value. A name that looks "
+            "like a secret is refused: use `env_env`."
+        ),
+    )
+    env_env: dict[StdioEnvKey, EnvVarName] = Field(
+        default_factory=dict,
+        description=(
+            "A stdio server's credentials: its variable → the variable of Fleetwarden's "
+            "environment its value is read from, e.g. `{GITHUB_TOKEN: FW_GITHUB_MCP}`. No "
+            "agent may hold the variable."
+        ),
+    )
+    cwd: WorkDir | None = Field(
+        default=None,
+        description=(
+            "A stdio server's working directory; it must exist. Relative paths are resolved "
+            "against the config file's directory. Default: none given."
+        ),
+    )
+    tools: Tools = Field(
+        default=None,
+        description=(
+            "The only tools of the server any agent may see and call (an agent's grant may "
+            "narrow them further); a call to another is refused at the door. Default: every "
+            "tool the server lists."
+        ),
+    )
+    price_per_call: Dollars | None = Field(
+        default=None,
+        description=(
+            "What one call costs, in US dollars, counted against the run's cap and the "
+            "budgets like model spend. Default: calls are free."
+        ),
+    )
+    timeout: Seconds = Field(
+        default=DEFAULT_TIMEOUT,
+        le=MAX_TIMEOUT,
+        description=(
+            "Seconds one call may take at the server (at most 3600); past it the door "
+            "answers the agent an error and the run goes on."
+        ),
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = url_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("mcp_url", problem)
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _plain_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if _secret_header(name, text):
+                raise PydanticCustomError(
+                    "secret_header",
+                    "header {name} looks like it carries a credential, and secrets never go "
+                    "in the config file: set a variable in Fleetwarden's environment to the "
+                    "header's whole value and name it in headers_env: {{{name}: VARIABLE}} "
+                    "(the value is not shown)",
+                    {"name": name},
+                )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _plain_env(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if looks_secret(name) or credential_shaped(f"{name}={text}"):
+                raise PydanticCustomError(
+                    "secret_in_env",
+                    "{name} looks like a secret, and secrets never go in the config file: set "
+                    "a variable in Fleetwarden's environment and name it in env_env: "
+                    "{{{name}: VARIABLE}} (the value is not shown)",
+                    {"name": name},
+                )
+        return value
+
+    @field_validator("args")
+    @classmethod
+    def _plain_args(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, arg in enumerate(value):
+            if _secret_arg(value[index - 1] if index else None, arg):
+                raise PydanticCustomError(
+                    "secret_in_args",
+                    "args[{index}] looks like a credential, and secrets never go in the config "
+                    "file: give it to the server in a variable (env_env: {{NAME: VARIABLE}}); "
+                    "the value is not shown",
+                    {"index": index},
+                )
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or "/" not in value:
+            return value  # a program on PATH
+        return str(expand_path(Path(value), schema_context(info)))
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerEntry:
+        if (self.url is None) == (self.command is None):
+            raise PydanticCustomError(
+                "mcp_transport",
+                "give url (a server reached over HTTP) or command (a server Fleetwarden runs "
+                "over stdio), one of them",
+            )
+        for plain, held, kind, fold in (
+            (self.headers, self.headers_env, "header", str.lower),  # HTTP's are any case
+            (self.env, self.env_env, "variable", str),
+        ):
+            both = sorted(k for k in plain if fold(k) in {fold(h) for h in held})
+            if both:
+                raise PydanticCustomError(
+                    "mcp_twice",
+                    "{kind} {names} is given plain and from a variable: keep it in one of them",
+                    {"kind": kind, "names": ", ".join(both)},
+                )
+        http = {"headers_env": self.headers_env, "headers": self.headers}
+        stdio = {"args": self.args, "env": self.env, "env_env": self.env_env, "cwd": self.cwd}
+        wrong = http if self.command is not None else stdio
+        misplaced = [key for key, value in wrong.items() if value]
+        if misplaced:
+            kind, other = ("stdio", "url") if self.command is not None else ("HTTP", "command")
+            raise PydanticCustomError(
+                "mcp_misplaced",
+                "{keys} {verb} for a server with {other}; this is a{n} {kind} server: remove "
+                "{them}",
+                {
+                    "keys": ", ".join(misplaced),
+                    "verb": "is" if len(misplaced) == 1 else "are",
+                    "other": other,
+                    "n": "n" if kind == "HTTP" else "",
+                    "kind": kind,
+                    "them": "it" if len(misplaced) == 1 else "them",
+                },
+            )
+        if self.url is not None and self.headers_env:
+            host = urlsplit(self.url).hostname or ""
+            if urlsplit(self.url).scheme == "http" and not _loopback(host):
+                raise PydanticCustomError(
+                    "mcp_plain_http",
+                    "the credential of headers_env would cross the network unencrypted to "
+                    "{host}: use an https:// url (http:// is for a server on this machine's "
+                    "loopback)",
+                    {"host": host},
+                )
+        return self
+
+
+def server_of(name: str, entry: McpServerEntry) -> McpServer:
+    """The runtime server of the ``mcp:`` entry ``name``."""
+    transport: HttpServer | StdioServer
+    if entry.url is not None:
+        transport = HttpServer(entry.url, dict(entry.headers_env), dict(entry.headers))
+    elif entry.command is not None:
+        transport = StdioServer(
+            entry.command,
+            entry.args,
+            dict(entry.env),
+            dict(entry.env_env),
+            None if entry.cwd is None else str(entry.cwd),
+        )
+    else:  # the schema gives every entry one of them
+        raise ValueError(f"MCP server {name} has neither url nor command")
+    return McpServer(
+        name,
+        transport,
+        None if entry.tools is None else frozenset(entry.tools),
+        entry.price_per_call,
+        entry.timeout,
+    )

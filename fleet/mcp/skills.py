@@ -1,0 +1,179 @@
+"""Skills as the config names them: a directory holding ``SKILL.md`` in the open Agent
+Skills format, its YAML front matter giving the skill's ``name`` (the directory's own name)
+and a ``description`` of when to use it. :func:`read_skill` reads and checks one, each
+problem said with the line of ``SKILL.md`` it is on and its fix; :data:`SkillDir` is the
+config's type of a skill directory (``skills: [dir, ...]`` of an agent or of ``defaults``),
+checked when the config is loaded.
+
+A skill is read from the operator's directory, never from an agent's workdir: what an
+agent's CLI is given at launch is a copy of what was checked here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Final
+
+import yaml
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+from yaml.nodes import MappingNode, ScalarNode
+
+from fleet.schema import ConfigPath
+
+SKILL_FILE: Final = "SKILL.md"
+SKILL_NAME_PATTERN: Final = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+"""A skill's name, as the Agent Skills format has it: lowercase letters and digits, words
+joined by single hyphens, at most :data:`MAX_NAME` characters."""
+MAX_NAME: Final = 64
+MAX_DESCRIPTION: Final = 1024
+MAX_SKILL_FILE: Final = 1 << 20
+"""The largest ``SKILL.md`` read (1 MiB): its body is instructions, not data."""
+
+SKILLS_HELP = (
+    "Skill directories the agent's CLI is given (the open Agent Skills format): each a "
+    "folder holding `SKILL.md`, whose front matter has `name` (the folder's own name) and "
+    "a `description`. Checked when the config is loaded; relative paths are resolved "
+    "against the config file's directory."
+)
+
+_NAME = re.compile(SKILL_NAME_PATTERN)
+_FENCE = "---"
+_EXAMPLE = "---\nname: {name}\ndescription: what the skill does and when to use it\n---"
+
+
+@dataclass(frozen=True, slots=True)
+class Skill:
+    """A checked skill: its directory, its name (the directory's) and its description."""
+
+    path: Path
+    name: str
+    description: str
+
+
+class SkillError(ValueError):
+    """A skill directory that cannot be used; the message says where and the fix."""
+
+
+def read_skill(directory: Path) -> Skill:
+    """The skill in ``directory``, checked; raises :class:`SkillError` naming the file and
+    line of what is wrong, with its fix."""
+    folder = directory.name
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise SkillError(
+            f"skill directory {str(directory)!r} {what}: a skill is a folder holding "
+            f"{SKILL_FILE}; create it or fix the path (relative paths are resolved against "
+            "the config file's directory)"
+        )
+    if len(folder) > MAX_NAME or not _NAME.fullmatch(folder):
+        raise SkillError(
+            f"skill directory {str(directory)!r}: its folder's name {folder[:80]!r} is not a "
+            f"skill's name (lowercase letters and digits, words joined by single '-', at most "
+            f"{MAX_NAME} characters; the skill's `name` is its folder's): rename the folder"
+        )
+    skill_file = directory / SKILL_FILE
+    shown = str(skill_file)
+    if not skill_file.is_file():
+        raise SkillError(
+            f"skill directory {str(directory)!r} holds no {SKILL_FILE}: add one beginning "
+            f"with its front matter ({_example(folder)})"
+        )
+    try:
+        if skill_file.stat().st_size > MAX_SKILL_FILE:
+            raise SkillError(
+                f"{shown} is larger than {MAX_SKILL_FILE // 1024} KiB: keep the instructions "
+                "short and put the rest in files beside it"
+            )
+        text = skill_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SkillError(
+            f"{shown} is not UTF-8 text (bad byte at offset {exc.start}): save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise SkillError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    name, description = _front_matter(text, shown, folder)
+    return Skill(directory, name, description)
+
+
+def _example(folder: str) -> str:
+    return " / ".join(_EXAMPLE.format(name=folder).splitlines())
+
+
+def _front_matter(text: str, shown: str, folder: str) -> tuple[str, str]:
+    """The ``name`` and ``description`` of a ``SKILL.md``'s front matter, checked."""
+    lines = text.lstrip("\ufeff").splitlines()
+    if not lines or lines[0].rstrip() != _FENCE:
+        raise SkillError(
+            f"{shown}:1: {SKILL_FILE} begins with its YAML front matter between two `---` "
+            f"lines: {_example(folder)}"
+        )
+    end = next((n for n in range(1, len(lines)) if lines[n].rstrip() == _FENCE), None)
+    if end is None:
+        raise SkillError(
+            f"{shown}:1: the front matter is never closed: end it with a line `---` after "
+            "its `description`"
+        )
+    try:
+        root = yaml.compose("\n".join(lines[1:end]), Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = 2 + mark.line if mark is not None else 1
+        problem = getattr(exc, "problem", None) or "malformed"
+        raise SkillError(
+            f"{shown}:{line}: the front matter is not valid YAML ({problem}): write it as "
+            "`key: value` lines; quote a description holding ': '"
+        ) from None
+    if not isinstance(root, MappingNode):
+        raise SkillError(
+            f"{shown}:2: the front matter must be `key: value` lines: {_example(folder)}"
+        )
+    keys = {
+        key.value: (value, key.start_mark.line + 2)
+        for key, value in root.value
+        if isinstance(key, ScalarNode)
+    }
+    if "name" not in keys:
+        raise SkillError(f"{shown}:2: the front matter has no `name`: add `name: {folder}`")
+    node, line = keys["name"]
+    name = node.value if isinstance(node, ScalarNode) else None
+    if name != folder:
+        shown_name = repr(name) if isinstance(name, str) else "not a name"
+        raise SkillError(
+            f"{shown}:{line}: `name` is {shown_name}, but a skill's name is its folder's, "
+            f"{folder!r}: set `name: {folder}` (or rename the folder)"
+        )
+    if "description" not in keys:
+        raise SkillError(
+            f"{shown}:2: the front matter has no `description`: add `description:` saying "
+            "what the skill does and when to use it"
+        )
+    node, line = keys["description"]
+    written = isinstance(node, ScalarNode) and node.tag != "tag:yaml.org,2002:null"
+    description = node.value.strip() if written else ""
+    if not description:
+        raise SkillError(
+            f"{shown}:{line}: `description` is empty: say what the skill does and when to "
+            "use it (an agent's CLI chooses skills by it)"
+        )
+    if len(description) > MAX_DESCRIPTION:
+        raise SkillError(
+            f"{shown}:{line}: `description` is {len(description)} characters, more than "
+            f"{MAX_DESCRIPTION}: shorten it (the details go in the body)"
+        )
+    return name, description
+
+
+def _skill_dir(value: Path) -> Path:
+    try:
+        read_skill(value)
+    except SkillError as exc:
+        raise PydanticCustomError("skill", "{problem}", {"problem": str(exc)}) from None
+    return value
+
+
+SkillDir = Annotated[ConfigPath, AfterValidator(_skill_dir)]
+"""A skill directory in the config: a :data:`~fleet.schema.ConfigPath` holding a checked
+``SKILL.md`` (:func:`read_skill`)."""
