@@ -1,0 +1,115 @@
+"""The credentials the door holds for MCP servers: read from Fleetwarden's environment at
+the moment a server is reached (an HTTP server's headers, a stdio server's environment),
+known to the redactor (:class:`McpSecrets`), and scrubbed out of everything relayed to an
+agent (:class:`Scrub`) — a server that echoes the header it got gives the agent a label,
+never the value."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+from fleet.errors import FleetwardenError
+from fleet.mcp.model import HttpServer, McpServer, StdioServer
+from fleet.redaction.known import KnownSet, Secret
+from fleet.redaction.redactor import label, merged
+
+_SCHEMES: Final = ("bearer ", "basic ", "token ")
+
+
+class MissingCredential(FleetwardenError):
+    """A variable a server's credential is read from is not set in Fleetwarden's
+    environment (said by name, never by value)."""
+
+
+def held_headers(server: HttpServer, environ: Mapping[str, str]) -> dict[str, str]:
+    """The headers Fleetwarden sends ``server``: the plain ones, then each held one read
+    from its variable now."""
+    headers = dict(server.headers)
+    for header, variable in server.headers_env.items():
+        headers[header] = _read(variable, environ)
+    return headers
+
+
+def stdio_env(server: StdioServer, environ: Mapping[str, str]) -> dict[str, str]:
+    """What a stdio server's environment adds to the SDK's safe few (``PATH``, ``HOME``…):
+    the plain ``env``, then each of ``env_env`` read from its variable now."""
+    env = dict(server.env)
+    for name, variable in server.env_env.items():
+        env[name] = _read(variable, environ)
+    return env
+
+
+def _read(variable: str, environ: Mapping[str, str]) -> str:
+    value = environ.get(variable)
+    if not value:
+        raise MissingCredential(
+            f"the environment variable {variable} is not set: set it in Fleetwarden's "
+            "environment (its service's EnvironmentFile) and restart"
+        )
+    return value
+
+
+def secrets_of(servers: Iterable[McpServer], environ: Mapping[str, str]) -> list[Secret]:
+    """Every credential of ``servers`` set now, each labelled with its variable; a header's
+    ``Bearer <token>`` also as the token alone (a server may echo just that)."""
+    found: list[Secret] = []
+    for server in servers:
+        for variable in sorted(server.credential_envs):
+            value = environ.get(variable, "").strip()
+            if not value:
+                continue
+            what = f"MCP credential {variable}"
+            found.append(Secret(value, what))
+            scheme = next((s for s in _SCHEMES if value.lower().startswith(s)), None)
+            if scheme is not None and value[len(scheme) :].strip():
+                found.append(Secret(value[len(scheme) :].strip(), what))
+    return found
+
+
+class McpSecrets:
+    """The MCP servers' credentials as a source of the app's redactor
+    (:class:`fleet.redaction.known.SecretSource`): those of ``servers``, read from
+    ``environ`` once (the environment does not change)."""
+
+    def __init__(self, servers: Iterable[McpServer], environ: Mapping[str, str]) -> None:
+        self._secrets = tuple(secrets_of(servers, environ))
+
+    def known_secrets(self) -> Iterable[Secret]:
+        return self._secrets
+
+
+class Scrub:
+    """Takes the held credentials' values out of text relayed to an agent: as written, as
+    JSON or a URL carries them, and cut at a line's edge. A label replaces each; the label
+    has no quote nor backslash, so a JSON text stays JSON where the value was inside a
+    string (the caller checks it still parses)."""
+
+    def __init__(self, secrets: Iterable[Secret]) -> None:
+        self._known = KnownSet().updated(frozenset(secrets))
+
+    def __call__(self, text: str) -> str:
+        spans = self._known.spans(text)
+        if not spans:
+            return text
+        out: list[str] = []
+        at = 0
+        for start, end, what in merged(spans):
+            out += (text[at:start], label(what))
+            at = end
+        out.append(text[at:])
+        return "".join(out)
+
+    def json(self, raw: bytes) -> bytes | None:
+        """``raw`` (a JSON message) scrubbed; ``None`` when what is left is no longer JSON
+        (a value stood across its structure: the message is not relayed)."""
+        text = raw.decode("utf-8", "replace")
+        scrubbed = self(text)
+        if scrubbed == text:
+            return raw
+        try:
+            json.loads(scrubbed)
+        except ValueError:
+            return None
+        return scrubbed.encode()
