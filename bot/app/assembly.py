@@ -30,6 +30,7 @@ from fleet.errors import LedgerError, UnknownAgent
 from fleet.forge.door.tools import FORGE_TOOLS
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
+from fleet.mcp.credentials import McpSecrets
 from fleet.mcp.grants import grants_of as mcp_grants
 from fleet.model import AgentSpec
 from fleet.names import AgentName
@@ -106,8 +107,15 @@ def _role_name(role: Role | None) -> str | None:
 
 def redactor(config: Config, environ: Mapping[str, str]) -> Redactor:
     """The one redactor, knowing the secret variables the config names; the app adds the
-    servers and logins that make secrets at run time."""
-    return Redactor([EnvSecrets(config.secret_env_names(), environ)])
+    servers and logins that make secrets at run time. The MCP servers' credentials are
+    among the variables named (and a ``Bearer`` header's token alone, as the door scrubs
+    it)."""
+    return Redactor(
+        [
+            EnvSecrets(config.secret_env_names(), environ),
+            McpSecrets(config.mcp.values(), environ),
+        ]
+    )
 
 
 def unset_secrets(config: Config, environ: Mapping[str, str]) -> list[str]:
