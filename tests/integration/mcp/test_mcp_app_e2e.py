@@ -128,7 +128,8 @@ def test_a_tool_call_through_the_apps_door_is_in_the_ledger_runs_thread_and_metr
 ) -> None:
     """An agent's plain-HTTP tools/call with its run token reaches the server with the held
     credential; the call is in mcp_calls with its run and price, billed as a usage row of
-    provider mcp, told in the thread, listed by ``runs coder`` and counted in /metrics; a
+    provider mcp (which ``usage`` sums), told in the thread, listed by ``runs coder`` and
+    counted in /metrics; a
     reload that takes the grant away refuses a new session."""
     (tmp_path / "work").mkdir()
     dashboard = free_port()
@@ -181,6 +182,10 @@ def test_a_tool_call_through_the_apps_door_is_in_the_ledger_runs_thread_and_metr
         bot.expect(r"🔌 MCP tracker · “echo” → ok in [\d.]+s .*\$0\.05", timeout=20)
         bot.command("runs coder", r"The last 1 MCP call, newest first:")
         bot.expect(rf"run #{run_id}: 🔌 MCP tracker · “echo” → ok")
+
+        # Its price is spend like a model request's: `usage` sums it under mcp:tracker.
+        bot.command("usage coder", r"mcp:tracker")
+        assert "$0.05" in bot.output_since_command, bot.output_since_command
 
         # /metrics, labelled by the config's names.
         metrics = _scrape(dashboard)
