@@ -42,7 +42,6 @@ def page_stores(ledger: Ledger) -> PageStores:
         ledger.missions,
         ledger.actuals,
         ledger.messages,
-        ledger.mcp_calls,
     )
 
 

@@ -1,6 +1,6 @@
 """The ledger's stores the dashboard's pages read: agents, approvals, the audit, the
-dashboard's own usage sums, forge runs, changes, the register's tasks and missions, the
-messages between agents and the calls through the MCP door."""
+dashboard's own usage sums, forge runs, changes, the register's tasks and missions, and
+the messages between agents."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.ledger.stores.operators.dashboard import DashboardStore
 from fleet.ledger.stores.peers.messages import MessagesStore
 from fleet.ledger.stores.running.agents import AgentsStore
-from fleet.ledger.stores.running.mcp_calls import McpCallsStore
 from fleet.ledger.stores.work.actuals import ActualsStore
 from fleet.ledger.stores.work.missions import MissionsStore
 from fleet.ledger.stores.work.tasks import TasksStore
@@ -43,5 +42,3 @@ class PageStores:
     """What the tasks' runs really used."""
     messages: MessagesStore
     """What agents said to each other: an agent's page, ``/api/messages``, ``/metrics``."""
-    mcp_calls: McpCallsStore | None = None
-    """The calls agents made through the MCP door: an agent's page."""

@@ -250,9 +250,6 @@ class Views:
     async def _mcp_calls(self, name: str) -> list[Json]:
         """``name``'s latest calls through the MCP door, newest first: the agent's and the
         server's words (the tool, its arguments, its result, a reason) guarded."""
-        store = self._stores.mcp_calls
-        if store is None:
-            return []
         line = self._redacted.line
         return [
             {
@@ -272,7 +269,7 @@ class Views:
                 "why": line(c.why),
                 "cost_usd": c.cost_usd,
             }
-            for c in await store.calls(name, MCP_CALLS)
+            for c in await self._stores.dashboard.mcp_calls(name, MCP_CALLS)
         ]
 
     # -- budgets ----------------------------------------------------------------------------

@@ -75,7 +75,6 @@ class AppDashboard:
                 ledgered.ledger.missions,
                 ledgered.ledger.actuals,
                 ledgered.ledger.messages,
-                ledgered.ledger.mcp_calls,
             ),
             fleet=fleet,
             budgets=spend.budgets,
