@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from fleet.clock import Clock
-from fleet.ledger.stores.running.mcp_calls import McpCallRecord, McpCallsStore
+from fleet.ledger.stores.running.mcp_calls import MCP_PROVIDER, McpCallRecord, McpCallsStore
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.spend.metering import MeteringStore
 from fleet.ledger.stores.work.tasks import TasksStore
@@ -25,7 +25,7 @@ from fleet.metering.counting.events import Tokens, UsageEvent
 
 log = logging.getLogger(__name__)
 
-PROVIDER: Final = "mcp"
+PROVIDER: Final = MCP_PROVIDER
 """The provider a priced MCP call's ``usage`` row names."""
 BILLED: Final = frozenset({Outcome.OK, Outcome.ERROR})
 """The outcomes a priced server bills: it answered the call (a refusal, a denial, a

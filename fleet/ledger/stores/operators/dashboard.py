@@ -17,7 +17,7 @@ from datetime import datetime
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row
 from fleet.ledger.records.rows import from_epoch
-from fleet.ledger.stores.running.mcp_calls import McpCallRecord, McpCallsStore
+from fleet.ledger.stores.running.mcp_calls import MCP_PROVIDER, McpCallRecord, McpCallsStore
 from fleet.ledger.stores.spend.usage_rows import MODEL, SERVED
 
 _SUMS = """COUNT(*) AS requests,
@@ -282,11 +282,13 @@ class DashboardStore(Store):
     async def last_models(self, since: datetime) -> dict[str, tuple[str, str, str | None]]:
         """Per agent, its latest request since ``since`` that was served: the model asked
         for, the model served, and the one the pacing policy moved it from (when it did).
-        A refused request's model is the agent's own text, not the model it works with."""
+        A refused request's model is the agent's own text, not the model it works with; a
+        priced MCP call's row is no model's."""
         rows = await self._all(
             "SELECT agent, requested_model, served_model, rewritten_from FROM usage"
-            f" WHERE id IN (SELECT MAX(id) FROM usage WHERE at >= ? AND {SERVED} GROUP BY agent)",
-            (self._epoch(since),),
+            " WHERE id IN (SELECT MAX(id) FROM usage WHERE at >= ? AND provider <> ?"
+            f" AND {SERVED} GROUP BY agent)",
+            (self._epoch(since), MCP_PROVIDER),
         )
         return {
             str(row["agent"]): (

@@ -12,6 +12,9 @@ from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row
 from fleet.ledger.records.rows import from_epoch, to_epoch
 
+MCP_PROVIDER = "mcp"
+"""The provider a priced call's ``usage`` row names: no model served it, so no page takes
+it for an agent's current model."""
 MAX_TEXT = 2_000
 """Characters kept of a call's name, arguments, result and reason, whatever the door gave
 (it gives less: :data:`fleet.mcp.hooks.AUDIT_CHARS`)."""

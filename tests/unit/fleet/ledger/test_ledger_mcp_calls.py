@@ -14,6 +14,8 @@ from fleet.ledger.stores.running.mcp_calls import MAX_TEXT, McpCallRecord
 from fleet.mcp.audits import PROVIDER, McpLedgerAudit, model_of
 from fleet.mcp.hooks import McpAudit, Outcome
 from fleet.mcp.model import HttpServer, McpServer
+from fleet.metering.counting.events import Outcome as UsageOutcome
+from fleet.metering.counting.events import Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from tests.unit.chat_fakes import T0
@@ -153,3 +155,21 @@ async def test_a_priced_call_is_billed_as_usage_the_run_spend_reads(
     assert len(usage) == 2
     spent = await ledger.runs.spent_since("coder", T0 - timedelta(minutes=1))
     assert spent == (0, 0.5)
+
+
+async def test_a_priced_call_is_not_taken_for_the_agents_current_model(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """After a model request, a priced MCP call's usage row leaves the agent's current model
+    (the fleet page's) the model's; the agent's page lists the call."""
+    await _run(ledger)
+    model = UsageEvent(
+        T0 - timedelta(seconds=30), "coder", "anthropic", "anthropic", "claude-x", "claude-x",
+        Tokens(10, 5), True, 200, UsageOutcome.OK, 40.0, 10.0, None,
+    )  # fmt: skip
+    await ledger.metering.record_metering([model], [])
+    await _auditor(ledger, clock, [])(_audit("search"))
+    assert await ledger.dashboard.last_models(T0 - timedelta(hours=1)) == {
+        "coder": ("claude-x", "claude-x", None)
+    }
+    assert [c.server for c in await ledger.dashboard.mcp_calls("coder", 5)] == ["search"]
