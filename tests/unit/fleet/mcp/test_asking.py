@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
-from fleet.approvals.ask_door import AskTerms
+from fleet.approvals.ask_door import AskTerms, ledger_terms
 from fleet.approvals.service import Approvals
 from fleet.clock import Clock, ManualClock, SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Decision
 from fleet.mcp.asking import CHANNEL, McpAsks, ruled, shown_arguments
 from fleet.mcp.hooks import McpCall, Verdict
-from fleet.model import PermissionMode
+from fleet.model import AgentSpec, DesiredState, PermissionMode, RunHandle
+from fleet.names import AgentName
 from tests.polling import eventually
 from tests.unit.fleet.approvals_rig import approvals, told
 
@@ -215,3 +217,32 @@ def test_arguments_are_shown_as_they_are() -> None:
     """Arguments are indented JSON, characters kept as sent (chat reveals hidden ones)."""
     shown = shown_arguments({"q": "a\u202eb", "n": [1]})
     assert json.loads(shown) == {"q": "a\u202eb", "n": [1]} and "\u202e" in shown
+
+
+async def test_the_ledgers_terms_carry_the_agents_mode_and_rules(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """The app's terms (read from the ledger) give the door's ask the agent's run, mode,
+    rules, timeout and cap."""
+    spec = AgentSpec(
+        name=AgentName("coder"),
+        runtime="claude",
+        permissions=PermissionMode.READ_ONLY,
+        allow=("mcp__srv",),
+        deny=("mcp__srv__delete",),
+        approval_timeout=90.0,
+        max_open_approvals=2,
+    )
+    await ledger.agents.upsert_agent(spec, DesiredState.RUNNING, origin="spawn")
+    handle = RunHandle("subprocess", 4242, 4242, tmp_path / "coder", tmp_path / "coder" / "log")
+    run = await ledger.runs.start_run("coder", handle)
+    found = await ledger_terms(ledger.agents, ledger.runs)("coder")
+    assert found is not None
+    assert (found.run_id, found.mode, found.rules, found.deny) == (
+        run.id,
+        PermissionMode.READ_ONLY,
+        ("mcp__srv",),
+        ("mcp__srv__delete",),
+    )
+    assert (found.wait_seconds, found.max_open) == (90.0, 2)
+    assert ruled(CALL, found) == Verdict(True, "matches the rule mcp__srv")
