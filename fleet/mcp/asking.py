@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 CHANNEL: Final = "mcp"
 """The approvals channel of the door's asks."""
 GAVE_UP: Final = "the agent gave up on the MCP call before it was answered"
+RESTARTED: Final = "Fleetwarden restarted while the MCP call waited; the agent may call again"
 
 
 def shown_arguments(arguments: object) -> str:
@@ -99,9 +100,9 @@ def verdict_of(request: ApprovalRequest) -> Verdict:
 
 
 class McpAsks:
-    """The door's ask (``McpHooks(asks=[McpAsks(approvals, terms, clock)])``): ``terms``
-    gives the agent's run, mode, rules, timeout and cap of open asks
-    (:func:`fleet.approvals.ask_door.ledger_terms`)."""
+    """The door's ask (``McpHooks(asks=[McpAsks(approvals, terms, clock)])``, and
+    :meth:`start` once before the door serves): ``terms`` gives the agent's run, mode,
+    rules, timeout and cap of open asks (:func:`fleet.approvals.ask_door.ledger_terms`)."""
 
     def __init__(
         self,
@@ -116,6 +117,18 @@ class McpAsks:
         self._clock = clock
         self._ids = ids or (lambda: f"mcp-{uuid.uuid4().hex[:16]}")
         self._registered = False
+
+    async def start(self) -> None:
+        """Take the door's channel, and close the asks a call waited on when Fleetwarden
+        stopped: their calls ended with the door (the CLI got an error and may call again),
+        so no answer could reach them. The app calls it once, before the door serves."""
+        await self._approvals.register(CHANNEL, _told)
+        self._registered = True
+        for request in await self._approvals.pending():
+            if request.channel == CHANNEL:
+                await self._approvals.withdraw(
+                    request.run_id, CHANNEL, request.native_id, RESTARTED
+                )
 
     async def __call__(self, call: McpCall) -> Verdict:
         terms = await self._terms(call.agent)

@@ -38,6 +38,7 @@ async def test_a_call_cancelled_while_asked_withdraws_its_ask_and_is_never_relay
         return AskTerms(1, 600.0, 5, None, (), (), PermissionMode.ASK)
 
     ask = McpAsks(approvals, terms, SystemClock())
+    await ask.start()
     try:
         async with (
             the_door(tmp_path, http_mcp, asks=[ask]) as door,

@@ -56,6 +56,7 @@ async def asking_door(world: Encrypted, app: App, http_mcp: HttpMcp) -> AsyncIte
         return AskTerms(run_id, 600.0, 5, None, (), (), PermissionMode.ASK)
 
     ask = McpAsks(app.approvals, terms, SystemClock())
+    await ask.start()
     grants = {AGENT: [McpGrant("tracker", frozenset({"echo"}))]}
     async with door_on_endpoint(
         world.workdir / "door", [tracker(http_mcp)], grants, asks=[ask]

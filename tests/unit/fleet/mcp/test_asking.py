@@ -15,7 +15,7 @@ from fleet.approvals.ask_door import AskTerms, ledger_terms
 from fleet.approvals.service import Approvals
 from fleet.clock import Clock, ManualClock, SystemClock
 from fleet.ledger import Ledger
-from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Decision
+from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.mcp.asking import CHANNEL, McpAsks, ruled, shown_arguments
 from fleet.mcp.hooks import McpCall, Verdict
 from fleet.model import AgentSpec, DesiredState, PermissionMode, RunHandle
@@ -246,3 +246,32 @@ async def test_the_ledgers_terms_carry_the_agents_mode_and_rules(
     )
     assert (found.wait_seconds, found.max_open) == (90.0, 2)
     assert ruled(CALL, found) == Verdict(True, "matches the rule mcp__srv")
+
+
+async def test_start_closes_the_asks_left_by_a_restart(
+    approvals: Approvals, clock: ManualClock
+) -> None:
+    """Asks of the door's channel still open from before a restart are closed at start (no
+    call waits on them any more); other channels' asks are left alone."""
+    left = await approvals.open(
+        agent="coder",
+        run_id=7,
+        channel=CHANNEL,
+        ask=Ask("mcp-old", "mcp__srv__echo", "{}", pattern="mcp__srv__echo"),
+        wait_seconds=60,
+        max_open=3,
+        starter=None,
+    )
+    other = await approvals.open(
+        agent="coder",
+        run_id=7,
+        channel="test",
+        ask=Ask("toolu_1", "Bash", "make"),
+        wait_seconds=60,
+        max_open=3,
+        starter=None,
+    )
+    await asks(approvals, clock, terms()).start()
+    closed = await approvals.get(left.id)
+    assert closed.state is ApprovalState.CLOSED and "restarted" in (closed.reason or "")
+    assert (await approvals.get(other.id)).state is ApprovalState.OPEN
