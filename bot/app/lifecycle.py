@@ -255,7 +255,7 @@ class App:
             return  # stopped while standby: nothing else was started
         desks = Desks()  # what the endpoint's doors reach, each opened by the phase making it
         clients = await open_forges(at, desks)  # the Apps' tokens the repositories' git uses
-        mcp = make_mcp_door(at, ledgered, desks, self._dashboard.metrics.mcp_called)
+        mcp = await make_mcp_door(at, ledgered, desks, self._dashboard.metrics.mcp_called)
         heartbeats = await start_heartbeats(at, ledgered, desks, clients.door, mcp)
         repos = await open_repos(
             at, ledgered, desks, environ=clients.repo_environ, endpoint=heartbeats

@@ -36,7 +36,6 @@ connectors:
   console: {{}}
 defaults:
   stop_grace_seconds: 1
-  sandbox: none
 dashboard:
   listen: 127.0.0.1:{dashboard}
   metrics_token_env: FW_TEST_METRICS_TOKEN
@@ -61,7 +60,7 @@ def _config(path: Path, url: str, dashboard: int, *, granted: bool) -> None:
             url=url,
             credential_env=CREDENTIAL_ENV,
             waiter=WAITER,
-            grant="mcp: [tracker]" if granted else "",
+            grant="mcp: [tracker]\n    allow: [mcp__tracker__echo]" if granted else "",
         )
     )
 

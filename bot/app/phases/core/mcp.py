@@ -2,10 +2,11 @@
 it is mounted on, when the config has ``mcp:`` servers. Its roster is the config's servers
 and each agent's grants as the fleet holds them now (:class:`~fleet.mcp.roster.LiveRoster`
 over the desk the fleet phase opens: a ``roster reload`` applies to the sessions opened
-after it); every call it relays is told to the listeners :func:`mcp_hooks` lists: the
-ledger (with a priced call billed), the agent's thread and ``/metrics``. The fleet phase
-ends an agent's sessions when its run ends (:func:`ending_sessions`); the app's stops end
-them all."""
+after it). Each tool call is decided by the agent's mode and ``mcp__server__tool`` rules,
+or asked in chat, before it is relayed (:class:`~fleet.mcp.asking.McpAsks`); every call
+it relays is told to the listeners :func:`mcp_hooks` lists: the ledger (with a priced call
+billed), the agent's thread and ``/metrics``. The fleet phase ends an agent's sessions
+when its run ends (:func:`ending_sessions`); the app's stops end them all."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from bot.app.phases.core.ledger import Ledgered
 from bot.app.phases.core.spend import Spend
 from bot.app.stops import Stop
 from bot.chat.mcp_calls import McpCounted, McpThreadLines
+from fleet.approvals.ask_door import ledger_terms
 from fleet.clock import Clock
 from fleet.events import EventKind, FleetEvent, Listener
+from fleet.mcp.asking import McpAsks
 from fleet.mcp.audits import Charge, McpLedgerAudit
 from fleet.mcp.door import McpDoor
 from fleet.mcp.hooks import Ask, AuditListener, McpHooks
@@ -28,20 +31,24 @@ Count = Callable[[str, str], None]
 """Counts a call for ``/metrics`` by (server, outcome)."""
 
 
-def make_mcp_door(
-    at: Grounds, ledgered: Ledgered, desks: Desks, count: Count, asks: Sequence[Ask] = ()
+async def make_mcp_door(
+    at: Grounds, ledgered: Ledgered, desks: Desks, count: Count
 ) -> McpDoor | None:
     """The door over the config's servers (``None``: the config has none), to be stopped
-    with the app; ``count``: the metrics' count of calls; ``asks``: asked before each tool
-    call is relayed (none: every allowed tool is)."""
+    with the app; ``count``: the metrics' count of calls. Each tool call is decided by the
+    agent's mode and rules, or asked in chat, before it is relayed
+    (:class:`~fleet.mcp.asking.McpAsks`, started here: before the door serves)."""
     servers = at.cfg.mcp
     if not servers:
         return None
+    ledger = ledgered.ledger
+    asks = McpAsks(ledgered.approvals, ledger_terms(ledger.agents, ledger.runs), at.clock)
+    await asks.start()
     roster = LiveRoster(servers, desks.mcp_grants)
     door = McpDoor(
         roster,
         environ=at.environ,
-        hooks=mcp_hooks(at, ledgered, desks, count, asks, roster.names()),
+        hooks=mcp_hooks(at, ledgered, desks, count, (asks,), roster.names()),
         redact=at.redactor.redact,
     )
     at.stops.add(Stop.MCP, door.stop)
