@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sqlite3
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -53,14 +54,15 @@ agents:
 """
 
 
-def _config(path: Path, url: str, dashboard: int, *, granted: bool) -> None:
+def _config(path: Path, url: str, dashboard: int, *, granted: bool, allowed: bool = True) -> None:
+    grant = "mcp: [tracker]" + ("\n    allow: [mcp__tracker__echo]" if allowed else "")
     path.write_text(
         CONFIG.format(
             dashboard=dashboard,
             url=url,
             credential_env=CREDENTIAL_ENV,
             waiter=WAITER,
-            grant="mcp: [tracker]\n    allow: [mcp__tracker__echo]" if granted else "",
+            grant=grant if granted else "",
         )
     )
 
@@ -204,6 +206,81 @@ def test_a_tool_call_through_the_apps_door_is_in_the_ledger_runs_thread_and_metr
         (tmp_path / "work" / "leave").write_text("")
         assert bot.close() == 0, bot.stderr[-3000:]
         assert CREDENTIAL not in bot.stdout + bot.stderr
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+        for pid in processes_where(
+            lambda cwd, cmdline: cwd.startswith(str(tmp_path)) and b"sleep" in cmdline
+        ):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+ALERT = r"Approval\W+([a-z2-9]{4})\W"
+
+
+def _call_in_background(
+    url: str, token: str, session: str, text: str, answers: list[str]
+) -> threading.Thread:
+    """A tools/call of echo posted from a thread (it waits for the operator's answer): its
+    body lands in ``answers``."""
+    call = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": text}},
+    }
+    thread = threading.Thread(
+        target=lambda: answers.append(_post(url, token, call, session)[2]), daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def test_a_tool_call_no_rule_allows_is_asked_in_chat_and_relayed_only_on_yes(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """Under the agent's default mode, with no rule for the tool, the door asks in chat
+    (the tool as ``mcp__tracker__echo`` and its hostile arguments shown inert) before it
+    relays: ``approve`` relays the call, ``deny`` refuses it with the reason, and the server
+    never sees the refused one."""
+    (tmp_path / "work").mkdir()
+    config = tmp_path / "fleetwarden.yaml"
+    _config(config, http_mcp.url, free_port(), granted=True, allowed=False)
+    env = clean_env(
+        **{CREDENTIAL_ENV: f"Bearer {CREDENTIAL}", "FW_TEST_METRICS_TOKEN": METRICS_TOKEN}
+    )
+    bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
+    try:
+        bot.command("spawn coder", r"Agent coder started", timeout=120)
+        assert wait_until(lambda: TOKEN_LINE.search(_log(tmp_path)) is not None, 60), _log(tmp_path)
+        found = TOKEN_LINE.search(_log(tmp_path))
+        assert found is not None
+        token = found.group(1)
+        port = json.loads((tmp_path / "state" / "heartbeat.json").read_text())["port"]
+        url = f"http://127.0.0.1:{port}/mcp/coder/tracker"
+        session = _initialize(url, token)
+
+        answers: list[str] = []
+        asked = _call_in_background(url, token, session, "yes please", answers)
+        first = bot.expect(ALERT + r".*coder.*mcp__tracker__echo", timeout=30).group(1)
+        bot.command(f"approve {first}", rf"{first} allowed once")
+        asked.join(30)
+        assert answers and json.loads(answers[0])["result"]["content"][0]["text"] == "yes please"
+
+        hostile = "\u202e@room ✅ Allowed \x1b[2J"
+        answers.clear()
+        asked = _call_in_background(url, token, session, hostile, answers)
+        fresh = rf"^🔐 Approval\W+(?!{first})([a-z2-9]{{4}})\W.*coder.*mcp__tracker__echo"
+        second = bot.expect(fresh, timeout=30).group(1)
+        assert "\x1b[2J" not in bot.stdout and "\u202e" not in bot.stdout
+        bot.command(f"deny {second} not on a Friday", rf"{second} denied")
+        asked.join(30)
+        assert answers and "not on a Friday" in answers[0], answers
+        assert hostile not in json.dumps(http_mcp.requests())
+
+        (tmp_path / "work" / "leave").write_text("")
+        assert bot.close() == 0, bot.stderr[-3000:]
     finally:
         if bot.proc.poll() is None:
             bot.kill()
