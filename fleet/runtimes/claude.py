@@ -59,11 +59,13 @@ from typing import Any
 from fleet.connections.loopback import TOKEN_HEADER
 from fleet.errors import LaunchFailed
 from fleet.lane_files import read_lane_file
-from fleet.model import AgentSpec, PermissionMode
+from fleet.model import AgentSpec, LaunchPlan, PermissionMode
 from fleet.permissions.rules import BadRule, parse_rule
 from fleet.placeholders import placeholder_token
 from fleet.runtimes._cli import CliRuntime, checked_model, checked_session
 from fleet.runtimes.base import RuntimeContext, base_env
+from fleet.runtimes.mcp_launch import mcp_file, mcp_json
+from fleet.runtimes.skill_copies import skill_files
 from fleet.sessions import claude as session
 from fleet.transcript.claude import ClaudeStream
 from fleet.transcript.events import StreamParser
@@ -143,6 +145,14 @@ class ClaudeRuntime(CliRuntime):
     def event_session(self, event: Mapping[str, Any]) -> object:
         return event.get("session_id")
 
+    def _launch_plan(
+        self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...], prompt: str | None
+    ) -> LaunchPlan:
+        if spec.mcp:  # the file's path right after --strict-mcp-config, never the prompt
+            at = argv.index(OWN_SETTINGS[-1]) + 1
+            argv = (*argv[:at], "--mcp-config", str(mcp_file(ctx.home)), *argv[at:])
+        return super()._launch_plan(spec, ctx, argv, prompt)
+
     def stream_parser(self) -> StreamParser:
         return ClaudeStream()
 
@@ -177,6 +187,10 @@ class ClaudeRuntime(CliRuntime):
                 env[ASK_VAR] = ask_url(env[URL_VAR])
                 settings["hooks"]["PermissionRequest"] = [permission_hook(spec)]
         files = {config_dir / "settings.json": json.dumps(settings, indent=2)}
+        files.update(mcp_json(spec, ctx))
+        if spec.mcp:  # wait for the servers at start: a run has its tools, or says why not
+            env["MCP_CONNECTION_NONBLOCKING"] = "0"
+        files.update(skill_files(spec, ctx, config_dir / "skills"))
         if ctx.tty:
             key = env.get("ANTHROPIC_API_KEY") or base_env(spec, ctx).get("ANTHROPIC_API_KEY")
             state = config_dir / STATE_FILE

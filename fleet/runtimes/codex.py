@@ -65,6 +65,8 @@ from fleet.runtimes._cli import (
 from fleet.runtimes.base import RuntimeContext
 from fleet.runtimes.codex_hooks import ASK_ALL, ASK_SHELL, with_heartbeats
 from fleet.runtimes.codex_rules import RULES_FILE, execpolicy
+from fleet.runtimes.mcp_launch import TOKEN_VAR, codex_tables, door_access, mcp_json
+from fleet.runtimes.skill_copies import skill_files
 from fleet.sessions.codex import NAME as SESSION
 from fleet.transcript.codex import CodexStream
 from fleet.transcript.events import StreamParser
@@ -157,6 +159,10 @@ class CodexRuntime(CliRuntime):
         rules = execpolicy(spec.allow, spec.deny)
         if rules is not None:
             files[codex_home / "rules" / RULES_FILE] = rules
+        if spec.mcp:  # its servers' bearer token: the run's own, from the environment
+            env[TOKEN_VAR] = door_access(spec, ctx)[1]
+            files.update(mcp_json(spec, ctx))
+        files.update(skill_files(spec, ctx, codex_home / "skills"))
         chatgpt = ctx.provider_urls.get(CHATGPT)
         if ctx.accounts.get(CHATGPT) == "chatgpt_subscription" and chatgpt is not None:
             env["CODEX_REFRESH_TOKEN_URL_OVERRIDE"] = chatgpt.rstrip("/") + "/oauth/token"
@@ -178,7 +184,7 @@ def config_toml(spec: AgentSpec, ctx: RuntimeContext) -> str:
     project = ""
     if not ctx.tty or project_configs(ctx.workdir):
         project = untrusted_project(ctx.workdir)
-    return mode + _config_body(spec, ctx) + project
+    return mode + _config_body(spec, ctx) + project + codex_tables(spec, ctx)
 
 
 def untrusted_project(workdir: Path) -> str:
