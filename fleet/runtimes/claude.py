@@ -40,6 +40,14 @@ and token reach it only as ``$FLEETWARDEN_HEARTBEAT_URL`` / ``$FLEETWARDEN_HEART
 expanded inside double quotes (never parsed as shell code), which also keeps the token out
 of the file. Both are checked first: a loopback ``http`` URL, a URL-safe token.
 
+MCP servers and skills (:mod:`fleet.runtimes.mcp_launch`, :mod:`fleet.runtimes.skill_copies`):
+an agent granted servers is given ``--mcp-config <home>/.fleetwarden/mcp.json`` right after
+``--strict-mcp-config`` (a path: the run's token in that file, mode 0600, never in argv;
+the flag takes several values, so a prompt always comes after ``--``), and
+``MCP_CONNECTION_NONBLOCKING=0`` so a session starts with its servers' tools. Their tools
+are ``mcp__<server>__<tool>``. Skills are copied into ``$CLAUDE_CONFIG_DIR/skills``, the
+only skills folder read with ``--setting-sources user``.
+
 On a terminal, nobody is there to answer the TUI's first-start questions, so
 ``<home>/.claude/.claude.json`` (Claude Code's own state, kept as it is otherwise) is
 seeded with the answers (:func:`tui_state`): onboarding done (else it first checks that it
@@ -74,7 +82,7 @@ from fleet.transcript.events import StreamParser
 # directory, which Fleetwarden writes. A workdir's ``.claude/settings.json`` and
 # ``settings.local.json`` (``project``, ``local``) would otherwise add permission rules and
 # hooks, and its ``.mcp.json`` servers (started even in ``-p`` mode, measured on 2.1.197):
-# no MCP server but those Fleetwarden names, and it names none.
+# no MCP server but those Fleetwarden names (the agent's grants, ``--mcp-config``).
 OWN_SETTINGS = ("--setting-sources", "user", "--strict-mcp-config")
 HEADLESS_FLAGS = (
     "--input-format",

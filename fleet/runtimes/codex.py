@@ -28,6 +28,15 @@ Codex ignores ``OPENAI_BASE_URL``: the provider's URL goes into
 That file also marks the workdir an untrusted project (:func:`config_toml`), so that its
 own ``.codex/`` (config, rules, hooks) decides nothing.
 
+MCP servers and skills (:mod:`fleet.runtimes.mcp_launch`, :mod:`fleet.runtimes.skill_copies`):
+each granted server is a ``[mcp_servers.NAME]`` table of ``config.toml`` at the agent's MCP
+door, ``required`` (a run has its tools or fails naming the server), its bearer token read
+from ``FLEETWARDEN_HEARTBEAT_TOKEN`` (the run's own token, set when it has servers); the
+model calls a server's tools in the namespace ``mcp__NAME`` with ``-`` turned to ``_``
+(``my-docs`` → ``mcp__my_docs``). Skills are copied into ``$CODEX_HOME/skills``. Codex also
+reads the workdir's ``.agents/skills``, even in this untrusted project, and nothing turns
+that off: those skills are the repository's text, as its ``AGENTS.md`` is.
+
 * On a ChatGPT login (an account of provider ``chatgpt``): the provider
   ``requires_openai_auth`` and points at the proxy's ``chatgpt`` route as it would at
   ChatGPT's host (``…/backend-api/codex``: Codex then sends ``POST …/responses``, no

@@ -26,6 +26,12 @@ by the spec's mode and rules, asks the operator where they say ask, and reports 
 session's work as heartbeats; opencode's own ``permission`` map says the same natively
 (deny rules, a read-only agent), with nothing left for ``opencode run`` to ask, as it
 would reject every ask by itself. Project config is off (``OPENCODE_DISABLE_PROJECT_CONFIG``).
+
+MCP servers and skills (:mod:`fleet.runtimes.mcp_launch`, :mod:`fleet.runtimes.skill_copies`):
+each granted server is in the inline config's ``mcp`` block, ``type: "remote"`` at the
+agent's MCP door with the run's token; its tools are ``<server>_<tool>``. Skills are copied
+into ``~/.config/opencode/skills``, and ``OPENCODE_DISABLE_EXTERNAL_SKILLS`` keeps the
+workdir's ``.claude/skills`` and ``.agents/skills`` (and the home's) out.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The ``pi`` runtime: the pi coding agent, headless in a live session (``pi --mode rpc``)
-or its TUI.
+or its TUI. An agent granted MCP servers is refused (no MCP extension of pi is pinned);
+its skills are copied into ``$PI_CODING_AGENT_DIR/skills``.
 
 Headless::
 
