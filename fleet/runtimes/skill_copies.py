@@ -20,11 +20,13 @@ file that is not UTF-8 text and a skill over :data:`MAX_FILES` files or
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Final
 
 from fleet.errors import LaunchFailed
+from fleet.mcp.skills import MAX_NAME, SKILL_NAME_PATTERN
 from fleet.model import AgentSpec
 from fleet.runtimes.base import RuntimeContext
 
@@ -34,6 +36,8 @@ MAX_BYTES: Final = 4 * 1024 * 1024
 """Bytes one skill's files may hold together."""
 COMMAND_SKILLS: Final = ".fleetwarden/skills"
 """Where a ``command`` agent finds its skills, under its ``HOME``."""
+
+_NAME = re.compile(SKILL_NAME_PATTERN)
 
 
 def skill_files(spec: AgentSpec, ctx: RuntimeContext, folder: Path) -> dict[Path, str]:
@@ -49,6 +53,10 @@ def skill_files(spec: AgentSpec, ctx: RuntimeContext, folder: Path) -> dict[Path
 
 def _read_skill(spec: AgentSpec, ctx: RuntimeContext, source: Path) -> dict[str, str]:
     name = source.name
+    if len(name) > MAX_NAME or not _NAME.fullmatch(name):  # a folder of the CLI's, by name
+        raise _refused(
+            spec, name[:80], f"{source}'s folder name is not a skill's name: rename the folder"
+        )
     try:
         root = source.resolve(strict=True)
     except OSError as exc:

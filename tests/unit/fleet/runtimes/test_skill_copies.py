@@ -104,3 +104,14 @@ def test_a_skill_in_the_agents_own_workdir_is_refused(ctx: RuntimeContext) -> No
     (folder / "SKILL.md").write_text(SKILL_MD)
     with pytest.raises(LaunchFailed, match="inside the agent's own workdir"):
         plan_files(ClaudeRuntime(), ctx, folder)
+
+
+def test_a_skill_whose_folder_is_no_skill_name_is_refused(
+    ctx: RuntimeContext, tmp_path: Path
+) -> None:
+    """A skill path whose folder name is not a skill's (a spec made in code: `..`) is never
+    copied, so it cannot land outside the CLI's skills folder."""
+    folder = tmp_path / "skills" / "review" / ".."
+    (tmp_path / "skills" / "review").mkdir(parents=True)
+    with pytest.raises(LaunchFailed, match="not a skill's name"):
+        plan_files(ClaudeRuntime(), ctx, folder)
