@@ -28,6 +28,8 @@ from fleet.runtimes.command import CommandRuntime
 from fleet.runtimes.opencode import OpencodeRuntime
 from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
 from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, Door, HttpMcp, door_on_endpoint
+from tests.integration.runtimes.codex_live import LiveCodex
+from tests.integration.runtimes.test_codex_live_session import ended
 from tests.integration.runtimes.test_real_clis import API_KEY, TIMEOUT, clean_env, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
@@ -90,6 +92,14 @@ def launched(
 ) -> tuple[LaunchPlan, RuntimeContext]:
     """The runtime's plan for ``spec`` on the door's endpoint, its files written as the
     keeper writes them."""
+    ctx = context(door, tmp_path, urls)
+    plan = runtime.plan(spec, ctx)
+    write_files(ctx.home, plan.files)
+    return plan, ctx
+
+
+def context(door: Door, tmp_path: Path, urls: dict[str, str]) -> RuntimeContext:
+    """An agent's place on the door's endpoint, with its run's URL and token."""
     home, work = tmp_path / "home", tmp_path / "work"
     (home / "tmp").mkdir(parents=True)
     work.mkdir()
@@ -99,7 +109,7 @@ def launched(
         "OPENAI_API_KEY": API_KEY,
         CREDENTIAL_ENV: f"Bearer {CREDENTIAL}",  # in Fleetwarden's environment, never the agent's
     }
-    ctx = RuntimeContext(
+    return RuntimeContext(
         home=home,
         workdir=work,
         environ=environ,
@@ -107,9 +117,6 @@ def launched(
         heartbeat_url=door.endpoint.url_for(AGENT),
         heartbeat_token=door.token(AGENT),
     )
-    plan = runtime.plan(spec, ctx)
-    write_files(home, plan.files)
-    return plan, ctx
 
 
 def agent(runtime: str, skill_dir: Path, **fields: Any) -> AgentSpec:
@@ -251,4 +258,21 @@ async def test_opencode_calls_the_tool_with_the_config_its_runtime_wrote(
     audited_call(door, "hello")
     server_saw_only_the_credential(http_mcp, door)
     agent_never_saw_the_credential(plan, ctx.home)
+    assert told_the_skill(fake)
+
+
+async def test_codex_live_session_calls_the_tool_with_the_config_its_runtime_wrote(
+    fake: FakeProvider, door: Door, http_mcp: HttpMcp, skill_dir: Path, tmp_path: Path
+) -> None:
+    """Codex's live session (codex app-server, as Fleetwarden runs it), its servers
+    required, starts with the door's server and calls its tool in a full-mode turn."""
+    fake.add(Turn(text="", tool=ToolCall("echo", {"text": "hello"}, namespace="mcp__my_tracker")))
+    spec = agent(
+        "codex", skill_dir, sandbox="bwrap", model="gpt-5.5", permissions=PermissionMode.FULL
+    )
+    ctx = context(door, tmp_path, {"openai": fake.base_url})
+    async with LiveCodex(spec, fake, tmp_path, ctx=ctx) as live:
+        await live.until(ended)
+    audited_call(door, "hello")
+    server_saw_only_the_credential(http_mcp, door)
     assert told_the_skill(fake)
