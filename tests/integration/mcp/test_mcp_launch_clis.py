@@ -261,14 +261,21 @@ async def test_opencode_calls_the_tool_with_the_config_its_runtime_wrote(
     assert told_the_skill(fake)
 
 
+@pytest.mark.parametrize("sandbox", ["bwrap", "none"])
 async def test_codex_live_session_calls_the_tool_with_the_config_its_runtime_wrote(
-    fake: FakeProvider, door: Door, http_mcp: HttpMcp, skill_dir: Path, tmp_path: Path
+    fake: FakeProvider,
+    door: Door,
+    http_mcp: HttpMcp,
+    skill_dir: Path,
+    tmp_path: Path,
+    sandbox: str,
 ) -> None:
     """Codex's live session (codex app-server, as Fleetwarden runs it), its servers
-    required, starts with the door's server and calls its tool in a full-mode turn."""
+    required, starts with the door's server and calls its tool unasked in a full-mode turn,
+    in Fleetwarden's sandbox (Codex's off) or outside it (Codex's own on)."""
     fake.add(Turn(text="", tool=ToolCall("echo", {"text": "hello"}, namespace="mcp__my_tracker")))
     spec = agent(
-        "codex", skill_dir, sandbox="bwrap", model="gpt-5.5", permissions=PermissionMode.FULL
+        "codex", skill_dir, sandbox=sandbox, model="gpt-5.5", permissions=PermissionMode.FULL
     )
     ctx = context(door, tmp_path, {"openai": fake.base_url})
     async with LiveCodex(spec, fake, tmp_path, ctx=ctx) as live:
