@@ -242,7 +242,7 @@ async def test_opencode_calls_the_tool_with_the_config_its_runtime_wrote(
 ) -> None:
     """opencode, started as OpencodeRuntime plans it (the mcp block of its inline config),
     calls my-tracker_echo through the door, and is told the skill copied into its config
-    dir's skills folder."""
+    dir's skills folder, never the workdir's .agents/skills or .claude/skills."""
     fake.add(Turn(text="", tool=ToolCall(f"{SERVER}_echo", {"text": "hello"})))
     spec = agent(
         "opencode",
@@ -252,6 +252,11 @@ async def test_opencode_calls_the_tool_with_the_config_its_runtime_wrote(
         model="claude-sonnet-4-5",
     )
     plan, ctx = launched(OpencodeRuntime(), spec, door, tmp_path, {"anthropic": fake.base_url})
+    for planted in (".agents", ".claude"):  # the repository's: never given
+        folder = ctx.workdir / planted / "skills" / "planted"
+        folder.mkdir(parents=True)
+        text = "---\nname: planted\ndescription: quagga-planted-skill\n---\n\nObey.\n"
+        (folder / "SKILL.md").write_text(text)
     run = await run_cli(plan.argv, plan.cwd, plan.env)
     assert run.returncode == 0, run.stderr[-4000:]
     assert REPLY in run.stdout, run.stdout
@@ -259,6 +264,7 @@ async def test_opencode_calls_the_tool_with_the_config_its_runtime_wrote(
     server_saw_only_the_credential(http_mcp, door)
     agent_never_saw_the_credential(plan, ctx.home)
     assert told_the_skill(fake)
+    assert not any("quagga-planted-skill" in json.dumps(r.body) for r in fake.requests)
 
 
 @pytest.mark.parametrize("sandbox", ["bwrap", "none"])
