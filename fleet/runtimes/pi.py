@@ -1,6 +1,7 @@
 """The ``pi`` runtime: the pi coding agent, headless in a live session (``pi --mode rpc``)
 or its TUI. An agent granted MCP servers is refused (no MCP extension of pi is pinned);
-its skills are copied into ``$PI_CODING_AGENT_DIR/skills``.
+its skills are copied into ``$PI_CODING_AGENT_DIR/skills``, which pi reads by default (as it
+does the workdir's ``.pi/skills`` and ``.agents/skills``: the repository's text).
 
 Headless::
 
