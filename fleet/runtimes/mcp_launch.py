@@ -16,7 +16,9 @@ credential are never written for the agent: the door holds them. Per CLI (measur
 * Claude Code: that file, given as ``--mcp-config FILE`` (the token is never in argv,
   which ``/proc`` shows), ``--strict-mcp-config`` kept;
 * Codex: ``[mcp_servers.NAME]`` tables in the ``config.toml`` Fleetwarden writes, the
-  token read from ``FLEETWARDEN_HEARTBEAT_TOKEN`` (``bearer_token_env_var``);
+  token read from ``FLEETWARDEN_HEARTBEAT_TOKEN`` (``bearer_token_env_var``), its tools
+  approved by Codex itself (``default_tools_approval_mode``): the door is the one place that
+  asks, by the agent's mode and rules;
 * opencode: the ``mcp`` block of its inline config, ``type: "remote"``.
 
 A run of an agent granted servers needs the heartbeat endpoint: without one the launch is
@@ -32,7 +34,7 @@ from typing import Any, Final
 
 from fleet.errors import LaunchFailed
 from fleet.mcp.door import mcp_path
-from fleet.model import AgentSpec, PermissionMode
+from fleet.model import AgentSpec
 from fleet.runtimes.base import RuntimeContext
 
 MCP_FILE: Final = ".fleetwarden/mcp.json"
@@ -43,7 +45,6 @@ CODEX_STARTUP_SECONDS: Final = 30
 """How long Codex waits for a server (each is ``required``: a run has its tools, or fails
 saying which server did not answer)."""
 
-FULL: Final = PermissionMode.FULL
 _ENDPOINT = re.compile(r"(http://127\.0\.0\.1:[0-9]{1,5})/heartbeat/[a-z][a-z0-9-]{0,31}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,256}")
 
@@ -97,16 +98,16 @@ def codex_tables(spec: AgentSpec, ctx: RuntimeContext) -> str:
     """The ``[mcp_servers.NAME]`` tables of Codex's ``config.toml`` (empty without grants).
     The token is not in the file: Codex reads it from :data:`TOKEN_VAR`. Codex calls the
     tools of ``my-srv`` in the namespace ``mcp__my_srv`` (``-`` becomes ``_``)."""
-    # ``full`` asks nothing: outside Fleetwarden's sandbox (Codex's own on) Codex would
-    # otherwise refuse every MCP call as needing an approval its policy never gives.
-    approve = 'default_tools_approval_mode = "approve"\n' if spec.permissions is FULL else ""
     tables = []
     for name, url in door_urls(spec, ctx).items():
         # JSON string literals are valid TOML basic strings; a server's name is a bare key.
         tables.append(
             f"\n[mcp_servers.{name}]\nurl = {json.dumps(url)}\n"
             f"bearer_token_env_var = {json.dumps(TOKEN_VAR)}\nrequired = true\n"
-            f"startup_timeout_sec = {CODEX_STARTUP_SECONDS}\n{approve}"
+            f"startup_timeout_sec = {CODEX_STARTUP_SECONDS}\n"
+            # The door asks (the agent's mode and rules, in chat): Codex's own approval
+            # would refuse every call in `codex exec` outside Fleetwarden's sandbox.
+            'default_tools_approval_mode = "approve"\n'
         )
     return "".join(tables)
 

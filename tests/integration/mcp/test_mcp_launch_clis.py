@@ -199,14 +199,21 @@ async def test_claude_calls_the_tool_with_the_config_its_runtime_wrote(
     assert told_the_skill(fake)
 
 
+@pytest.mark.parametrize("sandbox", ["bwrap", "none"])
 async def test_codex_calls_the_tool_with_the_config_its_runtime_wrote(
-    fake: FakeProvider, door: Door, http_mcp: HttpMcp, skill_dir: Path, tmp_path: Path
+    fake: FakeProvider,
+    door: Door,
+    http_mcp: HttpMcp,
+    skill_dir: Path,
+    tmp_path: Path,
+    sandbox: str,
 ) -> None:
     """Codex, with the config.toml and environment CodexRuntime plans (the token from
     FLEETWARDEN_HEARTBEAT_TOKEN), calls echo in the namespace mcp__my_tracker through the
-    door, and is told the skill copied into $CODEX_HOME/skills."""
+    door in `codex exec` (which never asks), in Fleetwarden's sandbox or outside it, and
+    is told the skill copied into $CODEX_HOME/skills."""
     fake.add(Turn(text="", tool=ToolCall("echo", {"text": "hello"}, namespace="mcp__my_tracker")))
-    spec = agent("codex", skill_dir, sandbox="bwrap", model="gpt-5-codex")
+    spec = agent("codex", skill_dir, sandbox=sandbox, model="gpt-5-codex")
     runtime = CodexRuntime()
     plan, ctx = launched(runtime, spec, door, tmp_path, {"openai": fake.base_url})
     # The live session's files and environment, in a one-turn `codex exec`.
@@ -267,7 +274,10 @@ async def test_opencode_calls_the_tool_with_the_config_its_runtime_wrote(
     assert not any("quagga-planted-skill" in json.dumps(r.body) for r in fake.requests)
 
 
-@pytest.mark.parametrize("sandbox", ["bwrap", "none"])
+@pytest.mark.parametrize(
+    ("sandbox", "mode"),
+    [("bwrap", PermissionMode.FULL), ("none", PermissionMode.FULL), ("none", PermissionMode.ASK)],
+)
 async def test_codex_live_session_calls_the_tool_with_the_config_its_runtime_wrote(
     fake: FakeProvider,
     door: Door,
@@ -275,14 +285,14 @@ async def test_codex_live_session_calls_the_tool_with_the_config_its_runtime_wro
     skill_dir: Path,
     tmp_path: Path,
     sandbox: str,
+    mode: PermissionMode,
 ) -> None:
     """Codex's live session (codex app-server, as Fleetwarden runs it), its servers
-    required, starts with the door's server and calls its tool unasked in a full-mode turn,
-    in Fleetwarden's sandbox (Codex's off) or outside it (Codex's own on)."""
+    required, starts with the door's server and calls its tool without asking itself (the
+    door is the one that asks), in Fleetwarden's sandbox (Codex's off) or outside it
+    (Codex's own on), in `full` and in `ask`."""
     fake.add(Turn(text="", tool=ToolCall("echo", {"text": "hello"}, namespace="mcp__my_tracker")))
-    spec = agent(
-        "codex", skill_dir, sandbox=sandbox, model="gpt-5.5", permissions=PermissionMode.FULL
-    )
+    spec = agent("codex", skill_dir, sandbox=sandbox, model="gpt-5.5", permissions=mode)
     ctx = context(door, tmp_path, {"openai": fake.base_url})
     async with LiveCodex(spec, fake, tmp_path, ctx=ctx) as live:
         await live.until(ended)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fleet.errors import LaunchFailed
-from fleet.model import LaunchPlan, McpGrant, PermissionMode
+from fleet.model import LaunchPlan, McpGrant
 from fleet.runs.layout import write_files
 from fleet.runtimes import Runtime, RuntimeContext
 from fleet.runtimes.claude import ClaudeRuntime
@@ -105,20 +105,13 @@ def test_codex_config_names_the_door_and_the_token_variable(ctx: RuntimeContext)
     assert servers["my-docs"]["url"] == DOOR + "my-docs"
     assert servers["github"]["bearer_token_env_var"] == "FLEETWARDEN_HEARTBEAT_TOKEN"
     assert servers["github"]["required"] is True
-    assert "default_tools_approval_mode" not in servers["github"]  # the mode asks
+    assert servers["github"]["default_tools_approval_mode"] == "approve"  # the door asks
     assert plan.env["FLEETWARDEN_HEARTBEAT_TOKEN"] == HB_TOKEN
     assert HB_TOKEN not in plan.files[ctx.home / ".codex" / "config.toml"]
     no_leak(plan)
     follow = CodexRuntime().follow_up(granted("codex"), full(ctx), None, "more")  # type: ignore[arg-type]
     assert follow is not None
     assert "mcp_servers" in tomllib.loads(follow.files[ctx.home / ".codex" / "config.toml"])
-
-
-def test_codex_full_mode_approves_its_servers_tools(ctx: RuntimeContext) -> None:
-    """A `full` Codex agent's servers run their tools unasked, as its other tools do."""
-    plan = planned(CodexRuntime(), ctx, permissions=PermissionMode.FULL)
-    config = tomllib.loads(plan.files[ctx.home / ".codex" / "config.toml"])
-    assert config["mcp_servers"]["github"]["default_tools_approval_mode"] == "approve"
 
 
 def test_opencode_inline_config_has_the_remote_servers(ctx: RuntimeContext) -> None:
