@@ -4,14 +4,17 @@ endpoint, and handed to it and to the phases that make each desk.
 The endpoint listens before the parts its doors reach exist (they are the fleet's agents'
 ways in, so they are made over the fleet): the repositories' lines behind the git door, the
 postbox behind the peer door, forge work behind the forge door, and the review stage a
-``fw-msg review`` reaches, and the live sessions that answer a permission hook's ask. Each
+``fw-msg review`` reaches, the live sessions that answer a permission hook's ask, and the
+roster and the runs' caps behind the MCP door (an agent's grants as its spec has them now; a
+priced call charged to its run). Each
 door asks this registry at each call; each desk is opened here once, by the phase that makes
 it, and never replaced. Two parts made early reach parts made later here too: forge work,
 made before the review stage, reaches the stage; and the repositories' approval hold,
 made before forge work, has a forge run's pull request made a draft through it. Until
 then the door answers as it does for a desk the config does without (the git door: no such
 repository; the peer door: 503; the forge door: no forge run; a review: no round asked; a
-hook's ask: no asks; a draft: none made, the push refused).
+hook's ask: no asks; a draft: none made, the push refused; the MCP door: no grant, so no
+server, and a priced call charged to no run cap, its ``usage`` row still written).
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
+from fleet.agents.current import CurrentRoster
+from fleet.errors import InvalidAgentName
 from fleet.forge.door.door import DoorDesk
 from fleet.ledger.records.peers import ReviewRecord
-from fleet.names import AgentName
+from fleet.mcp.audits import Charge
+from fleet.mcp.model import McpGrant
+from fleet.names import AgentName, agent_name
 from fleet.peers.door import PeerDesk, Verdicts
 from fleet.peers.review.stage import ReviewStage
 from fleet.repos.door.lines import DoorLines
@@ -42,6 +49,8 @@ class Desks:
         self._hook_asks: OnAsk | None = None
         self._review: ReviewStage | None = None
         self._drafter: Drafter | None = None
+        self._roster: CurrentRoster | None = None
+        self._charge: Charge | None = None
 
     def open_lines(self, lines: DoorLines) -> None:
         """The repositories' lines, behind the git door."""
@@ -81,6 +90,31 @@ class Desks:
     def open_hook_asks(self, on_ask: OnAsk) -> None:
         """The fleet's live sessions, which answer the asks of agents' permission hooks."""
         self._hook_asks = _once(self._hook_asks, on_ask, "the ask door's hooks")
+
+    def open_mcp_roster(self, roster: CurrentRoster) -> None:
+        """The roster as it is now (a reload replaces its specs), whose agents' ``mcp:``
+        grants the MCP door reads at each request."""
+        self._roster = _once(self._roster, roster, "the MCP door's roster")
+
+    def mcp_grants(self, agent: str) -> tuple[McpGrant, ...]:
+        """``agent``'s MCP grants as its current spec has them (none: no roster yet, or
+        an agent the roster lacks)."""
+        if self._roster is None:
+            return ()
+        try:
+            spec = self._roster.get(agent_name(agent))
+        except InvalidAgentName:
+            return ()
+        return () if spec is None else spec.mcp
+
+    def open_mcp_charge(self, charge: Charge) -> None:
+        """What charges a priced MCP call to its agent's run (its cap and quote hold)."""
+        self._charge = _once(self._charge, charge, "the MCP door's charges")
+
+    def mcp_charge(self, agent: str, usd: float) -> None:
+        """Charge ``usd`` to ``agent``'s run (nothing to charge without metering)."""
+        if self._charge is not None:
+            self._charge(agent, usd)
 
     def hook_asks(self) -> OnAsk | None:
         return self._hook_asks

@@ -38,6 +38,7 @@ class Stop(enum.Enum):
     FORGE_CLIENTS = enum.auto()  # the forges' APIs, once nothing calls them
     CONNECTORS = enum.auto()
     FLEET = enum.auto()
+    MCP = enum.auto()  # the MCP door's sessions and stdio servers, once no run uses them
     REPOS = enum.auto()  # no ready checkout made once no run can start
     SANDBOXES = enum.auto()  # the doors of locked agents; they reopen on reattach
     METERING = enum.auto()  # every metered request written before the ledger closes

@@ -15,7 +15,8 @@ requests — sampling, roots, elicitation — and the agent's answers to them), 
 
 * ``tools/list``: only the tools the agent may call (:meth:`McpGrant.allows`);
 * ``tools/call`` of any other tool: refused here, never relayed; an allowed one is asked
-  of the hooks first (:class:`fleet.mcp.hooks.McpHooks`);
+  of the hooks first (:class:`fleet.mcp.hooks.McpHooks`), and one the agent cancels while
+  it is asked ends its ask and is never relayed (nor its cancellation);
 * every request of the agent's has the server's ``timeout``: past it the agent gets an
   error, the server a ``notifications/cancelled``, and a late answer is dropped;
 * every message to the agent has the held credentials scrubbed out, and one over
@@ -39,7 +40,7 @@ from mcp.shared.message import ClientMessageMetadata, SessionMessage
 from fleet.mcp.credentials import MissingCredential, Scrub
 from fleet.mcp.exchange import Answer, Exchange, audit_text
 from fleet.mcp.held import Held
-from fleet.mcp.hooks import McpAudit, McpCall, McpHooks, Outcome
+from fleet.mcp.hooks import McpAudit, McpCall, McpHooks, Outcome, Verdict
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.mcp.upstream import open_upstream
 from fleet.mcp.wire import (
@@ -98,6 +99,7 @@ class Session:
         self.last_used = clock()
         self._pending: dict[RequestId, Exchange] = {}
         self._asked: set[RequestId] = set()  # the server's requests the agent may answer
+        self._asking: dict[RequestId, asyncio.Future[Verdict]] = {}  # calls being asked
         self._held = Held(f"{agent} (MCP server {server.name})")
         self._write: Any = None
         self._version: str | None = None
@@ -230,7 +232,19 @@ class Session:
         call = McpCall(
             self.agent, self.server.name, tool, arguments if isinstance(arguments, dict) else {}
         )
-        verdict = await self._hooks.ask(call)
+        asking = asyncio.ensure_future(self._hooks.ask(call))
+        self._asking[exchange.request.id] = asking
+        try:
+            verdict = await asking
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the request itself was cancelled, not only its ask
+            why = "cancelled by the agent while it was asked"
+            self._settle(exchange, Answer(None, Outcome.CANCELLED, why=why))
+            return exchange
+        finally:
+            self._asking.pop(exchange.request.id, None)
         if not verdict.allowed:
             why = f"the call of {guarded(tool)} was denied" + (
                 f": {verdict.why}" if verdict.why else ""
@@ -248,6 +262,10 @@ class Session:
         self.last_used = self._clock()
         if message.method == "notifications/cancelled":
             named = param(message, "requestId")
+            asking = self._asking.get(named) if isinstance(named, str | int) else None
+            if asking is not None:  # given up while asked: the ask ends, nothing relayed
+                asking.cancel()
+                return
             exchange = self._pending.get(named) if isinstance(named, str | int) else None
             if exchange is not None:
                 self._settle(

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fleet.model import LaunchPlan, PermissionMode
+from fleet.model import LaunchPlan, McpGrant, PermissionMode
 from fleet.runs.layout import write_files
 from fleet.runtimes.codex import CodexRuntime
 from fleet.sessions.base import Effect, Write
@@ -38,8 +38,9 @@ class McpCodex(LiveCodex):
     is kept in ``asked`` and answered with ``answer``, never reaching the protocol."""
 
     server: McpRecorder | None = None
-    answer: dict[str, Any] | None = None
+    answer: dict[str, Any] | None = None  # None: the protocol answers it, as Fleetwarden runs
     asked: list[dict[str, Any]] | None = None
+    granted: tuple[str, ...] = ()  # the MCP servers the protocol is told the agent has
 
     async def __aenter__(self) -> McpCodex:
         cli("codex")
@@ -64,15 +65,18 @@ class McpCodex(LiveCodex):
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )
-        self.protocol = protocol(self.spec, self.work)
+        grants = tuple(McpGrant(name) for name in self.granted)
+        self.protocol = protocol(replace(self.spec, mcp=grants), self.work)
         feed = self.protocol.feed
 
         def intercept(line: str) -> list[Effect]:
             message = json.loads(line) if line.startswith("{") else {}
             if message.get("method") != ELICITATION:
                 return list(feed(line))
-            assert self.asked is not None and self.answer is not None
+            assert self.asked is not None
             self.asked.append(message)
+            if self.answer is None:
+                return list(feed(line))
             return [Write(json.dumps({"id": message["id"], "result": self.answer}))]
 
         self.protocol.feed = intercept
@@ -102,4 +106,23 @@ async def test_codex_asks_an_mcp_call_as_an_elicitation(
     meta = params["_meta"]
     assert meta["codex_approval_kind"] == "mcp_tool_call"
     assert (meta["tool_name"], meta["tool_params"]) == ("echo", {"text": "hello"})
+    assert [c.arguments for c in server.calls] == ([{"text": "hello"}] if called else [])
+
+
+@pytest.mark.parametrize(
+    ("granted", "called"), [(("srv",), True), ((), False)], ids=["granted", "not-granted"]
+)
+async def test_fleetwardens_protocol_answers_codexs_ask_for_an_mcp_call(
+    tmp_path: Path, granted: tuple[str, ...], called: bool
+) -> None:
+    """Fleetwarden's own protocol answers the elicitation (no longer -32601): a granted
+    server's call is accepted, the door being the one that asks, and reaches the server;
+    a server the agent was not given is declined and never called."""
+    async with (
+        FakeProvider(CALL, default=Turn(text="done"), accept=ACCEPT) as fake,
+        McpRecorder() as server,
+        McpCodex(spec(PermissionMode.ASK), fake, tmp_path, server=server, granted=granted) as live,
+    ):
+        await live.until(ended)
+    assert live.asked is not None and len(live.asked) == 1
     assert [c.arguments for c in server.calls] == ([{"text": "hello"}] if called else [])

@@ -107,3 +107,30 @@ async def test_the_approval_hold_reaches_forge_works_drafts_once_opened() -> Non
     assert asked == [(7, "b" * 40)]
     with pytest.raises(RuntimeError, match="the approval hold's drafts was opened twice"):
         desks.open_drafts(drafter)
+
+
+async def test_the_mcp_door_reads_grants_from_the_roster_desk_as_it_is_now() -> None:
+    """Before the fleet opens its roster no agent has an MCP grant; after, an agent's grants
+    are its current spec's (a reload's replacement applies); a priced call is charged only
+    once the charge desk is open."""
+    from fleet.agents.current import CurrentRoster
+    from fleet.mcp.model import McpGrant
+    from fleet.model import AgentSpec
+    from fleet.names import AgentName
+
+    desks = Desks()
+    assert desks.mcp_grants(AGENT) == ()
+    desks.mcp_charge(AGENT, 1.0)  # nothing to charge yet: no error
+    name = AgentName(AGENT)
+    roster = CurrentRoster({name: AgentSpec(name, "claude", mcp=(McpGrant("docs"),))})
+    desks.open_mcp_roster(roster)
+    assert desks.mcp_grants(AGENT) == (McpGrant("docs"),)
+    assert desks.mcp_grants("Not A Name") == ()
+    roster.replace({name: AgentSpec(name, "claude")})
+    assert desks.mcp_grants(AGENT) == ()
+    charged: list[tuple[str, float]] = []
+    desks.open_mcp_charge(lambda agent, usd: charged.append((agent, usd)))
+    desks.mcp_charge(AGENT, 0.5)
+    assert charged == [(AGENT, 0.5)]
+    with pytest.raises(RuntimeError, match="opened twice"):
+        desks.open_mcp_roster(roster)

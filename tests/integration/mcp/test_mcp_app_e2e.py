@@ -1,0 +1,214 @@
+"""The MCP door in the real ``fleetwarden run``: a config with an ``mcp:`` server (the SDK's
+server on loopback, which requires a token only Fleetwarden holds, priced per call) and a
+``command`` agent granted it. With its run's token the agent's side posts plain JSON-RPC
+(initialize, then ``tools/call``) to ``/mcp/<agent>/<server>`` on the heartbeat endpoint;
+the server sees the held credential, and the call is then in the ledger (with its run and
+its price, billed as ``usage``), in the agent's thread, in ``runs NAME`` and in
+``/metrics``. A ``roster reload`` that takes the grant away refuses the next session."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import sqlite3
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
+from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, HttpMcp
+from tests.postgres_server import free_port
+
+pytestmark = pytest.mark.integration
+
+METRICS_TOKEN = "metrics-token-for-the-mcp-test-0123456789"
+TOKEN_LINE = re.compile(r"^TOKEN=(\S+)$", re.MULTILINE)
+# Prints its run's token, then waits until the file ``leave`` is in its workdir.
+WAITER = 'echo "TOKEN=$FLEETWARDEN_HEARTBEAT_TOKEN"; while [ ! -e leave ]; do sleep 0.05; done'
+CONFIG = """\
+state_dir: ./state
+connectors:
+  console: {{}}
+defaults:
+  stop_grace_seconds: 1
+dashboard:
+  listen: 127.0.0.1:{dashboard}
+  metrics_token_env: FW_TEST_METRICS_TOKEN
+mcp:
+  tracker:
+    url: {url}
+    headers_env: {{Authorization: {credential_env}}}
+    price_per_call: 0.05
+agents:
+  - name: coder
+    runtime: command
+    argv: [sh, -c, '{waiter}']
+    workdir: ./work
+    {grant}
+"""
+
+
+def _config(path: Path, url: str, dashboard: int, *, granted: bool) -> None:
+    path.write_text(
+        CONFIG.format(
+            dashboard=dashboard,
+            url=url,
+            credential_env=CREDENTIAL_ENV,
+            waiter=WAITER,
+            grant="mcp: [tracker]\n    allow: [mcp__tracker__echo]" if granted else "",
+        )
+    )
+
+
+def _log(root: Path) -> str:
+    path = root / "state" / "agents" / "coder" / "output.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _post(url: str, token: str, message: dict[str, object], session: str | None = None):  # type: ignore[no-untyped-def]
+    """One JSON-RPC message posted as a script would: (status, headers, body)."""
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+    }
+    if session is not None:
+        headers["Mcp-Session-Id"] = session
+    request = urllib.request.Request(
+        url, data=json.dumps(message).encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, dict(answer.headers), answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
+
+
+def _initialize(url: str, token: str) -> str:
+    params = {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "script", "version": "1"},
+    }
+    status, headers, body = _post(
+        url, token, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
+    )
+    assert status == 200, body
+    session = headers["Mcp-Session-Id"]
+    done = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert _post(url, token, done, session)[0] == 202
+    return session
+
+
+def _scrape(dashboard: int) -> str:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{dashboard}/metrics",
+        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return str(answer.read().decode())
+
+
+def _rows(root: Path, sql: str) -> list[tuple[object, ...]]:
+    db = sqlite3.connect(root / "state" / "ledger.db")
+    try:
+        return list(db.execute(sql))
+    finally:
+        db.close()
+
+
+def test_a_tool_call_through_the_apps_door_is_in_the_ledger_runs_thread_and_metrics(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """An agent's plain-HTTP tools/call with its run token reaches the server with the held
+    credential; the call is in mcp_calls with its run and price, billed as a usage row of
+    provider mcp (which ``usage`` sums), told in the thread, listed by ``runs coder`` and
+    counted in /metrics; a
+    reload that takes the grant away refuses a new session."""
+    (tmp_path / "work").mkdir()
+    dashboard = free_port()
+    config = tmp_path / "fleetwarden.yaml"
+    _config(config, http_mcp.url, dashboard, granted=True)
+    env = clean_env(
+        **{CREDENTIAL_ENV: f"Bearer {CREDENTIAL}", "FW_TEST_METRICS_TOKEN": METRICS_TOKEN}
+    )
+    bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
+    try:
+        bot.command("spawn coder", r"Agent coder started", timeout=120)
+        assert wait_until(lambda: TOKEN_LINE.search(_log(tmp_path)) is not None, 60), _log(tmp_path)
+        found = TOKEN_LINE.search(_log(tmp_path))
+        assert found is not None
+        token = found.group(1)
+        port = json.loads((tmp_path / "state" / "heartbeat.json").read_text())["port"]
+        url = f"http://127.0.0.1:{port}/mcp/coder/tracker"
+
+        session = _initialize(url, token)
+        call = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "hello door"}},
+        }
+        status, _, body = _post(url, token, call, session)
+        assert status == 200, body
+        assert json.loads(body)["result"]["content"][0]["text"] == "hello door"
+        assert f"Bearer {CREDENTIAL}" in http_mcp.authorizations()
+        assert token not in "".join(http_mcp.authorizations())
+
+        # The ledger: the call with its run and price, and the price as a usage row.
+        def kept() -> list[tuple[object, ...]]:
+            return _rows(
+                tmp_path,
+                "SELECT agent, server, method, name, outcome, run_id, cost_usd FROM mcp_calls",
+            )
+
+        assert wait_until(lambda: len(kept()) == 1, 20), kept()
+        [(agent, server, method, name, outcome, run_id, cost)] = kept()
+        assert (agent, server, method, name, outcome, cost) == (
+            "coder", "tracker", "tools/call", "echo", "ok", 0.05
+        )  # fmt: skip
+        runs = _rows(tmp_path, "SELECT id FROM runs WHERE agent = 'coder' AND ended_at IS NULL")
+        assert [(run_id,)] == runs
+        usage = _rows(tmp_path, "SELECT provider, served_model, cost_usd, priced FROM usage")
+        assert ("mcp", "mcp:tracker", 0.05, 1) in usage
+
+        # The thread (the console's home room: it has no threads), and `runs coder`.
+        bot.expect(r"🔌 MCP tracker · “echo” → ok in [\d.]+s .*\$0\.05", timeout=20)
+        bot.command("runs coder", r"The last 1 MCP call, newest first:")
+        bot.expect(rf"run #{run_id}: 🔌 MCP tracker · “echo” → ok")
+
+        # Its price is spend like a model request's: `usage` sums it under mcp:tracker.
+        bot.command("usage coder", r"mcp:tracker")
+        assert "$0.05" in bot.output_since_command, bot.output_since_command
+
+        # /metrics, labelled by the config's names.
+        metrics = _scrape(dashboard)
+        assert re.search(
+            r'^fleetwarden_mcp_calls_total\{outcome="ok",server="tracker"\} 1\.0$', metrics, re.M
+        ), metrics
+        assert "hello door" not in metrics and 'name="echo"' not in metrics
+
+        # A reload that takes the grant away: the next session is refused, as for no server.
+        _config(config, http_mcp.url, dashboard, granted=False)
+        bot.command("roster reload", r"(?i)reload", timeout=60)
+        status, _, body = _post(
+            url, token, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}
+        )
+        assert status == 404, body
+
+        (tmp_path / "work" / "leave").write_text("")
+        assert bot.close() == 0, bot.stderr[-3000:]
+        assert CREDENTIAL not in bot.stdout + bot.stderr
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+        for pid in processes_where(
+            lambda cwd, cmdline: cwd.startswith(str(tmp_path)) and b"sleep" in cmdline
+        ):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,81 @@
+"""A call the agent gives up on while the door asks about it: its ``notifications/cancelled``
+ends the ask (the approval request withdrawn, as a CLI's withdrawn ask is), the call is
+never relayed — a late yes can run nothing — and it is audited as cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from fleet.approvals.ask_door import AskTerms
+from fleet.approvals.service import Approvals
+from fleet.clock import SystemClock
+from fleet.ledger import Ledger
+from fleet.ledger.records.approvals import ApprovalState
+from fleet.mcp.asking import CHANNEL, McpAsks
+from fleet.mcp.hooks import Outcome
+from fleet.model import PermissionMode
+from tests.integration.mcp.rig import HttpMcp
+from tests.integration.mcp.test_mcp_door_http import AGENT, Poster, the_door
+from tests.polling import eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_call_cancelled_while_asked_withdraws_its_ask_and_is_never_relayed(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """The call waits on its approval request; the agent cancels it: the request is
+    withdrawn, the held POST ends with no answer, the server never sees the call, and the
+    session goes on (a ping is answered)."""
+    ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
+    approvals = Approvals(ledger.approvals, SystemClock())
+
+    async def terms(agent: str) -> AskTerms:
+        return AskTerms(1, 600.0, 5, None, (), (), PermissionMode.ASK)
+
+    ask = McpAsks(approvals, terms, SystemClock())
+    await ask.start()
+    try:
+        async with (
+            the_door(tmp_path, http_mcp, asks=[ask]) as door,
+            aiohttp.ClientSession() as http,
+        ):
+            post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
+            await post.initialize()
+            call = {
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": "later"}},
+            }
+
+            async def held() -> tuple[int, str]:
+                async with http.post(post.url, json=call, headers=post.headers) as answer:
+                    return answer.status, await answer.text()
+
+            waiting = asyncio.create_task(held())
+            [request] = await eventually(lambda: approvals.pending(AGENT), "the call asked")
+            assert (request.channel, request.tool) == (CHANNEL, "mcp__tracker__echo")
+            seen = len(http_mcp.requests())
+            cancel = {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": 7, "reason": "the user gave up"},
+            }
+            async with http.post(post.url, json=cancel, headers=post.headers) as answer:
+                assert answer.status == 202
+            status, body = await asyncio.wait_for(waiting, 30)
+            assert status == 202 and body == ""  # no answer to a cancelled request
+            ended = await approvals.get(request.id)
+            assert ended.state is ApprovalState.CLOSED and ended.how == "withdrawn"
+            assert (await post.call("ping", {}))["result"] == {}
+            posted = [m for m in http_mcp.methods()[seen:] if m == "POST"]
+            assert posted == ["POST"]  # the ping alone: neither the call nor its cancellation
+            audit = await eventually(lambda: door.audits, "the cancellation audited")
+            assert [a.outcome for a in audit] == [Outcome.CANCELLED]
+    finally:
+        await ledger.close()
