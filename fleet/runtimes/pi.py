@@ -1,5 +1,7 @@
 """The ``pi`` runtime: the pi coding agent, headless in a live session (``pi --mode rpc``)
-or its TUI.
+or its TUI. An agent granted MCP servers is refused (no MCP extension of pi is pinned);
+its skills are copied into ``$PI_CODING_AGENT_DIR/skills``, which pi reads by default (as it
+does the workdir's ``.pi/skills`` and ``.agents/skills``: the repository's text).
 
 Headless::
 
@@ -36,6 +38,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fleet.errors import LaunchFailed
+from fleet.mcp.grants import MCP_RUNTIMES, no_mcp_why
 from fleet.model import AgentSpec
 from fleet.placeholders import placeholder_token
 from fleet.runtimes._cli import (
@@ -47,6 +51,7 @@ from fleet.runtimes._cli import (
 )
 from fleet.runtimes.base import RuntimeContext
 from fleet.runtimes.gates import gate_env, pi_args
+from fleet.runtimes.skill_copies import skill_files
 from fleet.sessions.pi_rpc import NAME as PI_RPC
 from fleet.transcript.events import StreamParser
 from fleet.transcript.pi import PiStream
@@ -85,6 +90,12 @@ class PiRuntime(CliRuntime):
         return PiStream()
 
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
+        if spec.mcp:  # an ad hoc agent, a spec made in code: refused as the config refuses it
+            raise LaunchFailed(
+                f"{spec.name} cannot start: it runs pi, {no_mcp_why(self.name)}, and is "
+                f"granted {', '.join(g.server for g in spec.mcp)}: give it another runtime "
+                f"({MCP_RUNTIMES}) or take `mcp:` off it"
+            )
         agent_dir = ctx.home / ".pi" / "agent"
         env = {"PI_OFFLINE": "1", "PI_CODING_AGENT_DIR": str(agent_dir), **gate_env(spec, ctx)}
         if PROVIDER in ctx.accounts:  # the proxy holds the account and puts in its credential
@@ -93,6 +104,7 @@ class PiRuntime(CliRuntime):
         if PROVIDER in ctx.provider_urls:
             models = {"providers": {PROVIDER: {"baseUrl": without_v1(ctx.provider_urls[PROVIDER])}}}
             files[agent_dir / "models.json"] = json.dumps(models, indent=2)
+        files.update(skill_files(spec, ctx, agent_dir / "skills"))
         return env, files
 
 

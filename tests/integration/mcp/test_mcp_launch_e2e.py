@@ -1,0 +1,84 @@
+"""In the real ``fleetwarden run``, a ``command`` agent granted an MCP server and given a
+skill finds both where its launch put them: it reads ``$HOME/.fleetwarden/mcp.json`` and
+calls the server's tool with plain HTTP through the app's door (the server seeing only the
+credential Fleetwarden holds), and its skill is in ``$HOME/.fleetwarden/skills``."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
+from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, HttpMcp
+from tests.integration.mcp.test_mcp_launch_clis import SCRIPT
+
+pytestmark = pytest.mark.integration
+
+# The script prints the tool's answer, then the skill's first line, then waits to be stopped.
+AGENT = (
+    SCRIPT
+    + """\
+import time
+skill = os.path.join(os.environ["HOME"], ".fleetwarden", "skills", "triage", "SKILL.md")
+print("SKILL " + open(skill).read().splitlines()[1], flush=True)
+while not os.path.exists("leave"):
+    time.sleep(0.05)
+"""
+)
+CONFIG = """\
+state_dir: ./state
+connectors:
+  console: {{}}
+defaults:
+  stop_grace_seconds: 1
+mcp:
+  tracker:
+    url: {url}
+    headers_env: {{Authorization: {credential_env}}}
+agents:
+  - name: coder
+    runtime: command
+    argv: [python3, agent.py, tracker]
+    workdir: ./work
+    mcp: [tracker]
+    allow: [mcp__tracker__echo]  # else the door asks in chat first
+    skills: [{skill}]
+"""
+
+
+def _log(root: Path) -> str:
+    path = root / "state" / "agents" / "coder" / "output.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def test_a_command_agent_calls_a_tool_from_the_mcp_json_its_launch_wrote(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """The agent's own tools/call, made from $HOME/.fleetwarden/mcp.json alone, is answered
+    through the app's door; the server saw the held credential; the skill was copied."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "agent.py").write_text(AGENT)
+    skill = tmp_path / "operator-skills" / "triage"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: triage\ndescription: sort the issues\n---\n")
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(CONFIG.format(url=http_mcp.url, credential_env=CREDENTIAL_ENV, skill=skill))
+    env = clean_env(**{CREDENTIAL_ENV: f"Bearer {CREDENTIAL}"})
+    bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
+    try:
+        bot.command("spawn coder", r"Agent coder started", timeout=120)
+        assert wait_until(lambda: "SKILL name: triage" in _log(tmp_path), 60), _log(tmp_path)
+        assert "hello from a script" in _log(tmp_path)
+        seen = http_mcp.authorizations()
+        assert seen and set(seen) == {f"Bearer {CREDENTIAL}"}
+        (work / "leave").write_text("")
+        assert bot.close() == 0, bot.stderr[-3000:]
+        assert CREDENTIAL not in bot.stdout + bot.stderr + _log(tmp_path)
+    finally:
+        if bot.proc.poll() is None:
+            bot.kill()
+        with contextlib.suppress(OSError):
+            (work / "leave").write_text("")

@@ -1,0 +1,151 @@
+"""Each runtime's launch plan gives the agent its granted MCP servers at its MCP door with
+the run's token only, in files of mode 0600 and never in argv, and refuses what it cannot
+give (pi, a launch without the heartbeat endpoint)."""
+
+from __future__ import annotations
+
+import json
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from fleet.errors import LaunchFailed
+from fleet.model import LaunchPlan, McpGrant
+from fleet.runs.layout import write_files
+from fleet.runtimes import Runtime, RuntimeContext
+from fleet.runtimes.claude import ClaudeRuntime
+from fleet.runtimes.codex import CodexRuntime
+from fleet.runtimes.command import CommandRuntime
+from fleet.runtimes.opencode import OpencodeRuntime
+from fleet.runtimes.pi import PiRuntime
+from tests.unit.fleet.runtimes.test_runtimes import HB_TOKEN, full, spec, with_
+from tests.unit.fleet.runtimes.test_runtimes import ctx as ctx  # a fixture of this module too
+
+GRANTS = (McpGrant("github"), McpGrant("my-docs", frozenset({"search"})))
+DOOR = "http://127.0.0.1:41234/mcp/coder-1/"
+# What a server's own URL and credential would look like, were they leaked into a plan.
+SERVER_URL = "https://mcp.example.com"
+SERVER_SECRET = "ghp_server_credential_0123456789"
+ENVIRON = {"GITHUB_MCP_TOKEN": SERVER_SECRET, "GITHUB_MCP_URL": SERVER_URL}
+
+
+def granted(runtime: str, **kwargs: object) -> object:
+    argv = ("python3", "bot.py") if runtime == "command" else ()
+    return spec(runtime, mcp=GRANTS, argv=argv, **kwargs)
+
+
+def planned(runtime: Runtime, ctx: RuntimeContext, **kwargs: object) -> LaunchPlan:
+    context = with_(full(ctx), environ={**ctx.environ, **ENVIRON})
+    return runtime.plan(granted(runtime.name, **kwargs), context)  # type: ignore[arg-type]
+
+
+def no_leak(plan: LaunchPlan) -> None:
+    everything = " ".join([*plan.argv, *plan.env.values(), *plan.files.values()])
+    assert SERVER_SECRET not in everything and SERVER_URL not in everything
+    assert HB_TOKEN not in " ".join(plan.argv)
+
+
+@pytest.mark.parametrize(
+    "runtime", [ClaudeRuntime(), CodexRuntime(), OpencodeRuntime(), CommandRuntime()]
+)
+def test_every_runtime_writes_mcp_json_with_the_run_token(
+    runtime: Runtime, ctx: RuntimeContext
+) -> None:
+    """Every runtime writes $HOME/.fleetwarden/mcp.json (mode 0600): each granted server at
+    the agent's door, type http, Bearer the run's token, and nothing of the servers' own."""
+    plan = planned(runtime, ctx)
+    path = ctx.home / ".fleetwarden" / "mcp.json"
+    servers = json.loads(plan.files[path])["mcpServers"]
+    bearer = {"Authorization": f"Bearer {HB_TOKEN}"}
+    assert servers == {
+        "github": {"type": "http", "url": DOOR + "github", "headers": bearer},
+        "my-docs": {"type": "http", "url": DOOR + "my-docs", "headers": bearer},
+    }
+    no_leak(plan)
+    ctx.home.mkdir(parents=True)
+    write_files(ctx.home, plan.files)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_claude_gets_the_file_after_strict_mcp_config(ctx: RuntimeContext) -> None:
+    """Claude Code is given the file by path right after --strict-mcp-config (the token never
+    in argv), waits for the servers at start, and its prompt stays after `--`."""
+    path = str(ctx.home / ".fleetwarden" / "mcp.json")
+    plan = planned(ClaudeRuntime(), ctx)
+    at = plan.argv.index("--strict-mcp-config")
+    assert plan.argv[at + 1 : at + 3] == ("--mcp-config", path)
+    assert plan.env["MCP_CONNECTION_NONBLOCKING"] == "0"
+    tui = ClaudeRuntime().plan(
+        granted("claude"),  # type: ignore[arg-type]
+        with_(full(ctx), tty=True),
+    )
+    assert tui.argv[-2:] == ("--", "fix the bug")
+    assert tui.argv[tui.argv.index("--mcp-config") + 1] == path
+    follow = ClaudeRuntime().follow_up(granted("claude"), full(ctx), None, "more")  # type: ignore[arg-type]
+    assert follow is not None and "--mcp-config" in follow.argv
+    assert Path(path) in follow.files
+
+
+def test_claude_without_grants_names_no_server(ctx: RuntimeContext) -> None:
+    """An agent granted nothing gets no --mcp-config and no mcp.json, --strict-mcp-config kept."""
+    plan = ClaudeRuntime().plan(spec("claude"), full(ctx))
+    assert "--mcp-config" not in plan.argv and "--strict-mcp-config" in plan.argv
+    assert not any(p.name == "mcp.json" for p in plan.files)
+
+
+def test_codex_config_names_the_door_and_the_token_variable(ctx: RuntimeContext) -> None:
+    """Codex's config.toml has one required [mcp_servers.NAME] per grant at the door, its
+    bearer read from FLEETWARDEN_HEARTBEAT_TOKEN (which holds the run's token)."""
+    plan = planned(CodexRuntime(), ctx, sandbox="bwrap")
+    config = tomllib.loads(plan.files[ctx.home / ".codex" / "config.toml"])
+    servers = config["mcp_servers"]
+    assert set(servers) == {"github", "my-docs"}
+    assert servers["my-docs"]["url"] == DOOR + "my-docs"
+    assert servers["github"]["bearer_token_env_var"] == "FLEETWARDEN_HEARTBEAT_TOKEN"
+    assert servers["github"]["required"] is True
+    assert servers["github"]["default_tools_approval_mode"] == "approve"  # the door asks
+    assert plan.env["FLEETWARDEN_HEARTBEAT_TOKEN"] == HB_TOKEN
+    assert HB_TOKEN not in plan.files[ctx.home / ".codex" / "config.toml"]
+    no_leak(plan)
+    follow = CodexRuntime().follow_up(granted("codex"), full(ctx), None, "more")  # type: ignore[arg-type]
+    assert follow is not None
+    assert "mcp_servers" in tomllib.loads(follow.files[ctx.home / ".codex" / "config.toml"])
+
+
+def test_opencode_inline_config_has_the_remote_servers(ctx: RuntimeContext) -> None:
+    """opencode's inline config holds each grant as a remote server at the door, with the
+    run's token."""
+    plan = planned(OpencodeRuntime(), ctx)
+    inline = json.loads(plan.env["OPENCODE_CONFIG_CONTENT"])
+    assert inline["mcp"]["github"] == {
+        "type": "remote",
+        "url": DOOR + "github",
+        "headers": {"Authorization": f"Bearer {HB_TOKEN}"},
+    }
+    no_leak(plan)
+
+
+def test_pi_with_grants_is_refused_at_launch(ctx: RuntimeContext) -> None:
+    """A pi agent granted servers (an ad hoc spawn, a spec made in code) is refused with the
+    config's reason and the fix."""
+    with pytest.raises(LaunchFailed, match=r"pi has no MCP of its own.*github, my-docs"):
+        planned(PiRuntime(), ctx)
+
+
+@pytest.mark.parametrize("runtime", [ClaudeRuntime(), CodexRuntime(), CommandRuntime()])
+def test_grants_without_a_heartbeat_endpoint_refuse_the_launch(
+    runtime: Runtime, ctx: RuntimeContext
+) -> None:
+    """Without the heartbeat endpoint (where the door is) a granted agent is refused, saying
+    why and how, never started without its tools."""
+    with pytest.raises(LaunchFailed, match="granted MCP servers \\(github, my-docs\\)"):
+        runtime.plan(granted(runtime.name), ctx)  # type: ignore[arg-type]
+
+
+def test_a_heartbeat_url_off_loopback_is_refused(ctx: RuntimeContext) -> None:
+    """A heartbeat URL that is not loopback is never written as an MCP server."""
+    bad = with_(full(ctx), heartbeat_url="http://10.0.0.1:41234/heartbeat/coder-1")
+    with pytest.raises(LaunchFailed, match=r"not http://127\.0\.0\.1"):
+        CommandRuntime().plan(granted("command"), bad)  # type: ignore[arg-type]
