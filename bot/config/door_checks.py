@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from bot.config.problems import ConfigProblem, Locator
 from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
+from fleet.mcp.rules import holding
 
 Loc = tuple[str | int, ...]
 
@@ -72,26 +73,23 @@ def door_secret_problems(document: ConfigFile, roster: RosterSource) -> Iterator
         return
     for index, agent in enumerate(document.agents):
         who = f"agent {agent.name!r}"
-        for item, variable in enumerate(agent.secret_env):
-            found = held.get(variable)
-            if found is None or found.loc[0] == "accounts":  # said by the loader, with its fix
-                continue
-            message = (
-                f"{who} would get {variable}, which holds {found.what} ({found.path}): "
-                f"{_whose(found)}. Remove it from secret_env (a token of the agent's own goes "
-                "in a variable of its own)"
-            )
-            yield _problem(roster, ("agents", index, "secret_env", item), message)
-        for key in agent.env:
-            found = held.get(key)
-            if found is None:
-                continue
-            message = (
-                f"{who} sets {key} in its env, the variable that holds {found.what} "
-                f"({found.path}): give the agent's variable another name ({_whose(found)}; "
-                "an agent never holds nor shadows it)"
-            )
-            yield _problem(roster, ("agents", index, "env", key), message)
+        for where, variable in holding(agent.secret_env, agent.env, held):
+            found = held[variable]
+            if where[0] == "secret_env" and found.loc[0] == "accounts":
+                continue  # said by the loader, with its fix
+            if where[0] == "secret_env":
+                message = (
+                    f"{who} would get {variable}, which holds {found.what} ({found.path}): "
+                    f"{_whose(found)}. Remove it from secret_env (a token of the agent's own "
+                    "goes in a variable of its own)"
+                )
+            else:
+                message = (
+                    f"{who} sets {variable} in its env, the variable that holds {found.what} "
+                    f"({found.path}): give the agent's variable another name "
+                    f"({_whose(found)}; an agent never holds nor shadows it)"
+                )
+            yield _problem(roster, ("agents", index, *where), message)
 
 
 def _whose(found: Held) -> str:
