@@ -31,6 +31,7 @@ from fleet.forge.door.tools import FORGE_TOOLS
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.mcp.grants import grants_of as mcp_grants
+from fleet.mcp.places import protected
 from fleet.mcp.rules import McpRules
 from fleet.model import AgentSpec
 from fleet.names import AgentName
@@ -244,7 +245,9 @@ def mcp_rules(cfg: Config) -> McpRules:
     """What ``cfg`` allows a launch on MCP servers and skills: its servers, and the
     ``defaults``' grants and skills an agent no roster names is given. Read at every launch,
     replaced with the roster by a reload."""
-    return McpRules(dict(cfg.mcp), mcp_grants(cfg.defaults.mcp), cfg.defaults.skills)
+    skills = [*cfg.defaults.skills, *(p for agent in cfg.agents for p in agent.skills or ())]
+    places = protected(skills, cfg.mcp)
+    return McpRules(dict(cfg.mcp), mcp_grants(cfg.defaults.mcp), cfg.defaults.skills, places)
 
 
 def tool_path(cfg: Config) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.mcp.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, McpGrantEntry, no_mcp_why
+from fleet.mcp.places import first_clash, inside, stdio_places
 from fleet.mcp.schema import McpServerEntry
 from fleet.schema import did_you_mean, unset_variable
 
@@ -131,24 +132,13 @@ def _runtime_problems(
 def place_problems(
     document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
 ) -> Iterator[ConfigProblem]:
-    """Skill directories, and stdio servers' programs and working directories, inside a
-    place an agent can write: its workdir, ``workdirs:`` or the state directory (where runs
-    and checkouts are). What is there could be changed by an agent before Fleetwarden gives
-    it to a CLI, or runs it with its own rights."""
-    fenced = [(document.state_dir, "Fleetwarden's state directory, where agents' runs are")]
-    if document.workdirs is not None:
-        fenced.append((document.workdirs, "`workdirs:`, where agents work"))
-    fenced += [
-        (agent.workdir, f"agent {agent.name}'s workdir")
-        for agent in document.agents
-        if agent.workdir is not None
-    ]
-    roots = [(root.resolve(), what) for root, what in fenced]
-
-    def inside(path: Path) -> str | None:
-        real = path.resolve()
-        return next((what for root, what in roots if real == root or root in real.parents), None)
-
+    """Skill directories, and stdio servers' programs, working directories and the paths
+    their arguments and variables name, where an agent can write: its workdir,
+    ``workdirs:`` or the state directory (where runs and checkouts are) — or such a place
+    inside a skill directory or a server's working directory. What is there could be
+    changed by an agent before Fleetwarden gives it to a CLI, or runs it with its own
+    rights, outside every sandbox (:func:`fleet.mcp.places.clash`)."""
+    fenced = fences(document)
     skills: list[tuple[Loc, Path, bool]] = [
         (("defaults", "skills", n), path, False) for n, path in enumerate(document.defaults.skills)
     ]
@@ -158,33 +148,61 @@ def place_problems(
             for n, path in enumerate(agent.skills or ())
         ]
     for loc, path, in_roster in skills:
-        what = inside(path)
+        what = first_clash(path, fenced)
         if what is None:
             continue
         message = (
-            f"skill directory {str(path)!r} is inside {what}: an agent could change it before "
-            "it is given to a CLI; keep skills in a directory of the operator's, outside every "
-            "workdir and the state directory"
+            f"skill directory {str(path)!r} {_how(path, what, fenced)}: an agent could change "
+            "it before it is given to a CLI; keep skills in a directory of the operator's, "
+            "apart from every workdir and the state directory"
         )
         line, where, _ = (roster.locate if in_roster else locate)(loc)
         yield ConfigProblem(roster.file_name if in_roster else file_name, line, where, message)
+    for loc, path, both in _server_places(document):
+        what = first_clash(path, fenced, both=both)
+        if what is None:
+            continue
+        line, where, _ = locate(loc)
+        key = where.removeprefix(f"mcp.{loc[1]}.")
+        yield ConfigProblem(
+            file_name,
+            line,
+            where,
+            f"MCP server {loc[1]}'s {key} {str(path)!r} {_how(path, what, fenced)}: "
+            "Fleetwarden runs the server outside every sandbox, with its credentials, so an "
+            "agent could change what it runs; keep it apart from every workdir and the state "
+            "directory",
+        )
+
+
+def _how(path: Path, what: str, fenced: Sequence[tuple[Path, str]]) -> str:
+    """How ``path`` clashes with the fenced place ``what``: inside it, or holding it."""
+    root = next(root for root, said in fenced if said == what)
+    return f"is inside {what}" if inside(path, root) else f"holds {what}"
+
+
+def fences(document: ConfigFile) -> list[tuple[Path, str]]:
+    """The places an agent can write, said in words: the state directory, ``workdirs:``,
+    each agent's workdir."""
+    fenced = [(document.state_dir, "Fleetwarden's state directory, where agents' runs are")]
+    if document.workdirs is not None:
+        fenced.append((document.workdirs, "`workdirs:`, where agents work"))
+    fenced += [
+        (agent.workdir, f"agent {agent.name}'s workdir")
+        for agent in document.agents
+        if agent.workdir is not None
+    ]
+    return fenced
+
+
+def _server_places(document: ConfigFile) -> Iterator[tuple[Loc, Path, bool]]:
+    """Each place a stdio server of the section is run from or reads
+    (:func:`fleet.mcp.places.stdio_places`), where the config says it."""
     for name, server in document.mcp.items():
-        places = [("cwd", server.cwd)] if server.cwd is not None else []
-        if server.command is not None and "/" in server.command:
-            places.append(("command", Path(server.command)))
-        for key, path in places:
-            what = inside(path)
-            if what is None:
-                continue
-            line, where, _ = locate(("mcp", name, key))
-            yield ConfigProblem(
-                file_name,
-                line,
-                where,
-                f"MCP server {name}'s {key} {str(path)!r} is inside {what}: Fleetwarden runs "
-                "the server outside every sandbox, so an agent could change what it runs; "
-                "keep it outside every workdir and the state directory",
-            )
+        if server.command is None:
+            continue
+        for key, path, both in stdio_places(server.command, server.args, server.env, server.cwd):
+            yield ("mcp", name, *key), path, both
 
 
 def environment_problems(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fleet.errors import FleetError
 from fleet.mcp.model import McpServer
+from fleet.mcp.places import Place, workdir_clash
 from fleet.mcp.skills import SkillError, read_skill
 from fleet.model import AgentSpec, McpGrant
 
@@ -50,6 +51,8 @@ class McpRules:
     servers: Mapping[str, McpServer] = field(default_factory=dict)
     grants: tuple[McpGrant, ...] = ()
     skills: tuple[Path, ...] = ()
+    places: tuple[Place, ...] = ()
+    """What no agent's workdir may be, hold or be in (:func:`fleet.mcp.places.protected`)."""
 
     @property
     def held(self) -> frozenset[str]:
@@ -93,6 +96,13 @@ class McpRules:
                 "MCP server's credential is read from: an agent reaches the server only "
                 "through its MCP door. Give the agent's variable another name, or spawn it "
                 "without it"
+            )
+        clash = None if spec.workdir is None else workdir_clash(spec.workdir, self.places)
+        if clash is not None:
+            return (
+                f"agent {spec.name}'s workdir {str(spec.workdir)!r} overlaps {clash}, which "
+                "Fleetwarden reads or runs outside every sandbox: the agent could change it. "
+                "Give it a workdir apart from every skill directory and MCP server"
             )
         for directory in spec.skills:
             try:

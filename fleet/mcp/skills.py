@@ -11,7 +11,9 @@ agent's CLI is given at launch is a copy of what was checked here.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Final
@@ -31,6 +33,15 @@ MAX_NAME: Final = 64
 MAX_DESCRIPTION: Final = 1024
 MAX_SKILL_FILE: Final = 1 << 20
 """The largest ``SKILL.md`` read (1 MiB): its body is instructions, not data."""
+MAX_ENTRIES: Final = 10_000
+"""The most files and folders a skill directory may hold (each is looked at)."""
+_KINDS: Final = {
+    stat.S_IFIFO: "a FIFO (named pipe), not a file",
+    stat.S_IFCHR: "a character device, not a file",
+    stat.S_IFBLK: "a block device, not a file",
+    stat.S_IFSOCK: "a socket, not a file",
+    stat.S_IFDIR: "a directory, not a file",
+}
 
 SKILLS_HELP = (
     "Skill directories the agent's CLI is given (the open Agent Skills format): each a "
@@ -76,26 +87,71 @@ def read_skill(directory: Path) -> Skill:
         )
     skill_file = directory / SKILL_FILE
     shown = str(skill_file)
-    if not skill_file.is_file():
+    _links_stay_inside(directory)
+    if not skill_file.exists():
         raise SkillError(
             f"skill directory {str(directory)!r} holds no {SKILL_FILE}: add one beginning "
             f"with its front matter ({_example(folder)})"
         )
+    text = _read(Path(os.path.realpath(skill_file)), shown)
+    name, description = _front_matter(text, shown, folder)
+    return Skill(directory, name, description)
+
+
+def _links_stay_inside(directory: Path) -> None:
+    """Refuse a symlink anywhere in the skill ``directory`` that leads out of it: what a
+    CLI is given is the skill's own files, never one it points at (``SKILL.md`` →
+    ``/etc/shadow``, a script → an agent's workdir)."""
+    top = Path(os.path.realpath(directory))
+    seen = 0
+    for here, dirs, files in os.walk(top, followlinks=False):
+        for entry in (*dirs, *files):
+            seen += 1
+            if seen > MAX_ENTRIES:
+                raise SkillError(
+                    f"skill directory {str(directory)!r} holds more than {MAX_ENTRIES} files: "
+                    "a skill is instructions and a few files beside them; keep only those"
+                )
+            path = Path(here, entry)
+            if not path.is_symlink():
+                continue
+            target = Path(os.path.realpath(path))
+            if target != top and top not in target.parents:
+                raise SkillError(
+                    f"skill directory {str(directory)!r}: {str(path.relative_to(top))!r} is a "
+                    "symlink leading out of the skill's folder, and a skill is given only its "
+                    "own files: copy what it needs into the folder instead"
+                )
+
+
+def _read(real: Path, shown: str) -> str:
+    """The text of the ``SKILL.md`` at ``real`` (no symlink), at most
+    :data:`MAX_SKILL_FILE` bytes read from the file as opened."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        if skill_file.stat().st_size > MAX_SKILL_FILE:
-            raise SkillError(
-                f"{shown} is larger than {MAX_SKILL_FILE // 1024} KiB: keep the instructions "
-                "short and put the rest in files beside it"
-            )
-        text = skill_file.read_text(encoding="utf-8")
+        fd = os.open(real, flags)
+    except OSError as exc:
+        raise SkillError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(file.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+            raise SkillError(f"{shown} is {kind}: make it a plain text file")
+        try:
+            data = file.read(MAX_SKILL_FILE + 1)
+        except OSError as exc:
+            raise SkillError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    if len(data) > MAX_SKILL_FILE:
+        raise SkillError(
+            f"{shown} is larger than {MAX_SKILL_FILE // 1024} KiB: keep the instructions "
+            "short and put the rest in files beside it"
+        )
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SkillError(
             f"{shown} is not UTF-8 text (bad byte at offset {exc.start}): save it as UTF-8"
         ) from None
-    except OSError as exc:
-        raise SkillError(f"cannot read {shown}: {exc.strerror or exc}") from None
-    name, description = _front_matter(text, shown, folder)
-    return Skill(directory, name, description)
 
 
 def _example(folder: str) -> str:

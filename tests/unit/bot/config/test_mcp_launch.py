@@ -143,3 +143,33 @@ async def test_a_stored_secret_env_holding_a_servers_credential_is_refused(
         await supervisor.spawn(LaunchRequest(GONE, collect=False))
     with pytest.raises(McpRefused, match="OLD_TOKEN"):
         await supervisor.restart(GONE)
+
+
+async def test_a_spawn_workdir_at_a_skill_or_a_servers_place_is_refused(
+    fleet: tuple[Fleet, Ledger], tmp_path: Path
+) -> None:
+    """`spawn x --workdir DIR` with DIR a skill directory, inside one or holding one, or
+    holding a stdio server's program: refused before it launches, naming the place."""
+    supervisor, ledger = fleet
+    notes = tmp_path / "ops" / "skills" / "notes"
+    notes.mkdir(parents=True)
+    (notes / "SKILL.md").write_text("---\nname: notes\ndescription: d\n---\n")
+    (tmp_path / "ops" / "bin").mkdir()
+    (tmp_path / "ops" / "bin" / "srv").write_text("")
+    text = (
+        f"mcp:\n  s: {{command: {tmp_path / 'ops' / 'bin' / 'srv'}}}\n"
+        f"agents:\n  - name: a\n    skills: [{notes}]\n"
+    )
+    await supervisor.apply_roster({}, rules(text))
+    for workdir, said in [
+        (notes, f"skill directory '{notes}'"),
+        (tmp_path / "ops", f"skill directory '{notes}'"),
+        (tmp_path / "ops" / "bin", "MCP server s's command"),
+    ]:
+        with pytest.raises(McpRefused, match="workdir") as refused:
+            await supervisor.spawn(LaunchRequest("x", workdir=workdir, collect=False))
+        assert said in str(refused.value)
+    (notes / "inner").mkdir()
+    with pytest.raises(McpRefused, match="overlaps skill directory"):
+        await supervisor.spawn(LaunchRequest("x", workdir=notes / "inner", collect=False))
+    assert await ledger.agents.get_agent(AgentName("x")) is None
