@@ -61,7 +61,8 @@ def _grant_forms(value: object) -> object:
                 raise PydanticCustomError(
                     "mcp_grant",
                     "each item of the mcp list is a server's name; to narrow a server's "
-                    "tools write the mapping form: mcp: {{NAME: {{tools: [TOOL, ...]}}}}",
+                    "tools write the mapping form: mcp: {example}",
+                    {"example": "{NAME: {tools: [TOOL, ...]}}"},
                 )
             if item in mapping:
                 raise PydanticCustomError(

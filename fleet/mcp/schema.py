@@ -284,9 +284,9 @@ class McpServerEntry(BaseModel):
                     "secret_header",
                     "header {name} looks like it carries a credential, and secrets never go "
                     "in the config file: set a variable in Fleetwarden's environment to the "
-                    "header's whole value and name it in headers_env: {{{name}: VARIABLE}} "
+                    "header's whole value and name it in headers_env: {example} "
                     "(the value is not shown)",
-                    {"name": name},
+                    {"name": name, "example": f"{{{name}: VARIABLE}}"},
                 )
         return value
 
@@ -299,8 +299,8 @@ class McpServerEntry(BaseModel):
                     "secret_in_env",
                     "{name} looks like a secret, and secrets never go in the config file: set "
                     "a variable in Fleetwarden's environment and name it in env_env: "
-                    "{{{name}: VARIABLE}} (the value is not shown)",
-                    {"name": name},
+                    "{example} (the value is not shown)",
+                    {"name": name, "example": f"{{{name}: VARIABLE}}"},
                 )
         return value
 
@@ -312,9 +312,9 @@ class McpServerEntry(BaseModel):
                 raise PydanticCustomError(
                     "secret_in_args",
                     "args[{index}] looks like a credential, and secrets never go in the config "
-                    "file: give it to the server in a variable (env_env: {{NAME: VARIABLE}}); "
+                    "file: give it to the server in a variable (env_env: {example}); "
                     "the value is not shown",
-                    {"index": index},
+                    {"index": index, "example": "{NAME: VARIABLE}"},
                 )
         return value
 

@@ -359,3 +359,36 @@ def test_an_ad_hoc_agent_takes_the_defaults_grants() -> None:
     config = parse(SERVERS + "defaults:\n  mcp: {tracker: {tools: [get_issue]}}\n")
     spec = fleet_settings(config).ad_hoc(AgentName("scratch"))
     assert spec.mcp == (McpGrant("tracker", frozenset({"get_issue"})),)
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        (
+            "s: {url: 'https://x.example.com/mcp', headers: {X-Api-Key: abc}}",
+            "header X-Api-Key looks like it carries a credential, and secrets never go in the "
+            "config file: set a variable in Fleetwarden's environment to the header's whole "
+            "value and name it in headers_env: {X-Api-Key: VARIABLE} (the value is not shown)",
+        ),
+        (
+            "s: {command: srv, env: {GITHUB_TOKEN: abc}}",
+            "GITHUB_TOKEN looks like a secret, and secrets never go in the config file: set a "
+            "variable in Fleetwarden's environment and name it in env_env: "
+            "{GITHUB_TOKEN: VARIABLE} (the value is not shown)",
+        ),
+        (
+            "s: {command: srv, args: ['--token=abc123xyz']}",
+            "args[0] looks like a credential, and secrets never go in the config file: give "
+            "it to the server in a variable (env_env: {NAME: VARIABLE}); the value is not shown",
+        ),
+    ],
+)
+def test_a_credentials_fix_shows_single_braces(entry: str, said: str) -> None:
+    """The fix a refused credential's message shows is the YAML to write, braces single."""
+    assert only_problem(f"mcp:\n  {entry}\n").message == said
+
+
+def test_a_grant_list_item_not_a_name_shows_the_mapping_form_with_single_braces() -> None:
+    """`mcp: [{...}]` says the mapping form as it is written, braces single."""
+    problem = only_problem(SERVERS + "agents:\n  - name: a\n    mcp: [[tracker]]\n")
+    assert problem.message.endswith("mcp: {NAME: {tools: [TOOL, ...]}}"), problem.message
