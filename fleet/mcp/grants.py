@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from fleet.mcp.model import McpGrant
 from fleet.mcp.names import McpName, Tools
+from fleet.redaction.shapes import shown_key
 
 NO_MCP_RUNTIMES = frozenset({"pi"})
 """Runtimes Fleetwarden cannot give MCP servers to: pi has no MCP of its own, and no MCP
@@ -68,7 +69,7 @@ def _grant_forms(value: object) -> object:
                 raise PydanticCustomError(
                     "mcp_grant_twice",
                     "{name} is listed twice: list each server once",
-                    {"name": repr(item[:40])},
+                    {"name": repr(shown_key(item)[:40])},
                 )
             mapping[item] = {}
         return mapping

@@ -17,7 +17,6 @@ checked across entries (:mod:`bot.config.mcp_checks`, :mod:`bot.config.door_chec
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import math
 import re
@@ -38,7 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from fleet.mcp.model import DEFAULT_TIMEOUT, HttpServer, McpServer, StdioServer
 from fleet.mcp.names import Tools
-from fleet.redaction.shapes import Shapes
+from fleet.redaction.shapes import credential_shaped, shown_key
 from fleet.schema import (
     ENV_KEY_PATTERN,
     EnvVarName,
@@ -70,7 +69,15 @@ def _header_name(value: str) -> str:
         raise PydanticCustomError(
             "header_name",
             "{name} is not an HTTP header name (letters, digits and '-', e.g. Authorization)",
-            {"name": repr(value[:40])},
+            {"name": repr(shown_key(value)[:40])},
+        )
+    if credential_shaped(value):
+        raise PydanticCustomError(
+            "header_name_secret",
+            "this header's name looks like a credential, and secrets never go in the config "
+            "file: name the header (e.g. Authorization) and read its value from a variable "
+            "(headers_env: {example}); the name is not shown",
+            {"example": "{Authorization: VARIABLE}"},
         )
     if value.lower() in _DOOR_HEADERS:
         raise PydanticCustomError(
@@ -88,7 +95,15 @@ def _stdio_env_key(value: str) -> str:
             "env_key",
             "{name} is not an environment variable name: use letters, digits and '_', not "
             "starting with a digit",
-            {"name": repr(value[:40])},
+            {"name": repr(shown_key(value)[:40])},
+        )
+    if credential_shaped(value):
+        raise PydanticCustomError(
+            "env_key_secret",
+            "this variable's name looks like a credential, and secrets never go in the config "
+            "file: name the variable (e.g. API_TOKEN) and read its value from one of "
+            "Fleetwarden's (env_env: {example}); the name is not shown",
+            {"example": "{API_TOKEN: VARIABLE}"},
         )
     return value
 
@@ -102,17 +117,6 @@ def _price(value: float) -> float:
 HeaderName = Annotated[str, AfterValidator(_header_name)]
 StdioEnvKey = Annotated[str, AfterValidator(_stdio_env_key)]
 Dollars = Annotated[float, Field(strict=True), AfterValidator(_price)]
-
-
-@functools.cache
-def _shapes() -> Shapes:
-    return Shapes()
-
-
-def credential_shaped(text: str) -> bool:
-    """Whether ``text`` holds something shaped like a credential (a token's format, a
-    ``Bearer …`` header, a password in a URL), as the log redactor finds them."""
-    return bool(_shapes().spans(text))
 
 
 def _secret_header(name: str, value: str) -> bool:
@@ -321,6 +325,14 @@ class McpServerEntry(BaseModel):
     @field_validator("command")
     @classmethod
     def _command(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and credential_shaped(value):
+            raise PydanticCustomError(
+                "secret_command",
+                "command looks like a credential, not a program: name the program (e.g. npx) "
+                "and give the server its credential in a variable (env_env: {example}); the "
+                "value is not shown",
+                {"example": "{NAME: VARIABLE}"},
+            )
         if value is None or "/" not in value:
             return value  # a program on PATH
         return str(expand_path(Path(value), schema_context(info)))

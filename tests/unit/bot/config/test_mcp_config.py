@@ -21,6 +21,7 @@ from fleet.names import AgentName
 from fleet.schema import SchemaContext
 
 FILE = "fleetwarden.yaml"
+URL = "https://x.example.com/mcp"
 TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 SERVERS = """\
 mcp:
@@ -392,3 +393,30 @@ def test_a_grant_list_item_not_a_name_shows_the_mapping_form_with_single_braces(
     """`mcp: [{...}]` says the mapping form as it is written, braces single."""
     problem = only_problem(SERVERS + "agents:\n  - name: a\n    mcp: [[tracker]]\n")
     assert problem.message.endswith("mcp: {NAME: {tools: [TOOL, ...]}}"), problem.message
+
+
+@pytest.mark.parametrize(
+    ("entry", "path"),
+    [
+        (
+            f"s: {{url: {URL}, headers_env: {{'Authorization: Bearer {TOKEN}': X}}}}",
+            "mcp.s.headers_env.<redacted>",
+        ),
+        (f"s: {{url: {URL}, headers: {{'{TOKEN}': x}}}}", "mcp.s.headers.<redacted>"),
+        (f"s: {{command: srv, env: {{'GITHUB_TOKEN={TOKEN}': x}}}}", "mcp.s.env.<redacted>"),
+        (f"s: {{command: srv, env_env: {{'{TOKEN}': X}}}}", "mcp.s.env_env.<redacted>"),
+        (f"'{TOKEN}': {{url: 'https://x.example.com/mcp'}}", "mcp.<redacted>"),
+        (f"s: {{command: '{TOKEN}'}}", "mcp.s.command"),
+        (f"s: {{url: {URL}, timeout: '{TOKEN}'}}", "mcp.s.timeout"),
+        (f"s: {{url: {URL}, tools: ['Bearer {TOKEN}']}}", "mcp.s.tools[0]"),
+    ],
+)  # fmt: skip
+def test_a_secret_pasted_where_a_name_goes_is_refused_and_never_shown(
+    entry: str, path: str
+) -> None:
+    """A credential pasted as a header's, variable's or server's name, a command, a number
+    or a tool is refused, shown as <redacted> in the location and nowhere in the message
+    (`roster reload` puts this text in chat)."""
+    problem = only_problem(f"mcp:\n  {entry}\n")
+    assert problem.key_path == path
+    assert TOKEN[4:20] not in str(problem), str(problem)
