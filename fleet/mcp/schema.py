@@ -22,7 +22,7 @@ import math
 import re
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -35,6 +35,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from fleet.mcp.heuristics import secret_arg, secret_header, secret_variable, url_problem
 from fleet.mcp.model import DEFAULT_TIMEOUT, HttpServer, McpServer, StdioServer
 from fleet.mcp.names import Tools
 from fleet.redaction.shapes import credential_shaped, shown_key
@@ -44,7 +45,6 @@ from fleet.schema import (
     Seconds,
     WorkDir,
     expand_path,
-    looks_secret,
     schema_context,
 )
 
@@ -53,15 +53,12 @@ MAX_TIMEOUT = 3600.0
 
 _HEADER = re.compile(HEADER_NAME_PATTERN)
 _ENV_KEY = re.compile(ENV_KEY_PATTERN)
-_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _DOOR_HEADERS = frozenset(
     {"host", "content-length", "content-type", "accept", "connection", "transfer-encoding"}
     | {"upgrade", "te", "mcp-session-id", "mcp-protocol-version", "last-event-id"}
 )
 """Headers the MCP door itself sends: HTTP's framing and MCP's streamable transport."""
-_WHERE_WORDS = frozenset({"file", "path", "dir", "env", "var", "name", "id", "stdin"})
-"""Words of an option that names where a secret is, not the secret (``--key-file``)."""
 
 
 def _header_name(value: str) -> str:
@@ -119,33 +116,6 @@ StdioEnvKey = Annotated[str, AfterValidator(_stdio_env_key)]
 Dollars = Annotated[float, Field(strict=True), AfterValidator(_price)]
 
 
-def _secret_header(name: str, value: str) -> bool:
-    lowered = name.lower()
-    return (
-        lowered in _CREDENTIAL_HEADERS
-        or looks_secret(name)
-        or credential_shaped(f"{name}: {value}")
-    )
-
-
-def _secret_option(option: str) -> bool:
-    """Whether ``option`` (``--api-key``) takes a secret as its value: it names one, and
-    not where one is (``--key-file``, ``--token-env``)."""
-    words = set(re.split(r"[_\-.]+", option.lower()))
-    return option.startswith("-") and looks_secret(option) and not words & _WHERE_WORDS
-
-
-def _secret_arg(before: str | None, arg: str) -> bool:
-    """Whether ``arg`` holds a credential: by its shape, as the value of a secret-named
-    option (``--token=…``, or after ``--api-key``)."""
-    option, equals, _ = arg.partition("=")
-    if equals and _secret_option(option):
-        return True
-    if before is not None and "=" not in before and _secret_option(before):
-        return True
-    return credential_shaped(arg) or (before is not None and credential_shaped(f"{before} {arg}"))
-
-
 def _loopback(host: str) -> bool:
     if host.lower() in _LOOPBACK_NAMES:
         return True
@@ -153,32 +123,6 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def url_problem(value: str) -> str | None:
-    """Why ``value`` cannot be an MCP server's ``url``, or ``None``."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return "url is the server's streamable HTTP endpoint, such as https://mcp.example.com/mcp"
-    if parts.username or parts.password:
-        return (
-            "url takes no credential: send it in a header read from a variable "
-            "(headers_env: {Authorization: VARIABLE})"
-        )
-    if parts.fragment:
-        return "url takes no fragment (#...)"
-    if any(looks_secret(key) for key, _ in parse_qsl(parts.query)) or credential_shaped(value):
-        return (
-            "url looks like it holds a credential: send it in a header read from a variable "
-            "(headers_env: {Authorization: VARIABLE}), never in the file"
-        )
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if port == 0:
-        return f"url's port is not a number from 1 to 65535: {parts.netloc}"
-    return None
 
 
 class McpServerEntry(BaseModel):
@@ -283,7 +227,7 @@ class McpServerEntry(BaseModel):
     @classmethod
     def _plain_headers(cls, value: dict[str, str]) -> dict[str, str]:
         for name, text in value.items():
-            if _secret_header(name, text):
+            if secret_header(name, text):
                 raise PydanticCustomError(
                     "secret_header",
                     "header {name} looks like it carries a credential, and secrets never go "
@@ -298,7 +242,7 @@ class McpServerEntry(BaseModel):
     @classmethod
     def _plain_env(cls, value: dict[str, str]) -> dict[str, str]:
         for name, text in value.items():
-            if looks_secret(name) or credential_shaped(f"{name}={text}"):
+            if secret_variable(name) or credential_shaped(f"{name}={text}"):
                 raise PydanticCustomError(
                     "secret_in_env",
                     "{name} looks like a secret, and secrets never go in the config file: set "
@@ -312,7 +256,7 @@ class McpServerEntry(BaseModel):
     @classmethod
     def _plain_args(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for index, arg in enumerate(value):
-            if _secret_arg(value[index - 1] if index else None, arg):
+            if secret_arg(value[index - 1] if index else None, arg):
                 raise PydanticCustomError(
                     "secret_in_args",
                     "args[{index}] looks like a credential, and secrets never go in the config "

@@ -420,3 +420,53 @@ def test_a_secret_pasted_where_a_name_goes_is_refused_and_never_shown(
     problem = only_problem(f"mcp:\n  {entry}\n")
     assert problem.key_path == path
     assert TOKEN[4:20] not in str(problem), str(problem)
+
+
+HEX = "a8f5f167f44f4964e6c998dee827110c"
+
+
+@pytest.mark.parametrize(
+    ("entry", "path"),
+    [
+        (f"s: {{url: {URL}, headers: {{X-Forward: 'bearer {HEX}'}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-Up: 'Basic dXNlcjpwYXNzd29yZA=='}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-Up: 'Token {HEX}'}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-Up: '{TOKEN}'}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-Auth: abc}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-ApiKey: abc}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-Gitlab-Pat: abc}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{Private-Token: abc}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-Api-Version: abc}}}}", "mcp.s.headers"),
+        ("s: {command: srv, args: [--auth, abc123]}", "mcp.s.args"),
+        ("s: {command: srv, args: [--pat, abc123]}", "mcp.s.args"),
+        ("s: {command: mysql-mcp, args: [-p, hunter2]}", "mcp.s.args"),
+        ("s: {command: srv, args: ['--auth=abc123']}", "mcp.s.args"),
+        ("s: {command: srv, env: {GITHUB_PAT: abc}}", "mcp.s.env"),
+        ("s: {command: srv, env: {SENTRY_DSN: 'https://abc@o1.ingest.sentry.io/1'}}", "mcp.s.env"),
+        (f"s: {{url: '{URL}?sig=abcdef0123'}}", "mcp.s.url"),
+        (f"s: {{url: '{URL}?signature=abcdef0123'}}", "mcp.s.url"),
+        (f"s: {{url: '{URL}?code=abcdef0123'}}", "mcp.s.url"),
+        (f"s: {{url: '{URL}?key=abcdef0123'}}", "mcp.s.url"),
+        (f"s: {{url: '{URL}/{TOKEN}'}}", "mcp.s.url"),
+    ],
+)  # fmt: skip
+def test_a_credential_by_its_value_option_or_query_is_refused(entry: str, path: str) -> None:
+    """A header whose value is a credential (`Bearer`/`Basic`/`Token`, a token's shape)
+    whatever its name, a header named with auth/token/key/secret/pat/api words, a secret
+    option's separate value (`--auth X`, `-p X`), a secret-named variable, a URL's
+    signature or key query or token path segment: each refused, the value never shown."""
+    problem = only_problem(f"mcp:\n  {entry}\n")
+    assert problem.key_path == path
+    assert "abc123" not in str(problem) and HEX not in str(problem)
+
+
+def test_ordinary_headers_options_and_variables_pass() -> None:
+    """What is not a credential passes: a team header, a key file's path, a flag after
+    `--auth`, API_URL and PRIVATE_REPO variables, a plain query."""
+    config = parse(
+        f"mcp:\n  s: {{url: '{URL}?team=web', headers: {{X-Team: web, X-Request-Source: fw}}}}\n"
+        "  t:\n    command: srv\n"
+        "    args: [--api-key-file, /etc/srv/key, --auth, --verbose, --token-env, SRV_TOKEN]\n"
+        "    env: {API_URL: 'https://api.example.com', PRIVATE_REPO: 'true'}\n"
+    )
+    assert set(config.mcp) == {"s", "t"}
