@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from fleet.mcp.model import McpGrant
 from fleet.mcp.names import McpName, Tools
+from fleet.mcp.schema import raise_each
 from fleet.redaction.shapes import shown_key
 
 NO_MCP_RUNTIMES = frozenset({"pi"})
@@ -57,25 +58,36 @@ def _grant_forms(value: object) -> object:
     ``{a: {}}``."""
     if isinstance(value, list | tuple):
         mapping: dict[object, object] = {}
-        for item in value:
+        found: list[tuple[str | int, PydanticCustomError]] = []
+        for index, item in enumerate(value):
             if not isinstance(item, str):
-                raise PydanticCustomError(
-                    "mcp_grant",
-                    "each item of the mcp list is a server's name; to narrow a server's "
-                    "tools write the mapping form: mcp: {example}",
-                    {"example": "{NAME: {tools: [TOOL, ...]}}"},
-                )
-            if item in mapping:
-                raise PydanticCustomError(
-                    "mcp_grant_twice",
-                    "{name} is listed twice: list each server once",
-                    {"name": repr(shown_key(item)[:40])},
-                )
-            mapping[item] = {}
+                found.append((index, _not_a_name()))
+            elif item in mapping:
+                found.append((index, _twice(item)))
+            else:
+                mapping[item] = {}
+        raise_each("mcp", found)
         return mapping
     if isinstance(value, dict):
         return {name: {} if grant is None else grant for name, grant in value.items()}
     return value
+
+
+def _not_a_name() -> PydanticCustomError:
+    return PydanticCustomError(
+        "mcp_grant",
+        "each item of the mcp list is a server's name; to narrow a server's tools write the "
+        "mapping form: mcp: {example}",
+        {"example": "{NAME: {tools: [TOOL, ...]}}"},
+    )
+
+
+def _twice(name: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "mcp_grant_twice",
+        "{name} is listed twice: list each server once",
+        {"name": repr(shown_key(name)[:40])},
+    )
 
 
 McpGrants = Annotated[dict[McpName, McpGrantEntry], BeforeValidator(_grant_forms)]

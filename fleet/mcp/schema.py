@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -29,13 +30,20 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from fleet.mcp.heuristics import secret_arg, secret_header, secret_variable, url_problem
+from fleet.mcp.heuristics import (
+    has_control,
+    secret_arg,
+    secret_header,
+    secret_variable,
+    url_problem,
+)
 from fleet.mcp.model import DEFAULT_TIMEOUT, HttpServer, McpServer, StdioServer
 from fleet.mcp.names import Tools
 from fleet.redaction.shapes import credential_shaped, shown_key
@@ -226,44 +234,35 @@ class McpServerEntry(BaseModel):
     @field_validator("headers")
     @classmethod
     def _plain_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        found = []
         for name, text in value.items():
-            if secret_header(name, text):
-                raise PydanticCustomError(
-                    "secret_header",
-                    "header {name} looks like it carries a credential, and secrets never go "
-                    "in the config file: set a variable in Fleetwarden's environment to the "
-                    "header's whole value and name it in headers_env: {example} "
-                    "(the value is not shown)",
-                    {"name": name, "example": f"{{{name}: VARIABLE}}"},
-                )
+            if has_control(text):
+                found.append((name, _control_in(f"header {name}'s value")))
+            elif secret_header(name, text):
+                found.append((name, _secret_header_error(name)))
+        raise_each("headers", found)
         return value
 
     @field_validator("env")
     @classmethod
     def _plain_env(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if secret_variable(name) or credential_shaped(f"{name}={text}"):
-                raise PydanticCustomError(
-                    "secret_in_env",
-                    "{name} looks like a secret, and secrets never go in the config file: set "
-                    "a variable in Fleetwarden's environment and name it in env_env: "
-                    "{example} (the value is not shown)",
-                    {"name": name, "example": f"{{{name}: VARIABLE}}"},
-                )
+        found = [
+            (name, _secret_env_error(name))
+            for name, text in value.items()
+            if secret_variable(name) or credential_shaped(f"{name}={text}")
+        ]
+        raise_each("env", found)
         return value
 
     @field_validator("args")
     @classmethod
     def _plain_args(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for index, arg in enumerate(value):
-            if secret_arg(value[index - 1] if index else None, arg):
-                raise PydanticCustomError(
-                    "secret_in_args",
-                    "args[{index}] looks like a credential, and secrets never go in the config "
-                    "file: give it to the server in a variable (env_env: {example}); "
-                    "the value is not shown",
-                    {"index": index, "example": "{NAME: VARIABLE}"},
-                )
+        found = [
+            (index, _secret_arg_error(index))
+            for index, arg in enumerate(value)
+            if secret_arg(value[index - 1] if index else None, arg)
+        ]
+        raise_each("args", found)
         return value
 
     @field_validator("command")
@@ -289,36 +288,19 @@ class McpServerEntry(BaseModel):
                 "give url (a server reached over HTTP) or command (a server Fleetwarden runs "
                 "over stdio), one of them",
             )
-        for plain, held, kind, fold in (
-            (self.headers, self.headers_env, "header", str.lower),  # HTTP's are any case
-            (self.env, self.env_env, "variable", str),
+        found: list[tuple[str | int, PydanticCustomError]] = []
+        for field, plain, held, kind, fold in (
+            ("headers", self.headers, self.headers_env, "header", str.lower),  # any case
+            ("env", self.env, self.env_env, "variable", str),
         ):
-            both = sorted(k for k in plain if fold(k) in {fold(h) for h in held})
-            if both:
-                raise PydanticCustomError(
-                    "mcp_twice",
-                    "{kind} {names} is given plain and from a variable: keep it in one of them",
-                    {"kind": kind, "names": ", ".join(both)},
-                )
+            folded = {fold(h) for h in held}
+            found += [(f"{field}.{key}", _twice(kind, key)) for key in plain if fold(key) in folded]
         http = {"headers_env": self.headers_env, "headers": self.headers}
         stdio = {"args": self.args, "env": self.env, "env_env": self.env_env, "cwd": self.cwd}
         wrong = http if self.command is not None else stdio
-        misplaced = [key for key, value in wrong.items() if value]
-        if misplaced:
-            kind, other = ("stdio", "url") if self.command is not None else ("HTTP", "command")
-            raise PydanticCustomError(
-                "mcp_misplaced",
-                "{keys} {verb} for a server with {other}; this is a{n} {kind} server: remove "
-                "{them}",
-                {
-                    "keys": ", ".join(misplaced),
-                    "verb": "is" if len(misplaced) == 1 else "are",
-                    "other": other,
-                    "n": "n" if kind == "HTTP" else "",
-                    "kind": kind,
-                    "them": "it" if len(misplaced) == 1 else "them",
-                },
-            )
+        kind, other = ("stdio", "url") if self.command is not None else ("HTTP", "command")
+        found += [(key, _misplaced(key, kind, other)) for key, value in wrong.items() if value]
+        _raise_at_keys(found)
         if self.url is not None and self.headers_env:
             host = urlsplit(self.url).hostname or ""
             if urlsplit(self.url).scheme == "http" and not _loopback(host):
@@ -330,6 +312,83 @@ class McpServerEntry(BaseModel):
                     {"host": host},
                 )
         return self
+
+
+def _twice(kind: str, key: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "mcp_twice",
+        "{kind} {name} is given plain and from a variable: keep it in one of them",
+        {"kind": kind, "name": key},
+    )
+
+
+def _misplaced(key: str, kind: str, other: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "mcp_misplaced",
+        "{key} is for a server with {other}; this is a{n} {kind} server: remove it",
+        {"key": key, "other": other, "n": "n" if kind == "HTTP" else "", "kind": kind},
+    )
+
+
+def _raise_at_keys(found: Sequence[tuple[str | int, PydanticCustomError]]) -> None:
+    """:func:`raise_each` at a model's keys (``headers.X-Team``: a key under a field)."""
+    if found:
+        raise ValidationError.from_exception_data(
+            "McpServerEntry",
+            [
+                InitErrorDetails(type=error, loc=tuple(str(where).split(".", 1)), input="")
+                for where, error in found
+            ],
+        )
+
+
+def raise_each(title: str, found: Sequence[tuple[str | int, PydanticCustomError]]) -> None:
+    """Raise every problem of ``found``, each at its own key or item (so each is said at
+    its own line, all in one pass); nothing when it is empty. The offending values are
+    never passed on (a secret may be among them)."""
+    if found:
+        raise ValidationError.from_exception_data(
+            title,
+            [InitErrorDetails(type=error, loc=(where,), input="") for where, error in found],
+        )
+
+
+def _control_in(what: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "control_character",
+        "{what} holds a line break or another control character, which could split the "
+        "request it is sent in: write it on one line (the value is not shown)",
+        {"what": what},
+    )
+
+
+def _secret_header_error(name: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "secret_header",
+        "header {name} looks like it carries a credential, and secrets never go in the config "
+        "file: set a variable in Fleetwarden's environment to the header's whole value and "
+        "name it in headers_env: {example} (the value is not shown)",
+        {"name": name, "example": f"{{{name}: VARIABLE}}"},
+    )
+
+
+def _secret_env_error(name: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "secret_in_env",
+        "{name} looks like a secret, and secrets never go in the config file: set a variable "
+        "in Fleetwarden's environment and name it in env_env: {example} (the value is not "
+        "shown)",
+        {"name": name, "example": f"{{{name}: VARIABLE}}"},
+    )
+
+
+def _secret_arg_error(index: int) -> PydanticCustomError:
+    return PydanticCustomError(
+        "secret_in_args",
+        "args[{index}] looks like a credential, and secrets never go in the config file: give "
+        "it to the server in a variable (env_env: {example}); the value is not shown",
+        {"index": index, "example": "{NAME: VARIABLE}"},
+    )
 
 
 def server_of(name: str, entry: McpServerEntry) -> McpServer:

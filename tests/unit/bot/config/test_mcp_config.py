@@ -229,8 +229,8 @@ def test_pi_by_default_with_default_grants_is_said_once_at_defaults() -> None:
     [
         ("{}", "mcp.x", "give url (a server reached over HTTP) or command"),
         ("{url: 'https://a.example/mcp', command: srv}", "mcp.x", "one of them"),
-        ("{command: srv, headers_env: {A: B_VAR}}", "mcp.x", "headers_env is for a server"),
-        ("{url: 'https://a.example/mcp', env: {A: b}, cwd: /tmp}", "mcp.x", "env, cwd are for"),
+        ("{command: srv, headers_env: {A: B_VAR}}", "mcp.x.headers_env", "headers_env is for a"),
+        ("{url: 'https://a.example/mcp', env: {A: b}}", "mcp.x.env", "env is for a server"),
         ("{url: 'ftp://a.example/mcp'}", "mcp.x.url", "streamable HTTP endpoint"),
         ("{url: 'https://u:p@a.example/mcp'}", "mcp.x.url", "url takes no credential"),
         ("{url: 'https://a.example/mcp?api_key=zz'}", "mcp.x.url", "looks like it holds"),
@@ -241,10 +241,10 @@ def test_pi_by_default_with_default_grants_is_said_once_at_defaults() -> None:
         ("{url: 'https://a.example/mcp', timeout: 0}", "mcp.x.timeout", "greater than 0"),
         ("{url: 'https://a.example/mcp', price_per_call: -1}", "mcp.x.price_per_call", "0 or"),
         ("{command: srv, env_env: {TOKEN: ghp_pasted}}", "mcp.x.env_env.TOKEN", "the NAME of"),
-        ("{command: srv, env: {MODE: a}, env_env: {MODE: V}}", "mcp.x", "variable MODE is given"),
+        ("{command: srv, env: {MODE: a}, env_env: {MODE: V}}", "mcp.x.env.MODE", "variable MODE"),
         (
             "{url: 'https://a.example/mcp', headers: {x-team: a}, headers_env: {X-Team: V}}",
-            "mcp.x",
+            "mcp.x.headers.x-team",
             "header x-team is given plain and from a variable",
         ),
         (
@@ -324,7 +324,7 @@ def test_a_grant_listed_twice_or_not_a_name_is_refused() -> None:
     """The list form takes names once each; a mapping inside it is pointed at the mapping
     form."""
     twice = only_problem(SERVERS + "agents:\n  - name: c\n    mcp: [tracker, tracker]\n")
-    assert (twice.key_path, twice.line) == ("agents[0].mcp", 16)
+    assert (twice.key_path, twice.line) == ("agents[0].mcp[1]", 16)
     assert "'tracker' is listed twice" in twice.message
     mixed = only_problem(SERVERS + "agents:\n  - name: c\n    mcp: [{tracker: {tools: [a]}}]\n")
     assert "write the mapping form" in mixed.message
@@ -456,7 +456,7 @@ def test_a_credential_by_its_value_option_or_query_is_refused(entry: str, path: 
     option's separate value (`--auth X`, `-p X`), a secret-named variable, a URL's
     signature or key query or token path segment: each refused, the value never shown."""
     problem = only_problem(f"mcp:\n  {entry}\n")
-    assert problem.key_path == path
+    assert problem.key_path.startswith(path)
     assert "abc123" not in str(problem) and HEX not in str(problem)
 
 
@@ -470,3 +470,53 @@ def test_ordinary_headers_options_and_variables_pass() -> None:
         "    env: {API_URL: 'https://api.example.com', PRIVATE_REPO: 'true'}\n"
     )
     assert set(config.mcp) == {"s", "t"}
+
+
+def test_each_problem_of_an_entry_is_said_at_its_own_line_all_at_once() -> None:
+    """Secrets in a block mapping and list: every one said at its own line and key, in one
+    pass, not the first at the section's line; so are the keys of the other transport and
+    a header given twice, once the values pass."""
+    problems = problems_of(
+        "mcp:\n"
+        "  s:\n"
+        "    command: srv\n"
+        "    env:\n"
+        "      LOG: warn\n"
+        "      GITHUB_TOKEN: zz\n"
+        "      DB_PASSWORD: yy\n"
+        "    args:\n"
+        "      - a\n"
+        "      - --password\n"
+        "      - hunter2\n"
+        "  h:\n"
+        "    url: https://x.example.com/mcp\n"
+        "    headers:\n"
+        "      X-A: b\n"
+        "      X-Api-Key: zz\n"
+        "      X-B: c\n"
+        "      X-Auth: zz\n"
+    )
+    assert [(p.line, p.key_path) for p in problems] == [
+        (6, "mcp.s.env.GITHUB_TOKEN"),
+        (7, "mcp.s.env.DB_PASSWORD"),
+        (11, "mcp.s.args[2]"),
+        (16, "mcp.h.headers.X-Api-Key"),
+        (18, "mcp.h.headers.X-Auth"),
+    ]
+    problems = problems_of(
+        "mcp:\n"
+        "  h:\n"
+        "    url: https://x.example.com/mcp\n"
+        "    headers:\n"
+        "      X-A: b\n"
+        "      x-team: c\n"
+        "    headers_env:\n"
+        "      X-Team: V\n"
+        "    env: {A: b}\n"
+        "    cwd: /tmp\n"
+    )
+    assert [(p.line, p.key_path) for p in problems] == [
+        (6, "mcp.h.headers.x-team"),
+        (9, "mcp.h.env"),
+        (10, "mcp.h.cwd"),
+    ]
