@@ -13,8 +13,9 @@ Fleetwarden holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.config.problems import ConfigProblem, Locator
 from bot.config.roster_file import RosterSource
@@ -46,6 +47,7 @@ def mcp_problems(
             yield ConfigProblem(roster.file_name, line, path, message)
     yield from _runtime_problems(document, locate, file_name, roster)
     yield from place_problems(document, locate, file_name, roster)
+    yield from _unsandboxed_problems(document, locate, file_name, roster)
 
 
 def _grant_problems(
@@ -127,6 +129,80 @@ def _runtime_problems(
         if message is not None:
             line, path, _ = roster.locate(loc)
             yield ConfigProblem(roster.file_name, line, path, message)
+
+
+def _held(server: McpServerEntry) -> bool:
+    return bool(server.headers_env or server.env_env)
+
+
+def _unsandboxed_why(who: str, names: Sequence[str]) -> str:
+    return (
+        f"{who} runs with sandbox: none and is granted MCP server {', '.join(names)}, whose "
+        "credential Fleetwarden holds: an unsandboxed agent shares Fleetwarden's user and can "
+        "read its environment (the credential with it) through /proc. Give it sandbox: bwrap, "
+        "or take the server out of its mcp"
+    )
+
+
+def _unsandboxed_problems(
+    document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
+) -> Iterator[ConfigProblem]:
+    """Agents (and ``defaults``, for ad hoc ones) without a sandbox granted a server whose
+    credential Fleetwarden holds."""
+    servers, defaults = document.mcp, document.defaults
+
+    def held(grants: Iterable[str]) -> list[str]:
+        return [n for n in grants if n in servers and _held(servers[n])]
+
+    if defaults.sandbox == "none" and (names := held(defaults.mcp)):
+        line, path, _ = locate(("defaults", "sandbox"))
+        yield ConfigProblem(file_name, line, path, _unsandboxed_why("defaults", names))
+    for index, agent in enumerate(document.agents):
+        spec = agent.to_spec(defaults)
+        names = held(grant.server for grant in spec.mcp)
+        if spec.sandbox != "none" or not names:
+            continue
+        if agent.sandbox is None and agent.mcp is None:
+            continue  # said at defaults
+        key = "sandbox" if agent.sandbox is not None else "mcp"
+        line, path, _ = roster.locate(("agents", index, key))
+        who = f"agent {agent.name!r}"
+        yield ConfigProblem(roster.file_name, line, path, _unsandboxed_why(who, names))
+
+
+def direct_reach_warnings(document: ConfigFile) -> list[str]:
+    """A warning for each agent granted an HTTP MCP server whose host it may reach itself
+    (``egress: open``, or the host in its ``egress_allow``): it holds no credential, but
+    could call the server around the door, unaudited."""
+    found = []
+    for agent in document.agents:
+        spec = agent.to_spec(document.defaults)
+        if spec.sandbox == "none":
+            continue  # refused with a held credential; warned of as unsandboxed otherwise
+        for grant in spec.mcp:
+            server = document.mcp.get(grant.server)
+            host = (urlsplit(server.url).hostname or "") if server and server.url else ""
+            if not host:
+                continue
+            if spec.egress == "open":
+                how, fix = "has egress: open", "give it egress: locked"
+            elif any(_allows(entry, host) for entry in spec.egress_allow):
+                how, fix = f"has {host} in its egress_allow", f"take {host} out of it"
+            else:
+                continue
+            found.append(
+                f"agent {agent.name!r} {how}, so it can reach MCP server {grant.server} "
+                "directly, around its MCP door (without the credential, but unaudited and "
+                f"unapproved): {fix}"
+            )
+    return found
+
+
+def _allows(entry: str, host: str) -> bool:
+    entry, host = entry.lower().rstrip("."), host.lower().rstrip(".")
+    if entry.startswith("*."):
+        return host.endswith(entry[1:])
+    return entry == host or host.endswith("." + entry)
 
 
 def place_problems(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bot.app.assembly import fleet_settings, redactor
+from bot.cli.command import main
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from bot.config.mcp_checks import summary_lines
 from bot.config.schema import ConfigFile
@@ -519,4 +520,67 @@ def test_each_problem_of_an_entry_is_said_at_its_own_line_all_at_once() -> None:
         (6, "mcp.h.headers.x-team"),
         (9, "mcp.h.env"),
         (10, "mcp.h.cwd"),
+    ]
+
+
+HELD = """\
+mcp:
+  s:
+    url: https://mcp.example.com/mcp
+    headers_env: {Authorization: S_AUTH}
+  open: {url: 'https://open.example.com/mcp'}
+"""
+
+
+def test_an_unsandboxed_agent_is_refused_a_server_with_a_held_credential() -> None:
+    """`sandbox: none` (an agent's, or the defaults' with their grants) and a grant to a
+    server whose credential Fleetwarden holds: refused at its line, saying /proc and the
+    fix; a server without a credential may be granted."""
+    problems = problems_of(
+        HELD
+        + "defaults:\n  sandbox: none\n  mcp: [s]\n"
+        + "agents:\n  - name: a\n    sandbox: none\n    mcp: [s, open]\n"
+        + "  - name: b\n    sandbox: none\n    mcp: [open]\n"
+        + "  - name: c\n    sandbox: bwrap\n    mcp: [s]\n"
+    )
+    assert [(p.line, p.key_path) for p in problems] == [
+        (7, "defaults.sandbox"),
+        (11, "agents[0].sandbox"),
+    ]
+    assert problems[1].message == (
+        "agent 'a' runs with sandbox: none and is granted MCP server s, whose credential "
+        "Fleetwarden holds: an unsandboxed agent shares Fleetwarden's user and can read its "
+        "environment (the credential with it) through /proc. Give it sandbox: bwrap, or take "
+        "the server out of its mcp"
+    )
+
+
+def test_check_config_warns_of_an_agent_that_can_reach_its_server_directly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent granted an HTTP server whose host is in its egress_allow, or with egress:
+    open: `check-config` warns it could reach the server around its door."""
+    monkeypatch.setenv("S_AUTH", "Bearer x")
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        f"state_dir: {tmp_path / 'state'}\n"
+        + HELD
+        + "agents:\n  - name: a\n    runtime: stub\n    egress_allow: [mcp.example.com]\n"
+        + "    mcp: [s]\n"
+        + "  - name: b\n    runtime: stub\n    egress: open\n    mcp: [open]\n"
+        + "  - name: c\n    runtime: stub\n    mcp: [s]\n"
+    )
+    with pytest.raises(SystemExit) as exited:
+        main(["check-config", "--config", str(config)])
+    assert exited.value.code == 0
+    warned = [
+        line for line in capsys.readouterr().out.splitlines() if "around its MCP door" in line
+    ]
+    assert warned == [
+        "warning: agent 'a' has mcp.example.com in its egress_allow, so it can reach MCP "
+        "server s directly, around its MCP door (without the credential, but unaudited and "
+        "unapproved): take mcp.example.com out of it",
+        "warning: agent 'b' has egress: open, so it can reach MCP server open directly, "
+        "around its MCP door (without the credential, but unaudited and unapproved): give "
+        "it egress: locked",
     ]
