@@ -69,7 +69,47 @@ def _grant_forms(value: object) -> object:
         raise_each("mcp", found)
         return mapping
     if isinstance(value, dict):
+        found = [
+            (name, _not_a_grant())
+            for name, grant in value.items()
+            if grant is not None and not isinstance(grant, dict)
+        ]
+        raise_each("mcp", found)
         return {name: {} if grant is None else grant for name, grant in value.items()}
+    raise _not_grants(value)
+
+
+FORMS = (
+    "a list of server names (mcp: [github, docs]), or a mapping narrowing a server's tools "
+    "(mcp: {github: {tools: [search_issues]}, docs: {}})"
+)
+"""The two forms of an ``mcp:``, as written."""
+
+
+def _not_grants(value: object) -> PydanticCustomError:
+    if value is None:
+        return PydanticCustomError(
+            "mcp_null",
+            "mcp is empty, which is not read as any servers: write mcp: [] for none (on an "
+            "agent, leave the key out to take defaults.mcp), or give {forms}",
+            {"forms": FORMS},
+        )
+    return PydanticCustomError("mcp_grants", "mcp takes {forms}", {"forms": FORMS})
+
+
+def _not_a_grant() -> PydanticCustomError:
+    return PydanticCustomError(
+        "mcp_grant_value",
+        "a server's grant is a mapping: {empty} for all the server allows, or {example} to "
+        "narrow its tools; mcp takes {forms}",
+        {"empty": "{}", "example": "{tools: [TOOL, ...]}", "forms": FORMS},
+    )
+
+
+def refuse_null(value: object) -> object:
+    """An ``mcp:`` written empty refused (it would read as unset, the defaults' servers)."""
+    if value is None:
+        raise _not_grants(None)
     return value
 
 

@@ -584,3 +584,37 @@ def test_check_config_warns_of_an_agent_that_can_reach_its_server_directly(
         "around its MCP door (without the credential, but unaudited and unapproved): give "
         "it egress: locked",
     ]
+
+
+FORMS = (
+    "a list of server names (mcp: [github, docs]), or a mapping narrowing a server's tools "
+    "(mcp: {github: {tools: [search_issues]}, docs: {}})"
+)
+
+
+def test_an_empty_mcp_is_refused_rather_than_read_as_the_defaults() -> None:
+    """`mcp:` written empty on an agent (or in `defaults`) is refused showing both forms
+    and `mcp: []`; it never silently takes the defaults' servers."""
+    defaults, agent = problems_of(SERVERS + "defaults:\n  mcp:\nagents:\n  - name: a\n    mcp:\n")
+    assert (agent.key_path, defaults.key_path) == ("agents[0].mcp", "defaults.mcp")
+    assert agent.message == (
+        "mcp is empty, which is not read as any servers: write mcp: [] for none (on an agent, "
+        f"leave the key out to take defaults.mcp), or give {FORMS}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("grants", "path", "said"),
+    [
+        ("3", "agents[0].mcp", f"mcp takes {FORMS}"),
+        ("{tracker: all}", "agents[0].mcp.tracker", f"to narrow its tools; mcp takes {FORMS}"),
+        ("{tracker: [get_issue]}", "agents[0].mcp.tracker", "a server's grant is a mapping: {}"),
+    ],
+)
+def test_a_wrong_mcp_shows_the_list_and_the_mapping_forms(
+    grants: str, path: str, said: str
+) -> None:
+    """`mcp: 3`, `{s: all}`, `{s: [tool]}`: the message shows both forms as written."""
+    problem = only_problem(SERVERS + f"agents:\n  - name: a\n    mcp: {grants}\n")
+    assert problem.key_path == path
+    assert said in problem.message
