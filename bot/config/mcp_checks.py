@@ -24,6 +24,7 @@ from fleet.budgets.schema import Loc
 from fleet.mcp.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, McpGrantEntry, no_mcp_why
 from fleet.mcp.places import first_clash, inside, stdio_places
 from fleet.mcp.schema import McpServerEntry
+from fleet.runtimes.base import PASSTHROUGH_ENV
 from fleet.schema import did_you_mean, unset_variable
 
 GUIDE = "docs/mcp.md"
@@ -48,6 +49,7 @@ def mcp_problems(
     yield from _runtime_problems(document, locate, file_name, roster)
     yield from place_problems(document, locate, file_name, roster)
     yield from _unsandboxed_problems(document, locate, file_name, roster)
+    yield from _passed_through(document, locate, file_name)
 
 
 def _grant_problems(
@@ -129,6 +131,32 @@ def _runtime_problems(
         if message is not None:
             line, path, _ = roster.locate(loc)
             yield ConfigProblem(roster.file_name, line, path, message)
+
+
+EVERY_AGENTS = frozenset({*PASSTHROUGH_ENV, "HOME", "FLEETWARDEN_AGENT"})
+"""Variables every agent is given (a private HOME, Fleetwarden's few pass-throughs): never
+a credential's."""
+
+
+def _passed_through(
+    document: ConfigFile, locate: Locator, file_name: str
+) -> Iterator[ConfigProblem]:
+    """A server's credential read from a variable every agent is given anyway."""
+    for name, server in document.mcp.items():
+        held = [("headers_env", k, v) for k, v in server.headers_env.items()]
+        held += [("env_env", k, v) for k, v in server.env_env.items()]
+        for key, item, variable in held:
+            if variable not in EVERY_AGENTS:
+                continue
+            line, path, _ = locate(("mcp", name, key, item))
+            yield ConfigProblem(
+                file_name,
+                line,
+                path,
+                f"{variable} is a variable every agent is given ({', '.join(sorted(EVERY_AGENTS))}"
+                "), so it cannot hold a credential Fleetwarden keeps from agents: put the "
+                "credential in a variable of its own and name that one",
+            )
 
 
 def _held(server: McpServerEntry) -> bool:

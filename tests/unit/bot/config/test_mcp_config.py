@@ -618,3 +618,23 @@ def test_a_wrong_mcp_shows_the_list_and_the_mapping_forms(
     problem = only_problem(SERVERS + f"agents:\n  - name: a\n    mcp: {grants}\n")
     assert problem.key_path == path
     assert said in problem.message
+
+
+def test_a_credential_in_a_variable_every_agent_is_given_is_refused() -> None:
+    """A server's credential read from PATH, HOME or TMPDIR (which every agent is given
+    anyway) is refused at its line."""
+    problems = problems_of(
+        "mcp:\n"
+        "  s:\n"
+        "    url: https://x.example.com/mcp\n"
+        "    headers_env: {Authorization: TMPDIR}\n"
+        "  t:\n"
+        "    command: srv\n"
+        "    env_env: {API_TOKEN: HOME}\n"
+    )
+    assert [(p.line, p.key_path) for p in problems] == [
+        (4, "mcp.s.headers_env.Authorization"),
+        (7, "mcp.t.env_env.API_TOKEN"),
+    ]
+    assert problems[0].message.startswith("TMPDIR is a variable every agent is given (")
+    assert "put the credential in a variable of its own" in problems[1].message
