@@ -295,6 +295,12 @@ class McpServerEntry(BaseModel):
         ):
             folded = {fold(h) for h in held}
             found += [(f"{field}.{key}", _twice(kind, key)) for key in plain if fold(key) in folded]
+        for field, headers in (("headers_env", self.headers_env), ("headers", self.headers)):
+            first: dict[str, str] = {}
+            for key in headers:
+                if key.lower() in first:
+                    found.append((f"{field}.{key}", _spelled_twice(key, first[key.lower()])))
+                first.setdefault(key.lower(), key)
         http = {"headers_env": self.headers_env, "headers": self.headers}
         stdio = {"args": self.args, "env": self.env, "env_env": self.env_env, "cwd": self.cwd}
         wrong = http if self.command is not None else stdio
@@ -319,6 +325,14 @@ def _twice(kind: str, key: str) -> PydanticCustomError:
         "mcp_twice",
         "{kind} {name} is given plain and from a variable: keep it in one of them",
         {"kind": kind, "name": key},
+    )
+
+
+def _spelled_twice(key: str, first: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "header_twice",
+        "header {key} is {first} again (HTTP header names are the same in any case): keep one",
+        {"key": key, "first": first},
     )
 
 

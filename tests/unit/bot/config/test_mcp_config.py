@@ -638,3 +638,35 @@ def test_a_credential_in_a_variable_every_agent_is_given_is_refused() -> None:
     ]
     assert problems[0].message.startswith("TMPDIR is a variable every agent is given (")
     assert "put the credential in a variable of its own" in problems[1].message
+
+
+def test_a_header_spelled_twice_or_a_line_break_in_a_header_or_url_is_refused() -> None:
+    """Two spellings of one header (in headers_env, in headers, or across them), and a CR
+    or LF in a header's value or in the url: each refused, the value never echoed."""
+    problems = problems_of(
+        "mcp:\n"
+        "  s:\n"
+        "    url: https://x.example.com/mcp\n"
+        "    headers_env: {Authorization: A, authorization: B}\n"
+        "  t:\n"
+        "    url: https://x.example.com/mcp\n"
+        "    headers: {X-Team: a, x-team: b}\n"
+        "  u:\n"
+        "    url: https://x.example.com/mcp\n"
+        '    headers: {X-A: "a\\r\\nX-Evil: 1"}\n'
+        "  v:\n"
+        '    url: "https://x.example.com/mcp\\nEvil: 1"\n'
+    )
+    assert [(p.line, p.key_path) for p in problems] == [
+        (4, "mcp.s.headers_env.authorization"),
+        (7, "mcp.t.headers.x-team"),
+        (10, "mcp.u.headers.X-A"),
+        (12, "mcp.v.url"),
+    ]
+    spelled, _, split, url = (p.message for p in problems)
+    assert spelled == (
+        "header authorization is Authorization again (HTTP header names are the same in any "
+        "case): keep one"
+    )
+    assert "line break or another control character" in split and "X-Evil" not in split
+    assert "control character" in url and "Evil" not in url
