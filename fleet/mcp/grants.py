@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from fleet.mcp.model import McpGrant
 from fleet.mcp.names import McpName, Tools
-from fleet.mcp.schema import raise_each
+from fleet.mcp.refusals import raise_each
 from fleet.redaction.shapes import shown_key
 
 NO_MCP_RUNTIMES = frozenset({"pi"})

@@ -20,7 +20,6 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -30,12 +29,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
 from fleet.mcp.heuristics import (
     has_control,
@@ -46,6 +44,17 @@ from fleet.mcp.heuristics import (
 )
 from fleet.mcp.model import DEFAULT_TIMEOUT, HttpServer, McpServer, StdioServer
 from fleet.mcp.names import Tools
+from fleet.mcp.refusals import (
+    control_in,
+    misplaced,
+    raise_at_keys,
+    raise_each,
+    secret_arg_error,
+    secret_env_error,
+    secret_header_error,
+    spelled_twice,
+    twice,
+)
 from fleet.redaction.shapes import credential_shaped, shown_key
 from fleet.schema import (
     ENV_KEY_PATTERN,
@@ -237,9 +246,9 @@ class McpServerEntry(BaseModel):
         found = []
         for name, text in value.items():
             if has_control(text):
-                found.append((name, _control_in(f"header {name}'s value")))
+                found.append((name, control_in(f"header {name}'s value")))
             elif secret_header(name, text):
-                found.append((name, _secret_header_error(name)))
+                found.append((name, secret_header_error(name)))
         raise_each("headers", found)
         return value
 
@@ -247,7 +256,7 @@ class McpServerEntry(BaseModel):
     @classmethod
     def _plain_env(cls, value: dict[str, str]) -> dict[str, str]:
         found = [
-            (name, _secret_env_error(name))
+            (name, secret_env_error(name))
             for name, text in value.items()
             if secret_variable(name) or credential_shaped(f"{name}={text}")
         ]
@@ -258,7 +267,7 @@ class McpServerEntry(BaseModel):
     @classmethod
     def _plain_args(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         found = [
-            (index, _secret_arg_error(index))
+            (index, secret_arg_error(index))
             for index, arg in enumerate(value)
             if secret_arg(value[index - 1] if index else None, arg)
         ]
@@ -294,19 +303,19 @@ class McpServerEntry(BaseModel):
             ("env", self.env, self.env_env, "variable", str),
         ):
             folded = {fold(h) for h in held}
-            found += [(f"{field}.{key}", _twice(kind, key)) for key in plain if fold(key) in folded]
+            found += [(f"{field}.{key}", twice(kind, key)) for key in plain if fold(key) in folded]
         for field, headers in (("headers_env", self.headers_env), ("headers", self.headers)):
             first: dict[str, str] = {}
             for key in headers:
                 if key.lower() in first:
-                    found.append((f"{field}.{key}", _spelled_twice(key, first[key.lower()])))
+                    found.append((f"{field}.{key}", spelled_twice(key, first[key.lower()])))
                 first.setdefault(key.lower(), key)
         http = {"headers_env": self.headers_env, "headers": self.headers}
         stdio = {"args": self.args, "env": self.env, "env_env": self.env_env, "cwd": self.cwd}
         wrong = http if self.command is not None else stdio
         kind, other = ("stdio", "url") if self.command is not None else ("HTTP", "command")
-        found += [(key, _misplaced(key, kind, other)) for key, value in wrong.items() if value]
-        _raise_at_keys(found)
+        found += [(key, misplaced(key, kind, other)) for key, value in wrong.items() if value]
+        raise_at_keys(found)
         if self.url is not None and self.headers_env:
             host = urlsplit(self.url).hostname or ""
             if urlsplit(self.url).scheme == "http" and not _loopback(host):
@@ -318,91 +327,6 @@ class McpServerEntry(BaseModel):
                     {"host": host},
                 )
         return self
-
-
-def _twice(kind: str, key: str) -> PydanticCustomError:
-    return PydanticCustomError(
-        "mcp_twice",
-        "{kind} {name} is given plain and from a variable: keep it in one of them",
-        {"kind": kind, "name": key},
-    )
-
-
-def _spelled_twice(key: str, first: str) -> PydanticCustomError:
-    return PydanticCustomError(
-        "header_twice",
-        "header {key} is {first} again (HTTP header names are the same in any case): keep one",
-        {"key": key, "first": first},
-    )
-
-
-def _misplaced(key: str, kind: str, other: str) -> PydanticCustomError:
-    return PydanticCustomError(
-        "mcp_misplaced",
-        "{key} is for a server with {other}; this is a{n} {kind} server: remove it",
-        {"key": key, "other": other, "n": "n" if kind == "HTTP" else "", "kind": kind},
-    )
-
-
-def _raise_at_keys(found: Sequence[tuple[str | int, PydanticCustomError]]) -> None:
-    """:func:`raise_each` at a model's keys (``headers.X-Team``: a key under a field)."""
-    if found:
-        raise ValidationError.from_exception_data(
-            "McpServerEntry",
-            [
-                InitErrorDetails(type=error, loc=tuple(str(where).split(".", 1)), input="")
-                for where, error in found
-            ],
-        )
-
-
-def raise_each(title: str, found: Sequence[tuple[str | int, PydanticCustomError]]) -> None:
-    """Raise every problem of ``found``, each at its own key or item (so each is said at
-    its own line, all in one pass); nothing when it is empty. The offending values are
-    never passed on (a secret may be among them)."""
-    if found:
-        raise ValidationError.from_exception_data(
-            title,
-            [InitErrorDetails(type=error, loc=(where,), input="") for where, error in found],
-        )
-
-
-def _control_in(what: str) -> PydanticCustomError:
-    return PydanticCustomError(
-        "control_character",
-        "{what} holds a line break or another control character, which could split the "
-        "request it is sent in: write it on one line (the value is not shown)",
-        {"what": what},
-    )
-
-
-def _secret_header_error(name: str) -> PydanticCustomError:
-    return PydanticCustomError(
-        "secret_header",
-        "header {name} looks like it carries a credential, and secrets never go in the config "
-        "file: set a variable in Fleetwarden's environment to the header's whole value and "
-        "name it in headers_env: {example} (the value is not shown)",
-        {"name": name, "example": f"{{{name}: VARIABLE}}"},
-    )
-
-
-def _secret_env_error(name: str) -> PydanticCustomError:
-    return PydanticCustomError(
-        "secret_in_env",
-        "{name} looks like a secret, and secrets never go in the config file: set a variable "
-        "in Fleetwarden's environment and name it in env_env: {example} (the value is not "
-        "shown)",
-        {"name": name, "example": f"{{{name}: VARIABLE}}"},
-    )
-
-
-def _secret_arg_error(index: int) -> PydanticCustomError:
-    return PydanticCustomError(
-        "secret_in_args",
-        "args[{index}] looks like a credential, and secrets never go in the config file: give "
-        "it to the server in a variable (env_env: {example}); the value is not shown",
-        {"index": index, "example": "{NAME: VARIABLE}"},
-    )
 
 
 def server_of(name: str, entry: McpServerEntry) -> McpServer:
