@@ -58,7 +58,10 @@ def test_a_skill_is_read_with_its_name_and_description(tmp_path: Path) -> None:
             "---\ndescription: d\n---\n",
             "SKILL.md:2: the front matter has no `name`: add `name: notes`",
         ),
-        ("---\nname: other\ndescription: d\n---\n", "SKILL.md:2: `name` is 'other', but"),
+        (
+            "---\nname: other\ndescription: d\n---\n",
+            "SKILL.md:2: the `name` in SKILL.md differs from the folder's name `notes`",
+        ),
         ("---\nname: notes\n---\n", "SKILL.md:2: the front matter has no `description`"),
         ("---\nname: notes\ndescription:\n---\n", "SKILL.md:3: `description` is empty"),
         ("---\nname: notes\ndescription: '  '\n---\n", "SKILL.md:3: `description` is empty"),
@@ -126,7 +129,8 @@ def test_a_wrong_skill_is_refused_at_its_line_of_the_config(tmp_path: Path) -> N
     ]
     missing, named, twice = (p.message for p in problems)
     assert "skills/missing' does not exist" in missing
-    assert "SKILL.md:2: `name` is 'note', but a skill's name is its folder's, 'notes'" in named
+    assert "SKILL.md:2: the `name` in SKILL.md differs from the folder's name `notes`" in named
+    assert "'note'" not in named
     assert "two skills are named 'good'" in twice
 
 
@@ -252,3 +256,31 @@ def test_a_symlink_leading_out_of_a_skill_or_a_fifo_is_refused_unread(tmp_path: 
     (inner / "real.md").write_text(GOOD.format(name="inner"))
     (inner / "SKILL.md").symlink_to("real.md")
     assert read_skill(inner).name == "inner"
+
+
+@pytest.mark.parametrize(
+    ("front", "said"),
+    [
+        ("name: other\nname: {name}\ndescription: d", "SKILL.md:3: `name` is set twice"),
+        ("name: {name}\ndescription: 3", "YAML reads this one as a int"),
+        ("name: {name}\ndescription: yes", "YAML reads this one as a bool"),
+        ("name: !!python/object:os.system {name}\ndescription: d", "uses a YAML tag"),
+        ('name: {name}\ndescription: "a\\x1b[31mred"', "SKILL.md:3: `description` holds a control"),
+        ("name: {name}\ndescription: d\nallowed-tools: Bash", "`allowed-tools` lets the"),
+        ("name: {name}\ndescription: d\nhooks: {{}}", "SKILL.md:4: `hooks` would run commands"),
+        ("name: {name}\ndescription: d\nmcpServers: {{}}", "`mcpServers` would start MCP servers"),
+        ("name: hunter2-SECRET\ndescription: d", "differs from the folder's name `notes`"),
+    ],
+)  # fmt: skip
+def test_a_front_matter_that_cannot_be_trusted_is_refused(
+    tmp_path: Path, front: str, said: str
+) -> None:
+    """Twice-set keys, a description that is not text, YAML tags, control characters, and
+    the keys that widen what the skill may do (allowed-tools, which Claude Code
+    pre-approves, hooks, mcpServers): refused at their line; what the name says is never
+    echoed."""
+    folder = skill(tmp_path, "notes", "---\n" + front + "\n---\n")
+    with pytest.raises(SkillError) as refused:
+        read_skill(folder)
+    assert said in str(refused.value)
+    assert "hunter2" not in str(refused.value)
