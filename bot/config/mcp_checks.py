@@ -13,6 +13,8 @@ Fleetwarden holds.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -50,6 +52,7 @@ def mcp_problems(
     yield from place_problems(document, locate, file_name, roster)
     yield from _unsandboxed_problems(document, locate, file_name, roster)
     yield from _passed_through(document, locate, file_name)
+    yield from _program_problems(document, locate, file_name)
 
 
 def _grant_problems(
@@ -131,6 +134,42 @@ def _runtime_problems(
         if message is not None:
             line, path, _ = roster.locate(loc)
             yield ConfigProblem(roster.file_name, line, path, message)
+
+
+def _program_problems(
+    document: ConfigFile, locate: Locator, file_name: str
+) -> Iterator[ConfigProblem]:
+    """A stdio server's program given by its path that is not there, or cannot be run."""
+    for name, server in document.mcp.items():
+        if server.command is None or "/" not in server.command:
+            continue
+        path = Path(server.command)
+        if path.is_file() and os.access(path, os.X_OK):
+            continue
+        what = "cannot be run (not executable)" if path.is_file() else "does not exist"
+        if path.is_dir():
+            what = "is a directory"
+        line, where, _ = locate(("mcp", name, "command"))
+        yield ConfigProblem(
+            file_name,
+            line,
+            where,
+            f"MCP server {name}'s command {str(path)!r} {what}: give the path of the server's "
+            "program, or a name on Fleetwarden's PATH (such as npx)",
+        )
+
+
+def missing_program_warnings(document: ConfigFile, path: str | None) -> list[str]:
+    """A warning for each stdio server whose program, a bare name, is not on ``path``
+    (Fleetwarden's ``PATH``): the server would fail to start when an agent needs it."""
+    return [
+        f"MCP server {name}'s command {server.command!r} is not on Fleetwarden's PATH: "
+        "install it, or give the program's full path"
+        for name, server in document.mcp.items()
+        if server.command is not None
+        and "/" not in server.command
+        and shutil.which(server.command, path=path) is None
+    ]
 
 
 EVERY_AGENTS = frozenset({*PASSTHROUGH_ENV, "HOME", "FLEETWARDEN_AGENT"})

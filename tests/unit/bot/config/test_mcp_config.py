@@ -284,9 +284,13 @@ def test_a_credential_written_in_the_file_is_refused_and_never_shown(entry: str)
         assert secret not in str(problem)
 
 
-def test_plain_headers_args_and_a_loopback_http_server_pass() -> None:
+def test_plain_headers_args_and_a_loopback_http_server_pass(tmp_path: Path) -> None:
     """What is no credential passes: a team header, a stdio server's options (naming where
     a secret is, too), an http:// server on loopback sending a header credential."""
+    program = tmp_path / "bin" / "fs-server"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
     config = parse(
         "mcp:\n"
         "  local:\n"
@@ -296,11 +300,12 @@ def test_plain_headers_args_and_a_loopback_http_server_pass() -> None:
         "  fs:\n"
         "    command: ./bin/fs-server\n"
         "    args: [--root, /srv/docs, --read-only, --port=0, --key-file, /etc/k.pem,"
-        " --token-env, DOCS_TOKEN, --password-stdin]\n"
+        " --token-env, DOCS_TOKEN, --password-stdin]\n",
+        base_dir=tmp_path,
     )
     assert isinstance(config.mcp["local"].transport, HttpServer)
     assert config.mcp["fs"].transport == StdioServer(
-        "/srv/fw/bin/fs-server",
+        str(program),
         (
             *("--root", "/srv/docs", "--read-only", "--port=0", "--key-file", "/etc/k.pem"),
             *("--token-env", "DOCS_TOKEN", "--password-stdin"),
@@ -670,3 +675,30 @@ def test_a_header_spelled_twice_or_a_line_break_in_a_header_or_url_is_refused() 
     )
     assert "line break or another control character" in split and "X-Evil" not in split
     assert "control character" in url and "Evil" not in url
+
+
+def test_a_stdio_program_not_there_is_refused_and_one_off_path_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command by path that does not exist, or is not executable, is refused at its line;
+    a bare name not on Fleetwarden's PATH is a check-config warning."""
+    (tmp_path / "plain").write_text("")
+    problems = problems_of(
+        f"mcp:\n  a: {{command: {tmp_path / 'nope'}}}\n  b: {{command: {tmp_path / 'plain'}}}\n"
+    )
+    assert [(p.line, p.key_path) for p in problems] == [(2, "mcp.a.command"), (3, "mcp.b.command")]
+    assert problems[0].message == (
+        f"MCP server a's command '{tmp_path / 'nope'}' does not exist: give the path of the "
+        "server's program, or a name on Fleetwarden's PATH (such as npx)"
+    )
+    assert "cannot be run (not executable)" in problems[1].message
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        f"state_dir: {tmp_path / 'state'}\nmcp:\n  c: {{command: no-such-mcp-server-here}}\n"
+    )
+    with pytest.raises(SystemExit):
+        main(["check-config", "--config", str(config)])
+    assert (
+        "warning: MCP server c's command 'no-such-mcp-server-here' is not on Fleetwarden's "
+        "PATH: install it, or give the program's full path"
+    ) in capsys.readouterr().out

@@ -155,7 +155,8 @@ async def test_a_spawn_workdir_at_a_skill_or_a_servers_place_is_refused(
     notes.mkdir(parents=True)
     (notes / "SKILL.md").write_text("---\nname: notes\ndescription: d\n---\n")
     (tmp_path / "ops" / "bin").mkdir()
-    (tmp_path / "ops" / "bin" / "srv").write_text("")
+    (tmp_path / "ops" / "bin" / "srv").write_text("#!/bin/sh\n")
+    (tmp_path / "ops" / "bin" / "srv").chmod(0o755)
     text = (
         f"mcp:\n  s: {{command: {tmp_path / 'ops' / 'bin' / 'srv'}}}\n"
         f"agents:\n  - name: a\n    skills: [{notes}]\n"

@@ -164,7 +164,9 @@ def test_a_skill_or_stdio_server_where_an_agent_writes_is_refused(tmp_path: Path
     skill(work, "planted", GOOD)
     skill(tmp_path / "state", "left", GOOD)
     skill(tmp_path, "fine", GOOD)
-    (tmp_path / "farm" / "a").mkdir(parents=True)
+    (tmp_path / "farm" / "a" / "bin").mkdir(parents=True)
+    (tmp_path / "farm" / "a" / "bin" / "server").write_text("#!/bin/sh\n")
+    (tmp_path / "farm" / "a" / "bin" / "server").chmod(0o755)
     problems = problems_of(
         "state_dir: state\n"
         "workdirs: farm\n"
