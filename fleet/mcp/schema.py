@@ -17,7 +17,6 @@ checked across entries (:mod:`bot.config.mcp_checks`, :mod:`bot.config.door_chec
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from pathlib import Path
@@ -35,6 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from fleet.destinations import is_loopback
 from fleet.mcp.heuristics import (
     has_control,
     secret_arg,
@@ -70,7 +70,6 @@ MAX_TIMEOUT = 3600.0
 
 _HEADER = re.compile(HEADER_NAME_PATTERN)
 _ENV_KEY = re.compile(ENV_KEY_PATTERN)
-_LOOPBACK_NAMES = frozenset({"localhost"})
 _DOOR_HEADERS = frozenset(
     {"host", "content-length", "content-type", "accept", "connection", "transfer-encoding"}
     | {"upgrade", "te", "mcp-session-id", "mcp-protocol-version", "last-event-id"}
@@ -131,15 +130,6 @@ def _price(value: float) -> float:
 HeaderName = Annotated[str, AfterValidator(_header_name)]
 StdioEnvKey = Annotated[str, AfterValidator(_stdio_env_key)]
 Dollars = Annotated[float, Field(strict=True), AfterValidator(_price)]
-
-
-def _loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class McpServerEntry(BaseModel):
@@ -318,7 +308,7 @@ class McpServerEntry(BaseModel):
         raise_at_keys(found)
         if self.url is not None and self.headers_env:
             host = urlsplit(self.url).hostname or ""
-            if urlsplit(self.url).scheme == "http" and not _loopback(host):
+            if urlsplit(self.url).scheme == "http" and not is_loopback(host, under_localhost=False):
                 raise PydanticCustomError(
                     "mcp_plain_http",
                     "the credential of headers_env would cross the network unencrypted to "

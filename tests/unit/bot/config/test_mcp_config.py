@@ -17,6 +17,7 @@ from bot.cli.command import main
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from bot.config.mcp_checks import summary_lines
 from bot.config.schema import ConfigFile
+from fleet.destinations import is_loopback
 from fleet.mcp.model import HttpServer, McpGrant, McpServer, StdioServer
 from fleet.names import AgentName
 from fleet.schema import SchemaContext
@@ -702,3 +703,29 @@ def test_a_stdio_program_not_there_is_refused_and_one_off_path_warned(
         "warning: MCP server c's command 'no-such-mcp-server-here' is not on Fleetwarden's "
         "PATH: install it, or give the program's full path"
     ) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("host", "plain_credential_ok", "dashboard_local"),
+    [
+        ("127.0.0.1", True, True),
+        ("[::1]", True, True),
+        ("LOCALHOST", True, True),
+        ("fleetwarden-x.localhost", False, True),
+        ("localhost.example.com", False, False),
+        ("10.0.0.1", False, False),
+    ],
+)
+def test_one_loopback_rule_serves_the_mcp_url_and_the_dashboard(
+    host: str, plain_credential_ok: bool, dashboard_local: bool
+) -> None:
+    """fleet.destinations.is_loopback: an http:// MCP server may take a held credential
+    only on a loopback address or `localhost` (a name under it is not trusted to resolve
+    there); the dashboard counts names under `localhost` as local too."""
+    assert is_loopback(host) is dashboard_local
+    assert is_loopback(host, under_localhost=False) is plain_credential_ok
+    text = f"mcp:\n  s: {{url: 'http://{host}:8931/mcp', headers_env: {{Authorization: A}}}}\n"
+    if plain_credential_ok:
+        assert "s" in parse(text).mcp
+    else:
+        assert "unencrypted" in only_problem(text).message
