@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.app.assembly import fleet_settings, redactor
+from bot.app.assembly import fleet_settings, mcp_rules, redactor
 from bot.cli.command import main
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from bot.config.mcp_checks import summary_lines
@@ -365,7 +365,7 @@ def test_an_ad_hoc_agent_takes_the_defaults_grants() -> None:
     """An agent no roster names (a `spawn` of a new name) is granted `defaults.mcp`, as a
     roster agent that sets none is."""
     config = parse(SERVERS + "defaults:\n  mcp: {tracker: {tools: [get_issue]}}\n")
-    spec = fleet_settings(config).ad_hoc(AgentName("scratch"))
+    spec = mcp_rules(config).ad_hoc(fleet_settings(config).ad_hoc(AgentName("scratch")))
     assert spec.mcp == (McpGrant("tracker", frozenset({"get_issue"})),)
 
 
