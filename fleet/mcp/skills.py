@@ -239,10 +239,13 @@ def _front_matter(text: str, shown: str, folder: str) -> tuple[str, str]:
             "what the skill does and when to use it"
         )
     node, line = keys["description"]
-    if isinstance(node, ScalarNode) and node.tag not in (_STR, _NULL):
+    if not isinstance(node, ScalarNode) or node.tag not in (_STR, _NULL):
+        kind = {"seq": "list", "map": "mapping"}.get(node.tag.rsplit(":", 1)[-1])
+        kind = kind or node.tag.rsplit(":", 1)[-1]
+        article = "an" if kind[:1] in "aeiou" else "a"
         raise SkillError(
-            f"{shown}:{line}: `description` must be text, and YAML reads this one as a "
-            f"{node.tag.rsplit(':', 1)[-1]}: put it in quotes, or write what the skill does"
+            f"{shown}:{line}: `description` must be text, and YAML reads this one as "
+            f"{article} {kind}: put it in quotes, or write what the skill does"
         )
     written = isinstance(node, ScalarNode) and node.tag == _STR
     description = node.value.strip() if written else ""

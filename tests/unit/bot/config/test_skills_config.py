@@ -264,8 +264,9 @@ def test_a_symlink_leading_out_of_a_skill_or_a_fifo_is_refused_unread(tmp_path: 
     ("front", "said"),
     [
         ("name: other\nname: {name}\ndescription: d", "SKILL.md:3: `name` is set twice"),
-        ("name: {name}\ndescription: 3", "YAML reads this one as a int"),
+        ("name: {name}\ndescription: 3", "YAML reads this one as an int"),
         ("name: {name}\ndescription: yes", "YAML reads this one as a bool"),
+        ("name: {name}\ndescription: [a, b]", "YAML reads this one as a list"),
         ("name: !!python/object:os.system {name}\ndescription: d", "uses a YAML tag"),
         ('name: {name}\ndescription: "a\\x1b[31mred"', "SKILL.md:3: `description` holds a control"),
         ("name: {name}\ndescription: d\nallowed-tools: Bash", "`allowed-tools` lets the"),
