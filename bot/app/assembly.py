@@ -33,6 +33,8 @@ from fleet.ledger.database.location import LedgerLocation
 from fleet.mcp.credentials import McpSecrets
 from fleet.mcp.grants import grants_of as mcp_grants
 from fleet.mcp.model import McpServer
+from fleet.mcp.places import protected
+from fleet.mcp.rules import McpRules
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import NoticeBoard
@@ -264,9 +266,16 @@ def fleet_settings(cfg: Config) -> FleetSettings:
         run_budget=cfg.defaults.run_budget.to_budget() if cfg.defaults.run_budget else None,
         tool_path=tool_path(cfg),
         git_identity=(cfg.defaults.git_name, cfg.defaults.git_email),
-        mcp=mcp_grants(cfg.defaults.mcp),
-        skills=cfg.defaults.skills,
     )
+
+
+def mcp_rules(cfg: Config) -> McpRules:
+    """What ``cfg`` allows a launch on MCP servers and skills: its servers, and the
+    ``defaults``' grants and skills an agent no roster names is given. Read at every launch,
+    replaced with the roster by a reload."""
+    skills = [*cfg.defaults.skills, *(p for agent in cfg.agents for p in agent.skills or ())]
+    places = protected(skills, cfg.mcp)
+    return McpRules(dict(cfg.mcp), mcp_grants(cfg.defaults.mcp), cfg.defaults.skills, places)
 
 
 def tool_path(cfg: Config) -> tuple[str, ...]:

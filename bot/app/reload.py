@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from bot.app.assembly import grants_of, roster_of
+from bot.app.assembly import grants_of, mcp_rules, roster_of
 from bot.commands.acl import Acl
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import caps_of
@@ -204,7 +204,7 @@ async def reload_config(
         log.info("repositories taken on by a reload: %s", ", ".join(sorted(chosen.repos_added)))
     if read is not None:
         read(fresh)
-    diff = await fleet.apply_roster(roster_of(fresh))
+    diff = await fleet.apply_roster(roster_of(fresh), mcp_rules(fresh))
     if acl is not None:
         acl.replace(grants_of(fresh))
     return replace(diff, repos_added=tuple(sorted(chosen.repos_added)))

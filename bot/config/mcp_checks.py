@@ -13,15 +13,20 @@ Fleetwarden holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.config.problems import ConfigProblem, Locator
 from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.mcp.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, McpGrantEntry, no_mcp_why
+from fleet.mcp.places import first_clash, inside, stdio_places
 from fleet.mcp.schema import McpServerEntry
+from fleet.runtimes.base import PASSTHROUGH_ENV
 from fleet.schema import did_you_mean, unset_variable
 
 GUIDE = "docs/mcp.md"
@@ -45,6 +50,9 @@ def mcp_problems(
             yield ConfigProblem(roster.file_name, line, path, message)
     yield from _runtime_problems(document, locate, file_name, roster)
     yield from place_problems(document, locate, file_name, roster)
+    yield from _unsandboxed_problems(document, locate, file_name, roster)
+    yield from _passed_through(document, locate, file_name)
+    yield from _program_problems(document, locate, file_name)
 
 
 def _grant_problems(
@@ -128,27 +136,152 @@ def _runtime_problems(
             yield ConfigProblem(roster.file_name, line, path, message)
 
 
+def _program_problems(
+    document: ConfigFile, locate: Locator, file_name: str
+) -> Iterator[ConfigProblem]:
+    """A stdio server's program given by its path that is not there, or cannot be run."""
+    for name, server in document.mcp.items():
+        if server.command is None or "/" not in server.command:
+            continue
+        path = Path(server.command)
+        if path.is_file() and os.access(path, os.X_OK):
+            continue
+        what = "cannot be run (not executable)" if path.is_file() else "does not exist"
+        if path.is_dir():
+            what = "is a directory"
+        line, where, _ = locate(("mcp", name, "command"))
+        yield ConfigProblem(
+            file_name,
+            line,
+            where,
+            f"MCP server {name}'s command {str(path)!r} {what}: give the path of the server's "
+            "program, or a name on Fleetwarden's PATH (such as npx)",
+        )
+
+
+def missing_program_warnings(document: ConfigFile, path: str | None) -> list[str]:
+    """A warning for each stdio server whose program, a bare name, is not on ``path``
+    (Fleetwarden's ``PATH``): the server would fail to start when an agent needs it."""
+    return [
+        f"MCP server {name}'s command {server.command!r} is not on Fleetwarden's PATH: "
+        "install it, or give the program's full path"
+        for name, server in document.mcp.items()
+        if server.command is not None
+        and "/" not in server.command
+        and shutil.which(server.command, path=path) is None
+    ]
+
+
+EVERY_AGENTS = frozenset({*PASSTHROUGH_ENV, "HOME", "FLEETWARDEN_AGENT"})
+"""Variables every agent is given (a private HOME, Fleetwarden's few pass-throughs): never
+a credential's."""
+
+
+def _passed_through(
+    document: ConfigFile, locate: Locator, file_name: str
+) -> Iterator[ConfigProblem]:
+    """A server's credential read from a variable every agent is given anyway."""
+    for name, server in document.mcp.items():
+        held = [("headers_env", k, v) for k, v in server.headers_env.items()]
+        held += [("env_env", k, v) for k, v in server.env_env.items()]
+        for key, item, variable in held:
+            if variable not in EVERY_AGENTS:
+                continue
+            line, path, _ = locate(("mcp", name, key, item))
+            yield ConfigProblem(
+                file_name,
+                line,
+                path,
+                f"{variable} is a variable every agent is given ({', '.join(sorted(EVERY_AGENTS))}"
+                "), so it cannot hold a credential Fleetwarden keeps from agents: put the "
+                "credential in a variable of its own and name that one",
+            )
+
+
+def _held(server: McpServerEntry) -> bool:
+    return bool(server.headers_env or server.env_env)
+
+
+def _unsandboxed_why(who: str, names: Sequence[str]) -> str:
+    return (
+        f"{who} runs with sandbox: none and is granted MCP server {', '.join(names)}, whose "
+        "credential Fleetwarden holds: an unsandboxed agent shares Fleetwarden's user and can "
+        "read its environment (the credential with it) through /proc. Give it sandbox: bwrap, "
+        "or take the server out of its mcp"
+    )
+
+
+def _unsandboxed_problems(
+    document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
+) -> Iterator[ConfigProblem]:
+    """Agents (and ``defaults``, for ad hoc ones) without a sandbox granted a server whose
+    credential Fleetwarden holds."""
+    servers, defaults = document.mcp, document.defaults
+
+    def held(grants: Iterable[str]) -> list[str]:
+        return [n for n in grants if n in servers and _held(servers[n])]
+
+    if defaults.sandbox == "none" and (names := held(defaults.mcp)):
+        line, path, _ = locate(("defaults", "sandbox"))
+        yield ConfigProblem(file_name, line, path, _unsandboxed_why("defaults", names))
+    for index, agent in enumerate(document.agents):
+        spec = agent.to_spec(defaults)
+        names = held(grant.server for grant in spec.mcp)
+        if spec.sandbox != "none" or not names:
+            continue
+        if agent.sandbox is None and agent.mcp is None:
+            continue  # said at defaults
+        key = "sandbox" if agent.sandbox is not None else "mcp"
+        line, path, _ = roster.locate(("agents", index, key))
+        who = f"agent {agent.name!r}"
+        yield ConfigProblem(roster.file_name, line, path, _unsandboxed_why(who, names))
+
+
+def direct_reach_warnings(document: ConfigFile) -> list[str]:
+    """A warning for each agent granted an HTTP MCP server whose host it may reach itself
+    (``egress: open``, or the host in its ``egress_allow``): it holds no credential, but
+    could call the server around the door, unaudited."""
+    found = []
+    for agent in document.agents:
+        spec = agent.to_spec(document.defaults)
+        if spec.sandbox == "none":
+            continue  # refused with a held credential; warned of as unsandboxed otherwise
+        for grant in spec.mcp:
+            server = document.mcp.get(grant.server)
+            host = (urlsplit(server.url).hostname or "") if server and server.url else ""
+            if not host:
+                continue
+            if spec.egress == "open":
+                how, fix = "has egress: open", "give it egress: locked"
+            elif any(_allows(entry, host) for entry in spec.egress_allow):
+                how, fix = f"has {host} in its egress_allow", f"take {host} out of it"
+            else:
+                continue
+            found.append(
+                f"agent {agent.name!r} {how}, so it can reach MCP server {grant.server} "
+                "directly, around its MCP door (without the credential, but unaudited and "
+                f"unapproved): {fix}"
+            )
+    return found
+
+
+def _allows(entry: str, host: str) -> bool:
+    entry, host = entry.lower().rstrip("."), host.lower().rstrip(".")
+    if entry.startswith("*."):
+        return host.endswith(entry[1:])
+    return entry == host or host.endswith("." + entry)
+
+
 def place_problems(
     document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
 ) -> Iterator[ConfigProblem]:
-    """Skill directories, and stdio servers' programs and working directories, inside a
-    place an agent can write: its workdir, ``workdirs:`` or the state directory (where runs
-    and checkouts are). What is there could be changed by an agent before Fleetwarden gives
-    it to a CLI, or runs it with its own rights."""
-    fenced = [(document.state_dir, "Fleetwarden's state directory, where agents' runs are")]
-    if document.workdirs is not None:
-        fenced.append((document.workdirs, "`workdirs:`, where agents work"))
-    fenced += [
-        (agent.workdir, f"agent {agent.name}'s workdir")
-        for agent in document.agents
-        if agent.workdir is not None
-    ]
-    roots = [(root.resolve(), what) for root, what in fenced]
-
-    def inside(path: Path) -> str | None:
-        real = path.resolve()
-        return next((what for root, what in roots if real == root or root in real.parents), None)
-
+    """Skill directories, and stdio servers' programs, working directories and the paths
+    their arguments and variables name, where an agent can write: its workdir,
+    ``workdirs:`` or the state directory (where runs and checkouts are) — or such a place
+    inside a skill directory or a server's working directory. What is there could be
+    changed by an agent before Fleetwarden gives it to a CLI, or runs it with its own
+    rights, outside every sandbox (:func:`fleet.mcp.places.clash`)."""
+    fenced = fences(document)
     skills: list[tuple[Loc, Path, bool]] = [
         (("defaults", "skills", n), path, False) for n, path in enumerate(document.defaults.skills)
     ]
@@ -158,33 +291,61 @@ def place_problems(
             for n, path in enumerate(agent.skills or ())
         ]
     for loc, path, in_roster in skills:
-        what = inside(path)
+        what = first_clash(path, fenced)
         if what is None:
             continue
         message = (
-            f"skill directory {str(path)!r} is inside {what}: an agent could change it before "
-            "it is given to a CLI; keep skills in a directory of the operator's, outside every "
-            "workdir and the state directory"
+            f"skill directory {str(path)!r} {_how(path, what, fenced)}: an agent could change "
+            "it before it is given to a CLI; keep skills in a directory of the operator's, "
+            "apart from every workdir and the state directory"
         )
         line, where, _ = (roster.locate if in_roster else locate)(loc)
         yield ConfigProblem(roster.file_name if in_roster else file_name, line, where, message)
+    for loc, path, both in _server_places(document):
+        what = first_clash(path, fenced, both=both)
+        if what is None:
+            continue
+        line, where, _ = locate(loc)
+        key = where.removeprefix(f"mcp.{loc[1]}.")
+        yield ConfigProblem(
+            file_name,
+            line,
+            where,
+            f"MCP server {loc[1]}'s {key} {str(path)!r} {_how(path, what, fenced)}: "
+            "Fleetwarden runs the server outside every sandbox, with its credentials, so an "
+            "agent could change what it runs; keep it apart from every workdir and the state "
+            "directory",
+        )
+
+
+def _how(path: Path, what: str, fenced: Sequence[tuple[Path, str]]) -> str:
+    """How ``path`` clashes with the fenced place ``what``: inside it, or holding it."""
+    root = next(root for root, said in fenced if said == what)
+    return f"is inside {what}" if inside(path, root) else f"holds {what}"
+
+
+def fences(document: ConfigFile) -> list[tuple[Path, str]]:
+    """The places an agent can write, said in words: the state directory, ``workdirs:``,
+    each agent's workdir."""
+    fenced = [(document.state_dir, "Fleetwarden's state directory, where agents' runs are")]
+    if document.workdirs is not None:
+        fenced.append((document.workdirs, "`workdirs:`, where agents work"))
+    fenced += [
+        (agent.workdir, f"agent {agent.name}'s workdir")
+        for agent in document.agents
+        if agent.workdir is not None
+    ]
+    return fenced
+
+
+def _server_places(document: ConfigFile) -> Iterator[tuple[Loc, Path, bool]]:
+    """Each place a stdio server of the section is run from or reads
+    (:func:`fleet.mcp.places.stdio_places`), where the config says it."""
     for name, server in document.mcp.items():
-        places = [("cwd", server.cwd)] if server.cwd is not None else []
-        if server.command is not None and "/" in server.command:
-            places.append(("command", Path(server.command)))
-        for key, path in places:
-            what = inside(path)
-            if what is None:
-                continue
-            line, where, _ = locate(("mcp", name, key))
-            yield ConfigProblem(
-                file_name,
-                line,
-                where,
-                f"MCP server {name}'s {key} {str(path)!r} is inside {what}: Fleetwarden runs "
-                "the server outside every sandbox, so an agent could change what it runs; "
-                "keep it outside every workdir and the state directory",
-            )
+        if server.command is None:
+            continue
+        for key, path, both in stdio_places(server.command, server.args, server.env, server.cwd):
+            yield ("mcp", name, *key), path, both
 
 
 def environment_problems(

@@ -5,15 +5,14 @@ implicit accounts added and each section's settings built."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
-
 from bot.config.chat import Operator
 from bot.config.defaults import Defaults
+from bot.config.door_checks import env_variables
 from bot.config.forge_checks import with_forge_credentials
 from bot.config.schema import ConfigFile, LogLevel
 from bot.dashboard.serving.settings import DashboardSettings
@@ -168,7 +167,7 @@ class Config:
         """Every variable the config names as holding a secret: the value of each ``*_env``
         key anywhere (each value of a mapping one, such as an MCP server's ``headers_env``),
         and every agent's ``secret_env``. For the log redactor."""
-        return frozenset(_env_names(self.document))
+        return frozenset(variable for _, variable in env_variables(self.document))
 
 
 def served_routes(document: ConfigFile, accounts: AccountSet) -> dict[str, ProviderRoute]:
@@ -195,26 +194,6 @@ def implicit_accounts(agents: Iterable[AgentEntry], default_runtime: str) -> lis
 def absolute_path(base_dir: Path, path: Path) -> Path:
     """``path`` made absolute against ``base_dir`` and normalised."""
     return Path(os.path.normpath(base_dir / path))
-
-
-def _env_names(value: object) -> Iterator[str]:
-    if isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            item = getattr(value, name)
-            if not name.endswith("_env"):
-                yield from _env_names(item)
-            elif isinstance(item, str):
-                yield item
-            elif isinstance(item, tuple | list | frozenset):
-                yield from (entry for entry in item if isinstance(entry, str))
-            elif isinstance(item, Mapping):  # an MCP server's `headers_env`, `env_env`
-                yield from (entry for entry in item.values() if isinstance(entry, str))
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from _env_names(item)
-    elif isinstance(value, dict):  # sections keyed by name, such as `accounts`
-        for item in value.values():
-            yield from _env_names(item)
 
 
 def model_priced(cfg: Config) -> Callable[[str | None], bool] | None:

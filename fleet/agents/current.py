@@ -7,15 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from fleet.mcp.rules import McpRules
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 
 
 class CurrentRoster:
-    """The config's agents by name, as of the last load or reload."""
+    """The config's agents by name, as of the last load or reload, and what it allows a
+    launch on MCP servers and skills (:attr:`mcp`, replaced with it)."""
 
-    def __init__(self, roster: Mapping[AgentName, AgentSpec] | None = None) -> None:
+    def __init__(
+        self, roster: Mapping[AgentName, AgentSpec] | None = None, mcp: McpRules | None = None
+    ) -> None:
         self._roster: dict[AgentName, AgentSpec] = dict(roster or {})
+        self.mcp = mcp if mcp is not None else McpRules()
 
     def get(self, name: AgentName) -> AgentSpec | None:
         return self._roster.get(name)
@@ -34,7 +39,11 @@ class CurrentRoster:
         """The mapping itself, as it is now (a reload replaces it whole)."""
         return self._roster
 
-    def replace(self, roster: Mapping[AgentName, AgentSpec]) -> dict[AgentName, AgentSpec]:
-        """Take ``roster`` from now on; the one it replaces."""
+    def replace(
+        self, roster: Mapping[AgentName, AgentSpec], mcp: McpRules | None = None
+    ) -> dict[AgentName, AgentSpec]:
+        """Take ``roster`` (and ``mcp``, when given) from now on; the roster it replaces."""
         old, self._roster = self._roster, dict(roster)
+        if mcp is not None:
+            self.mcp = mcp
         return old

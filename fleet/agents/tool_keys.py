@@ -20,7 +20,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from fleet.mcp.grants import MCP_GRANTS_HELP, McpGrantEntry, McpGrants, grants_of
+from fleet.mcp.grants import MCP_GRANTS_HELP, McpGrantEntry, McpGrants, grants_of, refuse_null
 from fleet.mcp.skills import SKILLS_HELP, SkillDir
 from fleet.model import AgentSpec
 
@@ -64,6 +64,11 @@ class ToolKeys(BaseModel):
     skills: tuple[SkillDir, ...] | None = Field(
         default=None, description=SKILLS_HELP + " Default: `defaults.skills`."
     )
+
+    @field_validator("mcp", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        return refuse_null(value)
 
     @field_validator("skills")
     @classmethod

@@ -13,6 +13,8 @@ from pydantic_core import PydanticCustomError
 
 from fleet.mcp.model import McpGrant
 from fleet.mcp.names import McpName, Tools
+from fleet.mcp.refusals import raise_each
+from fleet.redaction.shapes import shown_key
 
 NO_MCP_RUNTIMES = frozenset({"pi"})
 """Runtimes Fleetwarden cannot give MCP servers to: pi has no MCP of its own, and no MCP
@@ -56,24 +58,76 @@ def _grant_forms(value: object) -> object:
     ``{a: {}}``."""
     if isinstance(value, list | tuple):
         mapping: dict[object, object] = {}
-        for item in value:
+        found: list[tuple[str | int, PydanticCustomError]] = []
+        for index, item in enumerate(value):
             if not isinstance(item, str):
-                raise PydanticCustomError(
-                    "mcp_grant",
-                    "each item of the mcp list is a server's name; to narrow a server's "
-                    "tools write the mapping form: mcp: {{NAME: {{tools: [TOOL, ...]}}}}",
-                )
-            if item in mapping:
-                raise PydanticCustomError(
-                    "mcp_grant_twice",
-                    "{name} is listed twice: list each server once",
-                    {"name": repr(item[:40])},
-                )
-            mapping[item] = {}
+                found.append((index, _not_a_name()))
+            elif item in mapping:
+                found.append((index, _twice(item)))
+            else:
+                mapping[item] = {}
+        raise_each("mcp", found)
         return mapping
     if isinstance(value, dict):
+        found = [
+            (name, _not_a_grant())
+            for name, grant in value.items()
+            if grant is not None and not isinstance(grant, dict)
+        ]
+        raise_each("mcp", found)
         return {name: {} if grant is None else grant for name, grant in value.items()}
+    raise _not_grants(value)
+
+
+FORMS = (
+    "a list of server names (mcp: [github, docs]), or a mapping narrowing a server's tools "
+    "(mcp: {github: {tools: [search_issues]}, docs: {}})"
+)
+"""The two forms of an ``mcp:``, as written."""
+
+
+def _not_grants(value: object) -> PydanticCustomError:
+    if value is None:
+        return PydanticCustomError(
+            "mcp_null",
+            "mcp is empty, which is not read as any servers: write mcp: [] for none (on an "
+            "agent, leave the key out to take defaults.mcp), or give {forms}",
+            {"forms": FORMS},
+        )
+    return PydanticCustomError("mcp_grants", "mcp takes {forms}", {"forms": FORMS})
+
+
+def _not_a_grant() -> PydanticCustomError:
+    return PydanticCustomError(
+        "mcp_grant_value",
+        "a server's grant is a mapping: {empty} for all the server allows, or {example} to "
+        "narrow its tools; mcp takes {forms}",
+        {"empty": "{}", "example": "{tools: [TOOL, ...]}", "forms": FORMS},
+    )
+
+
+def refuse_null(value: object) -> object:
+    """An ``mcp:`` written empty refused (it would read as unset, the defaults' servers)."""
+    if value is None:
+        raise _not_grants(None)
     return value
+
+
+def _not_a_name() -> PydanticCustomError:
+    return PydanticCustomError(
+        "mcp_grant",
+        "each item of the mcp list is a server's name; to narrow a server's tools write the "
+        "mapping form: mcp: {example}",
+        {"example": "{NAME: {tools: [TOOL, ...]}}"},
+    )
+
+
+def _twice(name: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "mcp_grant_twice",
+        "{name} is listed twice: list each server once",
+        {"name": repr(shown_key(name)[:40])},
+    )
 
 
 McpGrants = Annotated[dict[McpName, McpGrantEntry], BeforeValidator(_grant_forms)]

@@ -11,6 +11,8 @@ from typing import Annotated
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
+from fleet.redaction.shapes import shown_key
+
 MCP_NAME_PATTERN = r"[a-z][a-z0-9-]{0,31}"
 """A server's name: it is a path segment of the agent's door (``/mcp/<server>``), a key of
 each CLI's config (Codex's ``mcp_servers.<server>``, a TOML bare key) and the middle of its
@@ -35,7 +37,7 @@ def _mcp_name(value: str) -> str:
             "invalid MCP server name {name}: must match {pattern} (a lowercase letter, then up "
             "to 31 lowercase letters, digits or '-', no '_': it is part of the URL /mcp/NAME "
             "and of tool names mcp__NAME__TOOL; for example 'github')",
-            {"name": repr(value[:40]), "pattern": MCP_NAME_PATTERN},
+            {"name": repr(shown_key(value)[:40]), "pattern": MCP_NAME_PATTERN},
         )
     return value
 
@@ -46,7 +48,7 @@ def _tool_name(value: str) -> str:
             "tool_name",
             "invalid tool name {name}: an MCP tool's name is 1-128 letters, digits, '_', '-' "
             "or '.', as the server lists it (e.g. search_issues)",
-            {"name": repr(value[:40])},
+            {"name": repr(shown_key(value)[:40])},
         )
     return value
 

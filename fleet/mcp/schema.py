@@ -17,13 +17,11 @@ checked across entries (:mod:`bot.config.mcp_checks`, :mod:`bot.config.door_chec
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import math
 import re
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -36,16 +34,34 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from fleet.destinations import is_loopback
+from fleet.mcp.heuristics import (
+    has_control,
+    secret_arg,
+    secret_header,
+    secret_variable,
+    url_problem,
+)
 from fleet.mcp.model import DEFAULT_TIMEOUT, HttpServer, McpServer, StdioServer
 from fleet.mcp.names import Tools
-from fleet.redaction.shapes import Shapes
+from fleet.mcp.refusals import (
+    control_in,
+    misplaced,
+    raise_at_keys,
+    raise_each,
+    secret_arg_error,
+    secret_env_error,
+    secret_header_error,
+    spelled_twice,
+    twice,
+)
+from fleet.redaction.shapes import credential_shaped, shown_key
 from fleet.schema import (
     ENV_KEY_PATTERN,
     EnvVarName,
     Seconds,
     WorkDir,
     expand_path,
-    looks_secret,
     schema_context,
 )
 
@@ -54,15 +70,11 @@ MAX_TIMEOUT = 3600.0
 
 _HEADER = re.compile(HEADER_NAME_PATTERN)
 _ENV_KEY = re.compile(ENV_KEY_PATTERN)
-_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-_LOOPBACK_NAMES = frozenset({"localhost"})
 _DOOR_HEADERS = frozenset(
     {"host", "content-length", "content-type", "accept", "connection", "transfer-encoding"}
     | {"upgrade", "te", "mcp-session-id", "mcp-protocol-version", "last-event-id"}
 )
 """Headers the MCP door itself sends: HTTP's framing and MCP's streamable transport."""
-_WHERE_WORDS = frozenset({"file", "path", "dir", "env", "var", "name", "id", "stdin"})
-"""Words of an option that names where a secret is, not the secret (``--key-file``)."""
 
 
 def _header_name(value: str) -> str:
@@ -70,7 +82,15 @@ def _header_name(value: str) -> str:
         raise PydanticCustomError(
             "header_name",
             "{name} is not an HTTP header name (letters, digits and '-', e.g. Authorization)",
-            {"name": repr(value[:40])},
+            {"name": repr(shown_key(value)[:40])},
+        )
+    if credential_shaped(value):
+        raise PydanticCustomError(
+            "header_name_secret",
+            "this header's name looks like a credential, and secrets never go in the config "
+            "file: name the header (e.g. Authorization) and read its value from a variable "
+            "(headers_env: {example}); the name is not shown",
+            {"example": "{Authorization: VARIABLE}"},
         )
     if value.lower() in _DOOR_HEADERS:
         raise PydanticCustomError(
@@ -88,7 +108,15 @@ def _stdio_env_key(value: str) -> str:
             "env_key",
             "{name} is not an environment variable name: use letters, digits and '_', not "
             "starting with a digit",
-            {"name": repr(value[:40])},
+            {"name": repr(shown_key(value)[:40])},
+        )
+    if credential_shaped(value):
+        raise PydanticCustomError(
+            "env_key_secret",
+            "this variable's name looks like a credential, and secrets never go in the config "
+            "file: name the variable (e.g. API_TOKEN) and read its value from one of "
+            "Fleetwarden's (env_env: {example}); the name is not shown",
+            {"example": "{API_TOKEN: VARIABLE}"},
         )
     return value
 
@@ -102,79 +130,6 @@ def _price(value: float) -> float:
 HeaderName = Annotated[str, AfterValidator(_header_name)]
 StdioEnvKey = Annotated[str, AfterValidator(_stdio_env_key)]
 Dollars = Annotated[float, Field(strict=True), AfterValidator(_price)]
-
-
-@functools.cache
-def _shapes() -> Shapes:
-    return Shapes()
-
-
-def credential_shaped(text: str) -> bool:
-    """Whether ``text`` holds something shaped like a credential (a token's format, a
-    ``Bearer …`` header, a password in a URL), as the log redactor finds them."""
-    return bool(_shapes().spans(text))
-
-
-def _secret_header(name: str, value: str) -> bool:
-    lowered = name.lower()
-    return (
-        lowered in _CREDENTIAL_HEADERS
-        or looks_secret(name)
-        or credential_shaped(f"{name}: {value}")
-    )
-
-
-def _secret_option(option: str) -> bool:
-    """Whether ``option`` (``--api-key``) takes a secret as its value: it names one, and
-    not where one is (``--key-file``, ``--token-env``)."""
-    words = set(re.split(r"[_\-.]+", option.lower()))
-    return option.startswith("-") and looks_secret(option) and not words & _WHERE_WORDS
-
-
-def _secret_arg(before: str | None, arg: str) -> bool:
-    """Whether ``arg`` holds a credential: by its shape, as the value of a secret-named
-    option (``--token=…``, or after ``--api-key``)."""
-    option, equals, _ = arg.partition("=")
-    if equals and _secret_option(option):
-        return True
-    if before is not None and "=" not in before and _secret_option(before):
-        return True
-    return credential_shaped(arg) or (before is not None and credential_shaped(f"{before} {arg}"))
-
-
-def _loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def url_problem(value: str) -> str | None:
-    """Why ``value`` cannot be an MCP server's ``url``, or ``None``."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return "url is the server's streamable HTTP endpoint, such as https://mcp.example.com/mcp"
-    if parts.username or parts.password:
-        return (
-            "url takes no credential: send it in a header read from a variable "
-            "(headers_env: {Authorization: VARIABLE})"
-        )
-    if parts.fragment:
-        return "url takes no fragment (#...)"
-    if any(looks_secret(key) for key, _ in parse_qsl(parts.query)) or credential_shaped(value):
-        return (
-            "url looks like it holds a credential: send it in a header read from a variable "
-            "(headers_env: {Authorization: VARIABLE}), never in the file"
-        )
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if port == 0:
-        return f"url's port is not a number from 1 to 65535: {parts.netloc}"
-    return None
 
 
 class McpServerEntry(BaseModel):
@@ -278,49 +233,48 @@ class McpServerEntry(BaseModel):
     @field_validator("headers")
     @classmethod
     def _plain_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        found = []
         for name, text in value.items():
-            if _secret_header(name, text):
-                raise PydanticCustomError(
-                    "secret_header",
-                    "header {name} looks like it carries a credential, and secrets never go "
-                    "in the config file: set a variable in Fleetwarden's environment to the "
-                    "header's whole value and name it in headers_env: {{{name}: VARIABLE}} "
-                    "(the value is not shown)",
-                    {"name": name},
-                )
+            if has_control(text):
+                found.append((name, control_in(f"header {name}'s value")))
+            elif secret_header(name, text):
+                found.append((name, secret_header_error(name)))
+        raise_each("headers", found)
         return value
 
     @field_validator("env")
     @classmethod
     def _plain_env(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if looks_secret(name) or credential_shaped(f"{name}={text}"):
-                raise PydanticCustomError(
-                    "secret_in_env",
-                    "{name} looks like a secret, and secrets never go in the config file: set "
-                    "a variable in Fleetwarden's environment and name it in env_env: "
-                    "{{{name}: VARIABLE}} (the value is not shown)",
-                    {"name": name},
-                )
+        found = [
+            (name, secret_env_error(name))
+            for name, text in value.items()
+            if secret_variable(name) or credential_shaped(f"{name}={text}")
+        ]
+        raise_each("env", found)
         return value
 
     @field_validator("args")
     @classmethod
     def _plain_args(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for index, arg in enumerate(value):
-            if _secret_arg(value[index - 1] if index else None, arg):
-                raise PydanticCustomError(
-                    "secret_in_args",
-                    "args[{index}] looks like a credential, and secrets never go in the config "
-                    "file: give it to the server in a variable (env_env: {{NAME: VARIABLE}}); "
-                    "the value is not shown",
-                    {"index": index},
-                )
+        found = [
+            (index, secret_arg_error(index))
+            for index, arg in enumerate(value)
+            if secret_arg(value[index - 1] if index else None, arg)
+        ]
+        raise_each("args", found)
         return value
 
     @field_validator("command")
     @classmethod
     def _command(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and credential_shaped(value):
+            raise PydanticCustomError(
+                "secret_command",
+                "command looks like a credential, not a program: name the program (e.g. npx) "
+                "and give the server its credential in a variable (env_env: {example}); the "
+                "value is not shown",
+                {"example": "{NAME: VARIABLE}"},
+            )
         if value is None or "/" not in value:
             return value  # a program on PATH
         return str(expand_path(Path(value), schema_context(info)))
@@ -333,39 +287,28 @@ class McpServerEntry(BaseModel):
                 "give url (a server reached over HTTP) or command (a server Fleetwarden runs "
                 "over stdio), one of them",
             )
-        for plain, held, kind, fold in (
-            (self.headers, self.headers_env, "header", str.lower),  # HTTP's are any case
-            (self.env, self.env_env, "variable", str),
+        found: list[tuple[str | int, PydanticCustomError]] = []
+        for field, plain, held, kind, fold in (
+            ("headers", self.headers, self.headers_env, "header", str.lower),  # any case
+            ("env", self.env, self.env_env, "variable", str),
         ):
-            both = sorted(k for k in plain if fold(k) in {fold(h) for h in held})
-            if both:
-                raise PydanticCustomError(
-                    "mcp_twice",
-                    "{kind} {names} is given plain and from a variable: keep it in one of them",
-                    {"kind": kind, "names": ", ".join(both)},
-                )
+            folded = {fold(h) for h in held}
+            found += [(f"{field}.{key}", twice(kind, key)) for key in plain if fold(key) in folded]
+        for field, headers in (("headers_env", self.headers_env), ("headers", self.headers)):
+            first: dict[str, str] = {}
+            for key in headers:
+                if key.lower() in first:
+                    found.append((f"{field}.{key}", spelled_twice(key, first[key.lower()])))
+                first.setdefault(key.lower(), key)
         http = {"headers_env": self.headers_env, "headers": self.headers}
         stdio = {"args": self.args, "env": self.env, "env_env": self.env_env, "cwd": self.cwd}
         wrong = http if self.command is not None else stdio
-        misplaced = [key for key, value in wrong.items() if value]
-        if misplaced:
-            kind, other = ("stdio", "url") if self.command is not None else ("HTTP", "command")
-            raise PydanticCustomError(
-                "mcp_misplaced",
-                "{keys} {verb} for a server with {other}; this is a{n} {kind} server: remove "
-                "{them}",
-                {
-                    "keys": ", ".join(misplaced),
-                    "verb": "is" if len(misplaced) == 1 else "are",
-                    "other": other,
-                    "n": "n" if kind == "HTTP" else "",
-                    "kind": kind,
-                    "them": "it" if len(misplaced) == 1 else "them",
-                },
-            )
+        kind, other = ("stdio", "url") if self.command is not None else ("HTTP", "command")
+        found += [(key, misplaced(key, kind, other)) for key, value in wrong.items() if value]
+        raise_at_keys(found)
         if self.url is not None and self.headers_env:
             host = urlsplit(self.url).hostname or ""
-            if urlsplit(self.url).scheme == "http" and not _loopback(host):
+            if urlsplit(self.url).scheme == "http" and not is_loopback(host, under_localhost=False):
                 raise PydanticCustomError(
                     "mcp_plain_http",
                     "the credential of headers_env would cross the network unencrypted to "

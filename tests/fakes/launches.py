@@ -12,6 +12,7 @@ from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.service import Quoting
 from fleet.clock import Clock
 from fleet.events import Listeners
+from fleet.mcp.rules import McpRules
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
@@ -77,12 +78,13 @@ def fleet_and_admission(
     kit: LaunchKit,
     admission: Callable[[Launcher], Admission] = unguarded,
     roster: Mapping[AgentName, AgentSpec] | None = None,
+    mcp: McpRules | None = None,
 ) -> tuple[Fleet, Admission]:
     """A real supervisor wired as the app wires it — the launcher first, ``admission`` over
-    it, the fleet handed both — and that admission."""
-    launcher = Launcher(
-        stores=stores, clock=clock, kit=kit, roster=CurrentRoster(roster), events=Listeners()
-    )
+    it, the fleet handed both — and that admission. ``mcp``: what the config allows a
+    launch on MCP servers and skills (``None``: no server, no default grant or skill)."""
+    current = CurrentRoster(roster, mcp)
+    launcher = Launcher(stores=stores, clock=clock, kit=kit, roster=current, events=Listeners())
     admitting = admission(launcher)
     return Fleet(launcher=launcher, admission=admitting), admitting
 
@@ -94,8 +96,9 @@ def real_fleet(
     kit: LaunchKit,
     admission: Callable[[Launcher], Admission] = unguarded,
     roster: Mapping[AgentName, AgentSpec] | None = None,
+    mcp: McpRules | None = None,
 ) -> Fleet:
     """A real supervisor over ``admission`` (:func:`fleet_and_admission`)."""
     return fleet_and_admission(
-        stores=stores, clock=clock, kit=kit, admission=admission, roster=roster
+        stores=stores, clock=clock, kit=kit, admission=admission, roster=roster, mcp=mcp
     )[0]

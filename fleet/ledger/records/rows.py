@@ -108,6 +108,12 @@ def _grants(raw: object) -> tuple[McpGrant, ...]:
     return tuple(grants)
 
 
+def _skills(raw: object) -> tuple[Path, ...]:
+    """The skill directories kept with a spec: absolute paths only, junk dropped."""
+    items = raw if isinstance(raw, list) else ()
+    return tuple(Path(p) for p in items if isinstance(p, str) and p.startswith("/"))
+
+
 def _fallback(raw: object) -> Fallback | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("runtime"), str):
         return None
@@ -255,7 +261,7 @@ class AgentRecord:
             messages_per_hour=_per_hour(self.extra.get("messages_per_hour")),
             workdir_read_only=self.extra.get("workdir_read_only") is True,
             mcp=_grants(self.extra.get("mcp")),
-            skills=tuple(Path(str(p)) for p in self.extra.get("skills") or ()),
+            skills=_skills(self.extra.get("skills")),
         )
 
     @classmethod

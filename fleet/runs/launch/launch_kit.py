@@ -23,7 +23,7 @@ from fleet.backends.base import Backend
 from fleet.budgets.runs.arming import CapArming
 from fleet.destinations import DEFAULT_ALLOW
 from fleet.hosts.service import Hosts
-from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, AgentSpec, McpGrant, RunBudget
+from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, AgentSpec, RunBudget
 from fleet.names import AgentName
 from fleet.permissions.config import PolicyDefaults
 from fleet.repos.service import Repos
@@ -65,14 +65,12 @@ class FleetSettings:
     tool_path: tuple[str, ...] = ()
     # An ad hoc agent's ``git_name`` and ``git_email`` (``defaults``'; None: Fleetwarden's).
     git_identity: tuple[str | None, str | None] = (None, None)
-    # An ad hoc agent's MCP grants and skill directories: ``defaults``'.
-    mcp: tuple[McpGrant, ...] = ()
-    skills: tuple[Path, ...] = ()
 
     def ad_hoc(self, name: AgentName) -> AgentSpec:
         """The spec of an agent no roster names: the defaults' runtime, backend,
-        confinement (without a sandbox, the host's network), permission policy, MCP grants
-        and skills."""
+        confinement (without a sandbox, the host's network) and permission policy (its MCP
+        grants and skills are the config's as it is at each launch:
+        :meth:`fleet.mcp.rules.McpRules.ad_hoc`)."""
         sandbox, egress, allow = self.confinement
         spec = AgentSpec(
             name=name,
@@ -84,8 +82,6 @@ class FleetSettings:
             run_budget=self.run_budget,
             git_name=self.git_identity[0],
             git_email=self.git_identity[1],
-            mcp=self.mcp,
-            skills=self.skills,
         )
         return self.policy.apply(spec)
 

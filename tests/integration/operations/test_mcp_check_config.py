@@ -86,7 +86,7 @@ def test_each_mistake_exits_2_on_its_line_without_the_credential(tmp_path: Path)
     assert done.returncode == 2
     said = done.stderr
     assert "fleetwarden.yaml:15: agents[0].skills[0]: " in said
-    assert "skills/other/SKILL.md:2: `name` is 'notes', but a skill's name is its folder's" in said
+    assert "skills/other/SKILL.md:2: the `name` in SKILL.md differs from the folder's" in said
     assert "fleetwarden.yaml:18: agents[1].mcp[0]: MCP server 'trackr' is not defined" in said
     assert "did you mean 'tracker'?" in said
     assert "fleetwarden.yaml:18: agents[1].mcp: agent 'helper' runs pi, which cannot" in said

@@ -118,7 +118,7 @@ async def start_fleet(
     )
     # The roster as it is now (a reload replaces it) and who hears the fleet's events: made
     # first, read by the launcher, the supervisor and the peer roster alike.
-    roster, events = CurrentRoster(wiring.roster_of(cfg)), Listeners()
+    roster, events = CurrentRoster(wiring.roster_of(cfg), wiring.mcp_rules(cfg)), Listeners()
     # Each agent's peers, read from that roster (a reload applies).
     peer_roster = PeerRoster(
         roster=roster.specs,

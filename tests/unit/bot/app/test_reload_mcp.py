@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.assembly import roster_of
+from bot.app.assembly import mcp_rules, roster_of
 from bot.app.reload import NOT_RELOADED, reload_config
 from bot.commands.errors import CommandError
 from bot.config import parse_config
@@ -19,8 +19,10 @@ from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.mcp.model import McpGrant
+from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.launches import real_fleet
 from tests.fakes.stores import fleet_stores
@@ -58,6 +60,7 @@ async def fleet(tmp_path: Path, ledger: Ledger) -> AsyncIterator[Fleet]:
     made = real_fleet(
         stores=fleet_stores(ledger),
         roster=roster_of(started),
+        mcp=mcp_rules(started),
         clock=SystemClock(),
         kit=LaunchKit(
             runtimes=default_registry(),
@@ -121,3 +124,20 @@ async def test_a_reload_refuses_a_grant_the_load_refuses(tmp_path: Path, fleet: 
     assert f"{file}:11: agents[0].mcp.trackr: MCP server 'trackr' is not defined" in said
     assert f"{file}:13: agents[1].mcp.tracker.tools[0]: tool 'create_issue' is not on" in said
     assert (await fleet.spec("coder")).mcp == (McpGrant("tracker"),)
+
+
+async def test_a_reload_of_the_defaults_grants_reaches_an_ad_hoc_agent_launched_after(
+    tmp_path: Path, fleet: Fleet, ledger: Ledger
+) -> None:
+    """`defaults.mcp` added by a reload: an agent no roster names, spawned after it, is
+    granted it (no copy of the defaults frozen at start)."""
+    file = tmp_path / "fleetwarden.yaml"
+    started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
+    file.write_text(BEFORE + "defaults:\n  mcp: [docs]\n")
+    await reload_config(started, ENVIRON, ("stub",), ("subprocess",), fleet)
+    await fleet.spawn(LaunchRequest("scratch", collect=False))
+    try:
+        record = await ledger.agents.get_agent(AgentName("scratch"))
+        assert record is not None and record.spec.mcp == (McpGrant("docs"),)
+    finally:
+        await fleet.stop_agent("scratch")

@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
-from bot.config.door_checks import NOT_SECRET, _variables, held_by_fleetwarden
+from bot.config.door_checks import NOT_SECRET, env_variables, held_by_fleetwarden
 from bot.config.schema import ConfigFile
 from fleet.agents.roster import AgentEntry
 
@@ -191,7 +191,11 @@ def test_every_secret_key_of_the_schema_is_covered() -> None:
     keys: set[str] = set()
     for own in (OWN, BY_PASSWORD):
         document = parse(own + forges).document
-        found = list(_variables(document, ()))
+        found = [  # the agents' own variables (their secret_env) and public ones aside
+            (loc, variable)
+            for loc, variable in env_variables(document)
+            if loc[0] != "agents" and "secret_env" not in loc and loc[-1] not in NOT_SECRET
+        ]
         # A mapping's variables (an MCP server's `headers_env`) are found under their keys.
         keys |= {next(str(p) for p in reversed(loc) if str(p).endswith("_env")) for loc, _ in found}
         held = held_by_fleetwarden(document)

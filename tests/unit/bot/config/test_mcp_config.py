@@ -12,15 +12,18 @@ from typing import Any
 
 import pytest
 
-from bot.app.assembly import fleet_settings, redactor
+from bot.app.assembly import fleet_settings, mcp_rules, redactor
+from bot.cli.command import main
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from bot.config.mcp_checks import summary_lines
 from bot.config.schema import ConfigFile
+from fleet.destinations import is_loopback
 from fleet.mcp.model import HttpServer, McpGrant, McpServer, StdioServer
 from fleet.names import AgentName
 from fleet.schema import SchemaContext
 
 FILE = "fleetwarden.yaml"
+URL = "https://x.example.com/mcp"
 TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 SERVERS = """\
 mcp:
@@ -228,8 +231,8 @@ def test_pi_by_default_with_default_grants_is_said_once_at_defaults() -> None:
     [
         ("{}", "mcp.x", "give url (a server reached over HTTP) or command"),
         ("{url: 'https://a.example/mcp', command: srv}", "mcp.x", "one of them"),
-        ("{command: srv, headers_env: {A: B_VAR}}", "mcp.x", "headers_env is for a server"),
-        ("{url: 'https://a.example/mcp', env: {A: b}, cwd: /tmp}", "mcp.x", "env, cwd are for"),
+        ("{command: srv, headers_env: {A: B_VAR}}", "mcp.x.headers_env", "headers_env is for a"),
+        ("{url: 'https://a.example/mcp', env: {A: b}}", "mcp.x.env", "env is for a server"),
         ("{url: 'ftp://a.example/mcp'}", "mcp.x.url", "streamable HTTP endpoint"),
         ("{url: 'https://u:p@a.example/mcp'}", "mcp.x.url", "url takes no credential"),
         ("{url: 'https://a.example/mcp?api_key=zz'}", "mcp.x.url", "looks like it holds"),
@@ -240,10 +243,10 @@ def test_pi_by_default_with_default_grants_is_said_once_at_defaults() -> None:
         ("{url: 'https://a.example/mcp', timeout: 0}", "mcp.x.timeout", "greater than 0"),
         ("{url: 'https://a.example/mcp', price_per_call: -1}", "mcp.x.price_per_call", "0 or"),
         ("{command: srv, env_env: {TOKEN: ghp_pasted}}", "mcp.x.env_env.TOKEN", "the NAME of"),
-        ("{command: srv, env: {MODE: a}, env_env: {MODE: V}}", "mcp.x", "variable MODE is given"),
+        ("{command: srv, env: {MODE: a}, env_env: {MODE: V}}", "mcp.x.env.MODE", "variable MODE"),
         (
             "{url: 'https://a.example/mcp', headers: {x-team: a}, headers_env: {X-Team: V}}",
-            "mcp.x",
+            "mcp.x.headers.x-team",
             "header x-team is given plain and from a variable",
         ),
         (
@@ -282,9 +285,13 @@ def test_a_credential_written_in_the_file_is_refused_and_never_shown(entry: str)
         assert secret not in str(problem)
 
 
-def test_plain_headers_args_and_a_loopback_http_server_pass() -> None:
+def test_plain_headers_args_and_a_loopback_http_server_pass(tmp_path: Path) -> None:
     """What is no credential passes: a team header, a stdio server's options (naming where
     a secret is, too), an http:// server on loopback sending a header credential."""
+    program = tmp_path / "bin" / "fs-server"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
     config = parse(
         "mcp:\n"
         "  local:\n"
@@ -294,11 +301,12 @@ def test_plain_headers_args_and_a_loopback_http_server_pass() -> None:
         "  fs:\n"
         "    command: ./bin/fs-server\n"
         "    args: [--root, /srv/docs, --read-only, --port=0, --key-file, /etc/k.pem,"
-        " --token-env, DOCS_TOKEN, --password-stdin]\n"
+        " --token-env, DOCS_TOKEN, --password-stdin]\n",
+        base_dir=tmp_path,
     )
     assert isinstance(config.mcp["local"].transport, HttpServer)
     assert config.mcp["fs"].transport == StdioServer(
-        "/srv/fw/bin/fs-server",
+        str(program),
         (
             *("--root", "/srv/docs", "--read-only", "--port=0", "--key-file", "/etc/k.pem"),
             *("--token-env", "DOCS_TOKEN", "--password-stdin"),
@@ -323,7 +331,7 @@ def test_a_grant_listed_twice_or_not_a_name_is_refused() -> None:
     """The list form takes names once each; a mapping inside it is pointed at the mapping
     form."""
     twice = only_problem(SERVERS + "agents:\n  - name: c\n    mcp: [tracker, tracker]\n")
-    assert (twice.key_path, twice.line) == ("agents[0].mcp", 16)
+    assert (twice.key_path, twice.line) == ("agents[0].mcp[1]", 16)
     assert "'tracker' is listed twice" in twice.message
     mixed = only_problem(SERVERS + "agents:\n  - name: c\n    mcp: [{tracker: {tools: [a]}}]\n")
     assert "write the mapping form" in mixed.message
@@ -357,5 +365,367 @@ def test_an_ad_hoc_agent_takes_the_defaults_grants() -> None:
     """An agent no roster names (a `spawn` of a new name) is granted `defaults.mcp`, as a
     roster agent that sets none is."""
     config = parse(SERVERS + "defaults:\n  mcp: {tracker: {tools: [get_issue]}}\n")
-    spec = fleet_settings(config).ad_hoc(AgentName("scratch"))
+    spec = mcp_rules(config).ad_hoc(fleet_settings(config).ad_hoc(AgentName("scratch")))
     assert spec.mcp == (McpGrant("tracker", frozenset({"get_issue"})),)
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        (
+            "s: {url: 'https://x.example.com/mcp', headers: {X-Api-Key: abc}}",
+            "header X-Api-Key looks like it carries a credential, and secrets never go in the "
+            "config file: set a variable in Fleetwarden's environment to the header's whole "
+            "value and name it in headers_env: {X-Api-Key: VARIABLE} (the value is not shown)",
+        ),
+        (
+            "s: {command: srv, env: {GITHUB_TOKEN: abc}}",
+            "GITHUB_TOKEN looks like a secret, and secrets never go in the config file: set a "
+            "variable in Fleetwarden's environment and name it in env_env: "
+            "{GITHUB_TOKEN: VARIABLE} (the value is not shown)",
+        ),
+        (
+            "s: {command: srv, args: ['--token=abc123xyz']}",
+            "args[0] looks like a credential, and secrets never go in the config file: give "
+            "it to the server in a variable (env_env: {NAME: VARIABLE}); the value is not shown",
+        ),
+    ],
+)
+def test_a_credentials_fix_shows_single_braces(entry: str, said: str) -> None:
+    """The fix a refused credential's message shows is the YAML to write, braces single."""
+    assert only_problem(f"mcp:\n  {entry}\n").message == said
+
+
+def test_a_grant_list_item_not_a_name_shows_the_mapping_form_with_single_braces() -> None:
+    """`mcp: [{...}]` says the mapping form as it is written, braces single."""
+    problem = only_problem(SERVERS + "agents:\n  - name: a\n    mcp: [[tracker]]\n")
+    assert problem.message.endswith("mcp: {NAME: {tools: [TOOL, ...]}}"), problem.message
+
+
+@pytest.mark.parametrize(
+    ("entry", "path"),
+    [
+        (
+            f"s: {{url: {URL}, headers_env: {{'Authorization: Bearer {TOKEN}': X}}}}",
+            "mcp.s.headers_env.<redacted>",
+        ),
+        (f"s: {{url: {URL}, headers: {{'{TOKEN}': x}}}}", "mcp.s.headers.<redacted>"),
+        (f"s: {{command: srv, env: {{'GITHUB_TOKEN={TOKEN}': x}}}}", "mcp.s.env.<redacted>"),
+        (f"s: {{command: srv, env_env: {{'{TOKEN}': X}}}}", "mcp.s.env_env.<redacted>"),
+        (f"'{TOKEN}': {{url: 'https://x.example.com/mcp'}}", "mcp.<redacted>"),
+        (f"s: {{command: '{TOKEN}'}}", "mcp.s.command"),
+        (f"s: {{url: {URL}, timeout: '{TOKEN}'}}", "mcp.s.timeout"),
+        (f"s: {{url: {URL}, tools: ['Bearer {TOKEN}']}}", "mcp.s.tools[0]"),
+    ],
+)  # fmt: skip
+def test_a_secret_pasted_where_a_name_goes_is_refused_and_never_shown(
+    entry: str, path: str
+) -> None:
+    """A credential pasted as a header's, variable's or server's name, a command, a number
+    or a tool is refused, shown as <redacted> in the location and nowhere in the message
+    (`roster reload` puts this text in chat)."""
+    problem = only_problem(f"mcp:\n  {entry}\n")
+    assert problem.key_path == path
+    assert TOKEN[4:20] not in str(problem), str(problem)
+
+
+HEX = "a8f5f167f44f4964e6c998dee827110c"
+
+
+@pytest.mark.parametrize(
+    ("entry", "path"),
+    [
+        (f"s: {{url: {URL}, headers: {{X-Forward: 'bearer {HEX}'}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-Up: 'Basic dXNlcjpwYXNzd29yZA=='}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-Up: 'Token {HEX}'}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-Up: '{TOKEN}'}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-Auth: abc}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-ApiKey: abc}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-Gitlab-Pat: abc}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{Private-Token: abc}}}}", "mcp.s.headers"),
+        (f"s: {{url: {URL}, headers: {{X-Api-Version: abc}}}}", "mcp.s.headers"),
+        ("s: {command: srv, args: [--auth, abc123]}", "mcp.s.args"),
+        ("s: {command: srv, args: [--pat, abc123]}", "mcp.s.args"),
+        ("s: {command: mysql-mcp, args: [-p, hunter2]}", "mcp.s.args"),
+        ("s: {command: srv, args: ['--auth=abc123']}", "mcp.s.args"),
+        ("s: {command: srv, env: {GITHUB_PAT: abc}}", "mcp.s.env"),
+        ("s: {command: srv, env: {SENTRY_DSN: 'https://abc@o1.ingest.sentry.io/1'}}", "mcp.s.env"),
+        (f"s: {{url: '{URL}?sig=abcdef0123'}}", "mcp.s.url"),
+        (f"s: {{url: '{URL}?signature=abcdef0123'}}", "mcp.s.url"),
+        (f"s: {{url: '{URL}?code=abcdef0123'}}", "mcp.s.url"),
+        (f"s: {{url: '{URL}?key=abcdef0123'}}", "mcp.s.url"),
+        (f"s: {{url: '{URL}/{TOKEN}'}}", "mcp.s.url"),
+    ],
+)  # fmt: skip
+def test_a_credential_by_its_value_option_or_query_is_refused(entry: str, path: str) -> None:
+    """A header whose value is a credential (`Bearer`/`Basic`/`Token`, a token's shape)
+    whatever its name, a header named with auth/token/key/secret/pat/api words, a secret
+    option's separate value (`--auth X`, `-p X`), a secret-named variable, a URL's
+    signature or key query or token path segment: each refused, the value never shown."""
+    problem = only_problem(f"mcp:\n  {entry}\n")
+    assert problem.key_path.startswith(path)
+    assert "abc123" not in str(problem) and HEX not in str(problem)
+
+
+def test_ordinary_headers_options_and_variables_pass() -> None:
+    """What is not a credential passes: a team header, a key file's path, a flag after
+    `--auth`, API_URL and PRIVATE_REPO variables, a plain query."""
+    config = parse(
+        f"mcp:\n  s: {{url: '{URL}?team=web', headers: {{X-Team: web, X-Request-Source: fw}}}}\n"
+        "  t:\n    command: srv\n"
+        "    args: [--api-key-file, /etc/srv/key, --auth, --verbose, --token-env, SRV_TOKEN]\n"
+        "    env: {API_URL: 'https://api.example.com', PRIVATE_REPO: 'true'}\n"
+    )
+    assert set(config.mcp) == {"s", "t"}
+
+
+def test_each_problem_of_an_entry_is_said_at_its_own_line_all_at_once() -> None:
+    """Secrets in a block mapping and list: every one said at its own line and key, in one
+    pass, not the first at the section's line; so are the keys of the other transport and
+    a header given twice, once the values pass."""
+    problems = problems_of(
+        "mcp:\n"
+        "  s:\n"
+        "    command: srv\n"
+        "    env:\n"
+        "      LOG: warn\n"
+        "      GITHUB_TOKEN: zz\n"
+        "      DB_PASSWORD: yy\n"
+        "    args:\n"
+        "      - a\n"
+        "      - --password\n"
+        "      - hunter2\n"
+        "  h:\n"
+        "    url: https://x.example.com/mcp\n"
+        "    headers:\n"
+        "      X-A: b\n"
+        "      X-Api-Key: zz\n"
+        "      X-B: c\n"
+        "      X-Auth: zz\n"
+    )
+    assert [(p.line, p.key_path) for p in problems] == [
+        (6, "mcp.s.env.GITHUB_TOKEN"),
+        (7, "mcp.s.env.DB_PASSWORD"),
+        (11, "mcp.s.args[2]"),
+        (16, "mcp.h.headers.X-Api-Key"),
+        (18, "mcp.h.headers.X-Auth"),
+    ]
+    problems = problems_of(
+        "mcp:\n"
+        "  h:\n"
+        "    url: https://x.example.com/mcp\n"
+        "    headers:\n"
+        "      X-A: b\n"
+        "      x-team: c\n"
+        "    headers_env:\n"
+        "      X-Team: V\n"
+        "    env: {A: b}\n"
+        "    cwd: /tmp\n"
+    )
+    assert [(p.line, p.key_path) for p in problems] == [
+        (6, "mcp.h.headers.x-team"),
+        (9, "mcp.h.env"),
+        (10, "mcp.h.cwd"),
+    ]
+
+
+HELD = """\
+mcp:
+  s:
+    url: https://mcp.example.com/mcp
+    headers_env: {Authorization: S_AUTH}
+  open: {url: 'https://open.example.com/mcp'}
+"""
+
+
+def test_an_unsandboxed_agent_is_refused_a_server_with_a_held_credential() -> None:
+    """`sandbox: none` (an agent's, or the defaults' with their grants) and a grant to a
+    server whose credential Fleetwarden holds: refused at its line, saying /proc and the
+    fix; a server without a credential may be granted."""
+    problems = problems_of(
+        HELD
+        + "defaults:\n  sandbox: none\n  mcp: [s]\n"
+        + "agents:\n  - name: a\n    sandbox: none\n    mcp: [s, open]\n"
+        + "  - name: b\n    sandbox: none\n    mcp: [open]\n"
+        + "  - name: c\n    sandbox: bwrap\n    mcp: [s]\n"
+    )
+    assert [(p.line, p.key_path) for p in problems] == [
+        (7, "defaults.sandbox"),
+        (11, "agents[0].sandbox"),
+    ]
+    assert problems[1].message == (
+        "agent 'a' runs with sandbox: none and is granted MCP server s, whose credential "
+        "Fleetwarden holds: an unsandboxed agent shares Fleetwarden's user and can read its "
+        "environment (the credential with it) through /proc. Give it sandbox: bwrap, or take "
+        "the server out of its mcp"
+    )
+
+
+def test_check_config_warns_of_an_agent_that_can_reach_its_server_directly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent granted an HTTP server whose host is in its egress_allow, or with egress:
+    open: `check-config` warns it could reach the server around its door."""
+    monkeypatch.setenv("S_AUTH", "Bearer x")
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        f"state_dir: {tmp_path / 'state'}\n"
+        + HELD
+        + "agents:\n  - name: a\n    runtime: stub\n    egress_allow: [mcp.example.com]\n"
+        + "    mcp: [s]\n"
+        + "  - name: b\n    runtime: stub\n    egress: open\n    mcp: [open]\n"
+        + "  - name: c\n    runtime: stub\n    mcp: [s]\n"
+    )
+    with pytest.raises(SystemExit) as exited:
+        main(["check-config", "--config", str(config)])
+    assert exited.value.code == 0
+    warned = [
+        line for line in capsys.readouterr().out.splitlines() if "around its MCP door" in line
+    ]
+    assert warned == [
+        "warning: agent 'a' has mcp.example.com in its egress_allow, so it can reach MCP "
+        "server s directly, around its MCP door (without the credential, but unaudited and "
+        "unapproved): take mcp.example.com out of it",
+        "warning: agent 'b' has egress: open, so it can reach MCP server open directly, "
+        "around its MCP door (without the credential, but unaudited and unapproved): give "
+        "it egress: locked",
+    ]
+
+
+FORMS = (
+    "a list of server names (mcp: [github, docs]), or a mapping narrowing a server's tools "
+    "(mcp: {github: {tools: [search_issues]}, docs: {}})"
+)
+
+
+def test_an_empty_mcp_is_refused_rather_than_read_as_the_defaults() -> None:
+    """`mcp:` written empty on an agent (or in `defaults`) is refused showing both forms
+    and `mcp: []`; it never silently takes the defaults' servers."""
+    defaults, agent = problems_of(SERVERS + "defaults:\n  mcp:\nagents:\n  - name: a\n    mcp:\n")
+    assert (agent.key_path, defaults.key_path) == ("agents[0].mcp", "defaults.mcp")
+    assert agent.message == (
+        "mcp is empty, which is not read as any servers: write mcp: [] for none (on an agent, "
+        f"leave the key out to take defaults.mcp), or give {FORMS}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("grants", "path", "said"),
+    [
+        ("3", "agents[0].mcp", f"mcp takes {FORMS}"),
+        ("{tracker: all}", "agents[0].mcp.tracker", f"to narrow its tools; mcp takes {FORMS}"),
+        ("{tracker: [get_issue]}", "agents[0].mcp.tracker", "a server's grant is a mapping: {}"),
+    ],
+)
+def test_a_wrong_mcp_shows_the_list_and_the_mapping_forms(
+    grants: str, path: str, said: str
+) -> None:
+    """`mcp: 3`, `{s: all}`, `{s: [tool]}`: the message shows both forms as written."""
+    problem = only_problem(SERVERS + f"agents:\n  - name: a\n    mcp: {grants}\n")
+    assert problem.key_path == path
+    assert said in problem.message
+
+
+def test_a_credential_in_a_variable_every_agent_is_given_is_refused() -> None:
+    """A server's credential read from PATH, HOME or TMPDIR (which every agent is given
+    anyway) is refused at its line."""
+    problems = problems_of(
+        "mcp:\n"
+        "  s:\n"
+        "    url: https://x.example.com/mcp\n"
+        "    headers_env: {Authorization: TMPDIR}\n"
+        "  t:\n"
+        "    command: srv\n"
+        "    env_env: {API_TOKEN: HOME}\n"
+    )
+    assert [(p.line, p.key_path) for p in problems] == [
+        (4, "mcp.s.headers_env.Authorization"),
+        (7, "mcp.t.env_env.API_TOKEN"),
+    ]
+    assert problems[0].message.startswith("TMPDIR is a variable every agent is given (")
+    assert "put the credential in a variable of its own" in problems[1].message
+
+
+def test_a_header_spelled_twice_or_a_line_break_in_a_header_or_url_is_refused() -> None:
+    """Two spellings of one header (in headers_env, in headers, or across them), and a CR
+    or LF in a header's value or in the url: each refused, the value never echoed."""
+    problems = problems_of(
+        "mcp:\n"
+        "  s:\n"
+        "    url: https://x.example.com/mcp\n"
+        "    headers_env: {Authorization: A, authorization: B}\n"
+        "  t:\n"
+        "    url: https://x.example.com/mcp\n"
+        "    headers: {X-Team: a, x-team: b}\n"
+        "  u:\n"
+        "    url: https://x.example.com/mcp\n"
+        '    headers: {X-A: "a\\r\\nX-Evil: 1"}\n'
+        "  v:\n"
+        '    url: "https://x.example.com/mcp\\nEvil: 1"\n'
+    )
+    assert [(p.line, p.key_path) for p in problems] == [
+        (4, "mcp.s.headers_env.authorization"),
+        (7, "mcp.t.headers.x-team"),
+        (10, "mcp.u.headers.X-A"),
+        (12, "mcp.v.url"),
+    ]
+    spelled, _, split, url = (p.message for p in problems)
+    assert spelled == (
+        "header authorization is Authorization again (HTTP header names are the same in any "
+        "case): keep one"
+    )
+    assert "line break or another control character" in split and "X-Evil" not in split
+    assert "control character" in url and "Evil" not in url
+
+
+def test_a_stdio_program_not_there_is_refused_and_one_off_path_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command by path that does not exist, or is not executable, is refused at its line;
+    a bare name not on Fleetwarden's PATH is a check-config warning."""
+    (tmp_path / "plain").write_text("")
+    problems = problems_of(
+        f"mcp:\n  a: {{command: {tmp_path / 'nope'}}}\n  b: {{command: {tmp_path / 'plain'}}}\n"
+    )
+    assert [(p.line, p.key_path) for p in problems] == [(2, "mcp.a.command"), (3, "mcp.b.command")]
+    assert problems[0].message == (
+        f"MCP server a's command '{tmp_path / 'nope'}' does not exist: give the path of the "
+        "server's program, or a name on Fleetwarden's PATH (such as npx)"
+    )
+    assert "cannot be run (not executable)" in problems[1].message
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(
+        f"state_dir: {tmp_path / 'state'}\nmcp:\n  c: {{command: no-such-mcp-server-here}}\n"
+    )
+    with pytest.raises(SystemExit):
+        main(["check-config", "--config", str(config)])
+    assert (
+        "warning: MCP server c's command 'no-such-mcp-server-here' is not on Fleetwarden's "
+        "PATH: install it, or give the program's full path"
+    ) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("host", "plain_credential_ok", "dashboard_local"),
+    [
+        ("127.0.0.1", True, True),
+        ("[::1]", True, True),
+        ("LOCALHOST", True, True),
+        ("fleetwarden-x.localhost", False, True),
+        ("localhost.example.com", False, False),
+        ("10.0.0.1", False, False),
+    ],
+)
+def test_one_loopback_rule_serves_the_mcp_url_and_the_dashboard(
+    host: str, plain_credential_ok: bool, dashboard_local: bool
+) -> None:
+    """fleet.destinations.is_loopback: an http:// MCP server may take a held credential
+    only on a loopback address or `localhost` (a name under it is not trusted to resolve
+    there); the dashboard counts names under `localhost` as local too."""
+    assert is_loopback(host) is dashboard_local
+    assert is_loopback(host, under_localhost=False) is plain_credential_ok
+    text = f"mcp:\n  s: {{url: 'http://{host}:8931/mcp', headers_env: {{Authorization: A}}}}\n"
+    if plain_credential_ok:
+        assert "s" in parse(text).mcp
+    else:
+        assert "unencrypted" in only_problem(text).message

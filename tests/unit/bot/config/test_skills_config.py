@@ -5,6 +5,7 @@ the config, saying the SKILL.md line and the fix; relative paths resolve like an
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,10 @@ def test_a_skill_is_read_with_its_name_and_description(tmp_path: Path) -> None:
             "---\ndescription: d\n---\n",
             "SKILL.md:2: the front matter has no `name`: add `name: notes`",
         ),
-        ("---\nname: other\ndescription: d\n---\n", "SKILL.md:2: `name` is 'other', but"),
+        (
+            "---\nname: other\ndescription: d\n---\n",
+            "SKILL.md:2: the `name` in SKILL.md differs from the folder's name `notes`",
+        ),
         ("---\nname: notes\n---\n", "SKILL.md:2: the front matter has no `description`"),
         ("---\nname: notes\ndescription:\n---\n", "SKILL.md:3: `description` is empty"),
         ("---\nname: notes\ndescription: '  '\n---\n", "SKILL.md:3: `description` is empty"),
@@ -125,7 +129,8 @@ def test_a_wrong_skill_is_refused_at_its_line_of_the_config(tmp_path: Path) -> N
     ]
     missing, named, twice = (p.message for p in problems)
     assert "skills/missing' does not exist" in missing
-    assert "SKILL.md:2: `name` is 'note', but a skill's name is its folder's, 'notes'" in named
+    assert "SKILL.md:2: the `name` in SKILL.md differs from the folder's name `notes`" in named
+    assert "'note'" not in named
     assert "two skills are named 'good'" in twice
 
 
@@ -159,7 +164,9 @@ def test_a_skill_or_stdio_server_where_an_agent_writes_is_refused(tmp_path: Path
     skill(work, "planted", GOOD)
     skill(tmp_path / "state", "left", GOOD)
     skill(tmp_path, "fine", GOOD)
-    (tmp_path / "farm" / "a").mkdir(parents=True)
+    (tmp_path / "farm" / "a" / "bin").mkdir(parents=True)
+    (tmp_path / "farm" / "a" / "bin" / "server").write_text("#!/bin/sh\n")
+    (tmp_path / "farm" / "a" / "bin" / "server").chmod(0o755)
     problems = problems_of(
         "state_dir: state\n"
         "workdirs: farm\n"
@@ -185,3 +192,98 @@ def test_a_skill_or_stdio_server_where_an_agent_writes_is_refused(tmp_path: Path
     assert "inside `workdirs:`, where agents work" in command and "outside every sandbox" in cwd
     assert "inside Fleetwarden's state directory" in left
     assert "is inside agent a's workdir: an agent could change it" in planted
+
+
+def test_a_stdio_servers_paths_and_places_holding_an_agents_are_refused(tmp_path: Path) -> None:
+    """A stdio server's argument or variable naming a path in an agent's workdir
+    (PYTHONPATH, NODE_OPTIONS' --require), and a skill directory or server cwd holding an
+    agent's workdir or the state directory: each refused at its own line."""
+    outer = skill(tmp_path, "outer", GOOD)
+    (outer / "work").mkdir()
+    (tmp_path / "wd").mkdir()
+    (tmp_path / "srv").mkdir()
+    wd = tmp_path / "wd"
+    problems = problems_of(
+        f"state_dir: {tmp_path / 'srv' / 'state'}\n"
+        "mcp:\n"
+        "  s:\n"
+        "    command: python3\n"
+        f"    args: [-m, srv, '--plugins={wd}/p']\n"
+        f"    cwd: {tmp_path / 'srv'}\n"
+        "    env:\n"
+        "      LOG: warn\n"
+        f"      PYTHONPATH: /usr/lib:{wd}\n"
+        f"      NODE_OPTIONS: --require {wd}/hook.js\n"
+        "agents:\n"
+        "  - name: a\n"
+        f"    workdir: {outer / 'work'}\n"
+        "  - name: b\n"
+        f"    workdir: {wd}\n"
+        f"    skills: [{outer}]\n",
+        tmp_path,
+    )
+    assert [(p.line, p.key_path) for p in problems] == [
+        (5, "mcp.s.args[2]"),
+        (6, "mcp.s.cwd"),
+        (9, "mcp.s.env.PYTHONPATH"),
+        (10, "mcp.s.env.NODE_OPTIONS"),
+        (16, "agents[1].skills[0]"),
+    ]
+    args, cwd, path, node, held = (p.message for p in problems)
+    assert f"MCP server s's args[2] '{wd}/p' is inside agent b's workdir" in args
+    assert "holds Fleetwarden's state directory" in cwd and "outside every sandbox" in cwd
+    assert f"env.PYTHONPATH '{wd}' is inside agent b's workdir" in path
+    assert "hook.js' is inside agent b's workdir" in node
+    assert f"skill directory '{outer}' holds agent a's workdir" in held
+
+
+def test_a_symlink_leading_out_of_a_skill_or_a_fifo_is_refused_unread(tmp_path: Path) -> None:
+    """SKILL.md linked to a file outside the skill (/etc/shadow), a script linked out, or
+    a FIFO for SKILL.md: refused, nothing read and nothing waited on; a link that stays
+    inside the folder passes."""
+    linked = skill(tmp_path, "linked")
+    (linked / "SKILL.md").symlink_to("/etc/shadow")
+    with pytest.raises(SkillError, match=r"'SKILL\.md' is a symlink leading out of the skill"):
+        read_skill(linked)
+    script = skill(tmp_path, "script", GOOD)
+    (script / "bin").mkdir()
+    (script / "bin" / "run.sh").symlink_to(tmp_path / "elsewhere.sh")
+    with pytest.raises(SkillError, match=r"'bin/run\.sh' is a symlink leading out"):
+        read_skill(script)
+    fifo = skill(tmp_path, "fifo")
+    os.mkfifo(fifo / "SKILL.md")
+    with pytest.raises(SkillError, match=r"SKILL.md is a FIFO \(named pipe\), not a file"):
+        read_skill(fifo)
+    inner = skill(tmp_path, "inner")
+    (inner / "real.md").write_text(GOOD.format(name="inner"))
+    (inner / "SKILL.md").symlink_to("real.md")
+    assert read_skill(inner).name == "inner"
+
+
+@pytest.mark.parametrize(
+    ("front", "said"),
+    [
+        ("name: other\nname: {name}\ndescription: d", "SKILL.md:3: `name` is set twice"),
+        ("name: {name}\ndescription: 3", "YAML reads this one as an int"),
+        ("name: {name}\ndescription: yes", "YAML reads this one as a bool"),
+        ("name: {name}\ndescription: [a, b]", "YAML reads this one as a list"),
+        ("name: !!python/object:os.system {name}\ndescription: d", "uses a YAML tag"),
+        ('name: {name}\ndescription: "a\\x1b[31mred"', "SKILL.md:3: `description` holds a control"),
+        ("name: {name}\ndescription: d\nallowed-tools: Bash", "`allowed-tools` lets the"),
+        ("name: {name}\ndescription: d\nhooks: {{}}", "SKILL.md:4: `hooks` would run commands"),
+        ("name: {name}\ndescription: d\nmcpServers: {{}}", "`mcpServers` would start MCP servers"),
+        ("name: hunter2-SECRET\ndescription: d", "differs from the folder's name `notes`"),
+    ],
+)  # fmt: skip
+def test_a_front_matter_that_cannot_be_trusted_is_refused(
+    tmp_path: Path, front: str, said: str
+) -> None:
+    """Twice-set keys, a description that is not text, YAML tags, control characters, and
+    the keys that widen what the skill may do (allowed-tools, which Claude Code
+    pre-approves, hooks, mcpServers): refused at their line; what the name says is never
+    echoed."""
+    folder = skill(tmp_path, "notes", "---\n" + front + "\n---\n")
+    with pytest.raises(SkillError) as refused:
+        read_skill(folder)
+    assert said in str(refused.value)
+    assert "hunter2" not in str(refused.value)

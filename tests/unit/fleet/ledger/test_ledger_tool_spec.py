@@ -39,3 +39,19 @@ async def test_a_row_saved_before_tools_loads_with_none(ledger: Ledger) -> None:
     assert (old.spec.mcp, old.spec.skills) == ((), ())
     junk = replace(record, extra={**old.extra, "mcp": ["docs", {"tools": []}, {"server": "ok"}]})
     assert junk.spec.mcp == (McpGrant("ok"),)
+
+
+async def test_skills_that_are_not_paths_are_dropped(ledger: Ledger) -> None:
+    """A `skills` that is a string, a mapping, or holds numbers or relative paths loads
+    with only its absolute paths: never one skill per character of a string."""
+    await ledger.agents.upsert_agent(
+        AgentSpec(name=AgentName("old"), runtime="stub"), DesiredState.RUNNING
+    )
+    record = await ledger.agents.get_agent("old")
+    assert record is not None
+    for junk, kept in [
+        ("/srv/skills/notes", ()),
+        ({"/srv/skills/notes": 1}, ()),
+        ([3, None, "rel/x", "/srv/skills/notes"], (Path("/srv/skills/notes"),)),
+    ]:
+        assert replace(record, extra={**record.extra, "skills": junk}).spec.skills == kept
