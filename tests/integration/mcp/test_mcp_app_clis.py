@@ -152,11 +152,10 @@ def test_claude_and_codex_call_a_tool_through_the_apps_door(
             ), metrics
             assert bot.close(timeout=60) == 0, bot.stderr[-3000:]
             assert CREDENTIAL not in bot.stdout + bot.stderr
-            logs = "".join(
-                p.read_text(errors="replace")
-                for p in (tmp_path / "state" / "agents").rglob("output.log")
-            )
-            assert CREDENTIAL not in logs
+            # Nowhere in the agents' homes (their CLIs' config files), workdirs or logs.
+            for path in (tmp_path / "state" / "agents").rglob("*"):
+                if path.is_file() and not path.is_symlink():
+                    assert CREDENTIAL.encode() not in path.read_bytes(), path
         finally:
             if bot.proc.poll() is None:
                 bot.kill()
