@@ -3,8 +3,9 @@ run`` (a ``command`` agent in the default sandbox, ``egress: locked``): an agent
 for the credential Fleetwarden holds for the server — in its environment, every
 ``/proc/*/environ`` and ``/proc/*/cmdline`` it can read, its home (its ``mcp.json``), its
 workdir, ``/tmp``, and every answer of the door, errors too — finds it nowhere, and cannot
-reach the server itself; a server whose answer carries terminal escapes, mentions, bidi
-characters and a huge payload is inert and short in the thread and the ledger."""
+reach the server itself (with ``egress: open`` it reaches it and is turned away); a server
+whose answer carries terminal escapes, mentions, bidi characters and a huge payload is
+inert and short in the thread and the ledger."""
 
 from __future__ import annotations
 
@@ -92,19 +93,23 @@ post("wrong token", {"jsonrpc": "2.0", "id": 12, "method": "tools/list"},
 post("no session", {"jsonrpc": "2.0", "id": 13, "method": "tools/list"},
      {"Mcp-Session-Id": "forged"})
 post("delete", None, method="DELETE")
-try:
-    socket.create_connection((host, port), timeout=5).close()
-    direct = "CONNECTED"
+bare = "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+try:  # straight to the server, without the credential it never found
+    with socket.create_connection((host, port), timeout=5) as straight:
+        straight.sendall(bare.encode())
+        direct = "ANSWERED " + straight.makefile("rb").readline().decode(errors="replace").strip()
 except OSError as exc:
     direct = "REFUSED " + repr(exc)
-proxy = urllib.parse.urlsplit(os.environ["HTTP_PROXY"])  # no_proxy names 127.0.0.1: by hand
-try:
-    with socket.create_connection((proxy.hostname, proxy.port), timeout=10) as through:
-        ask = "GET http://" + host + ":" + str(port) + "/mcp HTTP/1.1\r\nHost: x\r\n\r\n"
-        through.sendall(ask.encode())
-        proxied = through.makefile("rb").readline().decode(errors="replace").strip()
-except OSError as exc:
-    proxied = "FAILED " + repr(exc)
+proxied = "none"
+if "HTTP_PROXY" in os.environ:  # by hand: no_proxy names 127.0.0.1
+    proxy = urllib.parse.urlsplit(os.environ["HTTP_PROXY"])
+    try:
+        with socket.create_connection((proxy.hostname, proxy.port), timeout=10) as through:
+            ask = "GET http://" + host + ":" + str(port) + "/mcp HTTP/1.1\r\nHost: x\r\n\r\n"
+            through.sendall(ask.encode())
+            proxied = through.makefile("rb").readline().decode(errors="replace").strip()
+    except OSError as exc:
+        proxied = "FAILED " + repr(exc)
 open("loot.txt", "w").write("\n".join(loot))
 print("HUNTED direct=" + direct + " proxy=" + proxied, flush=True)
 """
@@ -155,7 +160,7 @@ agents:
     runtime: command
     argv: [python3, agent.py, '{host}', '{port}']
     workdir: ./work
-    egress: locked
+    egress: {egress}
     permissions: full
     mcp: [tracker]
 """
@@ -177,7 +182,7 @@ def _calls(root: Path) -> list[tuple[object, ...]]:
 
 
 @contextlib.contextmanager
-def _app(tmp_path: Path, http_mcp: HttpMcp, script: str):  # type: ignore[no-untyped-def]
+def _app(tmp_path: Path, http_mcp: HttpMcp, script: str, egress: str = "locked"):  # type: ignore[no-untyped-def]
     """The real app over one ``prowler`` agent running ``script``, everything it started
     killed at the end."""
     work = tmp_path / "work"
@@ -187,7 +192,11 @@ def _app(tmp_path: Path, http_mcp: HttpMcp, script: str):  # type: ignore[no-unt
     config = tmp_path / "fleetwarden.yaml"
     config.write_text(
         CONFIG.format(
-            url=http_mcp.url, credential_env=CREDENTIAL_ENV, host=where.hostname, port=where.port
+            url=http_mcp.url,
+            credential_env=CREDENTIAL_ENV,
+            host=where.hostname,
+            port=where.port,
+            egress=egress,
         )
     )
     env = clean_env(**{CREDENTIAL_ENV: f"Bearer {CREDENTIAL}"})
@@ -209,13 +218,15 @@ def _app(tmp_path: Path, http_mcp: HttpMcp, script: str):  # type: ignore[no-unt
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.parametrize("egress", ["locked", "open"])
 def test_an_agent_hunting_for_the_credential_finds_it_nowhere_and_cannot_reach_the_server(
-    tmp_path: Path, http_mcp: HttpMcp
+    tmp_path: Path, http_mcp: HttpMcp, egress: str
 ) -> None:
     """The sandboxed agent reads its env, every /proc environ and cmdline it can, its home,
-    workdir and /tmp, and every door answer (errors too): the credential is in none; its
-    own connection to the server's address, direct or through the egress proxy, fails."""
-    with _app(tmp_path, http_mcp, HUNT) as bot:
+    workdir and /tmp, and every door answer (errors too): the credential is in none. Its own
+    connection to the server's address fails when locked, direct or through the egress
+    proxy; with egress open it gets there, and is turned away without the credential."""
+    with _app(tmp_path, http_mcp, HUNT, egress) as bot:
         bot.command("spawn prowler", r"Agent prowler started", timeout=120)
         assert wait_until(lambda: "HUNTED" in _log(tmp_path), 90), _log(tmp_path)[-3000:]
         loot = (tmp_path / "work" / "loot.txt").read_text()
@@ -230,10 +241,14 @@ def test_an_agent_hunting_for_the_credential_finds_it_nowhere_and_cannot_reach_t
         for piece in (CREDENTIAL, CREDENTIAL[-10:], CREDENTIAL.encode().hex()):
             assert piece not in loot, piece
         hunted = next(line for line in _log(tmp_path).splitlines() if "HUNTED" in line)
-        assert "direct=REFUSED" in hunted and "proxy=HTTP/1.1 403" in hunted, hunted
-        # The server saw only the door, with the held credential, never the agent.
         seen = http_mcp.authorizations()
-        assert seen and set(seen) == {f"Bearer {CREDENTIAL}"}, seen
+        if egress == "locked":
+            assert "direct=REFUSED" in hunted and "proxy=HTTP/1.1 403" in hunted, hunted
+            # The server saw only the door, with the held credential, never the agent.
+            assert seen and set(seen) == {f"Bearer {CREDENTIAL}"}, seen
+        else:
+            assert "direct=ANSWERED HTTP/1.1 401" in hunted, hunted
+            assert seen.count("") == 1 and set(seen) == {f"Bearer {CREDENTIAL}", ""}, seen
         assert not (http_mcp.record.parent / "deleted").exists()
 
 
