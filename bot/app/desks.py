@@ -97,15 +97,16 @@ class Desks:
         self._roster = _once(self._roster, roster, "the MCP door's roster")
 
     def mcp_grants(self, agent: str) -> tuple[McpGrant, ...]:
-        """``agent``'s MCP grants as its current spec has them (none: no roster yet, or
-        an agent the roster lacks)."""
+        """``agent``'s MCP grants as the config gives them now: its roster spec's, or, for
+        an agent the roster does not name, the ``defaults``' (what its launch was given:
+        :meth:`~fleet.mcp.rules.McpRules.ad_hoc`); none before the roster is open."""
         if self._roster is None:
             return ()
         try:
             spec = self._roster.get(agent_name(agent))
         except InvalidAgentName:
             return ()
-        return () if spec is None else spec.mcp
+        return self._roster.mcp.grants if spec is None else spec.mcp
 
     def open_mcp_charge(self, charge: Charge) -> None:
         """What charges a priced MCP call to its agent's run (its cap and quote hold)."""

@@ -134,3 +134,23 @@ async def test_the_mcp_door_reads_grants_from_the_roster_desk_as_it_is_now() -> 
     assert charged == [(AGENT, 0.5)]
     with pytest.raises(RuntimeError, match="opened twice"):
         desks.open_mcp_roster(roster)
+
+
+def test_an_agent_the_roster_does_not_name_has_the_defaults_grants_at_the_door() -> None:
+    """An ad hoc agent is launched with the ``defaults``' grants as they are now
+    (:meth:`McpRules.ad_hoc`): the door grants it the same, and a reload's new defaults
+    apply to it too; a roster agent keeps its own."""
+    from fleet.agents.current import CurrentRoster
+    from fleet.mcp.model import McpGrant
+    from fleet.mcp.rules import McpRules
+    from fleet.model import AgentSpec
+    from fleet.names import AgentName
+
+    desks = Desks()
+    name = AgentName(AGENT)
+    roster = CurrentRoster({name: AgentSpec(name, "claude")}, McpRules(grants=(McpGrant("docs"),)))
+    desks.open_mcp_roster(roster)
+    assert desks.mcp_grants("scout") == (McpGrant("docs"),)
+    assert desks.mcp_grants(AGENT) == ()
+    roster.replace({name: AgentSpec(name, "claude")}, McpRules(grants=(McpGrant("wiki"),)))
+    assert desks.mcp_grants("scout") == (McpGrant("wiki"),)
