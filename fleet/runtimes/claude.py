@@ -209,9 +209,12 @@ class ClaudeRuntime(CliRuntime):
 
 def permission_rules(spec: AgentSpec) -> dict[str, list[str]]:
     """Claude Code's ``permissions`` settings for ``spec``: its ``allow:`` and ``deny:``
-    patterns, and the rules its mode needs beside Claude Code's own mode."""
+    patterns, the rules its mode needs beside Claude Code's own mode, and every tool of
+    each server it is granted (``mcp__<server>``) allowed: the MCP door is the one place
+    that asks about those, so neither the TUI's hook nor the live session asks again."""
+    granted = [f"mcp__{grant.server}" for grant in spec.mcp]
     rules = {
-        "allow": [_claude_rule(spec, text) for text in spec.allow],
+        "allow": [*(_claude_rule(spec, text) for text in spec.allow), *granted],
         "deny": [_claude_rule(spec, text) for text in spec.deny],
         "ask": [] if spec.permissions is PermissionMode.FULL else list(EDITS_ASK),
     }

@@ -13,7 +13,7 @@ import pytest
 
 from fleet.errors import LaunchFailed
 from fleet.mcp.schema import MAX_TIMEOUT
-from fleet.model import LaunchPlan, McpGrant
+from fleet.model import LaunchPlan, McpGrant, PermissionMode
 from fleet.runs.layout import write_files
 from fleet.runtimes import Runtime, RuntimeContext
 from fleet.runtimes.claude import ClaudeRuntime
@@ -170,3 +170,21 @@ def test_each_cli_waits_for_a_call_past_its_approval_and_the_server(ctx: Runtime
     longer = planned(ClaudeRuntime(), ctx, approval_timeout=7200.0)
     assert int(longer.env["MCP_TOOL_TIMEOUT"]) >= (7200 + MAX_TIMEOUT + 60) * 1000
     assert "MCP_TOOL_TIMEOUT" not in ClaudeRuntime().plan(spec("claude"), full(ctx)).env
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_claude_settings_allow_the_granted_servers_tools(ctx: RuntimeContext, tty: bool) -> None:
+    """Claude's settings allow every tool of each granted server (mcp__<server>), on the TUI
+    (whose hook would otherwise ask) and headless alike, the agent's deny rules kept: the
+    door is the one place that asks; an agent granted nothing gets no such rule."""
+    context = with_(full(ctx), tty=tty)
+    plan = ClaudeRuntime().plan(
+        granted("claude", permissions=PermissionMode.ASK, deny=("mcp__github__delete",)),  # type: ignore[arg-type]
+        context,
+    )
+    rules = json.loads(plan.files[ctx.home / ".claude" / "settings.json"])["permissions"]
+    assert {"mcp__github", "mcp__my-docs"} <= set(rules["allow"])
+    assert "mcp__github__delete" in rules["deny"]
+    bare = ClaudeRuntime().plan(spec("claude", permissions=PermissionMode.ASK), context)
+    rules = json.loads(bare.files[ctx.home / ".claude" / "settings.json"])["permissions"]
+    assert not any(rule.startswith("mcp__") for rule in rules["allow"])
