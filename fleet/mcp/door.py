@@ -232,7 +232,9 @@ class McpDoor:
             rid = message.id if isinstance(message, JSONRPCRequest) else None
             return _refusal(rid, f"unsupported {VERSION_HEADER}: {version[:40]!r}", 400)
         if isinstance(message, JSONRPCRequest):
-            exchange = await session.request(message, len(body), streamed=_streams(request))
+            exchange = await session.request(
+                message, len(body), streamed=_streams(request), gone=lambda: _gone(request)
+            )
             return await self._answer(request, exchange)
         if isinstance(message, JSONRPCNotification):
             await session.notify(message)
@@ -367,6 +369,15 @@ def _token(request: web.Request) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
+
+
+def _gone(request: web.Request) -> bool:
+    """Whether the agent that posted ``request`` has hung up. aiohttp (3.14, the app's
+    runner without ``handler_cancellation``) neither cancels the handler when its client
+    closes the connection nor has a hook for it: the protocol's ``connection_lost`` drops the
+    transport, so a transport gone or closing is the sign."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _streams(request: web.Request) -> bool:

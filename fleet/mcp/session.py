@@ -16,7 +16,9 @@ requests — sampling, roots, elicitation — and the agent's answers to them), 
 * ``tools/list``: only the tools the agent may call (:meth:`McpGrant.allows`);
 * ``tools/call`` of any other tool: refused here, never relayed; an allowed one is asked
   of the hooks first (:class:`fleet.mcp.hooks.McpHooks`), and one the agent cancels while
-  it is asked ends its ask and is never relayed (nor its cancellation);
+  it is asked ends its ask and is never relayed (nor its cancellation); so does one whose
+  agent hangs up while it is asked (its HTTP connection closed, no cancellation sent): a
+  late yes can run nothing;
 * every request of the agent's has the server's ``timeout``: past it the agent gets an
   error, the server a ``notifications/cancelled``, and a late answer is dropped;
 * every message to the agent has the held credentials scrubbed out, and one over
@@ -43,6 +45,7 @@ from fleet.mcp.held import Held
 from fleet.mcp.hooks import McpAudit, McpCall, McpHooks, Outcome, Verdict
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.mcp.upstream import open_upstream
+from fleet.mcp.waiting import HUNG_UP, Gone, there, verdict_while_there
 from fleet.mcp.wire import (
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -197,13 +200,17 @@ class Session:
 
     # -- from the agent ---------------------------------------------------------------
 
-    async def request(self, message: JSONRPCRequest, size: int, *, streamed: bool) -> Exchange:
+    async def request(
+        self, message: JSONRPCRequest, size: int, *, streamed: bool, gone: Gone | None = None
+    ) -> Exchange:
         """Relay the agent's request ``message`` (``size`` bytes as posted); the exchange
-        its answer comes on (already ended when the door answers it itself)."""
+        its answer comes on (already ended when the door answers it itself). ``gone``:
+        whether the agent has hung up, looked at while a call is asked and before it is
+        relayed."""
         self.last_used = self._clock()
         exchange = Exchange(message, self._clock(), size, streamed)
         if message.method == "tools/call":
-            refused = await self._tool_refused(exchange)
+            refused = await self._tool_refused(exchange, gone or there)
             if refused is not None:
                 return refused
         if self.ended:
@@ -219,7 +226,7 @@ class Session:
             self._finish(exchange, error(message.id, INVALID_REQUEST, why), Outcome.FAILED, why)
         return exchange
 
-    async def _tool_refused(self, exchange: Exchange) -> Exchange | None:
+    async def _tool_refused(self, exchange: Exchange, gone: Gone) -> Exchange | None:
         tool = exchange.name
         if not tool:
             why = "tools/call needs the tool's name in params.name"
@@ -235,7 +242,7 @@ class Session:
         asking = asyncio.ensure_future(self._hooks.ask(call))
         self._asking[exchange.request.id] = asking
         try:
-            verdict = await asking
+            verdict = await verdict_while_there(asking, gone)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
@@ -245,6 +252,9 @@ class Session:
             return exchange
         finally:
             self._asking.pop(exchange.request.id, None)
+        if verdict is None:
+            self._settle(exchange, Answer(None, Outcome.CANCELLED, why=HUNG_UP))
+            return exchange
         if not verdict.allowed:
             why = f"the call of {guarded(tool)} was denied" + (
                 f": {verdict.why}" if verdict.why else ""

@@ -72,7 +72,7 @@ from fleet.permissions.rules import BadRule, parse_rule
 from fleet.placeholders import placeholder_token
 from fleet.runtimes._cli import CliRuntime, checked_model, checked_session
 from fleet.runtimes.base import RuntimeContext, base_env
-from fleet.runtimes.mcp_launch import mcp_file, mcp_json
+from fleet.runtimes.mcp_launch import claude_env, mcp_file, mcp_json
 from fleet.runtimes.skill_copies import skill_files
 from fleet.sessions import claude as session
 from fleet.transcript.claude import ClaudeStream
@@ -198,6 +198,7 @@ class ClaudeRuntime(CliRuntime):
         files.update(mcp_json(spec, ctx))
         if spec.mcp:  # wait for the servers at start: a run has its tools, or says why not
             env["MCP_CONNECTION_NONBLOCKING"] = "0"
+            env.update(claude_env(spec))  # a call asked in chat is waited for
         files.update(skill_files(spec, ctx, config_dir / "skills"))
         if ctx.tty:
             key = env.get("ANTHROPIC_API_KEY") or base_env(spec, ctx).get("ANTHROPIC_API_KEY")
@@ -208,9 +209,12 @@ class ClaudeRuntime(CliRuntime):
 
 def permission_rules(spec: AgentSpec) -> dict[str, list[str]]:
     """Claude Code's ``permissions`` settings for ``spec``: its ``allow:`` and ``deny:``
-    patterns, and the rules its mode needs beside Claude Code's own mode."""
+    patterns, the rules its mode needs beside Claude Code's own mode, and every tool of
+    each server it is granted (``mcp__<server>``) allowed: the MCP door is the one place
+    that asks about those, so neither the TUI's hook nor the live session asks again."""
+    granted = [f"mcp__{grant.server}" for grant in spec.mcp]
     rules = {
-        "allow": [_claude_rule(spec, text) for text in spec.allow],
+        "allow": [*(_claude_rule(spec, text) for text in spec.allow), *granted],
         "deny": [_claude_rule(spec, text) for text in spec.deny],
         "ask": [] if spec.permissions is PermissionMode.FULL else list(EDITS_ASK),
     }

@@ -21,6 +21,14 @@ credential are never written for the agent: the door holds them. Per CLI (measur
   asks, by the agent's mode and rules;
 * opencode: the ``mcp`` block of its inline config, ``type: "remote"``.
 
+**How long a call may wait.** The door holds a call while it is asked in chat (up to the
+agent's ``approval_timeout``), then the server has its ``timeout`` (at most
+:data:`~fleet.mcp.schema.MAX_TIMEOUT`): each CLI waits for a call at least that long plus a
+margin (:func:`call_seconds`), or a slow approval would fail on the CLI's side — Claude
+Code's ``MCP_TOOL_TIMEOUT`` (its POST's own timeout, 60 s unset) and
+``CLAUDE_CODE_MCP_TOOL_IDLE_TIMEOUT`` (5 min of silence), Codex's ``tool_timeout_sec``
+(60 s), opencode's per-server ``timeout`` (ms). The door still ends every call in time.
+
 A run of an agent granted servers needs the heartbeat endpoint: without one the launch is
 refused, saying so. pi is given none (:data:`~fleet.mcp.grants.NO_MCP_RUNTIMES`).
 """
@@ -28,12 +36,14 @@ refused, saying so. pi is given none (:data:`~fleet.mcp.grants.NO_MCP_RUNTIMES`)
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Final
 
 from fleet.errors import LaunchFailed
 from fleet.mcp.door import mcp_path
+from fleet.mcp.schema import MAX_TIMEOUT
 from fleet.model import AgentSpec
 from fleet.runtimes.base import RuntimeContext
 
@@ -45,8 +55,27 @@ CODEX_STARTUP_SECONDS: Final = 30
 """How long Codex waits for a server (each is ``required``: a run has its tools, or fails
 saying which server did not answer)."""
 
+CALL_MARGIN_SECONDS: Final = 60
+"""What a CLI waits for a call past the longest the door may hold it."""
+
 _ENDPOINT = re.compile(r"(http://127\.0\.0\.1:[0-9]{1,5})/heartbeat/[a-z][a-z0-9-]{0,31}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,256}")
+
+
+def call_seconds(spec: AgentSpec) -> int:
+    """How long ``spec``'s CLI waits for one MCP call: the agent's ``approval_timeout``
+    (the door's ask), the longest a server may be given (:data:`MAX_TIMEOUT`; the launch does
+    not know each server's own), and :data:`CALL_MARGIN_SECONDS`."""
+    return math.ceil(spec.approval_timeout + MAX_TIMEOUT + CALL_MARGIN_SECONDS)
+
+
+def claude_env(spec: AgentSpec) -> dict[str, str]:
+    """Claude Code's variables for ``spec``'s MCP calls (none without grants): each call's
+    timeout, and its silence's, in milliseconds (:func:`call_seconds`)."""
+    if not spec.mcp:
+        return {}
+    ms = str(call_seconds(spec) * 1000)
+    return {"MCP_TOOL_TIMEOUT": ms, "CLAUDE_CODE_MCP_TOOL_IDLE_TIMEOUT": ms}
 
 
 def door_urls(spec: AgentSpec, ctx: RuntimeContext) -> dict[str, str]:
@@ -105,6 +134,7 @@ def codex_tables(spec: AgentSpec, ctx: RuntimeContext) -> str:
             f"\n[mcp_servers.{name}]\nurl = {json.dumps(url)}\n"
             f"bearer_token_env_var = {json.dumps(TOKEN_VAR)}\nrequired = true\n"
             f"startup_timeout_sec = {CODEX_STARTUP_SECONDS}\n"
+            f"tool_timeout_sec = {call_seconds(spec)}\n"
             # The door asks (the agent's mode and rules, in chat): Codex's own approval
             # would refuse every call in `codex exec` outside Fleetwarden's sandbox.
             'default_tools_approval_mode = "approve"\n'
@@ -119,4 +149,8 @@ def opencode_mcp(spec: AgentSpec, ctx: RuntimeContext) -> dict[str, Any]:
         return {}
     _, token = door_access(spec, ctx)
     bearer = {"Authorization": f"Bearer {token}"}
-    return {name: {"type": "remote", "url": url, "headers": bearer} for name, url in urls.items()}
+    ms = call_seconds(spec) * 1000  # each request's timeout, tools/call's too
+    return {
+        name: {"type": "remote", "url": url, "headers": bearer, "timeout": ms}
+        for name, url in urls.items()
+    }

@@ -1,20 +1,22 @@
-"""A call the agent gives up on while the door asks about it: its ``notifications/cancelled``
-ends the ask (the approval request withdrawn, as a CLI's withdrawn ask is), the call is
-never relayed — a late yes can run nothing — and it is audited as cancelled."""
+"""A call the agent gives up on while the door asks about it — its ``notifications/cancelled``,
+or its HTTP connection closed with nothing said — ends the ask (the approval request
+withdrawn, as a CLI's withdrawn ask is), the call is never relayed — a late yes can run
+nothing — and it is audited as cancelled."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from fleet.approvals.ask_door import AskTerms
-from fleet.approvals.service import Approvals
+from fleet.approvals.service import AlreadyAnswered, Approvals
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.ledger.records.approvals import ApprovalState
+from fleet.ledger.records.approvals import ApprovalState, Decision
 from fleet.mcp.asking import CHANNEL, McpAsks
 from fleet.mcp.hooks import Outcome
 from fleet.model import PermissionMode
@@ -77,5 +79,63 @@ async def test_a_call_cancelled_while_asked_withdraws_its_ask_and_is_never_relay
             assert posted == ["POST"]  # the ping alone: neither the call nor its cancellation
             audit = await eventually(lambda: door.audits, "the cancellation audited")
             assert [a.outcome for a in audit] == [Outcome.CANCELLED]
+    finally:
+        await ledger.close()
+
+
+async def test_a_call_whose_agent_hangs_up_while_asked_withdraws_its_ask_and_is_never_relayed(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """The call waits on its approval request; the agent's HTTP client closes its connection
+    without cancelling: the request is withdrawn, a yes after that is refused, the server never
+    sees the call, the call is audited cancelled, and the session goes on."""
+    ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
+    approvals = Approvals(ledger.approvals, SystemClock())
+
+    async def terms(agent: str) -> AskTerms:
+        return AskTerms(1, 600.0, 5, None, (), (), PermissionMode.ASK)
+
+    ask = McpAsks(approvals, terms, SystemClock())
+    await ask.start()
+    try:
+        async with (
+            the_door(tmp_path, http_mcp, asks=[ask]) as door,
+            aiohttp.ClientSession() as http,
+            aiohttp.ClientSession() as hanging,  # a client of its own, its connection closed
+        ):
+            post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
+            await post.initialize()
+            call = {
+                "jsonrpc": "2.0",
+                "id": 8,
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": "nobody waits"}},
+            }
+
+            async def held() -> None:
+                async with hanging.post(post.url, json=call, headers=post.headers) as answer:
+                    await answer.read()
+
+            waiting = asyncio.create_task(held())
+            [request] = await eventually(lambda: approvals.pending(AGENT), "the call asked")
+            seen = len(http_mcp.requests())
+            waiting.cancel()  # the client gives up and hangs up: no cancellation is sent
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+            await hanging.close()
+
+            async def withdrawn() -> bool:
+                ended = await approvals.get(request.id)
+                return ended.state is ApprovalState.CLOSED and ended.how == "withdrawn"
+
+            await eventually(withdrawn, "the ask withdrawn once the agent hung up")
+            with pytest.raises(AlreadyAnswered):
+                await approvals.answer(request.id, by="@ana", decision=Decision.ALLOW, how="reply")
+            audit = await eventually(lambda: door.audits, "the hang-up audited")
+            assert [(a.outcome, a.name) for a in audit] == [(Outcome.CANCELLED, "echo")]
+            assert "hung up" in audit[0].why
+            assert (await post.call("ping", {}))["result"] == {}
+            posted = [m for m in http_mcp.methods()[seen:] if m == "POST"]
+            assert posted == ["POST"]  # the ping alone: the call never reached the server
     finally:
         await ledger.close()

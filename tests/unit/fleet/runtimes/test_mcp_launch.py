@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from fleet.errors import LaunchFailed
-from fleet.model import LaunchPlan, McpGrant
+from fleet.mcp.schema import MAX_TIMEOUT
+from fleet.model import LaunchPlan, McpGrant, PermissionMode
 from fleet.runs.layout import write_files
 from fleet.runtimes import Runtime, RuntimeContext
 from fleet.runtimes.claude import ClaudeRuntime
@@ -123,6 +124,7 @@ def test_opencode_inline_config_has_the_remote_servers(ctx: RuntimeContext) -> N
         "type": "remote",
         "url": DOOR + "github",
         "headers": {"Authorization": f"Bearer {HB_TOKEN}"},
+        "timeout": (1800 + 3600 + 60) * 1000,
     }
     no_leak(plan)
 
@@ -149,3 +151,40 @@ def test_a_heartbeat_url_off_loopback_is_refused(ctx: RuntimeContext) -> None:
     bad = with_(full(ctx), heartbeat_url="http://10.0.0.1:41234/heartbeat/coder-1")
     with pytest.raises(LaunchFailed, match=r"not http://127\.0\.0\.1"):
         CommandRuntime().plan(granted("command"), bad)  # type: ignore[arg-type]
+
+
+def test_each_cli_waits_for_a_call_past_its_approval_and_the_server(ctx: RuntimeContext) -> None:
+    """Each CLI waits for an MCP call at least the agent's approval timeout plus the longest
+    server timeout plus a margin: Claude's MCP_TOOL_TIMEOUT and idle timeout (ms), Codex's
+    tool_timeout_sec, opencode's per-server timeout (ms); a slow chat yes is not cut."""
+    least = 90 + MAX_TIMEOUT + 60
+    claude = planned(ClaudeRuntime(), ctx, approval_timeout=90.0)
+    assert int(claude.env["MCP_TOOL_TIMEOUT"]) >= least * 1000
+    assert int(claude.env["CLAUDE_CODE_MCP_TOOL_IDLE_TIMEOUT"]) >= least * 1000
+    codex = planned(CodexRuntime(), ctx, sandbox="bwrap", approval_timeout=90.0)
+    servers = tomllib.loads(codex.files[ctx.home / ".codex" / "config.toml"])["mcp_servers"]
+    assert all(server["tool_timeout_sec"] >= least for server in servers.values())
+    opencode = planned(OpencodeRuntime(), ctx, approval_timeout=90.0)
+    inline = json.loads(opencode.env["OPENCODE_CONFIG_CONTENT"])["mcp"]
+    assert all(server["timeout"] >= least * 1000 for server in inline.values())
+    longer = planned(ClaudeRuntime(), ctx, approval_timeout=7200.0)
+    assert int(longer.env["MCP_TOOL_TIMEOUT"]) >= (7200 + MAX_TIMEOUT + 60) * 1000
+    assert "MCP_TOOL_TIMEOUT" not in ClaudeRuntime().plan(spec("claude"), full(ctx)).env
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_claude_settings_allow_the_granted_servers_tools(ctx: RuntimeContext, tty: bool) -> None:
+    """Claude's settings allow every tool of each granted server (mcp__<server>), on the TUI
+    (whose hook would otherwise ask) and headless alike, the agent's deny rules kept: the
+    door is the one place that asks; an agent granted nothing gets no such rule."""
+    context = with_(full(ctx), tty=tty)
+    plan = ClaudeRuntime().plan(
+        granted("claude", permissions=PermissionMode.ASK, deny=("mcp__github__delete",)),  # type: ignore[arg-type]
+        context,
+    )
+    rules = json.loads(plan.files[ctx.home / ".claude" / "settings.json"])["permissions"]
+    assert {"mcp__github", "mcp__my-docs"} <= set(rules["allow"])
+    assert "mcp__github__delete" in rules["deny"]
+    bare = ClaudeRuntime().plan(spec("claude", permissions=PermissionMode.ASK), context)
+    rules = json.loads(bare.files[ctx.home / ".claude" / "settings.json"])["permissions"]
+    assert not any(rule.startswith("mcp__") for rule in rules["allow"])

@@ -1,0 +1,89 @@
+"""The real Claude Code, under ``ask``, ``edits`` and ``read-only`` with the settings
+Fleetwarden's runtime writes, runs a granted server's tool without asking about it (no
+``can_use_tool``: the same check that sends the TUI's ``PermissionRequest`` hook): the door
+is the one place that asks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet.model import PermissionMode
+from fleet.runtimes.claude import ClaudeRuntime
+from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.integration.mcp.rig import Door, HttpMcp
+from tests.integration.mcp.test_mcp_launch_clis import REPLY, SERVER, agent, audited_call, launched
+from tests.integration.mcp.test_mcp_launch_clis import door as door  # fixtures
+from tests.integration.mcp.test_mcp_launch_clis import fake as fake
+from tests.integration.mcp.test_mcp_launch_clis import skill_dir as skill_dir
+from tests.integration.runtimes.test_real_clis import TIMEOUT
+
+pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
+
+
+@pytest.mark.parametrize(
+    "mode", [PermissionMode.ASK, PermissionMode.EDITS, PermissionMode.READ_ONLY]
+)
+async def test_claude_runs_a_granted_tool_without_asking(
+    mode: PermissionMode,
+    fake: FakeProvider,
+    door: Door,
+    http_mcp: HttpMcp,
+    skill_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """Claude Code under ask, edits and read-only (its modes default, acceptEdits, plan),
+    started as ClaudeRuntime plans it, calls mcp__my-tracker__echo: it asks nothing about
+    it (an ask would be denied here), and the call reaches the server through the door."""
+    fake.add(Turn(text="", tool=ToolCall(f"mcp__{SERVER}__echo", {"text": "hello"})))
+    spec = agent("claude", skill_dir, permissions=mode, sandbox="none")
+    plan, _ = launched(ClaudeRuntime(), spec, door, tmp_path, {"anthropic": fake.base_url})
+    proc = await asyncio.create_subprocess_exec(
+        *plan.argv,
+        cwd=plan.cwd,
+        env=dict(plan.env),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    asked: list[str] = []
+    event: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            turn = {"type": "user", "message": {"role": "user", "content": "go"}}
+            proc.stdin.write(json.dumps(turn).encode() + b"\n")
+            while event.get("type") != "result":
+                line = await proc.stdout.readline()
+                assert line, "claude ended before its result"
+                event = json.loads(line)
+                request = event.get("request") or {}
+                if event.get("type") == "control_request" and request.get("subtype") == (
+                    "can_use_tool"
+                ):
+                    asked.append(str(request.get("tool_name")))
+                    answer = {"behavior": "deny", "message": "asked twice"}
+                    reply = {
+                        "type": "control_response",
+                        "response": {
+                            "subtype": "success",
+                            "request_id": event["request_id"],
+                            "response": answer,
+                        },
+                    }
+                    proc.stdin.write(json.dumps(reply).encode() + b"\n")
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+    assert asked == [], f"Claude Code asked about {asked}"
+    assert event["result"] == REPLY and event["permission_denials"] == [], event
+    audited_call(door, "hello")
