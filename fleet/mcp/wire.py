@@ -67,6 +67,10 @@ class BadMessage(FleetwardenError):
         self.code = code
 
 
+NOTIFICATIONS: Final = "notifications/"
+"""The only methods relayed without an id: MCP's notifications."""
+
+
 def parse(body: bytes) -> JSONRPCMessage:
     """The one JSON-RPC message ``body`` holds; :class:`BadMessage` otherwise (a batch is
     refused: MCP dropped batches in 2025-06-18, and each message is checked alone)."""
@@ -78,6 +82,14 @@ def parse(body: bytes) -> JSONRPCMessage:
         raise BadMessage(INVALID_REQUEST, "a batch is not relayed: send one message a POST")
     if not isinstance(raw, dict):
         raise BadMessage(INVALID_REQUEST, "the body is not a JSON-RPC message (an object)")
+    if "id" in raw and (isinstance(raw["id"], bool) or not isinstance(raw["id"], str | int)):
+        # true, 1.0 or null would be read as no id at all: a request passed for a notification
+        raise BadMessage(INVALID_REQUEST, 'an "id" is a string or an integer')
+    if "method" in raw and "id" not in raw and not str(raw["method"]).startswith(NOTIFICATIONS):
+        # JSON-RPC runs a method sent without an id, its answer dropped: a call in disguise
+        raise BadMessage(
+            INVALID_REQUEST, f"only {NOTIFICATIONS}* are sent without an id: give it an id"
+        )
     try:
         return jsonrpc_message_adapter.validate_python(raw, by_name=False)
     except ValidationError:

@@ -117,6 +117,22 @@ async def test_a_tool_not_allowed_is_refused_at_the_door(tmp_path: Path, http_mc
         assert audit[0].outcome is Outcome.REFUSED
 
 
+async def test_a_call_in_the_guise_of_a_notification_is_refused(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """A tools/call without an id, or with an id that reads as none (true, 1.0, null),
+    would be relayed as a notification (JSON-RPC runs it, its answer dropped), past the
+    allow-list, the ask and the audit: it is refused, and the server never runs it."""
+    async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
+        post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT), bearer=False)
+        await post.initialize()
+        call = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "delete_all"}}
+        for disguise in ({}, {"id": True}, {"id": 1.0}, {"id": None}):
+            async with http.post(post.url, json=call | disguise, headers=post.headers) as sent:
+                assert sent.status == 400, await sent.text()
+        assert not (http_mcp.record.parent / "deleted").exists()
+
+
 async def test_a_wrong_token_or_a_server_not_granted_is_refused(
     tmp_path: Path, http_mcp: HttpMcp
 ) -> None:

@@ -35,10 +35,16 @@ def test_a_request_and_a_notification_are_read() -> None:
         (b'"ping"', INVALID_REQUEST, "an object"),
         (b'{"jsonrpc":"1.0","id":1,"method":"ping"}', INVALID_REQUEST, "JSON-RPC 2.0"),
         (b'{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}', INVALID_REQUEST, "params"),
+        (b'{"jsonrpc":"2.0","method":"tools/call","params":{"name":"x"}}', INVALID_REQUEST, "id"),
+        (b'{"jsonrpc":"2.0","id":true,"method":"tools/call"}', INVALID_REQUEST, "an integer"),
+        (b'{"jsonrpc":"2.0","id":1.0,"method":"tools/call"}', INVALID_REQUEST, "an integer"),
+        (b'{"jsonrpc":"2.0","id":null,"method":"tools/call"}', INVALID_REQUEST, "an integer"),
     ],
 )
 def test_what_is_not_one_message_is_refused_saying_why(body: bytes, code: int, said: str) -> None:
-    """Bad JSON, a batch, a bare value, another JSON-RPC version, params not an object."""
+    """Bad JSON, a batch, a bare value, another JSON-RPC version, params not an object; a
+    call sent without an id (JSON-RPC runs it, its answer dropped: it would pass the door
+    unasked and unaudited), or with an id that reads as none (true, 1.0, null)."""
     with pytest.raises(BadMessage) as refused:
         parse(body)
     assert refused.value.code == code and said in f"{refused.value}"
