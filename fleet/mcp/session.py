@@ -39,6 +39,7 @@ import anyio
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
+from fleet.mcp.calls import malformed
 from fleet.mcp.credentials import MissingCredential, Scrub
 from fleet.mcp.exchange import Answer, Exchange, audit_text
 from fleet.mcp.held import Held
@@ -213,6 +214,7 @@ class Session:
             refused = await self._tool_refused(exchange, gone or there)
             if refused is not None:
                 return refused
+            exchange.started = self._clock()  # its time is the server's, not the ask's
         if self.ended:
             return self._refuse(exchange, INVALID_REQUEST, self._why, Outcome.FAILED)
         if message.id in self._pending:  # again: another came while this one was asked
@@ -227,15 +229,14 @@ class Session:
         return exchange
 
     async def _tool_refused(self, exchange: Exchange, gone: Gone) -> Exchange | None:
-        tool = exchange.name
-        if not tool:
-            why = "tools/call needs the tool's name in params.name"
-            return self._refuse(exchange, INVALID_PARAMS, why, Outcome.REFUSED)
+        tool, arguments = exchange.name, param(exchange.request, "arguments")
+        bad = malformed(tool, arguments)
+        if bad is not None or not tool:
+            return self._refuse(exchange, INVALID_PARAMS, bad or "", Outcome.REFUSED)
         if not self.grant.allows(self.server, tool):
             why = f"the tool {guarded(tool)} of the MCP server {self.server.name} is not allowed"
             log.warning("MCP door: %s asked for a tool not allowed: %s", self.agent, why)
             return self._refuse(exchange, INVALID_PARAMS, why, Outcome.REFUSED)
-        arguments = param(exchange.request, "arguments")
         call = McpCall(
             self.agent, self.server.name, tool, arguments if isinstance(arguments, dict) else {}
         )

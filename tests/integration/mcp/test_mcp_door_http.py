@@ -267,6 +267,49 @@ async def test_an_ask_that_denies_keeps_the_call_from_the_server(
     assert [a.outcome for a in audit] == [Outcome.DENIED]
 
 
+async def test_a_calls_time_is_the_servers_not_the_asks(tmp_path: Path, http_mcp: HttpMcp) -> None:
+    """A call allowed after a slow ask is audited with the time the server took, not the
+    time a person took to answer (the thread's "ok in …s", the ledger, usage's latency)."""
+
+    async def slow_yes(call: McpCall) -> Verdict:
+        await asyncio.sleep(1.0)
+        return Verdict(True, "")
+
+    async with (
+        the_door(tmp_path, http_mcp, asks=[slow_yes]) as door,
+        sdk_client(door.url(AGENT, "tracker"), door.token(AGENT)) as session,
+    ):
+        assert text_of(await session.call_tool("echo", {"text": "hi"})) == "hi"
+    audit = await eventually(lambda: door.audits, "the call audited")
+    assert audit[0].outcome is Outcome.OK and audit[0].seconds < 0.9, audit[0].seconds
+
+
+async def test_a_tool_no_rule_could_name_or_arguments_not_an_object_are_refused(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """A tool's name outside MCP's (a space, a zero-width space, 129 characters: no deny
+    rule could name it) or arguments that are not an object (an ask would show them as
+    ``{}``) are refused before any ask; the server never runs them."""
+    asked: list[McpCall] = []
+
+    async def ask(call: McpCall) -> Verdict:
+        asked.append(call)
+        return Verdict(True, "")
+
+    async with the_door(tmp_path, http_mcp, asks=[ask]) as door, aiohttp.ClientSession() as http:
+        post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
+        await post.initialize()
+        for params in (
+            {"name": "delete all", "arguments": {}},
+            {"name": "echo\u200b", "arguments": {}},
+            {"name": "x" * 129, "arguments": {}},
+            {"name": "echo", "arguments": ["hidden", "list"]},
+        ):
+            answer = await post.call("tools/call", params)
+            assert "error" in answer, answer
+    assert asked == []
+
+
 async def test_an_answer_over_the_cap_is_not_relayed(tmp_path: Path, http_mcp: HttpMcp) -> None:
     """A result over a megabyte reaches the agent as an error, not as the result."""
     async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
