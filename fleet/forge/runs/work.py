@@ -112,6 +112,15 @@ class ForgeWork:
     async def receive(self, event: ForgeEvent) -> str:
         """Take ``event`` (its delivery already recorded once): decided in the background,
         so the forge's delivery is answered at once; the word for the answer."""
+        said = await self._not_taken(event)
+        if said is not None:
+            return said
+        self.spawn(self._handle(event), f"forge event {event.delivery}")
+        return "accepted"
+
+    async def _not_taken(self, event: ForgeEvent) -> str | None:
+        """Why ``event`` is not acted on now (kept while its forge is held; ignored outside
+        the config's repositories), or ``None``: it is."""
         held = self.holds.refusal(event.forge)
         if held is not None:  # kept, not acted on: the next start, fixed, acts on it
             log.info("forge %s delivery %s: %s", event.forge, event.delivery, held)
@@ -120,17 +129,18 @@ class ForgeWork:
             outcome = f"ignored: {event.repo} is no repository of the config on {event.forge}"
             await self.forge.set_delivery_outcome(event.forge, event.delivery, outcome)
             return outcome
-        self.spawn(self._handle(event), f"forge event {event.delivery}")
-        return "accepted"
+        return None
 
     async def resume_kept(self) -> int:
-        """Act on the deliveries taken but not acted on before the last stop (their events
-        kept in the ledger, within the forges' event age); how many."""
+        """Act on the deliveries taken but not acted on before the last stop, or while their
+        forge was rate limited (their events kept in the ledger, within the forges' event
+        age), one after the other in the order they came, in the background: an agent
+        two of them start is started by the first; how many."""
         if not self.forges:
             return 0
         age = max(entry.max_event_age_seconds for entry in self.forges.values())
         taken = await self.forge.unsettled_deliveries(self.clock.now() - timedelta(seconds=age))
-        resumed = 0
+        kept: list[ForgeEvent] = []
         for forge, delivery, text in taken:
             if (forge, delivery) in self._acting:
                 continue
@@ -141,9 +151,15 @@ class ForgeWork:
                 )
                 continue
             log.info("forge %s delivery %s: acted on after a restart", forge, delivery)
-            await self.receive(event)
-            resumed += 1
-        return resumed
+            kept.append(event)
+        if kept:
+            self.spawn(self._in_order(kept), f"{len(kept)} kept deliveries")
+        return len(kept)
+
+    async def _in_order(self, kept: list[ForgeEvent]) -> None:
+        for event in kept:
+            if await self._not_taken(event) is None:
+                await self._handle(event)
 
     def spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
         """Run ``work`` in the background, kept until it ends; its failure is logged."""
