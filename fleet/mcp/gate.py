@@ -56,10 +56,6 @@ class Gate:
         grant = self._grant()
         return grant is not None and grant.allows(self._server, tool)
 
-    def asking(self, request_id: RequestId) -> bool:
-        """Whether the call of ``request_id`` is being asked."""
-        return request_id in self._asking
-
     def withdraw(self, request_id: object) -> bool:
         """End the ask of the call of ``request_id`` (the agent gave up on it); whether one
         was being asked."""
