@@ -22,90 +22,44 @@ from typing import Any
 import pytest
 
 from tests.fakes.mcp_recorder import McpRecorder
-from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
+from tests.fakes.provider import FakeProvider, ToolCall, Turn
 from tests.integration.runtimes.test_real_clis import (
     API_KEY,
+    CLAUDE_ENV,
+    CODEX_CONFIG,
+    REPLY,
     TIMEOUT,
     check,
     clean_env,
     cli,
+    fake,
+    home,
+    opencode_on,
     run_cli,
+    work,
 )
+from tests.integration.runtimes.test_real_clis import OPENCODE_ENV as REAL_OPENCODE_ENV
+
+__all__ = [
+    "CLAUDE_ENV",
+    "REPLY",
+    "fake",
+    "home",
+    "work",
+]  # fixtures, and what others take from here
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
-REPLY = "fleetwarden-ok"
 TOKEN = "mcp-token-0123456789abcdef"
-CLAUDE_ENV = {
-    "ANTHROPIC_API_KEY": API_KEY,
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    "DISABLE_TELEMETRY": "1",
-    "DISABLE_AUTOUPDATER": "1",
-    "DISABLE_ERROR_REPORTING": "1",
-    "CLAUDE_CODE_MAX_RETRIES": "0",
-}
 # As Fleetwarden starts Claude Code: its own settings only, and only the servers it names.
 OWN_SETTINGS = ("--setting-sources", "user", "--strict-mcp-config")
-CODEX_CONFIG = """\
-{top}model = "gpt-5-codex"
-model_provider = "fake"
-check_for_update_on_startup = false
-
-[model_providers.fake]
-name = "Fake provider"
-base_url = "{base}/v1"
-env_key = "FAKE_PROVIDER_API_KEY"
-wire_api = "responses"
-supports_websockets = false
-request_max_retries = 0
-stream_max_retries = 0
-
-[analytics]
-enabled = false
-
-[features]
-plugins = false
-
-[otel]
-exporter = "none"
-metrics_exporter = "none"
-{extra}"""
-OPENCODE_ENV = {
-    "ANTHROPIC_API_KEY": API_KEY,
-    "OPENCODE_DISABLE_MODELS_FETCH": "1",
-    "OPENCODE_DISABLE_AUTOUPDATE": "1",
-    "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
-    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
-    "OPENCODE_DISABLE_SHARE": "1",
-    "OPENCODE_DISABLE_PROJECT_CONFIG": "1",
-}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeProvider]:
-    accept = Accepted(api_keys=frozenset({API_KEY}))
-    async with FakeProvider(default=Turn(text=REPLY), accept=accept) as provider:
-        yield provider
+OPENCODE_ENV = {**REAL_OPENCODE_ENV, "OPENCODE_DISABLE_PROJECT_CONFIG": "1"}
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[McpRecorder]:
     async with McpRecorder(token=TOKEN) as recorder:
         yield recorder
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    (path / "tmp").mkdir(parents=True)
-    return path
-
-
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    path = tmp_path / "work"
-    path.mkdir()
-    return path
 
 
 def echo(name: str, namespace: str | None = None) -> Turn:
@@ -184,12 +138,13 @@ async def read_event(proc: asyncio.subprocess.Process) -> dict[str, Any]:
     return event
 
 
-async def test_claude_live_session_asks_for_an_mcp_call_and_runs_it_when_allowed(
-    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
-) -> None:
-    """Headless as Fleetwarden runs it (stream-json, --permission-prompt-tool stdio), an MCP
-    call is a can_use_tool request naming mcp__srv__echo and its input; allowed, it runs."""
-    fake.add(echo("mcp__srv__echo"))
+@contextlib.asynccontextmanager
+async def live_claude(
+    fake: FakeProvider, server: McpRecorder, home: Path, work: Path, *, limit: int = 1 << 16
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Claude Code as Fleetwarden runs a live session (stream-json both ways, its asks on
+    stdio, the default mode) with ``server`` as srv, sending its token; killed, its whole
+    session, when the block ends."""
     env = clean_env(home, {**CLAUDE_ENV, "ANTHROPIC_BASE_URL": fake.base_url})
     env["CLAUDE_CONFIG_DIR"] = str(home / ".claude")
     config = http_server(server.url, {"Authorization": f"Bearer {TOKEN}"})
@@ -204,28 +159,38 @@ async def test_claude_live_session_asks_for_an_mcp_call_and_runs_it_when_allowed
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
+        limit=limit,
     )
-    assert proc.stdin is not None
     try:
-        async with asyncio.timeout(TIMEOUT):
-            turn = {"type": "user", "message": {"role": "user", "content": "go"}}
-            proc.stdin.write(json.dumps(turn).encode() + b"\n")
-            event = await read_event(proc)
-            while event.get("type") != "control_request":
-                event = await read_event(proc)
-            ask = event["request"]
-            assert (ask["subtype"], ask["tool_name"]) == ("can_use_tool", "mcp__srv__echo")
-            assert ask["input"] == {"text": "hello"} and server.calls == []
-            allow = {"behavior": "allow", "updatedInput": ask["input"]}
-            answer = {"subtype": "success", "request_id": event["request_id"], "response": allow}
-            reply = {"type": "control_response", "response": answer}
-            proc.stdin.write(json.dumps(reply).encode() + b"\n")
-            while event.get("type") != "result":
-                event = await read_event(proc)
+        yield proc
     finally:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
+
+
+async def test_claude_live_session_asks_for_an_mcp_call_and_runs_it_when_allowed(
+    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
+) -> None:
+    """Headless as Fleetwarden runs it (stream-json, --permission-prompt-tool stdio), an MCP
+    call is a can_use_tool request naming mcp__srv__echo and its input; allowed, it runs."""
+    fake.add(echo("mcp__srv__echo"))
+    async with live_claude(fake, server, home, work) as proc, asyncio.timeout(TIMEOUT):
+        assert proc.stdin is not None
+        turn = {"type": "user", "message": {"role": "user", "content": "go"}}
+        proc.stdin.write(json.dumps(turn).encode() + b"\n")
+        event = await read_event(proc)
+        while event.get("type") != "control_request":
+            event = await read_event(proc)
+        ask = event["request"]
+        assert (ask["subtype"], ask["tool_name"]) == ("can_use_tool", "mcp__srv__echo")
+        assert ask["input"] == {"text": "hello"} and server.calls == []
+        allow = {"behavior": "allow", "updatedInput": ask["input"]}
+        answer = {"subtype": "success", "request_id": event["request_id"], "response": allow}
+        reply = {"type": "control_response", "response": answer}
+        proc.stdin.write(json.dumps(reply).encode() + b"\n")
+        while event.get("type") != "result":
+            event = await read_event(proc)
     assert event["permission_denials"] == [] and event["result"] == REPLY
     [call] = server.calls
     assert call.arguments == {"text": "hello"}
@@ -314,13 +279,7 @@ async def test_codex_reads_the_workdirs_agents_skills_even_untrusted(
 def opencode_config(fake: FakeProvider, server: McpRecorder) -> dict[str, Any]:
     """An inline config on the fake provider with ``server`` as the remote server srv."""
     return {
-        "model": "anthropic/claude-sonnet-4-5",
-        "provider": {
-            "anthropic": {"options": {"baseURL": f"{fake.base_url}/v1", "apiKey": API_KEY}}
-        },
-        "agent": {"title": {"disable": True}},
-        "autoupdate": False,
-        "share": "disabled",
+        **opencode_on(fake.base_url),
         "permission": {"*": "allow"},
         "mcp": {
             "srv": {
