@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import pytest
 
 from tests.fakes.mcp_recorder import McpRecorder
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.integration.mcp.cli_rig import claude_session
 from tests.integration.runtimes.test_real_clis import (
     API_KEY,
     CLAUDE_ENV,
@@ -77,6 +76,15 @@ def answered(fake: FakeProvider) -> bool:
     return any("echo: hello" in json.dumps(r.body) for r in fake.requests[1:])
 
 
+def called_echo_with_the_token(server: McpRecorder, fake: FakeProvider) -> None:
+    """The server got one call, of echo with the model's arguments and srv's token, and its
+    result went back to the model."""
+    [call] = server.calls
+    assert (call.tool, call.arguments) == ("echo", {"text": "hello"})
+    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert answered(fake)
+
+
 def skill(root: Path, name: str, description: str) -> None:
     folder = root / name
     folder.mkdir(parents=True)
@@ -106,11 +114,8 @@ async def test_claude_calls_a_tool_of_the_server_its_mcp_config_names(
         check(run, fake, "/v1/messages")
         assert stray.requests == []
     assert "mcp__srv__echo" in tool_names(fake)
-    [call] = server.calls
-    assert (call.tool, call.arguments) == ("echo", {"text": "hello"})
-    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
+    called_echo_with_the_token(server, fake)
     assert server.methods()[:2] == ["initialize", "notifications/initialized"]
-    assert answered(fake)
 
 
 async def test_claude_refuses_an_mcp_call_no_rule_allows(
@@ -151,22 +156,8 @@ async def live_claude(
     argv = [cli("claude"), "-p", "--input-format", "stream-json", "--output-format"]
     argv += ["stream-json", "--verbose", "--permission-prompt-tool", "stdio", *OWN_SETTINGS]
     argv += ["--permission-mode", "default", "--mcp-config", config]
-    proc = await asyncio.create_subprocess_exec(
-        *map(str, argv),
-        cwd=work,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-        limit=limit,
-    )
-    try:
+    async with claude_session(argv, work, env, limit=limit) as proc:
         yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
 
 
 async def test_claude_live_session_asks_for_an_mcp_call_and_runs_it_when_allowed(
@@ -242,10 +233,7 @@ async def test_codex_calls_an_mcp_tool_in_the_servers_namespace(
     run = await run_cli(argv, work, codex_env(fake, home, codex_server(server.url), top))
     check(run, fake, "/v1/responses")
     assert "mcp__srv" in tool_names(fake)
-    [call] = server.calls
-    assert (call.tool, call.arguments) == ("echo", {"text": "hello"})
-    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert answered(fake)
+    called_echo_with_the_token(server, fake)
 
 
 async def test_codex_exec_in_its_own_sandbox_refuses_an_mcp_call(
@@ -291,6 +279,13 @@ def opencode_config(fake: FakeProvider, server: McpRecorder) -> dict[str, Any]:
     }
 
 
+def opencode_env(home: Path, config: dict[str, Any], **extra: str) -> dict[str, str]:
+    """opencode's environment with ``config`` inline, srv's token in SRV_TOKEN, and
+    ``extra``."""
+    inline = {"OPENCODE_CONFIG_CONTENT": json.dumps(config), "SRV_TOKEN": TOKEN}
+    return clean_env(home, {**OPENCODE_ENV, **inline, **extra})
+
+
 async def test_opencode_calls_an_mcp_tool_named_server_underscore_tool(
     fake: FakeProvider, server: McpRecorder, home: Path, work: Path
 ) -> None:
@@ -298,15 +293,10 @@ async def test_opencode_calls_an_mcp_tool_named_server_underscore_tool(
     replaced, and the model's srv_echo is the server's echo."""
     config = opencode_config(fake, server)
     fake.add(echo("srv_echo"))
-    extra = {"OPENCODE_CONFIG_CONTENT": json.dumps(config), "SRV_TOKEN": TOKEN}
-    env = clean_env(home, {**OPENCODE_ENV, **extra})
-    run = await run_cli([cli("opencode"), "run", "go", "--pure"], work, env)
+    run = await run_cli([cli("opencode"), "run", "go", "--pure"], work, opencode_env(home, config))
     check(run, fake, "/v1/messages")
     assert "srv_echo" in tool_names(fake)
-    [call] = server.calls
-    assert (call.tool, call.arguments) == ("echo", {"text": "hello"})
-    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert answered(fake)
+    called_echo_with_the_token(server, fake)
 
 
 GATE = """\
@@ -329,8 +319,7 @@ async def test_opencode_plugin_gate_sees_and_stops_an_mcp_call(
     gate.write_text(GATE)
     config = {**opencode_config(fake, server), "plugin": [gate.as_uri()]}
     fake.add(echo("srv_echo"))
-    extra = {"OPENCODE_CONFIG_CONTENT": json.dumps(config), "SRV_TOKEN": TOKEN}
-    env = clean_env(home, {**OPENCODE_ENV, **extra, "GATE_MARK": str(mark)})
+    env = opencode_env(home, config, GATE_MARK=str(mark))
     run = await run_cli([cli("opencode"), "run", "go", "--format", "json"], work, env)
     check(run, fake, "/v1/messages")
     assert json.loads(mark.read_text()) == {"tool": "srv_echo", "args": {"text": "hello"}}
