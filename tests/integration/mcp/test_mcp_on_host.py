@@ -8,42 +8,27 @@ in the thread and the ledger like a local one's."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.integration.console_bot import clean_env, wait_until
+from tests.integration.console_bot import wait_until
 from tests.integration.hosts.rig import WAIT, entry, started, until
+from tests.integration.mcp.app_rig import door_client, held_env, mcp_calls
 from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, HttpMcp
 from tests.sshd_server import SshServer
 
 pytestmark = pytest.mark.integration
 
-# The agent: its servers from the mcp.json in its home, then initialize and tools/call echo
-# with nothing but the standard library; prints each answer, then what it can see of the
-# credential (its environment and the mcp.json, whole), then waits to be stopped.
-CALLER = """\
-import json, os, time, urllib.request
-config = json.load(open(os.path.expanduser("~/.fleetwarden/mcp.json")))
-server = config["mcpServers"]["tracker"]
-headers = dict(server["headers"], Accept="application/json, text/event-stream")
-headers["Content-Type"] = "application/json"
-def post(message, session=None):
-    extra = {"Mcp-Session-Id": session} if session else {}
-    request = urllib.request.Request(server["url"], data=json.dumps(message).encode(),
-                                     headers=dict(headers, **extra), method="POST")
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        body = answer.read().decode()
-    if answer.headers.get_content_type() == "text/event-stream":  # the answer's data line
-        body = [line[5:] for line in body.splitlines() if line.startswith("data:")][-1]
-    return answer.headers.get("Mcp-Session-Id"), body
-hello = {"protocolVersion": "2025-06-18", "capabilities": {},
-         "clientInfo": {"name": "host-script", "version": "1"}}
-session, _ = post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello})
-post({"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+# The agent: initialize and tools/call echo through the door its mcp.json names, with
+# nothing but the standard library; prints the answer, writes what it can see of the
+# credential (its environment and the mcp.json, whole) to its workdir, waits to be stopped.
+CALLER = (
+    door_client("tracker", 30)
+    + """
+import time
 call = {"name": "echo", "arguments": {"text": "hello from box2"}}
-_, body = post({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call}, session)
+body = post({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call})
 print("ANSWER", json.loads(body)["result"]["content"][0]["text"], flush=True)
 with open("seen.json.part", "w") as seen:  # in its workdir on box2, unredacted
     json.dump({"env": dict(os.environ), "mcp.json": config}, seen)
@@ -51,14 +36,7 @@ os.rename("seen.json.part", "seen.json")
 print("SEEN", flush=True)
 time.sleep(600)
 """
-
-
-def _rows(root: Path, sql: str) -> list[tuple[object, ...]]:
-    db = sqlite3.connect(root / "state" / "ledger.db")
-    try:
-        return list(db.execute(sql))
-    finally:
-        db.close()
+)
 
 
 def test_an_agent_on_an_ssh_host_calls_a_tool_through_the_door_here(
@@ -89,8 +67,7 @@ def test_an_agent_on_an_ssh_host_calls_a_tool_through_the_door_here(
         "    mcp: [tracker]\n"
         "    allow: [mcp__tracker__echo]\n"
     )
-    env = clean_env(**{CREDENTIAL_ENV: f"Bearer {CREDENTIAL}"})
-    bot = started(tmp_path, config, "box2", env=env)
+    bot = started(tmp_path, config, "box2", env=held_env())
     try:
         bot.command("spawn caller", r"caller.*(started|running)", timeout=WAIT)
         reply = until(bot, "logs caller", r"^> SEEN", within=90)
@@ -102,7 +79,7 @@ def test_an_agent_on_an_ssh_host_calls_a_tool_through_the_door_here(
         assert all(a == f"Bearer {CREDENTIAL}" for a in http_mcp.authorizations())
 
         def kept() -> list[tuple[object, ...]]:
-            return _rows(tmp_path, "SELECT agent, server, name, outcome FROM mcp_calls")
+            return mcp_calls(tmp_path, "agent, server, name, outcome")
 
         assert wait_until(lambda: len(kept()) == 1, 20), kept()
         assert kept() == [("caller", "tracker", "echo", "ok")]
