@@ -86,6 +86,9 @@ class PiRuntime(CliRuntime):
     ) -> LaunchPlan:
         return super()._launch_plan(spec, ctx, (argv[0], *skill_args(spec, ctx), *argv[1:]), prompt)
 
+    def skills_folder(self, ctx: RuntimeContext) -> Path:
+        return _agent_dir(ctx) / "skills"
+
     def event_session(self, event: Mapping[str, Any]) -> object:
         if event.get("type") == "response" and event.get("command") == "get_state":
             data = event.get("data")
@@ -110,7 +113,7 @@ class PiRuntime(CliRuntime):
         if PROVIDER in ctx.provider_urls:
             models = {"providers": {PROVIDER: {"baseUrl": without_v1(ctx.provider_urls[PROVIDER])}}}
             files[agent_dir / "models.json"] = json.dumps(models, indent=2)
-        files.update(skill_files(spec, ctx, agent_dir / "skills"))
+        files.update(skill_files(spec, ctx, self.skills_folder(ctx)))
         return env, files
 
 
@@ -121,7 +124,7 @@ def _agent_dir(ctx: RuntimeContext) -> Path:
 def skill_args(spec: AgentSpec, ctx: RuntimeContext) -> tuple[str, ...]:
     """``--no-skills`` (no folder pi would find by itself), then ``--skill`` for each of
     ``spec``'s skills where :meth:`PiRuntime.setup` copies it."""
-    skills = _agent_dir(ctx) / "skills"
+    skills = _agent_dir(ctx) / "skills"  # PiRuntime.skills_folder
     return ("--no-skills", *(a for s in spec.skills for a in ("--skill", str(skills / s.name))))
 
 

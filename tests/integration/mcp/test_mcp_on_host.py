@@ -27,6 +27,9 @@ CALLER = (
     door_client("tracker", 30)
     + """
 import time
+skills = os.path.join(os.environ["HOME"], ".fleetwarden", "skills")
+print("SKILLS", sorted(os.listdir(skills)) if os.path.isdir(skills) else [], flush=True)
+os.makedirs(os.path.join(skills, "planted"), exist_ok=True)  # for its next run to find
 call = {"name": "echo", "arguments": {"text": "hello from box2"}}
 body = post({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call})
 print("ANSWER", json.loads(body)["result"]["content"][0]["text"], flush=True)
@@ -45,7 +48,7 @@ def test_an_agent_on_an_ssh_host_calls_a_tool_through_the_door_here(
     """A locked command agent on box2 calls echo through the URL its mcp.json names: the
     answer comes back, the server saw Fleetwarden's credential (never the run token), the
     agent's environment and mcp.json on box2 hold no credential, and the call is audited
-    as ok and told in the thread."""
+    as ok and told in the thread. A skill it planted there is gone at its next launch."""
     up, _ = ssh_hosts
     known = tmp_path / "known_hosts"
     known.write_text(up.known_hosts_line() + "\n")
@@ -84,6 +87,14 @@ def test_an_agent_on_an_ssh_host_calls_a_tool_through_the_door_here(
         assert wait_until(lambda: len(kept()) == 1, 20), kept()
         assert kept() == [("caller", "tracker", "echo", "ok")]
         assert wait_until(lambda: "🔌 MCP tracker · “echo” → ok" in bot.stdout, 20), bot.stdout
+        bot.command("stop caller", r"(?i)stopped", timeout=WAIT)
+        # Its next run finds no skill it planted: the launch empties the skills folder there.
+        assert (
+            state / "agents" / "caller" / "home" / ".fleetwarden" / "skills" / "planted"
+        ).is_dir()
+        bot.command("spawn caller", r"caller.*(started|running)", timeout=WAIT)
+        reply = until(bot, "logs caller", r"(?s)SKILLS.*SKILLS", within=90)
+        assert reply.count("SKILLS []") == 2, reply
         bot.command("stop caller", r"(?i)stopped", timeout=WAIT)
         bot.send("quit")
         assert bot.wait(timeout=WAIT) == 0
