@@ -36,6 +36,7 @@ import anyio
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
+from fleet.mcp.capped import error_outcome
 from fleet.mcp.credentials import MissingCredential, Scrub
 from fleet.mcp.exchange import Answer, Exchange, audit_text
 from fleet.mcp.gate import Gate, Stop
@@ -336,7 +337,7 @@ class Session:
         if isinstance(message, JSONRPCError):
             words = guarded(message.error.message, self._redact, ERROR_CHARS)
             reworded = error(message.id, message.error.code, words, message.error.data)
-            self._finish(exchange, reworded, Outcome.ERROR, words)
+            self._finish(exchange, reworded, error_outcome(message), words)
             return
         result = message.result
         if exchange.method == "initialize":

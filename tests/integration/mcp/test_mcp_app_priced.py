@@ -5,24 +5,22 @@ words, never relayed; each call relayed is billed, the refused one is not."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 from pathlib import Path
 
 import pytest
 
-from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
-from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, HttpMcp
+from tests.integration.console_bot import wait_until
+from tests.integration.forge_rig import ledger_rows
+from tests.integration.mcp.app_rig import held_env, mcp_calls, running_app
+from tests.integration.mcp.rig import HttpMcp
 from tests.integration.mcp.test_mcp_app_e2e import (
     METRICS_TOKEN,
-    TOKEN_LINE,
     _config,
+    _door_of_coder,
     _initialize,
-    _log,
     _post,
-    _rows,
+    sleeping_in,
 )
 from tests.postgres_server import free_port
 
@@ -37,18 +35,11 @@ def test_a_run_at_its_cap_has_its_next_priced_call_refused_before_it_is_relayed(
     (tmp_path / "work").mkdir()
     config = tmp_path / "fleetwarden.yaml"
     _config(config, http_mcp.url, free_port(), granted=True)
-    env = clean_env(
-        **{CREDENTIAL_ENV: f"Bearer {CREDENTIAL}", "FW_TEST_METRICS_TOKEN": METRICS_TOKEN}
-    )
-    bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
-    try:
+    env = held_env(FW_TEST_METRICS_TOKEN=METRICS_TOKEN)
+    leave = tmp_path / "work" / "leave"
+    with running_app(tmp_path, config, env, leave=leave, leftovers=sleeping_in(tmp_path)) as bot:
         bot.command("spawn coder --max-usd 0.08", r"Agent coder started", timeout=120)
-        assert wait_until(lambda: TOKEN_LINE.search(_log(tmp_path)) is not None, 60), _log(tmp_path)
-        found = TOKEN_LINE.search(_log(tmp_path))
-        assert found is not None
-        token = found.group(1)
-        port = json.loads((tmp_path / "state" / "heartbeat.json").read_text())["port"]
-        url = f"http://127.0.0.1:{port}/mcp/coder/tracker"
+        url, token = _door_of_coder(tmp_path)
         session = _initialize(url, token)
         answers = []
         for n, text in enumerate(("one", "two", "three"), start=1):
@@ -63,20 +54,11 @@ def test_a_run_at_its_cap_has_its_next_priced_call_refused_before_it_is_relayed(
         assert "call three" not in json.dumps(http_mcp.requests())
 
         def kept() -> list[tuple[object, ...]]:
-            return _rows(tmp_path, "SELECT outcome, cost_usd FROM mcp_calls ORDER BY id")
+            return mcp_calls(tmp_path, "outcome, cost_usd")
 
         assert wait_until(lambda: len(kept()) == 3, 20), kept()
         assert kept() == [("ok", 0.05), ("ok", 0.05), ("refused", None)]
-        usage = _rows(tmp_path, "SELECT cost_usd FROM usage WHERE provider = 'mcp'")
+        usage = ledger_rows(tmp_path, "SELECT cost_usd FROM usage WHERE provider = 'mcp'")
         assert usage == [(0.05,), (0.05,)]
-
-        (tmp_path / "work" / "leave").write_text("")
+        leave.write_text("")
         assert bot.close() == 0, bot.stderr[-3000:]
-    finally:
-        if bot.proc.poll() is None:
-            bot.kill()
-        for pid in processes_where(
-            lambda cwd, cmdline: cwd.startswith(str(tmp_path)) and b"sleep" in cmdline
-        ):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
