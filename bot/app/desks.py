@@ -26,7 +26,7 @@ from fleet.agents.current import CurrentRoster
 from fleet.errors import InvalidAgentName
 from fleet.forge.door.door import DoorDesk
 from fleet.ledger.records.peers import ReviewRecord
-from fleet.mcp.audits import Charge
+from fleet.mcp.hooks import Billing
 from fleet.mcp.model import McpGrant
 from fleet.names import AgentName, agent_name
 from fleet.peers.door import PeerDesk, Verdicts
@@ -50,7 +50,7 @@ class Desks:
         self._review: ReviewStage | None = None
         self._drafter: Drafter | None = None
         self._roster: CurrentRoster | None = None
-        self._charge: Charge | None = None
+        self._billing: Billing | None = None
 
     def open_lines(self, lines: DoorLines) -> None:
         """The repositories' lines, behind the git door."""
@@ -111,14 +111,14 @@ class Desks:
         spec = self._roster.get(name) or self._roster.left(name)
         return self._roster.mcp.grants if spec is None else spec.mcp
 
-    def open_mcp_charge(self, charge: Charge) -> None:
-        """What charges a priced MCP call to its agent's run (its cap and quote hold)."""
-        self._charge = _once(self._charge, charge, "the MCP door's charges")
+    def open_mcp_charge(self, billing: Billing) -> None:
+        """What holds a priced MCP call against its agent's run's cap and the budgets
+        before it is relayed, and bills it once it was."""
+        self._billing = _once(self._billing, billing, "the MCP door's charges")
 
-    def mcp_charge(self, agent: str, usd: float) -> None:
-        """Charge ``usd`` to ``agent``'s run (nothing to charge without metering)."""
-        if self._charge is not None:
-            self._charge(agent, usd)
+    def mcp_billing(self) -> Billing | None:
+        """The billing of priced MCP calls (``None``: none yet)."""
+        return self._billing
 
     def hook_asks(self) -> OnAsk | None:
         return self._hook_asks

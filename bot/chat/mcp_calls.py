@@ -5,13 +5,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from bot.render.mcp import audit_line
-from fleet.mcp.audits import BILLED
 from fleet.mcp.hooks import McpAudit, Outcome
-from fleet.mcp.model import McpServer
 from fleet.notices import Notice
 
 OTHER: Final = "(other)"
@@ -23,16 +21,13 @@ Post = Callable[[Notice], Awaitable[object]]
 
 class McpThreadLines:
     """Each call, one line in its agent's thread (a feed notice: never the home room),
-    with its price when the server billed it."""
+    with its price when the door billed it."""
 
-    def __init__(self, post: Post, servers: Mapping[str, McpServer]) -> None:
+    def __init__(self, post: Post) -> None:
         self._post = post
-        self._prices = {name: s.price_per_call for name, s in servers.items()}
 
     async def __call__(self, audit: McpAudit) -> None:
-        price = self._prices.get(audit.server)
-        cost = price if price is not None and audit.outcome in BILLED else None
-        line = audit_line(audit, cost)
+        line = audit_line(audit, audit.cost_usd)
         await self._post(Notice(line, agents=(audit.agent,), home_too=False, feed=True))
 
 

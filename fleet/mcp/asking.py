@@ -18,6 +18,12 @@ A tool call the door is about to relay is ``mcp__<server>__<tool>`` to the rules
   characters revealed); arguments too long to be shown whole are denied, as any ask too
   long is.
 
+A read — ``resources/read``, ``resources/subscribe``, ``prompts/get`` — passes in every mode,
+``read-only`` included, as reading a file does, and is never asked: only a ``deny`` rule
+naming the whole server (``mcp__tracker``, ``mcp__tracker__*``) refuses it, since no rule
+names a resource or a prompt. It is audited like a tool's call, and billed the same on a
+priced server.
+
 The door is the one place that asks about an MCP call: it sees the call exactly as it would
 be relayed, for every CLI alike (a ``command`` agent, opencode's headless run that asks
 nothing), and no CLI setting can skip it. The CLIs' own asks for a granted server's tools
@@ -43,7 +49,13 @@ from fleet.clock import Clock
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask
 from fleet.mcp.hooks import McpCall, Verdict
 from fleet.model import PermissionMode
-from fleet.permissions.rules import first_match, first_refusal, mcp_tool_name
+from fleet.permissions.rules import (
+    BadRule,
+    first_match,
+    first_refusal,
+    mcp_tool_name,
+    parse_rule,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +93,20 @@ def ruled(call: McpCall, terms: AskTerms) -> Verdict | None:
             f"(`{tool}`)",
         )
     return None
+
+
+def read_ruled(call: McpCall, deny: tuple[str, ...] | list[str]) -> Verdict:
+    """How a read (a resource's, a prompt's) is decided: refused only by a deny rule naming
+    the whole server; every mode reads."""
+    server = f"mcp__{call.server}"
+    for text in deny:
+        try:
+            whole = parse_rule(text).tool == server
+        except BadRule:
+            continue
+        if whole:
+            return Verdict(False, f"refused by the rule {text}")
+    return Verdict(True, "a read: every mode reads")
 
 
 def verdict_of(request: ApprovalRequest) -> Verdict:
@@ -134,7 +160,7 @@ class McpAsks:
         terms = await self._terms(call.agent)
         if terms is None:
             return Verdict(False, f"{call.agent} has no run in progress to ask for")
-        decided = ruled(call, terms)
+        decided = ruled(call, terms) if call.is_tool else read_ruled(call, terms.deny)
         if decided is not None:
             return decided
         if not self._registered:  # the waiting call hears the answer; nothing else to tell

@@ -1,15 +1,14 @@
 """What the ledger keeps of each call through the MCP door (an audit listener,
 :data:`~fleet.mcp.hooks.AuditListener`): a row of ``mcp_calls`` with the agent's open run and
-that run's task, and — when the server has a ``price_per_call`` and the server answered the
-call (``ok`` or ``error``) — that price billed like model spend: a ``usage`` row of
-provider :data:`PROVIDER` and model ``mcp:<server>`` (which ``spend``, ``usage``, the
-budgets' sums and a restarted run's cap read), and the run's cap and quote hold charged at
-once (:data:`Charge`)."""
+that run's task, and — when the door billed the call (:attr:`McpAudit.cost_usd`: a priced
+server's call handed to it, whatever its end) — that price as model spend is: a ``usage``
+row of provider :data:`PROVIDER` and model ``mcp:<server>`` (which ``spend``, ``usage``, the
+budgets' sums and a restarted run's cap read). The run's cap and its quote's hold were
+charged by the door's billing (:class:`~fleet.mcp.hooks.Billing`) as the call ended."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -18,8 +17,7 @@ from fleet.ledger.stores.running.mcp_calls import MCP_PROVIDER, McpCallRecord, M
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.spend.metering import MeteringStore
 from fleet.ledger.stores.work.tasks import TasksStore
-from fleet.mcp.hooks import McpAudit, Outcome
-from fleet.mcp.model import McpServer
+from fleet.mcp.hooks import McpAudit
 from fleet.metering.counting.events import Outcome as UsageOutcome
 from fleet.metering.counting.events import Tokens, UsageEvent
 
@@ -27,12 +25,6 @@ log = logging.getLogger(__name__)
 
 PROVIDER: Final = MCP_PROVIDER
 """The provider a priced MCP call's ``usage`` row names."""
-BILLED: Final = frozenset({Outcome.OK, Outcome.ERROR})
-"""The outcomes a priced server bills: it answered the call (a refusal, a denial, a
-timeout, a failure or a cancellation reached no answer of the server's)."""
-
-Charge = Callable[[str, float], None]
-"""Told each billed call's dollars for its agent: the run's cap and its quote's hold."""
 
 
 def model_of(server: str) -> str:
@@ -42,7 +34,7 @@ def model_of(server: str) -> str:
 
 class McpLedgerAudit:
     """Writes each call to ``calls``, with the run ``runs`` has open for its agent and that
-    run's task (``tasks``); bills a priced call to ``metering`` and ``charge``."""
+    run's task (``tasks``); a billed call's price to ``metering``."""
 
     def __init__(
         self,
@@ -51,26 +43,20 @@ class McpLedgerAudit:
         runs: RunsStore,
         tasks: TasksStore,
         metering: MeteringStore,
-        servers: Mapping[str, McpServer],
         clock: Clock,
-        charge: Charge | None = None,
     ) -> None:
         self._calls = calls
         self._runs = runs
         self._tasks = tasks
         self._metering = metering
-        self._servers = dict(servers)
         self._clock = clock
-        self._charge = charge
 
     async def __call__(self, audit: McpAudit) -> None:
         at = self._clock.now()
         run = await self._runs.last_run(audit.agent)
         run_id = run.id if run is not None and run.ended_at is None else None
         task_id = None if run_id is None else await self._tasks.task_of_run(run_id)
-        server = self._servers.get(audit.server)
-        price = server.price_per_call if server is not None else None
-        cost = price if price is not None and audit.outcome in BILLED else None
+        cost = audit.cost_usd
         await self._calls.record_call(
             McpCallRecord(
                 at=at,
@@ -92,8 +78,6 @@ class McpLedgerAudit:
         )
         if cost is None:
             return
-        if self._charge is not None:
-            self._charge(audit.agent, cost)
         started = at - timedelta(seconds=audit.seconds)
         await self._metering.record_metering([_usage(audit, started, cost)], [])
 

@@ -245,8 +245,8 @@ class McpDoor:
             )
             return await self._answer(request, exchange)
         if isinstance(message, JSONRPCNotification):
-            await session.notify(message)
-            return web.Response(status=202)
+            refused = await session.notify(message)
+            return web.Response(status=202) if refused is None else _refusal(None, refused, 400)
         if await session.answer(message):
             return web.Response(status=202)
         return _refusal(None, "the server asked nothing of that id", 400)
@@ -299,7 +299,7 @@ class McpDoor:
             random.token_urlsafe(24),
             agent,
             server,
-            grant,
+            lambda: self._roster.grant(agent, server.name),  # read live: a reload applies
             environ=self._environ,
             hooks=self._hooks,
             scrub=scrub,

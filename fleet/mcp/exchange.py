@@ -14,7 +14,12 @@ from fleet.mcp.hooks import AUDIT_CHARS, Outcome
 from fleet.mcp.wire import MAX_MESSAGE, JSONRPCRequest, param
 from fleet.redaction.guard import guarded
 
-AUDITED: Final = {"tools/call": "name", "resources/read": "uri", "prompts/get": "name"}
+AUDITED: Final = {
+    "tools/call": "name",
+    "resources/read": "uri",
+    "resources/subscribe": "uri",
+    "prompts/get": "name",
+}
 """The methods that do something at the server, each audited, and the parameter that names
 what they do it to."""
 RELAYED: Final = 64

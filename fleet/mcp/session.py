@@ -1,24 +1,20 @@
 """One agent's MCP session with one server through the door, over a connection of its own.
 
 **One upstream connection per session.** Each session an agent's CLI opens at the door
-(its ``initialize``) gets its own connection to the server — for a stdio server, its own
-process, started by that ``initialize`` and ended with the session. Nothing is shared
-between agents, nor between two sessions of one agent: a server's state (a subscription,
-roots, a login it caches, a file it keeps open) cannot leak from one to the other, and the
-server sees exactly one client's handshake, as the protocol expects, so every message is
-relayed as it came, its ids untouched. The cost is a start per session (a stdio server's
-process, an HTTP server's handshake), bounded by the door's cap on an agent's sessions.
+(its ``initialize``) gets its own connection to the server (a stdio server: its own
+process, ended with the session). Nothing is shared between agents, nor between two
+sessions of one agent: a server's state cannot leak from one to the other, and the server
+sees one client's handshake, so every message keeps its ids. The cost is a start per
+session, bounded by the door's cap on an agent's sessions.
 
-**What is relayed.** Every message both ways, whatever its method (initialize, tools,
-resources, prompts, completion, logging, ping, progress, cancellation, the server's own
-requests — sampling, roots, elicitation — and the agent's answers to them), but:
+**What is relayed.** Each method the door knows (:mod:`fleet.mcp.methods`; any other is
+refused), the server's requests and the agent's answers to them, but:
 
-* ``tools/list``: only the tools the agent may call (:meth:`McpGrant.allows`);
-* ``tools/call`` of any other tool: refused here, never relayed; an allowed one is asked
-  of the hooks first (:class:`fleet.mcp.hooks.McpHooks`), and one the agent cancels while
-  it is asked ends its ask and is never relayed (nor its cancellation); so does one whose
-  agent hangs up while it is asked (its HTTP connection closed, no cancellation sent): a
-  late yes can run nothing;
+* ``tools/list``: only the tools the agent may call, as its grant is now;
+* a call (a tool's, a resource's read, a prompt's get) is checked first
+  (:class:`fleet.mcp.gate.Gate`: a tool off the grant refused, its asks, a priced server's
+  claim on the run's cap and budgets); one the agent cancels or hangs up on while it is
+  asked ends its ask and is never relayed: a late yes can run nothing;
 * every request of the agent's has the server's ``timeout``: past it the agent gets an
   error, the server a ``notifications/cancelled``, and a late answer is dropped;
 * every message to the agent has the held credentials scrubbed out, and one over
@@ -32,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Final, TextIO
 
@@ -39,15 +36,16 @@ import anyio
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
-from fleet.mcp.calls import malformed
 from fleet.mcp.capped import error_outcome
 from fleet.mcp.credentials import MissingCredential, Scrub
 from fleet.mcp.exchange import Answer, Exchange, audit_text
+from fleet.mcp.gate import Gate, Stop
 from fleet.mcp.held import Held
-from fleet.mcp.hooks import McpAudit, McpCall, McpHooks, Outcome, Verdict
+from fleet.mcp.hooks import McpAudit, McpHooks, Outcome
+from fleet.mcp.methods import CALLS, METHOD_NOT_FOUND, refusal, relayed, without_tasks
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.mcp.upstream import open_upstream
-from fleet.mcp.waiting import HUNG_UP, Gone, there, verdict_while_there
+from fleet.mcp.waiting import Gone, there
 from fleet.mcp.wire import (
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -71,6 +69,9 @@ CLOSE_SECONDS: Final = 10.0
 """Seconds a session's connection has to close (a stdio server to exit, an HTTP server to
 take the session's end) before it is cut."""
 ERROR_CHARS: Final = 500
+MAX_ASKED: Final = 64
+"""Requests of the server's a session keeps for the agent to answer; past it, the oldest
+unanswered is forgotten (its late answer refused)."""
 
 
 class Session:
@@ -82,7 +83,7 @@ class Session:
         session_id: str,
         agent: str,
         server: McpServer,
-        grant: McpGrant,
+        grant: Callable[[], McpGrant | None],
         *,
         environ: Mapping[str, str],
         hooks: McpHooks,
@@ -94,7 +95,7 @@ class Session:
         self.id = session_id
         self.agent = agent
         self.server = server
-        self.grant = grant
+        self._grant = grant
         self._environ = environ
         self._hooks = hooks
         self._scrub = scrub
@@ -103,8 +104,10 @@ class Session:
         self._clock = clock
         self.last_used = clock()
         self._pending: dict[RequestId, Exchange] = {}
-        self._asked: set[RequestId] = set()  # the server's requests the agent may answer
-        self._asking: dict[RequestId, asyncio.Future[Verdict]] = {}  # calls being asked
+        self._open: dict[RequestId, Exchange] = {}  # the agent's requests, asked or relayed
+        self._asked: OrderedDict[RequestId, None] = OrderedDict()  # the agent may answer
+        self._gate = Gate(agent, server, grant, hooks)
+        self._claims: dict[Exchange, tuple[object, bool]] = {}  # priced calls: relayed?
         self._held = Held(f"{agent} (MCP server {server.name})")
         self._write: Any = None
         self._version: str | None = None
@@ -205,85 +208,78 @@ class Session:
     async def request(
         self, message: JSONRPCRequest, size: int, *, streamed: bool, gone: Gone | None = None
     ) -> Exchange:
-        """Relay the agent's request ``message`` (``size`` bytes as posted); the exchange
-        its answer comes on (already ended when the door answers it itself). ``gone``:
-        whether the agent has hung up, looked at while a call is asked and before it is
-        relayed."""
-        self.last_used = self._clock()
-        exchange = Exchange(message, self._clock(), size, streamed)
-        if message.method == "tools/call":
-            refused = await self._tool_refused(exchange, gone or there)
-            if refused is not None:
-                return refused
+        """Relay the agent's request ``message`` (``size`` bytes as posted) as the door
+        relays it (:func:`fleet.mcp.methods.relayed`); the exchange its answer comes on
+        (already ended when the door answers it itself). ``gone``: whether the agent has
+        hung up, looked at while a call is asked and before it is relayed."""
+        self.last_used = now = self._clock()
+        exchange = Exchange(relayed(message), now, size, streamed)
+        if message.id in self._open:  # an id the agent already uses: its answer would go astray
+            why = f"a request with id {message.id!r} is still waiting for its answer"
+            return self._refuse(exchange, INVALID_REQUEST, why, Outcome.REFUSED)
+        self._open[message.id] = exchange
+        refused = refusal(message)
+        if refused is not None:
+            code = INVALID_PARAMS if message.method in CALLS else METHOD_NOT_FOUND
+            return self._refuse(exchange, code, refused, Outcome.REFUSED)
+        claim: object = None
+        if exchange.audited:
+            try:
+                stop = await self._gate.decide(exchange, gone or there)
+            except asyncio.CancelledError:
+                self._open.pop(message.id, None)
+                raise
+            if stop is None and not self.ended:
+                claim = self._gate.claim()
+            if isinstance(claim, Stop):
+                stop, claim = claim, None
+            if stop is not None:
+                return self._stopped(exchange, stop)
             exchange.started = self._clock()  # its time is the server's, not the ask's
         if self.ended:
             return self._refuse(exchange, INVALID_REQUEST, self._why, Outcome.FAILED)
-        if message.id in self._pending:  # again: another came while this one was asked
-            why = f"a request with id {message.id!r} is still waiting for its answer"
-            return self._refuse(exchange, INVALID_REQUEST, why, Outcome.REFUSED)
         self._pending[message.id] = exchange
-        loop = asyncio.get_running_loop()
-        exchange.timer = loop.call_later(self.server.timeout, self._expire, exchange)
-        if not await self._send(message):
+        timeout = self.server.timeout
+        exchange.timer = asyncio.get_running_loop().call_later(timeout, self._expire, exchange)
+        priced = exchange.audited and self.server.price_per_call is not None
+        if priced:  # handed to the server: billed, whatever its end
+            self._claims[exchange] = (claim, True)
+        if not await self._send(exchange.request):
+            if priced and exchange.answer is None:  # never taken: not billed
+                self._claims[exchange] = (claim, False)
             why = self._why if self.ended else f"the MCP server {self.server.name} took nothing"
             self._finish(exchange, error(message.id, INVALID_REQUEST, why), Outcome.FAILED, why)
         return exchange
 
-    async def _tool_refused(self, exchange: Exchange, gone: Gone) -> Exchange | None:
-        tool, arguments = exchange.name, param(exchange.request, "arguments")
-        bad = malformed(tool, arguments)
-        if bad is not None or not tool:
-            return self._refuse(exchange, INVALID_PARAMS, bad or "", Outcome.REFUSED)
-        if not self.grant.allows(self.server, tool):
-            why = f"the tool {guarded(tool)} of the MCP server {self.server.name} is not allowed"
-            log.warning("MCP door: %s asked for a tool not allowed: %s", self.agent, why)
-            return self._refuse(exchange, INVALID_PARAMS, why, Outcome.REFUSED)
-        call = McpCall(
-            self.agent, self.server.name, tool, arguments if isinstance(arguments, dict) else {}
-        )
-        asking = asyncio.ensure_future(self._hooks.ask(call))
-        self._asking[exchange.request.id] = asking
-        try:
-            verdict = await verdict_while_there(asking, gone)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # the request itself was cancelled, not only its ask
-            why = "cancelled by the agent while it was asked"
-            self._settle(exchange, Answer(None, Outcome.CANCELLED, why=why))
-            return exchange
-        finally:
-            self._asking.pop(exchange.request.id, None)
-        if verdict is None:
-            self._settle(exchange, Answer(None, Outcome.CANCELLED, why=HUNG_UP))
-            return exchange
-        if not verdict.allowed:
-            why = f"the call of {guarded(tool)} was denied" + (
-                f": {verdict.why}" if verdict.why else ""
-            )
-            return self._refuse(exchange, INVALID_REQUEST, why, Outcome.DENIED)
-        return None
+    def _stopped(self, exchange: Exchange, stop: Stop) -> Exchange:
+        if stop.outcome is not Outcome.CANCELLED:
+            return self._refuse(exchange, stop.code, stop.why, stop.outcome)
+        self._settle(exchange, Answer(None, Outcome.CANCELLED, why=stop.why))  # answered nothing
+        return exchange
 
     def _refuse(self, exchange: Exchange, code: int, why: str, outcome: Outcome) -> Exchange:
         self._finish(exchange, error(exchange.request.id, code, why), outcome, why)
         return exchange
 
-    async def notify(self, message: JSONRPCNotification) -> None:
-        """Relay the agent's notification; a cancellation also ends the request it names
-        (answered nothing: the agent gave up on it)."""
+    async def notify(self, message: JSONRPCNotification) -> str | None:
+        """Relay the agent's notification, or say why it is not (a notification the door
+        does not know); a cancellation also ends the request it names (answered nothing:
+        the agent gave up on it)."""
         self.last_used = self._clock()
+        refused = refusal(message)
+        if refused is not None:
+            return refused
         if message.method == "notifications/cancelled":
             named = param(message, "requestId")
-            asking = self._asking.get(named) if isinstance(named, str | int) else None
-            if asking is not None:  # given up while asked: the ask ends, nothing relayed
-                asking.cancel()
-                return
+            if self._gate.withdraw(named):  # given up while asked: the ask ends, not relayed
+                return None
             exchange = self._pending.get(named) if isinstance(named, str | int) else None
             if exchange is not None:
                 self._settle(
                     exchange, Answer(None, Outcome.CANCELLED, why="cancelled by the agent")
                 )
         await self._send(message)
+        return None
 
     async def answer(self, message: JSONRPCResponse | JSONRPCError) -> bool:
         """Relay the agent's answer to a request of the server's; whether the server asked
@@ -291,7 +287,7 @@ class Session:
         self.last_used = self._clock()
         if message.id is None or message.id not in self._asked:
             return False
-        self._asked.discard(message.id)
+        del self._asked[message.id]
         await self._send(message)
         return True
 
@@ -321,7 +317,9 @@ class Session:
             self._answered(exchange, message)
             return
         if isinstance(message, JSONRPCRequest):
-            self._asked.add(message.id)
+            self._asked[message.id] = None
+            while len(self._asked) > MAX_ASKED:  # the oldest the agent never answered
+                self._asked.popitem(last=False)
         relayed = self._outgoing(message)
         if relayed is None:
             return
@@ -345,6 +343,7 @@ class Session:
         if exchange.method == "initialize":
             version = result.get("protocolVersion")
             self._version = version if isinstance(version, str) else None
+            message = JSONRPCResponse(jsonrpc="2.0", id=message.id, result=without_tasks(result))
         elif exchange.method == "tools/list" and isinstance(result.get("tools"), list):
             tools = [t for t in result["tools"] if self._listed(t)]
             message = JSONRPCResponse(
@@ -361,7 +360,7 @@ class Session:
 
     def _listed(self, tool: object) -> bool:
         name = tool.get("name") if isinstance(tool, dict) else None
-        return isinstance(name, str) and self.grant.allows(self.server, name)
+        return isinstance(name, str) and self._gate.allows(name)
 
     def _outgoing(self, message: JSONRPCMessage) -> bytes | None:
         """``message`` as the agent gets it: credentials scrubbed; ``None`` if too large."""
@@ -392,9 +391,15 @@ class Session:
         self._settle(exchange, Answer(raw, outcome, why=why))
 
     def _settle(self, exchange: Exchange, answer: Answer) -> None:
-        if self._pending.get(exchange.request.id) is exchange:
-            del self._pending[exchange.request.id]
-        if not exchange.end(answer) or not exchange.audited:
+        request_id = exchange.request.id
+        for held in (self._pending, self._open):
+            if held.get(request_id) is exchange:
+                del held[request_id]
+        if not exchange.end(answer):
+            return
+        priced = self._claims.pop(exchange, None)
+        cost = None if priced is None else self._gate.bill(*priced)
+        if not exchange.audited:
             return
         record = McpAudit(
             agent=self.agent,
@@ -408,6 +413,7 @@ class Session:
             arguments=audit_text(param(exchange.request, "arguments") or {}, self._redact),
             result=answer.result,
             why=answer.why,
+            cost_usd=cost,
         )
         self._spawn(self._hooks.audit(record))
 
@@ -425,10 +431,6 @@ class Session:
                 streamed.relay(message)
                 return
         self._held.hold(message)
-
-    @property
-    def listening(self) -> bool:
-        return self._held.listening
 
     def listen(self) -> AsyncGenerator[bytes, None]:
         """The server's messages no answer carries, until the session ends (or another

@@ -7,7 +7,8 @@ Run: ``python -m tests.integration.mcp.mcp_http_server RECORD_FILE``; it prints 
 on a line once it listens. Its tools: ``echo``, ``add``, ``delete_all`` (never to be
 relayed), ``hang`` (never answers), ``huge`` (a 2 MiB answer), ``whoami`` (echoes the
 Authorization it got, as a hostile server might), ``count`` (reports progress),
-``announce`` (logs a line to the client), ``hostile`` (a hostile server's answer: terminal
+``announce`` (logs a line to the client), ``meta_seen`` (says the ``_meta`` and the number
+``n`` it got), ``hostile`` (a hostile server's answer: terminal
 escapes, ``@room``, bidi characters and 300 kB of padding, twice in the answer as text and
 structured), ``hostile_error`` (the same words as a JSON-RPC error); a resource
 ``note://today`` and a prompt ``greet``.
@@ -82,6 +83,11 @@ def build(token: str, record: Path) -> Any:
         """Logs a line to the client before answering."""
         await ctx.info("announced")
         return "done"
+
+    @mcp.tool()
+    def meta_seen(ctx: Context, n: float | None = None) -> str:
+        """The request's ``_meta`` and ``n`` as this server got them."""
+        return json.dumps({"meta": ctx.request_context.meta, "n": n}, default=str)
 
     @mcp.tool()
     def hostile() -> str:

@@ -17,8 +17,8 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import TextContent
 
-from fleet.mcp.door import MAX_IN_FLIGHT, McpDoor, StaticRoster, mcp_path
-from fleet.mcp.hooks import Ask, McpAudit, McpHooks
+from fleet.mcp.door import MAX_IN_FLIGHT, McpDoor, McpRoster, StaticRoster, mcp_path
+from fleet.mcp.hooks import Ask, Billing, McpAudit, McpHooks
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.watchdog.heartbeat import HeartbeatServer
 
@@ -96,9 +96,12 @@ async def door_on_endpoint(
     environ: Mapping[str, str] | None = None,
     asks: Sequence[Ask] = (),
     max_in_flight: int = MAX_IN_FLIGHT,
+    roster: McpRoster | None = None,
+    billing: Billing | None = None,
 ) -> AsyncIterator[Door]:
-    """The door over ``servers`` as ``grants`` give them, mounted on a real heartbeat
-    endpoint listening on 127.0.0.1 until the block ends (every session then ended)."""
+    """The door over ``servers`` as ``grants`` give them (or as ``roster`` has them, read
+    at each request), mounted on a real heartbeat endpoint listening on 127.0.0.1 until the
+    block ends (every session then ended); ``billing``: what holds a priced call."""
     audits: list[McpAudit] = []
 
     async def audit(record: McpAudit) -> None:
@@ -106,9 +109,9 @@ async def door_on_endpoint(
 
     held = {CREDENTIAL_ENV: f"Bearer {CREDENTIAL}"} if environ is None else environ
     door = McpDoor(
-        StaticRoster.of(servers, grants),
+        roster or StaticRoster.of(servers, grants),
         environ=held,
-        hooks=McpHooks(asks=tuple(asks), audits=(audit,)),
+        hooks=McpHooks(asks=tuple(asks), audits=(audit,), billing=billing),
         max_in_flight=max_in_flight,
     )
 

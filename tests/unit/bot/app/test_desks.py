@@ -111,16 +111,19 @@ async def test_the_approval_hold_reaches_forge_works_drafts_once_opened() -> Non
 
 async def test_the_mcp_door_reads_grants_from_the_roster_desk_as_it_is_now() -> None:
     """Before the fleet opens its roster no agent has an MCP grant; after, an agent's grants
-    are its current spec's (a reload's replacement applies); a priced call is charged only
-    once the charge desk is open."""
+    are its current spec's (a reload's replacement applies); a priced call is billed only
+    once the billing desk is open."""
+    from bot.app.phases.core.mcp import PolicyBilling
     from fleet.agents.current import CurrentRoster
+    from fleet.clock import ManualClock
     from fleet.mcp.model import McpGrant
+    from fleet.metering.policy import AllowAll
     from fleet.model import AgentSpec
     from fleet.names import AgentName
 
     desks = Desks()
     assert desks.mcp_grants(AGENT) == ()
-    desks.mcp_charge(AGENT, 1.0)  # nothing to charge yet: no error
+    assert desks.mcp_billing() is None  # nothing to bill on yet
     name = AgentName(AGENT)
     roster = CurrentRoster({name: AgentSpec(name, "claude", mcp=(McpGrant("docs"),))})
     desks.open_mcp_roster(roster)
@@ -128,10 +131,16 @@ async def test_the_mcp_door_reads_grants_from_the_roster_desk_as_it_is_now() -> 
     assert desks.mcp_grants("Not A Name") == ()
     roster.replace({name: AgentSpec(name, "claude")})
     assert desks.mcp_grants(AGENT) == ()
-    charged: list[tuple[str, float]] = []
-    desks.open_mcp_charge(lambda agent, usd: charged.append((agent, usd)))
-    desks.mcp_charge(AGENT, 0.5)
-    assert charged == [(AGENT, 0.5)]
+    charged: list[tuple[str, int, float | None]] = []
+    billing = PolicyBilling(
+        AllowAll,
+        ManualClock(datetime(2026, 1, 1, tzinfo=UTC)),
+        lambda *spent: charged.append(spent),
+    )
+    desks.open_mcp_charge(billing)
+    assert desks.mcp_billing() is billing
+    billing.settle(billing.claim(AGENT, "docs", 0.5), 0.5)
+    assert charged == [(AGENT, 0, 0.5)]
     with pytest.raises(RuntimeError, match="opened twice"):
         desks.open_mcp_roster(roster)
 

@@ -11,11 +11,9 @@ from bot.dashboard.pages.metrics import Metrics, Snapshot
 from bot.render.mcp import audit_line, calls_block
 from fleet.ledger.stores.running.mcp_calls import McpCallRecord
 from fleet.mcp.hooks import McpAudit, Outcome
-from fleet.mcp.model import HttpServer, McpServer
 from fleet.notices import Notice
 from tests.unit.chat_fakes import T0
 
-SEARCH = McpServer("search", HttpServer("http://127.0.0.1:9/mcp"), price_per_call=0.02)
 HOSTILE = "*bold* [x](https://evil) <b>`tick`</b>\n# heading @room"
 
 
@@ -63,8 +61,8 @@ async def test_thread_lines_post_a_feed_notice_into_the_agents_thread_only() -> 
     async def post(notice: Notice) -> None:
         posted.append(notice)
 
-    lines = McpThreadLines(post, {"search": SEARCH})
-    await lines(_audit())
+    lines = McpThreadLines(post)
+    await lines(_audit(cost_usd=0.02))
     await lines(_audit(outcome=Outcome.REFUSED, why="not on the allow-list"))
     assert [(n.agents, n.home_too, n.feed) for n in posted] == [(("coder",), False, True)] * 2
     assert "$0.02" in posted[0].markdown and "$" not in posted[1].markdown

@@ -13,15 +13,11 @@ from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
 from fleet.ledger.stores.running.mcp_calls import MAX_TEXT, McpCallRecord
 from fleet.mcp.audits import PROVIDER, McpLedgerAudit, model_of
 from fleet.mcp.hooks import McpAudit, Outcome
-from fleet.mcp.model import HttpServer, McpServer
 from fleet.metering.counting.events import Outcome as UsageOutcome
 from fleet.metering.counting.events import Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from tests.unit.chat_fakes import T0
-
-FREE = McpServer("docs", HttpServer("http://127.0.0.1:9/mcp"))
-PRICED = McpServer("search", HttpServer("http://127.0.0.1:9/mcp"), price_per_call=0.25)
 
 
 def _audit(server: str = "docs", outcome: Outcome = Outcome.OK, **more: object) -> McpAudit:
@@ -49,17 +45,13 @@ async def _run(ledger: Ledger, agent: str = "coder") -> int:
     return (await ledger.runs.start_run(agent, handle)).id
 
 
-def _auditor(
-    ledger: Ledger, clock: ManualClock, charged: list[tuple[str, float]]
-) -> McpLedgerAudit:
+def _auditor(ledger: Ledger, clock: ManualClock) -> McpLedgerAudit:
     return McpLedgerAudit(
         calls=ledger.mcp_calls,
         runs=ledger.runs,
         tasks=ledger.tasks,
         metering=ledger.metering,
-        servers={FREE.name: FREE, PRICED.name: PRICED},
         clock=clock,
-        charge=lambda agent, usd: charged.append((agent, usd)),
     )
 
 
@@ -108,12 +100,10 @@ async def test_audit_writes_the_call_with_its_open_run_and_task(
     run_id = await _run(ledger)
     task = await ledger.tasks.add_task(NewTask("Fix login", "chat", "op"), NO_PROJECTION)
     await ledger.tasks.add_run(task.id, run_id)
-    charged: list[tuple[str, float]] = []
-    await _auditor(ledger, clock, charged)(_audit())
+    await _auditor(ledger, clock)(_audit())
     [call] = await ledger.mcp_calls.calls("coder")
     assert (call.run_id, call.task_id, call.cost_usd) == (run_id, task.id, None)
     assert (call.arguments, call.result) == ('{"text": "hi"}', "hi")
-    assert charged == []
     assert await ledger.metering.usage_events() == []
 
 
@@ -123,7 +113,7 @@ async def test_audit_of_a_call_with_no_run_open_keeps_it_without_one(
     """A call whose agent has no run open (it ended meanwhile) is still kept, run unknown."""
     run_id = await _run(ledger)
     await ledger.runs.end_run(run_id, ExitInfo(0, "exited"))
-    await _auditor(ledger, clock, [])(_audit(outcome=Outcome.REFUSED, why="not allowed"))
+    await _auditor(ledger, clock)(_audit(outcome=Outcome.REFUSED, why="not allowed"))
     [call] = await ledger.mcp_calls.calls("coder")
     assert (call.run_id, call.task_id, call.outcome, call.why) == (
         None,
@@ -136,18 +126,16 @@ async def test_audit_of_a_call_with_no_run_open_keeps_it_without_one(
 async def test_a_priced_call_is_billed_as_usage_the_run_spend_reads(
     ledger: Ledger, clock: ManualClock
 ) -> None:
-    """A priced server's answered call costs its price: in the row, in a ``usage`` row of
-    provider ``mcp`` (so a run's spend and the budgets see it), and charged to its run; a
-    refused call of the same server bills nothing."""
+    """A call the door billed costs its price, whatever its end (a timeout too): in the row
+    and in a ``usage`` row of provider ``mcp`` (so a run's spend and the budgets see it); a
+    refused call of the same server, billed nothing, costs nothing."""
     await _run(ledger)
-    charged: list[tuple[str, float]] = []
-    auditor = _auditor(ledger, clock, charged)
-    await auditor(_audit("search"))
-    await auditor(_audit("search", Outcome.ERROR))
+    auditor = _auditor(ledger, clock)
+    await auditor(_audit("search", cost_usd=0.25))
+    await auditor(_audit("search", Outcome.TIMEOUT, cost_usd=0.25))
     await auditor(_audit("search", Outcome.REFUSED))
     calls = await ledger.mcp_calls.calls("coder")
     assert [c.cost_usd for c in calls] == [None, 0.25, 0.25]
-    assert charged == [("coder", 0.25), ("coder", 0.25)]
     usage = await ledger.metering.usage_events()
     assert {(u.provider, u.served_model, u.cost_usd, u.priced) for u in usage} == {
         (PROVIDER, model_of("search"), 0.25, True)
@@ -168,7 +156,7 @@ async def test_a_priced_call_is_not_taken_for_the_agents_current_model(
         Tokens(10, 5), True, 200, UsageOutcome.OK, 40.0, 10.0, None,
     )  # fmt: skip
     await ledger.metering.record_metering([model], [])
-    await _auditor(ledger, clock, [])(_audit("search"))
+    await _auditor(ledger, clock)(_audit("search", cost_usd=0.25))
     assert await ledger.dashboard.last_models(T0 - timedelta(hours=1)) == {
         "coder": ("claude-x", "claude-x", None)
     }

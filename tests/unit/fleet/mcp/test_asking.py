@@ -275,3 +275,37 @@ async def test_start_closes_the_asks_left_by_a_restart(
     closed = await approvals.get(left.id)
     assert closed.state is ApprovalState.CLOSED and "restarted" in (closed.reason or "")
     assert (await approvals.get(other.id)).state is ApprovalState.OPEN
+
+
+READ = McpCall("coder", "srv", "note://today", {}, "resources/read")
+PROMPT = McpCall("coder", "srv", "greet", {"name": "Ana"}, "prompts/get")
+
+
+@pytest.mark.parametrize("mode", list(PermissionMode))
+async def test_a_read_passes_in_every_mode_unasked(
+    approvals: Approvals, clock: ManualClock, mode: PermissionMode
+) -> None:
+    """A resource's read or a prompt's get passes in every mode, read-only and ask included,
+    as a file's read does, and is never asked in chat; a deny rule of one tool leaves it."""
+    ask = asks(approvals, clock, terms(mode, deny=("mcp__srv__echo", "mcp__srv2")))
+    for call in (READ, PROMPT):
+        verdict = await ask(call)
+        assert verdict.allowed, verdict
+    assert await approvals.pending() == []
+
+
+@pytest.mark.parametrize("rule", ["mcp__srv", "mcp__srv__*"])
+async def test_a_deny_rule_of_the_whole_server_refuses_its_reads(
+    approvals: Approvals, clock: ManualClock, rule: str
+) -> None:
+    """A deny rule naming the whole server refuses its reads too, in every mode, naming it."""
+    verdict = await asks(approvals, clock, terms(PermissionMode.FULL, deny=(rule,)))(READ)
+    assert not verdict.allowed and verdict.why == f"refused by the rule {rule}"
+
+
+async def test_a_read_of_an_agent_with_no_run_is_refused(
+    approvals: Approvals, clock: ManualClock
+) -> None:
+    """A read of an agent with no run in progress is refused, as a tool's call is."""
+    verdict = await asks(approvals, clock, None)(READ)
+    assert not verdict.allowed and "no run in progress" in verdict.why
