@@ -23,6 +23,7 @@ class Stop(enum.Enum):
     IN_FLIGHT = enum.auto()  # the commands operators already asked for, finished
     FOLLOWER = enum.auto()  # screens followed in chat
     FEED = enum.auto()  # what agents say, followed into their threads
+    MCP_LINES = enum.auto()  # the MCP calls' lines waiting in a batch, posted at once
     PEER_TRAFFIC = enum.auto()  # what agents say to each other: the last folded notices told
     ORDERING = enum.auto()  # notices that waited on an answer cut short
     INBOUND = enum.auto()  # the connectors no longer read

@@ -74,6 +74,8 @@ def mcp_hooks(
     each call's end: the ledger's ``mcp_calls`` (a billed call as ``usage``), the agent's
     thread, and ``count`` by the config's names."""
     ledger, cfg = ledgered.ledger, at.cfg
+    lines = McpThreadLines(ledgered.notifier.post)
+    at.stops.add(Stop.MCP_LINES, lines.close)
     audits: list[AuditListener] = [
         McpLedgerAudit(
             calls=ledger.mcp_calls,
@@ -82,7 +84,7 @@ def mcp_hooks(
             metering=ledger.metering,
             clock=at.clock,
         ),
-        McpThreadLines(ledgered.notifier.post),
+        lines,
         McpCounted(count, servers or frozenset(cfg.mcp)),
     ]
     return McpHooks(asks=tuple(asks), audits=audits, billing=DeskBilling(desks))

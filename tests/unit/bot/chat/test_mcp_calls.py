@@ -4,6 +4,8 @@ server names and the door's fixed outcomes only."""
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.chat.mcp_calls import OTHER, McpCounted, McpThreadLines
@@ -61,12 +63,47 @@ async def test_thread_lines_post_a_feed_notice_into_the_agents_thread_only() -> 
     async def post(notice: Notice) -> None:
         posted.append(notice)
 
-    lines = McpThreadLines(post)
+    lines = McpThreadLines(post, batch=0, gap=0)
     await lines(_audit(cost_usd=0.02))
+    await lines.drain()
     await lines(_audit(outcome=Outcome.REFUSED, why="not on the allow-list"))
+    await lines.drain()
     assert [(n.agents, n.home_too, n.feed) for n in posted] == [(("coder",), False, True)] * 2
     assert "$0.02" in posted[0].markdown and "$" not in posted[1].markdown
     assert "refused" in posted[1].markdown and "not on the allow-list" in posted[1].markdown
+
+
+async def test_calls_that_come_fast_are_one_message_per_batch_and_never_wait_on_chat() -> None:
+    """A loop of 50 calls is told in one message per agent (10 lines, then how many more),
+    not 50; telling a call returns before chat answers; ``close`` posts what waits at once
+    and tells nothing after."""
+    posted: list[Notice] = []
+    held = asyncio.Event()
+
+    async def post(notice: Notice) -> None:
+        await held.wait()  # a chat slow to answer
+        posted.append(notice)
+
+    lines = McpThreadLines(post, batch=0.05, gap=0.05)
+    for n in range(50):
+        await asyncio.wait_for(lines(_audit(f"tool{n}")), 1)  # never waits on the post
+    await lines(_audit(agent="other"))
+    held.set()
+    await lines.drain()
+    by_agent = {n.agents: n.markdown for n in posted}
+    assert len(posted) == 2, posted
+    coder = by_agent[("coder",)].splitlines()
+    assert len(coder) == 11 and "tool0" in coder[0] and "tool9" in coder[9]
+    assert coder[10] == "… and 40 more MCP calls (`runs coder` lists them)"
+    held.clear()
+    slow = McpThreadLines(post, batch=60, gap=60)
+    await slow(_audit("late"))
+    held.set()
+    await asyncio.wait_for(slow.close(), 1)
+    assert "late" in posted[-1].markdown
+    await slow(_audit("after"))
+    await slow.drain()
+    assert "after" not in posted[-1].markdown and len(posted) == 3
 
 
 async def test_metrics_count_calls_by_config_server_and_outcome_only() -> None:
