@@ -6,6 +6,7 @@ never the value."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable, Mapping
 from typing import Final
@@ -80,14 +81,34 @@ class McpSecrets:
         return self._secrets
 
 
+def encoded(value: str) -> list[str]:
+    """``value`` as a server may echo it encoded: in hex (either case), and in base64
+    (standard and URL-safe), where it may sit at any of three places of a longer encoded
+    text (a ``Basic`` header's ``user:value``): for each, the run of base64 characters
+    that only the value's own bytes decide. Percent-encoding and JSON escapes are the
+    redactor's own forms (:func:`fleet.redaction.known.KnownValues`)."""
+    raw = value.encode()
+    forms = [raw.hex(), raw.hex().upper()]
+    for shift in range(3):
+        first = -(-8 * shift // 6)  # the first character made of the value's bits only
+        last = 8 * (shift + len(raw)) // 6  # past the last one
+        padded = b"\0" * shift + raw
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            forms.append(encode(padded).decode()[first:last])
+    return [form for form in dict.fromkeys(forms) if len(form) >= len(value) // 2]
+
+
 class Scrub:
     """Takes the held credentials' values out of text relayed to an agent: as written, as
-    JSON or a URL carries them, and cut at a line's edge. A label replaces each; the label
-    has no quote nor backslash, so a JSON text stays JSON where the value was inside a
-    string (the caller checks it still parses)."""
+    JSON or a URL carries them (percent-encoded), in base64 or hex (:func:`encoded`), and
+    cut at a line's edge. A label replaces each; the label has no quote nor backslash, so
+    a JSON text stays JSON where the value was inside a string (the caller checks it still
+    parses)."""
 
     def __init__(self, secrets: Iterable[Secret]) -> None:
-        self._known = KnownSet().updated(frozenset(secrets))
+        held = set(secrets)
+        held |= {Secret(form, s.what) for s in list(held) for form in encoded(s.value)}
+        self._known = KnownSet().updated(frozenset(held))
 
     def __call__(self, text: str) -> str:
         spans = self._known.spans(text)

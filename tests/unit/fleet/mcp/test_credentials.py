@@ -1,9 +1,12 @@
 """The held credentials: read from the environment when a server is reached, refused by
-name when unset, and scrubbed out of what is relayed, a bearer token alone too."""
+name when unset, and scrubbed out of what is relayed, a bearer token alone too, and
+encoded (base64, hex, percent-encoding) as well."""
 
 from __future__ import annotations
 
+import base64
 import json
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -62,3 +65,27 @@ def test_scrubbed_json_stays_json_or_is_not_relayed() -> None:
     structural = Scrub(secrets_of([HTTP], {"T_TOKEN": 'key": "value'}))
     assert structural.json(b'{"key": "value"}') is None
     assert scrub.json(b'{"plain": 1}') == b'{"plain": 1}'
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        base64.b64encode(f"user:{TOKEN}".encode()).decode(),  # a Basic header echoed
+        base64.b64encode(f"{TOKEN}".encode()).decode(),
+        base64.b64encode(f"ab{TOKEN}xyz".encode()).decode(),
+        base64.urlsafe_b64encode(f"a{TOKEN}?".encode()).decode().rstrip("="),
+        TOKEN.encode().hex(),
+        TOKEN.encode().hex().upper(),
+        quote(f"Bearer {TOKEN}", safe=""),
+        quote_plus(f"Bearer {TOKEN}"),
+    ],
+    ids=["basic", "base64", "base64-shifted", "base64url", "hex", "HEX", "percent", "form"],
+)
+def test_an_encoded_credential_is_scrubbed(shown: str) -> None:
+    """A held value a server echoes encoded (base64 at any alignment, hex, percent-encoded)
+    is scrubbed as written is: nothing of it decodes back to the token."""
+    scrub = Scrub(secrets_of([HTTP], {"T_TOKEN": f"Bearer {TOKEN}"}))
+    said = scrub(f'{{"echo": "{shown}"}}')
+    assert "[redacted: MCP credential T_TOKEN]" in said
+    assert shown not in said
+    assert json.loads(said)["echo"].startswith(("[redacted", shown[:2]))
