@@ -26,7 +26,11 @@ from bot.app.logs import setup_logging
 from bot.cli.parsing import Parser, add_first_config, parse
 from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
 from bot.config.forge_checks import summary_lines as forge_summary_lines
-from bot.config.mcp_checks import direct_reach_warnings, missing_program_warnings
+from bot.config.mcp_checks import (
+    direct_reach_warnings,
+    missing_program_warnings,
+    reach_warnings,
+)
 from bot.config.mcp_checks import summary_lines as mcp_summary_lines
 from bot.config.peer_checks import summary_lines as peer_summary_lines
 from bot.config.problems import in_line_order
@@ -267,6 +271,7 @@ def _summary(config: Config, resolving: list[str]) -> str:
     )
     warnings += direct_reach_warnings(config.document)
     warnings += missing_program_warnings(config.document, os.environ.get("PATH"))
+    warnings += reach_warnings(config.document, config.source)
     return (
         f"{source}: OK\n"
         f"  state dir:  {config.state_dir}\n"

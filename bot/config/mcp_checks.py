@@ -265,6 +265,40 @@ def direct_reach_warnings(document: ConfigFile) -> list[str]:
     return found
 
 
+def reach_warnings(document: ConfigFile, source: Path | None) -> list[str]:
+    """A warning for each path a stdio server's arguments or variables name that holds
+    Fleetwarden's state directory (its logins, keys and ledger; a path inside it is
+    refused), or is, holds or is inside the config file's directory: the server runs as
+    Fleetwarden's user, so a path-taking tool an agent drives (a filesystem server) could
+    read what is there."""
+    places = [(document.state_dir, "Fleetwarden's state directory (its logins, keys, ledger)")]
+    if source is not None:
+        places.append((source.parent, "the config file's directory"))
+    found = []
+    for name, server in document.mcp.items():
+        if server.command is None:
+            continue
+        for key, path, _ in stdio_places(server.command, server.args, server.env, server.cwd):
+            if key[0] not in ("args", "env"):
+                continue
+            for root, what in places:
+                holds, within = inside(root, path), inside(path, root)
+                if within and root == document.state_dir:
+                    continue  # refused: place_problems
+                if holds or within:
+                    how = "is" if holds and within else "holds" if holds else "is inside"
+                else:
+                    continue
+                shown = f"{key[0]}[{key[1]}]" if isinstance(key[1], int) else f"{key[0]}.{key[1]}"
+                found.append(
+                    f"mcp.{name}.{shown}: {str(path)!r} {how} {what}; the server runs as "
+                    "Fleetwarden's user, outside every sandbox, so a tool an agent calls could "
+                    f"read what is there: give the server only the paths it needs (see {GUIDE})"
+                )
+                break
+    return found
+
+
 def _allows(entry: str, host: str) -> bool:
     entry, host = entry.lower().rstrip("."), host.lower().rstrip(".")
     if entry.startswith("*."):
