@@ -29,6 +29,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from fleet.mcp.credentials import held_headers, stdio_env
 from fleet.mcp.model import HttpServer, McpServer
+from fleet.mcp.oauth import held_auth
 
 CONNECT_SECONDS = 30.0
 """Seconds to connect to an HTTP server or send it a request (the SDK's default)."""
@@ -48,9 +49,10 @@ async def open_upstream(
     transport = server.transport
     if isinstance(transport, HttpServer):
         headers = held_headers(transport, environ)
+        auth = await held_auth(server.name, transport.url, transport.oauth, environ)
         timeout = httpx2.Timeout(CONNECT_SECONDS, read=READ_SECONDS)
         async with (
-            create_mcp_http_client(headers=headers, timeout=timeout) as client,
+            create_mcp_http_client(headers=headers, timeout=timeout, auth=auth) as client,
             streamable_http_client(transport.url, http_client=client) as streams,
         ):
             yield streams

@@ -18,7 +18,7 @@ from fleet.mcp.credentials import (
     secrets_of,
     stdio_env,
 )
-from fleet.mcp.model import HttpServer, McpServer, StdioServer
+from fleet.mcp.model import HttpServer, McpServer, OAuthClient, StdioServer
 
 TOKEN = "tok-9f8e7d6c5b4a"
 HTTP = McpServer("tracker", HttpServer("https://t.example/mcp", {"Authorization": "T_TOKEN"}))
@@ -89,3 +89,17 @@ def test_an_encoded_credential_is_scrubbed(shown: str) -> None:
     assert "[redacted: MCP credential T_TOKEN]" in said
     assert shown not in said
     assert json.loads(said)["echo"].startswith(("[redacted", shown[:2]))
+
+
+def test_an_oauth_token_is_scrubbed_as_it_is_renewed() -> None:
+    """The scrub of a server with OAuth client credentials knows the token held now, and
+    the one it replaced (good still, maybe), and the client secret all along."""
+    oauth = OAuthClient("D_ID", "D_SECRET", "https://auth.example.com/token")
+    docs = McpServer("docs", HttpServer("https://d.example/mcp", oauth=oauth))
+    scrub = Scrub(secrets_of([docs], {"D_ID": "docs-client-1", "D_SECRET": "docs-secret-9"}))
+    assert scrub("secret docs-secret-9") == "secret [redacted: MCP credential D_SECRET]"
+    oauth.held.value = "first-token-Aa11Bb22"
+    assert scrub("Bearer first-token-Aa11Bb22") == "Bearer [redacted: MCP OAuth token of docs]"
+    oauth.held.former, oauth.held.value = ("first-token-Aa11Bb22",), "second-token-Cc33Dd44"
+    said = scrub(base64.b64encode(b"second-token-Cc33Dd44").decode() + " first-token-Aa11Bb22")
+    assert said == "[redacted: MCP OAuth token of docs] [redacted: MCP OAuth token of docs]"
