@@ -28,8 +28,8 @@ import json
 import re
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
-from typing import Final
-from urllib.parse import urlsplit
+from typing import Any, Final
+from urllib.parse import quote, urlsplit
 
 import httpx2
 from mcp.client.auth.utils import (
@@ -38,6 +38,7 @@ from mcp.client.auth.utils import (
     issuers_match,
 )
 from mcp.shared.auth import OAuthToken, ProtectedResourceMetadata
+from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
 from pydantic import ValidationError
 
 from fleet.destinations import is_loopback
@@ -51,6 +52,7 @@ EARLY: Final = 30.0
 MAX_BODY: Final = 64 * 1024
 FORMER: Final = 4
 """Tokens replaced that are still scrubbed from what is relayed (one may be good still)."""
+JSON: Final = "application/json"
 _ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 
 
@@ -124,22 +126,21 @@ class ClientCredentials(httpx2.Auth):
             form = {"grant_type": "client_credentials"}
             if self._oauth.scope:
                 form["scope"] = self._oauth.scope
+            # RFC 6749 §2.3.1: the id and secret form-encoded, then HTTP Basic (as the SDK).
+            basic = httpx2.BasicAuth(quote(self._client_id, safe=""), quote(self._secret, safe=""))
             try:
-                response = await client.post(
-                    token_url, data=form, auth=httpx2.BasicAuth(self._client_id, self._secret)
-                )
-                body = await response.aread()
+                status, body = await _capped(client, "POST", token_url, data=form, auth=basic)
             except httpx2.HTTPError as exc:
                 why = f"could not be reached ({type(exc).__name__})"
                 raise self._refused(f"its token endpoint {_origin(token_url)} {why}") from None
-        if response.status_code != 200:
-            said = f"HTTP {response.status_code}{_code(body)}"
+        if status != 200:
+            said = f"HTTP {status}{_code(body)}"
             raise self._refused(
                 f"its token endpoint {_origin(token_url)} refused Fleetwarden's client "
                 f"credentials ({said})"
             )
         try:
-            token = OAuthToken.model_validate_json(body[:MAX_BODY])
+            token = OAuthToken.model_validate_json(body)
         except ValidationError:
             where = _origin(token_url)
             raise self._refused(f"its token endpoint {where} answered no bearer token") from None
@@ -155,12 +156,15 @@ class ClientCredentials(httpx2.Auth):
             client, build_protected_resource_metadata_discovery_urls(None, self._url)
         )
         try:
-            issuer = str(ProtectedResourceMetadata.model_validate(found).authorization_servers[0])
+            prm = ProtectedResourceMetadata.model_validate(found)
         except ValidationError:
             raise self._refused(
                 f"{_origin(self._url)} has no protected-resource metadata naming its "
                 f"authorization server: give mcp.{self._server}.oauth.token_url"
             ) from None
+        if not check_resource_allowed(resource_url_from_server_url(self._url), str(prm.resource)):
+            raise self._refused(f"{_origin(self._url)} has the metadata of another resource")
+        issuer = str(prm.authorization_servers[0])
         self._check_url(issuer, "its authorization server")
         metadata = await _first_json(
             client, build_oauth_authorization_server_metadata_discovery_urls(issuer, self._url)
@@ -234,11 +238,24 @@ async def _first_json(client: httpx2.AsyncClient, urls: list[str]) -> object:
     """The JSON of the first of ``urls`` that answers 200 with it (``None``: none)."""
     for url in urls:
         with contextlib.suppress(httpx2.HTTPError, ValueError):
-            response = await client.get(url, headers={"Accept": "application/json"})
-            body = await response.aread()
-            if response.status_code == 200 and len(body) <= MAX_BODY:
+            status, body = await _capped(client, "GET", url, headers={"Accept": JSON})
+            if status == 200:
                 return json.loads(body)
     return None
+
+
+async def _capped(
+    client: httpx2.AsyncClient, method: str, url: str, **options: Any
+) -> tuple[int, bytes]:
+    """The status and body of ``method url``, the body cut at :data:`MAX_BODY` (an
+    endpoint's answer is small; a larger one is not JSON once cut)."""
+    body = b""
+    async with client.stream(method, url, **options) as response:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_BODY:
+                break
+    return response.status_code, body[: MAX_BODY + 1]
 
 
 def _lock_of(held: HeldToken) -> asyncio.Lock:
@@ -257,7 +274,7 @@ def _origin(url: str) -> str:
 def _code(body: bytes) -> str:
     """The OAuth error code of a refusal's body (``invalid_client``), when it has one."""
     with contextlib.suppress(ValueError, AttributeError):
-        code = json.loads(body[:MAX_BODY]).get("error")
+        code = json.loads(body).get("error")
         if isinstance(code, str) and _ERROR_CODE.fullmatch(code):
             return f", {code}"
     return ""
