@@ -10,7 +10,8 @@ if it is a regular file (a FIFO would block Fleetwarden, a device never ends) of
 ``cap`` bytes with no other hard link, opened with ``O_NONBLOCK`` so that opening a FIFO
 cannot block either. A file is written to a fresh temporary name (``O_EXCL``: never an
 existing file or link) in its own directory and renamed over the old one, which replaces
-a symlink or FIFO there instead of writing through it.
+a symlink or FIFO there instead of writing through it. A folder Fleetwarden owns whole (a
+CLI's skills) is emptied by :func:`empty_lane_dir` the same way: nothing followed.
 
 The root itself is the operator's (the state dir's ``home``, a workdir from the roster)
 and is opened as named.
@@ -31,6 +32,7 @@ import errno
 import logging
 import os
 import secrets
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -141,6 +143,22 @@ def write_lane_file(root: Path, relative: str | PurePosixPath, text: str) -> Non
             with contextlib.suppress(OSError):
                 os.unlink(temporary, dir_fd=dir_fd)
             raise
+
+
+def empty_lane_dir(root: Path, relative: str | PurePosixPath) -> None:
+    """Remove ``root/relative`` and all it holds, whatever is there (a folder, a file, a
+    symlink: the link itself), through no symlink: one on the way is refused
+    (``LaneFileError``), one inside removed, never followed. Nothing there: nothing done."""
+    *dirs, name = parts_of(relative)
+    try:
+        with lane_dir(root, tuple(dirs)) as dir_fd:
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(name, dir_fd=dir_fd)  # fd-based: no link inside is followed
+            else:
+                os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return
 
 
 def chmod_itself(path: Path, mode: int, kind: int) -> None:

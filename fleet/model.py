@@ -236,6 +236,10 @@ class LaunchPlan:
     env: Mapping[str, str]
     cwd: Path
     files: Mapping[Path, str] = field(default_factory=dict)
+    # Folders inside the agent's home emptied before ``files`` are written: ones the CLI
+    # reads whole and Fleetwarden fills whole (its skills), so what they hold is what the
+    # config gives now — not a skill taken out of it, nor one the agent put there.
+    fresh: tuple[Path, ...] = ()
     # Whether the agent reads input while it runs (the stub, a TUI). A headless CLI run
     # reads none: it gets end of input at once, or some CLIs wait on stdin forever.
     takes_input: bool = True

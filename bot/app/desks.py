@@ -97,15 +97,18 @@ class Desks:
         self._roster = _once(self._roster, roster, "the MCP door's roster")
 
     def mcp_grants(self, agent: str) -> tuple[McpGrant, ...]:
-        """``agent``'s MCP grants as the config gives them now: its roster spec's, or, for
-        an agent the roster does not name, the ``defaults``' (what its launch was given:
-        :meth:`~fleet.mcp.rules.McpRules.ad_hoc`); none before the roster is open."""
+        """``agent``'s MCP grants as the config gives them now: its roster spec's; for an
+        agent a reload took out of the roster, the spec's it had then (it runs on as it was,
+        never with the defaults' grants instead); for an agent the roster never named, the
+        ``defaults``' (what its launch was given: :meth:`~fleet.mcp.rules.McpRules.ad_hoc`);
+        none before the roster is open."""
         if self._roster is None:
             return ()
         try:
-            spec = self._roster.get(agent_name(agent))
+            name = agent_name(agent)
         except InvalidAgentName:
             return ()
+        spec = self._roster.get(name) or self._roster.left(name)
         return self._roster.mcp.grants if spec is None else spec.mcp
 
     def open_mcp_charge(self, charge: Charge) -> None:

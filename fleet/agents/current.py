@@ -20,10 +20,16 @@ class CurrentRoster:
         self, roster: Mapping[AgentName, AgentSpec] | None = None, mcp: McpRules | None = None
     ) -> None:
         self._roster: dict[AgentName, AgentSpec] = dict(roster or {})
+        self._left: dict[AgentName, AgentSpec] = {}
         self.mcp = mcp if mcp is not None else McpRules()
 
     def get(self, name: AgentName) -> AgentSpec | None:
         return self._roster.get(name)
+
+    def left(self, name: AgentName) -> AgentSpec | None:
+        """The spec ``name`` had when a reload took it out of the roster (it runs on, as it
+        was, until stopped); ``None`` for an agent the roster names or never named."""
+        return self._left.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._roster
@@ -44,6 +50,9 @@ class CurrentRoster:
     ) -> dict[AgentName, AgentSpec]:
         """Take ``roster`` (and ``mcp``, when given) from now on; the roster it replaces."""
         old, self._roster = self._roster, dict(roster)
+        self._left.update((name, spec) for name, spec in old.items() if name not in roster)
+        for name in roster:
+            self._left.pop(name, None)
         if mcp is not None:
             self.mcp = mcp
         return old

@@ -221,10 +221,16 @@ class RemoteTmuxBackend(TmuxBackend):
         spec_path = posixpath.join(remote_run, "launch.json")
         env = {key: _remote_text(value, place) for key, value in plan.env.items()}
         files = {str(path): _remote_text(text, place) for path, text in plan.files.items()}
+        fresh = [str(folder) for folder in plan.fresh]
         if plan.sandboxed and plan.run_as is not None:  # written as root into its lane
             home = place.home_of(session)
-            await set_up_lane(link, place, plan.run_as, home, str(plan.cwd), files)
-            files = {}
+            await set_up_lane(link, place, plan.run_as, home, str(plan.cwd), files, fresh)
+            files, fresh = {}, []
+        if fresh:  # as the login, the agent's own user: no link it left leads further
+            emptied = await _run(link, ["rm", "-rf", "--", *fresh], LaunchFailed)
+            if not emptied.ok:
+                why = failure(self.host, emptied)
+                raise LaunchFailed(f"host {self.host}: cannot empty the CLI's skills: {why}")
         try:
             sftp = await link.sftp()
             for path, text in files.items():  # a CLI's config naming a gate, say

@@ -23,6 +23,12 @@ const TOKEN_HEADER = "X-Fleetwarden-Token";
 const MCP_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const READ_TOOLS = new Set(["read", "grep", "find", "ls", "glob", "list", "todoread", "todowrite", "task", "skill"]);
 const EDIT_TOOLS = new Set(["edit", "write", "multiedit", "apply_patch"]);
+// The CLIs' own tools (opencode 1.18.33's, and pi's): never an MCP server's, whatever the
+// server's name (a server "apply" does not make "apply_patch" its tool).
+const BUILT_IN = new Set([
+  ...READ_TOOLS, ...EDIT_TOOLS, "bash", "patch", "webfetch", "websearch", "codesearch", "lsp",
+  "batch", "invalid", "question", "plan_enter", "plan_exit",
+]);
 const ALIASES = {
   bash: "Bash", shell: "Bash", edit: "Edit", multiedit: "Edit", apply_patch: "Edit",
   write: "Write", read: "Read", webfetch: "WebFetch",
@@ -132,7 +138,7 @@ export function decide(config, tool, subject, insideWorkdir) {
   const denied = config.deny.find((rule) => refuses(rule, tool, subject));
   if (denied) return { verdict: "deny", reason: `Fleetwarden's rules deny this (${denied})` };
   const mcp = config.mcp || [];
-  if (mcp.some((server) => tool.startsWith(`${server}_`))) return { verdict: "allow" };
+  if (mcpTool(mcp, tool)) return { verdict: "allow" };
   if (READ_TOOLS.has(tool) || config.mode === "full") return { verdict: "allow" };
   if (config.allow.some((rule) => matches(rule, tool, subject))) {
     // A shell line's rule is Fleetwarden's to settle, every command of it (see the top).
@@ -143,6 +149,13 @@ export function decide(config, tool, subject, insideWorkdir) {
   }
   if (config.mode === "edits" && EDIT_TOOLS.has(tool) && insideWorkdir) return { verdict: "allow" };
   return { verdict: "ask" };
+}
+
+// Whether tool is a granted server's ("<server>_<tool>", as opencode names them), not one of
+// the CLI's own tools (nor its tools over MCP resources, which the door does not see).
+function mcpTool(servers, tool) {
+  if (BUILT_IN.has(tool) || tool.includes("_mcp_resource")) return false;
+  return servers.some((server) => tool.startsWith(`${server}_`) && tool.length > server.length + 1);
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

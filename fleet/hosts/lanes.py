@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -87,11 +87,18 @@ async def read_uids(sftp: asyncssh.SFTPClient, place: HostPlace) -> dict[str, in
 
 
 async def set_up_lane(
-    link: HostLink, place: HostPlace, uid: int, home: str, workdir: str, files: Mapping[str, str]
+    link: HostLink,
+    place: HostPlace,
+    uid: int,
+    home: str,
+    workdir: str,
+    files: Mapping[str, str],
+    fresh: Sequence[str] = (),
 ) -> None:
-    """Make ``home`` and ``workdir`` there, write ``files`` (path below ``home`` → text)
-    into ``home`` and hand both to ``uid`` (:mod:`fleet.hosts.lane_setup`)."""
-    argv = ["python3", "-I", "-S", place.bundled(LANE_SETUP), str(uid), home, workdir]
+    """Make ``home`` and ``workdir`` there, empty the ``fresh`` folders below ``home``,
+    write ``files`` (path below ``home`` → text) into ``home`` and hand both to ``uid``
+    (:mod:`fleet.hosts.lane_setup`)."""
+    argv = ["python3", "-I", "-S", place.bundled(LANE_SETUP), str(uid), home, workdir, *fresh]
     try:
         done = await link.run(argv, input=json.dumps(dict(files)), timeout=_SETUP_TIMEOUT)
     except HostError as exc:

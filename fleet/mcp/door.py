@@ -16,7 +16,8 @@ credential stays on this side: the door reaches the server itself
     401  a wrong or missing token;  404  no such server for this agent (the same words
     whether it exists or not), or no such session (initialize again)
     400  not one JSON-RPC message, or no session;  408/413  a body too slow or over 1 MiB
-    429  over the agent's requests at once at the door (:data:`MAX_IN_FLIGHT`)
+    429  over the agent's requests at once at the door (:data:`MAX_IN_FLIGHT`), or an
+         initialize over the sessions it may open with the server a minute (:data:`OPENS`)
     502  the server could not be reached or started
 
 **Why aiohttp, not the SDK's server side.** The SDK's streamable HTTP server
@@ -49,6 +50,7 @@ from fleet.mcp.credentials import Scrub, secrets_of
 from fleet.mcp.exchange import Exchange
 from fleet.mcp.hooks import McpHooks, Outcome
 from fleet.mcp.model import McpGrant, McpServer
+from fleet.mcp.opens import Opens, OverOpens
 from fleet.mcp.session import Session, SessionEnded
 from fleet.mcp.wire import (
     INVALID_REQUEST,
@@ -69,6 +71,10 @@ VERSION_HEADER: Final = "MCP-Protocol-Version"
 MAX_SESSIONS: Final = 4
 """Sessions an agent holds with one server at once; a fifth ends the one used least
 lately. A CLI run once a turn opens a session each turn and may never end it."""
+OPENS: Final = 12
+"""Sessions an agent may open with one server in :data:`OPENS_SECONDS` (each may start a
+stdio server's process); one more is refused, and nothing is started for it."""
+OPENS_SECONDS: Final = 60.0
 MAX_IN_FLIGHT: Final = 32
 """Requests of one agent at the door at once (its open streams among them); past it, 429.
 The door keeps its own count: the endpoint's cap of an agent's requests at once is its
@@ -131,6 +137,7 @@ class McpDoor:
         body_seconds: float = BODY_SECONDS,
         max_sessions: int = MAX_SESSIONS,
         max_in_flight: int = MAX_IN_FLIGHT,
+        opens: int = OPENS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._roster = roster
@@ -142,6 +149,7 @@ class McpDoor:
         self._max_sessions = max_sessions
         self._max_in_flight = max_in_flight
         self._in_flight: dict[str, int] = {}
+        self._opens = Opens(opens, OPENS_SECONDS, clock)
         self._clock = clock
         self._secrets: AgentSecrets | None = None
         self._sessions: dict[str, Session] = {}
@@ -255,6 +263,8 @@ class McpDoor:
             return web.Response(status=503, text="Fleetwarden is stopping\n")
         try:
             session = await self._open(agent, server, grant)
+        except OverOpens as exc:
+            return _refusal(message.id, f"{exc}", 429)
         except SessionEnded as exc:
             return _refusal(message.id, f"{exc}", 502)
         exchange = await session.request(message, size, streamed=False)
@@ -273,6 +283,8 @@ class McpDoor:
             return await self._opened(agent, server, grant)
 
     async def _opened(self, agent: str, server: McpServer, grant: McpGrant) -> Session:
+        if not self._opens.take(agent, server.name):
+            raise OverOpens(self._opens.words(server.name))
         held = [s for s in self._sessions.values() if s.agent == agent and s.server == server]
         ended = [s for s in held if s.ended]
         live = [s for s in held if not s.ended]

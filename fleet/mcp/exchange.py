@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from fleet.mcp.hooks import AUDIT_CHARS, Outcome
-from fleet.mcp.wire import JSONRPCRequest, param
+from fleet.mcp.wire import MAX_MESSAGE, JSONRPCRequest, param
 from fleet.redaction.guard import guarded
 
 AUDITED: Final = {"tools/call": "name", "resources/read": "uri", "prompts/get": "name"}
@@ -19,6 +19,10 @@ AUDITED: Final = {"tools/call": "name", "resources/read": "uri", "prompts/get": 
 what they do it to."""
 RELAYED: Final = 64
 """Messages of the server's waiting to be sent on one answer's stream at most."""
+RELAYED_BYTES: Final = 2 * MAX_MESSAGE
+"""Bytes of them waiting at most: with :data:`RELAYED` of up to a megabyte each, a server
+that talks on and on to an agent slow to read would otherwise have the door hold 64 MB
+for each of the agent's requests in flight."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class Exchange:
     _out: asyncio.Queue[bytes | Answer] = field(default_factory=asyncio.Queue)
     answer: Answer | None = None
     timer: asyncio.TimerHandle | None = None
+    _waiting: int = 0  # bytes of the messages relayed and not yet sent
 
     @property
     def method(self) -> str:
@@ -67,10 +72,14 @@ class Exchange:
 
     def relay(self, message: bytes) -> None:
         """Send ``message`` (the server's, about this request) before the answer; past
-        :data:`RELAYED` not yet sent, dropped (an agent slow to read, a server that talks
-        on and on)."""
-        if self.answer is None and self._out.qsize() < RELAYED:
-            self._out.put_nowait(message)
+        :data:`RELAYED` messages or :data:`RELAYED_BYTES` bytes not yet sent, dropped (an
+        agent slow to read, a server that talks on and on)."""
+        if self.answer is not None or self._out.qsize() >= RELAYED:
+            return
+        if self._waiting + len(message) > RELAYED_BYTES:
+            return
+        self._waiting += len(message)
+        self._out.put_nowait(message)
 
     def end(self, answer: Answer) -> bool:
         """End with ``answer``; whether it ended here (not already)."""
@@ -90,6 +99,7 @@ class Exchange:
                 if item.message is not None:
                     yield item.message
                 return
+            self._waiting -= len(item)
             yield item
 
     async def ended(self) -> Answer:

@@ -40,6 +40,7 @@ from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
 from fleet.mcp.calls import malformed
+from fleet.mcp.capped import error_outcome
 from fleet.mcp.credentials import MissingCredential, Scrub
 from fleet.mcp.exchange import Answer, Exchange, audit_text
 from fleet.mcp.held import Held
@@ -338,7 +339,7 @@ class Session:
         if isinstance(message, JSONRPCError):
             words = guarded(message.error.message, self._redact, ERROR_CHARS)
             reworded = error(message.id, message.error.code, words, message.error.data)
-            self._finish(exchange, reworded, Outcome.ERROR, words)
+            self._finish(exchange, reworded, error_outcome(message), words)
             return
         result = message.result
         if exchange.method == "initialize":

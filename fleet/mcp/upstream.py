@@ -10,6 +10,11 @@ An HTTP server is reached by the SDK's ``streamable_http_client`` over an HTTP c
 sends the held headers; the agent's own headers never reach it. The SDK follows a redirect
 only within the server's origin, so a held header never leaves for another host.
 
+Neither holds more of one message of a server's than the cap (:mod:`fleet.mcp.capped`): a
+stdio server's output is read by the SDK's ``stdio_client`` with its reader replaced
+(:mod:`fleet.mcp.capped_stdio`), an HTTP server's answers are counted under the SDK as they
+stream (:mod:`fleet.mcp.capped_http`).
+
 Each pipe carries whole JSON-RPC messages (:class:`mcp.shared.message.SessionMessage`) both
 ways; the session above decides what to do with each (:mod:`fleet.mcp.session`).
 """
@@ -23,10 +28,13 @@ from typing import TextIO
 
 import httpx2
 from mcp.client._transport import TransportStreams
-from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from fleet.mcp.capped import Cuts, Marked
+from fleet.mcp.capped_http import cap_answers
+from fleet.mcp.capped_stdio import capped_stdio_client
 from fleet.mcp.credentials import held_headers, stdio_env
 from fleet.mcp.model import HttpServer, McpServer
 from fleet.mcp.oauth import held_auth
@@ -51,11 +59,15 @@ async def open_upstream(
         headers = held_headers(transport, environ)
         auth = await held_auth(server.name, transport.url, transport.oauth, environ)
         timeout = httpx2.Timeout(CONNECT_SECONDS, read=READ_SECONDS)
+        cuts = Cuts()
         async with (
             create_mcp_http_client(headers=headers, timeout=timeout, auth=auth) as client,
-            streamable_http_client(transport.url, http_client=client) as streams,
+            # the events are counted under the SDK, within the cap (capped_http)
+            streamable_http_client(
+                transport.url, http_client=cap_answers(client, cuts), max_sse_event_size=None
+            ) as (read, write),
         ):
-            yield streams
+            yield Marked(read, cuts), write
         return
     parameters = StdioServerParameters(
         command=transport.command,
@@ -65,7 +77,7 @@ async def open_upstream(
     )
     with contextlib.ExitStack() as files:
         sink = errlog if errlog is not None else files.enter_context(_nowhere())
-        async with stdio_client(parameters, errlog=sink) as streams:
+        async with capped_stdio_client(parameters, errlog=sink) as streams:
             yield streams
 
 

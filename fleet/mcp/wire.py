@@ -52,10 +52,13 @@ __all__ = [
 MAX_MESSAGE: Final = 1024 * 1024
 """Bytes of one message either way: what an agent posts, and what a server answers that is
 relayed. An answer goes into a model's context, where a megabyte is already far past what
-the CLIs keep of a tool's output (Claude Code cuts at 25,000 tokens, about 100 KB); it is
-also the SDK's own cap on one event of a server's stream (``max_sse_event_size``), so an
-HTTP server's answer over it never reaches the door anyway. An answer over it is replaced
-by an error saying so, never cut: a cut JSON result is no result."""
+the CLIs keep of a tool's output (Claude Code cuts at 25,000 tokens, about 100 KB). A
+server's message is counted as it is read, never taken in whole first
+(:mod:`fleet.mcp.capped`): a JSON body, one event of an event stream, or one line of a
+stdio server's output over it is dropped where it crosses it (a stdio server is ended with
+it); the agent is never sent part of one: its request is answered by an error saying so,
+audited ``too_large``. An answer within it that grows past it once the credentials are
+scrubbed out is answered the same way."""
 
 
 class BadMessage(FleetwardenError):

@@ -83,6 +83,11 @@ class CliRuntime(ABC):
         """The CLI's own variables, on top of :func:`~fleet.runtimes.base_env`, and the
         config files to write before it starts."""
 
+    def skills_folder(self, ctx: RuntimeContext) -> Path | None:
+        """Where the CLI reads its skills in the agent's home, which Fleetwarden fills
+        whole at each launch (:attr:`~fleet.model.LaunchPlan.fresh`); ``None``: none."""
+        return None
+
     def _launch_plan(
         self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...], prompt: str | None
     ) -> LaunchPlan:
@@ -96,6 +101,7 @@ class CliRuntime(ABC):
             cwd=ctx.workdir,
             takes_input=ctx.tty or live is not None,
             files=files,
+            fresh=tuple(f for f in (self.skills_folder(ctx),) if f is not None),
             session=live,
             prompt=prompt if live is not None else None,
         )

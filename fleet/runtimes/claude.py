@@ -150,6 +150,9 @@ class ClaudeRuntime(CliRuntime):
         resume = ("--resume", checked_session(session)) if session else ("--continue",)
         return (*self.headless_argv(spec), *resume)  # the text is its first turn, on stdin
 
+    def skills_folder(self, ctx: RuntimeContext) -> Path:
+        return ctx.home / ".claude" / "skills"  # $CLAUDE_CONFIG_DIR/skills
+
     def event_session(self, event: Mapping[str, Any]) -> object:
         return event.get("session_id")
 
@@ -199,7 +202,7 @@ class ClaudeRuntime(CliRuntime):
         if spec.mcp:  # wait for the servers at start: a run has its tools, or says why not
             env["MCP_CONNECTION_NONBLOCKING"] = "0"
             env.update(claude_env(spec))  # a call asked in chat is waited for
-        files.update(skill_files(spec, ctx, config_dir / "skills"))
+        files.update(skill_files(spec, ctx, self.skills_folder(ctx)))
         if ctx.tty:
             key = env.get("ANTHROPIC_API_KEY") or base_env(spec, ctx).get("ANTHROPIC_API_KEY")
             state = config_dir / STATE_FILE

@@ -151,6 +151,9 @@ class CodexRuntime(CliRuntime):
             return (*head, "--", checked_session(session), text)
         return (*head, "--last", "--", text)
 
+    def skills_folder(self, ctx: RuntimeContext) -> Path:
+        return ctx.home / ".codex" / "skills"  # $CODEX_HOME/skills
+
     def event_session(self, event: Mapping[str, Any]) -> object:
         if event.get("method") == "thread/started":  # the live session's
             params = event.get("params")
@@ -171,7 +174,7 @@ class CodexRuntime(CliRuntime):
         if spec.mcp:  # its servers' bearer token: the run's own, from the environment
             env[TOKEN_VAR] = door_access(spec, ctx)[1]
             files.update(mcp_json(spec, ctx))
-        files.update(skill_files(spec, ctx, codex_home / "skills"))
+        files.update(skill_files(spec, ctx, self.skills_folder(ctx)))
         chatgpt = ctx.provider_urls.get(CHATGPT)
         if ctx.accounts.get(CHATGPT) == "chatgpt_subscription" and chatgpt is not None:
             env["CODEX_REFRESH_TOKEN_URL_OVERRIDE"] = chatgpt.rstrip("/") + "/oauth/token"

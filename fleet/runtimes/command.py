@@ -41,8 +41,11 @@ class CommandRuntime:
         if ctx.heartbeat_url and ctx.heartbeat_token:
             env["FLEETWARDEN_HEARTBEAT_URL"] = ctx.heartbeat_url
             env["FLEETWARDEN_HEARTBEAT_TOKEN"] = ctx.heartbeat_token
-        files = {**mcp_json(spec, ctx), **skill_files(spec, ctx, ctx.home / COMMAND_SKILLS)}
-        return LaunchPlan(argv=tuple(spec.argv), env=env, cwd=ctx.workdir, files=files)
+        skills = ctx.home / COMMAND_SKILLS  # Fleetwarden's whole: emptied at each launch
+        files = {**mcp_json(spec, ctx), **skill_files(spec, ctx, skills)}
+        return LaunchPlan(
+            argv=tuple(spec.argv), env=env, cwd=ctx.workdir, files=files, fresh=(skills,)
+        )
 
     def follow_up(
         self, spec: AgentSpec, ctx: RuntimeContext, session: str | None, text: str

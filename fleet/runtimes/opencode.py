@@ -101,8 +101,11 @@ class OpencodeRuntime(CliRuntime):
         env = {**QUIET_ENV, **gate_env(spec, ctx), "OPENCODE_CONFIG_CONTENT": inline}
         if PROVIDER in ctx.accounts:  # the proxy holds the account and puts in its credential
             env["ANTHROPIC_API_KEY"] = placeholder_token(spec.name)
-        files = {**mcp_json(spec, ctx), **skill_files(spec, ctx, ctx.home / SKILLS_DIR)}
+        files = {**mcp_json(spec, ctx), **skill_files(spec, ctx, self.skills_folder(ctx))}
         return env, files
+
+    def skills_folder(self, ctx: RuntimeContext) -> Path:
+        return ctx.home / SKILLS_DIR
 
 
 def config(ctx: RuntimeContext, spec: AgentSpec) -> dict[str, Any]:

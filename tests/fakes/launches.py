@@ -4,14 +4,20 @@ fake records and a test reads the launch as before."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from fleet.agents.current import CurrentRoster
+from fleet.backends.process import SubprocessBackend
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.service import Quoting
 from fleet.clock import Clock
 from fleet.events import Listeners
+from fleet.ledger import Ledger
 from fleet.mcp.rules import McpRules
 from fleet.model import AgentSpec
 from fleet.names import AgentName
@@ -102,3 +108,14 @@ def real_fleet(
     return fleet_and_admission(
         stores=stores, clock=clock, kit=kit, admission=admission, roster=roster, mcp=mcp
     )[0]
+
+
+async def reap_open_runs(ledger: Ledger, backend: SubprocessBackend) -> None:
+    """Every run the ledger still has open killed (its whole process group) and waited for,
+    so a test that stopped its fleet leaves no process behind."""
+    for run in await ledger.runs.open_runs():
+        if backend.is_alive(run.handle):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.handle.pgid, signal.SIGKILL)
+        async with asyncio.timeout(10):
+            await backend.wait(run.handle)

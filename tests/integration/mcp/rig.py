@@ -11,7 +11,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx2
 import pytest
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import TextContent
 
 from fleet.mcp.door import MAX_IN_FLIGHT, McpDoor, StaticRoster, mcp_path
 from fleet.mcp.hooks import Ask, McpAudit, McpHooks
@@ -118,6 +122,24 @@ async def door_on_endpoint(
     finally:
         await door.stop()
         await endpoint.stop()
+
+
+@contextlib.asynccontextmanager
+async def sdk_client(url: str, token: str) -> AsyncIterator[ClientSession]:
+    """The SDK's MCP client on ``url`` with ``token`` as its bearer token, initialized."""
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+def text_of(result: object) -> str:
+    """The text of a tool's result, its text parts joined."""
+    content = getattr(result, "content", [])
+    return "".join(c.text for c in content if isinstance(c, TextContent))
 
 
 def processes_in(directory: Path) -> set[int]:

@@ -8,12 +8,8 @@ the console (the agent's thread line), in the ledger's ``mcp_calls`` with its ru
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
-import sqlite3
-import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +17,8 @@ import pytest
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, ToolCall, Turn
-from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
+from tests.integration.console_bot import wait_until
+from tests.integration.mcp.app_rig import CONSOLE_HEAD, held_env, mcp_calls, running_app, scrape
 from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, HttpMcp
 from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.integration.runtimes.test_real_clis import cli
@@ -32,12 +29,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.agent_cli, sandbox_need.BWRAP
 KEY = "fake-mcp-e2e-key-0123456789abcdefghijklmn"
 METRICS_TOKEN = "metrics-token-for-the-mcp-clis-0123456789"
 REPLY = "fleetwarden-ok"
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
+CONFIG = (
+    CONSOLE_HEAD
+    + """\
 providers:
   anthropic: {{upstream: {anthropic}}}
   openai: {{upstream: {openai}}}
@@ -67,31 +61,16 @@ agents:
     mcp: [my-tracker]
     allow: [mcp__my-tracker__echo]
 """
+)
 
 
 def _calls(root: Path) -> list[tuple[object, ...]]:
-    db = sqlite3.connect(f"file:{root / 'state' / 'ledger.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        sql = "SELECT agent, server, name, outcome, run_id, result FROM mcp_calls ORDER BY id"
-        return list(db.execute(sql))
-    except sqlite3.OperationalError:  # the ledger not made yet
-        return []
-    finally:
-        db.close()
+    return mcp_calls(root, "agent, server, name, outcome, run_id, result")
 
 
-def _metrics(dashboard: int) -> str:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{dashboard}/metrics",
-        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return str(answer.read().decode())
-
-
-def _agents_of(root: Path) -> list[int]:
+def _agents_of(root: Path) -> Callable[[str, bytes], bool]:
     state = str(root / "state")
-    return processes_where(lambda cwd, cmdline: cwd.startswith(state) or state.encode() in cmdline)
+    return lambda cwd, cmdline: cwd.startswith(state) or state.encode() in cmdline
 
 
 def test_claude_and_codex_call_a_tool_through_the_apps_door(
@@ -126,14 +105,8 @@ def test_claude_and_codex_call_a_tool_through_the_apps_door(
                 credential_env=CREDENTIAL_ENV,
             )
         )
-        env = clean_env(
-            PATH=agent_path(),
-            FW_TEAM_KEY=KEY,
-            FW_TEST_METRICS_TOKEN=METRICS_TOKEN,
-            **{CREDENTIAL_ENV: f"Bearer {CREDENTIAL}"},
-        )
-        bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
-        try:
+        env = held_env(PATH=agent_path(), FW_TEAM_KEY=KEY, FW_TEST_METRICS_TOKEN=METRICS_TOKEN)
+        with running_app(tmp_path, config, env, leftovers=_agents_of(tmp_path)) as bot:
             for agent, said in (("writer", "from claude"), ("checker", "from codex")):
                 bot.command(f"spawn {agent}", rf"Agent {agent} started", timeout=120)
                 bot.expect(r"🔌 MCP my-tracker · “echo” → ok in [\d.]+s", timeout=120)
@@ -144,7 +117,7 @@ def test_claude_and_codex_call_a_tool_through_the_apps_door(
 
             seen = http_mcp.authorizations()
             assert seen and set(seen) == {f"Bearer {CREDENTIAL}"}, seen
-            metrics = _metrics(dashboard)
+            metrics = scrape(dashboard, METRICS_TOKEN)
             assert re.search(
                 r'^fleetwarden_mcp_calls_total\{outcome="ok",server="my-tracker"\} 2\.0$',
                 metrics,
@@ -156,9 +129,3 @@ def test_claude_and_codex_call_a_tool_through_the_apps_door(
             for path in (tmp_path / "state" / "agents").rglob("*"):
                 if path.is_file() and not path.is_symlink():
                     assert CREDENTIAL.encode() not in path.read_bytes(), path
-        finally:
-            if bot.proc.poll() is None:
-                bot.kill()
-            for pid in _agents_of(tmp_path):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)

@@ -8,20 +8,26 @@ its price, billed as ``usage``), in the agent's thread, in ``runs NAME`` and in
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
-import sqlite3
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
+from tests.integration.console_bot import wait_until
+from tests.integration.forge_rig import ledger_rows
+from tests.integration.mcp.app_rig import (
+    CONSOLE_HEAD,
+    TRACKER,
+    agent_log,
+    held_env,
+    running_app,
+    scrape,
+)
 from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, HttpMcp
 from tests.postgres_server import free_port
 
@@ -31,19 +37,15 @@ METRICS_TOKEN = "metrics-token-for-the-mcp-test-0123456789"
 TOKEN_LINE = re.compile(r"^TOKEN=(\S+)$", re.MULTILINE)
 # Prints its run's token, then waits until the file ``leave`` is in its workdir.
 WAITER = 'echo "TOKEN=$FLEETWARDEN_HEARTBEAT_TOKEN"; while [ ! -e leave ]; do sleep 0.05; done'
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
+CONFIG = (
+    CONSOLE_HEAD
+    + """\
 dashboard:
   listen: 127.0.0.1:{dashboard}
   metrics_token_env: FW_TEST_METRICS_TOKEN
-mcp:
-  tracker:
-    url: {url}
-    headers_env: {{Authorization: {credential_env}}}
+"""
+    + TRACKER
+    + """\
     price_per_call: 0.05
 agents:
   - name: coder
@@ -52,6 +54,7 @@ agents:
     workdir: ./work
     {grant}
 """
+)
 
 
 def _config(path: Path, url: str, dashboard: int, *, granted: bool, allowed: bool = True) -> None:
@@ -68,8 +71,7 @@ def _config(path: Path, url: str, dashboard: int, *, granted: bool, allowed: boo
 
 
 def _log(root: Path) -> str:
-    path = root / "state" / "agents" / "coder" / "output.log"
-    return path.read_text(errors="replace") if path.exists() else ""
+    return agent_log(root, "coder")
 
 
 def _post(url: str, token: str, message: dict[str, object], session: str | None = None):  # type: ignore[no-untyped-def]
@@ -107,21 +109,18 @@ def _initialize(url: str, token: str) -> str:
     return session
 
 
-def _scrape(dashboard: int) -> str:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{dashboard}/metrics",
-        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return str(answer.read().decode())
+def sleeping_in(root: Path) -> Callable[[str, bytes], bool]:
+    """The agent's shell and its ``sleep``, left running in ``root`` if a test failed."""
+    return lambda cwd, cmdline: cwd.startswith(str(root)) and b"sleep" in cmdline
 
 
-def _rows(root: Path, sql: str) -> list[tuple[object, ...]]:
-    db = sqlite3.connect(root / "state" / "ledger.db")
-    try:
-        return list(db.execute(sql))
-    finally:
-        db.close()
+def _door_of_coder(root: Path) -> tuple[str, str]:
+    """The door's URL for coder's tracker, and the run's token coder printed."""
+    assert wait_until(lambda: TOKEN_LINE.search(_log(root)) is not None, 60), _log(root)
+    found = TOKEN_LINE.search(_log(root))
+    assert found is not None
+    port = json.loads((root / "state" / "heartbeat.json").read_text())["port"]
+    return f"http://127.0.0.1:{port}/mcp/coder/tracker", found.group(1)
 
 
 def test_a_tool_call_through_the_apps_door_is_in_the_ledger_runs_thread_and_metrics(
@@ -136,18 +135,10 @@ def test_a_tool_call_through_the_apps_door_is_in_the_ledger_runs_thread_and_metr
     dashboard = free_port()
     config = tmp_path / "fleetwarden.yaml"
     _config(config, http_mcp.url, dashboard, granted=True)
-    env = clean_env(
-        **{CREDENTIAL_ENV: f"Bearer {CREDENTIAL}", "FW_TEST_METRICS_TOKEN": METRICS_TOKEN}
-    )
-    bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
-    try:
+    env = held_env(FW_TEST_METRICS_TOKEN=METRICS_TOKEN)
+    with running_app(tmp_path, config, env, leftovers=sleeping_in(tmp_path)) as bot:
         bot.command("spawn coder", r"Agent coder started", timeout=120)
-        assert wait_until(lambda: TOKEN_LINE.search(_log(tmp_path)) is not None, 60), _log(tmp_path)
-        found = TOKEN_LINE.search(_log(tmp_path))
-        assert found is not None
-        token = found.group(1)
-        port = json.loads((tmp_path / "state" / "heartbeat.json").read_text())["port"]
-        url = f"http://127.0.0.1:{port}/mcp/coder/tracker"
+        url, token = _door_of_coder(tmp_path)
 
         session = _initialize(url, token)
         call = {
@@ -164,7 +155,7 @@ def test_a_tool_call_through_the_apps_door_is_in_the_ledger_runs_thread_and_metr
 
         # The ledger: the call with its run and price, and the price as a usage row.
         def kept() -> list[tuple[object, ...]]:
-            return _rows(
+            return ledger_rows(
                 tmp_path,
                 "SELECT agent, server, method, name, outcome, run_id, cost_usd FROM mcp_calls",
             )
@@ -174,9 +165,11 @@ def test_a_tool_call_through_the_apps_door_is_in_the_ledger_runs_thread_and_metr
         assert (agent, server, method, name, outcome, cost) == (
             "coder", "tracker", "tools/call", "echo", "ok", 0.05
         )  # fmt: skip
-        runs = _rows(tmp_path, "SELECT id FROM runs WHERE agent = 'coder' AND ended_at IS NULL")
+        runs = ledger_rows(
+            tmp_path, "SELECT id FROM runs WHERE agent = 'coder' AND ended_at IS NULL"
+        )
         assert [(run_id,)] == runs
-        usage = _rows(tmp_path, "SELECT provider, served_model, cost_usd, priced FROM usage")
+        usage = ledger_rows(tmp_path, "SELECT provider, served_model, cost_usd, priced FROM usage")
         assert ("mcp", "mcp:tracker", 0.05, 1) in usage
 
         # The thread (the console's home room: it has no threads), and `runs coder`.
@@ -189,7 +182,7 @@ def test_a_tool_call_through_the_apps_door_is_in_the_ledger_runs_thread_and_metr
         assert "$0.05" in bot.output_since_command, bot.output_since_command
 
         # /metrics, labelled by the config's names.
-        metrics = _scrape(dashboard)
+        metrics = scrape(dashboard, METRICS_TOKEN)
         assert re.search(
             r'^fleetwarden_mcp_calls_total\{outcome="ok",server="tracker"\} 1\.0$', metrics, re.M
         ), metrics
@@ -206,14 +199,6 @@ def test_a_tool_call_through_the_apps_door_is_in_the_ledger_runs_thread_and_metr
         (tmp_path / "work" / "leave").write_text("")
         assert bot.close() == 0, bot.stderr[-3000:]
         assert CREDENTIAL not in bot.stdout + bot.stderr
-    finally:
-        if bot.proc.poll() is None:
-            bot.kill()
-        for pid in processes_where(
-            lambda cwd, cmdline: cwd.startswith(str(tmp_path)) and b"sleep" in cmdline
-        ):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 ALERT = r"Approval\W+([a-z2-9]{4})\W"
@@ -247,18 +232,10 @@ def test_a_tool_call_no_rule_allows_is_asked_in_chat_and_relayed_only_on_yes(
     (tmp_path / "work").mkdir()
     config = tmp_path / "fleetwarden.yaml"
     _config(config, http_mcp.url, free_port(), granted=True, allowed=False)
-    env = clean_env(
-        **{CREDENTIAL_ENV: f"Bearer {CREDENTIAL}", "FW_TEST_METRICS_TOKEN": METRICS_TOKEN}
-    )
-    bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
-    try:
+    env = held_env(FW_TEST_METRICS_TOKEN=METRICS_TOKEN)
+    with running_app(tmp_path, config, env, leftovers=sleeping_in(tmp_path)) as bot:
         bot.command("spawn coder", r"Agent coder started", timeout=120)
-        assert wait_until(lambda: TOKEN_LINE.search(_log(tmp_path)) is not None, 60), _log(tmp_path)
-        found = TOKEN_LINE.search(_log(tmp_path))
-        assert found is not None
-        token = found.group(1)
-        port = json.loads((tmp_path / "state" / "heartbeat.json").read_text())["port"]
-        url = f"http://127.0.0.1:{port}/mcp/coder/tracker"
+        url, token = _door_of_coder(tmp_path)
         session = _initialize(url, token)
 
         answers: list[str] = []
@@ -281,11 +258,3 @@ def test_a_tool_call_no_rule_allows_is_asked_in_chat_and_relayed_only_on_yes(
 
         (tmp_path / "work" / "leave").write_text("")
         assert bot.close() == 0, bot.stderr[-3000:]
-    finally:
-        if bot.proc.poll() is None:
-            bot.kill()
-        for pid in processes_where(
-            lambda cwd, cmdline: cwd.startswith(str(tmp_path)) and b"sleep" in cmdline
-        ):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)

@@ -26,8 +26,8 @@ from fleet.mcp.model import McpGrant
 from fleet.model import PermissionMode
 from tests.integration.approvals.test_approvals_matrix import app, edits_of, world
 from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted
-from tests.integration.mcp.rig import Door, HttpMcp, door_on_endpoint
-from tests.integration.mcp.test_mcp_door_http import text_of, tracker
+from tests.integration.mcp.rig import Door, HttpMcp, door_on_endpoint, text_of
+from tests.integration.mcp.test_mcp_door_http import tracker
 from tests.matrix_user import Event
 from tests.polling import eventually
 

@@ -6,10 +6,7 @@ is the one place that asks."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ import pytest
 from fleet.model import PermissionMode
 from fleet.runtimes.claude import ClaudeRuntime
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.integration.mcp.cli_rig import claude_session, say_go, until_result
 from tests.integration.mcp.rig import Door, HttpMcp
 from tests.integration.mcp.test_mcp_launch_clis import REPLY, SERVER, agent, audited_call, launched
 from tests.integration.mcp.test_mcp_launch_clis import door as door  # fixtures
@@ -45,45 +43,29 @@ async def test_claude_runs_a_granted_tool_without_asking(
     fake.add(Turn(text="", tool=ToolCall(f"mcp__{SERVER}__echo", {"text": "hello"})))
     spec = agent("claude", skill_dir, permissions=mode, sandbox="none")
     plan, _ = launched(ClaudeRuntime(), spec, door, tmp_path, {"anthropic": fake.base_url})
-    proc = await asyncio.create_subprocess_exec(
-        *plan.argv,
-        cwd=plan.cwd,
-        env=dict(plan.env),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    asked: list[str] = []
-    event: dict[str, Any] = {}
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            turn = {"type": "user", "message": {"role": "user", "content": "go"}}
-            proc.stdin.write(json.dumps(turn).encode() + b"\n")
-            while event.get("type") != "result":
-                line = await proc.stdout.readline()
-                assert line, "claude ended before its result"
-                event = json.loads(line)
-                request = event.get("request") or {}
-                if event.get("type") == "control_request" and request.get("subtype") == (
-                    "can_use_tool"
-                ):
-                    asked.append(str(request.get("tool_name")))
-                    answer = {"behavior": "deny", "message": "asked twice"}
-                    reply = {
-                        "type": "control_response",
-                        "response": {
-                            "subtype": "success",
-                            "request_id": event["request_id"],
-                            "response": answer,
-                        },
-                    }
-                    proc.stdin.write(json.dumps(reply).encode() + b"\n")
-    finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
+    async with claude_session(plan.argv, plan.cwd, plan.env) as proc, asyncio.timeout(TIMEOUT):
+        asked: list[str] = []
+
+        def deny_any_ask(event: dict[str, Any]) -> None:
+            request = event.get("request") or {}
+            if event.get("type") == "control_request" and request.get("subtype") == (
+                "can_use_tool"
+            ):
+                asked.append(str(request.get("tool_name")))
+                answer = {"behavior": "deny", "message": "asked twice"}
+                reply = {
+                    "type": "control_response",
+                    "response": {
+                        "subtype": "success",
+                        "request_id": event["request_id"],
+                        "response": answer,
+                    },
+                }
+                assert proc.stdin is not None
+                proc.stdin.write(json.dumps(reply).encode() + b"\n")
+
+        say_go(proc)
+        event = await until_result(proc, deny_any_ask)
     assert asked == [], f"Claude Code asked about {asked}"
     assert event["result"] == REPLY and event["permission_denials"] == [], event
     audited_call(door, "hello")

@@ -15,12 +15,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import httpx2
 import pytest
-from mcp.client.session import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import TextContent
 
 from fleet.mcp.hooks import McpCall, Outcome, Verdict
 from fleet.mcp.model import HttpServer, McpGrant, McpServer
@@ -30,6 +26,8 @@ from tests.integration.mcp.rig import (
     Door,
     HttpMcp,
     door_on_endpoint,
+    sdk_client,
+    text_of,
 )
 from tests.polling import eventually
 
@@ -62,23 +60,6 @@ async def the_door(tmp_path: Path, mcp: HttpMcp, **options: object) -> AsyncIter
         **options,  # type: ignore[arg-type]
     ) as door:
         yield door
-
-
-@contextlib.asynccontextmanager
-async def sdk_client(url: str, token: str) -> AsyncIterator[ClientSession]:
-    """The SDK's MCP client on ``url`` with ``token`` as its bearer token, initialized."""
-    async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
-        streamable_http_client(url, http_client=http) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        yield session
-
-
-def text_of(result: object) -> str:
-    content = getattr(result, "content", [])
-    return "".join(c.text for c in content if isinstance(c, TextContent))
 
 
 async def test_tools_listed_filtered_and_called_with_the_held_credential(

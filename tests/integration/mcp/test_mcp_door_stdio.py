@@ -15,12 +15,8 @@ from pathlib import Path
 
 import aiohttp
 import anyio
-import httpx2
 import pytest
-from mcp.client.session import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import TextContent
 
 from fleet.mcp.hooks import Outcome
 from fleet.mcp.model import McpGrant, McpServer, StdioServer
@@ -32,6 +28,8 @@ from tests.integration.mcp.rig import (
     door_on_endpoint,
     everything_bin,
     processes_in,
+    sdk_client,
+    text_of,
     ts_sdk,
 )
 from tests.polling import eventually
@@ -65,27 +63,13 @@ async def the_door(tmp_path: Path, seconds: float = 30.0) -> AsyncIterator[tuple
         yield door, where
 
 
-@contextlib.asynccontextmanager
-async def sdk_client(door: Door) -> AsyncIterator[ClientSession]:
-    headers = {"Authorization": f"Bearer {door.token(AGENT)}"}
-    async with (
-        httpx2.AsyncClient(headers=headers) as http,
-        streamable_http_client(door.url(AGENT, "every"), http_client=http) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        yield session
-
-
-def text_of(result: object) -> str:
-    content = getattr(result, "content", [])
-    return "".join(c.text for c in content if isinstance(c, TextContent))
-
-
 async def test_a_stdio_server_runs_with_its_held_environment_only(tmp_path: Path) -> None:
     """server-everything lists the allowed tools only, echoes, and sees its held variable
     and plain env but none of Fleetwarden's others; the agent sees the variable redacted."""
-    async with the_door(tmp_path) as (door, _), sdk_client(door) as session:
+    async with (
+        the_door(tmp_path) as (door, _),
+        sdk_client(door.url(AGENT, "every"), door.token(AGENT)) as session,
+    ):
         listed = await session.list_tools()
         echoed = await session.call_tool("echo", {"message": "hi"})
         env = text_of(await session.call_tool("get-env", {}))
@@ -121,7 +105,10 @@ async def test_progress_and_cancellation_are_relayed(tmp_path: Path) -> None:
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
         progress.append(done)
 
-    async with the_door(tmp_path) as (door, _), sdk_client(door) as session:
+    async with (
+        the_door(tmp_path) as (door, _),
+        sdk_client(door.url(AGENT, "every"), door.token(AGENT)) as session,
+    ):
         long = "trigger-long-running-operation"
         await session.call_tool(long, {"duration": 1, "steps": 2}, progress_callback=on_progress)
         with anyio.move_on_after(1.0):
@@ -137,7 +124,10 @@ async def test_progress_and_cancellation_are_relayed(tmp_path: Path) -> None:
 
 async def test_a_slow_stdio_call_times_out(tmp_path: Path) -> None:
     """A call past the server's timeout is an error for the agent and the session goes on."""
-    async with the_door(tmp_path, seconds=1.0) as (door, _), sdk_client(door) as session:
+    async with (
+        the_door(tmp_path, seconds=1.0) as (door, _),
+        sdk_client(door.url(AGENT, "every"), door.token(AGENT)) as session,
+    ):
         with pytest.raises(MCPError) as timed_out:
             await session.call_tool("trigger-long-running-operation", {"duration": 60, "steps": 2})
         after = await session.call_tool("echo", {"message": "on"})

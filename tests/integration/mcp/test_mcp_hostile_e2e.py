@@ -10,16 +10,22 @@ inert and short in the thread and the ledger."""
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests import sandbox_need
-from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
+from tests.integration.console_bot import wait_until
+from tests.integration.mcp.app_rig import (
+    CONSOLE_HEAD,
+    TRACKER,
+    agent_log,
+    door_client,
+    held_env,
+    mcp_calls,
+    running_app,
+)
 from tests.integration.mcp.mcp_http_server import HOSTILE
 from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, HttpMcp
 
@@ -120,22 +126,9 @@ while not os.path.exists("leave"):
 """
 # Calls the hostile server's tools with hostile arguments of its own, then prints the
 # size of the answer it got.
-CALL_HOSTILE = r"""
-import json, os, urllib.request
-config = json.load(open(os.path.join(os.environ["HOME"], ".fleetwarden", "mcp.json")))
-server = config["mcpServers"]["tracker"]
-door = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-headers = {**server["headers"], "Content-Type": "application/json", "Accept": "application/json"}
-def post(message):
-    request = urllib.request.Request(server["url"], json.dumps(message).encode(), headers)
-    with door.open(request, timeout=30) as answer:
-        if "Mcp-Session-Id" in answer.headers:
-            headers["Mcp-Session-Id"] = answer.headers["Mcp-Session-Id"]
-        return answer.read()
-client = {"name": "x", "version": "1"}
-info = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client}
-post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": info})
-post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+CALL_HOSTILE = (
+    door_client("tracker", timeout=30)
+    + r"""
 mine = "\x1b[31m@room \u202eevil\u202c " + "z" * 5000
 params = {"name": "hostile", "arguments": {"junk": mine}}
 got = post({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params})
@@ -144,16 +137,11 @@ params = {"name": "hostile_error", "arguments": {"junk": mine}}
 post({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": params})
 print("ERRORED", flush=True)
 """
-CONFIG = """\
-state_dir: ./state
-connectors:
-  console: {{}}
-defaults:
-  stop_grace_seconds: 1
-mcp:
-  tracker:
-    url: {url}
-    headers_env: {{Authorization: {credential_env}}}
+)
+CONFIG = (
+    CONSOLE_HEAD
+    + TRACKER
+    + """\
     tools: [echo, whoami, add, huge, hostile, hostile_error]
 agents:
   - name: prowler
@@ -164,21 +152,15 @@ agents:
     permissions: full
     mcp: [tracker]
 """
+)
 
 
 def _log(root: Path) -> str:
-    path = root / "state" / "agents" / "prowler" / "output.log"
-    return path.read_text(errors="replace") if path.exists() else ""
+    return agent_log(root, "prowler")
 
 
 def _calls(root: Path) -> list[tuple[object, ...]]:
-    db = sqlite3.connect(f"file:{root / 'state' / 'ledger.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return list(db.execute("SELECT name, outcome, arguments, result, why FROM mcp_calls"))
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        db.close()
+    return mcp_calls(root, "name, outcome, arguments, result, why")
 
 
 @contextlib.contextmanager
@@ -199,23 +181,17 @@ def _app(tmp_path: Path, http_mcp: HttpMcp, script: str, egress: str = "locked")
             egress=egress,
         )
     )
-    env = clean_env(**{CREDENTIAL_ENV: f"Bearer {CREDENTIAL}"})
-    bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
-    try:
+    state = str(tmp_path / "state")
+    with running_app(
+        tmp_path,
+        config,
+        held_env(),
+        leave=work / "leave",
+        leftovers=lambda cwd, cmdline: cwd.startswith(str(work)) or cwd.startswith(state),
+    ) as bot:
         yield bot
         (work / "leave").write_text("")
         assert bot.close() == 0, bot.stderr[-3000:]
-    finally:
-        if bot.proc.poll() is None:
-            bot.kill()
-        with contextlib.suppress(OSError):
-            (work / "leave").write_text("")
-        state = str(tmp_path / "state")
-        for pid in processes_where(
-            lambda cwd, cmdline: cwd.startswith(str(work)) or cwd.startswith(state)
-        ):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("egress", ["locked", "open"])

@@ -7,10 +7,7 @@ the model sees the skill placed at launch."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from fleet.mcp.model import HttpServer, McpGrant, McpServer
+from fleet.mcp.model import McpGrant
 from fleet.model import AgentSpec, LaunchPlan, PermissionMode
 from fleet.runs.layout import write_files
 from fleet.runtimes import RuntimeContext
@@ -26,17 +23,19 @@ from fleet.runtimes.claude import ClaudeRuntime
 from fleet.runtimes.codex import CodexRuntime
 from fleet.runtimes.command import CommandRuntime
 from fleet.runtimes.opencode import OpencodeRuntime
-from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
-from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, Door, HttpMcp, door_on_endpoint
+from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.integration.mcp.cli_rig import AGENT as AGENT
+from tests.integration.mcp.cli_rig import SERVER as SERVER
+from tests.integration.mcp.cli_rig import claude_session, say_go, tracker_door, until_result
+from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, Door, HttpMcp
 from tests.integration.runtimes.codex_live import LiveCodex
 from tests.integration.runtimes.test_codex_live_session import ended
 from tests.integration.runtimes.test_real_clis import API_KEY, TIMEOUT, clean_env, run_cli
+from tests.integration.runtimes.test_real_clis import REPLY as REPLY
+from tests.integration.runtimes.test_real_clis import fake as fake  # fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
-AGENT = "coder"
-SERVER = "my-tracker"  # a `-` in its name: Codex's namespace is mcp__my_tracker
-REPLY = "fleetwarden-ok"
 SKILL = "zebra-review"
 SKILL_WORDS = "zebra-striped review checklist"
 SCRIPT = """\
@@ -62,19 +61,8 @@ print(answer["result"]["content"][0]["text"])
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeProvider]:
-    accept = Accepted(api_keys=frozenset({API_KEY}))
-    async with FakeProvider(default=Turn(text=REPLY), accept=accept) as provider:
-        yield provider
-
-
-@pytest.fixture
 async def door(tmp_path: Path, http_mcp: HttpMcp) -> AsyncIterator[Door]:
-    server = McpServer(
-        SERVER, HttpServer(http_mcp.url, headers_env={"Authorization": CREDENTIAL_ENV})
-    )
-    grants = {AGENT: [McpGrant(SERVER)]}
-    async with door_on_endpoint(tmp_path / "state", [server], grants) as opened:
+    async with tracker_door(tmp_path, http_mcp) as opened:
         yield opened
 
 
@@ -157,6 +145,16 @@ def audited_call(door: Door, text: str) -> None:
     assert text in calls[0].result
 
 
+def called_through_the_door(
+    door: Door, mcp: HttpMcp, plan: LaunchPlan, home: Path, text: str
+) -> None:
+    """The agent's one call, answered ``text``, went through the door with the credential
+    the agent never saw."""
+    audited_call(door, text)
+    server_saw_only_the_credential(mcp, door)
+    agent_never_saw_the_credential(plan, home)
+
+
 async def test_claude_calls_the_tool_with_the_config_its_runtime_wrote(
     fake: FakeProvider, door: Door, http_mcp: HttpMcp, skill_dir: Path, tmp_path: Path
 ) -> None:
@@ -166,33 +164,11 @@ async def test_claude_calls_the_tool_with_the_config_its_runtime_wrote(
     fake.add(Turn(text="", tool=ToolCall(f"mcp__{SERVER}__echo", {"text": "hello"})))
     spec = agent("claude", skill_dir, permissions=PermissionMode.FULL, sandbox="bwrap")
     plan, ctx = launched(ClaudeRuntime(), spec, door, tmp_path, {"anthropic": fake.base_url})
-    proc = await asyncio.create_subprocess_exec(
-        *plan.argv,
-        cwd=plan.cwd,
-        env=dict(plan.env),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    event: dict[str, Any] = {}
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            turn = {"type": "user", "message": {"role": "user", "content": "go"}}
-            proc.stdin.write(json.dumps(turn).encode() + b"\n")
-            while event.get("type") != "result":
-                line = await proc.stdout.readline()
-                assert line, "claude ended before its result"
-                event = json.loads(line)
-    finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
+    async with claude_session(plan.argv, plan.cwd, plan.env) as proc, asyncio.timeout(TIMEOUT):
+        say_go(proc)
+        event = await until_result(proc)
     assert event["result"] == REPLY and event["permission_denials"] == [], event
-    audited_call(door, "hello")
-    server_saw_only_the_credential(http_mcp, door)
-    agent_never_saw_the_credential(plan, ctx.home)
+    called_through_the_door(door, http_mcp, plan, ctx.home, "hello")
     assert any(
         "echo" in json.dumps(r.body) and "hello" in json.dumps(r.body) for r in fake.requests[1:]
     )
@@ -220,9 +196,7 @@ async def test_codex_calls_the_tool_with_the_config_its_runtime_wrote(
     run = await run_cli(runtime.headless_argv(spec), plan.cwd, plan.env)
     assert run.returncode == 0, run.stderr[-4000:]
     assert REPLY in run.stdout, run.stdout
-    audited_call(door, "hello")
-    server_saw_only_the_credential(http_mcp, door)
-    agent_never_saw_the_credential(plan, ctx.home)
+    called_through_the_door(door, http_mcp, plan, ctx.home, "hello")
     assert told_the_skill(fake)
 
 
@@ -238,9 +212,7 @@ async def test_a_command_agent_calls_the_tool_from_its_mcp_json(
     run = await run_cli(plan.argv, plan.cwd, plan.env)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "hello from a script"
-    audited_call(door, "hello from a script")
-    server_saw_only_the_credential(http_mcp, door)
-    agent_never_saw_the_credential(plan, ctx.home)
+    called_through_the_door(door, http_mcp, plan, ctx.home, "hello from a script")
     assert (ctx.home / ".fleetwarden" / "skills" / SKILL / "SKILL.md").is_file()
 
 
@@ -267,9 +239,7 @@ async def test_opencode_calls_the_tool_with_the_config_its_runtime_wrote(
     run = await run_cli(plan.argv, plan.cwd, plan.env)
     assert run.returncode == 0, run.stderr[-4000:]
     assert REPLY in run.stdout, run.stdout
-    audited_call(door, "hello")
-    server_saw_only_the_credential(http_mcp, door)
-    agent_never_saw_the_credential(plan, ctx.home)
+    called_through_the_door(door, http_mcp, plan, ctx.home, "hello")
     assert told_the_skill(fake)
     assert not any("quagga-planted-skill" in json.dumps(r.body) for r in fake.requests)
 

@@ -5,29 +5,20 @@ agent's approval timeout (:func:`fleet.runtimes.mcp_launch.call_seconds`)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
-from fleet.approvals.ask_door import AskTerms
-from fleet.approvals.service import Approvals
-from fleet.clock import SystemClock
-from fleet.ledger import Ledger
-from fleet.ledger.records.approvals import ApprovalState
-from fleet.mcp.asking import McpAsks
-from fleet.mcp.hooks import Outcome
-from fleet.mcp.model import HttpServer, McpGrant, McpServer
 from fleet.model import PermissionMode
 from fleet.runtimes.opencode import OpencodeRuntime
 from tests.fakes.provider import FakeProvider, ToolCall, Turn
-from tests.integration.mcp.rig import CREDENTIAL_ENV, HttpMcp, door_on_endpoint
-from tests.integration.mcp.test_mcp_launch_clis import AGENT, SERVER, agent, launched
+from tests.integration.mcp.cli_rig import asking, gives_up, tracker_door
+from tests.integration.mcp.rig import HttpMcp
+from tests.integration.mcp.test_mcp_launch_clis import SERVER, agent, launched
 from tests.integration.mcp.test_mcp_launch_clis import fake as fake  # fixtures
 from tests.integration.mcp.test_mcp_launch_clis import skill_dir as skill_dir
-from tests.integration.runtimes.test_real_clis import TIMEOUT, run_cli
-from tests.polling import eventually
+from tests.integration.runtimes.test_real_clis import run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
@@ -39,49 +30,16 @@ async def test_opencode_gives_up_on_a_call_asked_past_its_timeout_and_the_ask_is
     `opencode run` gives up on a call the door holds while asking, within seconds: the door
     withdraws the ask and audits the call cancelled (never relayed), and the run ends."""
     fake.add(Turn(text="", tool=ToolCall(f"{SERVER}_echo", {"text": "too late"})))
-    ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
-    approvals = Approvals(ledger.approvals, SystemClock())
-
-    async def terms(name: str) -> AskTerms:
-        return AskTerms(1, 600.0, 5, None, (), (), PermissionMode.ASK)
-
-    ask = McpAsks(approvals, terms, SystemClock())
-    await ask.start()
-    server = McpServer(
-        SERVER, HttpServer(http_mcp.url, headers_env={"Authorization": CREDENTIAL_ENV})
-    )
-    try:
-        async with door_on_endpoint(
-            tmp_path / "state", [server], {AGENT: [McpGrant(SERVER)]}, asks=[ask]
-        ) as door:
-            spec = agent(
-                "opencode", skill_dir, permissions=PermissionMode.ASK, model="claude-sonnet-4-5"
-            )
-            plan, _ = launched(
-                OpencodeRuntime(), spec, door, tmp_path, {"anthropic": fake.base_url}
-            )
-            inline = json.loads(plan.env["OPENCODE_CONFIG_CONTENT"])
-            assert inline["mcp"][SERVER]["timeout"] > 2000
-            inline["mcp"][SERVER]["timeout"] = 2000
-            env = {**plan.env, "OPENCODE_CONFIG_CONTENT": json.dumps(inline)}
-            run = asyncio.create_task(run_cli(plan.argv, plan.cwd, env))
-            try:
-                [request] = await eventually(
-                    lambda: approvals.pending(AGENT), "the call asked", within=TIMEOUT
-                )
-
-                async def withdrawn() -> bool:
-                    ended = await approvals.get(request.id)
-                    return ended.state is ApprovalState.CLOSED
-
-                await eventually(withdrawn, "the ask withdrawn when opencode gave up")
-                await asyncio.wait_for(run, TIMEOUT)
-            finally:
-                run.cancel()
-            ended = await approvals.get(request.id)
-            assert ended.how == "withdrawn", ended
-            calls = [a for a in door.audits if a.method == "tools/call"]
-            # cancelled at the door: never relayed to the server
-            assert [(a.outcome, a.name) for a in calls] == [(Outcome.CANCELLED, "echo")]
-    finally:
-        await ledger.close()
+    async with (
+        asking(tmp_path) as asks,
+        tracker_door(tmp_path, http_mcp, [asks.ask]) as door,
+    ):
+        spec = agent(
+            "opencode", skill_dir, permissions=PermissionMode.ASK, model="claude-sonnet-4-5"
+        )
+        plan, _ = launched(OpencodeRuntime(), spec, door, tmp_path, {"anthropic": fake.base_url})
+        inline = json.loads(plan.env["OPENCODE_CONFIG_CONTENT"])
+        assert inline["mcp"][SERVER]["timeout"] > 2000
+        inline["mcp"][SERVER]["timeout"] = 2000
+        env = {**plan.env, "OPENCODE_CONFIG_CONTENT": json.dumps(inline)}
+        await gives_up(asks.approvals, door, run_cli(plan.argv, plan.cwd, env), "opencode")

@@ -6,9 +6,6 @@ it is not granted it is asked, as any tool is."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -19,18 +16,12 @@ from fleet.sessions.claude import ClaudeStream
 from tests.fakes.mcp_recorder import McpRecorder
 from tests.fakes.provider import FakeProvider
 from tests.integration.runtimes.test_mcp_clis import (
-    CLAUDE_ENV,
-    OWN_SETTINGS,
-    TOKEN,
     answered,
     echo,
-    fake,
-    home,
-    http_server,
+    live_claude,
     server,
-    work,
 )
-from tests.integration.runtimes.test_real_clis import TIMEOUT, clean_env, cli
+from tests.integration.runtimes.test_real_clis import TIMEOUT, fake, home, work
 
 __all__ = ["fake", "home", "server", "work"]  # fixtures
 
@@ -44,35 +35,20 @@ async def drive(
     and ``proto``'s writes given to it, until the turn's result; the effects made, writes
     aside (nobody answers an ask: a turn that asks ends when Claude Code gives up)."""
     fake.add(echo("mcp__srv__echo"))
-    env = clean_env(home, {**CLAUDE_ENV, "ANTHROPIC_BASE_URL": fake.base_url})
-    env["CLAUDE_CONFIG_DIR"] = str(home / ".claude")
-    config = http_server(server.url, {"Authorization": f"Bearer {TOKEN}"})
-    argv = [cli("claude"), "-p", "--input-format", "stream-json", "--output-format"]
-    argv += ["stream-json", "--verbose", "--permission-prompt-tool", "stdio", *OWN_SETTINGS]
-    argv += ["--permission-mode", "default", "--mcp-config", config]
-    proc = await asyncio.create_subprocess_exec(
-        *map(str, argv),
-        cwd=work,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-        limit=1 << 22,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
     made: list[Effect] = []
 
-    async def apply(effects: object) -> None:
-        assert isinstance(effects, list | tuple) and proc.stdin is not None
-        for effect in effects:
-            if isinstance(effect, Write):
-                proc.stdin.write(effect.line.encode() + b"\n")
-                await proc.stdin.drain()
-            else:
-                made.append(effect)
+    async with live_claude(fake, server, home, work, limit=1 << 22) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
 
-    try:
+        async def apply(effects: object) -> None:
+            assert isinstance(effects, list | tuple) and proc.stdin is not None
+            for effect in effects:
+                if isinstance(effect, Write):
+                    proc.stdin.write(effect.line.encode() + b"\n")
+                    await proc.stdin.drain()
+                else:
+                    made.append(effect)
+
         async with asyncio.timeout(TIMEOUT):
             await apply(proto.opening("go"))
             while not any(isinstance(e, Asked) for e in made):
@@ -83,10 +59,6 @@ async def drive(
                 await apply(proto.feed(text))
                 if '"type":"result"' in text.replace(" ", ""):
                     break
-    finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
     return made
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,90 +20,45 @@ from typing import Any
 import pytest
 
 from tests.fakes.mcp_recorder import McpRecorder
-from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
+from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.integration.mcp.cli_rig import claude_session
 from tests.integration.runtimes.test_real_clis import (
     API_KEY,
+    CLAUDE_ENV,
+    CODEX_CONFIG,
+    REPLY,
     TIMEOUT,
     check,
     clean_env,
     cli,
+    fake,
+    home,
+    opencode_on,
     run_cli,
+    work,
 )
+from tests.integration.runtimes.test_real_clis import OPENCODE_ENV as REAL_OPENCODE_ENV
+
+__all__ = [
+    "CLAUDE_ENV",
+    "REPLY",
+    "fake",
+    "home",
+    "work",
+]  # fixtures, and what others take from here
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
-REPLY = "fleetwarden-ok"
 TOKEN = "mcp-token-0123456789abcdef"
-CLAUDE_ENV = {
-    "ANTHROPIC_API_KEY": API_KEY,
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    "DISABLE_TELEMETRY": "1",
-    "DISABLE_AUTOUPDATER": "1",
-    "DISABLE_ERROR_REPORTING": "1",
-    "CLAUDE_CODE_MAX_RETRIES": "0",
-}
 # As Fleetwarden starts Claude Code: its own settings only, and only the servers it names.
 OWN_SETTINGS = ("--setting-sources", "user", "--strict-mcp-config")
-CODEX_CONFIG = """\
-{top}model = "gpt-5-codex"
-model_provider = "fake"
-check_for_update_on_startup = false
-
-[model_providers.fake]
-name = "Fake provider"
-base_url = "{base}/v1"
-env_key = "FAKE_PROVIDER_API_KEY"
-wire_api = "responses"
-supports_websockets = false
-request_max_retries = 0
-stream_max_retries = 0
-
-[analytics]
-enabled = false
-
-[features]
-plugins = false
-
-[otel]
-exporter = "none"
-metrics_exporter = "none"
-{extra}"""
-OPENCODE_ENV = {
-    "ANTHROPIC_API_KEY": API_KEY,
-    "OPENCODE_DISABLE_MODELS_FETCH": "1",
-    "OPENCODE_DISABLE_AUTOUPDATE": "1",
-    "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
-    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
-    "OPENCODE_DISABLE_SHARE": "1",
-    "OPENCODE_DISABLE_PROJECT_CONFIG": "1",
-}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeProvider]:
-    accept = Accepted(api_keys=frozenset({API_KEY}))
-    async with FakeProvider(default=Turn(text=REPLY), accept=accept) as provider:
-        yield provider
+OPENCODE_ENV = {**REAL_OPENCODE_ENV, "OPENCODE_DISABLE_PROJECT_CONFIG": "1"}
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[McpRecorder]:
     async with McpRecorder(token=TOKEN) as recorder:
         yield recorder
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    (path / "tmp").mkdir(parents=True)
-    return path
-
-
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    path = tmp_path / "work"
-    path.mkdir()
-    return path
 
 
 def echo(name: str, namespace: str | None = None) -> Turn:
@@ -121,6 +74,15 @@ def tool_names(fake: FakeProvider) -> list[str]:
 def answered(fake: FakeProvider) -> bool:
     """Whether the tool's result came back to the model in a later request."""
     return any("echo: hello" in json.dumps(r.body) for r in fake.requests[1:])
+
+
+def called_echo_with_the_token(server: McpRecorder, fake: FakeProvider) -> None:
+    """The server got one call, of echo with the model's arguments and srv's token, and its
+    result went back to the model."""
+    [call] = server.calls
+    assert (call.tool, call.arguments) == ("echo", {"text": "hello"})
+    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert answered(fake)
 
 
 def skill(root: Path, name: str, description: str) -> None:
@@ -152,11 +114,8 @@ async def test_claude_calls_a_tool_of_the_server_its_mcp_config_names(
         check(run, fake, "/v1/messages")
         assert stray.requests == []
     assert "mcp__srv__echo" in tool_names(fake)
-    [call] = server.calls
-    assert (call.tool, call.arguments) == ("echo", {"text": "hello"})
-    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
+    called_echo_with_the_token(server, fake)
     assert server.methods()[:2] == ["initialize", "notifications/initialized"]
-    assert answered(fake)
 
 
 async def test_claude_refuses_an_mcp_call_no_rule_allows(
@@ -184,48 +143,45 @@ async def read_event(proc: asyncio.subprocess.Process) -> dict[str, Any]:
     return event
 
 
-async def test_claude_live_session_asks_for_an_mcp_call_and_runs_it_when_allowed(
-    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
-) -> None:
-    """Headless as Fleetwarden runs it (stream-json, --permission-prompt-tool stdio), an MCP
-    call is a can_use_tool request naming mcp__srv__echo and its input; allowed, it runs."""
-    fake.add(echo("mcp__srv__echo"))
+@contextlib.asynccontextmanager
+async def live_claude(
+    fake: FakeProvider, server: McpRecorder, home: Path, work: Path, *, limit: int = 1 << 16
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Claude Code as Fleetwarden runs a live session (stream-json both ways, its asks on
+    stdio, the default mode) with ``server`` as srv, sending its token; killed, its whole
+    session, when the block ends."""
     env = clean_env(home, {**CLAUDE_ENV, "ANTHROPIC_BASE_URL": fake.base_url})
     env["CLAUDE_CONFIG_DIR"] = str(home / ".claude")
     config = http_server(server.url, {"Authorization": f"Bearer {TOKEN}"})
     argv = [cli("claude"), "-p", "--input-format", "stream-json", "--output-format"]
     argv += ["stream-json", "--verbose", "--permission-prompt-tool", "stdio", *OWN_SETTINGS]
     argv += ["--permission-mode", "default", "--mcp-config", config]
-    proc = await asyncio.create_subprocess_exec(
-        *map(str, argv),
-        cwd=work,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    assert proc.stdin is not None
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            turn = {"type": "user", "message": {"role": "user", "content": "go"}}
-            proc.stdin.write(json.dumps(turn).encode() + b"\n")
+    async with claude_session(argv, work, env, limit=limit) as proc:
+        yield proc
+
+
+async def test_claude_live_session_asks_for_an_mcp_call_and_runs_it_when_allowed(
+    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
+) -> None:
+    """Headless as Fleetwarden runs it (stream-json, --permission-prompt-tool stdio), an MCP
+    call is a can_use_tool request naming mcp__srv__echo and its input; allowed, it runs."""
+    fake.add(echo("mcp__srv__echo"))
+    async with live_claude(fake, server, home, work) as proc, asyncio.timeout(TIMEOUT):
+        assert proc.stdin is not None
+        turn = {"type": "user", "message": {"role": "user", "content": "go"}}
+        proc.stdin.write(json.dumps(turn).encode() + b"\n")
+        event = await read_event(proc)
+        while event.get("type") != "control_request":
             event = await read_event(proc)
-            while event.get("type") != "control_request":
-                event = await read_event(proc)
-            ask = event["request"]
-            assert (ask["subtype"], ask["tool_name"]) == ("can_use_tool", "mcp__srv__echo")
-            assert ask["input"] == {"text": "hello"} and server.calls == []
-            allow = {"behavior": "allow", "updatedInput": ask["input"]}
-            answer = {"subtype": "success", "request_id": event["request_id"], "response": allow}
-            reply = {"type": "control_response", "response": answer}
-            proc.stdin.write(json.dumps(reply).encode() + b"\n")
-            while event.get("type") != "result":
-                event = await read_event(proc)
-    finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
+        ask = event["request"]
+        assert (ask["subtype"], ask["tool_name"]) == ("can_use_tool", "mcp__srv__echo")
+        assert ask["input"] == {"text": "hello"} and server.calls == []
+        allow = {"behavior": "allow", "updatedInput": ask["input"]}
+        answer = {"subtype": "success", "request_id": event["request_id"], "response": allow}
+        reply = {"type": "control_response", "response": answer}
+        proc.stdin.write(json.dumps(reply).encode() + b"\n")
+        while event.get("type") != "result":
+            event = await read_event(proc)
     assert event["permission_denials"] == [] and event["result"] == REPLY
     [call] = server.calls
     assert call.arguments == {"text": "hello"}
@@ -277,10 +233,7 @@ async def test_codex_calls_an_mcp_tool_in_the_servers_namespace(
     run = await run_cli(argv, work, codex_env(fake, home, codex_server(server.url), top))
     check(run, fake, "/v1/responses")
     assert "mcp__srv" in tool_names(fake)
-    [call] = server.calls
-    assert (call.tool, call.arguments) == ("echo", {"text": "hello"})
-    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert answered(fake)
+    called_echo_with_the_token(server, fake)
 
 
 async def test_codex_exec_in_its_own_sandbox_refuses_an_mcp_call(
@@ -314,13 +267,7 @@ async def test_codex_reads_the_workdirs_agents_skills_even_untrusted(
 def opencode_config(fake: FakeProvider, server: McpRecorder) -> dict[str, Any]:
     """An inline config on the fake provider with ``server`` as the remote server srv."""
     return {
-        "model": "anthropic/claude-sonnet-4-5",
-        "provider": {
-            "anthropic": {"options": {"baseURL": f"{fake.base_url}/v1", "apiKey": API_KEY}}
-        },
-        "agent": {"title": {"disable": True}},
-        "autoupdate": False,
-        "share": "disabled",
+        **opencode_on(fake.base_url),
         "permission": {"*": "allow"},
         "mcp": {
             "srv": {
@@ -332,6 +279,13 @@ def opencode_config(fake: FakeProvider, server: McpRecorder) -> dict[str, Any]:
     }
 
 
+def opencode_env(home: Path, config: dict[str, Any], **extra: str) -> dict[str, str]:
+    """opencode's environment with ``config`` inline, srv's token in SRV_TOKEN, and
+    ``extra``."""
+    inline = {"OPENCODE_CONFIG_CONTENT": json.dumps(config), "SRV_TOKEN": TOKEN}
+    return clean_env(home, {**OPENCODE_ENV, **inline, **extra})
+
+
 async def test_opencode_calls_an_mcp_tool_named_server_underscore_tool(
     fake: FakeProvider, server: McpRecorder, home: Path, work: Path
 ) -> None:
@@ -339,15 +293,10 @@ async def test_opencode_calls_an_mcp_tool_named_server_underscore_tool(
     replaced, and the model's srv_echo is the server's echo."""
     config = opencode_config(fake, server)
     fake.add(echo("srv_echo"))
-    extra = {"OPENCODE_CONFIG_CONTENT": json.dumps(config), "SRV_TOKEN": TOKEN}
-    env = clean_env(home, {**OPENCODE_ENV, **extra})
-    run = await run_cli([cli("opencode"), "run", "go", "--pure"], work, env)
+    run = await run_cli([cli("opencode"), "run", "go", "--pure"], work, opencode_env(home, config))
     check(run, fake, "/v1/messages")
     assert "srv_echo" in tool_names(fake)
-    [call] = server.calls
-    assert (call.tool, call.arguments) == ("echo", {"text": "hello"})
-    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert answered(fake)
+    called_echo_with_the_token(server, fake)
 
 
 GATE = """\
@@ -370,8 +319,7 @@ async def test_opencode_plugin_gate_sees_and_stops_an_mcp_call(
     gate.write_text(GATE)
     config = {**opencode_config(fake, server), "plugin": [gate.as_uri()]}
     fake.add(echo("srv_echo"))
-    extra = {"OPENCODE_CONFIG_CONTENT": json.dumps(config), "SRV_TOKEN": TOKEN}
-    env = clean_env(home, {**OPENCODE_ENV, **extra, "GATE_MARK": str(mark)})
+    env = opencode_env(home, config, GATE_MARK=str(mark))
     run = await run_cli([cli("opencode"), "run", "go", "--format", "json"], work, env)
     check(run, fake, "/v1/messages")
     assert json.loads(mark.read_text()) == {"tool": "srv_echo", "args": {"text": "hello"}}

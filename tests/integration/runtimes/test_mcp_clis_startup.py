@@ -7,50 +7,37 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.mcp_recorder import McpRecorder
-from tests.fakes.provider import Accepted, FakeProvider, Turn
+from tests.fakes.provider import FakeProvider
 from tests.integration.runtimes.test_mcp_clis import (
-    CLAUDE_ENV,
     OWN_SETTINGS,
-    REPLY,
     codex_env,
     codex_server,
     echo,
     http_server,
 )
-from tests.integration.runtimes.test_real_clis import API_KEY, check, clean_env, cli, run_cli
+from tests.integration.runtimes.test_real_clis import (
+    CLAUDE_ENV,
+    check,
+    clean_env,
+    cli,
+    fake,
+    home,
+    run_cli,
+    work,
+)
+
+__all__ = ["fake", "home", "work"]  # fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
 SLOW = 3.0  # seconds a slow server takes to answer initialize
 CODEX = ("exec", "--skip-git-repo-check", "--ephemeral", "--json", "go")
 FULL_ACCESS = 'sandbox_mode = "danger-full-access"\n'
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeProvider]:
-    accept = Accepted(api_keys=frozenset({API_KEY}))
-    async with FakeProvider(default=Turn(text=REPLY), accept=accept) as provider:
-        yield provider
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    (path / "tmp").mkdir(parents=True)
-    return path
-
-
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    path = tmp_path / "work"
-    path.mkdir()
-    return path
 
 
 async def claude_run(

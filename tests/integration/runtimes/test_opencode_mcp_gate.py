@@ -14,17 +14,16 @@ from fleet.runtimes.gates import OPENCODE_PLUGIN
 from tests.fakes.mcp_recorder import McpRecorder
 from tests.fakes.provider import FakeProvider
 from tests.integration.runtimes.test_mcp_clis import (
-    OPENCODE_ENV,
-    TOKEN,
     answered,
     echo,
     fake,
     home,
     opencode_config,
+    opencode_env,
     server,
     work,
 )
-from tests.integration.runtimes.test_real_clis import check, clean_env, cli, run_cli
+from tests.integration.runtimes.test_real_clis import check, cli, run_cli
 
 __all__ = ["fake", "home", "server", "work"]  # fixtures
 
@@ -45,12 +44,7 @@ async def test_fleetwardens_gate_lets_a_granted_servers_tool_through_to_the_door
     config = {**opencode_config(fake, server), "plugin": [OPENCODE_PLUGIN.as_uri()]}
     fake.add(echo("srv_echo"))
     policy = {"mode": "ask", "allow": [], "deny": [], "workdir": str(work), "mcp": granted}
-    extra = {
-        "OPENCODE_CONFIG_CONTENT": json.dumps(config),
-        "SRV_TOKEN": TOKEN,
-        "FLEETWARDEN_PERMISSIONS": json.dumps(policy),
-    }
-    env = clean_env(home, {**OPENCODE_ENV, **extra})
+    env = opencode_env(home, config, FLEETWARDEN_PERMISSIONS=json.dumps(policy))
     run = await run_cli([cli("opencode"), "run", "go", "--format", "json"], work, env)
     check(run, fake, "/v1/messages")
     assert [c.arguments for c in server.calls] == ([{"text": "hello"}] if called else [])

@@ -154,3 +154,30 @@ def test_an_agent_the_roster_does_not_name_has_the_defaults_grants_at_the_door()
     assert desks.mcp_grants(AGENT) == ()
     roster.replace({name: AgentSpec(name, "claude")}, McpRules(grants=(McpGrant("wiki"),)))
     assert desks.mcp_grants("scout") == (McpGrant("wiki"),)
+
+
+def test_an_agent_a_reload_takes_out_keeps_its_own_grants_never_the_defaults() -> None:
+    """An agent a reload removes runs on as it was: the door grants it what its spec gave
+    (none, for ``mcp: []``), never the defaults' servers; a reload that names it again
+    gives it that spec's grants."""
+    from fleet.agents.current import CurrentRoster
+    from fleet.mcp.model import McpGrant
+    from fleet.mcp.rules import McpRules
+    from fleet.model import AgentSpec
+    from fleet.names import AgentName
+
+    desks = Desks()
+    loner, other = AgentName("loner"), AgentName("other")
+    defaults = McpRules(grants=(McpGrant("db"),))
+    roster = CurrentRoster(
+        {loner: AgentSpec(loner, "claude"), other: AgentSpec(other, "claude")}, defaults
+    )
+    desks.open_mcp_roster(roster)
+    assert desks.mcp_grants("loner") == ()
+    roster.replace({other: AgentSpec(other, "claude")}, defaults)
+    assert desks.mcp_grants("loner") == ()  # not the defaults' db
+    assert roster.left(loner) == AgentSpec(loner, "claude")
+    roster.replace({loner: AgentSpec(loner, "claude", mcp=(McpGrant("wiki"),))}, defaults)
+    assert desks.mcp_grants("loner") == (McpGrant("wiki"),)
+    assert roster.left(loner) is None
+    assert desks.mcp_grants("other") == ()  # taken out in its turn, as it was

@@ -5,27 +5,20 @@ refused by the reload in the same words."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.app.assembly import mcp_rules, roster_of
 from bot.app.reload import NOT_RELOADED, reload_config
 from bot.commands.errors import CommandError
 from bot.config import parse_config
-from fleet.backends.process import SubprocessBackend
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.mcp.model import McpGrant
 from fleet.names import AgentName
-from fleet.runs.launch.launch_kit import LaunchKit
-from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import real_fleet
-from tests.fakes.stores import fleet_stores
+from fleet.supervisor.fleet import Fleet
+from tests.unit.bot.app.reload_rig import fleet_on
 
 SERVERS = (
     "mcp:\n"
@@ -54,26 +47,8 @@ async def fleet(tmp_path: Path, ledger: Ledger) -> AsyncIterator[Fleet]:
     notes = tmp_path / "skills" / "notes"
     notes.mkdir(parents=True)
     (notes / "SKILL.md").write_text("---\nname: notes\ndescription: Takes notes.\n---\n")
-    file = tmp_path / "fleetwarden.yaml"
-    file.write_text(BEFORE)
-    started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
-    made = real_fleet(
-        stores=fleet_stores(ledger),
-        roster=roster_of(started),
-        mcp=mcp_rules(started),
-        clock=SystemClock(),
-        kit=LaunchKit(
-            runtimes=default_registry(),
-            backends={"subprocess": SubprocessBackend()},
-            settings=FleetSettings(state_dir=tmp_path / "state"),
-            environ=os.environ,
-        ),
-    )
-    await made.start()
-    try:
+    async with fleet_on(tmp_path, ledger, BEFORE, mcp=True) as made:
         yield made
-    finally:
-        await made.stop()
 
 
 async def test_a_reload_applies_an_agents_changed_grants_and_skills(

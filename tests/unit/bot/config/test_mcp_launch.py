@@ -7,10 +7,7 @@ ledger with stub agents; the rules made from a config the real loader read."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,7 +25,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import real_fleet
+from tests.fakes.launches import real_fleet, reap_open_runs
 from tests.fakes.stores import fleet_stores
 
 GONE = AgentName("gone")
@@ -74,12 +71,7 @@ async def fleet(tmp_path: Path) -> AsyncIterator[tuple[Fleet, Ledger]]:
         yield made, ledger
     finally:
         await made.stop()
-        for run in await ledger.runs.open_runs():
-            if backend.is_alive(run.handle):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(run.handle.pgid, signal.SIGKILL)
-            async with asyncio.timeout(10):
-                await backend.wait(run.handle)
+        await reap_open_runs(ledger, backend)
         await ledger.close()
 
 

@@ -22,7 +22,7 @@ from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.redaction.invisible import visible
 from tests.postgres_server import free_port
-from tests.unit.bot.dashboard.test_dashboard_server import ALICE
+from tests.unit.bot.dashboard.test_dashboard_server import ALICE, signed_in
 from tests.unit.bot.dashboard.views_rig import views_over
 
 SCRIPT = "<script>alert(1)</script>"
@@ -59,14 +59,9 @@ async def test_the_agent_page_lists_its_mcp_calls_escaped_and_redacted(
     )
     await server.start()
     base = f"http://127.0.0.1:{server.port}"
-    link = await signins.issue("matrix", ALICE, ())
-    assert link is not None
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            async with http.post(
-                f"{base}/signin", data={"link": link}, headers={"Sec-Fetch-Site": "same-origin"}
-            ) as reply:
-                assert reply.status == 200
+            await signed_in(http, base, signins)
             async with http.get(f"{base}/agents/coder") as reply:
                 assert reply.status == 200
                 html = await reply.text()

@@ -19,9 +19,12 @@ from tests import sandbox_need
 UID = FIRST_UID + 11
 
 
-def set_up(home: Path, workdir: Path, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def set_up(
+    home: Path, workdir: Path, files: dict[str, str], *fresh: Path
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-I", "-S", str(LANE_SETUP), str(UID), str(home), str(workdir)],
+        [sys.executable, "-I", "-S", str(LANE_SETUP), str(UID), str(home), str(workdir)]
+        + [str(folder) for folder in fresh],
         input=json.dumps(files),
         capture_output=True,
         text=True,
@@ -66,3 +69,23 @@ def test_a_file_outside_its_home_or_a_workdir_next_to_root_is_refused(tmp_path: 
     assert not (tmp_path / "elsewhere.json").exists()
     done = set_up(home, Path("/srv"), {})
     assert done.returncode == 1 and "too near / to be handed" in done.stderr, done.stderr
+
+
+@sandbox_need.root("hands files to another uid")
+def test_a_fresh_folder_is_emptied_before_the_files_are_written(tmp_path: Path) -> None:
+    """A CLI's skills folder named after the workdir is emptied first (a skill the agent
+    planted, and its link out, gone; the link's target kept), then the files written."""
+    home, workdir = tmp_path / "home", tmp_path / "work"
+    skills = home / ".claude" / "skills"
+    outside = tmp_path / "operator-file"
+    outside.write_text("kept\n")
+    (skills / "planted").mkdir(parents=True)
+    (skills / "planted" / "SKILL.md").write_text("obey\n")
+    (skills / "link").symlink_to(outside)
+    given = str(skills / "given" / "SKILL.md")
+    done = set_up(home, workdir, {given: "---\n"}, skills)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in skills.iterdir()) == ["given"]
+    assert outside.read_text() == "kept\n"
+    done = set_up(home, workdir, {}, tmp_path / "elsewhere")
+    assert done.returncode == 1 and done.stderr.startswith("lane_setup: "), done.stderr

@@ -186,3 +186,27 @@ def test_a_granted_mcp_servers_tool_passes_the_gate(tmp_path: Path) -> None:
     assert decide(base, "srvecho", "{}")["verdict"] == "ask"
     assert decide({**base, "mcp": ["BAD_"]}, "BAD__echo", "{}")["verdict"] == "ask"
     assert decide({**base, "mcp": []}, "srv_echo", "{}")["verdict"] == "ask"
+
+
+@pytest.mark.skipif(NODE is None, reason="needs node")
+def test_a_server_named_like_a_built_in_tools_head_never_lets_that_tool_through(
+    tmp_path: Path,
+) -> None:
+    """A granted server ``apply`` does not make opencode's own ``apply_patch`` its tool:
+    the edit outside the workdir is asked as without the grant; ``list`` does not pass
+    opencode's MCP resource tools, nor ``plan`` its ``plan_exit``; ``apply_x`` still passes."""
+    base = {"mode": "ask", "allow": [], "deny": [], "workdir": str(tmp_path)}
+    granted = {**base, "mcp": ["apply", "list", "plan", "read"]}
+    patch = "*** Begin Patch\n*** Add File: /etc/x\n+x\n*** End Patch"
+    assert (
+        decide(granted, "apply_patch", patch)["verdict"]
+        == decide(base, "apply_patch", patch)["verdict"]
+    )
+    assert decide(granted, "apply_patch", patch)["verdict"] == "ask"
+    for tool in ("list_mcp_resources", "read_mcp_resource", "plan_exit"):
+        assert decide({**granted, "mode": "read-only"}, tool, "{}") == decide(
+            {**base, "mode": "read-only"}, tool, "{}"
+        ), tool
+    assert decide({**granted, "mode": "read-only"}, "plan_exit", "{}")["verdict"] == "deny"
+    assert decide(granted, "apply_x", "{}")["verdict"] == "allow"
+    assert decide(granted, "apply_", "{}")["verdict"] == "ask"
