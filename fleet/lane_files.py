@@ -44,6 +44,13 @@ _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+class ExecutableText(str):
+    """Text written as an executable file (mode 0700, not 0600): a script that was
+    executable where the operator keeps it (a skill's ``scripts/``)."""
+
+    __slots__ = ()
+
+
 class LaneFileError(OSError):
     """A file in an agent's lane that Fleetwarden will not read or write as it is: a
     symlink, not a regular file, too large, or outside the lane. The message names it."""
@@ -119,13 +126,15 @@ def read_lane_file(root: Path, relative: str | PurePosixPath, cap: int) -> bytes
 
 
 def write_lane_file(root: Path, relative: str | PurePosixPath, text: str) -> None:
-    """Replace ``root/relative`` with ``text`` (mode 0600), creating missing directories
-    0700 — through no symlink: a symlink, FIFO or file at the name is replaced, a
-    symlink on the way refused (``LaneFileError``)."""
+    """Replace ``root/relative`` with ``text`` (mode 0600, or 0700 for
+    :class:`ExecutableText`), creating missing directories 0700 — through no symlink: a
+    symlink, FIFO or file at the name is replaced, a symlink on the way refused
+    (``LaneFileError``)."""
     *dirs, name = parts_of(relative)
+    mode = 0o700 if isinstance(text, ExecutableText) else 0o600
     with lane_dir(root, tuple(dirs), create=True) as dir_fd:
         temporary = f".{name}.{secrets.token_hex(6)}.tmp"
-        fd = os.open(temporary, _NEW_FLAGS, 0o600, dir_fd=dir_fd)
+        fd = os.open(temporary, _NEW_FLAGS, mode, dir_fd=dir_fd)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as file:
                 file.write(text)

@@ -30,7 +30,7 @@ from fleet.errors import LedgerError, UnknownAgent
 from fleet.forge.door.tools import FORGE_TOOLS
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
-from fleet.mcp.credentials import McpSecrets
+from fleet.mcp.credentials import McpSecrets, oauth_tokens
 from fleet.mcp.grants import grants_of as mcp_grants
 from fleet.mcp.model import McpServer
 from fleet.mcp.places import protected
@@ -116,11 +116,12 @@ def redactor(config: Config, environ: Mapping[str, str]) -> Redactor:
     """The one redactor, knowing the secret variables the config names; the app adds the
     servers and logins that make secrets at run time. The MCP servers' credentials are
     among the variables named; a ``Bearer`` header's token alone is added, as the door
-    scrubs it."""
+    scrubs it, and the OAuth access tokens held for them, as they are renewed."""
     return Redactor(
         [
             EnvSecrets(config.secret_env_names(), environ),
             BareMcpTokens(config.mcp.values(), environ),
+            oauth_tokens(config.mcp.values()),
         ]
     )
 

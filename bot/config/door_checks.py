@@ -162,6 +162,8 @@ def _what(document: ConfigFile, loc: Loc) -> tuple[str, str | None]:
             return f"MCP server {name}'s {header} header", MCP_DOOR
         case ("mcp", str(name), "env_env", str(variable)):
             return f"MCP server {name}'s {variable}", MCP_DOOR
+        case ("mcp", str(name), "oauth", "client_id_env" | "client_secret_env" as key):
+            return f"MCP server {name}'s OAuth client {key.split('_')[1]}", MCP_DOOR
     return "a credential of Fleetwarden's", None
 
 

@@ -2,8 +2,9 @@
 ``defaults.mcp``) names is one of the config's ``mcp:`` section (a typo answered with the
 likeliest one meant), each tool a grant lists is on its server's allow-list, an agent
 granted a server runs a CLI Fleetwarden can give it to, and no skill nor stdio server is
-read or run from where an agent can write; at start, each server's credentials are in the
-environment. And the servers as ``check-config`` sums them up.
+read or run from where an agent can write (:mod:`bot.config.mcp_places`); at start, each
+server's credentials are in the environment. And the servers as ``check-config`` sums
+them up.
 
 What is checked inside one entry (a url, a header that looks secret, ``url`` or
 ``command``) is the schema's own, :class:`fleet.mcp.schema.McpServerEntry`; that no agent
@@ -19,18 +20,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.config.mcp_places import GUIDE, place_problems
 from bot.config.problems import ConfigProblem, Locator
 from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.mcp.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, McpGrantEntry, no_mcp_why
-from fleet.mcp.places import first_clash, inside, stdio_places
 from fleet.mcp.schema import McpServerEntry
 from fleet.runtimes.base import PASSTHROUGH_ENV
 from fleet.schema import did_you_mean, unset_variable
-
-GUIDE = "docs/mcp.md"
-"""Where an operator reads how MCP servers are set up."""
 
 
 def mcp_problems(
@@ -182,12 +180,15 @@ def _passed_through(
 ) -> Iterator[ConfigProblem]:
     """A server's credential read from a variable every agent is given anyway."""
     for name, server in document.mcp.items():
-        held = [("headers_env", k, v) for k, v in server.headers_env.items()]
-        held += [("env_env", k, v) for k, v in server.env_env.items()]
-        for key, item, variable in held:
+        held: list[tuple[Loc, str]] = [
+            (("headers_env", k), v) for k, v in server.headers_env.items()
+        ]
+        held += [(("env_env", k), v) for k, v in server.env_env.items()]
+        held += [(("oauth", k), v) for k, v in _oauth_variables(server)]
+        for key, variable in held:
             if variable not in EVERY_AGENTS:
                 continue
-            line, path, _ = locate(("mcp", name, key, item))
+            line, path, _ = locate(("mcp", name, *key))
             yield ConfigProblem(
                 file_name,
                 line,
@@ -199,7 +200,19 @@ def _passed_through(
 
 
 def _held(server: McpServerEntry) -> bool:
-    return bool(server.headers_env or server.env_env)
+    return bool(server.headers_env or server.env_env or server.oauth)
+
+
+def _oauth_variables(server: McpServerEntry) -> list[tuple[str, str]]:
+    """Where an HTTP server's OAuth client id and secret are read from: (key under
+    ``oauth``, variable)."""
+    oauth = server.oauth
+    if oauth is None:
+        return []
+    return [
+        ("client_id_env", oauth.client_id_env),
+        ("client_secret_env", oauth.client_secret_env),
+    ]
 
 
 def _unsandboxed_why(who: str, names: Sequence[str]) -> str:
@@ -272,82 +285,6 @@ def _allows(entry: str, host: str) -> bool:
     return entry == host or host.endswith("." + entry)
 
 
-def place_problems(
-    document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
-) -> Iterator[ConfigProblem]:
-    """Skill directories, and stdio servers' programs, working directories and the paths
-    their arguments and variables name, where an agent can write: its workdir,
-    ``workdirs:`` or the state directory (where runs and checkouts are) — or such a place
-    inside a skill directory or a server's working directory. What is there could be
-    changed by an agent before Fleetwarden gives it to a CLI, or runs it with its own
-    rights, outside every sandbox (:func:`fleet.mcp.places.clash`)."""
-    fenced = fences(document)
-    skills: list[tuple[Loc, Path, bool]] = [
-        (("defaults", "skills", n), path, False) for n, path in enumerate(document.defaults.skills)
-    ]
-    for index, agent in enumerate(document.agents):
-        skills += [
-            (("agents", index, "skills", n), path, True)
-            for n, path in enumerate(agent.skills or ())
-        ]
-    for loc, path, in_roster in skills:
-        what = first_clash(path, fenced)
-        if what is None:
-            continue
-        message = (
-            f"skill directory {str(path)!r} {_how(path, what, fenced)}: an agent could change "
-            "it before it is given to a CLI; keep skills in a directory of the operator's, "
-            "apart from every workdir and the state directory"
-        )
-        line, where, _ = (roster.locate if in_roster else locate)(loc)
-        yield ConfigProblem(roster.file_name if in_roster else file_name, line, where, message)
-    for loc, path, both in _server_places(document):
-        what = first_clash(path, fenced, both=both)
-        if what is None:
-            continue
-        line, where, _ = locate(loc)
-        key = where.removeprefix(f"mcp.{loc[1]}.")
-        yield ConfigProblem(
-            file_name,
-            line,
-            where,
-            f"MCP server {loc[1]}'s {key} {str(path)!r} {_how(path, what, fenced)}: "
-            "Fleetwarden runs the server outside every sandbox, with its credentials, so an "
-            "agent could change what it runs; keep it apart from every workdir and the state "
-            "directory",
-        )
-
-
-def _how(path: Path, what: str, fenced: Sequence[tuple[Path, str]]) -> str:
-    """How ``path`` clashes with the fenced place ``what``: inside it, or holding it."""
-    root = next(root for root, said in fenced if said == what)
-    return f"is inside {what}" if inside(path, root) else f"holds {what}"
-
-
-def fences(document: ConfigFile) -> list[tuple[Path, str]]:
-    """The places an agent can write, said in words: the state directory, ``workdirs:``,
-    each agent's workdir."""
-    fenced = [(document.state_dir, "Fleetwarden's state directory, where agents' runs are")]
-    if document.workdirs is not None:
-        fenced.append((document.workdirs, "`workdirs:`, where agents work"))
-    fenced += [
-        (agent.workdir, f"agent {agent.name}'s workdir")
-        for agent in document.agents
-        if agent.workdir is not None
-    ]
-    return fenced
-
-
-def _server_places(document: ConfigFile) -> Iterator[tuple[Loc, Path, bool]]:
-    """Each place a stdio server of the section is run from or reads
-    (:func:`fleet.mcp.places.stdio_places`), where the config says it."""
-    for name, server in document.mcp.items():
-        if server.command is None:
-            continue
-        for key, path, both in stdio_places(server.command, server.args, server.env, server.cwd):
-            yield ("mcp", name, *key), path, both
-
-
 def environment_problems(
     servers: Mapping[str, McpServerEntry], environ: Mapping[str, str]
 ) -> Iterator[tuple[Loc, str]]:
@@ -360,6 +297,10 @@ def environment_problems(
         wanted += [
             (("mcp", name, "env_env", key), variable, f"the value of its {key}")
             for key, variable in server.env_env.items()
+        ]
+        wanted += [
+            (("mcp", name, "oauth", key), variable, f"its OAuth client {key.split('_')[1]}")
+            for key, variable in _oauth_variables(server)
         ]
         for loc, variable, what in wanted:
             problem = unset_variable(environ, variable, f"{what} for MCP server {name}")
@@ -375,7 +316,10 @@ def summary_lines(document: ConfigFile) -> list[str]:
     for name, server in document.mcp.items():
         if server.url is not None:
             how = f"HTTP {server.url}"
-            held = sorted(set(server.headers_env.values()))
+            held = sorted({*server.headers_env.values(), *(v for _, v in _oauth_variables(server))})
+            if server.oauth is not None:
+                found = server.oauth.token_url or "the server's metadata"
+                how += f"; OAuth client credentials, token from {found}"
         else:
             how = f"stdio {server.command}"
             held = sorted(set(server.env_env.values()))

@@ -10,27 +10,67 @@ the door."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 from fleet.model import McpGrant
 
-__all__ = ["DEFAULT_TIMEOUT", "HttpServer", "McpGrant", "McpServer", "StdioServer"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "HeldToken",
+    "HttpServer",
+    "McpGrant",
+    "McpServer",
+    "OAuthClient",
+    "StdioServer",
+]
 
 DEFAULT_TIMEOUT: Final = 60.0
 """Seconds one call may take at the server before the door answers the agent an error."""
+
+
+@dataclass(eq=False, slots=True)
+class HeldToken:
+    """The OAuth access token Fleetwarden holds for one server, in memory only (never
+    written to disk nor logged): its value, until when it is good (monotonic seconds),
+    and the token endpoint found for it when the config names none. Shared by every
+    session with the server; :mod:`fleet.mcp.oauth` fills and renews it."""
+
+    value: str | None = None
+    good_until: float = 0.0
+    token_url: str | None = None
+    former: tuple[str, ...] = ()
+    """The tokens it replaced, the latest few: maybe good still, so still scrubbed."""
+    renewing: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+    """One renewal at a time, on the loop that made it (:mod:`fleet.mcp.oauth`'s)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthClient:
+    """OAuth client credentials Fleetwarden holds for a server: the variables its client
+    id and secret are read from, the token endpoint (``None``: found from the server's
+    protected-resource metadata), the scope asked for, and the token held now."""
+
+    client_id_env: str
+    client_secret_env: str
+    token_url: str | None = None
+    scope: str | None = None
+    held: HeldToken = field(default_factory=HeldToken, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class HttpServer:
     """A server Fleetwarden reaches over MCP's streamable HTTP at ``url``, sending each
     header of ``headers_env`` (header name → the variable its value is read from) and the
-    plain ``headers`` (no secret in them: the config refuses one that looks secret)."""
+    plain ``headers`` (no secret in them: the config refuses one that looks secret), and
+    with ``oauth``, an access token it gets with the client-credentials grant."""
 
     url: str
     headers_env: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    oauth: OAuthClient | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,5 +102,7 @@ class McpServer:
     def credential_envs(self) -> frozenset[str]:
         """The variables this server's credentials are read from: never an agent's."""
         if isinstance(self.transport, HttpServer):
-            return frozenset(self.transport.headers_env.values())
+            oauth = self.transport.oauth
+            held = () if oauth is None else (oauth.client_id_env, oauth.client_secret_env)
+            return frozenset((*self.transport.headers_env.values(), *held))
         return frozenset(self.transport.env_env.values())

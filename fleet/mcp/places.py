@@ -35,11 +35,22 @@ def clash(path: Path, root: Path, *, both: bool = True) -> bool:
     return inside(path, root) or (both and inside(root, path))
 
 
-def paths_in(text: str) -> Iterator[Path]:
-    """The absolute paths (``/…``, ``~/…``) an argument or a variable's value names."""
+def paths_in(text: str, base: Path | None = None, *, every_word: bool = False) -> Iterator[Path]:
+    """The paths an argument or a variable's value names: each absolute one (``/…``,
+    ``~/…``) and, resolved against ``base`` (where the server runs), each relative one —
+    a word that says it is a path (``.``, ``./x``, ``../x``, ``a/b``) or, with
+    ``every_word``, any word but an option (``-…``) or an npm package (``@scope/…``)."""
     for word in _WORDS.split(text):
         if word.startswith(("/", "~/")):
             yield Path(word)
+        elif base is not None and _relative(word, every_word=every_word):
+            yield base / word
+
+
+def _relative(word: str, *, every_word: bool) -> bool:
+    if not word or word.startswith(("-", "@", "~")):
+        return False
+    return every_word or word in (".", "..") or word.startswith(("./", "../")) or "/" in word
 
 
 def first_clash(path: Path, places: Iterable[tuple[Path, str]], *, both: bool = True) -> str | None:
@@ -57,16 +68,25 @@ def stdio_places(
 ) -> Iterator[tuple[tuple[str | int, ...], Path, bool]]:
     """Each place a stdio server is run from or reads, where it is said (``("args", 0)``),
     and whether it clashes by holding an agent's place too (its working directory) or only
-    by being in one (its program, a path an argument or variable names)."""
+    by being in one (its program, a path an argument or variable names). A relative path is
+    resolved against the server's working directory: ``cwd`` (any word but an option), or
+    else Fleetwarden's own, where the server is started then (a word that says it is a
+    path: a bare word there is more often a name than a file)."""
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    every_word = cwd is not None  # Fleetwarden's own directory: only what says it is a path
+
+    def named(text: str) -> Iterator[Path]:
+        return paths_in(text, base, every_word=every_word)
+
     if cwd is not None:
         yield ("cwd",), Path(cwd), True
     if "/" in command:
         yield ("command",), Path(command), False
     for index, arg in enumerate(args):
-        for path in paths_in(arg):
+        for path in named(arg):
             yield ("args", index), path, False
     for key, value in env.items():
-        for path in paths_in(value):
+        for path in named(value):
             yield ("env", key), path, False
 
 

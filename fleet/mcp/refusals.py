@@ -18,6 +18,15 @@ def twice(kind: str, key: str) -> PydanticCustomError:
     )
 
 
+def oauth_twice(key: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "mcp_oauth_twice",
+        "header {key} is the OAuth token Fleetwarden gets with oauth: remove it here, or "
+        "remove oauth",
+        {"key": key},
+    )
+
+
 def spelled_twice(key: str, first: str) -> PydanticCustomError:
     return PydanticCustomError(
         "header_twice",

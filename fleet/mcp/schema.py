@@ -2,7 +2,8 @@
 (:class:`McpServerEntry`).
 
 A server is reached over streamable HTTP (``url``; its credential sent in the headers of
-``headers_env``, each read from a variable of Fleetwarden's environment) or run by
+``headers_env``, each read from a variable of Fleetwarden's environment, or got with the
+OAuth client credentials of ``oauth``, :mod:`fleet.mcp.oauth_entry`) or run by
 Fleetwarden over stdio (``command`` and ``args``; its credential in the variables of
 ``env_env``), never inside an agent's sandbox. A plain ``headers`` or ``env`` value, an
 ``args`` item or a ``url`` that looks like a credential is refused: no secret is ever
@@ -44,9 +45,11 @@ from fleet.mcp.heuristics import (
 )
 from fleet.mcp.model import DEFAULT_TIMEOUT, HttpServer, McpServer, StdioServer
 from fleet.mcp.names import Tools
+from fleet.mcp.oauth_entry import McpOAuthEntry
 from fleet.mcp.refusals import (
     control_in,
     misplaced,
+    oauth_twice,
     raise_at_keys,
     raise_each,
     secret_arg_error,
@@ -161,6 +164,16 @@ class McpServerEntry(BaseModel):
             "An HTTP server's other headers, as written (e.g. `{X-Team: web}`). A header "
             "that looks like a credential (`Authorization`, `…-Key`, a token's shape) is "
             "refused: use `headers_env`."
+        ),
+    )
+    oauth: McpOAuthEntry | None = Field(
+        default=None,
+        description=(
+            "An HTTP server's OAuth client credentials, held by Fleetwarden: it gets an "
+            "access token with them (the client-credentials grant), keeps it in memory until "
+            "it expires and sends it as the `Authorization` header, e.g. `{token_url: "
+            "https://auth.example.com/token, client_id_env: TRACKER_ID, client_secret_env: "
+            "TRACKER_SECRET}`."
         ),
     )
     command: str | None = Field(
@@ -300,21 +313,28 @@ class McpServerEntry(BaseModel):
                 if key.lower() in first:
                     found.append((f"{field}.{key}", spelled_twice(key, first[key.lower()])))
                 first.setdefault(key.lower(), key)
-        http = {"headers_env": self.headers_env, "headers": self.headers}
+        http = {"headers_env": self.headers_env, "headers": self.headers, "oauth": self.oauth}
+        if self.oauth is not None:
+            found += [
+                (f"{field}.{key}", oauth_twice(key))
+                for field, held in (("headers_env", self.headers_env), ("headers", self.headers))
+                for key in held
+                if key.lower() == "authorization"
+            ]
         stdio = {"args": self.args, "env": self.env, "env_env": self.env_env, "cwd": self.cwd}
         wrong = http if self.command is not None else stdio
         kind, other = ("stdio", "url") if self.command is not None else ("HTTP", "command")
         found += [(key, misplaced(key, kind, other)) for key, value in wrong.items() if value]
         raise_at_keys(found)
-        if self.url is not None and self.headers_env:
+        if self.url is not None and (self.headers_env or self.oauth):
             host = urlsplit(self.url).hostname or ""
             if urlsplit(self.url).scheme == "http" and not is_loopback(host, under_localhost=False):
                 raise PydanticCustomError(
                     "mcp_plain_http",
-                    "the credential of headers_env would cross the network unencrypted to "
+                    "the credential of {key} would cross the network unencrypted to "
                     "{host}: use an https:// url (http:// is for a server on this machine's "
                     "loopback)",
-                    {"host": host},
+                    {"host": host, "key": "headers_env" if self.headers_env else "oauth"},
                 )
         return self
 
@@ -323,7 +343,8 @@ def server_of(name: str, entry: McpServerEntry) -> McpServer:
     """The runtime server of the ``mcp:`` entry ``name``."""
     transport: HttpServer | StdioServer
     if entry.url is not None:
-        transport = HttpServer(entry.url, dict(entry.headers_env), dict(entry.headers))
+        oauth = None if entry.oauth is None else entry.oauth.client()
+        transport = HttpServer(entry.url, dict(entry.headers_env), dict(entry.headers), oauth)
     elif entry.command is not None:
         transport = StdioServer(
             entry.command,

@@ -37,6 +37,7 @@ from fleet.mcp.capped_http import cap_answers
 from fleet.mcp.capped_stdio import capped_stdio_client
 from fleet.mcp.credentials import held_headers, stdio_env
 from fleet.mcp.model import HttpServer, McpServer
+from fleet.mcp.oauth import held_auth
 
 CONNECT_SECONDS = 30.0
 """Seconds to connect to an HTTP server or send it a request (the SDK's default)."""
@@ -56,10 +57,11 @@ async def open_upstream(
     transport = server.transport
     if isinstance(transport, HttpServer):
         headers = held_headers(transport, environ)
+        auth = await held_auth(server.name, transport.url, transport.oauth, environ)
         timeout = httpx2.Timeout(CONNECT_SECONDS, read=READ_SECONDS)
         cuts = Cuts()
         async with (
-            create_mcp_http_client(headers=headers, timeout=timeout) as client,
+            create_mcp_http_client(headers=headers, timeout=timeout, auth=auth) as client,
             # the events are counted under the SDK, within the cap (capped_http)
             streamable_http_client(
                 transport.url, http_client=cap_answers(client, cuts), max_sse_event_size=None

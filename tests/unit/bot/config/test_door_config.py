@@ -161,6 +161,9 @@ mcp:
   db:
     command: db-mcp
     env_env: {DB_PASSWORD: DB_MCP_PASSWORD}
+  docs:
+    url: https://docs.example.com/mcp
+    oauth: {client_id_env: DOCS_CLIENT_ID, client_secret_env: DOCS_CLIENT_SECRET}
 """
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from fleet.errors import LaunchFailed
+from fleet.lane_files import ExecutableText
+from fleet.runs.layout import write_files
 from fleet.runtimes import Runtime, RuntimeContext
 from fleet.runtimes.claude import ClaudeRuntime
 from fleet.runtimes.codex import CodexRuntime
@@ -115,3 +117,55 @@ def test_a_skill_whose_folder_is_no_skill_name_is_refused(
     (tmp_path / "skills" / "review").mkdir(parents=True)
     with pytest.raises(LaunchFailed, match="not a skill's name"):
         plan_files(ClaudeRuntime(), ctx, folder)
+
+
+def test_an_executable_script_stays_executable_when_written(
+    ctx: RuntimeContext, skill: Path
+) -> None:
+    """A skill's script executable where the operator keeps it is written executable (0700)
+    in the agent's home; its other files stay 0600."""
+    os.chmod(skill / "scripts" / "check.sh", 0o755)
+    files = plan_files(ClaudeRuntime(), ctx, skill)
+    base = ctx.home / ".claude/skills/review"
+    assert isinstance(files[base / "scripts" / "check.sh"], ExecutableText)
+    assert not isinstance(files[base / "SKILL.md"], ExecutableText)
+    ctx.home.mkdir(parents=True, exist_ok=True)
+    write_files(ctx.home, {p: t for p, t in files.items() if p.is_relative_to(base)})
+    assert (base / "scripts" / "check.sh").stat().st_mode & 0o777 == 0o700
+    assert (base / "SKILL.md").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_symlink_planted_after_the_look_is_not_followed(
+    ctx: RuntimeContext, skill: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A symlink out of the skill, planted where a plain file was looked at (the look made
+    blind to it here), is refused when the file is opened, never read through."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hunter2")
+    (skill / "notes.md").symlink_to(secret)
+    monkeypatch.setattr(Path, "is_symlink", lambda self: False)  # as if swapped after
+    with pytest.raises(LaunchFailed, match=r"notes\.md is a symlink leading out of the skill"):
+        plan_files(ClaudeRuntime(), ctx, skill)
+
+
+def test_a_directory_swapped_for_a_symlink_is_refused(
+    ctx: RuntimeContext, skill: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file reached through a directory of the skill that now leads out of it (checked
+    once the file is open) is refused, naming the skill."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "check.sh").write_text("cat ~/.ssh/id_ed25519\n")
+    real_walk = os.walk
+
+    def walk_then_swap(top: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        for here, dirs, names in real_walk(top, **kwargs):  # type: ignore[call-overload]
+            if Path(here).name == "scripts":
+                (skill / "scripts" / "check.sh").unlink()
+                (skill / "scripts").rmdir()
+                (skill / "scripts").symlink_to(outside)
+            yield here, dirs, names
+
+    monkeypatch.setattr(os, "walk", walk_then_swap)
+    with pytest.raises(LaunchFailed, match=r"check\.sh is a symlink leading out of the skill"):
+        plan_files(ClaudeRuntime(), ctx, skill)
