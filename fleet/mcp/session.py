@@ -180,7 +180,7 @@ class Session:
                         self._from_server(item.message)
         except MissingCredential as exc:
             log.error("MCP server %s cannot be reached: %s", self.server.name, exc)
-            self._why = f"the MCP server {self.server.name} could not be reached"
+            self._why = f"the credential for MCP server {self.server.name} is missing or refused"
         except Exception as exc:
             log.warning(
                 "MCP server %s failed for %s: %s",

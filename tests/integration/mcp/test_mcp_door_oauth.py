@@ -162,7 +162,7 @@ async def test_a_wrong_secret_fails_the_session_with_fleetwardens_words(
     tmp_path: Path, oauth_mcp: Start, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A client secret the token endpoint refuses: the agent's initialize is refused 502
-    naming the server only; the log says the endpoint refused the client credentials
+    naming the server and that its credential is missing or refused, nothing more; the log says the endpoint refused the client credentials
     (HTTP 401, invalid_client) and which variables to check, never the secret; the MCP
     server is never sent a request."""
     caplog.set_level(logging.DEBUG)
@@ -170,7 +170,7 @@ async def test_a_wrong_secret_fails_the_session_with_fleetwardens_words(
     wrong = {ID_ENV: HELD[ID_ENV], SECRET_ENV: "not-the-secret-Qx81"}
     async with the_door(tmp_path, mcp.server(), wrong) as door:
         said = await initialize_refused(door)
-    assert said == "the MCP server tracker could not be reached"
+    assert said == "the credential for MCP server tracker is missing or refused"
     assert (
         f"MCP server tracker got no OAuth token: its token endpoint {mcp.base} refused "
         "Fleetwarden's client credentials (HTTP 401, invalid_client). Check "
@@ -187,7 +187,10 @@ async def test_a_plain_http_endpoint_off_loopback_is_never_sent_the_secret(
     before the secret is sent anywhere, the log saying to give an https token_url."""
     mcp = oauth_mcp(advertised="http://auth.example.com/oauth/token")
     async with the_door(tmp_path, mcp.server(discover=True)) as door:
-        assert await initialize_refused(door) == "the MCP server tracker could not be reached"
+        assert (
+            await initialize_refused(door)
+            == "the credential for MCP server tracker is missing or refused"
+        )
     assert (
         "MCP server tracker got no OAuth token: its token endpoint http://auth.example.com is "
         "not an https:// address, and the client secret never crosses the network "
