@@ -162,9 +162,9 @@ async def test_a_wrong_secret_fails_the_session_with_fleetwardens_words(
     tmp_path: Path, oauth_mcp: Start, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A client secret the token endpoint refuses: the agent's initialize is refused 502
-    naming the server and that its credential is missing or refused, nothing more; the log says the endpoint refused the client credentials
-    (HTTP 401, invalid_client) and which variables to check, never the secret; the MCP
-    server is never sent a request."""
+    naming the server and that its credential is missing or refused, nothing more; the
+    log says the endpoint refused the client credentials (HTTP 401, invalid_client) and
+    which variables to check, never the secret; the MCP server is never sent a request."""
     caplog.set_level(logging.DEBUG)
     mcp = oauth_mcp()
     wrong = {ID_ENV: HELD[ID_ENV], SECRET_ENV: "not-the-secret-Qx81"}
