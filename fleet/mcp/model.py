@@ -10,7 +10,6 @@ the door."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -31,7 +30,7 @@ DEFAULT_TIMEOUT: Final = 60.0
 """Seconds one call may take at the server before the door answers the agent an error."""
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False, slots=True, weakref_slot=True)
 class HeldToken:
     """The OAuth access token Fleetwarden holds for one server, in memory only (never
     written to disk nor logged): its value, until when it is good (monotonic seconds),
@@ -43,8 +42,6 @@ class HeldToken:
     token_url: str | None = None
     former: tuple[str, ...] = ()
     """The tokens it replaced, the latest few: maybe good still, so still scrubbed."""
-    renewing: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
-    """One renewal at a time, on the loop that made it (:mod:`fleet.mcp.oauth`'s)."""
 
 
 @dataclass(frozen=True, slots=True)

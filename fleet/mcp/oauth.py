@@ -27,6 +27,7 @@ import dataclasses
 import json
 import re
 import time
+import weakref
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
@@ -258,12 +259,18 @@ async def _capped(
     return response.status_code, body[: MAX_BODY + 1]
 
 
+_RENEWING: weakref.WeakKeyDictionary[HeldToken, tuple[asyncio.AbstractEventLoop, asyncio.Lock]]
+_RENEWING = weakref.WeakKeyDictionary()
+"""Each held token's lock, on the loop that made it: kept apart from the token, a value."""
+
+
 def _lock_of(held: HeldToken) -> asyncio.Lock:
     """One renewal at a time per held token, on the running loop."""
     loop = asyncio.get_running_loop()
-    if held.renewing is None or held.renewing[0] is not loop:
-        held.renewing = (loop, asyncio.Lock())
-    return held.renewing[1]
+    renewing = _RENEWING.get(held)
+    if renewing is None or renewing[0] is not loop:
+        renewing = _RENEWING[held] = (loop, asyncio.Lock())
+    return renewing[1]
 
 
 def _origin(url: str) -> str:
