@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from fleet.events import EventKind, FleetEvent
 from fleet.mcp.rules import McpRules
 from fleet.model import AgentSpec
 from fleet.names import AgentName
@@ -27,9 +28,16 @@ class CurrentRoster:
         return self._roster.get(name)
 
     def left(self, name: AgentName) -> AgentSpec | None:
-        """The spec ``name`` had when a reload took it out of the roster (it runs on, as it
-        was, until stopped); ``None`` for an agent the roster names or never named."""
+        """The spec ``name`` had when a reload took it out of the roster, while the run it
+        had then goes on (:meth:`on_fleet_event` forgets it when that run ends: a later
+        launch is an ad hoc agent's); ``None`` for an agent the roster names or never named."""
         return self._left.get(name)
+
+    async def on_fleet_event(self, event: FleetEvent) -> None:
+        """A fleet listener: an agent taken out of the roster whose run ended is no longer
+        its spec's (its next launch, if any, is ad hoc)."""
+        if event.kind is EventKind.ENDED:
+            self._left.pop(event.agent, None)
 
     def __contains__(self, name: object) -> bool:
         return name in self._roster

@@ -1,8 +1,8 @@
 """The app's MCP door (:class:`~fleet.mcp.door.McpDoor`), made before the heartbeat endpoint
 it is mounted on, when the config has ``mcp:`` servers. Its roster is the config's servers
 and each agent's grants as the fleet holds them now (:class:`~fleet.mcp.roster.LiveRoster`
-over the desk the fleet phase opens: a ``roster reload`` applies to the sessions opened
-after it). Each tool call is decided by the agent's mode and ``mcp__server__tool`` rules,
+over the desk the fleet phase opens: a ``roster reload`` applies at once, to the open
+sessions too). Each tool call is decided by the agent's mode and ``mcp__server__tool`` rules,
 or asked in chat, before it is relayed (:class:`~fleet.mcp.asking.McpAsks`); a priced
 server's call is held against its run's cap and the budgets as a model request is, before
 it is relayed, and billed once it was (:class:`PolicyBilling`, through the desk the fleet

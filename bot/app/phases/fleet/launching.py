@@ -164,6 +164,7 @@ async def start_fleet(
     stops.add(Stop.FLEET, fleet.stop)
     desks.open_hook_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
     desks.open_mcp_roster(roster)  # an agent's MCP grants as its spec has them now
+    fleet.subscribe(roster.on_fleet_event)  # an agent taken out of it ended: ad hoc from then
     desks.open_mcp_charge(run_charge(spend, clock))  # a priced MCP call billed to its run
     if mcp is not None:
         fleet.subscribe(ending_sessions(mcp))  # a run's end ends its MCP sessions

@@ -190,3 +190,28 @@ def test_an_agent_a_reload_takes_out_keeps_its_own_grants_never_the_defaults() -
     assert desks.mcp_grants("loner") == (McpGrant("wiki"),)
     assert roster.left(loner) is None
     assert desks.mcp_grants("other") == ()  # taken out in its turn, as it was
+
+
+async def test_a_removed_agents_own_grants_end_with_its_run() -> None:
+    """An agent a reload took out keeps its own grants while that run goes on; once it
+    ends, the agent is an ad hoc one (the defaults' grants, as its next launch is given)."""
+    from fleet.agents.current import CurrentRoster
+    from fleet.events import EventKind, FleetEvent
+    from fleet.mcp.model import McpGrant
+    from fleet.mcp.rules import McpRules
+    from fleet.model import AgentSpec, AgentState
+    from fleet.names import AgentName
+
+    desks = Desks()
+    coder = AgentName("coder")
+    defaults = McpRules(grants=(McpGrant("docs"),))
+    roster = CurrentRoster(
+        {coder: AgentSpec(coder, "claude", mcp=(McpGrant("prod-db"),))}, defaults
+    )
+    desks.open_mcp_roster(roster)
+    roster.replace({}, defaults)
+    assert desks.mcp_grants("coder") == (McpGrant("prod-db"),)
+    ended = FleetEvent(coder, EventKind.ENDED, AgentState.STOPPED, "stopped", True)
+    await roster.on_fleet_event(ended)
+    assert roster.left(coder) is None
+    assert desks.mcp_grants("coder") == (McpGrant("docs"),)
