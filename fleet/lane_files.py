@@ -32,7 +32,6 @@ import errno
 import logging
 import os
 import secrets
-import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -152,13 +151,29 @@ def empty_lane_dir(root: Path, relative: str | PurePosixPath) -> None:
     *dirs, name = parts_of(relative)
     try:
         with lane_dir(root, tuple(dirs)) as dir_fd:
-            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            if stat.S_ISDIR(info.st_mode):
-                shutil.rmtree(name, dir_fd=dir_fd)  # fd-based: no link inside is followed
-            else:
-                os.unlink(name, dir_fd=dir_fd)
+            _remove(dir_fd, name)
     except FileNotFoundError:
         return
+    except RecursionError:
+        raise LaneFileError(errno.ELOOP, f"{root / relative} is nested too deep") from None
+
+
+def _remove(dir_fd: int, name: str) -> None:
+    """Remove ``name`` in ``dir_fd`` and all below it, each level opened from its parent's
+    descriptor without following a link (a link is removed itself). Python 3.8 and later,
+    as a host's may be (``shutil.rmtree``'s ``dir_fd`` needs 3.11)."""
+    if not stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+        os.unlink(name, dir_fd=dir_fd)
+        return
+    fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    try:
+        with os.scandir(fd) as entries:
+            names = [entry.name for entry in entries]
+        for inner in names:
+            _remove(fd, inner)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dir_fd)
 
 
 def chmod_itself(path: Path, mode: int, kind: int) -> None:

@@ -52,7 +52,7 @@ from fleet.backends.tmux_client import SERVER_EXITING, TmuxResult, no_formats, t
 from fleet.errors import FleetError, LaunchFailed
 from fleet.hosts.connection import HostLink
 from fleet.hosts.errors import HostError, ssh_says
-from fleet.hosts.lanes import set_up_lane
+from fleet.hosts.lanes import set_up_lane, write_home
 from fleet.hosts.place import HostPlace
 from fleet.hosts.remote import RemoteResult, failure
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
@@ -226,16 +226,10 @@ class RemoteTmuxBackend(TmuxBackend):
             home = place.home_of(session)
             await set_up_lane(link, place, plan.run_as, home, str(plan.cwd), files, fresh)
             files, fresh = {}, []
-        if fresh:  # as the login, the agent's own user: no link it left leads further
-            emptied = await _run(link, ["rm", "-rf", "--", *fresh], LaunchFailed)
-            if not emptied.ok:
-                why = failure(self.host, emptied)
-                raise LaunchFailed(f"host {self.host}: cannot empty the CLI's skills: {why}")
+        if files or fresh:  # a CLI's config naming a gate, say: through no link the agent left
+            await write_home(link, place, place.home_of(session), files, fresh)
         try:
             sftp = await link.sftp()
-            for path, text in files.items():  # a CLI's config naming a gate, say
-                await sftp.makedirs(posixpath.dirname(path), exist_ok=True)
-                await _write(sftp, path, text)
             spec = launch_spec(dataclasses.replace(plan, env=env), argv, Path(remote_run))
             await _write(sftp, spec_path, spec)
         except (OSError, asyncssh.Error, HostError) as exc:

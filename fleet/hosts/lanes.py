@@ -36,6 +36,8 @@ from fleet.sandbox.lanes import FIRST_UID, LANES
 
 UIDS_FILE: Final = "uids.json"
 LANE_SETUP: Final = Path(__file__).with_name("lane_setup.py")
+LANE_WRITE: Final = Path(__file__).with_name("lane_write.py")
+"""Writes a runtime's files into an agent's HOME where the login is the agent's own user."""
 """The script that readies a lane there (copied to the host with the others)."""
 LANE_FILES: Final = Path(lane_files.__file__)
 """What it writes and hands over with (copied beside it, under ``fleet/``)."""
@@ -108,3 +110,18 @@ async def set_up_lane(
             f"host {place.host}: cannot hand the agent's HOME and workdir to its own user: "
             f"{failure(place.host, done)}"
         )
+
+
+async def write_home(
+    link: HostLink, place: HostPlace, home: str, files: Mapping[str, str], fresh: Sequence[str]
+) -> None:
+    """Empty the ``fresh`` folders of the agent's ``home`` on the host, then write ``files``
+    there, through no symlink the agent left (:mod:`fleet.hosts.lane_write`)."""
+    argv = ["python3", "-I", "-S", place.bundled(LANE_WRITE), home, *fresh]
+    try:
+        done = await link.run(argv, input=json.dumps(dict(files)), timeout=_SETUP_TIMEOUT)
+    except HostError as exc:
+        raise LaunchFailed(f"host {place.host}: cannot write the agent's files: {exc}") from None
+    if not done.ok:
+        why = failure(place.host, done)
+        raise LaunchFailed(f"host {place.host}: cannot write the agent's files: {why}")

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fleet.hosts.lanes import LANE_FILES, LANE_SETUP
+from fleet.hosts.lanes import LANE_FILES, LANE_SETUP, LANE_WRITE
 from fleet.sandbox.lanes import FIRST_UID
 from tests import sandbox_need
 
@@ -89,3 +89,41 @@ def test_a_fresh_folder_is_emptied_before_the_files_are_written(tmp_path: Path) 
     assert outside.read_text() == "kept\n"
     done = set_up(home, workdir, {}, tmp_path / "elsewhere")
     assert done.returncode == 1 and done.stderr.startswith("lane_setup: "), done.stderr
+
+
+def write_home(home: Path, files: dict[str, str], *fresh: Path) -> subprocess.CompletedProcess[str]:
+    """``lane_write.py`` as a host whose login is the agent's own user runs it."""
+    return subprocess.run(
+        [sys.executable, "-I", "-S", str(LANE_WRITE), str(home), *map(str, fresh)],
+        input=json.dumps(files),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_home_is_written_and_emptied_through_no_link_the_agent_left(tmp_path: Path) -> None:
+    """Where the login is the agent's own user: its skills folder emptied and its files
+    written in its HOME; a link it planted on the way (``.codex`` → another agent's
+    workdir) refuses both, nothing written or removed there; a link in a file's place is
+    replaced, its target untouched."""
+    home, other = tmp_path / "home", tmp_path / "other-agent"
+    (home / ".claude" / "skills" / "planted").mkdir(parents=True)
+    (other / "skills" / "theirs").mkdir(parents=True)
+    (home / ".codex").symlink_to(other)
+    (home / ".claude" / "settings.json").symlink_to(other / "skills" / "theirs")
+    done = write_home(
+        home, {str(home / ".claude" / "settings.json"): "{}"}, home / ".claude" / "skills"
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (home / ".claude" / "skills").exists()
+    assert (home / ".claude" / "settings.json").read_text() == "{}"
+    assert not (home / ".claude" / "settings.json").is_symlink()
+    for fresh, files in (
+        ((home / ".codex" / "skills",), {}),
+        ((), {str(home / ".codex" / "config.toml"): "x"}),
+    ):
+        done = write_home(home, files, *fresh)
+        assert done.returncode == 1 and done.stderr.startswith("lane_write: "), done.stderr
+        assert "symlink" in done.stderr
+    assert (other / "skills" / "theirs").is_dir() and not (other / "config.toml").exists()
