@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from fleet.mcp.hooks import AUDIT_CHARS, Outcome
+from fleet.mcp.hooks import AUDIT_CHARS, McpAudit, Outcome
 from fleet.mcp.wire import MAX_MESSAGE, JSONRPCRequest, param
 from fleet.redaction.guard import guarded
 
@@ -113,6 +113,37 @@ class Exchange:
             item = await self._out.get()
             if isinstance(item, Answer):
                 return item
+
+
+GIVEN_UP: Final = frozenset({Outcome.TIMEOUT, Outcome.CANCELLED})
+"""How a relayed request ends that the server may still answer."""
+
+
+def audit_of(
+    exchange: Exchange,
+    answer: Answer,
+    agent: str,
+    server: str,
+    seconds: float,
+    cost: float | None,
+    redact: Callable[[str], str],
+) -> McpAudit:
+    """The audit record of ``exchange``'s call, ended by ``answer`` after ``seconds`` at the
+    server; its name, arguments and result redacted."""
+    return McpAudit(
+        agent=agent,
+        server=server,
+        method=exchange.method,
+        name=guarded(exchange.name, redact),
+        outcome=answer.outcome,
+        seconds=seconds,
+        bytes_in=exchange.size,
+        bytes_out=len(answer.message or b""),
+        arguments=audit_text(param(exchange.request, "arguments") or {}, redact),
+        result=answer.result,
+        why=answer.why,
+        cost_usd=cost,
+    )
 
 
 def audit_text(value: object, redact: Callable[[str], str]) -> str:

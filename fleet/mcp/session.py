@@ -38,10 +38,10 @@ from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
 from fleet.mcp.capped import error_outcome
 from fleet.mcp.credentials import MissingCredential, Scrub
-from fleet.mcp.exchange import Answer, Exchange, audit_text
+from fleet.mcp.exchange import GIVEN_UP, Answer, Exchange, audit_of, audit_text
 from fleet.mcp.gate import Gate, Stop
 from fleet.mcp.held import Held
-from fleet.mcp.hooks import McpAudit, McpHooks, Outcome
+from fleet.mcp.hooks import McpHooks, Outcome
 from fleet.mcp.methods import CALLS, METHOD_NOT_FOUND, refusal, relayed, without_tasks
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.mcp.upstream import open_upstream
@@ -106,6 +106,7 @@ class Session:
         self._pending: dict[RequestId, Exchange] = {}
         self._open: dict[RequestId, Exchange] = {}  # the agent's requests, asked or relayed
         self._asked: OrderedDict[RequestId, None] = OrderedDict()  # the agent may answer
+        self._late: OrderedDict[RequestId, None] = OrderedDict()  # timed out, cancelled
         self._gate = Gate(agent, server, grant, hooks)
         self._claims: dict[Exchange, tuple[object, bool]] = {}  # priced calls: relayed?
         self._held = Held(f"{agent} (MCP server {server.name})")
@@ -214,8 +215,8 @@ class Session:
         hung up, looked at while a call is asked and before it is relayed."""
         self.last_used = now = self._clock()
         exchange = Exchange(relayed(message), now, size, streamed)
-        if message.id in self._open:  # an id the agent already uses: its answer would go astray
-            why = f"a request with id {message.id!r} is still waiting for its answer"
+        if message.id in self._open or message.id in self._late:  # its answer would go astray
+            why = f"a request with id {message.id!r} may still be answered: use another id"
             return self._refuse(exchange, INVALID_REQUEST, why, Outcome.REFUSED)
         self._open[message.id] = exchange
         refused = refusal(message)
@@ -312,6 +313,8 @@ class Session:
         if isinstance(message, JSONRPCResponse | JSONRPCError):
             exchange = self._pending.get(message.id) if message.id is not None else None
             if exchange is None:
+                if message.id is not None:  # one given up on: its id is free again
+                    self._late.pop(message.id, None)
                 log.info("MCP server %s answered a request no one waits for", self.server.name)
                 return
             self._answered(exchange, message)
@@ -392,6 +395,10 @@ class Session:
 
     def _settle(self, exchange: Exchange, answer: Answer) -> None:
         request_id = exchange.request.id
+        if self._pending.get(request_id) is exchange and answer.outcome in GIVEN_UP:
+            self._late[request_id] = None  # the server may answer it yet: no new request's
+            while len(self._late) > MAX_ASKED:
+                self._late.popitem(last=False)
         for held in (self._pending, self._open):
             if held.get(request_id) is exchange:
                 del held[request_id]
@@ -401,20 +408,8 @@ class Session:
         cost = None if priced is None else self._gate.bill(*priced)
         if not exchange.audited:
             return
-        record = McpAudit(
-            agent=self.agent,
-            server=self.server.name,
-            method=exchange.method,
-            name=guarded(exchange.name, self._redact),
-            outcome=answer.outcome,
-            seconds=max(0.0, self._clock() - exchange.started),
-            bytes_in=exchange.size,
-            bytes_out=len(answer.message or b""),
-            arguments=audit_text(param(exchange.request, "arguments") or {}, self._redact),
-            result=answer.result,
-            why=answer.why,
-            cost_usd=cost,
-        )
+        seconds, name = max(0.0, self._clock() - exchange.started), self.server.name
+        record = audit_of(exchange, answer, self.agent, name, seconds, cost, self._redact)
         self._spawn(self._hooks.audit(record))
 
     def _spawn(self, work: Any) -> None:

@@ -205,11 +205,36 @@ async def test_a_request_id_in_use_is_refused(tmp_path: Path, http_mcp: HttpMcp)
         first = asyncio.create_task(raw(post, body))
         await eventually(lambda: asked, "the first call asked")
         again = error_of(await raw(post, body.replace("first", "second")))
-        assert "id 7 is still waiting" in str(again["message"])
+        assert "id 7 may still be answered" in str(again["message"])
         release.set()
         answered = await first
     assert answered["result"]["content"][0]["text"] == "first"  # type: ignore[index]
     assert len(asked) == 1
+
+
+async def test_a_timed_out_requests_id_is_not_taken_again_until_its_late_answer_is_dropped(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """A call past the server's timeout is answered by the door; its id is refused to a new
+    request while the server may still answer it (that answer would go to the new one),
+    and free again once the server's late answer came and was dropped."""
+    hang = {"name": "hang", "arguments": {}}
+    body = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": hang})
+    echo = {"name": "echo", "arguments": {"text": "again"}}
+    again = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": echo})
+    async with door(tmp_path, tracker(http_mcp, timeout=1.0)) as (_, post, _roster):
+        timed_out = error_of(await raw(post, body))
+        assert "did not answer tools/call within 1 s" in str(timed_out["message"])
+        refused = error_of(await raw(post, again))
+        assert "id 7 may still be answered: use another id" in str(refused["message"])
+        # The server takes the door's cancel and answers the hung call at last: dropped,
+        # and the id is the agent's to use again.
+        deadline = asyncio.get_running_loop().time() + 20
+        while "result" not in (answered := await raw(post, again)):
+            assert "may still be answered" in str(error_of(answered)["message"])
+            assert asyncio.get_running_loop().time() < deadline, "the id was never free again"
+            await asyncio.sleep(0.05)
+    assert answered["result"]["content"][0]["text"] == "again"  # type: ignore[index]
 
 
 def capped(usd: float) -> tuple[RunCaps, PolicyBilling]:
