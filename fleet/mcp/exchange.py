@@ -53,6 +53,7 @@ class Exchange:
     _out: asyncio.Queue[bytes | Answer] = field(default_factory=asyncio.Queue)
     answer: Answer | None = None
     timer: asyncio.TimerHandle | None = None
+    withdrawn: bool = False  # the agent cancelled it before it was relayed
     _waiting: int = 0  # bytes of the messages relayed and not yet sent
 
     @property

@@ -60,10 +60,7 @@ class Gate:
         """End the ask of the call of ``request_id`` (the agent gave up on it); whether one
         was being asked."""
         asking = self._asking.get(request_id) if isinstance(request_id, str | int) else None
-        if asking is None:
-            return False
-        asking.cancel()
-        return True
+        return asking is not None and asking.cancel()  # not when its verdict is in already
 
     async def decide(self, exchange: Exchange, gone: Gone) -> Stop | None:
         """Why the call of ``exchange`` is not relayed (refused, denied, given up on while

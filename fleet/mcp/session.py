@@ -230,6 +230,8 @@ class Session:
             except asyncio.CancelledError:
                 self._open.pop(message.id, None)
                 raise
+            if stop is None and exchange.withdrawn:
+                stop = Stop(Outcome.CANCELLED, "cancelled by the agent")
             if stop is None and not self.ended:
                 claim = self._gate.claim()
             if isinstance(claim, Stop):
@@ -273,6 +275,10 @@ class Session:
         if message.method == "notifications/cancelled":
             named = param(message, "requestId")
             if self._gate.withdraw(named):  # given up while asked: the ask ends, not relayed
+                return None
+            deciding = self._open.get(named) if isinstance(named, str | int) else None
+            if deciding is not None and named not in self._pending:  # its verdict just in
+                deciding.withdrawn = True
                 return None
             exchange = self._pending.get(named) if isinstance(named, str | int) else None
             if exchange is not None:

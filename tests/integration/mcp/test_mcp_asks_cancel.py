@@ -116,3 +116,46 @@ async def test_a_call_whose_agent_hangs_up_while_asked_withdraws_its_ask_and_is_
         assert (await post.call("ping", {}))["result"] == {}
         posted = [m for m in http_mcp.methods()[seen:] if m == "POST"]
         assert posted == ["POST"]  # the ping alone: the call never reached the server
+
+
+async def test_a_call_cancelled_as_its_yes_comes_in_is_never_relayed(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """The agent's cancel handled after the ask's yes is in but before the door relays the
+    call (the yes cannot be withdrawn any more): the call is still never relayed, the held
+    POST ends with no answer, and it is audited cancelled."""
+    from fleet.mcp.hooks import McpCall, Verdict
+    from fleet.mcp.wire import JSONRPCNotification
+
+    cancel = JSONRPCNotification(
+        jsonrpc="2.0", method="notifications/cancelled", params={"requestId": 7}
+    )
+
+    def cancel_now() -> None:  # the session's notify, run to its end at once
+        [session] = door.door.sessions()
+        with contextlib.suppress(StopIteration):
+            session.notify(cancel).send(None)
+
+    async def yes_then_cancel(call: McpCall) -> Verdict:
+        asyncio.get_running_loop().call_soon(cancel_now)  # before the call is resumed
+        return Verdict(True, "")
+
+    async with (
+        the_door(tmp_path, http_mcp, asks=[yes_then_cancel]) as door,
+        aiohttp.ClientSession() as http,
+    ):
+        post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
+        await post.initialize()
+        assert (await post.call("ping", {}))["result"] == {}  # all before is at the server
+        seen = len(http_mcp.requests())
+        call = {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "never"}},
+        }
+        async with http.post(post.url, json=call, headers=post.headers) as answer:
+            assert (answer.status, await answer.text()) == (202, "")
+        audit = await eventually(lambda: door.audits, "the cancellation audited")
+        assert [a.outcome for a in audit] == [Outcome.CANCELLED]
+        assert http_mcp.requests()[seen:] == []  # the server never saw the call
