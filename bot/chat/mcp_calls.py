@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -17,6 +18,8 @@ from fleet.notices import Notice
 OTHER: Final = "(other)"
 """The ``server`` label of a call naming no server of the config (none reaches the door)."""
 _OUTCOMES: Final = frozenset(o.value for o in Outcome)
+CLOSE_SECONDS: Final = 10.0
+"""How long :meth:`McpThreadLines.close` waits for the lines still to be posted."""
 log = logging.getLogger(__name__)
 
 Post = Callable[[Notice], Awaitable[object]]
@@ -38,6 +41,7 @@ class McpThreadLines:
         self._last: dict[str, float] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._closed = False
+        self._closing = asyncio.Event()
 
     async def __call__(self, audit: McpAudit) -> None:
         if self._closed:
@@ -55,7 +59,10 @@ class McpThreadLines:
         try:
             while self._pending.get(agent):
                 since = loop.time() - self._last.get(agent, float("-inf"))
-                await asyncio.sleep(max(self._batch, self._gap - since))
+                with contextlib.suppress(TimeoutError):  # no wait once close() is called
+                    await asyncio.wait_for(
+                        self._closing.wait(), max(self._batch, self._gap - since)
+                    )
                 await self._send(agent)
                 self._last[agent] = loop.time()
         finally:
@@ -79,13 +86,12 @@ class McpThreadLines:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def close(self) -> None:
-        """Post what waits at once; later calls are no longer told (the chat is stopping)."""
+        """Post what waits at once (a post under way finished, not cut: its lines would be
+        lost); later calls are no longer told (the chat is stopping)."""
         self._closed = True
-        for task in list(self._tasks.values()):
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-        for agent in list(self._pending):
-            await self._send(agent)
+        self._closing.set()
+        with contextlib.suppress(TimeoutError):  # a chat that never answers holds no stop
+            await asyncio.wait_for(self.drain(), CLOSE_SECONDS)
 
 
 class McpCounted:

@@ -106,6 +106,28 @@ async def test_calls_that_come_fast_are_one_message_per_batch_and_never_wait_on_
     assert "after" not in posted[-1].markdown and len(posted) == 3
 
 
+async def test_close_never_cuts_a_post_under_way_and_posts_what_came_during_it() -> None:
+    """``close`` while a batch is being posted waits for that post (its lines are not lost)
+    and then posts the lines that came meanwhile, at once."""
+    posted: list[Notice] = []
+    posting, go_on = asyncio.Event(), asyncio.Event()
+
+    async def post(notice: Notice) -> None:
+        posting.set()
+        await go_on.wait()
+        posted.append(notice)
+
+    lines = McpThreadLines(post, batch=0, gap=60)
+    await lines(_audit("first"))
+    await posting.wait()  # the first batch is being posted
+    await lines(_audit("second"))
+    closing = asyncio.create_task(lines.close())
+    await asyncio.sleep(0)
+    go_on.set()
+    await asyncio.wait_for(closing, 1)  # not the 60 s gap
+    assert ["first" in posted[0].markdown, "second" in posted[1].markdown] == [True, True]
+
+
 async def test_metrics_count_calls_by_config_server_and_outcome_only() -> None:
     """``fleetwarden_mcp_calls_total{server,outcome}`` counts each call; a server the config
     does not name counts under (other); no tool name is ever a label."""
