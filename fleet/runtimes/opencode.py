@@ -31,7 +31,9 @@ MCP servers and skills (:mod:`fleet.runtimes.mcp_launch`, :mod:`fleet.runtimes.s
 each granted server is in the inline config's ``mcp`` block, ``type: "remote"`` at the
 agent's MCP door with the run's token; its tools are ``<server>_<tool>``. Skills are copied
 into ``~/.config/opencode/skills``, and ``OPENCODE_DISABLE_EXTERNAL_SKILLS`` keeps the
-workdir's ``.claude/skills`` and ``.agents/skills`` (and the home's) out.
+workdir's ``.claude/skills`` and ``.agents/skills`` (and the home's) out. The home's
+``~/.config/opencode`` is emptied at each launch first: opencode would run a plugin or a
+custom tool, or merge an ``opencode.json``, that the agent wrote there in an earlier turn.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ QUIET_ENV = {
     # Skills from its config dir alone, never the workdir's .claude/ or .agents/skills.
     "OPENCODE_DISABLE_EXTERNAL_SKILLS": "1",
 }
-SKILLS_DIR = ".config/opencode/skills"  # under HOME: read with the switches above
+CONFIG_DIR = ".config/opencode"  # under HOME: emptied at each launch (its skills put back)
+SKILLS_DIR = f"{CONFIG_DIR}/skills"  # read with the switches above
 
 
 class OpencodeRuntime(CliRuntime):
@@ -106,6 +109,12 @@ class OpencodeRuntime(CliRuntime):
 
     def skills_folder(self, ctx: RuntimeContext) -> Path:
         return ctx.home / SKILLS_DIR
+
+    def fresh_folders(self, ctx: RuntimeContext) -> tuple[Path, ...]:
+        # opencode loads and runs, unasked, the plugins and tools of its home's config dir,
+        # and merges its opencode.json: an agent could write them there. Only Fleetwarden's
+        # skills belong in it, copied afresh.
+        return (ctx.home / CONFIG_DIR,)
 
 
 def config(ctx: RuntimeContext, spec: AgentSpec) -> dict[str, Any]:

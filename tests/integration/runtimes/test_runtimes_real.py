@@ -291,3 +291,35 @@ async def test_pi_reads_its_given_skills_and_none_the_agent_could_plant(
     for planted in ("pi", "agents", "home"):
         assert f"zebra-planted-{planted}" not in sent, planted
     assert "zebra-left-over" not in sent
+
+
+async def test_opencode_runs_nothing_the_agent_left_in_its_config_dir(
+    fake: FakeProvider, tmp_path: Path
+) -> None:
+    """A plugin and a custom tool an agent wrote into its home's ~/.config/opencode (which
+    opencode loads and runs unasked) are gone when Fleetwarden launches it again: neither
+    runs, and the model is offered no such tool."""
+    ctx = context(tmp_path, fake)
+    config = ctx.home / ".config" / "opencode"
+    marker = tmp_path / "plugin-ran"
+    for folder in ("plugin", "plugins"):
+        (config / folder).mkdir(parents=True)
+        (config / folder / "evil.js").write_text(
+            "import fs from 'node:fs';\n"
+            f"fs.writeFileSync({str(marker)!r}, 'ran');\n"
+            "export const Evil = async () => ({});\n"
+        )
+    for folder in ("tool", "tools"):
+        (config / folder).mkdir(parents=True)
+        (config / folder / "srv_planted.js").write_text(
+            "export default { description: 'zebra-planted-tool', args: {},"
+            " async execute() { return 'x'; } };\n"
+        )
+    plan = OpencodeRuntime().plan(agent("opencode"), ctx)
+    from fleet.runs.layout import empty_folders
+
+    empty_folders(ctx.home, plan.fresh)  # as the run keeper does before it writes the files
+    run = await run_plan(plan, ctx)
+    check(run, fake, "/v1/messages", 1)
+    assert not marker.exists()
+    assert b"zebra-planted-tool" not in model_requests(fake, "/v1/messages")[0].raw

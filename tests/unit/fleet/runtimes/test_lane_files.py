@@ -197,7 +197,7 @@ def test_each_cli_empties_its_skills_folder_through_no_symlink(lane: tuple[Path,
     runtimes = {
         ClaudeRuntime(): ".claude/skills",
         CodexRuntime(): ".codex/skills",
-        OpencodeRuntime(): ".config/opencode/skills",
+        OpencodeRuntime(): ".config/opencode",  # its plugins and tools too
         PiRuntime(): ".pi/agent/skills",
     }
     for runtime, folder in runtimes.items():
