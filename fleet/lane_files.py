@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,29 @@ class ExecutableText(str):
     executable where the operator keeps it (a skill's ``scripts/``)."""
 
     __slots__ = ()
+
+
+def files_json(files: Mapping[str, str]) -> str:
+    """``files`` (path → text) as the host's lane scripts read them on their input: a JSON
+    object whose executable texts are ``{"text": …, "executable": true}``."""
+    return json.dumps(
+        {
+            path: {"text": str(text), "executable": True}
+            if isinstance(text, ExecutableText)
+            else str(text)
+            for path, text in files.items()
+        }
+    )
+
+
+def file_of(value: object) -> str:
+    """One value of :func:`files_json`'s object as the text to write (``ValueError`` when
+    it is neither form)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("text"), str):
+        return ExecutableText(value["text"]) if value.get("executable") is True else value["text"]
+    raise ValueError("a file's text is neither a string nor {text, executable}")
 
 
 class LaneFileError(OSError):

@@ -398,10 +398,11 @@ class RemoteTmuxBackend(TmuxBackend):
 
 def _remote_text(text: str, place: HostPlace) -> str:
     """``text`` with each script copied to the host named by its copy there (its path, or
-    within a ``file://`` URI)."""
+    within a ``file://`` URI); executable text stays so."""
+    kind = type(text)
     for local in sorted(place.copied, key=len, reverse=True):
         if local in text:
-            text = text.replace(local, place.bundled(Path(local)))
+            text = kind(text.replace(local, place.bundled(Path(local))))
     return text
 
 

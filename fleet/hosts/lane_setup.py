@@ -1,6 +1,6 @@
 """Ready an agent's lane on a host where Fleetwarden logs in as root — standalone, standard
 library only, run there as root (``python3 -I -S lane_setup.py UID HOME WORKDIR [FOLDER…]``)
-with the runtime's files for its HOME on stdin (a JSON object: path below HOME → text).
+with the runtime's files for its HOME on stdin (:func:`fleet.lane_files.files_json`).
 
 It makes HOME and the workdir if they are missing, empties each FOLDER below HOME (a CLI's
 skills: :func:`fleet.lane_files.empty_lane_dir`), writes each file through no symlink the
@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
             lane.empty_lane_dir(home, folder.relative_to(home).as_posix())
         for path, text in files.items():
             relative = Path(path).relative_to(home)  # ValueError: outside its HOME
-            lane.write_lane_file(home, relative.as_posix(), str(text))
+            lane.write_lane_file(home, relative.as_posix(), lane.file_of(text))
         lane.hand_over_lane(home, workdir, uid)
     except (OSError, ValueError) as exc:
         print(f"lane_setup: {exc}", file=sys.stderr)

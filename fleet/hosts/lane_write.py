@@ -1,10 +1,11 @@
 """Write a runtime's files into an agent's HOME on a host where Fleetwarden logs in as the
 agent's own user — standalone, standard library only, run there (``python3 -I -S
-lane_write.py HOME [FOLDER…]`` with the files on stdin, a JSON object: path below HOME →
-text): each FOLDER below HOME (a CLI's skills) emptied, then each file written, through no
-symlink the agent left on the way or in place (:mod:`fleet.lane_files`, loaded from its
-copy beside this one), so a link the agent planted never leads Fleetwarden out of its
-HOME. What goes wrong is one line on stderr and exit status 1.
+lane_write.py HOME [FOLDER…]`` with the files on stdin as
+:func:`fleet.lane_files.files_json` writes them): each FOLDER below HOME (a CLI's skills)
+emptied, then each file written, through no symlink the agent left on the way or in place
+(:mod:`fleet.lane_files`, loaded from its copy beside this one), so a link the agent
+planted never leads Fleetwarden out of its HOME. What goes wrong is one line on stderr and
+exit status 1.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def main(argv: list[str]) -> int:
             relative = Path(folder).relative_to(home)  # ValueError: outside its HOME
             lane.empty_lane_dir(home, relative.as_posix())
         for path, text in files.items():
-            lane.write_lane_file(home, Path(path).relative_to(home).as_posix(), str(text))
+            below = Path(path).relative_to(home).as_posix()  # ValueError: outside its HOME
+            lane.write_lane_file(home, below, lane.file_of(text))
     except (OSError, ValueError) as exc:
         print(f"lane_write: {exc}", file=sys.stderr)
         return 1

@@ -102,7 +102,7 @@ async def set_up_lane(
     (:mod:`fleet.hosts.lane_setup`)."""
     argv = ["python3", "-I", "-S", place.bundled(LANE_SETUP), str(uid), home, workdir, *fresh]
     try:
-        done = await link.run(argv, input=json.dumps(dict(files)), timeout=_SETUP_TIMEOUT)
+        done = await link.run(argv, input=lane_files.files_json(files), timeout=_SETUP_TIMEOUT)
     except HostError as exc:
         raise LaunchFailed(f"host {place.host}: cannot ready the agent's lane: {exc}") from None
     if not done.ok:
@@ -119,7 +119,7 @@ async def write_home(
     there, through no symlink the agent left (:mod:`fleet.hosts.lane_write`)."""
     argv = ["python3", "-I", "-S", place.bundled(LANE_WRITE), home, *fresh]
     try:
-        done = await link.run(argv, input=json.dumps(dict(files)), timeout=_SETUP_TIMEOUT)
+        done = await link.run(argv, input=lane_files.files_json(files), timeout=_SETUP_TIMEOUT)
     except HostError as exc:
         raise LaunchFailed(f"host {place.host}: cannot write the agent's files: {exc}") from None
     if not done.ok:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from fleet.hosts.lanes import LANE_FILES, LANE_SETUP, LANE_WRITE
+from fleet.lane_files import ExecutableText, files_json
 from fleet.sandbox.lanes import FIRST_UID
 from tests import sandbox_need
 
@@ -95,7 +96,7 @@ def write_home(home: Path, files: dict[str, str], *fresh: Path) -> subprocess.Co
     """``lane_write.py`` as a host whose login is the agent's own user runs it."""
     return subprocess.run(
         [sys.executable, "-I", "-S", str(LANE_WRITE), str(home), *map(str, fresh)],
-        input=json.dumps(files),
+        input=files_json(files),
         capture_output=True,
         text=True,
         timeout=60,
@@ -127,3 +128,24 @@ def test_a_home_is_written_and_emptied_through_no_link_the_agent_left(tmp_path: 
         assert done.returncode == 1 and done.stderr.startswith("lane_write: "), done.stderr
         assert "symlink" in done.stderr
     assert (other / "skills" / "theirs").is_dir() and not (other / "config.toml").exists()
+
+
+def test_a_skills_executable_script_is_written_executable_on_a_host(tmp_path: Path) -> None:
+    """A skill's script that was executable where the operator keeps it is written 0700 by
+    the host's scripts as here, the rest 0600; a file neither text nor the executable form
+    is refused."""
+    home = tmp_path / "home"
+    script = home / ".claude" / "skills" / "notes" / "scripts" / "run.sh"
+    text = home / ".claude" / "skills" / "notes" / "SKILL.md"
+    files = {str(script): ExecutableText("#!/bin/sh\necho hi\n"), str(text): "---\n"}
+    home.mkdir()
+    assert write_home(home, files).returncode == 0
+    assert (script.stat().st_mode & 0o777, text.stat().st_mode & 0o777) == (0o700, 0o600)
+    bad = subprocess.run(
+        [sys.executable, "-I", "-S", str(LANE_WRITE), str(home)],
+        input=json.dumps({str(text): {"text": 3}}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1 and "neither a string nor" in bad.stderr
