@@ -73,11 +73,14 @@ class _Packer:
         self.size = -1  # len("\n".join(lines)); -1 while empty
         self.originals = 0  # lines of the source in this part (not added fence lines)
         self.fence: Fence | None = None  # fence still open after the last line
+        # A fence open after the last line as the part reads on its own, where the source
+        # reads it closed: a part starting inside a list item reads its lines outside it.
+        self.alone: Fence | None = None
         self.fence_opened_at = -1  # index in ``lines`` of this part's first line of ``fence``
 
     def room(self, fence: Fence | None) -> int:
         """Characters a next line may take in this part, keeping room for ``fence``'s close."""
-        reserve = len(fence.close) + 1 if fence else 0
+        reserve = max(len(f.close) + 1 if f else 0 for f in (fence, self.alone))
         return self.limit - self.size - 1 - reserve
 
     def push(self, text: str, *, fence: Fence | None, original: bool, blank: bool) -> None:
@@ -89,6 +92,10 @@ class _Packer:
         self.size += len(text) + 1
         self.originals += original
         self.fence = fence
+        if fence is None and ("```" in text or "~~~" in text):
+            self.alone = fences(self.lines).get(len(self.lines) - 1)
+        elif fence is not None:
+            self.alone = None
 
     def bare_opening(self) -> int:
         """1 when the part's last line opens a fence with no content after it yet, else 0."""
@@ -109,11 +116,20 @@ class _Packer:
             self._pop()
         if fence is not None:
             self.lines.append(fence.close)
+        elif self.alone is not None:
+            self.lines.append(self.alone.close)
         if self.originals:
             self.parts.append("\n".join(self.lines))
         self.lines, self.blank, self.size, self.originals = [], [], -1, 0
-        self.fence, self.fence_opened_at = None, -1
+        self.fence, self.fence_opened_at, self.alone = None, -1, None
         return moved
+
+    def _opens_alone(self, text: str, fence: Fence | None) -> int:
+        """Room the close of a fence ``text`` would leave open, read in this part alone."""
+        if fence is not None or not ("```" in text or "~~~" in text):
+            return 0
+        opened = fences([*self.lines, text]).get(len(self.lines))
+        return len(opened.close) + 1 if opened is not None else 0
 
     def _pop(self) -> None:
         self.lines.pop()
@@ -141,7 +157,7 @@ class _Packer:
         ):
             # A block that fits a part of its own is not cut: start it in a new part.
             self.start(self.flush(), None, content=False)
-        if len(text) <= self.room(fence):
+        if len(text) + self._opens_alone(text, fence) <= self.room(fence):
             self.push(text, fence=fence, original=True, blank=blank)
             return
         if self.originals > self.bare_opening():

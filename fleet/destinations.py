@@ -10,7 +10,8 @@ compatible, 6to4, Teredo, NAT64). The proxy then connects to an address it check
 resolving the name a second time.
 
 :func:`name_problem` is the same idea for the config: an IP literal, ``localhost`` or a
-name without a dot is no host an allow-list may name.
+name without a dot is no host an allow-list may name; :func:`is_loopback` says which hosts
+are this machine only.
 """
 
 from __future__ import annotations
@@ -151,3 +152,17 @@ def port_problem(method: str, port: int) -> str | None:
     if method == "CONNECT":
         return None if port in CONNECT_PORTS else f"CONNECT goes only to port 443, not {port}"
     return None if port in HTTP_PORTS else f"plain HTTP goes only to ports 80 and 443, not {port}"
+
+
+def is_loopback(host: str, *, under_localhost: bool = True) -> bool:
+    """Whether ``host`` (an IP literal, bracketed or not, ``localhost``, or — with
+    ``under_localhost`` — a name under it) is this machine only. A credential sent over
+    plain HTTP asks for ``under_localhost=False``: a name under ``localhost`` is loopback
+    only where the resolver makes it so."""
+    name = host.lower().strip("[]")
+    if name == "localhost" or (under_localhost and name.endswith(".localhost")):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

@@ -10,7 +10,8 @@ if it is a regular file (a FIFO would block Fleetwarden, a device never ends) of
 ``cap`` bytes with no other hard link, opened with ``O_NONBLOCK`` so that opening a FIFO
 cannot block either. A file is written to a fresh temporary name (``O_EXCL``: never an
 existing file or link) in its own directory and renamed over the old one, which replaces
-a symlink or FIFO there instead of writing through it.
+a symlink or FIFO there instead of writing through it. A folder Fleetwarden owns whole (a
+CLI's skills) is emptied by :func:`empty_lane_dir` the same way: nothing followed.
 
 The root itself is the operator's (the state dir's ``home``, a workdir from the roster)
 and is opened as named.
@@ -28,11 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,36 @@ log = logging.getLogger(__name__)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class ExecutableText(str):
+    """Text written as an executable file (mode 0700, not 0600): a script that was
+    executable where the operator keeps it (a skill's ``scripts/``)."""
+
+    __slots__ = ()
+
+
+def files_json(files: Mapping[str, str]) -> str:
+    """``files`` (path → text) as the host's lane scripts read them on their input: a JSON
+    object whose executable texts are ``{"text": …, "executable": true}``."""
+    return json.dumps(
+        {
+            path: {"text": str(text), "executable": True}
+            if isinstance(text, ExecutableText)
+            else str(text)
+            for path, text in files.items()
+        }
+    )
+
+
+def file_of(value: object) -> str:
+    """One value of :func:`files_json`'s object as the text to write (``ValueError`` when
+    it is neither form)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("text"), str):
+        return ExecutableText(value["text"]) if value.get("executable") is True else value["text"]
+    raise ValueError("a file's text is neither a string nor {text, executable}")
 
 
 class LaneFileError(OSError):
@@ -117,13 +149,15 @@ def read_lane_file(root: Path, relative: str | PurePosixPath, cap: int) -> bytes
 
 
 def write_lane_file(root: Path, relative: str | PurePosixPath, text: str) -> None:
-    """Replace ``root/relative`` with ``text`` (mode 0600), creating missing directories
-    0700 — through no symlink: a symlink, FIFO or file at the name is replaced, a
-    symlink on the way refused (``LaneFileError``)."""
+    """Replace ``root/relative`` with ``text`` (mode 0600, or 0700 for
+    :class:`ExecutableText`), creating missing directories 0700 — through no symlink: a
+    symlink, FIFO or file at the name is replaced, a symlink on the way refused
+    (``LaneFileError``)."""
     *dirs, name = parts_of(relative)
+    mode = 0o700 if isinstance(text, ExecutableText) else 0o600
     with lane_dir(root, tuple(dirs), create=True) as dir_fd:
         temporary = f".{name}.{secrets.token_hex(6)}.tmp"
-        fd = os.open(temporary, _NEW_FLAGS, 0o600, dir_fd=dir_fd)
+        fd = os.open(temporary, _NEW_FLAGS, mode, dir_fd=dir_fd)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as file:
                 file.write(text)
@@ -132,6 +166,38 @@ def write_lane_file(root: Path, relative: str | PurePosixPath, text: str) -> Non
             with contextlib.suppress(OSError):
                 os.unlink(temporary, dir_fd=dir_fd)
             raise
+
+
+def empty_lane_dir(root: Path, relative: str | PurePosixPath) -> None:
+    """Remove ``root/relative`` and all it holds, whatever is there (a folder, a file, a
+    symlink: the link itself), through no symlink: one on the way is refused
+    (``LaneFileError``), one inside removed, never followed. Nothing there: nothing done."""
+    *dirs, name = parts_of(relative)
+    try:
+        with lane_dir(root, tuple(dirs)) as dir_fd:
+            _remove(dir_fd, name)
+    except FileNotFoundError:
+        return
+    except RecursionError:
+        raise LaneFileError(errno.ELOOP, f"{root / relative} is nested too deep") from None
+
+
+def _remove(dir_fd: int, name: str) -> None:
+    """Remove ``name`` in ``dir_fd`` and all below it, each level opened from its parent's
+    descriptor without following a link (a link is removed itself). Python 3.8 and later,
+    as a host's may be (``shutil.rmtree``'s ``dir_fd`` needs 3.11)."""
+    if not stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+        os.unlink(name, dir_fd=dir_fd)
+        return
+    fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    try:
+        with os.scandir(fd) as entries:
+            names = [entry.name for entry in entries]
+        for inner in names:
+            _remove(fd, inner)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dir_fd)
 
 
 def chmod_itself(path: Path, mode: int, kind: int) -> None:

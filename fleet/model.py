@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from fleet.destinations import DEFAULT_ALLOW
 from fleet.names import AgentName
@@ -119,6 +120,31 @@ class RunBudget:
     raised_usd: float = 0.0
 
 
+class ToolList(Protocol):
+    """What a grant is checked against: a server's allow-list (``None``: every tool it
+    lists), as :class:`fleet.mcp.model.McpServer` has it."""
+
+    @property
+    def tools(self) -> frozenset[str] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class McpGrant:
+    """An agent's right to one MCP server of the config's ``mcp:`` section (``mcp: [name]``
+    or ``mcp: {name: {tools: [...]}}`` in the roster): ``tools`` narrows the server's own
+    allow-list (``None``: as the server allows). :mod:`fleet.mcp.model` has the servers."""
+
+    server: str
+    tools: frozenset[str] | None = None
+
+    def allows(self, server: ToolList, tool: str) -> bool:
+        """Whether the agent may see and call ``tool`` of ``server``."""
+        for allowed in (server.tools, self.tools):
+            if allowed is not None and tool not in allowed:
+                return False
+        return True
+
+
 DEFAULT_MESSAGES_PER_HOUR = 30
 """How many messages an agent may send its peers an hour, unless configured."""
 
@@ -193,6 +219,11 @@ class AgentSpec:
     # Its workdir shown read-only in its sandbox: a review agent's run reads a line's
     # commit in a checkout of its own (:mod:`fleet.repos.line.review`) and changes nothing.
     workdir_read_only: bool = False
+    # The team's tools it may use: the MCP servers of the config's ``mcp:`` it is granted
+    # (reached through its MCP door, never holding their credentials), and the skill
+    # directories (each a ``SKILL.md`` folder, :mod:`fleet.mcp.skills`) its CLI is given.
+    mcp: tuple[McpGrant, ...] = ()
+    skills: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +236,10 @@ class LaunchPlan:
     env: Mapping[str, str]
     cwd: Path
     files: Mapping[Path, str] = field(default_factory=dict)
+    # Folders inside the agent's home emptied before ``files`` are written: ones the CLI
+    # reads whole and Fleetwarden fills whole (its skills), so what they hold is what the
+    # config gives now — not a skill taken out of it, nor one the agent put there.
+    fresh: tuple[Path, ...] = ()
     # Whether the agent reads input while it runs (the stub, a TUI). A headless CLI run
     # reads none: it gets end of input at once, or some CLIs wait on stdin forever.
     takes_input: bool = True

@@ -68,6 +68,9 @@ fi
 # The real agent CLIs (pinned npm packages) that tests/integration/runtimes/test_real_clis.py runs
 # against the fake provider; installed into .cache/agent-clis (needs node and npm).
 bash tests/agent_clis.sh
+# The real MCP servers (pinned npm packages) the MCP door's tests run over stdio
+# (tests/integration/mcp/); installed into .cache/mcp-servers (needs node and npm).
+bash tests/mcp_servers.sh
 # matrix-js-sdk with its Rust crypto (Element's client stack), pinned by
 # tests/matrix_js/package-lock.json, that the Matrix tests' js operator runs on
 # (tests/matrix_js_user.py); installed into .cache/matrix-js (needs node 20+ and npm).

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,11 +30,16 @@ from fleet.errors import LedgerError, UnknownAgent
 from fleet.forge.door.tools import FORGE_TOOLS
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
+from fleet.mcp.credentials import McpSecrets, oauth_tokens
+from fleet.mcp.grants import grants_of as mcp_grants
+from fleet.mcp.model import McpServer
+from fleet.mcp.places import protected
+from fleet.mcp.rules import McpRules
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import NoticeBoard
 from fleet.peers.tools import PEER_TOOLS
-from fleet.redaction.known import EnvSecrets
+from fleet.redaction.known import EnvSecrets, Secret
 from fleet.redaction.redactor import Redactor
 from fleet.repos.door.server import GitDoor
 from fleet.runs.launch.launch_kit import FleetSettings
@@ -103,10 +108,39 @@ def _role_name(role: Role | None) -> str | None:
     return None if role is None else role.value
 
 
+MCP_LABEL = "MCP credential "
+"""How :func:`fleet.mcp.credentials.secrets_of` starts a held credential's label."""
+
+
 def redactor(config: Config, environ: Mapping[str, str]) -> Redactor:
     """The one redactor, knowing the secret variables the config names; the app adds the
-    servers and logins that make secrets at run time."""
-    return Redactor([EnvSecrets(config.secret_env_names(), environ)])
+    servers and logins that make secrets at run time. The MCP servers' credentials are
+    among the variables named; a ``Bearer`` header's token alone is added, as the door
+    scrubs it, and the OAuth access tokens held for them, as they are renewed."""
+    return Redactor(
+        [
+            EnvSecrets(config.secret_env_names(), environ),
+            BareMcpTokens(config.mcp.values(), environ),
+            oauth_tokens(config.mcp.values()),
+        ]
+    )
+
+
+class BareMcpTokens:
+    """The MCP servers' held tokens without their scheme (``Bearer T`` → ``T``, which a
+    server may echo alone), labelled by their variable as the whole values are
+    (:class:`~fleet.redaction.known.EnvSecrets` of the config's secret variables)."""
+
+    def __init__(self, servers: Iterable[McpServer], environ: Mapping[str, str]) -> None:
+        whole = {environ.get(v, "").strip() for server in servers for v in server.credential_envs}
+        self._secrets = tuple(
+            Secret(held.value, held.what.removeprefix(MCP_LABEL))
+            for held in McpSecrets(servers, environ).known_secrets()
+            if held.value not in whole
+        )
+
+    def known_secrets(self) -> Iterable[Secret]:
+        return self._secrets
 
 
 def unset_secrets(config: Config, environ: Mapping[str, str]) -> list[str]:
@@ -234,6 +268,15 @@ def fleet_settings(cfg: Config) -> FleetSettings:
         tool_path=tool_path(cfg),
         git_identity=(cfg.defaults.git_name, cfg.defaults.git_email),
     )
+
+
+def mcp_rules(cfg: Config) -> McpRules:
+    """What ``cfg`` allows a launch on MCP servers and skills: its servers, and the
+    ``defaults``' grants and skills an agent no roster names is given. Read at every launch,
+    replaced with the roster by a reload."""
+    skills = [*cfg.defaults.skills, *(p for agent in cfg.agents for p in agent.skills or ())]
+    places = protected(skills, cfg.mcp)
+    return McpRules(dict(cfg.mcp), mcp_grants(cfg.defaults.mcp), cfg.defaults.skills, places)
 
 
 def tool_path(cfg: Config) -> tuple[str, ...]:

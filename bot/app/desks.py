@@ -4,14 +4,17 @@ endpoint, and handed to it and to the phases that make each desk.
 The endpoint listens before the parts its doors reach exist (they are the fleet's agents'
 ways in, so they are made over the fleet): the repositories' lines behind the git door, the
 postbox behind the peer door, forge work behind the forge door, and the review stage a
-``fw-msg review`` reaches, and the live sessions that answer a permission hook's ask. Each
+``fw-msg review`` reaches, the live sessions that answer a permission hook's ask, and the
+roster and the runs' caps behind the MCP door (an agent's grants as its spec has them now; a
+priced call charged to its run). Each
 door asks this registry at each call; each desk is opened here once, by the phase that makes
 it, and never replaced. Two parts made early reach parts made later here too: forge work,
 made before the review stage, reaches the stage; and the repositories' approval hold,
 made before forge work, has a forge run's pull request made a draft through it. Until
 then the door answers as it does for a desk the config does without (the git door: no such
 repository; the peer door: 503; the forge door: no forge run; a review: no round asked; a
-hook's ask: no asks; a draft: none made, the push refused).
+hook's ask: no asks; a draft: none made, the push refused; the MCP door: no grant, so no
+server, and a priced call charged to no run cap, its ``usage`` row still written).
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
+from fleet.agents.current import CurrentRoster
+from fleet.errors import InvalidAgentName
 from fleet.forge.door.door import DoorDesk
 from fleet.ledger.records.peers import ReviewRecord
-from fleet.names import AgentName
+from fleet.mcp.hooks import Billing
+from fleet.mcp.model import McpGrant
+from fleet.names import AgentName, agent_name
 from fleet.peers.door import PeerDesk, Verdicts
 from fleet.peers.review.stage import ReviewStage
 from fleet.repos.door.lines import DoorLines
@@ -42,6 +49,8 @@ class Desks:
         self._hook_asks: OnAsk | None = None
         self._review: ReviewStage | None = None
         self._drafter: Drafter | None = None
+        self._roster: CurrentRoster | None = None
+        self._billing: Billing | None = None
 
     def open_lines(self, lines: DoorLines) -> None:
         """The repositories' lines, behind the git door."""
@@ -81,6 +90,35 @@ class Desks:
     def open_hook_asks(self, on_ask: OnAsk) -> None:
         """The fleet's live sessions, which answer the asks of agents' permission hooks."""
         self._hook_asks = _once(self._hook_asks, on_ask, "the ask door's hooks")
+
+    def open_mcp_roster(self, roster: CurrentRoster) -> None:
+        """The roster as it is now (a reload replaces its specs), whose agents' ``mcp:``
+        grants the MCP door reads at each request."""
+        self._roster = _once(self._roster, roster, "the MCP door's roster")
+
+    def mcp_grants(self, agent: str) -> tuple[McpGrant, ...]:
+        """``agent``'s MCP grants as the config gives them now: its roster spec's; for an
+        agent a reload took out of the roster, the spec's it had then (it runs on as it was,
+        never with the defaults' grants instead); for an agent the roster never named, the
+        ``defaults``' (what its launch was given: :meth:`~fleet.mcp.rules.McpRules.ad_hoc`);
+        none before the roster is open."""
+        if self._roster is None:
+            return ()
+        try:
+            name = agent_name(agent)
+        except InvalidAgentName:
+            return ()
+        spec = self._roster.get(name) or self._roster.left(name)
+        return self._roster.mcp.grants if spec is None else spec.mcp
+
+    def open_mcp_charge(self, billing: Billing) -> None:
+        """What holds a priced MCP call against its agent's run's cap and the budgets
+        before it is relayed, and bills it once it was."""
+        self._billing = _once(self._billing, billing, "the MCP door's charges")
+
+    def mcp_billing(self) -> Billing | None:
+        """The billing of priced MCP calls (``None``: none yet)."""
+        return self._billing
 
     def hook_asks(self) -> OnAsk | None:
         return self._hook_asks

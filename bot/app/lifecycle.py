@@ -6,12 +6,13 @@ every phase takes. :meth:`App.start` then runs, in order, phases that each retur
 made: state-dir lock → ledger (:mod:`bot.app.phases.core.ledger`: the notifier and the
 approvals service over it) → the registry of the heartbeat endpoint's desks
 (:class:`~bot.app.desks.Desks`) → the forges' clients (:mod:`bot.app.phases.forges.clients`:
-a GitHub App's tokens, which the repositories' git uses, and the forge door) → heartbeat
-endpoint (:mod:`bot.app.phases.core.heartbeats`, with the git door, the peer door and the
-forge door) → repositories (:mod:`bot.app.phases.core.repos`, whose checkouts' ``origin``
-names the git door) → spend (:mod:`bot.app.phases.core.spend`: the budgets, with a first
-pacing tick so the policy is current before any request; the book of refused egress; then
-the metering proxy with that policy, that book and the runs' caps) → hosts
+a GitHub App's tokens, which the repositories' git uses, and the forge door) → the MCP
+door (:mod:`bot.app.phases.core.mcp`, when the config has MCP servers) → heartbeat
+endpoint (:mod:`bot.app.phases.core.heartbeats`, with the git door, the peer door, the
+forge door and the MCP door) → repositories (:mod:`bot.app.phases.core.repos`, whose
+checkouts' ``origin`` names the git door) → spend (:mod:`bot.app.phases.core.spend`: the
+budgets, with a first pacing tick so the policy is current before any request; the book
+of refused egress; then the metering proxy with that policy, that book and the runs' caps) → hosts
 (:mod:`bot.app.phases.core.hosts`) → fleet (:mod:`bot.app.phases.fleet.launching`: the
 sandbox probe; the launcher, the one admission over it and the fleet handed both;
 reconcile; the feeds of its work and of its agents' asks, :mod:`bot.approvals`; the work
@@ -60,6 +61,7 @@ from bot.app.lock import StateDirLock
 from bot.app.phases.core.heartbeats import start_heartbeats
 from bot.app.phases.core.hosts import AppHosts
 from bot.app.phases.core.ledger import Ledgered, open_ledger, redact_register, redact_register_with
+from bot.app.phases.core.mcp import make_mcp_door
 from bot.app.phases.core.repos import open_repos, repo_verbs
 from bot.app.phases.core.spend import start_spend
 from bot.app.phases.fleet.cutoffs import enforce_cutoffs
@@ -253,7 +255,8 @@ class App:
             return  # stopped while standby: nothing else was started
         desks = Desks()  # what the endpoint's doors reach, each opened by the phase making it
         clients = await open_forges(at, desks)  # the Apps' tokens the repositories' git uses
-        heartbeats = await start_heartbeats(at, ledgered, desks, clients.door)
+        mcp = await make_mcp_door(at, ledgered, desks, self._dashboard.metrics.mcp_called)
+        heartbeats = await start_heartbeats(at, ledgered, desks, clients.door, mcp)
         repos = await open_repos(
             at, ledgered, desks, environ=clients.repo_environ, endpoint=heartbeats
         )
@@ -261,7 +264,7 @@ class App:
         sink, notifier = self._dashboard.sink, ledgered.notifier
         spend = await start_spend(at, ledgered.ledger, notifier, sink=sink)
         await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)
-        fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos, desks)
+        fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos, desks, mcp)
         peered = await start_peers(at, ledgered, fleeted, desks)
         await enforce_cutoffs(ledgered, spend, fleeted)
         forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs, desks)

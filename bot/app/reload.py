@@ -8,7 +8,9 @@ works on repositories and the new one is on no forge. What Fleetwarden builds on
 starts — the git door and the branch commands (a first ``repos:`` section), a repository's
 mirror and lines (a repository changed or removed), a forge's client, pollers, webhook
 route and watched repositories (anything under ``forges:``, a new repository on a forge),
-the review stage (a new repository with ``review:`` when none had one at start) —
+the review stage (a new repository with ``review:`` when none had one at start), the MCP
+door's servers (anything under ``mcp:``; an agent's own ``mcp:`` and ``skills:`` apply
+with the roster) —
 refuses the reload whole, naming each change and saying that a restart applies it. So does
 a new repository ``check-config`` would refuse on this machine's disk (a path ``url`` that
 is no git repository, a ``copy_from`` that is no directory), naming it on its line.
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from bot.app.assembly import grants_of, roster_of
+from bot.app.assembly import grants_of, mcp_rules, roster_of
 from bot.commands.acl import Acl
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import caps_of
@@ -39,6 +41,7 @@ from fleet.budgets.schema import Loc
 from fleet.caps import Caps
 from fleet.errors import FleetError
 from fleet.forge.schema import ForgeEntry
+from fleet.mcp.model import McpServer
 from fleet.repos.schema import RepoEntry
 from fleet.repos.service import Repos
 from fleet.supervisor.fleet import Fleet, RosterDiff
@@ -69,12 +72,15 @@ def plan(
     fresh: Config,
     caps: Caps | None = None,
     offline: frozenset[str] | None = None,
+    mcp: Mapping[str, McpServer] | None = None,
 ) -> ReloadPlan:
     """What reloading ``fresh`` does, given the repositories Fleetwarden works on now
     (``None``: it started without ``repos:``), the forges it started with, the
-    concurrency caps in force and the providers the offline stand-in answers (``None``:
-    not compared)."""
+    concurrency caps in force, the providers the offline stand-in answers and the MCP
+    servers it started with (``None``: not compared)."""
     at_start: list[str] = []
+    if mcp is not None:
+        at_start.extend(_mcp_changes(mcp, fresh.mcp))
     if offline is not None and offline_of(fresh) != offline:
         at_start.append(
             "the providers the offline provider answers changed (a `providers:` entry, an "
@@ -123,6 +129,20 @@ def plan(
     return ReloadPlan(added, tuple(at_start))
 
 
+def _mcp_changes(running: Mapping[str, McpServer], fresh: Mapping[str, McpServer]) -> list[str]:
+    """The MCP servers added, removed or changed: the MCP door reaches (and runs) the
+    servers it started with."""
+    said = []
+    for name in sorted(running.keys() | fresh.keys()):
+        if name not in fresh:
+            said.append(f"MCP server {name!r} was removed")
+        elif name not in running:
+            said.append(f"MCP server {name!r} was added (the MCP door's servers are made at start)")
+        elif running[name] != fresh[name]:
+            said.append(f"MCP server {name!r} was changed")
+    return said
+
+
 def offline_of(cfg: Config) -> frozenset[str]:
     """The providers the offline stand-in answers under ``cfg`` (none without the proxy)."""
     if cfg.metering is None:
@@ -167,7 +187,7 @@ async def reload_config(
         raise CommandError("there is no config file to reload")
     fresh = await _read(source, environ, runtimes, backends)
     running = None if repos is None else {name: repos.entry(name) for name in repos.names()}
-    chosen = plan(running, config.forges, fresh, caps_of(config), offline_of(config))
+    chosen = plan(running, config.forges, fresh, caps_of(config), offline_of(config), config.mcp)
     if chosen.at_start:
         raise CommandError(refusal(chosen.at_start))
     if found := await asyncio.to_thread(path_problems, chosen.repos_added):
@@ -184,7 +204,7 @@ async def reload_config(
         log.info("repositories taken on by a reload: %s", ", ".join(sorted(chosen.repos_added)))
     if read is not None:
         read(fresh)
-    diff = await fleet.apply_roster(roster_of(fresh))
+    diff = await fleet.apply_roster(roster_of(fresh), mcp_rules(fresh))
     if acl is not None:
         acl.replace(grants_of(fresh))
     return replace(diff, repos_added=tuple(sorted(chosen.repos_added)))

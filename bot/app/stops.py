@@ -23,6 +23,7 @@ class Stop(enum.Enum):
     IN_FLIGHT = enum.auto()  # the commands operators already asked for, finished
     FOLLOWER = enum.auto()  # screens followed in chat
     FEED = enum.auto()  # what agents say, followed into their threads
+    MCP_LINES = enum.auto()  # the MCP calls' lines waiting in a batch, posted at once
     PEER_TRAFFIC = enum.auto()  # what agents say to each other: the last folded notices told
     ORDERING = enum.auto()  # notices that waited on an answer cut short
     INBOUND = enum.auto()  # the connectors no longer read
@@ -38,6 +39,7 @@ class Stop(enum.Enum):
     FORGE_CLIENTS = enum.auto()  # the forges' APIs, once nothing calls them
     CONNECTORS = enum.auto()
     FLEET = enum.auto()
+    MCP = enum.auto()  # the MCP door's sessions and stdio servers, once no run uses them
     REPOS = enum.auto()  # no ready checkout made once no run can start
     SANDBOXES = enum.auto()  # the doors of locked agents; they reopen on reattach
     METERING = enum.auto()  # every metered request written before the ledger closes

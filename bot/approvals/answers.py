@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from bot.approvals.render import reaction_decision, reply_decision
+from bot.approvals.shown import tool_name
+from bot.chat.agent_text import escape
 from bot.commands.acl import Acl, Role
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.grammar import Command, Grammar
@@ -219,7 +221,7 @@ class ApprovalDesk:
         said = reply_decision(msg.text)
         if said is not None and asks:
             if len(asks) > 1:
-                ids = ", ".join(f"`{r.id}` ({r.tool})" for r in asks)
+                ids = ", ".join(f"`{r.id}` ({escape(tool_name(r.tool))})" for r in asks)
                 raise CommandError(
                     f"{agent} has {len(asks)} requests open: {ids}. Answer one with "
                     f"`{grammar.prefix}approve ID [always]` or `{grammar.prefix}deny ID "

@@ -26,6 +26,9 @@ from bot.app.logs import setup_logging
 from bot.cli.parsing import Parser, add_first_config, parse
 from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
 from bot.config.forge_checks import summary_lines as forge_summary_lines
+from bot.config.mcp_checks import direct_reach_warnings, missing_program_warnings
+from bot.config.mcp_checks import summary_lines as mcp_summary_lines
+from bot.config.mcp_places import reach_warnings
 from bot.config.peer_checks import summary_lines as peer_summary_lines
 from bot.config.problems import in_line_order
 from bot.config.repo_checks import summary_lines
@@ -42,6 +45,7 @@ from fleet.errors import FleetwardenError
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.hosts.workdirs import HostAgent
 from fleet.hosts.workdirs import config_problems as host_workdir_problems
+from fleet.mcp.model import HttpServer
 from fleet.model import AgentSpec
 from fleet.runtimes import default_registry
 from fleet.sandbox.host.layout_check import LayoutReport
@@ -77,7 +81,8 @@ def _parser() -> Parser:
     check.add_argument(
         "--online",
         action="store_true",
-        help="also ask each repository and forge, with its credential, whether it answers",
+        help="also ask each repository, forge and MCP OAuth token endpoint, with its "
+        "credential, whether it answers",
     )
     accounts_cli.configure_parser(
         sub.add_parser("accounts", help="log in an account, or check the accounts' credentials"),
@@ -169,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         shown = str(args.config or environ.get(CONFIG_ENV_VAR) or config.source)
         errors += located(config, shown, offline_problems(config))
-        if args.online and (config.repos or config.forges):  # each asked with its credential
+        if args.online and (config.repos or config.forges or _oauth_servers(config)):
             with tempfile.TemporaryDirectory(prefix="fleetwarden-check-") as scratch:
                 found = asyncio.run(online_problems(config, environ, Path(scratch)))
             errors += [line for line in located(config, shown, found) if line not in errors]
@@ -263,6 +268,9 @@ def _summary(config: Config, resolving: list[str]) -> str:
         config.prices.priced,
         metered=config.metering is not None,
     )
+    warnings += direct_reach_warnings(config.document)
+    warnings += missing_program_warnings(config.document, os.environ.get("PATH"))
+    warnings += reach_warnings(config.document, config.source)
     return (
         f"{source}: OK\n"
         f"  state dir:  {config.state_dir}\n"
@@ -275,6 +283,7 @@ def _summary(config: Config, resolving: list[str]) -> str:
         + "".join(f"\n  peers:      {line}" for line in peer_summary_lines(specs))
         + _repos(config)
         + _forges(config)
+        + "".join(f"\n  mcp:        {line}" for line in mcp_summary_lines(config.document))
         + "".join(
             f"\n  isolation:  {line}"
             for line in [*enforcement(Lanes(config.state_dir)).lines(), *_layout(config).notes]
@@ -292,18 +301,32 @@ def _repos(config: Config) -> str:
 
 
 def _online(config: Config, *, asked: bool) -> str:
-    """Whether the repositories and forges were asked with their credentials."""
-    if not (config.repos or config.forges):
+    """Whether the repositories, forges and MCP token endpoints were asked with their
+    credentials."""
+    endpoints = _oauth_servers(config)
+    if not (config.repos or config.forges or endpoints):
         return ""
     if not asked:
         return (
             "\n  online:     not asked (`check-config --online` asks each repository and "
-            "forge with its credential)"
+            "forge with its credential"
+            + (", and each MCP server's OAuth token endpoint" if endpoints else "")
+            + ")"
         )
     repos, forges = len(config.repos), len(config.forges)
+    tokens = f", {endpoints} MCP token endpoint{'' if endpoints == 1 else 's'}" if endpoints else ""
     return (
-        f"\n  online:     {repos} repositor{'y' if repos == 1 else 'ies'} and {forges} "
+        f"\n  online:     {repos} repositor{'y' if repos == 1 else 'ies'}{tokens} and {forges} "
         f"forge{'' if forges == 1 else 's'} answered with their credentials"
+    )
+
+
+def _oauth_servers(config: Config) -> int:
+    """How many MCP servers get their token with OAuth client credentials."""
+    return sum(
+        1
+        for server in config.mcp.values()
+        if isinstance(server.transport, HttpServer) and server.transport.oauth is not None
     )
 
 

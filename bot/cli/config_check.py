@@ -8,8 +8,9 @@ address a forge's webhook must point at (:func:`webhook_base`). Online (``check-
 (:mod:`fleet.forge.api.credential_words`), and each repository's branches read with its
 credential through the same code the bot fetches with
 (:meth:`fleet.repos.upstream.mirror.Mirror.check`) — a GitHub App's installation token minted first,
-as at start — each refusal in Fleetwarden's words, naming the variable the credential is
-read from, never its value.
+as at start — and each MCP server's OAuth token endpoint asked for a token with the client
+credentials (:func:`fleet.mcp.oauth.token_problems`); each refusal in Fleetwarden's words,
+naming the variable the credential is read from, never its value.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from fleet.budgets.schema import Loc
 from fleet.clock import SystemClock
 from fleet.forge.api.credential_words import login_problem
 from fleet.forge.model import ForgeApi, ForgeApiError
+from fleet.mcp.oauth import token_problems
 from fleet.repos.upstream.mirror import Mirror
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ async def online_problems(
     finally:
         for api in apis.values():
             await _close(api)
+    found += await token_problems(config.mcp, environ)
     return found
 
 

@@ -213,6 +213,7 @@ def build_commands(
             forge_runs,
             ledger.quotes,
             TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals),
+            ledger.mcp_calls,
         ),
         MessageCommands(ledger.messages, fleet),
         RepoCommands(repos, desk, identities, register),

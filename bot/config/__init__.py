@@ -22,13 +22,14 @@ relative paths inside it resolve against its directory.
 Sections live next to what they configure: an agent entry in :mod:`fleet.agents.roster`, each
 connector's settings beside the connector (:mod:`connectors.console_config`).
 
-This module is the public face: the schema and :class:`Config` are
-:mod:`bot.config.schema`, reading and checking a file is :mod:`bot.config.load`; every
-name is re-exported here.
+This module is the public face: the schema is :mod:`bot.config.schema` (its chat sections
+:mod:`bot.config.chat`), :class:`Config` is :mod:`bot.config.resolved`, reading and checking
+a file is :mod:`bot.config.load`; every name is re-exported here.
 """
 
 from __future__ import annotations
 
+from bot.config.chat import ConnectorsSection, Operator
 from bot.config.defaults import Defaults
 from bot.config.load import CONFIG_ENV_VAR, load_config, parse_config
 from bot.config.problems import ConfigError, ConfigProblem
@@ -37,12 +38,7 @@ from bot.config.problems import compose as compose
 from bot.config.problems import describe as describe
 from bot.config.problems import translate as translate
 from bot.config.resolved import Config
-from bot.config.schema import (
-    ConfigFile,
-    ConnectorsSection,
-    LogLevel,
-    Operator,
-)
+from bot.config.schema import ConfigFile, LogLevel
 from connectors.console_config import ConsoleConfig, Role
 from connectors.matrix.config import MatrixConfig as MatrixConfig
 from fleet.agents.restart_settings import RestartField as RestartField

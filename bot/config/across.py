@@ -1,7 +1,8 @@
 """The checks of ``fleetwarden.yaml`` across entries, once each entry has passed the
-schema: names that name nothing (an agent's repository, account, provider or host, a
-budget's scope, a peer), settings that cannot go together (egress a sandbox cannot give,
-budgets without metering, a credential an agent must not hold), entries given twice.
+schema: names that name nothing (an agent's repository, account, provider, host or MCP
+server, a budget's scope, a peer), settings that cannot go together (egress a sandbox
+cannot give, budgets without metering, a credential an agent must not hold), entries given
+twice.
 :mod:`bot.config.load` runs them over the whole file, or over what is sound of it
 (:mod:`bot.config.partial`).
 """
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config.door_checks import door_secret_problems
 from bot.config.forge_checks import forge_problems, review_problems
+from bot.config.mcp_checks import mcp_problems
 from bot.config.peer_checks import roster_problems as peer_roster_problems
 from bot.config.problems import ConfigProblem, Locator
 from bot.config.repo_checks import roster_problems as repo_roster_problems
@@ -60,6 +62,7 @@ def across_entries(
     problems.extend(repo_roster_problems(document, roster))
     problems.extend(peer_roster_problems(document, roster))
     problems.extend(door_secret_problems(document, roster))
+    problems.extend(mcp_problems(document, locate, file_name, roster))
     problems.extend(
         ConfigProblem(file_name, *locate(loc)[:2], message)
         for loc, message in (*forge_problems(document), *review_problems(document))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -19,8 +21,11 @@ from fleet.agents.peer_keys import (
     WakeName,
 )
 from fleet.agents.restart_settings import RestartField, RestartSettings
+from fleet.agents.tool_keys import check_skills
 from fleet.budgets.runs.budget import RunBudgetEntry
 from fleet.destinations import DEFAULT_ALLOW
+from fleet.mcp.grants import MCP_GRANTS_HELP, McpGrants
+from fleet.mcp.skills import SKILLS_HELP, SkillDir
 from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_MESSAGES_PER_HOUR, PermissionMode
 from fleet.permissions.config import (
     ALLOW_HELP,
@@ -187,6 +192,19 @@ class Defaults(BaseModel):
         strict=True,
         description=MESSAGE_QUEUE_HELP,
     )
+
+    mcp: McpGrants = Field(
+        default_factory=dict,
+        description=MCP_GRANTS_HELP + " For agents that set no `mcp`. Default: none.",
+    )
+    skills: tuple[SkillDir, ...] = Field(
+        default=(), description=SKILLS_HELP + " For agents that set no `skills`. Default: none."
+    )
+
+    @field_validator("skills")
+    @classmethod
+    def _one_skill_per_name(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
+        return check_skills(value) or ()
 
     @property
     def policy(self) -> PolicyDefaults:

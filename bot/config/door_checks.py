@@ -1,11 +1,13 @@
 """The credentials Fleetwarden holds stay out of every agent's reach by config.
 
 Every secret the config names for Fleetwarden itself — in any ``*_env`` key outside the
-roster: a repository's token, a forge's token, App key and webhook secret, a chat
-connector's token, password or store passphrase, the dashboard's metrics token, the
-ledger's password, a host's key passphrase, an account's credential — is Fleetwarden's.
-An agent reaches the upstream only through its git door and the forge only through its
-forge door, each of which checks what it does; the others are never an agent's at all. The
+roster: a repository's token, a forge's token, App key and webhook secret, an MCP server's
+credential (each value of its ``headers_env`` or ``env_env``), a chat connector's token,
+password or store passphrase, the dashboard's metrics token, the ledger's password, a
+host's key passphrase, an account's credential — is Fleetwarden's. An agent reaches the
+upstream only through its git door, the forge only through its forge door and an MCP
+server only through its MCP door, each of which checks what it does; the others are never
+an agent's at all. The
 same variable named in an agent's ``secret_env`` (or set in its ``env``) would hand it the
 credential itself. :func:`door_secret_problems` refuses that, naming the agent and the part
 of the config that holds the variable.
@@ -26,15 +28,19 @@ from pydantic import BaseModel
 from bot.config.problems import ConfigProblem, Locator
 from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
+from fleet.mcp.rules import holding
 
 Loc = tuple[str | int, ...]
 
 GIT_DOOR = "the upstream only through its git door"
 FORGE_DOOR = "the forge only through its forge door"
+MCP_DOOR = "the MCP server only through its MCP door"
 NOT_SECRET = frozenset({"app_id_env"})
 """``*_env`` keys whose variable holds nothing secret (a GitHub App's id is public)."""
 _ROSTER = "agents"
 """The section holding the agents' own settings (what is checked), not Fleetwarden's."""
+_AGENTS_OWN = "secret_env"
+"""The key of the variables an agent is given (``defaults.secret_env`` too): never held."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +59,8 @@ def held_by_fleetwarden(document: ConfigFile) -> dict[str, Held]:
     """Each variable ``document`` names for a credential of Fleetwarden's own → what it
     holds (the first place naming it, when several do)."""
     held: dict[str, Held] = {}
-    for loc, variable in _variables(document, ()):
-        if loc[0] == _ROSTER:
+    for loc, variable in env_variables(document):
+        if loc[0] == _ROSTER or _AGENTS_OWN in loc or loc[-1] in NOT_SECRET:
             continue
         what, door = _what(document, loc)
         held.setdefault(variable, Held(what, Locator(None)(loc)[1], door, loc))
@@ -69,26 +75,23 @@ def door_secret_problems(document: ConfigFile, roster: RosterSource) -> Iterator
         return
     for index, agent in enumerate(document.agents):
         who = f"agent {agent.name!r}"
-        for item, variable in enumerate(agent.secret_env):
-            found = held.get(variable)
-            if found is None or found.loc[0] == "accounts":  # said by the loader, with its fix
-                continue
-            message = (
-                f"{who} would get {variable}, which holds {found.what} ({found.path}): "
-                f"{_whose(found)}. Remove it from secret_env (a token of the agent's own goes "
-                "in a variable of its own)"
-            )
-            yield _problem(roster, ("agents", index, "secret_env", item), message)
-        for key in agent.env:
-            found = held.get(key)
-            if found is None:
-                continue
-            message = (
-                f"{who} sets {key} in its env, the variable that holds {found.what} "
-                f"({found.path}): give the agent's variable another name ({_whose(found)}; "
-                "an agent never holds nor shadows it)"
-            )
-            yield _problem(roster, ("agents", index, "env", key), message)
+        for where, variable in holding(agent.secret_env, agent.env, held):
+            found = held[variable]
+            if where[0] == "secret_env" and found.loc[0] == "accounts":
+                continue  # said by the loader, with its fix
+            if where[0] == "secret_env":
+                message = (
+                    f"{who} would get {variable}, which holds {found.what} ({found.path}): "
+                    f"{_whose(found)}. Remove it from secret_env (a token of the agent's own "
+                    "goes in a variable of its own)"
+                )
+            else:
+                message = (
+                    f"{who} sets {variable} in its env, the variable that holds {found.what} "
+                    f"({found.path}): give the agent's variable another name "
+                    f"({_whose(found)}; an agent never holds nor shadows it)"
+                )
+            yield _problem(roster, ("agents", index, *where), message)
 
 
 def _whose(found: Held) -> str:
@@ -97,23 +100,34 @@ def _whose(found: Held) -> str:
     return f"that credential is Fleetwarden's, and an agent reaches {found.door}"
 
 
-def _variables(value: object, loc: Loc) -> Iterator[tuple[Loc, str]]:
-    """Each ``*_env`` key under ``value`` naming a variable of a secret, with where it is."""
+def env_variables(value: object, loc: Loc = ()) -> Iterator[tuple[Loc, str]]:
+    """Each variable a ``*_env`` key under ``value`` names, with where it is: a key naming
+    one (``token_env``), each of a list (``secret_env``) and each value of a mapping (an MCP
+    server's ``headers_env``, ``env_env``). The one walk over the config's variables: what
+    Fleetwarden holds (:func:`held_by_fleetwarden`), and every secret the log redactor
+    learns (:meth:`bot.config.resolved.Config.secret_env_names`)."""
     if isinstance(value, BaseModel):
         for field, info in type(value).model_fields.items():
             key = info.alias or field
             item = getattr(value, field)
-            if field.endswith("_env") and isinstance(item, str):
-                if field not in NOT_SECRET:
-                    yield (*loc, key), item
-            else:
-                yield from _variables(item, (*loc, key))
+            if not field.endswith("_env"):
+                yield from env_variables(item, (*loc, key))
+            elif isinstance(item, str):
+                yield (*loc, key), item
+            elif isinstance(item, tuple | list | frozenset):
+                for index, variable in enumerate(item):
+                    if isinstance(variable, str):
+                        yield (*loc, key, index), variable
+            elif isinstance(item, Mapping):
+                for name, variable in item.items():
+                    if isinstance(variable, str):
+                        yield (*loc, key, str(name)), variable
     elif isinstance(value, Mapping):
         for name, item in value.items():
-            yield from _variables(item, (*loc, str(name)))
+            yield from env_variables(item, (*loc, str(name)))
     elif isinstance(value, tuple | list):
         for index, item in enumerate(value):
-            yield from _variables(item, (*loc, index))
+            yield from env_variables(item, (*loc, index))
 
 
 def _what(document: ConfigFile, loc: Loc) -> tuple[str, str | None]:
@@ -144,6 +158,12 @@ def _what(document: ConfigFile, loc: Loc) -> tuple[str, str | None]:
             return f"the passphrase of host {document.hosts[index].name}'s key", None
         case ("accounts", str(name), _):
             return f"account {name}'s credential", None
+        case ("mcp", str(name), "headers_env", str(header)):
+            return f"MCP server {name}'s {header} header", MCP_DOOR
+        case ("mcp", str(name), "env_env", str(variable)):
+            return f"MCP server {name}'s {variable}", MCP_DOOR
+        case ("mcp", str(name), "oauth", "client_id_env" | "client_secret_env" as key):
+            return f"MCP server {name}'s OAuth client {key.split('_')[1]}", MCP_DOOR
     return "a credential of Fleetwarden's", None
 
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from bot.config.across import across_entries, repeated_entries
 from bot.config.forge_checks import environment_problems as forge_environment_problems
+from bot.config.mcp_checks import environment_problems as mcp_environment_problems
 from bot.config.partial import KeptLocator, SoundPart, sound_document, unsaid
 from bot.config.problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
 from bot.config.repo_checks import environment_problems as repo_environment_problems
@@ -107,10 +108,11 @@ def parse_config(
     """Validate config ``text``; ``file_name`` is how problems name the file. Relative paths
     resolve against ``base_dir`` (absolute); ``home`` expands ``~``; ``now`` (default: the
     system clock) is the load time budgets' ``reset_at`` must be ahead of; ``environ``, when
-    given, is where the accounts' and the repositories' credentials must be. Reads
-    nothing, except the roster file ``agents:`` may name, checking that agents' ``workdir``
-    directories exist and, with ``environ``, that ChatGPT logins are in the state dir and
-    repositories' ssh keys are kept private. Raises :class:`ConfigError`."""
+    given, is where the accounts', the repositories' and the MCP servers' credentials must
+    be. Reads nothing, except the roster file ``agents:`` may name, checking that agents'
+    ``workdir`` and skill directories exist and, with ``environ``, that ChatGPT logins are
+    in the state dir and repositories' ssh keys are kept private. Raises
+    :class:`ConfigError`."""
     root, data, problems = compose(text, file_name)
     locate = Locator(root)
     if data is None:
@@ -169,6 +171,7 @@ def parse_config(
             ),
             *repo_environment_problems(document.repos, environ),
             *forge_environment_problems(document.forges, environ),
+            *mcp_environment_problems(document.mcp, environ),
         ]
         missing = [ConfigProblem(file_name, *locate(loc)[:2], message) for loc, message in found]
         missing.sort(key=lambda p: (p.line is None, p.line or 0))  # by line, as above

@@ -28,7 +28,16 @@ from fleet.schema import SchemaContext
 
 ENTRY_LISTS = ("agents", "budgets", "hosts", "operators")
 """Sections that are lists of entries."""
-ENTRY_MAPPINGS = ("repos", "forges", "accounts", "account_pools", "groups", "providers", "prices")
+ENTRY_MAPPINGS = (
+    "repos",
+    "forges",
+    "accounts",
+    "account_pools",
+    "groups",
+    "providers",
+    "prices",
+    "mcp",
+)
 """Sections that are mappings of named entries."""
 
 Loc = tuple[int | str, ...]

@@ -23,6 +23,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.config.yaml_hints import layout_hint, tight_colon
 from fleet.errors import FleetwardenError
+from fleet.redaction.shapes import credential_shaped, shown_key
 from fleet.schema import looks_secret, unknown_value_message
 
 __all__ = [
@@ -148,10 +149,11 @@ def _duplicate_keys(root: Node, file_name: str) -> list[ConfigProblem]:
                     walk(value_node, path)
                     continue
                 key, line = key_node.value, key_node.start_mark.line + 1
-                key_path = f"{path}.{key}" if path else key
+                shown = shown_key(key)
+                key_path = f"{path}.{shown}" if path else shown
                 if key in first_line:
                     message = (
-                        f"duplicate key {key!r}: already set on line {first_line[key]}; "
+                        f"duplicate key {shown!r}: already set on line {first_line[key]}; "
                         "YAML would silently keep only this last one, so remove one of them"
                     )
                     problems.append(ConfigProblem(file_name, line, key_path, message))
@@ -178,10 +180,14 @@ class Locator:
             if part == "[key]":  # pydantic's marker: the problem is the key itself
                 node = key_node
                 continue
+            if isinstance(node, SequenceNode) and isinstance(part, str):
+                # A list of names read as a mapping (an agent's `mcp: [a, b]`): the item.
+                part = next((n for n, item in enumerate(node.value) if _scalar(item) == part), part)
+            shown = shown_key(part) if isinstance(part, str) else part  # a pasted secret
             if isinstance(node, SequenceNode) or (node is None and isinstance(part, int)):
-                path += f"[{part}]"
+                path += f"[{shown}]"
             else:
-                path += f".{part}" if path else str(part)
+                path += f".{shown}" if path else str(shown)
             if isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
                 node = node.value[part]
                 line = node.start_mark.line + 1
@@ -198,6 +204,10 @@ class Locator:
             else:
                 node = None
         return line, path, node
+
+
+def _scalar(node: Node) -> str | None:
+    return node.value if isinstance(node, ScalarNode) else None
 
 
 # --- Pydantic's errors, in plain words -----------------------------------------------------
@@ -286,6 +296,12 @@ def _unknown_key_message(
 ) -> str:
     key = loc[-1]
     model = _model_at(loc[:-1], schema)
+    if isinstance(key, str) and credential_shaped(key):
+        return (
+            "this key looks like a credential, and secrets never go in the config file: set "
+            "an environment variable and name it with the *_env key of the section that "
+            "needs it (the key is not shown)"
+        )
     allowed = [f.alias or n for n, f in model.model_fields.items()] if model is not None else []
     if isinstance(key, str) and f"{key}_env" in allowed:
         return (
@@ -351,6 +367,8 @@ def describe(value: object, hide: bool = False) -> str:
         if isinstance(value, kind):
             if hide or isinstance(value, list | dict):
                 return words
+            if isinstance(value, str) and credential_shaped(value):
+                return f"{words} (it looks like a credential: not shown)"
             shown = repr(value) if isinstance(value, str) else str(value)
             return f"{words} ({shown[:40] + '...' if len(shown) > 43 else shown})"
     return f"a {type(value).__name__}"

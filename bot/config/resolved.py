@@ -5,16 +5,16 @@ implicit accounts added and each section's settings built."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
-
+from bot.config.chat import Operator
 from bot.config.defaults import Defaults
+from bot.config.door_checks import env_variables
 from bot.config.forge_checks import with_forge_credentials
-from bot.config.schema import ConfigFile, LogLevel, Operator
+from bot.config.schema import ConfigFile, LogLevel
 from bot.dashboard.serving.settings import DashboardSettings
 from connectors.console_config import ConsoleConfig
 from connectors.discord.config import DiscordConfig
@@ -29,6 +29,8 @@ from fleet.forge.schema import ForgeEntry
 from fleet.hosts.schema import HostEntry
 from fleet.ledger.database.location import is_url
 from fleet.ledger.records.budgets import Budget
+from fleet.mcp.model import McpServer
+from fleet.mcp.schema import server_of
 from fleet.metering.config import MeteringSettings, PriceTable
 from fleet.metering.offline.routes import priced_with, with_offline
 from fleet.metering.schema import price_table, provider_routes
@@ -80,6 +82,8 @@ class Config:
     """The `repos:` section: the repositories agents work on, by name."""
     forges: dict[str, ForgeEntry]
     """The `forges:` section: the forges whose issues become runs, by name."""
+    mcp: dict[str, McpServer]
+    """The `mcp:` section: the MCP servers agents may be granted, by name."""
     dashboard: DashboardSettings | None
     """The web dashboard's settings, or ``None`` when it is off."""
     budgets: dict[str, Budget]
@@ -139,6 +143,7 @@ class Config:
             hosts=document.hosts,
             repos=with_forge_credentials(document.repos, document.forges),
             forges=dict(document.forges),
+            mcp={name: server_of(name, entry) for name, entry in document.mcp.items()},
             dashboard=document.dashboard.settings(state_dir)
             if document.dashboard is not None
             else None,
@@ -160,8 +165,9 @@ class Config:
 
     def secret_env_names(self) -> frozenset[str]:
         """Every variable the config names as holding a secret: the value of each ``*_env``
-        key anywhere, and every agent's ``secret_env``. For the log redactor."""
-        return frozenset(_env_names(self.document))
+        key anywhere (each value of a mapping one, such as an MCP server's ``headers_env``),
+        and every agent's ``secret_env``. For the log redactor."""
+        return frozenset(variable for _, variable in env_variables(self.document))
 
 
 def served_routes(document: ConfigFile, accounts: AccountSet) -> dict[str, ProviderRoute]:
@@ -188,24 +194,6 @@ def implicit_accounts(agents: Iterable[AgentEntry], default_runtime: str) -> lis
 def absolute_path(base_dir: Path, path: Path) -> Path:
     """``path`` made absolute against ``base_dir`` and normalised."""
     return Path(os.path.normpath(base_dir / path))
-
-
-def _env_names(value: object) -> Iterator[str]:
-    if isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            item = getattr(value, name)
-            if not name.endswith("_env"):
-                yield from _env_names(item)
-            elif isinstance(item, str):
-                yield item
-            elif isinstance(item, tuple | list | frozenset):
-                yield from (entry for entry in item if isinstance(entry, str))
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from _env_names(item)
-    elif isinstance(value, dict):  # sections keyed by name, such as `accounts`
-        for item in value.values():
-            yield from _env_names(item)
 
 
 def model_priced(cfg: Config) -> Callable[[str | None], bool] | None:

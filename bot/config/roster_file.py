@@ -14,8 +14,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from bot.config.chat import ConnectorsSection
 from bot.config.problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
-from bot.config.schema import ConfigFile, ConnectorsSection
+from bot.config.schema import ConfigFile
 from fleet.agents.roster import AgentEntry
 from fleet.schema import SchemaContext, expand_path
 

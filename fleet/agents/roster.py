@@ -12,7 +12,8 @@ per run, and — for the ``command`` runtime only — the ``argv`` to run
 (:mod:`fleet.agents.command_argv`). Its permission policy (``permissions``, ``allow``,
 ``deny``, ``approval_timeout``, ``max_open_approvals``) is read and applied by
 :mod:`fleet.permissions.config`. How it works with its peers (``role``, ``talks_to``,
-``wake``, ``messages_per_hour``) is :mod:`fleet.agents.peer_keys`'s, a base of the entry.
+``wake``, ``messages_per_hour``) is :mod:`fleet.agents.peer_keys`'s, a base of the entry;
+the team's tools it may use (``mcp``, ``skills``) are :mod:`fleet.agents.tool_keys`'s.
 
 The small schema helpers (:data:`EnvVarName`, :func:`check_known`, …) are
 :mod:`fleet.schema`'s, shared with the rest of the configuration schema; an entry's
@@ -43,6 +44,7 @@ from fleet.agents.command_argv import ARGV_HELP, check_argv
 from fleet.agents.fallback import FallbackEntry
 from fleet.agents.peer_keys import PeerDefaults, PeerKeys
 from fleet.agents.restart_settings import RestartSettings, restart_shorthand
+from fleet.agents.tool_keys import ToolDefaults, ToolKeys
 from fleet.budgets.quoting.quote import QUOTE_UNDER_HELP, QuoteUnder
 from fleet.budgets.runs.budget import RunBudgetEntry
 from fleet.hosts.schema import check_placement
@@ -75,7 +77,7 @@ MAX_CLASS_LENGTH = 64
 """The longest ``class`` (an agent's role) an entry may have."""
 
 
-class RosterDefaults(PeerDefaults, Protocol):
+class RosterDefaults(PeerDefaults, ToolDefaults, Protocol):
     """The fleet-wide fallbacks an entry's unset fields take (``defaults:`` in the file)."""
 
     @property
@@ -109,7 +111,7 @@ class RosterDefaults(PeerDefaults, Protocol):
     def git_email(self) -> str | None: ...
 
 
-class AgentEntry(PeerKeys):
+class AgentEntry(ToolKeys, PeerKeys):
     """One agent in the roster: what to launch and how.
 
     Fields left unset fall back to `defaults` (runtime, backend, restart, heartbeat
@@ -413,7 +415,7 @@ class AgentEntry(PeerKeys):
             git_email=self.git_email or defaults.git_email,
         )
         return defaults.policy.apply(
-            self.with_peers(spec, defaults),
+            self.with_tools(self.with_peers(spec, defaults), defaults),
             permissions=self.permissions,
             allow=self.allow,
             deny=self.deny,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet.errors import LaunchFailed
+from fleet.mcp.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, no_mcp_why
 from fleet.model import AgentSpec, PermissionMode, RunBudget
 from fleet.permissions.config import unsandboxed_full
 
@@ -35,7 +36,8 @@ def spawn_spec(spec: AgentSpec, given: SpawnOverrides) -> AgentSpec:
     nor its account: those fall back to the new CLI's own defaults unless given. A
     repository given sets the agent's own workdir aside (its checkout is the workdir), a
     workdir given its repository (``spawn`` never gives both). Refuses
-    (:class:`LaunchFailed`) a ``full`` permission mode for an agent without a sandbox."""
+    (:class:`LaunchFailed`) a ``full`` permission mode for an agent without a sandbox, and
+    a runtime that cannot be given the MCP servers the agent may use."""
     same_cli = given.runtime is None or given.runtime == spec.runtime
     made = replace(
         spec,
@@ -59,4 +61,10 @@ def spawn_spec(spec: AgentSpec, given: SpawnOverrides) -> AgentSpec:
         made = replace(made, repo=None, repo_base=None)  # a workdir given: no repository
     if wrong := unsandboxed_full(made.name, made.sandbox, made.permissions):
         raise LaunchFailed(wrong)
+    if made.mcp and made.runtime in NO_MCP_RUNTIMES:
+        servers = ", ".join(grant.server for grant in made.mcp)
+        raise LaunchFailed(
+            f"{made.name} may use MCP servers ({servers}), and runtime {made.runtime} is one "
+            f"{no_mcp_why(made.runtime)}: spawn it with its own runtime, or one of {MCP_RUNTIMES}"
+        )
     return made

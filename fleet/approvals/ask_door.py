@@ -48,6 +48,7 @@ from fleet.clock import Clock
 from fleet.connections.loopback import AgentSecrets
 from fleet.hostile_json import JsonRefused, read_object
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask
+from fleet.model import PermissionMode
 from fleet.notices import starter
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ _FIELDS: Final = {"id", "tool", "subject", "detail", "pattern"}
 @dataclass(frozen=True, slots=True)
 class AskTerms:
     """What an agent's asks are opened with: its current run, how long an ask waits, how
-    many may be open at once, who started it, and its ``allow`` and ``deny`` rules."""
+    many may be open at once, who started it, its ``allow`` and ``deny`` rules, and its
+    permission mode (``None``: not known to whoever made the terms)."""
 
     run_id: int
     wait_seconds: float
@@ -77,6 +79,7 @@ class AskTerms:
     starter: str | None
     rules: tuple[str, ...]
     deny: tuple[str, ...] = ()
+    mode: PermissionMode | None = None
 
 
 Terms = Callable[[str], Awaitable[AskTerms | None]]
@@ -152,6 +155,7 @@ def ledger_terms(agents: AgentsStore, runs: RunsStore) -> Terms:
             starter=starter(start.trigger) if start is not None else None,
             rules=spec.allow,
             deny=spec.deny,
+            mode=spec.permissions,
         )
 
     return terms

@@ -52,7 +52,7 @@ from fleet.backends.tmux_client import SERVER_EXITING, TmuxResult, no_formats, t
 from fleet.errors import FleetError, LaunchFailed
 from fleet.hosts.connection import HostLink
 from fleet.hosts.errors import HostError, ssh_says
-from fleet.hosts.lanes import set_up_lane
+from fleet.hosts.lanes import set_up_lane, write_home
 from fleet.hosts.place import HostPlace
 from fleet.hosts.remote import RemoteResult, failure
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
@@ -221,15 +221,15 @@ class RemoteTmuxBackend(TmuxBackend):
         spec_path = posixpath.join(remote_run, "launch.json")
         env = {key: _remote_text(value, place) for key, value in plan.env.items()}
         files = {str(path): _remote_text(text, place) for path, text in plan.files.items()}
+        fresh = [str(folder) for folder in plan.fresh]
         if plan.sandboxed and plan.run_as is not None:  # written as root into its lane
             home = place.home_of(session)
-            await set_up_lane(link, place, plan.run_as, home, str(plan.cwd), files)
-            files = {}
+            await set_up_lane(link, place, plan.run_as, home, str(plan.cwd), files, fresh)
+            files, fresh = {}, []
+        if files or fresh:  # a CLI's config naming a gate, say: through no link the agent left
+            await write_home(link, place, place.home_of(session), files, fresh)
         try:
             sftp = await link.sftp()
-            for path, text in files.items():  # a CLI's config naming a gate, say
-                await sftp.makedirs(posixpath.dirname(path), exist_ok=True)
-                await _write(sftp, path, text)
             spec = launch_spec(dataclasses.replace(plan, env=env), argv, Path(remote_run))
             await _write(sftp, spec_path, spec)
         except (OSError, asyncssh.Error, HostError) as exc:
@@ -398,10 +398,11 @@ class RemoteTmuxBackend(TmuxBackend):
 
 def _remote_text(text: str, place: HostPlace) -> str:
     """``text`` with each script copied to the host named by its copy there (its path, or
-    within a ``file://`` URI)."""
+    within a ``file://`` URI); executable text stays so."""
+    kind = type(text)
     for local in sorted(place.copied, key=len, reverse=True):
         if local in text:
-            text = text.replace(local, place.bundled(Path(local)))
+            text = kind(text.replace(local, place.bundled(Path(local))))
     return text
 
 

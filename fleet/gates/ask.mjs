@@ -9,7 +9,8 @@
 // its CLI's own environment): FLEETWARDEN_HEARTBEAT_URL and FLEETWARDEN_HEARTBEAT_TOKEN (the
 // ask door is the same server's /approval/<agent>), and FLEETWARDEN_PERMISSIONS, a JSON
 // object {"mode": "ask"|"edits"|"full"|"read-only", "allow": [...], "deny": [...],
-// "workdir": "/abs"}. Rules are Tool or Tool(pattern), "*" matching any run of characters,
+// "workdir": "/abs", "mcp"?: [server, ...]}. A granted MCP server's tools (opencode's
+// "<server>_<tool>") pass here: Fleetwarden's MCP door asks about each call. Rules are Tool or Tool(pattern), "*" matching any run of characters,
 // as fleet/permissions/rules.py reads them. A shell command is never allowed here by a rule: the
 // gate cannot parse a line as the shell does, so it asks Fleetwarden, whose parser allows it
 // at once when every command of the line matches the rule (else the operator is asked). A
@@ -19,8 +20,15 @@ import fs from "node:fs";
 import path from "node:path";
 
 const TOKEN_HEADER = "X-Fleetwarden-Token";
+const MCP_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const READ_TOOLS = new Set(["read", "grep", "find", "ls", "glob", "list", "todoread", "todowrite", "task", "skill"]);
 const EDIT_TOOLS = new Set(["edit", "write", "multiedit", "apply_patch"]);
+// The CLIs' own tools (opencode 1.18.33's, and pi's): never an MCP server's, whatever the
+// server's name (a server "apply" does not make "apply_patch" its tool).
+const BUILT_IN = new Set([
+  ...READ_TOOLS, ...EDIT_TOOLS, "bash", "patch", "webfetch", "websearch", "codesearch", "lsp",
+  "batch", "invalid", "question", "plan_enter", "plan_exit",
+]);
 const ALIASES = {
   bash: "Bash", shell: "Bash", edit: "Edit", multiedit: "Edit", apply_patch: "Edit",
   write: "Write", read: "Read", webfetch: "WebFetch",
@@ -47,6 +55,7 @@ export function settings(env = process.env) {
     allow: Array.isArray(policy.allow) ? policy.allow.map(String) : [],
     deny: Array.isArray(policy.deny) ? policy.deny.map(String) : [],
     workdir: typeof policy.workdir === "string" ? policy.workdir : process.cwd(),
+    mcp: Array.isArray(policy.mcp) ? policy.mcp.map(String).filter((s) => MCP_NAME.test(s)) : [],
     beatUrl,
     askUrl: beatUrl.includes("/heartbeat/") ? beatUrl.replace("/heartbeat/", "/approval/") : "",
     token: env.FLEETWARDEN_HEARTBEAT_TOKEN || "",
@@ -128,6 +137,8 @@ export function fileSubject(file, workdir) {
 export function decide(config, tool, subject, insideWorkdir) {
   const denied = config.deny.find((rule) => refuses(rule, tool, subject));
   if (denied) return { verdict: "deny", reason: `Fleetwarden's rules deny this (${denied})` };
+  const mcp = config.mcp || [];
+  if (mcpTool(mcp, tool)) return { verdict: "allow" };
   if (READ_TOOLS.has(tool) || config.mode === "full") return { verdict: "allow" };
   if (config.allow.some((rule) => matches(rule, tool, subject))) {
     // A shell line's rule is Fleetwarden's to settle, every command of it (see the top).
@@ -138,6 +149,13 @@ export function decide(config, tool, subject, insideWorkdir) {
   }
   if (config.mode === "edits" && EDIT_TOOLS.has(tool) && insideWorkdir) return { verdict: "allow" };
   return { verdict: "ask" };
+}
+
+// Whether tool is a granted server's ("<server>_<tool>", as opencode names them), not one of
+// the CLI's own tools (nor its tools over MCP resources, which the door does not see).
+function mcpTool(servers, tool) {
+  if (BUILT_IN.has(tool) || tool.includes("_mcp_resource")) return false;
+  return servers.some((server) => tool.startsWith(`${server}_`) && tool.length > server.length + 1);
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,8 +1,9 @@
 """Ready an agent's lane on a host where Fleetwarden logs in as root — standalone, standard
-library only, run there as root (``python3 -I -S lane_setup.py UID HOME WORKDIR``) with
-the runtime's files for its HOME on stdin (a JSON object: path below HOME → text).
+library only, run there as root (``python3 -I -S lane_setup.py UID HOME WORKDIR [FOLDER…]``)
+with the runtime's files for its HOME on stdin (:func:`fleet.lane_files.files_json`).
 
-It makes HOME and the workdir if they are missing, writes each file through no symlink the
+It makes HOME and the workdir if they are missing, empties each FOLDER below HOME (a CLI's
+skills: :func:`fleet.lane_files.empty_lane_dir`), writes each file through no symlink the
 agent left (:func:`fleet.lane_files.write_lane_file`, loaded from its copy beside this
 one), and hands both trees to the agent's own uid (:func:`fleet.lane_files.hand_over`:
 never through a symlink, never a file with another hard link). What goes wrong is one line
@@ -30,10 +31,11 @@ def _lane_files() -> ModuleType:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 4 or not argv[1].isdigit():
-        print("usage: lane_setup.py UID HOME WORKDIR < files.json", file=sys.stderr)
+    if len(argv) < 4 or not argv[1].isdigit():
+        print("usage: lane_setup.py UID HOME WORKDIR [FOLDER…] < files.json", file=sys.stderr)
         return 2
     uid, home, workdir = int(argv[1]), Path(argv[2]), Path(argv[3])
+    fresh = [Path(folder) for folder in argv[4:]]
     try:
         files = json.load(sys.stdin)
         if not isinstance(files, dict):
@@ -41,9 +43,11 @@ def main(argv: list[str]) -> int:
         lane = _lane_files()
         for top in (home, workdir):
             top.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for folder in fresh:
+            lane.empty_lane_dir(home, folder.relative_to(home).as_posix())
         for path, text in files.items():
             relative = Path(path).relative_to(home)  # ValueError: outside its HOME
-            lane.write_lane_file(home, relative.as_posix(), str(text))
+            lane.write_lane_file(home, relative.as_posix(), lane.file_of(text))
         lane.hand_over_lane(home, workdir, uid)
     except (OSError, ValueError) as exc:
         print(f"lane_setup: {exc}", file=sys.stderr)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -36,6 +36,8 @@ from fleet.sandbox.lanes import FIRST_UID, LANES
 
 UIDS_FILE: Final = "uids.json"
 LANE_SETUP: Final = Path(__file__).with_name("lane_setup.py")
+LANE_WRITE: Final = Path(__file__).with_name("lane_write.py")
+"""Writes a runtime's files into an agent's HOME where the login is the agent's own user."""
 """The script that readies a lane there (copied to the host with the others)."""
 LANE_FILES: Final = Path(lane_files.__file__)
 """What it writes and hands over with (copied beside it, under ``fleet/``)."""
@@ -87,13 +89,20 @@ async def read_uids(sftp: asyncssh.SFTPClient, place: HostPlace) -> dict[str, in
 
 
 async def set_up_lane(
-    link: HostLink, place: HostPlace, uid: int, home: str, workdir: str, files: Mapping[str, str]
+    link: HostLink,
+    place: HostPlace,
+    uid: int,
+    home: str,
+    workdir: str,
+    files: Mapping[str, str],
+    fresh: Sequence[str] = (),
 ) -> None:
-    """Make ``home`` and ``workdir`` there, write ``files`` (path below ``home`` → text)
-    into ``home`` and hand both to ``uid`` (:mod:`fleet.hosts.lane_setup`)."""
-    argv = ["python3", "-I", "-S", place.bundled(LANE_SETUP), str(uid), home, workdir]
+    """Make ``home`` and ``workdir`` there, empty the ``fresh`` folders below ``home``,
+    write ``files`` (path below ``home`` → text) into ``home`` and hand both to ``uid``
+    (:mod:`fleet.hosts.lane_setup`)."""
+    argv = ["python3", "-I", "-S", place.bundled(LANE_SETUP), str(uid), home, workdir, *fresh]
     try:
-        done = await link.run(argv, input=json.dumps(dict(files)), timeout=_SETUP_TIMEOUT)
+        done = await link.run(argv, input=lane_files.files_json(files), timeout=_SETUP_TIMEOUT)
     except HostError as exc:
         raise LaunchFailed(f"host {place.host}: cannot ready the agent's lane: {exc}") from None
     if not done.ok:
@@ -101,3 +110,18 @@ async def set_up_lane(
             f"host {place.host}: cannot hand the agent's HOME and workdir to its own user: "
             f"{failure(place.host, done)}"
         )
+
+
+async def write_home(
+    link: HostLink, place: HostPlace, home: str, files: Mapping[str, str], fresh: Sequence[str]
+) -> None:
+    """Empty the ``fresh`` folders of the agent's ``home`` on the host, then write ``files``
+    there, through no symlink the agent left (:mod:`fleet.hosts.lane_write`)."""
+    argv = ["python3", "-I", "-S", place.bundled(LANE_WRITE), home, *fresh]
+    try:
+        done = await link.run(argv, input=lane_files.files_json(files), timeout=_SETUP_TIMEOUT)
+    except HostError as exc:
+        raise LaunchFailed(f"host {place.host}: cannot write the agent's files: {exc}") from None
+    if not done.ok:
+        why = failure(place.host, done)
+        raise LaunchFailed(f"host {place.host}: cannot write the agent's files: {why}")

@@ -32,6 +32,7 @@ from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.running.heartbeats import HeartbeatsStore
 from fleet.ledger.stores.running.leases import LeasesStore
+from fleet.ledger.stores.running.mcp_calls import McpCallsStore
 from fleet.ledger.stores.running.refusals import RefusalsStore
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.running.schedules import SchedulesStore
@@ -97,6 +98,8 @@ class Ledger:
         """Accounts' assignments, marks and quota windows."""
         self.spawn_queue = SpawnQueueStore(access)
         """Spawns waiting for room to run."""
+        self.mcp_calls = McpCallsStore(access)
+        """Every call agents made through the MCP door."""
 
     @classmethod
     async def open(cls, path: Path, clock: Clock) -> Ledger:

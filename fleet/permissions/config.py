@@ -38,7 +38,8 @@ PERMISSIONS_HELP = (
 )
 ALLOW_HELP = (
     "Rules of actions that pass without asking, each a tool's name alone (`Edit`) or with "
-    "a pattern of its argument (`Bash(git *)`, `Bash(npm test)`; `*` matches anything); "
+    "a pattern of its argument (`Bash(git *)`, `Bash(npm test)`; `*` matches anything), or "
+    "an MCP server's tool (`mcp__tracker__search`) or every tool of one (`mcp__tracker`); "
     "translated to the CLI's native rules."
 )
 DENY_HELP = (

@@ -22,6 +22,12 @@ A ``Bash`` rule with a pattern is matched against a command line as a shell read
   is the line written exactly as a pattern without ``*`` (what an operator was shown whole);
 * a deny rule (:func:`first_refusal`) refuses when the whole line or any command it may run,
   read leniently (inside ``$(…)``, after wrappers, inside ``sh -c``), matches.
+
+An MCP server's tools are named ``mcp__<server>__<tool>``, as Claude Code names them; a rule
+is one tool (``mcp__tracker__search``) or every tool of a server (``mcp__tracker``, or
+``mcp__tracker__*``, both forms Claude Code takes), whatever the call's arguments. The
+server and tool are whole names: ``mcp__tracker`` is not ``mcp__tracker2``'s, and
+``mcp__tracker__search`` is not ``mcp__tracker__search_all``.
 """
 
 from __future__ import annotations
@@ -34,6 +40,11 @@ from fleet.shell.mentions import mentioned_commands
 
 MAX_RULE = 512
 _RULE = re.compile(r"(?P<tool>[A-Za-z][A-Za-z0-9_.:-]{0,63})(?:\((?P<arg>[^()\x00-\x1f]*)\))?")
+MCP_PREFIX = "mcp__"
+_MCP_RULE = re.compile(
+    r"mcp__(?P<server>[a-z][a-z0-9-]{0,31})(?:__(?P<tool>\*|[A-Za-z0-9_.-]{1,128}))?"
+)
+_MCP_TOOL = re.compile(r"mcp__(?P<server>[a-z][a-z0-9-]{0,31})__(?P<tool>[A-Za-z0-9_.-]{1,128})")
 
 # A CLI's own name for a tool, mapped to the portable one (matching is by portable name).
 TOOL_ALIASES = {
@@ -67,6 +78,8 @@ class Rule:
 
     def matches(self, tool: str, subject: str) -> bool:
         """Whether the rule allows this call: for a shell command, every part of it."""
+        if self.tool.startswith(MCP_PREFIX):
+            return mcp_rule_covers(self.tool, tool)
         if portable_tool(tool) != self.tool:
             return False
         if self.arg is None:
@@ -78,6 +91,8 @@ class Rule:
     def refuses(self, tool: str, subject: str) -> bool:
         """Whether the rule, as a deny rule, refuses this call: for a shell command, the
         whole line or any command in it."""
+        if self.tool.startswith(MCP_PREFIX):
+            return mcp_rule_covers(self.tool, tool)
         if portable_tool(tool) != self.tool:
             return False
         if self.arg is None:
@@ -94,6 +109,8 @@ def parse_rule(text: str) -> Rule:
     """``text`` as a :class:`Rule`; :class:`BadRule` naming what is wrong."""
     if len(text) > MAX_RULE:
         raise BadRule(f"rule is {len(text)} characters long; at most {MAX_RULE}")
+    if text.strip().startswith(MCP_PREFIX):
+        return _mcp_rule(text.strip())
     found = _RULE.fullmatch(text.strip())
     if found is None:
         raise BadRule(
@@ -102,6 +119,41 @@ def parse_rule(text: str) -> Rule:
         )
     arg = found.group("arg")
     return Rule(portable_tool(found.group("tool")), arg.strip() if arg is not None else None)
+
+
+def _mcp_rule(text: str) -> Rule:
+    found = _MCP_RULE.fullmatch(text)
+    if found is None:
+        raise BadRule(
+            f"{text!r} is not an MCP rule: write `mcp__SERVER__TOOL` for one tool, or "
+            "`mcp__SERVER` (or `mcp__SERVER__*`) for every tool of a server, SERVER as the "
+            "`mcp:` section names it (e.g. `mcp__tracker__search`, `mcp__tracker`); an MCP "
+            "rule takes no pattern in parentheses"
+        )
+    server, tool = found.group("server"), found.group("tool")
+    return Rule(mcp_tool_name(server, tool) if tool and tool != "*" else f"mcp__{server}", None)
+
+
+def mcp_tool_name(server: str, tool: str) -> str:
+    """The name rules give ``tool`` of the MCP server ``server``: ``mcp__<server>__<tool>``."""
+    return f"{MCP_PREFIX}{server}__{tool}"
+
+
+def mcp_server_of(tool: str) -> str | None:
+    """The MCP server whose tool ``tool`` is (``mcp__<server>__<tool>``), else ``None``."""
+    called = _MCP_TOOL.fullmatch(tool)
+    return called.group("server") if called is not None else None
+
+
+def mcp_rule_covers(rule: str, tool: str) -> bool:
+    """Whether the MCP rule ``rule`` (``mcp__srv`` or ``mcp__srv__tool``, as parsed) covers
+    the call of ``tool`` (``mcp__srv__tool``): the same server, and the same tool or any."""
+    called = _MCP_TOOL.fullmatch(tool)
+    if called is None:
+        return False
+    if rule == f"{MCP_PREFIX}{called.group('server')}":
+        return True
+    return rule == tool
 
 
 def portable_tool(tool: str) -> str:

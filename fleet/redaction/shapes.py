@@ -295,3 +295,24 @@ def plausible(value: str, line: str) -> bool:
         or heuristic.is_potential_uuid(value)
         or heuristic.is_not_alphanumeric_string(value)
     )
+
+
+REDACTED_KEY: Final = "<redacted>"
+"""How a key shaped like a credential is shown where a location names it."""
+
+
+@functools.cache
+def _shared() -> Shapes:
+    return Shapes()
+
+
+def credential_shaped(text: str) -> bool:
+    """Whether ``text`` holds something shaped like a credential (a token's format, a
+    ``Bearer …`` header, a password in a URL), as the log redactor finds them."""
+    return bool(_shared().spans(text))
+
+
+def shown_key(key: str) -> str:
+    """``key`` as a location or message may show it: :data:`REDACTED_KEY` if it looks like
+    a credential (a secret pasted where a name goes)."""
+    return REDACTED_KEY if credential_shaped(key) else key

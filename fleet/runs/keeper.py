@@ -35,7 +35,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runs.launch.launch_site import LaunchSite
 from fleet.runs.launch.preamble import prompted, with_peers_file
 from fleet.runs.launch.run_tokens import RunTokens
-from fleet.runs.layout import AgentPaths, append_marker, write_files
+from fleet.runs.layout import AgentPaths, append_marker, empty_folders, write_files
 from fleet.runs.no_agent import NoSuchAgent
 from fleet.runs.output.facts import check_launchable
 from fleet.runs.output.reading import Launched, RunOutput, RunReading
@@ -234,6 +234,7 @@ class RunKeeper:
         if self._caps is not None:  # before its process can ask a model anything
             await arm_or_refuse(self._caps, spec, continues=continues)
         if not remote:  # a remote run's files are written there by its backend
+            empty_folders(paths.home, plan.fresh)
             write_files(paths.home, plan.files)
         await self._agents.upsert_agent(spec, DesiredState.RUNNING, origin=origin)
         await self._agents.set_state(spec.name, AgentState.STARTING, reason)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fleet.errors import LaunchFailed
-from fleet.lane_files import write_lane_file
+from fleet.lane_files import empty_lane_dir, write_lane_file
 from fleet.names import AgentName
 from fleet.private_files import open_private, private_dir
 from fleet.transcript.logtail import read_from, size_of
@@ -63,6 +63,21 @@ def append_marker(path: Path, text: str) -> None:
         os.write(fd, (("\n" if unended else "") + f"{MARKER} {text} ---\n").encode())
     finally:
         os.close(fd)
+
+
+def empty_folders(home: Path, folders: Iterable[Path]) -> None:
+    """Empty a runtime's ``folders`` in the agent's ``home`` (:attr:`LaunchPlan.fresh`),
+    through no symlink the agent left; one that cannot be emptied refuses the launch."""
+    for folder in folders:
+        if not folder.is_relative_to(home) or folder == home:
+            raise ValueError(f"a runtime asked to empty {folder}, not inside the agent's home")
+        try:
+            empty_lane_dir(home, folder.relative_to(home).as_posix())
+        except OSError as exc:
+            raise LaunchFailed(
+                f"cannot empty {folder} in the agent's home: {exc.strerror or exc} — remove "
+                "what is in its place and start the agent again"
+            ) from exc
 
 
 def write_files(home: Path, files: Mapping[Path, str]) -> None:

@@ -83,6 +83,16 @@ class CliRuntime(ABC):
         """The CLI's own variables, on top of :func:`~fleet.runtimes.base_env`, and the
         config files to write before it starts."""
 
+    def skills_folder(self, ctx: RuntimeContext) -> Path | None:
+        """Where the CLI reads its skills in the agent's home, which Fleetwarden fills
+        whole at each launch; ``None``: none."""
+        return None
+
+    def fresh_folders(self, ctx: RuntimeContext) -> tuple[Path, ...]:
+        """The folders of the agent's home each launch empties first
+        (:attr:`~fleet.model.LaunchPlan.fresh`): its skills folder, by default."""
+        return tuple(f for f in (self.skills_folder(ctx),) if f is not None)
+
     def _launch_plan(
         self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...], prompt: str | None
     ) -> LaunchPlan:
@@ -96,6 +106,7 @@ class CliRuntime(ABC):
             cwd=ctx.workdir,
             takes_input=ctx.tty or live is not None,
             files=files,
+            fresh=self.fresh_folders(ctx),
             session=live,
             prompt=prompt if live is not None else None,
         )

@@ -40,6 +40,14 @@ and token reach it only as ``$FLEETWARDEN_HEARTBEAT_URL`` / ``$FLEETWARDEN_HEART
 expanded inside double quotes (never parsed as shell code), which also keeps the token out
 of the file. Both are checked first: a loopback ``http`` URL, a URL-safe token.
 
+MCP servers and skills (:mod:`fleet.runtimes.mcp_launch`, :mod:`fleet.runtimes.skill_copies`):
+an agent granted servers is given ``--mcp-config <home>/.fleetwarden/mcp.json`` right after
+``--strict-mcp-config`` (a path: the run's token in that file, mode 0600, never in argv;
+the flag takes several values, so a prompt always comes after ``--``), and
+``MCP_CONNECTION_NONBLOCKING=0`` so a session starts with its servers' tools. Their tools
+are ``mcp__<server>__<tool>``. Skills are copied into ``$CLAUDE_CONFIG_DIR/skills``, the
+only skills folder read with ``--setting-sources user``.
+
 On a terminal, nobody is there to answer the TUI's first-start questions, so
 ``<home>/.claude/.claude.json`` (Claude Code's own state, kept as it is otherwise) is
 seeded with the answers (:func:`tui_state`): onboarding done (else it first checks that it
@@ -59,11 +67,13 @@ from typing import Any
 from fleet.connections.loopback import TOKEN_HEADER
 from fleet.errors import LaunchFailed
 from fleet.lane_files import read_lane_file
-from fleet.model import AgentSpec, PermissionMode
+from fleet.model import AgentSpec, LaunchPlan, PermissionMode
 from fleet.permissions.rules import BadRule, parse_rule
 from fleet.placeholders import placeholder_token
 from fleet.runtimes._cli import CliRuntime, checked_model, checked_session
 from fleet.runtimes.base import RuntimeContext, base_env
+from fleet.runtimes.mcp_launch import claude_env, mcp_file, mcp_json
+from fleet.runtimes.skill_copies import skill_files
 from fleet.sessions import claude as session
 from fleet.transcript.claude import ClaudeStream
 from fleet.transcript.events import StreamParser
@@ -72,7 +82,7 @@ from fleet.transcript.events import StreamParser
 # directory, which Fleetwarden writes. A workdir's ``.claude/settings.json`` and
 # ``settings.local.json`` (``project``, ``local``) would otherwise add permission rules and
 # hooks, and its ``.mcp.json`` servers (started even in ``-p`` mode, measured on 2.1.197):
-# no MCP server but those Fleetwarden names, and it names none.
+# no MCP server but those Fleetwarden names (the agent's grants, ``--mcp-config``).
 OWN_SETTINGS = ("--setting-sources", "user", "--strict-mcp-config")
 HEADLESS_FLAGS = (
     "--input-format",
@@ -140,8 +150,19 @@ class ClaudeRuntime(CliRuntime):
         resume = ("--resume", checked_session(session)) if session else ("--continue",)
         return (*self.headless_argv(spec), *resume)  # the text is its first turn, on stdin
 
+    def skills_folder(self, ctx: RuntimeContext) -> Path:
+        return ctx.home / ".claude" / "skills"  # $CLAUDE_CONFIG_DIR/skills
+
     def event_session(self, event: Mapping[str, Any]) -> object:
         return event.get("session_id")
+
+    def _launch_plan(
+        self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...], prompt: str | None
+    ) -> LaunchPlan:
+        if spec.mcp:  # the file's path right after --strict-mcp-config, never the prompt
+            at = argv.index(OWN_SETTINGS[-1]) + 1
+            argv = (*argv[:at], "--mcp-config", str(mcp_file(ctx.home)), *argv[at:])
+        return super()._launch_plan(spec, ctx, argv, prompt)
 
     def stream_parser(self) -> StreamParser:
         return ClaudeStream()
@@ -177,6 +198,11 @@ class ClaudeRuntime(CliRuntime):
                 env[ASK_VAR] = ask_url(env[URL_VAR])
                 settings["hooks"]["PermissionRequest"] = [permission_hook(spec)]
         files = {config_dir / "settings.json": json.dumps(settings, indent=2)}
+        files.update(mcp_json(spec, ctx))
+        if spec.mcp:  # wait for the servers at start: a run has its tools, or says why not
+            env["MCP_CONNECTION_NONBLOCKING"] = "0"
+            env.update(claude_env(spec))  # a call asked in chat is waited for
+        files.update(skill_files(spec, ctx, self.skills_folder(ctx)))
         if ctx.tty:
             key = env.get("ANTHROPIC_API_KEY") or base_env(spec, ctx).get("ANTHROPIC_API_KEY")
             state = config_dir / STATE_FILE
@@ -186,9 +212,12 @@ class ClaudeRuntime(CliRuntime):
 
 def permission_rules(spec: AgentSpec) -> dict[str, list[str]]:
     """Claude Code's ``permissions`` settings for ``spec``: its ``allow:`` and ``deny:``
-    patterns, and the rules its mode needs beside Claude Code's own mode."""
+    patterns, the rules its mode needs beside Claude Code's own mode, and every tool of
+    each server it is granted (``mcp__<server>``) allowed: the MCP door is the one place
+    that asks about those, so neither the TUI's hook nor the live session asks again."""
+    granted = [f"mcp__{grant.server}" for grant in spec.mcp]
     rules = {
-        "allow": [_claude_rule(spec, text) for text in spec.allow],
+        "allow": [*(_claude_rule(spec, text) for text in spec.allow), *granted],
         "deny": [_claude_rule(spec, text) for text in spec.deny],
         "ask": [] if spec.permissions is PermissionMode.FULL else list(EDITS_ASK),
     }

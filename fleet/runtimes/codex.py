@@ -28,6 +28,15 @@ Codex ignores ``OPENAI_BASE_URL``: the provider's URL goes into
 That file also marks the workdir an untrusted project (:func:`config_toml`), so that its
 own ``.codex/`` (config, rules, hooks) decides nothing.
 
+MCP servers and skills (:mod:`fleet.runtimes.mcp_launch`, :mod:`fleet.runtimes.skill_copies`):
+each granted server is a ``[mcp_servers.NAME]`` table of ``config.toml`` at the agent's MCP
+door, ``required`` (a run has its tools or fails naming the server), its bearer token read
+from ``FLEETWARDEN_HEARTBEAT_TOKEN`` (the run's own token, set when it has servers); the
+model calls a server's tools in the namespace ``mcp__NAME`` with ``-`` turned to ``_``
+(``my-docs`` → ``mcp__my_docs``). Skills are copied into ``$CODEX_HOME/skills``. Codex also
+reads the workdir's ``.agents/skills``, even in this untrusted project, and nothing turns
+that off: those skills are the repository's text, as its ``AGENTS.md`` is.
+
 * On a ChatGPT login (an account of provider ``chatgpt``): the provider
   ``requires_openai_auth`` and points at the proxy's ``chatgpt`` route as it would at
   ChatGPT's host (``…/backend-api/codex``: Codex then sends ``POST …/responses``, no
@@ -65,6 +74,8 @@ from fleet.runtimes._cli import (
 from fleet.runtimes.base import RuntimeContext
 from fleet.runtimes.codex_hooks import ASK_ALL, ASK_SHELL, with_heartbeats
 from fleet.runtimes.codex_rules import RULES_FILE, execpolicy
+from fleet.runtimes.mcp_launch import TOKEN_VAR, codex_tables, door_access, mcp_json
+from fleet.runtimes.skill_copies import skill_files
 from fleet.sessions.codex import NAME as SESSION
 from fleet.transcript.codex import CodexStream
 from fleet.transcript.events import StreamParser
@@ -140,6 +151,9 @@ class CodexRuntime(CliRuntime):
             return (*head, "--", checked_session(session), text)
         return (*head, "--last", "--", text)
 
+    def skills_folder(self, ctx: RuntimeContext) -> Path:
+        return ctx.home / ".codex" / "skills"  # $CODEX_HOME/skills
+
     def event_session(self, event: Mapping[str, Any]) -> object:
         if event.get("method") == "thread/started":  # the live session's
             params = event.get("params")
@@ -157,6 +171,10 @@ class CodexRuntime(CliRuntime):
         rules = execpolicy(spec.allow, spec.deny)
         if rules is not None:
             files[codex_home / "rules" / RULES_FILE] = rules
+        if spec.mcp:  # its servers' bearer token: the run's own, from the environment
+            env[TOKEN_VAR] = door_access(spec, ctx)[1]
+            files.update(mcp_json(spec, ctx))
+        files.update(skill_files(spec, ctx, self.skills_folder(ctx)))
         chatgpt = ctx.provider_urls.get(CHATGPT)
         if ctx.accounts.get(CHATGPT) == "chatgpt_subscription" and chatgpt is not None:
             env["CODEX_REFRESH_TOKEN_URL_OVERRIDE"] = chatgpt.rstrip("/") + "/oauth/token"
@@ -178,7 +196,7 @@ def config_toml(spec: AgentSpec, ctx: RuntimeContext) -> str:
     project = ""
     if not ctx.tty or project_configs(ctx.workdir):
         project = untrusted_project(ctx.workdir)
-    return mode + _config_body(spec, ctx) + project
+    return mode + _config_body(spec, ctx) + project + codex_tables(spec, ctx)
 
 
 def untrusted_project(workdir: Path) -> str:

@@ -53,6 +53,8 @@ def gate_env(spec: AgentSpec, ctx: RuntimeContext) -> dict[str, str]:
         "deny": list(spec.deny),
         "workdir": str(ctx.workdir),
     }
+    if spec.mcp:  # their tools (``<server>_<tool>``) pass the gate: the MCP door asks
+        policy["mcp"] = sorted({grant.server for grant in spec.mcp})
     env = {POLICY_VAR: json.dumps(policy, separators=(",", ":"))}
     if ctx.heartbeat_url and ctx.heartbeat_token:
         if not _HEARTBEAT_URL.fullmatch(ctx.heartbeat_url):

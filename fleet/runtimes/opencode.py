@@ -26,6 +26,14 @@ by the spec's mode and rules, asks the operator where they say ask, and reports 
 session's work as heartbeats; opencode's own ``permission`` map says the same natively
 (deny rules, a read-only agent), with nothing left for ``opencode run`` to ask, as it
 would reject every ask by itself. Project config is off (``OPENCODE_DISABLE_PROJECT_CONFIG``).
+
+MCP servers and skills (:mod:`fleet.runtimes.mcp_launch`, :mod:`fleet.runtimes.skill_copies`):
+each granted server is in the inline config's ``mcp`` block, ``type: "remote"`` at the
+agent's MCP door with the run's token; its tools are ``<server>_<tool>``. Skills are copied
+into ``~/.config/opencode/skills``, and ``OPENCODE_DISABLE_EXTERNAL_SKILLS`` keeps the
+workdir's ``.claude/skills`` and ``.agents/skills`` (and the home's) out. The home's
+``~/.config/opencode`` is emptied at each launch first: opencode would run a plugin or a
+custom tool, or merge an ``opencode.json``, that the agent wrote there in an earlier turn.
 """
 
 from __future__ import annotations
@@ -46,6 +54,8 @@ from fleet.runtimes._cli import (
 )
 from fleet.runtimes.base import RuntimeContext
 from fleet.runtimes.gates import OPENCODE_PLUGIN, gate_env, opencode_permission
+from fleet.runtimes.mcp_launch import mcp_json, opencode_mcp
+from fleet.runtimes.skill_copies import skill_files
 from fleet.transcript.events import StreamParser
 from fleet.transcript.opencode import OpencodeStream
 
@@ -59,7 +69,11 @@ QUIET_ENV = {
     "OPENCODE_DISABLE_SHARE": "1",
     # Only the inline config: none an agent could write into its workdir's .opencode/.
     "OPENCODE_DISABLE_PROJECT_CONFIG": "1",
+    # Skills from its config dir alone, never the workdir's .claude/ or .agents/skills.
+    "OPENCODE_DISABLE_EXTERNAL_SKILLS": "1",
 }
+CONFIG_DIR = ".config/opencode"  # under HOME: emptied at each launch (its skills put back)
+SKILLS_DIR = f"{CONFIG_DIR}/skills"  # read with the switches above
 
 
 class OpencodeRuntime(CliRuntime):
@@ -90,7 +104,17 @@ class OpencodeRuntime(CliRuntime):
         env = {**QUIET_ENV, **gate_env(spec, ctx), "OPENCODE_CONFIG_CONTENT": inline}
         if PROVIDER in ctx.accounts:  # the proxy holds the account and puts in its credential
             env["ANTHROPIC_API_KEY"] = placeholder_token(spec.name)
-        return env, {}
+        files = {**mcp_json(spec, ctx), **skill_files(spec, ctx, self.skills_folder(ctx))}
+        return env, files
+
+    def skills_folder(self, ctx: RuntimeContext) -> Path:
+        return ctx.home / SKILLS_DIR
+
+    def fresh_folders(self, ctx: RuntimeContext) -> tuple[Path, ...]:
+        # opencode loads and runs, unasked, the plugins and tools of its home's config dir,
+        # and merges its opencode.json: an agent could write them there. Only Fleetwarden's
+        # skills belong in it, copied afresh.
+        return (ctx.home / CONFIG_DIR,)
 
 
 def config(ctx: RuntimeContext, spec: AgentSpec) -> dict[str, Any]:
@@ -106,6 +130,9 @@ def config(ctx: RuntimeContext, spec: AgentSpec) -> dict[str, Any]:
     if PROVIDER in ctx.provider_urls:
         base_url = with_v1(ctx.provider_urls[PROVIDER])
         settings["provider"] = {PROVIDER: {"options": {"baseURL": base_url}}}
+    servers = opencode_mcp(spec, ctx)
+    if servers:
+        settings["mcp"] = servers
     return settings
 
 

@@ -1,5 +1,8 @@
 """The ``pi`` runtime: the pi coding agent, headless in a live session (``pi --mode rpc``)
-or its TUI.
+or its TUI. An agent granted MCP servers is refused (no MCP extension of pi is pinned);
+its skills are copied into ``$PI_CODING_AGENT_DIR/skills`` and each is named with
+``--skill`` after ``--no-skills``: pi reads those alone, never the workdir's ``.pi/skills``
+or ``.agents/skills`` nor the home's ``~/.agents/skills``, which an agent can write.
 
 Headless::
 
@@ -36,7 +39,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fleet.model import AgentSpec
+from fleet.errors import LaunchFailed
+from fleet.mcp.grants import MCP_RUNTIMES, no_mcp_why
+from fleet.model import AgentSpec, LaunchPlan
 from fleet.placeholders import placeholder_token
 from fleet.runtimes._cli import (
     CliRuntime,
@@ -47,6 +52,7 @@ from fleet.runtimes._cli import (
 )
 from fleet.runtimes.base import RuntimeContext
 from fleet.runtimes.gates import gate_env, pi_args
+from fleet.runtimes.skill_copies import skill_files
 from fleet.sessions.pi_rpc import NAME as PI_RPC
 from fleet.transcript.events import StreamParser
 from fleet.transcript.pi import PiStream
@@ -75,6 +81,14 @@ class PiRuntime(CliRuntime):
     def _rpc_argv(self, spec: AgentSpec) -> tuple[str, ...]:
         return (self._exe, "--mode", "rpc", *_provider_args(spec), *pi_args(spec))
 
+    def _launch_plan(
+        self, spec: AgentSpec, ctx: RuntimeContext, argv: tuple[str, ...], prompt: str | None
+    ) -> LaunchPlan:
+        return super()._launch_plan(spec, ctx, (argv[0], *skill_args(spec, ctx), *argv[1:]), prompt)
+
+    def skills_folder(self, ctx: RuntimeContext) -> Path:
+        return _agent_dir(ctx) / "skills"
+
     def event_session(self, event: Mapping[str, Any]) -> object:
         if event.get("type") == "response" and event.get("command") == "get_state":
             data = event.get("data")
@@ -85,7 +99,13 @@ class PiRuntime(CliRuntime):
         return PiStream()
 
     def setup(self, spec: AgentSpec, ctx: RuntimeContext) -> tuple[dict[str, str], dict[Path, str]]:
-        agent_dir = ctx.home / ".pi" / "agent"
+        if spec.mcp:  # an ad hoc agent, a spec made in code: refused as the config refuses it
+            raise LaunchFailed(
+                f"{spec.name} cannot start: it runs pi, {no_mcp_why(self.name)}, and is "
+                f"granted {', '.join(g.server for g in spec.mcp)}: give it another runtime "
+                f"({MCP_RUNTIMES}) or take `mcp:` off it"
+            )
+        agent_dir = _agent_dir(ctx)
         env = {"PI_OFFLINE": "1", "PI_CODING_AGENT_DIR": str(agent_dir), **gate_env(spec, ctx)}
         if PROVIDER in ctx.accounts:  # the proxy holds the account and puts in its credential
             env["ANTHROPIC_API_KEY"] = placeholder_token(spec.name)
@@ -93,7 +113,19 @@ class PiRuntime(CliRuntime):
         if PROVIDER in ctx.provider_urls:
             models = {"providers": {PROVIDER: {"baseUrl": without_v1(ctx.provider_urls[PROVIDER])}}}
             files[agent_dir / "models.json"] = json.dumps(models, indent=2)
+        files.update(skill_files(spec, ctx, self.skills_folder(ctx)))
         return env, files
+
+
+def _agent_dir(ctx: RuntimeContext) -> Path:
+    return ctx.home / ".pi" / "agent"
+
+
+def skill_args(spec: AgentSpec, ctx: RuntimeContext) -> tuple[str, ...]:
+    """``--no-skills`` (no folder pi would find by itself), then ``--skill`` for each of
+    ``spec``'s skills where :meth:`PiRuntime.setup` copies it."""
+    skills = _agent_dir(ctx) / "skills"  # PiRuntime.skills_folder
+    return ("--no-skills", *(a for s in spec.skills for a in ("--skill", str(skills / s.name))))
 
 
 def as_message(text: str) -> str:

@@ -23,7 +23,12 @@ process serves every turn; measured on 2.1.197:
   ``error_during_execution``;
 * ``control_request`` ``set_permission_mode`` is answered ``{"mode": M}``; to
   ``bypassPermissions`` it is refused unless the process was launched so;
-* ``control_request`` ``end_session`` ends the process with status 0.
+* ``control_request`` ``end_session`` ends the process with status 0;
+* a call of an MCP tool arrives as ``can_use_tool`` too, ``tool_name``
+  ``mcp__<server>__<tool>``, in every mode but ``bypassPermissions``. For a server the
+  agent is granted it is allowed here at once: the MCP door asks about it
+  (:mod:`fleet.mcp.asking`, the agent's rules and chat), seeing the call as relayed, so it
+  is never asked twice. A server the agent is not granted is asked like any tool.
 
 A turn that ends with no other queued ends the process (``end_session``), as a headless
 run ends once its work is done: the run's summary follows, and a later ``send`` resumes
@@ -44,7 +49,7 @@ from typing import Any
 from fleet.approvals.binding import shown_digest
 from fleet.ledger.records.approvals import Ask, AskKind, Decision
 from fleet.model import PermissionMode
-from fleet.permissions.rules import BadRule, parse_rule
+from fleet.permissions.rules import BadRule, mcp_server_of, parse_rule
 from fleet.sessions.base import Alive, Asked, Closing, Effect, TurnEnded, Withdrawn, Write
 
 NAME = "claude-stream"
@@ -81,9 +86,14 @@ class ClaudeStream:
     name = NAME
 
     def __init__(
-        self, mode: PermissionMode = PermissionMode.EDITS, ids: Callable[[], str] | None = None
+        self,
+        mode: PermissionMode = PermissionMode.EDITS,
+        ids: Callable[[], str] | None = None,
+        *,
+        servers: frozenset[str] = frozenset(),
     ) -> None:
         self._mode = mode
+        self._servers = servers  # the MCP servers the agent is granted: the door asks
         self._ids = ids or (lambda: uuid.uuid4().hex)
         self._busy = False
         self._interrupted = False  # the turn in progress was interrupted: keep the process
@@ -185,10 +195,14 @@ class ClaudeStream:
         tool = str(request.get("tool_name") or "tool")
         raw = request.get("input")
         tool_input: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        self._busy = True
+        if mcp_server_of(tool) in self._servers:  # the door asks, seeing the call as relayed
+            response = {"behavior": "allow", "updatedInput": dict(tool_input)}
+            body = {"subtype": "success", "request_id": native, "response": response}
+            return [Write(_line({"type": "control_response", "response": body}))]
         ask = describe(native, tool, tool_input)
         question = ask.kind is AskKind.QUESTION
         self._pending[native] = _Pending(tool_input, tool, ask.pattern, question, shown_digest(ask))
-        self._busy = True
         return [Asked(ask)]
 
     def _ended(self) -> Sequence[Effect]:

@@ -23,7 +23,14 @@ Measured on 0.169.0:
   turn (refused with -32600 "no active turn to steer" once it has ended: the words then
   start a turn of their own); ``turn/interrupt {threadId, turnId}`` ends the turn with
   status ``interrupted`` and keeps the thread;
-* an overloaded server answers a request with error -32001: it is sent again.
+* an overloaded server answers a request with error -32001: it is sent again;
+* under ``untrusted`` a call of an MCP tool is asked as ``mcpServer/elicitation/request``
+  (``serverName``; ``_meta.codex_approval_kind`` ``mcp_tool_call``, ``tool_name``,
+  ``tool_params``), answered with an MCP elicitation result: ``{"action": "accept",
+  "content": {}}`` runs it, ``{"action": "decline"}`` does not. For a server the agent is
+  granted it is accepted here at once: the MCP door asks about the call
+  (:mod:`fleet.mcp.asking`, the agent's rules and chat), seeing it as relayed, so it is
+  never asked twice; for any other server (none Fleetwarden gave it) it is declined.
 
 Codex's requests carry its own ids (0, 1, …); ours are strings (``fw-<token>-<n>``), so
 that a protocol rebuilt after a restart never takes an answer meant for the old one. The
@@ -67,6 +74,8 @@ POLICIES = {
 }
 COMMAND_APPROVAL = "item/commandExecution/requestApproval"
 FILE_APPROVAL = "item/fileChange/requestApproval"
+ELICITATION = "mcpServer/elicitation/request"
+MCP_TOOL_CALL = "mcp_tool_call"  # the elicitation's _meta.codex_approval_kind for a tool call
 _DECISIONS = {Decision.ALLOW: "accept", Decision.ALWAYS: "acceptForSession"}
 
 
@@ -106,8 +115,10 @@ class CodexAppServer:
         deny: tuple[str, ...] = (),
         model: str | None = None,
         token: Callable[[], str] | None = None,
+        servers: frozenset[str] = frozenset(),
     ) -> None:
         self._cwd = str(cwd)
+        self._servers = servers  # the MCP servers the agent is granted: the door asks
         self._mode = mode
         self._sandbox = sandbox
         self._allow = allow
@@ -257,6 +268,13 @@ class CodexAppServer:
         elif method == FILE_APPROVAL:
             item = self._items.get(str(params.get("itemId")))
             ask, paths = edit_ask(native, params, item, self._cwd), edit_paths(item)
+        elif (
+            method == ELICITATION
+            and _mapping(params.get("_meta")).get("codex_approval_kind") == MCP_TOOL_CALL
+        ):
+            granted = params.get("serverName") in self._servers
+            answer = {"action": "accept", "content": {}} if granted else {"action": "decline"}
+            return [Write(_line({"id": ident, "result": answer}))]
         else:
             error = {"code": -32601, "message": f"{method} is not supported by Fleetwarden"}
             return [Write(_line({"id": ident, "error": error}))]
@@ -353,6 +371,7 @@ def protocol(spec: AgentSpec, cwd: Path) -> CodexAppServer:
         allow=spec.allow,
         deny=spec.deny,
         model=spec.model,
+        servers=frozenset(grant.server for grant in spec.mcp),
     )
 
 

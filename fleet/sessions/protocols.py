@@ -15,7 +15,9 @@ Factory = Callable[[AgentSpec, Path], SessionProtocol]
 """Makes the protocol of one run of ``spec``, working in directory ``cwd``."""
 
 PROTOCOLS: Mapping[str, Factory] = {
-    claude.NAME: lambda spec, _cwd: claude.ClaudeStream(spec.permissions),
+    claude.NAME: lambda spec, _cwd: claude.ClaudeStream(
+        spec.permissions, servers=frozenset(grant.server for grant in spec.mcp)
+    ),
     pi_rpc.NAME: lambda _spec, _cwd: pi_rpc.PiRpc(),
     codex.NAME: codex.protocol,
 }

@@ -31,6 +31,7 @@ from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger import Freeze, UsageTotal
 from fleet.ledger.records.rows import AgentRecord
 from fleet.ledger.stores.running.runs import RunReport
+from fleet.mcp.rules import McpRules
 from fleet.model import (
     AgentSpec,
     AgentState,
@@ -221,10 +222,13 @@ class Fleet:
         """Where ``name``'s next run may start when its budget turns it away."""
         return await self._launcher.fallback_of(name)
 
-    async def apply_roster(self, roster: Mapping[AgentName, AgentSpec]) -> RosterDiff:
-        """Adopt a new roster without touching running agents; start new autostart ones.
+    async def apply_roster(
+        self, roster: Mapping[AgentName, AgentSpec], mcp: McpRules | None = None
+    ) -> RosterDiff:
+        """Adopt a new roster (and what the config now allows a launch on MCP servers and
+        skills, ``mcp``) without touching running agents; start new autostart ones.
         Agents it drops are marked removed: they run on until stopped, never restarted."""
-        old = self._roster.replace(roster)
+        old = self._roster.replace(roster, mcp)
 
         async def started(specs: list[AgentSpec]) -> list[AgentName]:
             return await self._autostart(specs, reason="autostart after roster reload")

@@ -99,11 +99,13 @@ class Launcher:
                 return SpawnOutcome(await self.status_of(existing), started=False)
             base = roster.get(agent) or (existing.spec if existing else None)
             spec = base or self.kit.settings.ad_hoc(agent)
+            if agent not in roster:  # the defaults' grants and skills as they are now
+                spec = roster.mcp.ad_hoc(spec)
             given = SpawnOverrides(
                 r.runtime, r.model, r.prompt, r.workdir, r.account, r.permissions, r.run_budget,
                 r.host, r.repo, r.repo_base,
             )  # fmt: skip
-            spec = spawn_spec(spec, given)
+            spec = roster.mcp.check(spawn_spec(spec, given))
             origin: AgentOrigin = "roster" if agent in roster else "spawn"
             launched = await self.runs.launch(
                 spec, reason=f"spawned by {r.by}", origin=origin, asked=r.asked(), resume=r.resume
@@ -119,9 +121,10 @@ class Launcher:
         async with self.runs.lock(record.name):
             # Read again under the lock: a spawn or stop may have run while we waited for it.
             record = await self.runs.record(r.agent)
+            spec = self.roster_now.mcp.check(self.spec_of(record))  # before the run stops
             if record.state.is_live:
                 await self.runs.stop_run(record.name, force=False, reason=f"restarted by {r.by}")
-            launched = await self.runs.launch(self.spec_of(record), reason=f"restarted by {r.by}")
+            launched = await self.runs.launch(spec, reason=f"restarted by {r.by}")
         status = await self.status_of(await self.runs.record(record.name))
         return SpawnOutcome(status, True, pid=launched.pid)
 
@@ -138,12 +141,12 @@ class Launcher:
             )
         attempt, reason, now = restart.attempt, restart.reason, self.clock.now()
         record = await self.runs.record(name)
+        spec = self.roster_now.mcp.check(continued(self.spec_of(record), record.spec))
         if record.state.is_live:
             ending = Ending(AgentState.FAILED, reason, by_operator=False, outcome=Outcome.RESTARTED)
             with contextlib.suppress(AgentNotRunning):
                 await self.runs.stop_run(name, force=False, reason=reason, ending=ending)
         await self.stores.agents.set_restarts(name, in_a_row=attempt, last_at=now, next_at=None)
-        spec = continued(self.spec_of(record), record.spec)
         launched = await self.runs.launch(
             spec, reason=f"restart {attempt} by the watchdog: {reason}", continues=True
         )
@@ -157,8 +160,9 @@ class Launcher:
 
     def spec_of(self, record: AgentRecord) -> AgentSpec:
         """The settings ``record``'s agent runs with now: the roster's current ones (after
-        a `roster reload`), else those it was last launched with."""
-        return self.roster_now.get(record.name) or record.spec
+        a `roster reload`), else those it was last launched with, given the ``defaults``'
+        MCP grants and skills as they are now (an agent no roster names has no own)."""
+        return self.roster_now.get(record.name) or self.roster_now.mcp.ad_hoc(record.spec)
 
     async def knows(self, name: str) -> bool:
         """Whether ``name`` is an agent the ledger or the roster knows."""

@@ -4,14 +4,21 @@ fake records and a test reads the launch as before."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from fleet.agents.current import CurrentRoster
+from fleet.backends.process import SubprocessBackend
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.service import Quoting
 from fleet.clock import Clock
 from fleet.events import Listeners
+from fleet.ledger import Ledger
+from fleet.mcp.rules import McpRules
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
@@ -77,12 +84,13 @@ def fleet_and_admission(
     kit: LaunchKit,
     admission: Callable[[Launcher], Admission] = unguarded,
     roster: Mapping[AgentName, AgentSpec] | None = None,
+    mcp: McpRules | None = None,
 ) -> tuple[Fleet, Admission]:
     """A real supervisor wired as the app wires it — the launcher first, ``admission`` over
-    it, the fleet handed both — and that admission."""
-    launcher = Launcher(
-        stores=stores, clock=clock, kit=kit, roster=CurrentRoster(roster), events=Listeners()
-    )
+    it, the fleet handed both — and that admission. ``mcp``: what the config allows a
+    launch on MCP servers and skills (``None``: no server, no default grant or skill)."""
+    current = CurrentRoster(roster, mcp)
+    launcher = Launcher(stores=stores, clock=clock, kit=kit, roster=current, events=Listeners())
     admitting = admission(launcher)
     return Fleet(launcher=launcher, admission=admitting), admitting
 
@@ -94,8 +102,20 @@ def real_fleet(
     kit: LaunchKit,
     admission: Callable[[Launcher], Admission] = unguarded,
     roster: Mapping[AgentName, AgentSpec] | None = None,
+    mcp: McpRules | None = None,
 ) -> Fleet:
     """A real supervisor over ``admission`` (:func:`fleet_and_admission`)."""
     return fleet_and_admission(
-        stores=stores, clock=clock, kit=kit, admission=admission, roster=roster
+        stores=stores, clock=clock, kit=kit, admission=admission, roster=roster, mcp=mcp
     )[0]
+
+
+async def reap_open_runs(ledger: Ledger, backend: SubprocessBackend) -> None:
+    """Every run the ledger still has open killed (its whole process group) and waited for,
+    so a test that stopped its fleet leaves no process behind."""
+    for run in await ledger.runs.open_runs():
+        if backend.is_alive(run.handle):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.handle.pgid, signal.SIGKILL)
+        async with asyncio.timeout(10):
+            await backend.wait(run.handle)

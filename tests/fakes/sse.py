@@ -53,11 +53,14 @@ class Usage:
 class ToolCall:
     """A function call the model makes: a tool name and its JSON arguments. ``freeform``
     makes it a Responses API custom tool call with that raw input instead (Codex's
-    ``apply_patch`` on current models); the other APIs ignore it."""
+    ``apply_patch`` on current models); ``namespace`` puts a Responses API function call in
+    that namespace (Codex gives an MCP server's tools as the namespace ``mcp__<server>``,
+    and takes a call to one only so). The other APIs ignore both."""
 
     name: str
     arguments: Mapping[str, Any] = field(default_factory=dict)
     freeform: str | None = None
+    namespace: str | None = None
 
     @property
     def arguments_json(self) -> str:
@@ -235,6 +238,8 @@ def _responses_items(r: Reply, status: str) -> list[Json]:
     elif r.tool is not None:
         args = r.tool.arguments_json if status == "completed" else ""
         call = {"id": r.ident("fc_"), "type": "function_call", "status": status}
+        if r.tool.namespace is not None:
+            call["namespace"] = r.tool.namespace
         items.append({**call, "arguments": args, "call_id": r.ident("call_"), "name": r.tool.name})
     return items
 

@@ -250,6 +250,19 @@ async def test_responses_function_call_stream(provider, session) -> None:
     assert events[-1][1]["response"]["output"] == [done]
 
 
+async def test_responses_namespaced_function_call(provider, session) -> None:
+    """A namespaced tool call carries its namespace on the streamed items and the body's."""
+    call = ToolCall("echo", {"text": "hi"}, namespace="mcp__srv")
+    provider.add(Turn(text="", tool=call), Turn(text="", tool=call))
+    _, events = await post_sse(session, f"{provider.base_url}/v1/responses", responses(stream=True))
+    added, done = events[2][1]["item"], events[6][1]["item"]
+    assert (added["namespace"], done["namespace"], done["name"]) == ("mcp__srv", "mcp__srv", "echo")
+    assert json.loads(done["arguments"]) == {"text": "hi"}
+    async with session.post(f"{provider.base_url}/v1/responses", json=responses()) as response:
+        [item] = (await response.json())["output"]
+    assert (item["type"], item["namespace"], item["name"]) == ("function_call", "mcp__srv", "echo")
+
+
 async def test_responses_failed_mid_stream(provider, session) -> None:
     """fail_mid_stream ends a Responses stream with response.failed carrying the error."""
     provider.add(Turn(fail_mid_stream=True, error_message="boom"))

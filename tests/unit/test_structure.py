@@ -135,6 +135,7 @@ FLEET_ORDER: tuple[str, ...] = (
     "hosts",  # below backends: the remote backends run on hosts
     "backends",
     "approvals",  # below sessions: a live session asks through the approvals
+    "mcp",  # above approvals: a call the rules send to a person is asked; below runtimes
     "sessions",  # below runtimes: a runtime opens its CLI's session
     "runtimes",
     "repos",  # below runs: a run works in its line

@@ -8,8 +8,9 @@ at each scrape; so do the changes that came to an end (all time, read from the l
 by state with the open ones' projected and actual spend (:mod:`bot.dashboard.pages.task_board`,
 read at most once a minute), and the messages agents sent each other by kind and state
 (:mod:`bot.dashboard.pages.messages`). The proxy's latency
-histograms (time to first byte, total), chat send failures and chat events received but not
-handled count in this process from its start, as Prometheus expects of a process.
+histograms (time to first byte, total), chat send failures, chat events received but not
+handled and the calls through the MCP door (by server and outcome) count in this process from
+its start, as Prometheus expects of a process.
 
 Label values are bounded: agents, hosts, providers, accounts, runtimes and budgets are the
 config's names, and models — a name an agent may choose — are at most :data:`MODEL_LABELS`,
@@ -274,6 +275,14 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.mcp_calls = Counter(
+            "fleetwarden_mcp_calls",
+            "Calls agents made through the MCP door, by the config's server name and how "
+            "each ended.",
+            ["server", "outcome"],
+            registry=self.registry,
+        )
+
     def observe(self, usage: Iterable[UsageEvent]) -> None:
         """A batch the proxy metered: each request's latencies into the histograms."""
         for event in usage:
@@ -287,6 +296,11 @@ class Metrics:
 
     def receive_failed(self, connector: str) -> None:
         self.receive_failures.labels(connector).inc()
+
+    def mcp_called(self, server: str, outcome: str) -> None:
+        """A call through the MCP door ended: ``server`` a config's name, ``outcome`` one of
+        :class:`fleet.mcp.hooks.Outcome` (the caller keeps both so: never a tool's name)."""
+        self.mcp_calls.labels(server, outcome).inc()
 
     async def render(self, snapshot: Snapshot, usage: UsageSource) -> bytes:
         """The text a scrape gets: ``snapshot``, the usage rows written since the last

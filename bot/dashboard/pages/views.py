@@ -78,6 +78,10 @@ class PageSettings:
     redact: Callable[[str], str] = lambda text: text
 
 
+MCP_CALLS = 20
+"""The latest calls through the MCP door an agent's page shows."""
+
+
 class Views:
     """Every page's data, read from the running app."""
 
@@ -240,7 +244,33 @@ class Views:
             "usage_today": [usage_json(u, self._redacted.line) for u in usage],
             "change": None if self._change is None else await self._change.of(name),
             "messages": await self.messages.rows(name),  # what it sent and received, newest first
+            "mcp_calls": await self._mcp_calls(name),
         }
+
+    async def _mcp_calls(self, name: str) -> list[Json]:
+        """``name``'s latest calls through the MCP door, newest first: the agent's and the
+        server's words (the tool, its arguments, its result, a reason) guarded."""
+        line = self._redacted.line
+        return [
+            {
+                "id": c.id,
+                "at": c.at.isoformat(),
+                "run_id": c.run_id,
+                "task_id": c.task_id,
+                "server": line(c.server),
+                "method": line(c.method),
+                "name": line(c.name),
+                "outcome": c.outcome,
+                "seconds": round(c.seconds, 3),
+                "bytes_in": c.bytes_in,
+                "bytes_out": c.bytes_out,
+                "arguments": line(c.arguments),
+                "result": line(c.result),
+                "why": line(c.why),
+                "cost_usd": c.cost_usd,
+            }
+            for c in await self._stores.dashboard.mcp_calls(name, MCP_CALLS)
+        ]
 
     # -- budgets ----------------------------------------------------------------------------
 

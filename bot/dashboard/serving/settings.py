@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from fleet.destinations import is_loopback
 from fleet.private_files import write_private
 from fleet.schema import ConfigPath, EnvVarName
 
@@ -54,17 +55,6 @@ def split_listen(text: str) -> tuple[str, int]:
                 f"(e.g. {DEFAULT_LISTEN}, or 0.0.0.0:8750 with TLS)"
             ) from None
     return host, number
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an IP literal, ``localhost`` or a name under it) is this machine
-    only."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def own_name(state_dir: Path, *, make: bool = False) -> str | None:

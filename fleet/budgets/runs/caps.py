@@ -200,6 +200,19 @@ class RunCaps:
             self._ended[agent] = self._runs.pop(agent)
         self._early.pop(agent, None)
 
+    def charge(self, agent: str, at: datetime, usd: float) -> None:
+        """``agent`` spent ``usd`` at ``at`` on something billed beside its model requests
+        (a priced MCP call): settled spend of its run, told once when it reaches the cap."""
+        run = self._runs.get(agent)
+        if run is None:
+            early = self._early.setdefault(agent, [])
+            early.append((at, 0.0, usd))
+            del early[:-_EARLY]
+            return
+        run.usd += usd
+        if run.reached():
+            self._capped(agent, run)
+
     def cap_of(self, agent: str) -> tuple[RunBudget, float, float] | None:
         """``agent``'s live run's cap and its settled tokens and dollars, if it has one."""
         run = self._runs.get(agent)

@@ -18,6 +18,7 @@ from fleet.model import (
     DesiredState,
     ExitInfo,
     Fallback,
+    McpGrant,
     PermissionMode,
     RestartMode,
     RestartPolicy,
@@ -84,8 +85,33 @@ def spec_extra_json(spec: AgentSpec) -> str:
         "wake": spec.wake,
         "messages_per_hour": spec.messages_per_hour,
         "workdir_read_only": spec.workdir_read_only,
+        "mcp": [_grant_extra(grant) for grant in spec.mcp],
+        "skills": [str(path) for path in spec.skills],
     }
     return json.dumps(extra, sort_keys=True)
+
+
+def _grant_extra(grant: McpGrant) -> dict[str, object]:
+    tools = None if grant.tools is None else sorted(grant.tools)
+    return {"server": grant.server, "tools": tools}
+
+
+def _grants(raw: object) -> tuple[McpGrant, ...]:
+    """The MCP grants kept with a spec (none in rows made before agents had them)."""
+    grants = []
+    for item in raw if isinstance(raw, list) else ():
+        if not isinstance(item, dict) or not isinstance(item.get("server"), str):
+            continue
+        tools = item.get("tools")
+        allowed = frozenset(str(t) for t in tools) if isinstance(tools, list) else None
+        grants.append(McpGrant(item["server"], allowed))
+    return tuple(grants)
+
+
+def _skills(raw: object) -> tuple[Path, ...]:
+    """The skill directories kept with a spec: absolute paths only, junk dropped."""
+    items = raw if isinstance(raw, list) else ()
+    return tuple(Path(p) for p in items if isinstance(p, str) and p.startswith("/"))
 
 
 def _fallback(raw: object) -> Fallback | None:
@@ -234,6 +260,8 @@ class AgentRecord:
             wake="start" if self.extra.get("wake") == "start" else "wait",
             messages_per_hour=_per_hour(self.extra.get("messages_per_hour")),
             workdir_read_only=self.extra.get("workdir_read_only") is True,
+            mcp=_grants(self.extra.get("mcp")),
+            skills=_skills(self.extra.get("skills")),
         )
 
     @classmethod

@@ -11,7 +11,7 @@ import contextlib
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +45,32 @@ async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Encrypt
 
 @pytest.fixture
 async def app(world: Encrypted) -> AsyncIterator[App]:
-    environ = {"FW_BOT_PASSWORD": PASSWORD}
+    async with app_on(world, world.config(), {"FW_BOT_PASSWORD": PASSWORD}) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def app_on(
+    world: Encrypted, path: Path, environ: Mapping[str, str], *, leave: Path | None = None
+) -> AsyncIterator[App]:
+    """The app on the config at ``path`` with ``environ``, started and in the world's room;
+    when the block ends, the file ``leave`` (which its agents wait for) made, its live
+    agents stopped, and the app stopped."""
     config = load_config(
-        world.config(),
+        path,
         environ,
         runtimes=default_registry().names(),
         backends=("subprocess", "tmux"),
     )
-    running = App(config, clock=SystemClock(), environ=environ)
+    running = App(config, clock=SystemClock(), environ=dict(environ))
     try:
         await running.start()
         await joined(world.operator, world.room, world.bot)
         yield running
     finally:
+        if leave is not None:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(leave.write_text, "")
         with contextlib.suppress(RuntimeError):  # the app did not get as far as its fleet
             for status in await running.fleet.ps():
                 if status.state.is_live:

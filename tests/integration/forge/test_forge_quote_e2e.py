@@ -16,7 +16,7 @@ from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge.kinds import Forge
 from tests.integration.forge_rig import (
-    APP_ON_GITHUB,
+    CODER_ON_APP,
     bot_comments,
     ledger_rows,
     post,
@@ -28,16 +28,7 @@ TOKEN = "ghp_quotedUpstreamTokenNoAgentHolds1234567"  # the git upstream's
 SECRET = b"quoted-webhook-secret-0123456789abcdef"
 LABEL = "fleetwarden:coder"
 WORK = "fw-forge done ok 'Nothing to do.'\n"
-CONFIG = (
-    APP_ON_GITHUB.replace("    login: {login}\n", "    login: {login}\n    quote_under: 0.50\n")
-    + """\
-agents:
-  - name: coder
-    runtime: command
-    repo: app
-    argv: [sh, -c, {script}]
-"""
-)
+CONFIG = CODER_ON_APP.replace("    login: {login}\n", "    login: {login}\n    quote_under: 0.50\n")
 WHY = (
     "not started: coder has no quote in dollars (no earlier run on command (its default "
     "model) to quote from), so it cannot be kept under its quote_under $0.50: give coder "

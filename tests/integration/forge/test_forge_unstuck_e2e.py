@@ -40,7 +40,7 @@ from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge.kinds import Forge, on_github
 from tests.integration.forge_rig import (
-    APP_ON_GITHUB,
+    CODER_ON_APP,
     bot_comments,
     command_bot_on_github,
     deliver_as_github,
@@ -70,13 +70,8 @@ else
 fi
 """
 CONFIG = (
-    APP_ON_GITHUB
+    CODER_ON_APP
     + """\
-agents:
-  - name: coder
-    runtime: command
-    repo: app
-    argv: [sh, -c, {script}]
   - name: helper
     runtime: command
     argv: [sh, -c, "true"]

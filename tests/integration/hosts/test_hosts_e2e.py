@@ -15,18 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.integration.console_bot import ConsoleBot
+from tests.integration.hosts.rig import WAIT, until_up
+from tests.integration.hosts.rig import entry as _entry
+from tests.integration.hosts.rig import started as _started
+from tests.integration.hosts.rig import until as _until
 from tests.sshd_server import SshServer, free_port
 
 pytestmark = pytest.mark.integration
-
-WAIT = 30.0
-
-
-def _entry(name: str, target: str, key: Path, known: Path, state_dir: str) -> str:
-    return (
-        f"  - {{name: {name}, ssh: '{target}', key_file: '{key}', known_hosts: '{known}',"
-        f" max_agents: 4, state_dir: {state_dir}}}\n"
-    )
 
 
 def test_hosts_lists_an_up_a_refused_and_a_down_host(
@@ -177,43 +172,6 @@ def _remote_agents(user: str) -> list[int]:
     return sorted(found)
 
 
-def _started(
-    root: Path, config: Path, *hosts: str, env: dict[str, str] | None = None
-) -> ConsoleBot:
-    """`fleetwarden run` with ``config``, once `hosts` shows each of ``hosts`` up and probed."""
-    bot = ConsoleBot(root, "--config", str(config), env=env)
-    try:
-        _until_up(bot, *hosts)
-    except BaseException:
-        bot.kill()
-        raise
-    return bot
-
-
-def _until_up(bot: ConsoleBot, *hosts: str) -> None:
-    deadline = time.monotonic() + WAIT
-    reply = ""
-    while not all(re.search(rf"^{h} +up .* \d+\.\d\d", reply, re.M) for h in hosts):
-        if time.monotonic() > deadline or bot.proc.poll() is not None:
-            raise AssertionError(f"{hosts} never came up:\n{reply}\n{bot.stderr}")
-        time.sleep(0.2)
-        bot.command("hosts", r"^local +up.*$", timeout=WAIT)
-        reply = bot.output_since_command
-
-
-def _until(bot: ConsoleBot, command: str, pattern: str, within: float = WAIT) -> str:
-    """Ask ``command`` until its answer matches ``pattern`` (for ``within`` s); the answer."""
-    deadline = time.monotonic() + within
-    while True:
-        bot.command(command, r"(?s).+\n\n", timeout=WAIT)
-        reply = bot.output_since_command
-        if re.search(pattern, reply, re.M):
-            return reply
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{command!r} never matched {pattern!r}:\n{reply}")
-        time.sleep(0.3)
-
-
 def test_a_host_that_goes_away_leaves_its_agents_unknown_and_they_come_back(
     tmp_path: Path, ssh_hosts: tuple[SshServer, SshServer], private_ssh_host: SshServer
 ) -> None:
@@ -258,7 +216,7 @@ def test_a_host_that_goes_away_leaves_its_agents_unknown_and_they_come_back(
         # At most one a second (the first connection counted too).
         assert tried - attempts_before <= time.monotonic() - down_at + 2
         flaky.start()
-        _until_up(bot, "box4")
+        until_up(bot, "box4")
         _until(bot, "ps", r"^on4 +box4 +stub +(running|idle)")
         bot.command("send on4 back again", r"(?i)sent|typed|delivered", timeout=WAIT)
         _until(bot, "logs on4", r"back again")

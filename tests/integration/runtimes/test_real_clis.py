@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,62 @@ REPLY = "fleetwarden-ok"
 PROMPT = "say hi"
 TIMEOUT = 60.0
 API_KEY = "test-key"
+
+
+CLAUDE_ENV = {
+    "ANTHROPIC_API_KEY": API_KEY,
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "CLAUDE_CODE_MAX_RETRIES": "0",
+}
+"""Claude Code's environment on the fake provider, its ``ANTHROPIC_BASE_URL`` aside."""
+CODEX_CONFIG = """\
+{top}model = "gpt-5-codex"
+model_provider = "fake"
+check_for_update_on_startup = false
+
+[model_providers.fake]
+name = "Fake provider"
+base_url = "{base}/v1"
+env_key = "FAKE_PROVIDER_API_KEY"
+wire_api = "responses"
+supports_websockets = false
+request_max_retries = 0
+stream_max_retries = 0
+
+[analytics]
+enabled = false
+
+[features]
+plugins = false
+
+[otel]
+exporter = "none"
+metrics_exporter = "none"
+{extra}"""
+"""Codex's ``config.toml`` on the fake provider at ``{base}``: ``{top}`` first, ``{extra}`` last."""
+OPENCODE_ENV = {
+    "ANTHROPIC_API_KEY": API_KEY,
+    "OPENCODE_DISABLE_MODELS_FETCH": "1",
+    "OPENCODE_DISABLE_AUTOUPDATE": "1",
+    "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
+    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+    "OPENCODE_DISABLE_SHARE": "1",
+}
+"""opencode's environment on the fake provider, its ``OPENCODE_CONFIG_CONTENT`` aside."""
+
+
+def opencode_on(base_url: str) -> dict[str, Any]:
+    """opencode's inline config on the fake provider at ``base_url``."""
+    return {
+        "model": "anthropic/claude-sonnet-4-5",
+        "provider": {"anthropic": {"options": {"baseURL": f"{base_url}/v1", "apiKey": API_KEY}}},
+        "agent": {"title": {"disable": True}},
+        "autoupdate": False,
+        "share": "disabled",
+    }
 
 
 @dataclass(frozen=True)
@@ -153,18 +210,7 @@ def check(run: Run, fake: FakeProvider, api_path: str) -> None:
 
 
 async def test_claude(fake: FakeProvider, home: Path, work: Path) -> None:
-    env = clean_env(
-        home,
-        {
-            "ANTHROPIC_BASE_URL": fake.base_url,
-            "ANTHROPIC_API_KEY": API_KEY,
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            "DISABLE_TELEMETRY": "1",
-            "DISABLE_AUTOUPDATER": "1",
-            "DISABLE_ERROR_REPORTING": "1",
-            "CLAUDE_CODE_MAX_RETRIES": "0",
-        },
-    )
+    env = clean_env(home, {"ANTHROPIC_BASE_URL": fake.base_url, **CLAUDE_ENV})
     argv = [cli("claude"), "-p", PROMPT, "--output-format", "json"]
     run = await run_cli(argv, work, env)
     check(run, fake, "/v1/messages")
@@ -179,32 +225,8 @@ async def test_claude(fake: FakeProvider, home: Path, work: Path) -> None:
 async def test_codex(fake: FakeProvider, home: Path, work: Path) -> None:
     codex_home = home / ".codex"
     codex_home.mkdir()
-    (codex_home / "config.toml").write_text(
-        f"""\
-model = "gpt-5-codex"
-model_provider = "fake"
-check_for_update_on_startup = false
-
-[model_providers.fake]
-name = "Fake provider"
-base_url = "{fake.base_url}/v1"
-env_key = "FAKE_PROVIDER_API_KEY"
-wire_api = "responses"
-supports_websockets = false
-request_max_retries = 0
-stream_max_retries = 0
-
-[analytics]
-enabled = false
-
-[features]
-plugins = false
-
-[otel]
-exporter = "none"
-metrics_exporter = "none"
-"""
-    )
+    config = CODEX_CONFIG.format(top="", base=fake.base_url, extra="")
+    (codex_home / "config.toml").write_text(config)
     env = clean_env(home, {"CODEX_HOME": str(codex_home), "FAKE_PROVIDER_API_KEY": API_KEY})
     argv = [cli("codex"), "exec", "--skip-git-repo-check", "--ephemeral", PROMPT]
     run = await run_cli(argv, work, env)
@@ -230,28 +252,9 @@ async def test_pi(fake: FakeProvider, home: Path, work: Path) -> None:
 
 
 async def test_opencode(fake: FakeProvider, home: Path, work: Path) -> None:
-    config = {
-        "$schema": "https://opencode.ai/config.json",
-        "model": "anthropic/claude-sonnet-4-5",
-        "provider": {
-            "anthropic": {"options": {"baseURL": f"{fake.base_url}/v1", "apiKey": API_KEY}}
-        },
-        "agent": {"title": {"disable": True}},
-        "autoupdate": False,
-        "share": "disabled",
-    }
-    env = clean_env(
-        home,
-        {
-            "OPENCODE_CONFIG_CONTENT": json.dumps(config),
-            "ANTHROPIC_API_KEY": API_KEY,
-            "OPENCODE_DISABLE_MODELS_FETCH": "1",
-            "OPENCODE_DISABLE_AUTOUPDATE": "1",
-            "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
-            "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
-            "OPENCODE_DISABLE_SHARE": "1",
-        },
-    )
+    config = {"$schema": "https://opencode.ai/config.json", **opencode_on(fake.base_url)}
+    extra = {"OPENCODE_CONFIG_CONTENT": json.dumps(config)}
+    env = clean_env(home, {**extra, **OPENCODE_ENV})
     argv = [cli("opencode"), "run", PROMPT, "--pure"]
     run = await run_cli(argv, work, env)
     check(run, fake, "/v1/messages")

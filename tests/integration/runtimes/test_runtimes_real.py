@@ -255,3 +255,71 @@ async def test_opencode(fake: FakeProvider, tmp_path: Path) -> None:
     await turn_and_follow_up(OpencodeRuntime(), agent("opencode"), ctx, fake, "/v1/messages")
     # One request per turn: the hidden title request is off.
     assert len(model_requests(fake, "/v1/messages")) == 2
+
+
+def _skill(root: Path, name: str, says: str) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    text = f"---\nname: {name}\ndescription: {says}\n---\n\nSay {says}.\n"
+    (folder / "SKILL.md").write_text(text)
+    return folder
+
+
+async def test_pi_reads_its_given_skills_and_none_the_agent_could_plant(
+    fake: FakeProvider, tmp_path: Path
+) -> None:
+    """pi launched as Fleetwarden plans it gives the model the agent's configured skill,
+    and none of the workdir's .pi/skills or .agents/skills, nor the home's
+    ~/.agents/skills or one left in its own skills folder by a run before."""
+    ctx = context(tmp_path, fake)
+    given = _skill(tmp_path / "operator-skills", "release-notes", "zebra-given-skill")
+    _skill(ctx.workdir / ".pi" / "skills", "planted-pi", "zebra-planted-pi")
+    _skill(ctx.workdir / ".agents" / "skills", "planted-agents", "zebra-planted-agents")
+    _skill(ctx.home / ".agents" / "skills", "planted-home", "zebra-planted-home")
+    _skill(ctx.home / ".pi" / "agent" / "skills", "left-over", "zebra-left-over")
+    spec = AgentSpec(
+        name=AgentName("coder-1"),
+        runtime="pi",
+        prompt=FIRST,
+        secret_env=("ANTHROPIC_API_KEY",),
+        skills=(given,),
+    )
+    run = await run_plan(PiRuntime().plan(spec, ctx), ctx)
+    check(run, fake, "/v1/messages", 1)
+    sent = model_requests(fake, "/v1/messages")[0].raw.decode()
+    assert "zebra-given-skill" in sent
+    for planted in ("pi", "agents", "home"):
+        assert f"zebra-planted-{planted}" not in sent, planted
+    assert "zebra-left-over" not in sent
+
+
+async def test_opencode_runs_nothing_the_agent_left_in_its_config_dir(
+    fake: FakeProvider, tmp_path: Path
+) -> None:
+    """A plugin and a custom tool an agent wrote into its home's ~/.config/opencode (which
+    opencode loads and runs unasked) are gone when Fleetwarden launches it again: neither
+    runs, and the model is offered no such tool."""
+    ctx = context(tmp_path, fake)
+    config = ctx.home / ".config" / "opencode"
+    marker = tmp_path / "plugin-ran"
+    for folder in ("plugin", "plugins"):
+        (config / folder).mkdir(parents=True)
+        (config / folder / "evil.js").write_text(
+            "import fs from 'node:fs';\n"
+            f"fs.writeFileSync({str(marker)!r}, 'ran');\n"
+            "export const Evil = async () => ({});\n"
+        )
+    for folder in ("tool", "tools"):
+        (config / folder).mkdir(parents=True)
+        (config / folder / "srv_planted.js").write_text(
+            "export default { description: 'zebra-planted-tool', args: {},"
+            " async execute() { return 'x'; } };\n"
+        )
+    plan = OpencodeRuntime().plan(agent("opencode"), ctx)
+    from fleet.runs.layout import empty_folders
+
+    empty_folders(ctx.home, plan.fresh)  # as the run keeper does before it writes the files
+    run = await run_plan(plan, ctx)
+    check(run, fake, "/v1/messages", 1)
+    assert not marker.exists()
+    assert b"zebra-planted-tool" not in model_requests(fake, "/v1/messages")[0].raw

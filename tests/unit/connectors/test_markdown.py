@@ -347,6 +347,16 @@ def test_split_properties(text: str, limit: int) -> None:
     assert _covers(text, parts)
 
 
+def test_a_part_starting_inside_a_list_item_closes_the_fence_it_reads_open() -> None:
+    """A fence closed in place by a line indented for its list item: the part that starts
+    past the item's first line reads that line as code, so it closes the fence itself."""
+    text = "```\n```\n- item\n`" + ">" * 49 + "\n  ```\n    ```"
+    parts = split_markdown(text, 64)
+    assert all(len(part) <= 64 for part in parts) and len(parts) > 1
+    assert not any(_fence_open_at_end(part) for part in parts)
+    assert _covers(text, parts)
+
+
 @given(st.text(max_size=2000), st.integers(min_value=MIN_SPLIT_LIMIT, max_value=200))
 def test_split_never_raises_and_fits(text: str, limit: int) -> None:
     """Any text and allowed limit gives non-blank parts within the limit."""

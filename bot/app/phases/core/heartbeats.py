@@ -1,6 +1,7 @@
 """The app's heartbeat phase: the loopback endpoint agents prove they are alive on, with
-the ask door, the git door, the peer door (always: every agent has ``fw-msg``) and the
-forge door beside it (:func:`bot.app.assembly.heartbeat_server`). It listens before the
+the ask door, the git door, the peer door (always: every agent has ``fw-msg``), the
+forge door and the MCP door (:mod:`bot.app.phases.core.mcp`) beside it
+(:func:`bot.app.assembly.heartbeat_server`). It listens before the
 parts its doors reach are made: each door asks the registry of desks
 (:class:`~bot.app.desks.Desks`) the phase making that part opens its desk in."""
 
@@ -12,6 +13,7 @@ from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
 from bot.app.stops import Stop
 from fleet.forge.door.door import ForgeDoor
+from fleet.mcp.door import McpDoor
 from fleet.peers.door import PeerDoor
 from fleet.repos.door.server import GitDoor
 from fleet.watchdog.heartbeat import HeartbeatServer
@@ -22,12 +24,14 @@ async def start_heartbeats(
     ledgered: Ledgered,
     desks: Desks,
     forge_door: ForgeDoor | None = None,
+    mcp_door: McpDoor | None = None,
 ) -> HeartbeatServer:
     """The endpoint, listening, with the git door when the config names repositories, the
-    peer door (always) and the forge door when there are forges, each reaching its desk
-    in ``desks``."""
+    peer door (always), the forge door when there are forges and the MCP door when there
+    are MCP servers, each reaching its desk in ``desks``."""
     gits = GitDoor(desks.door_repo, desks.refused) if at.cfg.repos else None
-    doors = (PeerDoor(desks.peers), *((forge_door,) if forge_door is not None else ()))
+    others = (forge_door, mcp_door)
+    doors = (PeerDoor(desks.peers), *(door for door in others if door is not None))
     heartbeats = wiring.heartbeat_server(
         at.cfg,
         ledgered.ledger,

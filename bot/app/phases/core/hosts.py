@@ -15,7 +15,7 @@ from fleet.backends.tmux import LAUNCHER
 from fleet.clock import Clock
 from fleet.connections.door_client import DOOR_CLIENT
 from fleet.forge.door.tools import FW_FORGE, FW_FORGE_PROGRAM
-from fleet.hosts.lanes import LANE_FILES, LANE_SETUP
+from fleet.hosts.lanes import LANE_FILES, LANE_SETUP, LANE_WRITE
 from fleet.hosts.sandbox import EgressDoor
 from fleet.hosts.schema import HostEntry
 from fleet.hosts.service import Hosts
@@ -33,6 +33,7 @@ BUNDLED = (
     PI_EXTENSION,
     OPENCODE_PLUGIN,
     LANE_SETUP,
+    LANE_WRITE,
     LANE_FILES,
     FW_FORGE,
     FW_FORGE_PROGRAM,
@@ -42,8 +43,8 @@ BUNDLED = (
 )
 """Fleetwarden's standalone scripts each host gets a copy of (the shim, the tmux launcher,
 the stub agent, a locked sandbox's forwarder, the gates pi and opencode load, what readies
-an agent's lane where the login is root, and ``fw-forge`` and ``fw-msg`` with the programs
-they run and the door client those load)."""
+an agent's lane where the login is root and writes its HOME's files where it is not, and
+``fw-forge`` and ``fw-msg`` with the programs they run and the door client those load)."""
 
 
 class AppHosts:

@@ -22,6 +22,7 @@ from bot.app import assembly as wiring
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered, redact_register
+from bot.app.phases.core.mcp import ending_sessions, run_charge
 from bot.app.phases.core.spend import Spend
 from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
@@ -39,6 +40,7 @@ from fleet.budgets.runs.watch import CapCutoffs
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.events import Listeners
+from fleet.mcp.door import McpDoor
 from fleet.peers.handed import HandedTasks
 from fleet.peers.roster import PeerRoster
 from fleet.peers.rules import Rules
@@ -84,11 +86,14 @@ async def start_fleet(
     spend: Spend,
     repos: Repos | None,
     desks: Desks,
+    mcp: McpDoor | None = None,
 ) -> Fleeted:
     """The fleet started and its events become notices; the asks at its runs' caps, whose
-    cutoffs are carried out on it. The agents' asks are posted through the running
-    connectors; ``repos``: where runs of agents with a ``repo`` get their branch and
-    checkout. Its live sessions answer TUIs' permission hooks (their desk in ``desks``)."""
+        cutoffs are carried out on it. The agents' asks are posted through the running
+        connectors; ``repos``: where runs of agents with a ``repo`` get their branch and
+        checkout. Its live sessions answer TUIs' permission hooks (their desk in ``desks``), and
+    its roster and runs' caps stand behind ``mcp``, the MCP door, whose sessions of an agent
+    end with its run."""
     cfg, clock, stops, sandboxes = at.cfg, at.clock, at.stops, at.sandboxes
     ledger, notifier, approvals = ledgered.ledger, ledgered.notifier, ledgered.approvals
     metering = spend.proxy
@@ -113,7 +118,7 @@ async def start_fleet(
     )
     # The roster as it is now (a reload replaces it) and who hears the fleet's events: made
     # first, read by the launcher, the supervisor and the peer roster alike.
-    roster, events = CurrentRoster(wiring.roster_of(cfg)), Listeners()
+    roster, events = CurrentRoster(wiring.roster_of(cfg), wiring.mcp_rules(cfg)), Listeners()
     # Each agent's peers, read from that roster (a reload applies).
     peer_roster = PeerRoster(
         roster=roster.specs,
@@ -158,6 +163,11 @@ async def start_fleet(
     fleet = Fleet(launcher=launcher, admission=admission)
     stops.add(Stop.FLEET, fleet.stop)
     desks.open_hook_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
+    desks.open_mcp_roster(roster)  # an agent's MCP grants as its spec has them now
+    fleet.subscribe(roster.on_fleet_event)  # an agent taken out of it ended: ad hoc from then
+    desks.open_mcp_charge(run_charge(spend, clock))  # a priced MCP call billed to its run
+    if mcp is not None:
+        fleet.subscribe(ending_sessions(mcp))  # a run's end ends its MCP sessions
     fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go, first
     fleet.subscribe(task_runs.hear)  # and a turn's end: a task whose agent waits, for review
     fleet.subscribe(peer_roster.on_fleet_event)  # a peer started or ended: PEERS.md again

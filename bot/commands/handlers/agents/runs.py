@@ -9,14 +9,18 @@ from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.request import Request
 from bot.render import fleet as render
 from bot.render import forge as render_forge
+from bot.render import mcp as render_mcp
 from bot.render import runs as render_runs
 from bot.render.transcript import lately
 from fleet.budgets.quoting.words import quote_text
 from fleet.forge.facts import ForgeRuns
+from fleet.ledger.stores.running.mcp_calls import McpCallsStore
 from fleet.ledger.stores.spend.quotes import QuotesStore
 from fleet.supervisor.interfaces import FleetView
 from fleet.tasks.spent import TaskSpend
 
+MCP_CALLS = 10
+"""The latest calls through the MCP door ``runs NAME`` shows."""
 _AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.", agent=True)
 
 LOGS = CommandSpec(
@@ -62,7 +66,8 @@ RUNS = CommandSpec(
         "tokens and cost Fleetwarden metered, what it was quoted when it was admitted, its "
         "task's projection beside its actual, the "
         "models that served it (downgrades included), its last message, and its workdir "
-        "with the git HEAD before and after."
+        "with the git HEAD before and after; then its latest calls through the MCP door "
+        "(server, tool, outcome, time, bytes, price), each with its run."
     ),
     examples=("runs coder-1", "runs coder-1 --last 10"),
 )
@@ -78,11 +83,13 @@ class RunCommands(Family):
         forge_runs: ForgeRuns | None = None,
         quotes: QuotesStore | None = None,
         tasks: TaskSpend | None = None,
+        mcp_calls: McpCallsStore | None = None,
     ) -> None:
         """``forge_runs``: the live forge runs of an agent, whose links ``runs`` shows;
         ``quotes``: the runs' quotes, each shown with its run; ``tasks``: the spend line of
-        the task each run was done for."""
+        the task each run was done for; ``mcp_calls``: its calls through the MCP door."""
         self._tasks = tasks
+        self._mcp_calls = mcp_calls
         self._fleet = fleet
         self._logs_lines = logs_lines
         self._forge_runs = forge_runs
@@ -118,6 +125,8 @@ class RunCommands(Family):
                 if line is not None:
                     tasks[story.report.run.id] = line
         text = render_runs.runs(name, stories, req.message.timestamp, quotes, tasks)
+        if self._mcp_calls is not None:
+            text += render_mcp.calls_block(await self._mcp_calls.calls(name, MCP_CALLS))
         for status in await self._fleet.ps():  # as `ps` says it: paused at its cap, asking…
             if status.name == name and status.frozen is not None and status.state.is_live:
                 text = f"Its run is frozen now: {escape(status.frozen)}.\n\n" + text

@@ -15,13 +15,14 @@ repositories), :mod:`.forges` (22 on: work from the forge),
 :mod:`.spend` (26 on: quotes and the asks at a cap), :mod:`.work` (28 on: tasks and
 missions), :mod:`.peers` (29 on: messages between agents, reviews by a second agent) and
 :mod:`.register` (30 on: the register's texts redacted as they are stored, and for
-which secrets).
+which secrets) and :mod:`.mcp` (32 on: the calls through the MCP door).
 """
 
 from __future__ import annotations
 
 from fleet.ledger.database.steps.forges import FORGES
 from fleet.ledger.database.steps.foundation import FOUNDATION
+from fleet.ledger.database.steps.mcp import MCP
 from fleet.ledger.database.steps.migration import Migration
 from fleet.ledger.database.steps.operations import OPERATIONS
 from fleet.ledger.database.steps.peers import PEERS
@@ -39,4 +40,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     *WORK,
     *PEERS,
     *REGISTER,
+    *MCP,
 )

@@ -1,7 +1,8 @@
 """The ledger's side of the web dashboard (migration 19): one-time sign-in links and
 browser sessions, each kept as the SHA-256 of its secret (the secret itself is only ever
 in the chat message and the browser's cookie), and the usage sums its pages and
-``/metrics`` read.
+``/metrics`` read, and an agent's calls through the MCP door its page lists (read by the
+table's own store, :class:`~fleet.ledger.stores.running.mcp_calls.McpCallsStore`).
 
 State is here, not in the orchestrator's memory: a standby that takes over honours the
 sessions of the one it replaced, and a link is used once whichever of them sees it.
@@ -16,6 +17,7 @@ from datetime import datetime
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row
 from fleet.ledger.records.rows import from_epoch
+from fleet.ledger.stores.running.mcp_calls import MCP_PROVIDER, McpCallRecord, McpCallsStore
 from fleet.ledger.stores.spend.usage_rows import MODEL, SERVED
 
 _SUMS = """COUNT(*) AS requests,
@@ -280,11 +282,13 @@ class DashboardStore(Store):
     async def last_models(self, since: datetime) -> dict[str, tuple[str, str, str | None]]:
         """Per agent, its latest request since ``since`` that was served: the model asked
         for, the model served, and the one the pacing policy moved it from (when it did).
-        A refused request's model is the agent's own text, not the model it works with."""
+        A refused request's model is the agent's own text, not the model it works with; a
+        priced MCP call's row is no model's."""
         rows = await self._all(
             "SELECT agent, requested_model, served_model, rewritten_from FROM usage"
-            f" WHERE id IN (SELECT MAX(id) FROM usage WHERE at >= ? AND {SERVED} GROUP BY agent)",
-            (self._epoch(since),),
+            " WHERE id IN (SELECT MAX(id) FROM usage WHERE at >= ? AND provider <> ?"
+            f" AND {SERVED} GROUP BY agent)",
+            (self._epoch(since), MCP_PROVIDER),
         )
         return {
             str(row["agent"]): (
@@ -294,3 +298,8 @@ class DashboardStore(Store):
             )
             for row in rows
         }
+
+    async def mcp_calls(self, agent: str, limit: int) -> list[McpCallRecord]:
+        """``agent``'s last ``limit`` calls through the MCP door, the latest first (its
+        page's list)."""
+        return await McpCallsStore(self._access).calls(agent, limit)

@@ -107,3 +107,111 @@ async def test_the_approval_hold_reaches_forge_works_drafts_once_opened() -> Non
     assert asked == [(7, "b" * 40)]
     with pytest.raises(RuntimeError, match="the approval hold's drafts was opened twice"):
         desks.open_drafts(drafter)
+
+
+async def test_the_mcp_door_reads_grants_from_the_roster_desk_as_it_is_now() -> None:
+    """Before the fleet opens its roster no agent has an MCP grant; after, an agent's grants
+    are its current spec's (a reload's replacement applies); a priced call is billed only
+    once the billing desk is open."""
+    from bot.app.phases.core.mcp import PolicyBilling
+    from fleet.agents.current import CurrentRoster
+    from fleet.clock import ManualClock
+    from fleet.mcp.model import McpGrant
+    from fleet.metering.policy import AllowAll
+    from fleet.model import AgentSpec
+    from fleet.names import AgentName
+
+    desks = Desks()
+    assert desks.mcp_grants(AGENT) == ()
+    assert desks.mcp_billing() is None  # nothing to bill on yet
+    name = AgentName(AGENT)
+    roster = CurrentRoster({name: AgentSpec(name, "claude", mcp=(McpGrant("docs"),))})
+    desks.open_mcp_roster(roster)
+    assert desks.mcp_grants(AGENT) == (McpGrant("docs"),)
+    assert desks.mcp_grants("Not A Name") == ()
+    roster.replace({name: AgentSpec(name, "claude")})
+    assert desks.mcp_grants(AGENT) == ()
+    charged: list[tuple[str, int, float | None]] = []
+    billing = PolicyBilling(
+        AllowAll,
+        ManualClock(datetime(2026, 1, 1, tzinfo=UTC)),
+        lambda *spent: charged.append(spent),
+    )
+    desks.open_mcp_charge(billing)
+    assert desks.mcp_billing() is billing
+    billing.settle(billing.claim(AGENT, "docs", 0.5), 0.5)
+    assert charged == [(AGENT, 0, 0.5)]
+    with pytest.raises(RuntimeError, match="opened twice"):
+        desks.open_mcp_roster(roster)
+
+
+def test_an_agent_the_roster_does_not_name_has_the_defaults_grants_at_the_door() -> None:
+    """An ad hoc agent is launched with the ``defaults``' grants as they are now
+    (:meth:`McpRules.ad_hoc`): the door grants it the same, and a reload's new defaults
+    apply to it too; a roster agent keeps its own."""
+    from fleet.agents.current import CurrentRoster
+    from fleet.mcp.model import McpGrant
+    from fleet.mcp.rules import McpRules
+    from fleet.model import AgentSpec
+    from fleet.names import AgentName
+
+    desks = Desks()
+    name = AgentName(AGENT)
+    roster = CurrentRoster({name: AgentSpec(name, "claude")}, McpRules(grants=(McpGrant("docs"),)))
+    desks.open_mcp_roster(roster)
+    assert desks.mcp_grants("scout") == (McpGrant("docs"),)
+    assert desks.mcp_grants(AGENT) == ()
+    roster.replace({name: AgentSpec(name, "claude")}, McpRules(grants=(McpGrant("wiki"),)))
+    assert desks.mcp_grants("scout") == (McpGrant("wiki"),)
+
+
+def test_an_agent_a_reload_takes_out_keeps_its_own_grants_never_the_defaults() -> None:
+    """An agent a reload removes runs on as it was: the door grants it what its spec gave
+    (none, for ``mcp: []``), never the defaults' servers; a reload that names it again
+    gives it that spec's grants."""
+    from fleet.agents.current import CurrentRoster
+    from fleet.mcp.model import McpGrant
+    from fleet.mcp.rules import McpRules
+    from fleet.model import AgentSpec
+    from fleet.names import AgentName
+
+    desks = Desks()
+    loner, other = AgentName("loner"), AgentName("other")
+    defaults = McpRules(grants=(McpGrant("db"),))
+    roster = CurrentRoster(
+        {loner: AgentSpec(loner, "claude"), other: AgentSpec(other, "claude")}, defaults
+    )
+    desks.open_mcp_roster(roster)
+    assert desks.mcp_grants("loner") == ()
+    roster.replace({other: AgentSpec(other, "claude")}, defaults)
+    assert desks.mcp_grants("loner") == ()  # not the defaults' db
+    assert roster.left(loner) == AgentSpec(loner, "claude")
+    roster.replace({loner: AgentSpec(loner, "claude", mcp=(McpGrant("wiki"),))}, defaults)
+    assert desks.mcp_grants("loner") == (McpGrant("wiki"),)
+    assert roster.left(loner) is None
+    assert desks.mcp_grants("other") == ()  # taken out in its turn, as it was
+
+
+async def test_a_removed_agents_own_grants_end_with_its_run() -> None:
+    """An agent a reload took out keeps its own grants while that run goes on; once it
+    ends, the agent is an ad hoc one (the defaults' grants, as its next launch is given)."""
+    from fleet.agents.current import CurrentRoster
+    from fleet.events import EventKind, FleetEvent
+    from fleet.mcp.model import McpGrant
+    from fleet.mcp.rules import McpRules
+    from fleet.model import AgentSpec, AgentState
+    from fleet.names import AgentName
+
+    desks = Desks()
+    coder = AgentName("coder")
+    defaults = McpRules(grants=(McpGrant("docs"),))
+    roster = CurrentRoster(
+        {coder: AgentSpec(coder, "claude", mcp=(McpGrant("prod-db"),))}, defaults
+    )
+    desks.open_mcp_roster(roster)
+    roster.replace({}, defaults)
+    assert desks.mcp_grants("coder") == (McpGrant("prod-db"),)
+    ended = FleetEvent(coder, EventKind.ENDED, AgentState.STOPPED, "stopped", True)
+    await roster.on_fleet_event(ended)
+    assert roster.left(coder) is None
+    assert desks.mcp_grants("coder") == (McpGrant("docs"),)

@@ -4,27 +4,21 @@ allows the new peers at once."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.app.assembly import roster_of
 from bot.app.reload import reload_config
 from bot.config import parse_config
-from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.errors import FleetError
 from fleet.ledger import Ledger
 from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
-from fleet.runs.launch.launch_kit import LaunchKit
-from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import Admitted, LaunchRequest
-from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import real_fleet
-from tests.fakes.stores import fleet_stores
+from fleet.supervisor.fleet import Fleet
+from tests.unit.bot.app.reload_rig import fleet_on
 
 BEFORE = (
     "agents:\n"
@@ -48,25 +42,8 @@ AFTER = (
 
 @pytest.fixture
 async def fleet(tmp_path: Path, ledger: Ledger) -> AsyncIterator[Fleet]:
-    file = tmp_path / "fleetwarden.yaml"
-    file.write_text(BEFORE)
-    started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
-    made = real_fleet(
-        stores=fleet_stores(ledger),
-        roster=roster_of(started),
-        clock=SystemClock(),
-        kit=LaunchKit(
-            runtimes=default_registry(),
-            backends={"subprocess": SubprocessBackend()},
-            settings=FleetSettings(state_dir=tmp_path / "state"),
-            environ=os.environ,
-        ),
-    )
-    await made.start()
-    try:
+    async with fleet_on(tmp_path, ledger, BEFORE) as made:
         yield made
-    finally:
-        await made.stop()
 
 
 async def test_a_reload_applies_a_changed_talks_to_and_role(

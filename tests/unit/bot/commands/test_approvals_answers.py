@@ -325,6 +325,17 @@ async def test_a_reply_with_several_open_names_them(world: World) -> None:
     assert world.told == []
 
 
+async def test_a_reply_with_several_open_shows_their_tools_as_hostile_text(world: World) -> None:
+    """The tools named when a reply answers none of several open requests are the agent's
+    text: one line, escaped, hidden characters revealed (no mention, no markup, no bidi)."""
+    hostile = "mcp__x__y *@room*\n[link](https://evil.example)\u202e"
+    await world.ask("n1", tool=hostile)
+    await world.ask("n2", tool=hostile)
+    said = await world.say("yes")
+    assert "*@room*" not in said and "[link](" not in said and "\u202e" not in said
+    assert "\\*@room\\*" in said and "U+000A" in said and "U+202E" in said
+
+
 async def test_always_teaches_the_agent_its_pattern(world: World) -> None:
     """`always` allows, and the next ask matching the pattern passes by itself, with a notice."""
     await world.ask("n1")

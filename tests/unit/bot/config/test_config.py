@@ -304,7 +304,8 @@ def test_unknown_key_suggests_the_closest_and_lists_allowed() -> None:
     problem = only_problem("agents:\n  - name: a\n    runtme: stub\n")
     assert str(problem) == (
         "fleetwarden.yaml:3: agents[0].runtme: unknown key 'runtme' — did you mean 'runtime'? "
-        "allowed: role, talks_to, wake, messages_per_hour, name, runtime, model, prompt, "
+        "allowed: role, talks_to, wake, messages_per_hour, mcp, skills, name, runtime, model, "
+        "prompt, "
         "workdir, backend, host, repo, git_name, "
         "git_email, env, secret_env, account, fallback, class, autostart, restart, "
         "heartbeat_timeout, timeout, argv, sandbox, egress, egress_allow, run_budget, quote_under, "
@@ -320,7 +321,7 @@ def test_unknown_key_without_a_close_match_lists_allowed() -> None:
         "send_reply_wait_seconds, heartbeat_timeout_seconds, watchdog_interval_seconds, sandbox, "
         "egress, egress_allow, run_budget, restart, permissions, allow, deny, approval_timeout, "
         "max_open_approvals, git_name, git_email, wake, messages_per_hour, message_chars, "
-        "message_queue"
+        "message_queue, mcp, skills"
     )
 
 

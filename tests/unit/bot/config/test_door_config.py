@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
-from bot.config.door_checks import NOT_SECRET, _variables, held_by_fleetwarden
+from bot.config.door_checks import NOT_SECRET, env_variables, held_by_fleetwarden
 from bot.config.schema import ConfigFile
 from fleet.agents.roster import AgentEntry
 
@@ -153,6 +153,20 @@ APP_FORGE = """
 """
 
 
+MCP_SERVERS = """
+mcp:
+  tracker:
+    url: https://mcp.example.com/mcp
+    headers_env: {Authorization: TRACKER_AUTH}
+  db:
+    command: db-mcp
+    env_env: {DB_PASSWORD: DB_MCP_PASSWORD}
+  docs:
+    url: https://docs.example.com/mcp
+    oauth: {client_id_env: DOCS_CLIENT_ID, client_secret_env: DOCS_CLIENT_SECRET}
+"""
+
+
 def _env_keys(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
     """Every ``*_env`` key naming one variable, in ``model`` and the models under it."""
     found: set[str] = set()
@@ -176,12 +190,17 @@ def test_every_secret_key_of_the_schema_is_covered() -> None:
     sets them all, and named in words (a GitHub App's id, which is public, aside)."""
     roster = _env_keys(AgentEntry, set())
     schema = _env_keys(ConfigFile, set()) - roster - NOT_SECRET
-    forges = FORGE.replace("repos:", APP_FORGE.lstrip("\n") + "repos:", 1)
+    forges = FORGE.replace("repos:", APP_FORGE.lstrip("\n") + "repos:", 1) + MCP_SERVERS
     keys: set[str] = set()
     for own in (OWN, BY_PASSWORD):
         document = parse(own + forges).document
-        found = list(_variables(document, ()))
-        keys |= {str(loc[-1]) for loc, _ in found}
+        found = [  # the agents' own variables (their secret_env) and public ones aside
+            (loc, variable)
+            for loc, variable in env_variables(document)
+            if loc[0] != "agents" and "secret_env" not in loc and loc[-1] not in NOT_SECRET
+        ]
+        # A mapping's variables (an MCP server's `headers_env`) are found under their keys.
+        keys |= {next(str(p) for p in reversed(loc) if str(p).endswith("_env")) for loc, _ in found}
         held = held_by_fleetwarden(document)
         assert "GH_APP_ID" not in held and len(held) == len(found)
         assert [h.path for h in held.values() if h.what == "a credential of Fleetwarden's"] == []

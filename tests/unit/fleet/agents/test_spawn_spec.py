@@ -1,13 +1,17 @@
 """Tests for fleet.agents.spawn_spec with repositories: a repository given sets the
 agent's workdir aside, a workdir given its repository, and a base belongs to its
-repository."""
+repository; and a runtime that cannot be given MCP servers refused for an agent granted
+some."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
-from fleet.model import AgentSpec
+from fleet.errors import LaunchFailed
+from fleet.model import AgentSpec, McpGrant
 from fleet.names import AgentName
 
 OWN = AgentSpec(name=AgentName("coder"), runtime="stub", workdir=Path("/srv/work"))
@@ -35,3 +39,15 @@ def test_a_workdir_given_takes_the_agent_off_its_repository() -> None:
     on_app = AgentSpec(name=AgentName("coder"), runtime="stub", repo="app", repo_base="dev")
     made = spawn_spec(on_app, SpawnOverrides(workdir=Path("/tmp/x")))
     assert (made.repo, made.repo_base, made.workdir) == (None, None, Path("/tmp/x"))
+
+
+def test_spawning_an_agent_granted_mcp_servers_on_pi_is_refused() -> None:
+    """`spawn coder --runtime pi` for an agent granted a server: refused, naming the
+    server and the runtimes that can reach it; another runtime, or none granted, passes."""
+    granted = AgentSpec(name=AgentName("coder"), runtime="claude", mcp=(McpGrant("tracker"),))
+    with pytest.raises(LaunchFailed) as caught:
+        spawn_spec(granted, SpawnOverrides(runtime="pi"))
+    assert "coder may use MCP servers (tracker), and runtime pi" in str(caught.value)
+    assert "claude, codex, opencode or command" in str(caught.value)
+    assert spawn_spec(granted, SpawnOverrides(runtime="codex")).runtime == "codex"
+    assert spawn_spec(OWN, SpawnOverrides(runtime="pi")).runtime == "pi"

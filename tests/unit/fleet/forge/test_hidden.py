@@ -7,6 +7,7 @@ rendering (CommonMark, then a browser's reading)."""
 
 from __future__ import annotations
 
+import re
 import time
 from html.parser import HTMLParser
 
@@ -202,11 +203,17 @@ class _Reader(HTMLParser):
             self.seen.append(data)
 
 
+_BOGUS = re.compile(r"<!\[(?!CDATA\[)[^>]*>")
+"""``<![if …``: a bogus comment to the next ``>`` in a browser, a marked section to its
+``]>`` for the standard library's parser."""
+
+
 def forge_shows(markdown: str) -> str:
     """What a forge's page shows of ``markdown``, as a model: CommonMark's rendering (raw
-    HTML passed on), read as a browser reads it (``<!-->`` is an empty comment there, not
-    to the standard library's parser)."""
+    HTML passed on), read as a browser reads it (``<!-->`` is an empty comment there, and
+    ``<![if …`` a bogus comment to the next ``>``, not to the standard library's parser)."""
     html = _MARKDOWN.render(markdown).replace("<!--->", "<!---->").replace("<!-->", "<!---->")
+    html = _BOGUS.sub("<!---->", html)
     reader = _Reader()
     try:
         reader.feed(html)

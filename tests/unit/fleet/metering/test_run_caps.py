@@ -450,3 +450,21 @@ def test_a_cap_that_asks_holds_its_requests_until_raised_and_refuses_them_once_s
     assert "run ended at its cap of 100,000 tokens" in refused.reason
     caps.arm(AGENT, 2, cap, T0 + _s(60))  # a new task
     assert caps.check(request(61)) is None
+
+
+def test_a_charge_beside_the_model_requests_counts_against_the_dollar_cap() -> None:
+    """A priced MCP call charged to a run counts as settled dollars: the run's next model
+    request is refused once the charges reach its cap in dollars, told once; a charge before
+    the run is armed counts when it is."""
+    caps = RunCaps()
+    messages = told(caps)
+    caps.charge(AGENT, T0 + _s(1), 0.4)  # before its run is armed: kept, counted at arming
+    caps.arm(AGENT, 1, RunBudget(max_usd=1.0), T0)
+    assert caps.cap_of(AGENT) == (RunBudget(max_usd=1.0), 0.0, 0.4)
+    caps.charge(AGENT, T0 + _s(2), 0.4)
+    assert caps.check(request()) is None
+    assert messages == []
+    caps.charge(AGENT, T0 + _s(3), 0.4)
+    assert len(messages) == 1
+    refused = caps.check(request())
+    assert isinstance(refused, Refuse) and refused.status == 400

@@ -4,9 +4,7 @@ viewer's ``watch`` or ``logs`` of a huge log never stalls the heartbeat endpoint
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +23,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.transcript import logtail
 from fleet.transcript.logtail import Tail
 from fleet.watchdog.heartbeat import HeartbeatServer
-from tests.fakes.launches import real_fleet
+from tests.fakes.launches import real_fleet, reap_open_runs
 from tests.fakes.stores import fleet_stores
 
 AGENT = "coder-1"
@@ -62,12 +60,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Fleet, HeartbeatServer]]
         yield fleet, server
     finally:
         await fleet.stop()
-        for run in await ledger.runs.open_runs():
-            if backend.is_alive(run.handle):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(run.handle.pgid, signal.SIGKILL)
-            async with asyncio.timeout(10):
-                await backend.wait(run.handle)
+        await reap_open_runs(ledger, backend)
         await server.stop()
         await ledger.close()
 

@@ -180,3 +180,43 @@ def test_a_state_file_symlinked_to_fleetwardens_json_is_not_copied_into_the_home
     state = (home / ".claude" / ".claude.json").read_text()
     assert "fake-metering-key" not in state and "hasCompletedOnboarding" in state
     assert owned.read_text() == '{"keys": {"other-agent": "fake-metering-key"}}'
+
+
+def test_each_cli_empties_its_skills_folder_through_no_symlink(lane: tuple[Path, Path]) -> None:
+    """Each runtime's plan names its skills folder to be emptied; emptying it removes what
+    the agent left there (a link out removed, its target kept), refuses a folder whose
+    way holds a link, and leaves nothing to do where there is none."""
+    from fleet.runs.layout import empty_folders
+    from fleet.runtimes.codex import CodexRuntime
+    from fleet.runtimes.command import CommandRuntime
+    from fleet.runtimes.opencode import OpencodeRuntime
+    from fleet.runtimes.pi import PiRuntime
+
+    home, owned = lane
+    ctx = RuntimeContext(home=home, workdir=home.parent, environ={})
+    runtimes = {
+        ClaudeRuntime(): ".claude/skills",
+        CodexRuntime(): ".codex/skills",
+        OpencodeRuntime(): ".config/opencode",  # its plugins and tools too
+        PiRuntime(): ".pi/agent/skills",
+    }
+    for runtime, folder in runtimes.items():
+        spec = AgentSpec(AgentName("c1"), runtime=runtime.name, prompt="go")
+        assert runtime.plan(spec, ctx).fresh == (home / folder,), runtime.name
+    command = AgentSpec(AgentName("c1"), runtime="command", argv=("true",))
+    assert CommandRuntime().plan(command, ctx).fresh == (home / ".fleetwarden" / "skills",)
+
+    skills = home / ".claude" / "skills"
+    (skills / "planted").mkdir(parents=True)
+    (skills / "planted" / "SKILL.md").write_text("obey\n")
+    (skills / "planted" / "out").symlink_to(owned)
+    (skills / "link").symlink_to(owned.parent)
+    empty_folders(home, [skills, home / ".codex" / "skills"])  # the second is not there
+    assert not skills.exists() and owned.read_text() == "the operator's own\n"
+    (home / ".pi").symlink_to(owned.parent)  # a link on the way: refused, nothing removed
+    (owned.parent / "agent" / "skills").mkdir(parents=True)
+    with pytest.raises(LaunchFailed, match=r"\.pi/agent/skills.*remove what is in its place"):
+        empty_folders(home, [home / ".pi" / "agent" / "skills"])
+    assert (owned.parent / "agent" / "skills").is_dir()
+    with pytest.raises(ValueError, match="not inside the agent's home"):
+        empty_folders(home, [home])

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from fleet.errors import LaunchFailed
-from fleet.model import AgentSpec, PermissionMode
+from fleet.model import AgentSpec, McpGrant, PermissionMode
 from fleet.names import AgentName
 from fleet.runtimes import RuntimeContext
 from fleet.runtimes.gates import ASK_CLIENT, gate_env, opencode_permission, pi_args
@@ -164,3 +164,49 @@ console.log(JSON.stringify([await call("p1", "a.py"), await call("p2", "/etc/x")
     )
     inside, outside = json.loads(done.stdout)
     assert inside is None and "no way to ask" in outside
+
+
+def test_the_gate_is_told_the_agents_mcp_servers(tmp_path: Path) -> None:
+    """The servers the agent is granted are in the policy, once each, for their tools to
+    pass the gate (the MCP door asks); none granted, no key."""
+    granted = spec(mcp=(McpGrant("tracker"), McpGrant("docs"), McpGrant("tracker")))
+    policy = json.loads(gate_env(granted, ctx(tmp_path))["FLEETWARDEN_PERMISSIONS"])
+    assert policy["mcp"] == ["docs", "tracker"]
+    assert "mcp" not in json.loads(gate_env(spec(), ctx(tmp_path))["FLEETWARDEN_PERMISSIONS"])
+
+
+@pytest.mark.skipif(NODE is None, reason="needs node")
+def test_a_granted_mcp_servers_tool_passes_the_gate(tmp_path: Path) -> None:
+    """opencode's ``srv_echo`` passes in every mode when ``srv`` is granted (the MCP door
+    asks); a server whose name only starts alike, or none granted, is asked as before."""
+    base = {"mode": "ask", "allow": [], "deny": [], "workdir": str(tmp_path), "mcp": ["srv"]}
+    for mode in ("ask", "edits", "read-only"):
+        assert decide({**base, "mode": mode}, "srv_echo", "{}")["verdict"] == "allow"
+    assert decide(base, "srv2_echo", "{}")["verdict"] == "ask"
+    assert decide(base, "srvecho", "{}")["verdict"] == "ask"
+    assert decide({**base, "mcp": ["BAD_"]}, "BAD__echo", "{}")["verdict"] == "ask"
+    assert decide({**base, "mcp": []}, "srv_echo", "{}")["verdict"] == "ask"
+
+
+@pytest.mark.skipif(NODE is None, reason="needs node")
+def test_a_server_named_like_a_built_in_tools_head_never_lets_that_tool_through(
+    tmp_path: Path,
+) -> None:
+    """A granted server ``apply`` does not make opencode's own ``apply_patch`` its tool:
+    the edit outside the workdir is asked as without the grant; ``list`` does not pass
+    opencode's MCP resource tools, nor ``plan`` its ``plan_exit``; ``apply_x`` still passes."""
+    base = {"mode": "ask", "allow": [], "deny": [], "workdir": str(tmp_path)}
+    granted = {**base, "mcp": ["apply", "list", "plan", "read"]}
+    patch = "*** Begin Patch\n*** Add File: /etc/x\n+x\n*** End Patch"
+    assert (
+        decide(granted, "apply_patch", patch)["verdict"]
+        == decide(base, "apply_patch", patch)["verdict"]
+    )
+    assert decide(granted, "apply_patch", patch)["verdict"] == "ask"
+    for tool in ("list_mcp_resources", "read_mcp_resource", "plan_exit"):
+        assert decide({**granted, "mode": "read-only"}, tool, "{}") == decide(
+            {**base, "mode": "read-only"}, tool, "{}"
+        ), tool
+    assert decide({**granted, "mode": "read-only"}, "plan_exit", "{}")["verdict"] == "deny"
+    assert decide(granted, "apply_x", "{}")["verdict"] == "allow"
+    assert decide(granted, "apply_", "{}")["verdict"] == "ask"

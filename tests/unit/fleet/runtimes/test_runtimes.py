@@ -649,7 +649,7 @@ def test_pi_headless(ctx: RuntimeContext) -> None:
     turn (never on the command line), offline, its own agent dir."""
     plan = PiRuntime().plan(spec("pi", model="claude-sonnet-4-5"), ctx)
     assert plan.argv == (
-        "pi", "--mode", "rpc", "--provider", "anthropic",
+        "pi", "--no-skills", "--mode", "rpc", "--provider", "anthropic",
         "--model", "claude-sonnet-4-5", *PI_GATE,
     )  # fmt: skip
     assert (plan.session, plan.prompt, plan.takes_input) == ("pi-rpc", "fix the bug", True)
@@ -670,7 +670,7 @@ def test_pi_tty(ctx: RuntimeContext) -> None:
     """On a terminal: the TUI with the prompt as its first message."""
     tty = with_(ctx, tty=True)
     assert PiRuntime().plan(spec("pi"), tty).argv == (
-        "pi", "--provider", "anthropic", *PI_GATE, "fix the bug",
+        "pi", "--no-skills", "--provider", "anthropic", *PI_GATE, "fix the bug",
     )  # fmt: skip
 
 
@@ -681,7 +681,8 @@ def test_pi_follow_up(ctx: RuntimeContext) -> None:
     plan = runtime.follow_up(spec("pi"), ctx, SESSIONS["pi"], "-and the tests")
     assert plan is not None
     assert plan.argv == (
-        "pi", "--mode", "rpc", "--provider", "anthropic", *PI_GATE, "--session", SESSIONS["pi"],
+        "pi", "--no-skills", "--mode", "rpc", "--provider", "anthropic", *PI_GATE,
+        "--session", SESSIONS["pi"],
     )  # fmt: skip
     assert plan.prompt == "-and the tests"
     plan = runtime.follow_up(spec("pi"), ctx, None, "and the tests")

@@ -1,0 +1,100 @@
+"""The calls through the MCP door as chat and page lines: one short line a call, for the
+agent's thread (as each ends), ``runs NAME`` and the agent's page.
+
+A tool's name, its arguments and its result are the agent's and the server's words, and
+hostile: each passes :func:`bot.chat.agent_text.said` (guarded, one line, escaped, cut). The
+server's name is the config's; the method and the outcome are Fleetwarden's own words.
+Shapes: ``🔌 MCP docs · search “q” → ok in 0.4s (80 B → 2.1 kB)``, then ``— args: {…}``
+and, for a call that did not go through, ``— WHY``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from bot.chat.agent_text import said
+from bot.render.transcript import size
+from fleet.ledger.stores.running.mcp_calls import McpCallRecord
+from fleet.mcp.hooks import McpAudit
+from fleet.metering import units
+
+NAME_CHARS: Final = 80
+ARGUMENT_CHARS: Final = 120
+WHY_CHARS: Final = 160
+_TOOL_CALL: Final = "tools/call"
+
+
+def call_line(
+    *,
+    server: str,
+    method: str,
+    name: str,
+    outcome: str,
+    seconds: float,
+    bytes_in: int,
+    bytes_out: int,
+    arguments: str = "",
+    why: str = "",
+    cost_usd: float | None = None,
+) -> str:
+    """One call as one line of chat markdown (see the module for its shape)."""
+    what = "" if method == _TOOL_CALL else f"{said(method, NAME_CHARS)} "
+    called = f"“{said(name, NAME_CHARS)}”" if name else ""
+    line = (
+        f"🔌 MCP {said(server, NAME_CHARS)} · {what}{called} → {outcome} in {seconds:.1f}s"
+        f" ({size(bytes_in)} → {size(bytes_out)})"
+    )
+    if cost_usd is not None:
+        line += f", {units.usd(cost_usd)}"
+    if arguments:
+        line += f" — args: {said(arguments, ARGUMENT_CHARS)}"
+    if why:
+        line += f" — {said(why, WHY_CHARS)}"
+    return line
+
+
+def audit_line(audit: McpAudit, cost_usd: float | None = None) -> str:
+    """A call that just ended, for the agent's thread."""
+    return call_line(
+        server=audit.server,
+        method=audit.method,
+        name=audit.name,
+        outcome=audit.outcome.value,
+        seconds=audit.seconds,
+        bytes_in=audit.bytes_in,
+        bytes_out=audit.bytes_out,
+        arguments=audit.arguments,
+        why=audit.why,
+        cost_usd=cost_usd,
+    )
+
+
+def record_line(call: McpCallRecord) -> str:
+    """A call the ledger kept, for ``runs NAME`` and the agent's page."""
+    return call_line(
+        server=call.server,
+        method=call.method,
+        name=call.name,
+        outcome=call.outcome,
+        seconds=call.seconds,
+        bytes_in=call.bytes_in,
+        bytes_out=call.bytes_out,
+        arguments=call.arguments,
+        why=call.why,
+        cost_usd=call.cost_usd,
+    )
+
+
+def calls_block(calls: Sequence[McpCallRecord]) -> str:
+    """The latest ``calls`` (newest first) under a heading of their own, each with its run
+    (and task); nothing when there are none."""
+    if not calls:
+        return ""
+    lines = []
+    for call in calls:
+        where = f"run #{call.run_id}" if call.run_id is not None else "no run"
+        if call.task_id is not None:
+            where += f", task #{call.task_id}"
+        lines.append(f"- {where}: {record_line(call)}")
+    plural = "s" if len(calls) != 1 else ""
+    return f"\n\n---\n\nThe last {len(calls)} MCP call{plural}, newest first:\n" + "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Integration tests of the MCP door's room."""

@@ -1,0 +1,99 @@
+"""What a stdio server may reach, as the config says it: a relative path in its arguments
+or variables is resolved against its working directory before it is checked (an agent's
+place or the state directory refused at its line, as an absolute one is), and
+``check-config`` warns of a path that holds the state directory or is at the config's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli.command import main
+from bot.config import ConfigError, ConfigProblem, parse_config
+
+FILE = "fleetwarden.yaml"
+
+
+def problems_of(text: str, base_dir: Path) -> list[ConfigProblem]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, FILE, base_dir=base_dir)
+    return list(caught.value.problems)
+
+
+def test_a_relative_argument_is_resolved_against_the_servers_cwd(tmp_path: Path) -> None:
+    """`../work/x.js` from the server's cwd, landing in an agent's workdir, and
+    `../state/logins` landing in the state directory, are refused at their lines."""
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "work").mkdir()
+    problems = problems_of(
+        f"state_dir: {tmp_path / 'state'}\n"
+        "mcp:\n"
+        "  s:\n"
+        "    command: node\n"
+        "    args: [../work/x.js, --root, ../state/logins, serve]\n"
+        f"    cwd: {tmp_path / 'srv'}\n"
+        "agents:\n"
+        "  - name: a\n"
+        f"    workdir: {tmp_path / 'work'}\n",
+        tmp_path,
+    )
+    assert [(p.line, p.key_path) for p in problems] == [(5, "mcp.s.args[0]"), (5, "mcp.s.args[2]")]
+    work, state = (p.message for p in problems)
+    planted = tmp_path / "srv" / "../work/x.js"
+    assert f"MCP server s's args[0] '{planted}' is inside agent a's workdir" in work
+    assert "is inside Fleetwarden's state directory" in state
+
+
+def test_without_a_cwd_a_relative_path_is_fleetwardens_own_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no cwd the server starts in Fleetwarden's own directory: `./work/x.js` there is
+    checked, a bare word (a name more often than a file) is not."""
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path)
+    [problem] = problems_of(
+        f"state_dir: {tmp_path / 'state'}\n"
+        "mcp:\n"
+        "  s:\n"
+        "    command: node\n"
+        "    args: [./work/x.js, work]\n"
+        "agents:\n"
+        "  - name: a\n"
+        f"    workdir: {tmp_path / 'work'}\n",
+        tmp_path,
+    )
+    assert (problem.line, problem.key_path) == (5, "mcp.s.args[0]")
+
+
+def test_check_config_warns_of_a_path_holding_the_state_dir_or_at_the_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A filesystem-like server given a directory holding the state directory, the config's
+    directory, or a file in it: `check-config` passes, warning of each with the fix."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    config = etc / "fleetwarden.yaml"
+    config.write_text(
+        f"state_dir: {tmp_path / 'data' / 'state'}\n"
+        "mcp:\n"
+        "  files:\n"
+        "    command: python3\n"
+        f"    args: [-m, fs, {tmp_path / 'data'}, {etc}, --env={etc / 'fw.env'}, /usr/share]\n"
+    )
+    with pytest.raises(SystemExit) as exited:
+        main(["check-config", "--config", str(config)])
+    assert exited.value.code == 0
+    warned = [line for line in capsys.readouterr().out.splitlines() if "mcp.files" in line]
+    fix = (
+        "the server runs as Fleetwarden's user, outside every sandbox, so a tool an agent "
+        "calls could read what is there: give the server only the paths it needs (see "
+        "docs/mcp.md)"
+    )
+    assert warned == [
+        f"warning: mcp.files.args[2]: '{tmp_path / 'data'}' holds Fleetwarden's state "
+        f"directory (its logins, keys, ledger); {fix}",
+        f"warning: mcp.files.args[3]: '{etc}' is the config file's directory; {fix}",
+        f"warning: mcp.files.args[4]: '{etc / 'fw.env'}' is inside the config file's "
+        f"directory; {fix}",
+    ]
