@@ -32,7 +32,8 @@ from tests.integration.forge_rig import (
     listening,
     post,
 )
-from tests.integration.hosts.test_hosts_e2e import WAIT, _entry, _until_up
+from tests.integration.hosts.rig import WAIT, until_up
+from tests.integration.hosts.rig import entry as _entry
 from tests.postgres_server import free_port
 from tests.sshd_server import SshServer
 from tests.wheel_build import (
@@ -249,7 +250,7 @@ def test_a_host_set_up_by_the_installed_package_runs_its_fw_msg(
     with ConsoleBot(
         tmp_path, "--config", str(config), env=installed.env(), program=installed.fleetwarden
     ) as bot:
-        _until_up(bot, "box2")
+        until_up(bot, "box2")
         bot.command("spawn far", r"far", timeout=WAIT)
         assert wait_until(lambda: "peers=" in log_of(tmp_path, "far"), timeout=60), (
             log_of(tmp_path, "far"),
