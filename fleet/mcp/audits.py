@@ -57,6 +57,9 @@ class McpLedgerAudit:
         run_id = run.id if run is not None and run.ended_at is None else None
         task_id = None if run_id is None else await self._tasks.task_of_run(run_id)
         cost = audit.cost_usd
+        if cost is not None:  # first: a call seen in mcp_calls has its price in usage too
+            started = at - timedelta(seconds=audit.seconds)
+            await self._metering.record_metering([_usage(audit, started, cost)], [])
         await self._calls.record_call(
             McpCallRecord(
                 at=at,
@@ -76,10 +79,6 @@ class McpLedgerAudit:
                 cost_usd=cost,
             )
         )
-        if cost is None:
-            return
-        started = at - timedelta(seconds=audit.seconds)
-        await self._metering.record_metering([_usage(audit, started, cost)], [])
 
 
 def _usage(audit: McpAudit, at: datetime, cost: float) -> UsageEvent:

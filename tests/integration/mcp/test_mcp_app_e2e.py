@@ -169,8 +169,12 @@ def test_a_tool_call_through_the_apps_door_is_in_the_ledger_runs_thread_and_metr
             tmp_path, "SELECT id FROM runs WHERE agent = 'coder' AND ended_at IS NULL"
         )
         assert [(run_id,)] == runs
-        usage = ledger_rows(tmp_path, "SELECT provider, served_model, cost_usd, priced FROM usage")
-        assert ("mcp", "mcp:tracker", 0.05, 1) in usage
+
+        def usage() -> list[tuple[object, ...]]:
+            columns = "provider, served_model, cost_usd, priced"
+            return ledger_rows(tmp_path, f"SELECT {columns} FROM usage")
+
+        assert wait_until(lambda: ("mcp", "mcp:tracker", 0.05, 1) in usage(), 20), usage()
 
         # The thread (the console's home room: it has no threads), and `runs coder`.
         bot.expect(r"🔌 MCP tracker · “echo” → ok in [\d.]+s .*\$0\.05", timeout=20)
