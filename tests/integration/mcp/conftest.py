@@ -34,14 +34,7 @@ def http_mcp(tmp_path: Path) -> Iterator[HttpMcp]:
         port = _first_line(process, within=30.0)
         yield HttpMcp(f"http://127.0.0.1:{port}/mcp", record)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        stop_server(process)
 
 
 def _first_line(process: subprocess.Popen[bytes], within: float) -> int:
@@ -89,10 +82,11 @@ def oauth_mcp(tmp_path: Path) -> Iterator[Callable[..., OAuthMcp]]:
         yield start
     finally:
         for process in started:
-            _stop(process)
+            stop_server(process)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """End a test server's process (terminated, killed after 10 s) and close its pipe."""
     process.terminate()
     try:
         process.wait(10)

@@ -22,6 +22,7 @@ import pytest
 from fleet.mcp.hooks import Outcome
 from fleet.mcp.model import HttpServer, McpGrant, McpServer, StdioServer
 from fleet.mcp.wire import MAX_MESSAGE
+from tests.integration.mcp.conftest import stop_server
 from tests.integration.mcp.rig import HERE, REPO, Door, door_on_endpoint, processes_in
 from tests.polling import eventually
 
@@ -143,14 +144,7 @@ def hostile_http() -> Iterator[str]:
         assert ready, "the hostile server did not listen within 30 s"
         yield f"http://127.0.0.1:{int(process.stdout.readline())}/mcp"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        stop_server(process)
 
 
 @pytest.mark.parametrize("tool", ["flood", "flood_tail"])
