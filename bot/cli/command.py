@@ -26,9 +26,9 @@ from bot.app.logs import setup_logging
 from bot.cli.parsing import Parser, add_first_config, parse
 from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
 from bot.config.forge_checks import summary_lines as forge_summary_lines
-from bot.config.mcp_checks import direct_reach_warnings, missing_program_warnings
-from bot.config.mcp_checks import summary_lines as mcp_summary_lines
-from bot.config.mcp_places import reach_warnings
+from bot.config.mcp.checks import direct_reach_warnings, missing_program_warnings
+from bot.config.mcp.checks import summary_lines as mcp_summary_lines
+from bot.config.mcp.places import reach_warnings
 from bot.config.peer_checks import summary_lines as peer_summary_lines
 from bot.config.problems import in_line_order
 from bot.config.repo_checks import summary_lines

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config.door_checks import door_secret_problems
 from bot.config.forge_checks import forge_problems, review_problems
-from bot.config.mcp_checks import mcp_problems
+from bot.config.mcp.checks import mcp_problems
 from bot.config.peer_checks import roster_problems as peer_roster_problems
 from bot.config.problems import ConfigProblem, Locator
 from bot.config.repo_checks import roster_problems as repo_roster_problems

@@ -4,7 +4,7 @@ validated result, :class:`Config`.
 Sections live next to what they configure: an agent entry in :mod:`fleet.agents.roster`,
 each connector's settings beside the connector (:mod:`connectors.console_config`), the
 connectors and the operators in :mod:`bot.config.chat`, the MCP servers in
-:mod:`fleet.mcp.schema`. Reading and checking a file is :mod:`bot.config.load`;
+:mod:`fleet.mcp.config.schema`. Reading and checking a file is :mod:`bot.config.load`;
 :mod:`bot.config` re-exports both.
 """
 
@@ -39,8 +39,8 @@ from fleet.caps import LimitsSection
 from fleet.forge.schema import FORGE_NAME_PATTERN, ForgeEntry, is_forge_name
 from fleet.hosts.schema import HostEntry
 from fleet.ledger.database.location import check_url, is_url
-from fleet.mcp.names import McpName
-from fleet.mcp.schema import McpServerEntry
+from fleet.mcp.config.names import McpName
+from fleet.mcp.config.schema import McpServerEntry
 from fleet.metering.schema import (
     MeteringSection,
     PriceEntry,

@@ -40,7 +40,7 @@ from fleet.budgets.runs.watch import CapCutoffs
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.events import Listeners
-from fleet.mcp.door import McpDoor
+from fleet.mcp.door.routes import McpDoor
 from fleet.peers.handed import HandedTasks
 from fleet.peers.roster import PeerRoster
 from fleet.peers.rules import Rules

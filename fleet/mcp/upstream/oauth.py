@@ -3,7 +3,7 @@ the access token got with the client-credentials grant (RFC 6749 §4.4), kept in
 (:class:`~fleet.mcp.model.HeldToken`, shared by every session with the server) until it
 expires, renewed then — or at once when the server answers 401 — and sent upstream as
 ``Authorization: Bearer``. The agent never sees it: it is never in what the door relays
-(:class:`fleet.mcp.credentials.Scrub` knows it), nor on disk, nor in a log line.
+(:class:`fleet.mcp.upstream.credentials.Scrub` knows it), nor on disk, nor in a log line.
 
 The token endpoint is the config's ``token_url``, or found as MCP's authorization spec
 says: the server's protected-resource metadata (RFC 9728) names its authorization server,
@@ -43,8 +43,8 @@ from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_serv
 from pydantic import ValidationError
 
 from fleet.destinations import is_loopback
-from fleet.mcp.credentials import MissingCredential, read_variable
 from fleet.mcp.model import HeldToken, HttpServer, McpServer, OAuthClient
+from fleet.mcp.upstream.credentials import MissingCredential, read_variable
 
 SECONDS: Final = 30.0
 """Seconds a token endpoint, or a metadata address, has to answer."""

@@ -1,4 +1,4 @@
-"""The refusals of an MCP server's entry (:mod:`fleet.mcp.schema`), each a
+"""The refusals of an MCP server's entry (:mod:`fleet.mcp.config.schema`), each a
 :class:`~pydantic_core.PydanticCustomError` said at its own key or item
 (:func:`raise_each`), never with the offending value (a secret may be among them)."""
 

@@ -1,6 +1,6 @@
 """An HTTP server's ``oauth:`` in the config's ``mcp:`` section (:class:`McpOAuthEntry`):
 OAuth client credentials Fleetwarden holds and gets the server's access token with (the
-client-credentials grant, :mod:`fleet.mcp.oauth`). The client id and secret come only from
+client-credentials grant, :mod:`fleet.mcp.upstream.oauth`). The client id and secret come only from
 variables of Fleetwarden's environment the entry names, never from the file; the token
 endpoint is ``https://`` (``http://`` only on this machine's loopback), and takes no
 credential in its address."""
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from fleet.destinations import is_loopback
-from fleet.mcp.heuristics import has_control, secret_name
+from fleet.mcp.config.heuristics import has_control, secret_name
 from fleet.mcp.model import OAuthClient
 from fleet.schema import EnvVarName
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fleet.errors import FleetError
+from fleet.mcp.config.places import Place, workdir_clash
+from fleet.mcp.config.skills import SkillError, read_skill
 from fleet.mcp.model import McpServer
-from fleet.mcp.places import Place, workdir_clash
-from fleet.mcp.skills import SkillError, read_skill
 from fleet.model import AgentSpec, McpGrant
 
 Where = tuple[str | int, ...]
@@ -52,7 +52,7 @@ class McpRules:
     grants: tuple[McpGrant, ...] = ()
     skills: tuple[Path, ...] = ()
     places: tuple[Place, ...] = ()
-    """What no agent's workdir may be, hold or be in (:func:`fleet.mcp.places.protected`)."""
+    """What no agent's workdir may be, hold or be in (:func:`fleet.mcp.config.places.protected`)."""
 
     @property
     def held(self) -> frozenset[str]:

@@ -1,5 +1,6 @@
 """What the door holds of a server's message at most: :data:`fleet.mcp.wire.MAX_MESSAGE`
-bytes, counted as they are read (:mod:`fleet.mcp.capped_stdio`, :mod:`fleet.mcp.capped_http`),
+bytes, counted as they are read (:mod:`fleet.mcp.upstream.capped_stdio`,
+:mod:`fleet.mcp.upstream.capped_http`),
 never after a whole message was taken in. A message past it is cut where it crossed, and
 the request it answered is answered :class:`Cut` in its place: an error the session records
 ``too_large`` (:func:`error_outcome`), which no server can send (it is made on this side).

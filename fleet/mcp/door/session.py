@@ -7,12 +7,12 @@ sessions of one agent: a server's state cannot leak from one to the other, and t
 sees one client's handshake, so every message keeps its ids. The cost is a start per
 session, bounded by the door's cap on an agent's sessions.
 
-**What is relayed.** Each method the door knows (:mod:`fleet.mcp.methods`; any other is
+**What is relayed.** Each method the door knows (:mod:`fleet.mcp.door.methods`; any other is
 refused), the server's requests and the agent's answers to them, but:
 
 * ``tools/list``: only the tools the agent may call, as its grant is now;
 * a call (a tool's, a resource's read, a prompt's get) is checked first
-  (:class:`fleet.mcp.gate.Gate`: a tool off the grant refused, its asks, a priced server's
+  (:class:`fleet.mcp.door.gate.Gate`: a tool off the grant refused, its asks, a priced server's
   claim on the run's cap and budgets); one the agent cancels or hangs up on while it is
   asked ends its ask and is never relayed: a late yes can run nothing;
 * every request of the agent's has the server's ``timeout``: past it the agent gets an
@@ -36,16 +36,16 @@ import anyio
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
-from fleet.mcp.capped import error_outcome
-from fleet.mcp.credentials import MissingCredential, Scrub
-from fleet.mcp.exchange import GIVEN_UP, Answer, Exchange, audit_of, audit_text
-from fleet.mcp.gate import Gate, Stop
-from fleet.mcp.held import Held
+from fleet.mcp.door.exchange import GIVEN_UP, Answer, Exchange, audit_of, audit_text
+from fleet.mcp.door.gate import Gate, Stop
+from fleet.mcp.door.held import Held
+from fleet.mcp.door.methods import CALLS, METHOD_NOT_FOUND, refusal, relayed, without_tasks
+from fleet.mcp.door.waiting import Gone, there
 from fleet.mcp.hooks import McpHooks, Outcome
-from fleet.mcp.methods import CALLS, METHOD_NOT_FOUND, refusal, relayed, without_tasks
 from fleet.mcp.model import McpGrant, McpServer
-from fleet.mcp.upstream import open_upstream
-from fleet.mcp.waiting import Gone, there
+from fleet.mcp.upstream.capped import error_outcome
+from fleet.mcp.upstream.connect import open_upstream
+from fleet.mcp.upstream.credentials import MissingCredential, Scrub
 from fleet.mcp.wire import (
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -210,7 +210,7 @@ class Session:
         self, message: JSONRPCRequest, size: int, *, streamed: bool, gone: Gone | None = None
     ) -> Exchange:
         """Relay the agent's request ``message`` (``size`` bytes as posted) as the door
-        relays it (:func:`fleet.mcp.methods.relayed`); the exchange its answer comes on
+        relays it (:func:`fleet.mcp.door.methods.relayed`); the exchange its answer comes on
         (already ended when the door answers it itself). ``gone``: whether the agent has
         hung up, looked at while a call is asked and before it is relayed."""
         self.last_used = now = self._clock()

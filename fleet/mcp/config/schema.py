@@ -3,17 +3,17 @@
 
 A server is reached over streamable HTTP (``url``; its credential sent in the headers of
 ``headers_env``, each read from a variable of Fleetwarden's environment, or got with the
-OAuth client credentials of ``oauth``, :mod:`fleet.mcp.oauth_entry`) or run by
+OAuth client credentials of ``oauth``, :mod:`fleet.mcp.config.oauth_entry`) or run by
 Fleetwarden over stdio (``command`` and ``args``; its credential in the variables of
 ``env_env``), never inside an agent's sandbox. A plain ``headers`` or ``env`` value, an
 ``args`` item or a ``url`` that looks like a credential is refused: no secret is ever
 written in the file, and none reaches an agent. :func:`server_of` turns an entry into
 :mod:`fleet.mcp.model`'s :class:`~fleet.mcp.model.McpServer`; the names are
-:mod:`fleet.mcp.names`', an agent's grants :mod:`fleet.mcp.grants`'.
+:mod:`fleet.mcp.config.names`', an agent's grants :mod:`fleet.mcp.config.grants`'.
 
 What needs more than one entry — an agent's server that the section lacks, a grant's tool
 off the server's allow-list, a credential's variable in an agent's ``secret_env`` — is
-checked across entries (:mod:`bot.config.mcp_checks`, :mod:`bot.config.door_checks`).
+checked across entries (:mod:`bot.config.mcp.checks`, :mod:`bot.config.door_checks`).
 """
 
 from __future__ import annotations
@@ -36,17 +36,16 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fleet.destinations import is_loopback
-from fleet.mcp.heuristics import (
+from fleet.mcp.config.heuristics import (
     has_control,
     secret_arg,
     secret_header,
     secret_variable,
     url_problem,
 )
-from fleet.mcp.model import DEFAULT_TIMEOUT, HttpServer, McpServer, StdioServer
-from fleet.mcp.names import Tools
-from fleet.mcp.oauth_entry import McpOAuthEntry
-from fleet.mcp.refusals import (
+from fleet.mcp.config.names import Tools
+from fleet.mcp.config.oauth_entry import McpOAuthEntry
+from fleet.mcp.config.refusals import (
     control_in,
     misplaced,
     oauth_twice,
@@ -58,6 +57,7 @@ from fleet.mcp.refusals import (
     spelled_twice,
     twice,
 )
+from fleet.mcp.model import DEFAULT_TIMEOUT, HttpServer, McpServer, StdioServer
 from fleet.redaction.shapes import credential_shaped, shown_key
 from fleet.schema import (
     ENV_KEY_PATTERN,

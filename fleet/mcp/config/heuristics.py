@@ -3,7 +3,7 @@ file: a header by its name (``Authorization``, ``X-Api-Key``, any name with a wo
 :data:`SECRET_WORDS`) or its value (``Bearer …``, a token's shape, as the log redactor finds
 them), an argument by its option (``--token=…``, ``--auth X``, ``-p X``) or shape, a URL by
 its query's keys (``?sig=``, ``?key=``) or a path segment of a token's shape. The schema
-(:mod:`fleet.mcp.schema`) refuses each, naming where it is and never showing it.
+(:mod:`fleet.mcp.config.schema`) refuses each, naming where it is and never showing it.
 """
 
 from __future__ import annotations

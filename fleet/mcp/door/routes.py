@@ -2,7 +2,7 @@
 endpoint, each at ``/mcp/<agent>/<server>``, over MCP's streamable HTTP transport, with its
 own token (``X-Fleetwarden-Token: T`` or ``Authorization: Bearer T``). The server's
 credential stays on this side: the door reaches the server itself
-(:mod:`fleet.mcp.upstream`) and relays each message (:mod:`fleet.mcp.session`)::
+(:mod:`fleet.mcp.upstream.connect`) and relays each message (:mod:`fleet.mcp.door.session`)::
 
     POST   /mcp/<agent>/<server>   one JSON-RPC message
            initialize (no Mcp-Session-Id)  → its answer, with the new session's Mcp-Session-Id
@@ -46,12 +46,12 @@ from mcp_types.version import KNOWN_PROTOCOL_VERSIONS
 
 from fleet.capped_body import OverCap, read_capped
 from fleet.connections.loopback import TOKEN_HEADER, AgentSecrets
-from fleet.mcp.credentials import Scrub, secrets_of
-from fleet.mcp.exchange import Exchange
+from fleet.mcp.door.exchange import Exchange
+from fleet.mcp.door.opens import Opens, OverOpens
+from fleet.mcp.door.session import Session, SessionEnded
 from fleet.mcp.hooks import McpHooks, Outcome
 from fleet.mcp.model import McpGrant, McpServer
-from fleet.mcp.opens import Opens, OverOpens
-from fleet.mcp.session import Session, SessionEnded
+from fleet.mcp.upstream.credentials import Scrub, secrets_of
 from fleet.mcp.wire import (
     INVALID_REQUEST,
     MAX_MESSAGE,

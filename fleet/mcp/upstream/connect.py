@@ -10,13 +10,13 @@ An HTTP server is reached by the SDK's ``streamable_http_client`` over an HTTP c
 sends the held headers; the agent's own headers never reach it. The SDK follows a redirect
 only within the server's origin, so a held header never leaves for another host.
 
-Neither holds more of one message of a server's than the cap (:mod:`fleet.mcp.capped`): a
+Neither holds more of one message of a server's than the cap (:mod:`fleet.mcp.upstream.capped`): a
 stdio server's output is read by the SDK's ``stdio_client`` with its reader replaced
-(:mod:`fleet.mcp.capped_stdio`), an HTTP server's answers are counted under the SDK as they
-stream (:mod:`fleet.mcp.capped_http`).
+(:mod:`fleet.mcp.upstream.capped_stdio`), an HTTP server's answers are counted under the SDK as they
+stream (:mod:`fleet.mcp.upstream.capped_http`).
 
 Each pipe carries whole JSON-RPC messages (:class:`mcp.shared.message.SessionMessage`) both
-ways; the session above decides what to do with each (:mod:`fleet.mcp.session`).
+ways; the session above decides what to do with each (:mod:`fleet.mcp.door.session`).
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from fleet.mcp.capped import Cuts, Marked
-from fleet.mcp.capped_http import cap_answers
-from fleet.mcp.capped_stdio import capped_stdio_client
-from fleet.mcp.credentials import held_headers, stdio_env
 from fleet.mcp.model import HttpServer, McpServer
-from fleet.mcp.oauth import held_auth
+from fleet.mcp.upstream.capped import Cuts, Marked
+from fleet.mcp.upstream.capped_http import cap_answers
+from fleet.mcp.upstream.capped_stdio import capped_stdio_client
+from fleet.mcp.upstream.credentials import held_headers, stdio_env
+from fleet.mcp.upstream.oauth import held_auth
 
 CONNECT_SECONDS = 30.0
 """Seconds to connect to an HTTP server or send it a request (the SDK's default)."""
@@ -51,7 +51,7 @@ async def open_upstream(
     server: McpServer, environ: Mapping[str, str], *, errlog: TextIO | None = None
 ) -> AsyncIterator[TransportStreams]:
     """The read and write streams of a connection to ``server``, its credentials read from
-    ``environ`` now (:class:`fleet.mcp.credentials.MissingCredential` when one is unset);
+    ``environ`` now (:class:`fleet.mcp.upstream.credentials.MissingCredential` when one is unset);
     a stdio server's process runs while this is open and is ended when it closes, however
     it closes."""
     transport = server.transport

@@ -8,7 +8,7 @@ again at each chunk read: a server that writes half a gigabyte with no newline g
 Fleetwarden's memory by as much, in time quadratic in it. This one reads bytes, looks for a
 newline only in the chunk just read, and holds at most :data:`~fleet.mcp.wire.MAX_MESSAGE`
 bytes of a line: past them the line is cut, the request it answered (the one its first
-bytes name, else each one waiting) answered :class:`~fleet.mcp.capped.Cut`, the server's
+bytes name, else each one waiting) answered :class:`~fleet.mcp.upstream.capped.Cut`, the server's
 output read no more and its process group killed; the session ends with it."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from mcp.os.win32.utilities import ServerProcess
 from mcp.shared.message import SessionMessage
 from mcp_types import JSONRPCError, JSONRPCRequest, JSONRPCResponse, RequestId
 
-from fleet.mcp.capped import HEAD, cut, id_at_start
+from fleet.mcp.upstream.capped import HEAD, cut, id_at_start
 from fleet.mcp.wire import MAX_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ async def _read_lines(
 ) -> bool:
     """Pass each line of the server's output on as its message, until it ends, the session
     is gone, or a line passes ``cap``: then the requests it may have answered are answered
-    :class:`~fleet.mcp.capped.Cut` and the reading ends (``True``)."""
+    :class:`~fleet.mcp.upstream.capped.Cut` and the reading ends (``True``)."""
     assert process.stdout is not None
     lines = LineReader(cap)
     async for chunk in process.stdout:

@@ -2,12 +2,12 @@
 ``defaults.mcp``) names is one of the config's ``mcp:`` section (a typo answered with the
 likeliest one meant), each tool a grant lists is on its server's allow-list, an agent
 granted a server runs a CLI Fleetwarden can give it to, and no skill nor stdio server is
-read or run from where an agent can write (:mod:`bot.config.mcp_places`); at start, each
+read or run from where an agent can write (:mod:`bot.config.mcp.places`); at start, each
 server's credentials are in the environment. And the servers as ``check-config`` sums
 them up.
 
 What is checked inside one entry (a url, a header that looks secret, ``url`` or
-``command``) is the schema's own, :class:`fleet.mcp.schema.McpServerEntry`; that no agent
+``command``) is the schema's own, :class:`fleet.mcp.config.schema.McpServerEntry`; that no agent
 holds a server's credential is :mod:`bot.config.door_checks`'s, with every other credential
 Fleetwarden holds.
 """
@@ -20,13 +20,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.config.mcp_places import GUIDE, place_problems
+from bot.config.mcp.places import GUIDE, place_problems
 from bot.config.problems import ConfigProblem, Locator
 from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
-from fleet.mcp.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, McpGrantEntry, no_mcp_why
-from fleet.mcp.schema import McpServerEntry
+from fleet.mcp.config.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, McpGrantEntry, no_mcp_why
+from fleet.mcp.config.schema import McpServerEntry
 from fleet.runtimes.base import PASSTHROUGH_ENV
 from fleet.schema import did_you_mean, unset_variable
 

@@ -29,7 +29,7 @@ from typing import Final
 
 from mcp_types import METHOD_NOT_FOUND
 
-from fleet.mcp.exchange import AUDITED
+from fleet.mcp.door.exchange import AUDITED
 from fleet.mcp.wire import (
     JSONRPCNotification,
     JSONRPCRequest,

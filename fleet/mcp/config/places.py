@@ -3,8 +3,8 @@ apart: a skill directory and a stdio server's working directory, program, and an
 arguments or environment name (``PYTHONPATH``, ``NODE_OPTIONS=--require …``) are never an
 agent's workdir, ``workdirs:`` or the state directory, nor inside one — and no such place is
 inside a skill directory or a server's working directory either. The one check
-(:func:`clash`), used by the config's load (:mod:`bot.config.mcp_checks`) and by every
-launch (:class:`~fleet.mcp.rules.McpRules`, a spawn's ``--workdir``).
+(:func:`clash`), used by the config's load (:mod:`bot.config.mcp.checks`) and by every
+launch (:class:`~fleet.mcp.config.rules.McpRules`, a spawn's ``--workdir``).
 """
 
 from __future__ import annotations

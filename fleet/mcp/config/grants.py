@@ -11,9 +11,9 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from fleet.mcp.config.names import McpName, Tools
+from fleet.mcp.config.refusals import raise_each
 from fleet.mcp.model import McpGrant
-from fleet.mcp.names import McpName, Tools
-from fleet.mcp.refusals import raise_each
 from fleet.redaction.shapes import shown_key
 
 NO_MCP_RUNTIMES = frozenset({"pi"})

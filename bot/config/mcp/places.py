@@ -4,7 +4,7 @@ agent can write (its workdir, ``workdirs:``, the state directory) — refused at
 and, for ``check-config``, a warning of each path such a server is given that holds the
 state directory or is at the config file's directory (the server runs as Fleetwarden's
 user: a path-taking tool an agent drives could read what is there). The one check of
-places is :mod:`fleet.mcp.places`'.
+places is :mod:`fleet.mcp.config.places`'.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from bot.config.problems import ConfigProblem, Locator
 from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
-from fleet.mcp.places import first_clash, inside, stdio_places
+from fleet.mcp.config.places import first_clash, inside, stdio_places
 
 GUIDE = "docs/mcp.md"
 """Where an operator reads how MCP servers are set up."""
@@ -30,7 +30,7 @@ def place_problems(
     ``workdirs:`` or the state directory (where runs and checkouts are) — or such a place
     inside a skill directory or a server's working directory. What is there could be
     changed by an agent before Fleetwarden gives it to a CLI, or runs it with its own
-    rights, outside every sandbox (:func:`fleet.mcp.places.clash`)."""
+    rights, outside every sandbox (:func:`fleet.mcp.config.places.clash`)."""
     fenced = fences(document)
     skills: list[tuple[Loc, Path, bool]] = [
         (("defaults", "skills", n), path, False) for n, path in enumerate(document.defaults.skills)
@@ -90,7 +90,7 @@ def fences(document: ConfigFile) -> list[tuple[Path, str]]:
 
 def _server_places(document: ConfigFile) -> Iterator[tuple[Loc, Path, bool]]:
     """Each place a stdio server of the section is run from or reads
-    (:func:`fleet.mcp.places.stdio_places`), where the config says it."""
+    (:func:`fleet.mcp.config.places.stdio_places`), where the config says it."""
     for name, server in document.mcp.items():
         if server.command is None:
             continue

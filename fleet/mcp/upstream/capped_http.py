@@ -7,7 +7,7 @@ the response's own before anything reads it): a JSON body (any body but an event
 over :data:`~fleet.mcp.wire.MAX_MESSAGE` bytes, or one event of an event stream over it
 (counted as the SDK's parser counts an event: its lines but comments), is cut at the chunk
 that crosses, before that chunk is handed on. The SDK answers a request whose answer was
-cut with an error of its own; :class:`fleet.mcp.capped.Cuts` remembers that request, so
+cut with an error of its own; :class:`fleet.mcp.upstream.capped.Cuts` remembers that request, so
 the session is told ``too_large`` instead.
 
 Every request asks for its answer uncompressed (``Accept-Encoding: identity``) and an
@@ -24,7 +24,7 @@ from typing import Final
 
 import httpx2
 
-from fleet.mcp.capped import Cuts
+from fleet.mcp.upstream.capped import Cuts
 from fleet.mcp.wire import MAX_MESSAGE
 
 log = logging.getLogger(__name__)

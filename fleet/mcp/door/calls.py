@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from fleet.mcp.names import TOOL_NAME_PATTERN
+from fleet.mcp.config.names import TOOL_NAME_PATTERN
 
 TOOL_NAME: Final = re.compile(TOOL_NAME_PATTERN)
 
