@@ -5,69 +5,31 @@ back — not at each failed sync."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import subprocess
-import urllib.error
-import urllib.request
 from functools import partial
 from pathlib import Path
 
 import pytest
 
+from tests.integration.connectors.link_probe import (
+    TOKEN,
+    TOKEN_ENV,
+    dashboard_section,
+    links,
+    status,
+    up_is,
+)
 from tests.integration.connectors.matrix.test_matrix_bot import PASSWORD, joined, make_deployment
-from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env
+from tests.integration.console_bot import ConsoleBot, clean_env
 from tests.polling import eventually
 from tests.postgres_server import free_port
 from tests.synapse_server import SynapseServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]
 
-TOKEN_ENV = "FW_TEST_METRICS_TOKEN"
-TOKEN = "metrics-token-for-this-test-0123456789"
 DOWN = "matrix is down since"
 BACK = "matrix is back"
-
-
-def _get(url: str) -> str | None:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return str(response.read().decode())
-    except (urllib.error.URLError, OSError):
-        return None  # the dashboard is not serving yet
-
-
-def _matrix_up(base: str) -> float | None:
-    """``fleetwarden_connector_up{connector="matrix"}`` as scraped (None: not there)."""
-    text = _get(f"{base}/metrics") or ""
-    found = re.search(r'^fleetwarden_connector_up\{connector="matrix"\} (\S+)$', text, re.M)
-    return float(found.group(1)) if found else None
-
-
-async def _up_is(base: str, value: float) -> bool:
-    return await asyncio.to_thread(_matrix_up, base) == value
-
-
-async def _links(base: str) -> dict[str, dict[str, object]]:
-    fleet = json.loads(await asyncio.to_thread(_get, f"{base}/api/fleet") or "{}")
-    return {link["name"]: link for link in fleet.get("connectors", [])}
-
-
-async def _status(config: Path, env: dict[str, str], *args: str) -> str:
-    """``fleetwarden status ARGS --config CONFIG``'s output (it must succeed)."""
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [str(FLEETWARDEN), "status", *args, "--config", str(config)],
-        cwd=config.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 async def test_matrix_down_and_back_is_shown_and_told_once_each_way(
@@ -84,31 +46,32 @@ async def test_matrix_down_and_back_is_shown_and_told_once_each_way(
         config.read_text().replace(
             "connectors:\n", "connectors:\n  down_after_seconds: 1\n  console: {}\n"
         )
-        + f"dashboard:\n  listen: 127.0.0.1:{port}\n  metrics_token_env: {TOKEN_ENV}\n"
+        + dashboard_section(port)
     )
     env = clean_env(FW_BOT_PASSWORD=PASSWORD, **{TOKEN_ENV: TOKEN})
     bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
+    matrix_up = partial(up_is, base, "matrix")
     try:
         await joined(op, room, me)
-        await eventually(partial(_up_is, base, 1.0), "matrix up in /metrics", within=30)
-        links = await _links(base)
-        assert links["matrix"]["up"] and links["matrix"]["logged_in"]
-        assert links["console"]["up"] and links["console"]["last_error"] is None
+        await eventually(partial(matrix_up, 1.0), "matrix up in /metrics", within=30)
+        shown = await links(base)
+        assert shown["matrix"]["up"] and shown["matrix"]["logged_in"]
+        assert shown["console"]["up"] and shown["console"]["last_error"] is None
 
         private_synapse.stop()
-        await eventually(partial(_up_is, base, 0.0), "matrix down in /metrics", within=30)
+        await eventually(partial(matrix_up, 0.0), "matrix down in /metrics", within=30)
         await eventually(lambda: DOWN in bot.stdout, "the console told matrix is down", 30)
-        matrix = (await _links(base))["matrix"]
+        matrix = (await links(base))["matrix"]
         assert not matrix["up"] and not matrix["connected"] and matrix["last_error"]
-        shown = json.loads(await _status(config, env, "--json"))["connectors"]
-        assert {link["name"]: link["up"] for link in shown} == {"console": True, "matrix": False}
-        plain = await _status(config, env)
+        told = json.loads(await status(config, env, "--json"))["connectors"]
+        assert {link["name"]: link["up"] for link in told} == {"console": True, "matrix": False}
+        plain = await status(config, env)
         assert re.search(r"^matrix DOWN since .*; last error: ", plain, re.M), plain
 
         private_synapse.start()
-        await eventually(partial(_up_is, base, 1.0), "matrix up again in /metrics", within=60)
+        await eventually(partial(matrix_up, 1.0), "matrix up again in /metrics", within=60)
         await eventually(lambda: BACK in bot.stdout, "the console told matrix is back", 30)
-        assert (await _links(base))["matrix"]["up"]
+        assert (await links(base))["matrix"]["up"]
         reply = await op.reply(room, "!whoami", me, within=60)  # Matrix answers again
         assert "operator" in reply.body
         bot.command("whoami", r"admin")  # one more turn of the console: nothing else told
