@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.dashboard.pages.metrics import Metrics, Snapshot
+from bot.dashboard.pages.pages import Pages
 from connectors.health import LinkHealth
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
@@ -19,15 +20,15 @@ SECRET = "syt_" + "bm90LWEtcmVhbC10b2tlbg_Zx9Lq2Vw8Ks4Hd"
 async def test_the_fleet_data_and_metrics_show_each_connector_up_or_down(
     ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> None:
-    """matrix lost with its token in the error: down, the error redacted; the console up;
-    /metrics says 0 and 1."""
+    """matrix lost with its token and markup in the error: down, the error redacted, on
+    the page as text; the console up; /metrics says 0 and 1."""
     console, matrix = LinkHealth("console", clock), LinkHealth("matrix", clock)
     console.connected()
     matrix.connected()
     clock.advance(30)
     matrix.event()
     clock.advance(5)
-    matrix.lost(f"401 for https://hs/_matrix?access_token={SECRET}\nsecond line")
+    matrix.lost(f"401 <script>x</script> https://hs/_matrix?access_token={SECRET}\nsecond line")
     views = views_over(
         ledger,
         clock,
@@ -42,7 +43,12 @@ async def test_the_fleet_data_and_metrics_show_each_connector_up_or_down(
     assert (down["up"], down["connected"], down["logged_in"]) == (False, False, True)
     assert down["since"] == down["last_error_at"] == clock.now().isoformat()
     assert down["last_event_at"] == (clock.now() - timedelta(seconds=5)).isoformat()
-    assert down["last_error"] == "401 for https://hs/_matrix?access_token=[redacted] second line"
+    said = "401 <script>x</script> https://hs/_matrix?access_token=[redacted] second line"
+    assert down["last_error"] == said
+    html = Pages().fragment("fleet", fleet)
+    assert '<div class="" data-connector="console"' in html
+    assert '<div class="bad" data-connector="matrix"' in html and "<b>matrix</b> down since" in html
+    assert "<script>" not in html and SECRET not in html and "&lt;script&gt;" in html
 
     async def no_usage(after: int) -> tuple[list[UsageSum], int]:
         return [], after
