@@ -31,6 +31,7 @@ from fleet.redaction.invisible import visible
 
 ERROR_CHARS: Final = 300
 """Characters of a last error kept, at most."""
+_LONGEST: Final = 64 * 1024  # an error longer than this is cut before it is read
 DOWN_AFTER_SECONDS: Final = 60.0
 """How long a connector stays down before the others are told, unless the config says."""
 
@@ -111,8 +112,9 @@ class LinkHealth:
 
 
 def _bounded(text: str) -> str:
-    """``text`` on one line, nothing in it hidden, cut to :data:`ERROR_CHARS`."""
-    line = " ".join(visible(text[: ERROR_CHARS * 4]).split())
+    """``text`` on one line, nothing in it hidden, cut to :data:`ERROR_CHARS` at a ``…``
+    (where the redactor still finds a secret cut short: :mod:`fleet.redaction.known`)."""
+    line = " ".join(visible(text[:_LONGEST]).split())
     return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 1] + "…"
 
 
