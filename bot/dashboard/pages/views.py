@@ -10,7 +10,7 @@ durations in seconds, money in US dollars, tokens as counts.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from bot.dashboard.pages.shapes import (
     budget_json,
     forge_row,
     iso,
+    link_json,
     usage_json,
 )
 from bot.dashboard.pages.stores import PageStores
@@ -33,6 +34,7 @@ from bot.dashboard.pages.task_board import TaskBoard
 from bot.render import runs as render_runs
 from bot.render.transcript import transcript as transcript_markdown
 from connectors.base import Connector
+from connectors.health import HealthReport
 from fleet.accounts.book import AccountBook
 from fleet.accounts.routing import current, even_line
 from fleet.budgets.changes.report import OutcomeSum
@@ -76,6 +78,8 @@ class PageSettings:
     orchestrator: Callable[[], str]
     connector_named: Callable[[str], Connector | None]
     redact: Callable[[str], str] = lambda text: text
+    links: Callable[[], Sequence[HealthReport]] = tuple
+    """Each running connector's link to its service, for the fleet page."""
 
 
 MCP_CALLS = 20
@@ -111,6 +115,7 @@ class Views:
         self._clock = clock
         self._tz = pages.timezone
         self._orchestrator = pages.orchestrator
+        self._links = pages.links
         self._forges = forges
         self._slow: _Slow | None = None
         self._redacted = Redacted(pages.redact)
@@ -158,6 +163,7 @@ class Views:
             **self._head(),
             "agents": agents,
             "forge_runs": forge_runs,
+            "connectors": [link_json(r, self._redacted.line) for r in self._links()],
             "problems": [self._redacted(line) for line in self._problems()],
             "tasks": await self.board.open_counts(),  # open tasks by state
             "totals": {
