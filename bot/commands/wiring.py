@@ -233,7 +233,7 @@ def build_commands(
             clock=clock,
             reviews=ledger.reviews,
         ),
-        MissionCommands(register=register, missions=ledger.missions),
+        MissionCommands(register=register, missions=ledger.missions, pipelines=fleeted.pipelines),
     )
 
     async def agent_names() -> set[str]:

@@ -31,9 +31,9 @@ from fleet.hosts.schema import placement_problems
 from fleet.hosts.schema import section_problems as host_section_problems
 from fleet.metering.schema import provider_routes
 from fleet.permissions.config import unsandboxed_full
+from fleet.pipelines.schema import pipeline_problems
 from fleet.sandbox.schema import check_egress
 from fleet.schema import SchemaContext
-from fleet.tasks.pipelines.schema import pipeline_problems
 
 
 def across_entries(

@@ -47,10 +47,10 @@ from fleet.metering.schema import (
     Prices,
     Providers,
 )
+from fleet.pipelines.schema import Name as PipelineName
+from fleet.pipelines.schema import PipelineEntry
 from fleet.repos.schema import REPO_NAME_PATTERN, RepoEntry, is_repo_name
 from fleet.schema import ConfigPath, EnvVarName, resolve_path
-from fleet.tasks.pipelines.schema import Name as PipelineName
-from fleet.tasks.pipelines.schema import PipelineEntry
 from scheduler.config import PacingSection
 
 LogLevel = Literal["debug", "info", "warning", "error"]

@@ -1,4 +1,4 @@
-"""Tests for the `pipelines:` section (fleet.tasks.pipelines.schema): stages with an agent
+"""Tests for the `pipelines:` section (fleet.pipelines.schema): stages with an agent
 or a role, `after:` edges (the stage before by default), gates, and the problems across
 the section told with their line: an unknown agent or role (with the likeliest one meant),
 an `after:` naming no stage, a loop, an empty check."""
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
-from fleet.tasks.pipelines.schema import CheckGate, gate_words, ordered
+from fleet.pipelines.schema import CheckGate, gate_words, ordered
 
 FILE = "fleetwarden.yaml"
 AGENTS = "agents:\n  - name: planner\n  - name: coder\n  - name: checker\n    class: reviewer\n"

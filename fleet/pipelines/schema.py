@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Annotated, Final, Literal
 
 from pydantic import (
@@ -191,6 +191,15 @@ def gate_words(gate: Gate) -> str:
     if isinstance(gate, CheckGate):
         return "check: " + shlex.join(gate.check)
     return gate
+
+
+def gate_shown(gate: str | Sequence[str]) -> str:
+    """A gate as the ledger keeps it (a word, or a check's argv) in words, its command cut
+    to 200 characters."""
+    if isinstance(gate, str):
+        return gate
+    words = shlex.join(gate)
+    return "check: " + (words if len(words) <= 200 else words[:199] + "…")
 
 
 def ordered(edges: Mapping[str, tuple[str, ...]]) -> list[str] | None:
