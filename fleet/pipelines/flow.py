@@ -126,7 +126,7 @@ class Pipelines:
             )
             task = await self._register.new(new, [made[a] for a in edges[stage]])
             await self._tasks.set_fields(task.id, asked_in=where)
-            made[stage] = task
+            made[stage] = await self._tasks.task(task.id) or task  # with where it was asked
         await self._stages.add_stages(
             mission.id,
             [NewStage(made[s].id, pipeline, s, *_gate_of(found, s)) for s in order],

@@ -63,16 +63,17 @@ async def _told(
         f"Branch: {task.branch}" if task.branch else "Branch: none (it changed no branch)",
         f"Gate: {gate_shown(stage.gate)}, {stage.gate_state}",
     ]
-    if task.why:
-        lines.append("How it ended:\n" + quoted(task.why, SAID))
+    own = await task_runs.own_last(task)
+    report = None if own is None else await runs.run_report(own)
+    ended = report.end.why if report is not None and report.end is not None else task.why
+    if ended:
+        lines.append("How its run ended:\n" + quoted(ended, SAID))
     rounds = await reviews.of_task(task.id)
     if rounds:
         last = rounds[-1]
         lines.append(f"Review by {last.reviewer}, round {last.round}: {last.state}")
         if last.verdict:
             lines.append(quoted(last.verdict, SAID))
-    own = await task_runs.own_last(task)
-    report = None if own is None else await runs.run_report(own)
     said = None if report is None or report.end is None else report.end.last_message
     if said and defuse(said).strip():
         lines.append(f"Its summary, as {task.agent} wrote it:\n" + quoted(said, SAID))
