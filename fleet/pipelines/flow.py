@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -370,6 +370,33 @@ class Pipelines:
         for stage in await self._stages.of_mission(mission.id):
             found.append((stage, await self._tasks.task(stage.task_id)))
         return found
+
+    def resume(self) -> None:
+        """Settle, without waiting, the gates Fleetwarden was away for (:meth:`sweep`):
+        once the tasks' starter is there, since a gate that passes starts a stage."""
+        self._background(self.sweep(), "pipelines-sweep")
+
+    async def sweep(self) -> int:
+        """The gates a stop left: a check it cut off is run again; a stage whose task's work
+        ended while nobody heard has its gate run, or stops its mission (its task failed or
+        was cancelled); how many were settled."""
+        settled = 0
+        for stage in await self._stages.unsettled():
+            task = await self._tasks.task(stage.task_id)
+            if task is None or task.state in ("todo", "queued", "working"):
+                continue
+            if stage.gate_state == "checking":
+                if not await self._stages.move(
+                    stage.task_id, "waiting", "run again", came_from=("checking",)
+                ):
+                    continue
+                stage = replace(stage, gate_state="waiting")
+            if task.state in ("review", "done"):
+                await self._gate(stage)
+            else:
+                await self._fail(stage, f"its task {shown(task)} is {task.state}")
+            settled += 1
+        return settled
 
     async def settled(self) -> None:
         """Once the gates under way now are through (tests wait on it)."""

@@ -105,6 +105,16 @@ class StagesStore(Store):
         )
         return [_stage(row) for row in rows]
 
+    async def unsettled(self) -> list[StageRecord]:
+        """Every stage whose gate is still to run or was running (``waiting``,
+        ``checking``), by mission and in order."""
+        rows = await self._all(
+            "SELECT * FROM pipeline_stages WHERE gate_state IN ('waiting', 'checking')"
+            " ORDER BY mission_id, position",
+            (),
+        )
+        return [_stage(row) for row in rows]
+
     async def move(
         self, task_id: int, state: GateState, why: str, *, came_from: Collection[str]
     ) -> bool:
