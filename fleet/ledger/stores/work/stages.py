@@ -105,6 +105,16 @@ class StagesStore(Store):
         )
         return [_stage(row) for row in rows]
 
+    async def of_tasks(self, task_ids: Collection[int]) -> dict[int, StageRecord]:
+        """The stages some of ``task_ids`` are, by task."""
+        if not task_ids:
+            return {}
+        marks = ", ".join("?" for _ in task_ids)
+        rows = await self._all(
+            f"SELECT * FROM pipeline_stages WHERE task_id IN ({marks})", tuple(task_ids)
+        )
+        return {int(row["task_id"]): _stage(row) for row in rows}
+
     async def unsettled(self) -> list[StageRecord]:
         """Every stage whose gate is still to run or was running (``waiting``,
         ``checking``), by mission and in order."""
