@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-from fleet.forge.text.defuse import fenced
+from fleet.forge.text.defuse import escape_cell, fenced
 from fleet.ledger.records.tasks import MissionRecord, NewTask, TaskRecord, TaskSource
 from fleet.ledger.stores.code.lines import LinesStore
 from fleet.ledger.stores.peers.reviews import ReviewsStore
@@ -169,7 +169,7 @@ class Pipelines:
             return
         why = f"its task {shown(task)} is {task.state}"
         if task.why:
-            why += f" ({defuse(task.why, 300)})"
+            why += f" ({escape_cell(task.why, 300)})"  # its words may be an agent's
         self._background(self._fail(stage, why), f"stop-{task.id}")
 
     def _background(self, work: object, name: str) -> None:

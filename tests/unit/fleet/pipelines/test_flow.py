@@ -125,3 +125,21 @@ async def test_a_pipeline_or_doer_not_there_is_refused_with_the_fix(
     with pytest.raises(TaskError, match="no pipeline 'shp' — did you mean 'ship'"):
         await pipes.make("login", "shp", "Fix it", by="op", source="chat", asked_in=WHERE)
     assert await ledger.missions.missions() == []
+
+
+async def test_a_stage_cancelled_stops_the_mission_its_words_escaped(
+    ledger: Ledger, register: Register
+) -> None:
+    """A stage's task cancelled stops the mission; the reason, which may be anyone's words,
+    reaches the operators as plain text (no link, no markup)."""
+    board = Board()
+    pipes = pipelines_of(ledger, register, board, "auto")
+    made = await pipes.make("login", "ship", "Fix it", by="op", source="chat", asked_in=WHERE)
+    (_, plan), (_, review) = made.stages
+    await register.settled()
+    await register.end(plan, "cancelled", "[click](javascript:alert(1)) **now**", by="op")
+    await pipes.settled()
+    told = board.posted[-1].markdown
+    assert "Mission login stopped at stage **plan**" in told and "Never started: review" in told
+    assert "[click](" not in told and "**now**" not in told and "\\[click\\]" in told
+    assert (await ledger.tasks.task(review.id) or review).state == "cancelled"
