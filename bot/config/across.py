@@ -31,6 +31,7 @@ from fleet.hosts.schema import placement_problems
 from fleet.hosts.schema import section_problems as host_section_problems
 from fleet.metering.schema import provider_routes
 from fleet.permissions.config import unsandboxed_full
+from fleet.pipelines.schema import pipeline_problems
 from fleet.sandbox.schema import check_egress
 from fleet.schema import SchemaContext
 
@@ -66,6 +67,12 @@ def across_entries(
     problems.extend(
         ConfigProblem(file_name, *locate(loc)[:2], message)
         for loc, message in (*forge_problems(document), *review_problems(document))
+    )
+    agents = [agent.name for agent in document.agents]
+    roles = [agent.role for agent in document.agents if agent.role is not None]
+    problems.extend(
+        ConfigProblem(file_name, *locate(loc)[:2], message)
+        for loc, message in pipeline_problems(document.pipelines, agents, roles)
     )
     return problems
 

@@ -47,6 +47,8 @@ from fleet.metering.schema import (
     Prices,
     Providers,
 )
+from fleet.pipelines.schema import Name as PipelineName
+from fleet.pipelines.schema import PipelineEntry
 from fleet.repos.schema import REPO_NAME_PATTERN, RepoEntry, is_repo_name
 from fleet.schema import ConfigPath, EnvVarName, resolve_path
 from scheduler.config import PacingSection
@@ -276,6 +278,14 @@ class ConfigFile(BaseModel):
     )
     defaults: Defaults = Field(
         default_factory=Defaults, description="Fleet-wide defaults for agents and commands."
+    )
+    pipelines: dict[PipelineName, PipelineEntry] = Field(
+        default_factory=dict,
+        description=(
+            "Pipelines of stages, by name (see Tasks and missions: Pipelines): `mission new "
+            "NAME --pipeline P TITLE` makes one task per stage, each started once the stages "
+            "it waits for are done and through their gates (`auto`, `approve`, `check`)."
+        ),
     )
 
     @field_validator("ledger")

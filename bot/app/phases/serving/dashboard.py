@@ -76,6 +76,7 @@ class AppDashboard:
                 ledgered.ledger.missions,
                 ledgered.ledger.actuals,
                 ledgered.ledger.messages,
+                ledgered.ledger.stages,
             ),
             fleet=fleet,
             budgets=spend.budgets,
