@@ -76,6 +76,8 @@ class PageSettings:
     orchestrator: Callable[[], str]
     connector_named: Callable[[str], Connector | None]
     redact: Callable[[str], str] = lambda text: text
+    enforce: str = "warn"
+    """The config's ``enforce`` (``strict`` or ``warn``): the fleet page says which."""
 
 
 MCP_CALLS = 20
@@ -112,6 +114,7 @@ class Views:
         self._tz = pages.timezone
         self._orchestrator = pages.orchestrator
         self._forges = forges
+        self._enforce = pages.enforce
         self._slow: _Slow | None = None
         self._redacted = Redacted(pages.redact)
         self._problems = problems
@@ -157,6 +160,7 @@ class Views:
         return {
             **self._head(),
             "agents": agents,
+            "enforce": self._enforce,  # `strict`: no agent unmetered, unsandboxed or open
             "forge_runs": forge_runs,
             "problems": [self._redacted(line) for line in self._problems()],
             "tasks": await self.board.open_counts(),  # open tasks by state

@@ -6,13 +6,16 @@ it runs in say it is on."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from bot.dashboard.pages.pages import Pages
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env
+from tests.postgres_server import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -94,17 +97,21 @@ def test_warn_keeps_todays_warnings(tmp_path: Path) -> None:
 
 
 def test_strict_refuses_each_loosening_at_reload_and_keeps_itself(tmp_path: Path) -> None:
-    """A strict fleet refuses a reload bringing each loosening, and one turning enforce off."""
-    config = _write(tmp_path / "fleetwarden.yaml", AGENTS)
+    """A strict fleet refuses a reload bringing each loosening, and one turning enforce off;
+    `status`, its JSON and the dashboard's fleet page say enforce is strict."""
+    config = tmp_path / "fleetwarden.yaml"
+    dashboard = f"dashboard:\n  listen: 127.0.0.1:{free_port()}\n"
+    _write(config, AGENTS + dashboard)
     with ConsoleBot(tmp_path, "--config", str(config)) as bot:
         bot.command("roster", r"coder")
         for loosening in sorted(LOOSENED):
             body, said = LOOSENED[loosening]
-            _write(config, body)
+            _write(config, body + dashboard)
             bot.command("roster reload", r"the roster was not reloaded; nothing changed")
             # The console shows markdown as plain text: no backticks.
             bot.expect(said.replace("`", "").replace(r"fleetwarden\.yaml", r"\S*fleetwarden\.yaml"))
-        _write(config, AGENTS + "  - name: second\n    runtime: stub\n", enforce="warn")
+        second = "  - name: second\n    runtime: stub\n"
+        _write(config, AGENTS + second + dashboard, enforce="warn")
         bot.command(
             "roster reload",
             r"the roster was not reloaded; nothing changed: enforce is strict since start and "
@@ -112,6 +119,17 @@ def test_strict_refuses_each_loosening_at_reload_and_keeps_itself(tmp_path: Path
         )
         bot.command("roster", r"coder")
         assert "second" not in bot.output_since_command
-        _write(config, AGENTS + "  - name: second\n    runtime: stub\n")
+        _write(config, AGENTS + second + dashboard)
         bot.command("roster reload", r"added: second")
+
+        text = _fleetwarden(tmp_path, "status", "--config", str(config))
+        assert text.returncode == 0, text.stderr
+        assert (
+            "enforce: strict (no agent unmetered, unsandboxed or open to any host)" in text.stdout
+        )
+        answer = _fleetwarden(tmp_path, "status", "--json", "--config", str(config))
+        assert answer.returncode == 0, answer.stderr
+        fleet = json.loads(answer.stdout)
+        assert fleet["enforce"] == "strict"
+        assert "<b>enforce: strict</b>" in Pages().fragment("fleet", fleet)
         assert bot.quit() == 0

@@ -62,6 +62,7 @@ class AppDashboard:
             orchestrator=lambda: f"Served by the orchestrator on {ORCHESTRATOR_HOST}.",
             connector_named=at.serving.named,
             redact=at.redactor.redact,  # what chat would not show, the pages do not either
+            enforce=cfg.document.enforce,
         )
         views = Views(
             stores=PageStores(
