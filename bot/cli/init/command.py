@@ -74,11 +74,11 @@ def main(args: argparse.Namespace, *, ask: Ask | None = None) -> int:
         preset = preset_named(
             args.preset or _asked(ask, "Preset (" + ", ".join(PRESETS) + ")", DEFAULT_PRESET)
         )
+        directory: Path = args.dir
+        answers = _answers(args, preset, directory, ask)
     except UnknownPreset as exc:
         print(f"fleetwarden init: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    directory: Path = args.dir
-    answers = _answers(args, preset, directory, ask)
     files = render(preset, answers)
     targets = [directory / name for name in files]
     if makes_repo(preset, answers):
@@ -113,7 +113,7 @@ def _answers(args: argparse.Namespace, preset: Preset, directory: Path, ask: Ask
         return answers
     kind = args.forge_kind or _asked(ask, "Forge kind (" + ", ".join(FORGE_KINDS) + ")", "github")
     if kind not in FORGE_KINDS:
-        kind = "github"
+        raise UnknownPreset(f"unknown forge kind {kind!r} (kinds: {', '.join(FORGE_KINDS)})")
     default_api = GITHUB_API if kind == "github" else "https://gitea.example.com/api/v1"
     return replace(
         answers,
@@ -168,7 +168,7 @@ def _make_repo(path: Path) -> None:
 def _why(exc: OSError | subprocess.CalledProcessError) -> str:
     if isinstance(exc, subprocess.CalledProcessError):
         said = (exc.stderr or b"").decode(errors="replace").strip()
-        return f"{exc.cmd[1:3]} failed: {said}"
+        return f"git failed: {said}"
     return exc.strerror or str(exc)
 
 

@@ -62,7 +62,7 @@ GITHUB_API = "https://api.github.com"
 
 
 class UnknownPreset(ValueError):
-    """A preset name that names none; its message offers the nearest."""
+    """A preset (or a forge kind) that names none; its message offers the nearest."""
 
 
 def preset_named(name: str) -> Preset:

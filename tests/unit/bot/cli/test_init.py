@@ -67,3 +67,13 @@ def test_an_unknown_preset_offers_the_nearest() -> None:
     """`pipline` is answered with 'pipeline'."""
     with pytest.raises(UnknownPreset, match="did you mean 'pipeline'"):
         preset_named("pipline")
+
+
+def test_an_unknown_forge_kind_typed_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gitlab` typed for the forge's kind is refused, exit 2, naming the kinds there are."""
+    answers = iter(["forge", "gitlab"])
+    assert main(_args(str(tmp_path / "fleet")), ask=lambda q, d: next(answers)) == 2
+    assert not (tmp_path / "fleet").exists()
+    assert "unknown forge kind 'gitlab' (kinds: github, gitea)" in capsys.readouterr().err
