@@ -19,6 +19,8 @@ from tests.postgres_server import free_port
 
 pytestmark = pytest.mark.integration
 
+STARTUP = 60.0  # the whole app starts before its first answer, on a busy host
+
 HEAD = """\
 enforce: {enforce}
 state_dir: ./state
@@ -103,7 +105,7 @@ def test_strict_refuses_each_loosening_at_reload_and_keeps_itself(tmp_path: Path
     dashboard = f"dashboard:\n  listen: 127.0.0.1:{free_port()}\n"
     _write(config, AGENTS + dashboard)
     with ConsoleBot(tmp_path, "--config", str(config)) as bot:
-        bot.command("roster", r"coder")
+        bot.command("roster", r"coder", STARTUP)
         for loosening in sorted(LOOSENED):
             body, said = LOOSENED[loosening]
             _write(config, body + dashboard)
