@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, cast
 
 import bot.cli.accounts as accounts_cli
 import bot.cli.hosts as hosts_cli
+import bot.cli.init.command as init_cli
 import bot.cli.status as status_cli
 import bot.cli.tasks as tasks_cli
 from bot.app.lock import AlreadyRunning
@@ -117,6 +118,14 @@ def _parser() -> Parser:
         ),
         config_help,
     )
+    init_cli.configure_parser(
+        sub.add_parser(
+            "init",
+            help="write a commented config and roster from a preset (solo, pair, forge, pipeline)",
+            description="Write fleetwarden.yaml and roster.yaml into DIR from a preset, ready "
+            "for check-config and run; nothing existing is overwritten.",
+        )
+    )
     matrix = sub.add_parser("matrix", help="Matrix homeserver helpers")
     matrix_sub = cast(  # a Parser's, whose helpers take any argument parser's
         "argparse._SubParsersAction[argparse.ArgumentParser]",
@@ -144,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
     args = parse(_parser(), argv)
     environ = dict(os.environ)
+    if args.command == "init":
+        sys.exit(init_cli.main(args))
     if args.command == "matrix" and args.matrix_command == "setup":
         sys.exit(matrix_setup.main(args, environ))
     try:

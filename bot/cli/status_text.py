@@ -40,6 +40,8 @@ def fleet_text(data: Mapping[str, Any]) -> str:
         f"{totals.get('agents', 0)} agents, {totals.get('with_problems', 0)} with problems; "
         f"{spent[0]} and {spent[1]} today"
     )
+    if data.get("enforce") == "strict":
+        head += "; enforce: strict (no agent unmetered, unsandboxed or open to any host)"
     rows = [
         [
             _cell(a["name"]),

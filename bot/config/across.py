@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from bot.config.door_checks import door_secret_problems
+from bot.config.enforce import strict_problems
 from bot.config.forge_checks import forge_problems, review_problems
 from bot.config.mcp.checks import mcp_problems
 from bot.config.peer_checks import roster_problems as peer_roster_problems
@@ -49,6 +50,7 @@ def across_entries(
     problems: list[ConfigProblem] = []
     problems.extend(_unavailable_fallbacks(document, context, roster))
     problems.extend(_egress_problems(document, roster))
+    problems.extend(strict_problems(document, locate, file_name, roster))
     loaded_at = now if now is not None else datetime.now(UTC)
     problems.extend(_budget_problems(document, locate, file_name, loaded_at))
     problems.extend(_account_problems(document, locate, file_name, roster))

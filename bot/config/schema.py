@@ -140,6 +140,16 @@ class ConfigFile(BaseModel):
         default="info",
         description="How much Fleetwarden logs: `debug`, `info`, `warning` or `error`.",
     )
+    enforce: Literal["warn", "strict"] = Field(
+        default="warn",
+        description=(
+            "What Fleetwarden does with an agent (or `defaults`) left unmetered "
+            "(`metering: {enabled: false}`), unconfined (`sandbox: none`) or open to any host "
+            "(`egress: open`): `warn` (check-config warns, it runs) or `strict` (refused at "
+            "start, at `roster reload` and from chat, naming the agent, the line and the "
+            "fix). A reload cannot change it: edit the file and restart."
+        ),
+    )
     operators: tuple[Operator, ...] = Field(
         default=(),
         description="Who may talk to the bot, and with which role. Anyone else is ignored.",

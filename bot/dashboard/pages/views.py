@@ -80,6 +80,8 @@ class PageSettings:
     redact: Callable[[str], str] = lambda text: text
     links: Callable[[], Sequence[HealthReport]] = tuple
     """Each running connector's link to its service, for the fleet page."""
+    enforce: str = "warn"
+    """The config's ``enforce`` (``strict`` or ``warn``): the fleet page says which."""
 
 
 MCP_CALLS = 20
@@ -117,6 +119,7 @@ class Views:
         self._orchestrator = pages.orchestrator
         self._links = pages.links
         self._forges = forges
+        self._enforce = pages.enforce
         self._slow: _Slow | None = None
         self._redacted = Redacted(pages.redact)
         self._problems = problems
@@ -164,6 +167,7 @@ class Views:
         return {
             **self._head(),
             "agents": agents,
+            "enforce": self._enforce,  # `strict`: no agent unmetered, unsandboxed or open
             "forge_runs": forge_runs,
             "connectors": [link_json(r, self._redacted.line) for r in self._links()],
             "problems": [self._redacted(line) for line in self._problems()],

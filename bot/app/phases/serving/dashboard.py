@@ -63,6 +63,7 @@ class AppDashboard:
             connector_named=at.serving.named,
             redact=at.redactor.redact,  # what chat would not show, the pages do not either
             links=lambda: [c.link.report() for c in at.serving.running()],
+            enforce=cfg.document.enforce,
         )
         views = Views(
             stores=PageStores(
