@@ -114,11 +114,13 @@ class RosterKeeper:
         await asyncio.to_thread(write_atomically, target, new.encode("utf-8"))
         log.info("roster edited from chat: %s written", target)
         try:
-            return await self._reload()
+            diff = await self._reload()
         except CommandError:
             # A reload refused what the check passed (the disk moved under us): put it back.
             await asyncio.to_thread(write_atomically, target, old)
             raise
+        self.remember()  # the file as written and reloaded
+        return diff
 
     async def _refuse_running(self, name: str) -> None:
         for status in await self._fleet.ps():

@@ -5,6 +5,7 @@ and a non-admin leave the file byte for byte as it was."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,18 @@ def test_the_roster_in_the_config_file_is_edited_there_and_only_by_an_admin(
         bot.command("roster remove w", r"needs the admin role")
         assert bot.close() == 0
     assert config.read_bytes() == before
+    assert audited(tmp_path, "roster %") == [
+        ("roster set", "ok"),
+        ("roster add", "denied"),
+        ("roster remove", "denied"),
+    ]
+
+
+def audited(root: Path, like: str) -> list[tuple[str, str]]:
+    """The audit trail's commands matching ``like``, with their outcomes, in order."""
+    ledger = sqlite3.connect(root / "state" / "ledger.db")
+    try:
+        query = "SELECT command, outcome FROM audit WHERE command LIKE ? ORDER BY id"
+        return [(str(c), str(o)) for c, o in ledger.execute(query, (like,))]
+    finally:
+        ledger.close()
