@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from bot.app.reload import NOT_RELOADED, checked
 from bot.commands.errors import CommandError
 from bot.config import Config
 from bot.config.roster_edit import RemoveAgent, RosterEdit, RosterEditError, edit_text
+from fleet.private_files import replace_whole
 from fleet.repos.service import Repos
 from fleet.schema import SchemaContext, expand_path
 from fleet.supervisor.fleet import RosterDiff
@@ -174,21 +174,10 @@ def _digest(path: Path) -> str:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` at once: a temporary file in the same directory,
-    written and synced, then renamed over it, with the old file's mode; a reader sees the
-    old file or the new one, never part of either."""
-    mode = path.stat().st_mode & 0o7777
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fchmod(out.fileno(), mode)
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` with ``data`` at once, keeping its mode (a temporary file beside it,
+    synced, renamed over it; then the directory synced): a reader sees the old file or the
+    new one, never part of either, and a crash leaves one of them."""
+    replace_whole(path, data, path.stat().st_mode & 0o7777)
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
