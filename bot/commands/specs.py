@@ -309,7 +309,7 @@ ROSTER = CommandSpec(
         "Lists each roster agent with its runtime, model, class, backend, restart policy "
         "and whether it starts with Fleetwarden; when any agent has them, what it is for "
         "(`role:`) and the peers it may message (`talks_to:`). `roster reload` applies an "
-        "edited config."
+        "edited config; `roster add`, `roster set` and `roster remove` edit it from chat."
     ),
     examples=("roster", "roster reload"),
     subcommands=(ROSTER_RELOAD, ROSTER_ADD, ROSTER_SET, ROSTER_REMOVE),
