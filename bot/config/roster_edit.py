@@ -121,10 +121,10 @@ def parse_value(written: str) -> object:
     collection (``[Read, Edit]``, ``{A: "1"}``), its flow style kept when written."""
     try:
         value: object = YAML().load(written)
-    except YAMLError as exc:
+    except YAMLError as exc:  # the value itself is not echoed: it may be a pasted secret
         problem = getattr(exc, "problem", None) or "not YAML"
         raise RosterEditError(
-            f"cannot read the value {written!r}: {problem}; write a scalar (gpt-5) or a flow "
+            f"cannot read the value as YAML: {problem}; write a scalar (gpt-5) or a flow "
             "list or mapping ([Read, Edit], {A: '1'}), quoting what has spaces or commas"
         ) from None
     if isinstance(value, CommentedBase):

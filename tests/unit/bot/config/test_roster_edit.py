@@ -124,7 +124,7 @@ def test_null_takes_a_key_out() -> None:
         (SetKey("codr", "model", "x"), "no agent named 'codr' in the roster (did you mean"),
         (AddAgent("coder", {"runtime": "stub"}), "an agent named 'coder' is already in the"),
         (RemoveAgent("nobody"), "`roster` lists them"),
-        (SetKey("coder", "allow", "[Read, "), "cannot read the value '[Read, '"),
+        (SetKey("coder", "allow", "[Read, "), "cannot read the value as YAML"),
     ],
 )
 def test_an_edit_that_cannot_be_made_says_why_and_what_to_do(edit: object, said: str) -> None:
