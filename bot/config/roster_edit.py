@@ -1,8 +1,11 @@
 """The roster's YAML text edited in place: an agent added, one of its keys set, an agent
 removed — with the file's comments, key order, quoting, flow or block style, indentation
 and line endings kept (a round-trip load and dump with ``ruamel.yaml``, never a re-dump of
-the parsed data). Pure: text in, text out; checking the result is the config loader's
-work (:mod:`bot.app.roster_edits` hands it the new text before anything is written).
+the parsed data). Where no one indentation dumps the whole file as it is (its sections
+indented each its own way), only the lines the edit changed are taken from the dump, when
+the file so spliced holds the same data. Pure: text in, text out; checking the result is
+the config loader's work (:mod:`bot.app.roster_edits` hands it the new text before
+anything is written).
 
 The agents are either the whole file (a roster file ``agents:`` names: a list) or the
 config file's ``agents:`` list (``under_agents``).
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,9 +73,9 @@ def edit_text(text: str, edit: RosterEdit, *, under_agents: bool) -> str:
     if "\r\n" in text:  # worked on with plain line ends (comments would keep the \r)
         made = edit_text(text.replace("\r\n", "\n"), edit, under_agents=under_agents)
         return made.replace("\n", "\r\n")
-    yaml, exact = _yaml_for(text)
+    yaml, base = _yaml_for(text)
     document = _load(yaml, text)
-    if not exact and not under_agents and isinstance(document, CommentedSeq):
+    if base != text and not under_agents and isinstance(document, CommentedSeq):
         return _edit_nested(text, edit)
     agents = _agents(document, under_agents)
     if isinstance(edit, AddAgent):
@@ -103,7 +106,59 @@ def edit_text(text: str, edit: RosterEdit, *, under_agents: bool) -> str:
         del agents[index]
     out = io.StringIO()
     yaml.dump(document, out)
-    return out.getvalue()
+    made = out.getvalue()
+    if base == text:
+        return made
+    # No one indentation dumps the whole file as it is: only the lines the edit changed
+    # are taken from the dump, the rest kept as written.
+    spliced = _splice(text, base, made)
+    return spliced if spliced is not None and _same_data(spliced, made) else made
+
+
+def _splice(text: str, base: str, made: str) -> str | None:
+    """The changes from ``base`` (``text`` dumped unchanged) to ``made`` (dumped edited)
+    made on ``text`` itself; ``None`` when a changed line has no counterpart in it."""
+    written, was, now = (t.splitlines(keepends=True) for t in (text, base, made))
+    where: dict[int, int] = {}  # a line of the dump -> the same line in the text
+    for tag, i1, i2, j1, _ in _opcodes(was, written):
+        if tag == "equal":
+            where.update((i1 + k, j1 + k) for k in range(i2 - i1))
+    out = list(written)
+    for tag, i1, i2, j1, j2 in reversed(_opcodes(was, now)):
+        if tag == "equal":
+            continue
+        if i1 == i2:  # lines inserted after was[i1 - 1], before was[i1]
+            if i1 - 1 in where:
+                start = where[i1 - 1] + 1
+            elif i1 in where:
+                start = where[i1]
+            elif i1 == len(was):
+                start = len(written)
+            else:
+                return None
+            end = start
+        else:
+            lines = [where.get(i) for i in range(i1, i2)]
+            if None in lines or lines != list(range(lines[0] or 0, (lines[0] or 0) + len(lines))):
+                return None
+            start, end = where[i1], where[i2 - 1] + 1
+        out[start:end] = now[j1:j2]
+    return "".join(out)
+
+
+def _same_data(one: str, other: str) -> bool:
+    """Whether two YAML texts hold the same data (a splice must mean what the dump does:
+    a line the dump indents otherwise could land under another key)."""
+    try:
+        return bool(
+            YAML(typ="safe", pure=True).load(one) == YAML(typ="safe", pure=True).load(other)
+        )
+    except YAMLError:
+        return False
+
+
+def _opcodes(a: list[str], b: list[str]) -> Sequence[tuple[str, int, int, int, int]]:
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
 
 
 def _edit_nested(text: str, edit: RosterEdit) -> str:
@@ -188,10 +243,10 @@ def _take_tail(node: object) -> Any:
     return None
 
 
-def _yaml_for(text: str) -> tuple[YAML, bool]:
+def _yaml_for(text: str) -> tuple[YAML, str]:
     """A round-trip YAML that dumps ``text``, unchanged, as it is (its indentation found by
-    trying the usual ones), and whether it does; else the closest."""
-    best: tuple[float, YAML] | None = None
+    trying the usual ones), else the closest; and its dump of ``text``."""
+    best: tuple[float, YAML, str] | None = None
     for mapping, sequence, offset in _INDENTS:
         yaml = YAML()
         yaml.preserve_quotes = True
@@ -201,12 +256,12 @@ def _yaml_for(text: str) -> tuple[YAML, bool]:
         yaml.dump(_load(yaml, text), out)
         dumped = out.getvalue()
         if dumped == text:
-            return yaml, True
+            return yaml, dumped
         score = difflib.SequenceMatcher(None, dumped, text).ratio()
         if best is None or score > best[0]:
-            best = (score, yaml)
+            best = (score, yaml, dumped)
     assert best is not None
-    return best[1], False
+    return best[1], best[2]
 
 
 def _load(yaml: YAML, text: str) -> Any:

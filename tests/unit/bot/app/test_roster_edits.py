@@ -55,7 +55,7 @@ async def test_an_edit_is_written_and_applied_a_refused_one_writes_nothing(
         assert roster.read_text() == ROSTER + "- name: two\n  runtime: stub\n"
         assert {spec.name for spec in fleet.roster()} == {"one", "two"}
         before = roster.read_bytes()
-        with pytest.raises(CommandError, match="nothing was written.*unknown runtime 'stbu'"):
+        with pytest.raises(CommandError, match=r"nothing was written.*unknown runtime 'stbu'"):
             await keeper.edit(AddAgent("three", {"runtime": "stbu"}))
         with pytest.raises(CommandError, match="unknown agent key 'runtim'"):
             await keeper.edit(SetKey("two", "runtim", "stub"))
@@ -72,7 +72,7 @@ async def test_a_hand_edit_since_the_last_read_is_never_overwritten(
     async with fleet_on(tmp_path, ledger, CONFIG) as fleet:
         keeper = keeper_of(tmp_path, fleet)
         roster.write_text(ROSTER + "# typed on the host\n")
-        with pytest.raises(CommandError, match="changed on disk .*`roster reload` first"):
+        with pytest.raises(CommandError, match=r"changed on disk .*`roster reload` first"):
             await keeper.edit(SetKey("one", "model", "m2"))
         assert roster.read_text() == ROSTER + "# typed on the host\n"
         keeper.remember()  # what a reload does once it has read the file

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from bot.app.roster_edits import write_atomically
 from bot.config.roster_edit import (
@@ -152,3 +153,38 @@ def test_the_atomic_write_keeps_the_mode_and_leaves_no_temporary(tmp_path: Path)
     assert path.read_bytes() == b"- name: b\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.yaml"]
+
+
+MIXED = """\
+operators:
+- id: console   # me
+  role: admin
+agents:
+  - name: w   # one
+    runtime: stub
+    deny:
+    - Bash
+repos:
+    app:
+        url: /srv/git/app.git
+"""
+
+
+def test_a_file_of_mixed_indentation_keeps_its_other_sections_as_written() -> None:
+    """Where no one indentation dumps the file as it is, only the edited lines change."""
+    made = edit_text(MIXED, SetKey("w", "model", "m"), under_agents=True)
+    assert made == MIXED.replace("    - Bash\n", "    - Bash\n    model: m\n")
+    added = edit_text(MIXED, AddAgent("z", {"runtime": "stub"}), under_agents=True)
+    assert added == MIXED.replace("repos:\n", "  - name: z\n    runtime: stub\nrepos:\n")
+
+
+def test_a_line_that_would_land_under_another_key_is_never_spliced() -> None:
+    """When the edited lines, as dumped, would mean something else in the file as written,
+    the whole file is written as dumped: the data is what the edit says, always."""
+    text = (
+        "operators:\n  - id: a\n    role: admin\n  - id: b\n    role: admin\n"
+        'agents:\n- name: w\n  env:\n    A: "1"\n'
+    )
+    made = edit_text(text, SetKey("w", "model", "m"), under_agents=True)
+    agents = YAML(typ="safe").load(made)["agents"]
+    assert agents == [{"name": "w", "env": {"A": "1"}, "model": "m"}]
