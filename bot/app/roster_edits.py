@@ -85,13 +85,17 @@ class RosterKeeper:
 
     async def _edit(self, edit: RosterEdit) -> RosterDiff:
         files = await asyncio.to_thread(roster_files, self._config, self._environ)
-        for path in files:
-            if _digest(path) != self._digests.get(path):
-                raise CommandError(f"{NOT_CHANGED}: " + CHANGED_ON_DISK.format(path=path))
         target = files[-1]
+        try:  # the bytes edited are the bytes checked against the digest
+            old = await asyncio.to_thread(target.read_bytes)
+        except OSError as exc:
+            raise CommandError(f"{NOT_CHANGED}: cannot read {target}: {exc}") from None
+        for path in files:
+            found = hashlib.sha256(old).hexdigest() if path == target else _digest(path)
+            if found != self._digests.get(path):
+                raise CommandError(f"{NOT_CHANGED}: " + CHANGED_ON_DISK.format(path=path))
         if isinstance(edit, RemoveAgent):
             await self._refuse_running(edit.name)
-        old = await asyncio.to_thread(target.read_bytes)
         try:
             new = edit_text(old.decode("utf-8"), edit, under_agents=len(files) == 1)
         except RosterEditError as exc:
