@@ -115,7 +115,10 @@ class RosterKeeper:
         except CommandError as exc:  # said as an edit's refusal, the problems as a reload's
             said = str(exc).removeprefix(NOT_RELOADED)
             raise CommandError(f"{NOT_CHANGED}{said}") from None
-        await asyncio.to_thread(write_atomically, target, new.encode("utf-8"))
+        try:
+            await asyncio.to_thread(write_atomically, target, new.encode("utf-8"))
+        except OSError as exc:  # the old file stands: the write replaces it whole or not at all
+            raise CommandError(f"{NOT_CHANGED}: cannot write {target}: {exc}") from None
         log.info("roster edited from chat: %s written", target)
         try:
             diff = await self._reload()
