@@ -18,12 +18,20 @@ def write_private(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` atomically, readable by its owner only (0600); its
     directory is created 0700 when missing. Raises ``OSError``."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # mkstemp creates the file with mode 0600, and os.replace keeps that mode.
+    replace_whole(path, text.encode("utf-8"))
+
+
+def replace_whole(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` atomically, as a file of ``mode``: a temporary file
+    in the same directory, synced, renamed over it. Raises ``OSError``."""
+    # mkstemp creates the file with mode 0600, and os.replace keeps the mode it has.
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
             file.flush()
+            if mode != 0o600:
+                os.fchmod(file.fileno(), mode)
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:

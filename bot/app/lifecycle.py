@@ -76,12 +76,15 @@ from bot.app.phases.serving.connectors import start_connectors
 from bot.app.phases.serving.dashboard import AppDashboard
 from bot.app.phases.serving.jobs import start_jobs
 from bot.app.reload import reload_config
+from bot.app.roster_edits import RosterKeeper, digests
 from bot.app.serving import Serving
 from bot.app.standby import Standby
 from bot.app.stops import Stop, Stops
 from bot.chat.notifier import Notifier
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
+from bot.commands.handlers.overview import RosterEditor
+from bot.commands.request import RosterReloader
 from bot.commands.wiring import Commands
 from bot.config import Config
 from connectors.base import Connector
@@ -178,6 +181,9 @@ class App:
             backends=self._backends,
         )
         self._running: Running | None = None
+        # The roster's files as read now, so an edit from chat never overwrites a hand edit.
+        self._roster_read = digests(config, environ)
+        self._keeper: RosterKeeper | None = None
         # The review stage the agents' door takes verdicts to (none: nobody reviews).
         self.review_stage: ReviewStage | None = None
 
@@ -269,8 +275,8 @@ class App:
         await enforce_cutoffs(ledgered, spend, fleeted)
         forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs, desks)
         self.review_stage = await start_review(at, ledgered, fleeted, peered, repos, forged, desks)
-        reload_roster = self.reload_config if self.config.source is not None else None
-        commanded = make_commands(at, ledgered, spend, fleeted, reload_roster, verbs, forged.parts)
+        reload, edit = self._roster_levers(fleeted.fleet, repos)
+        commanded = make_commands(at, ledgered, spend, fleeted, reload, verbs, forged.parts, edit)
         self._running = Running(ledgered, fleeted, peered, commanded, repos)
         start_jobs(at, ledgered, spend, fleeted, commanded, forged.rounds)
         parts = (ledgered, spend, fleeted, peered, commanded.commands.signins, verbs, forged.routes)
@@ -345,6 +351,26 @@ class App:
         assert self._running is not None
         redact_register_with(self._running.ledgered.ledger, self._redactor, fresh, self._environ)
 
+    def _roster_levers(
+        self, fleet: Fleet, repos: Repos | None
+    ) -> tuple[RosterReloader | None, RosterEditor | None]:
+        """What ``roster reload`` and ``roster add|set|remove`` run (``None`` without a
+        config file)."""
+        if self.config.source is None:
+            return None, None
+        runtimes, backends = self._runtimes.names(), tuple(self._backends)
+        self._keeper = RosterKeeper(
+            self.config,
+            self._environ,
+            runtimes,
+            backends,
+            fleet,
+            self.reload_config,
+            repos,
+            self._roster_read,
+        )
+        return self.reload_config, self._keeper.edit
+
     async def reload_config(self) -> RosterDiff:
         """Read the config file again; apply its roster, operators and new repositories, or
         change nothing on a problem or a change only a restart applies (``roster reload``,
@@ -364,6 +390,8 @@ class App:
             self._running.repos,
             read=self._reloaded,
         )
+        if self._keeper is not None:  # the files as this reload read them
+            self._keeper.remember()
         # The rows marked before the config named a secret it names now, redacted of it.
         await redact_register(self._running.ledgered.ledger)
         if commands.signins is not None:  # a changed role's sessions and links end for good

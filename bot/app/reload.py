@@ -183,19 +183,7 @@ async def reload_config(
     say why. ``config``: the one Fleetwarden started with; ``repos``: the repositories it
     works on (``None``: it started without ``repos:``); ``read``: told the new config
     before its roster applies (the redactor learns the secrets it names)."""
-    source = config.source
-    if source is None:
-        raise CommandError("there is no config file to reload")
-    fresh = await _read(source, environ, runtimes, backends)
-    if why := changed_refusal(config.document.enforce, fresh.document.enforce):
-        raise CommandError(f"{NOT_RELOADED}: {why}")
-    running = None if repos is None else {name: repos.entry(name) for name in repos.names()}
-    chosen = plan(running, config.forges, fresh, caps_of(config), offline_of(config), config.mcp)
-    if chosen.at_start:
-        raise CommandError(refusal(chosen.at_start))
-    if found := await asyncio.to_thread(path_problems, chosen.repos_added):
-        where = await asyncio.to_thread(_located, source, found)
-        raise CommandError(f"{NOT_RELOADED}: " + "; ".join(where))
+    fresh, chosen = await checked(config, environ, runtimes, backends, repos)
     if chosen.repos_added:
         assert repos is not None  # plan adds none to a Fleetwarden without repositories
         try:
@@ -213,6 +201,33 @@ async def reload_config(
     return replace(diff, repos_added=tuple(sorted(chosen.repos_added)))
 
 
+async def checked(
+    config: Config,
+    environ: Mapping[str, str],
+    runtimes: tuple[str, ...],
+    backends: tuple[str, ...],
+    repos: Repos | None = None,
+    texts: Mapping[Path, str] | None = None,
+) -> tuple[Config, ReloadPlan]:
+    """The config file read again and checked whole, and what reloading it does; any
+    problem, or a change only a start applies, as a :class:`CommandError`. ``texts``:
+    files read as these texts instead of from the disk (a roster edit not yet written)."""
+    source = config.source
+    if source is None:
+        raise CommandError("there is no config file to reload")
+    fresh = await _read(source, environ, runtimes, backends, texts)
+    if why := changed_refusal(config.document.enforce, fresh.document.enforce):
+        raise CommandError(f"{NOT_RELOADED}: {why}")
+    running = None if repos is None else {name: repos.entry(name) for name in repos.names()}
+    chosen = plan(running, config.forges, fresh, caps_of(config), offline_of(config), config.mcp)
+    if chosen.at_start:
+        raise CommandError(refusal(chosen.at_start))
+    if found := await asyncio.to_thread(path_problems, chosen.repos_added):
+        where = await asyncio.to_thread(_located, source, found)
+        raise CommandError(f"{NOT_RELOADED}: " + "; ".join(where))
+    return fresh, chosen
+
+
 def _located(source: Path, found: list[tuple[Loc, str]]) -> list[str]:
     """``found`` as ``FILE:LINE: key.path: message``, as ``check-config`` says them."""
     root = None
@@ -227,13 +242,17 @@ def _located(source: Path, found: list[tuple[Loc, str]]) -> list[str]:
 
 
 async def _read(
-    source: Path, environ: Mapping[str, str], runtimes: tuple[str, ...], backends: tuple[str, ...]
+    source: Path,
+    environ: Mapping[str, str],
+    runtimes: tuple[str, ...],
+    backends: tuple[str, ...],
+    texts: Mapping[Path, str] | None = None,
 ) -> Config:
     """The file read and checked whole; its problems as a :class:`CommandError`, with a
     word on the environment when only variables missing from it stand in the way."""
     try:
         return await asyncio.to_thread(
-            load_config, source, environ, runtimes=runtimes, backends=backends
+            load_config, source, environ, runtimes=runtimes, backends=backends, texts=texts
         )
     except ConfigError as exc:
         error = exc
@@ -247,6 +266,7 @@ async def _read(
                 runtimes=runtimes,
                 backends=backends,
                 credentials=False,
+                texts=texts,
             )
         except ConfigError:
             unset = False

@@ -8,6 +8,7 @@ from bot.commands.handlers.agents.forget import FORGET
 from bot.commands.handlers.agents.levers import FREEZE, STOP
 from bot.commands.handlers.agents.messages import MSGS
 from bot.commands.handlers.agents.resume import RESUME
+from bot.commands.handlers.agents.roster_specs import ROSTER_ADD, ROSTER_REMOVE, ROSTER_SET
 from bot.commands.handlers.agents.runs import LOGS, RUNS
 from bot.commands.handlers.agents.spawn.repository import REPO_FLAGS
 from bot.commands.handlers.launches.queue import CANCEL, QUEUE
@@ -308,10 +309,10 @@ ROSTER = CommandSpec(
         "Lists each roster agent with its runtime, model, class, backend, restart policy "
         "and whether it starts with Fleetwarden; when any agent has them, what it is for "
         "(`role:`) and the peers it may message (`talks_to:`). `roster reload` applies an "
-        "edited config."
+        "edited config; `roster add`, `roster set` and `roster remove` edit it from chat."
     ),
     examples=("roster", "roster reload"),
-    subcommands=(ROSTER_RELOAD,),
+    subcommands=(ROSTER_RELOAD, ROSTER_ADD, ROSTER_SET, ROSTER_REMOVE),
 )
 
 WATCH = CommandSpec(

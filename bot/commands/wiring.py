@@ -30,7 +30,7 @@ from bot.commands.handlers.agents.watch_follow import ScreenFollower
 from bot.commands.handlers.launches.queue import QueueCommands
 from bot.commands.handlers.launches.schedules import ScheduleCommands
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
-from bot.commands.handlers.overview import OverviewCommands
+from bot.commands.handlers.overview import OverviewCommands, RosterEditor
 from bot.commands.handlers.places.egress import EgressCommands
 from bot.commands.handlers.places.forge import ForgeCommands, ForgeParts
 from bot.commands.handlers.places.hosts import HostCommands
@@ -128,6 +128,7 @@ def build_commands(
     follower: ScreenFollower,
     reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
     repos: RepoDesk | None = None,
+    edit_roster: RosterEditor | None = None,
     forge: ForgeParts | None = None,
 ) -> Commands:
     """The families of command handlers over what the phases before made, and the router
@@ -183,6 +184,7 @@ def build_commands(
         clock=clock,
         prefix=cfg.command_prefix,
         reload_roster=reload_roster,
+        edit_roster=edit_roster,
         budgets=budgets,
         gate=queue,
         problems=at.serving.failures.problems,

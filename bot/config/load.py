@@ -50,13 +50,15 @@ def load_config(
     cwd: Path | None = None,
     now: datetime | None = None,
     credentials: bool = True,
+    texts: Mapping[Path, str] | None = None,
 ) -> Config:
     """Read and validate the config file: ``path``, else ``$FLEETWARDEN_CONFIG``, else the
     embedded defaults. ``runtimes`` and ``backends`` are the names agents may use; ``cwd``
     (default: the process's) anchors a relative ``path``; ``now`` (default: the system
     clock) is the load time budgets' ``reset_at`` must be ahead of; ``credentials``: check
     that every account's credential is there (its variable set, its login in the state
-    dir). Raises :class:`ConfigError`."""
+    dir); ``texts``: files read as these texts instead of from the disk, by absolute path
+    (a roster edit checked before it is written). Raises :class:`ConfigError`."""
     here = cwd if cwd is not None else Path.cwd()
     from_env = False
     if path is None:
@@ -67,7 +69,7 @@ def load_config(
     shown = str(path)
     absolute = absolute_path(here, path)
     try:
-        text = absolute.read_text(encoding="utf-8")
+        text = texts[absolute] if texts and absolute in texts else absolute.read_text("utf-8")
     except FileNotFoundError:
         origin = f" (named by {CONFIG_ENV_VAR})" if from_env else ""
         message = f"config file not found{origin}; pass --config PATH or unset {CONFIG_ENV_VAR}"
@@ -90,6 +92,7 @@ def load_config(
         home=environ.get("HOME"),
         now=now,
         environ=environ if credentials else None,
+        texts=texts,
     )
 
 
@@ -104,6 +107,7 @@ def parse_config(
     home: str | None = None,
     now: datetime | None = None,
     environ: Mapping[str, str] | None = None,
+    texts: Mapping[Path, str] | None = None,
 ) -> Config:
     """Validate config ``text``; ``file_name`` is how problems name the file. Relative paths
     resolve against ``base_dir`` (absolute); ``home`` expands ``~``; ``now`` (default: the
@@ -111,8 +115,8 @@ def parse_config(
     given, is where the accounts', the repositories' and the MCP servers' credentials must
     be. Reads nothing, except the roster file ``agents:`` may name, checking that agents'
     ``workdir`` and skill directories exist and, with ``environ``, that ChatGPT logins are
-    in the state dir and repositories' ssh keys are kept private. Raises
-    :class:`ConfigError`."""
+    in the state dir and repositories' ssh keys are kept private; ``texts``: as for
+    :func:`load_config`. Raises :class:`ConfigError`."""
     root, data, problems = compose(text, file_name)
     locate = Locator(root)
     if data is None:
@@ -136,7 +140,7 @@ def parse_config(
         # Validated on its own (its own lines, its own directory), then handed to the
         # document as entries: those sound on their own when some are not, so the checks
         # across entries still read them.
-        roster, entries = roster_file(roster.items, locate, file_name, context, problems)
+        roster, entries = roster_file(roster.items, locate, file_name, context, problems, texts)
         data = {**data, "agents": entries}
         damaged = {f"agents[{index}]" for index in roster.damaged}
         part = SoundPart(data, _kept_agents(roster), _dropped_agents(roster), damaged)

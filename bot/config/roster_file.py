@@ -46,6 +46,7 @@ def roster_file(
     file_name: str,
     context: SchemaContext,
     problems: list[ConfigProblem],
+    texts: Mapping[Path, str] | None = None,
 ) -> tuple[RosterSource, tuple[AgentEntry, ...]]:
     """Read, parse and validate the roster file named by ``agents: <written>``; its problems
     are appended to ``problems``. Returns where the entries came from and the entries: when
@@ -67,12 +68,15 @@ def roster_file(
     shown = _shown_path(written, path, file_name)
     where = f"roster file {str(path)!r}"
     try:
-        if not path.is_file():
+        if texts and path in texts:
+            text = texts[path]
+        elif not path.is_file():
             what = "does not exist" if not path.exists() else "is not a regular file"
             return refuse(
                 f"{where} {what} (a relative path is resolved against the config file's directory)"
             )
-        text = path.read_text(encoding="utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         return refuse(f"cannot read {where}: not UTF-8 text (bad byte at offset {exc.start})")
     except OSError as exc:

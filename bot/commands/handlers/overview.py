@@ -1,5 +1,5 @@
 """The commands that show the fleet as a whole: ``help``, ``ps``, ``roster`` (and ``roster
-reload``) and ``whoami``.
+reload``, ``roster add|set|remove``) and ``whoami``.
 
 ``ps`` lists every agent with its state, what is wrong beyond the agents (a chat receive
 path that keeps failing), the live forge runs and how many launches the queue holds.
@@ -7,21 +7,31 @@ path that keeps failing), the live forge runs and how many launches the queue ho
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import CommandSpec
+from bot.commands.handlers.agents.roster_specs import (
+    ADD_KEYS,
+    ROSTER_ADD,
+    ROSTER_REMOVE,
+    ROSTER_SET,
+)
 from bot.commands.help import help_text
 from bot.commands.request import Request, RosterReloader, SpawnGate
 from bot.commands.specs import HELP, PS, ROSTER, ROSTER_RELOAD, WHOAMI
+from bot.config.roster_edit import AddAgent, RemoveAgent, RosterEdit, SetKey
 from bot.render import fleet as render
 from bot.render import forge as render_forge
 from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
 from fleet.forge.facts import ForgeRuns
+from fleet.supervisor.fleet import RosterDiff
 from fleet.supervisor.interfaces import AgentControl
+
+RosterEditor = Callable[[RosterEdit], Awaitable[RosterDiff]]
 
 
 class OverviewCommands(Family):
@@ -39,12 +49,14 @@ class OverviewCommands(Family):
         gate: SpawnGate | None = None,
         problems: Callable[[], list[str]] = list,
         forge_runs: ForgeRuns | None = None,
+        edit_roster: RosterEditor | None = None,
     ) -> None:
         """``specs`` and ``prefix``: the command table and the prefix ``help`` shows.
         ``budgets``: when an agent held by a queued budget may run again, shown by ``ps``
         (``None``: none are configured). ``gate``: the spawn queue, whose length ``ps``
         says. ``problems``: what is wrong beyond the agents. ``forge_runs``: the live forge
-        runs, whose links ``ps`` shows."""
+        runs, whose links ``ps`` shows. ``edit_roster``: makes ``roster add|set|remove``
+        in the roster's file (``None``: Fleetwarden runs without a config file)."""
         self._fleet = fleet
         self._specs = specs
         self._clock = clock
@@ -54,6 +66,7 @@ class OverviewCommands(Family):
         self._gate = gate
         self._problems = problems
         self._forge_runs = forge_runs
+        self._edit_roster = edit_roster
 
     @command(HELP)
     async def help(self, req: Request) -> str:
@@ -90,6 +103,39 @@ class OverviewCommands(Family):
                 "there is no config file to reload: Fleetwarden runs on its defaults"
             )
         return render.roster_diff(await self._reload_roster())
+
+    @command(ROSTER_ADD, under=ROSTER)
+    async def roster_add(self, req: Request) -> str:
+        cmd = req.command
+        keys: dict[str, object] = {}
+        for key, _ in ADD_KEYS:
+            if (value := cmd.str_flag(key)) is not None:
+                keys[key] = value
+        if "runtime" not in keys:
+            raise CommandError(
+                f"`roster add` needs the agent's runtime: `roster add {cmd.args['NAME']} "
+                "--runtime R` (e.g. `claude`, `codex`, `stub`)"
+            )
+        if cmd.bool_flag("autostart"):
+            keys["autostart"] = True
+        return await self._edited(AddAgent(cmd.args["NAME"], keys))
+
+    @command(ROSTER_SET, under=ROSTER)
+    async def roster_set(self, req: Request) -> str:
+        args = req.command.args
+        return await self._edited(SetKey(args["NAME"], args["KEY"], args["VALUE"]))
+
+    @command(ROSTER_REMOVE, under=ROSTER)
+    async def roster_remove(self, req: Request) -> str:
+        return await self._edited(RemoveAgent(req.command.args["NAME"]))
+
+    async def _edited(self, edit: RosterEdit) -> str:
+        if self._edit_roster is None:
+            raise CommandError(
+                "there is no roster file to write: Fleetwarden runs on its defaults; start it "
+                "with `--config FILE`"
+            )
+        return "Roster file updated. " + render.roster_diff(await self._edit_roster(edit))
 
     @command(WHOAMI)
     async def whoami(self, req: Request) -> str:

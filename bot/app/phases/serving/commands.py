@@ -16,6 +16,7 @@ from bot.app.phases.core.spend import Spend
 from bot.app.phases.fleet.launching import Fleeted
 from bot.app.stops import Stop
 from bot.commands.handlers.agents.watch_follow import ScreenFollower
+from bot.commands.handlers.overview import RosterEditor
 from bot.commands.handlers.places.forge import ForgeParts
 from bot.commands.wiring import Commands, build_commands
 from fleet.repos.desk import RepoDesk
@@ -41,6 +42,7 @@ def make_commands(
     reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
     repos: RepoDesk | None = None,
     forge: ForgeParts | None = None,
+    edit_roster: RosterEditor | None = None,
 ) -> Commanded:
     """The commands and their router (the connectors phase hands it the connectors'
     messages). ``repos``: the repositories agents work on (``None``: none configured);
@@ -59,5 +61,6 @@ def make_commands(
         reload_roster=reload_roster,
         repos=repos,
         forge=forge,
+        edit_roster=edit_roster,
     )
     return Commanded(built, scheduler, follower)

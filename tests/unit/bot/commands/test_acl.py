@@ -11,6 +11,7 @@ from bot.commands.handlers.agents.forget import FORGET
 from bot.commands.handlers.agents.levers import FREEZE
 from bot.commands.handlers.agents.messages import MSGS
 from bot.commands.handlers.agents.resume import RESUME
+from bot.commands.handlers.agents.roster_specs import ROSTER_ADD, ROSTER_REMOVE, ROSTER_SET
 from bot.commands.handlers.launches.schedules import (
     SCHEDULE,
     SCHEDULE_ADD,
@@ -98,6 +99,9 @@ ADMIN_ONLY = (
     FORGET,
     FREEZE,
     VERIFY,
+    ROSTER_ADD,
+    ROSTER_SET,
+    ROSTER_REMOVE,
 )
 _FULL_NAMES = {id(sub): f"{spec.name} {sub.name}" for spec in COMMANDS for sub in spec.subcommands}
 

@@ -44,7 +44,7 @@ USAGES = {
     "pace": "pace",
     "report": "report [changes]",
     "budget": "budget [set|unset|remove|allow-burst|end-burst]",
-    "roster": "roster [reload]",
+    "roster": "roster [reload|add|set|remove]",
     "forget": "forget NAME",
     "schedule": "schedule [add|list|remove]",
     "task": "task [new|start|done|cancel] TASK",

@@ -1,0 +1,101 @@
+"""Tests for bot.app.roster_edits: an edit from chat checked as a reload is, written only
+when a reload would take it, refused over a hand edit, and undone when the reload after it
+is refused — over the real fleet and the real reload."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.app.reload import reload_config
+from bot.app.roster_edits import RosterKeeper, digests
+from bot.commands.errors import CommandError
+from bot.config import load_config
+from bot.config.roster_edit import AddAgent, RemoveAgent, SetKey
+from fleet.ledger import Ledger
+from fleet.supervisor.fleet import Fleet, RosterDiff
+from tests.unit.bot.app.reload_rig import fleet_on
+
+CONFIG = "state_dir: ./state\nagents: roster.yaml\n"
+ROSTER = "# Ours.\n- name: one   # the first\n  runtime: stub\n"
+
+
+def keeper_of(tmp_path: Path, fleet: Fleet) -> RosterKeeper:
+    """A keeper over ``tmp_path``'s config, reloading through the real reload."""
+    config = load_config(tmp_path / "fleetwarden.yaml", os.environ)
+
+    async def reload() -> RosterDiff:
+        return await reload_config(config, os.environ, ("stub",), ("subprocess",), fleet)
+
+    return RosterKeeper(
+        config,
+        os.environ,
+        ("stub",),
+        ("subprocess",),
+        fleet,
+        reload,
+        None,
+        digests(config, os.environ),
+    )
+
+
+async def test_an_edit_is_written_and_applied_a_refused_one_writes_nothing(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """An added agent is in the file and the fleet's roster; an unknown runtime or key
+    is refused, the file byte for byte as it was."""
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    async with fleet_on(tmp_path, ledger, CONFIG) as fleet:
+        keeper = keeper_of(tmp_path, fleet)
+        diff = await keeper.edit(AddAgent("two", {"runtime": "stub"}))
+        assert diff.added == ("two",)
+        assert roster.read_text() == ROSTER + "- name: two\n  runtime: stub\n"
+        assert {spec.name for spec in fleet.roster()} == {"one", "two"}
+        before = roster.read_bytes()
+        with pytest.raises(CommandError, match=r"nothing was written.*unknown runtime 'stbu'"):
+            await keeper.edit(AddAgent("three", {"runtime": "stbu"}))
+        with pytest.raises(CommandError, match="unknown agent key 'runtim'"):
+            await keeper.edit(SetKey("two", "runtim", "stub"))
+        assert roster.read_bytes() == before
+
+
+async def test_a_hand_edit_since_the_last_read_is_never_overwritten(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """The file changed on disk: the edit is refused, saying to reload first; once the
+    keeper has read it again, the edit keeps the hand edit too."""
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    async with fleet_on(tmp_path, ledger, CONFIG) as fleet:
+        keeper = keeper_of(tmp_path, fleet)
+        roster.write_text(ROSTER + "# typed on the host\n")
+        with pytest.raises(CommandError, match=r"changed on disk .*`roster reload` first"):
+            await keeper.edit(SetKey("one", "model", "m2"))
+        assert roster.read_text() == ROSTER + "# typed on the host\n"
+        keeper.remember()  # what a reload does once it has read the file
+        await keeper.edit(SetKey("one", "model", "m2"))
+        assert roster.read_text() == ROSTER + "  model: m2\n# typed on the host\n"
+
+
+async def test_a_reload_refused_after_the_write_puts_the_file_back(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """Were the reload after the write refused, the file is as it was before the edit."""
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    async with fleet_on(tmp_path, ledger, CONFIG) as fleet:
+        config = load_config(tmp_path / "fleetwarden.yaml", os.environ)
+
+        async def refused() -> RosterDiff:
+            raise CommandError("the roster was not reloaded; nothing changed: refused")
+
+        keeper = RosterKeeper(
+            config, os.environ, ("stub",), ("subprocess",), fleet, refused, None,
+            digests(config, os.environ),
+        )  # fmt: skip
+        with pytest.raises(CommandError, match="refused"):
+            await keeper.edit(RemoveAgent("one"))
+        assert roster.read_text() == ROSTER
