@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -76,6 +76,7 @@ class PageSettings:
     orchestrator: Callable[[], str]
     connector_named: Callable[[str], Connector | None]
     redact: Callable[[str], str] = lambda text: text
+    build: Json = field(default_factory=dict)  # the version and commit the app runs
 
 
 MCP_CALLS = 20
@@ -112,6 +113,7 @@ class Views:
         self._tz = pages.timezone
         self._orchestrator = pages.orchestrator
         self._forges = forges
+        self._build = dict(pages.build)
         self._slow: _Slow | None = None
         self._redacted = Redacted(pages.redact)
         self._problems = problems
@@ -156,6 +158,7 @@ class Views:
         forge_runs = [forge_row(r, self._redacted.line) for r in runs]
         return {
             **self._head(),
+            "build": self._build,
             "agents": agents,
             "forge_runs": forge_runs,
             "problems": [self._redacted(line) for line in self._problems()],

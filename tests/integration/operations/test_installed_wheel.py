@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import subprocess
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -163,6 +165,21 @@ def log_of(root: Path, agent: str) -> str:
 
 
 @sandbox_need.BWRAP
+def test_the_installed_package_says_its_version_only(installed: Installed, tmp_path: Path) -> None:
+    """`fleetwarden --version` of the installed wheel prints the package's version and no
+    commit: an install is no git checkout, whatever directory it runs from."""
+    done = subprocess.run(
+        [str(installed.fleetwarden), "--version"],
+        cwd=tmp_path,
+        env=installed.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"fleetwarden {version('fleetwarden')}\n"
+
+
 def test_agents_of_the_installed_package_use_its_fw_msg_and_fw_forge(
     tmp_path: Path, installed: Installed, upstream: GitUpstream, github: FakeGitHub
 ) -> None:
