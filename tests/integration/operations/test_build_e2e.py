@@ -38,6 +38,11 @@ def _commit() -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
 
 
+def checkout_build() -> str:
+    """The build of this checkout in words, as every surface says it: version and commit."""
+    return f"{version('fleetwarden')} (commit {_commit()})"
+
+
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(FLEETWARDEN), *args], cwd=cwd, env=clean_env(), capture_output=True, text=True
@@ -49,7 +54,7 @@ def test_version_prints_the_packages_version_and_the_checkouts_commit(tmp_path: 
     package's version and the short commit of the checkout it runs from; exit 0."""
     done = _cli(tmp_path, "--version")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"fleetwarden {version('fleetwarden')} (commit {_commit()})\n"
+    assert done.stdout == f"fleetwarden {checkout_build()}\n"
 
 
 def test_status_and_metrics_name_the_build_the_orchestrator_runs(tmp_path: Path) -> None:

@@ -186,7 +186,7 @@ def test_agents_of_the_installed_package_use_its_fw_msg_and_fw_forge(
     """The installed ``fleetwarden run`` serves its dashboard's templates and files; an
     issue's forge run finds the venv's ``fw-msg`` and ``fw-forge`` in its sandbox; its
     message reaches ``ears``'s input, its comment is on the issue, its ``done`` opens the
-    pull request."""
+    pull request, whose footer names the installed version."""
     port = free_port()
     script = '"' + CODER.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     config = tmp_path / "fleetwarden.yaml"
@@ -232,6 +232,8 @@ def test_agents_of_the_installed_package_use_its_fw_msg_and_fw_forge(
         comments = bot_comments(github, SLUG, issue, BOT_LOGIN)
         assert any(COMMENT in comment for comment in comments), comments
         assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=60)
+        [pull] = github.pulls(str(SLUG))  # its footer names the version alone: no checkout
+        assert f"- **Fleetwarden** {version('fleetwarden')}\n" in (pull.body or ""), pull.body
 
         bot.command("stop ears", r"Stopped ears")
         assert bot.close() == 0, bot.stderr
