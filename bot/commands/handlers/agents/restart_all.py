@@ -15,7 +15,6 @@ only an admin restarts all, and only on a ``yes``.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -131,19 +130,22 @@ class RestartAll:
         return await self._back(name)
 
     async def _back(self, name: str) -> str | None:
-        deadline = time.monotonic() + BACK_WITHIN
-        while True:
-            try:
-                state = (await self._fleet.status(name)).state
-            except FleetError as exc:
-                return quotes_escaped(str(exc))
-            if state in _BACK:
-                return None
-            if state in _ENDED:
-                return f"{state.value} after its restart"
-            if time.monotonic() >= deadline:
-                return f"not back within {BACK_WITHIN:.0f} s: {state.value}"
-            await asyncio.sleep(_LOOK_EVERY)
+        """``None`` once ``name`` is running or idle again; else why not."""
+        state: AgentState | None = None
+        try:
+            async with asyncio.timeout(BACK_WITHIN):
+                while True:
+                    state = (await self._fleet.status(name)).state
+                    if state in _BACK:
+                        return None
+                    if state in _ENDED:
+                        return f"{state.value} after its restart"
+                    await asyncio.sleep(_LOOK_EVERY)
+        except FleetError as exc:
+            return quotes_escaped(str(exc))
+        except TimeoutError:
+            said = f": {state.value}" if state is not None else ""
+            return f"not back within {BACK_WITHIN:.0f} s{said}"
 
 
 def _count(agents: Sequence[str]) -> str:
