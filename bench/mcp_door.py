@@ -3,7 +3,7 @@ directly to the server, in one interleaved run.
 
 The server is the MCP SDK's streamable HTTP server (:mod:`tests.integration.mcp.mcp_http_server`,
 uvicorn on 127.0.0.1, the bearer token checked). The door is the real
-:class:`~fleet.mcp.door.McpDoor` mounted on the real heartbeat endpoint, holding the server's
+:class:`~fleet.mcp.door.routes.McpDoor` mounted on the real heartbeat endpoint, holding the server's
 credential, its audits kept in memory (the app's ledger write and thread line are not in
 this figure). Both parties are one client posting JSON-RPC as an agent's CLI does, over a
 kept-alive connection, each in a session of its own opened first: ``direct`` with the

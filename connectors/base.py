@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final, NewType, Protocol
 
+from connectors.health import LinkHealth
 from fleet.notices import Tone as Tone  # notices are the fleet's; connectors show them
 
 RoomId = NewType("RoomId", str)
@@ -172,6 +173,13 @@ class Connector(Protocol):
     def has_threads(self) -> bool:
         """Whether this medium has threads: an agent's live work is posted only into its
         threads where it does, and into the home room where it does not (a terminal)."""
+        ...
+
+    @property
+    def link(self) -> LinkHealth:
+        """Its link to the service as it last saw it (:mod:`connectors.health`): the
+        connector marks it connected, logged in, lost, each event and each error; the app
+        reads it for ``status``, the dashboard and ``/metrics``."""
         ...
 
     async def start(self) -> None:

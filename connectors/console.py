@@ -47,6 +47,7 @@ from connectors.console_config import ConsoleConfig
 from connectors.console_input import LineSplitter, StdinSource
 from connectors.console_screen import LogsAbove, Screen, TerminalMode, terminal_columns
 from connectors.errors import ThreadsUnsupported
+from connectors.health import LinkHealth
 from connectors.markdown import to_plain
 from fleet.clock import Clock
 from fleet.redaction.invisible import visible
@@ -87,6 +88,7 @@ class ConsoleConnector:
         self._mode: TerminalMode | None = None
         self._logs: LogsAbove | None = None
         self._suspending = False
+        self._link = LinkHealth("console", clock)
 
     @property
     def name(self) -> str:
@@ -100,10 +102,16 @@ class ConsoleConnector:
     def home_room(self) -> RoomId | None:
         return ROOM
 
+    @property
+    def link(self) -> LinkHealth:
+        """Up from the start to the end of input (or the stop): a terminal has no outage."""
+        return self._link
+
     async def start(self) -> None:
         if self._state is not _State.NEW:
             raise RuntimeError("the console connector starts once")
         self._state = _State.STARTED
+        self._link.connected()
         if self._interactive:
             self._write("Fleetwarden console — type `help`, or `quit` to leave.\n")
             self._open_screen()
@@ -168,6 +176,7 @@ class ConsoleConnector:
 
     async def stop(self) -> None:
         self._state = _State.STOPPED
+        self._link.closed()
         self._source.stop()
         self._close_screen()
         self._queue.put_nowait(None)
@@ -176,7 +185,9 @@ class ConsoleConnector:
         while self._state is _State.STARTED:
             line = await self._queue.get()
             if line is None:
+                self._link.closed()  # the person left: the app stops, nobody to tell
                 return
+            self._link.event()
             if not line.strip():
                 if self._screen is None:
                     self._prompt()

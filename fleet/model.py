@@ -221,7 +221,7 @@ class AgentSpec:
     workdir_read_only: bool = False
     # The team's tools it may use: the MCP servers of the config's ``mcp:`` it is granted
     # (reached through its MCP door, never holding their credentials), and the skill
-    # directories (each a ``SKILL.md`` folder, :mod:`fleet.mcp.skills`) its CLI is given.
+    # directories (each a ``SKILL.md`` folder, :mod:`fleet.mcp.config.skills`) its CLI is given.
     mcp: tuple[McpGrant, ...] = ()
     skills: tuple[Path, ...] = ()
 

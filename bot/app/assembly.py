@@ -30,11 +30,11 @@ from fleet.errors import LedgerError, UnknownAgent
 from fleet.forge.door.tools import FORGE_TOOLS
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
-from fleet.mcp.credentials import McpSecrets, oauth_tokens
-from fleet.mcp.grants import grants_of as mcp_grants
+from fleet.mcp.config.grants import grants_of as mcp_grants
+from fleet.mcp.config.places import protected
+from fleet.mcp.config.rules import McpRules
 from fleet.mcp.model import McpServer
-from fleet.mcp.places import protected
-from fleet.mcp.rules import McpRules
+from fleet.mcp.upstream.credentials import McpSecrets, oauth_tokens
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import NoticeBoard
@@ -109,7 +109,7 @@ def _role_name(role: Role | None) -> str | None:
 
 
 MCP_LABEL = "MCP credential "
-"""How :func:`fleet.mcp.credentials.secrets_of` starts a held credential's label."""
+"""How :func:`fleet.mcp.upstream.credentials.secrets_of` starts a held credential's label."""
 
 
 def redactor(config: Config, environ: Mapping[str, str]) -> Redactor:

@@ -100,7 +100,7 @@ class Desks:
         """``agent``'s MCP grants as the config gives them now: its roster spec's; for an
         agent a reload took out of the roster, the spec's it had then (it runs on as it was,
         never with the defaults' grants instead); for an agent the roster never named, the
-        ``defaults``' (what its launch was given: :meth:`~fleet.mcp.rules.McpRules.ad_hoc`);
+        ``defaults``' (what its launch was given: :meth:`~fleet.mcp.config.rules.McpRules.ad_hoc`);
         none before the roster is open."""
         if self._roster is None:
             return ()

@@ -35,6 +35,7 @@ from bot.commands.acl import Acl
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import caps_of
 from bot.config import Config, ConfigError, load_config
+from bot.config.enforce import changed_refusal
 from bot.config.problems import ConfigProblem, Locator, compose
 from bot.config.repo_checks import path_problems
 from fleet.budgets.schema import Loc
@@ -186,6 +187,8 @@ async def reload_config(
     if source is None:
         raise CommandError("there is no config file to reload")
     fresh = await _read(source, environ, runtimes, backends)
+    if why := changed_refusal(config.document.enforce, fresh.document.enforce):
+        raise CommandError(f"{NOT_RELOADED}: {why}")
     running = None if repos is None else {name: repos.entry(name) for name in repos.names()}
     chosen = plan(running, config.forges, fresh, caps_of(config), offline_of(config), config.mcp)
     if chosen.at_start:

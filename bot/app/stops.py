@@ -26,6 +26,7 @@ class Stop(enum.Enum):
     MCP_LINES = enum.auto()  # the MCP calls' lines waiting in a batch, posted at once
     PEER_TRAFFIC = enum.auto()  # what agents say to each other: the last folded notices told
     ORDERING = enum.auto()  # notices that waited on an answer cut short
+    LINK_WATCH = enum.auto()  # no connector's outage told once they stop
     INBOUND = enum.auto()  # the connectors no longer read
     # A job that fired now (a schedule, the watchdog's notices) would answer through a
     # stopped connector.

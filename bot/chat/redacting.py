@@ -30,6 +30,7 @@ from connectors.base import (
     UserId,
     safe_file_name,
 )
+from connectors.health import LinkHealth
 from fleet.redaction.known import SecretSource
 from fleet.redaction.redactor import Redactor
 
@@ -62,6 +63,10 @@ class RedactingConnector:
     @property
     def has_threads(self) -> bool:
         return self.inner.has_threads
+
+    @property
+    def link(self) -> LinkHealth:
+        return self.inner.link
 
     async def start(self) -> None:
         await self.inner.start()

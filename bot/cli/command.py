@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, cast
 
 import bot.cli.accounts as accounts_cli
 import bot.cli.hosts as hosts_cli
+import bot.cli.init.command as init_cli
 import bot.cli.status as status_cli
 import bot.cli.tasks as tasks_cli
 from bot.app import build
@@ -27,9 +28,9 @@ from bot.app.logs import setup_logging
 from bot.cli.parsing import Parser, add_first_config, parse
 from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
 from bot.config.forge_checks import summary_lines as forge_summary_lines
-from bot.config.mcp_checks import direct_reach_warnings, missing_program_warnings
-from bot.config.mcp_checks import summary_lines as mcp_summary_lines
-from bot.config.mcp_places import reach_warnings
+from bot.config.mcp.checks import direct_reach_warnings, missing_program_warnings
+from bot.config.mcp.checks import summary_lines as mcp_summary_lines
+from bot.config.mcp.places import reach_warnings
 from bot.config.peer_checks import summary_lines as peer_summary_lines
 from bot.config.problems import in_line_order
 from bot.config.repo_checks import summary_lines
@@ -120,6 +121,14 @@ def _parser() -> Parser:
         ),
         config_help,
     )
+    init_cli.configure_parser(
+        sub.add_parser(
+            "init",
+            help="write a commented config and roster from a preset (solo, pair, forge, pipeline)",
+            description="Write fleetwarden.yaml and roster.yaml into DIR from a preset, ready "
+            "for check-config and run; nothing existing is overwritten.",
+        )
+    )
     matrix = sub.add_parser("matrix", help="Matrix homeserver helpers")
     matrix_sub = cast(  # a Parser's, whose helpers take any argument parser's
         "argparse._SubParsersAction[argparse.ArgumentParser]",
@@ -146,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
     args = parse(_parser(), argv)
     environ = dict(os.environ)
+    if args.command == "init":
+        sys.exit(init_cli.main(args))
     if args.command == "matrix" and args.matrix_command == "setup":
         sys.exit(matrix_setup.main(args, environ))
     try:

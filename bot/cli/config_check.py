@@ -9,7 +9,7 @@ address a forge's webhook must point at (:func:`webhook_base`). Online (``check-
 credential through the same code the bot fetches with
 (:meth:`fleet.repos.upstream.mirror.Mirror.check`) — a GitHub App's installation token minted first,
 as at start — and each MCP server's OAuth token endpoint asked for a token with the client
-credentials (:func:`fleet.mcp.oauth.token_problems`); each refusal in Fleetwarden's words,
+credentials (:func:`fleet.mcp.upstream.oauth.token_problems`); each refusal in Fleetwarden's words,
 naming the variable the credential is read from, never its value.
 """
 
@@ -31,7 +31,7 @@ from fleet.budgets.schema import Loc
 from fleet.clock import SystemClock
 from fleet.forge.api.credential_words import login_problem
 from fleet.forge.model import ForgeApi, ForgeApiError
-from fleet.mcp.oauth import token_problems
+from fleet.mcp.upstream.oauth import token_problems
 from fleet.repos.upstream.mirror import Mirror
 
 log = logging.getLogger(__name__)

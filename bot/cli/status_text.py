@@ -1,6 +1,6 @@
-"""What ``fleetwarden status`` prints for people: the fleet (its agents, then its forge
-runs) and one agent in detail, from the dashboard API's answers; and how any of it is made
-safe for a terminal.
+"""What ``fleetwarden status`` prints for people: the fleet (its connectors' links, its
+agents, then its forge runs) and one agent in detail, from the dashboard API's answers;
+and how any of it is made safe for a terminal.
 
 Every text the server sent is taken as hostile — an agent's or a forge's words (a model's
 name, an issue's title, a branch) may hold an escape sequence, a bidi override, markup or
@@ -40,6 +40,8 @@ def fleet_text(data: Mapping[str, Any]) -> str:
         f"{totals.get('agents', 0)} agents, {totals.get('with_problems', 0)} with problems; "
         f"{spent[0]} and {spent[1]} today"
     )
+    if data.get("enforce") == "strict":
+        head += "; enforce: strict (no agent unmetered, unsandboxed or open to any host)"
     rows = [
         [
             _cell(a["name"]),
@@ -55,6 +57,9 @@ def fleet_text(data: Mapping[str, Any]) -> str:
     ]
     heads = ("agent", "host", "state", "beat", "model", "tokens", "cost", "problems")
     parts = [escape(shown(head)), render.table(heads, rows)]
+    links = data.get("connectors") or []
+    if links:
+        parts.insert(1, "\n".join(escape(_link(link)) for link in links))
     if build := _build(data.get("build")):
         parts.append(escape(shown(build)))
     runs = data.get("forge_runs") or []
@@ -155,6 +160,18 @@ def _when(value: object) -> str:
     except ValueError:
         return _line(value) or _NONE
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _link(link: Mapping[str, Any]) -> str:
+    """One connector's link: up or down since when, its last event and, down, its last
+    error (the server's words, guarded)."""
+    state = "up" if link.get("up") else "logged out" if link.get("connected") else "DOWN"
+    text = f"{_line(link.get('name'))} {state} since {_when(link.get('since'))}"
+    if link.get("last_event_at"):
+        text += f", last event {_when(link['last_event_at'])}"
+    if not link.get("up") and link.get("last_error"):
+        text += f"; last error: {_line(link['last_error'])}"
+    return text
 
 
 def _beat(age: object) -> str:

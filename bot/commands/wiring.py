@@ -235,7 +235,7 @@ def build_commands(
             clock=clock,
             reviews=ledger.reviews,
         ),
-        MissionCommands(register=register, missions=ledger.missions),
+        MissionCommands(register=register, missions=ledger.missions, pipelines=fleeted.pipelines),
     )
 
     async def agent_names() -> set[str]:
@@ -258,5 +258,7 @@ def build_commands(
     queue.open(router, connector_named, handlers.queued)
     # A task held for others starts, once they are done, as its asker where they asked.
     register.listen(ChatTaskStarts(clock, router, connector_named).start)
+    if fleeted.pipelines is not None:  # the gates a stop left, now a stage can start
+        fleeted.pipelines.resume()
     fleet.subscribe(queue.on_fleet_event)
     return Commands(router, acl, schedules, queue, answers, signins)

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from bot.config.door_checks import door_secret_problems
+from bot.config.enforce import strict_problems
 from bot.config.forge_checks import forge_problems, review_problems
-from bot.config.mcp_checks import mcp_problems
+from bot.config.mcp.checks import mcp_problems
 from bot.config.peer_checks import roster_problems as peer_roster_problems
 from bot.config.problems import ConfigProblem, Locator
 from bot.config.repo_checks import roster_problems as repo_roster_problems
@@ -31,6 +32,7 @@ from fleet.hosts.schema import placement_problems
 from fleet.hosts.schema import section_problems as host_section_problems
 from fleet.metering.schema import provider_routes
 from fleet.permissions.config import unsandboxed_full
+from fleet.pipelines.schema import pipeline_problems
 from fleet.sandbox.schema import check_egress
 from fleet.schema import SchemaContext
 
@@ -48,6 +50,7 @@ def across_entries(
     problems: list[ConfigProblem] = []
     problems.extend(_unavailable_fallbacks(document, context, roster))
     problems.extend(_egress_problems(document, roster))
+    problems.extend(strict_problems(document, locate, file_name, roster))
     loaded_at = now if now is not None else datetime.now(UTC)
     problems.extend(_budget_problems(document, locate, file_name, loaded_at))
     problems.extend(_account_problems(document, locate, file_name, roster))
@@ -66,6 +69,12 @@ def across_entries(
     problems.extend(
         ConfigProblem(file_name, *locate(loc)[:2], message)
         for loc, message in (*forge_problems(document), *review_problems(document))
+    )
+    agents = [agent.name for agent in document.agents]
+    roles = [agent.role for agent in document.agents if agent.role is not None]
+    problems.extend(
+        ConfigProblem(file_name, *locate(loc)[:2], message)
+        for loc, message in pipeline_problems(document.pipelines, agents, roles)
     )
     return problems
 

@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from connectors.console_config import ConsoleConfig, Role
 from connectors.discord.config import DiscordConfig, snowflake
+from connectors.health import DOWN_AFTER_SECONDS
 from connectors.matrix.config import MatrixConfig
 from fleet.schema import check_known
 
@@ -96,7 +97,8 @@ class Operator(BaseModel):
     def _known_connector(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        return check_known("connector", value, tuple(ConnectorsSection.model_fields))
+        names = tuple(n for n in ConnectorsSection.model_fields if n != "down_after_seconds")
+        return check_known("connector", value, names)
 
     @field_validator("id")
     @classmethod
@@ -133,6 +135,17 @@ class ConnectorsSection(BaseModel):
         description=(
             "A Discord bot serving one control channel, one thread per agent (see the "
             "Discord section)."
+        ),
+    )
+
+    down_after_seconds: float = Field(
+        default=DOWN_AFTER_SECONDS,
+        gt=0,
+        le=86_400,
+        description=(
+            "How long a connector must stay unable to reach its service before the other "
+            "connectors' rooms are told it is down (and, once it is back, told that once). "
+            "Shorter outages, a sync failing a few times in a row, tell nobody."
         ),
     )
 

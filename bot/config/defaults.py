@@ -24,8 +24,8 @@ from fleet.agents.restart_settings import RestartField, RestartSettings
 from fleet.agents.tool_keys import check_skills
 from fleet.budgets.runs.budget import RunBudgetEntry
 from fleet.destinations import DEFAULT_ALLOW
-from fleet.mcp.grants import MCP_GRANTS_HELP, McpGrants
-from fleet.mcp.skills import SKILLS_HELP, SkillDir
+from fleet.mcp.config.grants import MCP_GRANTS_HELP, McpGrants
+from fleet.mcp.config.skills import SKILLS_HELP, SkillDir
 from fleet.model import DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_MESSAGES_PER_HOUR, PermissionMode
 from fleet.permissions.config import (
     ALLOW_HELP,

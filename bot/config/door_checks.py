@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from bot.config.problems import ConfigProblem, Locator
 from bot.config.roster_file import RosterSource
 from bot.config.schema import ConfigFile
-from fleet.mcp.rules import holding
+from fleet.mcp.config.rules import holding
 
 Loc = tuple[str | int, ...]
 

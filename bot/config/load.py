@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from bot.config.across import across_entries, repeated_entries
 from bot.config.forge_checks import environment_problems as forge_environment_problems
-from bot.config.mcp_checks import environment_problems as mcp_environment_problems
+from bot.config.mcp.checks import environment_problems as mcp_environment_problems
 from bot.config.partial import KeptLocator, SoundPart, sound_document, unsaid
 from bot.config.problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
 from bot.config.repo_checks import environment_problems as repo_environment_problems

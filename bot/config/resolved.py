@@ -29,8 +29,8 @@ from fleet.forge.schema import ForgeEntry
 from fleet.hosts.schema import HostEntry
 from fleet.ledger.database.location import is_url
 from fleet.ledger.records.budgets import Budget
+from fleet.mcp.config.schema import server_of
 from fleet.mcp.model import McpServer
-from fleet.mcp.schema import server_of
 from fleet.metering.config import MeteringSettings, PriceTable
 from fleet.metering.offline.routes import priced_with, with_offline
 from fleet.metering.schema import price_table, provider_routes

@@ -4,7 +4,7 @@ validated result, :class:`Config`.
 Sections live next to what they configure: an agent entry in :mod:`fleet.agents.roster`,
 each connector's settings beside the connector (:mod:`connectors.console_config`), the
 connectors and the operators in :mod:`bot.config.chat`, the MCP servers in
-:mod:`fleet.mcp.schema`. Reading and checking a file is :mod:`bot.config.load`;
+:mod:`fleet.mcp.config.schema`. Reading and checking a file is :mod:`bot.config.load`;
 :mod:`bot.config` re-exports both.
 """
 
@@ -39,14 +39,16 @@ from fleet.caps import LimitsSection
 from fleet.forge.schema import FORGE_NAME_PATTERN, ForgeEntry, is_forge_name
 from fleet.hosts.schema import HostEntry
 from fleet.ledger.database.location import check_url, is_url
-from fleet.mcp.names import McpName
-from fleet.mcp.schema import McpServerEntry
+from fleet.mcp.config.names import McpName
+from fleet.mcp.config.schema import McpServerEntry
 from fleet.metering.schema import (
     MeteringSection,
     PriceEntry,
     Prices,
     Providers,
 )
+from fleet.pipelines.schema import Name as PipelineName
+from fleet.pipelines.schema import PipelineEntry
 from fleet.repos.schema import REPO_NAME_PATTERN, RepoEntry, is_repo_name
 from fleet.schema import ConfigPath, EnvVarName, resolve_path
 from scheduler.config import PacingSection
@@ -137,6 +139,16 @@ class ConfigFile(BaseModel):
     log_level: LogLevel = Field(
         default="info",
         description="How much Fleetwarden logs: `debug`, `info`, `warning` or `error`.",
+    )
+    enforce: Literal["warn", "strict"] = Field(
+        default="warn",
+        description=(
+            "What Fleetwarden does with an agent (or `defaults`) left unmetered "
+            "(`metering: {enabled: false}`), unconfined (`sandbox: none`) or open to any host "
+            "(`egress: open`): `warn` (check-config warns, it runs) or `strict` (refused at "
+            "start, at `roster reload` and from chat, naming the agent, the line and the "
+            "fix). A reload cannot change it: edit the file and restart."
+        ),
     )
     operators: tuple[Operator, ...] = Field(
         default=(),
@@ -276,6 +288,14 @@ class ConfigFile(BaseModel):
     )
     defaults: Defaults = Field(
         default_factory=Defaults, description="Fleet-wide defaults for agents and commands."
+    )
+    pipelines: dict[PipelineName, PipelineEntry] = Field(
+        default_factory=dict,
+        description=(
+            "Pipelines of stages, by name (see Tasks and missions: Pipelines): `mission new "
+            "NAME --pipeline P TITLE` makes one task per stage, each started once the stages "
+            "it waits for are done and through their gates (`auto`, `approve`, `check`)."
+        ),
     )
 
     @field_validator("ledger")

@@ -46,9 +46,11 @@ from connectors.discord.translate import (
     reacted,
 )
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
+from connectors.health import LinkHealth
 from connectors.inbox import Inbox, cancel_and_wait
 from connectors.presence import TypingKeeper
 from connectors.receiving import ReceiveFailures
+from fleet.clock import SystemClock
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -91,6 +93,7 @@ class DiscordConnector:
         self._environ = environ
         self._prefix = config.command_prefix or default_command_prefix
         self._inbox = Inbox()
+        self._link = LinkHealth(CONNECTOR, SystemClock())
         self._client: Gateway | None = None
         self._outbound: Outbound | None = None
         self._task: asyncio.Task[None] | None = None
@@ -119,6 +122,11 @@ class DiscordConnector:
     @property
     def home_room(self) -> RoomId | None:
         return RoomId(str(self._config.channel_id))
+
+    @property
+    def link(self) -> LinkHealth:
+        """Up at the gateway's READY or RESUMED, down when its connection closes."""
+        return self._link
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -168,6 +176,7 @@ class DiscordConnector:
         client.edited = self._on_edit
         client.reacted = self._on_reaction
         client.renewed = self._on_new_session
+        client.link = self._link
         client.failed = lambda event_id, error: self._failures.failed(CONNECTOR, event_id, error)
 
     def _on_new_session(self) -> None:
@@ -182,6 +191,7 @@ class DiscordConnector:
 
     def _serving(self) -> None:
         self._state = _State.RUNNING
+        self._link.connected()
         log.info(
             "discord: serving channel %s of server %s (prefix %r)",
             self._config.channel_id,
@@ -262,6 +272,7 @@ class DiscordConnector:
 
     async def _shut(self, client: Gateway) -> None:
         self._state = _State.STOPPED
+        self._link.closed()
         if self._catching_up is not None:
             self._catching_up.cancel()
         await self._typing.stop()
@@ -429,13 +440,7 @@ class DiscordConnector:
             return ConnectorHealth(ok=False, detail=f"discord: {self._state.value}")
         if self._task is None or self._task.done():
             return ConnectorHealth(ok=False, detail="discord: the gateway connection ended")
-        if not client.is_ready() or client.ws is None or not client.ws.open:
-            return ConnectorHealth(ok=False, detail="discord: reconnecting to the gateway")
-        latency = client.latency
-        beat = f", heartbeat {latency * 1000:.0f} ms" if latency == latency else ""
-        return ConnectorHealth(
-            ok=True, detail=f"{client.user} in channel {self._config.channel_id}{beat}"
-        )
+        return client.probe(self._config.channel_id)
 
     def _running(self) -> Outbound:
         if self._state is not _State.RUNNING or self._outbound is None:

@@ -17,9 +17,11 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import yarl
 
+from connectors.base import ConnectorHealth
 from connectors.discord.config import API_BASE_ENV, GATEWAY_URL_ENV, DiscordConfig
 from connectors.discord.errors import explain_close, intents_refused
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
+from connectors.health import LinkHealth
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -62,17 +64,36 @@ class Gateway(discord.Client):
         self.renewed: Callable[[], None] = lambda: None
         self.failed: Callable[[str | None, BaseException], None] = _log_failure
         self.ready = asyncio.Event()
+        self.link: LinkHealth | None = None  # the connector's: up at READY and RESUMED
 
     async def on_ready(self) -> None:
         log.info("discord: connected as %s (%s)", self.user, getattr(self.user, "id", "?"))
+        if self.link is not None:
+            self.link.connected()
         if self.ready.is_set():
             self.renewed()
         self.ready.set()
 
     async def on_resumed(self) -> None:
         log.info("discord: gateway session resumed")
+        if self.link is not None:
+            self.link.connected()
+
+    async def on_disconnect(self) -> None:
+        if self.link is not None:
+            self.link.lost("the gateway connection closed")
+
+    def probe(self, channel_id: int) -> ConnectorHealth:
+        """Whether the gateway is connected now, and its heartbeat's round trip."""
+        if not self.is_ready() or self.ws is None or not self.ws.open:
+            return ConnectorHealth(ok=False, detail="discord: reconnecting to the gateway")
+        latency = self.latency
+        beat = f", heartbeat {latency * 1000:.0f} ms" if latency == latency else ""
+        return ConnectorHealth(ok=True, detail=f"{self.user} in channel {channel_id}{beat}")
 
     async def on_message(self, message: discord.Message) -> None:
+        if self.link is not None:
+            self.link.event()
         self.deliver(message)
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:

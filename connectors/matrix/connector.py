@@ -30,6 +30,7 @@ from connectors.base import (
     UserId,
 )
 from connectors.errors import ConnectorError
+from connectors.health import LinkHealth
 from connectors.inbox import Inbox, cancel_and_wait
 from connectors.matrix import session, wire
 from connectors.matrix.config import MatrixConfig
@@ -118,6 +119,7 @@ class MatrixConnector:
             self._client, state, self._post_markdown, encrypted=config.encryption != "off"
         )
         self._inbox = Inbox()
+        self._link = LinkHealth(CONNECTOR, clock)
         self._sync: SyncLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._state = _State.NEW
@@ -134,6 +136,11 @@ class MatrixConnector:
     def home_room(self) -> RoomId | None:
         room = self._rooms.home_room
         return None if room is None else RoomId(room)
+
+    @property
+    def link(self) -> LinkHealth:
+        """Up once logged in and synced; down from a sync that fails to one that works."""
+        return self._link
 
     @property
     def bot_identity(self) -> BotIdentity | None:
@@ -167,6 +174,7 @@ class MatrixConnector:
                 verifications=self._device.verifications,
                 failures=self._failures,
             )
+            sync.link = self._link
             # Take the first sync token before joining, so that everything after the bot's
             # own join event is acted on: the join is the operator's sign it is listening.
             await sync.prime()
@@ -178,21 +186,25 @@ class MatrixConnector:
             for room in self._rooms:
                 if said:
                     self._rooms.later(room, said)
-        except BaseException:
+        except BaseException as exc:
             self._state = _State.STOPPED
+            self._link.failed(exc)
+            self._link.closed()
             await self._client.close()
             raise
         self._sync = sync
         self._task = asyncio.create_task(self._run(sync), name="matrix-sync")
         self._device.keep()
         self._state = _State.RUNNING
+        self._link.connected()
         log.info("matrix: serving %s as %s", self._config.homeserver, self._config.user_id)
 
     async def _run(self, sync: SyncLoop) -> None:
         try:
             await sync.run()
-        except Exception:  # a bug, not an outage: end the stream loudly
+        except Exception as exc:  # a bug, not an outage: end the stream loudly
             log.exception("matrix: the sync loop failed")
+            self._link.lost(exc)
         finally:
             self._inbox.close()  # ends inbound(): the app stops
 
@@ -201,6 +213,7 @@ class MatrixConnector:
         if self._state is _State.STOPPED:
             return
         self._state = _State.STOPPED
+        self._link.closed()
         task, self._task = self._task, None
         await cancel_and_wait(task)  # _run logs the sync loop's failures
         if self._sync is not None:

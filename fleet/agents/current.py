@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from fleet.events import EventKind, FleetEvent
-from fleet.mcp.rules import McpRules
+from fleet.mcp.config.rules import McpRules
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet.errors import LaunchFailed
-from fleet.mcp.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, no_mcp_why
+from fleet.mcp.config.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, no_mcp_why
 from fleet.model import AgentSpec, PermissionMode, RunBudget
 from fleet.permissions.config import unsandboxed_full
 

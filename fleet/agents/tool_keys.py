@@ -7,7 +7,7 @@ tools) and the skill directories its CLI is given (``skills:``).
 an entry that sets a key has its own, else the ``defaults:`` key of the same name (``mcp:
 []`` gives an agent none of the defaults'). What a key needs of the whole config — each
 server named in its section, each tool on its server's allow-list, a runtime that can reach
-MCP servers — is checked across entries (:mod:`bot.config.mcp_checks`).
+MCP servers — is checked across entries (:mod:`bot.config.mcp.checks`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,14 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from fleet.mcp.grants import MCP_GRANTS_HELP, McpGrantEntry, McpGrants, grants_of, refuse_null
-from fleet.mcp.skills import SKILLS_HELP, SkillDir
+from fleet.mcp.config.grants import (
+    MCP_GRANTS_HELP,
+    McpGrantEntry,
+    McpGrants,
+    grants_of,
+    refuse_null,
+)
+from fleet.mcp.config.skills import SKILLS_HELP, SkillDir
 from fleet.model import AgentSpec
 
 

@@ -44,6 +44,7 @@ from fleet.ledger.stores.spend.quotes import QuotesStore
 from fleet.ledger.stores.spend.spend_asks import SpendAsksStore
 from fleet.ledger.stores.work.actuals import ActualsStore
 from fleet.ledger.stores.work.missions import MissionsStore
+from fleet.ledger.stores.work.stages import StagesStore
 from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.private_files import private_dir, private_file
 
@@ -88,6 +89,8 @@ class Ledger:
         """The register's tasks: their states, runs, waits, projections and what they cost."""
         self.missions = MissionsStore(access)
         """Missions, which group tasks and sub-missions."""
+        self.stages = StagesStore(access)
+        """The stages of missions made from pipelines, and their gates."""
         self.actuals = ActualsStore(access)
         """What tasks' runs really used, from the metered usage."""
         self.messages = MessagesStore(access)

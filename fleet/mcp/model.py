@@ -35,7 +35,7 @@ class HeldToken:
     """The OAuth access token Fleetwarden holds for one server, in memory only (never
     written to disk nor logged): its value, until when it is good (monotonic seconds),
     and the token endpoint found for it when the config names none. Shared by every
-    session with the server; :mod:`fleet.mcp.oauth` fills and renews it."""
+    session with the server; :mod:`fleet.mcp.upstream.oauth` fills and renews it."""
 
     value: str | None = None
     good_until: float = 0.0

@@ -1,4 +1,4 @@
-"""The MCP door's roster as the fleet holds it now (:class:`~fleet.mcp.door.McpRoster`): the
+"""The MCP door's roster as the fleet holds it now (:class:`~fleet.mcp.door.routes.McpRoster`): the
 config's servers (made at start: a change under ``mcp:`` needs a restart) and each agent's
 grants read from its spec at each request, so a ``roster reload`` that changes an agent's
 ``mcp:`` applies at once, to its open sessions too."""

@@ -54,7 +54,7 @@ MAX_MESSAGE: Final = 1024 * 1024
 relayed. An answer goes into a model's context, where a megabyte is already far past what
 the CLIs keep of a tool's output (Claude Code cuts at 25,000 tokens, about 100 KB). A
 server's message is counted as it is read, never taken in whole first
-(:mod:`fleet.mcp.capped`): a JSON body, one event of an event stream, or one line of a
+(:mod:`fleet.mcp.upstream.capped`): a JSON body, one event of an event stream, or one line of a
 stdio server's output over it is dropped where it crosses it (a stdio server is ended with
 it); the agent is never sent part of one: its request is answered by an error saying so,
 audited ``too_large``. An answer within it that grows past it once the credentials are

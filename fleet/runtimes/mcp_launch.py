@@ -1,9 +1,9 @@
 """An agent's MCP servers as its CLI is given them at launch: each granted server at the
-agent's MCP door (:mod:`fleet.mcp.door`), on the same heartbeat endpoint its heartbeats,
+agent's MCP door (:mod:`fleet.mcp.door.routes`), on the same heartbeat endpoint its heartbeats,
 ``fw-forge`` and ``fw-msg`` reach, authenticated with its run's own token.
 
 Each grant of ``spec.mcp`` is one server at ``<the heartbeat endpoint>/mcp/<agent>/<server>``
-(:func:`~fleet.mcp.door.mcp_path`), taken from the run's heartbeat URL as the launch
+(:func:`~fleet.mcp.door.routes.mcp_path`), taken from the run's heartbeat URL as the launch
 context gives it: on this machine, in a locked sandbox (whose door to the heartbeat
 endpoint answers at that same URL) and on an SSH host (the heartbeat forward's port there)
 alike. The CLI sends ``Authorization: Bearer <run token>``; the server's own URL and
@@ -23,14 +23,14 @@ credential are never written for the agent: the door holds them. Per CLI (measur
 
 **How long a call may wait.** The door holds a call while it is asked in chat (up to the
 agent's ``approval_timeout``), then the server has its ``timeout`` (at most
-:data:`~fleet.mcp.schema.MAX_TIMEOUT`): each CLI waits for a call at least that long plus a
+:data:`~fleet.mcp.config.schema.MAX_TIMEOUT`): each CLI waits for a call at least that long plus a
 margin (:func:`call_seconds`), or a slow approval would fail on the CLI's side — Claude
 Code's ``MCP_TOOL_TIMEOUT`` (its POST's own timeout, 60 s unset) and
 ``CLAUDE_CODE_MCP_TOOL_IDLE_TIMEOUT`` (5 min of silence), Codex's ``tool_timeout_sec``
 (60 s), opencode's per-server ``timeout`` (ms). The door still ends every call in time.
 
 A run of an agent granted servers needs the heartbeat endpoint: without one the launch is
-refused, saying so. pi is given none (:data:`~fleet.mcp.grants.NO_MCP_RUNTIMES`).
+refused, saying so. pi is given none (:data:`~fleet.mcp.config.grants.NO_MCP_RUNTIMES`).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from fleet.errors import LaunchFailed
-from fleet.mcp.door import mcp_path
-from fleet.mcp.schema import MAX_TIMEOUT
+from fleet.mcp.config.schema import MAX_TIMEOUT
+from fleet.mcp.door.routes import mcp_path
 from fleet.model import AgentSpec
 from fleet.runtimes.base import RuntimeContext
 

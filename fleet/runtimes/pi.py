@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.errors import LaunchFailed
-from fleet.mcp.grants import MCP_RUNTIMES, no_mcp_why
+from fleet.mcp.config.grants import MCP_RUNTIMES, no_mcp_why
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.placeholders import placeholder_token
 from fleet.runtimes._cli import (

@@ -1,5 +1,5 @@
 """An agent's skills as its CLI is given them at launch: a copy of each configured skill
-directory (checked when the config was loaded, :mod:`fleet.mcp.skills`) in the CLI's own
+directory (checked when the config was loaded, :mod:`fleet.mcp.config.skills`) in the CLI's own
 skills folder in the agent's home, written as the run's other config files are (mode
 0600, an executable script 0700; through no symlink the agent left there). Never read
 from the agent's own workdir or home: what the agent could write is not what the operator
@@ -33,7 +33,7 @@ from typing import Final
 
 from fleet.errors import LaunchFailed
 from fleet.lane_files import ExecutableText
-from fleet.mcp.skills import MAX_NAME, SKILL_NAME_PATTERN
+from fleet.mcp.config.skills import MAX_NAME, SKILL_NAME_PATTERN
 from fleet.model import AgentSpec
 from fleet.runtimes.base import RuntimeContext
 

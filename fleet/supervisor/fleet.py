@@ -31,7 +31,7 @@ from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger import Freeze, UsageTotal
 from fleet.ledger.records.rows import AgentRecord
 from fleet.ledger.stores.running.runs import RunReport
-from fleet.mcp.rules import McpRules
+from fleet.mcp.config.rules import McpRules
 from fleet.model import (
     AgentSpec,
     AgentState,

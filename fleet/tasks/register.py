@@ -32,7 +32,7 @@ from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.request import Admitted, LaunchRequest
 from fleet.tasks.projection import error_of, project
-from fleet.tasks.runs import TaskRuns
+from fleet.tasks.runs import Ended, TaskRuns
 from fleet.tasks.views import MissionView, TaskView, mission_view, views
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ class Register:
         self._actuals = actuals
         self._admission = admission
         self._starters: list[Starter] = []
+        self._enders: list[Ended] = []
         self._starts: set[asyncio.Task[None]] = set()  # tasks whose wait was over, starting
         self._stop = stop
         self._starting: set[int] = set()  # tasks whose start is under way
@@ -127,6 +128,18 @@ class Register:
         """Start the tasks whose wait is over through ``starter`` (the chat's, once the
         commands are made)."""
         self._starters.append(starter)
+
+    def listen_ended(self, listener: Ended) -> None:
+        """Tell ``listener`` of each task that ends — by its runs or by :meth:`end` — once
+        the tasks that waited for it were started or told (a pipeline's next stage)."""
+        self._enders.append(listener)
+
+    def start_held(self, task: TaskRecord) -> None:
+        """Start ``task`` where its start was asked for, as a task whose wait is over is
+        (:meth:`listen`'s starters), without waiting for it."""
+        start = asyncio.create_task(self._start_waited(task), name=f"task-{task.id}")
+        self._starts.add(start)
+        start.add_done_callback(self._starts.discard)
 
     # -- making and finding ------------------------------------------------------------
 
@@ -354,9 +367,12 @@ class Register:
                 continue
             # Not awaited here: a run's end is still being told (its agent's lock may be
             # held), and a launch waits for nothing of it.
-            start = asyncio.create_task(self._start_waited(waiting), name=f"task-{waiting.id}")
-            self._starts.add(start)
-            start.add_done_callback(self._starts.discard)
+            self.start_held(waiting)
+        for listener in self._enders:
+            try:
+                await listener(task)
+            except Exception:
+                log.exception("could not tell of the end of task %s", task.id)
 
     async def _start_waited(self, task: TaskRecord) -> None:
         """Start ``task``, whose wait is over, where it was asked; else back to ``todo``."""

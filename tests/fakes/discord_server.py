@@ -282,6 +282,7 @@ class FakeDiscord(LoopbackServer):
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.deny_message_content_intent = False
+        self.away = False  # the gateway refuses every connection (an outage) while set
         self.identifies = 0
         self.resumes = 0
         self.heartbeats = 0
@@ -621,6 +622,17 @@ class FakeDiscord(LoopbackServer):
                 await self._dispatch("MESSAGE_CREATE", data)
                 return int(data["id"])
         raise KeyError(f"no human message in channel {channel_id}")
+
+    async def go_away(self) -> None:
+        """An outage: the gateway's connections closed, and new ones refused until
+        :meth:`come_back`."""
+        self.away = True
+        for ws in list(self._sockets):
+            await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
+
+    def come_back(self) -> None:
+        """The end of the outage: the gateway takes connections (and resumes) again."""
+        self.away = False
 
     async def force_reconnect(self) -> None:
         """Send op 7 RECONNECT; dispatches until the client resumes wait in the session log."""
@@ -973,6 +985,8 @@ class FakeDiscord(LoopbackServer):
             self._outbox.append(task)
 
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        if self.away:
+            return web.Response(status=503, text="upstream connect error")
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.gateway_paths.append(request.path)

@@ -18,7 +18,7 @@ from fleet.budgets.quoting.service import Quoting
 from fleet.clock import Clock
 from fleet.events import Listeners
 from fleet.ledger import Ledger
-from fleet.mcp.rules import McpRules
+from fleet.mcp.config.rules import McpRules
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit

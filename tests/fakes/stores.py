@@ -42,6 +42,7 @@ def page_stores(ledger: Ledger) -> PageStores:
         ledger.missions,
         ledger.actuals,
         ledger.messages,
+        ledger.stages,
     )
 
 

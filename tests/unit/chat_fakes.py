@@ -30,8 +30,10 @@ from connectors.base import (
     UserId,
 )
 from connectors.errors import ConnectorError, ThreadsUnsupported
+from connectors.health import LinkHealth
 from connectors.inbox import Inbox
 from connectors.markdown_split import split_markdown
+from fleet.clock import SystemClock
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 OPERATOR = "@ann:example.org"
@@ -65,10 +67,15 @@ class FakeConnector:
         self.stored: dict[EventId, Stored] = {}
         self._ids = itertools.count(1)
         self._inbox = Inbox()
+        self._link = LinkHealth(name, SystemClock())
 
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def link(self) -> LinkHealth:
+        return self._link
 
     @property
     def has_threads(self) -> bool:

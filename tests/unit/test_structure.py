@@ -146,6 +146,7 @@ FLEET_ORDER: tuple[str, ...] = (
     "tasks",  # above the supervisor: a task starts through its admission
     "peers",  # above tasks: work handed on is a task; below forge: its reviews
     "forge",
+    "pipelines",  # above forge and peers: a stage is a task, told its reviewer's verdict
 )
 """fleet's packages, bottom to top: a package imports only packages below it (and its own
 modules). ``base`` is fleet's top-level modules. A new package takes its place here."""

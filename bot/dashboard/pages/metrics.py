@@ -21,6 +21,9 @@ nobody served counts under ``(not served)`` (:data:`fleet.ledger.stores.spend.me
 never under the name it asked for, and every model's name is guarded as the pages show it
 (:mod:`fleet.redaction.guard`, by :meth:`bot.dashboard.pages.views.Views.usage_after`).
 
+Whether each chat connector is up (``fleetwarden_connector_up``, labelled by the config's
+connector names) is read from the running app at each scrape too.
+
 The registry is this app's own, never the client's global one.
 """
 
@@ -158,6 +161,14 @@ class _Read(Collector):
             pace.add_metric([budget["key"]], budget["pace_ratio"])
             left.add_metric([budget["key"], budget["unit"]], budget["remaining"])
         yield from (pace, left)
+        up = GaugeMetricFamily(
+            "fleetwarden_connector_up",
+            "Whether each chat connector is connected and logged in to its service (1) or not (0).",
+            labels=["connector"],
+        )
+        for link in snap.fleet.get("connectors", []):
+            up.add_metric([link["name"]], 1 if link["up"] else 0)
+        yield up
         yield from self._changes(snap.changes)
         if snap.tasks is not None:
             yield from _tasks(snap.tasks)

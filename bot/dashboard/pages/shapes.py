@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.render.forge import web_address
+from connectors.health import HealthReport
 from fleet.budgets.model import BudgetStatus
 from fleet.budgets.resets import reset_tag
 from fleet.ledger.records.budgets import Step
@@ -190,4 +191,19 @@ def forge_row(run: ForgeRunRecord, line: Callable[[str], str]) -> Json:
         "pull_url": web_address(run.pull_url),
         "requester": line(run.requester),
         "started_at": run.started_at.isoformat(),
+    }
+
+
+def link_json(report: HealthReport, line: Callable[[str], str]) -> Json:
+    """A connector's link to its service (:mod:`connectors.health`): up (connected and
+    logged in), since when, its last event and its last error (redacted, guarded)."""
+    return {
+        "name": report.connector,
+        "up": report.up,
+        "connected": report.connected,
+        "logged_in": report.logged_in,
+        "since": iso(report.since),
+        "last_event_at": iso(report.last_event_at),
+        "last_error": None if report.last_error is None else line(report.last_error),
+        "last_error_at": iso(report.last_error_at),
     }

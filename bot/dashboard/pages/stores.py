@@ -15,6 +15,7 @@ from fleet.ledger.stores.peers.messages import MessagesStore
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.work.actuals import ActualsStore
 from fleet.ledger.stores.work.missions import MissionsStore
+from fleet.ledger.stores.work.stages import StagesStore
 from fleet.ledger.stores.work.tasks import TasksStore
 
 
@@ -42,3 +43,5 @@ class PageStores:
     """What the tasks' runs really used."""
     messages: MessagesStore
     """What agents said to each other: an agent's page, ``/api/messages``, ``/metrics``."""
+    stages: StagesStore | None = None
+    """The stages of missions made from pipelines, shown on their tasks' cards."""

@@ -33,8 +33,10 @@ from fleet.ledger.records.tasks import (
 )
 from fleet.ledger.stores.work.actuals import ActualsStore
 from fleet.ledger.stores.work.missions import MissionsStore
+from fleet.ledger.stores.work.stages import StageRecord, StagesStore
 from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.metering import units
+from fleet.pipelines.schema import gate_shown
 from fleet.tasks.views import TaskView, Totals, mission_view, totals, views
 
 OPEN_SHOWN = 500
@@ -140,13 +142,15 @@ class TaskBoard:
         clock: Clock,
         redacted: Redacted,
         head: Callable[[], Json],
+        stages: StagesStore | None = None,
     ) -> None:
         """``stores``: the ledger's tasks, missions and actuals; ``head``: what every
-        page's data starts with."""
+        page's data starts with; ``stages``: the pipelines' stages, shown on their tasks."""
         self._tasks, self._missions, self._actuals = stores
         self._clock = clock
         self._redacted = redacted
         self._head = head
+        self._stages = stages
         self._gauges: tuple[datetime, TaskGauges] | None = None
 
     async def open_counts(self) -> Json:
@@ -177,6 +181,7 @@ class TaskBoard:
         actuals = await self._actuals.actuals(list(every))  # one reading for every task shown
         found = views(every.values(), actuals)
         by_id = {v.task.id: v for v in found}
+        stages = {} if self._stages is None else await self._stages.of_tasks(list(every))
         mission_views = [v for v in found if v.task.mission is not None]
         mission_json = [
             {
@@ -197,7 +202,10 @@ class TaskBoard:
             "topic": shown.topic,
             "counts": {s: counts[s] for s in states},
             "ended_shown": ENDED_SHOWN,
-            "tasks": [self._task_json(by_id[t.id], named) for t in _ordered(board)],
+            "tasks": [
+                {**self._task_json(by_id[t.id], named), "stage": self._stage_json(stages.get(t.id))}
+                for t in _ordered(board)
+            ],
             "missions": mission_json,
         }
 
@@ -216,6 +224,19 @@ class TaskBoard:
             return f"{said}: there are no missions yet; `mission new NAME` in chat makes one"
         names = ", ".join(self._redacted.line(m.name, MISSION_NAME_CHARS) for m in missions[:8])
         return f"{said}; the missions are {names}{', …' if len(missions) > 8 else ''}"
+
+    def _stage_json(self, stage: StageRecord | None) -> Json | None:
+        """A pipeline's stage as its task's card shows it (``None``: no stage)."""
+        if stage is None:
+            return None
+        line = self._redacted.line
+        return {
+            "pipeline": line(stage.pipeline),
+            "name": line(stage.stage),
+            "gate": line(gate_shown(stage.gate), TEXT_CHARS),
+            "gate_state": stage.gate_state,
+            "why": line(stage.why.split("\n", 1)[0], TEXT_CHARS),
+        }
 
     def _task_json(self, view: TaskView, missions: Mapping[int, MissionRecord]) -> Json:
         task, actual, line = view.task, view.actual, self._redacted.line

@@ -10,7 +10,7 @@ durations in seconds, money in US dollars, tokens as counts.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from bot.dashboard.pages.shapes import (
     budget_json,
     forge_row,
     iso,
+    link_json,
     usage_json,
 )
 from bot.dashboard.pages.stores import PageStores
@@ -33,6 +34,7 @@ from bot.dashboard.pages.task_board import TaskBoard
 from bot.render import runs as render_runs
 from bot.render.transcript import transcript as transcript_markdown
 from connectors.base import Connector
+from connectors.health import HealthReport
 from fleet.accounts.book import AccountBook
 from fleet.accounts.routing import current, even_line
 from fleet.budgets.changes.report import OutcomeSum
@@ -76,6 +78,10 @@ class PageSettings:
     orchestrator: Callable[[], str]
     connector_named: Callable[[str], Connector | None]
     redact: Callable[[str], str] = lambda text: text
+    links: Callable[[], Sequence[HealthReport]] = tuple
+    """Each running connector's link to its service, for the fleet page."""
+    enforce: str = "warn"
+    """The config's ``enforce`` (``strict`` or ``warn``): the fleet page says which."""
     build: Json = field(default_factory=dict)  # the version and commit the app runs
 
 
@@ -112,7 +118,9 @@ class Views:
         self._clock = clock
         self._tz = pages.timezone
         self._orchestrator = pages.orchestrator
+        self._links = pages.links
         self._forges = forges
+        self._enforce = pages.enforce
         self._build = dict(pages.build)
         self._slow: _Slow | None = None
         self._redacted = Redacted(pages.redact)
@@ -120,7 +128,9 @@ class Views:
         self._change = None if repos is None else ChangeView(repos, self._redacted, clock)
         self._costs = ChangeCosts(stores.changes, clock, self._redacted.line)
         tasks = (stores.tasks, stores.missions, stores.actuals)
-        self.board = TaskBoard(tasks, clock, self._redacted, self._head)  # the Tasks page
+        self.board = TaskBoard(
+            tasks, clock, self._redacted, self._head, stores.stages
+        )  # the Tasks page
         self._asked = AskedViews(
             stores.approvals, stores.audit, clock, pages.connector_named, self._redacted
         )
@@ -160,7 +170,9 @@ class Views:
             **self._head(),
             "build": self._build,
             "agents": agents,
+            "enforce": self._enforce,  # `strict`: no agent unmetered, unsandboxed or open
             "forge_runs": forge_runs,
+            "connectors": [link_json(r, self._redacted.line) for r in self._links()],
             "problems": [self._redacted(line) for line in self._problems()],
             "tasks": await self.board.open_counts(),  # open tasks by state
             "totals": {

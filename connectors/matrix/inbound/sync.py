@@ -28,6 +28,7 @@ import nio
 
 from connectors.base import InboundMessage
 from connectors.errors import ConnectorAuthError, ConnectorError, RateLimited
+from connectors.health import LinkHealth
 from connectors.inbox import cancel_and_wait, let_readers_start
 from connectors.matrix import wire
 from connectors.matrix.encryption.e2ee import Encryption
@@ -92,6 +93,10 @@ class SyncLoop:
         self._saved: str | None = None  # the token in the ledger
         self._saver: asyncio.Task[None] | None = None
         self._me = identity
+        self.link: LinkHealth | None = None
+        """The connector's link (:mod:`connectors.health`), when it gives one: marked
+        connected at each sync that works, lost at each that fails, an event at each
+        message handed over."""
         self._failures = failures if failures is not None else ReceiveFailures()
         if encryption is not None:
             encryption.on_failure = self._failed
@@ -132,6 +137,10 @@ class SyncLoop:
                     await encryption.request_keys()
                     said += encryption.said()  # a withheld key's notice: now, not next sync
                 handed, self._pending = self._pending, []
+                if self.link is not None:
+                    self.link.connected()
+                    if handed:
+                        self.link.event()
                 for message in handed:
                     self._emit(message)
                 self._since = str(response.next_batch)
@@ -142,8 +151,12 @@ class SyncLoop:
                     await self._rooms.say(line.room, line.markdown, clear=line.clear)
             except ConnectorAuthError as exc:
                 log.error("matrix: %s — stopping; fix the bot's credentials", exc)
+                if self.link is not None:
+                    self.link.lost(exc, logged_out=True)
                 return
             except _RETRYABLE as exc:
+                if self.link is not None:
+                    self.link.lost(exc)
                 delay = self._backoff.next_delay()
                 if isinstance(exc, RateLimited):
                     # Honour the server, but a bogus huge wait must not stop us for good.

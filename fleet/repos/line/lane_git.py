@@ -92,7 +92,7 @@ class LaneGit:
         command = git_argv(self._git, checkout, args)
         command[4:4] = ["-c", "commit.gpgSign=false", "-c", "core.autocrlf=false"]
         argv = sandbox_argv(self._bwrap, (), command, writable=(checkout,))
-        owner = _owner(checkout)
+        owner = checkout_owner(checkout)
         if owner is not None:
             argv = [sys.executable, "-I", "-S", "-c", _STAGER, str(_SHIM_DIR), str(owner), "--"]
             argv += sandbox_argv(self._bwrap, (), command, writable=(checkout,))
@@ -136,7 +136,7 @@ class LaneGitFailed(Exception):
         super().__init__(words)
 
 
-def _owner(checkout: Path) -> int | None:
+def checkout_owner(checkout: Path) -> int | None:
     """As root, the checkout's owner when that is another user (the agent's own uid)."""
     if os.geteuid() != 0:
         return None

@@ -70,7 +70,7 @@ class FleetSettings:
         """The spec of an agent no roster names: the defaults' runtime, backend,
         confinement (without a sandbox, the host's network) and permission policy (its MCP
         grants and skills are the config's as it is at each launch:
-        :meth:`fleet.mcp.rules.McpRules.ad_hoc`)."""
+        :meth:`fleet.mcp.config.rules.McpRules.ad_hoc`)."""
         sandbox, egress, allow = self.confinement
         spec = AgentSpec(
             name=name,

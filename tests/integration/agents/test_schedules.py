@@ -26,6 +26,7 @@ from connectors.base import (
     UserId,
 )
 from connectors.errors import ThreadsUnsupported
+from connectors.health import LinkHealth
 from fleet.clock import ManualClock, SystemClock
 from fleet.ledger import Ledger
 from tests.integration.console_bot import ConsoleBot
@@ -52,6 +53,10 @@ class QueueConnector:
     @property
     def home_room(self) -> RoomId | None:
         return RoomId("console")
+
+    @property
+    def link(self) -> LinkHealth:
+        return LinkHealth(self.name, SystemClock())
 
     async def start(self) -> None:
         pass

@@ -17,7 +17,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import TextContent
 
-from fleet.mcp.door import MAX_IN_FLIGHT, McpDoor, McpRoster, StaticRoster, mcp_path
+from fleet.mcp.door.routes import MAX_IN_FLIGHT, McpDoor, McpRoster, StaticRoster, mcp_path
 from fleet.mcp.hooks import Ask, Billing, McpAudit, McpHooks
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.watchdog.heartbeat import HeartbeatServer

@@ -8,8 +8,9 @@ From that venv, and from nothing of the checkout: the real ``fleetwarden run`` w
 and static files, and two sandboxed ``command`` agents; the one
 on the forge run finds ``fw-msg`` and ``fw-forge`` of the installed package first on its
 PATH, messages the other (who reads it), comments on its issue and opens its pull request
-with them. And an SSH host set up by that install gets ``fw-msg`` (the host bundle) and its
-agent reaches the peer door with it through the link."""
+with them. An SSH host set up by that install gets ``fw-msg`` (the host bundle) and its
+agent reaches the peer door with it through the link. And its ``fleetwarden init`` writes a
+preset from the wheel's templates that its ``check-config`` and ``run`` take."""
 
 from __future__ import annotations
 
@@ -146,6 +147,33 @@ def test_the_installed_package_is_imported_from_the_venv_with_every_file_a_host_
         assert path in bundled
         assert path.stat().st_mode & 0o111, f"{command} is not executable once installed"
     assert (peer_tools / "fw-msg").is_file() and (forge_tools / "fw-forge").is_file()
+
+
+@sandbox_need.BWRAP
+def test_the_installed_init_writes_a_preset_that_checks_and_runs(
+    tmp_path: Path, installed: Installed
+) -> None:
+    """The installed ``fleetwarden init --preset pair`` writes its files from the wheel's
+    templates; the installed ``check-config`` accepts them and ``run`` starts on them."""
+    program = str(installed.fleetwarden)
+    env = installed.env()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [program, *args], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    made = cli("init", "fleet", "--preset", "pair")
+    assert made.returncode == 0, made.stderr
+    config = tmp_path / "fleet" / "fleetwarden.yaml"
+    checked = cli("check-config", "--config", str(config))
+    assert checked.returncode == 0 and f"{config}: OK" in checked.stdout, checked.stderr
+    with ConsoleBot(
+        config.parent, "--config", str(config), env=env, program=installed.fleetwarden
+    ) as bot:
+        bot.command("roster", r"reviewer", timeout=60)
+        assert bot.quit() == 0, bot.stderr
 
 
 def fetched(port: int, path: str) -> tuple[int, str]:

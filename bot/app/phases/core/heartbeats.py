@@ -13,7 +13,7 @@ from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
 from bot.app.stops import Stop
 from fleet.forge.door.door import ForgeDoor
-from fleet.mcp.door import McpDoor
+from fleet.mcp.door.routes import McpDoor
 from fleet.peers.door import PeerDoor
 from fleet.repos.door.server import GitDoor
 from fleet.watchdog.heartbeat import HeartbeatServer

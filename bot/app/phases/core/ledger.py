@@ -58,6 +58,7 @@ def redact_register_with(
     unset = wiring.unset_secrets(config, environ)
     ledger.tasks.redact_with(redactor.redact, names=names, whole=not unset)
     ledger.missions.redact_with(redactor.redact, names=names, whole=not unset)
+    ledger.stages.redact_with(redactor.redact)
     if unset:
         log.info(
             "%s not set: the register's words are redacted without their values, and "

@@ -1,4 +1,4 @@
-"""The app's MCP door (:class:`~fleet.mcp.door.McpDoor`), made before the heartbeat endpoint
+"""The app's MCP door (:class:`~fleet.mcp.door.routes.McpDoor`), made before the heartbeat endpoint
 it is mounted on, when the config has ``mcp:`` servers. Its roster is the config's servers
 and each agent's grants as the fleet holds them now (:class:`~fleet.mcp.roster.LiveRoster`
 over the desk the fleet phase opens: a ``roster reload`` applies at once, to the open
@@ -27,7 +27,7 @@ from fleet.clock import Clock
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.mcp.asking import McpAsks
 from fleet.mcp.audits import PROVIDER, McpLedgerAudit, model_of
-from fleet.mcp.door import McpDoor
+from fleet.mcp.door.routes import McpDoor
 from fleet.mcp.hooks import Ask, AuditListener, Billing, McpHooks
 from fleet.mcp.roster import LiveRoster
 from fleet.metering.policy import Estimate, Hold, Policy, Refuse, RequestInfo, Reservation

@@ -40,10 +40,11 @@ from fleet.budgets.runs.watch import CapCutoffs
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.events import Listeners
-from fleet.mcp.door import McpDoor
+from fleet.mcp.door.routes import McpDoor
 from fleet.peers.handed import HandedTasks
 from fleet.peers.roster import PeerRoster
 from fleet.peers.rules import Rules
+from fleet.pipelines.flow import Pipelines
 from fleet.repos.service import Repos
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace, RunSpend
 from fleet.supervisor.admission.admit import Admission
@@ -77,6 +78,7 @@ class Fleeted:
     # The one admission every launch passes, made once here: the spawn queue, the register,
     # the postbox, forge work and the review stage take it from here, never from the fleet.
     admission: Admission
+    pipelines: Pipelines | None = None  # the missions made from the config's pipelines
 
 
 async def start_fleet(
@@ -200,10 +202,28 @@ async def start_fleet(
         admission=admission,
         stop=fleet,
     )
-    stops.add(Stop.TASKS, register.stop)
+    # A mission made from a pipeline moves stage by stage as its tasks end, through gates.
+    pipelines = Pipelines(
+        register=register,
+        stages=ledger.stages,
+        tasks=ledger.tasks,
+        missions=ledger.missions,
+        runs=ledger.runs,
+        reviews=ledger.reviews,
+        lines=ledger.lines,
+        notices=notifier,
+        pipelines=lambda: cfg.document.pipelines,
+        roster=fleet.roster,
+    )
+
+    async def stop_tasks() -> None:
+        await pipelines.stop()  # no gate runs on, and none starts a stage, once tasks stop
+        await register.stop()
+
+    stops.add(Stop.TASKS, stop_tasks)
     await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
     await feed.follow_running()
-    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster, admission)
+    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster, admission, pipelines)
 
 
 def _admission(

@@ -1,6 +1,7 @@
 """The app's connectors phase: the chat services the config lists (or the ones given),
 each behind the redactor, started in turn and read by :class:`~bot.app.serving.Serving`,
-which hands their messages to the commands' router."""
+which hands their messages to the commands' router; and the watch that tells the other
+connectors' rooms when one loses its service (:mod:`bot.chat.link_notices`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from collections.abc import Callable, Iterable, Sequence
 
 from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
+from bot.app.stops import Stop
 from bot.chat import redacting
+from bot.chat.link_notices import LinkWatch
 from bot.commands.wiring import Commands
 from connectors.base import Connector
+from connectors.health import DOWN_AFTER_SECONDS
 from fleet.ledger import Ledger
 
 
@@ -37,4 +41,9 @@ async def start_connectors(
         )
     guarded = redacting.guard(made, at.redactor, secrets, on_failure=on_send_failure)
     await at.serving.start(guarded, commands.router)
+    section = at.cfg.document.connectors
+    after = section.down_after_seconds if section is not None else DOWN_AFTER_SECONDS
+    watch = LinkWatch(at.serving.running, at.clock, after)
+    watch.start()
+    at.stops.add(Stop.LINK_WATCH, watch.stop)
     return tuple(at.serving.connectors)

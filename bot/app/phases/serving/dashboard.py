@@ -64,6 +64,8 @@ class AppDashboard:
             orchestrator=lambda: f"Served by the orchestrator on {ORCHESTRATOR_HOST}.",
             connector_named=at.serving.named,
             redact=at.redactor.redact,  # what chat would not show, the pages do not either
+            links=lambda: [c.link.report() for c in at.serving.running()],
+            enforce=cfg.document.enforce,
             build=build.current().as_json(),
         )
         views = Views(
@@ -78,6 +80,7 @@ class AppDashboard:
                 ledgered.ledger.missions,
                 ledgered.ledger.actuals,
                 ledgered.ledger.messages,
+                ledgered.ledger.stages,
             ),
             fleet=fleet,
             budgets=spend.budgets,

@@ -133,10 +133,45 @@ MISSION_NEW = CommandSpec(
         ArgSpec("NAME", "Its name, e.g. `release-2`."),
         ArgSpec("TITLE", "What it is for: the rest of the line.", required=False, rest=True),
     ),
-    flags=(FlagSpec("in", "str", "The mission it is part of.", "PARENT"),),
+    flags=(
+        FlagSpec("in", "str", "The mission it is part of.", "PARENT"),
+        FlagSpec(
+            "pipeline",
+            "str",
+            "Make it from a pipeline of the config's `pipelines:`: a task per stage, the "
+            "first started now, each next one once the stages it waits for pass their gates.",
+            "P",
+        ),
+    ),
     control=True,
-    description="`task new --mission NAME` puts a task in it. " + _MISSION_NAME,
-    examples=("mission new release-2 Ship the second release", "mission new docs --in release-2"),
+    description=(
+        "`task new --mission NAME` puts a task in it. With `--pipeline P`, its tasks are the "
+        "pipeline's stages, started one after another through their gates; `mission NAME` "
+        "shows them. " + _MISSION_NAME
+    ),
+    examples=(
+        "mission new release-2 Ship the second release",
+        "mission new docs --in release-2",
+        "mission new login --pipeline ship Fix the login page",
+    ),
+)
+
+MISSION_APPROVE = CommandSpec(
+    name="approve",
+    summary="Pass the gate of a pipeline's stage that asks an operator: the next stage starts.",
+    args=(ArgSpec("NAME", "The mission's name."),),
+    control=True,
+    description="Its stage whose gate is `approve` and whose work is over passes it.",
+    examples=("mission approve login",),
+)
+
+MISSION_DENY = CommandSpec(
+    name="deny",
+    summary="Refuse the gate of a pipeline's stage that asks an operator: the mission stops.",
+    args=(ArgSpec("NAME", "The mission's name."),),
+    control=True,
+    description="Its stage fails, and the stages after it never start.",
+    examples=("mission deny login",),
 )
 
 MISSION_ADD = CommandSpec(
@@ -157,11 +192,12 @@ MISSION = CommandSpec(
     args=(ArgSpec("NAME", "The mission's name, e.g. `release-2`."),),
     description=(
         "Its title, progress (`2 of 3 done`), the sums of its tasks' projections against "
-        "what they cost, its tasks by state and each sub-mission with its own totals. "
-        "`mission new` and `mission add` need the operator role."
+        "what they cost, its tasks by state and each sub-mission with its own totals; made "
+        "from a pipeline, its stages with their tasks and gates. `mission new`, `mission "
+        "add`, `mission approve` and `mission deny` need the operator role."
     ),
     examples=("mission release-2", "mission new release-2 Ship the second release"),
-    subcommands=(MISSION_NEW, MISSION_ADD),
+    subcommands=(MISSION_NEW, MISSION_ADD, MISSION_APPROVE, MISSION_DENY),
 )
 
 MISSIONS = CommandSpec(

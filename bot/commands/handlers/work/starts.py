@@ -45,7 +45,9 @@ class ChatTaskStarts:
             event_id=f"task:{task.id}:{len(task.runs)}",
             source=f"task:{task.id}",
             at=self._clock.now(),
-            heading=f"What task #{task.id} waited for is done; started now:",
+            heading=f"What task #{task.id} waited for is done; started now:"
+            if task.after
+            else f"Task #{task.id} starts now:",
         )
         ran = await self._router.run_as(connector, run)
         return ran is None or ran.outcome == "ok"  # None: started once already

@@ -15,7 +15,8 @@ repositories), :mod:`.forges` (22 on: work from the forge),
 :mod:`.spend` (26 on: quotes and the asks at a cap), :mod:`.work` (28 on: tasks and
 missions), :mod:`.peers` (29 on: messages between agents, reviews by a second agent) and
 :mod:`.register` (30 on: the register's texts redacted as they are stored, and for
-which secrets) and :mod:`.mcp` (32 on: the calls through the MCP door).
+which secrets), :mod:`.mcp` (32 on: the calls through the MCP door) and
+:mod:`.pipelines` (33 on: the stages of pipelines).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from fleet.ledger.database.steps.mcp import MCP
 from fleet.ledger.database.steps.migration import Migration
 from fleet.ledger.database.steps.operations import OPERATIONS
 from fleet.ledger.database.steps.peers import PEERS
+from fleet.ledger.database.steps.pipelines import PIPELINES
 from fleet.ledger.database.steps.register import REGISTER
 from fleet.ledger.database.steps.spend import SPEND
 from fleet.ledger.database.steps.work import WORK
@@ -41,4 +43,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     *PEERS,
     *REGISTER,
     *MCP,
+    *PIPELINES,
 )

@@ -9,7 +9,7 @@ MCP: tuple[Migration, ...] = (
         32,
         "every call through the MCP door, audited",
         (
-            # One row per call an agent made through the MCP door (fleet.mcp.door), whatever
+            # One row per call an agent made through the MCP door (fleet.mcp.door.routes), whatever
             # its outcome. `agent` is plain text, as in `usage`: the audit outlives the agent.
             # `run_id`: the agent's run open when the call ended (NULL: none open); `task_id`:
             # that run's task, if any. `server` is a name of the config's `mcp:` section;

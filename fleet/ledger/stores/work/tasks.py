@@ -293,6 +293,15 @@ class TasksStore(Store):
                 (*fields.values(), self._epoch(None), task_id),
             )
 
+    async def set_body(self, task_id: int, body: str) -> None:
+        """Set what task ``task_id``'s agent is told beyond its title (a pipeline's stage
+        told of the one before it), redacted as it is stored."""
+        async with self._transaction(f"update the body of task {task_id}") as conn:
+            await conn.execute(
+                "UPDATE tasks SET body = ?, updated_at = ? WHERE id = ?",
+                (self._marking.clean(body), self._epoch(None), task_id),
+            )
+
     async def add_run(self, task_id: int, run_id: int) -> None:
         """Run ``run_id`` was done for task ``task_id`` (a run belongs to its first task)."""
         async with self._transaction(f"bind run {run_id} to task {task_id}") as conn:

@@ -150,8 +150,8 @@ def test_an_agent_the_roster_does_not_name_has_the_defaults_grants_at_the_door()
     (:meth:`McpRules.ad_hoc`): the door grants it the same, and a reload's new defaults
     apply to it too; a roster agent keeps its own."""
     from fleet.agents.current import CurrentRoster
+    from fleet.mcp.config.rules import McpRules
     from fleet.mcp.model import McpGrant
-    from fleet.mcp.rules import McpRules
     from fleet.model import AgentSpec
     from fleet.names import AgentName
 
@@ -170,8 +170,8 @@ def test_an_agent_a_reload_takes_out_keeps_its_own_grants_never_the_defaults() -
     (none, for ``mcp: []``), never the defaults' servers; a reload that names it again
     gives it that spec's grants."""
     from fleet.agents.current import CurrentRoster
+    from fleet.mcp.config.rules import McpRules
     from fleet.mcp.model import McpGrant
-    from fleet.mcp.rules import McpRules
     from fleet.model import AgentSpec
     from fleet.names import AgentName
 
@@ -197,8 +197,8 @@ async def test_a_removed_agents_own_grants_end_with_its_run() -> None:
     ends, the agent is an ad hoc one (the defaults' grants, as its next launch is given)."""
     from fleet.agents.current import CurrentRoster
     from fleet.events import EventKind, FleetEvent
+    from fleet.mcp.config.rules import McpRules
     from fleet.mcp.model import McpGrant
-    from fleet.mcp.rules import McpRules
     from fleet.model import AgentSpec, AgentState
     from fleet.names import AgentName
 

@@ -52,6 +52,27 @@ def test_a_hostile_model_name_reaches_the_table_as_text() -> None:
     assert not any(line.lstrip().startswith("✅") for line in text.splitlines())
 
 
+def test_each_connector_has_a_line_and_a_hostile_last_error_stays_on_it_as_text() -> None:
+    """Above the agents: one line a connector, up or DOWN since when, and a down one's last
+    error (the server's words) with its escapes shown as code points, on its own line."""
+    links = [
+        {"name": "console", "up": True, "connected": True, "logged_in": True,
+         "since": "2026-11-25T09:00:02+00:00", "last_event_at": "2026-11-25T09:41:03+00:00",
+         "last_error": None},
+        {"name": "matrix", "up": False, "connected": False, "logged_in": True,
+         "since": "2026-11-25T09:58:12+00:00", "last_event_at": None,
+         "last_error": HOSTILE},
+    ]  # fmt: skip
+    text = fleet_text({**_fleet("m"), "connectors": links})
+    assert _controls(text) == []
+    lines = text.splitlines()
+    assert "console up since 2026-11-25 09:00:02 UTC, last event 2026-11-25 09:41:03 UTC" in lines
+    [matrix] = [line for line in lines if line.startswith("matrix")]
+    assert matrix.startswith("matrix DOWN since 2026-11-25 09:58:12 UTC; last error: ")
+    assert "[U+001B][2J" in matrix and "⏎ ✅ forged line" in matrix
+    assert lines.index(matrix) < next(i for i, x in enumerate(lines) if x.startswith("coder-1"))
+
+
 def test_json_output_is_the_same_json_with_hidden_characters_escaped() -> None:
     """`--json` escapes every control and format character (past the BMP as a surrogate
     pair), so the text is safe and parses back to exactly what the server sent."""

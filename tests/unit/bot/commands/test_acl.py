@@ -34,6 +34,8 @@ from bot.commands.handlers.verify import VERIFY
 from bot.commands.handlers.work.specs import (
     MISSION,
     MISSION_ADD,
+    MISSION_APPROVE,
+    MISSION_DENY,
     MISSION_NEW,
     MISSIONS,
     TASK,
@@ -79,6 +81,7 @@ READ_ONLY = (
 )
 CONTROL = (
     *(TASK_NEW, TASK_START, TASK_DONE, TASK_CANCEL, MISSION_NEW, MISSION_ADD),
+    *(MISSION_APPROVE, MISSION_DENY),
     *(SPAWN, STOP, RESTART, RESUME, SEND, ROSTER_RELOAD, CANCEL, EGRESS_BLOCK, EGRESS_UNBLOCK),
     RAISE,
     *(INTERRUPT, PERMISSIONS),

@@ -49,7 +49,7 @@ USAGES = {
     "schedule": "schedule [add|list|remove]",
     "task": "task [new|start|done|cancel] TASK",
     "tasks": "tasks [--mission M] [--state S]",
-    "mission": "mission [new|add] NAME",
+    "mission": "mission [new|add|approve|deny] NAME",
     "missions": "missions",
     "accounts": "accounts",
     "queue": "queue",

@@ -331,7 +331,8 @@ def test_unknown_connector_is_reported_as_a_connector() -> None:
     assert (problem.line, problem.key_path) == (2, "connectors.consol")
     assert (
         problem.message
-        == "unknown connector 'consol' — did you mean 'console'? allowed: console, matrix, discord"
+        == "unknown connector 'consol' — did you mean 'console'? allowed: console, matrix, "
+        "discord, down_after_seconds"
     )
 
 

@@ -1,7 +1,7 @@
 """What the config says of MCP servers and of the agents' grants to them: the `mcp:`
-section (fleet.mcp.schema: HTTP or stdio, one of them; no credential written in the file),
+section (fleet.mcp.config.schema: HTTP or stdio, one of them; no credential written in the file),
 an agent's or `defaults`' `mcp:` (either form) reaching its AgentSpec as McpGrants, and
-the checks across entries (bot.config.mcp_checks, bot.config.door_checks): a server no
+the checks across entries (bot.config.mcp.checks, bot.config.door_checks): a server no
 section defines, a tool off the allow-list, a credential's variable an agent would hold,
 a runtime that cannot reach MCP servers — each at its line with its fix."""
 
@@ -15,7 +15,7 @@ import pytest
 from bot.app.assembly import fleet_settings, mcp_rules, redactor
 from bot.cli.command import main
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
-from bot.config.mcp_checks import summary_lines
+from bot.config.mcp.checks import summary_lines
 from bot.config.schema import ConfigFile
 from fleet.destinations import is_loopback
 from fleet.mcp.model import HttpServer, McpGrant, McpServer, StdioServer

@@ -18,7 +18,7 @@ from bot.config import parse_config
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from fleet.mcp.rules import McpRefused, McpRules
+from fleet.mcp.config.rules import McpRefused, McpRules
 from fleet.model import AgentSpec, McpGrant
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit

@@ -13,7 +13,7 @@ import pytest
 
 from bot.app.assembly import redactor
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
-from bot.config.mcp_checks import summary_lines
+from bot.config.mcp.checks import summary_lines
 from fleet.mcp.model import HttpServer, OAuthClient
 
 FILE = "fleetwarden.yaml"

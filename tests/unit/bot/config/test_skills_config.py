@@ -1,4 +1,4 @@
-"""What the config says of skills (fleet.mcp.skills, fleet.agents.tool_keys): an agent's
+"""What the config says of skills (fleet.mcp.config.skills, fleet.agents.tool_keys): an agent's
 or `defaults`' `skills:` is a list of directories, each holding a SKILL.md whose front
 matter names it after its folder and describes it; each wrong one is refused at its line of
 the config, saying the SKILL.md line and the fix; relative paths resolve like any other."""
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, ConfigProblem, parse_config
-from fleet.mcp.skills import SkillError, read_skill
+from fleet.mcp.config.skills import SkillError, read_skill
 
 FILE = "fleetwarden.yaml"
 GOOD = "---\nname: {name}\ndescription: Writes release notes from merged PRs.\n---\n# Body\n"

@@ -33,6 +33,7 @@ from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NO_PROJECTION, TASK_STATES, NewTask
+from fleet.ledger.stores.work.stages import NewStage
 from tests.postgres_server import free_port
 from tests.tasks_rig import (
     BODY,
@@ -319,3 +320,32 @@ async def test_the_page_says_plainly_when_a_filter_names_nothing(
     assert 'data-topic="tasks?mission=docs"' in docs and "0 of 1 done" in docs
     assert "event: fragment" in seen and f'data-task="{rig.review}"' in seen
     assert f'data-task="{rig.working}"' not in seen  # the mission's tasks only
+
+
+async def test_a_pipelines_stage_is_on_its_tasks_card(
+    served: tuple[str, Rig, SignIns], ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    """A task that is a pipeline's stage carries its stage, gate and how the gate went in
+    `/api/tasks`, and its card says so; other tasks carry none."""
+    base, rig, _ = served
+    release = await ledger.missions.mission_named("release")
+    assert release is not None
+    await ledger.stages.add_stages(
+        release.id,
+        [NewStage(rig.done, "ship", "plan", "auto"), NewStage(rig.todo, "ship", "code", ["make"])],
+    )
+    await ledger.stages.move(rig.done, "passed", "auto", came_from=("waiting",))
+    data = json.loads((await _get(f"{base}/api/tasks?mission=release"))[1])
+    stages = {t["id"]: t["stage"] for t in data["tasks"]}
+    assert stages[rig.done] == {
+        "pipeline": "ship",
+        "name": "plan",
+        "gate": "auto",
+        "gate_state": "passed",
+        "why": "auto",
+    }
+    assert stages[rig.todo]["gate"] == "check: make" and stages[rig.working] is None
+    viewer = Viewer("matrix", "@alice:example.org", Role.VIEWER, "s")
+    page = await views(ledger, clock, tmp_path).board.page(Filter(mission="release"))
+    html = Pages().page("tasks", page, viewer, here="/tasks", topic="tasks")
+    assert "stage <b>plan</b> of ship · gate auto: " in html

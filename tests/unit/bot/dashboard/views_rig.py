@@ -5,13 +5,14 @@ repositories and whether forges are set up."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.dashboard.pages.views import PageSettings, Views
 from connectors.base import Connector
+from connectors.health import HealthReport
 from fleet.clock import Clock
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
@@ -30,11 +31,13 @@ def views_over(
     redact: Callable[[str], str],
     backends: Mapping[str, Any] | None = None,
     connector_named: Callable[[str], Connector | None] = lambda name: None,
+    links: Callable[[], Sequence[HealthReport]] = tuple,
     **more: Any,
 ) -> Views:
     """The views of a fleet on ``ledger`` (its state in ``tmp_path``, its ``backends``:
     none unless given), on this host alone, pages in UTC redacted by ``redact``; ``more``:
-    the views' other fields (``accounts``, ``repos``, ``forges``)."""
+    the views' other fields (``accounts``, ``repos``, ``forges``); ``links``: the running
+    connectors' link health."""
     fleet = real_fleet(
         stores=fleet_stores(ledger),
         clock=clock,
@@ -57,6 +60,7 @@ def views_over(
             connector_named=connector_named,
             orchestrator=lambda: "here",
             redact=redact,
+            links=links,
         ),
         **more,
     )

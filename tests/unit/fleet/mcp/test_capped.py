@@ -12,10 +12,10 @@ from httpx2._sse import _SSEParser
 from mcp.shared.message import SessionMessage
 from mcp_types import JSONRPCError, JSONRPCRequest, JSONRPCResponse
 
-from fleet.mcp.capped import Cut, Cuts, Marked, cut, error_outcome, id_at_start
-from fleet.mcp.capped_http import BodyCount, EventCount
-from fleet.mcp.capped_stdio import LineReader, Waiting
 from fleet.mcp.hooks import Outcome
+from fleet.mcp.upstream.capped import Cut, Cuts, Marked, cut, error_outcome, id_at_start
+from fleet.mcp.upstream.capped_http import BodyCount, EventCount
+from fleet.mcp.upstream.capped_stdio import LineReader, Waiting
 from fleet.mcp.wire import error
 
 

@@ -10,7 +10,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from fleet.mcp.credentials import (
+from fleet.mcp.model import HttpServer, McpServer, OAuthClient, StdioServer
+from fleet.mcp.upstream.credentials import (
     McpSecrets,
     MissingCredential,
     Scrub,
@@ -18,7 +19,6 @@ from fleet.mcp.credentials import (
     secrets_of,
     stdio_env,
 )
-from fleet.mcp.model import HttpServer, McpServer, OAuthClient, StdioServer
 
 TOKEN = "tok-9f8e7d6c5b4a"
 HTTP = McpServer("tracker", HttpServer("https://t.example/mcp", {"Authorization": "T_TOKEN"}))

@@ -4,7 +4,7 @@ agents' specs at each call, so a reload's change applies to the next session."""
 from __future__ import annotations
 
 from fleet.agents.current import CurrentRoster
-from fleet.mcp.door import McpRoster
+from fleet.mcp.door.routes import McpRoster
 from fleet.mcp.model import HttpServer, McpGrant, McpServer
 from fleet.mcp.roster import LiveRoster
 from fleet.model import AgentSpec

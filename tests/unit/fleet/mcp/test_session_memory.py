@@ -1,13 +1,13 @@
 """What one MCP session keeps of the server's requests for the agent to answer is bounded:
-past :data:`fleet.mcp.session.MAX_ASKED` unanswered, the oldest is forgotten and its late
+past :data:`fleet.mcp.door.session.MAX_ASKED` unanswered, the oldest is forgotten and its late
 answer refused; the newest are still answered."""
 
 from __future__ import annotations
 
-from fleet.mcp.credentials import Scrub
+from fleet.mcp.door.session import MAX_ASKED, Session
 from fleet.mcp.hooks import McpHooks
 from fleet.mcp.model import HttpServer, McpGrant, McpServer
-from fleet.mcp.session import MAX_ASKED, Session
+from fleet.mcp.upstream.credentials import Scrub
 from fleet.mcp.wire import JSONRPCRequest, JSONRPCResponse
 
 SERVER = McpServer("tracker", HttpServer("http://127.0.0.1:9/mcp"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fleet.errors import LaunchFailed
-from fleet.mcp.schema import MAX_TIMEOUT
+from fleet.mcp.config.schema import MAX_TIMEOUT
 from fleet.model import LaunchPlan, McpGrant, PermissionMode
 from fleet.runs.layout import write_files
 from fleet.runtimes import Runtime, RuntimeContext

@@ -1,0 +1,188 @@
+"""``fleetwarden init [DIR] [--preset solo|pair|forge|pipeline]``: write a preset's config and
+roster file into DIR (default: the current directory), and for a preset on a repository
+with no ``--repo-url``, a git repository ``repo`` beside them with one commit.
+
+Nothing is asked that has a default: on a terminal (stdin a tty) the preset, and a forge's
+kind, repository and login, are asked with their defaults shown (Enter takes them); without
+one, nothing is asked. An existing file or directory it would write is never overwritten:
+nothing is written, and the refusal names it and how to choose another DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from bot.cli.init.presets import (
+    CONFIG_NAME,
+    DEFAULT_PRESET,
+    FORGE_KINDS,
+    GITHUB_API,
+    PRESETS,
+    REPO_DIR,
+    Answers,
+    Preset,
+    UnknownPreset,
+    makes_repo,
+    preset_named,
+    render,
+)
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+README = "# app\n\nThe repository Fleetwarden's agents work on, made by `fleetwarden init`.\n"
+MAKEFILE = "test:\n\t@echo 'no tests yet: make test runs them'\n"
+GIT_IDENTITY = ("-c", "user.name=Fleetwarden", "-c", "user.email=fleetwarden@localhost")
+
+Ask = Callable[[str, str], str]
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="where to write fleetwarden.yaml and roster.yaml (default: here; made if missing)",
+    )
+    lines = "; ".join(f"{p.name}: {p.what}" for p in PRESETS.values())
+    parser.add_argument(
+        "--preset", help=f"what to set up (default: {DEFAULT_PRESET}; asked on a terminal). {lines}"
+    )
+    parser.add_argument(
+        "--repo-url", help="the repository the agents work on (pair, pipeline, forge)"
+    )
+    parser.add_argument("--forge-kind", choices=FORGE_KINDS, help="forge: github or gitea")
+    parser.add_argument("--forge-api", help="forge: its REST API root (GitHub's by default)")
+    parser.add_argument("--forge-repo", help="forge: the repository, OWNER/NAME")
+    parser.add_argument("--login", help="forge: the bot's login there")
+    parser.add_argument("--listen", help="forge: the webhooks' address (127.0.0.1:8750)")
+
+
+def main(args: argparse.Namespace, *, ask: Ask | None = None) -> int:
+    """Write the preset's files; the exit status. ``ask``: how a question is put (default:
+    on a terminal, ``input``; else none is)."""
+    if ask is None and sys.stdin.isatty():
+        ask = _input
+    try:
+        preset = preset_named(
+            args.preset or _asked(ask, "Preset (" + ", ".join(PRESETS) + ")", DEFAULT_PRESET)
+        )
+        directory: Path = args.dir
+        answers = _answers(args, preset, directory, ask)
+    except UnknownPreset as exc:
+        print(f"fleetwarden init: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    files = render(preset, answers)
+    targets = [directory / name for name in files]
+    if makes_repo(preset, answers):
+        targets.append(directory / REPO_DIR)
+    if taken := [path for path in targets if path.exists() or path.is_symlink()]:
+        print(
+            f"fleetwarden init: {', '.join(map(str, taken))} already "
+            f"{'exists' if len(taken) == 1 else 'exist'}; nothing was written. Choose another "
+            f"directory (`fleetwarden init OTHER_DIR --preset {preset.name}`), or move "
+            f"{'it' if len(taken) == 1 else 'them'} away first",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if makes_repo(preset, answers):
+            _make_repo(directory / REPO_DIR)
+        for name, text in files.items():
+            with (directory / name).open("x", encoding="utf-8") as out:
+                out.write(text)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"fleetwarden init: could not write {directory}: {_why(exc)}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(_next_steps(preset, directory, answers, targets))
+    return EXIT_OK
+
+
+def _answers(args: argparse.Namespace, preset: Preset, directory: Path, ask: Ask | None) -> Answers:
+    config = str((directory / CONFIG_NAME).absolute())
+    answers = Answers(config=config, repo_url=args.repo_url)
+    if not preset.forge:
+        return answers
+    kind = args.forge_kind or _asked(ask, "Forge kind (" + ", ".join(FORGE_KINDS) + ")", "github")
+    if kind not in FORGE_KINDS:
+        raise UnknownPreset(f"unknown forge kind {kind!r} (kinds: {', '.join(FORGE_KINDS)})")
+    default_api = GITHUB_API if kind == "github" else "https://gitea.example.com/api/v1"
+    return replace(
+        answers,
+        forge=kind,
+        forge_api=args.forge_api or _asked(ask, "Its API root", default_api),
+        forge_repo=args.forge_repo
+        or _asked(ask, "The repository (OWNER/NAME)", answers.forge_repo),
+        login=args.login or _asked(ask, "The bot's login there", answers.login),
+        listen=args.listen or answers.listen,
+    )
+
+
+def _asked(ask: Ask | None, question: str, default: str) -> str:
+    if ask is None:
+        return default
+    return ask(question, default).strip() or default
+
+
+def _input(question: str, default: str) -> str:
+    try:
+        return input(f"{question} [{default}]: ")
+    except EOFError:
+        return ""
+
+
+def _make_repo(path: Path) -> None:
+    """A git repository on ``main`` with a README and a Makefile (``make test``), one commit."""
+    git = shutil.which("git")
+    if git is None:
+        raise OSError("git is not installed: install it, or pass --repo-url with your repository")
+    path.mkdir()
+    try:
+        subprocess.run(
+            [git, "init", "-q", "-b", "main", str(path)], check=True, capture_output=True
+        )
+        (path / "README.md").write_text(README, encoding="utf-8")
+        (path / "Makefile").write_text(MAKEFILE, encoding="utf-8")
+        subprocess.run(
+            [git, "-C", str(path), "add", "README.md", "Makefile"], check=True, capture_output=True
+        )
+        subprocess.run(
+            [git, *GIT_IDENTITY, "-C", str(path), "commit", "-q", "-m", "Start the repository"],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
+        )
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)  # never half a repository
+        raise
+
+
+def _why(exc: OSError | subprocess.CalledProcessError) -> str:
+    if isinstance(exc, subprocess.CalledProcessError):
+        said = (exc.stderr or b"").decode(errors="replace").strip()
+        return f"git failed: {said}"
+    return exc.strerror or str(exc)
+
+
+def _next_steps(preset: Preset, directory: Path, answers: Answers, written: list[Path]) -> str:
+    lines = [f"Wrote the {preset.name} preset: {preset.what}"]
+    lines += [f"  {path}" for path in written]
+    lines.append("Next:")
+    if preset.forge:
+        lines.append(
+            "  export FORGE_TOKEN=…  FORGE_WEBHOOK_SECRET=…"
+            "   (the bot's token, the webhook's secret)"
+        )
+    lines.append(f"  fleetwarden check-config --config {answers.config}")
+    lines.append(
+        f"  bash run.sh --config {answers.config}   (in Fleetwarden's checkout; or fleetwarden run)"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,427 @@
+"""The MCP door: where an agent reaches the MCP servers it may use, on the heartbeat
+endpoint, each at ``/mcp/<agent>/<server>``, over MCP's streamable HTTP transport, with its
+own token (``X-Fleetwarden-Token: T`` or ``Authorization: Bearer T``). The server's
+credential stays on this side: the door reaches the server itself
+(:mod:`fleet.mcp.upstream.connect`) and relays each message (:mod:`fleet.mcp.door.session`)::
+
+    POST   /mcp/<agent>/<server>   one JSON-RPC message
+           initialize (no Mcp-Session-Id)  → its answer, with the new session's Mcp-Session-Id
+           a request                → its answer: text/event-stream when the agent accepts
+                                      it (the server's progress first), else application/json
+           a notification, an answer to the server's request → 202
+    GET    /mcp/<agent>/<server>   the server's other messages, as an event stream (a new
+                                   GET takes over from the one before, which ends)
+    DELETE /mcp/<agent>/<server>   ends the session (and its stdio server's process)
+
+    401  a wrong or missing token;  404  no such server for this agent (the same words
+    whether it exists or not), or no such session (initialize again)
+    400  not one JSON-RPC message, or no session;  408/413  a body too slow or over 1 MiB
+    429  over the agent's requests at once at the door (:data:`MAX_IN_FLIGHT`), or an
+         initialize over the sessions it may open with the server a minute (:data:`OPENS`)
+    502  the server could not be reached or started
+
+**Why aiohttp, not the SDK's server side.** The SDK's streamable HTTP server
+(``StreamableHTTPSessionManager``) serves an MCP ``Server`` object's handlers on Starlette,
+not a relay of raw messages, and would be a second HTTP server on a port of its own: with
+its own token check, outside the endpoint's connection caps and per-agent admission, its
+"starting" answer, and the SSH hosts' heartbeat forward. The door needs only the
+transport's framing (a POST answered as JSON or an event stream, the session header, GET,
+DELETE), which is small; the messages themselves are read and written with the SDK's
+types, and the servers are reached with the SDK's client transports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets as random
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol, TextIO
+from urllib.parse import quote
+
+from aiohttp import web
+from mcp_types.version import KNOWN_PROTOCOL_VERSIONS
+
+from fleet.capped_body import OverCap, read_capped
+from fleet.connections.loopback import TOKEN_HEADER, AgentSecrets
+from fleet.mcp.door.exchange import Exchange
+from fleet.mcp.door.opens import Opens, OverOpens
+from fleet.mcp.door.session import Session, SessionEnded
+from fleet.mcp.hooks import McpHooks, Outcome
+from fleet.mcp.model import McpGrant, McpServer
+from fleet.mcp.upstream.credentials import Scrub, secrets_of
+from fleet.mcp.wire import (
+    INVALID_REQUEST,
+    MAX_MESSAGE,
+    BadMessage,
+    JSONRPCNotification,
+    JSONRPCRequest,
+    RequestId,
+    dump,
+    error,
+    parse,
+)
+
+log = logging.getLogger(__name__)
+
+SESSION_HEADER: Final = "Mcp-Session-Id"
+VERSION_HEADER: Final = "MCP-Protocol-Version"
+MAX_SESSIONS: Final = 4
+"""Sessions an agent holds with one server at once; a fifth ends the one used least
+lately. A CLI run once a turn opens a session each turn and may never end it."""
+OPENS: Final = 12
+"""Sessions an agent may open with one server in :data:`OPENS_SECONDS` (each may start a
+stdio server's process); one more is refused, and nothing is started for it."""
+OPENS_SECONDS: Final = 60.0
+MAX_IN_FLIGHT: Final = 32
+"""Requests of one agent at the door at once (its open streams among them); past it, 429.
+The door keeps its own count: the endpoint's cap of an agent's requests at once is its
+heartbeats', which calls held open by a slow server must never crowd out."""
+BODY_SECONDS: Final = 5.0
+NO_SERVER: Final = "no MCP server of that name for this agent"
+JSON: Final = "application/json"
+
+
+Found = tuple[str, McpServer, McpGrant]
+"""The agent a request is from (its token checked), the server it asks for, its grant."""
+Route = Callable[[web.Request, Found], Awaitable[web.StreamResponse]]
+
+
+class McpRoster(Protocol):
+    """Where the door reads the servers and the agents' grants, as the config is now."""
+
+    def server(self, name: str) -> McpServer | None: ...
+
+    def grant(self, agent: str, server: str) -> McpGrant | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaticRoster:
+    """A roster of fixed ``servers`` (by name) and ``grants`` (agent → server → grant)."""
+
+    servers: Mapping[str, McpServer]
+    grants: Mapping[str, Mapping[str, McpGrant]]
+
+    @classmethod
+    def of(
+        cls, servers: Iterable[McpServer], grants: Mapping[str, Iterable[McpGrant]]
+    ) -> StaticRoster:
+        return cls(
+            {s.name: s for s in servers},
+            {agent: {g.server: g for g in held} for agent, held in grants.items()},
+        )
+
+    def server(self, name: str) -> McpServer | None:
+        return self.servers.get(name)
+
+    def grant(self, agent: str, server: str) -> McpGrant | None:
+        return self.grants.get(agent, {}).get(server)
+
+
+class McpDoor:
+    """The ``/mcp`` routes (:meth:`mount`). ``environ``: where the servers' credentials
+    are read, when a session reaches its server; ``redact``: the app's redactor (the
+    servers' credentials are scrubbed from what is relayed, whatever it is); ``errlog``:
+    where stdio servers' standard error goes (nowhere by default)."""
+
+    def __init__(
+        self,
+        roster: McpRoster,
+        *,
+        environ: Mapping[str, str],
+        hooks: McpHooks | None = None,
+        redact: Callable[[str], str] | None = None,
+        errlog: TextIO | None = None,
+        body_seconds: float = BODY_SECONDS,
+        max_sessions: int = MAX_SESSIONS,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        opens: int = OPENS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._roster = roster
+        self._environ = environ
+        self._hooks = hooks or McpHooks()
+        self._redact = redact
+        self._errlog = errlog
+        self._body_seconds = body_seconds
+        self._max_sessions = max_sessions
+        self._max_in_flight = max_in_flight
+        self._in_flight: dict[str, int] = {}
+        self._opens = Opens(opens, OPENS_SECONDS, clock)
+        self._clock = clock
+        self._secrets: AgentSecrets | None = None
+        self._sessions: dict[str, Session] = {}
+        self._opening: dict[tuple[str, str], asyncio.Lock] = {}
+        self._stopped = False
+
+    def mount(self, app: web.Application, secrets: AgentSecrets) -> None:
+        """Add the routes to ``app``, tokens checked against ``secrets``; the sessions end
+        when ``app`` shuts down."""
+        self._secrets = secrets
+        route = "/mcp/{agent}/{server}"
+        app.router.add_post(route, self._counted(self._post))
+        app.router.add_get(route, self._counted(self._get))
+        app.router.add_delete(route, self._counted(self._delete))
+        app.on_shutdown.append(self._on_shutdown)
+
+    def sessions(self, agent: str | None = None) -> list[Session]:
+        """The sessions open now (``agent``'s only, when given)."""
+        return [s for s in self._sessions.values() if agent is None or s.agent == agent]
+
+    def in_flight(self, agent: str) -> int:
+        """``agent``'s requests at the door now."""
+        return self._in_flight.get(agent, 0)
+
+    async def end_agent(self, agent: str) -> None:
+        """End every session of ``agent`` (its run ended): their servers' processes too."""
+        await self._close([s for s in self._sessions.values() if s.agent == agent])
+
+    async def stop(self) -> None:
+        """End every session; the door answers no more."""
+        self._stopped = True
+        await self._close(list(self._sessions.values()))
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        await self.stop()
+
+    async def _close(self, sessions: list[Session]) -> None:
+        for session in sessions:
+            self._sessions.pop(session.id, None)
+        await asyncio.gather(*(session.close() for session in sessions))
+
+    # -- routes --------------------------------------------------------------------------
+
+    def _counted(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """``route`` within the agent's cap of requests at once (its token checked first)."""
+
+        async def counted(request: web.Request) -> web.StreamResponse:
+            found = self._found(request)
+            if isinstance(found, web.StreamResponse):
+                return found
+            agent = found[0]
+            if self._in_flight.get(agent, 0) >= self._max_in_flight:
+                why = f"over {self._max_in_flight} MCP requests at once: wait for one to end"
+                return _refusal(None, why, 429)
+            self._in_flight[agent] = self._in_flight.get(agent, 0) + 1
+            try:
+                return await route(request, found)
+            finally:
+                self._in_flight[agent] -= 1
+                if not self._in_flight[agent]:
+                    del self._in_flight[agent]
+
+        return counted
+
+    async def _post(self, request: web.Request, found: Found) -> web.StreamResponse:
+        agent, server, grant = found
+        try:
+            body = await read_capped(request, MAX_MESSAGE, within=self._body_seconds)
+        except TimeoutError:
+            return web.Response(status=408, text="the message came too slowly\n")
+        except OverCap:
+            return _refusal(None, f"a message over {MAX_MESSAGE} bytes is not taken", 413)
+        try:
+            message = parse(body)
+        except BadMessage as exc:
+            return _refusal(None, f"{exc}", 400, exc.code)
+        given = request.headers.get(SESSION_HEADER)
+        if isinstance(message, JSONRPCRequest) and message.method == "initialize":
+            if given:
+                why = "initialize opens a new session: send it without Mcp-Session-Id"
+                return _refusal(message.id, why, 400)
+            return await self._initialize(agent, server, grant, message, len(body))
+        session = self._session(given, agent, server)
+        if isinstance(session, web.StreamResponse):
+            return session
+        version = request.headers.get(VERSION_HEADER)
+        if version is not None and version not in KNOWN_PROTOCOL_VERSIONS:
+            rid = message.id if isinstance(message, JSONRPCRequest) else None
+            return _refusal(rid, f"unsupported {VERSION_HEADER}: {version[:40]!r}", 400)
+        if isinstance(message, JSONRPCRequest):
+            exchange = await session.request(
+                message, len(body), streamed=_streams(request), gone=lambda: _gone(request)
+            )
+            return await self._answer(request, exchange)
+        if isinstance(message, JSONRPCNotification):
+            refused = await session.notify(message)
+            return web.Response(status=202) if refused is None else _refusal(None, refused, 400)
+        if await session.answer(message):
+            return web.Response(status=202)
+        return _refusal(None, "the server asked nothing of that id", 400)
+
+    async def _initialize(
+        self,
+        agent: str,
+        server: McpServer,
+        grant: McpGrant,
+        message: JSONRPCRequest,
+        size: int,
+    ) -> web.StreamResponse:
+        if self._stopped:
+            return web.Response(status=503, text="Fleetwarden is stopping\n")
+        try:
+            session = await self._open(agent, server, grant)
+        except OverOpens as exc:
+            return _refusal(message.id, f"{exc}", 429)
+        except SessionEnded as exc:
+            return _refusal(message.id, f"{exc}", 502)
+        exchange = await session.request(message, size, streamed=False)
+        answer = await exchange.ended()
+        if answer.outcome is not Outcome.OK or answer.message is None:
+            await self._close([session])
+            body = answer.message or dump(error(message.id, INVALID_REQUEST, answer.why))
+            failed = answer.outcome in (Outcome.FAILED, Outcome.TIMEOUT)
+            return web.Response(body=body, status=502 if failed else 200, content_type=JSON)
+        return _json(answer.message, {SESSION_HEADER: session.id})
+
+    async def _open(self, agent: str, server: McpServer, grant: McpGrant) -> Session:
+        # One open at a time per agent and server, so the cap holds against opens at once.
+        lock = self._opening.setdefault((agent, server.name), asyncio.Lock())
+        async with lock:
+            return await self._opened(agent, server, grant)
+
+    async def _opened(self, agent: str, server: McpServer, grant: McpGrant) -> Session:
+        if not self._opens.take(agent, server.name):
+            raise OverOpens(self._opens.words(server.name))
+        held = [s for s in self._sessions.values() if s.agent == agent and s.server == server]
+        ended = [s for s in held if s.ended]
+        live = [s for s in held if not s.ended]
+        if len(live) >= self._max_sessions:
+            ended.append(min(live, key=lambda s: s.last_used))
+        await self._close(ended)
+        if self._stopped:
+            raise SessionEnded("Fleetwarden is stopping")
+        scrub = Scrub(secrets_of([server], self._environ))
+        outer = self._redact
+        session = Session(
+            random.token_urlsafe(24),
+            agent,
+            server,
+            lambda: self._roster.grant(agent, server.name),  # read live: a reload applies
+            environ=self._environ,
+            hooks=self._hooks,
+            scrub=scrub,
+            redact=scrub if outer is None else (lambda text: outer(scrub(text))),
+            errlog=self._errlog,
+            clock=self._clock,
+        )
+        self._sessions[session.id] = session
+        try:
+            await session.open()
+        except BaseException:
+            await self._close([session])
+            raise
+        return session
+
+    async def _get(self, request: web.Request, found: Found) -> web.StreamResponse:
+        agent, server, _ = found
+        session = self._session(request.headers.get(SESSION_HEADER), agent, server)
+        if isinstance(session, web.StreamResponse):
+            return session
+        if not _streams(request):
+            return web.Response(status=406, text="GET answers text/event-stream only\n")
+        return await _stream(request, session.listen())
+
+    async def _delete(self, request: web.Request, found: Found) -> web.StreamResponse:
+        agent, server, _ = found
+        session = self._session(request.headers.get(SESSION_HEADER), agent, server)
+        if isinstance(session, web.StreamResponse):
+            return session
+        await self._close([session])
+        return web.Response(status=204)
+
+    # -- checks --------------------------------------------------------------------------
+
+    def _found(self, request: web.Request) -> Found | web.Response:
+        """The agent (its token checked), the server and its grant; or the refusal."""
+        secrets = self._secrets
+        agent = (
+            None
+            if secrets is None
+            else secrets.matches(request.match_info["agent"], _token(request))
+        )
+        if agent is None:
+            return web.json_response({"error": "a wrong or missing token"}, status=401)
+        name = request.match_info["server"]
+        grant = self._roster.grant(agent, name)
+        server = self._roster.server(name) if grant is not None else None
+        if grant is None or server is None:
+            return web.json_response({"error": NO_SERVER}, status=404)
+        return agent, server, grant
+
+    def _session(self, given: str | None, agent: str, server: McpServer) -> Session | web.Response:
+        if not given:
+            return _refusal(None, f"no {SESSION_HEADER}: initialize first", 400)
+        session = self._sessions.get(given)
+        if session is None or session.agent != agent or session.server != server or session.ended:
+            return _refusal(None, "no such session (it ended): initialize again", 404)
+        return session
+
+    async def _answer(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
+        if exchange.streamed:
+            return await _stream(request, exchange.messages())
+        answer = await exchange.ended()
+        if answer.message is None:
+            return web.Response(status=202)
+        return _json(answer.message)
+
+
+def mcp_path(agent: str, server: str) -> str:
+    """Where ``agent`` reaches ``server`` on the heartbeat endpoint: the path of its URL."""
+    return f"/mcp/{quote(agent, safe='')}/{quote(server, safe='')}"
+
+
+def _token(request: web.Request) -> str | None:
+    given = request.headers.get(TOKEN_HEADER)
+    if given is not None:
+        return given
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _gone(request: web.Request) -> bool:
+    """Whether the agent that posted ``request`` has hung up. aiohttp (3.14, the app's
+    runner without ``handler_cancellation``) neither cancels the handler when its client
+    closes the connection nor has a hook for it: the protocol's ``connection_lost`` drops the
+    transport, so a transport gone or closing is the sign."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _streams(request: web.Request) -> bool:
+    """Whether the agent takes an event stream (it says so in ``Accept``)."""
+    return "text/event-stream" in request.headers.get("Accept", "").lower()
+
+
+def _json(body: bytes, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(body=body, content_type=JSON, headers=headers)
+
+
+def _refusal(
+    request_id: RequestId | None, why: str, status: int, code: int = INVALID_REQUEST
+) -> web.Response:
+    return web.Response(body=dump(error(request_id, code, why)), status=status, content_type=JSON)
+
+
+async def _stream(
+    request: web.Request, messages: AsyncGenerator[bytes, None]
+) -> web.StreamResponse:
+    """Send ``messages`` as an event stream, each one event, until they end or the agent
+    goes."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    try:
+        await response.prepare(request)
+        async for message in messages:
+            await response.write(b"event: message\ndata: " + message + b"\n\n")
+        await response.write_eof()
+    except ConnectionError:
+        log.info("MCP door: an agent closed its stream")
+    finally:
+        await messages.aclose()
+    return response

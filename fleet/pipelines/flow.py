@@ -1,0 +1,429 @@
+"""A mission made from a pipeline, moved stage by stage over the register.
+
+:meth:`Pipelines.make` makes the mission and one task per stage — each ``--after`` the
+stages it waits for, its start asked where the mission was made — records the stages
+(:class:`~fleet.ledger.stores.work.stages.StagesStore`) and starts the first ones as a task
+whose wait is over starts (:meth:`fleet.tasks.register.Register.start_held`: ``task start``
+as its asker, through the one admission). When a stage's run is over — its task up for
+review (a change on a branch) or done — its gate runs: ``auto`` passes; ``check`` runs its
+command in the stage's checkout (:mod:`.gates`) and passes on exit 0; ``approve`` asks the
+operators (``mission approve M`` / ``mission deny M``). A passed gate ends the stage's task
+``done`` and starts each next stage whose stages are all through, its task told what they
+left (:mod:`.handoff`). A failed gate — or a stage's task failed or cancelled — stops the
+mission: the stage's task fails, the later ones are cancelled (they never start), and the
+operators are told why."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Final
+
+from fleet.forge.text.defuse import escape_cell, fenced
+from fleet.ledger.records.tasks import MissionRecord, NewTask, TaskRecord, TaskSource
+from fleet.ledger.stores.code.lines import LinesStore
+from fleet.ledger.stores.peers.reviews import ReviewsStore
+from fleet.ledger.stores.running.runs import RunsStore
+from fleet.ledger.stores.work.missions import MissionsStore
+from fleet.ledger.stores.work.stages import GateState, NewStage, StageRecord, StagesStore
+from fleet.ledger.stores.work.tasks import TasksStore
+from fleet.model import AgentSpec
+from fleet.notices import Notice, NoticeBoard
+from fleet.peers.framing import defuse
+from fleet.pipelines.gates import run_check
+from fleet.pipelines.handoff import Before, handoff
+from fleet.pipelines.schema import CheckGate, PipelineEntry, gate_shown, ordered
+from fleet.schema import did_you_mean
+from fleet.tasks.register import Register, TaskError, shown
+
+log = logging.getLogger(__name__)
+
+OPEN_GATES: Final[tuple[GateState, ...]] = ("waiting", "checking", "asking")
+BY: Final = "pipeline"
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """A mission made from a pipeline: it, and its stages' tasks in order."""
+
+    mission: MissionRecord
+    stages: tuple[tuple[str, TaskRecord], ...]
+    started: tuple[str, ...]
+
+
+class Pipelines:
+    """The missions made from the config's pipelines, moved as their stages' tasks end."""
+
+    def __init__(
+        self,
+        *,
+        register: Register,
+        stages: StagesStore,
+        tasks: TasksStore,
+        missions: MissionsStore,
+        runs: RunsStore,
+        reviews: ReviewsStore,
+        lines: LinesStore,
+        notices: NoticeBoard,
+        pipelines: Callable[[], Mapping[str, PipelineEntry]],
+        roster: Callable[[], Sequence[AgentSpec]],
+    ) -> None:
+        """``pipelines``: the config's, as of now; ``roster``: the agents, as of now."""
+        self._register = register
+        self._stages = stages
+        self._tasks = tasks
+        self._missions = missions
+        self._runs = runs
+        self._reviews = reviews
+        self._lines = lines
+        self._notices = notices
+        self._pipelines = pipelines
+        self._roster = roster
+        self._gates: set[asyncio.Task[None]] = set()
+        self._started: set[int] = set()
+        register.listen_ended(self._ended)
+        register.runs.listen_for_review(self._for_review)
+
+    # -- making ------------------------------------------------------------------------
+
+    async def make(
+        self,
+        name: str,
+        pipeline: str,
+        title: str,
+        *,
+        by: str,
+        source: TaskSource,
+        asked_in: Mapping[str, str | None],
+    ) -> Made:
+        """Make mission ``name`` from ``pipeline``: a task per stage, the first ones
+        started where ``asked_in`` says, as ``by``."""
+        every = self._pipelines()
+        found = every.get(pipeline)
+        if found is None:
+            raise TaskError(_no_pipeline(pipeline, every))
+        edges = found.edges()
+        order = ordered(edges)
+        if order is None:  # the config's checks refuse it; a reload may not have
+            raise TaskError(f"pipeline {pipeline}'s stages wait for each other in a loop")
+        doers = {stage: self._doer(pipeline, stage, found) for stage in order}
+        mission = await self._register.new_mission(name, title or f"pipeline {pipeline}", by)
+        made: dict[str, TaskRecord] = {}
+        where = json.dumps(dict(asked_in), sort_keys=True)
+        for stage in order:
+            spec = doers[stage]
+            new = NewTask(
+                title=f"{stage}: {title or pipeline}",
+                source=source,
+                asked_by=by,
+                mission=mission.id,
+                agent=spec.name,
+                runtime=spec.runtime,
+            )
+            task = await self._register.new(new, [made[a] for a in edges[stage]])
+            await self._tasks.set_fields(task.id, asked_in=where)
+            made[stage] = await self._tasks.task(task.id) or task  # with where it was asked
+        await self._stages.add_stages(
+            mission.id,
+            [NewStage(made[s].id, pipeline, s, *_gate_of(found, s)) for s in order],
+        )
+        first = tuple(stage for stage in order if not edges[stage])
+        for stage in first:
+            self._start(made[stage])
+        return Made(mission, tuple((s, made[s]) for s in order), first)
+
+    def _doer(self, pipeline: str, stage: str, found: PipelineEntry) -> AgentSpec:
+        entry = found.stages[stage]
+        roster = self._roster()
+        for spec in roster:
+            if (entry.agent is not None and spec.name == entry.agent) or (
+                entry.role is not None and spec.role == entry.role
+            ):
+                return spec
+        raise TaskError(
+            f"stage {stage} of pipeline {pipeline} is done by {entry.doer}, which the roster "
+            "has not now: add it (`roster`), or change the pipeline in the config"
+        )
+
+    # -- hearing the stages' tasks -------------------------------------------------------
+
+    async def _for_review(self, task: TaskRecord, run_id: int) -> None:
+        """A stage's run left its change on a branch (or its session's turn is over)."""
+        stage = await self._stages.stage_of(task.id)
+        if stage is not None and stage.gate_state == "waiting":
+            self._background(self._gate(stage), f"gate-{task.id}")
+
+    async def _ended(self, task: TaskRecord) -> None:
+        """A stage's task ended: done, its gate runs (unless it passed it already); failed
+        or cancelled, the mission stops."""
+        stage = await self._stages.stage_of(task.id)
+        if stage is None or stage.gate_state not in OPEN_GATES:
+            return
+        if task.state == "done":
+            if stage.gate_state == "waiting":
+                self._background(self._gate(stage), f"gate-{task.id}")
+            return
+        why = f"its task {shown(task)} is {task.state}"
+        if task.why:
+            why += f" ({escape_cell(task.why, 300)})"  # its words may be an agent's
+        self._background(self._fail(stage, why), f"stop-{task.id}")
+
+    def _background(self, work: object, name: str) -> None:
+        assert asyncio.iscoroutine(work)
+        job = asyncio.create_task(work, name=name)
+        self._gates.add(job)
+        job.add_done_callback(self._gates.discard)
+
+    # -- the gates ---------------------------------------------------------------------
+
+    async def _gate(self, stage: StageRecord) -> None:
+        try:
+            await self._run_gate(stage)
+        except Exception:
+            log.exception(
+                "the gate of stage %s (task %s) failed to run", stage.stage, stage.task_id
+            )
+            await self._fail(stage, "its gate could not be run (the log says why)")
+
+    async def _run_gate(self, stage: StageRecord) -> None:
+        if stage.gate == "auto":
+            if await self._stages.move(stage.task_id, "passed", "auto", came_from=("waiting",)):
+                await self._passed(stage)
+        elif stage.gate == "approve":
+            if await self._stages.move(
+                stage.task_id, "asking", "asked of the operators", came_from=("waiting",)
+            ):
+                await self._ask(stage)
+        elif await self._stages.move(stage.task_id, "checking", "", came_from=("waiting",)):
+            await self._check(stage)
+
+    async def _check(self, stage: StageRecord) -> None:
+        assert not isinstance(stage.gate, str)
+        words = gate_shown(stage.gate).removeprefix("check: ")
+        checkout = await self._checkout(stage.task_id)
+        if checkout is None:
+            await self._fail(stage, f"its check `{words}` has no checkout to run in: the "
+                             "stage's agent works on no repository, or left no line")  # fmt: skip
+            return
+        ran = await run_check(stage.gate, checkout, stage.timeout)
+        if ran.passed:
+            why = f"check `{words}` exited 0"
+            if await self._stages.move(stage.task_id, "passed", why, came_from=("checking",)):
+                await self._passed(stage)
+            return
+        said = f"exited {ran.code}" if ran.code is not None else f"did not end: {ran.problem}"
+        if ran.code is None and not ran.tail:
+            said = f"could not run: {ran.problem}" if ran.problem else said
+        why = f"its check `{words}` {said}"
+        if ran.tail:
+            why += "; the end of its output:\n" + fenced(defuse(ran.tail, 1_500))
+        await self._fail(stage, why)
+
+    async def _checkout(self, task_id: int) -> Path | None:
+        """The checkout of the line a stage's task worked on: its branch's, else the line
+        its last run worked on."""
+        task = await self._tasks.task(task_id)
+        if task is None or task.agent is None:
+            return None
+        lines = [line for line in await self._lines.lines() if line.agent == task.agent]
+        for line in reversed(lines):
+            if task.branch is not None and line.branch == task.branch:
+                return Path(line.checkout)
+        runs = set(task.runs)
+        for line in reversed(lines):
+            if line.line in runs or line.last_run in runs:
+                return Path(line.checkout)
+        return None
+
+    async def _ask(self, stage: StageRecord) -> None:
+        task = await self._tasks.task(stage.task_id)
+        mission = await self._mission_name(stage)
+        named = "its task" if task is None else f"task {shown(task)}"
+        branch = "" if task is None or task.branch is None else f", its change on {task.branch}"
+        await self._notices.post(
+            Notice(
+                f"Mission {mission}: stage **{stage.stage}** ({named}{branch}) is over and its "
+                f"gate asks an operator. `mission approve {mission}` starts what comes "
+                f"next; `mission deny {mission}` stops the mission.",
+                tone="warning",
+                alert=True,
+            )
+        )
+
+    async def approve(self, mission: MissionRecord, by: str) -> StageRecord:
+        """An operator's yes to ``mission``'s stage asking: it passes; it."""
+        stage = await self._asking(mission)
+        if not await self._stages.move(
+            stage.task_id, "passed", f"approved by {by}", came_from=("asking",)
+        ):
+            raise TaskError(f"mission {mission.name}'s stage {stage.stage} was answered meanwhile")
+        await self._passed(stage)
+        return stage
+
+    async def deny(self, mission: MissionRecord, by: str) -> StageRecord:
+        """An operator's no to ``mission``'s stage asking: the mission stops there; it."""
+        stage = await self._asking(mission)
+        await self._fail(stage, f"denied by {by}", came_from=("asking",))
+        return stage
+
+    async def _asking(self, mission: MissionRecord) -> StageRecord:
+        for stage in await self._stages.of_mission(mission.id):
+            if stage.gate_state == "asking":
+                return stage
+        raise TaskError(
+            f"no stage of mission {mission.name} waits for an operator's answer: "
+            f"`mission {mission.name}` shows its stages"
+        )
+
+    # -- through, or stopped -------------------------------------------------------------
+
+    async def _passed(self, stage: StageRecord) -> None:
+        """``stage`` is through its gate: its task done, the next stages started."""
+        task = await self._tasks.task(stage.task_id)
+        if task is not None and task.open:
+            await self._register.end(task, "done", f"stage {stage.stage} passed its gate", by=BY)
+        every = await self._stages.of_mission(stage.mission_id)
+        passed = {s.task_id for s in every if s.gate_state == "passed"}
+        if len(passed) == len(every):
+            mission = await self._mission_name(stage)
+            await self._notices.post(
+                Notice(f"Mission {mission}: every stage passed its gate; it is done.", tone="ok")
+            )
+            return
+        for later in every:
+            if later.gate_state != "waiting" or later.task_id in self._started:
+                continue
+            found = await self._tasks.task(later.task_id)
+            if found is None or found.state != "todo" or not found.after:
+                continue
+            if all(a in passed for a in found.after):
+                self._started.add(found.id)
+                await self._tell(later, found, every)
+                self._start(found)
+
+    async def _tell(
+        self, stage: StageRecord, task: TaskRecord, every: Sequence[StageRecord]
+    ) -> None:
+        """Put what the stages ``task`` waits for left in its body: its prompt."""
+        by_task = {s.task_id: s for s in every}
+        before = []
+        for task_id in task.after:
+            prior = await self._tasks.task(task_id)
+            if prior is not None and task_id in by_task:
+                before.append(Before(by_task[task_id], prior))
+        body = await handoff(
+            stage,
+            await self._mission_name(stage),
+            before,
+            runs=self._runs,
+            task_runs=self._register.runs,
+            reviews=self._reviews,
+        )
+        await self._tasks.set_body(task.id, body)
+
+    def _start(self, task: TaskRecord) -> None:
+        self._started.add(task.id)
+        self._register.start_held(task)
+
+    async def _fail(
+        self, stage: StageRecord, why: str, *, came_from: Collection[str] = OPEN_GATES
+    ) -> None:
+        """``stage``'s gate failed (``why``): the mission stops, told to the operators."""
+        if not await self._stages.move(stage.task_id, "failed", why, came_from=came_from):
+            return
+        stored = await self._stages.stage_of(stage.task_id)
+        why = why if stored is None else stored.why  # redacted and bounded
+        task = await self._tasks.task(stage.task_id)
+        if task is not None and task.open:
+            first = why.split("\n", 1)[0]
+            await self._register.end(task, "failed", f"its gate failed: {first}", by=BY)
+        never = []
+        for later in await self._stages.of_mission(stage.mission_id):
+            if later.gate_state != "waiting" or later.task_id == stage.task_id:
+                continue
+            found = await self._tasks.task(later.task_id)
+            if found is None or not found.open or later.task_id in self._started:
+                continue
+            said = f"stage {stage.stage}'s gate failed"
+            await self._stages.move(later.task_id, "stopped", said, came_from=("waiting",))
+            await self._register.end(found, "cancelled", f"{said}: it never starts", by=BY)
+            never.append(f"{later.stage} (#{found.id})")
+        mission = await self._mission_name(stage)
+        named = "" if task is None else f" (task {shown(task)})"
+        text = f"Mission {mission} stopped at stage **{stage.stage}**{named}: {why}"
+        if never:
+            text += "\n\nNever started: " + ", ".join(never) + "."
+        await self._notices.post(Notice(text, tone="error", alert=True))
+
+    async def _mission_name(self, stage: StageRecord) -> str:
+        found = await self._missions.mission(stage.mission_id)
+        return f"#{stage.mission_id}" if found is None else found.name
+
+    async def stages(self, mission: MissionRecord) -> list[tuple[StageRecord, TaskRecord | None]]:
+        """``mission``'s stages in order, each with its task as it is now (none: not a
+        pipeline's)."""
+        found = []
+        for stage in await self._stages.of_mission(mission.id):
+            found.append((stage, await self._tasks.task(stage.task_id)))
+        return found
+
+    def resume(self) -> None:
+        """Settle, without waiting, the gates Fleetwarden was away for (:meth:`sweep`):
+        once the tasks' starter is there, since a gate that passes starts a stage."""
+        self._background(self.sweep(), "pipelines-sweep")
+
+    async def sweep(self) -> int:
+        """The gates a stop left: a check it cut off is run again; a stage whose task's work
+        ended while nobody heard has its gate run, or stops its mission (its task failed or
+        was cancelled); how many were settled."""
+        settled = 0
+        for stage in await self._stages.unsettled():
+            task = await self._tasks.task(stage.task_id)
+            if task is None or task.state in ("todo", "queued", "working"):
+                continue
+            if stage.gate_state == "checking":
+                if not await self._stages.move(
+                    stage.task_id, "waiting", "run again", came_from=("checking",)
+                ):
+                    continue
+                stage = replace(stage, gate_state="waiting")
+            if task.state in ("review", "done"):
+                await self._gate(stage)
+            else:
+                await self._fail(stage, f"its task {shown(task)} is {task.state}")
+            settled += 1
+        return settled
+
+    async def settled(self) -> None:
+        """Once the gates under way now are through (tests wait on it)."""
+        while self._gates:
+            await asyncio.gather(*list(self._gates), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Stop the gates under way (a check's command is ended whole)."""
+        jobs = list(self._gates)
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+
+def _gate_of(found: PipelineEntry, stage: str) -> tuple[str | Sequence[str], float]:
+    gate = found.stages[stage].gate
+    if isinstance(gate, CheckGate):
+        return gate.check, gate.timeout
+    return gate, 0.0
+
+
+def _no_pipeline(name: str, every: Mapping[str, PipelineEntry]) -> str:
+    named = name if len(name) <= 40 else name[:37] + "..."
+    if not every:
+        return f"no pipeline {named!r}: the config has no `pipelines:` section (see the guide)"
+    listed = ", ".join(sorted(every))
+    guess = did_you_mean(name, every)
+    if guess is not None:
+        return f"no pipeline {named!r} — did you mean {guess!r}? (pipelines: {listed})"
+    return f"no pipeline {named!r}: the config's pipelines are {listed}"

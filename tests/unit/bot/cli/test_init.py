@@ -1,0 +1,79 @@
+"""`fleetwarden init`'s questions and presets: on a terminal each question offers its
+default, which an empty answer takes; a preset's files are YAML naming its agents."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.cli.init.command import configure_parser, main
+from bot.cli.init.presets import PRESETS, Answers, UnknownPreset, preset_named, render
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    return parser.parse_args(argv)
+
+
+def test_a_terminal_is_asked_and_an_empty_answer_takes_the_default(tmp_path: Path) -> None:
+    """Asked the preset, then a forge's kind, API, repository, login; Enter takes each default."""
+    asked: list[tuple[str, str]] = []
+    answers = iter(["forge", "gitea", "https://git.example.org/api/v1", "", ""])
+
+    def ask(question: str, default: str) -> str:
+        asked.append((question, default))
+        return next(answers)
+
+    assert main(_args(str(tmp_path / "fleet")), ask=ask) == 0
+    assert [q for q, _ in asked] == [
+        "Preset (solo, pair, forge, pipeline)",
+        "Forge kind (github, gitea)",
+        "Its API root",
+        "The repository (OWNER/NAME)",
+        "The bot's login there",
+    ]
+    config = yaml.safe_load((tmp_path / "fleet" / "fleetwarden.yaml").read_text())
+    assert config["forges"]["gitea"]["api_url"] == "https://git.example.org/api/v1"
+    assert config["forges"]["gitea"]["login"] == "fleetwarden-bot"
+    assert config["repos"]["app"]["url"] == "https://git.example.org/acme/app.git"
+
+
+def test_a_preset_given_asks_nothing_else_for_a_preset_without_a_forge(tmp_path: Path) -> None:
+    """`--preset solo` on a terminal asks nothing: everything else has its default."""
+
+    def ask(question: str, default: str) -> str:
+        raise AssertionError(f"asked {question!r}")
+
+    assert main(_args(str(tmp_path), "--preset", "solo"), ask=ask) == 0
+    assert (tmp_path / "roster.yaml").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_preset_is_yaml_naming_its_roster_file(name: str) -> None:
+    """Each preset's config reads as YAML with `agents: roster.yaml` and the offline note."""
+    files = render(PRESETS[name], Answers())
+    config = yaml.safe_load(files["fleetwarden.yaml"])
+    assert config["agents"] == "roster.yaml" and config["enforce"] == "warn"
+    assert "offline provider" in files["fleetwarden.yaml"]
+    roster = yaml.safe_load(files["roster.yaml"])
+    assert "coder" in [agent["name"] for agent in roster]
+
+
+def test_an_unknown_preset_offers_the_nearest() -> None:
+    """`pipline` is answered with 'pipeline'."""
+    with pytest.raises(UnknownPreset, match="did you mean 'pipeline'"):
+        preset_named("pipline")
+
+
+def test_an_unknown_forge_kind_typed_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gitlab` typed for the forge's kind is refused, exit 2, naming the kinds there are."""
+    answers = iter(["forge", "gitlab"])
+    assert main(_args(str(tmp_path / "fleet")), ask=lambda q, d: next(answers)) == 2
+    assert not (tmp_path / "fleet").exists()
+    assert "unknown forge kind 'gitlab' (kinds: github, gitea)" in capsys.readouterr().err
