@@ -22,6 +22,7 @@ import bot.cli.hosts as hosts_cli
 import bot.cli.init.command as init_cli
 import bot.cli.status as status_cli
 import bot.cli.tasks as tasks_cli
+from bot.app import build
 from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging
 from bot.cli.parsing import Parser, add_first_config, parse
@@ -66,7 +67,9 @@ def _parser() -> Parser:
         prog="fleetwarden",
         description="Run a fleet of AI coding agents from chat: launch, watch, meter and pace.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--version", action=_Version, nargs=0, help="print the version and commit, then exit"
+    )
     config_help = "configuration file (default: $FLEETWARDEN_CONFIG, else the embedded defaults)"
     add_first_config(parser, f"{config_help}; before the command or after it")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -140,13 +143,12 @@ def _parser() -> Parser:
     return parser
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+class _Version(argparse.Action):
+    """``--version``: the build, read only when asked (a checkout's commit runs git)."""
 
-    try:
-        return version("fleetwarden")
-    except PackageNotFoundError:
-        return "unknown"
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"{parser.prog} {build.current().words}")
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -60,10 +60,21 @@ def fleet_text(data: Mapping[str, Any]) -> str:
     links = data.get("connectors") or []
     if links:
         parts.insert(1, "\n".join(escape(_link(link)) for link in links))
+    if build := _build(data.get("build")):
+        parts.append(escape(shown(build)))
     runs = data.get("forge_runs") or []
     if runs:
         parts += [f"{len(runs)} forge {'run' if len(runs) == 1 else 'runs'}:", _forge_table(runs)]
     return to_plain("\n\n".join(parts))
+
+
+def _build(build: object) -> str:
+    """``Fleetwarden 0.2.0 (commit 1a2b3c4)``, as the API says it; empty when it says none."""
+    if not isinstance(build, Mapping) or not build.get("version"):
+        return ""
+    commit = build.get("commit")
+    words = _line(build["version"]) + (f" (commit {_line(commit)})" if commit else "")
+    return f"Fleetwarden {words}"
 
 
 def _forge_table(runs: Sequence[Mapping[str, Any]]) -> str:

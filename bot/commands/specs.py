@@ -7,6 +7,7 @@ from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.agents.forget import FORGET
 from bot.commands.handlers.agents.levers import FREEZE, STOP
 from bot.commands.handlers.agents.messages import MSGS
+from bot.commands.handlers.agents.restart_all import RESTART
 from bot.commands.handlers.agents.resume import RESUME
 from bot.commands.handlers.agents.roster_specs import ROSTER_ADD, ROSTER_REMOVE, ROSTER_SET
 from bot.commands.handlers.agents.runs import LOGS, RUNS
@@ -140,18 +141,6 @@ SPAWN = CommandSpec(
         "spawn coder-1 --runtime claude --permissions ask --max-tokens 200k",
         'spawn docs --model sonnet --prompt "tidy the README" --workdir /srv/app',
     ),
-)
-
-RESTART = CommandSpec(
-    name="restart",
-    summary="Stop an agent and start it again with the same settings.",
-    args=(_AGENT,),
-    control=True,
-    description=(
-        "Stops the agent as `stop` does (SIGTERM, then SIGKILL after the grace period), then "
-        "starts it again with the runtime, model, prompt and directory it was spawned with."
-    ),
-    examples=("restart coder-1",),
 )
 
 SEND = CommandSpec(

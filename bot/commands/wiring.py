@@ -177,6 +177,8 @@ def build_commands(
         stop_one=handlers.stop,
         queue=queue,
         asks=fleeted.spend_asks,
+        restart_named=handlers.restart,
+        restart_one=handlers.restart_agent,
     )
     overview = OverviewCommands(
         fleet=fleet,

@@ -10,7 +10,8 @@ read at most once a minute), and the messages agents sent each other by kind and
 (:mod:`bot.dashboard.pages.messages`). The proxy's latency
 histograms (time to first byte, total), chat send failures, chat events received but not
 handled and the calls through the MCP door (by server and outcome) count in this process from
-its start, as Prometheus expects of a process.
+its start, as Prometheus expects of a process; ``fleetwarden_build_info`` names the build it
+runs (:mod:`bot.app.build`).
 
 Label values are bounded: agents, hosts, providers, accounts, runtimes and budgets are the
 config's names, and models — a name an agent may choose — are at most :data:`MODEL_LABELS`,
@@ -33,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field
 from typing import get_args
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
@@ -253,7 +254,9 @@ def _messages(counts: Mapping[tuple[MessageKind, MessageState], int]) -> GaugeMe
 class Metrics:
     """This app's registry: the live histograms and counters, and the scrape's reading."""
 
-    def __init__(self) -> None:
+    def __init__(self, version: str = "", commit: str | None = None) -> None:
+        """``version``, ``commit``: the build this process runs (``fleetwarden_build_info``;
+        an empty ``commit`` label where it is not known)."""
         self.registry = CollectorRegistry(auto_describe=True)
         self._read = _Read()
         self._scraping = asyncio.Lock()  # one scrape's snapshot at a time
@@ -286,6 +289,11 @@ class Metrics:
             registry=self.registry,
         )
 
+        Info(
+            "fleetwarden_build",
+            "The Fleetwarden this process runs: its version, and its commit from a checkout.",
+            registry=self.registry,
+        ).info({"version": version, "commit": commit or ""})
         self.mcp_calls = Counter(
             "fleetwarden_mcp_calls",
             "Calls agents made through the MCP door, by the config's server name and how "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -82,6 +82,7 @@ class PageSettings:
     """Each running connector's link to its service, for the fleet page."""
     enforce: str = "warn"
     """The config's ``enforce`` (``strict`` or ``warn``): the fleet page says which."""
+    build: Json = field(default_factory=dict)  # the version and commit the app runs
 
 
 MCP_CALLS = 20
@@ -120,6 +121,7 @@ class Views:
         self._links = pages.links
         self._forges = forges
         self._enforce = pages.enforce
+        self._build = dict(pages.build)
         self._slow: _Slow | None = None
         self._redacted = Redacted(pages.redact)
         self._problems = problems
@@ -166,6 +168,7 @@ class Views:
         forge_runs = [forge_row(r, self._redacted.line) for r in runs]
         return {
             **self._head(),
+            "build": self._build,
             "agents": agents,
             "enforce": self._enforce,  # `strict`: no agent unmetered, unsandboxed or open
             "forge_runs": forge_runs,

@@ -17,6 +17,7 @@ from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 from tests.integration.forge.kinds import Forge
 from tests.integration.forge_rig import bot_comments, ledger_rows, listening, post
+from tests.integration.operations.test_build_e2e import checkout_build
 from tests.integration.runtimes.test_readable_agents import agent_path
 from tests.postgres_server import free_port
 
@@ -93,6 +94,7 @@ def test_a_polled_forge_starts_a_run_for_a_labelled_issue_and_stops_it_when_clos
         assert wait_until(lambda: bot_comments(fake, SLUG, given, forge.login), timeout=30)
         [status] = bot_comments(fake, SLUG, given, forge.login)
         assert "sleeper" in status
+        assert f"- **Fleetwarden** {checkout_build()}\n" in status  # its footer names the build
         assert bot_comments(fake, SLUG, by_stranger, forge.login) == []
         # No secret: the forge takes no webhooks, whatever a sender signs.
         headers, body = forge.labelled(given, LABEL, SECRET)

@@ -18,6 +18,7 @@ import http.client
 import json
 import subprocess
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -192,13 +193,28 @@ def log_of(root: Path, agent: str) -> str:
 
 
 @sandbox_need.BWRAP
+def test_the_installed_package_says_its_version_only(installed: Installed, tmp_path: Path) -> None:
+    """`fleetwarden --version` of the installed wheel prints the package's version and no
+    commit: an install is no git checkout, whatever directory it runs from."""
+    done = subprocess.run(
+        [str(installed.fleetwarden), "--version"],
+        cwd=tmp_path,
+        env=installed.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"fleetwarden {version('fleetwarden')}\n"
+
+
 def test_agents_of_the_installed_package_use_its_fw_msg_and_fw_forge(
     tmp_path: Path, installed: Installed, upstream: GitUpstream, github: FakeGitHub
 ) -> None:
     """The installed ``fleetwarden run`` serves its dashboard's templates and files; an
     issue's forge run finds the venv's ``fw-msg`` and ``fw-forge`` in its sandbox; its
     message reaches ``ears``'s input, its comment is on the issue, its ``done`` opens the
-    pull request."""
+    pull request, whose footer names the installed version."""
     port = free_port()
     script = '"' + CODER.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     config = tmp_path / "fleetwarden.yaml"
@@ -244,6 +260,8 @@ def test_agents_of_the_installed_package_use_its_fw_msg_and_fw_forge(
         comments = bot_comments(github, SLUG, issue, BOT_LOGIN)
         assert any(COMMENT in comment for comment in comments), comments
         assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=60)
+        [pull] = github.pulls(str(SLUG))  # its footer names the version alone: no checkout
+        assert f"- **Fleetwarden** {version('fleetwarden')}\n" in (pull.body or ""), pull.body
 
         bot.command("stop ears", r"Stopped ears")
         assert bot.close() == 0, bot.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bot.app import build
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
@@ -23,14 +24,8 @@ from fleet.watchdog.heartbeat import HeartbeatServer
 
 
 def version() -> str:
-    """Fleetwarden's version, for what its commits and summaries say of it."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
-    try:
-        return installed("fleetwarden")
-    except PackageNotFoundError:
-        return "unknown"
+    """Fleetwarden's build in words, for what its commits, summaries and footers say of it."""
+    return build.current().words
 
 
 async def open_repos(

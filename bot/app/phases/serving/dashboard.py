@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
+from bot.app import build
 from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
 from bot.app.phases.core.spend import Spend
@@ -32,7 +33,8 @@ class AppDashboard:
     def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
         self._config = config
         self._environ = environ
-        self.metrics = Metrics()
+        running = build.current()
+        self.metrics = Metrics(running.version, running.commit)
 
     def sink(self, write: Write) -> ObservedSink:
         """The metering proxy's ledger sink, its requests' latencies observed."""
@@ -64,6 +66,7 @@ class AppDashboard:
             redact=at.redactor.redact,  # what chat would not show, the pages do not either
             links=lambda: [c.link.report() for c in at.serving.running()],
             enforce=cfg.document.enforce,
+            build=build.current().as_json(),
         )
         views = Views(
             stores=PageStores(

@@ -1,5 +1,6 @@
-"""The commands on one agent's runs: ``spawn``, ``restart``, ``send``, ``watch`` (and the
-ordinary ``stop NAME``, which :class:`~bot.commands.handlers.agents.levers.Levers` hands here).
+"""The commands on one agent's runs: ``spawn``, ``send``, ``watch`` (and the ordinary
+``stop NAME`` and ``restart NAME``, which :class:`~bot.commands.handlers.agents.levers.Levers`
+hands here).
 
 Handlers validate what the grammar cannot (paths, names) and call the fleet; the
 renderers in :mod:`bot.render.fleet` shape the answer. Errors are raised, not rendered:
@@ -23,7 +24,7 @@ from bot.commands.handlers.agents.watch_follow import agent_view
 from bot.commands.handlers.places.hosts import host_flag as _host
 from bot.commands.handlers.places.repos import CoAuthors
 from bot.commands.request import Follower, Reply, Request, SpawnGate
-from bot.commands.specs import RESTART, SEND, SPAWN, WATCH
+from bot.commands.specs import SEND, SPAWN, WATCH
 from bot.render import fleet as render
 from bot.render import forge as render_forge
 from bot.render import runs as render_runs
@@ -48,6 +49,7 @@ from fleet.supervisor.admission.request import (
     Started,
 )
 from fleet.supervisor.interfaces import AgentControl
+from fleet.supervisor.status import AgentStatus
 from fleet.tasks.register import Register
 
 
@@ -307,20 +309,31 @@ class Handlers(Family):
         line = f"Stopped by {req.message.sender} ({said(info.reason, render.WHY_CAP)})."
         return Reply(render.stopped(name, info), topic=name, thread_line=line)
 
-    @command(RESTART)
     async def restart(self, req: Request) -> Reply:
+        """The ordinary ``restart NAME``: ``restart`` is bound in
+        :class:`~bot.commands.handlers.agents.levers.Levers`, which hands every restart but
+        ``restart all`` to this."""
         name = req.arg("NAME")
+        if req.command.bool_flag("force") or req.command.str_flag("only") is not None:
+            raise CommandError(
+                f"`--force` and `--only` go with `restart all`, not `restart {name}`"
+            )
+        status = await self.restart_agent(name, req.who)
+        line = f"Restarted by {req.message.sender}, now pid {status.pid}."
+        return Reply(render.restarted(status), topic=name, thread_line=line)
+
+    async def restart_agent(self, name: str, by: str) -> AgentStatus:
+        """Restart ``name`` for ``by``, as ``restart NAME`` (and each of ``restart all``)
+        does; raises what refused it."""
         await self._not_on_an_issue(name)  # its forge run's session and branch are the issue's
         # Through the admission (origin ``restart``): the caps a restart must fit hold it
         # without queueing it.
-        admitted = await self._fleet.restart(name, by=req.who)
+        admitted = await self._fleet.restart(name, by=by)
         if isinstance(admitted, Queued):
             raise CommandError(f"not restarted: {admitted.why} — `spawn {name}` waits for a slot")
         if isinstance(admitted, Refused):
             raise CommandError(f"not restarted: {admitted.why}")
-        status = admitted.outcome.status
-        line = f"Restarted by {req.message.sender}, now pid {status.pid}."
-        return Reply(render.restarted(status), topic=name, thread_line=line)
+        return admitted.outcome.status
 
     @command(SEND)
     async def send(self, req: Request) -> Reply:

@@ -1,6 +1,8 @@
 """The emergency levers: ``freeze NAME|all`` pauses agents' processes at once, ``stop all``
 stops every agent at once (``stop NAME`` is handed to the ordinary stop); ``resume``
-(:mod:`bot.commands.handlers.agents.resume`) undoes a freeze.
+(:mod:`bot.commands.handlers.agents.resume`) undoes a freeze. ``restart all`` restarts them
+one at a time (:mod:`bot.commands.handlers.agents.restart_all`; ``restart NAME`` is handed
+to the ordinary restart).
 
 Only an admin pulls them. They act at once, whatever budgets say and whatever waits in the
 spawn queue, and never wait on either. ``all`` asks first (:mod:`bot.commands.confirmations`): the
@@ -28,6 +30,7 @@ from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.handlers.agents.restart_all import RESTART, RestartAll, RestartOne
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.request import Reply, Request
 from fleet.approvals.spend import SpendAsks
@@ -80,6 +83,7 @@ STOP = CommandSpec(
 )
 
 StopOne = Callable[[Request], Awaitable[str | Reply]]
+RestartNamed = Callable[[Request], Awaitable[Reply]]
 
 
 class Levers(Family):
@@ -95,9 +99,13 @@ class Levers(Family):
         stop_one: StopOne,
         queue: SpawnQueue | None = None,
         asks: SpendAsks | None = None,
+        restart_named: RestartNamed | None = None,
+        restart_one: RestartOne | None = None,
     ) -> None:
         """``stop_one``: the ordinary ``stop NAME`` handler; ``queue``: the spawn queue
-        ``stop all`` empties; ``asks``: the asks at runs' caps a ``stop NAME`` answers."""
+        ``stop all`` empties; ``asks``: the asks at runs' caps a ``stop NAME`` answers;
+        ``restart_named``: the ordinary ``restart NAME`` handler, ``restart_one`` its restart
+        of one agent, which ``restart all`` makes of each."""
         self._fleet = fleet
         self._agents = agents
         self._budgets = budgets
@@ -105,6 +113,8 @@ class Levers(Family):
         self._stop_one = stop_one
         self._queue = queue
         self._asks = asks
+        self._restart_named = restart_named
+        self._all = None if restart_one is None else RestartAll(fleet, restart_one)
 
     # -- freeze ---------------------------------------------------------------------------
 
@@ -182,6 +192,41 @@ class Levers(Family):
             f"; dropped {', '.join(dropped)}" if dropped else ""
         )
         return Reply(_with_failures(text, failed), detail=detail)
+
+    # -- restart --------------------------------------------------------------------------
+
+    @command(RESTART)
+    async def restart(self, req: Request) -> Reply:
+        if req.arg("NAME") != ALL:
+            if self._restart_named is None:
+                raise CommandError("restart is not available here")
+            return await self._restart_named(req)
+        if req.role is not Role.ADMIN:
+            raise PermissionDenied(
+                f"`restart all` restarts every agent and needs the admin role; you are "
+                f"{req.role.value} (`restart NAME` restarts one)"
+            )
+        if self._all is None:
+            raise CommandError("`restart all` is not available here")
+        force, only = req.command.bool_flag("force"), req.command.str_flag("only")
+        if force and only is not None:
+            raise CommandError(
+                "`--only idle` restarts no agent mid-turn, `--force` restarts them too: "
+                "give one of them"
+            )
+        agents = await self._all.live()
+        if not agents:
+            return Reply("Nothing to restart: no agent is running.")
+        if not req.confirmed:
+            summary = f"`restart all` would restart {_count(agents)} one at a time: "
+            summary += ", ".join(agents)
+            if only is not None:
+                summary += " (only those idle when their turn comes)"
+            elif not force:
+                summary += " (skipping any mid-turn when its turn comes)"
+            return Reply(await self._desk.ask(req, summary + "."), detail="asked: " + summary)
+        done = await self._all.run(agents, by=req.who, force=force, only_idle=only is not None)
+        return Reply(done.words(), detail=done.detail())
 
     async def _stoppable(self) -> list[str]:
         """Every agent running, or wanted running and due a restart by the watchdog."""

@@ -18,7 +18,7 @@ USAGES = {
         " [--quote-under X] [--repo REPO] [--base REF] [--fresh]"
     ),
     "stop": "stop NAME [--force]",
-    "restart": "restart NAME",
+    "restart": "restart NAME [--force] [--only idle]",
     "freeze": "freeze NAME [--reason TEXT]",
     "resume": "resume NAME",
     "raise": "raise NAME [AMOUNT] [MORE]",

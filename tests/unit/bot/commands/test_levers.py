@@ -82,6 +82,8 @@ def a_router(
         stop_one=handlers.stop,
         queue=queue,
         asks=asks,
+        restart_named=handlers.restart,
+        restart_one=handlers.restart_agent,
     )
     acl = Acl(
         [
@@ -127,7 +129,9 @@ async def desired(ledger: Ledger, name: str = "coder") -> DesiredState:
 
 
 @pytest.mark.parametrize("sender", [VIEWER, OPERATOR])
-@pytest.mark.parametrize("text", ["!freeze coder", "!freeze all", "!stop all", "!resume all"])
+@pytest.mark.parametrize(
+    "text", ["!freeze coder", "!freeze all", "!stop all", "!resume all", "!restart all"]
+)
 async def test_only_an_admin_pulls_a_lever(
     router: Router, chat: FakeConnector, ledger: Ledger, sender: str, text: str
 ) -> None:
@@ -142,6 +146,29 @@ async def test_only_an_admin_pulls_a_lever(
     assert (entry.outcome, entry.sender) == ("denied", sender)
     assert await ledger.chat.confirmations_at("matrix", "!room:example.org", None) == []
     assert await desired(ledger) is DesiredState.RUNNING
+
+
+async def test_restart_all_refuses_force_with_only_idle_and_says_when_none_runs(
+    router: Router, chat: FakeConnector, ledger: Ledger
+) -> None:
+    """`restart all --force --only idle` is refused with why, asking nothing; with no agent
+    live, `restart all` says there is nothing to restart; `restart NAME --force` is told
+    the flags are `restart all`'s."""
+    await router.handle(chat, message("!restart all --force --only idle", sender=ADMIN))
+    assert "give one of them" in chat.sent[-1].markdown
+    assert await ledger.chat.confirmations_at("matrix", "!room:example.org", None) == []
+    await router.handle(chat, message("!restart all", sender=ADMIN, event_id="$2"))
+    assert chat.sent[-1].markdown == "Nothing to restart: no agent is running."
+    await router.handle(chat, message("!restart coder --only idle", sender=ADMIN, event_id="$3"))
+    assert "`--force` and `--only` go with `restart all`, not `restart coder`" in (
+        chat.sent[-1].markdown
+    )
+    outcomes = [(e.text, e.outcome) for e in reversed(await ledger.audit.audit_entries())]
+    assert outcomes == [
+        ("!restart all --force --only idle", "error"),
+        ("!restart all", "ok"),
+        ("!restart coder --only idle", "error"),
+    ]
 
 
 async def test_stop_all_asks_and_acts_only_on_its_askers_yes(
