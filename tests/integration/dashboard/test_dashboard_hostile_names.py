@@ -223,12 +223,12 @@ def test_a_model_name_with_markup_and_escapes_is_text_on_the_page(rig: Rig, chro
 def test_fleetwarden_status_writes_no_escape_to_the_terminal(rig: Rig) -> None:
     """The model's ESC and C1 CSI show as code points in the table; no output of `status`
     holds a control or bidi character, and `--json` still parses."""
-    table = _status(rig)
-    row = next(line for line in table.splitlines() if line.startswith("hostile"))
+    said = {args: _status(rig, *args) for args in STATUS_RUNS}
+    row = next(line for line in said[()].splitlines() if line.startswith("hostile"))
     assert "[U+001B][31mred[U+009B]2J" in row
-    for args in STATUS_RUNS:
-        assert _hidden(_status(rig, *args)) == [], args
-    assert json.loads(_status(rig, "--json"))["agents"][0]["name"] == "hostile"
+    for args, text in said.items():
+        assert _hidden(text) == [], args
+    assert json.loads(said[("--json",)])["agents"][0]["name"] == "hostile"
 
 
 def test_a_bidi_override_in_an_ask_shows_as_its_code_point(rig: Rig, chromium: Any) -> None:

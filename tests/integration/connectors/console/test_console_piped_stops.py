@@ -50,7 +50,7 @@ def _ended_cleanly(bot: ConsoleBot, what: str) -> None:
 
 
 def test_sigint_while_idle_exits_zero_every_time(tmp_path: Path, bots: list[ConsoleBot]) -> None:
-    """SIGINT while waiting for the next line, in 20 fresh processes: each exits 0 with
+    """SIGINT while waiting for the next line, in six fresh processes: each exits 0 with
     nothing on stderr and leaves no process."""
     for round_ in range(ROUNDS):
         bot = _start(tmp_path / f"round-{round_}", bots)
@@ -62,7 +62,7 @@ def test_sigint_during_a_command_exits_zero_every_time(
     tmp_path: Path, bots: list[ConsoleBot]
 ) -> None:
     """SIGINT while a spawn is being handled (at once after the line, or once the agent's
-    process is there), in 20 fresh processes: each exits 0 with nothing on stderr and
+    process is there), in six fresh processes: each exits 0 with nothing on stderr and
     leaves no process of its own (the agent is left to be reattached)."""
     for round_ in range(ROUNDS):
         cwd = tmp_path / f"round-{round_}"

@@ -51,7 +51,7 @@ def _ended_cleanly(terminal: Terminal, cwd: Path, what: str) -> None:
 def test_ctrl_c_at_the_idle_prompt_exits_zero_every_time(
     tmp_path: Path, terminals: list[Terminal]
 ) -> None:
-    """Ctrl-C at the prompt, in 20 fresh processes: each exits 0 with no fatal error or
+    """Ctrl-C at the prompt, in six fresh processes: each exits 0 with no fatal error or
     traceback on the terminal, and leaves no process."""
     for round_ in range(ROUNDS):
         cwd = tmp_path / f"round-{round_}"
@@ -67,7 +67,7 @@ def test_ctrl_c_while_it_starts_exits_zero_every_time(
     tmp_path: Path, terminals: list[Terminal]
 ) -> None:
     """Ctrl-C while Fleetwarden is still starting (once its log is open, while it loads
-    the app; once its ledger is there, while it starts it), in 20 fresh processes: each
+    the app; once its ledger is there, while it starts it), in six fresh processes: each
     exits 0 with no traceback, and leaves no process."""
     for round_ in range(ROUNDS):
         cwd = tmp_path / f"round-{round_}"
@@ -85,7 +85,7 @@ def test_ctrl_c_during_a_command_exits_zero_every_time(
     tmp_path: Path, terminals: list[Terminal]
 ) -> None:
     """Ctrl-C while a spawn is being handled (at once after Enter, or once the agent's
-    process is there), in 20 fresh processes: each exits 0 with no fatal error or
+    process is there), in six fresh processes: each exits 0 with no fatal error or
     traceback, and leaves no process of its own (the agent is left to be reattached)."""
     for round_ in range(ROUNDS):
         cwd = tmp_path / f"round-{round_}"

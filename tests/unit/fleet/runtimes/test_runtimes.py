@@ -702,6 +702,7 @@ OPENCODE_QUIET = {
     "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
     "OPENCODE_DISABLE_SHARE": "1",
     "OPENCODE_DISABLE_PROJECT_CONFIG": "1",
+    "npm_config_fetch_retries": "0",
 }
 
 
