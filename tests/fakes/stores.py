@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.dashboard.pages.stores import PageStores
+from bot.dashboard.pages.stores import PageStores, TaskStores
 from fleet.budgets.stores import BudgetStores
 from fleet.ledger import Ledger
 from fleet.supervisor.stores import FleetStores
@@ -38,11 +38,8 @@ def page_stores(ledger: Ledger) -> PageStores:
         ledger.dashboard,
         ledger.forge,
         ledger.changes,
-        ledger.tasks,
-        ledger.missions,
-        ledger.actuals,
+        TaskStores(ledger.tasks, ledger.missions, ledger.actuals, ledger.stages),
         ledger.messages,
-        ledger.stages,
     )
 
 

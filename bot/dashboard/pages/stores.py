@@ -20,6 +20,18 @@ from fleet.ledger.stores.work.tasks import TasksStore
 
 
 @dataclass(frozen=True, slots=True)
+class TaskStores:
+    """What the task board reads: the register's tasks, their missions, what their runs
+    really used, and the stages of missions made from pipelines."""
+
+    tasks: TasksStore
+    missions: MissionsStore
+    actuals: ActualsStore
+    stages: StagesStore | None = None
+    """Shown on their tasks' cards; none where the app keeps no pipelines."""
+
+
+@dataclass(frozen=True, slots=True)
 class PageStores:
     """What :class:`bot.dashboard.pages.views.Views` reads from the ledger."""
 
@@ -35,13 +47,7 @@ class PageStores:
     """Forge runs, listed on the fleet page."""
     changes: ChangesStore
     """Lines some run worked on, what they cost and how they ended: the Changes page."""
-    tasks: TasksStore
-    """The register's tasks: the Tasks page, ``/api/tasks`` and their gauges."""
-    missions: MissionsStore
-    """The missions the tasks are grouped in."""
-    actuals: ActualsStore
-    """What the tasks' runs really used."""
+    work: TaskStores
+    """The register: the Tasks page, ``/api/tasks`` and their gauges."""
     messages: MessagesStore
     """What agents said to each other: an agent's page, ``/api/messages``, ``/metrics``."""
-    stages: StagesStore | None = None
-    """The stages of missions made from pipelines, shown on their tasks' cards."""

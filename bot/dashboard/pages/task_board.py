@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
 from bot.dashboard.pages.shapes import Json, Redacted, iso
+from bot.dashboard.pages.stores import TaskStores
 from bot.render.forge import web_address
 from fleet.budgets.quoting.words import usd
 from fleet.clock import Clock
@@ -31,10 +32,7 @@ from fleet.ledger.records.tasks import (
     TaskRecord,
     TaskState,
 )
-from fleet.ledger.stores.work.actuals import ActualsStore
-from fleet.ledger.stores.work.missions import MissionsStore
-from fleet.ledger.stores.work.stages import StageRecord, StagesStore
-from fleet.ledger.stores.work.tasks import TasksStore
+from fleet.ledger.stores.work.stages import StageRecord
 from fleet.metering import units
 from fleet.pipelines.schema import gate_shown
 from fleet.tasks.views import TaskView, Totals, mission_view, totals, views
@@ -138,15 +136,15 @@ class TaskBoard:
 
     def __init__(
         self,
-        stores: tuple[TasksStore, MissionsStore, ActualsStore],
+        stores: TaskStores,
         clock: Clock,
         redacted: Redacted,
         head: Callable[[], Json],
-        stages: StagesStore | None = None,
     ) -> None:
-        """``stores``: the ledger's tasks, missions and actuals; ``head``: what every
-        page's data starts with; ``stages``: the pipelines' stages, shown on their tasks."""
-        self._tasks, self._missions, self._actuals = stores
+        """``stores``: the ledger's tasks, missions, actuals and pipelines' stages;
+        ``head``: what every page's data starts with."""
+        self._tasks, self._missions, self._actuals = stores.tasks, stores.missions, stores.actuals
+        stages = stores.stages
         self._clock = clock
         self._redacted = redacted
         self._head = head

@@ -127,10 +127,7 @@ class Views:
         self._problems = problems
         self._change = None if repos is None else ChangeView(repos, self._redacted, clock)
         self._costs = ChangeCosts(stores.changes, clock, self._redacted.line)
-        tasks = (stores.tasks, stores.missions, stores.actuals)
-        self.board = TaskBoard(
-            tasks, clock, self._redacted, self._head, stores.stages
-        )  # the Tasks page
+        self.board = TaskBoard(stores.work, clock, self._redacted, self._head)  # the Tasks page
         self._asked = AskedViews(
             stores.approvals, stores.audit, clock, pages.connector_named, self._redacted
         )

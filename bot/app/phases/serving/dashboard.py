@@ -20,7 +20,7 @@ from bot.app.stops import Stop
 from bot.config import Config
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics, ObservedSink, Write
-from bot.dashboard.pages.stores import PageStores
+from bot.dashboard.pages.stores import PageStores, TaskStores
 from bot.dashboard.pages.views import PageSettings, Views
 from bot.dashboard.serving.server import DashboardServer
 from fleet.ledger.stores.operators.audit import ORCHESTRATOR_HOST
@@ -76,11 +76,13 @@ class AppDashboard:
                 ledgered.ledger.dashboard,
                 ledgered.ledger.forge,
                 ledgered.ledger.changes,
-                ledgered.ledger.tasks,
-                ledgered.ledger.missions,
-                ledgered.ledger.actuals,
+                TaskStores(
+                    ledgered.ledger.tasks,
+                    ledgered.ledger.missions,
+                    ledgered.ledger.actuals,
+                    ledgered.ledger.stages,
+                ),
                 ledgered.ledger.messages,
-                ledgered.ledger.stages,
             ),
             fleet=fleet,
             budgets=spend.budgets,
