@@ -20,6 +20,7 @@ StopStep = Callable[[], Awaitable[object] | None]
 class Stop(enum.Enum):
     """The app's parts, in the order :meth:`Stops.run` stops them."""
 
+    CONTROL = enum.auto()  # no command taken from a shell once stopping starts
     IN_FLIGHT = enum.auto()  # the commands operators already asked for, finished
     FOLLOWER = enum.auto()  # screens followed in chat
     FEED = enum.auto()  # what agents say, followed into their threads

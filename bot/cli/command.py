@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, cast
 
 import bot.cli.accounts as accounts_cli
 import bot.cli.hosts as hosts_cli
+import bot.cli.shell as shell_cli
 import bot.cli.status as status_cli
 import bot.cli.tasks as tasks_cli
 from bot.app.lock import AlreadyRunning
@@ -117,6 +118,7 @@ def _parser() -> Parser:
         ),
         config_help,
     )
+    shell_cli.configure(sub)
     matrix = sub.add_parser("matrix", help="Matrix homeserver helpers")
     matrix_sub = cast(  # a Parser's, whose helpers take any argument parser's
         "argparse._SubParsersAction[argparse.ArgumentParser]",
@@ -142,6 +144,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    if shell_cli.takes(words):  # a chat verb, for the running orchestrator
+        sys.exit(shell_cli.main(words, dict(os.environ)))
     args = parse(_parser(), argv)
     environ = dict(os.environ)
     if args.command == "matrix" and args.matrix_command == "setup":

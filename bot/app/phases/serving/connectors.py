@@ -4,14 +4,20 @@ which hands their messages to the commands' router."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 
 from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
+from bot.app.stops import Stop
 from bot.chat import redacting
 from bot.commands.wiring import Commands
+from bot.control.answers import ShellAnswers
+from bot.control.door import ControlDoor
 from connectors.base import Connector
 from fleet.ledger import Ledger
+
+log = logging.getLogger(__name__)
 
 
 async def start_connectors(
@@ -37,4 +43,24 @@ async def start_connectors(
         )
     guarded = redacting.guard(made, at.redactor, secrets, on_failure=on_send_failure)
     await at.serving.start(guarded, commands.router)
+    await open_control(at, commands)
     return tuple(at.serving.connectors)
+
+
+async def open_control(at: Grounds, commands: Commands) -> None:
+    """The control socket, where commands typed in a shell reach the router as the config's
+    ``shell: {as: ID}`` (:mod:`bot.control`). One that cannot listen is logged; chat runs."""
+    shell = at.cfg.document.shell
+    answers = ShellAnswers(
+        commands.router,
+        lambda: None if shell is None else shell.as_,
+        at.clock,
+        at.redactor.redact,
+    )
+    door = ControlDoor(at.cfg.state_dir, answers)
+    try:
+        await door.start()
+    except OSError as exc:
+        log.error("the control socket could not listen in %s: %s", at.cfg.state_dir, exc)
+        return
+    at.stops.add(Stop.CONTROL, door.stop)
