@@ -230,6 +230,9 @@ def _quoted(word: str) -> str:
     """``word`` as one word of the chat grammar's syntax (:mod:`bot.commands.tokenizer`)."""
     if word and not any(c.isspace() or c in "'\"\\" for c in word):
         return word
+    flag, eq, value = word.partition("=")
+    if eq and flag.startswith("--") and _quoted(flag) == flag:  # --prompt=VALUE: the flag's
+        return f"{flag}={_quoted(value)}"
     if "'" not in word:
         return f"'{word}'"
     return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
