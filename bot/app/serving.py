@@ -52,6 +52,11 @@ class Serving:
             self.connectors.append(connector)
             self.serve(connector)
 
+    def attach(self, connector: Connector) -> None:
+        """Know ``connector`` by name (:meth:`named`) without reading it: one whose commands
+        come another way (the shell's, through the control socket)."""
+        self.connectors.append(connector)
+
     def running(self) -> list[Connector]:
         """The connectors started so far, in order (what notices and asks are posted through)."""
         return self.connectors

@@ -5,6 +5,7 @@ a refused command is audited with its source; nothing running is exit status 3."
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -128,3 +129,28 @@ def test_without_a_shell_operator_the_answer_says_how_to_name_one(tmp_path: Path
         done = fleetwarden(config, "ps", "--json")
     assert done.returncode == 1
     assert "shell: {as: ID}" in done.stdout
+
+
+def test_a_queued_spawn_answers_at_once_and_starts_when_a_slot_frees(tmp_path: Path) -> None:
+    """Past ``limits.max_running`` a shell's spawn answers at once that it is queued (exit
+    0); once a slot frees it starts, as the shell's operator, with no shell waiting."""
+    second = "  - name: waiter\n    runtime: command\n    argv: [sleep, \"600\"]\n"
+    text = CONFIG.replace("operators:", second + "operators:") + SHELL_AS
+    bot, config = start(tmp_path, text + "limits: {max_running: 1}\n")
+    with bot:
+        assert fleetwarden(config, "spawn", "sleeper").returncode == 0
+        done = fleetwarden(config, "spawn", "waiter", "--json")
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)["data"]
+        assert answer["queued"] is True and answer["state"] == "queued"
+        assert isinstance(answer["queue_id"], int) and answer["run"] is None
+        assert fleetwarden(config, "stop", "sleeper").returncode == 0
+
+        def waiter_runs() -> bool:
+            listed = json.loads(fleetwarden(config, "ps", "--json").stdout)["data"]["agents"]
+            return any(a["name"] == "waiter" and a["state"] == "running" for a in listed)
+
+        assert wait_until(waiter_runs, 60), bot.stderr
+        assert ("shell", OPERATOR, "spawn", "ok", f"queue:{answer['queue_id']}") in audited(
+            config
+        )

@@ -13,6 +13,7 @@ from bot.app.stops import Stop
 from bot.chat import redacting
 from bot.commands.wiring import Commands
 from bot.control.answers import ShellAnswers
+from bot.control.connector import ShellConnector
 from bot.control.door import ControlDoor
 from connectors.base import Connector
 from fleet.ledger import Ledger
@@ -64,3 +65,4 @@ async def open_control(at: Grounds, commands: Commands) -> None:
         log.error("the control socket could not listen in %s: %s", at.cfg.state_dir, exc)
         return
     at.stops.add(Stop.CONTROL, door.stop)
+    at.serving.attach(ShellConnector())  # where a launch a shell queued is answered
