@@ -12,6 +12,7 @@ from bot.commands.family import Family, command
 from bot.commands.handlers.work.refs import mission_of, tasks_after
 from bot.commands.handlers.work.specs import MISSION, MISSION_ADD, MISSION_NEW, MISSIONS
 from bot.commands.request import Reply, Request
+from bot.render import machine
 from bot.render import tasks as render
 from fleet.ledger.stores.work.missions import MissionsStore
 from fleet.tasks.register import Register
@@ -50,10 +51,11 @@ class MissionCommands(Family):
         return Reply(render.added(found, moved), detail=f"mission {found.name} + {ids}")
 
     @command(MISSION)
-    async def mission(self, req: Request) -> str:
+    async def mission(self, req: Request) -> Reply:
         register = self._register
         found = await mission_of(register, req.arg("NAME"))
-        return render.mission(await register.mission_view(found))
+        view = await register.mission_view(found)
+        return Reply(render.mission(view), data=machine.mission(view))
 
     @command(MISSIONS)
     async def missions(self, req: Request) -> str:

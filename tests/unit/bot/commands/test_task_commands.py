@@ -27,6 +27,7 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NewTask
 from fleet.tasks.register import Register
+from tests.fakes.fleet import no_runs
 from tests.fakes.launches import an_admission
 from tests.fakes.stores import task_runs_of
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
@@ -40,7 +41,7 @@ HOSTILE = "<b>bold</b> @room [click](https://evil.example) ```fence``` **x**"
 class TaskFleet(Fleet):
     """The register's fake fleet, with what ``spawn``'s family reads of it."""
 
-    outputs = SimpleNamespace(stories=None)
+    outputs = SimpleNamespace(stories=None, open_runs=no_runs)
 
 
 class Rig:
