@@ -134,7 +134,7 @@ def test_without_a_shell_operator_the_answer_says_how_to_name_one(tmp_path: Path
 def test_a_queued_spawn_answers_at_once_and_starts_when_a_slot_frees(tmp_path: Path) -> None:
     """Past ``limits.max_running`` a shell's spawn answers at once that it is queued (exit
     0); once a slot frees it starts, as the shell's operator, with no shell waiting."""
-    second = "  - name: waiter\n    runtime: command\n    argv: [sleep, \"600\"]\n"
+    second = '  - name: waiter\n    runtime: command\n    argv: [sleep, "600"]\n'
     text = CONFIG.replace("operators:", second + "operators:") + SHELL_AS
     bot, config = start(tmp_path, text + "limits: {max_running: 1}\n")
     with bot:
@@ -151,6 +151,4 @@ def test_a_queued_spawn_answers_at_once_and_starts_when_a_slot_frees(tmp_path: P
             return any(a["name"] == "waiter" and a["state"] == "running" for a in listed)
 
         assert wait_until(waiter_runs, 60), bot.stderr
-        assert ("shell", OPERATOR, "spawn", "ok", f"queue:{answer['queue_id']}") in audited(
-            config
-        )
+        assert ("shell", OPERATOR, "spawn", "ok", f"queue:{answer['queue_id']}") in audited(config)
