@@ -97,7 +97,8 @@ def _parser() -> Parser:
             "status",
             help="the running fleet, an agent, budgets or usage, from the dashboard's API",
             description="Read the running orchestrator's dashboard API (the config's "
-            "`dashboard:` section must be on): the fleet and its forge runs, the tasks, the "
+            "`dashboard:` section; with it off, `status` and `status --json` ask the "
+            "control socket for `ps` instead): the fleet and its forge runs, the tasks, the "
             "cost per merged change (`status changes`), or one agent "
             "(`status NAME`). The config's secrets need not be set. --json prints the API's "
             "answer as it is.",
@@ -108,7 +109,7 @@ def _parser() -> Parser:
         sub.add_parser(
             "tasks",
             help="write the task register as TASKS.md and MISSIONS.md (--markdown), or print "
-            "it as data (--json, --csv)",
+            "it as data (--json, --csv); without those, chat's `tasks` from the orchestrator",
             description="Write the task register from the ledger as two documents, "
             "TASKS.md (every task by state, its projection beside its actual) and MISSIONS.md "
             "(each mission, its sub-missions nested, its progress and sums), each replaced "

@@ -137,6 +137,24 @@ def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
     return code
 
 
+def fleet_status(state_dir: Path, *, as_json: bool) -> int:
+    """``fleetwarden status [--json]`` with the dashboard off: chat's ``ps``, asked on the
+    control socket (``--json``: its data object, as ``fleetwarden ps --json`` has it)."""
+    try:
+        answer = _ask(state_dir, "ps")
+    except _NotRunning as exc:
+        return _fail(f"fleetwarden status: {exc}", EXIT_NOT_RUNNING)
+    except (OSError, WireError) as exc:
+        return _fail(f"fleetwarden status: {exc}", EXIT_REFUSED)
+    if answer.exit != EXIT_OK:
+        return _fail(f"fleetwarden status: {answer.text}", answer.exit)
+    if as_json:
+        print(json.dumps(answer.data, ensure_ascii=True, indent=2))
+    else:
+        print(_plain(answer.text))
+    return EXIT_OK
+
+
 class _NotRunning(Exception):
     """No orchestrator answers on the control socket."""
 

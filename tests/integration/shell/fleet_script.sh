@@ -70,6 +70,10 @@ is data.state stopped
 run 0 ps --json
 [ "$(field data.agents.0.state)" != running ] || fail "$AGENT still runs after stop: $OUT"
 
+run 0 status --json  # no dashboard in the config: `ps`'s data, from the control socket
+is agents.0.name "$AGENT"
+[ "$(field agents.0.state)" != running ] || fail "status says $AGENT runs: $OUT"
+
 run 2 stop
 run 2 spawn "$AGENT" --no-such-flag
 run 1 budget set global 5 --json
