@@ -11,12 +11,11 @@ from typing import Any, Final, Protocol
 
 from bot.commands.request import Reply
 from bot.commands.router import Ran
+from bot.commands.sources import SHELL
 from bot.control.wire import EXIT_OK, EXIT_REFUSED, Answer
 from connectors.base import InboundMessage, RoomId, UserId
 from fleet.clock import Clock
 
-SHELL: Final = "shell"
-"""The connector name a shell's commands come on, and their audit source."""
 NO_OPERATOR: Final = (
     "the config names no operator for commands from a shell: add `shell: {as: ID}` to it, "
     "ID an `operators:` entry's id (one for every connector, or with `connector: shell`), "

@@ -12,7 +12,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 
-from bot.control.answers import SHELL
+from bot.commands.sources import SHELL
 from connectors.base import (
     ConnectorHealth,
     EventId,

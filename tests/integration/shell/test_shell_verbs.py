@@ -5,6 +5,7 @@ a refused command is audited with its source; nothing running is exit status 3."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -17,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from fleet.ledger.records.approvals import ApprovalState
+from tests.integration.approvals.test_approvals_console import _ask as open_request
+from tests.integration.approvals.test_approvals_console import _read as read_request
 from tests.integration.console_bot import FLEETWARDEN, ROSTER_HEAD, ConsoleBot, wait_until
 
 pytestmark = pytest.mark.integration
@@ -152,3 +156,32 @@ def test_a_queued_spawn_answers_at_once_and_starts_when_a_slot_frees(tmp_path: P
 
         assert wait_until(waiter_runs, 60), bot.stderr
         assert ("shell", OPERATOR, "spawn", "ok", f"queue:{answer['queue_id']}") in audited(config)
+
+
+def test_an_agents_request_is_approved_and_denied_from_a_shell(
+    fleet: tuple[ConsoleBot, Path],
+) -> None:
+    """``approve ID`` and ``deny ID REASON`` answer an agent's open requests from a shell,
+    as the shell's operator, with the request as data; a second answer is refused (1)."""
+    _, config = fleet
+    db = config.parent / "state" / "ledger.db"
+    assert fleetwarden(config, "spawn", "sleeper").returncode == 0
+    first = asyncio.run(open_request(db, "n1", "rm -rf build"))
+    second = asyncio.run(open_request(db, "n2", "git push --force"))
+
+    done = fleetwarden(config, "approve", first.id, "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)["data"]
+    assert (data["id"], data["agent"], data["decision"]) == (first.id, "sleeper", "allow")
+    assert data["answered_by"] == OPERATOR
+
+    done = fleetwarden(config, "deny", second.id, "use a branch", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)["data"]
+    assert (data["state"], data["decision"], data["reason"]) == ("denied", "deny", "use a branch")
+    denied = asyncio.run(read_request(db, second.id))
+    assert denied.state is ApprovalState.DENIED and denied.answered_by == OPERATOR
+
+    again = fleetwarden(config, "approve", second.id)
+    assert again.returncode == 1 and "already answered" in again.stderr
+    assert fleetwarden(config, "stop", "sleeper").returncode == 0

@@ -10,7 +10,8 @@ from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
-from bot.control.answers import NO_OPERATOR, SHELL, ShellAnswers
+from bot.commands.sources import SHELL
+from bot.control.answers import NO_OPERATOR, ShellAnswers
 from bot.control.wire import EXIT_OK, EXIT_REFUSED
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
