@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 MAX_CLIENTS: Final = 16
 """How many shell connections are served at once."""
 
+DRAIN_SECONDS: Final = 10.0
+"""How long a stop waits for the shell commands in flight to finish."""
+
 Answerer = Callable[[str], Awaitable[Answer]]
 """What runs one command's text and says what came of it."""
 
@@ -75,15 +78,19 @@ class ControlDoor:
             sock.close()
             raise
 
-    async def stop(self) -> None:
-        """Stop listening, end the connections still open, remove the socket."""
+    async def stop(self, *, within: float = DRAIN_SECONDS) -> None:
+        """Stop listening, let the commands in flight finish (those still running after
+        ``within`` seconds are cancelled), remove the socket."""
         server, self._server = self._server, None
         if server is None:
             return
         server.close()
-        for task in list(self._clients):
-            task.cancel()
-        await asyncio.gather(*self._clients, return_exceptions=True)
+        clients = set(self._clients)
+        if clients:
+            _, pending = await asyncio.wait(clients, timeout=within)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         await server.wait_closed()
         status_door.forget(self._state_dir, CONTROL_SOCKET_FILE)
 

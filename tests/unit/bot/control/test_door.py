@@ -170,3 +170,29 @@ async def test_stop_removes_the_socket(tmp_path: Path) -> None:
     await served.start()
     await served.stop()
     assert not served.path.exists()
+
+
+async def test_a_command_in_flight_when_stopping_is_answered(tmp_path: Path) -> None:
+    """A stop lets the command being run finish and answer before the socket goes."""
+    answers = Answers()
+    served = ControlDoor(tmp_path, answers)
+    await served.start()
+    answers.hold.clear()
+    client = asyncio.create_task(ask(served, b'{"command": "ps"}\n'))
+    await eventually(lambda: answers.asked == ["ps"], "the command taken")
+    stopping = asyncio.create_task(served.stop())
+
+    async def closed() -> bool:  # no new shell is taken once stopping began
+        try:
+            _, writer = await asyncio.open_unix_connection(str(served.path))
+        except OSError:
+            return True
+        writer.close()
+        return False
+
+    await eventually(closed, "the socket closed to new shells")
+    assert not stopping.done()
+    answers.hold.set()
+    assert (await client)["exit"] == EXIT_OK
+    await stopping
+    assert not served.path.exists()

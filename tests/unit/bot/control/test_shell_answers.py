@@ -9,15 +9,13 @@ import pytest
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
 from bot.commands.router import Router
-from bot.commands.specs import COMMANDS
 from bot.commands.sources import SHELL
+from bot.commands.specs import COMMANDS
 from bot.control.answers import NO_OPERATOR, ShellAnswers
 from bot.control.wire import EXIT_OK, EXIT_REFUSED
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls
-
-SCRIPTS = "@scripts:example.org"
 
 
 @pytest.fixture
