@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
+from bot.cli import past_config
 from bot.cli.parsing import Parser
 from bot.commands.errors import CommandError
 from bot.commands.grammar import Command, Grammar
@@ -90,7 +91,7 @@ def configure(sub: argparse._SubParsersAction[Parser]) -> None:
 def takes(words: Sequence[str]) -> bool:
     """Whether ``words`` (the command line after ``fleetwarden``) is a chat verb for the
     orchestrator."""
-    rest = _past_config(list(words))
+    rest = past_config(list(words))
     if not rest or rest[0] not in VERBS:
         return False
     if rest[0] == "tasks":
@@ -259,12 +260,6 @@ def _quoted(word: str) -> str:
 def _fail(message: str, code: int) -> int:
     print(_plain(message) if code != EXIT_USAGE else message, file=sys.stderr)
     return code
-
-
-def _past_config(words: list[str]) -> list[str]:
-    while words and words[0].startswith("--config"):
-        words = words[1:] if "=" in words[0] else words[2:]
-    return words
 
 
 def _options_part(words: list[str]) -> list[str]:

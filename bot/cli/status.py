@@ -21,6 +21,10 @@ dashboard serves TLS: the token is sent once the server showed the config's own
 certificate. Never to a bare port: whoever listens there first would be sent it.
 ``--json`` prints the API's answer as it is: its fields are documented in
 ``docs/dashboard-api.md`` and never renamed.
+
+With the dashboard off, ``status`` and ``status --json`` ask the orchestrator's control
+socket for chat's ``ps`` instead (:func:`bot.cli.shell.fleet_status`; ``--json`` prints its
+data object, as ``fleetwarden ps --json`` has it); the other forms need the dashboard.
 """
 
 from __future__ import annotations

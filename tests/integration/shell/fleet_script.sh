@@ -74,6 +74,14 @@ run 0 status --json  # no dashboard in the config: `ps`'s data, from the control
 is agents.0.name "$AGENT"
 [ "$(field agents.0.state)" != running ] || fail "status says $AGENT runs: $OUT"
 
+run 0 task new --agent "$AGENT" Tidy the docs --json  # chat's `task new`: no data of its own
+is ok true
+run 0 tasks  # chat's `tasks`, from the orchestrator
+[[ "$OUT" == *tidy-the-docs* ]] || fail "tasks does not list the new task: $OUT"
+run 0 tasks --json  # the register's documented form, read from the ledger, stays
+is tasks.0.title "Tidy the docs"
+is tasks.0.agent "$AGENT"
+
 run 2 stop
 run 2 spawn "$AGENT" --no-such-flag
 run 1 budget set global 5 --json

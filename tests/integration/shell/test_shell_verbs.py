@@ -173,14 +173,14 @@ def test_an_agents_request_is_approved_and_denied_from_a_shell(
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)["data"]
     assert (data["id"], data["agent"], data["decision"]) == (first.id, "sleeper", "allow")
-    assert data["answered_by"] == OPERATOR
+    assert data["answered_by"] == f"{OPERATOR} on shell"
 
     done = fleetwarden(config, "deny", second.id, "use a branch", "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)["data"]
     assert (data["state"], data["decision"], data["reason"]) == ("denied", "deny", "use a branch")
     denied = asyncio.run(read_request(db, second.id))
-    assert denied.state is ApprovalState.DENIED and denied.answered_by == OPERATOR
+    assert denied.state is ApprovalState.DENIED and denied.answered_by == f"{OPERATOR} on shell"
 
     again = fleetwarden(config, "approve", second.id)
     assert again.returncode == 1 and "already answered" in again.stderr
