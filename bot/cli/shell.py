@@ -14,9 +14,9 @@ Exit status, stable for scripts: :data:`~bot.control.wire.EXIT_OK` 0 done,
 :data:`~bot.control.wire.EXIT_USAGE` 2 usage (the words do not parse; nothing was sent),
 :data:`~bot.control.wire.EXIT_NOT_RUNNING` 3 not running (no socket, or nobody listens).
 
-``fleetwarden tasks`` with ``--markdown``, ``--json``, ``--csv`` or ``--out`` is the task
-register read from the ledger (:mod:`bot.cli.tasks`), as before; without them it is the
-chat verb.
+``fleetwarden tasks`` with ``--markdown``, ``--json``, ``--csv`` or ``--out`` (any option
+but chat's ``--mission`` and ``--state``) is the task register read from the ledger
+(:mod:`bot.cli.tasks`), as before; bare, or with only those, it is the chat verb.
 """
 
 from __future__ import annotations
@@ -69,8 +69,10 @@ VERBS: Final = (
     "deny",
 )
 """The chat commands ``fleetwarden`` runs from a shell."""
-REGISTER_FLAGS: Final = ("--markdown", "--json", "--csv", "--out")
-"""What makes ``fleetwarden tasks`` the task register's documents, not the chat verb."""
+CHAT_TASKS_OPTIONS: Final = ("--mission", "--state", "--config")
+"""The options of ``fleetwarden tasks`` as chat's verb; any other (``--markdown``,
+``--json``, ``--csv``, ``--out``, a typo of one, ``--help``) makes it the task register's
+command."""
 TIMEOUT: Final = 300.0
 """How long the shell waits for an answer (a ``send`` waits for the agent to take it)."""
 
@@ -95,7 +97,8 @@ def takes(words: Sequence[str]) -> bool:
     if not rest or rest[0] not in VERBS:
         return False
     if rest[0] == "tasks":
-        return not any(w.split("=")[0] in REGISTER_FLAGS for w in _options_part(rest[1:]))
+        options = [w.split("=")[0] for w in _options_part(rest[1:]) if w.startswith("-")]
+        return all(option in CHAT_TASKS_OPTIONS for option in options)
     return True
 
 
@@ -126,6 +129,9 @@ def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
     try:
         answer = _ask(config.state_dir, text)
     except _NotRunning as exc:
+        if verb == "tasks":  # its register forms need no orchestrator
+            exc = _NotRunning(f"{exc}; `fleetwarden tasks --markdown` (or --json, --csv) "
+                              "reads the task register without it")  # fmt: skip
         return _fail(f"fleetwarden {verb}: {exc}", EXIT_NOT_RUNNING)
     except (OSError, WireError) as exc:
         return _fail(f"fleetwarden {verb}: {exc}", EXIT_REFUSED)
@@ -138,13 +144,15 @@ def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
     return code
 
 
-def fleet_status(state_dir: Path, *, as_json: bool) -> int:
-    """``fleetwarden status [--json]`` with the dashboard off: chat's ``ps``, asked on the
-    control socket (``--json``: its data object, as ``fleetwarden ps --json`` has it)."""
+def fleet_status(state_dir: Path, source: Path, *, as_json: bool) -> int:
+    """``fleetwarden status [--json]`` with the dashboard off in config ``source``: chat's
+    ``ps``, asked on the control socket (``--json``: its data object, as ``fleetwarden ps
+    --json`` has it)."""
     try:
         answer = _ask(state_dir, "ps")
     except _NotRunning as exc:
-        return _fail(f"fleetwarden status: {exc}", EXIT_NOT_RUNNING)
+        said = f"the dashboard is off in {source}, so status asked the control socket: {exc}"
+        return _fail(f"fleetwarden status: {said}", EXIT_NOT_RUNNING)
     except (OSError, WireError) as exc:
         return _fail(f"fleetwarden status: {exc}", EXIT_REFUSED)
     if answer.exit != EXIT_OK:

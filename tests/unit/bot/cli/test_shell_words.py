@@ -22,6 +22,8 @@ from bot.commands.specs import COMMANDS
         (["tasks", "--json"], False),
         (["tasks", "--csv", "--mission", "m"], False),
         (["tasks", "--out=docs", "--markdown"], False),
+        (["tasks", "--markdwon"], False),  # a typo of a register flag: argparse says which
+        (["tasks", "--mission=m", "--config", "c.yaml"], True),
         (["status", "--json"], False),
         (["run"], False),
         ([], False),
