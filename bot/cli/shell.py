@@ -31,8 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
-from bot.cli import past_config
-from bot.cli.parsing import Parser
+from bot.cli.parsing import Parser, past_config
 from bot.commands.errors import CommandError
 from bot.commands.grammar import Command, Grammar
 from bot.commands.help import help_text
