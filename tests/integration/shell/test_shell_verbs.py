@@ -155,7 +155,8 @@ def test_a_queued_spawn_answers_at_once_and_starts_when_a_slot_frees(tmp_path: P
             return any(a["name"] == "waiter" and a["state"] == "running" for a in listed)
 
         assert wait_until(waiter_runs, 60), bot.stderr
-        assert ("shell", OPERATOR, "spawn", "ok", f"queue:{answer['queue_id']}") in audited(config)
+        started = ("shell", OPERATOR, "spawn", "ok", f"queue:{answer['queue_id']}")
+        assert wait_until(lambda: started in audited(config), 30), audited(config)  # once answered
 
 
 def test_an_agents_request_is_approved_and_denied_from_a_shell(
