@@ -42,6 +42,7 @@ class Serving:
         self._consumers: set[asyncio.Task[None]] = set()
         self._conversations: dict[ConversationKey, asyncio.Lock] = {}
         self.connectors: list[Connector] = []  # started, in order
+        self._attached: list[Connector] = []  # known by name only (:meth:`attach`)
 
     async def start(self, connectors: Iterable[Connector], router: Router) -> None:
         """Start each connector in turn and read its inbound stream, its messages handed to
@@ -52,13 +53,19 @@ class Serving:
             self.connectors.append(connector)
             self.serve(connector)
 
+    def attach(self, connector: Connector) -> None:
+        """Know ``connector`` by name (:meth:`named`) without reading it or posting notices
+        through it: one whose commands come another way (the shell's, through the control
+        socket), for the answers given there later."""
+        self._attached.append(connector)
+
     def running(self) -> list[Connector]:
         """The connectors started so far, in order (what notices and asks are posted through)."""
         return self.connectors
 
     def named(self, name: str) -> Connector | None:
-        """The running connector called ``name``, if there is one."""
-        return next((c for c in self.connectors if c.name == name), None)
+        """The running (or attached) connector called ``name``, if there is one."""
+        return next((c for c in (*self.connectors, *self._attached) if c.name == name), None)
 
     async def stop_connectors(self) -> None:
         """Stop the connectors, the last started first; one failing stops none of the rest."""

@@ -21,6 +21,7 @@ class Stop(enum.Enum):
     """The app's parts, in the order :meth:`Stops.run` stops them."""
 
     IN_FLIGHT = enum.auto()  # the commands operators already asked for, finished
+    CONTROL = enum.auto()  # no command taken from a shell; those in flight finished
     FOLLOWER = enum.auto()  # screens followed in chat
     FEED = enum.auto()  # what agents say, followed into their threads
     MCP_LINES = enum.auto()  # the MCP calls' lines waiting in a batch, posted at once

@@ -21,6 +21,7 @@ from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec
 from bot.commands.request import Reply, Request
+from bot.render import machine
 from fleet.approvals.service import Approvals
 from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.clock import Clock
@@ -290,4 +291,5 @@ def _answered(done: ApprovalRequest) -> Reply:
         text = f"🔁 `{done.id}` allowed; **{done.agent}** no longer asks for {rule}."
     else:
         text = f"✅ `{done.id}` allowed once: **{done.agent}** goes on."
-    return Reply(text, detail=f"{done.id} {done.state.value} by {done.how}")
+    detail = f"{done.id} {done.state.value} by {done.how}"
+    return Reply(text, detail=detail, data=machine.answered(done))

@@ -26,6 +26,7 @@ def main() -> None:
 
 def _command(words: list[str]) -> str | None:
     """The command word in ``words``, past a ``--config FILE`` given before it."""
-    while words and words[0].startswith("--config"):
-        words = words[1:] if "=" in words[0] else words[2:]
+    from bot.cli.parsing import past_config
+
+    words = past_config(words)
     return words[0] if words else None

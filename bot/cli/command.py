@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, cast
 import bot.cli.accounts as accounts_cli
 import bot.cli.hosts as hosts_cli
 import bot.cli.init.command as init_cli
+import bot.cli.shell as shell_cli
 import bot.cli.status as status_cli
 import bot.cli.tasks as tasks_cli
 from bot.app import build
@@ -100,7 +101,8 @@ def _parser() -> Parser:
             "status",
             help="the running fleet, an agent, budgets or usage, from the dashboard's API",
             description="Read the running orchestrator's dashboard API (the config's "
-            "`dashboard:` section must be on): the fleet and its forge runs, the tasks, the "
+            "`dashboard:` section; with it off, `status` and `status --json` ask the "
+            "control socket for `ps` instead): the fleet and its forge runs, the tasks, the "
             "cost per merged change (`status changes`), or one agent "
             "(`status NAME`). The config's secrets need not be set. --json prints the API's "
             "answer as it is.",
@@ -111,7 +113,7 @@ def _parser() -> Parser:
         sub.add_parser(
             "tasks",
             help="write the task register as TASKS.md and MISSIONS.md (--markdown), or print "
-            "it as data (--json, --csv)",
+            "it as data (--json, --csv); without those, chat's `tasks` from the orchestrator",
             description="Write the task register from the ledger as two documents, "
             "TASKS.md (every task by state, its projection beside its actual) and MISSIONS.md "
             "(each mission, its sub-missions nested, its progress and sums), each replaced "
@@ -129,6 +131,7 @@ def _parser() -> Parser:
             "for check-config and run; nothing existing is overwritten.",
         )
     )
+    shell_cli.configure(sub)
     matrix = sub.add_parser("matrix", help="Matrix homeserver helpers")
     matrix_sub = cast(  # a Parser's, whose helpers take any argument parser's
         "argparse._SubParsersAction[argparse.ArgumentParser]",
@@ -153,6 +156,9 @@ class _Version(argparse.Action):
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    if shell_cli.takes(words):  # a chat verb, for the running orchestrator
+        sys.exit(shell_cli.main(words, dict(os.environ)))
     args = parse(_parser(), argv)
     environ = dict(os.environ)
     if args.command == "init":

@@ -21,12 +21,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final, NoReturn
 
-__all__ = ["FIRST_CONFIG", "Parser", "add_first_config", "parse"]
+__all__ = ["FIRST_CONFIG", "Parser", "add_first_config", "parse", "past_config"]
 
 FIRST_CONFIG: Final = "config_first"
 """Where ``--config`` given before the command is kept, until :func:`parse` moves it."""
 _MEANT: Final = "_options_meant"  # the namespace's record of misspelt options and their guess
 _INVALID_CHOICE: Final = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)$")
+
+
+def past_config(words: list[str]) -> list[str]:
+    """``words`` from the command word on, past a ``--config FILE`` given before it."""
+    while words and words[0].startswith("--config"):
+        words = words[1:] if "=" in words[0] else words[2:]
+    return words
 
 
 def _guess(word: str, candidates: Sequence[str]) -> str | None:

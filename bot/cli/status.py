@@ -21,6 +21,10 @@ dashboard serves TLS: the token is sent once the server showed the config's own
 certificate. Never to a bare port: whoever listens there first would be sent it.
 ``--json`` prints the API's answer as it is: its fields are documented in
 ``docs/dashboard-api.md`` and never renamed.
+
+With the dashboard off, ``status`` and ``status --json`` ask the orchestrator's control
+socket for chat's ``ps`` instead (:func:`bot.cli.shell.fleet_status`; ``--json`` prints its
+data object, as ``fleetwarden ps --json`` has it); the other forms need the dashboard.
 """
 
 from __future__ import annotations
@@ -99,6 +103,10 @@ def main(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -
             )
             return EXIT_CONFIG
         what, name = "agent", what
+    if what == "fleet" and config.dashboard is None and config.source is not None:
+        from bot.cli.shell import fleet_status  # the dashboard is off: ask the control socket
+
+        return fleet_status(config.state_dir, config.source, as_json=bool(args.json))
     try:
         data = fetch(config, environ, what, name)
         if args.json:

@@ -25,6 +25,7 @@ from typing import Final
 
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.request import Request
+from bot.commands.sources import SHELL
 from connectors.base import InboundMessage
 from fleet.clock import Clock
 from fleet.ledger import Confirmation
@@ -75,7 +76,13 @@ class ConfirmationDesk:
 
     async def ask(self, req: Request, summary: str) -> str:
         """Have ``req``'s command wait for its sender's ``yes`` in the place it was typed;
-        the question to reply with, ``summary`` (what it would do) first."""
+        the question to reply with, ``summary`` (what it would do) first. A shell cannot
+        answer: a command from one that would ask is refused, saying where to run it."""
+        if req.source == SHELL:
+            raise CommandError(
+                f"{summary} It asks for a `{WORD}` first, which a shell cannot give: run "
+                f"`{req.command.text.strip()}` in chat"
+            )
         msg = req.message
         await self._chat.ask_confirmation(
             connector=msg.connector,

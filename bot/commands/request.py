@@ -3,7 +3,7 @@ command and its message), the :class:`Reply`, and the callables handlers are han
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -48,7 +48,9 @@ class Reply:
     command was typed in the room itself, this answer opens one as its root. ``new_thread``:
     a fresh run of ``topic`` — it always gets a new thread, this answer its root; the old
     one, if any, gets a last line pointing to the new one. ``detail``, when given, is
-    written to the command's audit entry: what it acted on.
+    written to the command's audit entry: what it acted on. ``data``: the same answer as
+    data, the object ``fleetwarden VERB --json`` prints (``docs/commands.md`` documents each
+    verb's; ``None`` where a command has none).
     """
 
     markdown: str
@@ -59,6 +61,7 @@ class Reply:
     open_thread: bool = False
     thread_line: str | None = None
     detail: str | None = None
+    data: Mapping[str, object] | None = None
 
 
 Handler = Callable[[Request], Awaitable[str | Reply]]

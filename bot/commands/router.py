@@ -33,6 +33,8 @@ before it is parsed, and runs the waiting command, audited with source ``confirm
 Commands nobody typed just now — a schedule firing — go through :meth:`Router.run_as`: the
 same claim, parse, authorisation, handler, audit and reply as a typed command, for the
 sender who set it up, with their role looked up *now*; the audit entry names its source.
+A command typed in a shell (:mod:`bot.shell`) goes through :meth:`Router.answer`: the same
+path, its reply handed back to the shell instead of posted.
 """
 
 from __future__ import annotations
@@ -254,6 +256,20 @@ class Router:
                 reply = replace(reply, markdown=f"{run.heading}\n\n{reply.markdown}")
             await self._deliver_or_home(connector, msg, reply)
         return ran
+
+    async def answer(self, msg: InboundMessage, source: str) -> tuple[Ran, Reply]:
+        """Run ``msg``, typed outside chat (a shell), as its sender with their role looked up
+        now: parsed, authorised, handled and audited with ``source``, as a typed command is;
+        what came of it and the reply are handed back, not posted."""
+        role = self._acl.role_of(msg.connector, msg.sender, msg.groups)
+        async with contextlib.AsyncExitStack() as held:
+            if role is None:
+                detail = f"{msg.sender} is not in the config's `operators:` for {msg.connector}"
+                done = Ran("denied", self._command_name(msg), detail), Reply(detail)
+                await self._audit(msg, source, done[0])
+                return done
+            ran = await self._execute(msg, role, source, held)
+        return ran or (Ran("error", None, "nothing to run"), Reply("Nothing to run."))
 
     async def _claim(self, connector: str, event_id: str) -> bool:
         if await self._chat.claim_event(connector, event_id):

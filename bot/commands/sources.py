@@ -1,6 +1,7 @@
 """How a command came to run: typed in chat (or written in an agent's thread), its source
 :data:`TYPED`; or run for its sender without them typing it now — a schedule firing —
-as a :class:`Delegated` command, its source the schedule's (``schedule:3``). The source is
+as a :class:`Delegated` command, its source the schedule's (``schedule:3``); or typed in a
+shell, its source :data:`SHELL`. The source is
 written to the command's audit entry and rides on its request, so a launch it makes says
 where it came from."""
 
@@ -14,6 +15,9 @@ from connectors.base import RoomId, UserId
 
 TYPED: Final = "typed"
 """The audit source of a command someone typed (or wrote in an agent's thread)."""
+SHELL: Final = "shell"
+"""The audit source of a command typed in a shell (``fleetwarden spawn …``), and the
+connector name it comes on (:mod:`bot.control`)."""
 
 
 @dataclass(frozen=True, slots=True)

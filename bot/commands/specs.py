@@ -121,6 +121,12 @@ SPAWN = CommandSpec(
             "if lower) is at most X dollars; else say the quote and how to go ahead.",
             "X",
         ),
+        FlagSpec(
+            "if-absent",
+            "bool",
+            "For scripts (`fleetwarden spawn`): an agent already running is not a failure; "
+            "its run is the answer, exit status 0 (without it, 1).",
+        ),
         *REPO_FLAGS,
     ),
     control=True,

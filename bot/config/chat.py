@@ -1,6 +1,7 @@
 """The config file's chat sections: the connectors to run (:class:`ConnectorsSection`, each
 connector's settings beside the connector) and the people who may talk to the bot
-(:class:`Operator`). :mod:`bot.config.schema` holds them in the whole file's schema."""
+(:class:`Operator`), and who a command typed in a shell comes from (:class:`ShellSection`).
+:mod:`bot.config.schema` holds them in the whole file's schema."""
 
 from __future__ import annotations
 
@@ -153,3 +154,21 @@ class ConnectorsSection(BaseModel):
     @classmethod
     def _empty_means_defaults(cls, value: object) -> object:
         return {} if value is None else value
+
+
+class ShellSection(BaseModel):
+    """Commands from a shell on this machine (``fleetwarden spawn …``): the user who owns
+    the state dir types them as this operator."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    as_: str = Field(
+        alias="as",
+        min_length=1,
+        description=(
+            "The operator a shell command comes from: an `operators:` id (one listed for "
+            'every connector, or with `connector: shell`), e.g. "@alice:example.org". Its '
+            "role is looked up as each command runs; the command is audited with source "
+            "`shell`. Only the user who owns the state dir may use the control socket."
+        ),
+    )

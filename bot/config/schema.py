@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from bot.config.chat import ConnectorsSection, Operator
+from bot.config.chat import ConnectorsSection, Operator, ShellSection
 from bot.config.defaults import Defaults
 from bot.dashboard.serving.settings import DashboardSection
 from fleet.accounts.schema import AccountsSection, PoolsSection
@@ -269,6 +269,14 @@ class ConfigFile(BaseModel):
             "HTTP or run over stdio by Fleetwarden, which holds its credential. An agent "
             "granted one (its `mcp:`) reaches it only through its MCP door, at `/mcp/NAME`; "
             "every call is relayed, checked against the allow-list and audited."
+        ),
+    )
+    shell: ShellSection | None = Field(
+        default=None,
+        description=(
+            "Who `fleetwarden spawn|stop|ps|… ` typed in a shell is: `shell: {as: ID}`, an "
+            "operator's id. Without it the control socket answers every command with how "
+            "to set it."
         ),
     )
     dashboard: DashboardSection | None = Field(

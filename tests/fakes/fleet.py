@@ -42,6 +42,11 @@ from tests.fakes.launches import given_of
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
+async def no_runs() -> list[tuple[str, int]]:
+    """The open runs of a fleet whose runs are not kept: none."""
+    return []
+
+
 @dataclass
 class FakeFleet:
     """The supervisor as its callers see it, recorded (see the module)."""
@@ -50,7 +55,8 @@ class FakeFleet:
     live: set[str] = field(default_factory=set)  # agents with a live session
     busy: set[str] = field(default_factory=set)  # still working on their last prompt
     removed: set[str] = field(default_factory=set)  # taken out of the roster, still known
-    outputs: Any = field(default_factory=lambda: SimpleNamespace(stories=None))  # none kept
+    # none kept: no stories, no open runs' ids
+    outputs: Any = field(default_factory=lambda: SimpleNamespace(stories=None, open_runs=no_runs))
     cannot_launch: str | None = None  # a launch fails, saying this
     sent: list[tuple[str, str, str]] = field(default_factory=list)
     spawned: list[dict[str, Any]] = field(default_factory=list)

@@ -20,11 +20,12 @@ from bot.commands.handlers.agents.roster_specs import (
     ROSTER_SET,
 )
 from bot.commands.help import help_text
-from bot.commands.request import Request, RosterReloader, SpawnGate
+from bot.commands.request import Reply, Request, RosterReloader, SpawnGate
 from bot.commands.specs import HELP, PS, ROSTER, ROSTER_RELOAD, WHOAMI
 from bot.config.roster_edit import AddAgent, RemoveAgent, RosterEdit, SetKey
 from bot.render import fleet as render
 from bot.render import forge as render_forge
+from bot.render import machine
 from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
 from fleet.forge.facts import ForgeRuns
@@ -73,7 +74,7 @@ class OverviewCommands(Family):
         return help_text(self._specs, req.command.args.get("COMMAND"), prefix=self._prefix)
 
     @command(PS)
-    async def ps(self, req: Request) -> str:
+    async def ps(self, req: Request) -> Reply:
         statuses = await self._fleet.ps()
         if self._budgets is not None:
             book = self._budgets
@@ -83,14 +84,15 @@ class OverviewCommands(Family):
                 replace(s, queued_until=held[s.name]) if s.name in held else s for s in statuses
             ]
         text = render.ps(statuses, self._clock.now(), await self._fleet.drift())
-        text += render.problems(self._problems())
+        problems = self._problems()
+        text += render.problems(problems)
         if self._forge_runs is not None and (forged := await self._forge_runs(None)):
             rows = [f"- **{r.agent}** ({r.state}): {render_forge.links(r)}" for r in forged]
             text += "\n\nForge runs:\n" + "\n".join(rows)
         waiting = len(await self._gate.entries()) if self._gate is not None else 0
         if waiting:
             text += f"\n\n{waiting} launch{'es' if waiting > 1 else ''} queued: `queue` lists why."
-        return text
+        return Reply(text, data=machine.ps(statuses, waiting, problems))
 
     @command(ROSTER)
     async def roster(self, req: Request) -> str:

@@ -39,7 +39,7 @@ _SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 108 bytes with its NUL; keep a ma
 
 
 class NotTheDashboard(OSError):
-    """Something other than Fleetwarden's user listens on the status socket."""
+    """Something other than Fleetwarden's user listens on the status (or control) socket."""
 
 
 def new_status_token(state_dir: Path) -> str:
@@ -50,10 +50,10 @@ def new_status_token(state_dir: Path) -> str:
     return token
 
 
-def listen(state_dir: Path) -> socket.socket:
-    """The status socket, bound in ``state_dir`` (one left by an earlier start replaced),
-    0600, listening. Raises ``OSError``."""
-    path = state_dir / STATUS_SOCKET_FILE
+def listen(state_dir: Path, name: str = STATUS_SOCKET_FILE) -> socket.socket:
+    """The status socket (or another of the state dir's, ``name``), bound in ``state_dir``
+    (one left by an earlier start replaced), 0600, listening. Raises ``OSError``."""
+    path = state_dir / name
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -69,25 +69,33 @@ def listen(state_dir: Path) -> socket.socket:
     return sock
 
 
-def forget(state_dir: Path) -> None:
-    """Remove the status socket (the dashboard stopped)."""
+def forget(state_dir: Path, name: str = STATUS_SOCKET_FILE) -> None:
+    """Remove the status socket, or ``name`` (its server stopped)."""
     with contextlib.suppress(FileNotFoundError):
-        (state_dir / STATUS_SOCKET_FILE).unlink()
+        (state_dir / name).unlink()
 
 
-def connect(state_dir: Path, timeout: float) -> socket.socket:
-    """A connection to the dashboard's status socket, once the kernel said its listener is
-    the state dir's owner or root. Raises :class:`NotTheDashboard`, or ``OSError`` when
-    nothing listens (``FileNotFoundError``, ``ConnectionRefusedError``)."""
-    path = state_dir / STATUS_SOCKET_FILE
+def peer_uid(sock: socket.socket) -> int:
+    """The uid of the process at the other end of Unix socket ``sock``, as the kernel
+    says (``SO_PEERCRED``)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+def connect(state_dir: Path, timeout: float, name: str = STATUS_SOCKET_FILE) -> socket.socket:
+    """A connection to the dashboard's status socket (or the state dir's socket ``name``),
+    once the kernel said its listener is the state dir's owner or root. Raises
+    :class:`NotTheDashboard`, or ``OSError`` when nothing listens (``FileNotFoundError``,
+    ``ConnectionRefusedError``)."""
+    path = state_dir / name
     owner = os.stat(state_dir).st_uid
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
         with _short(path) as where:
             sock.connect(where)
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _pid, uid, _gid = struct.unpack("3i", creds)
+        uid = peer_uid(sock)
         if uid not in (owner, 0):
             raise NotTheDashboard(
                 f"uid {uid} listens on {path}, not the state dir's owner (uid {owner})"

@@ -182,8 +182,8 @@ async def test_a_bad_out_or_mission_is_said_with_its_fix_and_nothing_is_written(
     data = fleetwarden("tasks", "--json", "--out", str(out), "--config", config, cwd=tmp_path)
     assert data.returncode == 2 and data.stdout == "", data
     assert "--out is for --markdown: --json and --csv print to standard output" in data.stderr
-    plain = fleetwarden("tasks", "--config", config, cwd=tmp_path)
-    assert plain.returncode == 2 and "fleetwarden tasks --markdown" in plain.stderr, plain
+    plain = fleetwarden("tasks", "--config", config, cwd=tmp_path)  # chat's, asked of no one
+    assert plain.returncode == 3 and "fleetwarden tasks --markdown" in plain.stderr, plain
     elsewhere = tmp_path / "other.yaml"
     elsewhere.write_text(f"state_dir: {tmp_path / 'nothing'}\n")
     none = fleetwarden("tasks", "--markdown", "--out", str(out), "--config", str(elsewhere),

@@ -5,6 +5,7 @@ connectors' rooms when one loses its service (:mod:`bot.chat.link_notices`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 
 from bot.app import assembly as wiring
@@ -13,9 +14,14 @@ from bot.app.stops import Stop
 from bot.chat import redacting
 from bot.chat.link_notices import LinkWatch
 from bot.commands.wiring import Commands
+from bot.control.answers import ShellAnswers
+from bot.control.connector import ShellConnector
+from bot.control.door import ControlDoor
 from connectors.base import Connector
 from connectors.health import DOWN_AFTER_SECONDS
 from fleet.ledger import Ledger
+
+log = logging.getLogger(__name__)
 
 
 async def start_connectors(
@@ -46,4 +52,25 @@ async def start_connectors(
     watch = LinkWatch(at.serving.running, at.clock, after)
     watch.start()
     at.stops.add(Stop.LINK_WATCH, watch.stop)
+    await open_control(at, commands)
     return tuple(at.serving.connectors)
+
+
+async def open_control(at: Grounds, commands: Commands) -> None:
+    """The control socket, where commands typed in a shell reach the router as the config's
+    ``shell: {as: ID}`` (:mod:`bot.control`). One that cannot listen is logged; chat runs."""
+    shell = at.cfg.document.shell
+    answers = ShellAnswers(
+        commands.router,
+        lambda: None if shell is None else shell.as_,
+        at.clock,
+        at.redactor.redact,
+    )
+    door = ControlDoor(at.cfg.state_dir, answers)
+    try:
+        await door.start()
+    except OSError as exc:
+        log.error("the control socket could not listen in %s: %s", at.cfg.state_dir, exc)
+        return
+    at.stops.add(Stop.CONTROL, door.stop)
+    at.serving.attach(ShellConnector(at.clock))  # where a launch a shell queued is answered

@@ -27,6 +27,7 @@ from bot.commands.request import Follower, Reply, Request, SpawnGate
 from bot.commands.specs import SEND, SPAWN, WATCH
 from bot.render import fleet as render
 from bot.render import forge as render_forge
+from bot.render import machine
 from bot.render import runs as render_runs
 from bot.render import tasks as render_tasks
 from fleet.clock import Clock
@@ -241,22 +242,29 @@ class Handlers(Family):
             raise CommandError(f"not started: {admitted.why}")
         if isinstance(admitted, Queued):
             assert gate is not None  # a chat spawn waits only in the queue
-            return Reply(await gate.said(name, admitted))
+            return Reply(await gate.said(name, admitted), data=machine.spawn_queued(name, admitted))
         outcome, note = admitted.outcome, admitted.fallback
         note = f"\n\n{note}" if note else ""
         ended = outcome.ended
+        run = ended.run.id if ended is not None else await self._open_run(name)
+        data = machine.spawned(outcome.status, outcome.started, run)
         if ended is not None and ended.end is not None and ended.end.outcome != "finished":
             story = await self._stories.story(ended.run.id)
             if story is not None:  # it failed at once: why, in one line
                 line = render_runs.ended_at_once(story, self._clock.now())
-                return Reply(line + note, topic=outcome.status.name, new_thread=True)
+                return Reply(line + note, topic=outcome.status.name, new_thread=True, data=data)
         text = render.spawned(outcome.status, outcome.started, outcome.pid)
         if earlier is not None and outcome.started:
             text += "\n\n" + _left_live(earlier.branch)
         if spend is not None and outcome.started:
             text += "\n\n" + await spend.answer(name)
         # A fresh run gets a thread of its own; "already running" points to the one it has.
-        return Reply(text + note, topic=outcome.status.name, new_thread=outcome.started)
+        name = outcome.status.name
+        return Reply(text + note, topic=name, new_thread=outcome.started, data=data)
+
+    async def _open_run(self, name: str) -> int | None:
+        """The id of ``name``'s open run, if it has one."""
+        return dict(await self._fleet.outputs.open_runs()).get(name)
 
     async def _not_on_an_issue(self, name: str) -> None:
         """A restart of an agent working on a forge issue would take over its branch and
@@ -307,7 +315,8 @@ class Handlers(Family):
             name, force=bool(req.command.flags.get("force")), by=req.who
         )
         line = f"Stopped by {req.message.sender} ({said(info.reason, render.WHY_CAP)})."
-        return Reply(render.stopped(name, info), topic=name, thread_line=line)
+        data = machine.stopped(name, info)
+        return Reply(render.stopped(name, info), topic=name, thread_line=line, data=data)
 
     async def restart(self, req: Request) -> Reply:
         """The ordinary ``restart NAME``: ``restart`` is bound in
@@ -320,7 +329,8 @@ class Handlers(Family):
             )
         status = await self.restart_agent(name, req.who)
         line = f"Restarted by {req.message.sender}, now pid {status.pid}."
-        return Reply(render.restarted(status), topic=name, thread_line=line)
+        data = machine.restarted(status)
+        return Reply(render.restarted(status), topic=name, thread_line=line, data=data)
 
     async def restart_agent(self, name: str, by: str) -> AgentStatus:
         """Restart ``name`` for ``by``, as ``restart NAME`` (and each of ``restart all``)
@@ -353,8 +363,9 @@ class Handlers(Family):
         if ended is not None and ended.end is not None and ended.end.outcome != "finished":
             story = await self._stories.story(ended.run.id)
             if story is not None:  # its follow-up failed at once: why, in one line
-                return Reply(render_runs.ended_at_once(story, self._clock.now()), topic=name)
-        return Reply(render.sent(name), topic=name)
+                line = render_runs.ended_at_once(story, self._clock.now())
+                return Reply(line, topic=name, data=machine.sent(name, line))
+        return Reply(render.sent(name), topic=name, data=machine.sent(name))
 
     @command(WATCH)
     async def watch(self, req: Request) -> Reply:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from bot.chat.agent_text import escape
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
-from bot.commands.request import Request
+from bot.commands.request import Reply, Request
 from bot.render import fleet as render
 from bot.render import forge as render_forge
+from bot.render import machine
 from bot.render import mcp as render_mcp
 from bot.render import runs as render_runs
 from bot.render.transcript import lately
@@ -108,7 +109,7 @@ class RunCommands(Family):
         return lately(name, read.events, count, read.malformed)
 
     @command(RUNS)
-    async def runs(self, req: Request) -> str:
+    async def runs(self, req: Request) -> Reply:
         name = req.arg("NAME")
         last = req.command.flags.get("last", 5)
         limit = last if isinstance(last, int) and not isinstance(last, bool) else 5
@@ -133,4 +134,4 @@ class RunCommands(Family):
         if self._forge_runs is not None:
             for record in await self._forge_runs(name):
                 text = f"Works on {render_forge.links(record)} ({record.state}).\n\n" + text
-        return text
+        return Reply(text, data=machine.runs(name, stories))

@@ -17,8 +17,9 @@ from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.spend.budget_args import parse_limit, parse_moment, parse_scope
-from bot.commands.request import Request
+from bot.commands.request import Reply, Request
 from bot.render import budgets as render_budgets
+from bot.render import machine
 from fleet.budgets.model import BudgetBook, BudgetError, parse_window
 from fleet.ledger.records.budgets import Budget, Burst, Confidence, Cutoff
 
@@ -174,14 +175,16 @@ class BudgetHandlers(Family):
         self._book = book
 
     @command(BUDGET)
-    async def budget(self, req: Request) -> str:
+    async def budget(self, req: Request) -> Reply:
         book = self._book
         if book is None:
-            return render_budgets.NO_BUDGETS
-        return render_budgets.budgets(await book.statuses(), book.now(), book.timezone)
+            return Reply(render_budgets.NO_BUDGETS, data=machine.budgets(()))
+        statuses = await book.statuses()
+        text = render_budgets.budgets(statuses, book.now(), book.timezone)
+        return Reply(text, data=machine.budgets(statuses))
 
     @command(BUDGET_SET, under=BUDGET)
-    async def budget_set(self, req: Request) -> str:
+    async def budget_set(self, req: Request) -> Reply:
         book = self._require()
         command = req.command
         scope = parse_scope(req.arg("SCOPE"))
@@ -220,7 +223,8 @@ class BudgetHandlers(Family):
         answer = render_budgets.budget_set(applied, replaced, now, tz)
         status = next((s for s in await book.statuses() if s.budget == applied), None)
         at_once = render_budgets.standing(status, now, tz)
-        return f"{answer}\n\n{at_once}" if at_once else answer
+        data = None if status is None else {"budget": machine.budget(status)}
+        return Reply(f"{answer}\n\n{at_once}" if at_once else answer, data=data)
 
     @command(BUDGET_UNSET, under=BUDGET)
     @command(BUDGET_REMOVE, under=BUDGET)

@@ -8,6 +8,7 @@ from bot.commands.family import Family, command
 from bot.commands.handlers.work.refs import mission_of, task_of
 from bot.commands.handlers.work.specs import TASK, TASKS
 from bot.commands.request import Reply, Request
+from bot.render import machine
 from bot.render import tasks as render
 from bot.render.tasks import RUNS_SHOWN, Story
 from fleet.clock import Clock
@@ -51,8 +52,10 @@ class TaskBoard(Family):
                 reports.append(report)
         mission = None if task.mission is None else await self._missions.mission(task.mission)
         rounds = [] if self._reviews is None else await self._reviews.of_task(task.id)
-        told = Story(await register.view(task), after, reports, mission, rounds)
-        return Reply(render.story(told, self._clock.now()))
+        view = await register.view(task)
+        told = Story(view, after, reports, mission, rounds)
+        names = {} if mission is None else {mission.id: mission.name}
+        return Reply(render.story(told, self._clock.now()), data=machine.task(view, names))
 
     async def _task(self, task_id: int) -> TaskRecord | None:
         try:
@@ -61,7 +64,7 @@ class TaskBoard(Family):
             return None
 
     @command(TASKS)
-    async def tasks(self, req: Request) -> str:
+    async def tasks(self, req: Request) -> Reply:
         typed = req.command
         mission_ref, state = typed.str_flag("mission"), typed.str_flag("state")
         register = self._register
@@ -78,4 +81,6 @@ class TaskBoard(Family):
             heading += f" of mission {mission.name}"
         if state is not None:
             heading += f" ({state})"
-        return render.board(await register.board(mission=mission, states=states), heading)
+        views = await register.board(mission=mission, states=states)
+        names = {m.id: m.name for m in await self._missions.missions()}
+        return Reply(render.board(views, heading), data=machine.tasks(views, names))

@@ -21,6 +21,7 @@ from bot.commands.handlers.work.specs import (
     MISSIONS,
 )
 from bot.commands.request import Reply, Request
+from bot.render import machine
 from bot.render import pipelines as render_pipelines
 from bot.render import tasks as render
 from fleet.ledger.stores.work.missions import MissionsStore
@@ -106,14 +107,15 @@ class MissionCommands(Family):
         return Reply(render.added(found, moved), detail=f"mission {found.name} + {ids}")
 
     @command(MISSION)
-    async def mission(self, req: Request) -> str:
+    async def mission(self, req: Request) -> Reply:
         register = self._register
         found = await mission_of(register, req.arg("NAME"))
-        text = render.mission(await register.mission_view(found))
+        view = await register.mission_view(found)
+        text = render.mission(view)
         if self._pipelines is not None:
             stages = render_pipelines.stages(await self._pipelines.stages(found))
             text = f"{text}\n\n{stages}" if stages else text
-        return text
+        return Reply(text, data=machine.mission(view))
 
     @command(MISSIONS)
     async def missions(self, req: Request) -> str:

@@ -41,6 +41,7 @@ def test_the_order_stops_jobs_before_the_connectors_and_the_hosts_after_the_prox
     requests the proxy finishes; the commands in flight finish before anything stops."""
     order = list(Stop)
     assert order[0] is Stop.IN_FLIGHT
+    assert order.index(Stop.CONTROL) < order.index(Stop.SCHEDULER)  # a shell's, too
     assert order.index(Stop.SCHEDULER) < order.index(Stop.QUEUE) < order.index(Stop.CONNECTORS)
     assert order.index(Stop.DASHBOARD) < order.index(Stop.CONNECTORS) < order.index(Stop.FLEET)
     assert order.index(Stop.METERING) < order.index(Stop.HOSTS) < order.index(Stop.HEARTBEATS)

@@ -20,7 +20,10 @@ from bot.commands.handlers.overview import OverviewCommands
 from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.request import Request
 from bot.commands.router import Router
+from bot.commands.sources import SHELL
 from bot.commands.specs import COMMANDS
+from bot.control.answers import ShellAnswers
+from bot.control.wire import EXIT_REFUSED
 from connectors.base import EventId
 from fleet.approvals.service import Approvals
 from fleet.approvals.spend import SpendAsks
@@ -38,7 +41,7 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests.fakes.launches import fleet_and_admission
 from tests.fakes.spawn_queues import a_spawn_queue
 from tests.fakes.stores import fleet_stores
-from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
+from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 from tests.unit.fleet.approvals.test_budget_asks import Book
 
 ADMIN = "@ada:example.org"
@@ -250,6 +253,20 @@ async def test_an_admin_with_nothing_to_act_on_is_told_so(
         "Nothing to stop: no agent is running or waiting to restart.",
         "Nothing to resume: no agent is frozen.",
     ]
+
+
+async def test_stop_all_from_a_shell_is_refused_and_says_to_run_it_in_chat(
+    router: Router, ledger: Ledger
+) -> None:
+    """A shell cannot give the `yes` `stop all` asks for: it is refused (exit 1), saying
+    what it would do and where to run it, and nothing waits for a `yes`."""
+    await wanted_running(ledger)
+    answer = await ShellAnswers(router, lambda: ADMIN, ManualClock(T0))("stop all")
+    assert (answer.exit, answer.outcome) == (EXIT_REFUSED, "error")
+    assert "`stop all` would stop 1 agent now: coder." in answer.text
+    assert "run `stop all` in chat" in answer.text
+    assert await desired(ledger) is DesiredState.RUNNING
+    assert await ledger.chat.confirmations_at(SHELL, SHELL, None) == []
 
 
 async def test_stop_all_empties_the_spawn_queue_first(

@@ -23,10 +23,13 @@ from bot.commands.handlers.work.starts import ChatTaskStarts
 from bot.commands.handlers.work.tasks import TaskCommands
 from bot.commands.router import Router
 from bot.commands.specs import SPAWN
+from bot.control.answers import ShellAnswers
+from bot.control.wire import EXIT_OK
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NewTask
 from fleet.tasks.register import Register
+from tests.fakes.fleet import no_runs
 from tests.fakes.launches import an_admission
 from tests.fakes.stores import task_runs_of
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
@@ -40,7 +43,7 @@ HOSTILE = "<b>bold</b> @room [click](https://evil.example) ```fence``` **x**"
 class TaskFleet(Fleet):
     """The register's fake fleet, with what ``spawn``'s family reads of it."""
 
-    outputs = SimpleNamespace(stories=None)
+    outputs = SimpleNamespace(stories=None, open_runs=no_runs)
 
 
 class Rig:
@@ -316,3 +319,37 @@ async def test_a_spawns_task_that_did_not_start_is_cancelled_saying_why(rig: Rig
     second = await rig.register.find("2")
     assert second.state == "cancelled" and second.why == f"not started: {AGENT} was already running"
     assert (await rig.register.find("1")).state == "working"
+
+
+async def test_task_tasks_and_mission_answer_with_the_registers_rows_as_data(rig: Rig) -> None:
+    """From a shell, ``task``, ``tasks`` and ``mission`` answer with data: each task as
+    ``fleetwarden tasks --json`` has it, the mission with its tasks; never the text."""
+    answers = ShellAnswers(rig.router, lambda: OPERATOR, rig.clock)
+    assert (await answers("mission new auth Sign-in work")).exit == EXIT_OK
+    await rig.ask(f"!task new --agent {AGENT} --mission auth Fix the login page")
+    await rig.ask("!task start 1")
+    await rig.finish("1")
+
+    one = await answers("task 1")
+    assert one.exit == EXIT_OK and one.data is not None
+    row = one.data["task"]
+    assert isinstance(row, dict)
+    assert (row["id"], row["name"], row["state"], row["mission"]) == (
+        1,
+        "fix-the-login-page",
+        "done",
+        "auth",
+    )
+    assert (row["actual_tokens"], row["agent"], row["runs"]) == (4000, AGENT, 1)
+    listed = await answers("tasks --state ended")
+    assert listed.data == {"tasks": [row]}
+    mission = await answers("mission auth")
+    assert mission.data is not None and mission.data["tasks"] == [row]
+    assert mission.data["mission"] == {
+        "id": 1,
+        "name": "auth",
+        "title": "Sign-in work",
+        "parent": None,
+        "created_by": f"{OPERATOR} on shell",
+        "created_at": T0.isoformat(),
+    }
