@@ -274,9 +274,9 @@ class ConfigFile(BaseModel):
     shell: ShellSection | None = Field(
         default=None,
         description=(
-            "Who `fleetwarden spawn|stop|ps|… ` typed in a shell is: `shell: {as: ID}`, an "
-            "operator's id. Without it the control socket answers every command with how "
-            "to set it."
+            "Who a command typed in a shell (`fleetwarden ps`, `fleetwarden spawn NAME`) "
+            "is: `shell: {as: ID}`, an operator's id. Without it the control socket answers "
+            "every command with how to set it."
         ),
     )
     dashboard: DashboardSection | None = Field(
