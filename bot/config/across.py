@@ -28,11 +28,11 @@ from fleet.accounts.schema import section_problems
 from fleet.agents.command_argv import COMMAND_RUNTIME
 from fleet.budgets.schema import Loc
 from fleet.budgets.schema import section_problems as budget_section_problems
-from fleet.hosts.schema import placement_problems
+from fleet.hosts.schema import LOCAL_HOST, placement_problems
 from fleet.hosts.schema import section_problems as host_section_problems
 from fleet.metering.schema import provider_routes
 from fleet.permissions.config import unsandboxed_full
-from fleet.pipelines.schema import pipeline_problems
+from fleet.pipelines.schema import check_gate_problems, pipeline_problems
 from fleet.sandbox.schema import check_egress
 from fleet.schema import SchemaContext
 
@@ -76,7 +76,24 @@ def across_entries(
         ConfigProblem(file_name, *locate(loc)[:2], message)
         for loc, message in pipeline_problems(document.pipelines, agents, roles)
     )
+    problems.extend(
+        ConfigProblem(file_name, *locate(loc)[:2], message)
+        for loc, message in check_gate_problems(document.pipelines, _check_doers(document))
+    )
     return problems
+
+
+def _check_doers(document: ConfigFile) -> list[tuple[str, str | None, str]]:
+    """Each agent, its class and why a ``check:`` gate could not run its code (or "")."""
+    doers: list[tuple[str, str | None, str]] = []
+    for agent in document.agents:
+        why = ""
+        if agent.host != LOCAL_HOST:
+            why = f"runs on host {agent.host!r}"
+        elif (agent.sandbox or document.defaults.sandbox) == "none":
+            why = "has `sandbox: none`"
+        doers.append((agent.name, agent.role, why))
+    return doers
 
 
 def repeated_entries(

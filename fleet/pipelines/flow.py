@@ -207,7 +207,7 @@ class Pipelines:
         checkout = await self._checkout(stage.task_id)
         if checkout is None:
             await self._fail(stage, f"its check `{words}` has no checkout to run in: the "
-                             "stage's agent works on no repository, or left no line")  # fmt: skip
+                             "agent left no line on this machine (a check runs here)")  # fmt: skip
             return
         ran = await run_check(stage.gate, checkout, stage.timeout)
         if ran.passed:
@@ -229,7 +229,7 @@ class Pipelines:
         task = await self._tasks.task(task_id)
         if task is None or task.agent is None:
             return None
-        lines = [line for line in await self._lines.lines() if line.agent == task.agent]
+        lines = [x for x in await self._lines.lines() if (x.agent, x.host) == (task.agent, "local")]
         for line in reversed(lines):
             if task.branch is not None and line.branch == task.branch:
                 return Path(line.checkout)

@@ -7,7 +7,9 @@ split as a shell would split words but never given to one, run in the stage's ch
 
 What is checked across the section — a stage's agent or role the roster has not, an
 ``after:`` naming no stage of the pipeline, a loop of ``after:`` — is
-:func:`pipeline_problems`, which the config's checks across entries run."""
+:func:`pipeline_problems`; a ``check:`` gate on a stage an agent does that could not run
+it (on another host, or with no sandbox) is :func:`check_gate_problems`; the config's
+checks across entries run both."""
 
 from __future__ import annotations
 
@@ -276,6 +278,32 @@ def pipeline_problems(
                     + "): none of them could ever start; remove one of those `after:`"
                 ),
             )
+
+
+def check_gate_problems(
+    pipelines: Mapping[str, PipelineEntry], doers: Sequence[tuple[str, str | None, str]]
+) -> Iterator[tuple[Loc, str]]:
+    """Each ``check:`` gate on a stage one of whose possible agents could not run it:
+    ``doers`` are the roster's agents, each ``(name, class, why it cannot: "" when it
+    can)`` — a check runs the agent's code on this machine, sandboxed as that agent."""
+    for name, pipeline in pipelines.items():
+        for stage_name, stage in pipeline.stages.items():
+            if not isinstance(stage.gate, CheckGate):
+                continue
+            unfit = [
+                (agent, why)
+                for agent, role, why in doers
+                if why and (agent == stage.agent or (role is not None and role == stage.role))
+            ]
+            if unfit:
+                agent, why = unfit[0]
+                yield (
+                    ("pipelines", name, "stages", stage_name, "gate"),
+                    f"stage {stage_name!r} has a check: gate, and its agent {agent!r} {why}: "
+                    "a check runs the agent's code on this machine, in the agent's sandbox; "
+                    "use `gate: approve` or `gate: auto`, or an agent on `host: local` "
+                    "with a sandbox",
+                )
 
 
 def _unknown(kind: str, value: str, known: Collection[str]) -> str:

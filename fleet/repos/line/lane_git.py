@@ -91,11 +91,7 @@ class LaneGit:
             raise LaneGitFailed("bubblewrap or git is missing here", None)
         command = git_argv(self._git, checkout, args)
         command[4:4] = ["-c", "commit.gpgSign=false", "-c", "core.autocrlf=false"]
-        argv = sandbox_argv(self._bwrap, (), command, writable=(checkout,))
-        owner = checkout_owner(checkout)
-        if owner is not None:
-            argv = [sys.executable, "-I", "-S", "-c", _STAGER, str(_SHIM_DIR), str(owner), "--"]
-            argv += sandbox_argv(self._bwrap, (), command, writable=(checkout,))
+        argv = in_checkout(self._bwrap, checkout, command)
         full_env = {**git_env(), **IDENTITY, **filter_env(filters), **(env or {})}
         full_env.pop("GIT_OPTIONAL_LOCKS", None)  # this git writes: it takes its locks
         try:
@@ -134,6 +130,19 @@ class LaneGitFailed(Exception):
     def __init__(self, words: str, code: int | None) -> None:
         self.code = code
         super().__init__(words)
+
+
+def in_checkout(
+    bwrap: str, checkout: Path, command: Sequence[str], *, chdir: Path | None = None
+) -> list[str]:
+    """The argv that runs ``command`` in the checkout's sandbox (only ``/usr`` and the
+    checkout, read-write; no network; a pid namespace of its own, ended with it): as root,
+    as the checkout's owner, the checkout given through the agent shim's staging."""
+    argv = sandbox_argv(bwrap, (), command, writable=(checkout,), chdir=chdir)
+    owner = checkout_owner(checkout)
+    if owner is None:
+        return argv
+    return [sys.executable, "-I", "-S", "-c", _STAGER, str(_SHIM_DIR), str(owner), "--", *argv]
 
 
 def checkout_owner(checkout: Path) -> int | None:

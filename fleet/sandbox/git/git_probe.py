@@ -150,11 +150,13 @@ def sandbox_argv(
     *,
     disable_userns: bool = True,
     writable: Sequence[Path] = (),
+    chdir: Path | None = None,
 ) -> list[str]:
     """``command`` in a throwaway sandbox that sees only the system's programs and the
     directories ``shown`` (a repository, a linked worktree's git directories), all
     read-only, and ``writable`` read-write (pure but for looking at which of /bin, /lib…
-    are links)."""
+    are links); it starts in ``chdir`` (``/`` unless given). Given ``chdir``, ``command``
+    is a program looked up in the sandbox's own PATH, no prefix of it bound."""
     argv = [bwrap, "--unshare-all", "--unshare-user"]
     argv += ["--disable-userns", "--cap-drop", "ALL"] if disable_userns else ["--cap-drop", "ALL"]
     argv += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
@@ -167,14 +169,14 @@ def sandbox_argv(
     for loader in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
         argv += ["--ro-bind-try", loader, loader]
     real = Path(os.path.realpath(command[0])).parent.parent
-    if not real.is_relative_to("/usr"):  # a git installed elsewhere: its prefix, read-only
-        argv += ["--ro-bind", str(real), str(real)]
+    if chdir is None and not real.is_relative_to("/usr") and real != Path("/"):
+        argv += ["--ro-bind", str(real), str(real)]  # a git installed elsewhere: its prefix
     argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for path in shown:
         argv += ["--ro-bind", str(path), str(path)]
     for path in writable:
         argv += ["--bind", str(path), str(path)]
-    argv += ["--chdir", "/"]
+    argv += ["--chdir", str(chdir or "/")]
     return [*argv, "--", *command]
 
 

@@ -1,7 +1,8 @@
 """Tests for the `pipelines:` section (fleet.pipelines.schema): stages with an agent
 or a role, `after:` edges (the stage before by default), gates, and the problems across
 the section told with their line: an unknown agent or role (with the likeliest one meant),
-an `after:` naming no stage, a loop, an empty check."""
+an `after:` naming no stage, a loop, an empty check, a check on a stage whose agent is on
+another host or has no sandbox."""
 
 from __future__ import annotations
 
@@ -105,3 +106,51 @@ def test_the_stages_are_ordered_after_what_they_wait_for() -> None:
     """The order tasks are made in puts each stage after those it waits for."""
     assert ordered({"b": ("a",), "a": (), "c": ("a", "b")}) == ["a", "b", "c"]
     assert ordered({"a": ("b",), "b": ("a",)}) is None
+
+
+HOSTS = "hosts:\n  - {name: box2, ssh: fw@127.0.0.2, key_file: /k/id, known_hosts: /k/known}\n"
+
+
+@pytest.mark.parametrize(
+    ("agent", "line", "why"),
+    [("coder", 10, "runs on host 'box2'"), ("checker", 11, "runs on host 'box2'")],
+)
+def test_a_check_gate_on_an_agent_on_another_host_is_refused(
+    agent: str, line: int, why: str
+) -> None:
+    """A `check:` gate on a stage whose agent (or an agent of its class) is on an SSH host
+    is refused on the gate's line, saying to use `approve` or `auto`."""
+    text = SHIP.replace("gate: approve", "gate: {check: [make]}")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            HOSTS
+            + AGENTS.replace(f"  - name: {agent}\n", f"  - name: {agent}\n    host: box2\n")
+            + text,
+            FILE,
+            base_dir=Path("/srv/fw"),
+        )
+    [problem] = caught.value.problems
+    assert problem.line == line + 3 and why in problem.message
+    assert f"its agent {agent!r}" in problem.message and "`gate: approve`" in problem.message
+
+
+def test_a_check_gate_on_an_unsandboxed_agent_is_refused() -> None:
+    """An agent with `sandbox: none` cannot have its code checked sandboxed: refused."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            AGENTS.replace("  - name: coder\n", "  - name: coder\n    sandbox: none\n") + SHIP,
+            FILE,
+            base_dir=Path("/srv/fw"),
+        )
+    problems = [p for p in caught.value.problems if "check: gate" in p.message]
+    assert len(problems) == 1 and "has `sandbox: none`" in problems[0].message
+
+
+def test_an_agent_on_another_host_is_fine_behind_an_auto_gate() -> None:
+    """An agent on another host is fine where its stage's gate is `approve` or `auto`."""
+    config = parse_config(
+        HOSTS + AGENTS.replace("  - name: planner\n", "  - name: planner\n    host: box2\n") + SHIP,
+        FILE,
+        base_dir=Path("/srv/fw"),
+    )
+    assert list(config.document.pipelines) == ["ship"]
