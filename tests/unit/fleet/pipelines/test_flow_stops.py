@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import pytest
 
+from bot.render import pipelines as render_pipelines
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import MissionRecord, TaskRecord
 from fleet.pipelines.flow import Pipelines
@@ -84,7 +85,7 @@ async def test_a_stopped_mission_ends_its_stage_running_beside(
     ledger: Ledger, register: Register, fleet: Fleet
 ) -> None:
     """Stage a's task fails while stage b runs beside it: b's task is cancelled, its run
-    stopped, its gate stopped, and the notice names it as stopped under way."""
+    stopped, its gate stopped, and the notice and `mission M` name it as stopped under way."""
     board = Board()
     pipes = pipelines_of(ledger, register, board, "auto")
     side_by_side(pipes, "auto")
@@ -101,6 +102,8 @@ async def test_a_stopped_mission_ends_its_stage_running_beside(
     told = board.posted[-1].markdown
     assert "Mission par stopped at stage **a**" in told
     assert f"Stopped under way: b (#{b.id})." in told and "Never started" not in told
+    shown = render_pipelines.stages(await pipes.stages(made.mission))
+    assert "gate auto: stopped under way (stage a's gate failed)" in shown
 
 
 async def test_a_stop_cut_off_is_finished_at_the_next_start_told_once(
@@ -175,3 +178,26 @@ async def test_task_start_of_a_stage_waiting_for_an_asking_gate_is_refused(
     await pipes.approve(made.mission, "op", "plan")
     await register.settled()
     assert (await _now(ledger, review)).state == "working"
+
+
+async def test_the_last_stage_failed_with_its_task_open_is_ended_by_the_sweep(
+    ledger: Ledger, register: Register, fleet: Fleet
+) -> None:
+    """The review's gate failed but the stop went no further, its task still working: the
+    next start's sweep fails its task (its run stopped) and tells the operators, once."""
+    pipes = pipelines_of(ledger, register, Board(), "auto")
+    made = await pipes.make("login", "ship", "Fix it", by="op", source="chat", asked_in=WHERE)
+    (_, plan), (_, review) = made.stages
+    await _plan_done(ledger, register, fleet, plan.id)
+    await pipes.settled()
+    await register.settled()
+    assert (await _now(ledger, review)).state == "working"
+    assert await ledger.stages.move(review.id, "failed", "denied by op", came_from=("waiting",))
+    board = Board()
+    again = pipelines_of(ledger, register, board, "auto")
+    assert await again.sweep() == 1
+    assert (await _now(ledger, review)).state == "failed"
+    assert [name for name, _ in fleet.stopped] == ["checker"]
+    assert len(board.posted) == 1
+    assert "Mission login stopped at stage **review**" in board.posted[0].markdown
+    assert await again.sweep() == 0 and len(board.posted) == 1
