@@ -73,9 +73,9 @@ async def held(stages: StagesStore, task: TaskRecord, after: Sequence[TaskRecord
         state = {"asking": "asks an operator", "checking": "is being checked"}.get(
             stage.gate_state, f"is {stage.gate_state}"
         )
+        how = "; `mission approve` answers it" if stage.gate_state == "asking" else ""
         return (
             f"task {shown(task)} is a stage of a pipeline and waits for stage {stage.stage} "
-            f"(task {shown(prior)}), whose gate {state}: it starts once that gate passes "
-            "(`mission approve` answers an asking gate)"
+            f"(task {shown(prior)}), whose gate {state}: it starts once that gate passes{how}"
         )
     return None
