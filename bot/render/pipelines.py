@@ -49,7 +49,10 @@ def stages(rows: Sequence[tuple[StageRecord, TaskRecord | None]]) -> str:
             if task is None
             else f"{named(task)} · {said(task.agent or '', 40)} · {task.state}"
         )
-        gate = f"gate {said(gate_shown(stage.gate), 120)}: {_GATE_WORDS[stage.gate_state]}"
+        word = _GATE_WORDS[stage.gate_state]
+        if stage.gate_state == "stopped" and task is not None and task.runs:
+            word = "stopped under way"  # it ran beside the stage whose gate failed
+        gate = f"gate {said(gate_shown(stage.gate), 120)}: {word}"
         why = stage.why.split("\n", 1)[0]
         if why and stage.gate_state in ("passed", "failed", "stopped"):
             gate += f" ({said(why, 200)})"

@@ -7,11 +7,12 @@ whose wait is over starts (:meth:`fleet.tasks.register.Register.start_held`: ``t
 as its asker, through the one admission). When a stage's run is over — its task up for
 review (a change on a branch) or done — its gate runs: ``auto`` passes; ``check`` runs its
 command in the stage's checkout (:mod:`.gates`) and passes on exit 0; ``approve`` asks the
-operators (``mission approve M`` / ``mission deny M``). A passed gate ends the stage's task
-``done`` and starts each next stage whose stages are all through, its task told what they
-left (:mod:`.handoff`). A failed gate — or a stage's task failed or cancelled — stops the
-mission: the stage's task fails, the later ones are cancelled (they never start), and the
-operators are told why."""
+operators (``mission approve M STAGE`` / ``mission deny M STAGE``, :mod:`.answers`). A
+passed gate ends the stage's task ``done`` and starts each next stage whose stages are all
+through, its task told what they left (:mod:`.handoff`). A failed gate — or a stage's task
+failed or cancelled — stops the mission: the stage's task fails, every other stage still
+open is cancelled (a run going for it stopped; a later one never starts), and the operators
+are told why."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import json
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -34,10 +36,10 @@ from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.model import AgentSpec
 from fleet.notices import Notice, NoticeBoard
 from fleet.peers.framing import defuse
+from fleet.pipelines.answers import answering, asked, held
 from fleet.pipelines.gates import run_check
 from fleet.pipelines.handoff import Before, handoff
-from fleet.pipelines.schema import CheckGate, PipelineEntry, gate_shown, ordered
-from fleet.schema import did_you_mean
+from fleet.pipelines.schema import PipelineEntry, gate_of, gate_shown, no_pipeline, ordered
 from fleet.tasks.register import Register, TaskError, shown
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ class Pipelines:
         self._gates: set[asyncio.Task[None]] = set()
         self._started: set[int] = set()
         register.listen_ended(self._ended)
+        register.guard(partial(held, stages))
         register.runs.listen_for_review(self._for_review)
 
     # -- making ------------------------------------------------------------------------
@@ -105,7 +108,7 @@ class Pipelines:
         every = self._pipelines()
         found = every.get(pipeline)
         if found is None:
-            raise TaskError(_no_pipeline(pipeline, every))
+            raise TaskError(no_pipeline(pipeline, every))
         edges = found.edges()
         order = ordered(edges)
         if order is None:  # the config's checks refuse it; a reload may not have
@@ -129,7 +132,7 @@ class Pipelines:
             made[stage] = await self._tasks.task(task.id) or task  # with where it was asked
         await self._stages.add_stages(
             mission.id,
-            [NewStage(made[s].id, pipeline, s, *_gate_of(found, s)) for s in order],
+            [NewStage(made[s].id, pipeline, s, *gate_of(found, s)) for s in order],
         )
         first = tuple(stage for stage in order if not edges[stage])
         for stage in first:
@@ -244,19 +247,16 @@ class Pipelines:
         mission = await self._mission_name(stage)
         named = "its task" if task is None else f"task {shown(task)}"
         branch = "" if task is None or task.branch is None else f", its change on {task.branch}"
-        await self._notices.post(
-            Notice(
-                f"Mission {mission}: stage **{stage.stage}** ({named}{branch}) is over and its "
-                f"gate asks an operator. `mission approve {mission}` starts what comes "
-                f"next; `mission deny {mission}` stops the mission.",
-                tone="warning",
-                alert=True,
-            )
-        )
+        text = asked(mission, stage.stage, named + branch)
+        await self._notices.post(Notice(text, tone="warning", alert=True))
 
-    async def approve(self, mission: MissionRecord, by: str) -> StageRecord:
-        """An operator's yes to ``mission``'s stage asking: it passes; it."""
-        stage = await self._asking(mission)
+    async def approve(
+        self, mission: MissionRecord, by: str, stage_name: str | None = None
+    ) -> StageRecord:
+        """An operator's yes to ``mission``'s stage ``stage_name`` (none: the one) asking:
+        it passes; it."""
+        every = await self._stages.of_mission(mission.id)
+        stage = answering(every, mission.name, stage_name, "approve")
         if not await self._stages.move(
             stage.task_id, "passed", f"approved by {by}", came_from=("asking",)
         ):
@@ -264,20 +264,16 @@ class Pipelines:
         await self._passed(stage)
         return stage
 
-    async def deny(self, mission: MissionRecord, by: str) -> StageRecord:
-        """An operator's no to ``mission``'s stage asking: the mission stops there; it."""
-        stage = await self._asking(mission)
-        await self._fail(stage, f"denied by {by}", came_from=("asking",))
+    async def deny(
+        self, mission: MissionRecord, by: str, stage_name: str | None = None
+    ) -> StageRecord:
+        """An operator's no to ``mission``'s stage ``stage_name`` (none: the one) asking:
+        the mission stops there; it."""
+        every = await self._stages.of_mission(mission.id)
+        stage = answering(every, mission.name, stage_name, "deny")
+        if not await self._fail(stage, f"denied by {by}", came_from=("asking",)):
+            raise TaskError(f"mission {mission.name}'s stage {stage.stage} was answered meanwhile")
         return stage
-
-    async def _asking(self, mission: MissionRecord) -> StageRecord:
-        for stage in await self._stages.of_mission(mission.id):
-            if stage.gate_state == "asking":
-                return stage
-        raise TaskError(
-            f"no stage of mission {mission.name} waits for an operator's answer: "
-            f"`mission {mission.name}` shows its stages"
-        )
 
     # -- through, or stopped -------------------------------------------------------------
 
@@ -287,13 +283,19 @@ class Pipelines:
         if task is not None and task.open:
             await self._register.end(task, "done", f"stage {stage.stage} passed its gate", by=BY)
         every = await self._stages.of_mission(stage.mission_id)
-        passed = {s.task_id for s in every if s.gate_state == "passed"}
-        if len(passed) == len(every):
+        if all(s.gate_state == "passed" for s in every):
             mission = await self._mission_name(stage)
             await self._notices.post(
                 Notice(f"Mission {mission}: every stage passed its gate; it is done.", tone="ok")
             )
             return
+        await self._start_next(every)
+
+    async def _start_next(self, every: Sequence[StageRecord]) -> int:
+        """Start each of ``every`` (a mission's stages) not started whose stages before it
+        all passed their gates, told what they left; how many."""
+        passed = {s.task_id for s in every if s.gate_state == "passed"}
+        started = 0
         for later in every:
             if later.gate_state != "waiting" or later.task_id in self._started:
                 continue
@@ -304,6 +306,8 @@ class Pipelines:
                 self._started.add(found.id)
                 await self._tell(later, found, every)
                 self._start(found)
+                started += 1
+        return started
 
     async def _tell(
         self, stage: StageRecord, task: TaskRecord, every: Sequence[StageRecord]
@@ -331,30 +335,43 @@ class Pipelines:
 
     async def _fail(
         self, stage: StageRecord, why: str, *, came_from: Collection[str] = OPEN_GATES
-    ) -> None:
-        """``stage``'s gate failed (``why``): the mission stops, told to the operators."""
+    ) -> bool:
+        """``stage``'s gate failed (``why``): the mission stops, told to the operators;
+        whether it was this call that failed it."""
         if not await self._stages.move(stage.task_id, "failed", why, came_from=came_from):
-            return
+            return False
+        await self._stop_mission(stage)
+        return True
+
+    async def _stop_mission(self, stage: StageRecord) -> None:
+        """``stage`` failed: its task fails, every other stage still open is stopped — its
+        task cancelled (a run going for it stopped) — and the operators are told, once."""
         stored = await self._stages.stage_of(stage.task_id)
-        why = why if stored is None else stored.why  # redacted and bounded
+        why = "" if stored is None else stored.why  # redacted and bounded
         task = await self._tasks.task(stage.task_id)
         if task is not None and task.open:
             first = why.split("\n", 1)[0]
             await self._register.end(task, "failed", f"its gate failed: {first}", by=BY)
-        never = []
-        for later in await self._stages.of_mission(stage.mission_id):
-            if later.gate_state != "waiting" or later.task_id == stage.task_id:
+        never, cut = list[str](), list[str]()
+        said = f"stage {stage.stage}'s gate failed"
+        for other in await self._stages.of_mission(stage.mission_id):
+            if other.task_id == stage.task_id or not await self._stages.move(
+                other.task_id, "stopped", said, came_from=OPEN_GATES
+            ):
                 continue
-            found = await self._tasks.task(later.task_id)
-            if found is None or not found.open or later.task_id in self._started:
+            found = await self._tasks.task(other.task_id)
+            if found is None:
                 continue
-            said = f"stage {stage.stage}'s gate failed"
-            await self._stages.move(later.task_id, "stopped", said, came_from=("waiting",))
-            await self._register.end(found, "cancelled", f"{said}: it never starts", by=BY)
-            never.append(f"{later.stage} (#{found.id})")
+            ran = bool(found.runs) or found.state in ("working", "review", "done")
+            (cut if ran else never).append(f"{other.stage} (#{found.id})")
+            if found.open:
+                end = "its mission stopped" if ran else "it never starts"
+                await self._register.end(found, "cancelled", f"{said}: {end}", by=BY)
         mission = await self._mission_name(stage)
         named = "" if task is None else f" (task {shown(task)})"
         text = f"Mission {mission} stopped at stage **{stage.stage}**{named}: {why}"
+        if cut:
+            text += "\n\nStopped under way: " + ", ".join(cut) + "."
         if never:
             text += "\n\nNever started: " + ", ".join(never) + "."
         await self._notices.post(Notice(text, tone="error", alert=True))
@@ -379,11 +396,24 @@ class Pipelines:
     async def sweep(self) -> int:
         """The gates a stop left: a check it cut off is run again; a stage whose task's work
         ended while nobody heard has its gate run, or stops its mission (its task failed or
-        was cancelled); how many were settled."""
+        was cancelled); a mission's stop cut off is finished; a stage never started whose
+        stages before it all passed starts; how many were settled."""
         settled = 0
-        for stage in await self._stages.unsettled():
+        nexts: set[int] = set()
+        left = await self._stages.unsettled()
+        for listed in sorted(left, key=lambda s: s.gate_state != "failed"):  # stops first
+            stage = await self._stages.stage_of(listed.task_id)
+            if stage is None or stage.gate_state != listed.gate_state:
+                continue  # a stop before it settled it
+            if stage.gate_state == "failed":
+                await self._stop_mission(stage)
+                settled += 1
+                continue
             task = await self._tasks.task(stage.task_id)
-            if task is None or task.state in ("todo", "queued", "working"):
+            if task is None or task.state in ("queued", "working"):
+                continue
+            if task.state == "todo":
+                nexts.add(stage.mission_id)
                 continue
             if stage.gate_state == "checking":
                 if not await self._stages.move(
@@ -396,6 +426,14 @@ class Pipelines:
             else:
                 await self._fail(stage, f"its task {shown(task)} is {task.state}")
             settled += 1
+        for mission_id in sorted(nexts):
+            every = await self._stages.of_mission(mission_id)
+            for stage in every:  # passed, its task's end cut off
+                task = await self._tasks.task(stage.task_id)
+                if stage.gate_state == "passed" and task is not None and task.open:
+                    why = f"stage {stage.stage} passed its gate"
+                    await self._register.end(task, "done", why, by=BY)
+            settled += await self._start_next(every)
         return settled
 
     async def settled(self) -> None:
@@ -409,21 +447,3 @@ class Pipelines:
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
-
-
-def _gate_of(found: PipelineEntry, stage: str) -> tuple[str | Sequence[str], float]:
-    gate = found.stages[stage].gate
-    if isinstance(gate, CheckGate):
-        return gate.check, gate.timeout
-    return gate, 0.0
-
-
-def _no_pipeline(name: str, every: Mapping[str, PipelineEntry]) -> str:
-    named = name if len(name) <= 40 else name[:37] + "..."
-    if not every:
-        return f"no pipeline {named!r}: the config has no `pipelines:` section (see the guide)"
-    listed = ", ".join(sorted(every))
-    guess = did_you_mean(name, every)
-    if guess is not None:
-        return f"no pipeline {named!r} — did you mean {guess!r}? (pipelines: {listed})"
-    return f"no pipeline {named!r}: the config's pipelines are {listed}"

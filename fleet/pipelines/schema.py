@@ -322,3 +322,23 @@ def _no_stage(pipeline: str, value: str, stages: list[str]) -> str:
     if guess is not None:
         return f"pipeline {pipeline!r} has no stage {value!r} — did you mean {guess!r}? ({listed})"
     return f"pipeline {pipeline!r} has no stage {value!r}: after names its stages ({listed})"
+
+
+def gate_of(found: PipelineEntry, stage: str) -> tuple[str | Sequence[str], float]:
+    """A stage's gate as recorded: ``"auto"``, ``"approve"`` or a check's argv; its time."""
+    gate = found.stages[stage].gate
+    if isinstance(gate, CheckGate):
+        return gate.check, gate.timeout
+    return gate, 0.0
+
+
+def no_pipeline(name: str, every: Mapping[str, PipelineEntry]) -> str:
+    """The refusal of pipeline ``name``, which ``every`` (the config's) has not."""
+    named = name if len(name) <= 40 else name[:37] + "..."
+    if not every:
+        return f"no pipeline {named!r}: the config has no `pipelines:` section (see the guide)"
+    listed = ", ".join(sorted(every))
+    guess = did_you_mean(name, every)
+    if guess is not None:
+        return f"no pipeline {named!r} — did you mean {guess!r}? (pipelines: {listed})"
+    return f"no pipeline {named!r}: the config's pipelines are {listed}"

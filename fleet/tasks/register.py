@@ -67,6 +67,8 @@ class Stopper(Protocol):
         ...
 
 
+Guard = Callable[[TaskRecord, Sequence[TaskRecord]], Awaitable[str | None]]
+"""Why a task, waiting for those given, may not start yet (``None``: it may)."""
 Starter = Callable[[TaskRecord], Awaitable[bool]]
 """Start a task whose wait is over, where its start was asked for (``task start`` again, as
 its asker); whether it was started there."""
@@ -118,6 +120,7 @@ class Register:
         self._admission = admission
         self._starters: list[Starter] = []
         self._enders: list[Ended] = []
+        self._guards: list[Guard] = []
         self._starts: set[asyncio.Task[None]] = set()  # tasks whose wait was over, starting
         self._stop = stop
         self._starting: set[int] = set()  # tasks whose start is under way
@@ -133,6 +136,11 @@ class Register:
         """Tell ``listener`` of each task that ends — by its runs or by :meth:`end` — once
         the tasks that waited for it were started or told (a pipeline's next stage)."""
         self._enders.append(listener)
+
+    def guard(self, guard: Guard) -> None:
+        """Refuse a start that ``guard`` says why not (a pipeline's stage whose stages
+        before it are not through their gates)."""
+        self._guards.append(guard)
 
     def start_held(self, task: TaskRecord) -> None:
         """Start ``task`` where its start was asked for, as a task whose wait is over is
@@ -272,6 +280,9 @@ class Register:
                 f"would wait for ever; `task cancel {task.id}` and make it again without "
                 "`--after` it"
             )
+        for guard in self._guards:
+            if (refused := await guard(task, after)) is not None:
+                raise TaskError(refused)
         if asked_in is not None:
             await self._tasks.set_fields(task.id, asked_in=json.dumps(asked_in, sort_keys=True))
         if request.agent != task.agent:

@@ -69,11 +69,15 @@ def test_a_pipeline_passes_its_gates_to_done(tmp_path: Path, upstream: GitUpstre
         bot.expect(r"What task #2 waited for is done; started now", timeout=90)
         bot.expect(r"What task #3 waited for is done; started now", timeout=90)
         bot.expect(r"Mission login: stage \W*review\W* .* gate asks an operator", timeout=90)
+        bot.expect(r"mission approve login review\W* starts what comes next")
         bot.command("mission login", r"Stages of pipeline ship")
         shown = bot.output_since_command
         assert "gate check: sh -c" in shown and "passed (check" in shown
         assert "gate approve: asks an operator" in shown
-        bot.command("mission approve login", r"Stage review of mission login passed its gate")
+        bot.command("mission approve login code", r"stage code of mission login asks no answer")
+        bot.command(
+            "mission approve login review", r"Stage review of mission login passed its gate"
+        )
         bot.expect(r"Mission login: every stage passed its gate; it is done", timeout=30)
         bot.command("mission login", r"3 of 3 done")
         assert bot.output_since_command.count(": passed") == 3

@@ -3,7 +3,7 @@
 ``mission M`` (its progress, spend and tasks, its sub-missions with their own totals; made
 from a pipeline, its stages) and ``missions``; ``mission new --pipeline`` (a mission of a
 pipeline's stages, :mod:`fleet.pipelines.flow`) and ``mission approve`` / ``mission deny``
-(the answer to a stage's ``approve`` gate)."""
+(the answer to a stage's ``approve`` gate, the stage named)."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ class MissionCommands(Family):
         if self._pipelines is None:
             raise CommandError(f"mission {found.name} is no pipeline's: nothing to approve")
         answer = self._pipelines.approve if approved else self._pipelines.deny
-        stage = await answer(found, req.who)
+        stage = await answer(found, req.who, req.command.args.get("STAGE"))
         word = "approved" if approved else "denied"
         text = render_pipelines.answered(stage, found.name, approved)
         return Reply(text, detail=f"mission {found.name} stage {stage.stage} {word}")

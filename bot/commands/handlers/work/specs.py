@@ -156,22 +156,34 @@ MISSION_NEW = CommandSpec(
     ),
 )
 
+_STAGE = ArgSpec(
+    "STAGE",
+    "The stage answered, as the ask's notice names it (needed when more than one asks).",
+    required=False,
+)
+
 MISSION_APPROVE = CommandSpec(
     name="approve",
     summary="Pass the gate of a pipeline's stage that asks an operator: the next stage starts.",
-    args=(ArgSpec("NAME", "The mission's name."),),
+    args=(ArgSpec("NAME", "The mission's name."), _STAGE),
     control=True,
-    description="Its stage whose gate is `approve` and whose work is over passes it.",
-    examples=("mission approve login",),
+    description=(
+        "The stage named — whose gate is `approve` and whose work is over — passes it. "
+        "With no stage named, the one stage asking does; when several ask, name one."
+    ),
+    examples=("mission approve login plan", "mission approve login"),
 )
 
 MISSION_DENY = CommandSpec(
     name="deny",
     summary="Refuse the gate of a pipeline's stage that asks an operator: the mission stops.",
-    args=(ArgSpec("NAME", "The mission's name."),),
+    args=(ArgSpec("NAME", "The mission's name."), _STAGE),
     control=True,
-    description="Its stage fails, and the stages after it never start.",
-    examples=("mission deny login",),
+    description=(
+        "The stage named (none named: the one asking) fails; the other stages still open "
+        "are cancelled, their runs stopped, and the later ones never start."
+    ),
+    examples=("mission deny login plan", "mission deny login"),
 )
 
 MISSION_ADD = CommandSpec(

@@ -117,9 +117,14 @@ class StagesStore(Store):
 
     async def unsettled(self) -> list[StageRecord]:
         """Every stage whose gate is still to run or was running (``waiting``,
-        ``checking``), by mission and in order."""
+        ``checking``), and every failed one whose task or mission's other stages are still
+        open (its stop was cut off), by mission and in order."""
         rows = await self._all(
             "SELECT * FROM pipeline_stages WHERE gate_state IN ('waiting', 'checking')"
+            " OR (gate_state = 'failed' AND (mission_id IN (SELECT mission_id FROM"
+            " pipeline_stages WHERE gate_state IN ('waiting', 'checking', 'asking'))"
+            " OR task_id IN (SELECT id FROM tasks WHERE state IN"
+            " ('todo', 'queued', 'working', 'review'))))"
             " ORDER BY mission_id, position",
             (),
         )

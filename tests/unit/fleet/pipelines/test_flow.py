@@ -83,7 +83,7 @@ async def test_a_denied_approval_stops_the_mission(
     assert (plan.agent, review.agent, review.after) == ("planner", "checker", (plan.id,))
     await _plan_done(ledger, register, fleet, plan.id)
     await pipes.settled()
-    assert "`mission approve login`" in board.posted[-1].markdown
+    assert "`mission approve login plan`" in board.posted[-1].markdown
     stage = await pipes.deny(made.mission, "op")
     assert stage.stage == "plan"
     states = [t.state for t in [await ledger.tasks.task(i) for i in (plan.id, review.id)] if t]

@@ -1,0 +1,81 @@
+"""Which stage of a mission an operator's ``mission approve M [STAGE]`` / ``mission deny M
+[STAGE]`` answers: the stage named, which must be asking; with none named, the one stage
+asking — more than one asking, the operator must name it (the ask's notice quotes the
+whole command, its stage in it, so the answer is tied to the stage that was shown); and
+why ``task start`` of a stage is refused while a stage before it is not through its gate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fleet.ledger.records.tasks import TaskRecord
+from fleet.ledger.stores.work.stages import StageRecord, StagesStore
+from fleet.tasks.register import TaskError, shown
+
+
+def asked(mission: str, stage: str, named: str) -> str:
+    """The notice that ``stage`` of ``mission`` (its task ``named``) asks an operator."""
+    return (
+        f"Mission {mission}: stage **{stage}** ({named}) is over and its gate asks an "
+        f"operator. `mission approve {mission} {stage}` starts what comes next; "
+        f"`mission deny {mission} {stage}` stops the mission."
+    )
+
+
+def answering(
+    stages: Sequence[StageRecord], mission: str, named: str | None, verb: str
+) -> StageRecord:
+    """The stage of ``stages`` (``mission``'s) that ``mission VERB mission [named]``
+    answers, else a :class:`TaskError` saying what to type."""
+    asking = [stage for stage in stages if stage.gate_state == "asking"]
+    if named is not None:
+        found = next((stage for stage in stages if stage.stage == named), None)
+        if found is None:
+            listed = ", ".join(stage.stage for stage in stages) or "none"
+            shown = named if len(named) <= 40 else named[:37] + "..."
+            raise TaskError(f"mission {mission} has no stage {shown!r}: its stages are {listed}")
+        if found.gate_state != "asking":
+            raise TaskError(
+                f"stage {found.stage} of mission {mission} asks no answer: its gate is "
+                f"{found.gate_state}{_others(asking, mission, verb)}"
+            )
+        return found
+    if not asking:
+        raise TaskError(
+            f"no stage of mission {mission} waits for an operator's answer: "
+            f"`mission {mission}` shows its stages"
+        )
+    if len(asking) > 1:
+        listed = ", ".join(stage.stage for stage in asking)
+        raise TaskError(
+            f"stages {listed} of mission {mission} each ask an answer: name the one you "
+            f"answer, e.g. `mission {verb} {mission} {asking[0].stage}`"
+        )
+    return asking[0]
+
+
+def _others(asking: Sequence[StageRecord], mission: str, verb: str) -> str:
+    if not asking:
+        return ""
+    return "; " + " or ".join(f"`mission {verb} {mission} {s.stage}`" for s in asking)
+
+
+async def held(stages: StagesStore, task: TaskRecord, after: Sequence[TaskRecord]) -> str | None:
+    """Why ``task``, a stage waiting for ``after``, may not start: one of their stages is
+    not through its gate (``None``: it may, or it is no pipeline's)."""
+    if not after or await stages.stage_of(task.id) is None:
+        return None
+    before = await stages.of_tasks([t.id for t in after])
+    for prior in after:
+        stage = before.get(prior.id)
+        if stage is None or stage.gate_state == "passed":
+            continue
+        state = {"asking": "asks an operator", "checking": "is being checked"}.get(
+            stage.gate_state, f"is {stage.gate_state}"
+        )
+        how = "; `mission approve` answers it" if stage.gate_state == "asking" else ""
+        return (
+            f"task {shown(task)} is a stage of a pipeline and waits for stage {stage.stage} "
+            f"(task {shown(prior)}), whose gate {state}: it starts once that gate passes{how}"
+        )
+    return None
