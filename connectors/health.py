@@ -10,8 +10,10 @@ up/down change (:meth:`LinkHealth.subscribe`).
 :class:`DownTeller` is the pure decision of what to tell the other connectors' rooms: a
 connector is told down once it stayed down :attr:`DownTeller.after` seconds (sync failing
 a few times in a row within that, then working again, tells nobody), and back once when
-it is up again after being told down — never once per retry. A connector that never came
-up since the app started, or that the app stopped, is never told about.
+it stayed up as long again after being told down — never once per retry, and a connector
+that flaps (a sync working now and then through an outage) is told down once and back once.
+Only the notices wait: :meth:`LinkHealth.report` always says the live state. A connector
+that never came up since the app started, or that the app stopped, is never told about.
 
 The last error is kept on one line, bounded (:data:`ERROR_CHARS`) and with nothing hidden
 in it (:func:`fleet.redaction.invisible.visible`); every surface showing it redacts and
@@ -139,13 +141,14 @@ class DownTeller:
         self._told_down: set[str] = set()
 
     def step(self, reports: Mapping[str, HealthReport], now: datetime) -> list[Tell]:
-        """What to tell now; each connector is told down once and back once after."""
+        """What to tell now; each connector is told down once (after it stayed down
+        :attr:`after`) and back once after (when it stayed up as long)."""
         tells: list[Tell] = []
         for name, report in reports.items():
             if report.closed or not report.ever_up:
                 continue
             if name in self._told_down:
-                if report.up:
+                if report.up and now - report.since >= self.after:
                     self._told_down.discard(name)
                     tells.append(Tell(down=False, report=report))
             elif not report.up and now - report.since >= self.after:
@@ -154,11 +157,11 @@ class DownTeller:
         return tells
 
     def next_check(self, reports: Mapping[str, HealthReport], now: datetime) -> float | None:
-        """Seconds until a connector down now would be confirmed down (``None``: none is
-        waiting to be)."""
+        """Seconds until a connector down now would be confirmed down, or one told down
+        and up now would be confirmed back (``None``: none is waiting to be)."""
         waits = [
             (r.since + self.after - now).total_seconds()
             for name, r in reports.items()
-            if not r.up and not r.closed and r.ever_up and name not in self._told_down
+            if not r.closed and r.ever_up and r.up == (name in self._told_down)
         ]
         return max(0.0, min(waits)) if waits else None

@@ -92,6 +92,7 @@ def make_connectors(
                 is_operator=lambda user, groups: acl.role_of("discord", user, groups) is not None,
                 default_command_prefix=config.command_prefix,
                 failures=failures,
+                clock=clock,
             )
         )
     return connectors

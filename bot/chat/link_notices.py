@@ -1,12 +1,13 @@
 """Telling the other connectors when one loses its service, and when it is back.
 
 :class:`LinkWatch` reads every running connector's :class:`~connectors.health.LinkHealth`,
-woken at each up/down change and when a connector down would be confirmed down, and
+woken at each up/down change and when a connector would be confirmed down or back, and
 posts what :class:`~connectors.health.DownTeller` decides into the home room of every
 *other* connector that is up: the one down cannot be told. A connector is told down once,
 after it stayed down ``down_after_seconds`` (the config's ``connectors.down_after_seconds``),
-and back once — never at each retry. The last error is quoted as the service's words,
-guarded; the connector's send redacts it with the rest (:mod:`bot.chat.redacting`).
+and back once when it stayed up as long — never at each retry, nor at a sync that works
+once through an outage. The last error is quoted as the service's words, guarded; the
+connector's send redacts it with the rest (:mod:`bot.chat.redacting`).
 """
 
 from __future__ import annotations

@@ -145,7 +145,8 @@ class ConnectorsSection(BaseModel):
         le=86_400,
         description=(
             "How long a connector must stay unable to reach its service before the other "
-            "connectors' rooms are told it is down (and, once it is back, told that once). "
+            "connectors' rooms are told it is down (and, once it has been back as long, told "
+            "that once). "
             "Shorter outages, a sync failing a few times in a row, tell nobody."
         ),
     )

@@ -50,7 +50,7 @@ from connectors.health import LinkHealth
 from connectors.inbox import Inbox, cancel_and_wait
 from connectors.presence import TypingKeeper
 from connectors.receiving import ReceiveFailures
-from fleet.clock import SystemClock
+from fleet.clock import Clock, SystemClock
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -83,17 +83,18 @@ class DiscordConnector:
         is_operator: Callable[[str, tuple[str, ...]], bool] = lambda user, groups: True,
         default_command_prefix: str = "!",
         failures: ReceiveFailures | None = None,
+        clock: Clock | None = None,
     ) -> None:
         """``is_operator(user id, groups)``: whether to acknowledge a slash command at all
         (strangers get nothing, as everywhere). ``failures``: where an event that cannot be
-        taken is reported (the app's record)."""
+        taken is reported (the app's record). ``clock``: the app's, for the link's times."""
         self._failures = failures if failures is not None else ReceiveFailures()
         self._config = config
         self._threads = threads
         self._environ = environ
         self._prefix = config.command_prefix or default_command_prefix
         self._inbox = Inbox()
-        self._link = LinkHealth(CONNECTOR, SystemClock())
+        self._link = LinkHealth(CONNECTOR, clock if clock is not None else SystemClock())
         self._client: Gateway | None = None
         self._outbound: Outbound | None = None
         self._task: asyncio.Task[None] | None = None

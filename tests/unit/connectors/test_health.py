@@ -97,9 +97,44 @@ def test_down_is_told_once_after_the_threshold_and_back_once() -> None:
         assert teller.step(_reports(link), clock.now()) == []
     assert teller.next_check(_reports(link), clock.now()) is None
     link.connected()
+    assert teller.step(_reports(link), clock.now()) == []  # up, not yet for `after`
+    assert teller.next_check(_reports(link), clock.now()) == 10
+    clock.advance(10)
     [back] = teller.step(_reports(link), clock.now())
-    assert not back.down and back.report.up
+    assert (
+        not back.down
+        and back.report.up
+        and back.report.since == clock.now() - timedelta(seconds=10)
+    )
     assert teller.step(_reports(link), clock.now()) == []
+    assert teller.next_check(_reports(link), clock.now()) is None
+
+
+def test_a_sync_working_now_and_then_through_an_outage_tells_down_once_and_back_once() -> None:
+    """Down 10 min with one sync working every 61 s: one down notice, one back notice."""
+    clock = ManualClock(T0)
+    link = _link(clock)
+    teller = DownTeller(after=60)
+    link.connected()
+    clock.advance(300)
+    tells = teller.step(_reports(link), clock.now())
+    start = clock.now()
+    link.lost("timeout")
+    while clock.now() - start < timedelta(minutes=10):
+        clock.advance(61)
+        tells += teller.step(_reports(link), clock.now())
+        link.connected()  # the blip: one sync works...
+        tells += teller.step(_reports(link), clock.now())
+        clock.advance(1)
+        link.lost("timeout")  # ...and the next fails again
+        tells += teller.step(_reports(link), clock.now())
+        assert link.report().since == clock.now()  # the live state moves at each blip
+    link.connected()  # the outage ends
+    while (wait := teller.next_check(_reports(link), clock.now())) is not None:
+        clock.advance(wait)
+        tells += teller.step(_reports(link), clock.now())
+    assert [t.down for t in tells] == [True, False]
+    assert tells[0].report.last_error == "timeout" and tells[1].report.up
 
 
 def test_flapping_within_the_threshold_tells_nobody() -> None:
