@@ -313,8 +313,15 @@ class Router:
             await held.enter_async_context(self._ordering.answering(_agents_named(command)))
             self._authorise(role, command)
             started = True
+            asked = None if answer is None else answer.confirmation.summary
             reply = await self._run(
-                role, command, msg, confirmed=answer is not None, act=act, source=source
+                role,
+                command,
+                msg,
+                confirmed=asked is not None,
+                act=act,
+                source=source,
+                asked=asked,
             )
             outcome, detail = "ok", reply.detail
         except PermissionDenied as exc:
@@ -406,9 +413,10 @@ class Router:
         confirmed: bool = False,
         act: Handler | None = None,
         source: str = TYPED,
+        asked: str | None = None,
     ) -> Reply:
         self._authorise(role, command)
-        request = Request(msg, role, command, confirmed=confirmed, source=source)
+        request = Request(msg, role, command, confirmed=confirmed, source=source, asked=asked)
         result = await (act or self._handlers[command.spec.name])(request)
         return result if isinstance(result, Reply) else Reply(result)
 

@@ -12,6 +12,7 @@ from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
 from bot.app.phases.core.spend import Spend
 from bot.app.phases.fleet.launching import Fleeted
+from bot.app.stops import Stop
 from bot.approvals.answers import ApprovalDesk
 from bot.approvals.commands import ApprovalCommands, SessionLevers
 from bot.approvals.wiring import medium
@@ -179,7 +180,10 @@ def build_commands(
         asks=fleeted.spend_asks,
         restart_named=handlers.restart,
         restart_one=handlers.restart_agent,
+        connector_named=at.serving.named,
+        audit=ledger.audit,
     )
+    at.stops.add(Stop.RESTARTS, levers.close)  # a `restart all` under way
     overview = OverviewCommands(
         fleet=fleet,
         specs=COMMANDS,
