@@ -314,15 +314,7 @@ class Router:
             self._authorise(role, command)
             started = True
             asked = None if answer is None else answer.confirmation.summary
-            reply = await self._run(
-                role,
-                command,
-                msg,
-                confirmed=asked is not None,
-                act=act,
-                source=source,
-                asked=asked,
-            )
+            reply = await self._run(role, command, msg, asked=asked, act=act, source=source)
             outcome, detail = "ok", reply.detail
         except PermissionDenied as exc:
             reply, outcome, detail = Reply(str(exc)), "denied", str(exc)
@@ -410,12 +402,13 @@ class Router:
         command: Command,
         msg: InboundMessage,
         *,
-        confirmed: bool = False,
+        asked: str | None = None,
         act: Handler | None = None,
         source: str = TYPED,
-        asked: str | None = None,
     ) -> Reply:
+        """``asked``: the question a ``yes`` confirmed, when it did."""
         self._authorise(role, command)
+        confirmed = asked is not None
         request = Request(msg, role, command, confirmed=confirmed, source=source, asked=asked)
         result = await (act or self._handlers[command.spec.name])(request)
         return result if isinstance(result, Reply) else Reply(result)

@@ -24,6 +24,7 @@ from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.forget import ForgetCommand
 from bot.commands.handlers.agents.levers import Levers
 from bot.commands.handlers.agents.messages import MessageCommands
+from bot.commands.handlers.agents.restart_all import RestartAll
 from bot.commands.handlers.agents.resume import LimitCommands
 from bot.commands.handlers.agents.runs import RunCommands
 from bot.commands.handlers.agents.spawn.spend import SpawnSpend
@@ -179,9 +180,9 @@ def build_commands(
         queue=queue,
         asks=fleeted.spend_asks,
         restart_named=handlers.restart,
-        restart_one=handlers.restart_agent,
-        connector_named=at.serving.named,
-        audit=ledger.audit,
+        restart_all=RestartAll(
+            fleet, handlers.restart_agent, connector_named=at.serving.named, audit=ledger.audit
+        ),
     )
     at.stops.add(Stop.RESTARTS, levers.close)  # a `restart all` under way
     overview = OverviewCommands(

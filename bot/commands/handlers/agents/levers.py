@@ -32,19 +32,11 @@ from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
-from bot.commands.handlers.agents.restart_all import (
-    RESTART,
-    ConnectorNamed,
-    RestartAll,
-    Restarted,
-    RestartOne,
-    agents_asked,
-)
+from bot.commands.handlers.agents.restart_all import RESTART, RestartAll, Restarted, agents_asked
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.request import Reply, Request
 from fleet.approvals.spend import SpendAsks
 from fleet.errors import AgentNotRunning, FleetError
-from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.spend.budgets import BudgetsStore
 from fleet.model import DesiredState, RestartMode
@@ -110,15 +102,12 @@ class Levers(Family):
         queue: SpawnQueue | None = None,
         asks: SpendAsks | None = None,
         restart_named: RestartNamed | None = None,
-        restart_one: RestartOne | None = None,
-        connector_named: ConnectorNamed | None = None,
-        audit: AuditStore | None = None,
+        restart_all: RestartAll | None = None,
     ) -> None:
         """``stop_one``: the ordinary ``stop NAME`` handler; ``queue``: the spawn queue
         ``stop all`` empties; ``asks``: the asks at runs' caps a ``stop NAME`` answers;
-        ``restart_named``: the ordinary ``restart NAME`` handler, ``restart_one`` its restart
-        of one agent, which ``restart all`` makes of each, posting its summary through
-        ``connector_named`` and recording it in ``audit``; :meth:`close` cancels it."""
+        ``restart_named``: the ordinary ``restart NAME`` handler; ``restart_all``: ``restart
+        all``'s restarts, which :meth:`close` cancels."""
         self._fleet = fleet
         self._agents = agents
         self._budgets = budgets
@@ -127,11 +116,7 @@ class Levers(Family):
         self._queue = queue
         self._asks = asks
         self._restart_named = restart_named
-        self._all = (
-            None
-            if restart_one is None
-            else RestartAll(fleet, restart_one, connector_named=connector_named, audit=audit)
-        )
+        self._all = restart_all
 
     async def close(self) -> None:
         """At the app's stop: a ``restart all`` under way cancelled."""

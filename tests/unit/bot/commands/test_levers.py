@@ -15,7 +15,7 @@ from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.levers import Levers
-from bot.commands.handlers.agents.restart_all import RestartOne
+from bot.commands.handlers.agents.restart_all import RestartAll, RestartOne
 from bot.commands.handlers.agents.resume import LimitCommands
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.handlers.overview import OverviewCommands
@@ -94,9 +94,12 @@ def a_router(
         queue=queue,
         asks=asks,
         restart_named=handlers.restart,
-        restart_one=restart_one or handlers.restart_agent,
-        connector_named=lambda name: chat if chat is not None and chat.name == name else None,
-        audit=ledger.audit,
+        restart_all=RestartAll(
+            fleet,
+            restart_one or handlers.restart_agent,
+            connector_named=lambda name: chat if chat is not None and chat.name == name else None,
+            audit=ledger.audit,
+        ),
     )
     acl = Acl(
         [
