@@ -9,6 +9,7 @@ with ``--force``."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -146,4 +147,34 @@ def test_restart_all_leaves_a_frozen_agent_alone_even_with_force(tmp_path: Path)
         assert ledger_rows(state, RUNS) == [("alpha", 1), ("beta", 2), ("busy", 2)]
         assert ledger_rows(state, "SELECT agent FROM freezes") == [("alpha",)]
         bot.command("resume alpha", r"alpha")
+        assert bot.quit() == 0, bot.stderr
+
+
+def test_stop_all_cancels_a_restart_all_under_way(tmp_path: Path) -> None:
+    """`stop all` typed while `restart all` is under way (its last agent heeds no SIGTERM
+    and the grace is long) says it cancels the restarts, and on `yes` cancels them and
+    stops every agent; the restarts' summary is never posted, their cancel is audited."""
+    state = tmp_path / "state"
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(CONFIG.replace("stop_grace_seconds: 5", "stop_grace_seconds: 60"))
+    with ConsoleBot(tmp_path, "--config", str(config)) as bot:
+        for name in AGENTS:
+            bot.command(f"spawn {name}", rf"Agent {name} started")
+        assert wait_until(lambda: _settled(state), timeout=30), ledger_rows(state, STATES)
+        bot.command("restart all --force", r"Reply yes here within 60 s")
+        bot.command("yes", r"Restarting 3 agents one at a time")
+
+        bot.command("stop all --force", r"Reply yes here within 60 s")
+        assert "It first cancels the restart all under way." in bot.output_since_command
+        bot.command("yes", r"Cancelled the restart all under way; it had restarted")
+        assert re.search(r"Stopped \d agents?:", bot.output_since_command)
+        assert wait_until(
+            lambda: all(
+                s not in ("running", "idle", "starting") for _, s in ledger_rows(state, STATES)
+            ),
+            timeout=30,
+        ), ledger_rows(state, STATES)
+        audit = ledger_rows(state, "SELECT outcome, detail FROM audit WHERE command = 'restart'")
+        assert any(o == "error" and d.startswith("cancelled; restarted") for o, d in audit), audit
+        assert "Restarted" not in bot.stdout
         assert bot.quit() == 0, bot.stderr
