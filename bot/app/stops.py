@@ -23,6 +23,7 @@ class Stop(enum.Enum):
     IN_FLIGHT = enum.auto()  # the commands operators already asked for, finished
     CONTROL = enum.auto()  # no command taken from a shell; those in flight finished
     FOLLOWER = enum.auto()  # screens followed in chat
+    RESTARTS = enum.auto()  # a `restart all` under way, cancelled
     FEED = enum.auto()  # what agents say, followed into their threads
     MCP_LINES = enum.auto()  # the MCP calls' lines waiting in a batch, posted at once
     PEER_TRAFFIC = enum.auto()  # what agents say to each other: the last folded notices told

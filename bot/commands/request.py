@@ -21,13 +21,15 @@ class Request:
     """A parsed, authorised command and who sent it. ``confirmed``: its sender has just
     confirmed it with a reply to the question it asked (:mod:`bot.commands.confirmations`).
     ``source``: how it came, as its audit entry says (``typed``, or ``schedule:<id>`` when
-    an operator schedule ran it)."""
+    an operator schedule ran it). ``asked``: when confirmed, the question it confirmed
+    (what it said it would do)."""
 
     message: InboundMessage
     role: Role
     command: Command
     confirmed: bool = False
     source: str = "typed"
+    asked: str | None = None
 
     def arg(self, name: str) -> str:
         return self.command.args[name]

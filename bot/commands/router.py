@@ -313,9 +313,8 @@ class Router:
             await held.enter_async_context(self._ordering.answering(_agents_named(command)))
             self._authorise(role, command)
             started = True
-            reply = await self._run(
-                role, command, msg, confirmed=answer is not None, act=act, source=source
-            )
+            asked = None if answer is None else answer.confirmation.summary
+            reply = await self._run(role, command, msg, asked=asked, act=act, source=source)
             outcome, detail = "ok", reply.detail
         except PermissionDenied as exc:
             reply, outcome, detail = Reply(str(exc)), "denied", str(exc)
@@ -403,12 +402,14 @@ class Router:
         command: Command,
         msg: InboundMessage,
         *,
-        confirmed: bool = False,
+        asked: str | None = None,
         act: Handler | None = None,
         source: str = TYPED,
     ) -> Reply:
+        """``asked``: the question a ``yes`` confirmed, when it did."""
         self._authorise(role, command)
-        request = Request(msg, role, command, confirmed=confirmed, source=source)
+        confirmed = asked is not None
+        request = Request(msg, role, command, confirmed=confirmed, source=source, asked=asked)
         result = await (act or self._handlers[command.spec.name])(request)
         return result if isinstance(result, Reply) else Reply(result)
 

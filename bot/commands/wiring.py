@@ -12,6 +12,7 @@ from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
 from bot.app.phases.core.spend import Spend
 from bot.app.phases.fleet.launching import Fleeted
+from bot.app.stops import Stop
 from bot.approvals.answers import ApprovalDesk
 from bot.approvals.commands import ApprovalCommands, SessionLevers
 from bot.approvals.wiring import medium
@@ -23,6 +24,7 @@ from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.forget import ForgetCommand
 from bot.commands.handlers.agents.levers import Levers
 from bot.commands.handlers.agents.messages import MessageCommands
+from bot.commands.handlers.agents.restart_all import RestartAll
 from bot.commands.handlers.agents.resume import LimitCommands
 from bot.commands.handlers.agents.runs import RunCommands
 from bot.commands.handlers.agents.spawn.spend import SpawnSpend
@@ -178,8 +180,11 @@ def build_commands(
         queue=queue,
         asks=fleeted.spend_asks,
         restart_named=handlers.restart,
-        restart_one=handlers.restart_agent,
+        restart_all=RestartAll(
+            fleet, handlers.restart_agent, connector_named=at.serving.named, audit=ledger.audit
+        ),
     )
+    at.stops.add(Stop.RESTARTS, levers.close)  # a `restart all` under way
     overview = OverviewCommands(
         fleet=fleet,
         specs=COMMANDS,

@@ -84,7 +84,7 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
 def test_todays_code_migrates_the_previous_releases_ledger_keeping_its_rows(
     tmp_path: Path, ledger: Ledger
 ) -> None:
-    """The previous release's ledger (schema 31) is migrated to today's at start; its
+    """The previous release's ledger (schema 32) is migrated to today's at start; its
     agent, run, model request and audit rows are kept, and `ps` and `runs` show them."""
     ledger.write_previous()
     assert ledger.rows("SELECT version FROM schema_version") == [(PREVIOUS_VERSION,)]
@@ -98,7 +98,7 @@ def test_todays_code_migrates_the_previous_releases_ledger_keeping_its_rows(
 
         assert ledger.rows("SELECT version FROM schema_version") == [(LATEST_VERSION,)]
         # made by the step the previous release lacked
-        assert ledger.rows("SELECT count(*) FROM mcp_calls") == [(0,)]
+        assert ledger.rows("SELECT count(*) FROM pipeline_stages") == [(0,)]
         assert ledger.rows("SELECT name, state, desired_state FROM agents") == [
             (AGENT, "stopped", "stopped")
         ]

@@ -7,8 +7,10 @@ to the ordinary restart).
 Only an admin pulls them. They act at once, whatever budgets say and whatever waits in the
 spawn queue, and never wait on either. ``all`` asks first (:mod:`bot.commands.confirmations`): the
 reply names the agents it would act on and the lever acts only on its asker's ``yes`` in the
-same place within the minute — then on the agents as they are at that moment. The router's
-audit records the command, the question, the ``yes`` and what it acted on (``Reply.detail``).
+same place within the minute — then on the agents as they are at that moment (``restart
+all``: on those its question named). The router's audit records the command, the question,
+the ``yes`` and what it acted on (``Reply.detail``). ``stop all`` and ``freeze all`` cancel
+a ``restart all`` under way first, and say so.
 
 A freeze by hand is recorded with who and why: no budget lifts it or takes it over, the
 watchdog leaves the frozen agent alone (its silence is not a stall), and only ``resume``
@@ -30,7 +32,7 @@ from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
-from bot.commands.handlers.agents.restart_all import RESTART, RestartAll, RestartOne
+from bot.commands.handlers.agents.restart_all import RESTART, RestartAll, Restarted, agents_asked
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.request import Reply, Request
 from fleet.approvals.spend import SpendAsks
@@ -100,12 +102,12 @@ class Levers(Family):
         queue: SpawnQueue | None = None,
         asks: SpendAsks | None = None,
         restart_named: RestartNamed | None = None,
-        restart_one: RestartOne | None = None,
+        restart_all: RestartAll | None = None,
     ) -> None:
         """``stop_one``: the ordinary ``stop NAME`` handler; ``queue``: the spawn queue
         ``stop all`` empties; ``asks``: the asks at runs' caps a ``stop NAME`` answers;
-        ``restart_named``: the ordinary ``restart NAME`` handler, ``restart_one`` its restart
-        of one agent, which ``restart all`` makes of each."""
+        ``restart_named``: the ordinary ``restart NAME`` handler; ``restart_all``: ``restart
+        all``'s restarts, which :meth:`close` cancels."""
         self._fleet = fleet
         self._agents = agents
         self._budgets = budgets
@@ -114,7 +116,12 @@ class Levers(Family):
         self._queue = queue
         self._asks = asks
         self._restart_named = restart_named
-        self._all = None if restart_one is None else RestartAll(fleet, restart_one)
+        self._all = restart_all
+
+    async def close(self) -> None:
+        """At the app's stop: a ``restart all`` under way cancelled."""
+        if self._all is not None:
+            await self._all.stop()
 
     # -- freeze ---------------------------------------------------------------------------
 
@@ -134,7 +141,10 @@ class Levers(Family):
             return Reply("Nothing to freeze: no agent is running.")
         if not req.confirmed:
             summary = f"`freeze all` would pause {_count(running)} now: {', '.join(running)}."
+            summary += self._restarting()
             return Reply(await self._desk.ask(req, summary), detail="asked: " + summary)
+        cancelled = await self._cancel_restarts()
+        running = await self._running()  # as the cancelled restarts left them
         done, failed = [], []
         for agent in running:
             try:
@@ -143,7 +153,8 @@ class Levers(Family):
             except FleetError as exc:
                 failed.append(f"{agent} ({quotes_escaped(str(exc))})")
         text = f"Froze {_count(done)}: {', '.join(done) or 'none'}. `resume all` continues them."
-        return Reply(_with_failures(text, failed), detail=_detail("froze", done, failed))
+        detail = _detail("froze", done, failed) + _cancelled_detail(cancelled)
+        return Reply(_with_failures(text, failed) + _cancelled(cancelled), detail=detail)
 
     async def _running(self) -> list[str]:
         return [status.name for status in await self._fleet.ps() if status.state.is_live]
@@ -176,7 +187,10 @@ class Levers(Family):
             if waiting:
                 queued = ", ".join(f"#{entry.id} {entry.agent}" for entry in waiting)
                 summary += f", and drop {len(waiting)} waiting spawn(s) from the queue: {queued}"
-            return Reply(await self._desk.ask(req, summary + "."), detail="asked: " + summary)
+            question = summary + "." + self._restarting()
+            return Reply(await self._desk.ask(req, question), detail="asked: " + summary)
+        cancelled = await self._cancel_restarts()
+        targets = await self._stoppable()  # as the cancelled restarts left them
         dropped = await self._empty_queue()
         force = req.command.bool_flag("force")
         frozen = {freeze.agent for freeze in await self._fleet.frozen()}
@@ -191,7 +205,8 @@ class Levers(Family):
         detail = _detail("stopped", done, failed) + (
             f"; dropped {', '.join(dropped)}" if dropped else ""
         )
-        return Reply(_with_failures(text, failed), detail=detail)
+        detail += _cancelled_detail(cancelled)
+        return Reply(_with_failures(text, failed) + _cancelled(cancelled), detail=detail)
 
     # -- restart --------------------------------------------------------------------------
 
@@ -214,19 +229,36 @@ class Levers(Family):
                 "`--only idle` restarts no agent mid-turn, `--force` restarts them too: "
                 "give one of them"
             )
-        agents = await self._all.live()
-        if not agents:
-            return Reply("Nothing to restart: no agent is running.")
+        if self._all.under_way:
+            raise CommandError(
+                "a `restart all` is under way already: its summary follows where it was "
+                "asked; `stop all` or `freeze all` cancels it"
+            )
+        named = agents_asked(req.asked) if req.confirmed and req.asked is not None else None
+        plan = await self._all.plan(named)
+        if not plan.agents:
+            return Reply("Nothing to restart: no agent is running." + plan.left_alone())
         if not req.confirmed:
-            summary = f"`restart all` would restart {_count(agents)} one at a time: "
-            summary += ", ".join(agents)
-            if only is not None:
-                summary += " (only those idle when their turn comes)"
-            elif not force:
-                summary += " (skipping any mid-turn when its turn comes)"
-            return Reply(await self._desk.ask(req, summary + "."), detail="asked: " + summary)
-        done = await self._all.run(agents, by=req.who, force=force, only_idle=only is not None)
-        return Reply(done.words(), detail=done.detail())
+            summary = plan.question(force=force, only_idle=only is not None)
+            return Reply(await self._desk.ask(req, summary), detail="asked: " + summary)
+        self._all.start(req, plan.agents, force=force, only_idle=only is not None)
+        text = (
+            f"Restarting {_count(plan.agents)} one at a time: {', '.join(plan.agents)}. "
+            "The summary follows here when they are done; `stop all` or `freeze all` "
+            "cancels the rest." + plan.left_alone()
+        )
+        detail = f"restarting {', '.join(plan.agents)}"
+        detail += f"; left alone, frozen: {'; '.join(plan.frozen)}" if plan.frozen else ""
+        return Reply(text, detail=detail)
+
+    def _restarting(self) -> str:
+        """What a ``stop all`` or ``freeze all`` question adds of a ``restart all``."""
+        if self._all is None or not self._all.under_way:
+            return ""
+        return " It first cancels the `restart all` under way."
+
+    async def _cancel_restarts(self) -> Restarted | None:
+        return None if self._all is None else await self._all.cancel()
 
     async def _stoppable(self) -> list[str]:
         """Every agent running, or wanted running and due a restart by the watchdog."""
@@ -264,6 +296,19 @@ class Levers(Family):
 
 def _count(agents: Sequence[str]) -> str:
     return f"{len(agents)} agent{'' if len(agents) == 1 else 's'}"
+
+
+def _cancelled(done: Restarted | None) -> str:
+    if done is None:
+        return ""
+    return (
+        f"\n\nCancelled the `restart all` under way; it had restarted "
+        f"{', '.join(done.restarted) or 'none'}."
+    )
+
+
+def _cancelled_detail(done: Restarted | None) -> str:
+    return "" if done is None else f"; cancelled restart all ({done.detail()})"
 
 
 def _with_failures(text: str, failed: Sequence[str]) -> str:

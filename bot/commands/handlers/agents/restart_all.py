@@ -6,7 +6,16 @@ back — running or idle, as the fleet's state says — or :data:`BACK_WITHIN` h
 (then it counts as not restarted, and the rest go on). Whether an agent is mid-turn is
 read when its turn comes, not when the command was typed: an agent ``running`` then is
 skipped and named, unless ``--force``. ``--only idle`` restarts only the agents ``idle``
-(waiting for input) when their turn comes; every other is skipped, with its state.
+(waiting for input) when their turn comes; every other is skipped, with its state. A frozen
+agent (by an admin's ``freeze`` or a budget's cutoff) is never restarted — its old run
+ending would lift the freeze, and a restart asks no budget — not even with ``--force``:
+it is named, with why it is frozen, and ``resume NAME`` comes first.
+
+The restarts run as one task of their own (:meth:`RestartAll.start`), not inside the
+command's handling, so the room they were asked in answers other commands meanwhile —
+``stop all`` and ``freeze all`` among them, which :meth:`RestartAll.cancel` the run under
+way. Its summary is posted where ``yes`` was typed and written to the audit trail, under
+the ``yes``'s source. The app's stop cancels it too (:meth:`RestartAll.stop`).
 
 The grammar and the confirmation are :class:`~bot.commands.handlers.agents.levers.Levers`':
 only an admin restarts all, and only on a ``yes``.
@@ -15,6 +24,8 @@ only an admin restarts all, and only on a ``yes``.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -22,10 +33,17 @@ from typing import Final
 from bot.chat.agent_text import quotes_escaped
 from bot.commands.errors import CommandError
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.request import Request
+from connectors.base import Connector, OutboundMessage
 from fleet.errors import FleetError
+from fleet.ledger.records.rows import AuditOutcome
+from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.model import AgentState
+from fleet.names import is_agent_name
 from fleet.supervisor.interfaces import FleetView
 from fleet.supervisor.status import AgentStatus
+
+log = logging.getLogger(__name__)
 
 RESTART = CommandSpec(
     name="restart",
@@ -47,7 +65,10 @@ RESTART = CommandSpec(
         "or idle) before the next, within 60 s; an agent mid-turn (running) when its turn "
         "comes is skipped and named, unless `--force`; `--only idle` restarts only the "
         "agents idle (waiting for input) when their turn comes. It names them and acts only "
-        "on your `yes` in the same place within 60 s; its answer lists what it restarted, "
+        "on your `yes` in the same place within 60 s, and only on the agents it named. A "
+        "frozen agent is left alone and named, even with `--force`: `resume NAME` first. "
+        "The restarts go on while the room answers other commands; `stop all` or `freeze "
+        "all` cancels them. Its summary, posted there when done, lists what it restarted, "
         "what it skipped and what it could not restart."
     ),
     examples=("restart coder-1", "restart all --only idle"),
@@ -61,6 +82,60 @@ _ENDED: Final = frozenset({AgentState.EXITED, AgentState.FAILED, AgentState.STOP
 
 RestartOne = Callable[[str, str], Awaitable[AgentStatus]]
 """``restart NAME``'s restart of one agent by someone; raises what refused it."""
+ConnectorNamed = Callable[[str], Connector | None]
+"""The running connector of that name, where the summary is posted."""
+
+_AT_A_TIME: Final = " one at a time: "
+"""In a question, before the agents it names (:func:`agents_asked`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The agents a ``restart all`` goes through, and those it leaves alone, frozen."""
+
+    agents: list[str]
+    frozen: list[str]  # "name (frozen: why)"
+
+    def question(self, *, force: bool, only_idle: bool) -> str:
+        said = f"`restart all` would restart {_count(self.agents)}{_AT_A_TIME}"
+        said += ", ".join(self.agents)
+        if only_idle:
+            said += " (only those idle when their turn comes)"
+        elif not force:
+            said += " (skipping any mid-turn when its turn comes)"
+        return said + "." + self.left_alone()
+
+    def left_alone(self) -> str:
+        if not self.frozen:
+            return ""
+        return (
+            f"{_LEFT_ALONE}{'; '.join(self.frozen)} — `resume NAME` first "
+            "(`--force` does not restart a frozen agent)."
+        )
+
+
+_LEFT_ALONE: Final = " Left alone, frozen: "
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """The agents a question named: to restart, and left alone (frozen then)."""
+
+    agents: frozenset[str]
+    frozen: frozenset[str]
+
+
+def agents_asked(question: str) -> Asked | None:
+    """The agents :meth:`Plan.question` named in ``question``; ``None`` if it names none.
+    Only the first list says what to restart; the names read among the frozen ones (after
+    an operator's reason, perhaps) are only ever named again, never restarted."""
+    found = re.search(re.escape(_AT_A_TIME) + r"([a-z0-9, -]+?)(?: \(|\.)", question)
+    if found is None:
+        return None
+    agents = frozenset(name for name in found.group(1).split(", ") if is_agent_name(name))
+    _, _, alone = question.partition(_LEFT_ALONE)
+    frozen = re.findall(r"(?:^|; )([a-z][a-z0-9-]{0,31}) \(frozen: ", alone)
+    return Asked(agents, frozenset(frozen))
 
 
 @dataclass(slots=True)
@@ -89,25 +164,142 @@ class Restarted:
 class RestartAll:
     """Restarts agents one at a time with ``restart NAME``'s restart (see the module)."""
 
-    def __init__(self, fleet: FleetView, restart_one: RestartOne) -> None:
+    def __init__(
+        self,
+        fleet: FleetView,
+        restart_one: RestartOne,
+        *,
+        connector_named: ConnectorNamed | None = None,
+        audit: AuditStore | None = None,
+    ) -> None:
+        """``connector_named``: where a run's summary is posted; ``audit``: where it is
+        recorded (``None``: not posted, not recorded)."""
         self._fleet = fleet
         self._restart_one = restart_one
+        self._connector_named = connector_named
+        self._audit = audit
+        self._task: asyncio.Task[None] | None = None
+        self._done = Restarted()  # of the run under way, as far as it went
 
-    async def live(self) -> list[str]:
-        """The agents a ``restart all`` would go through: every live one, by name."""
-        return sorted(s.name for s in await self._fleet.ps() if s.state.is_live)
+    async def plan(self, asked: Asked | None = None) -> Plan:
+        """Every live agent, by name, those frozen apart; given ``asked`` (on ``yes``), only
+        the agents it named: one left alone then is not restarted now."""
+        live = sorted(
+            (s for s in await self._fleet.ps() if s.state.is_live),
+            key=lambda s: s.name,
+        )
+        go: list[str] = [
+            s.name for s in live if s.frozen is None and (asked is None or s.name in asked.agents)
+        ]
+        named = None if asked is None else asked.agents | asked.frozen
+        return Plan(
+            agents=go,
+            frozen=[
+                _frozen(s.name, s.frozen)
+                for s in live
+                if s.frozen is not None and (named is None or s.name in named)
+            ],
+        )
+
+    @property
+    def under_way(self) -> bool:
+        """Whether a run is going on now."""
+        return self._task is not None and not self._task.done()
+
+    def start(self, req: Request, agents: Sequence[str], *, force: bool, only_idle: bool) -> None:
+        """Run :meth:`run` on ``agents`` as a task of its own, for ``req`` (the ``yes``):
+        its summary posted where it was typed and audited when it ends."""
+        if self.under_way:
+            raise CommandError(
+                "a `restart all` is under way already: its summary follows where it was "
+                "asked; `stop all` or `freeze all` cancels it"
+            )
+        self._done = done = Restarted()
+        run = self.run(agents, by=req.who, force=force, only_idle=only_idle, done=done)
+        self._task = asyncio.create_task(self._ended(req, run, done), name="restart-all")
+
+    async def cancel(self) -> Restarted | None:
+        """Cancel the run under way and wait for it to end: what it had done (``None``:
+        none was under way)."""
+        task = self._task
+        if task is None or task.done():
+            return None
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return self._done
+
+    async def stop(self) -> None:
+        """At the app's stop: the run under way cancelled."""
+        await self.cancel()
+
+    async def _ended(self, req: Request, run: Awaitable[Restarted], done: Restarted) -> None:
+        try:
+            await run
+        except asyncio.CancelledError:
+            await self._record(req, "error", "cancelled; " + done.detail())
+            raise
+        except Exception:
+            log.exception("restart all stopped short")
+            await self._record(req, "error", "stopped short; " + done.detail())
+            await self._post(
+                req, "`restart all` stopped short; the log has why.\n\n" + done.words()
+            )
+            return
+        await self._record(req, "ok", done.detail())
+        await self._post(req, done.words())
+
+    async def _record(self, req: Request, outcome: AuditOutcome, detail: str) -> None:
+        if self._audit is None:
+            return
+        msg = req.message
+        await self._audit.record_audit(
+            connector=msg.connector,
+            sender=msg.sender,
+            room=msg.room,
+            thread=msg.thread_id,
+            text=req.command.text.strip(),
+            command=req.command.name,
+            outcome=outcome,
+            detail=detail,
+            source=req.source,
+        )
+
+    async def _post(self, req: Request, text: str) -> None:
+        """``text`` where ``req`` was typed; never raises (nobody waits on it)."""
+        connector = (
+            None if self._connector_named is None else self._connector_named(req.message.connector)
+        )
+        if connector is None:
+            return
+        try:
+            await connector.send(
+                OutboundMessage(
+                    room=req.message.room, markdown=text, thread_id=req.message.thread_id
+                )
+            )
+        except Exception:
+            log.exception("could not post the summary of restart all in %s", req.message.room)
 
     async def run(
-        self, agents: Sequence[str], *, by: str, force: bool, only_idle: bool
+        self,
+        agents: Sequence[str],
+        *,
+        by: str,
+        force: bool,
+        only_idle: bool,
+        done: Restarted | None = None,
     ) -> Restarted:
-        done = Restarted()
+        done = Restarted() if done is None else done
         for name in agents:
             try:
-                state = (await self._fleet.status(name)).state
+                status = await self._fleet.status(name)
             except FleetError as exc:
                 done.failed.append(f"{name} ({quotes_escaped(str(exc))})")
                 continue
-            if not state.is_live:
+            state = status.state
+            if status.frozen is not None and state.is_live:
+                done.skipped.append(_frozen(name, status.frozen))
+            elif not state.is_live:
                 done.skipped.append(f"{name} ({state.value} now)")
             elif only_idle and state is not AgentState.IDLE:
                 done.skipped.append(f"{name} ({state.value}, not idle)")
@@ -146,6 +338,10 @@ class RestartAll:
         except TimeoutError:
             said = f": {state.value}" if state is not None else ""
             return f"not back within {BACK_WITHIN:.0f} s{said}"
+
+
+def _frozen(name: str, why: str) -> str:
+    return f"{name} (frozen: {quotes_escaped(why)})"
 
 
 def _count(agents: Sequence[str]) -> str:

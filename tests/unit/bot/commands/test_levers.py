@@ -4,6 +4,7 @@ the deadline; late and other people's replies are refused with why; all of it au
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.levers import Levers
+from bot.commands.handlers.agents.restart_all import RestartAll, RestartOne
 from bot.commands.handlers.agents.resume import LimitCommands
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.handlers.overview import OverviewCommands
@@ -38,9 +40,11 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.supervisor.status import AgentStatus
 from tests.fakes.launches import fleet_and_admission
 from tests.fakes.spawn_queues import a_spawn_queue
 from tests.fakes.stores import fleet_stores
+from tests.polling import eventually
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 from tests.unit.fleet.approvals.test_budget_asks import Book
 
@@ -73,7 +77,11 @@ def a_router(
     admission: Admission,
     queue: SpawnQueue | None = None,
     asks: SpendAsks | None = None,
+    restart_one: RestartOne | None = None,
+    chat: FakeConnector | None = None,
 ) -> Router:
+    """``restart_one``: in place of ``restart NAME``'s restart (the fleet's, by default);
+    ``chat``: where a ``restart all``'s summary is posted."""
     handlers = Handlers(fleet=fleet, clock=clock, admission=admission)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=clock, prefix="!")
     desk = ConfirmationDesk(ledger.chat, clock)
@@ -86,7 +94,12 @@ def a_router(
         queue=queue,
         asks=asks,
         restart_named=handlers.restart,
-        restart_one=handlers.restart_agent,
+        restart_all=RestartAll(
+            fleet,
+            restart_one or handlers.restart_agent,
+            connector_named=lambda name: chat if chat is not None and chat.name == name else None,
+            audit=ledger.audit,
+        ),
     )
     acl = Acl(
         [
@@ -335,3 +348,98 @@ async def test_stop_of_a_budgets_ask_key_is_refused_before_any_ask_is_answered(
     assert "invalid agent name 'budget:global'" in chat.sent[-1].markdown
     [still] = await approvals.pending()
     assert still.agent == "budget:global"
+
+
+class Restarts:
+    """``restart NAME``'s restart as ``restart all`` sees it, recorded: the agent idle again at
+    once, or only once :attr:`go` is set."""
+
+    def __init__(self, ledger: Ledger, fleet: Fleet, *, held: bool = False) -> None:
+        self._ledger = ledger
+        self._fleet = fleet
+        self.go = asyncio.Event()
+        if not held:
+            self.go.set()
+        self.asked: list[str] = []
+
+    async def __call__(self, name: str, by: str) -> AgentStatus:
+        self.asked.append(name)
+        await self.go.wait()
+        await self._ledger.agents.set_state(name, AgentState.IDLE, "restarted")
+        return await self._fleet.status(name)
+
+
+async def idle(ledger: Ledger, *names: str) -> None:
+    for name in names:
+        await ledger.agents.upsert_agent(AgentSpec(AgentName(name), "stub"), DesiredState.RUNNING)
+        await ledger.agents.set_state(name, AgentState.IDLE, "test")
+
+
+def said(chat: FakeConnector, text: str) -> bool:
+    return any(text in sent.markdown for sent in chat.sent)
+
+
+async def test_restart_all_leaves_frozen_agents_alone_and_restarts_only_those_it_named(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: FakeConnector
+) -> None:
+    """A frozen agent is named with why and never restarted, `--force` or not; on `yes` only
+    the agents the question named are restarted (one spawned since is left alone, unnamed),
+    out of the command's handling; the summary is posted there and audited."""
+    fleet, admission = a_fleet(ledger, clock, tmp_path)
+    restarts = Restarts(ledger, fleet)
+    router = a_router(ledger, clock, fleet, admission, restart_one=restarts, chat=chat)
+    await idle(ledger, "a", "b")
+    await ledger.budgets.add_freeze("b", "", "by @ada:example.org: careful", by=ADMIN)
+
+    await router.handle(chat, message("!restart all --force", sender=ADMIN, event_id="$ask"))
+    asked = chat.sent[-1].markdown
+    assert "`restart all` would restart 1 agent one at a time: a." in asked
+    assert "Left alone, frozen: b (frozen: by @ada:example.org: careful)" in asked
+    assert "`--force` does not restart a frozen agent" in asked
+    await idle(ledger, "c")  # spawned after the question
+    await router.handle(chat, message("yes", sender=ADMIN, event_id="$yes"))
+    assert chat.sent[-1].markdown.startswith("Restarting 1 agent one at a time: a.")
+    await eventually(lambda: said(chat, "Restarted 1 agent: a."), "the summary posted")
+    assert restarts.asked == ["a"]
+    entries = await ledger.audit.audit_entries()
+    summary = next(e for e in entries if e.detail == "restarted a")
+    confirmed = next(e for e in entries if e.text == "yes")
+    assert (summary.text, summary.command, summary.outcome) == (
+        "!restart all --force",
+        "restart",
+        "ok",
+    )
+    assert summary.source == confirmed.source
+    assert (
+        confirmed.detail
+        == "restarting a; left alone, frozen: b (frozen: by @ada:example.org: careful)"
+    )
+
+
+async def test_stop_all_cancels_a_restart_all_under_way_and_says_so(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path, chat: FakeConnector
+) -> None:
+    """While `restart all` waits on a restart, the room still answers commands; `stop all`
+    asks saying it cancels the restarts first and, on `yes`, cancels them, stops the
+    agents and says what the restarts had done; the cancelled run is audited."""
+    fleet, admission = a_fleet(ledger, clock, tmp_path)
+    restarts = Restarts(ledger, fleet, held=True)
+    router = a_router(ledger, clock, fleet, admission, restart_one=restarts, chat=chat)
+    await idle(ledger, "a", "b")
+    await router.handle(chat, message("!restart all", sender=ADMIN, event_id="$ask"))
+    await router.handle(chat, message("yes", sender=ADMIN, event_id="$yes"))
+    await eventually(lambda: restarts.asked == ["a"], "the first restart under way")
+    await router.handle(chat, message("!restart all", sender=ADMIN, event_id="$again"))
+    assert "a `restart all` is under way already" in chat.sent[-1].markdown
+
+    await router.handle(chat, message("!stop all", sender=ADMIN, event_id="$stop"))
+    assert "It first cancels the `restart all` under way." in chat.sent[-1].markdown
+    await router.handle(chat, message("yes", sender=ADMIN, event_id="$yes2"))
+    stopped = chat.sent[-1].markdown
+    assert stopped.startswith("Stopped 2 agents: a, b.")
+    assert "Cancelled the `restart all` under way; it had restarted none." in stopped
+    assert restarts.asked == ["a"]  # b's turn never came
+    assert not said(chat, "Restarted")
+    entries = await ledger.audit.audit_entries()
+    assert any(e.detail == "cancelled; restarted none" and e.outcome == "error" for e in entries)
+    assert any(e.detail == "stopped a, b; cancelled restart all (restarted none)" for e in entries)
