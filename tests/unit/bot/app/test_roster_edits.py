@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.app import roster_edits
 from bot.app.reload import reload_config
 from bot.app.roster_edits import RosterKeeper, digests
 from bot.commands.errors import CommandError
@@ -99,3 +101,48 @@ async def test_a_reload_refused_after_the_write_puts_the_file_back(
         with pytest.raises(CommandError, match="refused"):
             await keeper.edit(RemoveAgent("one"))
         assert roster.read_text() == ROSTER
+
+
+async def test_a_hand_edit_saved_during_the_check_is_not_overwritten(
+    tmp_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file saved by hand while the edit is being checked: the edit is refused as
+    changed on disk, and the hand edit stands."""
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    real = roster_edits.checked
+    hand = ROSTER + "# typed on the host meanwhile\n"
+
+    async def saved_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        checked = await real(*args, **kwargs)
+        roster.write_text(hand)  # the operator saves while the check runs
+        return checked
+
+    async with fleet_on(tmp_path, ledger, CONFIG) as fleet:
+        keeper = keeper_of(tmp_path, fleet)
+        monkeypatch.setattr(roster_edits, "checked", saved_meanwhile)
+        with pytest.raises(CommandError, match=r"nothing was written: .*changed on disk"):
+            await keeper.edit(SetKey("one", "model", "m2"))
+        assert roster.read_text() == hand
+
+
+async def test_a_linked_or_odd_roster_file_is_refused_not_replaced(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """A roster file that is a symlink is left a link to its untouched target, the
+    refusal naming the target to point `agents:` at; a directory is refused too."""
+    real = tmp_path / "etc" / "roster.yaml"
+    real.parent.mkdir()
+    real.write_text(ROSTER)
+    link = tmp_path / "roster.yaml"
+    link.symlink_to(real)
+    async with fleet_on(tmp_path, ledger, CONFIG) as fleet:
+        keeper = keeper_of(tmp_path, fleet)
+        with pytest.raises(CommandError, match=rf"roster.yaml is a link to {real}: .*`agents:`"):
+            await keeper.edit(AddAgent("two", {"runtime": "stub"}))
+        assert link.is_symlink()
+        assert real.read_text() == ROSTER
+        link.unlink()
+        link.mkdir()
+        with pytest.raises(CommandError, match="is not a regular file"):
+            await keeper.edit(AddAgent("two", {"runtime": "stub"}))
