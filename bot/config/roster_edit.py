@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase, CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
@@ -173,8 +174,10 @@ def _edit_nested(text: str, edit: RosterEdit) -> str:
 
 def parse_value(written: str) -> object:
     """A value typed in chat read as YAML: a scalar (``gpt-5``, ``30``, ``true``) or a flow
-    collection (``[Read, Edit]``, ``{A: "1"}``), its flow style kept when written."""
+    collection (``[Read, Edit]``, ``{A: "1"}``), its flow style kept when written. Plain
+    data only: a tag (``!!python/…``, ``!include``), an anchor or an alias is refused."""
     try:
+        _refuse_tags(written)
         value: object = YAML().load(written)
     except YAMLError as exc:  # the value itself is not echoed: it may be a pasted secret
         problem = getattr(exc, "problem", None) or "not YAML"
@@ -185,6 +188,21 @@ def parse_value(written: str) -> object:
     if isinstance(value, CommentedBase):
         value.fa.set_flow_style()
     return value
+
+
+def _refuse_tags(written: str) -> None:
+    """Refuse a value that carries a YAML tag, anchor or alias (read by the safe parser,
+    nothing constructed); raises the parser's error on text that is not YAML."""
+    try:
+        events = list(pyyaml.parse(written, Loader=pyyaml.SafeLoader))
+    except pyyaml.YAMLError:
+        return  # said by the round-trip loader, which reads it next
+    for event in events:
+        if getattr(event, "anchor", None) is not None or getattr(event, "tag", None) is not None:
+            raise RosterEditError(
+                "the value has a YAML tag, anchor or alias (!…, &…, *…): write plain data "
+                "— a scalar (gpt-5) or a flow list or mapping ([Read, Edit], {A: '1'})"
+            )
 
 
 def _set(entry: object, edit: SetKey) -> None:

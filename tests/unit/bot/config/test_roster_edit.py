@@ -144,6 +144,23 @@ def test_values_are_read_as_yaml_scalars_or_flow() -> None:
     assert parse_value("{A: '1'}") == {"A": "1"}
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "&a x",
+        "!!python/object/apply:os.system [id]",
+        "!include /etc/passwd",
+        "!!str x",
+        "{a: &a [x, x], b: [*a, *a]}",
+    ],
+)
+def test_a_value_with_a_tag_anchor_or_alias_is_refused(value: str) -> None:
+    """A chat value carrying a YAML tag, anchor or alias is refused (plain data only),
+    nothing of it written."""
+    with pytest.raises(RosterEditError, match=r"tag, anchor or alias.*write plain data"):
+        edit_text(CONFIG, SetKey("coder", "model", value), under_agents=True)
+
+
 def test_the_atomic_write_keeps_the_mode_and_leaves_no_temporary(tmp_path: Path) -> None:
     """The file is replaced whole, keeping its mode, with no temporary file left beside it."""
     path = tmp_path / "roster.yaml"
