@@ -37,6 +37,7 @@ from bot.commands.errors import CommandError
 from bot.config import Config
 from bot.config.roster_edit import RemoveAgent, RosterEdit, RosterEditError, edit_text
 from fleet.private_files import replace_whole
+from fleet.redaction.redactor import Redactor
 from fleet.repos.service import Repos
 from fleet.schema import SchemaContext, expand_path
 from fleet.supervisor.fleet import RosterDiff
@@ -65,10 +66,12 @@ class RosterKeeper:
         reload: Callable[[], Awaitable[RosterDiff]],
         repos: Repos | None,
         read: Mapping[Path, str],
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         """``config``: the one Fleetwarden started with (its ``source`` is the file);
         ``reload``: what ``roster reload`` runs; ``read``: the files' digests when
-        ``config`` was read (:func:`digests`)."""
+        ``config`` was read (:func:`digests`); ``redact``: the app's redactor, through
+        which every refusal passes (default: the credential shapes alone)."""
         self._config = config
         self._environ = environ
         self._runtimes = runtimes
@@ -78,6 +81,7 @@ class RosterKeeper:
         self._repos = repos
         self._digests = dict(read)
         self._lock = asyncio.Lock()
+        self._redact = redact if redact is not None else Redactor().redact
 
     def remember(self) -> None:
         """Take the files as they are on disk now as the ones Fleetwarden runs on (at the
@@ -88,7 +92,10 @@ class RosterKeeper:
         """Make ``edit`` in the file, check it, write it and reload it; or change nothing
         and say why (a :class:`CommandError`)."""
         async with self._lock:
-            return await self._edit(edit)
+            try:
+                return await self._edit(edit)
+            except CommandError as exc:  # a value typed in chat may be echoed: no secret out
+                raise CommandError(self._redact(str(exc))) from None
 
     async def _edit(self, edit: RosterEdit) -> RosterDiff:
         files = await asyncio.to_thread(roster_files, self._config, self._environ)

@@ -25,6 +25,7 @@ from ruamel.yaml.comments import CommentedBase, CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from fleet.agents.roster import AgentEntry
+from fleet.redaction.shapes import credential_shaped
 from fleet.schema import did_you_mean
 
 AGENT_KEYS: tuple[str, ...] = tuple(
@@ -221,6 +222,12 @@ def _set(entry: object, edit: SetKey) -> None:
             f"unknown agent key {edit.key!r}: {hint}the keys are {', '.join(sorted(AGENT_KEYS))}"
         )
     value = parse_value(edit.value)
+    if any(credential_shaped(text) for text in _strings(value)):
+        raise RosterEditError(
+            f"the value of {edit.key} looks like a credential (not shown), and secrets never "
+            "go in the config file: set it in Fleetwarden's environment and name the "
+            f"variable in `secret_env` (`roster set {edit.name} secret_env [NAME]`)"
+        )
     if value is None:
         if edit.key in entry:
             del entry[edit.key]
@@ -229,6 +236,17 @@ def _set(entry: object, edit: SetKey) -> None:
         entry[edit.key] = value
         return
     _append_key(entry, edit.key, value)
+
+
+def _strings(value: object) -> list[str]:
+    """Every string in ``value``: itself, or the keys and items of a list or mapping."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [text for pair in value.items() for part in pair for text in _strings(part)]
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _strings(item)]
+    return []
 
 
 def _append_key(entry: CommentedMap, key: str, value: object) -> None:

@@ -22,6 +22,7 @@ from tests.unit.bot.app.reload_rig import fleet_on
 
 CONFIG = "state_dir: ./state\nagents: roster.yaml\n"
 ROSTER = "# Ours.\n- name: one   # the first\n  runtime: stub\n"
+SECRET = "sk-ant-api03-" + "A1b2C3d4" * 6  # shaped like a key, no key
 
 
 def keeper_of(tmp_path: Path, fleet: Fleet) -> RosterKeeper:
@@ -146,3 +147,20 @@ async def test_a_linked_or_odd_roster_file_is_refused_not_replaced(
         link.mkdir()
         with pytest.raises(CommandError, match="is not a regular file"):
             await keeper.edit(AddAgent("two", {"runtime": "stub"}))
+
+
+async def test_a_refusal_never_carries_a_pasted_secret(tmp_path: Path, ledger: Ledger) -> None:
+    """A credential pasted where a name or a value goes is neither written nor echoed: the
+    refusal shows it redacted, the file is untouched."""
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    async with fleet_on(tmp_path, ledger, CONFIG) as fleet:
+        keeper = keeper_of(tmp_path, fleet)
+        with pytest.raises(CommandError) as by_name:
+            await keeper.edit(SetKey(SECRET, "model", "m2"))
+        assert SECRET not in str(by_name.value)
+        assert "[redacted" in str(by_name.value)
+        with pytest.raises(CommandError, match="looks like a credential") as by_value:
+            await keeper.edit(SetKey("one", "env", f"{{FOO: {SECRET}}}"))
+        assert SECRET not in str(by_value.value)
+        assert roster.read_text() == ROSTER
