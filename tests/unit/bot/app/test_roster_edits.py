@@ -164,3 +164,27 @@ async def test_a_refusal_never_carries_a_pasted_secret(tmp_path: Path, ledger: L
             await keeper.edit(SetKey("one", "env", f"{{FOO: {SECRET}}}"))
         assert SECRET not in str(by_value.value)
         assert roster.read_text() == ROSTER
+
+
+async def test_a_hand_edit_during_the_reload_is_not_rolled_back_over(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """The reload after the write refused and the file saved by hand meanwhile: it is not
+    put back over the hand edit, and the refusal says the file changed on disk."""
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    hand = ROSTER + "# typed on the host during the reload\n"
+    async with fleet_on(tmp_path, ledger, CONFIG) as fleet:
+        config = load_config(tmp_path / "fleetwarden.yaml", os.environ)
+
+        async def saved_then_refused() -> RosterDiff:
+            roster.write_text(hand)
+            raise CommandError("the roster was not reloaded; nothing changed: refused")
+
+        keeper = RosterKeeper(
+            config, os.environ, ("stub",), ("subprocess",), fleet, saved_then_refused, None,
+            digests(config, os.environ),
+        )  # fmt: skip
+        with pytest.raises(CommandError, match=r"refused; .*changed on disk"):
+            await keeper.edit(SetKey("one", "model", "m2"))
+        assert roster.read_text() == hand
