@@ -368,6 +368,7 @@ class App:
             self.reload_config,
             repos,
             self._roster_read,
+            self._redactor.redact,
         )
         return self.reload_config, self._keeper.edit
 

@@ -10,16 +10,23 @@ takes; were that reload refused, the file is put back as it was.
 
 A file edited by hand since Fleetwarden last read it is never overwritten: the keeper
 remembers a digest of each file at the start and at every reload, and refuses an edit
-when the disk holds something else, saying to ``roster reload`` first.
+when the disk holds something else, saying to ``roster reload`` first — looked at again
+right before the file is replaced and before it is put back. An edit holds an exclusive
+``flock`` on a lock file beside the roster file from the read to the replace, so two
+edits never interleave. A roster file that is a link, or not a regular file, is never
+replaced: the edit is refused, saying what to edit instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+import stat
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 
 import yaml
@@ -30,6 +37,7 @@ from bot.commands.errors import CommandError
 from bot.config import Config
 from bot.config.roster_edit import RemoveAgent, RosterEdit, RosterEditError, edit_text
 from fleet.private_files import replace_whole
+from fleet.redaction.redactor import Redactor
 from fleet.repos.service import Repos
 from fleet.schema import SchemaContext, expand_path
 from fleet.supervisor.fleet import RosterDiff
@@ -58,10 +66,12 @@ class RosterKeeper:
         reload: Callable[[], Awaitable[RosterDiff]],
         repos: Repos | None,
         read: Mapping[Path, str],
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         """``config``: the one Fleetwarden started with (its ``source`` is the file);
         ``reload``: what ``roster reload`` runs; ``read``: the files' digests when
-        ``config`` was read (:func:`digests`)."""
+        ``config`` was read (:func:`digests`); ``redact``: the app's redactor, through
+        which every refusal passes (default: the credential shapes alone)."""
         self._config = config
         self._environ = environ
         self._runtimes = runtimes
@@ -71,6 +81,7 @@ class RosterKeeper:
         self._repos = repos
         self._digests = dict(read)
         self._lock = asyncio.Lock()
+        self._redact = redact if redact is not None else Redactor().redact
 
     def remember(self) -> None:
         """Take the files as they are on disk now as the ones Fleetwarden runs on (at the
@@ -81,19 +92,25 @@ class RosterKeeper:
         """Make ``edit`` in the file, check it, write it and reload it; or change nothing
         and say why (a :class:`CommandError`)."""
         async with self._lock:
-            return await self._edit(edit)
+            try:
+                return await self._edit(edit)
+            except CommandError as exc:  # a value typed in chat may be echoed: no secret out
+                raise CommandError(self._redact(str(exc))) from None
 
     async def _edit(self, edit: RosterEdit) -> RosterDiff:
         files = await asyncio.to_thread(roster_files, self._config, self._environ)
         target = files[-1]
+        await asyncio.to_thread(_refuse_unusual, target)
+        lock = await asyncio.to_thread(_locked, target)
+        with lock:
+            return await self._edit_locked(edit, files, target)
+
+    async def _edit_locked(self, edit: RosterEdit, files: list[Path], target: Path) -> RosterDiff:
         try:  # the bytes edited are the bytes checked against the digest
             old = await asyncio.to_thread(target.read_bytes)
         except OSError as exc:
             raise CommandError(f"{NOT_CHANGED}: cannot read {target}: {exc}") from None
-        for path in files:
-            found = hashlib.sha256(old).hexdigest() if path == target else _digest(path)
-            if found != self._digests.get(path):
-                raise CommandError(f"{NOT_CHANGED}: " + CHANGED_ON_DISK.format(path=path))
+        self._refuse_changed(files, target, old)
         if isinstance(edit, RemoveAgent):
             await self._refuse_running(edit.name)
         try:
@@ -115,6 +132,9 @@ class RosterKeeper:
         except CommandError as exc:  # said as an edit's refusal, the problems as a reload's
             said = str(exc).removeprefix(NOT_RELOADED)
             raise CommandError(f"{NOT_CHANGED}{said}") from None
+        # The check took a while: a hand edit saved meanwhile is not overwritten.
+        self._refuse_changed(files, target, await asyncio.to_thread(_read, target))
+        await asyncio.to_thread(_refuse_unusual, target)
         try:
             await asyncio.to_thread(write_atomically, target, new.encode("utf-8"))
         except OSError as exc:  # the old file stands: the write replaces it whole or not at all
@@ -122,12 +142,26 @@ class RosterKeeper:
         log.info("roster edited from chat: %s written", target)
         try:
             diff = await self._reload()
-        except CommandError:
-            # A reload refused what the check passed (the disk moved under us): put it back.
+        except CommandError as exc:
+            # A reload refused what the check passed: put it back — unless the file was
+            # edited by hand since it was written, which is then left as it is.
+            if await asyncio.to_thread(_read, target) != new.encode("utf-8"):
+                raise CommandError(f"{exc}; " + CHANGED_ON_DISK.format(path=target)) from None
             await asyncio.to_thread(write_atomically, target, old)
             raise
         self.remember()  # the file as written and reloaded
         return diff
+
+    def _refuse_changed(self, files: list[Path], target: Path, found_target: bytes | None) -> None:
+        """Refuse unless every file is as Fleetwarden last read it (``found_target``: the
+        target's bytes just read; ``None``: unreadable)."""
+        for path in files:
+            if path == target:
+                found = "" if found_target is None else hashlib.sha256(found_target).hexdigest()
+            else:
+                found = _digest(path)
+            if found != self._digests.get(path):
+                raise CommandError(f"{NOT_CHANGED}: " + CHANGED_ON_DISK.format(path=path))
 
     async def _refuse_running(self, name: str) -> None:
         for status in await self._fleet.ps():
@@ -170,6 +204,59 @@ def digests(config: Config, environ: Mapping[str, str]) -> dict[Path, str]:
         return {path: _digest(path) for path in roster_files(config, environ)}
     except CommandError:  # unreadable now: every later edit is refused until a reload
         return {}
+
+
+def _read(path: Path) -> bytes | None:
+    """The file's bytes (``None`` when it cannot be read)."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _refuse_unusual(path: Path) -> None:
+    """Refuse a roster file that is a link or not a regular file: replacing it would put a
+    plain file where the link was, or fail half way."""
+    try:
+        found = path.lstat()
+    except OSError as exc:
+        raise CommandError(f"{NOT_CHANGED}: cannot read {path}: {exc}") from None
+    if stat.S_ISLNK(found.st_mode):
+        real = path.resolve()
+        raise CommandError(
+            f"{NOT_CHANGED}: {path.name} is a link to {real}: edit it by hand, or point "
+            f"`agents:` at {real}"
+        )
+    if not stat.S_ISREG(found.st_mode):
+        raise CommandError(
+            f"{NOT_CHANGED}: {path} is not a regular file: edit it by hand, or point "
+            "`agents:` at a file"
+        )
+
+
+def _locked(path: Path) -> contextlib.AbstractContextManager[None]:
+    """An exclusive ``flock`` on the lock file beside ``path`` (``.NAME.lock``), held
+    until the context ends: two edits of one file never interleave."""
+    lock_path = path.parent / f".{path.name}.lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise CommandError(f"{NOT_CHANGED}: cannot lock {lock_path}: {exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as exc:
+        os.close(fd)
+        raise CommandError(f"{NOT_CHANGED}: cannot lock {lock_path}: {exc}") from None
+    return _held(fd)
+
+
+@contextlib.contextmanager
+def _held(fd: int) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _digest(path: Path) -> str:

@@ -19,11 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase, CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from fleet.agents.roster import AgentEntry
+from fleet.redaction.shapes import credential_shaped
 from fleet.schema import did_you_mean
 
 AGENT_KEYS: tuple[str, ...] = tuple(
@@ -173,8 +175,10 @@ def _edit_nested(text: str, edit: RosterEdit) -> str:
 
 def parse_value(written: str) -> object:
     """A value typed in chat read as YAML: a scalar (``gpt-5``, ``30``, ``true``) or a flow
-    collection (``[Read, Edit]``, ``{A: "1"}``), its flow style kept when written."""
+    collection (``[Read, Edit]``, ``{A: "1"}``), its flow style kept when written. Plain
+    data only: a tag (``!!python/…``, ``!include``), an anchor or an alias is refused."""
     try:
+        _refuse_tags(written)
         value: object = YAML().load(written)
     except YAMLError as exc:  # the value itself is not echoed: it may be a pasted secret
         problem = getattr(exc, "problem", None) or "not YAML"
@@ -185,6 +189,21 @@ def parse_value(written: str) -> object:
     if isinstance(value, CommentedBase):
         value.fa.set_flow_style()
     return value
+
+
+def _refuse_tags(written: str) -> None:
+    """Refuse a value that carries a YAML tag, anchor or alias (read by the safe parser,
+    nothing constructed); raises the parser's error on text that is not YAML."""
+    try:
+        events = list(pyyaml.parse(written, Loader=pyyaml.SafeLoader))
+    except pyyaml.YAMLError:
+        return  # said by the round-trip loader, which reads it next
+    for event in events:
+        if getattr(event, "anchor", None) is not None or getattr(event, "tag", None) is not None:
+            raise RosterEditError(
+                "the value has a YAML tag, anchor or alias (!…, &…, *…): write plain data "
+                "— a scalar (gpt-5) or a flow list or mapping ([Read, Edit], {A: '1'})"
+            )
 
 
 def _set(entry: object, edit: SetKey) -> None:
@@ -203,6 +222,12 @@ def _set(entry: object, edit: SetKey) -> None:
             f"unknown agent key {edit.key!r}: {hint}the keys are {', '.join(sorted(AGENT_KEYS))}"
         )
     value = parse_value(edit.value)
+    if any(credential_shaped(text) for text in _strings(value)):
+        raise RosterEditError(
+            f"the value of {edit.key} looks like a credential (not shown), and secrets never "
+            "go in the config file: set it in Fleetwarden's environment and name the "
+            f"variable in `secret_env` (`roster set {edit.name} secret_env [NAME]`)"
+        )
     if value is None:
         if edit.key in entry:
             del entry[edit.key]
@@ -211,6 +236,17 @@ def _set(entry: object, edit: SetKey) -> None:
         entry[edit.key] = value
         return
     _append_key(entry, edit.key, value)
+
+
+def _strings(value: object) -> list[str]:
+    """Every string in ``value``: itself, or the keys and items of a list or mapping."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [text for pair in value.items() for part in pair for text in _strings(part)]
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _strings(item)]
+    return []
 
 
 def _append_key(entry: CommentedMap, key: str, value: object) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.app import roster_edits
 from bot.app.reload import reload_config
 from bot.app.roster_edits import RosterKeeper, digests
 from bot.commands.errors import CommandError
@@ -20,6 +22,7 @@ from tests.unit.bot.app.reload_rig import fleet_on
 
 CONFIG = "state_dir: ./state\nagents: roster.yaml\n"
 ROSTER = "# Ours.\n- name: one   # the first\n  runtime: stub\n"
+SECRET = "sk-ant-api03-" + "A1b2C3d4" * 6  # shaped like a key, no key
 
 
 def keeper_of(tmp_path: Path, fleet: Fleet) -> RosterKeeper:
@@ -99,3 +102,89 @@ async def test_a_reload_refused_after_the_write_puts_the_file_back(
         with pytest.raises(CommandError, match="refused"):
             await keeper.edit(RemoveAgent("one"))
         assert roster.read_text() == ROSTER
+
+
+async def test_a_hand_edit_saved_during_the_check_is_not_overwritten(
+    tmp_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file saved by hand while the edit is being checked: the edit is refused as
+    changed on disk, and the hand edit stands."""
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    real = roster_edits.checked
+    hand = ROSTER + "# typed on the host meanwhile\n"
+
+    async def saved_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        checked = await real(*args, **kwargs)
+        roster.write_text(hand)  # the operator saves while the check runs
+        return checked
+
+    async with fleet_on(tmp_path, ledger, CONFIG) as fleet:
+        keeper = keeper_of(tmp_path, fleet)
+        monkeypatch.setattr(roster_edits, "checked", saved_meanwhile)
+        with pytest.raises(CommandError, match=r"nothing was written: .*changed on disk"):
+            await keeper.edit(SetKey("one", "model", "m2"))
+        assert roster.read_text() == hand
+
+
+async def test_a_linked_or_odd_roster_file_is_refused_not_replaced(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """A roster file that is a symlink is left a link to its untouched target, the
+    refusal naming the target to point `agents:` at; a directory is refused too."""
+    real = tmp_path / "etc" / "roster.yaml"
+    real.parent.mkdir()
+    real.write_text(ROSTER)
+    link = tmp_path / "roster.yaml"
+    link.symlink_to(real)
+    async with fleet_on(tmp_path, ledger, CONFIG) as fleet:
+        keeper = keeper_of(tmp_path, fleet)
+        with pytest.raises(CommandError, match=rf"roster.yaml is a link to {real}: .*`agents:`"):
+            await keeper.edit(AddAgent("two", {"runtime": "stub"}))
+        assert link.is_symlink()
+        assert real.read_text() == ROSTER
+        link.unlink()
+        link.mkdir()
+        with pytest.raises(CommandError, match="is not a regular file"):
+            await keeper.edit(AddAgent("two", {"runtime": "stub"}))
+
+
+async def test_a_refusal_never_carries_a_pasted_secret(tmp_path: Path, ledger: Ledger) -> None:
+    """A credential pasted where a name or a value goes is neither written nor echoed: the
+    refusal shows it redacted, the file is untouched."""
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    async with fleet_on(tmp_path, ledger, CONFIG) as fleet:
+        keeper = keeper_of(tmp_path, fleet)
+        with pytest.raises(CommandError) as by_name:
+            await keeper.edit(SetKey(SECRET, "model", "m2"))
+        assert SECRET not in str(by_name.value)
+        assert "[redacted" in str(by_name.value)
+        with pytest.raises(CommandError, match="looks like a credential") as by_value:
+            await keeper.edit(SetKey("one", "env", f"{{FOO: {SECRET}}}"))
+        assert SECRET not in str(by_value.value)
+        assert roster.read_text() == ROSTER
+
+
+async def test_a_hand_edit_during_the_reload_is_not_rolled_back_over(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """The reload after the write refused and the file saved by hand meanwhile: it is not
+    put back over the hand edit, and the refusal says the file changed on disk."""
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    hand = ROSTER + "# typed on the host during the reload\n"
+    async with fleet_on(tmp_path, ledger, CONFIG) as fleet:
+        config = load_config(tmp_path / "fleetwarden.yaml", os.environ)
+
+        async def saved_then_refused() -> RosterDiff:
+            roster.write_text(hand)
+            raise CommandError("the roster was not reloaded; nothing changed: refused")
+
+        keeper = RosterKeeper(
+            config, os.environ, ("stub",), ("subprocess",), fleet, saved_then_refused, None,
+            digests(config, os.environ),
+        )  # fmt: skip
+        with pytest.raises(CommandError, match=r"refused; .*changed on disk"):
+            await keeper.edit(SetKey("one", "model", "m2"))
+        assert roster.read_text() == hand

@@ -144,6 +144,36 @@ def test_values_are_read_as_yaml_scalars_or_flow() -> None:
     assert parse_value("{A: '1'}") == {"A": "1"}
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "&a x",
+        "!!python/object/apply:os.system [id]",
+        "!include /etc/passwd",
+        "!!str x",
+        "{a: &a [x, x], b: [*a, *a]}",
+    ],
+)
+def test_a_value_with_a_tag_anchor_or_alias_is_refused(value: str) -> None:
+    """A chat value carrying a YAML tag, anchor or alias is refused (plain data only),
+    nothing of it written."""
+    with pytest.raises(RosterEditError, match=r"tag, anchor or alias.*write plain data"):
+        edit_text(CONFIG, SetKey("coder", "model", value), under_agents=True)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("env", "{FOO: %s}"), ("argv", "[--api-key, %s]"), ("model", "%s"), ("env", "{%s: x}")],
+)
+def test_a_value_shaped_like_a_credential_is_refused_unshown(key: str, value: str) -> None:
+    """A credential typed as a value (an env value, an argv item, a plain value) is
+    refused, the refusal pointing at `secret_env` and not showing it."""
+    secret = "sk-ant-api03-" + "A1b2C3d4" * 6  # shaped like a key, no key
+    with pytest.raises(RosterEditError, match=r"looks like a credential.*secret_env") as refused:
+        edit_text(CONFIG, SetKey("coder", key, value % secret), under_agents=True)
+    assert secret not in str(refused.value)
+
+
 def test_the_atomic_write_keeps_the_mode_and_leaves_no_temporary(tmp_path: Path) -> None:
     """The file is replaced whole, keeping its mode, with no temporary file left beside it."""
     path = tmp_path / "roster.yaml"
