@@ -268,6 +268,7 @@ def fleet_settings(cfg: Config) -> FleetSettings:
         run_budget=cfg.defaults.run_budget.to_budget() if cfg.defaults.run_budget else None,
         tool_path=tool_path(cfg),
         git_identity=(cfg.defaults.git_name, cfg.defaults.git_email),
+        strict=cfg.document.enforce == "strict",
     )
 
 

@@ -35,6 +35,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runs.launch.launch_site import LaunchSite
 from fleet.runs.launch.preamble import prompted, with_peers_file
 from fleet.runs.launch.run_tokens import RunTokens
+from fleet.runs.launch.strict import check_strict
 from fleet.runs.layout import AgentPaths, append_marker, empty_folders, write_files
 from fleet.runs.no_agent import NoSuchAgent
 from fleet.runs.output.facts import check_launchable
@@ -177,6 +178,7 @@ class RunKeeper:
         count;
         ``asked``: what the launch asks of a new line, on a repository; ``resume``: the
         prompt continues the agent's last session where it can (:mod:`fleet.runs.resuming`)."""
+        check_strict(spec, self._settings.strict)  # the ledger's settings too
         async with self.tokens.launching(spec.name):  # a launch that fails: its token too
             spec = task_spec(spec, self._clock.now(), continues=continues)
             spec = await self._site.place(spec)

@@ -20,13 +20,14 @@ the agents; the next start reattaches them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from fleet.budgets.pacing.report_windows import window_start
-from fleet.errors import AgentStillRunning
+from fleet.errors import AgentNotRunning, AgentStillRunning
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger import Freeze, UsageTotal
 from fleet.ledger.records.rows import AgentRecord
@@ -44,6 +45,7 @@ from fleet.names import AgentName
 from fleet.runs.follow_ups import FollowUps
 from fleet.runs.keeper import Ending
 from fleet.runs.launch.launch_kit import FleetSettings, HeartbeatIssuer
+from fleet.runs.launch.strict import strict_refusal
 from fleet.runs.output.outputs import AgentOutputs
 from fleet.runs.output.stories import RunStories
 from fleet.runs.pauses import Pauses
@@ -140,9 +142,22 @@ class Fleet:
         self._state = SupervisorState.RUNNING
         await self.sessions.start()
         await self._runs.reconcile()
+        await self._stop_unruled()
         # An entry that left the config while Fleetwarden was down counts as removed now.
         await self._stores.agents.sync_roster(self._roster.now())
         await self._autostart(self._roster.values(), reason="autostart")
+
+    async def _stop_unruled(self) -> None:
+        """Under ``enforce: strict``, stop each run reattached whose settings it refuses
+        (no sandbox, open egress: launched before strictness was on), saying so in the log
+        and in the run's ending; nothing under ``enforce: warn``."""
+        for record in await self._stores.agents.list_agents():
+            why = strict_refusal(record.spec, self._settings.strict)
+            if why is None or not record.state.is_live:
+                continue
+            log.warning("stopping reattached agent %s: %s", record.name, why)
+            with contextlib.suppress(AgentNotRunning):
+                await self._runs.stop_run(record.name, force=False, reason=why)
 
     async def _autostart(self, specs: Iterable[AgentSpec], *, reason: str) -> list[AgentName]:
         """The roster's own launches through the admission

@@ -65,6 +65,9 @@ class FleetSettings:
     tool_path: tuple[str, ...] = ()
     # An ad hoc agent's ``git_name`` and ``git_email`` (``defaults``'; None: Fleetwarden's).
     git_identity: tuple[str | None, str | None] = (None, None)
+    # ``enforce: strict``: no launch without a sandbox or with open egress
+    # (:mod:`fleet.runs.launch.strict`), whatever the settings came from.
+    strict: bool = False
 
     def ad_hoc(self, name: AgentName) -> AgentSpec:
         """The spec of an agent no roster names: the defaults' runtime, backend,

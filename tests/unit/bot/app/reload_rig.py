@@ -37,7 +37,9 @@ async def fleet_on(
         kit=LaunchKit(
             runtimes=default_registry(),
             backends={"subprocess": SubprocessBackend()},
-            settings=FleetSettings(state_dir=tmp_path / "state"),
+            settings=FleetSettings(
+                state_dir=tmp_path / "state", strict=started.document.enforce == "strict"
+            ),
             environ=os.environ,
         ),
     )
