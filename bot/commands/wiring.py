@@ -190,9 +190,9 @@ def build_commands(
         edit_roster=edit_roster,
         budgets=budgets,
         gate=queue,
-        problems=at.serving.failures.problems,
         forge_runs=forge_runs,
         standing=Standing(
+            problems=at.serving.failures.problems,
             build=build.current(),
             enforce=cfg.document.enforce,
             links=lambda: [c.link.report() for c in at.serving.running()],

@@ -43,14 +43,17 @@ RosterEditor = Callable[[RosterEdit], Awaitable[RosterDiff]]
 
 @dataclass(frozen=True, slots=True)
 class Standing:
-    """What ``ps`` says of the app beyond its agents: the build it runs, the config's
-    ``enforce`` (``strict`` or ``warn``), each running connector's link to its service, and
-    the redactor its last errors pass (what chat never shows, ``ps`` does not either)."""
+    """What ``ps`` says of the app beyond its agents: what is wrong beyond them (a chat
+    receive path that keeps failing); the build it runs (``None``: ``ps`` says no build,
+    ``enforce`` or connectors), the config's ``enforce`` (``strict`` or ``warn``), each
+    running connector's link to its service, and the redactor its last errors pass (what
+    chat never shows, ``ps`` does not either)."""
 
-    build: Build
-    enforce: str
-    links: Callable[[], Sequence[HealthReport]]
-    redact: Callable[[str], str]
+    problems: Callable[[], list[str]] = list
+    build: Build | None = None
+    enforce: str = "warn"
+    links: Callable[[], Sequence[HealthReport]] = tuple
+    redact: Callable[[str], str] = str
 
 
 def standing_line(build: Build, enforce: str, links: Sequence[HealthReport]) -> str:
@@ -75,7 +78,6 @@ class OverviewCommands(Family):
         reload_roster: RosterReloader | None = None,
         budgets: BudgetBook | None = None,
         gate: SpawnGate | None = None,
-        problems: Callable[[], list[str]] = list,
         forge_runs: ForgeRuns | None = None,
         edit_roster: RosterEditor | None = None,
         standing: Standing | None = None,
@@ -83,10 +85,11 @@ class OverviewCommands(Family):
         """``specs`` and ``prefix``: the command table and the prefix ``help`` shows.
         ``budgets``: when an agent held by a queued budget may run again, shown by ``ps``
         (``None``: none are configured). ``gate``: the spawn queue, whose length ``ps``
-        says. ``problems``: what is wrong beyond the agents. ``forge_runs``: the live forge
+        says. ``forge_runs``: the live forge
         runs, whose links ``ps`` shows. ``edit_roster``: makes ``roster add|set|remove``
         in the roster's file (``None``: Fleetwarden runs without a config file).
-        ``standing``: the build, ``enforce`` and connectors ``ps`` says (``None``: none)."""
+        ``standing``: what is wrong beyond the agents, the build, ``enforce`` and the
+        connectors ``ps`` says."""
         self._fleet = fleet
         self._specs = specs
         self._clock = clock
@@ -94,11 +97,10 @@ class OverviewCommands(Family):
         self._reload_roster = reload_roster
         self._budgets = budgets
         self._gate = gate
-        self._problems = problems
         self._forge_runs = forge_runs
         self._edit_roster = edit_roster
-        self._standing = standing
-        self._redacted = Redacted(standing.redact) if standing is not None else None
+        self._standing = standing or Standing()
+        self._redacted = Redacted(self._standing.redact)
 
     @command(HELP)
     async def help(self, req: Request) -> str:
@@ -115,7 +117,7 @@ class OverviewCommands(Family):
                 replace(s, queued_until=held[s.name]) if s.name in held else s for s in statuses
             ]
         text = render.ps(statuses, self._clock.now(), await self._fleet.drift())
-        problems = self._problems()
+        problems = self._standing.problems()
         text += render.problems(problems)
         if self._forge_runs is not None and (forged := await self._forge_runs(None)):
             rows = [f"- **{r.agent}** ({r.state}): {render_forge.links(r)}" for r in forged]
@@ -124,11 +126,11 @@ class OverviewCommands(Family):
         if waiting:
             text += f"\n\n{waiting} launch{'es' if waiting > 1 else ''} queued: `queue` lists why."
         data = machine.ps(statuses, waiting, problems)
-        if (standing := self._standing) is not None and self._redacted is not None:
-            links = standing.links()
-            text = f"{standing_line(standing.build, standing.enforce, links)}\n\n{text}"
+        if (build := self._standing.build) is not None:
+            standing, links = self._standing, self._standing.links()
+            text = f"{standing_line(build, standing.enforce, links)}\n\n{text}"
             data |= {
-                "build": standing.build.as_json(),
+                "build": build.as_json(),
                 "enforce": standing.enforce,
                 "connectors": [link_json(r, self._redacted.line) for r in links],
             }
