@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Final
 
 from bot.cli.parsing import Parser, past_config
+from bot.cli.status_text import standing_text
 from bot.commands.errors import CommandError
 from bot.commands.grammar import Command, Grammar
 from bot.commands.help import help_text
@@ -146,7 +147,8 @@ def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
 def fleet_status(state_dir: Path, source: Path, *, as_json: bool) -> int:
     """``fleetwarden status [--json]`` with the dashboard off in config ``source``: chat's
     ``ps``, asked on the control socket (``--json``: its data object, as ``fleetwarden ps
-    --json`` has it)."""
+    --json`` has it), its build, ``enforce`` and connectors' links said as the dashboard's
+    ``status`` says them."""
     try:
         answer = _ask(state_dir, "ps")
     except _NotRunning as exc:
@@ -158,8 +160,13 @@ def fleet_status(state_dir: Path, source: Path, *, as_json: bool) -> int:
         return _fail(f"fleetwarden status: {answer.text}", answer.exit)
     if as_json:
         print(json.dumps(answer.data, ensure_ascii=True, indent=2))
-    else:
-        print(_plain(answer.text))
+        return EXIT_OK
+    text = answer.text
+    if isinstance(answer.data, Mapping) and "build" in answer.data:
+        # ps's first line says the build, enforce and what is down: said in full here
+        print(standing_text(answer.data) + "\n")
+        text = text.partition("\n\n")[2]
+    print(_plain(text))
     return EXIT_OK
 
 

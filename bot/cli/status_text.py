@@ -29,6 +29,7 @@ from fleet.redaction.invisible import visible
 
 PROBLEM_CHARS = 500  # characters of an agent's problems, on their one line
 _NONE = "—"
+STRICT = "enforce: strict (no agent unmetered, unsandboxed or open to any host)"
 
 
 def fleet_text(data: Mapping[str, Any]) -> str:
@@ -41,7 +42,7 @@ def fleet_text(data: Mapping[str, Any]) -> str:
         f"{spent[0]} and {spent[1]} today"
     )
     if data.get("enforce") == "strict":
-        head += "; enforce: strict (no agent unmetered, unsandboxed or open to any host)"
+        head += f"; {STRICT}"
     rows = [
         [
             _cell(a["name"]),
@@ -57,15 +58,27 @@ def fleet_text(data: Mapping[str, Any]) -> str:
     ]
     heads = ("agent", "host", "state", "beat", "model", "tokens", "cost", "problems")
     parts = [escape(shown(head)), render.table(heads, rows)]
-    links = data.get("connectors") or []
-    if links:
-        parts.insert(1, "\n".join(escape(_link(link)) for link in links))
+    if links := _links(data):
+        parts.insert(1, escape(links))
     if build := _build(data.get("build")):
         parts.append(escape(shown(build)))
     runs = data.get("forge_runs") or []
     if runs:
         parts += [f"{len(runs)} forge {'run' if len(runs) == 1 else 'runs'}:", _forge_table(runs)]
     return to_plain("\n\n".join(parts))
+
+
+def standing_text(data: Mapping[str, Any]) -> str:
+    """What the fleet's answer says of the app beyond its agents, as :func:`fleet_text`
+    says it: ``enforce: strict`` when on, each connector's link, the build (``ps``'s data
+    without a dashboard); empty when it says none of them."""
+    said = [STRICT] if data.get("enforce") == "strict" else []
+    said += [part for part in (_links(data), _build(data.get("build"))) if part]
+    return shown("\n\n".join(said))
+
+
+def _links(data: Mapping[str, Any]) -> str:
+    return "\n".join(_link(link) for link in data.get("connectors") or [])
 
 
 def _build(build: object) -> str:

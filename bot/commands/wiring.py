@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.app import assembly as wiring
+from bot.app import build
 from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
 from bot.app.phases.core.spend import Spend
@@ -32,7 +33,7 @@ from bot.commands.handlers.agents.watch_follow import ScreenFollower
 from bot.commands.handlers.launches.queue import QueueCommands
 from bot.commands.handlers.launches.schedules import ScheduleCommands
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
-from bot.commands.handlers.overview import OverviewCommands, RosterEditor
+from bot.commands.handlers.overview import OverviewCommands, RosterEditor, Standing
 from bot.commands.handlers.places.egress import EgressCommands
 from bot.commands.handlers.places.forge import ForgeCommands, ForgeParts
 from bot.commands.handlers.places.hosts import HostCommands
@@ -194,8 +195,14 @@ def build_commands(
         edit_roster=edit_roster,
         budgets=budgets,
         gate=queue,
-        problems=at.serving.failures.problems,
         forge_runs=forge_runs,
+        standing=Standing(
+            problems=at.serving.failures.problems,
+            build=build.current(),
+            enforce=cfg.document.enforce,
+            links=lambda: [c.link.report() for c in at.serving.running()],
+            redact=at.redactor.redact,
+        ),
     )
     families = (
         overview,

@@ -2,14 +2,18 @@
 reload``, ``roster add|set|remove``) and ``whoami``.
 
 ``ps`` lists every agent with its state, what is wrong beyond the agents (a chat receive
-path that keeps failing), the live forge runs and how many launches the queue holds.
+path that keeps failing), the live forge runs and how many launches the queue holds; with
+the app's :class:`Standing`, it first says the build, ``enforce: strict`` when it is on and
+any connector whose link is down (its data: the build, ``enforce`` and every connector's
+link, as the dashboard's ``/api/fleet`` has them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from bot.app.build import Build
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import CommandSpec
@@ -23,9 +27,11 @@ from bot.commands.help import help_text
 from bot.commands.request import Reply, Request, RosterReloader, SpawnGate
 from bot.commands.specs import HELP, PS, ROSTER, ROSTER_RELOAD, WHOAMI
 from bot.config.roster_edit import AddAgent, RemoveAgent, RosterEdit, SetKey
+from bot.dashboard.pages.shapes import Redacted, link_json
 from bot.render import fleet as render
 from bot.render import forge as render_forge
 from bot.render import machine
+from connectors.health import HealthReport
 from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
 from fleet.forge.facts import ForgeRuns
@@ -33,6 +39,30 @@ from fleet.supervisor.fleet import RosterDiff
 from fleet.supervisor.interfaces import AgentControl
 
 RosterEditor = Callable[[RosterEdit], Awaitable[RosterDiff]]
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What ``ps`` says of the app beyond its agents: what is wrong beyond them (a chat
+    receive path that keeps failing); the build it runs (``None``: ``ps`` says no build,
+    ``enforce`` or connectors), the config's ``enforce`` (``strict`` or ``warn``), each
+    running connector's link to its service, and the redactor its last errors pass (what
+    chat never shows, ``ps`` does not either)."""
+
+    problems: Callable[[], list[str]] = list
+    build: Build | None = None
+    enforce: str = "warn"
+    links: Callable[[], Sequence[HealthReport]] = tuple
+    redact: Callable[[str], str] = str
+
+
+def standing_line(build: Build, enforce: str, links: Sequence[HealthReport]) -> str:
+    """``ps``'s first line: the build, ``enforce: strict`` when on, each connector down."""
+    said = [f"Fleetwarden {build.words}"]
+    if enforce == "strict":
+        said.append("enforce: strict")
+    said += [f"{r.connector} {'logged out' if r.connected else 'DOWN'}" for r in links if not r.up]
+    return "; ".join(said)
 
 
 class OverviewCommands(Family):
@@ -48,16 +78,18 @@ class OverviewCommands(Family):
         reload_roster: RosterReloader | None = None,
         budgets: BudgetBook | None = None,
         gate: SpawnGate | None = None,
-        problems: Callable[[], list[str]] = list,
         forge_runs: ForgeRuns | None = None,
         edit_roster: RosterEditor | None = None,
+        standing: Standing | None = None,
     ) -> None:
         """``specs`` and ``prefix``: the command table and the prefix ``help`` shows.
         ``budgets``: when an agent held by a queued budget may run again, shown by ``ps``
         (``None``: none are configured). ``gate``: the spawn queue, whose length ``ps``
-        says. ``problems``: what is wrong beyond the agents. ``forge_runs``: the live forge
+        says. ``forge_runs``: the live forge
         runs, whose links ``ps`` shows. ``edit_roster``: makes ``roster add|set|remove``
-        in the roster's file (``None``: Fleetwarden runs without a config file)."""
+        in the roster's file (``None``: Fleetwarden runs without a config file).
+        ``standing``: what is wrong beyond the agents, the build, ``enforce`` and the
+        connectors ``ps`` says."""
         self._fleet = fleet
         self._specs = specs
         self._clock = clock
@@ -65,9 +97,10 @@ class OverviewCommands(Family):
         self._reload_roster = reload_roster
         self._budgets = budgets
         self._gate = gate
-        self._problems = problems
         self._forge_runs = forge_runs
         self._edit_roster = edit_roster
+        self._standing = standing or Standing()
+        self._redacted = Redacted(self._standing.redact)
 
     @command(HELP)
     async def help(self, req: Request) -> str:
@@ -84,7 +117,7 @@ class OverviewCommands(Family):
                 replace(s, queued_until=held[s.name]) if s.name in held else s for s in statuses
             ]
         text = render.ps(statuses, self._clock.now(), await self._fleet.drift())
-        problems = self._problems()
+        problems = self._standing.problems()
         text += render.problems(problems)
         if self._forge_runs is not None and (forged := await self._forge_runs(None)):
             rows = [f"- **{r.agent}** ({r.state}): {render_forge.links(r)}" for r in forged]
@@ -92,7 +125,16 @@ class OverviewCommands(Family):
         waiting = len(await self._gate.entries()) if self._gate is not None else 0
         if waiting:
             text += f"\n\n{waiting} launch{'es' if waiting > 1 else ''} queued: `queue` lists why."
-        return Reply(text, data=machine.ps(statuses, waiting, problems))
+        data = machine.ps(statuses, waiting, problems)
+        if (build := self._standing.build) is not None:
+            standing, links = self._standing, self._standing.links()
+            text = f"{standing_line(build, standing.enforce, links)}\n\n{text}"
+            data |= {
+                "build": build.as_json(),
+                "enforce": standing.enforce,
+                "connectors": [link_json(r, self._redacted.line) for r in links],
+            }
+        return Reply(text, data=data)
 
     @command(ROSTER)
     async def roster(self, req: Request) -> str:

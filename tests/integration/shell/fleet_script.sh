@@ -73,6 +73,16 @@ run 0 ps --json
 run 0 status --json  # no dashboard in the config: `ps`'s data, from the control socket
 is agents.0.name "$AGENT"
 [ "$(field agents.0.state)" != running ] || fail "status says $AGENT runs: $OUT"
+is enforce warn  # and what the dashboard's status says beyond the agents
+is connectors.0.name console
+is connectors.0.up true
+is connectors.0.last_error null
+VERSION=$(field build.version)
+[[ "$VERSION" =~ ^[0-9]+\.[0-9]+ ]] || fail "the build's version is $VERSION: $OUT"
+is build.commit "$(git -C "$(dirname "$0")" rev-parse --short HEAD)"  # run from the checkout
+run 0 status
+[[ "$OUT" == *"console up since "* ]] || fail "status does not say the console is up: $OUT"
+[[ "$OUT" == *"Fleetwarden $VERSION (commit "* ]] || fail "status does not say the build: $OUT"
 
 run 0 task new --agent "$AGENT" Tidy the docs --json  # chat's `task new`: no data of its own
 is ok true

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app.serving import Serving
-from bot.commands.handlers.overview import OverviewCommands
+from bot.commands.handlers.overview import OverviewCommands, Standing
 from bot.commands.specs import COMMANDS
 from bot.dashboard.pages.metrics import Metrics, Snapshot
 from bot.dashboard.pages.views import PageSettings, Views
@@ -87,7 +87,11 @@ class Rig:
             ),
         )
         self.handlers = OverviewCommands(
-            fleet=fleet, specs=COMMANDS, clock=clock, prefix="!", problems=self.failures.problems
+            fleet=fleet,
+            specs=COMMANDS,
+            clock=clock,
+            prefix="!",
+            standing=Standing(self.failures.problems),
         )
         self.views = Views(
             stores=page_stores(world.ledger),
@@ -123,7 +127,8 @@ class Rig:
         return float(found.group(1)) if found else 0.0
 
     async def ps(self) -> str:
-        return await self.handlers.ps(None)  # type: ignore[arg-type]  # ps reads no request
+        reply = await self.handlers.ps(None)  # type: ignore[arg-type]  # ps reads no request
+        return reply.markdown
 
 
 @pytest.fixture

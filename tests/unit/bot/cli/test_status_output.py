@@ -13,10 +13,20 @@ import pytest
 
 from bot.cli.command import _parser
 from bot.cli.status import EXIT_CONFIG, _no_agent, fleet_text, json_text, main, shown
-from bot.cli.status_text import agent_text
+from bot.cli.status_text import agent_text, standing_text
 from bot.config.load import parse_config
 
 HOSTILE = "[x](https://evil.example) **b** \x1b[2J\x1b[31mred\x9b0m \u202eexe.txt\n✅ forged line"
+
+
+LINKS = [
+    {"name": "console", "up": True, "connected": True, "logged_in": True,
+     "since": "2026-11-25T09:00:02+00:00", "last_event_at": "2026-11-25T09:41:03+00:00",
+     "last_error": None},
+    {"name": "matrix", "up": False, "connected": False, "logged_in": True,
+     "since": "2026-11-25T09:58:12+00:00", "last_event_at": None,
+     "last_error": HOSTILE},
+]  # fmt: skip
 
 
 def _fleet(model: str) -> dict[str, object]:
@@ -55,15 +65,7 @@ def test_a_hostile_model_name_reaches_the_table_as_text() -> None:
 def test_each_connector_has_a_line_and_a_hostile_last_error_stays_on_it_as_text() -> None:
     """Above the agents: one line a connector, up or DOWN since when, and a down one's last
     error (the server's words) with its escapes shown as code points, on its own line."""
-    links = [
-        {"name": "console", "up": True, "connected": True, "logged_in": True,
-         "since": "2026-11-25T09:00:02+00:00", "last_event_at": "2026-11-25T09:41:03+00:00",
-         "last_error": None},
-        {"name": "matrix", "up": False, "connected": False, "logged_in": True,
-         "since": "2026-11-25T09:58:12+00:00", "last_event_at": None,
-         "last_error": HOSTILE},
-    ]  # fmt: skip
-    text = fleet_text({**_fleet("m"), "connectors": links})
+    text = fleet_text({**_fleet("m"), "connectors": LINKS})
     assert _controls(text) == []
     lines = text.splitlines()
     assert "console up since 2026-11-25 09:00:02 UTC, last event 2026-11-25 09:41:03 UTC" in lines
@@ -71,6 +73,25 @@ def test_each_connector_has_a_line_and_a_hostile_last_error_stays_on_it_as_text(
     assert matrix.startswith("matrix DOWN since 2026-11-25 09:58:12 UTC; last error: ")
     assert "[U+001B][2J" in matrix and "⏎ ✅ forged line" in matrix
     assert lines.index(matrix) < next(i for i, x in enumerate(lines) if x.startswith("coder-1"))
+
+
+def test_ps_data_says_the_build_enforce_and_links_as_the_fleet_page_does() -> None:
+    """Without a dashboard, ``status`` says ``ps``'s build, ``enforce: strict`` and each
+    connector's link in the lines the fleet page's ``status`` has for them, as text."""
+    data = {
+        "agents": [],
+        "build": {"version": "0.2.0", "commit": "1a2b3c4"},
+        "enforce": "strict",
+        "connectors": LINKS,
+    }
+    text = standing_text(data)
+    assert _controls(text) == []
+    paged = fleet_text({**_fleet("m"), **data}).splitlines()
+    lines = text.splitlines()
+    assert lines[0] == "enforce: strict (no agent unmetered, unsandboxed or open to any host)"
+    assert lines[2:4] == [line for line in paged if line.startswith(("console ", "matrix "))]
+    assert lines[-1] == "Fleetwarden 0.2.0 (commit 1a2b3c4)" == paged[-1]
+    assert standing_text({"agents": [], "enforce": "warn"}) == ""
 
 
 def test_json_output_is_the_same_json_with_hidden_characters_escaped() -> None:

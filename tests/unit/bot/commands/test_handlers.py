@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.build import Build
 from bot.commands.acl import Acl, Grant, Role
 from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents.control import Handlers
-from bot.commands.handlers.overview import OverviewCommands
+from bot.commands.handlers.overview import OverviewCommands, Standing
 from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
+from connectors.health import LinkHealth
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
@@ -242,3 +244,72 @@ async def test_fleet_status_leaves_tokens_today_unknown(fleet: Fleet, ledger: Le
     """Only ps looks tokens up; a single agent's status leaves the field None."""
     await add_agent(ledger, "coder-1")
     assert (await fleet.status("coder-1")).tokens_today is None
+
+
+async def test_ps_says_the_build_enforce_and_each_connectors_link(
+    ledger: Ledger, fleet: Fleet
+) -> None:
+    """With the app's standing, ``ps`` starts with the build, ``enforce: strict`` and the
+    connector that is down, and its data has the build, ``enforce`` and every link as
+    ``/api/fleet`` has it, the last error redacted."""
+    clock = ManualClock(T0)
+    up, down = LinkHealth("console", clock), LinkHealth("matrix", clock)
+    up.connected()
+    down.lost("sync failed: token s3cr3t refused")
+    standing = Standing(
+        build=Build("0.2.0", "1a2b3c4"),
+        enforce="strict",
+        links=lambda: [up.report(), down.report()],
+        redact=lambda text: text.replace("s3cr3t", "[redacted]"),
+    )
+    overview = OverviewCommands(
+        fleet=fleet, specs=COMMANDS, clock=clock, prefix="!", standing=standing
+    )
+    router = Router(
+        grammar=Grammar(COMMANDS),
+        acl=Acl([Grant(OPERATOR, Role.OPERATOR)]),
+        handlers={**Calls().table(), **overview.table()},
+        audit=ledger.audit,
+        chat=ledger.chat,
+    )
+    await add_agent(ledger, "coder-1")
+    _, reply = await router.answer(message("!ps"), "shell")
+    assert reply.markdown.split("\n\n")[0] == (
+        "Fleetwarden 0.2.0 (commit 1a2b3c4); enforce: strict; matrix DOWN"
+    )
+    assert reply.data is not None
+    assert reply.data["build"] == {"version": "0.2.0", "commit": "1a2b3c4"}
+    assert reply.data["enforce"] == "strict"
+    at = T0.isoformat()
+    assert reply.data["connectors"] == [
+        {
+            "name": "console",
+            "up": True,
+            "connected": True,
+            "logged_in": True,
+            "since": at,
+            "last_event_at": None,
+            "last_error": None,
+            "last_error_at": None,
+        },
+        {
+            "name": "matrix",
+            "up": False,
+            "connected": False,
+            "logged_in": False,
+            "since": at,
+            "last_event_at": None,
+            "last_error": "sync failed: token [redacted] refused",
+            "last_error_at": at,
+        },
+    ]
+    assert [a["name"] for a in reply.data["agents"]] == ["coder-1"]  # type: ignore[union-attr]
+
+
+async def test_ps_without_standing_says_only_the_fleet(router: Router, ledger: Ledger) -> None:
+    """Without the app's standing (a fleet built alone), ``ps`` starts with its table and
+    its data has no build, ``enforce`` or connectors."""
+    await add_agent(ledger, "coder-1")
+    _, reply = await router.answer(message("!ps", sender=OPERATOR), "shell")
+    assert reply.markdown.startswith("|")
+    assert reply.data is not None and not {"build", "enforce", "connectors"} & set(reply.data)
