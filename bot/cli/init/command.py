@@ -79,6 +79,14 @@ def main(args: argparse.Namespace, *, ask: Ask | None = None) -> int:
     except UnknownPreset as exc:
         print(f"fleetwarden init: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if ours := _our_code(directory):
+        print(
+            f"fleetwarden init: {directory} is inside Fleetwarden's own code ({ours}/); "
+            "nothing was written. A config there would hide that code from its agents: "
+            f"choose a directory of your own (`fleetwarden init myfleet --preset {preset.name}`)",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     files = render(preset, answers)
     targets = [directory / name for name in files]
     if makes_repo(preset, answers):
@@ -186,3 +194,19 @@ def _next_steps(preset: Preset, directory: Path, answers: Answers, written: list
         f"  bash run.sh --config {answers.config}   (in Fleetwarden's checkout; or fleetwarden run)"
     )
     return "\n".join(lines)
+
+
+PACKAGES = ("bot", "connectors", "fleet", "scheduler")
+"""Fleetwarden's own packages: no config is written inside one."""
+
+
+def _our_code(directory: Path) -> Path | None:
+    """The folder of Fleetwarden's own package that ``directory`` is (or is inside), if any:
+    a config folder's contents are kept from the agents' sandbox, so one there would hide
+    the code its agents run (``fleet/sandbox/forwarder.py``)."""
+    here = directory.resolve()
+    for name in PACKAGES:
+        package = (Path(__file__).resolve().parents[3] / name).resolve()
+        if here == package or package in here.parents:
+            return package
+    return None

@@ -77,3 +77,19 @@ def test_an_unknown_forge_kind_typed_writes_nothing(
     assert main(_args(str(tmp_path / "fleet")), ask=lambda q, d: next(answers)) == 2
     assert not (tmp_path / "fleet").exists()
     assert "unknown forge kind 'gitlab' (kinds: github, gitea)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["fleet", "bot/cli", "connectors"])
+def test_a_directory_inside_fleetwardens_own_code_is_refused_writing_nothing(
+    where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`init fleet` in a checkout would write into the `fleet` package, whose folder the
+    sandbox then keeps from every agent: refused, naming the folder, nothing written."""
+    import bot.cli.init.command as command
+
+    ours = Path(command.__file__).resolve().parents[3] / where
+    before = sorted(p.name for p in ours.iterdir())
+    assert main(_args(str(ours), "--preset", "solo")) == 1
+    assert sorted(p.name for p in ours.iterdir()) == before
+    said = capsys.readouterr().err
+    assert "inside Fleetwarden's own code" in said and "fleetwarden init myfleet" in said
