@@ -99,7 +99,7 @@ class Operator(BaseModel):
         if value is None:
             return None
         names = tuple(n for n in ConnectorsSection.model_fields if n != "down_after_seconds")
-        return check_known("connector", value, names)
+        return check_known("connector", value, (*names, "shell"))  # the control socket's
 
     @field_validator("id")
     @classmethod

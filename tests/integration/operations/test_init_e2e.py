@@ -1,13 +1,12 @@
 """`fleetwarden init` through the real CLI: each preset's files, written with nothing asked
 (stdin is no terminal), pass `check-config` as written and start `fleetwarden run`, whose
 console answers; the stub's run is answered by the offline provider, so its spend shows.
-An existing file is never overwritten; an unknown preset is answered with the one meant.
-
-The pipeline preset's `pipelines:` section is read by the pipelines' own schema: until that
-is in the tree, its check-config fails on the unknown key."""
+A shell on the same machine reads the running fleet as the preset's operator. An existing
+file is never overwritten; an unknown preset is answered with the one meant."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -76,7 +75,8 @@ def _spend_shown(bot: ConsoleBot, agent: str) -> None:
 def test_a_preset_checks_and_runs_as_written(
     tmp_path: Path, preset: str, agents: tuple[str, ...]
 ) -> None:
-    """`init --preset P` with no terminal asks nothing; its config checks and runs, spend shown."""
+    """`init --preset P` with no terminal asks nothing; its config checks and runs, spend
+    shown, and a shell on this machine reads the fleet (`fleetwarden ps --json`)."""
     config = _init_and_check(tmp_path, preset)
     with ConsoleBot(config.parent, "--config", str(config), env=_env()) as bot:
         bot.command("roster", r"|".join(agents), STARTUP)
@@ -84,6 +84,9 @@ def test_a_preset_checks_and_runs_as_written(
             assert agent in bot.output_since_command
         bot.command("budget", r"global")
         _spend_shown(bot, "coder")
+        ps = _cli(config.parent, "ps", "--json", "--config", str(config))  # the shell's door
+        assert ps.returncode == 0, ps.stderr
+        assert {a["name"] for a in json.loads(ps.stdout)["data"]["agents"]} >= {"coder"}
         assert bot.close() == 0, bot.stderr
     assert "Traceback" not in bot.stdout + bot.stderr
 
