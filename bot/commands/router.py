@@ -310,7 +310,7 @@ class Router:
             if command is None:
                 await self._settle(msg, "ignored")
                 return None
-            await held.enter_async_context(self._ordering.answering(_agents_named(command)))
+            await held.enter_async_context(self._ordering.answering(_held_for(command)))
             self._authorise(role, command)
             started = True
             asked = None if answer is None else answer.confirmation.summary
@@ -424,6 +424,15 @@ class Router:
         return Command(
             name="send", args={"NAME": topic, "TEXT": msg.text}, flags={}, spec=send, text=msg.text
         )
+
+
+def _held_for(command: Command) -> tuple[str, ...]:
+    """What news waits for ``command``'s answer: the agent it names, or its mission
+    (``mission:NAME``, as a pipeline's notices name theirs)."""
+    name = command.args.get("NAME")
+    if command.name.split(" ")[0] == "mission" and name is not None:
+        return (f"mission:{name}",)
+    return _agents_named(command)
 
 
 def _agents_named(command: Command) -> tuple[str, ...]:
