@@ -65,7 +65,7 @@ from connectors.base import (
     ThreadId,
 )
 from fleet.errors import FleetError
-from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome
+from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome, Confirmation
 from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.ledger.stores.operators.chat import ChatStore
 from fleet.names import ALL_AGENTS, BUDGET_WORD, is_agent_name
@@ -313,7 +313,7 @@ class Router:
             await held.enter_async_context(self._ordering.answering(_held_for(command)))
             self._authorise(role, command)
             started = True
-            asked = None if answer is None else answer.confirmation.summary
+            asked = None if answer is None else answer.confirmation
             reply = await self._run(role, command, msg, asked=asked, act=act, source=source)
             outcome, detail = "ok", reply.detail
         except PermissionDenied as exc:
@@ -402,14 +402,21 @@ class Router:
         command: Command,
         msg: InboundMessage,
         *,
-        asked: str | None = None,
+        asked: Confirmation | None = None,
         act: Handler | None = None,
         source: str = TYPED,
     ) -> Reply:
         """``asked``: the question a ``yes`` confirmed, when it did."""
         self._authorise(role, command)
-        confirmed = asked is not None
-        request = Request(msg, role, command, confirmed=confirmed, source=source, asked=asked)
+        request = Request(
+            msg,
+            role,
+            command,
+            confirmed=asked is not None,
+            source=source,
+            asked=None if asked is None else asked.summary,
+            plan=None if asked is None else asked.plan,
+        )
         result = await (act or self._handlers[command.spec.name])(request)
         return result if isinstance(result, Reply) else Reply(result)
 
