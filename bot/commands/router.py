@@ -52,6 +52,7 @@ from bot.chat.agent_text import quotes_escaped
 from bot.chat.ordering import Ordering
 from bot.chat.presence import typing_after
 from bot.chat.threads import Threads
+from bot.commands.about import agent_arg, held_for
 from bot.commands.acl import Acl, Role
 from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError, PermissionDenied
@@ -68,7 +69,7 @@ from fleet.errors import FleetError
 from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome, Confirmation
 from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.ledger.stores.operators.chat import ChatStore
-from fleet.names import ALL_AGENTS, BUDGET_WORD, is_agent_name
+from fleet.names import is_agent_name
 from fleet.schema import did_you_mean, no_agent_words
 
 log = logging.getLogger(__name__)
@@ -310,7 +311,7 @@ class Router:
             if command is None:
                 await self._settle(msg, "ignored")
                 return None
-            await held.enter_async_context(self._ordering.answering(_held_for(command)))
+            await held.enter_async_context(self._ordering.answering(held_for(command)))
             self._authorise(role, command)
             started = True
             asked = None if answer is None else answer.confirmation
@@ -340,7 +341,7 @@ class Router:
         said = str(exc)
         if "did you mean" in said:
             return said
-        name = _agent_arg(command)
+        name = agent_arg(command)
         if name is not None and self._agents is not None:
             known = await self._agents()
             if name not in known and did_you_mean(name, sorted(known)) is not None:
@@ -431,31 +432,6 @@ class Router:
         return Command(
             name="send", args={"NAME": topic, "TEXT": msg.text}, flags={}, spec=send, text=msg.text
         )
-
-
-def _held_for(command: Command) -> tuple[str, ...]:
-    """What news waits for ``command``'s answer: the agent it names, or its mission
-    (``mission:NAME``, as a pipeline's notices name theirs)."""
-    name = command.args.get("NAME")
-    if command.name.split(" ")[0] == "mission" and name is not None:
-        return (f"mission:{name}",)
-    return _agents_named(command)
-
-
-def _agents_named(command: Command) -> tuple[str, ...]:
-    """The agent ``command`` is about, if it names one."""
-    name = command.args.get("NAME")
-    return (name,) if name is not None and is_agent_name(name) else ()
-
-
-def _agent_arg(command: Command) -> str | None:
-    """The agent name ``command`` was given where its spec wants an existing agent."""
-    for arg in command.spec.args:
-        if arg.agent:
-            name = command.args.get(arg.name)
-            if name is not None and name not in (ALL_AGENTS, BUDGET_WORD):
-                return name
-    return None
 
 
 def _a(role: Role) -> str:

@@ -36,6 +36,7 @@ from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.model import AgentSpec
 from fleet.notices import Notice, NoticeBoard
 from fleet.peers.framing import defuse
+from fleet.pipelines import told
 from fleet.pipelines.answers import answering, asked, held
 from fleet.pipelines.gates import run_check
 from fleet.pipelines.handoff import Before, handoff
@@ -285,13 +286,7 @@ class Pipelines:
         every = await self._stages.of_mission(stage.mission_id)
         if all(s.gate_state == "passed" for s in every):
             mission = await self._mission_name(stage)
-            await self._notices.post(
-                Notice(
-                    f"Mission {mission}: every stage passed its gate; it is done.",
-                    tone="ok",
-                    about=(f"mission:{mission}",),
-                )
-            )
+            await self._notices.post(told.done(mission))
             return
         await self._start_next(every)
 
@@ -373,12 +368,7 @@ class Pipelines:
                 await self._register.end(found, "cancelled", f"{said}: {end}", by=BY)
         mission = await self._mission_name(stage)
         named = "" if task is None else f" (task {shown(task)})"
-        text = f"Mission {mission} stopped at stage **{stage.stage}**{named}: {why}"
-        if cut:
-            text += "\n\nStopped under way: " + ", ".join(cut) + "."
-        if never:
-            text += "\n\nNever started: " + ", ".join(never) + "."
-        await self._notices.post(Notice(text, tone="error", alert=True))
+        await self._notices.post(told.stopped(mission, stage.stage, named, why, cut, never))
 
     async def _mission_name(self, stage: StageRecord) -> str:
         found = await self._missions.mission(stage.mission_id)
