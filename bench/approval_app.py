@@ -17,7 +17,7 @@ from typing import Any
 from bench.matrix_watch import Arrivals, Watcher
 from bench.processes import BenchError
 from bot.app.lifecycle import App
-from bot.config.load import load_config
+from bot.config.reading.load import load_config
 from fleet.clock import SystemClock
 from fleet.ledger.records.approvals import ApprovalRequest, Ask
 from fleet.runtimes import default_registry

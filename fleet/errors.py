@@ -1,7 +1,7 @@
 """The root of every Fleetwarden exception, and the fleet package's own tree.
 
     FleetwardenError                 root of everything Fleetwarden raises
-    ├── ConfigError                  (bot.config.problems) a bad configuration file
+    ├── ConfigError                  (bot.config.checks.problems) a bad configuration file
     ├── ConnectorError               (connectors.errors) a chat service failed
     ├── SchedulerError               (scheduler.errors) the scheduler could not do it;
     │                                CronError, a crontab line that cannot be used, is one

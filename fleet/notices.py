@@ -42,6 +42,10 @@ class Notice:
     feed: bool = False
     alert: bool = False
     by: str | None = None
+    about: tuple[str, ...] = ()
+    """What else it is news of, as a command names it (``mission:NAME``): like a notice
+    about an agent, it waits while a command about that is answered, so the answer comes
+    first (``bot.chat.ordering``)."""
 
 
 # A run's trigger as the fleet records it: "spawned by WHO", "restarted by WHO",

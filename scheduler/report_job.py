@@ -1,5 +1,5 @@
 """The pacing report as a cron job: have it composed (text and chart) and post it to the
-home rooms. What the report says and draws is the bot's (:mod:`bot.render.report`)."""
+home rooms. What the report says and draws is the bot's (:mod:`bot.render.spend.report`)."""
 
 from __future__ import annotations
 

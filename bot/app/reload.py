@@ -35,9 +35,9 @@ from bot.commands.acl import Acl
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import caps_of
 from bot.config import Config, ConfigError, load_config
-from bot.config.enforce import changed_refusal
-from bot.config.problems import ConfigProblem, Locator, compose
-from bot.config.repo_checks import path_problems
+from bot.config.checks.enforce import changed_refusal
+from bot.config.checks.problems import ConfigProblem, Locator, compose
+from bot.config.checks.repos import path_problems
 from fleet.budgets.schema import Loc
 from fleet.caps import Caps
 from fleet.errors import FleetError

@@ -2,7 +2,7 @@
 agents live in (the roster file ``agents:`` names, else the config file itself).
 
 An edit is made on the file's text with its comments and order kept
-(:mod:`bot.config.roster_edit`), then checked exactly as ``roster reload`` checks a file
+(:mod:`bot.config.roster.edit`), then checked exactly as ``roster reload`` checks a file
 (:func:`bot.app.reload.checked`, over the new text before it is written): any problem and
 nothing is written. Only then is the file replaced atomically (a temporary file beside it,
 synced, renamed over it, its mode kept) and reloaded by the very path ``roster reload``
@@ -35,7 +35,7 @@ from pydantic_core import PydanticCustomError
 from bot.app.reload import NOT_RELOADED, checked
 from bot.commands.errors import CommandError
 from bot.config import Config
-from bot.config.roster_edit import RemoveAgent, RosterEdit, RosterEditError, edit_text
+from bot.config.roster.edit import RemoveAgent, RosterEdit, RosterEditError, edit_text
 from fleet.private_files import replace_whole
 from fleet.redaction.redactor import Redactor
 from fleet.repos.service import Repos

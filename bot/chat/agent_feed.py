@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.render import fleet as render
-from bot.render import runs as render_runs
-from bot.render.transcript import transcript
+from bot.render.agents import runs as render_runs
+from bot.render.agents.transcript import transcript
 from connectors.base import Tone
 from fleet.clock import Clock
 from fleet.events import QUIET, EventKind, FleetEvent

@@ -1,6 +1,6 @@
 """The calls through the MCP door told as they end (audit listeners,
 :data:`fleet.mcp.hooks.AuditListener`): a short line in the agent's thread
-(:func:`bot.render.mcp.audit_line`, hostile words guarded there), and a count for
+(:func:`bot.render.agents.mcp.audit_line`, hostile words guarded there), and a count for
 ``/metrics`` whose labels are the config's server names and the door's fixed outcomes only."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from bot.render.mcp import audit_line
+from bot.render.agents.mcp import audit_line
 from fleet.mcp.hooks import McpAudit, Outcome
 from fleet.notices import Notice
 

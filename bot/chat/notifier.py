@@ -80,7 +80,7 @@ class Notifier:
         if self._held is not None:
             self._held.append(notice)
             return Delivery()
-        if self.ordering.defer(notice.agents, partial(self._post_now, notice)):
+        if self.ordering.defer((*notice.agents, *notice.about), partial(self._post_now, notice)):
             return Delivery()
         return await self._post_now(notice)
 

@@ -1,5 +1,5 @@
 """What agents say to each other, told in chat: each message a notice in both agents'
-threads (:mod:`bot.render.peers` writes it), a flood between two agents folded.
+threads (:mod:`bot.render.agents.peers` writes it), a flood between two agents folded.
 
 The postbox calls :meth:`PeerTraffic.heard` with each message it records (queued or
 refused) and each it delivers. The rule, one notice per piece of news:
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
 
-from bot.render import peers as render
+from bot.render.agents import peers as render
 from fleet.clock import Clock
 from fleet.ledger.records.peers import MessageRecord
 from fleet.ledger.stores.peers.reviews import ReviewsStore

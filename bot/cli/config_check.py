@@ -23,9 +23,9 @@ from pathlib import Path
 
 from bot.app.phases.forges.clients import app_repos, open_api
 from bot.config import Config, ConfigError, ConfigProblem
-from bot.config.forge_checks import repo_credentials
-from bot.config.problems import Locator, compose
-from bot.config.repo_checks import path_problems
+from bot.config.checks.forges import repo_credentials
+from bot.config.checks.problems import Locator, compose
+from bot.config.checks.repos import path_problems
 from bot.dashboard.serving.settings import DashboardSection
 from fleet.budgets.schema import Loc
 from fleet.clock import SystemClock
@@ -55,7 +55,7 @@ def webhook_base(config: Config) -> str:
 
 def offline_problems(config: Config) -> list[tuple[Loc, str]]:
     """Repositories whose url is a path on this machine that is not a git repository, or
-    whose ``copy_from`` is no directory (:func:`bot.config.repo_checks.path_problems`)."""
+    whose ``copy_from`` is no directory (:func:`bot.config.checks.repos.path_problems`)."""
     return path_problems(config.repos)
 
 

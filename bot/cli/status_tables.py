@@ -1,7 +1,7 @@
 """What ``fleetwarden status tasks`` and ``status changes`` print for people: the register's
 tasks and missions as tables (from ``/api/tasks``), and what a merged change cost per
 agent, runtime and model (from ``/api/changes``) laid out as ``report changes`` lays it out
-in chat (:func:`bot.render.change_costs.changes_report`), the same table and words.
+in chat (:func:`bot.render.spend.change_costs.changes_report`), the same table and words.
 
 Every text the server sent is guarded and escaped before it is laid out, and every number
 it sent is taken only when it is one (anything else reads as none), as in
@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.chat.agent_text import escape
 from bot.render import fleet as render
-from bot.render.change_costs import changes_report
+from bot.render.spend.change_costs import changes_report
 from connectors.markdown import to_plain
 from fleet.budgets.changes.report import ALL, ChangeRow, ChangesReport
 from fleet.redaction.guard import SHORT, guarded

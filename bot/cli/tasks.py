@@ -1,7 +1,7 @@
 """``fleetwarden tasks --markdown [--out DIR] [--mission NAME]``: the task register written
-as two documents, ``TASKS.md`` and ``MISSIONS.md`` (:mod:`bot.render.task_documents` lays
+as two documents, ``TASKS.md`` and ``MISSIONS.md`` (:mod:`bot.render.work.task_documents` lays
 them out), for a repository's docs folder or anyone without chat; ``--json`` and ``--csv``
-print it as data instead (:mod:`bot.render.task_exports`), for scripts and spreadsheets.
+print it as data instead (:mod:`bot.render.work.task_exports`), for scripts and spreadsheets.
 
 It reads the ledger where the config puts it (the SQLite file in its state dir, or its
 PostgreSQL database, with the password from ``ledger_password_env``) beside a running
@@ -40,14 +40,14 @@ from bot.cli.task_register import (
     read_register,
 )
 from bot.config import Config
-from bot.render.task_documents import (
+from bot.render.work.task_documents import (
     MISSIONS_FILE,
     TASKS_FILE,
     missions_document,
     tasks_document,
     value,
 )
-from bot.render.task_exports import register_csv, register_json
+from bot.render.work.task_exports import register_csv, register_json
 
 EXIT_OK = 0
 

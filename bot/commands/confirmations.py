@@ -20,6 +20,7 @@ taking it is one transaction, so two replies never both act.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -80,9 +81,12 @@ class ConfirmationDesk:
     def wait(self) -> timedelta:
         return self._wait
 
-    async def ask(self, req: Request, summary: str) -> str:
+    async def ask(
+        self, req: Request, summary: str, plan: Mapping[str, object] | None = None
+    ) -> str:
         """Have ``req``'s command wait for its sender's ``yes`` in the place it was typed;
-        the question to reply with, ``summary`` (what it would do) first. A shell cannot
+        the question to reply with, ``summary`` (what it would do) first. ``plan``: what the
+        command decided (JSON-able), given back as ``Request.plan`` on the ``yes``. A shell cannot
         answer: a command from one that would ask is refused, saying where to run it."""
         if req.source == SHELL:
             raise CommandError(
@@ -98,6 +102,7 @@ class ConfirmationDesk:
             command=req.command.text.strip(),
             summary=summary,
             expires_at=self._clock.now() + self._wait,
+            plan=plan,
         )
         seconds = int(self._wait.total_seconds())
         return (

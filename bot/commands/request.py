@@ -22,7 +22,8 @@ class Request:
     confirmed it with a reply to the question it asked (:mod:`bot.commands.confirmations`).
     ``source``: how it came, as its audit entry says (``typed``, or ``schedule:<id>`` when
     an operator schedule ran it). ``asked``: when confirmed, the question it confirmed
-    (what it said it would do)."""
+    (what it said it would do); ``plan``: what the command decided as it asked
+    (:meth:`~bot.commands.confirmations.ConfirmationDesk.ask`'s ``plan``), to act on."""
 
     message: InboundMessage
     role: Role
@@ -30,6 +31,7 @@ class Request:
     confirmed: bool = False
     source: str = "typed"
     asked: str | None = None
+    plan: Mapping[str, object] | None = None
 
     def arg(self, name: str) -> str:
         return self.command.args[name]

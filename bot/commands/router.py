@@ -65,7 +65,7 @@ from connectors.base import (
     ThreadId,
 )
 from fleet.errors import FleetError
-from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome
+from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome, Confirmation
 from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.ledger.stores.operators.chat import ChatStore
 from fleet.names import ALL_AGENTS, BUDGET_WORD, is_agent_name
@@ -310,10 +310,10 @@ class Router:
             if command is None:
                 await self._settle(msg, "ignored")
                 return None
-            await held.enter_async_context(self._ordering.answering(_agents_named(command)))
+            await held.enter_async_context(self._ordering.answering(_held_for(command)))
             self._authorise(role, command)
             started = True
-            asked = None if answer is None else answer.confirmation.summary
+            asked = None if answer is None else answer.confirmation
             reply = await self._run(role, command, msg, asked=asked, act=act, source=source)
             outcome, detail = "ok", reply.detail
         except PermissionDenied as exc:
@@ -402,14 +402,21 @@ class Router:
         command: Command,
         msg: InboundMessage,
         *,
-        asked: str | None = None,
+        asked: Confirmation | None = None,
         act: Handler | None = None,
         source: str = TYPED,
     ) -> Reply:
         """``asked``: the question a ``yes`` confirmed, when it did."""
         self._authorise(role, command)
-        confirmed = asked is not None
-        request = Request(msg, role, command, confirmed=confirmed, source=source, asked=asked)
+        request = Request(
+            msg,
+            role,
+            command,
+            confirmed=asked is not None,
+            source=source,
+            asked=None if asked is None else asked.summary,
+            plan=None if asked is None else asked.plan,
+        )
         result = await (act or self._handlers[command.spec.name])(request)
         return result if isinstance(result, Reply) else Reply(result)
 
@@ -424,6 +431,15 @@ class Router:
         return Command(
             name="send", args={"NAME": topic, "TEXT": msg.text}, flags={}, spec=send, text=msg.text
         )
+
+
+def _held_for(command: Command) -> tuple[str, ...]:
+    """What news waits for ``command``'s answer: the agent it names, or its mission
+    (``mission:NAME``, as a pipeline's notices name theirs)."""
+    name = command.args.get("NAME")
+    if command.name.split(" ")[0] == "mission" and name is not None:
+        return (f"mission:{name}",)
+    return _agents_named(command)
 
 
 def _agents_named(command: Command) -> tuple[str, ...]:

@@ -51,10 +51,10 @@ from bot.commands.handlers.work.tasks import TaskCommands
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
 from bot.config import Config
-from bot.config.resolved import model_priced
+from bot.config.reading.resolved import model_priced
 from bot.dashboard.access.command import DashboardCommands
 from bot.dashboard.access.signin import SignIns
-from bot.render.report_history import ReportHistory
+from bot.render.spend.report_history import ReportHistory
 from fleet.budgets.service import BudgetService
 from fleet.errors import FleetError
 from fleet.ledger import Ledger

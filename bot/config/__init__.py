@@ -6,7 +6,7 @@ unknown runtime 'claud' — did you mean 'claude'? allowed: claude, stub``. All 
 are collected, not only the first, and raised together as one :class:`ConfigError`.
 
 How problems are found and worded (the YAML node tree, duplicate keys, pydantic's errors
-in plain words) is :mod:`bot.config.problems`; :class:`ConfigError` and
+in plain words) is :mod:`bot.config.checks.problems`; :class:`ConfigError` and
 :class:`ConfigProblem` live there and are re-exported here.
 
 Secrets never appear in the file: keys ending in ``_env`` name environment variables,
@@ -23,21 +23,21 @@ Sections live next to what they configure: an agent entry in :mod:`fleet.agents.
 connector's settings beside the connector (:mod:`connectors.console_config`).
 
 This module is the public face: the schema is :mod:`bot.config.schema` (its chat sections
-:mod:`bot.config.chat`), :class:`Config` is :mod:`bot.config.resolved`, reading and checking
-a file is :mod:`bot.config.load`; every name is re-exported here.
+:mod:`bot.config.chat`), :class:`Config` is :mod:`bot.config.reading.resolved`, reading and checking
+a file is :mod:`bot.config.reading.load`; every name is re-exported here.
 """
 
 from __future__ import annotations
 
 from bot.config.chat import ConnectorsSection, Operator
-from bot.config.defaults import Defaults
-from bot.config.load import CONFIG_ENV_VAR, load_config, parse_config
-from bot.config.problems import ConfigError, ConfigProblem
-from bot.config.problems import Locator as Locator
-from bot.config.problems import compose as compose
-from bot.config.problems import describe as describe
-from bot.config.problems import translate as translate
-from bot.config.resolved import Config
+from bot.config.checks.problems import ConfigError, ConfigProblem
+from bot.config.checks.problems import Locator as Locator
+from bot.config.checks.problems import compose as compose
+from bot.config.checks.problems import describe as describe
+from bot.config.checks.problems import translate as translate
+from bot.config.reading.defaults import Defaults
+from bot.config.reading.load import CONFIG_ENV_VAR, load_config, parse_config
+from bot.config.reading.resolved import Config
 from bot.config.schema import ConfigFile, LogLevel
 from connectors.console_config import ConsoleConfig, Role
 from connectors.matrix.config import MatrixConfig as MatrixConfig

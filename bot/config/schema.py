@@ -4,7 +4,7 @@ validated result, :class:`Config`.
 Sections live next to what they configure: an agent entry in :mod:`fleet.agents.roster`,
 each connector's settings beside the connector (:mod:`connectors.console_config`), the
 connectors and the operators in :mod:`bot.config.chat`, the MCP servers in
-:mod:`fleet.mcp.config.schema`. Reading and checking a file is :mod:`bot.config.load`;
+:mod:`fleet.mcp.config.schema`. Reading and checking a file is :mod:`bot.config.reading.load`;
 :mod:`bot.config` re-exports both.
 """
 
@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bot.config.chat import ConnectorsSection, Operator, ShellSection
-from bot.config.defaults import Defaults
+from bot.config.reading.defaults import Defaults
 from bot.dashboard.serving.settings import DashboardSection
 from fleet.accounts.schema import AccountsSection, PoolsSection
 from fleet.agents.roster import AgentEntry

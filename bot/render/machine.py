@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from bot.render.task_exports import task_row
+from bot.render.work.task_exports import task_row
 from fleet.budgets.model import BudgetStatus
 from fleet.ledger.records.approvals import ApprovalRequest
 from fleet.model import ExitInfo

@@ -6,7 +6,7 @@ send an hour (``messages_per_hour:``).
 :class:`PeerKeys` is a base of :class:`~fleet.agents.roster.AgentEntry`, and
 :meth:`PeerKeys.with_peers` puts its keys on the entry's :class:`~fleet.model.AgentSpec`.
 What a key needs of the whole roster — each name in ``talks_to`` an agent of it, never the
-entry itself — is checked across entries (:mod:`bot.config.peer_checks`). The help texts
+entry itself — is checked across entries (:mod:`bot.config.checks.peers`). The help texts
 and bounds here are also those of the ``defaults:`` keys of the same names.
 """
 

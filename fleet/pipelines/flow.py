@@ -286,7 +286,11 @@ class Pipelines:
         if all(s.gate_state == "passed" for s in every):
             mission = await self._mission_name(stage)
             await self._notices.post(
-                Notice(f"Mission {mission}: every stage passed its gate; it is done.", tone="ok")
+                Notice(
+                    f"Mission {mission}: every stage passed its gate; it is done.",
+                    tone="ok",
+                    about=(f"mission:{mission}",),
+                )
             )
             return
         await self._start_next(every)

@@ -214,7 +214,7 @@ def test_every_field_type_is_resolved() -> None:
     "name",
     [
         "fleet.model.AgentSpec",
-        "bot.config.resolved.Config",
+        "bot.config.reading.resolved.Config",
         "fleet.ledger.records.tasks.TaskRecord",
     ],
 )

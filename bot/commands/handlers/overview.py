@@ -26,7 +26,7 @@ from bot.commands.handlers.agents.roster_specs import (
 from bot.commands.help import help_text
 from bot.commands.request import Reply, Request, RosterReloader, SpawnGate
 from bot.commands.specs import HELP, PS, ROSTER, ROSTER_RELOAD, WHOAMI
-from bot.config.roster_edit import AddAgent, RemoveAgent, RosterEdit, SetKey
+from bot.config.roster.edit import AddAgent, RemoveAgent, RosterEdit, SetKey
 from bot.dashboard.pages.shapes import Redacted, link_json
 from bot.render import fleet as render
 from bot.render import forge as render_forge

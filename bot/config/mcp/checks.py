@@ -8,7 +8,7 @@ them up.
 
 What is checked inside one entry (a url, a header that looks secret, ``url`` or
 ``command``) is the schema's own, :class:`fleet.mcp.config.schema.McpServerEntry`; that no agent
-holds a server's credential is :mod:`bot.config.door_checks`'s, with every other credential
+holds a server's credential is :mod:`bot.config.checks.doors`'s, with every other credential
 Fleetwarden holds.
 """
 
@@ -20,9 +20,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.config.checks.problems import ConfigProblem, Locator
 from bot.config.mcp.places import GUIDE, place_problems
-from bot.config.problems import ConfigProblem, Locator
-from bot.config.roster_file import RosterSource
+from bot.config.roster.file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.mcp.config.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, McpGrantEntry, no_mcp_why

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bot.config.problems import ConfigProblem, Locator
-from bot.config.roster_file import RosterSource
+from bot.config.checks.problems import ConfigProblem, Locator
+from bot.config.roster.file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.mcp.config.places import first_clash, inside, stdio_places

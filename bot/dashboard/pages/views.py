@@ -31,8 +31,8 @@ from bot.dashboard.pages.shapes import (
 )
 from bot.dashboard.pages.stores import PageStores
 from bot.dashboard.pages.task_board import TaskBoard
-from bot.render import runs as render_runs
-from bot.render.transcript import transcript as transcript_markdown
+from bot.render.agents import runs as render_runs
+from bot.render.agents.transcript import transcript as transcript_markdown
 from connectors.base import Connector
 from connectors.health import HealthReport
 from fleet.accounts.book import AccountBook

@@ -24,6 +24,8 @@ that checks the deadline, so two replies cannot both act. Expired rows stay for
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
@@ -88,6 +90,7 @@ class Confirmation:
     asked_at: datetime
     expires_at: datetime
     host: str
+    plan: Mapping[str, object] | None = None  # what the command decided when it asked
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
@@ -106,4 +109,16 @@ def confirmation_from_row(row: Row) -> Confirmation:
         asked_at=from_epoch(row["asked_at"]),
         expires_at=from_epoch(row["expires_at"]),
         host=row["host"],
+        plan=_plan(row["plan"]),
     )
+
+
+def _plan(text: str | None) -> Mapping[str, object] | None:
+    """A stored plan: a JSON object, else none (never one the ledger cannot read)."""
+    if text is None:
+        return None
+    try:
+        plan = json.loads(text)
+    except ValueError:
+        return None
+    return plan if isinstance(plan, dict) else None

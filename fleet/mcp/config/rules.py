@@ -6,7 +6,7 @@ credential in an agent's own environment never starts. A reload replaces it whol
 roster (:class:`~fleet.agents.current.CurrentRoster`).
 
 :func:`holding` is the one rule, shared with the config's load
-(:mod:`bot.config.door_checks`), of which of an agent's variables hands it a credential
+(:mod:`bot.config.checks.doors`), of which of an agent's variables hands it a credential
 Fleetwarden holds.
 """
 

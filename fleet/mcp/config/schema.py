@@ -13,7 +13,7 @@ written in the file, and none reaches an agent. :func:`server_of` turns an entry
 
 What needs more than one entry — an agent's server that the section lacks, a grant's tool
 off the server's allow-list, a credential's variable in an agent's ``secret_env`` — is
-checked across entries (:mod:`bot.config.mcp.checks`, :mod:`bot.config.door_checks`).
+checked across entries (:mod:`bot.config.mcp.checks`, :mod:`bot.config.checks.doors`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.render.changes import change_block
+from bot.render.work.changes import change_block
 from fleet.repos.hook.policy import agent_identity
 from fleet.repos.line.git_locks import LOCKED_PREFIX, MAX_ENTRIES, locked_words
 from fleet.repos.line.host_git import HARVEST

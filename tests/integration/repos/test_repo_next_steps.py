@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.render.changes import landed as said_landed
+from bot.render.work.changes import landed as said_landed
 from fleet.clock import ManualClock
 from fleet.repos.verbs import RepoVerbs
 from tests import sandbox_need

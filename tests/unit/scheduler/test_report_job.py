@@ -1,5 +1,5 @@
-"""Tests for the pacing report: composing it (bot.render.report), the job (scheduler.report_job),
-and its posting to every home room through the real notifier."""
+"""Tests for the pacing report: composing it (bot.render.spend.report), the job
+(scheduler.report_job), and its posting to every home room through the real notifier."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.chat.notifier import Notifier
-from bot.render.report import PacingReports, compose, render_text
+from bot.render.spend.report import PacingReports, compose, render_text
 from connectors.base import Connector, OutboundMessage, RoomId
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger

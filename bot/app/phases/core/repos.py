@@ -12,7 +12,7 @@ from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
 from bot.app.stops import Stop
-from bot.config.forge_checks import repo_credentials
+from bot.config.checks.forges import repo_credentials
 from fleet.clock import Clock
 from fleet.repos.desk import RepoError
 from fleet.repos.landing.approval import ApprovalHold

@@ -12,7 +12,7 @@ from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
 from bot.app.stops import Stop, Stops
 from bot.config import Config
-from bot.config.across import UNMETERED_BUDGETS
+from bot.config.checks.across import UNMETERED_BUDGETS
 from bot.dashboard.pages.metrics import Write
 from fleet.accounts.book import AccountBook
 from fleet.budgets.pacing.policy import PacingPolicy

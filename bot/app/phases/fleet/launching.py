@@ -32,7 +32,7 @@ from bot.chat.run_states import RunStates, run_title
 from bot.commands.handlers.agents.owners import ChatOwners, stored_runs
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue, slots_of
 from bot.config import Config
-from bot.config.resolved import model_priced
+from bot.config.reading.resolved import model_priced
 from fleet.agents.current import CurrentRoster
 from fleet.approvals.spend import SpendAsks
 from fleet.budgets.quoting.holds import Holds

@@ -15,7 +15,7 @@ from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.stops import Stop
 from bot.config import Config
-from bot.config.forge_checks import app_token_variable
+from bot.config.checks.forges import app_token_variable
 from fleet.clock import Clock
 from fleet.forge.api.app_token import AppKey
 from fleet.forge.api.git_tokens import GitTokens

@@ -15,8 +15,8 @@ from bot.app.phases.serving.commands import Commanded
 from bot.commands.handlers.launches.schedules import ScheduledRuns
 from bot.commands.handlers.spend.accounts import AccountCommands
 from bot.config import Config
-from bot.render.report import PacingReports
-from bot.render.report_history import ReportHistory
+from bot.render.spend.report import PacingReports
+from bot.render.spend.report_history import ReportHistory
 from fleet.forge.runs.rounds import Rounds
 from scheduler.approvals_job import APPROVALS_JOB_ID, APPROVALS_JOB_REF, EXPIRE_EVERY
 from scheduler.context import JobContext, Pacing, Waiting

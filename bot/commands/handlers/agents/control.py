@@ -28,8 +28,8 @@ from bot.commands.specs import SEND, SPAWN, WATCH
 from bot.render import fleet as render
 from bot.render import forge as render_forge
 from bot.render import machine
-from bot.render import runs as render_runs
-from bot.render import tasks as render_tasks
+from bot.render.agents import runs as render_runs
+from bot.render.work import tasks as render_tasks
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.forge.facts import ForgeRuns

@@ -238,15 +238,14 @@ class Levers(Family):
                 "a `restart all` is under way already: its summary follows where it was "
                 "asked; `stop all` or `freeze all` cancels it"
             )
-        named = agents_asked(req.asked) if req.confirmed and req.asked is not None else None
+        named = agents_asked(req.plan) if req.confirmed else None
         plan = await self._all.plan(named)
         if not plan.agents:
             return Reply("Nothing to restart: no agent is running." + plan.left_alone())
         if not req.confirmed:
             summary = plan.question(force=force, only_idle=only is not None)
-            return Reply(
-                await self._desk.ask(req, summary), detail="asked: " + summary, choices=CHOICES
-            )
+            question = await self._desk.ask(req, summary, plan.data())
+            return Reply(question, detail="asked: " + summary, choices=CHOICES)
         self._all.start(req, plan.agents, force=force, only_idle=only is not None)
         text = (
             f"Restarting {_count(plan.agents)} one at a time: {', '.join(plan.agents)}. "

@@ -11,7 +11,7 @@ from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec, no_agent
 from bot.commands.request import Request
-from bot.render import peers as render
+from bot.render.agents import peers as render
 from fleet.ledger.stores.peers.messages import MessagesStore
 from fleet.model import AgentSpec
 from fleet.names import is_agent_name

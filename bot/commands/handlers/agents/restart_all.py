@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -85,9 +84,6 @@ RestartOne = Callable[[str, str], Awaitable[AgentStatus]]
 ConnectorNamed = Callable[[str], Connector | None]
 """The running connector of that name, where the summary is posted."""
 
-_AT_A_TIME: Final = " one at a time: "
-"""In a question, before the agents it names (:func:`agents_asked`)."""
-
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -95,9 +91,14 @@ class Plan:
 
     agents: list[str]
     frozen: list[str]  # "name (frozen: why)"
+    frozen_names: list[str] = field(default_factory=list)
+
+    def data(self) -> dict[str, object]:
+        """What the question asks, kept with it (:func:`agents_asked` reads it back)."""
+        return {"restart": list(self.agents), "frozen": list(self.frozen_names)}
 
     def question(self, *, force: bool, only_idle: bool) -> str:
-        said = f"`restart all` would restart {_count(self.agents)}{_AT_A_TIME}"
+        said = f"`restart all` would restart {_count(self.agents)} one at a time: "
         said += ", ".join(self.agents)
         if only_idle:
             said += " (only those idle when their turn comes)"
@@ -125,17 +126,19 @@ class Asked:
     frozen: frozenset[str]
 
 
-def agents_asked(question: str) -> Asked | None:
-    """The agents :meth:`Plan.question` named in ``question``; ``None`` if it names none.
-    Only the first list says what to restart; the names read among the frozen ones (after
-    an operator's reason, perhaps) are only ever named again, never restarted."""
-    found = re.search(re.escape(_AT_A_TIME) + r"([a-z0-9, -]+?)(?: \(|\.)", question)
-    if found is None:
+def agents_asked(plan: Mapping[str, object] | None) -> Asked | None:
+    """The agents a question named, from the plan it kept (:meth:`Plan.data`); ``None``
+    without one. Only what it listed to restart is restarted; those left alone, frozen then,
+    are only ever named again."""
+    if plan is None:
         return None
-    agents = frozenset(name for name in found.group(1).split(", ") if is_agent_name(name))
-    _, _, alone = question.partition(_LEFT_ALONE)
-    frozen = re.findall(r"(?:^|; )([a-z][a-z0-9-]{0,31}) \(frozen: ", alone)
-    return Asked(agents, frozenset(frozen))
+    agents, frozen = plan.get("restart"), plan.get("frozen")
+    if not isinstance(agents, list) or not isinstance(frozen, list):
+        return None
+    return Asked(
+        frozenset(a for a in agents if isinstance(a, str) and is_agent_name(a)),
+        frozenset(a for a in frozen if isinstance(a, str) and is_agent_name(a)),
+    )
 
 
 @dataclass(slots=True)
@@ -192,13 +195,11 @@ class RestartAll:
             s.name for s in live if s.frozen is None and (asked is None or s.name in asked.agents)
         ]
         named = None if asked is None else asked.agents | asked.frozen
+        alone = [s for s in live if s.frozen is not None and (named is None or s.name in named)]
         return Plan(
             agents=go,
-            frozen=[
-                _frozen(s.name, s.frozen)
-                for s in live
-                if s.frozen is not None and (named is None or s.name in named)
-            ],
+            frozen=[_frozen(s.name, s.frozen) for s in alone if s.frozen is not None],
+            frozen_names=[s.name for s in alone],
         )
 
     @property

@@ -10,9 +10,9 @@ from bot.commands.request import Reply, Request
 from bot.render import fleet as render
 from bot.render import forge as render_forge
 from bot.render import machine
-from bot.render import mcp as render_mcp
-from bot.render import runs as render_runs
-from bot.render.transcript import lately
+from bot.render.agents import mcp as render_mcp
+from bot.render.agents import runs as render_runs
+from bot.render.agents.transcript import lately
 from fleet.budgets.quoting.words import quote_text
 from fleet.forge.facts import ForgeRuns
 from fleet.ledger.stores.running.mcp_calls import McpCallsStore

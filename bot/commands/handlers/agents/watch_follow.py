@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Final, Protocol
 
 from bot.render import fleet as render
-from bot.render.transcript import transcript
+from bot.render.agents.transcript import transcript
 from connectors.base import Connector, InboundMessage, OutboundMessage, ThreadId
 from fleet.errors import FleetError
 from fleet.supervisor.interfaces import FleetView

@@ -28,7 +28,7 @@ from bot.commands.grammar import ArgSpec, CommandSpec, Grammar
 from bot.commands.request import Request
 from bot.commands.router import Router
 from bot.commands.sources import Delegated
-from bot.render import schedules as render
+from bot.render.work import schedules as render
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
 from fleet.ledger import ScheduleRecord

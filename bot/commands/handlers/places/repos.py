@@ -29,9 +29,9 @@ from bot.commands.family import Family, command
 from bot.commands.grammar import no_agent, show
 from bot.commands.handlers.places.repo_specs import BRANCHES, DIFF, DISCARD, MERGE, PUSH
 from bot.commands.request import Reply, Request
-from bot.render import changes as render
-from bot.render import tasks as render_tasks
 from bot.render.forge import web_address
+from bot.render.work import changes as render
+from bot.render.work import tasks as render_tasks
 from connectors.base import Attachment, safe_file_name
 from fleet.errors import FleetError
 from fleet.ledger.records.lines import LineRecord

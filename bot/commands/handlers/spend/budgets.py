@@ -3,10 +3,9 @@ allow a burst or end it.
 
 They talk to a :class:`~fleet.budgets.model.BudgetBook` (``None``: no budgets are configured, and
 the commands say so). Arguments are read by :mod:`bot.commands.handlers.spend.budget_args`, answers
-shaped
-by :mod:`bot.render.budgets`; a :class:`~fleet.budgets.model.BudgetError` from the book becomes a
-:class:`~bot.commands.errors.CommandError`, so the router shows it and audits the command as an
-error. Nothing is applied unless every argument is good.
+shaped by :mod:`bot.render.spend.budgets`; a :class:`~fleet.budgets.model.BudgetError` from
+the book becomes a :class:`~bot.commands.errors.CommandError`, so the router shows it and audits
+the command as an error. Nothing is applied unless every argument is good.
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.spend.budget_args import parse_limit, parse_moment, parse_scope
 from bot.commands.request import Reply, Request
-from bot.render import budgets as render_budgets
 from bot.render import machine
+from bot.render.spend import budgets as render_budgets
 from fleet.budgets.model import BudgetBook, BudgetError, parse_window
 from fleet.ledger.records.budgets import Budget, Burst, Confidence, Cutoff
 

@@ -7,7 +7,7 @@ from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.request import Request
 from bot.commands.specs import DEFAULT_SINCE, REPORT, REPORT_CHANGES
-from bot.render.change_costs import changes_report
+from bot.render.spend.change_costs import changes_report
 from fleet.budgets.changes.report import report
 from fleet.budgets.model import parse_duration
 from fleet.clock import Clock

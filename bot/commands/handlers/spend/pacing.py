@@ -13,8 +13,8 @@ from bot.commands.handlers.spend.accounts import AccountCommands
 from bot.commands.request import Reply, Request
 from bot.commands.specs import PACE, REPORT, USAGE
 from bot.render import fleet as render
-from bot.render.report import NO_BUDGETS, compose, render_text
-from bot.render.report_history import ReportHistory
+from bot.render.spend.report import NO_BUDGETS, compose, render_text
+from bot.render.spend.report_history import ReportHistory
 from fleet.accounts.book import AccountBook
 from fleet.budgets.model import BudgetBook
 from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW

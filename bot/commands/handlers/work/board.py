@@ -9,8 +9,8 @@ from bot.commands.handlers.work.refs import mission_of, task_of
 from bot.commands.handlers.work.specs import TASK, TASKS
 from bot.commands.request import Reply, Request
 from bot.render import machine
-from bot.render import tasks as render
-from bot.render.tasks import RUNS_SHOWN, Story
+from bot.render.work import tasks as render
+from bot.render.work.tasks import RUNS_SHOWN, Story
 from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger.records.tasks import ENDED_STATES, OPEN_STATES, TaskRecord

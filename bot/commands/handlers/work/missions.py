@@ -22,8 +22,8 @@ from bot.commands.handlers.work.specs import (
 )
 from bot.commands.request import Reply, Request
 from bot.render import machine
-from bot.render import pipelines as render_pipelines
-from bot.render import tasks as render
+from bot.render.work import pipelines as render_pipelines
+from bot.render.work import tasks as render
 from fleet.ledger.stores.work.missions import MissionsStore
 from fleet.pipelines.flow import Pipelines
 from fleet.tasks.register import Register, source_of

@@ -16,11 +16,13 @@ repositories), :mod:`.forges` (22 on: work from the forge),
 missions), :mod:`.peers` (29 on: messages between agents, reviews by a second agent) and
 :mod:`.register` (30 on: the register's texts redacted as they are stored, and for
 which secrets), :mod:`.mcp` (32 on: the calls through the MCP door) and
-:mod:`.pipelines` (33 on: the stages of pipelines).
+:mod:`.pipelines` (33 on: the stages of pipelines) and :mod:`.confirming` (34 on: what a
+confirmation's command decided).
 """
 
 from __future__ import annotations
 
+from fleet.ledger.database.steps.confirming import CONFIRMING
 from fleet.ledger.database.steps.forges import FORGES
 from fleet.ledger.database.steps.foundation import FOUNDATION
 from fleet.ledger.database.steps.mcp import MCP
@@ -44,4 +46,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     *REGISTER,
     *MCP,
     *PIPELINES,
+    *CONFIRMING,
 )

@@ -10,7 +10,9 @@ here too; their records are in :mod:`fleet.ledger.records.chat`.
 
 from __future__ import annotations
 
+import json
 import socket
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
@@ -215,9 +217,11 @@ class ChatStore(Store):
         command: str,
         summary: str,
         expires_at: datetime,
+        plan: Mapping[str, object] | None = None,
     ) -> Confirmation:
         """Record a command waiting for ``sender``'s reply in this place; it replaces what
-        they were asked there before. Rows long expired are dropped on the way."""
+        they were asked there before. Rows long expired are dropped on the way. ``plan``:
+        what the command decided as it asked (JSON-able), given back with the reply."""
         now = self._clock.now()
         host = socket.gethostname()
         async with self._transaction("record a confirmation asked for") as conn:
@@ -232,7 +236,7 @@ class ChatStore(Store):
             row_id = await insert_id(
                 conn,
                 "INSERT INTO confirmations (connector, sender, room, thread, command, summary,"
-                " asked_at, expires_at, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " asked_at, expires_at, host, plan) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     connector,
                     sender,
@@ -243,10 +247,11 @@ class ChatStore(Store):
                     to_epoch(now),
                     to_epoch(expires_at),
                     host,
+                    None if plan is None else json.dumps(plan),
                 ),
             )
         return Confirmation(
-            row_id, connector, sender, room, thread, command, summary, now, expires_at, host
+            row_id, connector, sender, room, thread, command, summary, now, expires_at, host, plan
         )
 
     async def confirmations_at(

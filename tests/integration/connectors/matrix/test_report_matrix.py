@@ -17,8 +17,8 @@ import pytest
 from nio import MemoryDownloadResponse
 
 from bot.chat.notifier import Notifier
-from bot.render.budgets import amount, ratio, share
-from bot.render.report import PacingReports
+from bot.render.spend.budgets import amount, ratio, share
+from bot.render.spend.report import PacingReports
 from fleet.budgets.model import BudgetStatus
 from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger

@@ -15,8 +15,8 @@ from bot.app.phases.forges.clients import app_repos, forge_secrets, git_environ,
 from bot.app.phases.forges.webhooks import serve_webhooks_alone
 from bot.app.stops import Stops
 from bot.config import Config, ConfigError
-from bot.config.forge_checks import app_token_variable
-from bot.config.load import parse_config
+from bot.config.checks.forges import app_token_variable
+from bot.config.reading.load import parse_config
 from fleet.clock import SystemClock
 from fleet.forge.api.git_tokens import GitTokens
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge

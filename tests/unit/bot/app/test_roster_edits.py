@@ -15,7 +15,7 @@ from bot.app.reload import reload_config
 from bot.app.roster_edits import RosterKeeper, digests
 from bot.commands.errors import CommandError
 from bot.config import load_config
-from bot.config.roster_edit import AddAgent, RemoveAgent, SetKey
+from bot.config.roster.edit import AddAgent, RemoveAgent, SetKey
 from fleet.ledger import Ledger
 from fleet.supervisor.fleet import Fleet, RosterDiff
 from tests.unit.bot.app.reload_rig import fleet_on

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.chat.mcp_calls import OTHER, McpCounted, McpThreadLines
 from bot.dashboard.pages.metrics import Metrics, Snapshot
-from bot.render.mcp import audit_line, calls_block
+from bot.render.agents.mcp import audit_line, calls_block
 from fleet.ledger.stores.running.mcp_calls import McpCallRecord
 from fleet.mcp.hooks import McpAudit, Outcome
 from fleet.notices import Notice

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli.config_check import webhook_base
-from bot.config.forge_checks import summary_lines
-from bot.config.load import parse_config
+from bot.config.checks.forges import summary_lines
+from bot.config.reading.load import parse_config
 
 FORGE = """\
 state_dir: ./state

@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli.status import EXIT_CONFIG, StatusError, fetch, fleet_text
 from bot.config import Config
-from bot.config.load import parse_config
+from bot.config.reading.load import parse_config
 
 
 def closed_port() -> int:

@@ -12,7 +12,7 @@ from bot.cli.status import WHATS
 from bot.cli.status_tables import changes_text, tasks_text
 from bot.cli.status_text import shown
 from bot.dashboard.pages.change_costs import row_json
-from bot.render.change_costs import changes_report
+from bot.render.spend.change_costs import changes_report
 from connectors.markdown import to_plain
 from fleet.budgets.changes.report import ChangeRow, ChangesReport
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.commands.handlers.spend.accounts import NO_ACCOUNTS, AccountCommands, render_accounts
-from bot.render.report import compose
+from bot.render.spend.report import compose
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import Account, AccountKind, AccountSet
 from fleet.accounts.quota import QuotaStatus, QuotaWindow

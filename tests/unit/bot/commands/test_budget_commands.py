@@ -1,6 +1,6 @@
 """Tests for the `budget` commands: their arguments (bot.commands.handlers.spend.budget_args), their
-answers (bot.render.budgets), and the handlers through the router with a fake BudgetBook — who may
-run them, what reaches the book, and that nothing is applied on a bad argument."""
+answers (bot.render.spend.budgets), and the handlers through the router with a fake BudgetBook —
+who may run them, what reaches the book, and that nothing is applied on a bad argument."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from bot.commands.handlers.spend.budgets import BUDGET, BudgetHandlers
 from bot.commands.request import Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS
-from bot.render import budgets as render_budgets
+from bot.render.spend import budgets as render_budgets
 from fleet.budgets.model import BudgetError, BudgetStatus, PaceStatus, Source
 from fleet.budgets.wording import doubled
 from fleet.ledger import Ledger

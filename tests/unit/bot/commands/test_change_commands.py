@@ -12,7 +12,7 @@ from bot.commands.grammar import Grammar
 from bot.commands.handlers.spend.changes import ChangeCommands
 from bot.commands.router import Router
 from bot.commands.specs import REPORT
-from bot.render.change_costs import HEADERS
+from bot.render.spend.change_costs import HEADERS
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from tests.changes_rig import HOSTILE, build

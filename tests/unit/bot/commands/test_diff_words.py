@@ -4,7 +4,7 @@ and `--stat`; a branch that changes nothing says so — through the real router 
 
 from __future__ import annotations
 
-from bot.render.changes import empty_diff
+from bot.render.work.changes import empty_diff
 from fleet.ledger import Ledger
 from fleet.repos.facts import Change, FileStat
 from tests.unit.bot.commands.test_repo_commands import FakeDesk, a_line, a_router, say

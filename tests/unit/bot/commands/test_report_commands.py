@@ -15,7 +15,7 @@ from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.request import Reply, Request
 from bot.commands.router import Router
 from bot.commands.specs import COMMANDS, PACE, REPORT
-from bot.render.report import NO_BUDGETS, render_text
+from bot.render.spend.report import NO_BUDGETS, render_text
 from connectors.base import EventId, OutboundMessage, RoomId, ThreadId
 from fleet.budgets.model import Source
 from fleet.clock import ManualClock

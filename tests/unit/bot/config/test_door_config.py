@@ -1,6 +1,6 @@
 """What the config says of repositories and forges before anything is asked of them: a
 forge's or a repository's credential variable in an agent's ``secret_env`` or ``env`` is
-refused naming both (bot.config.door_checks); a forge's ``api_url`` with a port out of
+refused naming both (bot.config.checks.doors); a forge's ``api_url`` with a port out of
 range, a Gitea's without ``/api/v1`` or GitHub's site instead of its API is refused on its
 line; a repository's relative ``url`` is read from the config file's directory."""
 
@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
-from bot.config.door_checks import NOT_SECRET, env_variables, held_by_fleetwarden
+from bot.config.checks.doors import NOT_SECRET, env_variables, held_by_fleetwarden
 from bot.config.schema import ConfigFile
 from fleet.agents.roster import AgentEntry
 

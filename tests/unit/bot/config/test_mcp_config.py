@@ -1,7 +1,7 @@
 """What the config says of MCP servers and of the agents' grants to them: the `mcp:`
 section (fleet.mcp.config.schema: HTTP or stdio, one of them; no credential written in the file),
 an agent's or `defaults`' `mcp:` (either form) reaching its AgentSpec as McpGrants, and
-the checks across entries (bot.config.mcp.checks, bot.config.door_checks): a server no
+the checks across entries (bot.config.mcp.checks, bot.config.checks.doors): a server no
 section defines, a tool off the allow-list, a credential's variable an agent would hold,
 a runtime that cannot reach MCP servers — each at its line with its fix."""
 

@@ -1,6 +1,6 @@
 """Tests for an agent's peer keys (fleet.agents.peer_keys: `role`, `talks_to`, `wake`,
 `messages_per_hour`), the `defaults:` of the same names and the messages' own
-(`message_chars`, `message_queue`), the checks across entries (bot.config.peer_checks) and
+(`message_chars`, `message_queue`), the checks across entries (bot.config.checks.peers) and
 the same keys in a roster file."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
-from bot.config.peer_checks import summary_lines
+from bot.config.checks.peers import summary_lines
 from fleet.model import AgentSpec
 
 FILE = "fleetwarden.yaml"

@@ -3,7 +3,7 @@ check found them first."""
 
 from __future__ import annotations
 
-from bot.config.problems import in_line_order
+from bot.config.checks.problems import in_line_order
 
 
 def test_problems_are_printed_by_file_and_line() -> None:

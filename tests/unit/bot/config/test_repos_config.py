@@ -1,4 +1,4 @@
-"""Tests for the config's `repos:` section and the checks across it (bot.config.repo_checks):
+"""Tests for the config's `repos:` section and the checks across it (bot.config.checks.repos):
 a good entry loads, a bad one is named on its line, an agent's `repo` must name an entry
 and comes without `workdir` or another host, each credential is there at start, and
 operators' git identities."""
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
-from bot.config.repo_checks import credential_kind, summary_lines
+from bot.config.checks.repos import credential_kind, summary_lines
 
 FILE = "fleetwarden.yaml"
 APP = """

@@ -1,4 +1,4 @@
-"""The roster's YAML edited in place (bot/config/roster_edit.py): comments, order, quoting,
+"""The roster's YAML edited in place (bot/config/roster/edit.py): comments, order, quoting,
 flow and block style, indentation and line endings kept; refusals that name the fix."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from bot.app.roster_edits import write_atomically
-from bot.config.roster_edit import (
+from bot.config.roster.edit import (
     AddAgent,
     RemoveAgent,
     RosterEditError,

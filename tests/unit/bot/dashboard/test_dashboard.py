@@ -17,7 +17,7 @@ from bot.commands.grammar import Grammar
 from bot.commands.request import Reply, Request
 from bot.commands.specs import COMMANDS
 from bot.config import ConfigError
-from bot.config.load import parse_config
+from bot.config.reading.load import parse_config
 from bot.dashboard.access.command import DashboardCommands
 from bot.dashboard.access.signin import SignIns, Viewer, digest
 from bot.dashboard.pages.metrics import Metrics, ObservedSink, Snapshot

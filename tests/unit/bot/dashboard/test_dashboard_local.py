@@ -21,7 +21,7 @@ import pytest
 
 from bot.cli.status import StatusError, fetch
 from bot.commands.acl import Acl, Grant, Role
-from bot.config.load import parse_config
+from bot.config.reading.load import parse_config
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.access.status_door import (
     STATUS_SOCKET_FILE,

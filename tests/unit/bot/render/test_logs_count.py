@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.render.transcript import lately
+from bot.render.agents.transcript import lately
 from connectors.markdown import to_plain
 from fleet.runs.output.reader import last_entries
 from fleet.runtimes import default_registry

@@ -1,4 +1,4 @@
-"""Tests for bot.render.changes: a run's change block, the `diff` as code blocks nothing can
+"""Tests for bot.render.work.changes: a run's change block, the `diff` as code blocks nothing can
 close, the `branches` table and what `merge` did — with hostile names everywhere a
 repository string goes (backticks, line breaks, `@room`, markdown, very long lists)."""
 
@@ -8,7 +8,7 @@ import re
 
 from markdown_it import MarkdownIt
 
-from bot.render.changes import (
+from bot.render.work.changes import (
     FILES_SHOWN,
     branches_table,
     change_block,

@@ -1,4 +1,4 @@
-"""Tests for the schedule renderers in bot.render.schedules: pure records in, markdown out."""
+"""Tests for the schedule renderers in bot.render.work.schedules: pure records in, markdown out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.render import schedules as render
+from bot.render.work import schedules as render
 from fleet.ledger import ScheduleRecord
 from tests.unit.chat_fakes import T0
 

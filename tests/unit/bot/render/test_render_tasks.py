@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from bot.render import tasks as render
-from bot.render.tasks import Story
+from bot.render.work import tasks as render
+from bot.render.work.tasks import Story
 from fleet.ledger.records.peers import ReviewRecord
 from fleet.ledger.records.rows import RunRecord
 from fleet.ledger.records.tasks import (

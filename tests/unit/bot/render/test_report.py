@@ -1,4 +1,4 @@
-"""Tests for bot.render.report: the pacing table's numbers and wording, and the PNG chart."""
+"""Tests for bot.render.spend.report: the pacing table's numbers and wording, and the PNG chart."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from bot.dashboard.pages.shapes import budget_json
-from bot.render.budgets import budgets
-from bot.render.report import (
+from bot.render.spend.budgets import budgets
+from bot.render.spend.report import (
     NO_BUDGETS,
     active_windows,
     chart_path,
@@ -24,7 +24,7 @@ from bot.render.report import (
     render_text,
     write_chart,
 )
-from bot.render.report_chart import PANEL_HEIGHT_PX, PANEL_WIDTH_PX
+from bot.render.spend.report_chart import PANEL_HEIGHT_PX, PANEL_WIDTH_PX
 from connectors.matrix.messages.render import png_size
 from fleet.budgets.model import BudgetStatus, Source
 from fleet.ledger.records.budgets import Burst, Confidence, Scope, Step, WindowKind, WindowSpec
@@ -273,7 +273,7 @@ def test_the_charts_legend_names_the_reset_and_how_sure_it_is(source: Source, ta
     """The reset line is in the legend with its day, time and confidence."""
     from matplotlib.figure import Figure
 
-    from bot.render.report_chart import panel
+    from bot.render.spend.report_chart import panel
 
     axes = Figure().add_subplot()
     panel(axes, backend(source=source), BERLIN)
@@ -294,7 +294,7 @@ def test_drawing_never_touches_pyplot() -> None:
     code = (
         "import sys, tempfile, pathlib, zoneinfo\n"
         "from tests.unit.bot.render.test_report import coder\n"
-        "from bot.render.report import render_chart\n"
+        "from bot.render.spend.report import render_chart\n"
         "render_chart([coder()], pathlib.Path(tempfile.mkdtemp()) / 'c.png', "
         "zoneinfo.ZoneInfo('UTC'))\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
@@ -305,7 +305,7 @@ def test_drawing_never_touches_pyplot() -> None:
 def test_importing_the_report_does_not_import_matplotlib() -> None:
     """matplotlib loads only when a chart is drawn, not when the bot imports the report."""
     code = (
-        "import sys, bot.commands.handlers.agents.control, bot.render.report\n"
+        "import sys, bot.commands.handlers.agents.control, bot.render.spend.report\n"
         "import scheduler.report_job\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'\n"
     )

@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.render.report import compose
-from bot.render.report_history import ReportHistory, projection_line, typical_text
+from bot.render.spend.report import compose
+from bot.render.spend.report_history import ReportHistory, projection_line, typical_text
 from fleet.budgets.pacing.typical import TypicalSpend, last_days, typical_days
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from bot.render.task_documents import (
+from bot.render.work.task_documents import (
     VALUE_CAP,
     generated_line,
     missions_document,

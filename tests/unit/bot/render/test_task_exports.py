@@ -8,7 +8,7 @@ import csv
 import io
 import json
 
-from bot.render.task_exports import FIELDS, register_csv, register_json
+from bot.render.work.task_exports import FIELDS, register_csv, register_json
 from fleet.ledger.records.tasks import NO_PROJECTION, Actual
 from fleet.tasks.views import TaskView
 from tests.unit.bot.render.test_task_documents import mission, task

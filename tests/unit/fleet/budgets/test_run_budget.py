@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.cli.command import _summary
-from bot.config.defaults import Defaults
+from bot.config.reading.defaults import Defaults
 from fleet.agents.roster import AgentEntry
 from fleet.budgets.runs.budget import (
     RunBudgetEntry,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.render import fleet as render_fleet
-from bot.render.budgets import amount
-from bot.render.task_documents import tokens_words as document_tokens
+from bot.render.spend.budgets import amount
+from bot.render.work.task_documents import tokens_words as document_tokens
 from fleet.budgets.quoting.words import usd as quote_usd
 from fleet.forge.posts.footer import money as forge_money
 from fleet.metering.units import tokens, tokens_short, tokens_words, usd
@@ -90,7 +90,7 @@ BY_HAND = re.compile(
     r"|\{[^}:]*:,?\.?\d*f?\} tokens"  # "{n:,} tokens", "{n:.0f} tokens"
     r"|\{[\w.\[\]'\"]+\} tokens\b"  # "{n} tokens": a count shown bare
 )
-AXIS_TICKS = {"bot/render/report_chart.py"}
+AXIS_TICKS = {"bot/render/spend/report_chart.py"}
 """A chart's axis labels (`$10`, `1.5k`) are ticks on a scale, not amounts read."""
 
 

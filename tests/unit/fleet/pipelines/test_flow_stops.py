@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from bot.render import pipelines as render_pipelines
+from bot.render.work import pipelines as render_pipelines
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import MissionRecord, TaskRecord
 from fleet.pipelines.flow import Pipelines

@@ -50,6 +50,27 @@ async def test_a_confirmation_is_taken_once_within_its_deadline(
     assert await ledger.chat.confirmations_at("matrix", ROOM, None) == []
 
 
+async def test_a_confirmation_keeps_the_plan_its_command_decided(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """The plan asked with (migration 34) comes back as data; one asked without has none."""
+    await ledger.chat.ask_confirmation(
+        connector="matrix",
+        sender=ADMIN,
+        room=ROOM,
+        thread="$t",
+        command="!restart all",
+        summary="would restart 2 one at a time: a, b.",
+        expires_at=clock.now() + timedelta(seconds=60),
+        plan={"restart": ["a", "b"], "frozen": ["c"]},
+    )
+    await ask(ledger, clock)
+    [planned] = await ledger.chat.confirmations_at("matrix", ROOM, "$t")
+    [plain] = await ledger.chat.confirmations_at("matrix", ROOM, None)
+    assert planned.plan == {"restart": ["a", "b"], "frozen": ["c"]}
+    assert plain.plan is None
+
+
 async def test_an_expired_confirmation_never_acts_and_is_kept_only_to_say_so(
     ledger: Ledger, clock: ManualClock
 ) -> None:

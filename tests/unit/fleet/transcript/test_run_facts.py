@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.render import runs as render_runs
+from bot.render.agents import runs as render_runs
 from fleet.clock import ManualClock
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger

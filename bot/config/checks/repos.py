@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from bot.config.problems import ConfigProblem
-from bot.config.roster_file import RosterSource
+from bot.config.checks.problems import ConfigProblem
+from bot.config.roster.file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
 from fleet.repos.schema import RepoEntry, url_kind

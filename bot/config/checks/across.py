@@ -3,8 +3,8 @@ schema: names that name nothing (an agent's repository, account, provider, host 
 server, a budget's scope, a peer), settings that cannot go together (egress a sandbox
 cannot give, budgets without metering, a credential an agent must not hold), entries given
 twice.
-:mod:`bot.config.load` runs them over the whole file, or over what is sound of it
-(:mod:`bot.config.partial`).
+:mod:`bot.config.reading.load` runs them over the whole file, or over what is sound of it
+(:mod:`bot.config.reading.partial`).
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.config.door_checks import door_secret_problems
-from bot.config.enforce import strict_problems
-from bot.config.forge_checks import forge_problems, review_problems
+from bot.config.checks.doors import door_secret_problems
+from bot.config.checks.enforce import strict_problems
+from bot.config.checks.forges import forge_problems, review_problems
+from bot.config.checks.peers import roster_problems as peer_roster_problems
+from bot.config.checks.problems import ConfigProblem, Locator
+from bot.config.checks.repos import roster_problems as repo_roster_problems
 from bot.config.mcp.checks import mcp_problems
-from bot.config.peer_checks import roster_problems as peer_roster_problems
-from bot.config.problems import ConfigProblem, Locator
-from bot.config.repo_checks import roster_problems as repo_roster_problems
-from bot.config.resolved import implicit_accounts
-from bot.config.roster_file import RosterSource
+from bot.config.reading.resolved import implicit_accounts
+from bot.config.roster.file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.accounts.model import CREDENTIAL_VARS
 from fleet.accounts.schema import section_problems

@@ -15,7 +15,7 @@ of the config that holds the variable.
 The keys are found by walking the validated config (:func:`held_by_fleetwarden`), so a
 secret key added to the schema is covered without a word here; :func:`_what` only names
 the known ones in plainer words. An account's variable in ``secret_env`` is left to
-:mod:`bot.config.load`, which refuses it with the account to name instead.
+:mod:`bot.config.reading.load`, which refuses it with the account to name instead.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from bot.config.problems import ConfigProblem, Locator
-from bot.config.roster_file import RosterSource
+from bot.config.checks.problems import ConfigProblem, Locator
+from bot.config.roster.file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.mcp.config.rules import holding
 
@@ -105,7 +105,7 @@ def env_variables(value: object, loc: Loc = ()) -> Iterator[tuple[Loc, str]]:
     one (``token_env``), each of a list (``secret_env``) and each value of a mapping (an MCP
     server's ``headers_env``, ``env_env``). The one walk over the config's variables: what
     Fleetwarden holds (:func:`held_by_fleetwarden`), and every secret the log redactor
-    learns (:meth:`bot.config.resolved.Config.secret_env_names`)."""
+    learns (:meth:`bot.config.reading.resolved.Config.secret_env_names`)."""
     if isinstance(value, BaseModel):
         for field, info in type(value).model_fields.items():
             key = info.alias or field

@@ -1,7 +1,8 @@
 """Pure renderers for the ``budget`` commands: budgets and bursts in, markdown out.
 
 Times are shown in the configured timezone: ``HH:MM`` on today's date, with the date
-otherwise. (The longer pacing table of ``pace`` and the report is :mod:`bot.render.report`; the
+otherwise. (The longer pacing table of ``pace`` and the report is
+:mod:`bot.render.spend.report`; the
 words both use for amounts, shares and pace are at the end of this module.)
 """
 

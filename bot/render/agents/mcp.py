@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from bot.chat.agent_text import said
-from bot.render.transcript import size
+from bot.render.agents.transcript import size
 from fleet.ledger.stores.running.mcp_calls import McpCallRecord
 from fleet.mcp.hooks import McpAudit
 from fleet.metering import units

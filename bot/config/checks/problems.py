@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.config.yaml_hints import layout_hint, tight_colon
+from bot.config.reading.yaml_hints import layout_hint, tight_colon
 from fleet.errors import FleetwardenError
 from fleet.redaction.shapes import credential_shaped, shown_key
 from fleet.schema import looks_secret, unknown_value_message

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.chat.agent_text import cut, quoted, said
-from bot.render.changes import change_block, refused_all
 from bot.render.fleet import WHY_CAP, duration, money
+from bot.render.work.changes import change_block, refused_all
 from fleet.ledger.stores.running.runs import RunEnd
 from fleet.ledger.stores.spend.usage_rows import NOT_SERVED
 from fleet.metering import units

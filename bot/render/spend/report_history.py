@@ -5,7 +5,7 @@ what a typical day costs per agent and per budget (:func:`typical_text`, from
 the agents are the costliest :data:`TOP_AGENTS` and how many more, to fit a phone's screen.
 
 :func:`projection_line` and :func:`typical_text` are pure; :class:`ReportHistory` reads what
-they need for :func:`bot.render.report.compose`."""
+they need for :func:`bot.render.spend.report.compose`."""
 
 from __future__ import annotations
 

@@ -7,11 +7,11 @@ active window (cumulative use against the even spread, the limit, the reset, now
 projection at the current burn rate); :func:`write_chart` gives the chart its place among
 the kept reports (the newest :data:`KEEP_REPORTS`).
 
-The drawing itself is in :mod:`bot.render.report_chart` (matplotlib on the Agg canvas),
+The drawing itself is in :mod:`bot.render.spend.report_chart` (matplotlib on the Agg canvas),
 imported only when a chart is drawn. :func:`compose` makes the whole report as a
 :class:`~fleet.notices.Notice`, for the ``report`` command and, through
 :class:`PacingReports`, for the scheduled job (:mod:`scheduler.report_job`); what it says
-of the past beside the table is :mod:`bot.render.report_history`'s.
+of the past beside the table is :mod:`bot.render.spend.report_history`'s.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
-from bot.render.budgets import DASH, amount, ratio, reset, share, status_words
 from bot.render.fleet import table
-from bot.render.report_history import ReportHistory
+from bot.render.spend.budgets import DASH, amount, ratio, reset, share, status_words
+from bot.render.spend.report_history import ReportHistory
 from fleet.budgets.model import BudgetStatus
 from fleet.budgets.wording import held_beside
 from fleet.ledger.records.budgets import Step
@@ -161,14 +161,14 @@ def render_chart(statuses: Sequence[BudgetStatus], path: Path, tz: tzinfo) -> Pa
     """Draw one panel per active window into a PNG at ``path`` and return ``path``.
 
     Each panel is ``PANEL_WIDTH_PX`` × ``PANEL_HEIGHT_PX`` at ``DPI``
-    (:mod:`bot.render.report_chart`). Raises ``ValueError`` when no status has an active window
-    (there is nothing to draw).
+    (:mod:`bot.render.spend.report_chart`). Raises ``ValueError`` when no status has an active
+    window (there is nothing to draw).
     """
     panels = active_windows(statuses)
     if not panels:
         raise ValueError("no budget has an active window: there is no chart to draw")
     # matplotlib takes ~0.4 s to import: only processes that draw a chart pay for it.
-    from bot.render.report_chart import draw
+    from bot.render.spend.report_chart import draw
 
     return draw(panels, path, tz)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 from yaml.nodes import Node
 
-from bot.config.problems import ConfigProblem, Locator
+from bot.config.checks.problems import ConfigProblem, Locator
 from bot.config.schema import ConfigFile
 from fleet.schema import SchemaContext
 

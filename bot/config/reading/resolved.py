@@ -11,9 +11,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.config.chat import Operator
-from bot.config.defaults import Defaults
-from bot.config.door_checks import env_variables
-from bot.config.forge_checks import with_forge_credentials
+from bot.config.checks.doors import env_variables
+from bot.config.checks.forges import with_forge_credentials
+from bot.config.reading.defaults import Defaults
 from bot.config.schema import ConfigFile, LogLevel
 from bot.dashboard.serving.settings import DashboardSettings
 from connectors.console_config import ConsoleConfig

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from bot.config.problems import ConfigProblem
-from bot.config.roster_file import RosterSource
+from bot.config.checks.problems import ConfigProblem
+from bot.config.roster.file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.model import AgentSpec
 from fleet.schema import did_you_mean

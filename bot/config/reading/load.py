@@ -1,11 +1,11 @@
-"""Reading ``fleetwarden.yaml`` into a :class:`~bot.config.resolved.Config`: the file, the
+"""Reading ``fleetwarden.yaml`` into a :class:`~bot.config.reading.resolved.Config`: the file, the
 roster file ``agents:`` may name, and the checks that span entries
-(:mod:`bot.config.across`).
+(:mod:`bot.config.checks.across`).
 
 The file is parsed with PyYAML's node tree kept, validated with pydantic, and every
 problem is reported against a line of the file; all problems are collected and raised
 together as one :class:`ConfigError` — where the schema refused something, the checks
-across entries still run over the rest (:mod:`bot.config.partial`). Only
+across entries still run over the rest (:mod:`bot.config.reading.partial`). Only
 :func:`load_config` touches the filesystem (and :func:`parse_config`, to read the roster
 file and check agents' ``workdir`` directories).
 
@@ -22,14 +22,21 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.config.across import across_entries, repeated_entries
-from bot.config.forge_checks import environment_problems as forge_environment_problems
+from bot.config.checks.across import across_entries, repeated_entries
+from bot.config.checks.forges import environment_problems as forge_environment_problems
+from bot.config.checks.problems import (
+    ConfigError,
+    ConfigProblem,
+    Locator,
+    compose,
+    describe,
+    translate,
+)
+from bot.config.checks.repos import environment_problems as repo_environment_problems
 from bot.config.mcp.checks import environment_problems as mcp_environment_problems
-from bot.config.partial import KeptLocator, SoundPart, sound_document, unsaid
-from bot.config.problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
-from bot.config.repo_checks import environment_problems as repo_environment_problems
-from bot.config.resolved import Config, absolute_path
-from bot.config.roster_file import KEY_NOUNS, RosterSource, roster_file
+from bot.config.reading.partial import KeptLocator, SoundPart, sound_document, unsaid
+from bot.config.reading.resolved import Config, absolute_path
+from bot.config.roster.file import KEY_NOUNS, RosterSource, roster_file
 from bot.config.schema import ConfigFile
 from fleet.accounts.chatgpt import login_problem
 from fleet.accounts.schema import environment_problems

@@ -2,7 +2,7 @@
 
 Uses ``Figure`` with the Agg canvas directly, never ``pyplot``: no global figure manager, no
 GUI backend chosen behind our back, and no state shared between charts drawn in worker
-threads. :func:`bot.render.report.render_chart` is the entry point; it imports this module
+threads. :func:`bot.render.spend.report.render_chart` is the entry point; it imports this module
 only when a chart is drawn, because importing matplotlib takes a noticeable time.
 """
 
@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from bot.render.budgets import ratio, reset, share, status_words
+from bot.render.spend.budgets import ratio, reset, share, status_words
 from fleet.budgets.model import BudgetStatus
 
 PANEL_WIDTH_PX: Final = 1000

@@ -15,7 +15,14 @@ from pydantic_core import PydanticCustomError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from bot.config.chat import ConnectorsSection
-from bot.config.problems import ConfigError, ConfigProblem, Locator, compose, describe, translate
+from bot.config.checks.problems import (
+    ConfigError,
+    ConfigProblem,
+    Locator,
+    compose,
+    describe,
+    translate,
+)
 from bot.config.schema import ConfigFile
 from fleet.agents.roster import AgentEntry
 from fleet.schema import SchemaContext, expand_path

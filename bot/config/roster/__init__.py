@@ -1,0 +1,1 @@
+"""The roster file: reading it, and editing it from chat round-trip."""

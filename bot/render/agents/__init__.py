@@ -1,0 +1,1 @@
+"""Agents in chat: runs, transcripts, peers' traffic and MCP calls."""
