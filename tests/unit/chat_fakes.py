@@ -25,10 +25,12 @@ from connectors.base import (
     InboundMessage,
     OutboundMessage,
     RoomId,
+    RunState,
     SendResult,
     ThreadId,
     UserId,
 )
+from connectors.defaults import ConnectorDefaults
 from connectors.errors import ConnectorError, ThreadsUnsupported
 from connectors.health import LinkHealth
 from connectors.inbox import Inbox
@@ -51,7 +53,7 @@ class Stored:
     by_bot: bool
 
 
-class FakeConnector:
+class FakeConnector(ConnectorDefaults):
     """A chat connector that records what the router sends through it."""
 
     limit = 16_000  # characters in one message, as the Matrix connector splits
@@ -63,6 +65,7 @@ class FakeConnector:
         self.sent: list[OutboundMessage] = []
         self.typed: list[tuple[RoomId, ThreadId | None]] = []  # typing blocks entered
         self.read: list[tuple[RoomId, EventId, ThreadId | None]] = []
+        self.run_states: list[tuple[RoomId, ThreadId, RunState, str]] = []
         self.edited: list[tuple[RoomId, EventId, str]] = []
         self.stored: dict[EventId, Stored] = {}
         self._ids = itertools.count(1)
@@ -132,9 +135,16 @@ class FakeConnector:
     # -- a person in the room ------------------------------------------------------------
 
     def person_says(
-        self, room: str, text: str, *, sender: str = OPERATOR, thread: str | None = None
+        self,
+        room: str,
+        text: str,
+        *,
+        sender: str = OPERATOR,
+        thread: str | None = None,
+        addressed: bool = False,
     ) -> EventId:
-        """``sender`` writes ``text``; it comes in through :meth:`inbound`."""
+        """``sender`` writes ``text`` (to the bot, when ``addressed``); it comes in through
+        :meth:`inbound`."""
         event_id = self._store(
             RoomId(room), None if thread is None else ThreadId(thread), text, by_bot=False
         )
@@ -145,6 +155,7 @@ class FakeConnector:
                 event_id=event_id,
                 room=room,
                 thread_id=thread,
+                addressed=addressed,
                 connector=self.name,
             )
         )
@@ -186,13 +197,10 @@ class FakeConnector:
     ) -> None:
         self.read.append((room, event_id, thread))
 
-    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
-        return None
-
-    def message_link(
-        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
-    ) -> str | None:
-        return None
+    async def show_run_state(
+        self, room: RoomId, thread: ThreadId, state: RunState, title: str
+    ) -> None:
+        self.run_states.append((room, thread, state, title))
 
 
 class Calls:

@@ -12,12 +12,14 @@ from bot.chat.redacting import IN_THREAD_FROM, RedactingConnector, guard
 from connectors.base import (
     MAX_FILE_BYTES,
     Attachment,
+    Choice,
     Connector,
     ConnectorHealth,
     EventId,
     InboundMessage,
     OutboundMessage,
     RoomId,
+    RunState,
     SendResult,
     ThreadId,
 )
@@ -81,6 +83,17 @@ class ThreadedConnector(FakeConnector):
 def wrapped() -> tuple[RedactingConnector, ThreadedConnector]:
     inner = ThreadedConnector()
     return RedactingConnector(inner, Redactor([Holder(TOKEN)])), inner
+
+
+async def test_a_runs_state_is_told_with_its_title_redacted() -> None:
+    """A run state passes through to the connector, its title without the secret; the
+    choices of a message pass unchanged."""
+    connector, inner = wrapped()
+    await connector.show_run_state(ROOM, ThreadId("$t"), RunState.WAITING, f"fix {TOKEN}")
+    assert inner.run_states == [(ROOM, "$t", RunState.WAITING, "fix [redacted: heartbeat token]")]
+    choices = (Choice("Approve", "✅", style="primary"),)
+    await connector.send(OutboundMessage(room=ROOM, markdown="ok?", choices=choices))
+    assert inner.sent[-1].choices == choices
 
 
 async def test_a_sent_message_is_redacted_and_otherwise_unchanged() -> None:
