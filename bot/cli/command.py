@@ -269,7 +269,12 @@ def _layout(config: Config) -> LayoutReport:
 
 def _summary(config: Config, resolving: list[str]) -> str:
     source = config.source or "embedded defaults"
-    running = {"console": config.console, "matrix": config.matrix, "discord": config.discord}
+    running = {
+        "console": config.console,
+        "matrix": config.matrix,
+        "discord": config.discord,
+        "slack": config.slack,
+    }
     connectors = ", ".join(name for name, section in running.items() if section) or "none"
     specs = _specs(config)
     warnings = unsandboxed_warnings((s.name, s.sandbox, s.egress) for s in specs) + resolving

@@ -14,6 +14,7 @@ from connectors.console_config import ConsoleConfig, Role
 from connectors.discord.config import DiscordConfig, snowflake
 from connectors.health import DOWN_AFTER_SECONDS
 from connectors.matrix.config import MatrixConfig
+from connectors.slack.config import SlackConfig, usergroup_id
 from fleet.schema import check_known
 
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
@@ -33,7 +34,9 @@ class Operator(BaseModel):
         description=(
             'The person\'s user id on the connector: a Matrix user id ("@alice:example.org"), '
             'a Discord user id (the number, in quotes), or the console\'s `user_id` ("console"). '
-            'On Discord, `role:<role id>` names everyone with that role ("role:1234567890123").'
+            'On Discord, `role:<role id>` names everyone with that role ("role:1234567890123"). '
+            'On Slack, a user id ("U0123ABCD"), or `usergroup:<group id>` for everyone in '
+            'that user group ("usergroup:S0123ABCD").'
         ),
     )
     role: Role = Field(
@@ -106,6 +109,14 @@ class Operator(BaseModel):
     def _role_id(cls, value: str) -> str:
         if value.startswith("role:"):
             return f"role:{snowflake(value.removeprefix('role:'), 'role')}"
+        if value.startswith(("xox", "xapp-")):
+            raise PydanticCustomError(
+                "secret_in_id",
+                "this is a Slack token, not a person's id: tokens go in environment variables "
+                "(connectors.slack.bot_token_env); write the person's user id (U…) here "
+                "(the value is not shown)",
+            )
+        usergroup_id(value)  # raises on `usergroup:` with no Slack user group's id after it
         return value
 
 
@@ -136,6 +147,13 @@ class ConnectorsSection(BaseModel):
         description=(
             "A Discord bot serving one control channel, one thread per agent (see the "
             "Discord section)."
+        ),
+    )
+
+    slack: SlackConfig | None = Field(
+        default=None,
+        description=(
+            "A Slack app serving one control channel, one thread per agent (see docs/slack.md)."
         ),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -27,12 +28,19 @@ _HTTP = re.compile(r"https?://[^\s/]+(/\S*)?")
 Mode = Literal["socket", "http"]
 
 
+def shown(value: object) -> str:
+    """``value`` as an error message may show it: never a Slack token pasted by mistake."""
+    if isinstance(value, str) and value.strip().startswith(("xox", "xapp-")):
+        return "a Slack token (not shown: it belongs in an environment variable)"
+    return repr(value)
+
+
 def channel_id(value: object) -> str:
     """``value`` if it is a Slack channel id (``C…``, or ``G…`` for an old private one)."""
     if not isinstance(value, str) or not _CHANNEL.fullmatch(value):
         raise ValueError(
             "expected a Slack channel id (like C0123456789: in Slack, open the channel's "
-            f"details; the id is at the bottom), got {value!r}"
+            f"details; the id is at the bottom), got {shown(value)}"
         )
     return value
 
@@ -42,7 +50,7 @@ def user_id(value: object) -> str:
     if not isinstance(value, str) or not _USER.fullmatch(value):
         raise ValueError(
             "expected a Slack user id (like U0123ABCD: in Slack, open the person's profile, "
-            f"then ⋮ and Copy member ID), got {value!r}"
+            f"then ⋮ and Copy member ID), got {shown(value)}"
         )
     return value
 
@@ -56,7 +64,7 @@ def usergroup_id(value: str) -> str | None:
     if not _USERGROUP.fullmatch(group):
         raise ValueError(
             "expected usergroup: and a Slack user group id (like usergroup:S0123ABCD), "
-            f"got {value!r}"
+            f"got {shown(value)}"
         )
     return group
 
@@ -64,6 +72,18 @@ def usergroup_id(value: str) -> str | None:
 def is_slack_user(value: str) -> bool:
     """Whether ``value`` has the shape of a Slack user id."""
     return bool(_USER.fullmatch(value))
+
+
+def api_base_of(config: SlackConfig, environ: Mapping[str, str]) -> str:
+    """The Web API base URL to call, ending in ``/``: ``FLEETWARDEN_SLACK_API_BASE`` when set
+    (tests), else the section's ``api_base``; ``ValueError`` naming the variable if it is no
+    http(s) URL."""
+    override = environ.get(API_BASE_ENV, "").strip()
+    if not override:
+        return config.api_base
+    if not _HTTP.fullmatch(override):
+        raise ValueError(f"{API_BASE_ENV} must be an http:// or https:// URL, got {override!r}")
+    return override.rstrip("/") + "/"
 
 
 def split_listen(text: str) -> tuple[str, int]:
@@ -179,7 +199,7 @@ class SlackConfig(BaseModel):
     @classmethod
     def _on_call(cls, value: object) -> tuple[str, ...]:
         if isinstance(value, str) or not isinstance(value, list | tuple):
-            raise ValueError(f"expected a list of Slack user ids, got {value!r}")
+            raise ValueError(f"expected a list of Slack user ids, got {shown(value)}")
         return tuple(user_id(each) for each in value)
 
     @field_validator("command_prefix")
