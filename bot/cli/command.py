@@ -35,6 +35,7 @@ from bot.config.mcp.places import reach_warnings
 from bot.config.peer_checks import summary_lines as peer_summary_lines
 from bot.config.problems import in_line_order
 from bot.config.repo_checks import summary_lines
+from bot.config.slack_checks import online_summary
 from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.matrix.cli import cross_sign as cross_sign_cli
 from connectors.matrix.cli import device as device_cli
@@ -193,7 +194,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         shown = str(args.config or environ.get(CONFIG_ENV_VAR) or config.source)
         errors += located(config, shown, offline_problems(config))
-        if args.online and (config.repos or config.forges or _oauth_servers(config)):
+        if args.online and (
+            config.repos or config.forges or _oauth_servers(config) or config.slack
+        ):
             with tempfile.TemporaryDirectory(prefix="fleetwarden-check-") as scratch:
                 found = asyncio.run(online_problems(config, environ, Path(scratch)))
             errors += [line for line in located(config, shown, found) if line not in errors]
@@ -325,13 +328,14 @@ def _repos(config: Config) -> str:
 
 
 def _online(config: Config, *, asked: bool) -> str:
-    """Whether the repositories, forges and MCP token endpoints were asked with their
+    """Whether the repositories, forges, MCP token endpoints and Slack were asked with their
     credentials."""
     endpoints = _oauth_servers(config)
+    slack = online_summary(config.slack, asked=asked)
     if not (config.repos or config.forges or endpoints):
-        return ""
+        return slack
     if not asked:
-        return (
+        return slack + (
             "\n  online:     not asked (`check-config --online` asks each repository and "
             "forge with its credential"
             + (", and each MCP server's OAuth token endpoint" if endpoints else "")
@@ -339,7 +343,7 @@ def _online(config: Config, *, asked: bool) -> str:
         )
     repos, forges = len(config.repos), len(config.forges)
     tokens = f", {endpoints} MCP token endpoint{'' if endpoints == 1 else 's'}" if endpoints else ""
-    return (
+    return slack + (
         f"\n  online:     {repos} repositor{'y' if repos == 1 else 'ies'}{tokens} and {forges} "
         f"forge{'' if forges == 1 else 's'} answered with their credentials"
     )

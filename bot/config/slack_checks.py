@@ -100,3 +100,13 @@ def environment_problems(
         )
         if problem is not None:
             yield (*SECTION, "signing_secret_env"), problem
+
+
+def online_summary(slack: SlackConfig | None, *, asked: bool) -> str:
+    """``check-config``'s line about Slack: what ``--online`` asked, or that it was not."""
+    if slack is None:
+        return ""
+    tokens = "bot token" + (" and app-level token" if slack.mode == "socket" else "")
+    if not asked:
+        return f"\n  online:     Slack not asked (`check-config --online` tries the {tokens})"
+    return f"\n  online:     Slack took the {tokens}; the bot holds every scope it needs"
