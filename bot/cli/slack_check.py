@@ -79,7 +79,8 @@ async def _bot(client: AsyncWebClient, variable: str, slack: SlackConfig) -> str
     if not missing:
         return None
     fix = (
-        "add them under OAuth & Permissions → Bot Token Scopes (or paste the manifest in "
+        f"add {'it' if len(missing) == 1 else 'them'} under OAuth & Permissions → Bot Token "
+        "Scopes (or paste the manifest in "
         f"{GUIDE} again), then reinstall the app to the workspace"
     )
     if SESSION_SCOPE in missing:

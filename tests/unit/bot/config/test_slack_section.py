@@ -3,15 +3,19 @@ and what each mistake is told, at its line, never showing a token."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.commands.acl import Acl, Grant, Role
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from bot.config.slack_checks import kind_of
 from connectors.slack.config import API_BASE_ENV, SlackConfig, api_base_of
+from connectors.slack.manifest import APP_SCOPE, BOT_EVENTS, bot_scopes
 
+ROOT = Path(__file__).resolve().parents[4]
 FILE = "fleetwarden.yaml"
 CHANNEL, USER, GROUP = "C0123456789", "U0123ABCD", "S0123ABCD"
 SLACK = (
@@ -265,3 +269,21 @@ def test_the_environment_overrides_the_api_base() -> None:
     )
     with pytest.raises(ValueError, match=API_BASE_ENV):
         api_base_of(config, {API_BASE_ENV: "ftp://example"})
+
+
+def test_the_guides_manifest_grants_what_the_check_asks_for() -> None:
+    """docs/slack.md's manifest lists exactly the bot scopes and events the app needs,
+    with Socket Mode and interactivity on: what `check-config --online` holds tokens to."""
+    guide = (ROOT / "docs" / "slack.md").read_text(encoding="utf8")
+    [manifest] = [
+        yaml.safe_load(block)
+        for block in re.findall(r"^```yaml\n(.*?)^```", guide, re.MULTILINE | re.DOTALL)
+        if "oauth_config:" in block
+    ]
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == bot_scopes(agent_sessions=True)
+    settings = manifest["settings"]
+    assert set(settings["event_subscriptions"]["bot_events"]) == BOT_EVENTS
+    assert settings["socket_mode_enabled"] is True
+    assert settings["interactivity"]["is_enabled"] is True
+    assert settings["token_rotation_enabled"] is False
+    assert APP_SCOPE in guide
