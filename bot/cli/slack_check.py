@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config.slack_checks import APP, BOT, SECTION, Wanted, token_problem
-from connectors.slack.config import SlackConfig, api_base_of
+from connectors.slack.config import API_BASE_ENV, SlackConfig
 from connectors.slack.manifest import SESSION_SCOPE, bot_scopes
 from fleet.budgets.schema import Loc
 
@@ -44,7 +45,7 @@ async def slack_problems(
     if slack is None:
         return []
     try:
-        base = api_base_of(slack, environ)
+        base = api_base(slack, environ)
     except ValueError as exc:
         return [((*SECTION, "api_base"), str(exc))]
     found: list[tuple[Loc, str]] = []
@@ -64,6 +65,18 @@ async def slack_problems(
         if problem is not None:
             found.append(((*SECTION, token.key), problem))
     return found
+
+
+def api_base(slack: SlackConfig, environ: Mapping[str, str]) -> str:
+    """The Web API base URL to call, ending in ``/``: ``FLEETWARDEN_SLACK_API_BASE`` when
+    set (tests), else the section's ``api_base``; ``ValueError`` naming the variable if it
+    is no http(s) URL."""
+    override = environ.get(API_BASE_ENV, "").strip()
+    if not override:
+        return slack.api_base
+    if urlsplit(override).scheme not in ("http", "https") or not urlsplit(override).netloc:
+        raise ValueError(f"{API_BASE_ENV} must be an http:// or https:// URL, got {override!r}")
+    return override.rstrip("/") + "/"
 
 
 async def _bot(client: AsyncWebClient, variable: str, slack: SlackConfig) -> str | None:

@@ -14,10 +14,11 @@ from connectors.console_config import ConsoleConfig, Role
 from connectors.discord.config import DiscordConfig, snowflake
 from connectors.health import DOWN_AFTER_SECONDS
 from connectors.matrix.config import MatrixConfig
-from connectors.slack.config import SlackConfig, usergroup_id
+from connectors.slack.config import SlackConfig
 from fleet.schema import check_known
 
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
+_USERGROUP = re.compile(r"usergroup:S[A-Z0-9]{6,20}")
 
 
 class Operator(BaseModel):
@@ -116,7 +117,13 @@ class Operator(BaseModel):
                 "(connectors.slack.bot_token_env); write the person's user id (U…) here "
                 "(the value is not shown)",
             )
-        usergroup_id(value)  # raises on `usergroup:` with no Slack user group's id after it
+        if value.startswith("usergroup:") and not _USERGROUP.fullmatch(value):
+            raise PydanticCustomError(
+                "usergroup_id",
+                "expected usergroup: and a Slack user group's id (like usergroup:S0123ABCD), "
+                "got {value!r}",
+                {"value": value},
+            )
         return value
 
 

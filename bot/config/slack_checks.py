@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from connectors.slack.config import APP_TOKEN_PREFIX, BOT_TOKEN_PREFIX, SlackConfig
+from connectors.slack.config import SlackConfig
 from fleet.budgets.schema import Loc
 from fleet.schema import unset_variable
 
 SECTION = ("connectors", "slack")
+BOT_TOKEN_PREFIX = "xoxb-"
+APP_TOKEN_PREFIX = "xapp-"
 
 _KINDS = (
     ("xoxe.", "a rotating token (xoxe.…), which expires in hours: turn token rotation off"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,13 +15,9 @@ from fleet.schema import EnvVarName
 API_BASE_ENV = "FLEETWARDEN_SLACK_API_BASE"
 """Overrides ``api_base`` when set (tests point the connector at a fake Slack with it)."""
 DEFAULT_LISTEN = "127.0.0.1:3100"
-BOT_TOKEN_PREFIX = "xoxb-"
-APP_TOKEN_PREFIX = "xapp-"
-USERGROUP_PREFIX = "usergroup:"
 
 _CHANNEL = re.compile(r"[CG][A-Z0-9]{6,20}")
 _USER = re.compile(r"[UW][A-Z0-9]{6,20}")
-_USERGROUP = re.compile(r"S[A-Z0-9]{6,20}")
 _HTTP = re.compile(r"https?://[^\s/]+(/\S*)?")
 
 Mode = Literal["socket", "http"]
@@ -53,37 +48,6 @@ def user_id(value: object) -> str:
             f"then ⋮ and Copy member ID), got {shown(value)}"
         )
     return value
-
-
-def usergroup_id(value: str) -> str | None:
-    """The group id of ``usergroup:S…``; ``None`` if ``value`` does not name a user group;
-    ``ValueError`` if it starts ``usergroup:`` but the id is not a user group's."""
-    if not value.startswith(USERGROUP_PREFIX):
-        return None
-    group = value.removeprefix(USERGROUP_PREFIX)
-    if not _USERGROUP.fullmatch(group):
-        raise ValueError(
-            "expected usergroup: and a Slack user group id (like usergroup:S0123ABCD), "
-            f"got {shown(value)}"
-        )
-    return group
-
-
-def is_slack_user(value: str) -> bool:
-    """Whether ``value`` has the shape of a Slack user id."""
-    return bool(_USER.fullmatch(value))
-
-
-def api_base_of(config: SlackConfig, environ: Mapping[str, str]) -> str:
-    """The Web API base URL to call, ending in ``/``: ``FLEETWARDEN_SLACK_API_BASE`` when set
-    (tests), else the section's ``api_base``; ``ValueError`` naming the variable if it is no
-    http(s) URL."""
-    override = environ.get(API_BASE_ENV, "").strip()
-    if not override:
-        return config.api_base
-    if not _HTTP.fullmatch(override):
-        raise ValueError(f"{API_BASE_ENV} must be an http:// or https:// URL, got {override!r}")
-    return override.rstrip("/") + "/"
 
 
 def split_listen(text: str) -> tuple[str, int]:

@@ -124,6 +124,15 @@ async def test_a_slack_out_of_reach_is_said(slack: SlackServer) -> None:
     assert all(said.startswith(f"could not reach Slack at {base}") for _, said in found)
 
 
+async def test_a_bad_api_base_override_is_named(slack: SlackServer) -> None:
+    """FLEETWARDEN_SLACK_API_BASE that is no http(s) URL: said at api_base, Slack not
+    asked."""
+    [(loc, said)] = await slack_problems(section(), {**env(slack), API_BASE_ENV: "ftp://x"})
+    assert loc == ("connectors", "slack", "api_base")
+    assert said.startswith(f"{API_BASE_ENV} must be an http:// or https:// URL")
+    assert asked(slack) == []
+
+
 # --- the real command ------------------------------------------------------------------
 
 CONFIG = f"""\
