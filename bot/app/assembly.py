@@ -104,7 +104,6 @@ def make_connectors(
                 threads=ledger.chat,
                 environ=environ,
                 is_operator=lambda user, groups: acl.role_of("slack", user, groups) is not None,
-                default_command_prefix=config.command_prefix,
                 failures=failures,
                 clock=clock,
             )
