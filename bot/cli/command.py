@@ -87,8 +87,8 @@ def _parser() -> Parser:
     check.add_argument(
         "--online",
         action="store_true",
-        help="also ask each repository, forge and MCP OAuth token endpoint, with its "
-        "credential, whether it answers",
+        help="also ask each repository, forge, MCP OAuth token endpoint and Slack, with "
+        "its credential, whether it answers",
     )
     accounts_cli.configure_parser(
         sub.add_parser("accounts", help="log in an account, or check the accounts' credentials"),
