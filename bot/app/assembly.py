@@ -95,6 +95,19 @@ def make_connectors(
                 clock=clock,
             )
         )
+    if config.slack is not None:
+        from connectors.slack.connector import SlackConnector  # type: ignore[import-not-found,unused-ignore]
+
+        connectors.append(
+            SlackConnector(
+                config.slack,
+                threads=ledger.chat,
+                environ=environ,
+                is_operator=lambda user, groups: acl.role_of("slack", user, groups) is not None,
+                failures=failures,
+                clock=clock,
+            )
+        )
     return connectors
 
 
@@ -152,7 +165,7 @@ def unset_secrets(config: Config, environ: Mapping[str, str]) -> list[str]:
 
 def prefixes(config: Config) -> dict[str, str]:
     """Connectors whose command prefix differs from the top-level one."""
-    own = {"matrix": config.matrix, "discord": config.discord}
+    own = {"matrix": config.matrix, "discord": config.discord, "slack": config.slack}
     return {
         name: section.command_prefix
         for name, section in own.items()

@@ -35,6 +35,7 @@ from bot.config.checks.repos import summary_lines
 from bot.config.mcp.checks import direct_reach_warnings, missing_program_warnings
 from bot.config.mcp.checks import summary_lines as mcp_summary_lines
 from bot.config.mcp.places import reach_warnings
+from bot.config.checks.slack import online_summary
 from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.matrix.cli import cross_sign as cross_sign_cli
 from connectors.matrix.cli import device as device_cli
@@ -86,8 +87,8 @@ def _parser() -> Parser:
     check.add_argument(
         "--online",
         action="store_true",
-        help="also ask each repository, forge and MCP OAuth token endpoint, with its "
-        "credential, whether it answers",
+        help="also ask each repository, forge, MCP OAuth token endpoint and Slack, with "
+        "its credential, whether it answers",
     )
     accounts_cli.configure_parser(
         sub.add_parser("accounts", help="log in an account, or check the accounts' credentials"),
@@ -193,7 +194,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         shown = str(args.config or environ.get(CONFIG_ENV_VAR) or config.source)
         errors += located(config, shown, offline_problems(config))
-        if args.online and (config.repos or config.forges or _oauth_servers(config)):
+        if args.online and (
+            config.repos or config.forges or _oauth_servers(config) or config.slack
+        ):
             with tempfile.TemporaryDirectory(prefix="fleetwarden-check-") as scratch:
                 found = asyncio.run(online_problems(config, environ, Path(scratch)))
             errors += [line for line in located(config, shown, found) if line not in errors]
@@ -269,7 +272,12 @@ def _layout(config: Config) -> LayoutReport:
 
 def _summary(config: Config, resolving: list[str]) -> str:
     source = config.source or "embedded defaults"
-    running = {"console": config.console, "matrix": config.matrix, "discord": config.discord}
+    running = {
+        "console": config.console,
+        "matrix": config.matrix,
+        "discord": config.discord,
+        "slack": config.slack,
+    }
     connectors = ", ".join(name for name, section in running.items() if section) or "none"
     specs = _specs(config)
     warnings = unsandboxed_warnings((s.name, s.sandbox, s.egress) for s in specs) + resolving
@@ -320,13 +328,14 @@ def _repos(config: Config) -> str:
 
 
 def _online(config: Config, *, asked: bool) -> str:
-    """Whether the repositories, forges and MCP token endpoints were asked with their
+    """Whether the repositories, forges, MCP token endpoints and Slack were asked with their
     credentials."""
     endpoints = _oauth_servers(config)
+    slack = online_summary(config.slack, asked=asked)
     if not (config.repos or config.forges or endpoints):
-        return ""
+        return slack
     if not asked:
-        return (
+        return slack + (
             "\n  online:     not asked (`check-config --online` asks each repository and "
             "forge with its credential"
             + (", and each MCP server's OAuth token endpoint" if endpoints else "")
@@ -334,7 +343,7 @@ def _online(config: Config, *, asked: bool) -> str:
         )
     repos, forges = len(config.repos), len(config.forges)
     tokens = f", {endpoints} MCP token endpoint{'' if endpoints == 1 else 's'}" if endpoints else ""
-    return (
+    return slack + (
         f"\n  online:     {repos} repositor{'y' if repos == 1 else 'ies'}{tokens} and {forges} "
         f"forge{'' if forges == 1 else 's'} answered with their credentials"
     )

@@ -9,7 +9,8 @@ address a forge's webhook must point at (:func:`webhook_base`). Online (``check-
 credential through the same code the bot fetches with
 (:meth:`fleet.repos.upstream.mirror.Mirror.check`) — a GitHub App's installation token minted first,
 as at start — and each MCP server's OAuth token endpoint asked for a token with the client
-credentials (:func:`fleet.mcp.upstream.oauth.token_problems`); each refusal in Fleetwarden's words,
+credentials (:func:`fleet.mcp.upstream.oauth.token_problems`), and Slack with the app's
+tokens (:func:`bot.cli.slack_check.slack_problems`); each refusal in Fleetwarden's words,
 naming the variable the credential is read from, never its value.
 """
 
@@ -22,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bot.app.phases.forges.clients import app_repos, open_api
+from bot.cli.slack_check import slack_problems
 from bot.config import Config, ConfigError, ConfigProblem
 from bot.config.checks.forges import repo_credentials
 from bot.config.checks.problems import Locator, compose
@@ -103,6 +105,7 @@ async def online_problems(
         for api in apis.values():
             await _close(api)
     found += await token_problems(config.mcp, environ)
+    found += await slack_problems(config.slack, environ)
     return found
 
 

@@ -60,8 +60,8 @@ class Acl:
 
     def role_of(self, connector: str, user_id: str, groups: Iterable[str] = ()) -> Role | None:
         """The sender's role, or ``None`` for a stranger. A connector-specific entry wins,
-        and an entry for the person wins over their groups (Discord roles, ``role:<id>``);
-        among their groups, the most powerful role."""
+        and an entry for the person wins over their groups (Discord roles, ``role:<id>``;
+        Slack user groups, ``usergroup:<id>``); among their groups, the most powerful role."""
         own = self._exact.get((connector, user_id), self._any.get(user_id))
         if own is not None:
             return own

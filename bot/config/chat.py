@@ -14,9 +14,11 @@ from connectors.console_config import ConsoleConfig, Role
 from connectors.discord.config import DiscordConfig, snowflake
 from connectors.health import DOWN_AFTER_SECONDS
 from connectors.matrix.config import MatrixConfig
+from connectors.slack.config import SlackConfig
 from fleet.schema import check_known
 
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
+_USERGROUP = re.compile(r"usergroup:S[A-Z0-9]{6,20}")
 
 
 class Operator(BaseModel):
@@ -33,7 +35,9 @@ class Operator(BaseModel):
         description=(
             'The person\'s user id on the connector: a Matrix user id ("@alice:example.org"), '
             'a Discord user id (the number, in quotes), or the console\'s `user_id` ("console"). '
-            'On Discord, `role:<role id>` names everyone with that role ("role:1234567890123").'
+            'On Discord, `role:<role id>` names everyone with that role ("role:1234567890123"). '
+            'On Slack, a user id ("U0123ABCD"), or `usergroup:<group id>` for everyone in '
+            'that user group ("usergroup:S0123ABCD").'
         ),
     )
     role: Role = Field(
@@ -106,6 +110,20 @@ class Operator(BaseModel):
     def _role_id(cls, value: str) -> str:
         if value.startswith("role:"):
             return f"role:{snowflake(value.removeprefix('role:'), 'role')}"
+        if value.startswith(("xox", "xapp-")):
+            raise PydanticCustomError(
+                "secret_in_id",
+                "this is a Slack token, not a person's id: tokens go in environment variables "
+                "(connectors.slack.bot_token_env); write the person's user id (U…) here "
+                "(the value is not shown)",
+            )
+        if value.startswith("usergroup:") and not _USERGROUP.fullmatch(value):
+            raise PydanticCustomError(
+                "usergroup_id",
+                "expected usergroup: and a Slack user group's id (like usergroup:S0123ABCD), "
+                "got {value!r}",
+                {"value": value},
+            )
         return value
 
 
@@ -136,6 +154,13 @@ class ConnectorsSection(BaseModel):
         description=(
             "A Discord bot serving one control channel, one thread per agent (see the "
             "Discord section)."
+        ),
+    )
+
+    slack: SlackConfig | None = Field(
+        default=None,
+        description=(
+            "A Slack app serving one control channel, one thread per agent (see docs/slack.md)."
         ),
     )
 

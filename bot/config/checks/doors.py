@@ -150,6 +150,12 @@ def _what(document: ConfigFile, loc: Loc) -> tuple[str, str | None]:
             return "the passphrase of the Matrix bot's crypto store", None
         case ("connectors", "discord", "token_env"):
             return "the Discord bot's token", None
+        case ("connectors", "slack", "bot_token_env"):
+            return "the Slack app's bot token", None
+        case ("connectors", "slack", "app_token_env"):
+            return "the Slack app's app-level token", None
+        case ("connectors", "slack", "signing_secret_env"):
+            return "the Slack app's signing secret", None
         case ("dashboard", "metrics_token_env"):
             return "the dashboard's metrics token", None
         case ("ledger_password_env",):

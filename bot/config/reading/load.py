@@ -38,6 +38,7 @@ from bot.config.reading.partial import KeptLocator, SoundPart, sound_document, u
 from bot.config.reading.resolved import Config, absolute_path
 from bot.config.roster.file import KEY_NOUNS, RosterSource, roster_file
 from bot.config.schema import ConfigFile
+from bot.config.checks.slack import environment_problems as slack_environment_problems
 from fleet.accounts.chatgpt import login_problem
 from fleet.accounts.schema import environment_problems
 from fleet.schema import SchemaContext
@@ -183,6 +184,7 @@ def parse_config(
             *repo_environment_problems(document.repos, environ),
             *forge_environment_problems(document.forges, environ),
             *mcp_environment_problems(document.mcp, environ),
+            *slack_environment_problems(config.slack, environ),
         ]
         missing = [ConfigProblem(file_name, *locate(loc)[:2], message) for loc, message in found]
         missing.sort(key=lambda p: (p.line is None, p.line or 0))  # by line, as above

@@ -19,6 +19,7 @@ from bot.dashboard.serving.settings import DashboardSettings
 from connectors.console_config import ConsoleConfig
 from connectors.discord.config import DiscordConfig
 from connectors.matrix.config import MatrixConfig
+from connectors.slack.config import SlackConfig
 from fleet.accounts.model import Account, AccountSet, implicit_account, key_vars_of
 from fleet.accounts.providers import ProviderRoute
 from fleet.accounts.schema import account_set
@@ -65,6 +66,8 @@ class Config:
     """The Matrix connector's settings, or ``None`` when it does not run."""
     discord: DiscordConfig | None
     """The Discord connector's settings, or ``None`` when it does not run."""
+    slack: SlackConfig | None
+    """The Slack connector's settings, or ``None`` when it does not run."""
     agents: tuple[AgentEntry, ...]
     """The roster, in file order; :meth:`AgentEntry.to_spec` with ``defaults`` to launch."""
     defaults: Defaults
@@ -108,6 +111,7 @@ class Config:
         console = ConsoleConfig() if document.connectors is None else document.connectors.console
         matrix = None if document.connectors is None else document.connectors.matrix
         discord = None if document.connectors is None else document.connectors.discord
+        slack = None if document.connectors is None else document.connectors.slack
         timezone = ZoneInfo(document.timezone)
         accounts = account_set(
             document.accounts,
@@ -133,6 +137,7 @@ class Config:
             console=console if console is not None and console.enabled else None,
             matrix=matrix if matrix is not None and matrix.enabled else None,
             discord=discord if discord is not None and discord.enabled else None,
+            slack=slack if slack is not None and slack.enabled else None,
             agents=document.agents,
             defaults=document.defaults,
             metering=document.metering.settings() if document.metering.enabled else None,

@@ -332,7 +332,7 @@ def test_unknown_connector_is_reported_as_a_connector() -> None:
     assert (
         problem.message
         == "unknown connector 'consol' — did you mean 'console'? allowed: console, matrix, "
-        "discord, down_after_seconds"
+        "discord, slack, down_after_seconds"
     )
 
 

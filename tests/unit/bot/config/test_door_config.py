@@ -84,6 +84,11 @@ connectors:
     token_env: DC_TOKEN
     guild_id: "1234567890123456789"
     channel_id: "1234567890123456790"
+  slack:
+    bot_token_env: SL_BOT
+    app_token_env: SL_APP
+    signing_secret_env: SL_SIGN
+    channel_id: C0123456789
 dashboard:
   metrics_token_env: METRICS_TOKEN
 hosts:
@@ -112,6 +117,9 @@ BY_PASSWORD = OWN.replace("access_token_env: MX_TOKEN", "password_env: MX_PASSWO
             "(connectors.matrix.store_passphrase_env)",
         ),
         ("DC_TOKEN", "the Discord bot's token (connectors.discord.token_env)"),
+        ("SL_BOT", "the Slack app's bot token (connectors.slack.bot_token_env)"),
+        ("SL_APP", "the Slack app's app-level token (connectors.slack.app_token_env)"),
+        ("SL_SIGN", "the Slack app's signing secret (connectors.slack.signing_secret_env)"),
         ("METRICS_TOKEN", "the dashboard's metrics token (dashboard.metrics_token_env)"),
         ("PG_PASSWORD", "the ledger's password (ledger_password_env)"),
         ("BOX_PASS", "the passphrase of host box2's key (hosts[0].key_passphrase_env)"),

@@ -1,0 +1,1 @@
+"""The Slack connector: a control channel in one workspace, one thread per agent."""

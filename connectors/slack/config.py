@@ -1,0 +1,206 @@
+"""The Slack connector's settings: the ``connectors.slack`` section of the config file."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from connectors.inbox import check_prefix
+from fleet.schema import EnvVarName
+
+API_BASE_ENV = "FLEETWARDEN_SLACK_API_BASE"
+"""Overrides ``api_base`` when set (tests point the connector at a fake Slack with it)."""
+DEFAULT_LISTEN = "127.0.0.1:3100"
+
+_CHANNEL = re.compile(r"[CG][A-Z0-9]{6,20}")
+_USER = re.compile(r"[UW][A-Z0-9]{6,20}")
+_HTTP = re.compile(r"https?://[^\s/]+(/\S*)?")
+
+Mode = Literal["socket", "http"]
+
+
+def shown(value: object) -> str:
+    """``value`` as an error message may show it: never a Slack token pasted by mistake."""
+    if isinstance(value, str) and value.strip().startswith(("xox", "xapp-")):
+        return "a Slack token (not shown: it belongs in an environment variable)"
+    return repr(value)
+
+
+def channel_id(value: object) -> str:
+    """``value`` if it is a Slack channel id (``C…``, or ``G…`` for an old private one)."""
+    if not isinstance(value, str) or not _CHANNEL.fullmatch(value):
+        raise ValueError(
+            "expected a Slack channel id (like C0123456789: in Slack, open the channel's "
+            f"details; the id is at the bottom), got {shown(value)}"
+        )
+    return value
+
+
+def user_id(value: object) -> str:
+    """``value`` if it is a Slack user id (``U…`` or ``W…``)."""
+    if not isinstance(value, str) or not _USER.fullmatch(value):
+        raise ValueError(
+            "expected a Slack user id (like U0123ABCD: in Slack, open the person's profile, "
+            f"then ⋮ and Copy member ID), got {shown(value)}"
+        )
+    return value
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[V6]:PORT`` for IPv6) as its parts; ``ValueError`` says why not."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isascii() or not port.isdigit():
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. {DEFAULT_LISTEN})")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    number = int(port)
+    if not 1 <= number <= 65535:
+        raise ValueError(f"port {number} is out of range: use 1-65535")
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(
+                f"{host!r} is not an IP address: listen on an address of this machine "
+                f"(e.g. {DEFAULT_LISTEN}, behind a TLS reverse proxy)"
+            ) from None
+    return host, number
+
+
+class SlackConfig(BaseModel):
+    """A Slack app serving one control channel of one workspace, one thread per agent.
+
+    Operators are listed by Slack user id in the top-level `operators`, or by user group
+    as `usergroup:<group id>` (everyone in it). docs/slack.md walks through creating the
+    app from its manifest and installing it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(
+        default=True,
+        strict=True,
+        description="Run the Slack connector. `false` keeps the section but turns it off.",
+    )
+    bot_token_env: EnvVarName = Field(
+        description=(
+            "The environment variable holding the app's bot token (`xoxb-…`; never the "
+            "token itself)."
+        ),
+    )
+    app_token_env: EnvVarName | None = Field(
+        default=None,
+        description=(
+            "The environment variable holding the app-level token (`xapp-…`, with the "
+            "`connections:write` scope). Needed in socket mode."
+        ),
+    )
+    mode: Mode = Field(
+        default="socket",
+        description=(
+            "How Slack's events arrive: `socket` (Socket Mode: Fleetwarden connects out, "
+            "nothing listens) or `http` (Slack POSTs them to `listen` through your HTTPS "
+            "reverse proxy; for several replicas)."
+        ),
+    )
+    signing_secret_env: EnvVarName | None = Field(
+        default=None,
+        description=(
+            "The environment variable holding the app's signing secret, which proves a "
+            "POST came from Slack. Needed in http mode."
+        ),
+    )
+    listen: str = Field(
+        default=DEFAULT_LISTEN,
+        description=(
+            "http mode: the address and port Slack's POSTs arrive at, through your HTTPS "
+            "reverse proxy (the app's Request URL is the proxy's)."
+        ),
+    )
+    channel_id: str = Field(
+        description=(
+            "The control channel's id (`C…`). Commands work here and in the agents' "
+            "threads, which are opened under it; fleet-wide notices are posted here."
+        ),
+    )
+    command_prefix: str | None = Field(
+        default=None,
+        description=(
+            "The command prefix on Slack. Default: the top-level `command_prefix` (`!`). "
+            "Mentioning the app works too."
+        ),
+    )
+    agent_sessions: bool = Field(
+        default=True,
+        strict=True,
+        description=(
+            "Show each run as a Slack agent session in its thread (working, waiting, "
+            "ended, with a Stop button) where the workspace allows it."
+        ),
+    )
+    on_call: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Slack user ids (`U…`) pinged by an alert (an agent failed or stalled, a limit "
+            "was reached) when no operator on Slack started the agent it is about."
+        ),
+    )
+    api_base: str = Field(
+        default="https://slack.com/api/",
+        description=f"Slack's Web API base URL. Only for tests; `{API_BASE_ENV}` overrides it.",
+    )
+
+    @field_validator("channel_id", mode="before")
+    @classmethod
+    def _channel(cls, value: object) -> str:
+        return channel_id(value)
+
+    @field_validator("on_call", mode="before")
+    @classmethod
+    def _on_call(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise ValueError(f"expected a list of Slack user ids, got {shown(value)}")
+        return tuple(user_id(each) for each in value)
+
+    @field_validator("command_prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        return check_prefix(value)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        try:
+            split_listen(value)
+        except ValueError as exc:
+            raise PydanticCustomError("slack_listen", "{problem}", {"problem": str(exc)}) from None
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        if not _HTTP.fullmatch(value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/") + "/"
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> SlackConfig:
+        if self.mode == "socket" and self.app_token_env is None:
+            raise PydanticCustomError(
+                "slack_app_token",
+                "socket mode needs `app_token_env`: the variable holding the app-level token "
+                "(xapp-…, made under Basic Information → App-Level Tokens with "
+                "connections:write), e.g. app_token_env: SLACK_APP_TOKEN",
+            )
+        if self.mode == "http" and self.signing_secret_env is None:
+            raise PydanticCustomError(
+                "slack_signing_secret",
+                "http mode needs `signing_secret_env`: the variable holding the app's signing "
+                "secret (Basic Information → App Credentials), e.g. "
+                "signing_secret_env: SLACK_SIGNING_SECRET",
+            )
+        return self
