@@ -1,0 +1,2 @@
+"""The Slack connector: Socket Mode (or signed HTTP events), one control channel, a thread
+per agent."""
