@@ -8,12 +8,13 @@ for its medium (HTML for Matrix, Discord markdown, plain text on the console).
 from __future__ import annotations
 
 import contextlib
+import enum
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Final, NewType, Protocol
+from typing import Final, Literal, NewType, Protocol
 
 from connectors.health import LinkHealth
 from fleet.notices import Tone as Tone  # notices are the fleet's; connectors show them
@@ -114,6 +115,39 @@ def safe_file_name(words: str, suffix: str = "") -> str:
     return stem + tail
 
 
+class RunState(enum.StrEnum):
+    """What the thread of an agent's run shows, where the medium can show it (a Slack
+    agent session's status): the bot tells each change through
+    :meth:`Connector.show_run_state`."""
+
+    WORKING = "working"
+    """The agent is at work on a turn."""
+    WAITING = "waiting"
+    """On an answer from a person: an approval, a question, a spend ask; or frozen."""
+    IDLE = "idle"
+    """Between turns: the agent waits for its next message."""
+    ENDED = "ended"
+    """The run is over."""
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button offered with a message, where the medium has buttons (Slack Block Kit).
+
+    ``label`` is what the button says (``Approve``, ``Deny``, ``Merge``). ``answer`` is what
+    a click means: a reaction with the key ``answer`` (``✅``) on the message, or, when
+    ``as_reply`` is true, a message ``answer`` (``yes``) the clicker writes to the bot in
+    the message's room and thread. ``style`` marks the button that goes ahead
+    (``primary``) or the one that refuses or stops (``danger``). Elsewhere the choices
+    are not shown: the reactions and replies they stand for still work.
+    """
+
+    label: str
+    answer: str
+    as_reply: bool = False
+    style: Literal["primary", "danger"] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """A reply or notice: markdown text, optionally in a thread, optionally with images and
@@ -128,6 +162,8 @@ class OutboundMessage:
     without any mentions the connector's own on-call users, if it has them.
     ``files`` are posted after the text and the images: an ``m.file`` on Matrix (encrypted
     in an encrypted room), an attachment on Discord, the text itself on the console.
+    ``choices`` are the answers offered as buttons where the medium has them
+    (:class:`Choice`); a connector without buttons ignores them.
     """
 
     room: RoomId
@@ -139,6 +175,7 @@ class OutboundMessage:
     alert: bool = False
     mentions: tuple[UserId, ...] = field(default=())
     files: tuple[Attachment, ...] = field(default=())
+    choices: tuple[Choice, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,3 +282,12 @@ class Connector(Protocol):
         """A link that opens the message ``event_id`` (posted in ``room``, in ``thread`` if
         given) in the service's clients (``None`` where there is no such link)."""
         ...
+
+    async def show_run_state(
+        self, room: RoomId, thread: ThreadId, state: RunState, title: str
+    ) -> None:
+        """Show that the run ``thread`` (of ``room``) is about is now in ``state``
+        (:class:`RunState`), under ``title`` (the run's task's title or the run's own, at
+        most 200 characters, text an agent may have written): a Slack agent session's
+        status; nothing where the medium has no such thing. Failing never raises: it is
+        logged."""

@@ -46,6 +46,7 @@ from connectors.base import (
 from connectors.console_config import ConsoleConfig
 from connectors.console_input import LineSplitter, StdinSource
 from connectors.console_screen import LogsAbove, Screen, TerminalMode, terminal_columns
+from connectors.defaults import ConnectorDefaults
 from connectors.errors import ThreadsUnsupported
 from connectors.health import LinkHealth
 from connectors.markdown import to_plain
@@ -62,7 +63,7 @@ class _State(enum.Enum):
     STOPPED = "stopped"
 
 
-class ConsoleConnector:
+class ConsoleConnector(ConnectorDefaults):
     """stdin/stdout as a chat room with one person in it."""
 
     def __init__(
@@ -222,24 +223,6 @@ class ConsoleConnector:
 
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         raise ThreadsUnsupported("the console has no threads")
-
-    def typing(
-        self, room: RoomId, thread: ThreadId | None = None
-    ) -> contextlib.AbstractAsyncContextManager[None]:
-        return contextlib.nullcontext()  # a terminal shows no typing
-
-    async def mark_read(
-        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
-    ) -> None:
-        pass  # nor read receipts
-
-    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
-        return None
-
-    def message_link(
-        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
-    ) -> str | None:
-        return None
 
     def _plain(self, markdown: str) -> str:
         width = terminal_columns(self._stdout) if self._fits else None

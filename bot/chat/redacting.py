@@ -25,6 +25,7 @@ from connectors.base import (
     InboundMessage,
     OutboundMessage,
     RoomId,
+    RunState,
     SendResult,
     ThreadId,
     UserId,
@@ -138,6 +139,11 @@ class RedactingConnector:
 
     def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
         return self.inner.thread_link(room, thread)
+
+    async def show_run_state(
+        self, room: RoomId, thread: ThreadId, state: RunState, title: str
+    ) -> None:
+        await self.inner.show_run_state(room, thread, state, await self.redact(title))
 
     def message_link(
         self, room: RoomId, event_id: EventId, thread: ThreadId | None = None

@@ -7,7 +7,6 @@ its inbound stream is never read (the control socket is its way in)."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from connectors.base import (
     SendResult,
     ThreadId,
 )
+from connectors.defaults import ConnectorDefaults
 from connectors.errors import ThreadsUnsupported
 from connectors.health import LinkHealth
 from fleet.clock import Clock
@@ -29,7 +29,7 @@ from fleet.clock import Clock
 log = logging.getLogger(__name__)
 
 
-class ShellConnector:
+class ShellConnector(ConnectorDefaults):
     """Answers given after the shell went away, logged."""
 
     def __init__(self, clock: Clock) -> None:
@@ -77,21 +77,3 @@ class ShellConnector:
 
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         raise ThreadsUnsupported("a shell has no threads")
-
-    def typing(
-        self, room: RoomId, thread: ThreadId | None = None
-    ) -> contextlib.AbstractAsyncContextManager[None]:
-        return contextlib.nullcontext()
-
-    async def mark_read(
-        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
-    ) -> None:
-        pass
-
-    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
-        return None
-
-    def message_link(
-        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
-    ) -> str | None:
-        return None

@@ -32,6 +32,7 @@ from connectors.base import (
     ThreadId,
     UserId,
 )
+from connectors.defaults import ConnectorDefaults
 from connectors.discord.catch_up import in_order, read_back
 from connectors.discord.config import DiscordConfig
 from connectors.discord.errors import invite_url
@@ -71,7 +72,7 @@ class _State(enum.Enum):
     STOPPED = "stopped"
 
 
-class DiscordConnector:
+class DiscordConnector(ConnectorDefaults):
     """A Discord bot serving one control channel of one server, one thread per agent."""
 
     def __init__(
@@ -415,11 +416,6 @@ class DiscordConnector:
     ) -> contextlib.AbstractAsyncContextManager[None]:
         # A thread is a channel of its own: the indicator shows where the answer will.
         return self._typing.typing(thread or room)
-
-    async def mark_read(
-        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
-    ) -> None:
-        pass  # bots have no read receipts on Discord
 
     async def _say_typing(self, channel: str, on: bool) -> None:
         if self._state is _State.RUNNING and self._outbound is not None:

@@ -29,6 +29,7 @@ from connectors.base import (
     ThreadId,
     UserId,
 )
+from connectors.defaults import ConnectorDefaults
 from connectors.errors import ConnectorError
 from connectors.health import LinkHealth
 from connectors.inbox import Inbox, cancel_and_wait
@@ -57,7 +58,7 @@ class _State(enum.Enum):
     STOPPED = "stopped"
 
 
-class MatrixConnector:
+class MatrixConnector(ConnectorDefaults):
     """A bot account on a Matrix homeserver, serving its configured and invited rooms."""
 
     def __init__(

@@ -25,10 +25,12 @@ from connectors.base import (
     InboundMessage,
     OutboundMessage,
     RoomId,
+    RunState,
     SendResult,
     ThreadId,
     UserId,
 )
+from connectors.defaults import ConnectorDefaults
 from connectors.errors import ConnectorError, ThreadsUnsupported
 from connectors.health import LinkHealth
 from connectors.inbox import Inbox
@@ -51,7 +53,7 @@ class Stored:
     by_bot: bool
 
 
-class FakeConnector:
+class FakeConnector(ConnectorDefaults):
     """A chat connector that records what the router sends through it."""
 
     limit = 16_000  # characters in one message, as the Matrix connector splits
@@ -63,6 +65,7 @@ class FakeConnector:
         self.sent: list[OutboundMessage] = []
         self.typed: list[tuple[RoomId, ThreadId | None]] = []  # typing blocks entered
         self.read: list[tuple[RoomId, EventId, ThreadId | None]] = []
+        self.run_states: list[tuple[RoomId, ThreadId, RunState, str]] = []
         self.edited: list[tuple[RoomId, EventId, str]] = []
         self.stored: dict[EventId, Stored] = {}
         self._ids = itertools.count(1)
@@ -186,13 +189,10 @@ class FakeConnector:
     ) -> None:
         self.read.append((room, event_id, thread))
 
-    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
-        return None
-
-    def message_link(
-        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
-    ) -> str | None:
-        return None
+    async def show_run_state(
+        self, room: RoomId, thread: ThreadId, state: RunState, title: str
+    ) -> None:
+        self.run_states.append((room, thread, state, title))
 
 
 class Calls:

@@ -5,7 +5,6 @@ survive a restart of the real `fleetwarden run`."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from connectors.base import (
     ThreadId,
     UserId,
 )
+from connectors.defaults import ConnectorDefaults
 from connectors.errors import ThreadsUnsupported
 from connectors.health import LinkHealth
 from fleet.clock import ManualClock, SystemClock
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 REPLY_WAIT = 20.0
 
 
-class QueueConnector:
+class QueueConnector(ConnectorDefaults):
     """A console-like connector the test types into and reads replies from."""
 
     name = "console"
@@ -77,24 +77,6 @@ class QueueConnector:
 
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         raise ThreadsUnsupported("no threads on this console")
-
-    def typing(
-        self, room: RoomId, thread: ThreadId | None = None
-    ) -> contextlib.AbstractAsyncContextManager[None]:
-        return contextlib.nullcontext()
-
-    async def mark_read(
-        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
-    ) -> None:
-        pass
-
-    def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
-        return None
-
-    def message_link(
-        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
-    ) -> str | None:
-        return None
 
     async def type(self, text: str) -> str:
         """Send ``text`` as the console user; return the bot's reply."""
