@@ -18,9 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
+from connectors.base import Choice, EventId, InboundMessage, RoomId, ThreadId, UserId
 from connectors.slack.mrkdwn import escape
-from connectors.slack.standin import Choice
 from connectors.slack.translate import CONNECTOR, slack_time
 
 ACTION_PREFIX: Final = "fleetwarden-choice-"

@@ -27,6 +27,7 @@ from connectors.base import (
     InboundMessage,
     OutboundMessage,
     RoomId,
+    RunState,
     SendResult,
     ThreadId,
 )
@@ -42,7 +43,6 @@ from connectors.slack.outbound import Outbound, is_ts, render
 from connectors.slack.pacing import Pacer
 from connectors.slack.sessions import Sessions
 from connectors.slack.socket import HttpTransport, SocketTransport, bolt_app
-from connectors.slack.standin import RunState
 from connectors.slack.translate import CONNECTOR, Translator
 from connectors.slack.web import Identity, SlackWeb
 from fleet.clock import Clock, SystemClock

@@ -130,6 +130,8 @@ def _inline(node: SyntaxTreeNode) -> str:
         return f"{mark}{inner}{mark}" if inner.strip() else inner
     if kind == "link":
         label = "".join(_inline(child) for child in node.children)
+        if node.markup == "autolink":  # <…> in the text: shown as written (Slack links URLs)
+            return f"&lt;{label}&gt;"
         return _link(str(node.attrs.get("href", "")), label)
     if kind == "image":
         alt = "".join(_inline(child) for child in node.children)

@@ -25,13 +25,19 @@ import re
 from collections import OrderedDict
 from typing import Any, Final
 
-from connectors.base import Attachment, EventId, OutboundMessage, RoomId, SendResult, ThreadId
+from connectors.base import (
+    Attachment,
+    EventId,
+    OutboundMessage,
+    RoomId,
+    SendResult,
+    ThreadId,
+)
 from connectors.errors import ConnectorError
 from connectors.slack.blocks import message_blocks, section
 from connectors.slack.config import SlackConfig
 from connectors.slack.mrkdwn import PART_LIMIT, escape, mention, parts
 from connectors.slack.pacing import Pacer, Post, SlackRefused
-from connectors.slack.standin import Choice
 from connectors.slack.web import SlackWeb
 
 log = logging.getLogger(__name__)
@@ -78,7 +84,7 @@ class Outbound:
         texts += _files(message.files, message.images)
         if not texts:
             return SendResult(event_ids=())
-        choices: tuple[Choice, ...] = tuple(getattr(message, "choices", ()))
+        choices = message.choices
         single = len(texts) == 1 and not choices and not head
         posts = []
         for index, text in enumerate(texts):

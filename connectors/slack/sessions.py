@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 from typing import Final
 
+from connectors.base import RunState
 from connectors.errors import ConnectorError
 from connectors.slack.mrkdwn import escape
 from connectors.slack.pacing import Pacer, SlackRefused
-from connectors.slack.standin import RunState
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.base import Choice
 from connectors.slack.blocks import buttons, click, message_blocks
-from connectors.slack.standin import Choice
 from connectors.slack.translate import Translator, emoji
 
 CHANNEL = "C0CONTROL1"
