@@ -2,10 +2,9 @@
 
 Every message is one ``section`` of mrkdwn (:data:`connectors.slack.mrkdwn.PART_LIMIT`
 characters at most), its ``text`` the same (what notifications show). A message offering
-:class:`Choice` s ends with an ``actions`` block of buttons, one per choice, in the last
-part of the message; the block's id names the message's first part, the one the bot
-core knows the message by. Editing the message (the question answered) posts it again
-without them.
+:class:`Choice` s has an ``actions`` block of buttons under its first part (the one the
+bot core knows the message by), one per choice. Editing the message (the question
+answered) shows it again without them.
 
 A click is one :class:`InboundMessage` (pure, :func:`click`): a choice answered by a
 reaction key comes in as that reaction to the message; one answered by a reply as that
@@ -19,13 +18,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from connectors.base import Choice, EventId, InboundMessage, RoomId, ThreadId, UserId
-from connectors.slack.mrkdwn import escape
 from connectors.slack.translate import CONNECTOR, slack_time
 
 ACTION_PREFIX: Final = "fleetwarden-choice-"
 """Every button's ``action_id`` starts so (then its index): the app listens for these."""
-BLOCK_PREFIX: Final = "fleetwarden:"
-"""An actions block's ``block_id``: this, then the ts of the message's first part."""
+CHOICES_BLOCK: Final = "fleetwarden-choices"
+"""The ``block_id`` of a message's buttons."""
 _REACT: Final = "react:"
 _REPLY: Final = "reply:"
 _LABEL_LIMIT: Final = 75  # Slack's limit on a button's text
@@ -39,9 +37,8 @@ def section(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def buttons(choices: Sequence[Choice], first: str | None) -> Block:
-    """The choices as an ``actions`` block of buttons; ``first``: the ts of the message's
-    first part, when the buttons are in a later one."""
+def buttons(choices: Sequence[Choice]) -> Block:
+    """The choices as an ``actions`` block of buttons."""
     elements: list[Block] = []
     for index, choice in enumerate(choices):
         value = (_REPLY if choice.as_reply else _REACT) + choice.answer
@@ -54,25 +51,15 @@ def buttons(choices: Sequence[Choice], first: str | None) -> Block:
         if choice.style is not None:
             button["style"] = choice.style
         elements.append(button)
-    block: Block = {"type": "actions", "elements": elements}
-    if first is not None:
-        block["block_id"] = f"{BLOCK_PREFIX}{first}"
-    return block
+    return {"type": "actions", "block_id": CHOICES_BLOCK, "elements": elements}
 
 
-def message_blocks(
-    text: str, choices: Sequence[Choice] = (), first: str | None = None
-) -> list[Block]:
+def message_blocks(text: str, choices: Sequence[Choice] = ()) -> list[Block]:
     """A message's blocks: its section, then its buttons if it offers choices."""
     blocks = [section(text)]
     if choices:
-        blocks.append(buttons(choices, first))
+        blocks.append(buttons(choices))
     return blocks
-
-
-def plain(text: str) -> str:
-    """``text`` (anybody's words) made safe to show in a section: escaped."""
-    return escape(text)
 
 
 def click(
@@ -97,16 +84,10 @@ def click(
     sender, ts = user.get("id"), container.get("message_ts")
     if not isinstance(sender, str) or not isinstance(ts, str):
         return None
-    block_id = action.get("block_id")
-    first = (
-        block_id.removeprefix(BLOCK_PREFIX)
-        if isinstance(block_id, str) and block_id.startswith(BLOCK_PREFIX)
-        else ts
-    )
     thread = container.get("thread_ts")
     if thread is None and isinstance(message, Mapping):
         thread = message.get("thread_ts")
-    thread_id = ThreadId(thread) if isinstance(thread, str) and thread != first else None
+    thread_id = ThreadId(thread) if isinstance(thread, str) and thread != ts else None
     action_ts = str(action.get("action_ts", ""))
     common: dict[str, Any] = {
         "connector": CONNECTOR,
@@ -118,7 +99,7 @@ def click(
         "groups": groups,
     }
     if value.startswith(_REACT):
-        return InboundMessage(text=value.removeprefix(_REACT), reacts_to=EventId(first), **common)
+        return InboundMessage(text=value.removeprefix(_REACT), reacts_to=EventId(ts), **common)
     if value.startswith(_REPLY):
         return InboundMessage(text=value.removeprefix(_REPLY), addressed=True, **common)
     return None

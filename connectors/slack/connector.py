@@ -11,7 +11,6 @@ posting (:mod:`.outbound`, :mod:`.pacing`) and the sessions (:mod:`.sessions`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
 import logging
@@ -31,6 +30,7 @@ from connectors.base import (
     SendResult,
     ThreadId,
 )
+from connectors.defaults import ConnectorDefaults
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from connectors.health import LinkHealth
 from connectors.inbox import Inbox
@@ -68,8 +68,11 @@ class _State(enum.Enum):
     STOPPED = "stopped"
 
 
-class SlackConnector:
-    """A Slack app serving one control channel of one workspace, one thread per agent."""
+class SlackConnector(ConnectorDefaults):
+    """A Slack app serving one control channel of one workspace, one thread per agent.
+
+    Slack shows no typing and keeps no read marker for an app (a run's session says
+    ``processing`` instead): those members are :class:`ConnectorDefaults`' no-ops."""
 
     def __init__(
         self,
@@ -305,17 +308,6 @@ class SlackConnector:
         """The run's state as its thread's agent session status; never raises."""
         if self._state is _State.RUNNING and self._sessions is not None:
             await self._sessions.show(room, thread, state, title)
-
-    def typing(
-        self, room: RoomId, thread: ThreadId | None = None
-    ) -> contextlib.AbstractAsyncContextManager[None]:
-        """Slack shows no typing for an app; a run's session says ``processing`` instead."""
-        return contextlib.nullcontext()
-
-    async def mark_read(
-        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
-    ) -> None:
-        pass  # an app has no read marker on Slack
 
     def thread_link(self, room: RoomId, thread: ThreadId) -> str | None:
         """The thread's root message, which opens the thread."""

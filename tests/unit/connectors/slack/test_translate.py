@@ -160,7 +160,7 @@ def clicked(value_of: int, choices: tuple[Choice, ...], **container: Any) -> dic
             "message_ts": "1700000000.000300",
             **container,
         },
-        "actions": [{**button, "block_id": "b", "action_ts": "1700000010.5"}],
+        "actions": [{**button, "block_id": actions["block_id"], "action_ts": "1700000010.5"}],
     }
 
 
@@ -201,6 +201,6 @@ def test_clicks_elsewhere_are_not_ours() -> None:
 
 def test_buttons_carry_label_style_and_answer() -> None:
     """Each choice is a button with its label, its style and what it answers."""
-    block = buttons(CHOICES, None)
+    block = buttons(CHOICES)
     assert [b["text"]["text"] for b in block["elements"]] == ["Approve", "Yes"]
     assert block["elements"][0]["style"] == "primary" and "style" not in block["elements"][1]
