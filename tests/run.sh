@@ -83,6 +83,8 @@ bash tests/mcp_servers.sh
 bash tests/matrix_js.sh
 # GitHub's REST description and webhook examples the forge fakes are held to.
 bash tests/forge_data.sh
+# Slack's Web API and event types as JSON Schema, which the fake Slack is held to.
+bash tests/slack_data.sh
 # Gitea's and Forgejo's renderer (goldmark, built from Debian's Go and sources), which what
 # Fleetwarden posts on a forge is held to beside GitHub's cmark-gfm.
 bash tests/goldmark.sh
