@@ -40,7 +40,7 @@ from connectors.slack.config import SlackConfig, token_problems
 from connectors.slack.groups import UserGroups
 from connectors.slack.mrkdwn import PART_LIMIT
 from connectors.slack.outbound import Outbound, is_ts, render
-from connectors.slack.pacing import Pacer
+from connectors.slack.pacing import Pacer, SlackRefused
 from connectors.slack.sessions import Sessions
 from connectors.slack.socket import HttpTransport, SocketTransport, bolt_app
 from connectors.slack.translate import CONNECTOR, Translator
@@ -153,6 +153,11 @@ class SlackConnector(ConnectorDefaults):
         except ConnectorError:
             self._state = _State.STOPPED
             raise
+        try:
+            await self._check_channel(web)
+        except ConnectorError:
+            self._state = _State.STOPPED
+            raise
         pacer = self._pacer = Pacer(web.call, limit=PART_LIMIT, render=render)
         self._outbound = Outbound(web, pacer, config)
         self._sessions = Sessions(pacer, enabled=config.agent_sessions)
@@ -177,6 +182,27 @@ class SlackConnector(ConnectorDefaults):
         self._state = _State.RUNNING
         self._link.connected()
         log.info("slack: serving channel %s as %s", config.channel_id, identity.user_id)
+
+    async def _check_channel(self, web: SlackWeb) -> None:
+        """The control channel exists, and the app is in it (else nothing comes in)."""
+        channel = self._config.channel_id
+        try:
+            answer = await web.call("conversations.info", {"channel": channel})
+        except SlackRefused as exc:
+            if exc.error == "missing_scope":
+                log.warning("slack: cannot check channel %s: %s", channel, exc)
+                return
+            raise ConnectorSetupError(
+                f"slack: the app sees no channel {channel} (connectors.slack.channel_id; "
+                f"{exc.error}): copy the id from the channel's details, and invite the app "
+                "there (/invite @your-app in the channel)"
+            ) from None
+        info = answer.get("channel")
+        if isinstance(info, Mapping) and info.get("is_member") is False:
+            raise ConnectorSetupError(
+                f"slack: the app is not in channel {channel} (connectors.slack.channel_id): "
+                "invite it there (/invite @your-app in the channel)"
+            )
 
     async def stop(self) -> None:
         """Close the socket (or the listener) and stop posting. Safe to repeat."""
