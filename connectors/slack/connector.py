@@ -222,8 +222,8 @@ class SlackConnector(ConnectorDefaults):
 
     async def _on_event(self, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         """One event from bolt (already acknowledged): queue what it means, if anything."""
-        translator = self._translator
-        if self._state is not _State.RUNNING or translator is None:
+        translator = self._translator  # set before events can come: none is dropped
+        if self._state is _State.STOPPED or translator is None:
             return
         self._link.event()
         event_id = body.get("event_id") if isinstance(body.get("event_id"), str) else None
@@ -271,7 +271,7 @@ class SlackConnector(ConnectorDefaults):
 
     async def _on_click(self, payload: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         """A click on one of our buttons (already acknowledged): its answer, queued."""
-        if self._state is not _State.RUNNING:
+        if self._state is _State.STOPPED:
             return
         self._link.event()
         user = payload.get("user")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -73,6 +73,14 @@ class Post:
 
 
 @dataclass(slots=True)
+class _Line:
+    """One channel's posts waiting their turn."""
+
+    posts: deque[Post] = field(default_factory=deque)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(slots=True)
 class _Edit:
     args: dict[str, Any]
     waiting: list[asyncio.Future[None]]
@@ -97,7 +105,7 @@ class Pacer:
         self._render = render
         self._post_interval = post_interval
         self._edit_interval = edit_interval
-        self._queues: dict[str, asyncio.Queue[Post]] = {}
+        self._queues: dict[str, _Line] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._edits: OrderedDict[tuple[str, str], _Edit] = OrderedDict()
         self._edits_ready = asyncio.Event()
@@ -108,13 +116,14 @@ class Pacer:
         """Queue ``post`` in its channel, behind what is queued there: the future of the ts
         of the message holding it (several posts merged share one)."""
         self._open()
-        queue = self._queues.get(post.channel)
-        if queue is None:
-            queue = self._queues[post.channel] = asyncio.Queue()
+        line = self._queues.get(post.channel)
+        if line is None:
+            line = self._queues[post.channel] = _Line()
             self._workers[post.channel] = asyncio.create_task(
-                self._work(queue), name=f"slack-post-{post.channel}"
+                self._work(line), name=f"slack-post-{post.channel}"
             )
-        queue.put_nowait(post)
+        line.posts.append(post)
+        line.ready.set()
         return post.done
 
     async def edit(self, channel: str, ts: str, args: dict[str, Any]) -> None:
@@ -143,9 +152,9 @@ class Pacer:
         for task in tasks:
             await cancel_and_wait(task)
         stopped = ConnectorError("slack: the connector stopped before this was posted")
-        for queue in self._queues.values():
-            while not queue.empty():
-                _fail(queue.get_nowait().done, stopped)
+        for line in self._queues.values():
+            while line.posts:
+                _fail(line.posts.popleft().done, stopped)
         for pending in self._edits.values():
             for waiter in pending.waiting:
                 _fail(waiter, stopped)
@@ -157,15 +166,18 @@ class Pacer:
 
     # --- posts ------------------------------------------------------------------------
 
-    async def _work(self, queue: asyncio.Queue[Post]) -> None:
+    async def _work(self, line: _Line) -> None:
         loop = asyncio.get_running_loop()
         ready_at = 0.0
         while True:
-            first = await queue.get()
+            while not line.posts:
+                line.ready.clear()
+                await line.ready.wait()
+            first = line.posts.popleft()
             wait = ready_at - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)  # what comes meanwhile may join ``first``
-            batch = [first, *self._joining(first, queue)]
+            batch = [first, *self._joining(first, line.posts)]
             if len(batch) > 1:
                 text = "\n".join(each.text for each in batch)
                 args = {**first.args, **self._render(text)}
@@ -186,7 +198,7 @@ class Pacer:
                         each.done.set_result(ts)
             ready_at = loop.time() + self._post_interval
 
-    def _joining(self, first: Post, queue: asyncio.Queue[Post]) -> list[Post]:
+    def _joining(self, first: Post, waiting: deque[Post]) -> list[Post]:
         """The posts waiting behind ``first`` that join it: plain ones to the same thread,
         while the merged text fits one message."""
         if not first.mergeable:
@@ -194,14 +206,12 @@ class Pacer:
         joined: list[Post] = []
         size = len(first.text)
         thread = first.args.get("thread_ts")
-        # asyncio.Queue has no peek: its deque is read in place (single consumer: this task).
-        waiting = queue._queue  # type: ignore[attr-defined]
         while waiting:
             nxt: Post = waiting[0]
             fits = size + 1 + len(nxt.text) <= self._limit
             if not nxt.mergeable or nxt.args.get("thread_ts") != thread or not fits:
                 break
-            joined.append(queue.get_nowait())
+            joined.append(waiting.popleft())
             size += 1 + len(nxt.text)
         return joined
 
