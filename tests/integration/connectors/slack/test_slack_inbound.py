@@ -4,23 +4,29 @@ Socket Mode, and signed HTTP events) as the bot core expects it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.integration.connectors.slack.rig import slack_rig
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
 
 async def test_a_mention_is_handed_over_once_addressed(tmp_path: Path) -> None:
     """A mention arrives as ``message`` and ``app_mention``: one message, addressed, the
-    mention cut off, known by its ts."""
+    mention cut off, known by its ts; every envelope acknowledged, none sent again."""
     async with slack_rig(tmp_path) as rig:
         ts = await rig.world.person_says(rig.ann, rig.channel, "ps", mention=True)
         got = await rig.next()
         assert (got.text, got.addressed, got.event_id, got.sender) == ("ps", True, ts, rig.ann)
         assert got.room == rig.channel and got.thread_id is None
         await rig.nothing_more()
+        hub: Any = rig.world.sockets
+        await eventually(lambda: hub.pending == {}, "every envelope acknowledged")
+        assert len(rig.world.acks) >= 3  # the message, its app_mention, the marker
+        assert rig.world.dropped == []
 
 
 async def test_a_prefixed_command_and_a_thread_reply(tmp_path: Path) -> None:
@@ -75,3 +81,17 @@ async def test_http_mode_takes_signed_events(tmp_path: Path) -> None:
         ts = await rig.world.person_says(rig.ann, rig.channel, "ps", mention=True)
         got = await rig.next()
         assert (got.text, got.event_id, got.addressed) == ("ps", ts, True)
+
+
+async def test_http_mode_takes_signed_clicks(tmp_path: Path) -> None:
+    """In http mode a click (a signed form post) is the answer it stands for."""
+    from connectors.base import Choice, OutboundMessage, RoomId
+
+    async with slack_rig(tmp_path, mode="http") as rig:
+        ask = OutboundMessage(
+            room=RoomId(rig.channel), markdown="ok?", choices=(Choice("Deny", "❌"),)
+        )
+        [ts] = (await rig.connector.send(ask)).event_ids
+        await rig.world.person_clicks(rig.ann, rig.channel, ts, label="Deny")
+        got = await rig.next()
+        assert (got.text, got.reacts_to, got.sender) == ("❌", ts, rig.ann)
