@@ -170,7 +170,13 @@ class SlackConnector(ConnectorDefaults):
         app = bolt_app(client, secret, on_event=self._on_event, on_click=self._on_click)
         if config.mode == "socket" and config.app_token_env is not None:
             token = env[config.app_token_env].strip()
-            self._transport = SocketTransport(app, token, self._link, ping_interval=self._ping)
+            self._transport = SocketTransport(
+                app,
+                token,
+                self._link,
+                ping_interval=self._ping,
+                token_name=f"{config.app_token_env} (connectors.slack.app_token_env)",
+            )
         else:
             host, port = config.host_port()
             self._transport = HttpTransport(app, host, port)

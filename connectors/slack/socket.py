@@ -18,6 +18,7 @@ before anything reads it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,14 +27,18 @@ from typing import Any, Final
 from aiohttp import WSMessage, web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorAuthError, ConnectorError
 from connectors.health import LinkHealth
 from connectors.slack.blocks import ACTION_PREFIX
+from connectors.slack.web import AUTH_ERRORS
 
 log = logging.getLogger(__name__)
 
+CONNECT_SECONDS: Final = 30.0
+"""How long the start waits for the Socket Mode connection."""
 EVENTS_PATH: Final = "/slack/events"
 """Where Slack POSTs events and clicks in http mode."""
 
@@ -81,24 +86,51 @@ class SocketTransport:
     """Socket Mode: the app's events over slack-sdk's aiohttp socket client."""
 
     def __init__(
-        self, app: AsyncApp, app_token: str, link: LinkHealth, *, ping_interval: float
+        self,
+        app: AsyncApp,
+        app_token: str,
+        link: LinkHealth,
+        *,
+        ping_interval: float,
+        token_name: str,
     ) -> None:
         self._handler = AsyncSocketModeHandler(
             app, app_token, web_client=app.client, ping_interval=ping_interval
         )
         self._link = link
+        self._token_name = token_name
         client = self._handler.client
         client.on_message_listeners.append(self._heard)
         client.on_close_listeners.append(self._closed)
         client.on_error_listeners.append(self._closed)
 
     async def start(self) -> None:
-        """Open the socket (``apps.connections.open``, then the WebSocket)."""
+        """Open the socket (``apps.connections.open``, then the WebSocket) within
+        :data:`CONNECT_SECONDS`; a refused app-level token is a :class:`ConnectorAuthError`
+        naming ``token_name``."""
+        client = self._handler.client
         try:
-            self._handler.client.wss_uri = await self._handler.client.issue_new_wss_url()
+            client.wss_uri = await client.issue_new_wss_url()
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "")) if exc.response is not None else ""
+            if error in AUTH_ERRORS or error == "not_allowed_token_type":
+                raise ConnectorAuthError(
+                    f"slack: the app-level token in {self._token_name} was refused ({error}): "
+                    "make one with the connections:write scope (Basic Information → "
+                    "App-Level Tokens) and turn Socket Mode on"
+                ) from None
+            raise ConnectorError(f"slack: apps.connections.open refused: {error}") from None
         except Exception as exc:
             raise ConnectorError(f"slack: cannot open a Socket Mode connection: {exc}") from None
-        await self._handler.connect_async()  # type: ignore[no-untyped-call]
+        try:
+            await asyncio.wait_for(
+                self._handler.connect_async(),  # type: ignore[no-untyped-call]
+                CONNECT_SECONDS,
+            )
+        except TimeoutError:
+            raise ConnectorError(
+                f"slack: no Socket Mode connection within {CONNECT_SECONDS:.0f} s"
+            ) from None
 
     async def stop(self) -> None:
         await self._handler.close_async()  # type: ignore[no-untyped-call]

@@ -66,6 +66,20 @@ async def test_a_refused_bot_token_is_an_auth_error() -> None:
     assert isinstance(error, ConnectorAuthError) and BOT_ENV in str(error)
 
 
+async def test_a_refused_app_token_names_its_variable() -> None:
+    """An app-level token Slack does not know: an auth error naming its variable."""
+    need_schemas()
+    world = SlackWorld()
+    channel = world.add_channel("ops")
+    async with slack_server(world) as server:
+        env = {BOT_ENV: world.bot_token, APP_ENV: "xapp-1-A0-0-not-a-real-one"}
+        slack = connector(server, channel, env)
+        with pytest.raises(ConnectorAuthError, match=APP_ENV) as refused:
+            await slack.start()
+        await slack.stop()
+        assert "not-a-real-one" not in str(refused.value)
+
+
 async def test_a_channel_the_app_is_not_in_says_invite_it() -> None:
     """A control channel the app was not invited to is a setup error saying so."""
     need_schemas()
