@@ -6,9 +6,10 @@ its channel) and answers faster posts ``ratelimited`` (HTTP 429) with a ``Retry-
 :class:`Pacer` keeps one queue per channel, worked by one task: each post waits its turn,
 at least :data:`POST_INTERVAL` after the channel's last, and a ``ratelimited`` answer is
 waited out (its ``Retry-After``) and the same post sent again. When posts back up (fifty
-agents talking at once), the plain ones waiting for the same thread are merged into one
-message, up to the limit of one, so a busy fleet reads as a few messages a second rather
-than a flood; each caller learns the ts of the message that holds its words, in order.
+agents talking at once, each in its thread), the plain ones waiting for the same thread
+are merged into one message, up to the limit of one, so a busy fleet reads as one message
+a second per channel rather than a flood, and a thread's lines keep their order; each
+caller learns the ts of the message that holds its words.
 
 Edits (``chat.update``, Slack's tier 3) pass one at a time, at least :data:`EDIT_INTERVAL`
 apart; an edit of a message whose last edit is still waiting replaces it (the last text
@@ -58,7 +59,7 @@ class SlackRefused(ConnectorError):
         self.needed = needed
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Post:
     """One message to post: its ``chat.postMessage`` arguments; ``mergeable`` when it is
     plain text another plain post to the same thread may join."""
@@ -199,20 +200,24 @@ class Pacer:
             ready_at = loop.time() + self._post_interval
 
     def _joining(self, first: Post, waiting: deque[Post]) -> list[Post]:
-        """The posts waiting behind ``first`` that join it: plain ones to the same thread,
-        while the merged text fits one message."""
+        """The posts waiting behind ``first`` that join it: the plain ones to the same
+        thread (or the channel itself), in their order, while the merged text fits one
+        message — up to the first of that thread that cannot join. Posts to other threads
+        keep their places: their own turn merges them alike."""
         if not first.mergeable:
             return []
         joined: list[Post] = []
         size = len(first.text)
         thread = first.args.get("thread_ts")
-        while waiting:
-            nxt: Post = waiting[0]
-            fits = size + 1 + len(nxt.text) <= self._limit
-            if not nxt.mergeable or nxt.args.get("thread_ts") != thread or not fits:
+        for post in list(waiting):
+            if post.args.get("thread_ts") != thread:
+                continue
+            if not post.mergeable or size + 1 + len(post.text) > self._limit:
                 break
-            joined.append(waiting.popleft())
-            size += 1 + len(nxt.text)
+            joined.append(post)
+            size += 1 + len(post.text)
+        for post in joined:
+            waiting.remove(post)
         return joined
 
     # --- edits ------------------------------------------------------------------------

@@ -44,6 +44,25 @@ async def test_a_burst_is_merged_and_paced_without_errors(tmp_path: Path) -> Non
         assert len(stored) < 10 and "ratelimited" not in rig.world.errors_sent
 
 
+async def test_many_agents_threads_interleaved_are_merged_per_thread(tmp_path: Path) -> None:
+    """Four agents, each in its thread, all talking at once: each thread gets its lines in
+    order in one or two messages; the channel is not flooded and no send fails."""
+    async with slack_rig(tmp_path) as rig:
+        room = RoomId(rig.channel)
+        threads = [
+            await rig.connector.open_thread(room, f"a{n}", f"a{n} started") for n in range(10)
+        ]
+        lines = [(thread, f"{thread} line {k}") for k in range(5) for thread in threads]
+        await asyncio.gather(
+            *(rig.connector.send(say(rig, text, thread)) for thread, text in lines)
+        )
+        for thread in threads:
+            replies = [m.text for m in rig.world.messages(rig.channel, thread_ts=thread)[1:]]
+            assert "\n".join(replies).split("\n") == [f"{thread} line {k}" for k in range(5)]
+            assert len(replies) <= 2
+        assert "ratelimited" not in rig.world.errors_sent
+
+
 async def test_ratelimited_is_waited_out_never_surfaced(tmp_path: Path) -> None:
     """Where Slack allows fewer posts than the pacing assumes, its ``ratelimited`` answers
     are waited out (their Retry-After) and the same post sent again: every send succeeds."""
