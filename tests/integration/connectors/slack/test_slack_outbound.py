@@ -50,7 +50,7 @@ async def test_many_agents_threads_interleaved_are_merged_per_thread(tmp_path: P
     async with slack_rig(tmp_path) as rig:
         room = RoomId(rig.channel)
         threads = [
-            await rig.connector.open_thread(room, f"a{n}", f"a{n} started") for n in range(10)
+            await rig.connector.open_thread(room, f"a{n}", f"a{n} started") for n in range(4)
         ]
         lines = [(thread, f"{thread} line {k}") for k in range(5) for thread in threads]
         await asyncio.gather(
