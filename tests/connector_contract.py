@@ -29,7 +29,16 @@ from typing import Protocol
 
 import pytest
 
-from connectors.base import Connector, EventId, InboundMessage, OutboundMessage, RoomId, ThreadId
+from connectors.base import (
+    Choice,
+    Connector,
+    EventId,
+    InboundMessage,
+    OutboundMessage,
+    RoomId,
+    RunState,
+    ThreadId,
+)
 from connectors.errors import ConnectorError, ThreadsUnsupported
 
 INBOUND_SECONDS = 20.0
@@ -144,6 +153,16 @@ class ConnectorContract:
         with pytest.raises(ConnectorError):
             await harness.connector.send(OutboundMessage(room=harness.unknown_room, markdown="x"))
 
+    async def test_a_message_with_choices_posts_its_text(self, harness: Harness) -> None:
+        """Choices offered with a message leave its text as it is (shown as buttons where
+        the medium has them, else not at all)."""
+        choices = (Choice("Approve", "✅", style="primary"), Choice("Yes", "yes", as_reply=True))
+        sent = await harness.connector.send(
+            OutboundMessage(room=harness.room, markdown="approve **this**?", choices=choices)
+        )
+        posted = await harness.read(sent.event_ids[0])
+        assert "approve" in posted.text and "this" in posted.text
+
     # -- edit -----------------------------------------------------------------------
 
     async def test_edit_replaces_the_text_of_a_message_the_bot_sent(self, harness: Harness) -> None:
@@ -203,6 +222,16 @@ class ConnectorContract:
                     thread_id=ThreadId(str(harness.unknown_event)),
                 )
             )
+
+    async def test_a_threads_run_state_is_shown_without_raising(self, harness: Harness) -> None:
+        """Each run state of a thread is taken, hostile title and all, and never raises
+        (nothing to show where the medium has no run states)."""
+        connector = harness.connector
+        if not connector.has_threads:
+            return  # no thread a run could own
+        thread = await connector.open_thread(harness.room, "coder", "Agent **coder** started")
+        for state in RunState:
+            await connector.show_run_state(harness.room, thread, state, "<!channel> *fix*")
 
     # -- inbound: messages, reactions, redactions -------------------------------------
 

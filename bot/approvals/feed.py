@@ -5,8 +5,10 @@ opened, ONE message in each of the agent's threads on every running connector (i
 room where it has none there), an alert that mentions whoever started the agent on the
 connector they used, else the connector's on-call users. Each message is recorded
 (:meth:`~fleet.approvals.service.Approvals.record_post`), so a reaction on it finds the
-request, and the audit trail gets the request. When the request ends, each of its
-messages is edited to show who answered and how, the timeout, or why it closed.
+request, and the audit trail gets the request. The message offers the request's answers as
+buttons where the medium has them (:func:`~bot.approvals.render.ask_choices`). When the
+request ends, each of its messages is edited to show who answered and how, the timeout, or
+why it closed: the edit replaces it in place, buttons and all.
 
 A request decided at once (a rule passed it, or the agent has too many open) is a one-line
 notice in the agent's threads, no alert; of the cap's denials only the first is told, until
@@ -24,7 +26,7 @@ from dataclasses import replace
 from functools import partial
 
 from bot.approvals.answers import starter_id
-from bot.approvals.render import ask_message, decided_notice, ended_message
+from bot.approvals.render import ask_choices, ask_message, decided_notice, ended_message
 from bot.chat.ordering import Ordering
 from connectors.base import Connector, EventId, OutboundMessage, RoomId, ThreadId
 from connectors.errors import ConnectorError
@@ -138,6 +140,7 @@ class ApprovalFeed:
                     tone="warning",
                     alert=True,
                     mentions=(mention,) if mention is not None else (),
+                    choices=ask_choices(request),
                 )
             )
             if not sent.event_ids:

@@ -8,7 +8,9 @@ a code block no line can close (:func:`bot.render.fleet.code_block`), and what c
 mislead in it is made visible (:mod:`bot.approvals.shown`: code points for invisible
 characters and homoglyphs, counted blank runs, long texts cut in the middle with both ends
 shown), so what the operator reads is what would run. The pattern ``always`` would teach is
-shown whole.
+shown whole. Where the medium has buttons, the message offers its answers as
+:class:`~connectors.base.Choice` s (:func:`ask_choices`), each a click on a reaction it
+already takes.
 Mentions in it ping nobody: the message names who it wakes in its intentional mentions,
 and Discord is told to allow no ``@everyone``.
 """
@@ -23,6 +25,7 @@ from typing import Final
 from bot.approvals.shown import inline_code, one_line, shown_lines, tool_name
 from bot.chat.agent_text import escape
 from bot.render.fleet import code_block
+from connectors.base import Choice
 from fleet.approvals.budget_asks import is_budget_ask
 from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.ledger.records.approvals import (
@@ -125,6 +128,29 @@ def ask_message(request: ApprovalRequest, prefix: str, *, threads: bool = True) 
         f"Unanswered by {at}, it is denied."
     )
     return f"🔐 Approval `{request.id}` — {_what(request)}\n{how}"
+
+
+PERMISSION_CHOICES: Final = (
+    Choice("Approve", "✅", style="primary"),
+    Choice("Always", "🔁"),
+    Choice("Deny", "❌", style="danger"),
+)
+"""The buttons of a permission ask: each the reaction it stands for."""
+SPEND_CHOICES: Final = (
+    Choice("Raise", "✅", style="primary"),
+    Choice("Stop", "❌", style="danger"),
+)
+"""The buttons of a spend ask: raise by the offer, or stop."""
+
+
+def ask_choices(request: ApprovalRequest) -> tuple[Choice, ...]:
+    """The answers ``request``'s message offers as buttons: a question offers none (it
+    wants words), a spend ask Raise and Stop, a permission Approve, Always and Deny."""
+    if request.channel == SPEND:
+        return SPEND_CHOICES
+    if request.kind is AskKind.QUESTION:
+        return ()
+    return PERMISSION_CHOICES
 
 
 def outcome_line(request: ApprovalRequest) -> str:

@@ -61,6 +61,7 @@ class Threads:
                 in_reply_to=msg.event_id,
                 images=reply.images,
                 files=reply.files,
+                choices=reply.choices,
             )
         )
 

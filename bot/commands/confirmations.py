@@ -5,7 +5,8 @@ handler calls :meth:`ConfirmationDesk.ask`, which records in the ledger what it 
 for whom and where (connector, room, thread), until when; the reply says so. Nothing happens
 unless the same person writes ``yes`` (with or without the command prefix) in the same
 place before the deadline: the router gives each such line to :meth:`ConfirmationDesk.answer`
-before it parses it, and runs the waiting command — the text as first typed, authorised
+before it parses it (a click on the question's Yes button is such a line, the clicker's:
+:data:`CHOICES`), and runs the waiting command — the text as first typed, authorised
 again with the sender's role as of now — with ``Request.confirmed`` set.
 
 ``yes`` is taken only where a confirmation waits for it. Elsewhere it is what it always was:
@@ -26,7 +27,7 @@ from typing import Final
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.request import Request
 from bot.commands.sources import SHELL
-from connectors.base import InboundMessage
+from connectors.base import Choice, InboundMessage
 from fleet.clock import Clock
 from fleet.ledger import Confirmation
 from fleet.ledger.stores.operators.chat import ChatStore
@@ -36,6 +37,11 @@ WAIT: Final = timedelta(seconds=60)
 
 WORD: Final = "yes"
 """The reply that confirms."""
+
+CHOICES: Final = (Choice("Yes", WORD, as_reply=True, style="primary"),)
+"""The button a question offers where the medium has buttons: a click is its clicker's
+typed ``yes`` in the question's place, so only the asker's confirms (there is no ``no``:
+a question nobody confirms lapses)."""
 
 SOURCE: Final = "confirmation"
 """The audit source of a confirming reply, followed by ``:`` and the confirmation's id."""

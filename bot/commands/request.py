@@ -10,7 +10,7 @@ from typing import Protocol
 
 from bot.commands.acl import Role
 from bot.commands.grammar import Command
-from connectors.base import Attachment, InboundMessage
+from connectors.base import Attachment, Choice, InboundMessage
 from fleet.supervisor.admission.admit import Wait
 from fleet.supervisor.admission.request import Queued
 from fleet.supervisor.fleet import RosterDiff
@@ -52,7 +52,8 @@ class Reply:
     one, if any, gets a last line pointing to the new one. ``detail``, when given, is
     written to the command's audit entry: what it acted on. ``data``: the same answer as
     data, the object ``fleetwarden VERB --json`` prints (``docs/commands.md`` documents each
-    verb's; ``None`` where a command has none).
+    verb's; ``None`` where a command has none). ``choices``: the answers it offers as
+    buttons where the medium has them (a confirmation's Yes).
     """
 
     markdown: str
@@ -64,6 +65,7 @@ class Reply:
     thread_line: str | None = None
     detail: str | None = None
     data: Mapping[str, object] | None = None
+    choices: tuple[Choice, ...] = ()  # buttons offered with it, where the medium has them
 
 
 Handler = Callable[[Request], Awaitable[str | Reply]]

@@ -135,9 +135,16 @@ class FakeConnector(ConnectorDefaults):
     # -- a person in the room ------------------------------------------------------------
 
     def person_says(
-        self, room: str, text: str, *, sender: str = OPERATOR, thread: str | None = None
+        self,
+        room: str,
+        text: str,
+        *,
+        sender: str = OPERATOR,
+        thread: str | None = None,
+        addressed: bool = False,
     ) -> EventId:
-        """``sender`` writes ``text``; it comes in through :meth:`inbound`."""
+        """``sender`` writes ``text`` (to the bot, when ``addressed``); it comes in through
+        :meth:`inbound`."""
         event_id = self._store(
             RoomId(room), None if thread is None else ThreadId(thread), text, by_bot=False
         )
@@ -148,6 +155,7 @@ class FakeConnector(ConnectorDefaults):
                 event_id=event_id,
                 room=room,
                 thread_id=thread,
+                addressed=addressed,
                 connector=self.name,
             )
         )

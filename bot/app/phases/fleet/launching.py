@@ -28,6 +28,7 @@ from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
 from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
+from bot.chat.run_states import RunStates, run_title
 from bot.commands.handlers.agents.owners import ChatOwners, stored_runs
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue, slots_of
 from bot.config import Config
@@ -177,6 +178,11 @@ async def start_fleet(
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing, task_line=spent.of_run)
     stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
+    # Each run's threads show its state: told a run's end before the feed closes its asks.
+    title = run_title(ledger.tasks, fleet.spec)
+    states = RunStates(ledger.chat, at.serving.running, title, ordering=notifier.ordering)
+    fleet.subscribe(states.on_fleet_event)
+    approvals.subscribe(states.on_approval)
     attach_feed(cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, at.serving.running)
     spend_asks = None
     if spend.run_caps is not None:  # a run's end disarms its cap

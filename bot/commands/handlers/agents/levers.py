@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bot.chat.agent_text import quotes_escaped
 from bot.commands.acl import Role
-from bot.commands.confirmations import ConfirmationDesk
+from bot.commands.confirmations import CHOICES, ConfirmationDesk
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
@@ -142,7 +142,9 @@ class Levers(Family):
         if not req.confirmed:
             summary = f"`freeze all` would pause {_count(running)} now: {', '.join(running)}."
             summary += self._restarting()
-            return Reply(await self._desk.ask(req, summary), detail="asked: " + summary)
+            return Reply(
+                await self._desk.ask(req, summary), detail="asked: " + summary, choices=CHOICES
+            )
         cancelled = await self._cancel_restarts()
         running = await self._running()  # as the cancelled restarts left them
         done, failed = [], []
@@ -188,7 +190,9 @@ class Levers(Family):
                 queued = ", ".join(f"#{entry.id} {entry.agent}" for entry in waiting)
                 summary += f", and drop {len(waiting)} waiting spawn(s) from the queue: {queued}"
             question = summary + "." + self._restarting()
-            return Reply(await self._desk.ask(req, question), detail="asked: " + summary)
+            return Reply(
+                await self._desk.ask(req, question), detail="asked: " + summary, choices=CHOICES
+            )
         cancelled = await self._cancel_restarts()
         targets = await self._stoppable()  # as the cancelled restarts left them
         dropped = await self._empty_queue()
@@ -240,7 +244,9 @@ class Levers(Family):
             return Reply("Nothing to restart: no agent is running." + plan.left_alone())
         if not req.confirmed:
             summary = plan.question(force=force, only_idle=only is not None)
-            return Reply(await self._desk.ask(req, summary), detail="asked: " + summary)
+            return Reply(
+                await self._desk.ask(req, summary), detail="asked: " + summary, choices=CHOICES
+            )
         self._all.start(req, plan.agents, force=force, only_idle=only is not None)
         text = (
             f"Restarting {_count(plan.agents)} one at a time: {', '.join(plan.agents)}. "

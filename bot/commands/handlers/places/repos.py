@@ -23,7 +23,7 @@ from typing import Final
 
 from bot.chat.agent_text import said
 from bot.commands.acl import Role
-from bot.commands.confirmations import ConfirmationDesk
+from bot.commands.confirmations import CHOICES, ConfirmationDesk
 from bot.commands.errors import CommandError, NotFound, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.grammar import no_agent, show
@@ -293,7 +293,9 @@ class RepoCommands(Family):
                     f"(`push {name}` keeps it)."
                 )
                 asked = f"asked: discard {line.branch} with {commits} unpushed"
-                return Reply(await self._confirmations.ask(req, summary), detail=asked)
+                return Reply(
+                    await self._confirmations.ask(req, summary), detail=asked, choices=CHOICES
+                )
         gone = await repos.discard(name, target.line_id)
         what = f"branch {said(gone.branch, 80)} of {gone.repo}"
         return Reply(

@@ -567,3 +567,53 @@ async def test_a_budgets_ask_is_answered_though_no_run_is_its_own(world: World) 
     await world.react("✅", await world.post_of(request))
     [done] = spent
     assert (done.state, done.how) == (ApprovalState.ALLOWED, "reaction")
+
+
+async def test_a_request_offers_its_answers_as_choices_each_a_reaction_it_takes(
+    world: World,
+) -> None:
+    """A permission offers Approve, Always and Deny; a click on Deny is its ❌ reaction,
+    which denies it; the edit that ends it carries no choices (an edit replaces the text)."""
+    request = await world.ask()
+    [shown] = world.chat.sent
+    assert [(c.label, c.answer, c.as_reply, c.style) for c in shown.choices] == [
+        ("Approve", "✅", False, "primary"),
+        ("Always", "🔁", False, None),
+        ("Deny", "❌", False, "danger"),
+    ]
+    deny = shown.choices[2]
+    assert await world.react(deny.answer, await world.post_of(request)) == ""
+    [told] = world.told
+    assert told.decision is Decision.DENY
+    [(_, _, text)] = world.chat.edited
+    assert f"❌ Denied by {OPERATOR}" in text and len(world.chat.sent) == 1
+
+
+async def test_a_question_offers_no_choices(world: World) -> None:
+    """A question wants words: its message offers no buttons."""
+    await world.ask("q1", kind=AskKind.QUESTION, tool="AskUserQuestion", subject="Which db?")
+    assert world.chat.sent[0].choices == ()
+
+
+async def test_a_spend_ask_offers_raise_and_stop_and_raise_raises(world: World) -> None:
+    """A spend ask offers Raise (✅, primary) and Stop (❌, danger); a click on Raise is
+    the ✅ that allows it."""
+    spent: list[ApprovalRequest] = []
+
+    async def carry_out(request: ApprovalRequest) -> None:
+        spent.append(request)
+
+    await world.approvals.register("spend", carry_out)
+    ask = Ask("cap:1", "spend", "c1 reached its $2.00 cap", "`raise c1 +$2` or `stop c1`.")
+    request = await world.approvals.open(
+        agent="c1", run_id=7, channel="spend", ask=ask, wait_seconds=1800, max_open=1,
+        starter=None, ruled=False,
+    )  # fmt: skip
+    [shown] = world.chat.sent
+    assert [(c.label, c.answer, c.style) for c in shown.choices] == [
+        ("Raise", "✅", "primary"),
+        ("Stop", "❌", "danger"),
+    ]
+    await world.react(shown.choices[0].answer, await world.post_of(request))
+    [done] = spent
+    assert (done.id, done.state, done.how) == (request.id, ApprovalState.ALLOWED, "reaction")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -443,3 +444,26 @@ async def test_stop_all_cancels_a_restart_all_under_way_and_says_so(
     entries = await ledger.audit.audit_entries()
     assert any(e.detail == "cancelled; restarted none" and e.outcome == "error" for e in entries)
     assert any(e.detail == "stopped a, b; cancelled restart all (restarted none)" for e in entries)
+
+
+async def test_a_question_offers_yes_and_a_click_is_its_clickers_yes(
+    router: Router, chat: FakeConnector, ledger: Ledger
+) -> None:
+    """`stop all` offers a Yes button (a typed `yes`); another's click is refused as their
+    `yes` is, the asker's click stops it, and the answer offers nothing."""
+    await wanted_running(ledger)
+    await router.handle(chat, message("!stop all", sender=ADMIN, event_id="$ask"))
+    [choice] = chat.sent[-1].choices
+    assert (choice.label, choice.answer, choice.as_reply, choice.style) == (
+        "Yes",
+        "yes",
+        True,
+        "primary",
+    )
+    click = partial(message, choice.answer, addressed=True)
+    await router.handle(chat, click(sender=OPERATOR, event_id="action:1:op"))
+    assert "waits for the reply of @ada:example.org" in chat.sent[-1].markdown
+    assert await desired(ledger) is DesiredState.RUNNING
+    await router.handle(chat, click(sender=ADMIN, event_id="action:2:ada"))
+    assert chat.sent[-1].markdown == "Stopped 1 agent: coder." and chat.sent[-1].choices == ()
+    assert await desired(ledger) is DesiredState.STOPPED
