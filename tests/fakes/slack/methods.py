@@ -55,30 +55,38 @@ def connections_open(world: SlackWorld, args: dict[str, Any]) -> Answer:
     return {"ok": True, "url": hub.new_url()}  # type: ignore[attr-defined]
 
 
+def blocks_problem(blocks: object) -> Answer | None:
+    """``invalid_blocks`` for blocks that are no KnownBlock, over 50, or with a section's
+    text over 3,000 characters; None when they are fine."""
+    problems = judge.block_problems(blocks)
+    listed = blocks if isinstance(blocks, list) else []
+    if len(listed) > MAX_BLOCKS:
+        problems.append(f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    for index, block in enumerate(listed):
+        section = (
+            block.get("text")
+            if isinstance(block, dict) and block.get("type") == "section"
+            else None
+        )
+        if isinstance(section, dict) and len(str(section.get("text", ""))) > MAX_SECTION_TEXT:
+            where = f"[json-pointer:/blocks/{index}/text/text]"
+            problems.append(f"must be less than {MAX_SECTION_TEXT + 1} characters {where}")
+    if not problems:
+        return None
+    return _error(
+        "invalid_blocks", response_metadata={"messages": [f"[ERROR] {p}" for p in problems]}
+    )
+
+
 def _message_problem(args: dict[str, Any]) -> Answer | None:
     text = args.get("text")
     blocks = args.get("blocks")
     if isinstance(text, str) and len(text) > MAX_TEXT:
         return _error("msg_too_long")
     if blocks is not None:
-        problems = judge.block_problems(blocks)
-        if isinstance(blocks, list) and len(blocks) > MAX_BLOCKS:
-            problems.append(f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
-        for index, block in enumerate(blocks if isinstance(blocks, list) else []):
-            section = (
-                block.get("text")
-                if isinstance(block, dict) and block.get("type") == "section"
-                else None
-            )
-            if isinstance(section, dict) and len(str(section.get("text", ""))) > MAX_SECTION_TEXT:
-                problems.append(
-                    f"must be less than {MAX_SECTION_TEXT + 1} characters "
-                    f"[json-pointer:/blocks/{index}/text/text]"
-                )
-        if problems:
-            return _error(
-                "invalid_blocks", response_metadata={"messages": [f"[ERROR] {p}" for p in problems]}
-            )
+        problem = blocks_problem(blocks)
+        if problem:
+            return problem
     if not text and not blocks and not args.get("attachments") and not args.get("markdown_text"):
         return _error("no_text")
     return None

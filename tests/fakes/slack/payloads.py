@@ -117,6 +117,12 @@ def hello(world: SlackWorld, connections: int, host: str) -> dict[str, Any]:
     }
 
 
-def disconnect(reason: str, host: str) -> dict[str, Any]:
+def disconnect(world: SlackWorld, reason: str, host: str, connections: int) -> dict[str, Any]:
     """``refresh_requested``, ``warning`` or ``too_many_websockets``."""
-    return {"type": "disconnect", "reason": reason, "debug_info": {"host": host}}
+    return {
+        "type": "disconnect",
+        "reason": reason,
+        "num_connections": connections,
+        "debug_info": {"host": host},
+        "connection_info": {"app_id": world.app_id},
+    }

@@ -98,7 +98,11 @@ class Hub:
         await ws.prepare(request)
         link = Link(ws, f"applink-fake-{next(self._hosts)}")
         if len(self.open_links) >= self.world.max_sockets:
-            await ws.send_json(payloads.disconnect("too_many_websockets", link.host))
+            await ws.send_json(
+                payloads.disconnect(
+                    self.world, "too_many_websockets", link.host, len(self.open_links)
+                )
+            )
             await ws.close()
             return ws
         self.links.append(link)
@@ -178,7 +182,11 @@ class Hub:
             if link.refreshing:
                 continue
             link.refreshing = True
-            await link.ws.send_json(payloads.disconnect("refresh_requested", link.host))
+            await link.ws.send_json(
+                payloads.disconnect(
+                    self.world, "refresh_requested", link.host, len(self.open_links)
+                )
+            )
             self.world.later(self._close_later(link))
 
     async def _close_later(self, link: Link) -> None:

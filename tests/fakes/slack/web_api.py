@@ -114,6 +114,10 @@ class WebApi:
                 "provided": ",".join(sorted(scopes)),
             }
             return self._answer(name, method, args, kind, answer, 200, headers)
+        if "blocks" in args:  # Slack judges blocks on their own: invalid_blocks
+            refused = methods.blocks_problem(args["blocks"])
+            if refused:
+                return self._answer(name, method, args, kind, refused, 200, headers)
         problems = judge.argument_problems(method.type_name, args)
         if problems:
             answer = {
