@@ -83,7 +83,6 @@ class SlackConnector(ConnectorDefaults):
         is_operator: Callable[[str, tuple[str, ...]], bool] | None = None,
         failures: ReceiveFailures | None = None,
         clock: Clock | None = None,
-        ping_seconds: float = PING_SECONDS,
     ) -> None:
         """``threads``: the ledger's chat store (the topic of a thread whose session a
         person stopped). ``is_operator``: unused by Slack, which acknowledges every
@@ -94,7 +93,6 @@ class SlackConnector(ConnectorDefaults):
         self._environ = environ
         self._failures = failures if failures is not None else ReceiveFailures()
         self._link = LinkHealth(CONNECTOR, clock if clock is not None else SystemClock())
-        self._ping = ping_seconds
         self._inbox = Inbox()
         self._state = _State.NEW
         self._web: SlackWeb | None = None
@@ -174,7 +172,7 @@ class SlackConnector(ConnectorDefaults):
                 app,
                 token,
                 self._link,
-                ping_interval=self._ping,
+                ping_interval=PING_SECONDS,
                 token_name=f"{config.app_token_env} (connectors.slack.app_token_env)",
             )
         else:

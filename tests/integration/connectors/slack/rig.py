@@ -106,7 +106,6 @@ async def slack_rig(
                 SlackConfig.model_validate(fields),
                 threads=ledger.chat,
                 environ=env,
-                ping_seconds=0.5,
             )
             await connector.start()
             try:
