@@ -96,7 +96,7 @@ def make_connectors(
             )
         )
     if config.slack is not None:
-        from connectors.slack.connector import SlackConnector  # type: ignore[import-not-found,unused-ignore]
+        from connectors.slack.connector import SlackConnector
 
         connectors.append(
             SlackConnector(

@@ -32,10 +32,10 @@ from bot.config.checks.forges import summary_lines as forge_summary_lines
 from bot.config.checks.peers import summary_lines as peer_summary_lines
 from bot.config.checks.problems import in_line_order
 from bot.config.checks.repos import summary_lines
+from bot.config.checks.slack import online_summary
 from bot.config.mcp.checks import direct_reach_warnings, missing_program_warnings
 from bot.config.mcp.checks import summary_lines as mcp_summary_lines
 from bot.config.mcp.places import reach_warnings
-from bot.config.checks.slack import online_summary
 from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.matrix.cli import cross_sign as cross_sign_cli
 from connectors.matrix.cli import device as device_cli

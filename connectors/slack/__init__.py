@@ -1,1 +1,2 @@
-"""The Slack connector: a control channel in one workspace, one thread per agent."""
+"""The Slack connector: Socket Mode (or signed HTTP events), one control channel, a thread
+per agent."""

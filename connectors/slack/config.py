@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,9 +16,13 @@ from fleet.schema import EnvVarName
 API_BASE_ENV = "FLEETWARDEN_SLACK_API_BASE"
 """Overrides ``api_base`` when set (tests point the connector at a fake Slack with it)."""
 DEFAULT_LISTEN = "127.0.0.1:3100"
+BOT_TOKEN_PREFIX = "xoxb-"
+APP_TOKEN_PREFIX = "xapp-"
+USERGROUP_PREFIX = "usergroup:"
 
 _CHANNEL = re.compile(r"[CG][A-Z0-9]{6,20}")
 _USER = re.compile(r"[UW][A-Z0-9]{6,20}")
+_USERGROUP = re.compile(r"S[A-Z0-9]{6,20}")
 _HTTP = re.compile(r"https?://[^\s/]+(/\S*)?")
 
 Mode = Literal["socket", "http"]
@@ -48,6 +53,37 @@ def user_id(value: object) -> str:
             f"then ⋮ and Copy member ID), got {shown(value)}"
         )
     return value
+
+
+def usergroup_id(value: str) -> str | None:
+    """The group id of ``usergroup:S…``; ``None`` if ``value`` does not name a user group;
+    ``ValueError`` if it starts ``usergroup:`` but the id is not a user group's."""
+    if not value.startswith(USERGROUP_PREFIX):
+        return None
+    group = value.removeprefix(USERGROUP_PREFIX)
+    if not _USERGROUP.fullmatch(group):
+        raise ValueError(
+            "expected usergroup: and a Slack user group id (like usergroup:S0123ABCD), "
+            f"got {shown(value)}"
+        )
+    return group
+
+
+def is_slack_user(value: str) -> bool:
+    """Whether ``value`` has the shape of a Slack user id."""
+    return bool(_USER.fullmatch(value))
+
+
+def api_base_of(config: SlackConfig, environ: Mapping[str, str]) -> str:
+    """The Web API base URL to call, ending in ``/``: ``FLEETWARDEN_SLACK_API_BASE`` when set
+    (tests), else the section's ``api_base``; ``ValueError`` naming the variable if it is no
+    http(s) URL."""
+    override = environ.get(API_BASE_ENV, "").strip()
+    if not override:
+        return config.api_base
+    if not _HTTP.fullmatch(override):
+        raise ValueError(f"{API_BASE_ENV} must be an http:// or https:// URL, got {override!r}")
+    return override.rstrip("/") + "/"
 
 
 def split_listen(text: str) -> tuple[str, int]:
@@ -204,3 +240,40 @@ class SlackConfig(BaseModel):
                 "signing_secret_env: SLACK_SIGNING_SECRET",
             )
         return self
+
+    def host_port(self) -> tuple[str, int]:
+        """Where http mode listens."""
+        return split_listen(self.listen)
+
+    def api_url(self, environ: Mapping[str, str]) -> str:
+        """The Web API base: ``api_base``, or :data:`API_BASE_ENV` when set."""
+        return api_base_of(self, environ)
+
+
+def token_problems(config: SlackConfig, environ: Mapping[str, str]) -> list[str]:
+    """What is wrong with the tokens and secret ``config`` names in ``environ``: each one
+    unset, or a token with the other kind's prefix (named by its variable and the prefix
+    expected, never shown). Empty when all is well."""
+    wanted: list[tuple[str, str, str | None, str]] = [
+        ("bot_token_env", config.bot_token_env, BOT_TOKEN_PREFIX, "the bot token"),
+    ]
+    if config.mode == "socket" and config.app_token_env is not None:
+        wanted.append(
+            ("app_token_env", config.app_token_env, APP_TOKEN_PREFIX, "the app-level token")
+        )
+    if config.mode == "http" and config.signing_secret_env is not None:
+        wanted.append(("signing_secret_env", config.signing_secret_env, None, "the signing secret"))
+    problems: list[str] = []
+    for field, variable, prefix, what in wanted:
+        value = environ.get(variable, "").strip()
+        where = f"{variable} (connectors.slack.{field})"
+        if not value:
+            problems.append(f"slack: the environment variable {where} is not set: set it to {what}")
+        elif prefix is not None and not value.startswith(prefix):
+            other = APP_TOKEN_PREFIX if prefix == BOT_TOKEN_PREFIX else BOT_TOKEN_PREFIX
+            swapped = " (it holds the other token: swap them)" if value.startswith(other) else ""
+            problems.append(
+                f"slack: {where} must hold {what}, which starts {prefix}; its value does "
+                f"not{swapped}"
+            )
+    return problems

@@ -33,12 +33,12 @@ from bot.config.checks.problems import (
     translate,
 )
 from bot.config.checks.repos import environment_problems as repo_environment_problems
+from bot.config.checks.slack import environment_problems as slack_environment_problems
 from bot.config.mcp.checks import environment_problems as mcp_environment_problems
 from bot.config.reading.partial import KeptLocator, SoundPart, sound_document, unsaid
 from bot.config.reading.resolved import Config, absolute_path
 from bot.config.roster.file import KEY_NOUNS, RosterSource, roster_file
 from bot.config.schema import ConfigFile
-from bot.config.checks.slack import environment_problems as slack_environment_problems
 from fleet.accounts.chatgpt import login_problem
 from fleet.accounts.schema import environment_problems
 from fleet.schema import SchemaContext

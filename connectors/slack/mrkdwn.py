@@ -1,0 +1,151 @@
+"""Bot markdown as Slack's mrkdwn, and cut into the parts a Slack message holds.
+
+Slack reads ``*bold*``, ``_italic_``, ``~strike~``, `` `code` ``, fenced blocks, ``> quotes``
+and ``<url|label>`` links, and nothing else (no headings, lists or tables): headings become
+bold lines, list items start with ``•`` or their number, a table becomes aligned columns in
+a code block. Every ``&``, ``<`` and ``>`` of the text itself is escaped (``&amp;``,
+``&lt;``, ``&gt;``) — in code too — so no ``<!channel>``, ``<!here>``, ``<@U…>`` or
+``<!subteam^…>`` written by an agent is ever a mention, and no text makes a link of its
+own: the only ``<…>`` in the output are the links the markdown holds (http(s) and mailto
+only) and, added by the connector, the mentions a message means (:func:`mention`).
+
+:func:`parts` cuts the rendered text into pieces of at most :data:`PART_LIMIT` characters
+with :func:`connectors.markdown_split.split_markdown`, which closes a code block at a cut
+and reopens it in the next piece. Nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Final
+
+from markdown_it import MarkdownIt
+from markdown_it.tree import SyntaxTreeNode
+
+from connectors.markdown import to_plain
+from connectors.markdown_split import split_markdown
+
+PART_LIMIT: Final = 3000
+"""The most characters one message holds: Slack's limit on a section block's text (each
+message is one section, its ``text`` the same), so a message always shows whole."""
+
+_PARSE = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+_LINKABLE: Final = re.compile(r"(https?://|mailto:)[^\s<>|]+", re.IGNORECASE)
+_BACKTICK_RUN: Final = re.compile(r"(?<=``)(?=`)")
+_MENTION_ID: Final = re.compile(r"[UW][A-Z0-9]{2,20}")
+
+
+def escape(text: str) -> str:
+    """``text`` with Slack's three control characters escaped: shown as written, never
+    read as a mention, a link or a channel-wide ping."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(user: str) -> str | None:
+    """A mention that notifies ``user`` (``<@U…>``), or ``None`` when it is no user id."""
+    return f"<@{user}>" if _MENTION_ID.fullmatch(user) else None
+
+
+def to_mrkdwn(markdown: str) -> str:
+    """``markdown`` as Slack mrkdwn, with all text escaped."""
+    root = SyntaxTreeNode(_PARSE.parse(markdown))
+    lines = markdown.split("\n")
+    return _blocks(root.children, lines, tight=False).strip("\n")
+
+
+def parts(markdown: str, limit: int = PART_LIMIT) -> list[str]:
+    """``markdown`` as mrkdwn pieces of at most ``limit`` characters, code blocks balanced
+    across them; none for blank text."""
+    return split_markdown(to_mrkdwn(markdown), limit)
+
+
+def _blocks(nodes: Sequence[SyntaxTreeNode], lines: list[str], *, tight: bool) -> str:
+    rendered = [_block(node, lines) for node in nodes]
+    return ("\n" if tight else "\n\n").join(text for text in rendered if text)
+
+
+def _block(node: SyntaxTreeNode, lines: list[str]) -> str:
+    kind = node.type
+    if kind == "paragraph":
+        return "".join(_inline(child) for child in node.children)
+    if kind == "heading":
+        text = "".join(_inline(child) for child in node.children).strip()
+        return f"*{text}*" if text else ""
+    if kind in ("fence", "code_block"):
+        return _code(node.content.rstrip("\n"))
+    if kind in ("bullet_list", "ordered_list"):
+        return _list(node, lines)
+    if kind == "blockquote":
+        inner = _blocks(node.children, lines, tight=False)
+        return "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
+    if kind == "table" and node.map is not None:
+        start, end = node.map
+        return _code(to_plain("\n".join(lines[start:end])))
+    if kind == "hr":
+        return "───"
+    if kind == "inline":
+        return _inline(node)
+    if node.children:
+        return _blocks(node.children, lines, tight=False)
+    return escape(node.content)
+
+
+def _code(content: str) -> str:
+    """A code block Slack cannot end early: no three backticks in a row inside it."""
+    return "```\n" + _BACKTICK_RUN.sub("\u200b", escape(content)) + "\n```"
+
+
+def _list(node: SyntaxTreeNode, lines: list[str]) -> str:
+    ordered = node.type == "ordered_list"
+    start = node.attrs.get("start", 1) if ordered else 1
+    number = start if isinstance(start, int) else int(start)
+    tight = not any(
+        child.type == "paragraph" and not child.hidden
+        for item in node.children
+        for child in item.children
+    )
+    items: list[str] = []
+    for offset, item in enumerate(node.children):
+        marker = f"{number + offset}. " if ordered else "• "
+        body = _blocks(item.children, lines, tight=tight)
+        pad = "    "
+        body_lines = body.split("\n")
+        rest = [f"{pad}{line}" if line else "" for line in body_lines[1:]]
+        items.append("\n".join([f"{marker}{body_lines[0]}".rstrip(), *rest]))
+    return ("\n" if tight else "\n\n").join(items)
+
+
+def _inline(node: SyntaxTreeNode) -> str:
+    kind = node.type
+    if kind in ("softbreak", "hardbreak"):
+        return "\n"
+    if kind == "text":
+        return escape(node.content)
+    if kind == "code_inline":
+        return "`" + escape(node.content).replace("`", "'") + "`" if node.content.strip() else ""
+    if kind in ("strong", "em", "s"):
+        inner = "".join(_inline(child) for child in node.children)
+        mark = {"strong": "*", "em": "_", "s": "~"}[kind]
+        return f"{mark}{inner}{mark}" if inner.strip() else inner
+    if kind == "link":
+        label = "".join(_inline(child) for child in node.children)
+        if node.markup == "autolink":  # <…> in the text: shown as written (Slack links URLs)
+            return f"&lt;{label}&gt;"
+        return _link(str(node.attrs.get("href", "")), label)
+    if kind == "image":
+        alt = "".join(_inline(child) for child in node.children)
+        return _link(str(node.attrs.get("src", "")), alt)
+    if node.children:
+        return "".join(_inline(child) for child in node.children)
+    return escape(node.content)
+
+
+def _link(href: str, label: str) -> str:
+    """A Slack link for an http(s) or mailto ``href``; anything else is shown as text."""
+    if not _LINKABLE.fullmatch(href):
+        return f"{label} ({escape(href)})" if href and label else label or escape(href)
+    url = href.replace("&", "&amp;")
+    if not label or label == escape(href):
+        return f"<{url}>"
+    return f"<{url}|{label.replace('|', '¦')}>"
