@@ -32,7 +32,7 @@ def test_a_minimal_socket_config() -> None:
         ({"on_call": ["alice"]}, "Slack user id"),
         ({"app_token_env": None}, "socket mode needs `app_token_env`"),
         ({"mode": "http"}, "http mode needs `signing_secret_env`"),
-        ({"listen": "0.0.0.0:3100"}, "not a loopback address"),
+        ({"listen": "3100"}, "is not HOST:PORT"),
         ({"api_base": "slack.com"}, "http:// or https://"),
     ],
 )
