@@ -15,6 +15,9 @@ spend; then it echoes every line it receives on stdin. Lines it understands:
     ask N        make N streamed requests to the model at ANTHROPIC_BASE_URL (the metering
                  proxy, under Fleetwarden) and print each answer (to see metering at work);
                  a prompt "ask N" does the same instead of its steps
+    tool CMD     ask the operators in chat for leave to run the shell command CMD, as a
+                 CLI's hook asks (the approval door beside the heartbeat URL), wait for
+                 the answer and print it; the stub runs nothing (to see approvals at work)
 
 When FLEETWARDEN_HEARTBEAT_URL and FLEETWARDEN_HEARTBEAT_TOKEN are set, it POSTs a
 heartbeat there every --heartbeat-interval seconds (default: FLEETWARDEN_HEARTBEAT_INTERVAL,
@@ -229,6 +232,46 @@ def ask(times: int, model: str, question: str = "") -> None:
         say(f"answer {turn}/{times}: {''.join(text)}")
 
 
+def tool(number: int, command: str) -> None:
+    """Ask for leave to run ``command`` through the approval door (``POST
+    /approval/<agent>``, then polled while it answers 202), and print the answer."""
+    import urllib.error
+    import urllib.request
+
+    beat, token = os.environ.get(HEARTBEAT_URL_ENV, ""), os.environ.get(HEARTBEAT_TOKEN_ENV, "")
+    if "/heartbeat/" not in beat or not token:
+        say(f"tool {number}: cannot ask: no heartbeat URL (is it run by Fleetwarden?)")
+        return
+    door = beat.replace("/heartbeat/", "/approval/", 1)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def call(method: str, url: str, body: bytes | None) -> tuple[int, dict[str, object]]:
+        request = urllib.request.Request(url, data=body, method=method)
+        request.add_header("X-Fleetwarden-Token", token)
+        request.add_header("Content-Type", "application/json")
+        try:
+            with opener.open(request, timeout=60.0) as reply:
+                return reply.status, json.loads(reply.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    body = {"id": f"tool-{number}", "tool": "Bash", "subject": command}
+    try:
+        status, reply = call("POST", door, json.dumps(body).encode())
+        while status == 202:
+            status, reply = call("GET", f"{door}/{reply['id']}", None)
+    except (OSError, ValueError, KeyError) as exc:
+        say(f"tool {number}: could not ask: {exc}")
+        return
+    if status != 200:
+        say(f"tool {number}: could not ask: {status} {reply.get('error', '')}")
+        return
+    said = " ".join(str(reply.get("message") or "").split())
+    verdict = "allowed" if reply.get("decision") == "allow" else "denied"
+    why = f": {said}" if said else ""
+    say(f"tool {number}: {command} — {verdict}{why} (the stub runs nothing)")
+
+
 def _ask_count(text: str) -> int | None:
     match = re.fullmatch(r"ask(?: (\d+))?", text.strip())
     return min(int(match.group(1) or 1), 100) if match else None
@@ -279,6 +322,7 @@ def main(argv: list[str]) -> int:
     say("waiting for input (send 'exit' to quit)")
 
     children: list[subprocess.Popen[bytes]] = []
+    tools = 0
     for raw in sys.stdin:
         line = raw.rstrip("\n")
         words = line.split()
@@ -306,6 +350,11 @@ def main(argv: list[str]) -> int:
                 heartbeat.beat_once()
             say("hanging: no more heartbeats or answers until stopped")
             _idle_forever()
+        if words[:1] == ["tool"] and len(words) > 1:
+            tools += 1
+            command = line.strip()[len("tool") :].strip()
+            threading.Thread(target=tool, args=(tools, command), daemon=True).start()
+            continue
         if line.strip() == "fork":
             child = subprocess.Popen(
                 [sys.executable, "-c", "import time\nwhile True: time.sleep(60)"],

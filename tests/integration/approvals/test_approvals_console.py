@@ -100,3 +100,19 @@ def test_a_request_closes_when_its_agent_ends(bot: ConsoleBot) -> None:
     bot.command("stop c1", r"Stopped c1")
     assert wait_until(lambda: read(bot, request.id).state is ApprovalState.CLOSED, timeout=20)
     bot.command(f"approve {request.id}", r"that request is closed \(c1\b.*ended")
+
+
+def test_the_stub_asks_for_a_tool_and_is_answered_with_no_key(bot: ConsoleBot) -> None:
+    """`tool ls -la` sent to a stub asks through the approval door (no key, no real CLI):
+    the request shows the command; `approve ID` lets it, and the stub prints the answer;
+    a denial's reason reaches it too."""
+    bot.command("spawn c1 --runtime stub", r"Agent c1 started")
+    bot.command("send c1 tool ls -la", r"Approval\W+([a-z2-9]{4})\W")
+    first = bot.expect(r"Approval\W+([a-z2-9]{4})\W").group(1)
+    bot.expect(r"ls -la")
+    bot.command(f"approve {first}", rf"{first} allowed once")
+    bot.expect(r"tool 1: ls -la — allowed: allowed by console.*\(the stub runs nothing\)", 30)
+    bot.send("send c1 tool rm -rf build")
+    second = bot.expect(r"Approval\W+([a-z2-9]{4})\W.*\n(?:.*\n)*?.*rm -rf build").group(1)
+    bot.command(f"deny {second} not today", rf"{second} denied")
+    bot.expect(r"tool 2: rm -rf build — denied: .*not today", timeout=30)

@@ -225,3 +225,21 @@ async def test_fifty_agents_failing_at_once_are_paced_into_the_channel(tmp_path:
         assert "ratelimited" not in run.world.errors_sent
         posts = [c for c in run.world.calls if c.method == "chat.postMessage"]
         assert len(posts) < 50
+
+
+async def test_the_guides_walk_from_a_mention_to_an_approved_tool_call(tmp_path: Path) -> None:
+    """docs/slack.md with no key: `@Fleetwarden spawn demo --prompt "count to 3"` opens
+    demo's thread; `tool ls -la` there asks with buttons; Approve lets it, and the stub
+    says so in the thread."""
+    demo = "  - name: demo\n    runtime: stub\n"
+    async with slack_run(tmp_path, agents=demo, names=("demo",)) as run:
+        world, people = run.world, run.people
+        await run.answer(people.ann, 'spawn demo --prompt "count to 3"', mention=True)
+        thread = await eventually(lambda: run.thread_of("demo"))
+        await run.says(people.ann, "tool ls -la", thread)
+        request = await eventually(
+            lambda: next((m for m in run.bots(thread) if buttons(m)), None)
+        )
+        assert "ls -la" in request.text and buttons(request) == ["Approve", "Always", "Deny"]
+        await world.person_clicks(people.ann, run.channel, request.ts, label="Approve")
+        await run.posted("tool 1: ls -la — allowed", thread)
