@@ -237,9 +237,7 @@ async def test_the_guides_walk_from_a_mention_to_an_approved_tool_call(tmp_path:
         await run.answer(people.ann, 'spawn demo --prompt "count to 3"', mention=True)
         thread = await eventually(lambda: run.thread_of("demo"))
         await run.says(people.ann, "tool ls -la", thread)
-        request = await eventually(
-            lambda: next((m for m in run.bots(thread) if buttons(m)), None)
-        )
+        request = await eventually(lambda: next((m for m in run.bots(thread) if buttons(m)), None))
         assert "ls -la" in request.text and buttons(request) == ["Approve", "Always", "Deny"]
         await world.person_clicks(people.ann, run.channel, request.ts, label="Approve")
         await run.posted("tool 1: ls -la — allowed", thread)
