@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Literal
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from connectors.inbox import check_prefix
+from fleet.connections import listen
 from fleet.schema import EnvVarName
 
 API_BASE_ENV = "FLEETWARDEN_SLACK_API_BASE"
@@ -87,24 +87,8 @@ def api_base_of(config: SlackConfig, environ: Mapping[str, str]) -> str:
 
 
 def split_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[V6]:PORT`` for IPv6) as its parts; ``ValueError`` says why not."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isascii() or not port.isdigit():
-        raise ValueError(f"{text!r} is not HOST:PORT (e.g. {DEFAULT_LISTEN})")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    number = int(port)
-    if not 1 <= number <= 65535:
-        raise ValueError(f"port {number} is out of range: use 1-65535")
-    if host != "localhost":
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise ValueError(
-                f"{host!r} is not an IP address: listen on an address of this machine "
-                f"(e.g. {DEFAULT_LISTEN}, behind a TLS reverse proxy)"
-            ) from None
-    return host, number
+    """``HOST:PORT`` as its parts (:func:`fleet.connections.listen.split_listen`)."""
+    return listen.split_listen(text, DEFAULT_LISTEN)
 
 
 class SlackConfig(BaseModel):

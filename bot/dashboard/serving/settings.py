@@ -15,7 +15,6 @@ set for, and any local user or agent may listen on another port of those.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from fleet.connections import listen
 from fleet.destinations import is_loopback
 from fleet.private_files import write_private
 from fleet.schema import ConfigPath, EnvVarName
@@ -37,24 +37,8 @@ _own_names: dict[Path, str] = {}  # by state dir: read once, never changed while
 
 
 def split_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[V6]:PORT`` for IPv6) as its parts; :class:`ValueError` says why not."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isascii() or not port.isdigit():
-        raise ValueError(f"{text!r} is not HOST:PORT (e.g. {DEFAULT_LISTEN})")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    number = int(port)
-    if not 1 <= number <= 65535:
-        raise ValueError(f"port {number} is out of range: use 1-65535")
-    if host != "localhost":
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise ValueError(
-                f"{host!r} is not an IP address: listen on an address of this machine "
-                f"(e.g. {DEFAULT_LISTEN}, or 0.0.0.0:8750 with TLS)"
-            ) from None
-    return host, number
+    """``HOST:PORT`` as its parts (:func:`fleet.connections.listen.split_listen`)."""
+    return listen.split_listen(text, DEFAULT_LISTEN)
 
 
 def own_name(state_dir: Path, *, make: bool = False) -> str | None:
