@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from connectors.inbox import check_prefix
-from fleet.connections import listen
+from fleet.connections.listen import split_listen as split_host_port
 from fleet.schema import EnvVarName
 
 API_BASE_ENV = "FLEETWARDEN_SLACK_API_BASE"
@@ -88,7 +88,7 @@ def api_base_of(config: SlackConfig, environ: Mapping[str, str]) -> str:
 
 def split_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` as its parts (:func:`fleet.connections.listen.split_listen`)."""
-    return listen.split_listen(text, DEFAULT_LISTEN)
+    return split_host_port(text, DEFAULT_LISTEN)
 
 
 class SlackConfig(BaseModel):

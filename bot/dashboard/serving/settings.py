@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from fleet.connections import listen
+from fleet.connections.listen import split_listen as split_host_port
 from fleet.destinations import is_loopback
 from fleet.private_files import write_private
 from fleet.schema import ConfigPath, EnvVarName
@@ -38,7 +38,7 @@ _own_names: dict[Path, str] = {}  # by state dir: read once, never changed while
 
 def split_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` as its parts (:func:`fleet.connections.listen.split_listen`)."""
-    return listen.split_listen(text, DEFAULT_LISTEN)
+    return split_host_port(text, DEFAULT_LISTEN)
 
 
 def own_name(state_dir: Path, *, make: bool = False) -> str | None:
