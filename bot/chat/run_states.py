@@ -13,7 +13,8 @@ its end. The title is the title of the task the run is done for, else the agent'
 runtime, at most :data:`TITLE_CHARS` characters. Only a change is told: a thread is never
 told the state it shows already. What it remembers is bounded (:data:`KEEP_RUNS` runs,
 :data:`KEEP_THREADS` threads, the oldest forgotten first), and nothing it does raises into
-the fleet or the approvals: a failure is logged.
+the fleet or the approvals: a failure is logged. An agent's threads show its newest run:
+what an older one says later (its end after a restart began the next, its ask) is not told.
 
 A state found while a command about the agent is being answered (a spawn, which opens the
 run's thread) waits for that answer (:mod:`bot.chat.ordering`), so the thread exists when
@@ -131,6 +132,7 @@ class RunStates:
         self._ordering = ordering
         self._runs: OrderedDict[int, _Run] = OrderedDict()
         self._told: OrderedDict[tuple[str, str, str], RunState] = OrderedDict()
+        self._newest: OrderedDict[str, int] = OrderedDict()  # each agent's newest run heard of
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
         """A fleet listener: a run's new state, told."""
@@ -169,6 +171,13 @@ class RunStates:
             self._runs.popitem(last=False)
 
     async def _tell(self, run_id: int, run: _Run) -> None:
+        newest = self._newest.get(run.agent)
+        if newest is not None and run_id < newest:
+            return  # an older run's news (a late end, its ask): the threads show the newest
+        self._newest[run.agent] = run_id
+        self._newest.move_to_end(run.agent)
+        while len(self._newest) > KEEP_RUNS:
+            self._newest.popitem(last=False)
         post = partial(self._show, run.agent, run_id, run.shown)
         if self._ordering is not None and self._ordering.defer((run.agent,), post):
             return  # after the answer to the command about its agent (its spawn)

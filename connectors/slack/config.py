@@ -29,10 +29,12 @@ Mode = Literal["socket", "http"]
 
 
 def shown(value: object) -> str:
-    """``value`` as an error message may show it: never a Slack token pasted by mistake."""
-    if isinstance(value, str) and value.strip().startswith(("xox", "xapp-")):
+    """``value`` as an error message may show it: never a Slack token pasted by mistake,
+    alone or anywhere inside (a list, a URL)."""
+    said = repr(value)
+    if "xox" in said or "xapp-" in said:
         return "a Slack token (not shown: it belongs in an environment variable)"
-    return repr(value)
+    return said
 
 
 def channel_id(value: object) -> str:
@@ -82,7 +84,9 @@ def api_base_of(config: SlackConfig, environ: Mapping[str, str]) -> str:
     if not override:
         return config.api_base
     if not _HTTP.fullmatch(override):
-        raise ValueError(f"{API_BASE_ENV} must be an http:// or https:// URL, got {override!r}")
+        raise ValueError(
+            f"{API_BASE_ENV} must be an http:// or https:// URL, got {shown(override)}"
+        )
     return override.rstrip("/") + "/"
 
 
@@ -204,7 +208,7 @@ class SlackConfig(BaseModel):
     @classmethod
     def _api_base(cls, value: str) -> str:
         if not _HTTP.fullmatch(value):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+            raise ValueError(f"expected an http:// or https:// URL, got {shown(value)}")
         return value.rstrip("/") + "/"
 
     @model_validator(mode="after")

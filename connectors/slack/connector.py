@@ -11,6 +11,7 @@ posting (:mod:`.outbound`, :mod:`.pacing`) and the sessions (:mod:`.sessions`).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import logging
@@ -41,6 +42,7 @@ from connectors.slack.groups import UserGroups
 from connectors.slack.mrkdwn import PART_LIMIT
 from connectors.slack.outbound import Outbound, is_ts, render
 from connectors.slack.pacing import Pacer, SlackRefused
+from connectors.slack.questions import Questions
 from connectors.slack.sessions import Sessions
 from connectors.slack.socket import HttpTransport, SocketTransport, bolt_app
 from connectors.slack.translate import CONNECTOR, Translator
@@ -105,6 +107,8 @@ class SlackConnector(ConnectorDefaults):
         self._transport: SocketTransport | HttpTransport | None = None
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._places: OrderedDict[str, str] = OrderedDict()  # message ts -> its thread
+        self._questions = Questions()
+        self._chores: set[asyncio.Task[None]] = set()
 
     @property
     def name(self) -> str:
@@ -220,6 +224,9 @@ class SlackConnector(ConnectorDefaults):
             await self._groups.stop()
         if self._pacer is not None:
             await self._pacer.close()
+        for chore in list(self._chores):
+            chore.cancel()
+        await asyncio.gather(*self._chores, return_exceptions=True)
         self._inbox.close()
 
     # --- inbound -----------------------------------------------------------------------
@@ -286,6 +293,13 @@ class SlackConnector(ConnectorDefaults):
         except Exception as exc:
             self._failures.failed(CONNECTOR, None, exc)
             return
+        container = payload.get("container")
+        clicked = container.get("message_ts") if isinstance(container, Mapping) else None
+        if inbound is not None and inbound.reacts_to is None and isinstance(clicked, str):
+            why = self._questions.refusal(clicked, inbound.sender)
+            if why is not None:  # a Yes under an older or another's question
+                self._say_later(inbound, why)
+                return
         if inbound is not None:
             if inbound.thread_id is None and inbound.reacts_to is not None:
                 thread = self._places.get(inbound.reacts_to)
@@ -300,6 +314,7 @@ class SlackConnector(ConnectorDefaults):
         if key is not None:
             if key in self._seen:
                 return
+            self._questions.heard(key, inbound.sender)
             self._seen[key] = None
             while len(self._seen) > _SEEN:
                 self._seen.popitem(last=False)
@@ -320,7 +335,24 @@ class SlackConnector(ConnectorDefaults):
         sent = await self._running().send(message)
         for ts in sent.event_ids:
             self._note_place(ts, message.thread_id)
+        if sent.event_ids and any(choice.as_reply for choice in message.choices):
+            place = (message.room, message.thread_id)
+            self._questions.asked(sent.event_ids[0], place, message.in_reply_to)
         return sent
+
+    def _say_later(self, inbound: InboundMessage, why: str) -> None:
+        """Tell the clicker, where they clicked, why their click did nothing."""
+        note = OutboundMessage(inbound.room, f"{inbound.sender}: {why}", inbound.thread_id)
+
+        async def say() -> None:
+            try:
+                await self.send(note)
+            except ConnectorError as exc:
+                log.warning("slack: could not say why a click did nothing: %s", exc)
+
+        task = asyncio.get_running_loop().create_task(say(), name="slack-click-refused")
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     async def edit(
         self, room: RoomId, event_id: EventId, markdown: str, thread: ThreadId | None = None

@@ -32,6 +32,10 @@ message is one section, its ``text`` the same), so a message always shows whole.
 
 _PARSE = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 _LINKABLE: Final = re.compile(r"(https?://|mailto:)[^\s<>|]+", re.IGNORECASE)
+_ADDRESS_LIKE: Final = re.compile(
+    r"(?i)(?:[a-z][a-z0-9+.-]*:|www\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)+\b)"
+)
+"""A link label that names an address itself (a URL, a scheme, a domain): not hidden."""
 _BACKTICK_RUN: Final = re.compile(r"(?<=``)(?=`)")
 _MENTION_ID: Final = re.compile(r"[UW][A-Z0-9]{2,20}")
 
@@ -148,4 +152,6 @@ def _link(href: str, label: str) -> str:
     url = href.replace("&", "&amp;")
     if not label or label == escape(href):
         return f"<{url}>"
+    if _ADDRESS_LIKE.search(label):  # a label that reads as another address: show both
+        return f"{label} (<{url}>)"
     return f"<{url}|{label.replace('|', '¦')}>"

@@ -144,7 +144,7 @@ class Outbound:
         known = self._threads.get((channel, thread))
         if known is None:
             try:
-                answer = await self._web.call(
+                answer = await self._pacer.patient(  # its tier's limit waited out, not raised
                     "conversations.replies", {"channel": channel, "ts": thread, "limit": 1}
                 )
             except SlackRefused as exc:

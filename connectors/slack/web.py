@@ -10,6 +10,7 @@ the workspace. Who the bot is comes from ``auth.test`` (:class:`Identity`).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -92,7 +93,9 @@ def _refused(method: str, exc: SlackApiError) -> SlackRefused:
         raw = headers.get("retry-after")
         if isinstance(raw, list):
             raw = raw[0] if raw else None
-        retry_after = float(raw) if raw is not None else None
+        wait = float(raw) if raw is not None else None
+        # "nan", "inf" or a negative would sleep forever or not at all: Slack's default then.
+        retry_after = wait if wait is not None and math.isfinite(wait) and wait >= 0 else None
     except (AttributeError, TypeError, ValueError):
         pass
     needed = response.get("needed") if hasattr(response, "get") else None

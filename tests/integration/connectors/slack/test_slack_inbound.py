@@ -95,3 +95,37 @@ async def test_http_mode_takes_signed_clicks(tmp_path: Path) -> None:
         await rig.world.person_clicks(rig.ann, rig.channel, ts, label="Deny")
         got = await rig.next()
         assert (got.text, got.reacts_to, got.sender) == ("❌", ts, rig.ann)
+
+
+async def test_a_yes_answers_only_the_question_it_is_on(tmp_path: Path) -> None:
+    """ann asks twice in one place: Yes on her older question is refused (said there) and
+    hands over nothing; Yes on her latest is her `yes`; bob's Yes on hers is refused."""
+    from connectors.base import Choice, OutboundMessage, RoomId
+
+    async with slack_rig(tmp_path) as rig:
+        bob = rig.world.add_user("bob")
+        rig.world.channels[rig.channel].members.add(bob)
+        asked: list[str] = []
+        for command in ("!stop all", "!freeze all"):
+            await rig.world.person_says(rig.ann, rig.channel, command)
+            heard = await rig.next()
+            question = OutboundMessage(
+                room=RoomId(rig.channel),
+                markdown=f"{command}? Reply yes",
+                in_reply_to=heard.event_id,
+                choices=(Choice("Yes", "yes", as_reply=True),),
+            )
+            asked += (await rig.connector.send(question)).event_ids
+        older, latest = asked
+        await rig.world.person_clicks(rig.ann, rig.channel, older, label="Yes")
+        await rig.world.person_clicks(bob, rig.channel, latest, label="Yes")
+        await rig.world.person_clicks(rig.ann, rig.channel, latest, label="Yes")
+        got = await rig.next()
+        assert (got.text, got.sender, got.addressed) == ("yes", rig.ann, True)
+        await rig.nothing_more()
+
+        def said(words: str) -> bool:
+            return any(words in m.text for m in rig.world.messages(rig.channel) if m.bot_id)
+
+        await eventually(lambda: said("replaced by a newer one"), "the older Yes refused")
+        await eventually(lambda: said(f"that question is {rig.ann}'s"), "bob's Yes refused")

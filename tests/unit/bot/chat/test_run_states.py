@@ -209,3 +209,17 @@ async def test_what_it_remembers_stays_bounded(
 
 def at(agent: str, run: int, kind: EventKind) -> FleetEvent:
     return FleetEvent(AgentName(agent), kind, AgentState.RUNNING, "", False, run)
+
+
+async def test_an_older_runs_late_news_never_shows_over_the_newest_run(
+    ledger: Ledger, chat: ThreadedConnector
+) -> None:
+    """Run 8 began while run 7 still ended (a restart): 7's late end is not told over 8's
+    work, nor is an ask of 7 opened then; 8's own end is."""
+    states = listener(ledger, chat)
+    await states.on_fleet_event(event(EventKind.STARTED, run=7))
+    await states.on_fleet_event(event(EventKind.RESTARTED, run=8))
+    await states.on_fleet_event(event(EventKind.ENDED, AgentState.EXITED, run=7))
+    await states.on_fleet_event(event(EventKind.TURN_OVER, AgentState.IDLE, run=8))
+    await states.on_fleet_event(event(EventKind.ENDED, AgentState.EXITED, run=8))
+    assert states_of(chat) == [RunState.WORKING, RunState.IDLE, RunState.ENDED]

@@ -39,9 +39,10 @@ def test_hostile_mentions_are_inert_everywhere() -> None:
         f"| a |\n|---|\n| {hostile.replace('|', '/')} |"
     )
     got = to_mrkdwn(source)
-    assert re.findall(r"<[^>]*>", got) == [
-        "<https://e.org|&lt;!channel&gt; &lt;!here&gt; &lt;@U0BOT1234&gt; "
-        "&lt;!subteam^S0123¦@team&gt; &amp; &lt;https://x¦y&gt;>"
+    assert re.findall(r"<[^>]*>", got) == ["<https://e.org>"]  # its label reads as an address
+    label = to_mrkdwn("[<!channel> & <@U0BOT1234>](https://e.org)")
+    assert re.findall(r"<[^>]*>", label) == [
+        "<https://e.org|&lt;!channel&gt; &amp; &lt;@U0BOT1234&gt;>"
     ]
     assert "<!" not in got and "<@" not in got
 
@@ -85,3 +86,12 @@ def test_a_split_code_block_is_closed_and_reopened() -> None:
 def test_blank_text_has_no_parts() -> None:
     """Nothing to say posts nothing."""
     assert parts("  \n ") == []
+
+
+def test_a_link_whose_label_reads_as_another_address_shows_both() -> None:
+    """`[https://github.com/o/r](https://evil.example/x)` never shows GitHub while opening
+    evil.example: the label is text and the real address its own link."""
+    [text] = parts("[https://github.com/o/r](https://evil.example/x) [docs](https://ok.example/)")
+    assert "https://github.com/o/r (<https://evil.example/x>)" in text
+    assert "<https://ok.example/|docs>" in text
+    assert "|https://github.com" not in text

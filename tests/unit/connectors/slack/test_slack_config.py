@@ -65,3 +65,16 @@ def test_unset_variables_are_named() -> None:
         "slack: the environment variable SLACK_SIGNING_SECRET "
         "(connectors.slack.signing_secret_env) is not set: set it to the signing secret"
     ]
+
+
+def test_a_token_pasted_anywhere_in_the_section_is_never_echoed() -> None:
+    """A token in api_base, or inside a list where an id goes, is refused without its value."""
+    for change in (
+        {"api_base": "xoxb-1-SECRETVALUE"},
+        {"channel_id": ["xoxb-1-SECRETVALUE"]},
+        {"on_call": ["xapp-1-SECRETVALUE"]},
+    ):
+        with pytest.raises(ValidationError) as refused:
+            SlackConfig.model_validate({**BASE, **change})
+        said = " ".join(str(error["msg"]) for error in refused.value.errors())
+        assert "SECRETVALUE" not in said and "a Slack token (not shown" in said
