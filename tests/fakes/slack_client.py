@@ -68,4 +68,4 @@ async def bolt_app(
     try:
         yield app, handler
     finally:
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]

@@ -71,7 +71,7 @@ class Hub:
         self._turn = itertools.count()
         self._hosts = itertools.count(1)
         self._watch: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._stopping = False
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/link/", self.serve)
@@ -94,7 +94,7 @@ class Hub:
         if ticket not in self.tickets:
             raise web.HTTPUnauthorized(text="invalid or used ticket")
         self.tickets.discard(ticket)
-        ws = web.WebSocketResponse(autoping=True)
+        ws = web.WebSocketResponse(autoping=True, timeout=1.0)
         await ws.prepare(request)
         link = Link(ws, f"applink-fake-{next(self._hosts)}")
         if len(self.open_links) >= self.world.max_sockets:
@@ -108,7 +108,6 @@ class Hub:
         self.links.append(link)
         try:
             await ws.send_json(payloads.hello(self.world, len(self.open_links), link.host))
-            self._wake.set()
             async for frame in ws:
                 if frame.type is WSMsgType.TEXT:
                     self._acked(link, frame.json())
@@ -133,7 +132,6 @@ class Hub:
         for envelope in self.pending.values():
             if envelope.link is link:
                 envelope.link, envelope.sent_at = None, None
-        self._wake.set()
 
     def _pick(self) -> Link | None:
         fresh = [link for link in self.open_links if not link.refreshing]
@@ -159,10 +157,10 @@ class Hub:
 
     async def _redeliver(self) -> None:
         """Send again what was not acked in time, and what waits for a socket."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=0.05)
-            self._wake.clear()
+        # A plain sleep, not wait_for on an event: on Python 3.11 wait_for can swallow the
+        # cancellation that stops this loop.
+        while not self._stopping:
+            await asyncio.sleep(0.02)
             now = self.world.clock.monotonic()
             for envelope in list(self.pending.values()):
                 waiting = envelope.link is None
@@ -191,15 +189,22 @@ class Hub:
 
     async def _close_later(self, link: Link) -> None:
         await asyncio.sleep(self.world.refresh_grace)
-        await link.ws.close()
+        await _close(link)
 
     async def drop(self) -> None:
         for link in self.open_links:
-            await link.ws.close()
+            await _close(link)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._watch is not None:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
         await self.drop()
+
+
+async def _close(link: Link) -> None:
+    """Close ``link``'s socket, not waiting long for a peer that may be gone already."""
+    with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
+        await asyncio.wait_for(link.ws.close(), timeout=2.0)
