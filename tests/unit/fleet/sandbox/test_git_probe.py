@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -62,9 +63,15 @@ def test_nothing_the_repository_config_names_runs_even_outside_a_sandbox(
     plant(repo, markers, tag)
     plain = ["git", "-C", str(repo), "status", "--porcelain"]
     subprocess.run(plain, capture_output=True, timeout=30, check=False, env=git_env())
-    assert list(markers.iterdir()), "the planted programs did not run under plain git"
-    for marker in markers.iterdir():
+    ran = list(markers.iterdir())
+    assert ran, "the planted programs did not run under plain git"
+    for marker in ran:
         marker.unlink()
+    # Each run leaves one process, forked before its marker is gone but perhaps not yet
+    # holding the tag (its exec may lag): wait for all of them before killing them.
+    deadline = time.monotonic() + 10
+    while len(leftovers(tag)) < len(ran) and time.monotonic() < deadline:
+        time.sleep(0.02)
     for pid in leftovers(tag):
         os.kill(pid, signal.SIGKILL)
 
