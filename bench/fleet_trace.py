@@ -87,15 +87,15 @@ def traced_orchestrator(trace_file: str, freeze: str, argv: list[str]) -> None:
             setattr(owner, name, timed_sync)
 
     for module, attr, *label in (
-        ("bot.commands.router", "Router.handle"),
+        ("bot.commands.routing.router", "Router.handle"),
         ("bot.chat.threads", "Threads.deliver"),
-        ("bot.commands.router", "Router._run"),
-        ("bot.commands.grammar", "Grammar.parse"),
-        ("connectors.console", "ConsoleConnector.send"),
+        ("bot.commands.routing.router", "Router._run"),
+        ("bot.commands.parsing.grammar", "Grammar.parse"),
+        ("connectors.console.connector", "ConsoleConnector.send"),
         ("fleet.ledger.stores.operators.chat", "ChatStore.claim_event"),
         ("bot.commands.handlers.agents.control", "Handlers.ps"),
         ("bot.render.fleet", "ps", "render.ps"),
-        ("connectors.console", "to_plain"),
+        ("connectors.console.connector", "to_plain"),
         ("fleet.supervisor.fleet", "Fleet.ps"),
         ("fleet.supervisor.fleet", "Fleet.drift"),
         ("fleet.supervisor.fleet", "Fleet.watchdog_snapshot"),
@@ -125,7 +125,7 @@ def traced_orchestrator(trace_file: str, freeze: str, argv: list[str]) -> None:
     if freeze == "gc-freeze":
         # What-if: move everything alive after start-up out of the collector's view, at
         # the first command (the app is up by then), so full collections skip it.
-        from bot.commands.router import Router
+        from bot.commands.routing.router import Router
 
         handle = Router.handle
 

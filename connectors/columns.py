@@ -2,7 +2,7 @@
 columns narrowed to fit a width.
 
 Pure functions for the console's plain text (:mod:`connectors.markdown`) and its prompt
-(:mod:`connectors.console_screen`). A word is never cut: a word wider than the room it has
+(:mod:`connectors.console.screen`). A word is never cut: a word wider than the room it has
 stays whole on a line of its own, and a table that cannot fit without cutting one stays
 wider than asked.
 """

@@ -11,7 +11,7 @@ that does not exist, a thread that does not exist, a room that does not exist an
 edit are refused with :class:`~connectors.errors.ConnectorError`; a message longer than
 the medium takes is split into several, never cut.
 
-The console connector (:mod:`connectors.console`) is not run here: it cannot honestly keep
+The console connector (:mod:`connectors.console.connector`) is not run here: it cannot honestly keep
 the contract, and faking it would pin behaviour it has not. A terminal has one room, so a
 send to another room is not refused; it has no length limit, so nothing is split; what it
 printed cannot change, so an edit prints the text again (``(updated) …``) and has no message

@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from bot.commands.acl import Acl, Grant, Role
+from bot.commands.routing.acl import Acl, Grant, Role
 from bot.config import Config
 from connectors.base import Connector, OutboundMessage
-from connectors.console import ROOM as CONSOLE_ROOM
-from connectors.console import ConsoleConnector
+from connectors.console.connector import ROOM as CONSOLE_ROOM
+from connectors.console.connector import ConsoleConnector
 from connectors.receiving import ReceiveFailures
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import implicit_account, own_key_var

@@ -84,7 +84,7 @@ from bot.chat.notifier import Notifier
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.handlers.overview import RosterEditor
-from bot.commands.request import RosterReloader
+from bot.commands.routing.request import RosterReloader
 from bot.commands.wiring import Commands
 from bot.config import Config
 from connectors.base import Connector

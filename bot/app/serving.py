@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
-from bot.commands.router import Router
+from bot.commands.routing.router import Router
 from connectors.base import Connector, InboundMessage
 from connectors.receiving import ReceiveFailures
 from fleet.errors import FleetwardenError

@@ -26,9 +26,9 @@ from typing import Final
 from bot.approvals.render import reaction_decision, reply_decision
 from bot.approvals.shown import tool_name
 from bot.chat.agent_text import escape
-from bot.commands.acl import Acl, Role
 from bot.commands.errors import CommandError, PermissionDenied
-from bot.commands.grammar import Command, Grammar
+from bot.commands.parsing.grammar import Command, Grammar
+from bot.commands.routing.acl import Acl, Role
 from connectors.base import Connector, InboundMessage, OutboundMessage, UserId
 from connectors.errors import ConnectorError
 from fleet.approvals.budget_asks import is_budget_ask

@@ -19,8 +19,8 @@ from bot.approvals.shown import inline_code, tool_name
 from bot.chat.agent_text import escape
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec
-from bot.commands.request import Reply, Request
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec
+from bot.commands.routing.request import Reply, Request
 from bot.render import machine
 from fleet.approvals.service import Approvals
 from fleet.approvals.spend import CHANNEL as SPEND

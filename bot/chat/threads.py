@@ -1,11 +1,11 @@
 """Where an answer goes once a command ran: threads, one per topic (an agent) in a room.
 
-An answer goes where its command was typed: the room's timeline (as a reply to it) or the
-thread it was typed in; a reply's images follow its text, in the same place. A
-:class:`~bot.commands.request.Reply` naming a topic links to that topic's thread when it was typed
-elsewhere, and leaves its ``thread_line`` there; a fresh run (``new_thread``) opens a new
-thread with the answer as its root, and the old thread gets a last line pointing to it.
-The topic ↔ thread mapping lives in the ledger; a new thread replaces the old in it.
+An answer goes where its command was typed: the room's timeline (as a reply to it) or the thread it
+was typed in; a reply's images follow its text, in the same place. A
+:class:`~bot.commands.routing.request.Reply` naming a topic links to that topic's thread when it was
+typed elsewhere, and leaves its ``thread_line`` there; a fresh run (``new_thread``) opens a new
+thread with the answer as its root, and the old thread gets a last line pointing to it. The topic ↔
+thread mapping lives in the ledger; a new thread replaces the old in it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from bot.commands.request import Reply
+from bot.commands.routing.request import Reply
 from connectors.base import Connector, InboundMessage, OutboundMessage, RoomId, ThreadId
 from connectors.errors import ConnectorError, ThreadsUnsupported
 from fleet.ledger.stores.operators.chat import ChatStore
@@ -29,7 +29,7 @@ class Threads:
 
     async def deliver(self, connector: Connector, msg: InboundMessage, reply: Reply) -> None:
         """Post ``reply`` where ``msg`` was typed; about a topic, open, link to and note in
-        its thread as :class:`~bot.commands.request.Reply` says."""
+        its thread as :class:`~bot.commands.routing.request.Reply` says."""
         if reply.topic is None:
             await self._answer(connector, msg, reply)
             return

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from bot.commands.grammar import CommandSpec, walk
+from bot.commands.parsing.grammar import CommandSpec, walk
 from bot.commands.specs import COMMANDS
 from bot.config import ConfigFile
 

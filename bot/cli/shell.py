@@ -34,8 +34,8 @@ from typing import Final
 from bot.cli.parsing import Parser, past_config
 from bot.cli.status_text import standing_text
 from bot.commands.errors import CommandError
-from bot.commands.grammar import Command, Grammar
 from bot.commands.help import help_text
+from bot.commands.parsing.grammar import Command, Grammar
 from bot.commands.specs import COMMANDS
 from bot.config import ConfigError, load_config
 from bot.control.wire import (
@@ -260,7 +260,7 @@ def _shown(char: str) -> str:
 
 
 def _quoted(word: str) -> str:
-    """``word`` as one word of the chat grammar's syntax (:mod:`bot.commands.tokenizer`)."""
+    """``word`` as one word of the chat grammar's syntax (:mod:`bot.commands.parsing.tokenizer`)."""
     if word and not any(c.isspace() or c in "'\"\\" for c in word):
         return word
     flag, eq, value = word.partition("=")

@@ -39,7 +39,7 @@ from urllib.parse import quote, urlsplit
 
 from bot.cli.status_tables import changes_text, tasks_text
 from bot.cli.status_text import agent_text, fleet_text, json_text, shown
-from bot.commands.grammar import show, suggest
+from bot.commands.parsing.grammar import show, suggest
 from bot.config import CONFIG_ENV_VAR, Config
 from bot.dashboard.access.status_door import (
     STATUS_SOCKET_FILE,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from bot.app.assembly import ledger_location, redactor, unset_secrets
-from bot.commands.grammar import show, suggest
+from bot.commands.parsing.grammar import show, suggest
 from bot.config import CONFIG_ENV_VAR, Config
 from fleet.clock import SystemClock
 from fleet.errors import LedgerError

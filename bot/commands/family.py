@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar, cast
 
-from bot.commands.grammar import CommandSpec
-from bot.commands.request import Handler
+from bot.commands.parsing.grammar import CommandSpec
+from bot.commands.routing.request import Handler
 
 H = TypeVar("H", bound=Callable[..., Any])
 

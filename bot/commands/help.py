@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.commands.errors import ParseError
-from bot.commands.grammar import CommandSpec, show, suggest, walk
+from bot.commands.parsing.grammar import CommandSpec, show, suggest, walk
 
 LISTED_USAGE = 30
 """The longest usage line the list of commands shows whole; a longer one shows its flags

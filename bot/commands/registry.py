@@ -12,7 +12,6 @@ from types import MappingProxyType
 
 from bot.approvals.commands import ApprovalCommands
 from bot.commands.family import Family
-from bot.commands.grammar import CommandSpec
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.forget import ForgetCommand
 from bot.commands.handlers.agents.levers import Levers
@@ -35,7 +34,8 @@ from bot.commands.handlers.verify import VerifyCommand
 from bot.commands.handlers.work.board import TaskBoard
 from bot.commands.handlers.work.missions import MissionCommands
 from bot.commands.handlers.work.tasks import TaskCommands
-from bot.commands.request import Handler
+from bot.commands.parsing.grammar import CommandSpec
+from bot.commands.routing.request import Handler
 from bot.commands.specs import COMMANDS
 from bot.dashboard.access.command import DashboardCommands
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.agents.forget import FORGET
 from bot.commands.handlers.agents.levers import FREEZE, STOP
 from bot.commands.handlers.agents.messages import MSGS
@@ -23,6 +22,7 @@ from bot.commands.handlers.spend.budgets import BUDGET
 from bot.commands.handlers.spend.raising import RAISE
 from bot.commands.handlers.verify import VERIFY
 from bot.commands.handlers.work.specs import MISSION, MISSIONS, TASK, TASKS
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.dashboard.access.command import DASHBOARD
 from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW, WINDOWS
 from fleet.permissions.config import MODES

@@ -18,9 +18,6 @@ from bot.approvals.answers import ApprovalDesk
 from bot.approvals.commands import ApprovalCommands, SessionLevers
 from bot.approvals.wiring import medium
 from bot.commands import registry
-from bot.commands.acl import Acl
-from bot.commands.confirmations import ConfirmationDesk
-from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.forget import ForgetCommand
 from bot.commands.handlers.agents.levers import Levers
@@ -48,7 +45,10 @@ from bot.commands.handlers.work.board import TaskBoard
 from bot.commands.handlers.work.missions import MissionCommands
 from bot.commands.handlers.work.starts import ChatTaskStarts
 from bot.commands.handlers.work.tasks import TaskCommands
-from bot.commands.router import Router
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl
+from bot.commands.routing.confirmations import ConfirmationDesk
+from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from bot.config import Config
 from bot.config.reading.resolved import model_priced

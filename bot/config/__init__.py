@@ -20,7 +20,7 @@ against that file's own lines (``roster.yaml:7: agents[1].restart.max_restarts: 
 relative paths inside it resolve against its directory.
 
 Sections live next to what they configure: an agent entry in :mod:`fleet.agents.roster`, each
-connector's settings beside the connector (:mod:`connectors.console_config`).
+connector's settings beside the connector (:mod:`connectors.console.config`).
 
 This module is the public face: the schema is :mod:`bot.config.schema` (its chat sections
 :mod:`bot.config.chat`), :class:`Config` is :mod:`bot.config.reading.resolved`, reading and checking
@@ -39,7 +39,7 @@ from bot.config.reading.defaults import Defaults
 from bot.config.reading.load import CONFIG_ENV_VAR, load_config, parse_config
 from bot.config.reading.resolved import Config
 from bot.config.schema import ConfigFile, LogLevel
-from connectors.console_config import ConsoleConfig, Role
+from connectors.console.config import ConsoleConfig, Role
 from connectors.matrix.config import MatrixConfig as MatrixConfig
 from fleet.agents.restart_settings import RestartField as RestartField
 from fleet.agents.restart_settings import RestartSettings as RestartSettings

@@ -10,7 +10,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from connectors.console_config import ConsoleConfig, Role
+from connectors.console.config import ConsoleConfig, Role
 from connectors.discord.config import DiscordConfig, snowflake
 from connectors.health import DOWN_AFTER_SECONDS
 from connectors.matrix.config import MatrixConfig

@@ -2,7 +2,7 @@
 validated result, :class:`Config`.
 
 Sections live next to what they configure: an agent entry in :mod:`fleet.agents.roster`,
-each connector's settings beside the connector (:mod:`connectors.console_config`), the
+each connector's settings beside the connector (:mod:`connectors.console.config`), the
 connectors and the operators in :mod:`bot.config.chat`, the MCP servers in
 :mod:`fleet.mcp.config.schema`. Reading and checking a file is :mod:`bot.config.reading.load`;
 :mod:`bot.config` re-exports both.

@@ -2,16 +2,16 @@
 config's ``shell: {as: ID}`` names, on the connector :data:`SHELL` (an ``operators:`` entry
 for every connector, or ``connector: shell``, gives it its role, looked up as it runs), and
 is audited with source :data:`SHELL` — parsed, authorised, handled and answered as chat's
-(:meth:`bot.commands.router.Router.answer`)."""
+(:meth:`bot.commands.routing.router.Router.answer`)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol
 
-from bot.commands.request import Reply
-from bot.commands.router import Ran
-from bot.commands.sources import SHELL
+from bot.commands.routing.request import Reply
+from bot.commands.routing.router import Ran
+from bot.commands.routing.sources import SHELL
 from bot.control.wire import EXIT_OK, EXIT_REFUSED, Answer
 from connectors.base import InboundMessage, RoomId, UserId
 from fleet.clock import Clock

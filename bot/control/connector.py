@@ -11,7 +11,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 
-from bot.commands.sources import SHELL
+from bot.commands.routing.sources import SHELL
 from connectors.base import (
     ConnectorHealth,
     EventId,

@@ -1,5 +1,5 @@
 """The machine answers: what a shell verb's ``--json`` (``fleetwarden ps --json``) prints,
-as data a script reads (:attr:`bot.commands.request.Reply.data`), shaped here from the same
+as data a script reads (:attr:`bot.commands.routing.request.Reply.data`), shaped here from the same
 facts the chat answer is rendered from. ``docs/commands.md`` ("Answers as JSON") documents
 each object; a field is added, never renamed or removed. Times are ISO 8601 in UTC,
 ``null`` when unknown; words an agent wrote are data, never markup."""

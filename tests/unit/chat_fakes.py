@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from bot.commands.grammar import Grammar
-from bot.commands.request import Handler, Request
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.request import Handler, Request
 from bot.commands.specs import COMMANDS
 from connectors.base import (
     ConnectorHealth,

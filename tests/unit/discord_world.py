@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 import simcord
 
-from bot.commands.acl import Acl
-from bot.commands.grammar import Grammar
-from bot.commands.request import Handler, Reply, Request
-from bot.commands.router import Router
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl
+from bot.commands.routing.request import Handler, Reply, Request
+from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import InboundMessage
 from connectors.discord.connector import DiscordConnector

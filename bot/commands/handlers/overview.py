@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from bot.app.build import Build
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.grammar import CommandSpec
 from bot.commands.handlers.agents.roster_specs import (
     ADD_KEYS,
     ROSTER_ADD,
@@ -24,7 +23,8 @@ from bot.commands.handlers.agents.roster_specs import (
     ROSTER_SET,
 )
 from bot.commands.help import help_text
-from bot.commands.request import Reply, Request, RosterReloader, SpawnGate
+from bot.commands.parsing.grammar import CommandSpec
+from bot.commands.routing.request import Reply, Request, RosterReloader, SpawnGate
 from bot.commands.specs import HELP, PS, ROSTER, ROSTER_RELOAD, WHOAMI
 from bot.config.roster.edit import AddAgent, RemoveAgent, RosterEdit, SetKey
 from bot.dashboard.pages.shapes import Redacted, link_json

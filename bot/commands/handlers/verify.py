@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec
-from bot.commands.request import Request
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec
+from bot.commands.routing.request import Request
 from connectors.matrix.verification.cli import ANSWERS, board_of
 
 VERIFY = CommandSpec(

@@ -16,7 +16,7 @@ from bot.config.checks.forges import with_forge_credentials
 from bot.config.reading.defaults import Defaults
 from bot.config.schema import ConfigFile, LogLevel
 from bot.dashboard.serving.settings import DashboardSettings
-from connectors.console_config import ConsoleConfig
+from connectors.console.config import ConsoleConfig
 from connectors.discord.config import DiscordConfig
 from connectors.matrix.config import MatrixConfig
 from connectors.slack.config import SlackConfig

@@ -14,8 +14,8 @@ from typing import Protocol, runtime_checkable
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.grammar import CommandSpec
-from bot.commands.request import Reply, Request
+from bot.commands.parsing.grammar import CommandSpec
+from bot.commands.routing.request import Reply, Request
 from bot.dashboard.access.signin import LINK_LIFETIME, LINK_PATH, SignIns
 from bot.dashboard.serving.settings import DashboardSettings
 from connectors.base import Connector, UserId

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.commands.acl import Acl, Grant, Role
+from bot.commands.routing.acl import Acl, Grant, Role
 from bot.dashboard.access.signin import LINK_PATH, SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.serving.server import DashboardServer

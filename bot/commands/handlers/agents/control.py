@@ -16,14 +16,14 @@ from pathlib import Path
 from bot.chat.agent_text import said
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.grammar import FlagValue
 from bot.commands.handlers.agents.owners import goes_on, on_an_issue, taken_words
 from bot.commands.handlers.agents.spawn.repository import RepoChoice, repo_choice
 from bot.commands.handlers.agents.spawn.spend import SpawnSpend, quote_under
 from bot.commands.handlers.agents.watch_follow import agent_view
 from bot.commands.handlers.places.hosts import host_flag as _host
 from bot.commands.handlers.places.repos import CoAuthors
-from bot.commands.request import Follower, Reply, Request, SpawnGate
+from bot.commands.parsing.grammar import FlagValue
+from bot.commands.routing.request import Follower, Reply, Request, SpawnGate
 from bot.commands.specs import SEND, SPAWN, WATCH
 from bot.render import fleet as render
 from bot.render import forge as render_forge

@@ -4,8 +4,8 @@ audit trail kept in the ledger for reports. Needs the admin role."""
 from __future__ import annotations
 
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec
-from bot.commands.request import Request
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec
+from bot.commands.routing.request import Request
 from fleet.approvals.service import Approvals
 from fleet.supervisor.interfaces import AgentControl
 

@@ -4,13 +4,13 @@ stops every agent at once (``stop NAME`` is handed to the ordinary stop); ``resu
 one at a time (:mod:`bot.commands.handlers.agents.restart_all`; ``restart NAME`` is handed
 to the ordinary restart).
 
-Only an admin pulls them. They act at once, whatever budgets say and whatever waits in the
-spawn queue, and never wait on either. ``all`` asks first (:mod:`bot.commands.confirmations`): the
-reply names the agents it would act on and the lever acts only on its asker's ``yes`` in the
-same place within the minute — then on the agents as they are at that moment (``restart
-all``: on those its question named). The router's audit records the command, the question,
-the ``yes`` and what it acted on (``Reply.detail``). ``stop all`` and ``freeze all`` cancel
-a ``restart all`` under way first, and say so.
+Only an admin pulls them. They act at once, whatever budgets say and whatever waits in the spawn
+queue, and never wait on either. ``all`` asks first (:mod:`bot.commands.routing.confirmations`): the
+reply names the agents it would act on and the lever acts only on its asker's ``yes`` in the same
+place within the minute — then on the agents as they are at that moment (``restart all``: on those
+its question named). The router's audit records the command, the question, the ``yes`` and what it
+acted on (``Reply.detail``). ``stop all`` and ``freeze all`` cancel a ``restart all`` under way
+first, and say so.
 
 A freeze by hand is recorded with who and why: no budget lifts it or takes it over, the
 watchdog leaves the frozen agent alone (its silence is not a stall), and only ``resume``
@@ -27,14 +27,14 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.chat.agent_text import quotes_escaped
-from bot.commands.acl import Role
-from bot.commands.confirmations import CHOICES, ConfirmationDesk
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.agents.restart_all import RESTART, RestartAll, Restarted, agents_asked
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
-from bot.commands.request import Reply, Request
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.routing.acl import Role
+from bot.commands.routing.confirmations import CHOICES, ConfirmationDesk
+from bot.commands.routing.request import Reply, Request
 from fleet.approvals.spend import SpendAsks
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger.stores.running.agents import AgentsStore

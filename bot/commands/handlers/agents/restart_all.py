@@ -31,8 +31,8 @@ from typing import Final
 
 from bot.chat.agent_text import quotes_escaped
 from bot.commands.errors import CommandError
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
-from bot.commands.request import Request
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.routing.request import Request
 from connectors.base import Connector, OutboundMessage
 from fleet.errors import FleetError
 from fleet.ledger.records.rows import AuditOutcome

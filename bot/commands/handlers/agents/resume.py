@@ -5,11 +5,11 @@ all``, need the admin role."""
 
 from __future__ import annotations
 
-from bot.commands.acl import Role
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec
-from bot.commands.request import Reply, Request
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec
+from bot.commands.routing.acl import Role
+from bot.commands.routing.request import Reply, Request
 from fleet.ledger import Freeze
 from fleet.names import ALL_AGENTS
 from fleet.supervisor.interfaces import FleetBrakes

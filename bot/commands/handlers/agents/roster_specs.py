@@ -3,7 +3,7 @@ by :mod:`bot.commands.handlers.overview`), and the keys ``roster add``'s flags w
 
 from __future__ import annotations
 
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
 
 _NAME = ArgSpec("NAME", "The agent's name in the roster, e.g. `coder-1`.")
 _WRITTEN = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from bot.chat.agent_text import escape
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
-from bot.commands.request import Reply, Request
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.routing.request import Reply, Request
 from bot.render import fleet as render
 from bot.render import forge as render_forge
 from bot.render import machine

@@ -10,9 +10,9 @@ from datetime import datetime
 
 from bot.chat.agent_text import said
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
-from bot.commands.request import Request
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec
+from bot.commands.routing.request import Request
 from bot.render import fleet as render
 from bot.render import forge as render_forge
 from fleet.forge.facts import ForgeRuns

@@ -8,8 +8,8 @@ stored schedule again when the app starts (:meth:`ScheduleCommands.restore`).
 
 :class:`ScheduledRuns` is what the scheduled job (:func:`scheduler.schedule_job.run_schedule`)
 reaches through the job context: it hands the stored command to
-:meth:`bot.commands.router.Router.run_as` as the schedule's creator, in the room the schedule was
-made in, and records how the run went. Misfire and coalescing rules are in
+:meth:`bot.commands.routing.router.Router.run_as` as the schedule's creator, in the room the
+schedule was made in, and records how the run went. Misfire and coalescing rules are in
 :mod:`scheduler.schedule_job`.
 """
 
@@ -21,13 +21,13 @@ import re
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 
-from bot.commands.acl import Acl
 from bot.commands.errors import CommandError, NotFound, ParseError, PermissionDenied
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec, Grammar
-from bot.commands.request import Request
-from bot.commands.router import Router
-from bot.commands.sources import Delegated
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec, Grammar
+from bot.commands.routing.acl import Acl
+from bot.commands.routing.request import Request
+from bot.commands.routing.router import Router
+from bot.commands.routing.sources import Delegated
 from bot.render.work import schedules as render
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock

@@ -20,8 +20,8 @@ from datetime import datetime
 
 from bot.commands.errors import CommandError, NotFound
 from bot.commands.handlers.launches.queue_starts import ChatStarts, QueuedSpawner, RosterStarts
-from bot.commands.request import Request
-from bot.commands.router import Router
+from bot.commands.routing.request import Request
+from bot.commands.routing.router import Router
 from bot.config import Config
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec
-from bot.commands.request import Request
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec
+from bot.commands.routing.request import Request
 from bot.render.fleet import ago, table
 from fleet.ledger.stores.running.refusals import RefusalCount
 from fleet.names import AgentName, agent_name

@@ -11,8 +11,8 @@ from datetime import datetime
 from bot.chat.agent_text import quotes_escaped, said
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.grammar import CommandSpec
-from bot.commands.request import Request
+from bot.commands.parsing.grammar import CommandSpec
+from bot.commands.routing.request import Request
 from bot.render.fleet import ago, table
 from fleet.hosts.connection import LinkState
 from fleet.hosts.probe import HostFacts

@@ -4,7 +4,7 @@ the words ``help`` shows."""
 
 from __future__ import annotations
 
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
 
 _AGENT = ArgSpec(
     "NAME",

@@ -6,7 +6,7 @@ repositories' desk (:class:`fleet.repos.desk.RepoDesk`); without a ``repos:``
 section there is none, and each says so. Merging into a protected branch needs an admin,
 and so does ``--unreviewed`` (a tip its review agent did not approve).
 ``discard`` of a branch holding commits that are on no upstream branch asks first, as
-``stop all`` does (:mod:`bot.commands.confirmations`): only its asker's ``yes`` in the same
+``stop all`` does (:mod:`bot.commands.routing.confirmations`): only its asker's ``yes`` in the same
 place within the minute discards it. The router audits each verb with what it acted on
 (``Reply.detail``), and each leaves a line in the agent's thread (``Reply.thread_line``).
 ``spawn``'s repository flags are :mod:`bot.commands.handlers.agents.spawn.repository`'s.
@@ -22,13 +22,13 @@ from pathlib import PurePosixPath
 from typing import Final
 
 from bot.chat.agent_text import said
-from bot.commands.acl import Role
-from bot.commands.confirmations import CHOICES, ConfirmationDesk
 from bot.commands.errors import CommandError, NotFound, PermissionDenied
 from bot.commands.family import Family, command
-from bot.commands.grammar import no_agent, show
 from bot.commands.handlers.places.repo_specs import BRANCHES, DIFF, DISCARD, MERGE, PUSH
-from bot.commands.request import Reply, Request
+from bot.commands.parsing.grammar import no_agent, show
+from bot.commands.routing.acl import Role
+from bot.commands.routing.confirmations import CHOICES, ConfirmationDesk
+from bot.commands.routing.request import Reply, Request
 from bot.render.forge import web_address
 from bot.render.work import changes as render
 from bot.render.work import tasks as render_tasks

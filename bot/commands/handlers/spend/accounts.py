@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.commands.family import Family, command
-from bot.commands.grammar import CommandSpec
-from bot.commands.request import Request
+from bot.commands.parsing.grammar import CommandSpec
+from bot.commands.routing.request import Request
 from bot.render import fleet as render
 from fleet.accounts.book import AccountBook
 from fleet.accounts.quota import QuotaWindow

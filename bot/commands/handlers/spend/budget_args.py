@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.commands.errors import CommandError
-from bot.commands.grammar import show
+from bot.commands.parsing.grammar import show
 from fleet.budgets.model import parse_duration
 from fleet.ledger.records.budgets import SCOPE_FORMS, Scope
 

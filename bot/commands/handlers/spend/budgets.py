@@ -14,9 +14,9 @@ from dataclasses import replace
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.handlers.spend.budget_args import parse_limit, parse_moment, parse_scope
-from bot.commands.request import Reply, Request
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.routing.request import Reply, Request
 from bot.render import machine
 from bot.render.spend import budgets as render_budgets
 from fleet.budgets.model import BudgetBook, BudgetError, parse_window

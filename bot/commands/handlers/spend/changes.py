@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.request import Request
+from bot.commands.routing.request import Request
 from bot.commands.specs import DEFAULT_SINCE, REPORT, REPORT_CHANGES
 from bot.render.spend.change_costs import changes_report
 from fleet.budgets.changes.report import report

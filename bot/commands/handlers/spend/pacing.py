@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.commands.family import Family, command
-from bot.commands.grammar import no_agent
 from bot.commands.handlers.places.hosts import host_flag
 from bot.commands.handlers.spend.accounts import AccountCommands
-from bot.commands.request import Reply, Request
+from bot.commands.parsing.grammar import no_agent
+from bot.commands.routing.request import Reply, Request
 from bot.commands.specs import PACE, REPORT, USAGE
 from bot.render import fleet as render
 from bot.render.spend.report import NO_BUDGETS, compose, render_text

@@ -7,7 +7,7 @@ from __future__ import annotations
 from bot.commands.family import Family, command
 from bot.commands.handlers.work.refs import mission_of, task_of
 from bot.commands.handlers.work.specs import TASK, TASKS
-from bot.commands.request import Reply, Request
+from bot.commands.routing.request import Reply, Request
 from bot.render import machine
 from bot.render.work import tasks as render
 from bot.render.work.tasks import RUNS_SHOWN, Story

@@ -20,7 +20,7 @@ from bot.commands.handlers.work.specs import (
     MISSION_NEW,
     MISSIONS,
 )
-from bot.commands.request import Reply, Request
+from bot.commands.routing.request import Reply, Request
 from bot.render import machine
 from bot.render.work import pipelines as render_pipelines
 from bot.render.work import tasks as render

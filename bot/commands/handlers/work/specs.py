@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot.commands.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
 from fleet.ledger.records.tasks import TASK_STATES
 
 STATE_CHOICES: Final = ("open", "ended", *TASK_STATES)

@@ -9,8 +9,8 @@ import json
 import logging
 from collections.abc import Callable
 
-from bot.commands.router import Router
-from bot.commands.sources import Delegated
+from bot.commands.routing.router import Router
+from bot.commands.routing.sources import Delegated
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
 from fleet.ledger.records.tasks import TaskRecord

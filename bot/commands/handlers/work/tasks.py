@@ -8,12 +8,12 @@ from dataclasses import replace
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.grammar import FlagValue
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.spawn.repository import repo_choice
 from bot.commands.handlers.work.refs import agent_of, mission_of, task_of, tasks_after
 from bot.commands.handlers.work.specs import TASK, TASK_CANCEL, TASK_DONE, TASK_NEW, TASK_START
-from bot.commands.request import Reply, Request, SpawnGate
+from bot.commands.parsing.grammar import FlagValue
+from bot.commands.routing.request import Reply, Request, SpawnGate
 from bot.render.work import tasks as render
 from fleet.errors import FleetError
 from fleet.ledger.records.tasks import NewTask, TaskRecord, TaskState

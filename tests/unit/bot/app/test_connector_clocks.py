@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.app.assembly import make_connectors
-from bot.commands.acl import Acl
+from bot.commands.routing.acl import Acl
 from bot.config import parse_config
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger

@@ -10,7 +10,7 @@ from typing import cast
 
 from bot.app.phases.fleet.peer_traffic import Heard, show_peer_traffic, tell_peer_traffic
 from bot.app.stops import Stops
-from bot.commands.acl import Acl
+from bot.commands.routing.acl import Acl
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.views import Views

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.cli import shell
-from bot.commands.grammar import Grammar
+from bot.commands.parsing.grammar import Grammar
 from bot.commands.specs import COMMANDS
 
 

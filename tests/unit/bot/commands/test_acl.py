@@ -1,12 +1,10 @@
-"""Tests for bot.commands.acl: who has which role, and which commands each role may run."""
+"""Tests for bot.commands.routing.acl: who has which role, and which commands each role may run."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
-from bot.commands.acl import Acl, Grant, Role
-from bot.commands.grammar import CommandSpec
 from bot.commands.handlers.agents.forget import FORGET
 from bot.commands.handlers.agents.levers import FREEZE
 from bot.commands.handlers.agents.messages import MSGS
@@ -46,6 +44,8 @@ from bot.commands.handlers.work.specs import (
     TASK_START,
     TASKS,
 )
+from bot.commands.parsing.grammar import CommandSpec
+from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.specs import (
     ACCOUNTS,
     CANCEL,

@@ -15,9 +15,9 @@ from bot.approvals.commands import ApprovalCommands
 from bot.approvals.feed import ApprovalFeed
 from bot.chat.notifier import Notifier
 from bot.chat.ordering import Ordering
-from bot.commands.acl import Acl, Grant, Role
-from bot.commands.grammar import Grammar
-from bot.commands.router import Router
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
 from fleet.approvals.service import Approvals

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.chat.agent_text import said
-from bot.commands.acl import Acl, Grant, Role
-from bot.commands.grammar import Grammar
 from bot.commands.handlers.spend.changes import ChangeCommands
-from bot.commands.router import Router
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.router import Router
 from bot.commands.specs import REPORT
 from bot.render.spend.change_costs import HEADERS
 from fleet.clock import ManualClock

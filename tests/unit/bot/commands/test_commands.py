@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.commands.errors import ParseError
-from bot.commands.grammar import ArgSpec, CommandSpec, Grammar
 from bot.commands.help import LISTED_USAGE, help_text
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec, Grammar
 from bot.commands.specs import COMMANDS
 
 USAGES = {

@@ -1,4 +1,4 @@
-"""Tests for bot.commands.grammar: text → Command, None, or a one-line ParseError."""
+"""Tests for bot.commands.parsing.grammar: text → Command, None, or a one-line ParseError."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.commands.errors import CommandError, ParseError
-from bot.commands.grammar import ArgSpec, Command, CommandSpec, FlagSpec, Grammar, qualify, walk
+from bot.commands.parsing.grammar import (
+    ArgSpec,
+    Command,
+    CommandSpec,
+    FlagSpec,
+    Grammar,
+    qualify,
+    walk,
+)
 from bot.commands.specs import COMMANDS
 
 NAME = ArgSpec("NAME", "the agent")

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from bot.app.build import Build
-from bot.commands.acl import Acl, Grant, Role
-from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.overview import OverviewCommands, Standing
 from bot.commands.handlers.spend.pacing import PacingCommands
-from bot.commands.router import Router
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.health import LinkHealth
 from fleet.clock import ManualClock

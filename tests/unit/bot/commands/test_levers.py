@@ -11,9 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands.acl import Acl, Grant, Role
-from bot.commands.confirmations import ConfirmationDesk
-from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.levers import Levers
 from bot.commands.handlers.agents.restart_all import RestartAll, RestartOne
@@ -21,9 +18,12 @@ from bot.commands.handlers.agents.resume import LimitCommands
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.handlers.overview import OverviewCommands
 from bot.commands.handlers.spend.pacing import PacingCommands
-from bot.commands.request import Request
-from bot.commands.router import Router
-from bot.commands.sources import SHELL
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.confirmations import ConfirmationDesk
+from bot.commands.routing.request import Request
+from bot.commands.routing.router import Router
+from bot.commands.routing.sources import SHELL
 from bot.commands.specs import COMMANDS
 from bot.control.answers import ShellAnswers
 from bot.control.wire import EXIT_REFUSED

@@ -8,10 +8,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any, cast
 
-from bot.commands.acl import Acl, Grant, Role
-from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents.messages import MSGS, MessageCommands
-from bot.commands.router import Router
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.router import Router
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import NewMessage

@@ -9,10 +9,10 @@ import pytest
 
 from bot.chat.notifier import Notifier
 from bot.chat.ordering import Ordering, Post
-from bot.commands.acl import Acl, Grant, Role
-from bot.commands.grammar import Grammar
-from bot.commands.request import Reply, Request
-from bot.commands.router import Router
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.request import Reply, Request
+from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import OutboundMessage, RoomId, ThreadId
 from fleet.ledger import Ledger

@@ -7,9 +7,9 @@ import pytest
 
 from bot.commands import registry
 from bot.commands.family import Family, command
-from bot.commands.grammar import ArgSpec, CommandSpec, Grammar
 from bot.commands.handlers.agents.levers import STOP, Levers
-from bot.commands.request import Request
+from bot.commands.parsing.grammar import ArgSpec, CommandSpec, Grammar
+from bot.commands.routing.request import Request
 from bot.commands.specs import COMMANDS
 
 PING = CommandSpec(name="ping", summary="Answer pong.")

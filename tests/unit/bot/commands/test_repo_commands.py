@@ -14,15 +14,15 @@ from typing import Any, cast
 import pytest
 from markdown_it import MarkdownIt
 
-from bot.commands.acl import Acl, Grant, Role
-from bot.commands.confirmations import ConfirmationDesk
 from bot.commands.errors import CommandError
-from bot.commands.grammar import Grammar
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.owners import AgentRecords, ChatOwners
 from bot.commands.handlers.places.repos import NO_REPOS, RepoCommands, link
-from bot.commands.request import Reply, Request
-from bot.commands.router import Router
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.confirmations import ConfirmationDesk
+from bot.commands.routing.request import Reply, Request
+from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock
 from fleet.forge.facts import ForgeRuns

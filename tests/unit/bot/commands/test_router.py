@@ -1,4 +1,5 @@
-"""Tests for bot.commands.router: dedupe, ACL, parse, authorise, dispatch, reply and audit."""
+"""Tests for bot.commands.routing.router: dedupe, ACL, parse, authorise, dispatch, reply and
+audit."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import logging
 
 import pytest
 
-from bot.commands.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError, NotFound
-from bot.commands.grammar import Grammar
-from bot.commands.request import Request
-from bot.commands.router import Router
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.request import Request
+from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from fleet.errors import AgentNotRunning
 from fleet.ledger import Ledger
@@ -33,7 +34,7 @@ def router_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "bot.commands.router" and r.levelno == logging.WARNING
+        if r.name == "bot.commands.routing.router" and r.levelno == logging.WARNING
     ]
 
 
@@ -74,7 +75,7 @@ async def test_stranger_is_never_answered_and_logged_once_per_sender(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A stranger gets no reply and no audit entry; each stranger is logged only the first time."""
-    caplog.set_level(logging.WARNING, logger="bot.commands.router")
+    caplog.set_level(logging.WARNING, logger="bot.commands.routing.router")
     await router.handle(chat, message("!ps", sender=STRANGER, event_id="$1"))
     await router.handle(chat, message("!spawn x", sender=STRANGER, event_id="$2"))
     await router.handle(chat, message("!ps", sender="@eve:example.org", event_id="$3"))
@@ -93,7 +94,7 @@ async def test_a_stranger_is_per_connector(
     ledger: Ledger, calls: Calls, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An id granted on one connector is a stranger on another, and logged there once."""
-    caplog.set_level(logging.WARNING, logger="bot.commands.router")
+    caplog.set_level(logging.WARNING, logger="bot.commands.routing.router")
     acl = Acl([Grant("bob", Role.ADMIN, connector="console")])
     router = Router(
         grammar=Grammar(COMMANDS),
@@ -246,7 +247,7 @@ async def test_an_unexpected_exception_gets_a_generic_reply_and_a_logged_traceba
     assert "went wrong" in reply.markdown
     assert "internal-detail-42" not in reply.markdown
     assert "KeyError" not in reply.markdown
-    [record] = [r for r in caplog.records if r.name == "bot.commands.router"]
+    [record] = [r for r in caplog.records if r.name == "bot.commands.routing.router"]
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], KeyError)

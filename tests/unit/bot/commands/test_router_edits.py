@@ -1,4 +1,4 @@
-"""Tests for bot.commands.router's edits: an edit of a message nothing was done about runs
+"""Tests for bot.commands.routing.router's edits: an edit of a message nothing was done about runs
 in its place; an edit of one whose command ran is answered with why it was not applied."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from bot.commands.acl import Acl, Grant, Role
-from bot.commands.grammar import Grammar
-from bot.commands.router import Router
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import EventId, InboundMessage
 from fleet.ledger import Ledger

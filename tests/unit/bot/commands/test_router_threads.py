@@ -1,15 +1,16 @@
-"""Tests for bot.commands.router's threads: answers where the command was typed, a thread per agent
-(a new one for each fresh run), links and lines for it, and plain messages in its thread."""
+"""Tests for bot.commands.routing.router's threads: answers where the command was typed, a thread
+per agent (a new one for each fresh run), links and lines for it, and plain messages in its
+thread."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.chat.threads import link_line, moved, thread_note
-from bot.commands.acl import Acl, Grant, Role
-from bot.commands.grammar import Grammar
-from bot.commands.request import Reply, Request
-from bot.commands.router import Router
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.request import Reply, Request
+from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import EventId, OutboundMessage, RoomId
 from fleet.ledger import Ledger

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from bot.cli.command import _summary
-from bot.commands.acl import Role
 from bot.commands.errors import CommandError
-from bot.commands.grammar import Grammar
 from bot.commands.handlers.places.egress import EgressCommands
-from bot.commands.request import Request
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Role
+from bot.commands.routing.request import Request
 from bot.commands.specs import COMMANDS
 from fleet.destinations import DEFAULT_ALLOW
 from fleet.model import AgentSpec

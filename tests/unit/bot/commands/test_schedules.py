@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.commands.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError
-from bot.commands.grammar import Grammar
 from bot.commands.handlers.launches.schedules import ScheduleCommands, ScheduledRuns
-from bot.commands.request import Request
-from bot.commands.router import Router
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.request import Request
+from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import OutboundMessage, RoomId, SendResult
 from connectors.errors import ConnectorError

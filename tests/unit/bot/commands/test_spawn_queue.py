@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from bot.commands.acl import Role
 from bot.commands.errors import CommandError, NotFound
-from bot.commands.grammar import Grammar
 from bot.commands.handlers.launches.queue import EMPTY, render_queue
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
-from bot.commands.request import Reply, Request
-from bot.commands.router import Ran
-from bot.commands.sources import Delegated
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Role
+from bot.commands.routing.request import Reply, Request
+from bot.commands.routing.router import Ran
+from bot.commands.routing.sources import Delegated
 from bot.commands.specs import COMMANDS
 from fleet.budgets.model import Groups
 from fleet.caps import Caps

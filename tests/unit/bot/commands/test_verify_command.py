@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands.acl import Role
 from bot.commands.errors import CommandError
-from bot.commands.grammar import Grammar
 from bot.commands.handlers.verify import VerifyCommand
-from bot.commands.request import Request
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Role
+from bot.commands.routing.request import Request
 from bot.commands.specs import COMMANDS
 from connectors.matrix.verification.board import Pending
 from connectors.matrix.verification.cli import board_of

@@ -1,4 +1,4 @@
-"""Tests for bot.config (with fleet.agents.roster and connectors.console_config): YAML → Config."""
+"""Tests for bot.config (with fleet.agents.roster and connectors.console.config): YAML → Config."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from bot.config import (
     load_config,
     parse_config,
 )
-from connectors.console_config import ConsoleConfig
+from connectors.console.config import ConsoleConfig
 from fleet.model import AgentSpec
 
 FILE = "fleetwarden.yaml"

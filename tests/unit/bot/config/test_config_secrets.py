@@ -13,7 +13,7 @@ from bot.config import (
     ConfigFile,
     ConfigProblem,
 )
-from connectors.console_config import ConsoleConfig
+from connectors.console.config import ConsoleConfig
 from fleet.agents.roster import AgentEntry
 from tests.unit.bot.config.test_config import FILE, only_problem, parse, problems_of
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands.acl import Acl, Grant, Role
-from bot.commands.grammar import Grammar
-from bot.commands.router import Router
-from bot.commands.sources import SHELL
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.router import Router
+from bot.commands.routing.sources import SHELL
 from bot.commands.specs import COMMANDS
 from bot.control.answers import NO_OPERATOR, ShellAnswers
 from bot.control.wire import EXIT_OK, EXIT_REFUSED

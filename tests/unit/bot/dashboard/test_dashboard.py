@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.commands.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError
-from bot.commands.grammar import Grammar
-from bot.commands.request import Reply, Request
+from bot.commands.parsing.grammar import Grammar
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.request import Reply, Request
 from bot.commands.specs import COMMANDS
 from bot.config import ConfigError
 from bot.config.reading.load import parse_config

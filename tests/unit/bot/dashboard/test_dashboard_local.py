@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from bot.cli.status import StatusError, fetch
-from bot.commands.acl import Acl, Grant, Role
+from bot.commands.routing.acl import Acl, Grant, Role
 from bot.config.reading.load import parse_config
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.access.status_door import (

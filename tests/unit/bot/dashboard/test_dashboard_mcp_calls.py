@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.commands.acl import Acl, Grant, Role
+from bot.commands.routing.acl import Acl, Grant, Role
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.serving.server import DashboardServer

@@ -14,7 +14,7 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
-from bot.commands.acl import Acl, Grant, Role
+from bot.commands.routing.acl import Acl, Grant, Role
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.task_board import TaskGauges

@@ -16,8 +16,8 @@ import pytest
 import simcord
 from simcord.enums import MessageType
 
-from bot.commands.acl import Acl, Grant, Role
-from bot.commands.request import Reply, Request
+from bot.commands.routing.acl import Acl, Grant, Role
+from bot.commands.routing.request import Reply, Request
 from bot.dashboard.access.command import DashboardCommands
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.serving.settings import DashboardSection

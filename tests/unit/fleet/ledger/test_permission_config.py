@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.commands.errors import CommandError
-from bot.commands.grammar import Grammar
+from bot.commands.parsing.grammar import Grammar
 from bot.commands.specs import COMMANDS
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
 from bot.commands.errors import CommandError
-from bot.commands.grammar import FlagValue
+from bot.commands.parsing.grammar import FlagValue
 from fleet.budgets.model import BudgetStatus
 from fleet.budgets.quoting.quote import QuoteUnderError, estimate_of, parse_quote_under
 from fleet.budgets.quoting.words import hold_text

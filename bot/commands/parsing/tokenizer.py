@@ -5,7 +5,7 @@ allows ``\\"`` and ``\\\\``; outside quotes a backslash escapes ``"``, ``'`` and
 and is otherwise literal (so ``C:\\work`` survives); quotes join adjacent text
 (``--prompt="a b"``). A token records its raw first character, since one that starts
 with a quote is never a flag. The :class:`Lexer` reads a token at a time so that
-:mod:`bot.commands.grammar` can take the raw remainder of a line untokenized.
+:mod:`bot.commands.parsing.grammar` can take the raw remainder of a line untokenized.
 """
 
 from __future__ import annotations

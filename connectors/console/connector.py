@@ -7,7 +7,7 @@ stdin from a pipe and at an interactive terminal.
 
 At a terminal it shows a prompt, kept at the bottom: replies, agents' output and the
 warnings Fleetwarden logs are printed above it, and the prompt with the half-typed line
-drawn again beneath (:mod:`connectors.console_screen`); tables are fitted to the
+drawn again beneath (:mod:`connectors.console.screen`); tables are fitted to the
 terminal's width, their cells wrapped between words. From a pipe there is no prompt, and
 tables keep one row a line.
 
@@ -16,7 +16,7 @@ it, whole, between a line naming it with its size and a line ending it, as the c
 prints any long text. Nothing is written to disk. Characters that would drive the terminal
 (an escape sequence) are taken out of it first, as the redactor takes them out of text.
 
-No thread reads stdin (:mod:`connectors.console_input`): the event loop says when there
+No thread reads stdin (:mod:`connectors.console.input`): the event loop says when there
 is something to read, so Ctrl-C, SIGTERM or the end of input find nothing blocked in a
 read, and the process exits as it should.
 """
@@ -43,9 +43,9 @@ from connectors.base import (
     ThreadId,
     UserId,
 )
-from connectors.console_config import ConsoleConfig
-from connectors.console_input import LineSplitter, StdinSource
-from connectors.console_screen import LogsAbove, Screen, TerminalMode, terminal_columns
+from connectors.console.config import ConsoleConfig
+from connectors.console.input import LineSplitter, StdinSource
+from connectors.console.screen import LogsAbove, Screen, TerminalMode, terminal_columns
 from connectors.defaults import ConnectorDefaults
 from connectors.errors import ThreadsUnsupported
 from connectors.health import LinkHealth

@@ -12,7 +12,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bot.commands.grammar import CommandSpec
+from bot.commands.parsing.grammar import CommandSpec
 
 
 class Role(enum.StrEnum):

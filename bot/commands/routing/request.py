@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from bot.commands.acl import Role
-from bot.commands.grammar import Command
+from bot.commands.parsing.grammar import Command
+from bot.commands.routing.acl import Role
 from connectors.base import Attachment, Choice, InboundMessage
 from fleet.supervisor.admission.admit import Wait
 from fleet.supervisor.admission.request import Queued
@@ -19,11 +19,11 @@ from fleet.supervisor.fleet import RosterDiff
 @dataclass(frozen=True, slots=True)
 class Request:
     """A parsed, authorised command and who sent it. ``confirmed``: its sender has just
-    confirmed it with a reply to the question it asked (:mod:`bot.commands.confirmations`).
+    confirmed it with a reply to the question it asked (:mod:`bot.commands.routing.confirmations`).
     ``source``: how it came, as its audit entry says (``typed``, or ``schedule:<id>`` when
     an operator schedule ran it). ``asked``: when confirmed, the question it confirmed
     (what it said it would do); ``plan``: what the command decided as it asked
-    (:meth:`~bot.commands.confirmations.ConfirmationDesk.ask`'s ``plan``), to act on."""
+    (:meth:`~bot.commands.routing.confirmations.ConfirmationDesk.ask`'s ``plan``), to act on."""
 
     message: InboundMessage
     role: Role

@@ -8,7 +8,7 @@ never waits. A regular file or ``/dev/null`` cannot be watched (epoll refuses th
 never makes a read wait either: their bytes are read a chunk per loop turn.
 
 :class:`LineSplitter` cuts those bytes into lines, as the terminal's own line editing or a
-pipe delivers them; the console's line editor (:mod:`connectors.console_editor`) does
+pipe delivers them; the console's line editor (:mod:`connectors.console.editor`) does
 the same for a terminal whose keys it reads one by one.
 """
 

@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from bot.commands.errors import CommandError, PermissionDenied
-from bot.commands.request import Request
-from bot.commands.sources import SHELL
+from bot.commands.routing.request import Request
+from bot.commands.routing.sources import SHELL
 from connectors.base import Choice, InboundMessage
 from fleet.clock import Clock
 from fleet.ledger import Confirmation

@@ -1,8 +1,8 @@
-"""Tests for connectors.console_editor: the keys typed at the terminal made into lines."""
+"""Tests for connectors.console.editor: the keys typed at the terminal made into lines."""
 
 from __future__ import annotations
 
-from connectors.console_editor import Did, Edit, LineEditor
+from connectors.console.editor import Did, Edit, LineEditor
 
 
 def _lines(editor: LineEditor, data: bytes) -> list[str]:

@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 from bot.commands.errors import ParseError
-from bot.commands.shapes import CommandSpec, FlagSpec, FlagValue, show, suggest
-from bot.commands.tokenizer import QUOTES, Lexer, Unterminated, unwrap_quotes
+from bot.commands.parsing.shapes import CommandSpec, FlagSpec, FlagValue, show, suggest
+from bot.commands.parsing.tokenizer import QUOTES, Lexer, Unterminated, unwrap_quotes
 
 __all__ = ["bind"]
 

@@ -1,4 +1,4 @@
-"""Tests for connectors.console: stdin lines in, plain-text replies out."""
+"""Tests for connectors.console.connector: stdin lines in, plain-text replies out."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import BinaryIO
 import pytest
 
 from connectors.base import Attachment, InboundMessage, OutboundMessage, RoomId, ThreadId
-from connectors.console import ConsoleConnector
-from connectors.console_config import ConsoleConfig
+from connectors.console.config import ConsoleConfig
+from connectors.console.connector import ConsoleConnector
 from connectors.errors import ThreadsUnsupported
 from fleet.clock import ManualClock
 

@@ -4,7 +4,7 @@ printed above it.
 While the console is open at a terminal, :class:`Screen` owns what the terminal shows
 below the last line printed: the prompt and the line being typed, drawn by it (the
 terminal's echo is off, the keys are read one by one and edited by
-:class:`connectors.console_editor.LineEditor`). Whatever else is printed — a reply, an
+:class:`connectors.console.editor.LineEditor`). Whatever else is printed — a reply, an
 agent's output, a warning logged on stderr by any part of Fleetwarden, from any thread —
 goes through :meth:`Screen.above`: the prompt line is erased, the text printed, and the
 prompt and the half-typed line drawn again beneath it, so no line ever lands in the middle
@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from connectors.columns import text_width
-from connectors.console_editor import Did, Edit, LineEditor
+from connectors.console.editor import Did, Edit, LineEditor
 
 log = logging.getLogger(__name__)
 

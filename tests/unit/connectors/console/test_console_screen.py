@@ -1,4 +1,4 @@
-"""Tests for connectors.console_screen, and the console connector at a real pseudo-terminal:
+"""Tests for connectors.console.screen, and the console connector at a real pseudo-terminal:
 the prompt kept at the bottom, replies and log lines printed above it, the terminal's
 settings given back."""
 
@@ -17,9 +17,9 @@ from typing import BinaryIO, TextIO
 import pytest
 
 from connectors.base import OutboundMessage, RoomId
-from connectors.console import ConsoleConnector
-from connectors.console_config import ConsoleConfig
-from connectors.console_screen import Screen
+from connectors.console.config import ConsoleConfig
+from connectors.console.connector import ConsoleConnector
+from connectors.console.screen import Screen
 from fleet.clock import ManualClock
 from tests.polling import eventually
 

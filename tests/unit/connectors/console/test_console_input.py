@@ -1,4 +1,4 @@
-"""Tests for connectors.console_input: stdin read as the event loop says it is readable,
+"""Tests for connectors.console.input: stdin read as the event loop says it is readable,
 with no thread, from a pipe, a regular file or /dev/null; and bytes cut into lines."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import pytest
 
-from connectors.console_input import LineSplitter, StdinSource
+from connectors.console.input import LineSplitter, StdinSource
 from tests.polling import eventually
 
 

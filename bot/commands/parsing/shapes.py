@@ -1,6 +1,6 @@
 """The shapes of commands: what a command takes (:class:`FlagSpec`, :class:`ArgSpec`,
 :class:`CommandSpec`), what a parsed one holds (:class:`Command`), and the small words the
-grammar's messages share (:func:`suggest`, :func:`show`). :mod:`bot.commands.grammar`
+grammar's messages share (:func:`suggest`, :func:`show`). :mod:`bot.commands.parsing.grammar`
 re-exports them: import them from there."""
 
 from __future__ import annotations

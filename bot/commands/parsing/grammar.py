@@ -1,22 +1,21 @@
 """The command grammar: a pure parser from a line of text to a :class:`Command`.
 
-A spec table (:class:`CommandSpec`, with the other shapes in :mod:`bot.commands.shapes`,
+A spec table (:class:`CommandSpec`, with the other shapes in :mod:`bot.commands.parsing.shapes`,
 re-exported here) describes each command's positionals, flags and subcommands; the words
-after a command are bound to its spec by :mod:`bot.commands.binding`. :meth:`Grammar.parse`
+after a command are bound to its spec by :mod:`bot.commands.parsing.binding`. :meth:`Grammar.parse`
 turns text into a :class:`Command`, returns ``None`` for ordinary chat, or raises
 :class:`~bot.commands.errors.ParseError` with a one-line message that names the problem and
 shows the usage.
 
-Words are read by :mod:`bot.commands.tokenizer` (shell-like quoting, but small). A token whose
-first character is a quote is never a flag. The text for a ``rest`` argument is taken
-raw from the line, never tokenized, so natural text such as ``it's fine`` needs no
-quoting. In a command that has flags, they may stand anywhere in its ``rest`` text too
-(``task new Fix the login --agent coder``): its own flags are lifted out and the words
-around them are the text; a ``--`` word ends the flags, and an unknown ``--word`` stays
-text unless it is a likely typo of a flag. A word after a command's last argument that
-follows a string flag's value is a multi-word value typed unquoted: the refusal shows it
-quoted. A word that is no subcommand of a command with subcommands is answered with the
-likeliest subcommand meant (:attr:`Command.near` keeps it for a handler's "not found").
+Words are read by :mod:`bot.commands.parsing.tokenizer` (shell-like quoting, but small). A token
+whose first character is a quote is never a flag. The text for a ``rest`` argument is taken raw from
+the line, never tokenized, so natural text such as ``it's fine`` needs no quoting. In a command that
+has flags, they may stand anywhere in its ``rest`` text too (``task new Fix the login --agent
+coder``): its own flags are lifted out and the words around them are the text; a ``--`` word ends
+the flags, and an unknown ``--word`` stays text unless it is a likely typo of a flag. A word after a
+command's last argument that follows a string flag's value is a multi-word value typed unquoted: the
+refusal shows it quoted. A word that is no subcommand of a command with subcommands is answered with
+the likeliest subcommand meant (:attr:`Command.near` keeps it for a handler's "not found").
 """
 
 from __future__ import annotations
@@ -26,9 +25,9 @@ from collections.abc import Collection, Sequence
 from types import MappingProxyType
 from typing import Final
 
-from bot.commands.binding import bind
 from bot.commands.errors import NotFound, ParseError
-from bot.commands.shapes import (
+from bot.commands.parsing.binding import bind
+from bot.commands.parsing.shapes import (
     ArgSpec,
     Command,
     CommandSpec,
@@ -39,7 +38,7 @@ from bot.commands.shapes import (
     suggest,
     walk,
 )
-from bot.commands.tokenizer import QUOTES, Lexer, Unterminated
+from bot.commands.parsing.tokenizer import QUOTES, Lexer, Unterminated
 from fleet.schema import no_agent_words
 
 __all__ = [

@@ -3,7 +3,7 @@ for it and reads a typo in it."""
 
 from __future__ import annotations
 
-from bot.commands.grammar import Command
+from bot.commands.parsing.grammar import Command
 from fleet.names import ALL_AGENTS, BUDGET_WORD, is_agent_name
 
 

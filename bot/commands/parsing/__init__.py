@@ -1,0 +1,1 @@
+"""What operators type, read: the tokenizer, argument shapes, binding and the grammar."""

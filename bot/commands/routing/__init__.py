@@ -1,0 +1,1 @@
+"""From a chat message to a handler: the router, access control, requests, confirmations."""

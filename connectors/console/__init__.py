@@ -1,0 +1,1 @@
+"""The console connector: Fleetwarden at the terminal, one operator, agents as tabs."""
