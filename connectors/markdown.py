@@ -12,7 +12,7 @@ All parsing is done by markdown-it-py; nothing here performs I/O. Splitting is
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from markdown_it import MarkdownIt
 from markdown_it.renderer import RendererHTML
@@ -210,6 +210,24 @@ def _narrower(width: int | None, by: int) -> int | None:
 
 
 def _list(node: SyntaxTreeNode, width: int | None = None) -> str:
+    return list_items(
+        node,
+        lambda item, tight, marker: _blocks(
+            item.children, tight=tight, width=_narrower(width, len(marker))
+        ),
+    )
+
+
+def list_items(
+    node: SyntaxTreeNode,
+    body: Callable[[SyntaxTreeNode, bool, str], str],
+    bullet: str = "- ",
+    indent: int | None = None,
+) -> str:
+    """A bullet or ordered list (``node``) as text: each item its marker (its number, or
+    ``bullet``) then ``body(item, tight, marker)``, the body's further lines indented by
+    ``indent`` (the marker's width when None); a tight list's items on adjacent lines, a
+    loose one's a blank line apart."""
     ordered = node.type == "ordered_list"
     start = node.attrs.get("start", 1) if ordered else 1
     number = start if isinstance(start, int) else int(start)
@@ -221,10 +239,9 @@ def _list(node: SyntaxTreeNode, width: int | None = None) -> str:
     )
     items: list[str] = []
     for offset, item in enumerate(node.children):
-        marker = f"{number + offset}. " if ordered else "- "
-        body = _blocks(item.children, tight=tight, width=_narrower(width, len(marker)))
-        pad = " " * len(marker)
-        lines = body.split("\n")
+        marker = f"{number + offset}. " if ordered else bullet
+        lines = body(item, tight, marker).split("\n")
+        pad = " " * (len(marker) if indent is None else indent)
         rest = [f"{pad}{line}" if line else "" for line in lines[1:]]
         items.append("\n".join([f"{marker}{lines[0]}".rstrip(), *rest]))
     return ("\n" if tight else "\n\n").join(items)

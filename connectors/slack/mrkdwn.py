@@ -23,7 +23,7 @@ from typing import Final
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
-from connectors.markdown import to_plain
+from connectors.markdown import list_items, to_plain
 from connectors.markdown_split import split_markdown
 
 PART_LIMIT: Final = 3000
@@ -101,23 +101,9 @@ def _code(content: str) -> str:
 
 
 def _list(node: SyntaxTreeNode, lines: list[str]) -> str:
-    ordered = node.type == "ordered_list"
-    start = node.attrs.get("start", 1) if ordered else 1
-    number = start if isinstance(start, int) else int(start)
-    tight = not any(
-        child.type == "paragraph" and not child.hidden
-        for item in node.children
-        for child in item.children
+    return list_items(
+        node, lambda item, tight, _: _blocks(item.children, lines, tight=tight), "• ", indent=4
     )
-    items: list[str] = []
-    for offset, item in enumerate(node.children):
-        marker = f"{number + offset}. " if ordered else "• "
-        body = _blocks(item.children, lines, tight=tight)
-        pad = "    "
-        body_lines = body.split("\n")
-        rest = [f"{pad}{line}" if line else "" for line in body_lines[1:]]
-        items.append("\n".join([f"{marker}{body_lines[0]}".rstrip(), *rest]))
-    return ("\n" if tight else "\n\n").join(items)
 
 
 def _inline(node: SyntaxTreeNode) -> str:
