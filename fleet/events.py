@@ -1,7 +1,7 @@
 """What happens to an agent that operators may want to hear about: a :class:`FleetEvent`, its
 kinds, and the listeners that hear them (the supervisor's, the watchdog's, a run cap's, the
-chat's and the dashboard's). A turn's end and a freeze are told only to those who wait on
-them (:data:`QUIET`): never said, shown or counted."""
+chat's and the dashboard's). A turn's end, a freeze and a thaw are told only to those who
+wait on them (:data:`QUIET`): never said, shown or counted."""
 
 from __future__ import annotations
 
@@ -28,11 +28,12 @@ class EventKind(enum.StrEnum):
     # RUNNING when the next one began at once or its process ends with it (ENDED follows).
     TURN_OVER = "turn over"
     FROZEN = "frozen"  # its run was paused (a cutoff, a person, the forge's `on_done`)
+    THAWED = "thawed"  # its paused run goes on (`resume`, a raised cap, a new budget window)
 
 
-QUIET = frozenset({EventKind.TURN_OVER, EventKind.FROZEN})
-"""The kinds for those who wait on an agent's turn (tasks, the postbox, the forge): no
-notice, page or count of them."""
+QUIET = frozenset({EventKind.TURN_OVER, EventKind.FROZEN, EventKind.THAWED})
+"""The kinds for those who wait on an agent's turn (tasks, the postbox, the forge) or show
+a run's state (a Slack agent session): no notice, page or count of them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,17 +4,16 @@ connector with threads, in each thread the ledger binds to the run's agent
 (:meth:`~fleet.ledger.stores.operators.chat.ChatStore.threads_for_topic`, as the approval
 feed finds them).
 
-The state follows the fleet's events (:func:`state_of`: started, reattached or restarted →
-working; a turn over → idle, or working when the next began at once; frozen → waiting; ended
-or given up → ended) and the run's asks (:mod:`fleet.approvals.service`): while one is open
-the run is waiting, and when the last is answered it shows again what the fleet last said. A
-thaw is no fleet event: a run frozen then thawed shows waiting until its next turn over or
-its end. The title is the title of the task the run is done for, else the agent's name and
-runtime, at most :data:`TITLE_CHARS` characters. Only a change is told: a thread is never
-told the state it shows already. What it remembers is bounded (:data:`KEEP_RUNS` runs,
-:data:`KEEP_THREADS` threads, the oldest forgotten first), and nothing it does raises into
-the fleet or the approvals: a failure is logged. An agent's threads show its newest run:
-what an older one says later (its end after a restart began the next, its ask) is not told.
+The state follows the fleet's events (:func:`state_of`: started, reattached or restarted → working;
+a turn over → idle, or working when the next began at once; frozen → waiting; ended or given up →
+ended; thawed → idle or working, as the agent is) and the run's asks
+(:mod:`fleet.approvals.service`): while one is open the run is waiting, and when the last is
+answered it shows again what the fleet last said. The title is the title of the task the run is done
+for, else the agent's name and runtime, at most :data:`TITLE_CHARS` characters. Only a change is
+told: a thread is never told the state it shows already. What it remembers is bounded
+(:data:`KEEP_RUNS` runs, :data:`KEEP_THREADS` threads, the oldest forgotten first), and nothing it
+does raises into the fleet or the approvals: a failure is logged. An agent's threads show its newest
+run: what an older one says later (its end after a restart began the next, its ask) is not told.
 
 A state found while a command about the agent is being answered (a spawn, which opens the
 run's thread) waits for that answer (:mod:`bot.chat.ordering`), so the thread exists when
@@ -63,6 +62,8 @@ def state_of(event: FleetEvent) -> RunState | None:
             return RunState.IDLE if event.state is AgentState.IDLE else RunState.WORKING
         case EventKind.FROZEN:
             return RunState.WAITING
+        case EventKind.THAWED:
+            return RunState.IDLE if event.state is AgentState.IDLE else RunState.WORKING
         case EventKind.ENDED | EventKind.GAVE_UP:
             return RunState.ENDED
         case _:

@@ -1,7 +1,9 @@
 """Pausing an agent's run and continuing it (:mod:`fleet.backends.freezer`): the supervisor's
 :meth:`~fleet.supervisor.fleet.Fleet.freeze`, :meth:`~fleet.supervisor.fleet.Fleet.thaw` and
 :meth:`~fleet.supervisor.fleet.Fleet.frozen` are these, under the agent's lock. A pause is a
-fleet event (:attr:`~fleet.events.EventKind.FROZEN`), for whoever waits on the agent's turn."""
+fleet event (:attr:`~fleet.events.EventKind.FROZEN`), for whoever waits on the agent's turn,
+and so is the thaw of a live run (:attr:`~fleet.events.EventKind.THAWED`), for whoever shows
+its state."""
 
 from __future__ import annotations
 
@@ -44,8 +46,12 @@ class Pauses:
             if not await self._budgets.remove_freeze(record.name):
                 return False
             run = await self._records.last_run(record.name)
-            if run is not None and run.ended_at is None:
+            live = run is not None and run.ended_at is None
+            if run is not None and live:
                 await self._runs.backend(run.handle.backend).thaw(run.handle)
+        if run is not None and live:
+            going = FleetEvent(record.name, EventKind.THAWED, record.state, "", False, run.id)
+            await self._emit(going)  # told once the lock is let go, as a pause is
         return True
 
     async def frozen(self) -> list[Freeze]:

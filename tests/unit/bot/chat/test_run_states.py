@@ -65,14 +65,17 @@ def listener(ledger: Ledger, chat: ThreadedConnector, **kw: Ordering) -> RunStat
 
 
 def test_each_fleet_event_maps_to_the_state_it_puts_a_run_in() -> None:
-    """Started/reattached/restarted work, a turn over idles (or works on), frozen waits,
-    ended and given up end; a stall or a refusal changes nothing."""
+    """Started/reattached/restarted work, a turn over idles (or works on), frozen waits, a
+    thaw works (or idles, as the agent is), ended and given up end; a stall or a refusal changes
+    nothing."""
     assert state_of(event(EventKind.STARTED)) is RunState.WORKING
     assert state_of(event(EventKind.REATTACHED)) is RunState.WORKING
     assert state_of(event(EventKind.RESTARTED)) is RunState.WORKING
     assert state_of(event(EventKind.TURN_OVER, AgentState.IDLE)) is RunState.IDLE
     assert state_of(event(EventKind.TURN_OVER, AgentState.RUNNING)) is RunState.WORKING
     assert state_of(event(EventKind.FROZEN)) is RunState.WAITING
+    assert state_of(event(EventKind.THAWED, AgentState.RUNNING)) is RunState.WORKING
+    assert state_of(event(EventKind.THAWED, AgentState.IDLE)) is RunState.IDLE
     assert state_of(event(EventKind.ENDED, AgentState.EXITED)) is RunState.ENDED
     assert state_of(event(EventKind.GAVE_UP, AgentState.FAILED)) is RunState.ENDED
     assert state_of(event(EventKind.STALLED, AgentState.STALLED)) is None

@@ -242,6 +242,7 @@ async def test_a_run_capped_during_the_fleets_start_is_cut(rig: Rig) -> None:
     fleet.subscribe(watch.on_fleet_event)
     refused: list[object] = []
     frozen = asyncio.Event()
+    thawed: list[FleetEvent] = []
 
     async def reach_the_cap(event: FleetEvent) -> None:
         if event.kind is EventKind.STARTED and event.agent == AGENT:
@@ -249,6 +250,8 @@ async def test_a_run_capped_during_the_fleets_start_is_cut(rig: Rig) -> None:
             refused.append(watch.caps.claim(ask(rig.clock.now()), Estimate(10)))
         if event.kind is EventKind.FROZEN and event.agent == AGENT:
             frozen.set()
+        if event.kind is EventKind.THAWED:
+            thawed.append(event)
 
     fleet.subscribe(reach_the_cap)
     await fleet.start()
@@ -256,6 +259,10 @@ async def test_a_run_capped_during_the_fleets_start_is_cut(rig: Rig) -> None:
         assert len(refused) == 1 and isinstance(refused[0], Refuse)  # capped in the start
         await asyncio.wait_for(frozen.wait(), 10)
         assert [f.reason for f in await fleet.frozen()] == ["its run reached its cap"]
+        run = await rig.ledger.runs.last_run(AGENT)
+        assert run is not None and await fleet.thaw(AGENT)
+        assert [(e.agent, e.run_id) for e in thawed] == [(AGENT, run.id)]  # told, once
+        assert not await fleet.thaw(AGENT) and len(thawed) == 1  # nothing paused: no news
     finally:
         await fleet.thaw(AGENT)
         await fleet.stop_agent(AGENT, force=True)
