@@ -306,6 +306,8 @@ class SlackConnector(ConnectorDefaults):
                 if thread is not None:
                     inbound = _in_thread(inbound, thread)
             self._hand_over(inbound)
+            if inbound.reacts_to is None and isinstance(clicked, str):
+                self._take_buttons_off(inbound.room, clicked)  # its Yes is given
 
     def _hand_over(self, inbound: InboundMessage) -> None:
         """Queue ``inbound``, once: Slack sends a mention both as ``message`` and as
@@ -337,8 +339,27 @@ class SlackConnector(ConnectorDefaults):
             self._note_place(ts, message.thread_id)
         if sent.event_ids and any(choice.as_reply for choice in message.choices):
             place = (message.room, message.thread_id)
-            self._questions.asked(sent.event_ids[0], place, message.in_reply_to)
+            ts, text = sent.event_ids[0], message.markdown
+            older = self._questions.asked(ts, place, message.in_reply_to, text)
+            if older is not None:
+                self._take_buttons_off(message.room, older)  # replaced by this one
         return sent
+
+    def _take_buttons_off(self, room: RoomId, ts: str) -> None:
+        """Show question ``ts`` again without its Yes, once, later (never in the way)."""
+        text = self._questions.settled(ts)
+        if text is None:
+            return
+
+        async def edit() -> None:
+            try:
+                await self.edit(room, EventId(ts), text)
+            except ConnectorError as exc:
+                log.warning("slack: could not take a question's button off: %s", exc)
+
+        task = asyncio.get_running_loop().create_task(edit(), name="slack-question-settled")
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     def _say_later(self, inbound: InboundMessage, why: str) -> None:
         """Tell the clicker, where they clicked, why their click did nothing."""

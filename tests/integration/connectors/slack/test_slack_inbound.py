@@ -98,8 +98,9 @@ async def test_http_mode_takes_signed_clicks(tmp_path: Path) -> None:
 
 
 async def test_a_yes_answers_only_the_question_it_is_on(tmp_path: Path) -> None:
-    """ann asks twice in one place: Yes on her older question is refused (said there) and
-    hands over nothing; Yes on her latest is her `yes`; bob's Yes on hers is refused."""
+    """ann asks twice in one place: her older question's Yes comes off; bob's Yes on her
+    latest is refused (said there) and hands over nothing; her own Yes on it is her `yes`,
+    and that Yes comes off too, the question's text kept."""
     from connectors.base import Choice, OutboundMessage, RoomId
 
     async with slack_rig(tmp_path) as rig:
@@ -117,7 +118,20 @@ async def test_a_yes_answers_only_the_question_it_is_on(tmp_path: Path) -> None:
             )
             asked += (await rig.connector.send(question)).event_ids
         older, latest = asked
-        await rig.world.person_clicks(rig.ann, rig.channel, older, label="Yes")
+
+        def buttons(ts: str) -> list[str]:
+            (message,) = [m for m in rig.world.messages(rig.channel) if m.ts == ts]
+            blocks = [b for b in message.blocks if b.get("type") == "actions"]
+            return [e["text"]["text"] for b in blocks for e in b.get("elements", [])]
+
+        def text(ts: str) -> str:
+            (message,) = [m for m in rig.world.messages(rig.channel) if m.ts == ts]
+            return message.text
+
+        await eventually(lambda: buttons(older) == [], "the replaced question's Yes off")
+        assert "!stop all? Reply yes" in text(older)
+        with pytest.raises(ValueError, match="has no button 'Yes'"):
+            await rig.world.person_clicks(rig.ann, rig.channel, older, label="Yes")
         await rig.world.person_clicks(bob, rig.channel, latest, label="Yes")
         await rig.world.person_clicks(rig.ann, rig.channel, latest, label="Yes")
         got = await rig.next()
@@ -127,5 +141,6 @@ async def test_a_yes_answers_only_the_question_it_is_on(tmp_path: Path) -> None:
         def said(words: str) -> bool:
             return any(words in m.text for m in rig.world.messages(rig.channel) if m.bot_id)
 
-        await eventually(lambda: said("replaced by a newer one"), "the older Yes refused")
         await eventually(lambda: said(f"that question is {rig.ann}'s"), "bob's Yes refused")
+        await eventually(lambda: buttons(latest) == [], "the answered question's Yes off")
+        assert "!freeze all? Reply yes" in text(latest)
