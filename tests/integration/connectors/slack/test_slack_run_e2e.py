@@ -214,7 +214,9 @@ def burst_roster(count: int) -> str:
 async def test_fifty_agents_failing_at_once_are_paced_into_the_channel(tmp_path: Path) -> None:
     """50 agents start and fail at once: every failure is told in the control channel,
     posted no faster than Slack takes (never a `ratelimited` answer from Slack, nothing
-    lost), what waited for the same place merged into fewer messages."""
+    lost), never more than one message a failure. (How many of them wait for the same
+    place, and so are merged, depends on how fast this machine starts them: the merge
+    itself is proven on a burst the test controls, in ``test_slack_outbound.py``.)"""
     names = tuple(f"b{n}" for n in range(50))
     async with slack_run(tmp_path, agents=burst_roster(50), names=names) as run:
 
@@ -224,7 +226,7 @@ async def test_fifty_agents_failing_at_once_are_paced_into_the_channel(tmp_path:
         await eventually(lambda: len(told()) == 50, within=180)
         assert "ratelimited" not in run.world.errors_sent
         posts = [c for c in run.world.calls if c.method == "chat.postMessage"]
-        assert len(posts) < 50
+        assert len(posts) <= 50
 
 
 async def test_the_guides_walk_from_a_mention_to_an_approved_tool_call(tmp_path: Path) -> None:
