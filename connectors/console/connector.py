@@ -105,7 +105,9 @@ class ConsoleConnector(ConnectorDefaults):
 
     @property
     def link(self) -> LinkHealth:
-        """Up from the start to the end of input (or the stop): a terminal has no outage."""
+        """Up from the start to the stop: a terminal has no outage. The end of input is no
+        outage either: the commands read before it are still being answered (and
+        ``status`` among them would report the console down), then the app stops."""
         return self._link
 
     async def start(self) -> None:
@@ -185,8 +187,7 @@ class ConsoleConnector(ConnectorDefaults):
     async def inbound(self) -> AsyncIterator[InboundMessage]:
         while self._state is _State.STARTED:
             line = await self._queue.get()
-            if line is None:
-                self._link.closed()  # the person left: the app stops, nobody to tell
+            if line is None:  # the person left: the app answers what came, then stops
                 return
             self._link.event()
             if not line.strip():

@@ -166,6 +166,18 @@ async def test_no_thread_reads_stdin(console: Console) -> None:
     assert set(threading.enumerate()) <= threads
 
 
+async def test_the_link_is_up_until_the_stop_not_the_end_of_input(console: Console) -> None:
+    """Piped commands end with the input while they are still being answered: the console
+    reports itself up until the app stops it, then down."""
+    await console.connector.start()
+    console.type("status\n")
+    console.close_stdin()
+    assert [m.text for m in await console.messages()] == ["status"]  # the input has ended
+    assert console.connector.link.report().up
+    await console.connector.stop()
+    assert not console.connector.link.report().up
+
+
 async def test_start_twice_is_refused(console: Console) -> None:
     """The console connector starts once; a second start raises."""
     await console.connector.start()
