@@ -28,6 +28,30 @@ class PullNews:
     ended: str | None = None
     by: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        record: ForgeRunRecord,
+        *,
+        pull: int | None = None,
+        pull_url: str | None = None,
+        why: str | None = None,
+        fix: str | None = None,
+        late: bool = False,
+        ended: str | None = None,
+        by: str | None = None,
+    ) -> PullNews:
+        """The news of ``record``'s pull request."""
+        return cls(
+            record.agent, record.slug, record.issue, record.issue_url, pull, pull_url, why,
+            fix, late, ended, by,
+        )  # fmt: skip
+
+
+def own_numbers(record: ForgeRunRecord) -> tuple[int, ...]:
+    """The issue and pull request numbers ``record``'s posts may name and close."""
+    return tuple(n for n in (record.issue, record.pull) if n is not None)
+
 
 @dataclass(frozen=True, slots=True)
 class NoRunNews:

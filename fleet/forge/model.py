@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 from fleet.errors import FleetwardenError
 from fleet.ledger.records.forge import Slug
 
-ForgeKind = Literal["github", "gitea"]
+ForgeKind = Literal["github", "gitea", "gitlab"]
 Permission = Literal["admin", "write", "read", "none"]
 ReviewEvent = Literal["COMMENT", "APPROVE", "REQUEST_CHANGES"]
 """What a review says, in GitHub's words: a comment, an approval, changes asked for."""
@@ -125,11 +125,23 @@ class ForgeApi(Protocol):
 
     async def issue(self, repo: Slug, number: int) -> ForgeIssue: ...
 
-    async def comments(self, repo: Slug, number: int) -> list[ForgeComment]: ...
+    async def comments(self, repo: Slug, number: int, *, pull: bool = False) -> list[ForgeComment]:
+        """The comments on issue ``number`` (``pull``: on pull request ``number``; on
+        GitHub and Gitea the two share their numbers, on GitLab they do not)."""
+        ...
 
-    async def comment(self, repo: Slug, number: int, body: str) -> ForgeComment: ...
+    async def comment(
+        self, repo: Slug, number: int, body: str, *, pull: bool = False
+    ) -> ForgeComment:
+        """Post ``body`` on issue ``number`` (``pull``: on pull request ``number``)."""
+        ...
 
-    async def edit_comment(self, repo: Slug, comment_id: int, body: str) -> None: ...
+    async def edit_comment(
+        self, repo: Slug, comment_id: int, body: str, *, number: int, pull: bool = False
+    ) -> None:
+        """Edit comment ``comment_id``, posted on issue ``number`` (``pull``: on pull
+        request ``number``; GitLab finds a note by what it is on)."""
+        ...
 
     async def pull(self, repo: Slug, number: int) -> ForgePull: ...
 

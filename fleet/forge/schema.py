@@ -1,11 +1,12 @@
-"""The config file's ``forges:`` section: the GitHub, Gitea or Forgejo servers whose issues
-become runs, by name.
+"""The config file's ``forges:`` section: the GitHub, Gitea, Forgejo or GitLab servers whose
+issues become runs, by name.
 
 Each entry says what kind of forge it is and where its API is, the credential Fleetwarden
 uses there — a GitHub App (its id and private key, from the environment; installation
-tokens are minted per repository) or a token (``token_env``: a GitHub PAT, a Gitea token)
-— the webhook secret's variable, the bot's own login, what starts a run (a label
-``fleetwarden:AGENT``, assigning the issue to the bot, a mention ``@LOGIN``) and who may
+tokens are minted per repository) or a token (``token_env``: a GitHub PAT, a Gitea or a
+GitLab token) — the webhook secret's variable (GitLab's: its secret token, or its signing
+token), the bot's own login, what starts a run (a label ``fleetwarden:AGENT``, assigning the
+issue to the bot, a mention ``@LOGIN``) and who may
 start one (people with write access to the repository, or members of an org or team,
 asked of the forge when the event comes). No secret is ever written in the file, and none
 reaches an agent.
@@ -37,6 +38,8 @@ _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38})(?:\[bot\])?")  # an Ap
 _LABEL_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/ -]{0,40}")
 GITHUB_API = "https://api.github.com"
 GITEA_API_EXAMPLE = "api_url: https://git.example.com/api/v1"
+GITLAB_API = "https://gitlab.com/api/v4"
+GITLAB_API_EXAMPLE = "api_url: https://gitlab.example.com/api/v4"
 
 
 def api_url_problem(value: str, kind: object = None) -> str | None:
@@ -55,6 +58,8 @@ def api_url_problem(value: str, kind: object = None) -> str | None:
     path = parts.path.rstrip("/")
     if kind == "gitea" and not path.endswith("/api/v1"):
         return f"a Gitea's (or Forgejo's) API is under /api/v1: {GITEA_API_EXAMPLE}"
+    if kind == "gitlab" and not path.endswith("/api/v4"):
+        return f"a GitLab's API is under /api/v4: {GITLAB_API_EXAMPLE}"
     if kind == "github" and parts.hostname.casefold() in ("github.com", "www.github.com"):
         return f"GitHub's API is at {GITHUB_API}, not on github.com"
     return None
@@ -66,7 +71,7 @@ def is_forge_name(text: str) -> bool:
 
 
 def is_login(text: str) -> bool:
-    """Whether ``text`` can be a login on GitHub or Gitea."""
+    """Whether ``text`` can be a login on GitHub, Gitea or GitLab."""
     return _LOGIN.fullmatch(text) is not None
 
 
@@ -138,18 +143,22 @@ class ForgeEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: ForgeKind = Field(description="`github`, or `gitea` (Forgejo too).")
+    kind: ForgeKind = Field(description="`github`, `gitea` (Forgejo too) or `gitlab`.")
     api_url: str = Field(
         default=GITHUB_API,
         description=(
             "The REST API's root: `https://api.github.com` (a GitHub Enterprise Server's "
-            "`https://HOST/api/v3`), or a Gitea's or Forgejo's `https://HOST/api/v1` (needed "
-            "for a Gitea)."
+            "`https://HOST/api/v3`), a Gitea's or Forgejo's `https://HOST/api/v1` (needed "
+            "for a Gitea), or a GitLab's `https://HOST/api/v4` (default for a GitLab: "
+            "`https://gitlab.com/api/v4`)."
         ),
     )
     token_env: EnvVarName | None = Field(
         default=None,
-        description="The variable holding a token (a GitHub PAT, a Gitea access token).",
+        description=(
+            "The variable holding a token (a GitHub PAT, a Gitea access token, a GitLab "
+            "personal, group or project access token)."
+        ),
     )
     app: GitHubApp | None = Field(
         default=None, description="A GitHub App instead of a token (GitHub only)."
@@ -157,8 +166,16 @@ class ForgeEntry(BaseModel):
     webhook_secret_env: EnvVarName | None = Field(
         default=None,
         description=(
-            "The variable holding the webhook secret. Without it no webhook is taken: set "
-            "`poll_seconds` instead."
+            "The variable holding the webhook secret (on GitLab the hook's secret token, "
+            "which GitLab sends back in `X-Gitlab-Token`). Without it (or, on GitLab, "
+            "`signing_secret_env`) no webhook is taken: set `poll_seconds` instead."
+        ),
+    )
+    signing_secret_env: EnvVarName | None = Field(
+        default=None,
+        description=(
+            "GitLab only: the variable holding the hook's signing token (`whsec_…`). Set, "
+            "every delivery must be signed with it (and sent within 5 minutes)."
         ),
     )
     login: str = Field(description="The bot's own login on the forge (mentions, assignment).")
@@ -207,6 +224,14 @@ class ForgeEntry(BaseModel):
         ),
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _gitlab_api(cls, data: object) -> object:
+        """A GitLab without ``api_url`` is gitlab.com's."""
+        if isinstance(data, dict) and data.get("kind") == "gitlab" and "api_url" not in data:
+            return {**data, "api_url": GITLAB_API}
+        return data
+
     @field_validator("api_url")
     @classmethod
     def _api(cls, value: str, info: ValidationInfo) -> str:
@@ -230,9 +255,26 @@ class ForgeEntry(BaseModel):
             raise ValueError("app is a GitHub App: a Gitea takes token_env")
         if self.kind == "gitea" and "api_url" not in self.model_fields_set:
             raise ValueError(f"a Gitea's api_url is needed: {GITEA_API_EXAMPLE}")
+        if self.kind == "gitlab":
+            return self._gitlab()
+        if self.signing_secret_env is not None:
+            raise ValueError("signing_secret_env is a GitLab hook's: use webhook_secret_env")
         if self.webhook_secret_env is None and self.poll_seconds is None:
             raise ValueError(
                 "events come by webhook (webhook_secret_env) or by polling (poll_seconds): set one"
+            )
+        return self
+
+    def _gitlab(self) -> ForgeEntry:
+        if self.poll_seconds is not None:
+            raise ValueError(
+                "a GitLab's events come by webhook: drop poll_seconds and set "
+                "webhook_secret_env (the hook's secret token) or signing_secret_env"
+            )
+        if self.webhook_secret_env is None and self.signing_secret_env is None:
+            raise ValueError(
+                "a GitLab's events come by webhook: set webhook_secret_env (the hook's "
+                "secret token) or signing_secret_env (its signing token), or both"
             )
         return self
 

@@ -30,15 +30,21 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fleet.repos.line.identity import template_problem
+from fleet.repos.urls import (
+    SCP_URL,
+    credential_problem,
+    is_relative_path,
+    url_kind,
+    url_problem,
+)
 from fleet.schema import ConfigPath, EnvVarName, expand_path, schema_context
 
 REPO_NAME_PATTERN = r"[a-z][a-z0-9-]{0,31}"
 _NAME = re.compile(REPO_NAME_PATTERN)
 # A branch name Fleetwarden accepts in config and commands: git's rules, narrowed.
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
-_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9._-]{1,100}")
-_NOT_A_PATH = re.compile(r"[^/]*:")  # a scheme, or git's host:path
-_SCP = re.compile(r"(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)")
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}(?:/[A-Za-z0-9._-]{1,100}){1,20}")
+"""``owner/name``, or a GitLab project's ``group/subgroup/…/name``."""
 MergeStrategy = Literal["squash", "rebase", "merge"]
 STRATEGIES: tuple[MergeStrategy, ...] = ("squash", "rebase", "merge")
 READY_CHECKOUTS_DEFAULT = 1
@@ -87,92 +93,6 @@ GIT_EMAIL_HELP = (
     "The address its commits carry, `{agent}` and `{host}` filled in (e.g. "
     "`{agent}@bots.example.org`). The git door takes commits by this identity only."
 )
-
-
-def is_relative_path(url: str) -> bool:
-    """Whether ``url`` is a relative path (or ``~/…``) as git reads one: no scheme, and no
-    ``:`` before its first ``/`` (``host:path`` is ssh to git)."""
-    return bool(url) and not url.startswith("/") and _NOT_A_PATH.match(url) is None
-
-
-def url_problem(url: str) -> str:
-    """Why ``url`` is no upstream Fleetwarden takes (for one :func:`url_kind` refuses)."""
-    parts = urlsplit(url)
-    if parts.scheme in ("https", "http", "ssh") and parts.hostname:
-        try:
-            port = parts.port
-        except ValueError:
-            port = 0
-        if port == 0:
-            return f"the url's port is not a number from 1 to 65535: {parts.netloc}"
-        if parts.password is not None or (parts.scheme != "ssh" and parts.username):
-            return (
-                "the url holds a credential: take it out, and name the variable holding it "
-                "in token_env (or use ssh_key)"
-            )
-    return (
-        "a repository url is https://HOST/PATH, ssh://USER@HOST/PATH, USER@HOST:PATH or a "
-        "path on this machine (a relative one is read from the config file's directory), "
-        "with no credential in it (use token_env or ssh_key)"
-    )
-
-
-def url_kind(url: str) -> Literal["https", "http", "ssh", "local"] | None:
-    """What kind of upstream ``url`` is, or ``None`` when it is none Fleetwarden takes."""
-    if url.startswith("/"):
-        return "local"
-    if _SCP.fullmatch(url) and "://" not in url:
-        return "ssh"
-    parts = urlsplit(url)
-    if parts.scheme in ("https", "http", "ssh") and parts.hostname:
-        if parts.password is not None or (parts.scheme != "ssh" and parts.username):
-            return None  # a credential in the URL: it belongs in token_env
-        try:
-            if parts.port == 0:
-                return None
-        except ValueError:  # out of 0-65535, or not a number
-            return None
-        return parts.scheme  # type: ignore[return-value]
-    return None
-
-
-URL_WORDS: dict[str, str] = {
-    "local": "a path on this machine",
-    "ssh": "an ssh url",
-    "https": "an https url",
-    "http": "an http url",
-}
-"""Each kind of url (:func:`url_kind`), as a message names it."""
-
-
-def credential_problem(url: str, *, token_env: str | None, ssh_key: Path | None) -> str | None:
-    """Why ``url``'s kind takes no such credential (one of ``token_env`` and ``ssh_key``
-    given), naming the kind of url it is and what it takes; ``None`` when it fits."""
-    kind = url_kind(url)
-    if kind is None:
-        return None
-    seen = f"url {url} is {URL_WORDS[kind]}"
-    if token_env is not None and kind not in ("https", "http"):
-        if kind == "local":
-            return (
-                f"token_env is for an https url, and {seen}, which git reads with no "
-                "credential: remove token_env"
-            )
-        return (
-            f"token_env is for an https url, and {seen}, which takes ssh_key (or the ssh "
-            "keys of Fleetwarden's own user): remove token_env, or give an https url"
-        )
-    if ssh_key is not None and kind != "ssh":
-        if kind == "local":
-            return (
-                f"ssh_key is for an ssh url, and {seen}, which git reads with no credential: "
-                "remove ssh_key"
-            )
-        return (
-            f"ssh_key is for an ssh url, and {seen}, which takes token_env: use token_env "
-            "instead, or give an ssh url (git@HOST:PATH)"
-        )
-    return None
 
 
 REVIEW_ROUNDS_DEFAULT = 2
@@ -410,7 +330,10 @@ class RepoEntry(BaseModel):
     @classmethod
     def _forge_repo(cls, value: str | None) -> str | None:
         if value is not None and not _SLUG.fullmatch(value):
-            raise ValueError(f"forge_repo {value!r} is OWNER/NAME, e.g. acme/app")
+            raise ValueError(
+                f"forge_repo {value!r} is OWNER/NAME (a GitLab's GROUP/SUBGROUP/NAME), "
+                "e.g. acme/app"
+            )
         return value
 
     def forge_slug(self) -> str | None:
@@ -420,7 +343,7 @@ class RepoEntry(BaseModel):
             return self.forge_repo
         if url_kind(self.url) == "local":
             return None
-        match = _SCP.fullmatch(self.url)
+        match = SCP_URL.fullmatch(self.url)
         path = match["path"] if match and "://" not in self.url else urlsplit(self.url).path
         parts = [p for p in path.removesuffix("/").removesuffix(".git").split("/") if p]
         slug = "/".join(parts[-2:])

@@ -18,9 +18,10 @@ from bot.config.checks.problems import ConfigProblem
 from bot.config.roster.file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
-from fleet.repos.schema import RepoEntry, url_kind
+from fleet.repos.schema import RepoEntry
 from fleet.repos.upstream.credentials import key_problem
 from fleet.repos.upstream.git_words import local_path_problem
+from fleet.repos.urls import url_kind
 from fleet.schema import unknown_value_message, unset_variable
 
 GUIDE = "docs/repos.md"

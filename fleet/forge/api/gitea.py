@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import logging
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fleet.clock import Clock
 from fleet.forge.api.gitea_read import (
@@ -39,6 +37,7 @@ from fleet.forge.api.gitea_read import (
     review_of,
     without_wip,
 )
+from fleet.forge.api.no_reply import no_reply_address
 from fleet.forge.api.rest import ForgeHttp, Params, SessionMaker
 from fleet.forge.model import (
     ForgeApiError,
@@ -60,11 +59,6 @@ PAGE_SIZE: Final = 50  # Gitea's default MAX_RESPONSE_ITEMS: a bigger limit is c
 MAX_PAGES: Final = 10
 MAX_FILE_BYTES: Final = 1024 * 1024
 MAX_CHANGES: Final = 100
-NO_REPLY_FALLBACK: Final = "noreply.gitea.invalid"
-"""The no-reply domain of a Gitea reached at an IP address, whose ``DOMAIN`` is unknown."""
-_LOGIN: Final = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # Gitea's user names
-_LABEL: Final = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_DOMAIN: Final = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")  # a host name, as DNS spells it
 _EVENTS: Final[Mapping[ReviewEvent, str]] = {  # Gitea's ReviewStateType
     "COMMENT": "COMMENT",
     "APPROVE": "APPROVED",
@@ -77,30 +71,6 @@ _PERMISSIONS: Final[Mapping[str, Permission]] = {
     "read": "read",
     "none": "none",
 }
-
-
-def no_reply_address(login: str, api_url: str) -> str | None:
-    """The address Gitea credits ``login``'s commits to without showing theirs:
-    ``login@NO_REPLY_ADDRESS``, which Gitea matches to the user by their login. Its
-    ``NO_REPLY_ADDRESS`` is ``noreply.`` and the server's ``DOMAIN`` unless set otherwise;
-    the domain taken here is the host ``api_url`` names (``git.example.com``). A host that is
-    an IP address names no domain: the address is then one no one has
-    (``login@noreply.gitea.invalid``), crediting no one rather than a guess. None for a
-    login Gitea would not have."""
-    if not _LOGIN.fullmatch(login):
-        return None
-    host = (urlsplit(api_url).hostname or "").rstrip(".").lower()
-    if not _DOMAIN.fullmatch(host) or _is_ip(host):
-        return f"{login.lower()}@{NO_REPLY_FALLBACK}"
-    return f"{login.lower()}@noreply.{host}"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _seg(text: str) -> str:
@@ -206,7 +176,7 @@ class GiteaApi:
         except Malformed as exc:
             raise self._shape(f"GET {path}", exc) from None
 
-    async def comments(self, repo: Slug, number: int) -> list[ForgeComment]:
+    async def comments(self, repo: Slug, number: int, *, pull: bool = False) -> list[ForgeComment]:
         # Gitea lists an issue's comments whole: this call takes no page or limit.
         path = f"{self._repo(repo)}/issues/{number}/comments"
         _, data, _ = await self._call("GET", path)
@@ -230,7 +200,9 @@ class GiteaApi:
             raise self._shape(f"GET {path}", exc) from None
         return found[-MAX_CHANGES:]
 
-    async def comment(self, repo: Slug, number: int, body: str) -> ForgeComment:
+    async def comment(
+        self, repo: Slug, number: int, body: str, *, pull: bool = False
+    ) -> ForgeComment:
         path = f"{self._repo(repo)}/issues/{number}/comments"
         _, data, _ = await self._call("POST", path, body={"body": body}, expect=(201,))
         try:
@@ -238,7 +210,9 @@ class GiteaApi:
         except Malformed as exc:
             raise self._shape(f"POST {path}", exc) from None
 
-    async def edit_comment(self, repo: Slug, comment_id: int, body: str) -> None:
+    async def edit_comment(
+        self, repo: Slug, comment_id: int, body: str, *, number: int = 0, pull: bool = False
+    ) -> None:
         path = f"{self._repo(repo)}/issues/comments/{comment_id}"
         await self._call("PATCH", path, body={"body": body}, expect=(200, 204))
 

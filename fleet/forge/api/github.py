@@ -150,16 +150,20 @@ class GitHubApi:
         path = f"{_repo_path(repo)}/issues/{number}"
         return issue_of((await self._call(repo, "GET", path)).data, f"GET {path}")
 
-    async def comments(self, repo: Slug, number: int) -> list[ForgeComment]:
+    async def comments(self, repo: Slug, number: int, *, pull: bool = False) -> list[ForgeComment]:
         path = f"{_repo_path(repo)}/issues/{number}/comments"
         return [comment_of(item, f"GET {path}") for item in await self._pages(repo, path)]
 
-    async def comment(self, repo: Slug, number: int, body: str) -> ForgeComment:
+    async def comment(
+        self, repo: Slug, number: int, body: str, *, pull: bool = False
+    ) -> ForgeComment:
         path = f"{_repo_path(repo)}/issues/{number}/comments"
         answer = await self._call(repo, "POST", path, body={"body": body}, expect=(201,))
         return comment_of(answer.data, f"POST {path}")
 
-    async def edit_comment(self, repo: Slug, comment_id: int, body: str) -> None:
+    async def edit_comment(
+        self, repo: Slug, comment_id: int, body: str, *, number: int = 0, pull: bool = False
+    ) -> None:
         path = f"{_repo_path(repo)}/issues/comments/{comment_id}"
         await self._call(repo, "PATCH", path, body={"body": body})
 

@@ -97,7 +97,9 @@ class DoorActions(Protocol):
 
     def api(self, forge: str) -> ForgeApi: ...
 
-    async def comment(self, scope: DoorScope, number: int, body: str) -> str: ...
+    async def comment(
+        self, scope: DoorScope, number: int, body: str, *, pull: bool = False
+    ) -> str: ...
 
     async def describe(self, scope: DoorScope, body: str) -> str: ...
 
@@ -124,6 +126,12 @@ class DoorRefusal(FleetwardenError):
 def refusal(scope: DoorScope, call: Call) -> str | None:
     """Why ``scope`` does not allow ``call`` (a line for the agent), or ``None``."""
     if isinstance(call, Comment):
+        if call.pull:
+            if scope.pull is None:
+                return "refused: no pull request yet: `fw-forge pr` opens it"
+            if call.number not in (None, scope.pull):
+                return f"refused: comment on pull request {call.number}, not yours"
+            return None
         number = scope.issue if call.number is None else call.number
         if number not in (scope.issue, scope.pull):
             return f"refused: comment on #{number}, not assigned"
@@ -146,9 +154,11 @@ def audit_line(scope: DoorScope, call: Call) -> str:
         if call.what == "pull":
             return f"read PR #{call.number} description"
         if call.what == "comments":
-            return f"read issue #{call.number} comments"
+            return f"read {'PR' if call.pull else 'issue'} #{call.number} comments"
         return f"read issue #{call.number}"
     if isinstance(call, Comment):
+        if call.pull:
+            return f"commented on PR #{scope.pull}"
         return f"commented on #{scope.issue if call.number is None else call.number}"
     if isinstance(call, Describe):
         return f"described PR #{scope.pull}"
@@ -259,8 +269,8 @@ class ForgeDoor:
         if isinstance(call, Read):
             return await self._read(scope, call)
         if isinstance(call, Comment):
-            number = scope.issue if call.number is None else call.number
-            return await self._acts.comment(scope, number, call.body)
+            number, pull = _target(scope, call)
+            return await self._acts.comment(scope, number, call.body, pull=pull)
         if isinstance(call, Describe):
             return await self._acts.describe(scope, call.body)
         if isinstance(call, OpenPull):
@@ -277,7 +287,7 @@ class ForgeDoor:
             pull = await api.pull(scope.repo, number)
             return await asyncio.to_thread(render_pull, pull, self._clean)
         if call.what == "comments":
-            comments = await api.comments(scope.repo, number)
+            comments = await api.comments(scope.repo, number, pull=call.pull)
             return await asyncio.to_thread(render_comments, number, comments, self._clean)
         issue = await api.issue(scope.repo, number)
         return await asyncio.to_thread(render_issue, issue, self._clean)
@@ -286,6 +296,16 @@ class ForgeDoor:
         if self._secrets is None:
             return None
         return self._secrets.matches(request.match_info["agent"], request.headers.get(TOKEN_HEADER))
+
+
+def _target(scope: DoorScope, call: Comment) -> tuple[int, bool]:
+    """The number a comment goes on, and whether it is the run's pull request's: the
+    issue's unless the call names the pull request (by ``pull``, or by its number where that
+    is not also the issue's)."""
+    if call.pull and scope.pull is not None:
+        return scope.pull, True
+    number = scope.issue if call.number is None else call.number
+    return number, number != scope.issue and number == scope.pull
 
 
 def _as_is(text: str) -> str:

@@ -31,22 +31,26 @@ ReadWhat = Literal["issue", "pull", "comments", "file"]
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """Read an issue, a pull request, an issue's comments (``number``) or a file."""
+    """Read an issue, a pull request, an issue's comments (``number``; a pull request's:
+    ``pull``, where the forge numbers the two apart) or a file."""
 
     what: ReadWhat
     number: int | None = None
     path: str | None = None
     ref: str | None = None
     op: str = "read"
+    pull: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Comment:
-    """Comment on ``number`` (``None``: the run's issue)."""
+    """Comment on ``number`` (``None``: the run's issue), or on the run's pull request
+    (``pull``)."""
 
     number: int | None
     body: str
     op: str = "comment"
+    pull: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +83,8 @@ class Done:
 Call = Read | Comment | Describe | OpenPull | Done
 
 _FIELDS: Final = {
-    "read": {"what", "number", "path", "ref"},
-    "comment": {"number", "body"},
+    "read": {"what", "number", "path", "ref", "pull"},
+    "comment": {"number", "body", "pull"},
     "describe": {"body"},
     "pr": {"title", "body", "draft"},
     "done": {"status", "summary"},
@@ -103,7 +107,8 @@ def parse_call(body: bytes) -> Call:
         return _parse_read(data)
     if op == "comment":
         number = data.get("number")
-        return Comment(None if number is None else _number(number, op), _text(data, "body", op))
+        on = None if number is None else _number(number, op)
+        return Comment(on, _text(data, "body", op), pull=_flag(data, "pull", op))
     if op == "describe":
         return Describe(_text(data, "body", op))
     if op == "pr":
@@ -129,7 +134,7 @@ def parse_call(body: bytes) -> Call:
 def _parse_read(data: dict[str, object]) -> Read:
     what = data.get("what")
     if what == "file":
-        if "number" in data:
+        if "number" in data or "pull" in data:
             raise BadCall('a file is read by "path", with no "number"', "read")
         ref = data.get("ref")
         if ref is not None and (
@@ -141,8 +146,18 @@ def _parse_read(data: dict[str, object]) -> Read:
         if "path" in data or "ref" in data:
             raise BadCall(f'{what} is read by "number" only', "read")
         kind: ReadWhat = "issue" if what == "issue" else "pull" if what == "pull" else "comments"
-        return Read(kind, number=_number(data.get("number"), "read"))
+        pull = _flag(data, "pull", "read")
+        if pull and kind != "comments":
+            raise BadCall('"pull" goes with "what": "comments"', "read")
+        return Read(kind, number=_number(data.get("number"), "read"), pull=pull)
     raise BadCall('"what" must be one of issue, pull, comments, file', "read")
+
+
+def _flag(data: dict[str, object], key: str, op: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise BadCall(f'"{key}" must be true or false', op)
+    return value
 
 
 def _number(value: object, op: str) -> int:

@@ -44,7 +44,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_USAGE = (
 Call = dict[str, Any]  # a call, as the door takes it (PEP 585: python3 >= 3.9)
 
 DESCRIPTION = """\
-Work with the forge (GitHub, Gitea) from a Fleetwarden forge run. Fleetwarden does each
+Work with the forge (GitHub, Gitea, GitLab) from a Fleetwarden forge run. Fleetwarden does each
 call for you, within your run: you may read anything in the run's repository, comment on
 your issue or your pull request, open your pull request (from your branch, once pushed
 with `git push origin HEAD`) and change its description, and say when you are done."""
@@ -54,10 +54,13 @@ commands:
   fw-forge read N                 an issue: title, state, labels, author, body
   fw-forge read N --pull          a pull request: as an issue, with head, base, merged
   fw-forge read N --comments      the comments on issue or pull request N
+  fw-forge read N --pull-comments the comments on merge request N (GitLab numbers
+                                  issues and merge requests apart)
   fw-forge read --file PATH [--ref REF]
                                   a file of the repository (default branch unless REF)
   fw-forge comment [--issue N] TEXT
                                   comment on your issue (or on N: your issue or your PR)
+  fw-forge comment --pull TEXT    comment on your pull (merge) request
   fw-forge describe TEXT          replace your pull request's description
   fw-forge pr [--draft] TITLE [BODY]
                                   open your pull request from your branch
@@ -91,10 +94,14 @@ def parser() -> argparse.ArgumentParser:
     kind = read.add_mutually_exclusive_group()
     kind.add_argument("--pull", action="store_true", help="N is a pull request")
     kind.add_argument("--comments", action="store_true", help="the comments on N")
+    kind.add_argument(
+        "--pull-comments", action="store_true", help="the comments on pull (merge) request N"
+    )
     kind.add_argument("--file", metavar="PATH", help="a file, by its path in the repository")
     read.add_argument("--ref", metavar="REF", help="the branch, tag or commit of --file")
     comment = commands.add_parser("comment", help="comment on your issue or pull request")
     comment.add_argument("--issue", type=int, metavar="N", help="your issue's or PR's number")
+    comment.add_argument("--pull", action="store_true", help="on your pull (merge) request")
     comment.add_argument("text", metavar="TEXT")
     describe = commands.add_parser("describe", help="replace your pull request's description")
     describe.add_argument("text", metavar="TEXT")
@@ -126,9 +133,15 @@ def build_call(args: argparse.Namespace, stdin: Callable[[], str]) -> Call:
             raise UsageError("read needs N (an issue or pull request number) or --file PATH")
         if args.ref is not None:
             raise UsageError("--ref goes with --file")
+        if args.pull_comments:
+            return {"op": "read", "what": "comments", "number": args.number, "pull": True}
         what = "pull" if args.pull else "comments" if args.comments else "issue"
         return {"op": "read", "what": what, "number": args.number}
     if args.command == "comment":
+        if args.pull:
+            if args.issue is not None:
+                raise UsageError("comment takes --issue N or --pull, not both")
+            return {"op": "comment", "pull": True, "body": text(args.text)}
         return {"op": "comment", "number": args.issue, "body": text(args.text)}
     if args.command == "describe":
         return {"op": "describe", "body": text(args.text)}

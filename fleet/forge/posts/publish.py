@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
-from fleet.forge.facts import NoRunNews, PullNews
+from fleet.forge.facts import NoRunNews, PullNews, own_numbers
 from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgeIssue, ForgePull
 from fleet.forge.posts.footer import footer, no_run_footer
@@ -103,14 +103,19 @@ class Publisher:
     def _api(self, record: ForgeRunRecord) -> ForgeApi:
         return self._apis[record.forge]
 
-    async def _post(self, record: ForgeRunRecord, number: int, body: str) -> ForgeComment:
-        comment = await self._api(record).comment(record.slug, number, body)
+    async def _post(
+        self, record: ForgeRunRecord, number: int, body: str, *, pull: bool = False
+    ) -> ForgeComment:
+        comment = await self._api(record).comment(record.slug, number, body, pull=pull)
         self.posted.add(comment.id)
         return comment
 
-    async def post(self, record: ForgeRunRecord, number: int, body: str) -> ForgeComment:
-        """Post ``body`` (signed already) on ``number`` of ``record``'s repository."""
-        return await self._post(record, number, body)
+    async def post(
+        self, record: ForgeRunRecord, number: int, body: str, *, pull: bool = False
+    ) -> ForgeComment:
+        """Post ``body`` (signed already) on issue ``number`` of ``record``'s repository
+        (``pull``: on pull request ``number``)."""
+        return await self._post(record, number, body, pull=pull)
 
     async def answer(
         self, forge: str, slug: Slug, number: int, body: str, *, asked_by: str
@@ -137,7 +142,7 @@ class Publisher:
         goes out as one code block instead."""
         foot = footer(await self.source.provenance(record))
         room = BODY_LIMIT - len(foot) - 2
-        if len(body) > room or not inert(body, _own(record)):
+        if len(body) > room or not inert(body, own_numbers(record)):
             log.warning("a post on %s#%d was sent as code: it was not inert", record.slug,
                         record.issue)  # fmt: skip
             body = fenced(cap(unseen_free(body), room // 4))
@@ -172,16 +177,19 @@ class Publisher:
 
     # -- the agent's own posts -------------------------------------------------------------
 
-    async def comment(self, record: ForgeRunRecord, number: int, text: str) -> str:
-        """Post what the agent wrote on ``number`` (its issue or pull request); the URL."""
-        body = await self.signed(record, self.agent_text(text, own=_own(record)))
-        posted = await self._post(record, number, body)
+    async def comment(
+        self, record: ForgeRunRecord, number: int, text: str, *, pull: bool = False
+    ) -> str:
+        """Post what the agent wrote on ``number`` (its issue; ``pull``: its pull
+        request); the URL."""
+        body = await self.signed(record, self.agent_text(text, own=own_numbers(record)))
+        posted = await self._post(record, number, body, pull=pull)
         return posted.url
 
     async def describe(self, record: ForgeRunRecord, text: str) -> str:
         """Make the agent's words its pull request's description; the pull request's URL."""
         assert record.pull is not None
-        body = await self.signed(record, self.agent_text(text, own=_own(record)))
+        body = await self.signed(record, self.agent_text(text, own=own_numbers(record)))
         await self._api(record).edit_pull(record.slug, record.pull, body=body)
         return record.pull_url or f"#{record.pull}"
 
@@ -197,13 +205,15 @@ class Publisher:
         pull = await api.find_pull(record.slug, record.branch)
         if pull is None:
             base = line.base_ref
-            said = self.agent_text(text, own=_own(record))
+            said = self.agent_text(text, own=own_numbers(record))
             body = f"Closes #{record.issue}.\n\n{said}".rstrip()
             pull = await api.open_pull(
                 record.slug,
                 head=record.branch,
                 base=base,
-                title=pull_title(self._redact(title), str(record.slug), _own(record), record.issue),
+                title=pull_title(
+                    self._redact(title), str(record.slug), own_numbers(record), record.issue
+                ),
                 body=await self.signed(record, body),
                 draft=draft,
             )
@@ -236,7 +246,7 @@ class Publisher:
         the summary posted on the issue."""
         summary = record.summary or ""
         if record.done_status != "ok":
-            said = self.agent_text(summary, own=_own(record))
+            said = self.agent_text(summary, own=own_numbers(record))
             body = f"**{record.agent} could not finish:**\n\n{said}"
             await self._forge.update_forge_run(record.id, state=ForgeRunState.FAILED)
             await self._post(record, record.issue, await self.signed(record, body))
@@ -313,7 +323,7 @@ class Publisher:
         await self._forge.update_forge_run(record.id, state=ForgeRunState.UNPUBLISHED)
         if not again:
             fix = fix_words(record.agent)
-            said = self.agent_text(why.public, own=_own(record))
+            said = self.agent_text(why.public, own=own_numbers(record))
             body = (
                 f"**{record.agent} is done, but its pull request could not be opened:** "
                 f"{said}.\n\n{fix}."
@@ -323,7 +333,7 @@ class Publisher:
                 await self._post(record, record.issue, await self.signed(fresh, body))
             except ForgeApiError as failed:  # the forge may be what is down
                 log.warning("why was not said on %s#%d: %s", record.slug, record.issue, failed)
-            await self._say(_news(record, why=why.detail, fix=fix))
+            await self._say(PullNews.of(record, why=why.detail, fix=fix))
         await self.refresh(record.id)
 
     async def _line_ended(self, record: ForgeRunRecord, ended: LineEnded) -> None:
@@ -338,7 +348,7 @@ class Publisher:
         fix = "The run has ended: Fleetwarden will not try to open it again"
         body = (
             f"**{record.agent}'s pull request will not be opened:** "
-            f"{self.agent_text(str(ended), own=_own(record))}.\n\n{fix}; give the issue to "
+            f"{self.agent_text(str(ended), own=own_numbers(record))}.\n\n{fix}; give the issue to "
             "an agent again to start anew."
         )
         fresh = await self._forge.forge_run(record.id) or record
@@ -346,7 +356,7 @@ class Publisher:
             await self._post(record, record.issue, await self.signed(fresh, body))
         except ForgeApiError as failed:
             log.warning("why was not said on %s#%d: %s", record.slug, record.issue, failed)
-        await self._say(_news(record, why=str(ended), fix=fix))
+        await self._say(PullNews.of(record, why=str(ended), fix=fix))
         await self.refresh(record.id)
 
     async def tell(self, news: NoRunNews) -> None:
@@ -355,7 +365,7 @@ class Publisher:
 
     async def tell_ended(self, record: ForgeRunRecord, how: str, by: str) -> None:
         """Tell chat that ``record``'s pull request was ``how`` (merged, closed) by ``by``."""
-        await self._say(_news(record, pull=record.pull, pull_url=record.pull_url, ended=how,
+        await self._say(PullNews.of(record, pull=record.pull, pull_url=record.pull_url, ended=how,
                               by=by))  # fmt: skip
 
     async def _say(self, news: PullNews | NoRunNews) -> None:
@@ -375,7 +385,7 @@ class Publisher:
         api = self._api(record)
         summary = record.summary or ""
         if tell:
-            await self._say(_news(record, pull=pull.number, pull_url=pull.url, late=late))
+            await self._say(PullNews.of(record, pull=pull.number, pull_url=pull.url, late=late))
         # Published: waiting for review from now on, whatever the posts below meet (a
         # done is never published twice).
         await self._forge.update_forge_run(record.id, state=ForgeRunState.WAITING)
@@ -385,7 +395,7 @@ class Publisher:
                 record.slug,
                 head_sha=pull.head_sha,
                 title=f"{record.agent}: done",
-                summary=defuse(self._redact(summary), limit=4000, own=_own(fresh)),
+                summary=defuse(self._redact(summary), limit=4000, own=own_numbers(fresh)),
                 status="completed",
                 conclusion="success",
                 check_id=None,
@@ -395,10 +405,10 @@ class Publisher:
         except ForgeApiError as exc:  # an App without checks: write, say
             log.warning("no check run on %s#%d: %s", record.slug, pull.number, exc)
         change = change_from_json(await self._lines.run_change(fresh.run_id or 0))
-        own = _own(fresh)
+        own = own_numbers(fresh)
         body = done_body(record.agent, summary, change, lambda t: self.agent_text(t, own=own))
         try:
-            await self._post(record, pull.number, await self.signed(fresh, body))
+            await self._post(record, pull.number, await self.signed(fresh, body), pull=True)
         except ForgeApiError as exc:
             log.warning("the summary of %s#%d was not posted: %s", record.slug, pull.number, exc)
         await self.refresh(record.id)
@@ -419,31 +429,10 @@ class Publisher:
             "What it left is kept on its branch; a comment mentioning the bot continues it."
         )
         number = fresh.pull or fresh.issue
-        await self._post(record, number, await self.signed(fresh, body))
+        signed = await self.signed(fresh, body)
+        await self._post(record, number, signed, pull=fresh.pull is not None)
         await self._audit(record, "watchdog", f"no done within {minutes} minutes")
         await self.refresh(record.id)
 
     async def _audit(self, record: ForgeRunRecord, op: str, detail: str) -> None:
         await self._forge.audit_forge(record.id, "fleetwarden", op, True, detail)
-
-
-def _own(record: ForgeRunRecord) -> tuple[int, ...]:
-    """The issue and pull request numbers the run's posts may name and close."""
-    return tuple(n for n in (record.issue, record.pull) if n is not None)
-
-
-def _news(
-    record: ForgeRunRecord,
-    *,
-    pull: int | None = None,
-    pull_url: str | None = None,
-    why: str | None = None,
-    fix: str | None = None,
-    late: bool = False,
-    ended: str | None = None,
-    by: str | None = None,
-) -> PullNews:
-    return PullNews(
-        record.agent, record.slug, record.issue, record.issue_url, pull, pull_url, why, fix,
-        late, ended, by,
-    )  # fmt: skip

@@ -78,7 +78,9 @@ class StatusComment:
         if self._posted.get(key) == text:
             return
         try:
-            await self._api(record).edit_comment(record.slug, record.comment_id, text)
+            await self._api(record).edit_comment(
+                record.slug, record.comment_id, text, number=record.issue
+            )
         except ForgeApiError as exc:
             log.warning("the status comment of %s#%d: %s", record.slug, record.issue, exc)
             return

@@ -92,8 +92,8 @@ class ForgeDesk:
             raise DoorRefusal("refused: this forge run is over")
         return record
 
-    async def comment(self, scope: DoorScope, number: int, body: str) -> str:
-        url = await self._publisher.comment(await self._record(scope), number, body)
+    async def comment(self, scope: DoorScope, number: int, body: str, *, pull: bool = False) -> str:
+        url = await self._publisher.comment(await self._record(scope), number, body, pull=pull)
         return f"commented: {url}"
 
     async def describe(self, scope: DoorScope, body: str) -> str:

@@ -18,6 +18,7 @@ from typing import Final
 
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
+from fleet.forge.facts import own_numbers
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused, OtherLine
 from fleet.forge.model import ForgeApiError, ForgeEvent
 from fleet.forge.posts.publish import Publisher
@@ -67,12 +68,12 @@ class Onward:
                 how=f"{kind} by @{event.actor}", where=event.number,
             )  # fmt: skip
         except OtherLine as exc:  # its session is other work's
-            await self._refused(run, event.number, kind, exc)
+            await self._refused(run, event.number, kind, exc, pull=event.is_pull)
             return f"refused: {exc}"
         except LaunchRefused as exc:
             why = f"it has no session to continue, and its next run on {run.branch} did not start"
             told = LaunchRefused(f"{why} — {exc.public}", f"{why} — {exc.detail}")
-            await self._refused(run, event.number, kind, told)
+            await self._refused(run, event.number, kind, told, pull=event.is_pull)
             return f"refused: {exc.detail}"
 
     async def go_on(
@@ -163,11 +164,17 @@ class Onward:
         )
 
     async def _refused(
-        self, run: ForgeRunRecord, number: int, kind: str, refused: LaunchRefused
+        self,
+        run: ForgeRunRecord,
+        number: int,
+        kind: str,
+        refused: LaunchRefused,
+        *,
+        pull: bool = False,
     ) -> None:
         """Say on ``number`` (where the words came) that ``run`` could not take them up: the
         refusal's public words there, its detail in the audit's operator part."""
-        said = self.publisher.agent_text(refused.public[:WHY_CAP], own=_own(run))
+        said = self.publisher.agent_text(refused.public[:WHY_CAP], own=own_numbers(run))
         login = self.forges[run.forge].login
         body = (
             f"**{run.agent}** could not take up this {kind}: {said}.\n\nOnce that is "
@@ -177,7 +184,8 @@ class Onward:
         kept = audit_words(LaunchRefused(f"{kind}: {refused.public}", f"{kind}: {refused.detail}"))
         await self._forge.audit_forge(run.id, run.agent, "continue", False, kept)
         try:
-            await self.publisher.post(run, number, await self.publisher.signed(run, body))
+            signed = await self.publisher.signed(run, body)
+            await self.publisher.post(run, number, signed, pull=pull)
         except ForgeApiError as exc:
             log.warning("why a %s was not taken was not said on #%d: %s", kind, number, exc)
         await self.publisher.refresh(run.id)
@@ -192,7 +200,3 @@ class Onward:
             return not await launcher.is_running(agent) or await launcher.is_frozen(agent)
 
         await launcher.turns.over(agent, within=TURN_WAIT, since=since, now=now)
-
-
-def _own(record: ForgeRunRecord) -> tuple[int, ...]:
-    return tuple(n for n in (record.issue, record.pull) if n is not None)

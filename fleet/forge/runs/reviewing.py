@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 from fleet.errors import FleetError, FleetwardenError
+from fleet.forge.facts import own_numbers
 from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.posts.publish import Publisher
@@ -247,7 +248,7 @@ class ForgeReviewing:
     ) -> str:
         """The review's words: the verdict (defused, each line quoted, so none passes for
         Fleetwarden's own), whose it is and at which commit."""
-        said = self._publisher.agent_text(verdict, own=_own(run))
+        said = self._publisher.agent_text(verdict, own=own_numbers(run))
         words = "\n".join(f"> {line}" for line in said.splitlines())  # never Fleetwarden's
         if approved:
             head = f"**Review agent {review.reviewer} approves** this change"
@@ -269,7 +270,3 @@ class ForgeReviewing:
         if run is None:
             raise FleetError(f"review {review.id}'s forge run is gone")
         return run
-
-
-def _own(record: ForgeRunRecord) -> tuple[int, ...]:
-    return tuple(n for n in (record.issue, record.pull) if n is not None)

@@ -238,15 +238,22 @@ class ForgeWork:
         finally:
             self._acting.discard(key)
 
+    async def _live(self, event: ForgeEvent) -> ForgeRunRecord | None:
+        """The live run ``event`` is about: of its pull request or of its issue, as the
+        event says which (GitLab numbers the two apart)."""
+        return await self.forge.live_forge_run(
+            event.forge, event.repo, event.number, pull=event.is_pull
+        )
+
     async def _act_on(self, event: ForgeEvent) -> None:
         repo = self._repo_of(event)
         canonical = self._repos[repo].forge_slug() if repo is not None else None
         if canonical is not None:  # one spelling of the repository in the ledger, the config's
             event = replace(event, repo=Slug.parse(canonical))
-        run = await self.forge.live_forge_run(event.forge, event.repo, event.number)
+        run = await self._live(event)
         number = run.issue if run is not None else event.number
         async with self.lock(event.forge, event.repo, number):
-            run = await self.forge.live_forge_run(event.forge, event.repo, event.number)
+            run = await self._live(event)
             try:
                 outcome = await self._act(event, run)
             except ForgeRateLimited as exc:  # kept, and acted on once the forge takes calls
@@ -343,7 +350,8 @@ class ForgeWork:
         except SpendError as exc:
             said = f"Not done: {exc}."
         await self.forge.audit_forge(run.id, run.agent, verb, True, f"{said[:200]} ({by})")
-        await self.publisher.post(run, event.number, await self.publisher.signed(run, said))
+        signed = await self.publisher.signed(run, said)
+        await self.publisher.post(run, event.number, signed, pull=event.is_pull)
         await self.publisher.refresh(run.id)
         return f"{verb}: {said}"
 

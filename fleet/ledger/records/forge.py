@@ -13,7 +13,8 @@ from datetime import datetime
 
 @dataclass(frozen=True, slots=True)
 class Slug:
-    """A repository on its forge: ``owner/name``."""
+    """A repository on its forge: ``owner/name`` (on GitLab the owner may be a group's
+    path with its subgroups: ``group/sub/name``)."""
 
     owner: str
     name: str
@@ -23,8 +24,8 @@ class Slug:
 
     @classmethod
     def parse(cls, text: str) -> Slug:
-        owner, sep, name = text.partition("/")
-        if not sep or not owner or not name or "/" in name:
+        owner, sep, name = text.rpartition("/")
+        if not sep or not name or "" in owner.split("/"):
             raise ValueError(f"{text!r} is not owner/name")
         return cls(owner, name)
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Final
 
 from fleet.private_files import private_dir
-from fleet.repos.schema import RepoEntry, url_kind
+from fleet.repos.schema import RepoEntry
+from fleet.repos.urls import url_kind
 
 SSH_WRAPPER: Final = "ssh-wrapper"
 KEY_VARIABLE: Final = "FLEETWARDEN_SSH_KEY"

@@ -25,7 +25,8 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from fleet.redaction.guard import quote
-from fleet.repos.schema import RepoEntry, url_kind
+from fleet.repos.schema import RepoEntry
+from fleet.repos.urls import url_kind
 
 GUIDE: Final = "docs/repos.md"
 QUOTED: Final = 200

@@ -21,7 +21,7 @@ from pathlib import Path
 from fleet.private_files import private_dir
 from fleet.repos import git as g
 from fleet.repos.desk import RepoError
-from fleet.repos.schema import RepoEntry, url_kind
+from fleet.repos.schema import RepoEntry
 from fleet.repos.upstream.credentials import CredentialMissing, upstream_env
 from fleet.repos.upstream.git_words import (
     Credential,
@@ -33,6 +33,7 @@ from fleet.repos.upstream.git_words import (
     no_branch,
     upstream_refused,
 )
+from fleet.repos.urls import url_kind
 
 log = logging.getLogger(__name__)
 

@@ -200,13 +200,19 @@ class ForgeStore(Store):
         row = await self._one("SELECT * FROM forge_runs WHERE id = ?", (run,))
         return None if row is None else _run(row)
 
-    async def live_forge_run(self, forge: str, slug: Slug, number: int) -> ForgeRunRecord | None:
+    async def live_forge_run(
+        self, forge: str, slug: Slug, number: int, *, pull: bool | None = None
+    ) -> ForgeRunRecord | None:
         """The live forge run of issue ``number`` — or of the pull request ``number`` it
-        opened — of ``slug`` on ``forge``."""
+        opened — of ``slug`` on ``forge``: of the issue only (``pull`` False) or the pull
+        request only (True), where the forge numbers them apart (GitLab's ``#3`` and
+        ``!3`` are two things)."""
+        match = {None: "(issue = ? OR pull = ?)", False: "issue = ?", True: "pull = ?"}[pull]
+        numbers = (number, number) if pull is None else (number,)
         row = await self._one(
             "SELECT * FROM forge_runs WHERE forge = ? AND slug = ? AND ended_at IS NULL"
-            " AND (issue = ? OR pull = ?) ORDER BY id DESC LIMIT 1",
-            (forge, str(slug), number, number),
+            f" AND {match} ORDER BY id DESC LIMIT 1",
+            (forge, str(slug), *numbers),
         )
         return None if row is None else _run(row)
 

@@ -92,7 +92,7 @@ class FakeReads:
         self._answer(("pull", repo, number))
         return self.pulls.get(number) or pull(number)
 
-    async def comments(self, repo: Slug, number: int) -> list[ForgeComment]:
+    async def comments(self, repo: Slug, number: int, *, pull: bool = False) -> list[ForgeComment]:
         self._answer(("comments", repo, number))
         return self.comment_lists.get(number, [])
 
@@ -138,8 +138,8 @@ class FakeActions:
         if self.reads.failure is not None:
             raise self.reads.failure
 
-    async def comment(self, scope: DoorScope, number: int, body: str) -> str:
-        self._write(("comment", scope, number, body))
+    async def comment(self, scope: DoorScope, number: int, body: str, *, pull: bool = False) -> str:
+        self._write(("comment", scope, number, body, *(("pull",) if pull else ())))
         return f"https://forge.example/acme/app/issues/{number}#issuecomment-1"
 
     async def describe(self, scope: DoorScope, body: str) -> str:

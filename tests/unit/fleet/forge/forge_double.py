@@ -139,13 +139,15 @@ class FakeForgeApi:
             raise self._missing(f"issues/{number}")
         return found
 
-    async def comments(self, repo: Slug, number: int) -> list[ForgeComment]:
+    async def comments(self, repo: Slug, number: int, *, pull: bool = False) -> list[ForgeComment]:
         self._fail("comments", str(repo), number)
         return [
             c.comment for c in self.posted.values() if (c.repo, c.number) == (str(repo), number)
         ]
 
-    async def comment(self, repo: Slug, number: int, body: str) -> ForgeComment:
+    async def comment(
+        self, repo: Slug, number: int, body: str, *, pull: bool = False
+    ) -> ForgeComment:
         self._fail("comment", str(repo), number, body)
         key = next(self._ids)
         made = ForgeComment(
@@ -158,7 +160,9 @@ class FakeForgeApi:
         self.posted[key] = Comment(str(repo), number, made, [body])
         return made
 
-    async def edit_comment(self, repo: Slug, comment_id: int, body: str) -> None:
+    async def edit_comment(
+        self, repo: Slug, comment_id: int, body: str, *, number: int = 0, pull: bool = False
+    ) -> None:
         self._fail("edit_comment", str(repo), comment_id, body)
         kept = self.posted.get(comment_id)
         if kept is None or kept.repo != str(repo):

@@ -100,11 +100,38 @@ async def test_a_comment_goes_on_its_issue_or_its_pull(rig: DoorRig) -> None:
     assert status == 200
     assert rig.actions.writes() == [
         ("comment", SCOPE, 7, "on it"),
-        ("comment", replace(SCOPE, pull=18), 18, "pushed"),
+        ("comment", replace(SCOPE, pull=18), 18, "pushed", "pull"),
     ]
     assert audited(rig) == [
         ("comment", True, "commented on #7"),
         ("comment", True, "commented on #18"),
+    ]
+
+
+async def test_a_comment_on_the_pull_request_is_named_so_where_numbers_repeat(
+    rig: DoorRig,
+) -> None:
+    """On GitLab issue 7 and merge request 7 are two things: ``pull`` names the run's merge
+    request, a bare 7 its issue; ``pull`` with no pull request open is refused."""
+    status, answer = await call(rig, {"op": "comment", "pull": True, "body": "early"})
+    assert (status, answer) == (
+        403,
+        {"error": "refused: no pull request yet: `fw-forge pr` opens it"},
+    )
+    rig.scopes[AGENT] = replace(SCOPE, pull=7)
+    assert (await call(rig, {"op": "comment", "pull": True, "body": "on the MR"}))[0] == 200
+    assert (await call(rig, {"op": "comment", "number": 7, "body": "on the issue"}))[0] == 200
+    status, answer = await call(rig, {"op": "comment", "pull": True, "number": 8, "body": "x"})
+    assert (status, answer) == (403, {"error": "refused: comment on pull request 8, not yours"})
+    status, _ = await call(rig, {"op": "comment", "pull": "yes", "body": "x"})
+    assert status == 400
+    assert rig.actions.writes() == [
+        ("comment", replace(SCOPE, pull=7), 7, "on the MR", "pull"),
+        ("comment", replace(SCOPE, pull=7), 7, "on the issue"),
+    ]
+    assert [line for line in audited(rig) if line[1]] == [
+        ("comment", True, "commented on PR #7"),
+        ("comment", True, "commented on #7"),
     ]
 
 

@@ -100,7 +100,7 @@ class FakeApi:
         self.calls.append(f"issue {repo}#{number}")
         return self.issues[repo][number]
 
-    async def comments(self, repo: Slug, number: int) -> list[ForgeComment]:
+    async def comments(self, repo: Slug, number: int, *, pull: bool = False) -> list[ForgeComment]:
         self.calls.append(f"comments {repo}#{number}")
         return list(self.notes.get((repo, number), []))
 
@@ -116,10 +116,14 @@ class FakeApi:
         self.calls.append(f"issue_changes {repo}#{number}")
         return list(self.changed.get((repo, number), []))
 
-    async def comment(self, repo: Slug, number: int, body: str) -> ForgeComment:
+    async def comment(
+        self, repo: Slug, number: int, body: str, *, pull: bool = False
+    ) -> ForgeComment:
         raise AssertionError("the poller only reads")
 
-    async def edit_comment(self, repo: Slug, comment_id: int, body: str) -> None:
+    async def edit_comment(
+        self, repo: Slug, comment_id: int, body: str, *, number: int = 0, pull: bool = False
+    ) -> None:
         raise AssertionError("the poller only reads")
 
     async def find_pull(self, repo: Slug, head: str) -> ForgePull | None:

@@ -60,6 +60,11 @@ async def test_fields_update_and_are_found_by_pull_and_run(ledger: Ledger) -> No
     by_pull = await ledger.forge.live_forge_run("gh", SLUG, 18)
     by_issue = await ledger.forge.live_forge_run("gh", SLUG, 3)
     assert by_pull == by_issue and by_pull is not None
+    # Where the forge numbers them apart (GitLab), the event says which one it means.
+    assert await ledger.forge.live_forge_run("gh", SLUG, 18, pull=True) == by_pull
+    assert await ledger.forge.live_forge_run("gh", SLUG, 18, pull=False) is None
+    assert await ledger.forge.live_forge_run("gh", SLUG, 3, pull=False) == by_pull
+    assert await ledger.forge.live_forge_run("gh", SLUG, 3, pull=True) is None
     assert (by_pull.pull, by_pull.comment_id, by_pull.state) == (18, 99, "working")
     assert await ledger.forge.agent_forge_run("coder") == by_pull
     assert [r.id for r in await ledger.forge.forge_runs()] == [run]
