@@ -247,8 +247,11 @@ class TaskRuns:
             task.id, "working", f"run {run_id} of {agent} going", came_from=CONTINUED | {"queued"}
         )
         report = await self._runs.run_report(run_id)
-        if report is not None and report.run.ended_at is not None:
-            await self.run_ended(run_id)  # it ended before its start was heard
+        # It ended before its start was heard. Its end is taken once it is all written (what
+        # the run left committed to its branch, its report): until then its ENDED event has
+        # not been sent, and that moves the task, its branch known.
+        if report is not None and report.run.ended_at is not None and report.end is not None:
+            await self.run_ended(run_id)
 
     async def _continued(self, agent: str, run_id: int) -> int | None:
         """The task a run nobody admitted goes on with: the task of the agent's run just

@@ -110,6 +110,29 @@ async def test_a_run_that_ended_before_its_start_was_heard_still_ends_its_task(
     assert (await register.find(str(task.id))).state == "done"
 
 
+async def test_a_run_whose_end_is_still_being_written_moves_its_task_at_its_end_event(
+    register: Register, task_runs: TaskRuns, ledger: Ledger, fleet: Fleet
+) -> None:
+    """The run is marked ended, but what it left (its branch) and its report are still being
+    written when its start is heard: the task waits for the run's ENDED event, sent once
+    they are, instead of being moved now as a run that left no change."""
+    task = await register.new(new("quick", agent=AGENT))
+    fleet.task_runs = TaskRuns(
+        tasks=ledger.tasks, actuals=ledger.actuals, runs=ledger.runs, lines=ledger.lines,
+        spawn_queue=ledger.spawn_queue,
+    )  # fmt: skip
+    run = await fleet.launch(AGENT)
+    await ledger.runs.end_run(run, ExitInfo(0, "exited"))  # its end not written whole yet
+    started = FleetEvent(AgentName(AGENT), EventKind.STARTED, AgentState.RUNNING, "", True, run)
+    async with task_runs.launching(AGENT, task.id):
+        await task_runs.hear(started)
+    assert (await register.find(str(task.id))).state == "working"
+    await ledger.runs.record_run_end(run, RunEnd("finished", "why"))
+    ended = FleetEvent(AgentName(AGENT), EventKind.ENDED, AgentState.EXITED, "", False, run)
+    await task_runs.hear(ended)
+    assert (await register.find(str(task.id))).state == "done"
+
+
 async def test_a_task_that_ended_is_told_to_every_listener_of_the_runs(
     register: Register, task_runs: TaskRuns, fleet: Fleet
 ) -> None:
