@@ -21,9 +21,9 @@ from pathlib import Path
 
 from bot.cli.init.presets import (
     CONFIG_NAME,
+    DEFAULT_APIS,
     DEFAULT_PRESET,
     FORGE_KINDS,
-    GITHUB_API,
     PRESETS,
     REPO_DIR,
     Answers,
@@ -58,7 +58,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repo-url", help="the repository the agents work on (pair, pipeline, forge)"
     )
-    parser.add_argument("--forge-kind", choices=FORGE_KINDS, help="forge: github or gitea")
+    parser.add_argument("--forge-kind", choices=FORGE_KINDS, help="forge: github, gitea or gitlab")
     parser.add_argument("--forge-api", help="forge: its REST API root (GitHub's by default)")
     parser.add_argument("--forge-repo", help="forge: the repository, OWNER/NAME")
     parser.add_argument("--login", help="forge: the bot's login there")
@@ -122,7 +122,7 @@ def _answers(args: argparse.Namespace, preset: Preset, directory: Path, ask: Ask
     kind = args.forge_kind or _asked(ask, "Forge kind (" + ", ".join(FORGE_KINDS) + ")", "github")
     if kind not in FORGE_KINDS:
         raise UnknownPreset(f"unknown forge kind {kind!r} (kinds: {', '.join(FORGE_KINDS)})")
-    default_api = GITHUB_API if kind == "github" else "https://gitea.example.com/api/v1"
+    default_api = DEFAULT_APIS[kind]
     return replace(
         answers,
         forge=kind,

@@ -57,8 +57,14 @@ PRESETS: dict[str, Preset] = {
     )
 }
 DEFAULT_PRESET = "solo"
-FORGE_KINDS = ("github", "gitea")
+FORGE_KINDS = ("github", "gitea", "gitlab")
 GITHUB_API = "https://api.github.com"
+DEFAULT_APIS = {
+    "github": GITHUB_API,
+    "gitea": "https://gitea.example.com/api/v1",
+    "gitlab": "https://gitlab.com/api/v4",
+}
+"""Each forge kind's API root, as ``init`` offers it."""
 
 
 class UnknownPreset(ValueError):
@@ -97,11 +103,11 @@ def makes_repo(preset: Preset, answers: Answers) -> bool:
 
 
 def forge_repo_url(answers: Answers) -> str:
-    """Where the forge's repository is cloned from: GitHub's, or a Gitea's API root less
-    its ``/api/v1``."""
+    """Where the forge's repository is cloned from: GitHub's, or a Gitea's (a GitLab's) API
+    root less its ``/api/v1`` (``/api/v4``)."""
     if answers.forge == "github":
         return f"https://github.com/{answers.forge_repo}.git"
-    root = answers.forge_api.rstrip("/").removesuffix("/api/v1")
+    root = answers.forge_api.rstrip("/").removesuffix("/api/v1").removesuffix("/api/v4")
     return f"{root}/{answers.forge_repo}.git"
 
 

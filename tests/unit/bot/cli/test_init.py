@@ -31,7 +31,7 @@ def test_a_terminal_is_asked_and_an_empty_answer_takes_the_default(tmp_path: Pat
     assert main(_args(str(tmp_path / "fleet")), ask=ask) == 0
     assert [q for q, _ in asked] == [
         "Preset (solo, pair, forge, pipeline)",
-        "Forge kind (github, gitea)",
+        "Forge kind (github, gitea, gitlab)",
         "Its API root",
         "The repository (OWNER/NAME)",
         "The bot's login there",
@@ -40,6 +40,24 @@ def test_a_terminal_is_asked_and_an_empty_answer_takes_the_default(tmp_path: Pat
     assert config["forges"]["gitea"]["api_url"] == "https://git.example.org/api/v1"
     assert config["forges"]["gitea"]["login"] == "fleetwarden-bot"
     assert config["repos"]["app"]["url"] == "https://git.example.org/acme/app.git"
+
+
+def test_a_gitlab_forge_is_gitlab_coms_unless_another_is_named(tmp_path: Path) -> None:
+    """`--forge-kind gitlab` writes a GitLab entry on gitlab.com's API, cloned from there; a
+    self-managed one's API root gives its host."""
+    args = _args(str(tmp_path / "a"), "--preset", "forge", "--forge-kind", "gitlab")
+    assert main(args) == 0
+    config = yaml.safe_load((tmp_path / "a" / "fleetwarden.yaml").read_text())
+    assert config["forges"]["gitlab"]["kind"] == "gitlab"
+    assert config["forges"]["gitlab"]["api_url"] == "https://gitlab.com/api/v4"
+    assert config["repos"]["app"]["url"] == "https://gitlab.com/acme/app.git"
+    own = ("--forge-api", "https://git.example.org/api/v4", "--forge-repo", "acme/platform/app")
+    assert (
+        main(_args(str(tmp_path / "b"), "--preset", "forge", "--forge-kind", "gitlab", *own)) == 0
+    )
+    config = yaml.safe_load((tmp_path / "b" / "fleetwarden.yaml").read_text())
+    assert config["repos"]["app"]["url"] == "https://git.example.org/acme/platform/app.git"
+    assert config["repos"]["app"]["forge_repo"] == "acme/platform/app"
 
 
 def test_a_preset_given_asks_nothing_else_for_a_preset_without_a_forge(tmp_path: Path) -> None:
@@ -72,11 +90,11 @@ def test_an_unknown_preset_offers_the_nearest() -> None:
 def test_an_unknown_forge_kind_typed_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`gitlab` typed for the forge's kind is refused, exit 2, naming the kinds there are."""
-    answers = iter(["forge", "gitlab"])
+    """`gitlob` typed for the forge's kind is refused, exit 2, naming the kinds there are."""
+    answers = iter(["forge", "gitlob"])
     assert main(_args(str(tmp_path / "fleet")), ask=lambda q, d: next(answers)) == 2
     assert not (tmp_path / "fleet").exists()
-    assert "unknown forge kind 'gitlab' (kinds: github, gitea)" in capsys.readouterr().err
+    assert "unknown forge kind 'gitlob' (kinds: github, gitea, gitlab)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where", ["fleet", "bot/cli", "connectors"])

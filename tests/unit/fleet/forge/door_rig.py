@@ -93,7 +93,7 @@ class FakeReads:
         return self.pulls.get(number) or pull(number)
 
     async def comments(self, repo: Slug, number: int, *, pull: bool = False) -> list[ForgeComment]:
-        self._answer(("comments", repo, number))
+        self._answer(("comments", repo, number, *((True,) if pull else ())))
         return self.comment_lists.get(number, [])
 
     async def file(self, repo: Slug, path: str, ref: str | None = None) -> ForgeFile:

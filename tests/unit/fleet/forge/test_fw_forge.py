@@ -117,6 +117,23 @@ async def test_pr_describe_and_done_reach_the_run(rig: DoorRig) -> None:
     ]
 
 
+async def test_the_pull_request_is_named_by_pull_where_its_number_is_the_issues(
+    rig: DoorRig,
+) -> None:
+    """On GitLab issue 7 and merge request 7 are two: ``comment --pull`` and ``read N
+    --pull-comments`` name the merge request."""
+    rig.scopes[AGENT] = replace(SCOPE, pull=7)
+    assert (await run(rig, "comment", "--pull", "on the MR")).code == 0
+    assert (await run(rig, "comment", "on the issue")).code == 0
+    assert rig.actions.writes() == [
+        ("comment", replace(SCOPE, pull=7), 7, "on the MR", "pull"),
+        ("comment", replace(SCOPE, pull=7), 7, "on the issue"),
+    ]
+    ran = await run(rig, "read", "7", "--pull-comments")
+    assert ran == Ran(0, "no comments on #7\n", "")
+    assert ("comments", SCOPE.repo, 7, True) in rig.reads.calls
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -126,6 +143,8 @@ async def test_pr_describe_and_done_reach_the_run(rig: DoorRig) -> None:
         ("read", "three"),
         ("read", "3", "--ref", "main"),
         ("comment",),
+        ("comment", "--pull", "--issue", "3", "x"),
+        ("read", "3", "--pull-comments", "--comments"),
         ("frobnicate",),
         (),
     ],
