@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -19,6 +20,7 @@ from tests.fakes.gitlab_api import BOT_LOGIN, GITLAB_TOKEN, FakeGitLab, Token
 from tests.fakes.gitlab_hook_sender import HookSender, HookState
 from tests.fakes.gitlab_spec import GitLabSpec
 from tests.fakes.loopback import LoopbackServer
+from tests.git_upstream import GitUpstream, git
 
 REPO = "acme/app"
 PROJECT = "/projects/acme%2Fapp"
@@ -254,3 +256,23 @@ async def test_a_slow_receiver_fails_a_delivery() -> None:
         delivery = await hook.send({}, b"{}")
         assert delivery.sent and delivery.status is None and delivery.error == "timed out"
         assert hook.failures == 1
+
+
+async def test_a_project_linked_to_git_serves_what_was_pushed(
+    gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    """Branches, files and a merge request's head come from the real bare repository."""
+    upstream = GitUpstream(tmp_path, "t")
+    bare = upstream.create("app", {"README.md": "from git\n"})
+    gitlab.add_project("acme/linked")
+    gitlab.add_member("acme/linked", BOT_LOGIN, 40)
+    gitlab.link_git("acme/linked", bare)
+    git("update-ref", "refs/heads/feature", upstream.commit("app", {"f.txt": "f\n"}), cwd=bare)
+    iid = gitlab.open_mr("acme/linked", "feature", author="wendy")
+    path = "/projects/acme%2Flinked/repository/files/README.md"
+    status, data = await _ask(gitlab, "GET", path, headers=_bearer(GITLAB_TOKEN),
+                              params={"ref": "main"})  # fmt: skip
+    assert status == 200 and isinstance(data, dict) and data["size"] == len("from git\n")
+    tip = upstream.commit("app", {"f.txt": "g\n"}, branch="feature")
+    assert gitlab.mr("acme/linked", iid).sha == tip
+    assert gitlab.violations == []
