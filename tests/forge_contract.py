@@ -127,14 +127,14 @@ class ForgeContract:
         said = forge.comments(number, "first", author=WRITER)
         posted = await forge.api.comment(forge.repo, number, "working on it")
         assert posted.author == forge.bot and posted.body == "working on it"
-        await forge.api.edit_comment(forge.repo, posted.id, "done")
+        await forge.api.edit_comment(forge.repo, posted.id, "done", number=number)
         listed = await forge.api.comments(forge.repo, number)
         assert [(c.id, c.author, c.body) for c in listed] == [
             (said, WRITER, "first"),
             (posted.id, forge.bot, "done"),
         ]
         with pytest.raises(ForgeApiError) as caught:
-            await forge.api.edit_comment(forge.repo, 4_040_404, "no such comment")
+            await forge.api.edit_comment(forge.repo, 4_040_404, "no such comment", number=number)
         assert caught.value.status == 404
 
     async def test_a_pull_request_is_opened_found_edited_and_read(

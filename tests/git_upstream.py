@@ -2,7 +2,9 @@
 ``git http-backend``, behind a loopback server that demands the repository's token.
 
 It takes GitHub's convention — HTTP Basic with user ``x-access-token`` and the token as
-password — and refuses every other credential with a 401 (git then says ``Authentication
+password — or, made with ``any_user``, GitLab's: any non-blank user with the token as
+password (the users seen are kept in :attr:`GitUpstream.users`); it refuses every other
+credential with a 401 (git then says ``Authentication
 failed``), so a test proves a fetch or push carried the real token, and that nothing
 reached the upstream without it: every request is recorded with whether it was
 authorised (:attr:`GitUpstream.requests`), and :meth:`GitUpstream.pushes` lists the
@@ -59,9 +61,11 @@ def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
 class GitUpstream:
     """Bare repositories under ``root`` served at ``http://127.0.0.1:PORT/NAME.git``."""
 
-    def __init__(self, root: Path, token: str) -> None:
+    def __init__(self, root: Path, token: str, *, any_user: bool = False) -> None:
         self.root = root
         self.token = token
+        self.any_user = any_user
+        self.users: set[str] = set()
         self.requests: list[Seen] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -163,7 +167,10 @@ class GitUpstream:
             user, _, password = base64.b64decode(header[6:]).decode().partition(":")
         except ValueError:
             return False
-        return user == "x-access-token" and hmac.compare_digest(password, self.token)
+        if not hmac.compare_digest(password, self.token):
+            return False
+        self.users.add(user)
+        return bool(user.strip()) if self.any_user else user == "x-access-token"
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
@@ -228,11 +235,11 @@ def _body(handler: BaseHTTPRequestHandler) -> bytes:
 
 
 @contextlib.contextmanager
-def served_app(root: Path, token: str) -> Iterator[GitUpstream]:
+def served_app(root: Path, token: str, *, any_user: bool = False) -> Iterator[GitUpstream]:
     """An upstream under ``root`` holding ``app`` (a README on ``main``), served for the
-    block and stopped however it ends."""
+    block and stopped however it ends (``any_user``: GitLab's convention)."""
     root.mkdir(parents=True, exist_ok=True)
-    upstream = GitUpstream(root, token)
+    upstream = GitUpstream(root, token, any_user=any_user)
     upstream.create("app", {"README.md": "# app\n"})
     upstream.start()
     try:

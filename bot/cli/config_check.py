@@ -5,8 +5,9 @@ Offline (plain ``check-config``): a repository whose ``url`` is a path on this m
 does not exist or is no git repository, or whose ``copy_from`` is no directory; and the
 address a forge's webhook must point at (:func:`webhook_base`). Online (``check-config
 --online``): each forge asked who its credential is, as the bot asks at start
-(:mod:`fleet.forge.api.credential_words`), and each repository's branches read with its
-credential through the same code the bot fetches with
+(:mod:`fleet.forge.api.credential_words`) — a GitLab also its token's scopes and the bot's
+role on each of its repositories (:mod:`bot.cli.gitlab_check`) — and each repository's
+branches read with its credential through the same code the bot fetches with
 (:meth:`fleet.repos.upstream.mirror.Mirror.check`) — a GitHub App's installation token minted first,
 as at start — and each MCP server's OAuth token endpoint asked for a token with the client
 credentials (:func:`fleet.mcp.upstream.oauth.token_problems`), and Slack with the app's
@@ -23,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bot.app.phases.forges.clients import app_repos, open_api
+from bot.cli.gitlab_check import gitlab_problems
 from bot.cli.slack_check import slack_problems
 from bot.config import Config, ConfigError, ConfigProblem
 from bot.config.checks.forges import repo_credentials
@@ -32,6 +34,7 @@ from bot.dashboard.serving.settings import DashboardSection
 from fleet.budgets.schema import Loc
 from fleet.clock import SystemClock
 from fleet.forge.api.credential_words import login_problem
+from fleet.forge.api.gitlab import GitLabApi
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.mcp.upstream.oauth import token_problems
 from fleet.repos.upstream.mirror import Mirror
@@ -80,6 +83,9 @@ async def online_problems(
                 problem = login_problem(name, entry, error=exc, running=False)
             if problem is not None:
                 found.append((("forges", name, problem.key), problem.text))
+            api = apis[name]
+            if isinstance(api, GitLabApi) and problem is None:
+                found += await gitlab_problems(name, entry, api, config.repos)
         for forge, variable, slug in app_repos(config):
             try:
                 minted[variable] = await apis[forge].git_token(slug)

@@ -11,6 +11,7 @@ What is checked inside one entry is the schema's own, :class:`fleet.forge.schema
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
@@ -153,7 +154,8 @@ def repo_credentials(
 ) -> dict[str, Credential]:
     """How each of ``repos`` (as :func:`with_forge_credentials` gave them their
     credential) reaches its upstream, in words naming the variable and the config key to
-    fix: its forge's token or App where it has none of its own."""
+    fix: its forge's token or App where it has none of its own; a GitLab's repositories
+    send their token as user ``oauth2``."""
     out = {}
     for name, entry in repos.items():
         forge = forges.get(entry.forge) if entry.forge else None
@@ -175,6 +177,10 @@ def repo_credentials(
                 ("forges", str(entry.forge), "token_env"),
                 forge.token_env,
             )
+    for name, entry in repos.items():
+        forge = forges.get(entry.forge) if entry.forge else None
+        if forge is not None and forge.kind == "gitlab":  # GitLab's user for a token
+            out[name] = replace(out[name], git_user="oauth2")
     return out
 
 

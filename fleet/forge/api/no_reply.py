@@ -38,3 +38,24 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+GITLAB_COM_NO_REPLY: Final = "users.noreply.gitlab.com"
+_GITLAB_LOGIN: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")  # GitLab's usernames
+
+
+def gitlab_no_reply_address(user_id: int, username: str, api_url: str) -> str | None:
+    """The address GitLab credits ``username``'s commits to without showing theirs (its
+    "private commit email"): ``ID-username@users.noreply.HOST``, where the host is the
+    instance's own (``users.noreply.gitlab.com`` on gitlab.com; on a self-managed one
+    ``users.noreply.`` and its host, GitLab's default ``commit_email_hostname``). A host
+    that is an IP address names no domain: the address is then one no one has, crediting
+    no one rather than a guess. None for a username GitLab would not have."""
+    if user_id <= 0 or not _GITLAB_LOGIN.fullmatch(username):
+        return None
+    host = (urlsplit(api_url).hostname or "").rstrip(".").lower()
+    if host in ("gitlab.com", "www.gitlab.com"):
+        return f"{user_id}-{username}@{GITLAB_COM_NO_REPLY}"
+    if not _DOMAIN.fullmatch(host) or _is_ip(host):
+        return f"{user_id}-{username}@users.noreply.gitlab.invalid"
+    return f"{user_id}-{username}@users.noreply.{host}"

@@ -67,17 +67,29 @@ def _blot(text: str, secrets: Collection[str]) -> str:
 
 
 def _forge_message(data: Any, raw: bytes) -> str:
-    """What the forge said about an error, from its JSON ``message`` (GitHub and Gitea
-    both put it there) and GitHub's ``errors`` list."""
+    """What the forge said about an error, from its JSON ``message`` (GitHub, Gitea and
+    GitLab put it there; GitLab's may be a list or an object of field errors), GitLab's
+    ``error`` and GitHub's ``errors`` list."""
     if isinstance(data, dict):
-        message = data.get("message")
-        text = message if isinstance(message, str) else ""
+        text = _said(data.get("message")) or _said(data.get("error"))
         errors = data.get("errors")
         if isinstance(errors, list):
             details = [_error_detail(item) for item in errors[:3]]
             text = "; ".join(part for part in [text, *details] if part)
         return text
     return raw[:_MESSAGE_CHARS].decode("utf-8", errors="replace")
+
+
+def _said(message: Any) -> str:
+    """A forge's ``message``: a string, a list of them, or field → list of them."""
+    if isinstance(message, str):
+        return message
+    if isinstance(message, list):
+        return "; ".join(item for item in message[:3] if isinstance(item, str))
+    if isinstance(message, dict):
+        parts = [f"{key} {_said(value)}" for key, value in list(message.items())[:3]]
+        return "; ".join(part for part in parts if isinstance(part, str))
+    return ""
 
 
 def _error_detail(item: Any) -> str:

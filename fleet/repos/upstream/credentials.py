@@ -5,7 +5,8 @@ to git as an ``http.<url>.extraHeader`` through ``GIT_CONFIG_COUNT``/``GIT_CONFI
 ``GIT_CONFIG_VALUE_n`` — git's own way to take config from the environment — so it is in
 no argv (``/proc/<pid>/cmdline``), no config file and no URL, and only git processes
 Fleetwarden starts on its mirror have it. The token goes as user ``x-access-token``
-(GitHub's convention, which Gitea also takes).
+(GitHub's convention, which Gitea also takes), or ``oauth2`` to a GitLab (which takes any
+non-blank user with the token as password).
 
 An ssh upstream's key file must be its owner's alone (0600). ``GIT_SSH_COMMAND`` would be
 parsed by a shell, so git is given ``GIT_SSH``: a small script Fleetwarden writes in its
@@ -39,9 +40,15 @@ class CredentialMissing(Exception):
 
 
 def upstream_env(
-    name: str, entry: RepoEntry, environ: Mapping[str, str], repos_dir: Path
+    name: str,
+    entry: RepoEntry,
+    environ: Mapping[str, str],
+    repos_dir: Path,
+    *,
+    user: str = "x-access-token",
 ) -> dict[str, str]:
-    """What git needs in its environment to fetch from and push to ``entry``'s upstream."""
+    """What git needs in its environment to fetch from and push to ``entry``'s upstream;
+    a token goes as ``user`` (``oauth2`` for a GitLab's repository)."""
     kind = url_kind(entry.url)
     if entry.token_env is not None:
         token = environ.get(entry.token_env)
@@ -50,7 +57,7 @@ def upstream_env(
                 f"repository {name}: token_env names {entry.token_env}, which is not set — "
                 f"export the token in {entry.token_env} before starting Fleetwarden"
             )
-        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        basic = base64.b64encode(f"{user}:{token}".encode()).decode()
         return {
             "GIT_CONFIG_COUNT": "1",
             "GIT_CONFIG_KEY_0": f"http.{entry.url}.extraHeader",

@@ -63,6 +63,9 @@ class Credential:
     words: str
     loc: Loc
     variable: str | None = None
+    # The user name a token goes with over https: GitHub's convention (Gitea takes it
+    # too); a GitLab's repositories say ``oauth2`` (GitLab takes any, the token as password).
+    git_user: str = "x-access-token"
 
 
 @dataclass(frozen=True, slots=True)

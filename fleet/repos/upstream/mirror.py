@@ -68,7 +68,13 @@ class Mirror:
     def upstream_env(self) -> dict[str, str]:
         """The credential's environment (raises :class:`RepoError` when it is missing)."""
         try:
-            return upstream_env(self.name, self.entry, self._environ, self._repos_dir)
+            return upstream_env(
+                self.name,
+                self.entry,
+                self._environ,
+                self._repos_dir,
+                user=self.credential.git_user,
+            )
         except CredentialMissing as exc:
             raise RepoError(str(exc)) from None
 

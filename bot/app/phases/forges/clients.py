@@ -21,6 +21,7 @@ from fleet.forge.api.app_token import AppKey
 from fleet.forge.api.git_tokens import GitTokens
 from fleet.forge.api.gitea import GiteaApi
 from fleet.forge.api.github import GitHubApi
+from fleet.forge.api.gitlab import GitLabApi
 from fleet.forge.door.door import ForgeDoor
 from fleet.forge.model import ForgeApi
 from fleet.forge.schema import ForgeEntry
@@ -81,6 +82,9 @@ def open_api(entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> For
     if entry.kind == "gitea":
         assert entry.token_env is not None
         return GiteaApi(entry.api_url, environ.get(entry.token_env, ""), clock=clock)
+    if entry.kind == "gitlab":
+        assert entry.token_env is not None
+        return GitLabApi(entry.api_url, environ.get(entry.token_env, ""), clock=clock)
     if entry.app is not None:
         key = AppKey(
             environ.get(entry.app.app_id_env, ""), environ.get(entry.app.private_key_env, "")
@@ -91,10 +95,10 @@ def open_api(entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> For
 
 
 def forge_secrets(cfg: Config, environ: Mapping[str, str]) -> list[Secret]:
-    """The forges' tokens, keys and webhook secrets."""
+    """The forges' tokens, keys, webhook secrets and signing secrets."""
     found: list[Secret] = []
     for name, entry in cfg.forges.items():
-        variables = [entry.token_env, entry.webhook_secret_env]
+        variables = [entry.token_env, entry.webhook_secret_env, entry.signing_secret_env]
         if entry.app is not None:
             variables.append(entry.app.private_key_env)
         for variable in variables:

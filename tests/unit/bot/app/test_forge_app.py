@@ -6,6 +6,7 @@ endpoint is served on its own when the dashboard is off."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import aiohttp
@@ -15,14 +16,15 @@ from bot.app.phases.forges.clients import app_repos, forge_secrets, git_environ,
 from bot.app.phases.forges.webhooks import serve_webhooks_alone
 from bot.app.stops import Stops
 from bot.config import Config, ConfigError
-from bot.config.checks.forges import app_token_variable
+from bot.config.checks.forges import app_token_variable, repo_credentials
 from bot.config.reading.load import parse_config
 from fleet.clock import SystemClock
 from fleet.forge.api.git_tokens import GitTokens
+from fleet.forge.api.gitlab import GitLabApi
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.model import ForgeEvent
 from fleet.ledger.records.forge import Slug
-from fleet.repos.upstream.credentials import secret_of
+from fleet.repos.upstream.credentials import secret_of, upstream_env
 from tests.fakes.github_api import FakeGitHub, make_app_key
 from tests.fakes.webhook_sender import github_delivery, github_issue
 from tests.postgres_server import free_port
@@ -85,6 +87,45 @@ def test_a_missing_forge_credential_is_named_with_its_fix(tmp_path: Path) -> Non
         config(tmp_path, "https://api.github.com", {"GH_APP_ID": "7", "GH_HOOK": "x"})
     text = str(caught.value)
     assert "GH_APP_KEY is not set" in text and "forge gh" in text
+
+
+GITLAB_CONFIG = """\
+state_dir: {state}
+forges:
+  gl:
+    kind: gitlab
+    api_url: https://git.example.com/api/v4
+    token_env: GL_TOKEN
+    webhook_secret_env: GL_HOOK
+    signing_secret_env: GL_SIGNING
+    login: fleetwarden-bot
+repos:
+  app:
+    url: https://git.example.com/acme/app.git
+    forge: gl
+"""
+
+
+async def test_a_gitlab_forge_gets_its_client_its_secrets_and_git_as_oauth2(
+    tmp_path: Path,
+) -> None:
+    """kind: gitlab opens a GitLabApi; its token, hook secret and signing secret are the
+    redactor's; its repository's git sends the token as user oauth2, never in argv."""
+    environ = {"GL_TOKEN": "gl-token-1", "GL_HOOK": "gl-hook-2", "GL_SIGNING": "whsec_Z2w="}
+    text = GITLAB_CONFIG.format(state=tmp_path / "state")
+    cfg = parse_config(text, "fleetwarden.yaml", base_dir=tmp_path, environ=environ)
+    api = open_api(cfg.forges["gl"], environ, SystemClock())
+    try:
+        assert isinstance(api, GitLabApi) and api.kind == "gitlab"
+        assert await api.git_token(Slug("acme", "app")) == "gl-token-1"
+    finally:
+        await api.close()
+    assert set(environ.values()) <= {s.value for s in forge_secrets(cfg, environ)}
+    credential = repo_credentials(cfg.repos, cfg.forges)["app"]
+    assert credential.git_user == "oauth2"
+    env = upstream_env("app", cfg.repos["app"], environ, tmp_path, user=credential.git_user)
+    basic = env["GIT_CONFIG_VALUE_0"].removeprefix("Authorization: Basic ")
+    assert base64.b64decode(basic).decode() == "oauth2:gl-token-1"
 
 
 async def test_webhooks_are_served_alone_without_the_dashboard(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The forge contract (tests/forge_contract.py) run over every ForgeApi: the in-memory
-double forge work's tests use, the GitHub client on the strict fake GitHub and the Gitea
-client on the strict fake Gitea. Each fake server is stopped after its test, and its
-judge has found nothing wrong with what the client sent."""
+double forge work's tests use, the GitHub client on the strict fake GitHub, the Gitea
+client on the strict fake Gitea and the GitLab client on the strict fake GitLab. Each fake
+server is stopped after its test, and its judge has found nothing wrong with what the
+client sent."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import pytest
 
 from fleet.forge.api.gitea import GiteaApi
 from fleet.forge.api.github import GitHubApi
+from fleet.forge.api.gitlab import GitLabApi
 from fleet.forge.model import ForgeApi, ForgeFile, ForgePull, ForgeReview
 from tests.fakes import gitea_api
 from tests.fakes.gitea_api import GITEA_TOKEN, FakeGitea
 from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
+from tests.fakes.gitlab_api import BOT_LOGIN as GITLAB_BOT
+from tests.fakes.gitlab_api import GITLAB_TOKEN, FakeGitLab
 from tests.forge_contract import WRITER, ForgeContract, ForgeHarness
 from tests.unit.fleet.forge.forge_double import BOT, SLUG, WHEN, FakeForgeApi
 
@@ -238,20 +242,109 @@ class GiteaForge:
         return [(author, body) for author, state, body in held if state != "REQUEST_REVIEW"]
 
 
+# GitLab Free keeps no review objects: a review is a note, an approval GitLab's approval,
+# and the reviews read back are the approvals alone. These tests read reviews back with
+# their bodies and "changes requested" states, which GitLab does not hold; what GitLab
+# does instead is pinned in test_gitlab_api.py.
+GITLAB_HAS_NO = {
+    "test_a_review_is_asked_for_and_reviews_read_in_githubs_words": "review objects",
+    "test_a_review_is_posted_with_its_body": "review objects",
+    "test_anothers_pull_request_is_approved_or_changes_asked": "review objects",
+}
+
+
+class GitLabForge:
+    """The GitLab client, acting with the token of :data:`GITLAB_BOT` (a Maintainer of
+    project ``acme/app``), on the strict fake. Issues and merge requests are numbered
+    apart; a person's review is what GitLab keeps of one: their note and, for an
+    approval, their approval."""
+
+    def __init__(self, fake: FakeGitLab) -> None:
+        self.fake = fake
+        fake.add_group("acme", members={"olga": 50, GITLAB_BOT: 10})
+        fake.add_project(REPO, files=dict(FILES))
+        fake.add_member(REPO, GITLAB_BOT, 40)
+        fake.add_member(REPO, WRITER, 30)
+        self.api: ForgeApi = GitLabApi(fake.api_url, GITLAB_TOKEN)
+        self.repo, self.bot = SLUG, GITLAB_BOT
+
+    def opens_issue(self, title: str, body: str, *, author: str) -> int:
+        return self.fake.open_issue(REPO, title, body, author=author)
+
+    def comments(self, number: int, body: str, *, author: str) -> int:
+        return self.fake.add_note(REPO, number, body, author=author)
+
+    def labels(self, number: int, label: str, *, by: str, taken: bool = False) -> None:
+        self.fake.label(REPO, number, label, by=by, removed=taken)
+
+    def assigns(self, number: int, login: str, *, by: str) -> None:
+        self.fake.assign(REPO, number, login, by=by)
+
+    def closes(self, number: int) -> None:
+        self.fake.close_issue(REPO, number)
+
+    def branch(self, name: str, files: dict[str, str]) -> None:
+        self.fake.add_branch(REPO, name, files=files)
+
+    def opens_pull(self, head: str, *, author: str) -> int:
+        self.fake.add_member(REPO, author, 30)
+        return self.fake.open_mr(REPO, head, author=author)
+
+    def reviews(self, number: int, state: str, body: str, *, author: str) -> None:
+        self.fake.add_note(REPO, number, body, author=author, pull=True)
+        if state == "APPROVED":
+            self.fake.approve(REPO, number, by=author)
+
+    def merges(self, number: int) -> None:
+        self.fake.merge_mr(REPO, number)
+
+    def member(self, login: str) -> None:
+        self.fake.add_group_member("acme", login, 30)
+        self.fake.add_group_member("acme/devs", login, 30)
+
+    def user(self, login: str) -> None:
+        self.fake.add_user(login)
+
+    def branches(self) -> set[str]:
+        return set(self.fake.branches(REPO))
+
+    def asked_to_review(self, number: int) -> list[str]:
+        return list(self.fake.mr(REPO, number).reviewers)
+
+    def draft(self, number: int) -> bool:
+        return self.fake.is_draft(REPO, number)
+
+    def reviews_held(self, number: int) -> list[tuple[str, str]]:
+        notes = self.fake.notes_on(REPO, number, pull=True)
+        return [(n.author, n.body) for n in notes if not n.system]
+
+
 class TestForgeContract(ForgeContract):
-    @pytest.fixture(params=["double", "github", "gitea"])
+    @pytest.fixture(params=["double", "github", "gitea", "gitlab"])
     async def forge(self, request: pytest.FixtureRequest) -> AsyncIterator[ForgeHarness]:
         if request.param == "double":
             yield DoubleForge()
             return
         if request.param == "github":
             async with FakeGitHub() as github:
-                harness: GitHubForge | GiteaForge = GitHubForge(github)
+                harness: GitHubForge | GiteaForge | GitLabForge = GitHubForge(github)
                 try:
                     yield harness
                 finally:
                     await harness.api.close()
             assert github.violations == []
+            return
+        if request.param == "gitlab":
+            missing = GITLAB_HAS_NO.get(request.node.originalname)
+            if missing is not None:
+                pytest.skip(f"GitLab Free has no {missing}")
+            async with FakeGitLab() as gitlab:
+                harness = GitLabForge(gitlab)
+                try:
+                    yield harness
+                finally:
+                    await harness.api.close()
+            assert gitlab.violations == []
             return
         async with FakeGitea() as gitea:
             harness = GiteaForge(gitea)
