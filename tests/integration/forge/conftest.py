@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import gitea_api
+from tests.fakes import gitea_api, gitlab_api
 from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot
+from tests.integration.forge.gitlab_kind import on_gitlab
 from tests.integration.forge.kinds import KINDS, Forge, on_github
 from tests.integration.forge_rig import command_bot_on_github
 
@@ -45,6 +46,11 @@ def forge_kind(request: pytest.FixtureRequest, upstream: GitUpstream) -> Iterato
     writer on it; no violation of its API when it stops."""
     if request.param == "github":
         yield on_github(request.getfixturevalue("github"))
+        return
+    if request.param == "gitlab":
+        with gitlab_api.fake_gitlab_thread() as lab:
+            yield on_gitlab(lab, upstream.root / "app.git")
+            assert lab.violations == []
         return
     with gitea_api.fake_gitea_thread() as fake:
         fake.add_repo(str(SLUG))

@@ -1,5 +1,6 @@
-"""The forge kinds a forge suite runs on — GitHub and Gitea, each a strict fake held to its
-own published API description — as the room's ``forge_kind`` fixture hands them over: the
+"""The forge kinds a forge suite runs on — GitHub, Gitea and GitLab (its own in
+:mod:`tests.integration.forge.gitlab_kind`), each a strict fake held to its own published
+API description — as the room's ``forge_kind`` fixture hands them over: the
 fake, the forge's name in the config, Fleetwarden's login and token on it, and how it words
 and signs a writer's labelling of an issue."""
 
@@ -23,7 +24,7 @@ from tests.fakes.webhook_sender import (
 )
 from tests.integration.components import SLUG, WRITER
 
-KINDS = ("github", "gitea")
+KINDS = ("github", "gitea", "gitlab")
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Forge:
         return gitea_delivery(name, payload, secret=secret, delivery=delivery)
 
     def commented(
-        self, issue: int, sender: str, body: str, secret: bytes
+        self, issue: int, sender: str, body: str, secret: bytes, *, pull: bool = False
     ) -> tuple[dict[str, str], bytes]:
         """``sender``'s comment ``body`` made on ``issue``, and the delivery, signed with
         ``secret``, telling of it."""
