@@ -124,6 +124,14 @@ def environment_problems(
                     "the webhook secret",
                 )
             )
+        if forge.signing_secret_env is not None:
+            wanted.append(
+                (
+                    ("forges", name, "signing_secret_env"),
+                    forge.signing_secret_env,
+                    "the webhook signing token",
+                )
+            )
         for loc, variable, what in wanted:
             problem = unset_variable(environ, variable, f"{what} of forge {name}")
             if problem is not None:
@@ -192,7 +200,7 @@ def summary_lines(forges: Mapping[str, ForgeEntry], webhook_base: str = "") -> l
     for name, forge in forges.items():
         credential = f"token from ${forge.token_env}" if forge.token_env else "GitHub App"
         events = []
-        if forge.webhook_secret_env:
+        if forge.webhook_secret_env or forge.signing_secret_env:
             events.append(f"webhooks at {webhook_base}/webhooks/{name}")
         if forge.poll_seconds:
             events.append(f"polled every {forge.poll_seconds} s")
