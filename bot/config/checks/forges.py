@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
+from fleet.forge.events.standard_webhooks import signing_key
 from fleet.forge.schema import ForgeEntry
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.repos.schema import RepoEntry, ReviewPolicy
@@ -136,6 +137,13 @@ def environment_problems(
             problem = unset_variable(environ, variable, f"{what} of forge {name}")
             if problem is not None:
                 yield loc, problem
+        signing = environ.get(forge.signing_secret_env or "", "").strip()
+        if signing and signing_key(signing) is None:
+            yield (
+                ("forges", name, "signing_secret_env"),
+                f"environment variable {forge.signing_secret_env} is no signing token: set it "
+                "to the GitLab hook's signing token as GitLab shows it (whsec_ and base64)",
+            )
 
 
 def with_forge_credentials(

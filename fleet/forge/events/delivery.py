@@ -191,8 +191,23 @@ def delivery_id(kind: ForgeKind, headers: Mapping[str, str]) -> str | None:
     if kind == "github":
         return header(headers, "X-GitHub-Delivery")
     if kind == "gitlab":
-        return next(filter(None, (header(headers, n) for n in _GITLAB_DELIVERY)), None)
+        return _gitlab_delivery(headers)
     return header(headers, "X-Gitea-Delivery") or header(headers, "X-Forgejo-Delivery")
+
+
+def _gitlab_delivery(headers: Mapping[str, str]) -> str | None:
+    """GitLab's name of the delivery: its Idempotency-Key, else its Webhook-UUID, else its
+    Event-UUID with the event's name — one request (a note with a ``/label`` in it) can fire
+    hooks of two events under one Event-UUID, and each is a delivery of its own."""
+    for name in _GITLAB_DELIVERY[:2]:
+        value = header(headers, name)
+        if value:
+            return value
+    event = header(headers, _GITLAB_DELIVERY[2])
+    if not event:
+        return None
+    words = (header(headers, "X-Gitlab-Event") or "").lower().split()
+    return f"{event}:{'-'.join(words)}" if words else event
 
 
 def signature(secret: bytes, body: bytes) -> str:

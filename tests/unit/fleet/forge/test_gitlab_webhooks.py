@@ -221,13 +221,16 @@ def test_a_signing_token_unset_or_malformed_refuses_everything() -> None:
 
 def test_the_delivery_is_named_by_its_idempotency_key_first() -> None:
     """Idempotency-Key (the same on a retry), else X-Gitlab-Webhook-UUID, else
-    X-Gitlab-Event-UUID; none of them: 400."""
+    X-Gitlab-Event-UUID with the event's name (one request may fire hooks of two events
+    under one Event-UUID); none of them: 400."""
     headers, body = _delivery(token=GITLAB_HOOK_TOKEN, delivery="f5e5f430-retry-key")
     assert DeliveryHeaders.read("gitlab", headers).delivery == "f5e5f430-retry-key"
     del headers["Idempotency-Key"]
     assert DeliveryHeaders.read("gitlab", headers).delivery == headers["X-Gitlab-Webhook-UUID"]
     del headers["X-Gitlab-Webhook-UUID"]
-    assert DeliveryHeaders.read("gitlab", headers).delivery == headers["X-Gitlab-Event-UUID"]
+    event_uuid = headers["X-Gitlab-Event-UUID"]
+    assert DeliveryHeaders.read("gitlab", headers).delivery == f"{event_uuid}:issue-hook"
+    verify("gitlab", _keys(TOKEN_ONLY), headers, body)
     del headers["X-Gitlab-Event-UUID"]
     assert _refused(TOKEN_ONLY, headers, body) == (400, "no delivery header")
 
