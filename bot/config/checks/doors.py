@@ -142,6 +142,8 @@ def _what(document: ConfigFile, loc: Loc) -> tuple[str, str | None]:
             return f"forge {name}'s App key", FORGE_DOOR
         case ("forges", str(name), "webhook_secret_env"):
             return f"forge {name}'s webhook secret", FORGE_DOOR
+        case ("forges", str(name), "signing_secret_env"):
+            return f"forge {name}'s webhook signing token", FORGE_DOOR
         case ("connectors", "matrix", "access_token_env"):
             return "the Matrix bot's access token", None
         case ("connectors", "matrix", "password_env"):

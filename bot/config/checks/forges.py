@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
+from fleet.forge.events.standard_webhooks import signing_key
 from fleet.forge.schema import ForgeEntry
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.repos.schema import RepoEntry, ReviewPolicy
@@ -125,10 +126,25 @@ def environment_problems(
                     "the webhook secret",
                 )
             )
+        if forge.signing_secret_env is not None:
+            wanted.append(
+                (
+                    ("forges", name, "signing_secret_env"),
+                    forge.signing_secret_env,
+                    "the webhook signing token",
+                )
+            )
         for loc, variable, what in wanted:
             problem = unset_variable(environ, variable, f"{what} of forge {name}")
             if problem is not None:
                 yield loc, problem
+        signing = environ.get(forge.signing_secret_env or "", "").strip()
+        if signing and signing_key(signing) is None:
+            yield (
+                ("forges", name, "signing_secret_env"),
+                f"environment variable {forge.signing_secret_env} is no signing token: set it "
+                "to the GitLab hook's signing token as GitLab shows it (whsec_ and base64)",
+            )
 
 
 def with_forge_credentials(
@@ -198,7 +214,7 @@ def summary_lines(forges: Mapping[str, ForgeEntry], webhook_base: str = "") -> l
     for name, forge in forges.items():
         credential = f"token from ${forge.token_env}" if forge.token_env else "GitHub App"
         events = []
-        if forge.webhook_secret_env:
+        if forge.webhook_secret_env or forge.signing_secret_env:
             events.append(f"webhooks at {webhook_base}/webhooks/{name}")
         if forge.poll_seconds:
             events.append(f"polled every {forge.poll_seconds} s")

@@ -1,4 +1,5 @@
-"""The webhook endpoint: ``POST /webhooks/<forge>``, where GitHub and Gitea deliver events.
+"""The webhook endpoint: ``POST /webhooks/<forge>``, where GitHub, Gitea and GitLab deliver
+events.
 
 Each delivery is read with a cap and a deadline, its signature checked over the raw body
 in constant time (:meth:`fleet.forge.events.delivery.DeliveryHeaders.check`), its payload
@@ -21,9 +22,16 @@ after ten seconds). Answers, in plain text:
     415  a body that is not ``application/json`` (set the webhook's content type to JSON)
     500  the delivery could not be recorded (nothing was acted on), or ``receive`` failed
 
+GitLab disables a hook that fails four times in a row — until someone re-enables it by
+hand when the failures were 4xx answers — so a GitLab's valid delivery is answered 2xx
+whatever it is: a stale one 200 (``ignored, stale: …``, not acted on), one while the forge
+is held 202 (recorded and kept, acted on at the next start), an unwanted one 202 with what
+``receive`` made of it. Only a delivery that is not GitLab's (not authenticated), over the
+cap, or unreadable is refused 4xx — and a ledger or ``receive`` failure is still a 500.
+
 Every refusal (and every delivery answered as had before) is logged, and given to
 ``audit`` as a :class:`Refusal`. No log line or answer holds anything of the body, nor a
-signature.
+signature or a token.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from aiohttp import web
 
 from fleet.capped_body import OverCap, read_capped
 from fleet.clock import Clock
-from fleet.forge.events.delivery import MAX_BODY, BadDelivery, DeliveryHeaders, stale
+from fleet.forge.events.delivery import MAX_BODY, BadDelivery, DeliveryHeaders, HookKeys, stale
 from fleet.forge.events.kept import kept
 from fleet.forge.events.webhooks import from_http
 from fleet.forge.model import ForgeEvent
@@ -95,10 +103,32 @@ Held = Callable[[str], "str | None"]
 
 @dataclass(frozen=True, slots=True)
 class WebhookForge:
-    """A forge that takes webhooks: its configuration and its webhook secret."""
+    """A forge that takes webhooks: its configuration, its webhook secret (GitLab's secret
+    token) and GitLab's signing token (``whsec_…``), as read from their variables."""
 
     entry: ForgeEntry
     secret: bytes
+    signing: bytes = b""
+
+    @classmethod
+    def of(cls, entry: ForgeEntry, environ: Mapping[str, str]) -> WebhookForge | None:
+        """``entry``'s webhook forge, its secrets read from ``environ`` by the variables it
+        names (``webhook_secret_env``, ``signing_secret_env``); None when none is set."""
+        secret = environ.get(entry.webhook_secret_env, "") if entry.webhook_secret_env else ""
+        signing = environ.get(entry.signing_secret_env, "") if entry.signing_secret_env else ""
+        if not secret and not signing:
+            return None
+        return cls(entry, secret.encode(), signing.encode())
+
+    @property
+    def keys(self) -> HookKeys:
+        """What its deliveries are checked with (all the configuration names)."""
+        return HookKeys.of(self.entry, self.secret, self.signing)
+
+    @property
+    def answers_all(self) -> bool:
+        """Whether every valid delivery is answered 2xx: a GitLab's (see the module)."""
+        return self.entry.kind == "gitlab"
 
 
 class WebhookEndpoint:
@@ -149,17 +179,19 @@ class WebhookEndpoint:
             return await self._refuse(request, shown, said, 408, "the body did not arrive in time")
         except OverCap:
             return await self._refuse(request, shown, said, 413, "the body is over 5 MiB")
+        now = self._clock.now()
         try:
-            event = from_http(name, forge.entry, forge.secret, said, body)
+            event = from_http(name, forge.entry, forge.keys, said, body, now)
         except BadDelivery as refused:
             return await self._refuse(request, shown, said, refused.status, refused.why)
-        now = self._clock.now()
         if stale(event, now, forge.entry.max_event_age_seconds):
-            return await self._refuse(
-                request, shown, said, 400, stale_words(event, now, name, forge)
-            )
+            words = stale_words(event, now, name, forge)
+            if forge.answers_all:  # answered, and not acted on
+                return await self._refuse(request, shown, said, 200, f"ignored, {words}")
+            return await self._refuse(request, shown, said, 400, words)
         held = self._held(name) if self._held is not None else None
-        if held is not None:  # not recorded: the forge may deliver it again once fixed
+        if held is not None and not forge.answers_all:
+            # not recorded: the forge may deliver it again once fixed
             return await self._refuse(request, shown, said, 503, held)
         # The delivery id is not signed: the same signed body under a new id is a replay.
         # Both are recorded, with the event kept until acted on, before anything is answered.
@@ -175,6 +207,11 @@ class WebhookEndpoint:
             return web.Response(status=500, text="could not record it: deliver it again")
         if not new:
             return await self._refuse(request, shown, said, 200, ALREADY)
+        if held is not None:  # recorded, its event kept: acted on at the next start
+            log.info(
+                "webhook %s delivery %s (%s): kept, %s", name, event.delivery, event.name, held
+            )
+            return web.Response(status=202, text=f"kept: {held}")
         try:
             outcome = await self._receive(event)
         except asyncio.CancelledError:
@@ -216,7 +253,7 @@ class WebhookEndpoint:
     ) -> web.StreamResponse:
         # Only a known forge's headers are read (``said``), and only shown when valid.
         delivery = _well_formed(said.delivery) if said is not None else None
-        event = _well_formed(said.event) if said is not None else None
+        event = _well_formed(said.event, words=True) if said is not None else None
         if status in UNSIGNED and not self._should_say(request.remote, status):
             return web.Response(status=status, text=f"refused: {why}")  # a flood: counted
         log.warning(
@@ -243,10 +280,12 @@ def stale_words(event: ForgeEvent, now: datetime, name: str, forge: WebhookForge
     )
 
 
-def _well_formed(value: str | None) -> str | None:
-    """A header value fit for a log line: short, printable ASCII without spaces."""
+def _well_formed(value: str | None, *, words: bool = False) -> str | None:
+    """A header value fit for a log line: short, printable ASCII without spaces (``words``:
+    with single spaces between words, as GitLab names its events)."""
     if value is None or not 0 < len(value) <= 100:
         return None
-    if not all(33 <= ord(c) < 127 for c in value):
+    parts = value.split(" ") if words else [value]
+    if not all(part and all(33 <= ord(c) < 127 for c in part) for part in parts):
         return None
     return value

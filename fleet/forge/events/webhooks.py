@@ -5,7 +5,8 @@ Gitea's label and assignment events carry the issue as it now is, not the label 
 person added or removed: :func:`parse` reads them against the forge's trigger (its label
 prefix and the bot's login). Label and assignment events of both forges are marked
 ``confirm``, for forge work to ask the forge's record of the issue (GitHub's issue events,
-Gitea's timeline) which change the sender made before acting on one.
+Gitea's timeline) which change the sender made before acting on one. GitLab's payloads are
+read in :mod:`fleet.forge.events.gitlab_events`.
 
 Everything in a payload is hostile text, even signed: a signature says which forge sent
 it, not that the people who wrote it meant well.
@@ -14,16 +15,15 @@ it, not that the people who wrote it meant well.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
-from fleet.forge.events.delivery import BadDelivery, DeliveryHeaders
-from fleet.forge.model import EventKind, ForgeEvent, ForgeKind, same_login
-from fleet.forge.schema import ForgeEntry, ForgeTrigger
+from fleet.forge.events.delivery import BadDelivery, DeliveryHeaders, HookKeys
+from fleet.forge.events.gitlab_events import gitlab_event
+from fleet.forge.events.payload import Payload, among, is_trigger
+from fleet.forge.model import EventKind, ForgeEvent, ForgeKind
+from fleet.forge.schema import ForgeEntry
 from fleet.hostile_json import JsonRefused, read_object
-from fleet.ledger.records.forge import Slug
-
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Gitea's ``X-Gitea-Event-Type`` values, by what they carry (modules/webhook/type.go).
 _GITEA_ISSUE_TYPES: Final = {"issues", "issue_assign", "issue_label", "issue_milestone"}
@@ -38,13 +38,15 @@ _GITEA_REVIEW_STATES: Final = {
 def from_http(
     forge: str,
     entry: ForgeEntry,
-    secret: bytes,
+    keys: HookKeys | bytes,
     said: DeliveryHeaders,
     body: bytes,
+    now: datetime | None = None,
 ) -> ForgeEvent:
     """The event of a delivery to ``forge`` whose headers ``said`` what they say, checked
-    against its body and ``secret`` first; :class:`BadDelivery` when refused."""
-    said.check(secret, body)
+    against its body and ``keys`` (its webhook secret; GitLab's signing token too, its
+    signature dated at ``now``) first; :class:`BadDelivery` when refused."""
+    said.check(keys, body, now)
     return payload_event(forge, said, body, entry=entry)
 
 
@@ -75,94 +77,13 @@ def payload_event(
         data = read_object(body)
     except JsonRefused as exc:
         raise BadDelivery(400, f"{exc}") from None
-    payload = _Payload(data)
+    payload = Payload(data)
     base = {"forge": forge, "delivery": delivery, "name": name}
     if said.kind == "github":
         return _github(payload, base)
+    if said.kind == "gitlab":
+        return gitlab_event(payload, base, entry)
     return _gitea(payload, base, entry)
-
-
-class _Payload:
-    """Typed reads of a payload, refusing one that lacks what its event must carry."""
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self.data = data
-
-    def get(self, path: str) -> Any:
-        node: Any = self.data
-        for part in path.split("."):
-            if not isinstance(node, Mapping):
-                return None
-            node = node.get(part)
-        return node
-
-    def text(self, path: str, default: str | None = None) -> str:
-        value = self.get(path)
-        if isinstance(value, str):
-            return value
-        if value is None and default is not None:
-            return default
-        raise BadDelivery(400, f"the payload has no {path}")
-
-    def number(self, path: str) -> int:
-        value = self.get(path)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise BadDelivery(400, f"the payload has no {path}")
-        return value
-
-    def optional_text(self, path: str) -> str | None:
-        value = self.get(path)
-        return value if isinstance(value, str) else None
-
-    def time(self, *paths: str) -> datetime:
-        """The first of ``paths`` that holds a time (:data:`EPOCH`: none does)."""
-        for path in paths:
-            value = self.get(path)
-            if isinstance(value, str) and value:
-                try:
-                    found = datetime.fromisoformat(value)
-                except ValueError:
-                    raise BadDelivery(400, f"{path} is not a time") from None
-                return found if found.tzinfo else found.replace(tzinfo=UTC)
-        return EPOCH
-
-    def slug(self) -> Slug:
-        """The repository, or an empty one for an event about no repository (a ping to
-        an organization's hook)."""
-        if self.get("repository") is None:
-            return Slug("", "")
-        try:
-            return Slug.parse(self.optional_text("repository.full_name") or "")
-        except ValueError:
-            pass
-        owner = self.optional_text("repository.owner.login") or self.optional_text(
-            "repository.owner.username"
-        )
-        name = self.optional_text("repository.name")
-        if not owner or not name:
-            raise BadDelivery(400, "the payload has no repository name")
-        return Slug(owner, name)
-
-    def actor(self) -> str:
-        return self.optional_text("sender.login") or self.optional_text("sender.username") or ""
-
-    def logins(self, path: str) -> tuple[str, ...]:
-        return self._each(path, "login")
-
-    def labels(self, path: str) -> tuple[str, ...]:
-        return self._each(path, "name")
-
-    def _each(self, path: str, key: str) -> tuple[str, ...]:
-        """The ``key`` text of each item of the list at ``path``: none where it is no list,
-        an item without it passed over."""
-        found = self.get(path)
-        if not isinstance(found, list):
-            return ()
-        return tuple(
-            text
-            for item in found
-            if isinstance(item, Mapping) and isinstance(text := item.get(key), str)
-        )
 
 
 _GITHUB_ISSUE_ACTIONS: Final = {
@@ -180,7 +101,7 @@ _CONFIRMED: Final = frozenset(
 )
 
 
-def _github(p: _Payload, base: dict[str, Any]) -> ForgeEvent:
+def _github(p: Payload, base: dict[str, Any]) -> ForgeEvent:
     name, action = base["name"], p.get("action")
     if name == "issues":
         kind = _GITHUB_ISSUE_ACTIONS.get(action) if isinstance(action, str) else None
@@ -231,7 +152,7 @@ def _github(p: _Payload, base: dict[str, Any]) -> ForgeEvent:
     return _other(p, base)
 
 
-def _pull_event(p: _Payload, base: dict[str, Any], action: str) -> ForgeEvent:
+def _pull_event(p: Payload, base: dict[str, Any], action: str) -> ForgeEvent:
     """A pull request's own event, the same on both forges: closed (merged or not), or
     something forge runs do not act on."""
     return ForgeEvent(
@@ -247,7 +168,7 @@ def _pull_event(p: _Payload, base: dict[str, Any], action: str) -> ForgeEvent:
     )
 
 
-def _other(p: _Payload, base: dict[str, Any]) -> ForgeEvent:
+def _other(p: Payload, base: dict[str, Any]) -> ForgeEvent:
     number = p.get("issue.number") or p.get("pull_request.number") or p.get("number") or 0
     return ForgeEvent(
         **base,
@@ -260,7 +181,7 @@ def _other(p: _Payload, base: dict[str, Any]) -> ForgeEvent:
     )
 
 
-def _gitea(p: _Payload, base: dict[str, Any], entry: ForgeEntry | None) -> ForgeEvent:
+def _gitea(p: Payload, base: dict[str, Any], entry: ForgeEntry | None) -> ForgeEvent:
     name, action = base["name"], p.get("action")
     if name in _GITEA_ISSUE_TYPES:
         return _gitea_issue(p, base, entry)
@@ -295,7 +216,7 @@ def _gitea(p: _Payload, base: dict[str, Any], entry: ForgeEntry | None) -> Forge
     return _other(p, base)
 
 
-def _gitea_issue(p: _Payload, base: dict[str, Any], entry: ForgeEntry | None) -> ForgeEvent:
+def _gitea_issue(p: Payload, base: dict[str, Any], entry: ForgeEntry | None) -> ForgeEvent:
     """An issue event of Gitea's, whose label and assignment actions say only how the
     issue now is.
 
@@ -313,15 +234,15 @@ def _gitea_issue(p: _Payload, base: dict[str, Any], entry: ForgeEntry | None) ->
     assignee: str | None = None
     login = entry.login if entry is not None else None
     if action in ("label_updated", "label_cleared"):
-        triggers = [x for x in labels if _is_trigger(entry, x)]
+        triggers = [x for x in labels if is_trigger(entry, x)]
         kind = EventKind.LABELED if triggers else EventKind.UNLABELED
         label = triggers[0] if triggers else None
     elif action == "assigned":
         kind = EventKind.ASSIGNED
-        assignee = login if login is not None and _among(login, assignees) else None
+        assignee = login if login is not None and among(login, assignees) else None
     elif action == "unassigned":
         kind = EventKind.UNASSIGNED
-        assignee = login if login is not None and not _among(login, assignees) else None
+        assignee = login if login is not None and not among(login, assignees) else None
     elif action == "opened":
         kind = EventKind.OPENED
     elif action == "closed":
@@ -346,14 +267,3 @@ def _gitea_issue(p: _Payload, base: dict[str, Any], entry: ForgeEntry | None) ->
 _GITEA_READ_FROM_STATE: Final = frozenset(
     {"label_updated", "label_cleared", "assigned", "unassigned"}
 )
-
-
-def _among(login: str, logins: tuple[str, ...]) -> bool:
-    return any(same_login(login, other) for other in logins)
-
-
-def _is_trigger(entry: ForgeEntry | None, label: str) -> bool:
-    if entry is not None:
-        return entry.agent_of_label(label) is not None
-    prefix = ForgeTrigger().label_prefix
-    return label.startswith(prefix) and len(label) > len(prefix)

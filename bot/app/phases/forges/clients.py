@@ -95,7 +95,7 @@ def open_api(entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> For
 
 
 def forge_secrets(cfg: Config, environ: Mapping[str, str]) -> list[Secret]:
-    """The forges' tokens, keys, webhook secrets and signing secrets."""
+    """The forges' tokens, keys, webhook secrets and signing tokens."""
     found: list[Secret] = []
     for name, entry in cfg.forges.items():
         variables = [entry.token_env, entry.webhook_secret_env, entry.signing_secret_env]

@@ -1,4 +1,4 @@
-"""The forge webhook endpoint's routes, for the forges with a webhook secret
+"""The forge webhook endpoint's routes, for the forges with a webhook secret or signing token
 (:func:`webhook_routes`), and their serving on their own when the dashboard is off
 (:func:`serve_webhooks_alone`)."""
 
@@ -25,11 +25,12 @@ log = logging.getLogger(__name__)
 def webhook_routes(
     at: Grounds, work: ForgeWork, holds: ForgeHolds, forge: ForgeStore
 ) -> list[web.RouteDef]:
-    """The webhook endpoint's routes, for the forges with a webhook secret."""
+    """The webhook endpoint's routes, for the forges with a webhook secret (or, a GitLab, a
+    signing token)."""
     hooked = {
-        name: WebhookForge(entry, at.environ.get(entry.webhook_secret_env, "").encode())
+        name: hook
         for name, entry in at.cfg.forges.items()
-        if entry.webhook_secret_env and at.environ.get(entry.webhook_secret_env)
+        if (hook := WebhookForge.of(entry, at.environ)) is not None
     }
     if not hooked:
         return []
