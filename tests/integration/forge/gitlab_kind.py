@@ -18,7 +18,12 @@ from typing import Any
 
 from tests.fakes import gitlab_api
 from tests.fakes.gitlab_api import FakeGitLab, Seen
-from tests.fakes.gitlab_hooks import gitlab_delivery, gitlab_issue, gitlab_merge_request, gitlab_note
+from tests.fakes.gitlab_hooks import (
+    gitlab_delivery,
+    gitlab_issue,
+    gitlab_merge_request,
+    gitlab_note,
+)
 from tests.fakes.gitlab_state import DEVELOPER, MAINTAINER
 from tests.integration.components import SLUG, WRITER
 from tests.integration.forge.kinds import Forge
@@ -181,7 +186,9 @@ class GitLabForge(Forge):
         return sum(
             1
             for seen in self.fake.requests
-            if seen.method == "PUT" and seen.path.endswith(f"/notes/{comment}") and seen.status == 200
+            if seen.method == "PUT"
+            and seen.path.endswith(f"/notes/{comment}")
+            and seen.status == 200
         )
 
     def meets(self, login: str) -> None:
@@ -199,4 +206,6 @@ def on_gitlab(fake: FakeGitLab, git_dir: Any) -> GitLabForge:
     fake.link_git(REPO, git_dir)
     fake.add_member(REPO, WRITER, DEVELOPER)
     fake.add_member(REPO, gitlab_api.BOT_LOGIN, MAINTAINER)
-    return GitLabForge("gitlab", "lab", GitLabSeen(fake), gitlab_api.BOT_LOGIN, gitlab_api.GITLAB_TOKEN)
+    return GitLabForge(
+        "gitlab", "lab", GitLabSeen(fake), gitlab_api.BOT_LOGIN, gitlab_api.GITLAB_TOKEN
+    )
