@@ -232,7 +232,7 @@ def build_commands(
             ledger.mcp_calls,
         ),
         MessageCommands(ledger.messages, fleet),
-        RepoCommands(repos, desk, identities, register),
+        RepoCommands(repos, desk, identities, register, forge.pulls if forge else None),
         ForgeCommands(forge, clock),
         schedules,
         ForgetCommand(fleet, approvals),

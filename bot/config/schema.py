@@ -255,10 +255,10 @@ class ConfigFile(BaseModel):
     forges: dict[ForgeName, ForgeEntry] = Field(
         default_factory=dict,
         description=(
-            "The GitHub, Gitea or Forgejo servers whose issues become runs, by name (see the "
-            "Forges guide): an issue labelled `fleetwarden:AGENT` (or assigned to the bot) by "
-            "someone allowed becomes a run of that agent on the repository, and its pull "
-            "request the conversation. Webhooks come to `POST /webhooks/NAME` on the "
+            "The GitHub, Gitea, Forgejo or GitLab servers whose issues become runs, by name "
+            "(see the Forges guide): an issue labelled `fleetwarden:AGENT` (or assigned to the "
+            "bot) by someone allowed becomes a run of that agent on the repository, and its "
+            "pull (merge) request the conversation. Webhooks come to `POST /webhooks/NAME` on the "
             "dashboard's address."
         ),
     )

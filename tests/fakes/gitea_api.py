@@ -383,7 +383,9 @@ class FakeGitea(LoopbackServer):
         with self._lock:
             return self.world.issue(repo, number)
 
-    def comments_on(self, repo: str, number: int) -> list[Comment]:
+    def comments_on(self, repo: str, number: int, *, pull: bool = False) -> list[Comment]:
+        """The comments on issue or pull request ``number`` (one numbering: ``pull`` says
+        nothing more here)."""
         with self._lock:
             return list(self.issue(repo, number).comments)
 

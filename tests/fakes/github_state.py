@@ -255,7 +255,9 @@ class GitHubState:
 
     # -- inspection ---------------------------------------------------------------
 
-    def comments_on(self, slug: str, number: int) -> list[Comment]:
+    def comments_on(self, slug: str, number: int, *, pull: bool = False) -> list[Comment]:
+        """The comments on issue or pull request ``number`` (one numbering: ``pull`` says
+        nothing more here)."""
         with self.lock:
             return list(self.repo(slug).issues[number].comments)
 

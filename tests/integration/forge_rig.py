@@ -64,9 +64,10 @@ agents:
 
 
 class Commented(Protocol):
-    """A fake forge's comments: GitHub's and Gitea's fakes both keep them so."""
+    """A fake forge's comments: GitHub's and Gitea's fakes both keep them so, and GitLab's
+    as the suites see it."""
 
-    def comments_on(self, repo: str, number: int, /) -> list[Any]: ...
+    def comments_on(self, repo: str, number: int, /, *, pull: bool = False) -> list[Any]: ...
 
 
 APP_ON_GITHUB = """\
@@ -175,9 +176,12 @@ def start_e2e_bot(
     return ConsoleBot(tmp_path, "--config", str(config), env=env), port
 
 
-def bot_comments(fake: Commented, repo: Slug, number: int, login: str) -> list[str]:
-    """The bodies of ``login``'s comments on ``repo``'s issue or pull ``number``, oldest first."""
-    return [c.body for c in fake.comments_on(str(repo), number) if c.author == login]
+def bot_comments(
+    fake: Commented, repo: Slug, number: int, login: str, *, pull: bool = False
+) -> list[str]:
+    """The bodies of ``login``'s comments on ``repo``'s issue ``number`` (``pull``: pull
+    request ``number``, which GitLab numbers apart), oldest first."""
+    return [c.body for c in fake.comments_on(str(repo), number, pull=pull) if c.author == login]
 
 
 def deliver_as_github(

@@ -5,7 +5,8 @@ ledger, no clock — :class:`~fleet.forge.runs.work.ForgeWork` carries the actio
 
 The events, and what each does::
 
-    the bot's own doing, or a comment Fleetwarden posted ..... Ignore
+    the bot's own doing (but closing a pull request), or a
+      comment Fleetwarden posted .............................. Ignore
     labelled fleetwarden:AGENT, assigned to the bot, or an
       issue opened mentioning it (no run on it yet) .......... Begin   (who acts, allowed)
     a comment mentioning the bot on an issue with no run ...... Begin   (allowed)
@@ -104,7 +105,9 @@ def decide(
 ) -> Action:
     """What ``event`` asks, given the live ``run`` of its issue (or None), its forge's
     ``entry`` and the ids of the comments Fleetwarden ``posted``."""
-    if same_login(event.actor, entry.login):
+    # The bot's own doing moves nothing — but its merge (``merge`` from chat, by the
+    # forge) closes the run's pull request as anyone's does.
+    if same_login(event.actor, entry.login) and event.kind is not EventKind.PULL_CLOSED:
         return Ignore("the bot's own doing")
     if event.comment_id is not None and event.comment_id in posted:
         return Ignore("a comment Fleetwarden posted")

@@ -48,6 +48,7 @@ def forge_kind(request: pytest.FixtureRequest, upstream: GitUpstream) -> Iterato
         yield on_github(request.getfixturevalue("github"))
         return
     if request.param == "gitlab":
+        upstream.any_user = True  # GitLab's git takes any user with the token (oauth2 here)
         with gitlab_api.fake_gitlab_thread() as lab:
             yield on_gitlab(lab, upstream.root / "app.git")
             assert lab.violations == []

@@ -44,6 +44,11 @@ class PullSeen:
     draft: bool
     state: str
 
+    @property
+    def pull(self) -> PullSeen:
+        """Itself: GitHub's and Gitea's fakes keep a pull request's head on ``pull``."""
+        return self
+
 
 @dataclass(frozen=True)
 class CommentSeen:
@@ -112,6 +117,14 @@ class GitLabSeen:
     def merge_pull(self, repo: str, number: int, *, by: str) -> None:
         self.gitlab.merge_mr(repo, number, by=by)
 
+    def submit_review(self, repo: str, number: int, author: str, state: str, body: str) -> int:
+        """A review asking for changes, as GitLab Free has one: a note on the merge request
+        (``state`` says nothing more here); its id."""
+        return self.gitlab.add_note(repo, number, body, author=author, pull=True)
+
+    def branches(self, repo: str) -> dict[str, str]:
+        return self.gitlab.branches(repo)
+
 
 @dataclass(frozen=True)
 class GitLabForge(Forge):
@@ -166,6 +179,14 @@ class GitLabForge(Forge):
         self.fake.gitlab.merge_mr(REPO, number, by=WRITER)
         event = gitlab_merge_request(
             "merge", repo=SLUG, number=number, sender=WRITER, source_branch=head
+        )
+        return gitlab_delivery(*event, token=secret.decode())
+
+    def merge_news(self, number: int, head: str, secret: bytes) -> tuple[dict[str, str], bytes]:
+        """The delivery telling that merge request ``number`` was merged by the bot (on
+        ``merge`` from chat), with the hook's token ``secret``."""
+        event = gitlab_merge_request(
+            "merge", repo=SLUG, number=number, sender=self.login, source_branch=head
         )
         return gitlab_delivery(*event, token=secret.decode())
 

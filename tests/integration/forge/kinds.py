@@ -112,6 +112,12 @@ class Forge:
         )
         return gitea_delivery(name, payload, secret=secret)
 
+    @property
+    def stale_status(self) -> int:
+        """What a stale delivery is answered: 400 (GitLab: 200, "ignored, stale" — GitLab
+        turns off a hook that fails, so every valid delivery is answered 2xx)."""
+        return 200 if self.kind == "gitlab" else 400
+
     def draft_title(self, title: str) -> str:
         """``title`` as the forge shows it on a draft pull request: GitHub's alone (a draft is
         a flag there), Gitea's after its ``WIP: `` prefix (its own way of marking one)."""

@@ -1,11 +1,12 @@
 """Work from the forge, end to end, through the real ``fleetwarden run``, on every forge
-kind — GitHub and Gitea, each a strict fake held to its own published API description,
+kind — GitHub, Gitea and GitLab, each a strict fake held to its own published API description,
 their branches read from the real git upstream: an issue labelled ``fleetwarden:coder`` by
 a writer becomes a run of the real Claude Code, sandboxed, against the strict fake
 provider; it edits a file and says ``fw-forge done`` through its forge door; Fleetwarden
 pushes the branch to a real git upstream (``git http-backend``, which takes only its own
-token) and opens one pull request with the provenance footer; a "request changes" review
-continues the same session (the model sees the first turn's words) and a second commit
+token) and opens one pull request (on GitLab a draft merge request) with the provenance
+footer; a "request changes" review (on GitLab, a note on the merge request) continues the
+same session (the model sees the first turn's words) and a second commit
 lands on the same pull request; the pull request merged ends the run, deletes the branch
 and removes the checkout, and the issue's one task is done, its actual the usage of both
 its runs. Signed as each forge signs them, a replayed, a mis-signed and a stranger's
@@ -26,9 +27,16 @@ from urllib.parse import unquote
 import pytest
 
 from tests import sandbox_need
-from tests.fakes import gitea_api, github_api
+from tests.fakes import gitea_api, github_api, gitlab_api
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.gitea_payloads import issue_event, pull_event, review_event
+from tests.fakes.gitlab_hooks import (
+    gitlab_delivery,
+    gitlab_issue,
+    gitlab_merge_request,
+    gitlab_note,
+)
+from tests.fakes.gitlab_state import REPORTER
 from tests.fakes.provider import Accepted, Turn
 from tests.fakes.webhook_sender import (
     gitea_delivery,
@@ -39,6 +47,7 @@ from tests.fakes.webhook_sender import (
 from tests.git_upstream import GitUpstream, token_anywhere
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.forge.gitlab_kind import GitLabSeen, on_gitlab
 from tests.integration.forge_rig import (
     E2E_KEY,
     bash,
@@ -123,12 +132,48 @@ def gitea_kind(fake: gitea_api.FakeGitea) -> Kind:
     )  # fmt: skip
 
 
-@pytest.fixture(params=["github", "gitea"])
+def deliver_as_gitlab(
+    port: int, event: Any, delivery: str | None = None, *, secret: bytes = SECRET
+) -> tuple[int, str]:
+    """Post ``event`` to the bot's webhook endpoint as GitLab does, with ``secret`` as the
+    hook's token; the status and text."""
+    headers, body = gitlab_delivery(*event, token=secret.decode(), delivery=delivery)
+    return post(port, "lab", headers, body)
+
+
+def gitlab_kind(fake: GitLabSeen) -> Kind:
+    return Kind(
+        "gitlab", "lab", fake, gitlab_api.BOT_LOGIN, gitlab_api.GITLAB_TOKEN, "",
+        deliver_as_gitlab,
+        lambda sender, **more: gitlab_issue(
+            "update", repo=SLUG, number=1, sender=sender, labels=[LABEL], previous_labels=[],
+            **{"author": WRITER, **more},
+        ),
+        lambda number: gitlab_note(
+            repo=SLUG, number=number, sender=WRITER, body=ASKED, on="MergeRequest",
+            source_branch=BRANCH,
+        ),
+        lambda number: gitlab_merge_request(
+            "merge", repo=SLUG, number=number, sender=WRITER, source_branch=BRANCH
+        ),
+    )  # fmt: skip
+
+
+@pytest.fixture(params=["github", "gitea", "gitlab"])
 def forge(request: pytest.FixtureRequest, upstream: GitUpstream) -> Iterator[Kind]:
     """Each forge kind's strict fake with ``acme/app`` on the upstream: :data:`WRITER` may
     write, :data:`STRANGER` is on the forge without access; no violation when it stops."""
     if request.param == "github":
         yield github_kind(request.getfixturevalue("github"))
+        return
+    if request.param == "gitlab":
+        upstream.any_user = True  # GitLab's git takes any user with the token (oauth2 here)
+        with gitlab_api.fake_gitlab_thread() as lab:
+            kind = gitlab_kind(on_gitlab(lab, upstream.root / "app.git").fake)
+            # A Reporter (access 20): reads the project, may not start a run.
+            lab.add_member(str(SLUG), STRANGER, REPORTER)
+            yield kind
+            assert lab.violations == []
         return
     with gitea_api.fake_gitea_thread() as fake:
         fake.add_repo(str(SLUG))
@@ -174,15 +219,24 @@ def stranger_starts_nothing(tmp_path: Path, forge: Kind, port: int) -> None:
     if forge.kind == "github":
         assert forge.deliver(port, stranger)[0] == 202
         return
-    forge.fake.unlabel(str(SLUG), 1, LABEL, by=STRANGER)
-    forge.fake.add_label(str(SLUG), 1, LABEL, by=STRANGER)
+    if forge.kind == "gitlab":  # the stranger really labels it: GitLab's label events say so
+        forge.fake.gitlab.label(str(SLUG), 1, LABEL, by=STRANGER, removed=True)
+        forge.fake.gitlab.label(str(SLUG), 1, LABEL, by=STRANGER)
+    else:
+        forge.fake.unlabel(str(SLUG), 1, LABEL, by=STRANGER)
+        forge.fake.add_label(str(SLUG), 1, LABEL, by=STRANGER)
     assert forge.deliver(port, stranger, "stranger-1")[0] == 202
-    assert wait_until(lambda: outcome(tmp_path, "tea", "stranger-1") is not None, timeout=30)
-    said = outcome(tmp_path, "tea", "stranger-1") or ""
+    name = forge.forge
+    assert wait_until(lambda: outcome(tmp_path, name, "stranger-1") is not None, timeout=30)
+    said = outcome(tmp_path, name, "stranger-1") or ""
     assert said.startswith("ignored") and f"@{STRANGER}" in said, said
     assert f"by @{STRANGER} on #1" in audited(tmp_path)  # refused, and audited
-    asked = f"/api/v1/repos/acme/app/collaborators/{STRANGER}/permission"
-    assert any(seen.path == asked for seen in forge.fake.requests)
+    if forge.kind == "gitlab":  # asked of GitLab: the stranger's access to the project
+        asked = "/api/v4/projects/acme%2Fapp/members/all/"
+        assert any(seen.path.startswith(asked) for seen in forge.fake.requests)
+    else:
+        asked = f"/api/v1/repos/acme/app/collaborators/{STRANGER}/permission"
+        assert any(seen.path == asked for seen in forge.fake.requests)
     assert forge.fake.comments_on(str(SLUG), 1) == []
 
 
@@ -190,6 +244,9 @@ def first_pull_request(upstream: GitUpstream, forge: Kind, first: str) -> None:
     """What the first pull request shows of its commit, each forge its own way."""
     [pull] = forge.fake.pulls(str(SLUG))
     assert "<details>" in (pull.body or "")
+    if forge.kind == "gitlab":  # a draft merge request, closing its issue when merged
+        assert pull.title.startswith("Draft: ") and pull.draft, pull.title
+        assert "Closes #1" in pull.body
     if forge.kind == "github":
         # Whoever gave the agent the issue is its work's co-author, at GitHub's no-reply.
         writer = forge.fake.accounts.find(WRITER)
@@ -202,13 +259,15 @@ def first_pull_request(upstream: GitUpstream, forge: Kind, first: str) -> None:
         assert pull.pull.head_sha == first  # the fake serves the upstream's tip
 
 
-def ended(tmp_path: Path, forge: Kind, closed: str) -> None:
+def ended(tmp_path: Path, forge: Kind, closed: str, pull: int) -> None:
     """The run's end is said in the one status comment and kept as the delivery's outcome;
     on Gitea the branch went through its API, which deleted it upstream."""
     if forge.kind == "gitea":
         assert BRANCH not in forge.fake.branches(str(SLUG))
         deleted = [unquote(q.path) for q in forge.fake.requests if q.method == "DELETE"]
         assert deleted == [f"/api/v1/repos/acme/app/branches/{BRANCH}"]
+    if forge.kind == "gitlab":
+        assert BRANCH not in forge.fake.branches(str(SLUG))
     assert wait_until(
         lambda: (
             "Ended: its pull request was merged."
@@ -218,7 +277,7 @@ def ended(tmp_path: Path, forge: Kind, closed: str) -> None:
     )
     assert wait_until(lambda: outcome(tmp_path, forge.forge, closed) is not None, timeout=30)
     said = outcome(tmp_path, forge.forge, closed) or ""
-    assert said.startswith("ended coder's run: PR #2 merged"), said
+    assert said.startswith(f"ended coder's run: PR #{pull} merged"), said
 
 
 def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(
@@ -263,7 +322,8 @@ def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(
             first_pull_request(upstream, forge, first)
             assert wait_until(
                 lambda: any(
-                    "is done" in c for c in bot_comments(fake, SLUG, pull.number, forge.login)
+                    "is done" in c
+                    for c in bot_comments(fake, SLUG, pull.number, forge.login, pull=True)
                 ),
                 timeout=30,
             )
@@ -285,7 +345,10 @@ def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(
                 assert again.pull is not None and again.pull.head_sha == second
             assert wait_until(
                 lambda: (
-                    sum("is done" in c for c in bot_comments(fake, SLUG, pull.number, forge.login))
+                    sum(
+                        "is done" in c
+                        for c in bot_comments(fake, SLUG, pull.number, forge.login, pull=True)
+                    )
                     == 2
                 ),
                 timeout=60,
@@ -299,7 +362,7 @@ def test_a_labelled_issue_becomes_a_pull_request_that_a_review_continues(
             assert wait_until(lambda: ref not in upstream.branches("app"), timeout=60), (
                 bot.stdout + bot.stderr
             )
-            ended(tmp_path, forge, "closed-1")
+            ended(tmp_path, forge, "closed-1", pull.number)
             assert wait_until(lambda: not checkout.exists(), timeout=60)
             assert len(bot_comments(fake, SLUG, issue, forge.login)) == 1
             bot.command("forge all", r"ended")

@@ -1,11 +1,12 @@
-"""A forge run's later turns, end to end on every forge kind — GitHub and Gitea, each a
+"""A forge run's later turns, end to end on every forge kind — GitHub, Gitea and GitLab, each a
 strict fake held to its own published API description — through the real ``fleetwarden
 run`` and a real git upstream (``git http-backend``): a ``command`` agent, sandboxed, given
 an issue by a writer, each review starting its next run on the same branch. The issue's
 title names another issue: its pull request's title (a squash merge's subject on the forge)
 does not.
 
-Answering a review, its commit naming its own pull request (``Address the review on #2``)
+Answering a review, its commit naming its own pull request as its prompt does
+(``Address the review on #N``)
 is taken and reaches the pull request, and its ``done`` is told the pull request takes the
 new commits. A commit naming another issue is refused by the git door: the run's summary
 in chat says so once, with the door's words, and claims nothing reached the upstream; the
@@ -26,6 +27,7 @@ from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.forge.gitlab_kind import GitLabForge
 from tests.integration.forge.kinds import Forge
 from tests.integration.forge_rig import CODER_ON_APP, bot_comments, ledger_rows, post
 
@@ -39,7 +41,8 @@ BRANCH = "fw/coder/issue-1"
 WORK = """
 if printf '%s' "$FLEETWARDEN_PROMPT" | grep -q 'Say who shipped it'; then
   printf 'shipped on Friday\\nby the fleet\\n' > NOTES.md
-  git add NOTES.md && git commit -qm 'Address the review on #2'
+  pull=$(printf '%s' "$FLEETWARDEN_PROMPT" | grep -o 'pull request #[0-9]*' | head -n 1)
+  git add NOTES.md && git commit -qm "Address the review on #${pull##*#}"
 elif printf '%s' "$FLEETWARDEN_PROMPT" | grep -q 'Close the other issue'; then
   printf 'see the tracker\\n' > OTHER.md
   git add OTHER.md && git commit -qm 'Fixes #7 as well'
@@ -68,7 +71,8 @@ def summaries(console: ConsoleBot) -> list[str]:
 
 
 def done_posts(forge: Forge, number: int) -> list[str]:
-    return [c for c in bot_comments(forge.fake, SLUG, number, forge.login) if "is done" in c]
+    on_pull = bot_comments(forge.fake, SLUG, number, forge.login, pull=True)
+    return [c for c in on_pull if "is done" in c]
 
 
 def review(forge: Forge, port: int, number: int, words: str) -> None:
@@ -144,16 +148,20 @@ def test_later_turns_name_their_pull_request_and_a_refused_push_is_told_truthful
     assert console.stdout.count("done noted, but the git door refused your last push") == 1
     assert "push again, then run `fw-forge done` again" in console.stdout
 
-    # While the pull request is open, `merge` from chat is refused: the forge lands it.
-    before = upstream.branches("app")
-    console.command("merge coder", rf"pull request #{pull.number} on {SLUG}.*open for review")
-    assert upstream.branches("app") == before  # nothing merged, nothing pushed
-    assert ledger_rows(tmp_path, "SELECT state FROM forge_runs WHERE issue = ?", issue) == [
-        ("waiting",)
-    ]
+    if isinstance(forge, GitLabForge):  # `merge` from chat: GitLab merges the pushed head
+        console.command("merge coder", r"merged coder's merge request")
+        news = forge.merge_news(pull.number, BRANCH, SECRET)
+    else:  # While the pull request is open, `merge` from chat is refused: the forge lands it.
+        before = upstream.branches("app")
+        console.command("merge coder", rf"pull request #{pull.number} on {SLUG}.*open for review")
+        assert upstream.branches("app") == before  # nothing merged, nothing pushed
+        assert ledger_rows(tmp_path, "SELECT state FROM forge_runs WHERE issue = ?", issue) == [
+            ("waiting",)
+        ]
+        news = forge.merged(pull.number, BRANCH, SECRET)
 
     # Merged: the branch ends with its pull request, and the verbs say so.
-    assert post(port, forge.name, *forge.merged(pull.number, BRANCH, SECRET))[0] == 202
+    assert post(port, forge.name, *news)[0] == 202
     assert wait_until(lambda: ref not in upstream.branches("app"), timeout=60)
     gone = (
         rf"coder has no branch now: its last one, {BRANCH} of app, ended on [0-9-]+ [0-9:]+ "

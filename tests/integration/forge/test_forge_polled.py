@@ -62,6 +62,8 @@ def runs(tmp_path: Path) -> list[tuple[int, str, str | None]]:
     return [(int(issue), str(state), ended) for issue, state, ended in rows]
 
 
+# A GitLab's events come by webhook only: its config refuses poll_seconds.
+@pytest.mark.parametrize("forge_kind", ["github", "gitea"], indirect=True)
 def test_a_polled_forge_starts_a_run_for_a_labelled_issue_and_stops_it_when_closed(
     tmp_path: Path, upstream: GitUpstream, forge_kind: Forge
 ) -> None:

@@ -31,6 +31,7 @@ from fleet.forge.fleet_launcher import FleetLauncher
 from fleet.forge.posts.provenance import Expected, ProvenanceSource
 from fleet.forge.posts.publish import Publisher
 from fleet.forge.runs.desk import ForgeDesk
+from fleet.forge.runs.merging import PullMerges
 from fleet.forge.runs.polling import ForgePolling
 from fleet.forge.runs.queued import QueuedRuns, queue_left_runs
 from fleet.forge.runs.reviewing import ForgeReviewing
@@ -199,7 +200,8 @@ async def start_forges(
     # acted on before the last stop.
     logins = checked(work, holds, list(cfg.forges), notify)
     work.spawn(logins, "the forges' logins and kept deliveries")
-    parts = ForgeParts(cfg.forges, ledger.forge, publisher, launcher, holds, work.lock)
+    pulls = PullMerges(clients.apis, ledger.forge)
+    parts = ForgeParts(cfg.forges, ledger.forge, publisher, launcher, holds, work.lock, pulls)
     routes = tuple(webhook_routes(at, work, holds, ledger.forge))
     return Forged(work, desk, parts, routes, rounds, reviewing)
 

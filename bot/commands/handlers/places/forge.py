@@ -27,6 +27,7 @@ from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.posts.publish import Publisher
 from fleet.forge.posts.unpublished import LineEnded, why_unpublished
 from fleet.forge.runs.desk import IssueLock
+from fleet.forge.runs.merging import PullMerges
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.records.lines import LineState
@@ -95,6 +96,7 @@ class ForgeParts:
     launcher: ForgeLauncher
     holds: ForgeHolds
     lock: IssueLock
+    pulls: PullMerges | None = None  # the merges ``merge`` asks of a forge
 
 
 class ForgeCommands(Family):

@@ -34,6 +34,8 @@ from bot.render.work import changes as render
 from bot.render.work import tasks as render_tasks
 from connectors.base import Attachment, safe_file_name
 from fleet.errors import FleetError
+from fleet.forge.runs.merging import PullMergeRefused, PullMerges
+from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.ledger.records.lines import LineRecord
 from fleet.names import is_agent_name
 from fleet.repos.desk import NoLine, RepoDesk
@@ -79,15 +81,19 @@ class RepoCommands(Family):
         confirmations: ConfirmationDesk,
         co_authors: CoAuthors | None = None,
         register: Register | None = None,
+        pulls: PullMerges | None = None,
     ) -> None:
         """``repos``: ``None`` when the config has no ``repos:``. ``confirmations``: where
         ``discard`` asks before dropping unpushed work. ``co_authors``: who the sender is
         in git, for the ``Co-authored-by:`` of a merge. ``register``: the tasks, those
-        whose work a ``merge`` lands done as a forge merge makes them (``None``: none)."""
+        whose work a ``merge`` lands done as a forge merge makes them (``None``: none).
+        ``pulls``: the forges that merge a run's open pull request on ``merge``, guarded by
+        its head (GitLab's; ``None``: no forge)."""
         self._repos = repos
         self._confirmations = confirmations
         self._co_authors = co_authors
         self._register = register
+        self._pulls = pulls
 
     def _desk(self) -> RepoDesk:
         if self._repos is None:
@@ -208,6 +214,9 @@ class RepoCommands(Family):
                 f"{base} of {line.repo} is protected: merging into it needs the admin role; "
                 f"you are {req.role.value}"
             )
+        on_forge = await self._pulls.open_pull(line) if self._pulls is not None else None
+        if on_forge is not None:
+            return await self._merge_pull(req, line, on_forge, chosen, unreviewed=unreviewed)
         co_author = None
         if self._co_authors is not None:
             co_author = self._co_authors(req.message.connector, req.message.sender)
@@ -235,6 +244,53 @@ class RepoCommands(Family):
             if done:
                 text += "\n\n" + done
                 thread += " " + done
+        return Reply(f"**{name}**: {text}", topic=name, thread_line=thread, detail=detail)
+
+    async def _merge_pull(
+        self,
+        req: Request,
+        line: LineRecord,
+        record: ForgeRunRecord,
+        chosen: Sequence[str],
+        *,
+        unreviewed: bool,
+    ) -> Reply:
+        """Merge ``line``'s open pull request ``record`` on its forge, at the head Fleetwarden
+        pushed (the commit its review agent approved, unless ``--unreviewed``): the forge
+        refuses if the head moved since. The forge's news of the merge ends the run."""
+        assert self._pulls is not None and record.pull is not None
+        name, repos = line.agent, self._desk()
+        if chosen and chosen[0] == "rebase":
+            raise CommandError(
+                f"{name}'s merge request !{record.pull} is merged by its forge: --squash, "
+                "--merge or neither (the project's setting)"
+            )
+        head = line.head_sha
+        if head is None:
+            raise CommandError(f"{name} has pushed nothing to {said(line.branch, 80)} yet")
+        approved = await repos.approval(name, line.id)
+        if approved is not None and approved != head and not unreviewed:
+            raise CommandError(
+                f"the approval on {said(line.branch, 80)} is of {approved[:12]}, and its head "
+                f"is {head[:12]}: nothing was merged. Ask for a review of the head, or merge "
+                "it `--unreviewed` (admin)"
+            )
+        where = said(record.pull_url or f"!{record.pull}", 200)
+        try:
+            await self._pulls.merge(record, head, squash=bool(chosen) and chosen[0] == "squash")
+        except PullMergeRefused as exc:
+            raise CommandError(
+                f"{record.forge} did not merge {name}'s merge request {where}: "
+                f"{said(str(exc), 300)}. Nothing was merged."
+            ) from None
+        text = (
+            f"merged {name}'s merge request {where} on {record.forge} at {head[:12]} (its "
+            "head, as pushed); the run ends as the forge tells of it"
+        )
+        detail = f"merged !{record.pull} of {record.slug} at {head}"
+        if unreviewed and approved != head:
+            detail += " (unreviewed: `--unreviewed`)"
+        thread = f"Merge request {where} merged by {req.message.sender}."
         return Reply(f"**{name}**: {text}", topic=name, thread_line=thread, detail=detail)
 
     async def _tasks_landed(self, line: LineRecord, req: Request) -> str:

@@ -175,6 +175,12 @@ def event(kind: EventKind, number: int = 12, **more: object) -> ForgeEvent:
             End(RUN),
         ),
         (
+            "the pull request merged by the bot (merge from chat)",
+            event(EventKind.PULL_CLOSED, number=30, is_pull=True, actor="fw-bot", merged=True),
+            RUN,
+            End(RUN),
+        ),
+        (
             "another pull request closed",
             event(EventKind.PULL_CLOSED, number=31, is_pull=True),
             RUN,
