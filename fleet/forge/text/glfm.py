@@ -132,9 +132,9 @@ def _end(text: str, sigil: re.Match[str]) -> int | None:
         digits = _DIGITS.match(text, end if mark.upper() == "GL-" else sigil.start() + 1)
         return None if digits is None else digits.end()
     if mark == "~":  # ~bug, ~"feature request", ~"scope::value", ~5
-        if text.startswith('"', end):
-            close = text.find('"', end + 2)
-            return close + 1 if close >= 0 and "\n" not in text[end:close] else None
+        if text.startswith('"', end):  # on its line
+            close = text.find('"', end + 2, _line_end(text, end))
+            return close + 1 if close >= 0 else None
         label = _LABEL.match(text, end)
         name = "" if label is None else label[0].rstrip(".?:")
         return end + len(name) if name else None
@@ -150,9 +150,15 @@ def _end(text: str, sigil: re.Match[str]) -> int | None:
         shown = _SHOWN.match(text, end)
         return end + len(shown[0].rstrip(".,:;?")) if shown else end
     if mark.startswith("["):  # [vulnerability:5]: the words inside the brackets
-        close = text.find("]", end)
-        return close if close >= 0 and "\n" not in text[end:close] else None
+        close = text.find("]", end, _line_end(text, end))
+        return close if close >= 0 else None
     return end  # a project: group/project>
+
+
+def _line_end(text: str, at: int) -> int:
+    """Where the line holding ``at`` ends."""
+    end = text.find("\n", at)
+    return len(text) if end < 0 else end
 
 
 def _path(text: str, at: int) -> tuple[int, bool]:
