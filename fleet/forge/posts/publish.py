@@ -38,9 +38,9 @@ from fleet.forge.posts.unpublished import (
     why_unpublished,
 )
 from fleet.forge.schema import ForgeEntry
-from fleet.forge.text.defuse import BODY_LIMIT, defuse, fenced
+from fleet.forge.text.defuse import BODY_LIMIT, as_code, defuse
 from fleet.forge.text.hidden import cap, unseen_free
-from fleet.forge.text.rendered import inert
+from fleet.forge.text.inert import inert
 from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
 from fleet.ledger.records.lines import LineRecord, LineState
@@ -124,7 +124,7 @@ class Publisher:
         of ``slug``, where no run was started, with the footer saying so."""
         if not inert(body, (number,)):  # its parts are escaped: never, but said if it is
             log.warning("an answer on %s#%d was sent as code: it was not inert", slug, number)
-            body = fenced(cap(unseen_free(body), 4000))
+            body = as_code(cap(unseen_free(body), 4000), (number,))
         foot = no_run_footer(asked_by, self.source.version)
         comment = await self._apis[forge].comment(slug, number, f"{body}\n\n{foot}")
         self.posted.add(comment.id)
@@ -145,7 +145,7 @@ class Publisher:
         if len(body) > room or not inert(body, own_numbers(record)):
             log.warning("a post on %s#%d was sent as code: it was not inert", record.slug,
                         record.issue)  # fmt: skip
-            body = fenced(cap(unseen_free(body), room // 4))
+            body = as_code(cap(unseen_free(body), room // 4), _own(record))
         return f"{body}\n\n{foot}"
 
     # -- the status comment (:mod:`fleet.forge.posts.status_comment`) ------------------------

@@ -1,5 +1,7 @@
-"""What a forge's own renderer makes of a body Fleetwarden is about to post: the check
-:func:`fleet.forge.text.defuse.defuse` holds its work to, on top of markdown-it's reading.
+"""What GitHub's and Gitea's own renderers make of a body Fleetwarden is about to post: the
+check :func:`fleet.forge.text.defuse.defuse` holds its work to, on top of markdown-it's
+reading, beside GitLab's (:mod:`fleet.forge.text.gitlab_rendered`; both:
+:func:`fleet.forge.text.inert.inert`).
 
 GitHub renders with cmark-gfm, its fork of cmark (bound by ``cmarkgfm``, the GFM
 extensions on: tables, autolinks, strikethrough, task lists, footnotes); Gitea and Forgejo
@@ -7,7 +9,7 @@ with goldmark, a CommonMark parser of the same rules. The two read some corners 
 than markdown-it does (a run of backticks left open earlier in a paragraph changes which
 spans are code), so the body is rendered by the forge's own rules and the HTML read as the
 forge's later filters read it: mentions, issue references and closing keywords are applied
-to the text outside ``code``, ``pre`` and links. :func:`inert` says whether that HTML
+to the text outside ``code``, ``pre`` and links. :func:`gfm_inert` says whether that HTML
 holds nothing but the renderer's own plain elements — no raw HTML (no ``<img>``, no
 ``<details>``), no image, no mention, no reference to an issue but ``own``, no link to an
 issue — and leaves a ``<details>`` that follows the body a block of its own.
@@ -50,7 +52,7 @@ def github_html(markdown: str) -> str:
     return str(cmarkgfm.github_flavored_markdown_to_html(markdown, options=_OPTIONS))
 
 
-def inert(
+def gfm_inert(
     markdown: str, own: Collection[int] = (), render: Callable[[str], str] = github_html
 ) -> bool:
     """Whether ``markdown``, rendered by the forge's rules (``render``: markdown → HTML,

@@ -284,8 +284,10 @@ def test_no_image_is_ever_shown(text: str) -> None:
 )
 def test_a_closing_keyword_acts_on_no_other_issue(keyword: str) -> None:
     """GitHub's closing keywords and Gitea's (with its ``reopen``): before another issue
-    they go in code with it; before the run's own issue they stay."""
-    assert defuse(f"{keyword} #9", own=(1,)) == f"`{keyword} #9`"
+    the issue goes in code, the keyword before it (GitLab reads a closing statement in
+    code too, and a keyword before code closes nothing); before the run's own issue both
+    stay."""
+    assert defuse(f"{keyword} #9", own=(1,)) == f"{keyword} `#9`"
     assert defuse(f"{keyword} #1", own=(1,)) == f"{keyword} #1"
 
 
@@ -295,7 +297,7 @@ def test_a_merge_closes_only_the_runs_own_issue() -> None:
         "Closes #1, fixes acme/other#2, resolves https://github.com/acme/app/issues/3", own=(1,)
     )
     assert out == (
-        "Closes #1, `fixes acme/other#2`, `resolves https://github.com/acme/app/issues/3`"
+        "Closes #1, fixes `acme/other#2`, resolves `https://github.com/acme/app/issues/3`"
     )
     assert references_in(out, own=(1,)) == []
 
@@ -330,16 +332,24 @@ def test_references_to_other_issues_are_put_in_code(text: str, shown: str) -> No
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "shown"),
     [
-        "`#5`, `fixes acme/x#6` and\n\n```\ncloses https://github.com/a/b/issues/7\n```",
-        "https://e.example/page#5 and www.e.example/x#6, abc#7",
-        "[docs](https://e.example/guide#5)",
+        ("`#5` and\n\n```\nsee https://github.com/a/b/issues/7\n```", None),
+        ("https://e.example/page#5 and www.e.example/x#6, abc", None),
+        ("[docs](https://e.example/guide#5)", None),
+        (
+            "`fixes acme/x#6` and\n\n```\ncloses https://github.com/a/b/issues/7\n```",
+            "`fixes\u00a0acme/x#6` and\n\n```\ncloses\u00a0https://github.com/a/b/issues/7\n```",
+        ),
+        ("abc#7, not a fragment", "`abc#7`, not a fragment"),
     ],
 )
-def test_what_names_no_issue_is_kept_as_written(text: str) -> None:
-    """References in code are inert, and a web address's ``#fragment`` is no reference."""
-    assert defuse(text) == text
+def test_what_names_no_issue_is_kept_as_written(text: str, shown: str | None) -> None:
+    """References in code are inert, and a web address's ``#fragment`` is no reference. A
+    closing statement in code still closes on GitLab, which reads them in the text as
+    written: the space after its keyword becomes a no-break space, which reads the same;
+    ``abc#7`` is GitLab's issue 7 of project ``abc``."""
+    assert defuse(text) == (text if shown is None else shown)
 
 
 _GITEA_NUMERIC = re.compile(

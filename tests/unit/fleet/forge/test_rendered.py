@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 from fleet.clock import ManualClock
 from fleet.forge.posts.footer import FOOTER_CAP
-from fleet.forge.text.defuse import BODY_LIMIT, POST_CAP, _defused, defuse, escape_cell, fenced
+from fleet.forge.text.defuse import BODY_LIMIT, POST_CAP, _defused, as_code, defuse, escape_cell
+from fleet.forge.text.inert import inert
 from fleet.forge.text.live_markdown import safe
-from fleet.forge.text.rendered import github_html, inert
+from fleet.forge.text.rendered import gfm_inert, github_html
 from fleet.ledger import Ledger
 from tests.unit.fleet.forge.work_rig import WorkRig
 
@@ -96,8 +97,8 @@ def test_the_reviews_attacks_post_nothing_live_on_either_renderer(
     attack: str, goldmark: Goldmark
 ) -> None:
     out = defuse(attack, own=OWN)
-    assert inert(out, OWN), github_html(out)
-    assert inert(out, OWN, goldmark), goldmark(out)
+    assert gfm_inert(out, OWN), github_html(out)
+    assert gfm_inert(out, OWN, goldmark), goldmark(out)
 
 
 def test_markdown_it_alone_would_have_let_the_stray_backtick_through() -> None:
@@ -107,8 +108,8 @@ def test_markdown_it_alone_would_have_let_the_stray_backtick_through() -> None:
     defused = _defused(attack, frozenset(OWN))
     assert safe(defused, OWN)
     html = github_html(defused)
-    assert not inert(defused, OWN) and "`@acme/admins`" in html
-    assert defuse(attack, own=OWN) == fenced(attack)
+    assert not gfm_inert(defused, OWN) and "`@acme/admins`" in html
+    assert defuse(attack, own=OWN) == as_code(attack, OWN)
 
 
 def test_the_runs_own_issue_stays_live_and_plain_text_keeps_its_markdown(
@@ -117,7 +118,7 @@ def test_the_runs_own_issue_stays_live_and_plain_text_keeps_its_markdown(
     text = "Fixes #5.\n\n- **bold** and a [link](https://example.org/docs)\n- `code`"
     out = defuse(text, own=OWN)
     assert out == text
-    assert inert(out, OWN) and inert(out, OWN, goldmark)
+    assert gfm_inert(out, OWN) and gfm_inert(out, OWN, goldmark)
 
 
 def test_a_body_and_its_footer_fit_the_forges_limit() -> None:
@@ -148,16 +149,16 @@ def test_any_defused_text_is_inert_on_both_renderers(text: str) -> None:
     """Property: whatever the agent wrote, what is posted renders nothing live on GitHub's
     renderer or Gitea's."""
     out = defuse(text, own=OWN)
-    assert inert(out, OWN), (text, github_html(out))
-    assert inert(out, OWN, _GOLDMARK()), (text, _GOLDMARK()(out))
+    assert gfm_inert(out, OWN), (text, github_html(out))
+    assert gfm_inert(out, OWN, _GOLDMARK()), (text, _GOLDMARK()(out))
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(text=TEXTS)
 def test_any_value_on_a_line_of_ours_is_inert_on_both_renderers(text: str) -> None:
     line = f"**Agent** {escape_cell(text)} on claude"
-    assert inert(line), (text, github_html(line))
-    assert inert(line, (), _GOLDMARK()), (text, _GOLDMARK()(line))
+    assert gfm_inert(line), (text, github_html(line))
+    assert gfm_inert(line, (), _GOLDMARK()), (text, _GOLDMARK()(line))
 
 
 _shared: list[Goldmark] = []
