@@ -17,7 +17,7 @@ ends, said on the issue and in chat."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
@@ -38,7 +38,7 @@ from fleet.forge.posts.unpublished import (
     why_unpublished,
 )
 from fleet.forge.schema import ForgeEntry
-from fleet.forge.text.defuse import BODY_LIMIT, as_code, defuse
+from fleet.forge.text.defuse import BODY_LIMIT, POST_CAP, as_code, defuse
 from fleet.forge.text.hidden import cap, unseen_free
 from fleet.forge.text.inert import inert
 from fleet.ledger.records.budgets import Freeze
@@ -130,11 +130,20 @@ class Publisher:
         self.posted.add(comment.id)
         return comment
 
-    def agent_text(self, text: str, *, own: Sequence[int] = ()) -> str:
-        """What an agent wrote, fit to post: no secret, no mention, no image, no markup
-        that hides, no reference to an issue but ``own`` (its run's issue and pull
-        request)."""
-        return defuse(self._redact(text), own=own)
+    def own_of(self, record: ForgeRunRecord) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+        """The numbers ``record``'s posts may name: its issue and pull request, in one
+        numbering (the second None) — or, on GitLab, which numbers them apart, its issue
+        and its merge request each in its own."""
+        if self._apis[record.forge].kind != "gitlab":
+            return own_numbers(record), None
+        return (record.issue,), (() if record.pull is None else (record.pull,))
+
+    def fit(self, record: ForgeRunRecord, text: str, limit: int = POST_CAP) -> str:
+        """What ``record``'s agent wrote, fit to post on its forge: no secret, no mention, no
+        image, no markup that hides, no reference but to the run's own issue and pull
+        request."""
+        own, pulls = self.own_of(record)
+        return defuse(self._redact(text), limit, own=own, own_pulls=pulls)
 
     async def signed(self, record: ForgeRunRecord, body: str) -> str:
         """``body`` with the run's provenance footer, as of now, within the forge's limit:
@@ -142,10 +151,11 @@ class Publisher:
         goes out as one code block instead."""
         foot = footer(await self.source.provenance(record))
         room = BODY_LIMIT - len(foot) - 2
-        if len(body) > room or not inert(body, own_numbers(record)):
+        own, pulls = self.own_of(record)
+        if len(body) > room or not inert(body, own, own_pulls=pulls):
             log.warning("a post on %s#%d was sent as code: it was not inert", record.slug,
                         record.issue)  # fmt: skip
-            body = as_code(cap(unseen_free(body), room // 4), _own(record))
+            body = as_code(cap(unseen_free(body), room // 4), own)
         return f"{body}\n\n{foot}"
 
     # -- the status comment (:mod:`fleet.forge.posts.status_comment`) ------------------------
@@ -182,14 +192,14 @@ class Publisher:
     ) -> str:
         """Post what the agent wrote on ``number`` (its issue; ``pull``: its pull
         request); the URL."""
-        body = await self.signed(record, self.agent_text(text, own=own_numbers(record)))
+        body = await self.signed(record, self.fit(record, text))
         posted = await self._post(record, number, body, pull=pull)
         return posted.url
 
     async def describe(self, record: ForgeRunRecord, text: str) -> str:
         """Make the agent's words its pull request's description; the pull request's URL."""
         assert record.pull is not None
-        body = await self.signed(record, self.agent_text(text, own=own_numbers(record)))
+        body = await self.signed(record, self.fit(record, text))
         await self._api(record).edit_pull(record.slug, record.pull, body=body)
         return record.pull_url or f"#{record.pull}"
 
@@ -205,7 +215,7 @@ class Publisher:
         pull = await api.find_pull(record.slug, record.branch)
         if pull is None:
             base = line.base_ref
-            said = self.agent_text(text, own=own_numbers(record))
+            said = self.fit(record, text)
             body = f"Closes #{record.issue}.\n\n{said}".rstrip()
             pull = await api.open_pull(
                 record.slug,
@@ -246,7 +256,7 @@ class Publisher:
         the summary posted on the issue."""
         summary = record.summary or ""
         if record.done_status != "ok":
-            said = self.agent_text(summary, own=own_numbers(record))
+            said = self.fit(record, summary)
             body = f"**{record.agent} could not finish:**\n\n{said}"
             await self._forge.update_forge_run(record.id, state=ForgeRunState.FAILED)
             await self._post(record, record.issue, await self.signed(record, body))
@@ -323,7 +333,7 @@ class Publisher:
         await self._forge.update_forge_run(record.id, state=ForgeRunState.UNPUBLISHED)
         if not again:
             fix = fix_words(record.agent)
-            said = self.agent_text(why.public, own=own_numbers(record))
+            said = self.fit(record, why.public)
             body = (
                 f"**{record.agent} is done, but its pull request could not be opened:** "
                 f"{said}.\n\n{fix}."
@@ -348,7 +358,7 @@ class Publisher:
         fix = "The run has ended: Fleetwarden will not try to open it again"
         body = (
             f"**{record.agent}'s pull request will not be opened:** "
-            f"{self.agent_text(str(ended), own=own_numbers(record))}.\n\n{fix}; give the issue to "
+            f"{self.fit(record, str(ended))}.\n\n{fix}; give the issue to "
             "an agent again to start anew."
         )
         fresh = await self._forge.forge_run(record.id) or record
@@ -395,7 +405,7 @@ class Publisher:
                 record.slug,
                 head_sha=pull.head_sha,
                 title=f"{record.agent}: done",
-                summary=defuse(self._redact(summary), limit=4000, own=own_numbers(fresh)),
+                summary=self.fit(fresh, summary, 4000),
                 status="completed",
                 conclusion="success",
                 check_id=None,
@@ -405,8 +415,7 @@ class Publisher:
         except ForgeApiError as exc:  # an App without checks: write, say
             log.warning("no check run on %s#%d: %s", record.slug, pull.number, exc)
         change = change_from_json(await self._lines.run_change(fresh.run_id or 0))
-        own = own_numbers(fresh)
-        body = done_body(record.agent, summary, change, lambda t: self.agent_text(t, own=own))
+        body = done_body(record.agent, summary, change, lambda t: self.fit(fresh, t))
         try:
             await self._post(record, pull.number, await self.signed(fresh, body), pull=True)
         except ForgeApiError as exc:

@@ -18,7 +18,6 @@ from typing import Final
 
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
-from fleet.forge.facts import own_numbers
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused, OtherLine
 from fleet.forge.model import ForgeApiError, ForgeEvent
 from fleet.forge.posts.publish import Publisher
@@ -174,7 +173,7 @@ class Onward:
     ) -> None:
         """Say on ``number`` (where the words came) that ``run`` could not take them up: the
         refusal's public words there, its detail in the audit's operator part."""
-        said = self.publisher.agent_text(refused.public[:WHY_CAP], own=own_numbers(run))
+        said = self.publisher.fit(run, refused.public[:WHY_CAP])
         login = self.forges[run.forge].login
         body = (
             f"**{run.agent}** could not take up this {kind}: {said}.\n\nOnce that is "

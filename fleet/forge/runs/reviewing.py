@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 from fleet.errors import FleetError, FleetwardenError
-from fleet.forge.facts import own_numbers
 from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.posts.publish import Publisher
@@ -248,7 +247,7 @@ class ForgeReviewing:
     ) -> str:
         """The review's words: the verdict (defused, each line quoted, so none passes for
         Fleetwarden's own), whose it is and at which commit."""
-        said = self._publisher.agent_text(verdict, own=own_numbers(run))
+        said = self._publisher.fit(run, verdict)
         words = "\n".join(f"> {line}" for line in said.splitlines())  # never Fleetwarden's
         if approved:
             head = f"**Review agent {review.reviewer} approves** this change"
