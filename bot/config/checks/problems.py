@@ -10,6 +10,7 @@ rewrites one of pydantic's errors as a :class:`ConfigProblem` an operator can ac
 
 from __future__ import annotations
 
+import difflib
 import re
 import types
 from collections.abc import Iterable, Mapping
@@ -315,7 +316,8 @@ def _unknown_key_message(
             f"provider: {loc[1] if len(loc) > 2 else 'anthropic'}, key_env: VAR}}`, see "
             "docs/accounts.md); allowed here: " + ", ".join(allowed)
         )
-    if isinstance(key, str) and looks_secret(key) and not key.endswith("_env"):
+    misspelt = isinstance(key, str) and difflib.get_close_matches(key, allowed, 1, 0.85)
+    if isinstance(key, str) and looks_secret(key) and not key.endswith("_env") and not misspelt:
         if "secret_env" in allowed:
             return (
                 "secrets never go in the config file: set an environment variable and list "

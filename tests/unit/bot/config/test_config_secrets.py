@@ -38,6 +38,18 @@ def test_secret_key_suggests_its_env_form() -> None:
     assert "fake-matrix-token-abc" not in problem.message
 
 
+def test_a_misspelt_env_key_is_answered_with_the_key_meant() -> None:
+    """`signing_secret_envv:` is a typo of a key, not a secret: it is answered with the key
+    meant, its value never shown."""
+    forge = (
+        "forges:\n  lab:\n    kind: gitlab\n    token_env: T\n    login: bot\n"
+        "    signing_secret_envv: SIGNING\n"
+    )
+    problem = only_problem(forge)
+    assert "did you mean 'signing_secret_env'?" in problem.message, problem.message
+    assert "SIGNING" not in problem.message
+
+
 def test_a_providers_key_env_points_to_an_account() -> None:
     """`key_env:` under a provider names a variable, not a secret — and a provider holds no
     credential: the answer says where an API key's variable goes."""
