@@ -65,6 +65,7 @@ class Note:
     noteable_type: Literal["Issue", "MergeRequest"]
     noteable_id: int
     noteable_iid: int
+    internal: bool = False  # shown to project members only
 
 
 @dataclass
@@ -93,6 +94,7 @@ class Issue:
     closed_at: datetime | None = None
     notes: list[Note] = field(default_factory=list)
     label_events: list[LabelEvent] = field(default_factory=list)
+    confidential: bool = False  # shown to project members only
 
 
 @dataclass

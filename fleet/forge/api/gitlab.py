@@ -35,6 +35,7 @@ from fleet.forge.api.gitlab_read import (
     assignee_changes_of,
     comment_of,
     is_draft_title,
+    is_hidden,
     is_system,
     issue_of,
     label_change_of,
@@ -126,6 +127,8 @@ class GitLabApi(GitLabPeople):
     async def issue(self, repo: Slug, number: int) -> ForgeIssue:
         path = f"{self._project(repo)}/issues/{number}"
         _, data, _ = await self._call("GET", path)
+        if is_hidden(data):  # members only: its words could reach a public post
+            raise ForgeApiError(f"{self._name}: #{number} is confidential, and is not read", 403)
         return self._read(f"GET {path}", issue_of, data)
 
     async def open_issues(self, repo: Slug, *, since: datetime | None = None) -> list[ForgeIssue]:
@@ -148,7 +151,7 @@ class GitLabApi(GitLabPeople):
         return [
             self._read(f"GET {path}", lambda d: comment_of(d, page), item)
             for item in items
-            if not is_system(item)
+            if not is_system(item) and not is_hidden(item)
         ]
 
     async def comment(

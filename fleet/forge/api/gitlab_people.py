@@ -116,12 +116,14 @@ class GitLabPeople:
         return permission_of(await self.access_level(repo, login))
 
     async def in_org(self, org: str, login: str) -> bool:
-        # A group's member, directly or through a group above it; a group this token
-        # cannot see (404) tells nothing, so no.
+        # A group's member who may write (Developer and above), directly or through a group
+        # above it: a Guest or a Minimal Access member is no one who may start a run. A group
+        # this token cannot see (404) tells nothing, so no.
         found = await self.user(login)
         if found is None:
             return False
-        return await self._level(f"/groups/{quote(org, safe='')}/members/all/{found[0]}") > 0
+        path = f"/groups/{quote(org, safe='')}/members/all/{found[0]}"
+        return await self._level(path) >= DEVELOPER
 
     async def in_team(self, org: str, team: str, login: str) -> bool:
         # Fleetwarden's team on GitLab: the subgroup ``org/team``.

@@ -118,6 +118,14 @@ def is_system(data: Any) -> bool:
     return isinstance(data, Mapping) and data.get("system") is True
 
 
+def is_hidden(data: Any) -> bool:
+    """Whether a note or an issue is one GitLab shows only to members (an internal note, a
+    confidential issue): never read into a prompt, whence it could reach a public post."""
+    return isinstance(data, Mapping) and (
+        data.get("internal") is True or data.get("confidential") is True
+    )
+
+
 def comment_of(data: Any, page_url: str) -> ForgeComment:
     """A comment from GitLab's note entity; its address is the issue's or merge
     request's page (``page_url``) and the note's anchor."""

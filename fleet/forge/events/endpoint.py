@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 PREFIX: Final = "/webhooks/"
 """Where forges deliver their events: ``/webhooks/<forge>``."""
 PATH: Final = PREFIX + "{forge}"
+OVER_CAP: Final = "the body is over 5 MiB, and is not read"
 READ_SECONDS: Final = 10.0
 ALREADY: Final = "already had it"
 UNSIGNED: Final = frozenset({400, 401, 404, 408, 413, 415})
@@ -168,8 +169,11 @@ class WebhookEndpoint:
                 request, shown, None, 404, "no forge of that name takes webhooks"
             )
         said = DeliveryHeaders.read(forge.entry.kind, request.headers)  # read once
+        # Over the cap, GitLab's is answered 200 and ignored: a genuine one refused (an issue
+        # grown huge by a stranger, edited four times) would turn its hook off.
+        over = 200 if forge.answers_all else 413
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return await self._refuse(request, shown, said, 413, "the body is over 5 MiB")
+            return await self._refuse(request, shown, said, over, OVER_CAP)
         if request.content_type != "application/json":
             why = "the body must be application/json: set the webhook's content type to JSON"
             return await self._refuse(request, shown, said, 415, why)
@@ -178,7 +182,7 @@ class WebhookEndpoint:
         except TimeoutError:
             return await self._refuse(request, shown, said, 408, "the body did not arrive in time")
         except OverCap:
-            return await self._refuse(request, shown, said, 413, "the body is over 5 MiB")
+            return await self._refuse(request, shown, said, over, OVER_CAP)
         now = self._clock.now()
         try:
             event = from_http(name, forge.entry, forge.keys, said, body, now)

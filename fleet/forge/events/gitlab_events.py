@@ -31,6 +31,7 @@ label events and system notes, :meth:`~fleet.forge.model.ForgeApi.issue_changes`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 from fleet.forge.events.delivery import BadDelivery
@@ -40,10 +41,14 @@ from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import Slug
 
 _ISSUE: Final = "Issue Hook"
+_CONFIDENTIAL_ISSUE: Final = "Confidential Issue Hook"
+_STOPS: Final = frozenset({EventKind.CLOSED, EventKind.UNLABELED, EventKind.UNASSIGNED})
+"""What a confidential issue's event may do: stop its run, never start or feed one."""
 _NOTE: Final = "Note Hook"
 _MERGE_REQUEST: Final = "Merge Request Hook"
 _KINDS: Final = {
     _ISSUE: ("issue", "work_item"),
+    _CONFIDENTIAL_ISSUE: ("issue", "work_item"),
     _NOTE: ("note",),
     _MERGE_REQUEST: ("merge_request",),
 }
@@ -62,6 +67,11 @@ def gitlab_event(p: Payload, base: dict[str, Any], entry: ForgeEntry | None) -> 
         raise BadDelivery(400, f"the payload is not what {name} carries")
     if name == _ISSUE and p.get("object_kind") == "issue":
         return _issue(p, base, entry)
+    if name == _CONFIDENTIAL_ISSUE and p.get("object_kind") == "issue":
+        # Made confidential mid-run, an issue's close, unlabel or unassign still stops its
+        # run; nothing of it starts one or reaches an agent.
+        said = _issue(p, base, entry)
+        return said if said.kind in _STOPS else replace(said, kind=EventKind.OTHER, body="")
     if name == _NOTE:
         return _note(p, base)
     if name == _MERGE_REQUEST:

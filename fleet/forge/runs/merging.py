@@ -50,14 +50,28 @@ class PullMerges:
             return record if isinstance(self._apis.get(record.forge), MergesPulls) else None
         return None
 
-    async def merge(self, record: ForgeRunRecord, sha: str, *, squash: bool) -> ForgePull:
-        """Merge ``record``'s pull request if its head is still ``sha``; the pull request
-        as the forge now has it. :class:`PullMergeRefused` when the forge refused."""
+    async def merge(
+        self, record: ForgeRunRecord, sha: str, base: str, *, squash: bool
+    ) -> ForgePull:
+        """Merge ``record``'s pull request (a draft made ready first) if its head is still
+        ``sha`` and its target ``base``; the pull request as the forge now has it.
+        :class:`PullMergeRefused` when the forge refused."""
         api = self._apis[record.forge]
         assert isinstance(api, MergesPulls) and record.pull is not None
         try:
+            pull = await api.pull(record.slug, record.pull)
+            if pull.base != base:  # retargeted on the forge: not the merge that was asked
+                raise PullMergeRefused(
+                    f"its target is {pull.base[:100]!r} on the forge, not {base!r}, the "
+                    "branch the run's work is for"
+                )
+            if pull.head_sha != sha:  # someone pushed: nothing is lifted or merged
+                raise PullMergeRefused(
+                    f"its head on the forge is {pull.head_sha[:12]}, not {sha[:12]}, the "
+                    "head Fleetwarden pushed"
+                )
             # A draft is merged by no one: the operator's merge is their word it is ready.
-            if (await api.pull(record.slug, record.pull)).draft:
+            if pull.draft:
                 await api.ready_for_review(record.slug, record.pull)
             merged = await api.merge_pull(record.slug, record.pull, sha=sha, squash=squash)
         except ForgeApiError as exc:

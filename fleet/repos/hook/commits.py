@@ -34,13 +34,19 @@ HEADERS: Final = frozenset({"tree", "parent", "author", "committer", "gpgsig", "
 """The headers git's own ``commit`` writes (``encoding`` is taken for UTF-8 alone)."""
 _PERSON: Final = re.compile(r"(?P<name>[^<>]*?) ?<(?P<email>[^<>]*)> \d+ [+-]\d{4}")
 _TRAILER: Final = re.compile(r"[ \t]*(?P<key>[A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(?P<value>.*)")
-_SLUG: Final = r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+"
+_SLUG: Final = r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/(?!-/)[A-Za-z0-9._-]+)+"  # GitLab's: group/sub/…
 _REFERENCE: Final = re.compile(
-    r"(?:(?:https?://|www\.)[^\s/]+/(?P<url_slug>" + _SLUG + r")/(?:issues|pulls?)/(?P<url_n>\d+))"
+    r"(?:(?:https?://|www\.)[^\s/]+/(?P<url_slug>" + _SLUG + r")/(?:-/)?"
+    r"(?:issues|pulls?|merge_requests)/(?P<url_n>\d+))"
     r"|(?<![\w/#.-])(?P<slug>" + _SLUG + r")[#!](?P<slug_n>\d+)"
+    r"|(?<![\w/#.-])(?P<project>[A-Za-z0-9][A-Za-z0-9._-]*)[#!](?P<project_n>\d+)"
     r"|(?<![\w&#/])(?:[#!]|GH-)(?P<n>\d+)",
     re.IGNORECASE | re.ASCII,
 )
+"""A reference to an issue or a pull (merge) request: its address (GitHub's, Gitea's,
+GitLab's ``/-/issues/N`` and ``/-/merge_requests/N``), ``owner/name#N`` (GitLab's
+``group/sub/name!N`` too), GitLab's ``project#N`` (a project of the same group), or a
+bare ``#N``, ``!N``, ``GH-N``."""
 _LOOK_ALIKE: Final = re.compile(
     r"[ \t]*(?P<key>[^\s:]*[-\u2010-\u2015\u2212\ufe58\ufe63\uff0d][^\s:]*)[ \t]*[:\uff1a]"
 )
@@ -180,9 +186,12 @@ def _is_own(match: re.Match[str], own: Sequence[Issue]) -> bool:
     """Whether the reference ``match`` names one of ``own`` (a bare ``#N`` is the
     repository's own ``N``)."""
     slug = match["url_slug"] or match["slug"]
-    number = int(match["url_n"] or match["slug_n"] or match["n"])
+    number = int(match["url_n"] or match["slug_n"] or match["project_n"] or match["n"])
+    project = match["project"]
     return any(
-        number == mine.number and (slug is None or slug.lower() == mine.slug.lower())
+        number == mine.number
+        and (slug is None or slug.lower() == mine.slug.lower())
+        and (project is None or project.lower() == mine.slug.lower().rpartition("/")[2])
         for mine in own
     )
 
@@ -194,6 +203,8 @@ def _plain(match: re.Match[str]) -> str:
         return f"{match['url_slug']} issue {match['url_n']}"
     if match["slug"]:
         return f"{match['slug']} {match['slug_n']}"
+    if match["project"]:
+        return f"{match['project']} {match['project_n']}"
     bare = match[0]
     return bare[1:] if bare[0] in "#!" else f"{bare[:2]} {bare[3:]}"
 

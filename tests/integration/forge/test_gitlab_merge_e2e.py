@@ -1,8 +1,9 @@
 """``merge`` from chat of a forge run's open merge request on GitLab, end to end through the
 real ``fleetwarden run`` on the strict fake GitLab and a real git upstream: the merge is
 GitLab's, of the head Fleetwarden pushed (its ``sha`` guard). A head moved since (a
-teammate's push) is refused by GitLab — said in chat, nothing merged; at the pushed head the
-draft is lifted and the merge request merged, and GitLab's news of it ends the run."""
+teammate's push) is refused — said in chat, nothing merged, the draft left as it is; at the
+pushed head the draft is lifted and the merge request merged, and GitLab's news of it ends
+the run."""
 
 from __future__ import annotations
 
@@ -54,9 +55,11 @@ def test_merge_from_chat_is_gitlabs_merge_of_the_pushed_head(
     # A teammate pushes to the branch: GitLab's guard refuses the merge of what was shown.
     upstream.commit("app", {"THEIRS.md": "theirs\n"}, branch=BRANCH)
     console.command("merge coder", r"did not merge coder's merge request")
-    assert "head moved past" in console.output_since_command
+    assert f"not {pushed[:12]}, the head Fleetwarden pushed" in console.output_since_command
     assert "Nothing was merged." in console.output_since_command
+    # Nothing lifted either: the draft stays a draft at the head no one approved.
     assert fake.gitlab.mr(str(SLUG), pull.number).state == "opened"
+    assert fake.gitlab.is_draft(str(SLUG), pull.number)
 
     # The branch back at the pushed head: merged by GitLab at that head, the draft lifted.
     bare = upstream.root / "app.git"

@@ -277,7 +277,8 @@ class RepoCommands(Family):
             )
         where = said(record.pull_url or f"!{record.pull}", 200)
         try:
-            await self._pulls.merge(record, head, squash=bool(chosen) and chosen[0] == "squash")
+            squash = bool(chosen) and chosen[0] == "squash"
+            await self._pulls.merge(record, head, line.base_ref, squash=squash)
         except PullMergeRefused as exc:
             raise CommandError(
                 f"{record.forge} did not merge {name}'s merge request {where}: "

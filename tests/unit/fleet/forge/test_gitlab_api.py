@@ -355,3 +355,31 @@ def test_a_client_needs_a_token() -> None:
     """An empty token is refused at construction."""
     with pytest.raises(ValueError, match="token"):
         GitLabApi("https://gitlab.com/api/v4", "")
+
+
+async def test_internal_notes_and_confidential_issues_are_never_read(
+    gitlab: FakeGitLab, api: GitLabApi
+) -> None:
+    """What GitLab shows members only (an internal note, a confidential issue) is never read
+    into a prompt, whence an agent could carry it to a public post."""
+    public = gitlab.open_issue(REPO, "Open", "for all", author="wendy")
+    gitlab.add_note(REPO, public, "seen by all", author="wendy")
+    said = gitlab.add_note(REPO, public, "members only", author="wendy")
+    gitlab.issue(REPO, public).notes[-1].internal = True
+    assert [c.body for c in await api.comments(SLUG, public)] == ["seen by all"]
+    assert said
+    hidden = gitlab.open_issue(REPO, "A vulnerability", "the details", author="wendy")
+    gitlab.issue(REPO, hidden).confidential = True
+    with pytest.raises(ForgeApiError, match="is confidential, and is not read"):
+        await api.issue(SLUG, hidden)
+
+
+async def test_a_guest_of_the_group_is_no_member_who_may_act(
+    gitlab: FakeGitLab, api: GitLabApi
+) -> None:
+    """``allow.org``/``team`` on GitLab: a Guest or a Reporter of the group is not enough."""
+    gitlab.add_group_member("acme", "gus", 10)
+    gitlab.add_group_member("acme", "rex", 20)
+    gitlab.add_group_member("acme", "dev", 30)
+    assert not await api.in_org("acme", "gus") and not await api.in_org("acme", "rex")
+    assert await api.in_org("acme", "dev")

@@ -7,6 +7,7 @@ is not GitLab's, or is unreadable, is refused 4xx. Nothing of a secret is logged
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,7 +20,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from fleet.clock import ManualClock
-from fleet.forge.events.endpoint import ALREADY, Refusal, Seen, WebhookEndpoint, WebhookForge
+from fleet.forge.events.delivery import MAX_BODY
+from fleet.forge.events.endpoint import (
+    ALREADY,
+    OVER_CAP,
+    Refusal,
+    Seen,
+    WebhookEndpoint,
+    WebhookForge,
+)
 from fleet.forge.model import ForgeEvent, IssueChange
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import Slug
@@ -180,6 +189,17 @@ async def test_a_stale_event_is_answered_200_and_not_acted_on(rig: Rig) -> None:
         "Issue Hook",
         headers["Idempotency-Key"],
     )
+
+
+async def test_a_body_over_the_cap_is_answered_200_and_not_read(rig: Rig) -> None:
+    """A GitLab delivery over 5 MiB (an issue a stranger made huge) is answered 200 and
+    ignored, not 413: four 4xx in a row would turn the hook off."""
+    headers, _ = gitlab_delivery(*_labelled(), **SIGNED, at=T0)
+    url = str(rig.server.make_url(f"/webhooks/{rig.name}"))
+    big = io.BytesIO(b" " * (MAX_BODY + 1))
+    async with rig.session.post(url, data=big, headers=headers) as response:
+        assert (response.status, await response.text()) == (200, OVER_CAP)
+    assert rig.record.received == []
 
 
 async def test_a_replay_under_the_same_idempotency_key_is_taken_once(rig: Rig) -> None:

@@ -189,3 +189,21 @@ def test_hostile_text_is_kept_as_data() -> None:
     noted = _read(gitlab_note(repo=REPO, number=3, sender="wendy", body=HOSTILE, on="MergeRequest"))
     assert opened.body == HOSTILE and noted.body == HOSTILE
     assert (opened.kind, noted.kind) == (EventKind.OPENED, EventKind.COMMENT)
+
+
+def test_a_confidential_issues_event_only_ever_stops() -> None:
+    """A confidential issue's close, unlabel or unassign stops its run (it may have been
+    made confidential mid-run); its label, assignment or opening starts nothing."""
+
+    def confidential(action: str, **more: Any) -> ForgeEvent:
+        return _read(
+            gitlab_issue(action, repo=REPO, number=3, sender="wendy", confidential=True, **more)
+        )
+
+    assert confidential("close").kind is EventKind.CLOSED
+    taken = confidential("update", labels=[], previous_labels=["fleetwarden:coder"])
+    assert (taken.kind, taken.label) == (EventKind.UNLABELED, "fleetwarden:coder")
+    given = confidential("update", labels=["fleetwarden:coder"], previous_labels=[])
+    assert given.kind is EventKind.OTHER
+    assert confidential("open", labels=["fleetwarden:coder"]).kind is EventKind.OTHER
+    assert confidential("open", body=HOSTILE).body == ""
