@@ -20,6 +20,7 @@ import pytest
 from bot.app.lifecycle import App
 from bot.config import load_config
 from fleet.clock import SystemClock
+from fleet.errors import AgentNotRunning
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.runtimes import default_registry
 from tests.fakes.background import fake_provider_thread
@@ -74,7 +75,9 @@ async def app_on(
         with contextlib.suppress(RuntimeError):  # the app did not get as far as its fleet
             for status in await running.fleet.ps():
                 if status.state.is_live:
-                    await running.fleet.stop_agent(status.name, force=True)
+                    # It may end by itself between the look and the stop: nothing to stop.
+                    with contextlib.suppress(AgentNotRunning):
+                        await running.fleet.stop_agent(status.name, force=True)
         await running.stop()
 
 
