@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import logging
 import os
 import signal
 import sys
@@ -52,6 +53,8 @@ from connectors.health import LinkHealth
 from connectors.markdown import to_plain
 from fleet.clock import Clock
 from fleet.redaction.invisible import visible
+
+log = logging.getLogger(__name__)
 
 ROOM = RoomId("console")
 _QUIT_WORDS = frozenset({"quit", "!quit"})
@@ -83,6 +86,7 @@ class ConsoleConnector(ConnectorDefaults):
         self._fits = self._stdout.isatty()  # tables fitted to the terminal's width
         self._state = _State.NEW
         self._sent = 0
+        self._heard = False  # any byte read from stdin
         self._source = StdinSource(self._stdin, self._take, self._ended)
         self._lines = LineSplitter()
         self._screen: Screen | None = None  # the prompt, at a terminal that reads keys
@@ -161,6 +165,7 @@ class ConsoleConnector(ConnectorDefaults):
 
     def _take(self, data: bytes) -> None:
         """Bytes from stdin: keys to edit at a terminal, lines from anywhere else."""
+        self._heard = True
         lines = self._screen.keys(data) if self._screen is not None else self._lines.feed(data)
         for line in lines:
             if line is None or line.strip().lower() in _QUIT_WORDS:
@@ -170,7 +175,16 @@ class ConsoleConnector(ConnectorDefaults):
             self._queue.put_nowait(line)
 
     def _ended(self) -> None:
-        """The end of input: the last line without a newline, then the end."""
+        """The end of input: the last line without a newline, then the end. Input that
+        ended before its first byte (``< /dev/null``, a closed pipe, a service with no
+        stdin) is said once: the app stops with it, which a headless start does not expect."""
+        if not self._heard:
+            log.warning(
+                "the console's input ended before any command (stdin is empty or closed), "
+                "so Fleetwarden stops: the console reads commands from stdin until its end. "
+                "To run unattended, keep stdin open or use a config whose connectors do "
+                "not include the console (`fleetwarden init`, docs/configuration.md)"
+            )
         for line in self._lines.end():
             if line.strip().lower() in _QUIT_WORDS:
                 break

@@ -137,6 +137,31 @@ async def test_end_of_input_ends_the_stream(console: Console) -> None:
     assert [m.text for m in await console.messages()] == ["ps"]
 
 
+async def test_input_ended_before_any_byte_is_said_once(
+    console: Console, caplog: pytest.LogCaptureFixture
+) -> None:
+    """stdin at its end from the start (``< /dev/null``) ends the app: a warning says why
+    and how to run unattended; input that ended after a command says nothing."""
+    await console.connector.start()
+    console.close_stdin()
+    with caplog.at_level("WARNING", logger="connectors.console.connector"):
+        assert await console.messages() == []
+    [record] = caplog.records
+    assert "input ended before any command" in record.getMessage()
+    assert "keep stdin open" in record.getMessage()
+
+
+async def test_input_ended_after_a_command_warns_of_nothing(
+    console: Console, caplog: pytest.LogCaptureFixture
+) -> None:
+    await console.connector.start()
+    console.type("ps\n")
+    console.close_stdin()
+    with caplog.at_level("WARNING", logger="connectors.console.connector"):
+        assert [m.text for m in await console.messages()] == ["ps"]
+    assert caplog.records == []
+
+
 async def test_a_last_line_without_newline_is_still_read(console: Console) -> None:
     """A final line with no trailing newline is delivered before EOF ends the stream."""
     await console.connector.start()
