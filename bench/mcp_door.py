@@ -9,9 +9,14 @@ this figure). Both parties are one client posting JSON-RPC as an agent's CLI doe
 kept-alive connection, each in a session of its own opened first: ``direct`` with the
 credential, ``door`` with the run's token. Rounds alternate door, direct, door, … one at a
 time; each round is one ``tools/call`` of ``echo`` whose text is ``--text-bytes`` long.
+Then each party's rate with ``--in-flight`` calls at once over its session (``--burst``
+calls each, in blocks alternating door, direct, door, …).
+
+Goals (issue 73): the door's p50 ≤ 1.2× the direct call's; ≥ 1,000 calls/s through the door
+at 16 in flight.
 
 Run: ``.venv/bin/python -m bench.mcp_door [--rounds 500] [--warmup 20] [--text-bytes 1024]
-[--json out.json]``
+[--in-flight 16] [--burst 1200] [--json out.json]``
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ PARTIES = ("door", "direct")
 AGENT = "coder"
 SERVER = "tracker"
 REPO = Path(__file__).resolve().parent.parent
+GOAL_RATIO = 1.2
+GOAL_RATE = 1000.0
+BLOCKS = 4
+"""Blocks each party's burst is run in, alternating with the other's."""
 Summaries = dict[str, dict[str, float]]
 
 
@@ -52,6 +61,9 @@ class McpDoorResult:
     latency: Summaries
     ratio: dict[str, float]
     cpu_ms_per_call: dict[str, float]
+    in_flight: int = 0
+    per_second: dict[str, float] | None = None
+    load: str = ""
 
 
 @asynccontextmanager
@@ -132,7 +144,22 @@ class Client:
         return took
 
 
-async def measure(root: Path, rounds: int, warmup: int, text_bytes: int) -> McpDoorResult:
+async def burst(client: Client, text: str, calls: int, in_flight: int) -> float:
+    """``calls`` calls, ``in_flight`` at once: the seconds they took."""
+    left = iter(range(calls))
+
+    async def worker() -> None:
+        for _ in left:
+            await client.call(text)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return time.perf_counter() - started
+
+
+async def measure(
+    root: Path, rounds: int, warmup: int, text_bytes: int, in_flight: int = 16, calls: int = 1200
+) -> McpDoorResult:
     """Both parties' calls, interleaved, and this process's CPU per call for each."""
     text = ("door bench " * (text_bytes // 11 + 1))[:text_bytes]
     async with mcp_server(root) as url:
@@ -158,10 +185,19 @@ async def measure(root: Path, rounds: int, warmup: int, text_bytes: int) -> McpD
                     before = time.process_time()
                     samples[party].append(await clients[party].call(text))
                     cpu[party] += time.process_time() - before
+            took = dict.fromkeys(PARTIES, 0.0)
+            block = max(1, calls // BLOCKS)
+            for _ in range(BLOCKS if calls else 0):
+                for party in PARTIES:
+                    took[party] += await burst(clients[party], text, block, in_flight)
     latency = {p: summary(samples[p]) for p in PARTIES}
     ratio = {q: latency["door"][q] / latency["direct"][q] for q in ("p50", "p95", "mean")}
     per_call = {p: cpu[p] * 1000 / rounds for p in PARTIES}
-    return McpDoorResult(rounds, text_bytes, latency, ratio, per_call)
+    rates = {p: block * BLOCKS / took[p] for p in PARTIES} if calls else None
+    load = [f"{figure:.2f}" for figure in os.getloadavg()]
+    return McpDoorResult(
+        rounds, text_bytes, latency, ratio, per_call, in_flight, rates, " ".join(load)
+    )
 
 
 def report(result: McpDoorResult) -> str:
@@ -182,6 +218,25 @@ def report(result: McpDoorResult) -> str:
         "this process's CPU per call (ms; the client, and for the door the door too): "
         + ", ".join(f"{p} {v:.2f}" for p, v in result.cpu_ms_per_call.items())
     )
+    rates = result.per_second
+    if rates:
+        lines.append(
+            f"{result.in_flight} in flight, calls/s: "
+            + ", ".join(f"{p} {rates[p]:,.0f}" for p in PARTIES)
+            + f"; door/direct {rates['door'] / rates['direct']:.2f}"
+        )
+    p50 = result.ratio["p50"]
+    lines.append(
+        f"goal: door p50 ≤ {GOAL_RATIO:.1f}× direct — {p50:.2f}× "
+        + ("met" if p50 <= GOAL_RATIO else "missed")
+    )
+    if rates:
+        lines.append(
+            f"goal: ≥ {GOAL_RATE:,.0f} calls/s through the door at 16 in flight — "
+            f"{rates['door']:,.0f}/s at {result.in_flight} "
+            + ("met" if rates["door"] >= GOAL_RATE and result.in_flight == 16 else "missed")
+        )
+    lines.append(f"load average at the end: {result.load}")
     return "\n".join(lines)
 
 
@@ -190,12 +245,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=500, help="measured calls per party")
     parser.add_argument("--warmup", type=int, default=20, help="uncounted calls per party first")
     parser.add_argument("--text-bytes", type=int, default=1024, help="the echoed text's size")
+    parser.add_argument("--in-flight", type=int, default=16, help="calls at once in the burst")
+    parser.add_argument("--burst", type=int, default=1200, help="calls per party at once (0: none)")
     parser.add_argument("--json", type=Path, help="also write the result here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
 
     async def work(root: Path) -> McpDoorResult:
-        return await measure(root, args.rounds, args.warmup, args.text_bytes)
+        return await measure(
+            root, args.rounds, args.warmup, args.text_bytes, args.in_flight, args.burst
+        )
 
     return execute(work, report, keep=args.keep, json_path=args.json, prefix="fw-mcp-door-")
 

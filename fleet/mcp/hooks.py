@@ -143,6 +143,11 @@ class McpHooks:
                 return verdict
         return ALLOW
 
+    async def audit_made(self, made: Callable[[], McpAudit]) -> None:
+        """Make the record (its texts redacted: the door does so off the answer's way, in
+        a task the session's close waits for), then :meth:`audit` it."""
+        await self.audit(made())
+
     async def audit(self, record: McpAudit) -> None:
         """Tell each listener of ``record``; one that fails is logged, the rest still told."""
         for listener in self.audits:

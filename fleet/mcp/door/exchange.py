@@ -33,11 +33,12 @@ for each of the agent's requests in flight."""
 @dataclass(frozen=True, slots=True)
 class Answer:
     """How an exchange ended: the message relayed (``None``: none, the agent cancelled),
-    its outcome, what the audit keeps of the result, and why (a refusal's words)."""
+    its outcome, the server's result (the audit keeps it redacted, made so once the answer
+    is on its way: :func:`audit_of`), and why (a refusal's words)."""
 
     message: bytes | None
     outcome: Outcome
-    result: str = ""
+    result: object = None
     why: str = ""
 
 
@@ -55,6 +56,7 @@ class Exchange:
     timer: asyncio.TimerHandle | None = None
     withdrawn: bool = False  # the agent cancelled it before it was relayed
     _waiting: int = 0  # bytes of the messages relayed and not yet sent
+    _first: asyncio.Future[bytes | Answer] | None = None  # the next item, being waited for
 
     @property
     def method(self) -> str:
@@ -97,10 +99,25 @@ class Exchange:
         self._out.put_nowait(answer)
         return True
 
+    async def first(self, within: float) -> Answer | None:
+        """The answer, when it is the first thing to send and comes within ``within``
+        seconds; else ``None``, nothing taken: :meth:`messages` sends all in order."""
+        if self._first is None:
+            self._first = asyncio.ensure_future(self._out.get())
+        done, _ = await asyncio.wait({self._first}, timeout=within)
+        if not done:
+            return None
+        item = self._first.result()
+        if not isinstance(item, Answer):
+            return None
+        self._first = None
+        return item
+
     async def messages(self) -> AsyncGenerator[bytes, None]:
         """What to send the agent, in order, the answer last (nothing for a cancelled one)."""
         while True:
-            item = await self._out.get()
+            first, self._first = self._first, None
+            item = await (first if first is not None else self._out.get())
             if isinstance(item, Answer):
                 if item.message is not None:
                     yield item.message
@@ -141,7 +158,7 @@ def audit_of(
         bytes_in=exchange.size,
         bytes_out=len(answer.message or b""),
         arguments=audit_text(param(exchange.request, "arguments") or {}, redact),
-        result=answer.result,
+        result="" if answer.result is None else audit_text(answer.result, redact),
         why=answer.why,
         cost_usd=cost,
     )

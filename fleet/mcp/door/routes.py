@@ -46,7 +46,7 @@ from mcp_types.version import KNOWN_PROTOCOL_VERSIONS
 
 from fleet.capped_body import OverCap, read_capped
 from fleet.connections.loopback import TOKEN_HEADER, AgentSecrets
-from fleet.mcp.door.exchange import Exchange
+from fleet.mcp.door.exchange import Answer, Exchange
 from fleet.mcp.door.opens import Opens, OverOpens
 from fleet.mcp.door.session import Session, SessionEnded
 from fleet.mcp.hooks import McpHooks, Outcome
@@ -82,6 +82,12 @@ heartbeats', which calls held open by a slow server must never crowd out."""
 BODY_SECONDS: Final = 5.0
 NO_SERVER: Final = "no MCP server of that name for this agent"
 JSON: Final = "application/json"
+WHOLE_SECONDS: Final = 1.0
+"""Seconds a request answered as an event stream waits for its answer to come first: an
+answer that does, and an agent that also takes JSON, is answered in one JSON body (the
+agent's client reads it whole and keeps its connection: no event stream, no new
+connection for the next call). Past it, or once the server sends something else first,
+the event stream starts (its headers sent, so the agent's client waits on)."""
 
 
 Found = tuple[str, McpServer, McpGrant]
@@ -360,9 +366,13 @@ class McpDoor:
         return session
 
     async def _answer(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
-        if exchange.streamed:
+        answer: Answer | None = None
+        if exchange.streamed and _takes_json(request):
+            answer = await exchange.first(WHOLE_SECONDS)
+        if exchange.streamed and answer is None:
             return await _stream(request, exchange.messages())
-        answer = await exchange.ended()
+        if answer is None:
+            answer = await exchange.ended()
         if answer.message is None:
             return web.Response(status=202)
         return _json(answer.message)
@@ -395,6 +405,12 @@ def _gone(request: web.Request) -> bool:
 def _streams(request: web.Request) -> bool:
     """Whether the agent takes an event stream (it says so in ``Accept``)."""
     return "text/event-stream" in request.headers.get("Accept", "").lower()
+
+
+def _takes_json(request: web.Request) -> bool:
+    """Whether the agent takes a JSON answer too (MCP's clients say both in ``Accept``)."""
+    accept = request.headers.get("Accept", "").lower()
+    return JSON in accept or "*/*" in accept
 
 
 def _json(body: bytes, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -30,13 +30,14 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Mapping
+from functools import partial
 from typing import Any, Final, TextIO
 
 import anyio
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
-from fleet.mcp.door.exchange import GIVEN_UP, Answer, Exchange, audit_of, audit_text
+from fleet.mcp.door.exchange import GIVEN_UP, Answer, Exchange, audit_of
 from fleet.mcp.door.gate import Gate, Stop
 from fleet.mcp.door.held import Held
 from fleet.mcp.door.methods import CALLS, METHOD_NOT_FOUND, refusal, relayed, without_tasks
@@ -364,8 +365,7 @@ class Session:
             why = f"the answer of the MCP server {name} was not relayed: over {MAX_MESSAGE} bytes"
             self._finish(exchange, error(message.id, INVALID_REQUEST, why), Outcome.TOO_LARGE, why)
             return
-        kept = audit_text(result, self._redact) if exchange.audited else ""
-        self._settle(exchange, Answer(relayed, outcome, kept))
+        self._settle(exchange, Answer(relayed, outcome, result if exchange.audited else None))
 
     def _listed(self, tool: object) -> bool:
         name = tool.get("name") if isinstance(tool, dict) else None
@@ -415,8 +415,8 @@ class Session:
         if not exchange.audited:
             return
         seconds, name = max(0.0, self._clock() - exchange.started), self.server.name
-        record = audit_of(exchange, answer, self.agent, name, seconds, cost, self._redact)
-        self._spawn(self._hooks.audit(record))
+        made = partial(audit_of, exchange, answer, self.agent, name, seconds, cost, self._redact)
+        self._spawn(self._hooks.audit_made(made))  # made once the answer is on its way
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)

@@ -196,6 +196,38 @@ async def test_a_plain_http_client_calls_a_tool(tmp_path: Path, http_mcp: HttpMc
             assert answer_after.status == 404
 
 
+async def test_an_answer_come_first_is_sent_whole_to_a_client_taking_json(
+    tmp_path: Path, http_mcp: HttpMcp
+) -> None:
+    """A client taking JSON and event streams (as MCP's do) gets an answer that comes first
+    as one JSON body; one taking event streams only, or a call
+    with progress first, gets an event stream, the answer last."""
+    async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
+        post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
+        await post.initialize()
+        echo = {"name": "echo", "arguments": {"text": "hi"}}
+        counted = {"name": "count", "arguments": {"to": 2}, "_meta": {"progressToken": "p"}}
+        for n, (accept, params, kind) in enumerate(
+            [
+                ("application/json, text/event-stream", echo, "application/json"),
+                ("text/event-stream", echo, "text/event-stream"),
+                ("application/json, text/event-stream", counted, "text/event-stream"),
+            ]
+        ):
+            message = {"jsonrpc": "2.0", "id": 100 + n, "method": "tools/call", "params": params}
+            headers = {**post.headers, "Accept": accept}
+            async with http.post(post.url, json=message, headers=headers) as answer:
+                assert answer.status == 200 and answer.content_type == kind
+                if kind == "application/json":
+                    said = [json.loads(await answer.read())]
+                else:
+                    said = [event async for event in events(answer)]
+            assert said[-1]["id"] == 100 + n
+            assert said[-1]["result"]["content"][0]["text"] in ("hi", "counted to 2")
+            progress = [e for e in said if e.get("method") == "notifications/progress"]
+            assert len(progress) == (2 if params is counted else 0)
+
+
 async def test_progress_prompts_and_resources_are_relayed(
     tmp_path: Path, http_mcp: HttpMcp
 ) -> None:

@@ -37,3 +37,22 @@ async def test_small_messages_are_capped_in_count() -> None:
     exchange.end(Answer(b"answer", Outcome.OK))
     sent = [m async for m in exchange.messages()]
     assert len(sent) == RELAYED + 1 and sent[-1] == b"answer"
+
+
+async def test_an_answer_that_comes_first_is_taken_whole() -> None:
+    """The answer, come before anything else, is what ``first`` gives: sent whole."""
+    exchange = streamed()
+    exchange.end(Answer(b"answer", Outcome.OK))
+    answer = await exchange.first(1.0)
+    assert answer is not None and answer.message == b"answer"
+
+
+async def test_a_message_before_the_answer_or_none_in_time_leaves_all_to_the_stream() -> None:
+    """A message of the server's before the answer, or nothing within the wait: ``first``
+    gives nothing and takes nothing; the stream then sends every message, the answer last."""
+    exchange = streamed()
+    assert await exchange.first(0.01) is None  # nothing yet
+    exchange.relay(b"progress")
+    assert await exchange.first(1.0) is None
+    exchange.end(Answer(b"answer", Outcome.OK))
+    assert [m async for m in exchange.messages()] == [b"progress", b"answer"]
