@@ -20,7 +20,7 @@ from bench.harness import summary
 from bench.metering_fake import TEXT
 from bench.metering_paths import OWN_TURNS, Target
 from bench.metering_report import Block
-from bench.processes import BenchError, cpu_seconds
+from bench.processes import BenchError, cpu_seconds, kernel_seconds
 
 MODEL = "claude-sonnet-4-5"
 END_OF_STREAM = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
@@ -31,6 +31,7 @@ REQUEST_TIMEOUT = 60.0
 class Sample:
     ttfb_ms: float
     total_ms: float
+    pieces: int  # the reads the answer's body took here: about the proxy's writes of it
 
 
 def request_body(prompt_kib: int) -> bytes:
@@ -68,9 +69,10 @@ async def fetch(
                 raise BenchError(f"{target.name}: HTTP {response.status}: {text}")
             first = await response.content.readany()
             t1 = time.perf_counter()
-            size, tail = len(first), first[-len(END_OF_STREAM) :]
+            size, tail, pieces = len(first), first[-len(END_OF_STREAM) :], 1
             while chunk := await response.content.readany():
                 size += len(chunk)
+                pieces += 1
                 tail = (tail + chunk)[-len(END_OF_STREAM) :]
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise BenchError(f"{target.name}: {type(exc).__name__}: {exc}") from exc
@@ -80,7 +82,7 @@ async def fetch(
             f"{target.name}: the stream ended after {size} B (direct: {expected} B) "
             f"with {tail!r}, not the fake's message_stop"
         )
-    return Sample((t1 - t0) * 1000, (t2 - t0) * 1000), size
+    return Sample((t1 - t0) * 1000, (t2 - t0) * 1000, pieces), size
 
 
 async def load(
@@ -166,6 +168,7 @@ async def measure(
             sessions[target.name] = await stack.enter_async_context(session)
             await load(session, target, body, expected, level, args.warmup)
         proxy_before = {t.name: cpu_seconds(t.pid) for t in targets if t.pid is not None}
+        kernel_before = {t.name: kernel_seconds(t.pid) for t in targets if t.pid is not None}
         for index in range(args.rounds):
             share = count // args.rounds + (index < count % args.rounds)
             turn = index % len(targets)
@@ -187,6 +190,7 @@ async def measure(
                 fake_before, client_before = cpu_seconds(fake_pid), time.process_time()
                 own = target.pid if target.pid in shared else None
                 proxy_turn = cpu_seconds(own) if own is not None else 0.0
+                kernel_turn = kernel_seconds(own) if own is not None else 0.0
                 samples, wall = await load(
                     sessions[target.name], target, body, expected, level, share
                 )
@@ -194,6 +198,7 @@ async def measure(
                 tally.add_cpu("fake", cpu_seconds(fake_pid) - fake_before)
                 if own is not None:
                     tally.add_cpu("proxy", cpu_seconds(own) - proxy_turn)
+                    tally.add_cpu("proxy_kernel", kernel_seconds(own) - kernel_turn)
                 if target.helpers is not None:
                     tally.add_cpu("postgres", cpu_since(helpers_before, target.helpers()))
                 tally.samples += samples
@@ -203,6 +208,8 @@ async def measure(
             if target.pid is not None and target.pid not in shared:
                 used = cpu_seconds(target.pid) - proxy_before[target.name]
                 tallies[target.name].add_cpu("proxy", used)
+                kernel = kernel_seconds(target.pid) - kernel_before[target.name]
+                tallies[target.name].add_cpu("proxy_kernel", kernel)
     return [
         Block(
             path=name,
@@ -213,6 +220,7 @@ async def measure(
             ttfb_ms=summary([s.ttfb_ms for s in tally.samples]),
             total_ms=summary([s.total_ms for s in tally.samples]),
             cpu_ms_per_request={k: v * 1000 / count for k, v in tally.cpu_s.items()},
+            pieces=sum(s.pieces for s in tally.samples) / max(len(tally.samples), 1),
         )
         for name, tally in tallies.items()
     ]

@@ -33,13 +33,16 @@ VmHWM (peak); Fleetwarden's TTFB p50 over direct in ms (goal ≤ 1 ms), and for 
 LiteLLM path Fleetwarden's throughput over it (goal ≥ 5×) and its CPU per request over
 Fleetwarden's; the app on PostgreSQL over the app on SQLite (req/s, TTFB p50, CPU per
 request: the app's, and the PostgreSQL server's beside it; goal: req/s ≥ 0.9× and TTFB p50
-≤ 1/0.9 of SQLite's); and the usage rows in each ledger afterwards. Then issue 57's goals
-for the whole app beside the pass-through, each printed with its figure and ``met`` or
-``MISSED``: its proxy CPU per request at most 1.1× the pass-through's at 1 and at
-``--concurrency`` streams, its TTFB p50 at one stream at most the pass-through's + 0.5 ms,
-and every request sent counted to the token (a row with exactly the fake's four counts,
-outcome ``ok``) in its ledger — on SQLite and on PostgreSQL. A proxy that cannot
-be started or does not answer is skipped, with the reason; the rest runs.
+≤ 1/0.9 of SQLite's); and the usage rows in each ledger afterwards. Where the time goes,
+per proxy beside the floor: the pieces an answer reached the client in (about the proxy's
+writes of it) and its CPU split into the kernel's (the sends and receives) and the rest.
+Then issue 73's goals (issue 57's before) for the whole app beside the pass-through, each
+printed with its figure and ``met`` or ``MISSED``: its proxy CPU per request at most 1.1×
+the pass-through's at 1 and at ``--concurrency`` streams, its TTFB p50 at one stream at
+most the pass-through's + 0.5 ms, and every request sent counted to the token (a row with
+exactly the fake's four counts, outcome ``ok``) in its ledger — on SQLite and on
+PostgreSQL. A proxy that cannot be started or does not answer is skipped, with the reason;
+the rest runs.
 
     python -m bench.metering_proxy [--requests 300] [--concurrent-requests 2000]
         [--concurrency 32] [--rounds 10] [--json out.json] [--no-litellm]

@@ -21,6 +21,7 @@ class Block:
     ttfb_ms: dict[str, float]
     total_ms: dict[str, float]
     cpu_ms_per_request: dict[str, float]
+    pieces: float = 0.0  # reads per answer at the client: about the proxy's writes of it
 
 
 @dataclass
@@ -119,9 +120,9 @@ TTFB_GOAL_MS = 0.5  # the app's TTFB p50, at most this much over the pass-throug
 
 
 def goals(result: Result, high: int) -> list[str]:
-    """Issue 57's goals for the whole app beside the minimal pass-through, each with its
-    figure and met or missed: proxy CPU per request at 1 and ``high`` streams, TTFB p50 at
-    one stream, and every request counted to the token in each ledger."""
+    """Issue 73's goals (issue 57's before) for the whole app beside the minimal pass-through,
+    each with its figure and met or missed: proxy CPU per request at 1 and ``high`` streams,
+    TTFB p50 at one stream, and every request counted to the token in each ledger."""
     lines: list[str] = []
     floor_1 = result.block("passthrough", 1)
     for name in ("fleetwarden-app", "fleetwarden-app-pg"):
@@ -155,6 +156,25 @@ def goals(result: Result, high: int) -> list[str]:
             lines.append(
                 f"goal: {name} metering exact (every request's row with the fake's four token "
                 f"counts) — {usage['exact']} of {sent} {'met' if exact else 'MISSED'}"
+            )
+    return lines
+
+
+def where_the_time_goes(result: Result, high: int) -> list[str]:
+    """Per proxy beside the floor: the pieces an answer reached the client in (each about one
+    write of the proxy's, one send) and how much of its CPU was the kernel's (the sends and
+    receives themselves) and the rest (Python: the server, the relay, the metering)."""
+    lines = []
+    for level in (1, high):
+        for name in ("passthrough", "fleetwarden", "fleetwarden-app", "fleetwarden-app-pg"):
+            b = result.block(name, level)
+            if b is None or "proxy_kernel" not in b.cpu_ms_per_request:
+                continue
+            cpu = b.cpu_ms_per_request
+            lines.append(
+                f"where the time goes, {name}, concurrency {level}: {b.pieces:.1f} pieces per "
+                f"answer; proxy CPU {cpu['proxy']:.2f} ms = kernel {cpu['proxy_kernel']:.2f}"
+                f" + user {cpu['proxy'] - cpu['proxy_kernel']:.2f}"
             )
     return lines
 
@@ -206,6 +226,7 @@ def report(result: Result, high: int) -> str:
             key = f"{name.replace('-', '_')}_ttfb_p50_overhead_ms_c{level}"
             if key in r:
                 lines.append(f"{name} over direct, concurrency {level}: TTFB p50 {r[key]:+.2f} ms")
+    lines += where_the_time_goes(result, high)
     lines += goals(result, high)
     for level in (1, high):
         key = f"app_over_passthrough_rps_c{level}"

@@ -103,3 +103,15 @@ def cpu_seconds(pid: int | None) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def kernel_seconds(pid: int | None) -> float:
+    """System CPU time of ``pid`` so far (0 if unknown): its syscalls' share of
+    :func:`cpu_seconds` (sends and receives, for a proxy)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")

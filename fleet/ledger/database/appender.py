@@ -5,7 +5,8 @@ The ledger's own connection (aiosqlite) goes to its thread once per statement, s
 of usage rows costs three trips — ``BEGIN``, the inserts, ``COMMIT`` — each a wake-up of
 that thread and then of the event loop; at one request at a time that was a fifth of the
 proxy's CPU. An :class:`Appender` holds a second connection to the same file, on a thread
-of its own, and runs a whole transaction there in one trip. SQLite keeps the two
+of its own, and runs a whole transaction there in one trip (on SQLite, on the event loop
+when the file is free: see below). SQLite keeps the two
 connections' writes apart (WAL, the busy timeout); the ledger's lock, held around each
 append, keeps them from waiting on each other within the process.
 
@@ -14,13 +15,14 @@ A claim (:meth:`Appender.claim`) is a few rows inserted in order, each keyed, ea
 first whose key was taken. Claims go in together, one write transaction for many, exclusive
 as every write of the ledger is and checked against the lease's fence
 (:data:`Fence`) inside it, so two claims of one key at once are never both held. On SQLite
-a claim is made on the event loop when the file's write lock is free at once: a third
-connection, which never waits for the lock (another holds it: the claim goes to the thread,
-which waits), writes a few rows into the WAL without a sync (``synchronous = NORMAL``, as
-every connection of the ledger: committed is kept across a crash of the process), in less
-time than one trip to the thread and back; it leaves checkpoints to the thread
-(:data:`CHECKPOINT_EVERY`, the claim that is due waiting for it, as SQLite's own makes the
-commit that is due wait), so the loop never copies the WAL into the file.
+a claim, and a batch of appended rows alike, is made on the event loop when the file's
+write lock is free at once: a third connection, which never waits for the lock (another
+holds it: the write goes to the thread, which waits), writes a few rows into the WAL
+without a sync (``synchronous = NORMAL``, as every connection of the ledger: committed is
+kept across a crash of the process), in less time than one trip to the thread and back; it
+leaves checkpoints to the thread (:data:`CHECKPOINT_EVERY`, the write that is due waiting
+for it, as SQLite's own makes the commit that is due wait), so the loop never copies the
+WAL into the file.
 
 A batch is all or nothing: a caller cancelled while its batch is on the thread has it
 rolled back unless its ``COMMIT`` had already begun — the same window a transaction on
@@ -98,8 +100,11 @@ _AT_ONCE: Final = (
     "PRAGMA wal_autocheckpoint = 0",  # the thread's (CHECKPOINT_EVERY), never the loop's
 )
 CHECKPOINT_EVERY: Final = 200
-"""Claims made on the event loop between two checkpoints of the WAL, run on the thread (a
+"""Writes made on the event loop between two checkpoints of the WAL, run on the thread (a
 claim writes about five pages: about as often as SQLite's own, every 1,000)."""
+AT_ONCE_ROWS: Final = 64
+"""The most rows an append writes on the event loop: a larger batch (a backlog the ledger
+did not take for a while) goes to the thread, so the loop is never held long."""
 
 
 T = TypeVar("T")
@@ -159,8 +164,19 @@ class SqliteAppender:
         return cls(path, conn, thread, at_once)
 
     async def append(self, what: str, statements: Sequence[Statement]) -> None:
-        """Run ``statements`` in one ``BEGIN IMMEDIATE`` transaction, in one trip to the
-        thread; :class:`LedgerError` (nothing written) if SQLite refuses."""
+        """Run ``statements`` in one ``BEGIN IMMEDIATE`` transaction: on the event loop when
+        the file's write lock is free at once (as a claim is), else in one trip to the
+        thread, which waits for it; :class:`LedgerError` (nothing written) if SQLite
+        refuses."""
+        if sum(len(rows) for _, rows in statements) <= AT_ONCE_ROWS:
+            try:
+                self._write(statements, None, self._at_once)
+            except sqlite3.Error as exc:
+                if not _busy(exc):
+                    raise LedgerError(f"ledger {self._path}: cannot {what}: {exc}") from exc
+            else:
+                await self._made()
+                return
         await self._run(what, functools.partial(self._write, statements))
 
     async def claim(
@@ -172,16 +188,21 @@ class SqliteAppender:
         try:
             held = self._claim(self._at_once, claims, fence)
         except sqlite3.Error as exc:
-            if (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF != sqlite3.SQLITE_BUSY:
+            if not _busy(exc):
                 raise LedgerError(f"ledger {self._path}: cannot {what}: {exc}") from exc
         else:
-            self._claimed += 1
-            if self._claimed % CHECKPOINT_EVERY == 0:
-                # Under the ledger's lock, as claims are made: no write of this process
-                # comes between, so the checkpoint completes, and the WAL starts over.
-                await self._run("checkpoint the WAL", self._checkpoint)
+            await self._made()
             return held
         return await self._run(what, functools.partial(self._claim, self._conn, claims, fence))
+
+    async def _made(self) -> None:
+        """A write was made on the event loop: after every :data:`CHECKPOINT_EVERY` of them,
+        the WAL is checkpointed on the thread."""
+        self._claimed += 1
+        if self._claimed % CHECKPOINT_EVERY == 0:
+            # Under the ledger's lock, as these writes are made: no write of this process
+            # comes between, so the checkpoint completes, and the WAL starts over.
+            await self._run("checkpoint the WAL", self._checkpoint)
 
     async def _run(self, what: str, work: Callable[[threading.Event], T]) -> T:
         """``work`` on the thread; a caller cancelled meanwhile has it rolled back unless
@@ -193,13 +214,18 @@ class SqliteAppender:
         except sqlite3.Error as exc:
             raise LedgerError(f"ledger {self._path}: cannot {what}: {exc}") from exc
 
-    def _write(self, statements: Sequence[Statement], abandoned: threading.Event) -> None:
-        conn = self._conn
+    def _write(
+        self,
+        statements: Sequence[Statement],
+        abandoned: threading.Event | None,
+        conn: sqlite3.Connection | None = None,
+    ) -> None:
+        conn = conn or self._conn
         with _immediate(conn):
             for sql, rows in statements:
                 if rows:
                     conn.executemany(sql, rows)
-            if abandoned.is_set():
+            if abandoned is not None and abandoned.is_set():
                 raise _Abandoned
 
     def _claim(
@@ -235,6 +261,11 @@ class SqliteAppender:
         finally:
             self._at_once.close()
             self._thread.shutdown(wait=False)
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` says another connection holds the file's write lock."""
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_BUSY
 
 
 @contextlib.contextmanager

@@ -11,8 +11,10 @@ the count of what was lost in the log.
 An answer that carries usage is instead :meth:`Recorder.commit` ted: the writer is woken at
 once and the caller waits until the row is in the ledger, before the agent gets the
 answer's last bytes — so a crash (even SIGKILL) never loses the usage of an answer an agent
-received. Commits that arrive while a write is in flight go together in the next one
-(a group commit), so many concurrent answers cost one transaction, not one each.
+received. A commit that finds no write in flight writes at once, itself, with whatever
+has gathered (no trip to the background task and back); commits that arrive while a write
+is in flight go together in the next one (a group commit), so many concurrent answers cost
+one transaction, not one each.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class Recorder:
         self._written = asyncio.Condition()
         self._generation = 0  # batches written so far
         self._waiters: list[asyncio.Future[None]] = []  # commits in the pending batch
+        self._writing = asyncio.Lock()  # held by whoever writes a batch
+        self._now: set[asyncio.Task[None]] = set()  # commits' own writes, on their way
         self._stopping = False
         self.dropped = 0
 
@@ -83,7 +87,14 @@ class Recorder:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._waiters.append(done)
-        self._wake.set()
+        if self._writing.locked():
+            self._wake.set()  # the task's next write takes it, with whatever else came
+        else:
+            # Nothing on its way: written now, on a task of its own (a caller cancelled
+            # meanwhile does not cut the write short, so it never lands twice).
+            write = asyncio.ensure_future(self._write_now())
+            self._now.add(write)
+            write.add_done_callback(self._now.discard)
         # Not cancelled on expiry, but failed (one future and one loop turn fewer than a
         # shielded wait): the writer passes over a waiter that is done either way.
         expiry = loop.call_later(wait, _expire, done)
@@ -95,6 +106,19 @@ class Recorder:
         finally:
             expiry.cancel()
         return True
+
+    async def _write_now(self) -> None:
+        """Write what has gathered; a failure (or a write already on its way) leaves it to
+        the task's next write."""
+        if self._writing.locked():
+            self._wake.set()
+            return
+        try:
+            async with self._writing:
+                await self._write_all()
+        except Exception:
+            log.exception("could not write metered usage; will retry")
+            self._wake.set()
 
     def start(self) -> None:
         if self._task is None:
@@ -118,13 +142,14 @@ class Recorder:
         if self._task is not None:
             self._stopping = True
             self._wake.set()
+            writes = {self._task, *self._now}
             try:
                 async with asyncio.timeout(wait):
-                    await asyncio.shield(self._task)
+                    await asyncio.shield(asyncio.gather(*writes))
             except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                for write in writes:
+                    write.cancel()
+                await asyncio.wait(writes)
             self._task = None
         for attempt in range(_FINAL_ATTEMPTS):
             try:
@@ -159,7 +184,8 @@ class Recorder:
             if self._stopping:
                 return  # stop() writes what is left
             try:
-                await self._write_all()
+                async with self._writing:
+                    await self._write_all()
             except asyncio.CancelledError:
                 raise
             except Exception:

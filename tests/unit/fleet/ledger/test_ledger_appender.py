@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fleet.errors import LedgerError
+from fleet.ledger.database.appender import AT_ONCE_ROWS
 from fleet.ledger.database.appender import SqliteAppender as Appender
 
 INSERT = "INSERT INTO t (n) VALUES (?)"
@@ -67,6 +68,27 @@ async def test_a_caller_cancelled_before_the_commit_has_its_batch_rolled_back(
     assert rows(appender._path) == []
     await appender.append("add", [(INSERT, [(2,)])])
     assert rows(appender._path) == [2]
+
+
+async def test_a_batch_is_written_on_the_event_loop_while_the_file_is_free(
+    appender: Appender,
+) -> None:
+    """The file free, a small batch needs no trip to the appender's thread (kept busy here);
+    a backlog larger than :data:`AT_ONCE_ROWS` goes there, so the loop is never held long."""
+    busy = threading.Event()
+    occupied = asyncio.get_running_loop().run_in_executor(appender._thread, busy.wait)
+    try:
+        await appender.append("add", [(INSERT, [(1,), (2,)])])
+        assert rows(appender._path) == [1, 2]
+        backlog = [(n,) for n in range(AT_ONCE_ROWS + 1)]
+        task = asyncio.create_task(appender.append("add many", [(INSERT, backlog)]))
+        await asyncio.sleep(0.05)
+        assert not task.done() and rows(appender._path) == [1, 2]
+    finally:
+        busy.set()
+        await occupied
+    await task
+    assert rows(appender._path) == [1, 2, *range(AT_ONCE_ROWS + 1)]
 
 
 CLAIM = "INSERT INTO k (key) VALUES (?) ON CONFLICT DO NOTHING RETURNING key"
