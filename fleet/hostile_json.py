@@ -112,7 +112,7 @@ def _taken(data: bytes | bytearray | str) -> Any:
             raw = data[3:] if data.startswith(_BOM) else data
         value = _FAST.decode(raw)
         colons = raw.count(b":")
-        if b"\\u003" in raw:  # rare: a colon, or another character, escaped
+        if b"\\" in raw and b"\\u003" in raw:  # rare: a colon (or its neighbour) escaped
             colons += raw.count(b"\\u003a") + raw.count(b"\\u003A")
         if _AGAIN.encode(value).count(b":") != colons:
             return _UNSURE  # a key given twice, or a backslash before "u003a": look closer
