@@ -1,4 +1,4 @@
-"""Where a webhook delivery's time goes in Fleetwarden's intake: the goals of issue 57 judged
+"""Where a webhook delivery's time goes in Fleetwarden's intake: the goals of issue 73 judged
 on the measured cells, and the accepted path taken apart.
 
 The steps of the accepted path, each timed alone with ``perf_counter`` marks, in the order
@@ -58,13 +58,18 @@ class Stages:
     handlers: dict[str, float]
 
 
-def goal_lines(p50_ratio: float, per_second: float) -> list[str]:
-    """The two goals, each with its figure and whether it is met."""
+def goal_lines(runs: Sequence[tuple[float, float]]) -> list[str]:
+    """The two goals, each with its figure in every run (``(p50 ratio, rate)`` each), met
+    only when met in every run."""
+    ratios = [r for r, _ in runs]
+    rates = [s for _, s in runs]
+    shown_ratios = ", ".join(f"{r:.2f}×" for r in ratios)
+    shown_rates = ", ".join(f"{s:,.0f}/s" for s in rates)
     return [
-        f"goal: p50 ≤ {GOAL_RATIO:.1f}× the floor's (new deliveries, 1 in flight) — "
-        f"{p50_ratio:.2f}× {'met' if p50_ratio <= GOAL_RATIO else 'missed'}",
-        f"goal: ≥ {GOAL_RATE:,.0f} deliveries/s at 16 in flight (new deliveries) — "
-        f"{per_second:,.0f}/s {'met' if per_second >= GOAL_RATE else 'missed'}",
+        f"goal: p50 ≤ {GOAL_RATIO:.1f}× the floor's (new deliveries, 1 in flight), every run — "
+        f"{shown_ratios} {'met' if max(ratios) <= GOAL_RATIO else 'missed'}",
+        f"goal: ≥ {GOAL_RATE:,.0f} deliveries/s at 16 in flight (new deliveries), every run — "
+        f"{shown_rates} {'met' if min(rates) >= GOAL_RATE else 'missed'}",
     ]
 
 

@@ -3,6 +3,8 @@ words that say what is wrong without repeating the sender's text."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fleet.hostile_json import JsonRefused, read_json, read_object, size_words
@@ -133,3 +135,45 @@ def test_sizes_are_said_in_the_largest_whole_unit() -> None:
     assert size_words(4096) == "4 KiB"
     assert size_words(1000) == "1000 bytes"
     assert size_words(1536 * 1024) == "1536 KiB"
+
+
+def test_keys_given_twice_are_found_whatever_colons_the_strings_hold() -> None:
+    """The fast reader counts colons: colons inside strings, escaped ones (``\\u003a``) and
+    a backslash before a ``u003a`` never hide a key given twice, nor refuse a text that has
+    none."""
+    for data in (
+        b'{"a:b": "c:d", "a:b": "e"}',
+        b'{"a": "\\u003a\\u003A", "b": {"c": 1, "c": ":"}}',
+        b'{"k": 1, "k": 2, "x": "\\u003a"}',
+        b'{"k": {"n": 1, "m": 2}, "k": 3, "x": "\\u003a\\u003a\\u003a"}',
+        b'{"\\\\u003a": 1, "\\\\u003a": 1}',
+    ):
+        assert refusal(data).kind == "duplicate", data
+    for data, value in (
+        (b'{"a:b": "\\u003a", "c": "\\\\u003a"}', {"a:b": ":", "c": "\\u003a"}),
+        (b'{"t": "12:00:00", "u": [{"v": ":"}]}', {"t": "12:00:00", "u": [{"v": ":"}]}),
+        (b'[{"x": 1}, {"x": 1}]', [{"x": 1}, {"x": 1}]),
+    ):
+        assert read_json(data) == value
+
+
+def test_values_are_those_the_standard_library_reads() -> None:
+    """Integers of any length below Python's limit, floats rounded as ``float`` rounds them,
+    minus zero, and a lone escaped surrogate, read as ``json.loads`` reads them."""
+    for text in (
+        "123456789012345678901234567890",
+        "-9223372036854775809",
+        "[1.00000000000000011102230246251565404236316680908203125, 9007199254740993.0]",
+        "[-0, -0.0, 1E5, 1e-400, 0.1]",
+        '"\\ud800"',
+        '{"\\udc00": "\\ud83d\\ude00"}',
+    ):
+        assert repr(read_json(text.encode())) == repr(json.loads(text)), text
+
+
+def test_a_text_given_as_str_keeps_its_byte_order_mark_and_its_surrogates() -> None:
+    """A str is read as it is: a leading U+FEFF is no JSON, a lone surrogate in it is a
+    string's character."""
+    assert refusal('\ufeff{"a": 1}').kind == "syntax"
+    assert read_json('["\ud800"]') == ["\ud800"]
+    assert refusal('{"a": 1, "a": "\ud800"}').kind == "duplicate"
