@@ -303,6 +303,7 @@ def scaling_report(results: list[dict[str, Any]]) -> str:
         ("RSS per agent (MB)", lambda r: per_agent(r)["rss_mb"]),
         ("spawn rate (agents/s)", lambda r: r["end_to_end"]["spawn_per_s"]),
         ("spawn p50 (ms)", lambda r: r["end_to_end"]["spawn_ms"]["p50"]),
+        ("orchestrator CPU per spawn (ms)", lambda r: r["end_to_end"]["spawn_cpu_ms"]),
         (
             "of it, shim forked → sandbox's first process (ms, p50)",
             lambda r: r["end_to_end"].get("spawn_agent_pid_ms", {}).get("p50", float("nan")),

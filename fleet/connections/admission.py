@@ -325,6 +325,12 @@ class Admission:
             loop = asyncio.get_running_loop()
             conn.timer = loop.call_later(self.keep_for, self._expire_kept, protocol)
 
+    async def close(self) -> None:
+        """Cancel the lane's answers still under way (the server has stopped)."""
+        for task in self._answering:
+            task.cancel()
+        await asyncio.gather(*self._answering, return_exceptions=True)
+
     def keep(self, answering: Awaitable[None]) -> None:
         """Own the lane's answer under way until it is done."""
         task = asyncio.ensure_future(answering)

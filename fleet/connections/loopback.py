@@ -285,6 +285,7 @@ class Served:
         the runner's shutdown timeout)."""
         self.listener.close()
         await self.runner.cleanup()
+        await self.admission.close()
 
 
 async def serve(

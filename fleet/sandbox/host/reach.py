@@ -180,11 +180,11 @@ def arrange(
     needed_real = list(dict.fromkeys(_real(p) for p in needed))
     closed: list[Path] = []
 
-    shown = frozenset((*covered, *hidden_real))
+    cover = {*covered, *hidden_real}  # and each closed directory, once found
 
     def note(path: Path) -> None:
         while True:  # once a closed directory is hidden, the way below it is the sandbox's
-            _, shut = walk(path, who, shown.union(closed))
+            _, shut = walk(path, who, cover)
             if shut is None:
                 return
             if shut == Path("/"):
@@ -194,10 +194,10 @@ def arrange(
                     "`chmod o+x /` (a sandbox is built below it)",
                 )
             closed.append(shut)
+            cover.add(shut)
 
     for path in (*hidden_real, *own_real, *needed_real, *own, *needed):
         note(path)
-    cover = shown.union(closed)
     aliases: list[Bind] = []
     for given, real, writable in (
         *((g, r, True) for g, r in zip(own, own_real, strict=True)),
