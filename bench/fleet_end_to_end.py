@@ -48,6 +48,7 @@ def end_to_end(
         rss_idle = proc_status_kb(bot.pid, "VmRSS")
 
         spawn_ms: list[float] = []
+        cpu_spawn0 = cpu_seconds(bot.pid)
         t_all = time.perf_counter()
         for i in range(1, agents + 1):
             name = f"a{i:03d}"
@@ -60,6 +61,8 @@ def end_to_end(
             if i % 50 == 0:
                 log(f"  spawned {i}/{agents}")
         spawn_total = time.perf_counter() - t_all
+        # The orchestrator's own CPU per spawn: what a busy host's wait does not blur.
+        spawn_cpu_ms = (cpu_seconds(bot.pid) - cpu_spawn0) / agents * 1000
         waits = launch_waits_ms(workdir / ".fleetwarden")
 
         rss_after_spawn = proc_status_kb(bot.pid, "VmRSS")
@@ -146,6 +149,7 @@ def end_to_end(
             "spawn_sandbox_ready_ms": stats(waits["sandbox_ready_ms"] or [0.0]),
             "spawn_agent_pid_ms": stats(waits["agent_pid_ms"] or [0.0]),
             "spawn_total_s": spawn_total,
+            "spawn_cpu_ms": spawn_cpu_ms,
             "spawn_per_s": agents / spawn_total,
             "ps_ms": stats(ps_ms),
             "ps_samples_ms": ps_ms,

@@ -2,14 +2,16 @@
 
 Run from the repository root::
 
-    python -m bench.fleet_scale [--agents 20,200,1000] [--rounds 20] [--json out.json]
-        [--trace] [--gc-freeze] [--keep]
+    python -m bench.fleet_scale [--agents 20,200,1000] [--rounds 20] [--runs 1]
+        [--json out.json] [--trace] [--gc-freeze] [--keep]
 
 Each fleet size in ``--agents`` is measured in turn, in a temp dir of its own, and the
 sizes are reported side by side: per agent, what a ``ps`` and a sweep cost at the largest
-against the smallest, and issue 57's goals at the largest (:data:`SCALE_GOALS`: ``ps`` p95
-≤ 100 ms, idle CPU ≤ 5 % of a core while heartbeating, spawn ≥ 10 agents/s, RSS ≤ 0.06 MB
-per agent), each said met or missed. 1,000 sandboxed stub agents take about 19 GB of memory
+against the smallest, and issue 73's goals at the largest (:data:`SCALE_GOALS`: ``ps`` p95
+≤ 50 ms, idle CPU ≤ 5 % of a core while heartbeating, spawn ≥ 10 agents/s one after
+another, RSS ≤ 0.06 MB per agent), each said met or missed. ``--runs N`` measures it all N
+times and reports each run's goals and then the worst run's figure of each (a goal must
+hold on every run, not the best). 1,000 sandboxed stub agents take about 19 GB of memory
 on the host.
 
 Two measurements, both against the real code, in a temporary directory:
@@ -60,9 +62,9 @@ from bench.fleet_procs import kill_agents, loadavg
 from bench.fleet_trace import TRACED, trace_report, traced_orchestrator
 
 GOALS = {"ps_ms": 200.0, "sweep_ms": 100.0, "rss_mb": 150.0}
-# Issue 57's goals, at the largest fleet of a run (1,000 agents).
+# Issue 73's goals, at the largest fleet of a run (1,000 agents), on every run.
 SCALE_GOALS = {
-    "ps_p95_ms": 100.0,  # the `ps` reply, p95: at most
+    "ps_p95_ms": 50.0,  # the `ps` reply, p95: at most
     "idle_cpu_pct": 5.0,  # the orchestrator's CPU with agents only heartbeating: at most
     "spawn_per_s": 10.0,  # agents spawned one after another, per second: at least
     "rss_mb_per_agent": 0.06,  # the orchestrator's RSS growth per agent: at most
@@ -144,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         help="fleet sizes, comma-separated, each measured in turn (default 20,200,1000)",
     )
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument(
+        "--runs", type=int, default=1, help="measure it all this many times; the worst is said"
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
         "--trace",
@@ -174,18 +179,68 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt  # so that the finally below still kills the agents
 
     signal.signal(signal.SIGTERM, interrupted)
-    results = []
-    for agents in sizes:
-        results.append(one_size(agents, args, log))
-        print(report(results[-1]))
-        if "trace" in results[-1]["end_to_end"]:
-            print(trace_report(results[-1]["end_to_end"]["trace"]))
+    runs: list[list[dict[str, Any]]] = []
+    for run in range(1, max(1, args.runs) + 1):
+        if args.runs > 1:
+            print(f"## run {run} of {args.runs}\n", flush=True)
+        results = []
+        for agents in sizes:
+            results.append(one_size(agents, args, log))
+            print(report(results[-1]))
+            if "trace" in results[-1]["end_to_end"]:
+                print(trace_report(results[-1]["end_to_end"]["trace"]))
+            print()
+        print(scaling_report(results), flush=True)
         print()
-    if results:
-        print(scaling_report(results))
+        runs.append(results)
+    if len(runs) > 1:
+        print(worst_report([results[-1] for results in runs]))
     if args.json:
-        args.json.write_text(json.dumps({"sizes": results, "goals": SCALE_GOALS}, indent=2) + "\n")
+        out = {"sizes": runs[-1], "runs": runs, "goals": SCALE_GOALS}
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
     return 0
+
+
+def goal_figures(result: dict[str, Any]) -> dict[str, float]:
+    """The figures :data:`SCALE_GOALS` are about, of one size's result."""
+    e2e = result["end_to_end"]
+    return {
+        "ps_p95_ms": e2e["ps_ms"]["p95"],
+        "idle_cpu_pct": e2e["orchestrator_cpu_pct_heartbeats_only"],
+        "spawn_per_s": e2e["spawn_per_s"],
+        "rss_mb_per_agent": per_agent(result)["rss_mb"],
+    }
+
+
+UNITS = {"ps_p95_ms": "ms", "idle_cpu_pct": "% of a core", "spawn_per_s": "agents/s",
+         "rss_mb_per_agent": "MB"}  # fmt: skip
+
+
+def worst_report(largest: list[dict[str, Any]]) -> str:
+    """Each goal's figure on every run at the largest size, and the worst of them."""
+    n = largest[0]["agents"]
+    figures = [goal_figures(r) for r in largest]
+    out = [
+        f"issue 73's goals at {n} agents over {len(largest)} runs (the worst run's figure "
+        "decides); load average at each run's start: "
+        + ", ".join(str(r["loadavg_start"]) for r in largest),
+        "",
+        "| goal | "
+        + " | ".join(f"run {i}" for i in range(1, len(largest) + 1))
+        + " | worst | target | |",
+        "|---|" + "---:|" * (len(largest) + 2) + "---|",
+    ]
+    for key, goal in SCALE_GOALS.items():
+        at_least = key in AT_LEAST
+        values = [f[key] for f in figures]
+        worst = min(values) if at_least else max(values)
+        out.append(
+            f"| {key} | "
+            + " | ".join(f"{v:.3g}" for v in values)
+            + f" | {worst:.3g} {UNITS[key]} | {'≥' if at_least else '≤'} {goal:g} "
+            f"| {verdict(worst, goal, at_least)} |"
+        )
+    return "\n".join(out)
 
 
 def one_size(agents: int, args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
@@ -248,6 +303,7 @@ def scaling_report(results: list[dict[str, Any]]) -> str:
         ("RSS per agent (MB)", lambda r: per_agent(r)["rss_mb"]),
         ("spawn rate (agents/s)", lambda r: r["end_to_end"]["spawn_per_s"]),
         ("spawn p50 (ms)", lambda r: r["end_to_end"]["spawn_ms"]["p50"]),
+        ("orchestrator CPU per spawn (ms)", lambda r: r["end_to_end"]["spawn_cpu_ms"]),
         (
             "of it, shim forked → sandbox's first process (ms, p50)",
             lambda r: r["end_to_end"].get("spawn_agent_pid_ms", {}).get("p50", float("nan")),
@@ -272,7 +328,7 @@ def scaling_report(results: list[dict[str, Any]]) -> str:
         (f"spawn rate at {n}", e2e["spawn_per_s"], "spawn_per_s", "agents/s"),
         (f"RSS per agent at {n}", b["rss_mb"], "rss_mb_per_agent", "MB"),
     ]
-    out += ["", "issue 57's goals:", "", "| goal | result | target | |", "|---|---:|---:|---|"]
+    out += ["", "issue 73's goals:", "", "| goal | result | target | |", "|---|---:|---:|---|"]
     for label, value, key, unit in goals:
         goal, at_least = SCALE_GOALS[key], key in AT_LEAST
         out.append(

@@ -83,8 +83,13 @@ class Arranged:
     closed: tuple[Path, ...]  # directories the user cannot enter, hidden whole
 
 
-def _under(path: Path, roots: Iterable[Path]) -> bool:
-    return any(path == root or path.is_relative_to(root) for root in roots)
+def _under(path: Path, roots: Collection[Path]) -> bool:
+    """Whether ``path`` is one of ``roots`` or lies below one (by their parts, as
+    :meth:`~pathlib.PurePath.is_relative_to`): its own few ancestors looked up, as the
+    roots hide every other agent's places and are as many as the agents."""
+    if not isinstance(roots, (set, frozenset)):
+        roots = frozenset(roots)
+    return path in roots or not roots.isdisjoint(path.parents)
 
 
 def _way(path: Path) -> Iterator[tuple[Path, list[str]]]:
@@ -175,9 +180,11 @@ def arrange(
     needed_real = list(dict.fromkeys(_real(p) for p in needed))
     closed: list[Path] = []
 
+    cover = {*covered, *hidden_real}  # and each closed directory, once found
+
     def note(path: Path) -> None:
         while True:  # once a closed directory is hidden, the way below it is the sandbox's
-            _, shut = walk(path, who, (*covered, *hidden_real, *closed))
+            _, shut = walk(path, who, cover)
             if shut is None:
                 return
             if shut == Path("/"):
@@ -187,10 +194,10 @@ def arrange(
                     "`chmod o+x /` (a sandbox is built below it)",
                 )
             closed.append(shut)
+            cover.add(shut)
 
     for path in (*hidden_real, *own_real, *needed_real, *own, *needed):
         note(path)
-    cover = (*covered, *hidden_real, *closed)
     aliases: list[Bind] = []
     for given, real, writable in (
         *((g, r, True) for g, r in zip(own, own_real, strict=True)),
