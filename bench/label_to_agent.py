@@ -50,7 +50,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -109,6 +109,8 @@ class Result:
     bare_s: list[float] = field(default_factory=list)  # the bare sandboxed launch
     accepted_s: list[float] = field(default_factory=list)  # (a): the post to its 202 logged
     cut_at_s: list[float] = field(default_factory=list)  # (a): the post to its checkout cut
+    forked_s: list[float] = field(default_factory=list)  # (a): the post to the shim's fork
+    sandboxed_s: list[float] = field(default_factory=list)  # (a): to the sandbox's init up
     checked: list[str] = field(default_factory=list)  # branch and directory of each agent
 
 
@@ -177,6 +179,8 @@ class Round:
     accepted: float
     cut: float
     seen: str
+    forked: float = float("nan")  # the run dir made, just before the shim is forked
+    sandboxed: float = float("nan")  # sandbox.json: the shim started, bubblewrap's init up
 
 
 async def label(github: FakeGitHub, home: Path, port: int, agent: str) -> Round:
@@ -202,7 +206,24 @@ async def label(github: FakeGitHub, home: Path, port: int, agent: str) -> Round:
     delivery = headers["X-GitHub-Delivery"]
     accepted = logged_at(logged, f"delivery {delivery} (issues): accepted") - posted
     cut = logged_at(logged, f"{agent} works on {branch} of app, cut from") - posted
-    return Round(float(at) - posted, accepted, cut, f"{branch} in {where}")
+    forked, sandboxed = launch_times(home, agent)
+    done = Round(float(at) - posted, accepted, cut, f"{branch} in {where}")
+    return replace(done, forked=forked - posted, sandboxed=sandboxed - posted)
+
+
+def launch_times(home: Path, agent: str) -> tuple[float, float]:
+    """When ``agent``'s last run dir was made (its birth time: just before the shim is
+    forked) and when the shim wrote its ``sandbox.json``; NaN where unknown."""
+    runs = sorted((home / "state" / "agents" / agent / "runs").glob("*"))
+    if not runs:
+        return float("nan"), float("nan")
+    born = subprocess.run(["stat", "-c", "%.9W", str(runs[-1])], capture_output=True, text=True)
+    try:
+        forked = float(born.stdout.strip() or "nan") or float("nan")
+        sandboxed = (runs[-1] / "sandbox.json").stat().st_mtime
+    except (ValueError, OSError):
+        return float("nan"), float("nan")
+    return forked, sandboxed
 
 
 def logged_at(lines: Sequence[str], words: str) -> float:
@@ -276,6 +297,8 @@ async def work(root: Path, args: argparse.Namespace) -> Result:
                 result.ready_s.append(done.took)
                 result.accepted_s.append(done.accepted)
                 result.cut_at_s.append(done.cut)
+                result.forked_s.append(done.forked)
+                result.sandboxed_s.append(done.sandboxed)
                 result.checked.append(done.seen)
                 await until(
                     lambda: refilled(homes["ready"]), "the ready checkout was not made again"
@@ -324,6 +347,8 @@ def report(result: Result) -> str:
         "where the time goes in (a), from the post (the bot's log, ms resolution):",
         row("  delivery accepted", result.accepted_s),
         row("  line cut (forge reads, fetch, checkout)", result.cut_at_s),
+        row("  shim forked (chown, sandbox plan done)", result.forked_s),
+        row("  shim started, sandbox's init up", result.sandboxed_s),
         row("  agent's first act", result.ready_s),
         "and in this process, on a mirror of the same upstream:",
         row("  git worktree add", result.worktree_s),
