@@ -65,13 +65,17 @@ class Lanes:
             return None
         uids = self._load()
         if name not in uids:
-            taken = set(uids.values())
-            free = next((n for n in range(LANES) if FIRST_UID + n not in taken), None)
+            free = _first_free(uids)
             if free is None:
                 raise OSError(f"all {LANES} agent uids from {FIRST_UID} are taken")
-            uids[name] = FIRST_UID + free
+            uids[name] = free
             write_private(self._file, json.dumps(uids, indent=1, sort_keys=True))
         return uids[name]
+
+    def next_uid(self) -> int | None:
+        """The uid the next agent that has none will be given (the lowest free one), as
+        things stand; ``None`` when agents share Fleetwarden's uid or none is free."""
+        return _first_free(self._load()) if self.distinct else None
 
     def _load(self) -> dict[str, int]:
         try:
@@ -114,6 +118,11 @@ def enforcement(lanes: Lanes, root: Path = cgroups.ROOT) -> Enforcement:
     return Enforcement(
         distinct_uids=lanes.distinct, cgroup=cgroups.describe(root), user=_who(os.geteuid())
     )
+
+
+def _first_free(uids: dict[str, int]) -> int | None:
+    taken = set(uids.values())
+    return next((FIRST_UID + n for n in range(LANES) if FIRST_UID + n not in taken), None)
 
 
 def _who(uid: int) -> str:

@@ -17,9 +17,12 @@ would. Anything amiss — no entry, another filesystem, an entry git cannot read
 caller makes its checkout as it always did: a run never fails, and never waits, because of
 the pool. Entries are made again in the background after each hand-over and brought up to
 date after each fetch of the mirror (:meth:`ReadyCheckouts.stir`). When Fleetwarden runs as
-root, an entry's work tree is given ahead to the uid the last checkout handed over went to
-at its launch (its agent's own), so that the launch's hand-over of the tree to its agent
-finds it done when the same agent (or the same uid) takes the next one; its directory and
+root, an entry's work tree is given ahead to the uid its taker is likely to have, so that
+the launch's hand-over of the tree to its agent finds it done: the uid the next agent new
+to this host will be given (:meth:`fleet.sandbox.lanes.Lanes.next_uid`, known to the pool
+as :attr:`ReadyCheckouts.next_uid`), until a checkout goes to an agent that had its uid
+already — then the uid that one went to at its launch, for when the same agent takes the
+next; its directory and
 ``.git`` stay Fleetwarden's until then, and the launch hands everything to whoever takes
 it, as it does any workdir (a run whose launch hands nothing over, an agent without a
 sandbox, gets it back as Fleetwarden's). No agent reaches an entry: they lie in
@@ -60,14 +63,19 @@ class ReadyCheckouts:
     """The ready checkouts of each of ``mirrors``' repositories (``<mirror dir>/ready/``),
     as many as its ``ready_checkouts`` says, at its default branch's tip."""
 
-    def __init__(self, mirrors: Mapping[str, Mirror]) -> None:
+    def __init__(
+        self, mirrors: Mapping[str, Mirror], next_uid: Callable[[], int | None] | None = None
+    ) -> None:
         self._mirrors = dict(mirrors)
+        self.next_uid = next_uid  # the uid an agent new to this host gets next, if known
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._bringing: dict[str, asyncio.Event] = {}
         self._handed: dict[str, Path] = {}  # the last checkout handed over, by repository
         self._owners: dict[str, int] = {}  # the uid that one was given to at its launch
         self._given: dict[Path, int] = {}  # entries whose work tree is that uid's already
+        self._unheld: dict[str, int | None] = {}  # next_uid when the last one was taken
+        self._new: dict[str, bool] = {}  # whether the last checkout went to a new agent
 
     def where(self, repo: str) -> Path:
         """The directory of ``repo``'s ready checkouts."""
@@ -181,15 +189,29 @@ class ReadyCheckouts:
         await asyncio.to_thread(_sweep, where)
 
     def _owner_of(self, repo: str) -> int | None:
-        """The uid the last checkout handed over was given to at its launch (an agent's
-        own, when Fleetwarden runs as root); ``None`` when there is none to go by."""
+        """The uid to give the entries to ahead: the one the next agent new to this host
+        will get (:attr:`next_uid`) unless the last checkout handed over went to an agent
+        that had its uid already — then that agent's (the uid it was given at its launch),
+        which takes the next one when the same agent does; ``None`` when there is none to
+        go by (not root)."""
         handed = self._handed.get(repo)
         if handed is not None:
             with contextlib.suppress(OSError):
                 uid = handed.stat().st_uid
                 if uid != os.geteuid():
                     self._owners[repo] = uid
-        return self._owners.get(repo)
+                    self._new[repo] = uid == self._unheld.get(repo)
+                    del self._handed[repo]  # learned once
+        guess = self._next_uid() if self._new.get(repo, True) else None
+        return guess if guess is not None else self._owners.get(repo)
+
+    def _next_uid(self) -> int | None:
+        if self.next_uid is None:
+            return None
+        try:
+            return self.next_uid()
+        except OSError:
+            return None
 
     async def _bring(self, repo: str, entry: Path, tip: str) -> None:
         """``entry`` brought to ``tip`` (what it had given ahead is its owner's again at
@@ -253,6 +275,7 @@ class ReadyCheckouts:
             return False
         self._given.pop(entries[0], None)
         self._handed[repo] = dest  # whose uid its launch gives it to, the next one's
+        self._unheld[repo] = self._next_uid()  # that uid, if its agent is new to this host
         self.stir(repo)
         try:
             if not handed_over and os.geteuid() == 0:  # given ahead only as root

@@ -30,6 +30,7 @@ from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import RepoEntry
 from fleet.repos.service import Repos
 from fleet.repos.stores import RepoStores
+from fleet.sandbox.lanes import Lanes
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.repos.test_repo_lines import TOKEN, Rig, agent_git, open_rig
@@ -260,6 +261,45 @@ async def test_the_entry_is_given_ahead_to_the_uid_the_last_checkout_went_to(
     hand_over_lane(home, second, UID)  # the launch's, the same as for any checkout
     owners = {p.stat(follow_symlinks=False).st_uid for p in second.rglob("*")}
     assert owners == {UID}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="lanes have uids of their own only as root")
+async def test_the_entry_is_given_ahead_to_the_uid_the_next_new_agent_gets(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """As root, with the lanes' uids known to the pool: the entry's work tree goes ahead to
+    the uid the next agent new to this host will get, so that agent's launch finds its
+    checkout its own; after a checkout went to a new agent, the next entry goes to the one
+    after; once one went to an agent that had its uid already, the next goes to that
+    agent's uid, as before."""
+    (tmp_path / "lanes").mkdir()
+    lanes = Lanes(tmp_path / "lanes", root=True)
+    pool = rig.repos.ready
+    pool.next_uid = lanes.next_uid
+    pool.stir("app")
+    await pool.settled("app")
+    (ready,) = entries(rig)
+    new = lanes.next_uid()
+    assert new is not None and (ready / "README.md").stat().st_uid == new
+    assert ready.stat().st_uid == 0 and (ready / ".git").stat().st_uid == 0
+    first = await rig.spawn("coder")
+    home = tmp_path / "home"
+    home.mkdir()
+    assert lanes.uid_for("coder") == new  # the launch: coder is new here
+    hand_over_lane(home, first, new)
+    pool.stir("app")
+    await pool.settled("app")
+    (ready,) = entries(rig)
+    after = lanes.next_uid()
+    assert after not in (None, new) and (ready / "src" / "main.py").stat().st_uid == after
+    second = await rig.spawn("coder", Asked(fresh=True))
+    assert {p.stat().st_uid for p in second.rglob("*") if ".git" not in p.parts} == {after}
+    hand_over_lane(home, second, new)  # coder had its uid: everything is handed over
+    assert {p.stat(follow_symlinks=False).st_uid for p in second.rglob("*")} == {new}
+    pool.stir("app")
+    await pool.settled("app")
+    (ready,) = entries(rig)
+    assert (ready / "README.md").stat().st_uid == new  # the last taker's, as before
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="lanes have uids of their own only as root")

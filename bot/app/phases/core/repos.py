@@ -20,6 +20,7 @@ from fleet.repos.schema import ReviewPolicy
 from fleet.repos.service import Repos
 from fleet.repos.stores import RepoStores
 from fleet.repos.verbs import RepoVerbs
+from fleet.sandbox.lanes import Lanes
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 
@@ -59,6 +60,9 @@ async def open_repos(
         door_url=door_url,
         hosts=at.hosts,  # an agent placed on one gets its checkout there
     )
+    # The pool gives its entries ahead to the uid the next new agent gets (the sandboxes'
+    # lanes, kept in the same file), so that agent's launch finds its checkout its own.
+    repos.ready.next_uid = Lanes(cfg.state_dir / "sandbox").next_uid
     await repos.start()
     at.stops.add(Stop.REPOS, repos.stop)
     desks.open_lines(repos.door)

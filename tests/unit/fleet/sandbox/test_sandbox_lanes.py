@@ -64,6 +64,18 @@ def test_each_agent_keeps_a_uid_of_its_own_across_restarts(tmp_path: Path) -> No
     assert Lanes(tmp_path / "other", root=False).uid_for("coder") is None
 
 
+def test_the_next_uid_is_the_one_the_next_new_agent_gets(tmp_path: Path) -> None:
+    """The lowest free uid of the range, as the next agent without one is given it (a
+    hole left by a removed agent first); none when agents share Fleetwarden's uid."""
+    lanes = Lanes(tmp_path, root=True)
+    assert lanes.next_uid() == FIRST_UID == lanes.uid_for("coder")
+    assert lanes.next_uid() == FIRST_UID + 1
+    (tmp_path / "uids.json").write_text(json.dumps({"coder": FIRST_UID + 1}))
+    assert lanes.next_uid() == FIRST_UID == lanes.uid_for("reviewer")
+    assert lanes.next_uid() == FIRST_UID + 2
+    assert Lanes(tmp_path / "other", root=False).next_uid() is None
+
+
 def test_a_broken_uid_file_is_named_with_the_fix(tmp_path: Path) -> None:
     """An unreadable uids.json fails the launch saying which file and what to do."""
     (tmp_path / "uids.json").write_text("{not json")
