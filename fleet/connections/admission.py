@@ -25,10 +25,6 @@ routes (a middleware):
 * Requests ``who`` attributes to an agent (after checking its secret): at most
   ``max_per_agent`` in flight per agent; past it ``busy`` answers (a 503), with a log line
   a minute at most per agent.
-* With a ``lane`` (:mod:`fleet.connections.tracked`), the requests it answers past aiohttp
-  count as any other (:meth:`Admission.enter`); a connection whose last answer was the
-  lane's is closed ``keep_for`` seconds after it unless a request has begun, as aiohttp
-  closes one after its own answers.
 """
 
 from __future__ import annotations
@@ -45,7 +41,6 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from fleet.connections import socket_owner
-from fleet.connections.tracked import Lane, Refused, Tracked
 
 log = logging.getLogger(__name__)
 
@@ -127,14 +122,6 @@ class Admission:
         self._in_flight: dict[str, int] = {}
         self._peers: dict[str, int] = {}  # connections counted against each peer
         self._notes = _Notes()
-        self._lane: Lane | None = None
-        self.keep_for = 10.0
-        self._answering: set[asyncio.Task[None]] = set()  # the lane's answers under way
-
-    def open_lane(self, lane: Lane, *, keep_for: float) -> None:
-        """Have ``lane`` answer the requests it knows on connections made from now on;
-        one whose last answer was the lane's is closed ``keep_for`` seconds after it."""
-        self._lane, self.keep_for = lane, keep_for
 
     @property
     def open(self) -> int:
@@ -164,7 +151,7 @@ class Admission:
                         len(self._conns),
                         self.counts.refused,
                     )
-                return Refused(self.refusal)
+                return _Refused(self.refusal)
             handler = server()
             # Counted, and evictable, from here: a burst of accepts comes before any of
             # its connections is made.
@@ -172,7 +159,7 @@ class Admission:
             timer = loop.call_later(self.idle_timeout, self._expire, handler)
             self._conns[handler] = _Conn(timer=timer)
             self._fresh[handler] = None
-            return Tracked(handler, self, self._lane)
+            return _Tracked(handler, self)
 
         return make
 
@@ -196,11 +183,10 @@ class Admission:
         for its silence, before it was even made)."""
         return handler in self._conns
 
-    def arrived(self, handler: RequestHandler, transport: asyncio.BaseTransport) -> bool:
-        """``handler``'s connection is made, on ``transport``: whether its peer's cap lets
-        it in (closing the peer's own oldest idle connection to make room if need be)."""
+    def arrived(self, handler: RequestHandler, peer: str | None) -> bool:
+        """``handler``'s connection is made, from ``peer``: whether its peer's cap lets it
+        in (closing the peer's own oldest idle connection to make room if need be)."""
         conn = self._conns.get(handler)
-        peer = peer_of(transport) if self.max_per_peer is not None and conn else None
         if conn is None or peer is None or self.max_per_peer is None:
             return conn is not None
         held = self._peers.get(peer, 0)
@@ -230,16 +216,7 @@ class Admission:
             self._forget(handler)
             handler.force_close()
 
-    def _expire_kept(self, handler: RequestHandler) -> None:
-        """Close ``handler``'s connection if no request began since the lane's answer."""
-        conn = self._conns.get(handler)
-        if conn is not None and conn.busy == 0:
-            conn.timer = None
-            self._idle.pop(handler, None)
-            self._forget(handler)
-            handler.force_close()
-
-    def lost(self, handler: RequestHandler) -> None:
+    def _lost(self, handler: RequestHandler) -> None:
         conn = self._conns.get(handler)
         if conn is None:
             return
@@ -269,16 +246,6 @@ class Admission:
         """Marks the connection busy while ``handler`` runs, and holds each agent to its
         cap of requests at once."""
         protocol = request.protocol
-        conn = self._begin(protocol)
-        try:
-            agent = self._who(request) if self._who is not None else None
-            if agent is None:
-                return await handler(request)
-            return await self._counted(agent, request, handler)
-        finally:
-            self._end(protocol, conn)
-
-    def _begin(self, protocol: RequestHandler) -> _Conn | None:
         conn = self._conns.get(protocol)
         if conn is not None:
             conn.requests += 1
@@ -288,54 +255,19 @@ class Admission:
             if conn.timer is not None:
                 conn.timer.cancel()
                 conn.timer = None
-        return conn
-
-    def _end(self, protocol: RequestHandler, conn: _Conn | None) -> bool:
-        """The request on ``conn`` is over; whether the connection is now idle."""
-        if conn is None:
-            return False
-        conn.busy -= 1
-        if conn.busy == 0:
-            if conn.open and protocol in self._conns:
-                self._idle[protocol] = None
-                return True
-            if not conn.open:
-                self._forget(protocol)
-        return False
-
-    def enter(self, protocol: RequestHandler, agent: str) -> bool:
-        """A request of ``agent`` the lane answers begins on ``protocol``'s connection:
-        whether the caps let it (else aiohttp answers it, as it would any other)."""
-        held = self._in_flight.get(agent, 0)
-        if held >= self.max_per_agent:
-            return False
-        self._begin(protocol)
-        self._in_flight[agent] = held + 1
-        return True
-
-    def leave(self, protocol: RequestHandler, agent: str) -> None:
-        """The lane's request of ``agent`` on ``protocol``'s connection is answered."""
-        left = self._in_flight[agent] - 1
-        if left:
-            self._in_flight[agent] = left
-        else:
-            del self._in_flight[agent]
-        conn = self._conns.get(protocol)
-        if self._end(protocol, conn) and conn is not None:
-            loop = asyncio.get_running_loop()
-            conn.timer = loop.call_later(self.keep_for, self._expire_kept, protocol)
-
-    async def close(self) -> None:
-        """Cancel the lane's answers still under way (the server has stopped)."""
-        for task in self._answering:
-            task.cancel()
-        await asyncio.gather(*self._answering, return_exceptions=True)
-
-    def keep(self, answering: Awaitable[None]) -> None:
-        """Own the lane's answer under way until it is done."""
-        task = asyncio.ensure_future(answering)
-        self._answering.add(task)
-        task.add_done_callback(self._answering.discard)
+        try:
+            agent = self._who(request) if self._who is not None else None
+            if agent is None:
+                return await handler(request)
+            return await self._counted(agent, request, handler)
+        finally:
+            if conn is not None:
+                conn.busy -= 1
+                if conn.busy == 0:
+                    if conn.open and protocol in self._conns:
+                        self._idle[protocol] = None
+                    elif not conn.open:
+                        self._forget(protocol)
 
     async def _counted(
         self, agent: str, request: web.Request, handler: Handler
@@ -360,6 +292,62 @@ class Admission:
                 self._in_flight[agent] = left
             else:
                 del self._in_flight[agent]
+
+
+class _Tracked(asyncio.Protocol):
+    """aiohttp's handler for one connection, with admission told when it opens and ends."""
+
+    __slots__ = ("_admission", "_inner", "_made")
+
+    def __init__(self, inner: RequestHandler, admission: Admission) -> None:
+        self._inner = inner
+        self._admission = admission
+        self._made = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self._admission.kept(self._inner):
+            transport.close()  # it made room for another before it was made
+            return
+        per_peer = self._admission.max_per_peer is not None
+        if not self._admission.arrived(self._inner, peer_of(transport) if per_peer else None):
+            _Refused(self._admission.refusal).connection_made(transport)
+            return
+        self._made = True
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        self._inner.eof_received()
+        return None  # close the transport, as aiohttp's handler asks
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            if self._made:
+                self._inner.connection_lost(exc)
+        finally:
+            self._admission._lost(self._inner)
+
+
+class _Refused(asyncio.Protocol):
+    """A connection past the cap: told so, and closed."""
+
+    __slots__ = ("_answer",)
+
+    def __init__(self, answer: bytes) -> None:
+        self._answer = answer
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._answer and isinstance(transport, asyncio.WriteTransport):
+            transport.write(self._answer)
+        transport.close()
 
 
 def peer_of(transport: asyncio.BaseTransport) -> str | None:

@@ -28,7 +28,6 @@ from aiohttp.http_exceptions import HttpProcessingError
 from fleet.connections import openfiles
 from fleet.connections.admission import Admission, Busy, Handler, Who
 from fleet.connections.secrets_file import RETIRED_KEPT, load_secrets, save_secrets
-from fleet.connections.tracked import Lane
 from fleet.errors import FleetError
 from fleet.names import AgentName, agent_name, is_agent_name
 
@@ -285,7 +284,6 @@ class Served:
         the runner's shutdown timeout)."""
         self.listener.close()
         await self.runner.cleanup()
-        await self.admission.close()
 
 
 async def serve(
@@ -299,15 +297,13 @@ async def serve(
     who: Who | None = None,
     busy: Busy | None = None,
     refusal: bytes = b"",
-    lane: Lane | None = None,
 ) -> Served:
     """Load ``secrets`` and serve ``app`` on 127.0.0.1 within ``limits``: on
     ``wanted_port``, else the port saved last time, else any free one (with a warning when
     the saved one is taken, as agents still running from before use it). ``who`` names the
     agent a request is from (its secret checked), ``busy`` answers one past its agent's
     cap, ``refusal`` is sent to a connection past the server's (see
-    :class:`fleet.connections.admission.Admission`); ``lane`` answers the requests it
-    knows past aiohttp (:mod:`fleet.connections.tracked`)."""
+    :class:`fleet.connections.admission.Admission`)."""
     _quiet_bad_requests()
     saved_port = secrets.load()
     preferred = wanted_port or saved_port or 0
@@ -332,8 +328,6 @@ async def serve(
         who=who,
         busy=busy,
     )
-    if lane is not None:
-        admission.open_lane(lane, keep_for=limits.header_timeout)
     app.middlewares.insert(0, admission.middleware)
     app.middlewares.insert(0, _starting)  # outermost: the admission's check raises it too
     runner = web.AppRunner(

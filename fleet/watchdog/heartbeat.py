@@ -17,11 +17,9 @@ every accepted beat is handed to the ``on_beat`` callback as ``(agent, kind)`` w
          or its token was loaded at start and the start has not yet said its run goes
          on ("Fleetwarden is starting: try again", at every door on the endpoint)
 
-A beat that comes whole and plainly written is answered without aiohttp, the same way
-(:mod:`fleet.watchdog.beat_lane`). A new connection must send its beat's headers within
-``idle_timeout`` seconds (:mod:`fleet.connections.admission`); a kept-alive one, its next
-beat's within ``header_timeout`` of the last answer (an agent's beats may share one
-connection).
+A new connection must send its beat's headers within ``idle_timeout`` seconds
+(:mod:`fleet.connections.admission`); a kept-alive one, its next beat's within
+``header_timeout`` of the last answer (an agent's beats may share one connection).
 
 With an :class:`~fleet.approvals.ask_door.AskDoor`, the same port and tokens also serve
 ``/approval/<agent>``: where a CLI's hook or plugin asks the operator and waits for the
@@ -69,7 +67,6 @@ from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.redaction.known import Secret
 from fleet.repos.door.server import PREFIX as GIT_PREFIX
 from fleet.repos.door.server import GitDoor, git_agent
-from fleet.watchdog.beat_lane import BeatLane
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +117,6 @@ def parse_beat(body: bytes) -> BeatKind | None:
     if state in (BeatKind.WORKING, BeatKind.WAITING):
         return BeatKind(state)
     return None
-
-
-def _kind_of(body: bytes) -> str | None:
-    kind = parse_beat(body)
-    return None if kind is None else kind.value
 
 
 class Door(Protocol):
@@ -233,14 +225,6 @@ class HeartbeatServer:
             who=self._whose,
             busy=_busy,
             refusal=refusal(b"", "text/plain"),
-            lane=BeatLane(
-                self._secrets,
-                _kind_of,
-                self._recorded,
-                max_body=MAX_BODY,
-                max_line=self._limits.max_header_line,
-                max_headers=self._limits.max_headers,
-            ),
         )
         self._port = self._served.port
         self._state = HeartbeatState.RUNNING
@@ -343,16 +327,12 @@ class HeartbeatServer:
             )
             return web.Response(status=400)
         try:
-            await self._recorded(agent, kind.value)
+            await self._on_beat(agent, kind.value)
         except Exception:
             log.exception("the heartbeat of %s could not be recorded", agent)
             return web.Response(status=500)
-        return web.Response(status=204)
-
-    async def _recorded(self, agent: str, kind: str) -> None:
-        """Record a beat of ``agent`` (raises when it could not be)."""
-        await self._on_beat(agent, kind)
         self._warned.discard(agent)  # a later problem is worth a new warning
+        return web.Response(status=204)
 
     def _refused(self, raw_name: str, given: str | None) -> None:
         """Log (once per agent) why a beat's token was refused."""
