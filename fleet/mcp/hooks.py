@@ -8,6 +8,7 @@ call is relayed), a call of a priced server is held against its run's cap and bu
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -145,7 +146,10 @@ class McpHooks:
 
     async def audit_made(self, made: Callable[[], McpAudit]) -> None:
         """Make the record (its texts redacted: the door does so off the answer's way, in
-        a task the session's close waits for), then :meth:`audit` it."""
+        a task the session's close waits for), then :meth:`audit` it. The task yields to
+        the loop once first: the request's handler, woken by the answer in the same turn,
+        has it written out before the record (a dump of up to a megabyte) is made."""
+        await asyncio.sleep(0)
         await self.audit(made())
 
     async def audit(self, record: McpAudit) -> None:

@@ -56,7 +56,7 @@ class Exchange:
     timer: asyncio.TimerHandle | None = None
     withdrawn: bool = False  # the agent cancelled it before it was relayed
     _waiting: int = 0  # bytes of the messages relayed and not yet sent
-    _first: asyncio.Future[bytes | Answer] | None = None  # the next item, being waited for
+    _taken: bytes | None = None  # a message ``first`` took: the stream's first
 
     @property
     def method(self) -> str:
@@ -101,23 +101,29 @@ class Exchange:
 
     async def first(self, within: float) -> Answer | None:
         """The answer, when it is the first thing to send and comes within ``within``
-        seconds; else ``None``, nothing taken: :meth:`messages` sends all in order."""
-        if self._first is None:
-            self._first = asyncio.ensure_future(self._out.get())
-        done, _ = await asyncio.wait({self._first}, timeout=within)
-        if not done:
+        seconds; else ``None``: :meth:`messages` sends all in order. Awaited on the queue
+        itself, not through a task of its own: the handler has the answer in the loop's
+        next turn, before any task started as it ended (its call's audit) runs."""
+        if self._taken is not None:
             return None
-        item = self._first.result()
-        if not isinstance(item, Answer):
+        try:
+            async with asyncio.timeout(within):
+                item = await self._out.get()  # on the timeout, nothing taken
+        except TimeoutError:
             return None
-        self._first = None
-        return item
+        if isinstance(item, Answer):
+            return item
+        self._taken = item
+        return None
 
     async def messages(self) -> AsyncGenerator[bytes, None]:
         """What to send the agent, in order, the answer last (nothing for a cancelled one)."""
+        taken, self._taken = self._taken, None
+        if taken is not None:
+            self._waiting -= len(taken)
+            yield taken
         while True:
-            first, self._first = self._first, None
-            item = await (first if first is not None else self._out.get())
+            item = await self._out.get()
             if isinstance(item, Answer):
                 if item.message is not None:
                     yield item.message

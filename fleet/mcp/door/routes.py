@@ -46,6 +46,7 @@ from mcp_types.version import KNOWN_PROTOCOL_VERSIONS
 
 from fleet.capped_body import OverCap, read_capped
 from fleet.connections.loopback import TOKEN_HEADER, AgentSecrets
+from fleet.mcp.door.accept import takes
 from fleet.mcp.door.exchange import Answer, Exchange
 from fleet.mcp.door.opens import Opens, OverOpens
 from fleet.mcp.door.session import Session, SessionEnded
@@ -403,14 +404,18 @@ def _gone(request: web.Request) -> bool:
 
 
 def _streams(request: web.Request) -> bool:
-    """Whether the agent takes an event stream (it says so in ``Accept``)."""
-    return "text/event-stream" in request.headers.get("Accept", "").lower()
+    """Whether the agent takes an event stream: its ``Accept`` names it, weight over 0."""
+    return takes(_accept(request), "text/event-stream", wildcards=False)
 
 
 def _takes_json(request: web.Request) -> bool:
-    """Whether the agent takes a JSON answer too (MCP's clients say both in ``Accept``)."""
-    accept = request.headers.get("Accept", "").lower()
-    return JSON in accept or "*/*" in accept
+    """Whether the agent takes a JSON answer too (MCP's clients say both in ``Accept``):
+    ``application/json``, ``application/*`` or ``*/*`` of its ``Accept``, weight over 0."""
+    return takes(_accept(request), JSON)
+
+
+def _accept(request: web.Request) -> str:
+    return ",".join(request.headers.getall("Accept", ()))
 
 
 def _json(body: bytes, headers: Mapping[str, str] | None = None) -> web.Response:

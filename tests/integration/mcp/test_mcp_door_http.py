@@ -200,8 +200,9 @@ async def test_an_answer_come_first_is_sent_whole_to_a_client_taking_json(
     tmp_path: Path, http_mcp: HttpMcp
 ) -> None:
     """A client taking JSON and event streams (as MCP's do) gets an answer that comes first
-    as one JSON body; one taking event streams only, or a call
-    with progress first, gets an event stream, the answer last."""
+    as one JSON body; one taking event streams only (JSON refused with a weight of 0, or
+    another type named that looks like it), or a call with progress first, gets an event
+    stream, the answer last."""
     async with the_door(tmp_path, http_mcp) as door, aiohttp.ClientSession() as http:
         post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
         await post.initialize()
@@ -211,6 +212,9 @@ async def test_an_answer_come_first_is_sent_whole_to_a_client_taking_json(
             [
                 ("application/json, text/event-stream", echo, "application/json"),
                 ("text/event-stream", echo, "text/event-stream"),
+                ("text/event-stream, application/json;q=0", echo, "text/event-stream"),
+                ("text/event-stream, application/json-seq", echo, "text/event-stream"),
+                ("text/event-stream, application/*;q=0.5", echo, "application/json"),
                 ("application/json, text/event-stream", counted, "text/event-stream"),
             ]
         ):
