@@ -94,13 +94,20 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def _stat_fields(pid: int | None) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command's name (``None`` if unknown)."""
+    if pid is None:
+        return None
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def cpu_seconds(pid: int | None) -> float:
     """User + system CPU time of ``pid`` so far (0 if unknown)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat_fields(pid)
+    if fields is None:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -108,10 +115,7 @@ def cpu_seconds(pid: int | None) -> float:
 def kernel_seconds(pid: int | None) -> float:
     """System CPU time of ``pid`` so far (0 if unknown): its syscalls' share of
     :func:`cpu_seconds` (sends and receives, for a proxy)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat_fields(pid)
+    if fields is None:
         return 0.0
     return int(fields[12]) / os.sysconf("SC_CLK_TCK")
