@@ -90,6 +90,10 @@ _DECODER: Final = json.JSONDecoder(
 _FAST: Final = msgspec.json.Decoder()
 _AGAIN: Final = msgspec.json.Encoder()
 _UNSURE: Final = object()
+# Writing a value again to count its colons holds a second copy of it: a text over this
+# size (a model request of megabytes) is read by the hooked reader alone, whose peak is
+# what it always was.
+FAST_AT_MOST: Final = 1 << 20
 
 
 def read_json(
@@ -98,7 +102,7 @@ def read_json(
     """The JSON value ``data`` holds; :class:`JsonRefused` (see the module) if it is refused."""
     if limit is not None and len(data) > limit:
         raise JsonRefused("size", f"{what} is over {size_words(limit)}")
-    value = _taken(data)
+    value = _taken(data) if len(data) <= FAST_AT_MOST else _UNSURE
     return _exact(data, what) if value is _UNSURE else value
 
 

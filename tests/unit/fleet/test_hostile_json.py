@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from fleet.hostile_json import JsonRefused, read_json, read_object, size_words
+from fleet.hostile_json import FAST_AT_MOST, JsonRefused, read_json, read_object, size_words
 
 
 def refusal(data: bytes | str, what: str = "the body", limit: int | None = None) -> JsonRefused:
@@ -177,3 +177,13 @@ def test_a_text_given_as_str_keeps_its_byte_order_mark_and_its_surrogates() -> N
     assert refusal('\ufeff{"a": 1}').kind == "syntax"
     assert read_json('["\ud800"]') == ["\ud800"]
     assert refusal('{"a": 1, "a": "\ud800"}').kind == "duplicate"
+
+
+def test_a_text_over_the_fast_size_is_read_alike_and_refused_alike() -> None:
+    """Over ``FAST_AT_MOST`` the hooked reader alone reads (no second copy held): the same
+    value, the same refusals."""
+    big = "x" * FAST_AT_MOST
+    assert read_json(json.dumps({"a": big, "b": 1}).encode()) == {"a": big, "b": 1}
+    with pytest.raises(JsonRefused) as refused:
+        read_json(('{"a": "' + big + '", "a": 2}').encode())
+    assert refused.value.kind == "duplicate"
