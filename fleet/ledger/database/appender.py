@@ -19,10 +19,13 @@ a claim, and a batch of appended rows alike, is made on the event loop when the 
 write lock is free at once: a third connection, which never waits for the lock (another
 holds it: the write goes to the thread, which waits), writes a few rows into the WAL
 without a sync (``synchronous = NORMAL``, as every connection of the ledger: committed is
-kept across a crash of the process), in less time than one trip to the thread and back; it
-leaves checkpoints to the thread (:data:`CHECKPOINT_EVERY`, the write that is due waiting
-for it, as SQLite's own makes the commit that is due wait), so the loop never copies the
-WAL into the file.
+kept across a crash of the process), in less time than one trip to the thread and back. It
+leaves checkpoints to the thread (:data:`CHECKPOINT_EVERY`), so the loop never copies the
+WAL into the file, nor waits for a copy once it has committed (a cancel there would split a
+committed write from its caller, who writes it again): the write after the one that makes a
+checkpoint due goes to the thread, which checkpoints and then writes, in one trip. That
+write, like the first after opening, starts the WAL over, and SQLite syncs the new WAL's
+header: on the thread too, so the loop never waits on the disk.
 
 A batch is all or nothing: a caller cancelled while its batch is on the thread has it
 rolled back unless its ``COMMIT`` had already begun — the same window a transaction on
@@ -129,7 +132,10 @@ class SqliteAppender:
         self._conn = conn
         self._thread = thread
         self._at_once = at_once  # used on the event loop only, for claims
-        self._claimed = 0
+        self._claimed = 0  # writes made on the event loop
+        # The next write checkpoints the WAL first, on the thread, where it starts the WAL
+        # over (a sync): the first after opening, and the one after a checkpoint fell due.
+        self._restart = True
 
     @classmethod
     async def open(cls, path: Path) -> SqliteAppender:
@@ -168,16 +174,16 @@ class SqliteAppender:
         the file's write lock is free at once (as a claim is), else in one trip to the
         thread, which waits for it; :class:`LedgerError` (nothing written) if SQLite
         refuses."""
-        if sum(len(rows) for _, rows in statements) <= AT_ONCE_ROWS:
+        if not self._restart and sum(len(rows) for _, rows in statements) <= AT_ONCE_ROWS:
             try:
                 self._write(statements, None, self._at_once)
             except sqlite3.Error as exc:
                 if not _busy(exc):
                     raise LedgerError(f"ledger {self._path}: cannot {what}: {exc}") from exc
             else:
-                await self._made()
+                self._made()
                 return
-        await self._run(what, functools.partial(self._write, statements))
+        await self._on_thread(what, functools.partial(self._write, statements))
 
     async def claim(
         self, what: str, claims: Sequence[Claim], fence: Fence | None = None
@@ -185,24 +191,42 @@ class SqliteAppender:
         """Make ``claims`` in one ``BEGIN IMMEDIATE`` transaction: whether each holds (see
         :class:`Appender`). Made here, on the event loop, when the file's write lock is free
         at once; else in one trip to the thread, which waits for it."""
-        try:
-            held = self._claim(self._at_once, claims, fence)
-        except sqlite3.Error as exc:
-            if not _busy(exc):
-                raise LedgerError(f"ledger {self._path}: cannot {what}: {exc}") from exc
-        else:
-            await self._made()
-            return held
-        return await self._run(what, functools.partial(self._claim, self._conn, claims, fence))
+        if not self._restart:
+            try:
+                held = self._claim(self._at_once, claims, fence)
+            except sqlite3.Error as exc:
+                if not _busy(exc):
+                    raise LedgerError(f"ledger {self._path}: cannot {what}: {exc}") from exc
+            else:
+                self._made()
+                return held
+        claim = functools.partial(self._claim, self._conn, claims, fence)
+        return await self._on_thread(what, claim)
 
-    async def _made(self) -> None:
+    def _made(self) -> None:
         """A write was made on the event loop: after every :data:`CHECKPOINT_EVERY` of them,
-        the WAL is checkpointed on the thread."""
+        the next write goes to the thread, which checkpoints the WAL first (nothing is
+        awaited here, after the commit)."""
         self._claimed += 1
         if self._claimed % CHECKPOINT_EVERY == 0:
-            # Under the ledger's lock, as these writes are made: no write of this process
-            # comes between, so the checkpoint completes, and the WAL starts over.
-            await self._run("checkpoint the WAL", self._checkpoint)
+            self._restart = True
+
+    async def _on_thread(self, what: str, work: Callable[[threading.Event], T]) -> T:
+        """``work`` on the thread (:meth:`_run`), the WAL checkpointed first when due: in
+        the same trip, under the ledger's lock as the write is, so no write of this process
+        comes between, the checkpoint completes, and this write starts the WAL over, its
+        header synced here, not on the loop."""
+        restart = self._restart
+
+        def checkpointed(abandoned: threading.Event) -> T:
+            if restart:
+                self._checkpoint(abandoned)
+            return work(abandoned)
+
+        done = await self._run(what, checkpointed)
+        if restart:
+            self._restart = False
+        return done
 
     async def _run(self, what: str, work: Callable[[threading.Event], T]) -> T:
         """``work`` on the thread; a caller cancelled meanwhile has it rolled back unless
@@ -256,10 +280,17 @@ class SqliteAppender:
     async def close(self) -> None:
         """Close the connection and let the thread go; appends cannot follow."""
         loop = asyncio.get_running_loop()
+
+        def both() -> None:
+            # The last connection to the file to close checkpoints the WAL (syncs): here.
+            try:
+                self._at_once.close()
+            finally:
+                self._conn.close()
+
         try:
-            await loop.run_in_executor(self._thread, self._conn.close)
+            await loop.run_in_executor(self._thread, both)
         finally:
-            self._at_once.close()
             self._thread.shutdown(wait=False)
 
 

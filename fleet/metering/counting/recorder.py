@@ -14,7 +14,10 @@ answer's last bytes — so a crash (even SIGKILL) never loses the usage of an an
 received. A commit that finds no write in flight writes at once, itself, with whatever
 has gathered (no trip to the background task and back); commits that arrive while a write
 is in flight go together in the next one (a group commit), so many concurrent answers cost
-one transaction, not one each.
+one transaction, not one each. After a failed write, the next is tried only once
+:data:`RETRY_AFTER` has passed, by the task (commits meanwhile wake it, no more): a ledger
+that refuses is not tried once per answer. Once :meth:`stop` has begun, commits leave their
+rows to its last write.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ Keep = Callable[[Sequence[UsageEvent], Sequence[QuotaSignal]], Path]
 MAX_PENDING: Final = 200_000  # rows held while the ledger fails; beyond it the oldest go
 _FINAL_ATTEMPTS: Final = 5
 STOP_WAIT: Final = 10.0  # seconds stop() lets a write in flight finish before cancelling it
+RETRY_AFTER: Final = 0.5  # seconds (or the interval, if shorter) from a failed write to the next
 
 
 class Recorder:
@@ -53,7 +57,9 @@ class Recorder:
         self._waiters: list[asyncio.Future[None]] = []  # commits in the pending batch
         self._writing = asyncio.Lock()  # held by whoever writes a batch
         self._now: set[asyncio.Task[None]] = set()  # commits' own writes, on their way
-        self._stopping = False
+        self._stopping = False  # from stop()'s start to its end
+        self._halt = asyncio.Event()  # stop() cuts the task's pause after a failure short
+        self._retry_at = 0.0  # loop time before which no write is tried (one failed)
         self.dropped = 0
 
     def add(self, event: UsageEvent, signals: Sequence[QuotaSignal] = ()) -> None:
@@ -77,7 +83,7 @@ class Recorder:
         whether it is. A ledger that does not take it within ``wait`` keeps it pending, as
         :meth:`add` would, and the caller goes on."""
         self.add(event, signals)
-        if self._task is None:
+        if self._task is None and not self._stopping:
             try:
                 await self._write_all()
             except Exception:
@@ -87,8 +93,8 @@ class Recorder:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._waiters.append(done)
-        if self._writing.locked():
-            self._wake.set()  # the task's next write takes it, with whatever else came
+        if self._held_back():
+            self._wake.set()  # the task's next write (or stop's) takes it, with what else came
         else:
             # Nothing on its way: written now, on a task of its own (a caller cancelled
             # meanwhile does not cut the write short, so it never lands twice).
@@ -107,10 +113,24 @@ class Recorder:
             expiry.cancel()
         return True
 
+    def _held_back(self) -> bool:
+        """Whether a commit leaves its row to the task's next write: one is on its way,
+        stop() has begun (its last write takes it), or the last write failed a moment ago."""
+        return (
+            self._writing.locked()
+            or self._stopping
+            or asyncio.get_running_loop().time() < self._retry_at
+        )
+
+    def _failed(self) -> None:
+        """A write failed: the next waits (the caller logged it)."""
+        pause = min(self._interval, RETRY_AFTER)
+        self._retry_at = asyncio.get_running_loop().time() + pause
+
     async def _write_now(self) -> None:
         """Write what has gathered; a failure (or a write already on its way) leaves it to
         the task's next write."""
-        if self._writing.locked():
+        if self._held_back():
             self._wake.set()
             return
         try:
@@ -118,10 +138,12 @@ class Recorder:
                 await self._write_all()
         except Exception:
             log.exception("could not write metered usage; will retry")
+            self._failed()
             self._wake.set()
 
     def start(self) -> None:
         if self._task is None:
+            self._halt.clear()
             self._task = asyncio.create_task(self._run(), name="metering-recorder")
 
     async def flush(self) -> None:
@@ -139,8 +161,15 @@ class Recorder:
         """Stop the background task and write what is left. A write in flight is let
         finish (up to ``wait`` seconds) rather than cancelled: cancelled after its commit
         began, its batch would be written twice."""
+        self._stopping = True
+        try:
+            await self._stop(wait)
+        finally:
+            self._stopping = False
+
+    async def _stop(self, wait: float) -> None:
         if self._task is not None:
-            self._stopping = True
+            self._halt.set()
             self._wake.set()
             writes = {self._task, *self._now}
             try:
@@ -151,13 +180,19 @@ class Recorder:
                     write.cancel()
                 await asyncio.wait(writes)
             self._task = None
-        for attempt in range(_FINAL_ATTEMPTS):
+        failures = 0
+        # Until nothing is left: a commit that came during a write here is in the next.
+        while self._usage or self._signals:
             try:
                 await self._write_all()
-                return
             except Exception:
-                log.exception("could not write metered usage (attempt %d)", attempt + 1)
-                await asyncio.sleep(0.2 * (attempt + 1))
+                failures += 1
+                log.exception("could not write metered usage (attempt %d)", failures)
+                await asyncio.sleep(0.2 * failures)
+                if failures == _FINAL_ATTEMPTS:
+                    break
+        else:
+            return
         lost = len(self._usage)
         if self._keep is not None:
             try:
@@ -176,10 +211,16 @@ class Recorder:
         log.error("gave up writing %d metered requests at shutdown", lost)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
                     await self._wake.wait()
+            pause = self._retry_at - loop.time()
+            if pause > 0:  # not a hot loop on commits while the ledger refuses
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):
+                        await self._halt.wait()
             self._wake.clear()
             if self._stopping:
                 return  # stop() writes what is left
@@ -190,7 +231,7 @@ class Recorder:
                 raise
             except Exception:
                 log.exception("could not write metered usage; will retry")
-                await asyncio.sleep(min(self._interval, 0.5))  # not a hot loop on commits
+                self._failed()
                 continue
             async with self._written:
                 self._generation += 1

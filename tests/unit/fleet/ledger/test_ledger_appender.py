@@ -7,16 +7,18 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from fleet.errors import LedgerError
-from fleet.ledger.database.appender import AT_ONCE_ROWS
+from fleet.ledger.database.appender import AT_ONCE_ROWS, CHECKPOINT_EVERY
 from fleet.ledger.database.appender import SqliteAppender as Appender
 
 INSERT = "INSERT INTO t (n) VALUES (?)"
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -74,7 +76,9 @@ async def test_a_batch_is_written_on_the_event_loop_while_the_file_is_free(
     appender: Appender,
 ) -> None:
     """The file free, a small batch needs no trip to the appender's thread (kept busy here);
-    a backlog larger than :data:`AT_ONCE_ROWS` goes there, so the loop is never held long."""
+    a backlog larger than :data:`AT_ONCE_ROWS` goes there, so the loop is never held long.
+    (The first write after opening goes there too: it starts the WAL, a sync.)"""
+    await appender.append("start", [(INSERT, [])])
     busy = threading.Event()
     occupied = asyncio.get_running_loop().run_in_executor(appender._thread, busy.wait)
     try:
@@ -143,3 +147,74 @@ async def test_a_refused_claim_leaves_nothing_of_its_batch(appender: Appender) -
         await appender.claim("claim two", [[(CLAIM, ("a",))], [(CLAIM, ("bad",))]])
     assert keys(appender._path) == []
     assert await appender.claim("claim", [[(CLAIM, ("a",))]]) == [True]
+
+
+async def occupied(appender: Appender) -> tuple[threading.Event, asyncio.Future[bool]]:
+    """The appender's thread kept busy until the event is set."""
+    busy = threading.Event()
+    return busy, asyncio.get_running_loop().run_in_executor(appender._thread, busy.wait)
+
+
+async def on_the_loop(write: Awaitable[object]) -> None:
+    """``write`` made while the thread is busy: only the event loop can have made it."""
+    async with asyncio.timeout(5.0):
+        await write
+
+
+async def on_the_thread(appender: Appender, write: Awaitable[T]) -> T:
+    """``write`` waits while the thread is busy, and is made once it is free."""
+    busy, thread = await occupied(appender)
+    task = asyncio.ensure_future(write)
+    try:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not task.done()
+    finally:
+        busy.set()
+        await thread
+    return await task
+
+
+@pytest.mark.parametrize("write", ["append", "claim"])
+async def test_the_wal_starts_over_on_the_thread_not_the_event_loop(
+    appender: Appender, write: str
+) -> None:
+    """The first write after opening, and the one after a checkpoint fell due, start the
+    WAL over (SQLite syncs its header): they go to the thread, which checkpoints first; the
+    write that makes the checkpoint due is made on the loop and awaits nothing after its
+    commit (a cancel there would have its caller write it again)."""
+    with sqlite3.connect(appender._path) as conn:
+        conn.execute("CREATE TABLE k (key TEXT PRIMARY KEY)")
+    checkpoints: list[int] = []
+    checkpoint = appender._checkpoint
+
+    def counted(abandoned: threading.Event) -> None:
+        checkpoints.append(len(rows(appender._path)) + len(keys(appender._path)))
+        checkpoint(abandoned)
+
+    appender._checkpoint = counted  # type: ignore[method-assign]
+
+    def make(n: int) -> Awaitable[object]:
+        if write == "append":
+            return appender.append("add", [(INSERT, [(n,)])])
+        return appender.claim("claim", [[(CLAIM, (str(n),))]])
+
+    await on_the_thread(appender, make(0))  # the first after opening
+    assert checkpoints == [0]
+    appender._claimed = CHECKPOINT_EVERY - 1
+    busy, thread = await occupied(appender)
+    try:
+        await on_the_loop(make(1))  # makes the checkpoint due, does not wait for it
+    finally:
+        busy.set()
+        await thread
+    assert checkpoints == [0]
+    await on_the_thread(appender, make(2))
+    assert checkpoints == [0, 2]  # before the write, in its trip
+    busy, thread = await occupied(appender)
+    try:
+        await on_the_loop(make(3))
+    finally:
+        busy.set()
+        await thread
+    assert sorted(rows(appender._path) + [int(k) for k in keys(appender._path)]) == [0, 1, 2, 3]

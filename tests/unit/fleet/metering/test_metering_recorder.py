@@ -400,3 +400,46 @@ async def test_stop_lets_a_write_in_flight_finish_not_write_it_twice() -> None:
         assert await committed
     assert sink.calls == 1
     assert sink.usage == [usage(1)]
+
+
+async def test_after_a_failed_write_commits_wait_for_the_retry_not_try_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ledger that refuses is tried once per pause, not once per answer: commits that come
+    meanwhile only wake the task, whose next write takes them all."""
+    monkeypatch.setattr(recorder_module, "RETRY_AFTER", 3600.0)
+    sink = Sink(failures=1)
+    recorder = Recorder(sink, interval=3600.0)
+    recorder.start()
+    try:
+        async with asyncio.timeout(DEADLINE):
+            assert not await recorder.commit(usage(0), wait=0.01)
+            assert sink.calls == 1
+            for n in range(1, 20):
+                assert not await recorder.commit(usage(n), wait=0.01)
+        assert sink.calls == 1
+    finally:
+        await recorder.stop()
+    assert sink.batches == [([usage(n) for n in range(20)], [])]
+
+
+async def test_a_commit_during_stop_goes_in_its_last_write() -> None:
+    """An answer finishing while stop() runs has its row in stop()'s last write, not in a
+    write of its own that stop() would not wait for (its row left in memory, lost)."""
+    written: list[UsageEvent] = []
+
+    async def sink(events: Sequence[UsageEvent], signals: Sequence[QuotaSignal]) -> None:
+        for _ in range(10):  # the ledger's lock, a trip to its thread
+            await asyncio.sleep(0)
+        written.extend(events)
+
+    recorder = Recorder(sink, interval=3600.0)
+    recorder.start()
+    await asyncio.sleep(0)
+    stopping = asyncio.create_task(recorder.stop())
+    await asyncio.sleep(0)
+    late = asyncio.create_task(recorder.commit(usage(1)))
+    async with asyncio.timeout(DEADLINE):
+        await stopping
+        assert written == [usage(1)]  # when stop() returns, before the ledger closes
+        assert await late
