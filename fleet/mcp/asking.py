@@ -63,6 +63,9 @@ CHANNEL: Final = "mcp"
 """The approvals channel of the door's asks."""
 GAVE_UP: Final = "the agent gave up on the MCP call before it was answered"
 RESTARTED: Final = "Fleetwarden restarted while the MCP call waited; the agent may call again"
+# An agent can call before its run is in the ledger (one on an SSH host starts and calls
+# while its launch is still on the way back): a call with no run waits this long for it.
+SETTLE_SECONDS: Final = 5.0
 
 
 def shown_arguments(arguments: object) -> str:
@@ -137,10 +140,12 @@ class McpAsks:
         clock: Clock,
         *,
         ids: Callable[[], str] | None = None,
+        settle_seconds: float = SETTLE_SECONDS,
     ) -> None:
         self._approvals = approvals
         self._terms = terms
         self._clock = clock
+        self._settle = settle_seconds
         self._ids = ids or (lambda: f"mcp-{uuid.uuid4().hex[:16]}")
         self._registered = False
 
@@ -156,8 +161,19 @@ class McpAsks:
                     request.run_id, CHANNEL, request.native_id, RESTARTED
                 )
 
+    async def _terms_of(self, agent: str) -> AskTerms | None:
+        """The agent's terms, waited for up to ``settle_seconds`` while it has no run."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._settle
+        for _ in range(int(self._settle / 0.1) + 1):
+            terms = await self._terms(agent)
+            if terms is not None or loop.time() >= until:
+                return terms
+            await asyncio.sleep(0.1)
+        return await self._terms(agent)
+
     async def __call__(self, call: McpCall) -> Verdict:
-        terms = await self._terms(call.agent)
+        terms = await self._terms_of(call.agent)
         if terms is None:
             return Verdict(False, f"{call.agent} has no run in progress to ask for")
         decided = ruled(call, terms) if call.is_tool else read_ruled(call, terms.deny)

@@ -45,7 +45,7 @@ def asks(approvals: Approvals, clock: Clock, given: AskTerms | None) -> McpAsks:
     async def of(agent: str) -> AskTerms | None:
         return given if agent == "coder" else None
 
-    return McpAsks(approvals, of, clock, ids=lambda: f"mcp-{next(counter)}")
+    return McpAsks(approvals, of, clock, ids=lambda: f"mcp-{next(counter)}", settle_seconds=0)
 
 
 async def given_up(task: asyncio.Task[Verdict]) -> None:
@@ -205,6 +205,21 @@ async def test_arguments_too_long_to_show_are_denied(
     call = McpCall("coder", "srv", "echo", {"text": "x" * 9000})
     verdict = await asks(approvals, clock, terms())(call)
     assert not verdict.allowed and "split it" in verdict.why
+
+
+async def test_a_call_before_its_run_is_written_waits_for_it(
+    approvals: Approvals, clock: ManualClock
+) -> None:
+    """An agent that calls before its launch's run reaches the ledger (one on an SSH host)
+    is judged by that run's terms once it is there, not refused for having none."""
+    looked: list[str] = []
+
+    async def late(agent: str) -> AskTerms | None:
+        looked.append(agent)
+        return terms(rules=("mcp__srv__echo",)) if len(looked) >= 3 else None
+
+    verdict = await McpAsks(approvals, late, clock, settle_seconds=5)(CALL)
+    assert verdict.allowed and len(looked) == 3
 
 
 async def test_an_agent_with_no_run_is_refused(approvals: Approvals, clock: ManualClock) -> None:
