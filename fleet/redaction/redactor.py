@@ -56,15 +56,12 @@ class Redaction:
         spans = self._known.spans(text) + self._shapes.spans(text)
         if escaped(text):
             spans += self._escaped_shapes(text)
-        if not spans:
-            return text
-        out: list[str] = []
-        at = 0
-        for start, end, what in merged(spans):
-            out += (text[at:start], label(what))
-            at = end
-        out.append(text[at:])
-        return "".join(out)
+        return _replaced(text, spans)
+
+    def held(self, text: str) -> str:
+        """``text`` with only the secrets known by value replaced, nothing else changed (no
+        shapes, no character taken out): a JSON text stays JSON where one sat in a string."""
+        return _replaced(text, self._known.spans(text)) if text else text
 
     def _escaped_shapes(self, text: str) -> list[Span]:
         """Credential shapes on the lines of ``text`` that hold a backslash escape, read
@@ -84,6 +81,18 @@ class Redaction:
             shift = starts[n] - offsets[n]
             found.append(Span(span.start + shift, span.end + shift, span.what))
         return found
+
+
+def _replaced(text: str, spans: Sequence[Span]) -> str:
+    if not spans:
+        return text
+    out: list[str] = []
+    at = 0
+    for start, end, what in merged(spans):
+        out += (text[at:start], label(what))
+        at = end
+    out.append(text[at:])
+    return "".join(out)
 
 
 def _line_end(text: str, start: int) -> int:
@@ -117,6 +126,11 @@ class Redactor:
     def redact(self, text: str) -> str:
         """``text`` with every secret known now, and every credential-shaped value, replaced."""
         return self.snapshot().apply(text)
+
+    def held(self, text: str) -> str:
+        """``text`` with every secret known now replaced, nothing else changed
+        (:meth:`Redaction.held`)."""
+        return self.snapshot().held(text)
 
 
 def merged(spans: Sequence[Span]) -> list[Span]:

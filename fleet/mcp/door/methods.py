@@ -8,13 +8,14 @@
   lists, argument completion, a log level, an unsubscribe): relayed as they come, in every
   mode, never audited (``tools/list`` filtered to the agent's tools);
 * :data:`NOTIFICATIONS` — the agent's notifications the protocol has (cancellation,
-  progress on a request of the server's, initialized, roots changed): relayed;
+  progress, initialized): relayed; its roots changed is taken and dropped (the door, not
+  the agent, speaks for the client: :mod:`fleet.mcp.door.handshake`);
 * everything else is refused with a JSON-RPC error saying so, never relayed — a method the
   door does not know could be anything at the server, past every ask and audit. MCP's
   tasks among them: a task-augmented request (``params.task``) is answered at once and its
   result fetched later (``tasks/result``), past the door's timeout, audit and billing, so
   ``tasks/*`` and ``params.task`` are refused, and the ``tasks`` capability is taken out of
-  the handshake both ways (:func:`without_tasks`) so neither side offers them.
+  the handshake both ways (:mod:`fleet.mcp.door.handshake`) so neither side offers them.
 
 What an ask shows is what is relayed (:func:`relayed`): a call's ``_meta`` is cut to its
 ``progressToken`` (the door needs it to relay the server's progress), and its arguments
@@ -30,6 +31,7 @@ from typing import Final
 from mcp_types import METHOD_NOT_FOUND
 
 from fleet.mcp.door.exchange import AUDITED
+from fleet.mcp.door.handshake import DROPPED
 from fleet.mcp.wire import (
     JSONRPCNotification,
     JSONRPCRequest,
@@ -58,7 +60,6 @@ NOTIFICATIONS: Final = frozenset(
         "notifications/cancelled",
         "notifications/progress",
         "notifications/initialized",
-        "notifications/roots/list_changed",
     }
 )
 TASKS: Final = "tasks/"
@@ -74,7 +75,7 @@ def refusal(message: JSONRPCRequest | JSONRPCNotification) -> str | None:
     if method.startswith(TASKS) or method == "notifications/tasks/status":
         return f"{NO_TASKS}: call the tool without params.task"
     if isinstance(message, JSONRPCNotification):
-        if method in NOTIFICATIONS:
+        if method in NOTIFICATIONS or method in DROPPED:
             return None
         return f"the MCP door relays no notification {_shown(method)}"
     if isinstance(message.params, dict) and "task" in message.params:
@@ -89,13 +90,11 @@ def refusal(message: JSONRPCRequest | JSONRPCNotification) -> str | None:
 
 def relayed(message: JSONRPCRequest) -> JSONRPCRequest:
     """``message`` as the door relays it: a call's ``_meta`` cut to its ``progressToken``,
-    and its values as the wire carries them; the ``tasks`` capability out of an
-    ``initialize``."""
+    and its values as the wire carries them (an ``initialize`` is the handshake's:
+    :func:`fleet.mcp.door.handshake.client_handshake`)."""
     params = message.params
     if not isinstance(params, dict):
         return message
-    if message.method == INITIALIZE:
-        return message.model_copy(update={"params": without_tasks(params)})
     if message.method not in CALLS:
         return message
     kept = {key: value for key, value in params.items() if key != "_meta"}
@@ -104,15 +103,6 @@ def relayed(message: JSONRPCRequest) -> JSONRPCRequest:
         kept["_meta"] = {"progressToken": meta["progressToken"]}
     wired = json.loads(dump(message.model_copy(update={"params": kept})))
     return message.model_copy(update={"params": wired.get("params", kept)})
-
-
-def without_tasks(handshake: dict[str, object]) -> dict[str, object]:
-    """An ``initialize``'s params or result with no ``tasks`` capability."""
-    capabilities = handshake.get("capabilities")
-    if not isinstance(capabilities, dict) or "tasks" not in capabilities:
-        return handshake
-    kept = {key: value for key, value in capabilities.items() if key != "tasks"}
-    return {**handshake, "capabilities": kept}
 
 
 def _shown(method: str) -> str:

@@ -49,6 +49,7 @@ from fleet.connections.loopback import TOKEN_HEADER, AgentSecrets
 from fleet.mcp.door.accept import takes
 from fleet.mcp.door.exchange import Answer, Exchange
 from fleet.mcp.door.opens import Opens, OverOpens
+from fleet.mcp.door.outgoing import Outgoing
 from fleet.mcp.door.session import Session, SessionEnded
 from fleet.mcp.hooks import McpHooks, Outcome
 from fleet.mcp.model import McpGrant, McpServer
@@ -82,6 +83,10 @@ The door keeps its own count: the endpoint's cap of an agent's requests at once 
 heartbeats', which calls held open by a slow server must never crowd out."""
 BODY_SECONDS: Final = 5.0
 NO_SERVER: Final = "no MCP server of that name for this agent"
+ANSWERED: Final = (
+    "the MCP door answers a server's requests of the client itself: an agent's answer is "
+    "not relayed"
+)
 JSON: Final = "application/json"
 WHOLE_SECONDS: Final = 1.0
 """Seconds a request answered as an event stream waits for its answer to come first: an
@@ -129,8 +134,10 @@ class StaticRoster:
 
 class McpDoor:
     """The ``/mcp`` routes (:meth:`mount`). ``environ``: where the servers' credentials
-    are read, when a session reaches its server; ``redact``: the app's redactor (the
-    servers' credentials are scrubbed from what is relayed, whatever it is); ``errlog``:
+    are read, when a session reaches its server; ``redact``: the app's redactor, for the
+    servers' errors' words and the audit; ``held``: what takes every secret the app holds
+    out of a text (the redactor's known values), for every message relayed to an agent
+    (the server's own credentials are taken out whatever it is); ``errlog``:
     where stdio servers' standard error goes (nowhere by default)."""
 
     def __init__(
@@ -140,6 +147,7 @@ class McpDoor:
         environ: Mapping[str, str],
         hooks: McpHooks | None = None,
         redact: Callable[[str], str] | None = None,
+        held: Callable[[str], str] | None = None,
         errlog: TextIO | None = None,
         body_seconds: float = BODY_SECONDS,
         max_sessions: int = MAX_SESSIONS,
@@ -151,6 +159,7 @@ class McpDoor:
         self._environ = environ
         self._hooks = hooks or McpHooks()
         self._redact = redact
+        self._held = held
         self._errlog = errlog
         self._body_seconds = body_seconds
         self._max_sessions = max_sessions
@@ -254,9 +263,7 @@ class McpDoor:
         if isinstance(message, JSONRPCNotification):
             refused = await session.notify(message)
             return web.Response(status=202) if refused is None else _refusal(None, refused, 400)
-        if await session.answer(message):
-            return web.Response(status=202)
-        return _refusal(None, "the server asked nothing of that id", 400)
+        return _refusal(None, ANSWERED, 400)
 
     async def _initialize(
         self,
@@ -309,7 +316,7 @@ class McpDoor:
             lambda: self._roster.grant(agent, server.name),  # read live: a reload applies
             environ=self._environ,
             hooks=self._hooks,
-            scrub=scrub,
+            scrub=Outgoing(scrub, self._held),
             redact=scrub if outer is None else (lambda text: outer(scrub(text))),
             errlog=self._errlog,
             clock=self._clock,

@@ -8,7 +8,11 @@ sees one client's handshake, so every message keeps its ids. The cost is a start
 session, bounded by the door's cap on an agent's sessions.
 
 **What is relayed.** Each method the door knows (:mod:`fleet.mcp.door.methods`; any other is
-refused), the server's requests and the agent's answers to them, but:
+refused), but:
+
+* the handshake speaks for the client as the door does, not as the agent would, and the
+  server's requests of the client are answered by the door, never relayed
+  (:mod:`fleet.mcp.door.handshake`): no agent widens a server's roots or is asked by it;
 
 * ``tools/list``: only the tools the agent may call, as its grant is now;
 * a call (a tool's, a resource's read, a prompt's get) is checked first
@@ -17,7 +21,8 @@ refused), the server's requests and the agent's answers to them, but:
   asked ends its ask and is never relayed: a late yes can run nothing;
 * every request of the agent's has the server's ``timeout``: past it the agent gets an
   error, the server a ``notifications/cancelled``, and a late answer is dropped;
-* every message to the agent has the held credentials scrubbed out, and one over
+* every message to the agent has every secret Fleetwarden holds scrubbed out
+  (:class:`~fleet.mcp.door.outgoing.Outgoing`), and one over
   :data:`fleet.mcp.wire.MAX_MESSAGE` is not relayed (an answer becomes an error saying so);
 * an error's words from the server are redacted and cut to one line.
 """
@@ -39,8 +44,16 @@ from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
 from fleet.mcp.door.exchange import GIVEN_UP, Answer, Exchange, audit_of
 from fleet.mcp.door.gate import Gate, Stop
+from fleet.mcp.door.handshake import (
+    DROPPED,
+    answer_of,
+    client_handshake,
+    roots_of,
+    server_handshake,
+)
 from fleet.mcp.door.held import Held
-from fleet.mcp.door.methods import CALLS, METHOD_NOT_FOUND, refusal, relayed, without_tasks
+from fleet.mcp.door.methods import CALLS, METHOD_NOT_FOUND, refusal, relayed
+from fleet.mcp.door.outgoing import Outgoing
 from fleet.mcp.door.waiting import Gone, there
 from fleet.mcp.hooks import McpHooks, Outcome
 from fleet.mcp.model import McpGrant, McpServer
@@ -70,14 +83,15 @@ CLOSE_SECONDS: Final = 10.0
 """Seconds a session's connection has to close (a stdio server to exit, an HTTP server to
 take the session's end) before it is cut."""
 ERROR_CHARS: Final = 500
-MAX_ASKED: Final = 64
-"""Requests of the server's a session keeps for the agent to answer; past it, the oldest
-unanswered is forgotten (its late answer refused)."""
+MAX_LATE: Final = 64
+"""Requests of the agent's given up on (timed out, cancelled) whose ids a session keeps
+from reuse until the server answers them; past it, the oldest is forgotten."""
 
 
 class Session:
-    """``agent``'s session ``id`` with ``server``, as ``grant`` lets it. ``redact``: the
-    app's redactor, for the words of the server's errors and the audit."""
+    """``agent``'s session ``id`` with ``server``, as ``grant`` lets it. ``scrub``: what
+    every message to the agent passes; ``redact``: the app's redactor, for the words of
+    the server's errors and the audit."""
 
     def __init__(
         self,
@@ -88,7 +102,7 @@ class Session:
         *,
         environ: Mapping[str, str],
         hooks: McpHooks,
-        scrub: Scrub,
+        scrub: Outgoing | Scrub,
         redact: Callable[[str], str],
         errlog: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -106,13 +120,13 @@ class Session:
         self.last_used = clock()
         self._pending: dict[RequestId, Exchange] = {}
         self._open: dict[RequestId, Exchange] = {}  # the agent's requests, asked or relayed
-        self._asked: OrderedDict[RequestId, None] = OrderedDict()  # the agent may answer
         self._late: OrderedDict[RequestId, None] = OrderedDict()  # timed out, cancelled
         self._gate = Gate(agent, server, grant, hooks)
         self._claims: dict[Exchange, tuple[object, bool]] = {}  # priced calls: relayed?
         self._held = Held(f"{agent} (MCP server {server.name})")
         self._write: Any = None
         self._version: str | None = None
+        self._roots = roots_of(server)
         self._ready = asyncio.Event()
         self._ended = asyncio.Event()
         self._why = f"the MCP server {server.name} ended the session"
@@ -215,6 +229,10 @@ class Session:
         (already ended when the door answers it itself). ``gone``: whether the agent has
         hung up, looked at while a call is asked and before it is relayed."""
         self.last_used = now = self._clock()
+        if message.method == "initialize" and isinstance(message.params, dict):
+            message = message.model_copy(
+                update={"params": client_handshake(message.params, self._roots)}
+            )
         exchange = Exchange(relayed(message), now, size, streamed)
         if message.id in self._open or message.id in self._late:  # its answer would go astray
             why = f"a request with id {message.id!r} may still be answered: use another id"
@@ -273,6 +291,8 @@ class Session:
         refused = refusal(message)
         if refused is not None:
             return refused
+        if message.method in DROPPED:  # the door speaks for the client, not the agent
+            return None
         if message.method == "notifications/cancelled":
             named = param(message, "requestId")
             if self._gate.withdraw(named):  # given up while asked: the ask ends, not relayed
@@ -288,16 +308,6 @@ class Session:
                 )
         await self._send(message)
         return None
-
-    async def answer(self, message: JSONRPCResponse | JSONRPCError) -> bool:
-        """Relay the agent's answer to a request of the server's; whether the server asked
-        one of that id."""
-        self.last_used = self._clock()
-        if message.id is None or message.id not in self._asked:
-            return False
-        del self._asked[message.id]
-        await self._send(message)
-        return True
 
     async def _send(self, message: JSONRPCMessage) -> bool:
         """Pass ``message`` to the server's connection; whether it took it. A server that
@@ -326,10 +336,11 @@ class Session:
                 return
             self._answered(exchange, message)
             return
-        if isinstance(message, JSONRPCRequest):
-            self._asked[message.id] = None
-            while len(self._asked) > MAX_ASKED:  # the oldest the agent never answered
-                self._asked.popitem(last=False)
+        if isinstance(message, JSONRPCRequest):  # of the client: the door answers
+            asked = guarded(message.method, self._redact, 64)
+            log.info("MCP server %s asked %s of its client", self.server.name, asked)
+            self._spawn(self._send(answer_of(message, self._roots)))
+            return
         relayed = self._outgoing(message)
         if relayed is None:
             return
@@ -353,7 +364,7 @@ class Session:
         if exchange.method == "initialize":
             version = result.get("protocolVersion")
             self._version = version if isinstance(version, str) else None
-            message = JSONRPCResponse(jsonrpc="2.0", id=message.id, result=without_tasks(result))
+            message = JSONRPCResponse(jsonrpc="2.0", id=message.id, result=server_handshake(result))
         elif exchange.method == "tools/list" and isinstance(result.get("tools"), list):
             tools = [t for t in result["tools"] if self._listed(t)]
             message = JSONRPCResponse(
@@ -403,7 +414,7 @@ class Session:
         request_id = exchange.request.id
         if self._pending.get(request_id) is exchange and answer.outcome in GIVEN_UP:
             self._late[request_id] = None  # the server may answer it yet: no new request's
-            while len(self._late) > MAX_ASKED:
+            while len(self._late) > MAX_LATE:
                 self._late.popitem(last=False)
         for held in (self._pending, self._open):
             if held.get(request_id) is exchange:

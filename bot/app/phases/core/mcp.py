@@ -56,6 +56,7 @@ async def make_mcp_door(
         environ=at.environ,
         hooks=mcp_hooks(at, ledgered, desks, count, (asks,), roster.names()),
         redact=at.redactor.redact,
+        held=at.redactor.held,
     )
     at.stops.add(Stop.MCP, door.stop)
     return door

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from fleet.mcp.door.methods import CALLS, LISTINGS, NOTIFICATIONS, refusal, relayed, without_tasks
+from fleet.mcp.door.methods import CALLS, LISTINGS, NOTIFICATIONS, refusal, relayed
 from fleet.mcp.wire import JSONRPCNotification, JSONRPCRequest, dump, parse
 
 
@@ -53,7 +53,7 @@ def test_a_task_augmented_call_is_refused_saying_why() -> None:
 
 @pytest.mark.parametrize("method", sorted(NOTIFICATIONS))
 def test_the_agents_notifications_are_relayed(method: str) -> None:
-    """Cancellation, progress, initialized and roots changed are relayed."""
+    """Cancellation, progress and initialized are relayed."""
     message = JSONRPCNotification(jsonrpc="2.0", method=method, params={})
     assert refusal(message) is None
 
@@ -87,10 +87,3 @@ def test_a_call_is_relayed_with_its_meta_cut_to_its_progress_token() -> None:
     assert no_meta.params == {"name": "greet"}
     listing = request("tools/list", {"_meta": {"x": 1}})
     assert relayed(listing) is listing
-
-
-def test_the_tasks_capability_is_taken_out_of_the_handshake() -> None:
-    """The ``tasks`` capability is taken out of an initialize (and its answer), the rest kept."""
-    init = request("initialize", {"capabilities": {"tasks": {}, "roots": {}}, "x": 1})
-    assert relayed(init).params == {"capabilities": {"roots": {}}, "x": 1}
-    assert without_tasks({"capabilities": {"tools": {}}}) == {"capabilities": {"tools": {}}}
