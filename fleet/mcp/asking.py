@@ -24,6 +24,13 @@ naming the whole server (``mcp__tracker``, ``mcp__tracker__*``) refuses it, sinc
 names a resource or a prompt. It is audited like a tool's call, and billed the same on a
 priced server.
 
+An argument's completion — ``completion/complete`` — runs the server's code on the agent's
+words, so it is decided as a tool's call is, by rules naming the whole server (no rule
+names a prompt or a resource template): a ``deny`` rule naming the server refuses it, mode
+``full`` or an ``allow`` rule naming the server passes it, ``read-only`` refuses it, and
+``ask`` and ``edits`` ask in chat (``always`` there allows it once: it teaches no rule,
+which would be the whole server's).
+
 The door is the one place that asks about an MCP call: it sees the call exactly as it would
 be relayed, for every CLI alike (a ``command`` agent, opencode's headless run that asks
 nothing), and no CLI setting can skip it. The CLIs' own asks for a granted server's tools
@@ -101,15 +108,43 @@ def ruled(call: McpCall, terms: AskTerms) -> Verdict | None:
 def read_ruled(call: McpCall, deny: tuple[str, ...] | list[str]) -> Verdict:
     """How a read (a resource's, a prompt's) is decided: refused only by a deny rule naming
     the whole server; every mode reads."""
-    server = f"mcp__{call.server}"
-    for text in deny:
+    refused = whole_server(deny, call.server)
+    if refused is not None:
+        return Verdict(False, f"refused by the rule {refused}")
+    return Verdict(True, "a read: every mode reads")
+
+
+def completion_ruled(call: McpCall, terms: AskTerms) -> Verdict | None:
+    """How the agent's mode and the rules naming the whole server decide a completion
+    without asking anyone, or ``None``: a person is asked."""
+    refused = whole_server(terms.deny, call.server)
+    if refused is not None:
+        return Verdict(False, f"refused by the rule {refused}")
+    if terms.mode is PermissionMode.FULL:
+        return Verdict(True, "the agent's mode is full")
+    matched = whole_server(terms.rules, call.server)
+    if matched is not None:
+        return Verdict(True, f"matches the rule {matched}")
+    if terms.mode is PermissionMode.READ_ONLY:
+        return Verdict(
+            False,
+            f"the agent is read-only: an MCP completion passes only when an allow rule "
+            f"names the whole server (`mcp__{call.server}`)",
+        )
+    return None
+
+
+def whole_server(rules: tuple[str, ...] | list[str], server: str) -> str | None:
+    """The first of ``rules`` naming the whole of ``server`` (``mcp__srv``, ``mcp__srv__*``)."""
+    named = f"mcp__{server}"
+    for text in rules:
         try:
-            whole = parse_rule(text).tool == server
+            whole = parse_rule(text).tool == named
         except BadRule:
             continue
         if whole:
-            return Verdict(False, f"refused by the rule {text}")
-    return Verdict(True, "a read: every mode reads")
+            return text
+    return None
 
 
 def verdict_of(request: ApprovalRequest) -> Verdict:
@@ -176,15 +211,24 @@ class McpAsks:
         terms = await self._terms_of(call.agent)
         if terms is None:
             return Verdict(False, f"{call.agent} has no run in progress to ask for")
-        decided = ruled(call, terms) if call.is_tool else read_ruled(call, terms.deny)
+        if call.is_completion:
+            decided = completion_ruled(call, terms)
+        elif call.is_tool:
+            decided = ruled(call, terms)
+        else:
+            decided = read_ruled(call, terms.deny)
         if decided is not None:
             return decided
         if not self._registered:  # the waiting call hears the answer; nothing else to tell
             await self._approvals.register(CHANNEL, _told)
             self._registered = True
-        tool = mcp_tool_name(call.server, call.tool)
         native = self._ids()
-        ask = Ask(native, tool, shown_arguments(dict(call.arguments)), pattern=tool)
+        if call.is_completion:  # "always" teaches no rule: it would be the whole server's
+            shown = shown_arguments({"completion/complete": dict(call.arguments)})
+            ask = Ask(native, f"mcp__{call.server}", shown, pattern=None)
+        else:
+            tool = mcp_tool_name(call.server, call.tool)
+            ask = Ask(native, tool, shown_arguments(dict(call.arguments)), pattern=tool)
         request = await self._approvals.open(
             agent=call.agent,
             run_id=terms.run_id,

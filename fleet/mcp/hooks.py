@@ -1,5 +1,6 @@
 """What the rest of Fleetwarden hears of and says to the door: a call about to be relayed (a
-tool's call, a resource's read, a prompt's get: :data:`fleet.mcp.door.methods.CALLS`) is asked of
+tool's call, a resource's read, a prompt's get, an argument's completion:
+:data:`fleet.mcp.door.methods.CALLS`) is asked of
 each :class:`Ask` given (a person in chat, the permission rules; none given: every allowed
 call is relayed), a call of a priced server is held against its run's cap and budgets
 (:class:`Billing`) before it is relayed and billed once it was, and every call ends in one
@@ -38,8 +39,14 @@ class McpCall:
 
     @property
     def is_tool(self) -> bool:
-        """Whether it is a tool's call (else a read: a resource, a prompt)."""
+        """Whether it is a tool's call (else a read: a resource, a prompt; or a completion)."""
         return self.method == "tools/call"
+
+    @property
+    def is_completion(self) -> bool:
+        """Whether it is an argument's completion (``tool``: the prompt's name or the
+        resource template's URI it completes for)."""
+        return self.method == "completion/complete"
 
 
 @dataclass(frozen=True, slots=True)

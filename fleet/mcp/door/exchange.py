@@ -19,9 +19,12 @@ AUDITED: Final = {
     "resources/read": "uri",
     "resources/subscribe": "uri",
     "prompts/get": "name",
+    "completion/complete": "ref",
 }
 """The methods that do something at the server, each audited, and the parameter that names
-what they do it to."""
+what they do it to (a completion's ``ref``: the prompt's name or the resource template's
+URI it completes an argument of)."""
+COMPLETION: Final = "completion/complete"
 RELAYED: Final = 64
 """Messages of the server's waiting to be sent on one answer's stream at most."""
 RELAYED_BYTES: Final = 2 * MAX_MESSAGE
@@ -71,7 +74,18 @@ class Exchange:
         """What the call is to: its tool's name, its resource's URI, its prompt's name."""
         key = AUDITED.get(self.method)
         value = param(self.request, key) if key is not None else None
+        if isinstance(value, dict):  # a completion's reference
+            value = value.get("name") if value.get("type") == "ref/prompt" else value.get("uri")
         return value if isinstance(value, str) else ""
+
+    @property
+    def arguments(self) -> object:
+        """What the call is given, as an ask and the audit show it: a tool's or a prompt's
+        ``arguments``; a completion's argument, its reference and its context."""
+        if self.method == COMPLETION:
+            params = self.request.params or {}
+            return {k: v for k, v in params.items() if k in ("ref", "argument", "context")}
+        return param(self.request, "arguments")
 
     @property
     def progress_token(self) -> str | int | None:
@@ -163,7 +177,7 @@ def audit_of(
         seconds=seconds,
         bytes_in=exchange.size,
         bytes_out=len(answer.message or b""),
-        arguments=audit_text(param(exchange.request, "arguments") or {}, redact),
+        arguments=audit_text(exchange.arguments or {}, redact),
         result="" if answer.result is None else audit_text(answer.result, redact),
         why=answer.why,
         cost_usd=cost,

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleet.mcp.door.calls import malformed
-from fleet.mcp.door.exchange import Exchange
+from fleet.mcp.door.exchange import COMPLETION, Exchange
 from fleet.mcp.door.methods import CALLS
 from fleet.mcp.door.waiting import HUNG_UP, Gone, verdict_while_there
 from fleet.mcp.hooks import McpCall, McpHooks, Outcome, Verdict
 from fleet.mcp.model import McpGrant, McpServer
-from fleet.mcp.wire import INVALID_PARAMS, INVALID_REQUEST, RequestId, param
+from fleet.mcp.wire import INVALID_PARAMS, INVALID_REQUEST, RequestId
 from fleet.redaction.guard import guarded
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class Gate:
         """Why the call of ``exchange`` is not relayed (refused, denied, given up on while
         asked), or ``None``: it may be. Raises :class:`asyncio.CancelledError` when the
         request itself is cancelled."""
-        name, arguments = exchange.name, param(exchange.request, "arguments")
+        name, arguments = exchange.name, exchange.arguments
         tool = exchange.method == "tools/call"
         bad = malformed(name, arguments) if tool else _unnamed(exchange)
         if bad is not None:
@@ -129,7 +129,12 @@ class Gate:
 
 
 def _unnamed(exchange: Exchange) -> str | None:
-    """Why a read (a resource's, a prompt's) names nothing to read, or ``None``."""
+    """Why a read (a resource's, a prompt's) or a completion names nothing, or ``None``."""
     if exchange.name:
         return None
+    if exchange.method == COMPLETION:
+        return (
+            f"{COMPLETION} needs params.ref: a prompt's name (ref/prompt) or a resource "
+            "template's uri (ref/resource)"
+        )
     return f"{exchange.method} needs params.{CALLS[exchange.method]}"

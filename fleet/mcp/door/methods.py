@@ -1,12 +1,14 @@
 """What the door does with each method an agent sends: every one is known here, or refused.
 
-* :data:`CALLS` — a request that does something at the server: a tool's call, a
-  resource's read (and subscription), a prompt's get. Each is decided by the agent's asks
+* :data:`CALLS` — a request that runs something at the server: a tool's call, a
+  resource's read (and subscription), a prompt's get, an argument's completion (a
+  server's completion handler is its code, run on the agent's words). Each is decided by
+  the agent's asks
   before it is relayed (:class:`~fleet.mcp.hooks.McpHooks`), held against its run's cap
   and budgets when its server is priced, timed, audited, and billed once relayed;
 * :data:`LISTINGS` — what the server offers, and the session's own upkeep (``ping``, the
-  lists, argument completion, a log level, an unsubscribe): relayed as they come, in every
-  mode, never audited (``tools/list`` filtered to the agent's tools);
+  lists, a log level, an unsubscribe): relayed as they come, in every mode, never audited
+  (``tools/list`` filtered to the agent's tools);
 * :data:`NOTIFICATIONS` — the agent's notifications the protocol has (cancellation,
   progress, initialized): relayed; its roots changed is taken and dropped (the door, not
   the agent, speaks for the client: :mod:`fleet.mcp.door.handshake`);
@@ -50,7 +52,6 @@ LISTINGS: Final = frozenset(
         "resources/list",
         "resources/templates/list",
         "resources/unsubscribe",
-        "completion/complete",
         "logging/setLevel",
     }
 )

@@ -87,3 +87,9 @@ def test_a_call_is_relayed_with_its_meta_cut_to_its_progress_token() -> None:
     assert no_meta.params == {"name": "greet"}
     listing = request("tools/list", {"_meta": {"x": 1}})
     assert relayed(listing) is listing
+
+
+def test_a_completion_is_a_call() -> None:
+    """``completion/complete`` runs the server's code on the agent's words: it is one of the
+    calls (asked, audited), not a listing relayed as it comes."""
+    assert "completion/complete" in CALLS and "completion/complete" not in LISTINGS
