@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 packages=(
   "@modelcontextprotocol/server-everything@2026.8.31"
+  # The filesystem server: roots, a folder given by the config, what an agent may widen.
+  "@modelcontextprotocol/server-filesystem@2026.8.31"
   # The TypeScript SDK the CLIs build their MCP clients on: the door is held to it too.
   "@modelcontextprotocol/sdk@1.32.2"
 )
@@ -24,6 +26,7 @@ for tool in node npm; do
 done
 
 if [ -f "$marker" ] && [ "$(cat "$marker")" = "$wanted" ] && [ -x "$bin/mcp-server-everything" ] \
+  && [ -x "$bin/mcp-server-filesystem" ] \
   && [ -d "$prefix/node_modules/@modelcontextprotocol/sdk" ]; then
   echo "== MCP servers already installed ($wanted)"
 else

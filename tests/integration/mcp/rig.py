@@ -7,9 +7,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import httpx2
 import pytest
@@ -63,6 +64,15 @@ def everything_bin() -> str:
     return str(binary)
 
 
+def filesystem_bin() -> str:
+    """npm's server-filesystem, installed by tests/mcp_servers.sh; fails (never skips) when
+    it is not installed."""
+    binary = SERVERS_BIN / "mcp-server-filesystem"
+    if not binary.exists():
+        pytest.fail(f"{binary} is not installed: run bash tests/mcp_servers.sh")
+    return str(binary)
+
+
 def ts_sdk() -> Path:
     """The MCP TypeScript SDK's package, installed beside the servers; fails when absent."""
     package = SERVERS_BIN.parent / "@modelcontextprotocol" / "sdk"
@@ -98,21 +108,27 @@ async def door_on_endpoint(
     max_in_flight: int = MAX_IN_FLIGHT,
     roster: McpRoster | None = None,
     billing: Billing | None = None,
+    held: Callable[[str], str] | None = None,
+    errlog: TextIO | None = None,
 ) -> AsyncIterator[Door]:
     """The door over ``servers`` as ``grants`` give them (or as ``roster`` has them, read
     at each request), mounted on a real heartbeat endpoint listening on 127.0.0.1 until the
-    block ends (every session then ended); ``billing``: what holds a priced call."""
+    block ends (every session then ended); ``billing``: what holds a priced call; ``held``:
+    the app's known secrets taken out of what is relayed; ``errlog``: where stdio servers'
+    standard error goes."""
     audits: list[McpAudit] = []
 
     async def audit(record: McpAudit) -> None:
         audits.append(record)
 
-    held = {CREDENTIAL_ENV: f"Bearer {CREDENTIAL}"} if environ is None else environ
+    credentials = {CREDENTIAL_ENV: f"Bearer {CREDENTIAL}"} if environ is None else environ
     door = McpDoor(
         roster or StaticRoster.of(servers, grants),
-        environ=held,
+        environ=credentials,
         hooks=McpHooks(asks=tuple(asks), audits=(audit,), billing=billing),
         max_in_flight=max_in_flight,
+        held=held,
+        errlog=errlog,
     )
 
     async def on_beat(agent: str, kind: str) -> None:
