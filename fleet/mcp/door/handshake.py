@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from mcp_types import METHOD_NOT_FOUND
 
@@ -72,6 +72,14 @@ def roots_of(server: McpServer) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(found))
 
 
+def as_sent(message: JSONRPCRequest, roots: Sequence[Path]) -> JSONRPCRequest:
+    """The agent's ``message`` as the door sends it: an ``initialize`` with the door's
+    capabilities (:func:`client_handshake`), any other as it is."""
+    if message.method != "initialize" or not isinstance(message.params, dict):
+        return message
+    return message.model_copy(update={"params": client_handshake(message.params, roots)})
+
+
 def client_handshake(params: Mapping[str, object], roots: Sequence[Path]) -> dict[str, object]:
     """An agent's ``initialize`` params as the door sends them: the capabilities its own —
     ``roots`` (no ``listChanged``: they change only with the config) when ``roots`` names
@@ -80,7 +88,7 @@ def client_handshake(params: Mapping[str, object], roots: Sequence[Path]) -> dic
     return {**params, "capabilities": offered}
 
 
-def server_handshake(result: Mapping[str, object]) -> dict[str, object]:
+def server_handshake(result: Mapping[str, Any]) -> dict[str, Any]:
     """A server's ``initialize`` result as the agent gets it: no ``tasks`` capability."""
     capabilities = result.get("capabilities")
     if not isinstance(capabilities, dict) or "tasks" not in capabilities:

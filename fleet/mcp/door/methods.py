@@ -28,12 +28,13 @@ are those of the message as it goes on the wire (a number JSON cannot carry is t
 from __future__ import annotations
 
 import json
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from mcp_types import METHOD_NOT_FOUND
 
 from fleet.mcp.door.exchange import AUDITED
-from fleet.mcp.door.handshake import DROPPED
+from fleet.mcp.door.handshake import DROPPED, server_handshake
 from fleet.mcp.wire import (
     JSONRPCNotification,
     JSONRPCRequest,
@@ -104,6 +105,26 @@ def relayed(message: JSONRPCRequest) -> JSONRPCRequest:
         kept["_meta"] = {"progressToken": meta["progressToken"]}
     wired = json.loads(dump(message.model_copy(update={"params": kept})))
     return message.model_copy(update={"params": wired.get("params", kept)})
+
+
+def as_answered(
+    method: str, result: dict[str, Any], allows: Callable[[str], bool]
+) -> dict[str, Any]:
+    """A server's ``result`` of ``method`` as the agent gets it: ``tools/list`` cut to the
+    tools ``allows``, an ``initialize``'s as the handshake has it
+    (:func:`fleet.mcp.door.handshake.server_handshake`), any other as it is."""
+    if method == INITIALIZE:
+        return server_handshake(result)
+    tools = result.get("tools")
+    if method != "tools/list" or not isinstance(tools, list):
+        return result
+    listed = [tool for tool in tools if isinstance(tool, dict) and _named(tool, allows)]
+    return {**result, "tools": listed}
+
+
+def _named(tool: dict[str, Any], allows: Callable[[str], bool]) -> bool:
+    name = tool.get("name")
+    return isinstance(name, str) and allows(name)
 
 
 def _shown(method: str) -> str:

@@ -36,7 +36,7 @@ import asyncio
 import logging
 import secrets as random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TextIO
 from urllib.parse import quote
@@ -45,8 +45,8 @@ from aiohttp import web
 from mcp_types.version import KNOWN_PROTOCOL_VERSIONS
 
 from fleet.capped_body import OverCap, read_capped
-from fleet.connections.loopback import TOKEN_HEADER, AgentSecrets
-from fleet.mcp.door.accept import takes
+from fleet.connections.loopback import AgentSecrets
+from fleet.mcp.door import framing
 from fleet.mcp.door.exchange import Answer, Exchange
 from fleet.mcp.door.opens import Opens, OverOpens
 from fleet.mcp.door.outgoing import Outgoing
@@ -60,11 +60,11 @@ from fleet.mcp.wire import (
     BadMessage,
     JSONRPCNotification,
     JSONRPCRequest,
-    RequestId,
     dump,
     error,
     parse,
 )
+from fleet.redaction.redactor import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,6 @@ ANSWERED: Final = (
     "the MCP door answers a server's requests of the client itself: an agent's answer is "
     "not relayed"
 )
-JSON: Final = "application/json"
 WHOLE_SECONDS: Final = 1.0
 """Seconds a request answered as an event stream waits for its answer to come first: an
 answer that does, and an agent that also takes JSON, is answered in one JSON body (the
@@ -134,10 +133,10 @@ class StaticRoster:
 
 class McpDoor:
     """The ``/mcp`` routes (:meth:`mount`). ``environ``: where the servers' credentials
-    are read, when a session reaches its server; ``redact``: the app's redactor, for the
-    servers' errors' words and the audit; ``held``: what takes every secret the app holds
-    out of a text (the redactor's known values), for every message relayed to an agent
-    (the server's own credentials are taken out whatever it is); ``errlog``:
+    are read, when a session reaches its server; ``redactor``: the app's redactor — whole
+    for the servers' errors' words and the audit, its known values for every message
+    relayed to an agent (the server's own credentials are taken out whatever it is);
+    ``errlog``:
     where stdio servers' standard error goes (nowhere by default)."""
 
     def __init__(
@@ -146,8 +145,7 @@ class McpDoor:
         *,
         environ: Mapping[str, str],
         hooks: McpHooks | None = None,
-        redact: Callable[[str], str] | None = None,
-        held: Callable[[str], str] | None = None,
+        redactor: Redactor | None = None,
         errlog: TextIO | None = None,
         body_seconds: float = BODY_SECONDS,
         max_sessions: int = MAX_SESSIONS,
@@ -158,8 +156,7 @@ class McpDoor:
         self._roster = roster
         self._environ = environ
         self._hooks = hooks or McpHooks()
-        self._redact = redact
-        self._held = held
+        self._redactor = redactor
         self._errlog = errlog
         self._body_seconds = body_seconds
         self._max_sessions = max_sessions
@@ -219,7 +216,7 @@ class McpDoor:
             agent = found[0]
             if self._in_flight.get(agent, 0) >= self._max_in_flight:
                 why = f"over {self._max_in_flight} MCP requests at once: wait for one to end"
-                return _refusal(None, why, 429)
+                return framing.refused(None, why, 429)
             self._in_flight[agent] = self._in_flight.get(agent, 0) + 1
             try:
                 return await route(request, found)
@@ -237,16 +234,16 @@ class McpDoor:
         except TimeoutError:
             return web.Response(status=408, text="the message came too slowly\n")
         except OverCap:
-            return _refusal(None, f"a message over {MAX_MESSAGE} bytes is not taken", 413)
+            return framing.refused(None, f"a message over {MAX_MESSAGE} bytes is not taken", 413)
         try:
             message = parse(body)
         except BadMessage as exc:
-            return _refusal(None, f"{exc}", 400, exc.code)
+            return framing.refused(None, f"{exc}", 400, exc.code)
         given = request.headers.get(SESSION_HEADER)
         if isinstance(message, JSONRPCRequest) and message.method == "initialize":
             if given:
                 why = "initialize opens a new session: send it without Mcp-Session-Id"
-                return _refusal(message.id, why, 400)
+                return framing.refused(message.id, why, 400)
             return await self._initialize(agent, server, grant, message, len(body))
         session = self._session(given, agent, server)
         if isinstance(session, web.StreamResponse):
@@ -254,16 +251,21 @@ class McpDoor:
         version = request.headers.get(VERSION_HEADER)
         if version is not None and version not in KNOWN_PROTOCOL_VERSIONS:
             rid = message.id if isinstance(message, JSONRPCRequest) else None
-            return _refusal(rid, f"unsupported {VERSION_HEADER}: {version[:40]!r}", 400)
+            return framing.refused(rid, f"unsupported {VERSION_HEADER}: {version[:40]!r}", 400)
         if isinstance(message, JSONRPCRequest):
             exchange = await session.request(
-                message, len(body), streamed=_streams(request), gone=lambda: _gone(request)
+                message,
+                len(body),
+                streamed=framing.streams(request),
+                gone=lambda: framing.gone(request),
             )
             return await self._answer(request, exchange)
         if isinstance(message, JSONRPCNotification):
             refused = await session.notify(message)
-            return web.Response(status=202) if refused is None else _refusal(None, refused, 400)
-        return _refusal(None, ANSWERED, 400)
+            return (
+                web.Response(status=202) if refused is None else framing.refused(None, refused, 400)
+            )
+        return framing.refused(None, ANSWERED, 400)
 
     async def _initialize(
         self,
@@ -278,17 +280,17 @@ class McpDoor:
         try:
             session = await self._open(agent, server, grant)
         except OverOpens as exc:
-            return _refusal(message.id, f"{exc}", 429)
+            return framing.refused(message.id, f"{exc}", 429)
         except SessionEnded as exc:
-            return _refusal(message.id, f"{exc}", 502)
+            return framing.refused(message.id, f"{exc}", 502)
         exchange = await session.request(message, size, streamed=False)
         answer = await exchange.ended()
         if answer.outcome is not Outcome.OK or answer.message is None:
             await self._close([session])
             body = answer.message or dump(error(message.id, INVALID_REQUEST, answer.why))
             failed = answer.outcome in (Outcome.FAILED, Outcome.TIMEOUT)
-            return web.Response(body=body, status=502 if failed else 200, content_type=JSON)
-        return _json(answer.message, {SESSION_HEADER: session.id})
+            return web.Response(body=body, status=502 if failed else 200, content_type=framing.JSON)
+        return framing.json_answer(answer.message, {SESSION_HEADER: session.id})
 
     async def _open(self, agent: str, server: McpServer, grant: McpGrant) -> Session:
         # One open at a time per agent and server, so the cap holds against opens at once.
@@ -308,7 +310,8 @@ class McpDoor:
         if self._stopped:
             raise SessionEnded("Fleetwarden is stopping")
         scrub = Scrub(secrets_of([server], self._environ))
-        outer = self._redact
+        outer = None if self._redactor is None else self._redactor.redact
+        known = None if self._redactor is None else self._redactor.held
         session = Session(
             random.token_urlsafe(24),
             agent,
@@ -316,7 +319,7 @@ class McpDoor:
             lambda: self._roster.grant(agent, server.name),  # read live: a reload applies
             environ=self._environ,
             hooks=self._hooks,
-            scrub=Outgoing(scrub, self._held),
+            scrub=Outgoing(scrub, known),
             redact=scrub if outer is None else (lambda text: outer(scrub(text))),
             errlog=self._errlog,
             clock=self._clock,
@@ -334,9 +337,9 @@ class McpDoor:
         session = self._session(request.headers.get(SESSION_HEADER), agent, server)
         if isinstance(session, web.StreamResponse):
             return session
-        if not _streams(request):
+        if not framing.streams(request):
             return web.Response(status=406, text="GET answers text/event-stream only\n")
-        return await _stream(request, session.listen())
+        return await framing.event_stream(request, session.listen())
 
     async def _delete(self, request: web.Request, found: Found) -> web.StreamResponse:
         agent, server, _ = found
@@ -354,7 +357,7 @@ class McpDoor:
         agent = (
             None
             if secrets is None
-            else secrets.matches(request.match_info["agent"], _token(request))
+            else secrets.matches(request.match_info["agent"], framing.token_of(request))
         )
         if agent is None:
             return web.json_response({"error": "a wrong or missing token"}, status=401)
@@ -367,89 +370,25 @@ class McpDoor:
 
     def _session(self, given: str | None, agent: str, server: McpServer) -> Session | web.Response:
         if not given:
-            return _refusal(None, f"no {SESSION_HEADER}: initialize first", 400)
+            return framing.refused(None, f"no {SESSION_HEADER}: initialize first", 400)
         session = self._sessions.get(given)
         if session is None or session.agent != agent or session.server != server or session.ended:
-            return _refusal(None, "no such session (it ended): initialize again", 404)
+            return framing.refused(None, "no such session (it ended): initialize again", 404)
         return session
 
     async def _answer(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         answer: Answer | None = None
-        if exchange.streamed and _takes_json(request):
+        if exchange.streamed and framing.takes_json(request):
             answer = await exchange.first(WHOLE_SECONDS)
         if exchange.streamed and answer is None:
-            return await _stream(request, exchange.messages())
+            return await framing.event_stream(request, exchange.messages())
         if answer is None:
             answer = await exchange.ended()
         if answer.message is None:
             return web.Response(status=202)
-        return _json(answer.message)
+        return framing.json_answer(answer.message)
 
 
 def mcp_path(agent: str, server: str) -> str:
     """Where ``agent`` reaches ``server`` on the heartbeat endpoint: the path of its URL."""
     return f"/mcp/{quote(agent, safe='')}/{quote(server, safe='')}"
-
-
-def _token(request: web.Request) -> str | None:
-    given = request.headers.get(TOKEN_HEADER)
-    if given is not None:
-        return given
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
-
-
-def _gone(request: web.Request) -> bool:
-    """Whether the agent that posted ``request`` has hung up. aiohttp (3.14, the app's
-    runner without ``handler_cancellation``) neither cancels the handler when its client
-    closes the connection nor has a hook for it: the protocol's ``connection_lost`` drops the
-    transport, so a transport gone or closing is the sign."""
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
-def _streams(request: web.Request) -> bool:
-    """Whether the agent takes an event stream: its ``Accept`` names it, weight over 0."""
-    return takes(_accept(request), "text/event-stream", wildcards=False)
-
-
-def _takes_json(request: web.Request) -> bool:
-    """Whether the agent takes a JSON answer too (MCP's clients say both in ``Accept``):
-    ``application/json``, ``application/*`` or ``*/*`` of its ``Accept``, weight over 0."""
-    return takes(_accept(request), JSON)
-
-
-def _accept(request: web.Request) -> str:
-    return ",".join(request.headers.getall("Accept", ()))
-
-
-def _json(body: bytes, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(body=body, content_type=JSON, headers=headers)
-
-
-def _refusal(
-    request_id: RequestId | None, why: str, status: int, code: int = INVALID_REQUEST
-) -> web.Response:
-    return web.Response(body=dump(error(request_id, code, why)), status=status, content_type=JSON)
-
-
-async def _stream(
-    request: web.Request, messages: AsyncGenerator[bytes, None]
-) -> web.StreamResponse:
-    """Send ``messages`` as an event stream, each one event, until they end or the agent
-    goes."""
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-    )
-    try:
-        await response.prepare(request)
-        async for message in messages:
-            await response.write(b"event: message\ndata: " + message + b"\n\n")
-        await response.write_eof()
-    except ConnectionError:
-        log.info("MCP door: an agent closed its stream")
-    finally:
-        await messages.aclose()
-    return response

@@ -44,15 +44,9 @@ from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
 from fleet.mcp.door.exchange import GIVEN_UP, Answer, Exchange, audit_of
 from fleet.mcp.door.gate import Gate, Stop
-from fleet.mcp.door.handshake import (
-    DROPPED,
-    answer_of,
-    client_handshake,
-    roots_of,
-    server_handshake,
-)
+from fleet.mcp.door.handshake import DROPPED, answer_of, as_sent, roots_of
 from fleet.mcp.door.held import Held
-from fleet.mcp.door.methods import CALLS, METHOD_NOT_FOUND, refusal, relayed
+from fleet.mcp.door.methods import CALLS, METHOD_NOT_FOUND, as_answered, refusal, relayed
 from fleet.mcp.door.outgoing import Outgoing
 from fleet.mcp.door.waiting import Gone, there
 from fleet.mcp.hooks import McpHooks, Outcome
@@ -229,11 +223,7 @@ class Session:
         (already ended when the door answers it itself). ``gone``: whether the agent has
         hung up, looked at while a call is asked and before it is relayed."""
         self.last_used = now = self._clock()
-        if message.method == "initialize" and isinstance(message.params, dict):
-            message = message.model_copy(
-                update={"params": client_handshake(message.params, self._roots)}
-            )
-        exchange = Exchange(relayed(message), now, size, streamed)
+        exchange = Exchange(relayed(as_sent(message, self._roots)), now, size, streamed)
         if message.id in self._open or message.id in self._late:  # its answer would go astray
             why = f"a request with id {message.id!r} may still be answered: use another id"
             return self._refuse(exchange, INVALID_REQUEST, why, Outcome.REFUSED)
@@ -364,12 +354,9 @@ class Session:
         if exchange.method == "initialize":
             version = result.get("protocolVersion")
             self._version = version if isinstance(version, str) else None
-            message = JSONRPCResponse(jsonrpc="2.0", id=message.id, result=server_handshake(result))
-        elif exchange.method == "tools/list" and isinstance(result.get("tools"), list):
-            tools = [t for t in result["tools"] if self._listed(t)]
-            message = JSONRPCResponse(
-                jsonrpc="2.0", id=message.id, result={**result, "tools": tools}
-            )
+        shaped = as_answered(exchange.method, result, self._gate.allows)
+        if shaped is not result:
+            message = JSONRPCResponse(jsonrpc="2.0", id=message.id, result=shaped)
         outcome = Outcome.ERROR if result.get("isError") is True else Outcome.OK
         relayed = self._outgoing(message)
         if relayed is None:
@@ -377,10 +364,6 @@ class Session:
             self._finish(exchange, error(message.id, INVALID_REQUEST, why), Outcome.TOO_LARGE, why)
             return
         self._settle(exchange, Answer(relayed, outcome, result if exchange.audited else None))
-
-    def _listed(self, tool: object) -> bool:
-        name = tool.get("name") if isinstance(tool, dict) else None
-        return isinstance(name, str) and self._gate.allows(name)
 
     def _outgoing(self, message: JSONRPCMessage) -> bytes | None:
         """``message`` as the agent gets it: credentials scrubbed; ``None`` if too large."""

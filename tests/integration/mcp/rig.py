@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -21,6 +21,7 @@ from mcp_types import TextContent
 from fleet.mcp.door.routes import MAX_IN_FLIGHT, McpDoor, McpRoster, StaticRoster, mcp_path
 from fleet.mcp.hooks import Ask, Billing, McpAudit, McpHooks
 from fleet.mcp.model import McpGrant, McpServer
+from fleet.redaction.redactor import Redactor
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 HERE = Path(__file__).resolve().parent
@@ -108,13 +109,13 @@ async def door_on_endpoint(
     max_in_flight: int = MAX_IN_FLIGHT,
     roster: McpRoster | None = None,
     billing: Billing | None = None,
-    held: Callable[[str], str] | None = None,
+    redactor: Redactor | None = None,
     errlog: TextIO | None = None,
 ) -> AsyncIterator[Door]:
     """The door over ``servers`` as ``grants`` give them (or as ``roster`` has them, read
     at each request), mounted on a real heartbeat endpoint listening on 127.0.0.1 until the
-    block ends (every session then ended); ``billing``: what holds a priced call; ``held``:
-    the app's known secrets taken out of what is relayed; ``errlog``: where stdio servers'
+    block ends (every session then ended); ``billing``: what holds a priced call; ``redactor``:
+    the app's (what it knows taken out of what is relayed); ``errlog``: where stdio servers'
     standard error goes."""
     audits: list[McpAudit] = []
 
@@ -127,7 +128,7 @@ async def door_on_endpoint(
         environ=credentials,
         hooks=McpHooks(asks=tuple(asks), audits=(audit,), billing=billing),
         max_in_flight=max_in_flight,
-        held=held,
+        redactor=redactor,
         errlog=errlog,
     )
 

@@ -159,7 +159,7 @@ async def test_a_secret_the_app_holds_is_taken_out_of_what_is_relayed(tmp_path: 
     app = Redactor([EnvSecrets(["ANTHROPIC_API_KEY"], {"ANTHROPIC_API_KEY": PROVIDER_KEY})])
     async with (
         door_on_endpoint(
-            tmp_path / "state", [server], {AGENT: [McpGrant("every")]}, held=app.held
+            tmp_path / "state", [server], {AGENT: [McpGrant("every")]}, redactor=app
         ) as door,
         _widening_client(door.url(AGENT, "every"), door.token(AGENT), _Widening()) as session,
     ):

@@ -55,8 +55,7 @@ async def make_mcp_door(
         roster,
         environ=at.environ,
         hooks=mcp_hooks(at, ledgered, desks, count, (asks,), roster.names()),
-        redact=at.redactor.redact,
-        held=at.redactor.held,
+        redactor=at.redactor,
     )
     at.stops.add(Stop.MCP, door.stop)
     return door
