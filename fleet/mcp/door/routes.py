@@ -8,7 +8,8 @@ credential stays on this side: the door reaches the server itself
            initialize (no Mcp-Session-Id)  → its answer, with the new session's Mcp-Session-Id
            a request                → its answer: text/event-stream when the agent accepts
                                       it (the server's progress first), else application/json
-           a notification, an answer to the server's request → 202
+           a notification           → 202
+           an answer                → 400: the door answers a server's requests itself
     GET    /mcp/<agent>/<server>   the server's other messages, as an event stream (a new
                                    GET takes over from the one before, which ends)
     DELETE /mcp/<agent>/<server>   ends the session (and its stdio server's process)
