@@ -342,8 +342,8 @@ class McpServerEntry(BaseModel):
             "env": self.env,
             "env_env": self.env_env,
             "cwd": self.cwd,
-            "sandbox": self.sandbox != "bwrap",
-            "egress": self.egress != "open",
+            "sandbox": "sandbox" in self.model_fields_set,
+            "egress": "egress" in self.model_fields_set,
         }
         wrong = http if self.command is not None else stdio
         kind, other = ("stdio", "url") if self.command is not None else ("HTTP", "command")

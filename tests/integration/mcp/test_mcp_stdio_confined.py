@@ -15,6 +15,7 @@ import pytest
 from tests import sandbox_need
 from tests.integration.console_bot import wait_until
 from tests.integration.mcp.app_rig import CONSOLE_HEAD, agent_log, held_env, running_app
+from tests.integration.mcp.rig import everything_bin
 from tests.integration.mcp.test_mcp_app_e2e import TOKEN_LINE, WAITER, _initialize, _post
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
@@ -36,6 +37,10 @@ agents:
     allow: [mcp__probe]
 """
 )
+
+
+def _log(root: Path) -> str:
+    return agent_log(root, "coder")
 
 
 def _call(url: str, token: str, session: str, number: int, tool: str, path: str = "") -> str:
@@ -72,9 +77,8 @@ def test_a_stdio_server_given_the_agents_places_anyway_reaches_none(tmp_path: Pa
 
     with running_app(tmp_path, config, held_env(), leftovers=leftovers) as bot:
         bot.command("spawn coder", r"Agent coder started", timeout=120)
-        log = lambda: agent_log(tmp_path, "coder")  # noqa: E731
-        assert wait_until(lambda: TOKEN_LINE.search(log()) is not None, 60), log()
-        found = TOKEN_LINE.search(log())
+        assert wait_until(lambda: TOKEN_LINE.search(_log(tmp_path)) is not None, 60)
+        found = TOKEN_LINE.search(_log(tmp_path))
         assert found is not None
         token = found.group(1)
         port = json.loads((tmp_path / "state" / "heartbeat.json").read_text())["port"]
@@ -92,3 +96,56 @@ def test_a_stdio_server_given_the_agents_places_anyway_reaches_none(tmp_path: Pa
         uid = int(_call(url, token, session, 6, "whoami"))
         if os.geteuid() == 0:
             assert uid not in (0, os.stat(work).st_uid), uid
+
+
+EVERY = (
+    CONSOLE_HEAD
+    + """\
+mcp:
+  every:
+    command: {every}
+agents:
+  - name: coder
+    runtime: command
+    argv: [sh, -c, '{waiter}']
+    workdir: ./work
+    mcp: [every]
+    allow: [mcp__every]
+"""
+)
+
+
+def test_an_npm_server_runs_confined_with_its_install_in_sight(tmp_path: Path) -> None:
+    """npm's server-everything, run by its .bin link, answers in its sandbox: its install
+    is bound back read-only, and its HOME is its own under the state dir."""
+    (tmp_path / "work").mkdir()
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(EVERY.format(every=everything_bin(), waiter=WAITER))
+
+    def leftovers(cwd: str, cmdline: bytes) -> bool:
+        sleeping = cwd.startswith(str(tmp_path)) and b"sleep" in cmdline
+        return sleeping or b"mcp-server-everything" in cmdline
+
+    with running_app(tmp_path, config, held_env(), leftovers=leftovers) as bot:
+        bot.command("spawn coder", r"Agent coder started", timeout=120)
+        assert wait_until(lambda: TOKEN_LINE.search(_log(tmp_path)) is not None, 60)
+        found = TOKEN_LINE.search(_log(tmp_path))
+        assert found is not None
+        token = found.group(1)
+        port = json.loads((tmp_path / "state" / "heartbeat.json").read_text())["port"]
+        url = f"http://127.0.0.1:{port}/mcp/coder/every"
+        session = _initialize(url, token)
+        echo = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"message": "from the sandbox"}},
+        }
+        status, _, body = _post(url, token, echo, session)
+        assert status == 200, body
+        assert "Echo: from the sandbox" in body
+        get_env = {**echo, "id": 2, "params": {"name": "get-env", "arguments": {}}}
+        status, _, body = _post(url, token, get_env, session)
+        assert status == 200, body
+        home = tmp_path / "state" / "mcp" / "every" / "coder" / "home"
+        assert json.dumps(str(home))[1:-1] in body, body

@@ -11,6 +11,7 @@ import pytest
 
 from bot.cli.command import main
 from bot.config import ConfigError, ConfigProblem, parse_config
+from fleet.mcp.model import StdioServer
 
 FILE = "fleetwarden.yaml"
 
@@ -96,3 +97,21 @@ def test_check_config_refuses_a_path_holding_the_state_dir_or_at_the_configs_fil
     assert f"args[3] '{etc}' is the config file's folder" in said[1]
     assert f"args[4] '{etc / 'fw.env'}' is a file of the config file's folder" in said[2]
     assert all("the config file's own files (see docs/mcp.md)" in line for line in said)
+
+
+def test_an_unconfined_stdio_server_is_refused_under_strict(tmp_path: Path) -> None:
+    """`sandbox: none` on a stdio server: refused at its line under `enforce: strict`, with
+    the fix; taken under the default `warn`; and `sandbox` or `egress` on an HTTP server is
+    refused as a stdio server's key."""
+    server = "mcp:\n  s:\n    command: node\n    sandbox: none\n    egress: locked\n"
+    [problem] = problems_of(f"state_dir: {tmp_path / 'state'}\nenforce: strict\n{server}", tmp_path)
+    assert (problem.line, problem.key_path) == (6, "mcp.s.sandbox")
+    assert "MCP server s has sandbox: none, which `enforce: strict` refuses" in problem.message
+    assert "the default, bwrap, runs it in a sandbox of its own" in problem.message
+    config = parse_config(f"state_dir: {tmp_path / 'state'}\n{server}", FILE, base_dir=tmp_path)
+    transport = config.mcp["s"].transport
+    assert isinstance(transport, StdioServer)
+    assert (transport.confined, transport.locked) == (False, True)
+    http = "mcp:\n  h:\n    url: https://mcp.example.com/mcp\n    sandbox: bwrap\n"
+    [misplaced] = problems_of(f"state_dir: {tmp_path / 'state'}\n{http}", tmp_path)
+    assert misplaced.key_path == "mcp.h.sandbox"
