@@ -125,7 +125,7 @@ def _places(place: Path, uid: int | None) -> tuple[Path, Path]:
     place.mkdir(mode=0o700, parents=True, exist_ok=True)
     home = place / "home"
     home.mkdir(mode=0o700, exist_ok=True)
-    if uid is not None:
+    if uid is not None and home.lstat().st_uid != uid:  # what it wrote there is its own
         hand_over(home, uid)
     runs = place / "runs"
     runs.mkdir(mode=0o700, exist_ok=True)

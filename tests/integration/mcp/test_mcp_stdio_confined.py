@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.integration.console_bot import wait_until
+from tests.integration.console_bot import processes_where, wait_until
 from tests.integration.mcp.app_rig import CONSOLE_HEAD, agent_log, held_env, running_app
 from tests.integration.mcp.rig import everything_bin
 from tests.integration.mcp.test_mcp_app_e2e import TOKEN_LINE, WAITER, _initialize, _post
@@ -39,6 +39,11 @@ agents:
 )
 
 
+def probing(cwd: str, cmdline: bytes) -> bool:
+    """The probe server's process (its sandbox around it not counted)."""
+    return str(PROBE).encode() in cmdline
+
+
 def _log(root: Path) -> str:
     return agent_log(root, "coder")
 
@@ -59,7 +64,8 @@ def _call(url: str, token: str, session: str, number: int, tool: str, path: str 
 def test_a_stdio_server_given_the_agents_places_anyway_reaches_none(tmp_path: Path) -> None:
     """Through coder's door, the probe server reads its own folder, but the agent's planted
     file, its hook, the state dir's heartbeat file and the config file are out of its sight
-    (no such file), and it runs as neither root nor Fleetwarden's uid when that is root."""
+    (no such file); it runs as neither root nor the agent's uid when Fleetwarden is root,
+    and ends with the agent's run."""
     work, srv = tmp_path / "work", tmp_path / "srv"
     work.mkdir()
     srv.mkdir()
@@ -96,6 +102,9 @@ def test_a_stdio_server_given_the_agents_places_anyway_reaches_none(tmp_path: Pa
         uid = int(_call(url, token, session, 6, "whoami"))
         if os.geteuid() == 0:
             assert uid not in (0, os.stat(work).st_uid), uid
+        assert processes_where(probing), "the server is running"
+        bot.command("stop coder", r"(?i)stopped", timeout=60)
+        assert wait_until(lambda: not processes_where(probing), 30), "the server outlived its run"
 
 
 EVERY = (
