@@ -41,7 +41,7 @@ def first_clash(path: Path, places: Iterable[tuple[Path, str]], *, both: bool = 
 
 
 Place = tuple[Path, str, bool]
-"""A place Fleetwarden reads or runs from outside every sandbox, said in words, and
+"""A place Fleetwarden reads or runs from for itself, said in words, and
 whether an agent's place may not hold it either (``False``: only not be inside one)."""
 
 
