@@ -35,7 +35,6 @@ from bot.config.checks.repos import summary_lines
 from bot.config.checks.slack import online_summary
 from bot.config.mcp.checks import direct_reach_warnings, missing_program_warnings
 from bot.config.mcp.checks import summary_lines as mcp_summary_lines
-from bot.config.mcp.places import reach_warnings
 from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.matrix.cli import cross_sign as cross_sign_cli
 from connectors.matrix.cli import device as device_cli
@@ -297,7 +296,6 @@ def _summary(config: Config, resolving: list[str]) -> str:
     )
     warnings += direct_reach_warnings(config.document)
     warnings += missing_program_warnings(config.document, os.environ.get("PATH"))
-    warnings += reach_warnings(config.document, config.source)
     return (
         f"{source}: OK\n"
         f"  state dir:  {config.state_dir}\n"

@@ -5,7 +5,9 @@ each :class:`Ask` given (a person in chat, the permission rules; none given: eve
 call is relayed), a call of a priced server is held against its run's cap and budgets
 (:class:`Billing`) before it is relayed and billed once it was, and every call ends in one
 :class:`McpAudit` given to each audit listener (the ledger, the agent's thread,
-``/metrics``). They are handed to the door when the app builds it (:class:`McpHooks`)."""
+``/metrics``); a session's stdio server runs in the sandbox given
+(:class:`~fleet.mcp.upstream.confined.StdioSandbox`, :meth:`McpHooks.confine`). They are
+handed to the door when the app builds it (:class:`McpHooks`)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,11 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final, Protocol
+
+from fleet.mcp.model import McpServer
+from fleet.mcp.upstream.confined import Confine, StdioSandbox
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +137,18 @@ class McpHooks:
     """The listeners the app gives the door: ``asks`` asked in order before each call (the
     first that denies wins), ``billing`` holding a priced call before it is relayed
     (``None``: billed in the audit only, nothing enforced), ``audits`` told of each call's
-    end."""
+    end; and where its stdio servers run (``sandbox``)."""
 
     asks: Sequence[Ask] = field(default_factory=tuple)
     audits: Sequence[AuditListener] = field(default_factory=tuple)
     billing: Billing | None = None
+    sandbox: StdioSandbox | None = None
+    """Where stdio servers run confined (``None``: as Fleetwarden's user)."""
+
+    def confine(self, agent: str, server: McpServer) -> Confine | None:
+        """How ``agent``'s session runs ``server`` in :attr:`sandbox` (``None``: unconfined)."""
+        box = self.sandbox
+        return None if box is None else partial(box.confined, agent, server)
 
     async def ask(self, call: McpCall) -> Verdict:
         """Whether ``call`` is relayed: allowed unless an ask denies it or fails."""

@@ -72,15 +72,19 @@ class HttpServer:
 
 @dataclass(frozen=True, slots=True)
 class StdioServer:
-    """A server Fleetwarden runs itself, outside every sandbox: ``command`` with ``args``,
-    its environment the plain ``env`` and, for each of ``env_env``, the variable named
-    there read from Fleetwarden's own (the server's variable → Fleetwarden's)."""
+    """A server Fleetwarden runs itself: ``command`` with ``args``, its environment the
+    plain ``env`` and, for each of ``env_env``, the variable named there read from
+    Fleetwarden's own (the server's variable → Fleetwarden's); ``confined``: in a sandbox
+    of its own (:mod:`fleet.mcp.upstream.confined`), its network the host's unless
+    ``locked``."""
 
     command: str
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     env_env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
+    confined: bool = True
+    locked: bool = False
 
 
 @dataclass(frozen=True, slots=True)

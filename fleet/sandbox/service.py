@@ -118,6 +118,16 @@ class Sandboxes:
         self._group = cgroups.group_of(settings.state_dir)
 
     @property
+    def settings(self) -> SandboxSettings:
+        """What every sandbox here hides besides a lane's own places."""
+        return self._settings
+
+    @property
+    def lanes(self) -> Lanes:
+        """The host uid of each lane (agents', and programs Fleetwarden confines)."""
+        return self._lanes
+
+    @property
     def problem(self) -> str | None:
         """Why sandboxed agents cannot start here (``None``: they can)."""
         return self._problem

@@ -65,7 +65,7 @@ def across_entries(
     problems.extend(repo_roster_problems(document, roster))
     problems.extend(peer_roster_problems(document, roster))
     problems.extend(door_secret_problems(document, roster))
-    problems.extend(mcp_problems(document, locate, file_name, roster))
+    problems.extend(mcp_problems(document, locate, file_name, roster, context.base_dir))
     problems.extend(
         ConfigProblem(file_name, *locate(loc)[:2], message)
         for loc, message in (*forge_problems(document), *review_problems(document))

@@ -23,8 +23,9 @@ WHY = "which `enforce: strict` refuses"
 def strict_problems(
     document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
 ) -> Iterator[ConfigProblem]:
-    """Under ``enforce: strict``: metering off, and each agent or ``defaults`` with no
-    sandbox or open egress, on the line that sets it. Nothing under ``enforce: warn``."""
+    """Under ``enforce: strict``: metering off, each agent or ``defaults`` with no sandbox or
+    open egress, and each stdio MCP server with no sandbox, on the line that sets it.
+    Nothing under ``enforce: warn``."""
     if document.enforce != STRICT:
         return
     names = [agent.name for agent in document.agents]
@@ -60,6 +61,17 @@ def strict_problems(
                     f"agent {agent.name!r} has {key}: {bad}, {WHY}; set `{key}: {fix}` for it "
                     f"(or remove the line: the default is {fix})",
                 )
+    for name, server in document.mcp.items():
+        if server.command is not None and server.sandbox == "none":
+            line, path, _ = locate(("mcp", name, "sandbox"))
+            yield ConfigProblem(
+                file_name,
+                line,
+                path,
+                f"MCP server {name} has sandbox: none, {WHY}: it would run as Fleetwarden's "
+                "user with the host's view, its state dir and every agent's workdir; remove "
+                "the line (the default, bwrap, runs it in a sandbox of its own)",
+            )
 
 
 def changed_refusal(started: str, written: str) -> str | None:

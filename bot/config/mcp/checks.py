@@ -32,10 +32,15 @@ from fleet.schema import did_you_mean, unset_variable
 
 
 def mcp_problems(
-    document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
+    document: ConfigFile,
+    locate: Locator,
+    file_name: str,
+    roster: RosterSource,
+    config_dir: Path | None = None,
 ) -> Iterator[ConfigProblem]:
     """Grants naming no server of the section, or a tool off its allow-list; agents
-    granted servers on a runtime that cannot reach them."""
+    granted servers on a runtime that cannot reach them; stdio servers given a place they
+    must not reach (``config_dir``: the config file's folder)."""
     servers = document.mcp
     for loc, message in _grant_problems(document.defaults.mcp, servers, ("defaults", "mcp")):
         line, path, _ = locate(loc)
@@ -47,7 +52,7 @@ def mcp_problems(
             line, path, _ = roster.locate(loc)
             yield ConfigProblem(roster.file_name, line, path, message)
     yield from _runtime_problems(document, locate, file_name, roster)
-    yield from place_problems(document, locate, file_name, roster)
+    yield from place_problems(document, locate, file_name, roster, config_dir)
     yield from _unsandboxed_problems(document, locate, file_name, roster)
     yield from _passed_through(document, locate, file_name)
     yield from _program_problems(document, locate, file_name)

@@ -1,14 +1,15 @@
 """Config checks of where MCP stdio servers and skills are: no skill directory, nor a stdio
-server's program, working directory or a path its arguments or variables name, where an
-agent can write (its workdir, ``workdirs:``, the state directory) — refused at its line —
-and, for ``check-config``, a warning of each path such a server is given that holds the
-state directory or is at the config file's directory (the server runs as Fleetwarden's
-user: a path-taking tool an agent drives could read what is there). The one check of
-places is :mod:`fleet.mcp.config.places`'.
+server's program, where an agent can write (its workdir, ``workdirs:``, the state
+directory); and no stdio server's working directory, nor a path its arguments or variables
+name — read as the program reads them — where an agent can write, nor at the config file's
+folder (its environment file), nor holding any of those: each refused at its line, naming
+the server, the key, the place and how the program reads the path. The one check of places
+is :mod:`fleet.mcp.config.places`'.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -16,21 +17,26 @@ from bot.config.checks.problems import ConfigProblem, Locator
 from bot.config.roster.file import RosterSource
 from bot.config.schema import ConfigFile
 from fleet.budgets.schema import Loc
-from fleet.mcp.config.places import first_clash, inside, stdio_places
+from fleet.mcp.config.places import Named, first_clash, inside, stdio_places
 
 GUIDE = "docs/mcp.md"
 """Where an operator reads how MCP servers are set up."""
 
 
 def place_problems(
-    document: ConfigFile, locate: Locator, file_name: str, roster: RosterSource
+    document: ConfigFile,
+    locate: Locator,
+    file_name: str,
+    roster: RosterSource,
+    config_dir: Path | None = None,
 ) -> Iterator[ConfigProblem]:
-    """Skill directories, and stdio servers' programs, working directories and the paths
-    their arguments and variables name, where an agent can write: its workdir,
+    """Skill directories and stdio servers' programs where an agent can write: its workdir,
     ``workdirs:`` or the state directory (where runs and checkouts are) — or such a place
-    inside a skill directory or a server's working directory. What is there could be
-    changed by an agent before Fleetwarden gives it to a CLI, or runs it with its own
-    rights, outside every sandbox (:func:`fleet.mcp.config.places.clash`)."""
+    inside a skill directory; and a stdio server's working directory and every path its
+    arguments and variables name that is, holds or is in such a place or ``config_dir``
+    (the config file's folder). What is there could be changed by an agent before
+    Fleetwarden gives it to a CLI or runs it with the server's credentials, or read by a
+    tool an agent calls (:func:`fleet.mcp.config.places.clash`)."""
     fenced = fences(document)
     skills: list[tuple[Loc, Path, bool]] = [
         (("defaults", "skills", n), path, False) for n, path in enumerate(document.defaults.skills)
@@ -51,21 +57,43 @@ def place_problems(
         )
         line, where, _ = (roster.locate if in_roster else locate)(loc)
         yield ConfigProblem(roster.file_name if in_roster else file_name, line, where, message)
-    for loc, path, both in _server_places(document):
-        what = first_clash(path, fenced, both=both)
-        if what is None:
+    said: set[Loc] = set()
+    for loc, named in _server_places(document):
+        if loc in said:
+            continue  # one word may name a place in several spellings: said once
+        what = first_clash(named.path, fenced, both=named.both)
+        how = None if what is None else _how(named.path, what, fenced)
+        if how is None and config_dir is not None and named.key != ("command",):
+            how = _at_config(named.path, config_dir, both=named.both)
+        if how is None:
             continue
+        said.add(loc)
         line, where, _ = locate(loc)
-        key = where.removeprefix(f"mcp.{loc[1]}.")
+        read = f" ({named.how})" if named.how else ""
         yield ConfigProblem(
             file_name,
             line,
             where,
-            f"MCP server {loc[1]}'s {key} {str(path)!r} {_how(path, what, fenced)}: "
-            "Fleetwarden runs the server outside every sandbox, with its credentials, so an "
-            "agent could change what it runs; keep it apart from every workdir and the state "
-            "directory",
+            f"MCP server {loc[1]}'s {named.said} {str(named.path)!r}{read} {how}: "
+            "Fleetwarden runs the server with its credentials, so an agent could change what "
+            "it runs, or a tool an agent calls read what is there; keep the server's program, "
+            "cwd and every path it is given apart from every workdir, the state directory and "
+            f"the config file's own files (see {GUIDE})",
         )
+
+
+def _at_config(path: Path, config_dir: Path, *, both: bool) -> str | None:
+    """How ``path`` reaches the config file's folder (its config and environment files):
+    it is that folder, holds it (``both``), or is a file directly in it; ``None``: it does
+    not (a folder inside it is the operator's to give)."""
+    if inside(path, config_dir) and inside(config_dir, path):
+        return "is the config file's folder"
+    if both and inside(config_dir, path):
+        return "holds the config file's folder"
+    real = Path(os.path.realpath(path))
+    if real.parent == Path(os.path.realpath(config_dir)) and not real.is_dir():
+        return "is a file of the config file's folder (its config, its environment file)"
+    return None
 
 
 def _how(path: Path, what: str, fenced: Sequence[tuple[Path, str]]) -> str:
@@ -88,45 +116,11 @@ def fences(document: ConfigFile) -> list[tuple[Path, str]]:
     return fenced
 
 
-def _server_places(document: ConfigFile) -> Iterator[tuple[Loc, Path, bool]]:
+def _server_places(document: ConfigFile) -> Iterator[tuple[Loc, Named]]:
     """Each place a stdio server of the section is run from or reads
     (:func:`fleet.mcp.config.places.stdio_places`), where the config says it."""
     for name, server in document.mcp.items():
         if server.command is None:
             continue
-        for key, path, both in stdio_places(server.command, server.args, server.env, server.cwd):
-            yield ("mcp", name, *key), path, both
-
-
-def reach_warnings(document: ConfigFile, source: Path | None) -> list[str]:
-    """A warning for each path a stdio server's arguments or variables name that holds
-    Fleetwarden's state directory (its logins, keys and ledger; a path inside it is
-    refused), or is, holds or is inside the config file's directory: the server runs as
-    Fleetwarden's user, so a path-taking tool an agent drives (a filesystem server) could
-    read what is there."""
-    places = [(document.state_dir, "Fleetwarden's state directory (its logins, keys, ledger)")]
-    if source is not None:
-        places.append((source.parent, "the config file's directory"))
-    found = []
-    for name, server in document.mcp.items():
-        if server.command is None:
-            continue
-        for key, path, _ in stdio_places(server.command, server.args, server.env, server.cwd):
-            if key[0] not in ("args", "env"):
-                continue
-            for root, what in places:
-                holds, within = inside(root, path), inside(path, root)
-                if within and root == document.state_dir:
-                    continue  # refused: place_problems
-                if holds or within:
-                    how = "is" if holds and within else "holds" if holds else "is inside"
-                else:
-                    continue
-                shown = f"{key[0]}[{key[1]}]" if isinstance(key[1], int) else f"{key[0]}.{key[1]}"
-                found.append(
-                    f"mcp.{name}.{shown}: {str(path)!r} {how} {what}; the server runs as "
-                    "Fleetwarden's user, outside every sandbox, so a tool an agent calls could "
-                    f"read what is there: give the server only the paths it needs (see {GUIDE})"
-                )
-                break
-    return found
+        for named in stdio_places(server.command, server.args, server.env, server.cwd):
+            yield ("mcp", name, *named.key), named

@@ -1,8 +1,10 @@
-"""Where an agent can write, and what Fleetwarden reads or runs outside every sandbox, kept
-apart: a skill directory and a stdio server's working directory, program, and any path its
-arguments or environment name (``PYTHONPATH``, ``NODE_OPTIONS=--require …``) are never an
-agent's workdir, ``workdirs:`` or the state directory, nor inside one — and no such place is
-inside a skill directory or a server's working directory either. The one check
+"""Where an agent can write, and what Fleetwarden reads or runs for itself, kept apart: a
+skill directory and a stdio server's working directory, program, and any path its arguments
+or environment name — read as the program reads them (:mod:`fleet.mcp.config.spelled`:
+quotes, ``=`` values, argument files, ``file:`` URLs, ``-c`` code, ``NODE_OPTIONS``) — are
+never an agent's workdir, ``workdirs:`` or the state directory, nor inside one — and no
+such place is inside a skill directory, a server's working directory or a path given to a
+server whole either. The one check
 (:func:`clash`), used by the config's load (:mod:`bot.config.mcp.checks`) and by every
 launch (:class:`~fleet.mcp.config.rules.McpRules`, a spawn's ``--workdir``).
 """
@@ -10,14 +12,12 @@ launch (:class:`~fleet.mcp.config.rules.McpRules`, a spawn's ``--workdir``).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from fleet.mcp.config.spelled import arg_paths, env_paths
 from fleet.mcp.model import McpServer, StdioServer
-
-_WORDS = re.compile(r"[\s=,;:]+")
-"""What separates the paths in an argument or a variable's value (``a:b``, ``--x=/p``)."""
 
 
 def _real(path: Path) -> Path:
@@ -35,59 +35,57 @@ def clash(path: Path, root: Path, *, both: bool = True) -> bool:
     return inside(path, root) or (both and inside(root, path))
 
 
-def paths_in(text: str, base: Path | None = None, *, every_word: bool = False) -> Iterator[Path]:
-    """The paths an argument or a variable's value names: each absolute one (``/…``,
-    ``~/…``) and, resolved against ``base`` (where the server runs), each relative one —
-    a word that says it is a path (``.``, ``./x``, ``../x``, ``a/b``) or, with
-    ``every_word``, any word but an option (``-…``) or an npm package (``@scope/…``)."""
-    for word in _WORDS.split(text):
-        if word.startswith(("/", "~/")):
-            yield Path(word)
-        elif base is not None and _relative(word, every_word=every_word):
-            yield base / word
-
-
-def _relative(word: str, *, every_word: bool) -> bool:
-    if not word or word.startswith(("-", "@", "~")):
-        return False
-    return every_word or word in (".", "..") or word.startswith(("./", "../")) or "/" in word
-
-
 def first_clash(path: Path, places: Iterable[tuple[Path, str]], *, both: bool = True) -> str | None:
     """What the first of ``places`` (a path, said in words) ``path`` clashes with is."""
     return next((what for root, what in places if clash(path, root, both=both)), None)
 
 
 Place = tuple[Path, str, bool]
-"""A place Fleetwarden reads or runs from outside every sandbox, said in words, and
+"""A place Fleetwarden reads or runs from for itself, said in words, and
 whether an agent's place may not hold it either (``False``: only not be inside one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A place a stdio server is run from or reads: where the config says it (``("args",
+    0)``), the path, whether it clashes by holding an agent's place too (``both``: its
+    working directory, a path an argument or variable gives whole) or only by being in one
+    (its program, a path in code or in an argument file), and how the server reads it when
+    not as written (:class:`fleet.mcp.config.spelled.Found`)."""
+
+    key: tuple[str | int, ...]
+    path: Path
+    both: bool
+    how: str = ""
+
+    @property
+    def said(self) -> str:
+        """Where the config says it: ``args[0]``, ``env.NODE_OPTIONS``, ``cwd``."""
+        head, *rest = self.key
+        if not rest:
+            return str(head)
+        return f"{head}[{rest[0]}]" if isinstance(rest[0], int) else f"{head}.{rest[0]}"
 
 
 def stdio_places(
     command: str, args: Iterable[str], env: Mapping[str, str], cwd: Path | str | None
-) -> Iterator[tuple[tuple[str | int, ...], Path, bool]]:
-    """Each place a stdio server is run from or reads, where it is said (``("args", 0)``),
-    and whether it clashes by holding an agent's place too (its working directory) or only
-    by being in one (its program, a path an argument or variable names). A relative path is
-    resolved against the server's working directory: ``cwd`` (any word but an option), or
-    else Fleetwarden's own, where the server is started then (a word that says it is a
-    path: a bare word there is more often a name than a file)."""
+) -> Iterator[Named]:
+    """Each place a stdio server is run from or reads, read as the program reads its words
+    (:mod:`fleet.mcp.config.spelled`). A relative path is resolved against the server's
+    working directory: ``cwd`` (any word but an option), or else Fleetwarden's own, where
+    the server is started then (a word that says it is a path: a bare word there is more
+    often a name than a file)."""
     base = Path(cwd) if cwd is not None else Path.cwd()
     every_word = cwd is not None  # Fleetwarden's own directory: only what says it is a path
-
-    def named(text: str) -> Iterator[Path]:
-        return paths_in(text, base, every_word=every_word)
-
     if cwd is not None:
-        yield ("cwd",), Path(cwd), True
+        yield Named(("cwd",), Path(cwd), True)
     if "/" in command:
-        yield ("command",), Path(command), False
-    for index, arg in enumerate(args):
-        for path in named(arg):
-            yield ("args", index), path, False
+        yield Named(("command",), Path(command), False)
+    for index, found in arg_paths(tuple(args), base, every_word):
+        yield Named(("args", index), found.path, found.whole, found.how)
     for key, value in env.items():
-        for path in named(value):
-            yield ("env", key), path, False
+        for found in env_paths(value, base, every_word):
+            yield Named(("env", key), found.path, found.whole, found.how)
 
 
 def protected(skills: Iterable[Path], servers: Mapping[str, McpServer]) -> tuple[Place, ...]:
@@ -98,8 +96,9 @@ def protected(skills: Iterable[Path], servers: Mapping[str, McpServer]) -> tuple
     for name, server in servers.items():
         t = server.transport
         if isinstance(t, StdioServer):
-            for key, path, both in stdio_places(t.command, t.args, t.env, t.cwd):
-                places.append((path, f"MCP server {name}'s {key[0]} {str(path)!r}", both))
+            for named in stdio_places(t.command, t.args, t.env, t.cwd):
+                what = f"MCP server {name}'s {named.key[0]} {str(named.path)!r}"
+                places.append((named.path, what, named.both))
     return tuple(places)
 
 

@@ -101,7 +101,7 @@ class McpRules:
         if clash is not None:
             return (
                 f"agent {spec.name}'s workdir {str(spec.workdir)!r} overlaps {clash}, which "
-                "Fleetwarden reads or runs outside every sandbox: the agent could change it. "
+                "Fleetwarden reads or runs for itself: the agent could change it. "
                 "Give it a workdir apart from every skill directory and MCP server"
             )
         for directory in spec.skills:

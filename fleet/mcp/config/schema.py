@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -180,7 +180,7 @@ class McpServerEntry(BaseModel):
         default=None,
         min_length=1,
         description=(
-            "A stdio server: the program Fleetwarden runs, outside every sandbox (a name on "
+            "A stdio server: the program Fleetwarden runs, in a sandbox of its own (a name on "
             "its `PATH`, or a path; never through a shell), e.g. `npx`."
         ),
     )
@@ -200,6 +200,22 @@ class McpServerEntry(BaseModel):
             "A stdio server's credentials: its variable → the variable of Fleetwarden's "
             "environment its value is read from, e.g. `{GITHUB_TOKEN: FW_GITHUB_MCP}`. No "
             "agent may hold the variable."
+        ),
+    )
+    sandbox: Literal["bwrap", "none"] = Field(
+        default="bwrap",
+        description=(
+            "A stdio server's confinement: `bwrap` (the default) runs it in a bubblewrap "
+            "sandbox of its own — its own user when Fleetwarden is root, no view of the "
+            "state dir, the config's folder or any agent's workdir; `none` runs it as "
+            "Fleetwarden's user with the host's view (refused under `enforce: strict`)."
+        ),
+    )
+    egress: Literal["open", "locked"] = Field(
+        default="open",
+        description=(
+            "A confined stdio server's network: `open` (the default: the host's, to reach "
+            "its service) or `locked` (none at all, loopback of its own only)."
         ),
     )
     cwd: WorkDir | None = Field(
@@ -321,7 +337,14 @@ class McpServerEntry(BaseModel):
                 for key in held
                 if key.lower() == "authorization"
             ]
-        stdio = {"args": self.args, "env": self.env, "env_env": self.env_env, "cwd": self.cwd}
+        stdio = {
+            "args": self.args,
+            "env": self.env,
+            "env_env": self.env_env,
+            "cwd": self.cwd,
+            "sandbox": "sandbox" in self.model_fields_set,
+            "egress": "egress" in self.model_fields_set,
+        }
         wrong = http if self.command is not None else stdio
         kind, other = ("stdio", "url") if self.command is not None else ("HTTP", "command")
         found += [(key, misplaced(key, kind, other)) for key, value in wrong.items() if value]
@@ -352,6 +375,8 @@ def server_of(name: str, entry: McpServerEntry) -> McpServer:
             dict(entry.env),
             dict(entry.env_env),
             None if entry.cwd is None else str(entry.cwd),
+            confined=entry.sandbox == "bwrap",
+            locked=entry.egress == "locked",
         )
     else:  # the schema gives every entry one of them
         raise ValueError(f"MCP server {name} has neither url nor command")

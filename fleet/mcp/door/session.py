@@ -1,11 +1,10 @@
 """One agent's MCP session with one server through the door, over a connection of its own.
 
 **One upstream connection per session.** Each session an agent's CLI opens at the door
-(its ``initialize``) gets its own connection to the server (a stdio server: its own
-process, ended with the session). Nothing is shared between agents, nor between two
-sessions of one agent: a server's state cannot leak from one to the other, and the server
-sees one client's handshake, so every message keeps its ids. The cost is a start per
-session, bounded by the door's cap on an agent's sessions.
+(its ``initialize``) gets its own connection to the server (a stdio server: its own process
+in the agent's sandbox of it, ended with the session). Nothing is shared between agents
+(one agent's sessions share only their sandbox's HOME): the server sees one client's
+handshake, so every message keeps its ids. The cost is a start per session, within a cap.
 
 **What is relayed.** Each method the door knows (:mod:`fleet.mcp.door.methods`; any other is
 refused), but:
@@ -171,7 +170,8 @@ class Session:
 
     async def _run(self) -> None:
         try:
-            async with open_upstream(self.server, self._environ, errlog=self._errlog) as streams:
+            confine = self._hooks.confine(self.agent, self.server)
+            async with open_upstream(self.server, self._environ, self._errlog, confine) as streams:
                 read, self._write = streams
                 self._ready.set()
                 with anyio.CancelScope() as scope:

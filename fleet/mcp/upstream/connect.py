@@ -1,10 +1,11 @@
 """The door's side toward a server: the MCP SDK's client transports, used as message pipes.
 
-A stdio server is run by the SDK's ``stdio_client`` on Fleetwarden's side, as Fleetwarden's
-own user, outside every sandbox: in a session of its own (its whole process group is ended
-with it), its environment only the SDK's safe few (``PATH``, ``HOME``, ``USER``…) and the
-server's ``env`` and ``env_env`` — never Fleetwarden's other variables, never an agent's.
-Its standard error goes to ``errlog`` (nothing by default: it may say what it holds).
+A stdio server is run by the SDK's ``stdio_client`` on Fleetwarden's side: in a session of
+its own (its whole process group is ended with it), in the sandbox ``confine`` puts it in
+(:mod:`fleet.mcp.upstream.confined`; the app always gives one), its environment only the
+SDK's safe few (``PATH``, ``HOME``, ``USER``…) and the server's ``env`` and ``env_env`` —
+never Fleetwarden's other variables, never an agent's. Its standard error goes to
+``errlog`` (nothing by default: it may say what it holds).
 
 An HTTP server is reached by the SDK's ``streamable_http_client`` over an HTTP client that
 sends the held headers; the agent's own headers never reach it. The SDK follows a redirect
@@ -36,6 +37,7 @@ from fleet.mcp.model import HttpServer, McpServer
 from fleet.mcp.upstream.capped import Cuts, Marked
 from fleet.mcp.upstream.capped_http import cap_answers
 from fleet.mcp.upstream.capped_stdio import capped_stdio_client
+from fleet.mcp.upstream.confined import Confine
 from fleet.mcp.upstream.credentials import held_headers, stdio_env
 from fleet.mcp.upstream.oauth import held_auth
 
@@ -48,12 +50,15 @@ default). A call's own deadline is the server's ``timeout``, kept by the session
 
 @contextlib.asynccontextmanager
 async def open_upstream(
-    server: McpServer, environ: Mapping[str, str], *, errlog: TextIO | None = None
+    server: McpServer,
+    environ: Mapping[str, str],
+    errlog: TextIO | None = None,
+    confine: Confine | None = None,
 ) -> AsyncIterator[TransportStreams]:
     """The read and write streams of a connection to ``server``, its credentials read from
     ``environ`` now (:class:`fleet.mcp.upstream.credentials.MissingCredential` when one is unset);
-    a stdio server's process runs while this is open and is ended when it closes, however
-    it closes."""
+    a stdio server's process runs (in ``confine``'s sandbox) while this is open and is ended
+    when it closes, however it closes."""
     transport = server.transport
     if isinstance(transport, HttpServer):
         headers = held_headers(transport, environ)
@@ -75,10 +80,11 @@ async def open_upstream(
         env=stdio_env(transport, environ),
         cwd=transport.cwd,
     )
-    with contextlib.ExitStack() as files:
-        sink = errlog if errlog is not None else files.enter_context(_nowhere())
-        async with capped_stdio_client(parameters, errlog=sink) as streams:
-            yield streams
+    async with contextlib.AsyncExitStack() as held:
+        sink = errlog if errlog is not None else held.enter_context(_nowhere())
+        if confine is not None:
+            parameters = await held.enter_async_context(confine(parameters))
+        yield await held.enter_async_context(capped_stdio_client(parameters, errlog=sink))
 
 
 def _nowhere() -> TextIO:

@@ -9,12 +9,14 @@ it is relayed, and billed once it was (:class:`PolicyBilling`, through the desk 
 phase opens); every call is told to the listeners :func:`mcp_hooks` lists: the ledger
 (a billed call as ``usage``), the agent's thread and ``/metrics``. The fleet phase ends an
 agent's sessions when its run ends (:func:`ending_sessions`); the app's stops end them
-all."""
+all. Its stdio servers run in sandboxes of their own
+(:class:`~fleet.mcp.upstream.confined.StdioSandbox`), which hide every agent's workdir."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
@@ -25,11 +27,14 @@ from bot.chat.mcp_calls import McpCounted, McpThreadLines
 from fleet.approvals.ask_door import ledger_terms
 from fleet.clock import Clock
 from fleet.events import EventKind, FleetEvent, Listener
+from fleet.hosts.schema import LOCAL_HOST
+from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.mcp.asking import McpAsks
 from fleet.mcp.audits import PROVIDER, McpLedgerAudit, model_of
 from fleet.mcp.door.routes import McpDoor
 from fleet.mcp.hooks import Ask, AuditListener, Billing, McpHooks
 from fleet.mcp.roster import LiveRoster
+from fleet.mcp.upstream.confined import StdioSandbox, Workdirs
 from fleet.metering.policy import Estimate, Hold, Policy, Refuse, RequestInfo, Reservation
 from fleet.names import AgentName
 
@@ -61,6 +66,22 @@ async def make_mcp_door(
     return door
 
 
+def every_workdir(at: Grounds, agents: AgentsStore) -> Workdirs:
+    """Every agent's workdir on this machine, which a stdio server's sandbox hides: the
+    ledger's (agents that ran, spawned ones) and the config's, whether or not they ran."""
+
+    async def workdirs() -> list[Path]:
+        found = [
+            record.workdir
+            for record in await agents.list_agents()
+            if record.workdir is not None and record.host == LOCAL_HOST
+        ]
+        found += [agent.workdir for agent in at.cfg.agents if agent.workdir is not None]
+        return list(dict.fromkeys(found))
+
+    return workdirs
+
+
 def mcp_hooks(
     at: Grounds,
     ledgered: Ledgered,
@@ -72,7 +93,8 @@ def mcp_hooks(
     """What the door asks before a call (``asks``, in order), what holds a priced call
     against its run's cap and budgets (the billing ``desks`` opens), and what it tells of
     each call's end: the ledger's ``mcp_calls`` (a billed call as ``usage``), the agent's
-    thread, and ``count`` by the config's names."""
+    thread, and ``count`` by the config's names; and the sandboxes its stdio servers run in,
+    which hide every agent's workdir."""
     ledger, cfg = ledgered.ledger, at.cfg
     lines = McpThreadLines(ledgered.notifier.post)
     at.stops.add(Stop.MCP_LINES, lines.close)
@@ -87,7 +109,8 @@ def mcp_hooks(
         lines,
         McpCounted(count, servers or frozenset(cfg.mcp)),
     ]
-    return McpHooks(asks=tuple(asks), audits=audits, billing=DeskBilling(desks))
+    sandbox = StdioSandbox(at.sandboxes, every_workdir(at, ledger.agents))
+    return McpHooks(asks=tuple(asks), audits=audits, billing=DeskBilling(desks), sandbox=sandbox)
 
 
 def ending_sessions(door: McpDoor) -> Listener:

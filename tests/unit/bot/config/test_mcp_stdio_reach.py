@@ -1,7 +1,7 @@
 """What a stdio server may reach, as the config says it: a relative path in its arguments
 or variables is resolved against its working directory before it is checked (an agent's
 place or the state directory refused at its line, as an absolute one is), and
-``check-config`` warns of a path that holds the state directory or is at the config's."""
+``check-config`` refuses a path that holds the state directory or is one of the config's files."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from bot.cli.command import main
 from bot.config import ConfigError, ConfigProblem, parse_config
+from fleet.mcp.model import StdioServer
 
 FILE = "fleetwarden.yaml"
 
@@ -66,34 +67,51 @@ def test_without_a_cwd_a_relative_path_is_fleetwardens_own_directory(
     assert (problem.line, problem.key_path) == (5, "mcp.s.args[0]")
 
 
-def test_check_config_warns_of_a_path_holding_the_state_dir_or_at_the_config(
+def test_check_config_refuses_a_path_holding_the_state_dir_or_at_the_configs_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A filesystem-like server given a directory holding the state directory, the config's
-    directory, or a file in it: `check-config` passes, warning of each with the fix."""
+    folder, or a file in it: `check-config` exits 2 naming each at its line with the fix; a
+    system folder and a folder beside the config pass."""
     etc = tmp_path / "etc"
-    etc.mkdir()
+    (etc / "srv").mkdir(parents=True)
     config = etc / "fleetwarden.yaml"
     config.write_text(
         f"state_dir: {tmp_path / 'data' / 'state'}\n"
         "mcp:\n"
         "  files:\n"
         "    command: python3\n"
-        f"    args: [-m, fs, {tmp_path / 'data'}, {etc}, --env={etc / 'fw.env'}, /usr/share]\n"
+        f"    args: [-m, fs, {tmp_path / 'data'}, {etc}, --env={etc / 'fw.env'}, /usr/share,"
+        f" {etc / 'srv'}]\n"
     )
     with pytest.raises(SystemExit) as exited:
         main(["check-config", "--config", str(config)])
-    assert exited.value.code == 0
-    warned = [line for line in capsys.readouterr().out.splitlines() if "mcp.files" in line]
-    fix = (
-        "the server runs as Fleetwarden's user, outside every sandbox, so a tool an agent "
-        "calls could read what is there: give the server only the paths it needs (see "
-        "docs/mcp.md)"
-    )
-    assert warned == [
-        f"warning: mcp.files.args[2]: '{tmp_path / 'data'}' holds Fleetwarden's state "
-        f"directory (its logins, keys, ledger); {fix}",
-        f"warning: mcp.files.args[3]: '{etc}' is the config file's directory; {fix}",
-        f"warning: mcp.files.args[4]: '{etc / 'fw.env'}' is inside the config file's "
-        f"directory; {fix}",
+    assert exited.value.code == 2
+    said = [line for line in capsys.readouterr().err.splitlines() if "mcp.files" in line]
+    assert [line.split(": MCP server")[0].rsplit(": ", 1)[1] for line in said] == [
+        "mcp.files.args[2]",
+        "mcp.files.args[3]",
+        "mcp.files.args[4]",
     ]
+    assert f"args[2] '{tmp_path / 'data'}' holds Fleetwarden's state directory" in said[0]
+    assert f"args[3] '{etc}' is the config file's folder" in said[1]
+    assert f"args[4] '{etc / 'fw.env'}' is a file of the config file's folder" in said[2]
+    assert all("the config file's own files (see docs/mcp.md)" in line for line in said)
+
+
+def test_an_unconfined_stdio_server_is_refused_under_strict(tmp_path: Path) -> None:
+    """`sandbox: none` on a stdio server: refused at its line under `enforce: strict`, with
+    the fix; taken under the default `warn`; and `sandbox` or `egress` on an HTTP server is
+    refused as a stdio server's key."""
+    server = "mcp:\n  s:\n    command: node\n    sandbox: none\n    egress: locked\n"
+    [problem] = problems_of(f"state_dir: {tmp_path / 'state'}\nenforce: strict\n{server}", tmp_path)
+    assert (problem.line, problem.key_path) == (6, "mcp.s.sandbox")
+    assert "MCP server s has sandbox: none, which `enforce: strict` refuses" in problem.message
+    assert "the default, bwrap, runs it in a sandbox of its own" in problem.message
+    config = parse_config(f"state_dir: {tmp_path / 'state'}\n{server}", FILE, base_dir=tmp_path)
+    transport = config.mcp["s"].transport
+    assert isinstance(transport, StdioServer)
+    assert (transport.confined, transport.locked) == (False, True)
+    http = "mcp:\n  h:\n    url: https://mcp.example.com/mcp\n    sandbox: bwrap\n"
+    [misplaced] = problems_of(f"state_dir: {tmp_path / 'state'}\n{http}", tmp_path)
+    assert misplaced.key_path == "mcp.h.sandbox"

@@ -189,7 +189,7 @@ def test_a_skill_or_stdio_server_where_an_agent_writes_is_refused(tmp_path: Path
         (12, "agents[0].skills[1]"),
     ]
     command, cwd, left, planted = (p.message for p in problems)
-    assert "inside `workdirs:`, where agents work" in command and "outside every sandbox" in cwd
+    assert "inside `workdirs:`, where agents work" in command and "with its credentials" in cwd
     assert "inside Fleetwarden's state directory" in left
     assert "is inside agent a's workdir: an agent could change it" in planted
 
@@ -231,7 +231,7 @@ def test_a_stdio_servers_paths_and_places_holding_an_agents_are_refused(tmp_path
     ]
     args, cwd, path, node, held = (p.message for p in problems)
     assert f"MCP server s's args[2] '{wd}/p' is inside agent b's workdir" in args
-    assert "holds Fleetwarden's state directory" in cwd and "outside every sandbox" in cwd
+    assert "holds Fleetwarden's state directory" in cwd and "with its credentials" in cwd
     assert f"env.PYTHONPATH '{wd}' is inside agent b's workdir" in path
     assert "hook.js' is inside agent b's workdir" in node
     assert f"skill directory '{outer}' holds agent a's workdir" in held
