@@ -5,32 +5,42 @@ endpoint's tokens, the metering proxy's keys, the accounts' credentials, the env
 variables the config names, a chat login. The redactor asks its sources at each redaction,
 so a token issued a moment ago is known. :class:`KnownValues` finds those values in a text:
 
-* as written, and as JSON, a URL or markdown would escape them (``\\"``, ``%40``, ``\\_``);
+* as written, and in every form a JSON text, a URL, a form or markdown would carry them:
+  the text is also read as its escapes spell it (:mod:`fleet.redaction.decoded`: JSON's
+  ``\\u0074`` and ``\\"``, markdown's ``\\_``, percent-encoded octets in either case, any
+  character escaped or not), and the value is looked for there too;
+* in hex or base64 (:func:`fleet.redaction.forms.encoded`), and with ``+`` for a space;
 * cut where a line or a message was truncated: a piece of at least :data:`FRAGMENT_MIN`
   characters that begins or ends a line, or follows or precedes an ellipsis or a line
   break shown as ``⏎`` (:mod:`fleet.redaction.guard`), and is the end or the beginning of
   a secret.
 
-Values shorter than :data:`MIN_LENGTH` are ignored: they would match ordinary words. This
-module is a leaf (it imports nothing of Fleetwarden's), so a connector may be a source.
+A value shorter than :data:`MIN_LENGTH` would match ordinary words: it is found only where
+it is known to stand (:class:`fleet.redaction.forms.Places`: an ``Authorization`` header's
+value, ``token=…``, the name the config gives it), as written or escaped. This module and
+those it uses are leaves (they import nothing else of Fleetwarden's), so a connector may be
+a source.
 
 A fleet's secrets are thousands (a token per agent and server), and a ``ps`` reply lists
 every agent: so a text is looked into once (:class:`Probe`) however many matchers read it,
 and a value of :data:`LONG` characters or more is not searched for one by one but found by
 its pieces — the text's :data:`FRAGMENT_MIN`-character piece at every :data:`STRIDE`-th
 place, looked up among the values' pieces (any occurrence of such a value holds one of
-those places) — so the time grows with the text, not with the text times the secrets.
+those places) — so the time grows with the text, not with the text times the secrets. A
+form other than as written is found whole only, so only its first :data:`STRIDE` pieces
+are kept: an occurrence holds a sampled place within them.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol, runtime_checkable
-from urllib.parse import quote, quote_plus
+
+from fleet.redaction.decoded import Decoded, has_escapes
+from fleet.redaction.forms import Places, forms
 
 MIN_LENGTH: Final = 6
 FRAGMENT_MIN: Final = 8
@@ -50,10 +60,13 @@ _MARK: Final = re.compile(r"[ \t]*(?:…|\.\.\.|⏎)[ \t]*")
 @dataclass(frozen=True, slots=True)
 class Secret:
     """One secret value, and what it is in words (``heartbeat token``): the label it is
-    replaced by. The label never says anything of the value."""
+    replaced by. The label never says anything of the value. ``places``: the names the
+    config gives it (its variable, the header a server is sent it in), where it is found
+    even when too short to look for anywhere else."""
 
     value: str
     what: str
+    places: tuple[str, ...] = ()
 
 
 class Span(NamedTuple):
@@ -79,7 +92,7 @@ class EnvSecrets:
 
     def __init__(self, names: Iterable[str], environ: Mapping[str, str]) -> None:
         self._secrets = tuple(
-            Secret(environ[name], name) for name in sorted(names) if environ.get(name)
+            Secret(environ[name], name, (name,)) for name in sorted(names) if environ.get(name)
         )
 
     def known_secrets(self) -> Iterable[Secret]:
@@ -91,7 +104,7 @@ class Probe:
     at every :data:`STRIDE`-th place, and the pieces at its edges (where a cut secret may
     begin or end), each by the places it is at."""
 
-    __slots__ = ("_view", "ends", "escaped", "sampled", "starts", "text")
+    __slots__ = ("_view", "encoded", "ends", "sampled", "starts", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -114,13 +127,13 @@ class Probe:
                 ends.setdefault(text[end - size : end], []).append(end)
         self.starts = starts
         self.ends = ends
-        self.escaped = ESCAPE.search(text) is not None
-        self._view: tuple[Unescaped, Probe] | None = None
+        self.encoded = has_escapes(text)
+        self._view: tuple[Decoded, Probe] | None = None
 
-    def unescaped(self) -> tuple[Unescaped, Probe]:
-        """The text without markdown's and JSON's backslashes, and its probe."""
+    def decoded(self) -> tuple[Decoded, Probe]:
+        """The text as its escapes spell it, and its probe."""
         if self._view is None:
-            view = Unescaped(self.text)
+            view = Decoded(self.text)
             self._view = (view, Probe(view.text))
         return self._view
 
@@ -135,28 +148,37 @@ class KnownValues:
         # tuple in a list each: a fleet holds a matcher of thousands of secrets.
         entries: list[tuple[str, str]] = []
         grams: dict[str, int | list[int]] = {}
-        values: set[str] = set()
+        short: dict[str, tuple[str, list[str]]] = {}
         for secret in secrets:
+            trimmed = secret.value.strip()
+            if 0 < len(trimmed) < MIN_LENGTH and "\n" not in trimmed:
+                held = short.setdefault(trimmed, (secret.what, []))
+                held[1].extend(secret.places)
             for value in _values(secret.value):
-                for form in _forms(value):
-                    needles.setdefault(form, secret.what)
-                if len(value) > _AT_MASK:
-                    continue  # a value past a megabyte is looked for whole only, one by one
-                values.add(value)
-                entry = len(entries) << _AT_BITS
-                entries.append((value, secret.what))
-                for at in range(len(value) - FRAGMENT_MIN + 1):
-                    gram = value[at : at + FRAGMENT_MIN]
-                    held = grams.get(gram)
-                    if held is None:
-                        grams[gram] = entry | at
-                    elif isinstance(held, int):
-                        grams[gram] = [held, entry | at]
-                    else:
-                        held.append(entry | at)
-        self._any = bool(needles)
-        # Long values as written are found by their pieces (``grams``), the rest one by one.
-        self._long = {n: what for n, what in needles.items() if len(n) >= LONG and n in values}
+                for n, form in enumerate(forms(value)):
+                    if form in needles or len(form) < MIN_LENGTH:
+                        continue
+                    needles[form] = secret.what
+                    if len(form) > _AT_MASK:
+                        continue  # a value past a megabyte is looked for whole only
+                    entry = len(entries) << _AT_BITS
+                    entries.append((form, secret.what))
+                    # As written, every piece (a cut one is found by any); another form
+                    # is found whole only, by one of its first STRIDE pieces.
+                    pieces = len(form) - FRAGMENT_MIN + 1
+                    for at in range(pieces if n == 0 else min(pieces, STRIDE)):
+                        gram = form[at : at + FRAGMENT_MIN]
+                        known = grams.get(gram)
+                        if known is None:
+                            grams[gram] = entry | at
+                        elif isinstance(known, int):
+                            grams[gram] = [known, entry | at]
+                        else:
+                            known.append(entry | at)
+        self._places = Places({value: (what, names) for value, (what, names) in short.items()})
+        self._any = bool(needles) or bool(self._places)
+        # Long needles are found by their pieces (``grams``), the rest one by one.
+        self._long = {n: what for n, what in needles.items() if LONG <= len(n) <= _AT_MASK}
         self._short = {n: what for n, what in needles.items() if n not in self._long}
         self._entries = entries
         self._grams = grams
@@ -180,15 +202,15 @@ class KnownValues:
         if not self._any:
             return []
         found = self._exact(probe)
-        if probe.escaped:
-            view, seen = probe.unescaped()
-            found += view.back([*self._exact(seen), *self._cut(seen)])
+        if probe.encoded:
+            view, seen = probe.decoded()
+            found += [Span(*s) for s in view.back([*self._exact(seen), *self._cut(seen)])]
         found += self._cut(probe)
         return found
 
     def _exact(self, probe: Probe) -> list[Span]:
         text = probe.text
-        found: set[Span] = set()
+        found: set[Span] = {Span(*span) for span in self._places.spans(text)}
         for needle, what in self._short.items():
             at = text.find(needle)
             while at != -1:
@@ -277,18 +299,6 @@ def _values(value: str) -> list[str]:
     trimmed = value.strip()
     lines = [line.strip() for line in trimmed.splitlines()] if "\n" in trimmed else []
     return [v for v in dict.fromkeys([trimmed, *lines]) if len(v) >= MIN_LENGTH]
-
-
-def _forms(value: str) -> set[str]:
-    """``value`` as written, and as a JSON string, a URL component or a form would carry it."""
-    forms = {
-        value,
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-        quote(value, safe=""),
-        quote_plus(value, safe=""),
-    }
-    return {form for form in forms if len(form) >= MIN_LENGTH}
 
 
 class Unescaped:

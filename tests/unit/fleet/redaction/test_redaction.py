@@ -120,7 +120,7 @@ def test_sources_added_later_are_asked_too() -> None:
 
 
 def test_short_values_are_not_redacted() -> None:
-    """Values under six characters would match ordinary words: they are left."""
+    """Values under six characters would match ordinary words: in free text they are left."""
     assert redactor(Secret("abc12", "short")).redact("abc12 x abc12") == "abc12 x abc12"
 
 
@@ -128,7 +128,9 @@ def test_environment_secrets_are_labelled_with_their_variable() -> None:
     """Variables the config names are read once; unset or empty ones are skipped."""
     environ = {"DISCORD_TOKEN": "discord-" + alnum(20), "EMPTY": "", "OTHER": "not-a-secret"}
     source = EnvSecrets(["DISCORD_TOKEN", "EMPTY", "UNSET"], environ)
-    assert list(source.known_secrets()) == [Secret(environ["DISCORD_TOKEN"], "DISCORD_TOKEN")]
+    assert list(source.known_secrets()) == [
+        Secret(environ["DISCORD_TOKEN"], "DISCORD_TOKEN", ("DISCORD_TOKEN",))
+    ]
     out = Redactor([source]).redact(f"bot {environ['DISCORD_TOKEN']} not-a-secret")
     assert out == "bot [redacted: DISCORD_TOKEN] not-a-secret"
 
