@@ -8,7 +8,7 @@ reads back (escapes of any character, percent-encoding of any octet):
   each, the run of characters only the value's own bits decide.
 
 And where a value too short to hunt in free text (under
-:data:`~fleet.redaction.known.MIN_LENGTH` characters) is still known (:class:`Places`):
+:data:`~fleet.redaction.values.MIN_LENGTH` characters) is still known (:class:`Places`):
 the value of an ``Authorization`` header (after its scheme), of a key or header whose name
 says it holds a secret (``token=``, ``X-Api-Key:``, ``"password": "…"``), or of the name
 the config gives it (the variable it is read from, the header or environment variable a

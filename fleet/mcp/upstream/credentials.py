@@ -14,8 +14,9 @@ from typing import Final
 
 from fleet.errors import FleetwardenError
 from fleet.mcp.model import HeldToken, HttpServer, McpServer, StdioServer
-from fleet.redaction.known import KnownSet, Secret
+from fleet.redaction.known import Secret
 from fleet.redaction.redactor import label, merged
+from fleet.redaction.values import KnownSet
 
 _SCHEMES: Final = ("bearer ", "basic ", "token ")
 
@@ -146,7 +147,7 @@ class McpSecrets:
 
 class Scrub:
     """Takes the held credentials' values out of text relayed to an agent, in every form
-    the redactor knows (:class:`fleet.redaction.known.KnownValues`: as written, escaped as
+    the redactor knows (:class:`fleet.redaction.values.KnownValues`: as written, escaped as
     JSON or markdown, percent-encoded, in base64 or hex, cut at a line's edge; one too
     short to hunt where it is named). A label replaces each, covering every escape that
     spelled it; the label has no quote nor backslash, so a JSON text stays JSON where the
