@@ -18,6 +18,7 @@ step per escape found: linear in the text.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import re
 from collections.abc import Iterable, Iterator
 from typing import Final, NamedTuple
@@ -184,6 +185,9 @@ _SPELLED: Final[dict[str, str]] = {}
 def _spelled(match: re.Match[str]) -> str:
     escape = match.group()
     known = _SPELLED.get(escape)
+    if known is None and escape[0] == "%":
+        with contextlib.suppress(UnicodeDecodeError):  # a long run read at once, if it can be
+            known = bytes.fromhex(escape.replace("%", "")).decode()
     if known is None:
         known = "".join(piece.shown for piece in _pieces(match))
         if len(_SPELLED) < 65536 and len(escape) <= 16:
