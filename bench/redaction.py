@@ -44,9 +44,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bench.harness import percentile
-from fleet.redaction.known import KnownValues, Secret
+from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
 from fleet.redaction.shapes import Shapes
+from fleet.redaction.values import KnownValues
 
 
 class Held:

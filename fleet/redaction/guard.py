@@ -21,7 +21,7 @@ any surface shows them: chat, the dashboard's pages, their JSON, ``/usage.csv``,
   (``✅ payroll finished after 2s``);
 * **bounded**: past ``limit`` characters it is cut in the middle, both ends shown around
   ``…`` (where a redaction follows, it finds a secret cut at ``…`` or ``⏎`` too:
-  :mod:`fleet.redaction.known`).
+  :mod:`fleet.redaction.values`).
 
 It never makes markup, and escapes none: that is each surface's own (Jinja's autoescape
 on pages, :func:`bot.chat.agent_text.escape` in chat markdown, the CSV and Prometheus writers,

@@ -1,59 +1,31 @@
-"""Secrets Fleetwarden knows by value, and where they are in a text.
+"""Secrets Fleetwarden knows by value: what one is (:class:`Secret`), where one is in a
+text (:class:`Span`), and whatever holds them (:class:`SecretSource`).
 
 A :class:`SecretSource` is whatever holds secrets and can list them now: the heartbeat
 endpoint's tokens, the metering proxy's keys, the accounts' credentials, the environment
-variables the config names, a chat login. The redactor asks its sources at each redaction,
-so a token issued a moment ago is known. :class:`KnownValues` finds those values in a text:
-
-* as written, and as JSON, a URL or markdown would escape them (``\\"``, ``%40``, ``\\_``);
-* cut where a line or a message was truncated: a piece of at least :data:`FRAGMENT_MIN`
-  characters that begins or ends a line, or follows or precedes an ellipsis or a line
-  break shown as ``⏎`` (:mod:`fleet.redaction.guard`), and is the end or the beginning of
-  a secret.
-
-Values shorter than :data:`MIN_LENGTH` are ignored: they would match ordinary words. This
-module is a leaf (it imports nothing of Fleetwarden's), so a connector may be a source.
-
-A fleet's secrets are thousands (a token per agent and server), and a ``ps`` reply lists
-every agent: so a text is looked into once (:class:`Probe`) however many matchers read it,
-and a value of :data:`LONG` characters or more is not searched for one by one but found by
-its pieces — the text's :data:`FRAGMENT_MIN`-character piece at every :data:`STRIDE`-th
-place, looked up among the values' pieces (any occurrence of such a value holds one of
-those places) — so the time grows with the text, not with the text times the secrets.
+variables the config names (:class:`EnvSecrets`), a chat login. The redactor asks its
+sources at each redaction, so a token issued a moment ago is known; where their values
+are in a text is :mod:`fleet.redaction.values`' to find. This module is a leaf (it imports
+nothing of Fleetwarden's), so a connector may be a source.
 """
 
 from __future__ import annotations
 
-import bisect
-import json
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final, NamedTuple, Protocol, runtime_checkable
-from urllib.parse import quote, quote_plus
-
-MIN_LENGTH: Final = 6
-FRAGMENT_MIN: Final = 8
-LONG: Final = 24  # values this long are found by their pieces (see the module)
-STRIDE: Final = LONG - FRAGMENT_MIN + 1  # every piece of a text this far apart is looked up
-_AT_BITS: Final = 20  # a piece's offset in its value, in the low bits of where it is
-_AT_MASK: Final = (1 << _AT_BITS) - 1
-# A backslash escaping ASCII punctuation, as markdown and JSON write it (``\_``, ``\"``).
-ESCAPE: Final = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
-# What may stand between a line's edge and a cut secret: indentation, quotes, an ellipsis,
-# a markdown quote's marker.
-_EDGE: Final = " \t\r\"'`….,;>|\u00a0"
-# Where a text was cut or made one line; the blanks beside are the mark's.
-_MARK: Final = re.compile(r"[ \t]*(?:…|\.\.\.|⏎)[ \t]*")
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
 class Secret:
     """One secret value, and what it is in words (``heartbeat token``): the label it is
-    replaced by. The label never says anything of the value."""
+    replaced by. The label never says anything of the value. ``places``: the names the
+    config gives it (its variable, the header a server is sent it in), where it is found
+    even when too short to look for anywhere else."""
 
     value: str
     what: str
+    places: tuple[str, ...] = ()
 
 
 class Span(NamedTuple):
@@ -79,240 +51,8 @@ class EnvSecrets:
 
     def __init__(self, names: Iterable[str], environ: Mapping[str, str]) -> None:
         self._secrets = tuple(
-            Secret(environ[name], name) for name in sorted(names) if environ.get(name)
+            Secret(environ[name], name, (name,)) for name in sorted(names) if environ.get(name)
         )
 
     def known_secrets(self) -> Iterable[Secret]:
         return self._secrets
-
-
-class Probe:
-    """One text as the matchers look into it, worked out once for all of them: its pieces
-    at every :data:`STRIDE`-th place, and the pieces at its edges (where a cut secret may
-    begin or end), each by the places it is at."""
-
-    __slots__ = ("_view", "ends", "escaped", "sampled", "starts", "text")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        size = FRAGMENT_MIN
-        sampled: dict[str, list[int]] = {}
-        for at in range(0, len(text) - size + 1, STRIDE):
-            sampled.setdefault(text[at : at + size], []).append(at)
-        self.sampled = sampled
-        starts: dict[str, list[int]] = {}
-        ends: dict[str, list[int]] = {}
-        at = 0
-        edges: list[tuple[int, int]] = []
-        for line in text.split("\n"):
-            edges.append((at + len(line) - len(line.lstrip(_EDGE)), at + len(line.rstrip(_EDGE))))
-            at += len(line) + 1
-        edges += [(mark.end(), mark.start()) for mark in _MARK.finditer(text)]
-        for start, end in edges:
-            starts.setdefault(text[start : start + size], []).append(start)
-            if end >= size:
-                ends.setdefault(text[end - size : end], []).append(end)
-        self.starts = starts
-        self.ends = ends
-        self.escaped = ESCAPE.search(text) is not None
-        self._view: tuple[Unescaped, Probe] | None = None
-
-    def unescaped(self) -> tuple[Unescaped, Probe]:
-        """The text without markdown's and JSON's backslashes, and its probe."""
-        if self._view is None:
-            view = Unescaped(self.text)
-            self._view = (view, Probe(view.text))
-        return self._view
-
-
-class KnownValues:
-    """A matcher for a fixed set of secrets, built once per set and reused."""
-
-    def __init__(self, secrets: Iterable[Secret]) -> None:
-        needles: dict[str, str] = {}
-        # Each piece of each value, by where it is: ``entry << _AT_BITS | offset`` into
-        # ``entries`` (value, label) — one int, or a list when pieces repeat, rather than a
-        # tuple in a list each: a fleet holds a matcher of thousands of secrets.
-        entries: list[tuple[str, str]] = []
-        grams: dict[str, int | list[int]] = {}
-        values: set[str] = set()
-        for secret in secrets:
-            for value in _values(secret.value):
-                for form in _forms(value):
-                    needles.setdefault(form, secret.what)
-                if len(value) > _AT_MASK:
-                    continue  # a value past a megabyte is looked for whole only, one by one
-                values.add(value)
-                entry = len(entries) << _AT_BITS
-                entries.append((value, secret.what))
-                for at in range(len(value) - FRAGMENT_MIN + 1):
-                    gram = value[at : at + FRAGMENT_MIN]
-                    held = grams.get(gram)
-                    if held is None:
-                        grams[gram] = entry | at
-                    elif isinstance(held, int):
-                        grams[gram] = [held, entry | at]
-                    else:
-                        held.append(entry | at)
-        self._any = bool(needles)
-        # Long values as written are found by their pieces (``grams``), the rest one by one.
-        self._long = {n: what for n, what in needles.items() if len(n) >= LONG and n in values}
-        self._short = {n: what for n, what in needles.items() if n not in self._long}
-        self._entries = entries
-        self._grams = grams
-
-    def _pieces(self, gram: str) -> Iterator[tuple[str, int, str]]:
-        """Where ``gram`` is in the values: (value, offset, label) each."""
-        held = self._grams[gram]
-        for code in (held,) if isinstance(held, int) else held:
-            value, what = self._entries[code >> _AT_BITS]
-            yield value, code & _AT_MASK, what
-
-    def __bool__(self) -> bool:
-        return bool(self._any)
-
-    def spans(self, text: str) -> list[Span]:
-        """Every place a known secret is in ``text``, whole, escaped or cut at a line's edge."""
-        return self.spans_in(Probe(text)) if self._any else []
-
-    def spans_in(self, probe: Probe) -> list[Span]:
-        """:meth:`spans` of the text ``probe`` looked into."""
-        if not self._any:
-            return []
-        found = self._exact(probe)
-        if probe.escaped:
-            view, seen = probe.unescaped()
-            found += view.back([*self._exact(seen), *self._cut(seen)])
-        found += self._cut(probe)
-        return found
-
-    def _exact(self, probe: Probe) -> list[Span]:
-        text = probe.text
-        found: set[Span] = set()
-        for needle, what in self._short.items():
-            at = text.find(needle)
-            while at != -1:
-                found.add(Span(at, at + len(needle), what))
-                at = text.find(needle, at + 1)
-        if self._long:
-            for gram in probe.sampled.keys() & self._grams.keys():
-                for value, offset, _ in self._pieces(gram):
-                    label = self._long.get(value)
-                    if label is None:
-                        continue
-                    for at in probe.sampled[gram]:
-                        start = at - offset
-                        if start >= 0 and text.startswith(value, start):
-                            found.add(Span(start, start + len(value), label))
-        return list(found)
-
-    def _cut(self, probe: Probe) -> list[Span]:
-        """Pieces of secrets at an edge: the start or end of a line, or beside an ellipsis
-        (where a line or a message was truncated) or a line break shown as ``⏎``."""
-        if not self._grams:
-            return []
-        text, size = probe.text, FRAGMENT_MIN
-        found: list[Span] = []
-        for gram in probe.starts.keys() & self._grams.keys():
-            for value, offset, what in self._pieces(gram):
-                piece = value[offset:]
-                if not offset:
-                    continue
-                for at in probe.starts[gram]:
-                    if text.startswith(piece, at):
-                        found.append(Span(at, at + len(piece), what))
-        for gram in probe.ends.keys() & self._grams.keys():
-            for value, offset, what in self._pieces(gram):
-                piece = value[: offset + size]
-                if len(piece) >= len(value):
-                    continue
-                for end in probe.ends[gram]:
-                    if text.endswith(piece, 0, end):
-                        found.append(Span(end - len(piece), end, what))
-        return found
-
-
-class KnownSet:
-    """:class:`KnownValues` for a set of secrets that changes a few at a time (a token per
-    agent spawned): kept as segments of about doubling size, so a secret added rebuilds
-    the small segments only — on average a few secrets' worth, not the whole fleet's — and
-    one removed rebuilds only the segment that held it. Immutable, like the segments."""
-
-    def __init__(self, segments: tuple[tuple[frozenset[Secret], KnownValues], ...] = ()) -> None:
-        self._segments = segments
-        self.secrets: frozenset[Secret] = frozenset().union(*(held for held, _ in segments))
-
-    def __bool__(self) -> bool:
-        return any(known for _, known in self._segments)
-
-    def updated(self, secrets: frozenset[Secret]) -> KnownSet:
-        """The matcher for ``secrets``, reusing every segment whose secrets all remain."""
-        if secrets == self.secrets:
-            return self
-        kept = [(held, known) for held, known in self._segments if held <= secrets]
-        new = secrets.difference(*(held for held, _ in kept))
-        segments: list[tuple[frozenset[Secret], KnownValues | None]] = list(kept)
-        if new:
-            segments.append((new, None))
-        # Merge the newest segment down while it is as large as the one before it.
-        while len(segments) > 1 and len(segments[-1][0]) >= len(segments[-2][0]):
-            last, before = segments.pop(), segments.pop()
-            segments.append((before[0] | last[0], None))
-        return KnownSet(tuple((held, known or KnownValues(held)) for held, known in segments))
-
-    def spans(self, text: str) -> list[Span]:
-        """Every place a known secret is in ``text`` (see :meth:`KnownValues.spans`)."""
-        found: list[Span] = []
-        if not self:
-            return found
-        probe = Probe(text)  # once, for every segment
-        for _, known in self._segments:
-            found += known.spans_in(probe)
-        return found
-
-
-def _values(value: str) -> list[str]:
-    """The value to look for, trimmed, and each line of a value of several (a PEM key in a
-    variable may be shown a line at a time)."""
-    trimmed = value.strip()
-    lines = [line.strip() for line in trimmed.splitlines()] if "\n" in trimmed else []
-    return [v for v in dict.fromkeys([trimmed, *lines]) if len(v) >= MIN_LENGTH]
-
-
-def _forms(value: str) -> set[str]:
-    """``value`` as written, and as a JSON string, a URL component or a form would carry it."""
-    forms = {
-        value,
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-        quote(value, safe=""),
-        quote_plus(value, safe=""),
-    }
-    return {form for form in forms if len(form) >= MIN_LENGTH}
-
-
-class Unescaped:
-    """``text`` as markdown or JSON would show it: each backslash before ASCII punctuation
-    taken out (``ghp\\_x`` reads ``ghp_x``), and the way back to where a span of it is in
-    ``text``."""
-
-    def __init__(self, text: str) -> None:
-        dropped = [match.start() for match in ESCAPE.finditer(text)]
-        self.text = ESCAPE.sub("", text)
-        # A character at ``i`` in the view was at ``i + k`` in the text, ``k`` being the
-        # number of backslashes dropped before it (the ``n``-th dropped one sat at view
-        # index ``dropped[n] - n``).
-        self._marks = [where - n for n, where in enumerate(dropped)]
-
-    def back(self, spans: Iterable[Span]) -> list[Span]:
-        """``spans`` of the view, as spans of the text."""
-
-        def at(index: int) -> int:
-            return index + bisect.bisect_right(self._marks, index)
-
-        return [Span(at(s.start), at(s.end - 1) + 1, s.what) for s in spans if s.end > s.start]
-
-
-def escaped(text: str) -> bool:
-    """Whether ``text`` holds a backslash escape that :class:`Unescaped` would take out."""
-    return ESCAPE.search(text) is not None

@@ -5,7 +5,7 @@ zero-width and bidi-control characters, tag characters, terminal escapes), so a 
 a zero-width space inside is the secret again, then takes out, in one pass over the text:
 
 * the exact value of every secret its sources hold at that moment
-  (:mod:`fleet.redaction.known`: escaped or cut at a line's edge too), and
+  (:mod:`fleet.redaction.values`: in every form, or cut at a line's edge), and
 * every credential-shaped value (:mod:`fleet.redaction.shapes`: Yelp's detect-secrets,
   gitleaks' rules and our own plugins), also where markdown escaped it (``ghp\\_…``, as
   agent text is shown in chat).
@@ -24,15 +24,9 @@ import itertools
 from collections.abc import Iterable, Sequence
 
 from fleet.redaction.invisible import visible
-from fleet.redaction.known import (
-    ESCAPE,
-    KnownSet,
-    SecretSource,
-    Span,
-    Unescaped,
-    escaped,
-)
+from fleet.redaction.known import SecretSource, Span
 from fleet.redaction.shapes import REDACTED, Shapes
+from fleet.redaction.values import ESCAPE, KnownSet, Unescaped, escaped
 
 
 def label(what: str) -> str:

@@ -3,7 +3,8 @@ OAuth client credentials Fleetwarden holds and gets the server's access token wi
 client-credentials grant, :mod:`fleet.mcp.upstream.oauth`). The client id and secret come only from
 variables of Fleetwarden's environment the entry names, never from the file; the token
 endpoint is ``https://`` (``http://`` only on this machine's loopback), and takes no
-credential in its address."""
+credential in its address. Without ``token_url``, only an endpoint on the server's own
+origin is used (:mod:`fleet.mcp.upstream.oauth`)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ class McpOAuthEntry(BaseModel):
         description=(
             "The authorization server's token endpoint, e.g. "
             "`https://auth.example.com/oauth/token` (`http://` only on this machine's "
-            "loopback). Default: found from the server's protected-resource metadata."
+            "loopback). Default: found from the server's protected-resource metadata, and "
+            "used only on the server's own origin (scheme, host and port): an endpoint "
+            "elsewhere is refused until given here."
         ),
     )
     scope: str | None = Field(

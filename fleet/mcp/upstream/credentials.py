@@ -2,19 +2,21 @@
 the moment a server is reached (an HTTP server's headers, a stdio server's environment),
 known to the redactor (:class:`McpSecrets`), and scrubbed out of everything relayed to an
 agent (:class:`Scrub`) — a server that echoes the header it got gives the agent a label,
-never the value."""
+never the value, in whatever form the redactor knows (:mod:`fleet.redaction.known`:
+escaped, percent-encoded, in hex or base64, a value too short to hunt where its header or
+variable names it)."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
 from fleet.errors import FleetwardenError
 from fleet.mcp.model import HeldToken, HttpServer, McpServer, StdioServer
-from fleet.redaction.known import KnownSet, Secret
+from fleet.redaction.known import Secret
 from fleet.redaction.redactor import label, merged
+from fleet.redaction.values import KnownSet
 
 _SCHEMES: Final = ("bearer ", "basic ", "token ")
 
@@ -60,16 +62,32 @@ def secrets_of(servers: Iterable[McpServer], environ: Mapping[str, str]) -> Held
     found: list[Secret] = []
     servers = list(servers)
     for server in servers:
+        places = _places_of(server)
         for variable in sorted(server.credential_envs):
             value = environ.get(variable, "").strip()
             if not value:
                 continue
             what = f"MCP credential {variable}"
-            found.append(Secret(value, what))
+            named = (variable, *places.get(variable, ()))
+            found.append(Secret(value, what, named))
             scheme = next((s for s in _SCHEMES if value.lower().startswith(s)), None)
             if scheme is not None and value[len(scheme) :].strip():
-                found.append(Secret(value[len(scheme) :].strip(), what))
+                found.append(Secret(value[len(scheme) :].strip(), what, named))
     return HeldSecrets(tuple(found), _tokens_of(servers))
+
+
+def _places_of(server: McpServer) -> dict[str, tuple[str, ...]]:
+    """The names each of ``server``'s variables is given under: the header it is sent in,
+    the environment variable a stdio server reads it from."""
+    given = (
+        server.transport.headers_env
+        if isinstance(server.transport, HttpServer)
+        else server.transport.env_env
+    )
+    places: dict[str, tuple[str, ...]] = {}
+    for name, variable in given.items():
+        places[variable] = (*places.get(variable, ()), name)
+    return places
 
 
 def _tokens_of(servers: Iterable[McpServer]) -> tuple[tuple[HeldToken, str], ...]:
@@ -127,44 +145,23 @@ class McpSecrets:
         return list(self._secrets)
 
 
-def encoded(value: str) -> list[str]:
-    """``value`` as a server may echo it encoded: in hex (either case), and in base64
-    (standard and URL-safe), where it may sit at any of three places of a longer encoded
-    text (a ``Basic`` header's ``user:value``): for each, the run of base64 characters
-    that only the value's own bytes decide. Percent-encoding and JSON escapes are the
-    redactor's own forms (:func:`fleet.redaction.known.KnownValues`)."""
-    raw = value.encode()
-    forms = [raw.hex(), raw.hex().upper()]
-    for shift in range(3):
-        first = -(-8 * shift // 6)  # the first character made of the value's bits only
-        last = 8 * (shift + len(raw)) // 6  # past the last one
-        padded = b"\0" * shift + raw
-        for encode in (base64.b64encode, base64.urlsafe_b64encode):
-            forms.append(encode(padded).decode()[first:last])
-    return [form for form in dict.fromkeys(forms) if len(form) >= len(value) // 2]
-
-
-def _with_encoded(secrets: Iterable[Secret]) -> frozenset[Secret]:
-    held = set(secrets)
-    return frozenset(held | {Secret(f, s.what) for s in held for f in encoded(s.value)})
-
-
 class Scrub:
-    """Takes the held credentials' values out of text relayed to an agent: as written, as
-    JSON or a URL carries them (percent-encoded), in base64 or hex (:func:`encoded`), and
-    cut at a line's edge. A label replaces each; the label has no quote nor backslash, so
-    a JSON text stays JSON where the value was inside a string (the caller checks it still
-    parses)."""
+    """Takes the held credentials' values out of text relayed to an agent, in every form
+    the redactor knows (:class:`fleet.redaction.values.KnownValues`: as written, escaped as
+    JSON or markdown, percent-encoded, in base64 or hex, cut at a line's edge; one too
+    short to hunt where it is named). A label replaces each, covering every escape that
+    spelled it; the label has no quote nor backslash, so a JSON text stays JSON where the
+    value was inside a string (the caller checks it still parses)."""
 
     def __init__(self, secrets: Iterable[Secret]) -> None:
         self._live = secrets if isinstance(secrets, HeldSecrets) else None
         fixed = secrets.fixed if isinstance(secrets, HeldSecrets) else tuple(secrets)
-        self._fixed = _with_encoded(fixed)
+        self._fixed = frozenset(fixed)
         self._known = KnownSet().updated(self._fixed)
 
     def __call__(self, text: str) -> str:
         if self._live is not None:  # an OAuth token renewed since: known from now on
-            self._known = self._known.updated(self._fixed | _with_encoded(self._live.live()))
+            self._known = self._known.updated(self._fixed | frozenset(self._live.live()))
         spans = self._known.spans(text)
         if not spans:
             return text

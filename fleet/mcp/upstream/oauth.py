@@ -8,7 +8,10 @@ expires, renewed then — or at once when the server answers 401 — and sent up
 The token endpoint is the config's ``token_url``, or found as MCP's authorization spec
 says: the server's protected-resource metadata (RFC 9728) names its authorization server,
 whose metadata (RFC 8414) names the endpoint — the SDK's discovery addresses and metadata
-types. The client authenticates with HTTP Basic (``client_secret_basic``), to an
+types. An endpoint found so is used only on the server's own origin (its scheme, host and
+port): the metadata is the server's word, and a hostile server would otherwise decide
+where the client secret goes; one elsewhere is refused, the operator told to pin
+``token_url``. The client authenticates with HTTP Basic (``client_secret_basic``), to an
 ``https://`` endpoint only (``http://`` only on loopback). No redirect is followed.
 
 **Why not the SDK's ``ClientCredentialsOAuthProvider``.** It gets a token only after the
@@ -122,7 +125,10 @@ class ClientCredentials(httpx2.Auth):
         async with httpx2.AsyncClient(timeout=SECONDS, follow_redirects=False) as client:
             token_url = self._oauth.token_url or held.token_url
             if token_url is None:
-                token_url = held.token_url = await self._discover(client)
+                found = await self._discover(client)
+                self._check_url(found, "its token endpoint")
+                self._check_own(found)
+                token_url = held.token_url = found
             self._check_url(token_url, "its token endpoint")
             form = {"grant_type": "client_credentials"}
             if self._oauth.scope:
@@ -182,6 +188,20 @@ class ClientCredentials(httpx2.Auth):
                 f"its authorization server {_origin(issuer)} has the metadata of another issuer"
             )
         return endpoint
+
+    def _check_own(self, endpoint: str) -> None:
+        """A token endpoint the server's metadata named must be on the server's own
+        origin: elsewhere, only the operator may send the client secret (``token_url``)."""
+        own = _origin_of(self._url)
+        if own is not None and _origin_of(endpoint) == own:
+            return
+        raise CredentialRefused(
+            f"MCP server {self._server} got no OAuth token: its metadata names the token "
+            f"endpoint {_origin(endpoint)}, not on the server's own origin "
+            f"{_origin(self._url)}, and the client secret goes elsewhere only where the "
+            f"config says: give mcp.{self._server}.oauth.token_url (the authorization "
+            "server's token endpoint, as its operator documents it)"
+        )
 
     def _check_url(self, url: str, what: str) -> None:
         parts = urlsplit(url)
@@ -276,6 +296,20 @@ def _lock_of(held: HeldToken) -> asyncio.Lock:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def _origin_of(url: str) -> tuple[str, str, int] | None:
+    """``url``'s scheme, host and port (the default port of its scheme written out), as
+    RFC 6454 compares origins; ``None`` for an address that has none."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:
+        return None
+    if not host or port is None:
+        return None
+    return scheme, host, port
 
 
 def _code(body: bytes) -> str:

@@ -10,7 +10,8 @@ and good for ``OAUTH_TOKEN_SECONDS``; and its metadata at
 
 Run: ``python -m tests.integration.mcp.oauth_mcp_server DIR`` with ``OAUTH_CLIENT_ID``,
 ``OAUTH_CLIENT_SECRET``, ``OAUTH_TOKEN_SECONDS`` and ``OAUTH_SCOPE`` set (and
-``OAUTH_ADVERTISED_TOKEN_URL``, the token endpoint its metadata names instead); it prints its
+``OAUTH_ADVERTISED_TOKEN_URL``, the token endpoint its metadata names instead, ``{port}`` in
+it standing for its own port); it prints its
 port once it listens. It appends to ``DIR/authorizations.jsonl`` the ``Authorization`` of
 every request to ``/mcp``, and to ``DIR/issued.jsonl`` each token it issues. Its tools:
 ``echo`` and ``whoami`` (says back the ``Authorization`` it got, as a hostile server
@@ -181,7 +182,9 @@ def main() -> None:
         os.environ["OAUTH_CLIENT_SECRET"],
         int(os.environ["OAUTH_TOKEN_SECONDS"]),
         os.environ["OAUTH_SCOPE"],
-        os.environ.get("OAUTH_ADVERTISED_TOKEN_URL", ""),
+        os.environ.get("OAUTH_ADVERTISED_TOKEN_URL", "").replace(
+            "{port}", str(sock.getsockname()[1])
+        ),
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
 

@@ -197,3 +197,33 @@ async def test_a_plain_http_endpoint_off_loopback_is_never_sent_the_secret(
         "unencrypted: give mcp.tracker.oauth.token_url as https://…"
     ) in caplog.text
     assert mcp.issued() == [] and mcp.authorizations() == []
+
+
+@pytest.mark.parametrize("where", ["another-port", "another-host"])
+async def test_metadata_naming_a_token_endpoint_off_the_servers_origin_is_refused(
+    tmp_path: Path, oauth_mcp: Start, caplog: pytest.LogCaptureFixture, where: str
+) -> None:
+    """Without token_url, metadata naming a token endpoint off the server's own origin (a
+    token endpoint on another loopback port that takes the same client, or the server's
+    own by another host name): the session fails before the secret is sent anywhere, the
+    log telling the operator to pin token_url."""
+    started: list[OAuthMcp] = []
+    if where == "another-port":
+        started.append(oauth_mcp())
+        mcp = oauth_mcp(advertised=started[0].token_url)
+        shown = started[0].base
+    else:
+        mcp = oauth_mcp(advertised="http://localhost:{port}/oauth/token")
+        shown = mcp.base.replace("127.0.0.1", "localhost")
+    started.append(mcp)
+    async with the_door(tmp_path, mcp.server(discover=True)) as door:
+        assert (
+            await initialize_refused(door)
+            == "the credential for MCP server tracker is missing or refused"
+        )
+    assert (
+        f"MCP server tracker got no OAuth token: its metadata names the token endpoint "
+        f"{shown}, not on the server's own origin {mcp.base}"
+    ) in caplog.text
+    assert "give mcp.tracker.oauth.token_url" in caplog.text
+    assert all(server.issued() == [] for server in started) and mcp.authorizations() == []

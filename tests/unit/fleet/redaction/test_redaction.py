@@ -17,8 +17,9 @@ from urllib.parse import quote
 import pytest
 
 from fleet.placeholders import placeholder_jwt, placeholder_token
-from fleet.redaction.known import EnvSecrets, KnownValues, Secret
+from fleet.redaction.known import EnvSecrets, Secret
 from fleet.redaction.redactor import Redactor, label
+from fleet.redaction.values import KnownValues
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 HB = "hb" + "Q3v9xZr1_kLm-0aTy8WcPd7uNe2sHjF4"  # shaped like a token_urlsafe(24)
@@ -120,7 +121,7 @@ def test_sources_added_later_are_asked_too() -> None:
 
 
 def test_short_values_are_not_redacted() -> None:
-    """Values under six characters would match ordinary words: they are left."""
+    """Values under six characters would match ordinary words: in free text they are left."""
     assert redactor(Secret("abc12", "short")).redact("abc12 x abc12") == "abc12 x abc12"
 
 
@@ -128,7 +129,9 @@ def test_environment_secrets_are_labelled_with_their_variable() -> None:
     """Variables the config names are read once; unset or empty ones are skipped."""
     environ = {"DISCORD_TOKEN": "discord-" + alnum(20), "EMPTY": "", "OTHER": "not-a-secret"}
     source = EnvSecrets(["DISCORD_TOKEN", "EMPTY", "UNSET"], environ)
-    assert list(source.known_secrets()) == [Secret(environ["DISCORD_TOKEN"], "DISCORD_TOKEN")]
+    assert list(source.known_secrets()) == [
+        Secret(environ["DISCORD_TOKEN"], "DISCORD_TOKEN", ("DISCORD_TOKEN",))
+    ]
     out = Redactor([source]).redact(f"bot {environ['DISCORD_TOKEN']} not-a-secret")
     assert out == "bot [redacted: DISCORD_TOKEN] not-a-secret"
 
@@ -392,7 +395,7 @@ def test_ordinary_agent_output_is_left_alone() -> None:
 def test_a_known_set_finds_what_one_matcher_finds_and_rebuilds_little() -> None:
     """Secrets added one by one (a token per spawn) are found as one matcher finds them;
     most segments are reused from one set to the next, and a removed secret is forgotten."""
-    from fleet.redaction.known import KnownSet
+    from fleet.redaction.values import KnownSet
 
     values = [Secret(f"tok-{i:04d}-" + "x" * 20 + f"{i:04d}", f"token {i}") for i in range(40)]
     text = "\n".join(v.value for v in values[::3]) + f"\n…{values[5].value[-10:]}"
@@ -414,7 +417,8 @@ def test_long_secrets_are_found_by_their_pieces_wherever_they_stand() -> None:
     """A secret long enough to be found by its pieces is found at every place in a text
     (whatever the place's remainder by the stride), twice where it stands twice, beside
     one found one by one; a text that holds neither is left alone."""
-    from fleet.redaction.known import LONG, STRIDE, Span
+    from fleet.redaction.known import Span
+    from fleet.redaction.values import LONG, STRIDE
 
     long = Secret("Lk" + "q7Zr" * (LONG // 4), "heartbeat token")
     short = Secret("s3cr3t-pw", "password")
