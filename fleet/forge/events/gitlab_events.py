@@ -79,8 +79,12 @@ def gitlab_event(p: Payload, base: dict[str, Any], entry: ForgeEntry | None) -> 
         if not _confidential_issue(p):
             return said
         # Made confidential mid-run, an issue's close, unlabel or unassign still stops its
-        # run; nothing of it starts one or reaches an agent.
-        return said if said.kind in _STOPS else replace(said, kind=EventKind.OTHER, body="")
+        # run; nothing of it starts one or reaches an agent, and nothing more of it is read.
+        if said.kind in _STOPS:
+            return said
+        return replace(
+            said, kind=EventKind.OTHER, body="", label=None, assignee=None, confirm=False
+        )
     if name in (_NOTE, _CONFIDENTIAL_NOTE):
         return _note(p, base)
     if name == _MERGE_REQUEST:
