@@ -5,10 +5,8 @@ slack-bolt takes the events (:mod:`.socket`: Socket Mode by default, signed HTTP
 option) and acknowledges each at once; this module owns the lifecycle and which events
 are ours (:mod:`.translate`, :mod:`.blocks` for button clicks, the agent session's Stop
 turned into ``stop <agent>`` by the thread's topic in the ledger), the sender's user groups
-as Slack says them now (:mod:`.groups`: read again before a person's event is judged when
-older than ``usergroups_max_age`` or changed; a person the config names by id waits on no
-reading, since their own entry wins over any group), and hands the rest to the paced
-posting (:mod:`.outbound`, :mod:`.pacing`) and the sessions (:mod:`.sessions`).
+as Slack says them now (:mod:`.groups`), and hands the rest to the paced posting
+(:mod:`.outbound`, :mod:`.pacing`) and the sessions (:mod:`.sessions`).
 """
 
 from __future__ import annotations
@@ -40,7 +38,7 @@ from connectors.inbox import Inbox
 from connectors.receiving import ReceiveFailures
 from connectors.slack.blocks import click
 from connectors.slack.config import SlackConfig, token_problems
-from connectors.slack.groups import CHANGE_EVENTS, GroupsUnread, UserGroups
+from connectors.slack.groups import CHANGE_EVENTS, Unjudged, UserGroups, with_groups
 from connectors.slack.mrkdwn import PART_LIMIT
 from connectors.slack.outbound import Outbound, is_ts, render
 from connectors.slack.pacing import Pacer, SlackRefused
@@ -90,9 +88,8 @@ class SlackConnector(ConnectorDefaults):
     ) -> None:
         """``threads``: the ledger's chat store (the topic of a thread whose session a
         person stopped). ``is_operator``: whether the ACL knows a user with these groups
-        (the router's ACL decides; this only spares a person named by id the wait on a
-        reading of the groups, and says why when one fails). ``failures``: where an event
-        that cannot be taken is reported."""
+        (the router's ACL decides; this spares a person named by id a reading of the
+        groups). ``failures``: where an event that cannot be taken is reported."""
         self._config = config
         self._threads = threads
         self._environ = environ
@@ -244,9 +241,8 @@ class SlackConnector(ConnectorDefaults):
         if self._state is _State.STOPPED or translator is None:
             return
         self._link.event()
-        if event.get("type") in CHANGE_EVENTS:
-            if self._groups is not None:
-                self._groups.told(event)
+        if event.get("type") in CHANGE_EVENTS and self._groups is not None:
+            self._groups.told(event)  # no person's: nothing to hand over
             return
         event_id = body.get("event_id") if isinstance(body.get("event_id"), str) else None
         try:
@@ -288,30 +284,17 @@ class SlackConnector(ConnectorDefaults):
         return None
 
     async def _with_groups(self, inbound: InboundMessage) -> InboundMessage | None:
-        """``inbound`` with its sender's groups as Slack says them now (unless the config
-        names the sender by id: their own entry wins over every group); ``None`` when
-        they could not be read, which is said where it came from if those groups may have
-        given the sender a role (else only logged)."""
-        groups, user = self._groups, inbound.sender
-        if groups is None:
+        """``inbound`` with its sender's groups to judge it by (:func:`.groups.with_groups`);
+        ``None`` when they could not be read, said where it came from if it matters."""
+        if self._groups is None:
             return inbound
-        if self._is_operator is not None and self._is_operator(user, ()):
-            return dataclasses.replace(inbound, groups=groups.cached(user))
-        try:
-            return dataclasses.replace(inbound, groups=await groups.fresh(user))
-        except GroupsUnread as exc:
-            log.warning("slack: an event of %s not judged: %s", user, exc)
-            known = groups.cached(user)
-            if known and (self._is_operator is None or self._is_operator(user, known)):
-                note = OutboundMessage(
-                    inbound.room,
-                    f"{user}: not acted on: {exc}, so your role through a user group "
-                    "cannot be checked. Try again shortly; if this goes on, check the app's "
-                    "`usergroups:read` scope (docs/slack.md).",
-                    inbound.thread_id,
-                )
+        judged = await with_groups(inbound, self._groups, self._is_operator)
+        if isinstance(judged, Unjudged):
+            if judged.why is not None:
+                note = OutboundMessage(inbound.room, judged.why, inbound.thread_id)
                 self._post_later(note, "slack-groups-unread")
             return None
+        return judged
 
     async def _on_click(self, payload: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         """A click on one of our buttons (already acknowledged): its answer, queued."""

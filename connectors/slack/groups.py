@@ -1,14 +1,17 @@
-"""The user groups a Slack user is in, as the ACL names them: ``usergroup:S…``, as Slack
-says them now.
+"""The user groups a Slack user is in, as the ACL names them: ``usergroup:S…``.
 
-``usergroups.list`` (with its users) is read at start. Before an event of a person is
-judged, the groups are read again if the last reading began more than ``max_age`` seconds
-ago or a change was told since (:meth:`UserGroups.fresh`): one reading serves every event
-that waits on it, and a reading that fails is :class:`GroupsUnread`, which the connector
-judges closed. Slack tells a change by ``subteam_members_changed``, ``subteam_updated`` and
-``subteam_created`` (:meth:`UserGroups.told`): the group is marked changed at once, so no
-event after it is judged on the old members, and its members are read again
+They are as Slack says them now. ``usergroups.list`` (with its users) is read at start.
+Before an event of a person is judged, the groups are read again if the last reading began
+more than ``max_age`` seconds ago or a change was told since (:meth:`UserGroups.fresh`):
+one reading serves every event that waits on it, and a reading that fails is
+:class:`GroupsUnread`, which is judged closed. Slack tells a change by
+``subteam_members_changed``, ``subteam_updated`` and ``subteam_created``
+(:meth:`UserGroups.told`): the group is marked changed at once, so no event after it is
+judged on the old members, and its members are read again
 (``usergroups.users.list``); a disabled group (``date_delete`` set) is dropped.
+
+:func:`with_groups` gives a person's event the groups to judge it with: none to wait on
+for a person the config names by id (their own entry wins over every group).
 
 A workspace that refuses (the ``usergroups:read`` scope missing, or no user groups on its
 plan) gives everyone no groups, said once in the log.
@@ -17,10 +20,12 @@ plan) gives everyone no groups, said once in the log.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from connectors.base import InboundMessage
 from connectors.errors import ConnectorError
 from connectors.slack.web import SlackWeb
 
@@ -158,6 +163,38 @@ class UserGroups:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Unjudged:
+    """An event not judged, for its sender's groups could not be read."""
+
+    why: str | None  # what to tell the sender where they wrote; None: only logged
+
+
+async def with_groups(
+    inbound: InboundMessage,
+    groups: UserGroups,
+    is_operator: Callable[[str, tuple[str, ...]], bool] | None,
+) -> InboundMessage | Unjudged:
+    """``inbound`` with its sender's groups as Slack says them now, or the cached ones when
+    ``is_operator`` knows the sender without any group; :class:`Unjudged` when they could
+    not be read, with why to tell the sender if those groups may have given them a role."""
+    user = inbound.sender
+    if is_operator is not None and is_operator(user, ()):
+        return dataclasses.replace(inbound, groups=groups.cached(user))
+    try:
+        return dataclasses.replace(inbound, groups=await groups.fresh(user))
+    except GroupsUnread as exc:
+        log.warning("slack: an event of %s not judged: %s", user, exc)
+        known = groups.cached(user)
+        if not known or (is_operator is not None and not is_operator(user, known)):
+            return Unjudged(None)
+        return Unjudged(
+            f"{user}: not acted on: {exc}, so your role through a user group cannot be "
+            "checked. Try again shortly; if this goes on, check the app's `usergroups:read` "
+            "scope (docs/slack.md)."
+        )
 
 
 def _users(users: object) -> tuple[str, ...]:
