@@ -106,6 +106,8 @@ class UserGroups:
                 log.warning("slack: user groups cannot be read (%s): none are used", exc)
                 return
             raise GroupsUnread(f"Slack's user groups could not be read: {exc}") from None
+        if change < self._read_change or began < self._read_at:
+            return  # a later reading came back first: this one's answer is older
         groups: dict[str, tuple[str, ...]] = {}
         found = answer.get("usergroups")
         for group in found if isinstance(found, list) else []:
