@@ -173,6 +173,16 @@ class SlackConfig(BaseModel):
             "was reached) when no operator on Slack started the agent it is about."
         ),
     )
+    usergroups_max_age: float = Field(
+        default=10.0,
+        ge=0,
+        le=60,
+        description=(
+            "Seconds a reading of the workspace's user groups is used for before a "
+            "person's message, reaction or click is judged on a new one (`usergroups.list`); "
+            "a change Slack tells is read at once. `0`: read before every one."
+        ),
+    )
     api_base: str = Field(
         default="https://slack.com/api/",
         description=f"Slack's Web API base URL. Only for tests; `{API_BASE_ENV}` overrides it.",

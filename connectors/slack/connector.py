@@ -5,8 +5,8 @@ slack-bolt takes the events (:mod:`.socket`: Socket Mode by default, signed HTTP
 option) and acknowledges each at once; this module owns the lifecycle and which events
 are ours (:mod:`.translate`, :mod:`.blocks` for button clicks, the agent session's Stop
 turned into ``stop <agent>`` by the thread's topic in the ledger), the sender's user groups
-(``usergroups.list``, kept :data:`GROUPS_SECONDS`), and hands the rest to the paced
-posting (:mod:`.outbound`, :mod:`.pacing`) and the sessions (:mod:`.sessions`).
+as Slack says them now (:mod:`.groups`), and hands the rest to the paced posting
+(:mod:`.outbound`, :mod:`.pacing`) and the sessions (:mod:`.sessions`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from connectors.inbox import Inbox
 from connectors.receiving import ReceiveFailures
 from connectors.slack.blocks import click
 from connectors.slack.config import SlackConfig, token_problems
-from connectors.slack.groups import UserGroups
+from connectors.slack.groups import CHANGE_EVENTS, Unjudged, UserGroups, with_groups
 from connectors.slack.mrkdwn import PART_LIMIT
 from connectors.slack.outbound import Outbound, is_ts, render
 from connectors.slack.pacing import Pacer, SlackRefused
@@ -87,14 +87,16 @@ class SlackConnector(ConnectorDefaults):
         clock: Clock | None = None,
     ) -> None:
         """``threads``: the ledger's chat store (the topic of a thread whose session a
-        person stopped). ``is_operator``: unused by Slack, which acknowledges every
-        event (the router's ACL decides); kept so every connector is built alike.
-        ``failures``: where an event that cannot be taken is reported."""
+        person stopped). ``is_operator``: whether the ACL knows a user with these groups
+        (the router's ACL decides; this spares a person named by id a reading of the
+        groups). ``failures``: where an event that cannot be taken is reported."""
         self._config = config
         self._threads = threads
         self._environ = environ
+        self._is_operator = is_operator
         self._failures = failures if failures is not None else ReceiveFailures()
-        self._link = LinkHealth(CONNECTOR, clock if clock is not None else SystemClock())
+        self._clock = clock if clock is not None else SystemClock()
+        self._link = LinkHealth(CONNECTOR, self._clock)
         self._inbox = Inbox()
         self._state = _State.NEW
         self._web: SlackWeb | None = None
@@ -164,7 +166,9 @@ class SlackConnector(ConnectorDefaults):
         self._outbound = Outbound(web, pacer, config)
         self._sessions = Sessions(pacer, enabled=config.agent_sessions)
         self._translator = Translator(config.channel_id, identity.user_id)
-        self._groups = UserGroups(web)
+        self._groups = UserGroups(
+            web, max_age=config.usergroups_max_age, clock=self._clock.monotonic
+        )
         await self._groups.refresh()
         secret = ""
         if config.mode == "http" and config.signing_secret_env is not None:
@@ -237,28 +241,27 @@ class SlackConnector(ConnectorDefaults):
         if self._state is _State.STOPPED or translator is None:
             return
         self._link.event()
+        if event.get("type") in CHANGE_EVENTS and self._groups is not None:
+            self._groups.told(event)  # no person's: nothing to hand over
+            return
         event_id = body.get("event_id") if isinstance(body.get("event_id"), str) else None
         try:
             inbound = await self._translate(translator, event, event_id)
         except Exception as exc:
             self._failures.failed(CONNECTOR, event_id, exc)
             return
-        if inbound is not None:
+        if inbound is not None and (inbound := await self._with_groups(inbound)) is not None:
             self._hand_over(inbound)
 
     async def _translate(
         self, translator: Translator, event: Mapping[str, Any], event_id: str | None
     ) -> InboundMessage | None:
+        """What ``event`` means, its sender's groups still to be added."""
         kind = event.get("type")
-        user = event.get("user")
-        groups = self._groups.of(user) if self._groups and isinstance(user, str) else ()
         if kind in ("message", "app_mention"):
             if event.get("subtype") == "message_changed":
-                message = event.get("message")
-                sender = message.get("user") if isinstance(message, Mapping) else None
-                groups = self._groups.of(sender) if self._groups and isinstance(sender, str) else ()
-                return translator.edit(event, groups)
-            inbound = translator.message(event, groups)
+                return translator.edit(event)
+            inbound = translator.message(event)
             if inbound is not None and inbound.event_id is not None:
                 self._note_place(inbound.event_id, inbound.thread_id)
                 if self._outbound is not None and inbound.thread_id is None:
@@ -268,7 +271,7 @@ class SlackConnector(ConnectorDefaults):
             item = event.get("item")
             ts = item.get("ts") if isinstance(item, Mapping) else None
             thread = self._places.get(ts) if isinstance(ts, str) else None
-            return translator.reaction(event, event_id, thread, groups)
+            return translator.reaction(event, event_id, thread)
         if kind == "agent_session_stopped":
             thread = event.get("thread_ts")
             if event.get("channel") != self._config.channel_id or not isinstance(thread, str):
@@ -277,23 +280,35 @@ class SlackConnector(ConnectorDefaults):
             if agent is None:
                 log.info("slack: Stop on the session of thread %s, which is no agent's", thread)
                 return None
-            return translator.session_stopped(event, event_id, agent, groups)
+            return translator.session_stopped(event, event_id, agent)
         return None
+
+    async def _with_groups(self, inbound: InboundMessage) -> InboundMessage | None:
+        """``inbound`` with its sender's groups to judge it by (:func:`.groups.with_groups`);
+        ``None`` when they could not be read, said where it came from if it matters."""
+        if self._groups is None:
+            return inbound
+        judged = await with_groups(inbound, self._groups, self._is_operator)
+        if isinstance(judged, Unjudged):
+            if judged.why is not None:
+                note = OutboundMessage(inbound.room, judged.why, inbound.thread_id)
+                self._post_later(note, "slack-groups-unread")
+            return None
+        return judged
 
     async def _on_click(self, payload: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         """A click on one of our buttons (already acknowledged): its answer, queued."""
         if self._state is _State.STOPPED:
             return
         self._link.event()
-        user = payload.get("user")
-        sender = user.get("id") if isinstance(user, Mapping) else None
-        groups = self._groups.of(sender) if self._groups and isinstance(sender, str) else ()
+        container = payload.get("container")
         try:
-            inbound = click(payload, self._config.channel_id, groups)
+            inbound = click(payload, self._config.channel_id)
         except Exception as exc:
             self._failures.failed(CONNECTOR, None, exc)
             return
-        container = payload.get("container")
+        if inbound is not None and (inbound := await self._with_groups(inbound)) is None:
+            return
         clicked = container.get("message_ts") if isinstance(container, Mapping) else None
         if inbound is not None and inbound.reacts_to is None and isinstance(clicked, str):
             why = self._questions.refusal(clicked, inbound.sender)
@@ -364,14 +379,18 @@ class SlackConnector(ConnectorDefaults):
     def _say_later(self, inbound: InboundMessage, why: str) -> None:
         """Tell the clicker, where they clicked, why their click did nothing."""
         note = OutboundMessage(inbound.room, f"{inbound.sender}: {why}", inbound.thread_id)
+        self._post_later(note, "slack-click-refused")
+
+    def _post_later(self, note: OutboundMessage, name: str) -> None:
+        """Post why something was not done, later (never in the way of the event)."""
 
         async def say() -> None:
             try:
                 await self.send(note)
             except ConnectorError as exc:
-                log.warning("slack: could not say why a click did nothing: %s", exc)
+                log.warning("slack: could not say why something was not done: %s", exc)
 
-        task = asyncio.get_running_loop().create_task(say(), name="slack-click-refused")
+        task = asyncio.get_running_loop().create_task(say(), name=name)
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
 

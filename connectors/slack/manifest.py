@@ -35,6 +35,10 @@ BOT_EVENTS = frozenset(
         "message.groups",
         "reaction_added",
         "agent_session_stopped",
+        # A user group's change, told at once: who operates through it is read again.
+        "subteam_created",
+        "subteam_members_changed",
+        "subteam_updated",
     }
 )
 """The bot events the app subscribes to."""

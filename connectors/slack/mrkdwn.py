@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
+import disarm
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
@@ -36,6 +37,9 @@ _ADDRESS_LIKE: Final = re.compile(
     r"(?i)(?:[a-z][a-z0-9+.-]*:|www\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)+\b)"
 )
 """A link label that names an address itself (a URL, a scheme, a domain): not hidden."""
+_IDEOGRAPHIC_STOPS: Final = str.maketrans("\u3002\uff61", "..")
+"""The full stops IDNA (RFC 3490, 3.1) reads as a domain's dot, which no confusables fold
+makes one."""
 _BACKTICK_RUN: Final = re.compile(r"(?<=``)(?=`)")
 _MENTION_ID: Final = re.compile(r"[UW][A-Z0-9]{2,20}")
 
@@ -138,6 +142,16 @@ def _link(href: str, label: str) -> str:
     url = href.replace("&", "&amp;")
     if not label or label == escape(href):
         return f"<{url}>"
-    if _ADDRESS_LIKE.search(label):  # a label that reads as another address: show both
+    if reads_as_address(label):  # a label that reads as another address: show both
         return f"{label} (<{url}>)"
     return f"<{url}|{label.replace('|', '¦')}>"
+
+
+def reads_as_address(label: str) -> bool:
+    """Whether ``label`` names an address, as written or as it looks: compared by its
+    TR39 skeleton (``gіthub.com`` with a Cyrillic ``і``, full-width letters, a one dot
+    leader for a dot, a zero-width space inside all read as ``github.com``)."""
+    if _ADDRESS_LIKE.search(label):
+        return True
+    looks = disarm.skeleton_key(label.translate(_IDEOGRAPHIC_STOPS))
+    return _ADDRESS_LIKE.search(looks) is not None

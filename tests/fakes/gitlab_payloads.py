@@ -314,12 +314,15 @@ def gitlab_note(
     source_branch: str = "changes",
     internal: bool = False,
     at: datetime | None = None,
+    issue_confidential: bool = False,
 ) -> Event:
     """A Note Hook: ``sender`` wrote ``body`` on ``on`` (``Issue``, ``MergeRequest``,
     ``Commit``, ``Snippet``) ``number`` (``action`` None: as GitLab before 16.11 sent it;
-    ``internal``: an internal note, which GitLab sends as a Confidential Note Hook)."""
-    name = "Confidential Note Hook" if internal else "Note Hook"
-    payload = _base("note", repo, sender, confidential=internal)
+    ``internal``: an internal note, which GitLab sends as a Confidential Note Hook;
+    ``issue_confidential``: a note on a confidential issue, sent the same way)."""
+    hidden = internal or issue_confidential
+    name = "Confidential Note Hook" if hidden else "Note Hook"
+    payload = _base("note", repo, sender, confidential=hidden)
     payload["project_id"] = payload["project"]["id"]
     path = {"Issue": "issues", "MergeRequest": "merge_requests", "Snippet": "snippets"}
     attributes: Payload = {
@@ -353,6 +356,7 @@ def gitlab_note(
             assignees=(),
             state="opened",
             at=at,
+            confidential=issue_confidential,
         )
     elif on == "MergeRequest":
         payload["merge_request"] = _merge_request_object(

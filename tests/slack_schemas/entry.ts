@@ -25,6 +25,8 @@ import type {
   ReactionsAddResponse,
   UsergroupsListArguments,
   UsergroupsListResponse,
+  UsergroupsUsersListArguments,
+  UsergroupsUsersListResponse,
   UsersInfoArguments,
   UsersInfoResponse,
 } from '@slack/web-api';
@@ -35,6 +37,8 @@ import type {
   GenericMessageEvent,
   KnownBlock,
   ReactionAddedEvent,
+  SubteamMembersChangedEvent,
+  SubteamUpdatedEvent,
 } from '@slack/types';
 
 export type {
@@ -62,6 +66,8 @@ export type {
   ReactionsAddResponse,
   UsergroupsListArguments,
   UsergroupsListResponse,
+  UsergroupsUsersListArguments,
+  UsergroupsUsersListResponse,
   UsersInfoArguments,
   UsersInfoResponse,
   AgentSessionStoppedEvent,
@@ -70,4 +76,6 @@ export type {
   GenericMessageEvent,
   KnownBlock,
   ReactionAddedEvent,
+  SubteamMembersChangedEvent,
+  SubteamUpdatedEvent,
 };

@@ -23,6 +23,13 @@ in its own series (issue 3 and merge request !3 may both be), never by their glo
                                    or an internal note (which Fleetwarden's public answers
                                    must not spread)
 
+Whether an issue or a note is confidential is read from the payload, which the hook's token
+or signature vouches for (``object_attributes.confidential``; a note's ``internal`` flag,
+its ``event_type`` and its issue's ``confidential``), never from the ``X-Gitlab-Event``
+header, which no signature covers: a ``Confidential Issue Hook`` renamed ``Issue Hook`` on
+the way is still confidential, and a payload that does not say ``false`` is taken as
+confidential.
+
 An issue's label and assignment events are marked ``confirm``: the delivery says what
 changed, but whether its sender changed it is asked of GitLab's own record (its resource
 label events and system notes, :meth:`~fleet.forge.model.ForgeApi.issue_changes`) first.
@@ -45,11 +52,13 @@ _CONFIDENTIAL_ISSUE: Final = "Confidential Issue Hook"
 _STOPS: Final = frozenset({EventKind.CLOSED, EventKind.UNLABELED, EventKind.UNASSIGNED})
 """What a confidential issue's event may do: stop its run, never start or feed one."""
 _NOTE: Final = "Note Hook"
+_CONFIDENTIAL_NOTE: Final = "Confidential Note Hook"
 _MERGE_REQUEST: Final = "Merge Request Hook"
 _KINDS: Final = {
     _ISSUE: ("issue", "work_item"),
     _CONFIDENTIAL_ISSUE: ("issue", "work_item"),
     _NOTE: ("note",),
+    _CONFIDENTIAL_NOTE: ("note",),
     _MERGE_REQUEST: ("merge_request",),
 }
 _NOTE_CREATED: Final = (None, "create")  # GitLab before 16.11 sent no action: a new note
@@ -65,14 +74,18 @@ def gitlab_event(p: Payload, base: dict[str, Any], entry: ForgeEntry | None) -> 
     wanted = _KINDS.get(name)
     if wanted is not None and p.get("object_kind") not in wanted:
         raise BadDelivery(400, f"the payload is not what {name} carries")
-    if name == _ISSUE and p.get("object_kind") == "issue":
-        return _issue(p, base, entry)
-    if name == _CONFIDENTIAL_ISSUE and p.get("object_kind") == "issue":
-        # Made confidential mid-run, an issue's close, unlabel or unassign still stops its
-        # run; nothing of it starts one or reaches an agent.
+    if name in (_ISSUE, _CONFIDENTIAL_ISSUE) and p.get("object_kind") == "issue":
         said = _issue(p, base, entry)
-        return said if said.kind in _STOPS else replace(said, kind=EventKind.OTHER, body="")
-    if name == _NOTE:
+        if not _confidential_issue(p):
+            return said
+        # Made confidential mid-run, an issue's close, unlabel or unassign still stops its
+        # run; nothing of it starts one or reaches an agent, and nothing more of it is read.
+        if said.kind in _STOPS:
+            return said
+        return replace(
+            said, kind=EventKind.OTHER, body="", label=None, assignee=None, confirm=False
+        )
+    if name in (_NOTE, _CONFIDENTIAL_NOTE):
         return _note(p, base)
     if name == _MERGE_REQUEST:
         return _merge_request(p, base)
@@ -167,7 +180,7 @@ def _note(p: Payload, base: dict[str, Any]) -> ForgeEvent:
         number = p.number("merge_request.iid")
     new = p.get("object_attributes.action") in _NOTE_CREATED
     system = p.get("object_attributes.system") is True
-    confidential = p.get("event_type") == "confidential_note"  # an internal note
+    confidential = _confidential_note(p, on_issue=noteable == "Issue")
     comment = number > 0 and new and not system and not confidential
     return ForgeEvent(
         **base,
@@ -181,6 +194,22 @@ def _note(p: Payload, base: dict[str, Any]) -> ForgeEvent:
         head=p.optional_text("merge_request.source_branch") if is_pull else None,
         comment_id=p.number("object_attributes.id"),
     )
+
+
+def _confidential_issue(p: Payload) -> bool:
+    """Whether the issue is confidential, as the payload says: anything but ``false``
+    (the field missing, or not a boolean) is taken as confidential."""
+    return p.get("object_attributes.confidential") is not False
+
+
+def _confidential_note(p: Payload, *, on_issue: bool) -> bool:
+    """Whether the note is for fewer eyes than a public answer reaches: an internal note,
+    or any note on a confidential issue (the issue's ``confidential`` not ``false``)."""
+    internal = p.get("object_attributes.internal") is True
+    internal = internal or p.get("object_attributes.confidential") is True
+    if internal or p.get("event_type") == "confidential_note":
+        return True
+    return on_issue and p.get("issue.confidential") is not False
 
 
 def _merge_request(p: Payload, base: dict[str, Any]) -> ForgeEvent:

@@ -42,6 +42,8 @@ EVENT_TYPES = {
     "app_mention": "AppMentionEvent",
     "reaction_added": "ReactionAddedEvent",
     "agent_session_stopped": "AgentSessionStoppedEvent",
+    "subteam_members_changed": "SubteamMembersChangedEvent",
+    "subteam_updated": "SubteamUpdatedEvent",
 }
 
 

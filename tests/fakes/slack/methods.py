@@ -236,7 +236,16 @@ def replies(world: SlackWorld, args: dict[str, Any]) -> Answer:
 
 def usergroups(world: SlackWorld, args: dict[str, Any]) -> Answer:
     include = bool(args.get("include_users"))
-    return {"ok": True, "usergroups": [g.as_slack(include) for g in world.usergroups.values()]}
+    disabled = bool(args.get("include_disabled"))
+    shown = [g for g in world.usergroups.values() if disabled or not g.deleted]
+    return {"ok": True, "usergroups": [g.as_slack(include) for g in shown]}
+
+
+def usergroup_users(world: SlackWorld, args: dict[str, Any]) -> Answer:
+    group = world.usergroups.get(str(args["usergroup"]))
+    if group is None or (group.deleted and not args.get("include_disabled")):
+        return _error("no_such_subteam")
+    return {"ok": True, "users": list(group.users)}
 
 
 def user_info(world: SlackWorld, args: dict[str, Any]) -> Answer:

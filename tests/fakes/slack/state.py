@@ -110,6 +110,9 @@ class Usergroup:
     handle: str
     team_id: str
     users: list[str]
+    created: int = field(default_factory=lambda: int(time.time()))
+    updated: int = field(default_factory=lambda: int(time.time()))
+    deleted: int = 0  # when it was disabled (usergroups.disable); 0 while enabled
 
     def as_slack(self, include_users: bool) -> dict[str, Any]:
         """The group as usergroups.list lists it."""
@@ -120,11 +123,31 @@ class Usergroup:
             "name": self.handle,
             "is_usergroup": True,
             "user_count": len(self.users),
-            "date_delete": 0,
+            "date_delete": self.deleted,
         }
         if include_users:
             group["users"] = list(self.users)
         return group
+
+    def as_subteam(self, creator: str) -> dict[str, Any]:
+        """The group as a ``subteam_updated`` / ``subteam_created`` event carries it."""
+        return {
+            "id": self.id,
+            "team_id": self.team_id,
+            "is_usergroup": True,
+            "is_subteam": True,
+            "name": self.handle,
+            "handle": self.handle,
+            "is_external": False,
+            "date_create": self.created,
+            "date_update": self.updated,
+            "date_delete": self.deleted,
+            "auto_provision": False,
+            "created_by": creator,
+            "updated_by": creator,
+            "users": list(self.users),
+            "user_count": len(self.users),
+        }
 
 
 @dataclass

@@ -55,6 +55,9 @@ METHODS: dict[str, Method] = {
         "ConversationsReplies", "bot", "channels:history", methods.replies
     ),
     "usergroups.list": Method("UsergroupsList", "bot", "usergroups:read", methods.usergroups),
+    "usergroups.users.list": Method(
+        "UsergroupsUsersList", "bot", "usergroups:read", methods.usergroup_users
+    ),
     "users.info": Method("UsersInfo", "bot", "users:read", methods.user_info),
     # The scope is an assumption: Slack's reference names none the fake could read.
     "agents.sessions.setStatus": Method(
@@ -134,6 +137,9 @@ class WebApi:
             return self._answer(
                 name, method, args, kind, {"ok": False, "error": "ratelimited"}, 429, headers
             )
+        failing = self.world.failing.get(name)
+        if failing is not None:  # an outage the test asked for
+            return self._answer(name, method, args, kind, {"ok": False, "error": failing}, 200)
         result = method.handler(self.world, args)
         answer = await result if isinstance(result, Awaitable) else result
         return self._answer(name, method, args, kind, answer, 200, headers)

@@ -7,6 +7,11 @@
                                                          #    unless bot_member=False;
                                                          #    private=True makes a "G…")
     group = world.add_usergroup("oncall", [alice])       # -> "S…"
+    await world.change_usergroup(group, remove=[alice])  # subteam_members_changed, then
+                                                         #   subteam_updated (tell=False:
+                                                         #   lost on the way)
+    await world.disable_usergroup(group)                 # subteam_updated, date_delete set
+    world.failing["usergroups.list"] = "internal_error"  # a method failing until removed
     async with slack_server(world) as server:           # tests.fakes.slack.server
         server.api_base                                  # "http://127.0.0.1:P/api/"
         ts = await world.person_says(alice, ops, "hi", thread_ts=None, mention=False)
@@ -52,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Coroutine, Iterable
 from typing import Any, Protocol
 
@@ -122,6 +128,7 @@ class SlackWorld:
         self.sessions_allowed = True
         self.echo_bot_messages = True
         self.http_retry_delays: tuple[float, ...] = (0.0, 60.0, 300.0)
+        self.failing: dict[str, str] = {}  # Web API method -> the error it answers for now
         # wiring (set by the server)
         self.base_url = "http://127.0.0.1:0"
         self.sockets: Outlet | None = None
@@ -162,6 +169,48 @@ class SlackWorld:
         group = Usergroup(make_id("S"), handle, self.team_id, list(users))
         self.usergroups[group.id] = group
         return group.id
+
+    async def change_usergroup(
+        self, group: str, *, add: Iterable[str] = (), remove: Iterable[str] = (), tell: bool = True
+    ) -> None:
+        """An admin adds and takes people in ``group`` (usergroups.users.update); with
+        ``tell``, Slack tells the app: ``subteam_members_changed``, then ``subteam_updated``
+        (each as Slack sends them; ``tell=False`` is an event lost on the way)."""
+        found = self.usergroups[group]
+        added = [user for user in add if user not in found.users]
+        removed = [user for user in remove if user in found.users]
+        previous = found.updated
+        found.users = [user for user in found.users if user not in removed] + added
+        found.updated = max(previous + 1, int(time.time()))
+        if not tell:
+            return
+        changed: dict[str, Any] = {
+            "type": "subteam_members_changed",
+            "subteam_id": group,
+            "team_id": self.team_id,
+            "date_previous_update": previous,
+            "date_update": found.updated,
+            "event_ts": self.clock.next_ts(),
+        }
+        if added:
+            changed |= {"added_users": added, "added_users_count": len(added)}
+        if removed:
+            changed |= {"removed_users": removed, "removed_users_count": len(removed)}
+        await self.deliver_event(changed)
+        await self.usergroup_updated(group)
+
+    async def usergroup_updated(self, group: str) -> None:
+        """Slack tells the app that ``group`` changed (``subteam_updated``)."""
+        subteam = self.usergroups[group].as_subteam(self.bot_user_id)
+        event = {"type": "subteam_updated", "subteam": subteam, "event_ts": self.clock.next_ts()}
+        await self.deliver_event(event)
+
+    async def disable_usergroup(self, group: str) -> None:
+        """An admin disables ``group`` (usergroups.disable): it is listed no more, and
+        Slack tells the app by ``subteam_updated`` with its ``date_delete`` set."""
+        found = self.usergroups[group]
+        found.deleted = found.updated = found.updated + 1
+        await self.usergroup_updated(group)
 
     def messages(self, channel: str, thread_ts: str | None = None) -> list[Message]:
         """The channel's messages, oldest first; with ``thread_ts`` that thread's only."""

@@ -10,7 +10,7 @@ topics and claims events), opened in the test's directory.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 from connectors.base import InboundMessage
 from connectors.slack.config import API_BASE_ENV, SlackConfig
 from connectors.slack.connector import SlackConnector
-from fleet.clock import SystemClock
+from fleet.clock import Clock, SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from tests.fakes.slack import SlackServer, SlackWorld, slack_server
@@ -75,9 +75,12 @@ async def slack_rig(
     *,
     mode: str = "socket",
     world: SlackWorld | None = None,
+    clock: Clock | None = None,
+    is_operator: Callable[[str, tuple[str, ...]], bool] | None = None,
     **settings: Any,
 ) -> AsyncIterator[Rig]:
-    """The connector serving the fake's control channel; ``settings`` go to its config."""
+    """The connector serving the fake's control channel; ``settings`` go to its config,
+    ``clock`` and ``is_operator`` to the connector."""
     need_schemas()
     world = world or SlackWorld()
     ann = world.add_user("ann")
@@ -106,6 +109,8 @@ async def slack_rig(
                 SlackConfig.model_validate(fields),
                 threads=ledger.chat,
                 environ=env,
+                is_operator=is_operator,
+                clock=clock,
             )
             await connector.start()
             try:

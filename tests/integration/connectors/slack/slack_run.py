@@ -133,13 +133,15 @@ class SlackRun:
         return err.decode(errors="replace")
 
 
-def config_text(run: SlackRun, agents: str = "", more: str = "") -> str:
-    """A config serving ``run``'s channel: ann an operator, the viewers' group viewers."""
+def config_text(run: SlackRun, agents: str = "", more: str = "", operators: str = "") -> str:
+    """A config serving ``run``'s channel: ann an operator, the viewers' group viewers
+    (``operators``: more entries of the list)."""
     return (
         "state_dir: ./state\n"
         "operators:\n"
         f"  - {{id: {run.people.ann}, role: operator}}\n"
         f"  - {{id: 'usergroup:{run.people.viewers}', role: viewer}}\n"
+        f"{operators}"
         "connectors:\n"
         "  slack:\n"
         f"    bot_token_env: {BOT_ENV}\n"
@@ -161,11 +163,14 @@ async def slack_run(
     env: dict[str, str] | None = None,
     names: tuple[str, ...] = (),
     setup: Callable[[SlackWorld], None] | None = None,
+    world: SlackWorld | None = None,
+    operators: str = "",
 ) -> AsyncIterator[SlackRun]:
     """The fake Slack and `fleetwarden run` on it (``agents``: the roster's entries,
     ``more``: other top-level sections, ``names``: the agents whose processes are killed
-    at the end); stopped however the test ends, and never a token in its stderr."""
-    world = SlackWorld()
+    at the end, ``world``: a workspace the test made, ``operators``: more entries of the
+    list); stopped however the test ends, and never a token in its stderr."""
+    world = world or SlackWorld()
     world.ack_timeout = 1.0
     world.refresh_grace = 1.0
     if setup is not None:
@@ -175,7 +180,7 @@ async def slack_run(
     channel = world.add_channel("fleet-control", members=[ann, vic, sam])
     run = SlackRun(world, People(ann, vic, sam, viewers), channel, workdir, agents=list(names))
     config = workdir / "fleetwarden.yaml"
-    config.write_text(config_text(run, agents, more))
+    config.write_text(config_text(run, agents, more, operators))
     async with slack_server(world) as server:
         run.proc = launch(config, workdir, world, server.api_base, env or {})
         try:

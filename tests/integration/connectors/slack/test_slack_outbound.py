@@ -93,6 +93,22 @@ async def test_hostile_text_is_inert_in_what_slack_stores(tmp_path: Path) -> Non
         assert "link_names" not in post.args and "parse" not in post.args
 
 
+async def test_a_look_alike_address_label_is_shown_with_its_real_link(tmp_path: Path) -> None:
+    """A link labelled ``gіthub.com`` (a Cyrillic ``і``), or in full-width letters, reaches
+    Slack as its label followed by the real link, never as a link hidden behind it."""
+    async with slack_rig(tmp_path) as rig:
+        evil = "https://evil.example/login"
+        for label in ("g\u0456thub.com", "\uff47\uff49\uff54\uff48\uff55\uff42.com"):
+            [ts] = (await rig.connector.send(say(rig, f"see [{label}]({evil})"))).event_ids
+            stored = rig.world.find(rig.channel, ts)
+            assert stored is not None
+            for text in (stored.text, *(b["text"]["text"] for b in stored.blocks)):
+                assert re.findall(r"<[^>]*>", text) == [f"<{evil}>"], text
+                assert f"{label} (<{evil}>)" in text
+        [ts] = (await rig.connector.send(say(rig, f"see [the guide]({evil})"))).event_ids
+        assert f"<{evil}|the guide>" in rig.world.find(rig.channel, ts).text  # type: ignore[union-attr]
+
+
 async def test_an_alert_pings_the_on_call_users(tmp_path: Path) -> None:
     """An alert without mentions starts with the configured on-call users' mentions."""
     async with slack_rig(tmp_path, on_call=["U0ONCALL01"]) as rig:

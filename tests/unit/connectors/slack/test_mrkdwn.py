@@ -47,6 +47,28 @@ def test_hostile_mentions_are_inert_everywhere() -> None:
     assert "<!" not in got and "<@" not in got
 
 
+def test_a_label_that_looks_like_an_address_shows_the_real_link() -> None:
+    """Labels that read as an address once look-alikes are folded (Cyrillic, full-width,
+    a one dot leader, an ideographic full stop, a zero-width space) show the real link."""
+    for label in (
+        "g\u0456thub.com",
+        "\uff47\uff49\uff54\uff48\uff55\uff42\uff0e\uff43\uff4f\uff4d",
+        "github\u2024com",
+        "github\u3002com",
+        "git\u200bhub.com",
+        "\u0440\u0430\u0443\u0440\u0430l.com",
+        "\u210ettps\uff1a//x",
+    ):
+        got = to_mrkdwn(f"[{label}](https://evil.example/)")
+        assert re.findall(r"<[^>]*>", got) == ["<https://evil.example/>"], label
+    for label in (
+        "the guide",
+        "\u041f\u0440\u0438\u0432\u0435\u0442 \u043c\u0438\u0440",
+        "caf\u00e9 menu",
+    ):
+        assert to_mrkdwn(f"[{label}](https://e.org)") == f"<https://e.org|{label}>"
+
+
 def test_a_link_of_another_scheme_is_text() -> None:
     """Only http(s) and mailto links are links; anything else is shown as text."""
     assert "<" not in to_mrkdwn("[x](ftp://host/file)")

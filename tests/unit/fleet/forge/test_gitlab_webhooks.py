@@ -25,6 +25,7 @@ from tests.fakes.gitlab_hooks import (
     GITLAB_SIGNING_TOKEN,
     gitlab_delivery,
     gitlab_issue,
+    gitlab_note,
 )
 
 REPO = Slug("acme", "app")
@@ -371,6 +372,54 @@ def test_a_confidential_issue_is_not_acted_on() -> None:
     )  # fmt: skip
     assert name == "Issue Hook" and confidential[0] == "Confidential Issue Hook"
     assert _read(confidential).kind is EventKind.OTHER
+
+
+def _renamed(event: tuple[str, dict[str, Any]], name: str) -> tuple[str, dict[str, Any]]:
+    """``event`` under another ``X-Gitlab-Event`` name, its signed payload untouched."""
+    return name, event[1]
+
+
+def test_a_confidential_issue_renamed_issue_hook_is_still_not_acted_on() -> None:
+    """The payload's ``object_attributes.confidential: true`` holds a labelled issue back
+    though its unsigned header says ``Issue Hook``; an issue made confidential still stops."""
+    hidden = gitlab_issue(
+        "update", repo=REPO, number=3, sender="wendy", labels=[LABEL], previous_labels=[],
+        confidential=True,
+    )  # fmt: skip
+    assert _read(_renamed(hidden, "Issue Hook")).kind is EventKind.OTHER
+    closed = gitlab_issue("close", repo=REPO, number=3, sender="wendy", confidential=True)
+    assert _read(_renamed(closed, "Issue Hook")).kind is EventKind.CLOSED
+
+
+def test_a_public_issue_named_confidential_is_read_by_its_payload() -> None:
+    """A ``Confidential Issue Hook`` header over a payload saying ``confidential: false`` is
+    read as the public issue it is: its trigger label starts the run."""
+    event = _read(_renamed(_labelled(), "Confidential Issue Hook"))
+    assert (event.kind, event.label) == (EventKind.LABELED, LABEL)
+
+
+def test_an_issue_whose_payload_says_nothing_of_confidentiality_is_held_back() -> None:
+    """No ``object_attributes.confidential`` (or not a boolean): taken as confidential."""
+    name, payload = _labelled()
+    for value in (None, "false", 0):
+        attributes = dict(payload["object_attributes"])
+        if value is None:
+            del attributes["confidential"]
+        else:
+            attributes["confidential"] = value
+        assert _read((name, {**payload, "object_attributes": attributes})).kind is EventKind.OTHER
+
+
+def test_a_note_on_a_confidential_issue_is_judged_by_its_payload() -> None:
+    """A note on a confidential issue renamed ``Note Hook`` carries nothing; a public note
+    under a ``Confidential Note Hook`` header is the comment it is."""
+    hidden = gitlab_note(repo=REPO, number=3, sender="wendy", body="go", issue_confidential=True)
+    assert hidden[0] == "Confidential Note Hook"
+    said = _read(_renamed(hidden, "Note Hook"))
+    assert (said.kind, said.body) == (EventKind.OTHER, "")
+    public = gitlab_note(repo=REPO, number=3, sender="wendy", body="go")
+    said = _read(_renamed(public, "Confidential Note Hook"))
+    assert (said.kind, said.body) == (EventKind.COMMENT, "go")
 
 
 def test_a_label_event_is_confirmed_from_gitlab_s_record() -> None:
