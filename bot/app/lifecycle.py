@@ -259,6 +259,8 @@ class App:
         ledgered = await open_ledger(at)
         if not await self._standby.become_active(ledgered.ledger, self._stop_requested):
             return  # stopped while standby: nothing else was started
+        # This fleet's agent uids held on the host before anything may hand one out.
+        await asyncio.to_thread(self._sandboxes.reserve)
         desks = Desks()  # what the endpoint's doors reach, each opened by the phase making it
         clients = await open_forges(at, desks)  # the Apps' tokens the repositories' git uses
         mcp = await make_mcp_door(at, ledgered, desks, self._dashboard.metrics.mcp_called)
