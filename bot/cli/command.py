@@ -31,6 +31,7 @@ from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
 from bot.config.checks.forges import summary_lines as forge_summary_lines
 from bot.config.checks.peers import summary_lines as peer_summary_lines
 from bot.config.checks.problems import in_line_order
+from bot.config.checks.provider_keys import key_warnings
 from bot.config.checks.repos import summary_lines
 from bot.config.checks.slack import online_summary
 from bot.config.mcp.checks import direct_reach_warnings, missing_program_warnings
@@ -296,6 +297,7 @@ def _summary(config: Config, resolving: list[str]) -> str:
         metered=config.metering is not None,
     )
     warnings += direct_reach_warnings(config.document)
+    warnings += key_warnings(config.document, os.environ)
     warnings += missing_program_warnings(config.document, os.environ.get("PATH"))
     warnings += reach_warnings(config.document, config.source)
     return (
