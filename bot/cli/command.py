@@ -271,6 +271,11 @@ def _layout(config: Config) -> LayoutReport:
     return layout_report(places, workdirs, lanes=lanes, uid=FIRST_UID)
 
 
+def _lanes(config: Config) -> Lanes:
+    """The lanes as the config asks for them (``agent_uids``), held by no one here."""
+    return Lanes(config.state_dir, wanted=config.document.agent_uids.wanted())
+
+
 def _summary(config: Config, resolving: list[str]) -> str:
     source = config.source or "embedded defaults"
     running = {
@@ -315,7 +320,7 @@ def _summary(config: Config, resolving: list[str]) -> str:
         + "".join(f"\n  mcp:        {line}" for line in mcp_summary_lines(config.document))
         + "".join(
             f"\n  isolation:  {line}"
-            for line in [*enforcement(Lanes(config.state_dir)).lines(), *_layout(config).notes]
+            for line in [*enforcement(_lanes(config)).lines(), *_layout(config).notes]
         )
         + "".join(f"\nwarning: {line}" for line in warnings)
     )

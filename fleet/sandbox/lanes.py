@@ -97,6 +97,11 @@ class Lanes:
         Fleetwarden's uid)."""
         return None if self._lease is None else self._lease.range
 
+    @property
+    def asked(self) -> UidRange | None:
+        """The range the config asks for (``agent_uids``), if any."""
+        return self._wanted
+
     def reserve(self) -> UidRange | None:
         """Hold this fleet's range on the host, once (:class:`UidRangeHeld` when another
         fleet holds it, with the fix); ``None`` when agents share Fleetwarden's uid."""
@@ -178,15 +183,18 @@ class Enforcement:
     cgroup: str  # the caps per agent, or why there are none (:func:`cgroups.describe`)
     user: str = "root (uid 0)"
     held: UidRange | None = None  # this fleet's range on the host, once taken
+    asked: UidRange | None = None  # the range the config asks for, before it is taken
 
     def lines(self) -> list[str]:
         caps = ", ".join(f"{name}={value}" for name, value in RLIMITS)
         if self.distinct_uids:
             mode = f"runs as root, like the root unit ({ROOT_UNIT})"
-            first = FIRST_UID if self.held is None else self.held.first
+            first = (self.held or self.asked or SPAN).first
             users = f"each agent runs as a host uid of its own (from {first})"
             if self.held is not None:
                 users += f": this fleet holds {self.held} on this host, no other fleet may"
+            elif self.asked is not None:
+                users += f": this fleet asks for {self.asked}, held on this host at start"
         else:
             mode = (
                 f"runs as {self.user}, not root, like the unprivileged unit ({UNPRIVILEGED_UNIT})"
@@ -204,6 +212,7 @@ def enforcement(lanes: Lanes, root: Path = cgroups.ROOT) -> Enforcement:
         cgroup=cgroups.describe(root),
         user=_who(os.geteuid()),
         held=lanes.range,
+        asked=lanes.asked,
     )
 
 
