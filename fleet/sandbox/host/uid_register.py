@@ -353,7 +353,9 @@ def _own_file(directory: int, name: str) -> int:
 
 
 def _holders(directory: int) -> Iterator[Holder]:
-    """Every lease's record, live (locked by a running fleet) or not."""
+    """Every lease's record, live (locked by a running fleet) or not; the record of a
+    fleet that has stopped and whose state dir is gone is removed (under the register's
+    lock, as every caller holds it)."""
     with os.scandir(directory) as entries:
         names = [e.name for e in entries if e.name.endswith(_SUFFIX)]
     for name in names:
@@ -379,6 +381,10 @@ def _holders(directory: int) -> Iterator[Holder]:
         holder = _record(text, live)
         if holder is None:
             log.warning("%s in the host's uid register is unreadable: left out", name)
+        elif not live and not os.path.isdir(holder.state_dir):
+            # A fleet whose state dir is gone has no agents left to come back to.
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=directory)
         else:
             yield holder
 

@@ -207,3 +207,18 @@ def test_a_range_whose_uids_still_run_a_process_is_refused(tmp_path: Path) -> No
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_the_record_of_a_stopped_fleet_whose_state_dir_is_gone_is_dropped(
+    tmp_path: Path, fleets: list[Lanes]
+) -> None:
+    """A stopped fleet's state dir removed: its range counts as never held again, and its
+    lease file is gone from the register."""
+    a = fleet(tmp_path, "a")
+    a.reserve()
+    a.release()
+    (tmp_path / "a").rmdir()
+    b = fleet(tmp_path, "b")
+    fleets.append(b)
+    assert b.reserve() == UidRange(FIRST_UID, BLOCK)
+    assert len(list((tmp_path / "register").glob("*.lease"))) == 1
