@@ -4,7 +4,9 @@ Config and logging are done by the entry point before. The app makes its own par
 (:class:`~bot.app.grounds.Grounds`: the sandboxes, the hosts, serving, the stops), which
 every phase takes. :meth:`App.start` then runs, in order, phases that each return what they
 made: state-dir lock → ledger (:mod:`bot.app.phases.core.ledger`: the notifier and the
-approvals service over it) → the registry of the heartbeat endpoint's desks
+approvals service over it) → the agents' uid range held on the host
+(:mod:`fleet.sandbox.host.uid_register`: before any phase may give an agent or a checkout a
+uid) → the registry of the heartbeat endpoint's desks
 (:class:`~bot.app.desks.Desks`) → the forges' clients (:mod:`bot.app.phases.forges.clients`:
 a GitHub App's tokens, which the repositories' git uses, and the forge door) → the MCP
 door (:mod:`bot.app.phases.core.mcp`, when the config has MCP servers) → heartbeat
