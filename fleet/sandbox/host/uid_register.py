@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -200,7 +201,9 @@ def take(
     else the range its agents' uids ``own`` are in, else a free one (:func:`choose`).
     :class:`UidRangeHeld` when another fleet holds it, or processes of another run as its
     uids; ``own`` (this fleet's agents' uids, which may still run) are not counted."""
-    running = running or processes_as
+    if running is None:  # /proc read once for every range the choice looks at
+        seen = uids_running(span)
+        running = functools.partial(_first_of, seen)
     fleet = str(state_dir)
     directory = open_register(register)
     try:
@@ -307,8 +310,15 @@ def open_register(path: Path) -> int:
 def processes_as(uids: UidRange, own: Collection[int]) -> tuple[int, int] | None:
     """A live process (pid, uid) whose real, effective, saved or filesystem uid lies in
     ``uids`` and is none of ``own``; ``None`` when there is none. A zombie is not live."""
+    return _first_of(uids_running(uids), uids, own)
+
+
+def uids_running(uids: UidRange) -> dict[int, int]:
+    """Each uid of ``uids`` some live process runs as (real, effective, saved or
+    filesystem), with one such pid."""
     with os.scandir("/proc") as entries:
         pids = [int(entry.name) for entry in entries if entry.name.isdigit()]
+    found: dict[int, int] = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
@@ -318,9 +328,15 @@ def processes_as(uids: UidRange, own: Collection[int]) -> tuple[int, int] | None
         if fields.get("State", "").split()[:1] in (["Z"], ["X"]):
             continue  # ended, only waiting to be reaped: it runs nothing
         for uid in (int(word) for word in fields.get("Uid", "").split()):
-            if uid in uids and uid not in own:
-                return pid, uid
-    return None
+            if uid in uids:
+                found.setdefault(uid, pid)
+    return found
+
+
+def _first_of(seen: dict[int, int], uids: UidRange, own: Collection[int]) -> tuple[int, int] | None:
+    return next(
+        ((pid, uid) for uid, pid in sorted(seen.items()) if uid in uids and uid not in own), None
+    )
 
 
 @contextlib.contextmanager
