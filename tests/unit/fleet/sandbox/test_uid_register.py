@@ -5,6 +5,7 @@ refused when another user could have put them there."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Collection, Iterator
@@ -222,3 +223,22 @@ def test_the_record_of_a_stopped_fleet_whose_state_dir_is_gone_is_dropped(
     fleets.append(b)
     assert b.reserve() == UidRange(FIRST_UID, BLOCK)
     assert len(list((tmp_path / "register").glob("*.lease"))) == 1
+
+
+@sandbox_need.root("a register owned by another uid needs root to make")
+def test_a_register_another_user_owns_is_refused_naming_the_owner(tmp_path: Path) -> None:
+    """A register (or a lease in it) owned by another uid is refused with the fix, and no
+    lease is written."""
+    register = tmp_path / "register"
+    register.mkdir(mode=0o700)
+    os.chown(register, 65534, 65534)
+    with pytest.raises(UidRangeHeld, match=r"owned by uid 65534: .* remove it"):
+        fleet(tmp_path, "a").reserve()
+    os.chown(register, 0, 0)
+    planted = register / "register.lock"
+    planted.write_text("")
+    planted.chmod(0o600)
+    os.chown(planted, 65534, 65534)
+    with pytest.raises(UidRangeHeld, match=r"register\.lock .* not a private file of root's"):
+        fleet(tmp_path, "a").reserve()
+    assert not list(register.glob("*.lease"))
