@@ -247,8 +247,14 @@ def sandbox_settings(
     for backend in backends.values():
         if isinstance(backend, TmuxBackend):
             hidden.append(backend.socket_path().parent)
+    uids = config.document.agent_uids
     return SandboxSettings(
-        state_dir=config.state_dir, hidden=tuple(hidden), workdirs=config.workdirs
+        state_dir=config.state_dir,
+        hidden=tuple(hidden),
+        workdirs=config.workdirs,
+        uids=uids.wanted(),
+        uid_count=uids.count,
+        config=config.source,
     )
 
 

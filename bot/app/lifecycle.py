@@ -4,7 +4,9 @@ Config and logging are done by the entry point before. The app makes its own par
 (:class:`~bot.app.grounds.Grounds`: the sandboxes, the hosts, serving, the stops), which
 every phase takes. :meth:`App.start` then runs, in order, phases that each return what they
 made: state-dir lock → ledger (:mod:`bot.app.phases.core.ledger`: the notifier and the
-approvals service over it) → the registry of the heartbeat endpoint's desks
+approvals service over it) → the agents' uid range held on the host
+(:mod:`fleet.sandbox.host.uid_register`: before any phase may give an agent or a checkout a
+uid) → the registry of the heartbeat endpoint's desks
 (:class:`~bot.app.desks.Desks`) → the forges' clients (:mod:`bot.app.phases.forges.clients`:
 a GitHub App's tokens, which the repositories' git uses, and the forge door) → the MCP
 door (:mod:`bot.app.phases.core.mcp`, when the config has MCP servers) → heartbeat
@@ -259,6 +261,8 @@ class App:
         ledgered = await open_ledger(at)
         if not await self._standby.become_active(ledgered.ledger, self._stop_requested):
             return  # stopped while standby: nothing else was started
+        # This fleet's agent uids held on the host before anything may hand one out.
+        await asyncio.to_thread(self._sandboxes.reserve)
         desks = Desks()  # what the endpoint's doors reach, each opened by the phase making it
         clients = await open_forges(at, desks)  # the Apps' tokens the repositories' git uses
         mcp = await make_mcp_door(at, ledgered, desks, self._dashboard.metrics.mcp_called)

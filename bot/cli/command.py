@@ -31,6 +31,7 @@ from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
 from bot.config.checks.forges import summary_lines as forge_summary_lines
 from bot.config.checks.peers import summary_lines as peer_summary_lines
 from bot.config.checks.problems import in_line_order
+from bot.config.checks.provider_keys import key_warnings
 from bot.config.checks.repos import summary_lines
 from bot.config.checks.slack import online_summary
 from bot.config.mcp.checks import direct_reach_warnings, missing_program_warnings
@@ -269,6 +270,11 @@ def _layout(config: Config) -> LayoutReport:
     return layout_report(places, workdirs, lanes=lanes, uid=FIRST_UID)
 
 
+def _lanes(config: Config) -> Lanes:
+    """The lanes as the config asks for them (``agent_uids``), held by no one here."""
+    return Lanes(config.state_dir, wanted=config.document.agent_uids.wanted())
+
+
 def _summary(config: Config, resolving: list[str]) -> str:
     source = config.source or "embedded defaults"
     running = {
@@ -295,6 +301,7 @@ def _summary(config: Config, resolving: list[str]) -> str:
         metered=config.metering is not None,
     )
     warnings += direct_reach_warnings(config.document)
+    warnings += key_warnings(config.document, os.environ)
     warnings += missing_program_warnings(config.document, os.environ.get("PATH"))
     return (
         f"{source}: OK\n"
@@ -311,7 +318,7 @@ def _summary(config: Config, resolving: list[str]) -> str:
         + "".join(f"\n  mcp:        {line}" for line in mcp_summary_lines(config.document))
         + "".join(
             f"\n  isolation:  {line}"
-            for line in [*enforcement(Lanes(config.state_dir)).lines(), *_layout(config).notes]
+            for line in [*enforcement(_lanes(config)).lines(), *_layout(config).notes]
         )
         + "".join(f"\nwarning: {line}" for line in warnings)
     )

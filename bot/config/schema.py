@@ -50,6 +50,7 @@ from fleet.metering.schema import (
 from fleet.pipelines.schema import Name as PipelineName
 from fleet.pipelines.schema import PipelineEntry
 from fleet.repos.schema import REPO_NAME_PATTERN, RepoEntry, is_repo_name
+from fleet.sandbox.schema import AgentUidsSection
 from fleet.schema import ConfigPath, EnvVarName, resolve_path
 from scheduler.config import PacingSection
 
@@ -110,6 +111,15 @@ class ConfigFile(BaseModel):
             "workdir inside, so an agent cannot see a workdir made or named after it "
             "started. Created (0700) if missing. Without it, a sandbox hides the other "
             "workdirs the roster and the ledger name when it starts."
+        ),
+    )
+    agent_uids: AgentUidsSection = Field(
+        default_factory=AgentUidsSection,
+        description=(
+            "When Fleetwarden runs as root: the host uids its sandboxed agents run as, one "
+            "per agent, held on this machine while it runs so that no other orchestrator "
+            "here gives the same uids to its agents (see Isolation: Fleets apart on one "
+            "host). Read at start: a change takes a restart."
         ),
     )
     ledger: str | None = Field(

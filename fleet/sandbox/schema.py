@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from fleet.destinations import DEFAULT_ALLOW, is_local, name_problem, resolved_problem
+from fleet.sandbox.host.uid_register import UidRange
+from fleet.sandbox.lanes import BLOCK, FIRST_UID, LANES
 
 SandboxMode = Literal["bwrap", "none"]
 EgressMode = Literal["open", "locked"]
@@ -143,3 +145,47 @@ def resolution_problems(
         for host, why in sorted(unusable.items())
     ]
     return errors, warnings
+
+
+class AgentUidsSection(BaseModel):
+    """``agent_uids``: the range of host uids this fleet's agents run as when Fleetwarden
+    runs as root, held on the host while it runs (:mod:`fleet.sandbox.host.uid_register`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: int | None = Field(
+        default=None,
+        description=(
+            f"The first host uid of this fleet's agents, from {FIRST_UID} to "
+            f"{FIRST_UID + LANES - 1}. Another orchestrator on the machine holding any "
+            "uid of the range is refused at start, naming it. Default: the range this "
+            "fleet's agents already have uids in, else the lowest free one no other fleet "
+            "on the host has held."
+        ),
+    )
+    count: int = Field(
+        default=BLOCK,
+        ge=1,
+        le=LANES,
+        description=(
+            f"How many uids the range holds: one per agent name ever started here. "
+            f"Default: {BLOCK}."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _inside(self) -> AgentUidsSection:
+        if self.base is not None and not (
+            self.base >= FIRST_UID and self.base + self.count <= FIRST_UID + LANES
+        ):
+            raise PydanticCustomError(
+                "uid_range",
+                f"base {self.base} with count {self.count} leaves the agents' uids "
+                f"({FIRST_UID}–{FIRST_UID + LANES - 1}): give a base from {FIRST_UID} to "
+                f"{FIRST_UID + LANES - self.count}",
+            )
+        return self
+
+    def wanted(self) -> UidRange | None:
+        """The range asked for, if any."""
+        return None if self.base is None else UidRange(self.base, self.count)

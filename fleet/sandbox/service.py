@@ -58,7 +58,8 @@ from fleet.sandbox.host.bwrap_probe import BWRAP, probe
 from fleet.sandbox.host.layout_check import handover_problem
 from fleet.sandbox.host.reach import Arranged, Walker, arrange
 from fleet.sandbox.host.setup_hint import fix
-from fleet.sandbox.lanes import RLIMITS, Lanes, enforcement, hand_over_lane
+from fleet.sandbox.host.uid_register import UidRange
+from fleet.sandbox.lanes import BLOCK, RLIMITS, Lanes, enforcement, hand_over_lane
 from fleet.sandbox.places import SYSTEM_HIDDEN, needed_paths, real, secret_files
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv
 
@@ -79,6 +80,9 @@ class SandboxSettings:
     python: str = sys.executable  # runs the forwarder inside (standard library only)
     bwrap: str = BWRAP
     workdirs: Path | None = None  # where the workdirs lie: hidden whole, made if missing
+    uids: UidRange | None = None  # the agents' uids the config asks for (``agent_uids``)
+    uid_count: int = BLOCK  # else how many this fleet holds on the host
+    config: Path | None = None  # named in the host's register beside the state dir
 
 
 def loopback_ports(urls: Iterable[str | None]) -> list[int]:
@@ -114,7 +118,13 @@ class Sandboxes:
         self._allow: dict[AgentName, tuple[str, ...]] = {}
         self._problem: str | None = None
         self._fix = ""
-        self._lanes = Lanes(self._root)
+        self._lanes = Lanes(
+            self._root,
+            fleet=settings.state_dir,
+            wanted=settings.uids,
+            count=settings.uid_count,
+            config=settings.config,
+        )
         self._group = cgroups.group_of(settings.state_dir)
 
     @property
@@ -124,8 +134,15 @@ class Sandboxes:
 
     @property
     def lanes(self) -> Lanes:
-        """The host uid of each lane (agents', and programs Fleetwarden confines)."""
+        """Each lane's host uid (agents', and programs Fleetwarden confines), from the
+        range this fleet holds on the host."""
         return self._lanes
+
+    def reserve(self) -> None:
+        """Hold this fleet's range of agent uids on the host (as root), before any is
+        given: :class:`~fleet.sandbox.host.uid_register.UidRangeHeld`, naming the fleet
+        that holds it and the fix, when another fleet here does."""
+        self._lanes.reserve()
 
     @property
     def problem(self) -> str | None:
@@ -149,7 +166,8 @@ class Sandboxes:
                 self._settings.workdirs.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:  # then a launch says what is missing
                 log.warning("cannot make the workdirs' directory: %s", exc)
-        self._problem = await probe(self._settings.bwrap)
+        held = await asyncio.to_thread(self._lanes.reserve)
+        self._problem = await probe(self._settings.bwrap, None if held is None else held.first)
         if self._problem is not None:
             installed = shutil.which(self._settings.bwrap) is not None
             self._fix = fix(installed, shutil.which, root=os.geteuid() == 0)
@@ -164,10 +182,11 @@ class Sandboxes:
         return enforcement(self._lanes).lines()
 
     async def stop(self) -> None:
-        """Close every door; the agents keep running."""
+        """Close every door and let this fleet's uid range go; the agents keep running."""
         for doors in self._doors.values():
             await doors.close_all()
         self._doors.clear()
+        self._lanes.release()
         if self.refusals is not None:
             await self.refusals.stop()
 

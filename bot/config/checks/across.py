@@ -18,6 +18,7 @@ from bot.config.checks.enforce import strict_problems
 from bot.config.checks.forges import forge_problems, review_problems
 from bot.config.checks.peers import roster_problems as peer_roster_problems
 from bot.config.checks.problems import ConfigProblem, Locator
+from bot.config.checks.provider_keys import strict_key_problems
 from bot.config.checks.repos import roster_problems as repo_roster_problems
 from bot.config.mcp.checks import mcp_problems
 from bot.config.reading.resolved import implicit_accounts
@@ -51,6 +52,7 @@ def across_entries(
     problems.extend(_unavailable_fallbacks(document, context, roster))
     problems.extend(_egress_problems(document, roster))
     problems.extend(strict_problems(document, locate, file_name, roster))
+    problems.extend(strict_key_problems(document, roster))
     loaded_at = now if now is not None else datetime.now(UTC)
     problems.extend(_budget_problems(document, locate, file_name, loaded_at))
     problems.extend(_account_problems(document, locate, file_name, roster))

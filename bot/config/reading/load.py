@@ -32,6 +32,7 @@ from bot.config.checks.problems import (
     describe,
     translate,
 )
+from bot.config.checks.provider_keys import strict_shape_problems
 from bot.config.checks.repos import environment_problems as repo_environment_problems
 from bot.config.checks.slack import environment_problems as slack_environment_problems
 from bot.config.mcp.checks import environment_problems as mcp_environment_problems
@@ -187,6 +188,7 @@ def parse_config(
             *slack_environment_problems(config.slack, environ),
         ]
         missing = [ConfigProblem(file_name, *locate(loc)[:2], message) for loc, message in found]
+        missing.extend(strict_shape_problems(document, roster, environ))
         missing.sort(key=lambda p: (p.line is None, p.line or 0))  # by line, as above
         if missing:
             raise ConfigError(missing)

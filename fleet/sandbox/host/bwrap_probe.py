@@ -19,10 +19,11 @@ _PROBE_TIMEOUT = 10.0
 __all__ = ["BWRAP", "probe"]
 
 
-async def probe(bwrap: str = BWRAP) -> str | None:
+async def probe(bwrap: str = BWRAP, first: int | None = None) -> str | None:
     """Why bubblewrap cannot make a sandbox here, or ``None`` when it can: with the flags
-    every sandbox has, as the user agents run as (as root: the first lane's uid)."""
-    uid = FIRST_UID if os.geteuid() == 0 else os.getuid()
+    every sandbox has, as the user agents run as (as root: ``first``, the first uid of
+    this fleet's range, else the first lane's uid)."""
+    uid = (first or FIRST_UID) if os.geteuid() == 0 else os.getuid()
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
     argv += ["--uid", str(uid), "--gid", str(uid), "--die-with-parent", "--ro-bind", "/", "/"]
     argv += ["--dev", "/dev", "--proc", "/proc", "true"]

@@ -20,7 +20,6 @@ from fleet.repos.schema import ReviewPolicy
 from fleet.repos.service import Repos
 from fleet.repos.stores import RepoStores
 from fleet.repos.verbs import RepoVerbs
-from fleet.sandbox.lanes import Lanes
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 
@@ -62,7 +61,7 @@ async def open_repos(
     )
     # The pool gives its entries ahead to the uid the next new agent gets (the sandboxes'
     # lanes, kept in the same file), so that agent's launch finds its checkout its own.
-    repos.ready.next_uid = Lanes(cfg.state_dir / "sandbox").next_uid
+    repos.ready.next_uid = at.sandboxes.lanes.next_uid
     await repos.start()
     at.stops.add(Stop.REPOS, repos.stop)
     desks.open_lines(repos.door)

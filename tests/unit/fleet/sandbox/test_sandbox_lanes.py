@@ -52,13 +52,23 @@ def test_another_agents_workdir_inside_this_ones_stays_hidden_and_secrets_show_e
     assert argv[at - 2 : at] == ["--ro-bind", "/dev/null"]
 
 
+def lanes_of(tmp_path: Path) -> Lanes:
+    """Lanes as root whose range is held in a register of the test's own."""
+    return Lanes(
+        tmp_path, root=True, register=tmp_path / "register", running=lambda uids, own: None
+    )
+
+
 def test_each_agent_keeps_a_uid_of_its_own_across_restarts(tmp_path: Path) -> None:
     """As root: distinct uids from the lane range, the same one after a restart (read back
     from the state dir); as an ordinary user: none (agents share Fleetwarden's)."""
-    lanes = Lanes(tmp_path, root=True)
+    lanes = lanes_of(tmp_path)
     first, second = lanes.uid_for("coder"), lanes.uid_for("reviewer")
     assert first == FIRST_UID and second == FIRST_UID + 1
-    assert Lanes(tmp_path, root=True).uid_for("coder") == first
+    lanes.release()
+    again = lanes_of(tmp_path)
+    assert again.uid_for("coder") == first
+    again.release()
     assert json.loads((tmp_path / "uids.json").read_text()) == {"coder": first, "reviewer": second}
     assert (tmp_path / "uids.json").stat().st_mode & 0o777 == 0o600
     assert Lanes(tmp_path / "other", root=False).uid_for("coder") is None
@@ -67,12 +77,13 @@ def test_each_agent_keeps_a_uid_of_its_own_across_restarts(tmp_path: Path) -> No
 def test_the_next_uid_is_the_one_the_next_new_agent_gets(tmp_path: Path) -> None:
     """The lowest free uid of the range, as the next agent without one is given it (a
     hole left by a removed agent first); none when agents share Fleetwarden's uid."""
-    lanes = Lanes(tmp_path, root=True)
+    lanes = lanes_of(tmp_path)
     assert lanes.next_uid() == FIRST_UID == lanes.uid_for("coder")
     assert lanes.next_uid() == FIRST_UID + 1
     (tmp_path / "uids.json").write_text(json.dumps({"coder": FIRST_UID + 1}))
     assert lanes.next_uid() == FIRST_UID == lanes.uid_for("reviewer")
     assert lanes.next_uid() == FIRST_UID + 2
+    lanes.release()
     assert Lanes(tmp_path / "other", root=False).next_uid() is None
 
 
@@ -80,7 +91,7 @@ def test_a_broken_uid_file_is_named_with_the_fix(tmp_path: Path) -> None:
     """An unreadable uids.json fails the launch saying which file and what to do."""
     (tmp_path / "uids.json").write_text("{not json")
     with pytest.raises(OSError, match=r"uids\.json is unreadable .* remove it"):
-        Lanes(tmp_path, root=True).uid_for("coder")
+        lanes_of(tmp_path).uid_for("coder")
 
 
 @sandbox_need.root("chown to another uid needs root")
