@@ -220,7 +220,9 @@ async def start_fleet(
         notices=notifier,
         pipelines=lambda: cfg.document.pipelines,
         roster=fleet.roster,
+        tip=None if repos is None else repos.line_tip,  # a gate is of the commit there
     )
+    fleet.subscribe(pipelines.hear)  # after the tasks': a line moved past a gate's commit
 
     async def stop_tasks() -> None:
         await pipelines.stop()  # no gate runs on, and none starts a stage, once tasks stop

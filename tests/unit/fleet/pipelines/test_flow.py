@@ -61,7 +61,16 @@ def pipelines_of(ledger: Ledger, register: Register, board: Board, gate: str) ->
         notices=board,
         pipelines=lambda: {"ship": entry},
         roster=lambda: ROSTER,
+        tip=_tip,
     )
+
+
+TIP = "c0ffee" * 6 + "abcd"
+"""The commit every line's door repo holds here (these tests keep lines in the ledger only)."""
+
+
+async def _tip(line_id: int) -> str | None:
+    return TIP
 
 
 async def _plan_done(ledger: Ledger, register: Register, fleet: Fleet, made_id: int) -> None:
