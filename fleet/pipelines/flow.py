@@ -32,7 +32,6 @@ from typing import Final
 from fleet.events import EventKind, FleetEvent
 from fleet.forge.text.defuse import escape_cell
 from fleet.ledger.records.tasks import MissionRecord, NewTask, TaskRecord, TaskSource
-from fleet.ledger.stores.code.lines import LinesStore
 from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.work.missions import MissionsStore
@@ -43,7 +42,7 @@ from fleet.notices import NoticeBoard
 from fleet.pipelines import told
 from fleet.pipelines.answers import answering, held, stale
 from fleet.pipelines.handoff import Before, handoff
-from fleet.pipelines.judged import Judged, Tip
+from fleet.pipelines.judged import Judged
 from fleet.pipelines.schema import PipelineEntry, gate_of, no_pipeline, ordered
 from fleet.pipelines.taking import Taking
 from fleet.tasks.register import Register, TaskError, shown
@@ -75,30 +74,28 @@ class Pipelines:
         missions: MissionsStore,
         runs: RunsStore,
         reviews: ReviewsStore,
-        lines: LinesStore,
+        judged: Judged,
         notices: NoticeBoard,
         pipelines: Callable[[], Mapping[str, PipelineEntry]],
         roster: Callable[[], Sequence[AgentSpec]],
-        tip: Tip | None = None,
     ) -> None:
-        """``pipelines``: the config's, as of now; ``roster``: the agents, as of now;
-        ``tip``: a line's tip in its door repo (``None``: no repositories)."""
+        """``judged``: the stages' lines and their tips; ``pipelines``: the config's, as
+        of now; ``roster``: the agents, as of now."""
         self._register = register
         self._stages = stages
         self._tasks = tasks
         self._missions = missions
         self._runs = runs
         self._reviews = reviews
-        self._lines = lines
         self._notices = notices
         self._pipelines = pipelines
         self._roster = roster
-        self._judged = Judged(tasks, lines, runs, tip or _no_tip)
+        self._judged = judged
         self._taking = Taking(
             stages=stages,
             tasks=tasks,
-            lines=lines,
-            judged=self._judged,
+            lines=judged.lines,
+            judged=judged,
             notices=notices,
             passed=self._passed,
             fail=self._fail,
@@ -186,7 +183,7 @@ class Pipelines:
         task: heard here), and a check put off while the run went on is taken."""
         if event.kind not in (EventKind.ENDED, EventKind.TURN_OVER) or event.run_id is None:
             return
-        line = await self._lines.live_line(event.agent)
+        line = await self._judged.lines.live_line(event.agent)
         found = [] if line is None else await self._stages.of_line(line.id)
         if event.kind is EventKind.ENDED:
             for stage in await self._stages.unsettled():
@@ -443,7 +440,3 @@ class Pipelines:
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
-
-
-async def _no_tip(line_id: int) -> str | None:
-    return None

@@ -18,6 +18,11 @@ Tip = Callable[[int], Awaitable[str | None]]
 """The tip of line ``id``'s branch in its door repo (``None``: none, or the line is gone)."""
 
 
+async def no_tip(line_id: int) -> str | None:
+    """No repositories: no line has a tip."""
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Judged:
     """A stage's line and its tip, read from the ledger and the line's door repo."""

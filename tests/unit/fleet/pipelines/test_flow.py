@@ -16,6 +16,7 @@ from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
 from fleet.pipelines.flow import Pipelines
+from fleet.pipelines.judged import Judged
 from fleet.pipelines.schema import PipelineEntry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.tasks.register import Register, TaskError, prompt_of
@@ -57,11 +58,10 @@ def pipelines_of(ledger: Ledger, register: Register, board: Board, gate: str) ->
         missions=ledger.missions,
         runs=ledger.runs,
         reviews=ledger.reviews,
-        lines=ledger.lines,
+        judged=Judged(ledger.tasks, ledger.lines, ledger.runs, _tip),
         notices=board,
         pipelines=lambda: {"ship": entry},
         roster=lambda: ROSTER,
-        tip=_tip,
     )
 
 
