@@ -4,19 +4,29 @@ its gate was taken, commits again and pushes through its door. An ``approve`` as
 commit C is not passed by ``mission approve`` once the line is at D (refused with D, asked
 again on D); approved at D, the next stage is told D; a later commit E withdraws the pass
 (asked again) and ``merge`` refuses E. A ``check:`` that passed C is taken again on the
-later commit D, which fails it: the mission stops and ``merge`` never lands D."""
+later commit D, which fails it: the mission stops and ``merge`` never lands D. A ``check:``
+of the real Claude Code's live session is not taken when its turn is over, only once its
+run ends."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 from pathlib import Path
 
 import pytest
 
 from tests import sandbox_need
+from tests.fakes.background import fake_provider_thread
+from tests.fakes.provider import Accepted, Turn
 from tests.git_upstream import GitUpstream
 from tests.integration.components import console_bot_on_app
-from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until
+from tests.integration.forge_rig import E2E_KEY, bash, write
+from tests.integration.runtimes.test_readable_agents import agent_path
+from tests.integration.runtimes.test_real_clis import cli
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -139,3 +149,81 @@ def test_a_check_is_taken_again_on_a_later_commit(tmp_path: Path, upstream: GitU
         assert "run-2.txt" not in upstream.show("app", "ls-tree", "--name-only", "main")
         assert "Something went wrong" not in bot.stdout
         assert bot.close() == 0
+
+
+WAIT = "until [ -e go ]; do sleep 0.2; done"
+"""The session's second turn: a command that goes on until it is interrupted."""
+SESSION = """\
+state_dir: ./state
+connectors:
+  console: {{}}
+defaults:
+  stop_grace_seconds: 1
+providers:
+  anthropic:
+    upstream: {provider}
+accounts:
+  team:
+    kind: api_key
+    provider: anthropic
+    key_env: FW_TEAM_KEY
+repos:
+  app:
+    url: {url}
+    token_env: APP_TOKEN
+agents:
+  - name: coder
+    runtime: claude
+    account: team
+    repo: app
+    permissions: full
+pipelines:
+  live:
+    stages:
+      code:
+        agent: coder
+        gate: {{check: [test, -e, work.txt]}}
+"""
+
+
+def test_a_check_waits_for_a_live_sessions_run_to_end(
+    tmp_path: Path, upstream: GitUpstream
+) -> None:
+    """The real Claude Code's turn is over (interrupted) while its session goes on: the
+    stage's check is not taken then — the agent may still write its checkout — but once
+    its run ends."""
+    cli("claude")
+    checkout = tmp_path / "state" / "checkouts" / "app" / "coder-1"
+    accept = Accepted(api_keys=frozenset({E2E_KEY}))
+    turns = (write(checkout / "work.txt", "done\n"), bash(WAIT))
+    with fake_provider_thread(*turns, default=Turn(text="(no more turns)"), accept=accept) as fake:
+        config = tmp_path / "fleetwarden.yaml"
+        config.write_text(SESSION.format(provider=fake.base_url, url=upstream.url("app")))
+        env = clean_env(PATH=agent_path(), FW_TEAM_KEY=E2E_KEY, APP_TOKEN=TOKEN)
+        bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
+        try:
+            bot.command("mission new s --pipeline live Write it", r"Mission s made", 90)
+            assert wait_until(lambda: len(fake.requests) >= 2, timeout=120), bot.stdout[-2000:]
+            assert (checkout / "work.txt").exists()
+            bot.command("interrupt coder", r"coder")
+            held = re.compile(r"its check runs once run \d+ of coder ends")
+            said: list[str] = []
+
+            def waits() -> bool:
+                said.append(bot.command("mission s", r"Stages of pipeline live").string)
+                return bool(held.search(bot.output_since_command))
+
+            assert wait_until(waits, timeout=120), bot.stdout[-3000:]
+            assert "every stage passed" not in bot.stdout  # not taken at the turn's end
+            bot.command("stop coder", r"coder")
+            bot.expect(r"Mission s: every stage passed its gate", timeout=120)
+            assert bot.close() == 0
+        finally:
+            if bot.proc.poll() is None:
+                bot.kill()
+            work = str(tmp_path / "state")
+            for pid in processes_where(
+                lambda cwd, cmd: cwd.startswith(work) or work.encode() in cmd
+            ):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
