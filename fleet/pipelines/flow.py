@@ -183,12 +183,21 @@ class Pipelines:
         task: heard here), and a check put off while the run went on is taken."""
         if event.kind not in (EventKind.ENDED, EventKind.TURN_OVER) or event.run_id is None:
             return
-        line = await self._judged.lines.live_line(event.agent)
-        found = [] if line is None else await self._stages.of_line(line.id)
-        if event.kind is EventKind.ENDED:
-            for stage in await self._stages.unsettled():
-                if stage.gate_state == "waiting" and not isinstance(stage.gate, str):
-                    found.append(stage)
+        self._background(self._heard(event), f"heard-{event.run_id}")  # the events go on
+
+    async def _heard(self, event: FleetEvent) -> None:
+        try:
+            line = await self._judged.lines.live_line(event.agent)
+            found = [] if line is None else await self._stages.of_line(line.id)
+            if event.kind is EventKind.ENDED:
+                found += [
+                    stage
+                    for stage in await self._stages.unsettled()
+                    if stage.gate_state == "waiting" and not isinstance(stage.gate, str)
+                ]
+        except Exception:  # the next event, `mission approve` and the hold see it all the same
+            log.exception("the gates on %s's line were not looked at", event.agent)
+            return
         for stage in found:
             task = await self._tasks.task(stage.task_id)
             if task is None or task.agent != event.agent:
