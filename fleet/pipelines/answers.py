@@ -24,6 +24,11 @@ def asked(mission: str, stage: str, named: str, again: str = "") -> str:
     )
 
 
+def meanwhile(mission: str, stage: StageRecord) -> str:
+    """The refusal of an answer to ``stage`` of ``mission``, answered by another first."""
+    return f"mission {mission}'s stage {stage.stage} was answered meanwhile"
+
+
 def stale(mission: str, stage: StageRecord, tip: str) -> str:
     """The refusal of ``mission approve`` of ``stage``, asked about a commit its line has
     moved past to ``tip``: the sha now, and how to approve it."""

@@ -40,7 +40,7 @@ from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.model import AgentSpec
 from fleet.notices import NoticeBoard
 from fleet.pipelines import told
-from fleet.pipelines.answers import answering, held, stale
+from fleet.pipelines.answers import answering, held, meanwhile, stale
 from fleet.pipelines.handoff import Before, handoff
 from fleet.pipelines.judged import Judged
 from fleet.pipelines.schema import PipelineEntry, gate_of, no_pipeline, ordered
@@ -255,9 +255,7 @@ class Pipelines:
         async with self._lock(stage.task_id):
             fresh = await self._stages.stage_of(stage.task_id)
             if fresh is None or fresh.gate_state != "asking":
-                raise TaskError(
-                    f"mission {mission.name}'s stage {stage.stage} was answered meanwhile"
-                )
+                raise TaskError(meanwhile(mission.name, stage))
             now = None if fresh.line_id is None else await self._judged.tip(fresh.line_id)
             if now is not None and now != fresh.commit:
                 await self._taking.moved(fresh)  # asked again, on the commit there now
@@ -267,9 +265,7 @@ class Pipelines:
                 fresh.task_id, "passed", f"approved by {by}{on}", came_from=("asking",),
                 was=fresh.commit,
             ):  # fmt: skip
-                raise TaskError(
-                    f"mission {mission.name}'s stage {stage.stage} was answered meanwhile"
-                )
+                raise TaskError(meanwhile(mission.name, stage))
         await self._passed(fresh)
         return fresh
 
@@ -281,7 +277,7 @@ class Pipelines:
         every = await self._stages.of_mission(mission.id)
         stage = answering(every, mission.name, stage_name, "deny")
         if not await self._fail(stage, f"denied by {by}", came_from=("asking",)):
-            raise TaskError(f"mission {mission.name}'s stage {stage.stage} was answered meanwhile")
+            raise TaskError(meanwhile(mission.name, stage))
         return stage
 
     # -- through, or stopped -------------------------------------------------------------
