@@ -13,12 +13,30 @@ from fleet.ledger.stores.work.stages import StageRecord, StagesStore
 from fleet.tasks.register import TaskError, shown
 
 
-def asked(mission: str, stage: str, named: str) -> str:
-    """The notice that ``stage`` of ``mission`` (its task ``named``) asks an operator."""
+def asked(mission: str, stage: str, named: str, again: str = "") -> str:
+    """The notice that ``stage`` of ``mission`` (its task ``named``: its change and the
+    commit asked about) asks an operator; ``again``: why it is asked again."""
+    lead = f"{again}. " if again else ""
     return (
-        f"Mission {mission}: stage **{stage}** ({named}) is over and its gate asks an "
-        f"operator. `mission approve {mission} {stage}` starts what comes next; "
-        f"`mission deny {mission} {stage}` stops the mission."
+        f"Mission {mission}: {lead}stage **{stage}** ({named}) is over and its gate asks an "
+        f"operator. `mission approve {mission} {stage}` approves that commit and starts "
+        f"what comes next; `mission deny {mission} {stage}` stops the mission."
+    )
+
+
+def meanwhile(mission: str, stage: StageRecord) -> str:
+    """The refusal of an answer to ``stage`` of ``mission``, answered by another first."""
+    return f"mission {mission}'s stage {stage.stage} was answered meanwhile"
+
+
+def stale(mission: str, stage: StageRecord, tip: str) -> str:
+    """The refusal of ``mission approve`` of ``stage``, asked about a commit its line has
+    moved past to ``tip``: the sha now, and how to approve it."""
+    return (
+        f"stage {stage.stage} of mission {mission} was asked about commit "
+        f"{stage.commit[:12]}, and its line is at {tip[:12]} now: nothing was approved. It "
+        f"is asked again on {tip[:12]} (`diff` of its branch shows it): "
+        f"`mission approve {mission} {stage.stage}` approves {tip[:12]}"
     )
 
 

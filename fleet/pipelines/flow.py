@@ -6,13 +6,18 @@ stages it waits for, its start asked where the mission was made — records the 
 whose wait is over starts (:meth:`fleet.tasks.register.Register.start_held`: ``task start``
 as its asker, through the one admission). When a stage's run is over — its task up for
 review (a change on a branch) or done — its gate runs: ``auto`` passes; ``check`` runs its
-command in the stage's checkout (:mod:`.gates`) and passes on exit 0; ``approve`` asks the
-operators (``mission approve M STAGE`` / ``mission deny M STAGE``, :mod:`.answers`). A
-passed gate ends the stage's task ``done`` and starts each next stage whose stages are all
-through, its task told what they left (:mod:`.handoff`). A failed gate — or a stage's task
-failed or cancelled — stops the mission: the stage's task fails, every other stage still
-open is cancelled (a run going for it stopped; a later one never starts), and the operators
-are told why."""
+command in the stage's checkout (:mod:`.gates`) once no run of its agent writes it, and
+passes on exit 0; ``approve`` asks the operators (``mission approve M STAGE`` / ``mission
+deny M STAGE``, :mod:`.answers`). A gate is of a commit: it records the line it judged and
+its tip (:mod:`.taking`) — the sha an ask shows, the one a check ran on — an answer to an
+ask of a commit the line has moved past is refused and asked again, a later commit on the
+line withdraws a pass (asked or checked again, said in chat), and ``merge`` / ``push`` land
+the line only at a commit a gate passed
+(:class:`~fleet.repos.landing.approval.ApprovalHold`). A passed gate ends the stage's task
+``done`` and starts each next stage whose stages are all through, its task told what they
+left (:mod:`.handoff`). A failed gate — or a stage's task failed or cancelled — stops the
+mission: the stage's task fails, every other stage still open is cancelled (a run going for
+it stopped; a later one never starts), and the operators are told why."""
 
 from __future__ import annotations
 
@@ -22,25 +27,24 @@ import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from pathlib import Path
 from typing import Final
 
-from fleet.forge.text.defuse import escape_cell, fenced
+from fleet.events import EventKind, FleetEvent
+from fleet.forge.text.defuse import escape_cell
 from fleet.ledger.records.tasks import MissionRecord, NewTask, TaskRecord, TaskSource
-from fleet.ledger.stores.code.lines import LinesStore
 from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.work.missions import MissionsStore
 from fleet.ledger.stores.work.stages import GateState, NewStage, StageRecord, StagesStore
 from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.model import AgentSpec
-from fleet.notices import Notice, NoticeBoard
-from fleet.peers.framing import defuse
+from fleet.notices import NoticeBoard
 from fleet.pipelines import told
-from fleet.pipelines.answers import answering, asked, held
-from fleet.pipelines.gates import run_check
+from fleet.pipelines.answers import answering, held, meanwhile, stale
 from fleet.pipelines.handoff import Before, handoff
-from fleet.pipelines.schema import PipelineEntry, gate_of, gate_shown, no_pipeline, ordered
+from fleet.pipelines.judged import Judged
+from fleet.pipelines.schema import PipelineEntry, gate_of, no_pipeline, ordered
+from fleet.pipelines.taking import Taking
 from fleet.tasks.register import Register, TaskError, shown
 
 log = logging.getLogger(__name__)
@@ -70,23 +74,35 @@ class Pipelines:
         missions: MissionsStore,
         runs: RunsStore,
         reviews: ReviewsStore,
-        lines: LinesStore,
+        judged: Judged,
         notices: NoticeBoard,
         pipelines: Callable[[], Mapping[str, PipelineEntry]],
         roster: Callable[[], Sequence[AgentSpec]],
     ) -> None:
-        """``pipelines``: the config's, as of now; ``roster``: the agents, as of now."""
+        """``judged``: the stages' lines and their tips; ``pipelines``: the config's, as
+        of now; ``roster``: the agents, as of now."""
         self._register = register
         self._stages = stages
         self._tasks = tasks
         self._missions = missions
         self._runs = runs
         self._reviews = reviews
-        self._lines = lines
         self._notices = notices
         self._pipelines = pipelines
         self._roster = roster
+        self._judged = judged
+        self._taking = Taking(
+            stages=stages,
+            tasks=tasks,
+            lines=judged.lines,
+            judged=judged,
+            notices=notices,
+            passed=self._passed,
+            fail=self._fail,
+            mission_name=self._mission_name,
+        )
         self._gates: set[asyncio.Task[None]] = set()
+        self._locks: dict[int, asyncio.Lock] = {}
         self._started: set[int] = set()
         register.listen_ended(self._ended)
         register.guard(partial(held, stages))
@@ -158,8 +174,36 @@ class Pipelines:
     async def _for_review(self, task: TaskRecord, run_id: int) -> None:
         """A stage's run left its change on a branch (or its session's turn is over)."""
         stage = await self._stages.stage_of(task.id)
-        if stage is not None and stage.gate_state == "waiting":
+        if stage is not None and stage.gate_state in ("waiting", "asking", "passed"):
             self._background(self._gate(stage), f"gate-{task.id}")
+
+    async def hear(self, event: FleetEvent) -> None:
+        """A run ended or a session's turn is over: a gate taken on its agent's line sees
+        whether the line moved past the commit it judged (a restarted run is bound to no
+        task: heard here), and a check put off while the run went on is taken."""
+        if event.kind not in (EventKind.ENDED, EventKind.TURN_OVER) or event.run_id is None:
+            return
+        self._background(self._heard(event), f"heard-{event.run_id}")  # the events go on
+
+    async def _heard(self, event: FleetEvent) -> None:
+        try:
+            line = await self._judged.lines.live_line(event.agent)
+            found = [] if line is None else await self._stages.of_line(line.id)
+            if event.kind is EventKind.ENDED:
+                found += [
+                    stage
+                    for stage in await self._stages.unsettled()
+                    if stage.gate_state == "waiting" and not isinstance(stage.gate, str)
+                ]
+        except Exception:  # the next event, `mission approve` and the hold see it all the same
+            log.exception("the gates on %s's line were not looked at", event.agent)
+            return
+        for stage in found:
+            task = await self._tasks.task(stage.task_id)
+            if task is None or task.agent != event.agent:
+                continue
+            if stage.gate_state != "waiting" or task.state in ("review", "done"):
+                self._background(self._gate(stage), f"gate-{stage.task_id}")
 
     async def _ended(self, task: TaskRecord) -> None:
         """A stage's task ended: done, its gate runs (unless it passed it already); failed
@@ -176,6 +220,9 @@ class Pipelines:
             why += f" ({escape_cell(task.why, 300)})"  # its words may be an agent's
         self._background(self._fail(stage, why), f"stop-{task.id}")
 
+    def _lock(self, task_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(task_id, asyncio.Lock())
+
     def _background(self, work: object, name: str) -> None:
         assert asyncio.iscoroutine(work)
         job = asyncio.create_task(work, name=name)
@@ -186,70 +233,17 @@ class Pipelines:
 
     async def _gate(self, stage: StageRecord) -> None:
         try:
-            await self._run_gate(stage)
+            async with self._lock(stage.task_id):
+                fresh = await self._stages.stage_of(stage.task_id)  # as it is now
+                if fresh is not None and fresh.gate_state in ("asking", "passed"):
+                    await self._taking.moved(fresh)
+                elif fresh is not None and fresh.gate_state == "waiting":
+                    await self._taking.take(fresh)
         except Exception:
             log.exception(
                 "the gate of stage %s (task %s) failed to run", stage.stage, stage.task_id
             )
             await self._fail(stage, "its gate could not be run (the log says why)")
-
-    async def _run_gate(self, stage: StageRecord) -> None:
-        if stage.gate == "auto":
-            if await self._stages.move(stage.task_id, "passed", "auto", came_from=("waiting",)):
-                await self._passed(stage)
-        elif stage.gate == "approve":
-            if await self._stages.move(
-                stage.task_id, "asking", "asked of the operators", came_from=("waiting",)
-            ):
-                await self._ask(stage)
-        elif await self._stages.move(stage.task_id, "checking", "", came_from=("waiting",)):
-            await self._check(stage)
-
-    async def _check(self, stage: StageRecord) -> None:
-        assert not isinstance(stage.gate, str)
-        words = gate_shown(stage.gate).removeprefix("check: ")
-        checkout = await self._checkout(stage.task_id)
-        if checkout is None:
-            await self._fail(stage, f"its check `{words}` has no checkout to run in: the "
-                             "agent left no line on this machine (a check runs here)")  # fmt: skip
-            return
-        ran = await run_check(stage.gate, checkout, stage.timeout)
-        if ran.passed:
-            why = f"check `{words}` exited 0"
-            if await self._stages.move(stage.task_id, "passed", why, came_from=("checking",)):
-                await self._passed(stage)
-            return
-        said = f"exited {ran.code}" if ran.code is not None else f"did not end: {ran.problem}"
-        if ran.code is None and not ran.tail:
-            said = f"could not run: {ran.problem}" if ran.problem else said
-        why = f"its check `{words}` {said}"
-        if ran.tail:
-            why += "; the end of its output:\n" + fenced(defuse(ran.tail, 1_500))
-        await self._fail(stage, why)
-
-    async def _checkout(self, task_id: int) -> Path | None:
-        """The checkout of the line a stage's task worked on: its branch's, else the line
-        its last run worked on."""
-        task = await self._tasks.task(task_id)
-        if task is None or task.agent is None:
-            return None
-        lines = [x for x in await self._lines.lines() if (x.agent, x.host) == (task.agent, "local")]
-        for line in reversed(lines):
-            if task.branch is not None and line.branch == task.branch:
-                return Path(line.checkout)
-        runs = set(task.runs)
-        for line in reversed(lines):
-            if line.line in runs or line.last_run in runs:
-                return Path(line.checkout)
-        return None
-
-    async def _ask(self, stage: StageRecord) -> None:
-        task = await self._tasks.task(stage.task_id)
-        mission = await self._mission_name(stage)
-        named = "its task" if task is None else f"task {shown(task)}"
-        branch = "" if task is None or task.branch is None else f", its change on {task.branch}"
-        text = asked(mission, stage.stage, named + branch)
-        await self._notices.post(Notice(text, tone="warning", alert=True))
 
     async def approve(
         self, mission: MissionRecord, by: str, stage_name: str | None = None
@@ -258,12 +252,22 @@ class Pipelines:
         it passes; it."""
         every = await self._stages.of_mission(mission.id)
         stage = answering(every, mission.name, stage_name, "approve")
-        if not await self._stages.move(
-            stage.task_id, "passed", f"approved by {by}", came_from=("asking",)
-        ):
-            raise TaskError(f"mission {mission.name}'s stage {stage.stage} was answered meanwhile")
-        await self._passed(stage)
-        return stage
+        async with self._lock(stage.task_id):
+            fresh = await self._stages.stage_of(stage.task_id)
+            if fresh is None or fresh.gate_state != "asking":
+                raise TaskError(meanwhile(mission.name, stage))
+            now = None if fresh.line_id is None else await self._judged.tip(fresh.line_id)
+            if now is not None and now != fresh.commit:
+                await self._taking.moved(fresh)  # asked again, on the commit there now
+                raise TaskError(stale(mission.name, fresh, now))
+            on = f" at commit {fresh.commit[:12]}" if fresh.commit else ""
+            if not await self._stages.move(
+                fresh.task_id, "passed", f"approved by {by}{on}", came_from=("asking",),
+                was=fresh.commit,
+            ):  # fmt: skip
+                raise TaskError(meanwhile(mission.name, stage))
+        await self._passed(fresh)
+        return fresh
 
     async def deny(
         self, mission: MissionRecord, by: str, stage_name: str | None = None
@@ -273,7 +277,7 @@ class Pipelines:
         every = await self._stages.of_mission(mission.id)
         stage = answering(every, mission.name, stage_name, "deny")
         if not await self._fail(stage, f"denied by {by}", came_from=("asking",)):
-            raise TaskError(f"mission {mission.name}'s stage {stage.stage} was answered meanwhile")
+            raise TaskError(meanwhile(mission.name, stage))
         return stage
 
     # -- through, or stopped -------------------------------------------------------------

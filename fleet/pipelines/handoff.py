@@ -1,8 +1,9 @@
 """What a stage's agent is told of the stages it waits for: each one's task, agent, how it
-ended, its branch, its gate, the last verdict of a review agent on it and its run's own
-summary. Everything an agent wrote (a summary, a verdict, a reason) is quoted as data —
-defused and every line behind ``> `` (:func:`fleet.peers.framing.quoted`) — and bounded:
-:data:`SAID` characters of each, :data:`HANDOFF` in all."""
+ended, its branch and the commit its gate judged, its gate, the last verdict of a review
+agent on it and its run's own summary. Everything an agent wrote (a summary, a verdict, a
+reason) is quoted as data — defused and every line behind ``> ``
+(:func:`fleet.peers.framing.quoted`) — and bounded: :data:`SAID` characters of each,
+:data:`HANDOFF` in all."""
 
 from __future__ import annotations
 
@@ -63,6 +64,8 @@ async def _told(
         f"Branch: {task.branch}" if task.branch else "Branch: none (it changed no branch)",
         f"Gate: {gate_shown(stage.gate)}, {stage.gate_state}",
     ]
+    if stage.commit:  # what its gate judged: a later commit on the branch is not
+        lines.insert(2, f"Commit: {stage.commit} (what its gate judged; not a later one)")
     own = await task_runs.own_last(task)
     report = None if own is None else await runs.run_report(own)
     ended = report.end.why if report is not None and report.end is not None else task.why

@@ -28,3 +28,15 @@ def stopped(
     if never:
         text += "\n\nNever started: " + ", ".join(never) + "."
     return Notice(text, tone="error", alert=True)
+
+
+def withdrawn(mission: str, stage: str, moved: str) -> Notice:
+    """``stage``'s check passed a commit its line has ``moved`` past: the pass withdrawn,
+    the check taken again on the new tip."""
+    return Notice(
+        f"Mission {mission}: stage **{stage}**'s check no longer stands: {moved} since it "
+        "passed. It is checked again on the new commit; `merge` and `push` land the line "
+        "only at a commit a gate passed.",
+        tone="warning",
+        alert=True,
+    )

@@ -54,7 +54,7 @@ def stages(rows: Sequence[tuple[StageRecord, TaskRecord | None]]) -> str:
             word = "stopped under way"  # it ran beside the stage whose gate failed
         gate = f"gate {said(gate_shown(stage.gate), 120)}: {word}"
         why = stage.why.split("\n", 1)[0]
-        if why and stage.gate_state in ("passed", "failed", "stopped"):
+        if why and stage.gate_state in ("passed", "failed", "stopped", "waiting", "asking"):
             gate += f" ({said(why, 200)})"
         lines.append(f"- {said(stage.stage, 40)} · {who} · {gate}")
     return "\n".join(lines)

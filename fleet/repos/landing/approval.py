@@ -9,6 +9,10 @@ approval holds the line to its commit, and a later round that asked for changes 
 verdict, or reads a later commit still) approved nothing, so it holds the line all the same.
 A line never approved is held by nothing here: its review's words said how it lands.
 
+A pipeline's gate is of a commit the same way (:mod:`fleet.repos.landing.gated`): a line
+a stage's ``approve`` or ``check:`` gate judged lands only at a commit a gate passed —
+held here, by the same hold, not a second one.
+
 Every upstream push is checked here too (:meth:`fleet.repos.service.Repos.push_line`): a
 head that is not the approved commit reaches a forge's branch only once its open pull
 request is a draft, and an unreviewed chat line's ``autopush`` is not pushed."""
@@ -21,6 +25,7 @@ from fleet.ledger.records.lines import LineRecord
 from fleet.ledger.records.peers import ReviewRecord
 from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.repos.desk import RepoError
+from fleet.repos.landing.gated import GateRecords, ungated
 from fleet.repos.schema import ReviewPolicy
 
 Policy = Callable[[str], ReviewPolicy | None]
@@ -71,22 +76,32 @@ def unapproved(
 
 class ApprovalHold:
     """Whether a line may land at its tip, by its rounds of review in ``reviews`` when
-    ``policy`` says its repository has a review stage; ``drafter``: the forges' side of a
-    held push (``None``: none, such a push is refused)."""
+    ``policy`` says its repository has a review stage, and by the pipelines' gates taken
+    on it in ``gates`` (``None``: none kept); ``drafter``: the forges' side of a push its
+    review holds (``None``: none, such a push is refused)."""
 
     def __init__(
-        self, reviews: ReviewsStore, policy: Policy, drafter: Drafter | None = None
+        self,
+        reviews: ReviewsStore,
+        policy: Policy,
+        drafter: Drafter | None = None,
+        gates: GateRecords | None = None,
     ) -> None:
         self._reviews = reviews
         self._policy = policy
         self._drafter = drafter
+        self._gates = gates
 
     async def may_push(self, line: LineRecord, tip: str, *, draft: bool) -> None:
         """Refuse (:class:`Unapproved`) to push ``line`` upstream at ``tip`` when its
         standing approval is of another commit — unless ``draft`` (a forge run's push, a
         run's end) and its forge run's open pull request is made a draft first, so that
-        the forge merges the unreviewed head for no one until a round approves it."""
-        why = await self.why_not(line, tip, "push")
+        the forge merges the unreviewed head for no one until a round approves it. A
+        head no pipeline's gate passed is never pushed (no draft stands for a gate)."""
+        gated = await self.why_ungated(line, tip, "push")
+        if gated is not None:
+            raise Unapproved(gated)
+        why = await self.why_unreviewed(line, tip, "push")
         if why is None:
             return
         approved = await self.approved(line)
@@ -96,11 +111,24 @@ class ApprovalHold:
         raise Unapproved(why)
 
     async def why_not(self, line: LineRecord, tip: str | None, verb: str) -> str | None:
-        """Why ``verb`` may not act on ``line`` at ``tip`` (see :func:`unapproved`)."""
+        """Why ``verb`` may not act on ``line`` at ``tip``: its review (see
+        :func:`unapproved`), else its pipeline's gates (:func:`~.gated.ungated`)."""
+        why = await self.why_unreviewed(line, tip, verb)
+        return why if why is not None else await self.why_ungated(line, tip, verb)
+
+    async def why_unreviewed(self, line: LineRecord, tip: str | None, verb: str) -> str | None:
+        """Why ``verb`` may not act on ``line`` at ``tip`` by its review's rounds."""
         if self._policy(line.repo) is None:
             return None
         rounds = await self._reviews.of_line(line.repo, line.branch, line.created_at)
         return unapproved(line, tip, rounds, verb)
+
+    async def why_ungated(self, line: LineRecord, tip: str | None, verb: str) -> str | None:
+        """Why ``verb`` may not act on ``line`` at ``tip`` by the gates taken on it."""
+        if self._gates is None:
+            return None
+        stages, missions = await self._gates.of_line(line)
+        return ungated(line, tip, stages, missions, verb)
 
     async def approved(self, line: LineRecord) -> ReviewRecord | None:
         """The approval standing on ``line``, or ``None``."""

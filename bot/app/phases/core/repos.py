@@ -16,6 +16,7 @@ from bot.config.checks.forges import repo_credentials
 from fleet.clock import Clock
 from fleet.repos.desk import RepoError
 from fleet.repos.landing.approval import ApprovalHold
+from fleet.repos.landing.gated import GateRecords
 from fleet.repos.schema import ReviewPolicy
 from fleet.repos.service import Repos
 from fleet.repos.stores import RepoStores
@@ -94,6 +95,8 @@ def repo_verbs(
             return entry.review_of(forge.review if forge is not None else None)
 
         drafter = desks.draft_head if desks is not None else None
-        hold = ApprovalHold(ledgered.ledger.reviews, policy, drafter)
+        ledger = ledgered.ledger
+        gates = GateRecords(ledger.stages, ledger.missions)  # a pipeline's gate, of a commit
+        hold = ApprovalHold(ledger.reviews, policy, drafter, gates)
         repos.hold = hold  # every upstream push passes it too, not only the verbs'
     return RepoVerbs(repos, clock, hold)

@@ -46,6 +46,7 @@ from fleet.peers.handed import HandedTasks
 from fleet.peers.roster import PeerRoster
 from fleet.peers.rules import Rules
 from fleet.pipelines.flow import Pipelines
+from fleet.pipelines.judged import Judged, no_tip
 from fleet.repos.service import Repos
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace, RunSpend
 from fleet.supervisor.admission.admit import Admission
@@ -216,11 +217,13 @@ async def start_fleet(
         missions=ledger.missions,
         runs=ledger.runs,
         reviews=ledger.reviews,
-        lines=ledger.lines,
+        # a gate is of the commit its line's door repo holds
+        judged=Judged(ledger.tasks, ledger.lines, ledger.runs, repos.line_tip if repos else no_tip),
         notices=notifier,
         pipelines=lambda: cfg.document.pipelines,
         roster=fleet.roster,
     )
+    fleet.subscribe(pipelines.hear)  # after the tasks': a line moved past a gate's commit
 
     async def stop_tasks() -> None:
         await pipelines.stop()  # no gate runs on, and none starts a stage, once tasks stop

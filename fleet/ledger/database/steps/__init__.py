@@ -16,8 +16,8 @@ repositories), :mod:`.forges` (22 on: work from the forge),
 missions), :mod:`.peers` (29 on: messages between agents, reviews by a second agent) and
 :mod:`.register` (30 on: the register's texts redacted as they are stored, and for
 which secrets), :mod:`.mcp` (32 on: the calls through the MCP door) and
-:mod:`.pipelines` (33 on: the stages of pipelines) and :mod:`.confirming` (34 on: what a
-confirmation's command decided).
+:mod:`.pipelines` (33 on: the stages of pipelines; 35: the line and commit a gate
+judged) and :mod:`.confirming` (34 on: what a confirmation's command decided).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from fleet.ledger.database.steps.mcp import MCP
 from fleet.ledger.database.steps.migration import Migration
 from fleet.ledger.database.steps.operations import OPERATIONS
 from fleet.ledger.database.steps.peers import PEERS
-from fleet.ledger.database.steps.pipelines import PIPELINES
+from fleet.ledger.database.steps.pipelines import GATES, PIPELINES
 from fleet.ledger.database.steps.register import REGISTER
 from fleet.ledger.database.steps.spend import SPEND
 from fleet.ledger.database.steps.work import WORK
@@ -47,4 +47,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     *MCP,
     *PIPELINES,
     *CONFIRMING,
+    *GATES,
 )

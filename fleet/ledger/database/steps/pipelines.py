@@ -1,5 +1,5 @@
 """The ledger's schema steps of pipelines (33 on): each task a pipeline's stage is, and
-its gate."""
+its gate; (35) the line and the commit a gate judged."""
 
 from __future__ import annotations
 
@@ -29,6 +29,22 @@ PIPELINES: tuple[Migration, ...] = (
                 why TEXT NOT NULL DEFAULT ''
             )""",
             "CREATE INDEX pipeline_stages_by_mission ON pipeline_stages(mission_id, position)",
+        ),
+    ),
+)
+
+GATES: tuple[Migration, ...] = (
+    Migration(
+        35,
+        "the line and the commit a pipeline's gate judged",
+        (
+            # A gate is of a commit: the line (lines.id) its stage's work is on and the
+            # commit its `approve` asked about or its `check:` ran on — NULL / '' until
+            # the gate is taken. `merge` and `push` land that line only at a commit a
+            # gate passed; a later commit withdraws the pass.
+            "ALTER TABLE pipeline_stages ADD COLUMN line_id INTEGER",
+            "ALTER TABLE pipeline_stages ADD COLUMN commit_sha TEXT NOT NULL DEFAULT ''",
+            "CREATE INDEX pipeline_stages_by_line ON pipeline_stages(line_id)",
         ),
     ),
 )

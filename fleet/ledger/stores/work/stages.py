@@ -1,5 +1,7 @@
-"""The ledger's ``pipeline_stages`` table (migration 33): each stage of a mission made from
-a pipeline — its task, its gate as configured, and how the gate went. ``why`` is redacted
+"""The ledger's ``pipeline_stages`` table (migrations 33, 35): each stage of a mission made
+from a pipeline — its task, its gate as configured, how the gate went, and the line and
+commit the gate judged (a gate is of a commit: :meth:`StagesStore.of_line` is what
+:class:`~fleet.repos.landing.approval.ApprovalHold` reads). ``why`` is redacted
 as it is stored, with the redactor the register's words are (a check's output may hold
 what the agent's checkout printed), and cut to :data:`WHY_LENGTH`."""
 
@@ -23,7 +25,8 @@ WHY_LENGTH: Final = 2_000
 @dataclass(frozen=True, slots=True)
 class StageRecord:
     """One stage of a mission's pipeline: its task, names, place, gate and how it went.
-    ``gate`` is ``"auto"``, ``"approve"`` or a check's argv (a list)."""
+    ``gate`` is ``"auto"``, ``"approve"`` or a check's argv (a list); ``line_id`` and
+    ``commit``: the line and the commit its gate was taken on (``None``, ``""``: not yet)."""
 
     task_id: int
     mission_id: int
@@ -34,6 +37,13 @@ class StageRecord:
     timeout: float
     gate_state: GateState
     why: str
+    line_id: int | None = None
+    commit: str = ""
+
+    @property
+    def judges(self) -> bool:
+        """Whether its gate judges its work (``approve``, ``check:``), not ``auto``."""
+        return self.gate != "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,7 @@ def _stage(row: Row) -> StageRecord:
     else:
         found, timeout = str(gate), 0.0
     state = str(row["gate_state"])
+    line = row["line_id"]
     return StageRecord(
         task_id=int(row["task_id"]),
         mission_id=int(row["mission_id"]),
@@ -65,6 +76,8 @@ def _stage(row: Row) -> StageRecord:
         timeout=timeout,
         gate_state=cast(GateState, state if state in GATE_STATES else "waiting"),
         why=str(row["why"]),
+        line_id=None if line is None else int(str(line)),
+        commit=str(row["commit_sha"] or ""),
     )
 
 
@@ -115,6 +128,13 @@ class StagesStore(Store):
         )
         return {int(row["task_id"]): _stage(row) for row in rows}
 
+    async def of_line(self, line_id: int) -> list[StageRecord]:
+        """The stages whose gates were taken on line ``line_id``, oldest first."""
+        rows = await self._all(
+            "SELECT * FROM pipeline_stages WHERE line_id = ? ORDER BY task_id", (line_id,)
+        )
+        return [_stage(row) for row in rows]
+
     async def unsettled(self) -> list[StageRecord]:
         """Every stage whose gate is still to run or was running (``waiting``,
         ``checking``), and every failed one whose task or mission's other stages are still
@@ -131,18 +151,33 @@ class StagesStore(Store):
         return [_stage(row) for row in rows]
 
     async def move(
-        self, task_id: int, state: GateState, why: str, *, came_from: Collection[str]
+        self,
+        task_id: int,
+        state: GateState,
+        why: str,
+        *,
+        came_from: Collection[str],
+        at: tuple[int, str] | None = None,
+        was: str | None = None,
     ) -> bool:
         """Move stage ``task_id``'s gate to ``state`` saying ``why``, if it is in one of
-        ``came_from`` (so two movers never both win); whether it moved."""
+        ``came_from`` — and, given ``was``, its commit is ``was`` — so two movers never
+        both win; ``at``: the line and commit it is taken on from now; whether it moved."""
         text = why if self._redact is None or not why else self._redact(why)
         if len(text) > WHY_LENGTH:
             text = text[: WHY_LENGTH - 1] + "…"
         marks = ", ".join("?" for _ in came_from)
+        sets, args = "gate_state = ?, why = ?", list[object]([state, text])
+        if at is not None:
+            sets += ", line_id = ?, commit_sha = ?"
+            args += [at[0], at[1]]
+        where = f"task_id = ? AND gate_state IN ({marks})"
+        args += [task_id, *came_from]
+        if was is not None:
+            where += " AND commit_sha = ?"
+            args.append(was)
         async with self._transaction(f"move the gate of stage task {task_id}") as conn:
             cursor = await conn.execute(
-                "UPDATE pipeline_stages SET gate_state = ?, why = ?"
-                f" WHERE task_id = ? AND gate_state IN ({marks})",
-                (state, text, task_id, *came_from),
+                f"UPDATE pipeline_stages SET {sets} WHERE {where}", tuple(args)
             )
             return bool(cursor.rowcount)

@@ -13,7 +13,7 @@ from fleet.ledger import Ledger
 from fleet.pipelines.schema import PipelineEntry
 from fleet.tasks.register import Register
 from tests import sandbox_need
-from tests.unit.fleet.pipelines.test_flow import WHERE, Board, _plan_done, pipelines_of
+from tests.unit.fleet.pipelines.test_flow import TIP, WHERE, Board, _plan_done, pipelines_of
 from tests.unit.fleet.pipelines.test_gates import AGENT_UID
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
@@ -58,7 +58,8 @@ async def test_a_check_on_a_line_elsewhere_is_refused(
     assert stage is not None
     assert (checkout / "ran").exists() is passed
     if passed:
-        assert (stage.gate_state, stage.why) == ("passed", "check `touch ran` exited 0")
+        why = f"check `touch ran` exited 0 on commit {TIP[:12]}"
+        assert (stage.gate_state, stage.why, stage.commit) == ("passed", why, TIP)
     else:
         assert stage.gate_state == "failed"
         assert "the agent left no line on this machine" in stage.why

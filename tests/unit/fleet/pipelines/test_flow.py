@@ -16,6 +16,7 @@ from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
 from fleet.pipelines.flow import Pipelines
+from fleet.pipelines.judged import Judged
 from fleet.pipelines.schema import PipelineEntry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.tasks.register import Register, TaskError, prompt_of
@@ -57,11 +58,19 @@ def pipelines_of(ledger: Ledger, register: Register, board: Board, gate: str) ->
         missions=ledger.missions,
         runs=ledger.runs,
         reviews=ledger.reviews,
-        lines=ledger.lines,
+        judged=Judged(ledger.tasks, ledger.lines, ledger.runs, _tip),
         notices=board,
         pipelines=lambda: {"ship": entry},
         roster=lambda: ROSTER,
     )
+
+
+TIP = "c0ffee" * 6 + "abcd"
+"""The commit every line's door repo holds here (these tests keep lines in the ledger only)."""
+
+
+async def _tip(line_id: int) -> str | None:
+    return TIP
 
 
 async def _plan_done(ledger: Ledger, register: Register, fleet: Fleet, made_id: int) -> None:
