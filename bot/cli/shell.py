@@ -189,7 +189,7 @@ def _ask(state_dir: Path, text: str) -> Answer:
     except PermissionError:
         raise OSError(
             f"uid {os.getuid()} may not use {where}: only the user who runs Fleetwarden (the "
-            "state dir's owner) may command it from a shell"
+            "orchestrator's own uid) may command it from a shell"
         ) from None
     with sock:
         sock.sendall(request_line(text))
