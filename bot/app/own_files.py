@@ -26,6 +26,16 @@ class ConfigNotOurs(FleetwardenError):
     """The config file, or the roster file it names, is not Fleetwarden's own."""
 
 
+def refusal(config: Config, environ: Mapping[str, str]) -> str | None:
+    """Why ``run`` must not start on ``config`` (its files or state dir not Fleetwarden's
+    own, or unreadable), or ``None``."""
+    try:
+        check_own_files(config, environ)
+    except (FleetwardenError, OSError) as exc:
+        return str(exc)
+    return None
+
+
 def check_own_files(config: Config, environ: Mapping[str, str]) -> None:
     """Raise :class:`ConfigNotOurs` or :class:`~bot.app.lock.StateDirNotOurs` unless the
     config's files and its state dir are Fleetwarden's own. Raises ``OSError`` when one
