@@ -246,7 +246,9 @@ def test_the_control_socket_refuses_the_folders_owner_of_another_uid(passable: P
     config.chmod(0o644)
     state = passable / "state"
     with ConsoleBot(passable, "--config", str(config)) as bot:
-        assert wait_until((state / "control.sock").exists, STARTUP), bot.stderr
+        ps = ("ps", "--json", "--config", str(config))
+        # Answered, not only there: the socket is bound before it is made 0600.
+        assert wait_until(lambda: _cli(passable, *ps).returncode == 0, STARTUP), bot.stderr
         os.chown(state, OTHER, -1)
         os.chmod(state / "control.sock", 0o666)
         nobody = ("setpriv", f"--reuid={OTHER}", "--regid=nogroup", "--clear-groups")
@@ -255,6 +257,6 @@ def test_the_control_socket_refuses_the_folders_owner_of_another_uid(passable: P
         assert done.returncode == 1, done.stdout + done.stderr
         assert f"uid {OTHER} may not command this fleet" in done.stdout + done.stderr
         assert "only Fleetwarden's own user (uid 0)" in done.stdout + done.stderr
-        ps = _cli(passable, "ps", "--json", "--config", str(config))
-        assert ps.returncode == 0, ps.stderr
-        assert '"state": "running"' not in ps.stdout
+        after = _cli(passable, *ps)
+        assert after.returncode == 0, after.stderr
+        assert '"state": "running"' not in after.stdout
