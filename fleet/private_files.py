@@ -4,13 +4,19 @@ Secrets at rest (the proxy's per-agent keys, a ChatGPT login) live in the state 
 write goes to a temporary file created with mode 0600 in the same directory, is flushed to
 disk, and replaces the old file in one ``rename``: a reader sees the old contents or the
 new, never half of either, and a crash mid-write leaves the old file in place.
+
+A link found where a file or directory is made or opened is never followed: each is opened
+``O_NOFOLLOW`` from its directory's descriptor, so a link planted there (by a user who once
+could write the directory, or an agent in a folder handed to it) neither redirects a write
+nor has its target's mode changed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
@@ -24,44 +30,93 @@ def write_private(path: Path, text: str) -> None:
 def replace_whole(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` atomically, as a file of ``mode``: a temporary file
     in the same directory, synced, renamed over it. Raises ``OSError``."""
-    # mkstemp creates the file with mode 0600, and os.replace keeps the mode it has.
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    directory = open_dir(path.parent)
+    try:
+        temporary, fd = _temporary(directory, path.name)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fchmod(file.fileno(), mode)
+                os.fsync(file.fileno())
+            os.replace(temporary, path.name, src_dir_fd=directory, dst_dir_fd=directory)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=directory)
+            raise
+    finally:
+        os.close(directory)
+
+
+def create_whole(directory: int, name: str, data: bytes, mode: int) -> None:
+    """``name`` made in the directory of descriptor ``directory`` holding ``data``, as a file
+    of ``mode``, whole or not at all; never over anything already there, a link included
+    (``FileExistsError``). Raises ``OSError``."""
+    temporary, fd = _temporary(directory, name)
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
-            if mode != 0o600:
-                os.fchmod(file.fileno(), mode)
+            os.fchmod(file.fileno(), mode)
             os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
+        os.link(temporary, name, src_dir_fd=directory, dst_dir_fd=directory, follow_symlinks=False)
+    finally:
         with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+            os.unlink(temporary, dir_fd=directory)
+
+
+def _temporary(directory: int, name: str) -> tuple[str, int]:
+    """A new file ``.NAME.XXXX.tmp`` in ``directory``, made 0600: its name and descriptor."""
+    for _ in range(100):
+        temporary = f".{name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(temporary, _NEW | os.O_WRONLY, 0o600, dir_fd=directory)
+        except FileExistsError:
+            continue
+        return temporary, fd
+    raise FileExistsError(errno.EEXIST, "no free temporary name", name)
+
+
+def open_dir(path: Path) -> int:
+    """A descriptor of directory ``path``, not followed if it is itself a link. Raises
+    ``OSError`` (``ELOOP`` or ``ENOTDIR`` for a link or a file there)."""
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
 
 
 def private_dir(path: Path) -> Path:
     """``path`` as a directory only its owner may enter (0700): the missing levels are
-    created so, and ``path`` itself is closed if it was open. Returns ``path``."""
+    created so, and ``path`` itself is closed if it was open. Returns ``path``. Raises
+    ``OSError``, ``ELOOP`` when ``path`` is a link."""
     missing = [level for level in (path, *path.parents) if not level.exists()]
     for level in reversed(missing):
         with contextlib.suppress(FileExistsError):
             level.mkdir(mode=0o700)
-    os.chmod(path, 0o700)
+    fd = open_dir(path)
+    try:
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
     return path
 
 
 def private_file(path: Path) -> Path:
     """``path`` as a file only its owner may read (0600): created empty so if missing,
-    closed if it was open. Returns ``path``."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
-    os.chmod(path, 0o600)
+    closed if it was open. Returns ``path``. Raises ``OSError``, ``ELOOP`` for a link."""
+    fd = open_private(path, os.O_WRONLY)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
     return path
 
 
 def open_private(path: Path, flags: int) -> int:
-    """``os.open`` of ``path`` with ``flags``, a new file created 0600; a file descriptor."""
-    return os.open(path, flags | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    """``os.open`` of ``path`` with ``flags``, a new file created 0600, a link there not
+    followed (``ELOOP``); a file descriptor."""
+    return os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
+_NEW = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 # An agent's private HOME and working directory hold what its tools put there, executables

@@ -393,7 +393,11 @@ async def _reload(app: App) -> None:
 def _run(config: Config, environ: Mapping[str, str]) -> int:
     from bot.app import assembly as wiring
     from bot.app.lifecycle import App
+    from bot.app.own_files import refusal
 
+    if (refused := refusal(config, environ)) is not None:  # before the log file is made
+        print(f"fleetwarden: {refused}", file=sys.stderr)
+        return EXIT_CONFIG
     redactor = wiring.redactor(config, environ)  # one for the log file and the chat services
     setup_logging(config.log_level, config.state_dir / "fleetwarden.log", redactor)
     # Process-wide, so here: the loopback servers' connection caps follow the new limit.

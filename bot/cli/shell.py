@@ -22,6 +22,7 @@ but chat's ``--mission`` and ``--state``) is the task register read from the led
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -189,10 +190,12 @@ def _ask(state_dir: Path, text: str) -> Answer:
     except PermissionError:
         raise OSError(
             f"uid {os.getuid()} may not use {where}: only the user who runs Fleetwarden (the "
-            "state dir's owner) may command it from a shell"
+            "orchestrator's own uid) may command it from a shell"
         ) from None
     with sock:
-        sock.sendall(request_line(text))
+        # Refused before the line was read, the answer is still waiting to be read.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(request_line(text))
         line = _read_line(sock)
     if not line:
         raise WireError("the orchestrator closed the connection without an answer")

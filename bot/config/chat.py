@@ -195,6 +195,6 @@ class ShellSection(BaseModel):
             "The operator a shell command comes from: an `operators:` id (one listed for "
             'every connector, or with `connector: shell`), e.g. "@alice:example.org". Its '
             "role is looked up as each command runs; the command is audited with source "
-            "`shell`. Only the user who owns the state dir may use the control socket."
+            "`shell`. Only the user Fleetwarden runs as may use the control socket."
         ),
     )

@@ -3,11 +3,12 @@ only Fleetwarden's user may enter; bound and found as the dashboard's status soc
 :mod:`bot.dashboard.access.status_door`).
 
 Each connection carries one request and gets one answer (:mod:`bot.control.wire`). The
-kernel says who connected (``SO_PEERCRED``): only the state dir's owner is answered; any
-other uid is told so and nothing runs. A line longer than :data:`~bot.control.wire.MAX_LINE`,
-one that is not a request, or none within :data:`~bot.control.wire.IDLE_SECONDS` gets an
-answer saying what was wrong; at most :data:`MAX_CLIENTS` connections are served at once,
-the next told to try again. Nothing a client sends stops the server.
+kernel says who connected (``SO_PEERCRED``): only Fleetwarden's own uid is answered; any
+other uid — the state dir's owner too, were it another — is told so and nothing runs. A
+line longer than :data:`~bot.control.wire.MAX_LINE`, one that is not a request, or none
+within :data:`~bot.control.wire.IDLE_SECONDS` gets an answer saying what was wrong; at
+most :data:`MAX_CLIENTS` connections are served at once, the next told to try again.
+Nothing a client sends stops the server.
 """
 
 from __future__ import annotations
@@ -115,14 +116,16 @@ class ControlDoor:
         if len(self._clients) > self._max_clients:
             return _usage(f"the orchestrator serves {self._max_clients} shells at once; try again")
         uid = status_door.peer_uid(writer.get_extra_info("socket"))
-        owner = os.stat(self._state_dir).st_uid
-        if uid != owner:
-            log.warning("control socket: uid %d refused (only uid %d may use it)", uid, owner)
+        # Our own uid, not the folder's owner: whoever came to own the folder is no one
+        # Fleetwarden trusts.
+        own = os.geteuid()
+        if uid != own:
+            log.warning("control socket: uid %d refused (only uid %d may use it)", uid, own)
             return Answer(
                 EXIT_REFUSED,
                 "denied",
-                f"uid {uid} may not command this fleet: only the state dir's owner "
-                f"(uid {owner}) may",
+                f"uid {uid} may not command this fleet: only Fleetwarden's own user "
+                f"(uid {own}) may",
             )
         try:
             line = await asyncio.wait_for(reader.readline(), self._idle)

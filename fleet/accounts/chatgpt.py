@@ -32,7 +32,7 @@ from typing import Any, Final
 import aiohttp
 
 from fleet.accounts.model import AccountError
-from fleet.private_files import write_private
+from fleet.private_files import open_private, write_private
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ def _lock_file(path: Path) -> Path:
 async def _file_lock(path: Path) -> AsyncIterator[None]:
     """``flock`` on the file beside the login, waited for in a thread: another process
     holding it (``accounts check`` refreshing) never stalls the proxy's event loop."""
-    fd = os.open(_lock_file(path), os.O_WRONLY | os.O_CREAT, 0o600)
+    fd = open_private(_lock_file(path), os.O_WRONLY)
     try:
         await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
         try:

@@ -37,7 +37,7 @@ from fleet.backends.runfiles import (
 )
 from fleet.errors import AgentNotRunning, LaunchFailed
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
-from fleet.private_files import private_dir
+from fleet.private_files import open_private, private_dir
 from fleet.sandbox.host.procfs import process_start_ticks
 from fleet.sandbox.host.procs import kill_sandbox
 from fleet.transcript.logtail import tail_lines
@@ -72,7 +72,7 @@ class SubprocessBackend(FreezesLocally):
             stdin_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
         else:  # a headless run: end of input at once (some CLIs otherwise wait on stdin)
             stdin_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        log_fd = open_private(log_path, os.O_WRONLY | os.O_APPEND)
         try:
             proc = subprocess.Popen(  # noqa: ASYNC220
                 shim_argv(self._python, run_dir, plan),

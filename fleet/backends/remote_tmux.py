@@ -57,7 +57,7 @@ from fleet.hosts.place import HostPlace
 from fleet.hosts.remote import RemoteResult, failure
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.names import is_agent_name
-from fleet.private_files import private_dir
+from fleet.private_files import open_private, private_dir
 from fleet.redaction.guard import says
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ class RemoteTmuxBackend(TmuxBackend):
         session = session_name(plan)
         private_dir(run_dir)
         private_dir(log_path.parent)
-        os.close(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        os.close(open_private(log_path, os.O_WRONLY | os.O_APPEND))
         remote_run = place.run_dir(session, run_dir.name)
         remote_log = place.log_of(session)
         prepared = await _run(

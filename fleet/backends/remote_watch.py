@@ -31,6 +31,7 @@ from fleet.hosts.errors import HostError
 from fleet.hosts.place import HostPlace
 from fleet.model import RunHandle
 from fleet.names import is_agent_name
+from fleet.private_files import open_private
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +247,7 @@ class RemoteWatch:
             data: object = await fh.read(_READ_MAX)
         if not isinstance(data, bytes) or not data:
             return
-        fd = os.open(local, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = open_private(local, os.O_WRONLY | os.O_APPEND)
         try:
             os.write(fd, data)
         finally:

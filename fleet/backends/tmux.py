@@ -45,7 +45,7 @@ from fleet.backends.tmux_client import tmux_client_env as tmux_client_env  # re-
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.names import is_agent_name
-from fleet.private_files import private_dir
+from fleet.private_files import open_private, private_dir
 from fleet.sandbox.host.procfs import process_start_ticks
 from fleet.sandbox.host.procs import kill_sandbox
 from fleet.transcript.logtail import tail_lines
@@ -95,7 +95,7 @@ class TmuxBackend(FreezesLocally):
         # Synchronous on purpose, as in the subprocess backend: a few small file writes.
         private_dir(run_dir)
         private_dir(log_path.parent)
-        os.close(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        os.close(open_private(log_path, os.O_WRONLY | os.O_APPEND))
         spec_path = run_dir / "launch.json"
         argv = shim_argv(self._python, run_dir, plan)
         _write_private(spec_path, launch_spec(plan, argv, run_dir))
@@ -415,6 +415,6 @@ def _collect(handle: RunHandle) -> ExitInfo:
 
 def _write_private(path: Path, text: str) -> None:
     """Create ``path`` readable by us only (it holds the agent's secrets)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    fd = open_private(path, os.O_WRONLY | os.O_EXCL)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)

@@ -47,8 +47,13 @@ def api_url_problem(value: str, kind: object = None) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return "api_url is an http(s) URL such as https://api.github.com"
-    if parts.username or parts.password or parts.query or parts.fragment:
-        return "api_url takes no credential, query or fragment"
+    if parts.username or parts.password:
+        return (
+            "api_url takes no credential: take it out, and name the variable holding it "
+            "in token_env (or use app, a GitHub App)"
+        )
+    if parts.query or parts.fragment:
+        return "api_url takes no query or fragment"
     try:
         port = parts.port
     except ValueError:

@@ -29,7 +29,7 @@ from fleet.hosts.errors import (
     ssh_says,
 )
 from fleet.hosts.schema import DEFAULT_PORT, HostEntry, SshTarget
-from fleet.private_files import write_private
+from fleet.private_files import open_private, write_private
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ async def trust(
 def _append(path: Path, line: str) -> None:
     """Add ``line`` to ``path``, creating the file 0600 (and its directory 0700)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = open_private(path, os.O_WRONLY | os.O_APPEND)
     with os.fdopen(fd, "ab") as file:
         # A last line without its newline would run into ours.
         gap = b"\n" if os.fstat(fd).st_size and not _ends_with_newline(path) else b""

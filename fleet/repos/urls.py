@@ -25,17 +25,18 @@ def url_problem(url: str) -> str:
     """Why ``url`` is no upstream Fleetwarden takes (for one :func:`url_kind` refuses)."""
     parts = urlsplit(url)
     if parts.scheme in ("https", "http", "ssh") and parts.hostname:
+        # The credential first: the port's message shows the host, never what is before @.
+        if parts.password is not None or (parts.scheme != "ssh" and parts.username):
+            return (
+                "the url holds a credential: take it out, and name the variable holding it "
+                "in token_env (or use ssh_key)"
+            )
         try:
             port = parts.port
         except ValueError:
             port = 0
         if port == 0:
             return f"the url's port is not a number from 1 to 65535: {parts.netloc}"
-        if parts.password is not None or (parts.scheme != "ssh" and parts.username):
-            return (
-                "the url holds a credential: take it out, and name the variable holding it "
-                "in token_env (or use ssh_key)"
-            )
     return (
         "a repository url is https://HOST/PATH, ssh://USER@HOST/PATH, USER@HOST:PATH or a "
         "path on this machine (a relative one is read from the config file's directory), "

@@ -6,11 +6,21 @@ Nothing is asked that has a default: on a terminal (stdin a tty) the preset, and
 kind, repository and login, are asked with their defaults shown (Enter takes them); without
 one, nothing is asked. An existing file or directory it would write is never overwritten:
 nothing is written, and the refusal names it and how to choose another DIR.
+
+The folder is Fleetwarden's own or nothing is written (:mod:`fleet.owned_places`): DIR, or
+a folder above it, that another user owns or that its group or others may write (a sticky
+``/tmp`` above it excepted) is refused, naming the owner or the mode and the fix — that
+user could swap the config for one of their own. Each file is made whole from the folder's
+descriptor and never over anything there, a link included. A url that ``check-config``
+would refuse — one holding a credential above all — is refused with its words, before
+anything is written: a credential belongs in the variable ``token_env`` names.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import shutil
 import subprocess
@@ -32,7 +42,10 @@ from bot.cli.init.presets import (
     makes_repo,
     preset_named,
     render,
+    url_problems,
 )
+from fleet.owned_places import not_ours, stat_problem
+from fleet.private_files import create_whole
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 README = "# app\n\nThe repository Fleetwarden's agents work on, made by `fleetwarden init`.\n"
@@ -87,6 +100,16 @@ def main(args: argparse.Namespace, *, ask: Ask | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_REFUSED
+    if problems := url_problems(preset, answers):
+        print(
+            "fleetwarden init: nothing was written; check-config would refuse what these "
+            "options put in the config:\n" + "\n".join(f"  {line}" for line in problems),
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if refused := _not_ours(directory, preset):
+        print(f"fleetwarden init: {refused}", file=sys.stderr)
+        return EXIT_REFUSED
     files = render(preset, answers)
     targets = [directory / name for name in files]
     if makes_repo(preset, answers):
@@ -100,18 +123,82 @@ def main(args: argparse.Namespace, *, ask: Ask | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_REFUSED
+    made: list[Path] = []
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        if makes_repo(preset, answers):
-            _make_repo(directory / REPO_DIR)
-        for name, text in files.items():
-            with (directory / name).open("x", encoding="utf-8") as out:
-                out.write(text)
+        made = _make_dirs(directory)
+        if refused := _not_ours(directory, preset):  # one made meanwhile by someone else
+            _remove(made)
+            print(f"fleetwarden init: {refused}", file=sys.stderr)
+            return EXIT_REFUSED
+        _write(directory, files, makes_repo(preset, answers))
     except (OSError, subprocess.CalledProcessError) as exc:
+        _remove(made)
         print(f"fleetwarden init: could not write {directory}: {_why(exc)}", file=sys.stderr)
         return EXIT_REFUSED
     print(_next_steps(preset, directory, answers, targets))
     return EXIT_OK
+
+
+def _not_ours(directory: Path, preset: Preset) -> str | None:
+    """Why ``init`` refuses to write in ``directory`` — it, or a folder above it, another
+    user owns or may write — or ``None``."""
+    try:
+        found = not_ours(directory)
+    except OSError as exc:
+        return f"cannot read {directory}: {exc.strerror or exc}; nothing was written"
+    if found is None:
+        return None
+    what = "" if found.path == directory.absolute() else f"a folder above {directory}: "
+    return (
+        f"{what}{found}; nothing was written. Another user could swap the config Fleetwarden "
+        "reads for one of their own, or plant links where it writes. Choose a directory of "
+        f"your own (`fleetwarden init ~/myfleet --preset {preset.name}`), or make it "
+        f"Fleetwarden's: `{found.fix}`"
+    )
+
+
+def _make_dirs(directory: Path) -> list[Path]:
+    """The missing levels of ``directory`` made (0755, whatever the umask: a folder its group
+    may write is refused by ``run``); those made, outermost first."""
+    missing = [level for level in (directory, *directory.parents) if not level.exists()]
+    made = []
+    for level in reversed(missing):
+        level.mkdir(0o755)  # not exist_ok: one someone else made meanwhile is not ours
+        made.append(level)
+        os.chmod(level, 0o755)
+    return made
+
+
+def _write(directory: Path, files: dict[str, str], repo: bool) -> None:
+    """The repository (when ``repo``) and ``files`` made in ``directory``, each whole and
+    never over anything there (a link included); on a failure, none of them."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    written: list[str] = []
+    made_repo = False
+    try:
+        if stat_problem(os.fstat(fd), os.geteuid(), passage=False, owner_only=False) is not None:
+            raise OSError(errno.EPERM, "it changed hands while being written")
+        if repo:
+            _make_repo(directory / REPO_DIR)
+            made_repo = True
+        for name, text in files.items():
+            create_whole(fd, name, text.encode("utf-8"), 0o644)
+            written.append(name)
+    except BaseException:
+        for name in written:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=fd)
+        if made_repo:
+            shutil.rmtree(directory / REPO_DIR, ignore_errors=True)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _remove(made: list[Path]) -> None:
+    for level in reversed(made):
+        with contextlib.suppress(OSError):
+            level.rmdir()
 
 
 def _answers(args: argparse.Namespace, preset: Preset, directory: Path, ask: Ask | None) -> Answers:
@@ -152,7 +239,8 @@ def _make_repo(path: Path) -> None:
     git = shutil.which("git")
     if git is None:
         raise OSError("git is not installed: install it, or pass --repo-url with your repository")
-    path.mkdir()
+    path.mkdir(0o755)
+    os.chmod(path, 0o755)
     try:
         subprocess.run(
             [git, "init", "-q", "-b", "main", str(path)], check=True, capture_output=True

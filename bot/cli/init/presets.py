@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from importlib import resources
 from string import Template
 
+from fleet.forge.schema import api_url_problem
+from fleet.repos.urls import is_relative_path, url_kind, url_problem
+
 CONFIG_NAME = "fleetwarden.yaml"
 ROSTER_NAME = "roster.yaml"
 REPO_DIR = "repo"
@@ -109,6 +112,21 @@ def forge_repo_url(answers: Answers) -> str:
         return f"https://github.com/{answers.forge_repo}.git"
     root = answers.forge_api.rstrip("/").removesuffix("/api/v1").removesuffix("/api/v4")
     return f"{root}/{answers.forge_repo}.git"
+
+
+def url_problems(preset: Preset, answers: Answers) -> list[str]:
+    """Why ``check-config`` would refuse a url these answers put in the config — a
+    credential in it above all — each after the option that gave it: its own checks, so
+    ``init`` writes no line that check would refuse."""
+    found = []
+    if preset.forge and (problem := api_url_problem(answers.forge_api, answers.forge)):
+        found.append(f"--forge-api: {problem}")
+    url = answers.repo_url
+    if url is None and preset.forge and not found:  # derived from --forge-api's root
+        url = forge_repo_url(answers)
+    if url is not None and not is_relative_path(url) and url_kind(url) is None:
+        found.append(f"{'--repo-url' if answers.repo_url else '--forge-repo'}: {url_problem(url)}")
+    return found
 
 
 def render(preset: Preset, answers: Answers) -> dict[str, str]:

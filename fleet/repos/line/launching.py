@@ -22,7 +22,7 @@ from typing import Final
 from fleet.backends.process import shim_argv
 from fleet.errors import FleetError, LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
-from fleet.private_files import private_dir
+from fleet.private_files import open_private, private_dir
 from fleet.repos.desk import RepoError
 from fleet.repos.line.cutting import Asked
 from fleet.repos.line.review import ReviewCheckout
@@ -68,7 +68,7 @@ async def run_setup(
     """Run ``confined`` (the setup command inside ``name``'s sandbox) to its end; raises
     :class:`LaunchFailed` when it fails or outlives ``limit`` seconds."""
     private_dir(run_dir)
-    log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    log_fd = open_private(log, os.O_WRONLY | os.O_APPEND)
     try:
         proc = await asyncio.create_subprocess_exec(
             *shim_argv(sys.executable, run_dir, confined),

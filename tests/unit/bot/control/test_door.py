@@ -149,19 +149,58 @@ async def test_one_client_too_many_is_told_to_try_again(
     assert (await ask(served, b'{"command": "ps"}\n'))["exit"] == EXIT_OK
 
 
-async def test_another_uid_than_the_state_dirs_owner_is_refused(
+async def test_the_folders_owner_is_refused_when_not_fleetwardens_uid(
     door: tuple[ControlDoor, Answers],
 ) -> None:
-    """The kernel's word on who connected decides: a uid other than the state dir's owner
-    is refused and nothing runs."""
+    """Fleetwarden's own uid decides, not the folder's owner: a peer of another uid that
+    owns the state dir is refused and nothing runs, while Fleetwarden's uid is answered."""
     served, answers = door
     if os.getuid() != 0:
         pytest.skip("needs root to give the state dir to another uid")
     os.chown(served.path.parent, NOBODY, -1)
-    answer = await ask(served, b'{"command": "ps"}\n')
+    os.chmod(served.path, 0o666)  # the kernel lets the peer in: the door itself must judge
+    folder = os.open(served.path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        peer = await asyncio.create_subprocess_exec(
+            "/usr/bin/python3",
+            "-c",
+            PEER.format(path=f"/proc/self/fd/{folder}/{CONTROL_SOCKET_FILE}"),
+            pass_fds=(folder,),
+            user=NOBODY,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(peer.communicate(), 60)
+    finally:
+        os.close(folder)
+    assert peer.returncode == 0, err
+    answer = json.loads(out)
     assert answer["exit"] == EXIT_REFUSED and answer["outcome"] == "denied"
-    assert f"only the state dir's owner (uid {NOBODY})" in str(answer["text"])
+    assert f"uid {NOBODY} may not command this fleet" in str(answer["text"])
+    assert f"only Fleetwarden's own user (uid {os.geteuid()})" in str(answer["text"])
     assert answers.asked == []
+    ours = await ask(served, b'{"command": "ps"}\n')
+    assert ours["exit"] == EXIT_OK and answers.asked == ["ps"]
+
+
+PEER = """
+import socket, sys
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+sock.connect({path!r})
+try:
+    sock.sendall(b'{{"command": "ps"}}\\n')
+except (BrokenPipeError, ConnectionResetError):
+    pass  # refused before the line was read: the answer is there to read
+answer = b""
+while not answer.endswith(b"\\n"):
+    chunk = sock.recv(65536)
+    if not chunk:
+        break
+    answer += chunk
+sys.stdout.write(answer.decode())
+"""
+"""A client of another uid: it connects through the state dir's descriptor, so only the
+state dir itself (its owner's) and the socket are asked for leave."""
 
 
 async def test_stop_removes_the_socket(tmp_path: Path) -> None:

@@ -1,0 +1,62 @@
+"""What ``fleetwarden run`` reads and writes is Fleetwarden's own, judged before anything
+starts (:mod:`fleet.owned_places`): the config file and the roster file it names (with every
+folder above them), and the state dir.
+
+A config file another user owns or may write (or one in a folder they may write, where
+they could swap it) would let that user run Fleetwarden's agents with ``sandbox: none`` and
+``egress: open``; a state dir of theirs, rename and plant files where Fleetwarden keeps its
+secrets. Either is refused, with the fix (``chown``, ``chmod go-w``), before the log file or
+anything else is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from bot.app.lock import own_state_dir
+from bot.app.roster_edits import roster_files
+from bot.commands.errors import CommandError
+from bot.config.reading.resolved import Config
+from fleet.errors import FleetwardenError
+from fleet.owned_places import not_ours
+
+
+class ConfigNotOurs(FleetwardenError):
+    """The config file, or the roster file it names, is not Fleetwarden's own."""
+
+
+def refusal(config: Config, environ: Mapping[str, str]) -> str | None:
+    """Why ``run`` must not start on ``config`` (its files or state dir not Fleetwarden's
+    own, or unreadable), or ``None``."""
+    try:
+        check_own_files(config, environ)
+    except (FleetwardenError, OSError) as exc:
+        return str(exc)
+    return None
+
+
+def check_own_files(config: Config, environ: Mapping[str, str]) -> None:
+    """Raise :class:`ConfigNotOurs` or :class:`~bot.app.lock.StateDirNotOurs` unless the
+    config's files and its state dir are Fleetwarden's own. Raises ``OSError`` when one
+    cannot be read."""
+    for path in _read_files(config, environ):
+        found = not_ours(path)
+        if found is None:
+            continue
+        what = "The config file" if found.path == path else f"A folder above config {path}"
+        raise ConfigNotOurs(
+            f"{what}: {found}. Another user could swap it for a config of their own (an "
+            "agent with `sandbox: none`, `egress: open`); nothing was started. Keep the "
+            f"config where only Fleetwarden's user may write it: `{found.fix}`"
+        )
+    own_state_dir(config.state_dir)
+
+
+def _read_files(config: Config, environ: Mapping[str, str]) -> list[Path]:
+    if config.source is None:
+        return []
+    try:
+        return roster_files(config, environ)
+    except CommandError:  # a roster file it could not name was refused when loading
+        return [config.source]
