@@ -131,7 +131,9 @@ _REPOSITORIES = ("checkouts", "repos")
 def close_state_dir(state_dir: Path) -> None:
     """Close what an older version left readable in ``state_dir``: every directory 0700
     and every file 0600, but inside agents' homes and working directories — runs'
-    checkouts among them, whose scripts keep their modes — and the repositories' git
+    checkouts among them, whose scripts keep their modes —, the homes of the stdio MCP
+    servers confined per agent (``mcp/SERVER/AGENT/home``: the server's own install, npx's
+    cache among it, whose programs must stay executable), and the repositories' git
     directories, made private when they are made (their hooks run)."""
     if not state_dir.is_dir():
         return
@@ -142,6 +144,7 @@ def close_state_dir(state_dir: Path) -> None:
             d
             for d in dirs
             if not (here.parent == state_dir / "agents" and d in _AGENT_OWN)
+            and not (here.parent.parent == state_dir / "mcp" and d == "home")
             and not (here == state_dir and d in _REPOSITORIES)
         ]
         dirs[:] = keep

@@ -120,3 +120,19 @@ def test_what_an_older_version_left_open_is_closed_at_start(tmp_path: Path) -> N
         assert mode(file) == 0o600, file
     assert mode(state / "reports" / "pace.png") == 0o600
     assert mode(home_tool) == 0o755
+
+
+def test_a_confined_mcp_servers_home_keeps_its_modes_at_start(tmp_path: Path) -> None:
+    """A stdio MCP server's kept HOME (npx's install of the server) keeps its programs
+    executable across a start, so the server starts again after a restart."""
+    state = tmp_path / "state"
+    home = state / "mcp" / "everything" / "toolsmith" / "home"
+    program = home / ".npm" / "_npx" / "abc" / "node_modules" / "server" / "dist" / "index.js"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/usr/bin/env node\n")
+    program.chmod(0o755)
+    (state / "mcp").chmod(0o755)
+    close_state_dir(state)
+    assert mode(state / "mcp") == 0o700
+    assert mode(state / "mcp" / "everything" / "toolsmith") == 0o700
+    assert mode(program) == 0o755
