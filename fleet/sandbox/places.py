@@ -25,7 +25,7 @@ __all__ = ["SECRET_FILES", "SYSTEM_HIDDEN", "needed_paths", "real", "secret_file
 
 
 def needed_paths(
-    plan: LaunchPlan, home: Path, hidden: tuple[Path, ...], *, python: str
+    plan: LaunchPlan, home: Path, hidden: tuple[Path, ...], *, python: str, prefixes: bool = True
 ) -> tuple[Path, ...]:
     """What the agent must read even where a hidden path covers it: Fleetwarden's
     Python (its venv and the install it was made from) and package (the forwarder,
@@ -33,7 +33,10 @@ def needed_paths(
     workdir or HOME (``home``): a program there is the agent's own, and a symlink
     there points where the agent chose, so neither is resolved into anything bound —
     and the directories on its PATH (with their prefix: ``~/.local/bin`` brings
-    ``~/.local``; :func:`~fleet.sandbox.host.reach.arrange` drops those that enter its places)."""
+    ``~/.local``; :func:`~fleet.sandbox.host.reach.arrange` drops those that enter its places).
+    Without ``prefixes``, a PATH directory under a hidden one comes back alone, with where
+    its entries' links lead (:func:`_linked`): not the rest of its prefix, which may hold
+    its user's credentials (``~/.cargo/credentials.toml`` beside ``~/.cargo/bin``)."""
     interpreter = Path(python)
     needed = [_FLEET_DIR, Path(sys.prefix), Path(sys.base_prefix), interpreter.parent]
     needed.append(Path(os.path.realpath(interpreter)).parent)
@@ -41,6 +44,9 @@ def needed_paths(
         if entry and os.path.isabs(entry):
             where = Path(os.path.normpath(entry))
             prefix = where.parent
+            if not prefixes and reaches_into(where, hidden):
+                needed += [where, *_linked(where)]
+                continue
             needed.append(prefix if where.name == "bin" and prefix not in hidden else where)
     found = shutil.which(plan.argv[0], path=_path_of(plan.env)) if plan.argv else None
     own = (plan.cwd, home, real(plan.cwd), real(home))
@@ -51,6 +57,25 @@ def needed_paths(
         needed.append(modules[-1] if modules else resolved.parent)
         needed.append(Path(found).parent)
     return tuple(needed)
+
+
+def _linked(directory: Path) -> list[Path]:
+    """Where the links in ``directory`` lead, outside it: the install each points into (its
+    outermost ``node_modules``, else the target's own directory)."""
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return []
+    led: list[Path] = []
+    for entry in entries:
+        if not entry.is_symlink():
+            continue
+        target = real(entry)
+        if target.parent == real(directory):
+            continue
+        modules = [p for p in target.parents if p.name == "node_modules"]
+        led.append(modules[-1] if modules else target.parent)
+    return list(dict.fromkeys(led))
 
 
 def real(path: Path) -> Path:

@@ -80,7 +80,8 @@ async def confine(
         hidden += (settings.workdirs,)
     hidden += tuple(p for p in (*SYSTEM_HIDDEN, *others) if p.exists())
     plan = LaunchPlan(argv=program.argv, env=program.env, cwd=workdir)
-    needed = needed_paths(plan, home, hidden, python=settings.python)
+    # A server is given its PATH's directories, never the rest of a hidden HOME around them.
+    needed = needed_paths(plan, home, hidden, python=settings.python, prefixes=False)
     given = [p for p in program.given if p.is_dir() and real(p) != real(workdir)]
     try:
         placed = await asyncio.to_thread(

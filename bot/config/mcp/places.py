@@ -10,7 +10,7 @@ is :mod:`fleet.mcp.config.places`'.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from bot.config.checks.problems import ConfigProblem, Locator
@@ -29,12 +29,15 @@ def place_problems(
     file_name: str,
     roster: RosterSource,
     config_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[ConfigProblem]:
     """Skill directories and stdio servers' programs where an agent can write: its workdir,
     ``workdirs:`` or the state directory (where runs and checkouts are) — or such a place
     inside a skill directory; and a stdio server's working directory and every path its
     arguments and variables name that is, holds or is in such a place or ``config_dir``
-    (the config file's folder). What is there could be changed by an agent before
+    (the config file's folder) — with ``environ``, the values its ``env_env`` variables
+    take from it too (a path in one is not shown: such a value may be a secret). What is
+    there could be changed by an agent before
     Fleetwarden gives it to a CLI or runs it with the server's credentials, or read by a
     tool an agent calls (:func:`fleet.mcp.config.places.clash`)."""
     fenced = fences(document)
@@ -58,7 +61,7 @@ def place_problems(
         line, where, _ = (roster.locate if in_roster else locate)(loc)
         yield ConfigProblem(roster.file_name if in_roster else file_name, line, where, message)
     said: set[Loc] = set()
-    for loc, named in _server_places(document):
+    for loc, named in _server_places(document, environ):
         if loc in said:
             continue  # one word may name a place in several spellings: said once
         what = first_clash(named.path, fenced, both=named.both)
@@ -70,11 +73,14 @@ def place_problems(
         said.add(loc)
         line, where, _ = locate(loc)
         read = f" ({named.how})" if named.how else ""
+        shown = f"{str(named.path)!r}{read}"
+        if named.key[0] == "env_env":
+            shown = f"(as Fleetwarden's environment sets it now; not shown){read}: a path in it"
         yield ConfigProblem(
             file_name,
             line,
             where,
-            f"MCP server {loc[1]}'s {named.said} {str(named.path)!r}{read} {how}: "
+            f"MCP server {loc[1]}'s {named.said} {shown} {how}: "
             "Fleetwarden runs the server with its credentials, so an agent could change what "
             "it runs, or a tool an agent calls read what is there; keep the server's program, "
             "cwd and every path it is given apart from every workdir, the state directory and "
@@ -116,11 +122,19 @@ def fences(document: ConfigFile) -> list[tuple[Path, str]]:
     return fenced
 
 
-def _server_places(document: ConfigFile) -> Iterator[tuple[Loc, Named]]:
+def _server_places(
+    document: ConfigFile, environ: Mapping[str, str] | None
+) -> Iterator[tuple[Loc, Named]]:
     """Each place a stdio server of the section is run from or reads
-    (:func:`fleet.mcp.config.places.stdio_places`), where the config says it."""
+    (:func:`fleet.mcp.config.places.stdio_places`), where the config says it; with
+    ``environ``, what its ``env_env`` variables hold there too."""
     for name, server in document.mcp.items():
         if server.command is None:
             continue
-        for named in stdio_places(server.command, server.args, server.env, server.cwd):
+        held = {
+            key: environ[variable]
+            for key, variable in server.env_env.items()
+            if environ is not None and environ.get(variable)
+        }
+        for named in stdio_places(server.command, server.args, server.env, server.cwd, held):
             yield ("mcp", name, *named.key), named

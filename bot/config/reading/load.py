@@ -36,6 +36,7 @@ from bot.config.checks.provider_keys import strict_shape_problems
 from bot.config.checks.repos import environment_problems as repo_environment_problems
 from bot.config.checks.slack import environment_problems as slack_environment_problems
 from bot.config.mcp.checks import environment_problems as mcp_environment_problems
+from bot.config.mcp.places import place_problems
 from bot.config.reading.partial import KeptLocator, SoundPart, sound_document, unsaid
 from bot.config.reading.resolved import Config, absolute_path
 from bot.config.roster.file import KEY_NOUNS, RosterSource, roster_file
@@ -189,6 +190,8 @@ def parse_config(
         ]
         missing = [ConfigProblem(file_name, *locate(loc)[:2], message) for loc, message in found]
         missing.extend(strict_shape_problems(document, roster, environ))
+        # What a stdio server's env_env variables hold is known only now.
+        missing.extend(place_problems(document, locate, file_name, roster, base_dir, environ))
         missing.sort(key=lambda p: (p.line is None, p.line or 0))  # by line, as above
         if missing:
             raise ConfigError(missing)

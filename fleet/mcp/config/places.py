@@ -68,10 +68,16 @@ class Named:
 
 
 def stdio_places(
-    command: str, args: Iterable[str], env: Mapping[str, str], cwd: Path | str | None
+    command: str,
+    args: Iterable[str],
+    env: Mapping[str, str],
+    cwd: Path | str | None,
+    held: Mapping[str, str] | None = None,
 ) -> Iterator[Named]:
     """Each place a stdio server is run from or reads, read as the program reads its words
-    (:mod:`fleet.mcp.config.spelled`). A relative path is resolved against the server's
+    (:mod:`fleet.mcp.config.spelled`); ``held``: the values of its ``env_env`` variables as
+    Fleetwarden's environment gives them (key ``("env_env", NAME)``), read as ``env``'s
+    are — where that environment is known. A relative path is resolved against the server's
     working directory: ``cwd`` (any word but an option), or else Fleetwarden's own, where
     the server is started then (a word that says it is a path: a bare word there is more
     often a name than a file)."""
@@ -86,6 +92,9 @@ def stdio_places(
     for key, value in env.items():
         for found in env_paths(value, base, every_word):
             yield Named(("env", key), found.path, found.whole, found.how)
+    for key, value in (held or {}).items():
+        for found in env_paths(value, base, every_word):
+            yield Named(("env_env", key), found.path, found.whole, found.how)
 
 
 def protected(skills: Iterable[Path], servers: Mapping[str, McpServer]) -> tuple[Place, ...]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import os
 import re
 import shlex
 from collections.abc import Iterator
@@ -39,10 +40,11 @@ _WORDS = re.compile(r"[\s=,;:]+")
 _QUOTED = re.compile(r"""(['"`])((?:\\.|(?!\1)[^\\])*)\1""", re.DOTALL)
 """A string literal in code: single, double or backtick quotes, escapes kept."""
 _PATHLIKE = re.compile(
-    r"""(?:(?<=^)|(?<=[\s'"`(\[{,=:;]))(?:~|\.{1,2})?/[^\s'"`()\[\]{},;:|&<>]+"""
+    r"""(?:(?<=^)|(?<=[\s'"`(\[{,=:;]))(?:~[\w.-]*|\.{1,2})?/[^\s'"`()\[\]{},;:|&<>]+"""
 )
-"""A run of code that reads as a path: ``/…``, ``~/…``, ``./…``, ``../…`` after a blank,
-a quote, a bracket or a separator (so ``a/b`` in ``x = a/b`` is a division, not a path)."""
+"""A run of code that reads as a path: ``/…``, ``~/…``, ``~user/…``, ``./…``, ``../…``
+after a blank, a quote, a bracket or a separator (so ``a/b`` in ``x = a/b`` is a division,
+not a path)."""
 _GLUED = re.compile(r"^-[A-Za-z](?=[/~.])")
 """A one-letter option with its value glued on (``-r/w/x.js``, ``-I./lib``)."""
 
@@ -137,8 +139,12 @@ def _word(word: str, base: Path, *, every_word: bool, depth: int) -> Iterator[Fo
     if glued is not None:
         yield from _word(word[glued.end() :], base, every_word=False, depth=depth)
         return
-    if word.startswith(("/", "~/")) or word == "~":
-        yield Found(Path(word).expanduser())
+    if word.startswith("/"):
+        yield Found(Path(word))
+    elif word.startswith("~"):
+        home = _home(word)
+        if home is not None:
+            yield Found(home)
     elif _relative(word, every_word=every_word):
         yield Found(base / word)
 
@@ -146,8 +152,9 @@ def _word(word: str, base: Path, *, every_word: bool, depth: int) -> Iterator[Fo
 def _argfile(name: str, base: Path, *, every_word: bool, depth: int) -> Iterator[Found]:
     """``@name``: an argument file when ``name`` says it is a path or names a file (else an
     npm package's scope, ``@acme/server``): the file, then every path its words name."""
-    says = name.startswith(("/", "~/", "./", "../"))
-    path = Path(name).expanduser() if name.startswith(("/", "~")) else base / name
+    home = _home(name) if name.startswith("~") else None
+    says = name.startswith(("/", "./", "../")) or home is not None
+    path = home if home is not None else Path(name) if name.startswith("/") else base / name
     if not says and not path.is_file():
         return
     yield Found(path, "as an argument file")
@@ -167,10 +174,18 @@ def _argfile(name: str, base: Path, *, every_word: bool, depth: int) -> Iterator
 def _file_url(word: str) -> Path | None:
     """The path a ``file:`` URL names, percent-decoded; ``None`` for another host's."""
     parts = urlsplit(word)
-    if parts.netloc not in ("", "localhost"):
+    # A URL's host is read without regard to case (node, WHATWG): ``LOCALHOST`` is this one.
+    if parts.netloc.lower() not in ("", "localhost"):
         return None
     path = unquote(parts.path)
     return Path(path) if path.startswith("/") else None
+
+
+def _home(word: str) -> Path | None:
+    """``~/…`` or ``~user/…`` as a shell expands it (``None``: no such user, so the shell
+    leaves the word as written, a name rather than a path)."""
+    expanded = os.path.expanduser(word)
+    return Path(expanded) if expanded.startswith("/") else None
 
 
 def _code_of(arg: str) -> str | None:

@@ -53,10 +53,13 @@ class StdioSandbox:
             return
         env = get_default_environment() | (parameters.env or {})
         cwd = None if transport.cwd is None else Path(transport.cwd)
+        # The values its env_env variables were given, read as its env values are.
+        held = {key: env[key] for key in transport.env_env if key in env}
+        places = stdio_places(transport.command, transport.args, transport.env, cwd, held)
         given = tuple(
             named.path
-            for named in stdio_places(transport.command, transport.args, transport.env, cwd)
-            if named.both and named.key[0] in ("args", "env")
+            for named in places
+            if named.both and named.key[0] in ("args", "env", "env_env")
         )
         program = Program(
             argv=(transport.command, *transport.args),

@@ -158,3 +158,44 @@ def test_an_npm_server_runs_confined_with_its_install_in_sight(tmp_path: Path) -
         assert status == 200, body
         home = tmp_path / "state" / "mcp" / "every" / "coder" / "home"
         assert json.dumps(str(home))[1:-1] in body, body
+
+
+def test_a_stdio_server_sees_a_path_directory_under_fleetwardens_home_not_its_prefix(
+    tmp_path: Path,
+) -> None:
+    """A ``bin`` directory under Fleetwarden's HOME on its PATH comes back in the server's
+    sandbox alone: a credential file beside it (``~/.tool/credentials.toml``) is out of
+    the server's sight, though Fleetwarden's user could read it."""
+    srv, home = tmp_path / "srv", tmp_path / "fwhome"
+    (tmp_path / "work").mkdir()
+    srv.mkdir()
+    tool = home / ".tool"
+    (tool / "bin").mkdir(parents=True)
+    (tool / "bin" / "tool").write_text("#!/bin/sh\necho tool\n")
+    (tool / "bin" / "tool").chmod(0o755)
+    secret = tool / "credentials.toml"
+    secret.write_text('token = "held"\n')
+    secret.chmod(0o644)
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(CONFIG.format(probe=PROBE, srv=srv, waiter=WAITER))
+    env = held_env(HOME=str(home), PATH=f"{tool / 'bin'}:{os.environ['PATH']}")
+
+    def leftovers(cwd: str, cmdline: bytes) -> bool:
+        sleeping = cwd.startswith(str(tmp_path)) and b"sleep" in cmdline
+        return sleeping or str(PROBE).encode() in cmdline
+
+    with running_app(tmp_path, config, env, leftovers=leftovers) as bot:
+        bot.command("spawn coder", r"Agent coder started", timeout=120)
+        assert wait_until(lambda: TOKEN_LINE.search(_log(tmp_path)) is not None, 60)
+        found = TOKEN_LINE.search(_log(tmp_path))
+        assert found is not None
+        port = json.loads((tmp_path / "state" / "heartbeat.json").read_text())["port"]
+        url = f"http://127.0.0.1:{port}/mcp/coder/probe"
+        session = _initialize(url, found.group(1))
+        token = found.group(1)
+        shown = _call(url, token, session, 1, "read", str(tool / "bin" / "tool"))
+        assert shown.startswith("#!/bin/sh"), shown
+        said = _call(url, token, session, 2, "read", str(secret))
+        assert said.startswith("error: No such file"), said
+        bot.command("stop coder", r"(?i)stopped", timeout=60)
+        assert wait_until(lambda: not processes_where(probing), 30), "the server outlived its run"

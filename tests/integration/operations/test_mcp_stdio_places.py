@@ -5,6 +5,8 @@ value. Each exits 2 naming the server, the key, the path and how it is read."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import subprocess
 from pathlib import Path
 
@@ -15,9 +17,9 @@ from tests.integration.console_bot import FLEETWARDEN, clean_env
 pytestmark = pytest.mark.integration
 
 
-def check(root: Path, server: str) -> subprocess.CompletedProcess[str]:
+def check(root: Path, server: str, **env: str) -> subprocess.CompletedProcess[str]:
     """check-config on a config whose one stdio server is ``server`` (YAML lines under its
-    name) and whose agent ``a`` works in ``root/work``."""
+    name) and whose agent ``a`` works in ``root/work``, with ``env`` in its environment."""
     config = root / "fleetwarden.yaml"
     config.write_text(
         "state_dir: ./state\n"
@@ -31,7 +33,7 @@ def check(root: Path, server: str) -> subprocess.CompletedProcess[str]:
     )
     return subprocess.run(
         [str(FLEETWARDEN), "check-config", "--config", str(config)],
-        env=clean_env(),
+        env=clean_env(**env),
         cwd=root,
         capture_output=True,
         text=True,
@@ -97,3 +99,57 @@ def test_the_same_server_apart_from_every_workdir_passes(tmp_path: Path) -> None
         f"    env: {{NODE_OPTIONS: '--require \"{srv}/x.js\"'}}\n",
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("server", "key", "how"),
+    [
+        (
+            "    command: node\n    args: ['--import=file://LOCALHOST{work}/x.mjs']\n"
+            "    sandbox: none\n",
+            "args[0]",
+            "as a file URL",
+        ),
+        (
+            "    command: sh\n    args: [-c, 'exec node --import {tilde}/x.mjs -e 1']\n"
+            "    sandbox: none\n",
+            "args[1]",
+            "",
+        ),
+    ],
+    ids=["uppercase-localhost-url", "tilde-user"],
+)
+def test_a_host_or_home_spelled_another_way_is_refused(
+    tmp_path: Path, server: str, key: str, how: str
+) -> None:
+    """``file://LOCALHOST/…`` (a host read without regard to case) and ``~user/…`` (expanded
+    as a shell does) naming the agent's workdir: exit 2 at the server's line."""
+    work = tmp_path / "work"
+    work.mkdir()
+    me = pwd.getpwuid(os.getuid())
+    tilde = f"~{me.pw_name}/" + os.path.relpath(work, me.pw_dir)
+    done = check(tmp_path, server.format(work=work, tilde=tilde))
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = [line for line in done.stderr.splitlines() if "MCP server hooked" in line]
+    assert f"mcp.hooked.{key}: MCP server hooked's {key} " in line
+    assert "is inside agent a's workdir" in line
+    assert how in line
+
+
+def test_a_value_from_fleetwardens_environment_is_read_too(tmp_path: Path) -> None:
+    """``env_env: {NODE_OPTIONS: HOOK_OPTS}`` whose variable names the agent's workdir:
+    exit 2 at the line, the variable's value never shown."""
+    work = tmp_path / "work"
+    work.mkdir()
+    server = (
+        "    command: node\n    args: [-e, '1']\n"
+        "    env_env: {NODE_OPTIONS: HOOK_OPTS}\n    sandbox: none\n"
+    )
+    done = check(tmp_path, server, HOOK_OPTS=f'--import "{work}/x.mjs"')
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = [line for line in done.stderr.splitlines() if "MCP server hooked" in line]
+    assert "mcp.hooked.env_env.NODE_OPTIONS: MCP server hooked's env_env.NODE_OPTIONS" in line
+    assert "is inside agent a's workdir" in line
+    assert str(work) not in done.stdout + done.stderr
+    apart = check(tmp_path, server, HOOK_OPTS="--max-old-space-size=64")
+    assert apart.returncode == 0, apart.stdout + apart.stderr

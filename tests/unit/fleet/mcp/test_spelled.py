@@ -4,6 +4,8 @@ interpreter code, path lists), never an npm package's scope taken for a file."""
 
 from __future__ import annotations
 
+import os
+import pwd
 from pathlib import Path
 
 from fleet.mcp.config.spelled import arg_paths, env_paths
@@ -64,3 +66,19 @@ def test_words_that_are_no_paths_name_none(tmp_path: Path) -> None:
     words = ("-y", "@modelcontextprotocol/server-everything", "--port=8080")
     assert named(words, tmp_path) == set()
     assert named(("-c", "print(6 / 3)"), tmp_path) == set()
+
+
+def test_a_file_urls_host_is_read_without_regard_to_case(tmp_path: Path) -> None:
+    """`file://LOCALHOST/…` (as node and WHATWG read it) names this host's path."""
+    assert tmp_path / "x.mjs" in named((f"--import=file://LOCALHOST{tmp_path}/x.mjs",), tmp_path)
+
+
+def test_tilde_and_tilde_user_are_expanded_as_a_shell_does(tmp_path: Path) -> None:
+    """`~user/…` in a word and in `sh -c` code names the user's home's path; a user that
+    does not exist leaves the word a name, as a shell leaves it."""
+    me = pwd.getpwuid(os.getuid())
+    home = Path(me.pw_dir)
+    assert home / "../w/x.mjs" in named((f"~{me.pw_name}/../w/x.mjs",), tmp_path)
+    code = f"exec node --import ~{me.pw_name}/../w/x.mjs -e 1"
+    assert home / "../w/x.mjs" in named(("-c", code), tmp_path)
+    assert named(("~no-such-user-here/x",), tmp_path) == set()
