@@ -189,12 +189,19 @@ class Enforcement:
         caps = ", ".join(f"{name}={value}" for name, value in RLIMITS)
         if self.distinct_uids:
             mode = f"runs as root, like the root unit ({ROOT_UNIT})"
-            first = (self.held or self.asked or SPAN).first
-            users = f"each agent runs as a host uid of its own (from {first})"
+            users = "each agent runs as a host uid of its own"
             if self.held is not None:
                 users += f": this fleet holds {self.held} on this host, no other fleet may"
             elif self.asked is not None:
                 users += f": this fleet asks for {self.asked}, held on this host at start"
+            else:
+                # Which block is free is only known when the register is read at start:
+                # naming the span's first uid here told two fleets side by side the same.
+                users += (
+                    f", from a block this fleet takes on this host at start (in {SPAN}: the"
+                    " block its agents already have, else the lowest no other fleet holds;"
+                    " `agent_uids: {base: N}` names one)"
+                )
         else:
             mode = (
                 f"runs as {self.user}, not root, like the unprivileged unit ({UNPRIVILEGED_UNIT})"

@@ -104,7 +104,9 @@ def test_check_config_says_which_unit_this_is_and_what_it_enforces(tmp_path: Pat
     as_root = Enforcement(True, "per-agent cgroup memory and process caps: enforced (v1)")
     assert as_root.lines()[:2] == [
         "runs as root, like the root unit (docs/systemd/fleetwarden.service)",
-        "each agent runs as a host uid of its own (from 1600000)",
+        "each agent runs as a host uid of its own, from a block this fleet takes on this"
+        " host at start (in uids 1600000–1659999: the block its agents already have, else"
+        " the lowest no other fleet holds; `agent_uids: {base: N}` names one)",
     ]
     top, own = v2_host(tmp_path, leaf="orchestrator")
     plain = Enforcement(False, cgroups.describe(top, own), user="fleetwarden (uid 998)")
