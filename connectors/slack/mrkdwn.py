@@ -16,7 +16,10 @@ and reopens it in the next piece. Nothing here performs I/O.
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
+import unicodedata
 from collections.abc import Sequence
 from typing import Final
 
@@ -37,9 +40,9 @@ _ADDRESS_LIKE: Final = re.compile(
     r"(?i)(?:[a-z][a-z0-9+.-]*:|www\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)+\b)"
 )
 """A link label that names an address itself (a URL, a scheme, a domain): not hidden."""
-_IDEOGRAPHIC_STOPS: Final = str.maketrans("\u3002\uff61", "..")
-"""The full stops IDNA (RFC 3490, 3.1) reads as a domain's dot, which no confusables fold
-makes one."""
+_ONE_DOT: Final = re.compile(r"FULL STOP|\bDOT\b|\bHYPHENATION POINT\b")
+_MORE_THAN_A_DOT: Final = re.compile(r"\b(?:TWO|THREE|FOUR|FIVE|DOUBLE|TRIPLE|DOTS|WITH|WITHIN)\b")
+_NOT_ROUND: Final = re.compile(r"\b(?:TILDE|SESAME|CIRCLE|RING)\b")
 _BACKTICK_RUN: Final = re.compile(r"(?<=``)(?=`)")
 _MENTION_ID: Final = re.compile(r"[UW][A-Z0-9]{2,20}")
 
@@ -150,8 +153,26 @@ def _link(href: str, label: str) -> str:
 def reads_as_address(label: str) -> bool:
     """Whether ``label`` names an address, as written or as it looks: compared by its
     TR39 skeleton (``gіthub.com`` with a Cyrillic ``і``, full-width letters, a one dot
-    leader for a dot, a zero-width space inside all read as ``github.com``)."""
+    leader or a middle dot for a dot, a zero-width space inside all read as
+    ``github.com``)."""
     if _ADDRESS_LIKE.search(label):
         return True
-    looks = disarm.skeleton_key(label.translate(_IDEOGRAPHIC_STOPS))
+    looks = disarm.skeleton_key(label.translate(_dots()))
     return _ADDRESS_LIKE.search(looks) is not None
+
+
+@functools.cache
+def _dots() -> dict[int, str]:
+    """Every punctuation mark a reader takes for a dot, as a dot: the full stops of every
+    script (IDNA reads the ideographic ones as a domain's dot, RFC 3490 3.1), middle dots,
+    the one dot leader, the hyphenation point — read from the Unicode data, since no
+    confusables fold makes most of them a dot. Marks of several dots or a dot with more
+    drawn around it are left as they are."""
+    return {
+        code: "."
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) == "Po"
+        and _ONE_DOT.search(name := unicodedata.name(chr(code), ""))
+        and not _MORE_THAN_A_DOT.search(name)
+        and not _NOT_ROUND.search(name)
+    }

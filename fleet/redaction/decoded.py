@@ -11,6 +11,12 @@ spell it (:attr:`Decoded.text`), so a matcher looks for the plain value there, a
 character of it, whole. A text escaped again after being escaped (a percent-encoded JSON,
 ``\\u0025`` before two hex digits) is read again, :data:`ROUNDS` times at most.
 
+A form's text (``application/x-www-form-urlencoded``) is read as one decoding, as
+:func:`urllib.parse.unquote_plus` reads it: each ``+`` a space and each ``%XX`` its octet
+together, so ``my%20secret+value`` is ``my secret value`` however the spaces were
+written. Read so only when asked (``Decoded(text, form=True)``): a ``+`` is a space in a
+form only, and only in its first reading — a ``%2B`` stays a ``+``.
+
 The work is one regular-expression scan (no backtracking past a run of backslashes) and a
 step per escape found: linear in the text.
 """
@@ -36,6 +42,10 @@ ESCAPES: Final = re.compile(
     r"|(?<=%)[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*"  # percent-encoded octets, a run together
     r")"
 )
+FORM_ESCAPES: Final = re.compile(
+    ESCAPES.pattern.replace(r"[\\%]", r"[\\%+]", 1)[:-1] + r"|(?<=\+))"
+)
+""":data:`ESCAPES` and a form's ``+`` for a space."""
 _CONTROL: Final = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
@@ -63,12 +73,12 @@ class _Layer:
         self.widths = widths
 
     @classmethod
-    def of(cls, text: str) -> _Layer:
+    def of(cls, text: str, escapes: re.Pattern[str] = ESCAPES) -> _Layer:
         """``text`` read once, and where each character it spells came from."""
         layer = cls("", [], [], [])
         shown: list[str] = []
         at = 0
-        for match in ESCAPES.finditer(text):
+        for match in escapes.finditer(text):
             if match.start() > at:
                 layer._add(shown, _Piece(text[at : match.start()], at, 0))
             for piece in _pieces(match):
@@ -108,6 +118,8 @@ def _pieces(match: re.Match[str]) -> Iterator[_Piece]:
         yield _Piece(match.group(4), match.start(), width)
     elif match.group(5) is not None:
         yield _Piece(_CONTROL[match.group(5)], match.start(), width)
+    elif width == 1:  # a form's ``+``
+        yield _Piece(" ", match.start(), width)
     else:
         yield from _octets(match.group(), match.start())
 
@@ -150,16 +162,21 @@ class Decoded:
     reading is a substitution (one call per escape); where each character came from is
     worked out only when a find is to be mapped back — most texts hold none."""
 
-    __slots__ = ("_layers", "_readings", "text")
+    __slots__ = ("_layers", "_patterns", "_readings", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, form: bool = False) -> None:
+        """``form``: read ``text`` as a form's, each ``+`` a space in the first reading."""
         readings = [text]
-        for _ in range(ROUNDS):
-            read = ESCAPES.sub(_spelled, readings[-1])
+        patterns: list[re.Pattern[str]] = []
+        for round_ in range(ROUNDS):
+            pattern = FORM_ESCAPES if form and not round_ else ESCAPES
+            read = pattern.sub(_spelled, readings[-1])
             if read == readings[-1]:
                 break
             readings.append(read)
+            patterns.append(pattern)
         self._readings = readings
+        self._patterns = patterns
         self._layers: list[_Layer] | None = None
         self.text = readings[-1]
 
@@ -171,7 +188,10 @@ class Decoded:
             if end <= start:
                 continue
             if self._layers is None:
-                self._layers = [_Layer.of(read) for read in self._readings[:-1]]
+                self._layers = [
+                    _Layer.of(read, pattern)
+                    for read, pattern in zip(self._readings[:-1], self._patterns, strict=True)
+                ]
             for layer in reversed(self._layers):
                 start, end = layer.back(start, end)
             out.append((start, end, what))

@@ -12,7 +12,11 @@ And where a value too short to hunt in free text (under
 the value of an ``Authorization`` header (after its scheme), of a key or header whose name
 says it holds a secret (``token=``, ``X-Api-Key:``, ``"password": "…"``), or of the name
 the config gives it (the variable it is read from, the header or environment variable a
-server is given it in).
+server is given it in). Between the name and the value may stand any run of up to
+:data:`SEPARATION` separator characters — quotes, brackets, ``:``, ``=``, ``=>``, commas,
+blanks — so each layout a header is printed in is read: ``X-Api-Key: k3y9``,
+``{"X-Api-Key": ["k3y9"]}``, ``[('X-Api-Key', 'k3y9')]``, ``X-Api-Key => k3y9``,
+``X-Api-Key k3y9``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ _SECRET_WORDS: Final = (
     "credential",
     "credentials",
 )
+SEPARATION: Final = 12
+"""The most separator characters read between a name and its value: a bound, so the
+search stays linear in the text."""
+_SEPARATORS: Final = r"[\"'`\[\](){}<>:=, \t]" + f"{{1,{SEPARATION}}}"
 _SCHEMES: Final = r"(?:bearer|basic|token|bot|digest)[ \t]+"
 _AFTER: Final = r"(?=$|[\s\"',;&)\]}>])"
 """What may follow a short value: its end, a blank, a quote or a delimiter — never more
@@ -67,8 +75,8 @@ def encoded(value: str) -> list[str]:
 class Places:
     """Short values found where they are known to stand: after a name that says a secret
     follows (an ``Authorization`` header and its scheme, ``token=``, ``"password":``…) or
-    one of the names the config gives the value. One regular expression for them all,
-    without nested repetition: linear in the text."""
+    one of the names the config gives the value, across a bounded run of separators. One
+    regular expression for them all, without nested repetition: linear in the text."""
 
     def __init__(self, values: Mapping[str, tuple[str, Iterable[str]]]) -> None:
         """``values``: each short value, its label and the names it is known by."""
@@ -80,7 +88,9 @@ class Places:
             re.compile(
                 r"(?i:(?<![A-Za-z0-9])(?:"
                 + "|".join(re.escape(word) for word in words)
-                + r")[\"']?[ \t]*[:=][ \t]*[\"']?(?:"
+                + ")"
+                + _SEPARATORS
+                + "(?:"
                 + _SCHEMES
                 + r")?)("
                 + "|".join(re.escape(value) for value in shown)

@@ -5,7 +5,10 @@ text. :class:`KnownValues` finds them:
   the text is also read as its escapes spell it (:mod:`fleet.redaction.decoded`: JSON's
   ``\\u0074`` and ``\\"``, markdown's ``\\_``, percent-encoded octets in either case, any
   character escaped or not), and the value is looked for there too;
-* in hex or base64 (:func:`fleet.redaction.forms.encoded`), and with ``+`` for a space;
+* in a form's encoding, a ``+`` for each space and any octet percent-encoded, read as one
+  decoding (``my%20secret+value``: the text read as a form, when it holds a ``+`` and a
+  held value a space);
+* in hex or base64 (:func:`fleet.redaction.forms.encoded`);
 * cut where a line or a message was truncated: a piece of at least :data:`FRAGMENT_MIN`
   characters that begins or ends a line, or follows or precedes an ellipsis or a line
   break shown as ``⏎`` (:mod:`fleet.redaction.guard`), and is the end or the beginning of
@@ -56,7 +59,7 @@ class Probe:
     at every :data:`STRIDE`-th place, and the pieces at its edges (where a cut secret may
     begin or end), each by the places it is at."""
 
-    __slots__ = ("_view", "encoded", "ends", "sampled", "starts", "text")
+    __slots__ = ("_form", "_view", "encoded", "ends", "sampled", "starts", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -81,6 +84,7 @@ class Probe:
         self.ends = ends
         self.encoded = has_escapes(text)
         self._view: tuple[Decoded, Probe] | None = None
+        self._form: tuple[Decoded, Probe] | None = None
 
     def decoded(self) -> tuple[Decoded, Probe]:
         """The text as its escapes spell it, and its probe."""
@@ -88,6 +92,13 @@ class Probe:
             view = Decoded(self.text)
             self._view = (view, Probe(view.text))
         return self._view
+
+    def form(self) -> tuple[Decoded, Probe]:
+        """The text as a form's encoding spells it (``+`` a space too), and its probe."""
+        if self._form is None:
+            view = Decoded(self.text, form=True)
+            self._form = (view, Probe(view.text))
+        return self._form
 
 
 class KnownValues:
@@ -128,6 +139,7 @@ class KnownValues:
                         else:
                             known.append(entry | at)
         self._places = Places({value: (what, names) for value, (what, names) in short.items()})
+        self._spaced = any(" " in needle for needle in needles)
         self._any = bool(needles) or bool(self._places)
         # Long needles are found by their pieces (``grams``), the rest one by one.
         self._long = {n: what for n, what in needles.items() if LONG <= len(n) <= _AT_MASK}
@@ -157,6 +169,9 @@ class KnownValues:
         if probe.encoded:
             view, seen = probe.decoded()
             found += [Span(*s) for s in view.back([*self._exact(seen), *self._cut(seen)])]
+        if self._spaced and "+" in probe.text:
+            view, seen = probe.form()
+            found += [Span(*s) for s in view.back(self._exact(seen))]
         found += self._cut(probe)
         return found
 

@@ -6,7 +6,9 @@ gate is taken again on the new tip (:mod:`fleet.pipelines.flow`); an admin's
 ``--unreviewed`` lands it as it is, audited.
 
 A line no stage's gate was taken on is held by nothing here; one whose only stages pass
-``auto`` neither (an ``auto`` gate judges nothing)."""
+``auto`` neither (an ``auto`` gate judges nothing). For the same reason an ``auto`` stage's
+pass never covers a tip of a line a judging gate holds: a later ``auto`` stage sharing the
+line commits past what was approved or checked, and that commit is held like any other."""
 
 from __future__ import annotations
 
@@ -52,12 +54,20 @@ def ungated(
     judging = [s for s in stages if s.judges]
     if not judging or tip is None:
         return None
-    if any(s.gate_state == "passed" and s.commit == tip for s in stages):
+    if any(s.gate_state == "passed" and s.commit == tip for s in judging):
         return None
     last = judging[-1]
     mission = missions.get(last.mission_id, f"#{last.mission_id}")
     named = f"stage {last.stage} of mission {mission}"
-    then = _then(last, named, mission, tip, verb)
+    auto = [s for s in stages if not s.judges and s.gate_state == "passed" and s.commit == tip]
+    if auto:
+        then = (
+            f"only the auto gate of stage {auto[-1].stage} passed it, and an auto gate judges "
+            f"nothing; the {_gate(last)} gate of {named} is at commit "
+            f"{last.commit[:12] or 'none yet'}"
+        )
+    else:
+        then = _then(last, named, mission, tip, verb)
     done = "merged" if verb == "merge" else "pushed"
     return (
         f"{line.branch} of {line.repo} is at {tip[:12]}, which no gate passed: {then}. "

@@ -10,7 +10,9 @@ message carries text:
   notification (``log``), a progress notification's message (``progress``), a request to
   the client (``request``, an elicitation asking about it), or the result's ``_meta``
   (``meta``);
-* the tool ``whoami``: the ``X-Api-Key`` header it got, said back.
+* the tool ``whoami``: the ``X-Api-Key`` header it got, said back;
+* the tool ``headers(layout)``: the same, in a layout of :data:`LAYOUTS` (``json``,
+  ``pairs``, ``arrow``, ``blank``).
 
 Run: ``python -m tests.integration.mcp.forms_mcp_server``; it prints its port on a line
 once it listens."""
@@ -24,7 +26,7 @@ import os
 import socket
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
@@ -46,6 +48,14 @@ def _b64(value: str, shift: int, url: bool) -> str:
 
 # Each form the token is shown in, by name. The token holds only ASCII letters, digits
 # and "-": each character is its own octet.
+LAYOUTS: Final[dict[str, str]] = {
+    "json": '{{"X-Api-Key": ["{}"]}}',
+    "pairs": "[('X-Api-Key', '{}')]",
+    "arrow": "X-Api-Key => {}",
+    "blank": "X-Api-Key {}",
+}
+"""Layouts a header is printed in, its value at ``{}``."""
+
 FORMS: dict[str, Callable[[str], str]] = {
     "json-u-lower": lambda v: _each(v, lambda c: f"\\u{ord(c):04x}"),
     "json-u-upper": lambda v: _each(v, lambda c: f"\\u{ord(c):04X}"),
@@ -94,6 +104,11 @@ def build(token: str) -> Any:
         return CallToolResult.model_validate(
             {"content": [TextContent(type="text", text=text).model_dump()], "_meta": meta}
         )
+
+    @mcp.tool()
+    def headers(layout: str) -> str:
+        """The X-Api-Key this server received, said back in ``layout``."""
+        return LAYOUTS[layout].format(seen.get("x-api-key", ""))
 
     @mcp.tool()
     def whoami() -> str:

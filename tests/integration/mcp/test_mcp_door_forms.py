@@ -10,6 +10,7 @@ sent in, is a label too."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import subprocess
@@ -31,7 +32,7 @@ from fleet.mcp.model import HttpServer, McpGrant, McpServer
 from fleet.redaction.decoded import Decoded
 from fleet.redaction.forms import encoded
 from tests.integration.mcp.conftest import stop_server
-from tests.integration.mcp.forms_mcp_server import FORMS
+from tests.integration.mcp.forms_mcp_server import FORMS, LAYOUTS
 from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, REPO, door_on_endpoint
 
 pytestmark = pytest.mark.integration
@@ -180,3 +181,24 @@ async def test_a_short_credential_echoed_in_its_header_is_a_label(
         said = (await session.call_tool("whoami", {})).model_dump_json()
     assert "k3y9" not in said
     assert f"you sent X-Api-Key: {LABEL}" in said
+
+
+async def test_a_short_credential_in_any_header_layout_is_a_label(
+    tmp_path: Path, forms_mcp: Start
+) -> None:
+    """A four-character credential said back in the layouts a header is printed in (JSON,
+    a list of pairs, ``=>``, a blank) reaches the agent as the label in each."""
+    url = forms_mcp("k3y9")
+    server = McpServer("tracker", HttpServer(url, headers_env={"X-Api-Key": CREDENTIAL_ENV}))
+    grants = {AGENT: [McpGrant("tracker", frozenset({"headers"}))]}
+    environ = {CREDENTIAL_ENV: "k3y9"}
+    agent = Agent()
+    async with (
+        door_on_endpoint(tmp_path / "state", [server], grants, environ=environ) as door,
+        session_of(door.url(AGENT, "tracker"), door.token(AGENT), agent) as session,
+    ):
+        for layout, shape in LAYOUTS.items():
+            result = await session.call_tool("headers", {"layout": layout})
+            said = result.model_dump_json()
+            assert "k3y9" not in said, layout
+            assert json.dumps(shape.format(LABEL))[1:-1] in said, layout

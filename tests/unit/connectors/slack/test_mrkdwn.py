@@ -69,6 +69,16 @@ def test_a_label_that_looks_like_an_address_shows_the_real_link() -> None:
         assert to_mrkdwn(f"[{label}](https://e.org)") == f"<https://e.org|{label}>"
 
 
+def test_a_label_with_a_dot_like_mark_for_its_dot_shows_the_real_link() -> None:
+    """Middle dots, full stops of other scripts and the hyphenation point between two
+    names read as a domain's dot: such a label shows the real link."""
+    for mark in ("\u00b7", "\u30fb", "\u06d4", "\u2027", "\u2e31", "\uff65", "\u0589"):
+        got = to_mrkdwn(f"[github{mark}com](https://evil.example/)")
+        assert re.findall(r"<[^>]*>", got) == ["<https://evil.example/>"], hex(ord(mark))
+    for label in ("a\u2056b", "caf\u00e9 \u2025 menu"):
+        assert to_mrkdwn(f"[{label}](https://e.org)") == f"<https://e.org|{label}>"
+
+
 def test_a_link_of_another_scheme_is_text() -> None:
     """Only http(s) and mailto links are links; anything else is shown as text."""
     assert "<" not in to_mrkdwn("[x](ftp://host/file)")

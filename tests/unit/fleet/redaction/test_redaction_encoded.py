@@ -155,6 +155,29 @@ def test_a_form_with_plus_for_space_is_taken_out() -> None:
     assert out == "q=[redacted: DB_PASSWORD]&x"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my%20secret+value+1234",
+        "my+secret%20value 1234",
+        "my%20secret value+1234",
+        "q=my%20secret+value+1234&x=%2B",
+        "my%2520secret+value+1234",
+    ],
+)
+def test_a_form_mixing_plus_and_percent_twenty_is_taken_out(text: str) -> None:
+    """A form's text read as one decoding: ``+`` and ``%20`` for the spaces, in any mix."""
+    out = redact(text, Secret("my secret value 1234", "DB_PASSWORD"))
+    assert "secret" not in out and "[redacted: DB_PASSWORD]" in out
+
+
+def test_a_plus_is_a_space_only_where_a_form_would_read_it() -> None:
+    """A ``+`` of the value percent-encoded (``%2B``) is still the value's own ``+``."""
+    held = Secret("a+b secret value", "DB_PASSWORD")
+    assert redact("x a%2Bb+secret%20value y", held) == "x [redacted: DB_PASSWORD] y"
+    assert redact("x a+b secret value y", held) == "x [redacted: DB_PASSWORD] y"
+
+
 def test_escapes_of_other_text_are_left_as_written() -> None:
     """Only where a value was found is the text changed: escapes elsewhere stay."""
     text = 'path=%2Fsrv%2fdata "\\u00e9t\\u00E9" 100%zz \\\\ \\_x %E2%82'
@@ -173,6 +196,11 @@ def test_escapes_of_other_text_are_left_as_written() -> None:
         '{\\"X-Api-Key\\": \\"k3y9\\"}',
         "export DEMO_KEY='k3y9'",
         "password: k3y9",
+        '{"X-Api-Key": ["k3y9"]}',
+        "[('X-Api-Key', 'k3y9')]",
+        "X-Api-Key => k3y9",
+        "X-Api-Key k3y9",
+        "headers = {'x-api-key' : ( 'k3y9' ,)}",
     ],
 )
 def test_a_short_value_is_taken_out_where_it_is_named(text: str) -> None:

@@ -53,11 +53,21 @@ def test_an_open_ask_and_a_failed_check_hold_their_own_commit_too() -> None:
 def test_only_a_pass_of_the_tip_or_no_judging_gate_lets_it_land() -> None:
     """The commit passed lands; ``auto`` alone, no stage, no tip: nothing holds."""
     assert ungated(LINE, A, [_stage("approve", "passed", A)], {}, "merge") is None
-    later = [_stage("approve", "passed", A), replace(_stage("auto", "passed", B), task_id=2)]
-    assert ungated(LINE, B, later, {}, "merge") is None  # a later stage's own gate passed B
     assert ungated(LINE, B, [_stage("auto", "passed", A)], {}, "merge") is None
     assert ungated(LINE, B, [], {}, "merge") is None
     assert ungated(LINE, None, [_stage("approve", "passed", A)], {}, "merge") is None
+
+
+def test_an_auto_stage_passing_a_later_commit_does_not_land_it() -> None:
+    """An ``auto`` stage sharing an approved line passes B: B is still held, said why."""
+    later = [_stage("approve", "passed", A), replace(_stage("auto", "passed", B), task_id=2)]
+    why = ungated(LINE, B, later, {1: "m"}, "merge")
+    assert why is not None and "which no gate passed" in why
+    assert "only the auto gate of stage code passed it, and an auto gate judges nothing" in why
+    assert "the approve gate of stage code of mission m is at commit a1b2c3d4e5f6" in why
+    assert "`merge --unreviewed fw/coder/1`" in why
+    judged = [*later, replace(_stage(["make"], "passed", B), task_id=3)]
+    assert ungated(LINE, B, judged, {1: "m"}, "merge") is None  # a check of the line passed B
 
 
 async def test_the_hold_reads_the_gates_taken_on_the_line(ledger: Ledger) -> None:
