@@ -14,7 +14,8 @@ a symlink or FIFO there instead of writing through it. A folder Fleetwarden owns
 CLI's skills) is emptied by :func:`empty_lane_dir` the same way: nothing followed.
 
 The root itself is the operator's (the state dir's ``home``, a workdir from the roster)
-and is opened as named.
+and is opened as named; :func:`hand_over` and :func:`close_top`, which chown, follow a link
+at the root only when root or Fleetwarden's user made it (:func:`open_top`).
 
 :func:`hand_over` makes a lane's tree its agent's own user's (when Fleetwarden is root,
 here or on a host: :mod:`fleet.sandbox.lanes`, :mod:`fleet.hosts.lanes`), chowning
@@ -39,6 +40,7 @@ from pathlib import Path, PurePosixPath
 
 log = logging.getLogger(__name__)
 
+_MAX_TOP_LINKS = 40  # as the kernel's own bound on links followed in one path
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -230,14 +232,12 @@ def hand_over_lane(home: Path, workdir: Path, uid: int) -> None:
 
 
 def close_top(top: Path, uid: int) -> None:
-    """Close the directory ``top`` (the operator's path, its symlinks resolved; itself,
-    never where a symlink put in its place points) to every user but ``uid`` and root:
+    """Close the directory ``top`` (:func:`open_top`) to every user but ``uid`` and root:
     ``uid``'s, group root, 0750. Root's group lets Fleetwarden's own sandboxes, which
     run as root without a capability (git's HEAD probe), still enter it; agents' users
     have no group but their own."""
-    try:
-        fd = os.open(top.resolve(), _DIR_FLAGS)
-    except FileNotFoundError:
+    fd = open_top(top)
+    if fd is None:
         return
     try:
         os.fchown(fd, uid, 0)
@@ -247,22 +247,63 @@ def close_top(top: Path, uid: int) -> None:
 
 
 def hand_over(top: Path, uid: int) -> int:
-    """Make the tree at ``top`` ``uid``'s (uid and gid); how many entries changed.
+    """Make the tree at ``top`` (:func:`open_top`) ``uid``'s (uid and gid); how many
+    entries changed.
 
     Symlinks are never followed (``fwalk`` holds each directory open, so no level can be
     swapped for a link on the way down), and a file with more than one hard link is left
     as it is: its other name may lie outside the lane."""
-    top = top.resolve()  # the workdir the operator named may be a link; nothing below is
-    if not top.is_dir():
+    fd = open_top(top)
+    if fd is None:
         return 0
     changed = 0
-    if _own(top, uid, None):
-        changed += 1
-    for _, dirs, files, dir_fd in os.fwalk(top, follow_symlinks=False):
-        for name in (*dirs, *files):
-            if _own(name, uid, dir_fd):
-                changed += 1
+    try:
+        info = os.fstat(fd)
+        if (info.st_uid, info.st_gid) != (uid, uid):
+            os.fchown(fd, uid, uid)
+            changed += 1
+        for _, dirs, files, dir_fd in os.fwalk(".", dir_fd=fd, follow_symlinks=False):
+            for name in (*dirs, *files):
+                if _own(name, uid, dir_fd):
+                    changed += 1
+    finally:
+        os.close(fd)
     return changed
+
+
+def open_top(top: Path) -> int | None:
+    """A descriptor of the directory ``top``, or ``None`` when there is none. The folders
+    above it are the operator's and are followed; ``top`` itself may be the agent's to
+    replace (a workdir in its HOME), so a link there is followed only when Fleetwarden's
+    user or root made it (an operator's workdir named through a link) and is refused
+    otherwise: followed, it would hand the agent whatever tree it points at."""
+    here = top.absolute()
+    for _ in range(_MAX_TOP_LINKS):
+        above = here.parent.resolve()
+        try:
+            parent = os.open(above, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            info = os.stat(here.name, dir_fd=parent, follow_symlinks=False)
+            if not stat.S_ISLNK(info.st_mode):
+                return os.open(here.name, _DIR_FLAGS, dir_fd=parent)
+            if info.st_uid not in (0, os.geteuid()):
+                raise LaneFileError(
+                    errno.ELOOP,
+                    f"{here} is a link made by uid {info.st_uid}, not a folder: it is not "
+                    "followed; remove it, and Fleetwarden makes the folder again",
+                )
+            here = above / os.readlink(here.name, dir_fd=parent)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP or isinstance(exc, LaneFileError):
+                raise
+            raise LaneFileError(errno.ELOOP, f"{here} was swapped for a link") from None
+        finally:
+            os.close(parent)
+    raise LaneFileError(errno.ELOOP, f"{top}: too many links")
 
 
 def _own(path: Path | str, uid: int, dir_fd: int | None) -> bool:

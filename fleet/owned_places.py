@@ -7,7 +7,9 @@ writes. Every directory the kernel passes through to reach the place is held to 
 rule — those a symbolic link leads through too, as the path resolves — but one that others
 may write is a safe way through when its sticky bit is set and root or Fleetwarden's uid
 owns it (``/tmp``): there no one may rename or remove another's entry. A sticky directory
-another user owns is not: its owner may.
+another user owns is not: its owner may. A symbolic link on the way is trusted only when
+root or Fleetwarden's uid owns it and its directory is one only they may write: in a
+sticky directory the link's owner may re-point it whenever they like, after it was judged.
 
 :func:`not_ours` reads the file system; :func:`stat_problem` is the rule itself.
 """
@@ -45,6 +47,8 @@ class Passed:
 
     path: Path
     info: os.stat_result
+    within: os.stat_result | None = None
+    """For a symbolic link: the directory holding it (``info`` is the link's own)."""
 
 
 def stat_problem(
@@ -98,6 +102,7 @@ def passed(path: Path) -> tuple[list[Passed], bool]:
             links += 1
             if links > _MAX_LINKS:
                 raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+            found.append(Passed(step, info, os.stat(here)))
             target = Path(os.readlink(step))
             if target.is_absolute():
                 here = Path("/")
@@ -116,12 +121,33 @@ def not_ours(path: Path, *, uid: int | None = None, owner_only: bool = False) ->
     me = os.geteuid() if uid is None else uid
     found, exists = passed(path)
     for index, place in enumerate(found):
+        if place.within is not None:
+            if (link := _link_problem(place.path, place.info, place.within, me)) is not None:
+                return link
+            continue
         last = exists and index == len(found) - 1
         problem = stat_problem(place.info, me, passage=not last, owner_only=owner_only and last)
         if problem is not None:
             why, fix = problem
             return NotOurs(place.path, why, fix.replace("PATH", shlex.quote(str(place.path))))
     return None
+
+
+def _link_problem(
+    path: Path, info: os.stat_result, within: os.stat_result, uid: int
+) -> NotOurs | None:
+    """Why the symbolic link at ``path`` (``info``, in a directory of ``within``) is no
+    safe way through, or ``None``."""
+    held = within.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if info.st_uid in (uid, 0) and not held:
+        return None
+    why = "is a link"
+    if info.st_uid not in (uid, 0):
+        why += f" owned by {_who(info.st_uid)}"
+    if held:
+        why += f" in a folder others may write (mode {stat.S_IMODE(within.st_mode):04o})"
+    why += ", which may be re-pointed after it was checked; give the real path instead"
+    return NotOurs(path, why, f"realpath {shlex.quote(str(path))}")
 
 
 def _who(uid: int) -> str:

@@ -60,6 +60,7 @@ from bot.app import assembly as wiring
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.lock import StateDirLock
+from bot.app.own_files import refusal as own_files_refusal
 from bot.app.phases.core.heartbeats import start_heartbeats
 from bot.app.phases.core.hosts import AppHosts
 from bot.app.phases.core.ledger import Ledgered, open_ledger, redact_register, redact_register_with
@@ -77,7 +78,7 @@ from bot.app.phases.serving.commands import Commanded, make_commands
 from bot.app.phases.serving.connectors import start_connectors
 from bot.app.phases.serving.dashboard import AppDashboard
 from bot.app.phases.serving.jobs import start_jobs
-from bot.app.reload import reload_config
+from bot.app.reload import NOT_RELOADED, reload_config
 from bot.app.roster_edits import RosterKeeper, digests
 from bot.app.serving import Serving
 from bot.app.standby import Standby
@@ -384,6 +385,11 @@ class App:
             raise CommandError("Fleetwarden is still starting: reload the config once it runs")
         if self._running is None:
             raise CommandError("there is no config file to reload")
+        # A folder or link made another uid's after the start would hand them the roster.
+        if refused := await asyncio.to_thread(
+            own_files_refusal, self.config, self._environ, NOT_RELOADED
+        ):
+            raise CommandError(refused)
         commands = self._running.commanded.commands
         diff = await reload_config(
             self.config,

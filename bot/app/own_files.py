@@ -26,17 +26,22 @@ class ConfigNotOurs(FleetwardenError):
     """The config file, or the roster file it names, is not Fleetwarden's own."""
 
 
-def refusal(config: Config, environ: Mapping[str, str]) -> str | None:
-    """Why ``run`` must not start on ``config`` (its files or state dir not Fleetwarden's
-    own, or unreadable), or ``None``."""
+def refusal(
+    config: Config, environ: Mapping[str, str], outcome: str = "nothing was started"
+) -> str | None:
+    """Why ``run`` must not start on ``config``, nor a reload read it again (its files or
+    state dir not Fleetwarden's own, or unreadable), or ``None``. ``outcome``: what the
+    refusal left undone, as the message says it."""
     try:
-        check_own_files(config, environ)
+        check_own_files(config, environ, outcome)
     except (FleetwardenError, OSError) as exc:
         return str(exc)
     return None
 
 
-def check_own_files(config: Config, environ: Mapping[str, str]) -> None:
+def check_own_files(
+    config: Config, environ: Mapping[str, str], outcome: str = "nothing was started"
+) -> None:
     """Raise :class:`ConfigNotOurs` or :class:`~bot.app.lock.StateDirNotOurs` unless the
     config's files and its state dir are Fleetwarden's own. Raises ``OSError`` when one
     cannot be read."""
@@ -47,10 +52,26 @@ def check_own_files(config: Config, environ: Mapping[str, str]) -> None:
         what = "The config file" if found.path == path else f"A folder above config {path}"
         raise ConfigNotOurs(
             f"{what}: {found}. Another user could swap it for a config of their own (an "
-            "agent with `sandbox: none`, `egress: open`); nothing was started. Keep the "
-            f"config where only Fleetwarden's user may write it: `{found.fix}`"
+            f"agent with `sandbox: none`, `egress: open`); {outcome}. Keep the config "
+            f"where only Fleetwarden's user may write it: `{found.fix}`"
         )
     own_state_dir(config.state_dir)
+
+
+def check_config_path(path: Path) -> Path:
+    """``path``, the config ``run`` was named, as its real path once it is found
+    Fleetwarden's own: read from there on, a link on the way re-pointed later changes
+    nothing. Raises :class:`ConfigNotOurs`, or ``OSError`` when it cannot be read."""
+    absolute = path if path.is_absolute() else Path.cwd() / path
+    found = not_ours(absolute)
+    if found is not None:
+        what = "The config file" if found.path == absolute else f"On the way to config {path}"
+        raise ConfigNotOurs(
+            f"{what}: {found}. Another user could swap it for a config of their own; nothing "
+            f"was started. Keep the config where only Fleetwarden's user may write it: "
+            f"`{found.fix}`"
+        )
+    return absolute.resolve()
 
 
 def _read_files(config: Config, environ: Mapping[str, str]) -> list[Path]:

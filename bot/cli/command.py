@@ -166,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(init_cli.main(args))
     if args.command == "matrix" and args.matrix_command == "setup":
         sys.exit(matrix_setup.main(args, environ))
+    if args.command == "run":  # judged before it is read, then read by its real path alone
+        args.config = _own_config(args.config, environ)
     try:
         config = load_config(
             args.config,
@@ -388,6 +390,20 @@ async def _reload(app: App) -> None:
         log.exception("SIGHUP: the config could not be reloaded")
     else:
         log.info("SIGHUP: config reloaded: %s", render.roster_diff(diff).replace("\n", " "))
+
+
+def _own_config(named: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The config ``run`` was named, as its real path, or the exit when another uid could
+    swap it."""
+    from bot.app.own_files import check_config_path
+
+    if named is None and not environ.get(CONFIG_ENV_VAR):
+        return None
+    try:
+        return check_config_path(named or Path(environ[CONFIG_ENV_VAR]))
+    except (FleetwardenError, OSError) as exc:
+        print(f"fleetwarden: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
 
 
 def _run(config: Config, environ: Mapping[str, str]) -> int:

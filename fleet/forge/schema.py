@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -30,6 +29,7 @@ from pydantic import (
 from fleet.budgets.quoting.quote import QUOTE_UNDER_HELP, QuoteUnder
 from fleet.forge.model import ForgeKind
 from fleet.repos.schema import REVIEW_HELP, ReviewPolicy
+from fleet.repos.urls import shaped_problem, split_problem
 from fleet.schema import EnvVarName
 
 FORGE_NAME_PATTERN = r"[a-z][a-z0-9-]{0,31}"
@@ -44,7 +44,9 @@ GITLAB_API_EXAMPLE = "api_url: https://gitlab.example.com/api/v4"
 
 def api_url_problem(value: str, kind: object = None) -> str | None:
     """Why ``value`` cannot be the ``api_url`` of a forge of ``kind``, or ``None``."""
-    parts = urlsplit(value)
+    parts, problem = split_problem(value, "api_url")
+    if problem is not None or parts is None:
+        return problem
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return "api_url is an http(s) URL such as https://api.github.com"
     if parts.username or parts.password:
@@ -52,6 +54,8 @@ def api_url_problem(value: str, kind: object = None) -> str | None:
             "api_url takes no credential: take it out, and name the variable holding it "
             "in token_env (or use app, a GitHub App)"
         )
+    if shaped := shaped_problem(value, "api_url"):
+        return shaped
     if parts.query or parts.fragment:
         return "api_url takes no query or fragment"
     try:

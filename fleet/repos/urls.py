@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
+
+from fleet.redaction.shapes import credential_shaped
 
 _NOT_A_PATH = re.compile(r"[^/]*:")  # a scheme, or git's host:path
 #: git's scp-like ``USER@HOST:PATH``
@@ -21,9 +23,58 @@ def is_relative_path(url: str) -> bool:
     return bool(url) and not url.startswith("/") and _NOT_A_PATH.match(url) is None
 
 
+def split_problem(url: str, what: str) -> tuple[SplitResult | None, str | None]:
+    """``url`` split, or why it is refused whatever its kind: a netloc that is not plain
+    ASCII (``＠`` reads as ``@`` once normalised, as the resolver would read it) or any
+    part shaped like a credential (a token in the path, the query or the fragment), in
+    words that never repeat it. ``what``: the url as the message names it."""
+    try:
+        parts = urlsplit(url)
+        ascii_netloc = parts.netloc.isascii()
+    except ValueError:
+        parts, ascii_netloc = None, False
+    if not ascii_netloc:
+        return None, (
+            f"{what}'s host part holds characters that are not plain ASCII (a full-width @ "
+            "or :, a look-alike letter): write it in ASCII, with the host's punycode form "
+            "(xn--…) for an international name"
+        )
+    return parts, None
+
+
+def shaped_problem(url: str, what: str) -> str | None:
+    """Why ``url`` is refused when any part of it is shaped like a credential (a token in
+    its path, query or fragment, as the log redactor finds them), in words that never
+    repeat it; ``None`` otherwise."""
+    if not credential_shaped(url):
+        return None
+    return (
+        f"{what} holds something shaped like a credential: take it out, and name the "
+        "variable holding it in token_env"
+    )
+
+
 def url_problem(url: str) -> str:
     """Why ``url`` is no upstream Fleetwarden takes (for one :func:`url_kind` refuses)."""
-    parts = urlsplit(url)
+    parts, problem = split_problem(url, "the url")
+    if problem is not None or parts is None:
+        return problem or ""
+    if parts.scheme in ("https", "http") and parts.hostname and (parts.password or parts.username):
+        return (
+            "the url holds a credential: take it out, and name the variable holding it "
+            "in token_env (or use ssh_key)"
+        )
+    if shaped := shaped_problem(url, "the url"):
+        return shaped
+    if (
+        parts.scheme in ("https", "http", "ssh")
+        and parts.hostname
+        and (parts.query or parts.fragment or url.endswith(("?", "#")))
+    ):
+        return (
+            "the url has a query or fragment (?… or #…), which git never needs: take it "
+            "out, and name any credential it held in token_env"
+        )
     if parts.scheme in ("https", "http", "ssh") and parts.hostname:
         # The credential first: the port's message shows the host, never what is before @.
         if parts.password is not None or (parts.scheme != "ssh" and parts.username):
@@ -46,12 +97,16 @@ def url_problem(url: str) -> str:
 
 def url_kind(url: str) -> Literal["https", "http", "ssh", "local"] | None:
     """What kind of upstream ``url`` is, or ``None`` when it is none Fleetwarden takes."""
+    parts, problem = split_problem(url, "the url")
+    if problem is not None or parts is None or credential_shaped(url):
+        return None
     if url.startswith("/"):
         return "local"
     if SCP_URL.fullmatch(url) and "://" not in url:
         return "ssh"
-    parts = urlsplit(url)
     if parts.scheme in ("https", "http", "ssh") and parts.hostname:
+        if parts.query or parts.fragment or url.endswith(("?", "#")):
+            return None  # git needs neither; a token hides there
         if parts.password is not None or (parts.scheme != "ssh" and parts.username):
             return None  # a credential in the URL: it belongs in token_env
         try:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet.lane_files import LaneFileError, hand_over_lane
 from tests.integration.console_bot import (
     FLEETWARDEN,
     ROSTER_HEAD,
@@ -155,6 +156,54 @@ def test_init_given_a_url_with_a_token_writes_nothing(
     assert not (tmp_path / "fleet").exists()
 
 
+GHP = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@pytest.mark.parametrize(
+    ("option", "url", "secret"),
+    [
+        ("--repo-url", f"https://github.com/o/r.git?access_token={GHP}", GHP),
+        ("--repo-url", f"https://gitlab.com/o/r.git?private_token={TOKEN}", TOKEN),
+        ("--repo-url", f"https://github.com/o/r.git#{GHP}", GHP),
+        ("--repo-url", f"https://github.com/{GHP}/r.git", GHP),
+        ("--repo-url", "https://github.com/o/r.git?ref=main", "ref=main"),
+        ("--forge-api", f"https://gitlab.example.com/{TOKEN}/api/v4", TOKEN),
+    ],
+)
+def test_init_and_check_config_refuse_a_token_anywhere_in_a_url(
+    tmp_path: Path, option: str, url: str, secret: str
+) -> None:
+    """A token in a url's query, fragment or path (and any query on a repo url) is refused
+    by `init`, which writes nothing and never repeats it, and by `check-config`."""
+    preset = ("forge", "--forge-kind", "gitlab") if option == "--forge-api" else ("pair",)
+    done = _cli(tmp_path, "init", "fleet", "--preset", *preset, option, url)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert secret not in done.stdout + done.stderr
+    assert "token_env" in done.stderr and not (tmp_path / "fleet").exists()
+    made = _cli(tmp_path, "init", "fleet", "--preset", *preset)
+    assert made.returncode == 0, made.stderr
+    config = tmp_path / "fleet" / "fleetwarden.yaml"
+    key = "api_url" if option == "--forge-api" else "url"
+    lines = config.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{key}:"))
+    lines[at] = lines[at].split(":", 1)[0] + f": '{url}'"
+    config.write_text("\n".join(lines) + "\n")
+    checked = _cli(tmp_path, "check-config", "--config", str(config))
+    said = checked.stdout + checked.stderr
+    assert checked.returncode != 0 and secret not in said, said
+    assert "shaped like a credential" in said or "query or fragment" in said, said
+
+
+def test_init_given_a_full_width_at_in_a_url_says_so_cleanly(tmp_path: Path) -> None:
+    """A full-width `＠` in a repo url's host part is a clean refusal naming it, not a
+    traceback, and nothing is written."""
+    url = "https://u:p\uff20github.com/o/r.git"
+    done = _cli(tmp_path, "init", "fleet", "--preset", "pair", "--repo-url", url)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "not plain ASCII" in done.stderr
+    assert not (tmp_path / "fleet").exists()
+
+
 # --- run ------------------------------------------------------------------------------------
 
 
@@ -222,6 +271,72 @@ def test_run_refuses_a_config_another_uid_could_swap(tmp_path: Path, swap: str) 
     said = _refused_run(config)
     assert "nothing was started" in said and fix in said
     assert not (home / "state").exists()
+
+
+def _sticky_with_their_link(where: Path, target: Path) -> Path:
+    """A root-owned sticky folder all may write (as ``/tmp``) holding another uid's link to
+    ``target``: the link as ``nobody`` would have made it there."""
+    sticky = where / "tmp"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    link = sticky / "flink"
+    link.symlink_to(target)
+    os.lchown(link, OTHER, -1)
+    return link
+
+
+def test_run_through_another_uids_link_in_a_sticky_folder_is_refused(tmp_path: Path) -> None:
+    """A config reached through a link another uid owns in a sticky folder (it may
+    re-point it at any time) is refused at start, naming the link; no state dir is made."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "fleetwarden.yaml").write_text(CONFIG)
+    link = _sticky_with_their_link(tmp_path, real)
+    said = _refused_run(link / "fleetwarden.yaml")
+    assert f"{link} is a link owned by nobody (uid {OTHER})" in said, said
+    assert "give the real path instead" in said and "nothing was started" in said
+    assert not (real / "state").exists() and not (link.parent / "state").exists()
+
+
+def test_roster_reload_refuses_a_config_made_swappable_after_start(passable: Path) -> None:
+    """`roster reload` re-runs the own-files check: once the config's folder is made
+    writable by others after the start, the reload is refused with the reason and the
+    running roster is kept (no agent added)."""
+    home = passable / "fleet"
+    home.mkdir(mode=0o755)
+    config = home / "fleetwarden.yaml"
+    config.write_text(CONFIG)
+    config.chmod(0o644)
+    ps = ("ps", "--json", "--config", str(config))
+    with ConsoleBot(home, "--config", str(config)) as bot:
+        assert wait_until(lambda: _cli(home, *ps).returncode == 0, STARTUP), bot.stderr
+        home.chmod(0o777)
+        config.write_text(
+            CONFIG + "  - name: evil\n    runtime: command\n    sandbox: none\n"
+            "    argv: [sleep, '600']\n"
+        )
+        said = bot.command("roster reload", r"the roster was not reloaded[^\n]*").group(0)
+        home.chmod(0o755)
+        assert f"chmod go-w {home}" in said, said
+        listed = bot.command("roster", r"sleeper")  # listed by name: evil would come first
+        assert "evil" not in listed.string, listed.string  # all it printed, start to `ps`
+
+
+def test_hand_over_does_not_follow_a_link_at_the_top(tmp_path: Path) -> None:
+    """A workdir the agent swapped for a link to a root-owned tree is refused by the
+    hand-over, and the tree it points at stays root's (a real chown, as root)."""
+    precious = tmp_path / "precious"
+    precious.mkdir(mode=0o755)
+    (precious / "secret").write_text("root's\n")
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    work = home / "work"
+    work.symlink_to(precious)
+    os.lchown(work, OTHER, -1)
+    with pytest.raises(LaneFileError, match="is a link made by uid 65534"):
+        hand_over_lane(home, work, OTHER)
+    assert precious.stat().st_uid == 0 and (precious / "secret").stat().st_uid == 0
+    assert stat.S_IMODE(precious.stat().st_mode) == 0o755
 
 
 # --- the control socket ---------------------------------------------------------------------
