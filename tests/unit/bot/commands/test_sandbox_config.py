@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli.command import _summary
+from bot.cli.summary import summary as _summary
 from bot.commands.errors import CommandError
 from bot.commands.handlers.places.egress import EgressCommands
 from bot.commands.parsing.grammar import Grammar
