@@ -39,7 +39,8 @@ from fleet.lane_files import hand_over as hand_over
 from fleet.lane_files import hand_over_lane as hand_over_lane
 from fleet.private_files import write_private
 from fleet.sandbox.host import cgroups
-from fleet.sandbox.host.uid_register import REGISTER, Lease, Running, UidRange, take
+from fleet.sandbox.host.uid_ranges import Running, UidRange
+from fleet.sandbox.host.uid_register import REGISTER, Lease, take
 
 log = logging.getLogger(__name__)
 

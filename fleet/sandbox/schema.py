@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic_core import PydanticCustomError
 
 from fleet.destinations import DEFAULT_ALLOW, is_local, name_problem, resolved_problem
-from fleet.sandbox.host.uid_register import UidRange
+from fleet.sandbox.host.uid_ranges import UidRange
 from fleet.sandbox.lanes import BLOCK, FIRST_UID, LANES
 
 SandboxMode = Literal["bwrap", "none"]

@@ -58,7 +58,7 @@ from fleet.sandbox.host.bwrap_probe import BWRAP, probe
 from fleet.sandbox.host.layout_check import handover_problem
 from fleet.sandbox.host.reach import Arranged, Walker, arrange
 from fleet.sandbox.host.setup_hint import fix
-from fleet.sandbox.host.uid_register import UidRange
+from fleet.sandbox.host.uid_ranges import UidRange
 from fleet.sandbox.lanes import BLOCK, RLIMITS, Lanes, enforcement, hand_over_lane
 from fleet.sandbox.places import SYSTEM_HIDDEN, needed_paths, real, secret_files
 from fleet.sandbox.policy import EGRESS_PORT, Door, Layout, bwrap_argv

@@ -20,6 +20,10 @@ the host for as long as it runs:
   holds it, its pid, and a free range to give instead; a range whose uids still run
   processes that are not this fleet's (the agents of a fleet that stopped and left them
   running) is refused the same way;
+* a fleet left to choose takes a range no other fleet on record has held, else the one
+  held longest ago (so a fleet that stopped a moment ago finds its range when it comes
+  back), with one warning naming the fleet that held it last; the records of the stopped
+  fleets it takes over are dropped (the register holds a record per range, not history);
 * each new uid is checked against the lease (:meth:`Lease.check`): the file at its name is
   still the one this fleet locked.
 
@@ -37,12 +41,13 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Final
 
 from fleet.errors import FleetError
+from fleet.sandbox.host.uid_ranges import Holder, Running, UidRange, choose
 
 log = logging.getLogger(__name__)
 
@@ -58,100 +63,6 @@ _FILE: Final = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLO
 class UidRangeHeld(FleetError, OSError):
     """The uids this fleet would give its agents are another fleet's on this host, or the
     register cannot be trusted. The message names the holder and the fix."""
-
-
-@dataclass(frozen=True, slots=True)
-class UidRange:
-    """The host uids ``first`` … ``first + count - 1``."""
-
-    first: int
-    count: int
-
-    @property
-    def last(self) -> int:
-        return self.first + self.count - 1
-
-    def __contains__(self, uid: object) -> bool:
-        return isinstance(uid, int) and self.first <= uid <= self.last
-
-    def overlaps(self, other: UidRange) -> bool:
-        return self.first <= other.last and other.first <= self.last
-
-    def __str__(self) -> str:
-        return f"uids {self.first}–{self.last}"
-
-
-@dataclass(frozen=True, slots=True)
-class Holder:
-    """A lease's record: the fleet (its state dir and config), its pid, its range, and
-    whether its lock is held now (``live``)."""
-
-    state_dir: str
-    config: str
-    pid: int
-    range: UidRange
-    live: bool
-
-    def who(self) -> str:
-        return f"the fleet at {self.state_dir} (pid {self.pid})"
-
-
-Running = Callable[[UidRange, Collection[int]], tuple[int, int] | None]
-"""A process (pid, uid) running as a uid of the range, other than the given ones."""
-
-
-def choose(
-    wanted: UidRange | None,
-    previous: UidRange | None,
-    count: int,
-    span: UidRange,
-    holders: Collection[Holder],
-    state_dir: str,
-    busy: Callable[[UidRange], bool] = lambda _: False,
-) -> UidRange | str:
-    """The range this fleet takes, or why it cannot: ``wanted`` (the config's), else
-    ``previous`` (the range its uids are in), else the lowest range of ``count`` uids in
-    ``span``, aligned from its start, that no other fleet holds and none of whose uids
-    runs a process (``busy``) — one no other fleet ever held first."""
-    others = [h for h in holders if h.state_dir != state_dir]
-    live = [h for h in others if h.live]
-    asked = wanted or previous
-    if asked is not None:
-        holder = next((h for h in live if h.range.overlaps(asked)), None)
-        if holder is None:
-            return asked
-        free = _free(count, span, live, (), busy)
-        instead = f"`agent_uids: {{base: {free.first}}}`" if free else "`agent_uids: base: …`"
-        return (
-            f"{asked} are held by {holder.who()}, whose agents run as {holder.range}: "
-            f"give this fleet another range with {instead} in its config"
-        )
-    used = [h.range for h in others]
-    chosen = _free(count, span, live, used, busy) or _free(count, span, live, (), busy)
-    if chosen is None:
-        return (
-            f"no {count} agent uids from {span.first} to {span.last} are free of other "
-            f"fleets on this host: stop one, or give this fleet a smaller `agent_uids: count`"
-        )
-    return chosen
-
-
-def _free(
-    count: int,
-    span: UidRange,
-    live: Collection[Holder],
-    used: Collection[UidRange],
-    busy: Callable[[UidRange], bool],
-) -> UidRange | None:
-    for first in range(span.first, span.last - count + 2, count):
-        candidate = UidRange(first, count)
-        if (
-            not any(h.range.overlaps(candidate) for h in live)
-            and not any(r.overlaps(candidate) for r in used)
-            and not busy(candidate)
-        ):
-            return candidate
-    return None
 
 
 class Lease:
@@ -229,14 +140,7 @@ def take(
                     "fleet's, likely an agent of a fleet that stopped and left it running: "
                     "stop it, or give this fleet another range with `agent_uids: base: …`",
                 )
-            for holder in holders:
-                if holder.state_dir != fleet and holder.range.overlaps(chosen):
-                    log.warning(
-                        "%s were last held by the fleet at %s, which has stopped: files its "
-                        "agents left owned by them are open to this fleet's agents",
-                        chosen,
-                        holder.state_dir,
-                    )
+            _take_over(directory, chosen, [h for h in holders if h.state_dir != fleet])
             name = _lease_name(fleet)
             fd = _own_file(directory, name)
             try:
@@ -253,6 +157,7 @@ def take(
                     "pid": os.getpid(),
                     "first": chosen.first,
                     "count": chosen.count,
+                    "taken": time.time(),
                 }
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, json.dumps(record).encode(), 0)
@@ -264,6 +169,27 @@ def take(
         raise
     log.info("this fleet holds %s on this host (%s)", chosen, register)
     return Lease(directory, name, fd, chosen)
+
+
+def _take_over(directory: int, chosen: UidRange, others: Collection[Holder]) -> None:
+    """Warn, once, that ``chosen`` was held by a fleet that has stopped (the last to hold
+    it), and drop the records of the stopped fleets whose ranges it overlaps: the register
+    keeps the last holder of each range, the new one. Called under the register's lock."""
+    over = (h for h in others if not h.live and h.range.overlaps(chosen))
+    before = sorted(over, key=lambda h: h.taken)
+    if not before:
+        return
+    more = f" (and {len(before) - 1} fleets before it)" if len(before) > 1 else ""
+    log.warning(
+        "%s were last held by the fleet at %s%s, which has stopped: files its agents left "
+        "owned by them are open to this fleet's agents",
+        chosen,
+        before[-1].state_dir,
+        more,
+    )
+    for holder in before:
+        with contextlib.suppress(OSError):
+            os.unlink(_lease_name(holder.state_dir), dir_fd=directory)
 
 
 def open_register(path: Path) -> int:
@@ -414,6 +340,7 @@ def _record(text: bytes, live: bool) -> Holder | None:
             pid=int(data["pid"]),
             range=UidRange(int(data["first"]), int(data["count"])),
             live=live,
+            taken=float(data.get("taken", 0.0)),
         )
     except (ValueError, KeyError, TypeError):
         return None

@@ -40,8 +40,10 @@ agents:
     allow: [mcp__tracker__leak]
 """
 )
-PLACES = ("result", "error", "error_data", "meta")
-"""The places a plain JSON answer carries (notifications come on the listening stream)."""
+PLACES = ("error", "result", "error_data", "meta")
+"""The places a plain JSON answer carries (notifications come on the listening stream). An
+error first: the console shows the first calls of a burst and counts the rest, so an error's
+line is always among those shown."""
 
 
 def post(url: str, headers: dict[str, str], message: dict[str, object]) -> tuple[int, str]:

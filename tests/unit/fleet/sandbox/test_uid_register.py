@@ -9,18 +9,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from fleet.sandbox.host.uid_register import (
-    Holder,
-    Running,
-    UidRange,
-    UidRangeHeld,
-    choose,
-    processes_as,
-)
+from fleet.sandbox import lanes as lanes_module
+from fleet.sandbox.host.uid_ranges import Holder, Running, UidRange, choose
+from fleet.sandbox.host.uid_register import UidRangeHeld, processes_as
 from fleet.sandbox.lanes import BLOCK, FIRST_UID, SPAN, Lanes
 from tests import sandbox_need
 
@@ -43,6 +39,14 @@ def fleet(
     state.mkdir(exist_ok=True)
     register = tmp_path / "register"
     return Lanes(state, root=True, register=register, wanted=wanted, running=running)
+
+
+@contextmanager
+def monkey_span(span: UidRange) -> Iterator[None]:
+    """The fleets made here choose in ``span`` (a few ranges, to fill them in a test)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lanes_module, "SPAN", span)
+        yield
 
 
 @pytest.fixture
@@ -139,6 +143,42 @@ def test_a_new_fleet_prefers_a_range_no_other_fleet_has_held(
     b = fleet(tmp_path, "b")
     fleets.append(b)
     assert b.reserve() == UidRange(FIRST_UID + BLOCK, BLOCK)
+
+
+def test_with_every_range_held_once_a_fleet_takes_the_one_held_longest_ago(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every range of the span held by fleets that stopped: a new fleet takes the one whose
+    last holder took it longest ago (a fleet stopped a moment ago finds its own free when
+    it comes back), warns once naming that holder, and its record replaces the old."""
+    span = UidRange(FIRST_UID, 3 * BLOCK)
+    old = Holder("/old", "", 1, UidRange(FIRST_UID + BLOCK, BLOCK), live=False, taken=100.0)
+    new = Holder("/new", "", 2, UidRange(FIRST_UID, BLOCK), live=False, taken=300.0)
+    mid = Holder("/mid", "", 3, UidRange(FIRST_UID + 2 * BLOCK, BLOCK), live=False, taken=200.0)
+    assert choose(None, None, BLOCK, span, [new, old, mid], "/c") == old.range
+    live = Holder("/old", "", 1, old.range, live=True, taken=100.0)
+    assert choose(None, None, BLOCK, span, [new, live, mid], "/c") == mid.range
+    busy = choose(None, None, BLOCK, span, [new, old, mid], "/c", lambda r: r == old.range)
+    assert busy == mid.range
+
+    register = tmp_path / "register"
+    fleets = []
+    for name in ("a", "b", "c", "d"):  # a span of 3: d takes a's, a's record dropped
+        (tmp_path / name).mkdir()
+        lanes = Lanes(tmp_path / name, root=True, register=register, running=nothing_runs)
+        fleets.append(lanes)
+    with monkey_span(span):
+        for lanes in fleets[:3]:
+            lanes.reserve()
+            lanes.release()
+        caplog.clear()
+        assert fleets[3].reserve() == UidRange(FIRST_UID, BLOCK)
+    try:
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warned) == 1 and f"fleet at {tmp_path / 'a'}, which has stopped" in warned[0]
+        assert len(list(register.glob("*.lease"))) == 3
+    finally:
+        fleets[3].release()
 
 
 def test_the_choice_is_a_function_of_the_register() -> None:
