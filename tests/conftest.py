@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests import sandbox_need
 from tests.fakes.hostile_git import leftovers
@@ -18,6 +19,11 @@ from tests.sshd_server import private_ssh_host, session_ssh_hosts, ssh_hosts
 from tests.synapse_server import PYTHON_ENV_VAR, SynapseServer, synapse_python
 
 SKIP_SYNAPSE_ENV_VAR = "FLEETWARDEN_SKIP_SYNAPSE"
+
+# Property tests judge what the code answers, never how fast: on a loaded machine (the
+# suite on 2 cores) drawing their examples may be slow, which is no failure of the code.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 # A real PostgreSQL (tests/postgres_server.py): one per session, a database per test; real
 # OpenSSH servers on 127.0.0.2-4 (tests/sshd_server.py).
