@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
+import functools
 import json
 import os
 import socket
@@ -74,6 +76,8 @@ CHAT_TASKS_OPTIONS: Final = ("--mission", "--state", "--config")
 """The options of ``fleetwarden tasks`` as chat's verb; any other (``--markdown``,
 ``--json``, ``--csv``, ``--out``, a typo of one, ``--help``) makes it the task register's
 command."""
+SHELL_OPTIONS: Final = ("--json", "--config", "--help")
+"""The options the shell takes for itself, anywhere before a ``--``."""
 TIMEOUT: Final = 300.0
 """How long the shell waits for an answer (a ``send`` waits for the agent to take it)."""
 
@@ -94,7 +98,7 @@ def configure(sub: argparse._SubParsersAction[Parser]) -> None:
 def takes(words: Sequence[str]) -> bool:
     """Whether ``words`` (the command line after ``fleetwarden``) is a chat verb for the
     orchestrator."""
-    rest = past_config(list(words))
+    rest = _past_options(list(words))
     if not rest or rest[0] not in VERBS:
         return False
     if rest[0] == "tasks":
@@ -104,7 +108,8 @@ def takes(words: Sequence[str]) -> bool:
 
 
 def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
-    """Run the chat command in ``words``; the exit status."""
+    """Run the chat command in ``words``; the exit status. With ``--json`` every answer is
+    one object on stdout, a refusal before the orchestrator was asked too."""
     config_path, as_json, wants_help, rest = _options(list(words))
     verb = rest[0]
     if wants_help:
@@ -115,8 +120,10 @@ def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
     try:
         command = Grammar(COMMANDS, prefix="!").parse(text, addressed=True)
     except CommandError as exc:
-        return _fail(f"fleetwarden {verb}: {exc}", EXIT_USAGE)
+        said = f"fleetwarden {verb}: {exc}{_shell_option_meant(rest[1:])}"
+        return _fail(said, EXIT_USAGE, as_json=as_json, command=None)
     assert command is not None  # the verb is a command's name
+    fail = functools.partial(_fail, as_json=as_json, command=command.name)
     try:
         config = load_config(
             config_path,
@@ -126,16 +133,18 @@ def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
             credentials=False,
         )
     except ConfigError as exc:
-        return _fail(f"fleetwarden: configuration error:\n{exc}", EXIT_USAGE)
+        return fail(f"fleetwarden: configuration error:\n{exc}", EXIT_USAGE)
     try:
         answer = _ask(config.state_dir, text)
     except _NotRunning as exc:
         if verb == "tasks":  # its register forms need no orchestrator
             exc = _NotRunning(f"{exc}; `fleetwarden tasks --markdown` (or --json, --csv) "
                               "reads the task register without it")  # fmt: skip
-        return _fail(f"fleetwarden {verb}: {exc}", EXIT_NOT_RUNNING)
+        return fail(f"fleetwarden {verb}: {exc}", EXIT_NOT_RUNNING)
+    except PermissionError as exc:
+        return fail(f"fleetwarden {verb}: {exc}", EXIT_REFUSED, outcome="denied")
     except (OSError, WireError) as exc:
-        return _fail(f"fleetwarden {verb}: {exc}", EXIT_REFUSED)
+        return fail(f"fleetwarden {verb}: {exc}", EXIT_REFUSED)
     code = _exit(command, answer)
     if as_json:
         print(json.dumps(_machine(answer, code), ensure_ascii=True, indent=2))
@@ -150,15 +159,18 @@ def fleet_status(state_dir: Path, source: Path, *, as_json: bool) -> int:
     ``ps``, asked on the control socket (``--json``: its data object, as ``fleetwarden ps
     --json`` has it), its build, ``enforce`` and connectors' links said as the dashboard's
     ``status`` says them."""
+    fail = functools.partial(_fail, as_json=as_json, command="status")
     try:
         answer = _ask(state_dir, "ps")
     except _NotRunning as exc:
         said = f"the dashboard is off in {source}, so status asked the control socket: {exc}"
-        return _fail(f"fleetwarden status: {said}", EXIT_NOT_RUNNING)
+        return fail(f"fleetwarden status: {said}", EXIT_NOT_RUNNING)
+    except PermissionError as exc:
+        return fail(f"fleetwarden status: {exc}", EXIT_REFUSED, outcome="denied")
     except (OSError, WireError) as exc:
-        return _fail(f"fleetwarden status: {exc}", EXIT_REFUSED)
+        return fail(f"fleetwarden status: {exc}", EXIT_REFUSED)
     if answer.exit != EXIT_OK:
-        return _fail(f"fleetwarden status: {answer.text}", answer.exit)
+        return fail(f"fleetwarden status: {answer.text}", answer.exit, outcome=answer.outcome)
     if as_json:
         print(json.dumps(answer.data, ensure_ascii=True, indent=2))
         return EXIT_OK
@@ -188,7 +200,7 @@ def _ask(state_dir: Path, text: str) -> Answer:
     except NotTheDashboard as exc:
         raise _NotRunning(str(exc)) from None
     except PermissionError:
-        raise OSError(
+        raise PermissionError(
             f"uid {os.getuid()} may not use {where}: only the user who runs Fleetwarden (the "
             "orchestrator's own uid) may command it from a shell"
         ) from None
@@ -245,7 +257,6 @@ def _machine(answer: Answer, code: int) -> dict[str, object]:
         body["error"] = data.get("error", answer.text)
     elif code != EXIT_OK:
         body["error"] = f"{data.get('agent')} is already running (--if-absent takes that as done)"
-        body["data"] = data
     else:
         body["data"] = answer.data
     return body
@@ -274,9 +285,46 @@ def _quoted(word: str) -> str:
     return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _fail(message: str, code: int) -> int:
+def _fail(
+    message: str,
+    code: int,
+    *,
+    as_json: bool = False,
+    command: str | None = None,
+    outcome: str = "error",
+) -> int:
+    """Say why nothing was done on stderr and, with ``--json``, as the answer's object on
+    stdout (``command`` ``None`` when the words did not parse), as ``docs/commands.md`` has
+    it; the exit status."""
+    if as_json:
+        body = {"command": command, "ok": False, "exit": code, "outcome": outcome}
+        body["error"] = _plain(message)
+        print(json.dumps(body, ensure_ascii=True, indent=2))
     print(_plain(message) if code != EXIT_USAGE else message, file=sys.stderr)
     return code
+
+
+def _shell_option_meant(words: Sequence[str]) -> str:
+    """A hint when a word looks like a misspelt option of the shell's own (``--jsn``)."""
+    for word in _options_part(list(words)):
+        name = word.partition("=")[0]
+        if name.startswith("--") and name not in SHELL_OPTIONS:
+            close = difflib.get_close_matches(name, SHELL_OPTIONS, n=1, cutoff=0.7)
+            if close:
+                return f" (did you mean {close[0]}? it is the shell's own option)"
+    return ""
+
+
+def _past_options(words: list[str]) -> list[str]:
+    """``words`` from the command word on, past the shell's own options given before it
+    (``fleetwarden --json ps``, ``fleetwarden --config X spawn …``)."""
+    while words:
+        words = past_config(words)
+        if words and words[0] == "--json":
+            words = words[1:]
+            continue
+        return words
+    return words
 
 
 def _options_part(words: list[str]) -> list[str]:

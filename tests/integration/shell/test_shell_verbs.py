@@ -126,6 +126,36 @@ def test_nothing_running_is_exit_status_3(tmp_path: Path) -> None:
     assert done.returncode == 3 and "not running" in done.stderr
 
 
+def test_with_json_every_failure_answers_one_object(tmp_path: Path) -> None:
+    """``--json`` answers on stdout whatever stops the command before the orchestrator does:
+    words that do not parse (``command`` null), a config that cannot be read, nothing
+    running; ``--json`` before the verb is the shell's too, and a misspelt ``--json`` is
+    named."""
+    config = tmp_path / "fleetwarden.yaml"
+    config.write_text(CONFIG + SHELL_AS)
+
+    def answer(*words: str, code: int) -> dict[str, object]:
+        done = fleetwarden(config, *words)
+        assert done.returncode == code, done
+        body = json.loads(done.stdout)
+        assert isinstance(body, dict) and body["ok"] is False and body["exit"] == code
+        assert set(body) == {"command", "ok", "exit", "outcome", "error"}, body
+        assert isinstance(body["error"], str) and body["error"] in done.stderr
+        return body
+
+    usage = answer("spawn", "--json", "--bogus", code=2)
+    assert usage["command"] is None and "--bogus" in str(usage["error"])
+    nothing = answer("ps", "--json", code=3)
+    assert nothing["command"] == "ps" and "fleetwarden run" in str(nothing["error"])
+    assert answer("--json", "ps", code=3)["command"] == "ps"
+    config.write_text("agents: [\n")
+    broken = answer("stop", "sleeper", "--json", code=2)
+    assert broken["command"] == "stop" and "configuration error" in str(broken["error"])
+    config.write_text(CONFIG + SHELL_AS)
+    typo = fleetwarden(config, "ps", "--jsn")
+    assert typo.returncode == 2 and "did you mean --json?" in typo.stderr
+
+
 def test_without_a_shell_operator_the_answer_says_how_to_name_one(tmp_path: Path) -> None:
     """A config without ``shell: {as: ID}`` refuses every shell command with the key to add."""
     bot, config = start(tmp_path, CONFIG)
