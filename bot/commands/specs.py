@@ -122,6 +122,13 @@ SPAWN = CommandSpec(
             "X",
         ),
         FlagSpec(
+            "new",
+            "bool",
+            "Start a new agent of this name even when it is close to one the fleet has "
+            "(without it, such a name is taken for a typo: nothing starts, and the answer "
+            "names the agent likely meant).",
+        ),
+        FlagSpec(
             "if-absent",
             "bool",
             "For scripts (`fleetwarden spawn`): an agent already running is not a failure; "

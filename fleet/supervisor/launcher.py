@@ -169,6 +169,11 @@ class Launcher:
         known = name in self.roster_now
         return known or await self.stores.agents.get_agent(name) is not None
 
+    async def names(self) -> set[str]:
+        """Every agent the roster or the ledger knows (but the forgotten ones)."""
+        known = {spec.name for spec in self.roster_now.specs()}
+        return known | {record.name for record in await self.stores.agents.list_agents()}
+
     async def fallback_of(self, name: str) -> Fallback | None:
         """Where ``name``'s next run may start when its budget turns it away."""
         spec = self.roster_now.get(agent_name(name))

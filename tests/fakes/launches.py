@@ -28,6 +28,7 @@ from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.admission.stages.budgets import BudgetStage
 from fleet.supervisor.admission.stages.caps import CapStage
 from fleet.supervisor.admission.stages.handoff import HandedOn, HandoffStage
+from fleet.supervisor.admission.stages.naming import Names, NamingStage
 from fleet.supervisor.admission.stages.ownership import Owners, OwnershipStage
 from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.fleet import Fleet
@@ -63,11 +64,13 @@ def an_admission(
     tasks: TaskBinding | None = None,
     owners: Owners | None = None,
     handed: HandedOn | None = None,
+    names: Names | None = None,
 ) -> Admission:
     """An admission over ``fleet`` with every stage of the chain, each over the part given
     (``None``: that part is not kept, and its stage lets every launch on), in the order the
     app's fleet phase makes them."""
     stages = [
+        NamingStage(names),
         OwnershipStage(owners, slots),
         HandoffStage(handed),
         BudgetStage(budgets, fleet, slots),

@@ -5,7 +5,8 @@ peer's wake, a hand-off, a review, an operator's restart and the watchdog's all 
 
 One :class:`~fleet.supervisor.admission.request.LaunchRequest` goes through an ordered
 chain of stages (:mod:`fleet.supervisor.admission.stages`), each answering go on,
-``Queued(why)`` or ``Refused(why)``: whose the agent is
+``Queued(why)`` or ``Refused(why)``: whether its name is one the fleet knows or a likely
+typo of one (:mod:`~fleet.supervisor.admission.stages.naming`), whose the agent is
 (:mod:`~fleet.supervisor.admission.stages.ownership`), whether a watchdog restart may go on
 with a task another agent handed on (:mod:`~fleet.supervisor.admission.stages.handoff`),
 the budgets and their fallback
@@ -36,6 +37,7 @@ from fleet.supervisor.admission.request import (
 from fleet.supervisor.admission.stages.budgets import SpawnBudgets
 from fleet.supervisor.admission.stages.caps import CapStage
 from fleet.supervisor.admission.stages.chain import Admitting, MissingStage, Stage, Wait, chained
+from fleet.supervisor.admission.stages.naming import NamingStage
 from fleet.supervisor.admission.stages.ownership import OwnershipStage
 from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.status import SpawnOutcome
@@ -85,6 +87,7 @@ class Admission:
         self._quotes = _stage(self.stages, QuoteStage)
         self._caps = _stage(self.stages, CapStage)
         self._owner = _stage(self.stages, OwnershipStage)
+        self._naming = _stage(self.stages, NamingStage)
         self.slots = self._caps.slots
         self.quoting = self._quotes.quoting
         self.holds = self._quotes.holds
@@ -126,6 +129,11 @@ class Admission:
             raise
         return Started(outcome, admitting.fallback, quote)
 
+    async def stranger(self, request: LaunchRequest) -> str | None:
+        """Why ``request`` names an agent likely meant to be another (the naming stage's
+        rule, asked before a spawn opens its task), or ``None``."""
+        return await self._naming.stranger(request)
+
     async def no_room(self, request: LaunchRequest, turn: int | None = None) -> str | None:
         """Why the budgets' holds would keep ``request`` waiting now (``None``: they would
         not) — or why whose the agent is would (a forge run's agent busy) —, taking nothing:
@@ -160,7 +168,7 @@ class Admission:
             return await self._fleet.spawn(request)
 
 
-_S = TypeVar("_S", QuoteStage, CapStage, OwnershipStage)
+_S = TypeVar("_S", QuoteStage, CapStage, OwnershipStage, NamingStage)
 
 
 def _stage(stages: Sequence[Stage], kind: type[_S]) -> _S:

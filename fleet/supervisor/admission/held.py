@@ -20,7 +20,7 @@ from fleet.supervisor.admission.request import ORIGINS, LaunchRequest, Origin
 
 _PLAIN = (
     *("by", "runtime", "model", "account", "prompt", "host", "repo", "repo_base"),
-    *("fresh", "branch", "co_author", "urgent", "collect"),
+    *("fresh", "branch", "co_author", "urgent", "collect", "new"),
 )
 
 
@@ -90,6 +90,7 @@ def _read(data: dict[str, Any]) -> LaunchRequest:
         co_author=_text(data.get("co_author")),
         urgent=bool(data.get("urgent")),
         collect=bool(data.get("collect", True)),
+        new=bool(data.get("new")),
         quote_under=_dollars(data.get("quote_under")),  # absent from entries made before
         task=_task(data.get("task")),
         review_of=None if review is None else _review_of(cast(dict[str, Any], review)),

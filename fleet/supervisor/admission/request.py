@@ -55,7 +55,9 @@ class LaunchRequest:
     read-only checkout of its own (its run then cuts and keeps no line); ``resume``: the
     prompt continues the agent's last session where its runtime can (a headless CLI's
     ``--resume``), else it starts a run of its own; ``restart``: the watchdog's restart this
-    launch carries out (origin ``watchdog``: which restart in a row it is, and why)."""
+    launch carries out (origin ``watchdog``: which restart in a row it is, and why); ``new``:
+    a new agent of this name is meant, however close it is to one the fleet knows (else
+    such a name is refused as a likely typo)."""
 
     agent: str
     origin: Origin = "chat"
@@ -81,6 +83,7 @@ class LaunchRequest:
     review_of: ReviewCheckout | None = None
     resume: bool = False
     restart: Restart | None = None
+    new: bool = False
 
     def asked(self) -> Asked | None:
         """What the launch asks of its line, if anything."""

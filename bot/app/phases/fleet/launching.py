@@ -56,6 +56,7 @@ from fleet.supervisor.admission.stages.budgets import BudgetStage
 from fleet.supervisor.admission.stages.caps import CapStage
 from fleet.supervisor.admission.stages.chain import Stage
 from fleet.supervisor.admission.stages.handoff import HandedOn, HandoffStage
+from fleet.supervisor.admission.stages.naming import NamingStage
 from fleet.supervisor.admission.stages.ownership import Owners, OwnershipStage
 from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.fleet import Fleet
@@ -295,10 +296,12 @@ class AdmissionParts:
 
 def admission_stages(parts: AdmissionParts) -> list[Stage]:
     """The admission's chain, one stage a line in the order of
-    :data:`~fleet.supervisor.admission.stages.chain.ORDER`: whose the agent is, a handed-on
+    :data:`~fleet.supervisor.admission.stages.chain.ORDER`: whether the name is known (or a
+    likely typo), whose the agent is, a handed-on
     task's restart, the budgets and their fallback, the quote and its holds, the concurrency
     caps. A stage left out here is a start-up error naming it, never an open door."""
     return [
+        NamingStage(parts.launcher),
         OwnershipStage(parts.owners, parts.slots),
         HandoffStage(parts.handed),
         BudgetStage(parts.budgets, parts.launcher, parts.slots),

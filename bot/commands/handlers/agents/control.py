@@ -94,6 +94,9 @@ class Handlers(Family):
     @command(SPAWN)
     async def spawn(self, req: Request) -> Reply:
         request, earlier = await self._request(req)
+        stranger = await self._admission.stranger(request)
+        if stranger is not None:  # a likely typo: refused before a task is opened for it
+            return await self.answer(request.agent, Refused(stranger), earlier)
         request, task = await self._tasked(req, request)
         gate = self._gate
         admitted = await self._admission.admit(request, gate.waiter(req) if gate else None)
@@ -231,6 +234,7 @@ class Handlers(Family):
             co_author=asked.co_author if asked is not None else None,
             urgent=bool(flags.get("urgent")),
             quote_under=limit,
+            new=bool(flags.get("new")),
         )
         return request, earlier
 

@@ -23,11 +23,11 @@ Wait = Callable[[LaunchRequest, str, datetime | None], Awaitable[QueuedSpawn]]
 Verdict = Queued | Refused | None
 """A stage's answer: the launch waits, is refused, or goes on to the next stage (``None``)."""
 
-ORDER: Final = ("ownership", "handoff", "budgets", "quote", "caps")
-"""The stages every admission has, in their order: whose the agent is (a forge issue's, a
-live run's), whether a watchdog restart may go on with a task another agent handed on, the
-budgets (and their fallback and deferral), the launch's quote and the holds it takes, the
-concurrency caps."""
+ORDER: Final = ("naming", "ownership", "handoff", "budgets", "quote", "caps")
+"""The stages every admission has, in their order: whether the name is one the fleet knows
+(or a likely typo of one), whose the agent is (a forge issue's, a live run's), whether a
+watchdog restart may go on with a task another agent handed on, the budgets (and their
+fallback and deferral), the launch's quote and the holds it takes, the concurrency caps."""
 
 
 class MissingStage(RuntimeError):

@@ -84,6 +84,22 @@ def test_spawn_is_idempotent(bot: ConsoleBot) -> None:
     assert len(stub_processes_in(workdir)) == 1
 
 
+def test_a_name_close_to_a_known_one_starts_nothing_unless_new(bot: ConsoleBot) -> None:
+    """`spawn dmo` beside `demo` is a typo: refused naming `demo`, no agent started and no
+    task opened; `spawn dmo --new`, and a name close to none, start agents of their own."""
+    bot.command("spawn demo --prompt 'count to 2'", r"Agent demo started \(stub\)")
+    said = r"not started: no agent is called 'dmo' — did you mean 'demo'\? Nothing was started"
+    bot.command("spawn dmo --prompt 'add a README'", said)
+    bot.command("ps", r"1 of 1 agent running")
+    assert not re.search(r"^dmo\s", bot.output_since_command, re.M)
+    bot.command("tasks", r"count-to-2")
+    assert "add-a-readme" not in bot.output_since_command
+    bot.command("spawn brandnew", r"Agent brandnew started \(stub\)")
+    bot.command("spawn dmo --new", r"Agent dmo started \(stub\)")
+    for name in ("brandnew", "dmo"):
+        bot.command(f"stop {name}", rf"Stopped {name}")
+
+
 def test_send_echo_and_logs(bot: ConsoleBot) -> None:
     """`send` delivers a line to the agent and shows what it wrote back; `logs` tails it."""
     bot.command("spawn demo", r"Agent demo started")

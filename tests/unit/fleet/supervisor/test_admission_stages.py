@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from fleet.model import AgentSpec, Fallback
+from fleet.supervisor.admission.request import LaunchRequest, Origin
 from fleet.supervisor.admission.stages.budgets import BudgetStage
 from fleet.supervisor.admission.stages.caps import CapStage
 from fleet.supervisor.admission.stages.chain import ORDER, MissingStage, chained
 from fleet.supervisor.admission.stages.handoff import HandoffStage
+from fleet.supervisor.admission.stages.naming import NamingStage
 from fleet.supervisor.admission.stages.ownership import OwnershipStage
 from fleet.supervisor.admission.stages.quote import QuoteStage
 
@@ -22,10 +24,11 @@ class NoFallbacks:
 
 
 def test_a_whole_chain_is_built_in_its_order() -> None:
-    """Ownership, hand-off, budgets, quote and caps, in that order, make a chain."""
+    """Naming, ownership, hand-off, budgets, quote and caps, in that order, make a chain."""
     who = NoFallbacks()
     stages = chained(
         (
+            NamingStage(None),
             OwnershipStage(None),
             HandoffStage(None),
             BudgetStage(None, who, None),
@@ -42,6 +45,7 @@ def test_a_chain_missing_a_stage_is_refused_naming_it(left_out: str) -> None:
     a launch that passes it unasked."""
     who = NoFallbacks()
     every = (
+        NamingStage(None),
         OwnershipStage(None),
         HandoffStage(None),
         BudgetStage(None, who, None),
@@ -58,6 +62,7 @@ def test_stages_out_of_order_are_refused() -> None:
     with pytest.raises(MissingStage, match="no budgets stage in its place"):
         chained(
             (
+                NamingStage(None),
                 OwnershipStage(None),
                 HandoffStage(None),
                 CapStage(None),
@@ -65,3 +70,39 @@ def test_stages_out_of_order_are_refused() -> None:
                 QuoteStage(who, None, None, None),
             )
         )
+
+
+class Known:
+    """A fleet that knows ``coder`` (the roster) and ``demo`` (it ran)."""
+
+    async def knows(self, name: str) -> bool:
+        return name in ("coder", "demo")
+
+    async def names(self) -> set[str]:
+        return {"coder", "demo"}
+
+
+@pytest.mark.parametrize(
+    ("agent", "origin", "new", "refused"),
+    [
+        ("codr", "chat", False, "did you mean 'coder'?"),
+        ("dmo", "schedule", False, "did you mean 'demo'?"),
+        ("Coder", "peer", False, "did you mean 'coder'?"),
+        ("codr", "chat", True, None),  # `spawn codr --new`
+        ("brandnew", "chat", False, None),  # close to none: an ad hoc agent
+        ("coder", "chat", False, None),
+        ("codr", "forge", False, None),  # a name the fleet made, not typed
+        ("codr", "restart", False, None),
+    ],
+)
+async def test_a_typed_name_close_to_a_known_one_is_refused_unless_new(
+    agent: str, origin: Origin, new: bool, refused: str | None
+) -> None:
+    """A typed name the fleet does not know, close to one it does, is a likely typo: refused
+    naming the one meant and how to start a new one; any other launch goes on."""
+    stage = NamingStage(Known())
+    why = await stage.stranger(LaunchRequest(agent, origin=origin, new=new))
+    if refused is None:
+        assert why is None
+    else:
+        assert why is not None and refused in why and f"`spawn {agent} --new`" in why
