@@ -154,16 +154,18 @@ def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
     return code
 
 
-def fleet_status(state_dir: Path, source: Path, *, as_json: bool) -> int:
+def fleet_status(state_dir: Path, source: Path | None, *, as_json: bool) -> int:
     """``fleetwarden status [--json]`` with the dashboard off in config ``source``: chat's
     ``ps``, asked on the control socket (``--json``: its data object, as ``fleetwarden ps
     --json`` has it), its build, ``enforce`` and connectors' links said as the dashboard's
-    ``status`` says them."""
+    ``status`` says them. ``source`` ``None``: no config was read (the embedded default,
+    which has no dashboard)."""
     fail = functools.partial(_fail, as_json=as_json, command="status")
     try:
         answer = _ask(state_dir, "ps")
     except _NotRunning as exc:
-        said = f"the dashboard is off in {source}, so status asked the control socket: {exc}"
+        off = "no config was read" if source is None else f"the dashboard is off in {source}"
+        said = f"{off}, so status asked the control socket: {exc}"
         return fail(f"fleetwarden status: {said}", EXIT_NOT_RUNNING)
     except PermissionError as exc:
         return fail(f"fleetwarden status: {exc}", EXIT_REFUSED, outcome="denied")

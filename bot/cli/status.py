@@ -8,9 +8,10 @@ what people read).
 
 It needs none of the config's secrets (a repository's or a forge's token, a webhook
 secret): the config is read for its state dir and its ``dashboard:`` section only, and the
-secrets are the running orchestrator's business. It does need the config: run without one
-(no ``--config``, no ``FLEETWARDEN_CONFIG``) it says that no config was read and how to
-pass it, rather than that the embedded default has no dashboard.
+secrets are the running orchestrator's business. Run without a config (no ``--config``, no
+``FLEETWARDEN_CONFIG``: the embedded default ``bash run.sh`` runs on, which has no
+dashboard), ``status`` asks the control socket as below; its other forms say that no
+config was read and how to pass it.
 
 It asks the dashboard through its socket in the state dir, with the status token the
 orchestrator makes there at each start (both 0600: whoever may read the state dir may read
@@ -22,9 +23,10 @@ certificate. Never to a bare port: whoever listens there first would be sent it.
 ``--json`` prints the API's answer as it is: its fields are documented in
 ``docs/dashboard-api.md`` and never renamed.
 
-With the dashboard off, ``status`` and ``status --json`` ask the orchestrator's control
-socket for chat's ``ps`` instead (:func:`bot.cli.shell.fleet_status`; ``--json`` prints its
-data object, as ``fleetwarden ps --json`` has it); the other forms need the dashboard.
+With the dashboard off (or no config read), ``status`` and ``status --json`` ask the
+orchestrator's control socket for chat's ``ps`` instead (:func:`bot.cli.shell.fleet_status`;
+``--json`` prints its data object, as ``fleetwarden ps --json`` has it); the other forms
+need the dashboard.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def main(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -
             )
             return EXIT_CONFIG
         what, name = "agent", what
-    if what == "fleet" and config.dashboard is None and config.source is not None:
+    if what == "fleet" and config.dashboard is None:
         from bot.cli.shell import fleet_status  # the dashboard is off: ask the control socket
 
         return fleet_status(config.state_dir, config.source, as_json=bool(args.json))
@@ -186,9 +188,11 @@ def _ask(config: Config, environ: Mapping[str, str], path: str) -> tuple[int, ob
     settings = config.dashboard
     if settings is None and config.source is None:
         raise StatusError(
-            f"no config file was read (no --config, and {CONFIG_ENV_VAR} is not set), so "
-            "there is no dashboard to ask: give status the config the running Fleetwarden "
-            f"was started with, `fleetwarden status --config PATH` (or set {CONFIG_ENV_VAR})",
+            f"no config file was read (no --config, and {CONFIG_ENV_VAR} is not set), and "
+            "the embedded default has no dashboard: `fleetwarden status` (the fleet) and "
+            "`fleetwarden ps` answer from the control socket; for the rest, give status the "
+            "config the running Fleetwarden was started with, `fleetwarden status --config "
+            f"PATH` (or set {CONFIG_ENV_VAR})",
             EXIT_CONFIG,
         )
     if settings is None:

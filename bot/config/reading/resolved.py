@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from bot.config.chat import Operator
@@ -37,6 +38,13 @@ from fleet.metering.offline.routes import priced_with, with_offline
 from fleet.metering.schema import price_table, provider_routes
 from fleet.repos.schema import RepoEntry
 from scheduler.config import PacingSettings
+
+LOCAL_SHELL: Final[dict[str, object]] = {
+    "operators": [{"id": "local", "role": "admin", "connector": "shell"}],
+    "shell": {"as": "local"},
+}
+"""What the embedded default holds of its own: the shell's operator, ``local``, an admin of
+the shell alone (only the state dir's owner may use the control socket)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +108,10 @@ class Config:
 
     @classmethod
     def default(cls, cwd: Path) -> Config:
-        """The embedded defaults: the console as an admin, state in ``cwd/.fleetwarden``."""
-        return cls.from_document(ConfigFile(), source=None, base_dir=cwd)
+        """The embedded defaults: the console as an admin, state in ``cwd/.fleetwarden``,
+        and commands typed in a shell by the state dir's owner (``fleetwarden ps``) as the
+        local admin, as every preset has them (:data:`LOCAL_SHELL`)."""
+        return cls.from_document(ConfigFile.model_validate(LOCAL_SHELL), source=None, base_dir=cwd)
 
     @classmethod
     def from_document(cls, document: ConfigFile, *, source: Path | None, base_dir: Path) -> Config:
