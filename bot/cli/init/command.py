@@ -235,7 +235,10 @@ def _input(question: str, default: str) -> str:
 
 
 def _make_repo(path: Path) -> None:
-    """A git repository on ``main`` with a README and a Makefile (``make test``), one commit."""
+    """A git repository on ``main`` with a README and a Makefile (``make test``), one commit,
+    that takes a push to its checked-out ``main`` (``receive.denyCurrentBranch
+    updateInstead``: a ``merge`` lands there and its working tree follows, while it has no
+    uncommitted changes)."""
     git = shutil.which("git")
     if git is None:
         raise OSError("git is not installed: install it, or pass --repo-url with your repository")
@@ -244,6 +247,11 @@ def _make_repo(path: Path) -> None:
     try:
         subprocess.run(
             [git, "init", "-q", "-b", "main", str(path)], check=True, capture_output=True
+        )
+        subprocess.run(
+            [git, "-C", str(path), "config", "receive.denyCurrentBranch", "updateInstead"],
+            check=True,
+            capture_output=True,
         )
         (path / "README.md").write_text(README, encoding="utf-8")
         (path / "Makefile").write_text(MAKEFILE, encoding="utf-8")

@@ -263,6 +263,9 @@ def upstream_refused(
         return Said(_not_fast_forward(where, branch, agent), kind, ("repos", repo))
     if kind is Kind.REMOTE_REJECTED:
         found = _REMOTE_REJECTED.search(stderr)
+        checked_out = _checked_out(them, url, branch, found["why"] if found else "")
+        if checked_out is not None:
+            return Said(checked_out, kind, ("repos", repo))
         why = quote(found["why"] if found else "refused", QUOTED)
         said = _remote_words(stderr)
         upstream = f"; the upstream says {quote(said, QUOTED)}" if said else ""
@@ -276,6 +279,34 @@ def upstream_refused(
     words = gist(stderr)
     said = f"git says {quote(words, QUOTED)}" if words else "git gave no reason"
     return Said(f"{them} could not be {verb}: {said}", kind, url_loc)
+
+
+def _checked_out(them: str, url: str, branch: str, why: str) -> str | None:
+    """The words for a push refused because the upstream is a repository with a working
+    tree that has the branch checked out (``init``'s own, or one made by hand), with the
+    fix that applies there; ``None`` for any other refusal."""
+    branch = branch or "its branch"
+    local = "://" not in url and not re.match(r"^[\w.-]+@[\w.-]+:", url)
+    where = (
+        f"`git -C {url} config receive.denyCurrentBranch updateInstead`"
+        if local
+        else ("`git config receive.denyCurrentBranch updateInstead` in it")
+    )
+    if why == "branch is currently checked out":
+        return (
+            f"{them} is a repository with a working tree that has {branch} checked out, and "
+            f"git refuses a push to a checked-out branch: run {where} (a push then updates "
+            "that working tree, while it has no uncommitted changes), or make the upstream a "
+            "bare repository (`git clone --bare`)"
+        )
+    if why in ("Working directory has staged changes", "Working directory has unstaged changes"):
+        state = why.removeprefix("Working directory has ")
+        return (
+            f"{them} has {branch} checked out with {state} in its working tree, so git will "
+            f"not move it under them: commit or put those changes aside there (`git -C {url} "
+            "status` shows them), then merge again"
+        )
+    return None
 
 
 def _credential_refused(them: str, where: Upstream) -> str:

@@ -196,6 +196,27 @@ def test_the_upstreams_own_rule_is_quoted() -> None:
     )
 
 
+def test_a_push_to_a_checked_out_branch_says_the_fix_that_applies_there() -> None:
+    """A non-bare upstream with the branch checked out (``init``'s repository before it took
+    pushes, or one made by hand) is told how to let the push land, never to change a
+    protection it does not have; one whose working tree has changes, to put them aside."""
+    path = "/srv/demo/repo"
+    where = Upstream("app", path, credential_of("app", RepoEntry(url=path)))
+    checked_out = (
+        "To /srv/demo/repo\n ! [remote rejected] main -> main (branch is currently checked out)\n"
+        "error: failed to push some refs to '/srv/demo/repo'\n"
+    )
+    said = upstream_refused(checked_out, where, doing="push", ref="refs/heads/main")
+    assert "git -C /srv/demo/repo config receive.denyCurrentBranch updateInstead" in said.text
+    assert "protected branch" not in said.text and "pull request" not in said.text
+    dirty = checked_out.replace(
+        "branch is currently checked out", "Working directory has staged changes"
+    )
+    said = upstream_refused(dirty, where, doing="push", ref="refs/heads/main")
+    assert "staged changes in its working tree" in said.text
+    assert "git -C /srv/demo/repo status" in said.text
+
+
 _LIVE_LINK = re.compile(r"(?<!\\)\]\(")
 
 
