@@ -277,6 +277,7 @@ def _run(config: Config, environ: Mapping[str, str]) -> int:
     if (refused := refusal(config, environ)) is not None:  # before the log file is made
         print(f"fleetwarden: {refused}", file=sys.stderr)
         return EXIT_CONFIG
+    config = config.at_real_state_dir()  # judged ours, links on the way and all
     redactor = wiring.redactor(config, environ)  # one for the log file and the chat services
     setup_logging(config.log_level, config.state_dir / "fleetwarden.log", redactor)
     # Process-wide, so here: the loopback servers' connection caps follow the new limit.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -55,7 +56,7 @@ class ConsoleBot:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        self._out = _Collector(self.proc.stdout)
+        self._out = _Collector(self.proc.stdout, ended=self._stdin_closed)
         self._err = _Collector(self.proc.stderr)
         self._mark = 0
 
@@ -125,16 +126,32 @@ class ConsoleBot:
         return self
 
     def __exit__(self, *failed: object) -> None:
-        """A bot the test did not end (it failed first) is killed, never left running."""
+        """A bot the test did not end (it failed first) is killed, never left running; one
+        that ended by itself has its pipes released."""
         if self.proc.poll() is None:
             self.kill()
+        else:
+            self.wait()
+
+    def _stdin_closed(self) -> None:
+        """Its output ended: once it has exited, nothing reads its input any more, so the
+        pipe is closed (a test that never waited for it leaves no open pipe behind)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(DEFAULT_TIMEOUT)
+        stdin = self.proc.stdin
+        if self.proc.returncode is not None and stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stdin.close()
 
 
 class _Collector:
     """Reads a pipe on a thread; lets the test wait for what it is looking for."""
 
-    def __init__(self, pipe: object) -> None:
+    def __init__(self, pipe: object, ended: Callable[[], None] | None = None) -> None:
+        """``ended``: called on the reading thread once the pipe is at its end (and closed:
+        what it held is read)."""
         self._pipe = pipe
+        self._ended = ended
         self._chunks: list[str] = []
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -143,12 +160,19 @@ class _Collector:
     def _read(self) -> None:
         fd = self._pipe.fileno()  # type: ignore[attr-defined]
         while True:
-            data = os.read(fd, 65536)
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # closed under it by a wait() that gave up on this thread
+                break
             if not data:
                 break
             with self._cond:
                 self._chunks.append(data.decode("utf-8", errors="replace"))
                 self._cond.notify_all()
+        with contextlib.suppress(OSError, ValueError):
+            self._pipe.close()  # type: ignore[attr-defined]
+        if self._ended is not None:
+            self._ended()
 
     def text(self) -> str:
         with self._cond:

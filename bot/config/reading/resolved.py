@@ -113,6 +113,19 @@ class Config:
         local admin, as every preset has them (:data:`LOCAL_SHELL`)."""
         return cls.from_document(ConfigFile.model_validate(LOCAL_SHELL), source=None, base_dir=cwd)
 
+    def at_real_state_dir(self) -> Config:
+        """This config with its state dir at its real path: ``run`` takes it once the
+        state dir and every link on the way to it were judged Fleetwarden's own
+        (:func:`bot.app.own_files.refusal`), so the links are followed there once and never
+        again — what lies in the state dir is opened without following a link, and a link
+        re-pointed later changes nothing."""
+        real = self.state_dir.resolve()
+        if real == self.state_dir:
+            return self
+        base = self.source.parent if self.source is not None else Path.cwd()
+        document = self.document.model_copy(update={"state_dir": real})
+        return Config.from_document(document, source=self.source, base_dir=base)
+
     @classmethod
     def from_document(cls, document: ConfigFile, *, source: Path | None, base_dir: Path) -> Config:
         """Resolve a validated file against ``base_dir`` (absolute: the file's directory)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.cli.command import _summary
+from bot.cli.summary import summary
 from bot.config.reading.defaults import Defaults
 from fleet.agents.roster import AgentEntry
 from fleet.budgets.runs.budget import (
@@ -152,9 +152,9 @@ def test_check_config_warns_of_a_roster_cap_in_dollars_on_an_unpriced_model() ->
         "  - name: a\n    model: m-free\n    run_budget: {max_usd: 1}\n"
         "  - name: b\n    model: m-priced\n    run_budget: {max_usd: 1}\n"
     )
-    [line] = [w for w in _summary(parse(config), []).splitlines() if w.startswith("warning:")]
+    [line] = [w for w in summary(parse(config), []).splitlines() if w.startswith("warning:")]
     assert "a (m-free)" in line and "b (" not in line
-    off = _summary(parse(config + "metering: {enabled: false}\n"), [])
+    off = summary(parse(config + "metering: {enabled: false}\n"), [])
     assert "warning: run_budget caps a, b, but metering is off" in off
 
 
