@@ -167,6 +167,7 @@ def build_commands(
         grammar_for=lambda connector: grammars.get(connector, grammar),
         clock=clock,
         timezone=cfg.timezone,  # crontab times are read, and shown, in this zone
+        stranger=queue.admission.stranger,
     )
     desk = ConfirmationDesk(ledger.chat, clock)
     approvals = ledgered.approvals

@@ -134,6 +134,32 @@ async def test_a_schedule_fires_through_the_app_as_its_creator(tmp_path: Path) -
         await ledger.close()
 
 
+async def test_a_scheduled_spawn_of_a_name_close_to_a_known_one_is_refused_when_added(
+    tmp_path: Path,
+) -> None:
+    """`schedule add … spawn nightyl` once `nightly` has run is refused at once, naming
+    `nightly` (not first when it fires at 2 am); with `--new` it is added."""
+    config = parse_config(
+        "state_dir: ./state\nconnectors:\n  console: {}\nmetering: {enabled: false}\n",
+        "fleetwarden.yaml",
+        base_dir=tmp_path,
+    )
+    console = QueueConnector()
+    app = App(config, clock=SystemClock(), environ={}, connectors=[console])
+    await app.start()
+    try:
+        assert "Agent **nightly** started (stub)" in await console.type("spawn nightly")
+        assert "Stopped" in await console.type("stop nightly --force")
+        refused = await console.type('schedule add "0 2 * * *" spawn nightyl --prompt "count"')
+        assert "no agent is called 'nightyl' — did you mean 'nightly'?" in refused
+        assert "spawn nightyl --new" in refused
+        assert "No schedules" in await console.type("schedule")
+        added = await console.type('schedule add "0 2 * * *" spawn nightyl --new')
+        assert "Schedule **1** added" in added
+    finally:
+        await app.stop()
+
+
 def test_schedules_survive_a_restart(tmp_path: Path) -> None:
     """The real `fleetwarden run`: add a schedule, quit, start again — `schedule list` shows
     it, registered (a next run at 02:00 UTC), never run; removing it works after restart."""

@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 
 from bot.commands.errors import CommandError, NotFound, ParseError, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec, Grammar
+from bot.commands.parsing.shapes import Command
 from bot.commands.routing.acl import Acl
 from bot.commands.routing.request import Request
 from bot.commands.routing.router import Router
@@ -33,6 +34,7 @@ from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
 from fleet.ledger import ScheduleRecord
 from fleet.ledger.stores.running.schedules import SchedulesStore
+from fleet.supervisor.admission.request import LaunchRequest
 from scheduler import schedule_job as scheduled
 from scheduler.context import JobContext
 from scheduler.cron import cron_trigger, next_fire
@@ -120,11 +122,15 @@ class ScheduleCommands(Family):
         grammar_for: Callable[[str], Grammar],
         clock: Clock,
         timezone: tzinfo,
+        stranger: Callable[[LaunchRequest], Awaitable[str | None]] | None = None,
     ) -> None:
-        """``grammar_for`` gives a connector's grammar (commands are checked with it)."""
+        """``grammar_for`` gives a connector's grammar (commands are checked with it).
+        ``stranger``: why a launch's name is likely a typo of a known agent's (admission's
+        naming stage), asked of a scheduled ``spawn`` when it is added, not first at 9 am."""
         self._schedules = schedules
         self._scheduler = scheduler
         self._grammar_for = grammar_for
+        self._stranger = stranger
         self._clock = clock
         self._timezone = timezone
 
@@ -140,7 +146,14 @@ class ScheduleCommands(Family):
         cron = " ".join(req.arg("CRON").split())
         text = req.arg("COMMAND").strip()
         check_cron(cron, self._timezone, self._clock.now())
-        check_command(self._grammar_for(req.message.connector), req, text)
+        command = check_command(self._grammar_for(req.message.connector), req, text)
+        if self._stranger is not None and command.spec.name == "spawn":
+            launch = LaunchRequest(
+                agent=command.args["NAME"], origin="schedule", new=command.bool_flag("new")
+            )
+            why = await self._stranger(launch)
+            if why is not None:
+                raise CommandError(f"schedule add: {why}")
         record = await self._schedules.add_schedule(
             cron=cron,
             command=text,
@@ -213,9 +226,10 @@ def check_cron(expr: str, timezone: tzinfo, now: datetime) -> None:
         raise CommandError(f"schedule add: {expr!r} never fires (no such date)")
 
 
-def check_command(grammar: Grammar, req: Request, text: str) -> None:
-    """Refuse, with a message for the operator, a command that could not run as scheduled:
-    blank, not parsing, a ``schedule`` command, or one the creator may not run."""
+def check_command(grammar: Grammar, req: Request, text: str) -> Command:
+    """The command ``text`` parsed; refused, with a message for the operator, when it could
+    not run as scheduled: blank, not parsing, a ``schedule`` command, or one the creator may
+    not run."""
     if not text:
         raise CommandError("schedule add: nothing to run — give the command after CRON")
     try:
@@ -228,6 +242,7 @@ def check_command(grammar: Grammar, req: Request, text: str) -> None:
         raise CommandError("schedule add: a schedule cannot run `schedule` commands")
     if not Acl.allows(req.role, command.spec):
         raise PermissionDenied(f"schedule add: you may not run `{command.name}` yourself")
+    return command
 
 
 class ScheduledRuns:
