@@ -79,7 +79,7 @@ class Known:
         return name in ("coder", "demo")
 
     async def names(self) -> set[str]:
-        return {"coder", "demo"}
+        return {"coder", "demo", "worker-1", "nightly", "a1"}
 
 
 @pytest.mark.parametrize(
@@ -90,6 +90,11 @@ class Known:
         ("Coder", "peer", False, "did you mean 'coder'?"),
         ("codr", "chat", True, None),  # `spawn codr --new`
         ("brandnew", "chat", False, None),  # close to none: an ad hoc agent
+        ("nightyl", "chat", False, "did you mean 'nightly'?"),  # two letters swapped
+        ("worker-2", "chat", False, None),  # a numbered sibling, told apart on purpose
+        ("coder2", "chat", False, None),
+        ("coder-docs", "chat", False, None),  # a part of its own added
+        ("b1", "chat", False, None),  # too short for one letter to be a slip
         ("coder", "chat", False, None),
         ("codr", "forge", False, None),  # a name the fleet made, not typed
         ("codr", "restart", False, None),
