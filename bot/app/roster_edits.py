@@ -35,7 +35,13 @@ from pydantic_core import PydanticCustomError
 from bot.app.reload import NOT_RELOADED, checked
 from bot.commands.errors import CommandError
 from bot.config import Config
-from bot.config.roster.edit import RemoveAgent, RosterEdit, RosterEditError, edit_text
+from bot.config.roster.edit import (
+    NOT_CHANGED,
+    RemoveAgent,
+    RosterEdit,
+    RosterEditError,
+    edit_text,
+)
 from fleet.private_files import replace_whole
 from fleet.redaction.redactor import Redactor
 from fleet.repos.service import Repos
@@ -45,7 +51,6 @@ from fleet.supervisor.interfaces import AgentControl
 
 log = logging.getLogger(__name__)
 
-NOT_CHANGED = "the roster was not changed; nothing was written"
 CHANGED_ON_DISK = (
     "{path} changed on disk since Fleetwarden last read it: run `roster reload` first (it "
     "applies the edit made there, or says what is wrong with it), then edit again"
