@@ -1,10 +1,13 @@
 """Keys that only go together set in one roster edit (bot/config/roster/pairs.py,
-coherence.py), and an agent removed while a peer names it."""
+coherence.py) and a refusal's place named where the file has it (located.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bot.config.checks.problems import ConfigProblem
 from bot.config.roster.edit import (
     AGENT_KEYS,
     AddAgent,
@@ -14,6 +17,7 @@ from bot.config.roster.edit import (
     SetKeys,
     edit_text,
 )
+from bot.config.roster.located import relocated
 from bot.config.roster.pairs import PairsError, key_values
 
 ROSTER = """\
@@ -139,3 +143,18 @@ def test_keys_left_at_odds_are_refused_naming_the_command_that_works(
     with pytest.raises(RosterEditError) as refused:
         edit_text(ROSTER, edit, under_agents=False)
     assert said in str(refused.value)
+
+
+def test_a_problem_is_cited_at_a_line_the_file_has_or_at_the_command() -> None:
+    """A problem on a line the edit kept names that line in the file as it is; one on a
+    line the edit wrote names the command instead."""
+    target = Path("/srv/roster.yaml")
+    old = "- name: a\n  runtime: stub\n"
+    new = "- name: z\n  runtime: stub\n- name: a\n  runtime: stub\n- name: b\n  runtime: stbu\n"
+    kept = ConfigProblem(str(target), 4, "agents[1].runtime", "x")
+    assert relocated(kept, target, old, new, "roster add b") == kept._replace(line=2)
+    written = ConfigProblem(str(target), 6, "agents[2].runtime", "unknown runtime 'stbu'")
+    said = relocated(written, target, old, new, "roster add b")
+    assert str(said) == "`roster add b`: runtime: unknown runtime 'stbu'"
+    other = ConfigProblem("/srv/fleetwarden.yaml", 9, "state_dir", "y")
+    assert relocated(other, target, old, new, "roster add b") == other
