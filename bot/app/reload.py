@@ -208,14 +208,17 @@ async def checked(
     backends: tuple[str, ...],
     repos: Repos | None = None,
     texts: Mapping[Path, str] | None = None,
+    said: Callable[[ConfigProblem], ConfigProblem] | None = None,
 ) -> tuple[Config, ReloadPlan]:
     """The config file read again and checked whole, and what reloading it does; any
     problem, or a change only a start applies, as a :class:`CommandError`. ``texts``:
-    files read as these texts instead of from the disk (a roster edit not yet written)."""
+    files read as these texts instead of from the disk (a roster edit not yet written);
+    ``said``: each problem of the file as it is to be shown (where ``texts`` has lines the
+    disk has not)."""
     source = config.source
     if source is None:
         raise CommandError("there is no config file to reload")
-    fresh = await _read(source, environ, runtimes, backends, texts)
+    fresh = await _read(source, environ, runtimes, backends, texts, said)
     if why := changed_refusal(config.document.enforce, fresh.document.enforce):
         raise CommandError(f"{NOT_RELOADED}: {why}")
     running = None if repos is None else {name: repos.entry(name) for name in repos.names()}
@@ -247,6 +250,7 @@ async def _read(
     runtimes: tuple[str, ...],
     backends: tuple[str, ...],
     texts: Mapping[Path, str] | None = None,
+    said: Callable[[ConfigProblem], ConfigProblem] | None = None,
 ) -> Config:
     """The file read and checked whole; its problems as a :class:`CommandError`, with a
     word on the environment when only variables missing from it stand in the way."""
@@ -271,4 +275,6 @@ async def _read(
         except ConfigError:
             unset = False
     note = f"\n{ENVIRONMENT_NOTE}." if unset else ""
+    if said is not None:
+        error = ConfigError(said(problem) for problem in error.problems)
     raise CommandError(f"{NOT_RELOADED}: {error}{note}")

@@ -4,9 +4,12 @@ agents live in (the roster file ``agents:`` names, else the config file itself).
 An edit is made on the file's text with its comments and order kept
 (:mod:`bot.config.roster.edit`), then checked exactly as ``roster reload`` checks a file
 (:func:`bot.app.reload.checked`, over the new text before it is written): any problem and
-nothing is written. Only then is the file replaced atomically (a temporary file beside it,
-synced, renamed over it, its mode kept) and reloaded by the very path ``roster reload``
-takes; were that reload refused, the file is put back as it was.
+nothing is written. A problem on a line the edit wrote is said at the command's words
+(``roster add odd: runtime: …``), one on a line it kept at the file's own line
+(:mod:`bot.config.roster.located`): a refusal never cites a line the file does not have.
+Only then is the file replaced atomically (a temporary file beside it, synced, renamed
+over it, its mode kept) and reloaded by the very path ``roster reload`` takes; were that
+reload refused, the file is put back as it was.
 
 A file edited by hand since Fleetwarden last read it is never overwritten: the keeper
 remembers a digest of each file at the start and at every reload, and refuses an edit
@@ -35,7 +38,14 @@ from pydantic_core import PydanticCustomError
 from bot.app.reload import NOT_RELOADED, checked
 from bot.commands.errors import CommandError
 from bot.config import Config
-from bot.config.roster.edit import RemoveAgent, RosterEdit, RosterEditError, edit_text
+from bot.config.roster.edit import (
+    NOT_CHANGED,
+    RemoveAgent,
+    RosterEdit,
+    RosterEditError,
+    edit_text,
+)
+from bot.config.roster.located import relocated
 from fleet.private_files import replace_whole
 from fleet.redaction.redactor import Redactor
 from fleet.repos.service import Repos
@@ -45,7 +55,6 @@ from fleet.supervisor.interfaces import AgentControl
 
 log = logging.getLogger(__name__)
 
-NOT_CHANGED = "the roster was not changed; nothing was written"
 CHANGED_ON_DISK = (
     "{path} changed on disk since Fleetwarden last read it: run `roster reload` first (it "
     "applies the edit made there, or says what is wrong with it), then edit again"
@@ -114,12 +123,14 @@ class RosterKeeper:
         if isinstance(edit, RemoveAgent):
             await self._refuse_running(edit.name)
         try:
-            new = edit_text(old.decode("utf-8"), edit, under_agents=len(files) == 1)
+            was = old.decode("utf-8")
+            new = edit_text(was, edit, under_agents=len(files) == 1)
         except RosterEditError as exc:
             raise CommandError(f"{NOT_CHANGED}: {exc}") from None
         except UnicodeDecodeError:
             raise CommandError(f"{NOT_CHANGED}: {target} is not UTF-8 text") from None
-        # Checked as a reload checks the file, over the new text, before anything is written.
+        # Checked as a reload checks the file, over the new text, before anything is written;
+        # a problem on a line only the new text has is said at the command's words.
         try:
             await checked(
                 self._config,
@@ -128,6 +139,7 @@ class RosterKeeper:
                 self._backends,
                 self._repos,
                 texts={target: new},
+                said=lambda problem: relocated(problem, target, was, new, edit.words),
             )
         except CommandError as exc:  # said as an edit's refusal, the problems as a reload's
             said = str(exc).removeprefix(NOT_RELOADED)

@@ -311,7 +311,10 @@ ROSTER = CommandSpec(
         "Lists each roster agent with its runtime, model, class, backend, restart policy "
         "and whether it starts with Fleetwarden; when any agent has them, what it is for "
         "(`role:`) and the peers it may message (`talks_to:`). `roster reload` applies an "
-        "edited config; `roster add`, `roster set` and `roster remove` edit it from chat."
+        "edited config; `roster add`, `roster set` and `roster remove` edit it from chat, "
+        "keys that go together in one command (a `command` agent with its command line: "
+        "`roster add bot --runtime command --argv '[python3, -u, bot.py]'`, `roster set "
+        "coder runtime command argv [python3, -u, bot.py]`)."
     ),
     examples=("roster", "roster reload"),
     subcommands=(ROSTER_RELOAD, ROSTER_ADD, ROSTER_SET, ROSTER_REMOVE),

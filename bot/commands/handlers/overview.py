@@ -21,12 +21,21 @@ from bot.commands.handlers.agents.roster_specs import (
     ROSTER_ADD,
     ROSTER_REMOVE,
     ROSTER_SET,
+    TYPED_KEYS,
 )
 from bot.commands.help import help_text
 from bot.commands.parsing.grammar import CommandSpec
 from bot.commands.routing.request import Reply, Request, RosterReloader, SpawnGate
 from bot.commands.specs import HELP, PS, ROSTER, ROSTER_RELOAD, WHOAMI
-from bot.config.roster.edit import AddAgent, RemoveAgent, RosterEdit, SetKey
+from bot.config.roster.edit import (
+    AGENT_KEYS,
+    NOT_CHANGED,
+    AddAgent,
+    RemoveAgent,
+    RosterEdit,
+    SetKeys,
+)
+from bot.config.roster.pairs import PairsError, key_values
 from bot.dashboard.pages.shapes import Redacted, link_json
 from bot.render import fleet as render
 from bot.render import forge as render_forge
@@ -162,12 +171,17 @@ class OverviewCommands(Family):
             )
         if cmd.bool_flag("autostart"):
             keys["autostart"] = True
-        return await self._edited(AddAgent(cmd.args["NAME"], keys))
+        typed = {key: value for key in TYPED_KEYS if (value := cmd.str_flag(key)) is not None}
+        return await self._edited(AddAgent(cmd.args["NAME"], keys, typed))
 
     @command(ROSTER_SET, under=ROSTER)
     async def roster_set(self, req: Request) -> str:
         args = req.command.args
-        return await self._edited(SetKey(args["NAME"], args["KEY"], args["VALUE"]))
+        try:
+            pairs = key_values(args["KEY"], args["VALUE"], AGENT_KEYS)
+        except PairsError as exc:
+            raise CommandError(f"{NOT_CHANGED}: {exc}") from None
+        return await self._edited(SetKeys(args["NAME"], pairs))
 
     @command(ROSTER_REMOVE, under=ROSTER)
     async def roster_remove(self, req: Request) -> str:

@@ -8,14 +8,17 @@ the config loader's work (:mod:`bot.app.roster_edits` hands it the new text befo
 anything is written).
 
 The agents are either the whole file (a roster file ``agents:`` names: a list) or the
-config file's ``agents:`` list (``under_agents``).
+config file's ``agents:`` list (``under_agents``). Keys that only go together (``runtime:
+command`` and its ``argv``) are given in one edit and judged together
+(:mod:`bot.config.roster.coherence`), as is a peer's ``talks_to`` naming an agent removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase, CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from bot.config.roster.coherence import (
+    CoherenceError,
+    check_added,
+    check_removed,
+    check_set,
+)
 from fleet.agents.roster import AgentEntry
 from fleet.redaction.shapes import credential_shaped
 from fleet.schema import did_you_mean
@@ -32,6 +41,9 @@ AGENT_KEYS: tuple[str, ...] = tuple(
     info.alias or name for name, info in AgentEntry.model_fields.items()
 )
 """The keys an agent entry may have, as the file spells them."""
+
+NOT_CHANGED = "the roster was not changed; nothing was written"
+"""How every refusal of an edit begins."""
 
 # The indentations tried, (mapping, sequence, offset): the one that dumps the file as it
 # was is the file's own.
@@ -44,10 +56,17 @@ class RosterEditError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class AddAgent:
-    """``roster add NAME``: a new entry, its keys in the order given."""
+    """``roster add NAME``: a new entry, its keys in the order given; ``typed``: keys
+    whose value is read as YAML, as typed (``--argv '[python3, -u, bot.py]'``)."""
 
     name: str
     keys: Mapping[str, object] = field(default_factory=dict)
+    typed: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def words(self) -> str:
+        """The command, as a refusal names it."""
+        return f"roster add {self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +78,25 @@ class SetKey:
     key: str
     value: str
 
+    @property
+    def words(self) -> str:
+        """The command, as a refusal names it."""
+        return f"roster set {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class SetKeys:
+    """``roster set NAME KEY VALUE KEY VALUE …``: several keys set together, each value as
+    typed, the entry judged once they are all set."""
+
+    name: str
+    pairs: tuple[tuple[str, str], ...]
+
+    @property
+    def words(self) -> str:
+        """The command, as a refusal names it."""
+        return f"roster set {self.name}"
+
 
 @dataclass(frozen=True, slots=True)
 class RemoveAgent:
@@ -66,8 +104,13 @@ class RemoveAgent:
 
     name: str
 
+    @property
+    def words(self) -> str:
+        """The command, as a refusal names it."""
+        return f"roster remove {self.name}"
 
-RosterEdit = AddAgent | SetKey | RemoveAgent
+
+RosterEdit = AddAgent | SetKey | SetKeys | RemoveAgent
 
 
 def edit_text(text: str, edit: RosterEdit, *, under_agents: bool) -> str:
@@ -90,6 +133,10 @@ def edit_text(text: str, edit: RosterEdit, *, under_agents: bool) -> str:
         entry["name"] = edit.name
         for key, value in edit.keys.items():
             entry[key] = value
+        for key, typed in edit.typed.items():
+            entry[key] = _read(edit.name, key, typed)
+        with _coherent():
+            check_added(entry, edit.name, edit.typed)
         if agents is None and not under_agents:  # a roster file of comments only, or empty
             out = io.StringIO()
             yaml.dump(CommentedSeq([entry]), out)
@@ -98,13 +145,19 @@ def edit_text(text: str, edit: RosterEdit, *, under_agents: bool) -> str:
         if agents is None:
             agents = _new_agents(document)
         agents.append(entry)
-    elif isinstance(edit, SetKey):
+    elif isinstance(edit, SetKey | SetKeys):
+        pairs = edit.pairs if isinstance(edit, SetKeys) else ((edit.key, edit.value),)
         index = _index(agents, edit.name)
         assert agents is not None  # _index found the entry
-        _set(agents[index], edit)
+        for key, typed in pairs:
+            _set(agents[index], edit.name, key, typed)
+        with _coherent():
+            check_set(agents[index], edit.name, pairs)
     else:
         index = _index(agents, edit.name)
         assert agents is not None
+        with _coherent():
+            check_removed(agents, edit.name)
         del agents[index]
     out = io.StringIO()
     yaml.dump(document, out)
@@ -206,36 +259,53 @@ def _refuse_tags(written: str) -> None:
             )
 
 
-def _set(entry: object, edit: SetKey) -> None:
-    """``edit`` made on ``entry`` (the agent's mapping)."""
+def _set(entry: object, name: str, key: str, text: str) -> None:
+    """``key`` of ``entry`` (the mapping of agent ``name``) set to ``text`` read as YAML."""
     if not isinstance(entry, CommentedMap):
-        raise RosterEditError(f"the entry of {edit.name!r} is not a mapping: fix the file by hand")
-    if edit.key == "name":
+        raise RosterEditError(f"the entry of {name!r} is not a mapping: fix the file by hand")
+    if key == "name":
         raise RosterEditError(
             f"an agent's name is not changed in place: `roster add NEW …` then "
-            f"`roster remove {edit.name}`"
+            f"`roster remove {name}`"
         )
-    if edit.key not in AGENT_KEYS:
-        near = did_you_mean(edit.key, AGENT_KEYS)
+    if key not in AGENT_KEYS:
+        near = did_you_mean(key, AGENT_KEYS)
         hint = f"did you mean {near!r}? " if near else ""
         raise RosterEditError(
-            f"unknown agent key {edit.key!r}: {hint}the keys are {', '.join(sorted(AGENT_KEYS))}"
+            f"unknown agent key {key!r}: {hint}the keys are {', '.join(sorted(AGENT_KEYS))}"
         )
-    value = parse_value(edit.value)
-    if any(credential_shaped(text) for text in _strings(value)):
-        raise RosterEditError(
-            f"the value of {edit.key} looks like a credential (not shown), and secrets never "
-            "go in the config file: set it in Fleetwarden's environment and name the "
-            f"variable in `secret_env` (`roster set {edit.name} secret_env [NAME]`)"
-        )
+    value = _read(name, key, text)
     if value is None:
-        if edit.key in entry:
-            del entry[edit.key]
+        if key in entry:
+            del entry[key]
         return
-    if edit.key in entry:
-        entry[edit.key] = value
+    if key in entry:
+        entry[key] = value
         return
-    _append_key(entry, edit.key, value)
+    _append_key(entry, key, value)
+
+
+def _read(name: str, key: str, text: str) -> object:
+    """``text``, the value typed for ``key`` of agent ``name``, read as YAML; a credential
+    in it is refused unseen."""
+    value = parse_value(text)
+    if any(credential_shaped(each) for each in _strings(value)):
+        raise RosterEditError(
+            f"the value of {key} looks like a credential (not shown), and secrets never "
+            "go in the config file: set it in Fleetwarden's environment and name the "
+            f"variable in `secret_env` (`roster set {name} secret_env [NAME]`)"
+        )
+    return value
+
+
+@contextlib.contextmanager
+def _coherent() -> Iterator[None]:
+    """A check of :mod:`bot.config.roster.coherence` run inside: its refusal said as the
+    edit's."""
+    try:
+        yield
+    except CoherenceError as exc:
+        raise RosterEditError(str(exc)) from None
 
 
 def _strings(value: object) -> list[str]:

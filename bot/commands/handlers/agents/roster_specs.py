@@ -28,45 +28,70 @@ ADD_KEYS: tuple[tuple[str, str], ...] = (
 )
 """``roster add``'s string flags: (the key each writes, as the config spells it; help)."""
 
+TYPED_KEYS: tuple[str, ...] = ("argv",)
+"""``roster add``'s flags whose value is read as YAML, as ``roster set`` reads a value."""
+
+_ARGV = FlagSpec(
+    "argv",
+    "str",
+    "The command line of `--runtime command`, program first, as a list in one quoted word "
+    "(YAML or JSON): `--argv '[python3, -u, bot.py]'`.",
+    "ARGV",
+)
+
 ROSTER_ADD = CommandSpec(
     name="add",
     summary="Add an agent to the roster file.",
     args=(_NAME,),
     flags=(
         *(FlagSpec(key, "str", text, key.upper()) for key, text in ADD_KEYS),
+        _ARGV,
         FlagSpec("autostart", "bool", "Start it with Fleetwarden (and now)."),
     ),
     control=True,
     admin_only=True,
     description=(
         "Writes a new entry at the end of the roster with the keys given; any other key "
-        f"follows with `roster set`. {_WRITTEN} An unknown runtime is refused with the list."
+        "follows with `roster set`. An agent of `--runtime command` runs its own command "
+        "line, given in the same command with `--argv` (`roster add bot --runtime command "
+        "--argv '[python3, -u, bot.py]'`), never through a shell. "
+        f"{_WRITTEN} An unknown runtime is refused with the list."
     ),
-    examples=("roster add coder-2 --runtime claude --model opus", "roster add rev --runtime stub"),
+    examples=(
+        "roster add coder-2 --runtime claude --model opus",
+        "roster add bot --runtime command --argv '[python3, -u, bot.py]'",
+    ),
 )
 
 ROSTER_SET = CommandSpec(
     name="set",
-    summary="Set one key of a roster agent in the roster file.",
+    summary="Set keys of a roster agent in the roster file, one or several at once.",
     args=(
         _NAME,
         ArgSpec("KEY", "The agent's key, as the config spells it, e.g. `model`."),
         ArgSpec(
             "VALUE",
             "Read as YAML: a scalar (`gpt-5`, `30`, `true`) or a flow list or mapping "
-            "(`[Read, Edit]`, `{A: '1'}`); `null` takes the key out (its default applies).",
+            "(`[Read, Edit]`, `{A: '1'}`); `null` takes the key out (its default applies). "
+            "More KEY VALUE pairs may follow (`runtime command argv [python3, bot.py]`).",
             rest=True,
         ),
     ),
     control=True,
     admin_only=True,
     description=(
-        "Sets (or, with `null`, takes out) one key of the agent's entry; an unknown key is "
+        "Sets (or, with `null`, takes out) a key of the agent's entry; an unknown key is "
         "refused with the keys there are, and a secret written in is refused as the config "
-        f"refuses it (name the variable instead: `secret_env`). {_WRITTEN} A running agent "
-        "keeps its old settings until `restart`."
+        "refuses it (name the variable instead: `secret_env`). Several KEY VALUE pairs are "
+        "set together and checked as one edit, for keys that only go together: `roster set "
+        "coder runtime command argv [python3, -u, bot.py]`. A value of several words is "
+        'quoted when what follows it would read as pairs (`role "reviews model changes"`). '
+        f"{_WRITTEN} A running agent keeps its old settings until `restart`."
     ),
-    examples=("roster set coder model gpt-5", "roster set coder allow [Read, Edit]"),
+    examples=(
+        "roster set coder model gpt-5",
+        "roster set coder runtime command argv [python3, -u, bot.py]",
+    ),
 )
 
 ROSTER_REMOVE = CommandSpec(
@@ -76,8 +101,9 @@ ROSTER_REMOVE = CommandSpec(
     control=True,
     admin_only=True,
     description=(
-        f"Takes the agent's entry out of the roster. A running agent is refused: `stop` it "
-        f"first. {_WRITTEN}"
+        "Takes the agent's entry out of the roster. A running agent is refused: `stop` it "
+        "first. So is one another agent's `talks_to` names, with the `roster set` that "
+        f"takes it out of each such list (`roster set coder talks_to null`). {_WRITTEN}"
     ),
     examples=("roster remove coder-2",),
 )
