@@ -182,7 +182,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         shown = str(args.config or environ.get(CONFIG_ENV_VAR) or config.source)
         errors += located(config, shown, offline_problems(config))
-        if args.online and (config.repos or config.forges or oauth_servers(config) or config.slack):
+        if args.online and (
+            config.repos or config.forges or oauth_servers(config) or config.slack or config.mcp
+        ):
             with tempfile.TemporaryDirectory(prefix="fleetwarden-check-") as scratch:
                 found = asyncio.run(online_problems(config, environ, Path(scratch)))
             errors += [line for line in located(config, shown, found) if line not in errors]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bot.app.phases.forges.clients import app_repos, open_api
 from bot.cli.gitlab_check import gitlab_problems
+from bot.cli.mcp_check import mcp_tool_problems
 from bot.cli.slack_check import slack_problems
 from bot.config import Config, ConfigError, ConfigProblem
 from bot.config.checks.forges import repo_credentials
@@ -111,6 +112,8 @@ async def online_problems(
         for api in apis.values():
             await _close(api)
     found += await token_problems(config.mcp, environ)
+    written = {name: list(e.tools) for name, e in config.document.mcp.items() if e.tools}
+    found += await mcp_tool_problems(config.mcp, written, environ)
     found += await slack_problems(config.slack, environ)
     return found
 

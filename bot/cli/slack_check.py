@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config.checks.slack import APP, BOT, SECTION, Wanted, token_problem
 from connectors.slack.config import API_BASE_ENV, SlackConfig
 from connectors.slack.manifest import SESSION_SCOPE, bot_scopes
+from connectors.slack.reach import unreachable
 from fleet.budgets.schema import Loc
 
 log = logging.getLogger(__name__)
@@ -141,10 +142,7 @@ def _refusal(exc: SlackApiError, variable: str, token: Wanted) -> str:
 
 def _unreachable(client: AsyncWebClient, exc: BaseException) -> str:
     log.debug("slack could not be reached", exc_info=exc)
-    return (
-        f"could not reach Slack at {client.base_url} ({str(exc) or type(exc).__name__}): "
-        "check this machine's network and api_base"
-    )
+    return unreachable(client.base_url, exc)
 
 
 def _s(items: list[str]) -> str:

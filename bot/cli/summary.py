@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from bot.cli.mcp_check import online_summary as mcp_tools
 from bot.config import Config
 from bot.config.checks.forges import summary_lines as forge_summary_lines
 from bot.config.checks.peers import summary_lines as peer_summary_lines
@@ -110,7 +111,7 @@ def online(config: Config, *, asked: bool) -> str:
     """Whether the repositories, forges, MCP token endpoints and Slack were asked with their
     credentials."""
     endpoints = oauth_servers(config)
-    slack = online_summary(config.slack, asked=asked)
+    slack = online_summary(config.slack, asked=asked) + mcp_tools(config.mcp, asked=asked)
     if not (config.repos or config.forges or endpoints):
         return slack
     if not asked:

@@ -33,6 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from connectors.errors import ConnectorAuthError, ConnectorError
 from connectors.health import LinkHealth
 from connectors.slack.blocks import ACTION_PREFIX
+from connectors.slack.reach import NETWORK_ERRORS, SlackUnreachable, unreachable
 from connectors.slack.web import AUTH_ERRORS
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,10 @@ class SocketTransport:
                     "App-Level Tokens) and turn Socket Mode on"
                 ) from None
             raise ConnectorError(f"slack: apps.connections.open refused: {error}") from None
+        except NETWORK_ERRORS as exc:
+            raise SlackUnreachable(
+                f"slack: apps.connections.open: {unreachable(client.web_client.base_url, exc)}"
+            ) from None
         except Exception as exc:
             raise ConnectorError(f"slack: cannot open a Socket Mode connection: {exc}") from None
         try:

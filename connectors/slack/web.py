@@ -1,6 +1,8 @@
 """Slack's Web API as the connector calls it: one method at a time, Slack's refusals as
 :class:`~connectors.slack.pacing.SlackRefused` (with a ``ratelimited`` answer's
-``Retry-After``), the network's failures as :class:`~connectors.errors.ConnectorError`.
+``Retry-After``), a Slack never reached as :class:`~connectors.slack.reach.SlackUnreachable` (in
+``check-config``'s words), the client's other failures as
+:class:`~connectors.errors.ConnectorError`.
 
 slack-sdk's :class:`AsyncWebClient` does the HTTP (JSON bodies, the bot token as a bearer
 token); the same client serves slack-bolt, so the app and the connector share one view of
@@ -15,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from connectors.errors import ConnectorAuthError, ConnectorError
 from connectors.slack.pacing import SlackRefused
+from connectors.slack.reach import NETWORK_ERRORS, SlackUnreachable, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,12 @@ class SlackWeb:
             response = await self.client.api_call(method, json=args)
         except SlackApiError as exc:
             raise _refused(method, exc) from None
-        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except NETWORK_ERRORS as exc:
+            log.debug("slack: %s: not reached", method, exc_info=exc)
+            raise SlackUnreachable(
+                f"slack: {method}: {unreachable(self.client.base_url, exc)}"
+            ) from None
+        except SlackClientError as exc:
             raise ConnectorError(f"slack: {method} failed: {type(exc).__name__}: {exc}") from None
         data = response.data
         return data if isinstance(data, Mapping) else {}

@@ -39,6 +39,7 @@ from bot.cli.init.presets import (
     Answers,
     Preset,
     UnknownPreset,
+    described,
     makes_repo,
     preset_named,
     render,
@@ -277,7 +278,7 @@ def _why(exc: OSError | subprocess.CalledProcessError) -> str:
 
 
 def _next_steps(preset: Preset, directory: Path, answers: Answers, written: list[Path]) -> str:
-    lines = [f"Wrote the {preset.name} preset: {preset.what}"]
+    lines = [f"Wrote the {preset.name} preset: {described(preset, answers)}"]
     lines += [f"  {path}" for path in written]
     lines.append("Next:")
     if preset.forge:

@@ -46,8 +46,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "forge",
-            "A forge bot: GitHub or Gitea issues labelled `fleetwarden:coder` become runs "
-            "of coder, their pull requests the conversation.",
+            "A forge bot: GitHub, Gitea or GitLab issues labelled `fleetwarden:coder` become "
+            "runs of coder, their pull (GitLab: merge) requests the conversation.",
             repo=True,
             forge=True,
         ),
@@ -68,6 +68,13 @@ DEFAULT_APIS = {
     "gitlab": "https://gitlab.com/api/v4",
 }
 """Each forge kind's API root, as ``init`` offers it."""
+FORGE_WORDS = {
+    "github": ("GitHub", "pull request"),
+    "gitea": ("Gitea", "pull request"),
+    "gitlab": ("GitLab", "merge request"),
+}
+"""How each forge kind is named, and what it calls a proposed change: a GitLab user looks
+for merge requests, never pull requests."""
 
 
 class UnknownPreset(ValueError):
@@ -97,6 +104,17 @@ class Answers:
     forge_repo: str = "acme/app"
     login: str = "fleetwarden-bot"
     listen: str = "127.0.0.1:8750"
+
+
+def described(preset: Preset, answers: Answers) -> str:
+    """What ``preset`` sets up, in a line, in the words of the forge ``answers`` chose."""
+    if not preset.forge:
+        return preset.what
+    name, change = FORGE_WORDS[answers.forge]
+    return (
+        f"A forge bot: {name} issues labelled `fleetwarden:coder` become runs of coder, "
+        f"their {change}s the conversation."
+    )
 
 
 def makes_repo(preset: Preset, answers: Answers) -> bool:
@@ -141,13 +159,15 @@ def render(preset: Preset, answers: Answers) -> dict[str, str]:
     )
     values = {
         "preset": preset.name,
-        "what": preset.what,
+        "what": described(preset, answers),
         "config": answers.config,
         "repo_url": url,
         "repo_note": note,
         "forge": answers.forge,
         "forge_kind": answers.forge,
         "forge_api": answers.forge_api,
+        "forge_name": FORGE_WORDS[answers.forge][0],
+        "change": FORGE_WORDS[answers.forge][1],
         "forge_repo": answers.forge_repo,
         "login": answers.login,
         "listen": answers.listen,

@@ -3,7 +3,9 @@
 the roster on one of its repositories, each ``review:`` names an agent of the roster that
 is not the one given the work, sandboxed on this machine (its checkout is read-only only
 in its sandbox); and, at start, each forge's credentials are in the
-environment (its token, or its App's id and key, and its webhook secret).
+environment (its token, or its App's id and key, and its webhook secret), the webhook
+secret no API token: a token there was likely meant for ``token_env``, and the forge would
+sign every delivery with a secret that leaks where tokens do.
 
 What is checked inside one entry is the schema's own, :class:`fleet.forge.schema.ForgeEntry`.
 """
@@ -18,6 +20,7 @@ from fleet.budgets.schema import Loc
 from fleet.forge.events.standard_webhooks import signing_key
 from fleet.forge.schema import ForgeEntry
 from fleet.hosts.schema import LOCAL_HOST
+from fleet.redaction.shapes import credential_shaped
 from fleet.repos.schema import RepoEntry, ReviewPolicy
 from fleet.repos.upstream.git_words import Credential, credential_of
 from fleet.schema import unknown_value_message, unset_variable
@@ -138,6 +141,8 @@ def environment_problems(
             problem = unset_variable(environ, variable, f"{what} of forge {name}")
             if problem is not None:
                 yield loc, problem
+        if (swapped := _swapped_secret(name, forge, environ)) is not None:
+            yield ("forges", name, "webhook_secret_env"), swapped
         signing = environ.get(forge.signing_secret_env or "", "").strip()
         if signing and signing_key(signing) is None:
             yield (
@@ -145,6 +150,31 @@ def environment_problems(
                 f"environment variable {forge.signing_secret_env} is no signing token: set it "
                 "to the GitLab hook's signing token as GitLab shows it (whsec_ and base64)",
             )
+
+
+def _swapped_secret(name: str, forge: ForgeEntry, environ: Mapping[str, str]) -> str | None:
+    """Why the webhook secret in the environment is likely the forge's token (or another
+    API token): shaped like one, or the very value of ``token_env``. Never shows it."""
+    variable = forge.webhook_secret_env
+    secret = environ.get(variable or "", "").strip()
+    if not variable or not secret:
+        return None
+    token = environ.get(forge.token_env or "", "").strip()
+    if secret == token:
+        why = f"the same value as {forge.token_env} (token_env)"
+        how = "one of the two is the wrong value"
+    elif credential_shaped(secret):
+        why = "a value shaped like an API token (ghp_…, glpat-…, or another service's)"
+        how = "the two were likely swapped"
+    else:
+        return None
+    where = f"{forge.token_env} (token_env)" if forge.token_env else "the variable token_env names"
+    return (
+        f"environment variable {variable} holds {why}, not the webhook secret of forge "
+        f"{name}: {how}. Put the bot's token in {where} and, in "
+        f"{variable}, the secret you gave the forge's webhook (any long random text, e.g. "
+        "`openssl rand -hex 32`); the value is not shown"
+    )
 
 
 def with_forge_credentials(

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fleet.mcp.config.tool_names import near_allowed
 from fleet.mcp.door.calls import malformed
 from fleet.mcp.door.exchange import COMPLETION, Exchange
 from fleet.mcp.door.methods import CALLS
@@ -99,6 +100,19 @@ class Gate:
 
     def _not_allowed(self, tool: str) -> Stop:
         why = f"the tool {guarded(tool)} of the MCP server {self._server.name} is not allowed"
+        grant = self._grant()
+        listed = self._server.tools if self._server.tools is not None else None
+        if listed is None and grant is not None:
+            listed = grant.tools
+        allowed = [n for n in listed or () if grant is not None and grant.allows(self._server, n)]
+        near = near_allowed(tool, allowed)
+        if near is not None:
+            # Either side may be the typo: a tools: entry misspelt hides the real tool.
+            why += (
+                f": did you mean {near!r}? If the server's tool is spelt {guarded(tool)}, the "
+                f"config's tools: (mcp.{self._server.name}, or the agent's grant) names it "
+                f"{near!r}: spell it there as the server lists it"
+            )
         log.warning("MCP door: %s asked for a tool not allowed: %s", self._agent, why)
         return Stop(Outcome.REFUSED, why, INVALID_PARAMS)
 
