@@ -18,6 +18,19 @@ spend; then it echoes every line it receives on stdin. Lines it understands:
     tool CMD     ask the operators in chat for leave to run the shell command CMD, as a
                  CLI's hook asks (the approval door beside the heartbeat URL), wait for
                  the answer and print it; the stub runs nothing (to see approvals at work)
+    commit TEXT  add the line TEXT to NOTES.md in its working directory and commit it with
+                 the message TEXT, as the checkout's own identity (the agent's, set by
+                 Fleetwarden in the checkout); said, and nothing done, when the working
+                 directory is no git checkout (the agent has no ``repo``)
+    review approve TEXT, review changes TEXT
+                 give the verdict TEXT on the review asked of it, as a review agent is told
+                 to: ``fw-msg review approve|changes TEXT``
+
+A prompt that asks for a review (Fleetwarden's review prompt, which tells the agent to
+answer with ``fw-msg review approve``) is answered by itself, by one rule: the change it
+quotes has lines, so it approves ("the change has N lines; the stub approves any change");
+an empty change gets ``changes`` ("there is no change to review"). Then it waits for input
+as after any prompt.
 
 When FLEETWARDEN_HEARTBEAT_URL and FLEETWARDEN_HEARTBEAT_TOKEN are set, it POSTs a
 heartbeat there every --heartbeat-interval seconds (default: FLEETWARDEN_HEARTBEAT_INTERVAL,
@@ -272,6 +285,66 @@ def tool(number: int, command: str) -> None:
     say(f"tool {number}: {command} — {verdict}{why} (the stub runs nothing)")
 
 
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args], capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+    )
+
+
+def commit(text: str) -> None:
+    """Add ``text`` to NOTES.md and commit it with the message ``text``: no identity given
+    here, so the commit is the checkout's own (``user.name``, ``user.email``), which is the
+    agent's under Fleetwarden and what its git door holds every pushed commit to."""
+    here = os.getcwd()
+    try:
+        inside = _git("rev-parse", "--is-inside-work-tree")
+    except OSError as exc:
+        say(f"cannot commit: git cannot run here ({exc})")
+        return
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        say(f"cannot commit: {here} is not a git checkout (give the agent a repo to work on)")
+        return
+    with open("NOTES.md", "a", encoding="utf-8") as notes:
+        notes.write(text + "\n")
+    for step in (("add", "--", "NOTES.md"), ("commit", "-q", "-m", text, "--", "NOTES.md")):
+        done = _git(*step)
+        if done.returncode != 0:
+            said = " ".join((done.stderr or done.stdout).split()) or f"status {done.returncode}"
+            say(f"commit failed at git {step[0]}: {said}")
+            return
+    head = _git("log", "-1", "--format=%h %an <%ae>").stdout.strip()
+    say(f"committed {head}: {text}")
+
+
+def review(verdict: str, text: str) -> None:
+    """Give ``verdict`` (approve or changes) with ``text`` through ``fw-msg``, as the review
+    prompt tells an agent to; print its answer."""
+    try:
+        done = subprocess.run(
+            ["fw-msg", "review", verdict, "--", text or "(no words)"],
+            capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    except OSError as exc:
+        say(f"review {verdict}: fw-msg cannot run here ({exc}; is it run by Fleetwarden?)")
+        return
+    said = " ".join((done.stdout + done.stderr).split())
+    outcome = "given" if done.returncode == 0 else f"refused (status {done.returncode})"
+    say(f"review {verdict} {outcome}: {said}")
+
+
+REVIEW_ASKED = "fw-msg review approve"
+"""What only a review prompt says: how to answer it."""
+
+
+def reviewed(prompt: str) -> tuple[str, str]:
+    """The stub's verdict on the review ``prompt`` asks: approve a change that has lines
+    (each quoted after ``| ``), ask for changes when there is none."""
+    changed = [line for line in prompt.splitlines() if line.startswith("| ") and line[2:].strip()]
+    if changed:
+        return "approve", f"the change has {len(changed)} lines; the stub approves any change"
+    return "changes", "there is no change to review"
+
+
 def _ask_count(text: str) -> int | None:
     match = re.fullmatch(r"ask(?: (\d+))?", text.strip())
     return min(int(match.group(1) or 1), 100) if match else None
@@ -307,6 +380,9 @@ def main(argv: list[str]) -> int:
     asks = _ask_count(prompt)
     if asks is not None:
         ask(asks, args.model)
+    elif REVIEW_ASKED in prompt:
+        say("reviewing the change it was asked to review")
+        review(*reviewed(prompt))
     elif prompt:
         say(f"working on: {prompt}")
         match = re.search(r"count to (\d+)", prompt, re.IGNORECASE)
@@ -354,6 +430,12 @@ def main(argv: list[str]) -> int:
             tools += 1
             command = line.strip()[len("tool") :].strip()
             threading.Thread(target=tool, args=(tools, command), daemon=True).start()
+            continue
+        if words[:1] == ["commit"] and len(words) > 1:
+            commit(line.strip()[len("commit") :].strip())
+            continue
+        if words[:1] == ["review"] and len(words) > 1 and words[1] in ("approve", "changes"):
+            review(words[1], line.strip()[len("review") :].strip()[len(words[1]) :].strip())
             continue
         if line.strip() == "fork":
             child = subprocess.Popen(
