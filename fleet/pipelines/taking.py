@@ -142,7 +142,9 @@ class Taking:
             named += f", its change on {judged[0].branch} at commit {judged[1][:12]}"
         elif task is not None and task.branch is not None:
             named += f", its change on {task.branch}"
-        text = asked(mission, stage.stage, named, again)
+        every = await self._stages.of_mission(stage.mission_id)
+        last = all(other.position <= stage.position for other in every)
+        text = asked(mission, stage.stage, named, again, last=last)
         await self._notices.post(Notice(text, tone="warning", alert=True))
 
     async def moved(self, stage: StageRecord) -> None:
