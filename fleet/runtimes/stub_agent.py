@@ -29,8 +29,8 @@ spend; then it echoes every line it receives on stdin. Lines it understands:
 A prompt that asks for a review (Fleetwarden's review prompt, which tells the agent to
 answer with ``fw-msg review approve``) is answered by itself, by one rule: the change it
 quotes has lines, so it approves ("the change has N lines; the stub approves any change");
-an empty change gets ``changes`` ("there is no change to review"). Then it waits for input
-as after any prompt.
+an empty change gets ``changes`` ("there is no change to review"). Then it says goodbye and
+exits with status 0, as a review agent's run ends once it has answered.
 
 When FLEETWARDEN_HEARTBEAT_URL and FLEETWARDEN_HEARTBEAT_TOKEN are set, it POSTs a
 heartbeat there every --heartbeat-interval seconds (default: FLEETWARDEN_HEARTBEAT_INTERVAL,
@@ -383,6 +383,10 @@ def main(argv: list[str]) -> int:
     elif REVIEW_ASKED in prompt:
         say("reviewing the change it was asked to review")
         review(*reviewed(prompt))
+        say("bye")
+        if heartbeat is not None:
+            heartbeat.stop()
+        return 0
     elif prompt:
         say(f"working on: {prompt}")
         match = re.search(r"count to (\d+)", prompt, re.IGNORECASE)

@@ -54,6 +54,8 @@ def test_the_pair_preset_walks_from_a_stub_commit_to_a_merge(tmp_path: Path) -> 
         bot.command("merge fw/coder/1", r"Merged into main|Nothing was merged", timeout=60)
         assert "Merged into main" in bot.output_since_command, bot.output_since_command
         task_says(bot, 1, r"\bdone\b", timeout=60.0)
+        assert "stub: review approve given" in bot.stdout
+        assert "reviewer finished after" in bot.stdout  # its run ends once it has answered
         assert "Traceback" not in bot.stdout + bot.stderr
         assert bot.close() == 0, bot.stderr
     assert _git(repo, "show", "main:NOTES.md") == "add a README\n"
