@@ -49,8 +49,8 @@ def test_the_pair_preset_walks_from_a_stub_commit_to_a_merge(tmp_path: Path) -> 
         bot.command("send coder exit", r"Sent to coder")
         said = task_says(bot, 1, r"approved by reviewer at [0-9a-f]{12}", timeout=120.0)
         assert "a human reviews it now" in said, said
-        bot.command("msgs", r"reviewer → coder")
-        assert "approve" in bot.output_since_command
+        assert "reviewer → coder, review: approve, to a human:" in bot.stdout
+        assert "review: approve (delivered)" not in bot.stdout  # the coder is never told
         bot.command("merge fw/coder/1", r"Merged into main|Nothing was merged", timeout=60)
         assert "Merged into main" in bot.output_since_command, bot.output_since_command
         task_says(bot, 1, r"\bdone\b", timeout=60.0)
