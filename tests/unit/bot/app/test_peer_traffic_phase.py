@@ -19,7 +19,7 @@ from bot.dashboard.serving.server import DashboardServer
 from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.records.peers import NewMessage, NewReview
+from fleet.ledger.records.peers import NewMessage, NewReview, ReviewState
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
 from fleet.notices import Delivery, Notice
 from tests.postgres_server import free_port
@@ -132,7 +132,11 @@ async def test_a_verdict_that_ends_the_rounds_says_it_went_to_a_human(
 
     tell_peer_traffic(postbox, post, clock, stops, ledger.reviews)
     (heard,) = postbox.listeners
-    for title, state, round_ in (("Fix login", "changes", 2), ("Fix logout", "approved", 1)):
+    answers: list[tuple[str, ReviewState, int]] = [
+        ("Fix login", "changes", 2),
+        ("Fix logout", "approved", 1),
+    ]
+    for title, state, round_ in answers:
         task = await ledger.tasks.add_task(NewTask(title, "chat", "op"), NO_PROJECTION)
         asked = await ledger.reviews.add_review(NewReview(task.id, "coder", "reviewer", round_, 2))
         assert await ledger.reviews.answer(asked.id, state, "said")
