@@ -183,6 +183,8 @@ class Pipelines:
         task: heard here), and a check put off while the run went on is taken."""
         if event.kind not in (EventKind.ENDED, EventKind.TURN_OVER) or event.run_id is None:
             return
+        if event.kind is EventKind.ENDED:  # after the listeners that tell of it
+            self._taking.ends.heard(event.run_id)
         self._background(self._heard(event), f"heard-{event.run_id}")  # the events go on
 
     async def _heard(self, event: FleetEvent) -> None:
@@ -213,6 +215,7 @@ class Pipelines:
             return
         if task.state == "done":
             if stage.gate_state == "waiting":
+                self._taking.ends.expect(task.runs)
                 self._background(self._gate(stage), f"gate-{task.id}")
             return
         why = f"its task {shown(task)} is {task.state}"

@@ -1,8 +1,9 @@
 """The pipeline preset's walk through the real CLI, with no key and no hand edit, as
 docs/operations.md tells it: `init --preset pipeline`, `run`, a mission of pipeline `ship`
 whose stub stages are ended with `send AGENT exit` (the coder's commit made with `send coder
-commit …`), an early `mission approve` told what it waits for, the last stage's ask saying
-that a yes ends the mission, and that yes."""
+commit …`), an early `mission approve` told what it waits for, the last stage's ask coming
+after the news of the reviewer's run ending and saying that a yes ends the mission, and that
+yes."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _env() -> dict[str, str]:
 
 def test_the_pipeline_preset_walks_to_done(tmp_path: Path) -> None:
     """plan, code (gate `make test`) and review (gate approve) go on as each stub is told
-    `exit`; an early approve says whose run must end; the last ask says what a yes does."""
+    `exit`; an early approve says whose run must end; the last ask follows its run's end."""
     made = subprocess.run(
         [str(FLEETWARDEN), "init", "fleet", "--preset", "pipeline"],
         cwd=tmp_path, env=_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -51,9 +52,12 @@ def test_the_pipeline_preset_walks_to_done(tmp_path: Path) -> None:
         bot.command("send coder exit", r"Sent to coder")
         bot.expect(r"What task #3 waited for is done; started now", timeout=90)
         bot.expect(r"stub: waiting for input", STARTUP)
+        mark = len(bot.stdout)
         bot.command("send reviewer exit", r"Sent to reviewer")
-        bot.expect(r"Mission readme: stage \W*review\W* .* gate asks an operator", 90)
+        ask = bot.expect(r"Mission readme: stage \W*review\W* .* gate asks an operator", 90)
         bot.expect(r"approves that commit and the mission is done")
+        finished = bot.stdout.find("reviewer finished after", mark)
+        assert mark < finished < ask.start(), bot.stdout[mark:]  # the run's end, then the ask
         bot.command("mission approve readme review", r"Stage review of mission readme passed")
         bot.expect(r"Mission readme: every stage passed its gate; it is done", timeout=30)
         assert "Traceback" not in bot.stdout + bot.stderr

@@ -17,8 +17,11 @@ from tests.unit.fleet.pipelines.test_flow import ROSTER, WHERE, Board, _plan_don
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
 
-def _pipelines(ledger: Ledger, register: Register, board: Board) -> Pipelines:
-    """Pipeline ship: plan (auto) → review (reviewer role, `approve`)."""
+def _pipelines(
+    ledger: Ledger, register: Register, board: Board, fleet: Fleet | None = None
+) -> Pipelines:
+    """Pipeline ship: plan (auto) → review (reviewer role, `approve`), hearing ``fleet``'s
+    runs' ends as the app subscribes it."""
     entry = PipelineEntry.model_validate(
         {
             "stages": {
@@ -34,12 +37,15 @@ def _pipelines(ledger: Ledger, register: Register, board: Board) -> Pipelines:
         return True
 
     register.listen(start)
-    return Pipelines(
+    pipes = Pipelines(
         register=register, stages=ledger.stages, tasks=ledger.tasks, missions=ledger.missions,
         runs=ledger.runs, reviews=ledger.reviews,
         judged=Judged(ledger.tasks, ledger.lines, ledger.runs, _tip), notices=board,
         pipelines=lambda: {"ship": entry}, roster=lambda: ROSTER,
     )  # fmt: skip
+    if fleet is not None:
+        fleet.listeners.append(pipes.hear)
+    return pipes
 
 
 async def test_an_early_approve_says_what_the_mission_waits_for(
@@ -65,7 +71,7 @@ async def test_the_last_stages_ask_says_a_yes_ends_the_mission(
     """The review stage is the last: its ask says the mission is done on a yes and its
     change is left to land, never that it starts what comes next."""
     board = Board()
-    pipes = _pipelines(ledger, register, board)
+    pipes = _pipelines(ledger, register, board, fleet)
     made = await pipes.make("login", "ship", "Fix it", by="op", source="chat", asked_in=WHERE)
     (_, plan), (_, review) = made.stages
     await _plan_done(ledger, register, fleet, plan.id)
