@@ -58,7 +58,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import NoReturn
 from urllib.parse import urlsplit
 
@@ -285,64 +285,23 @@ def tool(number: int, command: str) -> None:
     say(f"tool {number}: {command} — {verdict}{why} (the stub runs nothing)")
 
 
-def _git(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", *args], capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
-    )
+def _work() -> ModuleType:
+    """The stub's work on a checkout and a review (``stub_work.py`` beside it), loaded when
+    first asked for: run with ``-I``, its own directory is not on ``sys.path``, and a stub
+    that never commits pays nothing for it."""
+    import importlib.util
 
-
-def commit(text: str) -> None:
-    """Add ``text`` to NOTES.md and commit it with the message ``text``: no identity given
-    here, so the commit is the checkout's own (``user.name``, ``user.email``), which is the
-    agent's under Fleetwarden and what its git door holds every pushed commit to."""
-    here = os.getcwd()
-    try:
-        inside = _git("rev-parse", "--is-inside-work-tree")
-    except OSError as exc:
-        say(f"cannot commit: git cannot run here ({exc})")
-        return
-    if inside.returncode != 0 or inside.stdout.strip() != "true":
-        say(f"cannot commit: {here} is not a git checkout (give the agent a repo to work on)")
-        return
-    with open("NOTES.md", "a", encoding="utf-8") as notes:
-        notes.write(text + "\n")
-    for step in (("add", "--", "NOTES.md"), ("commit", "-q", "-m", text, "--", "NOTES.md")):
-        done = _git(*step)
-        if done.returncode != 0:
-            said = " ".join((done.stderr or done.stdout).split()) or f"status {done.returncode}"
-            say(f"commit failed at git {step[0]}: {said}")
-            return
-    head = _git("log", "-1", "--format=%h %an <%ae>").stdout.strip()
-    say(f"committed {head}: {text}")
-
-
-def review(verdict: str, text: str) -> None:
-    """Give ``verdict`` (approve or changes) with ``text`` through ``fw-msg``, as the review
-    prompt tells an agent to; print its answer."""
-    try:
-        done = subprocess.run(
-            ["fw-msg", "review", verdict, "--", text or "(no words)"],
-            capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    except OSError as exc:
-        say(f"review {verdict}: fw-msg cannot run here ({exc}; is it run by Fleetwarden?)")
-        return
-    said = " ".join((done.stdout + done.stderr).split())
-    outcome = "given" if done.returncode == 0 else f"refused (status {done.returncode})"
-    say(f"review {verdict} {outcome}: {said}")
+    path = os.path.join(os.path.dirname(os.path.realpath(__file__)), "stub_work.py")
+    spec = importlib.util.spec_from_file_location("fleetwarden_stub_work", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 REVIEW_ASKED = "fw-msg review approve"
 """What only a review prompt says: how to answer it."""
-
-
-def reviewed(prompt: str) -> tuple[str, str]:
-    """The stub's verdict on the review ``prompt`` asks: approve a change that has lines
-    (each quoted after ``| ``), ask for changes when there is none."""
-    changed = [line for line in prompt.splitlines() if line.startswith("| ") and line[2:].strip()]
-    if changed:
-        return "approve", f"the change has {len(changed)} lines; the stub approves any change"
-    return "changes", "there is no change to review"
 
 
 def _ask_count(text: str) -> int | None:
@@ -382,7 +341,8 @@ def main(argv: list[str]) -> int:
         ask(asks, args.model)
     elif REVIEW_ASKED in prompt:
         say("reviewing the change it was asked to review")
-        review(*reviewed(prompt))
+        work = _work()
+        work.review(*work.reviewed(prompt))
         say("bye")
         if heartbeat is not None:
             heartbeat.stop()
@@ -436,10 +396,10 @@ def main(argv: list[str]) -> int:
             threading.Thread(target=tool, args=(tools, command), daemon=True).start()
             continue
         if words[:1] == ["commit"] and len(words) > 1:
-            commit(line.strip()[len("commit") :].strip())
+            _work().commit(line.strip()[len("commit") :].strip())
             continue
         if words[:1] == ["review"] and len(words) > 1 and words[1] in ("approve", "changes"):
-            review(words[1], line.strip()[len("review") :].strip()[len(words[1]) :].strip())
+            _work().review(words[1], line.strip()[len("review") :].strip()[len(words[1]) :].strip())
             continue
         if line.strip() == "fork":
             child = subprocess.Popen(
