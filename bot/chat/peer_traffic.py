@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 Post = Callable[[Notice], Awaitable[Delivery]]
 Verdicts = Callable[[MessageRecord], Awaitable[str | None]]
-"""A review's verdict in a word (``approve``, ``changes``), from the message that carries it."""
+"""A review's verdict in a word (``approve``, ``changes``) and where it went (``, to a
+human``; ``, back to coder``), from the message that carries it."""
 Sleep = Callable[[float], Awaitable[None]]
 WAITED: Final = timedelta(seconds=60)
 """A delivery this long (or longer) after its message was sent is told: it waited."""
@@ -115,7 +116,13 @@ def verdicts_of(reviews: ReviewsStore) -> Verdicts:
             return None
         for review in reversed(await reviews.of_task(record.task_id)):
             if review.reviewer == record.sender:
-                return _VERDICTS.get(review.state)
+                word = _VERDICTS.get(review.state)
+                if word is None:
+                    return None
+                # Where the verdict went: an approval, or the last round's changes, ends
+                # the rounds and the work is a human's; the coder is not told.
+                ended = review.state == "approved" or review.last_round
+                return f"{word}, to a human" if ended else f"{word}, back to {review.coder}"
         return None
 
     return verdict

@@ -10,17 +10,24 @@ from collections.abc import Sequence
 
 from fleet.ledger.records.tasks import TaskRecord
 from fleet.ledger.stores.work.stages import StageRecord, StagesStore
+from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.tasks.register import TaskError, shown
 
 
-def asked(mission: str, stage: str, named: str, again: str = "") -> str:
+def asked(mission: str, stage: str, named: str, again: str = "", *, last: bool = False) -> str:
     """The notice that ``stage`` of ``mission`` (its task ``named``: its change and the
-    commit asked about) asks an operator; ``again``: why it is asked again."""
+    commit asked about) asks an operator; ``again``: why it is asked again; ``last``: no
+    stage comes after it, so a yes ends the mission (nothing is merged by it)."""
     lead = f"{again}. " if again else ""
+    then = (
+        "and the mission is done: its change stays on its branch for you to land (`merge`)"
+        if last
+        else "and starts what comes next"
+    )
     return (
         f"Mission {mission}: {lead}stage **{stage}** ({named}) is over and its gate asks an "
-        f"operator. `mission approve {mission} {stage}` approves that commit and starts "
-        f"what comes next; `mission deny {mission} {stage}` stops the mission."
+        f"operator. `mission approve {mission} {stage}` approves that commit {then}; "
+        f"`mission deny {mission} {stage}` stops the mission."
     )
 
 
@@ -70,6 +77,51 @@ def answering(
             f"answer, e.g. `mission {verb} {mission} {asking[0].stage}`"
         )
     return asking[0]
+
+
+async def answering_now(
+    tasks: TasksStore, stages: Sequence[StageRecord], mission: str, named: str | None, verb: str
+) -> StageRecord:
+    """:func:`answering`; with no stage named and none asking, a :class:`TaskError` saying
+    what the mission waits for now (:func:`nothing_asks`)."""
+    if named is not None or any(stage.gate_state == "asking" for stage in stages):
+        return answering(stages, mission, named, verb)
+    raise TaskError(await nothing_asks(tasks, stages, mission, verb))
+
+
+async def nothing_asks(
+    tasks: TasksStore, stages: Sequence[StageRecord], mission: str, verb: str
+) -> str:
+    """Why ``mission VERB`` has nothing to answer yet: which stage is at work now (and whose
+    run must end first), or that the mission is through or stopped; and which stage's gate
+    will ask."""
+    head = f"no stage of mission {mission} waits for an operator's answer yet"
+    ordered = sorted(stages, key=lambda stage: stage.position)
+    now = next((stage for stage in ordered if stage.gate_state != "passed"), None)
+    if now is None:
+        return f"{head}: its stages are all through (`mission {mission}` shows them)"
+    if now.gate_state in ("failed", "stopped"):
+        return f"{head}: it stopped at stage {now.stage} (`mission {mission}` shows why)"
+    task = await tasks.task(now.task_id)
+    named = f"stage {now.stage}" + (f" (task {shown(task)})" if task is not None else "")
+    if now.gate_state == "checking":
+        said = f"{named} is being checked by its gate"
+    elif task is None or task.state in ("todo", "queued"):
+        said = f"{named} has not started yet"
+    elif task.state == "working" and task.agent:
+        said = (
+            f"{named} runs now: its gate is taken once {task.agent}'s run ends (a `stub` "
+            f"agent's ends with `send {task.agent} exit`)"
+        )
+    else:
+        said = f"{named} is {task.state}"
+    asking = next((s for s in ordered[ordered.index(now) :] if s.gate == "approve"), None)
+    if asking is None:
+        return f"{head}: {said}; no stage left has a gate that asks an operator"
+    return (
+        f"{head}: {said}. Stage {asking.stage}'s gate asks an operator once its run ends; "
+        f"`mission {verb} {mission} {asking.stage}` answers it then"
+    )
 
 
 def _others(asking: Sequence[StageRecord], mission: str, verb: str) -> str:

@@ -40,7 +40,7 @@ from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.model import AgentSpec
 from fleet.notices import NoticeBoard
 from fleet.pipelines import told
-from fleet.pipelines.answers import answering, held, meanwhile, stale
+from fleet.pipelines.answers import answering_now, held, meanwhile, stale
 from fleet.pipelines.handoff import Before, handoff
 from fleet.pipelines.judged import Judged
 from fleet.pipelines.schema import PipelineEntry, gate_of, no_pipeline, ordered
@@ -183,6 +183,8 @@ class Pipelines:
         task: heard here), and a check put off while the run went on is taken."""
         if event.kind not in (EventKind.ENDED, EventKind.TURN_OVER) or event.run_id is None:
             return
+        if event.kind is EventKind.ENDED:  # after the listeners that tell of it
+            self._taking.ends.heard(event.run_id)
         self._background(self._heard(event), f"heard-{event.run_id}")  # the events go on
 
     async def _heard(self, event: FleetEvent) -> None:
@@ -213,6 +215,7 @@ class Pipelines:
             return
         if task.state == "done":
             if stage.gate_state == "waiting":
+                self._taking.ends.expect(task.runs)
                 self._background(self._gate(stage), f"gate-{task.id}")
             return
         why = f"its task {shown(task)} is {task.state}"
@@ -251,7 +254,7 @@ class Pipelines:
         """An operator's yes to ``mission``'s stage ``stage_name`` (none: the one) asking:
         it passes; it."""
         every = await self._stages.of_mission(mission.id)
-        stage = answering(every, mission.name, stage_name, "approve")
+        stage = await answering_now(self._tasks, every, mission.name, stage_name, "approve")
         async with self._lock(stage.task_id):
             fresh = await self._stages.stage_of(stage.task_id)
             if fresh is None or fresh.gate_state != "asking":
@@ -275,7 +278,7 @@ class Pipelines:
         """An operator's no to ``mission``'s stage ``stage_name`` (none: the one) asking:
         the mission stops there; it."""
         every = await self._stages.of_mission(mission.id)
-        stage = answering(every, mission.name, stage_name, "deny")
+        stage = await answering_now(self._tasks, every, mission.name, stage_name, "deny")
         if not await self._fail(stage, f"denied by {by}", came_from=("asking",)):
             raise TaskError(meanwhile(mission.name, stage))
         return stage

@@ -20,6 +20,7 @@ from fleet.notices import Notice, NoticeBoard
 from fleet.peers.framing import defuse
 from fleet.pipelines import told
 from fleet.pipelines.answers import asked
+from fleet.pipelines.ends import RunEnds
 from fleet.pipelines.gates import run_check
 from fleet.pipelines.judged import Judged
 from fleet.pipelines.schema import gate_shown
@@ -57,6 +58,7 @@ class Taking:
         self._passed = passed
         self._fail = fail
         self._mission_name = mission_name
+        self.ends = RunEnds()
 
     async def take(self, stage: StageRecord, tries: int = 3) -> None:
         """Take ``stage``'s gate (it is ``waiting``) on its line's tip now."""
@@ -142,8 +144,15 @@ class Taking:
             named += f", its change on {judged[0].branch} at commit {judged[1][:12]}"
         elif task is not None and task.branch is not None:
             named += f", its change on {task.branch}"
-        text = asked(mission, stage.stage, named, again)
-        await self._notices.post(Notice(text, tone="warning", alert=True))
+        every = await self._stages.of_mission(stage.mission_id)
+        last = all(other.position <= stage.position for other in every)
+        text = asked(mission, stage.stage, named, again, last=last)
+        if task is not None and task.runs:
+            await self.ends.told(task.runs[-1])  # the news of its run's end first
+        # About its agent too: it waits behind that agent's news held while a command about
+        # the agent (`send reviewer exit`) is answered.
+        about = (f"mission:{mission}", *((task.agent,) if task and task.agent else ()))
+        await self._notices.post(Notice(text, tone="warning", alert=True, about=about))
 
     async def moved(self, stage: StageRecord) -> None:
         """``stage``'s gate, asking or passed, was taken on a commit its line has moved

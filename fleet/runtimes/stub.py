@@ -10,6 +10,8 @@ from fleet.runtimes.base import RuntimeContext, base_env, provider_env
 from fleet.transcript.events import PlainText, StreamParser
 
 STUB_AGENT = Path(__file__).with_name("stub_agent.py")
+STUB_WORK = Path(__file__).with_name("stub_work.py")
+"""What the stub loads from beside it to commit and give a verdict: a host gets both."""
 
 
 class StubRuntime:

@@ -18,6 +18,19 @@ spend; then it echoes every line it receives on stdin. Lines it understands:
     tool CMD     ask the operators in chat for leave to run the shell command CMD, as a
                  CLI's hook asks (the approval door beside the heartbeat URL), wait for
                  the answer and print it; the stub runs nothing (to see approvals at work)
+    commit TEXT  add the line TEXT to NOTES.md in its working directory and commit it with
+                 the message TEXT, as the checkout's own identity (the agent's, set by
+                 Fleetwarden in the checkout); said, and nothing done, when the working
+                 directory is no git checkout (the agent has no ``repo``)
+    review approve TEXT, review changes TEXT
+                 give the verdict TEXT on the review asked of it, as a review agent is told
+                 to: ``fw-msg review approve|changes TEXT``
+
+A prompt that asks for a review (Fleetwarden's review prompt, which tells the agent to
+answer with ``fw-msg review approve``) is answered by itself, by one rule: the change it
+quotes has lines, so it approves ("the change has N lines; the stub approves any change");
+an empty change gets ``changes`` ("there is no change to review"). Then it says goodbye and
+exits with status 0, as a review agent's run ends once it has answered.
 
 When FLEETWARDEN_HEARTBEAT_URL and FLEETWARDEN_HEARTBEAT_TOKEN are set, it POSTs a
 heartbeat there every --heartbeat-interval seconds (default: FLEETWARDEN_HEARTBEAT_INTERVAL,
@@ -45,7 +58,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import NoReturn
 from urllib.parse import urlsplit
 
@@ -272,6 +285,25 @@ def tool(number: int, command: str) -> None:
     say(f"tool {number}: {command} — {verdict}{why} (the stub runs nothing)")
 
 
+def _work() -> ModuleType:
+    """The stub's work on a checkout and a review (``stub_work.py`` beside it), loaded when
+    first asked for: run with ``-I``, its own directory is not on ``sys.path``, and a stub
+    that never commits pays nothing for it."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.realpath(__file__)), "stub_work.py")
+    spec = importlib.util.spec_from_file_location("fleetwarden_stub_work", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+REVIEW_ASKED = "fw-msg review approve"
+"""What only a review prompt says: how to answer it."""
+
+
 def _ask_count(text: str) -> int | None:
     match = re.fullmatch(r"ask(?: (\d+))?", text.strip())
     return min(int(match.group(1) or 1), 100) if match else None
@@ -307,6 +339,14 @@ def main(argv: list[str]) -> int:
     asks = _ask_count(prompt)
     if asks is not None:
         ask(asks, args.model)
+    elif REVIEW_ASKED in prompt:
+        say("reviewing the change it was asked to review")
+        work = _work()
+        work.review(*work.reviewed(prompt))
+        say("bye")
+        if heartbeat is not None:
+            heartbeat.stop()
+        return 0
     elif prompt:
         say(f"working on: {prompt}")
         match = re.search(r"count to (\d+)", prompt, re.IGNORECASE)
@@ -354,6 +394,12 @@ def main(argv: list[str]) -> int:
             tools += 1
             command = line.strip()[len("tool") :].strip()
             threading.Thread(target=tool, args=(tools, command), daemon=True).start()
+            continue
+        if words[:1] == ["commit"] and len(words) > 1:
+            _work().commit(line.strip()[len("commit") :].strip())
+            continue
+        if words[:1] == ["review"] and len(words) > 1 and words[1] in ("approve", "changes"):
+            _work().review(words[1], line.strip()[len("review") :].strip()[len(words[1]) :].strip())
             continue
         if line.strip() == "fork":
             child = subprocess.Popen(

@@ -46,8 +46,8 @@ def header(record: MessageRecord, verdict: str | None = None) -> str:
 def sent_notice(record: MessageRecord, verdict: str | None = None) -> str:
     """A message as it is first heard of: who to whom, then its text quoted as the
     sender's (``(delivered)`` after who to whom, when it already was); a review's
-    ``verdict`` (``approve``, ``changes``) after ``review:``."""
-    done = " (delivered)" if record.state == "delivered" else ""
+    ``verdict`` (``approve, to a human``) after ``review:``, which says where it went."""
+    done = " (delivered)" if record.state == "delivered" and not verdict else ""
     more = f": `msgs {record.sender}`"
     text = record.text.strip()
     body = quoted(cut(text, NOTICE_CHARS, more)) if text else "> _(no text)_"

@@ -70,7 +70,7 @@ def test_a_pipeline_passes_its_gates_to_done(tmp_path: Path, upstream: GitUpstre
         bot.expect(r"What task #3 waited for is done; started now", timeout=90)
         bot.expect(r"Mission login: stage \W*review\W* .* gate asks an operator", timeout=90)
         bot.expect(
-            r"mission approve login review\W* approves that commit and starts what comes next"
+            r"mission approve login review\W* approves that commit and the mission is done"
         )
         bot.command("mission login", r"Stages of pipeline ship")
         shown = bot.output_since_command

@@ -21,13 +21,14 @@ from fleet.hosts.schema import HostEntry
 from fleet.hosts.service import Hosts
 from fleet.peers.tools import FW_MSG, FW_MSG_PROGRAM
 from fleet.runtimes.gates import ASK_CLIENT, OPENCODE_PLUGIN, PI_EXTENSION
-from fleet.runtimes.stub import STUB_AGENT
+from fleet.runtimes.stub import STUB_AGENT, STUB_WORK
 from fleet.sandbox.policy import FORWARDER
 
 BUNDLED = (
     SHIM,
     LAUNCHER,
     STUB_AGENT,
+    STUB_WORK,
     FORWARDER,
     ASK_CLIENT,
     PI_EXTENSION,
@@ -42,9 +43,10 @@ BUNDLED = (
     DOOR_CLIENT,
 )
 """Fleetwarden's standalone scripts each host gets a copy of (the shim, the tmux launcher,
-the stub agent, a locked sandbox's forwarder, the gates pi and opencode load, what readies
-an agent's lane where the login is root and writes its HOME's files where it is not, and
-``fw-forge`` and ``fw-msg`` with the programs they run and the door client those load)."""
+the stub agent and the work it loads, a locked sandbox's forwarder, the gates pi and
+opencode load, what readies an agent's lane where the login is root and writes its HOME's
+files where it is not, and ``fw-forge`` and ``fw-msg`` with the programs they run and the
+door client those load)."""
 
 
 class AppHosts:

@@ -19,7 +19,7 @@ from bot.dashboard.serving.server import DashboardServer
 from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.records.peers import NewMessage, NewReview
+from fleet.ledger.records.peers import NewMessage, NewReview, ReviewState
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
 from fleet.notices import Delivery, Notice
 from tests.postgres_server import free_port
@@ -115,5 +115,38 @@ async def test_a_reviews_verdict_is_told_with_it_once_answered(
     await stops.run()
     assert [n.markdown for n in posted] == [
         "✉ **reviewer** → **coder**, review:\n> still reading",
-        "✉ **reviewer** → **coder**, review: changes:\n> rename the flag",
+        "✉ **reviewer** → **coder**, review: changes, back to coder:\n> rename the flag",
+    ]
+
+
+async def test_a_verdict_that_ends_the_rounds_says_it_went_to_a_human(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """Round 2 of 2 asking for changes, and an approval, are told as going to a human,
+    never as delivered to the coder."""
+    postbox, stops, posted = Postbox(), Stops(), list[Notice]()
+
+    async def post(notice: Notice) -> Delivery:
+        posted.append(notice)
+        return Delivery()
+
+    tell_peer_traffic(postbox, post, clock, stops, ledger.reviews)
+    (heard,) = postbox.listeners
+    answers: list[tuple[str, ReviewState, int]] = [
+        ("Fix login", "changes", 2),
+        ("Fix logout", "approved", 1),
+    ]
+    for title, state, round_ in answers:
+        task = await ledger.tasks.add_task(NewTask(title, "chat", "op"), NO_PROJECTION)
+        asked = await ledger.reviews.add_review(NewReview(task.id, "coder", "reviewer", round_, 2))
+        assert await ledger.reviews.answer(asked.id, state, "said")
+        verdict = NewMessage(
+            "reviewer", "coder", "said", kind="review", task_id=task.id, state="delivered"
+        )
+        await heard(await ledger.messages.add_message(verdict))
+        clock.advance(60)  # past the fold's gap
+    await stops.run()
+    assert [n.markdown for n in posted] == [
+        "✉ **reviewer** → **coder**, review: changes, to a human:\n> said",
+        "✉ **reviewer** → **coder**, review: approve, to a human:\n> said",
     ]

@@ -40,7 +40,11 @@ class Board:
         return Delivery()
 
 
-def pipelines_of(ledger: Ledger, register: Register, board: Board, gate: str) -> Pipelines:
+def pipelines_of(
+    ledger: Ledger, register: Register, board: Board, gate: str, fleet: Fleet | None = None
+) -> Pipelines:
+    """The pipelines over ``register``; ``fleet``: whose runs' ends they hear, as the app
+    subscribes them (an `approve` gate's ask waits for the end of the run it asks about)."""
     entry = PipelineEntry.model_validate(
         {"stages": {"plan": {"agent": "planner", "gate": gate}, "review": {"role": "reviewer"}}}
     )
@@ -51,7 +55,7 @@ def pipelines_of(ledger: Ledger, register: Register, board: Board, gate: str) ->
         return True
 
     register.listen(start)
-    return Pipelines(
+    pipes = Pipelines(
         register=register,
         stages=ledger.stages,
         tasks=ledger.tasks,
@@ -63,6 +67,9 @@ def pipelines_of(ledger: Ledger, register: Register, board: Board, gate: str) ->
         pipelines=lambda: {"ship": entry},
         roster=lambda: ROSTER,
     )
+    if fleet is not None:
+        fleet.listeners.append(pipes.hear)
+    return pipes
 
 
 TIP = "c0ffee" * 6 + "abcd"
@@ -86,7 +93,7 @@ async def test_a_denied_approval_stops_the_mission(
     """The plan's run done, its `approve` gate asks the operators; denied, its gate fails,
     the review stage is cancelled without a run, and the operators are told."""
     board = Board()
-    pipes = pipelines_of(ledger, register, board, "approve")
+    pipes = pipelines_of(ledger, register, board, "approve", fleet)
     made = await pipes.make("login", "ship", "Fix it", by="op", source="chat", asked_in=WHERE)
     (_, plan), (_, review) = made.stages
     assert (plan.agent, review.agent, review.after) == ("planner", "checker", (plan.id,))

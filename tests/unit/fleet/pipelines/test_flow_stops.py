@@ -43,7 +43,7 @@ async def _gates(ledger: Ledger, mission: MissionRecord) -> Mapping[str, str]:
 async def _both_asking(
     ledger: Ledger, register: Register, fleet: Fleet, board: Board
 ) -> tuple[Pipelines, MissionRecord]:
-    pipes = pipelines_of(ledger, register, board, "auto")
+    pipes = pipelines_of(ledger, register, board, "auto", fleet)
     side_by_side(pipes, "approve")
     made = await pipes.make("par", "ship", "x", by="op", source="chat", asked_in=WHERE)
     await register.settled()
@@ -165,7 +165,7 @@ async def test_task_start_of_a_stage_waiting_for_an_asking_gate_is_refused(
 ) -> None:
     """The plan's run is over and its `approve` gate asks: `task start` of the review is
     refused saying which gate it waits for; once approved, the review starts."""
-    pipes = pipelines_of(ledger, register, Board(), "approve")
+    pipes = pipelines_of(ledger, register, Board(), "approve", fleet)
     made = await pipes.make("login", "ship", "Fix it", by="op", source="chat", asked_in=WHERE)
     (_, plan), (_, review) = made.stages
     await _plan_done(ledger, register, fleet, plan.id)

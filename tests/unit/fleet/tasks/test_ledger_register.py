@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from fleet.clock import ManualClock
-from fleet.events import EventKind, FleetEvent
+from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import Actual, NewTask, TaskRecord
 from fleet.ledger.stores.running.runs import RunEnd, RunStart
@@ -37,6 +37,7 @@ class Fleet:
         self.ledger, self.tmp_path, self.task_runs = ledger, tmp_path, runs
         self.running: set[str] = set()
         self.stopped: list[tuple[str, str]] = []
+        self.listeners: list[Listener] = []  # a run's end heard after the tasks', as subscribed
 
     async def fallback_of(self, name: str) -> None:
         return None
@@ -73,9 +74,10 @@ class Fleet:
         self.running.discard(name)
         await self.ledger.runs.end_run(run_id, ExitInfo(code, "exited"))
         await self.ledger.runs.record_run_end(run_id, RunEnd(outcome, "why"))
-        await self.task_runs.hear(
-            FleetEvent(AgentName(name), EventKind.ENDED, AgentState.EXITED, "", False, run_id)
-        )
+        ended = FleetEvent(AgentName(name), EventKind.ENDED, AgentState.EXITED, "", False, run_id)
+        await self.task_runs.hear(ended)
+        for listener in self.listeners:
+            await listener(ended)
 
 
 def since(clock: ManualClock) -> float:
