@@ -16,7 +16,7 @@ from fleet.supervisor.admission.stages.chain import MissingStage, Stage
 from tests.unit.chat_fakes import FakeConnector
 
 
-@pytest.mark.parametrize("left_out", ["ownership", "handoff", "budgets", "quote", "caps"])
+@pytest.mark.parametrize("left_out", ["naming", "ownership", "handoff", "budgets", "quote", "caps"])
 async def test_a_stage_left_out_is_a_start_up_error_naming_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, left_out: str
 ) -> None:
@@ -47,6 +47,6 @@ async def test_the_app_admission_has_every_stage_in_order(tmp_path: Path) -> Non
     await app.start()
     try:
         names = [stage.name for stage in app.queue.admission.stages]
-        assert names == ["ownership", "handoff", "budgets", "quote", "caps"]
+        assert names == ["naming", "ownership", "handoff", "budgets", "quote", "caps"]
     finally:
         await app.stop()
