@@ -24,6 +24,7 @@ from bot.commands.handlers.places.hosts import host_flag as _host
 from bot.commands.handlers.places.repos import CoAuthors
 from bot.commands.parsing.grammar import FlagValue
 from bot.commands.routing.request import Follower, Reply, Request, SpawnGate
+from bot.commands.routing.sources import SHELL
 from bot.commands.specs import SEND, SPAWN, WATCH
 from bot.render import fleet as render
 from bot.render import forge as render_forge
@@ -369,7 +370,8 @@ class Handlers(Family):
             if story is not None:  # its follow-up failed at once: why, in one line
                 line = render_runs.ended_at_once(story, self._clock.now())
                 return Reply(line, topic=name, data=machine.sent(name, line))
-        return Reply(render.sent(name), topic=name, data=machine.sent(name))
+        here = req.message.connector != SHELL  # a shell is shown none of the output
+        return Reply(render.sent(name, here=here), topic=name, data=machine.sent(name))
 
     @command(WATCH)
     async def watch(self, req: Request) -> Reply:
