@@ -53,6 +53,7 @@ from fleet.supervisor.admission.request import (
 from fleet.supervisor.interfaces import AgentControl
 from fleet.supervisor.status import AgentStatus
 from fleet.tasks.register import Register
+from fleet.tasks.runs import start_words
 
 
 class Handlers(Family):
@@ -316,12 +317,27 @@ class Handlers(Family):
         all``
         to this."""
         name = req.arg("NAME")
+        working = await self._working_task(name)
         info = await self._fleet.stop_agent(
             name, force=bool(req.command.flags.get("force")), by=req.who
         )
         line = f"Stopped by {req.message.sender} ({said(info.reason, render.WHY_CAP)})."
         data = machine.stopped(name, info)
-        return Reply(render.stopped(name, info), topic=name, thread_line=line, data=data)
+        text = render.stopped(name, info)
+        if working is not None:  # its run's end moves it back, which nothing else says
+            text += f" Task #{working.id} back to todo: {start_words(working)} runs it again."
+        return Reply(text, topic=name, thread_line=line, data=data)
+
+    async def _working_task(self, name: str) -> TaskRecord | None:
+        """The task ``name``'s live run works on, which its stop sends back to ``todo``."""
+        register = self._register
+        if register is None:
+            return None
+        for view in await register.board(states=("working",)):
+            task = view.task
+            if task.agent == name and await register.runs.live_run(task) is not None:
+                return task
+        return None
 
     async def restart(self, req: Request) -> Reply:
         """The ordinary ``restart NAME``: ``restart`` is bound in

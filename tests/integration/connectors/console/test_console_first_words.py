@@ -64,3 +64,17 @@ def test_run_sh_with_dash_c_names_the_config_option(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "-c fleetwarden.yaml — did you mean --config?" in done.stderr
     assert not (tmp_path / ".fleetwarden").exists()
+
+
+def test_stop_says_its_task_goes_back_to_todo(tmp_path: Path) -> None:
+    """`stop demo` while its run works on task #1 says the task is back to todo and how to
+    run it again; `tasks` then shows it there."""
+    with ConsoleBot(tmp_path) as bot:
+        bot.command('spawn demo --prompt "count to 3"', r"waiting for input", 60)
+        bot.command("tasks", r"#1 count-to-3 · working")
+        bot.command(
+            "stop demo",
+            r"Stopped demo \(.*\)\. Task #1 back to todo: task start 1 runs it again\.",
+        )
+        bot.command("tasks", r"#1 count-to-3 · todo")
+        assert bot.quit() == 0
