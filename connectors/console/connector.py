@@ -132,7 +132,8 @@ class ConsoleConnector(ConnectorDefaults):
         mode = TerminalMode(self._stdin.fileno())
         if not mode.enter():
             return
-        self._mode, self._screen = mode, Screen(self._stdout, self._config.prompt)
+        screen = Screen(self._stdout, self._config.prompt, interrupt=_interrupt)
+        self._mode, self._screen = mode, screen
         self._logs = LogsAbove(self._screen, self._stdout)
         self._logs.start()
         self._screen.open()
@@ -267,6 +268,11 @@ class ConsoleConnector(ConnectorDefaults):
             self._stdout.flush()
         except (BrokenPipeError, ValueError):
             pass  # whoever read our output has gone; keep running for the rest
+
+
+def _interrupt() -> None:
+    """Ctrl-C on an empty line, read as a key: the interrupt the terminal would have sent."""
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def _near_quit(line: str) -> str | None:
