@@ -72,10 +72,16 @@ class Parser(argparse.ArgumentParser):
         meant: dict[str, str] = dict(getattr(parsed, _MEANT, {}))
         for extra in extras:
             name = extra.partition("=")[0]
-            if name.startswith("--") and name not in meant:
-                guess = _guess(name, _long_options(self))
-                if guess is not None:
-                    meant[name] = guess
+            if name in meant or not name.startswith("-"):
+                continue
+            options = _long_options(self)
+            if name.startswith("--"):
+                guess = _guess(name, options)
+            else:  # `-c`: the one long option of that letter, as other tools spell it
+                first = [o for o in options if len(name) == 2 and o[2:3] == name[1]]
+                guess = first[0] if len(first) == 1 else None
+            if guess is not None:
+                meant[name] = guess
         setattr(parsed, _MEANT, meant)
         return parsed, extras
 

@@ -35,12 +35,14 @@ from pathlib import Path
 from typing import Final
 
 from bot.cli.parsing import Parser, past_config
+from bot.cli.shell_operator import missing_shell
 from bot.cli.status_text import standing_text
 from bot.commands.errors import CommandError
 from bot.commands.help import help_text
 from bot.commands.parsing.grammar import Command, Grammar
 from bot.commands.specs import COMMANDS
-from bot.config import ConfigError, load_config
+from bot.config import Config, ConfigError, load_config
+from bot.control.answers import NO_OPERATOR
 from bot.control.wire import (
     CONTROL_SOCKET_FILE,
     EXIT_NOT_RUNNING,
@@ -145,6 +147,7 @@ def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
         return fail(f"fleetwarden {verb}: {exc}", EXIT_REFUSED, outcome="denied")
     except (OSError, WireError) as exc:
         return fail(f"fleetwarden {verb}: {exc}", EXIT_REFUSED)
+    answer = _worded(answer, config)
     code = _exit(command, answer)
     if as_json:
         print(json.dumps(_machine(answer, code), ensure_ascii=True, indent=2))
@@ -154,15 +157,16 @@ def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
     return code
 
 
-def fleet_status(state_dir: Path, source: Path | None, *, as_json: bool) -> int:
-    """``fleetwarden status [--json]`` with the dashboard off in config ``source``: chat's
+def fleet_status(config: Config, *, as_json: bool) -> int:
+    """``fleetwarden status [--json]`` with the dashboard off in ``config``: chat's
     ``ps``, asked on the control socket (``--json``: its data object, as ``fleetwarden ps
     --json`` has it), its build, ``enforce`` and connectors' links said as the dashboard's
-    ``status`` says them. ``source`` ``None``: no config was read (the embedded default,
-    which has no dashboard)."""
+    ``status`` says them. Its ``source`` ``None``: no config was read (the embedded
+    default, which has no dashboard)."""
     fail = functools.partial(_fail, as_json=as_json, command="status")
+    source = config.source
     try:
-        answer = _ask(state_dir, "ps")
+        answer = _worded(_ask(config.state_dir, "ps"), config)
     except _NotRunning as exc:
         off = "no config was read" if source is None else f"the dashboard is off in {source}"
         said = f"{off}, so status asked the control socket: {exc}"
@@ -183,6 +187,15 @@ def fleet_status(state_dir: Path, source: Path | None, *, as_json: bool) -> int:
         text = text.partition("\n\n")[2]
     print(_plain(text))
     return EXIT_OK
+
+
+def _worded(answer: Answer, config: Config) -> Answer:
+    """``answer``, the control socket's refusal for want of ``shell:`` said as the lines to
+    add to the config this shell read."""
+    if answer.outcome != "denied" or answer.text != NO_OPERATOR:
+        return answer
+    said = missing_shell(config)
+    return Answer(answer.exit, answer.outcome, said, answer.command, {"error": said})
 
 
 class _NotRunning(Exception):

@@ -108,7 +108,7 @@ def main(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -
     if what == "fleet" and config.dashboard is None:
         from bot.cli.shell import fleet_status  # the dashboard is off: ask the control socket
 
-        return fleet_status(config.state_dir, config.source, as_json=bool(args.json))
+        return fleet_status(config, as_json=bool(args.json))
     try:
         data = fetch(config, environ, what, name)
         if args.json:

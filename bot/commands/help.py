@@ -18,8 +18,12 @@ LISTED_USAGE = 30
 as ``[flags]`` (``help COMMAND`` names them), so the list stays two narrow columns."""
 
 
-def help_text(specs: Sequence[CommandSpec], name: str | None, *, prefix: str = "!") -> str:
-    """Markdown help: a table of every command, or the details of command ``name``."""
+def help_text(
+    specs: Sequence[CommandSpec], name: str | None, *, prefix: str = "!", typed: str | None = None
+) -> str:
+    """Markdown help: a table of every command, or the details of command ``name``.
+    ``typed``: the prefix the asker typed (``""`` on the console, which needs none), for
+    the ``help`` an unknown name is pointed to; ``prefix`` when not said."""
     every = list(walk(specs))
     if name is None or not name.strip():
         rows = [f"| {_cell(_code(_listed(spec)))} | {_cell(spec.summary)} |" for spec in every]
@@ -42,7 +46,8 @@ def help_text(specs: Sequence[CommandSpec], name: str | None, *, prefix: str = "
             return _details(spec, prefix)
     guess = suggest(wanted, [spec.name for spec in every])
     hint = f"did you mean '{guess}'? Try" if guess else "try"
-    raise ParseError(f"help: unknown command {show(wanted)} — {hint} {prefix}help")
+    form = prefix if typed is None else typed
+    raise ParseError(f"help: unknown command {show(wanted)} — {hint} {form}help")
 
 
 def _listed(spec: CommandSpec) -> str:

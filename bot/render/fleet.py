@@ -173,7 +173,14 @@ def logs(name: str, lines: Sequence[str], requested: int) -> str:
     return f"{head}{more}:\n\n{quoted(code_block(lines))}"
 
 
-def sent(name: str) -> str:
+def sent(name: str, *, here: bool = True) -> str:
+    """``send``'s answer; ``here`` ``False``: asked where the agent's output never comes
+    (a shell), so where it does is said instead."""
+    if not here:
+        return (
+            f"Sent to **{name}**; what it does shows in chat (on the console, or in its "
+            f"thread), where `logs {name}` reads it too."
+        )
     return f"Sent to **{name}**; what it does follows (`logs {name}` shows it too)."
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import enum
 import logging
 import os
@@ -131,7 +132,8 @@ class ConsoleConnector(ConnectorDefaults):
         mode = TerminalMode(self._stdin.fileno())
         if not mode.enter():
             return
-        self._mode, self._screen = mode, Screen(self._stdout, self._config.prompt)
+        screen = Screen(self._stdout, self._config.prompt, interrupt=_interrupt)
+        self._mode, self._screen = mode, screen
         self._logs = LogsAbove(self._screen, self._stdout)
         self._logs.start()
         self._screen.open()
@@ -172,6 +174,10 @@ class ConsoleConnector(ConnectorDefaults):
                 self._source.stop()
                 self._queue.put_nowait(None)
                 return
+            near = _near_quit(line)
+            if near is not None:
+                self._print(near + "\n\n")
+                continue
             self._queue.put_nowait(line)
 
     def _ended(self) -> None:
@@ -262,6 +268,23 @@ class ConsoleConnector(ConnectorDefaults):
             self._stdout.flush()
         except (BrokenPipeError, ValueError):
             pass  # whoever read our output has gone; keep running for the rest
+
+
+def _interrupt() -> None:
+    """Ctrl-C on an empty line, read as a key: the interrupt the terminal would have sent."""
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _near_quit(line: str) -> str | None:
+    """What a mistyped ``quit`` (``quti``) is answered: the console's own word is no chat
+    command, so the grammar could only say it is unknown."""
+    word = line.strip().lower().removeprefix("!")
+    if not word or " " in word or not difflib.get_close_matches(word, ["quit"], cutoff=0.75):
+        return None
+    return (
+        f"unknown command {word!r} — did you mean 'quit'? (`quit`, or Ctrl-D on an empty "
+        "line, leaves)"
+    )
 
 
 def _shown(file: Attachment) -> str:

@@ -9,7 +9,9 @@ empty line ends the input; Ctrl-L clears the screen. An escape sequence (an arro
 function key) is swallowed whole, as is any other control character: nothing typed
 reaches the line that the line would not show as text. A tab is a space.
 
-Ctrl-C, Ctrl-Z and Ctrl-\\ stay the terminal's: they signal the process as they always do.
+Ctrl-C on a half-typed line clears it (the terminal hands Ctrl-C over as a key while the
+console reads keys); on an empty line it is the interrupt it always was. Ctrl-Z and
+Ctrl-\\ stay the terminal's: they signal the process as they always do.
 
 :class:`LineEditor` is pure: it takes bytes and returns what happened, in order.
 """
@@ -30,6 +32,7 @@ class Did(enum.Enum):
     CHANGED = "changed"  # the line changed otherwise: draw it again
     ENTERED = "entered"  # the line ``text`` was ended with Enter; the line is empty again
     ENDED = "ended"  # end of input (Ctrl-D on an empty line)
+    INTERRUPTED = "interrupted"  # Ctrl-C: ``text`` was the line, now empty
     CLEARED = "cleared"  # clear the screen, then draw the line again
 
 
@@ -47,7 +50,8 @@ class _Escape(enum.Enum):
 
 
 _BACKSPACES = frozenset({"\x7f", "\x08"})
-_CTRL_D, _CTRL_L, _CTRL_U, _CTRL_W, _ESC = "\x04", "\x0c", "\x15", "\x17", "\x1b"
+_CTRL_C, _CTRL_D, _CTRL_L, _CTRL_U, _CTRL_W = "\x03", "\x04", "\x0c", "\x15", "\x17"
+_ESC = "\x1b"
 
 
 class LineEditor:
@@ -98,6 +102,9 @@ class LineEditor:
             return self._erase(len)
         if char == _CTRL_W:
             return self._erase(_last_word)
+        if char == _CTRL_C:
+            line, self._chars = self.line, []
+            return Edit(Did.INTERRUPTED, line)
         if char == _CTRL_D:
             return Edit(Did.ENDED) if not self._chars else None
         if char == _CTRL_L:

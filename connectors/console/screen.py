@@ -22,7 +22,7 @@ import logging
 import os
 import termios
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from connectors.columns import text_width
@@ -32,11 +32,12 @@ log = logging.getLogger(__name__)
 
 _ERASE_DOWN = "\r\x1b[J"  # to the line's start, then erase it and everything below
 _CLEAR_SCREEN = "\x1b[H\x1b[2J"
+CLEARED = "(Ctrl-C cleared the line; `quit`, Ctrl-D or Ctrl-C on an empty line leaves)"
 
 
 class TerminalMode:
-    """The terminal at ``fd`` reading key by key with no echo (its signals kept: Ctrl-C,
-    Ctrl-Z), and its settings as they were, put back."""
+    """The terminal at ``fd`` reading key by key with no echo (Ctrl-C read as a key, its
+    other signals kept: Ctrl-Z, Ctrl-\\), and its settings as they were, put back."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -48,6 +49,7 @@ class TerminalMode:
             saved = termios.tcgetattr(self._fd)
             keys = termios.tcgetattr(self._fd)
             keys[3] &= ~(termios.ICANON | termios.ECHO)
+            keys[6][termios.VINTR] = b"\x00"  # Ctrl-C as a key: the line's to clear
             keys[6][termios.VMIN] = 1
             keys[6][termios.VTIME] = 0
             termios.tcsetattr(self._fd, termios.TCSADRAIN, keys)
@@ -71,8 +73,12 @@ class TerminalMode:
 class Screen:
     """The prompt and the typed line at the bottom of the terminal; text printed above."""
 
-    def __init__(self, out: TextIO, prompt: str) -> None:
+    def __init__(
+        self, out: TextIO, prompt: str, interrupt: Callable[[], None] | None = None
+    ) -> None:
+        """``interrupt``: what Ctrl-C on an empty line does (the terminal's interrupt)."""
         self._out = out
+        self._interrupt = interrupt
         self._prompt = prompt
         self._editor = LineEditor()
         self._lock = threading.RLock()  # log lines come from any thread
@@ -137,6 +143,8 @@ class Screen:
             return [edit.text]
         elif edit.did is Did.ENDED:
             return [None]
+        elif edit.did is Did.INTERRUPTED:
+            self._interrupted(edit.text)
         elif edit.did is Did.CLEARED:
             self._write(_CLEAR_SCREEN)
             self._drawn, self._row = False, 0
@@ -145,6 +153,16 @@ class Screen:
             self._erase()
             self._draw()
         return []
+
+    def _interrupted(self, line: str) -> None:
+        """Ctrl-C: a half-typed line left on screen as cleared, saying how to leave; on an
+        empty line, the interrupt (Fleetwarden stops, as Ctrl-C always stopped it)."""
+        if not line and self._interrupt is not None:
+            self._interrupt()
+            return
+        self._erase()
+        self._write(f"{self._prompt}{line}^C\n{CLEARED}\n")
+        self._draw()
 
     def _draw(self) -> None:
         if not self._open or self._drawn:

@@ -111,3 +111,13 @@ def test_a_guide_says_how_to_pass_the_config_before_its_first_config(name: str) 
     text = (ROOT / "docs" / name).read_text(encoding="utf8")
     before = text.split("```yaml", 1)[0]
     assert "--config" in before and "FLEETWARDEN_CONFIG" in before
+
+
+def test_the_quick_start_says_what_to_type_right_after_run_sh() -> None:
+    """`Then type commands` follows `bash run.sh` with no other command between them (the
+    test suite's command comes after)."""
+    text = README.read_text(encoding="utf8")
+    quick = text.split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    between = quick.split("bash run.sh\n```", 1)[1].split("Then type commands", 1)[0]
+    assert "```" not in between
+    assert quick.index("Then type commands") < quick.index("bash tests/run.sh")

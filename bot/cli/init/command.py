@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import errno
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -286,11 +287,29 @@ def _next_steps(preset: Preset, directory: Path, answers: Answers, written: list
             "  export FORGE_TOKEN=…  FORGE_WEBHOOK_SECRET=…"
             "   (the bot's token, the webhook's secret)"
         )
-    lines.append(f"  fleetwarden check-config --config {answers.config}")
+    program = _program()
+    lines.append(f"  {program} check-config --config {answers.config}")
     lines.append(
-        f"  bash run.sh --config {answers.config}   (in Fleetwarden's checkout; or fleetwarden run)"
+        f"  bash run.sh --config {answers.config}   (in Fleetwarden's checkout; or {program} run)"
     )
     return "\n".join(lines)
+
+
+def _program() -> str:
+    """``fleetwarden`` as this shell can run it: the bare name when the one on PATH is
+    this one, else the path it was typed as (``.venv/bin/fleetwarden``, run.sh's venv,
+    is on no PATH), relative to here when it lies below."""
+    ran = Path(sys.argv[0])
+    if ran.name != "fleetwarden":  # python -m bot.cli: no program of that name ran
+        return "fleetwarden"
+    found = shutil.which("fleetwarden")
+    if found is not None and Path(found).resolve() == ran.resolve():
+        return "fleetwarden"
+    if not ran.is_absolute():
+        return shlex.quote(str(ran))
+    with contextlib.suppress(ValueError):
+        return shlex.quote(str(ran.relative_to(Path.cwd())))
+    return shlex.quote(str(ran))
 
 
 PACKAGES = ("bot", "connectors", "fleet", "scheduler")

@@ -113,7 +113,11 @@ class OverviewCommands(Family):
 
     @command(HELP)
     async def help(self, req: Request) -> str:
-        return help_text(self._specs, req.command.args.get("COMMAND"), prefix=self._prefix)
+        # `help` typed without the prefix (the console) is told the form it typed
+        typed = self._prefix if req.message.text.lstrip().startswith(self._prefix) else ""
+        return help_text(
+            self._specs, req.command.args.get("COMMAND"), prefix=self._prefix, typed=typed
+        )
 
     @command(PS)
     async def ps(self, req: Request) -> Reply:

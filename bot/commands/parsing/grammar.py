@@ -169,6 +169,7 @@ OTHER_NAMES: Final = {
     "run": "spawn",
     "tail": "logs",
     "output": "logs",
+    "status": "ps",
 }
 """Words other tools use for a command, and the command they mean here."""
 

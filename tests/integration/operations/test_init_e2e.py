@@ -146,3 +146,34 @@ def test_an_unknown_preset_gets_the_one_meant(tmp_path: Path) -> None:
     assert "unknown preset 'sollo': did you mean 'solo'?" in done.stderr
     assert "presets: solo, pair, forge, pipeline" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_next_line_runs_as_written_from_the_quick_starts_venv(tmp_path: Path) -> None:
+    """Init run as `.venv/bin/fleetwarden` (on no PATH) says its next command in that form,
+    and that line, typed in a shell as it is, checks the config."""
+    venv = tmp_path / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "fleetwarden").symlink_to(FLEETWARDEN)
+    path = "/usr/local/bin:/usr/bin:/bin"
+    done = subprocess.run(
+        [".venv/bin/fleetwarden", "init", "myfleet", "--preset", "solo"],
+        cwd=tmp_path,
+        env=_env(PATH=path),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    said = [line.strip() for line in done.stdout.splitlines() if "check-config" in line]
+    assert said and said[0].startswith(".venv/bin/fleetwarden check-config --config "), said
+    checked = subprocess.run(
+        ["bash", "-c", said[0]],
+        cwd=tmp_path,
+        env=_env(PATH=path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert ": OK" in checked.stdout

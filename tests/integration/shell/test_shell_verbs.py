@@ -157,12 +157,14 @@ def test_with_json_every_failure_answers_one_object(tmp_path: Path) -> None:
 
 
 def test_without_a_shell_operator_the_answer_says_how_to_name_one(tmp_path: Path) -> None:
-    """A config without ``shell: {as: ID}`` refuses every shell command with the key to add."""
+    """A config without ``shell: {as: ID}`` refuses every shell command with the line to
+    add to that file, naming its operator listed for every connector."""
     bot, config = start(tmp_path, CONFIG)
     with bot:
         done = fleetwarden(config, "ps", "--json")
     assert done.returncode == 1
-    assert "shell: {as: ID}" in done.stdout
+    error = json.loads(done.stdout)["error"]
+    assert f"Add to {config}:\n{SHELL_AS}then restart" in error
 
 
 def test_a_queued_spawn_answers_at_once_and_starts_when_a_slot_frees(tmp_path: Path) -> None:

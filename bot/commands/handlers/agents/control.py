@@ -24,6 +24,7 @@ from bot.commands.handlers.places.hosts import host_flag as _host
 from bot.commands.handlers.places.repos import CoAuthors
 from bot.commands.parsing.grammar import FlagValue
 from bot.commands.routing.request import Follower, Reply, Request, SpawnGate
+from bot.commands.routing.sources import SHELL
 from bot.commands.specs import SEND, SPAWN, WATCH
 from bot.render import fleet as render
 from bot.render import forge as render_forge
@@ -52,6 +53,7 @@ from fleet.supervisor.admission.request import (
 from fleet.supervisor.interfaces import AgentControl
 from fleet.supervisor.status import AgentStatus
 from fleet.tasks.register import Register
+from fleet.tasks.runs import start_words
 
 
 class Handlers(Family):
@@ -315,12 +317,27 @@ class Handlers(Family):
         all``
         to this."""
         name = req.arg("NAME")
+        working = await self._working_task(name)
         info = await self._fleet.stop_agent(
             name, force=bool(req.command.flags.get("force")), by=req.who
         )
         line = f"Stopped by {req.message.sender} ({said(info.reason, render.WHY_CAP)})."
         data = machine.stopped(name, info)
-        return Reply(render.stopped(name, info), topic=name, thread_line=line, data=data)
+        text = render.stopped(name, info)
+        if working is not None:  # its run's end moves it back, which nothing else says
+            text += f" Task #{working.id} back to todo: {start_words(working)} runs it again."
+        return Reply(text, topic=name, thread_line=line, data=data)
+
+    async def _working_task(self, name: str) -> TaskRecord | None:
+        """The task ``name``'s live run works on, which its stop sends back to ``todo``."""
+        register = self._register
+        if register is None:
+            return None
+        for view in await register.board(states=("working",)):
+            task = view.task
+            if task.agent == name and await register.runs.live_run(task) is not None:
+                return task
+        return None
 
     async def restart(self, req: Request) -> Reply:
         """The ordinary ``restart NAME``: ``restart`` is bound in
@@ -369,7 +386,8 @@ class Handlers(Family):
             if story is not None:  # its follow-up failed at once: why, in one line
                 line = render_runs.ended_at_once(story, self._clock.now())
                 return Reply(line, topic=name, data=machine.sent(name, line))
-        return Reply(render.sent(name), topic=name, data=machine.sent(name))
+        here = req.message.connector != SHELL  # a shell is shown none of the output
+        return Reply(render.sent(name, here=here), topic=name, data=machine.sent(name))
 
     @command(WATCH)
     async def watch(self, req: Request) -> Reply:

@@ -140,3 +140,28 @@ def test_ctrl_d_at_the_prompt_exits_zero_and_gives_the_terminal_back(
     assert "-icanon" not in settings and "-echo" not in settings, terminal.history()
     assert bad_end(terminal.history()) is None, terminal.history()
     assert fleetwardens_in(tmp_path) == []
+
+
+def test_ctrl_c_on_a_half_typed_line_clears_it_and_a_second_one_leaves(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    """Ctrl-C with a half-typed line clears the line, says how to leave and keeps running;
+    Ctrl-C on the empty line then ends it cleanly, the terminal as it was."""
+    terminal = Terminal(tmp_path, then='echo "exit status $status"; stty -a; sleep 60')
+    terminals.append(terminal)
+    assert terminal.wait_for_prompt(), terminal.screen()
+    terminal.type("spawn de", enter=False)
+    assert wait_until(lambda: terminal.screen().rstrip().endswith("fleetwarden> spawn de"))
+    terminal.keys("C-c")
+    assert wait_until(lambda: "Ctrl-C cleared the line" in terminal.screen()), terminal.history()
+    assert terminal.screen().rstrip().endswith("fleetwarden>"), terminal.screen()
+    assert fleetwardens_in(tmp_path) != []
+    terminal.type("whoami")
+    assert wait_until(lambda: "You are console on console" in terminal.screen())
+    terminal.keys("C-c")
+    assert wait_until(lambda: "icanon" in terminal.screen()), terminal.history()
+    assert "exit status 0" in terminal.history()
+    settings = terminal.history().split()
+    assert "-icanon" not in settings and "-echo" not in settings, terminal.history()
+    assert bad_end(terminal.history()) is None, terminal.history()
+    assert "Agent de" not in terminal.history()

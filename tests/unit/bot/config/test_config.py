@@ -51,7 +51,8 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_no_file_means_embedded_defaults(tmp_path: Path) -> None:
-    """Without --config or FLEETWARDEN_CONFIG: console admin, state in ./.fleetwarden."""
+    """Without --config or FLEETWARDEN_CONFIG: console admin, the state dir owner's shell
+    as the local admin, state in ./.fleetwarden."""
     config = load_config(None, {}, cwd=tmp_path)
     assert config.source is None
     assert config.state_dir == tmp_path / ".fleetwarden"
@@ -60,8 +61,11 @@ def test_no_file_means_embedded_defaults(tmp_path: Path) -> None:
     assert config.command_prefix == "!"
     assert config.log_level == "info"
     assert config.agents == ()
-    assert config.operators == ()
+    local = Operator(id="local", role="admin", connector="shell")
+    assert config.operators == (local,)
+    assert config.document.shell is not None and config.document.shell.as_ == "local"
     assert config.effective_operators() == (
+        local,
         Operator(id="console", role="admin", connector="console"),
     )
     assert config == Config.default(tmp_path)
