@@ -15,7 +15,7 @@ USAGES = {
     "spawn": (
         "spawn NAME [--runtime R] [--model M] [--prompt TEXT] [--workdir DIR] [--host H]"
         " [--account A] [--permissions MODE] [--urgent] [--max-tokens N] [--max-usd X]"
-        " [--quote-under X] [--if-absent] [--repo REPO] [--base REF] [--fresh]"
+        " [--quote-under X] [--new] [--if-absent] [--repo REPO] [--base REF] [--fresh]"
     ),
     "stop": "stop NAME [--force]",
     "restart": "restart NAME [--force] [--only idle]",
