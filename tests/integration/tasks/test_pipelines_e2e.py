@@ -69,9 +69,7 @@ def test_a_pipeline_passes_its_gates_to_done(tmp_path: Path, upstream: GitUpstre
         bot.expect(r"What task #2 waited for is done; started now", timeout=90)
         bot.expect(r"What task #3 waited for is done; started now", timeout=90)
         bot.expect(r"Mission login: stage \W*review\W* .* gate asks an operator", timeout=90)
-        bot.expect(
-            r"mission approve login review\W* approves that commit and the mission is done"
-        )
+        bot.expect(r"mission approve login review\W* approves that commit and the mission is done")
         bot.command("mission login", r"Stages of pipeline ship")
         shown = bot.output_since_command
         assert "gate check: sh -c" in shown and "passed (check" in shown
