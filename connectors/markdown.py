@@ -175,9 +175,27 @@ def _unlink(root: SyntaxTreeNode) -> None:
         node.parent = None
 
 
-def _blocks(nodes: Sequence[SyntaxTreeNode], *, tight: bool, width: int | None = None) -> str:
-    rendered = [_block(node, width) for node in nodes]
-    return ("\n" if tight else "\n\n").join(text for text in rendered if text)
+def _blocks(
+    nodes: Sequence[SyntaxTreeNode], *, tight: bool, width: int | None = None, quoted: bool = False
+) -> str:
+    """``nodes`` one after another, a blank line apart unless ``tight``. ``quoted``: inside a
+    quote (an agent's transcript), code comes with no blank line before or after it, so
+    each line shown is one the agent wrote or one a count above it counts."""
+    body = ""
+    previous: SyntaxTreeNode | None = None
+    for node in nodes:
+        text = _block(node, width)
+        if not text:
+            continue
+        if previous is not None:
+            code = quoted and bool(_CODE & {node.type, previous.type})
+            body += "\n" if tight or code else "\n\n"
+        body += text
+        previous = node
+    return body
+
+
+_CODE = frozenset({"fence", "code_block"})
 
 
 def _block(node: SyntaxTreeNode, width: int | None = None) -> str:
@@ -192,7 +210,7 @@ def _block(node: SyntaxTreeNode, width: int | None = None) -> str:
     if kind in ("bullet_list", "ordered_list"):
         return _list(node, width)
     if kind == "blockquote":
-        inner = _blocks(node.children, tight=False, width=_narrower(width, 2))
+        inner = _blocks(node.children, tight=False, width=_narrower(width, 2), quoted=True)
         return "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
     if kind == "table":
         return _table(node, width)

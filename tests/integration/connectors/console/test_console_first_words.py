@@ -78,3 +78,17 @@ def test_stop_says_its_task_goes_back_to_todo(tmp_path: Path) -> None:
         )
         bot.command("tasks", r"#1 count-to-3 · todo")
         assert bot.quit() == 0
+
+
+def test_logs_shows_as_many_lines_as_it_counts(tmp_path: Path) -> None:
+    """`logs demo` says N entries and shows N lines under its count: no blank quoted line
+    between the agent's first line and its output."""
+    with ConsoleBot(tmp_path) as bot:
+        bot.command('spawn demo --prompt "count to 5"', r"waiting for input", 60)
+        said = bot.command("logs demo", r"What demo did lately \((\d+) entries", 30)
+        bot.expect(r"stub: waiting for input", 30)
+        shown = bot.output_since_command.split("entries", 1)[1].splitlines()[1:]
+        quoted = [line for line in shown if line.startswith(">")]
+        assert len(quoted) == int(said.group(1)), shown
+        assert ">" not in [line.strip() for line in quoted], shown
+        assert bot.quit() == 0
