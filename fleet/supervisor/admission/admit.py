@@ -129,6 +129,11 @@ class Admission:
             raise
         return Started(outcome, admitting.fallback, quote)
 
+    async def meant(self, request: LaunchRequest) -> str | None:
+        """The known agent ``request``'s typed name is likely a slip of (the naming stage's
+        rule), or ``None``."""
+        return await self._naming.meant(request)
+
     async def stranger(self, request: LaunchRequest) -> str | None:
         """Why ``request`` names an agent likely meant to be another (the naming stage's
         rule, asked before a spawn opens its task), or ``None``."""

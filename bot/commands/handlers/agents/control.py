@@ -199,6 +199,11 @@ class Handlers(Family):
         """The launch ``req`` asks for, and the earlier live line a ``--fresh`` leaves."""
         return await self.launch_request(req, req.arg("NAME"), req.command.flags)
 
+    async def slip(self, agent: str) -> str | None:
+        """The known agent a typed ``agent`` is likely a slip of (the naming stage's rule,
+        for a command that takes an agent's name before it launches), or ``None``."""
+        return await self._admission.meant(LaunchRequest(agent))
+
     async def launch_request(
         self, req: Request, name: str, flags: Mapping[str, FlagValue]
     ) -> tuple[LaunchRequest, LineRecord | None]:

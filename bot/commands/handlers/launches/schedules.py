@@ -147,10 +147,10 @@ class ScheduleCommands(Family):
         text = req.arg("COMMAND").strip()
         check_cron(cron, self._timezone, self._clock.now())
         command = check_command(self._grammar_for(req.message.connector), req, text)
-        if self._stranger is not None and command.spec.name == "spawn":
-            launch = LaunchRequest(
-                agent=command.args["NAME"], origin="schedule", new=command.bool_flag("new")
-            )
+        named = _named_agent(command)
+        if self._stranger is not None and named is not None:
+            new = command.name == "spawn" and command.bool_flag("new")
+            launch = LaunchRequest(agent=named, origin="schedule", new=new)
             why = await self._stranger(launch)
             if why is not None:
                 raise CommandError(f"schedule add: {why}")
@@ -224,6 +224,16 @@ def check_cron(expr: str, timezone: tzinfo, now: datetime) -> None:
         raise CommandError(f"schedule add: bad cron expression {expr!r}: {exc}{hint}") from None
     if next_fire(trigger, now) is None:
         raise CommandError(f"schedule add: {expr!r} never fires (no such date)")
+
+
+def _named_agent(command: Command) -> str | None:
+    """The agent a scheduled command will launch by a name typed in it: ``spawn NAME``,
+    ``task new``/``task start`` with ``--agent NAME``."""
+    if command.name == "spawn":
+        return command.args["NAME"]
+    if command.name in ("task new", "task start"):
+        return command.str_flag("agent")
+    return None
 
 
 def check_command(grammar: Grammar, req: Request, text: str) -> Command:

@@ -50,6 +50,11 @@ class TaskCommands(Family):
         title = req.arg("TITLE")
         agent = typed.str_flag("agent")
         agent = None if agent is None else agent_of(agent)
+        if agent is not None and (guess := await self._launches.slip(agent)) is not None:
+            raise CommandError(
+                f"no agent is called {agent!r} — did you mean {guess!r}? No task was made: "
+                f"`task new {_quoted(title)} --agent {guess}` ({_new_one(agent)})"
+            )
         repo = typed.str_flag("repo")
         if repo is not None:  # a repository of the config's, as `spawn --repo` checks it
             repo_choice(self._repos, {"repo": repo}, workdir=None, own=None)
@@ -94,6 +99,13 @@ class TaskCommands(Family):
             )
         if task.state not in STARTABLE:
             raise CommandError(_not_startable(task))
+        guess = None if typed is None else await self._launches.slip(agent)
+        if guess is not None:  # refused before the task takes the name
+            raise CommandError(
+                f"no agent is called {agent!r} — did you mean {guess!r}? Nothing was started "
+                f"and task #{task.id} is unchanged: `task start {task.id} --agent {guess}` "
+                f"({_new_one(agent)})"
+            )
         flags: dict[str, FlagValue] = {"prompt": prompt_of(task)}
         if task.repo is not None:
             flags["repo"] = task.repo
@@ -141,3 +153,11 @@ def _not_startable(task: TaskRecord) -> str:
             f"{task.agent}` stops it"
         )
     return f"task {render.named(task)} is {task.state}: `task new` makes another to do again"
+
+
+def _new_one(agent: str) -> str:
+    return f"`spawn {agent} --new` first makes a new agent of that name"
+
+
+def _quoted(title: str) -> str:
+    return title if title.isalnum() else '"' + title.replace('"', "'") + '"'

@@ -17,6 +17,7 @@ import re
 from collections.abc import Collection
 from typing import Final, Protocol
 
+from fleet.names import is_agent_name
 from fleet.supervisor.admission.request import LaunchRequest, Origin, Refused
 from fleet.supervisor.admission.stages.chain import Admitting, Verdict
 
@@ -52,16 +53,22 @@ class NamingStage:
         why = await self.stranger(admitting.request)
         return None if why is None else Refused(why)
 
-    async def stranger(self, request: LaunchRequest) -> str | None:
-        """Why ``request`` names an agent likely meant to be another (``None``: it names
-        one the fleet knows, says a new one is meant, is close to no name, or was not
-        typed)."""
+    async def meant(self, request: LaunchRequest) -> str | None:
+        """The known agent ``request`` likely meant (``None``: it names one the fleet knows,
+        says a new one is meant, is close to no name, was not typed, or is no agent's name
+        at all, which the launch refuses in its own words)."""
         names, agent = self.names, request.agent
         if names is None or request.new or request.origin not in TYPED:
             return None
-        if await names.knows(agent):
+        if not is_agent_name(agent) or await names.knows(agent):
             return None
-        guess = likely_meant(agent, await names.names())
+        return likely_meant(agent, await names.names())
+
+    async def stranger(self, request: LaunchRequest) -> str | None:
+        """Why ``request`` names an agent likely meant to be another (``None``: see
+        :meth:`meant`)."""
+        agent = request.agent
+        guess = await self.meant(request)
         if guess is None:
             return None
         return (
@@ -74,9 +81,9 @@ def likely_meant(typed: str, known: Collection[str]) -> str | None:
     """The known name ``typed`` is likely a slip of, or ``None``: one edit away (a letter
     left out, added, changed or two swapped: ``codr``, ``dmo``, ``nightyl``), two for a name
     of eight letters or more, and never for a name under four (``a1`` beside ``b1``). Names
-    told apart on purpose are no slips: numbered siblings (``worker-2`` beside ``worker-1``,
-    ``coder2`` beside ``coder``) and a name with a part of its own added (``coder-docs``,
-    ``old-coder``)."""
+    told apart on purpose are no slips: numbered or lettered siblings (``worker-2`` beside
+    ``worker-1``, ``coder2`` beside ``coder``, ``coder-b`` beside ``coder-a``) and a name
+    with a part of its own added (``coder-docs``, ``old-coder``)."""
     lowered = typed.lower()
     for name in known:
         if name.lower() == lowered:
@@ -98,8 +105,9 @@ def _siblings(typed: str, name: str) -> bool:
         return True
     mine, theirs = _PARTS.split(typed), _PARTS.split(name)
     shorter, longer = sorted((mine, theirs), key=len)
-    if len(shorter) == len(longer):
-        return False
+    if len(shorter) == len(longer):  # lettered siblings: coder-a beside coder-b
+        differ = [(a, b) for a, b in zip(mine, theirs, strict=True) if a != b]
+        return len(mine) > 1 and len(differ) == 1 and max(map(len, differ[0])) == 1
     return any(
         longer[start : start + len(shorter)] == shorter
         for start in range(len(longer) - len(shorter) + 1)

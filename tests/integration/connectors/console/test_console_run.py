@@ -100,6 +100,28 @@ def test_a_name_close_to_a_known_one_starts_nothing_unless_new(bot: ConsoleBot) 
         bot.command(f"stop {name}", rf"Stopped {name}")
 
 
+def test_a_task_given_a_name_close_to_a_known_one_is_left_unchanged(bot: ConsoleBot) -> None:
+    """`task new --agent dmo` and `task start N --agent dmo` beside `demo` are refused
+    naming `demo` and the command that works; no task is made, and the task is not
+    rewritten to the typo."""
+    bot.command("spawn demo", r"Agent demo started \(stub\)")
+    bot.command("stop demo", r"Stopped demo")
+    bot.command(
+        'task new "fix it" --agent dmo',
+        r"no agent is called 'dmo' — did you mean 'demo'\? No task was made: "
+        r'`?task new "fix it" --agent demo',
+    )
+    bot.command('task new "fix it" --agent demo', r"Task #(\d+)")
+    number = bot.command("tasks", r"#(\d+) fix-it").group(1)
+    bot.command(
+        f"task start {number} --agent dmo",
+        rf"did you mean 'demo'\? Nothing was started and task #{number} is unchanged: "
+        rf"`?task start {number} --agent demo",
+    )
+    bot.command(f"task {number}", r"demo")
+    assert "dmo" not in bot.output_since_command
+
+
 def test_send_echo_and_logs(bot: ConsoleBot) -> None:
     """`send` delivers a line to the agent and shows what it wrote back; `logs` tails it."""
     bot.command("spawn demo", r"Agent demo started")

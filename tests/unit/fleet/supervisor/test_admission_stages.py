@@ -79,7 +79,7 @@ class Known:
         return name in ("coder", "demo")
 
     async def names(self) -> set[str]:
-        return {"coder", "demo", "worker-1", "nightly", "a1"}
+        return {"coder", "demo", "worker-1", "nightly", "a1", "bot-a"}
 
 
 @pytest.mark.parametrize(
@@ -87,12 +87,13 @@ class Known:
     [
         ("codr", "chat", False, "did you mean 'coder'?"),
         ("dmo", "schedule", False, "did you mean 'demo'?"),
-        ("Coder", "peer", False, "did you mean 'coder'?"),
+        ("Coder", "peer", False, None),  # no agent's name: the launch refuses it in its words
         ("codr", "chat", True, None),  # `spawn codr --new`
         ("brandnew", "chat", False, None),  # close to none: an ad hoc agent
         ("nightyl", "chat", False, "did you mean 'nightly'?"),  # two letters swapped
         ("worker-2", "chat", False, None),  # a numbered sibling, told apart on purpose
         ("coder2", "chat", False, None),
+        ("bot-b", "chat", False, None),  # a lettered sibling
         ("coder-docs", "chat", False, None),  # a part of its own added
         ("b1", "chat", False, None),  # too short for one letter to be a slip
         ("coder", "chat", False, None),
