@@ -44,4 +44,5 @@ def _some(names: Sequence[str]) -> str:
     if not names:
         return "no tools"
     more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-    return ", ".join(names[:SHOWN]) + more
+    # A server's names are its own text: each quoted, its control characters escaped.
+    return ", ".join(repr(name) for name in names[:SHOWN]) + more
