@@ -14,7 +14,10 @@ Subparsers are made of the same class, so every level of the command says so.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import io
+import json
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -116,8 +119,48 @@ class Parser(argparse.ArgumentParser):
 
 def parse(parser: Parser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """``argv`` (the process's, if ``None``) parsed: options before the command checked
-    first, ``--config`` given there moved to the command's own."""
-    words = list(sys.argv[1:] if argv is None else argv)
+    first, ``--config`` given there moved to the command's own. With ``--json`` among the
+    words, words that do not parse are answered as every ``--json`` failure is: one object
+    on stdout (``command`` null), the reason on stderr, exit status 2."""
+    words = _json_after_command(parser, list(sys.argv[1:] if argv is None else argv))
+    if "--json" not in (words[: words.index("--")] if "--" in words else words):
+        return _parsed(parser, words)
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            return _parsed(parser, words)
+    except SystemExit as exc:
+        if exc.code == 2:
+            reason = said.getvalue().strip().splitlines()[-1:] or ["the words do not parse"]
+            error = reason[0].removeprefix(f"{parser.prog}: error: ")
+            body = {"command": None, "ok": False, "exit": 2, "outcome": "error", "error": error}
+            print(json.dumps(body, ensure_ascii=True, indent=2))
+        raise
+    finally:
+        sys.stderr.write(said.getvalue())
+
+
+def _json_after_command(parser: Parser, words: list[str]) -> list[str]:
+    """``fleetwarden --json status`` read as ``fleetwarden status --json``, for a command
+    that takes ``--json``: the shell's verbs take it before them too."""
+    commands = _commands(parser)
+    if "--json" not in words:
+        return words
+    at = words.index("--json")
+    command = next((i for i, w in enumerate(words) if w in commands), None)
+    end = words.index("--") if "--" in words else len(words)
+    if command is None:  # an unknown command word follows: say that, not where --json goes
+        if not any(not word.startswith("-") for word in words[at + 1 : end]):
+            return words
+        return [*words[:at], *words[at + 1 : end], "--json", *words[end:]]
+    if at > command or "--json" not in _long_options(commands[words[command]]):
+        return words
+    del words[at]
+    words.insert(command, "--json")  # just after the command, which moved one to the left
+    return words
+
+
+def _parsed(parser: Parser, words: list[str]) -> argparse.Namespace:
     _check_before_command(parser, words)
     args = parser.parse_args(words)
     first: Path | None = getattr(args, FIRST_CONFIG, None)

@@ -152,6 +152,11 @@ def test_with_json_every_failure_answers_one_object(tmp_path: Path) -> None:
     broken = answer("stop", "sleeper", "--json", code=2)
     assert broken["command"] == "stop" and "configuration error" in str(broken["error"])
     config.write_text(CONFIG + SHELL_AS)
+    verb = answer("--json", "spwan", "x", code=2)  # the command word itself misspelt
+    assert verb["command"] is None and "did you mean 'spawn'?" in str(verb["error"])
+    assert answer("spwan", "x", "--json", code=2)["command"] is None
+    assert "--bogus" in str(answer("status", "--json", "--bogus", code=2)["error"])
+    assert answer("--json", "status", code=3)["command"] == "status"
     typo = fleetwarden(config, "ps", "--jsn")
     assert typo.returncode == 2 and "did you mean --json?" in typo.stderr
 

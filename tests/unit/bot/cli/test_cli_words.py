@@ -3,6 +3,7 @@ command as well as after it, and a misspelt option or command answered with the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -63,11 +64,6 @@ def test_a_command_without_config_says_so(capsys: pytest.CaptureFixture[str]) ->
         ),
         (("--confg", "x", "status"), "unknown option --confg — did you mean --config?"),
         (
-            ("--json", "status"),
-            "--json is an option of the command: put it after the command: "
-            "`fleetwarden status --json …`",
-        ),
-        (
             ("--markdwon", "tasks"),
             "did you mean --markdown? --markdown is an option of the command: put it after "
             "the command: `fleetwarden tasks --markdown …`",
@@ -82,6 +78,27 @@ def test_a_misspelt_option_or_command_is_answered_with_the_one_meant(
 ) -> None:
     """Every level of the command names the option or command likely meant."""
     assert said in refusal(capsys, *argv)
+
+
+def test_json_before_a_command_that_takes_it_is_the_commands() -> None:
+    """`fleetwarden --json status` reads as `fleetwarden status --json`, as the shell's
+    verbs take `--json` before them."""
+    args = parse(_parser(), ["--json", "status"])
+    assert args.command == "status" and args.json is True
+
+
+def test_words_that_do_not_parse_answer_one_object_with_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With `--json`, a misspelt command is one object on stdout (`command` null) and the
+    reason on stderr, exit status 2."""
+    with pytest.raises(SystemExit) as exited:
+        parse(_parser(), ["--json", "stauts"])
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    body = json.loads(out)
+    assert body["command"] is None and body["exit"] == 2 and body["ok"] is False
+    assert "did you mean 'status'?" in body["error"] and body["error"] in err
 
 
 def test_an_unknown_option_near_none_is_refused_plainly(
