@@ -150,7 +150,10 @@ def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
     answer = _worded(answer, config)
     code = _exit(command, answer)
     if as_json:
-        print(json.dumps(_machine(answer, code), ensure_ascii=True, indent=2))
+        body = _machine(answer, code)
+        print(json.dumps(body, ensure_ascii=True, indent=2))
+        if code != EXIT_OK:  # the reason on stderr too, as for every other failure
+            print(_plain(str(body["error"])), file=sys.stderr)
     else:
         out = sys.stdout if code == EXIT_OK else sys.stderr
         print(_plain(answer.text), file=out)
@@ -270,7 +273,8 @@ def _machine(answer: Answer, code: int) -> dict[str, object]:
     data = dict(answer.data or {})
     if answer.exit != EXIT_OK:
         body["error"] = data.get("error", answer.text)
-    elif code != EXIT_OK:
+    elif code != EXIT_OK:  # done in the audit's eyes, but not what the script asked
+        body["outcome"] = "error"
         body["error"] = f"{data.get('agent')} is already running (--if-absent takes that as done)"
     else:
         body["data"] = answer.data

@@ -93,6 +93,23 @@ def test_a_script_spawns_waits_reads_and_stops_an_agent(fleet: tuple[ConsoleBot,
     assert all(row[0] == "shell" and row[4] == "shell" for row in rows)  # the console typed none
 
 
+def test_a_spawn_of_a_running_agent_is_refused_whole_and_makes_no_task(
+    fleet: tuple[ConsoleBot, Path],
+) -> None:
+    """`spawn sleeper --prompt … --json` while sleeper runs: exit 1, `outcome` `error` beside
+    `ok` false, the reason on stderr too, and no task opened for a run that never starts."""
+    _, config = fleet
+    assert fleetwarden(config, "spawn", "sleeper").returncode == 0
+    done = fleetwarden(config, "spawn", "sleeper", "--prompt", "do it again", "--json")
+    assert done.returncode == 1, done
+    body = json.loads(done.stdout)
+    assert (body["ok"], body["outcome"]) == (False, "error")
+    assert "sleeper is already running" in body["error"] and body["error"] in done.stderr
+    with sqlite3.connect(config.parent / "state" / "ledger.db") as db:
+        assert db.execute("SELECT count(*) FROM tasks").fetchone() == (0,)
+    assert fleetwarden(config, "stop", "sleeper").returncode == 0
+
+
 def test_another_user_is_refused_and_nothing_runs(fleet: tuple[ConsoleBot, Path]) -> None:
     """A user other than the state dir's owner cannot command the fleet: exit status 1,
     saying who may, and no command reaches the router."""

@@ -99,7 +99,9 @@ class Handlers(Family):
         stranger = await self._admission.stranger(request)
         if stranger is not None:  # a likely typo: refused before a task is opened for it
             return await self.answer(request.agent, Refused(stranger), earlier)
-        request, task = await self._tasked(req, request)
+        task = None  # a second run of a live agent is never started: no task for it
+        if request.fresh or not await self._live(request.agent):
+            request, task = await self._tasked(req, request)
         gate = self._gate
         admitted = await self._admission.admit(request, gate.waiter(req) if gate else None)
         if task is not None:
