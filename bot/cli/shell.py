@@ -213,7 +213,8 @@ def _ask(state_dir: Path, text: str) -> Answer:
     except (FileNotFoundError, ConnectionRefusedError):
         raise _NotRunning(
             f"Fleetwarden is not running with state dir {state_dir} (nothing answers on "
-            f"{where}): start it with `fleetwarden run`, or name its config with --config"
+            f"{where}): start it (`bash run.sh` from the Quick start, or `fleetwarden run`), "
+            "or name the config it runs with, --config FILE"
         ) from None
     except NotTheDashboard as exc:
         raise _NotRunning(str(exc)) from None

@@ -190,9 +190,10 @@ def _ask(config: Config, environ: Mapping[str, str], path: str) -> tuple[int, ob
         raise StatusError(
             f"no config file was read (no --config, and {CONFIG_ENV_VAR} is not set), and "
             "the embedded default has no dashboard: `fleetwarden status` (the fleet) and "
-            "`fleetwarden ps` answer from the control socket; for the rest, give status the "
-            "config the running Fleetwarden was started with, `fleetwarden status --config "
-            f"PATH` (or set {CONFIG_ENV_VAR})",
+            "`fleetwarden ps` answer from the control socket (`fleetwarden runs NAME` reads an "
+            "agent's runs); the rest reads a dashboard, which a config turns on "
+            "(`dashboard: {listen: 127.0.0.1:8750}`): start Fleetwarden with that config and "
+            f"give it here too, `fleetwarden status --config PATH` (or set {CONFIG_ENV_VAR})",
             EXIT_CONFIG,
         )
     if settings is None:
