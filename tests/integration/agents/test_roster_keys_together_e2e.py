@@ -147,3 +147,25 @@ def test_removing_a_peer_names_the_roster_set_that_frees_it(tmp_path: Path) -> N
     assert (
         roster.read_text() == "# Our agents.\n- name: coder   # writes the code\n  runtime: stub\n"
     )
+
+
+def test_a_quoted_value_of_several_words_stays_one_value(tmp_path: Path) -> None:
+    """`roster set coder role "reviews model changes"` sets role to the three words, not
+    role and model; YAML's own quoting (`'it''s fine'`) reads as YAML reads it."""
+    bot, roster = started(tmp_path)
+    with bot:
+        bot.command('roster set coder role "reviews model changes"', r"changed: coder\.")
+        assert entry(roster, "coder") == {
+            "name": "coder",
+            "runtime": "stub",
+            "talks_to": ["tester"],
+            "role": "reviews model changes",
+        }
+        bot.command("roster set coder role 'it''s fine'", r"changed: coder\.")
+        assert entry(roster, "coder") == {
+            "name": "coder",
+            "runtime": "stub",
+            "talks_to": ["tester"],
+            "role": "it's fine",
+        }
+        assert bot.close() == 0

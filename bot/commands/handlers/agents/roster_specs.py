@@ -75,6 +75,7 @@ ROSTER_SET = CommandSpec(
             "(`[Read, Edit]`, `{A: '1'}`); `null` takes the key out (its default applies). "
             "More KEY VALUE pairs may follow (`runtime command argv [python3, bot.py]`).",
             rest=True,
+            quoted=True,
         ),
     ),
     control=True,
