@@ -169,3 +169,31 @@ def test_a_quoted_value_of_several_words_stays_one_value(tmp_path: Path) -> None
             "role": "it's fine",
         }
         assert bot.close() == 0
+
+
+def test_a_command_agent_runs_a_program_of_yours_from_a_workdir_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """A command agent runs in its workdir: `--argv '[python3, -c, "print(42)"]'` alone
+    prints 42, and `bot.py` is found when `--workdir` names the folder holding it."""
+    bot, roster = started(tmp_path)
+    (tmp_path / "bot").mkdir()
+    (tmp_path / "bot" / "bot.py").write_text('print("bot.py says", 6 * 7)\n')
+    with bot:
+        bot.command(
+            """roster add answer --runtime command --argv '[python3, -c, "print(42)"]'""",
+            r"added: answer\.",
+        )
+        bot.command("spawn answer", r"\b42\b")
+        bot.command(
+            "roster add bot --runtime command --argv '[python3, -u, bot.py]' --workdir bot",
+            r"added: bot\.",
+        )
+        assert entry(roster, "bot") == {
+            "name": "bot",
+            "runtime": "command",
+            "workdir": "bot",
+            "argv": ["python3", "-u", "bot.py"],
+        }
+        bot.command("spawn bot", r"bot\.py says 42")
+        assert bot.close() == 0
