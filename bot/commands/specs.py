@@ -313,8 +313,8 @@ ROSTER = CommandSpec(
         "(`role:`) and the peers it may message (`talks_to:`). `roster reload` applies an "
         "edited config; `roster add`, `roster set` and `roster remove` edit it from chat, "
         "keys that go together in one command (a `command` agent with its command line: "
-        "`roster add bot --runtime command --argv '[python3, -u, bot.py]'`, `roster set "
-        "coder runtime command argv [python3, -u, bot.py]`)."
+        "`roster add bot --runtime command --argv '[python3, -u, bot.py]' --workdir bot`, "
+        "`roster set coder runtime command argv [python3, -u, bot.py]`)."
     ),
     examples=("roster", "roster reload"),
     subcommands=(ROSTER_RELOAD, ROSTER_ADD, ROSTER_SET, ROSTER_REMOVE),

@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from bot.cli.init.presets import (
     CONFIG_NAME,
@@ -41,6 +42,7 @@ from bot.cli.init.presets import (
     Preset,
     UnknownPreset,
     described,
+    forge_kind_named,
     makes_repo,
     preset_named,
     render,
@@ -55,6 +57,7 @@ MAKEFILE = "test:\n\t@echo 'no tests yet: make test runs them'\n"
 GIT_IDENTITY = ("-c", "user.name=Fleetwarden", "-c", "user.email=fleetwarden@localhost")
 
 Ask = Callable[[str, str], str]
+T = TypeVar("T")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -86,8 +89,10 @@ def main(args: argparse.Namespace, *, ask: Ask | None = None) -> int:
     if ask is None and sys.stdin.isatty():
         ask = _input
     try:
-        preset = preset_named(
-            args.preset or _asked(ask, "Preset (" + ", ".join(PRESETS) + ")", DEFAULT_PRESET)
+        preset = (
+            preset_named(args.preset)
+            if args.preset
+            else _chosen(ask, "Preset (" + ", ".join(PRESETS) + ")", DEFAULT_PRESET, preset_named)
         )
         directory: Path = args.dir
         answers = _answers(args, preset, directory, ask)
@@ -208,9 +213,11 @@ def _answers(args: argparse.Namespace, preset: Preset, directory: Path, ask: Ask
     answers = Answers(config=config, repo_url=args.repo_url)
     if not preset.forge:
         return answers
-    kind = args.forge_kind or _asked(ask, "Forge kind (" + ", ".join(FORGE_KINDS) + ")", "github")
-    if kind not in FORGE_KINDS:
-        raise UnknownPreset(f"unknown forge kind {kind!r} (kinds: {', '.join(FORGE_KINDS)})")
+    kind = (
+        forge_kind_named(args.forge_kind)
+        if args.forge_kind
+        else _chosen(ask, "Forge kind (" + ", ".join(FORGE_KINDS) + ")", "github", forge_kind_named)
+    )
     default_api = DEFAULT_APIS[kind]
     return replace(
         answers,
@@ -221,6 +228,20 @@ def _answers(args: argparse.Namespace, preset: Preset, directory: Path, ask: Ask
         login=args.login or _asked(ask, "The bot's login there", answers.login),
         listen=args.listen or answers.listen,
     )
+
+
+def _chosen(ask: Ask | None, question: str, default: str, named: Callable[[str], T]) -> T:
+    """What the answer names, for a question with a fixed set of answers: one naming none is
+    answered with the one likely meant and the question is put again, so a typo costs one
+    line, not the answers given before it (Ctrl-C still leaves, writing nothing)."""
+    while True:
+        answer = _asked(ask, question, default)
+        try:
+            return named(answer)
+        except UnknownPreset as exc:
+            if ask is None:
+                raise
+            print(f"fleetwarden init: {exc}", file=sys.stderr)
 
 
 def _asked(ask: Ask | None, question: str, default: str) -> str:

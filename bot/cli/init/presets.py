@@ -90,6 +90,16 @@ def preset_named(name: str) -> Preset:
     raise UnknownPreset(f"unknown preset {name!r}{hint} (presets: {', '.join(PRESETS)})")
 
 
+def forge_kind_named(kind: str) -> str:
+    """``kind`` when it is a forge kind, else :class:`UnknownPreset` saying which was likely
+    meant."""
+    if kind in FORGE_KINDS:
+        return kind
+    near = difflib.get_close_matches(kind, FORGE_KINDS, n=1)
+    hint = f": did you mean {near[0]!r}?" if near else ""
+    raise UnknownPreset(f"unknown forge kind {kind!r}{hint} (kinds: {', '.join(FORGE_KINDS)})")
+
+
 @dataclass(frozen=True, slots=True)
 class Answers:
     """What the files are filled in with: each has a default, so nothing must be asked."""

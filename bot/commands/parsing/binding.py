@@ -62,9 +62,10 @@ def bind(spec: CommandSpec, lexer: Lexer) -> tuple[dict[str, str], dict[str, Fla
         index += 1
         if arg.rest:
             if spec.flags and not flags_ended:
-                args[arg.name] = _rest_among_flags(spec, by_name, lexer, flags)
+                text = _rest_among_flags(spec, by_name, lexer, flags)
             else:
-                args[arg.name] = unwrap_quotes(lexer.remainder())
+                text = lexer.remainder()
+            args[arg.name] = text if arg.quoted else unwrap_quotes(text)
             break
         token = lexer.token()
         if token is None:  # unreachable: skip_space said something is left
@@ -118,7 +119,7 @@ def _rest_among_flags(
         else:
             lexer.skip_word()
     pieces.append(lexer.text[start : lexer.pos])
-    return unwrap_quotes(" ".join(piece.strip() for piece in pieces if piece.strip()))
+    return " ".join(piece.strip() for piece in pieces if piece.strip())
 
 
 def _is_flag_here(name: str, by_name: Mapping[str, FlagSpec]) -> bool:

@@ -38,7 +38,9 @@ class FlagSpec:
 class ArgSpec:
     """A positional argument; ``rest`` takes the raw remainder of the line and comes last.
     ``agent``: it names an agent that must exist, so a refusal of a name no agent has says
-    the one likely meant (the router sees to it, for every command so marked)."""
+    the one likely meant (the router sees to it, for every command so marked).
+    ``quoted``: a ``rest`` whose quotes are its handler's to read (a value read as YAML),
+    so one pair wrapping it all is kept, not taken off as it is for prose."""
 
     name: str
     help: str
@@ -46,6 +48,7 @@ class ArgSpec:
     rest: bool = False
     choices: tuple[str, ...] = ()
     agent: bool = False
+    quoted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

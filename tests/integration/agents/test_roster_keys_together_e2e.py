@@ -147,3 +147,53 @@ def test_removing_a_peer_names_the_roster_set_that_frees_it(tmp_path: Path) -> N
     assert (
         roster.read_text() == "# Our agents.\n- name: coder   # writes the code\n  runtime: stub\n"
     )
+
+
+def test_a_quoted_value_of_several_words_stays_one_value(tmp_path: Path) -> None:
+    """`roster set coder role "reviews model changes"` sets role to the three words, not
+    role and model; YAML's own quoting (`'it''s fine'`) reads as YAML reads it."""
+    bot, roster = started(tmp_path)
+    with bot:
+        bot.command('roster set coder role "reviews model changes"', r"changed: coder\.")
+        assert entry(roster, "coder") == {
+            "name": "coder",
+            "runtime": "stub",
+            "talks_to": ["tester"],
+            "role": "reviews model changes",
+        }
+        bot.command("roster set coder role 'it''s fine'", r"changed: coder\.")
+        assert entry(roster, "coder") == {
+            "name": "coder",
+            "runtime": "stub",
+            "talks_to": ["tester"],
+            "role": "it's fine",
+        }
+        assert bot.close() == 0
+
+
+def test_a_command_agent_runs_a_program_of_yours_from_a_workdir_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """A command agent runs in its workdir: `--argv '[python3, -c, "print(42)"]'` alone
+    prints 42, and `bot.py` is found when `--workdir` names the folder holding it."""
+    bot, roster = started(tmp_path)
+    (tmp_path / "bot").mkdir()
+    (tmp_path / "bot" / "bot.py").write_text('print("bot.py says", 6 * 7)\n')
+    with bot:
+        bot.command(
+            """roster add answer --runtime command --argv '[python3, -c, "print(42)"]'""",
+            r"added: answer\.",
+        )
+        bot.command("spawn answer", r"\b42\b")
+        bot.command(
+            "roster add bot --runtime command --argv '[python3, -u, bot.py]' --workdir bot",
+            r"added: bot\.",
+        )
+        assert entry(roster, "bot") == {
+            "name": "bot",
+            "runtime": "command",
+            "workdir": "bot",
+            "argv": ["python3", "-u", "bot.py"],
+        }
+        bot.command("spawn bot", r"bot\.py says 42")
+        assert bot.close() == 0

@@ -22,7 +22,11 @@ ADD_KEYS: tuple[tuple[str, str], ...] = (
     ("class", "Its class in the team, one word, e.g. `reviewer`."),
     ("backend", "How it runs: `subprocess` or `tmux`."),
     ("host", "The host of the config's `hosts:` it runs on."),
-    ("workdir", "Its working directory (it must exist)."),
+    (
+        "workdir",
+        "Its working directory (it must exist; a relative one is read from the config "
+        "file's folder). Default: `agents/NAME/work` in the state dir.",
+    ),
     ("account", "The account its model requests are metered against."),
     ("permissions", "What it may do without asking."),
 )
@@ -53,13 +57,16 @@ ROSTER_ADD = CommandSpec(
     description=(
         "Writes a new entry at the end of the roster with the keys given; any other key "
         "follows with `roster set`. An agent of `--runtime command` runs its own command "
-        "line, given in the same command with `--argv` (`roster add bot --runtime command "
-        "--argv '[python3, -u, bot.py]'`), never through a shell. "
+        "line, given in the same command with `--argv` (`roster add answer --runtime command "
+        """--argv '[python3, -c, "print(42)"]'`), never through a shell, in its workdir: """
+        "a program of your own is found there when `--workdir` names the folder holding "
+        "it (`roster add bot --runtime command --argv '[python3, -u, bot.py]' --workdir "
+        "bot`, with `bot/bot.py` beside the config). "
         f"{_WRITTEN} An unknown runtime is refused with the list."
     ),
     examples=(
         "roster add coder-2 --runtime claude --model opus",
-        "roster add bot --runtime command --argv '[python3, -u, bot.py]'",
+        "roster add bot --runtime command --argv '[python3, -u, bot.py]' --workdir bot",
     ),
 )
 
@@ -75,6 +82,7 @@ ROSTER_SET = CommandSpec(
             "(`[Read, Edit]`, `{A: '1'}`); `null` takes the key out (its default applies). "
             "More KEY VALUE pairs may follow (`runtime command argv [python3, bot.py]`).",
             rest=True,
+            quoted=True,
         ),
     ),
     control=True,

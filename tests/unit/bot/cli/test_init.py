@@ -87,14 +87,38 @@ def test_an_unknown_preset_offers_the_nearest() -> None:
         preset_named("pipline")
 
 
-def test_an_unknown_forge_kind_typed_writes_nothing(
+def test_an_unknown_forge_kind_typed_is_asked_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`gitlob` typed for the forge's kind is refused, exit 2, naming the kinds there are."""
-    answers = iter(["forge", "gitlob"])
-    assert main(_args(str(tmp_path / "fleet")), ask=lambda q, d: next(answers)) == 2
+    """`gitlob` typed for the forge's kind is answered with the kind meant and the question
+    put again; the kind then typed is the one written."""
+    asked: list[str] = []
+    answers = iter(["forge", "gitlob", "gitlab", "", "", ""])
+
+    def ask(question: str, default: str) -> str:
+        asked.append(question)
+        return next(answers)
+
+    assert main(_args(str(tmp_path / "fleet")), ask=ask) == 0
+    assert asked[1:3] == ["Forge kind (github, gitea, gitlab)"] * 2
+    assert (
+        "unknown forge kind 'gitlob': did you mean 'gitlab'? (kinds: github, gitea, gitlab)"
+        in capsys.readouterr().err
+    )
+    config = yaml.safe_load((tmp_path / "fleet" / "fleetwarden.yaml").read_text())
+    assert list(config["forges"]) == ["gitlab"]
+
+
+def test_an_unknown_forge_kind_given_as_an_option_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A forge kind outside the choices named on the command line is refused, exit 2, writing
+    nothing (an option is not asked again)."""
+    with pytest.raises(SystemExit) as exited:
+        main(_args(str(tmp_path / "fleet"), "--preset", "forge", "--forge-kind", "gitlob"))
+    assert exited.value.code == 2
     assert not (tmp_path / "fleet").exists()
-    assert "unknown forge kind 'gitlob' (kinds: github, gitea, gitlab)" in capsys.readouterr().err
+    assert "invalid choice: 'gitlob'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where", ["fleet", "bot/cli", "connectors"])
