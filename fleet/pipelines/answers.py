@@ -1,8 +1,11 @@
 """Which stage of a mission an operator's ``mission approve M [STAGE]`` / ``mission deny M
 [STAGE]`` answers: the stage named, which must be asking; with none named, the one stage
 asking — more than one asking, the operator must name it (the ask's notice quotes the
-whole command, its stage in it, so the answer is tied to the stage that was shown); and
-why ``task start`` of a stage is refused while a stage before it is not through its gate."""
+whole command, its stage in it, so the answer is tied to the stage that was shown); what
+an answer typed before its stage's gate asks is told instead (the stage at work, whose run
+ends it); what a yes to the last stage says (the mission done, the ``merge`` that lands
+its change); and why ``task start`` of a stage is refused while a stage before it is not
+through its gate."""
 
 from __future__ import annotations
 
