@@ -1,8 +1,11 @@
 """Which stage of a mission an operator's ``mission approve M [STAGE]`` / ``mission deny M
 [STAGE]`` answers: the stage named, which must be asking; with none named, the one stage
 asking — more than one asking, the operator must name it (the ask's notice quotes the
-whole command, its stage in it, so the answer is tied to the stage that was shown); and
-why ``task start`` of a stage is refused while a stage before it is not through its gate."""
+whole command, its stage in it, so the answer is tied to the stage that was shown); what
+an answer typed before its stage's gate asks is told instead (the stage at work, whose run
+ends it); what a yes to the last stage says (the mission done, the ``merge`` that lands
+its change); and why ``task start`` of a stage is refused while a stage before it is not
+through its gate."""
 
 from __future__ import annotations
 
@@ -14,20 +17,41 @@ from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.tasks.register import TaskError, shown
 
 
-def asked(mission: str, stage: str, named: str, again: str = "", *, last: bool = False) -> str:
+def asked(
+    mission: str,
+    stage: str,
+    named: str,
+    again: str = "",
+    *,
+    last: bool = False,
+    branch: str | None = None,
+) -> str:
     """The notice that ``stage`` of ``mission`` (its task ``named``: its change and the
     commit asked about) asks an operator; ``again``: why it is asked again; ``last``: no
-    stage comes after it, so a yes ends the mission (nothing is merged by it)."""
+    stage comes after it, so a yes ends the mission (nothing is merged by it); ``branch``:
+    where the change asked about is (``None``: on no branch known here)."""
     lead = f"{again}. " if again else ""
-    then = (
-        "and the mission is done: its change stays on its branch for you to land (`merge`)"
-        if last
-        else "and starts what comes next"
-    )
+    then = f"and the mission is done: {landing(branch)}" if last else "and starts what comes next"
     return (
         f"Mission {mission}: {lead}stage **{stage}** ({named}) is over and its gate asks an "
         f"operator. `mission approve {mission} {stage}` approves that commit {then}; "
         f"`mission deny {mission} {stage}` stops the mission."
+    )
+
+
+def landing(branch: str | None) -> str:
+    """Where a done mission's change waits, and the command that lands it."""
+    if branch is None:
+        return "no stage left a change on a branch to land"
+    return f"its change stays on {branch} for you to land: `merge {branch}`"
+
+
+def done(mission: str, stage: str, branch: str | None) -> str:
+    """The answer to ``mission approve`` of ``mission``'s last ``stage``: the mission is
+    done, nothing comes next, and where its change waits (``branch``) for a ``merge``."""
+    return (
+        f"Stage {stage} of mission {mission} passed its gate, the last: the mission "
+        f"is done and nothing comes next; {landing(branch)}."
     )
 
 
@@ -82,9 +106,12 @@ def answering(
 async def answering_now(
     tasks: TasksStore, stages: Sequence[StageRecord], mission: str, named: str | None, verb: str
 ) -> StageRecord:
-    """:func:`answering`; with no stage named and none asking, a :class:`TaskError` saying
-    what the mission waits for now (:func:`nothing_asks`)."""
-    if named is not None or any(stage.gate_state == "asking" for stage in stages):
+    """:func:`answering`; with none asking and no stage named — or one named whose gate
+    is not taken yet (it has not run, or runs now) — a :class:`TaskError` saying what the
+    mission waits for now (:func:`nothing_asks`)."""
+    found = next((stage for stage in stages if stage.stage == named), None)
+    early = named is None or (found is not None and found.gate_state == "waiting")
+    if not early or any(stage.gate_state == "asking" for stage in stages):
         return answering(stages, mission, named, verb)
     raise TaskError(await nothing_asks(tasks, stages, mission, verb))
 

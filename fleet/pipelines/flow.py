@@ -90,7 +90,7 @@ class Pipelines:
         self._notices = notices
         self._pipelines = pipelines
         self._roster = roster
-        self._judged = judged
+        self.judged = judged
         self._taking = Taking(
             stages=stages,
             tasks=tasks,
@@ -189,7 +189,7 @@ class Pipelines:
 
     async def _heard(self, event: FleetEvent) -> None:
         try:
-            line = await self._judged.lines.live_line(event.agent)
+            line = await self.judged.lines.live_line(event.agent)
             found = [] if line is None else await self._stages.of_line(line.id)
             if event.kind is EventKind.ENDED:
                 found += [
@@ -259,7 +259,7 @@ class Pipelines:
             fresh = await self._stages.stage_of(stage.task_id)
             if fresh is None or fresh.gate_state != "asking":
                 raise TaskError(meanwhile(mission.name, stage))
-            now = None if fresh.line_id is None else await self._judged.tip(fresh.line_id)
+            now = None if fresh.line_id is None else await self.judged.tip(fresh.line_id)
             if now is not None and now != fresh.commit:
                 await self._taking.moved(fresh)  # asked again, on the commit there now
                 raise TaskError(stale(mission.name, fresh, now))

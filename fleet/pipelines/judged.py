@@ -1,11 +1,13 @@
 """What a stage's gate judges: the line its task's work is on, that line's tip (the commit
 its door repo holds — what ``merge`` would land), and whether a run of its agent is still
 writing it. A gate is taken on a commit (:mod:`.flow`); a check only once no run writes
-the checkout it runs in."""
+the checkout it runs in. A stage whose line holds no commit of its own (a review reads
+another stage's change and adds none) is asked about the change it read: the line of the
+nearest stage before it that made commits, at that line's tip — what ``merge`` lands."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from fleet.ledger.records.lines import LineRecord
@@ -56,6 +58,20 @@ class Judged:
             return None
         tip = await self.tip(line.id)
         return None if tip is None else (line, tip)
+
+    async def read(self, task_id: int, before: Sequence[int]) -> tuple[LineRecord, str] | None:
+        """What an ``approve`` gate of stage task ``task_id`` asks about: its own line and
+        tip (:meth:`at`) when it holds commits of its own; else the change it read — the
+        line of the nearest of ``before`` (the tasks of the stages before it, nearest
+        first) whose tip is past the commit it forked from; else its own, as :meth:`at`."""
+        own = await self.at(task_id)
+        if own is not None and own[1] != own[0].fork_sha:
+            return own
+        for earlier in before:
+            found = await self.at(earlier)
+            if found is not None and found[1] != found[0].fork_sha:
+                return found
+        return own
 
     async def writing(self, task: TaskRecord) -> int | None:
         """The run of ``task``'s agent still going (a live session between turns, a

@@ -61,8 +61,16 @@ class Taking:
         self.ends = RunEnds()
 
     async def take(self, stage: StageRecord, tries: int = 3) -> None:
-        """Take ``stage``'s gate (it is ``waiting``) on its line's tip now."""
-        judged = await self._judged.at(stage.task_id)
+        """Take ``stage``'s gate (it is ``waiting``) on its line's tip now: an ``approve``
+        of a stage that committed nothing, on the change it read (:meth:`Judged.read`)."""
+        if stage.gate == "approve":
+            every = await self._stages.of_mission(stage.mission_id)
+            before = sorted(
+                (s for s in every if s.position < stage.position), key=lambda s: -s.position
+            )
+            judged = await self._judged.read(stage.task_id, [s.task_id for s in before])
+        else:  # a check runs in the stage's own checkout, which no other agent writes
+            judged = await self._judged.at(stage.task_id)
         at = None if judged is None else (judged[0].id, judged[1])
         on = "" if judged is None else f" on commit {judged[1][:12]}"
         if stage.gate == "auto":
@@ -141,12 +149,18 @@ class Taking:
         mission = await self._mission_name(stage)
         named = "its task" if task is None else f"task {shown(task)}"
         if judged is not None:
-            named += f", its change on {judged[0].branch} at commit {judged[1][:12]}"
+            whose = (
+                "its change"
+                if task is None or judged[0].agent == task.agent
+                else (f"the change it read, {judged[0].agent}'s,")
+            )
+            named += f", {whose} on {judged[0].branch} at commit {judged[1][:12]}"
         elif task is not None and task.branch is not None:
             named += f", its change on {task.branch}"
         every = await self._stages.of_mission(stage.mission_id)
         last = all(other.position <= stage.position for other in every)
-        text = asked(mission, stage.stage, named, again, last=last)
+        branch = judged[0].branch if judged is not None else task.branch if task else None
+        text = asked(mission, stage.stage, named, again, last=last, branch=branch)
         if task is not None and task.runs:
             await self.ends.told(task.runs[-1])  # the news of its run's end first
         # About its agent too: it waits behind that agent's news held while a command about

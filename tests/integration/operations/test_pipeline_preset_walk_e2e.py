@@ -2,11 +2,13 @@
 docs/operations.md tells it: `init --preset pipeline`, `run`, a mission of pipeline `ship`
 whose stub stages are ended with `send AGENT exit` (the coder's commit made with `send coder
 commit …`), an early `mission approve` told what it waits for, the last stage's ask coming
-after the news of the reviewer's run ending and saying that a yes ends the mission, and that
-yes."""
+after the news of the reviewer's run ending, asking about coder's change (the review commits
+nothing of its own) and saying that a yes ends the mission, that yes naming the `merge` of
+coder's branch, and that merge landing it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -27,7 +29,8 @@ def _env() -> dict[str, str]:
 
 def test_the_pipeline_preset_walks_to_done(tmp_path: Path) -> None:
     """plan, code (gate `make test`) and review (gate approve) go on as each stub is told
-    `exit`; an early approve says whose run must end; the last ask follows its run's end."""
+    `exit`; an early approve, bare or of a stage, says whose run must end; the last ask
+    follows its run's end and is of coder's branch, which its yes sends to `merge`."""
     made = subprocess.run(
         [str(FLEETWARDEN), "init", "fleet", "--preset", "pipeline"],
         cwd=tmp_path, env=_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -44,6 +47,10 @@ def test_the_pipeline_preset_walks_to_done(tmp_path: Path) -> None:
         early = bot.output_since_command
         assert "stage plan (task #1" in early and "ends with send planner exit" in early, early
         assert "mission approve readme review answers it then" in early
+        bot.command("mission approve readme review", r"no stage of mission readme waits")
+        named = bot.output_since_command
+        assert "its gate is waiting" not in named, named
+        assert "stage plan (task #1" in named and "ends with send planner exit" in named, named
         bot.command("send planner exit", r"Sent to planner")
         bot.expect(r"What task #2 waited for is done; started now", timeout=90)
         bot.expect(r"stub: waiting for input", STARTUP)
@@ -55,10 +62,26 @@ def test_the_pipeline_preset_walks_to_done(tmp_path: Path) -> None:
         mark = len(bot.stdout)
         bot.command("send reviewer exit", r"Sent to reviewer")
         ask = bot.expect(r"Mission readme: stage \W*review\W* .* gate asks an operator", 90)
-        bot.expect(r"approves that commit and the mission is done")
+        land = bot.expect(r"approves that commit and the mission is done.*merge (fw/[\w/-]+)")
         finished = bot.stdout.find("reviewer finished after", mark)
         assert mark < finished < ask.start(), bot.stdout[mark:]  # the run's end, then the ask
-        bot.command("mission approve readme review", r"Stage review of mission readme passed")
+        asked = bot.stdout[ask.start() : land.end()]
+        coder = re.search(r"on (fw/coder/\d+) at commit [0-9a-f]{12}", asked)
+        assert coder is not None and "fw/reviewer/" not in asked, asked
+        branch = coder.group(1)
+        assert land.group(1) == branch, asked
+        bot.command("mission approve readme review", rf"for you to land: merge {branch}\.")
+        yes = bot.output_since_command
+        assert "the mission is done and nothing comes next" in yes, yes
+        assert f"stays on {branch} for you to land: merge {branch}" in yes, yes
+        assert "what comes next starts" not in yes, yes
         bot.expect(r"Mission readme: every stage passed its gate; it is done", timeout=30)
+        bot.command(f"merge {branch}", r"Merged into main|Nothing was merged", timeout=60)
+        assert "Merged into main" in bot.output_since_command, bot.output_since_command
         assert "Traceback" not in bot.stdout + bot.stderr
         assert bot.close() == 0, bot.stderr
+    landed = subprocess.run(
+        ["git", "-C", str(tmp_path / "fleet" / "repo"), "log", "-1", "--format=%s", "main"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert landed.stdout.strip() == "add a README", landed.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from bot.chat.agent_text import said
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.handlers.work.refs import mission_of, tasks_after
@@ -25,6 +26,7 @@ from bot.render import machine
 from bot.render.work import pipelines as render_pipelines
 from bot.render.work import tasks as render
 from fleet.ledger.stores.work.missions import MissionsStore
+from fleet.pipelines.answers import done
 from fleet.pipelines.flow import Pipelines
 from fleet.tasks.register import Register, source_of
 
@@ -95,6 +97,15 @@ class MissionCommands(Family):
         stage = await answer(found, req.who, req.command.args.get("STAGE"))
         word = "approved" if approved else "denied"
         text = render_pipelines.answered(stage, found.name, approved)
+        every = await self._pipelines.stages(found)
+        if approved and all(s.gate_state == "passed" for s, _ in every):
+            line = (
+                None
+                if stage.line_id is None
+                else await self._pipelines.judged.lines.line(stage.line_id)
+            )
+            branch = None if line is None else line.branch
+            text = done(said(found.name, 40), said(stage.stage, 40), branch)
         return Reply(text, detail=f"mission {found.name} stage {stage.stage} {word}")
 
     @command(MISSION_ADD, under=MISSION)
