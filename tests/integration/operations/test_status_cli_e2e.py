@@ -129,17 +129,25 @@ def test_status_reads_the_fleet_its_forge_runs_and_one_agent_without_the_secrets
 
 
 def test_status_without_a_config_says_none_was_read_and_how_to_pass_it(tmp_path: Path) -> None:
-    """Run with no --config and no FLEETWARDEN_CONFIG: no config was read, and how to pass
-    it — not only that the (embedded default's) dashboard is off (exit 2)."""
-    done = subprocess.run(
-        [str(FLEETWARDEN), "status"],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2
+    """Run with no --config and no FLEETWARDEN_CONFIG: the fleet's status asks the control
+    socket (nothing running: exit 3, saying no config was read); an agent's, which reads a
+    dashboard, says none was read and how to pass one (exit 2)."""
+
+    def status(*words: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(FLEETWARDEN), "status", *words],
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    fleet = status()
+    assert fleet.returncode == 3, fleet
+    assert "no config was read, so status asked the control socket" in fleet.stderr
+    done = status("agent", "demo")
+    assert done.returncode == 2, done
     assert done.stderr.startswith("fleetwarden status: no config file was read"), done.stderr
     assert "fleetwarden status --config PATH" in done.stderr
     assert "FLEETWARDEN_CONFIG" in done.stderr
