@@ -4,8 +4,10 @@
   ``--markdwon`` → ``--markdown``), from the options of the command it was given to; a
   misspelt command with the command likely meant (``stauts`` → ``status``).
 - ``--config FILE`` may come before the command (``fleetwarden --config X status``) as well
-  as after it; given both ways, the two must agree. Another option of a command given before
-  it is refused with where it goes: "put it after the command: ``fleetwarden status --json``".
+  as after it; given both ways, the two must agree. ``--json`` before a command that takes it
+  is read as after it (``fleetwarden --json status``). Another option of a command given
+  before it is refused with where it goes: "put it after the command: ``fleetwarden tasks
+  --markdown``".
 
 argparse (3.11) has no ``suggest_on_error``: :class:`Parser` does it in its error path.
 Subparsers are made of the same class, so every level of the command says so.

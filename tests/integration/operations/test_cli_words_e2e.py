@@ -4,6 +4,7 @@ with exit status 2 and the one meant, before anything is read or written."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -57,7 +58,10 @@ def test_config_before_the_command_is_read_as_after_it(tmp_path: Path) -> None:
         (("tasks", "--markdwon", "--config", "{config}"), "did you mean --markdown?"),
         (("--confg", "{config}", "status"), "unknown option --confg — did you mean --config?"),
         (("status", "--confg", "{config}"), "did you mean --config?"),
-        (("--json", "status"), "put it after the command: `fleetwarden status --json …`"),
+        (
+            ("--markdown", "tasks", "--config", "{config}"),
+            "put it after the command: `fleetwarden tasks --markdown …`",
+        ),
         (("stauts",), "did you mean 'status'?"),
     ],
 )
@@ -72,3 +76,15 @@ def test_a_misspelt_flag_or_command_is_refused_with_the_one_meant(
     assert said in done.stderr
     assert "Traceback" not in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fleet.yaml"]
+
+
+def test_json_before_the_command_is_read_as_after_it(tmp_path: Path) -> None:
+    """`fleetwarden --json status` answers as `fleetwarden status --json`: in JSON, with the
+    same exit status (3: no fleet runs with this config)."""
+    config = tmp_path / "fleet.yaml"
+    config.write_text(CONFIG)
+    before = fleetwarden(tmp_path, "--json", "status", "--config", str(config))
+    after = fleetwarden(tmp_path, "status", "--json", "--config", str(config))
+    assert before.returncode == after.returncode == 3, before
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+    assert json.loads(before.stdout)["ok"] is False
