@@ -31,7 +31,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -42,6 +41,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 import pytest
+
+from tests import ports
 
 if TYPE_CHECKING:
     import psycopg
@@ -122,11 +123,8 @@ def _version_key(bin_dir: Path) -> tuple[int, ...]:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing listens on right now (:mod:`tests.ports`)."""
+    return ports.free_port()
 
 
 def _die_with_parent(parent: int) -> Callable[[], None]:

@@ -47,6 +47,8 @@ from typing import NamedTuple
 
 import pytest
 
+from tests import ports
+
 SSHD = Path("/usr/sbin/sshd")  # sshd re-executes itself: it must be started by absolute path
 REQUIRE_ENV_VAR = "FLEETWARDEN_REQUIRE_SSHD"
 PRIVSEP_DIR = Path("/run/sshd")  # sshd as root checks that this exists
@@ -71,11 +73,8 @@ class Login(NamedTuple):
 
 
 def free_port(address: str) -> int:
-    """A TCP port on ``address`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on ``address`` that nothing listens on right now (:mod:`tests.ports`)."""
+    return ports.free_port(address)
 
 
 def sshd_version() -> tuple[int, int] | None:

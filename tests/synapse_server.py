@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
+
+from tests import ports
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PYTHON_ENV_VAR = "FLEETWARDEN_SYNAPSE_PYTHON"
@@ -94,11 +95,8 @@ def synapse_python() -> Path:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing listens on right now (:mod:`tests.ports`)."""
+    return ports.free_port()
 
 
 def _die_with_parent(parent: int) -> Callable[[], None]:

@@ -73,7 +73,8 @@ def approved_then_reviewed(
         "labeled", repo=SLUG, number=issue, sender=WRITER, author=WRITER,
         label="fleetwarden:coder",
     )  # fmt: skip
-    assert deliver(port, labelled)[0] == 202
+    answered = deliver(port, labelled)
+    assert answered[0] == 202, (answered, console.stdout + console.stderr)
     assert wait_until(lambda: len(github.pulls(str(SLUG))) == 1, timeout=120), (
         console.stdout + console.stderr
     )
@@ -90,7 +91,8 @@ def approved_then_reviewed(
     event = github_review(
         repo=SLUG, number=pull.number, sender=WRITER, body="Say who shipped it.", head=BRANCH
     )
-    assert deliver(port, event)[0] == 202
+    answered = deliver(port, event)
+    assert answered[0] == 202, (answered, console.stdout + console.stderr)
     assert wait_until(
         lambda: upstream.branches("app").get(ref) not in (None, approved), timeout=120
     ), console.stdout + console.stderr
