@@ -16,13 +16,14 @@ piped stdin into the message, so on a pipe that never ends it waits forever.
 Configuration is inline, in ``OPENCODE_CONFIG_CONTENT``: the provider's URL (ending in
 ``/v1``), and the hidden title request turned off (it would spend tokens that appear
 nowhere but at a proxy). The ``OPENCODE_DISABLE_*`` switches stop model-list fetches,
-updates, default plugins, LSP downloads and sharing; npm's ``fetch-retries`` at 0 makes
-the install of ``@opencode-ai/plugin`` it starts in its config dir (which it awaits before
-loading a plugin) fail at once where the registry is out of reach (a sandbox with no route
-out), instead of after npm's two retries, 10 s and then 60 s later. opencode retries a
-failing provider forever: the spec's ``timeout`` is what ends such a run. The API key
-comes only from the spec's ``secret_env``, or is a placeholder when the proxy holds an
-account for it.
+updates, default plugins, LSP downloads and sharing; npm's ``offline`` (and ``fetch-retries``
+at 0) makes the install of ``@opencode-ai/plugin`` it starts in its config dir (which it
+awaits before loading a plugin) fail at once, instead of fetching from the registry for 30 s
+or more where one is in reach, or after npm's two retries, 10 s and then 60 s later, where
+none is (a sandbox with no route out). Fleetwarden's plugin needs nothing from it.
+opencode retries a failing provider forever: the spec's ``timeout`` is what ends such a
+run. The API key comes only from the spec's ``secret_env``, or is a placeholder when the
+proxy holds an account for it.
 
 Permissions, asks and heartbeats: Fleetwarden's own plugin (:mod:`fleet.runtimes.gates`,
 named in the inline config; ``--pure`` would load no plugin at all) gates every tool call
@@ -75,7 +76,9 @@ QUIET_ENV = {
     "OPENCODE_DISABLE_PROJECT_CONFIG": "1",
     # Skills from its config dir alone, never the workdir's .claude/ or .agents/skills.
     "OPENCODE_DISABLE_EXTERNAL_SKILLS": "1",
-    # Its config dir's dependency install: one try, not 70 s of npm's retries out of reach.
+    # Its config dir's dependency install: never from the registry (it took 30 s or more
+    # there, where a registry is in reach), and one try, not 70 s of retries, if it is.
+    "npm_config_offline": "true",
     "npm_config_fetch_retries": "0",
 }
 CONFIG_DIR = ".config/opencode"  # under HOME: emptied at each launch (its skills put back)

@@ -125,7 +125,8 @@ def node_dir() -> Path:
 
 
 def clean_env(home: Path, extra: Mapping[str, str]) -> dict[str, str]:
-    """``env -i`` plus PATH (the CLIs, node, the system) and a temp HOME."""
+    """``env -i`` plus PATH (the CLIs, node, the system) and a temp HOME; npm offline, so a
+    CLI's own package install (opencode's, for a plugin) never reaches the registry."""
     path = [str(bin_dir()), str(node_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
     env = {
         "PATH": os.pathsep.join(dict.fromkeys(path)),
@@ -135,6 +136,7 @@ def clean_env(home: Path, extra: Mapping[str, str]) -> dict[str, str]:
         "TERM": "dumb",
         "NO_COLOR": "1",
         "CI": "1",
+        "npm_config_offline": "true",
     }
     return {**env, **extra}
 
