@@ -63,6 +63,26 @@ class Terminal:
                     self.seen += os.read(self.master, 4096).decode(errors="replace")
         return self.proc.returncode
 
+    def interrupt(self) -> int:
+        """Ctrl-C, as a person presses it at the question shown, and the exit status.
+
+        A SIGINT that lands after the prompt is written but before the line editor waits
+        for a key (CPython's readline: a window of microseconds, which a person never hits
+        and a test right after the prompt can) is taken only at the next key; so it is sent
+        again, as a person would press it again, when the process is still there 5 s on
+        (it leaves within a second of one it took)."""
+        deadline = time.monotonic() + TIMEOUT
+        while self.proc.poll() is None:
+            assert time.monotonic() < deadline, f"still running; it shows:\n{self.seen}"
+            os.killpg(self.proc.pid, signal.SIGINT)
+            pressed = time.monotonic()
+            while self.proc.poll() is None and time.monotonic() - pressed < 5.0:
+                ready, _, _ = select.select([self.master], [], [], 0.2)
+                if ready:
+                    with suppress(OSError):
+                        self.seen += os.read(self.master, 4096).decode(errors="replace")
+        return self.proc.returncode
+
 
 def _ctrl_c_as_at_a_terminal() -> None:
     # A runner started in the background ignores SIGINT, and its children inherit that;
@@ -123,6 +143,5 @@ def test_ctrl_c_at_a_question_writes_nothing(tmp_path: Path) -> None:
         term.expect(PRESET_Q)
         term.type("forj")
         term.expect(PRESET_Q, 2)
-        os.killpg(term.proc.pid, signal.SIGINT)
-        assert term.drain_and_wait() == 130, term.seen
+        assert term.interrupt() == 130, term.seen
     assert not (tmp_path / "fleet").exists()
