@@ -22,7 +22,7 @@ from typing import Any
 
 import nio
 
-from bot.approvals.answers import ApprovalDesk
+from bot.commands.handlers.approvals.answers import ApprovalDesk
 from connectors.inbox import Inbox
 from connectors.matrix.messages.outbound import Outbound
 from fleet.ledger.stores.operators.approvals import ApprovalsStore

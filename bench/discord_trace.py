@@ -28,7 +28,7 @@ TRACE_POINTS = (  # (module, attribute, label): wrapped in the Fleetwarden proce
     ("fleet.supervisor.fleet", "Fleet.drift", "Fleet.drift"),
     ("bot.render.fleet", "ps", "render.ps"),
     ("fleet.ledger.stores.operators.audit", "AuditStore.record_audit", "AuditStore.record_audit"),
-    ("bot.chat.threads", "Threads.deliver", "Threads.deliver"),
+    ("bot.commands.routing.threads", "Threads.deliver", "Threads.deliver"),
     ("connectors.discord.outbound", "parts", "outbound.parts (markdown)"),
     ("discord.http", "HTTPClient.request", "discord REST call"),
 )

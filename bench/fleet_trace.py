@@ -88,7 +88,7 @@ def traced_orchestrator(trace_file: str, freeze: str, argv: list[str]) -> None:
 
     for module, attr, *label in (
         ("bot.commands.routing.router", "Router.handle"),
-        ("bot.chat.threads", "Threads.deliver"),
+        ("bot.commands.routing.threads", "Threads.deliver"),
         ("bot.commands.routing.router", "Router._run"),
         ("bot.commands.parsing.grammar", "Grammar.parse"),
         ("connectors.console.connector", "ConsoleConnector.send"),

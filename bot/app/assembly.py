@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from bot.commands.routing.acl import Acl, Grant, Role
+from bot.acl import Acl, Grant, Role
 from bot.config import Config
 from connectors.base import Connector, OutboundMessage
 from connectors.console.connector import ROOM as CONSOLE_ROOM

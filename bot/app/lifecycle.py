@@ -77,6 +77,7 @@ from bot.app.phases.forges.work import start_forges
 from bot.app.phases.serving.commands import Commanded, make_commands
 from bot.app.phases.serving.connectors import start_connectors
 from bot.app.phases.serving.dashboard import AppDashboard
+from bot.app.phases.serving.handlers import Commands
 from bot.app.phases.serving.jobs import start_jobs
 from bot.app.reload import NOT_RELOADED, reload_config
 from bot.app.roster_edits import RosterKeeper, digests
@@ -88,7 +89,6 @@ from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.handlers.overview import RosterEditor
 from bot.commands.routing.request import RosterReloader
-from bot.commands.wiring import Commands
 from bot.config import Config
 from connectors.base import Connector
 from connectors.receiving import ReceiveFailures

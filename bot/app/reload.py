@@ -30,10 +30,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from bot.acl import Acl
 from bot.app.assembly import grants_of, mcp_rules, roster_of
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import caps_of
-from bot.commands.routing.acl import Acl
 from bot.config import Config, ConfigError, load_config
 from bot.config.checks.enforce import changed_refusal
 from bot.config.checks.problems import ConfigProblem, Locator, compose

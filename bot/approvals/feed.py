@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from functools import partial
 
-from bot.approvals.answers import starter_id
 from bot.approvals.render import ask_choices, ask_message, decided_notice, ended_message
+from bot.approvals.shown import starter_id
 from bot.chat.ordering import Ordering
 from connectors.base import Connector, EventId, OutboundMessage, RoomId, ThreadId
 from connectors.errors import ConnectorError

@@ -3,7 +3,7 @@ ended, the one-line notice of a request decided at once, the ``pending`` table, 
 reaction or a reply reads as an answer. Pure: everything is passed in.
 
 What the agent's CLI asked is the agent's text, never Fleetwarden's words: the tool's name
-is one line, escaped (:func:`bot.chat.agent_text.escape`), the command line, path or diff goes in
+is one line, escaped (:func:`bot.text.agent_text.escape`), the command line, path or diff goes in
 a code block no line can close (:func:`bot.render.fleet.code_block`), and what could hide or
 mislead in it is made visible (:mod:`bot.approvals.shown`: code points for invisible
 characters and homoglyphs, counted blank runs, long texts cut in the middle with both ends
@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from bot.approvals.shown import inline_code, one_line, shown_lines, tool_name
-from bot.chat.agent_text import escape
 from bot.render.fleet import code_block
+from bot.text.agent_text import escape
 from connectors.base import Choice
 from fleet.approvals.budget_asks import is_budget_ask
 from fleet.approvals.spend import CHANNEL as SPEND

@@ -18,7 +18,8 @@ reaches an alert:
 * a text too long for one message is cut in the middle, its head and its tail both shown,
   with what was cut counted: the dangerous part of a command is as often at its end.
 
-Pure: text in, text out.
+Pure: text in, text out; and who started the agent that asked, the one person besides
+operators who answers it (:func:`is_starter`, :func:`starter_id`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from connectors.base import UserId
+from fleet.ledger.records.approvals import ApprovalRequest
+from fleet.notices import who_on
 from fleet.redaction.invisible import reveal
 
 SHOWN_LINES: Final = 40
@@ -105,3 +109,15 @@ def _count_blanks(found: re.Match[str]) -> str:
 def _count_empties(found: re.Match[str]) -> str:
     empties = found.group(0).count("\n") - 1
     return f"\n⟪{empties:,} empty lines⟫\n"
+
+
+def is_starter(request: ApprovalRequest, connector: str, sender: str) -> bool:
+    """Whether ``sender`` on ``connector`` started the agent that asked."""
+    who = who_on(request.starter)
+    return who is not None and who == (sender, connector)
+
+
+def starter_id(request: ApprovalRequest, connector: str) -> UserId | None:
+    """The agent's starter, when they used ``connector``: the user an alert mentions."""
+    who = who_on(request.starter)
+    return UserId(who[0]) if who is not None and who[1] == connector else None

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
-from bot.chat.agent_text import quotes_escaped
+from bot.text.agent_text import quotes_escaped
 from connectors.base import Connector, OutboundMessage
 from connectors.errors import ConnectorError
 from connectors.health import DownTeller, Tell

@@ -23,7 +23,7 @@ import bot.cli.init.command as init_cli
 import bot.cli.shell as shell_cli
 import bot.cli.status as status_cli
 import bot.cli.tasks as tasks_cli
-from bot.app import build
+from bot import build
 from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging
 from bot.cli.parsing import Parser, add_first_config, parse

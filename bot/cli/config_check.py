@@ -31,7 +31,7 @@ from bot.config import Config, ConfigError, ConfigProblem
 from bot.config.checks.forges import repo_credentials
 from bot.config.checks.problems import Locator, compose
 from bot.config.checks.repos import path_problems
-from bot.dashboard.serving.settings import DashboardSection
+from bot.config.dashboard import DashboardSection
 from fleet.budgets.schema import Loc
 from fleet.clock import SystemClock
 from fleet.forge.api.credential_words import login_problem

@@ -43,6 +43,7 @@ from bot.cli.status_tables import changes_text, tasks_text
 from bot.cli.status_text import agent_text, fleet_text, json_text, shown
 from bot.commands.parsing.grammar import show, suggest
 from bot.config import CONFIG_ENV_VAR, Config
+from bot.config.dashboard import DashboardSettings
 from bot.dashboard.access.status_door import (
     STATUS_SOCKET_FILE,
     STATUS_TOKEN_FILE,
@@ -50,7 +51,6 @@ from bot.dashboard.access.status_door import (
     PinnedConnection,
     StatusConnection,
 )
-from bot.dashboard.serving.settings import DashboardSettings
 from fleet.hostile_json import JsonRefused, read_json
 
 __all__ = ["WHATS", "StatusError", "fetch", "fleet_text", "json_text", "main", "shown"]

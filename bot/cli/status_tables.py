@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.chat.agent_text import escape
 from bot.render import fleet as render
 from bot.render.spend.change_costs import changes_report
+from bot.text.agent_text import escape
 from connectors.markdown import to_plain
 from fleet.budgets.changes.report import ALL, ChangeRow, ChangesReport
 from fleet.redaction.guard import SHORT, guarded

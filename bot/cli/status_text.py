@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.chat.agent_text import escape
 from bot.render import fleet as render
 from bot.render.fleet import money
+from bot.text.agent_text import escape
 from connectors.markdown import to_plain
 from fleet.metering.units import tokens, tokens_words
 from fleet.redaction.guard import SHORT, guarded

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 
-from bot.approvals.commands import ApprovalCommands
 from bot.commands.family import Family
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.forget import ForgetCommand
@@ -18,6 +17,8 @@ from bot.commands.handlers.agents.levers import Levers
 from bot.commands.handlers.agents.messages import MessageCommands
 from bot.commands.handlers.agents.resume import LimitCommands
 from bot.commands.handlers.agents.runs import RunCommands
+from bot.commands.handlers.approvals.desk import ApprovalCommands
+from bot.commands.handlers.dashboard import DashboardCommands
 from bot.commands.handlers.launches.queue import QueueCommands
 from bot.commands.handlers.launches.schedules import ScheduleCommands
 from bot.commands.handlers.overview import OverviewCommands
@@ -37,7 +38,6 @@ from bot.commands.handlers.work.tasks import TaskCommands
 from bot.commands.parsing.grammar import CommandSpec
 from bot.commands.routing.request import Handler
 from bot.commands.specs import COMMANDS
-from bot.dashboard.access.command import DashboardCommands
 
 FAMILIES: tuple[type[Family], ...] = (
     OverviewCommands,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
 from bot.commands.handlers.agents.forget import FORGET
 from bot.commands.handlers.agents.levers import FREEZE, STOP
 from bot.commands.handlers.agents.messages import MSGS
@@ -11,6 +10,15 @@ from bot.commands.handlers.agents.resume import RESUME
 from bot.commands.handlers.agents.roster_specs import ROSTER_ADD, ROSTER_REMOVE, ROSTER_SET
 from bot.commands.handlers.agents.runs import LOGS, RUNS
 from bot.commands.handlers.agents.spawn.repository import REPO_FLAGS
+from bot.commands.handlers.approvals.desk import (
+    ANSWER,
+    APPROVE,
+    DENY,
+    INTERRUPT,
+    PENDING,
+    PERMISSIONS,
+)
+from bot.commands.handlers.dashboard import DASHBOARD
 from bot.commands.handlers.launches.queue import CANCEL, QUEUE
 from bot.commands.handlers.launches.schedules import SCHEDULE
 from bot.commands.handlers.places.egress import EGRESS
@@ -23,7 +31,6 @@ from bot.commands.handlers.spend.raising import RAISE
 from bot.commands.handlers.verify import VERIFY
 from bot.commands.handlers.work.specs import MISSION, MISSIONS, TASK, TASKS
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
-from bot.dashboard.access.command import DASHBOARD
 from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW, WINDOWS
 from fleet.permissions.config import MODES
 

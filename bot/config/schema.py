@@ -25,8 +25,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bot.config.chat import ConnectorsSection, Operator, ShellSection
+from bot.config.dashboard import DashboardSection
 from bot.config.reading.defaults import Defaults
-from bot.dashboard.serving.settings import DashboardSection
 from fleet.accounts.schema import AccountsSection, PoolsSection
 from fleet.agents.roster import AgentEntry
 from fleet.budgets.schema import (

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from bot.chat.agent_text import quoted, quotes_escaped, said
+from bot.text.agent_text import quoted, quotes_escaped, said
 from connectors.base import Tone
 from fleet.ledger import UsageTotal
 from fleet.metering import units

@@ -5,7 +5,7 @@ work was done, and why; or it is open now).
 
 An issue's title is whatever a forge user wrote, and a forge's or repository's name may
 come from the forge too: each passes the guard (:mod:`fleet.redaction.guard`: one line,
-bounded, nothing hidden) and is escaped (:func:`bot.chat.agent_text.said`), so none of it
+bounded, nothing hidden) and is escaped (:func:`bot.text.agent_text.said`), so none of it
 is markup, a mention that pings or a line of Fleetwarden's own. A link's address is the
 forge's own (an issue's or a pull request's page); one that does not read as a plain web
 address is shown as text instead, never as a link.
@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final
 
-from bot.chat.agent_text import said
 from bot.render.fleet import ago
+from bot.text.agent_text import said
 from fleet.forge.facts import NoRunNews, PullNews
 from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.names import is_agent_name

@@ -24,7 +24,7 @@ any surface shows them: chat, the dashboard's pages, their JSON, ``/usage.csv``,
   :mod:`fleet.redaction.values`).
 
 It never makes markup, and escapes none: that is each surface's own (Jinja's autoescape
-on pages, :func:`bot.chat.agent_text.escape` in chat markdown, the CSV and Prometheus writers,
+on pages, :func:`bot.text.agent_text.escape` in chat markdown, the CSV and Prometheus writers,
 a JSON encoder).
 
 What another machine wrote into a message of ours — a host's error output, the reason a
@@ -84,7 +84,7 @@ def says(who: str, text: str | None, limit: int = SHORT) -> str:
     """What ``who`` (``host box2``) wrote, quoted as its words on a line of ours:
     ``host box2 says “…”``, the words guarded (one line, bounded, nothing hidden; ready for
     the redaction that follows) and their own curly quotes made straight, so the quote ends
-    where ours does. Chat escapes what is quoted so (:func:`bot.chat.agent_text.quotes_escaped`):
+    where ours does. Chat escapes what is quoted so (:func:`bot.text.agent_text.quotes_escaped`):
     Fleetwarden's own messages put nothing else between curly quotes."""
     return f"{who} says {quote(text, limit)}"
 

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from bot.config.dashboard import OWN_NAME_FILE
 from bot.dashboard.access.status_door import STATUS_TOKEN_FILE, StatusConnection
-from bot.dashboard.serving.settings import OWN_NAME_FILE
 from tests.fakes.background import fake_provider_thread
 from tests.fakes.provider import Accepted, FakeProvider, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where

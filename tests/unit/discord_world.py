@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import simcord
 
+from bot.acl import Acl
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl
 from bot.commands.routing.request import Handler, Reply, Request
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS

@@ -152,50 +152,88 @@ FLEET_ORDER: tuple[str, ...] = (
 modules). ``base`` is fleet's top-level modules. A new package takes its place here."""
 
 
-def fleet_package(module: str, root: Path = ROOT) -> str | None:
-    """The fleet package ``module`` belongs to (``base`` for fleet's top-level modules), or
-    ``None`` outside fleet."""
+BOT_ORDER: tuple[str, ...] = (
+    "base",  # bot/*.py: the access list (roles), the build's version and commit
+    "text",  # agents' words shown as theirs, spreadsheet-safe cells: every floor shows text
+    "config",  # the config file read and checked: every section, the dashboard's included
+    "render",  # pure words and tables of the app's records
+    "chat",  # the conversation: feeds, notices, edits, presence, the redacting layer
+    "approvals",  # approvals shown in chat, posted and edited
+    "dashboard",  # the web dashboard: its pages, sign-in and server
+    "commands",  # the command surface: grammar, router, every handler family
+    "control",  # the control socket the shell talks to: commands over a local socket
+    "app",  # the start: its phases build every room and wire them together
+    "cli",  # the console script: every verb, the start among them
+)
+"""bot's packages, bottom to top, as :data:`FLEET_ORDER` is fleet's: a package imports only
+packages below it (and its own modules). ``base`` is bot's top-level modules."""
+
+ORDERS: Mapping[str, tuple[str, ...]] = {"fleet": FLEET_ORDER, "bot": BOT_ORDER}
+"""The houses whose packages stand in an order, each by its order."""
+
+
+def house_package(module: str, root: Path = ROOT) -> str | None:
+    """The package of its house (``fleet`` or ``bot``) ``module`` belongs to (``base`` for
+    the house's top-level modules), or ``None`` outside the ordered houses."""
     parts = module.split(".")
-    if parts[0] != "fleet":
+    if parts[0] not in ORDERS:
         return None
     if len(parts) == 1 or (len(parts) == 2 and module_files(root)[module].name != "__init__.py"):
         return "base"
     return parts[1]
 
 
-def fleet_imports(root: Path = ROOT) -> Iterator[tuple[str, str, str, str]]:
-    """Every import from one fleet package to another: (module, target, their packages)."""
+def fleet_package(module: str, root: Path = ROOT) -> str | None:
+    """The fleet package ``module`` belongs to (``base`` for fleet's top-level modules), or
+    ``None`` outside fleet."""
+    return house_package(module, root) if top(module) == "fleet" else None
+
+
+def house_imports(house: str, root: Path = ROOT) -> Iterator[tuple[str, str, str, str]]:
+    """Every import from one package of ``house`` to another: (module, target, their
+    packages)."""
     for module, targets in sorted(graph(root).items()):
-        if (source := fleet_package(module, root)) is None:
+        if top(module) != house or (source := house_package(module, root)) is None:
             continue
         for target in sorted(targets):
-            package = fleet_package(target, root)
+            if top(target) != house:
+                continue
+            package = house_package(target, root)
             if package is not None and package != source:
                 yield module, target, source, package
 
 
-def unplaced(root: Path = ROOT, order: Sequence[str] = FLEET_ORDER) -> list[str]:
-    """fleet's packages the order does not place, and places it holds for none."""
-    found = {fleet_package(m, root) for m in module_files(root)} - {None}
+def fleet_imports(root: Path = ROOT) -> Iterator[tuple[str, str, str, str]]:
+    """Every import from one fleet package to another: (module, target, their packages)."""
+    return house_imports("fleet", root)
+
+
+def unplaced(
+    root: Path = ROOT, order: Sequence[str] = FLEET_ORDER, house: str = "fleet"
+) -> list[str]:
+    """The house's packages the order does not place, and places it holds for none."""
+    found = {house_package(m, root) for m in module_files(root) if top(m) == house} - {None}
     return sorted(found.symmetric_difference(order), key=str)
 
 
-def fleet_upward(root: Path = ROOT, order: Sequence[str] = FLEET_ORDER) -> list[str]:
-    """Every import from a fleet package to one above it in ``order``."""
+def fleet_upward(
+    root: Path = ROOT, order: Sequence[str] = FLEET_ORDER, house: str = "fleet"
+) -> list[str]:
+    """Every import from a package of ``house`` to one above it in ``order``."""
     rank = {package: place for place, package in enumerate(order)}
     return [
         f"{module} imports {target}"
-        for module, target, source, package in fleet_imports(root)
+        for module, target, source, package in house_imports(house, root)
         if rank.get(package, -1) > rank.get(source, len(order))
     ]
 
 
-def fleet_pairs(root: Path = ROOT) -> list[str]:
-    """Every import between two fleet packages that import each other."""
-    edges = {(source, package) for _, _, source, package in fleet_imports(root)}
+def fleet_pairs(root: Path = ROOT, house: str = "fleet") -> list[str]:
+    """Every import between two packages of ``house`` that import each other."""
+    edges = {(source, package) for _, _, source, package in house_imports(house, root)}
     return [
         f"{module} imports {target}"
-        for module, target, source, package in fleet_imports(root)
+        for module, target, source, package in house_imports(house, root)
         if (package, source) in edges
     ]
 
@@ -385,6 +423,23 @@ def test_fleet_packages_import_only_below() -> None:
 def test_no_fleet_packages_import_each_other() -> None:
     """No two fleet packages import each other, by any of their modules."""
     assert fleet_pairs() == []
+
+
+def test_every_bot_package_has_its_place_in_the_order() -> None:
+    """A new bot package is placed in :data:`BOT_ORDER`, and the order names no package that
+    is gone."""
+    assert unplaced(order=BOT_ORDER, house="bot") == []
+
+
+def test_bot_packages_import_only_below() -> None:
+    """No bot package imports one above it in :data:`BOT_ORDER`: the start phases live in
+    ``app``, the command families in ``commands``, rendering in ``render``."""
+    assert fleet_upward(order=BOT_ORDER, house="bot") == []
+
+
+def test_no_bot_packages_import_each_other() -> None:
+    """No two bot packages import each other, by any of their modules."""
+    assert fleet_pairs(house="bot") == []
 
 
 def test_no_modules_import_each_other() -> None:
@@ -636,7 +691,7 @@ LEDGER_HOLDERS: frozenset[str] = frozenset(
         "bot.app.assembly",
         "bot.app.phases.core.spend",
         "bot.app.phases.serving.connectors",
-        "bot.commands.wiring",
+        "bot.app.phases.serving.handlers",
         "bot.cli.task_register",  # `fleetwarden tasks` opens the ledger to read it, offline
     }
 )

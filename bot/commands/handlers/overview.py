@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from bot.app.build import Build
+from bot.build import Build
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.handlers.agents.roster_specs import (

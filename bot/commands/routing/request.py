@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from bot.acl import Role
 from bot.commands.parsing.grammar import Command
-from bot.commands.routing.acl import Role
 from connectors.base import Attachment, Choice, InboundMessage
 from fleet.supervisor.admission.admit import Wait
 from fleet.supervisor.admission.request import Queued

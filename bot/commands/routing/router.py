@@ -5,14 +5,14 @@ Every command from a known sender is written to the audit table with its outcome
 message taken gets a read receipt, and one whose answer takes more than a second shows
 the bot typing until it is sent (:mod:`bot.chat.presence`).
 
-Answers go where the command was typed: the room's timeline (as a reply to it) or the thread it was
-typed in; a reply's images follow its text, in the same place. Threads, one per topic (an agent) in
-a room: a :class:`~bot.commands.routing.request.Reply` naming a topic links to that topic's thread
-when it was typed elsewhere, and leaves its ``thread_line`` there; a fresh run (``new_thread``)
-opens a new thread with the answer as its root, and the old thread gets a last line pointing to it
-(see :mod:`bot.chat.threads`). A plain message — not a command — inside an agent's thread is
-forwarded to that agent as ``send NAME <text>``. The topic ↔ thread mapping lives in the ledger; a
-new thread replaces the old in it.
+Answers go where the command was typed: the room's timeline (as a reply to it) or the thread it
+was typed in; a reply's images follow its text, in the same place. Threads, one per topic (an
+agent) in a room: a :class:`~bot.commands.routing.request.Reply` naming a topic links to that
+topic's thread when it was typed elsewhere, and leaves its ``thread_line`` there; a fresh run
+(``new_thread``) opens a new thread with the answer as its root, and the old thread gets a last
+line pointing to it (see :mod:`bot.commands.routing.threads`). A plain message — not a command —
+inside an agent's thread is forwarded to that agent as ``send NAME <text>``. The topic ↔ thread
+mapping lives in the ledger; a new thread replaces the old in it.
 
 While a command naming an agent is handled and answered, notices about that agent wait
 (:mod:`bot.chat.ordering`): the answer comes before the news it causes.
@@ -22,9 +22,10 @@ place, answered under the original; an edit of one whose command ran is answered
 was not applied (:mod:`bot.chat.edits`). What was done with each chat message — ignored, refused,
 ran — is settled in the ledger as it is handled.
 
-A reaction goes to the approval desk before anything else (:mod:`bot.approvals.answers`):
-it answers an approval request, or is ignored. A plain reply in an agent's thread that
-answers its open request runs as the ``approve`` / ``deny`` it means.
+A reaction goes to the approval desk before anything else
+(:mod:`bot.commands.handlers.approvals.answers`): it answers an approval request, or is ignored.
+A plain reply in an agent's thread that answers its open request runs as the ``approve`` /
+``deny`` it means.
 
 A command that asks before it acts (``freeze all``) is confirmed by its asker's ``yes`` in the same
 place before its deadline (:mod:`bot.commands.routing.confirmations`): such a line is given to the
@@ -46,19 +47,19 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
-from bot.approvals.answers import ApprovalDesk
+from bot.acl import Acl, Role
 from bot.chat import edits
-from bot.chat.agent_text import quotes_escaped
 from bot.chat.ordering import Ordering
 from bot.chat.presence import typing_after
-from bot.chat.threads import Threads
 from bot.commands.errors import CommandError, PermissionDenied
+from bot.commands.handlers.approvals.answers import ApprovalDesk
 from bot.commands.parsing.grammar import Command, Grammar
 from bot.commands.routing.about import agent_arg, held_for
-from bot.commands.routing.acl import Acl, Role
 from bot.commands.routing.confirmations import ConfirmationDesk
 from bot.commands.routing.request import Handler, Reply, Request
 from bot.commands.routing.sources import TYPED, Delegated
+from bot.commands.routing.threads import Threads
+from bot.text.agent_text import quotes_escaped
 from connectors.base import (
     Connector,
     EventId,

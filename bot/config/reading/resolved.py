@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from bot.config.chat import Operator
 from bot.config.checks.doors import env_variables
 from bot.config.checks.forges import with_forge_credentials
+from bot.config.dashboard import DashboardSettings
 from bot.config.reading.defaults import Defaults
 from bot.config.schema import ConfigFile, LogLevel
-from bot.dashboard.serving.settings import DashboardSettings
 from connectors.console.config import ConsoleConfig
 from connectors.discord.config import DiscordConfig
 from connectors.matrix.config import MatrixConfig

@@ -22,7 +22,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.commands.routing.acl import Acl, Role
+from bot.acl import Acl, Role
 from fleet.clock import Clock
 from fleet.ledger.stores.operators.dashboard import DashboardStore, SignIn
 

@@ -4,7 +4,7 @@ who a request's cookie names.
 
 A link is used only by its page's button (``POST``): a chat service's link preview fetches
 by ``GET`` and must not spend it. The cookie is host-only and set only for the dashboard's
-own name on this machine (:func:`~bot.dashboard.serving.settings.own_name`); both form posts must
+own name on this machine (:func:`~bot.config.dashboard.own_name`); both form posts must
 come from the dashboard's own page.
 """
 
@@ -15,9 +15,9 @@ import logging
 
 from aiohttp import web
 
+from bot.config.dashboard import DashboardSettings
 from bot.dashboard.access.signin import LINK_PATH, SESSION_LIFETIME, SignIns, Viewer
 from bot.dashboard.pages.pages import Pages
-from bot.dashboard.serving.settings import DashboardSettings
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ read at most once a minute), and the messages agents sent each other by kind and
 histograms (time to first byte, total), chat send failures, chat events received but not
 handled and the calls through the MCP door (by server and outcome) count in this process from
 its start, as Prometheus expects of a process; ``fleetwarden_build_info`` names the build it
-runs (:mod:`bot.app.build`).
+runs (:mod:`bot.build`).
 
 Label values are bounded: agents, hosts, providers, accounts, runtimes and budgets are the
 config's names, and models — a name an agent may choose — are at most :data:`MODEL_LABELS`,

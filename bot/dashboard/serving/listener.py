@@ -41,7 +41,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
 
-from bot.dashboard.serving.settings import DashboardSettings
+from bot.config.dashboard import DashboardSettings
 from fleet.connections import openfiles, socket_owner
 from fleet.connections.admission import Admission, refusal
 from fleet.connections.loopback import Limits

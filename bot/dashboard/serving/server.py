@@ -9,7 +9,7 @@ what:
 
 - pages and ``/events``: a session cookie (:mod:`bot.dashboard.access.signin`), its person's role
   checked again on every request and every few seconds of a stream; set only for the
-  dashboard's own name on this machine (:func:`~bot.dashboard.serving.settings.own_name`);
+  dashboard's own name on this machine (:func:`~bot.config.dashboard.own_name`);
 - ``/api/...``: the same cookie, or ``Authorization: Bearer`` with the metrics token (the
   config's ``metrics_token_env``), or, through the state dir's socket only, the status
   token made at this start (:mod:`bot.dashboard.access.status_door`);
@@ -35,6 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.config.dashboard import DashboardSettings, own_name
 from bot.dashboard.access import status_door
 from bot.dashboard.access.signin import SignIns, Viewer
 from bot.dashboard.access.signin_routes import SIGNED_OUT, SignInRoutes, message_response
@@ -48,7 +49,6 @@ from bot.dashboard.pages.views import TRANSCRIPT_ENTRIES, UnknownPage, Views
 from bot.dashboard.serving.downloads import csv_download
 from bot.dashboard.serving.listener import DashboardUnavailable, Listening, listen, middleware
 from bot.dashboard.serving.live import MAX_PER_SESSION, Full, LiveHub
-from bot.dashboard.serving.settings import DashboardSettings, own_name
 from fleet.events import QUIET, FleetEvent
 from fleet.ledger.records.peers import MessageRecord
 

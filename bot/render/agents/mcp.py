@@ -2,7 +2,7 @@
 agent's thread (as each ends), ``runs NAME`` and the agent's page.
 
 A tool's name, its arguments and its result are the agent's and the server's words, and
-hostile: each passes :func:`bot.chat.agent_text.said` (guarded, one line, escaped, cut). The
+hostile: each passes :func:`bot.text.agent_text.said` (guarded, one line, escaped, cut). The
 server's name is the config's; the method and the outcome are Fleetwarden's own words.
 Shapes: ``🔌 MCP docs · search “q” → ok in 0.4s (80 B → 2.1 kB)``, then ``— args: {…}``
 and, for a call that did not go through, ``— WHY``."""
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from bot.chat.agent_text import said
 from bot.render.agents.transcript import size
+from bot.text.agent_text import said
 from fleet.ledger.stores.running.mcp_calls import McpCallRecord
 from fleet.mcp.hooks import McpAudit
 from fleet.metering import units

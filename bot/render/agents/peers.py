@@ -2,7 +2,7 @@
 message makes in both agents' threads, and the ``msgs`` list.
 
 What an agent wrote to another — a message's text, a task's title, a review's verdict — is
-the agent's, and hostile: it is escaped and quoted (:mod:`bot.chat.agent_text`), never
+the agent's, and hostile: it is escaped and quoted (:mod:`bot.text.agent_text`), never
 Fleetwarden's words, and cut when long. So is a receiver's name an agent typed (a refused
 message to no agent) and the reason of a refusal that names it. The headers are ours:
 ``coder → reviewer:``, ``coder → migrator, task #7:``, ``reviewer → coder, review: approve:``,
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from bot.chat.agent_text import cut, quoted, said
+from bot.text.agent_text import cut, quoted, said
 from fleet.ledger.records.peers import MessageRecord
 from fleet.names import is_agent_name
 

@@ -1,6 +1,6 @@
 """Pure renderers of runs: the summary posted when a run ends, ``runs NAME``, and the
 answer to a ``spawn`` or ``send`` whose run ended at once. The agent's last message is
-quoted and escaped as the agent's (:mod:`bot.chat.agent_text`). The reason a run ended (it may
+quoted and escaped as the agent's (:mod:`bot.text.agent_text`). The reason a run ended (it may
 repeat what the agent's CLI or its host said) and the models that served it (names an
 agent chose) pass the guard (:mod:`fleet.redaction.guard`: one line, bounded, nothing
 hidden) and are escaped: plain text in chat and on the dashboard alike, never markup."""
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from bot.chat.agent_text import cut, quoted, said
 from bot.render.fleet import WHY_CAP, duration, money
 from bot.render.work.changes import change_block, refused_all
+from bot.text.agent_text import cut, quoted, said
 from fleet.ledger.stores.running.runs import RunEnd
 from fleet.ledger.stores.spend.usage_rows import NOT_SERVED
 from fleet.metering import units

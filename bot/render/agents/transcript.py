@@ -3,16 +3,16 @@ short lines a person reads on a phone — the agent's words as text, each tool o
 waiting and trouble in bold — for the live thread feed and ``logs NAME``.
 
 All of it is the agent's: a transcript is one block quote, and every word in it that the
-agent or its CLI wrote is escaped or in code (:mod:`bot.chat.agent_text`), so none of it reads
+agent or its CLI wrote is escaped or in code (:mod:`bot.text.agent_text`), so none of it reads
 as Fleetwarden's notice or becomes a link."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from bot.chat import agent_text
-from bot.chat.agent_text import escape
 from bot.render.fleet import code_block
+from bot.text import agent_text
+from bot.text.agent_text import escape
 from fleet.transcript.events import (
     AgentEvent,
     Malformed,

@@ -3,7 +3,7 @@ served (:mod:`fleet.budgets.changes.report`), as a chat table with the words tha
 each figure is.
 
 Agents and runtimes are the config's names, but a model's name is what the provider (or the
-agent) said: every name in a cell passes :func:`bot.chat.agent_text.said`, so none of it is
+agent) said: every name in a cell passes :func:`bot.text.agent_text.said`, so none of it is
 markup, a mention or a line of its own.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from bot.chat.agent_text import said
 from bot.render.fleet import DASH, duration, money, table
+from bot.text.agent_text import said
 from fleet.budgets.changes.report import ChangeRow, ChangesReport
 from fleet.metering import units
 

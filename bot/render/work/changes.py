@@ -4,7 +4,7 @@
 Every string that came from a repository — file names, commit subjects, branch names, the
 door's and the secret scan's words, which may quote them — is the agent's text: on a line
 of ours it passes the guard (:mod:`fleet.redaction.guard`: one line, bounded, nothing
-hidden) and is escaped (:func:`bot.chat.agent_text.said`), so none of it is markup, a
+hidden) and is escaped (:func:`bot.text.agent_text.said`), so none of it is markup, a
 mention that pings or a line of Fleetwarden's own. A diff goes in code blocks whose fence
 is longer than any run of backticks in it (:func:`bot.render.fleet.code_block`), with
 invisible characters shown as code points (a bidi override in a diff is shown, not
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from string import hexdigits
 from typing import Final
 
-from bot.chat.agent_text import said
 from bot.render.fleet import code_block
+from bot.text.agent_text import said
 from fleet.names import is_agent_name
 from fleet.redaction.guard import cut
 from fleet.redaction.invisible import reveal

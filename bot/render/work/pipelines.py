@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.chat.agent_text import said
 from bot.render.work.tasks import named
+from bot.text.agent_text import said
 from fleet.ledger.records.tasks import TaskRecord
 from fleet.ledger.stores.work.stages import StageRecord
 from fleet.pipelines.flow import Made

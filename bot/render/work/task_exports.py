@@ -4,7 +4,7 @@
 in as they may be shown (redacted, or withheld: ``words_withheld`` says so).
 
 Every cell of the CSV is safe from a spreadsheet's formulas, as the dashboard's downloads
-are (:func:`~bot.dashboard.serving.downloads.csv_safe`): a title is anyone's text."""
+are (:func:`~bot.text.cells.csv_safe`): a title is anyone's text."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Final
 
-from bot.dashboard.serving.downloads import csv_safe
+from bot.text.cells import csv_safe
 from fleet.ledger.records.tasks import MissionRecord, Pair
 from fleet.tasks.views import TaskView
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from bot.chat.agent_text import escape, quoted, said
 from bot.render.fleet import DASH, compact
+from bot.text.agent_text import escape, quoted, said
 from fleet.budgets.quoting.words import usd
 from fleet.ledger.records.peers import ReviewRecord
 from fleet.ledger.records.tasks import ENDED_STATES, TASK_STATES, MissionRecord, TaskRecord

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from bot.commands.routing.acl import Acl, Grant, Role
+from bot.acl import Acl, Grant, Role
+from bot.config.dashboard import DashboardSection
 from bot.dashboard.access.signin import LINK_PATH, SignIns
 from bot.dashboard.pages.change import CHANGE_EVERY
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.serving.server import DashboardServer
-from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
 from tests.integration.dashboard_rig import CHROMIUM, need_chromium

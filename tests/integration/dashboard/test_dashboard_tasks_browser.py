@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from bot.commands.routing.acl import Acl, Grant, Role
+from bot.acl import Acl, Grant, Role
+from bot.config.dashboard import DashboardSection
 from bot.dashboard.access.signin import LINK_PATH, SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.serving.server import DashboardServer
-from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.ledger.records.tasks import TASK_STATES
 from fleet.ledger.store import Ledger

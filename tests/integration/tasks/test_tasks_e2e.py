@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from bot.dashboard.serving.settings import OWN_NAME_FILE
+from bot.config.dashboard import OWN_NAME_FILE
 from fleet.budgets.quoting.words import usd
 from tests import sandbox_need
 from tests.fakes.background import fake_provider_thread

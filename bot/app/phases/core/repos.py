@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.app import build
+from bot import build
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered

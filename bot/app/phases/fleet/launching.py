@@ -24,9 +24,9 @@ from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered, redact_register
 from bot.app.phases.core.mcp import ending_sessions, run_charge
 from bot.app.phases.core.spend import Spend
+from bot.app.phases.fleet.approval_desk import attach_feed
 from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
-from bot.approvals.wiring import attach_feed
 from bot.chat.agent_feed import AgentFeed
 from bot.chat.run_states import RunStates, run_title
 from bot.commands.handlers.agents.owners import ChatOwners, stored_runs

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.chat.agent_text import quotes_escaped
 from bot.render.forge import no_run_news, pull_news
+from bot.text.agent_text import quotes_escaped
 from fleet.forge.events.holds import ForgeHolds
 from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.posts.publish import Tell

@@ -12,8 +12,8 @@ from aiohttp import web
 
 from bot.app.grounds import Grounds
 from bot.app.stops import Stop, Stops
+from bot.config.dashboard import DashboardSection
 from bot.dashboard.serving.listener import Listening, listen, middleware
-from bot.dashboard.serving.settings import DashboardSection
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.events.holds import ForgeHolds
 from fleet.forge.runs.work import ForgeWork

@@ -1,9 +1,9 @@
 """The app's commands phase: the handlers, the ACL, the grammars and the router, with the
 scheduler they add jobs to and the follower of the screens ``watch`` shows.
 
-The commands are built by :func:`bot.commands.wiring.build_commands`; the scheduler is made here
-(``schedule`` commands and deferred spawns add jobs to it) and started by the next phase
-(:func:`bot.app.phases.serving.jobs.start_jobs`)."""
+The commands are built by :func:`bot.app.phases.serving.handlers.build_commands`; the scheduler
+is made here (``schedule`` commands and deferred spawns add jobs to it) and started by the next
+phase (:func:`bot.app.phases.serving.jobs.start_jobs`)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
 from bot.app.phases.core.spend import Spend
 from bot.app.phases.fleet.launching import Fleeted
+from bot.app.phases.serving.handlers import Commands, build_commands
 from bot.app.stops import Stop
 from bot.commands.handlers.agents.watch_follow import ScreenFollower
 from bot.commands.handlers.overview import RosterEditor
 from bot.commands.handlers.places.forge import ForgeParts
-from bot.commands.wiring import Commands, build_commands
 from fleet.repos.desk import RepoDesk
 from fleet.supervisor.fleet import RosterDiff
 from scheduler.context import JobContext

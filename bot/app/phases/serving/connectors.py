@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterable, Sequence
 
 from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
+from bot.app.phases.serving.handlers import Commands
 from bot.app.stops import Stop
 from bot.chat import redacting
 from bot.chat.link_notices import LinkWatch
-from bot.commands.wiring import Commands
 from bot.control.answers import ShellAnswers
 from bot.control.connector import ShellConnector
 from bot.control.door import ControlDoor

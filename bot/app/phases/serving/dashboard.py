@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from bot.app import build
+from bot import build
 from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
 from bot.app.phases.core.spend import Spend

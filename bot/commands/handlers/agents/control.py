@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from bot.chat.agent_text import said
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.handlers.agents.owners import goes_on, on_an_issue, taken_words
@@ -31,6 +30,7 @@ from bot.render import forge as render_forge
 from bot.render import machine
 from bot.render.agents import runs as render_runs
 from bot.render.work import tasks as render_tasks
+from bot.text.agent_text import said
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.forge.facts import ForgeRuns

@@ -26,15 +26,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.chat.agent_text import quotes_escaped
+from bot.acl import Role
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.handlers.agents.restart_all import RESTART, RestartAll, Restarted, agents_asked
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
-from bot.commands.routing.acl import Role
 from bot.commands.routing.confirmations import CHOICES, ConfirmationDesk
 from bot.commands.routing.request import Reply, Request
+from bot.text.agent_text import quotes_escaped
 from fleet.approvals.spend import SpendAsks
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger.stores.running.agents import AgentsStore

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Final, Protocol
 
-from bot.chat.agent_text import said
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec, no_agent
 from bot.commands.routing.request import Request
 from bot.render.agents import peers as render
+from bot.text.agent_text import said
 from fleet.ledger.stores.peers.messages import MessagesStore
 from fleet.model import AgentSpec
 from fleet.names import is_agent_name

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from typing import Protocol
 
-from bot.chat.agent_text import said
 from bot.render import forge as render_forge
+from bot.text.agent_text import said
 from fleet.errors import FleetError
 from fleet.forge.facts import ForgeRuns
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState

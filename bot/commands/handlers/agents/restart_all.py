@@ -29,10 +29,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from bot.chat.agent_text import quotes_escaped
 from bot.commands.errors import CommandError
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.routing.request import Request
+from bot.text.agent_text import quotes_escaped
 from connectors.base import Connector, OutboundMessage
 from fleet.errors import FleetError
 from fleet.ledger.records.rows import AuditOutcome

@@ -5,10 +5,10 @@ all``, need the admin role."""
 
 from __future__ import annotations
 
+from bot.acl import Role
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec
-from bot.commands.routing.acl import Role
 from bot.commands.routing.request import Reply, Request
 from fleet.ledger import Freeze
 from fleet.names import ALL_AGENTS

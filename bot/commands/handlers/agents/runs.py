@@ -3,7 +3,6 @@ or ``--raw`` output) and ``runs NAME`` (the agent's latest runs, each summarised
 
 from __future__ import annotations
 
-from bot.chat.agent_text import escape
 from bot.commands.family import Family, command
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.routing.request import Reply, Request
@@ -13,6 +12,7 @@ from bot.render import machine
 from bot.render.agents import mcp as render_mcp
 from bot.render.agents import runs as render_runs
 from bot.render.agents.transcript import lately
+from bot.text.agent_text import escape
 from fleet.budgets.quoting.words import quote_text
 from fleet.forge.facts import ForgeRuns
 from fleet.ledger.stores.running.mcp_calls import McpCallsStore

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from bot.chat.agent_text import said
 from bot.commands.family import Family, command
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec
 from bot.commands.routing.request import Request
 from bot.render import fleet as render
 from bot.render import forge as render_forge
+from bot.text.agent_text import said
 from fleet.forge.facts import ForgeRuns
 from fleet.ledger import QueuedSpawn
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from bot.chat.agent_text import quotes_escaped
 from bot.commands.routing.request import Reply, Request
 from bot.commands.routing.router import Router
 from bot.commands.routing.sources import Delegated
+from bot.text.agent_text import quotes_escaped
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
 from fleet.errors import FleetError

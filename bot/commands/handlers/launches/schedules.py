@@ -21,11 +21,11 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 
+from bot.acl import Acl
 from bot.commands.errors import CommandError, NotFound, ParseError, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec, Grammar
 from bot.commands.parsing.shapes import Command
-from bot.commands.routing.acl import Acl
 from bot.commands.routing.request import Request
 from bot.commands.routing.router import Router
 from bot.commands.routing.sources import Delegated

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from bot.chat.agent_text import said
 from bot.commands.errors import CommandError, NotFound
 from bot.commands.family import Family, command
 from bot.commands.handlers.places.repos import link
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec, no_agent
 from bot.commands.routing.request import Reply, Request
 from bot.render import forge as render
+from bot.text.agent_text import said
 from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.events.holds import ForgeHolds

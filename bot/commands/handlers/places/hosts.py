@@ -8,12 +8,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from bot.chat.agent_text import quotes_escaped, said
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.parsing.grammar import CommandSpec
 from bot.commands.routing.request import Request
 from bot.render.fleet import ago, table
+from bot.text.agent_text import quotes_escaped, said
 from fleet.hosts.connection import LinkState
 from fleet.hosts.probe import HostFacts
 from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name

@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final
 
-from bot.chat.agent_text import said
+from bot.acl import Role
 from bot.commands.errors import CommandError, NotFound, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.handlers.places.repo_specs import BRANCHES, DIFF, DISCARD, MERGE, PUSH
 from bot.commands.parsing.grammar import no_agent, show
-from bot.commands.routing.acl import Role
 from bot.commands.routing.confirmations import CHOICES, ConfirmationDesk
 from bot.commands.routing.request import Reply, Request
 from bot.render.forge import web_address
 from bot.render.work import changes as render
 from bot.render.work import tasks as render_tasks
+from bot.text.agent_text import said
 from connectors.base import Attachment, safe_file_name
 from fleet.errors import FleetError
 from fleet.forge.runs.merging import PullMergeRefused, PullMerges

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from bot.acl import Role
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec
-from bot.commands.routing.acl import Role
 from bot.commands.routing.request import Reply, Request
 from fleet.approvals.spend import SpendAsks, SpendDenied, SpendError
 from fleet.names import BUDGET_WORD

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot.chat.agent_text import said
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.handlers.work.refs import mission_of, tasks_after
@@ -25,6 +24,7 @@ from bot.commands.routing.request import Reply, Request
 from bot.render import machine
 from bot.render.work import pipelines as render_pipelines
 from bot.render.work import tasks as render
+from bot.text.agent_text import said
 from fleet.ledger.stores.work.missions import MissionsStore
 from fleet.pipelines.answers import done
 from fleet.pipelines.flow import Pipelines

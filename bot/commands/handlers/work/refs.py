@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from bot.chat.agent_text import said
 from bot.commands.errors import CommandError, NotFound
+from bot.text.agent_text import said
 from fleet.ledger.records.tasks import MissionRecord, TaskRecord
 from fleet.names import is_agent_name
 from fleet.tasks.register import MISSION_NAME, Register

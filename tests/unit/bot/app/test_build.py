@@ -9,8 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from bot.app import build
-from bot.app.build import Build, checkout_commit
+from bot import build
+from bot.build import Build, checkout_commit
 
 OURS = '[project]\nname = "fleetwarden"\nversion = "9.9.9"\n'
 

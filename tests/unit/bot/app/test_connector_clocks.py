@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from bot.acl import Acl
 from bot.app.assembly import make_connectors
-from bot.commands.routing.acl import Acl
 from bot.config import parse_config
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger

@@ -8,15 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
+from bot.acl import Acl
 from bot.app.phases.fleet.peer_traffic import Heard, show_peer_traffic, tell_peer_traffic
 from bot.app.stops import Stops
-from bot.commands.routing.acl import Acl
+from bot.config.dashboard import DashboardSection
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.views import Views
 from bot.dashboard.serving.live import Full, LiveHub
 from bot.dashboard.serving.server import DashboardServer
-from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import NewMessage, NewReview, ReviewState

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from bot.approvals.wiring import run_starter
+from bot.app.phases.fleet.approval_desk import run_starter
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, AskKind
 from fleet.model import AgentState

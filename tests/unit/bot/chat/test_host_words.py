@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from bot.chat.agent_text import quotes_escaped
 from bot.commands.handlers.places.hosts import render_hosts
 from bot.render.fleet import fleet_event
+from bot.text.agent_text import quotes_escaped
 from connectors.markdown import to_html, to_plain
 from fleet.events import EventKind, FleetEvent
 from fleet.hosts.connection import LinkState, LinkStatus

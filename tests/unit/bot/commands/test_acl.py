@@ -1,15 +1,24 @@
-"""Tests for bot.commands.routing.acl: who has which role, and which commands each role may run."""
+"""Tests for bot.acl: who has which role, and which commands each role may run."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.approvals.commands import ANSWER, APPROVE, DENY, INTERRUPT, PENDING, PERMISSIONS
+from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.agents.forget import FORGET
 from bot.commands.handlers.agents.levers import FREEZE
 from bot.commands.handlers.agents.messages import MSGS
 from bot.commands.handlers.agents.resume import RESUME
 from bot.commands.handlers.agents.roster_specs import ROSTER_ADD, ROSTER_REMOVE, ROSTER_SET
+from bot.commands.handlers.approvals.desk import (
+    ANSWER,
+    APPROVE,
+    DENY,
+    INTERRUPT,
+    PENDING,
+    PERMISSIONS,
+)
+from bot.commands.handlers.dashboard import DASHBOARD, DASHBOARD_REVOKE
 from bot.commands.handlers.launches.schedules import (
     SCHEDULE,
     SCHEDULE_ADD,
@@ -45,7 +54,6 @@ from bot.commands.handlers.work.specs import (
     TASKS,
 )
 from bot.commands.parsing.grammar import CommandSpec
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.specs import (
     ACCOUNTS,
     CANCEL,
@@ -68,7 +76,6 @@ from bot.commands.specs import (
     WATCH,
     WHOAMI,
 )
-from bot.dashboard.access.command import DASHBOARD, DASHBOARD_REVOKE
 
 READ_ONLY = (
     *(HELP, PS, LOGS, RUNS, WATCH, USAGE, PACE, REPORT, BUDGET, ROSTER, WHOAMI),

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.approvals.answers import ApprovalDesk
-from bot.approvals.commands import ApprovalCommands
+from bot.acl import Acl, Grant, Role
 from bot.approvals.feed import ApprovalFeed
 from bot.chat.notifier import Notifier
 from bot.chat.ordering import Ordering
+from bot.commands.handlers.approvals.answers import ApprovalDesk
+from bot.commands.handlers.approvals.desk import ApprovalCommands
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId

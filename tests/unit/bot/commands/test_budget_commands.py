@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError
 from bot.commands.handlers.spend.budget_args import parse_limit, parse_moment, parse_scope
 from bot.commands.handlers.spend.budgets import BUDGET, BudgetHandlers
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.request import Request
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.chat.agent_text import said
+from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.spend.changes import ChangeCommands
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.router import Router
 from bot.commands.specs import REPORT
 from bot.render.spend.change_costs import HEADERS
+from bot.text.agent_text import said
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from tests.changes_rig import HOSTILE, build

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.acl import Role
 from bot.commands.errors import CommandError
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Role
 from bot.commands.routing.request import Reply, Request
 from bot.commands.specs import COMMANDS
 from fleet.budgets.model import Groups

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from bot.acl import Role
 from bot.commands.errors import NotFound
 from bot.commands.handlers.places.forge import ForgeCommands, ForgeParts
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Role
 from bot.commands.routing.request import Request
 from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.forget import ForgetCommand
 from bot.commands.handlers.overview import OverviewCommands
 from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from bot.render import fleet as render

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.build import Build
+from bot.acl import Acl, Grant, Role
+from bot.build import Build
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.overview import OverviewCommands, Standing
 from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.health import LinkHealth

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.levers import Levers
 from bot.commands.handlers.agents.restart_all import RestartAll, RestartOne
@@ -19,7 +20,6 @@ from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.handlers.overview import OverviewCommands
 from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.confirmations import ConfirmationDesk
 from bot.commands.routing.request import Request
 from bot.commands.routing.router import Router

@@ -8,9 +8,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any, cast
 
+from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.agents.messages import MSGS, MessageCommands
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.router import Router
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger

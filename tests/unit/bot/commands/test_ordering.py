@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
+from bot.acl import Acl, Grant, Role
 from bot.chat.notifier import Notifier
 from bot.chat.ordering import Ordering, Post
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.request import Reply, Request
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS

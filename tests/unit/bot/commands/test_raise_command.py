@@ -4,9 +4,9 @@ as needing the admin role, which may make it."""
 
 from __future__ import annotations
 
+from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.spend.raising import RaiseCommand
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from fleet.approvals.service import Approvals

@@ -14,12 +14,12 @@ from typing import Any, cast
 import pytest
 from markdown_it import MarkdownIt
 
+from bot.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.owners import AgentRecords, ChatOwners
 from bot.commands.handlers.places.repos import NO_REPOS, RepoCommands, link
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.confirmations import ConfirmationDesk
 from bot.commands.routing.request import Reply, Request
 from bot.commands.routing.router import Router

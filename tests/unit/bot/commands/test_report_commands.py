@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat.threads import thread_note
+from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.spend.changes import ChangeCommands
 from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.request import Reply, Request
 from bot.commands.routing.router import Router
+from bot.commands.routing.threads import thread_note
 from bot.commands.specs import COMMANDS, PACE, REPORT
 from bot.render.spend.report import NO_BUDGETS, render_text
 from connectors.base import EventId, OutboundMessage, RoomId, ThreadId

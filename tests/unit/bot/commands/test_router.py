@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
+from bot.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError, NotFound
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.request import Request
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS

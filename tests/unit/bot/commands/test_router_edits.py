@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from bot.acl import Acl, Grant, Role
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import EventId, InboundMessage

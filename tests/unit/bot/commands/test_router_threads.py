@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.chat.threads import link_line, moved, thread_note
+from bot.acl import Acl, Grant, Role
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.request import Reply, Request
 from bot.commands.routing.router import Router
+from bot.commands.routing.threads import link_line, moved, thread_note
 from bot.commands.specs import COMMANDS
 from connectors.base import EventId, OutboundMessage, RoomId
 from fleet.ledger import Ledger

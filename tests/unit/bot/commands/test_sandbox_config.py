@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from bot.acl import Role
 from bot.cli.summary import summary as _summary
 from bot.commands.errors import CommandError
 from bot.commands.handlers.places.egress import EgressCommands
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Role
 from bot.commands.routing.request import Request
 from bot.commands.specs import COMMANDS
 from fleet.destinations import DEFAULT_ALLOW

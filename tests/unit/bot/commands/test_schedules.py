@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.schedules import ScheduleCommands, ScheduledRuns
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.request import Request
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS

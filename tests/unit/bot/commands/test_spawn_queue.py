@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from bot.acl import Role
 from bot.commands.errors import CommandError, NotFound
 from bot.commands.handlers.launches.queue import EMPTY, render_queue
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Role
 from bot.commands.routing.request import Reply, Request
 from bot.commands.routing.router import Ran
 from bot.commands.routing.sources import Delegated

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import pytest
 
+from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.work.board import TaskBoard
 from bot.commands.handlers.work.missions import MissionCommands
@@ -20,7 +21,6 @@ from bot.commands.handlers.work.specs import MISSION, MISSIONS, TASK, TASKS
 from bot.commands.handlers.work.starts import ChatTaskStarts
 from bot.commands.handlers.work.tasks import TaskCommands
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.router import Router
 from bot.commands.specs import SPAWN
 from bot.control.answers import ShellAnswers

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.acl import Role
 from bot.commands.errors import CommandError
 from bot.commands.handlers.verify import VerifyCommand
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Role
 from bot.commands.routing.request import Request
 from bot.commands.specs import COMMANDS
 from connectors.matrix.verification.board import Pending

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.commands.routing.acl import Acl, Grant, Role
+from bot.acl import Acl, Grant, Role
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from bot.config.checks.slack import kind_of
 from connectors.slack.manifest import APP_SCOPE, BOT_EVENTS, bot_scopes

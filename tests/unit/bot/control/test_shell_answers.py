@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.acl import Acl, Grant, Role
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.router import Router
 from bot.commands.routing.sources import SHELL
 from bot.commands.specs import COMMANDS

@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError
+from bot.commands.handlers.dashboard import DashboardCommands
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl, Grant, Role
 from bot.commands.routing.request import Reply, Request
 from bot.commands.specs import COMMANDS
 from bot.config import ConfigError
+from bot.config.dashboard import OWN_NAME_FILE, DashboardSection, own_name
 from bot.config.reading.load import parse_config
-from bot.dashboard.access.command import DashboardCommands
 from bot.dashboard.access.signin import SignIns, Viewer, digest
 from bot.dashboard.pages.metrics import Metrics, ObservedSink, Snapshot
 from bot.dashboard.pages.pages import Pages, markdown_html
 from bot.dashboard.serving.live import Full, LiveHub, Watcher
-from bot.dashboard.serving.settings import OWN_NAME_FILE, DashboardSection, own_name
 from connectors.base import UserId
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger

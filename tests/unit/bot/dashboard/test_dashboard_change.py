@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.commands.routing.acl import Role
+from bot.acl import Role
 from bot.dashboard.access.signin import Viewer
 from bot.dashboard.pages.change import CHANGE_EVERY, DIFF_CHARS, DIFF_FILES, DIFF_LINES, shown_diff
 from bot.dashboard.pages.pages import Pages

@@ -13,13 +13,13 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.commands.routing.acl import Acl, Grant, Role
+from bot.acl import Acl, Grant, Role
+from bot.config.dashboard import DashboardSection
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.change_costs import ChangeCosts
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.pages import NAV, Pages
 from bot.dashboard.serving.server import DashboardServer
-from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.changes import ChangeFacts

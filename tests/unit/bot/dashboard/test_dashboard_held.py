@@ -20,12 +20,12 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.commands.routing.acl import Acl, Grant, Role
+from bot.acl import Acl, Grant, Role
+from bot.config.dashboard import DashboardSection
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.views import Views
 from bot.dashboard.serving.server import DashboardServer
-from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.stores.operators.dashboard import UsageSum

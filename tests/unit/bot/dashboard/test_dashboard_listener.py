@@ -15,11 +15,11 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
+from bot.config.dashboard import DashboardSection
 from bot.dashboard.serving import listener
 from bot.dashboard.serving.listener import allowed_hosts, host_allowed
 from bot.dashboard.serving.live import MAX_PER_SESSION
 from bot.dashboard.serving.server import DashboardServer
-from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.connections.loopback import Limits
 from fleet.ledger import Ledger

@@ -19,8 +19,9 @@ from typing import cast
 import aiohttp
 import pytest
 
+from bot.acl import Acl, Grant, Role
 from bot.cli.status import StatusError, fetch
-from bot.commands.routing.acl import Acl, Grant, Role
+from bot.config.dashboard import DashboardSection, DashboardSettings
 from bot.config.reading.load import parse_config
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.access.status_door import (
@@ -31,7 +32,6 @@ from bot.dashboard.access.status_door import (
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.views import Views
 from bot.dashboard.serving.server import DashboardServer
-from bot.dashboard.serving.settings import DashboardSection, DashboardSettings
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from tests.postgres_server import free_port

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.commands.routing.acl import Acl, Grant, Role
+from bot.acl import Acl, Grant, Role
+from bot.config.dashboard import DashboardSection
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.serving.server import DashboardServer
-from bot.dashboard.serving.settings import DashboardSection
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger

@@ -14,13 +14,13 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
-from bot.commands.routing.acl import Acl, Grant, Role
+from bot.acl import Acl, Grant, Role
+from bot.config.dashboard import DashboardSection, DashboardSettings
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.task_board import TaskGauges
 from bot.dashboard.pages.views import UnknownPage, Views
 from bot.dashboard.serving.server import DashboardServer, DashboardUnavailable
-from bot.dashboard.serving.settings import DashboardSection, DashboardSettings
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import TASK_STATES

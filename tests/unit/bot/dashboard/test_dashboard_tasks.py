@@ -16,7 +16,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.commands.routing.acl import Acl, Grant, Role
+from bot.acl import Acl, Grant, Role
+from bot.config.dashboard import DashboardSection
 from bot.dashboard.access.signin import SignIns, Viewer
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.pages import NAV, Pages
@@ -29,7 +30,6 @@ from bot.dashboard.pages.task_board import (
     topic_filter,
 )
 from bot.dashboard.serving.server import DashboardServer
-from bot.dashboard.serving.settings import DashboardSection
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NO_PROJECTION, TASK_STATES, NewTask

@@ -12,11 +12,11 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.chat.agent_text import escape, quoted
 from bot.dashboard.pages.pages import markdown_html
 from bot.render.agents.runs import ANSWER_CAP, summary
 from bot.render.agents.transcript import transcript
 from bot.render.fleet import fleet_event, stopped, usage
+from bot.text.agent_text import escape, quoted
 from connectors.discord.outbound import parts as discord_parts
 from connectors.markdown import to_html, to_plain
 from connectors.matrix.messages.render import notices

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands.routing.acl import Acl, Grant, Role
+from bot.acl import Acl, Grant, Role
 from bot.config import Config, ConfigError, ConfigProblem, parse_config
 from connectors.discord.config import API_BASE_ENV, DiscordConfig
 from connectors.discord.gateway import point_at

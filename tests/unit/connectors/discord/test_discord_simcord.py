@@ -16,11 +16,11 @@ import pytest
 import simcord
 from simcord.enums import MessageType
 
-from bot.commands.routing.acl import Acl, Grant, Role
+from bot.acl import Acl, Grant, Role
+from bot.commands.handlers.dashboard import DashboardCommands
 from bot.commands.routing.request import Reply, Request
-from bot.dashboard.access.command import DashboardCommands
+from bot.config.dashboard import DashboardSection
 from bot.dashboard.access.signin import SignIns
-from bot.dashboard.serving.settings import DashboardSection
 from connectors.base import EventId, RoomId, ThreadId
 from connectors.discord.config import AutoArchive, DiscordConfig
 from connectors.discord.connector import DiscordConnector

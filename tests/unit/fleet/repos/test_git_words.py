@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bot.chat.agent_text import quotes_escaped
+from bot.text.agent_text import quotes_escaped
 from fleet.repos.schema import RepoEntry
 from fleet.repos.upstream.git_words import (
     BRANCHES_SHOWN,

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from bot.chat.agent_text import said
 from bot.commands.errors import CommandError, NotFound
 from bot.commands.handlers.places.repos import NO_REPOS
 from bot.commands.parsing.grammar import FlagSpec, FlagValue
+from bot.text.agent_text import said
 from fleet.repos.desk import RepoDesk
 from fleet.repos.schema import ref_problem
 from fleet.schema import unknown_value_message

@@ -11,8 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from bot.commands.parsing.grammar import CommandSpec
+from typing import Protocol
 
 
 class Role(enum.StrEnum):
@@ -36,6 +35,17 @@ class Grant:
     user_id: str
     role: Role
     connector: str | None = None
+
+
+class Guarded(Protocol):
+    """What the ACL reads of a command's spec (:class:`bot.commands.parsing.grammar.CommandSpec`
+    is one): whether it changes something, and whether only an admin may run it."""
+
+    @property
+    def control(self) -> bool: ...
+
+    @property
+    def admin_only(self) -> bool: ...
 
 
 class Acl:
@@ -73,7 +83,7 @@ class Acl:
         return min(found, key=_RANK.index, default=None)
 
     @staticmethod
-    def allows(role: Role, spec: CommandSpec) -> bool:
+    def allows(role: Role, spec: Guarded) -> bool:
         """Whether ``role`` may run the command ``spec`` describes."""
         if spec.admin_only:
             return role is Role.ADMIN

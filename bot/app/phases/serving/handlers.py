@@ -7,16 +7,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot import build
+from bot.acl import Acl
 from bot.app import assembly as wiring
-from bot.app import build
 from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
 from bot.app.phases.core.spend import Spend
+from bot.app.phases.fleet.approval_desk import medium
 from bot.app.phases.fleet.launching import Fleeted
 from bot.app.stops import Stop
-from bot.approvals.answers import ApprovalDesk
-from bot.approvals.commands import ApprovalCommands, SessionLevers
-from bot.approvals.wiring import medium
 from bot.commands import registry
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.forget import ForgetCommand
@@ -27,6 +26,9 @@ from bot.commands.handlers.agents.resume import LimitCommands
 from bot.commands.handlers.agents.runs import RunCommands
 from bot.commands.handlers.agents.spawn.spend import SpawnSpend
 from bot.commands.handlers.agents.watch_follow import ScreenFollower
+from bot.commands.handlers.approvals.answers import ApprovalDesk
+from bot.commands.handlers.approvals.desk import ApprovalCommands, SessionLevers
+from bot.commands.handlers.dashboard import DashboardCommands
 from bot.commands.handlers.launches.queue import QueueCommands
 from bot.commands.handlers.launches.schedules import ScheduleCommands
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
@@ -46,13 +48,11 @@ from bot.commands.handlers.work.missions import MissionCommands
 from bot.commands.handlers.work.starts import ChatTaskStarts
 from bot.commands.handlers.work.tasks import TaskCommands
 from bot.commands.parsing.grammar import Grammar
-from bot.commands.routing.acl import Acl
 from bot.commands.routing.confirmations import ConfirmationDesk
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from bot.config import Config
 from bot.config.reading.resolved import model_priced
-from bot.dashboard.access.command import DashboardCommands
 from bot.dashboard.access.signin import SignIns
 from bot.render.spend.report_history import ReportHistory
 from fleet.budgets.service import BudgetService

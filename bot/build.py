@@ -22,7 +22,7 @@ from typing import Final
 DISTRIBUTION: Final = "fleetwarden"
 UNKNOWN: Final = "unknown"
 _GIT_SECONDS: Final = 5.0
-_ROOT: Final = Path(__file__).resolve().parents[2]
+_ROOT: Final = Path(__file__).resolve().parents[1]
 """The directory that holds the ``bot`` package: a checkout's top, or site-packages."""
 
 

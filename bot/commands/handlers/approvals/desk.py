@@ -2,10 +2,11 @@
 session, ``permissions NAME MODE`` and ``interrupt NAME``; and what ``always`` answers
 taught an agent, ``permissions NAME rules`` and ``permissions NAME forget RULE|all``.
 
-``approve`` and ``deny`` are open to every role in the grammar: who may answer is decided
-per request (operators, admins and the agent's starter, :mod:`bot.approvals.answers`).
-``permissions`` and ``interrupt`` need the operator role and act through the fleet's live
-sessions (:class:`SessionLevers`); where the fleet has none, they say so.
+``approve`` and ``deny`` are open to every role in the grammar: who may answer is decided per
+request (operators, admins and the agent's starter,
+:mod:`bot.commands.handlers.approvals.answers`). ``permissions`` and ``interrupt`` need the
+operator role and act through the fleet's live sessions (:class:`SessionLevers`); where the
+fleet has none, they say so.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final, Protocol, runtime_checkable
 
-from bot.approvals.answers import ApprovalDesk
 from bot.approvals.render import learned_table, pending_table
 from bot.approvals.shown import inline_code, tool_name
-from bot.chat.agent_text import escape
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
+from bot.commands.handlers.approvals.answers import ApprovalDesk
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec
 from bot.commands.routing.request import Reply, Request
 from bot.render import machine
+from bot.text.agent_text import escape
 from fleet.approvals.service import Approvals
 from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.clock import Clock

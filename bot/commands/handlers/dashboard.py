@@ -16,8 +16,8 @@ from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.parsing.grammar import CommandSpec
 from bot.commands.routing.request import Reply, Request
+from bot.config.dashboard import DashboardSettings
 from bot.dashboard.access.signin import LINK_LIFETIME, LINK_PATH, SignIns
-from bot.dashboard.serving.settings import DashboardSettings
 from connectors.base import Connector, UserId
 
 DASHBOARD_REVOKE = CommandSpec(

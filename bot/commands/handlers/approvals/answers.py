@@ -23,13 +23,13 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from bot.acl import Acl, Role
 from bot.approvals.render import reaction_decision, reply_decision
-from bot.approvals.shown import tool_name
-from bot.chat.agent_text import escape
+from bot.approvals.shown import is_starter, tool_name
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.parsing.grammar import Command, Grammar
-from bot.commands.routing.acl import Acl, Role
-from connectors.base import Connector, InboundMessage, OutboundMessage, UserId
+from bot.text.agent_text import escape
+from connectors.base import Connector, InboundMessage, OutboundMessage
 from connectors.errors import ConnectorError
 from fleet.approvals.budget_asks import is_budget_ask
 from fleet.approvals.service import AlreadyAnswered, Approvals, UnknownApproval, closed_words
@@ -38,7 +38,6 @@ from fleet.ledger.records.approvals import ApprovalRequest, AskKind, Decision
 from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.ledger.stores.operators.chat import ChatStore
 from fleet.names import is_agent_name
-from fleet.notices import who_on
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +46,6 @@ MAX_TOLD: Final = 4096
 
 OpenRuns = Callable[[], Awaitable[list[tuple[str, int]]]]
 """The runs that are open now, as (agent, run id)."""
-
-
-def is_starter(request: ApprovalRequest, connector: str, sender: str) -> bool:
-    """Whether ``sender`` on ``connector`` started the agent that asked."""
-    who = who_on(request.starter)
-    return who is not None and who == (sender, connector)
 
 
 def may_answer(role: Role | None, request: ApprovalRequest, connector: str, sender: str) -> bool:
@@ -259,9 +252,3 @@ def refusal(request: ApprovalRequest, role: Role | None) -> str:
         f"only operators, admins and whoever started {request.agent} answer its "
         f"approvals; you are {'a ' + role.value if role else 'not an operator'}"
     )
-
-
-def starter_id(request: ApprovalRequest, connector: str) -> UserId | None:
-    """The agent's starter, when they used ``connector``: the user an alert mentions."""
-    who = who_on(request.starter)
-    return UserId(who[0]) if who is not None and who[1] == connector else None
