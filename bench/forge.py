@@ -26,7 +26,7 @@ and — when one is missed, or with ``--profile`` — where the time goes
 
 **The forge door.** The real :class:`~fleet.forge.door.door.ForgeDoor` on an aiohttp app with a
 real ``AgentSecrets``, reading from an in-memory ``ForgeApi`` double (one issue, a 1.1 KB
-markdown body), cleaning with :func:`fleet.forge.text.hidden.clean`, auditing into the ledger (as
+markdown body), cleaning with :func:`fleet.markdown.hidden.clean`, auditing into the ledger (as
 the desk does, without the run's activity update), against a handler that reads the body
 and answers the same JSON. The call is ``fw-forge read 7``'s, with the agent's token;
 calls alternate, one at a time, after 20 warm-up calls each. Then ``--cli-runs`` runs of

@@ -22,9 +22,9 @@ from bench.processes import BenchError
 from fleet.connections.loopback import AgentSecrets
 from fleet.forge.door.door import TOKEN_HEADER, DoorRefusal, DoorScope, ForgeDoor, render_issue
 from fleet.forge.model import ForgeApi, ForgeIssue
-from fleet.forge.text.hidden import clean
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import Slug
+from fleet.markdown.hidden import clean
 
 AGENT = "coder-1"
 ISSUE = 7

@@ -30,13 +30,13 @@ from functools import partial
 from typing import Final
 
 from fleet.events import EventKind, FleetEvent
-from fleet.forge.text.defuse import escape_cell
 from fleet.ledger.records.tasks import MissionRecord, NewTask, TaskRecord, TaskSource
 from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.work.missions import MissionsStore
 from fleet.ledger.stores.work.stages import GateState, NewStage, StageRecord, StagesStore
 from fleet.ledger.stores.work.tasks import TasksStore
+from fleet.markdown.defuse import escape_cell
 from fleet.model import AgentSpec
 from fleet.notices import NoticeBoard
 from fleet.pipelines import told

@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
-from fleet.forge.text.defuse import fenced
 from fleet.ledger.records.lines import LineRecord
 from fleet.ledger.stores.code.lines import LinesStore
 from fleet.ledger.stores.work.stages import StageRecord, StagesStore
 from fleet.ledger.stores.work.tasks import TasksStore
+from fleet.markdown.defuse import fenced
 from fleet.notices import Notice, NoticeBoard
 from fleet.peers.framing import defuse
 from fleet.pipelines import told

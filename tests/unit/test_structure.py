@@ -122,6 +122,7 @@ FLEET_ORDER: tuple[str, ...] = (
     "base",  # fleet/*.py: clock, errors, names, model, schema, notices, events, caps...
     "connections",  # loopback servers' socket, secrets and token header: metering, redaction
     "redaction",
+    "markdown",  # above redaction: a value on a line of ours passes the guard first
     "shell",
     "transcript",
     # accounts and metering below the ledger: it keeps their records (quota windows,
@@ -145,8 +146,8 @@ FLEET_ORDER: tuple[str, ...] = (
     "supervisor",
     "tasks",  # above the supervisor: a task starts through its admission
     "peers",  # above tasks: work handed on is a task; below forge: its reviews
-    "forge",
-    "pipelines",  # above forge and peers: a stage is a task, told its reviewer's verdict
+    "pipelines",  # above peers: a stage is a task, told its reviewer's verdict
+    "forge",  # the top floor: an issue becomes a run; nothing of the fleet needs the forge
 )
 """fleet's packages, bottom to top: a package imports only packages below it (and its own
 modules). ``base`` is fleet's top-level modules. A new package takes its place here."""

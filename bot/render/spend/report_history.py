@@ -15,8 +15,8 @@ from typing import Final
 
 from fleet.budgets.pacing.typical import Typical, TypicalSpend
 from fleet.budgets.quoting.words import usd
-from fleet.forge.text.defuse import escape_cell
 from fleet.ledger.records.tasks import TaskRecord
+from fleet.markdown.defuse import escape_cell
 from fleet.metering import units
 from fleet.tasks.accuracy import ERROR_SPAN, Accuracy, accuracy
 

@@ -6,7 +6,7 @@ missions are passed in.
 
 Every value a person or an agent chose (a title, a name, an agent's, a repository's, a
 branch, a pull request's address, a projection's basis) is written with
-:func:`~fleet.forge.text.defuse.escape_cell`, as the forge posts' own lines are: on one
+:func:`~fleet.markdown.defuse.escape_cell`, as the forge posts' own lines are: on one
 line, at most :data:`VALUE_CAP` characters, with no markup of its own — no heading, link,
 image, HTML, table cell or code fence — and never at the start of a line, where ``#``,
 ``-`` or ``>`` would mean something. Nothing in the documents depends on the time they
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from typing import Final
 
 from fleet.budgets.quoting.words import usd
-from fleet.forge.text.defuse import escape_cell
 from fleet.ledger.records.tasks import TASK_STATES, Actual, MissionRecord, Pair, TaskRecord
+from fleet.markdown.defuse import escape_cell
 from fleet.metering import units
 from fleet.tasks.views import MissionView, TaskView, Totals, mission_view, totals
 

@@ -5,7 +5,7 @@ which labels do start one, instead of waiting for a run that never comes
 (:func:`no_run_words`). Pure: the roster's facts come in.
 
 The label is the forge user's text: it is shown escaped
-(:func:`~fleet.forge.text.defuse.escape_cell`), and the agent it names only when it is an
+(:func:`~fleet.markdown.defuse.escape_cell`), and the agent it names only when it is an
 agent's name at all. The comment names no other repository of the config: which one an agent
 works on is the operator's to know, and chat is told (:func:`why_not`, in
 :class:`~fleet.forge.facts.NoRunNews`).
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fleet.forge.text.defuse import escape_cell
+from fleet.markdown.defuse import escape_cell
 from fleet.names import is_agent_name
 
 

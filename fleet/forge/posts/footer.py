@@ -10,7 +10,7 @@ the forge operations from the audit and Fleetwarden's version. It cannot be turn
 
 Every value in it is hostile text (a model's name is a provider's, an operation's line
 quotes an agent, an approval's subject is what the agent asked): each is one line of at
-most :data:`VALUE_CAP` characters, escaped (:func:`fleet.forge.text.defuse.escape_cell`), so
+most :data:`VALUE_CAP` characters, escaped (:func:`fleet.markdown.defuse.escape_cell`), so
 none can close the block, open another, mention anyone or pass for a line of ours. Lists
 are bounded (:data:`OPERATIONS_SHOWN` operations, then how many more), so the footer is
 too (:data:`FOOTER_CAP`).
@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Final
 
-from fleet.forge.text.defuse import escape_cell
-from fleet.forge.text.hidden import unseen_free
+from fleet.markdown.defuse import escape_cell
+from fleet.markdown.hidden import unseen_free
 from fleet.metering import units
 from fleet.redaction.guard import guarded
 

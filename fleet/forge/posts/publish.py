@@ -38,14 +38,14 @@ from fleet.forge.posts.unpublished import (
     why_unpublished,
 )
 from fleet.forge.schema import ForgeEntry
-from fleet.forge.text.defuse import BODY_LIMIT, POST_CAP, as_code, defuse
-from fleet.forge.text.hidden import cap, unseen_free
-from fleet.forge.text.inert import inert
 from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
 from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.ledger.stores.code.lines import LinesStore
+from fleet.markdown.defuse import BODY_LIMIT, POST_CAP, as_code, defuse
+from fleet.markdown.hidden import cap, unseen_free
+from fleet.markdown.inert import inert
 from fleet.repos.facts import change_from_json
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ once the run is over, what this one cost; the task it is, its projection stored 
 made beside what its runs used (:mod:`fleet.tasks.spent`); then the pull request's link and
 the provenance footer (:func:`fleet.forge.posts.footer.footer`). Every value that came from
 an agent, a model or a forge user is escaped on one line
-(:func:`fleet.forge.text.defuse.escape_cell`); the whole stays within :data:`STICKY_CAP`
+(:func:`fleet.markdown.defuse.escape_cell`); the whole stays within :data:`STICKY_CAP`
 characters, under GitHub's 65,536.
 """
 
@@ -23,7 +23,7 @@ from typing import Final, Literal
 
 from fleet.budgets.runs.estimate import NO_HISTORY, RunEstimate
 from fleet.forge.posts.footer import Provenance, footer, money
-from fleet.forge.text.defuse import escape_cell
+from fleet.markdown.defuse import escape_cell
 from fleet.metering import units
 
 STICKY_CAP: Final = 60_000

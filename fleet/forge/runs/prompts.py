@@ -3,9 +3,9 @@
 its pull request (:func:`follow_up_prompt`), and the one that starts its next run on the
 same branch when that session is gone (:func:`next_run_prompt`). Also where the forge's
 text helpers are taken from: :func:`clean` (what a reader cannot see, taken out:
-:mod:`fleet.forge.text.hidden`),
+:mod:`fleet.markdown.hidden`),
 :func:`defuse` and :func:`escape_cell` (an agent's text fit to post:
-:mod:`fleet.forge.text.defuse`).
+:mod:`fleet.markdown.defuse`).
 
 What people wrote on the forge reaches the agent marked as theirs: each title, body and
 comment under a line naming who wrote it and when, cleaned, and fenced in a code block
@@ -24,10 +24,10 @@ from typing import Final
 
 from fleet.forge.model import ForgeComment, ForgeIssue, same_login
 from fleet.forge.posts.footer import when
-from fleet.forge.text.defuse import defuse, escape_cell, fenced
-from fleet.forge.text.hidden import clean, unseen_free
-from fleet.forge.text.shown import shown_text
 from fleet.ledger.records.forge import Slug
+from fleet.markdown.defuse import defuse, escape_cell, fenced
+from fleet.markdown.hidden import clean, unseen_free
+from fleet.markdown.shown import shown_text
 from fleet.redaction.guard import guarded
 
 __all__ = [

@@ -25,8 +25,8 @@ from fleet.forge.api.gitlab import GitLabApi
 from fleet.forge.door.door import ForgeDoor
 from fleet.forge.model import ForgeApi
 from fleet.forge.schema import ForgeEntry
-from fleet.forge.text.shown import shown_text
 from fleet.ledger.records.forge import Slug
+from fleet.markdown.shown import shown_text
 from fleet.redaction.known import Secret
 
 log = logging.getLogger(__name__)

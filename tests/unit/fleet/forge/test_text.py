@@ -12,9 +12,9 @@ from markdown_it import MarkdownIt
 
 from fleet.forge.model import ForgeComment, ForgeIssue
 from fleet.forge.runs.prompts import PROMPT_BYTES, follow_up_prompt, issue_prompt
-from fleet.forge.text.defuse import defuse, escape_cell
-from fleet.forge.text.hidden import clean
 from fleet.ledger.records.forge import Slug
+from fleet.markdown.defuse import defuse, escape_cell
+from fleet.markdown.hidden import clean
 
 T0 = datetime(2026, 11, 25, 14, 3, tzinfo=UTC)
 REPO = Slug("acme", "app")

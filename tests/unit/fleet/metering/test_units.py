@@ -79,7 +79,7 @@ RENDERERS = [
     "bot/cli",
     "bot/dashboard",
     "fleet/forge/posts",
-    "fleet/forge/text",
+    "fleet/markdown",
     "fleet/tasks",
     "scheduler",
 ]

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 
 from fleet.clock import ManualClock
 from fleet.forge.posts.footer import FOOTER_CAP
-from fleet.forge.text.defuse import BODY_LIMIT, POST_CAP, _defused, as_code, defuse, escape_cell
-from fleet.forge.text.inert import inert
-from fleet.forge.text.live_markdown import safe
-from fleet.forge.text.rendered import gfm_inert, github_html
 from fleet.ledger import Ledger
+from fleet.markdown.defuse import BODY_LIMIT, POST_CAP, _defused, as_code, defuse, escape_cell
+from fleet.markdown.inert import inert
+from fleet.markdown.live_markdown import safe
+from fleet.markdown.rendered import gfm_inert, github_html
 from tests.unit.fleet.forge.work_rig import WorkRig
 
 ROOT = Path(__file__).resolve().parents[4]

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleet.forge.text.defuse import POST_CAP, defuse, escape_cell
-from fleet.forge.text.gitlab_raw import quick_actions
-from fleet.forge.text.gitlab_rendered import gitlab_html, gitlab_inert, gitlab_live
-from fleet.forge.text.inert import inert
-from fleet.forge.text.live_markdown import safe
+from fleet.markdown.defuse import POST_CAP, defuse, escape_cell
+from fleet.markdown.gitlab_raw import quick_actions
+from fleet.markdown.gitlab_rendered import gitlab_html, gitlab_inert, gitlab_live
+from fleet.markdown.inert import inert
+from fleet.markdown.live_markdown import safe
 
 ISSUE, PULL = (3,), (4,)  # a GitLab run: issue #3, merge request !4 (numbered apart)
 

@@ -1,6 +1,6 @@
 """What GitLab makes of a body Fleetwarden is about to post: :func:`gitlab_inert`, the check
-:func:`fleet.forge.text.defuse.defuse` holds its work to beside GitHub's
-(:mod:`fleet.forge.text.rendered`).
+:func:`fleet.markdown.defuse.defuse` holds its work to beside GitHub's
+(:mod:`fleet.markdown.rendered`).
 
 GitLab renders markdown with comrak, through its ``gitlab-glfm-markdown`` gem, then applies
 its reference filters to each text node outside ``pre``, ``code`` and ``a`` (and to each
@@ -11,9 +11,9 @@ autolinks (relaxed), CJK-friendly emphasis, description lists, escaped character
 apart, footnotes, full info strings, heading anchors (``user-content-``), math in code and
 in dollars, ``>>>`` quotes, strikethrough, tables, task lists (relaxed, in tables too),
 wiki links, raw HTML kept (so any shows). The HTML is then read as GitLab's filters read
-it: :mod:`fleet.forge.text.glfm`'s references and mentions in each text node, a link to an
+it: :mod:`fleet.markdown.glfm`'s references and mentions in each text node, a link to an
 issue or to one reference. Before any of it, the text as written is read for what GitLab
-takes from it unrendered (:mod:`fleet.forge.text.gitlab_raw`): a quick action, a closing
+takes from it unrendered (:mod:`fleet.markdown.gitlab_raw`): a quick action, a closing
 statement naming another issue.
 
 What the check cannot see:
@@ -43,10 +43,10 @@ from typing import Final
 
 import comrak
 
-from fleet.forge.text import glfm
-from fleet.forge.text.gitlab_raw import closings, quick_actions
-from fleet.forge.text.live_markdown import to_issue
-from fleet.forge.text.rendered import PROBE
+from fleet.markdown import glfm
+from fleet.markdown.gitlab_raw import closings, quick_actions
+from fleet.markdown.live_markdown import to_issue
+from fleet.markdown.rendered import PROBE
 
 _PLAIN: Final = frozenset(
     {

@@ -19,7 +19,7 @@ the words around it plain text, whatever they are.
 The run's own numbers: ``own`` for the issue namespace (``#N``, ``GL-N``), ``pulls`` for
 the merge requests' (``!N``; GitLab numbers them apart from issues). Only a bare reference
 is the run's own: ``x#5`` is another project's. Mentions (``@user``, ``@group/sub``,
-``@all``) are :func:`fleet.forge.text.live_markdown.mentions`'s.
+``@all``) are :func:`fleet.markdown.live_markdown.mentions`'s.
 """
 
 from __future__ import annotations

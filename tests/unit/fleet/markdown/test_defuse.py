@@ -1,4 +1,4 @@
-"""Tests for fleet.forge.text.defuse: an agent's text, posted on a forge, pings no one, shows no
+"""Tests for fleet.markdown.defuse: an agent's text, posted on a forge, pings no one, shows no
 image (whose address the forge would fetch), names and closes no issue but the run's own,
 holds no HTML that could fake, hide or break the provenance footer, keeps its own
 markdown and code as written, and stays within the forge's size; one value on a line of
@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from fleet.forge.text.defuse import POST_CAP, defuse, escape_cell, fenced
-from fleet.forge.text.live_markdown import safe
+from fleet.markdown.defuse import POST_CAP, defuse, escape_cell, fenced
+from fleet.markdown.live_markdown import safe
 
 _PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 _LIVE = re.compile(r"(?<![A-Za-z0-9_`])@[A-Za-z0-9_]")

@@ -1,4 +1,4 @@
-"""Tests for fleet.forge.text.hidden (and fleet.forge.text.seen, which reads the HTML): what a
+"""Tests for fleet.markdown.hidden (and fleet.markdown.seen, which reads the HTML): what a
 reader of the forge's page cannot see never reaches the agent — HTML comments (closed or not),
 hidden elements, invisible characters, tag characters, unread attributes, link reference
 definitions, fence info strings — while what a reader sees (``<details>``, code blocks,
@@ -16,8 +16,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from fleet.forge.text.hidden import TEXT_CAP, clean
-from fleet.forge.text.seen import VOID_TAGS, hides
+from fleet.markdown.hidden import TEXT_CAP, clean
+from fleet.markdown.seen import VOID_TAGS, hides
 
 SECRET = "SECRETWORD"
 _MARKDOWN = MarkdownIt("commonmark", {"html": True})

@@ -2,11 +2,11 @@
 ``@org/team``, GitLab's ``@group/sub`` and ``@all``, or an ``@`` a renderer may read as
 one), a reference to an issue or a pull request (``#N``, ``!N``, ``GH-N``,
 ``owner/repo#N``, an issue's web address) and GitLab's other references (``~label``,
-``%milestone``, ``$N``, ``&N``, ``x#N``…: :mod:`fleet.forge.text.glfm`), a link to an
+``%milestone``, ``$N``, ``&N``, ``x#N``…: :mod:`fleet.markdown.glfm`), a link to an
 issue, an image the forge fetches, raw HTML. :func:`mentions` and :func:`references` find
-them in plain text, for :mod:`fleet.forge.text.defuse` to put in code; :func:`safe` looks for
+them in plain text, for :mod:`fleet.markdown.defuse` to put in code; :func:`safe` looks for
 any left in its work as markdown-it reads it, the first of the checks a defused text must
-pass (the others are the forges' own renderers', :mod:`fleet.forge.text.inert`).
+pass (the others are the forges' own renderers', :mod:`fleet.markdown.inert`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from fleet.forge.text import glfm
+from fleet.markdown import glfm
 
 # GitHub's logins: letters, digits, "-"; Gitea's also "_" and "." (not at the end); GitLab's
 # may start with "." and name a subgroup, @group/sub/team.
@@ -57,7 +57,7 @@ _ISSUE_PATH: Final = re.compile(
 )  # GitHub's and Gitea's issues and pull requests, GitLab's objects that a link names
 TRAILING: Final = ".,:;!?*_~"  # not part of a web address at its end (GFM's autolinks)
 PARSER: Final = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-"""markdown-it as an agent's text is read here and in :mod:`fleet.forge.text.defuse`: CommonMark
+"""markdown-it as an agent's text is read here and in :mod:`fleet.markdown.defuse`: CommonMark
 with tables and strikethrough, raw HTML kept so that any is seen."""
 _PROBE: Final = "<details>"
 
@@ -144,9 +144,9 @@ def references(
     """Where ``text`` names an issue or a pull request (but those of ``own``, and the merge
     requests of ``pulls``: GitLab numbers them apart; ``None``: one namespace, ``own``),
     or another of GitLab's objects: web addresses of one, ``owner/repo#N``, and ``#N``,
-    ``!N``, ``GH-N`` and GitLab's forms (:mod:`fleet.forge.text.glfm`) not in the path of a
+    ``!N``, ``GH-N`` and GitLab's forms (:mod:`fleet.markdown.glfm`) not in the path of a
     web address every renderer links (its fragment, say: the forge links it instead).
-    ``written``: ``text`` is markdown as written (:func:`fleet.forge.text.glfm.references`)."""
+    ``written``: ``text`` is markdown as written (:func:`fleet.markdown.glfm.references`)."""
     mine = own if pulls is None else pulls
     found = [
         (url.start(), url.start() + len(url.group(0).rstrip(TRAILING)))

@@ -1,7 +1,7 @@
 """What GitHub's and Gitea's own renderers make of a body Fleetwarden is about to post: the
-check :func:`fleet.forge.text.defuse.defuse` holds its work to, on top of markdown-it's
-reading, beside GitLab's (:mod:`fleet.forge.text.gitlab_rendered`; both:
-:func:`fleet.forge.text.inert.inert`).
+check :func:`fleet.markdown.defuse.defuse` holds its work to, on top of markdown-it's
+reading, beside GitLab's (:mod:`fleet.markdown.gitlab_rendered`; both:
+:func:`fleet.markdown.inert.inert`).
 
 GitHub renders with cmark-gfm, its fork of cmark (bound by ``cmarkgfm``, the GFM
 extensions on: tables, autolinks, strikethrough, task lists, footnotes); Gitea and Forgejo

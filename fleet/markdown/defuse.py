@@ -15,11 +15,11 @@ code) and:
   address is linked, and so the mention quiet, differs from one renderer to the next);
 * wraps each reference outside code in a code span but those of the run's own issue
   and pull request (``own``; a GitLab run's merge request: ``own_pulls``, which GitLab
-  numbers apart — :mod:`fleet.forge.text.inert` says how): ``#N``, ``!N`` (Gitea's, and
+  numbers apart — :mod:`fleet.markdown.inert` says how): ``#N``, ``!N`` (Gitea's, and
   GitLab's merge requests), ``GH-N``, ``GL-N``; any ``owner/repo#N`` or ``x#N`` (it may
   name another repository's issue of the same number); GitLab's labels, milestones,
   snippets, epics, iterations, ``[vulnerability:N]`` and the other forms
-  (:mod:`fleet.forge.text.glfm`); and any web address of an issue, a pull or merge request
+  (:mod:`fleet.markdown.glfm`); and any web address of an issue, a pull or merge request
   or another object GitLab links (``…/issues/N``, ``/pull/N``, ``/pulls/N``,
   ``/-/merge_requests/N``, ``/-/epics/N``…: the forge's host is not known here). A closing
   keyword before one stays outside the span: a keyword before code closes nothing, while
@@ -38,19 +38,19 @@ code) and:
   where nothing is HTML, the text stays as written. A ``$`` beside a code span of its
   making is escaped too (GitLab's math, ``$`…`$``, would take the span);
 * keeps every line from running as a GitLab quick action (``/close``, ``/merge``… at a
-  line's start: :mod:`fleet.forge.text.gitlab_raw`): a ``/`` starting a line of prose is
+  line's start: :mod:`fleet.markdown.gitlab_raw`): a ``/`` starting a line of prose is
   escaped (``\\/close``, which shows as ``/close``), a line break inside a code span is
   a space (which a code span shows anyway), and a code block the quick actions' reader
   does not skip (a ``~~~`` or a longer fence) holding one is written anew
-  (:mod:`fleet.forge.text.blocks`); a line ``>>>`` (GitLab's quote, which left open
+  (:mod:`fleet.markdown.blocks`); a line ``>>>`` (GitLab's quote, which left open
   swallows what follows) is escaped too;
 * breaks each closing statement naming another issue in code (```` `Fixes #9` ````, which
   GitLab would act on): the spaces after its keyword become no-break spaces, which read
   the same;
 * closes a code block left open at the end, which would swallow what follows.
 
-Then it checks its work: with markdown-it (:func:`fleet.forge.text.live_markdown.safe`),
-and with the forges' own renderers (:func:`fleet.forge.text.inert.inert`: cmark-gfm, which
+Then it checks its work: with markdown-it (:func:`fleet.markdown.live_markdown.safe`),
+and with the forges' own renderers (:func:`fleet.markdown.inert.inert`: cmark-gfm, which
 GitHub renders with and which reads some corners otherwise, such as a run of backticks left
 open earlier in a paragraph; comrak, GitLab's): no HTML and no image left, no mention or
 reference left outside code, no link to an issue, no quick action, no closing statement,
@@ -69,16 +69,16 @@ from typing import Any, Final, NamedTuple
 
 from markdown_it.common.utils import normalizeReference, unescapeAll
 
-from fleet.forge.text.blocks import as_code, code_lines, fenced
-from fleet.forge.text.gitlab_raw import unclosed
-from fleet.forge.text.glfm import KINDS
-from fleet.forge.text.hidden import cap, unseen_free
-from fleet.forge.text.inert import inert
-from fleet.forge.text.live_markdown import PARSER, TRAILING, mentions, references, safe, to_issue
+from fleet.markdown.blocks import as_code, code_lines, fenced
+from fleet.markdown.gitlab_raw import unclosed
+from fleet.markdown.glfm import KINDS
+from fleet.markdown.hidden import cap, unseen_free
+from fleet.markdown.inert import inert
+from fleet.markdown.live_markdown import PARSER, TRAILING, mentions, references, safe, to_issue
 from fleet.redaction.guard import guarded
 
 __all__ = ["BODY_LIMIT", "CELL_CAP", "POST_CAP", "as_code", "defuse", "escape_cell", "fenced"]
-# fenced and as_code (fleet.forge.text.blocks) are given from here too, with the rest.
+# fenced and as_code (fleet.markdown.blocks) are given from here too, with the rest.
 
 BODY_LIMIT: Final = 65_536
 """Characters of one comment or description a forge takes (GitHub's limit)."""
@@ -136,7 +136,7 @@ def defuse(
 ) -> str:
     """``text`` (an agent's markdown) fit to post on a forge, at most ``limit`` characters,
     references to the issues and pull requests ``own`` (and a GitLab run's merge requests
-    ``own_pulls``: :mod:`fleet.forge.text.inert`) left live (the module says how;
+    ``own_pulls``: :mod:`fleet.markdown.inert`) left live (the module says how;
     escaping lengthens it, so a long text is cut shorter)."""
     seen = unseen_free(text).strip("\n")
     mine = frozenset(own)

@@ -1,9 +1,9 @@
 """Whether a body Fleetwarden is about to post is inert on every kind of forge:
-:func:`inert`, the last check of :func:`fleet.forge.text.defuse.defuse` and of every post.
+:func:`inert`, the last check of :func:`fleet.markdown.defuse.defuse` and of every post.
 
 One body, whatever forge it goes to, passes both readings: GitHub's and Gitea's
-(:func:`fleet.forge.text.rendered.gfm_inert`: cmark-gfm and their reference patterns) and
-GitLab's (:func:`fleet.forge.text.gitlab_rendered.gitlab_inert`: comrak, its reference
+(:func:`fleet.markdown.rendered.gfm_inert`: cmark-gfm and their reference patterns) and
+GitLab's (:func:`fleet.markdown.gitlab_rendered.gitlab_inert`: comrak, its reference
 patterns, its quick actions and closing statements). What one forge reads as live, the
 other may read as text; neutralising both costs the other nothing.
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from fleet.forge.text.gitlab_rendered import gitlab_inert
-from fleet.forge.text.rendered import gfm_inert
+from fleet.markdown.gitlab_rendered import gitlab_inert
+from fleet.markdown.rendered import gfm_inert
 
 
 def inert(

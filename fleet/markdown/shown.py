@@ -1,9 +1,9 @@
 """What a reader of an issue's page sees of its text, as the words an agent is given:
 :func:`as_shown` renders the markdown by the forge's rules (cmark-gfm, GitHub's own
-renderer, :mod:`fleet.forge.text.rendered`) and reads the HTML back as text, keeping only what
+renderer, :mod:`fleet.markdown.rendered`) and reads the HTML back as text, keeping only what
 the page shows.
 
-:func:`fleet.forge.text.hidden.clean` first takes out what hides in the markdown and its HTML;
+:func:`fleet.markdown.hidden.clean` first takes out what hides in the markdown and its HTML;
 what is left is rendered, so what the renderer itself never shows goes too:
 
 * a footnote definition no reference uses, a table cell past its header's columns, a link
@@ -14,7 +14,7 @@ what is left is rendered, so what the renderer itself never shows goes too:
   comments, a ``geojson``, ``topojson`` or ``stl`` block as ``[a map]`` or ``[a 3D
   model]`` (their properties show only on a click);
 * math that draws nothing: ``\\phantom{…}`` and its kin;
-* elements the page hides (:func:`fleet.forge.text.seen.hides`), comments.
+* elements the page hides (:func:`fleet.markdown.seen.hides`), comments.
 
 The text keeps the page's shape as markdown would write it: headings, lists, quotes, code
 blocks fenced, a link as ``text (address)``, a table's rows, task boxes, footnotes.
@@ -26,9 +26,9 @@ import re
 from html.parser import HTMLParser
 from typing import Final
 
-from fleet.forge.text.hidden import TEXT_CAP, clean
-from fleet.forge.text.rendered import github_html
-from fleet.forge.text.seen import VOID_TAGS, hides
+from fleet.markdown.hidden import TEXT_CAP, clean
+from fleet.markdown.rendered import github_html
+from fleet.markdown.seen import VOID_TAGS, hides
 
 DIAGRAMS: Final = {"geojson": "[a map]", "topojson": "[a map]", "stl": "[a 3D model]"}
 _PHANTOM: Final = re.compile(
@@ -54,7 +54,7 @@ def shown_text(text: str, limit: int = TEXT_CAP) -> str:
 
 
 def as_shown(markdown: str) -> str:
-    """``markdown`` (already :func:`~fleet.forge.text.hidden.clean`) as its reader sees it."""
+    """``markdown`` (already :func:`~fleet.markdown.hidden.clean`) as its reader sees it."""
     if not markdown.strip():
         return ""
     reader = _Shown()

@@ -1,11 +1,11 @@
 """Code blocks in what Fleetwarden posts: :func:`fenced` (a text in a fence none of its
 lines can close), :func:`as_code` (a whole text as one code block fit for every forge), and
 :func:`code_lines` — which lines of an agent's markdown are code, and which of its blocks
-:func:`fleet.forge.text.defuse.defuse` writes anew.
+:func:`fleet.markdown.defuse.defuse` writes anew.
 
 A code block shows what it holds as written, but not everything reads it as code. GitLab's
 quick actions reader skips only a block fenced by a line of exactly three backticks at each
-end (:mod:`fleet.forge.text.gitlab_raw`): a ``~~~`` block, a longer fence or one left open
+end (:mod:`fleet.markdown.gitlab_raw`): a ``~~~`` block, a longer fence or one left open
 holding a line that starts with ``/`` is written anew, fenced by three backticks — or,
 where a line of it would close those, indented — showing the same code. A diagram block
 (``mermaid`` and the like, which the forges draw) is shown as code (``text mermaid``); a
@@ -20,7 +20,7 @@ from typing import Final, NamedTuple
 
 from markdown_it.token import Token
 
-from fleet.forge.text.gitlab_raw import unclosed
+from fleet.markdown.gitlab_raw import unclosed
 
 _DIAGRAMS: Final = frozenset({"mermaid", "geojson", "topojson", "stl"})  # drawn, not shown
 _RUN: Final = re.compile(r"`+")
@@ -51,7 +51,7 @@ def fenced(text: str, info: str = "") -> str:
 
 def as_code(text: str, own: Collection[int] = ()) -> str:
     """``text`` as one code block fit to post on any forge, its closing statements but to
-    ``own`` broken (:func:`fleet.forge.text.gitlab_raw.unclosed`): fenced, or indented when
+    ``own`` broken (:func:`fleet.markdown.gitlab_raw.unclosed`): fenced, or indented when
     its fence is longer than ```` ``` ```` and a line of it starts with ``/``."""
     text = unclosed(text, own)
     block = fenced(text)

@@ -20,8 +20,8 @@ from fleet.forge.posts.footer import footer, no_run_footer
 from fleet.forge.posts.pull_words import done_body
 from fleet.forge.posts.sticky import StickyState, status_text
 from fleet.forge.posts.unpublished import fix_words
-from fleet.forge.text.defuse import defuse
-from fleet.forge.text.gitlab_raw import closings, quick_actions, unclosed
+from fleet.markdown.defuse import defuse
+from fleet.markdown.gitlab_raw import closings, quick_actions, unclosed
 from fleet.repos.facts import Change
 from tests.unit.fleet.forge.test_footer import provenance
 

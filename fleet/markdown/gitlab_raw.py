@@ -38,7 +38,7 @@ from bisect import bisect_left
 from collections.abc import Collection
 from typing import Final
 
-from fleet.forge.text.live_markdown import to_issue
+from fleet.markdown.live_markdown import to_issue
 
 _COMMAND: Final = re.compile(r"/\S+?(?:[ ][^\n]*)?(?:\s*\n|$)", re.ASCII | re.MULTILINE)
 _CODE_CLOSE: Final = re.compile(r"\n```(?=\n|\Z)")

@@ -13,7 +13,7 @@ can whisper instructions to it. Taken out:
   keeps it from being a code block;
 * HTML comments, declarations, processing instructions, elements hidden from readers with
   all they hold, and the attributes of the tags kept but ``href`` and ``src``
-  (:mod:`fleet.forge.text.seen` reads the HTML). ``<details>`` is shown to whoever opens it:
+  (:mod:`fleet.markdown.seen` reads the HTML). ``<details>`` is shown to whoever opens it:
   it stays;
 * link reference definitions (``[//]: # (…)``, markdown's comment idiom): nothing of them
   shows. One whose label the text uses comes back at the end, as ``[label]: URL``;
@@ -32,7 +32,7 @@ from typing import Final
 
 from markdown_it import MarkdownIt
 
-from fleet.forge.text.seen import readable
+from fleet.markdown.seen import readable
 from fleet.redaction.invisible import visible
 
 TEXT_CAP: Final = 20_000

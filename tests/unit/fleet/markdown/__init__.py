@@ -1,0 +1,1 @@
+"""Markdown made safe: defusing, what is hidden, what each forge renders."""
