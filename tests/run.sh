@@ -97,5 +97,6 @@ echo "== mypy --strict"
 echo "== pytest"
 # Test files run side by side in three workers, each file whole in one of them (its
 # module fixtures shared): most integration tests wait on real processes and servers.
-# FLEETWARDEN_TEST_WORKERS=0 runs them one after another, in this process.
-exec .venv/bin/pytest -n "${FLEETWARDEN_TEST_WORKERS:-3}" --dist loadfile "$@"
+# FLEETWARDEN_TEST_WORKERS=0 runs them one after another, in this process. At the end, the
+# 30 slowest tests, the ones to make faster next.
+exec .venv/bin/pytest -n "${FLEETWARDEN_TEST_WORKERS:-3}" --dist loadfile --durations=30 "$@"
