@@ -29,7 +29,7 @@ from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
 from bot.chat.agent_feed import AgentFeed
 from bot.chat.run_states import RunStates, run_title
-from bot.commands.handlers.agents.owners import ChatOwners, stored_runs
+from bot.commands.handlers.agents.owners import ChatWords
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue, slots_of
 from bot.config import Config
 from bot.config.reading.resolved import model_priced
@@ -50,6 +50,7 @@ from fleet.pipelines.judged import Judged, no_tip
 from fleet.repos.service import Repos
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace, RunSpend
 from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.owners import AgentOwners, stored_runs
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.admission.stages.budgets import BudgetStage
@@ -260,10 +261,11 @@ def _admission(
         # Without the metering proxy no cap in dollars binds: no model counts as priced.
         priced=model_priced(cfg) or _unpriced,
     )
-    owners = ChatOwners(
+    owners = AgentOwners(
         ledger.agents,
         stored_runs(ledger.forge) if cfg.forges else None,  # an agent on an issue is its
         repos,
+        ChatWords(),
         frozenset() if repos is None else repos.launching,
     )
     # Who handed a task on, and whether it may still reach its agent: a watchdog restart's.

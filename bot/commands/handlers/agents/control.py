@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.handlers.agents.owners import goes_on, on_an_issue, taken_words
+from bot.commands.handlers.agents.owners import goes_on, taken_words
 from bot.commands.handlers.agents.spawn.repository import RepoChoice, repo_choice
 from bot.commands.handlers.agents.spawn.spend import SpawnSpend, quote_under
 from bot.commands.handlers.agents.watch_follow import agent_view
@@ -42,6 +42,7 @@ from fleet.repos.desk import RepoDesk
 from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import ref_problem
 from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.owners import on_an_issue
 from fleet.supervisor.admission.queue import Launch
 from fleet.supervisor.admission.request import (
     Admitted,

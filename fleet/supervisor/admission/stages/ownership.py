@@ -26,8 +26,9 @@ are theirs."""
 
 
 class Owners(Protocol):
-    """What the ownership stage asks of the fleet, the forge and the repositories (the
-    chat's words for them: they name issues and branches as chat shows them)."""
+    """What the ownership stage asks of the fleet, the forge and the repositories
+    (:class:`fleet.supervisor.admission.owners.AgentOwners`: the facts, in the words of the
+    surface that built it)."""
 
     async def live(self, agent: str) -> bool:
         """Whether ``agent`` has a live run now."""

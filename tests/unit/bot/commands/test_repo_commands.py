@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 from bot.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError
 from bot.commands.handlers.agents.control import Handlers
-from bot.commands.handlers.agents.owners import AgentRecords, ChatOwners
+from bot.commands.handlers.agents.owners import ChatWords
 from bot.commands.handlers.places.repos import NO_REPOS, RepoCommands, link
 from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.confirmations import ConfirmationDesk
@@ -35,6 +35,7 @@ from fleet.repos.facts import Change, FileStat, Landed
 from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import RepoEntry
 from fleet.supervisor.admission.admit import Admission
+from fleet.supervisor.admission.owners import AgentOwners, AgentRecords
 from fleet.supervisor.interfaces import AgentControl
 from tests.fakes.fleet import FakeFleet
 from tests.fakes.launches import an_admission
@@ -187,7 +188,7 @@ def open_admission(
 ) -> Admission:
     """An admission of no budgets and no caps over ``fleet``: what these tests launch by;
     whose an agent is read from ``fleet``, the ``desk``'s lines and ``forge_runs``."""
-    owners = ChatOwners(cast(AgentRecords, fleet), forge_runs, desk)
+    owners = AgentOwners(cast(AgentRecords, fleet), forge_runs, desk, ChatWords())
     return an_admission(fleet, slots=None, budgets=None, owners=owners)
 
 
