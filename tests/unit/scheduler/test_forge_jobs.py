@@ -27,7 +27,7 @@ from scheduler.forge_jobs import (
 )
 from scheduler.jobs import FleetScheduler
 from tests.fakes.job_context import job_context
-from tests.unit.fleet.forge.work_rig import FORGE, SLUG, WorkRig, forge_entry
+from tests.unit.fleet.forge.runs.work_rig import FORGE, SLUG, WorkRig, forge_entry
 
 DEADLINE = 5.0
 

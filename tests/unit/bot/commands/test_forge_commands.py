@@ -20,7 +20,7 @@ from fleet.ledger.records.forge import ForgeRunState
 from fleet.ledger.records.lines import LineState
 from tests.unit.bot.commands.test_repo_commands import ADMIN
 from tests.unit.chat_fakes import message
-from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, WorkRig, event
+from tests.unit.fleet.forge.runs.work_rig import AGENT, BRANCH, WorkRig, event
 
 
 @pytest.fixture

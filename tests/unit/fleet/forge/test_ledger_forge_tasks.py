@@ -23,7 +23,7 @@ from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from fleet.tasks.spent import TaskSpend
 from tests.fakes.launches import an_admission
-from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, LABEL, SLUG, WorkRig, event
+from tests.unit.fleet.forge.runs.work_rig import AGENT, BRANCH, LABEL, SLUG, WorkRig, event
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
 HOSTILE = "<img src=x onerror=alert(1)> @everyone [click](https://evil.example) ```fence"

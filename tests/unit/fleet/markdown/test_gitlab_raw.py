@@ -23,7 +23,7 @@ from fleet.forge.posts.unpublished import fix_words
 from fleet.markdown.defuse import defuse
 from fleet.markdown.gitlab_raw import closings, quick_actions, unclosed
 from fleet.repos.facts import Change
-from tests.unit.fleet.forge.test_footer import provenance
+from tests.unit.fleet.forge.posts.test_footer import provenance
 
 
 @pytest.mark.parametrize(

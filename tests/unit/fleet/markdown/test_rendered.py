@@ -24,7 +24,7 @@ from fleet.markdown.defuse import BODY_LIMIT, POST_CAP, _defused, as_code, defus
 from fleet.markdown.inert import inert
 from fleet.markdown.live_markdown import safe
 from fleet.markdown.rendered import gfm_inert, github_html
-from tests.unit.fleet.forge.work_rig import WorkRig
+from tests.unit.fleet.forge.runs.work_rig import WorkRig
 
 ROOT = Path(__file__).resolve().parents[4]
 GOLDMARK = Path(os.environ.get("FLEETWARDEN_GOLDMARK", ROOT / ".cache" / "goldmark" / "render"))

@@ -43,7 +43,7 @@ from tests.fakes.gitlab_hooks import (
 )
 from tests.fakes.webhook_sender import post
 from tests.unit.chat_fakes import T0
-from tests.unit.fleet.forge.work_rig import LABEL, FakeForgeApi, WorkRig, forge_entry
+from tests.unit.fleet.forge.runs.work_rig import LABEL, FakeForgeApi, WorkRig, forge_entry
 
 REPO = Slug("acme", "app")
 BOT = "fleetwarden-bot"

@@ -26,7 +26,7 @@ from fleet.forge.door.door import (
 )
 from fleet.forge.door.door_calls import BadCall, Comment, Read, parse_call
 from fleet.forge.model import ForgeApiError, ForgeComment, ForgeFile
-from tests.unit.fleet.forge.door_rig import (
+from tests.unit.fleet.forge.door.door_rig import (
     AGENT,
     API_URL,
     OTHER,

@@ -14,7 +14,7 @@ from fleet.forge.posts.unpublished import RETRY_MINUTES, LineEnded
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.ledger.records.lines import LineState
-from tests.unit.fleet.forge.work_rig import BRANCH, WorkRig
+from tests.unit.fleet.forge.runs.work_rig import BRANCH, WorkRig
 
 OWN = 7  # the line the run was given (the fake launcher's)
 NEWER = 9  # a line of the agent's cut since, for other work

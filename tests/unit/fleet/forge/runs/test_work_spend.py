@@ -24,7 +24,7 @@ from fleet.model import DesiredState, RunHandle
 from tests.fakes.fleet import FakeFleet
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.approvals.test_spend_asks import CAP, SPEC
-from tests.unit.fleet.forge.work_rig import AGENT, BOT, WorkRig, event
+from tests.unit.fleet.forge.runs.work_rig import AGENT, BOT, WorkRig, event
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fleet.forge.door import fw_forge
-from tests.unit.fleet.forge.door_rig import AGENT, SCOPE, DoorRig, serve_door
+from tests.unit.fleet.forge.door.door_rig import AGENT, SCOPE, DoorRig, serve_door
 
 FW_FORGE = Path(fw_forge.__file__).resolve().parent / "bin" / "fw-forge"
 DEADLINE = 60.0

@@ -15,7 +15,7 @@ from fleet.forge.facts import PullNews
 from fleet.forge.model import ForgeApiError
 from fleet.forge.posts.unpublished import RETRY_MINUTES, fix_words, why_unpublished
 from fleet.ledger import Ledger
-from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, NO_SCOPE, SLUG, WorkRig, forge_entry
+from tests.unit.fleet.forge.runs.work_rig import AGENT, BRANCH, NO_SCOPE, SLUG, WorkRig, forge_entry
 
 
 @pytest.fixture

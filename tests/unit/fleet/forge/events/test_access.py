@@ -10,7 +10,7 @@ import pytest
 
 from fleet.forge.events.access import Access
 from fleet.forge.model import ForgeApiError
-from tests.unit.fleet.forge.work_rig import FORGE, SLUG, FakeForgeApi, forge_entry
+from tests.unit.fleet.forge.runs.work_rig import FORGE, SLUG, FakeForgeApi, forge_entry
 
 
 def _access(api: FakeForgeApi, **allow: Any) -> Access:

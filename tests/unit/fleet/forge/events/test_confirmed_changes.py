@@ -21,7 +21,7 @@ from fleet.forge.events.webhooks import parse
 from fleet.forge.model import ChangeKind, EventKind, ForgeApiError, ForgeEvent, IssueChange
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import Slug
-from tests.unit.fleet.forge.work_rig import AGENT, BOT, FORGE, LABEL, SLUG, WorkRig, event
+from tests.unit.fleet.forge.runs.work_rig import AGENT, BOT, FORGE, LABEL, SLUG, WorkRig, event
 
 MAINTAINER, TRIAGER, WRITER = "alice", "trudy", "wendy"
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from fleet.budgets.runs.estimate import RunEstimate
 from fleet.forge.posts.sticky import STICKY_CAP, StickyState, status_text
-from tests.unit.fleet.forge.test_footer import live_mentions, provenance
+from tests.unit.fleet.forge.posts.test_footer import live_mentions, provenance
 
 
 def state(**fields: object) -> StickyState:

@@ -20,7 +20,7 @@ from fleet.forge.model import EventKind, ForgeApiError
 from fleet.forge.runs.decide import mentions
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState, Slug
-from tests.unit.fleet.forge.work_rig import (
+from tests.unit.fleet.forge.runs.work_rig import (
     AGENT,
     BOT,
     BRANCH,

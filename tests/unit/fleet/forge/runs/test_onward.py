@@ -13,7 +13,7 @@ from fleet.forge.launcher import LaunchRefused
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState
-from tests.unit.fleet.forge.work_rig import AGENT, BRANCH, LABEL, WorkRig, event
+from tests.unit.fleet.forge.runs.work_rig import AGENT, BRANCH, LABEL, WorkRig, event
 
 PULL = 18
 

@@ -21,7 +21,7 @@ from fleet.forge.runs.watch import INTERVAL
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord
 from tests.unit.fleet.forge.forge_double import FakeForgeApi
-from tests.unit.fleet.forge.work_rig import FORGE, LABEL, SLUG, WorkRig, forge_entry
+from tests.unit.fleet.forge.runs.work_rig import FORGE, LABEL, SLUG, WorkRig, forge_entry
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from fleet.clock import ManualClock
 from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.model import EventKind, ForgeApiError
 from fleet.ledger import Ledger
-from tests.unit.fleet.forge.work_rig import SLUG, WorkRig, event
+from tests.unit.fleet.forge.runs.work_rig import SLUG, WorkRig, event
 
 
 @pytest.fixture

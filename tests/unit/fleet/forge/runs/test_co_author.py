@@ -9,7 +9,7 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.forge.model import ForgeApiError
 from fleet.ledger import Ledger
-from tests.unit.fleet.forge.work_rig import WorkRig
+from tests.unit.fleet.forge.runs.work_rig import WorkRig
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from fleet.forge.door.door import DoorRefusal, DoorScope
 from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
-from tests.unit.fleet.forge.work_rig import (
+from tests.unit.fleet.forge.runs.work_rig import (
     AGENT,
     BOT,
     BRANCH,

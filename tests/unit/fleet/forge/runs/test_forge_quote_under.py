@@ -9,7 +9,7 @@ from fleet.clock import ManualClock
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState
-from tests.unit.fleet.forge.work_rig import WorkRig, event, forge_entry
+from tests.unit.fleet.forge.runs.work_rig import WorkRig, event, forge_entry
 
 
 @pytest.fixture

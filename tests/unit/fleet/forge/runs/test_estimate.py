@@ -12,7 +12,7 @@ from fleet.ledger.records.forge import ForgeRunRecord, Slug
 from fleet.model import AgentSpec, ExitInfo
 from fleet.names import AgentName
 from tests.unit.chat_fakes import T0
-from tests.unit.fleet.forge.work_rig import provenance_source
+from tests.unit.fleet.forge.runs.work_rig import provenance_source
 from tests.unit.fleet.metering.test_run_watch import run_of, used
 
 AGENT = AgentName("coder-1")

@@ -30,8 +30,15 @@ from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from tests.fakes.launches import an_admission
 from tests.unit.fleet.forge.forge_double import FakeForgeApi
+from tests.unit.fleet.forge.runs.work_rig import (
+    AGENT,
+    FORGE,
+    HEAD_SHA,
+    SECRET,
+    WorkRig,
+    forge_entry,
+)
 from tests.unit.fleet.forge.test_ledger_forge_tasks import forge_tasks
-from tests.unit.fleet.forge.work_rig import AGENT, FORGE, HEAD_SHA, SECRET, WorkRig, forge_entry
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
 

@@ -16,7 +16,7 @@ from fleet.forge.model import EventKind, ForgeApiError
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState, Slug
 from fleet.ledger.records.lines import LineRecord
-from tests.unit.fleet.forge.work_rig import AGENT, BOT, FORGE, LABEL, WorkRig, event
+from tests.unit.fleet.forge.runs.work_rig import AGENT, BOT, FORGE, LABEL, WorkRig, event
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord
-from tests.unit.fleet.forge.test_decide import RUN
-from tests.unit.fleet.forge.work_rig import FORGE, FakeForgeApi, WorkRig
+from tests.unit.fleet.forge.runs.test_decide import RUN
+from tests.unit.fleet.forge.runs.work_rig import FORGE, FakeForgeApi, WorkRig
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord, Slug
 from fleet.model import AgentSpec
 from fleet.names import AgentName
-from tests.unit.fleet.forge.work_rig import provenance_source
+from tests.unit.fleet.forge.runs.work_rig import provenance_source
 from tests.unit.fleet.metering.test_run_watch import run_of
 
 AGENT = AgentName("coder")

@@ -1,0 +1,1 @@
+"""The forge door and `fw-forge`: the agent's only way to the forge."""

@@ -1,0 +1,1 @@
+"""Forge events: webhooks verified and read once, GitLab's hooks, the poller, access."""

@@ -1,0 +1,1 @@
+"""What the forge is told: the status comment, the footer, the pull request's words."""

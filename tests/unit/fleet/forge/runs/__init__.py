@@ -1,0 +1,1 @@
+"""A forge run: deciding, starting, watching, its rounds and reviews."""
