@@ -7,7 +7,7 @@ message content), ``AllowedMentions.none()`` and no member chunking. It answers 
 shape Fleetwarden posts, without parsing, ACL, ledger or markdown rendering.
 
 Run by :mod:`bench.discord_roundtrip`, against the fake Discord of
-``tests/fakes/discord_server.py``::
+``tests/fakes/discord/server.py``::
 
     FW_ECHO_TOKEN=… python -m bench.discord_echo_bot API_BASE GATEWAY_URL CHANNEL_ID
         [--guild-ready-timeout S]

@@ -1,7 +1,7 @@
 """Benchmark: operator ``!ps`` in Discord → the bot's reply stored, Fleetwarden vs. a floor.
 
 Discord is not reachable from here: one run starts two fake Discords
-(tests/fakes/discord_server.py, REST + gateway websocket on 127.0.0.1, in this process;
+(tests/fakes/discord/server.py, REST + gateway websocket on 127.0.0.1, in this process;
 one per bot, as each serves one bot token), the real ``fleetwarden run --config`` process
 (Discord connector only, empty fleet) logged in to the first, and the minimal discord.py
 echo bot of :mod:`bench.discord_echo_bot` (the floor) logged in to the second. Both
@@ -60,7 +60,7 @@ from bench.discord_trace import TRACED, read_trace, trace_split, traced_fleetwar
 from bench.fleet_procs import kill_agents
 from bench.harness import execute, round_trip_parser
 from bench.processes import BenchError, Child, cpu_seconds, rss_mib
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord.server import FakeDiscord
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.harness import percentile
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord.server import FakeDiscord
 from tests.integration.agents.test_standby_e2e import Orchestrator, answers_to
 from tests.integration.connectors.discord.test_discord_bot import eventually, write_config
 from tests.postgres_server import PostgresServer, find_bin_dir

@@ -38,8 +38,8 @@ async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any
     from fleet.watchdog.decisions import sweep
     from scheduler.context import JobContext
     from scheduler.watchdog_job import watchdog_tick
-    from tests.fakes.launches import real_fleet
-    from tests.fakes.stores import fleet_stores
+    from tests.fakes.doubles.launches import real_fleet
+    from tests.fakes.doubles.stores import fleet_stores
 
     clock = SystemClock()
     ledger = await Ledger.open(state_dir / "ledger.db", clock)

@@ -13,7 +13,7 @@ app's (``setup_logging``: a file at info through the redacting filter).
 forge (signature, parse, staleness, the real SQLite ledger's ``take_delivery``, refusals
 audited into the ledger as the app does, a ``receive`` that only counts) against a handler
 that reads the body and answers 202. Real signed GitHub deliveries (``issues labeled``,
-``issue_comment created``, 9–12 KB, from ``tests/fakes/webhook_sender.py``), built before
+``issue_comment created``, 9–12 KB, from ``tests/fakes/forge/webhook_sender.py``), built before
 each burst. Modes: *new* (fresh delivery ids: 202) and *redelivery* (ids recorded before:
 200 "already had it"). Each round, per mode, posts a burst of ``--burst1`` one at a time
 and one of ``--burst16`` with 16 in flight to each party in turn (who goes first

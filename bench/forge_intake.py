@@ -25,7 +25,7 @@ from fleet.forge.events.endpoint import ALREADY, Refusal, WebhookEndpoint, Webho
 from fleet.forge.model import ForgeEvent
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger
-from tests.fakes.webhook_sender import github_comment, github_delivery, github_issue, post
+from tests.fakes.forge.webhook_sender import github_comment, github_delivery, github_issue, post
 
 SECRET = b"bench-hook-secret-not-a-real-one"
 ENTRY = ForgeEntry(

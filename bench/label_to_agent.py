@@ -65,8 +65,8 @@ from fleet.repos.line.checkouts import make_checkout, remove_tree
 from fleet.repos.line.ready import ReadyCheckouts
 from fleet.repos.schema import RepoEntry
 from fleet.repos.upstream.mirror import Mirror
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
-from tests.fakes.webhook_sender import github_delivery, github_issue
+from tests.fakes.forge.webhook_sender import github_delivery, github_issue
+from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot
 from tests.integration.forge_rig import (

@@ -1,6 +1,6 @@
 """The fake LLM provider of :mod:`bench.metering_proxy`, in a process of its own.
 
-Starts :class:`tests.fakes.provider.FakeProvider` on 127.0.0.1 (a free port) whose every
+Starts :class:`tests.fakes.provider.server.FakeProvider` on 127.0.0.1 (a free port) whose every
 answer is one realistic turn: :data:`TEXT` (~300 tokens of prose, streamed as ~250
 word-sized deltas) with the usage of a mid-conversation coding-agent request. Prints
 its base URL as one line on stdout, then serves until SIGTERM or SIGINT. With ``--key K``
@@ -18,7 +18,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from tests.fakes.provider import Accepted, FakeProvider, Turn, Usage
+from tests.fakes.provider.server import Accepted, FakeProvider, Turn, Usage
 
 TEXT = (
     "I looked at the failing test and the traceback points at the retry loop in "

@@ -84,7 +84,7 @@ from bench.metering_proxies import (
 )
 from bench.metering_report import Result, ratios, report
 from bench.processes import BenchError, Child
-from tests.fakes.sse import pieces
+from tests.fakes.provider.sse import pieces
 
 
 async def run(args: argparse.Namespace, root: Path) -> Result:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Synapse homeserver on 127.0.0.1 (see tests/synapse_server.py)."""
+"""Shared fixtures: a real Synapse homeserver on 127.0.0.1 (see tests/synapse_server.py) and a
+clock that stands still until a test moves it."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from fleet.clock import ManualClock
 from tests import sandbox_need
-from tests.fakes.hostile_git import leftovers
+from tests.fakes.agents.hostile_git import leftovers
 from tests.postgres_server import postgres_dsn, postgres_server, private_postgres
 from tests.sshd_server import private_ssh_host, session_ssh_hosts, ssh_hosts
 from tests.synapse_server import PYTHON_ENV_VAR, SynapseServer, synapse_python
+from tests.unit.chat_fakes import T0
 
 SKIP_SYNAPSE_ENV_VAR = "FLEETWARDEN_SKIP_SYNAPSE"
 
@@ -55,6 +58,12 @@ def _new_synapse(root: Path) -> SynapseServer:
             pytrace=False,
         )
     return SynapseServer(root, python=python)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock standing at :data:`tests.unit.chat_fakes.T0` until a test moves it."""
+    return ManualClock(T0)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fleet.ledger.records.forge import Slug
-from tests.fakes.github_api import FakeGitHub
+from tests.fakes.github.api import FakeGitHub
 from tests.git_upstream import GitUpstream, served_app
 from tests.integration.console_bot import ConsoleBot, clean_env
 from tests.integration.forge_rig import app_on_github

@@ -22,8 +22,8 @@ import pytest
 
 from bot.config.dashboard import OWN_NAME_FILE
 from bot.dashboard.access.status_door import STATUS_TOKEN_FILE, StatusConnection
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, FakeProvider, Turn, Usage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, FakeProvider, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where
 from tests.postgres_server import free_port
 

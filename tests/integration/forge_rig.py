@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fleet.ledger.records.forge import Slug
-from tests.fakes.gitea_api import FakeGitea
-from tests.fakes.github_api import BOT_LOGIN, FakeGitHub, github_thread
-from tests.fakes.provider import ToolCall, Turn
-from tests.fakes.webhook_sender import Event, github_delivery
+from tests.fakes.forge.webhook_sender import Event, github_delivery
+from tests.fakes.gitea.api import FakeGitea
+from tests.fakes.github.api import BOT_LOGIN, FakeGitHub, github_thread
+from tests.fakes.provider.server import ToolCall, Turn
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until
 from tests.integration.runtimes.test_readable_agents import agent_path

@@ -17,7 +17,7 @@ from fleet.ledger import Ledger
 from fleet.ledger.database.engine import Database, SqliteDatabase
 from fleet.ledger.database.location import LedgerLocation
 from fleet.ledger.database.postgres import PostgresDatabase
-from tests.unit.chat_fakes import T0, Calls, FakeConnector
+from tests.unit.chat_fakes import Calls, FakeConnector
 
 
 @pytest.fixture
@@ -36,12 +36,6 @@ def restore_root_logging() -> Iterator[None]:
     root.setLevel(saved_level)
     for name, level in noisy.items():
         logging.getLogger(name).setLevel(level)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    """A clock standing at :data:`T0` until a test moves it."""
-    return ManualClock(T0)
 
 
 ENGINES = ("sqlite", "postgresql")

@@ -15,8 +15,8 @@ from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import NoticeBoard
-from tests.fakes.chatgpt import FakeChatGpt
-from tests.fakes.provider import FakeProvider
+from tests.fakes.provider.chatgpt import FakeChatGpt
+from tests.fakes.provider.server import FakeProvider
 
 
 @asynccontextmanager

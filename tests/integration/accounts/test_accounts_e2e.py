@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, Turn, unified_headers
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, Turn, unified_headers
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, stub_processes_in
 
 pytestmark = pytest.mark.integration

@@ -27,9 +27,9 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.counting.events import Outcome
 from fleet.metering.proxy import MeteringProxy
-from tests.fakes.chatgpt import CODEX_RESPONSES, FakeChatGpt, codex_headers
-from tests.fakes.job_context import RecordingBoard
-from tests.fakes.provider import Accepted, FakeProvider, unified_headers
+from tests.fakes.doubles.job_context import RecordingBoard
+from tests.fakes.provider.chatgpt import CODEX_RESPONSES, FakeChatGpt, codex_headers
+from tests.fakes.provider.server import Accepted, FakeProvider, unified_headers
 from tests.integration.accounts.accounts_rig import holding_proxy
 from tests.polling import eventually
 

@@ -32,11 +32,11 @@ from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.chatgpt import FakeChatGpt, codex_headers
-from tests.fakes.job_context import RecordingBoard
-from tests.fakes.launches import real_fleet
-from tests.fakes.provider import Accepted, FakeProvider, Turn, unified_headers
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.job_context import RecordingBoard
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
+from tests.fakes.provider.chatgpt import FakeChatGpt, codex_headers
+from tests.fakes.provider.server import Accepted, FakeProvider, Turn, unified_headers
 from tests.integration.accounts.accounts_rig import holding_proxy
 from tests.integration.runtimes.test_fleet_real_clis import settled, stop_live
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord.server import FakeDiscord
 from tests.integration.connectors.discord.test_discord_bot import (
     TOKEN_ENV,
     eventually,

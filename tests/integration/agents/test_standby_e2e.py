@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.discord_server import FakeDiscord, PostedMessage
+from tests.fakes.discord.server import FakeDiscord, PostedMessage
 from tests.integration.connectors.discord.test_discord_bot import (
     TOKEN_ENV,
     eventually,

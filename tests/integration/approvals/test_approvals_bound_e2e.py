@@ -1,5 +1,5 @@
 """Approvals that mean exactly what they showed, through the real ``fleetwarden run`` at the
-console and its ask door: a sandboxed agent (tests/fakes/asking_agent.py) asks what a
+console and its ask door: a sandboxed agent (tests/fakes/agents/asking_agent.py) asks what a
 hostile agent would — an answered id reused for another command, a pattern for another
 tool, a tool name that forges a line, a homoglyph, padding, a flood past the cap, asks
 opened and withdrawn in a loop — and each is asked, shown and capped as it must be."""
@@ -20,7 +20,7 @@ from tests.integration.console_bot import ROSTER_HEAD, ConsoleBot, clean_env, wa
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
-ASKER = Path(__file__).parents[2] / "fakes" / "asking_agent.py"
+ASKER = Path(__file__).parents[2] / "fakes" / "agents" / "asking_agent.py"
 ALERT = r"Approval\W+([a-z2-9]{4})\W"
 CAP_NOTICE = r"asker\W*'s .* was denied: \d+ requests of this agent already wait"
 

@@ -23,8 +23,8 @@ from fleet.clock import SystemClock
 from fleet.errors import AgentNotRunning
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.runtimes import default_registry
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, ToolCall, Turn
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, ToolCall, Turn
 from tests.integration.connectors.matrix.test_matrix_bot import PASSWORD
 from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted, encrypted_room, joined
 from tests.integration.console_bot import FLEETWARDEN, clean_env

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.discord_server import PostedMessage
-from tests.fakes.provider import Accepted, ToolCall, Turn
+from tests.fakes.discord.server import PostedMessage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, ToolCall, Turn
 from tests.integration.connectors.discord.test_discord_bot import Bot, eventually
 from tests.integration.runtimes.test_readable_agents import discord_bot, text_of
 from tests.integration.runtimes.test_real_clis import cli

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, ToolCall, Turn
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, ToolCall, Turn
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 

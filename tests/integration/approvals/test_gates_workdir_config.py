@@ -17,7 +17,7 @@ from fleet.model import AgentState, PermissionMode
 from fleet.names import AgentName
 from fleet.runs.layout import AgentPaths
 from tests import sandbox_need
-from tests.fakes.provider import Turn
+from tests.fakes.provider.server import Turn
 from tests.integration.approvals.test_gates_real_clis import (
     COMMAND,
     DEADLINE,

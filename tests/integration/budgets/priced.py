@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import FAKE_KEY, FakeProvider, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in
 
 MODEL = "claude-sonnet-4-5"

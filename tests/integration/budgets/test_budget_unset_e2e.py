@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import FAKE_KEY, Turn, Usage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import FAKE_KEY, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in, wait_until
 
 pytestmark = pytest.mark.integration

@@ -49,9 +49,9 @@ from fleet.sandbox.host.procfs import process_start_ticks
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import real_fleet
-from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
-from tests.fakes.stores import budget_stores, fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import budget_stores, fleet_stores
+from tests.fakes.provider.server import Accepted, FakeProvider, ToolCall, Turn, Usage
 from tests.integration.paused import pauses, thaw_groups
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 

@@ -29,8 +29,8 @@ from fleet.metering.config import MeteringSettings
 from fleet.metering.counting.events import Outcome
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import Delivery, Notice
-from tests.fakes.provider import Accepted, FakeProvider, Turn, Usage
-from tests.fakes.stores import budget_stores
+from tests.fakes.doubles.stores import budget_stores
+from tests.fakes.provider.server import Accepted, FakeProvider, Turn, Usage
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import FAKE_KEY, FakeProvider, Turn
 from tests.integration.budgets.priced import MODEL, PRICED_HEAD, USAGE, priced_bot
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in, wait_until
 

@@ -25,9 +25,9 @@ from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import FleetSettings
-from tests.fakes.launches import real_fleet
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
+from tests.fakes.provider.server import FakeProvider, ToolCall, Turn
 from tests.integration.budgets.test_limits_bind import Board
 from tests.integration.metering.test_metering_real_clis import (
     ACCEPT,

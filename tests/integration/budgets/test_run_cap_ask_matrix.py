@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, FakeProvider, Turn, Usage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, FakeProvider, Turn, Usage
 from tests.integration.approvals.test_approvals_matrix import edits_of, until
 from tests.integration.connectors.matrix.test_matrix_bot import PASSWORD
 from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted, encrypted_room, joined

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, Turn, Usage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in, wait_until
 
 pytestmark = pytest.mark.integration
 
 KEY = "fake-run-caps-key"
-FLOOD_AGENT = Path(__file__).parents[2] / "fakes" / "flood_agent.py"
+FLOOD_AGENT = Path(__file__).parents[2] / "fakes" / "agents" / "flood_agent.py"
 CONFIG = """\
 state_dir: ./state
 connectors:

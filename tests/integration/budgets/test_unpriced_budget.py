@@ -26,8 +26,8 @@ from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings, Price, PriceTable
 from fleet.metering.counting.events import Outcome
 from fleet.metering.proxy import MeteringProxy
-from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
-from tests.fakes.stores import budget_stores
+from tests.fakes.doubles.stores import budget_stores
+from tests.fakes.provider.server import FAKE_KEY, FakeProvider, Turn, Usage
 from tests.integration.budgets.test_limits_bind import Board
 
 pytestmark = pytest.mark.integration

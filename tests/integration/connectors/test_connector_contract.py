@@ -19,7 +19,7 @@ from connectors.discord.connector import DiscordConnector
 from connectors.discord.outbound import MESSAGE_LIMIT
 from connectors.matrix.messages.render import SPLIT_LIMIT
 from tests.connector_contract import INBOUND_SECONDS, ConnectorContract, Harness, Posted
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord.server import FakeDiscord
 from tests.integration.connectors.discord.test_discord_connector import TOKEN_ENV, Book, config
 from tests.integration.connectors.matrix.test_matrix_connector import World, make_world
 from tests.synapse_server import SynapseServer

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.fakes.provider import ToolCall, Turn, Usage
+from tests.fakes.provider.server import ToolCall, Turn, Usage
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env
 from tests.integration.dashboard_rig import Rig, browser, need_chromium, running, sign_in, watch
 from tests.integration.runtimes.test_real_clis import bin_dir, cli

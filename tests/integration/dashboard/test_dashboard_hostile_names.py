@@ -1,5 +1,5 @@
 """What a hostile agent names reaches no surface as it wrote it: the real ``fleetwarden run``
-with its dashboard, a ``command`` agent (tests/fakes/naming_agent.py) sending real requests
+with its dashboard, a ``command`` agent (tests/fakes/agents/naming_agent.py) sending real requests
 through the metering proxy and real asks through the ask door, Debian's Chromium reading
 the pages, and ``fleetwarden status`` the API.
 
@@ -33,7 +33,7 @@ from tests.integration.dashboard_rig import Rig, browser, need_chromium, running
 
 pytestmark = pytest.mark.integration
 
-AGENT_SCRIPT = Path(__file__).parents[2] / "fakes" / "naming_agent.py"
+AGENT_SCRIPT = Path(__file__).parents[2] / "fakes" / "agents" / "naming_agent.py"
 TOKEN = "fake-deploy-" + secrets.token_hex(16)
 REDACTED = "[redacted: DEPLOY_TOKEN]"
 EVIL = "evil.example"

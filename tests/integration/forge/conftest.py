@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import gitea_api, gitlab_api
-from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub
+from tests.fakes.gitea import api as gitea_api
+from tests.fakes.github.api import DEFAULT_PAT, FakeGitHub
+from tests.fakes.gitlab import api as gitlab_api
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot

@@ -12,8 +12,8 @@ from functools import partial
 
 import pytest
 
-from tests.fakes.github_api import BOT_LOGIN, FakeGitHub
-from tests.fakes.webhook_sender import github_issue, github_review
+from tests.fakes.forge.webhook_sender import github_issue, github_review
+from tests.fakes.github.api import BOT_LOGIN, FakeGitHub
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tests.fakes import gitlab_api
-from tests.fakes.gitlab_api import FakeGitLab, Seen
-from tests.fakes.gitlab_hooks import (
+from tests.fakes.gitlab import api as gitlab_api
+from tests.fakes.gitlab.api import FakeGitLab, Seen
+from tests.fakes.gitlab.hooks import (
     gitlab_delivery,
     gitlab_issue,
     gitlab_merge_request,
     gitlab_note,
 )
-from tests.fakes.gitlab_state import DEVELOPER, MAINTAINER
+from tests.fakes.gitlab.state import DEVELOPER, MAINTAINER
 from tests.integration.components import SLUG, WRITER
 from tests.integration.forge.kinds import Forge
 

@@ -10,11 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tests.fakes import github_api
-from tests.fakes.gitea_payloads import comment_event, issue_event, pull_event, review_event
-from tests.fakes.github_api import FakeGitHub
-from tests.fakes.github_shapes import WEB
-from tests.fakes.webhook_sender import (
+from tests.fakes.forge.webhook_sender import (
     gitea_delivery,
     github_comment,
     github_delivery,
@@ -22,6 +18,10 @@ from tests.fakes.webhook_sender import (
     github_pull,
     github_review,
 )
+from tests.fakes.gitea.payloads import comment_event, issue_event, pull_event, review_event
+from tests.fakes.github import api as github_api
+from tests.fakes.github.api import FakeGitHub
+from tests.fakes.github.shapes import WEB
 from tests.integration.components import SLUG, WRITER
 
 KINDS = ("github", "gitea", "gitlab")

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub
-from tests.fakes.webhook_sender import github_issue, github_review
+from tests.fakes.forge.webhook_sender import github_issue, github_review
+from tests.fakes.github.api import DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge.forge_review_rig import (

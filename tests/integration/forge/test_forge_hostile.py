@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub
+from tests.fakes.github.api import DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream, token_anywhere
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until

@@ -27,23 +27,25 @@ from urllib.parse import unquote
 import pytest
 
 from tests import sandbox_need
-from tests.fakes import gitea_api, github_api, gitlab_api
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.gitea_payloads import issue_event, pull_event, review_event
-from tests.fakes.gitlab_hooks import (
-    gitlab_delivery,
-    gitlab_issue,
-    gitlab_merge_request,
-    gitlab_note,
-)
-from tests.fakes.gitlab_state import REPORTER
-from tests.fakes.provider import Accepted, Turn
-from tests.fakes.webhook_sender import (
+from tests.fakes.forge.webhook_sender import (
     gitea_delivery,
     github_issue,
     github_pull,
     github_review,
 )
+from tests.fakes.gitea import api as gitea_api
+from tests.fakes.gitea.payloads import issue_event, pull_event, review_event
+from tests.fakes.github import api as github_api
+from tests.fakes.gitlab import api as gitlab_api
+from tests.fakes.gitlab.hooks import (
+    gitlab_delivery,
+    gitlab_issue,
+    gitlab_merge_request,
+    gitlab_note,
+)
+from tests.fakes.gitlab.state import REPORTER
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, Turn
 from tests.git_upstream import GitUpstream, token_anywhere
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub
+from tests.fakes.github.api import DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream
 from tests.integration.console_bot import ConsoleBot, wait_until
 from tests.integration.forge.forge_review_rig import (

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, Turn
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, Turn
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes import gitlab_api
-from tests.fakes.gitlab_hooks import gitlab_delivery, gitlab_issue
+from tests.fakes.gitlab import api as gitlab_api
+from tests.fakes.gitlab.hooks import gitlab_delivery, gitlab_issue
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import wait_until

@@ -21,14 +21,14 @@ import pytest
 
 from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
-from tests.fakes.gitlab_api import BOT_LOGIN, GITLAB_TOKEN, FakeGitLab, fake_gitlab_thread
-from tests.fakes.gitlab_hooks import (
+from tests.fakes.gitlab.api import BOT_LOGIN, GITLAB_TOKEN, FakeGitLab, fake_gitlab_thread
+from tests.fakes.gitlab.hooks import (
     gitlab_delivery,
     gitlab_issue,
     gitlab_merge_request,
     gitlab_note,
 )
-from tests.fakes.gitlab_state import DEVELOPER
+from tests.fakes.gitlab.state import DEVELOPER
 from tests.git_upstream import GitUpstream, served_app
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until
 from tests.integration.forge_rig import ledger_rows, listening, post

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.gitlab_hooks import gitlab_delivery, gitlab_merge_request
+from tests.fakes.gitlab.hooks import gitlab_delivery, gitlab_merge_request
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until

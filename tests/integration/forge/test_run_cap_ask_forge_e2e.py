@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import FAKE_KEY, FakeProvider, Turn, Usage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import FAKE_KEY, FakeProvider, Turn, Usage
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG
 from tests.integration.console_bot import ConsoleBot, wait_until

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, Turn, Usage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, Turn, Usage
 from tests.integration.console_bot import clean_env
 from tests.integration.hosts.test_hosts_e2e import WAIT, _remote_agents, _started, _until
 from tests.sshd_server import SshServer

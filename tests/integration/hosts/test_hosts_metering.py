@@ -18,8 +18,8 @@ from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.metering.counting.events import Outcome
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, ToolCall, Turn, Usage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, ToolCall, Turn, Usage
 from tests.integration.console_bot import clean_env
 from tests.integration.hosts.test_hosts_e2e import WAIT, _started, _until
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir

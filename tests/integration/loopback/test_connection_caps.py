@@ -21,7 +21,7 @@ from fleet.metering.config import MeteringSettings
 from fleet.metering.proxy import MeteringProxy
 from fleet.sandbox.egress.doors import DoorSet, fixed
 from fleet.watchdog.heartbeat import HeartbeatServer
-from tests.fakes.provider import FAKE_KEY, FakeProvider
+from tests.fakes.provider.server import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from fleet.connections.loopback import TOKEN_HEADER
-from tests.fakes.provider import FAKE_KEY, FakeProvider
+from tests.fakes.provider.server import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration
 

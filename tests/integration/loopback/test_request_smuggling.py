@@ -18,7 +18,7 @@ from fleet.connections.loopback import TOKEN_HEADER
 from fleet.metering.config import MeteringSettings
 from fleet.metering.proxy import MeteringProxy
 from fleet.watchdog.heartbeat import HeartbeatServer
-from tests.fakes.provider import FAKE_KEY, FakeProvider
+from tests.fakes.provider.server import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration
 

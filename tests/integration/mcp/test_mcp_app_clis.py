@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, ToolCall, Turn
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, ToolCall, Turn
 from tests.integration.console_bot import wait_until
 from tests.integration.mcp.app_rig import CONSOLE_HEAD, held_env, mcp_calls, running_app, scrape
 from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, HttpMcp

@@ -13,7 +13,7 @@ import pytest
 
 from fleet.model import PermissionMode
 from fleet.runtimes.claude import ClaudeRuntime
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.fakes.provider.server import FakeProvider, ToolCall, Turn
 from tests.integration.mcp.cli_rig import (
     asked_then_withdrawn,
     asking,

@@ -14,7 +14,7 @@ import pytest
 
 from fleet.model import PermissionMode
 from fleet.runtimes.claude import ClaudeRuntime
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.fakes.provider.server import FakeProvider, ToolCall, Turn
 from tests.integration.mcp.cli_rig import claude_session, say_go, until_result
 from tests.integration.mcp.rig import Door, HttpMcp
 from tests.integration.mcp.test_mcp_launch_clis import REPLY, SERVER, agent, audited_call, launched

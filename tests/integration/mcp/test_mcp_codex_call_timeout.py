@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fleet.runtimes.codex import CodexRuntime
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.fakes.provider.server import FakeProvider, ToolCall, Turn
 from tests.integration.mcp.cli_rig import asking, gives_up, tracker_door
 from tests.integration.mcp.rig import HttpMcp
 from tests.integration.mcp.test_mcp_launch_clis import agent, launched

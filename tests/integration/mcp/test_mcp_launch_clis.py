@@ -23,7 +23,7 @@ from fleet.runtimes.claude import ClaudeRuntime
 from fleet.runtimes.codex import CodexRuntime
 from fleet.runtimes.command import CommandRuntime
 from fleet.runtimes.opencode import OpencodeRuntime
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.fakes.provider.server import FakeProvider, ToolCall, Turn
 from tests.integration.mcp.cli_rig import AGENT as AGENT
 from tests.integration.mcp.cli_rig import SERVER as SERVER
 from tests.integration.mcp.cli_rig import claude_session, say_go, tracker_door, until_result

@@ -12,7 +12,7 @@ import pytest
 
 from fleet.model import PermissionMode
 from fleet.runtimes.opencode import OpencodeRuntime
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.fakes.provider.server import FakeProvider, ToolCall, Turn
 from tests.integration.mcp.cli_rig import asking, gives_up, tracker_door
 from tests.integration.mcp.rig import HttpMcp
 from tests.integration.mcp.test_mcp_launch_clis import SERVER, agent, launched

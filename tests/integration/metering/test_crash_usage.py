@@ -23,8 +23,8 @@ import aiohttp
 
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, Turn, Usage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, Turn, Usage
 
 ROOT = Path(__file__).resolve().parents[3]
 KEY = "fake-crash-key"

@@ -21,8 +21,8 @@ from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
 from fleet.metering.proxy import MeteringProxy
-from tests.fakes.bodies import key_headers
-from tests.fakes.provider import Api, FakeProvider, Turn, Usage
+from tests.fakes.provider.bodies import key_headers
+from tests.fakes.provider.server import Api, FakeProvider, Turn, Usage
 from tests.integration.metering.test_metering_cut import PATHS, body
 
 pytestmark = pytest.mark.integration

@@ -30,9 +30,9 @@ from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings
 from fleet.metering.counting.events import Outcome, UsageEvent
 from fleet.metering.proxy import MeteringProxy
-from tests.fakes.bodies import key_headers
-from tests.fakes.provider import Api, FakeProvider, Turn, Usage
-from tests.fakes.stores import budget_stores
+from tests.fakes.doubles.stores import budget_stores
+from tests.fakes.provider.bodies import key_headers
+from tests.fakes.provider.server import Api, FakeProvider, Turn, Usage
 from tests.integration.budgets.test_limits_bind import Board
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, Turn, Usage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in
 
 pytestmark = pytest.mark.integration

@@ -30,8 +30,8 @@ from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import ALLOW, AllowAll, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.metering.proxy import MeteringProxy
 from fleet.sandbox.egress.refusals import RefusalBook
-from tests.fakes.bodies import key_headers
-from tests.fakes.provider import FAKE_KEY, Api, FakeProvider, ToolCall, Turn, Usage
+from tests.fakes.provider.bodies import key_headers
+from tests.fakes.provider.server import FAKE_KEY, Api, FakeProvider, ToolCall, Turn, Usage
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -392,8 +392,8 @@ async def test_a_compressed_answer_is_read_anyway(tmp_path: Path) -> None:
 
 
 def anthropic_stream(text: str) -> bytes:
-    from tests.fakes import sse
-    from tests.fakes.sse import Reply
+    from tests.fakes.provider import sse
+    from tests.fakes.provider.sse import Reply
 
     reply = Reply("claude-sonnet-4-5", text, None, RICH, 1, 0)
     return b"".join(event.encode() for event in sse.anthropic_events(reply))

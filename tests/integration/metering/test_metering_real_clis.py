@@ -34,8 +34,9 @@ from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import FleetSettings
-from tests.fakes.launches import real_fleet
-from tests.fakes.provider import (
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
+from tests.fakes.provider.server import (
     Accepted,
     EmittedUsage,
     FakeProvider,
@@ -44,7 +45,6 @@ from tests.fakes.provider import (
     Turn,
     Usage,
 )
-from tests.fakes.stores import fleet_stores
 from tests.integration.runtimes.test_fleet_real_clis import settled
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 

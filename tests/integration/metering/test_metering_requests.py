@@ -26,7 +26,7 @@ from fleet.metering.config import MeteringSettings
 from fleet.metering.policy import ALLOW, AllowAll, RequestInfo, Rewrite, Verdict
 from fleet.metering.proxy import MeteringProxy
 from fleet.metering.wire.body import MAX_REQUEST
-from tests.fakes.provider import FAKE_KEY, FakeProvider
+from tests.fakes.provider.server import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration
 

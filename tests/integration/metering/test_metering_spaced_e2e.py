@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import Accepted, Api, Turn, Usage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, Api, Turn, Usage
 from tests.integration.console_bot import ConsoleBot, clean_env, stub_processes_in
 from tests.integration.metering.test_metering_cut import PATHS, WORDS, body, text_of
 

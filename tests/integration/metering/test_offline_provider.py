@@ -31,8 +31,8 @@ from fleet.metering.policy import ALLOW, Estimate, RequestInfo, Reservation, Ver
 from fleet.metering.proxy import MeteringProxy
 from fleet.runtimes.base import OFFLINE_PROVIDERS_ENV
 from fleet.runtimes.stub import STUB_AGENT
-from tests.fakes.bodies import key_headers
-from tests.fakes.provider import FakeProvider, Turn
+from tests.fakes.provider.bodies import key_headers
+from tests.fakes.provider.server import FakeProvider, Turn
 from tests.integration.runtimes.test_real_clis import clean_env, cli, run_cli
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, github_thread
+from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, github_thread
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env
 from tests.postgres_server import free_port
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.gitlab_api import BOT_LOGIN, GITLAB_TOKEN, fake_gitlab_thread
+from tests.fakes.gitlab.api import BOT_LOGIN, GITLAB_TOKEN, fake_gitlab_thread
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 
 pytestmark = pytest.mark.integration

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
-from tests.fakes.webhook_sender import github_delivery, github_issue
+from tests.fakes.forge.webhook_sender import github_delivery, github_issue
+from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, wait_until

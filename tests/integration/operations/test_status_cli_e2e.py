@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
+from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env, wait_until

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.background import fake_provider_by_agent_thread
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
-from tests.fakes.provider import Accepted, Turn
-from tests.fakes.webhook_sender import github_delivery, github_issue
+from tests.fakes.forge.webhook_sender import github_delivery, github_issue
+from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
+from tests.fakes.provider.background import fake_provider_by_agent_thread
+from tests.fakes.provider.server import Accepted, Turn
 from tests.git_upstream import GitUpstream, token_anywhere
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until

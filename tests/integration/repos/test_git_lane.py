@@ -19,8 +19,8 @@ import pytest
 
 from fleet.sandbox.git.git_probe import DIRTY, SANDBOX_UID, UNCHECKED, GitProbe, sandbox_argv
 from tests import sandbox_need
-from tests.fakes import hostile_git
-from tests.fakes.hostile_git import init_repo, leftovers, plant
+from tests.fakes.agents import hostile_git
+from tests.fakes.agents.hostile_git import init_repo, leftovers, plant
 from tests.integration.console_bot import ROSTER_HEAD, ConsoleBot, clean_env, wait_until
 
 pytestmark = [

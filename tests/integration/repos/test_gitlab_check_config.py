@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.gitlab_api import BOT_LOGIN, GITLAB_TOKEN, FakeGitLab, Token, fake_gitlab_thread
+from tests.fakes.gitlab.api import BOT_LOGIN, GITLAB_TOKEN, FakeGitLab, Token, fake_gitlab_thread
 from tests.git_upstream import GitUpstream, served_app
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, github_thread
+from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, github_thread
 from tests.git_upstream import GitUpstream, served_app
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 

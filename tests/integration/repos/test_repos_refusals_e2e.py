@@ -16,8 +16,8 @@ import pytest
 
 from fleet.ledger.records.forge import Slug
 from tests import sandbox_need
-from tests.fakes.github_api import BOT_LOGIN, github_thread
-from tests.fakes.webhook_sender import github_delivery, github_issue
+from tests.fakes.forge.webhook_sender import github_delivery, github_issue
+from tests.fakes.github.api import BOT_LOGIN, github_thread
 from tests.git_upstream import GitUpstream, git, served_app
 from tests.integration.components import app_head
 from tests.integration.console_bot import ConsoleBot, clean_env, wait_until

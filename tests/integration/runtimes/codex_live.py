@@ -24,7 +24,7 @@ from fleet.runtimes import RuntimeContext
 from fleet.runtimes.codex import CodexRuntime
 from fleet.sessions.base import Asked, Effect, Write
 from fleet.sessions.codex import CodexAppServer, protocol
-from tests.fakes.provider import Accepted, FakeProvider
+from tests.fakes.provider.server import Accepted, FakeProvider
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 KEY = "test-key-codex-live"

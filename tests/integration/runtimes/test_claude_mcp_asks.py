@@ -13,8 +13,8 @@ import pytest
 from fleet.model import PermissionMode
 from fleet.sessions.base import Asked, Effect, Write
 from fleet.sessions.claude import ClaudeStream
-from tests.fakes.mcp_recorder import McpRecorder
-from tests.fakes.provider import FakeProvider
+from tests.fakes.mcp.recorder import McpRecorder
+from tests.fakes.provider.server import FakeProvider
 from tests.integration.runtimes.test_mcp_clis import (
     answered,
     echo,

@@ -33,9 +33,9 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.transcript.events import ToolFailed, Waiting
 from tests import sandbox_need
-from tests.fakes.launches import real_fleet
-from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
+from tests.fakes.provider.server import Accepted, FakeProvider, ToolCall, Turn
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [

@@ -27,9 +27,9 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
-from tests.fakes.launches import real_fleet
-from tests.fakes.provider import Accepted, FakeProvider, Turn
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
+from tests.fakes.provider.server import Accepted, FakeProvider, Turn
 from tests.integration.runtimes.test_claude_sessions import eventually, write
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 

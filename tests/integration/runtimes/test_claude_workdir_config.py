@@ -20,7 +20,7 @@ from fleet.runs.layout import AgentPaths
 from fleet.runtimes.claude import STATE_FILE, tui_state
 from fleet.supervisor.admission.request import LaunchRequest
 from tests import sandbox_need
-from tests.fakes.provider import ToolCall, Turn
+from tests.fakes.provider.server import ToolCall, Turn
 from tests.integration.runtimes.test_claude_sessions import NAME as HEADLESS_NAME
 from tests.integration.runtimes.test_claude_sessions import Rig as HeadlessRig
 from tests.integration.runtimes.test_claude_sessions import eventually

@@ -27,9 +27,9 @@ from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from tests import sandbox_need
-from tests.fakes.launches import real_fleet
-from tests.fakes.provider import Accepted, FakeProvider, Turn
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
+from tests.fakes.provider.server import Accepted, FakeProvider, Turn
 from tests.integration.runtimes.codex_live import MODEL
 from tests.integration.runtimes.test_codex_live_session import DONE, EDIT, SLOW, TOUCH
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir

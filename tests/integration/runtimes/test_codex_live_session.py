@@ -14,7 +14,7 @@ from fleet.ledger.records.approvals import Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.sessions.base import Asked, Effect, TurnEnded
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.fakes.provider.server import FakeProvider, ToolCall, Turn
 from tests.integration.runtimes.codex_live import ACCEPT, MODEL, LiveCodex
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]

@@ -20,8 +20,8 @@ from fleet.runs.layout import write_files
 from fleet.runtimes.codex import CodexRuntime
 from fleet.sessions.base import Effect, Write
 from fleet.sessions.codex import protocol
-from tests.fakes.mcp_recorder import McpRecorder
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.fakes.mcp.recorder import McpRecorder
+from tests.fakes.provider.server import FakeProvider, ToolCall, Turn
 from tests.integration.runtimes.codex_live import ACCEPT, LiveCodex
 from tests.integration.runtimes.test_codex_live_session import ended, spec
 from tests.integration.runtimes.test_real_clis import bin_dir, cli

@@ -29,10 +29,10 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.heartbeat import HeartbeatServer
-from tests.fakes.launches import real_fleet
-from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
-from tests.fakes.sse import Api, Json
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
+from tests.fakes.provider.server import Accepted, FakeProvider, ToolCall, Turn
+from tests.fakes.provider.sse import Api, Json
 from tests.integration.runtimes.test_claude_sessions import eventually
 from tests.integration.runtimes.test_codex_tui_heartbeats import MODEL
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir

@@ -19,7 +19,7 @@ from fleet.names import AgentName
 from fleet.runs.layout import write_files
 from fleet.runtimes import RuntimeContext
 from fleet.runtimes.codex import CodexRuntime
-from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
+from tests.fakes.provider.server import Accepted, FakeProvider, ToolCall, Turn
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 from tests.integration.runtimes.test_runtimes_real import Beats, beats
 from tests.integration.runtimes.test_tmux_backend import eventually

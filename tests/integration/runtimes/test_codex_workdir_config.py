@@ -18,7 +18,7 @@ from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
 from fleet.sessions.base import Asked, Effect, TurnEnded
 from fleet.supervisor.admission.request import LaunchRequest
-from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
+from tests.fakes.provider.server import Accepted, FakeProvider, ToolCall, Turn
 from tests.integration.runtimes.codex_live import KEY, MODEL, LiveCodex
 from tests.integration.runtimes.test_claude_sessions import eventually
 from tests.integration.runtimes.test_codex_tui_asks import NAME as TUI_NAME

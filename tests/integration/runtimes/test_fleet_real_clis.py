@@ -21,9 +21,9 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import real_fleet
-from tests.fakes.provider import Accepted, FakeProvider, Turn
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
+from tests.fakes.provider.server import Accepted, FakeProvider, Turn
 from tests.integration.runtimes.test_real_clis import bin_dir, clean_env, cli, node_dir, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]

@@ -2,7 +2,7 @@
 
 Each pinned CLI runs headless against the fake provider, whose scripted turn makes the
 model call an MCP tool, with a recording MCP server on 127.0.0.1
-(:mod:`tests.fakes.mcp_recorder`): the server proves which config the CLI read, the
+(:mod:`tests.fakes.mcp.recorder`): the server proves which config the CLI read, the
 credential it sent and the call it made; the provider's requests show the tool's name as
 the model is given it and its result coming back. A new pin that changes any of this
 fails here before Fleetwarden relies on the old behaviour.
@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.mcp_recorder import McpRecorder
-from tests.fakes.provider import FakeProvider, ToolCall, Turn
+from tests.fakes.mcp.recorder import McpRecorder
+from tests.fakes.provider.server import FakeProvider, ToolCall, Turn
 from tests.integration.mcp.cli_rig import claude_session
 from tests.integration.runtimes.test_real_clis import (
     API_KEY,

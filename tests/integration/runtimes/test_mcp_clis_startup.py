@@ -1,7 +1,7 @@
 """What the real agent CLIs do with an MCP server slow to start, as docs/mcp-clis.md says:
 Claude Code and Codex start the turn without it unless told to wait, so a door that answers
 ``initialize`` late leaves the agent without its tools. The recording server
-(:mod:`tests.fakes.mcp_recorder`) holds ``initialize`` for a while or until it stops."""
+(:mod:`tests.fakes.mcp.recorder`) holds ``initialize`` for a while or until it stops."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.mcp_recorder import McpRecorder
-from tests.fakes.provider import FakeProvider
+from tests.fakes.mcp.recorder import McpRecorder
+from tests.fakes.provider.server import FakeProvider
 from tests.integration.runtimes.test_mcp_clis import (
     OWN_SETTINGS,
     codex_env,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from fleet.runtimes.gates import OPENCODE_PLUGIN
-from tests.fakes.mcp_recorder import McpRecorder
-from tests.fakes.provider import FakeProvider
+from tests.fakes.mcp.recorder import McpRecorder
+from tests.fakes.provider.server import FakeProvider
 from tests.integration.runtimes.test_mcp_clis import (
     answered,
     echo,

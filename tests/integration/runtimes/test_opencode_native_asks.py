@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn
+from tests.fakes.provider.server import Accepted, FakeProvider, ToolCall, Turn
 from tests.integration.runtimes.test_real_clis import API_KEY, REPLY, clean_env, cli, run_cli
 
 PLUGIN = """\

@@ -18,7 +18,7 @@ from fleet.runtimes import RuntimeContext
 from fleet.runtimes.pi import PiRuntime
 from fleet.sessions.base import Alive, Closing, Effect, TurnEnded, Write
 from fleet.sessions.pi_rpc import PiRpc
-from tests.fakes.provider import Accepted, FakeProvider, Turn
+from tests.fakes.provider.server import Accepted, FakeProvider, Turn
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]

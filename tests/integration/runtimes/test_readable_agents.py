@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.discord_server import FakeDiscord, PostedMessage
-from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
+from tests.fakes.discord.server import FakeDiscord, PostedMessage
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, FakeProvider, ToolCall, Turn, Usage
 from tests.integration.connectors.discord.test_discord_bot import TOKEN_ENV, Bot, eventually
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir

@@ -1,6 +1,6 @@
 """The real agent CLIs (from npm) run headless against the fake provider and finish a turn.
 
-This is what keeps :mod:`tests.fakes.provider` honest: if a real client cannot parse the
+This is what keeps :mod:`tests.fakes.provider.server` honest: if a real client cannot parse the
 fake's wire format, these fail. The CLIs are installed by ``tests/agent_clis.sh`` (run by
 ``tests/run.sh``) into ``.cache/agent-clis``; ``FLEETWARDEN_AGENT_CLIS_BIN`` may name
 another directory holding ``claude``, ``codex``, ``pi`` and ``opencode``. Each CLI runs in
@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.provider import Accepted, FakeProvider, Turn
+from tests.fakes.provider.server import Accepted, FakeProvider, Turn
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 

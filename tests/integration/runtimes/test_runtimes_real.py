@@ -33,7 +33,7 @@ from fleet.runtimes.opencode import OpencodeRuntime
 from fleet.runtimes.pi import PiRuntime
 from fleet.sessions.base import Effect, TurnEnded, Write
 from fleet.sessions.protocols import protocol_for
-from tests.fakes.provider import Accepted, FakeProvider, RecordedRequest, Turn
+from tests.fakes.provider.server import Accepted, FakeProvider, RecordedRequest, Turn
 from tests.integration.runtimes.codex_live import LiveCodex
 from tests.integration.runtimes.test_real_clis import TIMEOUT, Run, bin_dir, cli, node_dir, run_cli
 

@@ -12,7 +12,7 @@ import asyncio
 from fleet.events import EventKind, FleetEvent
 from fleet.model import AgentSpec, AgentState, PermissionMode
 from fleet.supervisor.turns import Turns
-from tests.fakes.provider import Turn
+from tests.fakes.provider.server import Turn
 from tests.integration.runtimes.test_claude_sessions import (  # noqa: F401  (the rig is a fixture)
     DEADLINE,
     NAME,

@@ -1,5 +1,5 @@
 """Agents in their sandboxes, against the real bubblewrap and egress door: a hostile agent
-(tests/fakes/hostile_agent.py, run by the `command` runtime) tries to read Fleetwarden's
+(tests/fakes/agents/hostile_agent.py, run by the `command` runtime) tries to read Fleetwarden's
 state, config, environment and other agents' files, to see and signal Fleetwarden, to write
 outside its own places and to reach hosts around the proxy — and every attempt fails,
 while a well-behaved agent beside it heartbeats and reaches its proxy. Fork bombs and
@@ -32,7 +32,7 @@ pytestmark = [
     sandbox_need.BWRAP,
 ]
 
-HOSTILE = Path(__file__).parents[2] / "fakes" / "hostile_agent.py"
+HOSTILE = Path(__file__).parents[2] / "fakes" / "agents" / "hostile_agent.py"
 RESULT_TIMEOUT = 30.0
 
 

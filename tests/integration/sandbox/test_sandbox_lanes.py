@@ -1,5 +1,5 @@
 """One lane per agent, against the real bubblewrap and the real `fleetwarden run`: as root,
-a hostile agent (tests/fakes/hostile_agent.py) runs as a host uid of its own with no
+a hostile agent (tests/fakes/agents/hostile_agent.py) runs as a host uid of its own with no
 capabilities, cannot unmount or remount what hides Fleetwarden's state, make a user
 namespace, read /etc/shadow, a root 0600 file anywhere, /root, or write outside its
 places; two agents cannot read each other's files in their workdirs and homes. The same

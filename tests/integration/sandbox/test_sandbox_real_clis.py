@@ -19,9 +19,9 @@ from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import FleetSettings
 from tests import sandbox_need
-from tests.fakes.launches import real_fleet
-from tests.fakes.provider import FakeProvider
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
+from tests.fakes.provider.server import FakeProvider
 from tests.integration.runtimes.test_fleet_real_clis import (
     KEY,
     REPLY,

@@ -25,10 +25,10 @@ import pytest
 from bot.config.dashboard import OWN_NAME_FILE
 from fleet.budgets.quoting.words import usd
 from tests import sandbox_need
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
-from tests.fakes.provider import Accepted, FakeProvider, ToolCall, Turn, Usage
-from tests.fakes.webhook_sender import github_delivery, github_issue, github_pull
+from tests.fakes.forge.webhook_sender import github_delivery, github_issue, github_pull
+from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import Accepted, FakeProvider, ToolCall, Turn, Usage
 from tests.git_upstream import GitUpstream
 from tests.integration.components import SLUG, WRITER
 from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, wait_until

@@ -9,7 +9,7 @@ from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState, Ask
 from scheduler.approvals_job import expire_approvals
-from tests.fakes.job_context import job_context
+from tests.fakes.doubles.job_context import job_context
 from tests.unit.chat_fakes import T0
 
 

@@ -26,7 +26,7 @@ from scheduler.forge_jobs import (
     renew_forge_tokens,
 )
 from scheduler.jobs import FleetScheduler
-from tests.fakes.job_context import job_context
+from tests.fakes.doubles.job_context import job_context
 from tests.unit.fleet.forge.runs.work_rig import FORGE, SLUG, WorkRig, forge_entry
 
 DEADLINE = 5.0

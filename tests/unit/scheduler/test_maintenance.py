@@ -8,7 +8,7 @@ from pathlib import Path
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from scheduler.maintenance import KEEP_EVENTS, prune_ledger
-from tests.fakes.job_context import job_context
+from tests.fakes.doubles.job_context import job_context
 from tests.unit.chat_fakes import T0
 
 

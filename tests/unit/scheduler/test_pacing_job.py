@@ -17,7 +17,7 @@ from scheduler.context import JobContext
 from scheduler.errors import UnknownJob
 from scheduler.jobs import FleetScheduler, JobArg
 from scheduler.pacing_job import PACING_JOB_REF, RESET_DELAY, RESET_JOB_ID, pacing_tick
-from tests.fakes.job_context import RecordingBoard, job_context
+from tests.fakes.doubles.job_context import RecordingBoard, job_context
 from tests.unit.chat_fakes import T0
 
 DEADLINE = 0.9  # seconds: a run due 0.2 s ahead is long done by then

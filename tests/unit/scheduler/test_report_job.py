@@ -21,8 +21,8 @@ from scheduler.context import JobContext
 from scheduler.errors import ReportNotPosted
 from scheduler.jobs import FleetScheduler
 from scheduler.report_job import REPORT_JOB_ID, REPORT_JOB_REF, report_job
-from tests.fakes.budget_book import StaticBook, budget, paced
-from tests.fakes.job_context import job_context
+from tests.fakes.doubles.budget_book import StaticBook, budget, paced
+from tests.fakes.doubles.job_context import job_context
 from tests.unit.bot.render.test_report import BERLIN, NOW, PNG_SIGNATURE, coder
 from tests.unit.chat_fakes import HomeConnector
 

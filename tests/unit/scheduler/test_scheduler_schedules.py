@@ -21,7 +21,7 @@ from scheduler.schedule_job import (
     job_id,
     register,
 )
-from tests.fakes.job_context import job_context
+from tests.fakes.doubles.job_context import job_context
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -15,8 +15,8 @@ from fleet.watchdog.verdicts import MarkStalled
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 from scheduler.watchdog_job import WATCHDOG_JOB_ID, WATCHDOG_JOB_REF, watchdog_tick
-from tests.fakes.fleet import FakeFleet
-from tests.fakes.job_context import job_context
+from tests.fakes.doubles.fleet import FakeFleet
+from tests.fakes.doubles.job_context import job_context
 
 DEADLINE = 5.0  # seconds: generous, only reached when something is broken
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

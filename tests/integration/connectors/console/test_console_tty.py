@@ -15,8 +15,8 @@ from bot.commands.help import help_text
 from bot.commands.specs import COMMANDS
 from connectors.markdown import to_plain
 from fleet.ledger.records.forge import Slug
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT
-from tests.fakes.webhook_sender import github_delivery, github_issue
+from tests.fakes.forge.webhook_sender import github_delivery, github_issue
+from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT
 from tests.git_upstream import served_app
 from tests.integration.connectors.console.console_stops import fleetwardens_in
 from tests.integration.connectors.console.console_terminal import Terminal

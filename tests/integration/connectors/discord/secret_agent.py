@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord.server import FakeDiscord
 from tests.integration.connectors.discord.test_discord_bot import TOKEN_ENV, Bot, eventually
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 

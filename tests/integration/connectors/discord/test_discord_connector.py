@@ -17,7 +17,7 @@ from connectors.discord.gateway import Gateway
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord.server import FakeDiscord
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import pytest
 from connectors.base import EventId, OutboundMessage, ThreadId
 from connectors.discord.connector import DiscordConnector
 from connectors.errors import ConnectorError
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord.server import FakeDiscord
 from tests.integration.connectors.discord.test_discord_connector import (
     TOKEN_ENV,
     Book,

@@ -13,7 +13,7 @@ import pytest
 from connectors.discord import connector as discord_connector
 from connectors.discord.connector import DiscordConnector
 from connectors.receiving import ReceiveFailures
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord.server import FakeDiscord
 from tests.integration.connectors.discord.test_discord_connector import (
     TOKEN_ENV,
     Book,

@@ -24,8 +24,8 @@ from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from scheduler.report_job import report_job
-from tests.fakes.budget_book import budget, paced
-from tests.fakes.job_context import job_context
+from tests.fakes.doubles.budget_book import budget, paced
+from tests.fakes.doubles.job_context import job_context
 from tests.integration.connectors.matrix.test_matrix_connector import World, make_world, running
 from tests.synapse_server import SynapseServer
 from tests.unit.bot.render.test_report import rows

@@ -23,7 +23,7 @@ from fleet.clock import Clock, SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from tests.fakes.slack import SlackServer, SlackWorld, slack_server
-from tests.fakes.slack_client import need_schemas
+from tests.fakes.slack.client import need_schemas
 from tests.postgres_server import free_port
 
 INBOUND_SECONDS = 10.0

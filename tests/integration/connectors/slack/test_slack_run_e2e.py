@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox_need
-from tests.fakes.background import fake_provider_thread
-from tests.fakes.provider import FAKE_KEY, Turn
+from tests.fakes.provider.background import fake_provider_thread
+from tests.fakes.provider.server import FAKE_KEY, Turn
 from tests.fakes.slack.socket_mode import Hub
 from tests.fakes.slack.state import Message
 from tests.integration.budgets.priced import MODEL, USAGE
@@ -45,11 +45,11 @@ async def test_spawn_from_the_channel_opens_the_agents_thread_and_session(tmp_pa
 
 
 HOSTILE = "<!channel> ping <@U0EVIL1> <!subteam^S0EVIL1> & <https://evil.example|click>"
-ASKER = Path(__file__).parents[3] / "fakes" / "asking_agent.py"
+ASKER = Path(__file__).parents[3] / "fakes" / "agents" / "asking_agent.py"
 
 
 def asker_entry(workdir: Path) -> str:
-    """The roster entry of ``asker`` (tests/fakes/asking_agent.py), asking before each
+    """The roster entry of ``asker`` (tests/fakes/agents/asking_agent.py), asking before each
     tool."""
     work = workdir / "asker-work"
     work.mkdir()

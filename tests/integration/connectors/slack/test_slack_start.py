@@ -12,7 +12,7 @@ from connectors.errors import ConnectorAuthError, ConnectorSetupError
 from connectors.slack.config import API_BASE_ENV, SlackConfig
 from connectors.slack.connector import SlackConnector
 from tests.fakes.slack import SlackServer, SlackWorld, slack_server
-from tests.fakes.slack_client import need_schemas
+from tests.fakes.slack.client import need_schemas
 from tests.integration.connectors.slack.rig import APP_ENV, BOT_ENV, slack_rig
 
 pytestmark = pytest.mark.integration

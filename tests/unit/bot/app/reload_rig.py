@@ -15,8 +15,8 @@ from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import real_fleet
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
 
 
 @contextlib.asynccontextmanager

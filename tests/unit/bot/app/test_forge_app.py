@@ -25,8 +25,8 @@ from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.model import ForgeEvent
 from fleet.ledger.records.forge import Slug
 from fleet.repos.upstream.credentials import secret_of, upstream_env
-from tests.fakes.github_api import FakeGitHub, make_app_key
-from tests.fakes.webhook_sender import github_delivery, github_issue
+from tests.fakes.forge.webhook_sender import github_delivery, github_issue
+from tests.fakes.github.api import FakeGitHub, make_app_key
 from tests.postgres_server import free_port
 
 APP_CONFIG = """\

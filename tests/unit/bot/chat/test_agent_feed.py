@@ -23,7 +23,7 @@ from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
 from fleet.runs.output.reading import RunOutput
 from fleet.transcript.events import AgentEvent, Said, Text, ToolUsed, Waiting
-from tests.fakes.fleet import FakeFleet
+from tests.fakes.doubles.fleet import FakeFleet
 from tests.polling import eventually
 from tests.unit.chat_fakes import HomeConnector
 

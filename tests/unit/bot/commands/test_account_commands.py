@@ -12,7 +12,7 @@ from fleet.accounts.book import AccountBook
 from fleet.accounts.model import Account, AccountKind, AccountSet
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
 from fleet.clock import ManualClock
-from tests.fakes.budget_book import StaticBook
+from tests.fakes.doubles.budget_book import StaticBook
 from tests.unit.bot.render.test_report import BERLIN
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

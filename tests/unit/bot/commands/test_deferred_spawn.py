@@ -23,11 +23,11 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import FleetSettings
 from scheduler.queue_job import sweep_spawn_queue
-from tests.fakes.budget_book import StaticBook
-from tests.fakes.job_context import job_context
-from tests.fakes.launches import an_admission, real_fleet
-from tests.fakes.spawn_queues import a_spawn_queue
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.budget_book import StaticBook
+from tests.fakes.doubles.job_context import job_context
+from tests.fakes.doubles.launches import an_admission, real_fleet
+from tests.fakes.doubles.spawn_queues import a_spawn_queue
+from tests.fakes.doubles.stores import fleet_stores
 from tests.unit.bot.commands.test_report_commands import handlers as report_handlers
 from tests.unit.bot.render.test_report import BERLIN, NOW
 from tests.unit.chat_fakes import OPERATOR, T0, message

@@ -27,9 +27,9 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings, RosterDiff
-from tests.fakes.launches import fleet_and_admission
-from tests.fakes.stores import fleet_stores
-from tests.fakes.usage import metered
+from tests.fakes.doubles.launches import fleet_and_admission
+from tests.fakes.doubles.stores import fleet_stores
+from tests.fakes.doubles.usage import metered
 from tests.unit.chat_fakes import OPERATOR, T0, Calls, FakeConnector, message
 
 ADMIN = "@ada:example.org"

@@ -29,8 +29,8 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import fleet_and_admission
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import fleet_and_admission
+from tests.fakes.doubles.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 
 # T0 is 12:00 UTC, 13:00 in Berlin: local midnight is 23:00 UTC the day before.

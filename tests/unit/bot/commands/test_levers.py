@@ -42,9 +42,9 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.status import AgentStatus
-from tests.fakes.launches import fleet_and_admission
-from tests.fakes.spawn_queues import a_spawn_queue
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import fleet_and_admission
+from tests.fakes.doubles.spawn_queues import a_spawn_queue
+from tests.fakes.doubles.stores import fleet_stores
 from tests.polling import eventually
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 from tests.unit.fleet.approvals.test_budget_asks import Book

@@ -14,7 +14,7 @@ from fleet.approvals.spend import SpendAsks
 from fleet.budgets.runs.caps import RunCaps
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from tests.fakes.fleet import FakeFleet
+from tests.fakes.doubles.fleet import FakeFleet
 from tests.unit.chat_fakes import OPERATOR, Calls, FakeConnector, message
 from tests.unit.fleet.approvals.test_budget_asks import Book
 

@@ -37,8 +37,8 @@ from fleet.repos.schema import RepoEntry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.owners import AgentOwners, AgentRecords
 from fleet.supervisor.interfaces import AgentControl
-from tests.fakes.fleet import FakeFleet
-from tests.fakes.launches import an_admission
+from tests.fakes.doubles.fleet import FakeFleet
+from tests.fakes.doubles.launches import an_admission
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
 
 ADMIN = "@ada:example.org"

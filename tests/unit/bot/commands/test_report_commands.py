@@ -23,9 +23,9 @@ from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.budget_book import StaticBook
-from tests.fakes.launches import an_admission, real_fleet
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.budget_book import StaticBook
+from tests.fakes.doubles.launches import an_admission, real_fleet
+from tests.fakes.doubles.stores import fleet_stores
 from tests.unit.bot.render.test_report import BERLIN, NOW, PNG_SIGNATURE, backend, coder
 from tests.unit.chat_fakes import (
     OPERATOR,

@@ -21,8 +21,8 @@ from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.sandbox.schema import resolution_problems
 from fleet.sandbox.service import Sandboxes, SandboxSettings
-from tests.fakes.fleet import FakeFleet
-from tests.fakes.job_context import RecordingBoard
+from tests.fakes.doubles.fleet import FakeFleet
+from tests.fakes.doubles.job_context import RecordingBoard
 from tests.unit.bot.config.test_config import only_problem, parse
 from tests.unit.chat_fakes import OPERATOR, message
 

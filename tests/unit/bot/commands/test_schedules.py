@@ -30,7 +30,7 @@ from scheduler.cron import cron_trigger, next_fire
 from scheduler.errors import UnknownJob
 from scheduler.jobs import FleetScheduler
 from scheduler.schedule_job import MISFIRE_GRACE, SCHEDULE_JOB_REF, job_id
-from tests.fakes.job_context import job_context
+from tests.fakes.doubles.job_context import job_context
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message
 
 ADMIN = "@root:example.org"

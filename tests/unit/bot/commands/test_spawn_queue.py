@@ -31,9 +31,9 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.autostart import autostart
 from fleet.supervisor.fleet import FleetSettings
-from tests.fakes.launches import real_fleet
-from tests.fakes.spawn_queues import a_spawn_queue
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.spawn_queues import a_spawn_queue
+from tests.fakes.doubles.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, T0, FakeConnector, message
 
 HOST = "host-a"

@@ -30,9 +30,9 @@ from fleet.errors import UnknownAgent
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NewTask
 from fleet.tasks.register import Register
-from tests.fakes.fleet import no_runs
-from tests.fakes.launches import an_admission
-from tests.fakes.stores import task_runs_of
+from tests.fakes.doubles.fleet import no_runs
+from tests.fakes.doubles.launches import an_admission
+from tests.fakes.doubles.stores import task_runs_of
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, FakeConnector, message
 from tests.unit.fleet.metering.test_run_watch import AGENT, used
 from tests.unit.fleet.tasks.test_ledger_register import Fleet

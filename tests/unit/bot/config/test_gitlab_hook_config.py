@@ -11,7 +11,7 @@ import pytest
 
 from bot.config import Config, ConfigError, parse_config
 from bot.config.checks.forges import summary_lines
-from tests.fakes.gitlab_hooks import GITLAB_HOOK_TOKEN, GITLAB_SIGNING_TOKEN
+from tests.fakes.gitlab.hooks import GITLAB_HOOK_TOKEN, GITLAB_SIGNING_TOKEN
 
 FORGE = """
 forges:

@@ -25,8 +25,8 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
-from tests.fakes.launches import real_fleet, reap_open_runs
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet, reap_open_runs
+from tests.fakes.doubles.stores import fleet_stores
 
 GONE = AgentName("gone")
 TRACKER = """\

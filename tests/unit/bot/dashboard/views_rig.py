@@ -19,8 +19,8 @@ from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import FleetSettings
-from tests.fakes.launches import real_fleet
-from tests.fakes.stores import fleet_stores, page_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores, page_stores
 
 
 def views_over(

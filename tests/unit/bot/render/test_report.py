@@ -28,7 +28,7 @@ from bot.render.spend.report_chart import PANEL_HEIGHT_PX, PANEL_WIDTH_PX
 from connectors.matrix.messages.render import png_size
 from fleet.budgets.model import BudgetStatus, Source
 from fleet.ledger.records.budgets import Burst, Confidence, Scope, Step, WindowKind, WindowSpec
-from tests.fakes.budget_book import budget, paced
+from tests.fakes.doubles.budget_book import budget, paced
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)  # 11:00 in Berlin (CET, UTC+1)

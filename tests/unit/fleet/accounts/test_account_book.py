@@ -19,9 +19,9 @@ from fleet.accounts.state import Health
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.supervisor.admission.request import LaunchRequest
-from tests.fakes.job_context import RecordingBoard
-from tests.fakes.launches import real_fleet
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.job_context import RecordingBoard
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 MAX = Account("claude-max", "anthropic", AccountKind.CLAUDE_SUBSCRIPTION, "MAX_TOKEN")

@@ -16,7 +16,7 @@ from fleet.metering.proxy import MeteringProxy
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
 from fleet.watchdog.heartbeat import HeartbeatServer
-from tests.fakes.chatgpt import make_jwt
+from tests.fakes.provider.chatgpt import make_jwt
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -28,7 +28,7 @@ from fleet.ledger.records.approvals import ApprovalState, Decision
 from fleet.ledger.records.budgets import Budget, Cutoff, Scope, Step
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.transcript.story import Outcome
-from tests.fakes.fleet import FakeFleet
+from tests.fakes.doubles.fleet import FakeFleet
 from tests.unit.chat_fakes import T0
 
 GLOBAL = Budget(Scope.parse("global"), parse_window("7d"), limit_usd=50.0, cutoff=Cutoff.ASK)

@@ -21,7 +21,7 @@ from fleet.ledger.stores.running.runs import RunStart
 from fleet.model import AgentSpec, DesiredState, RunBudget, RunHandle
 from fleet.names import AgentName
 from fleet.transcript.story import Outcome
-from tests.fakes.fleet import FakeFleet
+from tests.fakes.doubles.fleet import FakeFleet
 from tests.unit.chat_fakes import T0
 
 AGENT = AgentName("coder")

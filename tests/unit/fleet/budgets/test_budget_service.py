@@ -31,8 +31,8 @@ from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEv
 from fleet.metering.policy import ALLOW, Hold, RequestInfo, Rewrite, Verdict
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
-from tests.fakes.job_context import RecordingBoard
-from tests.fakes.stores import budget_stores
+from tests.fakes.doubles.job_context import RecordingBoard
+from tests.fakes.doubles.stores import budget_stores
 from tests.unit.chat_fakes import T0
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)  # the 24 h window (epoch-anchored) holding T0, noon

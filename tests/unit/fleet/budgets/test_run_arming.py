@@ -31,8 +31,8 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.verdicts import Restart
-from tests.fakes.launches import real_fleet
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
 
 AGENT = AgentName("crashy")
 CAP = RunBudget(max_tokens=3_000)

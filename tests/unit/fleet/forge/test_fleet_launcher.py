@@ -24,7 +24,7 @@ from fleet.repos.verbs import RepoVerbs
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import Queued, Refused
 from fleet.supervisor.fleet import Fleet
-from tests.fakes.fleet import FakeFleet
+from tests.fakes.doubles.fleet import FakeFleet
 from tests.unit.chat_fakes import T0
 
 AGENT = "coder"

@@ -22,7 +22,7 @@ from fleet.ledger.records.tasks import Actual, NewTask, TaskRecord
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from fleet.tasks.spent import TaskSpend
-from tests.fakes.launches import an_admission
+from tests.fakes.doubles.launches import an_admission
 from tests.unit.fleet.forge.runs.work_rig import AGENT, BRANCH, LABEL, SLUG, WorkRig, event
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 

@@ -13,7 +13,7 @@ from fleet.ledger import MIGRATIONS, Ledger, migrate
 from fleet.ledger.database.engine import SqliteDatabase
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
-from tests.fakes.usage import metered
+from tests.fakes.doubles.usage import metered
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

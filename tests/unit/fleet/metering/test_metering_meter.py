@@ -14,7 +14,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from fleet.metering.counting.events import Outcome, Tokens
 from fleet.metering.counting.meter import Meter
-from tests.fakes import sse
+from tests.fakes.provider import sse
 
 TEXT = " ".join(f"token{n}" for n in range(300))
 

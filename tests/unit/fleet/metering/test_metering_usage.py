@@ -10,8 +10,8 @@ import pytest
 from fleet.metering.counting.events import Tokens
 from fleet.metering.counting.usage import DELTA_TEXT, SKIP_PREFIXES, Api, UsageReader, api_of
 from fleet.metering.wire.sse import SseParser
-from tests.fakes import sse as wire
-from tests.fakes.sse import Event, Reply, ToolCall, Usage
+from tests.fakes.provider import sse as wire
+from tests.fakes.provider.sse import Event, Reply, ToolCall, Usage
 
 MODEL = "claude-sonnet-4-5-20250929"
 USAGE = Usage(input=1200, output=340, cache_read=5000, cache_write=800, reasoning=120)

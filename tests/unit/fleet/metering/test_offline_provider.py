@@ -19,7 +19,7 @@ from fleet.metering.offline import wire
 from fleet.metering.offline.model import DEMO_MODEL, answer
 from fleet.metering.offline.routes import priced_with, with_offline
 from fleet.runtimes.base import OFFLINE_PROVIDERS_ENV, RuntimeContext, provider_env
-from tests.fakes import sse as fake_sse
+from tests.fakes.provider import sse as fake_sse
 
 PROMPT = {"role": "user", "content": "count to 3"}
 

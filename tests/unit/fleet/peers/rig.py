@@ -26,9 +26,9 @@ from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
-from tests.fakes.fleet import LedgerFleet
-from tests.fakes.launches import an_admission
-from tests.fakes.stores import task_runs_of
+from tests.fakes.doubles.fleet import LedgerFleet
+from tests.fakes.doubles.launches import an_admission
+from tests.fakes.doubles.stores import task_runs_of
 
 SECRET = "hunter2-very-secret"
 

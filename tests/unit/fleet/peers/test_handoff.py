@@ -18,9 +18,9 @@ from fleet.peers.handoff import Handoff
 from fleet.supervisor.admission.request import LaunchRequest, Started
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
-from tests.fakes.fleet import LedgerFleet
-from tests.fakes.launches import an_admission
-from tests.fakes.stores import task_runs_of
+from tests.fakes.doubles.fleet import LedgerFleet
+from tests.fakes.doubles.launches import an_admission
+from tests.fakes.doubles.stores import task_runs_of
 from tests.unit.fleet.peers.rig import SECRET, peer_fleet, postbox_over
 
 

@@ -32,8 +32,8 @@ from fleet.repos.facts import Change, CommitLine, change_to_json
 from fleet.repos.line.review import LineDiff
 from fleet.repos.schema import ReviewPolicy
 from fleet.supervisor.admission.request import LaunchRequest, Queued, Started
-from tests.fakes.launches import an_admission
-from tests.fakes.stores import task_runs_of
+from tests.fakes.doubles.launches import an_admission
+from tests.fakes.doubles.stores import task_runs_of
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
 COMMIT = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"

@@ -23,7 +23,7 @@ from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.postbox import Postbox
 from fleet.peers.rules import REFUSALS_KEPT
-from tests.fakes.fleet import LedgerFleet
+from tests.fakes.doubles.fleet import LedgerFleet
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.peers.rig import SECRET, peer_fleet, postbox_over, roster
 

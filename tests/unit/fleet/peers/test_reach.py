@@ -21,9 +21,9 @@ from fleet.peers.postbox import Postbox
 from fleet.supervisor.admission.admit import Wait
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued
 from fleet.tasks.register import Register
-from tests.fakes.fleet import LedgerFleet
-from tests.fakes.launches import an_admission
-from tests.fakes.stores import task_runs_of
+from tests.fakes.doubles.fleet import LedgerFleet
+from tests.fakes.doubles.launches import an_admission
+from tests.fakes.doubles.stores import task_runs_of
 from tests.unit.fleet.peers.rig import peer_fleet, postbox_over, redact
 
 

@@ -23,8 +23,8 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.transcript import logtail
 from fleet.transcript.logtail import Tail
 from fleet.watchdog.heartbeat import HeartbeatServer
-from tests.fakes.launches import real_fleet, reap_open_runs
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet, reap_open_runs
+from tests.fakes.doubles.stores import fleet_stores
 
 AGENT = "coder-1"
 LAST_STATE = "2200000 of 2200000"

@@ -25,7 +25,7 @@ from fleet.sandbox.git.git_probe import (
 )
 from fleet.sandbox.git.git_refs import read_head
 from tests import sandbox_need
-from tests.fakes.hostile_git import init_repo, leftovers, plant
+from tests.fakes.agents.hostile_git import init_repo, leftovers, plant
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.request import LaunchRequest, Queued, Refused, Started
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
-from tests.fakes.launches import an_admission, given_of
+from tests.fakes.doubles.launches import an_admission, given_of
 
 T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 LATER = datetime(2025, 3, 1, 14, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 from fleet.model import AgentSpec, Fallback
 from fleet.supervisor.admission.request import LaunchRequest, Origin, Refused, Started
 from fleet.supervisor.status import SpawnOutcome
-from tests.fakes.launches import an_admission
+from tests.fakes.doubles.launches import an_admission
 
 
 class Owned:

@@ -48,7 +48,7 @@ from fleet.supervisor.admission.request import (
 )
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
-from tests.fakes.launches import an_admission, given_of
+from tests.fakes.doubles.launches import an_admission, given_of
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.budgets.test_holds import Book, status
 from tests.unit.fleet.metering.test_run_watch import used

@@ -13,8 +13,8 @@ from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import EventKind, FleetEvent, FleetSettings
-from tests.fakes.launches import real_fleet
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
 
 
 async def test_an_autostart_agent_whose_cli_is_missing_is_a_refused_event(

@@ -32,7 +32,7 @@ from fleet.supervisor.admission.request import (
 )
 from fleet.supervisor.admission.slots import Slots
 from fleet.watchdog.verdicts import Restart
-from tests.fakes.launches import an_admission
+from tests.fakes.doubles.launches import an_admission
 from tests.unit.fleet.supervisor.test_admission import Budgets, Launches
 
 T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

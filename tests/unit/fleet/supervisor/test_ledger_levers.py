@@ -15,8 +15,8 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import FleetSettings
-from tests.fakes.launches import real_fleet
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
 
 ROOM = "!room:example.org"
 ADMIN = "@ada:example.org"

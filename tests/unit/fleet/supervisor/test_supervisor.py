@@ -23,8 +23,8 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Started
 from fleet.supervisor.fleet import AgentStatus, EventKind, Fleet, FleetEvent, FleetSettings
-from tests.fakes.launches import real_fleet
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
 
 WAITING = "stub: waiting for input (send 'exit' to quit)"
 

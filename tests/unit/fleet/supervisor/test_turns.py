@@ -23,8 +23,8 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.turns import Turns
-from tests.fakes.launches import real_fleet
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
 
 CODER = AgentName("coder")
 OTHER = AgentName("other")

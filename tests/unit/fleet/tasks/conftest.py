@@ -11,8 +11,8 @@ import pytest
 from fleet.ledger import Ledger
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
-from tests.fakes.launches import an_admission
-from tests.fakes.stores import task_runs_of
+from tests.fakes.doubles.launches import an_admission
+from tests.fakes.doubles.stores import task_runs_of
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
 

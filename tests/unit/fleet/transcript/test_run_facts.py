@@ -23,7 +23,7 @@ from fleet.runs.output.stories import RunStories
 from fleet.tasks.spent import TaskSpend
 from fleet.transcript.events import AgentEvent, ErrorKind, Said, Text, ToolUsed, Trouble, Unknown
 from fleet.transcript.story import Outcome, RunReading, why
-from tests.fakes.usage import metered
+from tests.fakes.doubles.usage import metered
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -26,9 +26,9 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.watchdog.decisions import sweep
 from fleet.watchdog.verdicts import Action, Restart, ScheduleRestart
-from tests.fakes.launches import real_fleet
-from tests.fakes.stores import fleet_stores
-from tests.fakes.usage import metered
+from tests.fakes.doubles.launches import real_fleet
+from tests.fakes.doubles.stores import fleet_stores
+from tests.fakes.doubles.usage import metered
 
 ALWAYS = RestartPolicy(RestartMode.ALWAYS, max_restarts=3, backoff_initial=0.05, backoff_max=0.05)
 KEEP, GONE = AgentName("keep"), AgentName("gone")

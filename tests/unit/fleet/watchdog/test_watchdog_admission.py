@@ -37,8 +37,8 @@ from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.launcher import Launcher
 from fleet.transcript.story import Outcome
 from fleet.watchdog.verdicts import Restart
-from tests.fakes.launches import an_admission, fleet_and_admission
-from tests.fakes.stores import fleet_stores
+from tests.fakes.doubles.launches import an_admission, fleet_and_admission
+from tests.fakes.doubles.stores import fleet_stores
 from tests.unit.fleet.supervisor.test_admission import Budgets
 
 ON_FAILURE = RestartPolicy(RestartMode.ON_FAILURE, max_restarts=3)

@@ -19,7 +19,7 @@ from fleet.forge.api.app_token import AppKey, app_jwt, load_key
 from fleet.forge.api.github import GitHubApi
 from fleet.forge.model import ForgeApiError
 from fleet.ledger.records.forge import Slug
-from tests.fakes.github_api import FakeGitHub, make_app_key
+from tests.fakes.github.api import FakeGitHub, make_app_key
 from tests.unit.chat_fakes import T0
 
 APP_ID = 4242

@@ -11,8 +11,8 @@ from fleet.forge.api.github import GitHubApi
 from fleet.forge.api.no_reply import no_reply_address
 from fleet.ledger.records.forge import Slug
 from fleet.repos.line.identity import forge_co_author
-from tests.fakes.gitea_api import BOT_LOGIN, GITEA_TOKEN, FakeGitea
-from tests.fakes.github_api import DEFAULT_PAT, FakeGitHub
+from tests.fakes.gitea.api import BOT_LOGIN, GITEA_TOKEN, FakeGitea
+from tests.fakes.github.api import DEFAULT_PAT, FakeGitHub
 
 SLUG = Slug("acme", "app")
 

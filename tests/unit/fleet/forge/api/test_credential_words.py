@@ -14,8 +14,8 @@ from fleet.forge.api.github import GitHubApi
 from fleet.forge.events.holds import ForgeHolds
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.schema import ForgeEntry
-from tests.fakes.gitea_api import FakeGitea
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
+from tests.fakes.gitea.api import FakeGitea
+from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.postgres_server import free_port
 
 WRONG = "ghp_wrongTokenNobodyIssued000000000000000"

@@ -16,11 +16,11 @@ from fleet.forge.api.gitea import GiteaApi
 from fleet.forge.api.github import GitHubApi
 from fleet.forge.api.gitlab import GitLabApi
 from fleet.forge.model import ForgeApi, ForgeFile, ForgePull, ForgeReview
-from tests.fakes import gitea_api
-from tests.fakes.gitea_api import GITEA_TOKEN, FakeGitea
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
-from tests.fakes.gitlab_api import BOT_LOGIN as GITLAB_BOT
-from tests.fakes.gitlab_api import GITLAB_TOKEN, FakeGitLab
+from tests.fakes.gitea import api as gitea_api
+from tests.fakes.gitea.api import GITEA_TOKEN, FakeGitea
+from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
+from tests.fakes.gitlab.api import BOT_LOGIN as GITLAB_BOT
+from tests.fakes.gitlab.api import GITLAB_TOKEN, FakeGitLab
 from tests.forge_contract import WRITER, ForgeContract, ForgeHarness
 from tests.unit.fleet.forge.forge_double import BOT, SLUG, WHEN, FakeForgeApi
 

@@ -14,7 +14,7 @@ from fleet.forge.api.gitea import GiteaApi
 from fleet.forge.api.gitea_read import change_of, is_wip, pull_of, review_of
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.ledger.records.forge import Slug
-from tests.fakes.gitea_api import BOT_LOGIN, GITEA_TOKEN, FakeGitea
+from tests.fakes.gitea.api import BOT_LOGIN, GITEA_TOKEN, FakeGitea
 from tests.fakes.loopback import LoopbackServer
 
 REPO = "acme/app"

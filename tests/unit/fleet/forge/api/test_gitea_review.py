@@ -13,7 +13,7 @@ from fleet.forge.api.gitea import GiteaApi
 from fleet.forge.api.gitea_read import without_wip
 from fleet.forge.model import ForgeApiError
 from fleet.ledger.records.forge import Slug
-from tests.fakes.gitea_api import BOT_LOGIN, GITEA_TOKEN, FakeGitea
+from tests.fakes.gitea.api import BOT_LOGIN, GITEA_TOKEN, FakeGitea
 
 REPO = "acme/app"
 SLUG = Slug("acme", "app")

@@ -15,7 +15,7 @@ from fleet.forge.api.github import GitHubApi
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.ledger.records.forge import Slug
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, make_app_key
+from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, make_app_key
 
 REPO = "acme/app"
 SLUG = Slug("acme", "app")

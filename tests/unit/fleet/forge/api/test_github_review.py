@@ -18,8 +18,8 @@ from fleet.forge.api.github_graphql import READY_FOR_REVIEW, graphql_root, ready
 from fleet.forge.api.rest import Answer, ForgeRateLimited
 from fleet.forge.model import ForgeApiError
 from fleet.ledger.records.forge import Slug
-from tests.fakes.github_api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, make_app_key
-from tests.fakes.github_shapes import node_id
+from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, make_app_key
+from tests.fakes.github.shapes import node_id
 
 REPO = "acme/app"
 SLUG = Slug("acme", "app")

@@ -19,7 +19,7 @@ from fleet.forge.api.gitlab_read import assignee_changes_of, without_draft
 from fleet.forge.api.no_reply import gitlab_no_reply_address
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.ledger.records.forge import Slug
-from tests.fakes.gitlab_api import BOT_LOGIN, GITLAB_TOKEN, FakeGitLab
+from tests.fakes.gitlab.api import BOT_LOGIN, GITLAB_TOKEN, FakeGitLab
 from tests.fakes.loopback import LoopbackServer
 
 REPO = "acme/app"

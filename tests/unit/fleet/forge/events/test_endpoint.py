@@ -24,8 +24,7 @@ from fleet.forge.model import EventKind, ForgeEvent
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import Slug
-from tests.fakes import gitea_payloads as gitea
-from tests.fakes.webhook_sender import (
+from tests.fakes.forge.webhook_sender import (
     gitea_delivery,
     github_comment,
     github_delivery,
@@ -34,6 +33,7 @@ from tests.fakes.webhook_sender import (
     post,
     sign_gitea,
 )
+from tests.fakes.gitea import payloads as gitea
 from tests.unit.chat_fakes import T0
 
 SECRET = b"hook-secret-7f3a9c"

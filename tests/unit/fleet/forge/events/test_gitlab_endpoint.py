@@ -32,7 +32,8 @@ from fleet.forge.events.endpoint import (
 from fleet.forge.model import ForgeEvent, IssueChange
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import Slug
-from tests.fakes.gitlab_hooks import (
+from tests.fakes.forge.webhook_sender import post
+from tests.fakes.gitlab.hooks import (
     GITLAB_HOOK_TOKEN,
     GITLAB_SIGNING_TOKEN,
     gitlab_delivery,
@@ -41,7 +42,6 @@ from tests.fakes.gitlab_hooks import (
     gitlab_note,
     gitlab_push,
 )
-from tests.fakes.webhook_sender import post
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.forge.runs.work_rig import LABEL, FakeForgeApi, WorkRig, forge_entry
 

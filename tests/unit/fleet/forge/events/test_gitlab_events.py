@@ -15,7 +15,7 @@ from fleet.forge.events.webhooks import from_http
 from fleet.forge.model import EventKind, ForgeEvent
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import Slug
-from tests.fakes.gitlab_hooks import (
+from tests.fakes.gitlab.hooks import (
     GITLAB_HOOK_TOKEN,
     gitlab_delivery,
     gitlab_issue,

@@ -20,7 +20,7 @@ from fleet.forge.events.webhooks import from_http
 from fleet.forge.model import EventKind, ForgeEvent, IssueChange
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import Slug
-from tests.fakes.gitlab_hooks import (
+from tests.fakes.gitlab.hooks import (
     GITLAB_HOOK_TOKEN,
     GITLAB_SIGNING_TOKEN,
     gitlab_delivery,

@@ -15,8 +15,7 @@ from fleet.forge.events.webhooks import parse
 from fleet.forge.model import EventKind, ForgeEvent
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import Slug
-from tests.fakes import gitea_payloads as gitea
-from tests.fakes.webhook_sender import (
+from tests.fakes.forge.webhook_sender import (
     gitea_delivery,
     github_comment,
     github_delivery,
@@ -28,6 +27,7 @@ from tests.fakes.webhook_sender import (
     sign_gitea,
     sign_github,
 )
+from tests.fakes.gitea import payloads as gitea
 from tests.forge_data import WEBHOOK_EXAMPLES
 
 SECRET = b"It's a Secret to Everybody"

@@ -28,7 +28,7 @@ from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
-from tests.fakes.launches import an_admission
+from tests.fakes.doubles.launches import an_admission
 from tests.unit.fleet.forge.forge_double import FakeForgeApi
 from tests.unit.fleet.forge.runs.work_rig import (
     AGENT,

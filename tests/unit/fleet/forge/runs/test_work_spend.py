@@ -21,7 +21,7 @@ from fleet.ledger.records.approvals import ApprovalState
 from fleet.ledger.records.forge import ForgeRunState
 from fleet.ledger.stores.running.runs import RunStart
 from fleet.model import DesiredState, RunHandle
-from tests.fakes.fleet import FakeFleet
+from tests.fakes.doubles.fleet import FakeFleet
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.approvals.test_spend_asks import CAP, SPEC
 from tests.unit.fleet.forge.runs.work_rig import AGENT, BOT, WorkRig, event

@@ -1,0 +1,1 @@
+"""A fake Discord: its gateway and REST API, interactions and reactions."""

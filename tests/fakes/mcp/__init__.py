@@ -1,0 +1,1 @@
+"""A small MCP server that records what MCP clients send it."""
