@@ -15,13 +15,9 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from mcp import ClientSession
-from mcp.types import PaginatedRequestParams
-
 from fleet.budgets.schema import Loc
 from fleet.mcp.config.tool_names import unlisted
 from fleet.mcp.model import McpServer, StdioServer
-from fleet.mcp.upstream.connect import open_upstream
 from fleet.mcp.upstream.credentials import MissingCredential
 
 log = logging.getLogger(__name__)
@@ -73,6 +69,12 @@ async def mcp_tool_problems(
 
 
 async def _tools(server: McpServer, environ: Mapping[str, str]) -> set[str]:
+    # The MCP SDK loads where a server is asked, not at every start of the command line.
+    from mcp import ClientSession
+    from mcp.types import PaginatedRequestParams
+
+    from fleet.mcp.upstream.connect import open_upstream
+
     async with open_upstream(server, environ) as (read, write), ClientSession(read, write) as s:
         await s.initialize()
         names: set[str] = set()

@@ -33,8 +33,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-import asyncssh
-
 from fleet.backends.process import SHIM
 from fleet.backends.remote_watch import HostAccess, RemoteWatch, Watched
 from fleet.backends.runfiles import read_exit
@@ -50,6 +48,7 @@ from fleet.backends.tmux import (
 )
 from fleet.backends.tmux_client import SERVER_EXITING, TmuxResult, no_formats, tmux_argv
 from fleet.errors import FleetError, LaunchFailed
+from fleet.hosts import ssh as asyncssh
 from fleet.hosts.connection import HostLink
 from fleet.hosts.errors import HostError, ssh_says
 from fleet.hosts.lanes import set_up_lane, write_home

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
-import asyncssh
-
+from fleet.hosts import ssh as asyncssh
 from fleet.hosts.connection import HostLink
 from fleet.hosts.errors import HostError
 from fleet.hosts.place import HostPlace

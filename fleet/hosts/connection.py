@@ -22,26 +22,28 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-import asyncssh
+from typing import TYPE_CHECKING, TypeAlias
 
 from fleet.clock import Clock, SystemClock
+from fleet.hosts import ssh as asyncssh
 from fleet.hosts.backoff import Backoff
-from fleet.hosts.dial import Watcher, dial
 from fleet.hosts.errors import HostDown, HostError, HostKeyError, HostLoginRefused, ssh_says
 from fleet.hosts.remote import RemoteResult, run_on
 from fleet.hosts.schema import HostEntry, HostName
 
+if TYPE_CHECKING:
+    from fleet.hosts.dial import Watcher
+
 log = logging.getLogger(__name__)
 
-Setup = Callable[[asyncssh.SSHClientConnection], Awaitable[None]]
+Setup: TypeAlias = "Callable[[asyncssh.SSHClientConnection], Awaitable[None]]"
 """What a new connection is readied with before the link counts as connected (the host's
 state dir, Fleetwarden's scripts there, the port forwards: :mod:`fleet.hosts.service`)."""
 
-Dialer = Callable[
-    [HostEntry, Mapping[str, str], "LinkSettings"],
-    Awaitable[tuple[asyncssh.SSHClientConnection, Watcher]],
-]
+Dialer: TypeAlias = (
+    "Callable[[HostEntry, Mapping[str, str], LinkSettings], "
+    "Awaitable[tuple[asyncssh.SSHClientConnection, Watcher]]]"
+)
 """What opens one connection: :func:`dial_with` by default; tests pass a fake."""
 
 
@@ -326,7 +328,10 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 async def dial_with(
     entry: HostEntry, env: Mapping[str, str], settings: LinkSettings
 ) -> tuple[asyncssh.SSHClientConnection, Watcher]:
-    """:func:`fleet.hosts.dial.dial` with a link's timings."""
+    """:func:`fleet.hosts.dial.dial` with a link's timings (asyncssh loads here, at the first
+    dial)."""
+    from fleet.hosts.dial import dial
+
     return await dial(
         entry,
         env,

@@ -20,8 +20,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
-import asyncssh
-
+from fleet.hosts import ssh as asyncssh
 from fleet.hosts.errors import HostError, HostLoginRefused, ssh_says
 from fleet.hosts.known import offered_key, read_known, recorded_keys, refusal
 from fleet.hosts.schema import HostEntry

@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncssh
-
+from fleet.hosts import ssh as asyncssh
 from fleet.hosts.errors import (
     HostError,
     HostKeyChanged,

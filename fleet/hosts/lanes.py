@@ -24,10 +24,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
-import asyncssh
-
 from fleet import lane_files
 from fleet.errors import LaunchFailed
+from fleet.hosts import ssh as asyncssh
 from fleet.hosts.connection import HostLink
 from fleet.hosts.errors import HostError
 from fleet.hosts.place import HostPlace

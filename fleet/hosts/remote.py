@@ -13,8 +13,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import asyncssh
-
+from fleet.hosts import ssh as asyncssh
 from fleet.hosts.errors import HostDown, RemoteCommandFailed, ssh_says
 from fleet.redaction.guard import says
 

@@ -39,9 +39,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Final, Protocol
 
-import asyncssh
-
 from fleet.errors import LaunchFailed
+from fleet.hosts import ssh as asyncssh
 from fleet.hosts.errors import HostError
 from fleet.hosts.place import LOOPBACK, HostPlace
 from fleet.hosts.probe import HostFacts, Runner

@@ -19,10 +19,9 @@ from functools import partial
 from pathlib import Path
 from typing import Final
 
-import asyncssh
-
 from fleet.clock import Clock
 from fleet.errors import LaunchFailed
+from fleet.hosts import ssh as asyncssh
 from fleet.hosts.connection import HostLink, LinkState, LinkStatus
 from fleet.hosts.errors import HostError, ssh_says
 from fleet.hosts.lanes import HostLanes, read_uids

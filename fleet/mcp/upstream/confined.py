@@ -18,8 +18,7 @@ import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-
-from mcp.client.stdio import StdioServerParameters, get_default_environment
+from typing import TYPE_CHECKING, TypeAlias
 
 from fleet.backends.process import shim_argv
 from fleet.mcp.config.places import stdio_places
@@ -27,7 +26,12 @@ from fleet.mcp.model import McpServer, StdioServer
 from fleet.sandbox.programs import Program, confine
 from fleet.sandbox.service import Sandboxes
 
-Confine = Callable[[StdioServerParameters], AbstractAsyncContextManager[StdioServerParameters]]
+if TYPE_CHECKING:  # the MCP SDK loads where a stdio server first runs, not at every start
+    from mcp.client.stdio import StdioServerParameters
+
+Confine: TypeAlias = (
+    "Callable[[StdioServerParameters], AbstractAsyncContextManager[StdioServerParameters]]"
+)
 """A stdio server's parameters as they run confined, for as long as the context lasts."""
 Workdirs = Callable[[], Awaitable[Iterable[Path]]]
 """Every agent's workdir on this machine, as the fleet knows them now."""
@@ -51,6 +55,8 @@ class StdioSandbox:
         if not isinstance(transport, StdioServer) or not transport.confined:
             yield parameters
             return
+        from mcp.client.stdio import StdioServerParameters, get_default_environment
+
         env = get_default_environment() | (parameters.env or {})
         cwd = None if transport.cwd is None else Path(transport.cwd)
         # The values its env_env variables were given, read as its env values are.

@@ -7,16 +7,20 @@ parts its doors reach are made: each door asks the registry of desks
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.app import assembly as wiring
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
 from bot.app.stops import Stop
 from fleet.forge.door.door import ForgeDoor
-from fleet.mcp.door.routes import McpDoor
 from fleet.peers.door import PeerDoor
 from fleet.repos.door.server import GitDoor
 from fleet.watchdog.heartbeat import HeartbeatServer
+
+if TYPE_CHECKING:  # the MCP door (and the MCP SDK) loads only where MCP servers are configured
+    from fleet.mcp.door.routes import McpDoor
 
 
 async def start_heartbeats(
