@@ -1,16 +1,16 @@
-"""A priced MCP call held and billed as a model request is (bot.app.phases.core.mcp's
-``PolicyBilling``), over the real run caps and pacing policy the metering proxy consults: a
-budget at its limit or a run at its cap refuses it before it is relayed, a queue refuses it
-for now, and a claim is billed at the price or let go."""
+"""A priced MCP call held and billed as a model request is
+(:class:`~fleet.mcp.billing.PolicyBilling`), over the real run caps and pacing policy the
+metering proxy consults: a budget at its limit or a run at its cap refuses it before it is
+relayed, a queue refuses it for now, and a claim is billed at the price or let go."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.app.phases.core.mcp import PolicyBilling
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.runs.caps import CappedPolicy, RunCaps
 from fleet.clock import ManualClock
+from fleet.mcp.billing import PolicyBilling
 from fleet.metering.policy import AllowAll
 from fleet.model import RunBudget
 from tests.unit.fleet.budgets.test_pacing_policy import (
