@@ -61,10 +61,10 @@ class AppDashboard:
         await signins.settle()  # roles the config changed while Fleetwarden was down
         pages = PageSettings(
             timezone=cfg.timezone,
-            orchestrator=lambda: f"Served by the orchestrator on {ORCHESTRATOR_HOST}.",
+            orchestrator=served_by_line,
             connector_named=at.serving.named,
             redact=at.redactor.redact,  # what chat would not show, the pages do not either
-            links=lambda: [c.link.report() for c in at.serving.running()],
+            links=at.serving.link_reports,
             enforce=cfg.document.enforce,
             build=build.current().as_json(),
         )
@@ -108,3 +108,8 @@ class AppDashboard:
         show_peer_traffic(peered.postbox, server)  # both agents' pages at each message
         at.stops.add(Stop.DASHBOARD, server.stop)
         return server
+
+
+def served_by_line() -> str:
+    """The pages' line on where they are served from: the orchestrator's host."""
+    return f"Served by the orchestrator on {ORCHESTRATOR_HOST}."

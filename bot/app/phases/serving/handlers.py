@@ -101,12 +101,18 @@ def co_authors(cfg: Config) -> CoAuthors:
         found = [
             (on, who) for user, on, who in listed if user == sender and on in (None, connector)
         ]
-        found.sort(key=lambda item: item[0] is None)  # an entry for this connector wins
+        found.sort(key=_any_connector)  # an entry for this connector wins
         if found:
             return found[0][1]
         return None if connector == "console" else chat_co_author(connector, sender)
 
     return of
+
+
+def _any_connector(entry: tuple[str | None, str]) -> bool:
+    """Whether an operator's entry is for every connector (sorted after one for a
+    connector of its own)."""
+    return entry[0] is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +207,7 @@ def build_commands(
             problems=at.serving.failures.problems,
             build=build.current(),
             enforce=cfg.document.enforce,
-            links=lambda: [c.link.report() for c in at.serving.running()],
+            links=at.serving.link_reports,
             redact=at.redactor.redact,
         ),
     )
