@@ -16,7 +16,10 @@ from bot.config import Config
 from connectors.base import Connector, OutboundMessage
 from connectors.console.connector import ROOM as CONSOLE_ROOM
 from connectors.console.connector import ConsoleConnector
+from connectors.discord.config import DiscordConfig
+from connectors.matrix.config import MatrixConfig
 from connectors.receiving import ReceiveFailures
+from connectors.slack.config import SlackConfig
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import implicit_account, own_key_var
 from fleet.accounts.providers import DEFAULT_ROUTES
@@ -65,50 +68,90 @@ def make_connectors(
         console = ConsoleConnector(config.console, clock)
         connectors.append(console)
     if config.matrix is not None:
-        # Imported only when configured: each pulls in its service's client library.
-        from connectors.matrix.connector import MatrixConnector
-
-        connectors.append(
-            MatrixConnector(
-                config.matrix,
-                state=ledger.chat,
-                clock=clock,
-                environ=environ,
-                state_dir=config.state_dir,
-                role_of=lambda user: _role_name(acl.role_of("matrix", user)),
-                default_command_prefix=config.command_prefix,
-                announce=_on_console(console),
-                failures=failures,
-            )
-        )
+        matrix = _matrix(config.matrix, config, ledger, acl, clock, environ, console, failures)
+        connectors.append(matrix)
     if config.discord is not None:
-        from connectors.discord.connector import DiscordConnector
-
-        connectors.append(
-            DiscordConnector(
-                config.discord,
-                threads=ledger.chat,
-                environ=environ,
-                is_operator=lambda user, groups: acl.role_of("discord", user, groups) is not None,
-                default_command_prefix=config.command_prefix,
-                failures=failures,
-                clock=clock,
-            )
-        )
+        connectors.append(_discord(config.discord, config, ledger, acl, clock, environ, failures))
     if config.slack is not None:
-        from connectors.slack.connector import SlackConnector
-
-        connectors.append(
-            SlackConnector(
-                config.slack,
-                threads=ledger.chat,
-                environ=environ,
-                is_operator=lambda user, groups: acl.role_of("slack", user, groups) is not None,
-                failures=failures,
-                clock=clock,
-            )
-        )
+        connectors.append(_slack(config.slack, ledger, acl, clock, environ, failures))
     return connectors
+
+
+# Each service's connector is imported only when configured: each pulls in its service's
+# client library.
+
+
+def _matrix(
+    section: MatrixConfig,
+    config: Config,
+    ledger: Ledger,
+    acl: Acl,
+    clock: Clock,
+    environ: Mapping[str, str],
+    console: ConsoleConnector | None,
+    failures: ReceiveFailures | None,
+) -> Connector:
+    """The Matrix connector: an operator's role told to it by the ACL, an admin's emojis
+    shown on the ``console`` (when there is one)."""
+    from connectors.matrix.connector import MatrixConnector
+
+    return MatrixConnector(
+        section,
+        state=ledger.chat,
+        clock=clock,
+        environ=environ,
+        state_dir=config.state_dir,
+        role_of=lambda user: _role_name(acl.role_of("matrix", user)),
+        default_command_prefix=config.command_prefix,
+        announce=_on_console(console),
+        failures=failures,
+    )
+
+
+def _discord(
+    section: DiscordConfig,
+    config: Config,
+    ledger: Ledger,
+    acl: Acl,
+    clock: Clock,
+    environ: Mapping[str, str],
+    failures: ReceiveFailures | None,
+) -> Connector:
+    """The Discord connector: whether a user (in their groups) is an operator, asked of the
+    ACL."""
+    from connectors.discord.connector import DiscordConnector
+
+    return DiscordConnector(
+        section,
+        threads=ledger.chat,
+        environ=environ,
+        is_operator=lambda user, groups: acl.role_of("discord", user, groups) is not None,
+        default_command_prefix=config.command_prefix,
+        failures=failures,
+        clock=clock,
+    )
+
+
+def _slack(
+    section: SlackConfig,
+    ledger: Ledger,
+    acl: Acl,
+    clock: Clock,
+    environ: Mapping[str, str],
+    failures: ReceiveFailures | None,
+) -> Connector:
+    """The Slack connector: whether a user (in their groups) is an operator, asked of the
+    ACL."""
+    from connectors.slack.connector import SlackConnector
+
+    return SlackConnector(
+        section,
+        threads=ledger.chat,
+        environ=environ,
+        is_operator=lambda user, groups: acl.role_of("slack", user, groups) is not None,
+        failures=failures,
+        clock=clock,
+    )
 
 
 def _on_console(console: ConsoleConnector | None) -> Callable[[str], Awaitable[object]] | None:

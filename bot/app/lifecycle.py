@@ -62,7 +62,7 @@ from bot.app.grounds import Grounds
 from bot.app.lock import StateDirLock
 from bot.app.own_files import refusal as own_files_refusal
 from bot.app.phases.core.heartbeats import start_heartbeats
-from bot.app.phases.core.hosts import AppHosts
+from bot.app.phases.core.hosts import make_hosts
 from bot.app.phases.core.ledger import Ledgered, open_ledger, redact_register, redact_register_with
 from bot.app.phases.core.mcp import make_mcp_door
 from bot.app.phases.core.repos import open_repos, repo_verbs
@@ -76,7 +76,7 @@ from bot.app.phases.forges.webhooks import serve_webhooks_alone
 from bot.app.phases.forges.work import start_forges
 from bot.app.phases.serving.commands import Commanded, make_commands
 from bot.app.phases.serving.connectors import start_connectors
-from bot.app.phases.serving.dashboard import AppDashboard
+from bot.app.phases.serving.dashboard import dashboard_metrics, start_dashboard
 from bot.app.phases.serving.handlers import Commands
 from bot.app.phases.serving.jobs import start_jobs
 from bot.app.reload import NOT_RELOADED, reload_config
@@ -159,7 +159,7 @@ class App:
         self._state = AppState.NEW
         self._stop_requested = asyncio.Event()
         self._standby = Standby(on_lost=self.request_stop)  # on a shared ledger
-        self._app_hosts = AppHosts(
+        self._app_hosts = make_hosts(
             config.hosts,
             self._backends,
             environ=environ,
@@ -167,8 +167,8 @@ class App:
             egress_door=self._sandboxes.egress_door,  # a locked agent's allow-list there
         )
         self._hosts = self._app_hosts.hosts
-        self._dashboard = AppDashboard(config, environ)  # its metrics count from the start
-        failures = ReceiveFailures(on_failure=self._dashboard.metrics.receive_failed)
+        self._metrics = dashboard_metrics()  # the dashboard's, counting from the start
+        failures = ReceiveFailures(on_failure=self._metrics.receive_failed)
         self._serving = Serving(on_closed=self.request_stop, failures=failures)
         self._stops = self._parts_to_stop()
         self._grounds = Grounds(
@@ -266,13 +266,13 @@ class App:
         await asyncio.to_thread(self._sandboxes.reserve)
         desks = Desks()  # what the endpoint's doors reach, each opened by the phase making it
         clients = await open_forges(at, desks)  # the Apps' tokens the repositories' git uses
-        mcp = await make_mcp_door(at, ledgered, desks, self._dashboard.metrics.mcp_called)
+        mcp = await make_mcp_door(at, ledgered, desks, self._metrics.mcp_called)
         heartbeats = await start_heartbeats(at, ledgered, desks, clients.door, mcp)
         repos = await open_repos(
             at, ledgered, desks, environ=clients.repo_environ, endpoint=heartbeats
         )
         verbs = repo_verbs(repos, at.clock, at, ledgered, desks)
-        sink, notifier = self._dashboard.sink, ledgered.notifier
+        sink, notifier = self._metrics.sink, ledgered.notifier
         spend = await start_spend(at, ledgered.ledger, notifier, sink=sink)
         await self._app_hosts.start(heartbeats.port, spend.proxy.port if spend.proxy else None)
         fleeted = await start_fleet(at, ledgered, heartbeats, spend, repos, desks, mcp)
@@ -285,9 +285,9 @@ class App:
         self._running = Running(ledgered, fleeted, peered, commanded, repos)
         start_jobs(at, ledgered, spend, fleeted, commanded, forged.rounds)
         parts = (ledgered, spend, fleeted, peered, commanded.commands.signins, verbs, forged.routes)
-        if await self._dashboard.start(at, *parts) is None:
+        if await start_dashboard(at, self._metrics, *parts) is None:
             await serve_webhooks_alone(forged.routes, state_dir=at.cfg.state_dir, stops=at.stops)
-        secrets = (heartbeats, spend.proxy, spend.accounts, repos, clients)
+        secrets = (heartbeats, spend.proxy, spend.accounts, repos, clients.secrets)
         connectors = await self._start_connectors(at, ledgered.ledger, commanded.commands, secrets)
         await self._catch_up(ledgered.notifier, commanded.commands)
         self._state = AppState.RUNNING
@@ -299,7 +299,7 @@ class App:
     ) -> tuple[Connector, ...]:
         """The connectors phase: the given connectors, or the config's, routed to
         ``commands``; a send that failed counted on the dashboard's metrics."""
-        on_failure = self._dashboard.metrics.send_failed
+        on_failure = self._metrics.send_failed
         given = self._given_connectors
         return await start_connectors(at, ledger, commands, given, secrets, on_failure)
 

@@ -93,6 +93,17 @@ def plan(
             "the concurrency caps were changed (`limits.max_running`, or `max_running` on an "
             "account or a budget)"
         )
+    added, changed = _repo_changes(repos, forges, fresh)
+    at_start.extend(changed)
+    at_start.extend(_forge_changes(forges, fresh.forges))
+    return ReloadPlan(added, tuple(at_start))
+
+
+def _repo_changes(
+    repos: Mapping[str, RepoEntry] | None, forges: Mapping[str, ForgeEntry], fresh: Config
+) -> tuple[dict[str, RepoEntry], list[str]]:
+    """The repositories a reload takes on, and the changes to them only a start applies."""
+    at_start: list[str] = []
     added: dict[str, RepoEntry] = {}
     running = repos or {}
     # The review stage is made at start, and only when a repository or forge names one.
@@ -120,14 +131,20 @@ def plan(
             added[name] = entry
     gone = sorted(running.keys() - fresh.repos.keys())
     at_start.extend(f"repository {name!r} was removed" for name in gone)
-    for name in sorted(forges.keys() | fresh.forges.keys()):
-        if name not in fresh.forges:
+    return added, at_start
+
+
+def _forge_changes(running: Mapping[str, ForgeEntry], fresh: Mapping[str, ForgeEntry]) -> list[str]:
+    """The forges added, removed or changed: only a start applies any."""
+    at_start: list[str] = []
+    for name in sorted(running.keys() | fresh.keys()):
+        if name not in fresh:
             at_start.append(f"forge {name!r} was removed")
-        elif name not in forges:
+        elif name not in running:
             at_start.append(f"forge {name!r} was added")
-        elif keys := changed_keys(forges[name], fresh.forges[name]):
+        elif keys := changed_keys(running[name], fresh[name]):
             at_start.append(f"forge {name!r} was changed ({', '.join(keys)})")
-    return ReloadPlan(added, tuple(at_start))
+    return at_start
 
 
 def _mcp_changes(running: Mapping[str, McpServer], fresh: Mapping[str, McpServer]) -> list[str]:

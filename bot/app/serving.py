@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 
 from bot.commands.routing.router import Router
 from connectors.base import Connector, InboundMessage
+from connectors.health import HealthReport
 from connectors.receiving import ReceiveFailures
 from fleet.errors import FleetwardenError
 
@@ -62,6 +63,10 @@ class Serving:
     def running(self) -> list[Connector]:
         """The connectors started so far, in order (what notices and asks are posted through)."""
         return self.connectors
+
+    def link_reports(self) -> list[HealthReport]:
+        """Each running connector's link to its service, as it last saw it."""
+        return [connector.link.report() for connector in self.connectors]
 
     def named(self, name: str) -> Connector | None:
         """The running (or attached) connector called ``name``, if there is one."""

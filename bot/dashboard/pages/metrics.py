@@ -330,6 +330,10 @@ class Metrics:
             self._read.snapshot = snapshot
             return await asyncio.to_thread(generate_latest, self.registry)
 
+    def sink(self, write: Write) -> ObservedSink:
+        """``write`` (the metering proxy's ledger sink), its batches' latencies observed."""
+        return ObservedSink(write, self)
+
 
 class ObservedSink:
     """The proxy's sink to the ledger, with each batch's latencies observed on the way."""

@@ -18,9 +18,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.app.phases.core.mcp import PolicyBilling
 from fleet.budgets.runs.caps import CappedPolicy, RunCaps
 from fleet.clock import SystemClock
+from fleet.mcp.billing import PolicyBilling
 from fleet.mcp.hooks import McpCall, Outcome, Verdict
 from fleet.mcp.model import HttpServer, McpGrant, McpServer
 from fleet.metering.policy import AllowAll

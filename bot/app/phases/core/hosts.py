@@ -1,7 +1,8 @@
 """The app's hosts: each ``hosts:`` entry's link (:class:`~fleet.hosts.service.Hosts`), the
-backends that run agents there (``tmux@NAME``, ``subprocess@NAME``: headless), and the
-scripts each host gets a copy of. Started once the loopback listeners are up (the hosts
-forward to them), stopped after the fleet."""
+backends that run agents there (:class:`~fleet.backends.remote_hosts.HostBackends`:
+``tmux@NAME``, ``subprocess@NAME``: headless), and the scripts each host gets a copy of.
+Started once the loopback listeners are up (the hosts forward to them), stopped after the
+fleet."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from collections.abc import Mapping, MutableMapping
 
 from fleet.backends.base import Backend
 from fleet.backends.process import SHIM
-from fleet.backends.remote_headless import RemoteHeadlessBackend
-from fleet.backends.remote_tmux import RemoteTmuxBackend
+from fleet.backends.remote_hosts import HostBackends
 from fleet.backends.tmux import LAUNCHER
 from fleet.clock import Clock
 from fleet.connections.door_client import DOOR_CLIENT
@@ -49,39 +49,15 @@ files where it is not, and ``fw-forge`` and ``fw-msg`` with the programs they ru
 door client those load)."""
 
 
-class AppHosts:
-    """The hosts and their backends, added to ``backends`` (one ``tmux@NAME`` each)."""
-
-    def __init__(
-        self,
-        entries: tuple[HostEntry, ...],
-        backends: MutableMapping[str, Backend],
-        *,
-        environ: Mapping[str, str],
-        clock: Clock,
-        egress_door: EgressDoor | None = None,
-    ) -> None:
-        self.hosts = Hosts(
-            entries, env=environ, clock=clock, bundled=BUNDLED, egress_door=egress_door
-        )
-        self._backends: list[RemoteTmuxBackend] = []
-        for host in self.hosts.names():  # in tmux there, or headless
-            for backend in (
-                RemoteTmuxBackend(host, self.hosts),
-                RemoteHeadlessBackend(host, self.hosts),
-            ):
-                backends.setdefault(backend.name, backend)
-                self._backends.append(backend)
-
-    async def start(self, heartbeat_port: int, metering_port: int | None) -> None:
-        """Each host's link, kept up from now on (an unreachable host is retried, never
-        waited for); its agents reach the endpoint and the proxy by its forwards."""
-        targets = {"heartbeat": heartbeat_port}
-        if metering_port is not None:
-            targets["metering"] = metering_port
-        await self.hosts.start(targets)
-
-    async def stop(self) -> None:
-        for backend in self._backends:
-            await backend.close()
-        await self.hosts.stop()
+def make_hosts(
+    entries: tuple[HostEntry, ...],
+    backends: MutableMapping[str, Backend],
+    *,
+    environ: Mapping[str, str],
+    clock: Clock,
+    egress_door: EgressDoor | None = None,
+) -> HostBackends:
+    """The hosts, each with a copy of the :data:`BUNDLED` scripts, and their backends, added
+    to ``backends`` (one ``tmux@NAME`` and one ``subprocess@NAME`` each)."""
+    hosts = Hosts(entries, env=environ, clock=clock, bundled=BUNDLED, egress_door=egress_door)
+    return HostBackends(hosts, backends)

@@ -1,21 +1,21 @@
-"""The app's MCP door (:class:`~fleet.mcp.door.routes.McpDoor`), made before the heartbeat endpoint
-it is mounted on, when the config has ``mcp:`` servers. Its roster is the config's servers
-and each agent's grants as the fleet holds them now (:class:`~fleet.mcp.roster.LiveRoster`
-over the desk the fleet phase opens: a ``roster reload`` applies at once, to the open
-sessions too). Each tool call is decided by the agent's mode and ``mcp__server__tool`` rules,
-or asked in chat, before it is relayed (:class:`~fleet.mcp.asking.McpAsks`); a priced
-server's call is held against its run's cap and the budgets as a model request is, before
-it is relayed, and billed once it was (:class:`PolicyBilling`, through the desk the fleet
-phase opens); every call is told to the listeners :func:`mcp_hooks` lists: the ledger
-(a billed call as ``usage``), the agent's thread and ``/metrics``. The fleet phase ends an
-agent's sessions when its run ends (:func:`ending_sessions`); the app's stops end them
-all. Its stdio servers run in sandboxes of their own
-(:class:`~fleet.mcp.upstream.confined.StdioSandbox`), which hide every agent's workdir."""
+"""The app's MCP door (:class:`~fleet.mcp.door.routes.McpDoor`), made before the heartbeat
+endpoint it is mounted on, when the config has ``mcp:`` servers. Its roster is the config's
+servers and each agent's grants as the fleet holds them now
+(:class:`~fleet.mcp.roster.LiveRoster` over the desk the fleet phase opens: a ``roster
+reload`` applies at once, to the open sessions too). Each tool call is decided by the
+agent's mode and ``mcp__server__tool`` rules, or asked in chat, before it is relayed
+(:class:`~fleet.mcp.asking.McpAsks`); a priced server's call is held against its run's cap
+and the budgets as a model request is, before it is relayed, and billed once it was
+(:class:`~fleet.mcp.billing.PolicyBilling`, read through the desk the fleet phase opens);
+every call is told to the listeners :func:`mcp_hooks` lists: the ledger (a billed call as
+``usage``), the agent's thread and ``/metrics``. The fleet phase ends an agent's sessions
+when its run ends (:func:`ending_sessions`); the app's stops end them all. Its stdio servers
+run in sandboxes of their own (:class:`~fleet.mcp.upstream.confined.StdioSandbox`), which
+hide every agent's workdir."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app.desks import Desks
@@ -30,13 +30,13 @@ from fleet.events import EventKind, FleetEvent, Listener
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.mcp.asking import McpAsks
-from fleet.mcp.audits import PROVIDER, McpLedgerAudit, model_of
+from fleet.mcp.audits import McpLedgerAudit
+from fleet.mcp.billing import LateBilling, PolicyBilling
 from fleet.mcp.door.routes import McpDoor
 from fleet.mcp.hooks import Ask, AuditListener, Billing, McpHooks
 from fleet.mcp.roster import LiveRoster
 from fleet.mcp.upstream.confined import StdioSandbox, Workdirs
-from fleet.metering.policy import Estimate, Hold, Policy, Refuse, RequestInfo, Reservation
-from fleet.names import AgentName
+from fleet.metering.policy import Policy
 
 Count = Callable[[str, str], None]
 """Counts a call for ``/metrics`` by (server, outcome)."""
@@ -110,7 +110,8 @@ def mcp_hooks(
         McpCounted(count, servers or frozenset(cfg.mcp)),
     ]
     sandbox = StdioSandbox(at.sandboxes, every_workdir(at, ledger.agents))
-    return McpHooks(asks=tuple(asks), audits=audits, billing=DeskBilling(desks), sandbox=sandbox)
+    billing = LateBilling(desks.mcp_billing)  # opened by the fleet phase, after the door
+    return McpHooks(asks=tuple(asks), audits=audits, billing=billing, sandbox=sandbox)
 
 
 def ending_sessions(door: McpDoor) -> Listener:
@@ -128,85 +129,16 @@ def run_charge(spend: Spend, clock: Clock) -> Billing:
     """What holds and bills a priced MCP call: the metering proxy's policy (each run's cap,
     then the budgets; the quote's hold brought down as it settles), or — metering off — the
     budgets' policy, the quote's hold brought down here."""
-    holds = spend.budgets.holds
     proxy = spend.proxy
     if proxy is not None:
-        return PolicyBilling(lambda: proxy.policy, clock)
-    return PolicyBilling(lambda: spend.budgets.policy, clock, holds.spend)
 
+        def proxy_policy() -> Policy:
+            return proxy.policy
 
-@dataclass(frozen=True, slots=True)
-class _Claim:
-    policy: Policy
-    agent: str
-    reservation: Reservation | None
+        return PolicyBilling(proxy_policy, clock)
+    budgets = spend.budgets
 
+    def budgets_policy() -> Policy:
+        return budgets.policy
 
-class PolicyBilling:
-    """A priced MCP call held as a model request is (:class:`~fleet.mcp.hooks.Billing`): the
-    policy's verdict and its reservation of the call's price, at once (a call held by a
-    budget's queue or a cap that asks is refused, saying why: the agent may call again),
-    the reservation settled at the price when the call ends (a run's cap charged, the
-    budgets' live spend counted), or let go when it was never relayed. ``spent``: told the
-    dollars too, when ``policy`` does not bring the quote's hold down itself."""
-
-    def __init__(
-        self,
-        policy: Callable[[], Policy],
-        clock: Clock,
-        spent: Callable[[str, int, float | None], None] | None = None,
-    ) -> None:
-        self._policy = policy
-        self._clock = clock
-        self._spent = spent
-
-    def claim(self, agent: str, server: str, usd: float) -> object | str:
-        model = model_of(server)
-        info = RequestInfo(AgentName(agent), PROVIDER, "", model, False, self._clock.now())
-        policy = self._policy()
-        said = policy.decide(info)
-        if isinstance(said, Refuse | Hold):
-            return _refused(server, said)
-        estimate = Estimate(tokens=0, usd=usd, model=model, worst_tokens=0, worst_usd=usd)
-        held = policy.reserve(info, estimate)
-        if isinstance(held, Refuse):
-            return _refused(server, held)
-        return _Claim(policy, agent, held)
-
-    def settle(self, claim: object, usd: float | None) -> None:
-        if not isinstance(claim, _Claim):
-            return
-        if claim.reservation is not None:
-            claim.policy.settle(claim.reservation, 0, usd)
-        if self._spent is not None and usd is not None:
-            self._spent(claim.agent, 0, usd)
-
-
-def _refused(server: str, said: Refuse | Hold) -> str:
-    held = " for now (call again later)" if isinstance(said, Hold) else ""
-    return f"a call of the priced MCP server {server} is refused{held}: {said.reason}"
-
-
-class DeskBilling:
-    """The billing the fleet phase opens on ``desks`` (:func:`run_charge`), read at each
-    call: none yet, nothing is held or billed but the audit's price."""
-
-    def __init__(self, desks: Desks) -> None:
-        self._desks = desks
-
-    def claim(self, agent: str, server: str, usd: float) -> object | str:
-        billing = self._desks.mcp_billing()
-        if billing is None:
-            return None
-        inner = billing.claim(agent, server, usd)
-        return inner if isinstance(inner, str) else _DeskClaim(billing, inner)
-
-    def settle(self, claim: object, usd: float | None) -> None:
-        if isinstance(claim, _DeskClaim):
-            claim.billing.settle(claim.inner, usd)
-
-
-@dataclass(frozen=True, slots=True)
-class _DeskClaim:
-    billing: Billing
-    inner: object
+    return PolicyBilling(budgets_policy, clock, budgets.holds.spend)

@@ -22,8 +22,12 @@ from fleet.supervisor.interfaces import FleetView
 
 def prefix_for(cfg: Config) -> Callable[[str], str]:
     """The command prefix shown on ``connector`` (none on the console: it needs none)."""
-    own = wiring.prefixes(cfg)
-    return lambda name: "" if name == "console" else own.get(name, cfg.command_prefix)
+    own, default = wiring.prefixes(cfg), cfg.command_prefix
+
+    def prefix(name: str) -> str:
+        return "" if name == "console" else own.get(name, default)
+
+    return prefix
 
 
 def medium(

@@ -16,6 +16,7 @@ from there."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.app import assembly as wiring
@@ -47,6 +48,7 @@ from fleet.peers.roster import PeerRoster
 from fleet.peers.rules import Rules
 from fleet.pipelines.flow import Pipelines
 from fleet.pipelines.judged import Judged, no_tip
+from fleet.pipelines.schema import PipelineEntry
 from fleet.repos.service import Repos
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace, RunSpend
 from fleet.supervisor.admission.admit import Admission
@@ -100,59 +102,108 @@ async def start_fleet(
         checkout. Its live sessions answer TUIs' permission hooks (their desk in ``desks``), and
     its roster and runs' caps stand behind ``mcp``, the MCP door, whose sessions of an agent
     end with its run."""
-    cfg, clock, stops, sandboxes = at.cfg, at.clock, at.stops, at.sandboxes
-    ledger, notifier, approvals = ledgered.ledger, ledgered.notifier, ledgered.approvals
-    metering = spend.proxy
+    ledger = ledgered.ledger
+    tokens = await _doors(at, ledgered, heartbeats, spend)
+    task_runs = _task_runs(ledgered)
+    # The roster as it is now (a reload replaces it): made first, read by the launcher, the
+    # supervisor and the peer roster alike.
+    roster = CurrentRoster(wiring.roster_of(at.cfg), wiring.mcp_rules(at.cfg))
+    peer_roster = _peer_roster(at, ledgered, roster, repos)
+    # The launch runs one way: origin → admission → launcher → run keeper. The launcher is
+    # made first, the one admission over it, and the supervisor is handed both.
+    launcher = _launcher(at, ledgered, heartbeats, spend, repos, tokens, roster, peer_roster)
+    admission = _admission(at.cfg, ledgered, launcher, spend, task_runs, at.clock, repos)
+    fleet = Fleet(launcher=launcher, admission=admission)
+    at.stops.add(Stop.FLEET, fleet.stop)
+    _open_desks(desks, fleet, roster, spend, at.clock)
+    _hear_runs(fleet, roster, spend, task_runs, peer_roster, mcp)
+    feed = _feed(at, ledgered, fleet)
+    spend_asks = await _spend_asks(ledgered, spend, fleet)
+    queue = _spawn_queue(at, ledgered, admission)
+    await fleet.start()
+    await peer_roster.refresh()  # the agents reattached: live to their peers
+    await redact_register(ledger)  # the words stored before they were redacted as stored
+    register, pipelines = _work(at, ledgered, task_runs, admission, fleet, repos)
+    await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
+    await feed.follow_running()
+    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster, admission, pipelines)
+
+
+async def _doors(
+    at: Grounds, ledgered: Ledgered, heartbeats: HeartbeatServer, spend: Spend
+) -> SharedTokens:
+    """The sandboxes started, with the doors a locked agent's beats and model requests come
+    through (served there, not piped to the ports), and the shared tokens its runs launch
+    with (started: a standby accepts the agents it takes over)."""
+    sandboxes, metering = at.sandboxes, spend.proxy
     await sandboxes.start(spend.refusals)  # the proxies' refused egress, told
-    # A locked agent's beats and model requests come through its doors: served there,
-    # not piped to the ports.
     sandboxes.serve_in_place(heartbeats.port, heartbeats.connection)
     if metering is not None:
         sandboxes.serve_in_place(metering.port, metering.connection)
     sets = [("heartbeat", heartbeats.secrets)]
     if metering is not None:
         sets.append(("metering", metering.secrets))
-    tokens = SharedTokens(ledger.agents, sets)
-    await tokens.start()  # a standby accepts the agents it takes over
-    # Each run bound to its task as it starts; the task moved as its runs end.
-    task_runs = TaskRuns(
+    tokens = SharedTokens(ledgered.ledger.agents, sets)
+    await tokens.start()
+    return tokens
+
+
+def _task_runs(ledgered: Ledgered) -> TaskRuns:
+    """Each run bound to its task as it starts; the task moved as its runs end."""
+    ledger = ledgered.ledger
+    return TaskRuns(
         tasks=ledger.tasks,
         actuals=ledger.actuals,
         runs=ledger.runs,
         lines=ledger.lines,
         spawn_queue=ledger.spawn_queue,
     )
-    # The roster as it is now (a reload replaces it) and who hears the fleet's events: made
-    # first, read by the launcher, the supervisor and the peer roster alike.
-    roster, events = CurrentRoster(wiring.roster_of(cfg), wiring.mcp_rules(cfg)), Listeners()
-    # Each agent's peers, read from that roster (a reload applies).
-    peer_roster = PeerRoster(
+
+
+def _peer_roster(
+    at: Grounds, ledgered: Ledgered, roster: CurrentRoster, repos: Repos | None
+) -> PeerRoster:
+    """Each agent's peers, read from ``roster`` (a reload applies)."""
+    return PeerRoster(
         roster=roster.specs,
-        agents=ledger.agents,
-        state_dir=cfg.state_dir,
-        reviewers=functools.partial(review_agents, cfg, repos),
+        agents=ledgered.ledger.agents,
+        state_dir=at.cfg.state_dir,
+        reviewers=functools.partial(review_agents, at.cfg, repos),
     )
+
+
+def _launcher(
+    at: Grounds,
+    ledgered: Ledgered,
+    heartbeats: HeartbeatServer,
+    spend: Spend,
+    repos: Repos | None,
+    tokens: SharedTokens,
+    roster: CurrentRoster,
+    peers: PeerRoster,
+) -> Launcher:
+    """The launcher over ``roster`` and the fleet's listeners (who hears its events), with
+    what each run launches with: its doors, its spend and its place."""
+    ledger = ledgered.ledger
     kit = LaunchKit(
         runtimes=at.runtimes,
         backends=at.backends,
-        settings=wiring.fleet_settings(cfg),
+        settings=wiring.fleet_settings(at.cfg),
         environ=at.environ,
         doors=RunDoors(
             heartbeats=heartbeats,
-            approvals=approvals,  # its live sessions open their CLIs' asks here
+            approvals=ledgered.approvals,  # its live sessions open their CLIs' asks here
             publish_tokens=tokens.publish,
-            preamble=peer_roster.preamble,  # its comms block: before its prompt, in its HOME
+            preamble=peers.preamble,  # its comms block: before its prompt, in its HOME
         ),
         spend=RunSpend(
-            provider_urls=metering,
+            provider_urls=spend.proxy,
             accounts=spend.accounts,
             run_caps=spend.run_caps,  # armed in each launch, before the agent starts
         ),
         # A run's sandbox, host, and branch and checkout (made before it launches).
-        place=RunPlace(sandboxes=sandboxes, hosts=at.hosts, repos=repos),
+        place=RunPlace(sandboxes=at.sandboxes, hosts=at.hosts, repos=repos),
     )
-    # The launch runs one way: origin → admission → launcher → run keeper. The launcher is
-    # made first, the one admission over it, and the supervisor is handed both.
     stores = FleetStores(
         agents=ledger.agents,
         runs=ledger.runs,
@@ -164,45 +215,91 @@ async def start_fleet(
         forge=ledger.forge,
         spawn_queue=ledger.spawn_queue,
     )
-    launcher = Launcher(stores=stores, clock=clock, kit=kit, roster=roster, events=events)
-    admission = _admission(cfg, ledgered, launcher, spend, task_runs, clock, repos)
-    fleet = Fleet(launcher=launcher, admission=admission)
-    stops.add(Stop.FLEET, fleet.stop)
-    desks.open_hook_asks(fleet.sessions.hook_asks.ask)  # TUIs' permission hooks
-    desks.open_mcp_roster(roster)  # an agent's MCP grants as its spec has them now
+    return Launcher(stores=stores, clock=at.clock, kit=kit, roster=roster, events=Listeners())
+
+
+def _open_desks(
+    desks: Desks, fleet: Fleet, roster: CurrentRoster, spend: Spend, clock: Clock
+) -> None:
+    """The desks the heartbeat endpoint's doors reach the fleet through: TUIs' permission
+    hooks, an agent's MCP grants as its spec has them now, a priced MCP call billed to its
+    run."""
+    desks.open_hook_asks(fleet.sessions.hook_asks.ask)
+    desks.open_mcp_roster(roster)
+    desks.open_mcp_charge(run_charge(spend, clock))
+
+
+def _hear_runs(
+    fleet: Fleet,
+    roster: CurrentRoster,
+    spend: Spend,
+    tasks: TaskRuns,
+    peers: PeerRoster,
+    mcp: McpDoor | None,
+) -> None:
+    """What hears a run start and end, in this order."""
     fleet.subscribe(roster.on_fleet_event)  # an agent taken out of it ended: ad hoc from then
-    desks.open_mcp_charge(run_charge(spend, clock))  # a priced MCP call billed to its run
     if mcp is not None:
         fleet.subscribe(ending_sessions(mcp))  # a run's end ends its MCP sessions
     fleet.subscribe(spend.budgets.holds.on_fleet_event)  # a run's end lets its hold go, first
-    fleet.subscribe(task_runs.hear)  # and a turn's end: a task whose agent waits, for review
-    fleet.subscribe(peer_roster.on_fleet_event)  # a peer started or ended: PEERS.md again
-    spent = TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals)  # a run's summary shows it
+    fleet.subscribe(tasks.hear)  # and a turn's end: a task whose agent waits, for review
+    fleet.subscribe(peers.on_fleet_event)  # a peer started or ended: PEERS.md again
+
+
+def _feed(at: Grounds, ledgered: Ledgered, fleet: Fleet) -> AgentFeed:
+    """The feed of the fleet's work (a run's summary shows its task's spend), each run's
+    threads showing its state (told a run's end before the feed closes its asks), and the
+    feed of the agents' asks."""
+    ledger, notifier, approvals = ledgered.ledger, ledgered.notifier, ledgered.approvals
+    spent = TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals)
+    clock = at.clock
     feed = AgentFeed(fleet, notifier.post, clock, typing=notifier.typing, task_line=spent.of_run)
-    stops.add(Stop.FEED, feed.stop)
+    at.stops.add(Stop.FEED, feed.stop)
     fleet.subscribe(feed.on_fleet_event)
-    # Each run's threads show its state: told a run's end before the feed closes its asks.
     title = run_title(ledger.tasks, fleet.spec)
     states = RunStates(ledger.chat, at.serving.running, title, ordering=notifier.ordering)
     fleet.subscribe(states.on_fleet_event)
     approvals.subscribe(states.on_approval)
-    attach_feed(cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, at.serving.running)
-    spend_asks = None
-    if spend.run_caps is not None:  # a run's end disarms its cap
-        fleet.subscribe(spend.run_caps.on_fleet_event)
-        caps = spend.run_caps.caps
-        spend_asks = SpendAsks(
-            approvals, ledger.spend_asks, ledger.agents, ledger.runs, caps, fleet
-        )
-        await spend_asks.start()  # asks open before a restart are answerable again
-        spend.run_caps.listen(CapCutoffs(fleet, caps, spend_asks))  # a capped run cut on it
-    # The queue the admission writes launches beyond a cap to (autostart's too).
-    launches = LaunchQueue(store=ledger.spawn_queue, admission=admission, clock=clock)
-    queue = SpawnQueue(launches=launches, forge=ledger.forge, clock=clock, notices=notifier)
-    stops.add(Stop.QUEUE, queue.stop)
-    await fleet.start()
-    await peer_roster.refresh()  # the agents reattached: live to their peers
-    await redact_register(ledger)  # the words stored before they were redacted as stored
+    attach_feed(at.cfg, approvals, ledger.chat, ledger.audit, fleet, notifier, at.serving.running)
+    return feed
+
+
+async def _spend_asks(ledgered: Ledgered, spend: Spend, fleet: Fleet) -> SpendAsks | None:
+    """The asks at the runs' caps (``None``: metering is off), whose cutoffs are carried out
+    on ``fleet``; a run's end disarms its cap."""
+    if spend.run_caps is None:
+        return None
+    ledger = ledgered.ledger
+    fleet.subscribe(spend.run_caps.on_fleet_event)
+    caps = spend.run_caps.caps
+    asks = SpendAsks(ledgered.approvals, ledger.spend_asks, ledger.agents, ledger.runs, caps, fleet)
+    await asks.start()  # asks open before a restart are answerable again
+    spend.run_caps.listen(CapCutoffs(fleet, caps, asks))  # a capped run cut on it
+    return asks
+
+
+def _spawn_queue(at: Grounds, ledgered: Ledgered, admission: Admission) -> SpawnQueue:
+    """The queue the admission writes launches beyond a cap to (autostart's too)."""
+    ledger = ledgered.ledger
+    launches = LaunchQueue(store=ledger.spawn_queue, admission=admission, clock=at.clock)
+    queue = SpawnQueue(
+        launches=launches, forge=ledger.forge, clock=at.clock, notices=ledgered.notifier
+    )
+    at.stops.add(Stop.QUEUE, queue.stop)
+    return queue
+
+
+def _work(
+    at: Grounds,
+    ledgered: Ledgered,
+    task_runs: TaskRuns,
+    admission: Admission,
+    fleet: Fleet,
+    repos: Repos | None,
+) -> tuple[Register, Pipelines]:
+    """The work register over the admission, and the missions made from the config's
+    pipelines, which move stage by stage as their tasks end, through gates."""
+    ledger, cfg = ledgered.ledger, at.cfg
     register = Register(
         tasks=ledger.tasks,
         missions=ledger.missions,
@@ -211,7 +308,10 @@ async def start_fleet(
         admission=admission,
         stop=fleet,
     )
-    # A mission made from a pipeline moves stage by stage as its tasks end, through gates.
+
+    def configured() -> Mapping[str, PipelineEntry]:
+        return cfg.document.pipelines
+
     pipelines = Pipelines(
         register=register,
         stages=ledger.stages,
@@ -221,8 +321,8 @@ async def start_fleet(
         reviews=ledger.reviews,
         # a gate is of the commit its line's door repo holds
         judged=Judged(ledger.tasks, ledger.lines, ledger.runs, repos.line_tip if repos else no_tip),
-        notices=notifier,
-        pipelines=lambda: cfg.document.pipelines,
+        notices=ledgered.notifier,
+        pipelines=configured,
         roster=fleet.roster,
     )
     fleet.subscribe(pipelines.hear)  # after the tasks': a line moved past a gate's commit
@@ -231,10 +331,8 @@ async def start_fleet(
         await pipelines.stop()  # no gate runs on, and none starts a stage, once tasks stop
         await register.stop()
 
-    stops.add(Stop.TASKS, stop_tasks)
-    await task_runs.sweep()  # the tasks whose runs ended while Fleetwarden was away
-    await feed.follow_running()
-    return Fleeted(fleet, feed, queue, spend_asks, register, peer_roster, admission, pipelines)
+    at.stops.add(Stop.TASKS, stop_tasks)
+    return register, pipelines
 
 
 def _admission(

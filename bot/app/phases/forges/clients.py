@@ -1,6 +1,6 @@
-"""The app's forges phase: each ``forges:`` entry's API client, the GitHub Apps'
-installation tokens that their repositories' git uses (minted before the repositories are
-made, and renewed by the scheduler), the forges' secrets for the redactor, and the forge door on the
+"""The app's forges phase: each ``forges:`` entry's API client, the GitHub Apps' installation
+tokens that their repositories' git uses (minted before the repositories are made, and
+renewed by the scheduler), the forges' secrets for the redactor, and the forge door on the
 heartbeat endpoint (:func:`open_forges`). Forge work over them is the next forges phase's
 (:mod:`bot.app.phases.forges.work`)."""
 
@@ -22,12 +22,12 @@ from fleet.forge.api.git_tokens import GitTokens
 from fleet.forge.api.gitea import GiteaApi
 from fleet.forge.api.github import GitHubApi
 from fleet.forge.api.gitlab import GitLabApi
+from fleet.forge.api.secrets import ForgeSecrets
 from fleet.forge.door.door import ForgeDoor
 from fleet.forge.model import ForgeApi
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import Slug
 from fleet.markdown.shown import shown_text
-from fleet.redaction.known import Secret
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +35,16 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class ForgeClients:
     """What the forges phase made: each forge's client, what the repositories' git reads
-        (the Apps' installation tokens over the app's environment), the forge door (``None``
-        without forges), the forges' tokens, keys and webhook secrets, and the Apps' tokens the
-    scheduler renews (a round of :class:`~fleet.forge.api.git_tokens.GitTokens`)."""
+    (the Apps' installation tokens over the app's environment), the forge door (``None``
+    without forges), the forges' tokens, keys and webhook secrets (the redactor's source),
+    and the Apps' tokens the scheduler renews (a round of
+    :class:`~fleet.forge.api.git_tokens.GitTokens`)."""
 
     apis: Mapping[str, ForgeApi]
     repo_environ: Mapping[str, str]
     door: ForgeDoor | None
-    secrets: tuple[Secret, ...]
+    secrets: ForgeSecrets
     tokens: GitTokens
-
-    def known_secrets(self) -> list[Secret]:
-        """The forges' secrets, for the redactor (the Apps' installation tokens are the
-        repositories': their environ)."""
-        return list(self.secrets)
 
 
 async def open_forges(at: Grounds, desks: Desks) -> ForgeClients:
@@ -67,7 +63,7 @@ async def open_forges(at: Grounds, desks: Desks) -> ForgeClients:
     if tokens.wanted:  # minted now; renewed by the scheduler from the start on
         await tokens.renew()
     door = ForgeDoor(desks.forge, clean=shown_text) if cfg.forges else None
-    secrets = tuple(forge_secrets(cfg, environ))
+    secrets = ForgeSecrets(cfg.forges, environ)
     return ForgeClients(apis, git_environ(tokens, environ), door, secrets, tokens)
 
 
@@ -92,20 +88,6 @@ def open_api(entry: ForgeEntry, environ: Mapping[str, str], clock: Clock) -> For
         return GitHubApi(entry.api_url, key, clock=clock)
     assert entry.token_env is not None
     return GitHubApi(entry.api_url, environ.get(entry.token_env, ""), clock=clock)
-
-
-def forge_secrets(cfg: Config, environ: Mapping[str, str]) -> list[Secret]:
-    """The forges' tokens, keys, webhook secrets and signing tokens."""
-    found: list[Secret] = []
-    for name, entry in cfg.forges.items():
-        variables = [entry.token_env, entry.webhook_secret_env, entry.signing_secret_env]
-        if entry.app is not None:
-            variables.append(entry.app.private_key_env)
-        for variable in variables:
-            value = environ.get(variable) if variable else None
-            if value:
-                found.append(Secret(value, f"secret of forge {name}"))
-    return found
 
 
 def app_repos(cfg: Config) -> list[tuple[str, str, Slug]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,6 +69,17 @@ class Forged:
     reviewing: ForgeReviewing | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Forging:
+    """What each part of forge work is made over: the app's grounds, the forges' clients,
+    what the ledger phase made, and the launcher of forge runs over the fleet."""
+
+    at: Grounds
+    clients: ForgeClients
+    ledgered: Ledgered
+    launcher: FleetLauncher
+
+
 async def start_forges(
     at: Grounds,
     clients: ForgeClients,
@@ -83,18 +95,45 @@ async def start_forges(
     before the last stop acted on. Chat is told (``ledgered.notifier``) what is wrong with a
     forge's credential or address at start, and a forge run's pull request that could not
     be opened (and when it is open)."""
-    cfg, clock, ledger = at.cfg, at.clock, ledgered.ledger
+    cfg, ledger = at.cfg, ledgered.ledger
     if not cfg.forges:
         return Forged()
     if repos is None or verbs is None:
         log.warning("forges are configured but no repository names one: nothing to do")
         return Forged(rounds=Rounds(tokens=clients.tokens))
-    notify = ledgered.notifier.post
-    fleet = fleeted.fleet
     launches = fleeted.queue.launches  # a run a cap holds waits there, oldest first
     launcher = FleetLauncher(
-        fleet, repos, verbs, ledger.agents, ledger.runs, ledger.lines, fleeted.admission, launches
+        fleeted.fleet,
+        repos,
+        verbs,
+        ledger.agents,
+        ledger.runs,
+        ledger.lines,
+        fleeted.admission,
+        launches,
     )
+    forging = Forging(at, clients, ledgered, launcher)
+    publisher = forge_publisher(forging, fleeted)
+    work = await forge_work(forging, fleeted, publisher)
+    desk = forge_desk(forging, publisher, work, desks)
+    reviewing = forge_reviewing(forging, publisher, work, desks)
+    rounds = forge_rounds(forging, publisher, work, desk)
+    at.stops.add(Stop.FORGES, functools.partial(stop_forges, rounds, work))
+    # The bot's own login, as its credential says it is; then the deliveries taken but not
+    # acted on before the last stop.
+    logins = checked(work, work.holds, list(cfg.forges), ledgered.notifier.post)
+    work.spawn(logins, "the forges' logins and kept deliveries")
+    pulls = PullMerges(clients.apis, ledger.forge)
+    parts = ForgeParts(cfg.forges, ledger.forge, publisher, launcher, work.holds, work.lock, pulls)
+    routes = tuple(webhook_routes(at, work, work.holds, ledger.forge))
+    return Forged(work, desk, parts, routes, rounds, reviewing)
+
+
+def forge_publisher(forging: Forging, fleeted: Fleeted) -> Publisher:
+    """What a forge run posts on its issue and pull request, with its provenance (a forge
+    issue given to an agent is a task of ``fleeted``'s register); chat told what could not
+    be opened, and when it is."""
+    at, ledger = forging.at, forging.ledgered.ledger
     source = ProvenanceSource(
         agents=ledger.agents,
         runs=ledger.runs,
@@ -103,107 +142,132 @@ async def start_forges(
         lines=ledger.lines,
         refusals=ledger.refusals,
         forge=ledger.forge,
-        clock=clock,
+        clock=at.clock,
         version=version(),
         expected=Expected(
             quotes=ledger.quotes,
-            tasks=ForgeTasks(  # a forge issue given to an agent is a task
+            tasks=ForgeTasks(
                 register=fleeted.register,
                 tasks=ledger.tasks,
                 spend=TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals),
                 forge=ledger.forge,
-                runtime=launcher.runtime_of,
+                runtime=forging.launcher.runtime_of,
             ),
         ),
     )
-    publisher = Publisher(
-        forges=cfg.forges,
-        apis=clients.apis,
+    return Publisher(
+        forges=at.cfg.forges,
+        apis=forging.clients.apis,
         forge=ledger.forge,
         lines=ledger.lines,
-        launcher=launcher,
-        clock=clock,
+        launcher=forging.launcher,
+        clock=at.clock,
         source=source,
         redact=at.redactor.redact,
-        tell=teller(notify),
+        tell=teller(forging.ledgered.notifier.post),
         freezes=ledger.budgets.freezes,  # a paused run says so on its issue
     )
+
+
+async def forge_work(forging: Forging, fleeted: Fleeted, publisher: Publisher) -> ForgeWork:
+    """Forge work: a run's ask at its cap answered by a comment and told on its issue; the
+    runs a cap holds waiting in the spawn queue (an older version's placed there too)."""
+    at, ledgered, launcher = forging.at, forging.ledgered, forging.launcher
+    ledger, launches = ledgered.ledger, fleeted.queue.launches
     work = ForgeWork(
-        forges=cfg.forges,
-        apis=clients.apis,
-        repos=cfg.repos,
+        forges=at.cfg.forges,
+        apis=forging.clients.apis,
+        repos=at.cfg.repos,
         forge=ledger.forge,
         launcher=launcher,
         publisher=publisher,
-        clock=clock,
-        spend=fleeted.spend_asks,  # a comment answers a run's ask at its cap
+        clock=at.clock,
+        spend=fleeted.spend_asks,
     )
-    ledgered.approvals.subscribe(work.on_approval)  # a run's ask at its cap, on its issue
+    ledgered.approvals.subscribe(work.on_approval)
     launches.listen("forge", QueuedRuns(forge=ledger.forge, starts=work.starts, launcher=launcher))
-    await queue_left_runs(ledger.forge, launches)  # an older version's queued runs, placed
+    await queue_left_runs(ledger.forge, launches)
+    return work
+
+
+def forge_desk(forging: Forging, publisher: Publisher, work: ForgeWork, desks: Desks) -> ForgeDesk:
+    """The desk the forge door reaches forge work through, opened on ``desks``."""
+    at = forging.at
     desk = ForgeDesk(
-        forges=cfg.forges,
-        apis=clients.apis,
-        forge=ledger.forge,
+        forges=at.cfg.forges,
+        apis=forging.clients.apis,
+        forge=forging.ledgered.ledger.forge,
         publisher=publisher,
-        launcher=launcher,
-        clock=clock,
+        launcher=forging.launcher,
+        clock=at.clock,
         lock=work.lock,
         spawn=work.spawn,
     )
-    desks.open_forge(desk)  # the forge door reaches forge work from now on
+    desks.open_forge(desk)
+    return desk
+
+
+def forge_reviewing(
+    forging: Forging, publisher: Publisher, work: ForgeWork, desks: Desks
+) -> ForgeReviewing:
+    """The forge's side of a review agent's rounds, over the review stage ``desks`` holds
+    (opened by the review phase, made after this one): a reviewed run's pull request a
+    draft, each review done a round; a head pushed past its approval a draft first."""
+    at = forging.at
     reviewing = ForgeReviewing(
-        forges=cfg.forges,
-        repos=cfg.repos,
-        apis=clients.apis,
-        forge=ledger.forge,
-        launcher=launcher,
+        forges=at.cfg.forges,
+        repos=at.cfg.repos,
+        apis=forging.clients.apis,
+        forge=forging.ledgered.ledger.forge,
+        launcher=forging.launcher,
         onward=work.onward,
         publisher=publisher,
         lock=work.lock,
         spawn=work.spawn,
-        stage=desks.review,  # opened by the review phase, made after this one
+        stage=desks.review,
     )
-    publisher.review_with(reviewing)  # a reviewed run's pull request a draft; each done: a round
-    desks.open_drafts(reviewing.hold_head)  # a head pushed past its approval: a draft first
-    holds = work.holds  # the forges whose events wait (a login not the credential's, a rate limit)
+    publisher.review_with(reviewing)
+    desks.open_drafts(reviewing.hold_head)
+    return reviewing
+
+
+def forge_rounds(
+    forging: Forging, publisher: Publisher, work: ForgeWork, desk: ForgeDesk
+) -> Rounds:
+    """The rounds the scheduler runs: the watch over the forge runs, each forge's poller
+    (one with ``poll_seconds``) and the Apps' tokens renewed. The forges whose events wait
+    (a login not the credential's, a rate limit) are ``work``'s holds."""
+    at, clients = forging.at, forging.clients
+    cfg = at.cfg
     watch = ForgeWatch(
         work,
         desk,
         forges=cfg.forges,
-        forge=ledger.forge,
-        launcher=launcher,
+        forge=forging.ledgered.ledger.forge,
+        launcher=forging.launcher,
         publisher=publisher,
-        holds=holds,
+        holds=work.holds,
         starts=work.starts,
-        clock=clock,
+        clock=at.clock,
     )
     polls = [
         ForgePolling.of(
-            name, entry, clients.apis[name], _slugs(name, cfg.repos), work=work, clock=clock
+            name, entry, clients.apis[name], _slugs(name, cfg.repos), work=work, clock=at.clock
         )
         for name, entry in cfg.forges.items()
         if entry.poll_seconds is not None
     ]
-    rounds = Rounds(watch=watch, polls=polls, tokens=clients.tokens)
+    return Rounds(watch=watch, polls=polls, tokens=clients.tokens)
 
-    async def stop() -> None:
-        await rounds.stop()
-        # What was taken is acted on before the stop: a delivery already recorded would be
-        # answered "already had it" if the forge sent it again.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(work.settle(), SETTLE_SECONDS)
-        await work.close()
 
-    at.stops.add(Stop.FORGES, stop)
-    # The bot's own login, as its credential says it is; then the deliveries taken but not
-    # acted on before the last stop.
-    logins = checked(work, holds, list(cfg.forges), notify)
-    work.spawn(logins, "the forges' logins and kept deliveries")
-    pulls = PullMerges(clients.apis, ledger.forge)
-    parts = ForgeParts(cfg.forges, ledger.forge, publisher, launcher, holds, work.lock, pulls)
-    routes = tuple(webhook_routes(at, work, holds, ledger.forge))
-    return Forged(work, desk, parts, routes, rounds, reviewing)
+async def stop_forges(rounds: Rounds, work: ForgeWork) -> None:
+    """The rounds stopped, then what was taken acted on before the stop (a delivery already
+    recorded would be answered "already had it" if the forge sent it again), then forge
+    work closed."""
+    await rounds.stop()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(work.settle(), SETTLE_SECONDS)
+    await work.close()
 
 
 def _slugs(forge: str, repos: Mapping[str, RepoEntry]) -> list[Slug]:

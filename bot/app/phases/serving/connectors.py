@@ -60,12 +60,11 @@ async def open_control(at: Grounds, commands: Commands) -> None:
     """The control socket, where commands typed in a shell reach the router as the config's
     ``shell: {as: ID}`` (:mod:`bot.control`). One that cannot listen is logged; chat runs."""
     shell = at.cfg.document.shell
-    answers = ShellAnswers(
-        commands.router,
-        lambda: None if shell is None else shell.as_,
-        at.clock,
-        at.redactor.redact,
-    )
+
+    def shell_user() -> str | None:
+        return None if shell is None else shell.as_
+
+    answers = ShellAnswers(commands.router, shell_user, at.clock, at.redactor.redact)
     door = ControlDoor(at.cfg.state_dir, answers)
     try:
         await door.start()

@@ -4,7 +4,7 @@ before made."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot import build
@@ -17,6 +17,7 @@ from bot.app.phases.fleet.approval_desk import medium
 from bot.app.phases.fleet.launching import Fleeted
 from bot.app.stops import Stop
 from bot.commands import registry
+from bot.commands.family import Family
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.forget import ForgetCommand
 from bot.commands.handlers.agents.levers import Levers
@@ -57,6 +58,7 @@ from bot.dashboard.access.signin import SignIns
 from bot.render.spend.report_history import ReportHistory
 from fleet.budgets.service import BudgetService
 from fleet.errors import FleetError
+from fleet.forge.facts import ForgeRuns
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.model import AgentSpec
@@ -101,12 +103,18 @@ def co_authors(cfg: Config) -> CoAuthors:
         found = [
             (on, who) for user, on, who in listed if user == sender and on in (None, connector)
         ]
-        found.sort(key=lambda item: item[0] is None)  # an entry for this connector wins
+        found.sort(key=_any_connector)  # an entry for this connector wins
         if found:
             return found[0][1]
         return None if connector == "console" else chat_co_author(connector, sender)
 
     return of
+
+
+def _any_connector(entry: tuple[str | None, str]) -> bool:
+    """Whether an operator's entry is for every connector (sorted after one for a
+    connector of its own)."""
+    return entry[0] is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +127,23 @@ class Commands:
     queue: SpawnQueue
     approvals: ApprovalDesk
     signins: SignIns | None  # the dashboard's, when the config has one
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyParts:
+    """What every family of command handlers is made over: what the phases before made,
+    and what the families share (the forge runs an agent is on, who an operator is in git,
+    the desk of commands that ask before they act)."""
+
+    at: Grounds
+    ledgered: Ledgered
+    spend: Spend
+    fleeted: Fleeted
+    repos: RepoDesk | None
+    forge: ForgeParts | None
+    forge_runs: ForgeRuns
+    co_authors: CoAuthors
+    desk: ConfirmationDesk
 
 
 def build_commands(
@@ -137,143 +162,267 @@ def build_commands(
     """The families of command handlers over what the phases before made, and the router
     over them. ``repos``: the repositories agents work on (``None``: the config has no
     ``repos:``). ``forge``: what the forge commands use of forge work (``None`` without forges)."""
-    cfg, clock, ledger, fleet = at.cfg, at.clock, ledgered.ledger, fleeted.fleet
-    budgets, queue, connector_named = spend.budgets, fleeted.queue, at.serving.named
-    identities = co_authors(cfg)
-    register = fleeted.register
+    cfg, ledger = at.cfg, ledgered.ledger
+    runs, identities = forge_runs_of(cfg, ledgered), co_authors(cfg)
+    desk = ConfirmationDesk(ledger.chat, at.clock)
+    parts = FamilyParts(at, ledgered, spend, fleeted, repos, forge, runs, identities, desk)
+    acl = Acl(wiring.grants_of(cfg))
+    signins = SignIns(ledger.dashboard, acl, at.clock) if cfg.dashboard is not None else None
+    answers = ApprovalDesk(
+        ledgered.approvals, acl, ledger.chat, ledger.audit, fleeted.fleet.outputs.open_runs
+    )
+    handlers, grammars = agent_handlers(parts, follower), grammars_of(cfg)
+    schedules = schedule_commands(parts, scheduler, grammars)
+    families = (
+        overview_commands(parts, reload_roster, edit_roster),
+        *agent_families(parts, handlers, answers),
+        *spend_families(parts),
+        *place_families(parts, signins),
+        schedules,
+        *work_families(parts, handlers),
+    )
+    router = route(parts, acl, families, answers, grammars)
+    open_queue(parts, router, handlers)
+    return Commands(router, acl, schedules, fleeted.queue, answers, signins)
+
+
+def forge_runs_of(cfg: Config, ledgered: Ledgered) -> ForgeRuns:
+    """The forge runs an agent is on (all of them: ``None``), as the ledger has them (none
+    without forges)."""
+    forge = ledgered.ledger.forge
 
     async def forge_runs(agent: str | None) -> list[ForgeRunRecord]:
-        return await ledger.forge.forge_runs(agent=agent) if cfg.forges else []
+        return await forge.forge_runs(agent=agent) if cfg.forges else []
 
-    handlers = Handlers(
-        fleet=fleet,
-        clock=clock,
-        follow_screen=follower.follow,
-        admission=queue.admission,
-        gate=queue,
-        spend=spawn_spend(cfg, ledger, fleet, budgets),
-        repos=repos,
-        co_authors=identities,
-        forge_runs=forge_runs,
-        register=register,
-    )
-    acl = Acl(wiring.grants_of(cfg))
-    signins = SignIns(ledger.dashboard, acl, clock) if cfg.dashboard is not None else None
+    return forge_runs
+
+
+Grammars = tuple[Grammar, dict[str, Grammar]]
+"""The grammar of the command prefix, and the grammars of connectors with their own."""
+
+
+def grammars_of(cfg: Config) -> Grammars:
+    """The grammar of the config's command prefix, and one per connector with a prefix of
+    its own."""
     grammar = Grammar(COMMANDS, prefix=cfg.command_prefix)
-    grammars = {name: Grammar(COMMANDS, prefix=p) for name, p in wiring.prefixes(cfg).items()}
-    schedules = ScheduleCommands(
-        schedules=ledger.schedules,
-        scheduler=scheduler,
-        grammar_for=lambda connector: grammars.get(connector, grammar),
-        clock=clock,
-        timezone=cfg.timezone,  # crontab times are read, and shown, in this zone
-        stranger=queue.admission.stranger,
+    return grammar, {name: Grammar(COMMANDS, prefix=p) for name, p in wiring.prefixes(cfg).items()}
+
+
+def agent_handlers(parts: FamilyParts, follower: ScreenFollower) -> Handlers:
+    """The agents' own verbs: spawn, stop, restart, send, watch (``follower``: the screens
+    ``watch`` shows), and the launches the spawn queue holds."""
+    at, fleeted = parts.at, parts.fleeted
+    cfg, ledger, fleet = at.cfg, parts.ledgered.ledger, fleeted.fleet
+    return Handlers(
+        fleet=fleet,
+        clock=at.clock,
+        follow_screen=follower.follow,
+        admission=fleeted.queue.admission,
+        gate=fleeted.queue,
+        spend=spawn_spend(cfg, ledger, fleet, parts.spend.budgets),
+        repos=parts.repos,
+        co_authors=parts.co_authors,
+        forge_runs=parts.forge_runs,
+        register=fleeted.register,
     )
-    desk = ConfirmationDesk(ledger.chat, clock)
-    approvals = ledgered.approvals
-    answers = ApprovalDesk(approvals, acl, ledger.chat, ledger.audit, fleet.outputs.open_runs)
+
+
+def agent_families(
+    parts: FamilyParts, handlers: Handlers, answers: ApprovalDesk
+) -> tuple[Family, ...]:
+    """The agents family: its verbs (``handlers``), the emergency levers, the limits and
+    raises, the approvals asked of its runs (``answers``: the desk answering them), its runs
+    and messages, and forgetting one."""
+    at, fleeted, ledgered = parts.at, parts.fleeted, parts.ledgered
+    fleet, ledger, approvals = fleeted.fleet, ledgered.ledger, ledgered.approvals
     live = fleet if isinstance(fleet, SessionLevers) else None
-    levers = Levers(
+    medium_of = medium(at.cfg, at.serving.named)
+    spent = TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals)
+    return (
+        handlers,
+        levers(parts, handlers),
+        LimitCommands(fleet),
+        RaiseCommand(fleeted.spend_asks),
+        ApprovalCommands(approvals, answers, at.clock, live, medium=medium_of),
+        RunCommands(
+            fleet,
+            at.cfg.defaults.logs_lines,
+            parts.forge_runs,
+            ledger.quotes,
+            spent,
+            ledger.mcp_calls,
+        ),
+        MessageCommands(ledger.messages, fleet),
+        ForgetCommand(fleet, approvals),
+    )
+
+
+def levers(parts: FamilyParts, handlers: Handlers) -> Levers:
+    """The emergency levers: ``freeze``, ``stop all``, ``resume``, ``restart all`` (a
+    ``restart all`` under way stopped with the app)."""
+    at, fleeted, ledger = parts.at, parts.fleeted, parts.ledgered.ledger
+    fleet = fleeted.fleet
+    made = Levers(
         fleet=fleet,
         agents=ledger.agents,
         budgets=ledger.budgets,
-        desk=desk,
+        desk=parts.desk,
         stop_one=handlers.stop,
-        queue=queue,
+        queue=fleeted.queue,
         asks=fleeted.spend_asks,
         restart_named=handlers.restart,
         restart_all=RestartAll(
             fleet, handlers.restart_agent, connector_named=at.serving.named, audit=ledger.audit
         ),
     )
-    at.stops.add(Stop.RESTARTS, levers.close)  # a `restart all` under way
-    overview = OverviewCommands(
-        fleet=fleet,
+    at.stops.add(Stop.RESTARTS, made.close)
+    return made
+
+
+def overview_commands(
+    parts: FamilyParts,
+    reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
+    edit_roster: RosterEditor | None,
+) -> OverviewCommands:
+    """The overview: status, the roster and its edits (``reload_roster``, ``edit_roster``:
+    ``None`` without a config file), and how Fleetwarden stands."""
+    at, fleeted = parts.at, parts.fleeted
+    cfg = at.cfg
+    return OverviewCommands(
+        fleet=fleeted.fleet,
         specs=COMMANDS,
-        clock=clock,
+        clock=at.clock,
         prefix=cfg.command_prefix,
         reload_roster=reload_roster,
         edit_roster=edit_roster,
-        budgets=budgets,
-        gate=queue,
-        forge_runs=forge_runs,
+        budgets=parts.spend.budgets,
+        gate=fleeted.queue,
+        forge_runs=parts.forge_runs,
         standing=Standing(
             problems=at.serving.failures.problems,
             build=build.current(),
             enforce=cfg.document.enforce,
-            links=lambda: [c.link.report() for c in at.serving.running()],
+            links=at.serving.link_reports,
             redact=at.redactor.redact,
         ),
     )
-    families = (
-        overview,
-        handlers,
-        PacingCommands(
-            fleet,
-            budgets,
-            at.reports_dir,
-            spend.accounts,
-            ReportHistory(
-                ledger.tasks.errors_since, budgets.typical, ledger.metering.spend_by_agent
-            ),
-        ),
-        ChangeCommands(ledger.changes, clock),
+
+
+def spend_families(parts: FamilyParts) -> tuple[Family, ...]:
+    """The spend family: pacing and its reports, the cost of changes, the budgets and the
+    accounts."""
+    at, spend, ledger = parts.at, parts.spend, parts.ledgered.ledger
+    budgets = spend.budgets
+    history = ReportHistory(
+        ledger.tasks.errors_since, budgets.typical, ledger.metering.spend_by_agent
+    )
+    return (
+        PacingCommands(parts.fleeted.fleet, budgets, at.reports_dir, spend.accounts, history),
+        ChangeCommands(ledger.changes, at.clock),
         BudgetHandlers(budgets),
         AccountCommands(spend.accounts),
-        levers,
-        LimitCommands(fleet),
-        RaiseCommand(fleeted.spend_asks),
-        ApprovalCommands(approvals, answers, clock, live, medium=medium(cfg, connector_named)),
-        RunCommands(
-            fleet,
-            cfg.defaults.logs_lines,
-            forge_runs,
-            ledger.quotes,
-            TaskSpend(tasks=ledger.tasks, actuals=ledger.actuals),
-            ledger.mcp_calls,
-        ),
-        MessageCommands(ledger.messages, fleet),
-        RepoCommands(repos, desk, identities, register, forge.pulls if forge else None),
-        ForgeCommands(forge, clock),
-        schedules,
-        ForgetCommand(fleet, approvals),
-        QueueCommands(queue, forge_runs),
+    )
+
+
+def place_families(parts: FamilyParts, signins: SignIns | None) -> tuple[Family, ...]:
+    """The places agents work and are reached at: the repositories, the forges, egress,
+    the hosts, the dashboard (``signins``: its sign-ins, when the config has one) and the
+    checks of this machine."""
+    at, ledgered, fleet = parts.at, parts.ledgered, parts.fleeted.fleet
+    cfg, ledger, forge = at.cfg, ledgered.ledger, parts.forge
+    pulls = forge.pulls if forge else None
+    register = parts.fleeted.register
+    return (
+        RepoCommands(parts.repos, parts.desk, parts.co_authors, register, pulls),
+        ForgeCommands(forge, at.clock),
         EgressCommands(fleet, at.sandboxes, ledgered.notifier),
-        HostCommands(at.hosts, ledger.agents, clock.now),
-        DashboardCommands(signins, cfg.dashboard, connector_named),
+        HostCommands(at.hosts, ledger.agents, at.clock.now),
+        DashboardCommands(signins, cfg.dashboard, at.serving.named),
         VerifyCommand(cfg.state_dir, matrix=cfg.matrix is not None),
-        TaskCommands(register=register, launches=handlers, fleet=fleet, gate=queue, repos=repos),
+    )
+
+
+def schedule_commands(
+    parts: FamilyParts, scheduler: FleetScheduler[JobContext], grammars: Grammars
+) -> ScheduleCommands:
+    """The operators' schedules, added to ``scheduler``, each command read with the grammar
+    of the connector it was scheduled on (its own in ``grammars``, else the default)."""
+    at, cfg = parts.at, parts.at.cfg
+    grammar, own = grammars
+
+    def grammar_for(connector: str) -> Grammar:
+        return own.get(connector, grammar)
+
+    return ScheduleCommands(
+        schedules=parts.ledgered.ledger.schedules,
+        scheduler=scheduler,
+        grammar_for=grammar_for,
+        clock=at.clock,
+        timezone=cfg.timezone,  # crontab times are read, and shown, in this zone
+        stranger=parts.fleeted.queue.admission.stranger,
+    )
+
+
+def work_families(parts: FamilyParts, launches: Handlers) -> tuple[Family, ...]:
+    """The work family: the spawn queue, the tasks (started by ``launches``), their board
+    and the missions."""
+    fleeted, ledger = parts.fleeted, parts.ledgered.ledger
+    register, queue = fleeted.register, fleeted.queue
+    return (
+        QueueCommands(queue, parts.forge_runs),
+        TaskCommands(
+            register=register, launches=launches, fleet=fleeted.fleet, gate=queue, repos=parts.repos
+        ),
         TaskBoard(
             register=register,
             missions=ledger.missions,
             runs=ledger.runs,
-            clock=clock,
+            clock=parts.at.clock,
             reviews=ledger.reviews,
         ),
         MissionCommands(register=register, missions=ledger.missions, pipelines=fleeted.pipelines),
     )
+
+
+def route(
+    parts: FamilyParts,
+    acl: Acl,
+    families: Sequence[Family],
+    answers: ApprovalDesk,
+    grammars: Grammars,
+) -> Router:
+    """The router over ``families``: each message read with its connector's grammar,
+    checked against ``acl``, confirmed when it asks first, or an answer to an approval."""
+    ledgered, fleet = parts.ledgered, parts.fleeted.fleet
+    ledger = ledgered.ledger
+    grammar, own = grammars
 
     async def agent_names() -> set[str]:
         names: set[str] = {status.name for status in await fleet.ps()}
         names.update(spec.name for spec in fleet.roster())
         return names
 
-    router = Router(
+    return Router(
         grammar=grammar,
-        grammars=grammars,
+        grammars=own,
         acl=acl,
         handlers=registry.handlers(families),
         audit=ledger.audit,
         chat=ledger.chat,
         ordering=ledgered.notifier.ordering,
-        confirmations=desk,
+        confirmations=parts.desk,
         approvals=answers,
         agents=agent_names,
     )
-    queue.open(router, connector_named, handlers.queued)
-    # A task held for others starts, once they are done, as its asker where they asked.
-    register.listen(ChatTaskStarts(clock, router, connector_named).start)
-    if fleeted.pipelines is not None:  # the gates a stop left, now a stage can start
+
+
+def open_queue(parts: FamilyParts, router: Router, handlers: Handlers) -> None:
+    """The spawn queue opened on ``router``; a task held for others starts, once they are
+    done, as its asker where they asked; the gates a stop left, now a stage can start."""
+    at, fleeted = parts.at, parts.fleeted
+    queue, named = fleeted.queue, at.serving.named
+    queue.open(router, named, handlers.queued)
+    fleeted.register.listen(ChatTaskStarts(at.clock, router, named).start)
+    if fleeted.pipelines is not None:
         fleeted.pipelines.resume()
-    fleet.subscribe(queue.on_fleet_event)
-    return Commands(router, acl, schedules, queue, answers, signins)
+    fleeted.fleet.subscribe(queue.on_fleet_event)

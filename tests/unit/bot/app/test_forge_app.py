@@ -7,12 +7,13 @@ endpoint is served on its own when the dashboard is off."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.app.phases.forges.clients import app_repos, forge_secrets, git_environ, open_api
+from bot.app.phases.forges.clients import app_repos, git_environ, open_api
 from bot.app.phases.forges.webhooks import serve_webhooks_alone
 from bot.app.stops import Stops
 from bot.config import Config, ConfigError
@@ -21,6 +22,7 @@ from bot.config.reading.load import parse_config
 from fleet.clock import SystemClock
 from fleet.forge.api.git_tokens import GitTokens
 from fleet.forge.api.gitlab import GitLabApi
+from fleet.forge.api.secrets import ForgeSecrets
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.model import ForgeEvent
 from fleet.ledger.records.forge import Slug
@@ -72,7 +74,7 @@ async def test_an_apps_repository_fetches_with_a_minted_installation_token(
             minted = fake.minted_tokens()
             assert minted and git_reads[variable] == minted[-1]
             assert variable not in environ
-            assert {private, "s3cret-hook"} <= {s.value for s in forge_secrets(cfg, environ)}
+            assert {private, "s3cret-hook"} <= _secrets(cfg, environ)
             # The repository's token, as the repositories tell the redactor: read through
             # the same overlay its git reads.
             assert secret_of(cfg.repos["app"], git_reads) == minted[-1]
@@ -120,7 +122,7 @@ async def test_a_gitlab_forge_gets_its_client_its_secrets_and_git_as_oauth2(
         assert await api.git_token(Slug("acme", "app")) == "gl-token-1"
     finally:
         await api.close()
-    assert set(environ.values()) <= {s.value for s in forge_secrets(cfg, environ)}
+    assert set(environ.values()) <= _secrets(cfg, environ)
     credential = repo_credentials(cfg.repos, cfg.forges)["app"]
     assert credential.git_user == "oauth2"
     env = upstream_env("app", cfg.repos["app"], environ, tmp_path, user=credential.git_user)
@@ -178,3 +180,8 @@ async def test_webhooks_are_served_alone_without_the_dashboard(tmp_path: Path) -
         assert [e.number for e in taken] == [3]
     finally:
         await stops.run()
+
+
+def _secrets(cfg: Config, environ: Mapping[str, str]) -> set[str]:
+    """The values of the forges' secrets the redactor is given."""
+    return {s.value for s in ForgeSecrets(cfg.forges, environ).known_secrets()}

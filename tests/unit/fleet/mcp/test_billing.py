@@ -1,16 +1,16 @@
-"""A priced MCP call held and billed as a model request is (bot.app.phases.core.mcp's
-``PolicyBilling``), over the real run caps and pacing policy the metering proxy consults: a
-budget at its limit or a run at its cap refuses it before it is relayed, a queue refuses it
-for now, and a claim is billed at the price or let go."""
+"""A priced MCP call held and billed as a model request is
+(:class:`~fleet.mcp.billing.PolicyBilling`), over the real run caps and pacing policy the
+metering proxy consults: a budget at its limit or a run at its cap refuses it before it is
+relayed, a queue refuses it for now, and a claim is billed at the price or let go."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.app.phases.core.mcp import PolicyBilling
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.runs.caps import CappedPolicy, RunCaps
 from fleet.clock import ManualClock
+from fleet.mcp.billing import LateBilling, PolicyBilling
 from fleet.metering.policy import AllowAll
 from fleet.model import RunBudget
 from tests.unit.fleet.budgets.test_pacing_policy import (
@@ -65,4 +65,23 @@ def test_a_claim_is_billed_at_the_price_or_let_go() -> None:
     found = caps.cap_of(AGENT)
     assert found is not None and round(found[2], 6) == 1.2
     refused = bills.claim(AGENT, "search", 0.6)
+    assert isinstance(refused, str) and "run capped at $1.00" in refused
+
+
+def test_a_late_billing_bills_only_once_its_billing_is_opened() -> None:
+    """Before the billing is opened a claim holds nothing and is allowed; after, the
+    opened billing's verdict and settlement are the claim's."""
+    opened: list[PolicyBilling] = []
+    late = LateBilling(lambda: opened[0] if opened else None)
+    early = late.claim(AGENT, "search", 0.6)
+    assert early is None
+    late.settle(early, 0.6)
+    caps = RunCaps()
+    caps.arm(AGENT, 1, RunBudget(max_usd=1.0), MID)
+    opened.append(billing(AllowAll(), caps, ManualClock(MID)))
+    for _ in range(2):
+        late.settle(late.claim(AGENT, "search", 0.6), 0.6)
+    found = caps.cap_of(AGENT)
+    assert found is not None and round(found[2], 6) == 1.2
+    refused = late.claim(AGENT, "search", 0.6)
     assert isinstance(refused, str) and "run capped at $1.00" in refused
