@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.app.desks import Desks
 from bot.app.grounds import Grounds
@@ -32,11 +33,13 @@ from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.mcp.asking import McpAsks
 from fleet.mcp.audits import McpLedgerAudit
 from fleet.mcp.billing import LateBilling, PolicyBilling
-from fleet.mcp.door.routes import McpDoor
 from fleet.mcp.hooks import Ask, AuditListener, Billing, McpHooks
 from fleet.mcp.roster import LiveRoster
 from fleet.mcp.upstream.confined import StdioSandbox, Workdirs
 from fleet.metering.policy import Policy
+
+if TYPE_CHECKING:  # the door and the MCP SDK load only where the config has MCP servers
+    from fleet.mcp.door.routes import McpDoor
 
 Count = Callable[[str, str], None]
 """Counts a call for ``/metrics`` by (server, outcome)."""
@@ -52,6 +55,8 @@ async def make_mcp_door(
     servers = at.cfg.mcp
     if not servers:
         return None
+    from fleet.mcp.door.routes import McpDoor
+
     ledger = ledgered.ledger
     asks = McpAsks(ledgered.approvals, ledger_terms(ledger.agents, ledger.runs), at.clock)
     await asks.start()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.app import assembly as wiring
 from bot.app.desks import Desks
@@ -42,7 +43,6 @@ from fleet.budgets.runs.watch import CapCutoffs
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.events import Listeners
-from fleet.mcp.door.routes import McpDoor
 from fleet.peers.handed import HandedTasks
 from fleet.peers.roster import PeerRoster
 from fleet.peers.rules import Rules
@@ -69,6 +69,9 @@ from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from fleet.tasks.spent import TaskSpend
 from fleet.watchdog.heartbeat import HeartbeatServer
+
+if TYPE_CHECKING:  # the MCP door loads only where the config has MCP servers
+    from fleet.mcp.door.routes import McpDoor
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,15 +7,17 @@ notifier and the postbox are made (the fleet phase), the dashboard's once its se
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.app.stops import Stop, Stops
 from bot.chat.peer_traffic import FoldSettings, PeerTraffic, verdicts_of
-from bot.dashboard.serving.server import DashboardServer
 from fleet.clock import Clock
 from fleet.ledger.records.peers import MessageRecord
 from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.notices import Delivery, Notice
+
+if TYPE_CHECKING:  # the dashboard's server (and jinja2) loads only where one is configured
+    from bot.dashboard.serving.server import DashboardServer
 
 Heard = Callable[[MessageRecord], Awaitable[None]]
 

@@ -7,6 +7,7 @@ connectors."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -22,9 +23,11 @@ from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.stores import PageStores, TaskStores
 from bot.dashboard.pages.views import PageSettings, Views
-from bot.dashboard.serving.server import DashboardServer
 from fleet.ledger.stores.operators.audit import ORCHESTRATOR_HOST
 from fleet.repos.desk import RepoDesk
+
+if TYPE_CHECKING:  # the server (and jinja2) loads only where a dashboard is configured
+    from bot.dashboard.serving.server import DashboardServer
 
 
 def dashboard_metrics() -> Metrics:
@@ -52,6 +55,8 @@ async def start_dashboard(
     cfg, fleet = at.cfg, fleeted.fleet
     if cfg.dashboard is None or signins is None:
         return None
+    from bot.dashboard.serving.server import DashboardServer
+
     await signins.settle()  # roles the config changed while Fleetwarden was down
     server = DashboardServer(
         cfg.dashboard,
