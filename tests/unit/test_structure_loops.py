@@ -6,7 +6,10 @@ scheduler (``bot/app/phases/serving/jobs.py``, the job in ``scheduler/``); what 
 after a change is an event (``fleet/debounce.py``). The loops that stay wait for something
 within one request, one run or one connection — a retry, a deadline, a rate limit — or run
 where there is no scheduler to ask. Loops are read with :mod:`ast`; a loop that sleeps by
-another name (``from asyncio import sleep``) is found too.
+another name (``from asyncio import sleep``) is found too. A loop that waits on an event
+with a timeout (``asyncio.wait_for(woken.wait(), ...)``) is not counted: it runs when
+something changes — a page poked, a link's state, an MCP call's line — the timeout only
+its latest (the standby's wait for the lease, before any scheduler exists, is one too).
 """
 
 from __future__ import annotations
