@@ -93,6 +93,50 @@ class ForgeRounds(Protocol):
         ...
 
 
+class FeedReader(Protocol):
+    """The agent feed's one reader of the followed logs (:class:`bot.chat.agent_feed.AgentFeed`)."""
+
+    async def look(self) -> None:
+        """One look at every followed log: each follow whose log changed, or whose batch
+        waits to go out, woken."""
+        ...
+
+
+class SessionsKeeper(Protocol):
+    """The dashboard's live hub (:class:`bot.dashboard.serving.live.LiveHub`)."""
+
+    async def refresh_sessions(self) -> None:
+        """Read the live sessions again, while anyone watches a page."""
+        ...
+
+
+class HostProber(Protocol):
+    """The fleet's hosts (:class:`fleet.hosts.service.Hosts`)."""
+
+    async def probe_up(self) -> None:
+        """One probe of every host whose link is up."""
+        ...
+
+
+class RefusalTeller(Protocol):
+    """The refused egress (:class:`fleet.sandbox.egress.refusals.RefusalBook`)."""
+
+    async def tell(self) -> None:
+        """Write the counts to the ledger and post the notices due; a failure is logged."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Looking:
+    """What is looked at again and again, each ``None`` when the app has none: the agents'
+    logs for the feed, the dashboard's live sessions, the hosts, the refused egress."""
+
+    feed: FeedReader | None = None
+    sessions: SessionsKeeper | None = None
+    hosts: HostProber | None = None
+    refusals: RefusalTeller | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Pacing:
     """What the pacing jobs drive: the budgets, ticked, and the report made of them."""
@@ -123,3 +167,4 @@ class JobContext:
     pacing: Pacing
     waiting: Waiting
     forges: ForgeRounds | None = None  # None: no forge is configured
+    looking: Looking = Looking()

@@ -24,10 +24,11 @@ hand on) → cutoffs (:mod:`bot.app.phases.fleet.cutoffs`: the budgets' limits c
 the fleet) → forge work (:mod:`bot.app.phases.forges.work`: over the fleet; its webhook
 routes and its rounds) → the review stage (:mod:`bot.app.phases.forges.review`: a second
 agent's rounds before a human's) → commands (:mod:`bot.app.phases.serving.commands`: the
-command families, ACL, router) → scheduler (:mod:`bot.app.phases.serving.jobs`: the job
-context and the jobs, the forges' rounds among them) → the dashboard
-(:mod:`bot.app.phases.serving.dashboard`; its metrics count from the start; the webhooks are
-served on their own without it) → connectors (:mod:`bot.app.phases.serving.connectors`,
+command families, ACL, router) → the dashboard (:mod:`bot.app.phases.serving.dashboard`; its
+metrics count from the start; the webhooks are served on their own without it) → scheduler
+(:mod:`bot.app.phases.serving.jobs`: the job context and the jobs, the forges' rounds and
+the looks at the feed's logs, the dashboard's sessions, the hosts and the refused egress
+among them) → connectors (:mod:`bot.app.phases.serving.connectors`,
 behind the redactor) → operator schedules and the spawn queue (once the connectors run, so a
 run made up at start, or a queued launch, can answer). Each phase takes what the phases
 before it made; none is handed a callback to reach a part made after it. The endpoint's
@@ -72,11 +73,10 @@ from bot.app.phases.fleet.launching import Fleeted, start_fleet
 from bot.app.phases.fleet.peers import Peered, start_peers
 from bot.app.phases.forges.clients import open_forges
 from bot.app.phases.forges.review import start_review
-from bot.app.phases.forges.webhooks import serve_webhooks_alone
 from bot.app.phases.forges.work import start_forges
 from bot.app.phases.serving.commands import Commanded, make_commands
 from bot.app.phases.serving.connectors import start_connectors
-from bot.app.phases.serving.dashboard import dashboard_metrics, start_dashboard
+from bot.app.phases.serving.dashboard import dashboard_metrics, serve_pages
 from bot.app.phases.serving.handlers import Commands
 from bot.app.phases.serving.jobs import start_jobs
 from bot.app.reload import NOT_RELOADED, reload_config
@@ -283,10 +283,9 @@ class App:
         reload, edit = self._roster_levers(fleeted.fleet, repos)
         commanded = make_commands(at, ledgered, spend, fleeted, reload, verbs, forged.parts, edit)
         self._running = Running(ledgered, fleeted, peered, commanded, repos)
-        start_jobs(at, ledgered, spend, fleeted, commanded, forged.rounds)
         parts = (ledgered, spend, fleeted, peered, commanded.commands.signins, verbs, forged.routes)
-        if await start_dashboard(at, self._metrics, *parts) is None:
-            await serve_webhooks_alone(forged.routes, state_dir=at.cfg.state_dir, stops=at.stops)
+        dashboard = await serve_pages(at, self._metrics, *parts)
+        start_jobs(at, ledgered, spend, fleeted, commanded, forged.rounds, dashboard)
         secrets = (heartbeats, spend.proxy, spend.accounts, repos, clients.secrets)
         connectors = await self._start_connectors(at, ledgered.ledger, commanded.commands, secrets)
         await self._catch_up(ledgered.notifier, commanded.commands)

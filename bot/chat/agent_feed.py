@@ -13,10 +13,11 @@ the home room. Posts about an agent whose command is being answered wait for tha
 (:mod:`bot.chat.ordering`, through the notice board), so a run that ended at once is told after
 its spawn's answer.
 
-One reader serves the whole fleet: each tick it stats every followed log in one trip off
-the event loop and wakes only the follows whose log changed (or whose batch waits to go
-out), so an idle fleet of a thousand agents costs a thousand stats a second, not a
-thousand reads and thread hops. Each follow still reads and posts in its own task, in
+One reader serves the whole fleet: each look (:meth:`AgentFeed.look`, a scheduler job every
+:attr:`FeedSettings.poll` seconds) stats every followed log in one trip off the event loop
+and wakes only the follows whose log changed (or whose batch waits to go out), so an idle
+fleet of a thousand agents costs a thousand stats a second, not a thousand reads and
+thread hops. Each follow still reads and posts in its own task, in
 order, so a slow post about one agent never holds up another's.
 """
 
@@ -97,8 +98,8 @@ class _Follow:
     last_post: float = float("-inf")
     task: asyncio.Task[None] | None = None
     typing: AsyncExitStack | None = None  # open while a batch waits to be posted
-    wake: asyncio.Event = field(default_factory=asyncio.Event)  # set by the ticker
-    seen: int = -1  # the log's size when the ticker last woke this follow; -1: read again
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # set by a look
+    seen: int = -1  # the log's size when a look last woke this follow; -1: read again
 
 
 class AgentFeed:
@@ -125,7 +126,11 @@ class AgentFeed:
         self._clock = clock
         self._settings = settings or FeedSettings()
         self._follows: dict[str, _Follow] = {}
-        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def poll(self) -> float:
+        """Seconds between two looks at the followed logs (:meth:`look`)."""
+        return self._settings.poll
 
     async def on_fleet_event(self, event: FleetEvent) -> None:
         if event.kind in QUIET:  # a turn's end, a pause: for those who wait on them
@@ -178,10 +183,6 @@ class AgentFeed:
 
     async def stop(self) -> None:
         """Stop following (the agents keep running), posting what was still pending."""
-        ticker, self._ticker = self._ticker, None
-        if ticker is not None:
-            ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
         follows = list(self._follows.values())
         self._follows.clear()
         for follow in follows:
@@ -215,24 +216,23 @@ class AgentFeed:
         follow.wake.set()  # the first read at once
         follow.task = asyncio.create_task(self._loop(follow), name=f"feed-{agent}")
         self._follows[agent] = follow
-        if self._ticker is None:
-            self._ticker = asyncio.create_task(self._tick(), name="feed-ticker")
 
-    async def _tick(self) -> None:
-        """The one reader of every followed log (see the module): every ``poll`` seconds,
-        the follows whose log changed size, or whose batch waits, are woken."""
-        while True:
-            follows = list(self._follows.values())
-            try:
-                sizes = await asyncio.to_thread(_sizes, [f.output.log for f in follows])
-            except Exception:  # an unreadable state dir: say so, and try again next tick
-                log.exception("feed: could not look at the agents' logs")
-                sizes = [-1] * len(follows)
-            for follow, size in zip(follows, sizes, strict=True):
-                if size != follow.seen or follow.pending:
-                    follow.seen = size
-                    follow.wake.set()
-            await asyncio.sleep(self._settings.poll)
+    async def look(self) -> None:
+        """The one reader of every followed log (see the module), a scheduler job every
+        :attr:`poll` seconds: the follows whose log changed size, or whose batch waits,
+        are woken."""
+        follows = list(self._follows.values())
+        if not follows:
+            return
+        try:
+            sizes = await asyncio.to_thread(_sizes, [f.output.log for f in follows])
+        except Exception:  # an unreadable state dir: say so, and try again next look
+            log.exception("feed: could not look at the agents' logs")
+            sizes = [-1] * len(follows)
+        for follow, size in zip(follows, sizes, strict=True):
+            if size != follow.seen or follow.pending:
+                follow.seen = size
+                follow.wake.set()
 
     async def _loop(self, follow: _Follow) -> None:
         loop = asyncio.get_running_loop()
@@ -250,7 +250,7 @@ class AgentFeed:
                 raise
             except Exception:  # one bad read must not end the feed of a live agent
                 log.exception("feed of %s: could not read its output", follow.agent)
-                follow.seen = -1  # read again next tick
+                follow.seen = -1  # read again at the next look
 
     def _due(self, follow: _Follow, now: float) -> bool:
         if not follow.pending or now - follow.last_post < self._settings.gap:
@@ -279,7 +279,7 @@ class AgentFeed:
             follow.pending.extend(found.events)
             if not found.more:
                 return
-        follow.seen = -1  # more than these reads take: on at the next tick
+        follow.seen = -1  # more than these reads take: on at the next look
 
     async def _show_typing(self, follow: _Follow) -> None:
         if self._typing is None or follow.typing is not None:

@@ -5,7 +5,8 @@ whether it can be used now, and what its provider says is left in each window.
 (:meth:`~AccountBook.resolve`, answered from memory) and what the supervisor asks when a
 run starts (:meth:`~AccountBook.assign`). What must outlive a restart — which account each
 agent is on, accounts found unusable, the latest quota windows (:mod:`fleet.accounts.state`)
-— is written to the ledger by a background task, never on a request's path.
+— is written to the ledger soon after it changes (at most once a :data:`FLUSH_INTERVAL`,
+:class:`~fleet.debounce.Debounced`), never on a request's path.
 
 An account is **unusable** after its provider refused its credential (401: marked until an
 operator fixes it, with one notice) or said its window is spent (``rejected``: marked until
@@ -37,6 +38,7 @@ from fleet.accounts.quota import (
 from fleet.accounts.routing import room
 from fleet.accounts.state import AccountLedger, Assignment, Health, Mark
 from fleet.clock import Clock
+from fleet.debounce import Debounced
 from fleet.notices import Notice, NoticeBoard
 from fleet.redaction.known import Secret
 
@@ -79,8 +81,13 @@ class AccountBook:
         self._dirty_marks: dict[str, Mark] = {}
         self._dirty_windows: dict[tuple[str, str], QuotaWindow] = {}
         self._written: dict[tuple[str, str], datetime] = {}  # when each went to the ledger
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        # What changed, written at once and then at most once a FLUSH_INTERVAL.
+        self._writer = Debounced(
+            self.flush,
+            FLUSH_INTERVAL,
+            name="account-book",
+            failure="could not write account state to the ledger",
+        )
         self._tasks: set[asyncio.Task[object]] = set()
 
     def set_token_url(self, account: str, url: str) -> None:
@@ -121,16 +128,12 @@ class AccountBook:
                 if owner is not None and live and kept and mark.account not in self._marks:
                     self._marks[mark.account] = mark
             self.windows = merge(self.windows, await self._ledger.quota_windows())
-        self._writer = asyncio.create_task(self._write_loop(), name="account-book")
+        self._writer.start()
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
+        await self._writer.stop()
         await self.flush()
 
     # -- a new run ---------------------------------------------------------------------
@@ -243,7 +246,7 @@ class AccountBook:
                     until,
                     notify=True,
                 )
-        self._wake.set()
+        self._writer.poke()
 
     def _news(self, held: QuotaWindow | None, seen: QuotaWindow) -> bool:
         """Whether ``seen`` is worth a ledger write: a change, or a minute since the window
@@ -298,7 +301,7 @@ class AccountBook:
     def _mark_ok(self, account: str) -> None:
         now = self._clock.now()
         self._dirty_marks[account] = Mark(account, Health.OK, "", now, now)
-        self._wake.set()
+        self._writer.poke()
 
     def mark_of(self, account: str) -> Mark | None:
         mark = self._marks.get(account)
@@ -362,7 +365,7 @@ class AccountBook:
         self._assigned[(agent, provider)] = account
         runtime, wanted = self._wanted.get(agent, ("", None))
         self._dirty_assignments.append(Assignment(agent, provider, account, now, runtime, wanted))
-        self._wake.set()
+        self._writer.poke()
 
     def _mark(
         self, account: str, health: Health, reason: str, until: datetime | None, *, notify: bool
@@ -372,7 +375,7 @@ class AccountBook:
         active = old is not None and (old.until is None or old.until > now)
         self._marks[account] = mark = Mark(account, health, reason, until, now)
         self._dirty_marks[account] = mark
-        self._wake.set()
+        self._writer.poke()
         if active and old is not None and old.health is health:
             return  # one notice per transition, never one per request
         log.warning("account %s is unusable: %s", account, reason)
@@ -426,13 +429,3 @@ class AccountBook:
             self._dirty_marks = {**marks, **self._dirty_marks}
             self._dirty_windows = {**windows, **self._dirty_windows}
             raise
-
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("could not write account state to the ledger")
-            await asyncio.sleep(FLUSH_INTERVAL)

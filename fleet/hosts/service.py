@@ -4,7 +4,8 @@ entry, kept up from start to stop, and what each host was last found to have.
 A host that cannot be reached at start does not stop the orchestrator: its link keeps
 trying (backing off, at most once a second) and :meth:`Hosts.views` says which host and
 why. Each time a link comes up the host is probed (load, disk, CLIs), and again every
-:data:`PROBE_EVERY` seconds while it stays up, so ``hosts`` shows facts at most that old.
+:data:`PROBE_EVERY` seconds while it stays up (:meth:`Hosts.probe_up`, a scheduler job), so
+``hosts`` shows facts at most that old.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ class Hosts:
             running = self._probing.get(status.host)
             if running is None or running.done():
                 self._probing[status.host] = asyncio.create_task(
-                    self._probe_while_up(status.host), name=f"probe-{status.host}"
+                    self._probe(status.host), name=f"probe-{status.host}"
                 )
         elif (
             status.state is LinkState.DOWN
@@ -211,15 +212,25 @@ class Hosts:
             with contextlib.suppress(HostError, OSError, asyncssh.Error):
                 await forget_doors(await link.sftp(), place, agent)
 
-    async def _probe_while_up(self, name: HostName) -> None:
+    async def probe_up(self) -> None:
+        """One probe of every host whose link is up — a scheduler job every
+        :data:`PROBE_EVERY` seconds; a host whose probe at its link's coming up still runs
+        is left to it."""
+        names = [
+            name
+            for name, link in self._links.items()
+            if link.state is LinkState.CONNECTED
+            and ((running := self._probing.get(name)) is None or running.done())
+        ]
+        await asyncio.gather(*(self._probe(name) for name in names))
+
+    async def _probe(self, name: HostName) -> None:
         link = self._links[name]
-        while link.state is LinkState.CONNECTED:
-            try:
-                facts = await probe(link, link.entry.state_dir, path=link.entry.path, host=name)
-            except HostError as exc:
-                facts_before, at_before, _ = self._facts.get(name, (None, None, None))
-                self._facts[name] = (facts_before, at_before, str(exc))
-                log.warning("host %s: probe failed: %s", name, exc)
-            else:
-                self._facts[name] = (facts, self._clock.now(), None)
-            await asyncio.sleep(PROBE_EVERY)
+        try:
+            facts = await probe(link, link.entry.state_dir, path=link.entry.path, host=name)
+        except HostError as exc:
+            facts_before, at_before, _ = self._facts.get(name, (None, None, None))
+            self._facts[name] = (facts_before, at_before, str(exc))
+            log.warning("host %s: probe failed: %s", name, exc)
+        else:
+            self._facts[name] = (facts, self._clock.now(), None)

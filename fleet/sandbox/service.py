@@ -159,8 +159,6 @@ class Sandboxes:
         """Probe bubblewrap once; return (and keep) the problem, if any. ``refusals``
         counts and tells what the agents' forward proxies refuse."""
         self.refusals = refusals
-        if refusals is not None:
-            await refusals.start()
         if self._settings.workdirs is not None:
             try:
                 self._settings.workdirs.mkdir(mode=0o700, parents=True, exist_ok=True)

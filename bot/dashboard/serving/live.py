@@ -4,8 +4,9 @@ change goes to all its watchers. Fifty tabs on the fleet page cost one rendering
 not fifty ledger polls; a tab that reads slowly only ever has the latest fragment waiting
 (older ones are dropped), so memory stays bounded.
 
-The hub also keeps the set of live sessions fresh (one ledger query every few seconds) so
-that an open stream whose session was revoked is closed within that time.
+The hub also keeps the set of live sessions fresh while anyone watches (one ledger query
+every :data:`SESSIONS_EVERY` seconds, :meth:`LiveHub.refresh_sessions` as a scheduler job)
+so that an open stream whose session was revoked is closed within that time.
 
 Streams are capped in all and per session, so that one signed-in browser (or a script with
 its cookie) cannot hold every stream and leave the others none.
@@ -90,7 +91,6 @@ class LiveHub:
         self._sessions_watching: dict[str, int] = {}  # open streams of each session
         self._latest: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._session_task: asyncio.Task[None] | None = None
         self.live_sessions: set[str] | None = None  # None until first read
         self.renders = 0  # fragments rendered, all topics (for the benchmark)
 
@@ -117,8 +117,6 @@ class LiveHub:
             watcher.offer(html)
         if topic not in self._tasks:
             self._tasks[topic] = asyncio.create_task(self._run(topic), name=f"dashboard-{topic}")
-        if self._session_task is None:
-            self._session_task = asyncio.create_task(self._refresh_sessions())
         return watcher
 
     def poke(self, topic: str) -> None:
@@ -148,12 +146,11 @@ class LiveHub:
         for watchers in self._watchers.values():
             for watcher in watchers:
                 watcher.close()
-        tasks = [*self._tasks.values(), *([self._session_task] if self._session_task else [])]
+        tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
-        self._session_task = None
 
     async def _run(self, topic: str) -> None:
         poked = self._pokes.setdefault(topic, asyncio.Event())
@@ -180,15 +177,12 @@ class LiveHub:
             self._latest.pop(topic, None)  # nobody watches: a later watcher waits for fresh
             self._watchers.pop(topic, None)
 
-    async def _refresh_sessions(self) -> None:
+    async def refresh_sessions(self) -> None:
+        """Read the live sessions again, while anyone watches a page: a scheduler job every
+        :data:`SESSIONS_EVERY` seconds."""
+        if not self._tasks:
+            return
         try:
-            while self._tasks:
-                try:
-                    self.live_sessions = await self._sessions()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("dashboard: reading the live sessions failed")
-                await asyncio.sleep(SESSIONS_EVERY)
-        finally:
-            self._session_task = None
+            self.live_sessions = await self._sessions()
+        except Exception:
+            log.exception("dashboard: reading the live sessions failed")

@@ -135,6 +135,10 @@ class DashboardServer:
             self._listening = None
             status_door.forget(self._state_dir)
 
+    async def refresh_sessions(self) -> None:
+        """The live hub's sessions read again (a scheduler job's look)."""
+        await self.hub.refresh_sessions()
+
     async def _open_status_door(self, listening: Listening) -> None:
         """The state dir's socket ``fleetwarden status`` asks, with a new status token
         (:mod:`bot.dashboard.access.status_door`)."""

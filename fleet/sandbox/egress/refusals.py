@@ -4,15 +4,15 @@ Whatever refuses an agent's way out — the allow-list's forward proxy on its eg
 (:mod:`fleet.sandbox.egress.egress_proxy`) or the metering proxy for an endpoint it does not know —
 hands the :class:`~fleet.sandbox.egress.egress_proxy.Refusal` to :meth:`RefusalBook.note`, which
 only counts it in memory (an agent retrying in a loop costs no write each time). Every
-:data:`FLUSH_INTERVAL` seconds the counts go to the ledger's ``egress_refusals`` (what
-``egress NAME`` and ``ps`` show), and each agent with refusals not yet told gets one notice
-— at most one per agent per :data:`NOTICE_EVERY`, listing what was refused since the last.
+:data:`FLUSH_INTERVAL` seconds (:meth:`RefusalBook.tell`, a scheduler job) the counts go to
+the ledger's ``egress_refusals`` (what ``egress NAME`` and ``ps`` show), and each agent
+with refusals not yet told gets one notice — at most one per agent per
+:data:`NOTICE_EVERY`, listing what was refused since the last.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -76,17 +76,14 @@ class RefusalBook:
         clock: Clock,
         *,
         every: timedelta = NOTICE_EVERY,
-        interval: float = FLUSH_INTERVAL,
     ) -> None:
         self._ledger = ledger
         self._post = post
         self._clock = clock
         self._every = every
-        self._interval = interval
         self._unsaved: Counter[Key] = Counter()
         self._untold: dict[str, Counter[tuple[str, str]]] = {}
         self._told_at: dict[str, datetime] = {}
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
     def note(self, refusal: Refusal) -> None:
@@ -137,28 +134,17 @@ class RefusalBook:
         await self.save()
         return await self._ledger.refusal_totals()
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="egress-refusals")
+    async def tell(self) -> None:
+        """:meth:`flush`, a failure logged: a scheduler job every :data:`FLUSH_INTERVAL`
+        seconds (what is not written stays counted for the next)."""
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("could not record or tell egress refusals")
 
     async def stop(self) -> None:
-        """Stop telling; what was counted is written."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """What was counted, written (the scheduler, which tells, stopped before)."""
         try:
             await self.save()
         except Exception:
             log.exception("could not write the last egress refusals")
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("could not record or tell egress refusals")

@@ -18,6 +18,7 @@ from bot.app.phases.core.spend import Spend
 from bot.app.phases.fleet.launching import Fleeted
 from bot.app.phases.fleet.peer_traffic import show_peer_traffic
 from bot.app.phases.fleet.peers import Peered
+from bot.app.phases.forges.webhooks import serve_webhooks_alone
 from bot.app.stops import Stop
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
@@ -72,6 +73,26 @@ async def start_dashboard(
     show_peer_traffic(peered.postbox, server)  # both agents' pages at each message
     at.stops.add(Stop.DASHBOARD, server.stop)
     return server
+
+
+async def serve_pages(
+    at: Grounds,
+    metrics: Metrics,
+    ledgered: Ledgered,
+    spend: Spend,
+    fleeted: Fleeted,
+    peered: Peered,
+    signins: SignIns | None,
+    repos: RepoDesk | None = None,
+    webhooks: Sequence[web.RouteDef] = (),
+) -> DashboardServer | None:
+    """The dashboard, where the config has one (its listener serves the forges' ``webhooks``
+    too); else the webhooks on a listener of their own (:func:`serve_webhooks_alone`)."""
+    parts = (ledgered, spend, fleeted, peered, signins, repos, webhooks)
+    dashboard = await start_dashboard(at, metrics, *parts)
+    if dashboard is None:
+        await serve_webhooks_alone(webhooks, state_dir=at.cfg.state_dir, stops=at.stops)
+    return dashboard
 
 
 def page_settings(at: Grounds) -> PageSettings:

@@ -1,7 +1,9 @@
 """The app's scheduler phase (:func:`start_jobs`) and its own jobs: what they work with
 (:func:`app_job_context`), which run, and when — the watchdog sweep, the pacing tick, the
 ledger's pruning, the spawn queue's sweep, approval timeouts and the daily pacing
-report — and the forges' rounds (:func:`add_forge_jobs`)."""
+report — the forges' rounds (:func:`add_forge_jobs`) and what is looked at again and again
+(:func:`add_looking_jobs`: the feed's logs, the dashboard's sessions, the hosts, the refused
+egress)."""
 
 from __future__ import annotations
 
@@ -15,11 +17,14 @@ from bot.app.phases.serving.commands import Commanded
 from bot.commands.handlers.launches.schedules import ScheduledRuns
 from bot.commands.handlers.spend.accounts import AccountCommands
 from bot.config import Config
+from bot.dashboard.serving.live import SESSIONS_EVERY
 from bot.render.spend.report import PacingReports
 from bot.render.spend.report_history import ReportHistory
 from fleet.forge.runs.rounds import Rounds
+from fleet.hosts.service import PROBE_EVERY
+from fleet.sandbox.egress.refusals import FLUSH_INTERVAL
 from scheduler.approvals_job import APPROVALS_JOB_ID, APPROVALS_JOB_REF, EXPIRE_EVERY
-from scheduler.context import JobContext, Pacing, Waiting
+from scheduler.context import JobContext, Looking, Pacing, SessionsKeeper, Waiting
 from scheduler.forge_jobs import (
     FORGE_POLL_JOB_REF,
     FORGE_TOKENS_JOB_ID,
@@ -29,6 +34,16 @@ from scheduler.forge_jobs import (
     forge_poll_job_id,
 )
 from scheduler.jobs import FleetScheduler
+from scheduler.looking_jobs import (
+    FEED_JOB_ID,
+    FEED_JOB_REF,
+    HOSTS_JOB_ID,
+    HOSTS_JOB_REF,
+    REFUSALS_JOB_ID,
+    REFUSALS_JOB_REF,
+    SESSIONS_JOB_ID,
+    SESSIONS_JOB_REF,
+)
 from scheduler.maintenance import PRUNE_EVERY, PRUNE_JOB_ID, PRUNE_JOB_REF
 from scheduler.pacing_job import PACING_JOB_ID, PACING_JOB_REF
 from scheduler.queue_job import SPAWN_QUEUE_JOB_ID, SPAWN_QUEUE_JOB_REF, SWEEP_EVERY
@@ -44,8 +59,10 @@ def app_job_context(
     fleeted: Fleeted,
     commanded: Commanded,
     forges: Rounds | None = None,
+    sessions: SessionsKeeper | None = None,
 ) -> JobContext:
-    """Every live collaborator of the app's jobs."""
+    """Every live collaborator of the app's jobs; ``sessions``: the dashboard's live hub
+    (``None``: no dashboard)."""
     cfg, clock, ledger, budgets = at.cfg, at.clock, ledgered.ledger, spend.budgets
     router = commanded.commands.router
     return JobContext(
@@ -79,6 +96,12 @@ def app_job_context(
             approvals=ledgered.approvals,
         ),
         forges=forges,
+        looking=Looking(
+            feed=fleeted.feed,
+            sessions=sessions,
+            hosts=at.hosts if len(at.hosts) else None,
+            refusals=spend.refusals,
+        ),
     )
 
 
@@ -120,6 +143,23 @@ def add_forge_jobs(scheduler: FleetScheduler[JobContext], rounds: Rounds) -> Non
         scheduler.add_interval(FORGE_TOKENS_JOB_ID, FORGE_TOKENS_JOB_REF, rounds.renew_seconds)
 
 
+def add_looking_jobs(
+    scheduler: FleetScheduler[JobContext], looking: Looking, *, feed_poll: float
+) -> None:
+    """Register a look at each part ``looking`` has: the feed's logs every ``feed_poll``
+    seconds, the dashboard's sessions every :data:`SESSIONS_EVERY`, the hosts every
+    :data:`PROBE_EVERY` (each is probed as its link comes up too), the refused egress every
+    :data:`FLUSH_INTERVAL`."""
+    if looking.feed is not None:
+        scheduler.add_interval(FEED_JOB_ID, FEED_JOB_REF, feed_poll)
+    if looking.sessions is not None:
+        scheduler.add_interval(SESSIONS_JOB_ID, SESSIONS_JOB_REF, SESSIONS_EVERY)
+    if looking.hosts is not None:
+        scheduler.add_interval(HOSTS_JOB_ID, HOSTS_JOB_REF, PROBE_EVERY)
+    if looking.refusals is not None:
+        scheduler.add_interval(REFUSALS_JOB_ID, REFUSALS_JOB_REF, FLUSH_INTERVAL)
+
+
 def start_jobs(
     at: Grounds,
     ledgered: Ledgered,
@@ -127,14 +167,23 @@ def start_jobs(
     fleeted: Fleeted,
     commanded: Commanded,
     forges: Rounds | None = None,
+    sessions: SessionsKeeper | None = None,
 ) -> JobContext:
-    """The job context, the app's jobs (the forges' rounds among them, when given), and
-    the scheduler (made by the commands phase) running them."""
+    """The job context, the app's jobs (the forges' rounds among them, when given, and the
+    dashboard's sessions, when it serves), and the scheduler (made by the commands phase)
+    running them."""
     context = app_job_context(
-        at, ledgered=ledgered, spend=spend, fleeted=fleeted, commanded=commanded, forges=forges
+        at,
+        ledgered=ledgered,
+        spend=spend,
+        fleeted=fleeted,
+        commanded=commanded,
+        forges=forges,
+        sessions=sessions,
     )
     add_app_jobs(commanded.scheduler, at.cfg)
     if forges is not None:
         add_forge_jobs(commanded.scheduler, forges)
+    add_looking_jobs(commanded.scheduler, context.looking, feed_poll=fleeted.feed.poll)
     commanded.scheduler.start(context)
     return context

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,28 @@ from tests.unit.chat_fakes import HomeConnector
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 FAST = FeedSettings(poll=0.02, batch=0.3, gap=0.2)
 ROOM = "!ops:example.org"
+_LOOKS: set[asyncio.Task[None]] = set()
+
+
+def looked_at(feed: AgentFeed) -> AgentFeed:
+    """``feed``, looked at every ``FAST.poll`` seconds as the scheduler's job does."""
+
+    async def look() -> None:
+        while True:
+            await feed.look()
+            await asyncio.sleep(FAST.poll)
+
+    _LOOKS.add(asyncio.create_task(look()))
+    return feed
+
+
+@pytest.fixture(autouse=True)
+async def _no_look_outlives_its_test() -> AsyncIterator[None]:
+    yield
+    for task in _LOOKS:
+        task.cancel()
+    await asyncio.gather(*_LOOKS, return_exceptions=True)
+    _LOOKS.clear()
 
 
 class LineParser:
@@ -86,7 +109,7 @@ async def test_tool_calls_within_the_batch_window_become_one_message(tmp_path: P
     log = tmp_path / "output.log"
     log.write_text("")
     board = Board()
-    feed = AgentFeed(FakeFleet(outputs=Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    feed = looked_at(AgentFeed(FakeFleet(outputs=Outputs(log)), board.post, ManualClock(T0), FAST))  # type: ignore[arg-type]
     await feed.on_fleet_event(started())
     with log.open("a") as fh:
         fh.write("".join(f"tool ls /dir{i}\n" for i in range(10)))
@@ -107,7 +130,7 @@ async def test_posts_about_one_agent_are_spaced_by_the_gap(tmp_path: Path) -> No
     log = tmp_path / "output.log"
     log.write_text("")
     board = Board()
-    feed = AgentFeed(FakeFleet(outputs=Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    feed = looked_at(AgentFeed(FakeFleet(outputs=Outputs(log)), board.post, ManualClock(T0), FAST))  # type: ignore[arg-type]
     await feed.on_fleet_event(started())
     for i in range(30):
         with log.open("a") as fh:
@@ -127,7 +150,7 @@ async def test_the_end_posts_the_rest_even_an_unfinished_last_line(tmp_path: Pat
     log = tmp_path / "output.log"
     log.write_text("")
     board = Board()
-    feed = AgentFeed(FakeFleet(outputs=Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    feed = looked_at(AgentFeed(FakeFleet(outputs=Outputs(log)), board.post, ManualClock(T0), FAST))  # type: ignore[arg-type]
     await feed.on_fleet_event(started())
     # A line a bare \r rewrites reads as its last state, as a terminal showed it.
     log.write_text("wait approve Bash(rm -rf build)?\nsay 10%\rsay almost")
@@ -147,7 +170,7 @@ async def test_a_ten_megabyte_line_is_one_short_note(tmp_path: Path) -> None:
     log = tmp_path / "output.log"
     log.write_text("")
     board = Board()
-    feed = AgentFeed(FakeFleet(outputs=Outputs(log)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    feed = looked_at(AgentFeed(FakeFleet(outputs=Outputs(log)), board.post, ManualClock(T0), FAST))  # type: ignore[arg-type]
     await feed.on_fleet_event(started())
     with log.open("a") as fh:
         fh.write("x" * 10_000_000 + "\nsay after it\n")
@@ -167,7 +190,7 @@ async def test_the_watchdogs_news_and_a_freeze_reach_the_agents_thread(
     chat = HomeConnector("matrix", ROOM)
     notifier = Notifier(ledger.chat, lambda: [chat])
     fleet = FakeFleet(outputs=Outputs(tmp_path / "log"))
-    feed = AgentFeed(fleet, notifier.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    feed = looked_at(AgentFeed(fleet, notifier.post, ManualClock(T0), FAST))  # type: ignore[arg-type]
     for kind, what in ((EventKind.STALLED, "no heartbeat"), (EventKind.RESTARTED, "again")):
         await feed.on_fleet_event(
             FleetEvent(AgentName("c1"), kind, AgentState.RUNNING, what, False)
@@ -190,7 +213,7 @@ async def test_a_turns_end_and_a_pause_are_never_posted(tmp_path: Path, ledger: 
     chat = HomeConnector("matrix", ROOM)
     notifier = Notifier(ledger.chat, lambda: [chat])
     fleet = FakeFleet(outputs=Outputs(tmp_path / "log"))
-    feed = AgentFeed(fleet, notifier.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    feed = looked_at(AgentFeed(fleet, notifier.post, ManualClock(T0), FAST))  # type: ignore[arg-type]
     for kind, state in (
         (EventKind.TURN_OVER, AgentState.IDLE),
         (EventKind.FROZEN, AgentState.RUNNING),
@@ -234,7 +257,9 @@ async def test_one_reader_reads_only_the_logs_that_grew(
     monkeypatch.setattr(agent_feed, "read_new", counted_read)
     monkeypatch.setattr(agent_feed, "_sizes", counted_sizes)
     board = Board()
-    feed = AgentFeed(FakeFleet(outputs=ManyOutputs(logs)), board.post, ManualClock(T0), FAST)  # type: ignore[arg-type]
+    feed = looked_at(
+        AgentFeed(FakeFleet(outputs=ManyOutputs(logs)), board.post, ManualClock(T0), FAST)
+    )  # type: ignore[arg-type]
     for run in logs:
         name = AgentName(f"a{run:02d}")
         await feed.on_fleet_event(

@@ -280,7 +280,6 @@ async def test_an_open_stream_ends_when_its_session_is_revoked(
 ) -> None:
     """`/events` sends the page's fragment, then `signedout` once the session ends."""
     monkeypatch.setattr("bot.dashboard.serving.server._STREAM_CHECK", 0.1)
-    monkeypatch.setattr("bot.dashboard.serving.live.SESSIONS_EVERY", 0.05)
     server, signins, _ = await serve(ledger, clock, tmp_path, {})
     base = f"http://127.0.0.1:{server.port}"
     try:
@@ -295,6 +294,7 @@ async def test_an_open_stream_ends_when_its_session_is_revoked(
             while "event: fragment" not in seen:
                 seen += (await reply.content.readline()).decode()
             await signins.revoke("matrix", ALICE)
+            await server.hub.refresh_sessions()  # the scheduler's job, run here
             while "event: signedout" not in seen:
                 seen += (await reply.content.readline()).decode()
         async with http.get(f"{base}/") as reply:
@@ -312,7 +312,6 @@ async def test_a_session_opened_after_the_hubs_last_look_keeps_its_stream(
     """The hub's set of live sessions is read every few seconds; a newer session is asked
     of the ledger, not signed out."""
     monkeypatch.setattr("bot.dashboard.serving.server._STREAM_CHECK", 0.05)
-    monkeypatch.setattr("bot.dashboard.serving.live.SESSIONS_EVERY", 60.0)
     server, signins, _ = await serve(ledger, clock, tmp_path, {})
     base = f"http://127.0.0.1:{server.port}"
     jar = aiohttp.CookieJar(unsafe=True)
@@ -323,7 +322,9 @@ async def test_a_session_opened_after_the_hubs_last_look_keeps_its_stream(
         try:
             await signed_in(first, base, signins)
             async with first.get(f"{base}/events?topic=fleet") as opened:
-                await opened.content.readline()  # the hub has read the sessions by now
+                await opened.content.readline()
+                await server.hub.refresh_sessions()  # the scheduler's job: the first only
+                assert server.hub.live_sessions is not None
                 await signed_in(second, base, signins)
                 async with second.get(f"{base}/events?topic=fleet") as stream:
                     seen = ""
