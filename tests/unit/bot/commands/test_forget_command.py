@@ -50,11 +50,6 @@ def fleeted(ledger: Ledger, tmp_path: Path) -> tuple[Fleet, Admission]:
 
 
 @pytest.fixture
-def fleet(fleeted: tuple[Fleet, Admission]) -> Fleet:
-    return fleeted[0]
-
-
-@pytest.fixture
 def router(ledger: Ledger, fleeted: tuple[Fleet, Admission]) -> Router:
     fleet, admission = fleeted
     handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=admission)

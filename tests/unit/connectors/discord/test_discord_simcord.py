@@ -33,7 +33,6 @@ from tests.unit.discord_world import (
     World,
     new_router,
     posted,
-    quicken_settling,
 )
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
@@ -73,13 +72,6 @@ class Cast:
                 Grant(f"role:{self.viewers.id}", Role.VIEWER, "discord"),
             ]
         )
-
-
-@pytest.fixture
-def simcord_bot(monkeypatch: pytest.MonkeyPatch) -> Gateway:
-    """The client simcord's ``simcord_env`` logs in: the connector's own, fresh per test."""
-    quicken_settling(monkeypatch)
-    return Gateway()
 
 
 @pytest.fixture

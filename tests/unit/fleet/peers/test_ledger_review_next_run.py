@@ -21,7 +21,7 @@ from fleet.peers.review.handoff import ReviewStores
 from fleet.peers.review.stage import ReviewStage
 from fleet.repos.facts import Change, CommitLine, change_to_json
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Refused
-from tests.unit.fleet.peers.test_ledger_review_stage import BASE, COMMIT, POLICY, Rig
+from tests.unit.fleet.peers.review_rig import BASE, COMMIT, POLICY, Rig
 
 BRANCH = "fw/coder/1"
 NEXT = "fedcba9876543210fedcba9876543210fedcba98"
