@@ -20,9 +20,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import discord
 
-from tests.fakes.discord.test_server import PNG, Bot, control, eventually, run, shut, thread_of
-from tests.fakes.discord.test_server import bot as bot  # a fixture of this module too
-from tests.fakes.discord.test_server import fake as fake  # a fixture of this module too
+from tests.fakes.discord.client import PNG, Bot, control, eventually, run, shut, thread_of
 
 # --- slash commands and interactions -------------------------------------------------
 

@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from tests.fakes.discord.client import Bot, control, eventually, run, shut
 from tests.fakes.discord.server import FakeDiscord
-from tests.fakes.discord.test_server import Bot, control, eventually, run, shut
-from tests.fakes.discord.test_server import fake as fake  # the fixture, pointed at the fake
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)

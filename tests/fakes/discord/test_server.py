@@ -7,14 +7,23 @@ import asyncio
 import io
 import json
 import warnings
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import pytest
-import yarl
 
-from tests.fakes.discord.server import ATTACHMENT_SIZE_LIMIT, FakeDiscord
+from tests.fakes.discord.client import (
+    PNG,
+    TIMEOUT,
+    Bot,
+    control,
+    eventually,
+    run,
+    shut,
+    thread_of,
+)
+from tests.fakes.discord.server import FakeDiscord
+from tests.fakes.discord.wire import ATTACHMENT_SIZE_LIMIT
 from tests.fakes.loopback import State
 
 # discord.py imports the stdlib audioop, deprecated since 3.11; with filterwarnings=error
@@ -22,101 +31,6 @@ from tests.fakes.loopback import State
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import discord
-
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-TIMEOUT = 3.0
-
-
-class Bot(discord.Client):
-    """A plain discord.py client that records what the gateway delivers."""
-
-    def __init__(self, *, message_content: bool = True) -> None:
-        intents = discord.Intents.default()
-        intents.message_content = message_content
-        # on_ready waits guild_ready_timeout after the last GUILD_CREATE (2 s by default).
-        super().__init__(intents=intents, guild_ready_timeout=0.01)
-        self.ready = asyncio.Event()
-        self.resumed = asyncio.Event()
-        self.received: list[discord.Message] = []
-        self.created_threads: list[discord.Thread] = []
-        self.events: list[str] = []  # gateway events in arrival order, for ordering checks
-
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        """No pause: discord.py's default sleeps 5 s before every IDENTIFY but the first."""
-
-    async def on_ready(self) -> None:
-        self.ready.set()
-
-    async def on_resumed(self) -> None:
-        self.resumed.set()
-
-    async def on_message(self, message: discord.Message) -> None:
-        self.received.append(message)
-        self.events.append(f"message:{message.content}")
-
-    async def on_guild_role_create(self, role: discord.Role) -> None:
-        self.events.append(f"role:{role.name}")
-
-    async def on_thread_create(self, thread: discord.Thread) -> None:
-        self.created_threads.append(thread)
-
-    def contents(self) -> list[str]:
-        return [m.content for m in self.received]
-
-
-async def eventually(predicate: Callable[[], object], within: float = TIMEOUT) -> None:
-    """Poll until predicate() is truthy, failing at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.005)
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    """A started fake with discord.py's REST base and gateway URL pointed at it."""
-    async with FakeDiscord() as server:
-        # A plain Client never asks /gateway/bot: both globals must be patched.
-        monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
-        monkeypatch.setattr(
-            discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.gateway_url)
-        )
-        yield server
-
-
-async def run(bot: Bot, token: str) -> asyncio.Task[None]:
-    task = asyncio.create_task(bot.start(token))
-    ready = asyncio.create_task(bot.ready.wait())
-    await asyncio.wait({task, ready}, timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
-    return task
-
-
-async def shut(bot: Bot, task: asyncio.Task[None]) -> BaseException | None:
-    """Close the client (its HTTP session and websocket) and return how start() ended."""
-    await bot.close()
-    await asyncio.wait({task}, timeout=TIMEOUT)
-    return task.exception() if task.done() and not task.cancelled() else None
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord) -> AsyncIterator[Bot]:
-    """A real discord.py client logged in to the fake and ready."""
-    client = Bot()
-    task = await run(client, fake.token)
-    try:
-        assert client.ready.is_set(), "on_ready never fired"
-        yield client
-    finally:
-        assert await shut(client, task) is None
-
-
-def control(bot: Bot, fake: FakeDiscord) -> discord.TextChannel:
-    channel = bot.get_channel(fake.control_channel_id)
-    assert isinstance(channel, discord.TextChannel)
-    return channel
 
 
 # --- login and gateway ---------------------------------------------------------------
@@ -511,13 +425,6 @@ async def test_a_multipart_upload_is_read_as_discord_reads_it(
 
 
 # --- threads archived or deleted by Discord ------------------------------------------
-
-
-async def thread_of(bot: Bot, fake: FakeDiscord, name: str) -> discord.Thread:
-    root = await control(bot, fake).send(f"{name} started")
-    thread = await root.create_thread(name=name)
-    await eventually(lambda: bot.get_channel(thread.id) is not None)
-    return thread
 
 
 async def test_server_side_archive_and_delete(fake: FakeDiscord, bot: Bot) -> None:

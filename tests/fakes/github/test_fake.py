@@ -33,7 +33,7 @@ APP_ID = 77
 
 
 @pytest.fixture
-async def github(clock: ManualClock) -> AsyncIterator[FakeGitHub]:
+async def fake_github(clock: ManualClock) -> AsyncIterator[FakeGitHub]:
     async with FakeGitHub(clock=clock) as fake:
         fake.add_repo(REPO, files={"README.md": "hi\n"})
         fake.add_repo("acme/other")
@@ -60,73 +60,75 @@ async def _send(
         return answer.status, json.loads(raw) if raw else None, dict(answer.headers)
 
 
-async def test_no_credential_is_401_with_githubs_headers(github: FakeGitHub) -> None:
+async def test_no_credential_is_401_with_githubs_headers(fake_github: FakeGitHub) -> None:
     """No Authorization is 401 "Requires authentication", with rate-limit headers and a
     request id as every answer has."""
-    status, data, headers = await _send(github, "GET", "/repos/acme/app/issues/1")
+    status, data, headers = await _send(fake_github, "GET", "/repos/acme/app/issues/1")
     assert status == 401 and data["message"] == "Requires authentication"
     assert data["documentation_url"].startswith("https://docs.github.com/")
     for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
         assert name in headers
     assert headers["X-RateLimit-Resource"] == "core" and headers["X-GitHub-Request-Id"]
-    assert github.violations == []
+    assert fake_github.violations == []
 
 
-async def test_wrong_credential_and_missing_user_agent(github: FakeGitHub) -> None:
+async def test_wrong_credential_and_missing_user_agent(fake_github: FakeGitHub) -> None:
     """A token the fake never gave is 401 "Bad credentials"; no User-Agent is 403."""
     status, data, _ = await _send(
-        github, "GET", "/repos/acme/app/issues", headers={"Authorization": "token ghp_nope"}
+        fake_github, "GET", "/repos/acme/app/issues", headers={"Authorization": "token ghp_nope"}
     )
     assert (status, data["message"]) == (401, "Bad credentials")
     status, data, _ = await _send(
-        github, "GET", "/repos/acme/app/issues", headers=AUTH, no_agent=True
+        fake_github, "GET", "/repos/acme/app/issues", headers=AUTH, no_agent=True
     )
     assert status == 403 and "User-Agent" in data["message"]
-    assert github.violations == []
+    assert fake_github.violations == []
 
 
-async def test_a_body_breaking_the_description_is_422_and_recorded(github: FakeGitHub) -> None:
+async def test_a_body_breaking_the_description_is_422_and_recorded(fake_github: FakeGitHub) -> None:
     """A comment without ``body`` breaks the description: 422, and a violation."""
-    number = github.add_issue(REPO, "x")
+    number = fake_github.add_issue(REPO, "x")
     path = f"/repos/acme/app/issues/{number}/comments"
-    status, data, _ = await _send(github, "POST", path, headers=AUTH, body={"text": "hi"})
+    status, data, _ = await _send(fake_github, "POST", path, headers=AUTH, body={"text": "hi"})
     assert status == 422 and data["message"].startswith("Invalid request.")
-    assert github.comments_on(REPO, number) == []
-    (violation,) = github.violations
+    assert fake_github.comments_on(REPO, number) == []
+    (violation,) = fake_github.violations
     assert violation.startswith(f"POST {path}: request:") and "'body' is a required" in violation
 
 
-async def test_a_bad_query_and_an_unserved_path_are_violations(github: FakeGitHub) -> None:
+async def test_a_bad_query_and_an_unserved_path_are_violations(fake_github: FakeGitHub) -> None:
     """``per_page=lots`` breaks the description (422); a path the fake does not serve is
     404 and a violation, so a client cannot drift off the described API unseen."""
-    status, _, _ = await _send(github, "GET", "/repos/acme/app/issues?per_page=lots", headers=AUTH)
+    status, _, _ = await _send(
+        fake_github, "GET", "/repos/acme/app/issues?per_page=lots", headers=AUTH
+    )
     assert status == 422
-    status, _, _ = await _send(github, "GET", "/repos/acme/app/labels", headers=AUTH)
+    status, _, _ = await _send(fake_github, "GET", "/repos/acme/app/labels", headers=AUTH)
     assert status == 404
-    assert [v.split(":")[0] for v in github.violations] == [
+    assert [v.split(":")[0] for v in fake_github.violations] == [
         "GET /repos/acme/app/issues",
         "GET /repos/acme/app/labels",
     ]
 
 
-async def test_listings_page_with_githubs_link_header(github: FakeGitHub) -> None:
+async def test_listings_page_with_githubs_link_header(fake_github: FakeGitHub) -> None:
     """A long listing is paged with ``Link: <…>; rel="next"``."""
     for index in range(3):
-        github.add_issue(REPO, f"i{index}")
+        fake_github.add_issue(REPO, f"i{index}")
     status, data, headers = await _send(
-        github, "GET", "/repos/acme/app/issues?per_page=2", headers=AUTH
+        fake_github, "GET", "/repos/acme/app/issues?per_page=2", headers=AUTH
     )
     assert status == 200 and [item["number"] for item in data] == [3, 2]
     assert 'page=2>; rel="next"' in headers["Link"]
-    assert github.violations == []
+    assert fake_github.violations == []
 
 
 def test_the_judge_refuses_a_broken_answer_and_takes_a_whole_one() -> None:
     """An issue without ``user`` breaks the description; the fake's own shape passes."""
-    github = FakeGitHub(check=False)
-    repo = github.add_repo(REPO)
-    number = github.add_issue(REPO, "x", author="alice")
-    whole = shapes.issue(repo, repo.issues[number], github.accounts, "http://127.0.0.1:1")
+    fake_github = FakeGitHub(check=False)
+    repo = fake_github.add_repo(REPO)
+    number = fake_github.add_issue(REPO, "x", author="alice")
+    whole = shapes.issue(repo, repo.issues[number], fake_github.accounts, "http://127.0.0.1:1")
     call = Call(
         "GET",
         f"/repos/acme/app/issues/{number}",
@@ -166,51 +168,53 @@ def _jwt(**claims: Any) -> str:
     ],
 )
 async def test_jwts_are_held_to_githubs_rules(
-    github: FakeGitHub, claims: dict[str, int], words: str | None
+    fake_github: FakeGitHub, claims: dict[str, int], words: str | None
 ) -> None:
     """A good JWT finds the installation; an expired, too long, future or foreign one is
     401 in GitHub's words."""
     headers = {"Authorization": f"Bearer {_jwt(**claims)}"}
-    status, data, _ = await _send(github, "GET", "/repos/acme/app/installation", headers=headers)
+    status, data, _ = await _send(
+        fake_github, "GET", "/repos/acme/app/installation", headers=headers
+    )
     if words is None:
         assert status == 200 and data["app_id"] == APP_ID
     else:
         assert status == 401 and words in data["message"]
-    assert github.violations == []
+    assert fake_github.violations == []
 
 
-async def test_minting_is_narrowed_to_what_the_installation_has(github: FakeGitHub) -> None:
+async def test_minting_is_narrowed_to_what_the_installation_has(fake_github: FakeGitHub) -> None:
     """A token for a repository or permission outside the installation is refused (422);
     a PAT cannot mint; a minted token reaches its repository only, and no check runs."""
     headers = {"Authorization": f"Bearer {_jwt()}"}
-    installation = next(iter(github.credentials.installations))
+    installation = next(iter(fake_github.credentials.installations))
     path = f"/app/installations/{installation}/access_tokens"
     status, _, _ = await _send(
-        github, "POST", path, headers=headers, body={"repositories": ["other"]}
+        fake_github, "POST", path, headers=headers, body={"repositories": ["other"]}
     )
     assert status == 422
     wanted = {"permissions": {"contents": "write"}}
-    status, _, _ = await _send(github, "POST", path, headers=headers, body=wanted)
+    status, _, _ = await _send(fake_github, "POST", path, headers=headers, body=wanted)
     assert status == 422
-    status, data, _ = await _send(github, "POST", path, headers=AUTH, body={})
+    status, data, _ = await _send(fake_github, "POST", path, headers=AUTH, body={})
     assert status == 401 and data["message"] == "A JSON web token could not be decoded"
     status, data, _ = await _send(
-        github, "POST", path, headers=headers, body={"repositories": ["app"]}
+        fake_github, "POST", path, headers=headers, body={"repositories": ["app"]}
     )
     assert status == 201 and data["expires_at"] == shapes.stamp(T0 + timedelta(hours=1))
     token = {"Authorization": f"token {data['token']}"}
-    assert (await _send(github, "GET", "/repos/acme/other/issues", headers=token))[0] == 404
-    assert (await _send(github, "GET", "/repos/acme/app/issues", headers=token))[0] == 200
+    assert (await _send(fake_github, "GET", "/repos/acme/other/issues", headers=token))[0] == 404
+    assert (await _send(fake_github, "GET", "/repos/acme/app/issues", headers=token))[0] == 200
     check = {"name": "x", "head_sha": "0" * 39 + "1"}
     status, data, _ = await _send(
-        github, "POST", "/repos/acme/app/check-runs", headers=token, body=check
+        fake_github, "POST", "/repos/acme/app/check-runs", headers=token, body=check
     )
     assert status == 403 and data["message"] == "Resource not accessible by integration"
     status, data, _ = await _send(
-        github, "POST", "/repos/acme/app/check-runs", headers=AUTH, body=check
+        fake_github, "POST", "/repos/acme/app/check-runs", headers=AUTH, body=check
     )
     assert status == 403 and "GitHub App" in data["message"]
-    assert github.violations == []
+    assert fake_github.violations == []
 
 
 def test_the_thread_runner_serves_a_synchronous_client() -> None:
@@ -239,7 +243,7 @@ def _git(*args: str, cwd: Path | None = None) -> str:
 
 
 async def test_a_repository_linked_to_git_reads_and_deletes_there(
-    github: FakeGitHub, tmp_path: Path
+    fake_github: FakeGitHub, tmp_path: Path
 ) -> None:
     """Branches and files come from the bare repository; deleting a branch deletes it."""
     work, bare = tmp_path / "work", tmp_path / "bare.git"
@@ -250,32 +254,36 @@ async def test_a_repository_linked_to_git_reads_and_deletes_there(
     _git("-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "one", cwd=work)
     _git("branch", "feature", cwd=work)
     _git("clone", "-q", "--bare", str(work), str(bare))
-    github.link_git(REPO, bare)
+    fake_github.link_git(REPO, bare)
     status, data, _ = await _send(
-        github, "GET", "/repos/acme/app/contents/src/a.py?ref=feature", headers=AUTH
+        fake_github, "GET", "/repos/acme/app/contents/src/a.py?ref=feature", headers=AUTH
     )
     assert status == 200 and data["sha"] == _git("rev-parse", "HEAD:src/a.py", cwd=work)
-    status, data, _ = await _send(github, "GET", "/repos/acme/app/contents/src", headers=AUTH)
+    status, data, _ = await _send(fake_github, "GET", "/repos/acme/app/contents/src", headers=AUTH)
     assert [entry["name"] for entry in data] == ["a.py"]
     status, _, _ = await _send(
-        github, "DELETE", "/repos/acme/app/git/refs/heads/feature", headers=AUTH
+        fake_github, "DELETE", "/repos/acme/app/git/refs/heads/feature", headers=AUTH
     )
     assert status == 204
     assert _git("--git-dir", str(bare), "branch", "--list", "feature") == ""
-    assert github.violations == []
+    assert fake_github.violations == []
 
 
-async def test_one_operation_can_be_refused_until_allowed_again(github: FakeGitHub) -> None:
+async def test_one_operation_can_be_refused_until_allowed_again(fake_github: FakeGitHub) -> None:
     """`refuse_route` refuses one operation with the status and message asked (as a token
     without that permission is refused), others still served; `allow_route` lifts it."""
     pulls = "/repos/{owner}/{repo}/pulls"
-    github.refuse_route("POST", pulls, 403, "Resource not accessible by personal access token")
+    fake_github.refuse_route("POST", pulls, 403, "Resource not accessible by personal access token")
     body = {"title": "t", "head": "main", "base": "main"}
-    status, data, _ = await _send(github, "POST", f"/repos/{REPO}/pulls", headers=AUTH, body=body)
+    status, data, _ = await _send(
+        fake_github, "POST", f"/repos/{REPO}/pulls", headers=AUTH, body=body
+    )
     assert (status, data["message"]) == (403, "Resource not accessible by personal access token")
-    assert (await _send(github, "GET", f"/repos/{REPO}/pulls", headers=AUTH))[0] == 200
-    github.allow_route("POST", pulls)
-    status, data, _ = await _send(github, "POST", f"/repos/{REPO}/pulls", headers=AUTH, body=body)
+    assert (await _send(fake_github, "GET", f"/repos/{REPO}/pulls", headers=AUTH))[0] == 200
+    fake_github.allow_route("POST", pulls)
+    status, data, _ = await _send(
+        fake_github, "POST", f"/repos/{REPO}/pulls", headers=AUTH, body=body
+    )
     assert status == 422 and "No commits between" in str(data)
     with pytest.raises(ValueError, match="serves no"):
-        github.refuse_route("POST", "/repos/{owner}/{repo}/nothing")
+        fake_github.refuse_route("POST", "/repos/{owner}/{repo}/nothing")

@@ -27,7 +27,7 @@ PROJECT = "/projects/acme%2Fapp"
 
 
 @pytest.fixture
-async def gitlab() -> AsyncIterator[FakeGitLab]:
+async def fake_gitlab() -> AsyncIterator[FakeGitLab]:
     tokens = {
         GITLAB_TOKEN: Token(BOT_LOGIN),
         "guest-token": Token("gus"),
@@ -66,120 +66,124 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def test_no_token_or_a_wrong_one_is_401_as_gitlab_says_it(gitlab: FakeGitLab) -> None:
+async def test_no_token_or_a_wrong_one_is_401_as_gitlab_says_it(fake_gitlab: FakeGitLab) -> None:
     """Without a token, with an unknown one in either header: 401 Unauthorized."""
     for headers in ({}, {"PRIVATE-TOKEN": "nope"}, _bearer("nope"), {"Authorization": "token x"}):
-        assert await _ask(gitlab, "GET", "/user", headers=headers) == (
+        assert await _ask(fake_gitlab, "GET", "/user", headers=headers) == (
             401,
             {"message": "401 Unauthorized"},
         )
-    assert gitlab.violations == []
+    assert fake_gitlab.violations == []
 
 
-async def test_either_header_carries_the_token(gitlab: FakeGitLab) -> None:
+async def test_either_header_carries_the_token(fake_gitlab: FakeGitLab) -> None:
     """PRIVATE-TOKEN and Authorization: Bearer both name the token's user."""
     for headers in ({"PRIVATE-TOKEN": GITLAB_TOKEN}, _bearer(GITLAB_TOKEN)):
-        status, data = await _ask(gitlab, "GET", "/user", headers=headers)
+        status, data = await _ask(fake_gitlab, "GET", "/user", headers=headers)
         assert status == 200 and isinstance(data, dict) and data["username"] == BOT_LOGIN
-    assert gitlab.violations == []
+    assert fake_gitlab.violations == []
 
 
-async def test_a_project_out_of_sight_is_404_project_not_found(gitlab: FakeGitLab) -> None:
+async def test_a_project_out_of_sight_is_404_project_not_found(fake_gitlab: FakeGitLab) -> None:
     """A stranger, and anyone asking for a project that is not there, get the same 404."""
-    gitlab.tokens["stranger-token"] = Token("stranger")
-    gitlab.add_user("stranger")
+    fake_gitlab.tokens["stranger-token"] = Token("stranger")
+    fake_gitlab.add_user("stranger")
     for token, path in (("stranger-token", PROJECT), (GITLAB_TOKEN, "/projects/acme%2Fnone")):
-        status, data = await _ask(gitlab, "GET", path, headers=_bearer(token))
+        status, data = await _ask(fake_gitlab, "GET", path, headers=_bearer(token))
         assert (status, data) == (404, {"message": "404 Project Not Found"})
-    assert gitlab.violations == []
+    assert fake_gitlab.violations == []
 
 
-async def test_access_levels_are_enforced(gitlab: FakeGitLab) -> None:
+async def test_access_levels_are_enforced(fake_gitlab: FakeGitLab) -> None:
     """A Guest comments on an issue but cannot see a merge request or open one; a
     Developer opens one; a read_api token writes nothing."""
-    iid = gitlab.open_issue(REPO, "t", author="wendy")
-    gitlab.add_branch(REPO, "feature", files={"f": "f"})
+    iid = fake_gitlab.open_issue(REPO, "t", author="wendy")
+    fake_gitlab.add_branch(REPO, "feature", files={"f": "f"})
     guest = _bearer("guest-token")
-    status, _ = await _ask(gitlab, "POST", f"{PROJECT}/issues/{iid}/notes", headers=guest,
+    status, _ = await _ask(fake_gitlab, "POST", f"{PROJECT}/issues/{iid}/notes", headers=guest,
                            body={"body": "me too"})  # fmt: skip
     assert status == 201
     mr = {"source_branch": "feature", "target_branch": "main", "title": "T"}
-    assert (await _ask(gitlab, "POST", f"{PROJECT}/merge_requests", headers=guest, body=mr))[
+    assert (await _ask(fake_gitlab, "POST", f"{PROJECT}/merge_requests", headers=guest, body=mr))[
         0
     ] == 403
     read = await _ask(
-        gitlab, "POST", f"{PROJECT}/merge_requests", headers=_bearer("reader-token"), body=mr
+        fake_gitlab, "POST", f"{PROJECT}/merge_requests", headers=_bearer("reader-token"), body=mr
     )
     assert read == (403, {"error": "insufficient_scope"})
     status, made = await _ask(
-        gitlab, "POST", f"{PROJECT}/merge_requests", headers=_bearer("dev-token"), body=mr
+        fake_gitlab, "POST", f"{PROJECT}/merge_requests", headers=_bearer("dev-token"), body=mr
     )
     assert status == 201 and isinstance(made, dict) and made["draft"] is False
-    seen = await _ask(gitlab, "GET", f"{PROJECT}/merge_requests/{made['iid']}", headers=guest)
+    seen = await _ask(fake_gitlab, "GET", f"{PROJECT}/merge_requests/{made['iid']}", headers=guest)
     assert seen == (404, {"message": "404 Merge Request Not Found"})
     again = await _ask(
-        gitlab, "POST", f"{PROJECT}/merge_requests", headers=_bearer("dev-token"), body=mr
+        fake_gitlab, "POST", f"{PROJECT}/merge_requests", headers=_bearer("dev-token"), body=mr
     )
     assert again[0] == 409
-    assert gitlab.violations == []
+    assert fake_gitlab.violations == []
 
 
-async def test_a_merge_is_guarded_by_the_sha(gitlab: FakeGitLab) -> None:
+async def test_a_merge_is_guarded_by_the_sha(fake_gitlab: FakeGitLab) -> None:
     """A sha that is not the source branch's head: 409 naming the head; the right one merges."""
-    iid = gitlab.open_mr(REPO, "feature", author="wendy")
-    head = gitlab.mr(REPO, iid).sha
+    iid = fake_gitlab.open_mr(REPO, "feature", author="wendy")
+    head = fake_gitlab.mr(REPO, iid).sha
     path = f"{PROJECT}/merge_requests/{iid}/merge"
     status, data = await _ask(
-        gitlab, "PUT", path, headers=_bearer(GITLAB_TOKEN), body={"sha": "0" * 40}
+        fake_gitlab, "PUT", path, headers=_bearer(GITLAB_TOKEN), body={"sha": "0" * 40}
     )
     assert (status, data) == (409, {"message": f"SHA does not match HEAD of source branch: {head}"})
     status, data = await _ask(
-        gitlab, "PUT", path, headers=_bearer(GITLAB_TOKEN), body={"sha": head}
+        fake_gitlab, "PUT", path, headers=_bearer(GITLAB_TOKEN), body={"sha": head}
     )
     assert status == 200 and isinstance(data, dict) and data["state"] == "merged"
-    status, _ = await _ask(gitlab, "PUT", path, headers=_bearer(GITLAB_TOKEN), body={"sha": head})
+    status, _ = await _ask(
+        fake_gitlab, "PUT", path, headers=_bearer(GITLAB_TOKEN), body={"sha": head}
+    )
     assert status == 405
-    assert gitlab.violations == []
+    assert fake_gitlab.violations == []
 
 
-async def test_ones_own_merge_request_is_not_approved(gitlab: FakeGitLab) -> None:
+async def test_ones_own_merge_request_is_not_approved(fake_gitlab: FakeGitLab) -> None:
     """Its author's approval is 401 (merge_requests_author_approval is off); another's
     counts once, with GitLab's system note."""
-    iid = gitlab.open_mr(REPO, "feature", author="wendy")
+    iid = fake_gitlab.open_mr(REPO, "feature", author="wendy")
     path = f"{PROJECT}/merge_requests/{iid}/approve"
-    assert (await _ask(gitlab, "POST", path, headers=_bearer("dev-token")))[0] == 401
-    status, data = await _ask(gitlab, "POST", path, headers=_bearer(GITLAB_TOKEN))
+    assert (await _ask(fake_gitlab, "POST", path, headers=_bearer("dev-token")))[0] == 401
+    status, data = await _ask(fake_gitlab, "POST", path, headers=_bearer(GITLAB_TOKEN))
     assert status == 201 and isinstance(data, dict) and data["approved"] is True
-    assert (await _ask(gitlab, "POST", path, headers=_bearer(GITLAB_TOKEN)))[0] == 401
-    notes = gitlab.notes_on(REPO, iid, pull=True)
+    assert (await _ask(fake_gitlab, "POST", path, headers=_bearer(GITLAB_TOKEN)))[0] == 401
+    notes = fake_gitlab.notes_on(REPO, iid, pull=True)
     assert [(n.author, n.body, n.system) for n in notes] == [
         (BOT_LOGIN, "approved this merge request", True)
     ]
-    assert gitlab.violations == []
+    assert fake_gitlab.violations == []
 
 
-async def test_an_assignment_is_a_system_note_in_gitlabs_words(gitlab: FakeGitLab) -> None:
+async def test_an_assignment_is_a_system_note_in_gitlabs_words(fake_gitlab: FakeGitLab) -> None:
     """Assignees given and taken are recorded as GitLab writes them, names by to_sentence."""
-    iid = gitlab.open_issue(REPO, "t", author="wendy")
-    gitlab.assign(REPO, iid, "a", "b", "c", by="wendy")
-    gitlab.unassign(REPO, iid, "b", by="wendy")
-    bodies = [n.body for n in gitlab.notes_on(REPO, iid) if n.system]
+    iid = fake_gitlab.open_issue(REPO, "t", author="wendy")
+    fake_gitlab.assign(REPO, iid, "a", "b", "c", by="wendy")
+    fake_gitlab.unassign(REPO, iid, "b", by="wendy")
+    bodies = [n.body for n in fake_gitlab.notes_on(REPO, iid) if n.system]
     assert bodies == ["assigned to @a, @b, and @c", "unassigned @b"]
 
 
-async def test_what_the_description_does_not_allow_is_a_violation(gitlab: FakeGitLab) -> None:
+async def test_what_the_description_does_not_allow_is_a_violation(fake_gitlab: FakeGitLab) -> None:
     """An undescribed path, query parameter or body field, a wrong type: recorded, 400/404."""
-    assert (await _ask(gitlab, "GET", "/nothing/here", headers=_bearer(GITLAB_TOKEN)))[0] == 404
-    bad = await _ask(gitlab, "GET", f"{PROJECT}/merge_requests", headers=_bearer(GITLAB_TOKEN),
+    assert (await _ask(fake_gitlab, "GET", "/nothing/here", headers=_bearer(GITLAB_TOKEN)))[
+        0
+    ] == 404
+    bad = await _ask(fake_gitlab, "GET", f"{PROJECT}/merge_requests", headers=_bearer(GITLAB_TOKEN),
                      params={"head": "x"})  # fmt: skip
     assert bad[0] == 400
-    iid = gitlab.open_issue(REPO, "t")
+    iid = fake_gitlab.open_issue(REPO, "t")
     notes = f"{PROJECT}/issues/{iid}/notes"
-    wrong = await _ask(gitlab, "POST", notes, headers=_bearer(GITLAB_TOKEN),
+    wrong = await _ask(fake_gitlab, "POST", notes, headers=_bearer(GITLAB_TOKEN),
                        body={"body": 3, "sticky": True})  # fmt: skip
     assert wrong[0] == 400
-    assert len(gitlab.violations) == 4 and "undescribed operation" in gitlab.violations[0]
-    assert any("undescribed field 'sticky'" in v for v in gitlab.violations)
+    assert len(fake_gitlab.violations) == 4 and "undescribed operation" in fake_gitlab.violations[0]
+    assert any("undescribed field 'sticky'" in v for v in fake_gitlab.violations)
 
 
 def test_the_description_judges_answers_by_their_fields_and_stated_types() -> None:
@@ -259,20 +263,20 @@ async def test_a_slow_receiver_fails_a_delivery() -> None:
 
 
 async def test_a_project_linked_to_git_serves_what_was_pushed(
-    gitlab: FakeGitLab, tmp_path: Path
+    fake_gitlab: FakeGitLab, tmp_path: Path
 ) -> None:
     """Branches, files and a merge request's head come from the real bare repository."""
     upstream = GitUpstream(tmp_path, "t")
     bare = upstream.create("app", {"README.md": "from git\n"})
-    gitlab.add_project("acme/linked")
-    gitlab.add_member("acme/linked", BOT_LOGIN, 40)
-    gitlab.link_git("acme/linked", bare)
+    fake_gitlab.add_project("acme/linked")
+    fake_gitlab.add_member("acme/linked", BOT_LOGIN, 40)
+    fake_gitlab.link_git("acme/linked", bare)
     git("update-ref", "refs/heads/feature", upstream.commit("app", {"f.txt": "f\n"}), cwd=bare)
-    iid = gitlab.open_mr("acme/linked", "feature", author="wendy")
+    iid = fake_gitlab.open_mr("acme/linked", "feature", author="wendy")
     path = "/projects/acme%2Flinked/repository/files/README.md"
-    status, data = await _ask(gitlab, "GET", path, headers=_bearer(GITLAB_TOKEN),
+    status, data = await _ask(fake_gitlab, "GET", path, headers=_bearer(GITLAB_TOKEN),
                               params={"ref": "main"})  # fmt: skip
     assert status == 200 and isinstance(data, dict) and data["size"] == len("from git\n")
     tip = upstream.commit("app", {"f.txt": "g\n"}, branch="feature")
-    assert gitlab.mr("acme/linked", iid).sha == tip
-    assert gitlab.violations == []
+    assert fake_gitlab.mr("acme/linked", iid).sha == tip
+    assert fake_gitlab.violations == []

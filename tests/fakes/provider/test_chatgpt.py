@@ -39,13 +39,13 @@ class Clock:
 
 
 @pytest.fixture
-def clock() -> Clock:
+def chatgpt_clock() -> Clock:
     return Clock()
 
 
 @pytest.fixture
-async def chatgpt(clock: Clock) -> AsyncIterator[FakeChatGpt]:
-    async with FakeChatGpt(clock=clock) as fake:
+async def chatgpt(chatgpt_clock: Clock) -> AsyncIterator[FakeChatGpt]:
+    async with FakeChatGpt(clock=chatgpt_clock) as fake:
         yield fake
 
 
@@ -186,13 +186,13 @@ async def test_wrong_account_or_token_is_refused(chatgpt, session, headers) -> N
     assert "x-codex-primary-used-percent" not in response.headers
 
 
-async def test_expired_access_token_is_refused(chatgpt, session, clock) -> None:
+async def test_expired_access_token_is_refused(chatgpt, session, chatgpt_clock) -> None:
     """Past its expiry (injected clock) an access token gets 401 token_expired."""
     token = chatgpt.add_login(ACCOUNT)["tokens"]["access_token"]
-    clock.now = START + 3599
+    chatgpt_clock.now = START + 3599
     status, _, _ = await respond(session, chatgpt, auth(token, ACCOUNT))
     assert status == 200
-    clock.now = START + 3600
+    chatgpt_clock.now = START + 3600
     status, text, _ = await respond(session, chatgpt, auth(token, ACCOUNT))
     assert status == 401 and error_code(text) == "token_expired"
 
@@ -257,10 +257,10 @@ async def test_other_paths_are_404(chatgpt, session) -> None:
 
 
 @pytest.mark.parametrize("form", [False, True], ids=["json", "form"])
-async def test_refresh_rotates_all_tokens(chatgpt, session, clock, form) -> None:
+async def test_refresh_rotates_all_tokens(chatgpt, session, chatgpt_clock, form) -> None:
     """A current refresh token (JSON or form body) rotates access, refresh and id tokens."""
     old = chatgpt.add_login(ACCOUNT)["tokens"]
-    clock.now = START + 4000  # the old access token has expired
+    chatgpt_clock.now = START + 4000  # the old access token has expired
     status, body = await refresh(session, chatgpt, old["refresh_token"], form=form)
     assert status == 200
     assert set(body) == {"id_token", "access_token", "refresh_token", "expires_in"}

@@ -24,7 +24,7 @@ async def provider() -> AsyncIterator[FakeProvider]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
+async def refusals_session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(middlewares=(send_key,)) as client:
         yield client
 
@@ -63,51 +63,53 @@ def openai_error(message: str, param: str | None, code: str | None, body: Any) -
 
 
 @pytest.mark.parametrize("missing", ["model", "messages", "max_tokens"])
-async def test_anthropic_missing_field_is_400(provider, session, missing) -> None:
+async def test_anthropic_missing_field_is_400(provider, refusals_session, missing) -> None:
     """A Messages body without model, messages or max_tokens gets invalid_request_error."""
     body = anthropic()
     del body[missing]
-    status, answer = await send(session, provider.base_url + MESSAGES, body)
+    status, answer = await send(refusals_session, provider.base_url + MESSAGES, body)
     assert status == 400
     anthropic_error("invalid_request_error", f"{missing}: Field required", answer)
     assert provider.invalid == provider.requests and provider.emitted == []
 
 
 @pytest.mark.parametrize("raw", [b"", b"{not json", b'["model"]'])
-async def test_anthropic_body_that_is_no_object_is_400(provider, session, raw) -> None:
+async def test_anthropic_body_that_is_no_object_is_400(provider, refusals_session, raw) -> None:
     """A body that is empty, not JSON or not an object is 400, never served as {}."""
-    status, answer = await send(session, provider.base_url + MESSAGES, raw, raw=True)
+    status, answer = await send(refusals_session, provider.base_url + MESSAGES, raw, raw=True)
     assert status == 400 and answer["error"]["type"] == "invalid_request_error"
     assert provider.emitted == []
 
 
-async def test_anthropic_unknown_model_is_404(provider, session) -> None:
+async def test_anthropic_unknown_model_is_404(provider, refusals_session) -> None:
     """A model the fake does not serve gets not_found_error naming it, and keeps the turn."""
     status, answer = await send(
-        session, provider.base_url + MESSAGES, anthropic(model=GITHUB_TOKEN)
+        refusals_session, provider.base_url + MESSAGES, anthropic(model=GITHUB_TOKEN)
     )
     assert status == 404
     anthropic_error("not_found_error", f"model: {GITHUB_TOKEN}", answer)
-    status, answer = await send(session, provider.base_url + MESSAGES, anthropic())
+    status, answer = await send(refusals_session, provider.base_url + MESSAGES, anthropic())
     assert status == 200 and answer["content"][0]["text"] == "kept"
 
 
-async def test_anthropic_model_must_be_a_string(provider, session) -> None:
+async def test_anthropic_model_must_be_a_string(provider, refusals_session) -> None:
     """A model that is not a string is 400, not served as the first model."""
-    status, answer = await send(session, provider.base_url + MESSAGES, anthropic(model=7))
+    status, answer = await send(refusals_session, provider.base_url + MESSAGES, anthropic(model=7))
     assert status == 400
     anthropic_error("invalid_request_error", "model: Input should be a valid string", answer)
 
 
-async def test_count_tokens_checks_model_and_messages(provider, session) -> None:
+async def test_count_tokens_checks_model_and_messages(provider, refusals_session) -> None:
     """count_tokens needs model and messages (not max_tokens) and a served model."""
     url = provider.base_url + COUNT_TOKENS
-    status, answer = await send(session, url, {"model": "claude-sonnet-4-5"})
+    status, answer = await send(refusals_session, url, {"model": "claude-sonnet-4-5"})
     assert status == 400
     anthropic_error("invalid_request_error", "messages: Field required", answer)
-    status, _ = await send(session, url, {"model": "nope", "messages": []})
+    status, _ = await send(refusals_session, url, {"model": "nope", "messages": []})
     assert status == 404
-    status, answer = await send(session, url, {"model": "claude-sonnet-4-5", "messages": []})
+    status, answer = await send(
+        refusals_session, url, {"model": "claude-sonnet-4-5", "messages": []}
+    )
     assert status == 200 and answer == {"input_tokens": 12}
 
 
@@ -123,9 +125,11 @@ async def test_count_tokens_checks_model_and_messages(provider, session) -> None
         (CHAT, {"model": "gpt-4o-mini"}, "messages"),
     ],
 )
-async def test_openai_missing_parameter_is_400(provider, session, path, body, missing) -> None:
+async def test_openai_missing_parameter_is_400(
+    provider, refusals_session, path, body, missing
+) -> None:
     """A missing model, input or messages gets missing_required_parameter naming it."""
-    status, answer = await send(session, provider.base_url + path, body)
+    status, answer = await send(refusals_session, provider.base_url + path, body)
     assert status == 400
     message = f"Missing required parameter: '{missing}'."
     openai_error(message, missing, "missing_required_parameter", answer)
@@ -133,9 +137,9 @@ async def test_openai_missing_parameter_is_400(provider, session, path, body, mi
 
 
 @pytest.mark.parametrize("path", [RESPONSES, CHAT])
-async def test_openai_body_that_is_not_json_is_400(provider, session, path) -> None:
+async def test_openai_body_that_is_not_json_is_400(provider, refusals_session, path) -> None:
     """A body that is not JSON gets OpenAI's could-not-parse 400, with no param or code."""
-    status, answer = await send(session, provider.base_url + path, b"model=gpt", raw=True)
+    status, answer = await send(refusals_session, provider.base_url + path, b"model=gpt", raw=True)
     assert status == 400
     assert answer["error"]["message"].startswith("We could not parse the JSON body")
     assert answer["error"]["type"] == "invalid_request_error"
@@ -143,9 +147,11 @@ async def test_openai_body_that_is_not_json_is_400(provider, session, path) -> N
 
 
 @pytest.mark.parametrize(("path", "body"), [(RESPONSES, responses()), (CHAT, chat())])
-async def test_openai_unknown_model_is_404(provider, session, path, body) -> None:
+async def test_openai_unknown_model_is_404(provider, refusals_session, path, body) -> None:
     """A model the fake does not serve gets model_not_found, as the real API answers."""
-    status, answer = await send(session, provider.base_url + path, {**body, "model": GITHUB_TOKEN})
+    status, answer = await send(
+        refusals_session, provider.base_url + path, {**body, "model": GITHUB_TOKEN}
+    )
     assert status == 404
     message = f"The model `{GITHUB_TOKEN}` does not exist or you do not have access to it."
     openai_error(message, None, "model_not_found", answer)
@@ -154,21 +160,23 @@ async def test_openai_unknown_model_is_404(provider, session, path, body) -> Non
 # --- Leniency by name -----------------------------------------------------------------
 
 
-async def test_any_model_serves_an_unknown_model(session) -> None:
+async def test_any_model_serves_an_unknown_model(refusals_session) -> None:
     """any_model serves any model name, but still refuses a body missing a field."""
     async with FakeProvider(any_model=True) as fake:
-        status, answer = await send(session, fake.base_url + MESSAGES, anthropic(model="x-1"))
+        status, answer = await send(
+            refusals_session, fake.base_url + MESSAGES, anthropic(model="x-1")
+        )
         assert status == 200 and answer["model"] == "x-1"
-        status, _ = await send(session, fake.base_url + MESSAGES, {"model": "x-1"})
+        status, _ = await send(refusals_session, fake.base_url + MESSAGES, {"model": "x-1"})
         assert status == 400
 
 
-async def test_lenient_body_serves_a_body_that_is_not_json(session) -> None:
+async def test_lenient_body_serves_a_body_that_is_not_json(refusals_session) -> None:
     """lenient_body serves a body that is not JSON (as {}) but still refuses unknown models."""
     async with FakeProvider(lenient_body=True) as fake:
-        status, _ = await send(session, fake.base_url + CHAT, b"not json", raw=True)
+        status, _ = await send(refusals_session, fake.base_url + CHAT, b"not json", raw=True)
         assert status == 200
-        status, _ = await send(session, fake.base_url + CHAT, {"model": "nope"})
+        status, _ = await send(refusals_session, fake.base_url + CHAT, {"model": "nope"})
         assert status == 404
 
 

@@ -37,7 +37,7 @@ async def provider() -> AsyncIterator[FakeProvider]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
+async def server_session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(middlewares=(send_key,)) as client:
         yield client
 
@@ -84,11 +84,11 @@ def names(events: list[SseEvent]) -> list[str | None]:
 # --- Anthropic Messages --------------------------------------------------------------
 
 
-async def test_anthropic_stream_event_order_and_usage(provider, session) -> None:
+async def test_anthropic_stream_event_order_and_usage(provider, server_session) -> None:
     """A streamed Messages turn sends the real event sequence with start and final usage."""
     provider.add(Turn(text="Hello world", usage=USAGE))
     url = f"{provider.base_url}/v1/messages?beta=true"
-    response, events = await post_sse(session, url, anthropic(stream=True))
+    response, events = await post_sse(server_session, url, anthropic(stream=True))
     assert response.status == 200
     assert response.headers["Content-Type"] == "text/event-stream"
     assert "Content-Encoding" not in response.headers
@@ -123,10 +123,12 @@ async def test_anthropic_stream_event_order_and_usage(provider, session) -> None
     assert provider.emitted[0].usage == Usage(100, 40, cache_read=30, cache_write=20)
 
 
-async def test_anthropic_non_stream_message(provider, session) -> None:
+async def test_anthropic_non_stream_message(provider, server_session) -> None:
     """Without stream:true, Messages answers one JSON message carrying the full usage."""
     provider.add(Turn(text="ok", usage=USAGE))
-    async with session.post(f"{provider.base_url}/v1/messages", json=anthropic()) as response:
+    async with server_session.post(
+        f"{provider.base_url}/v1/messages", json=anthropic()
+    ) as response:
         assert response.headers["Content-Type"] == "application/json"
         body = await response.json()
     assert body["type"] == "message" and body["stop_reason"] == "end_turn"
@@ -135,10 +137,12 @@ async def test_anthropic_non_stream_message(provider, session) -> None:
     assert provider.emitted[0].streamed is False and provider.emitted[0].cut is False
 
 
-async def test_anthropic_tool_use_stream(provider, session) -> None:
+async def test_anthropic_tool_use_stream(provider, server_session) -> None:
     """A tool call streams as a tool_use block whose input_json_delta pieces join to the args."""
     provider.add(Turn(text="Let me look.", tool=ToolCall("Bash", {"command": "ls -la"})))
-    _, events = await post_sse(session, f"{provider.base_url}/v1/messages", anthropic(stream=True))
+    _, events = await post_sse(
+        server_session, f"{provider.base_url}/v1/messages", anthropic(stream=True)
+    )
     starts = [data for name, data in events if name == "content_block_start"]
     assert [s["index"] for s in starts] == [0, 1]
     tool = starts[1]["content_block"]
@@ -154,20 +158,24 @@ async def test_anthropic_tool_use_stream(provider, session) -> None:
     assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
 
 
-async def test_anthropic_tool_use_non_stream(provider, session) -> None:
+async def test_anthropic_tool_use_non_stream(provider, server_session) -> None:
     """A non-streamed tool call is a tool_use content block with a parsed input object."""
     provider.add(Turn(text="", tool=ToolCall("Read", {"path": "a.txt"})))
-    async with session.post(f"{provider.base_url}/v1/messages", json=anthropic()) as response:
+    async with server_session.post(
+        f"{provider.base_url}/v1/messages", json=anthropic()
+    ) as response:
         body = await response.json()
     assert body["stop_reason"] == "tool_use"
     assert [b["type"] for b in body["content"]] == ["tool_use"]
     assert body["content"][0]["input"] == {"path": "a.txt"}
 
 
-async def test_anthropic_error_mid_stream(provider, session) -> None:
+async def test_anthropic_error_mid_stream(provider, server_session) -> None:
     """fail_mid_stream sends message_start then an `error` event, and no message_stop."""
     provider.add(Turn(fail_mid_stream=True))
-    _, events = await post_sse(session, f"{provider.base_url}/v1/messages", anthropic(stream=True))
+    _, events = await post_sse(
+        server_session, f"{provider.base_url}/v1/messages", anthropic(stream=True)
+    )
     assert names(events) == ["message_start", "content_block_start", "ping", "error"]
     assert events[-1][1] == {
         "type": "error",
@@ -181,11 +189,11 @@ async def test_anthropic_error_mid_stream(provider, session) -> None:
 # --- OpenAI Responses ----------------------------------------------------------------
 
 
-async def test_responses_stream_event_order_and_usage(provider, session) -> None:
+async def test_responses_stream_event_order_and_usage(provider, server_session) -> None:
     """A streamed Responses turn sends the real event sequence; usage comes in completed."""
     provider.add(Turn(text="Hi there", usage=USAGE))
     response, events = await post_sse(
-        session, f"{provider.base_url}/v1/responses", responses(stream=True)
+        server_session, f"{provider.base_url}/v1/responses", responses(stream=True)
     )
     assert response.headers["Content-Type"] == "text/event-stream"
     assert response.headers["x-request-id"].startswith("req_")
@@ -227,19 +235,21 @@ async def test_responses_stream_event_order_and_usage(provider, session) -> None
     assert provider.emitted[0].usage == Usage(120, 40, cache_read=30, reasoning=10)
 
 
-async def test_responses_non_stream_body(provider, session) -> None:
+async def test_responses_non_stream_body(provider, server_session) -> None:
     """Without stream:true, Responses answers one completed response object with usage."""
-    async with session.post(f"{provider.base_url}/responses", json=responses()) as response:
+    async with server_session.post(f"{provider.base_url}/responses", json=responses()) as response:
         body = await response.json()
     assert body["object"] == "response" and body["status"] == "completed"
     assert body["output"][0]["content"][0]["text"] == "hi"
     assert body["usage"]["input_tokens"] == 12 and body["usage"]["total_tokens"] == 15
 
 
-async def test_responses_function_call_stream(provider, session) -> None:
+async def test_responses_function_call_stream(provider, server_session) -> None:
     """A tool call streams as a function_call item with argument deltas and a done item."""
     provider.add(Turn(text="", tool=ToolCall("shell", {"command": ["ls"]})))
-    _, events = await post_sse(session, f"{provider.base_url}/v1/responses", responses(stream=True))
+    _, events = await post_sse(
+        server_session, f"{provider.base_url}/v1/responses", responses(stream=True)
+    )
     assert names(events) == [
         "response.created",
         "response.in_progress",
@@ -259,23 +269,29 @@ async def test_responses_function_call_stream(provider, session) -> None:
     assert events[-1][1]["response"]["output"] == [done]
 
 
-async def test_responses_namespaced_function_call(provider, session) -> None:
+async def test_responses_namespaced_function_call(provider, server_session) -> None:
     """A namespaced tool call carries its namespace on the streamed items and the body's."""
     call = ToolCall("echo", {"text": "hi"}, namespace="mcp__srv")
     provider.add(Turn(text="", tool=call), Turn(text="", tool=call))
-    _, events = await post_sse(session, f"{provider.base_url}/v1/responses", responses(stream=True))
+    _, events = await post_sse(
+        server_session, f"{provider.base_url}/v1/responses", responses(stream=True)
+    )
     added, done = events[2][1]["item"], events[6][1]["item"]
     assert (added["namespace"], done["namespace"], done["name"]) == ("mcp__srv", "mcp__srv", "echo")
     assert json.loads(done["arguments"]) == {"text": "hi"}
-    async with session.post(f"{provider.base_url}/v1/responses", json=responses()) as response:
+    async with server_session.post(
+        f"{provider.base_url}/v1/responses", json=responses()
+    ) as response:
         [item] = (await response.json())["output"]
     assert (item["type"], item["namespace"], item["name"]) == ("function_call", "mcp__srv", "echo")
 
 
-async def test_responses_failed_mid_stream(provider, session) -> None:
+async def test_responses_failed_mid_stream(provider, server_session) -> None:
     """fail_mid_stream ends a Responses stream with response.failed carrying the error."""
     provider.add(Turn(fail_mid_stream=True, error_message="boom"))
-    _, events = await post_sse(session, f"{provider.base_url}/v1/responses", responses(stream=True))
+    _, events = await post_sse(
+        server_session, f"{provider.base_url}/v1/responses", responses(stream=True)
+    )
     assert names(events)[-1] == "response.failed"
     failed = events[-1][1]["response"]
     assert failed["status"] == "failed"
@@ -287,11 +303,13 @@ async def test_responses_failed_mid_stream(provider, session) -> None:
 
 
 @pytest.mark.parametrize("include_usage", [True, False])
-async def test_chat_stream_usage_chunk_only_when_asked(provider, session, include_usage) -> None:
+async def test_chat_stream_usage_chunk_only_when_asked(
+    provider, server_session, include_usage
+) -> None:
     """Chat chunks end with a `choices: []` usage chunk only under include_usage, then [DONE]."""
     provider.add(Turn(text="a b", usage=USAGE))
     body = chat(stream=True, stream_options={"include_usage": include_usage})
-    _, events = await post_sse(session, f"{provider.base_url}/v1/chat/completions", body)
+    _, events = await post_sse(server_session, f"{provider.base_url}/v1/chat/completions", body)
     assert set(names(events)) == {None}
     assert events[-1][1] == "[DONE]"
     chunks = [data for _, data in events[:-1]]
@@ -316,11 +334,13 @@ async def test_chat_stream_usage_chunk_only_when_asked(provider, session, includ
     assert body_chunks[-1]["choices"][0]["finish_reason"] == "stop"
 
 
-async def test_chat_tool_call_stream_and_body(provider, session) -> None:
+async def test_chat_tool_call_stream_and_body(provider, server_session) -> None:
     """A chat tool call streams as delta.tool_calls pieces and ends with finish tool_calls."""
     tool = ToolCall("get_weather", {"city": "Paris"})
     provider.add(Turn(text="", tool=tool), Turn(text="", tool=tool))
-    _, events = await post_sse(session, f"{provider.base_url}/chat/completions", chat(stream=True))
+    _, events = await post_sse(
+        server_session, f"{provider.base_url}/chat/completions", chat(stream=True)
+    )
     calls = [
         c["choices"][0]["delta"]["tool_calls"][0]
         for _, c in events[:-1]
@@ -331,7 +351,7 @@ async def test_chat_tool_call_stream_and_body(provider, session) -> None:
     arguments = "".join(c["function"]["arguments"] for c in calls)
     assert json.loads(arguments) == {"city": "Paris"}
     assert events[-2][1]["choices"][0]["finish_reason"] == "tool_calls"
-    async with session.post(f"{provider.base_url}/chat/completions", json=chat()) as r:
+    async with server_session.post(f"{provider.base_url}/chat/completions", json=chat()) as r:
         body = await r.json()
     message = body["choices"][0]["message"]
     assert body["object"] == "chat.completion" and message["content"] is None
@@ -376,25 +396,29 @@ async def test_chat_tool_call_stream_and_body(provider, session) -> None:
         ),
     ],
 )
-async def test_error_turn_status_and_shape(provider, session, path, status, expected) -> None:
+async def test_error_turn_status_and_shape(
+    provider, server_session, path, status, expected
+) -> None:
     """An error turn answers its status with that API's real error body and no usage."""
     provider.add(Turn(error_status=status), Turn(text="recovered"))
-    async with session.post(provider.base_url + path, json=body_for(path, stream=True)) as r:
+    async with server_session.post(provider.base_url + path, json=body_for(path, stream=True)) as r:
         assert r.status == status
         assert r.headers["Content-Type"] == "application/json"
         body = await r.json()
     body.pop("request_id", None)
     assert body == expected
     assert provider.emitted == []
-    _, events = await post_sse(session, provider.base_url + path, body_for(path, stream=True))
+    _, events = await post_sse(
+        server_session, provider.base_url + path, body_for(path, stream=True)
+    )
     assert "recovered" in json.dumps(events)
 
 
-async def test_error_body_override_is_sent_verbatim(provider, session) -> None:
+async def test_error_body_override_is_sent_verbatim(provider, server_session) -> None:
     """error_body replaces the generated error JSON exactly."""
     body = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
     provider.add(Turn(error_status=429, error_body=body, headers={"retry-after": "7"}))
-    async with session.post(f"{provider.base_url}/v1/messages", json=anthropic()) as r:
+    async with server_session.post(f"{provider.base_url}/v1/messages", json=anthropic()) as r:
         assert r.status == 429 and r.headers["retry-after"] == "7"
         assert await r.json() == body
 
@@ -407,11 +431,13 @@ async def test_error_body_override_is_sent_verbatim(provider, session) -> None:
         ("/v1/chat/completions", {"stream_options": {"include_usage": True}}, b"data: {"),
     ],
 )
-async def test_cut_stream_ends_early_and_is_marked(provider, session, path, extra, first) -> None:
+async def test_cut_stream_ends_early_and_is_marked(
+    provider, server_session, path, extra, first
+) -> None:
     """A cut stream delivers exactly N events, then the client sees a payload error."""
     provider.add(Turn(cut_after_events=2))
     body = body_for(path, stream=True, **extra)
-    received = await read_cut(session, provider.base_url + path, body)
+    received = await read_cut(server_session, provider.base_url + path, body)
     assert received.startswith(first)
     assert received.count(b"\n\n") == 2
     emitted = provider.emitted[0]
@@ -419,21 +445,23 @@ async def test_cut_stream_ends_early_and_is_marked(provider, session, path, extr
     assert emitted.planned == Turn().usage
 
 
-async def test_anthropic_cut_after_message_start_keeps_start_usage(provider, session) -> None:
+async def test_anthropic_cut_after_message_start_keeps_start_usage(
+    provider, server_session
+) -> None:
     """Cut after message_start, the emitted usage is the input side and the 1 initial output."""
     provider.add(Turn(usage=USAGE, cut_after_events=1))
-    await read_cut(session, f"{provider.base_url}/v1/messages", anthropic(stream=True))
+    await read_cut(server_session, f"{provider.base_url}/v1/messages", anthropic(stream=True))
     assert provider.emitted[0].usage == Usage(100, 1, cache_read=30, cache_write=20)
 
 
-async def test_cut_non_stream_body(provider, session) -> None:
+async def test_cut_non_stream_body(provider, server_session) -> None:
     """A cut non-streamed answer sends half its declared body and records no usage."""
     provider.add(Turn(cut_after_events=0))
-    await read_cut(session, f"{provider.base_url}/v1/messages", anthropic())
+    await read_cut(server_session, f"{provider.base_url}/v1/messages", anthropic())
     assert provider.emitted[0].cut and provider.emitted[0].usage is None
 
 
-async def test_delay_between_events_uses_injected_sleep(session) -> None:
+async def test_delay_between_events_uses_injected_sleep(server_session) -> None:
     """delay_between_events sleeps between events (never before the first) via `sleep`."""
     slept: list[float] = []
 
@@ -441,7 +469,9 @@ async def test_delay_between_events_uses_injected_sleep(session) -> None:
         slept.append(seconds)
 
     async with FakeProvider(Turn(delay_between_events=0.25), sleep=sleep) as fake:
-        _, events = await post_sse(session, f"{fake.base_url}/v1/messages", anthropic(stream=True))
+        _, events = await post_sse(
+            server_session, f"{fake.base_url}/v1/messages", anthropic(stream=True)
+        )
     assert slept == [0.25] * (len(events) - 1)
 
 
@@ -452,9 +482,9 @@ async def test_delay_between_events_uses_injected_sleep(session) -> None:
     "path",
     ["/run/abc/v1/messages?beta=true", "/some/prefix/v1/responses", "/p/chat/completions"],
 )
-async def test_path_prefix_is_accepted(provider, session, path) -> None:
+async def test_path_prefix_is_accepted(provider, server_session, path) -> None:
     """Any prefix before the API path routes to that API and is recorded as sent."""
-    async with session.post(provider.base_url + path, json=body_for(path)) as response:
+    async with server_session.post(provider.base_url + path, json=body_for(path)) as response:
         assert response.status == 200
         await response.read()
     recorded = provider.requests[0]
@@ -462,12 +492,12 @@ async def test_path_prefix_is_accepted(provider, session, path) -> None:
     assert recorded.api is not None
 
 
-async def test_requests_are_recorded_with_model(provider, session) -> None:
+async def test_requests_are_recorded_with_model(provider, server_session) -> None:
     """Every request is recorded with method, path, query, headers, body and model."""
     body = anthropic(model="claude-haiku-4-5", stream=True)
     headers = {"X-Claude-Code-Session-Id": "s1"}
     url = f"{provider.base_url}/run/7/v1/messages?beta=true"
-    async with session.post(url, json=body, headers=headers) as response:
+    async with server_session.post(url, json=body, headers=headers) as response:
         await response.read()
     (recorded,) = provider.requests
     assert (recorded.method, recorded.path, recorded.query) == (
@@ -481,34 +511,36 @@ async def test_requests_are_recorded_with_model(provider, session) -> None:
     assert provider.emitted[0].model == "claude-haiku-4-5"
 
 
-async def test_script_runs_in_order_then_default(provider, session) -> None:
+async def test_script_runs_in_order_then_default(provider, server_session) -> None:
     """Scripted turns answer in order; an empty script answers the default "hi" turn."""
     provider.add(Turn(text="one"), Turn(text="two"))
     texts = []
     for _ in range(3):
-        async with session.post(f"{provider.base_url}/v1/messages", json=anthropic()) as r:
+        async with server_session.post(f"{provider.base_url}/v1/messages", json=anthropic()) as r:
             texts.append((await r.json())["content"][0]["text"])
     assert texts == ["one", "two", "hi"]
     assert provider.emitted[-1].usage == Usage(input=12, output=3)
 
 
-async def test_turn_headers_are_sent(provider, session) -> None:
+async def test_turn_headers_are_sent(provider, server_session) -> None:
     """A turn's headers (rate-limit headers, say) come back on the streamed answer."""
     headers = {
         "anthropic-ratelimit-unified-5h-utilization": "0.42",
         "x-codex-primary-used-percent": "12.5",
     }
     provider.add(Turn(headers=headers))
-    async with session.post(f"{provider.base_url}/v1/responses", json=responses(stream=True)) as r:
+    async with server_session.post(
+        f"{provider.base_url}/v1/responses", json=responses(stream=True)
+    ) as r:
         await r.read()
     assert r.headers["anthropic-ratelimit-unified-5h-utilization"] == "0.42"
     assert r.headers["x-codex-primary-used-percent"] == "12.5"
 
 
 @pytest.mark.parametrize(("method", "path"), [("HEAD", "/"), ("GET", "/"), ("GET", "/run/1")])
-async def test_preflight_root_is_404(provider, session, method, path) -> None:
+async def test_preflight_root_is_404(provider, server_session, method, path) -> None:
     """Claude's HEAD/GET preflight on the base URL gets a 404 JSON answer."""
-    async with session.request(method, provider.base_url + path) as response:
+    async with server_session.request(method, provider.base_url + path) as response:
         assert response.status == 404
         assert response.headers["Content-Type"] == "application/json"
         if method == "GET":
@@ -516,19 +548,19 @@ async def test_preflight_root_is_404(provider, session, method, path) -> None:
     assert provider.requests[0].method == method
 
 
-async def test_websocket_attempt_on_responses_is_404(provider, session) -> None:
+async def test_websocket_attempt_on_responses_is_404(provider, server_session) -> None:
     """Codex's WebSocket GET /v1/responses is refused (non-101) so it falls back to HTTP."""
     with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-        await session.ws_connect(f"{provider.base_url}/v1/responses")
+        await server_session.ws_connect(f"{provider.base_url}/v1/responses")
     assert caught.value.status == 404
     assert provider.emitted == []
 
 
 @pytest.mark.parametrize("anthropic", [True, False])
-async def test_models_list_in_each_shape(provider, session, anthropic) -> None:
+async def test_models_list_in_each_shape(provider, server_session, anthropic) -> None:
     """GET /v1/models lists the models, Anthropic-shaped when anthropic-version is sent."""
     headers = {"anthropic-version": "2023-06-01"} if anthropic else {}
-    async with session.get(f"{provider.base_url}/x/v1/models", headers=headers) as response:
+    async with server_session.get(f"{provider.base_url}/x/v1/models", headers=headers) as response:
         body = await response.json()
     ids = [m["id"] for m in body["data"]]
     assert ids == list(provider.models)

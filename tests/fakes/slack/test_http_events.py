@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tests.fakes.slack import SlackServer, SlackWorld, slack_server
+from tests.fakes.slack import SlackServer, SlackWorld
 from tests.fakes.slack.client import need_schemas
 from tests.polling import eventually
 
@@ -21,12 +20,6 @@ def world() -> SlackWorld:
     made = SlackWorld()
     made.http_retry_delays = (0.0, 0.0, 0.0)
     return made
-
-
-@pytest.fixture
-async def server(world: SlackWorld) -> AsyncIterator[SlackServer]:
-    async with slack_server(world) as running:
-        yield running
 
 
 async def _serve(app: AsyncApp) -> tuple[web.AppRunner, str]:

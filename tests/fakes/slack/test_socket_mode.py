@@ -4,27 +4,14 @@ envelopes and acks, redelivery, refresh, the socket limit."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.fakes.slack import SlackServer, SlackWorld, slack_server
-from tests.fakes.slack.client import bolt_app, need_schemas, next_frame, raw_socket, web_client
+from tests.fakes.slack import SlackServer, SlackWorld
+from tests.fakes.slack.client import bolt_app, next_frame, raw_socket, web_client
 from tests.polling import eventually
-
-
-@pytest.fixture
-def world() -> SlackWorld:
-    need_schemas()
-    return SlackWorld()
-
-
-@pytest.fixture
-async def server(world: SlackWorld) -> AsyncIterator[SlackServer]:
-    async with slack_server(world) as running:
-        yield running
 
 
 async def test_hello_first(server: SlackServer, world: SlackWorld) -> None:

@@ -11,20 +11,8 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tests.fakes.slack import SlackServer, SlackWorld, judge, slack_server
+from tests.fakes.slack import SlackServer, SlackWorld, judge
 from tests.fakes.slack.client import need_schemas, web_client
-
-
-@pytest.fixture
-def world() -> SlackWorld:
-    need_schemas()
-    return SlackWorld()
-
-
-@pytest.fixture
-async def server(world: SlackWorld) -> AsyncIterator[SlackServer]:
-    async with slack_server(world) as running:
-        yield running
 
 
 @pytest.fixture

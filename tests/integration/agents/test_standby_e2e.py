@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.discord.server import FakeDiscord, PostedMessage
+from tests.fakes.discord.records import PostedMessage
+from tests.fakes.discord.server import FakeDiscord
 from tests.integration.connectors.discord.test_discord_bot import (
     TOKEN_ENV,
     eventually,

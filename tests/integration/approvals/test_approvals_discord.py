@@ -17,7 +17,8 @@ from bot.config import load_config
 from fleet.clock import SystemClock
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.runtimes import default_registry
-from tests.fakes.discord.server import FakeDiscord, PostedMessage
+from tests.fakes.discord.records import PostedMessage
+from tests.fakes.discord.server import FakeDiscord
 from tests.integration.connectors.discord.test_discord_bot import (
     TOKEN_ENV,
     eventually,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.discord.server import PostedMessage
+from tests.fakes.discord.records import PostedMessage
 from tests.fakes.provider.background import fake_provider_thread
 from tests.fakes.provider.server import Accepted, ToolCall, Turn
 from tests.integration.connectors.discord.test_discord_bot import Bot, eventually

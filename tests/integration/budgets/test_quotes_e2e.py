@@ -68,7 +68,7 @@ Rig = tuple[ConsoleBot, FakeProvider, Path]
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def quotes_e2e_rig(tmp_path: Path) -> Iterator[Rig]:
     """The fake provider and a running ``fleetwarden run``; both stopped however it ends."""
     workers = "".join(WORKER.format(name=name, model=MODEL) for name in WORKERS)
     with priced_bot(tmp_path, CONFIG, ("costed", "fresh", *WORKERS), workers) as (bot, fake):
@@ -87,10 +87,10 @@ def one_run(bot: ConsoleBot, fake: FakeProvider, state: Path, spawn: str, said: 
     return answer
 
 
-def test_a_quote_is_kept_on_its_run_and_unchanged_by_it(rig: Rig) -> None:
+def test_a_quote_is_kept_on_its_run_and_unchanged_by_it(quotes_e2e_rig: Rig) -> None:
     """The first run is quoted from nothing (nothing held); the second from the first, its
     quote kept on it before it spends and the same after it spent twice as much."""
-    bot, fake, state = rig
+    bot, fake, state = quotes_e2e_rig
     answer = one_run(bot, fake, state, "spawn costed", r"no history yet")
     assert "Held: nothing is held against its budgets: no history and no cap." in answer
     [first] = rows(state, "SELECT id FROM runs WHERE agent = 'costed'")
@@ -116,9 +116,9 @@ def test_a_quote_is_kept_on_its_run_and_unchanged_by_it(rig: Rig) -> None:
 
 
 def test_quote_under_refuses_over_it_saying_how_to_go_ahead_and_starts_under_it(
-    rig: Rig,
+    quotes_e2e_rig: Rig,
 ) -> None:
-    bot, fake, state = rig
+    bot, fake, state = quotes_e2e_rig
     one_run(bot, fake, state, "spawn costed", r"no history yet")
     bot.command("spawn costed --quote-under two", r"not an amount of dollars")
     bot.command("spawn costed --quote-under -1", r"must be more than \$0")
@@ -138,10 +138,10 @@ def test_quote_under_refuses_over_it_saying_how_to_go_ahead_and_starts_under_it(
     assert "(its cap)" in bot.output_since_command
 
 
-def test_ten_launches_under_a_budget_their_quotes_fit_three_of(rig: Rig) -> None:
+def test_ten_launches_under_a_budget_their_quotes_fit_three_of(quotes_e2e_rig: Rig) -> None:
     """Each worker's cap ($1.00) is its quote; global has $3.50: three start, seven wait
     in the queue saying why; stopping one starts the oldest waiting."""
-    bot, _, state = rig
+    bot, _, state = quotes_e2e_rig
     for name in WORKERS:
         bot.send(f"spawn {name}")
     bot.expect(r"(?s)(Not started now.*){7}", timeout=60)

@@ -70,7 +70,7 @@ Rig = tuple[ConsoleBot, FakeProvider]
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def run_budget_e2e_rig(tmp_path: Path) -> Iterator[Rig]:
     """The fake provider and a running ``fleetwarden run``; both stopped however it ends."""
     agents = ("capped", "costed", "stopper", "freezer", "unpriced")
     with priced_bot(tmp_path, CONFIG, agents) as running:
@@ -78,11 +78,11 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 
 def test_a_run_past_its_token_cap_is_refused_within_one_request_and_told_once(
-    rig: Rig, tmp_path: Path
+    run_budget_e2e_rig: Rig, tmp_path: Path
 ) -> None:
     """--max-tokens 50000 at 30 000 a request: two requests served, the rest refused (400,
     never forwarded), the thread told once; the next run is the roster's, uncapped."""
-    bot, fake = rig
+    bot, fake = run_budget_e2e_rig
     bot.command("spawn capped --max-tokens 50k", r"capped at 50,000 tokens")
     assert "no history yet" in bot.output_since_command
     bot.command("send capped ask 4", r"ask 4/4 failed: HTTP Error 400", timeout=30)
@@ -106,11 +106,11 @@ def test_a_run_past_its_token_cap_is_refused_within_one_request_and_told_once(
 
 
 def test_a_run_past_its_dollar_cap_is_refused_and_an_unpriced_model_cannot_be_capped(
-    rig: Rig, tmp_path: Path
+    run_budget_e2e_rig: Rig, tmp_path: Path
 ) -> None:
     """--max-usd 0.30 at $0.21 a request: two served, then refused; --max-usd on a model
     without a price is refused before anything starts, saying how to price it."""
-    bot, fake = rig
+    bot, fake = run_budget_e2e_rig
     bot.command("spawn unpriced --max-usd 1", r"no price")
     assert "prices in the config, or set price_default" in bot.output_since_command
     bot.command("spawn capped --max-usd 0.301", r"at most two decimal places")
@@ -121,10 +121,10 @@ def test_a_run_past_its_dollar_cap_is_refused_and_an_unpriced_model_cannot_be_ca
     assert not usage_rows(tmp_path / "state", "unpriced")
 
 
-def test_a_roster_cap_with_cutoff_stop_stops_the_run_past_it(rig: Rig) -> None:
+def test_a_roster_cap_with_cutoff_stop_stops_the_run_past_it(run_budget_e2e_rig: Rig) -> None:
     """`run_budget: {max_tokens: 50000, cutoff: stop}`: two requests served, the third
     refused, and the agent stopped by its run's cap, which its thread is told."""
-    bot, fake = rig
+    bot, fake = run_budget_e2e_rig
     bot.command("spawn stopper", r"capped at 50,000 tokens")
     bot.send("send stopper ask 3")
     bot.expect(rf"{TOLD} 50,000 tokens: stopped", timeout=30)
@@ -132,10 +132,10 @@ def test_a_roster_cap_with_cutoff_stop_stops_the_run_past_it(rig: Rig) -> None:
     assert len(fake.requests) == 2
 
 
-def test_a_roster_cap_with_cutoff_freeze_pauses_the_run_past_it(rig: Rig) -> None:
+def test_a_roster_cap_with_cutoff_freeze_pauses_the_run_past_it(run_budget_e2e_rig: Rig) -> None:
     """`cutoff: freeze`: past the cap the run is paused (`ps` says why) and its thread told;
     `resume` continues it, its requests still refused."""
-    bot, fake = rig
+    bot, fake = run_budget_e2e_rig
     bot.command("spawn freezer", r"capped at 50,000 tokens")
     bot.send("send freezer ask 3")
     bot.expect(rf"{TOLD} 50,000 tokens: frozen", timeout=30)
@@ -147,11 +147,11 @@ def test_a_roster_cap_with_cutoff_freeze_pauses_the_run_past_it(rig: Rig) -> Non
 
 
 def test_spawn_tells_what_a_run_usually_costs_after_two_finished_runs(
-    rig: Rig, tmp_path: Path
+    run_budget_e2e_rig: Rig, tmp_path: Path
 ) -> None:
     """No history at first; after two finished runs of one request each: median and p90 of
     30,000 tokens ($0.21), 3% of the 1,000,000 tokens a day of a 7M-a-week budget."""
-    bot, fake = rig
+    bot, fake = run_budget_e2e_rig
     for said in (r"no history yet", r"from 1 past run\b"):
         bot.command("spawn costed", said)
         bot.command("send costed ask 1", r"answer 1/1: spent", timeout=30)

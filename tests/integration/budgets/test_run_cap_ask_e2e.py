@@ -74,20 +74,20 @@ def kill_agents(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def run_cap_ask_e2e_rig(tmp_path: Path) -> Iterator[Rig]:
     """The fake provider and a running ``fleetwarden run``; both stopped however it ends."""
     with priced_bot(tmp_path, CONFIG, AGENTS) as running:
         yield running
 
 
 def test_a_run_at_its_cap_is_paused_asked_once_and_raised_by_a_word(
-    rig: Rig, tmp_path: Path
+    run_cap_ask_e2e_rig: Rig, tmp_path: Path
 ) -> None:
     """$0.30 cap at $0.21 a request: two served, the third held — never refused; the run
     is frozen and asked once ("raise coder +$0.30 or stop coder"); `raise coder +$2` lifts
     the cap to $2.30 and thaws it: the held request is served as if its answer had been
     slow, the agent goes on past the old cap, and the ask says who raised it."""
-    bot, fake = rig
+    bot, fake = run_cap_ask_e2e_rig
     state = tmp_path / "state"
     bot.command("spawn coder", r"capped at \$0\.30")
     bot.send("send coder ask 3")
@@ -111,10 +111,10 @@ def test_a_run_at_its_cap_is_paused_asked_once_and_raised_by_a_word(
     bot.command("stop coder", r"Stopped coder")
 
 
-def test_an_unanswered_ask_applies_its_fallback(rig: Rig, tmp_path: Path) -> None:
+def test_an_unanswered_ask_applies_its_fallback(run_cap_ask_e2e_rig: Rig, tmp_path: Path) -> None:
     """`then: stop` and one second to answer: nobody does, the run is stopped and the ask
     says so; `raise` then finds no capped run."""
-    bot, fake = rig
+    bot, fake = run_cap_ask_e2e_rig
     bot.command("spawn hasty", r"capped at 50,000 tokens")
     bot.send("send hasty ask 3")
     bot.expect(ASKED.format(agent="hasty", cap="50,000 tokens"), timeout=30)

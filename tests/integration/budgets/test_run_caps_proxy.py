@@ -157,7 +157,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def run_caps_proxy_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     caps = RunCaps()
     caps.arm(CAPPED, 1, RunBudget(max_tokens=20_000), datetime.now(UTC))
     events: list[UsageEvent] = []
@@ -186,7 +186,9 @@ def chat(**fields: Any) -> dict[str, Any]:
     return {"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}
 
 
-async def test_a_background_request_is_refused_under_a_cap_and_never_sent(rig: Rig) -> None:
+async def test_a_background_request_is_refused_under_a_cap_and_never_sent(
+    run_caps_proxy_rig: Rig,
+) -> None:
     """20 background requests of 100,000 output tokens under a 20,000-token cap: each is
     refused with 400 naming ``background``, and the upstream bills nothing; an uncapped
     agent's goes, answered queued and recorded without usage."""
@@ -197,31 +199,31 @@ async def test_a_background_request_is_refused_under_a_cap_and_never_sent(rig: R
         "store": True,
         "max_output_tokens": 100_000,
     }
-    statuses = [await rig.post("/v1/responses", payload) for _ in range(20)]
+    statuses = [await run_caps_proxy_rig.post("/v1/responses", payload) for _ in range(20)]
     assert statuses == [400] * 20
-    assert rig.upstream.billed == 0 and rig.upstream.bodies == []
-    assert await rig.post("/v1/responses", payload, agent=FREE) == 200
-    await rig.proxy.stop()
-    refused = [e for e in rig.events if e.agent == CAPPED]
+    assert run_caps_proxy_rig.upstream.billed == 0 and run_caps_proxy_rig.upstream.bodies == []
+    assert await run_caps_proxy_rig.post("/v1/responses", payload, agent=FREE) == 200
+    await run_caps_proxy_rig.proxy.stop()
+    refused = [e for e in run_caps_proxy_rig.events if e.agent == CAPPED]
     assert {e.outcome for e in refused} == {Outcome.REFUSED}
     assert "`background`" in refused[0].reason
-    [free] = [e for e in rig.events if e.agent == FREE]
+    [free] = [e for e in run_caps_proxy_rig.events if e.agent == FREE]
     assert free.outcome is Outcome.UNMETERED
 
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_answers_without_usage_fill_the_cap_at_their_worst_case(
-    rig: Rig, stream: bool
+    run_caps_proxy_rig: Rig, stream: bool
 ) -> None:
     """A server that leaves usage out of its answers (streamed or not): each settles at
     its request's worst case, so the cap fills after four 5,000-token requests, not never."""
-    rig.upstream.usage = False
+    run_caps_proxy_rig.upstream.usage = False
     payload = chat(max_tokens=5_000, stream=stream)
-    statuses = [await rig.post("/v1/chat/completions", payload) for _ in range(10)]
+    statuses = [await run_caps_proxy_rig.post("/v1/chat/completions", payload) for _ in range(10)]
     worst = len(json.dumps(payload).encode()) + INPUT_OVERHEAD + 5_000  # about 6,100
     admitted = -(-20_000 // worst)
     assert statuses == [200] * admitted + [400] * (10 - admitted)
-    assert rig.upstream.billed <= 20_000 + 5_000 + PROMPT
+    assert run_caps_proxy_rig.upstream.billed <= 20_000 + 5_000 + PROMPT
 
 
 @pytest.mark.parametrize(
@@ -233,11 +235,14 @@ async def test_answers_without_usage_fill_the_cap_at_their_worst_case(
     ],
 )
 async def test_thirty_at_once_are_billed_the_cap_and_one_request_more(
-    rig: Rig, fields: dict[str, Any], one: int
+    run_caps_proxy_rig: Rig, fields: dict[str, Any], one: int
 ) -> None:
     """30 requests at once under a 20,000-token cap, whichever output fields they use:
     what the upstream bills (``one`` output tokens a request, as it reads them) passes
     the cap by at most one request."""
-    statuses = await rig.flood(chat(**fields), 30)
+    statuses = await run_caps_proxy_rig.flood(chat(**fields), 30)
     assert statuses.count(200) >= 1
-    assert rig.upstream.billed <= 20_000 + one + PROMPT, (statuses, rig.upstream.billed)
+    assert run_caps_proxy_rig.upstream.billed <= 20_000 + one + PROMPT, (
+        statuses,
+        run_caps_proxy_rig.upstream.billed,
+    )

@@ -28,7 +28,6 @@ from tests.integration.dashboard_rig import (
     PROVIDER_KEY,
     USAGE,
     Rig,
-    browser,
     config_text,
     need_chromium,
     running,
@@ -50,12 +49,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             rig.bot.command(f"spawn {name}", rf"{name}", timeout=30)
         rig.bot.command("send asker ask 3", r"answer 3/3: metered answer", timeout=30)
         yield rig
-
-
-@pytest.fixture(scope="module")
-def chromium(rig: Rig) -> Iterator[Any]:
-    with browser() as found:
-        yield found
 
 
 def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:

@@ -28,7 +28,7 @@ import yaml
 
 from tests.fakes.provider.server import ToolCall, Turn, Usage
 from tests.integration.console_bot import FLEETWARDEN, ConsoleBot, clean_env
-from tests.integration.dashboard_rig import Rig, browser, need_chromium, running, sign_in, watch
+from tests.integration.dashboard_rig import Rig, need_chromium, running, sign_in, watch
 from tests.integration.runtimes.test_real_clis import bin_dir, cli
 from tests.postgres_server import free_port
 from tests.tls_cert import self_signed
@@ -103,12 +103,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             for name in AGENTS:
                 rig.bot.command(f"spawn {name}", rf"{name}", timeout=30)
             yield rig
-
-
-@pytest.fixture(scope="module")
-def chromium(rig: Rig) -> Iterator[Any]:
-    with browser() as found:
-        yield found
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.console_bot import FLEETWARDEN, wait_until
-from tests.integration.dashboard_rig import Rig, browser, need_chromium, running, sign_in, watch
+from tests.integration.dashboard_rig import Rig, need_chromium, running, sign_in, watch
 
 pytestmark = pytest.mark.integration
 
@@ -90,12 +90,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         rig.bot.command("send hostile exit", r"Sent to")
         assert wait_until(lambda: _ended(rig), timeout=30), rig.bot.stdout[-3000:]
         yield rig
-
-
-@pytest.fixture(scope="module")
-def chromium(rig: Rig) -> Iterator[Any]:
-    with browser() as found:
-        yield found
 
 
 def _ended(rig: Rig) -> bool:

@@ -80,7 +80,7 @@ CONFIG = (
 
 
 @pytest.fixture
-def bot(
+def forge_unstuck_e2e_bot(
     tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
 ) -> Iterator[tuple[ConsoleBot, int]]:
     """The real ``fleetwarden run`` on :data:`CONFIG`, listening; killed if a test failed."""
@@ -126,13 +126,16 @@ def status_comment(github: FakeGitHub, issue: int) -> str:
 
 
 def test_a_pull_request_refused_is_told_truthfully_and_opens_once_fixed(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+    tmp_path: Path,
+    upstream: GitUpstream,
+    github: FakeGitHub,
+    forge_unstuck_e2e_bot: tuple[ConsoleBot, int],
 ) -> None:
     """The PR refused: said in chat, on the issue and in the status comment, the run
     unpublished, its summary saying the branch was pushed; a second issue waits in
     `queue`; `pr coder` opens the PR once the refusal lifts; a review then starts the next
     run on the same branch, and the same PR takes its commit."""
-    console, port = bot
+    console, port = forge_unstuck_e2e_bot
     github.refuse_route("POST", PULLS, 403, NO_SCOPE)
     first = github.add_issue(str(SLUG), "Write the release notes", "Say when.", author=WRITER,
                              labels=["fleetwarden:coder"])  # fmt: skip
@@ -268,13 +271,16 @@ def test_a_label_naming_no_agent_is_answered_on_the_issue_once(
 
 
 def test_a_run_whose_branch_was_discarded_ends_and_pushes_no_other_work(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+    tmp_path: Path,
+    upstream: GitUpstream,
+    github: FakeGitHub,
+    forge_unstuck_e2e_bot: tuple[ConsoleBot, int],
 ) -> None:
     """coder has a branch of an operator's run (never pushed); an issue's run of it is
     unpublished, and its branch is discarded from chat: `pr coder` — the forge fixed —
     pushes neither branch and opens nothing; the run ends, said once on the issue and in
     chat, its status comment saying so."""
-    console, port = bot
+    console, port = forge_unstuck_e2e_bot
     console.send('spawn coder --prompt "Tidy up"')  # it commits, and exits at once
 
     def cut() -> bool:

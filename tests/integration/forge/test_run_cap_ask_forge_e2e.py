@@ -56,14 +56,17 @@ USAGE = Usage(input=20_000, output=10_000)
 
 
 @pytest.fixture
-def provider() -> Iterator[FakeProvider]:
+def run_cap_ask_forge_e2e_provider() -> Iterator[FakeProvider]:
     with fake_provider_thread(default=Turn(text="spent", usage=USAGE)) as fake:
         yield fake
 
 
 @pytest.fixture
-def bot(
-    tmp_path: Path, upstream: GitUpstream, forge_kind: Forge, provider: FakeProvider
+def run_cap_ask_forge_e2e_bot(
+    tmp_path: Path,
+    upstream: GitUpstream,
+    forge_kind: Forge,
+    run_cap_ask_forge_e2e_provider: FakeProvider,
 ) -> Iterator[tuple[ConsoleBot, int]]:
     """The real ``fleetwarden run`` on :data:`CONFIG` with ``forge_kind``, listening; killed
     if a test failed."""
@@ -73,7 +76,9 @@ def bot(
         "FORGE_HOOK_SECRET": SECRET.decode(),
         "ANTHROPIC_API_KEY": FAKE_KEY,
     }
-    config = forge_kind.config(CONFIG.replace("{provider}", provider.base_url))
+    config = forge_kind.config(
+        CONFIG.replace("{provider}", run_cap_ask_forge_e2e_provider.base_url)
+    )
     with command_bot_on_github(
         tmp_path, config, "", upstream, forge_kind.fake, tokens, login=forge_kind.login
     ) as running:
@@ -88,14 +93,14 @@ def status_comment(forge: Forge, issue: int) -> str:
 def test_a_comment_on_the_issue_raises_a_forge_runs_cap_and_thaws_it(
     tmp_path: Path,
     forge_kind: Forge,
-    provider: FakeProvider,
-    bot: tuple[ConsoleBot, int],
+    run_cap_ask_forge_e2e_provider: FakeProvider,
+    run_cap_ask_forge_e2e_bot: tuple[ConsoleBot, int],
 ) -> None:
     """Two requests served, the third held: paused and asked, the status comment says
     so, and a comment says how to answer; a stranger's `@bot stop` is ignored; the writer's
     `@bot raise +$1` raises the cap to $1.30, is answered on the issue, and the run is
     served past its old cap."""
-    (console, port), forge = bot, forge_kind
+    (console, port), forge = run_cap_ask_forge_e2e_bot, forge_kind
     login = forge.login
     forge.meets(STRANGER)
     issue = forge.fake.add_issue(str(SLUG), "Write the release notes", "Say when.",
@@ -129,7 +134,9 @@ def test_a_comment_on_the_issue_raises_a_forge_runs_cap_and_thaws_it(
     assert rows == [("raised", 1.0, f"@{WRITER} on {forge.name}")]
     console.command("ps", r"coder\s+stub / \S+\s+running")
     console.command("send coder ask 1", r"answer 1/1: spent", timeout=30)
-    assert len(provider.requests) == 4  # the request held at the cap, then one more
+    assert (
+        len(run_cap_ask_forge_e2e_provider.requests) == 4
+    )  # the request held at the cap, then one more
     assert "raise +$1" not in console.stdout  # never sent to the agent
     outcomes = ledger_rows(tmp_path, "SELECT outcome FROM forge_deliveries ORDER BY rowid")
     assert any(f"@{STRANGER}" in str(row[0]) for row in outcomes), outcomes

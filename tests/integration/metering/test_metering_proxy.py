@@ -122,7 +122,7 @@ async def make_rig(
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def metering_proxy_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     async with FakeProvider() as fake, aiohttp.ClientSession() as http:
         proxy, ledger = await make_rig(tmp_path, fake)
         try:
@@ -150,19 +150,19 @@ SCENARIOS: dict[str, Turn] = {
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 async def test_ledger_tokens_equal_what_the_provider_emitted(
-    rig: Rig, api: Api, stream: bool, scenario: str
+    metering_proxy_rig: Rig, api: Api, stream: bool, scenario: str
 ) -> None:
     turn = SCENARIOS[scenario]
     if not stream and turn.fail_mid_stream:
         pytest.skip("only streams fail mid-way")
-    rig.fake.add(turn)
+    metering_proxy_rig.fake.add(turn)
     try:
-        status, _, _ = await rig.post(api, body_for(api, stream))
+        status, _, _ = await metering_proxy_rig.post(api, body_for(api, stream))
     except aiohttp.ClientPayloadError:
         status = 200  # the cut reached the client as a cut, as it should
     assert status == (turn.error_status or 200)
-    [event] = await rig.events()
-    [emitted] = rig.fake.emitted if turn.error_status is None else [None]
+    [event] = await metering_proxy_rig.events()
+    [emitted] = metering_proxy_rig.fake.emitted if turn.error_status is None else [None]
     assert event.agent == AGENT
     assert event.api == api
     assert event.stream is stream
@@ -197,33 +197,33 @@ async def test_ledger_tokens_equal_what_the_provider_emitted(
 
 
 async def test_chat_usage_is_asked_for_and_the_extra_chunk_never_reaches_the_agent(
-    rig: Rig,
+    metering_proxy_rig: Rig,
 ) -> None:
-    rig.fake.add(Turn(usage=RICH))
-    status, data, _ = await rig.post("chat", body_for("chat", True))
+    metering_proxy_rig.fake.add(Turn(usage=RICH))
+    status, data, _ = await metering_proxy_rig.post("chat", body_for("chat", True))
     assert status == 200
-    sent = rig.fake.requests[-1].body
+    sent = metering_proxy_rig.fake.requests[-1].body
     assert sent["stream_options"] == {"include_usage": True}
     chunks = [line[6:] for line in data.decode().splitlines() if line.startswith("data: ")]
     assert chunks[-1] == "[DONE]"
     assert all(json.loads(c).get("choices") != [] for c in chunks[:-1])
-    [event] = await rig.events()
+    [event] = await metering_proxy_rig.events()
     assert event.tokens == disjoint(RICH.seen_as_openai())
 
 
-async def test_chat_usage_the_agent_asked_for_reaches_it(rig: Rig) -> None:
-    rig.fake.add(Turn(usage=RICH))
+async def test_chat_usage_the_agent_asked_for_reaches_it(metering_proxy_rig: Rig) -> None:
+    metering_proxy_rig.fake.add(Turn(usage=RICH))
     body = body_for("chat", True, stream_options={"include_usage": True})
-    _, data, _ = await rig.post("chat", body)
+    _, data, _ = await metering_proxy_rig.post("chat", body)
     chunks = [line[6:] for line in data.decode().splitlines() if line.startswith("data: ")]
     assert json.loads(chunks[-2])["usage"]["prompt_tokens"] == RICH.openai_input
-    [event] = await rig.events()
+    [event] = await metering_proxy_rig.events()
     assert event.tokens == disjoint(RICH.seen_as_openai())
 
 
-async def test_headers_pass_through_but_encoding_is_identity(rig: Rig) -> None:
-    rig.fake.add(Turn(headers={"x-provider-thing": "kept"}))
-    status, _, headers = await rig.post(
+async def test_headers_pass_through_but_encoding_is_identity(metering_proxy_rig: Rig) -> None:
+    metering_proxy_rig.fake.add(Turn(headers={"x-provider-thing": "kept"}))
+    status, _, headers = await metering_proxy_rig.post(
         "anthropic",
         body_for("anthropic", True),
         **{
@@ -233,33 +233,37 @@ async def test_headers_pass_through_but_encoding_is_identity(rig: Rig) -> None:
         },
     )
     assert status == 200
-    seen = rig.fake.requests[-1].headers
+    seen = metering_proxy_rig.fake.requests[-1].headers
     assert seen["x-api-key"] == API_KEY
     assert seen["x-claude-code-session-id"] == "s1"
     assert seen["anthropic-version"] == "2023-06-01"
     assert seen["accept-encoding"] == "identity"
-    assert rig.fake.requests[-1].path == "/v1/messages"
-    assert rig.fake.requests[-1].query == "beta=true"
+    assert metering_proxy_rig.fake.requests[-1].path == "/v1/messages"
+    assert metering_proxy_rig.fake.requests[-1].query == "beta=true"
     assert headers["x-provider-thing"] == "kept"
 
 
 # --- the agent and the upstream misbehaving ---------------------------------------------
 
 
-async def test_agent_hanging_up_mid_stream_still_records_full_usage(rig: Rig) -> None:
-    rig.fake.add(Turn(text="word " * 40, usage=RICH, delay_between_events=0.02))
-    async with rig.http.post(
-        rig.url("anthropic"), json=body_for("anthropic", True), headers={"x-api-key": API_KEY}
+async def test_agent_hanging_up_mid_stream_still_records_full_usage(
+    metering_proxy_rig: Rig,
+) -> None:
+    metering_proxy_rig.fake.add(Turn(text="word " * 40, usage=RICH, delay_between_events=0.02))
+    async with metering_proxy_rig.http.post(
+        metering_proxy_rig.url("anthropic"),
+        json=body_for("anthropic", True),
+        headers={"x-api-key": API_KEY},
     ) as response:
         await response.content.readany()  # the first bytes, then hang up
         response.close()
     for _ in range(200):
         await asyncio.sleep(0.05)
-        if rig.fake.emitted:
+        if metering_proxy_rig.fake.emitted:
             break
-    [emitted] = rig.fake.emitted
+    [emitted] = metering_proxy_rig.fake.emitted
     assert not emitted.cut  # the proxy read the provider's answer to its end
-    [event] = await rig.events()
+    [event] = await metering_proxy_rig.events()
     assert event.tokens == disjoint(AS_ANTHROPIC)
     assert event.outcome is Outcome.OK
     assert "hung up" in event.reason
@@ -297,14 +301,18 @@ async def test_unreachable_upstream_gets_the_agent_a_provider_shaped_502(tmp_pat
         proxy, ledger = await make_rig(tmp_path, fake, upstream=dead)
         try:
             async with aiohttp.ClientSession() as http:
-                rig = Rig(fake, proxy, ledger, http)
-                status, data, _ = await rig.post("anthropic", body_for("anthropic", True))
+                metering_proxy_rig = Rig(fake, proxy, ledger, http)
+                status, data, _ = await metering_proxy_rig.post(
+                    "anthropic", body_for("anthropic", True)
+                )
                 assert status == 502
                 error = json.loads(data)
                 assert error["type"] == "error" and error["error"]["type"] == "api_error"
-                status, data, _ = await rig.post("responses", body_for("responses", True))
+                status, data, _ = await metering_proxy_rig.post(
+                    "responses", body_for("responses", True)
+                )
                 assert status == 502 and json.loads(data)["error"]["type"] == "server_error"
-                events = await rig.events()
+                events = await metering_proxy_rig.events()
             assert [e.outcome for e in events] == [Outcome.UNREACHABLE] * 2
             assert all("unreachable" in e.reason for e in events)
         finally:
@@ -318,10 +326,10 @@ async def test_silent_upstream_times_out_and_is_recorded_partial(tmp_path: Path)
         settings = MeteringSettings(read_timeout=0.3, flush_interval=0.05)
         proxy, ledger = await make_rig(tmp_path, fake, settings=settings)
         try:
-            rig = Rig(fake, proxy, ledger, http)
+            metering_proxy_rig = Rig(fake, proxy, ledger, http)
             with pytest.raises(aiohttp.ClientPayloadError):
-                await rig.post("anthropic", body_for("anthropic", True))
-            [event] = await rig.events()
+                await metering_proxy_rig.post("anthropic", body_for("anthropic", True))
+            [event] = await metering_proxy_rig.events()
             assert event.outcome is Outcome.PARTIAL
             assert "silent" in event.reason
             assert event.tokens.input == RICH.input
@@ -365,11 +373,11 @@ async def test_malformed_stream_passes_through_untouched_and_is_unmetered(
         await response.write_eof()
         return response
 
-    async for rig in _odd_upstream(tmp_path, handler):
-        status, data, _ = await rig.post("anthropic", body_for("anthropic", True))
+    async for metering_proxy_rig in _odd_upstream(tmp_path, handler):
+        status, data, _ = await metering_proxy_rig.post("anthropic", body_for("anthropic", True))
         assert status == 200
         assert data == MALFORMED
-        [event] = await rig.events()
+        [event] = await metering_proxy_rig.events()
         assert event.outcome is Outcome.UNMETERED
         assert "not JSON" in event.reason
 
@@ -383,10 +391,10 @@ async def test_a_compressed_answer_is_read_anyway(tmp_path: Path) -> None:
             headers={"Content-Type": "text/event-stream", "Content-Encoding": "gzip"},
         )
 
-    async for rig in _odd_upstream(tmp_path, handler):
-        status, data, _ = await rig.post("anthropic", body_for("anthropic", True))
+    async for metering_proxy_rig in _odd_upstream(tmp_path, handler):
+        status, data, _ = await metering_proxy_rig.post("anthropic", body_for("anthropic", True))
         assert status == 200 and data == plain  # the client decoded it itself
-        [event] = await rig.events()
+        [event] = await metering_proxy_rig.events()
         assert event.outcome is Outcome.OK
         assert event.tokens == disjoint(AS_ANTHROPIC)
 
@@ -413,11 +421,11 @@ async def test_the_stream_reaches_the_agent_byte_for_byte_in_any_chunking(
         await response.write_eof()
         return response
 
-    async for rig in _odd_upstream(tmp_path, handler):
-        status, data, _ = await rig.post("anthropic", body_for("anthropic", True))
+    async for metering_proxy_rig in _odd_upstream(tmp_path, handler):
+        status, data, _ = await metering_proxy_rig.post("anthropic", body_for("anthropic", True))
         assert status == 200
         assert data == plain
-        [event] = await rig.events()
+        [event] = await metering_proxy_rig.events()
         assert event.outcome is Outcome.OK
         assert event.tokens == disjoint(AS_ANTHROPIC)
 
@@ -425,31 +433,37 @@ async def test_the_stream_reaches_the_agent_byte_for_byte_in_any_chunking(
 # --- who may use the proxy ------------------------------------------------------------
 
 
-async def test_wrong_key_unknown_agent_and_unknown_provider_are_refused(rig: Rig) -> None:
-    good = rig.proxy.urls_for(AGENT)["anthropic"]
-    port = rig.proxy.port
+async def test_wrong_key_unknown_agent_and_unknown_provider_are_refused(
+    metering_proxy_rig: Rig,
+) -> None:
+    good = metering_proxy_rig.proxy.urls_for(AGENT)["anthropic"]
+    port = metering_proxy_rig.proxy.port
     wrong_key = good.rsplit("/", 1)[0] + "/not-the-key"
-    other = rig.proxy.urls_for("other")["anthropic"].replace("/a/other/", f"/a/{AGENT}/")
+    other = metering_proxy_rig.proxy.urls_for("other")["anthropic"].replace(
+        "/a/other/", f"/a/{AGENT}/"
+    )
     unknown_agent = good.replace(f"/a/{AGENT}/", "/a/nobody/")
     unknown_provider = good.replace("/anthropic/", "/mistery/")
     for base in (wrong_key, other, unknown_agent, unknown_provider):
-        async with rig.http.post(base + "/v1/messages", json=body_for("anthropic", True)) as r:
+        async with metering_proxy_rig.http.post(
+            base + "/v1/messages", json=body_for("anthropic", True)
+        ) as r:
             assert r.status == 403
             error = await r.json()
             assert error["error"]["type"] == "permission_error"
-    async with rig.http.post(f"http://127.0.0.1:{port}/v1/messages", json={}) as r:
+    async with metering_proxy_rig.http.post(f"http://127.0.0.1:{port}/v1/messages", json={}) as r:
         assert r.status == 404
-    assert rig.fake.requests == []  # nothing was forwarded
-    assert await rig.events() == []  # no model request was ever made
-    assert rig.proxy.strangers.count == 4
+    assert metering_proxy_rig.fake.requests == []  # nothing was forwarded
+    assert await metering_proxy_rig.events() == []  # no model request was ever made
+    assert metering_proxy_rig.proxy.strangers.count == 4
 
 
 async def test_unauthenticated_requests_write_nothing_an_attacker_chose(
-    rig: Rig, caplog: pytest.LogCaptureFixture
+    metering_proxy_rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A request with a wrong key writes nothing to the ledger and puts none of its text in
     the log: it is answered and counted, with at most one log line a minute."""
-    good = rig.proxy.urls_for(AGENT)["anthropic"]
+    good = metering_proxy_rig.proxy.urls_for(AGENT)["anthropic"]
     marker = "INJECTED-TEXT"
     bases = [
         good.rsplit("/", 1)[0] + f"/{marker}",
@@ -459,12 +473,12 @@ async def test_unauthenticated_requests_write_nothing_an_attacker_chose(
     ]
     for base in bases * 5:
         url = URL(base + "/v1/messages", encoded=True)
-        async with rig.http.post(url, json=body_for("anthropic", True)) as r:
+        async with metering_proxy_rig.http.post(url, json=body_for("anthropic", True)) as r:
             assert r.status == 403
-    assert await rig.events() == []
+    assert await metering_proxy_rig.events() == []
     assert marker not in caplog.text
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) <= 1
-    assert rig.proxy.strangers.count == 20
+    assert metering_proxy_rig.proxy.strangers.count == 20
 
 
 ATTACKS = [
@@ -482,15 +496,15 @@ ATTACKS = [
 
 @pytest.mark.parametrize(("method", "tail"), ATTACKS)
 async def test_unknown_endpoints_are_refused_and_never_forwarded(
-    rig: Rig, method: str, tail: str
+    metering_proxy_rig: Rig, method: str, tail: str
 ) -> None:
     """A model endpoint the proxy does not know, or a path that could escape the upstream's
     prefix, is refused in the provider's shape naming the path, and never reaches it; the
     refusal is told as the agent's (its egress refusals count it)."""
     told: list[tuple[str, str]] = []
-    rig.proxy.on_refused = lambda agent, why: told.append((agent, why))
-    url = URL(rig.proxy.urls_for(AGENT)["anthropic"] + "/" + tail, encoded=True)
-    async with rig.http.request(
+    metering_proxy_rig.proxy.on_refused = lambda agent, why: told.append((agent, why))
+    url = URL(metering_proxy_rig.proxy.urls_for(AGENT)["anthropic"] + "/" + tail, encoded=True)
+    async with metering_proxy_rig.http.request(
         method, url, json=body_for("anthropic", True), headers={"x-api-key": API_KEY}
     ) as r:
         assert r.status in (403, 404)
@@ -498,8 +512,8 @@ async def test_unknown_endpoints_are_refused_and_never_forwarded(
     assert error["type"] == "error"
     message = error["error"]["message"]
     assert "providers.anthropic.passthrough" in message or "path" in message
-    assert rig.fake.requests == []
-    assert await rig.events() == []  # logged, but no model request to record
+    assert metering_proxy_rig.fake.requests == []
+    assert await metering_proxy_rig.events() == []  # logged, but no model request to record
     assert [agent for agent, _ in told] == [AGENT]
 
 
@@ -530,16 +544,18 @@ async def test_a_refused_endpoint_is_counted_in_the_book_the_proxy_is_made_with(
             await ledger.close()
 
 
-async def test_forwarded_paths_are_the_normalised_ones(rig: Rig) -> None:
+async def test_forwarded_paths_are_the_normalised_ones(metering_proxy_rig: Rig) -> None:
     """Duplicate and trailing slashes are dropped and escapes decoded before forwarding: the
     upstream gets the path the proxy metered, under its own prefix."""
     for tail in ("v1//messages/", "v1/%6Dessages"):
-        url = URL(rig.url("anthropic").split("/v1/")[0] + "/" + tail, encoded=True)
+        url = URL(metering_proxy_rig.url("anthropic").split("/v1/")[0] + "/" + tail, encoded=True)
         key = {"x-api-key": API_KEY}
-        async with rig.http.post(url, json=body_for("anthropic", False), headers=key) as r:
+        async with metering_proxy_rig.http.post(
+            url, json=body_for("anthropic", False), headers=key
+        ) as r:
             assert r.status == 200
-    assert [r.path for r in rig.fake.requests] == ["/v1/messages"] * 2
-    assert len(await rig.events()) == 2
+    assert [r.path for r in metering_proxy_rig.fake.requests] == ["/v1/messages"] * 2
+    assert len(await metering_proxy_rig.events()) == 2
 
 
 async def test_passthrough_paths_are_forwarded_unmetered(tmp_path: Path) -> None:
@@ -568,21 +584,21 @@ async def test_passthrough_paths_are_forwarded_unmetered(tmp_path: Path) -> None
             await ledger.close()
 
 
-async def test_preflight_and_other_paths_pass_through_unmetered(rig: Rig) -> None:
-    base = rig.proxy.urls_for(AGENT)["anthropic"]
-    async with rig.http.head(base + "/") as response:
+async def test_preflight_and_other_paths_pass_through_unmetered(metering_proxy_rig: Rig) -> None:
+    base = metering_proxy_rig.proxy.urls_for(AGENT)["anthropic"]
+    async with metering_proxy_rig.http.head(base + "/") as response:
         assert response.status == 404  # what the provider said
     key = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01"}
-    async with rig.http.get(base + "/v1/models", headers=key) as response:
+    async with metering_proxy_rig.http.get(base + "/v1/models", headers=key) as response:
         assert response.status == 200
         assert (await response.json())["data"]
     count = {"model": MODELS["anthropic"], "messages": [{"role": "user", "content": "hello"}]}
-    async with rig.http.post(
+    async with metering_proxy_rig.http.post(
         base + "/v1/messages/count_tokens", json=count, headers=key
     ) as response:
         assert response.status == 200
-    assert [r.method for r in rig.fake.requests] == ["HEAD", "GET", "POST"]
-    assert await rig.events() == []
+    assert [r.method for r in metering_proxy_rig.fake.requests] == ["HEAD", "GET", "POST"]
+    assert await metering_proxy_rig.events() == []
 
 
 async def test_keys_survive_a_restart_of_the_proxy(tmp_path: Path) -> None:
@@ -621,24 +637,24 @@ class Scripted(AllowAll):
         return self.verdicts.pop(0) if self.verdicts else ALLOW
 
 
-async def test_rewrite_sends_the_other_model_and_records_both(rig: Rig) -> None:
-    rig.proxy.policy = Scripted(Rewrite("claude-haiku-4-5", "over pace"))
-    await rig.post("anthropic", body_for("anthropic", True))
-    assert rig.fake.requests[-1].model == "claude-haiku-4-5"
-    [event] = await rig.events()
+async def test_rewrite_sends_the_other_model_and_records_both(metering_proxy_rig: Rig) -> None:
+    metering_proxy_rig.proxy.policy = Scripted(Rewrite("claude-haiku-4-5", "over pace"))
+    await metering_proxy_rig.post("anthropic", body_for("anthropic", True))
+    assert metering_proxy_rig.fake.requests[-1].model == "claude-haiku-4-5"
+    [event] = await metering_proxy_rig.events()
     assert event.requested_model == "claude-haiku-4-5"
     assert event.rewritten_from == "claude-sonnet-4-5"
     assert event.served_model == "claude-haiku-4-5"
     assert event.outcome is Outcome.OK
 
 
-async def test_hold_waits_then_asks_again(rig: Rig) -> None:
+async def test_hold_waits_then_asks_again(metering_proxy_rig: Rig) -> None:
     now = SystemClock().now()
     policy = Scripted(Hold(now + timedelta(seconds=0.3), "queued"))
-    rig.proxy.policy = policy
+    metering_proxy_rig.proxy.policy = policy
     loop = asyncio.get_running_loop()
     started = loop.time()
-    status, _, _ = await rig.post("anthropic", body_for("anthropic", True))
+    status, _, _ = await metering_proxy_rig.post("anthropic", body_for("anthropic", True))
     assert status == 200
     assert loop.time() - started >= 0.25
     assert len(policy.asked) == 2
@@ -652,8 +668,10 @@ async def test_hold_beyond_the_longest_wait_is_refused(tmp_path: Path) -> None:
         try:
             until = SystemClock().now() + timedelta(minutes=10)
             proxy.policy = Scripted(Hold(until, "queued behind the pace"))
-            rig = Rig(fake, proxy, ledger, http)
-            status, data, headers = await rig.post("anthropic", body_for("anthropic", True))
+            metering_proxy_rig = Rig(fake, proxy, ledger, http)
+            status, data, headers = await metering_proxy_rig.post(
+                "anthropic", body_for("anthropic", True)
+            )
             assert status == 429
             assert 590 <= int(headers["retry-after"]) <= 600
             assert json.loads(data)["error"]["type"] == "rate_limit_error"
@@ -664,9 +682,9 @@ async def test_hold_beyond_the_longest_wait_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("api", ["anthropic", "responses"])
-async def test_refuse_answers_429_in_the_providers_shape(rig: Rig, api: Api) -> None:
-    rig.proxy.policy = Scripted(Refuse(90.0, "the daily budget is spent"))
-    status, data, headers = await rig.post(api, body_for(api, True))
+async def test_refuse_answers_429_in_the_providers_shape(metering_proxy_rig: Rig, api: Api) -> None:
+    metering_proxy_rig.proxy.policy = Scripted(Refuse(90.0, "the daily budget is spent"))
+    status, data, headers = await metering_proxy_rig.post(api, body_for(api, True))
     assert status == 429
     assert headers["retry-after"] == "90"
     error = json.loads(data)
@@ -676,8 +694,8 @@ async def test_refuse_answers_429_in_the_providers_shape(rig: Rig, api: Api) -> 
     else:
         assert error["error"]["code"] == "rate_limit_exceeded"
         assert "daily budget" in error["error"]["message"]
-    assert rig.fake.requests == []
-    [event] = await rig.events()
+    assert metering_proxy_rig.fake.requests == []
+    [event] = await metering_proxy_rig.events()
     assert event.outcome is Outcome.REFUSED and event.status == 429
 
 
@@ -698,13 +716,17 @@ CODEX = {
 }
 
 
-async def test_rate_limit_headers_become_quota_signals_once_per_change(rig: Rig) -> None:
-    rig.fake.add(Turn(headers=UNIFIED), Turn(headers=UNIFIED), Turn(headers=CODEX))
-    await rig.post("anthropic", body_for("anthropic", True))
-    await rig.post("anthropic", body_for("anthropic", True))  # unchanged: not written again
-    await rig.post("responses", body_for("responses", True))
-    await rig.events()
-    signals = await rig.ledger.metering.quota_signals()
+async def test_rate_limit_headers_become_quota_signals_once_per_change(
+    metering_proxy_rig: Rig,
+) -> None:
+    metering_proxy_rig.fake.add(Turn(headers=UNIFIED), Turn(headers=UNIFIED), Turn(headers=CODEX))
+    await metering_proxy_rig.post("anthropic", body_for("anthropic", True))
+    await metering_proxy_rig.post(
+        "anthropic", body_for("anthropic", True)
+    )  # unchanged: not written again
+    await metering_proxy_rig.post("responses", body_for("responses", True))
+    await metering_proxy_rig.events()
+    signals = await metering_proxy_rig.ledger.metering.quota_signals()
     by_name = {s.name: s for s in signals}
     assert len(signals) == len(UNIFIED) + len(CODEX)
     five = by_name["anthropic-ratelimit-unified-5h-utilization"]
@@ -727,10 +749,10 @@ async def test_priced_models_get_a_cost_and_others_stay_tokens_only(tmp_path: Pa
         proxy, ledger = await make_rig(tmp_path, fake, prices=prices)
         try:
             async with aiohttp.ClientSession() as http:
-                rig = Rig(fake, proxy, ledger, http)
-                await rig.post("anthropic", body_for("anthropic", True))
-                await rig.post("chat", body_for("chat", True))
-                priced, unpriced = await rig.events()
+                metering_proxy_rig = Rig(fake, proxy, ledger, http)
+                await metering_proxy_rig.post("anthropic", body_for("anthropic", True))
+                await metering_proxy_rig.post("chat", body_for("chat", True))
+                priced, unpriced = await metering_proxy_rig.events()
             expected = (1200 * 3.0 + 345 * 15.0 + 800 * 0.3 + 64 * 3.75) / 1_000_000
             assert priced.cost_usd == pytest.approx(expected)
             assert priced.priced
@@ -744,26 +766,32 @@ async def test_priced_models_get_a_cost_and_others_stay_tokens_only(tmp_path: Pa
 # --- many agents at once --------------------------------------------------------------
 
 
-async def test_fifty_agents_streaming_at_once_are_each_billed_their_own(rig: Rig) -> None:
+async def test_fifty_agents_streaming_at_once_are_each_billed_their_own(
+    metering_proxy_rig: Rig,
+) -> None:
     agents = [f"agent-{i:02d}" for i in range(50)]
-    rig.fake.default = Turn(text="word " * 30, usage=RICH, delay_between_events=0.002)
+    metering_proxy_rig.fake.default = Turn(
+        text="word " * 30, usage=RICH, delay_between_events=0.002
+    )
 
     async def work(agent: str) -> None:
         for _ in range(3):
-            status, _, _ = await rig.post(
+            status, _, _ = await metering_proxy_rig.post(
                 "anthropic", body_for("anthropic", True), agent=agent, **{"x-test-agent": agent}
             )
             assert status == 200
 
     await asyncio.gather(*(work(agent) for agent in agents))
-    events = await rig.events()
+    events = await metering_proxy_rig.events()
     assert len(events) == 150
     # The fake numbers its answers; which agent sent each request is in its headers.
     sender = {
         f"req_fake{index:016d}": request.headers["x-test-agent"]
-        for index, request in enumerate(rig.fake.requests, start=1)
+        for index, request in enumerate(metering_proxy_rig.fake.requests, start=1)
     }
     assert {e.request_id: e.agent for e in events} == sender
     assert all(e.tokens == disjoint(AS_ANTHROPIC) and e.outcome is Outcome.OK for e in events)
-    totals = await rig.ledger.metering.tokens_by_agent(SystemClock().now() - timedelta(hours=1))
+    totals = await metering_proxy_rig.ledger.metering.tokens_by_agent(
+        SystemClock().now() - timedelta(hours=1)
+    )
     assert totals == {agent: 3 * disjoint(AS_ANTHROPIC).total for agent in agents}

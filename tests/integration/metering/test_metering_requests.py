@@ -60,7 +60,7 @@ class Downgrade(AllowAll):
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def metering_requests_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     async with FakeProvider() as fake, aiohttp.ClientSession() as http:
         ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
         route = ProviderRoute("anthropic", fake.base_url, ProviderApi.ANTHROPIC)
@@ -84,59 +84,65 @@ def message(model: str = MODEL, text: str = "héllo", **extra: Any) -> dict[str,
 
 
 @pytest.mark.parametrize("coding", ["gzip", "deflate"])
-async def test_a_compressed_body_is_decoded_and_rewritten(rig: Rig, coding: str) -> None:
+async def test_a_compressed_body_is_decoded_and_rewritten(
+    metering_requests_rig: Rig, coding: str
+) -> None:
     """A gzip or deflate body is read like any other: the policy's rewrite applies, and it
     goes upstream decoded, with no Content-Encoding."""
-    rig.proxy.policy = Downgrade("claude-haiku-4-5")
+    metering_requests_rig.proxy.policy = Downgrade("claude-haiku-4-5")
     raw = json.dumps(message()).encode()
     data = gzip.compress(raw) if coding == "gzip" else zlib.compress(raw)
-    status, _ = await rig.post(data, **{"Content-Encoding": coding})
+    status, _ = await metering_requests_rig.post(data, **{"Content-Encoding": coding})
     assert status == 200
-    [request] = rig.fake.requests
+    [request] = metering_requests_rig.fake.requests
     assert request.model == "claude-haiku-4-5"
     assert "content-encoding" not in request.headers
     assert request.body["messages"] == message()["messages"]
-    await rig.proxy.recorder.flush()
-    [event] = await rig.ledger.metering.usage_events()
+    await metering_requests_rig.proxy.recorder.flush()
+    [event] = await metering_requests_rig.ledger.metering.usage_events()
     assert event.rewritten_from == MODEL
 
 
-async def test_unknown_encodings_are_refused_naming_them(rig: Rig) -> None:
+async def test_unknown_encodings_are_refused_naming_them(metering_requests_rig: Rig) -> None:
     """A body in an encoding the proxy cannot read is refused with 415, never forwarded."""
-    status, error = await rig.post(b"\x00\x01", **{"Content-Encoding": "br"})
+    status, error = await metering_requests_rig.post(b"\x00\x01", **{"Content-Encoding": "br"})
     assert status == 415
     assert "'br'" in error["error"]["message"]
-    assert rig.fake.requests == []
+    assert metering_requests_rig.fake.requests == []
 
 
-async def test_a_decompression_bomb_stops_at_the_cap(rig: Rig) -> None:
+async def test_a_decompression_bomb_stops_at_the_cap(metering_requests_rig: Rig) -> None:
     """A small gzip body that would decode to more than the cap is refused with 413."""
     bomb = gzip.compress(b"[" + b" " * (MAX_REQUEST + 10) + b"]", compresslevel=9)
     assert len(bomb) < 100_000
-    status, error = await rig.post(bomb, **{"Content-Encoding": "gzip"})
+    status, error = await metering_requests_rig.post(bomb, **{"Content-Encoding": "gzip"})
     assert status == 413
     assert error["error"]["type"] == "request_too_large"
-    assert rig.fake.requests == []
+    assert metering_requests_rig.fake.requests == []
 
 
-async def test_a_body_over_the_cap_is_refused_in_the_providers_shape(rig: Rig) -> None:
+async def test_a_body_over_the_cap_is_refused_in_the_providers_shape(
+    metering_requests_rig: Rig,
+) -> None:
     """A body over 32 MiB is refused with 413 before it is read."""
-    status, error = await rig.post(b" " * (MAX_REQUEST + 1))
+    status, error = await metering_requests_rig.post(b" " * (MAX_REQUEST + 1))
     assert status == 413
     assert error["type"] == "error"
-    assert rig.fake.requests == []
+    assert metering_requests_rig.fake.requests == []
 
 
-async def test_a_body_nested_too_deep_is_refused_not_a_crash(rig: Rig) -> None:
+async def test_a_body_nested_too_deep_is_refused_not_a_crash(metering_requests_rig: Rig) -> None:
     """JSON nested deeper than the parser can go gets a 400 saying the body cannot be
     metered; the proxy keeps serving."""
-    status, error = await rig.post(b"[" * 100_000 + b"]" * 100_000)
+    status, error = await metering_requests_rig.post(b"[" * 100_000 + b"]" * 100_000)
     assert status == 400
     assert "JSON object" in error["error"]["message"]
-    status, error = await rig.post(b'{"model": "m", "x": ' + b"[" * 100_000 + b"}")
+    status, error = await metering_requests_rig.post(
+        b'{"model": "m", "x": ' + b"[" * 100_000 + b"}"
+    )
     assert status == 400
-    assert rig.fake.requests == []
-    assert (await rig.post(json.dumps(message()).encode()))[0] == 200
+    assert metering_requests_rig.fake.requests == []
+    assert (await metering_requests_rig.post(json.dumps(message()).encode()))[0] == 200
 
 
 @pytest.mark.parametrize(
@@ -152,17 +158,19 @@ async def test_a_body_nested_too_deep_is_refused_not_a_crash(rig: Rig) -> None:
         (b'{"model":"m","mod\\u0065l":"other","messages":[]}', "model"),
     ],
 )
-async def test_a_key_given_twice_is_refused_naming_it(rig: Rig, raw: bytes, key: str) -> None:
+async def test_a_key_given_twice_is_refused_naming_it(
+    metering_requests_rig: Rig, raw: bytes, key: str
+) -> None:
     """The proxy would meter the last of two values, a provider may serve the first: a
     body with a key twice (also escaped, also nested) is refused with 400, never forwarded."""
-    status, error = await rig.post(raw)
+    status, error = await metering_requests_rig.post(raw)
     assert status == 400
     assert error["type"] == "error"
     assert error["error"]["type"] == "invalid_request_error"
     assert f"the key {key!r} twice" in error["error"]["message"]
-    assert rig.fake.requests == []
-    await rig.proxy.recorder.flush()
-    assert await rig.ledger.metering.usage_events() == []
+    assert metering_requests_rig.fake.requests == []
+    await metering_requests_rig.proxy.recorder.flush()
+    assert await metering_requests_rig.ledger.metering.usage_events() == []
 
 
 def _raw_request(port: int, path: str, body: bytes) -> bytes:

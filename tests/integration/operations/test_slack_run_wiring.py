@@ -44,7 +44,7 @@ class Running:
 
 
 @pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
+async def slack_run_wiring_running(tmp_path: Path) -> AsyncIterator[Running]:
     world = SlackWorld()
     ann, stranger = world.add_user("ann"), world.add_user("sam")
     group = world.add_usergroup("fleet-ops", [ann])
@@ -88,15 +88,21 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
 
 
 async def test_an_operator_by_user_group_is_answered_a_stranger_is_not(
-    running: Running,
+    slack_run_wiring_running: Running,
 ) -> None:
     """`!ps` from someone in the operators' user group gets the fleet's answer; the same
     from someone in no group gets nothing, and the process keeps serving."""
-    world = running.world
+    world = slack_run_wiring_running.world
     ann, sam = (uid for uid, user in world.users.items() if user.name in ("ann", "sam"))
-    said = await world.person_says(sam, running.channel, "!ps")
-    asked = await world.person_says(ann, running.channel, "!ps")
-    answers = await eventually(lambda: running.bot_said(asked), "the answer to ann", WITHIN)
+    said = await world.person_says(sam, slack_run_wiring_running.channel, "!ps")
+    asked = await world.person_says(ann, slack_run_wiring_running.channel, "!ps")
+    answers = await eventually(
+        lambda: slack_run_wiring_running.bot_said(asked), "the answer to ann", WITHIN
+    )
     assert any("No agents yet." in text for text in answers), answers
-    assert [m for m in world.messages(running.channel) if m.bot_id and m.thread_ts == said] == []
-    assert running.proc.returncode is None
+    assert [
+        m
+        for m in world.messages(slack_run_wiring_running.channel)
+        if m.bot_id and m.thread_ts == said
+    ] == []
+    assert slack_run_wiring_running.proc.returncode is None

@@ -73,7 +73,7 @@ class Ledger:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
+def upgrade_e2e_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
     state = tmp_path / "state"
     state.mkdir()
     if request.param == "sqlite":
@@ -82,32 +82,36 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
 
 
 def test_todays_code_migrates_the_previous_releases_ledger_keeping_its_rows(
-    tmp_path: Path, ledger: Ledger
+    tmp_path: Path, upgrade_e2e_ledger: Ledger
 ) -> None:
     """The previous release's ledger (schema 32) is migrated to today's at start; its
     agent, run, model request and audit rows are kept, and `ps` and `runs` show them."""
-    ledger.write_previous()
-    assert ledger.rows("SELECT version FROM schema_version") == [(PREVIOUS_VERSION,)]
+    upgrade_e2e_ledger.write_previous()
+    assert upgrade_e2e_ledger.rows("SELECT version FROM schema_version") == [(PREVIOUS_VERSION,)]
     assert PREVIOUS_VERSION < LATEST_VERSION  # there is a migration to run
     config = tmp_path / "fleetwarden.yaml"
-    config.write_text(CONFIG.format(ledger=f"ledger: {ledger.url}\n" if ledger.url else ""))
+    config.write_text(
+        CONFIG.format(
+            ledger=f"ledger: {upgrade_e2e_ledger.url}\n" if upgrade_e2e_ledger.url else ""
+        )
+    )
     with ConsoleBot(tmp_path, "--config", str(config)) as bot:
         bot.command("ps", rf"{AGENT}")
         assert "stopped" in bot.output_since_command
         bot.command(f"runs {AGENT}", r"stopped by console")
 
-        assert ledger.rows("SELECT version FROM schema_version") == [(LATEST_VERSION,)]
+        assert upgrade_e2e_ledger.rows("SELECT version FROM schema_version") == [(LATEST_VERSION,)]
         # made by the step the previous release lacked
-        assert ledger.rows("SELECT count(*) FROM pipeline_stages") == [(0,)]
-        assert ledger.rows("SELECT name, state, desired_state FROM agents") == [
+        assert upgrade_e2e_ledger.rows("SELECT count(*) FROM pipeline_stages") == [(0,)]
+        assert upgrade_e2e_ledger.rows("SELECT name, state, desired_state FROM agents") == [
             (AGENT, "stopped", "stopped")
         ]
         runs = "SELECT id, agent, started_at, ended_at, exit_code FROM runs"
-        assert ledger.rows(runs) == [(1, AGENT, AT, AT + 60, 0)]
+        assert upgrade_e2e_ledger.rows(runs) == [(1, AGENT, AT, AT + 60, 0)]
         usage = "SELECT agent, input_tokens, output_tokens, cost_usd FROM usage"
-        assert ledger.rows(usage) == [(AGENT, 1200, 340, 0.0029)]
+        assert upgrade_e2e_ledger.rows(usage) == [(AGENT, 1200, 340, 0.0029)]
         audit = "SELECT text, outcome FROM audit ORDER BY id LIMIT 2"
-        assert ledger.rows(audit) == [(f"spawn {AGENT}", "ok"), (f"stop {AGENT}", "ok")]
+        assert upgrade_e2e_ledger.rows(audit) == [(f"spawn {AGENT}", "ok"), (f"stop {AGENT}", "ok")]
         assert bot.quit() == 0, bot.stderr
 
 

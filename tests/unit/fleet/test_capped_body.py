@@ -123,17 +123,17 @@ class Reading(LoopbackServer):
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[Reading, aiohttp.ClientSession]]:
+async def capped_body_served() -> AsyncIterator[tuple[Reading, aiohttp.ClientSession]]:
     async with Reading() as server, aiohttp.ClientSession() as session:
         yield server, session
 
 
 async def test_a_servers_request_is_read_declared_or_chunked(
-    served: tuple[Reading, aiohttp.ClientSession],
+    capped_body_served: tuple[Reading, aiohttp.ClientSession],
 ) -> None:
     """Through aiohttp's server: taken within the cap, refused past it with or without a
     Content-Length."""
-    server, session = served
+    server, session = capped_body_served
 
     async def chunks(count: int) -> AsyncIterator[bytes]:
         for _ in range(count):
@@ -153,10 +153,10 @@ async def test_a_servers_request_is_read_declared_or_chunked(
 
 
 async def test_a_request_that_does_not_arrive_in_time_is_a_timeout(
-    served: tuple[Reading, aiohttp.ClientSession],
+    capped_body_served: tuple[Reading, aiohttp.ClientSession],
 ) -> None:
     """With ``within``, a sender that stops half way is :class:`TimeoutError`."""
-    server, _ = served
+    server, _ = capped_body_served
     port = int(server.base_url.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -170,10 +170,10 @@ async def test_a_request_that_does_not_arrive_in_time_is_a_timeout(
 
 
 async def test_a_clients_answer_is_read_under_the_cap(
-    served: tuple[Reading, aiohttp.ClientSession],
+    capped_body_served: tuple[Reading, aiohttp.ClientSession],
 ) -> None:
     """Through aiohttp's client: an answer is taken or refused by its length."""
-    server, session = served
+    server, session = capped_body_served
     async with session.get(server.base_url + "/answer?size=100") as response:
         assert await read_capped(response, 100) == b"y" * 100
     async with session.get(server.base_url + "/answer?size=101") as response:

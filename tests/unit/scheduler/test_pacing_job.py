@@ -82,7 +82,7 @@ async def ping(target: Probe) -> int:
 
 
 @pytest.fixture
-def book() -> FakeBook:
+def pacing_job_book() -> FakeBook:
     return FakeBook([DOWN, REFUSE])
 
 
@@ -94,16 +94,20 @@ def probe() -> Probe:
 # --- pacing_tick -----------------------------------------------------------------------------
 
 
-async def test_the_tick_posts_each_transition_and_re_arms_the_reset(book: FakeBook) -> None:
+async def test_the_tick_posts_each_transition_and_re_arms_the_reset(
+    pacing_job_book: FakeBook,
+) -> None:
     """One tick posts every change the book's tick returned, in order, as notices for the
     room and the governed agents' threads, returns them, and arms the reset job just after
     the next window end."""
     board, arming = RecordingBoard(), ArmingScheduler()
-    assert await pacing_tick(job_context(budgets=book, notices=board, scheduler=arming)) == [
+    assert await pacing_tick(
+        job_context(budgets=pacing_job_book, notices=board, scheduler=arming)
+    ) == [
         DOWN,
         REFUSE,
     ]
-    assert book.ticks == 1
+    assert pacing_job_book.ticks == 1
     assert board.posted == [DOWN.notice(), REFUSE.notice()]
     assert [(n.agents, n.tone, n.home_too) for n in board.posted] == [
         (("coder-1", "coder-2"), "warning", True),
@@ -113,11 +117,13 @@ async def test_the_tick_posts_each_transition_and_re_arms_the_reset(book: FakeBo
     assert timedelta(seconds=1) == RESET_DELAY
 
 
-async def test_a_failed_post_does_not_stop_the_rest(book: FakeBook) -> None:
+async def test_a_failed_post_does_not_stop_the_rest(pacing_job_book: FakeBook) -> None:
     """A change a connector could not take does not stop the other posts nor the re-arming
     of the reset (the board reports the failure; it never raises)."""
     board, arming = RecordingBoard(failing=("matrix",)), ArmingScheduler()
-    assert await pacing_tick(job_context(budgets=book, notices=board, scheduler=arming)) == [
+    assert await pacing_tick(
+        job_context(budgets=pacing_job_book, notices=board, scheduler=arming)
+    ) == [
         DOWN,
         REFUSE,
     ]
@@ -125,23 +131,28 @@ async def test_a_failed_post_does_not_stop_the_rest(book: FakeBook) -> None:
     assert len(arming.armed) == 1
 
 
-async def test_without_a_window_end_nothing_is_armed(book: FakeBook) -> None:
+async def test_without_a_window_end_nothing_is_armed(pacing_job_book: FakeBook) -> None:
     """No budget with an end ahead: no reset job, and nothing changed posts nothing."""
-    book.transitions, book.reset = [], None
+    pacing_job_book.transitions, pacing_job_book.reset = [], None
     board, arming = RecordingBoard(), ArmingScheduler()
-    assert await pacing_tick(job_context(budgets=book, notices=board, scheduler=arming)) == []
-    assert (book.ticks, board.posted, arming.armed) == (1, [], [])
+    assert (
+        await pacing_tick(job_context(budgets=pacing_job_book, notices=board, scheduler=arming))
+        == []
+    )
+    assert (pacing_job_book.ticks, board.posted, arming.armed) == (1, [], [])
 
 
-async def test_the_reset_job_runs_the_tick_through_the_scheduler(book: FakeBook) -> None:
+async def test_the_reset_job_runs_the_tick_through_the_scheduler(pacing_job_book: FakeBook) -> None:
     """The app's reset job — PACING_JOB_REF at a date — ticks the context's budgets when its
     time comes, and arms the next reset on the same scheduler."""
     scheduler: FleetScheduler[JobContext] = FleetScheduler()
     try:
-        scheduler.start(job_context(scheduler=scheduler, budgets=book, notices=RecordingBoard()))
+        scheduler.start(
+            job_context(scheduler=scheduler, budgets=pacing_job_book, notices=RecordingBoard())
+        )
         scheduler.add_date(RESET_JOB_ID, PACING_JOB_REF, datetime.now(UTC) + SOON)
-        await asyncio.wait_for(book.ticked.wait(), DEADLINE)
-        assert book.ticks == 1
+        await asyncio.wait_for(pacing_job_book.ticked.wait(), DEADLINE)
+        assert pacing_job_book.ticks == 1
     finally:
         await scheduler.shutdown()
 

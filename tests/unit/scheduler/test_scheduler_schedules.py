@@ -45,7 +45,9 @@ def runner() -> Runner:
 
 
 @pytest.fixture
-async def scheduler(runner: Runner) -> AsyncIterator[FleetScheduler[JobContext]]:
+async def scheduler_schedules_scheduler(
+    runner: Runner,
+) -> AsyncIterator[FleetScheduler[JobContext]]:
     made: FleetScheduler[JobContext] = FleetScheduler()
     made.start(job_context(scheduler=made, schedules=runner))
     yield made
@@ -53,25 +55,25 @@ async def scheduler(runner: Runner) -> AsyncIterator[FleetScheduler[JobContext]]
 
 
 async def test_a_registered_schedule_is_a_cron_job_that_runs_its_runner(
-    scheduler: FleetScheduler[JobContext], runner: Runner
+    scheduler_schedules_scheduler: FleetScheduler[JobContext], runner: Runner
 ) -> None:
     """register() adds `schedule-<id>` calling run_schedule by import path with plain data;
     run_now runs it through the context's runner."""
-    register(scheduler, 4, "0 2 * * *", timezone=UTC, created_at=T0, now=T0)
-    job = scheduler.job(job_id(4))
+    register(scheduler_schedules_scheduler, 4, "0 2 * * *", timezone=UTC, created_at=T0, now=T0)
+    job = scheduler_schedules_scheduler.job(job_id(4))
     assert (job.job_id, job.func_ref) == ("schedule-4", SCHEDULE_JOB_REF)
     assert dict(job.kwargs) == {"schedule_id": 4}
     assert job.misfire_grace_time == MISFIRE_GRACE.total_seconds() == 300
-    assert await scheduler.run_now("schedule-4") == "ok"
+    assert await scheduler_schedules_scheduler.run_now("schedule-4") == "ok"
     assert runner.ran == [4]
 
 
 async def test_a_bad_expression_is_refused_before_anything_is_scheduled(
-    scheduler: FleetScheduler[JobContext],
+    scheduler_schedules_scheduler: FleetScheduler[JobContext],
 ) -> None:
     """add_cron raises CronError for an expression it cannot read; no job is added."""
     with pytest.raises(CronError):
-        scheduler.add_cron(
+        scheduler_schedules_scheduler.add_cron(
             "bad",
             SCHEDULE_JOB_REF,
             "0 2 * *",
@@ -80,7 +82,7 @@ async def test_a_bad_expression_is_refused_before_anything_is_scheduled(
             misfire_grace_time=300,
         )
     with pytest.raises(SchedulerError):
-        scheduler.job("bad")
+        scheduler_schedules_scheduler.job("bad")
 
 
 @pytest.mark.parametrize(
@@ -88,11 +90,11 @@ async def test_a_bad_expression_is_refused_before_anything_is_scheduled(
     [(0, None), (300, datetime(2025, 3, 1, 2, 0))],  # no grace; a naive first run
 )
 async def test_add_cron_refuses_what_it_cannot_honour(
-    scheduler: FleetScheduler[JobContext], grace: int, first: datetime | None
+    scheduler_schedules_scheduler: FleetScheduler[JobContext], grace: int, first: datetime | None
 ) -> None:
     """A grace time under a second and a naive first run time are programming errors."""
     with pytest.raises(ValueError):
-        scheduler.add_cron(
+        scheduler_schedules_scheduler.add_cron(
             "x",
             SCHEDULE_JOB_REF,
             "0 2 * * *",
@@ -104,7 +106,7 @@ async def test_add_cron_refuses_what_it_cannot_honour(
 
 
 async def test_a_missed_run_becomes_the_first_run(
-    scheduler: FleetScheduler[JobContext], runner: Runner
+    scheduler_schedules_scheduler: FleetScheduler[JobContext], runner: Runner
 ) -> None:
     """With a run due 2 minutes ago (within the grace time), the job runs at once, then
     follows the expression."""
@@ -112,7 +114,7 @@ async def test_a_missed_run_becomes_the_first_run(
     due = now.replace(second=0, microsecond=0) - timedelta(minutes=2)
     cron = f"{due.minute} {due.hour} * * *"
     register(
-        scheduler,
+        scheduler_schedules_scheduler,
         9,
         cron,
         timezone=UTC,
@@ -121,7 +123,7 @@ async def test_a_missed_run_becomes_the_first_run(
     )
     await asyncio.wait_for(runner.ran_once.wait(), 5)
     assert runner.ran == [9]
-    next_run = scheduler.job(job_id(9)).next_run_at
+    next_run = scheduler_schedules_scheduler.job(job_id(9)).next_run_at
     assert next_run is not None and next_run > now
 
 

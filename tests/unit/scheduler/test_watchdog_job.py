@@ -37,31 +37,33 @@ def silent_agent() -> AgentView:
 
 
 @pytest.fixture
-def fleet() -> FakeFleet:
+def watchdog_job_fleet() -> FakeFleet:
     return FakeFleet(views=(silent_agent(),), now=T0 + timedelta(seconds=61))
 
 
 async def test_watchdog_tick_sweeps_the_snapshot_and_applies_the_actions(
-    fleet: FakeFleet,
+    watchdog_job_fleet: FakeFleet,
 ) -> None:
     """watchdog_tick judges the fleet's snapshot at its `now` and hands the actions back."""
     expected = [MarkStalled(AgentName("coder-1"), "no heartbeat or output for 61s (timeout 60s)")]
-    assert await watchdog_tick(job_context(fleet=fleet)) == expected
-    assert fleet.applied == [expected]
+    assert await watchdog_tick(job_context(fleet=watchdog_job_fleet)) == expected
+    assert watchdog_job_fleet.applied == [expected]
 
 
-async def test_watchdog_tick_with_nothing_to_do_applies_nothing(fleet: FakeFleet) -> None:
+async def test_watchdog_tick_with_nothing_to_do_applies_nothing(
+    watchdog_job_fleet: FakeFleet,
+) -> None:
     """A quiet sweep does not call the supervisor at all."""
-    fleet.now = T0 + timedelta(seconds=10)
-    assert await watchdog_tick(job_context(fleet=fleet)) == []
-    assert fleet.applied == []
+    watchdog_job_fleet.now = T0 + timedelta(seconds=10)
+    assert await watchdog_tick(job_context(fleet=watchdog_job_fleet)) == []
+    assert watchdog_job_fleet.applied == []
 
 
 async def test_watchdog_job_runs_on_demand_through_the_scheduler(
-    scheduler: FleetScheduler[JobContext], fleet: FakeFleet
+    scheduler: FleetScheduler[JobContext], watchdog_job_fleet: FakeFleet
 ) -> None:
     """The watchdog job, added by its import path, runs via run_now and returns its actions."""
     scheduler.add_interval(WATCHDOG_JOB_ID, WATCHDOG_JOB_REF, 30)
-    scheduler.start(job_context(scheduler=scheduler, fleet=fleet))
+    scheduler.start(job_context(scheduler=scheduler, fleet=watchdog_job_fleet))
     actions = await asyncio.wait_for(scheduler.run_now(WATCHDOG_JOB_ID), DEADLINE)
-    assert actions == fleet.applied[0] and len(actions) == 1
+    assert actions == watchdog_job_fleet.applied[0] and len(actions) == 1

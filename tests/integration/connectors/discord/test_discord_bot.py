@@ -16,7 +16,8 @@ from typing import TypeVar
 
 import pytest
 
-from tests.fakes.discord.server import FakeDiscord, PostedMessage
+from tests.fakes.discord.records import PostedMessage
+from tests.fakes.discord.server import FakeDiscord
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 
 pytestmark = pytest.mark.integration

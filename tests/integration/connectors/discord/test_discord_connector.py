@@ -64,12 +64,6 @@ def config(fake: FakeDiscord, **overrides: object) -> DiscordConfig:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
-
-
-@pytest.fixture
 async def connector(fake: FakeDiscord) -> AsyncIterator[tuple[DiscordConnector, Book]]:
     book = Book()
     made = DiscordConnector(config(fake), threads=book, environ={TOKEN_ENV: fake.token})

@@ -24,12 +24,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
-
-
-@pytest.fixture
 async def connector(fake: FakeDiscord) -> AsyncIterator[DiscordConnector]:
     made = DiscordConnector(config(fake), threads=Book(), environ={TOKEN_ENV: fake.token})
     await made.start()

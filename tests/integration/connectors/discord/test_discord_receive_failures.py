@@ -5,7 +5,6 @@ and the next message still comes in."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import discord
 import pytest
@@ -22,12 +21,6 @@ from tests.integration.connectors.discord.test_discord_connector import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
 
 
 async def test_a_message_whose_translation_raises_is_reported_and_the_next_comes_in(

@@ -43,7 +43,7 @@ AFTER = SERVERS + (
 
 
 @pytest.fixture
-async def fleet(tmp_path: Path, ledger: Ledger) -> AsyncIterator[Fleet]:
+async def reload_mcp_fleet(tmp_path: Path, ledger: Ledger) -> AsyncIterator[Fleet]:
     notes = tmp_path / "skills" / "notes"
     notes.mkdir(parents=True)
     (notes / "SKILL.md").write_text("---\nname: notes\ndescription: Takes notes.\n---\n")
@@ -52,22 +52,24 @@ async def fleet(tmp_path: Path, ledger: Ledger) -> AsyncIterator[Fleet]:
 
 
 async def test_a_reload_applies_an_agents_changed_grants_and_skills(
-    tmp_path: Path, fleet: Fleet
+    tmp_path: Path, reload_mcp_fleet: Fleet
 ) -> None:
     """The coder's grants narrowed and widened and a skill added: the reload changes its
     spec and nothing else."""
     file = tmp_path / "fleetwarden.yaml"
     started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
-    assert (await fleet.spec("coder")).mcp == (McpGrant("tracker"),)
+    assert (await reload_mcp_fleet.spec("coder")).mcp == (McpGrant("tracker"),)
     file.write_text(AFTER)
-    diff = await reload_config(started, ENVIRON, ("stub",), ("subprocess",), fleet)
+    diff = await reload_config(started, ENVIRON, ("stub",), ("subprocess",), reload_mcp_fleet)
     assert diff.changed == ("coder",)
-    coder = await fleet.spec("coder")
+    coder = await reload_mcp_fleet.spec("coder")
     assert coder.mcp == (McpGrant("tracker", frozenset({"get_issue"})), McpGrant("docs"))
     assert coder.skills == (tmp_path / "skills" / "notes",)
 
 
-async def test_a_changed_mcp_section_refuses_the_reload_whole(tmp_path: Path, fleet: Fleet) -> None:
+async def test_a_changed_mcp_section_refuses_the_reload_whole(
+    tmp_path: Path, reload_mcp_fleet: Fleet
+) -> None:
     """A server added, one changed: each named, the fix a restart; the agents' grants in
     the same edit are not applied either."""
     file = tmp_path / "fleetwarden.yaml"
@@ -75,16 +77,18 @@ async def test_a_changed_mcp_section_refuses_the_reload_whole(tmp_path: Path, fl
     edited = AFTER.replace("tools: [search_issues, get_issue]", "tools: [get_issue]")
     file.write_text(edited.replace("mcp:\n", "mcp:\n  wiki: {command: wiki-mcp}\n", 1))
     with pytest.raises(CommandError) as caught:
-        await reload_config(started, ENVIRON, ("stub",), ("subprocess",), fleet)
+        await reload_config(started, ENVIRON, ("stub",), ("subprocess",), reload_mcp_fleet)
     said = str(caught.value)
     assert said.startswith(NOT_RELOADED)
     assert "MCP server 'tracker' was changed" in said
     assert "MCP server 'wiki' was added (the MCP door's servers are made at start)" in said
     assert "restart Fleetwarden" in said
-    assert (await fleet.spec("coder")).mcp == (McpGrant("tracker"),)
+    assert (await reload_mcp_fleet.spec("coder")).mcp == (McpGrant("tracker"),)
 
 
-async def test_a_reload_refuses_a_grant_the_load_refuses(tmp_path: Path, fleet: Fleet) -> None:
+async def test_a_reload_refuses_a_grant_the_load_refuses(
+    tmp_path: Path, reload_mcp_fleet: Fleet
+) -> None:
     """A grant naming no server and a tool off the allow-list: the reload says each at its
     line, as a start would, and changes nothing."""
     file = tmp_path / "fleetwarden.yaml"
@@ -94,25 +98,25 @@ async def test_a_reload_refuses_a_grant_the_load_refuses(tmp_path: Path, fleet: 
         "  - name: reviewer\n    mcp: {tracker: {tools: [create_issue]}}\n"
     )
     with pytest.raises(CommandError) as caught:
-        await reload_config(started, ENVIRON, ("stub",), ("subprocess",), fleet)
+        await reload_config(started, ENVIRON, ("stub",), ("subprocess",), reload_mcp_fleet)
     said = str(caught.value)
     assert f"{file}:11: agents[0].mcp.trackr: MCP server 'trackr' is not defined" in said
     assert f"{file}:13: agents[1].mcp.tracker.tools[0]: tool 'create_issue' is not on" in said
-    assert (await fleet.spec("coder")).mcp == (McpGrant("tracker"),)
+    assert (await reload_mcp_fleet.spec("coder")).mcp == (McpGrant("tracker"),)
 
 
 async def test_a_reload_of_the_defaults_grants_reaches_an_ad_hoc_agent_launched_after(
-    tmp_path: Path, fleet: Fleet, ledger: Ledger
+    tmp_path: Path, reload_mcp_fleet: Fleet, ledger: Ledger
 ) -> None:
     """`defaults.mcp` added by a reload: an agent no roster names, spawned after it, is
     granted it (no copy of the defaults frozen at start)."""
     file = tmp_path / "fleetwarden.yaml"
     started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
     file.write_text(BEFORE + "defaults:\n  mcp: [docs]\n")
-    await reload_config(started, ENVIRON, ("stub",), ("subprocess",), fleet)
-    await fleet.spawn(LaunchRequest("scratch", collect=False))
+    await reload_config(started, ENVIRON, ("stub",), ("subprocess",), reload_mcp_fleet)
+    await reload_mcp_fleet.spawn(LaunchRequest("scratch", collect=False))
     try:
         record = await ledger.agents.get_agent(AgentName("scratch"))
         assert record is not None and record.spec.mcp == (McpGrant("docs"),)
     finally:
-        await fleet.stop_agent("scratch")
+        await reload_mcp_fleet.stop_agent("scratch")

@@ -41,23 +41,25 @@ AFTER = (
 
 
 @pytest.fixture
-async def fleet(tmp_path: Path, ledger: Ledger) -> AsyncIterator[Fleet]:
+async def reload_peers_fleet(tmp_path: Path, ledger: Ledger) -> AsyncIterator[Fleet]:
     async with fleet_on(tmp_path, ledger, BEFORE) as made:
         yield made
 
 
 async def test_a_reload_applies_a_changed_talks_to_and_role(
-    tmp_path: Path, ledger: Ledger, fleet: Fleet
+    tmp_path: Path, ledger: Ledger, reload_peers_fleet: Fleet
 ) -> None:
     file = tmp_path / "fleetwarden.yaml"
     started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
-    peers = PeerRoster(roster=fleet.roster, agents=ledger.agents, state_dir=tmp_path / "state")
-    coder = await fleet.spec("coder")
+    peers = PeerRoster(
+        roster=reload_peers_fleet.roster, agents=ledger.agents, state_dir=tmp_path / "state"
+    )
+    coder = await reload_peers_fleet.spec("coder")
     assert peers.may_talk(coder, "reviewer") and not peers.may_talk(coder, "tester")
     file.write_text(AFTER)
-    diff = await reload_config(started, {}, ("stub",), ("subprocess",), fleet)
+    diff = await reload_config(started, {}, ("stub",), ("subprocess",), reload_peers_fleet)
     assert diff.changed == ("coder", "tester")
-    coder = await fleet.spec("coder")
+    coder = await reload_peers_fleet.spec("coder")
     assert (coder.purpose, coder.talks_to, coder.messages_per_hour) == (
         "writes the billing service",
         ("tester",),
@@ -68,7 +70,7 @@ async def test_a_reload_applies_a_changed_talks_to_and_role(
     assert block is not None
     assert "What you are for: writes the billing service" in block
     assert "- tester on host local (stub) — not running: runs the tests" in block.splitlines()
-    assert peers.block(await fleet.spec("reviewer")) is None  # nobody's peer any more
+    assert peers.block(await reload_peers_fleet.spec("reviewer")) is None  # nobody's peer any more
 
 
 class NoLaunches:
@@ -79,14 +81,14 @@ class NoLaunches:
 
 
 async def test_a_message_waiting_for_a_peer_the_reload_took_away_is_refused(
-    tmp_path: Path, ledger: Ledger, fleet: Fleet
+    tmp_path: Path, ledger: Ledger, reload_peers_fleet: Fleet
 ) -> None:
     file = tmp_path / "fleetwarden.yaml"
     started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
     postbox = Postbox(
         messages=ledger.messages,
         runs=ledger.runs,
-        fleet=fleet,
+        fleet=reload_peers_fleet,
         admission=NoLaunches(),
         redact=lambda text: text,
         clock=SystemClock(),
@@ -96,7 +98,7 @@ async def test_a_message_waiting_for_a_peer_the_reload_took_away_is_refused(
         await postbox.settled()
         assert (await postbox.wait_for(sent.id, 0)).state == "queued"
         file.write_text(AFTER)
-        await reload_config(started, {}, ("stub",), ("subprocess",), fleet)
+        await reload_config(started, {}, ("stub",), ("subprocess",), reload_peers_fleet)
         await postbox.sweep()  # as the app does after a reload
         await postbox.settled()
         found = await postbox.wait_for(sent.id, 0)

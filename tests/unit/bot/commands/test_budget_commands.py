@@ -330,7 +330,7 @@ class RecordingBook:
 
 
 @pytest.fixture
-def book() -> RecordingBook:
+def budget_commands_book() -> RecordingBook:
     return RecordingBook(items=list(STATUSES), config=[GLOBAL])
 
 
@@ -352,9 +352,11 @@ async def say(router: Router, text: str, sender: str = ADMIN) -> str:
     return sent.markdown
 
 
-async def test_anyone_listed_sees_the_budgets(ledger: Ledger, book: RecordingBook) -> None:
+async def test_anyone_listed_sees_the_budgets(
+    ledger: Ledger, budget_commands_book: RecordingBook
+) -> None:
     """`budget` is read-only: a viewer gets the table, and the audit says ok."""
-    assert await say(router_for(ledger, book), "!budget", sender=VIEWER) == TABLE
+    assert await say(router_for(ledger, budget_commands_book), "!budget", sender=VIEWER) == TABLE
     [entry] = await ledger.audit.audit_entries()
     assert (entry.command, entry.outcome, entry.sender) == ("budget", "ok", VIEWER)
 
@@ -369,12 +371,12 @@ async def test_without_a_book_budget_says_none_are_configured(ledger: Ledger) ->
 
 
 async def test_an_admin_sets_a_budget_that_keeps_the_configs_ladder(
-    ledger: Ledger, book: RecordingBook
+    ledger: Ledger, budget_commands_book: RecordingBook
 ) -> None:
     """`budget set` sends the book a command budget with the new limit and window, and the
     replaced budget's account, ladder and tolerance; the answer says what it replaced."""
-    reply = await say(router_for(ledger, book), "!budget set global 5M --window 5h")
-    assert book.set_calls == [
+    reply = await say(router_for(ledger, budget_commands_book), "!budget set global 5M --window 5h")
+    assert budget_commands_book.set_calls == [
         (
             replace(
                 GLOBAL,
@@ -391,25 +393,27 @@ async def test_an_admin_sets_a_budget_that_keeps_the_configs_ladder(
     )
 
 
-async def test_budget_set_takes_the_cutoff_ask(ledger: Ledger, book: RecordingBook) -> None:
+async def test_budget_set_takes_the_cutoff_ask(
+    ledger: Ledger, budget_commands_book: RecordingBook
+) -> None:
     """`--cutoff ask` sets what happens at the limit; a word it does not know is refused."""
-    router = router_for(ledger, book)
+    router = router_for(ledger, budget_commands_book)
     await say(router, "!budget set global 5M --window 5h --cutoff ask")
-    assert book.set_calls[-1][0].cutoff is Cutoff.ASK
+    assert budget_commands_book.set_calls[-1][0].cutoff is Cutoff.ASK
     said = await say(router, "!budget set global 5M --window 5h --cutoff pray")
-    assert "refuse" in said and "ask" in said and len(book.set_calls) == 1
+    assert "refuse" in said and "ask" in said and len(budget_commands_book.set_calls) == 1
 
 
 async def test_a_new_scope_in_dollars_with_a_fixed_reset(
-    ledger: Ledger, book: RecordingBook
+    ledger: Ledger, budget_commands_book: RecordingBook
 ) -> None:
     """--usd makes LIMIT dollars; --reset-at and --confidence shape the window."""
     reply = await say(
-        router_for(ledger, book),
+        router_for(ledger, budget_commands_book),
         "!budget set agent:coder-1 $12.50 --usd --window fixed --reset-at 18:00 "
         "--confidence estimated",
     )
-    [(budget, _)] = book.set_calls
+    [(budget, _)] = budget_commands_book.set_calls
     assert budget == Budget(
         Scope("agent", "coder-1"),
         WindowSpec(
@@ -448,24 +452,24 @@ async def test_a_new_scope_in_dollars_with_a_fixed_reset(
     ],
 )  # fmt: skip
 async def test_a_bad_budget_is_refused_and_nothing_is_applied(
-    ledger: Ledger, book: RecordingBook, text: str, answer: str
+    ledger: Ledger, budget_commands_book: RecordingBook, text: str, answer: str
 ) -> None:
     """Each bad argument, or a contradiction the book finds, is one clear error; the book is
     not changed and the audit records an error."""
-    book.refuse["group:nope"] = "unknown group 'nope'; known groups: backend"
-    assert await say(router_for(ledger, book), text) == answer
-    assert book.set_calls == []
+    budget_commands_book.refuse["group:nope"] = "unknown group 'nope'; known groups: backend"
+    assert await say(router_for(ledger, budget_commands_book), text) == answer
+    assert budget_commands_book.set_calls == []
     [entry] = await ledger.audit.audit_entries()
     assert (entry.command, entry.outcome, entry.detail) == ("budget set", "error", answer)
 
 
 async def test_an_admin_grants_a_burst_and_it_is_audited(
-    ledger: Ledger, book: RecordingBook
+    ledger: Ledger, budget_commands_book: RecordingBook
 ) -> None:
     """`budget allow-burst` hands the book the grant (who, until, why) and the audit keeps
     the command as typed."""
     text = '!budget allow-burst group:backend --until 2h --reason "release day"'
-    reply = await say(router_for(ledger, book), text)
+    reply = await say(router_for(ledger, budget_commands_book), text)
     burst = Burst(
         Scope("group", "backend"),
         T0 + timedelta(hours=2),
@@ -473,7 +477,7 @@ async def test_an_admin_grants_a_burst_and_it_is_audited(
         reason="release day",
         granted_at=T0,
     )
-    assert book.bursts == [burst]
+    assert budget_commands_book.bursts == [burst]
     assert reply == (
         "Burst granted: `group:backend` may spend past its pace until 15:00 CET (for "
         f"2h00m), granted by {ADMIN} on matrix. Reason: release day. Its hard limit still holds."
@@ -500,12 +504,12 @@ async def test_an_admin_grants_a_burst_and_it_is_audited(
     ],
 )  # fmt: skip
 async def test_a_bad_burst_is_refused(
-    ledger: Ledger, book: RecordingBook, text: str, answer: str
+    ledger: Ledger, budget_commands_book: RecordingBook, text: str, answer: str
 ) -> None:
     """A missing or bad --until, or a grant the book refuses, changes nothing."""
-    book.refuse["agent:gone"] = "no budget governs agent:gone"
-    assert await say(router_for(ledger, book), text) == answer
-    assert book.bursts == []
+    budget_commands_book.refuse["agent:gone"] = "no budget governs agent:gone"
+    assert await say(router_for(ledger, budget_commands_book), text) == answer
+    assert budget_commands_book.bursts == []
 
 
 @pytest.mark.parametrize("sender", [OPERATOR, VIEWER])
@@ -520,26 +524,26 @@ async def test_a_bad_burst_is_refused(
     ],
 )
 async def test_only_an_admin_may_change_budgets(
-    ledger: Ledger, book: RecordingBook, sender: str, text: str
+    ledger: Ledger, budget_commands_book: RecordingBook, sender: str, text: str
 ) -> None:
     """Operators and viewers are refused `budget set`, `allow-burst` and their ways back;
     the audit says denied and the book is untouched."""
-    reply = await say(router_for(ledger, book), text, sender=sender)
+    reply = await say(router_for(ledger, budget_commands_book), text, sender=sender)
     assert "needs the admin role" in reply
-    assert (book.set_calls, book.bursts) == ([], [])
+    assert (budget_commands_book.set_calls, budget_commands_book.bursts) == ([], [])
     [entry] = await ledger.audit.audit_entries()
     assert entry.outcome == "denied"
 
 
 async def test_the_fleet_handlers_route_the_budget_commands_to_their_book(
-    ledger: Ledger, book: RecordingBook, tmp_path: Path
+    ledger: Ledger, budget_commands_book: RecordingBook, tmp_path: Path
 ) -> None:
     """BudgetHandlers(book) binds `budget`, `budget set` and `budget allow-burst` to it."""
-    table = BudgetHandlers(book).table()
+    table = BudgetHandlers(budget_commands_book).table()
     command = Grammar(COMMANDS).parse("!budget allow-burst global --until 2h")
     assert command is not None
     await table["budget allow-burst"](Request(message("!x", sender=ADMIN), Role.ADMIN, command))
-    assert [burst.scope for burst in book.bursts] == [Scope("global")]
+    assert [burst.scope for burst in budget_commands_book.bursts] == [Scope("global")]
     assert {"budget", "budget set"} <= set(table)
 
 
@@ -548,14 +552,14 @@ async def test_the_fleet_handlers_route_the_budget_commands_to_their_book(
 
 @pytest.mark.parametrize("verb", ["unset", "remove"])
 async def test_an_admin_unsets_a_budget_set_in_chat_and_it_is_audited(
-    ledger: Ledger, book: RecordingBook, verb: str
+    ledger: Ledger, budget_commands_book: RecordingBook, verb: str
 ) -> None:
     """`budget unset SCOPE` (and `budget remove`, as people type it) takes back a `budget
     set`: the book is asked, the answer says what is in force now, the audit has it."""
-    router = router_for(ledger, book)
+    router = router_for(ledger, budget_commands_book)
     await say(router, "!budget set global 1 --usd --window 1d --cutoff ask")
     reply = await say(router, f"!budget {verb} global")
-    assert book.unset_calls == [(Scope("global"), f"{ADMIN} on matrix")]
+    assert budget_commands_book.unset_calls == [(Scope("global"), f"{ADMIN} on matrix")]
     assert reply == (
         "Budget for `global` unset (it was $1.00 per 1d). The config's budget is back: "
         "50M tokens per 1w."
@@ -565,10 +569,10 @@ async def test_an_admin_unsets_a_budget_set_in_chat_and_it_is_audited(
 
 
 async def test_unset_of_a_scope_with_no_config_budget_says_none_is_left(
-    ledger: Ledger, book: RecordingBook
+    ledger: Ledger, budget_commands_book: RecordingBook
 ) -> None:
     """A scope only chat gave a budget is left with none, and the answer says so."""
-    router = router_for(ledger, book)
+    router = router_for(ledger, budget_commands_book)
     await say(router, "!budget set agent:coder-1 5M --window 5h")
     assert await say(router, "!budget unset agent:coder-1") == (
         "Budget for `agent:coder-1` unset (it was 5M tokens per 5h). `agent:coder-1` has no "
@@ -577,22 +581,22 @@ async def test_unset_of_a_scope_with_no_config_budget_says_none_is_left(
 
 
 async def test_an_unset_the_book_refuses_changes_nothing(
-    ledger: Ledger, book: RecordingBook
+    ledger: Ledger, budget_commands_book: RecordingBook
 ) -> None:
     """What the book refuses (nothing set in chat there) is said, and nothing changes."""
-    reply = await say(router_for(ledger, book), "!budget unset global")
+    reply = await say(router_for(ledger, budget_commands_book), "!budget unset global")
     assert reply == "budget unset: global has no budget set in chat; nothing changed"
-    assert book.unset_calls == []
+    assert budget_commands_book.unset_calls == []
 
 
-async def test_an_admin_ends_a_burst(ledger: Ledger, book: RecordingBook) -> None:
+async def test_an_admin_ends_a_burst(ledger: Ledger, budget_commands_book: RecordingBook) -> None:
     """`budget end-burst SCOPE` ends the bursts on it; with none, it says so."""
-    router = router_for(ledger, book)
+    router = router_for(ledger, budget_commands_book)
     await say(router, "!budget allow-burst global --until 2h")
     assert await say(router, "!budget end-burst global") == (
         "Ended the burst on `global`: its agents are paced again from now."
     )
-    assert book.bursts == []
+    assert budget_commands_book.bursts == []
     assert await say(router, "!budget end-burst global") == (
         "budget end-burst: no burst runs on global: `budget` lists the bursts; nothing changed"
     )
@@ -614,11 +618,13 @@ async def test_a_budget_set_over_pace_says_so_and_what_it_does_to_launches(
     """A budget that is over pace the moment it is set says so in the answer: its
     requests held until when, new launches waiting in the queue, how to start one now,
     and the way back."""
-    book = PacedBook(
+    budget_commands_book = PacedBook(
         config=[GLOBAL],
         after={"pace_ratio": 1.27, "step": Step.QUEUE, "queued_until": T0 + timedelta(hours=2)},
     )
-    reply = await say(router_for(ledger, book), "!budget set global 1 --usd --window 1d")
+    reply = await say(
+        router_for(ledger, budget_commands_book), "!budget set global 1 --usd --window 1d"
+    )
     assert reply == (
         "Budget for `global` set: $1.00 per 1d. It replaces the config's budget of 50M "
         "tokens per 1w.\n\n"
@@ -633,11 +639,13 @@ async def test_a_budget_set_over_pace_says_so_and_what_it_does_to_launches(
 async def test_a_budget_set_at_its_limit_says_launches_are_refused(ledger: Ledger) -> None:
     """A budget at its limit the moment it is set says requests are held (it asks) and
     launches refused until the reset."""
-    book = PacedBook(
+    budget_commands_book = PacedBook(
         config=[GLOBAL],
         after={"status": PaceStatus.EXHAUSTED, "step": Step.REFUSE},
     )
-    reply = await say(router_for(ledger, book), "!budget set global 1000 --window 1d --cutoff ask")
+    reply = await say(
+        router_for(ledger, budget_commands_book), "!budget set global 1000 --window 1d --cutoff ask"
+    )
     assert reply.endswith(
         "`global` is at its limit at once (1.3k of 1k used): its agents' requests are held "
         "while its operators are asked to raise it, and new launches are refused until "
@@ -648,8 +656,10 @@ async def test_a_budget_set_at_its_limit_says_launches_are_refused(ledger: Ledge
 
 async def test_a_budget_set_on_pace_says_nothing_more(ledger: Ledger) -> None:
     """A budget on pace once set gets the plain answer."""
-    book = PacedBook(config=[GLOBAL], after={"status": PaceStatus.ON, "pace_ratio": 0.9})
-    reply = await say(router_for(ledger, book), "!budget set global 5M --window 1d")
+    budget_commands_book = PacedBook(
+        config=[GLOBAL], after={"status": PaceStatus.ON, "pace_ratio": 0.9}
+    )
+    reply = await say(router_for(ledger, budget_commands_book), "!budget set global 5M --window 1d")
     assert reply == (
         "Budget for `global` set: 5M tokens per 1d. It replaces the config's budget of 50M "
         "tokens per 1w."
@@ -670,10 +680,10 @@ async def test_the_budget_set_a_refused_launch_suggests_works_as_typed(
 ) -> None:
     """The `budget set` a launch refused at the limit names, typed as given, is taken and
     doubles the limit in the same window."""
-    book = RecordingBook(config=[budget])
-    reply = await say(router_for(ledger, book), "!" + doubled(budget))
+    budget_commands_book = RecordingBook(config=[budget])
+    reply = await say(router_for(ledger, budget_commands_book), "!" + doubled(budget))
     assert reply.startswith(f"Budget for `{budget.scope}` set:")
-    [(applied, _)] = book.set_calls
+    [(applied, _)] = budget_commands_book.set_calls
     assert applied.window.kind is budget.window.kind
     assert applied.window.length == budget.window.length
     assert applied.window.reset_at == budget.window.reset_at

@@ -50,12 +50,7 @@ def fleeted(ledger: Ledger, tmp_path: Path) -> tuple[Fleet, Admission]:
 
 
 @pytest.fixture
-def fleet(fleeted: tuple[Fleet, Admission]) -> Fleet:
-    return fleeted[0]
-
-
-@pytest.fixture
-def router(ledger: Ledger, fleeted: tuple[Fleet, Admission]) -> Router:
+def forget_command_router(ledger: Ledger, fleeted: tuple[Fleet, Admission]) -> Router:
     fleet, admission = fleeted
     handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=admission)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
@@ -88,12 +83,14 @@ async def reply_to(router: Router, text: str, sender: str = ADMIN) -> str:
     return sent.markdown
 
 
-async def test_ps_marks_an_agent_removed_from_the_roster(router: Router, ledger: Ledger) -> None:
+async def test_ps_marks_an_agent_removed_from_the_roster(
+    forget_command_router: Router, ledger: Ledger
+) -> None:
     """`ps` shows a removed agent's state with `not in roster`; an ad hoc agent has no mark."""
     await removed_agent(ledger, "gone", AgentState.RUNNING)
     spec = AgentSpec(name=AgentName("temp"), runtime="stub", backend="subprocess")
     await ledger.agents.upsert_agent(spec, DesiredState.STOPPED)
-    text = await reply_to(router, "!ps")
+    text = await reply_to(forget_command_router, "!ps")
     assert "| gone | stub | running, not in roster |" in text
     assert "| temp | stub | pending |" in text
 
@@ -112,37 +109,37 @@ def test_roster_reload_says_which_removed_agents_still_run() -> None:
 
 
 async def test_forget_of_a_live_agent_is_refused_in_one_line(
-    router: Router, ledger: Ledger
+    forget_command_router: Router, ledger: Ledger
 ) -> None:
     """`forget` of a running or stalled agent is refused with why and what to do, and audited
     as an error; the agent stays in `ps`."""
     for state in (AgentState.RUNNING, AgentState.STALLED):
         await removed_agent(ledger, "gone", state)
-        text = await reply_to(router, "!forget gone")
+        text = await reply_to(forget_command_router, "!forget gone")
         assert text == f"gone is {state.value}: `stop gone` first"
         entry = (await ledger.audit.audit_entries())[0]
         assert (entry.command, entry.outcome) == ("forget", "error")
-    assert "| gone |" in await reply_to(router, "!ps")
+    assert "| gone |" in await reply_to(forget_command_router, "!ps")
 
 
-async def test_forget_is_for_admins_only(router: Router, ledger: Ledger) -> None:
+async def test_forget_is_for_admins_only(forget_command_router: Router, ledger: Ledger) -> None:
     """An operator's `forget` is denied; the agent stays."""
     await removed_agent(ledger, "gone", AgentState.EXITED)
-    text = await reply_to(router, "!forget gone", sender=OPERATOR)
+    text = await reply_to(forget_command_router, "!forget gone", sender=OPERATOR)
     assert "admin" in text
     assert await ledger.agents.get_agent("gone") is not None
 
 
 async def test_forget_takes_the_agent_off_ps_and_usage_still_counts_it(
-    router: Router, ledger: Ledger
+    forget_command_router: Router, ledger: Ledger
 ) -> None:
     """After `forget`, `ps` no longer lists the agent, `usage` still shows what it used, and
     a second `forget` finds no such agent."""
     await removed_agent(ledger, "gone", AgentState.EXITED)
     await ledger.metering.record_metering([metered("gone", T0 - timedelta(minutes=1))], [])
-    text = await reply_to(router, "!forget gone")
+    text = await reply_to(forget_command_router, "!forget gone")
     assert text.startswith("Forgot **gone**: `ps` no longer lists it.")
     assert "`spawn gone` starts it afresh" in text
-    assert (await reply_to(router, "!ps")).startswith("No agents yet.")
-    assert "| gone |" in await reply_to(router, "!usage gone")
-    assert "no agent is called 'gone'" in await reply_to(router, "!forget gone")
+    assert (await reply_to(forget_command_router, "!ps")).startswith("No agents yet.")
+    assert "| gone |" in await reply_to(forget_command_router, "!usage gone")
+    assert "no agent is called 'gone'" in await reply_to(forget_command_router, "!forget gone")

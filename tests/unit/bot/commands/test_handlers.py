@@ -62,12 +62,7 @@ def fleeted(ledger: Ledger, tmp_path: Path, berlin: None) -> tuple[Fleet, Admiss
 
 
 @pytest.fixture
-def fleet(fleeted: tuple[Fleet, Admission]) -> Fleet:
-    return fleeted[0]
-
-
-@pytest.fixture
-def router(ledger: Ledger, fleeted: tuple[Fleet, Admission]) -> Router:
+def handlers_router(ledger: Ledger, fleeted: tuple[Fleet, Admission]) -> Router:
     fleet, admission = fleeted
     handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=admission)
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
@@ -125,7 +120,9 @@ def table_rows(markdown: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
 
 
-async def test_usage_today_counts_from_local_midnight(router: Router, ledger: Ledger) -> None:
+async def test_usage_today_counts_from_local_midnight(
+    handlers_router: Router, ledger: Ledger
+) -> None:
     """`usage` sums every agent's requests since local midnight (Berlin, not UTC)."""
     await ledger.metering.record_metering(
         [
@@ -136,7 +133,7 @@ async def test_usage_today_counts_from_local_midnight(router: Router, ledger: Le
         ],
         [],
     )
-    text = await reply_to(router, "!usage")
+    text = await reply_to(handlers_router, "!usage")
     assert text.startswith("Token use today (since 2025-03-01 00:00 CET):")
     assert table_rows(text) == [
         ["coder-1", "claude-sonnet-4 (anthropic)", "2", "1,500", "200", "5,000", "300", "7,000",
@@ -149,7 +146,9 @@ async def test_usage_today_counts_from_local_midnight(router: Router, ledger: Le
     assert (entry.command, entry.outcome, entry.sender) == ("usage", "ok", VIEWER)
 
 
-async def test_usage_of_one_agent_over_a_longer_window(router: Router, ledger: Ledger) -> None:
+async def test_usage_of_one_agent_over_a_longer_window(
+    handlers_router: Router, ledger: Ledger
+) -> None:
     """`usage NAME --window 7d` shows only that agent, back seven days."""
     await ledger.metering.record_metering(
         [
@@ -159,7 +158,7 @@ async def test_usage_of_one_agent_over_a_longer_window(router: Router, ledger: L
         ],
         [],
     )
-    text = await reply_to(router, "!usage coder-1 --window 7d")
+    text = await reply_to(handlers_router, "!usage coder-1 --window 7d")
     assert text.startswith(
         "Token use in the last 7 days (since 2025-02-22 13:00 CET) by **coder-1**:"
     )
@@ -170,10 +169,10 @@ async def test_usage_of_one_agent_over_a_longer_window(router: Router, ledger: L
 
 
 async def test_usage_of_an_unknown_name_says_there_is_no_such_agent(
-    router: Router, ledger: Ledger
+    handlers_router: Router, ledger: Ledger
 ) -> None:
     """An unknown NAME with no usage gets a plain answer, audited ok, not an error."""
-    text = await reply_to(router, "!usage nobody")
+    text = await reply_to(handlers_router, "!usage nobody")
     assert text == (
         "No agent is called `nobody` and no usage is recorded for that name today. "
         "`ps` lists the agents."
@@ -182,20 +181,22 @@ async def test_usage_of_an_unknown_name_says_there_is_no_such_agent(
     assert entry.outcome == "ok"
 
 
-async def test_usage_of_a_known_agent_without_requests(router: Router, ledger: Ledger) -> None:
+async def test_usage_of_a_known_agent_without_requests(
+    handlers_router: Router, ledger: Ledger
+) -> None:
     """A known agent that made no requests in the window is named as such."""
     await add_agent(ledger, "coder-1")
-    assert await reply_to(router, "!usage coder-1 --window 5h") == (
+    assert await reply_to(handlers_router, "!usage coder-1 --window 5h") == (
         "**coder-1** made no model requests in the last 5 hours (since 2025-03-01 08:00 CET)."
     )
 
 
 async def test_usage_of_an_agent_that_is_gone_still_shows_its_usage(
-    router: Router, ledger: Ledger
+    handlers_router: Router, ledger: Ledger
 ) -> None:
     """Usage outlives agents: a name the ledger no longer knows still has its rows shown."""
     await ledger.metering.record_metering([used("old-1", 10, Tokens(input=3))], [])
-    assert table_rows(await reply_to(router, "!usage old-1"))[0][:4] == [
+    assert table_rows(await reply_to(handlers_router, "!usage old-1"))[0][:4] == [
         "old-1",
         "claude-sonnet-4 (anthropic)",
         "1",
@@ -204,10 +205,10 @@ async def test_usage_of_an_agent_that_is_gone_still_shows_its_usage(
 
 
 async def test_usage_with_a_bad_window_names_the_allowed_ones(
-    router: Router, ledger: Ledger
+    handlers_router: Router, ledger: Ledger
 ) -> None:
     """A window that is not 5h, today, 7d or 30d is a parse error, audited as an error."""
-    assert await reply_to(router, "!usage --window week") == (
+    assert await reply_to(handlers_router, "!usage --window week") == (
         "usage: --window must be one of 5h, today, 7d, 30d, got 'week' "
         "— usage: usage [NAME] [--window WINDOW] [--host H]"
     )
@@ -216,7 +217,7 @@ async def test_usage_with_a_bad_window_names_the_allowed_ones(
 
 
 async def test_ps_shows_each_agents_tokens_since_local_midnight(
-    router: Router, ledger: Ledger, fleet: Fleet
+    handlers_router: Router, ledger: Ledger, fleet: Fleet
 ) -> None:
     """Fleet.ps fills tokens_today (0 without usage) and ps shows it compactly."""
     await add_agent(ledger, "coder-1")
@@ -233,7 +234,7 @@ async def test_ps_shows_each_agents_tokens_since_local_midnight(
         ("coder-1", 12_300),
         ("docs", 0),
     ]
-    text = await reply_to(router, "!ps")
+    text = await reply_to(handlers_router, "!ps")
     assert text.splitlines()[0].endswith(
         "| last activity | tokens today | cost today | egress refused |"
     )
@@ -265,7 +266,7 @@ async def test_ps_says_the_build_enforce_and_each_connectors_link(
     overview = OverviewCommands(
         fleet=fleet, specs=COMMANDS, clock=clock, prefix="!", standing=standing
     )
-    router = Router(
+    handlers_router = Router(
         grammar=Grammar(COMMANDS),
         acl=Acl([Grant(OPERATOR, Role.OPERATOR)]),
         handlers={**Calls().table(), **overview.table()},
@@ -273,7 +274,7 @@ async def test_ps_says_the_build_enforce_and_each_connectors_link(
         chat=ledger.chat,
     )
     await add_agent(ledger, "coder-1")
-    _, reply = await router.answer(message("!ps"), "shell")
+    _, reply = await handlers_router.answer(message("!ps"), "shell")
     assert reply.markdown.split("\n\n")[0] == (
         "Fleetwarden 0.2.0 (commit 1a2b3c4); enforce: strict; matrix DOWN"
     )
@@ -306,10 +307,12 @@ async def test_ps_says_the_build_enforce_and_each_connectors_link(
     assert [a["name"] for a in reply.data["agents"]] == ["coder-1"]  # type: ignore[union-attr]
 
 
-async def test_ps_without_standing_says_only_the_fleet(router: Router, ledger: Ledger) -> None:
+async def test_ps_without_standing_says_only_the_fleet(
+    handlers_router: Router, ledger: Ledger
+) -> None:
     """Without the app's standing (a fleet built alone), ``ps`` starts with its table and
     its data has no build, ``enforce`` or connectors."""
     await add_agent(ledger, "coder-1")
-    _, reply = await router.answer(message("!ps", sender=OPERATOR), "shell")
+    _, reply = await handlers_router.answer(message("!ps", sender=OPERATOR), "shell")
     assert reply.markdown.startswith("|")
     assert reply.data is not None and not {"build", "enforce", "connectors"} & set(reply.data)

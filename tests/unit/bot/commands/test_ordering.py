@@ -33,7 +33,7 @@ def notifier(ledger: Ledger, home: HomeConnector) -> Notifier:
 
 
 @pytest.fixture
-def router(ledger: Ledger, calls: Calls, notifier: Notifier) -> Router:
+def ordering_router(ledger: Ledger, calls: Calls, notifier: Notifier) -> Router:
     acl = Acl([Grant(OPERATOR, Role.OPERATOR)])
     return Router(
         grammar=Grammar(COMMANDS),
@@ -50,7 +50,7 @@ def texts(connector: HomeConnector) -> list[str]:
 
 
 async def test_a_notice_the_handler_awaits_comes_after_the_answer(
-    router: Router, calls: Calls, notifier: Notifier, home: HomeConnector
+    ordering_router: Router, calls: Calls, notifier: Notifier, home: HomeConnector
 ) -> None:
     """The handler posts a notice about its agent and awaits the post (as the fleet does):
     it returns at once, queued, and is posted right after the answer."""
@@ -62,13 +62,13 @@ async def test_a_notice_the_handler_awaits_comes_after_the_answer(
         return Reply("Agent **c1** started", topic="c1")
 
     calls.behaviour["spawn"] = spawn  # type: ignore[assignment]
-    await router.handle(home, message("!spawn c1", room=HOME))
+    await ordering_router.handle(home, message("!spawn c1", room=HOME))
     assert texts(home) == ["Agent **c1** started", "**c1** failed"]
     assert deliveries == [Delivery()]
 
 
 async def test_notices_about_other_agents_and_none_go_at_once(
-    router: Router, calls: Calls, notifier: Notifier, home: HomeConnector
+    ordering_router: Router, calls: Calls, notifier: Notifier, home: HomeConnector
 ) -> None:
     """Only notices about the agent the command names wait."""
 
@@ -78,12 +78,12 @@ async def test_notices_about_other_agents_and_none_go_at_once(
         return "Stopped **c1**."
 
     calls.behaviour["stop"] = stop
-    await router.handle(home, message("!stop c1", room=HOME))
+    await ordering_router.handle(home, message("!stop c1", room=HOME))
     assert texts(home) == ["**c2** stalled", "pacing report", "Stopped **c1**."]
 
 
 async def test_a_notice_from_elsewhere_waits_for_the_answer_then_keeps_its_order(
-    router: Router, calls: Calls, notifier: Notifier, home: HomeConnector
+    ordering_router: Router, calls: Calls, notifier: Notifier, home: HomeConnector
 ) -> None:
     """Notices about the agent from other tasks while its command runs wait, and arrive
     after the answer in the order they were posted; a later one does not overtake them."""
@@ -95,7 +95,7 @@ async def test_a_notice_from_elsewhere_waits_for_the_answer_then_keeps_its_order
         return "Stopped **c1**."
 
     calls.behaviour["stop"] = stop
-    command = asyncio.create_task(router.handle(home, message("!stop c1", room=HOME)))
+    command = asyncio.create_task(ordering_router.handle(home, message("!stop c1", room=HOME)))
     await running.wait()
     await notifier.post(Notice("c1: last output", agents=("c1",), feed=True))
     await notifier.post(Notice("c1: summary", agents=("c1",)))
@@ -107,7 +107,7 @@ async def test_a_notice_from_elsewhere_waits_for_the_answer_then_keeps_its_order
 
 
 async def test_a_failed_command_still_lets_its_notices_through(
-    router: Router, calls: Calls, notifier: Notifier, home: HomeConnector
+    ordering_router: Router, calls: Calls, notifier: Notifier, home: HomeConnector
 ) -> None:
     """An error answer is an answer too: the notices follow it."""
 
@@ -116,13 +116,13 @@ async def test_a_failed_command_still_lets_its_notices_through(
         raise RuntimeError("boom")
 
     calls.behaviour["stop"] = stop
-    await router.handle(home, message("!stop c1", room=HOME))
+    await ordering_router.handle(home, message("!stop c1", room=HOME))
     assert texts(home)[1:] == ["c1: stopped"]
     assert "Something went wrong" in texts(home)[0]
 
 
 async def test_a_cancelled_command_does_not_leave_notices_stuck(
-    router: Router, calls: Calls, notifier: Notifier, home: HomeConnector
+    ordering_router: Router, calls: Calls, notifier: Notifier, home: HomeConnector
 ) -> None:
     """The command's task is cancelled (the app stopping): what waited is still posted,
     and later notices about the agent go straight out."""
@@ -135,7 +135,7 @@ async def test_a_cancelled_command_does_not_leave_notices_stuck(
         return "never"
 
     calls.behaviour["stop"] = stop
-    command = asyncio.create_task(router.handle(home, message("!stop c1", room=HOME)))
+    command = asyncio.create_task(ordering_router.handle(home, message("!stop c1", room=HOME)))
     await running.wait()
     command.cancel()
     with pytest.raises(asyncio.CancelledError):

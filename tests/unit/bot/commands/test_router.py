@@ -18,18 +18,6 @@ from fleet.ledger import Ledger
 from tests.unit.chat_fakes import OPERATOR, STRANGER, T0, VIEWER, Calls, FakeConnector, message
 
 
-@pytest.fixture
-def router(ledger: Ledger, calls: Calls) -> Router:
-    acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
-    return Router(
-        grammar=Grammar(COMMANDS),
-        acl=acl,
-        handlers=calls.table(),
-        audit=ledger.audit,
-        chat=ledger.chat,
-    )
-
-
 def router_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()

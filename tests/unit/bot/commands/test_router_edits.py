@@ -5,29 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
-from bot.acl import Acl, Grant, Role
-from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.router import Router
-from bot.commands.specs import COMMANDS
 from connectors.base import EventId, InboundMessage
 from fleet.ledger import Ledger
-from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message
+from tests.unit.chat_fakes import VIEWER, Calls, FakeConnector, message
 
 ROOM = "!room:example.org"
-
-
-@pytest.fixture
-def router(ledger: Ledger, calls: Calls) -> Router:
-    acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
-    return Router(
-        grammar=Grammar(COMMANDS),
-        acl=acl,
-        handlers=calls.table(),
-        audit=ledger.audit,
-        chat=ledger.chat,
-    )
 
 
 def edit(text: str, of: str = "$ev1", event_id: str = "$edit1") -> InboundMessage:

@@ -124,26 +124,28 @@ async def scheduler() -> AsyncIterator[FleetScheduler[JobContext]]:
 
 
 @pytest.fixture
-async def rig(ledger: Ledger, scheduler: FleetScheduler[JobContext], chat: FakeConnector) -> Rig:
+async def schedules_rig(
+    ledger: Ledger, scheduler: FleetScheduler[JobContext], chat: FakeConnector
+) -> Rig:
     return make_rig(ledger, scheduler, ManualClock(T0), chat)
 
 
 # --- schedule add -----------------------------------------------------------------------------
 
 
-async def test_an_admin_adds_a_schedule_and_its_cron_job_is_registered(rig: Rig) -> None:
+async def test_an_admin_adds_a_schedule_and_its_cron_job_is_registered(schedules_rig: Rig) -> None:
     """`schedule add` saves the schedule and registers a cron job by import path with plain
     data, coalesced, one at a time, with the 5-minute grace, next run per the expression."""
-    reply = await rig.say(
+    reply = await schedules_rig.say(
         '!schedule add "0 2 * * *" spawn reviewer --prompt "review yesterday\'s merges"'
     )
-    [record] = await rig.ledger.schedules.list_schedules()
+    [record] = await schedules_rig.ledger.schedules.list_schedules()
     assert (record.cron, record.command) == (
         "0 2 * * *",
         'spawn reviewer --prompt "review yesterday\'s merges"',
     )
     assert (record.created_by, record.connector, record.room) == (ADMIN, "matrix", ROOM)
-    job = rig.scheduler.job(job_id(record.id))
+    job = schedules_rig.scheduler.job(job_id(record.id))
     assert job.func_ref == SCHEDULE_JOB_REF
     assert dict(job.kwargs) == {"schedule_id": record.id}
     assert (job.coalesce, job.max_instances) == (True, 1)
@@ -169,12 +171,12 @@ async def test_the_cron_job_runs_in_the_configured_timezone(
 
 
 @pytest.mark.parametrize("sender", [OPERATOR, VIEWER])
-async def test_only_admins_may_add_a_schedule(rig: Rig, sender: str) -> None:
+async def test_only_admins_may_add_a_schedule(schedules_rig: Rig, sender: str) -> None:
     """An operator's or viewer's `schedule add` is denied; nothing is saved."""
-    reply = await rig.say('!schedule add "0 2 * * *" ps', sender=sender)
+    reply = await schedules_rig.say('!schedule add "0 2 * * *" ps', sender=sender)
     assert "needs the admin role" in reply
-    assert await rig.ledger.schedules.list_schedules() == []
-    [entry] = await rig.ledger.audit.audit_entries()
+    assert await schedules_rig.ledger.schedules.list_schedules() == []
+    [entry] = await schedules_rig.ledger.audit.audit_entries()
     assert entry.outcome == "denied"
 
 
@@ -194,21 +196,21 @@ async def test_only_admins_may_add_a_schedule(rig: Rig, sender: str) -> None:
     ],
 )
 async def test_a_bad_schedule_is_refused_and_nothing_is_saved(
-    rig: Rig, text: str, problem: str
+    schedules_rig: Rig, text: str, problem: str
 ) -> None:
     """A bad expression, a command that does not parse, or a schedule of `schedule` is an
     error that says why; no row, no job."""
-    reply = await rig.say(text)
+    reply = await schedules_rig.say(text)
     assert problem in reply
-    assert await rig.ledger.schedules.list_schedules() == []
-    [entry] = await rig.ledger.audit.audit_entries()
+    assert await schedules_rig.ledger.schedules.list_schedules() == []
+    [entry] = await schedules_rig.ledger.audit.audit_entries()
     assert entry.outcome == "error"
 
 
-async def test_the_command_may_carry_the_prefix(rig: Rig) -> None:
+async def test_the_command_may_carry_the_prefix(schedules_rig: Rig) -> None:
     """`schedule add "…" !ps` is as good as `… ps`: the command is checked as addressed."""
-    await rig.say('!schedule add "0 2 * * *" !ps')
-    [record] = await rig.ledger.schedules.list_schedules()
+    await schedules_rig.say('!schedule add "0 2 * * *" !ps')
+    [record] = await schedules_rig.ledger.schedules.list_schedules()
     assert record.command == "!ps"
 
 
@@ -216,22 +218,22 @@ async def test_the_command_may_carry_the_prefix(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize("words", ["!schedule", "!schedule list"])
-async def test_everyone_listed_may_list_the_schedules(rig: Rig, words: str) -> None:
+async def test_everyone_listed_may_list_the_schedules(schedules_rig: Rig, words: str) -> None:
     """A viewer sees each schedule's id, cron, command, creator, next run and last run."""
-    await rig.say('!schedule add "0 2 * * *" ps')
-    reply = await rig.say(words, sender=VIEWER, event="$list")
+    await schedules_rig.say('!schedule add "0 2 * * *" ps')
+    reply = await schedules_rig.say(words, sender=VIEWER, event="$list")
     assert "| 1 | `0 2 * * *` | `ps` | @root:example.org |" in reply
     assert "02:00" in reply and "never" in reply and "Times are in UTC." in reply
 
 
-async def test_remove_unschedules_and_forgets(rig: Rig) -> None:
+async def test_remove_unschedules_and_forgets(schedules_rig: Rig) -> None:
     """`schedule remove ID` deletes the row and the job."""
-    await rig.say('!schedule add "0 2 * * *" ps')
-    reply = await rig.say("!schedule remove 1", event="$rm")
+    await schedules_rig.say('!schedule add "0 2 * * *" ps')
+    reply = await schedules_rig.say("!schedule remove 1", event="$rm")
     assert "Schedule **1** removed" in reply
-    assert await rig.ledger.schedules.list_schedules() == []
+    assert await schedules_rig.ledger.schedules.list_schedules() == []
     with pytest.raises(UnknownJob):
-        rig.scheduler.job(job_id(1))
+        schedules_rig.scheduler.job(job_id(1))
 
 
 @pytest.mark.parametrize(
@@ -243,32 +245,32 @@ async def test_remove_unschedules_and_forgets(rig: Rig) -> None:
     ],
 )
 async def test_remove_refuses_what_it_cannot_do(
-    rig: Rig, text: str, sender: str, problem: str
+    schedules_rig: Rig, text: str, sender: str, problem: str
 ) -> None:
     """An unknown id, a non-number, or a non-admin: an error, and the schedule stays."""
-    await rig.say('!schedule add "0 2 * * *" ps')
-    assert problem in await rig.say(text, sender=sender, event="$rm")
-    assert len(await rig.ledger.schedules.list_schedules()) == 1
+    await schedules_rig.say('!schedule add "0 2 * * *" ps')
+    assert problem in await schedules_rig.say(text, sender=sender, event="$rm")
+    assert len(await schedules_rig.ledger.schedules.list_schedules()) == 1
 
 
 # --- firing ------------------------------------------------------------------------------------
 
 
-async def test_a_fired_schedule_runs_as_its_creator_and_is_audited_so(rig: Rig) -> None:
+async def test_a_fired_schedule_runs_as_its_creator_and_is_audited_so(schedules_rig: Rig) -> None:
     """run_now of the job: the command reaches its handler with the creator's role, the
     audit names the creator and the schedule, the reply goes to the room under a heading,
     and the run is recorded on the schedule."""
-    await rig.say('!schedule add "0 2 * * *" spawn reviewer --prompt "review"')
-    rig.chat.sent.clear()
+    await schedules_rig.say('!schedule add "0 2 * * *" spawn reviewer --prompt "review"')
+    schedules_rig.chat.sent.clear()
 
-    assert await rig.scheduler.run_now(job_id(1)) == "ok"
+    assert await schedules_rig.scheduler.run_now(job_id(1)) == "ok"
 
-    [req] = rig.calls.requests
+    [req] = schedules_rig.calls.requests
     assert isinstance(req, Request)
     assert req.command.name == "spawn" and req.command.flags["prompt"] == "review"
     assert (req.message.sender, req.role, req.message.room) == (ADMIN, Role.ADMIN, ROOM)
     assert req.message.event_id is None  # nothing to reply to in the room
-    entry = (await rig.ledger.audit.audit_entries())[0]
+    entry = (await schedules_rig.ledger.audit.audit_entries())[0]
     assert (entry.sender, entry.source, entry.command, entry.outcome) == (
         ADMIN,
         "schedule:1",
@@ -276,35 +278,38 @@ async def test_a_fired_schedule_runs_as_its_creator_and_is_audited_so(rig: Rig) 
         "ok",
     )
     assert entry.text == 'spawn reviewer --prompt "review"'
-    [sent] = rig.chat.sent
+    [sent] = schedules_rig.chat.sent
     assert sent.room == ROOM and sent.in_reply_to is None
     assert sent.markdown.startswith("Schedule **1** (`0 2 * * *`, set up by @root:example.org)")
     assert sent.markdown.endswith("ran **spawn**")
-    record = await rig.ledger.schedules.get_schedule(1)
+    record = await schedules_rig.ledger.schedules.get_schedule(1)
     assert record is not None and (record.last_run_at, record.last_outcome) == (T0, "ok")
 
 
-async def test_a_double_fire_runs_once(rig: Rig) -> None:
+async def test_a_double_fire_runs_once(schedules_rig: Rig) -> None:
     """Two fires for the same due time (same synthetic event id) run the command once."""
-    await rig.say('!schedule add "0 2 * * *" ps')
-    assert await rig.scheduler.run_now(job_id(1)) == "ok"
-    assert await rig.scheduler.run_now(job_id(1)) is None
-    assert len(rig.calls.requests) == 1
-    assert [e.source for e in await rig.ledger.audit.audit_entries()] == ["schedule:1", "typed"]
+    await schedules_rig.say('!schedule add "0 2 * * *" ps')
+    assert await schedules_rig.scheduler.run_now(job_id(1)) == "ok"
+    assert await schedules_rig.scheduler.run_now(job_id(1)) is None
+    assert len(schedules_rig.calls.requests) == 1
+    assert [e.source for e in await schedules_rig.ledger.audit.audit_entries()] == [
+        "schedule:1",
+        "typed",
+    ]
 
 
 @pytest.mark.parametrize(
     ("creator", "now_is"), [(VIEWER, "now a viewer"), ("@gone:example.org", "not an operator")]
 )
 async def test_a_creator_who_lost_the_role_gets_the_run_refused_and_recorded(
-    rig: Rig, creator: str, now_is: str
+    schedules_rig: Rig, creator: str, now_is: str
 ) -> None:
     """If the creator is no longer an admin or operator, nothing runs: the audit has a
     denied entry as them from the schedule, the room is told, the schedule records it."""
-    record = await rig.stored("ps", created_by=creator)
-    assert await rig.scheduler.run_now(job_id(record.id)) == "denied"
-    assert rig.calls.requests == []
-    [entry] = await rig.ledger.audit.audit_entries()
+    record = await schedules_rig.stored("ps", created_by=creator)
+    assert await schedules_rig.scheduler.run_now(job_id(record.id)) == "denied"
+    assert schedules_rig.calls.requests == []
+    [entry] = await schedules_rig.ledger.audit.audit_entries()
     assert (entry.sender, entry.source, entry.outcome, entry.command) == (
         creator,
         f"schedule:{record.id}",
@@ -312,47 +317,49 @@ async def test_a_creator_who_lost_the_role_gets_the_run_refused_and_recorded(
         "ps",
     )
     assert entry.detail is not None and now_is in entry.detail
-    [sent] = rig.chat.sent
+    [sent] = schedules_rig.chat.sent
     assert now_is in sent.markdown
-    saved = await rig.ledger.schedules.get_schedule(record.id)
+    saved = await schedules_rig.ledger.schedules.get_schedule(record.id)
     assert saved is not None and saved.last_outcome == "denied"
 
 
-async def test_an_operator_creator_still_runs_control_commands(rig: Rig) -> None:
+async def test_an_operator_creator_still_runs_control_commands(schedules_rig: Rig) -> None:
     """A creator demoted from admin to operator still may: the run goes ahead as operator."""
-    record = await rig.stored("stop coder-1", created_by=OPERATOR)
-    assert await rig.scheduler.run_now(job_id(record.id)) == "ok"
-    [req] = rig.calls.requests
+    record = await schedules_rig.stored("stop coder-1", created_by=OPERATOR)
+    assert await schedules_rig.scheduler.run_now(job_id(record.id)) == "ok"
+    [req] = schedules_rig.calls.requests
     assert req.role is Role.OPERATOR
 
 
-async def test_a_failing_command_is_recorded_as_an_error(rig: Rig) -> None:
+async def test_a_failing_command_is_recorded_as_an_error(schedules_rig: Rig) -> None:
     """A scheduled command whose handler raises a CommandError is audited and recorded
     as an error, with the reason."""
 
     async def broken(req: Request) -> str:
         raise CommandError("no agent named coder-9")
 
-    rig.calls.behaviour["stop"] = broken
-    record = await rig.stored("stop coder-9")
-    assert await rig.scheduler.run_now(job_id(record.id)) == "error"
-    saved = await rig.ledger.schedules.get_schedule(record.id)
+    schedules_rig.calls.behaviour["stop"] = broken
+    record = await schedules_rig.stored("stop coder-9")
+    assert await schedules_rig.scheduler.run_now(job_id(record.id)) == "error"
+    saved = await schedules_rig.ledger.schedules.get_schedule(record.id)
     assert saved is not None
     assert (saved.last_outcome, saved.last_detail) == ("error", "no agent named coder-9")
-    assert "no agent named coder-9" in rig.chat.sent[-1].markdown
+    assert "no agent named coder-9" in schedules_rig.chat.sent[-1].markdown
 
 
-async def test_a_schedule_of_a_connector_not_running_is_recorded_as_an_error(rig: Rig) -> None:
+async def test_a_schedule_of_a_connector_not_running_is_recorded_as_an_error(
+    schedules_rig: Rig,
+) -> None:
     """A schedule made on a connector that is not running now is not run; it says why."""
-    record = await rig.ledger.schedules.add_schedule(
+    record = await schedules_rig.ledger.schedules.add_schedule(
         cron="0 2 * * *", command="ps", created_by=ADMIN, connector="discord", room="#ops"
     )
-    await rig.commands.restore()
-    assert await rig.scheduler.run_now(job_id(record.id)) == "error"
-    saved = await rig.ledger.schedules.get_schedule(record.id)
+    await schedules_rig.commands.restore()
+    assert await schedules_rig.scheduler.run_now(job_id(record.id)) == "error"
+    saved = await schedules_rig.ledger.schedules.get_schedule(record.id)
     assert saved is not None and saved.last_detail is not None
     assert "discord connector is not running" in saved.last_detail
-    assert rig.calls.requests == [] and rig.chat.sent == []
+    assert schedules_rig.calls.requests == [] and schedules_rig.chat.sent == []
 
 
 class LostRoomConnector(FakeConnector):
@@ -374,8 +381,8 @@ async def test_a_reply_that_cannot_reach_its_room_goes_to_the_home_room(
     """When the schedule's room refuses the reply, it is posted in the home room instead and
     the run is still recorded."""
     lost = LostRoomConnector()
-    rig = make_rig(ledger, scheduler, ManualClock(T0), lost)
-    record = await rig.stored("ps")
+    schedules_rig = make_rig(ledger, scheduler, ManualClock(T0), lost)
+    record = await schedules_rig.stored("ps")
     assert await scheduler.run_now(job_id(record.id)) == "ok"
     [sent] = lost.sent
     assert sent.room == "!home:example.org" and "ran **ps**" in sent.markdown
@@ -397,7 +404,7 @@ async def test_restore_registers_every_schedule_and_makes_up_a_just_missed_run(
         recorded.set()
 
     monkeypatch.setattr(ledger.schedules, "record_schedule_run", record_and_tell)
-    rig = make_rig(ledger, scheduler, SystemClock(), chat)
+    schedules_rig = make_rig(ledger, scheduler, SystemClock(), chat)
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
     far_hour = (hour_ago.hour + 12) % 24  # never due in the last few minutes
     for cron, command in ((f"0 {far_hour} * * *", "ps"), ("* * * * *", "usage")):
@@ -409,9 +416,9 @@ async def test_restore_registers_every_schedule_and_makes_up_a_just_missed_run(
             room=ROOM,
             at=hour_ago,
         )
-    assert await rig.commands.restore() == 2
+    assert await schedules_rig.commands.restore() == 2
     assert scheduler.job(job_id(1)).next_run_at is not None
     await asyncio.wait_for(recorded.wait(), DEADLINE)
-    assert [r.command.name for r in rig.calls.requests] == ["usage"]
+    assert [r.command.name for r in schedules_rig.calls.requests] == ["usage"]
     [entry] = await ledger.audit.audit_entries()
     assert (entry.source, entry.command) == ("schedule:2", "usage")

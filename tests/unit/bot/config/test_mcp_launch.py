@@ -43,7 +43,7 @@ def rules(text: str) -> McpRules:
 
 
 @pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[tuple[Fleet, Ledger]]:
+async def mcp_launch_fleet(tmp_path: Path) -> AsyncIterator[tuple[Fleet, Ledger]]:
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     backend = SubprocessBackend()
     made = real_fleet(
@@ -82,11 +82,11 @@ async def stored(ledger: Ledger, name: str) -> AgentSpec:
 
 
 async def test_a_grant_to_a_server_the_config_lacks_is_refused_at_launch(
-    fleet: tuple[Fleet, Ledger],
+    mcp_launch_fleet: tuple[Fleet, Ledger],
 ) -> None:
     """A roster agent's grant to a server the current config does not define never
     launches: the refusal names the server and both fixes."""
-    supervisor, ledger = fleet
+    supervisor, ledger = mcp_launch_fleet
     with pytest.raises(McpRefused) as refused:
         await supervisor.spawn(LaunchRequest(GONE, collect=False))
     said = str(refused.value)
@@ -95,12 +95,12 @@ async def test_a_grant_to_a_server_the_config_lacks_is_refused_at_launch(
 
 
 async def test_a_dropped_agent_relaunches_with_the_current_defaults_not_its_stored_grants(
-    fleet: tuple[Fleet, Ledger],
+    mcp_launch_fleet: tuple[Fleet, Ledger],
 ) -> None:
     """An agent that ran with a grant, then dropped from the roster, launches again with
     the defaults of the last reload: its stored grant is gone, a new default grant is
     given (to an ad hoc agent too)."""
-    supervisor, ledger = fleet
+    supervisor, ledger = mcp_launch_fleet
     await supervisor.apply_roster(
         {GONE: AgentSpec(GONE, "stub", backend="subprocess", mcp=(McpGrant("tracker"),))},
         rules(TRACKER),
@@ -119,11 +119,11 @@ async def test_a_dropped_agent_relaunches_with_the_current_defaults_not_its_stor
 
 
 async def test_a_stored_secret_env_holding_a_servers_credential_is_refused(
-    fleet: tuple[Fleet, Ledger],
+    mcp_launch_fleet: tuple[Fleet, Ledger],
 ) -> None:
     """An agent dropped from the roster whose stored `secret_env` names a variable a
     server's credential is read from now is refused at launch, naming the variable."""
-    supervisor, _ = fleet
+    supervisor, _ = mcp_launch_fleet
     await supervisor.apply_roster(
         {GONE: AgentSpec(GONE, "stub", backend="subprocess", secret_env=("OLD_TOKEN",))},
         McpRules(),
@@ -138,11 +138,11 @@ async def test_a_stored_secret_env_holding_a_servers_credential_is_refused(
 
 
 async def test_a_spawn_workdir_at_a_skill_or_a_servers_place_is_refused(
-    fleet: tuple[Fleet, Ledger], tmp_path: Path
+    mcp_launch_fleet: tuple[Fleet, Ledger], tmp_path: Path
 ) -> None:
     """`spawn x --workdir DIR` with DIR a skill directory, inside one or holding one, or
     holding a stdio server's program: refused before it launches, naming the place."""
-    supervisor, ledger = fleet
+    supervisor, ledger = mcp_launch_fleet
     notes = tmp_path / "ops" / "skills" / "notes"
     notes.mkdir(parents=True)
     (notes / "SKILL.md").write_text("---\nname: notes\ndescription: d\n---\n")

@@ -36,7 +36,7 @@ class Answers:
 
 
 @pytest.fixture
-async def door(tmp_path: Path) -> AsyncIterator[tuple[ControlDoor, Answers]]:
+async def door_door(tmp_path: Path) -> AsyncIterator[tuple[ControlDoor, Answers]]:
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
     answers = Answers()
@@ -63,10 +63,10 @@ async def ask(door: ControlDoor, raw: bytes, *, read: bool = True) -> dict[str, 
 
 
 async def test_a_request_line_gets_its_answer_as_one_json_line(
-    door: tuple[ControlDoor, Answers],
+    door_door: tuple[ControlDoor, Answers],
 ) -> None:
     """A request is answered with the answerer's exit, outcome, text and data."""
-    served, answers = door
+    served, answers = door_door
     answer = await ask(served, b'{"command": "ps"}\n')
     assert answer == {
         "exit": EXIT_OK,
@@ -78,9 +78,9 @@ async def test_a_request_line_gets_its_answer_as_one_json_line(
     assert answers.asked == ["ps"]
 
 
-async def test_the_socket_is_the_owners_alone(door: tuple[ControlDoor, Answers]) -> None:
+async def test_the_socket_is_the_owners_alone(door_door: tuple[ControlDoor, Answers]) -> None:
     """The socket is made mode 0600 in the state dir."""
-    served, _ = door
+    served, _ = door_door
     mode = os.stat(served.path).st_mode
     assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
     assert served.path.name == CONTROL_SOCKET_FILE
@@ -98,10 +98,10 @@ async def test_the_socket_is_the_owners_alone(door: tuple[ControlDoor, Answers])
     ],
 )
 async def test_garbage_is_told_what_was_wrong_and_runs_nothing(
-    door: tuple[ControlDoor, Answers], raw: bytes, said: str
+    door_door: tuple[ControlDoor, Answers], raw: bytes, said: str
 ) -> None:
     """A line that is not a request is answered with a usage error naming the fault."""
-    served, answers = door
+    served, answers = door_door
     answer = await ask(served, raw)
     assert answer["exit"] == EXIT_USAGE and said in str(answer["text"])
     assert answers.asked == []
@@ -109,11 +109,11 @@ async def test_garbage_is_told_what_was_wrong_and_runs_nothing(
 
 
 async def test_a_line_past_the_bound_is_refused_and_the_server_goes_on(
-    door: tuple[ControlDoor, Answers],
+    door_door: tuple[ControlDoor, Answers],
 ) -> None:
     """A request longer than the line bound is told so, never read whole; the next is
     served."""
-    served, answers = door
+    served, answers = door_door
     answer = await ask(served, b'{"command": "' + b"a" * 100_000 + b'"}\n')
     assert answer["exit"] == EXIT_USAGE and "longer than 1024 bytes" in str(answer["text"])
     assert answers.asked == []
@@ -121,10 +121,10 @@ async def test_a_line_past_the_bound_is_refused_and_the_server_goes_on(
 
 
 async def test_a_client_that_sends_no_line_is_answered_after_the_idle_bound(
-    door: tuple[ControlDoor, Answers],
+    door_door: tuple[ControlDoor, Answers],
 ) -> None:
     """A client that sends half a line and waits is told no request came, and dropped."""
-    served, _ = door
+    served, _ = door_door
     reader, writer = await asyncio.open_unix_connection(str(served.path))
     writer.write(b'{"command": ')
     await writer.drain()
@@ -134,11 +134,11 @@ async def test_a_client_that_sends_no_line_is_answered_after_the_idle_bound(
 
 
 async def test_one_client_too_many_is_told_to_try_again(
-    door: tuple[ControlDoor, Answers],
+    door_door: tuple[ControlDoor, Answers],
 ) -> None:
     """Past the bound on clients served at once, the next is answered at once, and served
     once one of them is done."""
-    served, answers = door
+    served, answers = door_door
     answers.hold.clear()
     held = [asyncio.create_task(ask(served, b'{"command": "ps"}\n')) for _ in range(2)]
     await eventually(lambda: len(answers.asked) == 2, "two commands held")
@@ -150,11 +150,11 @@ async def test_one_client_too_many_is_told_to_try_again(
 
 
 async def test_the_folders_owner_is_refused_when_not_fleetwardens_uid(
-    door: tuple[ControlDoor, Answers],
+    door_door: tuple[ControlDoor, Answers],
 ) -> None:
     """Fleetwarden's own uid decides, not the folder's owner: a peer of another uid that
     owns the state dir is refused and nothing runs, while Fleetwarden's uid is answered."""
-    served, answers = door
+    served, answers = door_door
     if os.getuid() != 0:
         pytest.skip("needs root to give the state dir to another uid")
     os.chown(served.path.parent, NOBODY, -1)

@@ -24,7 +24,7 @@ def acl() -> Acl:
 
 
 @pytest.fixture
-def router(ledger: Ledger, calls: Calls, acl: Acl) -> Router:
+def shell_answers_router(ledger: Ledger, calls: Calls, acl: Acl) -> Router:
     return Router(
         grammar=Grammar(COMMANDS),
         acl=acl,
@@ -41,11 +41,11 @@ def shell_as(router: Router, who: str | None) -> ShellAnswers:
 
 
 async def test_an_operators_command_runs_and_is_audited_as_the_shells(
-    router: Router, calls: Calls, ledger: Ledger
+    shell_answers_router: Router, calls: Calls, ledger: Ledger
 ) -> None:
     """The command reaches its handler as the shell's operator, its answer comes back with
     exit 0, and the audit names connector and source ``shell``."""
-    answer = await shell_as(router, OPERATOR)("send coder-1 run the tests")
+    answer = await shell_as(shell_answers_router, OPERATOR)("send coder-1 run the tests")
     assert (answer.exit, answer.outcome, answer.command) == (EXIT_OK, "ok", "send")
     assert answer.text == "ran **send**"
     [req] = calls.requests
@@ -61,11 +61,11 @@ async def test_an_operators_command_runs_and_is_audited_as_the_shells(
 
 
 async def test_a_viewer_is_refused_a_control_command_with_exit_1(
-    router: Router, calls: Calls, ledger: Ledger
+    shell_answers_router: Router, calls: Calls, ledger: Ledger
 ) -> None:
     """A role that may not run the command is refused (exit 1, its reason as data), audited
     denied."""
-    answer = await shell_as(router, VIEWER)("stop coder-1")
+    answer = await shell_as(shell_answers_router, VIEWER)("stop coder-1")
     assert (answer.exit, answer.outcome) == (EXIT_REFUSED, "denied")
     assert answer.data is not None and "needs the operator role" in str(answer.data["error"])
     assert calls.requests == []
@@ -74,10 +74,10 @@ async def test_a_viewer_is_refused_a_control_command_with_exit_1(
 
 
 async def test_the_role_is_looked_up_as_each_command_runs(
-    router: Router, acl: Acl, calls: Calls
+    shell_answers_router: Router, acl: Acl, calls: Calls
 ) -> None:
     """An operator the ACL no longer lists is refused from then on, and audited."""
-    answers = shell_as(router, OPERATOR)
+    answers = shell_as(shell_answers_router, OPERATOR)
     assert (await answers("ps")).exit == EXIT_OK
     acl.replace([Grant(VIEWER, Role.VIEWER)])
     refused = await answers("ps")
@@ -86,19 +86,21 @@ async def test_the_role_is_looked_up_as_each_command_runs(
 
 
 async def test_without_a_shell_operator_nothing_runs_and_the_fix_is_said(
-    router: Router, calls: Calls, ledger: Ledger
+    shell_answers_router: Router, calls: Calls, ledger: Ledger
 ) -> None:
     """With no ``shell: {as: ID}`` every command is refused with the key to add."""
-    answer = await shell_as(router, None)("ps")
+    answer = await shell_as(shell_answers_router, None)("ps")
     assert (answer.exit, answer.text) == (EXIT_REFUSED, NO_OPERATOR)
     assert calls.requests == [] and await ledger.audit.audit_entries() == []
 
 
-async def test_the_answer_passes_the_redactor(router: Router, calls: Calls) -> None:
+async def test_the_answer_passes_the_redactor(shell_answers_router: Router, calls: Calls) -> None:
     """Every word of an answer, its text and its data, is redacted before it leaves."""
-    plain = await ShellAnswers(router, lambda: OPERATOR, ManualClock(T0))("s3cr3t now")
+    plain = await ShellAnswers(shell_answers_router, lambda: OPERATOR, ManualClock(T0))(
+        "s3cr3t now"
+    )
     assert "s3cr3t" in plain.text  # the refusal names the word it could not read
-    answer = await shell_as(router, OPERATOR)("s3cr3t now")
+    answer = await shell_as(shell_answers_router, OPERATOR)("s3cr3t now")
     assert answer.exit == EXIT_REFUSED
     assert "s3cr3t" not in answer.text and "s3cr3t" not in str(answer.data)
     assert "[redacted]" in answer.text

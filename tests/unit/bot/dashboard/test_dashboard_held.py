@@ -11,7 +11,6 @@ import secrets
 import socket
 import ssl
 import tracemalloc
-from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, cast
@@ -130,12 +129,6 @@ async def _serve(
 def _ledger_files(where: Path) -> bytes:
     """Every byte of the ledger's SQLite files (its write-ahead log too)."""
     return b"".join(path.read_bytes() for path in where.rglob("ledger.db*"))
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
 
 
 async def test_one_link_posted_twenty_times_at_once_opens_one_session(

@@ -9,7 +9,6 @@ import csv
 import io
 import logging
 import os
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import aiohttp
@@ -31,12 +30,6 @@ AUTH = {"Authorization": "Bearer s3cret-token"}
 AUTH_LINE = b"Authorization: Bearer s3cret-token\r\n"
 ME = f"uid {os.geteuid()}"  # the peer this test's own connections count against
 Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
 
 
 def views(server: DashboardServer) -> FixedViews:

@@ -6,7 +6,6 @@ client or one session may hold."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -144,12 +143,6 @@ async def serve(
     server = made(DashboardSection(**section).settings(), ledger, signins, tmp_path, environ)
     await server.start()
     return server, signins, acl
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
 
 
 async def signed_in(http: aiohttp.ClientSession, base: str, signins: SignIns) -> None:

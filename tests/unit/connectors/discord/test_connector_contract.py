@@ -18,7 +18,7 @@ from connectors.discord.outbound import MESSAGE_LIMIT
 from fleet.ledger import Ledger
 from tests.connector_contract import ConnectorContract, Harness, Posted
 from tests.unit.chat_fakes import FakeConnector, ThreadedConnector
-from tests.unit.discord_world import SETTLE_IDLE_SECONDS, quicken_settling
+from tests.unit.discord_world import SETTLE_IDLE_SECONDS
 
 ROOM = "!ops:example.org"
 INBOUND_SECONDS = 2.0
@@ -101,13 +101,6 @@ class SimcordHarness:
 
     async def inbound(self) -> InboundMessage:
         return await asyncio.wait_for(anext(self._stream), INBOUND_SECONDS)
-
-
-@pytest.fixture
-def simcord_bot(monkeypatch: pytest.MonkeyPatch) -> Gateway:
-    """The client simcord's ``simcord_env`` logs in: the connector's own, fresh per test."""
-    quicken_settling(monkeypatch)
-    return Gateway()
 
 
 class TestFakes(ConnectorContract):

@@ -33,7 +33,6 @@ from tests.unit.discord_world import (
     World,
     new_router,
     posted,
-    quicken_settling,
 )
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
@@ -76,13 +75,6 @@ class Cast:
 
 
 @pytest.fixture
-def simcord_bot(monkeypatch: pytest.MonkeyPatch) -> Gateway:
-    """The client simcord's ``simcord_env`` logs in: the connector's own, fresh per test."""
-    quicken_settling(monkeypatch)
-    return Gateway()
-
-
-@pytest.fixture
 def cast(simcord_env: simcord.Env) -> Cast:
     env = simcord_env
     guild = env.create_guild("Fleet")
@@ -103,7 +95,7 @@ def cast(simcord_env: simcord.Env) -> Cast:
 
 
 @pytest.fixture
-async def world(
+async def discord_simcord_world(
     simcord_env: simcord.Env, simcord_bot: Gateway, cast: Cast, ledger: Ledger
 ) -> AsyncIterator[World]:
     env = simcord_env
@@ -117,7 +109,7 @@ async def world(
     connector = DiscordConnector(config, threads=ledger.chat, environ={})
     await connector.serve(simcord_bot)
     handlers = Recorder()
-    world = World(
+    discord_simcord_world = World(
         env=env,
         client=simcord_bot,
         guild=cast.guild,
@@ -127,8 +119,8 @@ async def world(
         ledger=ledger,
         handlers=handlers,
     )
-    yield world
-    await world.close()
+    yield discord_simcord_world
+    await discord_simcord_world.close()
 
 
 def me(world: World) -> discord.ClientUser:
@@ -174,49 +166,64 @@ def fence_lines(text: str) -> list[str]:
 
 
 async def test_spawn_opens_a_thread_that_later_replies_and_messages_use(
-    world: World, cast: Cast
+    discord_simcord_world: World, cast: Cast
 ) -> None:
     """An operator's `!spawn demo` is answered in the channel and a "demo" thread is
     started from that answer and bound in the ledger; a later answer about demo typed in
     the channel stays there and links to the thread; plain messages in the thread (→ `send
     demo ...`) and commands typed there stay in it."""
-    spawn_opens_topic(world)
-    control, alice, bot = world.control, cast.alice, me(world)
+    spawn_opens_topic(discord_simcord_world)
+    control, alice, bot = discord_simcord_world.control, cast.alice, me(discord_simcord_world)
 
     command = await alice.send(control, "!spawn demo")
-    (inbound,) = await world.deliver()
-    assert (inbound.text, inbound.room, inbound.thread_id) == ("!spawn demo", world.room, None)
+    (inbound,) = await discord_simcord_world.deliver()
+    assert (inbound.text, inbound.room, inbound.thread_id) == (
+        "!spawn demo",
+        discord_simcord_world.room,
+        None,
+    )
     assert inbound.sender == str(alice.id) and inbound.event_id == str(command.id)
 
     (root,) = posted(control, bot)
     assert root.content.startswith("Agent **demo** started\n\n_This thread follows **demo**")
-    thread = world.thread("demo")
+    thread = discord_simcord_world.thread("demo")
     assert [t.name for t in control.threads] == ["demo"]
     assert thread.id == root.id  # started from the answer
-    cached = world.client.get_channel(thread.id)
+    cached = discord_simcord_world.client.get_channel(thread.id)
     assert isinstance(cached, discord.Thread)
     assert cached.parent_id == control.id
     assert cached.auto_archive_duration == AUTO_ARCHIVE
     assert cached.owner_id == bot.id
-    assert await world.ledger.chat.thread_for_topic("discord", world.room, "demo") == str(thread.id)
-    assert await world.ledger.chat.topic_for_thread("discord", world.room, str(thread.id)) == "demo"
+    assert await discord_simcord_world.ledger.chat.thread_for_topic(
+        "discord", discord_simcord_world.room, "demo"
+    ) == str(thread.id)
+    assert (
+        await discord_simcord_world.ledger.chat.topic_for_thread(
+            "discord", discord_simcord_world.room, str(thread.id)
+        )
+        == "demo"
+    )
     assert posted(thread, bot) == []  # the answer is the thread's root, not repeated inside
 
     # An answer about demo typed in the channel: there, quoting it, linking to the thread.
-    answer(world, "watch", Reply("**demo** lately: working", topic="demo", open_thread=True))
-    watch = await world.say(alice, control, "!watch demo")
+    answer(
+        discord_simcord_world,
+        "watch",
+        Reply("**demo** lately: working", topic="demo", open_thread=True),
+    )
+    watch = await discord_simcord_world.say(alice, control, "!watch demo")
     assert [t.name for t in control.threads] == ["demo"]
     assert posted(thread, bot) == []
     (root, again) = posted(control, bot)
-    link = f"https://discord.com/channels/{world.guild.id}/{thread.id}"
+    link = f"https://discord.com/channels/{discord_simcord_world.guild.id}/{thread.id}"
     assert again.content == f"**demo** lately: working\n\n→ [demo's thread]({link})"
     assert again.reference is not None and again.reference.message_id == watch.id
 
     # A plain message in the thread is for the agent: `send demo <text>`, answered there.
     said = await alice.send(thread, "is it done yet? it's late")
-    (inbound,) = await world.deliver()
-    assert inbound.thread_id == str(thread.id) and inbound.room == world.room
-    assert world.handlers.said()[-1] == (
+    (inbound,) = await discord_simcord_world.deliver()
+    assert inbound.thread_id == str(thread.id) and inbound.room == discord_simcord_world.room
+    assert discord_simcord_world.handlers.said()[-1] == (
         "send",
         {"NAME": "demo", "TEXT": "is it done yet? it's late"},
     )
@@ -225,87 +232,95 @@ async def test_spawn_opens_a_thread_that_later_replies_and_messages_use(
     assert reply.reference is not None and reply.reference.message_id == said.id
 
     # A command typed in the thread is answered in the thread, quoting it.
-    logs = await world.say(alice, thread, "!logs demo")
-    assert world.handlers.said()[-1] == ("logs", {"NAME": "demo"})
+    logs = await discord_simcord_world.say(alice, thread, "!logs demo")
+    assert discord_simcord_world.handlers.said()[-1] == ("logs", {"NAME": "demo"})
     reply = posted(thread, bot)[-1]
     assert reply.content == "ran **logs**"
     assert reply.reference is not None and reply.reference.message_id == logs.id
     assert posted(control, bot) == [root, again]
-    assert len(world.handlers.requests) == 4
+    assert len(discord_simcord_world.handlers.requests) == 4
 
 
 # --- 2. who is answered ----------------------------------------------------------------------
 
 
-async def test_a_stranger_gets_no_answer_at_all(world: World, cast: Cast) -> None:
+async def test_a_stranger_gets_no_answer_at_all(discord_simcord_world: World, cast: Cast) -> None:
     """The connector passes a stranger's commands on; the router answers none of them."""
-    spawn_opens_topic(world)
-    await cast.mallory.send(world.control, "!ps")
-    await cast.mallory.send(world.control, "!spawn demo")
-    taken = await world.deliver(2)
+    spawn_opens_topic(discord_simcord_world)
+    await cast.mallory.send(discord_simcord_world.control, "!ps")
+    await cast.mallory.send(discord_simcord_world.control, "!spawn demo")
+    taken = await discord_simcord_world.deliver(2)
     assert [m.sender for m in taken] == [str(cast.mallory.id)] * 2
     assert taken[0].groups == ()
 
-    assert posted(world.control, me(world)) == []
-    assert world.control.threads == []
-    assert world.handlers.requests == []
-    assert await world.ledger.audit.audit_entries() == []
+    assert posted(discord_simcord_world.control, me(discord_simcord_world)) == []
+    assert discord_simcord_world.control.threads == []
+    assert discord_simcord_world.handlers.requests == []
+    assert await discord_simcord_world.ledger.audit.audit_entries() == []
 
 
-async def test_a_viewer_by_role_reads_but_may_not_spawn(world: World, cast: Cast) -> None:
+async def test_a_viewer_by_role_reads_but_may_not_spawn(
+    discord_simcord_world: World, cast: Cast
+) -> None:
     """A member whose role is granted viewer (`role:<id>`) gets answers to read-only
     commands, and for `!spawn` a refusal naming the operator role."""
-    spawn_opens_topic(world)
-    control, vic, bot = world.control, cast.vic, me(world)
+    spawn_opens_topic(discord_simcord_world)
+    control, vic, bot = discord_simcord_world.control, cast.vic, me(discord_simcord_world)
 
     await vic.send(control, "!ps")
-    (inbound,) = await world.deliver()
+    (inbound,) = await discord_simcord_world.deliver()
     assert inbound.groups == (f"role:{cast.viewers.id}",)  # @everyone is left out
-    await world.say(vic, control, "!logs demo")
-    await world.say(vic, control, "!spawn demo")
+    await discord_simcord_world.say(vic, control, "!logs demo")
+    await discord_simcord_world.say(vic, control, "!spawn demo")
 
     answers = [m.content for m in posted(control, bot)]
     assert answers[:2] == ["ran **ps**", "ran **logs**"]
     assert "`spawn` changes the fleet and needs the operator role" in answers[2]
     assert answers[2].endswith("you are a viewer")
     assert len(answers) == 3
-    assert [name for name, _ in world.handlers.said()] == ["ps", "logs"]
-    assert [r.role for r in world.handlers.requests] == [Role.VIEWER, Role.VIEWER]
+    assert [name for name, _ in discord_simcord_world.handlers.said()] == ["ps", "logs"]
+    assert [r.role for r in discord_simcord_world.handlers.requests] == [Role.VIEWER, Role.VIEWER]
     assert control.threads == []
 
 
-async def test_a_users_own_entry_wins_over_their_roles(world: World, cast: Cast) -> None:
+async def test_a_users_own_entry_wins_over_their_roles(
+    discord_simcord_world: World, cast: Cast
+) -> None:
     """Listed by id as operator with a viewer role: may spawn. Listed by id as viewer
     with an operator role: may not."""
-    spawn_opens_topic(world)
-    control, bot = world.control, me(world)
+    spawn_opens_topic(discord_simcord_world)
+    control, bot = discord_simcord_world.control, me(discord_simcord_world)
 
-    await world.say(cast.olga, control, "!spawn olga-1")
+    await discord_simcord_world.say(cast.olga, control, "!spawn olga-1")
     assert [t.name for t in control.threads] == ["olga-1"]
-    assert world.handlers.requests[-1].role is Role.OPERATOR
+    assert discord_simcord_world.handlers.requests[-1].role is Role.OPERATOR
 
     await cast.vera.send(control, "!spawn vera-1")
-    (inbound,) = await world.deliver()
+    (inbound,) = await discord_simcord_world.deliver()
     assert inbound.groups == (f"role:{cast.operators.id}",)  # the role alone would allow it
     refusal = posted(control, bot)[-1]
     assert "needs the operator role; you are a viewer" in refusal.content
     assert [t.name for t in control.threads] == ["olga-1"]
-    assert [name for name, _ in world.handlers.said()] == ["spawn"]
+    assert [name for name, _ in discord_simcord_world.handlers.said()] == ["spawn"]
 
 
 # --- 3. long replies and tables -------------------------------------------------------------
 
 
-async def test_a_long_code_block_is_split_into_balanced_parts(world: World, cast: Cast) -> None:
+async def test_a_long_code_block_is_split_into_balanced_parts(
+    discord_simcord_world: World, cast: Cast
+) -> None:
     """~5000 characters in one code fence: several messages of at most 2000 characters,
     each with its fences balanced, the lines all there and in order."""
     lines = [f"{i:04d} compiling module_{i} ... ok" for i in range(160)]
     body = "Last lines of **demo**:\n```text\n" + "\n".join(lines) + "\n```"
     assert len(body) > 5000
-    answer(world, "logs", body)
+    answer(discord_simcord_world, "logs", body)
 
-    command = await world.say(cast.alice, world.control, "!logs demo")
-    parts = posted(world.control, me(world))
+    command = await discord_simcord_world.say(
+        cast.alice, discord_simcord_world.control, "!logs demo"
+    )
+    parts = posted(discord_simcord_world.control, me(discord_simcord_world))
     assert len(parts) == 3
     for part in parts:
         assert len(part.content) <= LIMIT
@@ -325,21 +340,23 @@ async def test_a_long_code_block_is_split_into_balanced_parts(world: World, cast
     assert [p.id for p in parts] == sorted(p.id for p in parts)
 
 
-async def test_tables_become_a_code_block_or_a_list(world: World, cast: Cast) -> None:
+async def test_tables_become_a_code_block_or_a_list(
+    discord_simcord_world: World, cast: Cast
+) -> None:
     """Discord has no tables: a narrow one is shown as aligned columns in a code block, a
     wide one as a list; never as raw pipes."""
-    control, bot = world.control, me(world)
+    control, bot = discord_simcord_world.control, me(discord_simcord_world)
     narrow = "Agents:\n\n| name | state |\n|---|---|\n| demo | running |\n| docs | idle |"
-    answer(world, "ps", narrow)
-    await world.say(cast.alice, control, "!ps")
+    answer(discord_simcord_world, "ps", narrow)
+    await discord_simcord_world.say(cast.alice, control, "!ps")
     shown = posted(control, bot)[-1].content
     assert "|" not in shown
     assert shown == "Agents:\n\n```\nname  state\n----  -------\ndemo  running\ndocs  idle\n```"
 
     note = "waiting for the integration tests of the payments service " * 2
     wide = f"| name | state | note |\n|---|---|---|\n| demo | running | {note.strip()} |"
-    answer(world, "ps", wide)
-    await world.say(cast.alice, control, "!ps")
+    answer(discord_simcord_world, "ps", wide)
+    await discord_simcord_world.say(cast.alice, control, "!ps")
     shown = posted(control, bot)[-1].content
     assert "|" not in shown
     assert shown == f"- **demo** — state: running · note: {note.strip()}"
@@ -348,19 +365,19 @@ async def test_tables_become_a_code_block_or_a_list(world: World, cast: Cast) ->
 # --- 4. mentions ----------------------------------------------------------------------------
 
 
-async def test_replies_ping_nobody(world: World, cast: Cast) -> None:
+async def test_replies_ping_nobody(discord_simcord_world: World, cast: Cast) -> None:
     """A reply with "@everyone", a user's and a role's mention is sent with mentions
     disabled: Discord notifies nobody (not even the person replied to)."""
-    env, control = world.env, world.control
+    env, control = discord_simcord_world.env, discord_simcord_world.control
     text = f"@everyone look: <@{cast.vic.id}> and <@&{cast.operators.id}>"
-    answer(world, "ps", text)
-    command = await world.say(cast.alice, control, "!ps")
+    answer(discord_simcord_world, "ps", text)
+    command = await discord_simcord_world.say(cast.alice, control, "!ps")
 
-    reply = posted(control, me(world))[-1]
+    reply = posted(control, me(discord_simcord_world))[-1]
     assert reply.content == text
     assert reply.reference is not None and reply.reference.message_id == command.id
     assert reply.mention_everyone is False
-    stored = world.stored(reply)
+    stored = discord_simcord_world.stored(reply)
     assert stored.ping_user_ids == [] and stored.ping_role_ids == []
     assert stored.allowed_mentions.everyone is False
     assert stored.allowed_mentions.users == frozenset()
@@ -378,34 +395,42 @@ async def test_replies_ping_nobody(world: World, cast: Cast) -> None:
 
     # Not vacuous: the bot may mention everyone here, and the same text from a person
     # (who may not: no Mention Everyone permission) does ping the user.
-    guild = world.client.get_guild(world.guild.id)
+    guild = discord_simcord_world.client.get_guild(discord_simcord_world.guild.id)
     assert guild is not None and guild.me.guild_permissions.mention_everyone
     said = await cast.mallory.send(control, text)
-    await world.deliver()
-    assert world.stored(said).ping_user_ids == [cast.vic.id]
+    await discord_simcord_world.deliver()
+    assert discord_simcord_world.stored(said).ping_user_ids == [cast.vic.id]
 
 
 # --- 5. threads archived or deleted in Discord ------------------------------------------------
 
 
-async def test_a_reply_unarchives_its_archived_thread(world: World, cast: Cast) -> None:
+async def test_a_reply_unarchives_its_archived_thread(
+    discord_simcord_world: World, cast: Cast
+) -> None:
     """Discord archived the topic's thread: the next line for it unarchives the thread
     and lands inside."""
-    spawn_opens_topic(world)
-    stop_notes_its_thread(world)
-    env, control, bot = world.env, world.control, me(world)
-    await world.say(cast.alice, control, "!spawn demo")
-    thread = world.thread("demo")
+    spawn_opens_topic(discord_simcord_world)
+    stop_notes_its_thread(discord_simcord_world)
+    env, control, bot = (
+        discord_simcord_world.env,
+        discord_simcord_world.control,
+        me(discord_simcord_world),
+    )
+    await discord_simcord_world.say(cast.alice, control, "!spawn demo")
+    thread = discord_simcord_world.thread("demo")
 
     env.backend.edit_channel(thread.id, {}, thread_metadata={"archived": True})
-    await world.settle()
-    assert world.client.get_channel(thread.id) is None  # discord.py drops archived threads
+    await discord_simcord_world.settle()
+    assert (
+        discord_simcord_world.client.get_channel(thread.id) is None
+    )  # discord.py drops archived threads
 
-    await world.say(cast.alice, control, "!stop demo")
+    await discord_simcord_world.say(cast.alice, control, "!stop demo")
     assert [t.id for t in control.threads] == [thread.id]
     metadata = env.backend.channels[thread.id].thread_metadata
     assert metadata is not None and metadata.archived is False
-    live = world.client.get_channel(thread.id)
+    live = discord_simcord_world.client.get_channel(thread.id)
     assert isinstance(live, discord.Thread) and live.archived is False
     patches = [
         r.json
@@ -421,33 +446,49 @@ async def test_a_reply_unarchives_its_archived_thread(world: World, cast: Cast) 
     ]
 
 
-async def test_a_deleted_thread_is_made_again_and_rebound(world: World, cast: Cast) -> None:
+async def test_a_deleted_thread_is_made_again_and_rebound(
+    discord_simcord_world: World, cast: Cast
+) -> None:
     """Discord deleted the topic's thread: the next line for it opens a new "demo"
     thread, the ledger moves demo to it, and messages typed there reach the agent."""
-    spawn_opens_topic(world)
-    stop_notes_its_thread(world)
-    env, control, bot = world.env, world.control, me(world)
-    await world.say(cast.alice, control, "!spawn demo")
-    old = world.thread("demo")
+    spawn_opens_topic(discord_simcord_world)
+    stop_notes_its_thread(discord_simcord_world)
+    env, control, bot = (
+        discord_simcord_world.env,
+        discord_simcord_world.control,
+        me(discord_simcord_world),
+    )
+    await discord_simcord_world.say(cast.alice, control, "!spawn demo")
+    old = discord_simcord_world.thread("demo")
 
     env.backend.delete_channel(old.id)
-    await world.settle()
+    await discord_simcord_world.settle()
     assert control.threads == []
 
-    await world.say(cast.alice, control, "!stop demo")
-    new = world.thread("demo")
+    await discord_simcord_world.say(cast.alice, control, "!stop demo")
+    new = discord_simcord_world.thread("demo")
     assert new.id != old.id
-    assert await world.ledger.chat.thread_for_topic("discord", world.room, "demo") == str(new.id)
-    assert await world.ledger.chat.topic_for_thread("discord", world.room, str(new.id)) == "demo"
-    cached = world.client.get_channel(new.id)
+    assert await discord_simcord_world.ledger.chat.thread_for_topic(
+        "discord", discord_simcord_world.room, "demo"
+    ) == str(new.id)
+    assert (
+        await discord_simcord_world.ledger.chat.topic_for_thread(
+            "discord", discord_simcord_world.room, str(new.id)
+        )
+        == "demo"
+    )
+    cached = discord_simcord_world.client.get_channel(new.id)
     assert isinstance(cached, discord.Thread) and cached.auto_archive_duration == AUTO_ARCHIVE
     notice = posted(control, bot)[-1]
     assert notice.id == new.id
     assert notice.content == "**demo** — its thread was deleted; it continues here."
     assert [m.content for m in posted(new, bot)] == ["Stopped by alice."]
 
-    said = await world.say(cast.alice, new, "carry on")
-    assert world.handlers.said()[-1] == ("send", {"NAME": "demo", "TEXT": "carry on"})
+    said = await discord_simcord_world.say(cast.alice, new, "carry on")
+    assert discord_simcord_world.handlers.said()[-1] == (
+        "send",
+        {"NAME": "demo", "TEXT": "carry on"},
+    )
     reply = posted(new, bot)[-1]
     assert reply.content == "ran **send**"
     assert reply.reference is not None and reply.reference.message_id == said.id
@@ -457,36 +498,40 @@ async def test_a_deleted_thread_is_made_again_and_rebound(world: World, cast: Ca
 
 
 async def test_images_are_attached_where_the_reply_goes(
-    world: World, cast: Cast, tmp_path: Path
+    discord_simcord_world: World, cast: Cast, tmp_path: Path
 ) -> None:
     """A reply's PNG arrives as an attachment with the same bytes: with the answer in the
     channel; inside the thread (after its text-only root) for a topic reply; and with the
     last part of a long answer."""
     chart = tmp_path / "chart.png"
     chart.write_bytes(PNG)
-    env, control, bot = world.env, world.control, me(world)
+    env, control, bot = (
+        discord_simcord_world.env,
+        discord_simcord_world.control,
+        me(discord_simcord_world),
+    )
 
     def attached(message: discord.Message) -> list[tuple[str, bytes | None]]:
         return [(a.filename, env.backend.cdn.get(a.url)) for a in message.attachments]
 
-    answer(world, "ps", Reply("Usage today:", images=(chart,)))
-    await world.say(cast.alice, control, "!ps")
+    answer(discord_simcord_world, "ps", Reply("Usage today:", images=(chart,)))
+    await discord_simcord_world.say(cast.alice, control, "!ps")
     reply = posted(control, bot)[-1]
     assert reply.content == "Usage today:"
     assert attached(reply) == [("chart.png", PNG)]
 
-    spawn_opens_topic(world, images=(chart,))
-    await world.say(cast.alice, control, "!spawn demo")
-    thread = world.thread("demo")
+    spawn_opens_topic(discord_simcord_world, images=(chart,))
+    await discord_simcord_world.say(cast.alice, control, "!spawn demo")
+    thread = discord_simcord_world.thread("demo")
     root = posted(control, bot)[-1]
     assert root.id == thread.id and root.attachments == []
     (inside,) = posted(thread, bot)
     assert inside.content == "" and attached(inside) == [("chart.png", PNG)]
 
     long = "\n\n".join(f"Paragraph {i}: " + "words " * 60 for i in range(12))
-    answer(world, "report", Reply(long, images=(chart,)))
+    answer(discord_simcord_world, "report", Reply(long, images=(chart,)))
     before = len(posted(control, bot))
-    await world.say(cast.alice, control, "!report")
+    await discord_simcord_world.say(cast.alice, control, "!report")
     parts = posted(control, bot)[before:]
     assert len(parts) >= 2
     assert [attached(p) for p in parts[:-1]] == [[]] * (len(parts) - 1)
@@ -496,88 +541,99 @@ async def test_images_are_attached_where_the_reply_goes(
 # --- 7. what is not for the bot --------------------------------------------------------------
 
 
-async def test_bots_webhooks_and_other_channels_are_ignored(world: World, cast: Cast) -> None:
+async def test_bots_webhooks_and_other_channels_are_ignored(
+    discord_simcord_world: World, cast: Cast
+) -> None:
     """The connector queues nothing from bots (its own posts included), webhooks, other
     channels of the server or their threads: the next message it hands on is the
     operator's in the control channel."""
-    spawn_opens_topic(world)
-    env, guild, control, bot = world.env, world.guild, world.control, me(world)
-    await world.say(cast.alice, control, "!spawn demo")  # the bot posts a root and a thread
+    spawn_opens_topic(discord_simcord_world)
+    env, guild, control, bot = (
+        discord_simcord_world.env,
+        discord_simcord_world.guild,
+        discord_simcord_world.control,
+        me(discord_simcord_world),
+    )
+    await discord_simcord_world.say(
+        cast.alice, control, "!spawn demo"
+    )  # the bot posts a root and a thread
 
     other_bot = guild.add_member(env.create_user("ci-bot", bot=True), roles=[cast.operators])
     await other_bot.send(control, "!spawn evil")
-    await other_bot.send(world.thread("demo"), "plain text to the agent")
+    await other_bot.send(discord_simcord_world.thread("demo"), "plain text to the agent")
     await guild.create_webhook(control, "deploys").send("!spawn hook")
 
     lounge = guild.create_text_channel("lounge")
     await cast.alice.send(lounge, "!spawn elsewhere")
-    lounge_channel = world.client.get_channel(lounge.id)
+    lounge_channel = discord_simcord_world.client.get_channel(lounge.id)
     assert isinstance(lounge_channel, discord.TextChannel)
     await lounge_channel.create_thread(name="chat", type=discord.ChannelType.public_thread)
-    await world.settle()
+    await discord_simcord_world.settle()
     (side,) = lounge.threads
     await cast.alice.send(side, "!spawn sideways")
 
     marker = await cast.alice.send(control, "!whoami")
-    (inbound,) = await world.deliver()
+    (inbound,) = await discord_simcord_world.deliver()
     assert inbound.event_id == str(marker.id) and inbound.text == "!whoami"
 
-    assert [name for name, _ in world.handlers.said()] == ["spawn", "whoami"]
+    assert [name for name, _ in discord_simcord_world.handlers.said()] == ["spawn", "whoami"]
     assert [t.name for t in control.threads] == ["demo"]
     assert posted(lounge, bot) == [] and posted(side, bot) == []
 
 
-async def test_system_messages_by_people_are_not_commands(world: World, cast: Cast) -> None:
+async def test_system_messages_by_people_are_not_commands(
+    discord_simcord_world: World, cast: Cast
+) -> None:
     """Discord itself posts, as the person who did it, "started a thread" in the parent
     (type 18, content: the thread's name) and "changed the channel name" inside a renamed
     thread (type 4, content: the new name). Neither is something they typed: naming a
     thread "!spawn x" must not spawn, renaming an agent's thread must not message it."""
-    spawn_opens_topic(world)
-    control = world.control
-    await world.say(cast.alice, control, "!spawn demo")
-    demo = world.thread("demo")
+    spawn_opens_topic(discord_simcord_world)
+    control = discord_simcord_world.control
+    await discord_simcord_world.say(cast.alice, control, "!spawn demo")
+    demo = discord_simcord_world.thread("demo")
 
-    channel = world.client.get_channel(control.id)
+    channel = discord_simcord_world.client.get_channel(control.id)
     assert isinstance(channel, discord.TextChannel)
     made = await channel.create_thread(name="!spawn sneaky", type=discord.ChannelType.public_thread)
-    await world.settle()
+    await discord_simcord_world.settle()
     (sneaky,) = [t for t in control.threads if t.id == made.id]
     cast.guild.create_system_message(
         control, MessageType.THREAD_CREATED, author=cast.alice, target_channel=sneaky
     )
-    live = world.client.get_channel(demo.id)
+    live = discord_simcord_world.client.get_channel(demo.id)
     assert isinstance(live, discord.Thread)
     await live.edit(name="demo (done)")
-    await world.settle()
+    await discord_simcord_world.settle()
     cast.guild.create_system_message(demo, MessageType.CHANNEL_NAME_CHANGE, author=cast.alice)
-    await world.settle()
+    await discord_simcord_world.settle()
 
     marker = await cast.alice.send(control, "!whoami")
-    assert (await world.next_inbound()).event_id == str(marker.id)
+    assert (await discord_simcord_world.next_inbound()).event_id == str(marker.id)
 
 
 async def test_dashboard_sends_its_link_in_a_direct_message_not_the_channel(
-    world: World, cast: Cast, clock: ManualClock
+    discord_simcord_world: World, cast: Cast, clock: ManualClock
 ) -> None:
     """`!dashboard` in the control channel: the link arrives in the asker's DMs; the
     channel only hears that it was sent."""
-    signins = SignIns(world.ledger.dashboard, cast.acl(), clock)
+    signins = SignIns(discord_simcord_world.ledger.dashboard, cast.acl(), clock)
     settings = DashboardSection(public_url="https://fleet.example.org").settings()
-    commands = DashboardCommands(signins, settings, lambda _: world.connector)
-    world.handlers.behaviour["dashboard"] = commands.dashboard
-    await cast.alice.send(world.control, "!dashboard")
-    await world.deliver()
-    (answer,) = posted(world.control, me(world))
+    commands = DashboardCommands(signins, settings, lambda _: discord_simcord_world.connector)
+    discord_simcord_world.handlers.behaviour["dashboard"] = commands.dashboard
+    await cast.alice.send(discord_simcord_world.control, "!dashboard")
+    await discord_simcord_world.deliver()
+    (answer,) = posted(discord_simcord_world.control, me(discord_simcord_world))
     assert "sent you a sign-in link in a direct message" in answer.content
     assert "/signin/" not in answer.content
-    room, here = RoomId(world.room), EventId(str(answer.id))
-    assert world.connector.message_link(room, here) == (
-        f"https://discord.com/channels/{cast.guild.id}/{world.room}/{answer.id}"
+    room, here = RoomId(discord_simcord_world.room), EventId(str(answer.id))
+    assert discord_simcord_world.connector.message_link(room, here) == (
+        f"https://discord.com/channels/{cast.guild.id}/{discord_simcord_world.room}/{answer.id}"
     )
-    in_thread = world.connector.message_link(room, here, ThreadId("42"))
+    in_thread = discord_simcord_world.connector.message_link(room, here, ThreadId("42"))
     assert in_thread == f"https://discord.com/channels/{cast.guild.id}/42/{answer.id}"
-    dm = world.env.backend.get_dm_channel(cast.alice.id)
-    [sent] = list(world.env.backend.messages[dm.id].values())
+    dm = discord_simcord_world.env.backend.get_dm_channel(cast.alice.id)
+    [sent] = list(discord_simcord_world.env.backend.messages[dm.id].values())
     assert "https://fleet.example.org/signin/" in sent.content
     secret = sent.content.rsplit("/signin/", 1)[1]
     assert await signins.redeem(secret) is not None

@@ -42,7 +42,7 @@ class Homeserver:
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Homeserver:
+def matrix_verifications_server(monkeypatch: pytest.MonkeyPatch) -> Homeserver:
     fake = Homeserver()
     monkeypatch.setattr(wire, "raw_json", fake.raw_json)
     return fake
@@ -74,39 +74,39 @@ def request(clock: ManualClock, txn: str) -> dict[str, Any]:
 
 
 async def test_a_request_the_sync_hands_over_twice_is_answered_once(
-    tmp_path: Path, clock: ManualClock, server: Homeserver
+    tmp_path: Path, clock: ManualClock, matrix_verifications_server: Homeserver
 ) -> None:
     """A retried sync repeats its to-device events: the second copy changes nothing."""
     bot = verifications(tmp_path, clock)
     event = request(clock, "txn-1")
     await bot.on_to_device(event)
     await bot.on_to_device(event)
-    assert [kind for kind, _ in server.sent] == ["m.key.verification.ready"]
-    assert server.queries == 1
+    assert [kind for kind, _ in matrix_verifications_server.sent] == ["m.key.verification.ready"]
+    assert matrix_verifications_server.queries == 1
     assert len(Board(tmp_path / "verifications").pending()) == 1
 
 
 async def test_one_user_runs_a_bounded_number_of_verifications(
-    tmp_path: Path, clock: ManualClock, server: Homeserver
+    tmp_path: Path, clock: ManualClock, matrix_verifications_server: Homeserver
 ) -> None:
     """Past :data:`MAX_PER_USER` running, a user's next request is cancelled at once."""
     bot = verifications(tmp_path, clock)
     for n in range(MAX_PER_USER + 1):
         await bot.on_to_device(request(clock, f"txn-{n}"))
-    kinds = [kind for kind, _ in server.sent]
+    kinds = [kind for kind, _ in matrix_verifications_server.sent]
     assert kinds == ["m.key.verification.ready"] * MAX_PER_USER + ["m.key.verification.cancel"]
-    assert server.sent[-1][1]["transaction_id"] == f"txn-{MAX_PER_USER}"
+    assert matrix_verifications_server.sent[-1][1]["transaction_id"] == f"txn-{MAX_PER_USER}"
 
 
 async def test_a_failure_inside_is_logged_and_never_stops_the_sync(
     tmp_path: Path,
     clock: ManualClock,
-    server: Homeserver,
+    matrix_verifications_server: Homeserver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """An unexpected error while handling an event is logged; the sync loop goes on."""
     bot = verifications(tmp_path, clock)
-    server.broken = True
+    matrix_verifications_server.broken = True
     with caplog.at_level(logging.ERROR):
         await bot.on_to_device(request(clock, "txn-1"))
         in_room = {
@@ -129,11 +129,11 @@ async def test_a_failure_inside_is_logged_and_never_stops_the_sync(
 
 
 async def test_a_stop_cancels_what_is_running(
-    tmp_path: Path, clock: ManualClock, server: Homeserver
+    tmp_path: Path, clock: ManualClock, matrix_verifications_server: Homeserver
 ) -> None:
     """At stop, the other side's client is told the verification ended."""
     bot = verifications(tmp_path, clock)
     await bot.on_to_device(request(clock, "txn-1"))
     await bot.close()
-    assert [kind for kind, _ in server.sent][-1] == "m.key.verification.cancel"
+    assert [kind for kind, _ in matrix_verifications_server.sent][-1] == "m.key.verification.cancel"
     assert Board(tmp_path / "verifications").pending() == []

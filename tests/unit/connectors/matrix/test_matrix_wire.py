@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from connectors.errors import ConnectorAuthError, ConnectorError, RateLimited
 from connectors.matrix import wire
 from fleet.clock import ManualClock
-from tests.unit.chat_fakes import T0
 
 OK = nio.RoomSendResponse(event_id="$sent", room_id="!r")
 
@@ -256,11 +255,6 @@ class Script:
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ async def add_agent(ledger: Ledger, name: AgentName, tmp_path: Path, **spec: Any
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def ask_door_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     approvals = Approvals(ledger.approvals, SystemClock())
     run_id = await add_agent(ledger, AGENT, tmp_path, allow=("Bash(git *)",))
@@ -94,47 +94,57 @@ async def opened_one(approvals: Approvals) -> asyncio.Future[str]:
     return future
 
 
-async def test_an_ask_waits_for_the_operator_and_gets_the_reason_of_a_deny(rig: Rig) -> None:
+async def test_an_ask_waits_for_the_operator_and_gets_the_reason_of_a_deny(
+    ask_door_rig: Rig,
+) -> None:
     """POST opens a hook request for the agent's run and answers, once the operator denies,
     with the decision and a message carrying the reason."""
     async with aiohttp.ClientSession() as http:
-        opened = await opened_one(rig.approvals)
-        asking = asyncio.create_task(http.post(rig.url(), json=ASK, headers=rig.headers()))
+        opened = await opened_one(ask_door_rig.approvals)
+        asking = asyncio.create_task(
+            http.post(ask_door_rig.url(), json=ASK, headers=ask_door_rig.headers())
+        )
         request_id = await asyncio.wait_for(opened, DEADLINE)
-        await rig.approvals.answer(
+        await ask_door_rig.approvals.answer(
             request_id, by="@op:hs", decision=Decision.DENY, how="command", reason="not today"
         )
         response = await asking
         body = await response.json()
     assert response.status == 200
     assert body["decision"] == "deny" and "not today" in body["message"]
-    stored = await rig.approvals.get(request_id)
-    assert stored.channel == CHANNEL and stored.run_id == rig.run_id
+    stored = await ask_door_rig.approvals.get(request_id)
+    assert stored.channel == CHANNEL and stored.run_id == ask_door_rig.run_id
     assert stored.delivered_at is not None
 
 
-async def test_an_unanswered_ask_is_202_then_polled_to_its_answer(rig: Rig) -> None:
+async def test_an_unanswered_ask_is_202_then_polled_to_its_answer(ask_door_rig: Rig) -> None:
     """Unanswered within the poll: 202 with the id; GET on that id then gets the allow."""
     async with aiohttp.ClientSession() as http:
-        first = await http.post(rig.url(), json=ASK, headers=rig.headers())
+        first = await http.post(ask_door_rig.url(), json=ASK, headers=ask_door_rig.headers())
         assert first.status == 202
         request_id = (await first.json())["id"]
-        await rig.approvals.answer(request_id, by="@op:hs", decision=Decision.ALLOW, how="command")
-        polled = await http.get(f"{rig.url()}/{request_id}", headers=rig.headers())
+        await ask_door_rig.approvals.answer(
+            request_id, by="@op:hs", decision=Decision.ALLOW, how="command"
+        )
+        polled = await http.get(
+            f"{ask_door_rig.url()}/{request_id}", headers=ask_door_rig.headers()
+        )
         body = await polled.json()
     assert polled.status == 200 and body["decision"] == "allow"
 
 
-async def test_the_same_ask_after_a_restart_is_the_same_request(rig: Rig, tmp_path: Path) -> None:
+async def test_the_same_ask_after_a_restart_is_the_same_request(
+    ask_door_rig: Rig, tmp_path: Path
+) -> None:
     """A new server over the same state dir and ledger: until the start's sweep a POST is
     503 (the client retries); then the repeated POST finds its open request (never a second
     one), and the answer given after the restart reaches it."""
     async with aiohttp.ClientSession() as http:
-        first = await http.post(rig.url(), json=ASK, headers=rig.headers())
+        first = await http.post(ask_door_rig.url(), json=ASK, headers=ask_door_rig.headers())
         request_id = (await first.json())["id"]
-    await rig.server.stop()
-    approvals = Approvals(rig.ledger.approvals, SystemClock())
-    server = await start_server(rig.ledger, approvals, rig.state_dir)
+    await ask_door_rig.server.stop()
+    approvals = Approvals(ask_door_rig.ledger.approvals, SystemClock())
+    server = await start_server(ask_door_rig.ledger, approvals, ask_door_rig.state_dir)
     try:
         url = f"http://127.0.0.1:{server.port}/approval/{AGENT}"
         headers = {TOKEN_HEADER: server.token_for(AGENT)}
@@ -149,62 +159,74 @@ async def test_the_same_ask_after_a_restart_is_the_same_request(rig: Rig, tmp_pa
             body = await response.json()
         assert response.status == 200 and body["id"] == request_id
         assert body["decision"] == "allow"
-        assert len(await rig.ledger.approvals.approvals_of_run(rig.run_id)) == 1
+        assert len(await ask_door_rig.ledger.approvals.approvals_of_run(ask_door_rig.run_id)) == 1
     finally:
         await server.stop()
 
 
-async def test_an_allow_rule_of_the_spec_passes_at_once(rig: Rig) -> None:
+async def test_an_allow_rule_of_the_spec_passes_at_once(ask_door_rig: Rig) -> None:
     """An ask matching the agent's ``allow`` rule is allowed at once, by rule."""
     ask = {"id": "toolu_2", "tool": "bash", "subject": "git status"}
     async with aiohttp.ClientSession() as http:
-        response = await http.post(rig.url(), json=ask, headers=rig.headers())
+        response = await http.post(ask_door_rig.url(), json=ask, headers=ask_door_rig.headers())
         body = await response.json()
     assert response.status == 200 and body["decision"] == "allow"
     assert body["state"] == ApprovalState.ALLOWED.value
 
 
-async def test_an_agent_reads_only_its_own_requests(rig: Rig) -> None:
+async def test_an_agent_reads_only_its_own_requests(ask_door_rig: Rig) -> None:
     """Another agent's id, an unknown id and a wrong token get 404, 404 and 403."""
     async with aiohttp.ClientSession() as http:
-        first = await http.post(rig.url(), json=ASK, headers=rig.headers())
+        first = await http.post(ask_door_rig.url(), json=ASK, headers=ask_door_rig.headers())
         request_id = (await first.json())["id"]
-        theirs = await http.get(f"{rig.url(OTHER)}/{request_id}", headers=rig.headers(OTHER))
-        unknown = await http.get(f"{rig.url()}/zzzz", headers=rig.headers())
-        wrong = await http.get(f"{rig.url()}/{request_id}", headers=rig.headers(OTHER))
-        no_token = await http.post(rig.url(), json=ASK)
+        theirs = await http.get(
+            f"{ask_door_rig.url(OTHER)}/{request_id}", headers=ask_door_rig.headers(OTHER)
+        )
+        unknown = await http.get(f"{ask_door_rig.url()}/zzzz", headers=ask_door_rig.headers())
+        wrong = await http.get(
+            f"{ask_door_rig.url()}/{request_id}", headers=ask_door_rig.headers(OTHER)
+        )
+        no_token = await http.post(ask_door_rig.url(), json=ASK)
     assert (theirs.status, unknown.status, wrong.status, no_token.status) == (404, 404, 403, 403)
 
 
-async def test_bad_bodies_are_refused_saying_what_is_wrong(rig: Rig) -> None:
+async def test_bad_bodies_are_refused_saying_what_is_wrong(ask_door_rig: Rig) -> None:
     """Not JSON, a missing id, an unknown field: 400 naming it; over the cap: 413."""
     async with aiohttp.ClientSession() as http:
         answers = []
         for body in (b"nope", b'{"tool": "bash"}', b'{"id": "a", "tool": "b", "x": 1}'):
-            response = await http.post(rig.url(), data=body, headers=rig.headers())
+            response = await http.post(
+                ask_door_rig.url(), data=body, headers=ask_door_rig.headers()
+            )
             answers.append((response.status, (await response.json())["error"]))
-        big = await http.post(rig.url(), data=b"x" * (MAX_BODY + 1), headers=rig.headers())
+        big = await http.post(
+            ask_door_rig.url(), data=b"x" * (MAX_BODY + 1), headers=ask_door_rig.headers()
+        )
     assert [status for status, _ in answers] == [400, 400, 400]
     assert "not JSON" in answers[0][1] and '"id"' in answers[1][1] and "x" in answers[2][1]
     assert big.status == 413
 
 
-async def test_an_agent_with_no_run_cannot_ask(rig: Rig) -> None:
+async def test_an_agent_with_no_run_cannot_ask(ask_door_rig: Rig) -> None:
     """An agent whose run ended gets 409 saying so, and nothing is recorded."""
-    await rig.ledger.runs.end_run(rig.run_id, ExitInfo(0, "done"))
+    await ask_door_rig.ledger.runs.end_run(ask_door_rig.run_id, ExitInfo(0, "done"))
     async with aiohttp.ClientSession() as http:
-        response = await http.post(rig.url(), json=ASK, headers=rig.headers())
+        response = await http.post(ask_door_rig.url(), json=ASK, headers=ask_door_rig.headers())
         body = await response.json()
     assert response.status == 409 and "no run" in body["error"]
-    assert await rig.approvals.pending(AGENT) == []
+    assert await ask_door_rig.approvals.pending(AGENT) == []
 
 
-async def test_a_request_past_its_deadline_is_denied_as_a_timeout(rig: Rig, tmp_path: Path) -> None:
+async def test_a_request_past_its_deadline_is_denied_as_a_timeout(
+    ask_door_rig: Rig, tmp_path: Path
+) -> None:
     """Polled past its deadline, a request is expired here: deny, recorded as a timeout."""
     name = AgentName("quick-1")
-    await add_agent(rig.ledger, name, tmp_path, approval_timeout=0.2)
+    await add_agent(ask_door_rig.ledger, name, tmp_path, approval_timeout=0.2)
     async with aiohttp.ClientSession() as http:
-        response = await http.post(rig.url(name), json=ASK, headers=rig.headers(name))
+        response = await http.post(
+            ask_door_rig.url(name), json=ASK, headers=ask_door_rig.headers(name)
+        )
         body = await response.json()
     assert response.status == 200 and body["decision"] == "deny"
     assert body["state"] == ApprovalState.TIMED_OUT.value
@@ -219,17 +241,17 @@ def test_parse_ask_keeps_the_fields_and_refuses_a_flag_like_id() -> None:
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
-async def test_the_hook_client_asks_and_prints_the_answer(rig: Rig) -> None:
+async def test_the_hook_client_asks_and_prints_the_answer(ask_door_rig: Rig) -> None:
     """``node ask.mjs`` (what a hook command runs): one ask on stdin, it waits through 202s
     for the operator, and prints the decision and the model's message as JSON."""
     node = shutil.which("node")
     assert node is not None
     env = {
         "PATH": "/usr/bin:/bin",
-        "FLEETWARDEN_HEARTBEAT_URL": f"http://127.0.0.1:{rig.server.port}/heartbeat/{AGENT}",
-        "FLEETWARDEN_HEARTBEAT_TOKEN": rig.server.token_for(AGENT),
+        "FLEETWARDEN_HEARTBEAT_URL": f"http://127.0.0.1:{ask_door_rig.server.port}/heartbeat/{AGENT}",
+        "FLEETWARDEN_HEARTBEAT_TOKEN": ask_door_rig.server.token_for(AGENT),
     }
-    opened = await opened_one(rig.approvals)
+    opened = await opened_one(ask_door_rig.approvals)
     client = await asyncio.create_subprocess_exec(
         node,
         str(ASK_CLIENT),
@@ -242,7 +264,7 @@ async def test_the_hook_client_asks_and_prints_the_answer(rig: Rig) -> None:
         client.stdin.write(json.dumps(ASK).encode())
         client.stdin.close()
         request_id = await asyncio.wait_for(opened, DEADLINE)
-        await rig.approvals.answer(
+        await ask_door_rig.approvals.answer(
             request_id, by="@op:hs", decision=Decision.DENY, how="reply", reason="use make"
         )
         out, _ = await asyncio.wait_for(client.communicate(), DEADLINE)
@@ -254,14 +276,16 @@ async def test_the_hook_client_asks_and_prints_the_answer(rig: Rig) -> None:
     assert answer == {"decision": "deny", "message": "The operator denied this: use make"}
 
 
-async def test_a_withdrawn_ask_is_closed(rig: Rig) -> None:
+async def test_a_withdrawn_ask_is_closed(ask_door_rig: Rig) -> None:
     """DELETE with the ask's id: the CLI no longer waits; its open request is closed, and a
     poll then gets it as a deny."""
     async with aiohttp.ClientSession() as http:
-        first = await http.post(rig.url(), json=ASK, headers=rig.headers())
+        first = await http.post(ask_door_rig.url(), json=ASK, headers=ask_door_rig.headers())
         request_id = (await first.json())["id"]
-        gone = await http.delete(rig.url(), json=ASK, headers=rig.headers())
-        polled = await http.get(f"{rig.url()}/{request_id}", headers=rig.headers())
+        gone = await http.delete(ask_door_rig.url(), json=ASK, headers=ask_door_rig.headers())
+        polled = await http.get(
+            f"{ask_door_rig.url()}/{request_id}", headers=ask_door_rig.headers()
+        )
         body = await polled.json()
     assert gone.status == 204
     assert polled.status == 200 and body["state"] == "closed" and body["decision"] == "deny"

@@ -136,11 +136,6 @@ async def record(ledger: Ledger, usage: Sequence[UsageEvent]) -> None:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
-
-
-@pytest.fixture
 async def ledger(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Ledger]:
     """A ledger on the test's clock (so grants and settings are stamped with its time)."""
     opened = await Ledger.open(tmp_path / "ledger.db", clock)

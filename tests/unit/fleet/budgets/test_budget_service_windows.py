@@ -29,9 +29,6 @@ from tests.unit.fleet.budgets.test_budget_service import (
     use,
 )
 from tests.unit.fleet.budgets.test_budget_service import (
-    clock as clock,  # a fixture of this module too
-)
-from tests.unit.fleet.budgets.test_budget_service import (
     ledger as ledger,  # a fixture of this module too
 )
 

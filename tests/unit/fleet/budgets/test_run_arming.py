@@ -46,7 +46,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def run_arming_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     clock = SystemClock()
     ledger = await Ledger.open(tmp_path / "ledger.db", clock)
     settings = FleetSettings(state_dir=tmp_path, stop_grace=2.0, reply_wait=1.0, reply_quiet=0.15)
@@ -141,11 +141,13 @@ def test_a_raise_belongs_to_its_task() -> None:
     assert task_spec(spec, later, continues=False).run_budget == replace(CAP, since=later)
 
 
-async def test_a_cap_that_cannot_be_armed_starts_no_run_and_says_what_failed(rig: Rig) -> None:
+async def test_a_cap_that_cannot_be_armed_starts_no_run_and_says_what_failed(
+    run_arming_rig: Rig,
+) -> None:
     """The ledger failing as the cap is armed: the spawn is refused naming the failure,
     no process is started and no run recorded — the agent never runs uncapped."""
     caps = FailingCaps()
-    fleet = fleet_of(rig, caps)
+    fleet = fleet_of(run_arming_rig, caps)
     await fleet.start()
     try:
         with pytest.raises(LaunchFailed) as refused:
@@ -153,62 +155,86 @@ async def test_a_cap_that_cannot_be_armed_starts_no_run_and_says_what_failed(rig
         message = str(refused.value)
         assert "crashy was not started: its run's cap could not be armed" in message
         assert "LedgerError: could not read the ledger: database is locked" in message
-        assert await rig.ledger.runs.last_run(AGENT) is None
+        assert await run_arming_rig.ledger.runs.last_run(AGENT) is None
         assert caps.disarmed == [AGENT]
     finally:
         await fleet.stop()
 
 
-async def test_the_watchdog_s_restart_keeps_the_spawn_s_cap_and_counts_on(rig: Rig) -> None:
+async def test_the_watchdog_s_restart_keeps_the_spawn_s_cap_and_counts_on(
+    run_arming_rig: Rig,
+) -> None:
     """A roster agent without a cap spawned with one: the watchdog's restart launches it
     with that cap and its task's start, and the new run counts on from the 2,500 tokens
     the one before spent — one more request, then refused. A restarted Fleetwarden reads
     the task's 3,500 tokens from the ledger, not the new run's 1,000."""
-    watch = RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock)
-    fleet = fleet_of(rig, watch, roster={AGENT: AgentSpec(AGENT, "stub")})
+    watch = RunCapWatch(
+        RunCaps(),
+        run_arming_rig.ledger.agents,
+        run_arming_rig.ledger.runs,
+        None,
+        run_arming_rig.clock,
+    )
+    fleet = fleet_of(run_arming_rig, watch, roster={AGENT: AgentSpec(AGENT, "stub")})
     watch.listen(CapCutoffs(fleet, watch.caps))
     fleet.subscribe(watch.on_fleet_event)
     await fleet.start()
     try:
         await fleet.spawn(LaunchRequest(AGENT, run_budget=CAP))
-        first = await rig.ledger.runs.last_run(AGENT)
-        spend(watch.caps, rig.clock.now(), 2_500)
-        await rig.ledger.metering.record_metering([used(rig.clock.now(), 2_500)], [])
+        first = await run_arming_rig.ledger.runs.last_run(AGENT)
+        spend(watch.caps, run_arming_rig.clock.now(), 2_500)
+        await run_arming_rig.ledger.metering.record_metering(
+            [used(run_arming_rig.clock.now(), 2_500)], []
+        )
 
         await fleet.apply_watchdog([Restart(AGENT, 1, "stalled")])
-        second = await rig.ledger.runs.last_run(AGENT)
+        second = await run_arming_rig.ledger.runs.last_run(AGENT)
         assert first is not None and second is not None and second.id != first.id
-        record = await rig.ledger.agents.get_agent(AGENT)
+        record = await run_arming_rig.ledger.agents.get_agent(AGENT)
         assert record is not None and record.spec.run_budget is not None
         assert record.spec.run_budget.max_tokens == 3_000
         assert record.spec.run_budget.since is not None
         assert record.spec.run_budget.since <= first.started_at
         capped = watch.caps.cap_of(AGENT)
         assert capped is not None and capped[1:] == (2_500.0, 0.0)
-        spend(watch.caps, rig.clock.now(), 1_000)
-        await rig.ledger.metering.record_metering([used(rig.clock.now(), 1_000)], [])
-        assert isinstance(watch.caps.claim(ask(rig.clock.now()), Estimate(10)), Refuse)
+        spend(watch.caps, run_arming_rig.clock.now(), 1_000)
+        await run_arming_rig.ledger.metering.record_metering(
+            [used(run_arming_rig.clock.now(), 1_000)], []
+        )
+        assert isinstance(watch.caps.claim(ask(run_arming_rig.clock.now()), Estimate(10)), Refuse)
 
-        again = RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock)
+        again = RunCapWatch(
+            RunCaps(),
+            run_arming_rig.ledger.agents,
+            run_arming_rig.ledger.runs,
+            None,
+            run_arming_rig.clock,
+        )
         await again.restore()
         restored = again.caps.cap_of(AGENT)
         assert restored is not None and restored[1:] == (3_500.0, 0.0)
-        assert isinstance(again.caps.claim(ask(rig.clock.now()), Estimate(10)), Refuse)
+        assert isinstance(again.caps.claim(ask(run_arming_rig.clock.now()), Estimate(10)), Refuse)
     finally:
         await fleet.stop_agent(AGENT, force=True)
         await fleet.stop()
 
 
 async def test_a_restart_after_fleetwarden_s_reads_the_task_s_count_or_refuses(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch
+    run_arming_rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run continuing a task this Fleetwarden did not see begin counts on from the
     ledger's usage since the task's start; with the ledger failing, the launch is refused
     — so is a start that cannot restore the runs still going."""
-    since = rig.clock.now()
-    await rig.ledger.metering.record_metering([used(since, 2_900)], [])
+    since = run_arming_rig.clock.now()
+    await run_arming_rig.ledger.metering.record_metering([used(since, 2_900)], [])
     spec = AgentSpec(AGENT, "stub", run_budget=replace(CAP, since=since))
-    watch = RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock)
+    watch = RunCapWatch(
+        RunCaps(),
+        run_arming_rig.ledger.agents,
+        run_arming_rig.ledger.runs,
+        None,
+        run_arming_rig.clock,
+    )
     await watch.arm(spec, continues=True)
     capped = watch.caps.cap_of(AGENT)
     assert capped is not None and capped[1:] == (2_900.0, 0.0)
@@ -216,28 +242,46 @@ async def test_a_restart_after_fleetwarden_s_reads_the_task_s_count_or_refuses(
     async def failing(agent: str, since: datetime) -> tuple[int, float]:
         raise LedgerError("could not read the ledger: disk I/O error")
 
-    monkeypatch.setattr(rig.ledger.runs, "spent_since", failing)
-    fresh = RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock)
+    monkeypatch.setattr(run_arming_rig.ledger.runs, "spent_since", failing)
+    fresh = RunCapWatch(
+        RunCaps(),
+        run_arming_rig.ledger.agents,
+        run_arming_rig.ledger.runs,
+        None,
+        run_arming_rig.clock,
+    )
     with pytest.raises(LaunchFailed, match=r"cap could not be armed.*disk I/O error"):
         await arm_or_refuse(fresh, spec, continues=True)
     assert fresh.caps.cap_of(AGENT) is None
     await fresh.arm(spec, continues=False)  # a new task reads nothing back
-    await rig.ledger.agents.upsert_agent(spec, DesiredState.RUNNING)
-    run_dir = rig.settings.state_dir / "run"
-    await rig.ledger.runs.start_run(
+    await run_arming_rig.ledger.agents.upsert_agent(spec, DesiredState.RUNNING)
+    run_dir = run_arming_rig.settings.state_dir / "run"
+    await run_arming_rig.ledger.runs.start_run(
         AGENT, RunHandle("subprocess", 4242, 4242, run_dir, run_dir / "log")
     )
     with pytest.raises(LedgerError, match="disk I/O error"):
-        await RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock).restore()
+        await RunCapWatch(
+            RunCaps(),
+            run_arming_rig.ledger.agents,
+            run_arming_rig.ledger.runs,
+            None,
+            run_arming_rig.clock,
+        ).restore()
 
 
-async def test_a_run_capped_during_the_fleets_start_is_cut(rig: Rig) -> None:
+async def test_a_run_capped_during_the_fleets_start_is_cut(run_arming_rig: Rig) -> None:
     """The cutoffs listen before the fleet starts (as the app wires them): a roster agent
     whose run reaches its ``freeze`` cap while the fleet is still starting is frozen."""
     cap = RunBudget(max_tokens=3_000, cutoff="freeze")
-    watch = RunCapWatch(RunCaps(), rig.ledger.agents, rig.ledger.runs, None, rig.clock)
+    watch = RunCapWatch(
+        RunCaps(),
+        run_arming_rig.ledger.agents,
+        run_arming_rig.ledger.runs,
+        None,
+        run_arming_rig.clock,
+    )
     roster = {AGENT: AgentSpec(AGENT, "stub", autostart=True, run_budget=cap)}
-    fleet = fleet_of(rig, watch, roster=roster)
+    fleet = fleet_of(run_arming_rig, watch, roster=roster)
     watch.listen(CapCutoffs(fleet, watch.caps))
     fleet.subscribe(watch.on_fleet_event)
     refused: list[object] = []
@@ -246,8 +290,8 @@ async def test_a_run_capped_during_the_fleets_start_is_cut(rig: Rig) -> None:
 
     async def reach_the_cap(event: FleetEvent) -> None:
         if event.kind is EventKind.STARTED and event.agent == AGENT:
-            spend(watch.caps, rig.clock.now(), 3_000)
-            refused.append(watch.caps.claim(ask(rig.clock.now()), Estimate(10)))
+            spend(watch.caps, run_arming_rig.clock.now(), 3_000)
+            refused.append(watch.caps.claim(ask(run_arming_rig.clock.now()), Estimate(10)))
         if event.kind is EventKind.FROZEN and event.agent == AGENT:
             frozen.set()
         if event.kind is EventKind.THAWED:
@@ -259,7 +303,7 @@ async def test_a_run_capped_during_the_fleets_start_is_cut(rig: Rig) -> None:
         assert len(refused) == 1 and isinstance(refused[0], Refuse)  # capped in the start
         await asyncio.wait_for(frozen.wait(), 10)
         assert [f.reason for f in await fleet.frozen()] == ["its run reached its cap"]
-        run = await rig.ledger.runs.last_run(AGENT)
+        run = await run_arming_rig.ledger.runs.last_run(AGENT)
         assert run is not None and await fleet.thaw(AGENT)
         assert [(e.agent, e.run_id) for e in thawed] == [(AGENT, run.id)]  # told, once
         assert not await fleet.thaw(AGENT) and len(thawed) == 1  # nothing paused: no news

@@ -43,12 +43,6 @@ from tests.unit.fleet.budgets.test_pacing_policy import (
     status,
 )
 
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
-
-
 # --- budget unset ---------------------------------------------------------------------------
 
 

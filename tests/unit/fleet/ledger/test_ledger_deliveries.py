@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import pytest
 
 from fleet.clock import ManualClock
 from fleet.errors import LeaseLost
@@ -21,23 +19,6 @@ from fleet.ledger.database.location import LedgerLocation
 from tests.unit.chat_fakes import T0
 
 ROUNDS = 24
-
-
-@pytest.fixture
-async def pair(
-    ledger_location: LedgerLocation, clock: ManualClock
-) -> AsyncIterator[tuple[Ledger, Ledger]]:
-    """Two ledgers on the same database, each with its own connections (two orchestrators,
-    or two processes on one SQLite file)."""
-    first = await Ledger.connect(ledger_location, clock)
-    try:
-        second = await Ledger.connect(ledger_location, clock)
-        try:
-            yield first, second
-        finally:
-            await second.close()
-    finally:
-        await first.close()
 
 
 @contextmanager

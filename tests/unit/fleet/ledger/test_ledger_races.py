@@ -6,34 +6,16 @@ whose fence refuses the other's writes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from fleet.clock import ManualClock
 from fleet.errors import LeaseLost
 from fleet.ledger import Ledger, SpawnAsk
-from fleet.ledger.database.location import LedgerLocation
 from fleet.model import AgentSpec, AgentState, DesiredState
 from tests.unit.chat_fakes import T0
 
 ROUNDS = 40
-
-
-@pytest.fixture
-async def pair(
-    ledger_location: LedgerLocation, clock: ManualClock
-) -> AsyncIterator[tuple[Ledger, Ledger]]:
-    """Two ledgers on the same database, each with its own connection."""
-    first = await Ledger.connect(ledger_location, clock)
-    try:
-        second = await Ledger.connect(ledger_location, clock)
-        try:
-            yield first, second
-        finally:
-            await second.close()
-    finally:
-        await first.close()
 
 
 async def test_each_chat_event_is_claimed_by_exactly_one_writer(

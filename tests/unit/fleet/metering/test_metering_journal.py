@@ -75,7 +75,7 @@ def no_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
+async def metering_journal_ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
     opened = await Ledger.open(tmp_path / "ledger.db", ManualClock(T0))
     try:
         yield opened
@@ -104,11 +104,11 @@ def journal_files(state: Path) -> list[Path]:
 
 
 async def test_the_journal_is_private_and_holds_only_what_the_ledger_would(
-    tmp_path: Path, ledger: Ledger
+    tmp_path: Path, metering_journal_ledger: Ledger
 ) -> None:
     """The file is 0600 in a 0700 directory under the state dir, one line a row, each with
     exactly the fields of a ledger row."""
-    path = await shut_down_failing(tmp_path, journal_of(tmp_path, ledger))
+    path = await shut_down_failing(tmp_path, journal_of(tmp_path, metering_journal_ledger))
     assert path.parent == tmp_path / DIRECTORY
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
@@ -119,61 +119,69 @@ async def test_the_journal_is_private_and_holds_only_what_the_ledger_would(
     assert set(lines[3]) == {"kind", *QuotaSignal.__dataclass_fields__}
 
 
-async def test_the_next_start_writes_the_kept_rows_once(tmp_path: Path, ledger: Ledger) -> None:
+async def test_the_next_start_writes_the_kept_rows_once(
+    tmp_path: Path, metering_journal_ledger: Ledger
+) -> None:
     """Replayed, the rows are in the ledger as they were metered and the file is gone; a
     second start writes nothing more."""
-    journal = journal_of(tmp_path, ledger)
+    journal = journal_of(tmp_path, metering_journal_ledger)
     await shut_down_failing(tmp_path, journal)
-    assert await ledger.metering.usage_events() == []
+    assert await metering_journal_ledger.metering.usage_events() == []
     assert await journal.replay() == 3
-    assert await ledger.metering.usage_events() == [usage(1), usage(2), usage(3)]
-    assert len(await ledger.metering.quota_signals(since=T0 - timedelta(days=1))) == 2
+    assert await metering_journal_ledger.metering.usage_events() == [usage(1), usage(2), usage(3)]
+    assert (
+        len(await metering_journal_ledger.metering.quota_signals(since=T0 - timedelta(days=1))) == 2
+    )
     assert journal_files(tmp_path) == []
-    assert await journal_of(tmp_path, ledger).replay() == 0
-    assert len(await ledger.metering.usage_events()) == 3
+    assert await journal_of(tmp_path, metering_journal_ledger).replay() == 0
+    assert len(await metering_journal_ledger.metering.usage_events()) == 3
 
 
 async def test_a_crash_before_the_file_is_removed_does_not_count_twice(
-    tmp_path: Path, ledger: Ledger, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, metering_journal_ledger: Ledger, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The file found again after its rows went in (a crash between the commit and the
     removal) writes nothing, and is removed."""
-    journal = journal_of(tmp_path, ledger)
+    journal = journal_of(tmp_path, metering_journal_ledger)
     path = await shut_down_failing(tmp_path, journal)
     copy = tmp_path / "copy"
     shutil.copy(path, copy)
     assert await journal.replay() == 3
     shutil.copy(copy, path)  # as if the removal never happened
     assert await journal.replay() == 0
-    assert len(await ledger.metering.usage_events()) == 3
-    assert len(await ledger.metering.quota_signals(since=T0 - timedelta(days=1))) == 2
+    assert len(await metering_journal_ledger.metering.usage_events()) == 3
+    assert (
+        len(await metering_journal_ledger.metering.quota_signals(since=T0 - timedelta(days=1))) == 2
+    )
     assert journal_files(tmp_path) == []
     assert "already in the ledger" in caplog.text
 
 
 async def test_two_shutdowns_keep_two_files_and_both_are_written(
-    tmp_path: Path, ledger: Ledger
+    tmp_path: Path, metering_journal_ledger: Ledger
 ) -> None:
     """A second failed shutdown before a start adds a file; it never overwrites one."""
-    journal = journal_of(tmp_path, ledger)
+    journal = journal_of(tmp_path, metering_journal_ledger)
     await shut_down_failing(tmp_path, journal, rows=1)
     recorder = Recorder(Failing(), keep=journal.keep)
     recorder.add(usage(7))
     await recorder.stop()
     assert len(journal_files(tmp_path)) == 2
     assert await journal.replay() == 2
-    assert sorted(event.agent for event in await ledger.metering.usage_events()) == [
+    assert sorted(
+        event.agent for event in await metering_journal_ledger.metering.usage_events()
+    ) == [
         "agent-1",
         "agent-7",
     ]
 
 
 async def test_a_corrupt_line_is_kept_aside_and_loses_nothing_else(
-    tmp_path: Path, ledger: Ledger, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, metering_journal_ledger: Ledger, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A line that is not JSON and one whose row is malformed are logged and kept aside in a
     private ``.rejected`` file; every other row goes in."""
-    journal = journal_of(tmp_path, ledger)
+    journal = journal_of(tmp_path, metering_journal_ledger)
     path = await shut_down_failing(tmp_path, journal)
     lines = path.read_text().splitlines()
     bad_row = json.loads(lines[1])
@@ -182,8 +190,13 @@ async def test_a_corrupt_line_is_kept_aside_and_loses_nothing_else(
     path.write_text("\n".join([lines[0], bad[0], bad[1], *lines[2:]]) + "\n")
     with caplog.at_level(logging.ERROR):
         assert await journal.replay() == 2
-    assert [event.agent for event in await ledger.metering.usage_events()] == ["agent-1", "agent-3"]
-    assert len(await ledger.metering.quota_signals(since=T0 - timedelta(days=1))) == 2
+    assert [event.agent for event in await metering_journal_ledger.metering.usage_events()] == [
+        "agent-1",
+        "agent-3",
+    ]
+    assert (
+        len(await metering_journal_ledger.metering.quota_signals(since=T0 - timedelta(days=1))) == 2
+    )
     aside = path.with_suffix(".rejected")
     assert aside.read_text().splitlines() == bad
     assert stat.S_IMODE(aside.stat().st_mode) == 0o600
@@ -191,10 +204,10 @@ async def test_a_corrupt_line_is_kept_aside_and_loses_nothing_else(
 
 
 async def test_a_ledger_that_refuses_the_replay_keeps_the_file_for_the_next_start(
-    tmp_path: Path, ledger: Ledger
+    tmp_path: Path, metering_journal_ledger: Ledger
 ) -> None:
     """A replay the ledger fails leaves the file; the next start writes it."""
-    journal = journal_of(tmp_path, ledger)
+    journal = journal_of(tmp_path, metering_journal_ledger)
     await shut_down_failing(tmp_path, journal)
 
     async def down(key: str, events: Sequence[UsageEvent], signals: Sequence[QuotaSignal]) -> bool:
@@ -205,7 +218,9 @@ async def test_a_ledger_that_refuses_the_replay_keeps_the_file_for_the_next_star
     assert await journal.replay() == 3
 
 
-async def test_no_journal_directory_is_nothing_to_replay(tmp_path: Path, ledger: Ledger) -> None:
+async def test_no_journal_directory_is_nothing_to_replay(
+    tmp_path: Path, metering_journal_ledger: Ledger
+) -> None:
     """A first start, or one after clean shutdowns, finds nothing and creates nothing."""
-    assert await journal_of(tmp_path, ledger).replay() == 0
+    assert await journal_of(tmp_path, metering_journal_ledger).replay() == 0
     assert not (tmp_path / DIRECTORY).exists()

@@ -35,7 +35,7 @@ class Ran:
 
 
 @pytest.fixture
-async def rig(ledger: Ledger, tmp_path: Path, clock: ManualClock) -> AsyncIterator[DoorRig]:
+async def door_rig(ledger: Ledger, tmp_path: Path, clock: ManualClock) -> AsyncIterator[DoorRig]:
     async with serve_door(ledger, tmp_path, clock) as served:
         yield served
 
@@ -76,48 +76,50 @@ def test_the_wrapper_is_an_executable_sh_script() -> None:
     assert FW_MSG.read_text().startswith("#!/bin/sh\n")
 
 
-async def test_peers_lists_the_agents_it_may_write_to(rig: DoorRig) -> None:
-    ran = await run(rig, "peers")
+async def test_peers_lists_the_agents_it_may_write_to(door_rig: DoorRig) -> None:
+    ran = await run(door_rig, "peers")
     assert ran.code == 0
     assert "- reviewer on host local (claude) — " in ran.out
     assert "- helper on host box (codex) — " in ran.out
-    ran = await run(rig, "peers", agent="loner")
+    ran = await run(door_rig, "peers", agent="loner")
     assert ran.code == 0 and "You have no peers" in ran.out
 
 
-async def test_the_peers_text_may_be_given_plainly(rig: DoorRig) -> None:
-    rig.desk.peers_text = lambda agent: f"the roster's words for {agent}"
-    assert await run(rig, "peers") == Ran(0, "the roster's words for coder\n", "")
+async def test_the_peers_text_may_be_given_plainly(door_rig: DoorRig) -> None:
+    door_rig.desk.peers_text = lambda agent: f"the roster's words for {agent}"
+    assert await run(door_rig, "peers") == Ran(0, "the roster's words for coder\n", "")
 
 
-async def test_send_verify_is_accepted_once_in_the_peers_session(rig: DoorRig) -> None:
-    await rig.fleet.launch("reviewer")
-    ran = await run(rig, "send", "reviewer", "-", "--verify", stdin="the tests pass ✓\n".encode())
+async def test_send_verify_is_accepted_once_in_the_peers_session(door_rig: DoorRig) -> None:
+    await door_rig.fleet.launch("reviewer")
+    ran = await run(
+        door_rig, "send", "reviewer", "-", "--verify", stdin="the tests pass ✓\n".encode()
+    )
     assert ran.code == 0 and ran.err == ""
     assert ran.out.startswith("ACCEPTED: message ") and "in reviewer's session" in ran.out
-    [(receiver, framed, by)] = rig.fleet.sent
+    [(receiver, framed, by)] = door_rig.fleet.sent
     assert (receiver, by) == ("reviewer", "agent coder")
     assert "\n> the tests pass ✓\n" in framed
 
 
-async def test_a_refusal_is_said_on_stderr_with_exit_1(rig: DoorRig) -> None:
-    ran = await run(rig, "send", "loner", "hello", "--verify")
+async def test_a_refusal_is_said_on_stderr_with_exit_1(door_rig: DoorRig) -> None:
+    ran = await run(door_rig, "send", "loner", "hello", "--verify")
     assert ran == Ran(
         1, "", "fw-msg: REFUSED: loner is not one of your peers (talks_to: reviewer, helper)\n"
     )
-    ran = await run(rig, "task", "loner", "Do my work")
+    ran = await run(door_rig, "task", "loner", "Do my work")
     assert ran.code == 1 and "REFUSED: loner is not one of your peers" in ran.err
 
 
-async def test_a_message_not_yet_accepted_exits_1_and_stays_queued(rig: DoorRig) -> None:
-    ran = await run(rig, "send", "reviewer", "when you run", "--wait", "1")
+async def test_a_message_not_yet_accepted_exits_1_and_stays_queued(door_rig: DoorRig) -> None:
+    ran = await run(door_rig, "send", "reviewer", "when you run", "--wait", "1")
     assert ran.code == 1 and ran.err.startswith("fw-msg: not yet accepted: queued: message ")
-    ran = await run(rig, "send", "reviewer", "no receipt asked")
+    ran = await run(door_rig, "send", "reviewer", "no receipt asked")
     assert ran.code == 0 and ran.out.startswith("queued: message ")
 
 
-async def test_a_task_is_handed_on(rig: DoorRig, ledger: Ledger) -> None:
-    ran = await run(rig, "task", "helper", "Write the migration", "for users")
+async def test_a_task_is_handed_on(door_rig: DoorRig, ledger: Ledger) -> None:
+    ran = await run(door_rig, "task", "helper", "Write the migration", "for users")
     assert ran.code == 0 and ran.out.endswith("for helper started\n")
     [task] = await ledger.tasks.tasks()
     assert (task.title, task.agent, task.asked_by) == (
@@ -127,9 +129,9 @@ async def test_a_task_is_handed_on(rig: DoorRig, ledger: Ledger) -> None:
     )
 
 
-async def test_a_task_made_but_not_started_is_refused(rig: DoorRig, ledger: Ledger) -> None:
-    rig.fleet.cannot_launch = "helper cannot start: host box cannot be reached now"
-    ran = await run(rig, "task", "helper", "Write the migration")
+async def test_a_task_made_but_not_started_is_refused(door_rig: DoorRig, ledger: Ledger) -> None:
+    door_rig.fleet.cannot_launch = "helper cannot start: host box cannot be reached now"
+    ran = await run(door_rig, "task", "helper", "Write the migration")
     assert ran.code == 1 and ran.err.startswith("fw-msg: REFUSED: task #1 ")
     assert ran.err.endswith(
         "is made but not started: helper cannot start: host box cannot be reached now\n"
@@ -138,17 +140,17 @@ async def test_a_task_made_but_not_started_is_refused(rig: DoorRig, ledger: Ledg
     assert task.state == "todo"
 
 
-async def test_a_verdict_goes_to_the_review_asked(rig: DoorRig) -> None:
-    ran = await run(rig, "review", "approve", "looks right", agent="reviewer")
+async def test_a_verdict_goes_to_the_review_asked(door_rig: DoorRig) -> None:
+    ran = await run(door_rig, "review", "approve", "looks right", agent="reviewer")
     assert ran == Ran(1, "", "fw-msg: no review is asked of you\n")
-    rig.asked[0] = True
-    ran = await run(rig, "review", "changes", "-", agent="reviewer", stdin=b"rename x")
+    door_rig.asked[0] = True
+    ran = await run(door_rig, "review", "changes", "-", agent="reviewer", stdin=b"rename x")
     assert ran == Ran(0, "changes asked\n", "")
-    assert rig.verdicts.given == [("reviewer", False, "rename x")]
+    assert door_rig.verdicts.given == [("reviewer", False, "rename x")]
 
 
-async def test_a_wrong_token_is_refused_without_a_body(rig: DoorRig) -> None:
-    ran = await run(rig, "peers", token="not-the-token")
+async def test_a_wrong_token_is_refused_without_a_body(door_rig: DoorRig) -> None:
+    ran = await run(door_rig, "peers", token="not-the-token")
     assert ran.code == 1 and "does not take this agent's FLEETWARDEN_HEARTBEAT_TOKEN" in ran.err
 
 
@@ -167,7 +169,7 @@ def post(rig: DoorRig, body: bytes) -> tuple[int, dict[str, object] | None]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-async def test_a_bad_call_is_answered_400_saying_what_is_wrong(rig: DoorRig) -> None:
+async def test_a_bad_call_is_answered_400_saying_what_is_wrong(door_rig: DoorRig) -> None:
     for body, words in [
         (b'{"op": "shout"}', '"op" must be one of peers, send, task, review'),
         (b'{"op": "send", "to": "reviewer"}', '"text" must be a string with some text in it'),
@@ -175,17 +177,21 @@ async def test_a_bad_call_is_answered_400_saying_what_is_wrong(rig: DoorRig) -> 
         (b'{"op": "peers", "extra": 1}', "unknown fields for peers: extra"),
         (b"not json", "JSON"),
     ]:
-        status, data = await asyncio.to_thread(post, rig, body)
+        status, data = await asyncio.to_thread(post, door_rig, body)
         assert status == 400 and data is not None and words in str(data["error"])
 
 
-async def test_before_the_fleet_is_up_the_door_is_busy(rig: DoorRig) -> None:
-    rig.up[0] = False
-    status, data = await asyncio.to_thread(post, rig, b'{"op": "peers"}')
+async def test_before_the_fleet_is_up_the_door_is_busy(door_rig: DoorRig) -> None:
+    door_rig.up[0] = False
+    status, data = await asyncio.to_thread(post, door_rig, b'{"op": "peers"}')
     assert (status, data) == (503, {"error": "Fleetwarden is still starting"})
     with pytest.raises(fw_msg.Failed, match="Fleetwarden is busy, and still after"):
         await asyncio.to_thread(
-            fw_msg.post, rig.url("coder"), rig.tokens["coder"], {"op": "peers"}, retry_seconds=0.3
+            fw_msg.post,
+            door_rig.url("coder"),
+            door_rig.tokens["coder"],
+            {"op": "peers"},
+            retry_seconds=0.3,
         )
 
 
@@ -194,10 +200,12 @@ async def test_before_the_fleet_is_up_the_door_is_busy(rig: DoorRig) -> None:
     [(), ("send", "reviewer"), ("send", "reviewer", "x", "--wait", "601"), ("review", "maybe", "x"),
      ("task", "helper"), ("shout",)],
 )  # fmt: skip
-async def test_usage_errors_exit_2_and_call_nothing(rig: DoorRig, args: tuple[str, ...]) -> None:
-    ran = await run(rig, *args)
+async def test_usage_errors_exit_2_and_call_nothing(
+    door_rig: DoorRig, args: tuple[str, ...]
+) -> None:
+    ran = await run(door_rig, *args)
     assert ran.code == 2 and ran.out == "" and ran.err.startswith("usage: fw-msg")
-    assert await rig.postbox.message(1) is None
+    assert await door_rig.postbox.message(1) is None
 
 
 def test_the_calls_built_from_the_command_line() -> None:

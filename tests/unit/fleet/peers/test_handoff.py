@@ -30,35 +30,37 @@ def task_runs(ledger: Ledger) -> TaskRuns:
 
 
 @pytest.fixture
-def fleet(ledger: Ledger, tmp_path: Path, task_runs: TaskRuns) -> LedgerFleet:
+def handoff_fleet(ledger: Ledger, tmp_path: Path, task_runs: TaskRuns) -> LedgerFleet:
     return peer_fleet(ledger, tmp_path, task_runs)
 
 
 @pytest.fixture
-def register(ledger: Ledger, fleet: LedgerFleet, task_runs: TaskRuns) -> Register:
+def handoff_register(ledger: Ledger, handoff_fleet: LedgerFleet, task_runs: TaskRuns) -> Register:
     return Register(
         tasks=ledger.tasks,
         missions=ledger.missions,
         actuals=ledger.actuals,
         runs=task_runs,
-        admission=an_admission(fleet, slots=None, budgets=None, tasks=task_runs),
+        admission=an_admission(handoff_fleet, slots=None, budgets=None, tasks=task_runs),
     )
 
 
 @pytest.fixture
-def handoff(ledger: Ledger, fleet: LedgerFleet, clock: ManualClock, register: Register) -> Handoff:
-    postbox = postbox_over(ledger, fleet, clock)
-    return Handoff(postbox=postbox, register=register, tasks=ledger.tasks, runs=ledger.runs)
+def handoff(
+    ledger: Ledger, handoff_fleet: LedgerFleet, clock: ManualClock, handoff_register: Register
+) -> Handoff:
+    postbox = postbox_over(ledger, handoff_fleet, clock)
+    return Handoff(postbox=postbox, register=handoff_register, tasks=ledger.tasks, runs=ledger.runs)
 
 
 async def test_a_task_handed_on_is_made_in_the_senders_mission_and_started(
-    handoff: Handoff, register: Register, ledger: Ledger, fleet: LedgerFleet
+    handoff: Handoff, handoff_register: Register, ledger: Ledger, handoff_fleet: LedgerFleet
 ) -> None:
-    mission = await register.new_mission("login", "The login page", "@op:hs")
-    own = await register.new(
+    mission = await handoff_register.new_mission("login", "The login page", "@op:hs")
+    own = await handoff_register.new(
         NewTask("Fix the login page", "chat", "@op:hs", mission=mission.id, agent="coder")
     )
-    started = await register.start(own, LaunchRequest("coder", prompt=own.title), None)
+    started = await handoff_register.start(own, LaunchRequest("coder", prompt=own.title), None)
     assert isinstance(started, Started) and started.outcome.started
     assert (await handoff.current_task("coder")) is not None
 
@@ -79,7 +81,7 @@ async def test_a_task_handed_on_is_made_in_the_senders_mission_and_started(
     )
     helper_run = await ledger.runs.last_run("helper")
     assert helper_run is not None and task.runs == (helper_run.id,)
-    [(agent, prompt, by)] = fleet.launches()[1:]
+    [(agent, prompt, by)] = handoff_fleet.launches()[1:]
     assert (agent, by) == ("helper", "agent coder")
     assert prompt == (
         f"── task {task.id} from coder (claude on local) ──\n"
@@ -103,9 +105,9 @@ async def test_a_task_for_an_agent_not_a_peer_is_refused_and_not_made(
 
 
 async def test_a_task_whose_run_cannot_start_is_made_and_its_message_refused(
-    handoff: Handoff, ledger: Ledger, fleet: LedgerFleet
+    handoff: Handoff, ledger: Ledger, handoff_fleet: LedgerFleet
 ) -> None:
-    fleet.cannot_launch = "helper cannot start: host box cannot be reached now"
+    handoff_fleet.cannot_launch = "helper cannot start: host box cannot be reached now"
     handed = await handoff.hand("coder", "helper", "Write the migration")
     assert handed.text == (
         f"task #{handed.task.id} {handed.task.name} for helper is made but not started: "
@@ -116,21 +118,21 @@ async def test_a_task_whose_run_cannot_start_is_made_and_its_message_refused(
 
 
 async def test_a_secret_in_a_task_handed_on_reaches_neither_the_register_nor_the_peer(
-    handoff: Handoff, ledger: Ledger, fleet: LedgerFleet
+    handoff: Handoff, ledger: Ledger, handoff_fleet: LedgerFleet
 ) -> None:
     handed = await handoff.hand("coder", "helper", f"Use {SECRET}", f"the token is {SECRET}")
     [task] = await ledger.tasks.tasks()
     assert SECRET not in task.title and SECRET not in task.body
     assert "[REDACTED]" in task.title and "[REDACTED]" in task.body
     assert SECRET not in handed.message.text
-    [(_, prompt, _)] = fleet.launches()
+    [(_, prompt, _)] = handoff_fleet.launches()
     assert prompt is not None and SECRET not in prompt and "[REDACTED]" in prompt
 
 
 async def test_tasks_made_but_not_started_count_against_the_senders_rate(
-    handoff: Handoff, ledger: Ledger, fleet: LedgerFleet
+    handoff: Handoff, ledger: Ledger, handoff_fleet: LedgerFleet
 ) -> None:
-    fleet.cannot_launch = "helper cannot start: over its budget"
+    handoff_fleet.cannot_launch = "helper cannot start: over its budget"
     for number in range(5):  # coder may send 5 an hour
         handed = await handoff.hand("coder", "helper", f"Task {number}")
         assert handed.message.state == "refused" and handed.message.task_id is not None
@@ -151,10 +153,10 @@ async def test_tasks_handed_on_at_once_cannot_pass_the_rate_together(
 
 
 async def test_a_task_for_a_peer_that_runs_waits_and_starts_once_its_run_ends(
-    handoff: Handoff, ledger: Ledger, fleet: LedgerFleet
+    handoff: Handoff, ledger: Ledger, handoff_fleet: LedgerFleet
 ) -> None:
-    fleet.listeners.append(handoff.hear)
-    await fleet.launch("helper")  # working on something else
+    handoff_fleet.listeners.append(handoff.hear)
+    await handoff_fleet.launch("helper")  # working on something else
     handed = await handoff.hand("coder", "helper", "Write the migration")
     assert handed.text == (
         f"task #{handed.task.id} {handed.task.name} for helper is made; helper runs now, "
@@ -162,16 +164,16 @@ async def test_a_task_for_a_peer_that_runs_waits_and_starts_once_its_run_ends(
     )
     assert handed.task.state == "todo" and handed.message.state == "queued"
     assert [m.id for m in await ledger.messages.tasks_waiting("helper")] == [handed.message.id]
-    assert fleet.spawned == []
+    assert handoff_fleet.spawned == []
 
-    await fleet.end("helper")
+    await handoff_fleet.end("helper")
     for _ in range(50):
         message = await ledger.messages.message(handed.message.id)
         if message is not None and message.state != "queued":
             break
         await asyncio.sleep(0.02)
     assert message is not None and message.state == "delivered"
-    [(agent, prompt, by)] = fleet.launches()
+    [(agent, prompt, by)] = handoff_fleet.launches()
     assert agent == "helper" and by == "agent coder" and "── task" in (prompt or "")
     task = await ledger.tasks.task(handed.task.id)
     assert task is not None and task.state == "working"
@@ -180,12 +182,12 @@ async def test_a_task_for_a_peer_that_runs_waits_and_starts_once_its_run_ends(
 
 
 async def test_a_waiting_task_that_ended_meanwhile_never_starts(
-    handoff: Handoff, register: Register, ledger: Ledger, fleet: LedgerFleet
+    handoff: Handoff, handoff_register: Register, ledger: Ledger, handoff_fleet: LedgerFleet
 ) -> None:
-    await fleet.launch("helper")
+    await handoff_fleet.launch("helper")
     handed = await handoff.hand("coder", "helper", "Write the migration")
-    await register.end(handed.task, "cancelled", "not needed", by="@op:hs")
-    await fleet.end("helper")
+    await handoff_register.end(handed.task, "cancelled", "not needed", by="@op:hs")
+    await handoff_fleet.end("helper")
     await handoff.sweep()
     for _ in range(50):
         message = await ledger.messages.message(handed.message.id)
@@ -194,4 +196,4 @@ async def test_a_waiting_task_that_ended_meanwhile_never_starts(
         await asyncio.sleep(0.02)
     assert message is not None and message.state == "refused"
     assert message.why == "its task ended before it started"
-    assert fleet.spawned == []
+    assert handoff_fleet.spawned == []

@@ -8,23 +8,14 @@ nothing again."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
-
-import pytest
 
 from fleet.events import EventKind, FleetEvent
-from fleet.ledger import Ledger
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.repos.schema import ReviewPolicy
-from tests.unit.fleet.peers.test_ledger_review_stage import BASE, COMMIT, Rig
+from tests.unit.fleet.peers.review_rig import BASE, COMMIT, Rig
 
 LATER = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
-
-
-@pytest.fixture
-def rig(ledger: Ledger, tmp_path: Path) -> Rig:
-    return Rig(ledger, tmp_path)
 
 
 async def _approved(rig: Rig, rounds: int, forge_run: int | None = None) -> int:

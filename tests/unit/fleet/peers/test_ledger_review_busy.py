@@ -6,22 +6,12 @@ in — another agent's message in it — ends the round as a reviewer already ru
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from fleet.ledger import Ledger
 from fleet.ledger.records.peers import NewMessage
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
 from fleet.peers.review.busy import BUSY, busy_with_author
 from fleet.peers.review.handoff import ReviewStores
 from fleet.supervisor.admission.request import LaunchRequest, Started
-from tests.unit.fleet.peers.test_ledger_review_stage import POLICY, Rig
-
-
-@pytest.fixture
-def rig(ledger: Ledger, tmp_path: Path) -> Rig:
-    return Rig(ledger, tmp_path)
+from tests.unit.fleet.peers.review_rig import POLICY, Rig
 
 
 async def _woken_by(rig: Rig, sender: str) -> int:

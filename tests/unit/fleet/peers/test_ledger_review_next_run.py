@@ -21,7 +21,7 @@ from fleet.peers.review.handoff import ReviewStores
 from fleet.peers.review.stage import ReviewStage
 from fleet.repos.facts import Change, CommitLine, change_to_json
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Refused
-from tests.unit.fleet.peers.test_ledger_review_stage import BASE, COMMIT, POLICY, Rig
+from tests.unit.fleet.peers.review_rig import BASE, COMMIT, POLICY, Rig
 
 BRANCH = "fw/coder/1"
 NEXT = "fedcba9876543210fedcba9876543210fedcba98"
@@ -79,45 +79,47 @@ class NextRunRig(Rig):
 
 
 @pytest.fixture
-def rig(ledger: Ledger, tmp_path: Path) -> NextRunRig:
+def ledger_review_next_run_rig(ledger: Ledger, tmp_path: Path) -> NextRunRig:
     return NextRunRig(ledger, tmp_path)
 
 
 async def test_changes_start_the_coders_next_run_and_its_done_asks_round_two(
-    rig: NextRunRig,
+    ledger_review_next_run_rig: NextRunRig,
 ) -> None:
     """``changes`` for a coder whose run ended: its next run starts on the branch through
     the admission, bound to the task, the framed verdict its prompt and its session
     resumed; the task is ``working``; that run's done asks round 2, whose approval leaves
     the task to a human with the ``merge`` that lands it."""
-    task = await rig.in_round_one()
-    said = await rig.stage.verdict("reviewer", False, "a.py: handle None")
+    task = await ledger_review_next_run_rig.in_round_one()
+    said = await ledger_review_next_run_rig.stage.verdict("reviewer", False, "a.py: handle None")
     assert "went to coder's next run on fw/coder/1" in said and "round 1 of 2" in said
-    assert rig.sent == []  # no session to type into
-    request = rig.launched[-1]
+    assert ledger_review_next_run_rig.sent == []  # no session to type into
+    request = ledger_review_next_run_rig.launched[-1]
     assert (request.agent, request.task, request.repo, request.origin) == (
         "coder", task.id, "app", "review",
     )  # fmt: skip
     assert request.resume and not request.collect and request.asked() is None  # its line kept
     prompt = request.prompt or ""
     assert prompt.startswith("── review ") and "> a.py: handle None" in prompt
-    found = await rig.ledger.tasks.task(task.id)
+    found = await ledger_review_next_run_rig.ledger.tasks.task(task.id)
     assert found is not None and found.state == "working"
     assert "coder works on them in its next run on fw/coder/1" in found.why
-    coder_run = await rig.ledger.runs.last_run("coder")
+    coder_run = await ledger_review_next_run_rig.ledger.runs.last_run("coder")
     assert coder_run is not None and coder_run.ended_at is None
     assert coder_run.id in found.runs  # bound to the task
-    [message] = rig.heard
+    [message] = ledger_review_next_run_rig.heard
     assert message.state == "delivered" and message.receiver == "coder"
-    await rig.ends_with(coder_run.id, NEXT)
-    rounds = await rig.ledger.reviews.of_task(task.id)
+    await ledger_review_next_run_rig.ends_with(coder_run.id, NEXT)
+    rounds = await ledger_review_next_run_rig.ledger.reviews.of_task(task.id)
     assert [(r.round, r.commit, r.state) for r in rounds] == [
         (1, COMMIT, "changes"), (2, NEXT, "asked"),
     ]  # fmt: skip
-    found = await rig.ledger.tasks.task(task.id)
+    found = await ledger_review_next_run_rig.ledger.tasks.task(task.id)
     assert found is not None and "round 2 of 2: reviewer reviews fedcba987654" in found.why
-    assert "goes to a human now" in await rig.stage.verdict("reviewer", True, "fine now")
-    found = await rig.ledger.tasks.task(task.id)
+    assert "goes to a human now" in await ledger_review_next_run_rig.stage.verdict(
+        "reviewer", True, "fine now"
+    )
+    found = await ledger_review_next_run_rig.ledger.tasks.task(task.id)
     assert found is not None and found.state == "review"
     assert "approved by reviewer" in found.why and f"`merge {BRANCH}`" in found.why
 
@@ -130,68 +132,74 @@ async def test_changes_start_the_coders_next_run_and_its_done_asks_round_two(
     ],
 )
 async def test_a_round_the_admission_does_not_start_says_what_a_human_does(
-    rig: NextRunRig, answer: Admitted, words: str
+    ledger_review_next_run_rig: NextRunRig, answer: Admitted, words: str
 ) -> None:
     """The admission refuses or queues the coder's next run: the reviewer is told its
     verdict went no further, the message is marked refused, and the task says why and what
     a human does next — never still 'reviewer reviews'."""
-    task = await rig.in_round_one()
-    rig.answer = answer
-    said = await rig.stage.verdict("reviewer", False, "rename x")
+    task = await ledger_review_next_run_rig.in_round_one()
+    ledger_review_next_run_rig.answer = answer
+    said = await ledger_review_next_run_rig.stage.verdict("reviewer", False, "rename x")
     assert said.startswith("your verdict is kept, but it went no further") and words in said
-    found = await rig.ledger.tasks.task(task.id)
+    found = await ledger_review_next_run_rig.ledger.tasks.task(task.id)
     assert found is not None and found.state == "review"
     assert "reviewer reviews" not in found.why and words in found.why
     assert f"`task start {task.id}`" in found.why and f"`merge {BRANCH}`" in found.why
     assert found.why.startswith("round 1 of 2: reviewer's changes went no further (")
-    [message] = rig.heard
+    [message] = ledger_review_next_run_rig.heard
     assert message.state == "refused"
 
 
-async def test_a_queued_next_run_leaves_the_spawn_queue(rig: NextRunRig) -> None:
+async def test_a_queued_next_run_leaves_the_spawn_queue(
+    ledger_review_next_run_rig: NextRunRig,
+) -> None:
     """A cap queues the coder's next run: it is taken out of the spawn queue, so it never
     starts later unseen — the task says how a human starts it."""
-    task = await rig.in_round_one()
+    task = await ledger_review_next_run_rig.in_round_one()
     ask = SpawnAsk("coder", "", "review", "", "", "the cap is full")
-    entry = await rig.ledger.spawn_queue.enqueue_spawn(ask, host="local")
-    rig.answer = Queued("the cap is full", entry)
-    await rig.stage.verdict("reviewer", False, "rename x")
-    assert await rig.ledger.spawn_queue.queued_spawns() == []
-    found = await rig.ledger.tasks.task(task.id)
+    entry = await ledger_review_next_run_rig.ledger.spawn_queue.enqueue_spawn(ask, host="local")
+    ledger_review_next_run_rig.answer = Queued("the cap is full", entry)
+    await ledger_review_next_run_rig.stage.verdict("reviewer", False, "rename x")
+    assert await ledger_review_next_run_rig.ledger.spawn_queue.queued_spawns() == []
+    found = await ledger_review_next_run_rig.ledger.tasks.task(task.id)
     assert found is not None and "could not start now (the cap is full)" in found.why
 
 
-async def test_a_branch_merged_meanwhile_is_never_worked_on_anew(rig: NextRunRig) -> None:
+async def test_a_branch_merged_meanwhile_is_never_worked_on_anew(
+    ledger_review_next_run_rig: NextRunRig,
+) -> None:
     """The coder's branch was merged or discarded before the verdict: no run is started
     (it would cut a new branch), and the task says so and what a human does."""
-    task = await rig.in_round_one()
-    [line] = await rig.ledger.lines.lines(repo="app")
-    await rig.ledger.lines.update_line(line.id, state=LineState.MERGED)
-    launched = len(rig.launched)
-    said = await rig.stage.verdict("reviewer", False, "rename x")
+    task = await ledger_review_next_run_rig.in_round_one()
+    [line] = await ledger_review_next_run_rig.ledger.lines.lines(repo="app")
+    await ledger_review_next_run_rig.ledger.lines.update_line(line.id, state=LineState.MERGED)
+    launched = len(ledger_review_next_run_rig.launched)
+    said = await ledger_review_next_run_rig.stage.verdict("reviewer", False, "rename x")
     assert "fw/coder/1 is no longer coder's branch" in said
-    assert len(rig.launched) == launched
-    found = await rig.ledger.tasks.task(task.id)
+    assert len(ledger_review_next_run_rig.launched) == launched
+    found = await ledger_review_next_run_rig.ledger.tasks.task(task.id)
     assert found is not None and found.state == "review" and "no longer" in found.why
     assert "reviewer reviews" not in found.why and "merge" not in found.why
     assert found.why.endswith(f"`task start {task.id}` runs coder again on a new branch")
 
 
 async def test_changes_a_live_session_cannot_take_say_what_a_human_does(
-    rig: NextRunRig,
+    ledger_review_next_run_rig: NextRunRig,
 ) -> None:
     """The coder's run still goes but its session refuses the verdict (busy on its last
     prompt): no second run is started beside it, and the task says why and what a human
     does, never still waiting on the reviewer."""
-    task = await rig.working_task()
-    under = rig.under(task)
-    assert await rig.stage.begin(under, POLICY) is not None
-    rig.send_fails = AgentNotRunning("coder is still working on its last prompt")
-    launched = len(rig.launched)
-    said = await rig.stage.verdict("reviewer", False, "rename x")
+    task = await ledger_review_next_run_rig.working_task()
+    under = ledger_review_next_run_rig.under(task)
+    assert await ledger_review_next_run_rig.stage.begin(under, POLICY) is not None
+    ledger_review_next_run_rig.send_fails = AgentNotRunning(
+        "coder is still working on its last prompt"
+    )
+    launched = len(ledger_review_next_run_rig.launched)
+    said = await ledger_review_next_run_rig.stage.verdict("reviewer", False, "rename x")
     assert "went no further: coder is still working on its last prompt" in said
-    assert len(rig.launched) == launched
-    found = await rig.ledger.tasks.task(task.id)
+    assert len(ledger_review_next_run_rig.launched) == launched
+    found = await ledger_review_next_run_rig.ledger.tasks.task(task.id)
     assert found is not None and found.state == "review" and "reviewer reviews" not in found.why
     assert "still working on its last prompt" in found.why
     assert f"`task start {task.id}` runs coder again" in found.why

@@ -99,7 +99,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def peer_launch_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     made = Rig(ledger, tmp_path)
     try:
@@ -118,52 +118,52 @@ async def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
-async def test_the_block_comes_before_the_prompt_and_in_home(rig: Rig) -> None:
-    fleet, peers = await rig.start([CODER, REVIEWER])
+async def test_the_block_comes_before_the_prompt_and_in_home(peer_launch_rig: Rig) -> None:
+    fleet, peers = await peer_launch_rig.start([CODER, REVIEWER])
     await fleet.spawn(LaunchRequest("coder"))
-    await eventually(lambda: "stub: done" in rig.log("coder"))
-    log = rig.log("coder")
+    await eventually(lambda: "stub: done" in peer_launch_rig.log("coder"))
+    log = peer_launch_rig.log("coder")
     # The stub says its prompt: the block first, its own prompt after it.
     assert f"stub: working on: {HEADER.format('coder')}" in log
     told = log.split("stub: working on: ", 1)[1]
     assert told.index("Your peers (the agents you may message):") < told.index("count to 2")
     assert "stub: step 1/3" not in log and "stub: 2" in log  # `count to 2` still read
-    written = rig.peers_file("coder").read_text()
+    written = peer_launch_rig.peers_file("coder").read_text()
     assert written == peers.block(await fleet.spec("coder"))  # the text the prompt was told
     assert written.splitlines()[0] == HEADER.format("coder")
     assert "- reviewer on host local (stub) — not running: reviews PRs" in written.splitlines()
-    record = await rig.ledger.agents.get_agent("coder")
+    record = await peer_launch_rig.ledger.agents.get_agent("coder")
     assert record is not None and record.prompt == "count to 2"  # the ledger keeps its own
 
 
-async def test_an_agent_without_a_prompt_is_told_by_its_file(rig: Rig) -> None:
+async def test_an_agent_without_a_prompt_is_told_by_its_file(peer_launch_rig: Rig) -> None:
     """The reviewer has a role and is coder's peer, but no prompt: its run gets no prompt,
     its HOME gets the file."""
-    fleet, _ = await rig.start([CODER, REVIEWER])
+    fleet, _ = await peer_launch_rig.start([CODER, REVIEWER])
     await fleet.spawn(LaunchRequest("reviewer"))
-    await eventually(lambda: "waiting for input" in rig.log("reviewer"))
-    assert "working on" not in rig.log("reviewer")
-    written = rig.peers_file("reviewer").read_text()
+    await eventually(lambda: "waiting for input" in peer_launch_rig.log("reviewer"))
+    assert "working on" not in peer_launch_rig.log("reviewer")
+    written = peer_launch_rig.peers_file("reviewer").read_text()
     assert written.splitlines()[0] == HEADER.format("reviewer")
     assert "- coder on host local (stub) — not running: writes the payments service" in written
 
 
-async def test_an_agent_without_peers_is_told_nothing(rig: Rig) -> None:
-    fleet, _ = await rig.start([CODER, REVIEWER, LONER])
+async def test_an_agent_without_peers_is_told_nothing(peer_launch_rig: Rig) -> None:
+    fleet, _ = await peer_launch_rig.start([CODER, REVIEWER, LONER])
     await fleet.spawn(LaunchRequest("loner"))
-    await eventually(lambda: "stub: done" in rig.log("loner"))
-    assert "stub: working on: count to 1" in rig.log("loner")
-    assert "[fleetwarden]" not in rig.log("loner")
-    assert not rig.peers_file("loner").exists()
+    await eventually(lambda: "stub: done" in peer_launch_rig.log("loner"))
+    assert "stub: working on: count to 1" in peer_launch_rig.log("loner")
+    assert "[fleetwarden]" not in peer_launch_rig.log("loner")
+    assert not peer_launch_rig.peers_file("loner").exists()
 
 
-async def test_a_prompt_that_holds_the_block_is_not_told_it_twice(rig: Rig) -> None:
+async def test_a_prompt_that_holds_the_block_is_not_told_it_twice(peer_launch_rig: Rig) -> None:
     told = f"{HEADER.format('coder')}\nalready told\n\ncount to 2"
-    fleet, _ = await rig.start([replace(CODER, prompt=told), REVIEWER])
+    fleet, _ = await peer_launch_rig.start([replace(CODER, prompt=told), REVIEWER])
     await fleet.spawn(LaunchRequest("coder"))
-    await eventually(lambda: "stub: done" in rig.log("coder"))
-    assert rig.log("coder").count(HEADER.format("coder")) == 1
-    assert "Your peers" not in rig.log("coder")
+    await eventually(lambda: "stub: done" in peer_launch_rig.log("coder"))
+    assert peer_launch_rig.log("coder").count(HEADER.format("coder")) == 1
+    assert "Your peers" not in peer_launch_rig.log("coder")
 
 
 def test_a_prompt_that_only_quotes_the_first_line_is_still_told_the_block() -> None:
@@ -175,22 +175,24 @@ def test_a_prompt_that_only_quotes_the_first_line_is_still_told_the_block() -> N
     assert again == told  # never twice
 
 
-async def test_the_file_is_written_again_when_a_peer_starts_and_ends(rig: Rig) -> None:
-    fleet, _ = await rig.start([CODER, REVIEWER])
+async def test_the_file_is_written_again_when_a_peer_starts_and_ends(peer_launch_rig: Rig) -> None:
+    fleet, _ = await peer_launch_rig.start([CODER, REVIEWER])
     await fleet.spawn(LaunchRequest("coder"))
     before = "- reviewer on host local (stub) — not running: reviews PRs"
     after = "- reviewer on host local (stub) — live: reviews PRs"
-    assert before in rig.peers_file("coder").read_text().splitlines()
+    assert before in peer_launch_rig.peers_file("coder").read_text().splitlines()
     await fleet.spawn(LaunchRequest("reviewer"))  # its start is heard before the spawn returns
-    assert after in rig.peers_file("coder").read_text().splitlines()
+    assert after in peer_launch_rig.peers_file("coder").read_text().splitlines()
     await fleet.stop_agent("reviewer")
-    await eventually(lambda: before in rig.peers_file("coder").read_text().splitlines())
+    await eventually(lambda: before in peer_launch_rig.peers_file("coder").read_text().splitlines())
     status = await fleet.status("coder")
     assert status.state is AgentState.RUNNING
 
 
-async def test_a_reload_that_changes_talks_to_reaches_the_block_and_the_file(rig: Rig) -> None:
-    fleet, peers = await rig.start([CODER, REVIEWER])
+async def test_a_reload_that_changes_talks_to_reaches_the_block_and_the_file(
+    peer_launch_rig: Rig,
+) -> None:
+    fleet, peers = await peer_launch_rig.start([CODER, REVIEWER])
     await fleet.spawn(LaunchRequest("coder"))
     tester = AgentSpec(name=AgentName("tester"), runtime="stub", purpose="runs the tests")
     changed = replace(CODER, talks_to=(AgentName("tester"),))
@@ -199,6 +201,6 @@ async def test_a_reload_that_changes_talks_to_reaches_the_block_and_the_file(rig
     assert not peers.may_talk(await fleet.spec("coder"), "reviewer")
     assert await peers.rewrite() == 1  # coder runs; the others have not started
     assert await peers.rewrite() == 0  # written only where what it says has changed
-    lines = rig.peers_file("coder").read_text().splitlines()
+    lines = peer_launch_rig.peers_file("coder").read_text().splitlines()
     assert "- tester on host local (stub) — not running: runs the tests" in lines
     assert not any(line.startswith("- reviewer") for line in lines)

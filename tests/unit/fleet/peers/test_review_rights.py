@@ -6,8 +6,6 @@ work a human's — over a real ledger and the real admission."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from fleet.clock import ManualClock
@@ -21,7 +19,7 @@ from fleet.peers.review.handoff import ReviewStores
 from fleet.peers.review.stage import ReviewStage
 from fleet.peers.rules import Rules
 from tests.unit.chat_fakes import T0
-from tests.unit.fleet.peers.test_ledger_review_stage import POLICY, Rig
+from tests.unit.fleet.peers.review_rig import POLICY, Rig
 
 
 class Roster:
@@ -40,11 +38,6 @@ class Roster:
 
     def roster(self) -> list[AgentSpec]:
         return list(self.specs.values())
-
-
-@pytest.fixture
-def rig(ledger: Ledger, tmp_path: Path) -> Rig:
-    return Rig(ledger, tmp_path)
 
 
 def guarded(rig: Rig, roster: Roster, named: dict[str, str]) -> ReviewStage:

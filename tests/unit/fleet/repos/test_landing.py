@@ -22,7 +22,7 @@ TRAILERS = (
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Rig:
+def landing_rig(tmp_path: Path) -> Rig:
     return Rig.make(tmp_path, BASE)
 
 
@@ -68,134 +68,144 @@ def show(rig: Rig, sha: str, fmt: str) -> str:
     return run(rig.upstream, "log", "-1", f"--format={fmt}", sha)
 
 
-async def test_squash_lands_one_commit_with_the_trailers_on_the_base(rig: Rig) -> None:
+async def test_squash_lands_one_commit_with_the_trailers_on_the_base(landing_rig: Rig) -> None:
     """One commit on the moved base, by Fleetwarden, naming the work and listing the
     line's commit subjects above the trailers; only the upstream's base moved."""
-    line = rig.line("ann", 1)
-    rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"}, "first")
-    rig.work_on(line, {"new.txt": "new\n"}, "second")
-    base = rig.on_base({"keep.txt": "a\nb\nc\nd\ne\n"})
-    landed, push = await landing(rig, line, "squash")
+    line = landing_rig.line("ann", 1)
+    landing_rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"}, "first")
+    landing_rig.work_on(line, {"new.txt": "new\n"}, "second")
+    base = landing_rig.on_base({"keep.txt": "a\nb\nc\nd\ne\n"})
+    landed, push = await landing(landing_rig, line, "squash")
     assert landed.refused is None and landed.strategy == "squash"
-    assert landed.new_sha == upstream_main(rig) and push.pushed == [
+    assert landed.new_sha == upstream_main(landing_rig) and push.pushed == [
         (landed.new_sha, "refs/heads/main")
     ]
-    assert show(rig, landed.new_sha, "%P") == base
+    assert show(landing_rig, landed.new_sha, "%P") == base
     assert (
-        show(rig, landed.new_sha, "%an <%ae>|%cn")
+        show(landing_rig, landed.new_sha, "%an <%ae>|%cn")
         == "Fleetwarden <fleetwarden@localhost>|Fleetwarden"
     )
     # The work named, then the line's own commit subjects as a forge's squash lists them.
-    assert show(rig, landed.new_sha, "%B").rstrip("\n") == (
+    assert show(landing_rig, landed.new_sha, "%B").rstrip("\n") == (
         "Add the feature\n\n* first\n* second\n\n" + "\n".join(TRAILERS)
     )
-    assert run(rig.upstream, "show", f"{landed.new_sha}:f.txt") == "one\nTWO\nthree"
-    assert run(rig.upstream, "show", f"{landed.new_sha}:keep.txt") == "a\nb\nc\nd\ne"
-    assert run(rig.upstream, "show", f"{landed.new_sha}:new.txt") == "new"
+    assert run(landing_rig.upstream, "show", f"{landed.new_sha}:f.txt") == "one\nTWO\nthree"
+    assert run(landing_rig.upstream, "show", f"{landed.new_sha}:keep.txt") == "a\nb\nc\nd\ne"
+    assert run(landing_rig.upstream, "show", f"{landed.new_sha}:new.txt") == "new"
     # only the base moved: the line repo and the scratch repo's refs are as they were
     assert run(line.repo, "rev-parse", "refs/heads/main") == line.fork
-    assert run(rig.scratch, "for-each-ref") == ""
+    assert run(landing_rig.scratch, "for-each-ref") == ""
 
 
-async def test_merge_makes_a_commit_with_the_base_and_the_tip_as_parents(rig: Rig) -> None:
-    line = rig.line("ann", 1)
-    tip = rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"})
-    base = rig.on_base({"keep.txt": "A\nb\nc\nd\n"})
-    landed, _ = await landing(rig, line, "merge", "Merge ann's work")
-    assert landed.new_sha == upstream_main(rig)
-    assert show(rig, landed.new_sha, "%P") == f"{base} {tip}"
-    assert show(rig, landed.new_sha, "%s") == "Merge ann's work"
-    assert "Fleetwarden-Agent: ann" in show(rig, landed.new_sha, "%B")
-    assert run(rig.upstream, "show", f"{landed.new_sha}:keep.txt").startswith("A\n")
+async def test_merge_makes_a_commit_with_the_base_and_the_tip_as_parents(landing_rig: Rig) -> None:
+    line = landing_rig.line("ann", 1)
+    tip = landing_rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"})
+    base = landing_rig.on_base({"keep.txt": "A\nb\nc\nd\n"})
+    landed, _ = await landing(landing_rig, line, "merge", "Merge ann's work")
+    assert landed.new_sha == upstream_main(landing_rig)
+    assert show(landing_rig, landed.new_sha, "%P") == f"{base} {tip}"
+    assert show(landing_rig, landed.new_sha, "%s") == "Merge ann's work"
+    assert "Fleetwarden-Agent: ann" in show(landing_rig, landed.new_sha, "%B")
+    assert run(landing_rig.upstream, "show", f"{landed.new_sha}:keep.txt").startswith("A\n")
 
 
-async def test_rebase_replays_each_commit_with_its_author_and_message(rig: Rig) -> None:
-    line = rig.line("ann", 1)
-    rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"}, "first\n\nwith a body")
-    rig.work_on(line, {"f.txt": "one\nTWO\nthree\nfour\n", "n.txt": "n\n"}, "second")
-    base = rig.on_base({"keep.txt": "A\nb\nc\nd\n"})
-    landed, _ = await landing(rig, line, "rebase")
+async def test_rebase_replays_each_commit_with_its_author_and_message(landing_rig: Rig) -> None:
+    line = landing_rig.line("ann", 1)
+    landing_rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"}, "first\n\nwith a body")
+    landing_rig.work_on(line, {"f.txt": "one\nTWO\nthree\nfour\n", "n.txt": "n\n"}, "second")
+    base = landing_rig.on_base({"keep.txt": "A\nb\nc\nd\n"})
+    landed, _ = await landing(landing_rig, line, "rebase")
     new = landed.new_sha
-    assert new is not None and new == upstream_main(rig)
-    history = run(rig.upstream, "log", "--format=%s|%an|%cn", f"{base}..{new}").split("\n")
+    assert new is not None and new == upstream_main(landing_rig)
+    history = run(landing_rig.upstream, "log", "--format=%s|%an|%cn", f"{base}..{new}").split("\n")
     assert history == ["second|Agent|Fleetwarden", "first|Agent|Fleetwarden"]
-    assert run(rig.upstream, "rev-parse", f"{new}~2") == base
-    assert show(rig, f"{new}~1", "%B").rstrip("\n") == "first\n\nwith a body"
-    assert run(rig.upstream, "show", f"{new}:f.txt") == "one\nTWO\nthree\nfour"
-    assert run(rig.upstream, "show", f"{new}:keep.txt").startswith("A\n")
-    assert run(rig.upstream, "diff", "--stat", f"{new}~1", new).count("|") == 2
+    assert run(landing_rig.upstream, "rev-parse", f"{new}~2") == base
+    assert show(landing_rig, f"{new}~1", "%B").rstrip("\n") == "first\n\nwith a body"
+    assert run(landing_rig.upstream, "show", f"{new}:f.txt") == "one\nTWO\nthree\nfour"
+    assert run(landing_rig.upstream, "show", f"{new}:keep.txt").startswith("A\n")
+    assert run(landing_rig.upstream, "diff", "--stat", f"{new}~1", new).count("|") == 2
 
 
-async def test_rebase_onto_an_unmoved_base_keeps_fleetwarden_the_committer(rig: Rig) -> None:
+async def test_rebase_onto_an_unmoved_base_keeps_fleetwarden_the_committer(
+    landing_rig: Rig,
+) -> None:
     """Even where the base has not moved, each commit is made anew: the agent its author,
     Fleetwarden its committer, its tree and message as they were (a forge's rebase merge)."""
-    line = rig.line("ann", 1)
-    base = upstream_main(rig)
-    tip = rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"}, "the work")
-    landed, _ = await landing(rig, line, "rebase")
-    assert landed.new_sha is not None and landed.new_sha == upstream_main(rig)
+    line = landing_rig.line("ann", 1)
+    base = upstream_main(landing_rig)
+    tip = landing_rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"}, "the work")
+    landed, _ = await landing(landing_rig, line, "rebase")
+    assert landed.new_sha is not None and landed.new_sha == upstream_main(landing_rig)
     assert landed.new_sha != tip
-    assert show(rig, landed.new_sha, "%an|%cn|%s|%P") == f"Agent|Fleetwarden|the work|{base}"
-    assert run(rig.upstream, "rev-parse", f"{landed.new_sha}^{{tree}}") == run(
-        rig.work, "rev-parse", f"{tip}^{{tree}}"
+    assert (
+        show(landing_rig, landed.new_sha, "%an|%cn|%s|%P") == f"Agent|Fleetwarden|the work|{base}"
+    )
+    assert run(landing_rig.upstream, "rev-parse", f"{landed.new_sha}^{{tree}}") == run(
+        landing_rig.work, "rev-parse", f"{tip}^{{tree}}"
     )
 
 
-async def test_rebase_drops_what_the_base_has_and_flattens_a_merge(rig: Rig) -> None:
-    line = rig.line("ann", 1)
-    rig.work_on(line, {"keep.txt": "A\nb\nc\nd\n"}, "same as base")
-    base = rig.on_base({"keep.txt": "A\nb\nc\nd\n"})
-    run(rig.work, "checkout", "-q", line.branch)
-    run(rig.work, "merge", "-q", "--no-edit", "main")
-    run(rig.work, "push", "-q", str(line.repo), f"HEAD:refs/heads/{line.branch}")
-    rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"}, "real work")
-    landed, _ = await landing(rig, line, "rebase")
+async def test_rebase_drops_what_the_base_has_and_flattens_a_merge(landing_rig: Rig) -> None:
+    line = landing_rig.line("ann", 1)
+    landing_rig.work_on(line, {"keep.txt": "A\nb\nc\nd\n"}, "same as base")
+    base = landing_rig.on_base({"keep.txt": "A\nb\nc\nd\n"})
+    run(landing_rig.work, "checkout", "-q", line.branch)
+    run(landing_rig.work, "merge", "-q", "--no-edit", "main")
+    run(landing_rig.work, "push", "-q", str(line.repo), f"HEAD:refs/heads/{line.branch}")
+    landing_rig.work_on(line, {"f.txt": "one\nTWO\nthree\n"}, "real work")
+    landed, _ = await landing(landing_rig, line, "rebase")
     assert landed.new_sha is not None
-    assert run(rig.upstream, "log", "--format=%s", f"{base}..{landed.new_sha}") == "real work"
+    assert (
+        run(landing_rig.upstream, "log", "--format=%s", f"{base}..{landed.new_sha}") == "real work"
+    )
 
 
-async def test_nothing_to_land_is_refused(rig: Rig) -> None:
-    line = rig.line("ann", 1)
-    before = rig.refs()
+async def test_nothing_to_land_is_refused(landing_rig: Rig) -> None:
+    line = landing_rig.line("ann", 1)
+    before = landing_rig.refs()
     strategies: tuple[Strategy, ...] = ("squash", "rebase", "merge")
     for strategy in strategies:
-        landed, push = await landing(rig, line, strategy)
+        landed, push = await landing(landing_rig, line, strategy)
         assert landed.new_sha is None and landed.refused and "nothing to land" in landed.refused
         assert push.pushed == []
-    assert rig.refs() == before
+    assert landing_rig.refs() == before
 
 
 @pytest.mark.parametrize("strategy", ["squash", "rebase", "merge"])
-async def test_a_conflicting_land_changes_nothing_anywhere(rig: Rig, strategy: Strategy) -> None:
-    line = rig.line("ann", 1)
-    rig.work_on(line, {"new.txt": "fine\n"}, "clean")
-    rig.work_on(line, {"f.txt": "one\nmine\nthree\n"}, "conflicting")
-    rig.on_base({"f.txt": "one\ntheirs\nthree\n"})
-    before, upstream = rig.refs(), upstream_main(rig)
-    landed, push = await landing(rig, line, strategy)
+async def test_a_conflicting_land_changes_nothing_anywhere(
+    landing_rig: Rig, strategy: Strategy
+) -> None:
+    line = landing_rig.line("ann", 1)
+    landing_rig.work_on(line, {"new.txt": "fine\n"}, "clean")
+    landing_rig.work_on(line, {"f.txt": "one\nmine\nthree\n"}, "conflicting")
+    landing_rig.on_base({"f.txt": "one\ntheirs\nthree\n"})
+    before, upstream = landing_rig.refs(), upstream_main(landing_rig)
+    landed, push = await landing(landing_rig, line, strategy)
     assert landed.new_sha is None and landed.conflicts == ("f.txt",)
     assert landed.refused is not None and "main" in landed.refused
-    assert push.pushed == [] and upstream_main(rig) == upstream
-    assert rig.refs() == before
+    assert push.pushed == [] and upstream_main(landing_rig) == upstream
+    assert landing_rig.refs() == before
 
 
 @pytest.mark.parametrize("strategy", ["squash", "rebase", "merge"])
 async def test_hostile_file_names_land_and_are_named_in_a_conflict(
-    rig: Rig, strategy: Strategy
+    landing_rig: Rig, strategy: Strategy
 ) -> None:
     hostile = ["new\nline.txt", "`id`.md", "-rf", "ünï ☃.txt", ":(glob)*"]
-    line = rig.line("ann", 1)
-    rig.work_on(line, {name: f"{n}\nann\n" for n, name in enumerate(hostile)}, "$(id)\n\n`id`")
-    landed, _ = await landing(rig, line, strategy, "`touch /tmp/x` $(id)")
-    assert landed.new_sha == upstream_main(rig)
-    listed = run(rig.upstream, "ls-tree", "-z", "--name-only", landed.new_sha).split("\0")
+    line = landing_rig.line("ann", 1)
+    landing_rig.work_on(
+        line, {name: f"{n}\nann\n" for n, name in enumerate(hostile)}, "$(id)\n\n`id`"
+    )
+    landed, _ = await landing(landing_rig, line, strategy, "`touch /tmp/x` $(id)")
+    assert landed.new_sha == upstream_main(landing_rig)
+    listed = run(landing_rig.upstream, "ls-tree", "-z", "--name-only", landed.new_sha).split("\0")
     assert set(hostile) <= set(listed)
-    other = rig.line("bob", 2)
-    rig.work_on(other, {hostile[0]: "0\nbob\n", "fine.txt": "ok\n"})
-    rig.on_base({hostile[0]: "0\nbase\n"})
-    before = rig.refs()
-    refused, push = await landing(rig, other, strategy)
-    assert refused.conflicts == (hostile[0],) and push.pushed == [] and rig.refs() == before
+    other = landing_rig.line("bob", 2)
+    landing_rig.work_on(other, {hostile[0]: "0\nbob\n", "fine.txt": "ok\n"})
+    landing_rig.on_base({hostile[0]: "0\nbase\n"})
+    before = landing_rig.refs()
+    refused, push = await landing(landing_rig, other, strategy)
+    assert refused.conflicts == (hostile[0],) and push.pushed == [] and landing_rig.refs() == before
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(origin: int) -> AsyncIterator[Rig]:
+async def egress_proxy_rig(origin: int) -> AsyncIterator[Rig]:
     """A proxy allowing pkg.example (resolved to 127.0.0.1 by an injected resolver), and
     localhost (resolved by the system); loopback is allowed only for the injected name's
     sake when ``permit_loopback`` is set on the rig."""
@@ -85,7 +85,7 @@ async def rig(origin: int) -> AsyncIterator[Rig]:
 
 
 async def test_a_name_that_resolves_to_loopback_is_refused_at_any_port(
-    rig: Rig, origin: int
+    egress_proxy_rig: Rig, origin: int
 ) -> None:
     """An allowed name resolving to 127.0.0.1 (`localhost`, or a public-looking name behind
     a resolver) reaches no port of the host: CONNECT or plain HTTP."""
@@ -95,16 +95,16 @@ async def test_a_name_that_resolves_to_loopback_is_refused_at_any_port(
         b"CONNECT pkg.example:443 HTTP/1.1\r\nHost: pkg.example\r\n\r\n",
         f"GET http://pkg.example:{origin}/ HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
     ):
-        answer = await rig.ask(raw)
+        answer = await egress_proxy_rig.ask(raw)
         assert answer.startswith(b"HTTP/1.1 403"), answer
         assert b"origin saw" not in answer
-    whys = [r.why for r in rig.refused]
+    whys = [r.why for r in egress_proxy_rig.refused]
     assert "loopback" in whys[0] and "loopback" in whys[2], whys
     assert "not " + str(origin) in whys[3] or str(origin) in whys[3], whys
-    assert all(r.agent == "coder" for r in rig.refused)
+    assert all(r.agent == "coder" for r in egress_proxy_rig.refused)
 
 
-async def test_look_alikes_ip_literals_and_other_ports_are_refused(rig: Rig) -> None:
+async def test_look_alikes_ip_literals_and_other_ports_are_refused(egress_proxy_rig: Rig) -> None:
     """Only the exact listed name passes: `github.com.evil.example`, `githuB.com.` and an IP
     literal are off the list; CONNECT goes only to 443, plain HTTP only to 80 and 443."""
     cases = {
@@ -116,31 +116,33 @@ async def test_look_alikes_ip_literals_and_other_ports_are_refused(rig: Rig) -> 
         b"GET http://github.com:8080/ HTTP/1.1\r\nHost: a\r\n\r\n": "ports 80 and 443",
     }
     for raw, why in cases.items():
-        answer = await rig.ask(raw)
+        answer = await egress_proxy_rig.ask(raw)
         assert answer.startswith(b"HTTP/1.1 403") and why.encode() in answer, (raw, answer)
-    assert len(rig.refused) == len(cases)
-    assert rig.lookups == []  # refused before any name was resolved
+    assert len(egress_proxy_rig.refused) == len(cases)
+    assert egress_proxy_rig.lookups == []  # refused before any name was resolved
 
 
 async def test_an_allowed_name_is_reached_at_the_checked_address_in_origin_form(
-    rig: Rig, origin: int
+    egress_proxy_rig: Rig, origin: int
 ) -> None:
     """Plain HTTP to a listed name goes out in origin form with `Connection: close`, to the
     address the check saw, resolved once; the port rule still holds when addresses pass."""
-    rig.permit = True  # type: ignore[attr-defined]
-    answer = await rig.ask(
+    egress_proxy_rig.permit = True  # type: ignore[attr-defined]
+    answer = await egress_proxy_rig.ask(
         b"GET http://pkg.example/simple/x?y=1 HTTP/1.1\r\nHost: evil\r\nConnection: keep-alive"
         b"\r\n\r\n"
     )
     assert answer.startswith(b"HTTP/1.1 502"), answer  # port 80 on 127.0.0.1: nothing there
-    assert rig.lookups == ["pkg.example"]
-    answer = await rig.ask(
+    assert egress_proxy_rig.lookups == ["pkg.example"]
+    answer = await egress_proxy_rig.ask(
         f"GET http://pkg.example:{origin}/simple/ HTTP/1.1\r\nHost: e\r\n\r\n".encode()
     )
     assert answer.startswith(b"HTTP/1.1 403") and b"ports 80 and 443" in answer
 
 
-async def test_malformed_and_oversized_requests_are_refused_without_connecting(rig: Rig) -> None:
+async def test_malformed_and_oversized_requests_are_refused_without_connecting(
+    egress_proxy_rig: Rig,
+) -> None:
     """Both Content-Length and Transfer-Encoding, a head past the cap, a websocket upgrade,
     an origin-form request: answered with an error, nothing resolved."""
     both = (
@@ -151,9 +153,9 @@ async def test_malformed_and_oversized_requests_are_refused_without_connecting(r
     upgrade = b"GET http://github.com/ HTTP/1.1\r\nHost: github.com\r\nUpgrade: websocket\r\n\r\n"
     origin_form = b"GET / HTTP/1.1\r\nHost: github.com\r\n\r\n"
     for raw in (both, huge, upgrade, origin_form):
-        answer = await rig.ask(raw)
+        answer = await egress_proxy_rig.ask(raw)
         assert answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 403", b"HTTP/1.1 431")), answer
-    assert rig.lookups == []
+    assert egress_proxy_rig.lookups == []
 
 
 @pytest.mark.parametrize(
@@ -193,15 +195,18 @@ def test_the_config_refuses_addresses_and_local_names(host: str) -> None:
     assert name_problem("registry.npmjs.org") is None
 
 
-async def test_an_agent_holding_too_many_connections_is_turned_away(rig: Rig) -> None:
+async def test_an_agent_holding_too_many_connections_is_turned_away(egress_proxy_rig: Rig) -> None:
     """Past the cap of open connections, a new one is answered 503 at once; closing the
     idle ones frees the room again."""
-    idle = [await asyncio.open_connection("127.0.0.1", rig.port) for _ in range(MAX_CONNECTIONS)]
+    idle = [
+        await asyncio.open_connection("127.0.0.1", egress_proxy_rig.port)
+        for _ in range(MAX_CONNECTIONS)
+    ]
     try:
         async with asyncio.timeout(DEADLINE):
-            while rig.proxy._open < MAX_CONNECTIONS:  # noqa: ASYNC110 - the server accepts
+            while egress_proxy_rig.proxy._open < MAX_CONNECTIONS:  # noqa: ASYNC110 - the server accepts
                 await asyncio.sleep(0.01)
-        reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", egress_proxy_rig.port)
         answer = await asyncio.wait_for(reader.read(), DEADLINE)  # answered before it asks
         writer.close()
         assert answer.startswith(b"HTTP/1.1 503"), answer
@@ -209,7 +214,9 @@ async def test_an_agent_holding_too_many_connections_is_turned_away(rig: Rig) ->
         for _, writer in idle:
             writer.close()
     async with asyncio.timeout(DEADLINE):
-        while rig.proxy._open:  # noqa: ASYNC110
+        while egress_proxy_rig.proxy._open:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
-    answer = await rig.ask(b"CONNECT github.com.evil.example:443 HTTP/1.1\r\nHost: a\r\n\r\n")
+    answer = await egress_proxy_rig.ask(
+        b"CONNECT github.com.evil.example:443 HTTP/1.1\r\nHost: a\r\n\r\n"
+    )
     assert answer.startswith(b"HTTP/1.1 403"), answer

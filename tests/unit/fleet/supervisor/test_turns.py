@@ -48,13 +48,13 @@ class Told:
 
 
 @pytest.fixture
-def told() -> Told:
+def turns_told() -> Told:
     return Told()
 
 
 @pytest.fixture
-def turns(told: Told) -> Turns:
-    return Turns(told.listeners.append)
+def turns(turns_told: Told) -> Turns:
+    return Turns(turns_told.listeners.append)
 
 
 async def _registered(turns: Turns, agent: str = CODER, count: int = 1) -> None:
@@ -80,7 +80,7 @@ async def _registered(turns: Turns, agent: str = CODER, count: int = 1) -> None:
     ],
 )
 async def test_only_the_end_of_a_turn_ends_the_wait(
-    turns: Turns, told: Told, kind: EventKind, state: AgentState, over: bool
+    turns: Turns, turns_told: Told, kind: EventKind, state: AgentState, over: bool
 ) -> None:
     """A session waiting after its turn, a run's end, the watchdog giving up and a freeze
     each end the wait at once, over; a turn whose process ends with it (its run's end
@@ -88,31 +88,31 @@ async def test_only_the_end_of_a_turn_ends_the_wait(
     deadline, not over. Nothing stays registered either way."""
     waiting = asyncio.create_task(turns.over(CODER, within=60 if over else 0.2))
     await _registered(turns)
-    await told.tell(kind, state=state)
+    await turns_told.tell(kind, state=state)
     assert await asyncio.wait_for(waiting, 5) is over  # over: long before its 60 s
     assert turns.waiting() == {}
 
 
-async def test_another_agents_end_wakes_nobody_else(turns: Turns, told: Told) -> None:
+async def test_another_agents_end_wakes_nobody_else(turns: Turns, turns_told: Told) -> None:
     """The end of another agent's run leaves the wait on this one's turn as it was."""
     mine = asyncio.create_task(turns.over(CODER, within=60))
     theirs = asyncio.create_task(turns.over(OTHER, within=60))
     await _registered(turns)
     await _registered(turns, OTHER)
-    await told.tell(EventKind.ENDED, OTHER, AgentState.EXITED)
+    await turns_told.tell(EventKind.ENDED, OTHER, AgentState.EXITED)
     assert await asyncio.wait_for(theirs, 5) is True
     assert not mine.done() and turns.waiting() == {CODER: 1}
-    await told.tell(EventKind.ENDED)
+    await turns_told.tell(EventKind.ENDED)
     assert await asyncio.wait_for(mine, 5) is True
 
 
-async def test_every_wait_on_one_agent_is_woken_by_one_end(turns: Turns, told: Told) -> None:
+async def test_every_wait_on_one_agent_is_woken_by_one_end(turns: Turns, turns_told: Told) -> None:
     """Two waits on one agent's turn share the one listener; one end wakes both."""
     first = asyncio.create_task(turns.over(CODER, within=60))
     second = asyncio.create_task(turns.over(CODER, within=60))
     await _registered(turns, count=2)
-    assert len(told.listeners) == 1
-    await told.tell(EventKind.TURN_OVER, state=AgentState.IDLE)
+    assert len(turns_told.listeners) == 1
+    await turns_told.tell(EventKind.TURN_OVER, state=AgentState.IDLE)
     assert await asyncio.wait_for(asyncio.gather(first, second), 5) == [True, True]
     assert turns.waiting() == {}
 
@@ -142,7 +142,7 @@ async def test_the_deadline_ends_a_wait_nobody_ends(turns: Turns) -> None:
     assert turns.waiting() == {}
 
 
-async def test_a_cancelled_wait_leaves_nothing_registered(turns: Turns, told: Told) -> None:
+async def test_a_cancelled_wait_leaves_nothing_registered(turns: Turns, turns_told: Told) -> None:
     """A wait whose waiter is cancelled (a stop) is gone; a later end wakes nobody."""
     waiting = asyncio.create_task(turns.over(CODER, within=60))
     await _registered(turns)
@@ -150,54 +150,58 @@ async def test_a_cancelled_wait_leaves_nothing_registered(turns: Turns, told: To
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert turns.waiting() == {}
-    await told.tell(EventKind.ENDED)  # nobody to wake, nothing raised
+    await turns_told.tell(EventKind.ENDED)  # nobody to wake, nothing raised
 
 
-async def test_an_end_heard_before_the_wait_began_is_not_missed(turns: Turns, told: Told) -> None:
+async def test_an_end_heard_before_the_wait_began_is_not_missed(
+    turns: Turns, turns_told: Told
+) -> None:
     """A mark read during the turn, its end told before the wait registers: the wait is over
     at once; a mark with no end since waits for one (another agent's end does not move it)."""
     mark = turns.ends(CODER)
-    await told.tell(EventKind.TURN_OVER, state=AgentState.IDLE)  # before anyone waits
+    await turns_told.tell(EventKind.TURN_OVER, state=AgentState.IDLE)  # before anyone waits
     assert await asyncio.wait_for(turns.over(CODER, within=60, since=mark), 5) is True
     mark = turns.ends(CODER)
-    await told.tell(EventKind.ENDED, OTHER, AgentState.EXITED)
-    await told.tell(EventKind.TURN_OVER)  # its next turn began at once: not over
+    await turns_told.tell(EventKind.ENDED, OTHER, AgentState.EXITED)
+    await turns_told.tell(EventKind.TURN_OVER)  # its next turn began at once: not over
     waiting = asyncio.create_task(turns.over(CODER, within=60, since=mark))
     await _registered(turns)
     assert not waiting.done()
-    await told.tell(EventKind.FROZEN)
+    await turns_told.tell(EventKind.FROZEN)
     assert await asyncio.wait_for(waiting, 5) is True
     assert turns.waiting() == {}
 
 
-async def test_a_wait_on_a_run_is_not_ended_by_another_runs_end(turns: Turns, told: Told) -> None:
+async def test_a_wait_on_a_run_is_not_ended_by_another_runs_end(
+    turns: Turns, turns_told: Told
+) -> None:
     """A wait naming run 7: the end of run 8 leaves it, and is no end since its mark; the
     end of run 7, or of no run told (the watchdog giving up), ends it."""
     mark = turns.ends(CODER, run_id=7)
-    await told.tell(EventKind.ENDED, state=AgentState.EXITED, run_id=8)
+    await turns_told.tell(EventKind.ENDED, state=AgentState.EXITED, run_id=8)
     waiting = asyncio.create_task(turns.over(CODER, within=60, since=mark, run_id=7))
     await _registered(turns)
-    await told.tell(EventKind.TURN_OVER, state=AgentState.IDLE, run_id=8)
+    await turns_told.tell(EventKind.TURN_OVER, state=AgentState.IDLE, run_id=8)
     await asyncio.sleep(0)
     assert not waiting.done()
-    await told.tell(EventKind.TURN_OVER, state=AgentState.IDLE, run_id=7)
+    await turns_told.tell(EventKind.TURN_OVER, state=AgentState.IDLE, run_id=7)
     assert await asyncio.wait_for(waiting, 5) is True
     unnamed = asyncio.create_task(turns.over(CODER, within=60, run_id=7))
     await _registered(turns)
-    await told.tell(EventKind.GAVE_UP, state=AgentState.FAILED, run_id=None)
+    await turns_told.tell(EventKind.GAVE_UP, state=AgentState.FAILED, run_id=None)
     assert await asyncio.wait_for(unnamed, 5) is True
     assert turns.ends(CODER, run_id=7) == turns.ends(CODER) == 4  # the 4th: unnamed
 
 
 async def test_the_mark_of_any_run_moves_with_every_end_however_many_runs(
-    turns: Turns, told: Told
+    turns: Turns, turns_told: Told
 ) -> None:
     """Past the runs counted one by one, every end still moves the mark of any run; a mark
     on a run no longer counted has moved (over at once, never missed)."""
     first = turns.ends(CODER, run_id=1)
     marks = []
     for run in range(1, 21):
-        await told.tell(EventKind.ENDED, state=AgentState.EXITED, run_id=run)
+        await turns_told.tell(EventKind.ENDED, state=AgentState.EXITED, run_id=run)
         marks.append(turns.ends(CODER))
     assert marks == list(range(1, 21))
     assert turns.ends(CODER, run_id=1) != first
@@ -205,7 +209,7 @@ async def test_the_mark_of_any_run_moves_with_every_end_however_many_runs(
 
 
 @pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
+async def turns_fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     """A started Fleet whose roster starts the stub agent ``coder`` at once."""
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     made = real_fleet(
@@ -230,20 +234,20 @@ async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
         await ledger.close()
 
 
-async def test_the_fleet_tells_a_freeze_and_a_runs_end(fleet: Fleet) -> None:
+async def test_the_fleet_tells_a_freeze_and_a_runs_end(turns_fleet: Fleet) -> None:
     """The real fleet: a wait on a running stub agent ends when it is frozen, and another
     when it is stopped; neither before."""
-    turns = Turns(fleet.subscribe)
-    assert (await fleet.status(CODER)).state.is_live
+    turns = Turns(turns_fleet.subscribe)
+    assert (await turns_fleet.status(CODER)).state.is_live
     frozen = asyncio.create_task(turns.over(CODER, within=60))
     await _registered(turns)
     assert not frozen.done()
-    assert await fleet.freeze(CODER, reason="a test's pause", by="ann")
+    assert await turns_fleet.freeze(CODER, reason="a test's pause", by="ann")
     assert await asyncio.wait_for(frozen, 10) is True
-    await fleet.thaw(CODER)
+    await turns_fleet.thaw(CODER)
     ended = asyncio.create_task(turns.over(CODER, within=60))
     await _registered(turns)
     assert not ended.done()
-    await fleet.stop_agent(CODER)
+    await turns_fleet.stop_agent(CODER)
     assert await asyncio.wait_for(ended, 10) is True
     assert turns.waiting() == {}

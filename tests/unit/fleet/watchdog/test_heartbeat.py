@@ -59,7 +59,7 @@ def beats() -> Beats:
 
 
 @pytest.fixture
-async def server(tmp_path: Path, beats: Beats) -> AsyncIterator[HeartbeatServer]:
+async def heartbeat_server(tmp_path: Path, beats: Beats) -> AsyncIterator[HeartbeatServer]:
     started = HeartbeatServer(tmp_path / "state", beats)
     await started.start()
     yield started
@@ -67,7 +67,7 @@ async def server(tmp_path: Path, beats: Beats) -> AsyncIterator[HeartbeatServer]
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
+async def heartbeat_http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
 
@@ -84,36 +84,36 @@ async def post(
 
 
 async def test_beat_reaches_callback_with_kind(
-    server: HeartbeatServer, beats: Beats, http: aiohttp.ClientSession
+    heartbeat_server: HeartbeatServer, beats: Beats, heartbeat_http: aiohttp.ClientSession
 ) -> None:
     """A beat with the right token answers 204 after the callback got (agent, kind)."""
-    url, token = server.url_for(AGENT), server.token_for(AGENT)
-    assert url == f"http://127.0.0.1:{server.port}/heartbeat/{AGENT}"
-    assert await post(http, url, token, b'{"state": "working"}') == (204, b"")
-    assert await post(http, url, token, b'{"state": "waiting", "extra": 1}') == (204, b"")
-    assert await post(http, url, token) == (204, b"")
+    url, token = heartbeat_server.url_for(AGENT), heartbeat_server.token_for(AGENT)
+    assert url == f"http://127.0.0.1:{heartbeat_server.port}/heartbeat/{AGENT}"
+    assert await post(heartbeat_http, url, token, b'{"state": "working"}') == (204, b"")
+    assert await post(heartbeat_http, url, token, b'{"state": "waiting", "extra": 1}') == (204, b"")
+    assert await post(heartbeat_http, url, token) == (204, b"")
     assert beats.seen == [(AGENT, "working"), (AGENT, "waiting"), (AGENT, "beat")]
 
 
 async def test_wrong_token_or_unknown_agent_is_forbidden(
-    server: HeartbeatServer,
+    heartbeat_server: HeartbeatServer,
     beats: Beats,
-    http: aiohttp.ClientSession,
+    heartbeat_http: aiohttp.ClientSession,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Wrong, missing or another agent's token, an unknown or invalid name: 403, no detail,
     no callback, one warning per known agent, one for all unknown names (none of which is
     logged: anyone can send one), and no token in any log line."""
     caplog.set_level(logging.DEBUG, logger="fleet.watchdog.heartbeat")
-    token = server.token_for(AGENT)
-    other = server.token_for("other")
-    url = server.url_for(AGENT)
-    assert await post(http, url, "not-the-token") == (403, b"")
-    assert await post(http, url, "not-the-token") == (403, b"")
-    assert await post(http, url, None) == (403, b"")
-    assert await post(http, url, other) == (403, b"")
-    assert await post(http, url.replace(AGENT, "nobody"), token) == (403, b"")
-    assert await post(http, url.replace(AGENT, "Bad_Name"), token) == (403, b"")
+    token = heartbeat_server.token_for(AGENT)
+    other = heartbeat_server.token_for("other")
+    url = heartbeat_server.url_for(AGENT)
+    assert await post(heartbeat_http, url, "not-the-token") == (403, b"")
+    assert await post(heartbeat_http, url, "not-the-token") == (403, b"")
+    assert await post(heartbeat_http, url, None) == (403, b"")
+    assert await post(heartbeat_http, url, other) == (403, b"")
+    assert await post(heartbeat_http, url.replace(AGENT, "nobody"), token) == (403, b"")
+    assert await post(heartbeat_http, url.replace(AGENT, "Bad_Name"), token) == (403, b"")
     assert beats.seen == []
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert sum(AGENT in message for message in warnings) == 1
@@ -124,21 +124,21 @@ async def test_wrong_token_or_unknown_agent_is_forbidden(
 
 
 async def test_a_revoked_token_is_refused_saying_its_run_is_over(
-    server: HeartbeatServer,
+    heartbeat_server: HeartbeatServer,
     beats: Beats,
-    http: aiohttp.ClientSession,
+    heartbeat_http: aiohttp.ClientSession,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A token revoked (its run ended) gets 403, and the one warning names the agent and
     says its run is over — also once the agent holds its next run's token, which is new."""
     caplog.set_level(logging.WARNING, logger="fleet.watchdog.heartbeat")
-    url, old = server.url_for(AGENT), server.token_for(AGENT)
-    assert server.revoke(AGENT) is True
-    assert await post(http, url, old) == (403, b"")
-    new = server.token_for(AGENT)
+    url, old = heartbeat_server.url_for(AGENT), heartbeat_server.token_for(AGENT)
+    assert heartbeat_server.revoke(AGENT) is True
+    assert await post(heartbeat_http, url, old) == (403, b"")
+    new = heartbeat_server.token_for(AGENT)
     assert new != old
-    assert await post(http, url, new) == (204, b"")
-    assert await post(http, url, old) == (403, b"")
+    assert await post(heartbeat_http, url, new) == (204, b"")
+    assert await post(heartbeat_http, url, old) == (403, b"")
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     said = f"refused a heartbeat for {AGENT}: the token of a run that is over"
     assert sum(message.startswith(said) for message in warnings) == 2, warnings
@@ -147,67 +147,67 @@ async def test_a_revoked_token_is_refused_saying_its_run_is_over(
 
 
 async def test_oversize_body_is_refused(
-    server: HeartbeatServer, beats: Beats, http: aiohttp.ClientSession
+    heartbeat_server: HeartbeatServer, beats: Beats, heartbeat_http: aiohttp.ClientSession
 ) -> None:
     """A body over 4 KiB answers 413, with or without a Content-Length, and is not a beat."""
-    url, token = server.url_for(AGENT), server.token_for(AGENT)
+    url, token = heartbeat_server.url_for(AGENT), heartbeat_server.token_for(AGENT)
     big = b'{"state": "working", "pad": "' + b"x" * MAX_BODY + b'"}'
-    assert (await post(http, url, token, big))[0] == 413
+    assert (await post(heartbeat_http, url, token, big))[0] == 413
 
     async def chunked() -> AsyncIterator[bytes]:
         for _ in range(8):
             yield b" " * 1024
 
-    async with http.post(url, data=chunked(), headers={TOKEN_HEADER: token}) as response:
+    async with heartbeat_http.post(url, data=chunked(), headers={TOKEN_HEADER: token}) as response:
         assert response.status == 413
     assert beats.seen == []
 
 
 async def test_malformed_body_is_a_bad_request(
-    server: HeartbeatServer, beats: Beats, http: aiohttp.ClientSession
+    heartbeat_server: HeartbeatServer, beats: Beats, heartbeat_http: aiohttp.ClientSession
 ) -> None:
     """A body that is not {"state": "working"|"waiting"} answers 400 and is not a beat."""
-    url, token = server.url_for(AGENT), server.token_for(AGENT)
+    url, token = heartbeat_server.url_for(AGENT), heartbeat_server.token_for(AGENT)
     for body in (b"not json", b"[1]", b'{"state": "sleeping"}', b'{"state": 3}'):
-        assert (await post(http, url, token, body))[0] == 400
+        assert (await post(heartbeat_http, url, token, body))[0] == 400
     assert beats.seen == []
     assert parse_beat(b"  ") == "beat" and parse_beat(b"{}") == "beat"
 
 
 async def test_failing_callback_is_a_server_error(
-    server: HeartbeatServer, beats: Beats, http: aiohttp.ClientSession
+    heartbeat_server: HeartbeatServer, beats: Beats, heartbeat_http: aiohttp.ClientSession
 ) -> None:
     """When the callback raises, the agent hears 500 and the server keeps serving."""
-    url, token = server.url_for(AGENT), server.token_for(AGENT)
+    url, token = heartbeat_server.url_for(AGENT), heartbeat_server.token_for(AGENT)
     beats.fail = True
-    assert (await post(http, url, token))[0] == 500
+    assert (await post(heartbeat_http, url, token))[0] == 500
     beats.fail = False
-    assert (await post(http, url, token))[0] == 204
+    assert (await post(heartbeat_http, url, token))[0] == 204
 
 
 async def test_revoked_token_is_forbidden(
-    server: HeartbeatServer, beats: Beats, http: aiohttp.ClientSession
+    heartbeat_server: HeartbeatServer, beats: Beats, heartbeat_http: aiohttp.ClientSession
 ) -> None:
     """After revoke, the old token is refused and a new token_for issues a different one."""
-    url, token = server.url_for(AGENT), server.token_for(AGENT)
-    assert server.revoke(AGENT) is True
-    assert server.revoke(AGENT) is False
-    assert (await post(http, url, token))[0] == 403
-    assert server.token_for(AGENT) != token
+    url, token = heartbeat_server.url_for(AGENT), heartbeat_server.token_for(AGENT)
+    assert heartbeat_server.revoke(AGENT) is True
+    assert heartbeat_server.revoke(AGENT) is False
+    assert (await post(heartbeat_http, url, token))[0] == 403
+    assert heartbeat_server.token_for(AGENT) != token
     assert beats.seen == []
 
 
-async def test_tokens_are_per_agent_and_stable(server: HeartbeatServer) -> None:
+async def test_tokens_are_per_agent_and_stable(heartbeat_server: HeartbeatServer) -> None:
     """token_for returns the same token for an agent, different ones across agents, and
     refuses names outside the agent-name pattern."""
-    first = server.token_for(AGENT)
-    assert server.token_for(AGENT) == first
-    assert server.token_for("coder-2") != first
+    first = heartbeat_server.token_for(AGENT)
+    assert heartbeat_server.token_for(AGENT) == first
+    assert heartbeat_server.token_for("coder-2") != first
     assert len(first) == 32  # token_urlsafe(24)
     with pytest.raises(InvalidAgentName):
-        server.token_for("../etc")
+        heartbeat_server.token_for("../etc")
     with pytest.raises(InvalidAgentName):
-        server.url_for("a/b")
+        heartbeat_server.url_for("a/b")
 
 
 async def test_tokens_need_start(tmp_path: Path, beats: Beats) -> None:
@@ -229,7 +229,7 @@ async def test_tokens_need_start(tmp_path: Path, beats: Beats) -> None:
 
 
 async def test_token_and_port_survive_restart(
-    tmp_path: Path, beats: Beats, http: aiohttp.ClientSession
+    tmp_path: Path, beats: Beats, heartbeat_http: aiohttp.ClientSession
 ) -> None:
     """A new server on the same state dir binds the same port and accepts the old token
     once the start's sweep says its run goes on; the state file is the owner's only."""
@@ -250,14 +250,17 @@ async def test_token_and_port_survive_restart(
         assert second.url_for(AGENT) == url
         assert second.token_for(AGENT) == token
         assert second.keep_only([AGENT]) == []  # the start's sweep: its run goes on
-        assert (await post(http, url, token))[0] == 204
+        assert (await post(heartbeat_http, url, token))[0] == 204
     finally:
         await second.stop()
     assert beats.seen == [(AGENT, "beat")]
 
 
 async def test_taken_port_falls_back_with_warning(
-    tmp_path: Path, beats: Beats, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    beats: Beats,
+    heartbeat_http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """When the saved port is taken, the server listens elsewhere, warns, keeps the tokens
     and saves the new port."""
@@ -280,7 +283,7 @@ async def test_taken_port_falls_back_with_warning(
             assert "missed" in warning.getMessage()
             assert token not in caplog.text
             second.keep_only([AGENT])  # the start's sweep: its run goes on
-            assert (await post(http, second.url_for(AGENT), token))[0] == 204
+            assert (await post(heartbeat_http, second.url_for(AGENT), token))[0] == 204
             assert json.loads((tmp_path / STATE_FILE).read_text())["port"] == second.port
         finally:
             await second.stop()
@@ -307,14 +310,14 @@ async def test_binds_loopback_only(tmp_path: Path, beats: Beats) -> None:
         probe.bind(("127.0.0.1", 0))
         wanted = probe.getsockname()[1]
     for port in (0, wanted):
-        server = HeartbeatServer(tmp_path / str(port), beats, port=port)
-        await server.start()
+        heartbeat_server = HeartbeatServer(tmp_path / str(port), beats, port=port)
+        await heartbeat_server.start()
         try:
-            assert port in (0, server.port)
-            assert _listeners("/proc/net/tcp", server.port) == ["0100007F"]  # 127.0.0.1
-            assert _listeners("/proc/net/tcp6", server.port) == []
+            assert port in (0, heartbeat_server.port)
+            assert _listeners("/proc/net/tcp", heartbeat_server.port) == ["0100007F"]  # 127.0.0.1
+            assert _listeners("/proc/net/tcp6", heartbeat_server.port) == []
         finally:
-            await server.stop()
+            await heartbeat_server.stop()
 
 
 # -- the stub agent ------------------------------------------------------------------------
@@ -328,14 +331,14 @@ async def _read_until(stream: asyncio.StreamReader, text: str) -> None:
 
 
 async def test_stub_agent_beats_until_it_hangs(
-    server: HeartbeatServer, beats: Beats, tmp_path: Path
+    heartbeat_server: HeartbeatServer, beats: Beats, tmp_path: Path
 ) -> None:
     """The stub agent beats "working" on its prompt, then "waiting"; after `hang` it stays
     alive but neither beats nor answers."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "FLEETWARDEN_HEARTBEAT_URL": server.url_for("stub-1"),
-        "FLEETWARDEN_HEARTBEAT_TOKEN": server.token_for("stub-1"),
+        "FLEETWARDEN_HEARTBEAT_URL": heartbeat_server.url_for("stub-1"),
+        "FLEETWARDEN_HEARTBEAT_TOKEN": heartbeat_server.token_for("stub-1"),
     }
     argv = ["--heartbeat-interval", "0.1", "--step-delay", "0.2", "--prompt", "count to 3"]
     proc = await asyncio.create_subprocess_exec(

@@ -26,7 +26,7 @@ async def no_beat(agent: str, kind: str) -> None:
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[HeartbeatServer]:
+async def heartbeat_asks_server(tmp_path: Path) -> AsyncIterator[HeartbeatServer]:
     started = HeartbeatServer(tmp_path / "state", no_beat)
     await started.start()
     yield started
@@ -46,7 +46,7 @@ async def post(server: HeartbeatServer, body: bytes, token: str | None = None) -
         return response.status, await response.read()
 
 
-async def test_an_ask_is_answered_by_the_callback(server: HeartbeatServer) -> None:
+async def test_an_ask_is_answered_by_the_callback(heartbeat_asks_server: HeartbeatServer) -> None:
     """The hook's JSON (a large Write included) reaches ``on_ask``; its answer is the reply."""
     seen: list[tuple[str, bytes]] = []
 
@@ -54,31 +54,37 @@ async def test_an_ask_is_answered_by_the_callback(server: HeartbeatServer) -> No
         seen.append((agent, body))
         return b'{"answer": 1}'
 
-    server.take_asks(on_ask)
-    status, reply = await post(server, json.dumps(ASK).encode())
+    heartbeat_asks_server.take_asks(on_ask)
+    status, reply = await post(heartbeat_asks_server, json.dumps(ASK).encode())
     assert (status, reply) == (200, b'{"answer": 1}')
     assert seen == [(AGENT, json.dumps(ASK).encode())]
 
 
-async def test_without_a_callback_every_ask_is_denied(server: HeartbeatServer) -> None:
+async def test_without_a_callback_every_ask_is_denied(
+    heartbeat_asks_server: HeartbeatServer,
+) -> None:
     """No approvals here: the hook is told no at once, in its own terms."""
-    status, reply = await post(server, json.dumps(ASK).encode())
+    status, reply = await post(heartbeat_asks_server, json.dumps(ASK).encode())
     decision = json.loads(reply)["hookSpecificOutput"]
     assert status == 200 and decision["hookEventName"] == "PermissionRequest"
     assert decision["decision"]["behavior"] == "deny"
 
 
-async def test_bad_asks_are_refused(server: HeartbeatServer, tmp_path: Path) -> None:
+async def test_bad_asks_are_refused(heartbeat_asks_server: HeartbeatServer, tmp_path: Path) -> None:
     """A wrong token is 403, a body that is not a hook's JSON 400, one over 1 MiB 413."""
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     try:
-        server.take_asks(HookAsks(ledger.agents, ledger.heartbeats, ledger.runs, None).ask)
-        server.token_for(AGENT)
-        assert (await post(server, b"{}", token="x" * 32))[0] == 403
-        assert (await post(server, b"not json"))[0] == 400
-        assert (await post(server, b'{"no": "tool"}'))[0] == 400
-        assert (await post(server, b" " * (MAX_ASK + 1)))[0] == 413
-        status, reply = await post(server, json.dumps(ASK).encode())  # no such agent here
+        heartbeat_asks_server.take_asks(
+            HookAsks(ledger.agents, ledger.heartbeats, ledger.runs, None).ask
+        )
+        heartbeat_asks_server.token_for(AGENT)
+        assert (await post(heartbeat_asks_server, b"{}", token="x" * 32))[0] == 403
+        assert (await post(heartbeat_asks_server, b"not json"))[0] == 400
+        assert (await post(heartbeat_asks_server, b'{"no": "tool"}'))[0] == 400
+        assert (await post(heartbeat_asks_server, b" " * (MAX_ASK + 1)))[0] == 413
+        status, reply = await post(
+            heartbeat_asks_server, json.dumps(ASK).encode()
+        )  # no such agent here
         assert status == 200 and b'"deny"' in reply
     finally:
         await ledger.close()

@@ -83,7 +83,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def roster_removal_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     settings = FleetSettings(state_dir=tmp_path, stop_grace=2.0, reply_wait=0.5, reply_quiet=0.1)
     made = Rig(ledger, settings)
@@ -125,33 +125,40 @@ async def run_id(rig: Rig, name: str) -> int | None:
     return None if run is None else run.id
 
 
-async def test_a_reload_that_drops_a_running_agent_leaves_it_running_marked(rig: Rig) -> None:
+async def test_a_reload_that_drops_a_running_agent_leaves_it_running_marked(
+    roster_removal_rig: Rig,
+) -> None:
     """The dropped agent keeps running, `ps` marks it removed, and the diff says it runs on."""
-    fleet = await rig.fleet(BOTH)
+    fleet = await roster_removal_rig.fleet(BOTH)
     await fleet.spawn(LaunchRequest(GONE, collect=False))
     diff = await fleet.apply_roster({KEEP: spec(KEEP)})
     assert (diff.removed, diff.removed_running) == ((GONE,), (GONE,))
     [gone] = await fleet.ps()
     assert gone.state is AgentState.RUNNING and gone.removed_from_roster is not None
-    run = await rig.ledger.runs.last_run(GONE)
-    assert run is not None and rig.backends[0].is_alive(run.handle)
+    run = await roster_removal_rig.ledger.runs.last_run(GONE)
+    assert run is not None and roster_removal_rig.backends[0].is_alive(run.handle)
 
 
-async def test_the_watchdog_restarts_a_roster_agent_but_not_a_removed_one(rig: Rig) -> None:
+async def test_the_watchdog_restarts_a_roster_agent_but_not_a_removed_one(
+    roster_removal_rig: Rig,
+) -> None:
     """Both agents `restart: always` exit by themselves; the one still in the roster is
     restarted, the removed one is left exited however many sweeps follow."""
-    fleet = await rig.fleet(BOTH)
+    fleet = await roster_removal_rig.fleet(BOTH)
     for name in (KEEP, GONE):
         await fleet.spawn(LaunchRequest(name, collect=False))
     await fleet.apply_roster({KEEP: spec(KEEP)})
-    first_keep, first_gone = await run_id(rig, KEEP), await run_id(rig, GONE)
+    first_keep, first_gone = (
+        await run_id(roster_removal_rig, KEEP),
+        await run_id(roster_removal_rig, GONE),
+    )
     for name in (KEEP, GONE):
         await fleet.send(name, "exit")
     seen: list[Action] = []
 
     async def keep_restarted() -> bool:
         seen.extend(await watchdog(fleet))
-        return await run_id(rig, KEEP) != first_keep
+        return await run_id(roster_removal_rig, KEEP) != first_keep
 
     await eventually(keep_restarted)
     await eventually(lambda: state_is(fleet, GONE, AgentState.EXITED))
@@ -159,62 +166,64 @@ async def test_the_watchdog_restarts_a_roster_agent_but_not_a_removed_one(rig: R
         await asyncio.sleep(0.06)  # past the backoff: a restart would be due by now
         seen.extend(await watchdog(fleet))
     assert not [a for a in seen if a.name == GONE and isinstance(a, Restart | ScheduleRestart)]
-    assert await run_id(rig, GONE) == first_gone
+    assert await run_id(roster_removal_rig, GONE) == first_gone
     status = await fleet.status(GONE)
     assert status.state is AgentState.EXITED and status.removed_from_roster is not None
 
 
-async def test_a_restart_decided_before_the_reload_is_not_carried_out(rig: Rig) -> None:
+async def test_a_restart_decided_before_the_reload_is_not_carried_out(
+    roster_removal_rig: Rig,
+) -> None:
     """A Restart the sweep decided on a snapshot from before the reload launches nothing."""
-    fleet = await rig.fleet(BOTH)
+    fleet = await roster_removal_rig.fleet(BOTH)
     await fleet.spawn(LaunchRequest(GONE, collect=False))
     await fleet.stop_agent(GONE)
-    before = await run_id(rig, GONE)
+    before = await run_id(roster_removal_rig, GONE)
     await fleet.apply_roster({KEEP: spec(KEEP)})
     await fleet.apply_watchdog([Restart(GONE, 1, "exited with exit status 0")])
-    assert await run_id(rig, GONE) == before
+    assert await run_id(roster_removal_rig, GONE) == before
     assert await state_of(fleet, GONE) is AgentState.STOPPED
 
 
 async def test_an_entry_gone_while_fleetwarden_was_down_counts_as_removed_at_start(
-    rig: Rig,
+    roster_removal_rig: Rig,
 ) -> None:
     """A Fleetwarden started on a config without the agent marks it removed at once."""
-    first = await rig.fleet(BOTH)
+    first = await roster_removal_rig.fleet(BOTH)
     await first.spawn(LaunchRequest(GONE, collect=False))
     await first.stop_agent(GONE)
     await first.stop()
-    second = await rig.fleet({KEEP: spec(KEEP)})
+    second = await roster_removal_rig.fleet({KEEP: spec(KEEP)})
     [gone] = await second.ps()
     assert gone.name == GONE and gone.removed_from_roster is not None
 
 
-async def test_an_agent_back_in_the_roster_is_no_longer_marked(rig: Rig) -> None:
+async def test_an_agent_back_in_the_roster_is_no_longer_marked(roster_removal_rig: Rig) -> None:
     """A later reload that has the agent again undoes the removal."""
-    fleet = await rig.fleet(BOTH)
+    fleet = await roster_removal_rig.fleet(BOTH)
     await fleet.spawn(LaunchRequest(GONE, collect=False))
     await fleet.apply_roster({KEEP: spec(KEEP)})
     await fleet.apply_roster(BOTH)
     assert (await fleet.status(GONE)).removed_from_roster is None
 
 
-async def test_restarts_keep_the_mark_and_a_spawn_clears_it(rig: Rig) -> None:
+async def test_restarts_keep_the_mark_and_a_spawn_clears_it(roster_removal_rig: Rig) -> None:
     """An operator's restart of a removed agent leaves it removed; spawning it once it has
     ended makes it an ad hoc agent, whose policy the watchdog applies again."""
-    fleet = await rig.fleet(BOTH)
+    fleet = await roster_removal_rig.fleet(BOTH)
     await fleet.spawn(LaunchRequest(GONE, collect=False))
     await fleet.apply_roster({KEEP: spec(KEEP)})
     await fleet.restart(GONE)
     assert (await fleet.status(GONE)).removed_from_roster is not None
     await fleet.stop_agent(GONE)
     await fleet.spawn(LaunchRequest(GONE, collect=False))
-    record = await rig.ledger.agents.get_agent(GONE)
+    record = await roster_removal_rig.ledger.agents.get_agent(GONE)
     assert record is not None and (record.origin, record.removed_at) == ("spawn", None)
 
 
-async def test_forget_is_refused_while_the_agent_runs(rig: Rig) -> None:
+async def test_forget_is_refused_while_the_agent_runs(roster_removal_rig: Rig) -> None:
     """A live agent cannot be forgotten: the error says to stop it first."""
-    fleet = await rig.fleet(BOTH)
+    fleet = await roster_removal_rig.fleet(BOTH)
     await fleet.spawn(LaunchRequest(GONE, collect=False))
     await fleet.apply_roster({KEEP: spec(KEEP)})
     with pytest.raises(AgentStillRunning, match=r"^gone is running: `stop gone` first$"):
@@ -223,16 +232,18 @@ async def test_forget_is_refused_while_the_agent_runs(rig: Rig) -> None:
 
 
 async def test_forget_takes_an_ended_agent_out_of_ps_and_keeps_its_runs_and_usage(
-    rig: Rig,
+    roster_removal_rig: Rig,
 ) -> None:
     """A forgotten agent leaves `ps` and the watchdog's snapshot; its run and its usage stay
     in the ledger; a later spawn starts it afresh, its old run still there."""
-    fleet = await rig.fleet(BOTH)
+    fleet = await roster_removal_rig.fleet(BOTH)
     await fleet.spawn(LaunchRequest(GONE, collect=False))
-    await rig.ledger.metering.record_metering([metered(GONE, SystemClock().now())], [])
+    await roster_removal_rig.ledger.metering.record_metering(
+        [metered(GONE, SystemClock().now())], []
+    )
     await fleet.apply_roster({KEEP: spec(KEEP)})
     await fleet.stop_agent(GONE)
-    old_run = await run_id(rig, GONE)
+    old_run = await run_id(roster_removal_rig, GONE)
     await fleet.forget(GONE)
     assert await fleet.ps() == []
     assert (await fleet.watchdog_snapshot()).views == ()
@@ -241,22 +252,24 @@ async def test_forget_takes_an_ended_agent_out_of_ps_and_keeps_its_runs_and_usag
         await fleet.status(GONE)
     since = fleet.window_start("today") - timedelta(days=1)
     assert [total.agent for total in await fleet.usage(since)] == [GONE]
-    assert await run_id(rig, GONE) == old_run
+    assert await run_id(roster_removal_rig, GONE) == old_run
     outcome = await fleet.spawn(LaunchRequest(GONE, collect=False))
     assert outcome.started
-    run = await rig.ledger.runs.last_run(GONE)
+    run = await roster_removal_rig.ledger.runs.last_run(GONE)
     assert old_run is not None and run is not None and run.id > old_run
     [again] = await fleet.ps()
     assert again.state is AgentState.RUNNING and again.removed_from_roster is None
 
 
-async def test_a_sweeps_marks_are_carried_out_in_order_with_the_stalls_told(rig: Rig) -> None:
+async def test_a_sweeps_marks_are_carried_out_in_order_with_the_stalls_told(
+    roster_removal_rig: Rig,
+) -> None:
     """State marks (written together) and other actions keep their order; a stall is
     told to the listeners, and a mark for an agent nobody knows fails alone."""
     from fleet.events import EventKind, FleetEvent
     from fleet.watchdog.verdicts import MarkIdle, MarkRunning, MarkStalled, ResetRestarts
 
-    fleet = await rig.fleet(BOTH)
+    fleet = await roster_removal_rig.fleet(BOTH)
     told: list[FleetEvent] = []
 
     async def listen(event: FleetEvent) -> None:
@@ -276,7 +289,7 @@ async def test_a_sweeps_marks_are_carried_out_in_order_with_the_stalls_told(rig:
     )
     assert await state_of(fleet, KEEP) is AgentState.RUNNING  # the later mark, after the reset
     assert await state_of(fleet, GONE) is AgentState.STALLED
-    events = await rig.ledger.agents.agent_events(KEEP)
+    events = await roster_removal_rig.ledger.agents.agent_events(KEEP)
     assert [e.to_state for e in events[:2]] == [AgentState.RUNNING, AgentState.IDLE]
     assert [(e.agent, e.kind) for e in told if e.kind is EventKind.STALLED] == [
         (GONE, EventKind.STALLED)

@@ -30,7 +30,7 @@ KEYS = make_app_key()  # one key pair for the module: RSA keys are slow to make
 
 
 @pytest.fixture
-async def github(clock: ManualClock) -> AsyncIterator[FakeGitHub]:
+async def app_token_github(clock: ManualClock) -> AsyncIterator[FakeGitHub]:
     async with FakeGitHub(pat=None, clock=clock) as fake:
         fake.add_repo(REPO, base_sha=HEAD)
         fake.add_repo("acme/other")
@@ -41,8 +41,8 @@ async def github(clock: ManualClock) -> AsyncIterator[FakeGitHub]:
 
 
 @pytest.fixture
-async def api(github: FakeGitHub, clock: ManualClock) -> AsyncIterator[GitHubApi]:
-    client = GitHubApi(github.api_url, AppKey(str(APP_ID), KEYS[0]), clock=clock)
+async def api(app_token_github: FakeGitHub, clock: ManualClock) -> AsyncIterator[GitHubApi]:
+    client = GitHubApi(app_token_github.api_url, AppKey(str(APP_ID), KEYS[0]), clock=clock)
     yield client
     await client.close()
 
@@ -76,18 +76,22 @@ def test_the_jwt_is_rs256_backdated_and_short() -> None:
     )
 
 
-async def test_callers_together_share_one_mint(github: FakeGitHub, api: GitHubApi) -> None:
+async def test_callers_together_share_one_mint(
+    app_token_github: FakeGitHub, api: GitHubApi
+) -> None:
     """Five calls at once find the installation once and mint one token, as the App."""
-    number = github.add_issue(REPO, "x")
+    number = app_token_github.add_issue(REPO, "x")
     issues = await asyncio.gather(*(api.issue(SLUG, number) for _ in range(5)))
     assert {issue.number for issue in issues} == {number}
-    assert _mints(github) == 1
-    assert [seen.credential for seen in github.requests] == ["app", "app"] + ["installation"] * 5
-    assert github.requests[0].path == "/repos/acme/app/installation"
+    assert _mints(app_token_github) == 1
+    assert [seen.credential for seen in app_token_github.requests] == ["app", "app"] + [
+        "installation"
+    ] * 5
+    assert app_token_github.requests[0].path == "/repos/acme/app/installation"
 
 
 async def test_the_token_is_renewed_five_minutes_before_it_expires(
-    github: FakeGitHub, api: GitHubApi, clock: ManualClock
+    app_token_github: FakeGitHub, api: GitHubApi, clock: ManualClock
 ) -> None:
     """A token lasts its hour less five minutes: then another is minted."""
     first = await api.git_token(SLUG)
@@ -95,15 +99,17 @@ async def test_the_token_is_renewed_five_minutes_before_it_expires(
     assert await api.git_token(SLUG) == first
     clock.advance(61)
     second = await api.git_token(SLUG)
-    assert second != first and _mints(github) == 2
-    assert set(github.minted_tokens()) == {first, second}
+    assert second != first and _mints(app_token_github) == 2
+    assert set(app_token_github.minted_tokens()) == {first, second}
 
 
-async def test_a_token_reaches_only_its_repository(github: FakeGitHub, api: GitHubApi) -> None:
+async def test_a_token_reaches_only_its_repository(
+    app_token_github: FakeGitHub, api: GitHubApi
+) -> None:
     """The token minted for acme/app is narrowed to it: acme/other is Not Found with it."""
-    github.add_issue("acme/other", "x")
+    app_token_github.add_issue("acme/other", "x")
     token = await api.git_token(SLUG)
-    narrowed = GitHubApi(github.api_url, token)
+    narrowed = GitHubApi(app_token_github.api_url, token)
     try:
         with pytest.raises(ForgeApiError) as caught:
             await narrowed.issue(Slug("acme", "other"), 1)
@@ -113,47 +119,47 @@ async def test_a_token_reaches_only_its_repository(github: FakeGitHub, api: GitH
 
 
 async def test_membership_uses_an_org_token_that_only_reads_members(
-    github: FakeGitHub, api: GitHubApi
+    app_token_github: FakeGitHub, api: GitHubApi
 ) -> None:
     """In-org questions get the org installation's token narrowed to members: read."""
-    github.add_org_member("acme", "alice")
+    app_token_github.add_org_member("acme", "alice")
     assert await api.in_org("acme", "alice")
-    (grant,) = github.credentials.minted.values()
+    (grant,) = app_token_github.credentials.minted.values()
     assert dict(grant.permissions) == {"members": "read"}
-    token = github.minted_tokens()[0]
-    member_reader = GitHubApi(github.api_url, token)
+    token = app_token_github.minted_tokens()[0]
+    member_reader = GitHubApi(app_token_github.api_url, token)
     try:
         with pytest.raises(ForgeApiError) as caught:
-            await member_reader.comment(SLUG, github.add_issue(REPO, "x"), "hi")
+            await member_reader.comment(SLUG, app_token_github.add_issue(REPO, "x"), "hi")
         assert caught.value.status == 403
     finally:
         await member_reader.close()
 
 
 async def test_a_refused_token_is_forgotten_and_minted_again(
-    github: FakeGitHub, api: GitHubApi
+    app_token_github: FakeGitHub, api: GitHubApi
 ) -> None:
     """GitHub refusing a token (401) drops it: the next call works with a new one."""
-    number = github.add_issue(REPO, "x")
+    number = app_token_github.add_issue(REPO, "x")
     await api.issue(SLUG, number)
-    github.expire_tokens()
+    app_token_github.expire_tokens()
     with pytest.raises(ForgeApiError) as caught:
         await api.issue(SLUG, number)
     assert caught.value.status == 401
     assert (await api.issue(SLUG, number)).number == number
-    assert _mints(github) == 2
+    assert _mints(app_token_github) == 2
 
 
 async def test_an_installation_made_again_is_found_again(
-    github: FakeGitHub, api: GitHubApi
+    app_token_github: FakeGitHub, api: GitHubApi
 ) -> None:
     """An App uninstalled and installed again (a new id): the old token is refused (401),
     then the old installation (404), and the call after finds the new one."""
-    number = github.add_issue(REPO, "x")
+    number = app_token_github.add_issue(REPO, "x")
     await api.issue(SLUG, number)
-    github.credentials.installations.clear()
-    github.install_app("acme")
-    github.expire_tokens()
+    app_token_github.credentials.installations.clear()
+    app_token_github.install_app("acme")
+    app_token_github.expire_tokens()
     statuses = []
     for _ in range(2):
         with pytest.raises(ForgeApiError) as caught:
@@ -163,7 +169,9 @@ async def test_an_installation_made_again_is_found_again(
     assert (await api.issue(SLUG, number)).number == number
 
 
-async def test_check_runs_are_made_and_completed(github: FakeGitHub, api: GitHubApi) -> None:
+async def test_check_runs_are_made_and_completed(
+    app_token_github: FakeGitHub, api: GitHubApi
+) -> None:
     """A check run is created on the head commit and completed with a conclusion."""
     made = await api.check_run(
         SLUG, head_sha=HEAD, title="Fleetwarden", summary="working", status="in_progress"
@@ -179,7 +187,7 @@ async def test_check_runs_are_made_and_completed(github: FakeGitHub, api: GitHub
         check_id=made,
     )
     assert again == made
-    (run,) = github.check_runs(REPO)
+    (run,) = app_token_github.check_runs(REPO)
     assert (run.status, run.conclusion, run.summary) == ("completed", "success", "done")
     with pytest.raises(ForgeApiError) as caught:
         await api.check_run(SLUG, head_sha="9" * 40, title="t", summary="s", status="queued")
@@ -187,19 +195,19 @@ async def test_check_runs_are_made_and_completed(github: FakeGitHub, api: GitHub
 
 
 async def test_the_wrong_key_and_a_missing_installation_are_refused(
-    github: FakeGitHub, api: GitHubApi, caplog: pytest.LogCaptureFixture
+    app_token_github: FakeGitHub, api: GitHubApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A JWT from another key is 401; a repository the App is not on is 404; no key,
     JWT or token is in any message or log line."""
     caplog.set_level(logging.DEBUG)
-    github.add_repo("stranger/repo")
+    app_token_github.add_repo("stranger/repo")
     with pytest.raises(ForgeApiError) as missing:
         await api.issue(Slug("stranger", "repo"), 1)
     assert (
         str(missing.value) == "GitHub refused GET /repos/stranger/repo/installation: 404 Not Found"
     )
     other_private, _ = make_app_key()
-    wrong = GitHubApi(github.api_url, AppKey(str(APP_ID), other_private))
+    wrong = GitHubApi(app_token_github.api_url, AppKey(str(APP_ID), other_private))
     try:
         with pytest.raises(ForgeApiError) as bad:
             await wrong.issue(SLUG, 1)
@@ -207,11 +215,15 @@ async def test_the_wrong_key_and_a_missing_installation_are_refused(
         await wrong.close()
     assert bad.value.status == 401
     assert "A JSON web token could not be decoded" in str(bad.value)
-    secrets = [*github.minted_tokens(), KEYS[0].splitlines()[1], other_private.splitlines()[1]]
+    secrets = [
+        *app_token_github.minted_tokens(),
+        KEYS[0].splitlines()[1],
+        other_private.splitlines()[1],
+    ]
     for secret in secrets:
         assert secret not in caplog.text
         assert secret not in str(missing.value) + str(bad.value)
-    assert github.requests[-1].status == 401
+    assert app_token_github.requests[-1].status == 401
 
 
 def test_a_bad_private_key_is_refused_without_showing_it() -> None:

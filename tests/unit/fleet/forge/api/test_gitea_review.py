@@ -20,7 +20,7 @@ SLUG = Slug("acme", "app")
 
 
 @pytest.fixture
-async def gitea() -> AsyncIterator[FakeGitea]:
+async def gitea_review_gitea() -> AsyncIterator[FakeGitea]:
     async with FakeGitea() as fake:
         fake.add_repo(REPO, files={"README.md": "hello\n"})
         fake.add_collaborator(REPO, BOT_LOGIN, "admin")
@@ -30,8 +30,8 @@ async def gitea() -> AsyncIterator[FakeGitea]:
 
 
 @pytest.fixture
-async def api(gitea: FakeGitea) -> AsyncIterator[GiteaApi]:
-    client = GiteaApi(gitea.api_url, GITEA_TOKEN)
+async def gitea_review_api(gitea_review_gitea: FakeGitea) -> AsyncIterator[GiteaApi]:
+    client = GiteaApi(gitea_review_gitea.api_url, GITEA_TOKEN)
     yield client
     await client.close()
 
@@ -44,12 +44,14 @@ def test_the_wip_prefixes_come_off_however_many() -> None:
     assert without_wip("WIP:") == ""
 
 
-async def test_a_review_is_posted_in_giteas_words(gitea: FakeGitea, api: GiteaApi) -> None:
-    number = gitea.add_pull(REPO, "feature", author="alice")
-    address = await api.review(SLUG, number, "Fine by me.", event="APPROVE")
-    await api.review(SLUG, number, "One more thing.", event="REQUEST_CHANGES")
-    await api.review(SLUG, number, "Noted.")
-    assert gitea.reviews_of(REPO, number) == [
+async def test_a_review_is_posted_in_giteas_words(
+    gitea_review_gitea: FakeGitea, gitea_review_api: GiteaApi
+) -> None:
+    number = gitea_review_gitea.add_pull(REPO, "feature", author="alice")
+    address = await gitea_review_api.review(SLUG, number, "Fine by me.", event="APPROVE")
+    await gitea_review_api.review(SLUG, number, "One more thing.", event="REQUEST_CHANGES")
+    await gitea_review_api.review(SLUG, number, "Noted.")
+    assert gitea_review_gitea.reviews_of(REPO, number) == [
         (BOT_LOGIN, "APPROVED", "Fine by me."),
         (BOT_LOGIN, "REQUEST_CHANGES", "One more thing."),
         (BOT_LOGIN, "COMMENT", "Noted."),
@@ -58,60 +60,66 @@ async def test_a_review_is_posted_in_giteas_words(gitea: FakeGitea, api: GiteaAp
 
 
 async def test_ones_own_approval_is_giteas_422_in_its_words(
-    gitea: FakeGitea, api: GiteaApi
+    gitea_review_gitea: FakeGitea, gitea_review_api: GiteaApi
 ) -> None:
-    number = gitea.add_pull(REPO, "feature", author=BOT_LOGIN)
+    number = gitea_review_gitea.add_pull(REPO, "feature", author=BOT_LOGIN)
     with pytest.raises(ForgeApiError) as approving:
-        await api.review(SLUG, number, "mine", event="APPROVE")
+        await gitea_review_api.review(SLUG, number, "mine", event="APPROVE")
     with pytest.raises(ForgeApiError) as asking:
-        await api.review(SLUG, number, "mine", event="REQUEST_CHANGES")
+        await gitea_review_api.review(SLUG, number, "mine", event="REQUEST_CHANGES")
     assert approving.value.status == asking.value.status == 422
     assert str(approving.value).endswith("approve your own pull is not allowed")
     assert str(asking.value).endswith("reject your own pull is not allowed")
-    assert gitea.reviews_of(REPO, number) == []
+    assert gitea_review_gitea.reviews_of(REPO, number) == []
 
 
-async def test_a_comment_without_words_is_refused(gitea: FakeGitea, api: GiteaApi) -> None:
-    number = gitea.add_pull(REPO, "feature", author="alice")
+async def test_a_comment_without_words_is_refused(
+    gitea_review_gitea: FakeGitea, gitea_review_api: GiteaApi
+) -> None:
+    number = gitea_review_gitea.add_pull(REPO, "feature", author="alice")
     with pytest.raises(ForgeApiError) as refused:
-        await api.review(SLUG, number, " ")
+        await gitea_review_api.review(SLUG, number, " ")
     assert refused.value.status == 422 and "requires a body" in str(refused.value)
 
 
 @pytest.mark.parametrize("title", ["WIP: Fix it", "[WIP] Fix it", "wip: Fix it"])
 async def test_a_draft_loses_its_prefix_and_nothing_else(
-    gitea: FakeGitea, api: GiteaApi, title: str
+    gitea_review_gitea: FakeGitea, gitea_review_api: GiteaApi, title: str
 ) -> None:
-    number = gitea.add_pull(REPO, "feature", title=title, body="the body", author="alice")
-    assert gitea.is_draft(REPO, number)
-    await api.ready_for_review(SLUG, number)
-    assert not gitea.is_draft(REPO, number)
-    pull = await api.pull(SLUG, number)
+    number = gitea_review_gitea.add_pull(
+        REPO, "feature", title=title, body="the body", author="alice"
+    )
+    assert gitea_review_gitea.is_draft(REPO, number)
+    await gitea_review_api.ready_for_review(SLUG, number)
+    assert not gitea_review_gitea.is_draft(REPO, number)
+    pull = await gitea_review_api.pull(SLUG, number)
     assert (pull.title, pull.body, pull.draft) == ("Fix it", "the body", False)
-    edits = [seen for seen in gitea.requests if seen.method == "PATCH"]
-    await api.ready_for_review(SLUG, number)  # ready already: no edit
-    assert [seen for seen in gitea.requests if seen.method == "PATCH"] == edits
+    edits = [seen for seen in gitea_review_gitea.requests if seen.method == "PATCH"]
+    await gitea_review_api.ready_for_review(SLUG, number)  # ready already: no edit
+    assert [seen for seen in gitea_review_gitea.requests if seen.method == "PATCH"] == edits
 
 
 async def test_a_pull_request_is_made_a_draft_again_by_its_wip_prefix(
-    gitea: FakeGitea, api: GiteaApi
+    gitea_review_gitea: FakeGitea, gitea_review_api: GiteaApi
 ) -> None:
     """`to_draft` puts Gitea's WIP prefix back on the title, once."""
-    number = gitea.add_pull(REPO, "feature", title="Fix it", body="the body", author="alice")
-    await api.to_draft(SLUG, number)
-    assert gitea.is_draft(REPO, number)
-    pull = await api.pull(SLUG, number)
+    number = gitea_review_gitea.add_pull(
+        REPO, "feature", title="Fix it", body="the body", author="alice"
+    )
+    await gitea_review_api.to_draft(SLUG, number)
+    assert gitea_review_gitea.is_draft(REPO, number)
+    pull = await gitea_review_api.pull(SLUG, number)
     assert (pull.title, pull.body, pull.draft) == ("WIP: Fix it", "the body", True)
-    edits = [seen for seen in gitea.requests if seen.method == "PATCH"]
-    await api.to_draft(SLUG, number)  # a draft already: no edit
-    assert [seen for seen in gitea.requests if seen.method == "PATCH"] == edits
+    edits = [seen for seen in gitea_review_gitea.requests if seen.method == "PATCH"]
+    await gitea_review_api.to_draft(SLUG, number)  # a draft already: no edit
+    assert [seen for seen in gitea_review_gitea.requests if seen.method == "PATCH"] == edits
 
 
 async def test_a_title_that_is_only_its_prefix_is_not_emptied(
-    gitea: FakeGitea, api: GiteaApi
+    gitea_review_gitea: FakeGitea, gitea_review_api: GiteaApi
 ) -> None:
-    number = gitea.add_pull(REPO, "feature", title="WIP:", author="alice")
+    number = gitea_review_gitea.add_pull(REPO, "feature", title="WIP:", author="alice")
     with pytest.raises(ForgeApiError) as refused:
-        await api.ready_for_review(SLUG, number)
+        await gitea_review_api.ready_for_review(SLUG, number)
     assert "only its WIP prefix" in str(refused.value)
-    assert gitea.is_draft(REPO, number)
+    assert gitea_review_gitea.is_draft(REPO, number)

@@ -28,7 +28,7 @@ NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def github() -> AsyncIterator[FakeGitHub]:
+async def github_review_github() -> AsyncIterator[FakeGitHub]:
     async with FakeGitHub() as fake:
         fake.add_repo(REPO, base_sha="1" * 40, files={"README.md": "hello\n"})
         fake.set_branch(REPO, "feature", "2" * 40)
@@ -39,8 +39,8 @@ async def github() -> AsyncIterator[FakeGitHub]:
 
 
 @pytest.fixture
-async def api(github: FakeGitHub) -> AsyncIterator[GitHubApi]:
-    client = GitHubApi(github.api_url, DEFAULT_PAT)
+async def github_review_api(github_review_github: FakeGitHub) -> AsyncIterator[GitHubApi]:
+    client = GitHubApi(github_review_github.api_url, DEFAULT_PAT)
     yield client
     await client.close()
 
@@ -63,96 +63,107 @@ def test_graphql_is_under_the_api_root_on_github_com_and_beside_v3_on_an_enterpr
 
 
 async def test_a_review_is_posted_with_its_event_and_body(
-    github: FakeGitHub, api: GitHubApi
+    github_review_github: FakeGitHub, github_review_api: GitHubApi
 ) -> None:
-    number = github.add_pull(REPO, "feature", author="alice")
-    address = await api.review(SLUG, number, "Fine by me.", event="APPROVE")
-    [(author, state, body)] = github.reviews_of(REPO, number)
+    number = github_review_github.add_pull(REPO, "feature", author="alice")
+    address = await github_review_api.review(SLUG, number, "Fine by me.", event="APPROVE")
+    [(author, state, body)] = github_review_github.reviews_of(REPO, number)
     assert (author, state, body) == (BOT_LOGIN, "APPROVED", "Fine by me.")
     assert address.startswith(f"https://github.com/{REPO}/pull/{number}#pullrequestreview-")
     assert ("POST", f"/repos/{REPO}/pulls/{number}/reviews", 200, "pat") in [
-        (seen.method, seen.path, seen.status, seen.credential) for seen in github.requests
+        (seen.method, seen.path, seen.status, seen.credential)
+        for seen in github_review_github.requests
     ]
 
 
 async def test_ones_own_approval_is_githubs_422_in_its_words(
-    github: FakeGitHub, api: GitHubApi
+    github_review_github: FakeGitHub, github_review_api: GitHubApi
 ) -> None:
-    number = github.add_pull(REPO, "feature", author=BOT_LOGIN)
+    number = github_review_github.add_pull(REPO, "feature", author=BOT_LOGIN)
     with pytest.raises(ForgeApiError) as approving:
-        await api.review(SLUG, number, "mine", event="APPROVE")
+        await github_review_api.review(SLUG, number, "mine", event="APPROVE")
     with pytest.raises(ForgeApiError) as asking:
-        await api.review(SLUG, number, "mine", event="REQUEST_CHANGES")
+        await github_review_api.review(SLUG, number, "mine", event="REQUEST_CHANGES")
     assert approving.value.status == asking.value.status == 422
     assert str(approving.value).endswith("Review Can not approve your own pull request")
     assert str(asking.value).endswith("Review Can not request changes on your own pull request")
-    await api.review(SLUG, number, "A comment is fine.")
-    assert github.reviews_of(REPO, number) == [(BOT_LOGIN, "COMMENTED", "A comment is fine.")]
+    await github_review_api.review(SLUG, number, "A comment is fine.")
+    assert github_review_github.reviews_of(REPO, number) == [
+        (BOT_LOGIN, "COMMENTED", "A comment is fine.")
+    ]
 
 
-async def test_a_comment_without_words_is_refused(github: FakeGitHub, api: GitHubApi) -> None:
-    number = github.add_pull(REPO, "feature", author="alice")
+async def test_a_comment_without_words_is_refused(
+    github_review_github: FakeGitHub, github_review_api: GitHubApi
+) -> None:
+    number = github_review_github.add_pull(REPO, "feature", author="alice")
     with pytest.raises(ForgeApiError) as refused:
-        await api.review(SLUG, number, "  ")
-    assert refused.value.status == 422 and github.reviews_of(REPO, number) == []
+        await github_review_api.review(SLUG, number, "  ")
+    assert refused.value.status == 422 and github_review_github.reviews_of(REPO, number) == []
 
 
 async def test_a_draft_is_lifted_by_graphql_with_the_pat(
-    github: FakeGitHub, api: GitHubApi
+    github_review_github: FakeGitHub, github_review_api: GitHubApi
 ) -> None:
-    number = github.add_pull(REPO, "feature", author="alice", draft=True)
-    pull = await api.pull(SLUG, number)
+    number = github_review_github.add_pull(REPO, "feature", author="alice", draft=True)
+    pull = await github_review_api.pull(SLUG, number)
     assert pull.draft and pull.node_id
-    await api.ready_for_review(SLUG, number)
-    assert not github.is_draft(REPO, number)
-    assert [(s.method, s.path, s.credential) for s in github.requests][-1] == (
+    await github_review_api.ready_for_review(SLUG, number)
+    assert not github_review_github.is_draft(REPO, number)
+    assert [(s.method, s.path, s.credential) for s in github_review_github.requests][-1] == (
         "POST",
         "/graphql",
         "pat",
     )
-    await api.ready_for_review(SLUG, number)  # ready already: only the pull is read
-    assert [s.path for s in github.requests][-1] == f"/repos/{REPO}/pulls/{number}"
+    await github_review_api.ready_for_review(SLUG, number)  # ready already: only the pull is read
+    assert [s.path for s in github_review_github.requests][-1] == f"/repos/{REPO}/pulls/{number}"
 
 
 async def test_a_pull_request_is_made_a_draft_again_which_no_one_merges(
-    github: FakeGitHub, api: GitHubApi
+    github_review_github: FakeGitHub, github_review_api: GitHubApi
 ) -> None:
     """`to_draft` is GraphQL's convertPullRequestToDraft; a person's merge of the draft is
     then GitHub's 405 in its words, and once lifted it merges."""
-    number = github.add_pull(REPO, "feature", author="alice")
-    await api.to_draft(SLUG, number)
-    assert github.is_draft(REPO, number)
-    assert [(s.method, s.path) for s in github.requests][-1] == ("POST", "/graphql")
-    await api.to_draft(SLUG, number)  # a draft already: only the pull is read
-    assert [s.path for s in github.requests][-1] == f"/repos/{REPO}/pulls/{number}"
+    number = github_review_github.add_pull(REPO, "feature", author="alice")
+    await github_review_api.to_draft(SLUG, number)
+    assert github_review_github.is_draft(REPO, number)
+    assert [(s.method, s.path) for s in github_review_github.requests][-1] == ("POST", "/graphql")
+    await github_review_api.to_draft(SLUG, number)  # a draft already: only the pull is read
+    assert [s.path for s in github_review_github.requests][-1] == f"/repos/{REPO}/pulls/{number}"
     with pytest.raises(ForgeApiError) as refused:
-        await api._call(SLUG, "PUT", f"/repos/{REPO}/pulls/{number}/merge", body={})
+        await github_review_api._call(SLUG, "PUT", f"/repos/{REPO}/pulls/{number}/merge", body={})
     assert refused.value.status == 405 and "Pull Request is still a draft" in str(refused.value)
-    await api.ready_for_review(SLUG, number)
-    await api._call(SLUG, "PUT", f"/repos/{REPO}/pulls/{number}/merge", body={})
-    assert github.issue_of(REPO, number).state == "closed"
+    await github_review_api.ready_for_review(SLUG, number)
+    await github_review_api._call(SLUG, "PUT", f"/repos/{REPO}/pulls/{number}/merge", body={})
+    assert github_review_github.issue_of(REPO, number).state == "closed"
 
 
-async def test_a_draft_is_lifted_with_an_apps_installation_token(github: FakeGitHub) -> None:
+async def test_a_draft_is_lifted_with_an_apps_installation_token(
+    github_review_github: FakeGitHub,
+) -> None:
     private, public = make_app_key()
-    github.enable_app(77, public, slug="acme-helper")
-    github.install_app("acme")
-    number = github.add_pull(REPO, "feature", author="alice", draft=True)
-    app = GitHubApi(github.api_url, AppKey("77", private))
+    github_review_github.enable_app(77, public, slug="acme-helper")
+    github_review_github.install_app("acme")
+    number = github_review_github.add_pull(REPO, "feature", author="alice", draft=True)
+    app = GitHubApi(github_review_github.api_url, AppKey("77", private))
     try:
         await app.ready_for_review(SLUG, number)
     finally:
         await app.close()
-    assert not github.is_draft(REPO, number)
-    assert ("/graphql", "installation") in [(s.path, s.credential) for s in github.requests]
+    assert not github_review_github.is_draft(REPO, number)
+    assert ("/graphql", "installation") in [
+        (s.path, s.credential) for s in github_review_github.requests
+    ]
 
 
-async def test_graphqls_forbidden_is_a_403_forge_api_error(github: FakeGitHub) -> None:
+async def test_graphqls_forbidden_is_a_403_forge_api_error(
+    github_review_github: FakeGitHub,
+) -> None:
     """A token that may read but not write the pull request: GitHub's GraphQL answers
     HTTP 200 with a FORBIDDEN error, which the client raises as a 403."""
-    github.add_pat(READ_ONLY, BOT_LOGIN, write=False)
-    number = github.add_pull(REPO, "feature", author="alice", draft=True)
-    reader = GitHubApi(github.api_url, READ_ONLY)
+    github_review_github.add_pat(READ_ONLY, BOT_LOGIN, write=False)
+    number = github_review_github.add_pull(REPO, "feature", author="alice", draft=True)
+    reader = GitHubApi(github_review_github.api_url, READ_ONLY)
     try:
         with pytest.raises(ForgeApiError) as refused:
             await reader.ready_for_review(SLUG, number)
@@ -162,16 +173,19 @@ async def test_graphqls_forbidden_is_a_403_forge_api_error(github: FakeGitHub) -
     assert "FORBIDDEN" in str(refused.value) and "markPullRequestReadyForReview" in str(
         refused.value
     )
-    assert github.is_draft(REPO, number) and READ_ONLY not in str(refused.value)
+    assert github_review_github.is_draft(REPO, number) and READ_ONLY not in str(refused.value)
 
 
 async def test_an_unknown_node_id_is_graphqls_not_found_with_http_200(
-    github: FakeGitHub,
+    github_review_github: FakeGitHub,
 ) -> None:
-    issue = github.add_issue(REPO, "an issue, no pull request")
-    for wrong in ("PR_nothing_at_all", node_id("Issue", github.issue_of(REPO, issue).id)):
+    issue = github_review_github.add_issue(REPO, "an issue, no pull request")
+    for wrong in (
+        "PR_nothing_at_all",
+        node_id("Issue", github_review_github.issue_of(REPO, issue).id),
+    ):
         payload = {"query": READY_FOR_REVIEW, "variables": {"id": wrong}}
-        status, data = await _graphql(github, payload, DEFAULT_PAT)
+        status, data = await _graphql(github_review_github, payload, DEFAULT_PAT)
         assert status == 200 and data["data"] == {"markPullRequestReadyForReview": None}
         [error] = data["errors"]
         assert error["type"] == "NOT_FOUND" and wrong in error["message"]
@@ -180,32 +194,36 @@ async def test_an_unknown_node_id_is_graphqls_not_found_with_http_200(
         assert refused.value.status == 404 and "NOT_FOUND" in str(refused.value)
 
 
-async def test_graphql_takes_only_the_credentials_rest_takes(github: FakeGitHub) -> None:
+async def test_graphql_takes_only_the_credentials_rest_takes(
+    github_review_github: FakeGitHub,
+) -> None:
     payload = {"query": READY_FOR_REVIEW, "variables": {"id": "x"}}
-    assert (await _graphql(github, payload, None))[0] == 401
-    status, data = await _graphql(github, payload, "ghp_notAtAllRight123")
+    assert (await _graphql(github_review_github, payload, None))[0] == 401
+    status, data = await _graphql(github_review_github, payload, "ghp_notAtAllRight123")
     assert (status, data["message"]) == (401, "Bad credentials")
 
 
-async def test_any_other_query_is_refused_and_noted(github: FakeGitHub) -> None:
+async def test_any_other_query_is_refused_and_noted(github_review_github: FakeGitHub) -> None:
     for query in ("query { viewer { login } }", "mutation { closePullRequest(input: {}) }"):
-        status, data = await _graphql(github, {"query": query}, DEFAULT_PAT)
+        status, data = await _graphql(github_review_github, {"query": query}, DEFAULT_PAT)
         assert status == 200 and data["errors"] and "data" not in data
-    assert len(github.violations) == 2
-    assert all("not served by the fake" in v for v in github.violations)
-    github.violations.clear()
+    assert len(github_review_github.violations) == 2
+    assert all("not served by the fake" in v for v in github_review_github.violations)
+    github_review_github.violations.clear()
 
 
 async def test_the_mutation_may_ask_other_fields_and_is_read_by_its_variable(
-    github: FakeGitHub,
+    github_review_github: FakeGitHub,
 ) -> None:
-    number = github.add_pull(REPO, "feature", author="alice", draft=True)
-    node = node_id("PullRequest", github.issue_of(REPO, number).pull.id)  # type: ignore[union-attr]
+    number = github_review_github.add_pull(REPO, "feature", author="alice", draft=True)
+    node = node_id("PullRequest", github_review_github.issue_of(REPO, number).pull.id)  # type: ignore[union-attr]
     query = (
         "mutation($pr: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $pr}) "
         "{ pullRequest { number isDraft url } } }"
     )
-    status, data = await _graphql(github, {"query": query, "variables": {"pr": node}}, DEFAULT_PAT)
+    status, data = await _graphql(
+        github_review_github, {"query": query, "variables": {"pr": node}}, DEFAULT_PAT
+    )
     assert status == 200
     assert data["data"]["markPullRequestReadyForReview"]["pullRequest"] == {
         "number": number,

@@ -90,60 +90,60 @@ async def odd() -> AsyncIterator[Odd]:
 
 
 @pytest.fixture
-async def http(odd: Odd, clock: ManualClock) -> AsyncIterator[ForgeHttp]:
+async def rest_http(odd: Odd, clock: ManualClock) -> AsyncIterator[ForgeHttp]:
     client = ForgeHttp("Forge", odd.base_url, timeout=0.3, max_bytes=4096, clock=clock)
     yield client
     await client.close()
 
 
-async def test_a_silent_forge_is_an_error_after_the_time_limit(http: ForgeHttp) -> None:
+async def test_a_silent_forge_is_an_error_after_the_time_limit(rest_http: ForgeHttp) -> None:
     """No answer within the limit is a ForgeApiError with no status, naming the call."""
     with pytest.raises(ForgeApiError) as caught:
-        await http.call("GET", "/slow", auth=f"token {TOKEN}")
+        await rest_http.call("GET", "/slow", auth=f"token {TOKEN}")
     assert str(caught.value) == "Forge did not answer GET /slow within 0.3 s"
     assert caught.value.status == 0
 
 
-async def test_answers_past_the_cap_are_refused(http: ForgeHttp) -> None:
+async def test_answers_past_the_cap_are_refused(rest_http: ForgeHttp) -> None:
     """An answer longer than the cap is refused, declared or chunked."""
     with pytest.raises(ForgeApiError, match="more than the 4096"):
-        await http.call("GET", "/big", auth=None)
+        await rest_http.call("GET", "/big", auth=None)
     with pytest.raises(ForgeApiError, match="more than the 4096"):
-        await http.call("GET", "/chunked", auth=None)
+        await rest_http.call("GET", "/chunked", auth=None)
 
 
-async def test_an_answer_that_is_not_json_is_an_error(http: ForgeHttp) -> None:
+async def test_an_answer_that_is_not_json_is_an_error(rest_http: ForgeHttp) -> None:
     """A 200 of HTML (a proxy's page) is an error, not a crash."""
     with pytest.raises(ForgeApiError, match="something not JSON"):
-        await http.call("GET", "/html", auth=None)
+        await rest_http.call("GET", "/html", auth=None)
 
 
-async def test_redirects_are_answers_not_followed(http: ForgeHttp) -> None:
+async def test_redirects_are_answers_not_followed(rest_http: ForgeHttp) -> None:
     """A 302 is not followed: an error unless expected, then an answer."""
     with pytest.raises(ForgeApiError) as caught:
-        await http.call("GET", "/moved", auth=f"token {TOKEN}")
+        await rest_http.call("GET", "/moved", auth=f"token {TOKEN}")
     assert caught.value.status == 302
-    answer = await http.call("GET", "/moved", auth=f"token {TOKEN}", expect=(302,))
+    answer = await rest_http.call("GET", "/moved", auth=f"token {TOKEN}", expect=(302,))
     assert answer.status == 302 and answer.headers["location"] == "/html"
 
 
 async def test_the_forges_words_are_one_line_cut_and_never_the_credential(
-    http: ForgeHttp,
+    rest_http: ForgeHttp,
 ) -> None:
     """The forge's message is flattened, cut to 200 characters, and the call's own
     credential, should the forge echo it, is blotted out."""
     with pytest.raises(ForgeApiError) as caught:
-        await http.call("GET", "/echo", auth=f"token {TOKEN}")
+        await rest_http.call("GET", "/echo", auth=f"token {TOKEN}")
     message = str(caught.value)
     assert message.startswith("Forge refused GET /echo: 400 you sent token [credential] and more")
     assert TOKEN not in message and "\n" not in message
     assert len(message) < 260
 
 
-async def test_a_rate_limited_call_says_when_to_retry(http: ForgeHttp) -> None:
+async def test_a_rate_limited_call_says_when_to_retry(rest_http: ForgeHttp) -> None:
     """403 with no calls left is ForgeRateLimited at the forge's reset time."""
     with pytest.raises(ForgeRateLimited) as caught:
-        await http.call("GET", "/limited", auth=None)
+        await rest_http.call("GET", "/limited", auth=None)
     assert caught.value.retry_at == T0 + timedelta(minutes=10)
     assert "retry after 12:10:00 UTC, in 600 s" in str(caught.value)
 
@@ -173,12 +173,12 @@ async def test_a_lent_session_is_left_open(odd: Odd) -> None:
         assert not session.closed
 
 
-async def test_a_listing_is_read_as_far_as_its_total_count_says(http: ForgeHttp) -> None:
+async def test_a_listing_is_read_as_far_as_its_total_count_says(rest_http: ForgeHttp) -> None:
     """Pages cut shorter than asked are read on while ``X-Total-Count`` says there is more;
     without it, a short page is the last."""
-    counted = await http.pages("/listing", auth=None, params={"counted": "1"}, size=50)
+    counted = await rest_http.pages("/listing", auth=None, params={"counted": "1"}, size=50)
     assert counted == [0, 1, 2, 3, 4]
-    assert await http.pages("/listing", auth=None, size=50) == [0, 1]
+    assert await rest_http.pages("/listing", auth=None, size=50) == [0, 1]
 
 
 def test_retry_at_reads_both_kinds_of_limit() -> None:

@@ -44,7 +44,7 @@ DEADLINE = 10.0
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[DoorRig]:
+async def door_rig(tmp_path: Path) -> AsyncIterator[DoorRig]:
     async with serve_door(tmp_path, body_seconds=0.3) as served:
         yield served
 
@@ -67,89 +67,89 @@ def audited(rig: DoorRig) -> list[tuple[str, bool, str]]:
     return [(a.op, a.allowed, a.detail) for a in rig.actions.audits]
 
 
-async def test_a_wrong_token_is_403_with_no_detail_and_nothing_done(rig: DoorRig) -> None:
+async def test_a_wrong_token_is_403_with_no_detail_and_nothing_done(door_rig: DoorRig) -> None:
     """A wrong token, another agent's token or an unknown agent: 403 with no body."""
     comment = {"op": "comment", "number": None, "body": "hi"}
     for agent, token in [
         (AGENT, "not-the-token"),
-        (AGENT, rig.tokens[OTHER]),
-        ("nobody", rig.tokens[AGENT]),
-        ("Bad Name", rig.tokens[AGENT]),
+        (AGENT, door_rig.tokens[OTHER]),
+        ("nobody", door_rig.tokens[AGENT]),
+        ("Bad Name", door_rig.tokens[AGENT]),
     ]:
-        assert await call(rig, comment, agent=agent, token=token) == (403, None)
-    assert rig.actions.calls == [] and rig.actions.audits == []
+        assert await call(door_rig, comment, agent=agent, token=token) == (403, None)
+    assert door_rig.actions.calls == [] and door_rig.actions.audits == []
 
 
-async def test_a_comment_outside_the_scope_is_refused_and_audited(rig: DoorRig) -> None:
+async def test_a_comment_outside_the_scope_is_refused_and_audited(door_rig: DoorRig) -> None:
     """A comment on an issue that is not the run's: 403 with the refusal line, audited."""
-    status, answer = await call(rig, {"op": "comment", "number": 3, "body": "I fixed it"})
+    status, answer = await call(door_rig, {"op": "comment", "number": 3, "body": "I fixed it"})
     assert (status, answer) == (403, {"error": "refused: comment on #3, not assigned"})
-    assert rig.actions.audits == [
+    assert door_rig.actions.audits == [
         Audit(SCOPE, AGENT, "comment", False, "refused: comment on #3, not assigned")
     ]
-    assert rig.actions.writes() == []
+    assert door_rig.actions.writes() == []
 
 
-async def test_a_comment_goes_on_its_issue_or_its_pull(rig: DoorRig) -> None:
+async def test_a_comment_goes_on_its_issue_or_its_pull(door_rig: DoorRig) -> None:
     """No number: the run's issue; its pull request's number is in scope once open."""
-    status, answer = await call(rig, {"op": "comment", "number": None, "body": "on it"})
+    status, answer = await call(door_rig, {"op": "comment", "number": None, "body": "on it"})
     assert status == 200 and answer["ok"] is True
     assert answer["text"].endswith("/issues/7#issuecomment-1")
-    rig.scopes[AGENT] = replace(SCOPE, pull=18)
-    status, _ = await call(rig, {"op": "comment", "number": 18, "body": "pushed"})
+    door_rig.scopes[AGENT] = replace(SCOPE, pull=18)
+    status, _ = await call(door_rig, {"op": "comment", "number": 18, "body": "pushed"})
     assert status == 200
-    assert rig.actions.writes() == [
+    assert door_rig.actions.writes() == [
         ("comment", SCOPE, 7, "on it"),
         ("comment", replace(SCOPE, pull=18), 18, "pushed", "pull"),
     ]
-    assert audited(rig) == [
+    assert audited(door_rig) == [
         ("comment", True, "commented on #7"),
         ("comment", True, "commented on #18"),
     ]
 
 
 async def test_a_comment_on_the_pull_request_is_named_so_where_numbers_repeat(
-    rig: DoorRig,
+    door_rig: DoorRig,
 ) -> None:
     """On GitLab issue 7 and merge request 7 are two things: ``pull`` names the run's merge
     request, a bare 7 its issue; ``pull`` with no pull request open is refused."""
-    status, answer = await call(rig, {"op": "comment", "pull": True, "body": "early"})
+    status, answer = await call(door_rig, {"op": "comment", "pull": True, "body": "early"})
     assert (status, answer) == (
         403,
         {"error": "refused: no pull request yet: `fw-forge pr` opens it"},
     )
-    rig.scopes[AGENT] = replace(SCOPE, pull=7)
-    assert (await call(rig, {"op": "comment", "pull": True, "body": "on the MR"}))[0] == 200
-    assert (await call(rig, {"op": "comment", "number": 7, "body": "on the issue"}))[0] == 200
-    status, answer = await call(rig, {"op": "comment", "pull": True, "number": 8, "body": "x"})
+    door_rig.scopes[AGENT] = replace(SCOPE, pull=7)
+    assert (await call(door_rig, {"op": "comment", "pull": True, "body": "on the MR"}))[0] == 200
+    assert (await call(door_rig, {"op": "comment", "number": 7, "body": "on the issue"}))[0] == 200
+    status, answer = await call(door_rig, {"op": "comment", "pull": True, "number": 8, "body": "x"})
     assert (status, answer) == (403, {"error": "refused: comment on pull request 8, not yours"})
-    status, _ = await call(rig, {"op": "comment", "pull": "yes", "body": "x"})
+    status, _ = await call(door_rig, {"op": "comment", "pull": "yes", "body": "x"})
     assert status == 400
-    assert rig.actions.writes() == [
+    assert door_rig.actions.writes() == [
         ("comment", replace(SCOPE, pull=7), 7, "on the MR", "pull"),
         ("comment", replace(SCOPE, pull=7), 7, "on the issue"),
     ]
-    assert [line for line in audited(rig) if line[1]] == [
+    assert [line for line in audited(door_rig) if line[1]] == [
         ("comment", True, "commented on PR #7"),
         ("comment", True, "commented on #7"),
     ]
 
 
-async def test_reads_reach_any_number_and_any_file_in_the_repository(rig: DoorRig) -> None:
+async def test_reads_reach_any_number_and_any_file_in_the_repository(door_rig: DoorRig) -> None:
     """Reads of issues, pulls and comments of other numbers, and files, are allowed,
     rendered plainly and audited with what was read."""
-    rig.reads.files[("src/a.py", None)] = ForgeFile("src/a.py", "print('a')\n", "abc123")
-    rig.reads.files[("README.md", "v1.2")] = ForgeFile("README.md", "old", "def456")
-    rig.reads.comment_lists[42] = [
+    door_rig.reads.files[("src/a.py", None)] = ForgeFile("src/a.py", "print('a')\n", "abc123")
+    door_rig.reads.files[("README.md", "v1.2")] = ForgeFile("README.md", "old", "def456")
+    door_rig.reads.comment_lists[42] = [
         ForgeComment(1, "bob", "first", WHEN, "https://forge.example/c/1"),
         ForgeComment(2, "carol", "second\r\nline", WHEN, "https://forge.example/c/2"),
     ]
     answers = [
-        await call(rig, {"op": "read", "what": "issue", "number": 3}),
-        await call(rig, {"op": "read", "what": "pull", "number": 18}),
-        await call(rig, {"op": "read", "what": "comments", "number": 42}),
-        await call(rig, {"op": "read", "what": "file", "path": "src/a.py"}),
-        await call(rig, {"op": "read", "what": "file", "path": "README.md", "ref": "v1.2"}),
+        await call(door_rig, {"op": "read", "what": "issue", "number": 3}),
+        await call(door_rig, {"op": "read", "what": "pull", "number": 18}),
+        await call(door_rig, {"op": "read", "what": "comments", "number": 42}),
+        await call(door_rig, {"op": "read", "what": "file", "path": "src/a.py"}),
+        await call(door_rig, {"op": "read", "what": "file", "path": "README.md", "ref": "v1.2"}),
     ]
     assert [status for status, _ in answers] == [200] * 5
     texts = [answer["text"] for _, answer in answers]
@@ -163,78 +163,82 @@ async def test_reads_reach_any_number_and_any_file_in_the_repository(rig: DoorRi
     )
     assert texts[3] == "src/a.py@the default branch\nprint('a')\n"
     assert texts[4] == "README.md@v1.2\nold"
-    assert rig.reads.calls == [
+    assert door_rig.reads.calls == [
         ("issue", REPO, 3),
         ("pull", REPO, 18),
         ("comments", REPO, 42),
         ("file", REPO, "src/a.py", None),
         ("file", REPO, "README.md", "v1.2"),
     ]
-    assert audited(rig) == [
+    assert audited(door_rig) == [
         ("read", True, "read issue #3"),
         ("read", True, "read PR #18 description"),
         ("read", True, "read issue #42 comments"),
         ("read", True, "read file src/a.py"),
         ("read", True, "read file README.md@v1.2"),
     ]
-    assert {("api", "hub")} == set(rig.actions.calls)
+    assert {("api", "hub")} == set(door_rig.actions.calls)
 
 
 @pytest.mark.parametrize(
     "path",
     ["../etc/passwd", "/etc/passwd", "src/../../secret", "src/./a.py", "a//b", "..\\x", "a\nb"],
 )
-async def test_a_path_out_of_the_repository_is_refused(rig: DoorRig, path: str) -> None:
+async def test_a_path_out_of_the_repository_is_refused(door_rig: DoorRig, path: str) -> None:
     """Absolute paths, ``..``, ``.``, empty parts, backslashes and control characters: 400,
     audited as refused, and the forge is never asked."""
-    status, answer = await call(rig, {"op": "read", "what": "file", "path": path})
+    status, answer = await call(door_rig, {"op": "read", "what": "file", "path": path})
     assert status == 400 and "relative" in answer["error"]
-    assert rig.reads.calls == []
-    [entry] = rig.actions.audits
+    assert door_rig.reads.calls == []
+    [entry] = door_rig.actions.audits
     assert (entry.op, entry.allowed) == ("read", False) and "\n" not in entry.detail
 
 
-async def test_describe_needs_its_pull_request(rig: DoorRig) -> None:
+async def test_describe_needs_its_pull_request(door_rig: DoorRig) -> None:
     """Without a pull request describe is refused, pointing at ``fw-forge pr``; with one it
     is done and audited."""
-    status, answer = await call(rig, {"op": "describe", "body": "What changed"})
+    status, answer = await call(door_rig, {"op": "describe", "body": "What changed"})
     assert status == 403
     assert answer == {"error": "refused: no pull request yet: `fw-forge pr` opens it"}
-    rig.scopes[AGENT] = replace(SCOPE, pull=18)
-    status, answer = await call(rig, {"op": "describe", "body": "What changed"})
+    door_rig.scopes[AGENT] = replace(SCOPE, pull=18)
+    status, answer = await call(door_rig, {"op": "describe", "body": "What changed"})
     assert status == 200 and answer["text"].endswith("/pull/18")
-    assert rig.actions.writes() == [("describe", replace(SCOPE, pull=18), "What changed")]
-    assert [a.detail for a in rig.actions.audits] == [
+    assert door_rig.actions.writes() == [("describe", replace(SCOPE, pull=18), "What changed")]
+    assert [a.detail for a in door_rig.actions.audits] == [
         "refused: no pull request yet: `fw-forge pr` opens it",
         "described PR #18",
     ]
 
 
-async def test_pr_opens_one_only_when_none_is_open(rig: DoorRig) -> None:
+async def test_pr_opens_one_only_when_none_is_open(door_rig: DoorRig) -> None:
     """``pr`` opens the run's pull request; once one is open it is refused, naming it."""
-    status, answer = await call(rig, {"op": "pr", "title": "Fix it", "body": "B", "draft": True})
+    status, answer = await call(
+        door_rig, {"op": "pr", "title": "Fix it", "body": "B", "draft": True}
+    )
     assert status == 200 and answer["text"].endswith("/pull/18")
-    assert rig.actions.writes() == [("open_pull", SCOPE, "Fix it", "B", True)]
-    rig.scopes[AGENT] = replace(SCOPE, pull=18)
-    status, answer = await call(rig, {"op": "pr", "title": "Again", "body": "", "draft": False})
+    assert door_rig.actions.writes() == [("open_pull", SCOPE, "Fix it", "B", True)]
+    door_rig.scopes[AGENT] = replace(SCOPE, pull=18)
+    status, answer = await call(
+        door_rig, {"op": "pr", "title": "Again", "body": "", "draft": False}
+    )
     assert status == 403 and "#18 is already open" in answer["error"]
-    assert len(rig.actions.writes()) == 1
-    assert audited(rig)[0] == ("pr", True, "opened the draft pull request")
-    assert audited(rig)[1][:2] == ("pr", False)
+    assert len(door_rig.actions.writes()) == 1
+    assert audited(door_rig)[0] == ("pr", True, "opened the draft pull request")
+    assert audited(door_rig)[1][:2] == ("pr", False)
 
 
-async def test_done_takes_ok_or_failed_and_a_short_summary(rig: DoorRig) -> None:
+async def test_done_takes_ok_or_failed_and_a_short_summary(door_rig: DoorRig) -> None:
     """A status other than ok/failed, or a summary over 4000 characters: 400; ``done ok``
     reaches the run and is audited."""
-    status, answer = await call(rig, {"op": "done", "status": "great", "summary": "x"})
+    status, answer = await call(door_rig, {"op": "done", "status": "great", "summary": "x"})
     assert status == 400 and "ok" in answer["error"]
-    status, _ = await call(rig, {"op": "done", "status": "ok", "summary": "x" * 4001})
+    status, _ = await call(door_rig, {"op": "done", "status": "ok", "summary": "x" * 4001})
     assert status == 400
-    status, answer = await call(rig, {"op": "done", "status": "ok", "summary": "all green"})
+    status, answer = await call(door_rig, {"op": "done", "status": "ok", "summary": "all green"})
     assert status == 200 and answer["text"].startswith("done ok")
-    assert rig.actions.writes() == [("done", SCOPE, "ok", "all green")]
-    assert audited(rig)[-1] == ("done", True, "done ok")
-    assert [allowed for _, allowed, _ in audited(rig)] == [False, False, True]
+    assert door_rig.actions.writes() == [("done", SCOPE, "ok", "all green")]
+    assert audited(door_rig)[-1] == ("done", True, "done ok")
+    assert [allowed for _, allowed, _ in audited(door_rig)] == [False, False, True]
 
 
 @pytest.mark.parametrize(
@@ -253,19 +257,19 @@ async def test_done_takes_ok_or_failed_and_a_short_summary(rig: DoorRig) -> None
     ],
 )
 async def test_a_body_that_is_not_a_call_is_400_saying_why(
-    rig: DoorRig, body: bytes, why: str
+    door_rig: DoorRig, body: bytes, why: str
 ) -> None:
     """Malformed calls are 400 with what is wrong, audited as refused."""
-    status, answer = await call(rig, body)
+    status, answer = await call(door_rig, body)
     assert status == 400 and why in answer["error"]
-    assert rig.actions.writes() == [] and rig.reads.calls == []
-    assert [a.allowed for a in rig.actions.audits] == [False]
+    assert door_rig.actions.writes() == [] and door_rig.reads.calls == []
+    assert [a.allowed for a in door_rig.actions.audits] == [False]
 
 
-async def test_an_oversized_body_is_413_and_audited(rig: DoorRig) -> None:
+async def test_an_oversized_body_is_413_and_audited(door_rig: DoorRig) -> None:
     """Over 64 KiB, whether declared or streamed in chunks: 413, nothing done."""
     big = json.dumps({"op": "comment", "number": None, "body": "x" * MAX_BODY}).encode()
-    assert (await call(rig, big))[0] == 413
+    assert (await call(door_rig, big))[0] == 413
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(big), 4096):
@@ -273,68 +277,79 @@ async def test_an_oversized_body_is_413_and_audited(rig: DoorRig) -> None:
 
     async with (
         aiohttp.ClientSession() as http,
-        http.post(rig.url(), data=chunks(), headers={TOKEN_HEADER: rig.tokens[AGENT]}) as resp,
+        http.post(
+            door_rig.url(), data=chunks(), headers={TOKEN_HEADER: door_rig.tokens[AGENT]}
+        ) as resp,
     ):
         assert resp.status == 413
-    assert rig.actions.writes() == []
-    assert audited(rig) == [("?", False, "refused: a call over 64 KiB")] * 2
+    assert door_rig.actions.writes() == []
+    assert audited(door_rig) == [("?", False, "refused: a call over 64 KiB")] * 2
 
 
-async def test_a_body_that_does_not_arrive_in_time_is_408(rig: DoorRig) -> None:
+async def test_a_body_that_does_not_arrive_in_time_is_408(door_rig: DoorRig) -> None:
     """A body announced and never finished is answered 408 once the door's time is up."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", door_rig.port)
     head = (
         f"POST /forge/{AGENT} HTTP/1.1\r\nHost: 127.0.0.1\r\n{TOKEN_HEADER}: "
-        f'{rig.tokens[AGENT]}\r\nContent-Length: 100\r\n\r\n{{"op":'
+        f'{door_rig.tokens[AGENT]}\r\nContent-Length: 100\r\n\r\n{{"op":'
     )
     writer.write(head.encode())
     await writer.drain()
     status_line = await asyncio.wait_for(reader.readline(), DEADLINE)
     writer.close()
     assert status_line.split()[1] == b"408"
-    assert audited(rig) == [("?", False, "refused: the call came too slowly")]
+    assert audited(door_rig) == [("?", False, "refused: the call came too slowly")]
 
 
-async def test_a_forge_error_is_502_without_the_api_address(rig: DoorRig) -> None:
+async def test_a_forge_error_is_502_without_the_api_address(door_rig: DoorRig) -> None:
     """The forge's API failing: 502 saying its status, never its address, in the answer
     or the audit; a forge that did not answer at all is said so."""
-    rig.reads.failure = ForgeApiError(f"GitHub refused GET {API_URL}/repos/acme/app: 404", 404)
-    status, answer = await call(rig, {"op": "read", "what": "issue", "number": 3})
+    door_rig.reads.failure = ForgeApiError(f"GitHub refused GET {API_URL}/repos/acme/app: 404", 404)
+    status, answer = await call(door_rig, {"op": "read", "what": "issue", "number": 3})
     assert (status, answer) == (502, {"error": "the forge answered 404: Not Found"})
-    status, answer = await call(rig, {"op": "comment", "number": None, "body": "x"})
+    status, answer = await call(door_rig, {"op": "comment", "number": None, "body": "x"})
     assert (status, answer) == (502, {"error": "the forge answered 404: Not Found"})
-    rig.reads.failure = ForgeApiError(f"cannot reach {API_URL}: timed out", 0)
-    status, answer = await call(rig, {"op": "read", "what": "pull", "number": 3})
+    door_rig.reads.failure = ForgeApiError(f"cannot reach {API_URL}: timed out", 0)
+    status, answer = await call(door_rig, {"op": "read", "what": "pull", "number": 3})
     assert (status, answer) == (502, {"error": "the forge did not answer"})
-    assert all("forge-api" not in a.detail for a in rig.actions.audits)
-    assert audited(rig)[0] == ("read", True, "read issue #3: the forge answered 404: Not Found")
+    assert all("forge-api" not in a.detail for a in door_rig.actions.audits)
+    assert audited(door_rig)[0] == (
+        "read",
+        True,
+        "read issue #3: the forge answered 404: Not Found",
+    )
 
 
-async def test_an_agent_with_no_forge_run_is_409(rig: DoorRig) -> None:
+async def test_an_agent_with_no_forge_run_is_409(door_rig: DoorRig) -> None:
     """The right token but no forge run: 409 "no forge run", audited with no scope."""
     status, answer = await call(
-        rig, {"op": "done", "status": "ok", "summary": ""}, agent=OTHER, token=rig.tokens[OTHER]
+        door_rig,
+        {"op": "done", "status": "ok", "summary": ""},
+        agent=OTHER,
+        token=door_rig.tokens[OTHER],
     )
     assert (status, answer) == (409, {"error": "no forge run"})
-    assert rig.actions.audits == [Audit(None, OTHER, "done", False, "refused: no forge run")]
+    assert door_rig.actions.audits == [Audit(None, OTHER, "done", False, "refused: no forge run")]
 
 
-async def test_the_run_refusing_an_allowed_call_is_409_with_its_words(rig: DoorRig) -> None:
+async def test_the_run_refusing_an_allowed_call_is_409_with_its_words(door_rig: DoorRig) -> None:
     """A write the scope allows but the run refuses: 409 with the run's message."""
-    rig.actions.refuse = "push your branch first: git push origin HEAD"
-    status, answer = await call(rig, {"op": "pr", "title": "Fix", "body": "", "draft": False})
+    door_rig.actions.refuse = "push your branch first: git push origin HEAD"
+    status, answer = await call(door_rig, {"op": "pr", "title": "Fix", "body": "", "draft": False})
     assert (status, answer) == (409, {"error": "push your branch first: git push origin HEAD"})
-    assert audited(rig) == [("pr", False, "refused: push your branch first: git push origin HEAD")]
-    rig.actions.refuse = "refused: this forge run is over"
-    status, answer = await call(rig, {"op": "done", "status": "ok", "summary": ""})
+    assert audited(door_rig) == [
+        ("pr", False, "refused: push your branch first: git push origin HEAD")
+    ]
+    door_rig.actions.refuse = "refused: this forge run is over"
+    status, answer = await call(door_rig, {"op": "done", "status": "ok", "summary": ""})
     assert (status, answer) == (409, {"error": "refused: this forge run is over"})
-    assert audited(rig)[-1] == ("done", False, "refused: this forge run is over")
+    assert audited(door_rig)[-1] == ("done", False, "refused: this forge run is over")
 
 
-async def test_a_read_answer_is_capped_at_256_kib(rig: DoorRig) -> None:
+async def test_a_read_answer_is_capped_at_256_kib(door_rig: DoorRig) -> None:
     """A file bigger than the answer's cap is cut, saying so."""
-    rig.reads.files[("big.txt", None)] = ForgeFile("big.txt", "é" * MAX_ANSWER, "abc")
-    status, answer = await call(rig, {"op": "read", "what": "file", "path": "big.txt"})
+    door_rig.reads.files[("big.txt", None)] = ForgeFile("big.txt", "é" * MAX_ANSWER, "abc")
+    status, answer = await call(door_rig, {"op": "read", "what": "file", "path": "big.txt"})
     assert status == 200
     assert len(answer["text"].encode()) <= MAX_ANSWER
     assert answer["text"].endswith("(cut here: the answer is over 256 KiB)")
@@ -386,11 +401,11 @@ def test_parse_call_reads_the_calls_it_knows() -> None:
 async def test_a_door_served_before_forge_work_is_up_has_no_forge_run(tmp_path: Path) -> None:
     """The heartbeat endpoint listens before forge work exists: a call then is "no forge
     run" (a wrong token still 403), and once bound the same call is carried out."""
-    async with serve_door(tmp_path, bound=False) as rig:
+    async with serve_door(tmp_path, bound=False) as door_rig:
         read = {"op": "read", "what": "issue", "number": 3}
-        assert await call(rig, read) == (409, {"error": "no forge run"})
-        assert (await call(rig, read, token="not-the-token"))[0] == 403
-        assert rig.actions.audits == []
-        rig.bind()
-        status, _ = await call(rig, read)
+        assert await call(door_rig, read) == (409, {"error": "no forge run"})
+        assert (await call(door_rig, read, token="not-the-token"))[0] == 403
+        assert door_rig.actions.audits == []
+        door_rig.bind()
+        status, _ = await call(door_rig, read)
         assert status == 200

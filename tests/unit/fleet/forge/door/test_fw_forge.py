@@ -28,7 +28,7 @@ class Ran:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[DoorRig]:
+async def fw_forge_rig(tmp_path: Path) -> AsyncIterator[DoorRig]:
     async with serve_door(tmp_path) as served:
         yield served
 
@@ -73,44 +73,44 @@ def test_the_wrapper_is_an_executable_sh_script() -> None:
     assert FW_FORGE.read_text().startswith("#!/bin/sh\n")
 
 
-async def test_a_read_prints_the_text_and_exits_0(rig: DoorRig) -> None:
+async def test_a_read_prints_the_text_and_exits_0(fw_forge_rig: DoorRig) -> None:
     """``read N`` prints the issue as the door renders it."""
-    ran = await run(rig, "read", "3")
+    ran = await run(fw_forge_rig, "read", "3")
     assert ran == Ran(
         0, "#3 Issue 3\nopen, labels: bug, fleetwarden, by @alice\n\nThe body of issue 3.\n", ""
     )
-    ran = await run(rig, "read", "18", "--pull")
+    ran = await run(fw_forge_rig, "read", "18", "--pull")
     assert ran.code == 0 and ran.out.startswith("#18 Pull 18\n")
-    ran = await run(rig, "read", "18", "--comments")
+    ran = await run(fw_forge_rig, "read", "18", "--comments")
     assert ran == Ran(0, "no comments on #18\n", "")
-    assert [call[0] for call in rig.reads.calls] == ["issue", "pull", "comments"]
+    assert [call[0] for call in fw_forge_rig.reads.calls] == ["issue", "pull", "comments"]
 
 
-async def test_text_dash_is_read_from_stdin(rig: DoorRig) -> None:
+async def test_text_dash_is_read_from_stdin(fw_forge_rig: DoorRig) -> None:
     """``comment -`` posts what came on standard input, byte for byte (UTF-8)."""
     body = "Multi-line\n`code` and ünïcode — $HOME stays as it is\n"
-    ran = await run(rig, "comment", "-", stdin=body.encode())
+    ran = await run(fw_forge_rig, "comment", "-", stdin=body.encode())
     assert ran.code == 0 and ran.out.endswith("/issues/7#issuecomment-1\n")
-    assert rig.actions.writes() == [("comment", SCOPE, 7, body)]
+    assert fw_forge_rig.actions.writes() == [("comment", SCOPE, 7, body)]
 
 
-async def test_a_refusal_goes_to_stderr_with_exit_1(rig: DoorRig) -> None:
+async def test_a_refusal_goes_to_stderr_with_exit_1(fw_forge_rig: DoorRig) -> None:
     """A call out of scope: the door's refusal on stderr, nothing on stdout, exit 1."""
-    ran = await run(rig, "comment", "--issue", "3", "I fixed it")
+    ran = await run(fw_forge_rig, "comment", "--issue", "3", "I fixed it")
     assert ran == Ran(1, "", "fw-forge: refused: comment on #3, not assigned\n")
-    ran = await run(rig, "describe", "what changed")
+    ran = await run(fw_forge_rig, "describe", "what changed")
     assert ran.code == 1 and "`fw-forge pr` opens it" in ran.err
 
 
-async def test_pr_describe_and_done_reach_the_run(rig: DoorRig) -> None:
+async def test_pr_describe_and_done_reach_the_run(fw_forge_rig: DoorRig) -> None:
     """``pr --draft TITLE BODY``, then ``describe`` and ``done ok`` once it is open."""
-    assert (await run(rig, "pr", "--draft", "Fix the parser", "It was wrong")).code == 0
-    rig.scopes[AGENT] = replace(SCOPE, pull=18)
-    assert (await run(rig, "describe", "-", stdin=b"New words")).code == 0
-    ran = await run(rig, "done", "ok", "all green")
+    assert (await run(fw_forge_rig, "pr", "--draft", "Fix the parser", "It was wrong")).code == 0
+    fw_forge_rig.scopes[AGENT] = replace(SCOPE, pull=18)
+    assert (await run(fw_forge_rig, "describe", "-", stdin=b"New words")).code == 0
+    ran = await run(fw_forge_rig, "done", "ok", "all green")
     assert ran.code == 0 and ran.out.startswith("done ok")
     pulled = replace(SCOPE, pull=18)
-    assert rig.actions.writes() == [
+    assert fw_forge_rig.actions.writes() == [
         ("open_pull", SCOPE, "Fix the parser", "It was wrong", True),
         ("describe", pulled, "New words"),
         ("done", pulled, "ok", "all green"),
@@ -118,20 +118,20 @@ async def test_pr_describe_and_done_reach_the_run(rig: DoorRig) -> None:
 
 
 async def test_the_pull_request_is_named_by_pull_where_its_number_is_the_issues(
-    rig: DoorRig,
+    fw_forge_rig: DoorRig,
 ) -> None:
     """On GitLab issue 7 and merge request 7 are two: ``comment --pull`` and ``read N
     --pull-comments`` name the merge request."""
-    rig.scopes[AGENT] = replace(SCOPE, pull=7)
-    assert (await run(rig, "comment", "--pull", "on the MR")).code == 0
-    assert (await run(rig, "comment", "on the issue")).code == 0
-    assert rig.actions.writes() == [
+    fw_forge_rig.scopes[AGENT] = replace(SCOPE, pull=7)
+    assert (await run(fw_forge_rig, "comment", "--pull", "on the MR")).code == 0
+    assert (await run(fw_forge_rig, "comment", "on the issue")).code == 0
+    assert fw_forge_rig.actions.writes() == [
         ("comment", replace(SCOPE, pull=7), 7, "on the MR", "pull"),
         ("comment", replace(SCOPE, pull=7), 7, "on the issue"),
     ]
-    ran = await run(rig, "read", "7", "--pull-comments")
+    ran = await run(fw_forge_rig, "read", "7", "--pull-comments")
     assert ran == Ran(0, "no comments on #7\n", "")
-    assert ("comments", SCOPE.repo, 7, True) in rig.reads.calls
+    assert ("comments", SCOPE.repo, 7, True) in fw_forge_rig.reads.calls
 
 
 @pytest.mark.parametrize(
@@ -149,11 +149,13 @@ async def test_the_pull_request_is_named_by_pull_where_its_number_is_the_issues(
         (),
     ],
 )
-async def test_usage_errors_exit_2_and_call_nothing(rig: DoorRig, args: tuple[str, ...]) -> None:
+async def test_usage_errors_exit_2_and_call_nothing(
+    fw_forge_rig: DoorRig, args: tuple[str, ...]
+) -> None:
     """A command line that makes no call: usage on stderr, exit 2, the door never asked."""
-    ran = await run(rig, *args)
+    ran = await run(fw_forge_rig, *args)
     assert ran.code == 2 and ran.out == "" and ran.err.startswith("usage: fw-forge")
-    assert rig.actions.calls == [] and rig.actions.audits == []
+    assert fw_forge_rig.actions.calls == [] and fw_forge_rig.actions.audits == []
 
 
 async def test_help_lists_the_commands_and_exits_0() -> None:
@@ -178,26 +180,26 @@ async def test_no_environment_is_a_usage_error() -> None:
     assert ran.code == 2 and "FLEETWARDEN_HEARTBEAT_URL" in ran.err
 
 
-async def test_a_wrong_token_exits_1_without_printing_it(rig: DoorRig) -> None:
+async def test_a_wrong_token_exits_1_without_printing_it(fw_forge_rig: DoorRig) -> None:
     """The door refusing the token: exit 1, naming the variable, never its value."""
-    ran = await run(rig, "read", "3", token="wrong-token-value-1234")
+    ran = await run(fw_forge_rig, "read", "3", token="wrong-token-value-1234")
     assert ran.code == 1 and "FLEETWARDEN_HEARTBEAT_TOKEN" in ran.err
     assert "wrong-token-value-1234" not in ran.err + ran.out
 
 
-async def test_a_forge_failure_exits_1_with_the_door_s_words(rig: DoorRig) -> None:
+async def test_a_forge_failure_exits_1_with_the_door_s_words(fw_forge_rig: DoorRig) -> None:
     """A file the forge does not have: exit 1, the forge's status, not its address."""
-    ran = await run(rig, "read", "--file", "missing.txt")
+    ran = await run(fw_forge_rig, "read", "--file", "missing.txt")
     assert ran == Ran(1, "", "fw-forge: the forge answered 404: Not Found\n")
 
 
 async def test_run_as_a_plain_script_it_takes_the_standard_library_s_modules(
-    rig: DoorRig,
+    fw_forge_rig: DoorRig,
 ) -> None:
     """``python3 fw_forge.py`` from its own directory, without ``-I``: it runs on the
     standard library alone, whatever modules of its package stand beside it."""
     script = FW_FORGE.parent.parent / "fw_forge.py"
-    env = agent_env(rig.heartbeat_url(), rig.tokens[AGENT])
+    env = agent_env(fw_forge_rig.heartbeat_url(), fw_forge_rig.tokens[AGENT])
     process = await asyncio.create_subprocess_exec(
         "/usr/bin/python3",
         script.name,
@@ -240,11 +242,11 @@ async def test_a_refused_connection_is_tried_again_until_the_door_is_back(
     call = {"op": "read", "what": "issue", "number": 5}
     posting = asyncio.create_task(asyncio.to_thread(fw_forge.post, url, token, call, sleep=sleep))
     await asyncio.wait_for(refused.wait(), DEADLINE)
-    async with serve_door(tmp_path, port=port) as rig:
+    async with serve_door(tmp_path, port=port) as fw_forge_rig:
         back.set()
         status, answer = await posting
     assert status == 200 and answer is not None and answer["text"].startswith("#5 Issue 5")
-    assert pauses == [0.1] and rig.reads.calls[0][0] == "issue"
+    assert pauses == [0.1] and fw_forge_rig.reads.calls[0][0] == "issue"
 
 
 async def test_it_gives_up_after_the_retry_time() -> None:

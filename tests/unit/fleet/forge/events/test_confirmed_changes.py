@@ -27,7 +27,7 @@ MAINTAINER, TRIAGER, WRITER = "alice", "trudy", "wendy"
 
 
 @pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
+def confirmed_changes_rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
     """Forge work over issue #3 by alice (a writer); trudy may only triage, wendy write."""
     made = WorkRig.make(ledger, clock)
     made.api.allow(TRIAGER, "read")
@@ -79,124 +79,148 @@ async def poll_and_deliver(rig: WorkRig, polling: Poller) -> list[str]:
     return outcomes
 
 
-async def test_a_triagers_label_on_a_polled_forge_is_refused(rig: WorkRig) -> None:
+async def test_a_triagers_label_on_a_polled_forge_is_refused(
+    confirmed_changes_rig: WorkRig,
+) -> None:
     """The maintainer's issue labelled by a triager, found by the poller: the label is
     the triager's, who may not start a run — refused, audited, nothing posted. The
     maintainer's own label afterwards starts the run, requested by the maintainer."""
-    rig.api.add_issue(labels=(LABEL,), updated_at=ago(rig, 2))
-    rig.api.change(3, "labeled", LABEL, TRIAGER, ago(rig, 2))
+    confirmed_changes_rig.api.add_issue(labels=(LABEL,), updated_at=ago(confirmed_changes_rig, 2))
+    confirmed_changes_rig.api.change(3, "labeled", LABEL, TRIAGER, ago(confirmed_changes_rig, 2))
     cursors: dict[Slug, str] = {}
-    polling = poller(rig, cursors)
-    [outcome] = await poll_and_deliver(rig, polling)
+    polling = poller(confirmed_changes_rig, cursors)
+    [outcome] = await poll_and_deliver(confirmed_changes_rig, polling)
     assert outcome.startswith(f"ignored: @{TRIAGER} may not start or steer runs"), outcome
-    assert rig.launcher.starts == [] and rig.api.writes() == []
-    assert await poll_and_deliver(rig, polling) == []  # the same label: the same delivery
+    assert confirmed_changes_rig.launcher.starts == [] and confirmed_changes_rig.api.writes() == []
+    assert (
+        await poll_and_deliver(confirmed_changes_rig, polling) == []
+    )  # the same label: the same delivery
 
-    rig.clock.advance(60)
-    rig.api.change(3, "unlabeled", LABEL, MAINTAINER, rig.clock.now())
-    rig.api.change(3, "labeled", LABEL, MAINTAINER, rig.clock.now())
-    rig.api.add_issue(labels=(LABEL,), updated_at=rig.clock.now())
-    [outcome] = await poll_and_deliver(rig, polling)
+    confirmed_changes_rig.clock.advance(60)
+    confirmed_changes_rig.api.change(
+        3, "unlabeled", LABEL, MAINTAINER, confirmed_changes_rig.clock.now()
+    )
+    confirmed_changes_rig.api.change(
+        3, "labeled", LABEL, MAINTAINER, confirmed_changes_rig.clock.now()
+    )
+    confirmed_changes_rig.api.add_issue(
+        labels=(LABEL,), updated_at=confirmed_changes_rig.clock.now()
+    )
+    [outcome] = await poll_and_deliver(confirmed_changes_rig, polling)
     assert outcome.startswith(f"started {AGENT} on #3"), outcome
-    assert (await rig.run()).requester == MAINTAINER
+    assert (await confirmed_changes_rig.run()).requester == MAINTAINER
 
 
-async def test_a_polled_label_nobody_is_recorded_giving_starts_nothing(rig: WorkRig) -> None:
+async def test_a_polled_label_nobody_is_recorded_giving_starts_nothing(
+    confirmed_changes_rig: WorkRig,
+) -> None:
     """A trigger label the forge's record does not account for is no event at all."""
-    rig.api.add_issue(labels=(LABEL,), updated_at=ago(rig, 2))
-    assert await poll_and_deliver(rig, poller(rig, {})) == []
-    assert rig.launcher.starts == []
+    confirmed_changes_rig.api.add_issue(labels=(LABEL,), updated_at=ago(confirmed_changes_rig, 2))
+    assert await poll_and_deliver(confirmed_changes_rig, poller(confirmed_changes_rig, {})) == []
+    assert confirmed_changes_rig.launcher.starts == []
 
 
 async def test_a_gitea_writer_adding_bug_beside_an_old_trigger_label_starts_nothing(
-    rig: WorkRig,
+    confirmed_changes_rig: WorkRig,
 ) -> None:
     """Gitea's delivery for a writer's ``bug`` reads LABELED (a trigger label sits on the
     issue, a triager's): the writer's own change was ``bug``, so nothing starts."""
-    rig.api.change(3, "labeled", LABEL, TRIAGER, ago(rig, 10))
-    rig.api.change(3, "labeled", "bug", WRITER, ago(rig, 0))
-    outcome = await rig.deliver(gitea(EventKind.LABELED, WRITER, label=LABEL))
+    confirmed_changes_rig.api.change(3, "labeled", LABEL, TRIAGER, ago(confirmed_changes_rig, 10))
+    confirmed_changes_rig.api.change(3, "labeled", "bug", WRITER, ago(confirmed_changes_rig, 0))
+    outcome = await confirmed_changes_rig.deliver(gitea(EventKind.LABELED, WRITER, label=LABEL))
     assert outcome == f"ignored: the change by @{WRITER} could not be confirmed"
-    assert rig.launcher.starts == [] and rig.api.writes() == []
-    [line] = await rig.ledger.forge.forge_audit()
+    assert confirmed_changes_rig.launcher.starts == [] and confirmed_changes_rig.api.writes() == []
+    [line] = await confirmed_changes_rig.ledger.forge.forge_audit()
     assert f"by @{WRITER} on #3" in line.detail and (line.op, line.allowed) == ("event", False)
 
 
-async def test_a_gitea_trigger_label_is_its_givers(rig: WorkRig) -> None:
+async def test_a_gitea_trigger_label_is_its_givers(confirmed_changes_rig: WorkRig) -> None:
     """The triager's own delivery is confirmed as the triager's label and refused; the
     writer's, given with ``bug`` in one act, is confirmed and starts the run."""
-    rig.api.change(3, "labeled", LABEL, TRIAGER, ago(rig, 10))
-    outcome = await rig.deliver(gitea(EventKind.LABELED, TRIAGER, label=LABEL))
+    confirmed_changes_rig.api.change(3, "labeled", LABEL, TRIAGER, ago(confirmed_changes_rig, 10))
+    outcome = await confirmed_changes_rig.deliver(gitea(EventKind.LABELED, TRIAGER, label=LABEL))
     assert outcome.startswith(f"ignored: @{TRIAGER} may not"), outcome
-    rig.api.change(3, "unlabeled", LABEL, WRITER, ago(rig, 1))
-    rig.api.change(3, "labeled", LABEL, WRITER, ago(rig, 0))
-    rig.api.change(3, "labeled", "bug", WRITER, ago(rig, 0))
-    outcome = await rig.deliver(gitea(EventKind.LABELED, WRITER, label=LABEL))
+    confirmed_changes_rig.api.change(3, "unlabeled", LABEL, WRITER, ago(confirmed_changes_rig, 1))
+    confirmed_changes_rig.api.change(3, "labeled", LABEL, WRITER, ago(confirmed_changes_rig, 0))
+    confirmed_changes_rig.api.change(3, "labeled", "bug", WRITER, ago(confirmed_changes_rig, 0))
+    outcome = await confirmed_changes_rig.deliver(gitea(EventKind.LABELED, WRITER, label=LABEL))
     assert outcome.startswith(f"started {AGENT} on #3"), outcome
-    assert (await rig.run()).requester == WRITER
+    assert (await confirmed_changes_rig.run()).requester == WRITER
 
 
 async def test_unassigning_someone_else_does_not_stop_a_label_started_run(
-    rig: WorkRig,
+    confirmed_changes_rig: WorkRig,
 ) -> None:
     """A run started by its label: Gitea's delivery for a writer unassigning carol reads
     UNASSIGNED from the bot (the bot is not among the assignees) — not confirmed, the run
     goes on; the poller watching the issue says nothing either. The bot unassigned for
     real stops it."""
-    record = await rig.started()
-    rig.api.change(3, "assigned", "carol", WRITER, ago(rig, 5))
-    rig.api.change(3, "unassigned", "carol", WRITER, ago(rig, 0))
-    rig.api.add_issue(labels=(LABEL,), updated_at=ago(rig, 0))
-    outcome = await rig.deliver(gitea(EventKind.UNASSIGNED, WRITER, assignee=BOT))
+    record = await confirmed_changes_rig.started()
+    confirmed_changes_rig.api.change(3, "assigned", "carol", WRITER, ago(confirmed_changes_rig, 5))
+    confirmed_changes_rig.api.change(
+        3, "unassigned", "carol", WRITER, ago(confirmed_changes_rig, 0)
+    )
+    confirmed_changes_rig.api.add_issue(labels=(LABEL,), updated_at=ago(confirmed_changes_rig, 0))
+    outcome = await confirmed_changes_rig.deliver(gitea(EventKind.UNASSIGNED, WRITER, assignee=BOT))
     assert outcome == f"ignored: the change by @{WRITER} could not be confirmed"
-    rig.api.change(3, "labeled", LABEL, "alice", ago(rig, 30))
-    cursors = {SLUG: ago(rig, 10).isoformat()}
-    polled = await poller(rig, cursors, watched=[3]).poll_once()
+    confirmed_changes_rig.api.change(3, "labeled", LABEL, "alice", ago(confirmed_changes_rig, 30))
+    cursors = {SLUG: ago(confirmed_changes_rig, 10).isoformat()}
+    polled = await poller(confirmed_changes_rig, cursors, watched=[3]).poll_once()
     assert EventKind.LABELED in {e.kind for e in polled}  # the issue was read, and
     assert EventKind.UNASSIGNED not in {e.kind for e in polled}  # the bot was never assigned
-    assert not any(o.startswith("stopped") for o in [await rig.deliver(e) for e in polled])
-    assert rig.launcher.named("stop") == []
-    assert (await rig.run()).id == record.id
+    assert not any(
+        o.startswith("stopped") for o in [await confirmed_changes_rig.deliver(e) for e in polled]
+    )
+    assert confirmed_changes_rig.launcher.named("stop") == []
+    assert (await confirmed_changes_rig.run()).id == record.id
 
-    rig.clock.advance(60)
-    rig.api.change(3, "assigned", BOT, WRITER, rig.clock.now())
-    rig.api.change(3, "unassigned", BOT, WRITER, rig.clock.now())
-    outcome = await rig.deliver(gitea(EventKind.UNASSIGNED, WRITER, assignee=BOT))
+    confirmed_changes_rig.clock.advance(60)
+    confirmed_changes_rig.api.change(3, "assigned", BOT, WRITER, confirmed_changes_rig.clock.now())
+    confirmed_changes_rig.api.change(
+        3, "unassigned", BOT, WRITER, confirmed_changes_rig.clock.now()
+    )
+    outcome = await confirmed_changes_rig.deliver(gitea(EventKind.UNASSIGNED, WRITER, assignee=BOT))
     assert outcome == f"stopped {AGENT}: the issue was unassigned"
 
 
-async def test_a_gitea_label_taken_away_stops_the_run_of_that_label(rig: WorkRig) -> None:
+async def test_a_gitea_label_taken_away_stops_the_run_of_that_label(
+    confirmed_changes_rig: WorkRig,
+) -> None:
     """Gitea's delivery for labels cleared by a writer reads UNLABELED with no label: it
     is confirmed as the trigger label taken away by the writer, and the run stops."""
-    await rig.started()
-    rig.api.change(3, "unlabeled", "bug", WRITER, ago(rig, 0))
-    rig.api.change(3, "unlabeled", LABEL, WRITER, ago(rig, 0))
-    outcome = await rig.deliver(gitea(EventKind.UNLABELED, WRITER))
+    await confirmed_changes_rig.started()
+    confirmed_changes_rig.api.change(3, "unlabeled", "bug", WRITER, ago(confirmed_changes_rig, 0))
+    confirmed_changes_rig.api.change(3, "unlabeled", LABEL, WRITER, ago(confirmed_changes_rig, 0))
+    outcome = await confirmed_changes_rig.deliver(gitea(EventKind.UNLABELED, WRITER))
     assert outcome == f"stopped {AGENT}: the issue was unlabelled"
 
 
-async def test_a_change_older_than_the_stale_limit_confirms_nothing(rig: WorkRig) -> None:
+async def test_a_change_older_than_the_stale_limit_confirms_nothing(
+    confirmed_changes_rig: WorkRig,
+) -> None:
     """The sender's last trigger label, given longer ago than the forge's
     max_event_age_seconds, is not what a delivery now is about."""
-    old = rig.entry.max_event_age_seconds / 60 + 1
-    rig.api.change(3, "labeled", LABEL, WRITER, ago(rig, old))
-    outcome = await rig.deliver(gitea(EventKind.LABELED, WRITER, label=LABEL))
+    old = confirmed_changes_rig.entry.max_event_age_seconds / 60 + 1
+    confirmed_changes_rig.api.change(3, "labeled", LABEL, WRITER, ago(confirmed_changes_rig, old))
+    outcome = await confirmed_changes_rig.deliver(gitea(EventKind.LABELED, WRITER, label=LABEL))
     assert outcome == f"ignored: the change by @{WRITER} could not be confirmed"
 
 
-async def test_a_forge_that_cannot_say_fails_the_delivery(rig: WorkRig) -> None:
+async def test_a_forge_that_cannot_say_fails_the_delivery(confirmed_changes_rig: WorkRig) -> None:
     """The record of changes refused: the delivery fails, naming the forge's answer."""
-    rig.api.failures["issue_changes"] = ForgeApiError("Gitea refused GET timeline: 502", 502)
-    outcome = await rig.deliver(gitea(EventKind.LABELED, WRITER, label=LABEL))
+    confirmed_changes_rig.api.failures["issue_changes"] = ForgeApiError(
+        "Gitea refused GET timeline: 502", 502
+    )
+    outcome = await confirmed_changes_rig.deliver(gitea(EventKind.LABELED, WRITER, label=LABEL))
     assert outcome == "failed: Gitea refused GET timeline: 502"
-    assert rig.launcher.starts == []
+    assert confirmed_changes_rig.launcher.starts == []
 
 
-def test_confirmed_keeps_to_the_senders_newest_act(rig: WorkRig) -> None:
+def test_confirmed_keeps_to_the_senders_newest_act(confirmed_changes_rig: WorkRig) -> None:
     """Of the sender's changes of the delivery's sort, only the newest act counts (a few
     seconds wide): an older trigger label of theirs, an assignment for a label delivery,
     and another person's change all count for nothing."""
-    now = rig.clock.now()
+    now = confirmed_changes_rig.clock.now()
 
     def change(kind: ChangeKind, name: str, actor: str, seconds: float) -> IssueChange:
         return IssueChange(kind, name, actor, now - timedelta(seconds=seconds))
@@ -209,9 +233,9 @@ def test_confirmed_keeps_to_the_senders_newest_act(rig: WorkRig) -> None:
         change("labeled", "fleetwarden:other", TRIAGER, 1),
         change("labeled", "bug", WRITER.upper(), 0),
     ]
-    assert confirmed(delivery, history, rig.entry, not_before=since) is None
+    assert confirmed(delivery, history, confirmed_changes_rig.entry, not_before=since) is None
     history.append(change("unlabeled", LABEL, WRITER, 0))
-    found = confirmed(delivery, history, rig.entry, not_before=since)
+    found = confirmed(delivery, history, confirmed_changes_rig.entry, not_before=since)
     assert found is not None and not found.confirm
     assert (found.kind, found.label, found.assignee) == (EventKind.UNLABELED, LABEL, None)
     assert newest(history, ("assigned", "unassigned"), BOT.upper()) == history[1]
@@ -230,19 +254,25 @@ def github_labeled(rig: WorkRig, actor: str, delivery: str) -> ForgeEvent:
     return parse(FORGE, "github", headers, json.dumps(payload).encode())
 
 
-async def test_a_github_label_is_confirmed_against_the_issues_events(rig: WorkRig) -> None:
+async def test_a_github_label_is_confirmed_against_the_issues_events(
+    confirmed_changes_rig: WorkRig,
+) -> None:
     """A signed delivery says the writer labelled #3; the issue's events say nobody did,
     then that a triager did: nothing starts. Once the events record the writer's label, the
     same delivery (a new one) starts the run, requested by the writer."""
-    found = github_labeled(rig, WRITER, "gh-1")
+    found = github_labeled(confirmed_changes_rig, WRITER, "gh-1")
     assert found.confirm
-    outcome = await rig.deliver(found)
+    outcome = await confirmed_changes_rig.deliver(found)
     assert outcome == f"ignored: the change by @{WRITER} could not be confirmed"
-    assert rig.launcher.starts == [] and rig.api.writes() == []
-    rig.api.change(3, "labeled", LABEL, TRIAGER, ago(rig, 0))
-    outcome = await rig.deliver(github_labeled(rig, WRITER, "gh-2"))
+    assert confirmed_changes_rig.launcher.starts == [] and confirmed_changes_rig.api.writes() == []
+    confirmed_changes_rig.api.change(3, "labeled", LABEL, TRIAGER, ago(confirmed_changes_rig, 0))
+    outcome = await confirmed_changes_rig.deliver(
+        github_labeled(confirmed_changes_rig, WRITER, "gh-2")
+    )
     assert outcome == f"ignored: the change by @{WRITER} could not be confirmed"
-    rig.api.change(3, "labeled", LABEL, WRITER, ago(rig, 0))
-    outcome = await rig.deliver(github_labeled(rig, WRITER, "gh-3"))
+    confirmed_changes_rig.api.change(3, "labeled", LABEL, WRITER, ago(confirmed_changes_rig, 0))
+    outcome = await confirmed_changes_rig.deliver(
+        github_labeled(confirmed_changes_rig, WRITER, "gh-3")
+    )
     assert outcome.startswith(f"started {AGENT} on #3"), outcome
-    assert (await rig.run()).requester == WRITER
+    assert (await confirmed_changes_rig.run()).requester == WRITER

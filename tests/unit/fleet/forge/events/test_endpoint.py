@@ -136,7 +136,7 @@ async def start(
 
 
 @pytest.fixture
-async def rig(clock: ManualClock) -> AsyncIterator[Rig]:
+async def endpoint_rig(clock: ManualClock) -> AsyncIterator[Rig]:
     made = await start(clock)
     yield made
     await made.close()
@@ -161,11 +161,11 @@ def labeled(
     return github_delivery(*event, secret=secret, delivery=delivery)
 
 
-async def test_a_signed_delivery_is_received_and_answered(rig: Rig) -> None:
+async def test_a_signed_delivery_is_received_and_answered(endpoint_rig: Rig) -> None:
     """A delivery signed as GitHub signs it is given to receive; 202 with its outcome."""
     headers, body = labeled()
-    assert await rig.send(headers, body) == (202, "started coder on #7")
-    [event] = rig.received
+    assert await endpoint_rig.send(headers, body) == (202, "started coder on #7")
+    [event] = endpoint_rig.received
     assert (event.kind, event.label, event.repo, event.forge) == (
         EventKind.LABELED,
         "fleetwarden:coder",
@@ -173,7 +173,7 @@ async def test_a_signed_delivery_is_received_and_answered(rig: Rig) -> None:
         "gh",
     )
     assert event.delivery == headers["X-GitHub-Delivery"]
-    assert rig.refusals == []
+    assert endpoint_rig.refusals == []
 
 
 async def test_a_held_forge_s_delivery_is_refused_503_and_taken_when_redelivered(
@@ -198,14 +198,14 @@ async def test_a_held_forge_s_delivery_is_refused_503_and_taken_when_redelivered
         await made.close()
 
 
-async def test_a_redelivery_is_answered_without_a_second_run(rig: Rig) -> None:
+async def test_a_redelivery_is_answered_without_a_second_run(endpoint_rig: Rig) -> None:
     """The same delivery id again: 200 "already had it", receive not called again, and
     the replay audited."""
     headers, body = labeled()
-    assert (await rig.send(headers, body))[0] == 202
-    assert await rig.send(headers, body) == (200, ALREADY)
-    assert len(rig.received) == 1
-    [refusal] = rig.refusals
+    assert (await endpoint_rig.send(headers, body))[0] == 202
+    assert await endpoint_rig.send(headers, body) == (200, ALREADY)
+    assert len(endpoint_rig.received) == 1
+    [refusal] = endpoint_rig.refusals
     assert (refusal.status, refusal.why, refusal.delivery) == (
         200,
         ALREADY,
@@ -261,36 +261,36 @@ async def test_a_delivery_the_ledger_refuses_to_record_is_not_accepted(
         await made.close()
 
 
-async def test_unsigned_and_mis_signed_deliveries_are_refused(rig: Rig) -> None:
+async def test_unsigned_and_mis_signed_deliveries_are_refused(endpoint_rig: Rig) -> None:
     """No signature, another secret's, or a body changed after signing: 401, audited."""
     headers, body = labeled(secret=b"")
-    assert (await rig.send(headers, body))[0] == 401
+    assert (await endpoint_rig.send(headers, body))[0] == 401
     headers, body = labeled(secret=b"not the secret")
-    assert (await rig.send(headers, body))[0] == 401
+    assert (await endpoint_rig.send(headers, body))[0] == 401
     headers, body = labeled()
-    assert (await rig.send(headers, body.replace(b"alice", b"mallory")))[0] == 401
-    assert rig.received == []
-    assert [r.status for r in rig.refusals] == [401, 401, 401]
-    assert {r.why for r in rig.refusals} == {"unsigned", "the signature does not match"}
+    assert (await endpoint_rig.send(headers, body.replace(b"alice", b"mallory")))[0] == 401
+    assert endpoint_rig.received == []
+    assert [r.status for r in endpoint_rig.refusals] == [401, 401, 401]
+    assert {r.why for r in endpoint_rig.refusals} == {"unsigned", "the signature does not match"}
 
 
-async def test_an_unknown_forge_is_not_found(rig: Rig) -> None:
+async def test_an_unknown_forge_is_not_found(endpoint_rig: Rig) -> None:
     """A forge name that takes no webhooks is 404; an invalid name is audited as ``?``."""
     headers, body = labeled()
-    assert (await rig.send(headers, body, forge="nope"))[0] == 404
-    assert (await rig.send(headers, body, forge="%2E%2E%2Fetc"))[0] == 404
-    assert [(r.forge, r.status, r.delivery) for r in rig.refusals] == [
+    assert (await endpoint_rig.send(headers, body, forge="nope"))[0] == 404
+    assert (await endpoint_rig.send(headers, body, forge="%2E%2E%2Fetc"))[0] == 404
+    assert [(r.forge, r.status, r.delivery) for r in endpoint_rig.refusals] == [
         ("nope", 404, None),
         ("?", 404, None),
     ]
-    assert rig.received == []
+    assert endpoint_rig.received == []
 
 
-async def test_a_body_over_the_cap_is_refused(rig: Rig) -> None:
+async def test_a_body_over_the_cap_is_refused(endpoint_rig: Rig) -> None:
     """Over 5 MiB is 413, whether its length is announced or it comes chunked."""
     headers = {"Content-Type": "application/json", "X-GitHub-Event": "issues"}
     big = io.BytesIO(b" " * (MAX_BODY + 1))
-    async with rig.session.post(rig.url(), data=big, headers=headers) as response:
+    async with endpoint_rig.session.post(endpoint_rig.url(), data=big, headers=headers) as response:
         assert response.status == 413
         assert response.request_info.headers["Content-Length"] == str(MAX_BODY + 1)
 
@@ -298,14 +298,16 @@ async def test_a_body_over_the_cap_is_refused(rig: Rig) -> None:
         for _ in range(6):
             yield b" " * (1024 * 1024)
 
-    async with rig.session.post(rig.url(), data=chunks(), headers=headers) as response:
+    async with endpoint_rig.session.post(
+        endpoint_rig.url(), data=chunks(), headers=headers
+    ) as response:
         assert response.status == 413
-    assert [r.status for r in rig.refusals] == [413, 413]
+    assert [r.status for r in endpoint_rig.refusals] == [413, 413]
 
 
-async def test_a_body_that_does_not_arrive_in_time_is_refused(rig: Rig) -> None:
+async def test_a_body_that_does_not_arrive_in_time_is_refused(endpoint_rig: Rig) -> None:
     """A body announced but not sent within the read time is 408."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", rig.server.port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", endpoint_rig.server.port)
     writer.write(
         b"POST /webhooks/gh HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
@@ -314,18 +316,18 @@ async def test_a_body_that_does_not_arrive_in_time_is_refused(rig: Rig) -> None:
     status = await asyncio.wait_for(reader.readline(), timeout=10)
     writer.close()
     assert status.split()[1] == b"408"
-    assert [r.status for r in rig.refusals] == [408]
+    assert [r.status for r in endpoint_rig.refusals] == [408]
 
 
-async def test_a_form_body_is_refused(rig: Rig) -> None:
+async def test_a_form_body_is_refused(endpoint_rig: Rig) -> None:
     """A webhook set to send a form is told to send JSON: 415."""
     headers, body = labeled()
     headers["Content-Type"] = "application/x-www-form-urlencoded"
-    assert (await rig.send(headers, body))[0] == 415
-    assert rig.refusals[0].why.startswith("the body must be application/json")
+    assert (await endpoint_rig.send(headers, body))[0] == 415
+    assert endpoint_rig.refusals[0].why.startswith("the body must be application/json")
 
 
-async def test_a_stale_event_is_refused(rig: Rig) -> None:
+async def test_a_stale_event_is_refused(endpoint_rig: Rig) -> None:
     """An event older than the forge's max_event_age_seconds is 400 "stale" with its age
     and the setting (and its value) that bounds it, audited, and not recorded as had (a
     fresh delivery of it could still come)."""
@@ -334,54 +336,56 @@ async def test_a_stale_event_is_refused(rig: Rig) -> None:
         "stale: the event is 2h03m old, older than forges.gh.max_event_age_seconds "
         f"({GITHUB.max_event_age_seconds} s) allows"
     )
-    assert await rig.send(headers, body) == (400, f"refused: {why}")
-    assert rig.received == [] and rig.record.taken == set()
-    assert [(r.status, r.why) for r in rig.refusals] == [(400, why)]
+    assert await endpoint_rig.send(headers, body) == (400, f"refused: {why}")
+    assert endpoint_rig.received == [] and endpoint_rig.record.taken == set()
+    assert [(r.status, r.why) for r in endpoint_rig.refusals] == [(400, why)]
 
 
-async def test_a_signed_payload_that_is_not_one_is_a_bad_request(rig: Rig) -> None:
+async def test_a_signed_payload_that_is_not_one_is_a_bad_request(endpoint_rig: Rig) -> None:
     """Signed but not JSON, or without its issue: 400, audited."""
     body = b"not json"
     headers, _ = labeled()
     headers["X-Hub-Signature-256"] = "sha256=" + sign_gitea(SECRET, body)
-    assert (await rig.send(headers, body))[0] == 400
+    assert (await endpoint_rig.send(headers, body))[0] == 400
     payload = github_example("issues", "labeled")
     del payload["issue"]
-    assert (await rig.send(*github_delivery("issues", payload, secret=SECRET)))[0] == 400
-    assert [r.status for r in rig.refusals] == [400, 400]
+    assert (await endpoint_rig.send(*github_delivery("issues", payload, secret=SECRET)))[0] == 400
+    assert [r.status for r in endpoint_rig.refusals] == [400, 400]
 
 
-async def test_a_gitea_delivery_is_read_against_its_forge(rig: Rig) -> None:
+async def test_a_gitea_delivery_is_read_against_its_forge(endpoint_rig: Rig) -> None:
     """A Gitea assignment to the bot, posted as Gitea posts it, is ASSIGNED to the bot;
     its redelivery is had once; a Gitea stale limit is the Gitea forge's own."""
     event = gitea.issue_event(
         "assigned", repo=REPO, number=5, sender="al", assignees=["fw-bot"], at=T0
     )
     headers, body = gitea_delivery(*event, secret=TEA_SECRET)
-    assert (await rig.send(headers, body, forge="tea"))[0] == 202
-    assert (await rig.send(headers, body, forge="tea"))[0] == 200
-    [found] = rig.received
+    assert (await endpoint_rig.send(headers, body, forge="tea"))[0] == 202
+    assert (await endpoint_rig.send(headers, body, forge="tea"))[0] == 200
+    [found] = endpoint_rig.received
     assert (found.kind, found.assignee, found.forge) == (EventKind.ASSIGNED, "fw-bot", "tea")
     old = gitea.issue_event(
         "assigned", repo=REPO, number=5, sender="al", at=T0 - timedelta(minutes=11)
     )
-    assert (await rig.send(*gitea_delivery(*old, secret=TEA_SECRET), forge="tea"))[0] == 400
+    assert (await endpoint_rig.send(*gitea_delivery(*old, secret=TEA_SECRET), forge="tea"))[
+        0
+    ] == 400
     mis = gitea_delivery(*event, secret=SECRET)  # the other forge's secret
-    assert (await rig.send(*mis, forge="tea"))[0] == 401
+    assert (await endpoint_rig.send(*mis, forge="tea"))[0] == 401
 
 
 async def test_a_failing_receive_is_a_server_error(
-    rig: Rig, caplog: pytest.LogCaptureFixture
+    endpoint_rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     """receive raising is 500, logged without the event's words."""
-    rig.record.fail = True
+    endpoint_rig.record.fail = True
     with caplog.at_level(logging.DEBUG):
-        assert (await rig.send(*labeled()))[0] == 500
+        assert (await endpoint_rig.send(*labeled()))[0] == 500
     assert "taking it failed" in caplog.text
 
 
 async def test_nothing_of_a_body_or_secret_is_logged(
-    rig: Rig, caplog: pytest.LogCaptureFixture
+    endpoint_rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Across taken, replayed and refused deliveries, no log line, audit line or answer
     holds the secret, a signature or the body's words."""
@@ -397,23 +401,23 @@ async def test_nothing_of_a_body_or_secret_is_logged(
         ):
             headers, body = delivery
             signatures += [v for k, v in headers.items() if "Signature" in k]
-            answers.append((await rig.send(headers, body))[1])
-            answers.append((await rig.send(headers, body))[1])
-            answers.append((await rig.send(headers, body, forge="tea"))[1])
-        rig.record.fail = True
-        answers.append((await rig.send(*labeled()))[1])
-    seen = "\n".join([caplog.text, *answers, *(repr(r) for r in rig.refusals)])
-    assert len(rig.refusals) >= 8
+            answers.append((await endpoint_rig.send(headers, body))[1])
+            answers.append((await endpoint_rig.send(headers, body))[1])
+            answers.append((await endpoint_rig.send(headers, body, forge="tea"))[1])
+        endpoint_rig.record.fail = True
+        answers.append((await endpoint_rig.send(*labeled()))[1])
+    seen = "\n".join([caplog.text, *answers, *(repr(r) for r in endpoint_rig.refusals)])
+    assert len(endpoint_rig.refusals) >= 8
     for secret in (SECRET.decode(), TEA_SECRET.decode(), MARKER, "mallory", *signatures):
         assert secret not in seen
-    assert all(r.why for r in rig.refusals)
+    assert all(r.why for r in endpoint_rig.refusals)
 
 
-async def test_a_flood_of_unsigned_requests_is_audited_at_a_bounded_rate(rig: Rig) -> None:
+async def test_a_flood_of_unsigned_requests_is_audited_at_a_bounded_rate(endpoint_rig: Rig) -> None:
     """Anyone can post unsigned bodies: each is refused, but a peer's are logged and
     audited ten a minute at most, so a flood fills neither the ledger nor the log."""
     headers, body = labeled(secret=b"")
-    statuses = [(await rig.send(headers, body))[0] for _ in range(15)]
+    statuses = [(await endpoint_rig.send(headers, body))[0] for _ in range(15)]
     assert statuses == [401] * 15
-    assert len(rig.refusals) == 10
-    assert rig.received == []
+    assert len(endpoint_rig.refusals) == 10
+    assert endpoint_rig.received == []

@@ -128,7 +128,7 @@ async def start(
 
 
 @pytest.fixture
-async def rig(clock: ManualClock) -> AsyncIterator[Rig]:
+async def gitlab_endpoint_rig(clock: ManualClock) -> AsyncIterator[Rig]:
     made = await start(clock)
     yield made
     await made.close()
@@ -165,25 +165,25 @@ def _valid() -> dict[str, tuple[str, dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("sort", list(_valid()))
-async def test_every_valid_delivery_is_answered_2xx(rig: Rig, sort: str) -> None:
+async def test_every_valid_delivery_is_answered_2xx(gitlab_endpoint_rig: Rig, sort: str) -> None:
     """Whatever a valid delivery is — wanted, stale, unwanted, unknown, about a project
     outside the config — it is answered 2xx, and again 2xx when delivered again."""
     headers, body = gitlab_delivery(*_valid()[sort], **SIGNED, at=T0)
-    first = await rig.send(headers, body)
-    again = await rig.send(headers, body)
+    first = await gitlab_endpoint_rig.send(headers, body)
+    again = await gitlab_endpoint_rig.send(headers, body)
     assert 200 <= first[0] < 300 and 200 <= again[0] < 300, (first, again)
     assert again == (200, ALREADY) or first[1].startswith("ignored, stale")
 
 
-async def test_a_stale_event_is_answered_200_and_not_acted_on(rig: Rig) -> None:
+async def test_a_stale_event_is_answered_200_and_not_acted_on(gitlab_endpoint_rig: Rig) -> None:
     """A GitLab's stale label event: 200 "ignored, stale: …" (with its age and the
     setting), not received, audited as answered."""
     headers, body = gitlab_delivery(*_labelled(at=T0 - timedelta(hours=2)), **SIGNED, at=T0)
-    status, text = await rig.send(headers, body)
+    status, text = await gitlab_endpoint_rig.send(headers, body)
     assert status == 200 and text.startswith("ignored, stale: the event is 2h")
     assert "forges.gl.max_event_age_seconds (600 s)" in text
-    assert rig.record.received == []
-    [refusal] = rig.record.refusals
+    assert gitlab_endpoint_rig.record.received == []
+    [refusal] = gitlab_endpoint_rig.record.refusals
     assert (refusal.status, refusal.event, refusal.delivery) == (
         200,
         "Issue Hook",
@@ -191,27 +191,29 @@ async def test_a_stale_event_is_answered_200_and_not_acted_on(rig: Rig) -> None:
     )
 
 
-async def test_a_body_over_the_cap_is_answered_200_and_not_read(rig: Rig) -> None:
+async def test_a_body_over_the_cap_is_answered_200_and_not_read(gitlab_endpoint_rig: Rig) -> None:
     """A GitLab delivery over 5 MiB (an issue a stranger made huge) is answered 200 and
     ignored, not 413: four 4xx in a row would turn the hook off."""
     headers, _ = gitlab_delivery(*_labelled(), **SIGNED, at=T0)
-    url = str(rig.server.make_url(f"/webhooks/{rig.name}"))
+    url = str(gitlab_endpoint_rig.server.make_url(f"/webhooks/{gitlab_endpoint_rig.name}"))
     big = io.BytesIO(b" " * (MAX_BODY + 1))
-    async with rig.session.post(url, data=big, headers=headers) as response:
+    async with gitlab_endpoint_rig.session.post(url, data=big, headers=headers) as response:
         assert (response.status, await response.text()) == (200, OVER_CAP)
-    assert rig.record.received == []
+    assert gitlab_endpoint_rig.record.received == []
 
 
-async def test_a_replay_under_the_same_idempotency_key_is_taken_once(rig: Rig) -> None:
+async def test_a_replay_under_the_same_idempotency_key_is_taken_once(
+    gitlab_endpoint_rig: Rig,
+) -> None:
     """GitLab's retry (the same Idempotency-Key, a new Webhook-UUID, signed anew): 200
     "already had it", received once."""
     headers, body = gitlab_delivery(*_labelled(), **SIGNED, at=T0, delivery="retry-key-1")
-    assert await rig.send(headers, body) == (202, "accepted")
+    assert await gitlab_endpoint_rig.send(headers, body) == (202, "accepted")
     clock_later = T0 + timedelta(seconds=30)
     again = gitlab_delivery(*_labelled(), **SIGNED, at=clock_later, delivery="retry-key-1")
     assert again[0]["X-Gitlab-Webhook-UUID"] != headers["X-Gitlab-Webhook-UUID"]
-    assert await rig.send(*again) == (200, ALREADY)
-    assert [e.delivery for e in rig.record.received] == ["retry-key-1"]
+    assert await gitlab_endpoint_rig.send(*again) == (200, ALREADY)
+    assert [e.delivery for e in gitlab_endpoint_rig.record.received] == ["retry-key-1"]
 
 
 async def test_a_held_forge_s_delivery_is_kept_and_answered_202(clock: ManualClock) -> None:
@@ -243,33 +245,40 @@ async def test_a_held_forge_s_delivery_is_kept_and_answered_202(clock: ManualClo
     ],
 )
 async def test_an_unauthenticated_delivery_is_refused_401(
-    rig: Rig, how: dict[str, str], why: str
+    gitlab_endpoint_rig: Rig, how: dict[str, str], why: str
 ) -> None:
     """Without both the token and the signature the forge names: 401 saying why."""
     headers, body = gitlab_delivery(*_labelled(), **how, at=T0)
-    assert await rig.send(headers, body) == (401, f"refused: {why}")
-    assert rig.record.received == []
+    assert await gitlab_endpoint_rig.send(headers, body) == (401, f"refused: {why}")
+    assert gitlab_endpoint_rig.record.received == []
 
 
-async def test_a_delivery_signed_too_long_ago_is_refused_401(rig: Rig) -> None:
+async def test_a_delivery_signed_too_long_ago_is_refused_401(gitlab_endpoint_rig: Rig) -> None:
     """A good signature six minutes old: 401 (a captured delivery replayed later)."""
     headers, body = gitlab_delivery(*_labelled(), **SIGNED, at=T0 - timedelta(minutes=6))
-    assert await rig.send(headers, body) == (401, "refused: the delivery's timestamp is 360 s off")
+    assert await gitlab_endpoint_rig.send(headers, body) == (
+        401,
+        "refused: the delivery's timestamp is 360 s off",
+    )
 
 
-async def test_no_secret_is_logged_or_answered(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+async def test_no_secret_is_logged_or_answered(
+    gitlab_endpoint_rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     """Taken, refused, replayed: no log line, answer or audit holds the token, the signing
     token or the signature; the event name shows with its spaces."""
     answers = []
     with caplog.at_level(logging.DEBUG):
         good = gitlab_delivery(*_labelled(), **SIGNED, at=T0)
-        answers.append(await rig.send(*good))
-        answers.append(await rig.send(*good))
+        answers.append(await gitlab_endpoint_rig.send(*good))
+        answers.append(await gitlab_endpoint_rig.send(*good))
         bad = gitlab_delivery(
             *_labelled(), token=GITLAB_HOOK_TOKEN[:-1], signing_key=GITLAB_SIGNING_TOKEN, at=T0
         )
-        answers.append(await rig.send(*bad))
-    seen = "\n".join([caplog.text, *map(str, answers), *map(repr, rig.record.refusals)])
+        answers.append(await gitlab_endpoint_rig.send(*bad))
+    seen = "\n".join(
+        [caplog.text, *map(str, answers), *map(repr, gitlab_endpoint_rig.record.refusals)]
+    )
     for secret in (GITLAB_HOOK_TOKEN, GITLAB_SIGNING_TOKEN.removeprefix("whsec_")):
         assert secret not in seen
     assert good[0]["webhook-signature"][3:] not in seen

@@ -215,7 +215,7 @@ class Rig:
 
 
 @pytest.fixture
-def rig(clock: ManualClock) -> Rig:
+def poller_rig(clock: ManualClock) -> Rig:
     return Rig(FakeApi(), clock)
 
 
@@ -223,13 +223,13 @@ def ids(events: Sequence[ForgeEvent]) -> list[str]:
     return [e.delivery for e in events]
 
 
-async def test_a_labelled_issue_is_a_labeled_event(rig: Rig) -> None:
+async def test_a_labelled_issue_is_a_labeled_event(poller_rig: Rig) -> None:
     """An open issue with a trigger label is LABELED, named by its label; other labels
     are nothing."""
-    rig.api.put(REPO, issue(3, -5, labels=("bug", "fleetwarden:coder")))
-    rig.api.change(REPO, 3, "labeled", "bug", "alice", -9)
-    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "bob", -6)
-    [event] = await rig.poller().poll_once()
+    poller_rig.api.put(REPO, issue(3, -5, labels=("bug", "fleetwarden:coder")))
+    poller_rig.api.change(REPO, 3, "labeled", "bug", "alice", -9)
+    poller_rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "bob", -6)
+    [event] = await poller_rig.poller().poll_once()
     assert (event.kind, event.label, event.number, event.repo) == (
         EventKind.LABELED,
         "fleetwarden:coder",
@@ -241,15 +241,15 @@ async def test_a_labelled_issue_is_a_labeled_event(rig: Rig) -> None:
     assert event.actor == "bob"  # who gave the label, not who wrote the issue
 
 
-async def test_the_same_event_polled_twice_has_the_same_id(rig: Rig) -> None:
+async def test_the_same_event_polled_twice_has_the_same_id(poller_rig: Rig) -> None:
     """Rounds over an unchanged forge find the same events under the same ids (the
     ledger's dedupe stops a second run), a round from scratch too; a later change adds
     only new ones."""
-    rig.api.put(REPO, issue(3, -4, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
-    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "bob", -4)
-    rig.api.change(REPO, 3, "assigned", "fw-bot", "bob", -4)
-    rig.api.note(REPO, 3, 101, -5, "bob")
-    poller = rig.poller()
+    poller_rig.api.put(REPO, issue(3, -4, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
+    poller_rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "bob", -4)
+    poller_rig.api.change(REPO, 3, "assigned", "fw-bot", "bob", -4)
+    poller_rig.api.note(REPO, 3, 101, -5, "bob")
+    poller = poller_rig.poller()
     first = ids(await poller.poll_once())
     stamp = at(-4).isoformat()
     assert sorted(first) == [
@@ -257,45 +257,45 @@ async def test_the_same_event_polled_twice_has_the_same_id(rig: Rig) -> None:
         "poll:acme/app#3:comment:101",
         f"poll:acme/app#3:label:fleetwarden:coder:{stamp}",
     ]
-    rig.clock.advance(60)
+    poller_rig.clock.advance(60)
     second = ids(await poller.poll_once())
     assert sorted(second) == [
         f"poll:acme/app#3:assign:{stamp}",
         f"poll:acme/app#3:label:fleetwarden:coder:{stamp}",
     ]
-    rig.cursors.clear()  # the cursor lost: the same events again, the same ids
-    assert sorted(ids(await rig.poller().poll_once())) == sorted(first)
-    rig.api.note(REPO, 3, 102, 1, "bob")
-    rig.api.put(REPO, replace(rig.api.issues[REPO][3], updated_at=at(1)))
+    poller_rig.cursors.clear()  # the cursor lost: the same events again, the same ids
+    assert sorted(ids(await poller_rig.poller().poll_once())) == sorted(first)
+    poller_rig.api.note(REPO, 3, 102, 1, "bob")
+    poller_rig.api.put(REPO, replace(poller_rig.api.issues[REPO][3], updated_at=at(1)))
     third = ids(await poller.poll_once())
     assert set(third) - set(first) == {"poll:acme/app#3:comment:102"}
 
 
-async def test_an_assignment_to_the_bot_is_an_assigned_event(rig: Rig) -> None:
+async def test_an_assignment_to_the_bot_is_an_assigned_event(poller_rig: Rig) -> None:
     """Assigned to the bot is ASSIGNED to it; to someone else, nothing; with assignment
     not a trigger, nothing."""
-    rig.api.put(REPO, issue(4, -5, assignees=("alice", "fw-bot")))
-    rig.api.put(REPO, issue(5, -5, assignees=("alice",)))
-    rig.api.change(REPO, 4, "assigned", "FW-Bot", "carol", -5)
-    rig.api.change(REPO, 5, "assigned", "alice", "carol", -5)
-    [event] = await rig.poller().poll_once()
+    poller_rig.api.put(REPO, issue(4, -5, assignees=("alice", "fw-bot")))
+    poller_rig.api.put(REPO, issue(5, -5, assignees=("alice",)))
+    poller_rig.api.change(REPO, 4, "assigned", "FW-Bot", "carol", -5)
+    poller_rig.api.change(REPO, 5, "assigned", "alice", "carol", -5)
+    [event] = await poller_rig.poller().poll_once()
     assert (event.kind, event.assignee, event.number) == (EventKind.ASSIGNED, "fw-bot", 4)
     assert (event.actor, event.at) == ("carol", at(-5))
     no_assign = ENTRY.model_copy(
         update={"trigger": ENTRY.trigger.model_copy(update={"assign": False})}
     )
-    rig.cursors.clear()
-    assert await rig.poller(entry=no_assign).poll_once() == []
+    poller_rig.cursors.clear()
+    assert await poller_rig.poller(entry=no_assign).poll_once() == []
 
 
-async def test_comments_since_the_cursor_are_comment_events(rig: Rig) -> None:
+async def test_comments_since_the_cursor_are_comment_events(poller_rig: Rig) -> None:
     """Comments on updated issues and pull requests made since the cursor are COMMENTs,
     with their author, words and id; on a pull request, is_pull."""
-    rig.api.put(REPO, issue(3, -5))
-    rig.api.put(REPO, issue(8, -2, is_pull=True))
-    rig.api.note(REPO, 3, 101, -5, "bob")
-    rig.api.note(REPO, 8, 201, -2, "carol")
-    events = await rig.poller().poll_once()
+    poller_rig.api.put(REPO, issue(3, -5))
+    poller_rig.api.put(REPO, issue(8, -2, is_pull=True))
+    poller_rig.api.note(REPO, 3, 101, -5, "bob")
+    poller_rig.api.note(REPO, 8, 201, -2, "carol")
+    events = await poller_rig.poller().poll_once()
     assert [(e.kind, e.number, e.actor, e.comment_id, e.is_pull) for e in events] == [
         (EventKind.COMMENT, 3, "bob", 101, False),
         (EventKind.COMMENT, 8, "carol", 201, True),
@@ -303,41 +303,41 @@ async def test_comments_since_the_cursor_are_comment_events(rig: Rig) -> None:
     assert events[0].body == "comment 101" and events[0].name == "issue_comment"
 
 
-async def test_the_first_round_looks_back_as_far_as_the_stale_limit(rig: Rig) -> None:
+async def test_the_first_round_looks_back_as_far_as_the_stale_limit(poller_rig: Rig) -> None:
     """With no cursor, the first round asks since max_event_age_seconds ago; older
     comments are not events."""
-    rig.api.put(REPO, issue(3, -5))
-    rig.api.note(REPO, 3, 100, -(ENTRY.max_event_age_seconds / 60) - 1, "bob")
-    rig.api.note(REPO, 3, 101, -5, "bob")
-    events = await rig.poller().poll_once()
+    poller_rig.api.put(REPO, issue(3, -5))
+    poller_rig.api.note(REPO, 3, 100, -(ENTRY.max_event_age_seconds / 60) - 1, "bob")
+    poller_rig.api.note(REPO, 3, 101, -5, "bob")
+    events = await poller_rig.poller().poll_once()
     assert ids(events) == ["poll:acme/app#3:comment:101"]
     since = T0 - timedelta(seconds=ENTRY.max_event_age_seconds)
-    assert rig.api.calls[0] == f"open_issues acme/app {since.isoformat()}"
+    assert poller_rig.api.calls[0] == f"open_issues acme/app {since.isoformat()}"
 
 
-async def test_the_cursor_is_the_forges_latest_update(rig: Rig) -> None:
+async def test_the_cursor_is_the_forges_latest_update(poller_rig: Rig) -> None:
     """The cursor moves to the newest updated_at the forge reported, and the next round
     asks since then."""
-    rig.api.put(REPO, issue(3, -5))
-    rig.api.put(REPO, issue(4, -3))
-    poller = rig.poller()
+    poller_rig.api.put(REPO, issue(3, -5))
+    poller_rig.api.put(REPO, issue(4, -3))
+    poller = poller_rig.poller()
     await poller.poll_once()
-    assert rig.cursors[("gh", REPO)] == at(-3).isoformat()
-    rig.api.calls.clear()
+    assert poller_rig.cursors[("gh", REPO)] == at(-3).isoformat()
+    poller_rig.api.calls.clear()
     await poller.poll_once()
-    assert rig.api.calls[0] == f"open_issues acme/app {at(-3).isoformat()}"
+    assert poller_rig.api.calls[0] == f"open_issues acme/app {at(-3).isoformat()}"
 
 
-async def test_a_failing_repository_keeps_its_cursor(rig: Rig) -> None:
+async def test_a_failing_repository_keeps_its_cursor(poller_rig: Rig) -> None:
     """A repository whose forge refuses is skipped (its cursor kept) and the others are
     polled."""
-    rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",)))
-    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -5)
-    rig.api.broken.add(OTHER)
-    rig.cursors[("gh", OTHER)] = at(-60).isoformat()
-    events = await rig.poller(slugs=(OTHER, REPO)).poll_once()
+    poller_rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",)))
+    poller_rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -5)
+    poller_rig.api.broken.add(OTHER)
+    poller_rig.cursors[("gh", OTHER)] = at(-60).isoformat()
+    events = await poller_rig.poller(slugs=(OTHER, REPO)).poll_once()
     assert ids(events) == [f"poll:acme/app#3:label:fleetwarden:coder:{at(-5).isoformat()}"]
-    assert rig.cursors[("gh", OTHER)] == at(-60).isoformat()
+    assert poller_rig.cursors[("gh", OTHER)] == at(-60).isoformat()
 
 
 def pull(number: int, minutes: float, *, state: str = "open", merged: bool = False) -> ForgePull:
@@ -357,15 +357,15 @@ def pull(number: int, minutes: float, *, state: str = "open", merged: bool = Fal
     )
 
 
-async def test_a_watched_pull_request_closed_is_a_pull_closed_event(rig: Rig) -> None:
+async def test_a_watched_pull_request_closed_is_a_pull_closed_event(poller_rig: Rig) -> None:
     """A pull request Fleetwarden watches, closed (so no longer among the open ones), is
     PULL_CLOSED with merged and its branch; an open one is not."""
-    rig.api.put(REPO, issue(8, -2, is_pull=True, state="closed"))
-    rig.api.pulls[(REPO, 8)] = pull(8, -2, state="closed", merged=True)
-    rig.api.put(REPO, issue(9, -2, is_pull=True))
-    rig.api.pulls[(REPO, 9)] = pull(9, -2)
-    rig.watched = [(REPO, 8, True), (REPO, 9, True), (OTHER, 8, True)]
-    [event] = await rig.poller().poll_once()
+    poller_rig.api.put(REPO, issue(8, -2, is_pull=True, state="closed"))
+    poller_rig.api.pulls[(REPO, 8)] = pull(8, -2, state="closed", merged=True)
+    poller_rig.api.put(REPO, issue(9, -2, is_pull=True))
+    poller_rig.api.pulls[(REPO, 9)] = pull(9, -2)
+    poller_rig.watched = [(REPO, 8, True), (REPO, 9, True), (OTHER, 8, True)]
+    [event] = await poller_rig.poller().poll_once()
     assert (event.kind, event.merged, event.head, event.delivery) == (
         EventKind.PULL_CLOSED,
         True,
@@ -374,18 +374,18 @@ async def test_a_watched_pull_request_closed_is_a_pull_closed_event(rig: Rig) ->
     )
 
 
-async def test_reviews_of_a_watched_pull_request_are_review_events(rig: Rig) -> None:
+async def test_reviews_of_a_watched_pull_request_are_review_events(poller_rig: Rig) -> None:
     """Reviews submitted since the cursor are REVIEWs with state and words; pending ones
     and older ones are not."""
-    rig.api.put(REPO, issue(8, -2, is_pull=True))
-    rig.api.pulls[(REPO, 8)] = pull(8, -2)
-    rig.api.reviewed[(REPO, 8)] = [
+    poller_rig.api.put(REPO, issue(8, -2, is_pull=True))
+    poller_rig.api.pulls[(REPO, 8)] = pull(8, -2)
+    poller_rig.api.reviewed[(REPO, 8)] = [
         ForgeReview(1, "bob", "changes_requested", "Please rename it.", at(-2)),
         ForgeReview(2, "bob", "pending", "draft", at(-1)),
         ForgeReview(3, "bob", "approved", "", at(-24 * 60)),
     ]
-    rig.watched = [(REPO, 8, True)]
-    [event] = await rig.poller().poll_once()
+    poller_rig.watched = [(REPO, 8, True)]
+    [event] = await poller_rig.poller().poll_once()
     assert (event.kind, event.review_state, event.body, event.comment_id) == (
         EventKind.REVIEW,
         "changes_requested",
@@ -395,21 +395,21 @@ async def test_reviews_of_a_watched_pull_request_are_review_events(rig: Rig) -> 
     assert (event.delivery, event.is_pull, event.actor) == ("poll:acme/app#8:review:1", True, "bob")
 
 
-async def test_a_watched_issue_that_lost_its_trigger_is_said(rig: Rig) -> None:
+async def test_a_watched_issue_that_lost_its_trigger_is_said(poller_rig: Rig) -> None:
     """A watched issue closed is CLOSED; a trigger label taken away is UNLABELED with that
     label, the bot unassigned is UNASSIGNED from it — each by whoever did it; a round
     after, nothing new (what it finds again has the same id)."""
-    rig.api.put(REPO, issue(3, -5, labels=("bug",)))
-    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -30)
-    rig.api.change(REPO, 3, "assigned", "fw-bot", "alice", -30)
-    rig.api.change(REPO, 3, "unlabeled", "fleetwarden:coder", "bob", -6)
-    rig.api.change(REPO, 3, "unassigned", "fw-bot", "carol", -5)
-    rig.api.put(REPO, issue(4, -5, state="closed"))
-    rig.api.put(REPO, issue(5, -5, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
-    rig.api.change(REPO, 5, "labeled", "fleetwarden:coder", "alice", -5)
-    rig.api.change(REPO, 5, "assigned", "fw-bot", "alice", -5)
-    rig.watched = [(REPO, 3, False), (REPO, 4, False), (REPO, 5, False)]
-    poller = rig.poller()
+    poller_rig.api.put(REPO, issue(3, -5, labels=("bug",)))
+    poller_rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -30)
+    poller_rig.api.change(REPO, 3, "assigned", "fw-bot", "alice", -30)
+    poller_rig.api.change(REPO, 3, "unlabeled", "fleetwarden:coder", "bob", -6)
+    poller_rig.api.change(REPO, 3, "unassigned", "fw-bot", "carol", -5)
+    poller_rig.api.put(REPO, issue(4, -5, state="closed"))
+    poller_rig.api.put(REPO, issue(5, -5, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
+    poller_rig.api.change(REPO, 5, "labeled", "fleetwarden:coder", "alice", -5)
+    poller_rig.api.change(REPO, 5, "assigned", "fw-bot", "alice", -5)
+    poller_rig.watched = [(REPO, 3, False), (REPO, 4, False), (REPO, 5, False)]
+    poller = poller_rig.poller()
     events = await poller.poll_once()
     kinds = {(e.number, e.kind, e.label, e.assignee, e.actor) for e in events}
     assert (3, EventKind.UNLABELED, "fleetwarden:coder", None, "bob") in kinds
@@ -425,92 +425,92 @@ async def test_a_watched_issue_that_lost_its_trigger_is_said(rig: Rig) -> None:
     assert f"poll:acme/app#3:unassign:{at(-5).isoformat()}" in ids(events)
 
 
-async def test_a_watched_issue_that_never_had_the_bot_is_not_unassigned(rig: Rig) -> None:
+async def test_a_watched_issue_that_never_had_the_bot_is_not_unassigned(poller_rig: Rig) -> None:
     """A run started by its label, on an issue the bot was never assigned: no UNASSIGNED,
     round after round; unassigning someone else, or taking away a label that is no
     trigger, is nothing either."""
-    rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",), assignees=("dave",)))
-    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -20)
-    rig.api.change(REPO, 3, "labeled", "bug", "alice", -20)
-    rig.api.change(REPO, 3, "assigned", "carol", "alice", -20)
-    rig.api.change(REPO, 3, "unassigned", "carol", "alice", -5)
-    rig.api.change(REPO, 3, "unlabeled", "bug", "alice", -5)
-    rig.watched = [(REPO, 3, False)]
-    poller = rig.poller()
+    poller_rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",), assignees=("dave",)))
+    poller_rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -20)
+    poller_rig.api.change(REPO, 3, "labeled", "bug", "alice", -20)
+    poller_rig.api.change(REPO, 3, "assigned", "carol", "alice", -20)
+    poller_rig.api.change(REPO, 3, "unassigned", "carol", "alice", -5)
+    poller_rig.api.change(REPO, 3, "unlabeled", "bug", "alice", -5)
+    poller_rig.watched = [(REPO, 3, False)]
+    poller = poller_rig.poller()
     for _ in range(2):
         events = await poller.poll_once()
         assert {e.kind for e in events} <= {EventKind.LABELED}
-        rig.clock.advance(60)
+        poller_rig.clock.advance(60)
 
 
-async def test_an_old_removal_is_no_event(rig: Rig) -> None:
+async def test_an_old_removal_is_no_event(poller_rig: Rig) -> None:
     """A trigger label or the bot's assignment taken away before the cursor (before the
     run began, say) stops nothing: only what was taken since is said."""
-    rig.api.put(REPO, issue(3, -5, assignees=("fw-bot",)))
-    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -50)
-    rig.api.change(REPO, 3, "unlabeled", "fleetwarden:coder", "alice", -40)
-    rig.api.change(REPO, 3, "assigned", "fw-bot", "alice", -5)
-    rig.cursors[("gh", REPO)] = at(-10).isoformat()
-    rig.watched = [(REPO, 3, False)]
-    events = await rig.poller().poll_once()
+    poller_rig.api.put(REPO, issue(3, -5, assignees=("fw-bot",)))
+    poller_rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -50)
+    poller_rig.api.change(REPO, 3, "unlabeled", "fleetwarden:coder", "alice", -40)
+    poller_rig.api.change(REPO, 3, "assigned", "fw-bot", "alice", -5)
+    poller_rig.cursors[("gh", REPO)] = at(-10).isoformat()
+    poller_rig.watched = [(REPO, 3, False)]
+    events = await poller_rig.poller().poll_once()
     assert [(e.kind, e.actor) for e in events] == [(EventKind.ASSIGNED, "alice")]
 
 
-async def test_a_label_the_record_does_not_account_for_is_no_event(rig: Rig) -> None:
+async def test_a_label_the_record_does_not_account_for_is_no_event(poller_rig: Rig) -> None:
     """A trigger label or bot assignment no recorded change gave (or whose newest change
     took it away) is no event: the poller never guesses who acted."""
-    rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
-    rig.api.put(REPO, issue(4, -5, labels=("fleetwarden:coder",)))
-    rig.api.change(REPO, 4, "labeled", "fleetwarden:coder", "alice", -9)
-    rig.api.change(REPO, 4, "unlabeled", "fleetwarden:coder", "alice", -8)
-    assert await rig.poller().poll_once() == []
-    assert "issue_changes acme/app#3" in rig.api.calls
+    poller_rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
+    poller_rig.api.put(REPO, issue(4, -5, labels=("fleetwarden:coder",)))
+    poller_rig.api.change(REPO, 4, "labeled", "fleetwarden:coder", "alice", -9)
+    poller_rig.api.change(REPO, 4, "unlabeled", "fleetwarden:coder", "alice", -8)
+    assert await poller_rig.poller().poll_once() == []
+    assert "issue_changes acme/app#3" in poller_rig.api.calls
 
 
-async def test_a_label_given_by_a_triager_is_the_triagers(rig: Rig) -> None:
+async def test_a_label_given_by_a_triager_is_the_triagers(poller_rig: Rig) -> None:
     """The maintainer's issue labelled by a triager is LABELED by the triager (whom forge
     work then refuses), never by the issue's author."""
-    rig.api.put(REPO, issue(3, -5, author="maintainer", labels=("fleetwarden:coder",)))
-    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "trudy", -5)
-    [event] = await rig.poller().poll_once()
+    poller_rig.api.put(REPO, issue(3, -5, author="maintainer", labels=("fleetwarden:coder",)))
+    poller_rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "trudy", -5)
+    [event] = await poller_rig.poller().poll_once()
     assert (event.kind, event.actor) == (EventKind.LABELED, "trudy")
 
 
-async def test_a_label_given_again_is_a_new_event(rig: Rig) -> None:
+async def test_a_label_given_again_is_a_new_event(poller_rig: Rig) -> None:
     """A trigger label taken away and given again (a writer's answer to a triager's label,
     say) is a new delivery: the first one's refusal does not swallow it."""
-    rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",)))
-    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "trudy", -5)
-    poller = rig.poller()
+    poller_rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",)))
+    poller_rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "trudy", -5)
+    poller = poller_rig.poller()
     [first] = await poller.poll_once()
-    rig.api.change(REPO, 3, "unlabeled", "fleetwarden:coder", "alice", 1)
-    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", 2)
-    rig.api.put(REPO, replace(rig.api.issues[REPO][3], updated_at=at(2)))
-    rig.clock.advance(180)
+    poller_rig.api.change(REPO, 3, "unlabeled", "fleetwarden:coder", "alice", 1)
+    poller_rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", 2)
+    poller_rig.api.put(REPO, replace(poller_rig.api.issues[REPO][3], updated_at=at(2)))
+    poller_rig.clock.advance(180)
     [second] = await poller.poll_once()
     assert (first.actor, second.actor) == ("trudy", "alice")
     assert first.delivery != second.delivery
 
 
-async def test_the_record_is_asked_once_a_round_per_issue(rig: Rig) -> None:
+async def test_the_record_is_asked_once_a_round_per_issue(poller_rig: Rig) -> None:
     """An issue both carrying a trigger and watched has its changes asked once a round;
     an issue that carries no trigger and is not watched, never."""
-    rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
-    rig.api.put(REPO, issue(4, -5, labels=("bug",)))
-    rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -5)
-    rig.watched = [(REPO, 3, False)]
-    await rig.poller().poll_once()
-    asked = [c for c in rig.api.calls if c.startswith("issue_changes")]
+    poller_rig.api.put(REPO, issue(3, -5, labels=("fleetwarden:coder",), assignees=("fw-bot",)))
+    poller_rig.api.put(REPO, issue(4, -5, labels=("bug",)))
+    poller_rig.api.change(REPO, 3, "labeled", "fleetwarden:coder", "alice", -5)
+    poller_rig.watched = [(REPO, 3, False)]
+    await poller_rig.poller().poll_once()
+    asked = [c for c in poller_rig.api.calls if c.startswith("issue_changes")]
     assert asked == ["issue_changes acme/app#3"]
-    assert "issue acme/app#3" not in rig.api.calls  # read among the open ones already
+    assert "issue acme/app#3" not in poller_rig.api.calls  # read among the open ones already
 
 
-async def test_a_watched_pull_request_is_read_as_one(rig: Rig) -> None:
+async def test_a_watched_pull_request_is_read_as_one(poller_rig: Rig) -> None:
     """A watched pull request is read as a pull request (with its reviews), never asked
     for as an issue first."""
-    rig.api.put(REPO, issue(8, -2, is_pull=True))
-    rig.api.pulls[(REPO, 8)] = pull(8, -2)
-    rig.watched = [(REPO, 8, True)]
-    await rig.poller().poll_once()
-    assert "issue acme/app#8" not in rig.api.calls
-    assert {"pull acme/app#8", "reviews acme/app#8"} <= set(rig.api.calls)
+    poller_rig.api.put(REPO, issue(8, -2, is_pull=True))
+    poller_rig.api.pulls[(REPO, 8)] = pull(8, -2)
+    poller_rig.watched = [(REPO, 8, True)]
+    await poller_rig.poller().poll_once()
+    assert "issue acme/app#8" not in poller_rig.api.calls
+    assert {"pull acme/app#8", "reviews acme/app#8"} <= set(poller_rig.api.calls)

@@ -26,7 +26,7 @@ def told() -> list[PullNews]:
 
 
 @pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock, told: list[PullNews]) -> WorkRig:
+def own_line_rig(ledger: Ledger, clock: ManualClock, told: list[PullNews]) -> WorkRig:
     async def tell(news: PullNews) -> None:
         told.append(news)
 
@@ -47,75 +47,79 @@ async def _round_after_the_wait(rig: WorkRig) -> None:
     await rig.watch.tick()
 
 
-async def test_the_round_pushes_the_runs_own_line_not_the_agents_newer_one(rig: WorkRig) -> None:
+async def test_the_round_pushes_the_runs_own_line_not_the_agents_newer_one(
+    own_line_rig: WorkRig,
+) -> None:
     """The cause fixed, the round pushes line 7 — the run's — and opens the PR on its base,
     though the agent's newest line is another one."""
-    await _unpublished(rig)
-    del rig.api.failures["open_pull"]
-    await _round_after_the_wait(rig)
-    pushed = {call[2] for call in rig.launcher.named("push")}
+    await _unpublished(own_line_rig)
+    del own_line_rig.api.failures["open_pull"]
+    await _round_after_the_wait(own_line_rig)
+    pushed = {call[2] for call in own_line_rig.launcher.named("push")}
     assert pushed == {OWN}
-    [pull] = rig.api.pulls.values()
+    [pull] = own_line_rig.api.pulls.values()
     assert (pull.head, pull.base) == (BRANCH, "trunk")
 
 
 async def test_a_run_whose_line_was_discarded_ends_instead_of_being_tried_forever(
-    rig: WorkRig, told: list[PullNews]
+    own_line_rig: WorkRig, told: list[PullNews]
 ) -> None:
     """Its line discarded from chat: no push at all (the newer line stays unpushed), the
     run ends, the issue and chat are told once why, the status comment says it ended; the
     rounds after try nothing more."""
-    record = await _unpublished(rig)
-    pushes = len(rig.launcher.named("push"))
-    rig.launcher.ended[OWN] = LineState.DISCARDED
-    del rig.api.failures["open_pull"]
-    await _round_after_the_wait(rig)
-    fresh = await rig.record(record.id)
-    assert (fresh.state, fresh.ended_at) == ("ended", rig.clock.now())
-    assert len(rig.launcher.named("push")) == pushes and rig.api.pulls == {}
-    [said] = [t for t in rig.api.texts_on(3) if "will not be opened" in t]
+    record = await _unpublished(own_line_rig)
+    pushes = len(own_line_rig.launcher.named("push"))
+    own_line_rig.launcher.ended[OWN] = LineState.DISCARDED
+    del own_line_rig.api.failures["open_pull"]
+    await _round_after_the_wait(own_line_rig)
+    fresh = await own_line_rig.record(record.id)
+    assert (fresh.state, fresh.ended_at) == ("ended", own_line_rig.clock.now())
+    assert len(own_line_rig.launcher.named("push")) == pushes and own_line_rig.api.pulls == {}
+    [said] = [t for t in own_line_rig.api.texts_on(3) if "will not be opened" in t]
     assert f"its branch {BRANCH} was discarded from chat before its pull request" in said
     assert "give the issue to an agent again" in said and said.rstrip().endswith("</details>")
     assert told[-1].why is not None and "was discarded from chat" in told[-1].why
     assert told[-1].fix is not None and "will not try to open it again" in told[-1].fix
-    status = rig.status(fresh).history[-1]
+    status = own_line_rig.status(fresh).history[-1]
     assert status.startswith(
         "**coder** · 🏁 Ended: its branch ended before its pull request was opened."
     )
-    comments, news = len(rig.api.comments_on(3)), len(told)
+    comments, news = len(own_line_rig.api.comments_on(3)), len(told)
     for _ in range(3):
-        rig.clock.advance(60 * RETRY_MINUTES)
-        await rig.watch.tick()
-    assert (len(rig.api.comments_on(3)), len(told)) == (comments, news)
-    assert len(rig.launcher.named("push")) == pushes
+        own_line_rig.clock.advance(60 * RETRY_MINUTES)
+        await own_line_rig.watch.tick()
+    assert (len(own_line_rig.api.comments_on(3)), len(told)) == (comments, news)
+    assert len(own_line_rig.launcher.named("push")) == pushes
 
 
 async def test_pr_on_a_run_whose_line_was_merged_says_so_and_ends_it(
-    rig: WorkRig, told: list[PullNews]
+    own_line_rig: WorkRig, told: list[PullNews]
 ) -> None:
     """`pr` (open_now) on an unpublished run whose line was merged from chat: refused with
     why, nothing pushed, the run ended and the issue told its work was merged."""
-    record = await _unpublished(rig)
-    pushes = len(rig.launcher.named("push"))
-    rig.launcher.ended[OWN] = LineState.MERGED
+    record = await _unpublished(own_line_rig)
+    pushes = len(own_line_rig.launcher.named("push"))
+    own_line_rig.launcher.ended[OWN] = LineState.MERGED
     with pytest.raises(LineEnded, match="was merged into trunk from chat"):
-        await rig.work.publisher.open_now(record, draft=False)
-    assert len(rig.launcher.named("push")) == pushes
-    assert (await rig.record(record.id)).state == "ended"
-    [said] = [t for t in rig.api.texts_on(3) if "will not be opened" in t]
+        await own_line_rig.work.publisher.open_now(record, draft=False)
+    assert len(own_line_rig.launcher.named("push")) == pushes
+    assert (await own_line_rig.record(record.id)).state == "ended"
+    [said] = [t for t in own_line_rig.api.texts_on(3) if "will not be opened" in t]
     assert "was merged into trunk from chat" in said
 
 
 async def test_pr_on_a_waiting_run_whose_line_ended_leaves_the_run_as_it_is(
-    rig: WorkRig,
+    own_line_rig: WorkRig,
 ) -> None:
     """A run whose PR is open waits for review: `pr` says its line ended, pushes nothing,
     and the run goes on (its PR closing ends it)."""
-    record = await rig.started()
-    await rig.work.publisher.open_now(record, draft=False)
-    rig.launcher.ended[OWN] = LineState.DISCARDED
-    pushes = len(rig.launcher.named("push"))
+    record = await own_line_rig.started()
+    await own_line_rig.work.publisher.open_now(record, draft=False)
+    own_line_rig.launcher.ended[OWN] = LineState.DISCARDED
+    pushes = len(own_line_rig.launcher.named("push"))
     with pytest.raises(LineEnded):
-        await rig.work.publisher.open_now(await rig.record(record.id), draft=False)
-    assert len(rig.launcher.named("push")) == pushes
-    assert (await rig.record(record.id)).state == "working"
+        await own_line_rig.work.publisher.open_now(
+            await own_line_rig.record(record.id), draft=False
+        )
+    assert len(own_line_rig.launcher.named("push")) == pushes
+    assert (await own_line_rig.record(record.id)).state == "working"

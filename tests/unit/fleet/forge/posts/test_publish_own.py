@@ -41,11 +41,6 @@ async def test_on_gitlab_a_merge_requests_number_names_no_issue(lab: WorkRig) ->
     assert "`#5`" in said and "!5" in said and "`!5`" not in said
 
 
-@pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
-    return WorkRig.make(ledger, clock)
-
-
 async def test_on_github_the_two_share_their_numbers(rig: WorkRig) -> None:
     record = _record(3, 5)
     assert rig.work.publisher.own_of(record) == ((3, 5), None)

@@ -19,36 +19,38 @@ from tests.unit.fleet.forge.runs.work_rig import AGENT, BRANCH, NO_SCOPE, SLUG, 
 
 
 @pytest.fixture
-def told() -> list[PullNews]:
+def unpublished_told() -> list[PullNews]:
     return []
 
 
 @pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock, told: list[PullNews]) -> WorkRig:
+def unpublished_rig(
+    ledger: Ledger, clock: ManualClock, unpublished_told: list[PullNews]
+) -> WorkRig:
     async def tell(news: PullNews) -> None:
-        told.append(news)
+        unpublished_told.append(news)
 
     return WorkRig.make(ledger, clock, tell=tell)
 
 
 async def test_a_refused_pull_request_leaves_the_run_unpublished_saying_why(
-    rig: WorkRig, told: list[PullNews]
+    unpublished_rig: WorkRig, unpublished_told: list[PullNews]
 ) -> None:
     """Not `failed`: the issue hears once why and that `pr coder` opens it; chat hears
     the same; the status comment says it, its footer not "still running"."""
-    record = await rig.refused_at_done()
-    assert record.state == "unpublished" and rig.api.pulls == {}
-    [said] = [t for t in rig.api.texts_on(3) if "is done, but" in t]
+    record = await unpublished_rig.refused_at_done()
+    assert record.state == "unpublished" and unpublished_rig.api.pulls == {}
+    [said] = [t for t in unpublished_rig.api.texts_on(3) if "is done, but" in t]
     assert "its pull request could not be opened" in said
     assert "the forge does not let Fleetwarden's credential open pull requests here" in said
     assert "the operator has the details" in said
     assert "`pr coder` in chat opens it" in said and said.rstrip().endswith("</details>")
-    [news] = told
+    [news] = unpublished_told
     assert (news.agent, news.issue, news.pull) == (AGENT, 3, None)
     assert news.why is not None and "pull requests read and write" in news.why
     assert "(the token in FORGE_TOKEN)" in news.why
     assert news.fix == fix_words(AGENT)
-    status = rig.status(record).history[-1]
+    status = unpublished_rig.status(record).history[-1]
     assert status.startswith("**coder** · ⚠ Done, but its pull request could not be opened.")
     assert "Why: the forge does not let" in status and "Next: `pr coder` in chat" in status
     assert "Failed" not in status and "Fixed the parser." not in status.split("<details>")[0]
@@ -56,76 +58,89 @@ async def test_a_refused_pull_request_leaves_the_run_unpublished_saying_why(
 
 
 async def test_what_the_forge_shows_of_a_refusal_names_no_variable_nor_upstream(
-    rig: WorkRig, told: list[PullNews]
+    unpublished_rig: WorkRig, unpublished_told: list[PullNews]
 ) -> None:
     """Everything posted on the forge — the comment, the status comment and its footer's
     operations, every version — says the kind of refusal only: no variable, no config
     key, no repository path, nothing the forge said; chat and `forge` have all of it."""
-    record = await rig.refused_at_done()
-    posted = [text for c in rig.api.posted.values() for text in c.history]
+    record = await unpublished_rig.refused_at_done()
+    posted = [text for c in unpublished_rig.api.posted.values() for text in c.history]
     assert posted
     for text in posted:
         for detail in ("FORGE_TOKEN", "forge_repo", "acme/app (", "Resource not accessible",
                        "read and write", "forge hub"):  # fmt: skip
             assert detail not in text, (detail, text)
     assert "refused: pull request not opened: the forge does not let" in posted[-1]
-    why = await rig.work.publisher.not_opened_why(record, detail=True)
+    why = await unpublished_rig.work.publisher.not_opened_why(record, detail=True)
     assert why is not None and "FORGE_TOKEN" in why and "Resource not accessible" in why
-    assert told[0].why == why
+    assert unpublished_told[0].why == why
 
 
 async def test_the_round_opens_it_once_the_cause_is_fixed(
-    rig: WorkRig, told: list[PullNews]
+    unpublished_rig: WorkRig, unpublished_told: list[PullNews]
 ) -> None:
     """Tried again every few minutes, not every round; a refusal again says nothing more
     on the issue; once the forge takes it, the PR opens with the summary, the run waits
     for review, the status comment follows and chat hears it is open."""
-    record = await rig.refused_at_done()
-    said = len(rig.api.comments_on(3))
-    await rig.watch.tick()  # the first round after the refusal: too soon
-    rig.clock.advance(60 * RETRY_MINUTES)
-    await rig.watch.tick()  # tried again, refused again: nothing new said
-    assert len(rig.api.named("open_pull")) == 2 and len(rig.api.comments_on(3)) == said
-    assert (await rig.record(record.id)).state == "unpublished" and len(told) == 1
-    rig.clock.advance(60)
-    del rig.api.failures["open_pull"]
-    await rig.watch.tick()  # within the few minutes: left alone
-    assert rig.api.pulls == {}
-    rig.clock.advance(60 * RETRY_MINUTES)
-    await rig.watch.tick()
-    [pull] = rig.api.pulls.values()
-    fresh = await rig.record(record.id)
+    record = await unpublished_rig.refused_at_done()
+    said = len(unpublished_rig.api.comments_on(3))
+    await unpublished_rig.watch.tick()  # the first round after the refusal: too soon
+    unpublished_rig.clock.advance(60 * RETRY_MINUTES)
+    await unpublished_rig.watch.tick()  # tried again, refused again: nothing new said
+    assert (
+        len(unpublished_rig.api.named("open_pull")) == 2
+        and len(unpublished_rig.api.comments_on(3)) == said
+    )
+    assert (await unpublished_rig.record(record.id)).state == "unpublished" and len(
+        unpublished_told
+    ) == 1
+    unpublished_rig.clock.advance(60)
+    del unpublished_rig.api.failures["open_pull"]
+    await unpublished_rig.watch.tick()  # within the few minutes: left alone
+    assert unpublished_rig.api.pulls == {}
+    unpublished_rig.clock.advance(60 * RETRY_MINUTES)
+    await unpublished_rig.watch.tick()
+    [pull] = unpublished_rig.api.pulls.values()
+    fresh = await unpublished_rig.record(record.id)
     assert (fresh.state, fresh.pull) == ("waiting", pull.number)
-    assert any("Fixed the parser." in t for t in rig.api.texts_on(pull.number))
-    assert rig.status(fresh).history[-1].startswith("**coder** · ✅ Done")
-    assert (told[-1].pull, told[-1].pull_url, told[-1].why) == (pull.number, pull.url, None)
+    assert any("Fixed the parser." in t for t in unpublished_rig.api.texts_on(pull.number))
+    assert unpublished_rig.status(fresh).history[-1].startswith("**coder** · ✅ Done")
+    assert (unpublished_told[-1].pull, unpublished_told[-1].pull_url, unpublished_told[-1].why) == (
+        pull.number,
+        pull.url,
+        None,
+    )
 
 
-async def test_pr_opens_it_now_and_the_run_follows(rig: WorkRig, told: list[PullNews]) -> None:
+async def test_pr_opens_it_now_and_the_run_follows(
+    unpublished_rig: WorkRig, unpublished_told: list[PullNews]
+) -> None:
     """`pr coder` (open_now) on an unpublished run: the PR opens, the run waits for
     review with its summary posted; its status comment says so."""
-    record = await rig.refused_at_done()
-    del rig.api.failures["open_pull"]
-    pull = await rig.work.publisher.open_now(record, draft=True)
-    fresh = await rig.record(record.id)
+    record = await unpublished_rig.refused_at_done()
+    del unpublished_rig.api.failures["open_pull"]
+    pull = await unpublished_rig.work.publisher.open_now(record, draft=True)
+    fresh = await unpublished_rig.record(record.id)
     assert (fresh.state, fresh.pull) == ("waiting", pull.number)
-    assert any("Fixed the parser." in t for t in rig.api.texts_on(pull.number))
-    assert "✅ Done: the pull request waits for review." in rig.status(fresh).history[-1]
-    assert len(told) == 1  # `pr` answers in chat itself
+    assert any("Fixed the parser." in t for t in unpublished_rig.api.texts_on(pull.number))
+    assert (
+        "✅ Done: the pull request waits for review." in unpublished_rig.status(fresh).history[-1]
+    )
+    assert len(unpublished_told) == 1  # `pr` answers in chat itself
 
 
 async def test_a_working_run_s_pull_request_opened_early_stays_working(
-    rig: WorkRig, told: list[PullNews]
+    unpublished_rig: WorkRig, unpublished_told: list[PullNews]
 ) -> None:
     """`pr` while the agent still works opens the PR and changes nothing else: the run
     works on, its done unsaid; nothing is posted on the issue beyond its status comment,
     and chat hears nothing (`pr` answers there itself)."""
-    record = await rig.started()
-    pull = await rig.work.publisher.open_now(record, draft=False)
-    assert list(rig.api.pulls) == [(str(SLUG), pull.number)]
-    fresh = await rig.record(record.id)
+    record = await unpublished_rig.started()
+    pull = await unpublished_rig.work.publisher.open_now(record, draft=False)
+    assert list(unpublished_rig.api.pulls) == [(str(SLUG), pull.number)]
+    fresh = await unpublished_rig.record(record.id)
     assert (fresh.state, fresh.done_signal, fresh.done_status) == ("working", None, None)
-    assert len(rig.api.comments_on(3)) == 1 and told == []
+    assert len(unpublished_rig.api.comments_on(3)) == 1 and unpublished_told == []
 
 
 @pytest.mark.parametrize(

@@ -4,17 +4,8 @@ cannot say."""
 
 from __future__ import annotations
 
-import pytest
-
-from fleet.clock import ManualClock
 from fleet.forge.model import ForgeApiError
-from fleet.ledger import Ledger
 from tests.unit.fleet.forge.runs.work_rig import WorkRig
-
-
-@pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
-    return WorkRig.make(ledger, clock)
 
 
 async def test_the_labeller_is_the_runs_co_author_at_their_forge_address(rig: WorkRig) -> None:

@@ -32,11 +32,6 @@ from tests.unit.fleet.forge.runs.work_rig import (
 )
 
 
-@pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
-    return WorkRig.make(ledger, clock)
-
-
 async def _scope(rig: WorkRig) -> DoorScope:
     scope = await rig.desk.scope_of(AGENT)
     assert scope is not None

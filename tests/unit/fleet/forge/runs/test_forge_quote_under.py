@@ -3,18 +3,11 @@ their quotes to (what a refusal over it says on the issue is test_fleet_launcher
 
 from __future__ import annotations
 
-import pytest
-
 from fleet.clock import ManualClock
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState
 from tests.unit.fleet.forge.runs.work_rig import WorkRig, event, forge_entry
-
-
-@pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
-    return WorkRig.make(ledger, clock)
 
 
 async def test_the_forge_s_quote_under_is_carried_on_the_launch(

@@ -15,32 +15,34 @@ from tests.unit.fleet.forge.runs.work_rig import SLUG, WorkRig, event
 
 
 @pytest.fixture
-def told() -> list[PullNews | NoRunNews]:
+def no_run_news_told() -> list[PullNews | NoRunNews]:
     return []
 
 
 @pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock, told: list[PullNews | NoRunNews]) -> WorkRig:
+def no_run_news_rig(
+    ledger: Ledger, clock: ManualClock, no_run_news_told: list[PullNews | NoRunNews]
+) -> WorkRig:
     async def tell(news: PullNews | NoRunNews) -> None:
-        told.append(news)
+        no_run_news_told.append(news)
 
     return WorkRig.make(ledger, clock, tell=tell)
 
 
 async def test_an_agent_of_a_config_only_repository_is_not_named_on_the_issue(
-    rig: WorkRig, told: list[PullNews | NoRunNews]
+    no_run_news_rig: WorkRig, no_run_news_told: list[PullNews | NoRunNews]
 ) -> None:
     """`fleetwarden:slow` for an agent on the config's `lib`: the issue reads that slow does
     not work here and the labels that do, never `lib`; chat hears why, with `lib`."""
-    rig.launcher.repos["slow"] = "lib"
-    outcome = await rig.deliver(event(EventKind.LABELED, label="fleetwarden:slow"))
+    no_run_news_rig.launcher.repos["slow"] = "lib"
+    outcome = await no_run_news_rig.deliver(event(EventKind.LABELED, label="fleetwarden:slow"))
     assert outcome == "answered: slow works on repository lib, not on app"
-    [said] = rig.api.texts_on(3)
+    [said] = no_run_news_rig.api.texts_on(3)
     body = said.split("<details>")[0]
     assert "**slow** does not work on this repository." in body
     assert "The labels that start a run here: `fleetwarden:coder`" in body
     assert "lib" not in body and "config" not in body
-    [news] = told
+    [news] = no_run_news_told
     assert news == NoRunNews(
         agent="slow",
         slug=SLUG,
@@ -50,18 +52,20 @@ async def test_an_agent_of_a_config_only_repository_is_not_named_on_the_issue(
         label="fleetwarden:slow",
         why="slow works on repository lib, not on app",
     )
-    assert await rig.work.resume_kept() == 0  # acted on again after a restart: not told again
-    assert len(told) == 1 and len(rig.api.texts_on(3)) == 1
+    assert (
+        await no_run_news_rig.work.resume_kept() == 0
+    )  # acted on again after a restart: not told again
+    assert len(no_run_news_told) == 1 and len(no_run_news_rig.api.texts_on(3)) == 1
 
 
 async def test_chat_hears_of_a_refused_label_even_when_the_issue_cannot_be_told(
-    rig: WorkRig, told: list[PullNews | NoRunNews]
+    no_run_news_rig: WorkRig, no_run_news_told: list[PullNews | NoRunNews]
 ) -> None:
     """The forge refusing the answer: chat still hears the label and why."""
-    rig.api.failures["comment"] = ForgeApiError("GitHub refused POST: 502", 502)
-    outcome = await rig.deliver(event(EventKind.LABELED, label="fleetwarden:nobody"))
+    no_run_news_rig.api.failures["comment"] = ForgeApiError("GitHub refused POST: 502", 502)
+    outcome = await no_run_news_rig.deliver(event(EventKind.LABELED, label="fleetwarden:nobody"))
     assert outcome.startswith("ignored: no agent is named nobody (not said on the issue")
-    [news] = told
+    [news] = no_run_news_told
     assert isinstance(news, NoRunNews) and news.why == "no agent is named nobody"
 
 

@@ -25,7 +25,7 @@ from tests.unit.fleet.forge.runs.work_rig import FORGE, LABEL, SLUG, WorkRig, fo
 
 
 @pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
+def rounds_rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
     return WorkRig.make(ledger, clock, entry=forge_entry(poll_seconds=30))
 
 
@@ -40,11 +40,11 @@ def labelled(rig: WorkRig) -> None:
     rig.api.change(3, "labeled", LABEL, "alice", at)
 
 
-async def test_the_rounds_say_what_they_run_and_how_often(rig: WorkRig) -> None:
+async def test_the_rounds_say_what_they_run_and_how_often(rounds_rig: WorkRig) -> None:
     """The watch every INTERVAL, each polled forge every poll_seconds, the tokens every
     RENEW_SECONDS only when a repository uses one."""
-    tokens = GitTokens({FORGE: rig.api}, [(FORGE, "APP_TOKEN", SLUG)])
-    rounds = Rounds(watch=rig.watch, polls=[polling(rig)], tokens=tokens)
+    tokens = GitTokens({FORGE: rounds_rig.api}, [(FORGE, "APP_TOKEN", SLUG)])
+    rounds = Rounds(watch=rounds_rig.watch, polls=[polling(rounds_rig)], tokens=tokens)
     assert rounds.watch_seconds == INTERVAL
     assert rounds.poll_seconds == {FORGE: 30.0}
     assert rounds.renew_seconds == RENEW_SECONDS
@@ -53,12 +53,12 @@ async def test_the_rounds_say_what_they_run_and_how_often(rig: WorkRig) -> None:
 
 
 async def test_a_failed_watch_round_is_logged_and_the_next_one_runs(
-    rig: WorkRig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    rounds_rig: WorkRig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The ledger failing once: the round says so in the log and returns; the next round
     reads the runs again."""
     reads: list[int] = []
-    real = rig.ledger.forge.forge_runs
+    real = rounds_rig.ledger.forge.forge_runs
 
     async def flaky() -> list[ForgeRunRecord]:
         reads.append(1)
@@ -66,8 +66,8 @@ async def test_a_failed_watch_round_is_logged_and_the_next_one_runs(
             raise RuntimeError("the ledger is away")
         return await real()
 
-    monkeypatch.setattr(rig.ledger.forge, "forge_runs", flaky)
-    rounds = Rounds(watch=rig.watch)
+    monkeypatch.setattr(rounds_rig.ledger.forge, "forge_runs", flaky)
+    rounds = Rounds(watch=rounds_rig.watch)
     await rounds.watch()
     assert "the forge runs' round failed" in caplog.text
     assert "the ledger is away" in caplog.text
@@ -75,44 +75,44 @@ async def test_a_failed_watch_round_is_logged_and_the_next_one_runs(
     assert len(reads) == 2
 
 
-async def test_a_polled_label_starts_one_run_however_often_it_is_read(rig: WorkRig) -> None:
+async def test_a_polled_label_starts_one_run_however_often_it_is_read(rounds_rig: WorkRig) -> None:
     """The label found by two rounds: one delivery taken, one run."""
-    labelled(rig)
-    rounds = Rounds(polls=[polling(rig)])
+    labelled(rounds_rig)
+    rounds = Rounds(polls=[polling(rounds_rig)])
     await rounds.poll(FORGE)
-    await rig.work.settle()
-    first = await rig.run()
+    await rounds_rig.work.settle()
+    first = await rounds_rig.run()
     await rounds.poll(FORGE)
-    await rig.work.settle()
-    assert (await rig.run()).id == first.id
-    assert len(rig.launcher.starts) == 1
+    await rounds_rig.work.settle()
+    assert (await rounds_rig.run()).id == first.id
+    assert len(rounds_rig.launcher.starts) == 1
     await rounds.poll("no-such-forge")  # not polled: nothing asked
-    assert len(rig.api.named("open_issues")) == 2
+    assert len(rounds_rig.api.named("open_issues")) == 2
 
 
-async def test_a_rate_limited_forge_is_not_asked_until_its_limit_lifts(rig: WorkRig) -> None:
+async def test_a_rate_limited_forge_is_not_asked_until_its_limit_lifts(rounds_rig: WorkRig) -> None:
     """The forge rate limited (two minutes): its rounds ask nothing; past the limit, it
     is asked again."""
-    lifts = rig.clock.now() + timedelta(minutes=2)
-    rig.work.holds.back_off(FORGE, ForgeRateLimited("rate limited", 403, lifts))
-    rounds = Rounds(polls=[polling(rig)])
+    lifts = rounds_rig.clock.now() + timedelta(minutes=2)
+    rounds_rig.work.holds.back_off(FORGE, ForgeRateLimited("rate limited", 403, lifts))
+    rounds = Rounds(polls=[polling(rounds_rig)])
     await rounds.poll(FORGE)
-    assert rig.api.named("open_issues") == []
-    rig.clock.advance(3 * 60)
+    assert rounds_rig.api.named("open_issues") == []
+    rounds_rig.clock.advance(3 * 60)
     await rounds.poll(FORGE)
-    await rig.work.settle()
-    assert len(rig.api.named("open_issues")) == 1
+    await rounds_rig.work.settle()
+    assert len(rounds_rig.api.named("open_issues")) == 1
 
 
-async def test_a_held_forge_is_not_asked(rig: WorkRig) -> None:
+async def test_a_held_forge_is_not_asked(rounds_rig: WorkRig) -> None:
     """Its login found wrong at start: its round asks nothing."""
-    rig.work.holds.held[FORGE] = "the login is not the credential's"
-    await Rounds(polls=[polling(rig)]).poll(FORGE)
-    assert rig.api.named("open_issues") == []
+    rounds_rig.work.holds.held[FORGE] = "the login is not the credential's"
+    await Rounds(polls=[polling(rounds_rig)]).poll(FORGE)
+    assert rounds_rig.api.named("open_issues") == []
 
 
 async def test_stop_ends_the_round_under_way_and_none_starts_after(
-    rig: WorkRig, monkeypatch: pytest.MonkeyPatch
+    rounds_rig: WorkRig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A round waiting on the ledger is ended by stop (its caller returns quietly); a
     round asked for after stop does nothing."""
@@ -128,8 +128,8 @@ async def test_stop_ends_the_round_under_way_and_none_starts_after(
             ended.set()
         return []
 
-    monkeypatch.setattr(rig.ledger.forge, "forge_runs", slow)
-    rounds = Rounds(watch=rig.watch)
+    monkeypatch.setattr(rounds_rig.ledger.forge, "forge_runs", slow)
+    rounds = Rounds(watch=rounds_rig.watch)
     under_way = asyncio.create_task(rounds.watch())
     await asyncio.wait_for(started.wait(), 5)
     await rounds.stop()
@@ -140,7 +140,7 @@ async def test_stop_ends_the_round_under_way_and_none_starts_after(
 
 
 async def test_a_cancelled_caller_cancels_its_round(
-    rig: WorkRig, monkeypatch: pytest.MonkeyPatch
+    rounds_rig: WorkRig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The scheduler cancelling a job (its shutdown): the round ends with it."""
     started, ended = asyncio.Event(), asyncio.Event()
@@ -153,8 +153,8 @@ async def test_a_cancelled_caller_cancels_its_round(
             ended.set()
         return []
 
-    monkeypatch.setattr(rig.ledger.forge, "forge_runs", slow)
-    job = asyncio.create_task(Rounds(watch=rig.watch).watch())
+    monkeypatch.setattr(rounds_rig.ledger.forge, "forge_runs", slow)
+    job = asyncio.create_task(Rounds(watch=rounds_rig.watch).watch())
     await asyncio.wait_for(started.wait(), 5)
     job.cancel()
     with pytest.raises(asyncio.CancelledError):

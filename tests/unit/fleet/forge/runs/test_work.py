@@ -32,11 +32,6 @@ from tests.unit.fleet.forge.runs.work_rig import (
 )
 
 
-@pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
-    return WorkRig.make(ledger, clock)
-
-
 async def _with_pull(rig: WorkRig, pull: int = 18) -> int:
     """Start a run on #3 and give it pull request ``pull`` as ``done`` left it; its key."""
     record = await rig.started()

@@ -9,19 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.forge.door.door import DoorScope
 from fleet.forge.events.kept import kept
 from fleet.forge.model import EventKind, ForgeApiError
-from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState, Slug
 from fleet.ledger.records.lines import LineRecord
 from tests.unit.fleet.forge.runs.work_rig import AGENT, BOT, FORGE, LABEL, WorkRig, event
-
-
-@pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
-    return WorkRig.make(ledger, clock)
 
 
 async def test_a_repository_spelt_otherwise_is_the_same_repository(rig: WorkRig) -> None:
