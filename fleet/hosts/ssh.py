@@ -13,4 +13,6 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name.startswith("__"):  # a module's own dunders (__path__, __all__) are never asyncssh's
+        raise AttributeError(name)
     return getattr(importlib.import_module("asyncssh"), name)
