@@ -2,8 +2,8 @@
 
 Bot replies are CommonMark plus GFM tables and strikethrough. This module owns the
 pure transformations connectors need: :func:`to_plain` for the terminal,
-:func:`to_html` for Matrix ``formatted_body``, :func:`to_discord` for Discord's own
-markdown dialect, and :func:`split_markdown` to cut a
+:func:`to_html` for Matrix ``formatted_body`` (Discord's own dialect is
+:mod:`connectors.markdown_discord`'s), and :func:`split_markdown` to cut a
 message to a service's length limit without leaving a code fence open in a part.
 All parsing is done by markdown-it-py; nothing here performs I/O. Splitting is
 :mod:`connectors.markdown_split`'s (re-exported here).
@@ -11,7 +11,6 @@ All parsing is done by markdown-it-py; nothing here performs I/O. Splitting is
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 from markdown_it import MarkdownIt
@@ -22,10 +21,10 @@ from markdown_it.utils import EnvType, OptionsDict
 
 from connectors.columns import fit_widths, wrap_words
 from connectors.columns import text_width as _width
-from connectors.markdown_split import MIN_SPLIT_LIMIT, fences, split_markdown
+from connectors.markdown_split import MIN_SPLIT_LIMIT, split_markdown
 from connectors.markdown_tables import PLAIN_CELL, Table, find_tables
 
-__all__ = ["MIN_SPLIT_LIMIT", "split_markdown", "to_discord", "to_html", "to_plain"]
+__all__ = ["MIN_SPLIT_LIMIT", "split_markdown", "to_html", "to_plain"]
 
 
 def _parser(*, breaks: bool) -> MarkdownIt:
@@ -46,7 +45,7 @@ def _render_del(
 _HTML = _parser(breaks=True)
 _HTML.add_render_rule("s_open", _render_del)
 _HTML.add_render_rule("s_close", _render_del)
-_PARSE = _parser(breaks=False)
+PARSE = _parser(breaks=False)
 
 
 # --- HTML --------------------------------------------------------------------------------------
@@ -58,7 +57,7 @@ def to_html(markdown: str, *, align_classes: bool = False) -> str:
     ``style`` attribute (for a web page whose Content Security Policy refuses those)."""
     return "".join(
         _html_table(part, align_classes) if isinstance(part, Table) else _html_whole(part)
-        for part in _parts(markdown)
+        for part in parts(markdown)
     )
 
 
@@ -105,7 +104,7 @@ def _html_cell(source: str) -> str:
 # --- Tables found without a parse (connectors.markdown_tables) ----------------------------------
 
 
-def _parts(markdown: str) -> list[str | Table]:
+def parts(markdown: str) -> list[str | Table]:
     """``markdown`` as the text between its top-level tables (each a markdown source that
     renders on its own as it does in place) and the tables; the whole text, when a line
     scan cannot tell."""
@@ -135,37 +134,37 @@ def to_plain(markdown: str, *, width: int | None = None) -> str:
     columns. ``width``: the terminal's columns, which a wider table is fitted to, its cells
     wrapped at word boundaries (:func:`connectors.columns.fit_widths`)."""
     rendered = (
-        _aligned(_plain_rows(part), part.aligns, 1, width)
+        aligned(plain_rows(part), part.aligns, 1, width)
         if isinstance(part, Table)
         else _plain_whole(part, width)
-        for part in _parts(markdown)
+        for part in parts(markdown)
     )
     return "\n\n".join(text for text in rendered if text)
 
 
-def _plain_rows(table: Table) -> list[list[str]]:
+def plain_rows(table: Table) -> list[list[str]]:
     return [[_plain_cell(cell) for cell in row] for row in (table.head, *table.body)]
 
 
 def _plain_cell(source: str) -> str:
     if PLAIN_CELL.match(source):
         return source
-    root = SyntaxTreeNode(_PARSE.parseInline(source))
+    root = SyntaxTreeNode(PARSE.parseInline(source))
     try:
-        return _inline(root)
+        return inline(root)
     finally:
-        _unlink(root)
+        unlink(root)
 
 
 def _plain_whole(markdown: str, width: int | None = None) -> str:
-    root = SyntaxTreeNode(_PARSE.parse(markdown))
+    root = SyntaxTreeNode(PARSE.parse(markdown))
     try:
         return _blocks(root.children, tight=False, width=width)
     finally:
-        _unlink(root)
+        unlink(root)
 
 
-def _unlink(root: SyntaxTreeNode) -> None:
+def unlink(root: SyntaxTreeNode) -> None:
     """Cut the tree's child → parent links: without the cycles, reference counting frees
     it at once instead of leaving thousands of objects (a 200-row `ps`) for a full GC."""
     stack = [root]
@@ -203,7 +202,7 @@ def _block(node: SyntaxTreeNode, width: int | None = None) -> str:
     words (code is never wrapped)."""
     kind = node.type
     if kind in ("paragraph", "heading"):
-        text = "".join(_inline(child) for child in node.children)
+        text = "".join(inline(child) for child in node.children)
         return text if width is None else "\n".join(wrap_words(text, width))
     if kind in ("fence", "code_block"):
         return node.content.rstrip("\n")
@@ -213,11 +212,11 @@ def _block(node: SyntaxTreeNode, width: int | None = None) -> str:
         inner = _blocks(node.children, tight=False, width=_narrower(width, 2), quoted=True)
         return "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
     if kind == "table":
-        return _table(node, width)
+        return table_text(node, width)
     if kind == "hr":
         return "---"
     if kind == "inline":
-        return _inline(node)
+        return inline(node)
     if node.children:
         return _blocks(node.children, tight=False, width=width)
     return node.content
@@ -265,34 +264,34 @@ def list_items(
     return ("\n" if tight else "\n\n").join(items)
 
 
-def _inline(node: SyntaxTreeNode) -> str:
+def inline(node: SyntaxTreeNode) -> str:
     kind = node.type
     if kind in ("softbreak", "hardbreak"):
         return "\n"
     if kind == "link":
-        label = "".join(_inline(child) for child in node.children)
+        label = "".join(inline(child) for child in node.children)
         href = str(node.attrs.get("href", ""))
         return label if href in (label, f"mailto:{label}") or not href else f"{label} ({href})"
     if kind == "image":
-        alt = "".join(_inline(child) for child in node.children)
+        alt = "".join(inline(child) for child in node.children)
         src = str(node.attrs.get("src", ""))
         return f"{alt} ({src})" if alt else src
     if node.children:
-        return "".join(_inline(child) for child in node.children)
+        return "".join(inline(child) for child in node.children)
     return node.content
 
 
-def _table(node: SyntaxTreeNode, width: int | None = None) -> str:
+def table_text(node: SyntaxTreeNode, width: int | None = None) -> str:
     sections = {section.type: section.children for section in node.children}
     head = sections.get("thead", [])
     body = sections.get("tbody", [])
-    rows = [[_inline(cell) for cell in row.children] for row in (*head, *body)]
+    rows = [[inline(cell) for cell in row.children] for row in (*head, *body)]
     header_cells = head[0].children if head else []
     aligns = [str(cell.attrs.get("style", "")) for cell in header_cells]
-    return _aligned(rows, aligns, len(head), width)
+    return aligned(rows, aligns, len(head), width)
 
 
-def _aligned(
+def aligned(
     rows: list[list[str]], aligns: Sequence[str], heads: int, fit: int | None = None
 ) -> str:
     """``rows`` (the first ``heads`` of them the header) as aligned columns, a rule under
@@ -336,114 +335,3 @@ def _pad(text: str, width: int, align: str) -> str:
     if "center" in align:
         return " " * (gap // 2) + text + " " * (gap - gap // 2)
     return text + " " * gap
-
-
-# --- Discord ---------------------------------------------------------------------------------
-
-
-DISCORD_TABLE_WIDTH = 90
-"""The widest table shown as aligned columns on Discord; wider ones would wrap mid-row."""
-
-
-def to_discord(markdown: str) -> str:
-    """Render ``markdown`` in Discord's dialect: the same text, but tables — which Discord
-    shows as raw pipes — become aligned columns in a code block, or, when too wide to
-    read that way, one list item per row; and fenced code blocks become ones Discord
-    reads the same (:func:`_discord_fences`).
-
-    Only tables at the top level are converted; the rest of the source is kept byte for
-    byte, so emphasis, code, quotes and links read as written.
-    """
-    if "|" not in markdown and "``" not in markdown and "~~~" not in markdown:
-        return markdown
-    lines: list[str] = []
-    for part in _parts(markdown):
-        if not isinstance(part, Table):
-            lines += _discord_whole(part).split("\n")
-            continue
-        rows = _plain_rows(part)
-        lines += _discord_table(_aligned(rows, part.aligns, 1), rows[0], rows[1:])
-    return "\n".join(lines)
-
-
-def _discord_whole(markdown: str) -> str:
-    root = SyntaxTreeNode(_PARSE.parse(markdown))
-    try:
-        tables = [node for node in root.children if node.type == "table" and node.map]
-        lines = _discord_fences(markdown.split("\n"))
-        for node in reversed(tables):
-            start, end = node.map or (0, 0)
-            sections = {section.type: section.children for section in node.children}
-            head = [_inline(cell) for row in sections.get("thead", [])[:1] for cell in row.children]
-            rows = [[_inline(cell) for cell in row.children] for row in sections.get("tbody", [])]
-            lines[start:end] = _discord_table(_table(node), head, rows)
-        return "\n".join(lines)
-    finally:
-        _unlink(root)
-
-
-def _discord_table(aligned: str, head: list[str], rows: list[list[str]]) -> list[str]:
-    """A table's lines for Discord: ``aligned`` (its aligned columns) in a code block, or,
-    when too wide to read that way, one list item per row."""
-    if max(map(_width, aligned.split("\n"))) <= DISCORD_TABLE_WIDTH:
-        return ["```", *_unclosable(aligned).split("\n"), "```"]
-    return _rows_as_items(head, rows)
-
-
-def _discord_fences(lines: list[str]) -> list[str]:
-    """``lines`` with each fenced code block written as Discord reads one. Discord ends a
-    block at the first three backticks whatever fence opened it (CommonMark waits for a
-    fence as long as the opening one, which is how a block holds backticks), and knows no
-    ``~~~`` fence: each block is opened and closed with three backticks, and no run of
-    three is left in its content, so nothing in it — an agent's output — can end it."""
-    done: set[int] = set()
-    for fence in fences(lines).values():
-        if fence.opening in done:
-            continue
-        done.add(fence.opening)
-        opening = lines[fence.opening]
-        bare = opening.lstrip(" \t>")
-        markup = bare[: len(bare) - len(bare.lstrip(bare[:1]))]
-        at = opening.find(markup)
-        info = opening[at + len(markup) :].split()
-        lines[fence.opening] = opening[:at] + "```" + (info[0] if info else "")
-        for index in range(fence.opening + 1, fence.end):
-            lines[index] = _unclosable(lines[index])
-        closing = fence.end
-        if closing < len(lines) and lines[closing] == fence.close:
-            lines[closing] = fence.close.replace(markup, "```")
-    return lines
-
-
-def _unclosable(text: str) -> str:
-    """``text`` with no three backticks in a row (a zero-width space after each second)."""
-    return _BACKTICK_RUN.sub("\u200b", text)
-
-
-_BACKTICK_RUN = re.compile(r"(?<=``)(?=`)")
-
-
-def _rows_as_items(head_cells: list[str], rows: list[list[str]]) -> list[str]:
-    """A table as a list: each row's first cell in bold, then its other cells (named by
-    their column when there are several)."""
-    head = [_escape(cell) for cell in head_cells]
-    items: list[str] = []
-    for row in rows:
-        cells = [_escape(cell) for cell in row]
-        if not cells:
-            continue
-        rest = [(head[i] if i < len(head) else "", cell) for i, cell in enumerate(cells)][1:]
-        if len(rest) == 1:
-            details = rest[0][1]
-        else:
-            details = " · ".join(f"{name}: {cell}" if name else cell for name, cell in rest if cell)
-        items.append(f"- **{cells[0]}**" + (f" — {details}" if details else ""))
-    return items
-
-
-def _escape(text: str) -> str:
-    """``text`` with the characters Discord would read as markup escaped."""
-    return "".join(f"\\{char}" if char in _DISCORD_MARKUP else char for char in text)
-
-
-_DISCORD_MARKUP = frozenset("\\*_~`|>#")

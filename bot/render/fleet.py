@@ -69,7 +69,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def code_block(lines: Sequence[str], info: str = "text") -> str:
     """A fenced block that no line of the content can close early (on Discord too:
-    :func:`connectors.markdown.to_discord` rewrites its fence)."""
+    :func:`connectors.markdown_discord.to_discord` rewrites its fence)."""
     longest = max((len(m) for line in lines for m in re.findall(r"`+", line)), default=0)
     fence = "`" * max(3, longest + 1)
     return "\n".join([fence + info, *lines, fence])

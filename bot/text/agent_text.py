@@ -25,7 +25,7 @@ rendered through here:
   one guarded line: :func:`fleet.redaction.guard.says`) escaped, the rest kept as written.
 
 Raw output lines go in a code block inside the quote (:func:`bot.render.fleet.code_block` picks a
-fence no line can close; :func:`connectors.markdown.to_discord` makes it one Discord
+fence no line can close; :func:`connectors.markdown_discord.to_discord` makes it one Discord
 cannot be broken out of). Invisible and bidi-control characters are the redactor's to
 remove (:mod:`fleet.redaction.invisible`): it sees every text on its way to chat. They
 are removed here too, before the text is split into lines: a carriage return or a line

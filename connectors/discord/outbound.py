@@ -1,6 +1,6 @@
 """Posting to Discord: parts of at most 2000 characters, threads found or made again.
 
-Every message is Discord markdown (:func:`connectors.markdown.to_discord`) cut on line
+Every message is Discord markdown (:func:`connectors.markdown_discord.to_discord`) cut on line
 boundaries with code fences closed and reopened at each cut. A fleet notice (one with a
 ``tone``) that fits is an embed instead, its colour saying how it went. Mentions never ping
 (``allowed_mentions`` is empty on the client) — except an alert's: it starts with
@@ -37,7 +37,8 @@ from connectors.base import (
 )
 from connectors.discord.config import DiscordConfig
 from connectors.errors import ConnectorError, RateLimited
-from connectors.markdown import split_markdown, to_discord
+from connectors.markdown import split_markdown
+from connectors.markdown_discord import to_discord
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)

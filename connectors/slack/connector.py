@@ -15,9 +15,8 @@ import asyncio
 import dataclasses
 import enum
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -36,6 +35,7 @@ from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetup
 from connectors.health import LinkHealth
 from connectors.inbox import Inbox
 from connectors.receiving import ReceiveFailures
+from connectors.slack.arrivals import Arrivals, ThreadTopics
 from connectors.slack.blocks import click
 from connectors.slack.config import SlackConfig, token_problems
 from connectors.slack.groups import CHANGE_EVENTS, Unjudged, UserGroups, with_groups
@@ -54,13 +54,6 @@ log = logging.getLogger(__name__)
 PING_SECONDS: Final = 10.0
 """How often the Socket Mode connection is pinged; a socket silent for four pings, or
 closed, is replaced."""
-_SEEN: Final = 2048
-
-
-class ThreadTopics(Protocol):
-    """The ledger's thread ↔ topic mapping, as far as the connector needs it."""
-
-    async def topic_for_thread(self, connector: str, room: str, thread_id: str) -> str | None: ...
 
 
 class _State(enum.Enum):
@@ -91,7 +84,6 @@ class SlackConnector(ConnectorDefaults):
         (the router's ACL decides; this spares a person named by id a reading of the
         groups). ``failures``: where an event that cannot be taken is reported."""
         self._config = config
-        self._threads = threads
         self._environ = environ
         self._is_operator = is_operator
         self._failures = failures if failures is not None else ReceiveFailures()
@@ -107,9 +99,8 @@ class SlackConnector(ConnectorDefaults):
         self._identity: Identity | None = None
         self._groups: UserGroups | None = None
         self._transport: SocketTransport | HttpTransport | None = None
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._places: OrderedDict[str, str] = OrderedDict()  # message ts -> its thread
         self._questions = Questions()
+        self._arrivals = Arrivals(config.channel_id, threads, self._inbox, self._questions)
         self._chores: set[asyncio.Task[None]] = set()
 
     @property
@@ -246,42 +237,12 @@ class SlackConnector(ConnectorDefaults):
             return
         event_id = body.get("event_id") if isinstance(body.get("event_id"), str) else None
         try:
-            inbound = await self._translate(translator, event, event_id)
+            inbound = await self._arrivals.translate(translator, event, event_id, self._outbound)
         except Exception as exc:
             self._failures.failed(CONNECTOR, event_id, exc)
             return
         if inbound is not None and (inbound := await self._with_groups(inbound)) is not None:
-            self._hand_over(inbound)
-
-    async def _translate(
-        self, translator: Translator, event: Mapping[str, Any], event_id: str | None
-    ) -> InboundMessage | None:
-        """What ``event`` means, its sender's groups still to be added."""
-        kind = event.get("type")
-        if kind in ("message", "app_mention"):
-            if event.get("subtype") == "message_changed":
-                return translator.edit(event)
-            inbound = translator.message(event)
-            if inbound is not None and inbound.event_id is not None:
-                self._note_place(inbound.event_id, inbound.thread_id)
-                if self._outbound is not None and inbound.thread_id is None:
-                    self._outbound.known_thread(inbound.room, inbound.event_id)
-            return inbound
-        if kind == "reaction_added":
-            item = event.get("item")
-            ts = item.get("ts") if isinstance(item, Mapping) else None
-            thread = self._places.get(ts) if isinstance(ts, str) else None
-            return translator.reaction(event, event_id, thread)
-        if kind == "agent_session_stopped":
-            thread = event.get("thread_ts")
-            if event.get("channel") != self._config.channel_id or not isinstance(thread, str):
-                return None
-            agent = await self._threads.topic_for_thread(CONNECTOR, self._config.channel_id, thread)
-            if agent is None:
-                log.info("slack: Stop on the session of thread %s, which is no agent's", thread)
-                return None
-            return translator.session_stopped(event, event_id, agent)
-        return None
+            self._arrivals.hand_over(inbound)
 
     async def _with_groups(self, inbound: InboundMessage) -> InboundMessage | None:
         """``inbound`` with its sender's groups to judge it by (:func:`.groups.with_groups`);
@@ -317,31 +278,12 @@ class SlackConnector(ConnectorDefaults):
                 return
         if inbound is not None:
             if inbound.thread_id is None and inbound.reacts_to is not None:
-                thread = self._places.get(inbound.reacts_to)
+                thread = self._arrivals.thread_of(inbound.reacts_to)
                 if thread is not None:
                     inbound = _in_thread(inbound, thread)
-            self._hand_over(inbound)
+            self._arrivals.hand_over(inbound)
             if inbound.reacts_to is None and isinstance(clicked, str):
                 self._take_buttons_off(inbound.room, clicked)  # its Yes is given
-
-    def _hand_over(self, inbound: InboundMessage) -> None:
-        """Queue ``inbound``, once: Slack sends a mention both as ``message`` and as
-        ``app_mention`` (the ledger's claim stops a redelivery after a restart)."""
-        key = inbound.event_id
-        if key is not None:
-            if key in self._seen:
-                return
-            self._questions.heard(key, inbound.sender)
-            self._seen[key] = None
-            while len(self._seen) > _SEEN:
-                self._seen.popitem(last=False)
-        self._inbox.put(inbound)
-
-    def _note_place(self, ts: str, thread: str | None) -> None:
-        """Remember which thread message ``ts`` is in (a reaction does not say)."""
-        self._places[ts] = thread or ts
-        while len(self._places) > _SEEN:
-            self._places.popitem(last=False)
 
     def inbound(self) -> AsyncIterator[InboundMessage]:
         return self._inbox.messages()
@@ -351,7 +293,7 @@ class SlackConnector(ConnectorDefaults):
     async def send(self, message: OutboundMessage) -> SendResult:
         sent = await self._running().send(message)
         for ts in sent.event_ids:
-            self._note_place(ts, message.thread_id)
+            self._arrivals.note_place(ts, message.thread_id)
         if sent.event_ids and any(choice.as_reply for choice in message.choices):
             place = (message.room, message.thread_id)
             ts, text = sent.event_ids[0], message.markdown
@@ -401,7 +343,7 @@ class SlackConnector(ConnectorDefaults):
 
     async def open_thread(self, room: RoomId, topic: str, first_message: str) -> ThreadId:
         thread = await self._running().open_thread(room, first_message, topic)
-        self._note_place(thread, None)
+        self._arrivals.note_place(thread, None)
         return thread
 
     async def show_run_state(

@@ -22,19 +22,18 @@ it stopped; a later one never starts), and the operators are told why."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from typing import Final
 
 from fleet.events import EventKind, FleetEvent
-from fleet.ledger.records.tasks import MissionRecord, NewTask, TaskRecord, TaskSource
+from fleet.ledger.records.tasks import MissionRecord, TaskRecord, TaskSource
 from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.work.missions import MissionsStore
-from fleet.ledger.stores.work.stages import GateState, NewStage, StageRecord, StagesStore
+from fleet.ledger.stores.work.stages import GateState, StageRecord, StagesStore
 from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.markdown.defuse import escape_cell
 from fleet.model import AgentSpec
@@ -43,7 +42,8 @@ from fleet.pipelines import told
 from fleet.pipelines.answers import answering_now, held, meanwhile, stale
 from fleet.pipelines.handoff import Before, handoff
 from fleet.pipelines.judged import Judged
-from fleet.pipelines.schema import PipelineEntry, gate_of, no_pipeline, ordered
+from fleet.pipelines.making import Made, Making
+from fleet.pipelines.schema import PipelineEntry
 from fleet.pipelines.taking import Taking
 from fleet.tasks.register import Register, TaskError, shown
 
@@ -51,15 +51,6 @@ log = logging.getLogger(__name__)
 
 OPEN_GATES: Final[tuple[GateState, ...]] = ("waiting", "checking", "asking")
 BY: Final = "pipeline"
-
-
-@dataclass(frozen=True, slots=True)
-class Made:
-    """A mission made from a pipeline: it, and its stages' tasks in order."""
-
-    mission: MissionRecord
-    stages: tuple[tuple[str, TaskRecord], ...]
-    started: tuple[str, ...]
 
 
 class Pipelines:
@@ -88,8 +79,7 @@ class Pipelines:
         self._runs = runs
         self._reviews = reviews
         self._notices = notices
-        self._pipelines = pipelines
-        self._roster = roster
+        self._making = Making(register, tasks, stages, pipelines, roster)
         self.judged = judged
         self._taking = Taking(
             stages=stages,
@@ -120,54 +110,15 @@ class Pipelines:
         source: TaskSource,
         asked_in: Mapping[str, str | None],
     ) -> Made:
-        """Make mission ``name`` from ``pipeline``: a task per stage, the first ones
-        started where ``asked_in`` says, as ``by``."""
-        every = self._pipelines()
-        found = every.get(pipeline)
-        if found is None:
-            raise TaskError(no_pipeline(pipeline, every))
-        edges = found.edges()
-        order = ordered(edges)
-        if order is None:  # the config's checks refuse it; a reload may not have
-            raise TaskError(f"pipeline {pipeline}'s stages wait for each other in a loop")
-        doers = {stage: self._doer(pipeline, stage, found) for stage in order}
-        mission = await self._register.new_mission(name, title or f"pipeline {pipeline}", by)
-        made: dict[str, TaskRecord] = {}
-        where = json.dumps(dict(asked_in), sort_keys=True)
-        for stage in order:
-            spec = doers[stage]
-            new = NewTask(
-                title=f"{stage}: {title or pipeline}",
-                source=source,
-                asked_by=by,
-                mission=mission.id,
-                agent=spec.name,
-                runtime=spec.runtime,
-            )
-            task = await self._register.new(new, [made[a] for a in edges[stage]])
-            await self._tasks.set_fields(task.id, asked_in=where)
-            made[stage] = await self._tasks.task(task.id) or task  # with where it was asked
-        await self._stages.add_stages(
-            mission.id,
-            [NewStage(made[s].id, pipeline, s, *gate_of(found, s)) for s in order],
+        """Make mission ``name`` from ``pipeline`` (:class:`~fleet.pipelines.making.Making`)
+        and start its first stages where ``asked_in`` says, as ``by``."""
+        made = await self._making.make(
+            name, pipeline, title, by=by, source=source, asked_in=asked_in
         )
-        first = tuple(stage for stage in order if not edges[stage])
-        for stage in first:
-            self._start(made[stage])
-        return Made(mission, tuple((s, made[s]) for s in order), first)
-
-    def _doer(self, pipeline: str, stage: str, found: PipelineEntry) -> AgentSpec:
-        entry = found.stages[stage]
-        roster = self._roster()
-        for spec in roster:
-            if (entry.agent is not None and spec.name == entry.agent) or (
-                entry.role is not None and spec.role == entry.role
-            ):
-                return spec
-        raise TaskError(
-            f"stage {stage} of pipeline {pipeline} is done by {entry.doer}, which the roster "
-            "has not now: add it (`roster`), or change the pipeline in the config"
-        )
+        tasks = dict(made.stages)
+        for stage in made.started:
+            self._start(tasks[stage])
+        return made
 
     # -- hearing the stages' tasks -------------------------------------------------------
 

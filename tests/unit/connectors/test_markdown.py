@@ -9,7 +9,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from connectors.markdown import MIN_SPLIT_LIMIT, split_markdown, to_discord, to_html, to_plain
+from connectors.markdown import MIN_SPLIT_LIMIT, split_markdown, to_html, to_plain
+from connectors.markdown_discord import to_discord
 
 _FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _SENTINEL = "zz-sentinel-zz"

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.render.fleet import table
-from connectors import markdown
+from connectors import markdown, markdown_discord
 from connectors.markdown_tables import find_tables
 
 _CELL_TEXT = st.sampled_from(
@@ -97,7 +97,7 @@ def _message(draw: st.DrawFn) -> str:
 def _discord_whole(text: str) -> str:
     if "|" not in text and "``" not in text and "~~~" not in text:
         return text
-    return markdown._discord_whole(text)
+    return markdown_discord._discord_whole(text)
 
 
 @settings(max_examples=800, deadline=None)
@@ -105,7 +105,7 @@ def _discord_whole(text: str) -> str:
 def test_every_rendering_equals_the_whole_parse(text: str) -> None:
     assert markdown.to_plain(text) == markdown._plain_whole(text)
     assert markdown.to_html(text) == markdown._html_whole(text)
-    assert markdown.to_discord(text) == _discord_whole(text)
+    assert markdown_discord.to_discord(text) == _discord_whole(text)
 
 
 def test_a_reply_table_is_found_without_a_parse() -> None:

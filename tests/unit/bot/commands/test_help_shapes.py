@@ -9,7 +9,8 @@ import pytest
 
 from bot.commands.help import LISTED_USAGE, help_text
 from bot.commands.specs import COMMANDS
-from connectors.markdown import to_discord, to_html, to_plain
+from connectors.markdown import to_html, to_plain
+from connectors.markdown_discord import to_discord
 
 HELP = help_text(COMMANDS, None)
 

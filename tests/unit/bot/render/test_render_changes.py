@@ -17,7 +17,8 @@ from bot.render.work.changes import (
     landed,
     stat,
 )
-from connectors.markdown import to_discord, to_html, to_plain
+from connectors.markdown import to_html, to_plain
+from connectors.markdown_discord import to_discord
 from fleet.repos.facts import Change, Clash, CommitLine, FileStat, Landed
 
 HOSTILE = "x`y``z```\n# Heading\n@room **bold** <b>html</b> [link](http://evil) |pipe|"
