@@ -11,7 +11,7 @@ from bot.render.work.tasks import named
 from bot.text.agent_text import said
 from fleet.ledger.records.tasks import TaskRecord
 from fleet.ledger.stores.work.stages import StageRecord
-from fleet.pipelines.flow import Made
+from fleet.pipelines.making import Made
 from fleet.pipelines.schema import gate_shown
 
 _GATE_WORDS = {

@@ -41,7 +41,7 @@ async def test_a_check_on_a_line_elsewhere_is_refused(
         os.chown(checkout, AGENT_UID, AGENT_UID)
     board = Board()
     pipes = pipelines_of(ledger, register, board, "auto")
-    pipes._pipelines = lambda: {"ship": CHECKED}
+    pipes._making._pipelines = lambda: {"ship": CHECKED}
     made = await pipes.make("login", "ship", "Fix it", by="op", source="chat", asked_in=WHERE)
     (_, plan), _ = made.stages
     await register.settled()

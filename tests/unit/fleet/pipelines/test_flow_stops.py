@@ -27,7 +27,7 @@ def side_by_side(pipes: Pipelines, gate: str) -> None:
     """``pipes``' pipeline ``ship`` as two stages with nothing before them, gated ``gate``."""
     stages = {name: {**entry, "gate": gate} for name, entry in SIDE_BY_SIDE.items()}
     entry = PipelineEntry.model_validate({"stages": stages})
-    pipes._pipelines = lambda: {"ship": entry}
+    pipes._making._pipelines = lambda: {"ship": entry}
 
 
 async def _now(ledger: Ledger, task: TaskRecord) -> TaskRecord:
@@ -117,14 +117,14 @@ async def test_a_stop_cut_off_is_finished_at_the_next_start_told_once(
         "a": {"agent": "planner", "after": []}, "b": {"role": "reviewer", "after": []},
         "c": {"agent": "planner", "after": ["a", "b"]},
     }})  # fmt: skip
-    pipes._pipelines = lambda: {"ship": entry}
+    pipes._making._pipelines = lambda: {"ship": entry}
     made = await pipes.make("par", "ship", "x", by="op", source="chat", asked_in=WHERE)
     (_, a), (_, b), (_, c) = made.stages
     await register.settled()
     assert await ledger.stages.move(a.id, "failed", "denied by op", came_from=("waiting",))
     board = Board()
     again = pipelines_of(ledger, register, board, "auto")  # the next start's, none started
-    again._pipelines = pipes._pipelines
+    again._making._pipelines = pipes._making._pipelines
     assert await again.sweep() == 1
     await again.settled()
     states = [(await _now(ledger, t)).state for t in (a, b, c)]
