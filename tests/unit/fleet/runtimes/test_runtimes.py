@@ -1,6 +1,6 @@
 """Tests for the real agent runtimes (claude, codex, pi, opencode, command): what they plan.
 
-The JSON samples are real output of the pinned CLIs against tests/fakes/provider/server/server.py,
+The JSON samples are real output of the pinned CLIs against tests/fakes/provider/server.py,
 trimmed to the fields that matter.
 """
 
