@@ -91,6 +91,18 @@ class ConsoleBot:
             )
         return match
 
+    def expect_anywhere(self, pattern: str, timeout: float = DEFAULT_TIMEOUT) -> re.Match[str]:
+        """Wait until stdout, from its start, matches ``pattern``: for a line said on its own
+        time (a run's summary), which may come before or after the last command."""
+        regex = re.compile(pattern, re.MULTILINE)
+        match = self._out.wait_for(regex.search, timeout)
+        if match is None:
+            raise AssertionError(
+                f"no {pattern!r} within {timeout} s; stdout:\n{self._out.text()}\n"
+                f"stderr:\n{self.stderr}"
+            )
+        return match
+
     def command(self, line: str, pattern: str, timeout: float = DEFAULT_TIMEOUT) -> re.Match[str]:
         self.send(line)
         return self.expect(pattern, timeout)
