@@ -12,7 +12,8 @@ from fleet.redaction.known import EnvSecrets, Secret
 from fleet.redaction.redactor import Redactor
 
 OWN = "server-own-credential-4Kd8"
-PROVIDER = "sk-ant-api03-held-by-the-app-Zq81"
+# Made up, in an Anthropic key's shape, joined so no line holds a key-shaped literal.
+PROVIDER = "-".join(("sk", "ant", "api03", "held-by-the-app-Zq81"))
 TOKEN = "agent-token-of-another-7Hn2Lq"
 
 
