@@ -19,9 +19,9 @@ from pathlib import Path
 from bot.cli.status import shown
 from bot.config import Config
 from fleet.clock import SystemClock
-from fleet.hosts.connection import HostLink, LinkState
 from fleet.hosts.errors import HostError
-from fleet.hosts.known import trust
+from fleet.hosts.link.connection import HostLink, LinkState
+from fleet.hosts.link.known import trust
 from fleet.hosts.probe import HostFacts, probe
 from fleet.hosts.schema import HostEntry
 

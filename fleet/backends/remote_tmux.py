@@ -4,7 +4,7 @@ there, started, watched and stopped over the host's one SSH connection.
 Everything runs as on this machine — the same launcher execs the same shim
 (``agent.pid``, ``exit.json`` in the run's directory there), tmux's ``pipe-pane``
 appends the pane's output to the agent's log there — but every step is a fixed argv list
-or a fixed POSIX script on a channel of the link (:mod:`fleet.hosts.connection`), and
+or a fixed POSIX script on a channel of the link (:mod:`fleet.hosts.link.connection`), and
 files go over its SFTP session. The tmux server (``tmux -S STATE_DIR/tmux.sock``) is
 started by the first session and lives on the host, not in the SSH session: agents
 outlive the connection that started them and a restart of the orchestrator.
@@ -48,10 +48,10 @@ from fleet.backends.tmux import (
 )
 from fleet.backends.tmux_client import SERVER_EXITING, TmuxResult, no_formats, tmux_argv
 from fleet.errors import FleetError, LaunchFailed
-from fleet.hosts import ssh as asyncssh
-from fleet.hosts.connection import HostLink
 from fleet.hosts.errors import HostError, ssh_says
 from fleet.hosts.lanes import set_up_lane, write_home
+from fleet.hosts.link import ssh as asyncssh
+from fleet.hosts.link.connection import HostLink
 from fleet.hosts.place import HostPlace
 from fleet.hosts.remote import RemoteResult, failure
 from fleet.model import ExitInfo, LaunchPlan, RunHandle

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
-from fleet.hosts import ssh as asyncssh
-from fleet.hosts.connection import HostLink
 from fleet.hosts.errors import HostError
+from fleet.hosts.link import ssh as asyncssh
+from fleet.hosts.link.connection import HostLink
 from fleet.hosts.place import HostPlace
 from fleet.model import RunHandle
 from fleet.names import is_agent_name

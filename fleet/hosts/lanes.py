@@ -26,9 +26,9 @@ from typing import Final
 
 from fleet import lane_files
 from fleet.errors import LaunchFailed
-from fleet.hosts import ssh as asyncssh
-from fleet.hosts.connection import HostLink
 from fleet.hosts.errors import HostError
+from fleet.hosts.link import ssh as asyncssh
+from fleet.hosts.link.connection import HostLink
 from fleet.hosts.place import HostPlace
 from fleet.hosts.remote import failure
 from fleet.sandbox.lanes import FIRST_UID, LANES

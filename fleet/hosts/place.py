@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from fleet.hosts import ssh as asyncssh
 from fleet.hosts.errors import HostError
+from fleet.hosts.link import ssh as asyncssh
 from fleet.hosts.remote import failure, run_on
 from fleet.hosts.schema import HostEntry, resolve_remote_path
 from fleet.redaction.guard import says

@@ -55,7 +55,7 @@ section end
 
 
 class Runner(Protocol):
-    """What the probe needs of a host link (:class:`fleet.hosts.connection.HostLink`)."""
+    """What the probe needs of a host link (:class:`fleet.hosts.link.connection.HostLink`)."""
 
     async def run(
         self,

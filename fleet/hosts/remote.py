@@ -13,8 +13,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fleet.hosts import ssh as asyncssh
 from fleet.hosts.errors import HostDown, RemoteCommandFailed, ssh_says
+from fleet.hosts.link import ssh as asyncssh
 from fleet.redaction.guard import says
 
 

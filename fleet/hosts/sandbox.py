@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from fleet.errors import LaunchFailed
-from fleet.hosts import ssh as asyncssh
 from fleet.hosts.errors import HostError
+from fleet.hosts.link import ssh as asyncssh
 from fleet.hosts.place import LOOPBACK, HostPlace
 from fleet.hosts.probe import HostFacts, Runner
 from fleet.hosts.remote import failure

@@ -22,10 +22,10 @@ from typing import Final
 
 from fleet.clock import Clock
 from fleet.errors import LaunchFailed
-from fleet.hosts import ssh as asyncssh
-from fleet.hosts.connection import HostLink, LinkState, LinkStatus
 from fleet.hosts.errors import HostError, ssh_says
 from fleet.hosts.lanes import HostLanes, read_uids
+from fleet.hosts.link import ssh as asyncssh
+from fleet.hosts.link.connection import HostLink, LinkState, LinkStatus
 from fleet.hosts.place import HostPlace, prepare
 from fleet.hosts.probe import HostFacts, probe
 from fleet.hosts.sandbox import (

@@ -42,7 +42,7 @@ from fleet.budgets.resets import window_confidence
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.errors import FleetError
-from fleet.hosts.connection import LinkState
+from fleet.hosts.link.connection import LinkState
 from fleet.hosts.service import Hosts
 from fleet.ledger.stores.operators.dashboard import UsageSum
 from fleet.supervisor.interfaces import FleetView

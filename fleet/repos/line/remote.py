@@ -14,7 +14,7 @@ pushes go through the door and its hook, as a local agent's do.
 
 At a run's end what it left is committed and pushed to the door by git there, sandboxed as
 :mod:`fleet.repos.line.host_git` says; the hook here accepts or refuses it. Every command is a
-fixed argv on the link (:meth:`fleet.hosts.connection.HostLink.run`); paths, branch names
+fixed argv on the link (:meth:`fleet.hosts.link.connection.HostLink.run`); paths, branch names
 and the door's URL go to the host's Python as JSON on stdin.
 """
 
@@ -27,9 +27,9 @@ from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 from fleet.backends.process import SHIM
-from fleet.hosts.connection import HostLink
 from fleet.hosts.errors import HostError
 from fleet.hosts.lanes import read_uids
+from fleet.hosts.link.connection import HostLink
 from fleet.hosts.place import LOOPBACK, HostPlace
 from fleet.hosts.remote import RemoteResult, failure
 from fleet.hosts.schema import LOCAL_HOST

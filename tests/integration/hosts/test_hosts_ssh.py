@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from fleet.hosts.backoff import Backoff
-from fleet.hosts.connection import HostLink, LinkSettings, LinkState, LinkStatus
 from fleet.hosts.errors import HostDown, HostKeyChanged, RemoteCommandFailed
-from fleet.hosts.known import trust
+from fleet.hosts.link.backoff import Backoff
+from fleet.hosts.link.connection import HostLink, LinkSettings, LinkState, LinkStatus
+from fleet.hosts.link.known import trust
 from fleet.hosts.probe import probe
 from fleet.hosts.schema import HostEntry
 

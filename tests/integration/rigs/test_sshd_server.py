@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from fleet.hosts.connection import HostLink, LinkState
-from fleet.hosts.known import trust
+from fleet.hosts.link.connection import HostLink, LinkState
+from fleet.hosts.link.known import trust
 from fleet.hosts.schema import HostEntry
 from tests.sshd_server import SshServer, descendants, processes_of
 

@@ -14,7 +14,7 @@ from bot.commands.parsing.grammar import CommandSpec
 from bot.commands.routing.request import Request
 from bot.render.fleet import ago, table
 from bot.text.agent_text import quotes_escaped, said
-from fleet.hosts.connection import LinkState
+from fleet.hosts.link.connection import LinkState
 from fleet.hosts.probe import HostFacts
 from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
 from fleet.hosts.service import Hosts, HostView

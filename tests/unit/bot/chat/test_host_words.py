@@ -12,7 +12,7 @@ from bot.render.fleet import fleet_event
 from bot.text.agent_text import quotes_escaped
 from connectors.markdown import to_html, to_plain
 from fleet.events import EventKind, FleetEvent
-from fleet.hosts.connection import LinkState, LinkStatus
+from fleet.hosts.link.connection import LinkState, LinkStatus
 from fleet.hosts.probe import HostFacts, parse_tools
 from fleet.hosts.remote import RemoteResult, failure
 from fleet.hosts.schema import HostEntry, HostName

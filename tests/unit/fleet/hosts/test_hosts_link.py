@@ -1,4 +1,4 @@
-"""Tests for fleet.hosts.connection's HostLink without SSH: a fake dialer, a manual clock
+"""Tests for fleet.hosts.link.connection's HostLink without SSH: a fake dialer, a manual clock
 and a sleep that moves it, so the reconnect loop's timing is exact."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import asyncssh
 import pytest
 
 from fleet.clock import ManualClock
-from fleet.hosts.backoff import Backoff
-from fleet.hosts.connection import HostLink, LinkSettings, LinkState
-from fleet.hosts.dial import Watcher
 from fleet.hosts.errors import HostDown, HostError, HostKeyUnknown
+from fleet.hosts.link.backoff import Backoff
+from fleet.hosts.link.connection import HostLink, LinkSettings, LinkState
+from fleet.hosts.link.dial import Watcher
 from fleet.hosts.schema import HostEntry
 
 ENTRY = HostEntry.model_validate(

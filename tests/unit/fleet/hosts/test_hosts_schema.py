@@ -1,5 +1,5 @@
 """Tests for fleet.hosts.schema (a `hosts:` entry, the checks across entries, host names),
-fleet.hosts.probe's parsers, fleet.hosts.backoff and the remote command line — all without
+fleet.hosts.probe's parsers, fleet.hosts.link.backoff and the remote command line — all without
 SSH."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from fleet.hosts.backoff import Backoff
 from fleet.hosts.errors import InvalidHostName
-from fleet.hosts.known import host_pattern
+from fleet.hosts.link.backoff import Backoff
+from fleet.hosts.link.known import host_pattern
 from fleet.hosts.probe import (
     PROBE_SCRIPT,
     DiskSpace,

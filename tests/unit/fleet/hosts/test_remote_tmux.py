@@ -10,7 +10,7 @@ import pytest
 
 from fleet.backends.remote_tmux import SCOPE, RemoteTmuxClient
 from fleet.errors import LaunchFailed
-from fleet.hosts.connection import HostLink
+from fleet.hosts.link.connection import HostLink
 from fleet.hosts.place import HostPlace
 from fleet.hosts.remote import RemoteResult
 

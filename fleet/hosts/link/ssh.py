@@ -1,6 +1,6 @@
 """asyncssh as the hosts and the remote backends use it, loaded at its first use: a start
 with no SSH host configured (and every command-line verb) never pays its import (about a
-tenth of a start's). Read ``from fleet.hosts import ssh as asyncssh``; its names are
+tenth of a start's). Read ``from fleet.hosts.link import ssh as asyncssh``; its names are
 asyncssh's own."""
 
 from __future__ import annotations

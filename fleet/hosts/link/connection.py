@@ -3,7 +3,7 @@ commands run over it.
 
 A :class:`HostLink` is started once and stopped once. In between, one background task
 connects, waits for the connection to drop, and connects again after a capped exponential
-backoff with jitter (:mod:`fleet.hosts.backoff`), never more than one attempt a second.
+backoff with jitter (:mod:`fleet.hosts.link.backoff`), never more than one attempt a second.
 Keepalives notice a dead host within about 15 s. A host whose key is not the one on
 record, or that refuses our login, is not retried: the link is ``refused``, with the
 message saying what to do, until :meth:`HostLink.retry` is called or the known_hosts or
@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from fleet.clock import Clock, SystemClock
-from fleet.hosts import ssh as asyncssh
-from fleet.hosts.backoff import Backoff
 from fleet.hosts.errors import HostDown, HostError, HostKeyError, HostLoginRefused, ssh_says
+from fleet.hosts.link import ssh as asyncssh
+from fleet.hosts.link.backoff import Backoff
 from fleet.hosts.remote import RemoteResult, run_on
 from fleet.hosts.schema import HostEntry, HostName
 
 if TYPE_CHECKING:
-    from fleet.hosts.dial import Watcher
+    from fleet.hosts.link.dial import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -328,9 +328,9 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 async def dial_with(
     entry: HostEntry, env: Mapping[str, str], settings: LinkSettings
 ) -> tuple[asyncssh.SSHClientConnection, Watcher]:
-    """:func:`fleet.hosts.dial.dial` with a link's timings (asyncssh loads here, at the first
+    """:func:`fleet.hosts.link.dial.dial` with a link's timings (asyncssh loads here, at the first
     dial)."""
-    from fleet.hosts.dial import dial
+    from fleet.hosts.link.dial import dial
 
     return await dial(
         entry,

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet.hosts import ssh as asyncssh
 from fleet.hosts.errors import (
     HostError,
     HostKeyChanged,
@@ -27,6 +26,7 @@ from fleet.hosts.errors import (
     HostKeyUnknown,
     ssh_says,
 )
+from fleet.hosts.link import ssh as asyncssh
 from fleet.hosts.schema import DEFAULT_PORT, HostEntry, SshTarget
 from fleet.private_files import open_private, write_private
 

@@ -9,7 +9,7 @@ has is used: no ``~/.ssh/config``, default identity files, CA bundle, or agent u
 entry asks for it.
 
 Only a key on record in the entry's known_hosts is accepted. A host offering another is
-refused with :func:`fleet.hosts.known.refusal`'s message (the fingerprint it offered, the
+refused with :func:`fleet.hosts.link.known.refusal`'s message (the fingerprint it offered, the
 fix); a login the host refuses is :class:`HostLoginRefused`; anything else (unreachable,
 timed out, handshake cut) is a plain :class:`HostError`, worth retrying.
 """
@@ -20,9 +20,9 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
-from fleet.hosts import ssh as asyncssh
 from fleet.hosts.errors import HostError, HostLoginRefused, ssh_says
-from fleet.hosts.known import offered_key, read_known, recorded_keys, refusal
+from fleet.hosts.link import ssh as asyncssh
+from fleet.hosts.link.known import offered_key, read_known, recorded_keys, refusal
 from fleet.hosts.schema import HostEntry
 
 AGENT_SOCKET_VAR = "SSH_AUTH_SOCK"
