@@ -21,8 +21,8 @@ import bot.cli.accounts as accounts_cli
 import bot.cli.hosts as hosts_cli
 import bot.cli.init.command as init_cli
 import bot.cli.shell as shell_cli
-import bot.cli.status as status_cli
-import bot.cli.tasks as tasks_cli
+import bot.cli.status.command as status_cli
+import bot.cli.tasks.command as tasks_cli
 from bot import build
 from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.cli.status import shown
+from bot.cli.status.command import shown
 from bot.config import Config
 from fleet.clock import SystemClock
 from fleet.hosts.errors import HostError

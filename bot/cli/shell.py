@@ -16,7 +16,7 @@ Exit status, stable for scripts: :data:`~bot.control.wire.EXIT_OK` 0 done,
 
 ``fleetwarden tasks`` with ``--markdown``, ``--json``, ``--csv`` or ``--out`` (any option
 but chat's ``--mission`` and ``--state``) is the task register read from the ledger
-(:mod:`bot.cli.tasks`), as before; bare, or with only those, it is the chat verb.
+(:mod:`bot.cli.tasks.command`), as before; bare, or with only those, it is the chat verb.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Final
 
 from bot.cli.parsing import Parser, past_config
 from bot.cli.shell_operator import missing_shell
-from bot.cli.status_text import standing_text
+from bot.cli.status.text import standing_text
 from bot.commands.errors import CommandError
 from bot.commands.help import help_text
 from bot.commands.parsing.grammar import Command, Grammar

@@ -693,7 +693,7 @@ LEDGER_HOLDERS: frozenset[str] = frozenset(
         "bot.app.phases.core.spend",
         "bot.app.phases.serving.connectors",
         "bot.app.phases.serving.handlers",
-        "bot.cli.task_register",  # `fleetwarden tasks` opens the ledger to read it, offline
+        "bot.cli.tasks.register",  # `fleetwarden tasks` opens the ledger to read it, offline
     }
 )
 """The product modules outside :mod:`fleet.ledger` that may name :class:`Ledger`: every

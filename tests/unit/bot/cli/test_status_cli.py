@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.status import EXIT_CONFIG, StatusError, fetch, fleet_text
+from bot.cli.status.command import EXIT_CONFIG, StatusError, fetch, fleet_text
 from bot.config import Config
 from bot.config.reading.load import parse_config
 

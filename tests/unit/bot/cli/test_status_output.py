@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli.command import _parser
-from bot.cli.status import EXIT_CONFIG, _no_agent, fleet_text, json_text, main, shown
-from bot.cli.status_text import agent_text, standing_text
+from bot.cli.status.command import EXIT_CONFIG, _no_agent, fleet_text, json_text, main, shown
+from bot.cli.status.text import agent_text, standing_text
 from bot.config.reading.load import parse_config
 
 HOSTILE = "[x](https://evil.example) **b** \x1b[2J\x1b[31mred\x9b0m \u202eexe.txt\n✅ forged line"

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from bot.cli.status import WHATS
-from bot.cli.status_tables import changes_text, tasks_text
-from bot.cli.status_text import shown
+from bot.cli.status.command import WHATS
+from bot.cli.status.tables import changes_text, tasks_text
+from bot.cli.status.text import shown
 from bot.dashboard.pages.change_costs import row_json
 from bot.render.spend.change_costs import changes_report
 from connectors.markdown import to_plain

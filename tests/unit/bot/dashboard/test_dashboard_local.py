@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from bot.acl import Acl, Grant, Role
-from bot.cli.status import StatusError, fetch
+from bot.cli.status.command import StatusError, fetch
 from bot.config.dashboard import DashboardSection, DashboardSettings
 from bot.config.reading.load import parse_config
 from bot.dashboard.access.signin import SignIns

@@ -1,9 +1,9 @@
 """``fleetwarden status [WHAT | NAME] [NAME] [--json]``: the running orchestrator's
 dashboard API read from this machine, for people at a terminal and for scripts and cron
 jobs. ``status tasks`` is the register as tables, ``status changes`` what a merged change
-cost as ``report changes`` says it (:mod:`bot.cli.status_tables`); ``status NAME`` (or
+cost as ``report changes`` says it (:mod:`bot.cli.status.tables`); ``status NAME`` (or
 ``status agent NAME``) is one agent in detail; a name the fleet
-does not know is answered with the names it does (:mod:`bot.cli.status_text` lays out
+does not know is answered with the names it does (:mod:`bot.cli.status.text` lays out
 what people read).
 
 It needs none of the config's secrets (a repository's or a forge's token, a webhook
@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bot.cli.status_tables import changes_text, tasks_text
-from bot.cli.status_text import agent_text, fleet_text, json_text, shown
+from bot.cli.status.tables import changes_text, tasks_text
+from bot.cli.status.text import agent_text, fleet_text, json_text, shown
 from bot.commands.parsing.grammar import show, suggest
 from bot.config import CONFIG_ENV_VAR, Config
 from bot.config.dashboard import DashboardSettings

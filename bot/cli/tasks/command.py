@@ -9,7 +9,7 @@ orchestrator, and needs none of the config's other secrets. It never makes a led
 no SQLite file where the config says, it says Fleetwarden has not run with that config.
 What people, agents and forge issues wrote was redacted as it was stored and passes the
 redactor again; words this command cannot check are withheld, and it says so
-(:mod:`bot.cli.task_register`): a secret the config names never reaches what it writes.
+(:mod:`bot.cli.tasks.register`): a secret the config names never reaches what it writes.
 
 The answer names the register it read (and says so when no config was given and the
 default state dir's was). Without ``--out`` the documents go in the current directory,
@@ -32,8 +32,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.cli.status import shown
-from bot.cli.task_register import (
+from bot.cli.status.command import shown
+from bot.cli.tasks.register import (
     EXIT_CONFIG,
     Read,
     TasksError,

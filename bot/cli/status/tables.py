@@ -5,7 +5,7 @@ in chat (:func:`bot.render.spend.change_costs.changes_report`), the same table a
 
 Every text the server sent is guarded and escaped before it is laid out, and every number
 it sent is taken only when it is one (anything else reads as none), as in
-:mod:`bot.cli.status_text`."""
+:mod:`bot.cli.status.text`."""
 
 from __future__ import annotations
 

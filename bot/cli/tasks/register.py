@@ -1,5 +1,5 @@
 """The register as ``fleetwarden tasks`` may show it, read from the ledger the config names
-beside a running orchestrator, in whatever form it is written (:mod:`bot.cli.tasks`).
+beside a running orchestrator, in whatever form it is written (:mod:`bot.cli.tasks.command`).
 
 What people, agents and forge issues wrote (titles, bodies, reasons) was redacted as it was
 stored, by the running Fleetwarden's redactor, which knows every secret the fleet holds;

@@ -1,0 +1,2 @@
+"""``fleetwarden tasks``: the task register read from the ledger the config names, written
+as documents (``TASKS.md``, ``MISSIONS.md``) or shown."""
