@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
+from urllib.parse import quote
 
 from fleet.model import McpGrant
 
@@ -107,3 +108,8 @@ class McpServer:
             held = () if oauth is None else (oauth.client_id_env, oauth.client_secret_env)
             return frozenset((*self.transport.headers_env.values(), *held))
         return frozenset(self.transport.env_env.values())
+
+
+def mcp_path(agent: str, server: str) -> str:
+    """Where ``agent`` reaches ``server`` on the heartbeat endpoint: the path of its URL."""
+    return f"/mcp/{quote(agent, safe='')}/{quote(server, safe='')}"

@@ -43,7 +43,7 @@ from typing import Any, Final
 
 from fleet.errors import LaunchFailed
 from fleet.mcp.config.schema import MAX_TIMEOUT
-from fleet.mcp.door.routes import mcp_path
+from fleet.mcp.model import mcp_path
 from fleet.model import AgentSpec
 from fleet.runtimes.base import RuntimeContext
 

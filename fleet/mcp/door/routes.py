@@ -40,7 +40,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TextIO
-from urllib.parse import quote
 
 from aiohttp import web
 from mcp_types.version import KNOWN_PROTOCOL_VERSIONS
@@ -388,8 +387,3 @@ class McpDoor:
         if answer.message is None:
             return web.Response(status=202)
         return framing.json_answer(answer.message)
-
-
-def mcp_path(agent: str, server: str) -> str:
-    """Where ``agent`` reaches ``server`` on the heartbeat endpoint: the path of its URL."""
-    return f"/mcp/{quote(agent, safe='')}/{quote(server, safe='')}"

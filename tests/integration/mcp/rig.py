@@ -18,9 +18,9 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import TextContent
 
-from fleet.mcp.door.routes import MAX_IN_FLIGHT, McpDoor, McpRoster, StaticRoster, mcp_path
+from fleet.mcp.door.routes import MAX_IN_FLIGHT, McpDoor, McpRoster, StaticRoster
 from fleet.mcp.hooks import Ask, Billing, McpAudit, McpHooks
-from fleet.mcp.model import McpGrant, McpServer
+from fleet.mcp.model import McpGrant, McpServer, mcp_path
 from fleet.redaction.redactor import Redactor
 from fleet.watchdog.heartbeat import HeartbeatServer
 
