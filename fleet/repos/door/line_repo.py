@@ -24,14 +24,17 @@ from typing import Final
 import fleet
 from fleet.private_files import private_dir, write_private
 from fleet.repos.git import add_config, git, rev
-from fleet.repos.hook.policy import Identity, Issue, Policy, agent_identity
+from fleet.repos.hook.policy import (
+    MAX_REFUSALS_FILE,
+    REFUSALS,
+    Identity,
+    Issue,
+    Policy,
+    agent_identity,
+)
 from fleet.repos.schema import ref_problem
 
 HOOK: Final = "pre-receive"
-REFUSALS: Final = "fleetwarden/refusals.jsonl"
-"""Where, inside a line's door repo, the hook appends each refusal as a JSON line."""
-MAX_REFUSALS_FILE: Final = 1024 * 1024
-"""Bytes of the refusals file read at most; the hook stops appending past it."""
 _MANY: Final = ("fleetwarden.cipath", "fleetwarden.coauthor")
 """Keys with a value per item, written anew each time (``fleetwarden.run`` only grows)."""
 _SETTINGS: Final = (

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from typing import Final
 
 _HOST_LABEL: Final = re.compile(r"[^a-z0-9-]+")
+REFUSALS: Final = "fleetwarden/refusals.jsonl"
+"""Where, inside a line's door repo, the hook appends each refusal as a JSON line."""
+MAX_REFUSALS_FILE: Final = 1024 * 1024
+"""Bytes of the refusals file read at most; the hook stops appending past it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,11 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from fleet.repos.door.line_repo import MAX_REFUSALS_FILE, REFUSALS
 from fleet.repos.hook import ci_paths
 from fleet.repos.hook.commits import Breach, breaches, read_commits
 from fleet.repos.hook.objects import new_objects, not_carried, tree_names
-from fleet.repos.hook.policy import Policy
+from fleet.repos.hook.policy import MAX_REFUSALS_FILE, REFUSALS, Policy
 from fleet.repos.hook.scan import (
     GIT_TIMEOUT,
     Added,

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from fleet.redaction.known import Span
-from fleet.repos.door.line_repo import REFUSALS, hook_script, parse_refusals, take_refusals
+from fleet.repos.door.line_repo import hook_script, parse_refusals, take_refusals
 from fleet.repos.hook import receive as hook
 from fleet.repos.hook import scan as push_scan
 from fleet.repos.hook.ci_paths import ci_path
-from fleet.repos.hook.policy import Policy
+from fleet.repos.hook.policy import REFUSALS, Policy
 from fleet.repos.hook.receive import ZERO, Refusal, Update, parse_updates, ref_refusal
 from fleet.repos.hook.scan import Added, TooBig, added_lines, find_secrets
 
