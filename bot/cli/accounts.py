@@ -24,9 +24,9 @@ import aiohttp
 
 from bot.config import Config
 from bot.render import fleet as render
-from fleet.accounts.chatgpt import ChatGptLogin, keep_login, login_path, parse_login
+from fleet.accounts.chatgpt import ChatGptLogin, keep_login, parse_login
 from fleet.accounts.doctor import Checked, check_accounts
-from fleet.accounts.model import AccountError, AccountKind
+from fleet.accounts.model import AccountError, AccountKind, login_path
 from fleet.clock import SystemClock
 
 CODEX_CONFIG = 'cli_auth_credentials_store = "file"\n'

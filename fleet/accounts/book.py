@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-from fleet.accounts.chatgpt import LoginKeeper, login_path
+from fleet.accounts.chatgpt import LoginKeeper
 from fleet.accounts.inject import Credential
-from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet
+from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet, login_path
 from fleet.accounts.quota import (
     SOURCE_ANTHROPIC_UNIFIED,
     SOURCE_CLAUDE_STREAM,

@@ -77,11 +77,6 @@ class ChatGptLogin:
         return plan if isinstance(plan, str) else None
 
 
-def login_path(state_dir: Path, account: str) -> Path:
-    """Where a ChatGPT account's login lives: ``<state_dir>/accounts/<name>/auth.json``."""
-    return state_dir / "accounts" / account / "auth.json"
-
-
 def jwt_claims(token: str) -> dict[str, Any]:
     """The claims of a JWT, unverified (we only read our own login's expiry and plan)."""
     parts = token.split(".")

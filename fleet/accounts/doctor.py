@@ -13,9 +13,9 @@ from typing import Final
 
 import aiohttp
 
-from fleet.accounts.chatgpt import LoginKeeper, login_path
+from fleet.accounts.chatgpt import LoginKeeper
 from fleet.accounts.inject import OAUTH_BETA
-from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet
+from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet, login_path
 from fleet.accounts.providers import ProviderApi, ProviderRoute
 
 ANTHROPIC_VERSION: Final = "2023-06-01"

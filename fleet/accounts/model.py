@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 from fleet.errors import FleetError
@@ -186,3 +187,8 @@ def own_key_var(runtime: str, secret_env: Sequence[str]) -> tuple[str, str] | No
         if providers is None or provider in providers:
             return variable, provider
     return None
+
+
+def login_path(state_dir: Path, account: str) -> Path:
+    """Where a ChatGPT account's login lives: ``<state_dir>/accounts/<name>/auth.json``."""
+    return state_dir / "accounts" / account / "auth.json"

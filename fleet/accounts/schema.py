@@ -19,12 +19,12 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from fleet.accounts.chatgpt import login_path
 from fleet.accounts.model import (
     Account,
     AccountError,
     AccountKind,
     AccountSet,
+    login_path,
 )
 from fleet.caps import MAX_RUNNING_HELP
 from fleet.schema import EnvVarName, did_you_mean, unset_variable

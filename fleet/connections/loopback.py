@@ -27,6 +27,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from fleet.connections import openfiles
 from fleet.connections.admission import Admission, Busy, Handler, Who
+from fleet.connections.limits import Limits
 from fleet.connections.secrets_file import RETIRED_KEPT, load_secrets, save_secrets
 from fleet.errors import FleetError
 from fleet.names import AgentName, agent_name, is_agent_name
@@ -34,7 +35,6 @@ from fleet.names import AgentName, agent_name, is_agent_name
 log = logging.getLogger(__name__)
 
 HOST: Final = "127.0.0.1"  # agents run on this host; nothing listens beyond it
-TOKEN_HEADER: Final = "X-Fleetwarden-Token"  # where an agent sends its secret to our doors
 _BACKLOG: Final = 512  # connections the kernel queues before they are accepted
 STARTING: Final = "Fleetwarden is starting: try again"
 """Why a token loaded at start is refused until the runs still going are known."""
@@ -226,34 +226,6 @@ class AgentSecrets:
         if agent is not None and agent in self._unconfirmed:
             raise Starting(agent)
         return agent
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What one client may cost a loopback server. ``header_timeout``: seconds a
-    connection may go without a request's headers complete after its last answer before
-    it is closed (a client trickling headers holds nothing for long); a new connection
-    gets ``idle_timeout`` for its first request's. The handlers put their own deadline on
-    reading a body. Header lines and the number of headers are capped (400/431 past them).
-
-    Connections: at most ``max_connections``, and fewer when the open-file limit leaves
-    less — the server gets ``fd_share`` of the descriptors past the reserve, each
-    connection costing ``fds_each`` (see :mod:`fleet.connections.openfiles`); and ``max_per_agent``
-    requests in flight per agent (see :mod:`fleet.connections.admission`)."""
-
-    header_timeout: float = 10.0
-    max_header_line: int = 8190  # bytes of the request line or one header
-    max_headers: int = 128
-    idle_timeout: float = 5.0
-    max_connections: int = 1024
-    max_per_agent: int = 64
-    fd_share: float = 1 / 6
-    fds_each: int = 1
-
-    def connection_cap(self, open_files: int) -> int:
-        """The cap in force under ``open_files`` descriptors."""
-        fitting = openfiles.connection_cap(open_files, self.fd_share, self.fds_each)
-        return min(self.max_connections, fitting)
 
 
 @web.middleware

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fleet.connections.loopback import Limits
+from fleet.connections.limits import Limits
 from fleet.metering.counting.events import Tokens
 
 PER_MILLION = 1_000_000

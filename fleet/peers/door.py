@@ -32,6 +32,7 @@ from aiohttp import web
 
 from fleet.capped_body import OverCap, read_capped
 from fleet.connections.loopback import AgentSecrets
+from fleet.connections.token import TOKEN_HEADER
 from fleet.ledger.records.peers import MessageRecord
 from fleet.peers.calls import BadCall, HandOn, Peers, Send, Verdict, parse_call
 from fleet.peers.errors import PeerRefusal
@@ -41,7 +42,6 @@ from fleet.peers.rules import Rules
 
 log = logging.getLogger(__name__)
 
-TOKEN_HEADER: Final = "X-Fleetwarden-Token"
 MAX_BODY: Final = 64 * 1024
 BODY_SECONDS: Final = 5.0
 

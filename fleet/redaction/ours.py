@@ -28,7 +28,7 @@ from typing import Final
 
 from detect_secrets.plugins.base import RegexBasedDetector
 
-from fleet.connections.loopback import TOKEN_HEADER
+from fleet.connections.token import TOKEN_HEADER
 from fleet.names import AGENT_NAME_PATTERN
 from fleet.placeholders import PLACEHOLDER_PREFIX
 

@@ -64,7 +64,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fleet.connections.loopback import TOKEN_HEADER
+from fleet.connections.token import TOKEN_HEADER
 from fleet.errors import LaunchFailed
 from fleet.lane_files import read_lane_file
 from fleet.model import AgentSpec, LaunchPlan, PermissionMode

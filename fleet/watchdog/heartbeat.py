@@ -61,7 +61,9 @@ from aiohttp import web
 from fleet.approvals.ask_door import AskDoor
 from fleet.capped_body import OverCap, read_capped
 from fleet.connections.admission import Admission, refusal
-from fleet.connections.loopback import HOST, TOKEN_HEADER, AgentSecrets, Limits, Served, serve
+from fleet.connections.limits import Limits
+from fleet.connections.loopback import HOST, AgentSecrets, Served, serve
+from fleet.connections.token import TOKEN_HEADER
 from fleet.hostile_json import JsonRefused, read_object
 from fleet.names import AgentName, agent_name, is_agent_name
 from fleet.redaction.known import Secret

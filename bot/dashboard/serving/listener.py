@@ -44,7 +44,7 @@ from aiohttp.web_protocol import RequestHandler
 from bot.config.dashboard import DashboardSettings
 from fleet.connections import openfiles, socket_owner
 from fleet.connections.admission import Admission, refusal
-from fleet.connections.loopback import Limits
+from fleet.connections.limits import Limits
 from fleet.errors import FleetwardenError
 from fleet.forge.events.endpoint import PREFIX as WEBHOOK_PREFIX
 

@@ -41,6 +41,7 @@ from aiohttp import web
 
 from fleet.capped_body import OverCap, read_capped
 from fleet.connections.loopback import AgentSecrets
+from fleet.connections.token import TOKEN_HEADER
 from fleet.errors import FleetwardenError
 from fleet.forge.door.door_calls import (
     MAX_TITLE,
@@ -65,7 +66,6 @@ from fleet.ledger.records.forge import Slug
 
 log = logging.getLogger(__name__)
 
-TOKEN_HEADER: Final = "X-Fleetwarden-Token"
 MAX_BODY: Final = 64 * 1024
 BODY_SECONDS: Final = 5.0
 MAX_ANSWER: Final = 256 * 1024

@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 
 from fleet.accounts.book import AccountBook
-from fleet.accounts.chatgpt import login_path, read_login
-from fleet.accounts.model import Account, AccountKind, AccountSet
+from fleet.accounts.chatgpt import read_login
+from fleet.accounts.model import Account, AccountKind, AccountSet, login_path
 from fleet.accounts.state import Health
 from fleet.clock import SystemClock
 from fleet.ledger import Ledger

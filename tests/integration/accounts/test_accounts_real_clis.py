@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from fleet.accounts.book import AccountBook
-from fleet.accounts.chatgpt import login_path, read_login
-from fleet.accounts.model import Account, AccountKind, AccountSet
+from fleet.accounts.chatgpt import read_login
+from fleet.accounts.model import Account, AccountKind, AccountSet, login_path
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock

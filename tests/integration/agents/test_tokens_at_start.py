@@ -15,7 +15,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fleet.connections.loopback import STARTING, TOKEN_HEADER
+from fleet.connections.loopback import STARTING
+from fleet.connections.token import TOKEN_HEADER
 from fleet.names import AgentName
 from fleet.repos.door.server import GitDoor
 from fleet.runtimes.stub_agent import Heartbeat

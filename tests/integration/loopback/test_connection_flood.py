@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from fleet.connections.loopback import TOKEN_HEADER
+from fleet.connections.token import TOKEN_HEADER
 from tests.fakes.provider.server import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration

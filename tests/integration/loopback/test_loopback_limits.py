@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
-from fleet.connections.loopback import TOKEN_HEADER
+from fleet.connections.token import TOKEN_HEADER
 from fleet.metering.config import MeteringSettings
 from fleet.metering.proxy import MeteringProxy
 from fleet.watchdog.heartbeat import HeartbeatServer

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from fleet.connections.loopback import TOKEN_HEADER
+from fleet.connections.token import TOKEN_HEADER
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
 from fleet.runtimes import Runtime, RuntimeContext

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from bot.app.desks import Desks
-from fleet.connections.loopback import TOKEN_HEADER
+from fleet.connections.token import TOKEN_HEADER
 from fleet.ledger.records.peers import ReviewRecord
 from fleet.watchdog.heartbeat import HeartbeatServer
 

@@ -18,7 +18,7 @@ import pytest
 
 from bot.dashboard.serving import listener
 from fleet.clock import ManualClock
-from fleet.connections.loopback import Limits
+from fleet.connections.limits import Limits
 from fleet.ledger import Ledger
 from tests import sandbox_need
 from tests.polling import eventually

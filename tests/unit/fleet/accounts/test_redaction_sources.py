@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fleet.accounts.book import AccountBook
-from fleet.accounts.chatgpt import login_path
-from fleet.accounts.model import Account, AccountKind, AccountSet
+from fleet.accounts.model import Account, AccountKind, AccountSet, login_path
 from fleet.accounts.providers import ProviderRoute
 from fleet.clock import ManualClock
 from fleet.metering.proxy import MeteringProxy

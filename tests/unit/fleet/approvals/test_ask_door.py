@@ -17,7 +17,8 @@ import pytest
 from fleet.approvals.ask_door import CHANNEL, MAX_BODY, AskDoor, BadAsk, ledger_terms, parse_ask
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.clock import SystemClock
-from fleet.connections.loopback import STARTING, TOKEN_HEADER
+from fleet.connections.loopback import STARTING
+from fleet.connections.token import TOKEN_HEADER
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState, Decision
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle

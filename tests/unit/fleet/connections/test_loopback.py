@@ -432,3 +432,12 @@ def test_listen_that_cannot_bind_at_all_is_a_fleet_error(
     monkeypatch.setattr(loopback, "_bind", refuse)
     with pytest.raises(FleetError, match=r"^heartbeat: cannot listen on 127\.0\.0\.1: "):
         listen(4000, "heartbeat")
+
+
+def test_the_agents_side_sends_its_secret_in_the_header_the_doors_read() -> None:
+    """The door client runs alone in a sandbox and keeps its own copy of the header's name:
+    the same words the doors read."""
+    from fleet.connections import door_client
+    from fleet.connections.token import TOKEN_HEADER
+
+    assert door_client.TOKEN_HEADER == TOKEN_HEADER

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.dashboard.serving.listener import LIMITS as DASHBOARD
-from fleet.connections.loopback import Limits
+from fleet.connections.limits import Limits
 from fleet.connections.openfiles import (
     ACCEPT_BURST,
     CEILING,

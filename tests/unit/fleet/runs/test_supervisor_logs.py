@@ -14,7 +14,7 @@ import pytest
 
 from fleet.backends.process import SubprocessBackend
 from fleet.clock import SystemClock
-from fleet.connections.loopback import TOKEN_HEADER
+from fleet.connections.token import TOKEN_HEADER
 from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors
 from fleet.runtimes import default_registry

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.connections.loopback import TOKEN_HEADER
+from fleet.connections.token import TOKEN_HEADER
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan, PermissionMode
 from fleet.names import AgentName

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fleet.connections.loopback import TOKEN_HEADER
+from fleet.connections.token import TOKEN_HEADER
 from fleet.errors import InvalidAgentName
 from fleet.runtimes.stub import STUB_AGENT
 from fleet.watchdog.heartbeat import (

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from fleet.clock import SystemClock
-from fleet.connections.loopback import TOKEN_HEADER
+from fleet.connections.token import TOKEN_HEADER
 from fleet.ledger import Ledger
 from fleet.sessions.hook_asks import HookAsks
 from fleet.watchdog.heartbeat import MAX_ASK, HeartbeatServer
