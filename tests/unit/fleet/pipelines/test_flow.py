@@ -49,6 +49,7 @@ def pipelines_of(
     )
 
     async def start(held: HeldStart) -> bool:  # the chat's starter: the request, as asked
+        assert (held.request.origin, held.request.task) == ("pipeline", held.task.id)
         await register.start(held.task, held.request, None)
         return True
 
