@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol
 
+from bot.commands.routing.execution import Ran
 from bot.commands.routing.request import Reply
-from bot.commands.routing.router import Ran
 from bot.commands.routing.sources import SHELL
 from bot.control.wire import EXIT_OK, EXIT_REFUSED, Answer
 from connectors.base import InboundMessage, RoomId, UserId

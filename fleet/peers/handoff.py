@@ -28,7 +28,8 @@ from fleet.peers.framing import frame
 from fleet.peers.handed import BY_AGENT, HandedTasks
 from fleet.peers.postbox import Postbox
 from fleet.supervisor.admission.request import LaunchRequest, Refused, Started
-from fleet.tasks.register import Register, prompt_of, shown
+from fleet.tasks.asked import prompt_of
+from fleet.tasks.register import Register, shown
 
 log = logging.getLogger(__name__)
 

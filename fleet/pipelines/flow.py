@@ -3,16 +3,16 @@
 :meth:`Pipelines.make` makes the mission and one task per stage — each ``--after`` the
 stages it waits for, its start asked where the mission was made — records the stages
 (:class:`~fleet.ledger.stores.work.stages.StagesStore`) and starts the first ones as a task
-whose wait is over starts (:meth:`fleet.tasks.register.Register.start_held`: ``task start``
-as its asker, through the one admission). When a stage's run is over — its task up for
-review (a change on a branch) or done — its gate runs: ``auto`` passes; ``check`` runs its
-command in the stage's checkout (:mod:`.gates`) once no run of its agent writes it, and
-passes on exit 0; ``approve`` asks the operators (``mission approve M STAGE`` / ``mission
-deny M STAGE``, :mod:`.answers`). A gate is of a commit: it records the line it judged and
-its tip (:mod:`.taking`) — the sha an ask shows, the one a check ran on — an answer to an
-ask of a commit the line has moved past is refused and asked again, a later commit on the
-line withdraws a pass (asked or checked again, said in chat), and ``merge`` / ``push`` land
-the line only at a commit a gate passed
+whose wait is over starts (:class:`fleet.tasks.held.HeldStarts`: a request of origin
+``pipeline``, for its asker, through the one admission). When a stage's run is over — its
+task up for review (a change on a branch) or done — its gate runs: ``auto`` passes;
+``check`` runs its command in the stage's checkout (:mod:`.gates`) once no run of its agent
+writes it, and passes on exit 0; ``approve`` asks the operators (``mission approve M STAGE``
+/ ``mission deny M STAGE``, :mod:`.answers`). A gate is of a commit: it records the line it
+judged and its tip (:mod:`.taking`) — the sha an ask shows, the one a check ran on — an
+answer to an ask of a commit the line has moved past is refused and asked again, a later
+commit on the line withdraws a pass (asked or checked again, said in chat), and ``merge`` /
+``push`` land the line only at a commit a gate passed
 (:class:`~fleet.repos.landing.approval.ApprovalHold`). A passed gate ends the stage's task
 ``done`` and starts each next stage whose stages are all through, its task told what they
 left (:mod:`.handoff`). A failed gate — or a stage's task failed or cancelled — stops the
@@ -288,7 +288,7 @@ class Pipelines:
 
     def _start(self, task: TaskRecord) -> None:
         self._started.add(task.id)
-        self._register.start_held(task)
+        self._register.held.start(task, "pipeline")
 
     async def _fail(
         self, stage: StageRecord, why: str, *, came_from: Collection[str] = OPEN_GATES

@@ -1,14 +1,14 @@
 """The register: tasks made (each with its projection, kept from then on), found by what an
 operator types, started through the fleet's one admission — or held ``queued`` until the
-tasks they wait for are done, then started where their start was asked for — and ended;
-missions made and found; and what tasks and missions add up to (:mod:`fleet.tasks.views`).
+tasks they wait for are done, then started where their start was asked for, as a request
+built here (:mod:`fleet.tasks.held`) — and ended; missions made and found; and what tasks
+and missions add up to (:mod:`fleet.tasks.views`).
 
 The runs' side — binding each run to its task and moving the task as runs start and end —
 is :class:`fleet.tasks.runs.TaskRuns`, which tells the register of each task that ends."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -31,6 +31,8 @@ from fleet.ledger.stores.work.missions import MissionsStore
 from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.request import Admitted, LaunchRequest
+from fleet.tasks.asked import Asker
+from fleet.tasks.held import HeldStarts
 from fleet.tasks.projection import error_of, project
 from fleet.tasks.runs import Ended, TaskRuns
 from fleet.tasks.views import MissionView, TaskView, mission_view, views
@@ -69,9 +71,6 @@ class Stopper(Protocol):
 
 Guard = Callable[[TaskRecord, Sequence[TaskRecord]], Awaitable[str | None]]
 """Why a task, waiting for those given, may not start yet (``None``: it may)."""
-Starter = Callable[[TaskRecord], Awaitable[bool]]
-"""Start a task whose wait is over, where its start was asked for (``task start`` again, as
-its asker); whether it was started there."""
 
 
 def title_of(text: str) -> str:
@@ -79,11 +78,6 @@ def title_of(text: str) -> str:
     :data:`TITLE_LENGTH` characters."""
     line = _SPACE.sub(" ", text).strip()
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
-
-
-def prompt_of(task: TaskRecord) -> str:
-    """What an agent is told to do for ``task``: its title, then its body."""
-    return f"{task.title}\n\n{task.body}" if task.body and task.body != task.title else task.title
 
 
 def source_of(event: str | None) -> tuple[TaskSource, str]:
@@ -118,19 +112,14 @@ class Register:
         self._missions = missions
         self._actuals = actuals
         self._admission = admission
-        self._starters: list[Starter] = []
         self._enders: list[Ended] = []
         self._guards: list[Guard] = []
-        self._starts: set[asyncio.Task[None]] = set()  # tasks whose wait was over, starting
         self._stop = stop
         self._starting: set[int] = set()  # tasks whose start is under way
         self.runs = runs
+        self.held = HeldStarts(tasks)
+        """The starts of tasks whose wait is over (and of pipelines' stages)."""
         runs.listen_ended(self._ended)  # a task that ended starts those that waited for it
-
-    def listen(self, starter: Starter) -> None:
-        """Start the tasks whose wait is over through ``starter`` (the chat's, once the
-        commands are made)."""
-        self._starters.append(starter)
 
     def listen_ended(self, listener: Ended) -> None:
         """Tell ``listener`` of each task that ends — by its runs or by :meth:`end` — once
@@ -141,13 +130,6 @@ class Register:
         """Refuse a start that ``guard`` says why not (a pipeline's stage whose stages
         before it are not through their gates)."""
         self._guards.append(guard)
-
-    def start_held(self, task: TaskRecord) -> None:
-        """Start ``task`` where its start was asked for, as a task whose wait is over is
-        (:meth:`listen`'s starters), without waiting for it."""
-        start = asyncio.create_task(self._start_waited(task), name=f"task-{task.id}")
-        self._starts.add(start)
-        start.add_done_callback(self._starts.discard)
 
     # -- making and finding ------------------------------------------------------------
 
@@ -244,11 +226,11 @@ class Register:
         request: LaunchRequest,
         wait: Wait | None,
         *,
-        asked_in: dict[str, str | None] | None = None,
+        asked_in: Asker | None = None,
     ) -> Admitted | Waiting:
         """Start ``task`` as ``request`` (its agent, prompt and repository) through the
         admission — or, while a task it waits for is not done, hold it ``queued`` and start
-        it once they are, where ``asked_in`` says (the asker's connector, room, thread)."""
+        it once they are, for ``asked_in`` (the asker, where they asked)."""
         if task.id in self._starting:
             raise TaskError(f"task {shown(task)} is starting now: `task {task.id}` shows it")
         self._starting.add(task.id)
@@ -262,7 +244,7 @@ class Register:
         task: TaskRecord,
         request: LaunchRequest,
         wait: Wait | None,
-        asked_in: dict[str, str | None] | None,
+        asked_in: Asker | None,
     ) -> Admitted | Waiting:
         task = await self._tasks.task(task.id) or task  # as it is now
         if task.state not in STARTABLE:
@@ -284,7 +266,8 @@ class Register:
             if (refused := await guard(task, after)) is not None:
                 raise TaskError(refused)
         if asked_in is not None:
-            await self._tasks.set_fields(task.id, asked_in=json.dumps(asked_in, sort_keys=True))
+            kept = json.dumps(asked_in.kept(), sort_keys=True)
+            await self._tasks.set_fields(task.id, asked_in=kept)
         if request.agent != task.agent:
             await self._tasks.set_fields(task.id, agent=request.agent)
         unmet = [t for t in after if t.state != "done"]
@@ -378,36 +361,21 @@ class Register:
                 continue
             # Not awaited here: a run's end is still being told (its agent's lock may be
             # held), and a launch waits for nothing of it.
-            self.start_held(waiting)
+            self.held.start(waiting, "task")
         for listener in self._enders:
             try:
                 await listener(task)
             except Exception:
                 log.exception("could not tell of the end of task %s", task.id)
 
-    async def _start_waited(self, task: TaskRecord) -> None:
-        """Start ``task``, whose wait is over, where it was asked; else back to ``todo``."""
-        for starter in self._starters:
-            try:
-                if await starter(task):
-                    return
-            except Exception:
-                log.exception("could not start task %s whose wait was over", task.id)
-        why = f"what it waited for is done: `task start {task.id}` starts it"
-        await self._tasks.move(task.id, "todo", why, came_from=("queued",))
-
     async def settled(self) -> None:
         """Once the starts of tasks whose wait was over, under way now, are done."""
-        while self._starts:
-            await asyncio.gather(*list(self._starts), return_exceptions=True)
+        await self.held.settled()
 
     async def stop(self) -> None:
         """Cancel the starts under way; the tasks stay ``queued``, settled at the next
         start."""
-        starts = list(self._starts)
-        for start in starts:
-            start.cancel()
-        await asyncio.gather(*starts, return_exceptions=True)
+        await self.held.stop()
 
     # -- what they add up to -----------------------------------------------------------
 

@@ -31,9 +31,14 @@ A command that asks before it acts (``freeze all``) is confirmed by its asker's 
 place before its deadline (:mod:`bot.commands.routing.confirmations`): such a line is given to the
 desk before it is parsed, and runs the waiting command, audited with source ``confirmation:<id>``.
 
-Commands nobody typed just now — a schedule firing — go through :meth:`Router.run_as`: the
-same claim, parse, authorisation, handler, audit and reply as a typed command, for the
-sender who set it up, with their role looked up *now*; the audit entry names its source.
+Commands nobody typed just now — a schedule firing, a queued launch's turn — go through
+:meth:`Router.run_as`: the same claim, parse, authorisation, handler, audit and reply as a
+typed command, for the sender who set it up, with their role looked up *now*; the audit entry
+names its source. A start the fleet built — a held task's, a pipeline stage's — is no text:
+:meth:`Router.start_for` takes it as a :class:`~bot.commands.routing.sources.DelegatedStart`
+(the launch request, the command it is, its asker) through the same claim, authorisation,
+audit and reply. Parsing, authorising, handling and auditing are
+:class:`~bot.commands.routing.execution.Execution`'s, for every one of them.
 A command typed in a shell (:mod:`bot.shell`) goes through :meth:`Router.answer`: the same
 path, its reply handed back to the shell instead of posted.
 """
@@ -44,48 +49,35 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
 
-from bot.acl import Acl, Role
+from bot.acl import Acl
 from bot.chat import edits
 from bot.chat.ordering import Ordering
 from bot.chat.presence import typing_after
-from bot.commands.errors import CommandError, PermissionDenied
+from bot.commands.errors import CommandError
 from bot.commands.handlers.approvals.answers import ApprovalDesk
 from bot.commands.parsing.grammar import Command, Grammar
-from bot.commands.routing.about import agent_arg, held_for
 from bot.commands.routing.confirmations import ConfirmationDesk
-from bot.commands.routing.request import Handler, Reply, Request
-from bot.commands.routing.sources import TYPED, Delegated
+from bot.commands.routing.execution import Desks, Execution, Ran, article
+from bot.commands.routing.request import Handler, Reply
+from bot.commands.routing.sources import TYPED, Delegated, DelegatedStart
 from bot.commands.routing.threads import Threads
-from bot.text.agent_text import quotes_escaped
 from connectors.base import (
     Connector,
     EventId,
     InboundMessage,
     ThreadId,
 )
-from fleet.errors import FleetError
-from fleet.ledger import REPLACEABLE, AnswerState, AuditOutcome, Confirmation
+from fleet.ledger import REPLACEABLE
 from fleet.ledger.stores.operators.audit import AuditStore
 from fleet.ledger.stores.operators.chat import ChatStore
-from fleet.names import is_agent_name
-from fleet.schema import did_you_mean, no_agent_words
 
 log = logging.getLogger(__name__)
 
 MAX_STRANGERS: Final = 1024
 """How many strangers the router remembers having logged (so a flood logs once each)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Ran:
-    """What came of a command: its audit outcome, its name if it parsed, and why if not ok."""
-
-    outcome: AuditOutcome
-    command: str | None
-    detail: str | None
 
 
 class Router:
@@ -115,17 +107,21 @@ class Router:
             missing = sorted(set(each.command_names()) - set(handlers))
             if missing:
                 raise ValueError(f"commands without a handler: {', '.join(missing)}")
-        self._grammar = grammar
-        self._grammars = dict(grammars or {})
         self._acl = acl
-        self._handlers = dict(handlers)
-        self._audit_log = audit
         self._chat = chat
         self._threads = Threads(chat)
-        self._ordering = ordering or Ordering()
-        self._desk = confirmations
         self._approvals = approvals
-        self._agents = agents
+        self._execution = Execution(
+            grammar=grammar,
+            grammars=grammars or {},
+            acl=acl,
+            handlers=handlers,
+            audit=audit,
+            chat=chat,
+            ordering=ordering or Ordering(),
+            desks=Desks(confirmations, approvals),
+            agents=agents,
+        )
         # Strangers whose first message was logged; the oldest forgotten first (bounded).
         self._strangers_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
@@ -164,7 +160,7 @@ class Router:
             contextlib.AsyncExitStack() as held,
             typing_after(connector, msg.room, msg.thread_id),
         ):
-            done = await self._execute(msg, role, source, held)
+            done = await self._execution.execute(msg, role, source, held)
             if done is not None:
                 await self._threads.deliver(connector, msg, done[1])
 
@@ -188,33 +184,20 @@ class Router:
         where = replace(
             edit, event_id=original, thread_id=None if place is None else ThreadId(place)
         )
-        ran = Ran("denied", self._command_name(edit), f"edit not applied: {reason}")
-        await self._audit(where, edits.edit_source(original), ran)
+        ran = Ran("denied", self._execution.command_name(edit), f"edit not applied: {reason}")
+        await self._execution.audit(where, edits.edit_source(original), ran)
         await self._threads.deliver(connector, where, Reply(edits.not_applied(reason)))
         return None
 
     async def _holds_command(self, msg: InboundMessage) -> bool:
         """Whether ``msg`` is meant as a command: it parses, fails to, or is for an agent."""
-        grammar = self._grammars.get(msg.connector, self._grammar)
+        grammar = self._execution.grammar_of(msg.connector)
         try:
             if grammar.parse(msg.text, addressed=msg.addressed) is not None:
                 return True
         except CommandError:
             return True
-        return await self._thread_message(grammar, msg) is not None
-
-    async def _settle(
-        self, msg: InboundMessage, state: AnswerState, ran: Ran | None = None
-    ) -> None:
-        """Record what came of chat message ``msg`` (scheduled runs have no event id)."""
-        if msg.event_id is not None:
-            await self._chat.settle_answer(
-                msg.connector,
-                msg.event_id,
-                state,
-                command=None if ran is None else ran.command,
-                outcome=None if ran is None else ran.outcome,
-            )
+        return await self._execution.thread_message(grammar, msg) is not None
 
     async def run_as(
         self, connector: Connector, run: Delegated, act: Handler | None = None
@@ -237,25 +220,66 @@ class Router:
             timestamp=run.at,
             addressed=True,
         )
-        role = self._acl.role_of(connector.name, run.sender)
+        return await self._on_behalf(connector, msg, run.source, run.heading, act)
+
+    async def start_for(self, connector: Connector, start: DelegatedStart) -> Ran | None:
+        """Start what ``start`` carries — a launch the fleet built (a held task's), not text
+        — for ``start.sender`` in ``start.room`` of ``connector``: claimed once as
+        ``start.event_id``, authorised as ``start.command`` with the sender's role as the
+        ACL says *now*, carried out by ``start.act``, audited with ``start.source`` and
+        answered in the room under ``start.heading``, as :meth:`run_as` answers. Unless the
+        sender may still change the fleet, nothing starts: the refusal is audited as
+        ``denied`` and said in the room. ``None`` when the event was already handled."""
+        if not await self._claim(connector.name, start.event_id):
+            return None
+        spec = self._execution.grammar_of(connector.name).spec(start.command)
+        if spec is None:
+            raise ValueError(f"no command {start.command!r} to start {start.source} as")
+        command = Command(spec.name, dict(start.args), {}, spec, start.asked)
+        msg = InboundMessage(
+            connector=connector.name,
+            sender=start.sender,
+            text=start.asked,
+            room=start.room,
+            timestamp=start.at,
+            addressed=True,
+        )
+        return await self._on_behalf(
+            connector, msg, start.source, start.heading, start.act, command
+        )
+
+    async def _on_behalf(
+        self,
+        connector: Connector,
+        msg: InboundMessage,
+        source: str,
+        heading: str,
+        act: Handler | None,
+        built: Command | None = None,
+    ) -> Ran:
+        """Run ``msg`` (as ``built``, when the caller made the command) for its sender, who
+        did not type it now, and answer in its room under ``heading``."""
+        role = self._acl.role_of(connector.name, msg.sender)
+        execution = self._execution
         done: tuple[Ran, Reply] | None
         async with contextlib.AsyncExitStack() as held:
             if role is None or not role.may_control:
-                now = "not an operator" if role is None else _a(role)
+                now = "not an operator" if role is None else article(role)
                 detail = (
-                    f"not run: {run.sender} set this up and is now {now} on {connector.name}; "
+                    f"not run: {msg.sender} set this up and is now {now} on {connector.name}; "
                     "only the schedules of admins and operators run"
                 )
-                done = Ran("denied", self._command_name(msg), detail), Reply(detail)
-                await self._audit(msg, run.source, done[0])
+                name = built.name if built is not None else execution.command_name(msg)
+                done = Ran("denied", name, detail), Reply(detail)
+                await execution.audit(msg, source, done[0])
             else:
-                done = await self._execute(msg, role, run.source, held, act)
+                done = await execution.execute(msg, role, source, held, act, built)
             if done is None:  # blank text: never saved as a schedule, but say so if it happens
                 done = Ran("error", None, "nothing to run"), Reply("Nothing to run.")
-                await self._audit(msg, run.source, done[0])
+                await execution.audit(msg, source, done[0])
             ran, reply = done
-            if run.heading:
-                reply = replace(reply, markdown=f"{run.heading}\n\n{reply.markdown}")
+            if heading:
+                reply = replace(reply, markdown=f"{heading}\n\n{reply.markdown}")
             await self._deliver_or_home(connector, msg, reply)
         return ran
 
@@ -267,10 +291,10 @@ class Router:
         async with contextlib.AsyncExitStack() as held:
             if role is None:
                 detail = f"{msg.sender} is not in the config's `operators:` for {msg.connector}"
-                done = Ran("denied", self._command_name(msg), detail), Reply(detail)
-                await self._audit(msg, source, done[0])
+                done = Ran("denied", self._execution.command_name(msg), detail), Reply(detail)
+                await self._execution.audit(msg, source, done[0])
                 return done
-            ran = await self._execute(msg, role, source, held)
+            ran = await self._execution.execute(msg, role, source, held)
         return ran or (Ran("error", None, "nothing to run"), Reply("Nothing to run."))
 
     async def _claim(self, connector: str, event_id: str) -> bool:
@@ -278,101 +302,6 @@ class Router:
             return True
         log.debug("event %s on %s already handled", event_id, connector)
         return False
-
-    async def _execute(
-        self,
-        msg: InboundMessage,
-        role: Role,
-        source: str,
-        held: contextlib.AsyncExitStack,
-        act: Handler | None = None,
-    ) -> tuple[Ran, Reply] | None:
-        """Parse, authorise, run and audit ``msg``: what came of it and the reply to give;
-        ``None`` if it is no command. Once parsed, the agent it names is held in ``held``
-        (notices about it wait) until the caller has answered."""
-        grammar = self._grammars.get(msg.connector, self._grammar)
-        command: Command | None = None
-        outcome: AuditOutcome
-        started = False  # the handler was called: the command acted, or tried to
-        try:
-            answer = None
-            if source == TYPED and self._desk is not None:
-                answer = await self._desk.answer(msg, grammar.prefix)
-            if answer is not None:  # a `yes`: the command it confirms, typed before
-                source = answer.source
-                command = grammar.parse(answer.confirmation.command, addressed=True)
-                if answer.refusal is not None:
-                    raise answer.refusal
-            else:
-                command = grammar.parse(msg.text, addressed=msg.addressed)
-            if command is None and self._approvals is not None:
-                command = await self._approvals.thread_command(grammar, msg)
-            if command is None:
-                command = await self._thread_message(grammar, msg)
-            if command is None:
-                await self._settle(msg, "ignored")
-                return None
-            await held.enter_async_context(self._ordering.answering(held_for(command)))
-            self._authorise(role, command)
-            started = True
-            asked = None if answer is None else answer.confirmation
-            reply = await self._run(role, command, msg, asked=asked, act=act, source=source)
-            outcome, detail = "ok", reply.detail
-        except PermissionDenied as exc:
-            reply, outcome, detail = Reply(str(exc)), "denied", str(exc)
-        except (CommandError, FleetError) as exc:  # what a host said in it stays text
-            said = await self._refusal(command, exc) if started and command else str(exc)
-            reply, outcome, detail = Reply(quotes_escaped(said)), "error", said
-        except Exception as exc:
-            log.exception("command %r from %s failed", msg.text, msg.sender)
-            reply = Reply(
-                "Something went wrong inside Fleetwarden running that; the log has the details."
-            )
-            outcome, detail = "error", f"internal error: {type(exc).__name__}"
-        ran = Ran(outcome, command.name if command else None, detail)
-        await self._audit(msg, source, ran)
-        await self._settle(msg, "ran" if started else "refused", ran)
-        return ran, reply
-
-    async def _refusal(self, command: Command, exc: CommandError | FleetError) -> str:
-        """What a handler's refusal says, with what was likely meant when it is a typo: an
-        agent name no agent has but one is close to (``raise codr`` → 'coder'), or a word
-        close to a subcommand, read as the command's argument, that failed (``task nwe`` →
-        `task new`)."""
-        said = str(exc)
-        if "did you mean" in said:
-            return said
-        name = agent_arg(command)
-        if name is not None and self._agents is not None:
-            known = await self._agents()
-            if name not in known and did_you_mean(name, sorted(known)) is not None:
-                return no_agent_words(name, known)
-        if command.near is not None:  # the word was read as its argument, and failed
-            return f"{said} — or did you mean `{command.near}`?"
-        return said
-
-    async def _audit(self, msg: InboundMessage, source: str, ran: Ran) -> None:
-        await self._audit_log.record_audit(
-            connector=msg.connector,
-            sender=msg.sender,
-            room=msg.room,
-            thread=msg.thread_id,
-            text=msg.text,
-            command=ran.command,
-            outcome=ran.outcome,
-            detail=ran.detail,
-            source=source,
-        )
-
-    def _command_name(self, msg: InboundMessage) -> str | None:
-        """The name of the command ``msg`` holds, if it parses (for the audit)."""
-        try:
-            command = self._grammars.get(msg.connector, self._grammar).parse(
-                msg.text, addressed=msg.addressed
-            )
-        except CommandError:
-            return None
-        return None if command is None else command.name
 
     async def _deliver_or_home(
         self, connector: Connector, msg: InboundMessage, reply: Reply
@@ -389,52 +318,3 @@ class Router:
                 )
             else:
                 return
-
-    def _authorise(self, role: Role, command: Command) -> None:
-        if not self._acl.allows(role, command.spec):
-            needed = "admin" if command.spec.admin_only else "operator"
-            raise PermissionDenied(
-                f"`{command.name}` changes the fleet and needs the {needed} role; "
-                f"you are {_a(role)}"
-            )
-
-    async def _run(
-        self,
-        role: Role,
-        command: Command,
-        msg: InboundMessage,
-        *,
-        asked: Confirmation | None = None,
-        act: Handler | None = None,
-        source: str = TYPED,
-    ) -> Reply:
-        """``asked``: the question a ``yes`` confirmed, when it did."""
-        self._authorise(role, command)
-        request = Request(
-            msg,
-            role,
-            command,
-            confirmed=asked is not None,
-            source=source,
-            asked=None if asked is None else asked.summary,
-            plan=None if asked is None else asked.plan,
-        )
-        result = await (act or self._handlers[command.spec.name])(request)
-        return result if isinstance(result, Reply) else Reply(result)
-
-    async def _thread_message(self, grammar: Grammar, msg: InboundMessage) -> Command | None:
-        """A plain message in an agent's thread, as ``send AGENT <text>``; else ``None``."""
-        if msg.thread_id is None or not msg.text.strip():
-            return None
-        topic = await self._chat.topic_for_thread(msg.connector, msg.room, msg.thread_id)
-        send = grammar.spec("send")
-        if topic is None or send is None or not is_agent_name(topic):
-            return None
-        return Command(
-            name="send", args={"NAME": topic, "TEXT": msg.text}, flags={}, spec=send, text=msg.text
-        )
-
-
-def _a(role: Role) -> str:
-    """``role`` with its article: "an admin", "a viewer"."""
-    return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"

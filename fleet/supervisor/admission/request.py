@@ -19,25 +19,37 @@ from fleet.supervisor.status import SpawnOutcome
 from fleet.watchdog.verdicts import Restart
 
 Origin = Literal[
-    "chat", "schedule", "autostart", "task", "forge", "peer", "review", "restart", "watchdog"
+    "chat",
+    "schedule",
+    "autostart",
+    "task",
+    "pipeline",
+    "forge",
+    "peer",
+    "review",
+    "restart",
+    "watchdog",
 ]
-"""Where a launch comes from: a chat ``spawn``; an operator's schedule firing one; the
-roster's own launch (``autostart``, a roster agent's queued start too); a task the register
-hands on (``task``: a hand-off); a forge run; an agent woken by a peer's message; a review
-stage's reviewer; an operator's ``restart`` (its run stopped and launched again: only the
-concurrency caps are asked, and hold it without queueing it); the ``watchdog``'s restart of
-a run that failed or stalled (:data:`RESTARTS`; no cap is asked: it goes on with the task
+"""Where a launch comes from: a chat ``spawn``; an operator's schedule firing one; the roster's
+own launch (``autostart``, a roster agent's queued start too); a task the register hands on
+(``task``: a hand-off, or a held task whose wait is over); a pipeline's stage whose stages
+before it are through (``pipeline``); a forge run; an agent woken by a peer's message; a
+review stage's reviewer; an operator's ``restart`` (its run stopped and launched again: only
+the concurrency caps are asked, and hold it without queueing it); the ``watchdog``'s restart
+of a run that failed or stalled (:data:`RESTARTS`; no cap is asked: it goes on with the task
 whose run held its slot, and a task another agent handed on only while that agent may still
 reach it). A launch the spawn queue starts after it waited keeps the origin it was asked
 with: waiting is not where a launch comes from, so there is no ``queue`` origin."""
 ORIGINS: tuple[Origin, ...] = (
-    *("chat", "schedule", "autostart", "task", "forge", "peer", "review", "restart"),
-    "watchdog",
+    *("chat", "schedule", "autostart", "task", "pipeline", "forge", "peer", "review"),
+    *("restart", "watchdog"),
 )
 RESTARTS: frozenset[Origin] = frozenset({"restart", "watchdog"})
 """The origins whose launch stops the agent's run if it lives and launches it again, going on
 with its task: neither the budgets nor the quote are asked of them, as ever."""
-ASKED_BY_A_PERSON: frozenset[Origin] = frozenset({"chat", "schedule", "task", "peer", "review"})
+ASKED_BY_A_PERSON: frozenset[Origin] = frozenset(
+    {"chat", "schedule", "task", "pipeline", "peer", "review"}
+)
 """The origins whose launch is a person's (or an agent's) asking, as a chat ``spawn`` is:
 the budgets' limit words name the chat flag or the roster, not the config."""
 

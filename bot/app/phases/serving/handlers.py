@@ -172,6 +172,7 @@ def build_commands(
         ledgered.approvals, acl, ledger.chat, ledger.audit, fleeted.fleet.outputs.open_runs
     )
     handlers, grammars = agent_handlers(parts, follower), grammars_of(cfg)
+    tasks = task_commands(parts, handlers)
     schedules = schedule_commands(parts, scheduler, grammars)
     families = (
         overview_commands(parts, reload_roster, edit_roster),
@@ -179,10 +180,10 @@ def build_commands(
         *spend_families(parts),
         *place_families(parts, signins),
         schedules,
-        *work_families(parts, handlers),
+        *work_families(parts, tasks),
     )
     router = route(parts, acl, families, answers, grammars)
-    open_queue(parts, router, handlers)
+    open_queue(parts, router, handlers, tasks)
     return Commands(router, acl, schedules, fleeted.queue, answers, signins)
 
 
@@ -363,16 +364,25 @@ def schedule_commands(
     )
 
 
-def work_families(parts: FamilyParts, launches: Handlers) -> tuple[Family, ...]:
-    """The work family: the spawn queue, the tasks (started by ``launches``), their board
-    and the missions."""
+def task_commands(parts: FamilyParts, launches: Handlers) -> TaskCommands:
+    """The task commands, started by ``launches`` (``spawn``'s own family)."""
+    fleeted = parts.fleeted
+    return TaskCommands(
+        register=fleeted.register,
+        launches=launches,
+        fleet=fleeted.fleet,
+        gate=fleeted.queue,
+        repos=parts.repos,
+    )
+
+
+def work_families(parts: FamilyParts, tasks: TaskCommands) -> tuple[Family, ...]:
+    """The work family: the spawn queue, the ``tasks``, their board and the missions."""
     fleeted, ledger = parts.fleeted, parts.ledgered.ledger
     register, queue = fleeted.register, fleeted.queue
     return (
         QueueCommands(queue, parts.forge_runs),
-        TaskCommands(
-            register=register, launches=launches, fleet=fleeted.fleet, gate=queue, repos=parts.repos
-        ),
+        tasks,
         TaskBoard(
             register=register,
             missions=ledger.missions,
@@ -416,13 +426,15 @@ def route(
     )
 
 
-def open_queue(parts: FamilyParts, router: Router, handlers: Handlers) -> None:
+def open_queue(parts: FamilyParts, router: Router, handlers: Handlers, tasks: TaskCommands) -> None:
     """The spawn queue opened on ``router``; a task held for others starts, once they are
-    done, as its asker where they asked; the gates a stop left, now a stage can start."""
+    done, as the request the register built for its asker, where they asked (``tasks``'
+    launch of it); the gates a stop left, now a stage can start."""
     at, fleeted = parts.at, parts.fleeted
     queue, named = fleeted.queue, at.serving.named
     queue.open(router, named, handlers.queued)
-    fleeted.register.listen(ChatTaskStarts(at.clock, router, named).start)
+    starts = ChatTaskStarts(at.clock, router, named, tasks.held)
+    fleeted.register.held.listen(starts.start)
     if fleeted.pipelines is not None:
         fleeted.pipelines.resume()
     fleeted.fleet.subscribe(queue.on_fleet_event)

@@ -1,70 +1,70 @@
 """How a task whose wait is over starts where its start was asked for:
-:class:`ChatTaskStarts` is the register's starter (:data:`fleet.tasks.register.Starter`); it
-runs ``task start N`` as the task's asker — the ACL as of now — in the room it was asked in,
-audited and claimed once as ``task:<id>:<runs so far>``, answered there as a typed one is."""
+:class:`ChatTaskStarts` is the register's starter (:data:`fleet.tasks.held.Starter`); it
+hands the :class:`~fleet.tasks.asked.HeldStart` the register built — its launch request, its
+asker — to :meth:`~bot.commands.routing.router.Router.start_for` as ``task start`` of that
+task: the ACL as of now, audited and claimed once as ``task:<id>:<runs so far>``, carried out
+by ``task start``'s own launch (:meth:`~bot.commands.handlers.work.tasks.TaskCommands.held`)
+and answered in the asker's room as a typed one is."""
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from bot.commands.routing.request import Reply, Request
 from bot.commands.routing.router import Router
-from bot.commands.routing.sources import Delegated
+from bot.commands.routing.sources import DelegatedStart
 from connectors.base import Connector, RoomId, UserId
 from fleet.clock import Clock
-from fleet.ledger.records.tasks import TaskRecord
+from fleet.tasks.asked import HeldStart
 
-log = logging.getLogger(__name__)
+HeldAct = Callable[[Request, HeldStart], Awaitable[Reply]]
+"""``task start`` of a held task, as its request (the register's) launches: the reply."""
 
 
 class ChatTaskStarts:
     """The held tasks asked for in chat, started as their asker in their room."""
 
     def __init__(
-        self, clock: Clock, router: Router, connector_named: Callable[[str], Connector | None]
+        self,
+        clock: Clock,
+        router: Router,
+        connector_named: Callable[[str], Connector | None],
+        act: HeldAct,
     ) -> None:
+        """``act``: ``task start``'s launch of a held task's request."""
         self._clock = clock
         self._router = router
         self._connector_named = connector_named
+        self._act = act
 
-    async def start(self, task: TaskRecord) -> bool:
-        """Run ``task start`` of ``task`` as whoever asked for its start, where they asked;
-        whether it started (``False``: no chat start asked, its connector is not running,
-        or the start was refused — the room was told why)."""
-        asked = _asked_in(task)
-        if asked is None:
+    async def start(self, held: HeldStart) -> bool:
+        """Start ``held`` for whoever asked for it, where they asked; whether it started
+        (``False``: no chat start asked, its connector is not running, or the start was
+        refused — the room was told why)."""
+        asker, task = held.asker, held.task
+        if asker is None:
             return False
-        connector = self._connector_named(asked["connector"])
+        connector = self._connector_named(asker.connector)
         if connector is None:
             return False
-        run = Delegated(
-            sender=UserId(asked["sender"]),
-            room=RoomId(asked["room"]),
-            text=f"task start {task.id}",
-            event_id=f"task:{task.id}:{len(task.runs)}",
-            source=f"task:{task.id}",
+        act = self._act
+
+        async def launch(req: Request) -> Reply:
+            return await act(req, held)
+
+        start = DelegatedStart(
+            sender=UserId(asker.sender),
+            room=RoomId(asker.room),
+            command="task start",
+            args={"TASK": str(task.id)},
+            act=launch,
+            asked=held.asked,
+            event_id=held.event,
+            source=held.source,
             at=self._clock.now(),
             heading=f"What task #{task.id} waited for is done; started now:"
             if task.after
             else f"Task #{task.id} starts now:",
         )
-        ran = await self._router.run_as(connector, run)
+        ran = await self._router.start_for(connector, start)
         return ran is None or ran.outcome == "ok"  # None: started once already
-
-
-def _asked_in(task: TaskRecord) -> dict[str, str] | None:
-    """Where ``task``'s start was asked for: its connector, room and sender."""
-    if not task.asked_in:
-        return None
-    try:
-        found = json.loads(task.asked_in)
-    except ValueError:
-        log.warning("task %s: where its start was asked is unreadable", task.id)
-        return None
-    if not isinstance(found, dict):
-        return None
-    keys = ("connector", "room", "sender")
-    if not all(isinstance(found.get(key), str) and found[key] for key in keys):
-        return None
-    return {key: str(found[key]) for key in keys}

@@ -1,6 +1,8 @@
 """The commands that change the work register's tasks: ``task new`` (a task with its
 projection), ``task start`` (its agent's run through the same admission, queue and answer as
-``spawn``, or held until what it waits for is done), ``task done`` and ``task cancel``."""
+``spawn``, or held until what it waits for is done — then started as the request the register
+builds for its asker, :meth:`TaskCommands.held`), ``task done`` and ``task cancel``. A typed
+start and a held one launch the same request (:func:`fleet.tasks.asked.task_request`)."""
 
 from __future__ import annotations
 
@@ -12,14 +14,15 @@ from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.spawn.repository import repo_choice
 from bot.commands.handlers.work.refs import agent_of, mission_of, task_of, tasks_after
 from bot.commands.handlers.work.specs import TASK, TASK_CANCEL, TASK_DONE, TASK_NEW, TASK_START
-from bot.commands.parsing.grammar import FlagValue
 from bot.commands.routing.request import Reply, Request, SpawnGate
 from bot.render.work import tasks as render
 from fleet.errors import FleetError
 from fleet.ledger.records.tasks import NewTask, TaskRecord, TaskState
 from fleet.repos.desk import RepoDesk
+from fleet.supervisor.admission.request import LaunchRequest, Origin
 from fleet.supervisor.interfaces import FleetView
-from fleet.tasks.register import STARTABLE, Register, Waiting, prompt_of, source_of
+from fleet.tasks.asked import Asker, HeldStart, task_request
+from fleet.tasks.register import STARTABLE, Register, Waiting, source_of
 
 
 class TaskCommands(Family):
@@ -106,22 +109,34 @@ class TaskCommands(Family):
                 f"and task #{task.id} is unchanged: `task start {task.id} --agent {guess}` "
                 f"({_new_one(agent)})"
             )
-        flags: dict[str, FlagValue] = {"prompt": prompt_of(task)}
-        if task.repo is not None:
-            flags["repo"] = task.repo
-        request, earlier = await self._launches.launch_request(req, agent, flags)
-        msg, gate = req.message, self._gate
-        asked_in: dict[str, str | None] = {
-            "connector": msg.connector,
-            "room": msg.room,
-            "thread": msg.thread_id,
-            "sender": msg.sender,
-        }
+        origin: Origin = "schedule" if req.source.startswith("schedule:") else "chat"
+        request = task_request(task, agent, origin=origin, by=req.who)
+        msg = req.message
+        asker = Asker(msg.connector, msg.room, msg.sender, msg.thread_id)
+        return await self._launch(req, task, request, asker)
+
+    async def held(self, req: Request, held: HeldStart) -> Reply:
+        """``task start`` of a task whose wait is over, for its asker (``req``'s sender, the
+        ACL as of now): the launch request the register built for it, launched as a typed
+        ``task start``'s is."""
+        task = await task_of(self._register, str(held.task.id))  # as it is now
+        if task.state not in STARTABLE:
+            raise CommandError(_not_startable(task))
+        return await self._launch(req, task, held.request, None)
+
+    async def _launch(
+        self, req: Request, task: TaskRecord, request: LaunchRequest, asker: Asker | None
+    ) -> Reply:
+        """Start ``task`` as ``request`` — its repository checked and its line asked for
+        ``req``'s sender — through the register and the admission, waiting in the spawn
+        queue as ``spawn`` does, or held for ``asker`` until what it waits for is done."""
+        request, earlier = await self._launches.requests.readied(req, request)
+        gate = self._gate
         wait = gate.waiter(req) if gate is not None else None
-        started = await self._register.start(task, request, wait, asked_in=asked_in)
+        started = await self._register.start(task, request, wait, asked_in=asker)
         if isinstance(started, Waiting):
             return Reply(render.waiting(task, started.why), detail=f"task #{task.id} held")
-        reply = await self._launches.answer(agent, started, earlier)
+        reply = await self._launches.answer(request.agent, started, earlier)
         line = render.task_line(task)
         return replace(reply, markdown=f"{reply.markdown}\n\n{line}", detail=f"task #{task.id}")
 

@@ -1,5 +1,6 @@
 """The ownership stage, first in the chain: is the agent free for this launch? A chat-like
-launch (a chat ``spawn``, an operator's schedule, a ``task start``, their queued starts)
+launch (a chat ``spawn``, an operator's schedule, a typed ``task start``, their queued starts;
+not the register's own starts — a held task's, a pipeline stage's, a hand-off)
 of an agent working on a forge issue would take over the issue's branch and session: it is
 refused, saying what goes on instead; a ``--fresh`` while the agent runs would cut a new
 line under its live run: refused, saying to stop it first. A live agent's plain ``spawn``

@@ -235,7 +235,7 @@ async def test_an_unexpected_exception_gets_a_generic_reply_and_a_logged_traceba
     assert "went wrong" in reply.markdown
     assert "internal-detail-42" not in reply.markdown
     assert "KeyError" not in reply.markdown
-    [record] = [r for r in caplog.records if r.name == "bot.commands.routing.router"]
+    [record] = [r for r in caplog.records if r.name == "bot.commands.routing.execution"]
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], KeyError)

@@ -7,6 +7,7 @@ viewers see, operators change."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -77,9 +78,10 @@ class Rig:
             stop=self,
         )
         spawn = Handlers(fleet=fleet, clock=clock, admission=admission, register=self.register)
+        tasks = TaskCommands(register=self.register, launches=spawn, fleet=fleet)
         families = (
             spawn,
-            TaskCommands(register=self.register, launches=spawn, fleet=fleet),
+            tasks,
             TaskBoard(
                 register=self.register, missions=ledger.missions, runs=ledger.runs, clock=clock
             ),
@@ -94,8 +96,9 @@ class Rig:
             chat=ledger.chat,
         )
         chat = self.chat
-        starts = ChatTaskStarts(clock, self.router, lambda n: chat if n == chat.name else None)
-        self.register.listen(starts.start)
+        named = lambda n: chat if n == chat.name else None  # noqa: E731
+        starts = ChatTaskStarts(clock, self.router, named, tasks.held)
+        self.register.held.listen(starts.start)
         self._events = 0
 
     async def ask(self, text: str, sender: str = OPERATOR, event: str | None = None) -> str:
@@ -176,6 +179,41 @@ async def test_a_waiting_task_starts_by_itself_where_it_was_asked(rig: Rig) -> N
     assert "1 of 2 done" in await rig.ask("!mission release-2")
     story = await rig.ask("!task 2")
     assert "Waits for: #1 first (done)" in story and "mission release-2" in story
+
+
+async def test_a_held_start_is_the_registers_request_audited_as_its_asker(rig: Rig) -> None:
+    """The start of a task whose wait is over is the launch the register built for its
+    asker, carried out as ``task start`` of it and audited ``task:<id>`` as them."""
+    await rig.ask(f"!task new --agent {AGENT} First")
+    await rig.ask(f"!task new --agent {AGENT} --after 1 Second")
+    await rig.ask("!task start 2")
+    await rig.ask("!task start 1")
+    await rig.finish("1")
+    assert rig.chat.sent[0].markdown.startswith("What task #2 waited for is done; started now:")
+    assert (await rig.register.find("2")).state == "working"
+    entry = (await rig.ledger.audit.audit_entries())[0]
+    assert (entry.source, entry.command, entry.outcome) == ("task:2", "task start", "ok")
+    assert (entry.sender, entry.room, entry.text) == (OPERATOR, ROOM, "task start 2")
+
+
+async def test_a_held_start_whose_asker_may_no_longer_change_the_fleet_is_refused(
+    rig: Rig,
+) -> None:
+    """The ACL as of now: an asker who is now a viewer starts nothing; the refusal is
+    audited ``denied``, said in their room, and the task is back to ``todo``."""
+    await rig.ask(f"!task new --agent {AGENT} First")
+    await rig.ask(f"!task new --agent {AGENT} --after 1 Second")
+    await rig.ask("!task start 2")
+    where = {"connector": rig.chat.name, "room": ROOM, "thread": None, "sender": VIEWER}
+    await rig.ledger.tasks.set_fields(2, asked_in=json.dumps(where))  # a viewer by now
+    await rig.ask("!task start 1")
+    await rig.finish("1")
+    (told,) = rig.chat.sent
+    assert f"not run: {VIEWER} set this up and is now a viewer" in told.markdown
+    second = await rig.register.find("2")
+    assert second.state == "todo" and "`task start 2` starts it" in second.why
+    entry = (await rig.ledger.audit.audit_entries())[0]
+    assert (entry.source, entry.command, entry.outcome) == ("task:2", "task start", "denied")
 
 
 async def test_sub_missions_sum_into_their_mission(rig: Rig) -> None:

@@ -11,15 +11,14 @@ from collections.abc import Mapping
 import pytest
 
 from fleet.ledger import Ledger
-from fleet.ledger.records.tasks import TaskRecord
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
 from fleet.pipelines.flow import Pipelines
 from fleet.pipelines.judged import Judged
 from fleet.pipelines.schema import PipelineEntry
-from fleet.supervisor.admission.request import LaunchRequest
-from fleet.tasks.register import Register, TaskError, prompt_of
+from fleet.tasks.asked import HeldStart
+from fleet.tasks.register import Register, TaskError
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
 ROSTER = [
@@ -49,12 +48,12 @@ def pipelines_of(
         {"stages": {"plan": {"agent": "planner", "gate": gate}, "review": {"role": "reviewer"}}}
     )
 
-    async def start(task: TaskRecord) -> bool:  # the chat's starter: `task start` as asked
-        assert task.agent is not None
-        await register.start(task, LaunchRequest(task.agent, prompt=prompt_of(task)), None)
+    async def start(held: HeldStart) -> bool:  # the chat's starter: the request, as asked
+        assert (held.request.origin, held.request.task) == ("pipeline", held.task.id)
+        await register.start(held.task, held.request, None)
         return True
 
-    register.listen(start)
+    register.held.listen(start)
     pipes = Pipelines(
         register=register,
         stages=ledger.stages,

@@ -16,7 +16,8 @@ from fleet.ledger.records.tasks import MissionRecord, TaskRecord
 from fleet.pipelines.flow import Pipelines
 from fleet.pipelines.schema import PipelineEntry
 from fleet.supervisor.admission.request import LaunchRequest
-from fleet.tasks.register import Register, TaskError, prompt_of
+from fleet.tasks.asked import prompt_of
+from fleet.tasks.register import Register, TaskError
 from tests.unit.fleet.pipelines.test_flow import WHERE, Board, _plan_done, pipelines_of
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 import pytest
 
 from fleet.ledger import Ledger
-from fleet.ledger.records.tasks import TaskRecord
 from fleet.pipelines.flow import Pipelines
 from fleet.pipelines.judged import Judged, Tip
 from fleet.pipelines.schema import PipelineEntry
-from fleet.supervisor.admission.request import LaunchRequest
-from fleet.tasks.register import Register, TaskError, prompt_of
+from fleet.tasks.asked import HeldStart
+from fleet.tasks.register import Register, TaskError
 from tests.unit.fleet.pipelines.test_flow import ROSTER, WHERE, Board, _plan_done, _tip
 from tests.unit.fleet.tasks.test_ledger_register import Fleet
 
@@ -31,12 +30,11 @@ def _pipelines(
         }
     )
 
-    async def start(task: TaskRecord) -> bool:
-        assert task.agent is not None
-        await register.start(task, LaunchRequest(task.agent, prompt=prompt_of(task)), None)
+    async def start(held: HeldStart) -> bool:
+        await register.start(held.task, held.request, None)
         return True
 
-    register.listen(start)
+    register.held.listen(start)
     pipes = Pipelines(
         register=register, stages=ledger.stages, tasks=ledger.tasks, missions=ledger.missions,
         runs=ledger.runs, reviews=ledger.reviews,

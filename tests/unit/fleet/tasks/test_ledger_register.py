@@ -22,6 +22,7 @@ from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from fleet.supervisor.admission.request import LaunchRequest, Started
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
+from fleet.tasks.asked import Asker, HeldStart
 from fleet.tasks.projection import Kind, kinds
 from fleet.tasks.register import Register, TaskError, Waiting, source_of, title_of
 from fleet.tasks.runs import TaskRuns
@@ -206,18 +207,26 @@ async def test_a_task_waits_for_another_then_starts_where_it_was_asked(
 ) -> None:
     first = await register.new(new("first", agent=AGENT))
     second = await register.new(new("second", agent="coder-2"), after=[first])
-    asked = {"connector": "console", "room": "console", "thread": None, "sender": "op"}
-    waiting = await register.start(second, LaunchRequest("coder-2"), None, asked_in=asked)
+    asker = Asker("console", "console", "op")
+    waiting = await register.start(second, LaunchRequest("coder-2"), None, asked_in=asker)
     assert isinstance(waiting, Waiting) and f"#{first.id} first (todo)" in waiting.why
     held = await register.find(str(second.id))
-    assert held.state == "queued" and json.loads(held.asked_in or "") == asked
+    assert held.state == "queued" and json.loads(held.asked_in or "") == asker.kept()
     started: list[int] = []
 
-    async def starter(task: TaskRecord) -> bool:
-        started.append(task.id)
+    async def starter(held: HeldStart) -> bool:
+        started.append(held.task.id)
+        assert (held.request.origin, held.request.task, held.request.by) == (
+            "task",
+            held.task.id,
+            "op on console",
+        )
+        assert (
+            held.asker == Asker("console", "console", "op") and held.event == f"task:{second.id}:0"
+        )
         return True
 
-    register.listen(starter)
+    register.held.listen(starter)
     run = await run_task(register, fleet, first)
     assert started == []
     await fleet.end(AGENT, run, "finished")
@@ -273,10 +282,10 @@ async def test_a_turn_over_is_for_review_and_done_frees_the_agent_for_the_next(
     second = await register.new(new("second", agent=AGENT), after=[first])
     await register.start(second, LaunchRequest(AGENT), None)
 
-    async def starter(task: TaskRecord) -> bool:
-        return isinstance(await register.start(task, LaunchRequest(AGENT), None), Started)
+    async def starter(held: HeldStart) -> bool:
+        return isinstance(await register.start(held.task, held.request, None), Started)
 
-    register.listen(starter)
+    register.held.listen(starter)
     run = await run_task(register, fleet, first)
     # the fleet's word that the live session's turn ended
     await task_runs.hear(FleetEvent(AGENT, EventKind.TURN_OVER, AgentState.IDLE, "", False, run))
