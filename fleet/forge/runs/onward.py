@@ -26,6 +26,7 @@ from fleet.forge.runs.prompts import follow_up_prompt, next_run_prompt
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.supervisor.admission.request import LaunchRequest
 
 log = logging.getLogger(__name__)
 
@@ -124,17 +125,19 @@ class Onward:
             run.forge, run.slug, run.issue, run.title, branch=run.branch, pull=run.pull,
             follow_up=follow_up,
         )  # fmt: skip
-        task = await self.publisher.task_of(run)  # its runs all bound to the one task
+        # Not named anew, nor for its issue again: its live line has both.
+        request = LaunchRequest(
+            run.agent,
+            origin="forge",
+            by=requester,
+            prompt=prompt,
+            repo=run.repo,
+            collect=False,
+            quote_under=self.forges[run.forge].quote_under,  # as its first run's
+            task=await self.publisher.task_of(run),  # its runs all bound to the one task
+        )
         try:
-            started = await self.launcher.start_on_line(
-                run.agent,
-                repo=run.repo,
-                line_id=run.line_id,
-                prompt=prompt,
-                requester=requester,
-                quote_under=self.forges[run.forge].quote_under,  # as its first run's
-                task=task,
-            )
+            started = await self.launcher.start_on_line(request, run.line_id)
         except LaunchRefused:
             await self._as_it_was(run)
             raise

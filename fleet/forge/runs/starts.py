@@ -28,6 +28,7 @@ from fleet.names import is_agent_name
 from fleet.repos.hook.policy import Issue
 from fleet.repos.line.identity import forge_co_author
 from fleet.repos.schema import RepoEntry
+from fleet.supervisor.admission.request import LaunchRequest
 
 log = logging.getLogger(__name__)
 
@@ -165,20 +166,21 @@ class RunStarts:
             branch=record.branch,
             bot_login=entry.login,
         )
-        task = await self.publisher.task_of(record, issue)  # made already, or after a restart
+        request = LaunchRequest(
+            record.agent,
+            origin="forge",
+            by=f"@{record.requester} on {record.forge}",
+            prompt=prompt,
+            repo=record.repo,
+            branch=record.branch,
+            issue=Issue(str(record.slug), record.issue),
+            co_author=co_author,
+            collect=False,
+            quote_under=entry.quote_under,
+            task=await self.publisher.task_of(record, issue),  # made already, or after a restart
+        )
         try:
-            started = await self.launcher.start(
-                record.agent,
-                repo=record.repo,
-                branch=record.branch,
-                prompt=prompt,
-                requester=f"@{record.requester} on {record.forge}",
-                issue=Issue(str(record.slug), record.issue),
-                co_author=co_author,
-                key=record.id,
-                quote_under=entry.quote_under,
-                task=task,
-            )
+            started = await self.launcher.start(request, key=record.id)
         except LaunchRefused as exc:
             return await self.keep_queued(record, exc.public, exc)
         return await self.working(record, started)

@@ -33,8 +33,8 @@ from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.model import AgentState
 from fleet.names import agent_name
 from fleet.repos.desk import NoLine
-from fleet.repos.hook.policy import Issue
 from fleet.repos.schema import RepoEntry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.turns import Turns
 from tests.unit.fleet.forge.forge_double import BOT, HEAD_SHA, SLUG, WHEN, Comment, FakeForgeApi
 
@@ -189,32 +189,21 @@ class FakeLauncher:
             return f"{agent} works on {other.slug}#{other.issue} until its PR closes"
         return None
 
-    async def start(
-        self,
-        agent: str,
-        *,
-        repo: str,
-        branch: str,
-        prompt: str,
-        requester: str,
-        issue: Issue | None = None,
-        co_author: str | None = None,
-        key: int | None = None,
-        quote_under: float | None = None,
-        task: int | None = None,
-    ) -> Started:
+    async def start(self, request: LaunchRequest, *, key: int | None = None) -> Started:
+        agent, branch = request.agent, request.branch
         why = None if key is None else await self._not_free(agent, key)
         if why is not None and key is not None:
             self.in_queue.add(key)  # written to the spawn queue (back in its place)
             raise Waits(why)
         self.calls.append(("start", agent, branch))
-        self.quote_unders.append(quote_under)
-        self.tasks.append(task)
+        self.quote_unders.append(request.quote_under)
+        self.tasks.append(request.task)
         self._refused(agent)
         self.starts.append(
-            {"agent": agent, "repo": repo, "branch": branch, "prompt": prompt, "by": requester}
-        )
-        self.co_authors.append(co_author)
+            {"agent": agent, "repo": request.repo or "", "branch": branch or "",
+             "prompt": request.prompt or "", "by": request.by}
+        )  # fmt: skip
+        self.co_authors.append(request.co_author)
         self.running.add(agent)
         return Started(run_id=next(self._runs), line_id=7)
 
@@ -226,24 +215,15 @@ class FakeLauncher:
         if refusal is not None:
             raise LaunchRefused(refusal)
 
-    async def start_on_line(
-        self,
-        agent: str,
-        *,
-        repo: str,
-        line_id: int | None,
-        prompt: str,
-        requester: str,
-        quote_under: float | None = None,
-        task: int | None = None,
-    ) -> Started:
+    async def start_on_line(self, request: LaunchRequest, line_id: int | None) -> Started:
+        agent = request.agent
         self.calls.append(("start_on_line", agent, line_id))
-        self.quote_unders.append(quote_under)
-        self.tasks.append(task)
+        self.quote_unders.append(request.quote_under)
+        self.tasks.append(request.task)
         self._refused(agent)
         self.starts.append(
-            {"agent": agent, "repo": repo, "line": str(line_id), "prompt": prompt,
-             "by": requester}
+            {"agent": agent, "repo": request.repo or "", "line": str(line_id),
+             "prompt": request.prompt or "", "by": request.by}
         )  # fmt: skip
         self.running.add(agent)
         return Started(run_id=next(self._runs), line_id=line_id)
