@@ -160,9 +160,9 @@ class Publisher:
 
     # -- the status comment (:mod:`fleet.forge.posts.status_comment`) ------------------------
 
-    async def open_status(self, record: ForgeRunRecord) -> None:
-        """Post the run's one status comment on its issue."""
-        await self.status.open(record)
+    async def open_status(self, record: ForgeRunRecord) -> ForgeRunRecord:
+        """Post the run's one status comment on its issue; ``record`` with its id."""
+        return await self.status.open(record)
 
     async def refresh(self, key: int) -> None:
         """Move forge run ``key``'s task to where the run is, then edit its status comment

@@ -55,8 +55,9 @@ class StatusComment:
         self._api = api
         self._posted: dict[int, str] = {}  # by forge run: the status comment's text
 
-    async def open(self, record: ForgeRunRecord) -> None:
-        """Post the run's one status comment on its issue."""
+    async def open(self, record: ForgeRunRecord) -> ForgeRunRecord:
+        """Post the run's one status comment on its issue; ``record`` with its id, as the
+        ledger now keeps it (no need to read it back)."""
         text = await self._text(record)
         comment = await self._post(record, record.issue, text)
         await self._forge.update_forge_run(record.id, comment_id=comment.id)
@@ -68,6 +69,7 @@ class StatusComment:
             True,
             f"posted the status comment on #{record.issue}",
         )
+        return replace(record, comment_id=comment.id)
 
     async def refresh(self, key: int) -> None:
         """Edit forge run ``key``'s status comment when what it says has changed."""

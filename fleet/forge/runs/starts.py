@@ -22,7 +22,7 @@ from fleet.forge.posts.publish import Publisher
 from fleet.forge.posts.unpublished import audit_words
 from fleet.forge.runs.prompts import issue_prompt
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, NewForgeRun, Slug
 from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.names import is_agent_name
 from fleet.repos.hook.policy import Issue
@@ -65,28 +65,24 @@ class RunStarts:
         issue = await api.issue(event.repo, event.number)
         if issue.state != "open":
             return f"ignored: #{issue.number} is closed"
-        key = await self._forge.add_forge_run(
-            forge=event.forge,
-            repo=repo,
-            slug=event.repo,
-            issue=issue.number,
-            title=issue.title[:300],
-            agent=agent,
-            branch=f"{entry.branch_prefix}{agent}/issue-{issue.number}",
-            requester=event.actor,
-            issue_url=issue.url,
+        record = await self._forge.add_forge_run(
+            NewForgeRun(
+                forge=event.forge,
+                repo=repo,
+                slug=event.repo,
+                issue=issue.number,
+                title=issue.title[:300],
+                agent=agent,
+                branch=f"{entry.branch_prefix}{agent}/issue-{issue.number}",
+                requester=event.actor,
+                issue_url=issue.url,
+                given=f"#{issue.number} given to {agent} by @{event.actor}",
+            )
         )
-        if key is None:
+        if record is None:
             return f"ignored: #{issue.number} already has a run"
-        await self._forge.audit_forge(
-            key, agent, "start", True, f"#{issue.number} given to {agent} by @{event.actor}"
-        )
-        record = await self._forge.forge_run(key)
-        assert record is not None
         await self.publisher.task_of(record, issue)  # the task it is, before anything is said
-        await self.publisher.open_status(record)
-        record = await self._forge.forge_run(key)  # with its status comment's id
-        assert record is not None
+        record = await self.publisher.open_status(record)  # with its status comment's id
         return await self.launch(record, issue)
 
     async def _unstartable(
