@@ -176,7 +176,7 @@ class Onward:
     ) -> None:
         """Say on ``number`` (where the words came) that ``run`` could not take them up: the
         refusal's public words there, its detail in the audit's operator part."""
-        said = self.publisher.fit(run, refused.public[:WHY_CAP])
+        said = self.publisher.posts.fit(run, refused.public[:WHY_CAP])
         login = self.forges[run.forge].login
         body = (
             f"**{run.agent}** could not take up this {kind}: {said}.\n\nOnce that is "
@@ -186,8 +186,8 @@ class Onward:
         kept = audit_words(LaunchRefused(f"{kind}: {refused.public}", f"{kind}: {refused.detail}"))
         await self._forge.audit_forge(run.id, run.agent, "continue", False, kept)
         try:
-            signed = await self.publisher.signed(run, body)
-            await self.publisher.post(run, number, signed, pull=pull)
+            signed = await self.publisher.posts.signed(run, body)
+            await self.publisher.posts.post(run, number, signed, pull=pull)
         except ForgeApiError as exc:
             log.warning("why a %s was not taken was not said on #%d: %s", kind, number, exc)
         await self.publisher.refresh(run.id)

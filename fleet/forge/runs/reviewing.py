@@ -174,7 +174,8 @@ class ForgeReviewing:
         api = self._apis[run.forge]
         if not isinstance(api, ReviewApi):
             raise FleetError(f"forge {run.forge}'s API cannot post a review")
-        body = await self._publisher.signed(run, self.review_body(run, review, verdict, approved))
+        said = self.review_body(run, review, verdict, approved)
+        body = await self._publisher.posts.signed(run, said)
         try:
             url = await api.review(run.slug, run.pull, body, event="COMMENT")
             await api.ready_for_review(run.slug, run.pull)
@@ -247,7 +248,7 @@ class ForgeReviewing:
     ) -> str:
         """The review's words: the verdict (defused, each line quoted, so none passes for
         Fleetwarden's own), whose it is and at which commit."""
-        said = self._publisher.fit(run, verdict)
+        said = self._publisher.posts.fit(run, verdict)
         words = "\n".join(f"> {line}" for line in said.splitlines())  # never Fleetwarden's
         if approved:
             head = f"**Review agent {review.reviewer} approves** this change"

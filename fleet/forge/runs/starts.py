@@ -104,7 +104,7 @@ class RunStarts:
         await self._forge.set_delivery_outcome(event.forge, event.delivery, outcome)
         prefix = self.forges[event.forge].trigger.label_prefix
         try:
-            await self.publisher.answer(
+            await self.publisher.posts.answer(
                 event.forge,
                 event.repo,
                 event.number,

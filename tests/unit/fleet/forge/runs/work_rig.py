@@ -18,8 +18,9 @@ from fleet.forge.events.kept import kept
 from fleet.forge.fleet_launcher import Waits
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.forge.model import EventKind, ForgeApiError, ForgeEvent
-from fleet.forge.posts.provenance import Expected, ProvenanceSource
+from fleet.forge.posts.provenance import Expected, ProvenanceSource, RunRecords
 from fleet.forge.posts.publish import Publisher, Tell
+from fleet.forge.posts.signed import Posts
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
@@ -93,13 +94,15 @@ def provenance_source(
     """Forge runs' provenance read from ``ledger``'s stores, for a test version
     (``tasks``: the forge runs' tasks, none without)."""
     return ProvenanceSource(
-        agents=ledger.agents,
-        runs=ledger.runs,
-        metering=ledger.metering,
-        approvals=ledger.approvals,
-        lines=ledger.lines,
-        refusals=ledger.refusals,
-        forge=ledger.forge,
+        RunRecords(
+            agents=ledger.agents,
+            runs=ledger.runs,
+            metering=ledger.metering,
+            approvals=ledger.approvals,
+            lines=ledger.lines,
+            refusals=ledger.refusals,
+            forge=ledger.forge,
+        ),
         clock=clock,
         version="9.9.9-test",
         expected=Expected(quotes=ledger.quotes, tasks=tasks),
@@ -347,13 +350,8 @@ class WorkRig:
         repos = {"app": RepoEntry(url="https://github.com/acme/app.git", forge=FORGE)}
         publisher = Publisher(
             forges=forges,
-            apis=apis,
-            forge=ledger.forge,
-            lines=ledger.lines,
+            posts=Posts(apis, provenance_source(ledger, clock, tasks), redactor),
             launcher=launcher,
-            clock=clock,
-            source=provenance_source(ledger, clock, tasks),
-            redact=redactor,
             tell=tell,
             freezes=freezes,
         )
