@@ -212,18 +212,7 @@ def forge_reviewing(
     (opened by the review phase, made after this one): a reviewed run's pull request a
     draft, each review done a round; a head pushed past its approval a draft first."""
     at = forging.at
-    reviewing = ForgeReviewing(
-        forges=at.cfg.forges,
-        repos=at.cfg.repos,
-        apis=forging.clients.apis,
-        forge=forging.ledgered.ledger.forge,
-        launcher=forging.launcher,
-        onward=work.onward,
-        publisher=publisher,
-        lock=work.lock,
-        spawn=work.spawn,
-        stage=desks.review,
-    )
+    reviewing = ForgeReviewing(work, repos=at.cfg.repos, stage=desks.review)
     publisher.review_with(reviewing)
     desks.open_drafts(reviewing.hold_head)
     return reviewing
