@@ -89,14 +89,18 @@ class Publisher:
 
     async def refresh(self, key: int) -> None:
         """Move forge run ``key``'s task to where the run is, then edit its status comment
-        when what it says has changed (every change of a run's state is refreshed)."""
+        when what it says has changed (every change of a run's state is refreshed); the run
+        is read once for both."""
+        record = await self._forge.forge_run(key)
+        if record is None:
+            return
         tasks = self._tasks
         if tasks is not None:
             try:
-                await tasks.follow(key)
+                await tasks.follow(record)
             except Exception:  # the run goes on; its task catches up at its next refresh
                 log.exception("the task of forge run %d was not moved", key)
-        await self.status.refresh(key)
+        await self.status.refresh(record)
 
     async def task_of(self, record: ForgeRunRecord, issue: ForgeIssue | None = None) -> int | None:
         """The id of the task ``record`` is, made now if it has none (from ``issue`` as

@@ -63,10 +63,11 @@ class StatusComment:
         )
         return replace(record, comment_id=comment.id)
 
-    async def refresh(self, key: int) -> None:
-        """Edit forge run ``key``'s status comment when what it says has changed."""
-        record = await self._forge.forge_run(key)
-        if record is None or record.comment_id is None:
+    async def refresh(self, record: ForgeRunRecord) -> None:
+        """Edit ``record``'s status comment (the run as just read) when what it says has
+        changed."""
+        key = record.id
+        if record.comment_id is None:
             return
         text = await self._text(record)
         if self._posted.get(key) == text:
