@@ -14,7 +14,7 @@ from pathlib import Path
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState, Ask
-from fleet.ledger.records.forge import ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunState, NewForgeRun, Slug
 from fleet.ledger.records.lines import LineState
 from fleet.ledger.stores.running.runs import RunStart
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
@@ -118,14 +118,14 @@ class Rig:
         self.clock.advance(minutes * 60)
 
     async def forge_run(self, agent: str, line: int, issue: int) -> int:
-        forge_run = await self.ledger.forge.add_forge_run(
+        added = await self.ledger.forge.add_forge_run(NewForgeRun(
             forge="github", repo="app", slug=Slug("acme", "app"), issue=issue, title="fix it",
             agent=agent, branch=f"fw/{issue}", requester="alice", issue_url="",
             state=ForgeRunState.WORKING,
-        )  # fmt: skip
-        assert forge_run is not None
-        await self.ledger.forge.update_forge_run(forge_run, line_id=line, pull=issue + 100)
-        return forge_run
+        ))  # fmt: skip
+        assert added is not None
+        await self.ledger.forge.update_forge_run(added.id, line_id=line, pull=issue + 100)
+        return added.id
 
     async def pull_closed(self, agent: str, line: int, forge_run: int, how: str) -> None:
         """As forge work ends a run whose pull request closed: its line discarded, the run

@@ -3,7 +3,6 @@ could not be found."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fleet.ledger.records.forge import ForgeRunRecord, Slug
@@ -66,7 +65,3 @@ class NoRunNews:
     actor: str
     label: str | None
     why: str
-
-
-ForgeRuns = Callable[[str | None], Awaitable[list[ForgeRunRecord]]]
-"""The live forge runs (of one agent; of all: None), for what ``ps`` and ``runs`` show."""

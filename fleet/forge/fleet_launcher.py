@@ -22,7 +22,6 @@ from fleet.ledger.stores.code.lines import LinesStore
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.repos.desk import NoLine, RepoError
-from fleet.repos.hook.policy import Issue
 from fleet.repos.service import Repos
 from fleet.repos.verbs import RepoVerbs
 from fleet.supervisor.admission.admit import Admission
@@ -112,68 +111,24 @@ class FleetLauncher:
             if entry.origin == "forge" and entry.ref == str(key):
                 await self._queue.cancel(entry.id)  # one being started now ends by itself
 
-    async def start(
-        self,
-        agent: str,
-        *,
-        repo: str,
-        branch: str,
-        prompt: str,
-        requester: str,
-        issue: Issue | None = None,
-        co_author: str | None = None,
-        key: int | None = None,
-        quote_under: float | None = None,
-        task: int | None = None,
-    ) -> Started:
-        request = LaunchRequest(
-            agent,
-            origin="forge",
-            by=requester,
-            prompt=prompt,
-            repo=repo,
-            branch=branch,
-            issue=issue,
-            co_author=co_author,
-            collect=False,
-            quote_under=quote_under,
-            task=task,
-        )
+    async def start(self, request: LaunchRequest, *, key: int | None = None) -> Started:
         if key is None or self._queue is None:
             return await self._launched(request)
-        ask = SpawnAsk(agent, "", requester, "", "", "", origin="forge", ref=str(key))
-        turn = await self._queue.turn_of(agent, "forge", str(key))  # the queue's start of it
+        agent, ref = request.agent, str(key)
+        ask = SpawnAsk(agent, "", request.by, "", "", "", origin="forge", ref=ref)
+        turn = await self._queue.turn_of(agent, "forge", ref)  # the queue's start of it
         admitting = self._admission.admit(request, self._queue.waiter(ask, turn), turn)
         return await self.launched(agent, admitting)
 
-    async def start_on_line(
-        self,
-        agent: str,
-        *,
-        repo: str,
-        line_id: int | None,
-        prompt: str,
-        requester: str,
-        quote_under: float | None = None,
-        task: int | None = None,
-    ) -> Started:
+    async def start_on_line(self, request: LaunchRequest, line_id: int | None) -> Started:
+        agent = request.agent
         line = await self._repos.line_of(agent)
-        if line is None or line.repo != repo or (line_id is not None and line.id != line_id):
+        if line is None or line.repo != request.repo or line_id not in (None, line.id):
             raise LaunchRefused(
                 f"not started: the branch of {agent}'s work on this issue has ended (its "
                 "checkout was removed)"
             )
         # Not named anew: the live line is kept (fleet.repos.service.Repos.prepare).
-        request = LaunchRequest(
-            agent,
-            origin="forge",
-            by=requester,
-            prompt=prompt,
-            repo=repo,
-            collect=False,
-            quote_under=quote_under,
-            task=task,
-        )
         started = await self._launched(request)
         if started.line_id != line.id:  # never: the line was live; said if it ever is
             log.warning("%s's next run works on line %s, not %s", agent, started.line_id,

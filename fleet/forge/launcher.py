@@ -12,7 +12,7 @@ from typing import Protocol
 
 from fleet.errors import FleetwardenError
 from fleet.ledger.records.lines import LineRecord
-from fleet.repos.hook.policy import Issue
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.turns import Turns
 
 
@@ -66,45 +66,20 @@ class ForgeLauncher(Protocol):
         """Forge run ``key``'s place in the fleet's spawn queue dropped (it ended)."""
         ...
 
-    async def start(
-        self,
-        agent: str,
-        *,
-        repo: str,
-        branch: str,
-        prompt: str,
-        requester: str,
-        issue: Issue | None = None,
-        co_author: str | None = None,
-        key: int | None = None,
-        quote_under: float | None = None,
-        task: int | None = None,
-    ) -> Started:
-        """Launch ``agent`` on a new line of ``repo`` named ``branch`` with ``prompt``, for
-        ``issue`` (the only one its commits may name) and ``co_author`` (``NAME <EMAIL>``
-        of who gave it the issue: its commits' ``Co-authored-by:``); :class:`LaunchRefused`
-        when a budget, a cap, the fleet's limits or its quote (over ``quote_under`` dollars)
-        hold it. ``key``: the forge run it is — a cap holding it then keeps it in the
-        fleet's spawn queue, whose turn starts it; ``task``: the task it is, its run bound
-        to it through the admission."""
+    async def start(self, request: LaunchRequest, *, key: int | None = None) -> Started:
+        """Launch ``request`` — the forge run's agent on a new line of its ``repo`` named
+        its ``branch``, for its ``issue`` (the only one its commits may name) and its
+        ``co_author`` — through the fleet's admission; :class:`LaunchRefused` when a
+        budget, a cap, the fleet's limits or its quote (over its ``quote_under``) hold it.
+        ``key``: the forge run it is — a cap holding it then keeps it in the fleet's spawn
+        queue, whose turn starts it."""
         ...
 
-    async def start_on_line(
-        self,
-        agent: str,
-        *,
-        repo: str,
-        line_id: int | None,
-        prompt: str,
-        requester: str,
-        quote_under: float | None = None,
-        task: int | None = None,
-    ) -> Started:
-        """Launch ``agent``'s next run on its live line ``line_id`` (the same branch, and
-        so the same pull request and issue) with ``prompt``, when its session cannot be
-        continued, under ``quote_under`` as the first run was; :class:`LaunchRefused` when a
-        budget or its quote holds it, the agent runs other work or that line has ended.
-        ``task``: the forge run's task, the run bound to it as the first one was."""
+    async def start_on_line(self, request: LaunchRequest, line_id: int | None) -> Started:
+        """Launch ``request`` — the agent's next run, when its session cannot be continued
+        — on its live line ``line_id`` of its ``repo`` (the same branch, and so the same
+        pull request and issue); :class:`LaunchRefused` when a budget or its quote holds
+        it, the agent runs other work or that line has ended."""
         ...
 
     async def follow_up(

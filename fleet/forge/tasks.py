@@ -134,12 +134,11 @@ class ForgeTasks:
         """The spend line of forge run ``key``'s task (``None``: it has none)."""
         return await self._spend.of_forge_run(key)
 
-    async def follow(self, key: int) -> None:
-        """Move forge run ``key``'s task to where the run is now, its branch and pull
-        request kept on it; nothing when it is there already."""
-        record = await self._forge.forge_run(key)
-        task = await self._tasks.task_of_forge_run(key)
-        if record is None or task is None:
+    async def follow(self, record: ForgeRunRecord) -> None:
+        """Move forge run ``record``'s task to where the run is now (``record``: as just
+        read), its branch and pull request kept on it; nothing when it is there already."""
+        task = await self._tasks.task_of_forge_run(record.id)
+        if task is None:
             return
         fields: dict[str, str] = {}
         if record.branch and record.branch != task.branch:

@@ -17,7 +17,6 @@ import logging
 from dataclasses import replace
 
 from fleet.agents.current import CurrentRoster
-from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning
 from fleet.events import Listeners
@@ -28,6 +27,7 @@ from fleet.runs.keeper import Ending, RunKeeper, backend_named
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.sessions.live import LiveSessions
 from fleet.supervisor.admission.request import RESTARTS, LaunchRequest
+from fleet.supervisor.spawn_spec import spawn_spec
 from fleet.supervisor.status import AgentStatus, SpawnOutcome, agent_status
 from fleet.supervisor.stores import FleetStores
 from fleet.transcript.story import Outcome
@@ -101,11 +101,7 @@ class Launcher:
             spec = base or self.kit.settings.ad_hoc(agent)
             if agent not in roster:  # the defaults' grants and skills as they are now
                 spec = roster.mcp.ad_hoc(spec)
-            given = SpawnOverrides(
-                r.runtime, r.model, r.prompt, r.workdir, r.account, r.permissions, r.run_budget,
-                r.host, r.repo, r.repo_base,
-            )  # fmt: skip
-            spec = roster.mcp.check(spawn_spec(spec, given))
+            spec = roster.mcp.check(spawn_spec(spec, r))  # with what the request overrides
             origin: AgentOrigin = "roster" if agent in roster else "spawn"
             launched = await self.runs.launch(
                 spec, reason=f"spawned by {r.by}", origin=origin, asked=r.asked(), resume=r.resume

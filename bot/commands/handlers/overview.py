@@ -43,7 +43,7 @@ from bot.render import machine
 from connectors.health import HealthReport
 from fleet.budgets.model import BudgetBook
 from fleet.clock import Clock
-from fleet.forge.facts import ForgeRuns
+from fleet.supervisor.admission.owners import ForgeRuns
 from fleet.supervisor.fleet import RosterDiff
 from fleet.supervisor.interfaces import AgentControl
 

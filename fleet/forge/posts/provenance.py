@@ -59,42 +59,35 @@ class Expected:
     tasks: ForgeTasks | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RunRecords:
+    """What the ledger keeps of a forge run's work, which its provenance is read from: its
+    agent, its runs, what was metered and refused for them, the approvals they asked, their
+    line's change, and the forge run itself with its audit."""
+
+    agents: AgentsStore
+    runs: RunsStore
+    metering: MeteringStore
+    approvals: ApprovalsStore
+    lines: LinesStore
+    refusals: RefusalsStore
+    forge: ForgeStore
+
+
 class ProvenanceSource:
     """Reads a forge run's provenance and spend from the ledger."""
 
     def __init__(
-        self,
-        *,
-        agents: AgentsStore,
-        runs: RunsStore,
-        metering: MeteringStore,
-        approvals: ApprovalsStore,
-        lines: LinesStore,
-        refusals: RefusalsStore,
-        forge: ForgeStore,
-        clock: Clock,
-        version: str,
-        expected: Expected | None = None,
+        self, records: RunRecords, *, clock: Clock, version: str, expected: Expected | None = None
     ) -> None:
         """``expected``: what the runs were expected to cost (none: each run's estimate
         reckoned from the runs before it, and no task's projection)."""
         expected = expected or Expected()
         self.tasks = expected.tasks
         self._quotes = expected.quotes
-        self._agents = agents
-        self._runs = runs
-        self._metering = metering
-        self._approvals = approvals
-        self._lines = lines
-        self._refusals = refusals
-        self._forge = forge
-        self._clock = clock
+        self.records = records
+        self.clock = clock
         self._version = version
-
-    @property
-    def approvals(self) -> ApprovalsStore:
-        """The approvals the runs asked (a status comment counts those waiting)."""
-        return self._approvals
 
     @property
     def version(self) -> str:
@@ -103,10 +96,10 @@ class ProvenanceSource:
 
     async def spend(self, record: ForgeRunRecord) -> Spend:
         """Tokens and dollars metered for the agent since the forge run started."""
-        until = record.ended_at or self._clock.now()
-        usage = await self._metering.usage_between(record.agent, record.started_at, until)
+        until = record.ended_at or self.clock.now()
+        usage = await self.records.metering.usage_between(record.agent, record.started_at, until)
         costs = [u.cost_usd for u in usage if u.cost_usd is not None]
-        agent = await self._agents.get_agent(record.agent)
+        agent = await self.records.agents.get_agent(record.agent)
         spec = agent.spec if agent is not None else None
         estimate = None
         quote = None
@@ -116,7 +109,7 @@ class ProvenanceSource:
             estimate = estimate_of(quote)
         elif spec is not None:  # from the runs before this one: never its own
             estimate = estimate_runs(
-                await self._runs.run_costs(
+                await self.records.runs.run_costs(
                     record.agent, spec.runtime, spec.model, before=record.started_at
                 )
             )
@@ -133,33 +126,33 @@ class ProvenanceSource:
     async def work_end(self, record: ForgeRunRecord) -> datetime | None:
         """When the agent's work on ``record`` last stopped: its latest run's end, or (a run
         paused, not ended) its last sign of life."""
-        run = await self._runs.run_report(record.run_id) if record.run_id else None
+        run = await self.records.runs.run_report(record.run_id) if record.run_id else None
         if run is not None and run.run.ended_at is not None:
             return run.run.ended_at
         return record.activity_at
 
     async def provenance(self, record: ForgeRunRecord, spend: Spend | None = None) -> Provenance:
         """Everything the footer says of ``record``, as of now (``spend``: as just read)."""
-        until = record.ended_at or self._clock.now()
+        until, kept = record.ended_at or self.clock.now(), self.records
         spend = spend or await self.spend(record)
         spec = spend.spec
         usage = spend.usage
-        downgrades = await self._metering.downgrades_between(record.agent, record.started_at, until)
+        downgrades = await kept.metering.downgrades_between(record.agent, record.started_at, until)
         models = [f"{u.model} ({u.requests} requests)" for u in usage if u.requests]
         models += [f"{asked} served as {served} ({n})" for asked, served, n in downgrades]
-        run = await self._runs.run_report(record.run_id) if record.run_id else None
+        run = await self.records.runs.run_report(record.run_id) if record.run_id else None
         exit_text = None
         if run is not None and run.end is not None:
             exit_text = run.end.outcome
         approvals: list[tuple[str, str]] = []
         if record.run_id is not None:
-            for ask in await self._approvals.approvals_of_run(record.run_id):
+            for ask in await self.records.approvals.approvals_of_run(record.run_id):
                 if ask.state is ApprovalState.ALLOWED and ask.answered_by:
                     approvals.append((f"{ask.tool}: {ask.subject}", ask.answered_by))
-        change_json = await self._lines.run_change(record.run_id) if record.run_id else None
+        change_json = await self.records.lines.run_change(record.run_id) if record.run_id else None
         secret_scan = _secret_scan(change_json)
         # This forge run's span only: the agent's earlier runs' refusals are not this run's.
-        refused = await self._refusals.refused_between(record.agent, record.started_at, until)
+        refused = await kept.refusals.refused_between(record.agent, record.started_at, until)
         egress = "no sandbox"
         if spec is not None:
             if spec.egress == "locked":
@@ -167,7 +160,7 @@ class ProvenanceSource:
                 egress = f"deny by default; allowed: {routes}; refused: {refused}"
             else:
                 egress = f"open network; refused: {refused}"
-        audit = await self._forge.forge_audit(record.id, limit=OPERATIONS_SHOWN + 1)
+        audit = await self.records.forge.forge_audit(record.id, limit=OPERATIONS_SHOWN + 1)
         operations = [("" if line.allowed else "refused: ") + _shown(line.detail) for line in audit]
         return Provenance(
             agent=record.agent,

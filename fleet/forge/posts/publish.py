@@ -1,10 +1,8 @@
-"""What Fleetwarden posts on the forge for a forge run: the one status comment on the issue,
-edited as the run goes; the pull request, opened once from the run's branch with the
-requester asked to review; the check run on GitHub; the summary at ``done`` and the
-watchdog's word when no ``done`` came; and the comments and descriptions an agent writes
-through its forge door. Every comment and description ends with the provenance footer,
-and whatever an agent wrote is redacted of secrets and defused first (mentions, images,
-references to other issues, markup that hides).
+"""What Fleetwarden posts on the forge for a forge run, and what it moves as it goes: the one
+status comment on the issue, edited as the run goes; the pull request, opened once from the
+run's branch with the requester asked to review; the check run on GitHub; the summary at
+``done`` and the watchdog's word when no ``done`` came. Each post is signed and defused
+(:mod:`fleet.forge.posts.signed`).
 
 A ``done ok`` whose pull request could not be opened leaves the run ``unpublished``: why, in
 Fleetwarden's words (:mod:`fleet.forge.posts.unpublished`), is said once on the issue and in chat
@@ -19,15 +17,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.facts import NoRunNews, PullNews, own_numbers
 from fleet.forge.launcher import ForgeLauncher
-from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment, ForgeIssue, ForgePull
-from fleet.forge.posts.footer import footer, no_run_footer
-from fleet.forge.posts.provenance import ProvenanceSource
+from fleet.forge.model import ForgeApiError, ForgeIssue, ForgePull
 from fleet.forge.posts.pull_words import done_body, pull_title
 from fleet.forge.posts.reviews import Reviews
+from fleet.forge.posts.signed import Posts
 from fleet.forge.posts.status_comment import NOT_OPENED, StatusComment
 from fleet.forge.posts.unpublished import (
     BRANCH_ENDED,
@@ -39,13 +35,8 @@ from fleet.forge.posts.unpublished import (
 )
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.budgets import Freeze
-from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.records.lines import LineRecord, LineState
-from fleet.ledger.stores.code.forge import ForgeStore
-from fleet.ledger.stores.code.lines import LinesStore
-from fleet.markdown.defuse import BODY_LIMIT, POST_CAP, as_code, defuse
-from fleet.markdown.hidden import cap, unseen_free
-from fleet.markdown.inert import inert
 from fleet.repos.facts import change_from_json
 
 log = logging.getLogger(__name__)
@@ -57,42 +48,32 @@ that an issue was given to no agent that can start there (:func:`bot.render.forg
 
 
 class Publisher:
-    """Posts for forge runs, through each forge's API."""
+    """Posts for forge runs (``posts``: signed and defused, through each forge's API), and
+    what they move: the run's state, its task and its status comment."""
 
     def __init__(
         self,
         *,
         forges: Mapping[str, ForgeEntry],
-        apis: Mapping[str, ForgeApi],
-        forge: ForgeStore,
-        lines: LinesStore,
+        posts: Posts,
         launcher: ForgeLauncher,
-        clock: Clock,
-        source: ProvenanceSource,
-        redact: Callable[[str], str],
         tell: Tell | None = None,
         freezes: Callable[[], Awaitable[list[Freeze]]] | None = None,
     ) -> None:
+        """``tell``: chat, told what became of a run's pull request; ``freezes``: the
+        agents frozen now (a paused run says so in its status comment). The ledger's forge
+        runs and lines, and the clock, are the ones its posts' provenance is read with."""
+        source = posts.source
         self._forges = forges
-        self._tell = tell
-        self._apis = apis
-        self._forge = forge
-        self._lines = lines
+        self.posts = posts
         self._launcher = launcher
-        self._clock = clock
-        self.source = source
-        self._redact = redact
-        self.posted: set[int] = set()  # the comments posted here: their events are ours
+        self._tell = tell
+        self._forge = source.records.forge
+        self._lines = source.records.lines
+        self._clock = source.clock
+        self._tasks = source.tasks
         self._reviews: list[Reviews] = []  # see :meth:`review_with`
-        self.status = StatusComment(
-            forge=forge,
-            approvals=source.approvals,
-            source=source,
-            redact=redact,
-            post=self._post,
-            api=self._api,
-            freezes=freezes,
-        )
+        self.status = StatusComment(posts, freezes)
 
     def review_with(self, reviews: Reviews) -> None:
         """Review runs' work with ``reviews`` from now on: a run whose work an agent reviews
@@ -100,108 +81,38 @@ class Publisher:
         round."""
         self._reviews.append(reviews)
 
-    def _api(self, record: ForgeRunRecord) -> ForgeApi:
-        return self._apis[record.forge]
-
-    async def _post(
-        self, record: ForgeRunRecord, number: int, body: str, *, pull: bool = False
-    ) -> ForgeComment:
-        comment = await self._api(record).comment(record.slug, number, body, pull=pull)
-        self.posted.add(comment.id)
-        return comment
-
-    async def post(
-        self, record: ForgeRunRecord, number: int, body: str, *, pull: bool = False
-    ) -> ForgeComment:
-        """Post ``body`` (signed already) on issue ``number`` of ``record``'s repository
-        (``pull``: on pull request ``number``)."""
-        return await self._post(record, number, body, pull=pull)
-
-    async def answer(
-        self, forge: str, slug: Slug, number: int, body: str, *, asked_by: str
-    ) -> ForgeComment:
-        """Post Fleetwarden's ``body`` (its own words, escaped already) on issue ``number``
-        of ``slug``, where no run was started, with the footer saying so."""
-        if not inert(body, (number,)):  # its parts are escaped: never, but said if it is
-            log.warning("an answer on %s#%d was sent as code: it was not inert", slug, number)
-            body = as_code(cap(unseen_free(body), 4000), (number,))
-        foot = no_run_footer(asked_by, self.source.version)
-        comment = await self._apis[forge].comment(slug, number, f"{body}\n\n{foot}")
-        self.posted.add(comment.id)
-        return comment
-
-    def own_of(self, record: ForgeRunRecord) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
-        """The numbers ``record``'s posts may name: its issue and pull request, in one
-        numbering (the second None) — or, on GitLab, which numbers them apart, its issue
-        and its merge request each in its own."""
-        if self._apis[record.forge].kind != "gitlab":
-            return own_numbers(record), None
-        return (record.issue,), (() if record.pull is None else (record.pull,))
-
-    def fit(self, record: ForgeRunRecord, text: str, limit: int = POST_CAP) -> str:
-        """What ``record``'s agent wrote, fit to post on its forge: no secret, no mention, no
-        image, no markup that hides, no reference but to the run's own issue and pull
-        request."""
-        own, pulls = self.own_of(record)
-        return defuse(self._redact(text), limit, own=own, own_pulls=pulls)
-
-    async def signed(self, record: ForgeRunRecord, body: str) -> str:
-        """``body`` with the run's provenance footer, as of now, within the forge's limit:
-        a body whose rendering holds anything live (it should not: its parts are defused)
-        goes out as one code block instead."""
-        foot = footer(await self.source.provenance(record))
-        room = BODY_LIMIT - len(foot) - 2
-        own, pulls = self.own_of(record)
-        if len(body) > room or not inert(body, own, own_pulls=pulls):
-            log.warning("a post on %s#%d was sent as code: it was not inert", record.slug,
-                        record.issue)  # fmt: skip
-            body = as_code(cap(unseen_free(body), room // 4), own)
-        return f"{body}\n\n{foot}"
-
     # -- the status comment (:mod:`fleet.forge.posts.status_comment`) ------------------------
 
-    async def open_status(self, record: ForgeRunRecord) -> None:
-        """Post the run's one status comment on its issue."""
-        await self.status.open(record)
+    async def open_status(self, record: ForgeRunRecord) -> ForgeRunRecord:
+        """Post the run's one status comment on its issue; ``record`` with its id."""
+        return await self.status.open(record)
 
     async def refresh(self, key: int) -> None:
         """Move forge run ``key``'s task to where the run is, then edit its status comment
-        when what it says has changed (every change of a run's state is refreshed)."""
-        tasks = self.source.tasks
+        when what it says has changed (every change of a run's state is refreshed); the run
+        is read once for both."""
+        record = await self._forge.forge_run(key)
+        if record is None:
+            return
+        tasks = self._tasks
         if tasks is not None:
             try:
-                await tasks.follow(key)
+                await tasks.follow(record)
             except Exception:  # the run goes on; its task catches up at its next refresh
                 log.exception("the task of forge run %d was not moved", key)
-        await self.status.refresh(key)
+        await self.status.refresh(record)
 
     async def task_of(self, record: ForgeRunRecord, issue: ForgeIssue | None = None) -> int | None:
         """The id of the task ``record`` is, made now if it has none (from ``issue`` as
         just read); ``None`` without a register."""
-        tasks = self.source.tasks
+        tasks = self._tasks
         return None if tasks is None else (await tasks.made(record, issue)).id
 
     async def not_opened_why(self, record: ForgeRunRecord, *, detail: bool = False) -> str | None:
         """Why the run's pull request could not be opened, as last said."""
         return await self.status.not_opened_why(record, detail=detail)
 
-    # -- the agent's own posts -------------------------------------------------------------
-
-    async def comment(
-        self, record: ForgeRunRecord, number: int, text: str, *, pull: bool = False
-    ) -> str:
-        """Post what the agent wrote on ``number`` (its issue; ``pull``: its pull
-        request); the URL."""
-        body = await self.signed(record, self.fit(record, text))
-        posted = await self._post(record, number, body, pull=pull)
-        return posted.url
-
-    async def describe(self, record: ForgeRunRecord, text: str) -> str:
-        """Make the agent's words its pull request's description; the pull request's URL."""
-        assert record.pull is not None
-        body = await self.signed(record, self.fit(record, text))
-        await self._api(record).edit_pull(record.slug, record.pull, body=body)
-        return record.pull_url or f"#{record.pull}"
+    # -- the pull request, at done ---------------------------------------------------------
 
     async def open_pull(
         self, record: ForgeRunRecord, *, title: str, text: str, draft: bool
@@ -211,20 +122,20 @@ class Publisher:
         :class:`LineEnded` when that line is live no more."""
         line = await self._own_line(record)
         await self._launcher.push(record.agent, line.id)
-        api = self._api(record)
+        api = self.posts.api(record)
         pull = await api.find_pull(record.slug, record.branch)
         if pull is None:
             base = line.base_ref
-            said = self.fit(record, text)
+            said = self.posts.fit(record, text)
             body = f"Closes #{record.issue}.\n\n{said}".rstrip()
             pull = await api.open_pull(
                 record.slug,
                 head=record.branch,
                 base=base,
                 title=pull_title(
-                    self._redact(title), str(record.slug), own_numbers(record), record.issue
+                    self.posts.redact(title), str(record.slug), own_numbers(record), record.issue
                 ),
-                body=await self.signed(record, body),
+                body=await self.posts.signed(record, body),
                 draft=draft,
             )
             await self._audit(record, "pull", f"opened PR #{pull.number} from {record.branch}")
@@ -256,10 +167,10 @@ class Publisher:
         the summary posted on the issue."""
         summary = record.summary or ""
         if record.done_status != "ok":
-            said = self.fit(record, summary)
+            said = self.posts.fit(record, summary)
             body = f"**{record.agent} could not finish:**\n\n{said}"
             await self._forge.update_forge_run(record.id, state=ForgeRunState.FAILED)
-            await self._post(record, record.issue, await self.signed(record, body))
+            await self.posts.post(record, record.issue, await self.posts.signed(record, body))
             await self.refresh(record.id)
             return
         try:
@@ -323,7 +234,7 @@ class Publisher:
         words = why_unpublished(
             exc, forge=record.forge, entry=entry, slug=str(record.slug), branch=record.branch
         )
-        why = Unpublished(words.public, self._redact(words.detail)[:WHY_CAP])
+        why = Unpublished(words.public, self.posts.redact(words.detail)[:WHY_CAP])
         log.warning("the pull request of %s#%d was not opened: %s", record.slug, record.issue,
                     why.detail)  # fmt: skip
         if audit_words(why) != await self.status.not_opened_kept(record):
@@ -333,14 +244,14 @@ class Publisher:
         await self._forge.update_forge_run(record.id, state=ForgeRunState.UNPUBLISHED)
         if not again:
             fix = fix_words(record.agent)
-            said = self.fit(record, why.public)
+            said = self.posts.fit(record, why.public)
             body = (
                 f"**{record.agent} is done, but its pull request could not be opened:** "
                 f"{said}.\n\n{fix}."
             )
             fresh = await self._forge.forge_run(record.id) or record
             try:
-                await self._post(record, record.issue, await self.signed(fresh, body))
+                await self.posts.post(record, record.issue, await self.posts.signed(fresh, body))
             except ForgeApiError as failed:  # the forge may be what is down
                 log.warning("why was not said on %s#%d: %s", record.slug, record.issue, failed)
             await self._say(PullNews.of(record, why=why.detail, fix=fix))
@@ -358,12 +269,12 @@ class Publisher:
         fix = "The run has ended: Fleetwarden will not try to open it again"
         body = (
             f"**{record.agent}'s pull request will not be opened:** "
-            f"{self.fit(record, str(ended))}.\n\n{fix}; give the issue to "
+            f"{self.posts.fit(record, str(ended))}.\n\n{fix}; give the issue to "
             "an agent again to start anew."
         )
         fresh = await self._forge.forge_run(record.id) or record
         try:
-            await self._post(record, record.issue, await self.signed(fresh, body))
+            await self.posts.post(record, record.issue, await self.posts.signed(fresh, body))
         except ForgeApiError as failed:
             log.warning("why was not said on %s#%d: %s", record.slug, record.issue, failed)
         await self._say(PullNews.of(record, why=str(ended), fix=fix))
@@ -392,7 +303,7 @@ class Publisher:
     ) -> None:
         """The pull request open for ``record``'s ``done ok``: waiting for review, its check
         run and the summary posted on it, its status comment brought up to date."""
-        api = self._api(record)
+        api = self.posts.api(record)
         summary = record.summary or ""
         if tell:
             await self._say(PullNews.of(record, pull=pull.number, pull_url=pull.url, late=late))
@@ -405,7 +316,7 @@ class Publisher:
                 record.slug,
                 head_sha=pull.head_sha,
                 title=f"{record.agent}: done",
-                summary=self.fit(fresh, summary, 4000),
+                summary=self.posts.fit(fresh, summary, 4000),
                 status="completed",
                 conclusion="success",
                 check_id=None,
@@ -415,9 +326,10 @@ class Publisher:
         except ForgeApiError as exc:  # an App without checks: write, say
             log.warning("no check run on %s#%d: %s", record.slug, pull.number, exc)
         change = change_from_json(await self._lines.run_change(fresh.run_id or 0))
-        body = done_body(record.agent, summary, change, lambda t: self.fit(fresh, t))
+        body = done_body(record.agent, summary, change, lambda t: self.posts.fit(fresh, t))
         try:
-            await self._post(record, pull.number, await self.signed(fresh, body), pull=True)
+            signed = await self.posts.signed(fresh, body)
+            await self.posts.post(record, pull.number, signed, pull=True)
         except ForgeApiError as exc:
             log.warning("the summary of %s#%d was not posted: %s", record.slug, pull.number, exc)
         await self.refresh(record.id)
@@ -438,8 +350,8 @@ class Publisher:
             "What it left is kept on its branch; a comment mentioning the bot continues it."
         )
         number = fresh.pull or fresh.issue
-        signed = await self.signed(fresh, body)
-        await self._post(record, number, signed, pull=fresh.pull is not None)
+        signed = await self.posts.signed(fresh, body)
+        await self.posts.post(record, number, signed, pull=fresh.pull is not None)
         await self._audit(record, "watchdog", f"no done within {minutes} minutes")
         await self.refresh(record.id)
 

@@ -13,50 +13,43 @@ from dataclasses import replace
 
 from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.budgets.runs.watch import UNANSWERED
-from fleet.forge.model import ForgeApi, ForgeApiError, ForgeComment
+from fleet.forge.model import ForgeApiError
 from fleet.forge.posts.footer import Provenance
-from fleet.forge.posts.provenance import ProvenanceSource, Spend
+from fleet.forge.posts.provenance import Spend
+from fleet.forge.posts.signed import Posts
 from fleet.forge.posts.sticky import Paused, StickyState, status_text
 from fleet.forge.posts.unpublished import BRANCH_ENDED, detail_part, fix_words, public_part
 from fleet.ledger.records.budgets import Freeze
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
-from fleet.ledger.stores.code.forge import ForgeStore
-from fleet.ledger.stores.operators.approvals import ApprovalsStore
 
 log = logging.getLogger(__name__)
 
 NOT_OPENED = "pull request not opened: "  # how the audit keeps why, for the status comment
-
-Post = Callable[[ForgeRunRecord, int, str], Awaitable[ForgeComment]]
 
 
 class StatusComment:
     """The status comments of forge runs, for :class:`fleet.forge.posts.publish.Publisher`."""
 
     def __init__(
-        self,
-        *,
-        forge: ForgeStore,
-        approvals: ApprovalsStore,
-        source: ProvenanceSource,
-        redact: Callable[[str], str],
-        post: Post,
-        api: Callable[[ForgeRunRecord], ForgeApi],
-        freezes: Callable[[], Awaitable[list[Freeze]]] | None = None,
+        self, posts: Posts, freezes: Callable[[], Awaitable[list[Freeze]]] | None = None
     ) -> None:
-        """``freezes``: the agents frozen now (a run paused at a cap or a budget's limit
-        says so on its issue)."""
+        """``posts``: how the comment goes on the forge, and what it says is read with
+        (its provenance, the ledger's forge runs, audit and approvals); ``freezes``: the
+        agents frozen now (a run paused at a cap or a budget's limit says so on its
+        issue)."""
+        records = posts.source.records
         self._freezes = freezes
-        self._forge = forge
-        self._approvals = approvals
-        self._source = source
-        self._redact = redact
-        self._post = post
-        self._api = api
+        self._forge = records.forge
+        self._approvals = records.approvals
+        self._source = posts.source
+        self._redact = posts.redact
+        self._post = posts.post
+        self._api = posts.api
         self._posted: dict[int, str] = {}  # by forge run: the status comment's text
 
-    async def open(self, record: ForgeRunRecord) -> None:
-        """Post the run's one status comment on its issue."""
+    async def open(self, record: ForgeRunRecord) -> ForgeRunRecord:
+        """Post the run's one status comment on its issue; ``record`` with its id, as the
+        ledger now keeps it (no need to read it back)."""
         text = await self._text(record)
         comment = await self._post(record, record.issue, text)
         await self._forge.update_forge_run(record.id, comment_id=comment.id)
@@ -68,11 +61,13 @@ class StatusComment:
             True,
             f"posted the status comment on #{record.issue}",
         )
+        return replace(record, comment_id=comment.id)
 
-    async def refresh(self, key: int) -> None:
-        """Edit forge run ``key``'s status comment when what it says has changed."""
-        record = await self._forge.forge_run(key)
-        if record is None or record.comment_id is None:
+    async def refresh(self, record: ForgeRunRecord) -> None:
+        """Edit ``record``'s status comment (the run as just read) when what it says has
+        changed."""
+        key = record.id
+        if record.comment_id is None:
             return
         text = await self._text(record)
         if self._posted.get(key) == text:

@@ -93,11 +93,12 @@ class ForgeDesk:
         return record
 
     async def comment(self, scope: DoorScope, number: int, body: str, *, pull: bool = False) -> str:
-        url = await self._publisher.comment(await self._record(scope), number, body, pull=pull)
+        record = await self._record(scope)
+        url = await self._publisher.posts.comment(record, number, body, pull=pull)
         return f"commented: {url}"
 
     async def describe(self, scope: DoorScope, body: str) -> str:
-        url = await self._publisher.describe(await self._record(scope), body)
+        url = await self._publisher.posts.describe(await self._record(scope), body)
         return f"described: {url}"
 
     async def open_pull(self, scope: DoorScope, title: str, body: str, draft: bool) -> str:

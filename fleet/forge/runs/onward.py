@@ -26,6 +26,7 @@ from fleet.forge.runs.prompts import follow_up_prompt, next_run_prompt
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.supervisor.admission.request import LaunchRequest
 
 log = logging.getLogger(__name__)
 
@@ -124,17 +125,19 @@ class Onward:
             run.forge, run.slug, run.issue, run.title, branch=run.branch, pull=run.pull,
             follow_up=follow_up,
         )  # fmt: skip
-        task = await self.publisher.task_of(run)  # its runs all bound to the one task
+        # Not named anew, nor for its issue again: its live line has both.
+        request = LaunchRequest(
+            run.agent,
+            origin="forge",
+            by=requester,
+            prompt=prompt,
+            repo=run.repo,
+            collect=False,
+            quote_under=self.forges[run.forge].quote_under,  # as its first run's
+            task=await self.publisher.task_of(run),  # its runs all bound to the one task
+        )
         try:
-            started = await self.launcher.start_on_line(
-                run.agent,
-                repo=run.repo,
-                line_id=run.line_id,
-                prompt=prompt,
-                requester=requester,
-                quote_under=self.forges[run.forge].quote_under,  # as its first run's
-                task=task,
-            )
+            started = await self.launcher.start_on_line(request, run.line_id)
         except LaunchRefused:
             await self._as_it_was(run)
             raise
@@ -173,7 +176,7 @@ class Onward:
     ) -> None:
         """Say on ``number`` (where the words came) that ``run`` could not take them up: the
         refusal's public words there, its detail in the audit's operator part."""
-        said = self.publisher.fit(run, refused.public[:WHY_CAP])
+        said = self.publisher.posts.fit(run, refused.public[:WHY_CAP])
         login = self.forges[run.forge].login
         body = (
             f"**{run.agent}** could not take up this {kind}: {said}.\n\nOnce that is "
@@ -183,8 +186,8 @@ class Onward:
         kept = audit_words(LaunchRefused(f"{kind}: {refused.public}", f"{kind}: {refused.detail}"))
         await self._forge.audit_forge(run.id, run.agent, "continue", False, kept)
         try:
-            signed = await self.publisher.signed(run, body)
-            await self.publisher.post(run, number, signed, pull=pull)
+            signed = await self.publisher.posts.signed(run, body)
+            await self.publisher.posts.post(run, number, signed, pull=pull)
         except ForgeApiError as exc:
             log.warning("why a %s was not taken was not said on #%d: %s", kind, number, exc)
         await self.publisher.refresh(run.id)

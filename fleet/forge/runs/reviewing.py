@@ -13,15 +13,15 @@ A person's review or comment meanwhile continues the run as it always does."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from fleet.errors import FleetError, FleetwardenError
 from fleet.forge.launcher import ForgeLauncher
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.posts.publish import Publisher
-from fleet.forge.runs.desk import IssueLock, Spawn
 from fleet.forge.runs.onward import Onward
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
@@ -59,6 +59,23 @@ class DraftApi(Protocol):
         ...
 
 
+class Work(Protocol):
+    """Forge work (:class:`fleet.forge.runs.work.ForgeWork`), as a review's verdict acts
+    through it: the forges and their APIs, the forge runs, the fleet, the posts, a run
+    going on (``onward``), an issue's lock and its background work."""
+
+    forges: Mapping[str, ForgeEntry]
+    apis: Mapping[str, ForgeApi]
+    forge: ForgeStore
+    launcher: ForgeLauncher
+    publisher: Publisher
+    onward: Onward
+
+    def lock(self, forge: str, slug: Slug, number: int) -> asyncio.Lock: ...
+
+    def spawn(self, work: Coroutine[Any, Any, None], what: str) -> None: ...
+
+
 class ForgeReviewing:
     """The review stage's :class:`~fleet.peers.review.handoff.ForgeReviews` over forge
     runs. The stage is made after it (it takes this as its forge side): ``stage`` answers
@@ -66,29 +83,23 @@ class ForgeReviewing:
 
     def __init__(
         self,
+        work: Work,
         *,
-        forges: Mapping[str, ForgeEntry],
         repos: Mapping[str, RepoEntry],
-        apis: Mapping[str, ForgeApi],
-        forge: ForgeStore,
-        launcher: ForgeLauncher,
-        onward: Onward,
-        publisher: Publisher,
-        lock: IssueLock,
-        spawn: Spawn,
         stage: Callable[[], ReviewStage | None],
     ) -> None:
-        """``lock``: an issue's lock and ``spawn`` background work (forge work's);
-        ``stage``: the review stage, once it is made (the app's registry of desks)."""
-        self._forges = forges
+        """``repos``: the repositories, whose ``review:`` says who reviews their runs' work
+        (else their forge's); ``stage``: the review stage, once it is made (the app's
+        registry of desks)."""
+        self._forges = work.forges
         self._repos = repos
-        self._apis = apis
-        self._forge = forge
-        self._launcher = launcher
-        self._onward = onward
-        self._publisher = publisher
-        self._lock = lock
-        self._spawn = spawn
+        self._apis = work.apis
+        self._forge = work.forge
+        self._launcher = work.launcher
+        self._onward = work.onward
+        self._publisher = work.publisher
+        self._lock = work.lock
+        self._spawn = work.spawn
         self._stage = stage
 
     def policy(self, record: ForgeRunRecord) -> ReviewPolicy | None:
@@ -174,7 +185,8 @@ class ForgeReviewing:
         api = self._apis[run.forge]
         if not isinstance(api, ReviewApi):
             raise FleetError(f"forge {run.forge}'s API cannot post a review")
-        body = await self._publisher.signed(run, self.review_body(run, review, verdict, approved))
+        said = self.review_body(run, review, verdict, approved)
+        body = await self._publisher.posts.signed(run, said)
         try:
             url = await api.review(run.slug, run.pull, body, event="COMMENT")
             await api.ready_for_review(run.slug, run.pull)
@@ -247,7 +259,7 @@ class ForgeReviewing:
     ) -> str:
         """The review's words: the verdict (defused, each line quoted, so none passes for
         Fleetwarden's own), whose it is and at which commit."""
-        said = self._publisher.fit(run, verdict)
+        said = self._publisher.posts.fit(run, verdict)
         words = "\n".join(f"> {line}" for line in said.splitlines())  # never Fleetwarden's
         if approved:
             head = f"**Review agent {review.reviewer} approves** this change"

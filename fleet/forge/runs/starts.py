@@ -22,12 +22,13 @@ from fleet.forge.posts.publish import Publisher
 from fleet.forge.posts.unpublished import audit_words
 from fleet.forge.runs.prompts import issue_prompt
 from fleet.forge.schema import ForgeEntry
-from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, NewForgeRun, Slug
 from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.names import is_agent_name
 from fleet.repos.hook.policy import Issue
 from fleet.repos.line.identity import forge_co_author
 from fleet.repos.schema import RepoEntry
+from fleet.supervisor.admission.request import LaunchRequest
 
 log = logging.getLogger(__name__)
 
@@ -64,28 +65,24 @@ class RunStarts:
         issue = await api.issue(event.repo, event.number)
         if issue.state != "open":
             return f"ignored: #{issue.number} is closed"
-        key = await self._forge.add_forge_run(
-            forge=event.forge,
-            repo=repo,
-            slug=event.repo,
-            issue=issue.number,
-            title=issue.title[:300],
-            agent=agent,
-            branch=f"{entry.branch_prefix}{agent}/issue-{issue.number}",
-            requester=event.actor,
-            issue_url=issue.url,
+        record = await self._forge.add_forge_run(
+            NewForgeRun(
+                forge=event.forge,
+                repo=repo,
+                slug=event.repo,
+                issue=issue.number,
+                title=issue.title[:300],
+                agent=agent,
+                branch=f"{entry.branch_prefix}{agent}/issue-{issue.number}",
+                requester=event.actor,
+                issue_url=issue.url,
+                given=f"#{issue.number} given to {agent} by @{event.actor}",
+            )
         )
-        if key is None:
+        if record is None:
             return f"ignored: #{issue.number} already has a run"
-        await self._forge.audit_forge(
-            key, agent, "start", True, f"#{issue.number} given to {agent} by @{event.actor}"
-        )
-        record = await self._forge.forge_run(key)
-        assert record is not None
         await self.publisher.task_of(record, issue)  # the task it is, before anything is said
-        await self.publisher.open_status(record)
-        record = await self._forge.forge_run(key)  # with its status comment's id
-        assert record is not None
+        record = await self.publisher.open_status(record)  # with its status comment's id
         return await self.launch(record, issue)
 
     async def _unstartable(
@@ -107,7 +104,7 @@ class RunStarts:
         await self._forge.set_delivery_outcome(event.forge, event.delivery, outcome)
         prefix = self.forges[event.forge].trigger.label_prefix
         try:
-            await self.publisher.answer(
+            await self.publisher.posts.answer(
                 event.forge,
                 event.repo,
                 event.number,
@@ -165,20 +162,21 @@ class RunStarts:
             branch=record.branch,
             bot_login=entry.login,
         )
-        task = await self.publisher.task_of(record, issue)  # made already, or after a restart
+        request = LaunchRequest(
+            record.agent,
+            origin="forge",
+            by=f"@{record.requester} on {record.forge}",
+            prompt=prompt,
+            repo=record.repo,
+            branch=record.branch,
+            issue=Issue(str(record.slug), record.issue),
+            co_author=co_author,
+            collect=False,
+            quote_under=entry.quote_under,
+            task=await self.publisher.task_of(record, issue),  # made already, or after a restart
+        )
         try:
-            started = await self.launcher.start(
-                record.agent,
-                repo=record.repo,
-                branch=record.branch,
-                prompt=prompt,
-                requester=f"@{record.requester} on {record.forge}",
-                issue=Issue(str(record.slug), record.issue),
-                co_author=co_author,
-                key=record.id,
-                quote_under=entry.quote_under,
-                task=task,
-            )
+            started = await self.launcher.start(request, key=record.id)
         except LaunchRefused as exc:
             return await self.keep_queued(record, exc.public, exc)
         return await self.working(record, started)

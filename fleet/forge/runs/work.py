@@ -197,7 +197,8 @@ class ForgeWork:
             "`+50k`: at most the raise offered) or `stop` answers it, from whoever may give "
             "it work; so does an answer in chat, where an operator may raise more."
         )
-        await self.publisher.post(run, run.issue, await self.publisher.signed(run, said))
+        posts = self.publisher.posts
+        await posts.post(run, run.issue, await posts.signed(run, said))
         await self.forge.audit_forge(run.id, agent, "ask", True, "asked at its run's cap")
         await self.publisher.refresh(run.id)
 
@@ -279,7 +280,7 @@ class ForgeWork:
             if found is None:
                 return f"ignored: the change by @{event.actor} could not be confirmed"
             event = found
-        return await self._carry_out(decide(event, run, entry, self.publisher.posted), event)
+        return await self._carry_out(decide(event, run, entry, self.publisher.posts.posted), event)
 
     async def _carry_out(self, action: Action, event: ForgeEvent) -> str:
         match action:
@@ -350,8 +351,8 @@ class ForgeWork:
         except SpendError as exc:
             said = f"Not done: {exc}."
         await self.forge.audit_forge(run.id, run.agent, verb, True, f"{said[:200]} ({by})")
-        signed = await self.publisher.signed(run, said)
-        await self.publisher.post(run, event.number, signed, pull=event.is_pull)
+        signed = await self.publisher.posts.signed(run, said)
+        await self.publisher.posts.post(run, event.number, signed, pull=event.is_pull)
         await self.publisher.refresh(run.id)
         return f"{verb}: {said}"
 

@@ -1,8 +1,7 @@
-"""What the ledger's forge store (:mod:`fleet.ledger.stores.code.forge`) keeps of forge work: each
-forge
-run (an issue given to an agent, its branch, pull request and status comment), each webhook
-delivery taken, and each forge operation audited; and :class:`Slug`, a repository on its
-forge, by which they name it."""
+"""What the ledger's forge store (:mod:`fleet.ledger.stores.code.forge`) keeps of forge work:
+each forge run (an issue given to an agent, its branch, pull request and status comment; a
+new one as it begins, :class:`NewForgeRun`), each webhook delivery taken, and each forge
+operation audited; and :class:`Slug`, a repository on its forge, by which they name it."""
 
 from __future__ import annotations
 
@@ -57,6 +56,26 @@ class ForgeRunState(enum.Enum):
     def is_done_for_now(self) -> bool:
         """The agent's work on it is over until someone answers (a review, ``pr``)."""
         return self in (ForgeRunState.WAITING, ForgeRunState.UNPUBLISHED, ForgeRunState.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class NewForgeRun:
+    """An issue given to an agent, as its forge run begins: issue ``issue`` of ``slug`` on
+    ``forge`` (``repo``: the config's name for that repository), given to ``agent`` by
+    ``requester``, to work on ``branch``; ``state``: how it begins; ``given``: the forge
+    audit's words for it (op ``start``), kept with the run (``""``: none)."""
+
+    forge: str
+    repo: str
+    slug: Slug
+    issue: int
+    title: str
+    agent: str
+    branch: str
+    requester: str
+    issue_url: str
+    state: ForgeRunState = ForgeRunState.QUEUED
+    given: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ from fleet.names import agent_name
 from fleet.supervisor.admission.request import LaunchRequest
 
 ForgeRuns = Callable[[str | None], Awaitable[list[ForgeRunRecord]]]
-"""The live forge runs (of one agent; of all: None)."""
+"""The live forge runs (of one agent; of all: None): what the ownership stage asks, and
+what ``ps``, ``runs`` and the spawn queue show."""
 
 
 class LiveLines(Protocol):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.ledger.records.forge import ForgeRunState
+from fleet.ledger.records.forge import ForgeRunState, NewForgeRun
 from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.repos.desk import NoLine, RepoError
@@ -37,12 +37,13 @@ async def forge_line(rig: Rig, title: str = "Write the release notes") -> tuple[
     checkout = await rig.spawn("coder", asked)
     line = await rig.repos.line_of("coder")
     assert line is not None
-    key = await rig.ledger.forge.add_forge_run(
+    added = await rig.ledger.forge.add_forge_run(NewForgeRun(
         forge="gh", repo="app", slug=SLUG, issue=1, title=title, agent="coder",
         branch=line.branch, requester="ann", issue_url="https://github.com/acme/app/issues/1",
         state=ForgeRunState.WORKING,
-    )  # fmt: skip
-    assert key is not None
+    ))  # fmt: skip
+    assert added is not None
+    key = added.id
     await rig.ledger.forge.update_forge_run(key, line_id=line.id)
     await rig.repos.started(AgentName("coder"), 10)
     return key, checkout

@@ -29,8 +29,9 @@ from bot.app.phases.forges.webhooks import webhook_routes
 from bot.app.stops import Stop
 from bot.commands.handlers.places.forge import ForgeParts
 from fleet.forge.fleet_launcher import FleetLauncher
-from fleet.forge.posts.provenance import Expected, ProvenanceSource
+from fleet.forge.posts.provenance import Expected, ProvenanceSource, RunRecords
 from fleet.forge.posts.publish import Publisher
+from fleet.forge.posts.signed import Posts
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.merging import PullMerges
 from fleet.forge.runs.polling import ForgePolling
@@ -135,13 +136,15 @@ def forge_publisher(forging: Forging, fleeted: Fleeted) -> Publisher:
     be opened, and when it is."""
     at, ledger = forging.at, forging.ledgered.ledger
     source = ProvenanceSource(
-        agents=ledger.agents,
-        runs=ledger.runs,
-        metering=ledger.metering,
-        approvals=ledger.approvals,
-        lines=ledger.lines,
-        refusals=ledger.refusals,
-        forge=ledger.forge,
+        RunRecords(
+            agents=ledger.agents,
+            runs=ledger.runs,
+            metering=ledger.metering,
+            approvals=ledger.approvals,
+            lines=ledger.lines,
+            refusals=ledger.refusals,
+            forge=ledger.forge,
+        ),
         clock=at.clock,
         version=version(),
         expected=Expected(
@@ -157,13 +160,8 @@ def forge_publisher(forging: Forging, fleeted: Fleeted) -> Publisher:
     )
     return Publisher(
         forges=at.cfg.forges,
-        apis=forging.clients.apis,
-        forge=ledger.forge,
-        lines=ledger.lines,
+        posts=Posts(forging.clients.apis, source, at.redactor.redact),
         launcher=forging.launcher,
-        clock=at.clock,
-        source=source,
-        redact=at.redactor.redact,
         tell=teller(forging.ledgered.notifier.post),
         freezes=ledger.budgets.freezes,  # a paused run says so on its issue
     )
@@ -214,18 +212,7 @@ def forge_reviewing(
     (opened by the review phase, made after this one): a reviewed run's pull request a
     draft, each review done a round; a head pushed past its approval a draft first."""
     at = forging.at
-    reviewing = ForgeReviewing(
-        forges=at.cfg.forges,
-        repos=at.cfg.repos,
-        apis=forging.clients.apis,
-        forge=forging.ledgered.ledger.forge,
-        launcher=forging.launcher,
-        onward=work.onward,
-        publisher=publisher,
-        lock=work.lock,
-        spawn=work.spawn,
-        stage=desks.review,
-    )
+    reviewing = ForgeReviewing(work, repos=at.cfg.repos, stage=desks.review)
     publisher.review_with(reviewing)
     desks.open_drafts(reviewing.hold_head)
     return reviewing

@@ -58,12 +58,12 @@ from bot.dashboard.access.signin import SignIns
 from bot.render.spend.report_history import ReportHistory
 from fleet.budgets.service import BudgetService
 from fleet.errors import FleetError
-from fleet.forge.facts import ForgeRuns
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.model import AgentSpec
 from fleet.repos.desk import RepoDesk
 from fleet.repos.line.identity import chat_co_author
+from fleet.supervisor.admission.owners import ForgeRuns
 from fleet.supervisor.fleet import RosterDiff
 from fleet.supervisor.interfaces import FleetView
 from fleet.tasks.spent import TaskSpend

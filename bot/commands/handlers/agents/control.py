@@ -29,13 +29,12 @@ from bot.render.work import tasks as render_tasks
 from bot.text.agent_text import said
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
-from fleet.forge.facts import ForgeRuns
 from fleet.ledger.records.lines import LineRecord
 from fleet.ledger.records.tasks import TaskRecord
 from fleet.repos.desk import RepoDesk
 from fleet.repos.schema import ref_problem
 from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.owners import on_an_issue
+from fleet.supervisor.admission.owners import ForgeRuns, on_an_issue
 from fleet.supervisor.admission.queue import Launch
 from fleet.supervisor.admission.request import (
     Admitted,

@@ -14,9 +14,9 @@ from bot.render.agents import runs as render_runs
 from bot.render.agents.transcript import lately
 from bot.text.agent_text import escape
 from fleet.budgets.quoting.words import quote_text
-from fleet.forge.facts import ForgeRuns
 from fleet.ledger.stores.running.mcp_calls import McpCallsStore
 from fleet.ledger.stores.spend.quotes import QuotesStore
+from fleet.supervisor.admission.owners import ForgeRuns
 from fleet.supervisor.interfaces import FleetView
 from fleet.tasks.spent import TaskSpend
 

@@ -15,9 +15,9 @@ from bot.commands.routing.request import Request
 from bot.render import fleet as render
 from bot.render import forge as render_forge
 from bot.text.agent_text import said
-from fleet.forge.facts import ForgeRuns
 from fleet.ledger import QueuedSpawn
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
+from fleet.supervisor.admission.owners import ForgeRuns
 
 QUEUE = CommandSpec(
     name="queue",

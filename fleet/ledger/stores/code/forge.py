@@ -14,12 +14,13 @@ from typing import Any
 
 from fleet.ledger.database.access import Access, Store
 from fleet.ledger.database.claims import ClaimGroup
-from fleet.ledger.database.engine import Row, insert_id
+from fleet.ledger.database.engine import Row
 from fleet.ledger.records.forge import (
     DeliveryRecord,
     ForgeAuditLine,
     ForgeRunRecord,
     ForgeRunState,
+    NewForgeRun,
     Slug,
 )
 from fleet.ledger.records.rows import _optional_epoch, from_epoch
@@ -48,10 +49,10 @@ _TAKE = (
     "INSERT INTO forge_deliveries (forge, delivery, event, received_at, kept)"
     " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING delivery"
 )
-_AUDIT = (
-    "INSERT INTO forge_audit (forge_run, agent, at, op, allowed, detail)"
-    " VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
+_AUDIT_LINE = (
+    "INSERT INTO forge_audit (forge_run, agent, at, op, allowed, detail) VALUES (?, ?, ?, ?, ?, ?)"
 )
+_AUDIT = f"{_AUDIT_LINE} RETURNING id"  # a claim is answered by the row it wrote
 
 
 def _run(row: Row) -> ForgeRunRecord:
@@ -143,38 +144,31 @@ class ForgeStore(Store):
 
     # -- forge runs --------------------------------------------------------------------
 
-    async def add_forge_run(
-        self,
-        *,
-        forge: str,
-        repo: str,
-        slug: Slug,
-        issue: int,
-        title: str,
-        agent: str,
-        branch: str,
-        requester: str,
-        issue_url: str,
-        state: ForgeRunState = ForgeRunState.QUEUED,
-    ) -> int | None:
-        """A new live forge run; None when the issue already has one (a race lost)."""
+    async def add_forge_run(self, run: NewForgeRun) -> ForgeRunRecord | None:
+        """Forge run ``run`` begun: kept as it is now (with its ``start`` in the forge audit,
+        when it says how it was given) in one transaction; None when the issue already has
+        a live one (a race lost)."""
         at = self._epoch(None)
         async with self._transaction("record a forge run") as conn:
             rows = await conn.execute_fetchall(
                 "SELECT id FROM forge_runs WHERE forge = ? AND slug = ? AND issue = ?"
                 " AND ended_at IS NULL",
-                (forge, str(slug), issue),
+                (run.forge, str(run.slug), run.issue),
             )
             if rows:
                 return None
-            return await insert_id(
-                conn,
+            rows = await conn.execute_fetchall(
                 "INSERT INTO forge_runs (forge, repo, slug, issue, title, agent, branch, state,"
                 " requester, issue_url, started_at, activity_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (forge, repo, str(slug), issue, title, agent, branch, state.value, requester,
-                 issue_url, at, at),
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                (run.forge, run.repo, str(run.slug), run.issue, run.title, run.agent, run.branch,
+                 run.state.value, run.requester, run.issue_url, at, at),
             )  # fmt: skip
+            record = _run(rows[0])
+            if run.given:
+                audited = (record.id, run.agent, at, "start", 1, run.given[:DETAIL_CAP])
+                await conn.execute(_AUDIT_LINE, audited)
+            return record
 
     async def update_forge_run(self, run: int, **fields: Any) -> None:
         """Set some of a forge run's fields (see :data:`_RUN_FIELDS`)."""

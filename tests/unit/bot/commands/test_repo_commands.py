@@ -25,7 +25,6 @@ from bot.commands.routing.request import Reply, Request
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from fleet.clock import ManualClock
-from fleet.forge.facts import ForgeRuns
 from fleet.ledger import Ledger
 from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.model import AgentSpec
@@ -35,7 +34,7 @@ from fleet.repos.facts import Change, FileStat, Landed
 from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import RepoEntry
 from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.owners import AgentOwners, AgentRecords
+from fleet.supervisor.admission.owners import AgentOwners, AgentRecords, ForgeRuns
 from fleet.supervisor.interfaces import AgentControl
 from tests.fakes.doubles.fleet import FakeFleet
 from tests.fakes.doubles.launches import an_admission

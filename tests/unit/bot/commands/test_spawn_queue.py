@@ -292,7 +292,7 @@ async def test_an_agent_on_a_forge_issue_is_not_launched_by_the_roster_or_the_qu
     """While ``coder`` works on an issue, the roster's own launch is turned away with why
     (nothing queued), and a launch queued before the issue came is not started: its forge
     run owns its branch and its session."""
-    from fleet.ledger.records.forge import ForgeRunState, Slug
+    from fleet.ledger.records.forge import ForgeRunState, NewForgeRun, Slug
 
     queue = make_queue(ledger, tmp_path, Caps(max_running=1))
     starter = Starter(ledger)
@@ -301,12 +301,13 @@ async def test_an_agent_on_a_forge_issue_is_not_launched_by_the_roster_or_the_qu
     coder = AgentSpec(name=AgentName("coder"), runtime="stub", autostart=True)
     assert await roster_launch(ledger, queue, coder) == []  # no slot: queued
     [entry] = await queue.entries()
-    key = await ledger.forge.add_forge_run(
+    added = await ledger.forge.add_forge_run(NewForgeRun(
         forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",
         agent="coder", branch="fw/coder/issue-12", requester="ann",
         issue_url="https://github.com/acme/app/issues/12",
-    )  # fmt: skip
-    assert key is not None
+    ))  # fmt: skip
+    assert added is not None
+    key = added.id
     await ledger.forge.update_forge_run(key, state=ForgeRunState.WORKING)
     assert await roster_launch(ledger, queue, coder) == []  # working on the issue
     assert [e.agent for e in await queue.entries()] == ["coder"]  # nothing more queued
@@ -322,14 +323,15 @@ async def test_queue_lists_the_forge_runs_waiting_to_start(ledger: Ledger, tmp_p
     """A forge run waiting for its agent (or its budget) is in `queue`: its issue, agent,
     why it waits and since when — not "nothing is queued"."""
     from bot.commands.handlers.launches.queue import QueueCommands
-    from fleet.ledger.records.forge import ForgeRunState, Slug
+    from fleet.ledger.records.forge import ForgeRunState, NewForgeRun, Slug
 
-    key = await ledger.forge.add_forge_run(
+    added = await ledger.forge.add_forge_run(NewForgeRun(
         forge="gh", repo="app", slug=Slug("acme", "app"), issue=12, title="Fix it",
         agent="coder", branch="fw/coder/issue-12", requester="ann",
         issue_url="https://github.com/acme/app/issues/12",
-    )  # fmt: skip
-    assert key is not None
+    ))  # fmt: skip
+    assert added is not None
+    key = added.id
     why = "coder works on acme/app#9 until its PR closes"
     await ledger.forge.update_forge_run(key, state=ForgeRunState.QUEUED, summary=why)
 

@@ -19,7 +19,7 @@ from fleet.approvals.service import Approvals
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalPost, Ask, Decision
-from fleet.ledger.records.forge import Slug
+from fleet.ledger.records.forge import NewForgeRun, Slug
 from tests.unit.bot.dashboard.views_rig import views_over
 from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
 
@@ -110,12 +110,13 @@ async def test_forge_runs_show_their_links_and_no_markup_or_secret_of_their_titl
 ) -> None:
     """A live forge run on the fleet page and in /api/fleet: the issue's title (hostile
     text) redacted and never markup; an address that is no plain web address not a link."""
-    key = await ledger.forge.add_forge_run(
+    added = await ledger.forge.add_forge_run(NewForgeRun(
         forge="gh", repo="app", slug=Slug("acme", "app"), issue=12,
         title="<script>alert(1)</script> s3cret", agent="coder", branch="fw/coder/issue-12",
         requester="ann", issue_url="javascript:alert(1)",
-    )  # fmt: skip
-    assert key is not None
+    ))  # fmt: skip
+    assert added is not None
+    key = added.id
     await ledger.forge.update_forge_run(
         key, pull=18, pull_url="https://github.com/acme/app/pull/18"
     )

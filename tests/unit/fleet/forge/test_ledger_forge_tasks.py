@@ -187,8 +187,8 @@ async def test_a_restart_finds_the_task_made_before(
     again = WorkRig.make(
         ledger, clock, api=rig.api, launcher=rig.launcher, tasks=forge_tasks(ledger, register)
     )
-    assert again.work.publisher.source.tasks is not None
-    found = await again.work.publisher.source.tasks.made(await rig.record(record.id))
+    assert again.work.publisher.posts.source.tasks is not None
+    found = await again.work.publisher.posts.source.tasks.made(await rig.record(record.id))
     assert found.id == first.id and len(await ledger.tasks.tasks()) == 1
 
 

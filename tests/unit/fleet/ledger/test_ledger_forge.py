@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from fleet.ledger import Ledger
-from fleet.ledger.records.forge import ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunState, NewForgeRun, Slug
 
 SLUG = Slug("acme", "app")
 
@@ -24,8 +24,8 @@ async def test_a_delivery_is_taken_once(ledger: Ledger) -> None:
     assert (newest.delivery, newest.outcome) == ("d-1", "started coder on #3")
 
 
-async def _add(ledger: Ledger, issue: int = 3) -> int | None:
-    return await ledger.forge.add_forge_run(
+def _new(issue: int = 3, given: str = "") -> NewForgeRun:
+    return NewForgeRun(
         forge="gh",
         repo="app",
         slug=SLUG,
@@ -35,6 +35,26 @@ async def _add(ledger: Ledger, issue: int = 3) -> int | None:
         branch="fw/coder/issue-3",
         requester="octocat",
         issue_url="https://github.com/acme/app/issues/3",
+        given=given,
+    )
+
+
+async def _add(ledger: Ledger, issue: int = 3) -> int | None:
+    added = await ledger.forge.add_forge_run(_new(issue))
+    return None if added is None else added.id
+
+
+async def test_a_forge_run_is_kept_with_its_start_in_one_write(ledger: Ledger) -> None:
+    """Adding a run answers the run as the ledger keeps it, and keeps the words it was
+    given with in its audit, with no read of it after."""
+    added = await ledger.forge.add_forge_run(_new(given="#3 given to coder by @octocat"))
+    assert added is not None and added == await ledger.forge.forge_run(added.id)
+    assert (added.state, added.title, added.comment_id) == ("queued", "Fix it", None)
+    [start] = await ledger.forge.forge_audit(added.id)
+    assert (start.op, start.allowed, start.detail) == (
+        "start",
+        True,
+        "#3 given to coder by @octocat",
     )
 
 

@@ -186,9 +186,9 @@ async def test_a_body_of_ours_that_is_not_inert_goes_out_as_code(
     rig = WorkRig.make(ledger, clock)
     rig.api.add_issue(updated_at=clock.now())
     record = await rig.started()
-    body = await rig.work.publisher.signed(record, "done `` @alice fixes #99 <img src=x>")
+    body = await rig.work.publisher.posts.signed(record, "done `` @alice fixes #99 <img src=x>")
     text, _, foot = body.partition("\n\n<details>")
     assert text.startswith("```") and "@alice" in text and foot
     assert inert(text, (record.issue,)) and len(body) <= BODY_LIMIT
-    plain = await rig.work.publisher.signed(record, "Fixes #3: the parser reads the header.")
+    plain = await rig.work.publisher.posts.signed(record, "Fixes #3: the parser reads the header.")
     assert plain.startswith("Fixes #3: the parser reads the header.\n\n<details>")

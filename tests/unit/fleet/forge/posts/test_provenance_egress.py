@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.records.forge import ForgeRunRecord, Slug
+from fleet.ledger.records.forge import ForgeRunRecord, NewForgeRun, Slug
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from tests.unit.fleet.forge.runs.work_rig import provenance_source
@@ -18,19 +18,19 @@ SPEC = AgentSpec(AGENT, "claude", model="m-1")
 
 
 async def _forge_run(ledger: Ledger, issue: int) -> ForgeRunRecord:
-    key = await ledger.forge.add_forge_run(
-        forge="hub",
-        repo="app",
-        slug=Slug("acme", "app"),
-        issue=issue,
-        title="Fix it",
-        agent=AGENT,
-        branch=f"fw/coder/issue-{issue}",
-        requester="alice",
-        issue_url=f"https://github.com/acme/app/issues/{issue}",
+    record = await ledger.forge.add_forge_run(
+        NewForgeRun(
+            forge="hub",
+            repo="app",
+            slug=Slug("acme", "app"),
+            issue=issue,
+            title="Fix it",
+            agent=AGENT,
+            branch=f"fw/coder/issue-{issue}",
+            requester="alice",
+            issue_url=f"https://github.com/acme/app/issues/{issue}",
+        )
     )
-    assert key is not None
-    record = await ledger.forge.forge_run(key)
     assert record is not None
     return record
 

@@ -30,19 +30,19 @@ def _record(issue: int, pull: int | None) -> ForgeRunRecord:
 
 async def test_on_gitlab_the_issue_and_the_merge_request_are_numbered_apart(lab: WorkRig) -> None:
     record = _record(3, 3)
-    assert lab.work.publisher.own_of(record) == ((3,), (3,))
-    said = lab.work.publisher.fit(record, "Fixed #3 in !3; see !4 and #4.")
+    assert lab.work.publisher.posts.own_of(record) == ((3,), (3,))
+    said = lab.work.publisher.posts.fit(record, "Fixed #3 in !3; see !4 and #4.")
     assert "#3" in said and "!3" in said
     assert "`!4`" in said and "`#4`" in said
 
 
 async def test_on_gitlab_a_merge_requests_number_names_no_issue(lab: WorkRig) -> None:
-    said = lab.work.publisher.fit(_record(3, 5), "Closes #5, see !5.")
+    said = lab.work.publisher.posts.fit(_record(3, 5), "Closes #5, see !5.")
     assert "`#5`" in said and "!5" in said and "`!5`" not in said
 
 
 async def test_on_github_the_two_share_their_numbers(rig: WorkRig) -> None:
     record = _record(3, 5)
-    assert rig.work.publisher.own_of(record) == ((3, 5), None)
-    said = rig.work.publisher.fit(record, "See #5 and #3, not #4.")
+    assert rig.work.publisher.posts.own_of(record) == ((3, 5), None)
+    said = rig.work.publisher.posts.fit(record, "See #5 and #3, not #4.")
     assert "`#4`" in said and "`#5`" not in said and "`#3`" not in said

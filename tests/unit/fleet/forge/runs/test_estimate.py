@@ -8,7 +8,7 @@ from pathlib import Path
 from fleet.budgets.quoting.quote import quote_of
 from fleet.clock import ManualClock
 from fleet.ledger import Ledger
-from fleet.ledger.records.forge import ForgeRunRecord, Slug
+from fleet.ledger.records.forge import ForgeRunRecord, NewForgeRun, Slug
 from fleet.model import AgentSpec, ExitInfo
 from fleet.names import AgentName
 from tests.unit.chat_fakes import T0
@@ -20,19 +20,19 @@ SPEC = AgentSpec(AGENT, "claude", model="m-1")
 
 
 async def _forge_run(ledger: Ledger) -> ForgeRunRecord:
-    key = await ledger.forge.add_forge_run(
-        forge="hub",
-        repo="app",
-        slug=Slug("acme", "app"),
-        issue=3,
-        title="Fix it",
-        agent=AGENT,
-        branch="fw/coder-1/issue-3",
-        requester="alice",
-        issue_url="https://github.com/acme/app/issues/3",
+    record = await ledger.forge.add_forge_run(
+        NewForgeRun(
+            forge="hub",
+            repo="app",
+            slug=Slug("acme", "app"),
+            issue=3,
+            title="Fix it",
+            agent=AGENT,
+            branch="fw/coder-1/issue-3",
+            requester="alice",
+            issue_url="https://github.com/acme/app/issues/3",
+        )
     )
-    assert key is not None
-    record = await ledger.forge.forge_run(key)
     assert record is not None
     return record
 

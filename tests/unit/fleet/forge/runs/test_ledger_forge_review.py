@@ -88,15 +88,8 @@ class Rig:
         self.launched: list[LaunchRequest] = []
         self.heard: list[MessageRecord] = []
         self.reviewing = ForgeReviewing(
-            forges={FORGE: entry},
+            self.work.work,
             repos={"app": RepoEntry(url="https://github.com/acme/app.git", forge=FORGE)},
-            apis={FORGE: api},
-            forge=ledger.forge,
-            launcher=self.work.launcher,
-            onward=self.work.work.onward,
-            publisher=self.work.work.publisher,
-            lock=self.work.work.lock,
-            spawn=self.work.work.spawn,
             stage=self.review_stage,
         )
         self.stage = ReviewStage(

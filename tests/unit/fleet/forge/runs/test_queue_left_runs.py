@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from fleet.clock import ManualClock
 from fleet.forge.runs.queued import queue_left_runs
 from fleet.ledger import Ledger
-from fleet.ledger.records.forge import ForgeRunState, Slug
+from fleet.ledger.records.forge import ForgeRunState, NewForgeRun, Slug
 from fleet.supervisor.admission.held import request_of
 from fleet.supervisor.admission.queue import LaunchQueue
 from tests.unit.fleet.supervisor.test_admission import Budgets, Launches
@@ -20,12 +20,13 @@ WHY = "coder works on acme/app#9 until its PR closes"
 
 async def left_queued(ledger: Ledger, issue: int, state: ForgeRunState) -> int:
     """A forge run of coder on ``issue``, in ``state`` as an older version left it."""
-    key = await ledger.forge.add_forge_run(
+    added = await ledger.forge.add_forge_run(NewForgeRun(
         forge="gh", repo="app", slug=Slug("acme", "app"), issue=issue, title="Fix it",
         agent="coder", branch=f"fw/coder/issue-{issue}", requester="ann",
         issue_url=f"https://github.com/acme/app/issues/{issue}",
-    )  # fmt: skip
-    assert key is not None
+    ))  # fmt: skip
+    assert added is not None
+    key = added.id
     await ledger.forge.update_forge_run(key, state=state, summary=WHY)
     return key
 

@@ -18,8 +18,9 @@ from fleet.forge.events.kept import kept
 from fleet.forge.fleet_launcher import Waits
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.forge.model import EventKind, ForgeApiError, ForgeEvent
-from fleet.forge.posts.provenance import Expected, ProvenanceSource
+from fleet.forge.posts.provenance import Expected, ProvenanceSource, RunRecords
 from fleet.forge.posts.publish import Publisher, Tell
+from fleet.forge.posts.signed import Posts
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
@@ -33,8 +34,8 @@ from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.model import AgentState
 from fleet.names import agent_name
 from fleet.repos.desk import NoLine
-from fleet.repos.hook.policy import Issue
 from fleet.repos.schema import RepoEntry
+from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.turns import Turns
 from tests.unit.fleet.forge.forge_double import BOT, HEAD_SHA, SLUG, WHEN, Comment, FakeForgeApi
 
@@ -93,13 +94,15 @@ def provenance_source(
     """Forge runs' provenance read from ``ledger``'s stores, for a test version
     (``tasks``: the forge runs' tasks, none without)."""
     return ProvenanceSource(
-        agents=ledger.agents,
-        runs=ledger.runs,
-        metering=ledger.metering,
-        approvals=ledger.approvals,
-        lines=ledger.lines,
-        refusals=ledger.refusals,
-        forge=ledger.forge,
+        RunRecords(
+            agents=ledger.agents,
+            runs=ledger.runs,
+            metering=ledger.metering,
+            approvals=ledger.approvals,
+            lines=ledger.lines,
+            refusals=ledger.refusals,
+            forge=ledger.forge,
+        ),
         clock=clock,
         version="9.9.9-test",
         expected=Expected(quotes=ledger.quotes, tasks=tasks),
@@ -189,32 +192,21 @@ class FakeLauncher:
             return f"{agent} works on {other.slug}#{other.issue} until its PR closes"
         return None
 
-    async def start(
-        self,
-        agent: str,
-        *,
-        repo: str,
-        branch: str,
-        prompt: str,
-        requester: str,
-        issue: Issue | None = None,
-        co_author: str | None = None,
-        key: int | None = None,
-        quote_under: float | None = None,
-        task: int | None = None,
-    ) -> Started:
+    async def start(self, request: LaunchRequest, *, key: int | None = None) -> Started:
+        agent, branch = request.agent, request.branch
         why = None if key is None else await self._not_free(agent, key)
         if why is not None and key is not None:
             self.in_queue.add(key)  # written to the spawn queue (back in its place)
             raise Waits(why)
         self.calls.append(("start", agent, branch))
-        self.quote_unders.append(quote_under)
-        self.tasks.append(task)
+        self.quote_unders.append(request.quote_under)
+        self.tasks.append(request.task)
         self._refused(agent)
         self.starts.append(
-            {"agent": agent, "repo": repo, "branch": branch, "prompt": prompt, "by": requester}
-        )
-        self.co_authors.append(co_author)
+            {"agent": agent, "repo": request.repo or "", "branch": branch or "",
+             "prompt": request.prompt or "", "by": request.by}
+        )  # fmt: skip
+        self.co_authors.append(request.co_author)
         self.running.add(agent)
         return Started(run_id=next(self._runs), line_id=7)
 
@@ -226,24 +218,15 @@ class FakeLauncher:
         if refusal is not None:
             raise LaunchRefused(refusal)
 
-    async def start_on_line(
-        self,
-        agent: str,
-        *,
-        repo: str,
-        line_id: int | None,
-        prompt: str,
-        requester: str,
-        quote_under: float | None = None,
-        task: int | None = None,
-    ) -> Started:
+    async def start_on_line(self, request: LaunchRequest, line_id: int | None) -> Started:
+        agent = request.agent
         self.calls.append(("start_on_line", agent, line_id))
-        self.quote_unders.append(quote_under)
-        self.tasks.append(task)
+        self.quote_unders.append(request.quote_under)
+        self.tasks.append(request.task)
         self._refused(agent)
         self.starts.append(
-            {"agent": agent, "repo": repo, "line": str(line_id), "prompt": prompt,
-             "by": requester}
+            {"agent": agent, "repo": request.repo or "", "line": str(line_id),
+             "prompt": request.prompt or "", "by": request.by}
         )  # fmt: skip
         self.running.add(agent)
         return Started(run_id=next(self._runs), line_id=line_id)
@@ -367,13 +350,8 @@ class WorkRig:
         repos = {"app": RepoEntry(url="https://github.com/acme/app.git", forge=FORGE)}
         publisher = Publisher(
             forges=forges,
-            apis=apis,
-            forge=ledger.forge,
-            lines=ledger.lines,
+            posts=Posts(apis, provenance_source(ledger, clock, tasks), redactor),
             launcher=launcher,
-            clock=clock,
-            source=provenance_source(ledger, clock, tasks),
-            redact=redactor,
             tell=tell,
             freezes=freezes,
         )

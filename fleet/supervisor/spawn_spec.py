@@ -1,41 +1,29 @@
-"""What a ``spawn`` starts: the agent's spec with what the operator gave for this spawn.
+"""What a launch starts: the agent's spec with what its request overrides for this run.
 
-Pure: the supervisor reads the agent (roster entry, ledger record or the defaults' ad
-hoc spec) and launches what :func:`spawn_spec` makes of it.
+Pure: the launcher (:meth:`fleet.supervisor.launcher.Launcher.spawn`) reads the agent
+(roster entry, ledger record or the defaults' ad hoc spec) and launches what
+:func:`spawn_spec` makes of it and the request as it came (every override ``None`` keeps
+the agent's own setting; ``host``: another host, ``any`` — the one with the most room — or
+``local``; ``repo``: a ``repos:`` entry, whose checkout becomes the run's workdir;
+``repo_base``: the branch a new line of it is cut from).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 from fleet.errors import LaunchFailed
 from fleet.mcp.config.grants import MCP_RUNTIMES, NO_MCP_RUNTIMES, no_mcp_why
-from fleet.model import AgentSpec, PermissionMode, RunBudget
+from fleet.model import AgentSpec
 from fleet.permissions.config import unsandboxed_full
+from fleet.supervisor.admission.request import LaunchRequest
 
 
-@dataclass(frozen=True, slots=True)
-class SpawnOverrides:
-    """What one ``spawn`` sets for this run; ``None`` keeps the agent's own."""
-
-    runtime: str | None = None
-    model: str | None = None
-    prompt: str | None = None
-    workdir: Path | None = None
-    account: str | None = None
-    permissions: PermissionMode | None = None
-    run_budget: RunBudget | None = None
-    host: str | None = None  # another host, `any` (the one with the most room), or `local`
-    repo: str | None = None  # a `repos:` entry: its workdir becomes its run's checkout
-    repo_base: str | None = None  # the branch a new line of it is cut from
-
-
-def spawn_spec(spec: AgentSpec, given: SpawnOverrides) -> AgentSpec:
-    """``spec`` with ``given`` applied. Another CLI does not take this one's model names
-    nor its account: those fall back to the new CLI's own defaults unless given. A
-    repository given sets the agent's own workdir aside (its checkout is the workdir), a
-    workdir given its repository (``spawn`` never gives both). Refuses
+def spawn_spec(spec: AgentSpec, given: LaunchRequest) -> AgentSpec:
+    """``spec`` with the overrides the request ``given`` asks for. Another CLI does not
+    take this one's model names nor its account: those fall back to the new CLI's own
+    defaults unless given. A repository given sets the agent's own workdir aside (its
+    checkout is the workdir), a workdir given its repository (``spawn`` never gives both). Refuses
     (:class:`LaunchFailed`) a ``full`` permission mode for an agent without a sandbox, and
     a runtime that cannot be given the MCP servers the agent may use."""
     same_cli = given.runtime is None or given.runtime == spec.runtime
