@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
-from fleet.forge.api.gitea_read import Malformed, field_int, field_str
+from fleet.forge.api.fields import Malformed, field_int, field_str
 from fleet.forge.api.no_reply import gitlab_no_reply_address
 from fleet.forge.api.rest import ForgeHttp, Params
 from fleet.forge.model import ForgeApiError, Permission

@@ -1,6 +1,6 @@
 """How GitLab's JSON answers become Fleetwarden's values: issues, notes, merge requests,
 approvals and an issue's label and assignee changes, read defensively — a field missing or
-of the wrong type is :class:`~fleet.forge.api.gitea_read.Malformed`, which the client
+of the wrong type is :class:`~fleet.forge.api.fields.Malformed`, which the client
 turns into a :class:`~fleet.forge.model.ForgeApiError`.
 
 GitLab's words are bridged here: an issue ``opened`` is open, a merge request ``merged``
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from fleet.forge.api.gitea_read import Malformed, field_int, field_obj, field_str
+from fleet.forge.api.fields import Malformed, field_int, field_obj, field_str
 from fleet.forge.model import ForgeComment, ForgeIssue, ForgePull, ForgeReview, IssueChange
 
 DRAFT_PREFIX: Final = "Draft: "
