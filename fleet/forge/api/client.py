@@ -126,9 +126,11 @@ class Rest:
                 self.auth.refused(scope)
             raise
 
-    async def whole(self, path: str, params: Params | None = None) -> list[Any]:
+    async def whole(
+        self, path: str, params: Params | None = None, *, scope: Scope = None
+    ) -> list[Any]:
         """A listing asked for in one call, unpaged."""
-        answer = await self.call("GET", path, params=params)
+        answer = await self.call("GET", path, scope=scope, params=params)
         if not isinstance(answer.data, list):
             raise ForgeApiError(f"{self.name} answered GET {path} with no list", answer.status)
         return answer.data
