@@ -15,10 +15,12 @@ import base64
 import binascii
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final, Protocol, TypeVar
 
+from fleet.clock import Clock
 from fleet.forge.api.fields import Malformed
-from fleet.forge.api.rest import Answer, ForgeHttp, Params
+from fleet.forge.api.rest import Answer, ForgeHttp, Params, SessionMaker
 from fleet.forge.model import ForgeApiError, ForgeFile
 from fleet.ledger.records.forge import Slug
 
@@ -126,6 +128,11 @@ class Rest:
                 self.auth.refused(scope)
             raise
 
+    async def delete(self, path: str, *, scope: Scope = None) -> bool:
+        """``DELETE path``: whether it was there (False: already gone, a 404)."""
+        answer = await self.call("DELETE", path, scope=scope, expect=(204, 404))
+        return answer.status == 204
+
     async def whole(
         self, path: str, params: Params | None = None, *, scope: Scope = None
     ) -> list[Any]:
@@ -152,6 +159,28 @@ class Rest:
     def shape(self, what: str, exc: Malformed) -> ForgeApiError:
         """The error of an answer to ``what`` that lacked the field ``exc`` names."""
         return ForgeApiError(f"{self.name} answered {what} without a valid {exc.args[0]!r}", 200)
+
+
+def token_rest(
+    forge: str,
+    api_url: str,
+    header: str,
+    *,
+    session: SessionMaker | None,
+    clock: Clock | None,
+    paging: Paging | None = None,
+) -> Rest:
+    """The :class:`Rest` of a client whose every call carries one access token, as
+    ``header`` (``token …``, ``Bearer …``) says; a ValueError when it holds none."""
+    if not header.partition(" ")[2]:
+        raise ValueError(f"a {forge} client needs an access token")
+    http = ForgeHttp(forge, api_url, session=session, clock=clock)
+    return Rest(http, Token(header), paging)
+
+
+def utc_stamp(when: datetime) -> str:
+    """``when`` as the forges' listings take it after ``since`` (``2025-01-02T03:04:05Z``)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def file_of(forge: str, what: str, path: str, content: str, sha: str, status: int) -> ForgeFile:

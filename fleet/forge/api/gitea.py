@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from datetime import datetime
+from typing import Any, Final
 from urllib.parse import quote
 
 from fleet.clock import Clock
-from fleet.forge.api.client import Paging, Rest, Token, file_of
+from fleet.forge.api.client import Paging, file_of, token_rest, utc_stamp
 from fleet.forge.api.fields import Malformed, field_int, field_obj, field_str
 from fleet.forge.api.gitea_read import (
     WIP_PREFIX,
@@ -34,9 +34,10 @@ from fleet.forge.api.gitea_read import (
     without_wip,
 )
 from fleet.forge.api.no_reply import no_reply_address
-from fleet.forge.api.rest import ForgeHttp, SessionMaker
+from fleet.forge.api.rest import SessionMaker
 from fleet.forge.api.title_drafts import TitleDrafts
 from fleet.forge.model import (
+    CheckRun,
     ForgeApiError,
     ForgeComment,
     ForgeFile,
@@ -93,11 +94,11 @@ class GiteaApi:
         session: SessionMaker | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if not token:
-            raise ValueError("a Gitea client needs an access token")
+        paging = Paging("limit", PAGE_SIZE)
+        self._rest = token_rest(
+            name, api_url, f"token {token}", session=session, clock=clock, paging=paging
+        )
         self._token = token
-        http = ForgeHttp(name, api_url, session=session, clock=clock)
-        self._rest = Rest(http, Token(f"token {token}"), Paging("limit", PAGE_SIZE))
         self._name = name
         self._drafts = TitleDrafts(name, WIP_PREFIX, "WIP", "#", is_wip, without_wip)
 
@@ -126,7 +127,7 @@ class GiteaApi:
         path = f"{self._repo(repo)}/issues"
         params: dict[str, str | int] = {"state": "open"}
         if since is not None:
-            params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            params["since"] = utc_stamp(since)
         items = await self._rest.listing(path, params)
         return [self._rest.read(f"GET {path}", issue_of, item) for item in items]
 
@@ -232,21 +233,10 @@ class GiteaApi:
 
     async def delete_branch(self, repo: Slug, branch: str) -> None:
         path = f"{self._repo(repo)}/branches/{_slashed(branch)}"
-        answer = await self._rest.call("DELETE", path, expect=(204, 404))
-        if answer.status == 404:
+        if not await self._rest.delete(path):
             log.info("%s: branch of %s to delete was already gone", self._name, repo)
 
-    async def check_run(
-        self,
-        repo: Slug,
-        *,
-        head_sha: str,
-        title: str,
-        summary: str,
-        status: Literal["queued", "in_progress", "completed"],
-        conclusion: Literal["success", "failure", "neutral", "cancelled"] | None = None,
-        check_id: int | None = None,
-    ) -> int | None:
+    async def check_run(self, repo: Slug, run: CheckRun, check_id: int | None = None) -> int | None:
         return None  # Gitea has no check runs
 
     # -- files ------------------------------------------------------------------------

@@ -18,17 +18,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from datetime import datetime
+from typing import Any, Final
 from urllib.parse import quote
 
 from fleet.clock import Clock, SystemClock
 from fleet.forge.api.app_token import AppKey, AppTokens
-from fleet.forge.api.client import Rest, Scope, file_of
+from fleet.forge.api.client import Rest, Scope, file_of, utc_stamp
 from fleet.forge.api.github_graphql import READY_FOR_REVIEW, TO_DRAFT, graphql_root, ready_of
 from fleet.forge.api.github_read import Shape, change_of, comment_of, issue_of, pull_of, review_of
 from fleet.forge.api.rest import TIMEOUT_SECONDS, ForgeHttp, SessionMaker
 from fleet.forge.model import (
+    CheckRun,
     ForgeApiError,
     ForgeComment,
     ForgeFile,
@@ -276,7 +277,7 @@ class GitHubApi:
         path = f"{_repo_path(repo)}/issues"
         params: dict[str, str | int] = {"state": "open", "sort": "updated", "direction": "asc"}
         if since is not None:
-            params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            params["since"] = utc_stamp(since)
         return [
             issue_of(item, f"GET {path}")
             for item in await self._rest.listing(path, params, scope=repo)
@@ -301,30 +302,20 @@ class GitHubApi:
             changes.extend(c for item in data if (c := change_of(item, f"GET {path}")))
         return changes
 
-    async def check_run(
-        self,
-        repo: Slug,
-        *,
-        head_sha: str,
-        title: str,
-        summary: str,
-        status: Literal["queued", "in_progress", "completed"],
-        conclusion: Literal["success", "failure", "neutral", "cancelled"] | None = None,
-        check_id: int | None = None,
-    ) -> int | None:
+    async def check_run(self, repo: Slug, run: CheckRun, check_id: int | None = None) -> int | None:
         if self._app is None:
             return None  # GitHub takes check runs from Apps only
         body: dict[str, Any] = {
-            "name": title,
-            "status": status,
-            "output": {"title": title, "summary": summary[:MAX_SUMMARY_CHARS]},
+            "name": run.title,
+            "status": run.status,
+            "output": {"title": run.title, "summary": run.summary[:MAX_SUMMARY_CHARS]},
         }
-        if conclusion is not None:
-            body["conclusion"] = conclusion
+        if run.conclusion is not None:
+            body["conclusion"] = run.conclusion
         if check_id is None:
             path = f"{_repo_path(repo)}/check-runs"
             answer = await self._rest.call(
-                "POST", path, scope=repo, body={**body, "head_sha": head_sha}, expect=(201,)
+                "POST", path, scope=repo, body={**body, "head_sha": run.head_sha}, expect=(201,)
             )
         else:
             path = f"{_repo_path(repo)}/check-runs/{check_id}"

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from datetime import datetime
+from typing import Any, Final
 from urllib.parse import quote
 
 from fleet.clock import Clock
-from fleet.forge.api.client import Rest, Token, file_of
+from fleet.forge.api.client import file_of, token_rest, utc_stamp
 from fleet.forge.api.fields import Malformed, field_int, field_str
 from fleet.forge.api.gitlab_people import GitLabPeople
 from fleet.forge.api.gitlab_read import (
@@ -43,9 +43,10 @@ from fleet.forge.api.gitlab_read import (
     same_project,
     without_draft,
 )
-from fleet.forge.api.rest import ForgeHttp, SessionMaker
+from fleet.forge.api.rest import SessionMaker
 from fleet.forge.api.title_drafts import TitleDrafts
 from fleet.forge.model import (
+    CheckRun,
     ForgeApiError,
     ForgeComment,
     ForgeFile,
@@ -93,13 +94,10 @@ class GitLabApi:
         session: SessionMaker | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if not token:
-            raise ValueError("a GitLab client needs an access token")
-        http = ForgeHttp(name, api_url, session=session, clock=clock)
-        self._rest = Rest(http, Token(f"Bearer {token}"))
+        self._rest = token_rest(name, api_url, f"Bearer {token}", session=session, clock=clock)
         self._name = name
         self._token = token
-        self._web = http.api_url.removesuffix("/api/v4")
+        self._web = self._rest.http.api_url.removesuffix("/api/v4")
         self._default_branches: dict[str, str] = {}
         self._drafts = TitleDrafts(name, DRAFT_PREFIX, "draft", "!", is_draft_title, without_draft)
         self._people = GitLabPeople(self._rest)
@@ -168,7 +166,7 @@ class GitLabApi:
         path = f"{self._project(repo)}/issues"
         params: dict[str, str | int] = {"state": "opened"}
         if since is not None:
-            params["updated_after"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            params["updated_after"] = utc_stamp(since)
         items = await self._rest.listing(path, params)
         return [self._rest.read(f"GET {path}", issue_of, item) for item in items]
 
@@ -334,26 +332,15 @@ class GitLabApi:
 
     async def delete_branch(self, repo: Slug, branch: str) -> None:
         path = f"{self._project(repo)}/repository/branches/{seg(branch)}"
-        answer = await self._rest.call("DELETE", path, expect=(204, 404))
-        if answer.status == 404:
+        if not await self._rest.delete(path):
             log.info("%s: branch of %s to delete was already gone", self._name, repo)
 
-    async def check_run(
-        self,
-        repo: Slug,
-        *,
-        head_sha: str,
-        title: str,
-        summary: str,
-        status: Literal["queued", "in_progress", "completed"],
-        conclusion: Literal["success", "failure", "neutral", "cancelled"] | None = None,
-        check_id: int | None = None,
-    ) -> int | None:
+    async def check_run(self, repo: Slug, run: CheckRun, check_id: int | None = None) -> int | None:
         # A commit status: GitLab keeps one per commit and name, moved on by each post.
-        state = {"queued": "pending", "in_progress": "running"}.get(status)
-        state = state or _STATES.get(conclusion or "success", "success")
-        path = f"{self._project(repo)}/statuses/{seg(head_sha)}"
-        payload = {"state": state, "name": STATUS_NAME, "description": title[:255]}
+        state = {"queued": "pending", "in_progress": "running"}.get(run.status)
+        state = state or _STATES.get(run.conclusion or "success", "success")
+        path = f"{self._project(repo)}/statuses/{seg(run.head_sha)}"
+        payload = {"state": state, "name": STATUS_NAME, "description": run.title[:255]}
         answer = await self._rest.call("POST", path, body=payload, expect=(200, 201))
         return self._rest.read(f"POST {path}", lambda d: field_int(d, "id"), answer.data)
 
