@@ -128,6 +128,19 @@ class Rest:
                 self.auth.refused(scope)
             raise
 
+    async def send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any],
+        reader: Callable[[Any], T],
+        *,
+        expect: Collection[int] = (200,),
+    ) -> T:
+        """``method path`` with ``body``, the answer read by ``reader``."""
+        answer = await self.call(method, path, body=body, expect=expect)
+        return self.read(f"{method} {path}", reader, answer.data)
+
     async def delete(self, path: str, *, scope: Scope = None) -> bool:
         """``DELETE path``: whether it was there (False: already gone, a 404)."""
         answer = await self.call("DELETE", path, scope=scope, expect=(204, 404))

@@ -149,8 +149,7 @@ class GiteaApi:
         self, repo: Slug, number: int, body: str, *, pull: bool = False
     ) -> ForgeComment:
         path = f"{self._repo(repo)}/issues/{number}/comments"
-        answer = await self._rest.call("POST", path, body={"body": body}, expect=(201,))
-        return self._rest.read(f"POST {path}", comment_of, answer.data)
+        return await self._rest.send("POST", path, {"body": body}, comment_of, expect=(201,))
 
     async def edit_comment(
         self, repo: Slug, comment_id: int, body: str, *, number: int = 0, pull: bool = False
@@ -180,8 +179,7 @@ class GiteaApi:
         path = f"{self._repo(repo)}/pulls"
         title = self._drafts.opened(title, draft)
         payload = {"head": head, "base": base, "title": title, "body": body}
-        answer = await self._rest.call("POST", path, body=payload, expect=(201,))
-        return self._rest.read(f"POST {path}", pull_of, answer.data)
+        return await self._rest.send("POST", path, payload, pull_of, expect=(201,))
 
     async def edit_pull(
         self, repo: Slug, number: int, *, title: str | None = None, body: str | None = None
@@ -212,8 +210,7 @@ class GiteaApi:
     ) -> str:
         path = f"{self._repo(repo)}/pulls/{number}/reviews"
         payload = {"body": body, "event": _EVENTS[event]}
-        answer = await self._rest.call("POST", path, body=payload)
-        return self._rest.read(f"POST {path}", _html_url, answer.data)
+        return await self._rest.send("POST", path, payload, _html_url)
 
     async def ready_for_review(self, repo: Slug, number: int) -> None:
         # A draft is a title with a WIP prefix: the prefix taken off, the draft is lifted.
@@ -228,8 +225,7 @@ class GiteaApi:
     async def _retitle(self, repo: Slug, number: int, title: str) -> ForgePull:
         path = f"{self._repo(repo)}/pulls/{number}"
         body = {"title": title}
-        answer = await self._rest.call("PATCH", path, body=body, expect=(200, 201))
-        return self._rest.read(f"PATCH {path}", pull_of, answer.data)
+        return await self._rest.send("PATCH", path, body, pull_of, expect=(200, 201))
 
     async def delete_branch(self, repo: Slug, branch: str) -> None:
         path = f"{self._repo(repo)}/branches/{_slashed(branch)}"

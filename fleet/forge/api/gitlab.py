@@ -188,9 +188,10 @@ class GitLabApi:
         self, repo: Slug, number: int, body: str, *, pull: bool = False
     ) -> ForgeComment:
         path = f"{self._noteable(repo, number, pull)}/notes"
-        answer = await self._rest.call("POST", path, body={"body": body}, expect=(201,))
         page = self._page_url(repo, number, pull)
-        return self._rest.read(f"POST {path}", lambda d: comment_of(d, page), answer.data)
+        return await self._rest.send(
+            "POST", path, {"body": body}, lambda d: comment_of(d, page), expect=(201,)
+        )
 
     async def edit_comment(
         self, repo: Slug, comment_id: int, body: str, *, number: int, pull: bool = False
@@ -232,8 +233,7 @@ class GitLabApi:
         title = self._drafts.opened(title, draft)
         payload = {"source_branch": head, "target_branch": base, "title": title,
                    "description": body}  # fmt: skip
-        answer = await self._rest.call("POST", path, body=payload, expect=(201,))
-        return self._rest.read(f"POST {path}", pull_of, answer.data)
+        return await self._rest.send("POST", path, payload, pull_of, expect=(201,))
 
     async def edit_pull(
         self, repo: Slug, number: int, *, title: str | None = None, body: str | None = None
@@ -309,8 +309,7 @@ class GitLabApi:
 
     async def _retitle(self, repo: Slug, number: int, title: str) -> ForgePull:
         path = f"{self._project(repo)}/merge_requests/{number}"
-        answer = await self._rest.call("PUT", path, body={"title": title})
-        return self._rest.read(f"PUT {path}", pull_of, answer.data)
+        return await self._rest.send("PUT", path, {"title": title}, pull_of)
 
     async def merge_pull(
         self, repo: Slug, number: int, *, sha: str, squash: bool = False
@@ -341,8 +340,9 @@ class GitLabApi:
         state = state or _STATES.get(run.conclusion or "success", "success")
         path = f"{self._project(repo)}/statuses/{seg(run.head_sha)}"
         payload = {"state": state, "name": STATUS_NAME, "description": run.title[:255]}
-        answer = await self._rest.call("POST", path, body=payload, expect=(200, 201))
-        return self._rest.read(f"POST {path}", lambda d: field_int(d, "id"), answer.data)
+        return await self._rest.send(
+            "POST", path, payload, lambda d: field_int(d, "id"), expect=(200, 201)
+        )
 
     # -- files ------------------------------------------------------------------------
 
