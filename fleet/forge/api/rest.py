@@ -1,4 +1,4 @@
-"""The JSON over HTTP both forge clients speak: one call, its time limit, its size cap,
+"""The JSON over HTTP every forge client speaks: one call, its time limit, its size cap,
 and its failures turned into :class:`~fleet.forge.model.ForgeApiError`.
 
 A failure names the forge, the call (method and path) and what the forge said, cut to
