@@ -13,6 +13,13 @@ class Malformed(Exception):
     """An answer lacked a field or held one of the wrong type."""
 
 
+def as_object(data: Any, what: str) -> Mapping[str, Any]:
+    """``data`` itself, an object (``what`` names it when it is none)."""
+    if not isinstance(data, Mapping):
+        raise Malformed(what)
+    return data
+
+
 def field_obj(data: Any, key: str) -> Mapping[str, Any]:
     """The object under ``key`` of ``data`` (an object too)."""
     value = data.get(key) if isinstance(data, Mapping) else None

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from fleet.clock import Clock
 from fleet.forge.api.client import Paging, file_of, token_rest, utc_stamp
-from fleet.forge.api.fields import Malformed, field_int, field_obj, field_str
+from fleet.forge.api.fields import as_object, field_int, field_obj, field_str
 from fleet.forge.api.gitea_read import (
     WIP_PREFIX,
     change_of,
@@ -293,12 +293,6 @@ class GiteaApi:
         return answer.status == 200
 
 
-def _object(data: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise Malformed(what)
-    return data
-
-
 def _login(data: Any) -> str:
     return field_str(data if isinstance(data, Mapping) else {}, "login")
 
@@ -308,17 +302,17 @@ def _html_url(data: Any) -> str:
 
 
 def _head_ref(data: Any) -> str:
-    return field_str(field_obj(_object(data, "pull request"), "head"), "ref")
+    return field_str(field_obj(as_object(data, "pull request"), "head"), "ref")
 
 
 def _team(data: Any) -> tuple[str, int]:
-    team = _object(data, "team")
+    team = as_object(data, "team")
     return field_str(team, "name"), field_int(team, "id")
 
 
 def _content(data: Any) -> tuple[str, str, str]:
     """A contents answer's type, base64 content and sha."""
-    found = _object(data, "file")
+    found = as_object(data, "file")
     return (
         field_str(found, "type"),
         field_str(found, "content", default=""),
