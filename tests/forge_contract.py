@@ -17,7 +17,7 @@ from typing import Protocol
 
 import pytest
 
-from fleet.forge.model import ForgeApi, ForgeApiError
+from fleet.forge.model import CheckRun, ForgeApi, ForgeApiError
 from fleet.ledger.records.forge import Slug
 
 WRITER = "wendy"
@@ -325,17 +325,19 @@ class ForgeContract:
     async def test_a_check_run_is_made_and_updated_or_not_at_all(self, forge: ForgeHarness) -> None:
         sha = "a" * 40
         made = await forge.api.check_run(
-            forge.repo, head_sha=sha, title="Fleetwarden", summary="s", status="queued"
+            forge.repo, CheckRun(head_sha=sha, title="Fleetwarden", summary="s", status="queued")
         )
         if made is None:  # the forge (or this credential) has no check runs
             return
         again = await forge.api.check_run(
             forge.repo,
-            head_sha=sha,
-            title="Fleetwarden",
-            summary="done",
-            status="completed",
-            conclusion="success",
+            CheckRun(
+                head_sha=sha,
+                title="Fleetwarden",
+                summary="done",
+                status="completed",
+                conclusion="success",
+            ),
             check_id=made,
         )
         assert again == made

@@ -116,6 +116,22 @@ class ForgeFile:
     truncated: bool = False
 
 
+CheckStatus = Literal["queued", "in_progress", "completed"]
+CheckConclusion = Literal["success", "failure", "neutral", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRun:
+    """A check run as posted on a commit: ``head_sha`` it is on, its ``title`` and
+    ``summary``, its ``status`` and, once completed, its ``conclusion``."""
+
+    head_sha: str
+    title: str
+    summary: str
+    status: CheckStatus
+    conclusion: CheckConclusion | None = None
+
+
 class ForgeApi(Protocol):
     """One forge's REST API, as Fleetwarden uses it. Every call raises
     :class:`ForgeApiError` on an error answer. The credential is the client's own: no call
@@ -202,19 +218,9 @@ class ForgeApi(Protocol):
         the newest hundred or so changes (the forge's own record of them)."""
         ...
 
-    async def check_run(
-        self,
-        repo: Slug,
-        *,
-        head_sha: str,
-        title: str,
-        summary: str,
-        status: Literal["queued", "in_progress", "completed"],
-        conclusion: Literal["success", "failure", "neutral", "cancelled"] | None = None,
-        check_id: int | None = None,
-    ) -> int | None:
-        """Create (``check_id`` None) or update a check run on ``head_sha``; its id. A forge
-        without check runs (Gitea) returns None and does nothing."""
+    async def check_run(self, repo: Slug, run: CheckRun, check_id: int | None = None) -> int | None:
+        """Create (``check_id`` None) or update check run ``run``; its id. A forge without
+        check runs (Gitea) returns None and does nothing."""
         ...
 
     async def whoami(self) -> str:

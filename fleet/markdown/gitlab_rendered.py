@@ -38,27 +38,13 @@ What the check cannot see:
 from __future__ import annotations
 
 from collections.abc import Collection
-from html.parser import HTMLParser
-from typing import Final
 
 import comrak
 
 from fleet.markdown import glfm
 from fleet.markdown.gitlab_raw import closings, quick_actions
 from fleet.markdown.live_markdown import to_issue
-from fleet.markdown.rendered import PROBE
-
-_PLAIN: Final = frozenset(
-    {
-        "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre",
-        "code", "em", "strong", "del", "a", "hr", "br", "table", "thead", "tbody", "tr",
-        "th", "td", "input", "sup", "section", "span", "div", "dl", "dt", "dd",
-    }
-)  # fmt: skip
-"""The elements comrak makes of markdown; any other came from raw HTML."""
-_VOID: Final = frozenset({"br", "hr", "input"})
-_QUIET: Final = frozenset({"code", "pre", "a"})
-"""Elements whose text GitLab's reference filters leave alone (``style`` cannot occur)."""
+from fleet.markdown.rendered import HtmlReader, inert_as_rendered, read_html
 
 
 def _options() -> tuple[comrak.ExtensionOptions, comrak.ParseOptions, comrak.RenderOptions]:
@@ -104,14 +90,9 @@ def gitlab_inert(
     requests; ``None``: ``own``), and leaves a ``<details>`` after it a block of its own."""
     if quick_actions(markdown) or closings(markdown, own):
         return False
-    probed = gitlab_html(f"{markdown}\n\n{PROBE}").rstrip()
-    if not probed.endswith(PROBE):  # swallowed by a code block, a list, a quote left open
-        return False
-    before = _read(probed[: -len(PROBE)], own, own_pulls)
-    if before is None or before.live or before.stack:
-        return False
-    whole = _read(gitlab_html(markdown), own, own_pulls)
-    return whole is not None and not whole.live
+    return inert_as_rendered(
+        markdown, gitlab_html, lambda html: read_html(_Reader(own, own_pulls), html)
+    )
 
 
 def gitlab_live(
@@ -121,84 +102,45 @@ def gitlab_live(
     test's or a log's message)."""
     found = [f"a quick action ({line[:40]})" for line in quick_actions(markdown)]
     found += [f"a closing statement ({line[:40]})" for line in closings(markdown, own)]
-    read = _read(gitlab_html(markdown), own, own_pulls)
+    read = read_html(_Reader(own, own_pulls), gitlab_html(markdown))
     return found + (["unreadable HTML"] if read is None else read.live)
 
 
-def _read(html: str, own: Collection[int], pulls: Collection[int] | None) -> _Reader | None:
-    reader = _Reader(own, pulls)
-    try:
-        reader.feed(html)
-        reader.close()
-    except (AssertionError, ValueError):
-        return None
-    return reader
-
-
-class _Reader(HTMLParser):
-    """Reads comrak's HTML as GitLab's reference filters do; ``live`` says what it found."""
+class _Reader(HtmlReader):
+    """Reads comrak's HTML as GitLab's reference filters do: each text node whole (an
+    escaped reference character, kept apart in a span of its own, ends one)."""
 
     def __init__(self, own: Collection[int], pulls: Collection[int] | None) -> None:
-        super().__init__(convert_charrefs=True)
+        super().__init__()
         self.own = own
         self.pulls = pulls
-        self.quiet = 0
-        self.stack: list[str] = []
-        self.live: list[str] = []
         self.node: list[str] = []  # the text node being read
         self.escaped = False  # in a span of one escaped character
 
+    def link(self, href: str) -> str | None:
+        return "a link to an issue or a reference" if to_issue(href) else None
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "span" and "data-escaped-char" in values:
+        if tag == "span" and "data-escaped-char" in dict(attrs):
             self.escaped = True
             self.stack.append(tag)
             return
-        self._node_ends()
-        if tag not in _PLAIN:
-            self.live.append(f"<{tag}>")
-            return
-        href = values.get("href") or ""
-        if tag == "a" and to_issue(href):
-            self.live.append(f"a link to an issue or a reference ({href[:80]})")
-        if tag == "input" and values.get("type") != "checkbox":
-            self.live.append("<input>")
-        if tag in _VOID:
-            return
-        self.stack.append(tag)
-        if tag in _QUIET:
-            self.quiet += 1
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._node_ends()
-        if tag not in _VOID:
-            self.live.append(f"<{tag}/>")
-        elif tag == "input" and dict(attrs).get("type") != "checkbox":
-            self.live.append("<input>")
+        super().handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _VOID:
-            self._node_ends()
-            return
-        if not self.stack or self.stack[-1] != tag:
-            self._node_ends()
-            self.live.append(f"</{tag}>")
-            return
-        self.stack.pop()
-        if tag == "span" and self.escaped:
+        if tag == "span" and self.escaped and self.stack and self.stack[-1] == tag:
+            self.stack.pop()
             self.escaped = False
             return
-        self._node_ends()
-        if tag in _QUIET:
-            self.quiet -= 1
+        super().handle_endtag(tag)
 
     def handle_data(self, data: str) -> None:
         if self.escaped and data in glfm.REFERENCE_CHARS:
-            self._node_ends()  # GitLab keeps it apart: it starts nothing, ends what was before
+            self.boundary()  # GitLab keeps it apart: it starts nothing, ends what was before
             return
         self.node.append(data)
 
-    def _node_ends(self) -> None:
+    def boundary(self) -> None:
         text = "".join(self.node)
         self.node = []
         if text and not self.quiet:
@@ -206,16 +148,4 @@ class _Reader(HTMLParser):
 
     def close(self) -> None:
         super().close()
-        self._node_ends()
-
-    def handle_comment(self, data: str) -> None:
-        self.live.append("<!-- -->")
-
-    def handle_decl(self, decl: str) -> None:
-        self.live.append("<!…>")
-
-    def handle_pi(self, data: str) -> None:
-        self.live.append("<?…>")
-
-    def unknown_decl(self, data: str) -> None:
-        self.live.append("<![…]>")
+        self.boundary()

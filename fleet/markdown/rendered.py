@@ -13,6 +13,11 @@ to the text outside ``code``, ``pre`` and links. :func:`gfm_inert` says whether 
 holds nothing but the renderer's own plain elements — no raw HTML (no ``<img>``, no
 ``<details>``), no image, no mention, no reference to an issue but ``own``, no link to an
 issue — and leaves a ``<details>`` that follows the body a block of its own.
+
+What both forges' checks share lives here too, and GitLab's builds on it:
+:class:`HtmlReader`, the reading of a renderer's HTML (its plain elements, raw HTML, the
+quiet spans, the open elements), and :func:`inert_as_rendered`, the probe that a
+``<details>`` after the body stays a block of its own.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection
 from html.parser import HTMLParser
-from typing import Final
+from typing import Final, TypeVar
 
 import cmarkgfm
 from cmarkgfm.cmark import Options
@@ -28,15 +33,17 @@ from cmarkgfm.cmark import Options
 _OPTIONS: Final = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_FOOTNOTES
 """Raw HTML kept in the output (so any of it is seen), footnotes read as GitHub reads them."""
 PROBE: Final = "<details>"
-_PLAIN: Final = frozenset(
+PLAIN: Final = frozenset(
     {
         "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre",
         "code", "em", "strong", "del", "a", "hr", "br", "table", "thead", "tbody", "tr",
         "th", "td", "input", "sup", "section", "span", "div", "dl", "dt", "dd",
     }
 )  # fmt: skip
-"""The elements the renderer itself makes of markdown; any other came from raw HTML."""
-_QUIET: Final = frozenset({"code", "pre", "a"})
+"""The elements the renderers (cmark-gfm, goldmark, comrak) make of markdown; any other
+came from raw HTML."""
+VOID: Final = frozenset({"br", "hr", "input"})
+QUIET: Final = frozenset({"code", "pre", "a"})
 """Elements whose text the forges' filters leave alone (no mention, no reference)."""
 _MENTION: Final = re.compile(r"(?<![A-Za-z0-9_])@[A-Za-z0-9_]", re.ASCII)  # as GitHub: (^|\W)@
 _REFERENCE: Final = re.compile(
@@ -58,25 +65,31 @@ def gfm_inert(
     """Whether ``markdown``, rendered by the forge's rules (``render``: markdown → HTML,
     GitHub's by default), holds nothing live but references to ``own``, and leaves a
     ``<details>`` after it a block of its own."""
+    mine = frozenset(own)
+    return inert_as_rendered(markdown, render, lambda html: read_html(_Reader(mine), html))
+
+
+def inert_as_rendered(
+    markdown: str, render: Callable[[str], str], read: Callable[[str], HtmlReader | None]
+) -> bool:
+    """Whether ``markdown`` as ``render`` makes it, and as ``read`` reads the HTML, holds
+    nothing live, and leaves a ``<details>`` after it a block of its own (a code block, a
+    list or a quote left open would swallow it)."""
     probed = render(f"{markdown}\n\n{PROBE}").rstrip()
-    if not probed.endswith(PROBE):  # swallowed by a code block, a list, a quote left open
+    if not probed.endswith(PROBE):
         return False
-    before = _read(probed[: -len(PROBE)], own)
-    return (
-        before is not None
-        and not before.live
-        and not before.stack
-        and _quiet(render(markdown), own)
-    )
+    before = read(probed[: -len(PROBE)])
+    if before is None or before.live or before.stack:
+        return False
+    whole = read(render(markdown))
+    return whole is not None and not whole.live
 
 
-def _quiet(html: str, own: Collection[int]) -> bool:
-    read = _read(html, own)
-    return read is not None and not read.live
+R = TypeVar("R", bound="HtmlReader")
 
 
-def _read(html: str, own: Collection[int]) -> _Reader | None:
-    reader = _Reader(frozenset(own))
+def read_html(reader: R, html: str) -> R | None:
+    """``reader`` having read ``html``; None for HTML it could not read."""
     try:
         reader.feed(html)
         reader.close()
@@ -85,44 +98,60 @@ def _read(html: str, own: Collection[int]) -> _Reader | None:
     return reader
 
 
-class _Reader(HTMLParser):
-    """Reads rendered HTML as the forges' filters do; ``live`` says what it found."""
+class HtmlReader(HTMLParser):
+    """Reads a renderer's HTML as a forge's later filters do, into ``live``: what it
+    found live (raw HTML, a link :meth:`link` calls live, an input other than a task's
+    checkbox, a tag closed out of turn), with ``stack`` the elements still open. The text
+    is the subclass's to read (``quiet`` inside ``code``, ``pre`` and links);
+    :meth:`boundary` is told where a text node ends."""
 
-    def __init__(self, own: frozenset[int]) -> None:
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.own = own
         self.quiet = 0
         self.stack: list[str] = []
         self.live: list[str] = []
 
+    def link(self, href: str) -> str | None:
+        """What a link to ``href`` is, when it is live."""
+        return None
+
+    def boundary(self) -> None:
+        """A text node ends here."""
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _PLAIN:
+        self.boundary()
+        if tag not in PLAIN:
             self.live.append(f"<{tag}>")
             return
         values = dict(attrs)
         href = values.get("href") or ""
-        if tag == "a" and _ISSUE_PATH.search(href):
-            self.live.append(f"a link to an issue ({href[:80]})")
+        said = self.link(href) if tag == "a" else None
+        if said is not None:
+            self.live.append(f"{said} ({href[:80]})")
         if tag == "input" and values.get("type") != "checkbox":
             self.live.append("<input>")
-        if tag in ("br", "hr", "input"):
+        if tag in VOID:
             return
         self.stack.append(tag)
-        if tag in _QUIET:
+        if tag in QUIET:
             self.quiet += 1
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _PLAIN or tag not in ("br", "hr", "input"):
+        self.boundary()
+        if tag not in VOID:
             self.live.append(f"<{tag}/>")
+        elif tag == "input" and dict(attrs).get("type") != "checkbox":
+            self.live.append("<input>")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("br", "hr", "input"):
+        self.boundary()
+        if tag in VOID:
             return
         if not self.stack or self.stack[-1] != tag:
             self.live.append(f"</{tag}>")
             return
         self.stack.pop()
-        if tag in _QUIET:
+        if tag in QUIET:
             self.quiet -= 1
 
     def handle_comment(self, data: str) -> None:
@@ -136,6 +165,17 @@ class _Reader(HTMLParser):
 
     def unknown_decl(self, data: str) -> None:
         self.live.append("<![…]>")
+
+
+class _Reader(HtmlReader):
+    """Reads cmark-gfm's (or goldmark's) HTML as GitHub's and Gitea's filters do."""
+
+    def __init__(self, own: frozenset[int]) -> None:
+        super().__init__()
+        self.own = own
+
+    def link(self, href: str) -> str | None:
+        return "a link to an issue" if _ISSUE_PATH.search(href) else None
 
     def handle_data(self, data: str) -> None:
         if self.quiet:

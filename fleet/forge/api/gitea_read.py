@@ -1,6 +1,7 @@
 """How Gitea's JSON answers become Fleetwarden's values: issues, comments, pull requests
-and reviews, read defensively — a field missing or of the wrong type is :class:`Malformed`,
-which the client turns into a :class:`~fleet.forge.model.ForgeApiError`.
+and reviews, read defensively — a field missing or of the wrong type is
+:class:`~fleet.forge.api.fields.Malformed`, which the client turns into a
+:class:`~fleet.forge.model.ForgeApiError`.
 
 Gitea's words are bridged here: a draft pull request is one whose title starts with
 ``WIP:`` or ``[WIP]`` (Gitea's default prefixes), ``REQUEST_CHANGES`` is GitHub's
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from fleet.forge.api.fields import Malformed, field_int, field_obj, field_str
 from fleet.forge.model import ForgeComment, ForgeIssue, ForgePull, ForgeReview, IssueChange
 from fleet.ledger.records.forge import Slug
 
@@ -25,36 +27,6 @@ _REVIEW_STATES: Final = {
     "COMMENT": "commented",
     "PENDING": "pending",
 }
-
-
-class Malformed(Exception):
-    """An answer lacked a field or held one of the wrong type."""
-
-
-def field_obj(data: Any, key: str) -> Mapping[str, Any]:
-    """The object under ``key`` of ``data`` (an object too)."""
-    value = data.get(key) if isinstance(data, Mapping) else None
-    if not isinstance(value, Mapping):
-        raise Malformed(key)
-    return value
-
-
-def field_str(data: Mapping[str, Any], key: str, *, default: str | None = None) -> str:
-    """The string under ``key`` (``default`` for one missing or null, when given)."""
-    value = data.get(key, default)
-    if value is None and default is not None:
-        return default
-    if not isinstance(value, str):
-        raise Malformed(key)
-    return value
-
-
-def field_int(data: Mapping[str, Any], key: str) -> int:
-    """The integer under ``key`` (a boolean is none)."""
-    value = data.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise Malformed(key)
-    return value
 
 
 def _time(data: Mapping[str, Any], key: str) -> datetime:

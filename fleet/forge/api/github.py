@@ -15,21 +15,21 @@ Answers are read by :mod:`fleet.forge.api.github_read`: an answer of the wrong s
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from datetime import datetime
+from typing import Any, Final
 from urllib.parse import quote
 
 from fleet.clock import Clock, SystemClock
 from fleet.forge.api.app_token import AppKey, AppTokens
+from fleet.forge.api.client import Rest, Scope, file_of, utc_stamp
 from fleet.forge.api.github_graphql import READY_FOR_REVIEW, TO_DRAFT, graphql_root, ready_of
 from fleet.forge.api.github_read import Shape, change_of, comment_of, issue_of, pull_of, review_of
-from fleet.forge.api.rest import TIMEOUT_SECONDS, Answer, ForgeHttp, Params, SessionMaker
+from fleet.forge.api.rest import TIMEOUT_SECONDS, ForgeHttp, SessionMaker
 from fleet.forge.model import (
+    CheckRun,
     ForgeApiError,
     ForgeComment,
     ForgeFile,
@@ -46,7 +46,6 @@ from fleet.ledger.records.forge import Slug
 log = logging.getLogger(__name__)
 
 API_VERSION: Final = "2022-11-28"
-MAX_FILE_BYTES: Final = 1024 * 1024
 MAX_SUMMARY_CHARS: Final = 65535  # GitHub's cap on a check run's output summary
 _LAST_PAGE: Final = re.compile(r'[?&]page=(\d+)[^>]*>;\s*rel="last"')
 _PERMISSIONS: Final[Mapping[str, Permission]] = {
@@ -82,7 +81,7 @@ class GitHubApi:
         clock: Clock | None = None,
         timeout: float = TIMEOUT_SECONDS,
     ) -> None:
-        self._http = ForgeHttp(
+        http = ForgeHttp(
             "GitHub",
             api_url,
             session=session,
@@ -95,81 +94,43 @@ class GitHubApi:
         self._app: AppTokens | None = None
         self._token = ""
         if isinstance(credential, AppKey):
-            self._app = AppTokens(self._http, credential, self._clock)
+            self._app = AppTokens(http, credential, self._clock)
         elif credential:
             self._token = credential
         else:
             raise ForgeApiError("no GitHub token: the token's variable is empty")
+        self._rest = Rest(http, _Signer(self._token, self._app))
 
     def __repr__(self) -> str:
         mode = "app" if self._app is not None else "token"
-        return f"GitHubApi({self._http.api_url!r}, {mode})"
-
-    async def _auth(self, scope: Slug | str) -> str:
-        if self._app is None:
-            return f"Bearer {self._token}"
-        if isinstance(scope, Slug):
-            return f"Bearer {await self._app.token(scope)}"
-        return f"Bearer {await self._app.org_token(scope)}"
-
-    async def _call(
-        self,
-        scope: Slug | str,
-        method: str,
-        path: str,
-        *,
-        params: Params | None = None,
-        body: Mapping[str, Any] | None = None,
-        expect: tuple[int, ...] = (200,),
-        root: str | None = None,
-    ) -> Answer:
-        try:
-            return await self._http.call(
-                method,
-                path,
-                auth=await self._auth(scope),
-                params=params,
-                body=body,
-                expect=expect,
-                root=root,
-            )
-        except ForgeApiError as exc:
-            if exc.status == 401 and self._app is not None:
-                self._app.forget(scope)
-            raise
-
-    async def _pages(self, repo: Slug, path: str, params: Params | None = None) -> list[Any]:
-        try:
-            return await self._http.pages(path, auth=await self._auth(repo), params=params)
-        except ForgeApiError as exc:
-            if exc.status == 401 and self._app is not None:
-                self._app.forget(repo)
-            raise
+        return f"GitHubApi({self._rest.http.api_url!r}, {mode})"
 
     async def issue(self, repo: Slug, number: int) -> ForgeIssue:
         path = f"{_repo_path(repo)}/issues/{number}"
-        return issue_of((await self._call(repo, "GET", path)).data, f"GET {path}")
+        return issue_of((await self._rest.call("GET", path, scope=repo)).data, f"GET {path}")
 
     async def comments(self, repo: Slug, number: int, *, pull: bool = False) -> list[ForgeComment]:
         path = f"{_repo_path(repo)}/issues/{number}/comments"
-        return [comment_of(item, f"GET {path}") for item in await self._pages(repo, path)]
+        return [
+            comment_of(item, f"GET {path}") for item in await self._rest.listing(path, scope=repo)
+        ]
 
     async def comment(
         self, repo: Slug, number: int, body: str, *, pull: bool = False
     ) -> ForgeComment:
         path = f"{_repo_path(repo)}/issues/{number}/comments"
-        answer = await self._call(repo, "POST", path, body={"body": body}, expect=(201,))
+        answer = await self._rest.call("POST", path, scope=repo, body={"body": body}, expect=(201,))
         return comment_of(answer.data, f"POST {path}")
 
     async def edit_comment(
         self, repo: Slug, comment_id: int, body: str, *, number: int = 0, pull: bool = False
     ) -> None:
         path = f"{_repo_path(repo)}/issues/comments/{comment_id}"
-        await self._call(repo, "PATCH", path, body={"body": body})
+        await self._rest.call("PATCH", path, scope=repo, body={"body": body})
 
     async def pull(self, repo: Slug, number: int) -> ForgePull:
         path = f"{_repo_path(repo)}/pulls/{number}"
-        return pull_of((await self._call(repo, "GET", path)).data, f"GET {path}")
+        return pull_of((await self._rest.call("GET", path, scope=repo)).data, f"GET {path}")
 
     async def find_pull(self, repo: Slug, head: str) -> ForgePull | None:
         path = f"{_repo_path(repo)}/pulls"
@@ -178,10 +139,7 @@ class GitHubApi:
             "state": "open",
             "per_page": 100,
         }
-        answer = await self._call(repo, "GET", path, params=params)
-        if not isinstance(answer.data, list):
-            raise ForgeApiError(f"GitHub answered GET {path} with no list")
-        for item in answer.data:
+        for item in await self._rest.whole(path, params, scope=repo):
             found = pull_of(item, f"GET {path}")
             head_repo = Shape(item, f"GET {path}").sub("head").data.get("repo")
             full_name = head_repo.get("full_name") if isinstance(head_repo, dict) else None
@@ -195,7 +153,7 @@ class GitHubApi:
     ) -> ForgePull:
         path = f"{_repo_path(repo)}/pulls"
         wanted = {"title": title, "head": head, "base": base, "body": body, "draft": draft}
-        answer = await self._call(repo, "POST", path, body=wanted, expect=(201,))
+        answer = await self._rest.call("POST", path, scope=repo, body=wanted, expect=(201,))
         return pull_of(answer.data, f"POST {path}")
 
     async def edit_pull(
@@ -207,23 +165,31 @@ class GitHubApi:
         if body is not None:
             changes["body"] = body
         if changes:
-            await self._call(repo, "PATCH", f"{_repo_path(repo)}/pulls/{number}", body=changes)
+            await self._rest.call(
+                "PATCH", f"{_repo_path(repo)}/pulls/{number}", scope=repo, body=changes
+            )
 
     async def request_review(self, repo: Slug, number: int, reviewers: list[str]) -> None:
         if reviewers:
             path = f"{_repo_path(repo)}/pulls/{number}/requested_reviewers"
-            await self._call(repo, "POST", path, body={"reviewers": reviewers}, expect=(201,))
+            await self._rest.call(
+                "POST", path, scope=repo, body={"reviewers": reviewers}, expect=(201,)
+            )
 
     async def reviews(self, repo: Slug, number: int) -> list[ForgeReview]:
         path = f"{_repo_path(repo)}/pulls/{number}/reviews"
-        found = (review_of(item, f"GET {path}") for item in await self._pages(repo, path))
+        found = (
+            review_of(item, f"GET {path}") for item in await self._rest.listing(path, scope=repo)
+        )
         return [review for review in found if review is not None]
 
     async def review(
         self, repo: Slug, number: int, body: str, *, event: ReviewEvent = "COMMENT"
     ) -> str:
         path = f"{_repo_path(repo)}/pulls/{number}/reviews"
-        answer = await self._call(repo, "POST", path, body={"body": body, "event": event})
+        answer = await self._rest.call(
+            "POST", path, scope=repo, body={"body": body, "event": event}
+        )
         return Shape(answer.data, f"POST {path}").string("html_url")
 
     async def ready_for_review(self, repo: Slug, number: int) -> None:
@@ -235,7 +201,9 @@ class GitHubApi:
             raise ForgeApiError(f"GitHub named no node id of pull request #{number} of {repo}")
         what = f"POST /graphql (markPullRequestReadyForReview of #{number})"
         query = {"query": READY_FOR_REVIEW, "variables": {"id": pull.node_id}}
-        answer = await self._call(repo, "POST", "/graphql", body=query, root=self._graphql)
+        answer = await self._rest.call(
+            "POST", "/graphql", scope=repo, body=query, root=self._graphql
+        )
         if not ready_of(answer, what, self._clock.now()):
             raise ForgeApiError(f"GitHub answered {what}: still a draft", answer.status)
 
@@ -248,13 +216,17 @@ class GitHubApi:
             raise ForgeApiError(f"GitHub named no node id of pull request #{number} of {repo}")
         what = f"POST /graphql (convertPullRequestToDraft of #{number})"
         query = {"query": TO_DRAFT, "variables": {"id": pull.node_id}}
-        answer = await self._call(repo, "POST", "/graphql", body=query, root=self._graphql)
+        answer = await self._rest.call(
+            "POST", "/graphql", scope=repo, body=query, root=self._graphql
+        )
         if ready_of(answer, what, self._clock.now(), "convertPullRequestToDraft"):
             raise ForgeApiError(f"GitHub answered {what}: still not a draft", answer.status)
 
     async def file(self, repo: Slug, path: str, ref: str | None = None) -> ForgeFile:
         call = f"{_repo_path(repo)}/contents/{_q(path.lstrip('/'), safe='/')}"
-        answer = await self._call(repo, "GET", call, params={"ref": ref} if ref else None)
+        answer = await self._rest.call(
+            "GET", call, scope=repo, params={"ref": ref} if ref else None
+        )
         if isinstance(answer.data, list):
             raise ForgeApiError(f"{path} is a directory on {repo}, not a file", 404)
         shape = Shape(answer.data, f"GET {call}")
@@ -262,23 +234,19 @@ class GitHubApi:
             raise ForgeApiError(f"{path} is a {shape.string('type')} on {repo}, not a file", 404)
         if shape.data.get("encoding") != "base64":  # "none": GitHub gives no content past 1 MB
             return ForgeFile(path=path, text="", sha=shape.string("sha"), truncated=True)
-        try:
-            raw = base64.b64decode(shape.string("content"))
-        except (binascii.Error, ValueError):
-            raise ForgeApiError(f"GitHub answered GET {call} with bad base64") from None
-        text = raw[:MAX_FILE_BYTES].decode("utf-8", errors="replace")
-        return ForgeFile(path, text, shape.string("sha"), truncated=len(raw) > MAX_FILE_BYTES)
+        content, sha = shape.string("content"), shape.string("sha")
+        return file_of("GitHub", f"GET {call}", path, content, sha, answer.status)
 
     async def permission(self, repo: Slug, login: str) -> Permission:
         path = f"{_repo_path(repo)}/collaborators/{_q(login)}/permission"
-        answer = await self._call(repo, "GET", path, expect=(200, 404))
+        answer = await self._rest.call("GET", path, scope=repo, expect=(200, 404))
         if answer.status == 404:
             return "none"
         return _PERMISSIONS.get(Shape(answer.data, f"GET {path}").string("permission"), "none")
 
     async def commit_address(self, repo: Slug, login: str) -> str | None:
         path = f"/users/{_q(login)}"
-        answer = await self._call(repo, "GET", path, expect=(200, 404))
+        answer = await self._rest.call("GET", path, scope=repo, expect=(200, 404))
         if answer.status == 404:
             return None
         shape = Shape(answer.data, f"GET {path}")
@@ -286,19 +254,19 @@ class GitHubApi:
 
     async def in_org(self, org: str, login: str) -> bool:
         path = f"/orgs/{_q(org)}/members/{_q(login)}"
-        answer = await self._call(org, "GET", path, expect=(204, 302, 404))
+        answer = await self._rest.call("GET", path, scope=org, expect=(204, 302, 404))
         return answer.status == 204
 
     async def in_team(self, org: str, team: str, login: str) -> bool:
         path = f"/orgs/{_q(org)}/teams/{_q(team)}/memberships/{_q(login)}"
-        answer = await self._call(org, "GET", path, expect=(200, 404))
+        answer = await self._rest.call("GET", path, scope=org, expect=(200, 404))
         return (
             answer.status == 200 and Shape(answer.data, f"GET {path}").string("state") == "active"
         )
 
     async def delete_branch(self, repo: Slug, branch: str) -> None:
         path = f"{_repo_path(repo)}/git/refs/heads/{_q(branch, safe='/')}"
-        answer = await self._call(repo, "DELETE", path, expect=(204, 422))
+        answer = await self._rest.call("DELETE", path, scope=repo, expect=(204, 422))
         if answer.status == 422:
             said = answer.data.get("message") if isinstance(answer.data, dict) else None
             if said != "Reference does not exist":
@@ -309,18 +277,23 @@ class GitHubApi:
         path = f"{_repo_path(repo)}/issues"
         params: dict[str, str | int] = {"state": "open", "sort": "updated", "direction": "asc"}
         if since is not None:
-            params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return [issue_of(item, f"GET {path}") for item in await self._pages(repo, path, params)]
+            params["since"] = utc_stamp(since)
+        return [
+            issue_of(item, f"GET {path}")
+            for item in await self._rest.listing(path, params, scope=repo)
+        ]
 
     async def issue_changes(self, repo: Slug, number: int) -> list[IssueChange]:
         # GitHub lists an issue's events oldest first: its last two pages are the newest.
         path = f"{_repo_path(repo)}/issues/{number}/events"
-        first = await self._call(repo, "GET", path, params={"per_page": 100})
+        first = await self._rest.call("GET", path, scope=repo, params={"per_page": 100})
         found = _LAST_PAGE.search(first.headers.get("Link", ""))
         last = int(found.group(1)) if found else 1
         pages = [first.data] if last <= 2 else []
         for page in range(max(last - 1, 2), last + 1):  # none when one page says all
-            answer = await self._call(repo, "GET", path, params={"per_page": 100, "page": page})
+            answer = await self._rest.call(
+                "GET", path, scope=repo, params={"per_page": 100, "page": page}
+            )
             pages.append(answer.data)
         changes: list[IssueChange] = []
         for data in pages:
@@ -329,41 +302,31 @@ class GitHubApi:
             changes.extend(c for item in data if (c := change_of(item, f"GET {path}")))
         return changes
 
-    async def check_run(
-        self,
-        repo: Slug,
-        *,
-        head_sha: str,
-        title: str,
-        summary: str,
-        status: Literal["queued", "in_progress", "completed"],
-        conclusion: Literal["success", "failure", "neutral", "cancelled"] | None = None,
-        check_id: int | None = None,
-    ) -> int | None:
+    async def check_run(self, repo: Slug, run: CheckRun, check_id: int | None = None) -> int | None:
         if self._app is None:
             return None  # GitHub takes check runs from Apps only
         body: dict[str, Any] = {
-            "name": title,
-            "status": status,
-            "output": {"title": title, "summary": summary[:MAX_SUMMARY_CHARS]},
+            "name": run.title,
+            "status": run.status,
+            "output": {"title": run.title, "summary": run.summary[:MAX_SUMMARY_CHARS]},
         }
-        if conclusion is not None:
-            body["conclusion"] = conclusion
+        if run.conclusion is not None:
+            body["conclusion"] = run.conclusion
         if check_id is None:
             path = f"{_repo_path(repo)}/check-runs"
-            answer = await self._call(
-                repo, "POST", path, body={**body, "head_sha": head_sha}, expect=(201,)
+            answer = await self._rest.call(
+                "POST", path, scope=repo, body={**body, "head_sha": run.head_sha}, expect=(201,)
             )
         else:
             path = f"{_repo_path(repo)}/check-runs/{check_id}"
-            answer = await self._call(repo, "PATCH", path, body=body)
+            answer = await self._rest.call("PATCH", path, scope=repo, body=body)
         return Shape(answer.data, f"{path}").number("id")
 
     async def whoami(self) -> str:
         if self._app is None:
-            answer = await self._http.call("GET", "/user", auth=f"Bearer {self._token}")
+            answer = await self._rest.call("GET", "/user")
             return Shape(answer.data, "GET /user").string("login")
-        answer = await self._http.call("GET", "/app", auth=f"Bearer {self._app.jwt()}")
+        answer = await self._rest.http.call("GET", "/app", auth=f"Bearer {self._app.jwt()}")
         return Shape(answer.data, "GET /app").string("slug") + "[bot]"
 
     async def git_token(self, repo: Slug) -> str:
@@ -372,4 +335,27 @@ class GitHubApi:
         return await self._app.token(repo)
 
     async def close(self) -> None:
-        await self._http.close()
+        await self._rest.close()
+
+
+class _Signer:
+    """How GitHub's calls are signed: with the token, or as the App, by an installation
+    token narrowed to the call's repository (or to reading its org's members), forgotten
+    when GitHub answers 401."""
+
+    def __init__(self, token: str, app: AppTokens | None) -> None:
+        self._token = token
+        self._app = app
+
+    async def header(self, scope: Scope) -> str:
+        if self._app is None:
+            return f"Bearer {self._token}"
+        if isinstance(scope, Slug):
+            return f"Bearer {await self._app.token(scope)}"
+        if scope is None:
+            raise ForgeApiError("a GitHub App's call names its repository or org")
+        return f"Bearer {await self._app.org_token(scope)}"
+
+    def refused(self, scope: Scope) -> None:
+        if self._app is not None and scope is not None:
+            self._app.forget(scope)

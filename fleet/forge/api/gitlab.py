@@ -11,23 +11,23 @@ read back are the approvals; asking changes of one's own merge request is refuse
 as the protocol says, for GitLab has no call to refuse it; check runs are commit
 statuses named ``fleetwarden``; who assigned an issue is read from its system notes, who
 labelled it from its resource label events. Listings are paged by ``per_page`` and
-followed by ``X-Next-Page``. Answers are read by :mod:`fleet.forge.api.gitlab_read`: a value
+followed by ``X-Next-Page`` (:class:`~fleet.forge.api.client.Rest`, which every client
+speaks through). Answers are read by :mod:`fleet.forge.api.gitlab_read`: a value
 of the wrong shape is a :class:`ForgeApiError`, never a crash, and the token is in no
 message.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from datetime import datetime
+from typing import Any, Final
 from urllib.parse import quote
 
 from fleet.clock import Clock
-from fleet.forge.api.gitea_read import Malformed, field_int, field_str
+from fleet.forge.api.client import file_of, token_rest, utc_stamp
+from fleet.forge.api.fields import Malformed, field_int, field_str
 from fleet.forge.api.gitlab_people import GitLabPeople
 from fleet.forge.api.gitlab_read import (
     DRAFT_PREFIX,
@@ -43,8 +43,10 @@ from fleet.forge.api.gitlab_read import (
     same_project,
     without_draft,
 )
-from fleet.forge.api.rest import ForgeHttp, Params, SessionMaker
+from fleet.forge.api.rest import SessionMaker
+from fleet.forge.api.title_drafts import TitleDrafts
 from fleet.forge.model import (
+    CheckRun,
     ForgeApiError,
     ForgeComment,
     ForgeFile,
@@ -53,6 +55,7 @@ from fleet.forge.model import (
     ForgePull,
     ForgeReview,
     IssueChange,
+    Permission,
     ReviewEvent,
     same_login,
 )
@@ -60,9 +63,6 @@ from fleet.ledger.records.forge import Slug
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE: Final = 100  # GitLab's largest per_page
-MAX_PAGES: Final = 10
-MAX_FILE_BYTES: Final = 1024 * 1024
 MAX_CHANGES: Final = 100
 STATUS_NAME: Final = "fleetwarden"
 _STATES: Final[Mapping[str, str]] = {  # a check run's conclusion as a commit status
@@ -78,9 +78,10 @@ def seg(text: str) -> str:
     return quote(text, safe="")
 
 
-class GitLabApi(GitLabPeople):
+class GitLabApi:
     """A GitLab's API at ``api_url`` (``https://gitlab.example.com/api/v4``), as the user
-    whose access token ``token`` is. ``name`` is how messages call the forge."""
+    whose access token ``token`` is. ``name`` is how messages call the forge; who is who
+    is asked of :class:`GitLabPeople`."""
 
     kind: ForgeKind = "gitlab"
 
@@ -93,22 +94,51 @@ class GitLabApi(GitLabPeople):
         session: SessionMaker | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if not token:
-            raise ValueError("a GitLab client needs an access token")
-        http = ForgeHttp(name, api_url, session=session, clock=clock)
-        super().__init__(http, f"Bearer {token}", name)
+        self._rest = token_rest(name, api_url, f"Bearer {token}", session=session, clock=clock)
+        self._name = name
         self._token = token
-        self._web = http.api_url.removesuffix("/api/v4")
+        self._web = self._rest.http.api_url.removesuffix("/api/v4")
         self._default_branches: dict[str, str] = {}
+        self._drafts = TitleDrafts(name, DRAFT_PREFIX, "draft", "!", is_draft_title, without_draft)
+        self._people = GitLabPeople(self._rest)
 
     def __repr__(self) -> str:
-        return f"GitLabApi({self._http.api_url!r})"
+        return f"GitLabApi({self._rest.http.api_url!r})"
 
     async def close(self) -> None:
-        await self._http.close()
+        await self._rest.close()
 
     async def git_token(self, repo: Slug) -> str:
         return self._token
+
+    # -- who is who: asked of GitLabPeople ---------------------------------------------
+
+    async def whoami(self) -> str:
+        return await self._people.whoami()
+
+    async def token_scopes(self) -> tuple[str, ...]:
+        """The scopes of the client's own token (``api``, ``write_repository``, …)."""
+        return await self._people.token_scopes()
+
+    async def user(self, login: str) -> tuple[int, str] | None:
+        """The id and username of the user named ``login`` (None: no such user)."""
+        return await self._people.user(login)
+
+    async def access_level(self, repo: Slug, login: str) -> int:
+        """``login``'s access level on ``repo`` (0: no member, or no such user)."""
+        return await self._people.access_level(repo, login)
+
+    async def permission(self, repo: Slug, login: str) -> Permission:
+        return await self._people.permission(repo, login)
+
+    async def in_org(self, org: str, login: str) -> bool:
+        return await self._people.in_org(org, login)
+
+    async def in_team(self, org: str, team: str, login: str) -> bool:
+        return await self._people.in_team(org, team, login)
+
+    async def commit_address(self, repo: Slug, login: str) -> str | None:
+        return await self._people.commit_address(repo, login)
 
     @staticmethod
     def _project(repo: Slug) -> str:
@@ -126,30 +156,30 @@ class GitLabApi(GitLabPeople):
 
     async def issue(self, repo: Slug, number: int) -> ForgeIssue:
         path = f"{self._project(repo)}/issues/{number}"
-        _, data, _ = await self._call("GET", path)
+        data = (await self._rest.call("GET", path)).data
         if is_hidden(data):  # members only: its words could reach a public post
             raise ForgeApiError(f"{self._name}: #{number} is confidential, and is not read", 403)
-        return self._read(f"GET {path}", issue_of, data)
+        return self._rest.read(f"GET {path}", issue_of, data)
 
     async def open_issues(self, repo: Slug, *, since: datetime | None = None) -> list[ForgeIssue]:
         # GitLab lists merge requests apart: only issues here (its runs come by webhook).
         path = f"{self._project(repo)}/issues"
         params: dict[str, str | int] = {"state": "opened"}
         if since is not None:
-            params["updated_after"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        items = await self._listing(path, params)
-        return [self._read(f"GET {path}", issue_of, item) for item in items]
+            params["updated_after"] = utc_stamp(since)
+        items = await self._rest.listing(path, params)
+        return [self._rest.read(f"GET {path}", issue_of, item) for item in items]
 
     async def _notes(self, repo: Slug, number: int, pull: bool) -> tuple[str, list[Any]]:
         path = f"{self._noteable(repo, number, pull)}/notes"
-        items = await self._listing(path, {"sort": "asc", "order_by": "created_at"})
+        items = await self._rest.listing(path, {"sort": "asc", "order_by": "created_at"})
         return path, items
 
     async def comments(self, repo: Slug, number: int, *, pull: bool = False) -> list[ForgeComment]:
         path, items = await self._notes(repo, number, pull)
         page = self._page_url(repo, number, pull)
         return [
-            self._read(f"GET {path}", lambda d: comment_of(d, page), item)
+            self._rest.read(f"GET {path}", lambda d: comment_of(d, page), item)
             for item in items
             if not is_system(item) and not is_hidden(item)
         ]
@@ -158,41 +188,40 @@ class GitLabApi(GitLabPeople):
         self, repo: Slug, number: int, body: str, *, pull: bool = False
     ) -> ForgeComment:
         path = f"{self._noteable(repo, number, pull)}/notes"
-        _, data, _ = await self._call("POST", path, body={"body": body}, expect=(201,))
         page = self._page_url(repo, number, pull)
-        return self._read(f"POST {path}", lambda d: comment_of(d, page), data)
+        return await self._rest.send(
+            "POST", path, {"body": body}, lambda d: comment_of(d, page), expect=(201,)
+        )
 
     async def edit_comment(
         self, repo: Slug, comment_id: int, body: str, *, number: int, pull: bool = False
     ) -> None:
         path = f"{self._noteable(repo, number, pull)}/notes/{comment_id}"
-        await self._call("PUT", path, body={"body": body})
+        await self._rest.call("PUT", path, body={"body": body})
 
     async def issue_changes(self, repo: Slug, number: int) -> list[IssueChange]:
         # Labels: GitLab's resource label events. Assignees: its system notes, the only
         # record of who assigned whom on every tier.
         events = f"{self._project(repo)}/issues/{number}/resource_label_events"
-        items = await self._listing(events)
-        labels = [self._read(f"GET {events}", label_change_of, item) for item in items]
+        items = await self._rest.listing(events)
+        labels = [self._rest.read(f"GET {events}", label_change_of, item) for item in items]
         path, notes = await self._notes(repo, number, False)
         found = [change for change in labels if change is not None]
         for note in notes:
-            found.extend(self._read(f"GET {path}", assignee_changes_of, note))
+            found.extend(self._rest.read(f"GET {path}", assignee_changes_of, note))
         found.sort(key=lambda change: change.at)
         return found[-MAX_CHANGES:]
 
     # -- merge requests ---------------------------------------------------------------
 
     async def pull(self, repo: Slug, number: int) -> ForgePull:
-        path = f"{self._project(repo)}/merge_requests/{number}"
-        _, data, _ = await self._call("GET", path)
-        return self._read(f"GET {path}", pull_of, data)
+        return await self._rest.got(f"{self._project(repo)}/merge_requests/{number}", pull_of)
 
     async def find_pull(self, repo: Slug, head: str) -> ForgePull | None:
         path = f"{self._project(repo)}/merge_requests"
-        items = await self._listing(path, {"state": "opened", "source_branch": head})
+        items = await self._rest.listing(path, {"state": "opened", "source_branch": head})
         for item in items:
-            pull = self._read(f"GET {path}", pull_of, item)
+            pull = self._rest.read(f"GET {path}", pull_of, item)
             if pull.head == head and same_project(item, None):
                 return pull
         return None
@@ -201,33 +230,29 @@ class GitLabApi(GitLabPeople):
         self, repo: Slug, *, head: str, base: str, title: str, body: str, draft: bool
     ) -> ForgePull:
         path = f"{self._project(repo)}/merge_requests"
-        if draft and not is_draft_title(title):
-            title = DRAFT_PREFIX + title
+        title = self._drafts.opened(title, draft)
         payload = {"source_branch": head, "target_branch": base, "title": title,
                    "description": body}  # fmt: skip
-        _, data, _ = await self._call("POST", path, body=payload, expect=(201,))
-        return self._read(f"POST {path}", pull_of, data)
+        return await self._rest.send("POST", path, payload, pull_of, expect=(201,))
 
     async def edit_pull(
         self, repo: Slug, number: int, *, title: str | None = None, body: str | None = None
     ) -> None:
-        path = f"{self._project(repo)}/merge_requests/{number}"
         payload: dict[str, str] = {}
         if title is not None:
-            # A draft stays a draft: its marker is in the title the edit replaces.
-            if not is_draft_title(title) and (await self.pull(repo, number)).draft:
-                title = DRAFT_PREFIX + title
-            payload["title"] = title
+            payload["title"] = await self._drafts.kept(title, lambda: self.pull(repo, number))
         if body is not None:
             payload["description"] = body
         if payload:
-            await self._call("PUT", path, body=payload)
+            await self._rest.call(
+                "PUT", f"{self._project(repo)}/merge_requests/{number}", body=payload
+            )
 
     async def request_review(self, repo: Slug, number: int, reviewers: list[str]) -> None:
         if not reviewers:
             return
         path = f"{self._project(repo)}/merge_requests/{number}"
-        _, data, _ = await self._call("GET", path)
+        data = (await self._rest.call("GET", path)).data
         held = data.get("reviewers") if isinstance(data, Mapping) else None
         ids = [
             r["id"] for r in held or [] if isinstance(r, Mapping) and isinstance(r.get("id"), int)
@@ -240,13 +265,13 @@ class GitLabApi(GitLabPeople):
                 )
             if found[0] not in ids:
                 ids.append(found[0])
-        await self._call("PUT", path, body={"reviewer_ids": ids})
+        await self._rest.call("PUT", path, body={"reviewer_ids": ids})
 
     async def reviews(self, repo: Slug, number: int) -> list[ForgeReview]:
         # GitLab Free keeps no review objects: what it holds of a review is its approval.
-        path = f"{self._project(repo)}/merge_requests/{number}/approvals"
-        _, data, _ = await self._call("GET", path)
-        return self._read(f"GET {path}", approvals_of, data)
+        return await self._rest.got(
+            f"{self._project(repo)}/merge_requests/{number}/approvals", approvals_of
+        )
 
     async def review(
         self, repo: Slug, number: int, body: str, *, event: ReviewEvent = "COMMENT"
@@ -262,7 +287,7 @@ class GitLabApi(GitLabPeople):
         if event == "APPROVE":
             approve = f"{self._project(repo)}/merge_requests/{number}/approve"
             try:
-                await self._call("POST", approve, body={"sha": pull.head_sha}, expect=(201,))
+                await self._rest.call("POST", approve, body={"sha": pull.head_sha}, expect=(201,))
             except ForgeApiError as exc:
                 if exc.status != 401:
                     raise
@@ -276,25 +301,15 @@ class GitLabApi(GitLabPeople):
 
     async def ready_for_review(self, repo: Slug, number: int) -> None:
         pull = await self.pull(repo, number)
-        if not pull.draft:
-            return
-        title = without_draft(pull.title)
-        if not title:
-            raise ForgeApiError(f"{self._name}: the title of !{number} is only its draft prefix")
-        if (await self._retitle(repo, number, title)).draft:
-            raise ForgeApiError(f"{self._name} still holds !{number} for a draft", 200)
+        await self._drafts.lift(pull, lambda title: self._retitle(repo, number, title))
 
     async def to_draft(self, repo: Slug, number: int) -> None:
         pull = await self.pull(repo, number)
-        if pull.draft:
-            return
-        if not (await self._retitle(repo, number, DRAFT_PREFIX + pull.title)).draft:
-            raise ForgeApiError(f"{self._name} does not hold !{number} for a draft", 200)
+        await self._drafts.lower(pull, lambda title: self._retitle(repo, number, title))
 
     async def _retitle(self, repo: Slug, number: int, title: str) -> ForgePull:
         path = f"{self._project(repo)}/merge_requests/{number}"
-        _, data, _ = await self._call("PUT", path, body={"title": title})
-        return self._read(f"PUT {path}", pull_of, data)
+        return await self._rest.send("PUT", path, {"title": title}, pull_of)
 
     async def merge_pull(
         self, repo: Slug, number: int, *, sha: str, squash: bool = False
@@ -303,7 +318,7 @@ class GitLabApi(GitLabPeople):
         409 when the head moved, a :class:`ForgeApiError` saying so)."""
         path = f"{self._project(repo)}/merge_requests/{number}/merge"
         try:
-            _, data, _ = await self._call("PUT", path, body={"sha": sha, "squash": squash})
+            answer = await self._rest.call("PUT", path, body={"sha": sha, "squash": squash})
         except ForgeApiError as exc:
             if exc.status != 409:
                 raise
@@ -312,83 +327,45 @@ class GitLabApi(GitLabPeople):
                 "since it was read (409)",
                 409,
             ) from None
-        return self._read(f"PUT {path}", pull_of, data)
+        return self._rest.read(f"PUT {path}", pull_of, answer.data)
 
     async def delete_branch(self, repo: Slug, branch: str) -> None:
         path = f"{self._project(repo)}/repository/branches/{seg(branch)}"
-        status, _, _ = await self._call("DELETE", path, expect=(204, 404))
-        if status == 404:
+        if not await self._rest.delete(path):
             log.info("%s: branch of %s to delete was already gone", self._name, repo)
 
-    async def check_run(
-        self,
-        repo: Slug,
-        *,
-        head_sha: str,
-        title: str,
-        summary: str,
-        status: Literal["queued", "in_progress", "completed"],
-        conclusion: Literal["success", "failure", "neutral", "cancelled"] | None = None,
-        check_id: int | None = None,
-    ) -> int | None:
+    async def check_run(self, repo: Slug, run: CheckRun, check_id: int | None = None) -> int | None:
         # A commit status: GitLab keeps one per commit and name, moved on by each post.
-        state = {"queued": "pending", "in_progress": "running"}.get(status)
-        state = state or _STATES.get(conclusion or "success", "success")
-        path = f"{self._project(repo)}/statuses/{seg(head_sha)}"
-        payload = {"state": state, "name": STATUS_NAME, "description": title[:255]}
-        _, data, _ = await self._call("POST", path, body=payload, expect=(200, 201))
-        return self._read(f"POST {path}", lambda d: field_int(d, "id"), data)
+        state = {"queued": "pending", "in_progress": "running"}.get(run.status)
+        state = state or _STATES.get(run.conclusion or "success", "success")
+        path = f"{self._project(repo)}/statuses/{seg(run.head_sha)}"
+        payload = {"state": state, "name": STATUS_NAME, "description": run.title[:255]}
+        return await self._rest.send(
+            "POST", path, payload, lambda d: field_int(d, "id"), expect=(200, 201)
+        )
 
     # -- files ------------------------------------------------------------------------
 
     async def _default_branch(self, repo: Slug) -> str:
         key = str(repo).lower()
         if key not in self._default_branches:
-            path = self._project(repo)
-            _, data, _ = await self._call("GET", path)
-            self._default_branches[key] = self._read(
-                f"GET {path}", lambda d: field_str(d, "default_branch"), data
+            self._default_branches[key] = await self._rest.got(
+                self._project(repo), lambda d: field_str(d, "default_branch")
             )
         return self._default_branches[key]
 
     async def file(self, repo: Slug, path: str, ref: str | None = None) -> ForgeFile:
         call = f"{self._project(repo)}/repository/files/{seg(path.lstrip('/'))}"
         ref = ref or await self._default_branch(repo)
-        _, data, _ = await self._call("GET", call, params={"ref": ref})
-        try:
-            if not isinstance(data, Mapping) or field_str(data, "encoding") != "base64":
-                raise Malformed("encoding")
-            raw = base64.b64decode(field_str(data, "content"), validate=False)
-            sha = field_str(data, "blob_id")
-        except Malformed as exc:
-            raise self._shape(f"GET {call}", exc) from None
-        except (binascii.Error, ValueError):
-            raise ForgeApiError(f"{self._name} answered GET {call} with bad base64", 200) from None
-        truncated = len(raw) > MAX_FILE_BYTES
-        text = raw[:MAX_FILE_BYTES].decode("utf-8", errors="replace")
-        return ForgeFile(path=path, text=text, sha=sha, truncated=truncated)
+        content, sha = await self._rest.got(call, _base64, params={"ref": ref})
+        return file_of(self._name, f"GET {call}", path, content, sha, 200)
 
-    async def _listing(self, path: str, params: Params | None = None) -> list[Any]:
-        """Every item of a paged listing (at most :data:`MAX_PAGES` pages), following
-        GitLab's ``X-Next-Page`` (to a short page where it is not sent)."""
-        items: list[Any] = []
-        page = 1
-        for _ in range(MAX_PAGES):
-            query = {**(params or {}), "per_page": PAGE_SIZE, "page": page}
-            _, data, headers = await self._call("GET", path, params=query)
-            if not isinstance(data, list):
-                raise ForgeApiError(f"{self._name} answered GET {path} with no list", 200)
-            items.extend(data)
-            following = headers.get("X-Next-Page")
-            if following is None:
-                if len(data) < PAGE_SIZE:
-                    break
-                page += 1
-            elif following.strip().isdigit() and int(following) > page:
-                page = int(following)
-            else:
-                break
-        return items
+
+def _base64(data: Any) -> tuple[str, str]:
+    """A file's base64 content and blob id."""
+    if not isinstance(data, Mapping) or field_str(data, "encoding") != "base64":
+        raise Malformed("encoding")
+    return field_str(data, "content"), field_str(data, "blob_id")
 
 
 __all__ = ["GitLabApi", "seg"]

@@ -5,25 +5,23 @@ org and team), and the no-reply address GitLab credits their commits to.
 
 GitLab's access levels become Fleetwarden's permissions: Owner (50) and Maintainer (40)
 are ``admin``, Developer (30) ``write``, Reporter (20), Guest (10) and Minimal (5)
-``read``; no member is ``none``. The calls and the reading of answers every part of the
-client shares live here too.
+``read``; no member is ``none``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar
+from collections.abc import Mapping
+from typing import Any, Final
 from urllib.parse import quote
 
-from fleet.forge.api.gitea_read import Malformed, field_int, field_str
+from fleet.forge.api.client import Rest
+from fleet.forge.api.fields import Malformed, field_int, field_str
 from fleet.forge.api.no_reply import gitlab_no_reply_address
-from fleet.forge.api.rest import ForgeHttp, Params
-from fleet.forge.model import ForgeApiError, Permission
+from fleet.forge.model import Permission
 from fleet.ledger.records.forge import Slug
 
 DEVELOPER: Final = 30
 MAINTAINER: Final = 40
-T = TypeVar("T")
 
 
 def permission_of(level: int) -> Permission:
@@ -36,42 +34,15 @@ def permission_of(level: int) -> Permission:
 
 
 class GitLabPeople:
-    """The calls of a GitLab client, and its questions about people."""
+    """A GitLab client's questions about people, asked through its ``rest``."""
 
-    def __init__(self, http: ForgeHttp, auth: str, name: str) -> None:
-        self._http = http
-        self._auth = auth
-        self._name = name
+    def __init__(self, rest: Rest) -> None:
+        self._rest = rest
         self._me: tuple[int, str] | None = None
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Params | None = None,
-        body: Mapping[str, Any] | None = None,
-        expect: tuple[int, ...] = (200,),
-    ) -> tuple[int, Any, Mapping[str, str]]:
-        answer = await self._http.call(
-            method, path, auth=self._auth, params=params, body=body, expect=expect
-        )
-        return answer.status, answer.data, answer.headers
-
-    def _shape(self, what: str, exc: Malformed) -> ForgeApiError:
-        return ForgeApiError(f"{self._name} answered {what} without a valid {exc.args[0]!r}", 200)
-
-    def _read(self, what: str, reader: Callable[[Any], T], data: Any) -> T:
-        """``reader(data)``, a wrong shape a :class:`ForgeApiError` naming ``what``."""
-        try:
-            return reader(data)
-        except Malformed as exc:
-            raise self._shape(what, exc) from None
 
     async def _me_now(self) -> tuple[int, str]:
         if self._me is None:
-            _, data, _ = await self._call("GET", "/user")
-            self._me = self._read("GET /user", _id_and_name, data)
+            self._me = await self._rest.got("/user", _id_and_name)
         return self._me
 
     async def whoami(self) -> str:
@@ -79,21 +50,13 @@ class GitLabPeople:
 
     async def token_scopes(self) -> tuple[str, ...]:
         """The scopes of the client's own token (``api``, ``write_repository``, …)."""
-        path = "/personal_access_tokens/self"
-        _, data, _ = await self._call("GET", path)
-        scopes = data.get("scopes") if isinstance(data, Mapping) else None
-        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-            raise ForgeApiError(f"{self._name} answered GET {path} without valid 'scopes'", 200)
-        return tuple(scopes)
+        return await self._rest.got("/personal_access_tokens/self", _scopes)
 
     async def user(self, login: str) -> tuple[int, str] | None:
         """The id and username of the user named ``login`` (None: no such user)."""
         path = "/users"
-        _, data, _ = await self._call("GET", path, params={"username": login})
-        if not isinstance(data, list):
-            raise ForgeApiError(f"{self._name} answered GET {path} with no list", 200)
-        for item in data:
-            found = self._read(f"GET {path}", _id_and_name, item)
+        for item in await self._rest.whole(path, {"username": login}):
+            found = self._rest.read(f"GET {path}", _id_and_name, item)
             if found[1].casefold() == login.casefold():
                 return found
         return None
@@ -107,10 +70,10 @@ class GitLabPeople:
         return await self._level(path)
 
     async def _level(self, path: str) -> int:
-        status, data, _ = await self._call("GET", path, expect=(200, 404))
-        if status == 404:
+        answer = await self._rest.call("GET", path, expect=(200, 404))
+        if answer.status == 404:
             return 0
-        return self._read(f"GET {path}", lambda d: field_int(d, "access_level"), data)
+        return self._rest.read(f"GET {path}", lambda d: field_int(d, "access_level"), answer.data)
 
     async def permission(self, repo: Slug, login: str) -> Permission:
         return permission_of(await self.access_level(repo, login))
@@ -135,10 +98,17 @@ class GitLabPeople:
         found = await self.user(login)
         if found is None:
             return None
-        return gitlab_no_reply_address(found[0], found[1], self._http.api_url)
+        return gitlab_no_reply_address(found[0], found[1], self._rest.http.api_url)
 
 
 def _id_and_name(data: Any) -> tuple[int, str]:
     if not isinstance(data, Mapping):
         raise Malformed("user")
     return field_int(data, "id"), field_str(data, "username")
+
+
+def _scopes(data: Any) -> tuple[str, ...]:
+    scopes = data.get("scopes") if isinstance(data, Mapping) else None
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise Malformed("scopes")
+    return tuple(scopes)

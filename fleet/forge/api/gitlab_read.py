@@ -1,6 +1,6 @@
 """How GitLab's JSON answers become Fleetwarden's values: issues, notes, merge requests,
 approvals and an issue's label and assignee changes, read defensively — a field missing or
-of the wrong type is :class:`~fleet.forge.api.gitea_read.Malformed`, which the client
+of the wrong type is :class:`~fleet.forge.api.fields.Malformed`, which the client
 turns into a :class:`~fleet.forge.model.ForgeApiError`.
 
 GitLab's words are bridged here: an issue ``opened`` is open, a merge request ``merged``
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from fleet.forge.api.gitea_read import Malformed, field_int, field_obj, field_str
+from fleet.forge.api.fields import Malformed, as_object, field_int, field_obj, field_str
 from fleet.forge.model import ForgeComment, ForgeIssue, ForgePull, ForgeReview, IssueChange
 
 DRAFT_PREFIX: Final = "Draft: "
@@ -91,15 +91,9 @@ def _open_or_closed(data: Mapping[str, Any]) -> Literal["open", "closed"]:
     raise Malformed("state")
 
 
-def _object(data: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise Malformed(what)
-    return data
-
-
 def issue_of(data: Any) -> ForgeIssue:
     """An issue from GitLab's issue entity."""
-    data = _object(data, "issue")
+    data = as_object(data, "issue")
     return ForgeIssue(
         number=field_int(data, "iid"),
         title=field_str(data, "title"),
@@ -129,7 +123,7 @@ def is_hidden(data: Any) -> bool:
 def comment_of(data: Any, page_url: str) -> ForgeComment:
     """A comment from GitLab's note entity; its address is the issue's or merge
     request's page (``page_url``) and the note's anchor."""
-    data = _object(data, "note")
+    data = as_object(data, "note")
     note_id = field_int(data, "id")
     return ForgeComment(
         id=note_id,
@@ -142,7 +136,7 @@ def comment_of(data: Any, page_url: str) -> ForgeComment:
 
 def pull_of(data: Any) -> ForgePull:
     """A pull request from GitLab's merge request entity."""
-    data = _object(data, "merge request")
+    data = as_object(data, "merge request")
     draft = data.get("draft")
     title = field_str(data, "title")
     sha = data.get("sha")
@@ -175,13 +169,13 @@ def same_project(data: Any, project_id: int | None) -> bool:
 
 def approvals_of(data: Any) -> list[ForgeReview]:
     """Each approval of a merge request, as an approved review (GitLab's approvals entity)."""
-    data = _object(data, "approvals")
+    data = as_object(data, "approvals")
     items = data.get("approved_by") or []
     if not isinstance(items, list):
         raise Malformed("approved_by")
     found = []
     for item in items:
-        item = _object(item, "approved_by")
+        item = as_object(item, "approved_by")
         user = field_obj(item, "user")
         at = item.get("approved_at")
         found.append(
@@ -201,7 +195,7 @@ def approvals_of(data: Any) -> list[ForgeReview]:
 def label_change_of(data: Any) -> IssueChange | None:
     """A label given or taken, from a resource label event; None for a label since
     deleted (GitLab then writes ``label: null``)."""
-    data = _object(data, "label event")
+    data = as_object(data, "label event")
     label = data.get("label")
     if not isinstance(label, Mapping):
         return None
@@ -217,7 +211,7 @@ def label_change_of(data: Any) -> IssueChange | None:
 def assignee_changes_of(data: Any) -> list[IssueChange]:
     """The assignees given and taken that a system note records, by its author; none for
     any other note (and for GitLab's "removed assignee" forms, which name no one)."""
-    data = _object(data, "note")
+    data = as_object(data, "note")
     if data.get("system") is not True:
         return []
     body = field_str(data, "body", default="")

@@ -1,4 +1,4 @@
-"""The JSON over HTTP both forge clients speak: one call, its time limit, its size cap,
+"""The JSON over HTTP every forge client speaks: one call, its time limit, its size cap,
 and its failures turned into :class:`~fleet.forge.model.ForgeApiError`.
 
 A failure names the forge, the call (method and path) and what the forge said, cut to
@@ -11,6 +11,7 @@ blotted out of the forge's words too, should they echo it. A forge saying "not n
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -241,20 +242,40 @@ class ForgeHttp:
         max_pages: int = 10,
     ) -> list[Any]:
         """Every item of a listing, page after page (``page=1…``), at most ``max_pages``
-        pages: as far as an ``X-Total-Count`` header says (Gitea's, whose pages may be cut
-        shorter than asked), else to an empty or short page."""
+        pages, as far as the forge says there are more (:func:`next_page`)."""
         items: list[Any] = []
-        for page in range(1, max_pages + 1):
+        page: int | None = 1
+        for _ in range(max_pages):
+            if page is None:
+                break
             query = {**(params or {}), size_param: size, "page": page}
             answer = await self.call("GET", path, auth=auth, params=query)
             if not isinstance(answer.data, list):
                 raise ForgeApiError(f"{self.forge} answered GET {path} with no list", answer.status)
             items.extend(answer.data)
-            total = answer.headers.get("X-Total-Count", "").strip()
-            done = len(items) >= int(total) if total.isdigit() else len(answer.data) < size
-            if done or not answer.data:
-                break
+            page = next_page(page, len(answer.data), len(items), size, answer.headers)
         return items
+
+
+def next_page(page: int, got: int, total: int, size: int, headers: Mapping[str, str]) -> int | None:
+    """The page after ``page`` (which held ``got`` items, ``total`` so far, ``size``
+    asked), or None when it was the last: as GitLab's ``X-Next-Page`` says, else as far
+    as Gitea's ``X-Total-Count`` (its pages may be cut shorter than asked), else while a
+    ``Link`` (GitHub's, Gitea's) names a ``rel="next"``, else to an empty or short page."""
+    following = headers.get("X-Next-Page")
+    if following is not None:
+        wanted = following.strip()
+        return int(wanted) if wanted.isdigit() and int(wanted) > page else None
+    counted = headers.get("X-Total-Count", "").strip()
+    if counted.isdigit():
+        return page + 1 if got and total < int(counted) else None
+    link = headers.get("Link")
+    if link is not None:
+        return page + 1 if got and _NEXT.search(link) else None
+    return page + 1 if got >= size else None
+
+
+_NEXT: Final = re.compile(r'rel="?next"?')
 
 
 class _NotJson:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from fleet.errors import FleetwardenError
 from fleet.forge.facts import NoRunNews, PullNews, own_numbers
 from fleet.forge.launcher import ForgeLauncher
-from fleet.forge.model import ForgeApiError, ForgeIssue, ForgePull
+from fleet.forge.model import CheckRun, ForgeApiError, ForgeIssue, ForgePull
 from fleet.forge.posts.pull_words import done_body, pull_title
 from fleet.forge.posts.reviews import Reviews
 from fleet.forge.posts.signed import Posts
@@ -312,15 +312,14 @@ class Publisher:
         await self._forge.update_forge_run(record.id, state=ForgeRunState.WAITING)
         fresh = await self._forge.forge_run(record.id) or record
         try:
-            check = await api.check_run(
-                record.slug,
+            done = CheckRun(
                 head_sha=pull.head_sha,
                 title=f"{record.agent}: done",
                 summary=self.posts.fit(fresh, summary, 4000),
                 status="completed",
                 conclusion="success",
-                check_id=None,
             )
+            check = await api.check_run(record.slug, done)
             if check is not None:
                 await self._forge.update_forge_run(record.id, check_id=check)
         except ForgeApiError as exc:  # an App without checks: write, say

@@ -8,10 +8,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from fleet.forge.model import (
     ChangeKind,
+    CheckRun,
     ForgeApiError,
     ForgeComment,
     ForgeFile,
@@ -302,26 +303,16 @@ class FakeForgeApi:
         self._fail("issue_changes", str(repo), number)
         return list(self.changes.get((str(repo), number), []))
 
-    async def check_run(
-        self,
-        repo: Slug,
-        *,
-        head_sha: str,
-        title: str,
-        summary: str,
-        status: Literal["queued", "in_progress", "completed"],
-        conclusion: Literal["success", "failure", "neutral", "cancelled"] | None = None,
-        check_id: int | None = None,
-    ) -> int | None:
-        self._fail("check_run", str(repo), head_sha, status, conclusion, check_id)
+    async def check_run(self, repo: Slug, run: CheckRun, check_id: int | None = None) -> int | None:
+        self._fail("check_run", str(repo), run.head_sha, run.status, run.conclusion, check_id)
         key = check_id if check_id is not None else next(self._ids)
         self.check_runs[key] = {
             "repo": str(repo),
-            "head_sha": head_sha,
-            "title": title,
-            "summary": summary,
-            "status": status,
-            "conclusion": conclusion,
+            "head_sha": run.head_sha,
+            "title": run.title,
+            "summary": run.summary,
+            "status": run.status,
+            "conclusion": run.conclusion,
         }
         return key
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fleet.clock import ManualClock
 from fleet.forge.api.app_token import AppKey, app_jwt, load_key
 from fleet.forge.api.github import GitHubApi
-from fleet.forge.model import ForgeApiError
+from fleet.forge.model import CheckRun, ForgeApiError
 from fleet.ledger.records.forge import Slug
 from tests.fakes.github.api import FakeGitHub, make_app_key
 from tests.unit.chat_fakes import T0
@@ -174,23 +174,27 @@ async def test_check_runs_are_made_and_completed(
 ) -> None:
     """A check run is created on the head commit and completed with a conclusion."""
     made = await api.check_run(
-        SLUG, head_sha=HEAD, title="Fleetwarden", summary="working", status="in_progress"
+        SLUG, CheckRun(head_sha=HEAD, title="Fleetwarden", summary="working", status="in_progress")
     )
     assert made is not None
     again = await api.check_run(
         SLUG,
-        head_sha=HEAD,
-        title="Fleetwarden",
-        summary="done",
-        status="completed",
-        conclusion="success",
+        CheckRun(
+            head_sha=HEAD,
+            title="Fleetwarden",
+            summary="done",
+            status="completed",
+            conclusion="success",
+        ),
         check_id=made,
     )
     assert again == made
     (run,) = app_token_github.check_runs(REPO)
     assert (run.status, run.conclusion, run.summary) == ("completed", "success", "done")
     with pytest.raises(ForgeApiError) as caught:
-        await api.check_run(SLUG, head_sha="9" * 40, title="t", summary="s", status="queued")
+        await api.check_run(
+            SLUG, CheckRun(head_sha="9" * 40, title="t", summary="s", status="queued")
+        )
     assert caught.value.status == 422
 
 

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from fleet.forge.api.gitea import GiteaApi
 from fleet.forge.api.gitea_read import change_of, is_wip, pull_of, review_of
-from fleet.forge.model import ForgeApi, ForgeApiError
+from fleet.forge.model import CheckRun, ForgeApi, ForgeApiError
 from fleet.ledger.records.forge import Slug
 from tests.fakes.gitea.api import BOT_LOGIN, GITEA_TOKEN, FakeGitea
 from tests.fakes.loopback import LoopbackServer
@@ -347,7 +347,8 @@ async def test_delete_branch_closes_its_pull_and_tolerates_a_gone_one(
 async def test_check_runs_do_not_exist_on_gitea(gitea: FakeGitea, api: GiteaApi) -> None:
     """check_run returns None and calls nothing."""
     made = await api.check_run(
-        SLUG, head_sha="a" * 40, title="Fleetwarden", summary="working", status="in_progress"
+        SLUG,
+        CheckRun(head_sha="a" * 40, title="Fleetwarden", summary="working", status="in_progress"),
     )
     assert made is None and gitea.requests == []
 

@@ -13,7 +13,7 @@ import pytest
 from fleet.forge.api.app_token import AppKey
 from fleet.forge.api.github import GitHubApi
 from fleet.forge.api.rest import ForgeRateLimited
-from fleet.forge.model import ForgeApi, ForgeApiError
+from fleet.forge.model import CheckRun, ForgeApi, ForgeApiError
 from fleet.ledger.records.forge import Slug
 from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub, make_app_key
 
@@ -318,7 +318,7 @@ async def test_check_runs_need_an_app_a_pat_makes_none(
 ) -> None:
     """With a PAT there are no check runs (GitHub takes them from Apps only): no call."""
     made = await github_api_api.check_run(
-        SLUG, head_sha=FEATURE_SHA, title="Fleetwarden", summary="s", status="queued"
+        SLUG, CheckRun(head_sha=FEATURE_SHA, title="Fleetwarden", summary="s", status="queued")
     )
     assert made is None and github_api_github.requests == []
 

@@ -131,10 +131,14 @@ async def test_a_pull_request_is_made_a_draft_again_which_no_one_merges(
     await github_review_api.to_draft(SLUG, number)  # a draft already: only the pull is read
     assert [s.path for s in github_review_github.requests][-1] == f"/repos/{REPO}/pulls/{number}"
     with pytest.raises(ForgeApiError) as refused:
-        await github_review_api._call(SLUG, "PUT", f"/repos/{REPO}/pulls/{number}/merge", body={})
+        await github_review_api._rest.call(
+            "PUT", f"/repos/{REPO}/pulls/{number}/merge", scope=SLUG, body={}
+        )
     assert refused.value.status == 405 and "Pull Request is still a draft" in str(refused.value)
     await github_review_api.ready_for_review(SLUG, number)
-    await github_review_api._call(SLUG, "PUT", f"/repos/{REPO}/pulls/{number}/merge", body={})
+    await github_review_api._rest.call(
+        "PUT", f"/repos/{REPO}/pulls/{number}/merge", scope=SLUG, body={}
+    )
     assert github_review_github.issue_of(REPO, number).state == "closed"
 
 

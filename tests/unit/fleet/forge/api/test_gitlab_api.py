@@ -17,7 +17,7 @@ from fleet.forge.api.gitlab import GitLabApi
 from fleet.forge.api.gitlab_people import permission_of
 from fleet.forge.api.gitlab_read import assignee_changes_of, without_draft
 from fleet.forge.api.no_reply import gitlab_no_reply_address
-from fleet.forge.model import ForgeApi, ForgeApiError
+from fleet.forge.model import CheckRun, ForgeApi, ForgeApiError
 from fleet.ledger.records.forge import Slug
 from tests.fakes.gitlab.api import BOT_LOGIN, GITLAB_TOKEN, FakeGitLab
 from tests.fakes.loopback import LoopbackServer
@@ -241,12 +241,12 @@ async def test_a_check_run_is_a_commit_status(
     """Queued is pending, completed-success success: one status, moved on, its id kept."""
     sha = gitlab_api_gitlab.branches(REPO)["main"]
     made = await gitlab_api_api.check_run(
-        SLUG, head_sha=sha, title="Fleetwarden", summary="s", status="queued"
+        SLUG, CheckRun(head_sha=sha, title="Fleetwarden", summary="s", status="queued")
     )
-    again = await gitlab_api_api.check_run(
-        SLUG, head_sha=sha, title="Done", summary="s", status="completed",
-        conclusion="failure", check_id=made,
-    )  # fmt: skip
+    done = CheckRun(
+        head_sha=sha, title="Done", summary="s", status="completed", conclusion="failure"
+    )
+    again = await gitlab_api_api.check_run(SLUG, done, check_id=made)
     assert made == again
     assert [(s["name"], s["state"]) for s in gitlab_api_gitlab.statuses(REPO)] == [
         ("fleetwarden", "failed")

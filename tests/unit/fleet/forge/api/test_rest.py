@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from fleet.clock import ManualClock
-from fleet.forge.api.rest import ForgeHttp, ForgeRateLimited, one_line, retry_at
+from fleet.forge.api.rest import ForgeHttp, ForgeRateLimited, next_page, one_line, retry_at
 from fleet.forge.model import ForgeApiError
 from tests.fakes.loopback import LoopbackServer
 from tests.unit.chat_fakes import T0
@@ -179,6 +179,21 @@ async def test_a_listing_is_read_as_far_as_its_total_count_says(rest_http: Forge
     counted = await rest_http.pages("/listing", auth=None, params={"counted": "1"}, size=50)
     assert counted == [0, 1, 2, 3, 4]
     assert await rest_http.pages("/listing", auth=None, size=50) == [0, 1]
+
+
+def test_the_next_page_is_what_each_forge_says() -> None:
+    """GitLab's X-Next-Page leads (empty: the last page), then Gitea's X-Total-Count, then
+    a Link's rel="next" (GitHub's, Gitea's), then a full page."""
+    assert next_page(1, 100, 100, 100, {"X-Next-Page": "3"}) == 3
+    assert next_page(2, 100, 200, 100, {"X-Next-Page": ""}) is None
+    assert next_page(2, 100, 200, 100, {"X-Next-Page": "1"}) is None
+    assert next_page(1, 50, 50, 100, {"X-Total-Count": "60", "Link": ""}) == 2
+    assert next_page(2, 10, 60, 100, {"X-Total-Count": "60"}) is None
+    assert next_page(1, 30, 30, 30, {"Link": '<https://x/?page=2>; rel="next"'}) == 2
+    assert next_page(2, 30, 60, 30, {"Link": '<https://x/?page=1>; rel="prev"'}) is None
+    assert next_page(1, 100, 100, 100, {}) == 2
+    assert next_page(2, 99, 199, 100, {}) is None
+    assert next_page(1, 0, 0, 100, {"X-Total-Count": "5"}) is None
 
 
 def test_retry_at_reads_both_kinds_of_limit() -> None:

@@ -15,6 +15,7 @@ from fleet.clock import ManualClock
 from fleet.forge.events.poller import Poller
 from fleet.forge.model import (
     ChangeKind,
+    CheckRun,
     EventKind,
     ForgeApi,
     ForgeApiError,
@@ -160,17 +161,7 @@ class FakeApi:
     async def delete_branch(self, repo: Slug, branch: str) -> None:
         raise AssertionError("the poller only reads")
 
-    async def check_run(
-        self,
-        repo: Slug,
-        *,
-        head_sha: str,
-        title: str,
-        summary: str,
-        status: Literal["queued", "in_progress", "completed"],
-        conclusion: Literal["success", "failure", "neutral", "cancelled"] | None = None,
-        check_id: int | None = None,
-    ) -> int | None:
+    async def check_run(self, repo: Slug, run: CheckRun, check_id: int | None = None) -> int | None:
         raise AssertionError("the poller only reads")
 
     async def whoami(self) -> str:
