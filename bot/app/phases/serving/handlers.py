@@ -25,6 +25,7 @@ from bot.commands.handlers.agents.messages import MessageCommands
 from bot.commands.handlers.agents.restart_all import RestartAll
 from bot.commands.handlers.agents.resume import LimitCommands
 from bot.commands.handlers.agents.runs import RunCommands
+from bot.commands.handlers.agents.spawn.request import Launching, SpawnRepos
 from bot.commands.handlers.agents.spawn.spend import SpawnSpend
 from bot.commands.handlers.agents.watch_follow import ScreenFollower
 from bot.commands.handlers.approvals.answers import ApprovalDesk
@@ -217,11 +218,12 @@ def agent_handlers(parts: FamilyParts, follower: ScreenFollower) -> Handlers:
         fleet=fleet,
         clock=at.clock,
         follow_screen=follower.follow,
-        admission=fleeted.queue.admission,
-        gate=fleeted.queue,
-        spend=spawn_spend(cfg, ledger, fleet, parts.spend.budgets),
-        repos=parts.repos,
-        co_authors=parts.co_authors,
+        launching=Launching(
+            fleeted.queue.admission,
+            gate=fleeted.queue,
+            spend=spawn_spend(cfg, ledger, fleet, parts.spend.budgets),
+        ),
+        repos=None if parts.repos is None else SpawnRepos(parts.repos, parts.co_authors),
         forge_runs=parts.forge_runs,
         register=fleeted.register,
     )

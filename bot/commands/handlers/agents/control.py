@@ -2,7 +2,8 @@
 ``stop NAME`` and ``restart NAME``, which :class:`~bot.commands.handlers.agents.levers.Levers`
 hands here).
 
-Handlers validate what the grammar cannot (paths, names) and call the fleet; the
+Handlers validate what the grammar cannot (names; a spawn's flags are read by
+:mod:`bot.commands.handlers.agents.spawn.request`) and call the fleet; the
 renderers in :mod:`bot.render.fleet` shape the answer. Errors are raised, not rendered:
 the router turns them into one-line replies and audit outcomes.
 """
@@ -11,18 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.handlers.agents.owners import goes_on, taken_words
-from bot.commands.handlers.agents.spawn.repository import RepoChoice, repo_choice
-from bot.commands.handlers.agents.spawn.spend import SpawnSpend, quote_under
+from bot.commands.handlers.agents.spawn.request import Launching, LaunchReader, SpawnRepos
 from bot.commands.handlers.agents.watch_follow import agent_view
-from bot.commands.handlers.places.hosts import host_flag as _host
-from bot.commands.handlers.places.repos import CoAuthors
 from bot.commands.parsing.grammar import FlagValue
-from bot.commands.routing.request import Follower, Reply, Request, SpawnGate
+from bot.commands.routing.request import Follower, Reply, Request
 from bot.commands.routing.sources import SHELL
 from bot.commands.specs import SEND, SPAWN, WATCH
 from bot.render import fleet as render
@@ -34,14 +31,9 @@ from bot.text.agent_text import said
 from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.forge.facts import ForgeRuns
-from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger.records.lines import LineRecord
 from fleet.ledger.records.tasks import TaskRecord
-from fleet.model import PermissionMode
-from fleet.repos.desk import RepoDesk
-from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import ref_problem
-from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.owners import on_an_issue
 from fleet.supervisor.admission.queue import Launch
 from fleet.supervisor.admission.request import (
@@ -65,31 +57,25 @@ class Handlers(Family):
         *,
         fleet: AgentControl,
         clock: Clock,
-        admission: Admission,
+        launching: Launching,
         follow_screen: Follower | None = None,
-        gate: SpawnGate | None = None,
-        spend: SpawnSpend | None = None,
-        repos: RepoDesk | None = None,
-        co_authors: CoAuthors | None = None,
+        repos: SpawnRepos | None = None,
         forge_runs: ForgeRuns | None = None,
         register: Register | None = None,
     ) -> None:
-        """``admission``: what every ``spawn`` passes — budgets, fallback, deferral, the
-        concurrency caps; nothing starts an agent around it. ``gate``: the
-        spawn queue a launch waits in, and the caps a ``restart`` must fit. ``spend``: a
-        spawn's cap on its run, and what a run usually costs. ``repos``: the repositories
-        ``spawn --repo`` works on (``None``: none configured); ``co_authors``: who an
-        operator is in git, for the commits on the branches they ask for. ``forge_runs``:
-        the live forge runs (of an agent), which a chat run of the agent would take over.
-        ``register``: the tasks; a ``spawn`` with a prompt is one (``None``: no register)."""
+        """``launching``: the path a spawn's launch takes (the admission, the queue, the
+        spend). ``repos``: the repositories ``spawn --repo`` works on and who asks in git
+        (``None``: none configured). ``forge_runs``: the live forge runs (of an agent), which
+        a chat run of the agent would take over. ``register``: the tasks; a ``spawn`` with
+        a prompt is one (``None``: no register)."""
         self._fleet = fleet
         self._forge_runs = forge_runs
-        self._repos = repos
-        self._co_authors: CoAuthors = co_authors or (lambda _connector, _sender: None)
+        self._repos = repos.desk if repos is not None else None
+        self._reader = LaunchReader(fleet, repos, launching.spend)
         self._stories = fleet.outputs.stories
-        self._admission = admission
-        self._gate = gate
-        self._spend = spend
+        self._admission = launching.admission
+        self._gate = launching.gate
+        self._spend = launching.spend
         self._clock = clock
         self._follow_screen = follow_screen
         self._register = register
@@ -211,42 +197,8 @@ class Handlers(Family):
         self, req: Request, name: str, flags: Mapping[str, FlagValue]
     ) -> tuple[LaunchRequest, LineRecord | None]:
         """The launch of agent ``name`` that ``req`` asks for with ``flags`` (``spawn``'s,
-        as typed, or those a ``task start`` gives: the task's prompt and repository), and
-        the earlier live line a ``--fresh`` leaves. Whether the agent is free for it (a
-        forge issue's, or running under a ``--fresh``) is the admission's to say."""
-        host = _host(flags.get("host"))
-        workdir = _workdir(flags.get("workdir"), here=host in (None, LOCAL_HOST))
-        own = await self._own_repo(name, flags, host)
-        choice = repo_choice(self._repos, flags, workdir=workdir, own=own)
-        runtime, model = _opt_str(flags.get("runtime")), _opt_str(flags.get("model"))
-        account = _opt_str(flags.get("account"))
-        spend = self._spend
-        cap = await spend.cap(name, flags, runtime, model) if spend is not None else None
-        limit = quote_under(flags)
-        chosen = own if workdir is None else None
-        earlier, asked = await self._ready_repo(req, name, choice, chosen)
-        scheduled = req.source.startswith("schedule:")
-        request = LaunchRequest(
-            name,
-            origin="schedule" if scheduled else "chat",
-            by=req.who,
-            runtime=runtime,
-            model=model,
-            account=account,
-            prompt=_opt_str(flags.get("prompt")),
-            workdir=workdir,
-            permissions=_mode(flags.get("permissions")),
-            run_budget=cap,
-            host=host,
-            repo=choice.repo,
-            repo_base=choice.base,
-            fresh=asked is not None and asked.fresh,
-            co_author=asked.co_author if asked is not None else None,
-            urgent=bool(flags.get("urgent")),
-            quote_under=limit,
-            new=bool(flags.get("new")),
-        )
-        return request, earlier
+        or a ``task start``'s), and the earlier live line a ``--fresh`` leaves."""
+        return await self._reader.read(req, name, flags)
 
     async def answer(self, name: str, admitted: Admitted, earlier: LineRecord | None) -> Reply:
         """What ``spawn`` (and ``task start``) says of ``name``'s launch as the admission
@@ -293,31 +245,6 @@ class Handlers(Family):
             return (await self._fleet.status(name)).state.is_live
         except FleetError:
             return False
-
-    async def _own_repo(
-        self, name: str, flags: Mapping[str, FlagValue], host: str | None
-    ) -> str | None:
-        """The repository ``name``'s own settings name, where ``spawn`` needs it."""
-        if flags.get("repo") is not None or (self._repos is None and host in (None, LOCAL_HOST)):
-            return None
-        try:
-            return (await self._fleet.spec(name)).repo
-        except FleetError:  # not known yet, or no agent name: spawn says so
-            return None
-
-    async def _ready_repo(
-        self, req: Request, name: str, choice: RepoChoice, own: str | None
-    ) -> tuple[LineRecord | None, Asked | None]:
-        """Before a launch on a repository: what it asks of its line — a new branch
-        (``--fresh``) naming who asked for it (``Co-authored-by:``) — and the earlier live
-        line a ``--fresh`` leaves as it was, if any; a running agent's is refused (its run
-        still writes it, and a spawn would not start a second run)."""
-        repos = self._repos
-        if repos is None or (choice.repo or own) is None:
-            return None, None
-        earlier = await repos.line_of(name) if choice.fresh else None
-        who = self._co_authors(req.message.connector, req.message.sender)
-        return earlier, Asked(co_author=who, fresh=choice.fresh)
 
     async def stop(self, req: Request) -> Reply:
         """The ordinary ``stop NAME``: ``stop`` is bound in
@@ -414,25 +341,3 @@ def _left_live(branch: str) -> str:
         f"Its earlier branch {said(branch, 80)} stays as it was: name it by its branch — "
         f"`diff {branch}`, `push {branch}`, `merge {branch}` or `discard {branch}`."
     )
-
-
-def _opt_str(value: str | int | bool | None) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _mode(value: str | int | bool | None) -> PermissionMode | None:
-    """``--permissions``: the grammar has checked it is one of the modes."""
-    return PermissionMode(value) if isinstance(value, str) else None
-
-
-def _workdir(value: str | int | bool | None, *, here: bool = True) -> Path | None:
-    """``--workdir``: absolute; on this machine (``here``), an existing directory (another
-    host's is made there at launch)."""
-    if not isinstance(value, str):
-        return None
-    path = Path(value).expanduser() if here else Path(value)
-    if not path.is_absolute():
-        raise CommandError(f"--workdir must be an absolute path, got {value!r}")
-    if here and not path.is_dir():
-        raise CommandError(f"--workdir {value!r} is not an existing directory — create it first")
-    return path

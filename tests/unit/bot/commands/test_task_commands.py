@@ -15,6 +15,7 @@ import pytest
 
 from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.agents.spawn.request import Launching
 from bot.commands.handlers.work.board import TaskBoard
 from bot.commands.handlers.work.missions import MissionCommands
 from bot.commands.handlers.work.specs import MISSION, MISSIONS, TASK, TASKS
@@ -76,7 +77,9 @@ class Rig:
             admission=admission,
             stop=self,
         )
-        spawn = Handlers(fleet=fleet, clock=clock, admission=admission, register=self.register)
+        spawn = Handlers(
+            fleet=fleet, clock=clock, launching=Launching(admission), register=self.register
+        )
         families = (
             spawn,
             TaskCommands(register=self.register, launches=spawn, fleet=fleet),
