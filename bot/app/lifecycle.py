@@ -87,7 +87,7 @@ from bot.chat.notifier import Notifier
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.handlers.overview import RosterFile
-from bot.config import Config
+from bot.config import Config, Offered
 from connectors.base import Connector
 from connectors.receiving import ReceiveFailures
 from fleet.approvals.service import Approvals
@@ -353,17 +353,19 @@ class App:
         assert self._running is not None
         redact_register_with(self._running.ledgered.ledger, self._redactor, fresh, self._environ)
 
+    def _offered(self) -> Offered:
+        """The runtimes and backends this app runs agents on, as a reloaded config may name."""
+        return Offered(self._runtimes.names(), tuple(self._backends))
+
     def _roster_file(self, fleet: Fleet, repos: Repos | None) -> RosterFile | None:
         """What ``roster reload`` and ``roster add|set|remove`` run (``None`` without a
         config file)."""
         if self.config.source is None:
             return None
-        runtimes, backends = self._runtimes.names(), tuple(self._backends)
         self._keeper = RosterKeeper(
             self.config,
             self._environ,
-            runtimes,
-            backends,
+            self._offered(),
             fleet,
             self.reload_config,
             repos,
@@ -389,8 +391,7 @@ class App:
         diff = await reload_config(
             self.config,
             self._environ,
-            self._runtimes.names(),
-            tuple(self._backends),
+            self._offered(),
             self._running.fleeted.fleet,
             commands.acl,
             self._running.repos,
