@@ -17,7 +17,7 @@ from typing import Any
 from bench.matrix_watch import Arrivals, Watcher
 from bench.processes import BenchError
 from bot.app.lifecycle import App
-from bot.config.reading.load import load_config
+from bot.config.reading.load import Offered, load_config
 from fleet.clock import SystemClock
 from fleet.ledger.records.approvals import ApprovalRequest, Ask
 from fleet.runtimes import default_registry
@@ -110,8 +110,7 @@ async def party(
     config = load_config(
         config_path,
         environ,
-        runtimes=default_registry().names(),
-        backends=("subprocess",),
+        offered=Offered(default_registry().names(), ("subprocess",)),
         cwd=workdir,
     )
     app = App(config, clock=SystemClock(), environ=environ)

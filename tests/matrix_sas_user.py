@@ -15,7 +15,8 @@ import aiohttp
 from nio import ToDeviceEvent, ToDeviceMessage
 
 from connectors.matrix.encryption.signing import CrossSigningKeys, identities, key_id
-from connectors.matrix.verification.sas import PREFIX, Outgoing, Party, SasVerification
+from connectors.matrix.verification.sas import SasVerification
+from connectors.matrix.verification.wire import PREFIX, Outgoing, Party
 from tests.matrix_e2ee_user import EncryptedUser
 
 

@@ -74,10 +74,9 @@ from bot.app.phases.fleet.peers import Peered, start_peers
 from bot.app.phases.forges.clients import open_forges
 from bot.app.phases.forges.review import start_review
 from bot.app.phases.forges.work import start_forges
-from bot.app.phases.serving.commands import Commanded, make_commands
+from bot.app.phases.serving.commands import Commanded, Commands, make_commands
 from bot.app.phases.serving.connectors import start_connectors
 from bot.app.phases.serving.dashboard import dashboard_metrics, serve_pages
-from bot.app.phases.serving.handlers import Commands
 from bot.app.phases.serving.jobs import start_jobs
 from bot.app.reload import NOT_RELOADED, reload_config
 from bot.app.roster_edits import RosterKeeper, digests
@@ -87,9 +86,8 @@ from bot.app.stops import Stop, Stops
 from bot.chat.notifier import Notifier
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
-from bot.commands.handlers.overview import RosterEditor
-from bot.commands.routing.request import RosterReloader
-from bot.config import Config
+from bot.commands.handlers.overview import RosterFile
+from bot.config import Config, Offered
 from connectors.base import Connector
 from connectors.receiving import ReceiveFailures
 from fleet.approvals.service import Approvals
@@ -280,8 +278,8 @@ class App:
         await enforce_cutoffs(ledgered, spend, fleeted)
         forged = await start_forges(at, clients, ledgered, fleeted, spend, repos, verbs, desks)
         self.review_stage = await start_review(at, ledgered, fleeted, peered, repos, forged, desks)
-        reload, edit = self._roster_levers(fleeted.fleet, repos)
-        commanded = make_commands(at, ledgered, spend, fleeted, reload, verbs, forged.parts, edit)
+        roster = self._roster_file(fleeted.fleet, repos)
+        commanded = make_commands(at, ledgered, spend, fleeted, roster, verbs, forged.parts)
         self._running = Running(ledgered, fleeted, peered, commanded, repos)
         parts = (ledgered, spend, fleeted, peered, commanded.commands.signins, verbs, forged.routes)
         dashboard = await serve_pages(at, self._metrics, *parts)
@@ -355,26 +353,26 @@ class App:
         assert self._running is not None
         redact_register_with(self._running.ledgered.ledger, self._redactor, fresh, self._environ)
 
-    def _roster_levers(
-        self, fleet: Fleet, repos: Repos | None
-    ) -> tuple[RosterReloader | None, RosterEditor | None]:
+    def _offered(self) -> Offered:
+        """The runtimes and backends this app runs agents on, as a reloaded config may name."""
+        return Offered(self._runtimes.names(), tuple(self._backends))
+
+    def _roster_file(self, fleet: Fleet, repos: Repos | None) -> RosterFile | None:
         """What ``roster reload`` and ``roster add|set|remove`` run (``None`` without a
         config file)."""
         if self.config.source is None:
-            return None, None
-        runtimes, backends = self._runtimes.names(), tuple(self._backends)
+            return None
         self._keeper = RosterKeeper(
             self.config,
             self._environ,
-            runtimes,
-            backends,
+            self._offered(),
             fleet,
             self.reload_config,
             repos,
             self._roster_read,
             self._redactor.redact,
         )
-        return self.reload_config, self._keeper.edit
+        return RosterFile(self.reload_config, self._keeper.edit)
 
     async def reload_config(self) -> RosterDiff:
         """Read the config file again; apply its roster, operators and new repositories, or
@@ -393,8 +391,7 @@ class App:
         diff = await reload_config(
             self.config,
             self._environ,
-            self._runtimes.names(),
-            tuple(self._backends),
+            self._offered(),
             self._running.fleeted.fleet,
             commands.acl,
             self._running.repos,

@@ -34,7 +34,7 @@ from bot.acl import Acl
 from bot.app.assembly import grants_of, mcp_rules, roster_of
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import caps_of
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, Offered, load_config
 from bot.config.checks.enforce import changed_refusal
 from bot.config.checks.problems import ConfigProblem, Locator, compose
 from bot.config.checks.repos import path_problems
@@ -189,8 +189,7 @@ def refusal(at_start: Collection[str]) -> str:
 async def reload_config(
     config: Config,
     environ: Mapping[str, str],
-    runtimes: tuple[str, ...],
-    backends: tuple[str, ...],
+    offered: Offered,
     fleet: Fleet,
     acl: Acl | None = None,
     repos: Repos | None = None,
@@ -200,7 +199,7 @@ async def reload_config(
     say why. ``config``: the one Fleetwarden started with; ``repos``: the repositories it
     works on (``None``: it started without ``repos:``); ``read``: told the new config
     before its roster applies (the redactor learns the secrets it names)."""
-    fresh, chosen = await checked(config, environ, runtimes, backends, repos)
+    fresh, chosen = await checked(config, environ, offered, repos)
     if chosen.repos_added:
         assert repos is not None  # plan adds none to a Fleetwarden without repositories
         try:
@@ -221,8 +220,7 @@ async def reload_config(
 async def checked(
     config: Config,
     environ: Mapping[str, str],
-    runtimes: tuple[str, ...],
-    backends: tuple[str, ...],
+    offered: Offered,
     repos: Repos | None = None,
     texts: Mapping[Path, str] | None = None,
     said: Callable[[ConfigProblem], ConfigProblem] | None = None,
@@ -235,7 +233,7 @@ async def checked(
     source = config.source
     if source is None:
         raise CommandError("there is no config file to reload")
-    fresh = await _read(source, environ, runtimes, backends, texts, said)
+    fresh = await _read(source, environ, offered, texts, said)
     if why := changed_refusal(config.document.enforce, fresh.document.enforce):
         raise CommandError(f"{NOT_RELOADED}: {why}")
     running = None if repos is None else {name: repos.entry(name) for name in repos.names()}
@@ -264,17 +262,14 @@ def _located(source: Path, found: list[tuple[Loc, str]]) -> list[str]:
 async def _read(
     source: Path,
     environ: Mapping[str, str],
-    runtimes: tuple[str, ...],
-    backends: tuple[str, ...],
+    offered: Offered,
     texts: Mapping[Path, str] | None = None,
     said: Callable[[ConfigProblem], ConfigProblem] | None = None,
 ) -> Config:
     """The file read and checked whole; its problems as a :class:`CommandError`, with a
     word on the environment when only variables missing from it stand in the way."""
     try:
-        return await asyncio.to_thread(
-            load_config, source, environ, runtimes=runtimes, backends=backends, texts=texts
-        )
+        return await asyncio.to_thread(load_config, source, environ, offered=offered, texts=texts)
     except ConfigError as exc:
         error = exc
     unset = any(p.message.startswith("environment variable ") for p in error.problems)
@@ -284,8 +279,7 @@ async def _read(
                 load_config,
                 source,
                 environ,
-                runtimes=runtimes,
-                backends=backends,
+                offered=offered,
                 credentials=False,
                 texts=texts,
             )

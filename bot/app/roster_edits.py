@@ -37,7 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from bot.app.reload import NOT_RELOADED, checked
 from bot.commands.errors import CommandError
-from bot.config import Config
+from bot.config import Config, Offered
 from bot.config.roster.edit import (
     NOT_CHANGED,
     RemoveAgent,
@@ -69,8 +69,7 @@ class RosterKeeper:
         self,
         config: Config,
         environ: Mapping[str, str],
-        runtimes: tuple[str, ...],
-        backends: tuple[str, ...],
+        offered: Offered,
         fleet: AgentControl,
         reload: Callable[[], Awaitable[RosterDiff]],
         repos: Repos | None,
@@ -83,8 +82,7 @@ class RosterKeeper:
         which every refusal passes (default: the credential shapes alone)."""
         self._config = config
         self._environ = environ
-        self._runtimes = runtimes
-        self._backends = backends
+        self._offered = offered
         self._fleet = fleet
         self._reload = reload
         self._repos = repos
@@ -135,8 +133,7 @@ class RosterKeeper:
             await checked(
                 self._config,
                 self._environ,
-                self._runtimes,
-                self._backends,
+                self._offered,
                 self._repos,
                 texts={target: new},
                 said=lambda problem: relocated(problem, target, was, new, edit.words),

@@ -28,7 +28,7 @@ from bot.app.lock import AlreadyRunning
 from bot.app.logs import setup_logging
 from bot.cli.parsing import Parser, add_first_config, parse
 from bot.cli.summary import layout, oauth_servers, online, specs, summary
-from bot.config import CONFIG_ENV_VAR, Config, ConfigError, load_config
+from bot.config import CONFIG_ENV_VAR, Config, ConfigError, Offered, load_config
 from bot.config.checks.problems import in_line_order
 from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.matrix.cli import cross_sign as cross_sign_cli
@@ -158,8 +158,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         config = load_config(
             args.config,
             environ,
-            runtimes=default_registry().names(),
-            backends=("subprocess", "tmux"),
+            offered=Offered(default_registry().names(), ("subprocess", "tmux")),
             # `accounts login` makes what the check would miss; `accounts check` says more.
             # `status` only reads the running orchestrator's dashboard: no secret of its own;
             # `tasks` reads the ledger, whose password ledger_location asks for alone.

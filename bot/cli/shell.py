@@ -41,7 +41,7 @@ from bot.commands.errors import CommandError
 from bot.commands.help import help_text
 from bot.commands.parsing.grammar import Command, Grammar
 from bot.commands.specs import COMMANDS
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, Offered, load_config
 from bot.control.answers import NO_OPERATOR
 from bot.control.wire import (
     CONTROL_SOCKET_FILE,
@@ -130,8 +130,7 @@ def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
         config = load_config(
             config_path,
             environ,
-            runtimes=default_registry().names(),
-            backends=("subprocess", "tmux"),
+            offered=Offered(default_registry().names(), ("subprocess", "tmux")),
             credentials=False,
         )
     except ConfigError as exc:

@@ -36,7 +36,7 @@ from bot.config.checks.problems import compose as compose
 from bot.config.checks.problems import describe as describe
 from bot.config.checks.problems import translate as translate
 from bot.config.reading.defaults import Defaults
-from bot.config.reading.load import CONFIG_ENV_VAR, load_config, parse_config
+from bot.config.reading.load import CONFIG_ENV_VAR, Offered, load_config, parse_config
 from bot.config.reading.resolved import Config
 from bot.config.schema import ConfigFile, LogLevel
 from connectors.console.config import ConsoleConfig, Role
@@ -61,6 +61,7 @@ __all__ = [
     "ConsoleConfig",
     "Defaults",
     "LogLevel",
+    "Offered",
     "Operator",
     "Role",
     "load_config",

@@ -3,10 +3,11 @@ agent gets its own thread.
 
 discord.py owns the gateway (one connection per bot token: this process is its only
 user), heartbeats, reconnects and resumes, and the REST rate limits (:mod:`.gateway`
-configures it). This module owns the lifecycle and the inbound wiring: which messages,
-edits and reactions are ours (:meth:`DiscordConnector._on_message`, by :mod:`.translate`),
-the slash command (:mod:`.slash`), and reading back the gap after a new session
-(:mod:`.catch_up`), held in order with live messages. Posting: Discord markdown cut into
+configures it; :mod:`.joining` logs in and checks the server and channel). This module
+owns the lifecycle and the inbound wiring: which messages, edits and reactions are ours
+(:meth:`DiscordConnector._on_message`, by :mod:`.translate`), the slash command
+(:mod:`.slash`), and reading back the gap after a new session (:mod:`.catch_up`), held in
+order with live messages. Posting: Discord markdown cut into
 fence-balanced parts of at most 2000 characters, with mentions disabled and images as
 attachments, and edits of the bot's own messages (:mod:`.outbound`).
 """
@@ -35,8 +36,8 @@ from connectors.base import (
 from connectors.defaults import ConnectorDefaults
 from connectors.discord.catch_up import in_order, read_back
 from connectors.discord.config import DiscordConfig
-from connectors.discord.errors import invite_url
 from connectors.discord.gateway import Gateway, fatal, point_at
+from connectors.discord.joining import bot_token, check_channel, log_in, until_ready
 from connectors.discord.outbound import Outbound, ThreadBook, parts
 from connectors.discord.slash import SlashCommand
 from connectors.discord.translate import (
@@ -46,7 +47,7 @@ from connectors.discord.translate import (
     from_reaction,
     reacted,
 )
-from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorSetupError
+from connectors.errors import ConnectorError, ConnectorSetupError
 from connectors.health import LinkHealth
 from connectors.inbox import Inbox, cancel_and_wait
 from connectors.presence import TypingKeeper
@@ -59,8 +60,6 @@ with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprec
 
 log = logging.getLogger(__name__)
 
-READY_TIMEOUT_SECONDS = 60.0
-"""How long start() waits for the gateway's READY (and the server's data) after login."""
 TYPING_REFRESH_SECONDS = 8.0
 """How often the typing indicator is renewed while the bot works (Discord shows it ~10 s)."""
 
@@ -137,23 +136,20 @@ class DiscordConnector(ConnectorDefaults):
         if self._state is not _State.NEW:
             raise RuntimeError("the Discord connector starts once")
         self._state = _State.STARTING
-        token = self._environ.get(self._config.token_env, "").strip()
-        if not token:
+        try:
+            token = bot_token(self._config, self._environ)
+        except ConnectorSetupError:
             self._state = _State.STOPPED
-            raise ConnectorSetupError(
-                f"discord: the environment variable {self._config.token_env} "
-                "(connectors.discord.token_env) is not set: set it to the bot's token "
-                "(developer portal → your application → Bot → Reset Token)"
-            )
+            raise
         api_base, gateway = point_at(self._config, self._environ)
         client = Gateway(guild_ready_timeout=self._config.guild_ready_timeout_seconds)
         self._adopt(client)
         self._held = []
         try:
-            await self._log_in(client, token, api_base)
+            await log_in(client, token, self._config, api_base)
             self._task = asyncio.create_task(self._connect(client), name="discord-gateway")
-            await self._until_ready(client, gateway)
-            await self._check_channel(client)
+            await until_ready(client, self._task, gateway)
+            check_channel(client, self._config)
             await self._catch_up(client)
             await self._slash.register(client)
         except BaseException:
@@ -167,7 +163,7 @@ class DiscordConnector(ConnectorDefaults):
         if self._state is not _State.NEW:
             raise RuntimeError("the Discord connector starts once")
         self._adopt(client)
-        await self._check_channel(client)
+        check_channel(client, self._config)
         self._serving()
 
     def _adopt(self, client: Gateway) -> None:
@@ -201,17 +197,6 @@ class DiscordConnector(ConnectorDefaults):
             self._prefix,
         )
 
-    async def _log_in(self, client: Gateway, token: str, api_base: str) -> None:
-        try:
-            await client.login(token)
-        except discord.LoginFailure:
-            raise ConnectorAuthError(
-                f"discord: the bot token in {self._config.token_env} was rejected: copy a "
-                "fresh one (developer portal → your application → Bot → Reset Token)"
-            ) from None
-        except (aiohttp.ClientError, OSError, discord.HTTPException) as exc:
-            raise ConnectorError(f"discord: cannot reach {api_base}: {exc}") from None
-
     async def _connect(self, client: Gateway) -> None:
         """Run the gateway until the connector stops; a fatal close ends the inbound stream
         with the reason (the app then stops, exiting as the reason says)."""
@@ -226,42 +211,6 @@ class DiscordConnector(ConnectorDefaults):
             raise
         finally:
             self._inbox.close()
-
-    async def _until_ready(self, client: Gateway, gateway: str) -> None:
-        assert self._task is not None
-        ready = asyncio.create_task(client.ready.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {self._task, ready},
-                timeout=READY_TIMEOUT_SECONDS,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            ready.cancel()
-        if self._task in done:
-            raise fatal(self._task.exception(), client.application_id)
-        if not done:
-            raise ConnectorError(
-                f"discord: no READY from the gateway at {gateway} within "
-                f"{READY_TIMEOUT_SECONDS:.0f} s"
-            )
-
-    async def _check_channel(self, client: Gateway) -> None:
-        guild = client.get_guild(self._config.guild_id)
-        invite = invite_url(client.application_id, self._config.guild_id)
-        if guild is None:
-            raise ConnectorSetupError(
-                f"discord: the bot is not a member of server {self._config.guild_id} "
-                f"(connectors.discord.guild_id): invite it with {invite}"
-            )
-        channel = guild.get_channel(self._config.channel_id)
-        if not isinstance(channel, discord.TextChannel):
-            what = "no channel" if channel is None else f"a {channel.type} channel"
-            raise ConnectorSetupError(
-                f"discord: server {guild.name!r} has {what} with id {self._config.channel_id} "
-                "visible to the bot (connectors.discord.channel_id must be a text channel "
-                f"the bot can see; give its role View Channel there, or re-invite: {invite})"
-            )
 
     async def stop(self) -> None:
         """Close the gateway and the HTTP session. Safe to repeat."""
@@ -280,7 +229,7 @@ class DiscordConnector(ConnectorDefaults):
         await self._typing.stop()
         await client.close()
         task, self._task = self._task, None
-        await cancel_and_wait(task)  # its failure was explained by _until_ready or _connect
+        await cancel_and_wait(task)  # its failure was explained by until_ready or _connect
 
     # --- inbound ---------------------------------------------------------------------
 

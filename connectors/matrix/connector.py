@@ -39,7 +39,7 @@ from connectors.matrix.encryption import crypto
 from connectors.matrix.encryption.cross_signing import BotIdentity
 from connectors.matrix.encryption.device import BotDevice
 from connectors.matrix.inbound.rooms import ConnectorState, RoleOf, ServedRooms
-from connectors.matrix.inbound.sync import SyncLoop
+from connectors.matrix.inbound.sync import Secured, SyncLoop
 from connectors.matrix.inbound.translate import CONNECTOR, Identity
 from connectors.matrix.messages.direct import DirectRooms
 from connectors.matrix.messages.outbound import TYPING_REFRESH_SECONDS, Outbound
@@ -171,8 +171,7 @@ class MatrixConnector(ConnectorDefaults):
                 identity=Identity.of(self._config.user_id, await self._display_name()),
                 emit=self._inbox.put,
                 timeout_seconds=self._config.sync_timeout_seconds,
-                encryption=self._device.encryption,
-                verifications=self._device.verifications,
+                secured=Secured(self._device.encryption, self._device.verifications),
                 failures=self._failures,
             )
             sync.link = self._link

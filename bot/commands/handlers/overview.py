@@ -51,6 +51,15 @@ RosterEditor = Callable[[RosterEdit], Awaitable[RosterDiff]]
 
 
 @dataclass(frozen=True, slots=True)
+class RosterFile:
+    """The roster's file, as ``roster reload`` and ``roster add|set|remove`` change it:
+    ``reload`` reads it again, ``edit`` writes an edit into it (both then applied)."""
+
+    reload: RosterReloader
+    edit: RosterEditor
+
+
+@dataclass(frozen=True, slots=True)
 class Standing:
     """What ``ps`` says of the app beyond its agents: what is wrong beyond them (a chat
     receive path that keeps failing); the build it runs (``None``: ``ps`` says no build,
@@ -84,30 +93,27 @@ class OverviewCommands(Family):
         specs: Sequence[CommandSpec],
         clock: Clock,
         prefix: str,
-        reload_roster: RosterReloader | None = None,
+        roster: RosterFile | None = None,
         budgets: BudgetBook | None = None,
         gate: SpawnGate | None = None,
         forge_runs: ForgeRuns | None = None,
-        edit_roster: RosterEditor | None = None,
         standing: Standing | None = None,
     ) -> None:
         """``specs`` and ``prefix``: the command table and the prefix ``help`` shows.
-        ``budgets``: when an agent held by a queued budget may run again, shown by ``ps``
-        (``None``: none are configured). ``gate``: the spawn queue, whose length ``ps``
-        says. ``forge_runs``: the live forge
-        runs, whose links ``ps`` shows. ``edit_roster``: makes ``roster add|set|remove``
-        in the roster's file (``None``: Fleetwarden runs without a config file).
-        ``standing``: what is wrong beyond the agents, the build, ``enforce`` and the
-        connectors ``ps`` says."""
+        ``roster``: what ``roster reload`` and ``roster add|set|remove`` change (``None``:
+        Fleetwarden runs without a config file). ``budgets``: when an agent held by a
+        queued budget may run again, shown by ``ps`` (``None``: none are configured).
+        ``gate``: the spawn queue, whose length ``ps`` says. ``forge_runs``: the live forge
+        runs, whose links ``ps`` shows. ``standing``: what is wrong beyond the agents, the
+        build, ``enforce`` and the connectors ``ps`` says."""
         self._fleet = fleet
         self._specs = specs
         self._clock = clock
         self._prefix = prefix
-        self._reload_roster = reload_roster
+        self._roster = roster
         self._budgets = budgets
         self._gate = gate
         self._forge_runs = forge_runs
-        self._edit_roster = edit_roster
         self._standing = standing or Standing()
         self._redacted = Redacted(self._standing.redact)
 
@@ -155,11 +161,11 @@ class OverviewCommands(Family):
 
     @command(ROSTER_RELOAD, under=ROSTER)
     async def roster_reload(self, req: Request) -> str:
-        if self._reload_roster is None:
+        if self._roster is None:
             raise CommandError(
                 "there is no config file to reload: Fleetwarden runs on its defaults"
             )
-        return render.roster_diff(await self._reload_roster())
+        return render.roster_diff(await self._roster.reload())
 
     @command(ROSTER_ADD, under=ROSTER)
     async def roster_add(self, req: Request) -> str:
@@ -192,12 +198,12 @@ class OverviewCommands(Family):
         return await self._edited(RemoveAgent(req.command.args["NAME"]))
 
     async def _edited(self, edit: RosterEdit) -> str:
-        if self._edit_roster is None:
+        if self._roster is None:
             raise CommandError(
                 "there is no roster file to write: Fleetwarden runs on its defaults; start it "
                 "with `--config FILE`"
             )
-        return "Roster file updated. " + render.roster_diff(await self._edit_roster(edit))
+        return "Roster file updated. " + render.roster_diff(await self._roster.edit(edit))
 
     @command(WHOAMI)
     async def whoami(self, req: Request) -> str:

@@ -17,8 +17,10 @@ against that file's own lines, and relative paths inside it resolve against its 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
 from pydantic import ValidationError
 
@@ -48,6 +50,19 @@ from fleet.schema import SchemaContext
 CONFIG_ENV_VAR = "FLEETWARDEN_CONFIG"
 """The environment variable naming the config file when ``--config`` is not given."""
 
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """The runtimes and backends this Fleetwarden offers: the names an agent's ``runtime``
+    and ``backend`` may take."""
+
+    runtimes: Collection[str] = ("stub",)
+    backends: Collection[str] = ("subprocess",)
+
+
+STUB_ONLY: Final = Offered()
+"""The stub runtime on the subprocess backend: what a config is checked against unless told."""
+
 # --- Loading ----------------------------------------------------------------------------
 
 
@@ -55,15 +70,14 @@ def load_config(
     path: Path | None,
     environ: Mapping[str, str],
     *,
-    runtimes: Collection[str] = ("stub",),
-    backends: Collection[str] = ("subprocess",),
+    offered: Offered = STUB_ONLY,
     cwd: Path | None = None,
     now: datetime | None = None,
     credentials: bool = True,
     texts: Mapping[Path, str] | None = None,
 ) -> Config:
     """Read and validate the config file: ``path``, else ``$FLEETWARDEN_CONFIG``, else the
-    embedded defaults. ``runtimes`` and ``backends`` are the names agents may use; ``cwd``
+    embedded defaults. ``offered``: the runtimes and backends agents may name; ``cwd``
     (default: the process's) anchors a relative ``path``; ``now`` (default: the system
     clock) is the load time budgets' ``reset_at`` must be ahead of; ``credentials``: check
     that every account's credential is there (its variable set, its login in the state
@@ -97,8 +111,7 @@ def load_config(
         shown,
         base_dir=absolute.parent,
         source=absolute,
-        runtimes=runtimes,
-        backends=backends,
+        offered=offered,
         home=environ.get("HOME"),
         now=now,
         environ=environ if credentials else None,
@@ -112,15 +125,15 @@ def parse_config(
     *,
     base_dir: Path,
     source: Path | None = None,
-    runtimes: Collection[str] = ("stub",),
-    backends: Collection[str] = ("subprocess",),
+    offered: Offered = STUB_ONLY,
     home: str | None = None,
     now: datetime | None = None,
     environ: Mapping[str, str] | None = None,
     texts: Mapping[Path, str] | None = None,
 ) -> Config:
     """Validate config ``text``; ``file_name`` is how problems name the file. Relative paths
-    resolve against ``base_dir`` (absolute); ``home`` expands ``~``; ``now`` (default: the
+    resolve against ``base_dir`` (absolute); ``offered``: the runtimes and backends agents
+    may name; ``home`` expands ``~``; ``now`` (default: the
     system clock) is the load time budgets' ``reset_at`` must be ahead of; ``environ``, when
     given, is where the accounts', the repositories' and the MCP servers' credentials must
     be. Reads nothing, except the roster file ``agents:`` may name, checking that agents'
@@ -141,8 +154,8 @@ def parse_config(
     context = SchemaContext(
         base_dir=base_dir,
         home=home,
-        runtimes=frozenset(runtimes),
-        backends=frozenset(backends),
+        runtimes=frozenset(offered.runtimes),
+        backends=frozenset(offered.backends),
     )
     roster = RosterSource(data.get("agents"), file_name, locate)
     part = SoundPart(data)

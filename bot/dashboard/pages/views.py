@@ -2,7 +2,8 @@
 as is, and the HTML pages are rendered from it (:mod:`bot.dashboard.pages.pages`).
 
 :class:`Views` reads the running app's parts (the ledger, the fleet, budgets, accounts,
-hosts, the repositories) and never changes anything. The field names are the API's schema
+hosts, the repositories) and never changes anything; the Accounts and Hosts pages are
+:mod:`bot.dashboard.pages.places`. The field names are the API's schema
 (``docs/dashboard-api.md``): add fields, never rename one. Times are ISO 8601 in UTC,
 durations in seconds, money in US dollars, tokens as counts.
 """
@@ -15,10 +16,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.dashboard.pages.asked import LINE_CHARS, AskedViews
+from bot.dashboard.pages.asked import AskedViews
 from bot.dashboard.pages.change import ChangeDesk, ChangeView
 from bot.dashboard.pages.change_costs import ChangeCosts
 from bot.dashboard.pages.messages import MessageViews
+from bot.dashboard.pages.places import Places, PlaceViews
 from bot.dashboard.pages.shapes import (
     Json,
     Redacted,
@@ -35,15 +37,10 @@ from bot.render.agents import runs as render_runs
 from bot.render.agents.transcript import transcript as transcript_markdown
 from connectors.base import Connector
 from connectors.health import HealthReport
-from fleet.accounts.book import AccountBook
-from fleet.accounts.routing import current, even_line
 from fleet.budgets.changes.report import OutcomeSum
-from fleet.budgets.resets import window_confidence
 from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.errors import FleetError
-from fleet.hosts.link.connection import LinkState
-from fleet.hosts.service import Hosts
 from fleet.ledger.stores.operators.dashboard import UsageSum
 from fleet.supervisor.interfaces import FleetView
 
@@ -83,6 +80,12 @@ class PageSettings:
     enforce: str = "warn"
     """The config's ``enforce`` (``strict`` or ``warn``): the fleet page says which."""
     build: Json = field(default_factory=dict)  # the version and commit the app runs
+    problems: Callable[[], list[str]] = list
+    """What is wrong beyond the agents (a chat receive path that keeps failing), on the
+    fleet page."""
+    forges: bool = False
+    """Whether the config has forges, whose runs the fleet page lists (none: the ledger is
+    not asked)."""
 
 
 MCP_CALLS = 20
@@ -98,33 +101,27 @@ class Views:
         stores: PageStores,
         fleet: FleetView,
         budgets: BudgetService | None,
-        accounts: AccountBook | None,
-        hosts: Hosts,
+        places: Places,
         clock: Clock,
         pages: PageSettings,
-        problems: Callable[[], list[str]] = list,
         repos: ChangeDesk | None = None,
-        forges: bool = False,
     ) -> None:
-        """``problems``: what is wrong beyond the agents (a chat receive path that keeps
-        failing), on the fleet page; ``repos``: the repositories' desk, for the change on
-        an agent's page (none: no repositories, no change shown); ``forges``: whether the
-        config has forges, whose runs the fleet page lists (none: the ledger is not asked)."""
+        """``places``: the accounts and hosts the agents run on; ``repos``: the
+        repositories' desk, for the change on an agent's page (none: no repositories, no
+        change shown)."""
         self._stores = stores
         self._fleet = fleet
         self._budgets = budgets
-        self._accounts = accounts
-        self._hosts = hosts
         self._clock = clock
         self._tz = pages.timezone
         self._orchestrator = pages.orchestrator
         self._links = pages.links
-        self._forges = forges
+        self._forges = pages.forges
         self._enforce = pages.enforce
         self._build = dict(pages.build)
         self._slow: _Slow | None = None
         self._redacted = Redacted(pages.redact)
-        self._problems = problems
+        self._problems = pages.problems
         self._change = None if repos is None else ChangeView(repos, self._redacted, clock)
         self._costs = ChangeCosts(stores.changes, clock, self._redacted.line)
         self.board = TaskBoard(stores.work, clock, self._redacted, self._head)  # the Tasks page
@@ -132,6 +129,9 @@ class Views:
             stores.approvals, stores.audit, clock, pages.connector_named, self._redacted
         )
         self.messages = MessageViews(stores.messages, self._redacted, self._head)
+        self.places = PlaceViews(
+            places.accounts, places.hosts, stores.agents, clock, self._redacted, self._head
+        )
 
     def _head(self) -> Json:
         return {"generated_at": iso(self._clock.now()), "orchestrator": self._orchestrator()}
@@ -330,96 +330,10 @@ class Views:
     # -- accounts, hosts --------------------------------------------------------------------
 
     async def accounts(self) -> Json:
-        book, now = self._accounts, self._clock.now()
-        if book is None:
-            return {**self._head(), "accounts": []}
-        found = []
-        for name in sorted(book.accounts.accounts):
-            account = book.accounts.accounts[name]
-            mark = book.mark_of(name)
-            windows = [w for w in book.windows_of(name) if current(w, now)]
-            found.append(
-                {
-                    "name": name,
-                    "kind": account.kind.value,
-                    "provider": account.provider,
-                    "usable": book.usable(name, now),
-                    "problem": None
-                    if mark is None
-                    else self._redacted.line(mark.reason, LINE_CHARS),
-                    "problem_until": iso(mark.until) if mark is not None else None,
-                    "agents": book.agents_on(name),
-                    "windows": [
-                        {
-                            "window": w.window,
-                            "used": round(w.used, 4),
-                            "even_line": None
-                            if (line := even_line(w, now)) is None
-                            else round(line, 4),
-                            "resets_at": iso(w.resets_at),
-                            "reset_confidence": window_confidence(w).value,
-                            "status": w.status.value,
-                            "observed_at": iso(w.observed_at),
-                            "source": w.source,
-                        }
-                        for w in windows
-                    ],
-                }
-            )
-        return {**self._head(), "accounts": found}
+        return await self.places.accounts()
 
     async def hosts(self) -> Json:
-        names: dict[str, list[str]] = {}
-        for record in await self._stores.agents.list_agents():
-            if record.state.is_live:
-                names.setdefault(record.host, []).append(record.name)
-        live = Counter({host: len(agents) for host, agents in names.items()})
-        found: list[Json] = [
-            {
-                "name": "local",
-                "state": "up",
-                "since": None,
-                "error": None,
-                "attempts": 0,
-                "address": None,
-                "agents": live.get("local", 0),
-                "agent_names": sorted(names.get("local", [])),
-                "max_agents": None,
-                "load": None,
-                "free_disk_bytes": None,
-                "clis": {},
-                "probed_at": None,
-            }
-        ]
-        for view in self._hosts.views():
-            facts, status = view.facts, view.status
-            found.append(
-                {
-                    "name": view.entry.name,
-                    "state": "up" if status.state is LinkState.CONNECTED else status.state.value,
-                    "since": iso(status.since),
-                    "error": self._redacted.line(status.error or view.probe_error or "", LINE_CHARS)
-                    or None,
-                    "attempts": status.attempts,
-                    "address": str(view.entry.target),
-                    "agents": live.get(view.entry.name, 0),
-                    "agent_names": sorted(names.get(view.entry.name, [])),
-                    "max_agents": view.entry.max_agents,
-                    "load": list(facts.load) if facts is not None and facts.load else None,
-                    "free_disk_bytes": facts.disk.free_bytes
-                    if facts is not None and facts.disk is not None
-                    else None,
-                    "clis": {
-                        t.name: self._redacted.line(t.version) if t.version else t.version
-                        for t in facts.tools
-                    }
-                    if facts is not None
-                    else {},
-                    "probed_at": iso(view.probed_at),
-                }
-            )
-        found.sort(key=lambda h: (h["state"] == "up", h["name"] != "local", h["name"]))
-        return {**self._head(), "hosts": found}
+        return await self.places.hosts()
 
     # -- approvals, audit ---------------------------------------------------------------------
 

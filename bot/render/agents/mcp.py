@@ -10,7 +10,7 @@ and, for a call that did not go through, ``— WHY``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Protocol
 
 from bot.render.agents.transcript import size
 from bot.text.agent_text import said
@@ -24,65 +24,54 @@ WHY_CHARS: Final = 160
 _TOOL_CALL: Final = "tools/call"
 
 
-def call_line(
-    *,
-    server: str,
-    method: str,
-    name: str,
-    outcome: str,
-    seconds: float,
-    bytes_in: int,
-    bytes_out: int,
-    arguments: str = "",
-    why: str = "",
-    cost_usd: float | None = None,
-) -> str:
+class McpCall(Protocol):
+    """What a line says of one call, whether it just ended (the door's audit) or the ledger
+    kept it: the server and method, the tool's name, how long it took and how much went
+    each way, its arguments, and why it did not go through (empty: it did)."""
+
+    @property
+    def server(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def bytes_in(self) -> int: ...
+    @property
+    def bytes_out(self) -> int: ...
+    @property
+    def arguments(self) -> str: ...
+    @property
+    def why(self) -> str: ...
+
+
+def call_line(call: McpCall, outcome: str, cost_usd: float | None = None) -> str:
     """One call as one line of chat markdown (see the module for its shape)."""
-    what = "" if method == _TOOL_CALL else f"{said(method, NAME_CHARS)} "
-    called = f"“{said(name, NAME_CHARS)}”" if name else ""
+    what = "" if call.method == _TOOL_CALL else f"{said(call.method, NAME_CHARS)} "
+    called = f"“{said(call.name, NAME_CHARS)}”" if call.name else ""
     line = (
-        f"🔌 MCP {said(server, NAME_CHARS)} · {what}{called} → {outcome} in {seconds:.1f}s"
-        f" ({size(bytes_in)} → {size(bytes_out)})"
+        f"🔌 MCP {said(call.server, NAME_CHARS)} · {what}{called} → {outcome} in "
+        f"{call.seconds:.1f}s ({size(call.bytes_in)} → {size(call.bytes_out)})"
     )
     if cost_usd is not None:
         line += f", {units.usd(cost_usd)}"
-    if arguments:
-        line += f" — args: {said(arguments, ARGUMENT_CHARS)}"
-    if why:
-        line += f" — {said(why, WHY_CHARS)}"
+    if call.arguments:
+        line += f" — args: {said(call.arguments, ARGUMENT_CHARS)}"
+    if call.why:
+        line += f" — {said(call.why, WHY_CHARS)}"
     return line
 
 
 def audit_line(audit: McpAudit, cost_usd: float | None = None) -> str:
     """A call that just ended, for the agent's thread."""
-    return call_line(
-        server=audit.server,
-        method=audit.method,
-        name=audit.name,
-        outcome=audit.outcome.value,
-        seconds=audit.seconds,
-        bytes_in=audit.bytes_in,
-        bytes_out=audit.bytes_out,
-        arguments=audit.arguments,
-        why=audit.why,
-        cost_usd=cost_usd,
-    )
+    return call_line(audit, audit.outcome.value, cost_usd)
 
 
 def record_line(call: McpCallRecord) -> str:
     """A call the ledger kept, for ``runs NAME`` and the agent's page."""
-    return call_line(
-        server=call.server,
-        method=call.method,
-        name=call.name,
-        outcome=call.outcome,
-        seconds=call.seconds,
-        bytes_in=call.bytes_in,
-        bytes_out=call.bytes_out,
-        arguments=call.arguments,
-        why=call.why,
-        cost_usd=call.cost_usd,
-    )
+    return call_line(call, call.outcome, call.cost_usd)
 
 
 def calls_block(calls: Sequence[McpCallRecord]) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import nio
@@ -55,6 +56,16 @@ SAVE_AFTER_SECONDS = 1.0
 """How long after a sync its token is saved (see the module)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Secured:
+    """What the bot's device adds to each sync: ``encryption``, the E2EE upkeep after it
+    (``None``: encryption is off), and ``verifications``, where key verification events go
+    (never to the commands)."""
+
+    encryption: Encryption | None = None
+    verifications: Verifications | None = None
+
+
 class SyncLoop:
     """One connector's sync task body: :meth:`prime` at start, then :meth:`run` until cancelled."""
 
@@ -68,13 +79,13 @@ class SyncLoop:
         emit: Callable[[InboundMessage], None],
         timeout_seconds: float,
         backoff: Backoff | None = None,
-        encryption: Encryption | None = None,
-        verifications: Verifications | None = None,
+        secured: Secured | None = None,
         failures: ReceiveFailures | None = None,
     ) -> None:
-        """``encryption``: E2EE upkeep after each sync, when encryption is on.
-        ``verifications``: where key verification events go (never to the commands).
+        """``secured``: what the bot's device adds to each sync (``None``: nothing).
         ``failures``: where an event that cannot be taken is reported."""
+        secured = secured if secured is not None else Secured()
+        encryption = secured.encryption
         self._client = client
         self._state = state
         self._rooms = rooms
@@ -84,7 +95,7 @@ class SyncLoop:
         self._backoff = backoff if backoff is not None else Backoff()
         self._recent = RecentIds()
         self._encryption = encryption
-        self._verifications = verifications
+        self._verifications = secured.verifications
         self._full_state = encryption is not None  # nio must learn every room's state once
         self._refused: set[tuple[str, str]] = set()
         self._plain_warned: set[str] = set()

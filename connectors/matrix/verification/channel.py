@@ -19,7 +19,7 @@ from connectors.errors import ConnectorError
 from connectors.matrix import wire
 from connectors.matrix.encryption.cross_signing import BotIdentity
 from connectors.matrix.encryption.signing import UserIdentity, identities, key_id
-from connectors.matrix.verification.sas import Outgoing, Party
+from connectors.matrix.verification.wire import Outgoing, Party
 
 log = logging.getLogger(__name__)
 

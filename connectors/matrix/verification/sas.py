@@ -12,70 +12,42 @@ transaction id). The clock is passed in.
     request ─▶ ready ─▶ start ─▶ accept (commitment) ─▶ key ⇄ key ─▶ (emojis compared)
         ─▶ mac ⇄ mac ─▶ done            and  cancel  from any state
 
-Methods: ``m.sas.v1``; key agreement ``curve25519-hkdf-sha256``; hash ``sha256``; MAC
-``hkdf-hmac-sha256.v2`` (and its MSC3783 name) or the legacy ``hkdf-hmac-sha256``, whose
-base64 is vodozemac's ``calculate_mac_invalid_base64``; short strings ``emoji`` and
-``decimal``.
+The vocabulary (event names, methods, cancel codes, the records) is
+:mod:`connectors.matrix.verification.wire`.
 """
 
 from __future__ import annotations
 
-import base64
 import enum
-import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-import canonicaljson
 import vodozemac
 
 from connectors.matrix.verification.emoji import EMOJI
-
-JsonDict = dict[str, Any]
-Transport = Literal["to_device", "room"]
-
-PREFIX = "m.key.verification."
-SAS_METHOD = "m.sas.v1"
-KEY_AGREEMENT = "curve25519-hkdf-sha256"
-HASH = "sha256"
-MAC_V2 = "hkdf-hmac-sha256.v2"
-MAC_MSC3783 = "org.matrix.msc3783.hkdf-hmac-sha256"
-MAC_LEGACY = "hkdf-hmac-sha256"
-MACS = (MAC_V2, MAC_MSC3783, MAC_LEGACY)
-SHORT_STRINGS = ("decimal", "emoji")
-TIMEOUT_SECONDS = 600.0
-"""The spec's timeout: a request older than this (or a verification idle this long) ends."""
-FUTURE_SKEW_SECONDS = 300.0
-"""A request stamped more than this ahead of our clock is ignored, as the spec says."""
-
-
-class Cancel(enum.StrEnum):
-    USER = "m.user"
-    TIMEOUT = "m.timeout"
-    UNKNOWN_TRANSACTION = "m.unknown_transaction"
-    UNKNOWN_METHOD = "m.unknown_method"
-    UNEXPECTED_MESSAGE = "m.unexpected_message"
-    KEY_MISMATCH = "m.key_mismatch"
-    USER_MISMATCH = "m.user_mismatch"
-    INVALID_MESSAGE = "m.invalid_message"
-    MISMATCHED_COMMITMENT = "m.mismatched_commitment"
-    MISMATCHED_SAS = "m.mismatched_sas"
-
-
-_REASONS = {
-    Cancel.USER: "The user cancelled the verification.",
-    Cancel.TIMEOUT: "The verification timed out.",
-    Cancel.UNKNOWN_TRANSACTION: "Unknown transaction.",
-    Cancel.UNKNOWN_METHOD: "No common verification method.",
-    Cancel.UNEXPECTED_MESSAGE: "Unexpected message.",
-    Cancel.KEY_MISMATCH: "The keys did not match.",
-    Cancel.USER_MISMATCH: "The user or device did not match.",
-    Cancel.INVALID_MESSAGE: "Invalid message.",
-    Cancel.MISMATCHED_COMMITMENT: "The commitment did not match.",
-    Cancel.MISMATCHED_SAS: "The short authentication strings did not match.",
-}
+from connectors.matrix.verification.wire import (
+    HASH,
+    KEY_AGREEMENT,
+    MAC_LEGACY,
+    MACS,
+    PREFIX,
+    REASONS,
+    SAS_METHOD,
+    SHORT_STRINGS,
+    TIMEOUT_SECONDS,
+    Agreed,
+    Cancel,
+    JsonDict,
+    Outgoing,
+    Party,
+    ShortCode,
+    Transport,
+    accepted,
+    agree,
+    commitment,
+)
 
 
 class State(enum.Enum):
@@ -87,43 +59,6 @@ class State(enum.Enum):
     CONFIRMED = "confirmed"  # our MAC sent, theirs not checked yet
     DONE = "done"
     CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True, slots=True)
-class Party:
-    """One side: its user, its device, and the keys it vouches for in its MAC
-    (``{"ed25519:<device>": key, "ed25519:<master>": master}``)."""
-
-    user_id: str
-    device_id: str
-    keys: Mapping[str, str]
-
-    @property
-    def device_key(self) -> str:
-        return str(self.keys.get(f"ed25519:{self.device_id}", ""))
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """An event to send: its type and its full content (transport fields included)."""
-
-    type: str
-    content: JsonDict
-
-
-@dataclass(frozen=True, slots=True)
-class ShortCode:
-    emojis: tuple[tuple[str, str], ...]
-    decimals: tuple[int, int, int]
-
-    def line(self) -> str:
-        return "  ".join(f"{e} {name}" for e, name in self.emojis)
-
-
-@dataclass(slots=True)
-class _Agreed:
-    mac: str
-    strings: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -143,7 +78,7 @@ class SasVerification:
     _established: vodozemac.EstablishedSas | None = None
     _start: JsonDict | None = None  # the start content in force, as sent
     _we_started: bool = False
-    _agreed: _Agreed | None = None
+    _agreed: Agreed | None = None
     _commitment: str | None = None
     _their_key: str | None = None
     _their_mac_ok: bool = False
@@ -269,13 +204,13 @@ class SasVerification:
             return self._cancel(Cancel.UNEXPECTED_MESSAGE)
         if content.get("from_device") != self.them.device_id:
             return self._cancel(Cancel.USER_MISMATCH)
-        agreed = _agree(content)
+        agreed = agree(content)
         if agreed is None:
             return self._cancel(Cancel.UNKNOWN_METHOD)
         self._agreed = agreed
         self._start = dict(content)
         self.state = State.ACCEPTED
-        commitment = _hash(self._sas.public_key.to_base64(), self._start)
+        ours = commitment(self._sas.public_key.to_base64(), self._start)
         return [
             self._out(
                 "accept",
@@ -285,7 +220,7 @@ class SasVerification:
                     "hash": HASH,
                     "message_authentication_code": agreed.mac,
                     "short_authentication_string": list(agreed.strings),
-                    "commitment": commitment,
+                    "commitment": ours,
                 },
             )
         ]
@@ -293,22 +228,14 @@ class SasVerification:
     def _on_accept(self, content: Mapping[str, Any]) -> list[Outgoing]:
         if self.state is not State.STARTED:
             return self._cancel(Cancel.UNEXPECTED_MESSAGE)
-        mac = content.get("message_authentication_code")
-        strings = content.get("short_authentication_string")
-        if (
-            content.get("key_agreement_protocol") != KEY_AGREEMENT
-            or content.get("hash") != HASH
-            or mac not in MACS
-            or not isinstance(strings, list)
-            or "decimal" not in strings
-            or any(s not in SHORT_STRINGS for s in strings)
-        ):
+        agreed = accepted(content)
+        if agreed is None:
             return self._cancel(Cancel.UNKNOWN_METHOD)
-        commitment = content.get("commitment")
-        if not isinstance(commitment, str):
+        their_commitment = content.get("commitment")
+        if not isinstance(their_commitment, str):
             return self._cancel(Cancel.INVALID_MESSAGE)
-        self._agreed = _Agreed(str(mac), tuple(strings))
-        self._commitment = commitment
+        self._agreed = agreed
+        self._commitment = their_commitment
         self.state = State.ACCEPTED
         return [self._key_event()]
 
@@ -320,7 +247,7 @@ class SasVerification:
             return self._cancel(Cancel.INVALID_MESSAGE)
         assert self._start is not None
         if self._we_started and not hmac.compare_digest(
-            _hash(key, self._start), self._commitment or ""
+            commitment(key, self._start), self._commitment or ""
         ):
             return self._cancel(Cancel.MISMATCHED_COMMITMENT)
         self._their_key = key
@@ -417,7 +344,7 @@ class SasVerification:
         self.state = State.CANCELLED
         self.cancel_code = code.value
         self.cancelled_by_us = True
-        return [self._out("cancel", {"code": code.value, "reason": _REASONS[code]})]
+        return [self._out("cancel", {"code": code.value, "reason": REASONS[code]})]
 
     def _out(self, kind: str, content: JsonDict) -> Outgoing:
         if self.transport == "to_device":
@@ -425,24 +352,3 @@ class SasVerification:
         elif kind != "request":
             content = {**content, "m.relates_to": {"rel_type": "m.reference", "event_id": self.txn}}
         return Outgoing(PREFIX + kind, content)
-
-
-def _agree(start: Mapping[str, Any]) -> _Agreed | None:
-    """The methods we accept from a ``start`` (None when there is no common set)."""
-    if start.get("method") != SAS_METHOD:
-        return None
-    agreements = start.get("key_agreement_protocols") or []
-    hashes = start.get("hashes") or []
-    macs = start.get("message_authentication_codes") or []
-    strings = start.get("short_authentication_string") or []
-    if KEY_AGREEMENT not in agreements or HASH not in hashes or "decimal" not in strings:
-        return None
-    mac = next((m for m in MACS if m in macs), None)
-    if mac is None:
-        return None
-    return _Agreed(mac, tuple(s for s in SHORT_STRINGS if s in strings))
-
-
-def _hash(public_key: str, start: Mapping[str, Any]) -> str:
-    digest = hashlib.sha256(public_key.encode() + canonicaljson.encode_canonical_json(start))
-    return base64.b64encode(digest.digest()).decode().rstrip("=")

@@ -39,15 +39,14 @@ from connectors.matrix.encryption.trust import DeviceTrust
 from connectors.matrix.inbound.translate import RecentIds
 from connectors.matrix.verification.board import Board, Pending
 from connectors.matrix.verification.channel import Channel
-from connectors.matrix.verification.sas import (
+from connectors.matrix.verification.sas import SasVerification, State
+from connectors.matrix.verification.wire import (
     FUTURE_SKEW_SECONDS,
     PREFIX,
     TIMEOUT_SECONDS,
     Cancel,
     Outgoing,
     Party,
-    SasVerification,
-    State,
     Transport,
 )
 from fleet.clock import Clock

@@ -1,5 +1,5 @@
 """A spawn queue with the admission in front of it, built from its caps and defaults as the app
-builds one from its config (:func:`bot.app.phases.fleet.launching.admission_stages`)."""
+builds one from its config (:func:`bot.app.phases.fleet.admission.admission_stages`)."""
 
 from __future__ import annotations
 

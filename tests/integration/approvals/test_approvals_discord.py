@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.app.lifecycle import App
-from bot.config import load_config
+from bot.config import Offered, load_config
 from fleet.clock import SystemClock
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.runtimes import default_registry
@@ -47,8 +47,7 @@ async def app(fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[App]:
     config = load_config(
         write_config(fake, tmp_path),
         environ,
-        runtimes=default_registry().names(),
-        backends=("subprocess", "tmux"),
+        offered=Offered(default_registry().names(), ("subprocess", "tmux")),
     )
     running = App(config, clock=SystemClock(), environ=environ)
     try:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bot.app.lifecycle import App
-from bot.config import load_config
+from bot.config import Offered, load_config
 from fleet.clock import SystemClock
 from fleet.errors import AgentNotRunning
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
@@ -60,8 +60,7 @@ async def app_on(
     config = load_config(
         path,
         environ,
-        runtimes=default_registry().names(),
-        backends=("subprocess", "tmux"),
+        offered=Offered(default_registry().names(), ("subprocess", "tmux")),
     )
     running = App(config, clock=SystemClock(), environ=dict(environ))
     try:

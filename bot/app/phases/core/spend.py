@@ -10,13 +10,12 @@ from dataclasses import dataclass
 
 from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
-from bot.app.stops import Stop, Stops
+from bot.app.stops import Stop
 from bot.config import Config
 from bot.config.checks.across import UNMETERED_BUDGETS
 from bot.dashboard.pages.metrics import Write
 from fleet.accounts.book import AccountBook
 from fleet.budgets.pacing.policy import PacingPolicy
-from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.runs.caps import CappedPolicy, RunCaps
 from fleet.budgets.runs.watch import RunCapWatch
 from fleet.budgets.service import BudgetService
@@ -68,18 +67,7 @@ async def start_spend(
     if accounts is None:
         return Spend(budgets, refusals, None, None, None)
     run_caps = RunCapWatch(RunCaps(), ledger.agents, ledger.runs, notices, clock)
-    proxy = await start_metering(
-        cfg,
-        ledger,
-        budgets.policy,
-        clock,
-        sink,
-        accounts,
-        run_caps,
-        stops,
-        budgets.holds,
-        refusals=refusals,
-    )
+    proxy = await start_metering(at, ledger, budgets, accounts, run_caps, refusals, sink=sink)
     return Spend(budgets, refusals, accounts, run_caps, proxy)
 
 
@@ -122,22 +110,20 @@ async def start_budgets(
 
 
 async def start_metering(
-    cfg: Config,
+    at: Grounds,
     ledger: Ledger,
-    policy: PacingPolicy,
-    clock: Clock,
-    sink: Callable[[Write], Write],
+    budgets: BudgetService,
     accounts: AccountBook,
     run_caps: RunCapWatch,
-    stops: Stops,
-    holds: Holds | None = None,
+    refusals: RefusalBook,
     *,
-    refusals: RefusalBook | None = None,
+    sink: Callable[[Write], Write],
 ) -> MeteringProxy:
     """The accounts started, the usage journal replayed, the runs' caps restored, and the
     proxy that holds the accounts' credentials; each to be stopped from when it is made.
-    ``holds``: what live runs' quotes hold, brought down as their requests settle;
-    ``refusals``: where the proxy notes the endpoints it refused an agent."""
+    The proxy consults ``budgets``' policy, and brings down what live runs' quotes hold as
+    their requests settle; ``refusals``: where it notes the endpoints it refused an agent."""
+    cfg, clock, stops = at.cfg, at.clock, at.stops
     await accounts.start()
     stops.add(Stop.ACCOUNTS, accounts.stop)
     journal = UsageJournal(cfg.state_dir / DIRECTORY, ledger.metering.record_metering_once, clock)
@@ -150,11 +136,11 @@ async def start_metering(
         sink=sink(ledger.metering.record_metering),
         settings=cfg.metering,
         prices=cfg.prices,
-        policy=CappedPolicy(policy, run_caps.caps, holds.spend if holds is not None else None),
+        policy=CappedPolicy(budgets.policy, run_caps.caps, budgets.holds.spend),
         clock=clock,
         accounts=accounts,
         journal=journal,
-        on_refused=refusals.proxy_refused if refusals is not None else None,
+        on_refused=refusals.proxy_refused,
     )
     await proxy.start()
     stops.add(Stop.METERING, proxy.stop)

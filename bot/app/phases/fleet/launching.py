@@ -8,8 +8,8 @@ postbox between its agents is the next phase's (:mod:`bot.app.phases.fleet.peers
 
 The launch is made in the order it runs: the roster as it is now and the fleet's listeners,
 the launcher over them (:class:`~fleet.supervisor.launcher.Launcher`, with the run keeper
-and the live sessions), the one admission over the launcher — its chain assembled by
-:func:`admission_stages`, one stage a line, and checked whole as it is made —, then the
+and the live sessions), the one admission over the launcher
+(:mod:`bot.app.phases.fleet.admission`: its chain checked whole as it is made), then the
 fleet handed both. The admission is :attr:`Fleeted.admission`: every later phase takes it
 from there."""
 
@@ -26,42 +26,27 @@ from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered, redact_register
 from bot.app.phases.core.mcp import ending_sessions, run_charge
 from bot.app.phases.core.spend import Spend
+from bot.app.phases.fleet.admission import make_admission
 from bot.app.phases.fleet.approval_desk import attach_feed
 from bot.app.shared_tokens import SharedTokens
 from bot.app.stops import Stop
 from bot.chat.agent_feed import AgentFeed
 from bot.chat.run_states import RunStates, run_title
-from bot.commands.handlers.agents.owners import ChatWords
-from bot.commands.handlers.launches.spawn_queue import SpawnQueue, slots_of
+from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.config import Config
-from bot.config.reading.resolved import model_priced
 from fleet.agents.current import CurrentRoster
 from fleet.approvals.spend import SpendAsks
-from fleet.budgets.quoting.holds import Holds
-from fleet.budgets.quoting.service import Quoting
 from fleet.budgets.runs.watch import CapCutoffs
-from fleet.budgets.service import BudgetService
 from fleet.clock import Clock
 from fleet.events import Listeners
-from fleet.peers.handed import HandedTasks
 from fleet.peers.roster import PeerRoster
-from fleet.peers.rules import Rules
 from fleet.pipelines.flow import Pipelines
 from fleet.pipelines.judged import Judged, no_tip
 from fleet.pipelines.schema import PipelineEntry
 from fleet.repos.service import Repos
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors, RunPlace, RunSpend
 from fleet.supervisor.admission.admit import Admission
-from fleet.supervisor.admission.owners import AgentOwners, stored_runs
 from fleet.supervisor.admission.queue import LaunchQueue
-from fleet.supervisor.admission.slots import Slots
-from fleet.supervisor.admission.stages.budgets import BudgetStage
-from fleet.supervisor.admission.stages.caps import CapStage
-from fleet.supervisor.admission.stages.chain import Stage
-from fleet.supervisor.admission.stages.handoff import HandedOn, HandoffStage
-from fleet.supervisor.admission.stages.naming import NamingStage
-from fleet.supervisor.admission.stages.ownership import Owners, OwnershipStage
-from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.fleet import Fleet
 from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.stores import FleetStores
@@ -115,7 +100,7 @@ async def start_fleet(
     # The launch runs one way: origin → admission → launcher → run keeper. The launcher is
     # made first, the one admission over it, and the supervisor is handed both.
     launcher = _launcher(at, ledgered, heartbeats, spend, repos, tokens, roster, peer_roster)
-    admission = _admission(at.cfg, ledgered, launcher, spend, task_runs, at.clock, repos)
+    admission = make_admission(at.cfg, ledgered, launcher, spend, task_runs, at.clock, repos)
     fleet = Fleet(launcher=launcher, admission=admission)
     at.stops.add(Stop.FLEET, fleet.stop)
     _open_desks(desks, fleet, roster, spend, at.clock)
@@ -338,81 +323,6 @@ def _work(
     return register, pipelines
 
 
-def _admission(
-    cfg: Config,
-    ledgered: Ledgered,
-    launcher: Launcher,
-    spend: Spend,
-    tasks: TaskRuns,
-    clock: Clock,
-    repos: Repos | None,
-) -> Admission:
-    """The one admission, over ``launcher``, its chain checked whole as it is made
-    (:class:`~fleet.supervisor.admission.stages.chain.MissingStage`: the app does not
-    start); the register's binding of runs to tasks. Whose an agent is reads the agents'
-    records, the forge runs (when a forge is configured) and ``repos`` (``None``: none); a
-    watchdog restart's task handed on, the runs, the tasks and the peers' rules."""
-    ledger = ledgered.ledger
-    slots = slots_of(cfg, launcher, ledger.agents, ledger.spawn_queue, spend.accounts)
-    quoting = Quoting(
-        ledger.runs,
-        ledger.quotes,
-        clock,
-        default_runtime=cfg.defaults.runtime,
-        # Without the metering proxy no cap in dollars binds: no model counts as priced.
-        priced=model_priced(cfg) or _unpriced,
-    )
-    owners = AgentOwners(
-        ledger.agents,
-        stored_runs(ledger.forge) if cfg.forges else None,  # an agent on an issue is its
-        repos,
-        ChatWords(),
-        frozenset() if repos is None else repos.launching,
-    )
-    # Who handed a task on, and whether it may still reach its agent: a watchdog restart's.
-    rules = Rules(
-        messages=ledger.messages,
-        fleet=launcher,
-        clock=clock,
-        max_chars=cfg.defaults.message_chars,
-        queue=cfg.defaults.message_queue,
-    )
-    handed = HandedTasks(runs=ledger.runs, tasks=ledger.tasks, rules=rules)
-    parts = AdmissionParts(
-        owners, handed, launcher, slots, spend.budgets, quoting, spend.budgets.holds
-    )
-    return Admission(fleet=launcher, stages=admission_stages(parts), tasks=tasks)
-
-
-@dataclass(frozen=True, slots=True)
-class AdmissionParts:
-    """What the admission's stages are made over (a new stage's parts join here)."""
-
-    owners: Owners
-    handed: HandedOn
-    launcher: Launcher
-    slots: Slots
-    budgets: BudgetService
-    quoting: Quoting
-    holds: Holds
-
-
-def admission_stages(parts: AdmissionParts) -> list[Stage]:
-    """The admission's chain, one stage a line in the order of
-    :data:`~fleet.supervisor.admission.stages.chain.ORDER`: whether the name is known (or a
-    likely typo), whose the agent is, a handed-on
-    task's restart, the budgets and their fallback, the quote and its holds, the concurrency
-    caps. A stage left out here is a start-up error naming it, never an open door."""
-    return [
-        NamingStage(parts.launcher),
-        OwnershipStage(parts.owners, parts.slots),
-        HandoffStage(parts.handed),
-        BudgetStage(parts.budgets, parts.launcher, parts.slots),
-        QuoteStage(parts.launcher, parts.quoting, parts.holds, parts.slots),
-        CapStage(parts.slots),
-    ]
-
-
 def review_agents(cfg: Config, repos: Repos | None = None) -> frozenset[str]:
     """The agents a repository (as ``repos`` works on them now: a reload may add one) or a
     forge of ``cfg`` names to review its work."""
@@ -421,8 +331,3 @@ def review_agents(cfg: Config, repos: Repos | None = None) -> frozenset[str]:
     )
     policies = [e.review for e in entries] + [f.review for f in cfg.forges.values()]
     return frozenset(p.agent for p in policies if p is not None)
-
-
-def _unpriced(model: str | None) -> bool:
-    """No model is priced (the config turns the metering proxy off)."""
-    return False

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
-from bot.app.phases.serving.handlers import Commands
+from bot.app.phases.serving.commands import Commands
 from bot.app.stops import Stop
 from bot.chat import redacting
 from bot.chat.link_notices import LinkWatch

@@ -22,6 +22,7 @@ from bot.app.phases.forges.webhooks import serve_webhooks_alone
 from bot.app.stops import Stop
 from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
+from bot.dashboard.pages.places import Places
 from bot.dashboard.pages.stores import PageStores, TaskStores
 from bot.dashboard.pages.views import PageSettings, Views
 from fleet.ledger.stores.operators.audit import ORCHESTRATOR_HOST
@@ -97,7 +98,8 @@ async def serve_pages(
 
 def page_settings(at: Grounds) -> PageSettings:
     """How the pages show what they show: the config's zone and enforcement, the build,
-    the connectors and their links, redacted as chat is."""
+    the connectors and their links, what is wrong beyond the agents, whether there are
+    forges, redacted as chat is."""
     cfg = at.cfg
     return PageSettings(
         timezone=cfg.timezone,
@@ -107,6 +109,8 @@ def page_settings(at: Grounds) -> PageSettings:
         links=at.serving.link_reports,
         enforce=cfg.document.enforce,
         build=build.current().as_json(),
+        problems=at.serving.failures.problems,
+        forges=bool(cfg.forges),
     )
 
 
@@ -130,13 +134,10 @@ def dashboard_views(
         stores=stores,
         fleet=fleeted.fleet,
         budgets=spend.budgets,
-        accounts=spend.accounts,
-        hosts=at.hosts,
+        places=Places(spend.accounts, at.hosts),
         clock=at.clock,
         pages=page_settings(at),
-        problems=at.serving.failures.problems,
         repos=repos,
-        forges=bool(at.cfg.forges),
     )
 
 

@@ -1,14 +1,16 @@
-"""The commands phase of the app: handlers, the ACL, a grammar per connector prefix,
-operator schedules, the spawn queue and the router over them, built from what the phases
-before made."""
+"""The families of command handlers the commands phase builds, one builder per family,
+over what the phases before made and the parts they share (:class:`FamilyParts`: the
+forge runs an agent is on, who an operator is in git, the confirmation desk; the grammar
+of each connector's prefix).
+
+The router over them is :mod:`bot.app.phases.serving.routing`; the phase that puts both
+together is :func:`bot.app.phases.serving.commands.build_commands`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot import build
-from bot.acl import Acl
 from bot.app import assembly as wiring
 from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
@@ -16,7 +18,6 @@ from bot.app.phases.core.spend import Spend
 from bot.app.phases.fleet.approval_desk import medium
 from bot.app.phases.fleet.launching import Fleeted
 from bot.app.stops import Stop
-from bot.commands import registry
 from bot.commands.family import Family
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.forget import ForgetCommand
@@ -25,6 +26,7 @@ from bot.commands.handlers.agents.messages import MessageCommands
 from bot.commands.handlers.agents.restart_all import RestartAll
 from bot.commands.handlers.agents.resume import LimitCommands
 from bot.commands.handlers.agents.runs import RunCommands
+from bot.commands.handlers.agents.spawn.launching import Launching, SpawnRepos
 from bot.commands.handlers.agents.spawn.spend import SpawnSpend
 from bot.commands.handlers.agents.watch_follow import ScreenFollower
 from bot.commands.handlers.approvals.answers import ApprovalDesk
@@ -32,8 +34,7 @@ from bot.commands.handlers.approvals.desk import ApprovalCommands, SessionLevers
 from bot.commands.handlers.dashboard import DashboardCommands
 from bot.commands.handlers.launches.queue import QueueCommands
 from bot.commands.handlers.launches.schedules import ScheduleCommands
-from bot.commands.handlers.launches.spawn_queue import SpawnQueue
-from bot.commands.handlers.overview import OverviewCommands, RosterEditor, Standing
+from bot.commands.handlers.overview import OverviewCommands, RosterFile, Standing
 from bot.commands.handlers.places.egress import EgressCommands
 from bot.commands.handlers.places.forge import ForgeCommands, ForgeParts
 from bot.commands.handlers.places.hosts import HostCommands
@@ -46,11 +47,9 @@ from bot.commands.handlers.spend.raising import RaiseCommand
 from bot.commands.handlers.verify import VerifyCommand
 from bot.commands.handlers.work.board import TaskBoard
 from bot.commands.handlers.work.missions import MissionCommands
-from bot.commands.handlers.work.starts import ChatTaskStarts
 from bot.commands.handlers.work.tasks import TaskCommands
 from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.confirmations import ConfirmationDesk
-from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from bot.config import Config
 from bot.config.reading.resolved import model_priced
@@ -64,7 +63,6 @@ from fleet.model import AgentSpec
 from fleet.repos.desk import RepoDesk
 from fleet.repos.line.identity import chat_co_author
 from fleet.supervisor.admission.owners import ForgeRuns
-from fleet.supervisor.fleet import RosterDiff
 from fleet.supervisor.interfaces import FleetView
 from fleet.tasks.spent import TaskSpend
 from scheduler.context import JobContext
@@ -118,18 +116,6 @@ def _any_connector(entry: tuple[str | None, str]) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Commands:
-    """What the commands phase builds for the phases after it."""
-
-    router: Router
-    acl: Acl
-    schedules: ScheduleCommands
-    queue: SpawnQueue
-    approvals: ApprovalDesk
-    signins: SignIns | None  # the dashboard's, when the config has one
-
-
-@dataclass(frozen=True, slots=True)
 class FamilyParts:
     """What every family of command handlers is made over: what the phases before made,
     and what the families share (the forge runs an agent is on, who an operator is in git,
@@ -144,47 +130,6 @@ class FamilyParts:
     forge_runs: ForgeRuns
     co_authors: CoAuthors
     desk: ConfirmationDesk
-
-
-def build_commands(
-    at: Grounds,
-    *,
-    ledgered: Ledgered,
-    spend: Spend,
-    fleeted: Fleeted,
-    scheduler: FleetScheduler[JobContext],
-    follower: ScreenFollower,
-    reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
-    repos: RepoDesk | None = None,
-    edit_roster: RosterEditor | None = None,
-    forge: ForgeParts | None = None,
-) -> Commands:
-    """The families of command handlers over what the phases before made, and the router
-    over them. ``repos``: the repositories agents work on (``None``: the config has no
-    ``repos:``). ``forge``: what the forge commands use of forge work (``None`` without forges)."""
-    cfg, ledger = at.cfg, ledgered.ledger
-    runs, identities = forge_runs_of(cfg, ledgered), co_authors(cfg)
-    desk = ConfirmationDesk(ledger.chat, at.clock)
-    parts = FamilyParts(at, ledgered, spend, fleeted, repos, forge, runs, identities, desk)
-    acl = Acl(wiring.grants_of(cfg))
-    signins = SignIns(ledger.dashboard, acl, at.clock) if cfg.dashboard is not None else None
-    answers = ApprovalDesk(
-        ledgered.approvals, acl, ledger.chat, ledger.audit, fleeted.fleet.outputs.open_runs
-    )
-    handlers, grammars = agent_handlers(parts, follower), grammars_of(cfg)
-    tasks = task_commands(parts, handlers)
-    schedules = schedule_commands(parts, scheduler, grammars)
-    families = (
-        overview_commands(parts, reload_roster, edit_roster),
-        *agent_families(parts, handlers, answers),
-        *spend_families(parts),
-        *place_families(parts, signins),
-        schedules,
-        *work_families(parts, tasks),
-    )
-    router = route(parts, acl, families, answers, grammars)
-    open_queue(parts, router, handlers, tasks)
-    return Commands(router, acl, schedules, fleeted.queue, answers, signins)
 
 
 def forge_runs_of(cfg: Config, ledgered: Ledgered) -> ForgeRuns:
@@ -218,11 +163,12 @@ def agent_handlers(parts: FamilyParts, follower: ScreenFollower) -> Handlers:
         fleet=fleet,
         clock=at.clock,
         follow_screen=follower.follow,
-        admission=fleeted.queue.admission,
-        gate=fleeted.queue,
-        spend=spawn_spend(cfg, ledger, fleet, parts.spend.budgets),
-        repos=parts.repos,
-        co_authors=parts.co_authors,
+        launching=Launching(
+            fleeted.queue.admission,
+            gate=fleeted.queue,
+            spend=spawn_spend(cfg, ledger, fleet, parts.spend.budgets),
+        ),
+        repos=None if parts.repos is None else SpawnRepos(parts.repos, parts.co_authors),
         forge_runs=parts.forge_runs,
         register=fleeted.register,
     )
@@ -280,13 +226,9 @@ def levers(parts: FamilyParts, handlers: Handlers) -> Levers:
     return made
 
 
-def overview_commands(
-    parts: FamilyParts,
-    reload_roster: Callable[[], Awaitable[RosterDiff]] | None,
-    edit_roster: RosterEditor | None,
-) -> OverviewCommands:
-    """The overview: status, the roster and its edits (``reload_roster``, ``edit_roster``:
-    ``None`` without a config file), and how Fleetwarden stands."""
+def overview_commands(parts: FamilyParts, roster: RosterFile | None) -> OverviewCommands:
+    """The overview: status, the roster and its edits (``roster``: ``None`` without a
+    config file), and how Fleetwarden stands."""
     at, fleeted = parts.at, parts.fleeted
     cfg = at.cfg
     return OverviewCommands(
@@ -294,8 +236,7 @@ def overview_commands(
         specs=COMMANDS,
         clock=at.clock,
         prefix=cfg.command_prefix,
-        reload_roster=reload_roster,
-        edit_roster=edit_roster,
+        roster=roster,
         budgets=parts.spend.budgets,
         gate=fleeted.queue,
         forge_runs=parts.forge_runs,
@@ -392,49 +333,3 @@ def work_families(parts: FamilyParts, tasks: TaskCommands) -> tuple[Family, ...]
         ),
         MissionCommands(register=register, missions=ledger.missions, pipelines=fleeted.pipelines),
     )
-
-
-def route(
-    parts: FamilyParts,
-    acl: Acl,
-    families: Sequence[Family],
-    answers: ApprovalDesk,
-    grammars: Grammars,
-) -> Router:
-    """The router over ``families``: each message read with its connector's grammar,
-    checked against ``acl``, confirmed when it asks first, or an answer to an approval."""
-    ledgered, fleet = parts.ledgered, parts.fleeted.fleet
-    ledger = ledgered.ledger
-    grammar, own = grammars
-
-    async def agent_names() -> set[str]:
-        names: set[str] = {status.name for status in await fleet.ps()}
-        names.update(spec.name for spec in fleet.roster())
-        return names
-
-    return Router(
-        grammar=grammar,
-        grammars=own,
-        acl=acl,
-        handlers=registry.handlers(families),
-        audit=ledger.audit,
-        chat=ledger.chat,
-        ordering=ledgered.notifier.ordering,
-        confirmations=parts.desk,
-        approvals=answers,
-        agents=agent_names,
-    )
-
-
-def open_queue(parts: FamilyParts, router: Router, handlers: Handlers, tasks: TaskCommands) -> None:
-    """The spawn queue opened on ``router``; a task held for others starts, once they are
-    done, as the request the register built for its asker, where they asked (``tasks``'
-    launch of it); the gates a stop left, now a stage can start."""
-    at, fleeted = parts.at, parts.fleeted
-    queue, named = fleeted.queue, at.serving.named
-    queue.open(router, named, handlers.queued)
-    starts = ChatTaskStarts(at.clock, router, named, tasks.held)
-    fleeted.register.held.listen(starts.start)
-    if fleeted.pipelines is not None:
-        fleeted.pipelines.resume()
-    fleeted.fleet.subscribe(queue.on_fleet_event)

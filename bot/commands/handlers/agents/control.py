@@ -2,7 +2,8 @@
 ``stop NAME`` and ``restart NAME``, which :class:`~bot.commands.handlers.agents.levers.Levers`
 hands here).
 
-Handlers validate what the grammar cannot (paths, names) and call the fleet; the
+Handlers validate what the grammar cannot (names; a spawn's flags are read by
+:mod:`bot.commands.handlers.agents.spawn.request`) and call the fleet; the
 renderers in :mod:`bot.render.fleet` shape the answer. Errors are raised, not rendered:
 the router turns them into one-line replies and audit outcomes.
 """
@@ -14,11 +15,10 @@ from dataclasses import replace
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.handlers.agents.owners import goes_on, taken_words
+from bot.commands.handlers.agents.spawn.launching import Launching, SpawnRepos
 from bot.commands.handlers.agents.spawn.requests import SpawnRequests
-from bot.commands.handlers.agents.spawn.spend import SpawnSpend
 from bot.commands.handlers.agents.watch_follow import agent_view
-from bot.commands.handlers.places.repos import CoAuthors
-from bot.commands.routing.request import Follower, Reply, Request, SpawnGate
+from bot.commands.routing.request import Follower, Reply, Request
 from bot.commands.routing.sources import SHELL
 from bot.commands.specs import SEND, SPAWN, WATCH
 from bot.render import fleet as render
@@ -31,9 +31,7 @@ from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger.records.lines import LineRecord
 from fleet.ledger.records.tasks import TaskRecord
-from fleet.repos.desk import RepoDesk
 from fleet.repos.schema import ref_problem
-from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.owners import ForgeRuns, on_an_issue
 from fleet.supervisor.admission.queue import Launch
 from fleet.supervisor.admission.request import (
@@ -57,37 +55,28 @@ class Handlers(Family):
         *,
         fleet: AgentControl,
         clock: Clock,
-        admission: Admission,
+        launching: Launching,
         follow_screen: Follower | None = None,
-        gate: SpawnGate | None = None,
-        spend: SpawnSpend | None = None,
-        repos: RepoDesk | None = None,
-        co_authors: CoAuthors | None = None,
+        repos: SpawnRepos | None = None,
         forge_runs: ForgeRuns | None = None,
         register: Register | None = None,
     ) -> None:
-        """``admission``: what every ``spawn`` passes — budgets, fallback, deferral, the
-        concurrency caps; nothing starts an agent around it. ``gate``: the
-        spawn queue a launch waits in, and the caps a ``restart`` must fit. ``spend``: a
-        spawn's cap on its run, and what a run usually costs. ``repos``: the repositories
-        ``spawn --repo`` works on (``None``: none configured); ``co_authors``: who an
-        operator is in git, for the commits on the branches they ask for. ``forge_runs``:
-        the live forge runs (of an agent), which a chat run of the agent would take over.
-        ``register``: the tasks; a ``spawn`` with a prompt is one (``None``: no register)."""
+        """``launching``: the path a spawn's launch takes (the admission, the queue, the
+        spend). ``repos``: the repositories ``spawn --repo`` works on and who asks in git
+        (``None``: none configured). ``forge_runs``: the live forge runs (of an agent), which
+        a chat run of the agent would take over. ``register``: the tasks; a ``spawn`` with
+        a prompt is one (``None``: no register)."""
         self._fleet = fleet
         self._forge_runs = forge_runs
-        self._repos = repos
-        self._co_authors: CoAuthors = co_authors or (lambda _connector, _sender: None)
+        self._repos = repos.desk if repos is not None else None
         self._stories = fleet.outputs.stories
-        self._admission = admission
-        self._gate = gate
-        self._spend = spend
+        self._admission = launching.admission
+        self._gate = launching.gate
+        self._spend = launching.spend
         self._clock = clock
         self._follow_screen = follow_screen
         self._register = register
-        self.requests = SpawnRequests(
-            fleet=fleet, repos=repos, co_authors=self._co_authors, spend=spend
-        )
+        self.requests = SpawnRequests(fleet=fleet, repos=repos, spend=launching.spend)
         """``spawn``'s launch requests, and a task's readied for its asker."""
 
     @command(SPAWN)

@@ -19,6 +19,7 @@ from bot.app.serving import Serving
 from bot.commands.handlers.overview import OverviewCommands, Standing
 from bot.commands.specs import COMMANDS
 from bot.dashboard.pages.metrics import Metrics, Snapshot
+from bot.dashboard.pages.places import Places
 from bot.dashboard.pages.views import PageSettings, Views
 from connectors.base import Connector, InboundMessage
 from connectors.matrix.connector import MatrixConnector
@@ -97,15 +98,14 @@ class Rig:
             stores=page_stores(world.ledger),
             fleet=fleet,
             budgets=None,
-            accounts=None,
-            hosts=Hosts((), env={}, clock=clock),
+            places=Places(None, Hosts((), env={}, clock=clock)),
             clock=clock,
             pages=PageSettings(
                 timezone=ZoneInfo("UTC"),
                 connector_named=lambda name: None,
                 orchestrator=lambda: "here",
+                problems=self.failures.problems,
             ),
-            problems=self.failures.problems,
         )
 
     async def say(self, text: str) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.app.lifecycle import App
-from bot.app.phases.fleet import launching as fleet_phase
-from bot.app.phases.fleet.launching import AdmissionParts
+from bot.app.phases.fleet import admission as fleet_phase
+from bot.app.phases.fleet.admission import AdmissionParts
 from bot.config import Config
 from fleet.clock import SystemClock
 from fleet.supervisor.admission.stages.chain import MissingStage, Stage

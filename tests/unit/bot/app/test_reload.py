@@ -12,7 +12,7 @@ import pytest
 from bot.app.reload import ENVIRONMENT_NOTE, offline_of, plan, refusal, reload_config
 from bot.commands.errors import CommandError
 from bot.commands.handlers.launches.spawn_queue import caps_of
-from bot.config import Config, parse_config
+from bot.config import Config, Offered, parse_config
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec
@@ -114,7 +114,7 @@ async def test_a_credential_missing_from_the_environment_says_a_restart_reads_it
         "    token_env: APP_TOKEN\nagents: []\n"
     )
     with pytest.raises(CommandError) as refused:
-        await reload_config(started, {}, ("stub",), ("subprocess",), fleet=None)  # type: ignore[arg-type]
+        await reload_config(started, {}, Offered(), fleet=None)  # type: ignore[arg-type]
     text = str(refused.value)
     assert text.startswith("the roster was not reloaded; nothing changed: ")
     assert "APP_TOKEN is not set" in text and text.endswith(ENVIRONMENT_NOTE + ".")
@@ -172,7 +172,7 @@ async def test_a_new_repository_check_config_refuses_refuses_the_reload_whole(
     agent = "agents:\n  - {name: web-coder, runtime: stub, repo: web}\n"
     file.write_text(head + added + agent)
     with pytest.raises(CommandError) as refused:
-        await reload_config(started, {}, ("stub",), ("subprocess",), fleet=None, repos=repos)  # type: ignore[arg-type]
+        await reload_config(started, {}, Offered(), fleet=None, repos=repos)  # type: ignore[arg-type]
     text = str(refused.value)
     assert text.startswith(f"the roster was not reloaded; nothing changed: {file}:")
     assert f": {key}: the {key.rpartition('.')[2]} of repository web, " in text and said in text

@@ -12,7 +12,7 @@ import pytest
 
 from bot.app.reload import NOT_RELOADED, reload_config
 from bot.commands.errors import CommandError
-from bot.config import parse_config
+from bot.config import Offered, parse_config
 from fleet.ledger import Ledger
 from fleet.mcp.model import McpGrant
 from fleet.names import AgentName
@@ -60,7 +60,7 @@ async def test_a_reload_applies_an_agents_changed_grants_and_skills(
     started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
     assert (await reload_mcp_fleet.spec("coder")).mcp == (McpGrant("tracker"),)
     file.write_text(AFTER)
-    diff = await reload_config(started, ENVIRON, ("stub",), ("subprocess",), reload_mcp_fleet)
+    diff = await reload_config(started, ENVIRON, Offered(), reload_mcp_fleet)
     assert diff.changed == ("coder",)
     coder = await reload_mcp_fleet.spec("coder")
     assert coder.mcp == (McpGrant("tracker", frozenset({"get_issue"})), McpGrant("docs"))
@@ -77,7 +77,7 @@ async def test_a_changed_mcp_section_refuses_the_reload_whole(
     edited = AFTER.replace("tools: [search_issues, get_issue]", "tools: [get_issue]")
     file.write_text(edited.replace("mcp:\n", "mcp:\n  wiki: {command: wiki-mcp}\n", 1))
     with pytest.raises(CommandError) as caught:
-        await reload_config(started, ENVIRON, ("stub",), ("subprocess",), reload_mcp_fleet)
+        await reload_config(started, ENVIRON, Offered(), reload_mcp_fleet)
     said = str(caught.value)
     assert said.startswith(NOT_RELOADED)
     assert "MCP server 'tracker' was changed" in said
@@ -98,7 +98,7 @@ async def test_a_reload_refuses_a_grant_the_load_refuses(
         "  - name: reviewer\n    mcp: {tracker: {tools: [create_issue]}}\n"
     )
     with pytest.raises(CommandError) as caught:
-        await reload_config(started, ENVIRON, ("stub",), ("subprocess",), reload_mcp_fleet)
+        await reload_config(started, ENVIRON, Offered(), reload_mcp_fleet)
     said = str(caught.value)
     assert f"{file}:11: agents[0].mcp.trackr: MCP server 'trackr' is not defined" in said
     assert f"{file}:13: agents[1].mcp.tracker.tools[0]: tool 'create_issue' is not on" in said
@@ -113,7 +113,7 @@ async def test_a_reload_of_the_defaults_grants_reaches_an_ad_hoc_agent_launched_
     file = tmp_path / "fleetwarden.yaml"
     started = parse_config(BEFORE, str(file), base_dir=tmp_path, source=file)
     file.write_text(BEFORE + "defaults:\n  mcp: [docs]\n")
-    await reload_config(started, ENVIRON, ("stub",), ("subprocess",), reload_mcp_fleet)
+    await reload_config(started, ENVIRON, Offered(), reload_mcp_fleet)
     await reload_mcp_fleet.spawn(LaunchRequest("scratch", collect=False))
     try:
         record = await ledger.agents.get_agent(AgentName("scratch"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.app.reload import reload_config
-from bot.config import parse_config
+from bot.config import Offered, parse_config
 from fleet.clock import SystemClock
 from fleet.errors import FleetError
 from fleet.ledger import Ledger
@@ -57,7 +57,7 @@ async def test_a_reload_applies_a_changed_talks_to_and_role(
     coder = await reload_peers_fleet.spec("coder")
     assert peers.may_talk(coder, "reviewer") and not peers.may_talk(coder, "tester")
     file.write_text(AFTER)
-    diff = await reload_config(started, {}, ("stub",), ("subprocess",), reload_peers_fleet)
+    diff = await reload_config(started, {}, Offered(), reload_peers_fleet)
     assert diff.changed == ("coder", "tester")
     coder = await reload_peers_fleet.spec("coder")
     assert (coder.purpose, coder.talks_to, coder.messages_per_hour) == (
@@ -98,7 +98,7 @@ async def test_a_message_waiting_for_a_peer_the_reload_took_away_is_refused(
         await postbox.settled()
         assert (await postbox.wait_for(sent.id, 0)).state == "queued"
         file.write_text(AFTER)
-        await reload_config(started, {}, ("stub",), ("subprocess",), reload_peers_fleet)
+        await reload_config(started, {}, Offered(), reload_peers_fleet)
         await postbox.sweep()  # as the app does after a reload
         await postbox.settled()
         found = await postbox.wait_for(sent.id, 0)

@@ -14,7 +14,7 @@ from bot.app import roster_edits
 from bot.app.reload import reload_config
 from bot.app.roster_edits import RosterKeeper, digests
 from bot.commands.errors import CommandError
-from bot.config import load_config
+from bot.config import Offered, load_config
 from bot.config.roster.edit import AddAgent, RemoveAgent, SetKey
 from fleet.ledger import Ledger
 from fleet.supervisor.fleet import Fleet, RosterDiff
@@ -30,13 +30,12 @@ def keeper_of(tmp_path: Path, fleet: Fleet) -> RosterKeeper:
     config = load_config(tmp_path / "fleetwarden.yaml", os.environ)
 
     async def reload() -> RosterDiff:
-        return await reload_config(config, os.environ, ("stub",), ("subprocess",), fleet)
+        return await reload_config(config, os.environ, Offered(), fleet)
 
     return RosterKeeper(
         config,
         os.environ,
-        ("stub",),
-        ("subprocess",),
+        Offered(),
         fleet,
         reload,
         None,
@@ -96,7 +95,7 @@ async def test_a_reload_refused_after_the_write_puts_the_file_back(
             raise CommandError("the roster was not reloaded; nothing changed: refused")
 
         keeper = RosterKeeper(
-            config, os.environ, ("stub",), ("subprocess",), fleet, refused, None,
+            config, os.environ, Offered(), fleet, refused, None,
             digests(config, os.environ),
         )  # fmt: skip
         with pytest.raises(CommandError, match="refused"):
@@ -182,7 +181,7 @@ async def test_a_hand_edit_during_the_reload_is_not_rolled_back_over(
             raise CommandError("the roster was not reloaded; nothing changed: refused")
 
         keeper = RosterKeeper(
-            config, os.environ, ("stub",), ("subprocess",), fleet, saved_then_refused, None,
+            config, os.environ, Offered(), fleet, saved_then_refused, None,
             digests(config, os.environ),
         )  # fmt: skip
         with pytest.raises(CommandError, match=r"refused; .*changed on disk"):

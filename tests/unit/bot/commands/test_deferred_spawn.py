@@ -11,6 +11,7 @@ import pytest
 from bot.acl import Role
 from bot.commands.errors import CommandError
 from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.agents.spawn.launching import Launching
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.request import Reply, Request
@@ -77,8 +78,7 @@ def handlers(ledger: Ledger, tmp_path: Path, queue: SpawnQueue | None = None) ->
     return Handlers(
         fleet=made._fleet,
         clock=ManualClock(T0),
-        admission=queue.admission,
-        gate=queue,
+        launching=Launching(queue.admission, gate=queue),
     )
 
 
@@ -166,7 +166,7 @@ async def test_a_turned_away_run_starts_on_the_agents_fallback(
     try:
         book = QueuedBook([], BERLIN, NOW)
         admission = an_admission(fleet, slots=None, budgets=book)
-        handlers = Handlers(fleet=fleet, clock=SystemClock(), admission=admission)
+        handlers = Handlers(fleet=fleet, clock=SystemClock(), launching=Launching(admission))
         reply = await handlers.spawn(spawn("!spawn coder-1"))
         assert isinstance(reply, Reply)
         assert "Started on its fallback, stub: agent:coder-1 is queued" in reply.markdown

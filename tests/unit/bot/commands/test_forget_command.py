@@ -13,6 +13,7 @@ import pytest
 from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.forget import ForgetCommand
+from bot.commands.handlers.agents.spawn.launching import Launching
 from bot.commands.handlers.overview import OverviewCommands
 from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.parsing.grammar import Grammar
@@ -52,7 +53,7 @@ def fleeted(ledger: Ledger, tmp_path: Path) -> tuple[Fleet, Admission]:
 @pytest.fixture
 def forget_command_router(ledger: Ledger, fleeted: tuple[Fleet, Admission]) -> Router:
     fleet, admission = fleeted
-    handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=admission)
+    handlers = Handlers(fleet=fleet, clock=ManualClock(T0), launching=Launching(admission))
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
     acl = Acl([Grant(ADMIN, Role.ADMIN), Grant(OPERATOR, Role.OPERATOR)])
     # Commands other objects handle (the schedule commands) answer from the recorder.

@@ -14,6 +14,7 @@ import pytest
 from bot.acl import Acl, Grant, Role
 from bot.build import Build
 from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.agents.spawn.launching import Launching
 from bot.commands.handlers.overview import OverviewCommands, Standing
 from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.parsing.grammar import Grammar
@@ -64,7 +65,7 @@ def fleeted(ledger: Ledger, tmp_path: Path, berlin: None) -> tuple[Fleet, Admiss
 @pytest.fixture
 def handlers_router(ledger: Ledger, fleeted: tuple[Fleet, Admission]) -> Router:
     fleet, admission = fleeted
-    handlers = Handlers(fleet=fleet, clock=ManualClock(T0), admission=admission)
+    handlers = Handlers(fleet=fleet, clock=ManualClock(T0), launching=Launching(admission))
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=ManualClock(T0), prefix="!")
     acl = Acl([Grant(OPERATOR, Role.OPERATOR), Grant(VIEWER, Role.VIEWER)])
     # Commands other objects handle (the schedule commands) answer from the recorder.

@@ -16,6 +16,7 @@ from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.levers import Levers
 from bot.commands.handlers.agents.restart_all import RestartAll, RestartOne
 from bot.commands.handlers.agents.resume import LimitCommands
+from bot.commands.handlers.agents.spawn.launching import Launching
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from bot.commands.handlers.overview import OverviewCommands
 from bot.commands.handlers.spend.pacing import PacingCommands
@@ -83,7 +84,7 @@ def a_router(
 ) -> Router:
     """``restart_one``: in place of ``restart NAME``'s restart (the fleet's, by default);
     ``chat``: where a ``restart all``'s summary is posted."""
-    handlers = Handlers(fleet=fleet, clock=clock, admission=admission)
+    handlers = Handlers(fleet=fleet, clock=clock, launching=Launching(admission))
     overview = OverviewCommands(fleet=fleet, specs=COMMANDS, clock=clock, prefix="!")
     desk = ConfirmationDesk(ledger.chat, clock)
     levers = Levers(

@@ -18,6 +18,7 @@ from bot.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError
 from bot.commands.handlers.agents.control import Handlers
 from bot.commands.handlers.agents.owners import ChatWords
+from bot.commands.handlers.agents.spawn.launching import Launching, SpawnRepos
 from bot.commands.handlers.places.repos import NO_REPOS, RepoCommands, link
 from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.confirmations import ConfirmationDesk
@@ -202,9 +203,8 @@ def a_router(ledger: Ledger, desk: RepoDesk | None, fleet: FakeFleet | None = No
     handlers = Handlers(
         fleet=cast(AgentControl, fake),
         clock=clock,
-        admission=open_admission(fake, desk),
-        repos=desk,
-        co_authors=git_identity,
+        launching=Launching(open_admission(fake, desk)),
+        repos=SpawnRepos(desk, git_identity),
     )
     commands = RepoCommands(desk, confirmations, git_identity)
     acl = Acl(
@@ -562,7 +562,7 @@ async def test_spawn_of_an_agent_on_a_forge_issue_is_refused(ledger: Ledger) -> 
     fleet = FakeFleet()
     handlers = Handlers(
         fleet=cast(AgentControl, fleet), clock=ManualClock(T),
-        admission=open_admission(fleet, forge_runs=forge_runs), forge_runs=forge_runs,
+        launching=Launching(open_admission(fleet, forge_runs=forge_runs)), forge_runs=forge_runs,
     )  # fmt: skip
     with pytest.raises(CommandError, match=r"works on issue .*acme/app#12.* \(waiting\)"):
         await handlers.spawn(direct("!spawn coder"))
@@ -666,7 +666,7 @@ async def test_an_agent_on_an_issue_without_a_session_is_told_what_goes_on(
     fleet = FakeFleet()
     handlers = Handlers(
         fleet=cast(AgentControl, fleet), clock=ManualClock(T),
-        admission=open_admission(fleet, forge_runs=forge_runs), forge_runs=forge_runs,
+        launching=Launching(open_admission(fleet, forge_runs=forge_runs)), forge_runs=forge_runs,
     )  # fmt: skip
     goes_on = "a review or comment on its pull request starts its next run on its branch"
     with pytest.raises(CommandError) as spawned:

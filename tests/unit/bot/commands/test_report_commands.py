@@ -8,6 +8,7 @@ import pytest
 
 from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.agents.spawn.launching import Launching
 from bot.commands.handlers.spend.changes import ChangeCommands
 from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.parsing.grammar import Grammar
@@ -48,7 +49,7 @@ def handlers(
 ) -> Handlers:
     fleet = fleet_of(ledger, tmp_path)
     admission = an_admission(fleet, slots=None, budgets=book)
-    return Handlers(fleet=fleet, clock=ManualClock(T0), admission=admission)
+    return Handlers(fleet=fleet, clock=ManualClock(T0), launching=Launching(admission))
 
 
 def pacing(

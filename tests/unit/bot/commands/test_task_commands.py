@@ -16,6 +16,7 @@ import pytest
 
 from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.agents.control import Handlers
+from bot.commands.handlers.agents.spawn.launching import Launching
 from bot.commands.handlers.work.board import TaskBoard
 from bot.commands.handlers.work.missions import MissionCommands
 from bot.commands.handlers.work.specs import MISSION, MISSIONS, TASK, TASKS
@@ -77,7 +78,9 @@ class Rig:
             admission=admission,
             stop=self,
         )
-        spawn = Handlers(fleet=fleet, clock=clock, admission=admission, register=self.register)
+        spawn = Handlers(
+            fleet=fleet, clock=clock, launching=Launching(admission), register=self.register
+        )
         tasks = TaskCommands(register=self.register, launches=spawn, fleet=fleet)
         families = (
             spawn,

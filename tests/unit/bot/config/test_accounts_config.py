@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.app.assembly import roster_of
-from bot.config import Config, ConfigError, ConfigProblem, load_config, parse_config
+from bot.config import Config, ConfigError, ConfigProblem, Offered, load_config, parse_config
 from fleet.accounts.model import AccountKind
 
 FILE = "fleetwarden.yaml"
@@ -18,7 +18,7 @@ RUNTIMES = ("stub", "claude", "codex", "pi", "opencode", "command")
 
 
 def parse(text: str, **kwargs: Any) -> Config:
-    return parse_config(text, FILE, base_dir=Path("/srv/fw"), runtimes=RUNTIMES, **kwargs)
+    return parse_config(text, FILE, base_dir=Path("/srv/fw"), offered=Offered(RUNTIMES), **kwargs)
 
 
 def problems_of(text: str, **kwargs: Any) -> list[ConfigProblem]:
@@ -183,7 +183,7 @@ def test_missing_credentials_are_config_errors(tmp_path: Path) -> None:
     login.write_text(json.dumps({"OPENAI_API_KEY": "sk-proj-secret-value"}), encoding="utf-8")
     environ = {"CLAUDE_MAX_TOKEN": "tok-max-1234567890", "CLAUDE_TEAM_TOKEN": "  "}
     with pytest.raises(ConfigError) as caught:
-        load_config(path, environ, runtimes=RUNTIMES)
+        load_config(path, environ, offered=Offered(RUNTIMES))
     text = str(caught.value)
     assert "CLAUDE_TEAM_TOKEN is empty" in text
     assert "ANTHROPIC_API_KEY is not set" in text
@@ -195,7 +195,7 @@ def test_credentials_check_can_be_skipped(tmp_path: Path) -> None:
     """`accounts login` loads the config before the login it makes exists."""
     path = tmp_path / FILE
     path.write_text(ACCOUNTS, encoding="utf-8")
-    config = load_config(path, {}, runtimes=RUNTIMES, credentials=False)
+    config = load_config(path, {}, offered=Offered(RUNTIMES), credentials=False)
     assert "codex-pro" in config.accounts.accounts
 
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.config import Config, ConfigError, ConfigProblem, parse_config
+from bot.config import Config, ConfigError, ConfigProblem, Offered, parse_config
 from fleet.budgets.model import Groups, contradictions, ladder_problem, parse_window
 from fleet.ledger.records.budgets import Budget, Confidence, Cutoff, Scope, WindowKind, WindowSpec
 from scheduler.config import PacingSettings
@@ -21,7 +21,7 @@ RUNTIMES = ("stub", "claude", "codex")
 
 
 def parse(text: str, now: datetime = T0) -> Config:
-    return parse_config(text, FILE, base_dir=Path("/srv/fw"), runtimes=RUNTIMES, now=now)
+    return parse_config(text, FILE, base_dir=Path("/srv/fw"), offered=Offered(RUNTIMES), now=now)
 
 
 def problems_of(text: str, now: datetime = T0) -> list[ConfigProblem]:

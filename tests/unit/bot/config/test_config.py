@@ -16,6 +16,7 @@ from bot.config import (
     ConfigFile,
     ConfigProblem,
     Defaults,
+    Offered,
     Operator,
     load_config,
     parse_config,
@@ -454,7 +455,10 @@ def test_all_problems_are_collected_in_line_order() -> None:
 def test_config_error_is_one_line_per_problem() -> None:
     """str(ConfigError) is `file:line: key.path: message`, one problem per line."""
     with pytest.raises(ConfigError) as caught:
-        parse("log_level: loud\nagents:\n  - name: a\n    runtime: claud\n", runtimes=("claude",))
+        parse(
+            "log_level: loud\nagents:\n  - name: a\n    runtime: claud\n",
+            offered=Offered(("claude",)),
+        )
     assert str(caught.value).splitlines() == [
         "fleetwarden.yaml:1: log_level: unknown log level 'loud'; allowed: debug, info, warning, "
         "error",
@@ -538,7 +542,7 @@ def test_unknown_runtime_and_backend_use_the_passed_in_sets() -> None:
     """Runtime and backend names are checked against what the caller says exists."""
     problems = problems_of(
         "agents:\n  - name: a\n    runtime: claud\n    backend: tmux\ndefaults:\n  runtime: codx\n",
-        runtimes=("stub", "claude", "codex"),
+        offered=Offered(("stub", "claude", "codex")),
     )
     assert [(p.line, p.key_path, p.message) for p in problems] == [
         (
@@ -557,13 +561,15 @@ def test_unknown_runtime_and_backend_use_the_passed_in_sets() -> None:
 
 def test_known_runtime_from_the_passed_in_set_is_accepted() -> None:
     """A runtime the caller registered is valid."""
-    config = parse("agents:\n  - name: a\n    runtime: claude\n", runtimes=("stub", "claude"))
+    config = parse(
+        "agents:\n  - name: a\n    runtime: claude\n", offered=Offered(("stub", "claude"))
+    )
     assert config.agents[0].runtime == "claude"
 
 
 def test_agent_relying_on_an_unavailable_default_runtime_is_reported() -> None:
     """An agent without a runtime, when the built-in default is not installed, is an error."""
-    problem = only_problem("agents:\n  - name: a\n", runtimes=("claude",))
+    problem = only_problem("agents:\n  - name: a\n", offered=Offered(("claude",)))
     assert (problem.line, problem.key_path) == (2, "agents[0]")
     assert problem.message.startswith(
         "no runtime set, and the default runtime 'stub' is not available"
@@ -575,7 +581,7 @@ def test_to_spec_fills_unset_fields_from_defaults(tmp_path: Path) -> None:
     config = parse(
         "agents:\n  - name: a\n  - name: b\n    runtime: stub\n    model: m\n"
         "defaults:\n  runtime: claude\n",
-        runtimes=("stub", "claude"),
+        offered=Offered(("stub", "claude")),
     )
     first, second = (agent.to_spec(config.defaults) for agent in config.agents)
     assert first == AgentSpec(name=first.name, runtime="claude", backend="subprocess")
@@ -692,7 +698,7 @@ def test_full_valid_example(tmp_path: Path) -> None:
     """Every key of the schema, valid, gives the typed values written."""
     (tmp_path / "repo").mkdir()
     path = write(tmp_path / "fleetwarden.yaml", FULL)
-    config = load_config(path, {}, runtimes=("stub", "claude"))
+    config = load_config(path, {}, offered=Offered(("stub", "claude")))
     assert config.source == path
     assert config.state_dir == tmp_path / "state"
     assert config.ledger_path == tmp_path / "state" / "ledger.db"

@@ -14,7 +14,7 @@ import pytest
 
 from bot.app.assembly import fleet_settings, mcp_rules, redactor
 from bot.cli.command import main
-from bot.config import Config, ConfigError, ConfigProblem, parse_config
+from bot.config import Config, ConfigError, ConfigProblem, Offered, parse_config
 from bot.config.mcp.checks import summary_lines
 from bot.config.schema import ConfigFile
 from fleet.destinations import is_loopback
@@ -208,7 +208,7 @@ def test_an_agent_of_runtime_pi_is_refused_mcp_servers(
     """pi has no MCP and no adapter is pinned: granted servers (its own or the defaults'),
     or a fallback to pi, are refused naming the runtimes that can reach them."""
     text = SERVERS + "defaults:\n  mcp: [everything]\nagents:\n  - name: coder\n" + agent
-    problem = only_problem(text, runtimes=("stub", "pi", "claude"))
+    problem = only_problem(text, offered=Offered(("stub", "pi", "claude")))
     assert problem.key_path == key_path
     assert said in problem.message and "claude, codex, opencode or command" in problem.message
     assert "no MCP extension of it is pinned" in problem.message
@@ -221,7 +221,7 @@ def test_pi_by_default_with_default_grants_is_said_once_at_defaults() -> None:
         "defaults:\n  runtime: pi\n  mcp: [tracker]\n"
         "agents:\n  - name: coder\n  - name: quiet\n    mcp: []\n"
     )
-    problem = only_problem(text, runtimes=("stub", "pi"))
+    problem = only_problem(text, offered=Offered(("stub", "pi")))
     assert (problem.line, problem.key_path) == (16, "defaults.mcp")
     assert "defaults.runtime is pi" in problem.message
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.dashboard.pages.places import Places
 from bot.dashboard.pages.views import PageSettings, Views
 from connectors.base import Connector
 from connectors.health import HealthReport
@@ -52,8 +53,7 @@ def views_over(
         stores=page_stores(ledger),
         fleet=fleet,
         budgets=None,
-        accounts=more.pop("accounts", None),
-        hosts=Hosts((), env={}, clock=clock),
+        places=Places(more.pop("accounts", None), Hosts((), env={}, clock=clock)),
         clock=clock,
         pages=PageSettings(
             timezone=ZoneInfo("UTC"),
@@ -61,6 +61,7 @@ def views_over(
             orchestrator=lambda: "here",
             redact=redact,
             links=links,
+            forges=more.pop("forges", False),
         ),
         **more,
     )

@@ -6,14 +6,13 @@ from typing import Any
 
 import pytest
 
-from connectors.matrix.verification.sas import (
+from connectors.matrix.verification.sas import SasVerification, State
+from connectors.matrix.verification.wire import (
     MAC_LEGACY,
     PREFIX,
     TIMEOUT_SECONDS,
     Outgoing,
     Party,
-    SasVerification,
-    State,
 )
 
 ALICE = Party(

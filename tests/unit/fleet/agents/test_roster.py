@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, ConfigError, ConfigProblem, Defaults, load_config, parse_config
+from bot.config import (
+    Config,
+    ConfigError,
+    ConfigProblem,
+    Defaults,
+    Offered,
+    load_config,
+    parse_config,
+)
 from fleet.agents.restart_settings import RESTART_MODES, RestartSettings
 from fleet.model import AgentSpec, RestartMode, RestartPolicy
 
@@ -17,7 +25,7 @@ RUNTIMES = ("stub", "command")
 
 
 def parse(text: str, base_dir: Path = Path("/srv/fw"), **kwargs: Any) -> Config:
-    kwargs.setdefault("runtimes", RUNTIMES)
+    kwargs.setdefault("offered", Offered(RUNTIMES))
     return parse_config(text, FILE, base_dir=base_dir, **kwargs)
 
 
@@ -419,7 +427,9 @@ def test_roster_file_problems_name_that_file_and_its_lines(tmp_path: Path) -> No
 def test_roster_file_relying_on_an_unavailable_default_runtime(tmp_path: Path) -> None:
     """The cross-entry checks report against the roster file too."""
     write(tmp_path / "roster.yaml", "- name: a\n  runtime: command\n  argv: [ls]\n- name: b\n")
-    problem = only_problem("agents: roster.yaml\n", base_dir=tmp_path, runtimes=("command",))
+    problem = only_problem(
+        "agents: roster.yaml\n", base_dir=tmp_path, offered=Offered(("command",))
+    )
     assert (problem.file, problem.line, problem.key_path) == ("roster.yaml", 4, "agents[1]")
     assert problem.message.startswith("no runtime set, and the default runtime 'stub'")
 
@@ -500,7 +510,7 @@ def test_an_agent_inheriting_the_command_runtime_needs_argv() -> None:
 
     problem = only_problem(
         "defaults:\n  runtime: command\nagents:\n  - name: job\n",
-        runtimes=("stub", "command"),
+        offered=Offered(("stub", "command")),
     )
     assert problem.line == 4 and problem.key_path == "agents[0]"
     assert "needs argv" in problem.message

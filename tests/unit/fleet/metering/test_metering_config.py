@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config, ConfigError, ConfigProblem, parse_config
+from bot.config import Config, ConfigError, ConfigProblem, Offered, parse_config
 from fleet.accounts.providers import DEFAULT_ROUTES, ProviderApi, ProviderRoute
 from fleet.metering.config import MeteringSettings, Price, PriceTable
 from fleet.metering.counting.events import Tokens
@@ -92,7 +92,7 @@ def test_a_provider_with_an_account_or_an_entry_is_never_offline() -> None:
         "agents:\n  - name: coder\n    runtime: claude\n    secret_env: [ANTHROPIC_API_KEY]\n",
         FILE,
         base_dir=Path("/srv/fw"),
-        runtimes=("stub", "claude"),
+        offered=Offered(("stub", "claude")),
     )
     assert implicit.providers["anthropic"] == ANTHROPIC
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.cli.summary import summary as config_summary
+from bot.config import Offered
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.ledger.records.budgets import Budget
 from fleet.metering.config import Price, PriceTable
@@ -86,7 +87,7 @@ CONFIG = (
 
 
 def warnings_of(text: str) -> list[str]:
-    summary = config_summary(parse(text, runtimes=("stub", "claude")), [])
+    summary = config_summary(parse(text, offered=Offered(("stub", "claude"))), [])
     return [line for line in summary.splitlines() if line.startswith("warning:")]
 
 

@@ -10,37 +10,31 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.commands.errors import CommandError
+from bot.commands.handlers.agents.spawn.launching import SpawnRepos
 from bot.commands.handlers.agents.spawn.repository import RepoChoice, repo_choice
 from bot.commands.handlers.agents.spawn.spend import SpawnSpend, quote_under
 from bot.commands.handlers.places.hosts import host_flag as _host
-from bot.commands.handlers.places.repos import CoAuthors
 from bot.commands.parsing.grammar import FlagValue
 from bot.commands.routing.request import Request
 from fleet.errors import FleetError
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger.records.lines import LineRecord
 from fleet.model import PermissionMode
-from fleet.repos.desk import RepoDesk
 from fleet.repos.line.cutting import Asked
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.interfaces import AgentControl
 
 
 class SpawnRequests:
-    """Builds the launch requests chat asks for. ``repos``: the repositories (``None``: none
-    configured); ``co_authors``: who an operator is in git; ``spend``: a run's cap."""
+    """Builds the launch requests chat asks for. ``repos``: the repositories and who an
+    operator is in git (``None``: none configured); ``spend``: a run's cap."""
 
     def __init__(
-        self,
-        *,
-        fleet: AgentControl,
-        repos: RepoDesk | None,
-        co_authors: CoAuthors,
-        spend: SpawnSpend | None,
+        self, *, fleet: AgentControl, repos: SpawnRepos | None, spend: SpawnSpend | None
     ) -> None:
         self._fleet = fleet
-        self._repos = repos
-        self._co_authors = co_authors
+        self._repos = None if repos is None else repos.desk
+        self._co_authors = None if repos is None else repos.co_authors
         self._spend = spend
 
     async def launch_request(
@@ -127,7 +121,9 @@ class SpawnRequests:
         if repos is None or (choice.repo or own) is None:
             return None, None
         earlier = await repos.line_of(name) if choice.fresh else None
-        who = self._co_authors(req.message.connector, req.message.sender)
+        who = None
+        if self._co_authors is not None:
+            who = self._co_authors(req.message.connector, req.message.sender)
         return earlier, Asked(co_author=who, fresh=choice.fresh)
 
 
