@@ -106,7 +106,7 @@ async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Encrypt
 
 
 @pytest.fixture
-async def bot(world: Encrypted) -> AsyncIterator[BotProcess]:
+async def e2ee_bot(world: Encrypted) -> AsyncIterator[BotProcess]:
     process = BotProcess(world)  # type: ignore[arg-type]  # same shape: config(), workdir
     await joined(world.operator, world.room, world.bot)
     yield process
@@ -152,7 +152,7 @@ def cli(world: Encrypted, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_commands_and_threads_are_answered_encrypted_and_readable(
-    world: Encrypted, bot: BotProcess
+    world: Encrypted, e2ee_bot: BotProcess
 ) -> None:
     op = world.operator
     reply = await ask(op, world.room, "!whoami", world.bot)
@@ -180,7 +180,9 @@ async def test_commands_and_threads_are_answered_encrypted_and_readable(
     ]
 
 
-async def test_a_strangers_device_never_gets_a_room_key(world: Encrypted, bot: BotProcess) -> None:
+async def test_a_strangers_device_never_gets_a_room_key(
+    world: Encrypted, e2ee_bot: BotProcess
+) -> None:
     op, stranger = world.operator, world.stranger
     reply = await ask(op, world.room, "!help", world.bot)
     await stranger.wait_for(lambda evs: any(e.event_id == reply.event_id for e in evs))
@@ -192,11 +194,11 @@ async def test_a_strangers_device_never_gets_a_room_key(world: Encrypted, bot: B
 
 
 async def test_after_a_restart_the_same_device_answers_encrypted(
-    world: Encrypted, bot: BotProcess
+    world: Encrypted, e2ee_bot: BotProcess
 ) -> None:
     op = world.operator
     await ask(op, world.room, "!whoami", world.bot)
-    bot.terminate()
+    e2ee_bot.terminate()
     store = sorted(world.crypto_dir().glob("*.db"))
     assert len(store) == 1 and store[0].stat().st_mode & 0o777 == 0o600
     assert world.crypto_dir().stat().st_mode & 0o777 == 0o700
@@ -210,7 +212,7 @@ async def test_after_a_restart_the_same_device_answers_encrypted(
 
 
 async def test_a_message_the_bot_cannot_decrypt_is_asked_for_then_reported(
-    world: Encrypted, bot: BotProcess
+    world: Encrypted, e2ee_bot: BotProcess
 ) -> None:
     """The operator's client withholds its room key from the bot's device: the bot asks
     for it, and when it never comes says whose message it could not read."""
@@ -227,11 +229,11 @@ async def test_a_message_the_bot_cannot_decrypt_is_asked_for_then_reported(
 
 
 async def test_a_corrupt_crypto_store_stops_the_start_with_how_to_reset(
-    world: Encrypted, bot: BotProcess
+    world: Encrypted, e2ee_bot: BotProcess
 ) -> None:
     op = world.operator
     await ask(op, world.room, "!whoami", world.bot)
-    bot.terminate()
+    e2ee_bot.terminate()
     (store,) = world.crypto_dir().glob("*.db")
     store.write_bytes(b"this is not a database" * 100)
     done = await asyncio.to_thread(cli, world, "run")
@@ -241,11 +243,11 @@ async def test_a_corrupt_crypto_store_stops_the_start_with_how_to_reset(
 
 
 async def test_a_lost_store_means_a_new_device_announced_in_the_room(
-    world: Encrypted, bot: BotProcess
+    world: Encrypted, e2ee_bot: BotProcess
 ) -> None:
     op = world.operator
     await ask(op, world.room, "!whoami", world.bot)
-    bot.terminate()
+    e2ee_bot.terminate()
     (old,) = world.crypto_dir().glob("*.db")
     old.unlink()
     again = BotProcess(world)  # type: ignore[arg-type]
@@ -264,7 +266,7 @@ async def test_a_lost_store_means_a_new_device_announced_in_the_room(
 
 
 async def test_a_viewers_invite_is_declined_an_operators_is_judged_after_joining(
-    world: Encrypted, bot: BotProcess
+    world: Encrypted, e2ee_bot: BotProcess
 ) -> None:
     viewer, op = world.viewer, world.operator
     theirs = await viewer.create_room(invite=(world.bot,))

@@ -62,7 +62,7 @@ async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Encrypt
 
 
 @pytest.fixture
-async def bot(world: Encrypted) -> AsyncIterator[BotProcess]:
+async def sas_bot(world: Encrypted) -> AsyncIterator[BotProcess]:
     process = BotProcess(world)  # type: ignore[arg-type]  # same shape: config(), workdir
     try:
         await joined(world.operator, world.room, world.bot)
@@ -112,7 +112,7 @@ async def confirm_through_cli(world: Encrypted, machine: SasVerification) -> Non
 
 
 async def test_to_device_sas_confirmed_through_the_cli_signs_the_operators_identity(
-    world: Encrypted, bot: BotProcess
+    world: Encrypted, sas_bot: BotProcess
 ) -> None:
     """Verification by to-device events: same emojis on both sides, the admin's yes, the
     operator's master key signed by the bot's user-signing key and recorded as trusted;
@@ -161,7 +161,7 @@ async def test_in_room_sas_in_a_new_dm_as_element_verifies_a_user(
         process.kill()
 
 
-async def test_a_mismatch_cancels_and_signs_nothing(world: Encrypted, bot: BotProcess) -> None:
+async def test_a_mismatch_cancels_and_signs_nothing(world: Encrypted, sas_bot: BotProcess) -> None:
     """The admin's no cancels with m.mismatched_sas; nothing is signed or recorded."""
     op = world.operator
     assert isinstance(op, SasOperator)
@@ -177,7 +177,7 @@ async def test_a_mismatch_cancels_and_signs_nothing(world: Encrypted, bot: BotPr
     assert op.user_id not in trust.get("identities", {})
 
 
-async def test_a_strangers_request_is_refused(world: Encrypted, bot: BotProcess) -> None:
+async def test_a_strangers_request_is_refused(world: Encrypted, sas_bot: BotProcess) -> None:
     """A user without a role gets m.user at once; no emojis are shown to the admin."""
     stranger = world.stranger
     assert isinstance(stranger, SasOperator)
@@ -188,7 +188,7 @@ async def test_a_strangers_request_is_refused(world: Encrypted, bot: BotProcess)
 
 
 async def test_a_request_sent_before_the_bot_joined_is_answered(
-    world: Encrypted, bot: BotProcess
+    world: Encrypted, sas_bot: BotProcess
 ) -> None:
     """A request already in the room when the bot joins it (history before the join is
     otherwise ignored) is answered."""
