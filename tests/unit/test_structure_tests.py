@@ -16,7 +16,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MAX_FIXTURE_FILES = 2
 STILL_SHARED: Mapping[str, int] = {
-    "served": 6,
     "clock": 5,
     "fleet": 4,
     "gitea": 3,

@@ -20,9 +20,9 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.unit.fleet.ledger.test_ledger import handle, spec
-from tests.unit.fleet.runs.test_supervisor_logs import served
+from tests.unit.fleet.runs.test_supervisor_logs import beating_fleet
 
-__all__ = ["served"]
+__all__ = ["beating_fleet"]
 
 
 class Tokens:
@@ -116,11 +116,11 @@ async def test_the_sweep_keeps_only_the_tokens_of_runs_still_going(
 
 
 async def test_a_fleets_stop_revokes_and_a_refused_send_leaves_no_token(
-    served: tuple[Fleet, HeartbeatServer],
+    beating_fleet: tuple[Fleet, HeartbeatServer],
 ) -> None:
     """Through a Fleet on a real endpoint: a spawned stub's token is live, a stop revokes it,
     and a ``send`` to the stopped agent (refused: it reads its input) leaves no token."""
-    fleet, server = served
+    fleet, server = beating_fleet
     await fleet.spawn(LaunchRequest("coder-1"))
     token = server.secrets.get(AgentName("coder-1"))
     assert token is not None
