@@ -38,7 +38,7 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
 
 
 @pytest.fixture
-async def app(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[App]:
+async def discord_app(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[App]:
     environ = {
         TOKEN_ENV: fake_discord.token,
         "FLEETWARDEN_DISCORD_API_BASE": fake_discord.api_base,
@@ -101,7 +101,7 @@ async def shown_in_thread(fake: FakeDiscord, request: ApprovalRequest) -> Posted
 
 
 async def test_an_approval_shows_in_the_thread_and_is_answered_by_command(
-    fake_discord: FakeDiscord, app: App
+    fake_discord: FakeDiscord, discord_app: App
 ) -> None:
     """The request shows once in c1's thread, pinging only its starter (no @everyone);
     `!deny ID reason` from the operator denies it with the reason."""
@@ -110,7 +110,7 @@ async def test_an_approval_shows_in_the_thread_and_is_answered_by_command(
     )
     await eventually(lambda: [t for t in fake_discord.threads if t["name"] == "c1"])
     told: list[ApprovalRequest] = []
-    request = await open_request(app, told)
+    request = await open_request(discord_app, told)
     message = await shown_in_thread(fake_discord, request)
     assert "curl -X DELETE https://x @everyone" in text(message)
     mentions = message.request["allowed_mentions"]
@@ -121,11 +121,11 @@ async def test_an_approval_shows_in_the_thread_and_is_answered_by_command(
     )
     await eventually(lambda: told)
     assert told[0].decision is Decision.DENY and told[0].reason == "not on prod"
-    assert (await app.approvals.get(request.id)).state is ApprovalState.DENIED
+    assert (await discord_app.approvals.get(request.id)).state is ApprovalState.DENIED
 
 
 async def test_the_operators_reaction_answers_and_a_viewers_changes_nothing(
-    fake_discord: FakeDiscord, app: App
+    fake_discord: FakeDiscord, discord_app: App
 ) -> None:
     """A viewer's ✅ is refused once, the request stays open; the operator's ✅ allows it,
     the CLI is told, and the message is edited to say who answered and how."""
@@ -134,13 +134,13 @@ async def test_the_operators_reaction_answers_and_a_viewers_changes_nothing(
     )
     await eventually(lambda: [t for t in fake_discord.threads if t["name"] == "c1"])
     told: list[ApprovalRequest] = []
-    request = await open_request(app, told)
+    request = await open_request(discord_app, told)
     message = await shown_in_thread(fake_discord, request)
     before = len(fake_discord.messages(message.channel_id))
     await fake_discord.add_user_reaction(message.channel_id, message.id, "rolf", "✅")  # a viewer
     refusal = await eventually(lambda: fake_discord.messages(message.channel_id)[before:])
     assert "is not an answer" in text(refusal[0])
-    assert (await app.approvals.get(request.id)).state is ApprovalState.OPEN and told == []
+    assert (await discord_app.approvals.get(request.id)).state is ApprovalState.OPEN and told == []
 
     await fake_discord.add_user_reaction(message.channel_id, message.id, "ann", "✅")
     await eventually(lambda: told)
@@ -165,14 +165,14 @@ async def test_the_operators_reaction_answers_and_a_viewers_changes_nothing(
 
 
 async def test_pending_on_discord_names_reactions_and_the_prefix(
-    fake_discord: FakeDiscord, app: App
+    fake_discord: FakeDiscord, discord_app: App
 ) -> None:
     """`!pending` on Discord answers with the prefixed commands and the reaction too."""
     await fake_discord.post_user_message(
         fake_discord.control_channel_id, "ann", "!spawn c1 --runtime stub"
     )
     await eventually(lambda: [t for t in fake_discord.threads if t["name"] == "c1"])
-    request = await open_request(app, [])
+    request = await open_request(discord_app, [])
     await shown_in_thread(fake_discord, request)
     await fake_discord.post_user_message(fake_discord.control_channel_id, "ann", "!pending")
     [answer] = await eventually(
@@ -184,7 +184,7 @@ async def test_pending_on_discord_names_reactions_and_the_prefix(
 
 
 async def test_a_hostile_ask_shows_what_would_hide_on_discord(
-    fake_discord: FakeDiscord, app: App
+    fake_discord: FakeDiscord, discord_app: App
 ) -> None:
     """A tool name's line break, a homoglyph and 45 empty lines are shown visibly on Discord:
     no forged line, `g[U+0456]thub.com`, the empty lines counted and `rm -rf ~` kept."""
@@ -192,8 +192,8 @@ async def test_a_hostile_ask_shows_what_would_hide_on_discord(
         fake_discord.control_channel_id, "ann", "!spawn c1 --runtime stub"
     )
     await eventually(lambda: [t for t in fake_discord.threads if t["name"] == "c1"])
-    [(agent, run_id)] = await app.fleet.outputs.open_runs()
-    request = await app.approvals.open(
+    [(agent, run_id)] = await discord_app.fleet.outputs.open_runs()
+    request = await discord_app.approvals.open(
         agent=agent,
         run_id=run_id,
         channel=CHANNEL,

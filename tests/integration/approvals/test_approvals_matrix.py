@@ -183,7 +183,7 @@ def claude_config(world: Encrypted, upstream: str) -> Path:
 
 
 @pytest.fixture
-async def claude_bot(encrypted_world: Encrypted) -> AsyncIterator[subprocess.Popen[bytes]]:
+async def matrix_claude_bot(encrypted_world: Encrypted) -> AsyncIterator[subprocess.Popen[bytes]]:
     cli("claude")
     for name in ("build", "cache"):
         (encrypted_world.workdir / "work" / name).mkdir(parents=True)
@@ -214,7 +214,7 @@ async def claude_bot(encrypted_world: Encrypted) -> AsyncIterator[subprocess.Pop
 
 @pytest.mark.agent_cli
 async def test_a_real_claude_asks_in_an_encrypted_thread_and_the_operator_answers(
-    encrypted_world: Encrypted, claude_bot: subprocess.Popen[bytes]
+    encrypted_world: Encrypted, matrix_claude_bot: subprocess.Popen[bytes]
 ) -> None:
     """The real `fleetwarden run` and the real Claude Code: its `rm` shows in c1's encrypted
     thread; a viewer's ✅ changes nothing; the operator's ✅ lets it run. The next agent's

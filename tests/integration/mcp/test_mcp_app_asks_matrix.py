@@ -57,7 +57,7 @@ agents:
 
 
 @pytest.fixture
-async def app(encrypted_world: Encrypted, http_mcp: HttpMcp) -> AsyncIterator[App]:
+async def mcp_granted_app(encrypted_world: Encrypted, http_mcp: HttpMcp) -> AsyncIterator[App]:
     """The app over the world's room, with the MCP server and c1 granted it."""
     (encrypted_world.workdir / "work").mkdir()
     (encrypted_world.workdir / "work" / "agent.py").write_text(SCRIPT)
@@ -78,7 +78,7 @@ def _answers(root: Path) -> list[str]:
 
 
 async def test_an_agents_mcp_call_through_the_apps_door_is_asked_in_its_thread(
-    encrypted_world: Encrypted, app: App, http_mcp: HttpMcp
+    encrypted_world: Encrypted, mcp_granted_app: App, http_mcp: HttpMcp
 ) -> None:
     """c1's first call waits for the operator in its thread (the tool named, its hostile
     arguments inert); ✅ relays it with the held credential; a reply ``no, …`` refuses the
