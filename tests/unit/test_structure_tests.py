@@ -1,38 +1,14 @@
 """The tests' own structure: a fixture's name says what it is, so no name is defined in more
 than two test files (``test_*.py``, ``conftest.py`` and the ``*rig*.py`` helpers); a fixture
-that rooms share lives in their conftest.
-
-The names still defined in more than two files are listed in :data:`STILL_SHARED` with how
-many files define them today: that count may only go down, and a name leaves the list once it
-is down to two.
-"""
+that rooms share lives in their conftest."""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_FIXTURE_FILES = 2
-STILL_SHARED: Mapping[str, int] = {
-    "rig": 26,
-    "bot": 13,
-    "world": 10,
-    "fake": 8,
-    "upstream": 7,
-    "served": 6,
-    "clock": 5,
-    "fleet": 4,
-    "gitea": 3,
-    "app": 3,
-    "claude_bot": 3,
-    "deployment": 3,
-    "ledger": 3,
-}
-"""Names defined in more than two files when the check came in, each overridden by modules
-whose fixtures or imports lean on it (a conftest fixture takes it, or another module imports
-it); rename them one room at a time and lower the count."""
 
 
 def fixture_files(root: Path = ROOT) -> list[Path]:
@@ -75,12 +51,11 @@ def fixtures_by_name(root: Path = ROOT) -> dict[str, list[str]]:
 
 
 def overshared(root: Path = ROOT) -> dict[str, list[str]]:
-    """The names defined in more files than allowed: two, or the name's count in
-    :data:`STILL_SHARED`."""
+    """The names defined in more than :data:`MAX_FIXTURE_FILES` files."""
     return {
         name: files
         for name, files in sorted(fixtures_by_name(root).items())
-        if len(files) > max(MAX_FIXTURE_FILES, STILL_SHARED.get(name, 0))
+        if len(files) > MAX_FIXTURE_FILES
     }
 
 
@@ -88,18 +63,6 @@ def test_no_fixture_name_is_defined_in_more_than_two_test_files() -> None:
     """A fixture shared by a room's modules lives in its conftest; two that only share a name
     are renamed to say what each is."""
     assert overshared() == {}
-
-
-def test_the_still_shared_names_only_shrink() -> None:
-    """A name in STILL_SHARED is defined in no more files than listed, and still in more than
-    two (else it leaves the list)."""
-    counts = {name: len(files) for name, files in fixtures_by_name().items()}
-    stale = {
-        name: counts.get(name, 0)
-        for name, allowed in STILL_SHARED.items()
-        if counts.get(name, 0) <= MAX_FIXTURE_FILES or counts.get(name, 0) < allowed
-    }
-    assert stale == {}, "lower these counts in STILL_SHARED (or drop the name)"
 
 
 def test_the_fixture_check_finds_a_planted_third_definition(tmp_path: Path) -> None:

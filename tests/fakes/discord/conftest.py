@@ -25,7 +25,7 @@ async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
 
 
 @pytest.fixture
-async def bot(fake: FakeDiscord) -> AsyncIterator[Bot]:
+async def discord_client(fake: FakeDiscord) -> AsyncIterator[Bot]:
     """A real discord.py client logged in to the fake and ready."""
     client = Bot()
     task = await run(client, fake.token)

@@ -36,85 +36,93 @@ with warnings.catch_warnings():
 # --- login and gateway ---------------------------------------------------------------
 
 
-async def test_login_identifies_once_and_sees_the_guild(fake: FakeDiscord, bot: Bot) -> None:
+async def test_login_identifies_once_and_sees_the_guild(
+    fake: FakeDiscord, discord_client: Bot
+) -> None:
     """Login reaches on_ready with the bot user, the guild and its control channel."""
-    assert bot.user is not None and bot.user.id == int(fake.bot_user["id"]) and bot.user.bot
-    assert bot.application_id == fake.application_id
-    assert [g.id for g in bot.guilds] == [fake.guild_id]
-    assert control(bot, fake).name == "fleet-control"
+    assert (
+        discord_client.user is not None
+        and discord_client.user.id == int(fake.bot_user["id"])
+        and discord_client.user.bot
+    )
+    assert discord_client.application_id == fake.application_id
+    assert [g.id for g in discord_client.guilds] == [fake.guild_id]
+    assert control(discord_client, fake).name == "fleet-control"
     assert (fake.identifies, fake.resumes, fake.gateway_paths) == (1, 0, ["/"])
     assert fake.heartbeats >= 1  # discord.py beats right after HELLO
 
 
-async def test_user_message_reaches_on_message(fake: FakeDiscord, bot: Bot) -> None:
+async def test_user_message_reaches_on_message(fake: FakeDiscord, discord_client: Bot) -> None:
     """A human's message arrives in on_message with its content, author and channel."""
     await fake.post_user_message(fake.control_channel_id, "alice", "!ps")
-    await eventually(lambda: bot.received)
-    (message,) = bot.received
+    await eventually(lambda: discord_client.received)
+    (message,) = discord_client.received
     assert message.content == "!ps" and message.author.name == "alice"
     assert not message.author.bot and message.channel.id == fake.control_channel_id
     assert isinstance(message.author, discord.Member)
 
 
-async def test_bot_message_is_recorded_and_echoed(fake: FakeDiscord, bot: Bot) -> None:
+async def test_bot_message_is_recorded_and_echoed(fake: FakeDiscord, discord_client: Bot) -> None:
     """channel.send returns the Message, the fake records it, MESSAGE_CREATE echoes it."""
-    sent = await control(bot, fake).send("hello fleet")
+    sent = await control(discord_client, fake).send("hello fleet")
     (posted,) = fake.messages(fake.control_channel_id)
     assert (posted.id, posted.content) == (sent.id, "hello fleet")
-    assert sent.author == bot.user
-    await eventually(lambda: bot.received)
-    assert bot.received[0].id == sent.id
+    assert sent.author == discord_client.user
+    await eventually(lambda: discord_client.received)
+    assert discord_client.received[0].id == sent.id
 
 
-async def test_thread_from_message_round_trip(fake: FakeDiscord, bot: Bot) -> None:
+async def test_thread_from_message_round_trip(fake: FakeDiscord, discord_client: Bot) -> None:
     """A thread started from a message is created, usable both ways, archivable, deletable."""
-    root = await control(bot, fake).send("job started")
+    root = await control(discord_client, fake).send("job started")
     thread = await root.create_thread(name="job-1")
     assert thread.id == root.id and thread.parent_id == fake.control_channel_id
-    await eventually(lambda: bot.created_threads)
-    assert bot.get_channel(thread.id) is not None
+    await eventually(lambda: discord_client.created_threads)
+    assert discord_client.get_channel(thread.id) is not None
     await thread.send("progress 50%")
     assert [m.content for m in fake.messages(thread.id)] == ["progress 50%"]
     await fake.post_user_message(thread.id, "alice", "status?")
-    await eventually(lambda: "status?" in bot.contents())
-    reply = bot.received[-1]
+    await eventually(lambda: "status?" in discord_client.contents())
+    reply = discord_client.received[-1]
     assert isinstance(reply.channel, discord.Thread) and reply.channel.id == thread.id
     (created,) = fake.threads
     assert created["type"] == 11 and created["parent_id"] == str(fake.control_channel_id)
 
     await thread.edit(archived=True)
-    fetched = await bot.fetch_channel(thread.id)
+    fetched = await discord_client.fetch_channel(thread.id)
     assert isinstance(fetched, discord.Thread) and fetched.archived
     await thread.delete()
     assert fake.threads == []
     with pytest.raises(discord.NotFound):
-        await bot.fetch_channel(thread.id)
+        await discord_client.fetch_channel(thread.id)
 
 
-async def test_forced_reconnect_resumes_and_replays(fake: FakeDiscord, bot: Bot) -> None:
+async def test_forced_reconnect_resumes_and_replays(fake: FakeDiscord, discord_client: Bot) -> None:
     """After op 7 the client RESUMEs at resume_gateway_url; one sent meanwhile arrives once."""
     await fake.force_reconnect()
     await fake.post_user_message(fake.control_channel_id, "alice", "while away")
-    await asyncio.wait_for(bot.resumed.wait(), TIMEOUT)
-    await eventually(lambda: "while away" in bot.contents())
+    await asyncio.wait_for(discord_client.resumed.wait(), TIMEOUT)
+    await eventually(lambda: "while away" in discord_client.contents())
     await fake.post_user_message(fake.control_channel_id, "alice", "after")
-    await eventually(lambda: "after" in bot.contents())
-    assert bot.contents() == ["while away", "after"]
+    await eventually(lambda: "after" in discord_client.contents())
+    assert discord_client.contents() == ["while away", "after"]
     assert (fake.identifies, fake.resumes) == (1, 1)
     assert fake.gateway_paths == ["/", "/resume/"]
 
 
-async def test_invalid_session_makes_the_client_identify_again(fake: FakeDiscord, bot: Bot) -> None:
+async def test_invalid_session_makes_the_client_identify_again(
+    fake: FakeDiscord, discord_client: Bot
+) -> None:
     """Op 9 (not resumable) makes discord.py IDENTIFY afresh on the default gateway."""
-    bot.ready.clear()
+    discord_client.ready.clear()
     await fake.invalidate_session()
     await eventually(lambda: fake.identifies == 2 and fake.connected)
     # The new READY fires on_ready again after guild_ready_timeout; waiting for it keeps
     # that event task from being created while the fixture tears the client down.
-    await asyncio.wait_for(bot.ready.wait(), TIMEOUT)
+    await asyncio.wait_for(discord_client.ready.wait(), TIMEOUT)
     assert fake.resumes == 0 and fake.gateway_paths == ["/", "/"]
     await fake.post_user_message(fake.control_channel_id, "bob", "still there?")
-    await eventually(lambda: "still there?" in bot.contents())
+    await eventually(lambda: "still there?" in discord_client.contents())
 
 
 # --- refusals ------------------------------------------------------------------------
@@ -149,18 +157,20 @@ async def test_wrong_token_fails_login(fake: FakeDiscord) -> None:
 # --- REST details --------------------------------------------------------------------
 
 
-async def test_rate_limited_send_is_retried(fake: FakeDiscord, bot: Bot) -> None:
+async def test_rate_limited_send_is_retried(fake: FakeDiscord, discord_client: Bot) -> None:
     """A 429 with retry_after is slept through by discord.py and the send then succeeds."""
     path = f"/channels/{fake.control_channel_id}/messages"
     fake.rate_limit_next("POST", path, retry_after=0.05)
-    sent = await control(bot, fake).send("after the limit")
+    sent = await control(discord_client, fake).send("after the limit")
     assert fake.rate_limited == [("POST", path)]
     assert [m.id for m in fake.messages(fake.control_channel_id)] == [sent.id]
 
 
-async def test_image_attachment_bytes_arrive(fake: FakeDiscord, bot: Bot) -> None:
+async def test_image_attachment_bytes_arrive(fake: FakeDiscord, discord_client: Bot) -> None:
     """A file sent as multipart is recorded with its bytes and served back from its URL."""
-    sent = await control(bot, fake).send("chart", file=discord.File(io.BytesIO(PNG), "pace.png"))
+    sent = await control(discord_client, fake).send(
+        "chart", file=discord.File(io.BytesIO(PNG), "pace.png")
+    )
     (posted,) = fake.messages(fake.control_channel_id)
     (attachment,) = posted.attachments
     assert (attachment.filename, attachment.data, attachment.content_type) == (
@@ -172,13 +182,15 @@ async def test_image_attachment_bytes_arrive(fake: FakeDiscord, bot: Bot) -> Non
     assert await sent.attachments[0].read() == PNG
 
 
-async def test_user_attachment_is_readable_by_the_bot(fake: FakeDiscord, bot: Bot) -> None:
+async def test_user_attachment_is_readable_by_the_bot(
+    fake: FakeDiscord, discord_client: Bot
+) -> None:
     """A human's uploaded file reaches on_message and its bytes can be fetched."""
     await fake.post_user_message(
         fake.control_channel_id, "alice", "", files=[("log.txt", b"line 1\n")]
     )
-    await eventually(lambda: bot.received)
-    (attachment,) = bot.received[0].attachments
+    await eventually(lambda: discord_client.received)
+    (attachment,) = discord_client.received[0].attachments
     assert attachment.content_type == "text/plain"
     assert await attachment.read() == b"line 1\n"
 
@@ -201,13 +213,15 @@ async def test_lifecycle_is_one_shot() -> None:
 # --- users and roles -----------------------------------------------------------------
 
 
-async def test_user_id_is_known_before_the_user_posts(fake: FakeDiscord, bot: Bot) -> None:
+async def test_user_id_is_known_before_the_user_posts(
+    fake: FakeDiscord, discord_client: Bot
+) -> None:
     """user_id gives a human's snowflake up front; their later message carries that id."""
     carol = fake.user_id("carol")
     assert fake.user_id("carol") == carol and carol != int(fake.bot_user["id"])
     await fake.post_user_message(fake.control_channel_id, "carol", "hi")
-    await eventually(lambda: bot.received)
-    assert bot.received[0].author.id == carol
+    await eventually(lambda: discord_client.received)
+    assert discord_client.received[0].author.id == carol
 
 
 async def test_roles_arrive_in_guild_create_and_on_members(fake: FakeDiscord) -> None:
@@ -232,14 +246,16 @@ async def test_roles_arrive_in_guild_create_and_on_members(fake: FakeDiscord) ->
         assert await shut(client, task) is None
 
 
-async def test_role_added_while_connected_is_dispatched_first(fake: FakeDiscord, bot: Bot) -> None:
+async def test_role_added_while_connected_is_dispatched_first(
+    fake: FakeDiscord, discord_client: Bot
+) -> None:
     """add_role on a live session sends GUILD_ROLE_CREATE ahead of any later dispatch."""
     oncall = fake.add_role("oncall")
     fake.grant_role("alice", oncall)
     await fake.post_user_message(fake.control_channel_id, "alice", "paging")
-    await eventually(lambda: bot.received)
-    assert bot.events == ["role:oncall", "message:paging"]
-    author = bot.received[0].author
+    await eventually(lambda: discord_client.received)
+    assert discord_client.events == ["role:oncall", "message:paging"]
+    author = discord_client.received[0].author
     assert isinstance(author, discord.Member)
     assert [r.name for r in author.roles] == ["@everyone", "oncall"]
     with pytest.raises(ValueError):
@@ -249,10 +265,12 @@ async def test_role_added_while_connected_is_dispatched_first(fake: FakeDiscord,
 # --- what the bot sends --------------------------------------------------------------
 
 
-async def test_request_body_and_allowed_mentions_are_recorded(fake: FakeDiscord, bot: Bot) -> None:
+async def test_request_body_and_allowed_mentions_are_recorded(
+    fake: FakeDiscord, discord_client: Bot
+) -> None:
     """The bot's JSON body is kept; allowed_mentions decides who is in the echoed mentions."""
     alice = fake.user_id("alice")
-    channel = control(bot, fake)
+    channel = control(discord_client, fake)
     quiet = await channel.send(f"<@{alice}> done", allowed_mentions=discord.AllowedMentions.none())
     loud = await channel.send(f"<@{alice}> done @everyone")
     first, second = fake.messages(fake.control_channel_id)
@@ -265,12 +283,12 @@ async def test_request_body_and_allowed_mentions_are_recorded(fake: FakeDiscord,
     assert human.request == {}
 
 
-async def test_reply_echoes_message_reference(fake: FakeDiscord, bot: Bot) -> None:
+async def test_reply_echoes_message_reference(fake: FakeDiscord, discord_client: Bot) -> None:
     """A reply is sent with message_reference and comes back a type-19 message resolving it."""
     alice = fake.user_id("alice")
     await fake.post_user_message(fake.control_channel_id, "alice", "status?")
-    await eventually(lambda: bot.received)
-    question = bot.received[0]
+    await eventually(lambda: discord_client.received)
+    question = discord_client.received[0]
     quiet = await question.reply("all green", mention_author=False)
     loud = await question.reply("all green")
     first, second = fake.messages(fake.control_channel_id)
@@ -291,9 +309,9 @@ async def test_reply_echoes_message_reference(fake: FakeDiscord, bot: Bot) -> No
     assert second.payload["referenced_message"]["id"] == str(question.id)
 
 
-async def test_reply_to_an_unknown_message(fake: FakeDiscord, bot: Bot) -> None:
+async def test_reply_to_an_unknown_message(fake: FakeDiscord, discord_client: Bot) -> None:
     """An unknown reference is a 50035 unless fail_if_not_exists is false: then no reference."""
-    channel = control(bot, fake)
+    channel = control(discord_client, fake)
     missing = discord.MessageReference(message_id=12345, channel_id=channel.id)
     with pytest.raises(discord.HTTPException) as refused:
         await channel.send("re", reference=missing)
@@ -306,11 +324,11 @@ async def test_reply_to_an_unknown_message(fake: FakeDiscord, bot: Bot) -> None:
     assert sent.reference is None and sent.type is discord.MessageType.default
 
 
-async def test_embed_only_message_is_echoed(fake: FakeDiscord, bot: Bot) -> None:
+async def test_embed_only_message_is_echoed(fake: FakeDiscord, discord_client: Bot) -> None:
     """A message with embeds and no content is valid; the embeds come back as sent."""
     embed = discord.Embed(title="Fleet", description="3 running", colour=0x2ECC71)
     embed.add_field(name="job-1", value="50%")
-    sent = await control(bot, fake).send(embed=embed)
+    sent = await control(discord_client, fake).send(embed=embed)
     (posted,) = fake.messages(fake.control_channel_id)
     assert posted.content == "" and posted.request["embeds"] == [embed.to_dict()]
     (echoed,) = sent.embeds
@@ -322,9 +340,9 @@ async def test_embed_only_message_is_echoed(fake: FakeDiscord, bot: Bot) -> None
     assert [(f.name, f.value) for f in echoed.fields] == [("job-1", "50%")]
 
 
-async def test_message_limits_are_enforced(fake: FakeDiscord, bot: Bot) -> None:
+async def test_message_limits_are_enforced(fake: FakeDiscord, discord_client: Bot) -> None:
     """Empty and whitespace-only messages are 50006; over-long content or embeds are 50035."""
-    channel = control(bot, fake)
+    channel = control(discord_client, fake)
     for empty in (None, "  \n"):
         with pytest.raises(discord.HTTPException) as refused:
             await channel.send(empty)
@@ -427,34 +445,34 @@ async def test_a_multipart_upload_is_read_as_discord_reads_it(
 # --- threads archived or deleted by Discord ------------------------------------------
 
 
-async def test_server_side_archive_and_delete(fake: FakeDiscord, bot: Bot) -> None:
+async def test_server_side_archive_and_delete(fake: FakeDiscord, discord_client: Bot) -> None:
     """archive_thread drops the thread from discord.py's cache; fetch still finds it archived;
     after delete_thread, fetching it is NotFound."""
-    thread = await thread_of(bot, fake, "job-1")
+    thread = await thread_of(discord_client, fake, "job-1")
     await fake.archive_thread(thread.id)
-    await eventually(lambda: bot.get_channel(thread.id) is None)
-    fetched = await bot.fetch_channel(thread.id)
+    await eventually(lambda: discord_client.get_channel(thread.id) is None)
+    fetched = await discord_client.fetch_channel(thread.id)
     assert isinstance(fetched, discord.Thread) and fetched.archived and not fetched.locked
     assert ("GET", f"/channels/{thread.id}") in fake.requests
     await fake.delete_thread(thread.id)
     assert fake.threads == []
     with pytest.raises(discord.NotFound):
-        await bot.fetch_channel(thread.id)
+        await discord_client.fetch_channel(thread.id)
 
-    live = await thread_of(bot, fake, "job-2")
+    live = await thread_of(discord_client, fake, "job-2")
     await fake.delete_thread(live.id)
-    await eventually(lambda: bot.get_channel(live.id) is None)
+    await eventually(lambda: discord_client.get_channel(live.id) is None)
     with pytest.raises(KeyError):
         await fake.archive_thread(live.id)
 
 
-async def test_bot_post_unarchives_unless_locked(fake: FakeDiscord, bot: Bot) -> None:
+async def test_bot_post_unarchives_unless_locked(fake: FakeDiscord, discord_client: Bot) -> None:
     """The bot may post into an archived thread (which reopens it) but not a locked one: 50083."""
-    thread = await thread_of(bot, fake, "job-1")
+    thread = await thread_of(discord_client, fake, "job-1")
     await fake.archive_thread(thread.id)
-    await eventually(lambda: bot.get_channel(thread.id) is None)
+    await eventually(lambda: discord_client.get_channel(thread.id) is None)
     await thread.send("still here")
-    await eventually(lambda: bot.get_channel(thread.id) is not None)
+    await eventually(lambda: discord_client.get_channel(thread.id) is not None)
     assert not fake.threads[0]["thread_metadata"]["archived"]
 
     await fake.archive_thread(thread.id, locked=True)
@@ -468,20 +486,20 @@ async def test_bot_post_unarchives_unless_locked(fake: FakeDiscord, bot: Bot) ->
     assert [m.content for m in fake.messages(thread.id)] == ["still here"]
 
 
-async def test_every_authorized_request_is_counted(fake: FakeDiscord, bot: Bot) -> None:
+async def test_every_authorized_request_is_counted(fake: FakeDiscord, discord_client: Bot) -> None:
     """requests lists (method, path) for each authorized call, login included, in order."""
     assert ("GET", "/users/@me") in fake.requests
     before = len(fake.requests)
     path = f"/channels/{fake.control_channel_id}/messages"
     fake.rate_limit_next("POST", path)
-    await control(bot, fake).send("counted")
+    await control(discord_client, fake).send("counted")
     assert fake.requests[before:] == [("POST", path), ("POST", path)]  # the 429, then the retry
 
 
-async def test_a_message_can_be_delivered_again(fake: FakeDiscord, bot: Bot) -> None:
+async def test_a_message_can_be_delivered_again(fake: FakeDiscord, discord_client: Bot) -> None:
     """At-least-once delivery: the same MESSAGE_CREATE (same id) arrives a second time."""
     posted = await fake.post_user_message(fake.control_channel_id, "ann", "!ps")
-    await eventually(lambda: len(bot.received) == 1)
+    await eventually(lambda: len(discord_client.received) == 1)
     assert await fake.redeliver_last_user_message(fake.control_channel_id) == posted.id
-    await eventually(lambda: len(bot.received) == 2)
-    assert [m.id for m in bot.received] == [posted.id, posted.id]
+    await eventually(lambda: len(discord_client.received) == 2)
+    assert [m.id for m in discord_client.received] == [posted.id, posted.id]

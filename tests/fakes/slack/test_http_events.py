@@ -10,16 +10,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fakes.slack import SlackServer, SlackWorld
-from tests.fakes.slack.client import need_schemas
 from tests.polling import eventually
 
 
-@pytest.fixture
-def world() -> SlackWorld:
-    need_schemas()
-    made = SlackWorld()
-    made.http_retry_delays = (0.0, 0.0, 0.0)
-    return made
+@pytest.fixture(autouse=True)
+def quick_retries(world: SlackWorld) -> None:
+    """The room's world, retrying an unanswered event at once (the server reads the delays
+    when it retries)."""
+    world.http_retry_delays = (0.0, 0.0, 0.0)
 
 
 async def _serve(app: AsyncApp) -> tuple[web.AppRunner, str]:

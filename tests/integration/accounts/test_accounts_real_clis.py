@@ -115,7 +115,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def accounts_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     work = tmp_path / "work"
     work.mkdir()
     clock = SystemClock()
@@ -201,57 +201,61 @@ def _h(hours: float) -> timedelta:
     return timedelta(hours=hours)
 
 
-async def test_claude_code_on_a_subscription_works_only_through_injection(rig: Rig) -> None:
+async def test_claude_code_on_a_subscription_works_only_through_injection(
+    accounts_rig: Rig,
+) -> None:
     """Claude Code holds a placeholder OAuth token; the fake accepts only the account's
     real one, so the run succeeds only because the proxy injected it. Usage and the
     subscription's windows land on the account; no agent file holds the token."""
     now = int(time.time())
-    rig.anthropic.quota_headers[MAX_TOKEN] = unified_headers(
+    accounts_rig.anthropic.quota_headers[MAX_TOKEN] = unified_headers(
         five_hour=0.3, seven_day=0.2, reset_5h=now + 3600, reset_7d=now + 86400
     )
-    await rig.run(("c1", "claude-max"))
-    model = [r for r in rig.anthropic.requests if r.api is not None]
+    await accounts_rig.run(("c1", "claude-max"))
+    model = [r for r in accounts_rig.anthropic.requests if r.api is not None]
     assert model and all(r.credential == MAX_TOKEN for r in model)
-    assert not rig.anthropic.refused
-    events = await rig.ledger.metering.usage_events()
+    assert not accounts_rig.anthropic.refused
+    events = await accounts_rig.ledger.metering.usage_events()
     assert events and {e.account for e in events} == {"claude-max"}
-    windows = {w.window: w for w in rig.book.windows_of("claude-max")}
+    windows = {w.window: w for w in accounts_rig.book.windows_of("claude-max")}
     assert windows["5h"].used == pytest.approx(0.3) and windows["7d"].used == pytest.approx(0.2)
-    rig.agent_files_hold_no_secret(["c1"])
+    accounts_rig.agent_files_hold_no_secret(["c1"])
 
 
-async def test_codex_on_a_chatgpt_login_works_only_through_injection(rig: Rig) -> None:
+async def test_codex_on_a_chatgpt_login_works_only_through_injection(accounts_rig: Rig) -> None:
     """Codex holds a placeholder login; the ChatGPT fake accepts only the live access
     token with the real account id. Quota windows land on the account."""
-    rig.chatgpt.codex_headers["acct-1"] = codex_headers(
+    accounts_rig.chatgpt.codex_headers["acct-1"] = codex_headers(
         primary=25.0, secondary=5.0, primary_reset_after=600, secondary_reset_after=6000
     )
-    await rig.run(("x0", None))
-    model = [r for r in rig.chatgpt.requests if r.api is not None]
-    assert model and all(r.credential == rig.chatgpt.login("acct-1").access_token for r in model)
+    await accounts_rig.run(("x0", None))
+    model = [r for r in accounts_rig.chatgpt.requests if r.api is not None]
+    assert model and all(
+        r.credential == accounts_rig.chatgpt.login("acct-1").access_token for r in model
+    )
     assert all(r.headers["chatgpt-account-id"] == "acct-1" for r in model)
-    assert {e.account for e in await rig.ledger.metering.usage_events()} == {"codex-pro"}
-    assert {w.window for w in rig.book.windows_of("codex-pro")} == {"primary", "secondary"}
-    rig.agent_files_hold_no_secret(["x0"])
+    assert {e.account for e in await accounts_rig.ledger.metering.usage_events()} == {"codex-pro"}
+    assert {w.window for w in accounts_rig.book.windows_of("codex-pro")} == {"primary", "secondary"}
+    accounts_rig.agent_files_hold_no_secret(["x0"])
 
 
-async def test_eight_codex_agents_on_an_expired_login_refresh_once(rig: Rig) -> None:
+async def test_eight_codex_agents_on_an_expired_login_refresh_once(accounts_rig: Rig) -> None:
     """The login's access token expires; eight Codex agents start at once: exactly one
     refresh reaches the provider, and every agent finishes."""
-    rig.chatgpt_time[0] += 2 * 3600
-    await rig.run(*((f"x{n}", None) for n in range(8)))
-    assert rig.chatgpt.refreshes == 1
-    assert all(a.outcome == "rotated" for a in rig.chatgpt.refresh_log)
-    rig.agent_files_hold_no_secret(f"x{n}" for n in range(8))
+    accounts_rig.chatgpt_time[0] += 2 * 3600
+    await accounts_rig.run(*((f"x{n}", None) for n in range(8)))
+    assert accounts_rig.chatgpt.refreshes == 1
+    assert all(a.outcome == "rotated" for a in accounts_rig.chatgpt.refresh_log)
+    accounts_rig.agent_files_hold_no_secret(f"x{n}" for n in range(8))
 
 
 async def test_a_pool_places_a_run_on_the_emptier_account_and_moves_off_rejected(
-    rig: Rig,
+    accounts_rig: Rig,
 ) -> None:
     """New runs go to the account with more room; when that account's window is
     rejected mid-run, the agent's next request is made on the other account."""
-    now = rig.book.now()
-    rig.book.observe(
+    now = accounts_rig.book.now()
+    accounts_rig.book.observe(
         [
             QuotaWindow(
                 "claude-max", "5h", 0.9, now + _h(2.5), QuotaStatus.ALLOWED, now, "t", _h(5)
@@ -261,17 +265,17 @@ async def test_a_pool_places_a_run_on_the_emptier_account_and_moves_off_rejected
             ),
         ]
     )
-    await rig.run(("c1", "claude"))
-    assert rig.book.account_of("c1", "anthropic") == "claude-team"
-    assert {r.credential for r in rig.anthropic.requests if r.api} == {TEAM_TOKEN}
+    await accounts_rig.run(("c1", "claude"))
+    assert accounts_rig.book.account_of("c1", "anthropic") == "claude-team"
+    assert {r.credential for r in accounts_rig.anthropic.requests if r.api} == {TEAM_TOKEN}
 
     epoch = int(time.time())
-    rig.anthropic.quota_headers[TEAM_TOKEN] = unified_headers(
+    accounts_rig.anthropic.quota_headers[TEAM_TOKEN] = unified_headers(
         five_hour=1.0, seven_day=0.4, status="rejected", reset_5h=epoch + 900, reset_7d=epoch + 9e4
     )
-    rig.anthropic.rejecting.add(TEAM_TOKEN)
-    before = len(rig.anthropic.requests)
-    await rig.run(("c2", "claude"))
-    tried = [r.credential for r in rig.anthropic.requests[before:] if r.api]
+    accounts_rig.anthropic.rejecting.add(TEAM_TOKEN)
+    before = len(accounts_rig.anthropic.requests)
+    await accounts_rig.run(("c2", "claude"))
+    tried = [r.credential for r in accounts_rig.anthropic.requests[before:] if r.api]
     assert tried[0] == TEAM_TOKEN and tried[-1] == MAX_TOKEN, tried
-    assert rig.book.account_of("c2", "anthropic") == "claude-max"
+    assert accounts_rig.book.account_of("c2", "anthropic") == "claude-max"

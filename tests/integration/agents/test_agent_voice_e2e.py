@@ -39,7 +39,7 @@ time.sleep(120)  # until stopped; gone by itself if a failed test leaves it
 
 
 @pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[tuple[Bot, str]]:
+async def mimic_bot(tmp_path: Path) -> AsyncIterator[tuple[Bot, str]]:
     """The bot on the fake Discord, its agent ``mimic`` printing forgeries, and its secret."""
     async with bot_with_a_secret(tmp_path, AGENT, SCRIPT, "mimic.py") as running:
         yield running
@@ -68,12 +68,12 @@ def assert_the_agents(text: str, token: str) -> None:
 
 
 async def test_an_agents_forged_notice_link_and_hidden_secret_show_as_its_own(
-    bot: tuple[Bot, str],
+    mimic_bot: tuple[Bot, str],
 ) -> None:
     """The feed in the agent's thread and a viewer's `logs`: the forged notice is quoted
     under the agent's name, the link is plain text with its target, no fence is broken,
     and the zero-width-split secret is redacted."""
-    running, token = bot
+    running, token = mimic_bot
     await running.ask("ann", f"!spawn {AGENT}")
     thread = await eventually(lambda: running.thread_named(AGENT))
     fed = await eventually(

@@ -134,7 +134,7 @@ class Fleet:
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[Fleet]:
+def everywhere_fleet(tmp_path: Path) -> Iterator[Fleet]:
     need_chromium()
     agents = (
         _agent("idle", WAITS, tmp_path, "    backend: tmux\n")
@@ -169,25 +169,25 @@ def _ps_states(bot: ConsoleBot) -> dict[str, str]:
 
 
 def test_idle_printing_and_patient_agents_are_healthy_everywhere_a_stalled_one_is_not(
-    fleet: Fleet,
+    everywhere_fleet: Fleet,
 ) -> None:
     """Heartbeats ten minutes old: an agent waiting for input, a program that only prints
     and one within its hour-long timeout are healthy on chat `ps`, `/api/fleet`,
     `fleetwarden status`, the fleet page and `/metrics`; one silent past its own timeout
     is stalled on each of them."""
-    bot = fleet.bot
+    bot = everywhere_fleet.bot
     for name in HEALTHY:
         bot.command(f"spawn {name}", rf"Agent {name} started", timeout=30)
-    assert wait_until(lambda: fleet.beaten(*HEALTHY), timeout=30), bot.stdout[-2000:]
+    assert wait_until(lambda: everywhere_fleet.beaten(*HEALTHY), timeout=30), bot.stdout[-2000:]
     assert wait_until(lambda: _ps_states(bot) == HEALTHY, 30, 0.5), bot.stdout[-3000:]
-    fleet.age_heartbeats(600)
+    everywhere_fleet.age_heartbeats(600)
     # Spawned after the ageing: once it is seen stalled, a sweep has judged the aged beats.
     bot.command("spawn staller", r"Agent staller started", timeout=30)
     bot.expect(r"Agent staller stalled", timeout=60)
 
     assert _ps_states(bot) == {**HEALTHY, "staller": "stalled"}
 
-    api = json.loads(fleet.status("fleet", "--json"))
+    api = json.loads(everywhere_fleet.status("fleet", "--json"))
     rows = {agent["name"]: agent for agent in api["agents"]}
     for name, state in HEALTHY.items():
         assert rows[name]["state"] == state and rows[name]["problems"] == [], rows[name]
@@ -195,7 +195,7 @@ def test_idle_printing_and_patient_agents_are_healthy_everywhere_a_stalled_one_i
     assert rows["staller"]["state"] == "stalled"
     assert [p.split(":")[0] for p in rows["staller"]["problems"]] == ["stalled"], rows["staller"]
     assert api["totals"]["with_problems"] == 1
-    table = fleet.status("fleet")
+    table = everywhere_fleet.status("fleet")
     assert "4 agents, 1 with problems" in table, table
 
     with browser() as chromium:

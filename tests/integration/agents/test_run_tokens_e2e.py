@@ -61,7 +61,7 @@ def yaml_str(text: str) -> str:
 
 
 @pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
+def tokened_upstream(tmp_path: Path) -> Iterator[GitUpstream]:
     with served_app(tmp_path / "upstream", UPSTREAM_TOKEN) as served:
         yield served
 
@@ -171,7 +171,7 @@ def kill_agents(root: Path) -> None:
 
 
 def test_a_runs_token_is_refused_at_every_door_once_the_run_ends(
-    tmp_path: Path, upstream: GitUpstream
+    tmp_path: Path, tokened_upstream: GitUpstream
 ) -> None:
     """stop and restart end a run: its token is refused by the heartbeat endpoint, the peer
     door, the git door and the forge door; the next run's new token is taken, its pushes
@@ -182,7 +182,7 @@ def test_a_runs_token_is_refused_at_every_door_once_the_run_ends(
         "connectors:\n  console: {}\n"
         "defaults:\n  stop_grace_seconds: 1\n"
         "repos:\n"
-        f"  app:\n    url: {upstream.url('app')}\n    token_env: APP_TOKEN\n"
+        f"  app:\n    url: {tokened_upstream.url('app')}\n    token_env: APP_TOKEN\n"
         # A forge in the config mounts the forge door on the heartbeat endpoint.
         "forges:\n  hub: {kind: github, api_url: 'http://127.0.0.1:9', token_env: FORGE_TOKEN,"
         " login: fleetwarden-bot, poll_seconds: 3600}\n"

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def bot(tmp_path: Path) -> Iterator[ConsoleBot]:
+def console_bot(tmp_path: Path) -> Iterator[ConsoleBot]:
     running = ConsoleBot(tmp_path)
     try:
         yield running
@@ -67,52 +67,56 @@ def read(bot: ConsoleBot, request_id: str) -> ApprovalRequest:
     return asyncio.run(_read(ledger_of(bot), request_id))
 
 
-def test_pending_approve_and_deny_at_the_console(bot: ConsoleBot) -> None:
+def test_pending_approve_and_deny_at_the_console(console_bot: ConsoleBot) -> None:
     """`pending` lists open requests and the console's ways to answer (no prefix, no
     reaction); `approve ID` allows, `deny ID REASON` denies with the reason; a second answer
     is told who answered; unknown ids are refused."""
-    bot.command("spawn c1 --prompt wait", r"Agent c1 started \(stub\)")
-    first = ask(bot, "n1", "rm -rf build")
-    second = ask(bot, "n2", "git push --force")
-    bot.command("pending", rf"{first.id}.*c1.*Bash.*rm -rf build")
-    bot.expect(rf"{second.id}.*c1.*Bash.*git push --force")
-    said = bot.expect(r"2 open\. (.*)")
+    console_bot.command("spawn c1 --prompt wait", r"Agent c1 started \(stub\)")
+    first = ask(console_bot, "n1", "rm -rf build")
+    second = ask(console_bot, "n2", "git push --force")
+    console_bot.command("pending", rf"{first.id}.*c1.*Bash.*rm -rf build")
+    console_bot.expect(rf"{second.id}.*c1.*Bash.*git push --force")
+    said = console_bot.expect(r"2 open\. (.*)")
     assert said.group(1).strip() == "Answer with approve ID [always] or deny ID [REASON]."
 
-    bot.command(f"approve {first.id}", rf"{first.id} allowed once")
-    allowed = read(bot, first.id)
+    console_bot.command(f"approve {first.id}", rf"{first.id} allowed once")
+    allowed = read(console_bot, first.id)
     assert allowed.state is ApprovalState.ALLOWED and allowed.decision is Decision.ALLOW
     assert allowed.how == "command" and allowed.answered_by == "console on console"
 
-    bot.command(f"deny {second.id} use a branch", rf"{second.id} denied")
-    denied = read(bot, second.id)
+    console_bot.command(f"deny {second.id} use a branch", rf"{second.id} denied")
+    denied = read(console_bot, second.id)
     assert denied.state is ApprovalState.DENIED and denied.reason == "use a branch"
 
-    bot.command(f"approve {second.id}", r"already answered by console on console at \d\d:")
-    bot.command("approve zzzz", r"no approval request 'zzzz'")
-    bot.command("pending", r"No approval requests are open")
+    console_bot.command(f"approve {second.id}", r"already answered by console on console at \d\d:")
+    console_bot.command("approve zzzz", r"no approval request 'zzzz'")
+    console_bot.command("pending", r"No approval requests are open")
 
 
-def test_a_request_closes_when_its_agent_ends(bot: ConsoleBot) -> None:
+def test_a_request_closes_when_its_agent_ends(console_bot: ConsoleBot) -> None:
     """The agent's run ends: its open request is closed, and an answer is told so."""
-    bot.command("spawn c1 --prompt wait", r"Agent c1 started \(stub\)")
-    request = ask(bot, "n1", "rm -rf build")
-    bot.command("stop c1", r"Stopped c1")
-    assert wait_until(lambda: read(bot, request.id).state is ApprovalState.CLOSED, timeout=20)
-    bot.command(f"approve {request.id}", r"that request is closed \(c1\b.*ended")
+    console_bot.command("spawn c1 --prompt wait", r"Agent c1 started \(stub\)")
+    request = ask(console_bot, "n1", "rm -rf build")
+    console_bot.command("stop c1", r"Stopped c1")
+    assert wait_until(
+        lambda: read(console_bot, request.id).state is ApprovalState.CLOSED, timeout=20
+    )
+    console_bot.command(f"approve {request.id}", r"that request is closed \(c1\b.*ended")
 
 
-def test_the_stub_asks_for_a_tool_and_is_answered_with_no_key(bot: ConsoleBot) -> None:
+def test_the_stub_asks_for_a_tool_and_is_answered_with_no_key(console_bot: ConsoleBot) -> None:
     """`tool ls -la` sent to a stub asks through the approval door (no key, no real CLI):
     the request shows the command; `approve ID` lets it, and the stub prints the answer;
     a denial's reason reaches it too."""
-    bot.command("spawn c1 --runtime stub", r"Agent c1 started")
-    bot.command("send c1 tool ls -la", r"Approval\W+([a-z2-9]{4})\W")
-    first = bot.expect(r"Approval\W+([a-z2-9]{4})\W").group(1)
-    bot.expect(r"ls -la")
-    bot.command(f"approve {first}", rf"{first} allowed once")
-    bot.expect(r"tool 1: ls -la — allowed: allowed by console.*\(the stub runs nothing\)", 30)
-    bot.send("send c1 tool rm -rf build")
-    second = bot.expect(r"Approval\W+([a-z2-9]{4})\W.*\n(?:.*\n)*?.*rm -rf build").group(1)
-    bot.command(f"deny {second} not today", rf"{second} denied")
-    bot.expect(r"tool 2: rm -rf build — denied: .*not today", timeout=30)
+    console_bot.command("spawn c1 --runtime stub", r"Agent c1 started")
+    console_bot.command("send c1 tool ls -la", r"Approval\W+([a-z2-9]{4})\W")
+    first = console_bot.expect(r"Approval\W+([a-z2-9]{4})\W").group(1)
+    console_bot.expect(r"ls -la")
+    console_bot.command(f"approve {first}", rf"{first} allowed once")
+    console_bot.expect(
+        r"tool 1: ls -la — allowed: allowed by console.*\(the stub runs nothing\)", 30
+    )
+    console_bot.send("send c1 tool rm -rf build")
+    second = console_bot.expect(r"Approval\W+([a-z2-9]{4})\W.*\n(?:.*\n)*?.*rm -rf build").group(1)
+    console_bot.command(f"deny {second} not today", rf"{second} denied")
+    console_bot.expect(r"tool 2: rm -rf build — denied: .*not today", timeout=30)

@@ -32,27 +32,27 @@ CHANNEL = "test-cli"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
     async with FakeDiscord(heartbeat_interval_ms=2_000) as running:
         yield running
 
 
 @pytest.fixture
-async def app(fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[App]:
+async def discord_app(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[App]:
     environ = {
-        TOKEN_ENV: fake.token,
-        "FLEETWARDEN_DISCORD_API_BASE": fake.api_base,
-        "FLEETWARDEN_DISCORD_GATEWAY_URL": fake.gateway_url,
+        TOKEN_ENV: fake_discord.token,
+        "FLEETWARDEN_DISCORD_API_BASE": fake_discord.api_base,
+        "FLEETWARDEN_DISCORD_GATEWAY_URL": fake_discord.gateway_url,
     }
     config = load_config(
-        write_config(fake, tmp_path),
+        write_config(fake_discord, tmp_path),
         environ,
         offered=Offered(default_registry().names(), ("subprocess", "tmux")),
     )
     running = App(config, clock=SystemClock(), environ=environ)
     try:
         await running.start()
-        await eventually(lambda: fake.connected)
+        await eventually(lambda: fake_discord.connected)
         yield running
     finally:
         with contextlib.suppress(RuntimeError):  # the app did not get as far as its fleet
@@ -100,83 +100,99 @@ async def shown_in_thread(fake: FakeDiscord, request: ApprovalRequest) -> Posted
 
 
 async def test_an_approval_shows_in_the_thread_and_is_answered_by_command(
-    fake: FakeDiscord, app: App
+    fake_discord: FakeDiscord, discord_app: App
 ) -> None:
     """The request shows once in c1's thread, pinging only its starter (no @everyone);
     `!deny ID reason` from the operator denies it with the reason."""
-    await fake.post_user_message(fake.control_channel_id, "ann", "!spawn c1 --runtime stub")
-    await eventually(lambda: [t for t in fake.threads if t["name"] == "c1"])
+    await fake_discord.post_user_message(
+        fake_discord.control_channel_id, "ann", "!spawn c1 --runtime stub"
+    )
+    await eventually(lambda: [t for t in fake_discord.threads if t["name"] == "c1"])
     told: list[ApprovalRequest] = []
-    request = await open_request(app, told)
-    message = await shown_in_thread(fake, request)
+    request = await open_request(discord_app, told)
+    message = await shown_in_thread(fake_discord, request)
     assert "curl -X DELETE https://x @everyone" in text(message)
     mentions = message.request["allowed_mentions"]
     assert "everyone" not in mentions.get("parse", [])
-    assert [int(u) for u in mentions.get("users", [])] == [fake.user_id("ann")]
-    await fake.post_user_message(fake.control_channel_id, "ann", f"!deny {request.id} not on prod")
+    assert [int(u) for u in mentions.get("users", [])] == [fake_discord.user_id("ann")]
+    await fake_discord.post_user_message(
+        fake_discord.control_channel_id, "ann", f"!deny {request.id} not on prod"
+    )
     await eventually(lambda: told)
     assert told[0].decision is Decision.DENY and told[0].reason == "not on prod"
-    assert (await app.approvals.get(request.id)).state is ApprovalState.DENIED
+    assert (await discord_app.approvals.get(request.id)).state is ApprovalState.DENIED
 
 
 async def test_the_operators_reaction_answers_and_a_viewers_changes_nothing(
-    fake: FakeDiscord, app: App
+    fake_discord: FakeDiscord, discord_app: App
 ) -> None:
     """A viewer's ✅ is refused once, the request stays open; the operator's ✅ allows it,
     the CLI is told, and the message is edited to say who answered and how."""
-    await fake.post_user_message(fake.control_channel_id, "ann", "!spawn c1 --runtime stub")
-    await eventually(lambda: [t for t in fake.threads if t["name"] == "c1"])
+    await fake_discord.post_user_message(
+        fake_discord.control_channel_id, "ann", "!spawn c1 --runtime stub"
+    )
+    await eventually(lambda: [t for t in fake_discord.threads if t["name"] == "c1"])
     told: list[ApprovalRequest] = []
-    request = await open_request(app, told)
-    message = await shown_in_thread(fake, request)
-    before = len(fake.messages(message.channel_id))
-    await fake.add_user_reaction(message.channel_id, message.id, "rolf", "✅")  # a viewer
-    refusal = await eventually(lambda: fake.messages(message.channel_id)[before:])
+    request = await open_request(discord_app, told)
+    message = await shown_in_thread(fake_discord, request)
+    before = len(fake_discord.messages(message.channel_id))
+    await fake_discord.add_user_reaction(message.channel_id, message.id, "rolf", "✅")  # a viewer
+    refusal = await eventually(lambda: fake_discord.messages(message.channel_id)[before:])
     assert "is not an answer" in text(refusal[0])
-    assert (await app.approvals.get(request.id)).state is ApprovalState.OPEN and told == []
+    assert (await discord_app.approvals.get(request.id)).state is ApprovalState.OPEN and told == []
 
-    await fake.add_user_reaction(message.channel_id, message.id, "ann", "✅")
+    await fake_discord.add_user_reaction(message.channel_id, message.id, "ann", "✅")
     await eventually(lambda: told)
     assert told[0].decision is Decision.ALLOW and told[0].how == "reaction"
-    assert told[0].answered_by == f"{fake.user_id('ann')} on discord"
+    assert told[0].answered_by == f"{fake_discord.user_id('ann')} on discord"
 
     def edited() -> PostedMessage | None:
-        now = [m for m in fake.messages(message.channel_id) if m.id == message.id]
+        now = [m for m in fake_discord.messages(message.channel_id) if m.id == message.id]
         return now[0] if now and "Allowed once by" in text(now[0]) else None
 
     assert (await eventually(edited)).payload["edited_timestamp"]
-    await fake.add_user_reaction(message.channel_id, message.id, "rolf", "❌")  # ended: silent
-    await fake.post_user_message(message.channel_id, "ann", "!pending")  # handled after it
+    await fake_discord.add_user_reaction(
+        message.channel_id, message.id, "rolf", "❌"
+    )  # ended: silent
+    await fake_discord.post_user_message(message.channel_id, "ann", "!pending")  # handled after it
     await eventually(
-        lambda: [m for m in fake.messages(message.channel_id) if "No approval" in text(m)]
+        lambda: [m for m in fake_discord.messages(message.channel_id) if "No approval" in text(m)]
     )
-    assert [m for m in fake.messages(message.channel_id) if "is not an answer" in text(m)] == [
-        refusal[0]
-    ]
+    assert [
+        m for m in fake_discord.messages(message.channel_id) if "is not an answer" in text(m)
+    ] == [refusal[0]]
 
 
 async def test_pending_on_discord_names_reactions_and_the_prefix(
-    fake: FakeDiscord, app: App
+    fake_discord: FakeDiscord, discord_app: App
 ) -> None:
     """`!pending` on Discord answers with the prefixed commands and the reaction too."""
-    await fake.post_user_message(fake.control_channel_id, "ann", "!spawn c1 --runtime stub")
-    await eventually(lambda: [t for t in fake.threads if t["name"] == "c1"])
-    request = await open_request(app, [])
-    await shown_in_thread(fake, request)
-    await fake.post_user_message(fake.control_channel_id, "ann", "!pending")
+    await fake_discord.post_user_message(
+        fake_discord.control_channel_id, "ann", "!spawn c1 --runtime stub"
+    )
+    await eventually(lambda: [t for t in fake_discord.threads if t["name"] == "c1"])
+    request = await open_request(discord_app, [])
+    await shown_in_thread(fake_discord, request)
+    await fake_discord.post_user_message(fake_discord.control_channel_id, "ann", "!pending")
     [answer] = await eventually(
-        lambda: [m for m in fake.messages(fake.control_channel_id) if "1 open" in text(m)]
+        lambda: [
+            m for m in fake_discord.messages(fake_discord.control_channel_id) if "1 open" in text(m)
+        ]
     )
     assert "`!approve ID [always]` or `!deny ID [REASON]`, or react on" in text(answer)
 
 
-async def test_a_hostile_ask_shows_what_would_hide_on_discord(fake: FakeDiscord, app: App) -> None:
+async def test_a_hostile_ask_shows_what_would_hide_on_discord(
+    fake_discord: FakeDiscord, discord_app: App
+) -> None:
     """A tool name's line break, a homoglyph and 45 empty lines are shown visibly on Discord:
     no forged line, `g[U+0456]thub.com`, the empty lines counted and `rm -rf ~` kept."""
-    await fake.post_user_message(fake.control_channel_id, "ann", "!spawn c1 --runtime stub")
-    await eventually(lambda: [t for t in fake.threads if t["name"] == "c1"])
-    [(agent, run_id)] = await app.fleet.outputs.open_runs()
-    request = await app.approvals.open(
+    await fake_discord.post_user_message(
+        fake_discord.control_channel_id, "ann", "!spawn c1 --runtime stub"
+    )
+    await eventually(lambda: [t for t in fake_discord.threads if t["name"] == "c1"])
+    [(agent, run_id)] = await discord_app.fleet.outputs.open_runs()
+    request = await discord_app.approvals.open(
         agent=agent,
         run_id=run_id,
         channel=CHANNEL,
@@ -190,7 +206,9 @@ async def test_a_hostile_ask_shows_what_would_hide_on_discord(fake: FakeDiscord,
         max_open=5,
         starter=None,
     )
-    shown = text(await shown_in_thread(fake, request)).replace("\\[", "[").replace("\\]", "]")
+    shown = (
+        text(await shown_in_thread(fake_discord, request)).replace("\\[", "[").replace("\\]", "]")
+    )
     assert "Bash[U+000A]✅ Allowed once by ann" in shown
     assert not any(line.startswith("✅") for line in shown.split("\n"))
     assert "g[U+0456]thub.com/x" in shown

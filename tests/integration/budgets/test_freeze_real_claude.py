@@ -163,7 +163,7 @@ def kill_all(handle: RunHandle) -> None:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def freeze_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     cli("claude")  # fails with "run bash tests/run.sh" when the CLIs are not installed
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed; run `bash tests/run.sh`, which installs it")
@@ -244,21 +244,21 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             await ledger.close()
 
 
-async def test_a_frozen_claude_code_stops_whole_and_resumes_refused(rig: Rig) -> None:
-    await rig.fleet.spawn(LaunchRequest(NAME, collect=False))
-    run = await rig.ledger.runs.last_run(NAME)
+async def test_a_frozen_claude_code_stops_whole_and_resumes_refused(freeze_rig: Rig) -> None:
+    await freeze_rig.fleet.spawn(LaunchRequest(NAME, collect=False))
+    run = await freeze_rig.ledger.runs.last_run(NAME)
     assert run is not None and run.handle.backend == "tmux"
     handle = run.handle
 
     # Claude Code's TUI sends the prompt; the answer settles over the limit; it freezes.
     async def frozen() -> bool:
-        if NAME not in {f.agent for f in await rig.fleet.frozen()}:
+        if NAME not in {f.agent for f in await freeze_rig.fleet.frozen()}:
             return False
         states = processes(handle)
         return handle.pid in states and pauses(states) == {True}
 
     async def screen() -> str:
-        return await rig.backend.snapshot(handle)
+        return await freeze_rig.backend.snapshot(handle)
 
     try:
         await eventually(frozen, f"{NAME} frozen, every process paused")
@@ -272,47 +272,51 @@ async def test_a_frozen_claude_code_stops_whole_and_resumes_refused(rig: Rig) ->
     # Frozen with its group, or waiting: never stopped by a signal, as tmux would continue all
     assert shim(handle) != "T"
     known = {pid: process_start_ticks(pid) for pid in [*states, handle.pgid]}
-    assert model_requests(rig.fake) == 2
-    await rig.proxy.recorder.flush()
+    assert model_requests(freeze_rig.fake) == 2
+    await freeze_rig.proxy.recorder.flush()
     spent = [
-        e for e in await rig.ledger.metering.usage_events(agent=NAME) if e.outcome is Outcome.OK
+        e
+        for e in await freeze_rig.ledger.metering.usage_events(agent=NAME)
+        if e.outcome is Outcome.OK
     ]
     assert sum(e.tokens.total for e in spent) >= LIMIT
-    (freeze,) = await rig.fleet.frozen()
+    (freeze,) = await freeze_rig.fleet.frozen()
     assert (freeze.agent, freeze.budget) == (NAME, f"agent:{NAME}")
-    (status,) = await rig.fleet.ps()
+    (status,) = await freeze_rig.fleet.ps()
     assert status.frozen is not None and "reached its limit" in status.frozen
-    assert any("reached its limit" in text for text in rig.board.posted), rig.board.posted
+    assert any("reached its limit" in text for text in freeze_rig.board.posted), (
+        freeze_rig.board.posted
+    )
     # Still paused on a second look: nothing (tmux included) continued any of them.
     assert pauses(processes(handle)) == {True}
 
     # resume NAME: every process continues, in the same tmux session.
-    assert await rig.fleet.thaw(NAME)
-    assert await rig.fleet.frozen() == []
+    assert await freeze_rig.fleet.thaw(NAME)
+    assert await freeze_rig.fleet.frozen() == []
 
     async def running() -> bool:
         states = processes(handle)
         return bool(states) and True not in pauses(states)
 
     await eventually(running, f"every process of {NAME} continued")
-    assert NAME in await rig.backend.sessions()
-    assert (await rig.fleet.ps())[0].frozen is None
+    assert NAME in await freeze_rig.backend.sessions()
+    assert (await freeze_rig.fleet.ps())[0].frozen is None
 
     # The budget is still out: its next request is refused by the proxy, never forwarded.
     async def refused() -> bool:
-        await rig.proxy.recorder.flush()
-        events = await rig.ledger.metering.usage_events(agent=NAME)
+        await freeze_rig.proxy.recorder.flush()
+        events = await freeze_rig.ledger.metering.usage_events(agent=NAME)
         return any(e.outcome is Outcome.REFUSED and e.status == 429 for e in events)
 
-    await rig.fleet.send(NAME, "say more")
+    await freeze_rig.fleet.send(NAME, "say more")
     await eventually(refused, "a further request of the thawed agent refused with 429")
-    assert model_requests(rig.fake) == 2
+    assert model_requests(freeze_rig.fake) == 2
 
     # stop: nothing of the run is left.
-    await rig.fleet.stop_agent(NAME)
+    await freeze_rig.fleet.stop_agent(NAME)
 
     async def gone() -> bool:
         return not alive(known)
 
     await eventually(gone, f"every process of {NAME} gone")
-    assert NAME not in await rig.backend.sessions()
+    assert NAME not in await freeze_rig.backend.sessions()

@@ -96,10 +96,12 @@ async def close_rig(rig: Rig) -> None:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeProvider]:
+async def metered_provider() -> AsyncIterator[FakeProvider]:
     turn = Turn(usage=PER_ANSWER, delay_between_events=0.002)
-    async with FakeProvider(default=turn, accept=Accepted(api_keys=frozenset({KEY}))) as fake:
-        yield fake
+    async with FakeProvider(
+        default=turn, accept=Accepted(api_keys=frozenset({KEY}))
+    ) as metered_provider:
+        yield metered_provider
 
 
 async def ask(
@@ -117,10 +119,10 @@ async def ask(
 
 
 async def test_fifty_agents_bursting_overshoot_at_most_one_request_each(
-    tmp_path: Path, fake: FakeProvider
+    tmp_path: Path, metered_provider: FakeProvider
 ) -> None:
     limit = 30_000  # 30 answers' worth; the burst asks for far more
-    rig = await open_rig(tmp_path, fake, global_budget(limit))
+    rig = await open_rig(tmp_path, metered_provider, global_budget(limit))
     statuses: list[int] = []
     try:
         urls = [rig.proxy.urls_for(f"burst-{i}")["anthropic"] for i in range(AGENTS)]
@@ -154,11 +156,11 @@ async def test_fifty_agents_bursting_overshoot_at_most_one_request_each(
 
 
 async def test_without_the_per_request_check_the_burst_runs_far_past(
-    tmp_path: Path, fake: FakeProvider
+    tmp_path: Path, metered_provider: FakeProvider
 ) -> None:
     """The control: the same burst with requests that reserve nothing (no budget governs
     them at the proxy) spends every answer — what the check above prevents."""
-    rig = await open_rig(tmp_path, fake, global_budget(30_000))
+    rig = await open_rig(tmp_path, metered_provider, global_budget(30_000))
     rig.proxy.policy = PacingPolicy(Groups())  # a policy that has seen no tick
     try:
         urls = [rig.proxy.urls_for(f"burst-{i}")["anthropic"] for i in range(10)]
@@ -170,9 +172,9 @@ async def test_without_the_per_request_check_the_burst_runs_far_past(
 
 
 async def test_a_budget_crossed_while_down_is_enforced_on_the_first_request(
-    tmp_path: Path, fake: FakeProvider
+    tmp_path: Path, metered_provider: FakeProvider
 ) -> None:
-    rig = await open_rig(tmp_path, fake, global_budget(10_000_000))
+    rig = await open_rig(tmp_path, metered_provider, global_budget(10_000_000))
     try:
         url = rig.proxy.urls_for("early")["anthropic"]
         async with aiohttp.ClientSession() as http:
@@ -181,14 +183,14 @@ async def test_a_budget_crossed_while_down_is_enforced_on_the_first_request(
     finally:
         await close_rig(rig)
     # Fleetwarden is down; the budget is lowered under what was spent; it starts again.
-    again = await open_rig(tmp_path, fake, global_budget(2_500))
+    again = await open_rig(tmp_path, metered_provider, global_budget(2_500))
     try:
         url = again.proxy.urls_for("early")["anthropic"]
-        before = len(fake.requests)
+        before = len(metered_provider.requests)
         async with aiohttp.ClientSession() as http:
             status, retry_after, body = await ask(http, url)
         assert status == 429 and retry_after is not None
-        assert len(fake.requests) == before, "the refused request reached the provider"
+        assert len(metered_provider.requests) == before, "the refused request reached the provider"
         assert b"global reached its limit" in body
     finally:
         await close_rig(again)

@@ -45,9 +45,9 @@ class Rig:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeProvider]:
-    async with FakeProvider(default=Turn(usage=Usage(input=900, output=100))) as fake:
-        yield fake
+async def unpriced_provider() -> AsyncIterator[FakeProvider]:
+    async with FakeProvider(default=Turn(usage=Usage(input=900, output=100))) as unpriced_provider:
+        yield unpriced_provider
 
 
 WINDOW = WindowSpec(WindowKind.ROLLING, timedelta(hours=5))
@@ -102,16 +102,16 @@ async def ask(http: aiohttp.ClientSession, url: str, model: str) -> tuple[int, d
 
 
 async def test_an_unpriced_model_is_refused_before_and_after_the_limit(
-    tmp_path: Path, fake: FakeProvider
+    tmp_path: Path, unpriced_provider: FakeProvider
 ) -> None:
     """Refused (400, never forwarded) with the model and the fix named; the priced model is
     served until the limit; then the unpriced one is still not served."""
-    rig = await open_rig(tmp_path, fake, PriceTable({PRICED: SONNET}))
+    rig = await open_rig(tmp_path, unpriced_provider, PriceTable({PRICED: SONNET}))
     try:
         url = rig.proxy.urls_for("coder-1")["anthropic"]
         async with aiohttp.ClientSession() as http:
             status, body = await ask(http, url, UNPRICED)
-            assert status == 400 and len(fake.requests) == 0
+            assert status == 400 and len(unpriced_provider.requests) == 0
             assert body["type"] == "error"
             message = str(body["error"]["message"])  # type: ignore[index]
             for part in (repr(UNPRICED), "`prices`", "`price_default`", "global"):
@@ -124,9 +124,9 @@ async def test_an_unpriced_model_is_refused_before_and_after_the_limit(
                 served += 1
             assert status == 429 and "reached its limit" in json.dumps(body)
             assert 4 <= served <= 6
-            forwarded = len(fake.requests)
+            forwarded = len(unpriced_provider.requests)
             status, _ = await ask(http, url, UNPRICED)
-            assert status in (400, 429) and len(fake.requests) == forwarded
+            assert status in (400, 429) and len(unpriced_provider.requests) == forwarded
         await rig.proxy.recorder.flush()
         events = await rig.ledger.metering.usage_events()
     finally:
@@ -136,12 +136,12 @@ async def test_an_unpriced_model_is_refused_before_and_after_the_limit(
 
 
 async def test_with_a_price_default_an_unlisted_model_is_charged_and_limited(
-    tmp_path: Path, fake: FakeProvider
+    tmp_path: Path, unpriced_provider: FakeProvider
 ) -> None:
     """Each answer of the unlisted model costs the fallback's price in the ledger, and the
     budget in dollars refuses it at the limit like any priced model."""
     prices = PriceTable({PRICED: SONNET}, fallback=Price(5.0, 25.0))  # $0.007 an answer
-    rig = await open_rig(tmp_path, fake, prices)
+    rig = await open_rig(tmp_path, unpriced_provider, prices)
     try:
         url = rig.proxy.urls_for("coder-1")["anthropic"]
         statuses = []
@@ -160,12 +160,12 @@ async def test_with_a_price_default_an_unlisted_model_is_charged_and_limited(
 
 
 async def test_a_budget_in_tokens_and_dollars_refuses_at_its_dollar_limit(
-    tmp_path: Path, fake: FakeProvider
+    tmp_path: Path, unpriced_provider: FakeProvider
 ) -> None:
     """Both limits bind: with tokens to spare for thousands of answers, the dollar limit
     refuses after its five answers' worth, and an unpriced model is refused under it."""
     both = Budget(Scope("global"), WINDOW, limit_tokens=10**8, limit_usd=LIMIT_USD)
-    rig = await open_rig(tmp_path, fake, PriceTable({PRICED: SONNET}), both)
+    rig = await open_rig(tmp_path, unpriced_provider, PriceTable({PRICED: SONNET}), both)
     try:
         url = rig.proxy.urls_for("coder-1")["anthropic"]
         statuses = []

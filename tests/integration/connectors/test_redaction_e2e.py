@@ -41,7 +41,7 @@ time.sleep(120)  # until stopped; gone by itself if a failed test leaves it
 
 
 @pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[tuple[Bot, str]]:
+async def leaky_bot(tmp_path: Path) -> AsyncIterator[tuple[Bot, str]]:
     """The bot on the fake Discord, its agent ``leaky`` printing secrets, and its own."""
     async with bot_with_a_secret(tmp_path, AGENT, SCRIPT, "leaky_agent.py") as running:
         yield running
@@ -81,11 +81,11 @@ def assert_none_in(text: str, values: dict[str, str]) -> None:
 
 
 async def test_a_viewer_sees_the_agents_env_without_a_secret(
-    bot: tuple[Bot, str],
+    leaky_bot: tuple[Bot, str],
 ) -> None:
     """`spawn` (the operator's reply and the thread it opens), a viewer's `logs` and
     `watch`: the agent's output is shown, every secret in it replaced by its label."""
-    running, deploy_token = bot
+    running, deploy_token = leaky_bot
     await running.ask("ann", f"!spawn {AGENT}")
     thread = await eventually(lambda: running.thread_named(AGENT))
     await eventually(lambda: (running.workdir / AGENT / "planted.txt").exists())

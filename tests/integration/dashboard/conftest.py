@@ -1,4 +1,5 @@
-"""The dashboard room's shared fixture: a headless Chromium on the module's rig."""
+"""The dashboard room's shared fixture: a headless Chromium for a module's tests (each asks
+for its rig first, so the rig is up before the browser and outlives it)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.dashboard_rig import Rig, browser
+from tests.integration.dashboard_rig import browser
 
 
 @pytest.fixture(scope="module")
-def chromium(rig: Rig) -> Iterator[Any]:
+def chromium() -> Iterator[Any]:
     with browser() as found:
         yield found

@@ -38,7 +38,7 @@ CHANGE_EVERY_MS = int(CHANGE_EVERY.total_seconds() * 1000)
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[str, str, Desk]]:
+async def change_dashboard(tmp_path: Path) -> AsyncIterator[tuple[str, str, Desk]]:
     """The dashboard by its own name, a fresh sign-in link for it, and its desk."""
     need_chromium()
     clock = SystemClock()
@@ -68,7 +68,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, str, Desk]]:
 
 
 async def test_a_hostile_file_name_and_diff_line_read_as_text_in_chromium(
-    served: tuple[str, str, Desk],
+    change_dashboard: tuple[str, str, Desk],
 ) -> None:
     """Signed in, the agent's page shows the change: the file's name as text in its row and
     its section's heading, the diff's ``</pre><script>`` as text inside the ``<pre>``; no
@@ -76,7 +76,7 @@ async def test_a_hostile_file_name_and_diff_line_read_as_text_in_chromium(
     error — before and after the live stream replaced the fragment."""
     from playwright.async_api import async_playwright
 
-    base, link, desk = served
+    base, link, desk = change_dashboard
     async with async_playwright() as play:
         chromium = await play.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True

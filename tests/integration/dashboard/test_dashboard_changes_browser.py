@@ -31,7 +31,7 @@ ANN = "@ann:example.org"
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+async def changes_dashboard(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     """The dashboard by its own name over the rig's ledger, and a fresh sign-in link."""
     need_chromium()
     clock = ManualClock(T0)
@@ -63,7 +63,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
 
 
 async def test_the_changes_page_shows_the_report_and_the_hostile_name_as_text(
-    served: tuple[str, str],
+    changes_dashboard: tuple[str, str],
 ) -> None:
     """Signed in, the nav's Changes link opens the page: a row per agent, runtime and model
     and the totals, the coder's four merged changes (the rig's old one within 30 days),
@@ -71,7 +71,7 @@ async def test_the_changes_page_shows_the_report_and_the_hostile_name_as_text(
     no error — as first loaded and with its live stream open."""
     from playwright.async_api import async_playwright
 
-    base, link = served
+    base, link = changes_dashboard
     async with async_playwright() as play:
         chromium = await play.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True

@@ -93,16 +93,16 @@ def _posting_page(action: str, link: str | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+def held_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     need_chromium()
     node = shutil.which("node")
     path = [str(bin_dir()), *([str(Path(node).resolve().parent)] if node else [])]
     with pytest.MonkeyPatch.context() as patch:  # the orchestrator finds the agent CLIs
         patch.setenv("PATH", os.pathsep.join([*path, os.environ.get("PATH", "")]))
-        with running(tmp_path_factory.mktemp("held"), AGENTS) as rig:
+        with running(tmp_path_factory.mktemp("held"), AGENTS) as held_rig:
             for name in AGENTS:
-                rig.bot.command(f"spawn {name}", rf"{name}", timeout=30)
-            yield rig
+                held_rig.bot.command(f"spawn {name}", rf"{name}", timeout=30)
+            yield held_rig
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def _signed_in(context: Any, rig: Rig) -> bool:
 
 
 def test_a_page_elsewhere_can_neither_sign_the_browser_out_nor_in(
-    rig: Rig, chromium: Any, outside: Outside
+    held_rig: Rig, chromium: Any, outside: Outside
 ) -> None:
     """A page on another port of the dashboard's own host name, and one on another name,
     post forms to `/signout` and to `/signin` (with a link of their own) as soon as they
@@ -148,33 +148,33 @@ def test_a_page_elsewhere_can_neither_sign_the_browser_out_nor_in(
     unused afterwards."""
     context = chromium.new_context()
     page = context.new_page()
-    sign_in(page, rig.link())
-    session = _session(context, rig)
-    assert session and _signed_in(context, rig)
-    theirs = rig.link()
-    outside.pages["/out.html"] = _posting_page(rig.base + "/signout")
-    outside.pages["/in.html"] = _posting_page(rig.base + "/signin", theirs)
-    for origin in _hostile_origins(rig, outside):
+    sign_in(page, held_rig.link())
+    session = _session(context, held_rig)
+    assert session and _signed_in(context, held_rig)
+    theirs = held_rig.link()
+    outside.pages["/out.html"] = _posting_page(held_rig.base + "/signout")
+    outside.pages["/in.html"] = _posting_page(held_rig.base + "/signin", theirs)
+    for origin in _hostile_origins(held_rig, outside):
         page.goto(origin + "/out.html")
-        page.wait_for_url(rig.base + "/signout")
-        assert _session(context, rig) == session, origin
-        assert _signed_in(context, rig), f"a post from {origin} signed the browser out"
+        page.wait_for_url(held_rig.base + "/signout")
+        assert _session(context, held_rig) == session, origin
+        assert _signed_in(context, held_rig), f"a post from {origin} signed the browser out"
         page.goto(origin + "/in.html")
-        page.wait_for_url(rig.base + "/signin")
-        assert _session(context, rig) == session, f"a post from {origin} swapped the session"
+        page.wait_for_url(held_rig.base + "/signin")
+        assert _session(context, held_rig) == session, f"a post from {origin} swapped the session"
     context.close()
     fresh = chromium.new_context()
     sign_in(fresh.new_page(), theirs)  # the posts never spent it
-    assert _signed_in(fresh, rig)
+    assert _signed_in(fresh, held_rig)
     fresh.close()
 
 
 def test_the_links_secret_never_leaves_in_a_referer(
-    rig: Rig, chromium: Any, outside: Outside
+    held_rig: Rig, chromium: Any, outside: Outside
 ) -> None:
     """The link's page loads its style and posts its form without sending the link in any
     header; a page it goes on to elsewhere gets no Referer at all."""
-    link = rig.link()
+    link = held_rig.link()
     secret = link.rsplit("/", 1)[1]
     context = chromium.new_context()
     page = context.new_page()
@@ -187,7 +187,7 @@ def test_the_links_secret_never_leaves_in_a_referer(
     [(_, headers)] = [seen for seen in outside.seen if seen[0] == "/x"]
     assert "referer" not in headers, headers
     sign_in(page, link)
-    assert _signed_in(context, rig)
+    assert _signed_in(context, held_rig)
     first, *rest = [
         (url, headers) for url, headers in sent if not url.startswith(outside.origin("127.0.0.1"))
     ]
@@ -226,50 +226,50 @@ def _only_text(page: Any, where: str, mark: str) -> None:
 
 
 def test_agent_markup_stays_text_and_no_remote_image_is_fetched(
-    rig: Rig, chromium: Any, outside: Outside
+    held_rig: Rig, chromium: Any, outside: Outside
 ) -> None:
     """An agent's answer full of HTML and markdown images pointing at an outside site:
     on its page and in a fragment the live stream swaps in it reads as text, no script of
     it runs, and the outside site is never asked for anything."""
     origin = outside.origin("127.0.0.1")
-    rig.fake.add(Turn(text=_hostile_text(origin, "first-hostile"), usage=SMALL))
-    rig.bot.command("send held-1 ask 1", r"answer 1/1", timeout=30)
+    held_rig.fake.add(Turn(text=_hostile_text(origin, "first-hostile"), usage=SMALL))
+    held_rig.bot.command("send held-1 ask 1", r"answer 1/1", timeout=30)
     context = chromium.new_context()
     page = context.new_page()
     seen = watch(page)
-    sign_in(page, rig.link())
-    page.goto(rig.base + "/agents/held-1")
+    sign_in(page, held_rig.link())
+    page.goto(held_rig.base + "/agents/held-1")
     page.wait_for_selector("#transcript >> text=first-hostile", timeout=10000)
     page.wait_for_selector('#live-state[data-state="live"]', timeout=5000)
     _only_text(page, "#transcript", "first-hostile")
     loads: list[int] = []
     page.on("load", lambda _page: loads.append(1))
-    rig.fake.add(Turn(text=_hostile_text(origin, "second-hostile"), usage=SMALL))
-    rig.bot.command("send held-1 ask 1", r"answer 1/1: second-hostile", timeout=30)
+    held_rig.fake.add(Turn(text=_hostile_text(origin, "second-hostile"), usage=SMALL))
+    held_rig.bot.command("send held-1 ask 1", r"answer 1/1: second-hostile", timeout=30)
     page.wait_for_selector("#transcript >> text=second-hostile", timeout=10000)
     assert loads == []  # it came by the live stream, swapped in as HTML
     _only_text(page, "#transcript", "second-hostile")
     assert outside.seen == []
-    assert all(url.startswith(rig.base + "/") for url in seen.requests), seen.requests
+    assert all(url.startswith(held_rig.base + "/") for url in seen.requests), seen.requests
     context.close()
 
 
-def test_a_line_of_megabytes_is_a_page_of_kilobytes(rig: Rig, chromium: Any) -> None:
+def test_a_line_of_megabytes_is_a_page_of_kilobytes(held_rig: Rig, chromium: Any) -> None:
     """An agent prints a 1.5 MB line and a 600 kB one of markdown punctuation: its page,
     its JSON and its live fragment stay small, and the browser shows the page."""
-    rig.fake.add(Turn(text="y" * 1_500_000, usage=SMALL))
-    rig.bot.command("send held-2 ask 1", r"answer 1/1", timeout=60)
-    rig.fake.add(Turn(text="*_[`<" * 120_000, usage=SMALL))
-    rig.bot.command("send held-2 ask 1", r"answer 1/1", timeout=60)
+    held_rig.fake.add(Turn(text="y" * 1_500_000, usage=SMALL))
+    held_rig.bot.command("send held-2 ask 1", r"answer 1/1", timeout=60)
+    held_rig.fake.add(Turn(text="*_[`<" * 120_000, usage=SMALL))
+    held_rig.bot.command("send held-2 ask 1", r"answer 1/1", timeout=60)
     context = chromium.new_context()
     page = context.new_page()
-    sign_in(page, rig.link())
-    status, html = _get(context, rig.base + "/agents/held-2")
+    sign_in(page, held_rig.link())
+    status, html = _get(context, held_rig.base + "/agents/held-2")
     assert status == 200 and len(html) < 100_000
-    status, api = _get(context, rig.base + "/api/agents/held-2")
+    status, api = _get(context, held_rig.base + "/api/agents/held-2")
     assert status == 200 and len(api) < 100_000
     assert b"answer 1/1" in api
-    page.goto(rig.base + "/agents/held-2")
+    page.goto(held_rig.base + "/agents/held-2")
     page.wait_for_selector('#live-state[data-state="live"]', timeout=5000)
     shown = page.eval_on_selector("#transcript", "el => el.innerHTML.length")
     assert shown < 100_000
@@ -278,7 +278,7 @@ def test_a_line_of_megabytes_is_a_page_of_kilobytes(rig: Rig, chromium: Any) -> 
 
 @pytest.mark.agent_cli
 def test_claudes_structured_events_stay_text_on_its_page(
-    rig: Rig, chromium: Any, outside: Outside
+    held_rig: Rig, chromium: Any, outside: Outside
 ) -> None:
     """The real Claude Code in the roster (added by a reload), told by the model to call a
     tool named like an HTML image with markup for its input, then to answer with markup:
@@ -287,7 +287,7 @@ def test_claudes_structured_events_stay_text_on_its_page(
     cli("claude")
     origin = outside.origin("127.0.0.1")
     hostile = f"![tool]({origin}/tool.png)<img src={origin}/tool.png onerror=window.pwned=4>"
-    rig.fake.add(
+    held_rig.fake.add(
         Turn(
             text=_hostile_text(origin, "claude-said"),
             tool=ToolCall(hostile, {"command": _hostile_text(origin, "claude-tool-input")}),
@@ -295,7 +295,7 @@ def test_claudes_structured_events_stay_text_on_its_page(
         ),
         Turn(text=_hostile_text(origin, "claude-last"), usage=SMALL),
     )
-    config = yaml.safe_load(rig.config.read_text())
+    config = yaml.safe_load(held_rig.config.read_text())
     config["agents"].append(
         {
             "name": "claude-1",
@@ -304,24 +304,24 @@ def test_claudes_structured_events_stay_text_on_its_page(
             "secret_env": ["ANTHROPIC_API_KEY"],
         }
     )
-    log = rig.root / "state" / "fleetwarden.log"
+    log = held_rig.root / "state" / "fleetwarden.log"
     reloads = log.read_text().count("SIGHUP: config reloaded")
-    rig.config.write_text(yaml.safe_dump(config, sort_keys=False))
-    rig.reload()
+    held_rig.config.write_text(yaml.safe_dump(config, sort_keys=False))
+    held_rig.reload()
     deadline = time.monotonic() + 30
     while log.read_text().count("SIGHUP: config reloaded") <= reloads:
         assert time.monotonic() < deadline, log.read_text()[-2000:]
         time.sleep(0.1)
-    rig.bot.command('spawn claude-1 --prompt "go on"', r"claude-1", timeout=30)
+    held_rig.bot.command('spawn claude-1 --prompt "go on"', r"claude-1", timeout=30)
     context = chromium.new_context()
     page = context.new_page()
-    sign_in(page, rig.link())
-    page.goto(rig.base + "/agents/claude-1")
+    sign_in(page, held_rig.link())
+    page.goto(held_rig.base + "/agents/claude-1")
     page.wait_for_selector("#transcript >> text=claude-last", timeout=120_000)
     for mark in ("claude-said", "claude-tool-input", "claude-last"):
         _only_text(page, "#transcript", mark)
     assert "tool.png" in page.inner_text("#transcript")  # the tool's name shows, as text
-    rig.bot.command("stop claude-1", r"(?i)stopped|not running", timeout=60)  # ended by now?
+    held_rig.bot.command("stop claude-1", r"(?i)stopped|not running", timeout=60)  # ended by now?
     page.wait_for_selector("article.run >> text=claude-last", timeout=30_000)
     _only_text(page, "article.run", "claude-last")
     assert outside.seen == []

@@ -69,27 +69,33 @@ def _tell(rig: Rig, line: str, answer: str, timeout: float = 30) -> None:
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+def hostile_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     need_chromium()
     root = tmp_path_factory.mktemp("hostile-names")
     (root / "hostile-work").mkdir()
     shutil.copy(AGENT_SCRIPT, root / "hostile-work" / AGENT_SCRIPT.name)
-    with running(root, [], roster=ROSTER, env={"DEPLOY_TOKEN": TOKEN}) as rig:
-        rig.bot.command("spawn hostile", r"hostile", timeout=30)
-        assert wait_until(lambda: "naming agent ready" in _log(rig), timeout=30), rig.bot.stdout
-        rig.fake.any_model = True  # a lenient upstream: serves any name, and echoes it
-        _tell(rig, 'model "${DEPLOY_TOKEN}"', "MODEL 200")
-        _tell(rig, f"model {json.dumps(MARKUP)}", "MODEL 200")
-        rig.fake.any_model = False  # the provider's own answer: 404 for an unknown model
-        _tell(rig, 'model "${DEPLOY_TOKEN}"', "MODEL 404")
-        _tell(rig, 'ask {"id": "s1", "tool": "${DEPLOY_TOKEN}", "subject": "deploy"}', "ASKED s1")
+    with running(root, [], roster=ROSTER, env={"DEPLOY_TOKEN": TOKEN}) as hostile_rig:
+        hostile_rig.bot.command("spawn hostile", r"hostile", timeout=30)
+        assert wait_until(lambda: "naming agent ready" in _log(hostile_rig), timeout=30), (
+            hostile_rig.bot.stdout
+        )
+        hostile_rig.fake.any_model = True  # a lenient upstream: serves any name, and echoes it
+        _tell(hostile_rig, 'model "${DEPLOY_TOKEN}"', "MODEL 200")
+        _tell(hostile_rig, f"model {json.dumps(MARKUP)}", "MODEL 200")
+        hostile_rig.fake.any_model = False  # the provider's own answer: 404 for an unknown model
+        _tell(hostile_rig, 'model "${DEPLOY_TOKEN}"', "MODEL 404")
+        _tell(
+            hostile_rig,
+            'ask {"id": "s1", "tool": "${DEPLOY_TOKEN}", "subject": "deploy"}',
+            "ASKED s1",
+        )
         body = {"id": "b1", "tool": "Bash", "subject": BIDI_SUBJECT}
-        _tell(rig, f"ask {json.dumps(body)}", "ASKED b1")
-        _tell(rig, f"flood {FLOOD}", "FLOOD", timeout=120)
-        assert f"FLOOD 404={FLOOD}" in _log(rig)
-        rig.bot.command("send hostile exit", r"Sent to")
-        assert wait_until(lambda: _ended(rig), timeout=30), rig.bot.stdout[-3000:]
-        yield rig
+        _tell(hostile_rig, f"ask {json.dumps(body)}", "ASKED b1")
+        _tell(hostile_rig, f"flood {FLOOD}", "FLOOD", timeout=120)
+        assert f"FLOOD 404={FLOOD}" in _log(hostile_rig)
+        hostile_rig.bot.command("send hostile exit", r"Sent to")
+        assert wait_until(lambda: _ended(hostile_rig), timeout=30), hostile_rig.bot.stdout[-3000:]
+        yield hostile_rig
 
 
 def _ended(rig: Rig) -> bool:
@@ -136,10 +142,10 @@ def _hidden(text: str) -> list[str]:
     )
 
 
-def test_the_agent_really_sent_its_secret_as_names(rig: Rig) -> None:
+def test_the_agent_really_sent_its_secret_as_names(hostile_rig: Rig) -> None:
     """The ledger holds what the agent sent, as sent: the checks below look for something
     that is there to be shown."""
-    with sqlite3.connect(rig.ledger) as ledger:
+    with sqlite3.connect(hostile_rig.ledger) as ledger:
         served = ledger.execute(
             "SELECT COUNT(*) FROM usage WHERE served_model = ? AND status = 200", (TOKEN,)
         ).fetchone()[0]
@@ -152,16 +158,18 @@ def test_the_agent_really_sent_its_secret_as_names(rig: Rig) -> None:
     assert (served, refused, asked) == (1, 1, 1)
 
 
-def test_a_secret_sent_as_a_model_or_tool_name_is_on_no_surface(rig: Rig, chromium: Any) -> None:
+def test_a_secret_sent_as_a_model_or_tool_name_is_on_no_surface(
+    hostile_rig: Rig, chromium: Any
+) -> None:
     """Every page, its API twin (by session and by the status token), /usage.csv, /metrics,
     `fleetwarden status` and chat: the agent's secret_env value is redacted everywhere the
     name is shown, and shown nowhere whole or in part."""
     context = chromium.new_context()
     page = context.new_page()
-    sign_in(page, rig.link())
+    sign_in(page, hostile_rig.link())
     seen: dict[str, str] = {}
     for path in PAGES:
-        page.goto(rig.base + path)
+        page.goto(hostile_rig.base + path)
         seen[path] = page.content()
     for path in FETCHED:
         status, text = _fetch(page, path)
@@ -169,12 +177,12 @@ def test_a_secret_sent_as_a_model_or_tool_name_is_on_no_surface(rig: Rig, chromi
         seen[path] = text
     context.close()
     for path in FETCHED[:-2]:
-        status, body = rig.api(path)
+        status, body = hostile_rig.api(path)
         assert status == 200, (path, status)
         seen[f"status token {path}"] = body.decode()
     for args in STATUS_RUNS:
-        seen[f"fleetwarden status {' '.join(args)}"] = _status(rig, *args)
-    seen["chat"] = rig.bot.stdout
+        seen[f"fleetwarden status {' '.join(args)}"] = _status(hostile_rig, *args)
+    seen["chat"] = hostile_rig.bot.stdout
     for where, text in seen.items():
         assert TOKEN not in text and TOKEN[12:28] not in text, where
     usage = json.loads(seen["/api/usage"])
@@ -188,16 +196,18 @@ def test_a_secret_sent_as_a_model_or_tool_name_is_on_no_surface(rig: Rig, chromi
     )
 
 
-def test_a_model_name_with_markup_and_escapes_is_text_on_the_page(rig: Rig, chromium: Any) -> None:
+def test_a_model_name_with_markup_and_escapes_is_text_on_the_page(
+    hostile_rig: Rig, chromium: Any
+) -> None:
     """Links, images and an autolink in a served model's name make no <a> or <img> in the
     DOM of the agent's page (its run summary, its facts, its usage), the fleet page or the
     usage page, and nothing is fetched from them; ESC and the C1 CSI reach no text."""
     context = chromium.new_context()
     page = context.new_page()
     seen = watch(page)
-    sign_in(page, rig.link())
+    sign_in(page, hostile_rig.link())
     for path in ("/agents/hostile", "/", "/usage"):
-        page.goto(rig.base + path)
+        page.goto(hostile_rig.base + path)
         page.wait_for_selector('#live-state[data-state="live"]', timeout=5000)
         made = page.eval_on_selector_all(
             "a[href], img[src]", "nodes => nodes.map(n => n.href || n.src)"
@@ -206,7 +216,7 @@ def test_a_model_name_with_markup_and_escapes_is_text_on_the_page(rig: Rig, chro
         text = page.inner_text("main")
         assert f"[docs](https://{EVIL}/x)" in text, path
         assert _hidden(page.content()) == [], path
-    page.goto(rig.base + "/agents/hostile")
+    page.goto(hostile_rig.base + "/agents/hostile")
     summary = page.inner_text("article.run")
     assert re.search(r"Served by .*\[docs\]\(https://evil\.example/x\)", summary), summary
     assert f"{FLOOD + 1} requests not served" in summary  # the flood, and the refused secret
@@ -214,10 +224,10 @@ def test_a_model_name_with_markup_and_escapes_is_text_on_the_page(rig: Rig, chro
     context.close()
 
 
-def test_fleetwarden_status_writes_no_escape_to_the_terminal(rig: Rig) -> None:
+def test_fleetwarden_status_writes_no_escape_to_the_terminal(hostile_rig: Rig) -> None:
     """The model's ESC and C1 CSI show as code points in the table; no output of `status`
     holds a control or bidi character, and `--json` still parses."""
-    said = {args: _status(rig, *args) for args in STATUS_RUNS}
+    said = {args: _status(hostile_rig, *args) for args in STATUS_RUNS}
     row = next(line for line in said[()].splitlines() if line.startswith("hostile"))
     assert "[U+001B][31mred[U+009B]2J" in row
     for args, text in said.items():
@@ -225,13 +235,13 @@ def test_fleetwarden_status_writes_no_escape_to_the_terminal(rig: Rig) -> None:
     assert json.loads(said[("--json",)])["agents"][0]["name"] == "hostile"
 
 
-def test_a_bidi_override_in_an_ask_shows_as_its_code_point(rig: Rig, chromium: Any) -> None:
+def test_a_bidi_override_in_an_ask_shows_as_its_code_point(hostile_rig: Rig, chromium: Any) -> None:
     """/approvals (page and API) shows the subject with [U+202E] where the override was:
     the line cannot read backwards there."""
     context = chromium.new_context()
     page = context.new_page()
-    sign_in(page, rig.link())
-    page.goto(rig.base + "/approvals")
+    sign_in(page, hostile_rig.link())
+    page.goto(hostile_rig.base + "/approvals")
     assert "Bash: cat notes[U+202E]txt.exe" in page.inner_text("main")
     assert "\u202e" not in page.content()
     _, body = _fetch(page, "/api/approvals")
@@ -240,12 +250,14 @@ def test_a_bidi_override_in_an_ask_shows_as_its_code_point(rig: Rig, chromium: A
     context.close()
 
 
-def test_a_flood_of_fresh_model_names_leaves_metrics_bounded(rig: Rig, chromium: Any) -> None:
+def test_a_flood_of_fresh_model_names_leaves_metrics_bounded(
+    hostile_rig: Rig, chromium: Any
+) -> None:
     """600 requests, each with a name never seen, refused by the provider: they count, under
     one model, and no name of theirs becomes a label; the scrape stays small."""
     context = chromium.new_context()
     page = context.new_page()
-    sign_in(page, rig.link())
+    sign_in(page, hostile_rig.link())
     status, text = _fetch(page, "/metrics")
     context.close()
     assert status == 200 and "fresh-" not in text

@@ -38,7 +38,7 @@ class WithDashboard(Encrypted):
 
 
 @pytest.fixture
-async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[WithDashboard]:
+async def dashboard_world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[WithDashboard]:
     async with encrypted_room(synapse, tmp_path, WithDashboard) as made:
         made.port = free_port()
         yield made
@@ -59,38 +59,38 @@ async def accept_and_read(user: EncryptedUser, shared: str, within: float = 60) 
 
 
 async def test_the_link_comes_in_an_encrypted_direct_room_never_the_shared_one(
-    world: WithDashboard,
+    dashboard_world: WithDashboard,
 ) -> None:
     """The room hears that a link was sent; the asker's own direct room holds it, readable
     only by them; it signs in once."""
-    bot = BotProcess(world)  # type: ignore[arg-type]  # same shape: config(), workdir
+    bot = BotProcess(dashboard_world)  # type: ignore[arg-type]  # same shape: config(), workdir
     try:
-        op = world.operator
-        await joined(op, world.room, world.bot)
-        sent = await op.say(world.room, "!dashboard")
-        link_event = await accept_and_read(op, world.room)
-        assert link_event.sender == world.bot
+        op = dashboard_world.operator
+        await joined(op, dashboard_world.room, dashboard_world.bot)
+        sent = await op.say(dashboard_world.room, "!dashboard")
+        link_event = await accept_and_read(op, dashboard_world.room)
+        assert link_event.sender == dashboard_world.bot
         assert link_event.event_id in op.decrypted  # encrypted, and their device read it
-        reply = await ask(op, world.room, "!whoami", world.bot)
-        answers = [e for e in op.events if e.room == world.room and e.reply_to == sent]
+        reply = await ask(op, dashboard_world.room, "!whoami", dashboard_world.bot)
+        answers = [e for e in op.events if e.room == dashboard_world.room and e.reply_to == sent]
         assert answers and "direct message" in answers[0].body
-        assert all("/signin/" not in e.body for e in op.events if e.room == world.room)
+        assert all("/signin/" not in e.body for e in op.events if e.room == dashboard_world.room)
         assert reply.event_id in op.decrypted
         dm = op.client.rooms[link_event.room]
-        assert set(dm.users) == {op.user_id, world.bot} and dm.encrypted
+        assert set(dm.users) == {op.user_id, dashboard_world.bot} and dm.encrypted
         found = re.search(r"http://([^/\s]+)/signin/(\S+)", link_event.body)
         assert found is not None
         name, secret = found.groups()  # the dashboard's own name, *.localhost, and port
-        assert name.endswith(f".localhost:{world.port}")
+        assert name.endswith(f".localhost:{dashboard_world.port}")
         post = urllib.request.Request(  # to 127.0.0.1, as a browser resolves the name
-            f"http://127.0.0.1:{world.port}/signin",
+            f"http://127.0.0.1:{dashboard_world.port}/signin",
             data=f"link={secret}".encode(),
             headers={"Sec-Fetch-Site": "same-origin", "Host": name},
             method="POST",
         )
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
         with browser.open(post, timeout=10) as answer:  # follows the redirect, with the cookie
-            assert answer.url == f"http://127.0.0.1:{world.port}/"
+            assert answer.url == f"http://127.0.0.1:{dashboard_world.port}/"
             assert op.user_id in answer.read().decode()  # signed in as the asker
         with pytest.raises(urllib.error.HTTPError) as again:
             urllib.request.build_opener().open(post, timeout=10)

@@ -38,7 +38,9 @@ ANN = "@ann:example.org"
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[str, str, Ledger, DashboardServer, str]]:
+async def messages_dashboard(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[str, str, Ledger, DashboardServer, str]]:
     """The dashboard by its own name over hostile messages, and a fresh sign-in link."""
     need_chromium()
     clock = ManualClock(T0)
@@ -79,11 +81,11 @@ _READ = """() => ({
 
 
 async def test_an_agents_messages_read_as_text_and_arrive_live(
-    served: tuple[str, str, Ledger, DashboardServer, str],
+    messages_dashboard: tuple[str, str, Ledger, DashboardServer, str],
 ) -> None:
     from playwright.async_api import async_playwright
 
-    base, link, ledger, server, secret = served
+    base, link, ledger, server, secret = messages_dashboard
     async with async_playwright() as play:
         chromium = await play.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True

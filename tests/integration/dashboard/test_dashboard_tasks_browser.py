@@ -33,7 +33,7 @@ ANN = "@ann:example.org"
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[str, str, Ledger, Rig]]:
+async def tasks_dashboard(tmp_path: Path) -> AsyncIterator[tuple[str, str, Ledger, Rig]]:
     """The dashboard by its own name over the rig's register, and a fresh sign-in link."""
     need_chromium()
     clock = ManualClock(T0)
@@ -85,11 +85,11 @@ _READ = """() => ({
 
 
 async def test_the_board_shows_tasks_by_state_escaped_and_moves_them_live(
-    served: tuple[str, str, Ledger, Rig],
+    tasks_dashboard: tuple[str, str, Ledger, Rig],
 ) -> None:
     from playwright.async_api import async_playwright
 
-    base, link, ledger, rig = served
+    base, link, ledger, rig = tasks_dashboard
     async with async_playwright() as play:
         chromium = await play.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True

@@ -1,6 +1,7 @@
 """The forge room's fixtures: the real ``fleetwarden run`` with ``command`` agents on the
 strict fake GitHub, as most of the room's modules start it (a module whose bot differs —
-another config, a provider, rounds of review — keeps a ``bot`` of its own); and, for a suite
+another config, a provider, rounds of review — keeps its own, named for how it differs:
+``pushing_bot``, ``reviewing_bot``); and, for a suite
 run on every forge kind, each kind's strict fake (``forge_kind``) and the bot on it
 (``forge_bot``)."""
 

@@ -79,7 +79,7 @@ agents:
 
 
 @pytest.fixture(params=[(1, True, False)], ids=["autopush"])
-def bot(
+def pushing_bot(
     request: pytest.FixtureRequest, tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
 ) -> Iterator[tuple[ConsoleBot, int]]:
     """The real ``fleetwarden run``, its review stage of ``request.param`` rounds."""
@@ -92,10 +92,10 @@ def bot(
 
 
 def test_an_autopushed_head_after_the_approval_makes_the_pull_request_a_draft_first(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, pushing_bot: tuple[ConsoleBot, int]
 ) -> None:
     """Approved at A; a run ending without done autopushes B only with its pull request a draft."""
-    console, port = bot
+    console, port = pushing_bot
     _issue, number, approved, head = approved_then_reviewed(github, upstream, console, port)
     assert head != approved
     draft = github.is_draft(str(SLUG), number)
@@ -105,12 +105,12 @@ def test_an_autopushed_head_after_the_approval_makes_the_pull_request_a_draft_fi
     )
 
 
-@pytest.mark.parametrize("bot", [(1, False, False)], ids=["pr-verb"], indirect=True)
+@pytest.mark.parametrize("pushing_bot", [(1, False, False)], ids=["pr-verb"], indirect=True)
 def test_pr_from_chat_after_the_approval_pushes_a_later_head_only_to_a_draft(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, pushing_bot: tuple[ConsoleBot, int]
 ) -> None:
     """Approved at A; an operator's `pr coder` pushes the unpushed B only to a draft."""
-    console, port = bot
+    console, port = pushing_bot
     issue = github.add_issue(str(SLUG), "Write the release notes", "Say when.",
                              author=WRITER, labels=["fleetwarden:coder"])  # fmt: skip
     labelled = github_issue(
@@ -145,12 +145,12 @@ def test_pr_from_chat_after_the_approval_pushes_a_later_head_only_to_a_draft(
     )
 
 
-@pytest.mark.parametrize("bot", [(1, False, True)], ids=["done-window"], indirect=True)
+@pytest.mark.parametrize("pushing_bot", [(1, False, True)], ids=["done-window"], indirect=True)
 def test_a_head_pushed_at_done_is_never_mergeable_before_a_round_reads_it(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, pushing_bot: tuple[ConsoleBot, int]
 ) -> None:
     """Approved at A; a run saying done ok with B is pushed only to a draft pull request."""
-    console, port = bot
+    console, port = pushing_bot
     _issue, number, approved, head = approved_then_reviewed(github, upstream, console, port)
     draft = github.is_draft(str(SLUG), number)
     status, said = merge_on_forge(github, number)

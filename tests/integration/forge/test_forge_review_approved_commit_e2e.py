@@ -71,7 +71,7 @@ agents:
 
 
 @pytest.fixture(params=[1], ids=["rounds-1"])
-def bot(
+def reviewing_bot(
     request: pytest.FixtureRequest, tmp_path: Path, upstream: GitUpstream, github: FakeGitHub
 ) -> Iterator[tuple[ConsoleBot, int]]:
     """The real ``fleetwarden run``, its review stage of ``request.param`` rounds."""
@@ -82,12 +82,12 @@ def bot(
 
 
 def test_a_head_after_the_last_approval_is_held_from_a_forge_merge(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, reviewing_bot: tuple[ConsoleBot, int]
 ) -> None:
     """Approved at A, its draft lifted; a person's review makes B its head: no round left,
     so the pull request is a draft again and a merge on the forge is refused; its status
     comment names A and B; chat says its approval does not cover B."""
-    console, port = bot
+    console, port = reviewing_bot
     issue, number, approved, head = approved_then_reviewed(github, upstream, console, port)
     assert wait_until(lambda: github.is_draft(str(SLUG), number), timeout=120), (
         console.stdout + console.stderr
@@ -107,14 +107,14 @@ def test_a_head_after_the_last_approval_is_held_from_a_forge_merge(
     assert "Something went wrong" not in console.stdout
 
 
-@pytest.mark.parametrize("bot", [2], ids=["rounds-2"], indirect=True)
+@pytest.mark.parametrize("reviewing_bot", [2], ids=["rounds-2"], indirect=True)
 def test_a_head_after_an_approval_is_reviewed_in_the_next_round_before_the_forge_merges(
-    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, bot: tuple[ConsoleBot, int]
+    tmp_path: Path, upstream: GitUpstream, github: FakeGitHub, reviewing_bot: tuple[ConsoleBot, int]
 ) -> None:
     """Rounds left: B, the head after the approval of A, is read in round 2 (the pull
     request a draft meanwhile); round 2's approval of B lifts the draft, the status comment
     names B, and a person's merge on the forge goes through."""
-    console, port = bot
+    console, port = reviewing_bot
     issue, number, approved, head = approved_then_reviewed(github, upstream, console, port)
     assert wait_until(
         lambda: f"approved at {head[:12]}" in status_comment(github, issue), timeout=120

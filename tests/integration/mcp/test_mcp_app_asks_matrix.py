@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.app.lifecycle import App
-from tests.integration.approvals.test_approvals_matrix import app_on, world
+from tests.integration.approvals.test_approvals_matrix import app_on, encrypted_world
 from tests.integration.connectors.matrix.test_matrix_bot import PASSWORD
 from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted
 from tests.integration.mcp.app_rig import agent_log, door_client
@@ -23,7 +23,7 @@ from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV, HttpMcp
 from tests.integration.mcp.test_mcp_asks_chat import asked_in_thread
 from tests.polling import eventually
 
-__all__ = ["world"]  # fixture
+__all__ = ["encrypted_world"]  # fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]
 
@@ -57,14 +57,18 @@ agents:
 
 
 @pytest.fixture
-async def app(world: Encrypted, http_mcp: HttpMcp) -> AsyncIterator[App]:
+async def mcp_granted_app(encrypted_world: Encrypted, http_mcp: HttpMcp) -> AsyncIterator[App]:
     """The app over the world's room, with the MCP server and c1 granted it."""
-    (world.workdir / "work").mkdir()
-    (world.workdir / "work" / "agent.py").write_text(SCRIPT)
-    path = world.workdir / "fleetwarden.yaml"
-    path.write_text(world.head() + MCP.format(url=http_mcp.url, hostile=json.dumps(HOSTILE)))
+    (encrypted_world.workdir / "work").mkdir()
+    (encrypted_world.workdir / "work" / "agent.py").write_text(SCRIPT)
+    path = encrypted_world.workdir / "fleetwarden.yaml"
+    path.write_text(
+        encrypted_world.head() + MCP.format(url=http_mcp.url, hostile=json.dumps(HOSTILE))
+    )
     environ = {"FW_BOT_PASSWORD": PASSWORD, CREDENTIAL_ENV: f"Bearer {CREDENTIAL}"}
-    async with app_on(world, path, environ, leave=world.workdir / "work" / "leave") as running:
+    async with app_on(
+        encrypted_world, path, environ, leave=encrypted_world.workdir / "work" / "leave"
+    ) as running:
         yield running
 
 
@@ -74,25 +78,25 @@ def _answers(root: Path) -> list[str]:
 
 
 async def test_an_agents_mcp_call_through_the_apps_door_is_asked_in_its_thread(
-    world: Encrypted, app: App, http_mcp: HttpMcp
+    encrypted_world: Encrypted, mcp_granted_app: App, http_mcp: HttpMcp
 ) -> None:
     """c1's first call waits for the operator in its thread (the tool named, its hostile
     arguments inert); ✅ relays it with the held credential; a reply ``no, …`` refuses the
     second with the reason and the server never sees it."""
-    op = world.operator
-    await op.say(world.room, f"!spawn {AGENT}")
-    [message] = await op.wait_for(lambda evs: asked_in_thread(world, evs), within=120)
+    op = encrypted_world.operator
+    await op.say(encrypted_world.room, f"!spawn {AGENT}")
+    [message] = await op.wait_for(lambda evs: asked_in_thread(encrypted_world, evs), within=120)
     body = message.body.replace("\\_", "_")
     assert "mcp__tracker__echo" in body and AGENT in body, body
     assert not any(line.startswith("✅") for line in body.split("\n")), body
     assert "[U+202E]evil" in body and "\u202e" not in body, body
     assert message.content.get("m.mentions") == {"user_ids": [op.user_id]}
-    assert _answers(world.workdir) == []
+    assert _answers(encrypted_world.workdir) == []
     before = len(http_mcp.requests())  # the session's start, no call yet
 
-    await op.react(world.room, message.event_id, "✅")
+    await op.react(encrypted_world.room, message.event_id, "✅")
     [first] = await eventually(
-        lambda: _answers(world.workdir)[:1], "the first call answered", within=60
+        lambda: _answers(encrypted_world.workdir)[:1], "the first call answered", within=60
     )
     assert json.loads(first)["result"]["content"][0]["text"] == HOSTILE, first
     assert len(http_mcp.requests()) > before  # relayed once allowed
@@ -100,12 +104,13 @@ async def test_an_agents_mcp_call_through_the_apps_door_is_asked_in_its_thread(
     assert seen and set(seen) == {f"Bearer {CREDENTIAL}"}, seen
 
     [_, again] = await op.wait_for(
-        lambda evs: found if len(found := asked_in_thread(world, evs)) >= 2 else [], within=60
+        lambda evs: found if len(found := asked_in_thread(encrypted_world, evs)) >= 2 else [],
+        within=60,
     )
     requests = len(http_mcp.requests())
-    await op.say(world.room, "no, not on a Friday", thread=again.thread_root)
+    await op.say(encrypted_world.room, "no, not on a Friday", thread=again.thread_root)
     answers = await eventually(
-        lambda: found if len(found := _answers(world.workdir)) == 2 else [],
+        lambda: found if len(found := _answers(encrypted_world.workdir)) == 2 else [],
         "the second answered",
         within=60,
     )

@@ -24,14 +24,14 @@ from fleet.mcp.asking import McpAsks
 from fleet.mcp.hooks import Outcome
 from fleet.mcp.model import McpGrant
 from fleet.model import PermissionMode
-from tests.integration.approvals.test_approvals_matrix import app, edits_of, world
+from tests.integration.approvals.test_approvals_matrix import app, edits_of, encrypted_world
 from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted
 from tests.integration.mcp.rig import Door, HttpMcp, door_on_endpoint, text_of
 from tests.integration.mcp.test_mcp_door_http import tracker
 from tests.matrix_user import Event
 from tests.polling import eventually
 
-__all__ = ["app", "world"]  # fixtures
+__all__ = ["app", "encrypted_world"]  # fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]
 
@@ -94,19 +94,19 @@ async def call(session: ClientSession, text: str) -> object:
 
 
 async def test_an_mcp_call_is_asked_in_chat_and_the_operator_answers(
-    world: Encrypted, app: App, http_mcp: HttpMcp
+    encrypted_world: Encrypted, app: App, http_mcp: HttpMcp
 ) -> None:
     """The call waits for the operator: the ask names the server's tool and shows the
     arguments inert (no forged line, homoglyph and bidi control revealed, @room pinging
     nobody); ✅ relays it and the server answers; a reply ``no, …`` refuses the next, with
     the reason, and the server never sees it."""
-    op = world.operator
+    op = encrypted_world.operator
     async with (
-        asking_door(world, app, http_mcp) as door,
+        asking_door(encrypted_world, app, http_mcp) as door,
         sdk_client(door.url(AGENT, "tracker"), door.token(AGENT)) as session,
     ):
         first = asyncio.create_task(call(session, HOSTILE))
-        [message] = await op.wait_for(lambda evs: asked_in_thread(world, evs), within=60)
+        [message] = await op.wait_for(lambda evs: asked_in_thread(encrypted_world, evs), within=60)
         assert message.event_id in op.decrypted
         body = message.body.replace("\\[", "[").replace("\\]", "]")
         assert "mcp\\_\\_tracker\\_\\_echo" in body or "mcp__tracker__echo" in body
@@ -116,7 +116,7 @@ async def test_an_mcp_call_is_asked_in_chat_and_the_operator_answers(
         assert not first.done() and http_mcp.record.exists()
         before = len(http_mcp.requests())
 
-        await op.react(world.room, message.event_id, "✅")
+        await op.react(encrypted_world.room, message.event_id, "✅")
         assert text_of(await asyncio.wait_for(first, 60)) == HOSTILE
         [edit] = await op.wait_for(lambda evs: edits_of(evs, message.event_id), within=30)
         assert "Allowed once by" in edit.content["m.new_content"]["body"]
@@ -124,11 +124,11 @@ async def test_an_mcp_call_is_asked_in_chat_and_the_operator_answers(
 
         second = asyncio.create_task(call(session, "again"))
         [_, again] = await op.wait_for(
-            lambda evs: found if len(found := asked_in_thread(world, evs)) >= 2 else [],
+            lambda evs: found if len(found := asked_in_thread(encrypted_world, evs)) >= 2 else [],
             within=60,
         )
         seen = len(http_mcp.requests())
-        await op.say(world.room, "no, not on a Friday", thread=again.thread_root)
+        await op.say(encrypted_world.room, "no, not on a Friday", thread=again.thread_root)
         with pytest.raises(MCPError) as refused:
             await asyncio.wait_for(second, 60)
         assert "denied in chat by" in refused.value.message

@@ -18,8 +18,8 @@ from tests.fakes.provider.server import FakeProvider, ToolCall, Turn
 from tests.integration.mcp.cli_rig import claude_session, say_go, until_result
 from tests.integration.mcp.rig import Door, HttpMcp
 from tests.integration.mcp.test_mcp_launch_clis import REPLY, SERVER, agent, audited_call, launched
+from tests.integration.mcp.test_mcp_launch_clis import cli_provider as cli_provider
 from tests.integration.mcp.test_mcp_launch_clis import door as door  # fixtures
-from tests.integration.mcp.test_mcp_launch_clis import fake as fake
 from tests.integration.mcp.test_mcp_launch_clis import skill_dir as skill_dir
 from tests.integration.runtimes.test_real_clis import TIMEOUT
 
@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 )
 async def test_claude_runs_a_granted_tool_without_asking(
     mode: PermissionMode,
-    fake: FakeProvider,
+    cli_provider: FakeProvider,
     door: Door,
     http_mcp: HttpMcp,
     skill_dir: Path,
@@ -40,9 +40,9 @@ async def test_claude_runs_a_granted_tool_without_asking(
     """Claude Code under ask, edits and read-only (its modes default, acceptEdits, plan),
     started as ClaudeRuntime plans it, calls mcp__my-tracker__echo: it asks nothing about
     it (an ask would be denied here), and the call reaches the server through the door."""
-    fake.add(Turn(text="", tool=ToolCall(f"mcp__{SERVER}__echo", {"text": "hello"})))
+    cli_provider.add(Turn(text="", tool=ToolCall(f"mcp__{SERVER}__echo", {"text": "hello"})))
     spec = agent("claude", skill_dir, permissions=mode, sandbox="none")
-    plan, _ = launched(ClaudeRuntime(), spec, door, tmp_path, {"anthropic": fake.base_url})
+    plan, _ = launched(ClaudeRuntime(), spec, door, tmp_path, {"anthropic": cli_provider.base_url})
     async with claude_session(plan.argv, plan.cwd, plan.env) as proc, asyncio.timeout(TIMEOUT):
         asked: list[str] = []
 

@@ -32,7 +32,7 @@ from tests.integration.runtimes.codex_live import LiveCodex
 from tests.integration.runtimes.test_codex_live_session import ended
 from tests.integration.runtimes.test_real_clis import API_KEY, TIMEOUT, clean_env, run_cli
 from tests.integration.runtimes.test_real_clis import REPLY as REPLY
-from tests.integration.runtimes.test_real_clis import fake as fake  # fixtures
+from tests.integration.runtimes.test_real_clis import cli_provider as cli_provider  # fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
@@ -156,28 +156,31 @@ def called_through_the_door(
 
 
 async def test_claude_calls_the_tool_with_the_config_its_runtime_wrote(
-    fake: FakeProvider, door: Door, http_mcp: HttpMcp, skill_dir: Path, tmp_path: Path
+    cli_provider: FakeProvider, door: Door, http_mcp: HttpMcp, skill_dir: Path, tmp_path: Path
 ) -> None:
     """Claude Code, started as ClaudeRuntime plans it (its live session, --mcp-config the
     file in its home), calls mcp__my-tracker__echo through the door, and is told the skill
     copied into its config dir."""
-    fake.add(Turn(text="", tool=ToolCall(f"mcp__{SERVER}__echo", {"text": "hello"})))
+    cli_provider.add(Turn(text="", tool=ToolCall(f"mcp__{SERVER}__echo", {"text": "hello"})))
     spec = agent("claude", skill_dir, permissions=PermissionMode.FULL, sandbox="bwrap")
-    plan, ctx = launched(ClaudeRuntime(), spec, door, tmp_path, {"anthropic": fake.base_url})
+    plan, ctx = launched(
+        ClaudeRuntime(), spec, door, tmp_path, {"anthropic": cli_provider.base_url}
+    )
     async with claude_session(plan.argv, plan.cwd, plan.env) as proc, asyncio.timeout(TIMEOUT):
         say_go(proc)
         event = await until_result(proc)
     assert event["result"] == REPLY and event["permission_denials"] == [], event
     called_through_the_door(door, http_mcp, plan, ctx.home, "hello")
     assert any(
-        "echo" in json.dumps(r.body) and "hello" in json.dumps(r.body) for r in fake.requests[1:]
+        "echo" in json.dumps(r.body) and "hello" in json.dumps(r.body)
+        for r in cli_provider.requests[1:]
     )
-    assert told_the_skill(fake)
+    assert told_the_skill(cli_provider)
 
 
 @pytest.mark.parametrize("sandbox", ["bwrap", "none"])
 async def test_codex_calls_the_tool_with_the_config_its_runtime_wrote(
-    fake: FakeProvider,
+    cli_provider: FakeProvider,
     door: Door,
     http_mcp: HttpMcp,
     skill_dir: Path,
@@ -188,16 +191,18 @@ async def test_codex_calls_the_tool_with_the_config_its_runtime_wrote(
     FLEETWARDEN_HEARTBEAT_TOKEN), calls echo in the namespace mcp__my_tracker through the
     door in `codex exec` (which never asks), in Fleetwarden's sandbox or outside it, and
     is told the skill copied into $CODEX_HOME/skills."""
-    fake.add(Turn(text="", tool=ToolCall("echo", {"text": "hello"}, namespace="mcp__my_tracker")))
+    cli_provider.add(
+        Turn(text="", tool=ToolCall("echo", {"text": "hello"}, namespace="mcp__my_tracker"))
+    )
     spec = agent("codex", skill_dir, sandbox=sandbox, model="gpt-5-codex")
     runtime = CodexRuntime()
-    plan, ctx = launched(runtime, spec, door, tmp_path, {"openai": fake.base_url})
+    plan, ctx = launched(runtime, spec, door, tmp_path, {"openai": cli_provider.base_url})
     # The live session's files and environment, in a one-turn `codex exec`.
     run = await run_cli(runtime.headless_argv(spec), plan.cwd, plan.env)
     assert run.returncode == 0, run.stderr[-4000:]
     assert REPLY in run.stdout, run.stdout
     called_through_the_door(door, http_mcp, plan, ctx.home, "hello")
-    assert told_the_skill(fake)
+    assert told_the_skill(cli_provider)
 
 
 async def test_a_command_agent_calls_the_tool_from_its_mcp_json(
@@ -217,12 +222,12 @@ async def test_a_command_agent_calls_the_tool_from_its_mcp_json(
 
 
 async def test_opencode_calls_the_tool_with_the_config_its_runtime_wrote(
-    fake: FakeProvider, door: Door, http_mcp: HttpMcp, skill_dir: Path, tmp_path: Path
+    cli_provider: FakeProvider, door: Door, http_mcp: HttpMcp, skill_dir: Path, tmp_path: Path
 ) -> None:
     """opencode, started as OpencodeRuntime plans it (the mcp block of its inline config),
     calls my-tracker_echo through the door, and is told the skill copied into its config
     dir's skills folder, never the workdir's .agents/skills or .claude/skills."""
-    fake.add(Turn(text="", tool=ToolCall(f"{SERVER}_echo", {"text": "hello"})))
+    cli_provider.add(Turn(text="", tool=ToolCall(f"{SERVER}_echo", {"text": "hello"})))
     spec = agent(
         "opencode",
         skill_dir,
@@ -230,7 +235,9 @@ async def test_opencode_calls_the_tool_with_the_config_its_runtime_wrote(
         sandbox="bwrap",
         model="claude-sonnet-4-5",
     )
-    plan, ctx = launched(OpencodeRuntime(), spec, door, tmp_path, {"anthropic": fake.base_url})
+    plan, ctx = launched(
+        OpencodeRuntime(), spec, door, tmp_path, {"anthropic": cli_provider.base_url}
+    )
     for planted in (".agents", ".claude"):  # the repository's: never given
         folder = ctx.workdir / planted / "skills" / "planted"
         folder.mkdir(parents=True)
@@ -240,8 +247,8 @@ async def test_opencode_calls_the_tool_with_the_config_its_runtime_wrote(
     assert run.returncode == 0, run.stderr[-4000:]
     assert REPLY in run.stdout, run.stdout
     called_through_the_door(door, http_mcp, plan, ctx.home, "hello")
-    assert told_the_skill(fake)
-    assert not any("quagga-planted-skill" in json.dumps(r.body) for r in fake.requests)
+    assert told_the_skill(cli_provider)
+    assert not any("quagga-planted-skill" in json.dumps(r.body) for r in cli_provider.requests)
 
 
 @pytest.mark.parametrize(
@@ -249,7 +256,7 @@ async def test_opencode_calls_the_tool_with_the_config_its_runtime_wrote(
     [("bwrap", PermissionMode.FULL), ("none", PermissionMode.FULL), ("none", PermissionMode.ASK)],
 )
 async def test_codex_live_session_calls_the_tool_with_the_config_its_runtime_wrote(
-    fake: FakeProvider,
+    cli_provider: FakeProvider,
     door: Door,
     http_mcp: HttpMcp,
     skill_dir: Path,
@@ -261,11 +268,13 @@ async def test_codex_live_session_calls_the_tool_with_the_config_its_runtime_wro
     required, starts with the door's server and calls its tool without asking itself (the
     door is the one that asks), in Fleetwarden's sandbox (Codex's off) or outside it
     (Codex's own on), in `full` and in `ask`."""
-    fake.add(Turn(text="", tool=ToolCall("echo", {"text": "hello"}, namespace="mcp__my_tracker")))
+    cli_provider.add(
+        Turn(text="", tool=ToolCall("echo", {"text": "hello"}, namespace="mcp__my_tracker"))
+    )
     spec = agent("codex", skill_dir, sandbox=sandbox, model="gpt-5.5", permissions=mode)
-    ctx = context(door, tmp_path, {"openai": fake.base_url})
-    async with LiveCodex(spec, fake, tmp_path, ctx=ctx) as live:
+    ctx = context(door, tmp_path, {"openai": cli_provider.base_url})
+    async with LiveCodex(spec, cli_provider, tmp_path, ctx=ctx) as live:
         await live.until(ended)
     audited_call(door, "hello")
     server_saw_only_the_credential(http_mcp, door)
-    assert told_the_skill(fake)
+    assert told_the_skill(cli_provider)

@@ -21,8 +21,8 @@ from tests.integration.mcp.test_mcp_launch_clis import (
     audited_call,
     launched,
 )
+from tests.integration.mcp.test_mcp_launch_clis import cli_provider as cli_provider
 from tests.integration.mcp.test_mcp_launch_clis import door as door  # fixtures
-from tests.integration.mcp.test_mcp_launch_clis import fake as fake
 from tests.integration.mcp.test_mcp_launch_clis import skill_dir as skill_dir
 from tests.integration.runtimes.test_real_clis import run_cli
 
@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 )
 async def test_opencode_runs_a_granted_tool_with_fleetwardens_own_permission_map(
     mode: PermissionMode,
-    fake: FakeProvider,
+    cli_provider: FakeProvider,
     door: Door,
     http_mcp: HttpMcp,
     skill_dir: Path,
@@ -43,14 +43,16 @@ async def test_opencode_runs_a_granted_tool_with_fleetwardens_own_permission_map
     """Under ask, edits and read-only, opencode with Fleetwarden's generated config calls
     my-tracker_echo and the call reaches the server through the door (its result back to
     the model), never asked nor refused by opencode's own permission map."""
-    fake.add(Turn(text="", tool=ToolCall(f"{SERVER}_echo", {"text": "hello"})))
+    cli_provider.add(Turn(text="", tool=ToolCall(f"{SERVER}_echo", {"text": "hello"})))
     spec = agent("opencode", skill_dir, permissions=mode, model="claude-sonnet-4-5")
-    plan, _ = launched(OpencodeRuntime(), spec, door, tmp_path, {"anthropic": fake.base_url})
+    plan, _ = launched(
+        OpencodeRuntime(), spec, door, tmp_path, {"anthropic": cli_provider.base_url}
+    )
     permission = json.loads(plan.env["OPENCODE_CONFIG_CONTENT"])["permission"]
     assert "*" not in permission  # Fleetwarden's own map, not a test's catch-all
     run = await run_cli(plan.argv, plan.cwd, plan.env)
     assert run.returncode == 0, run.stderr[-4000:]
     assert REPLY in run.stdout, run.stdout
     audited_call(door, "hello")
-    results = [json.dumps(r.body) for r in fake.requests if r.api is not None]
+    results = [json.dumps(r.body) for r in cli_provider.requests if r.api is not None]
     assert any("hello" in body and "tool_result" in body for body in results[1:])

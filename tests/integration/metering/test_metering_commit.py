@@ -75,7 +75,7 @@ async def in_one_piece(fake: FakeProvider) -> web.AppRunner:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def held_commit_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     gate, writing = asyncio.Event(), asyncio.Event()
     async with FakeProvider(default=ANSWER) as fake:
         upstream = await in_one_piece(fake)
@@ -112,11 +112,11 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     [("anthropic", True), ("responses", True), ("chat", True), ("chat", False)],
 )
 async def test_the_final_event_waits_for_the_commit_and_nothing_before_it_does(
-    rig: Rig, api: Api, own_usage: bool
+    held_commit_rig: Rig, api: Api, own_usage: bool
 ) -> None:
     """``own_usage`` False: a Chat stream whose usage chunk the proxy asked for and hides."""
     provider, path, _ = PATHS[api]
-    url = rig.proxy.urls_for("coder-1")[provider] + path
+    url = held_commit_rig.proxy.urls_for("coder-1")[provider] + path
     payload = body(api)
     if api == "chat" and own_usage:
         payload["stream_options"] = {"include_usage": True}
@@ -137,15 +137,15 @@ async def test_the_final_event_waits_for_the_commit_and_nothing_before_it_does(
         reader = asyncio.create_task(read())
         try:
             async with asyncio.timeout(WAIT):
-                await rig.writing.wait()
+                await held_commit_rig.writing.wait()
                 # The write is held: what precedes the final event arrives all the same.
                 await up_to_an_event_end.wait()
             await asyncio.sleep(0.2)  # and nothing more comes
             assert FINAL[api] not in received, "the final event went before its usage was in"
             assert not reader.done()
-            assert await rig.ledger.metering.usage_events() == []
+            assert await held_commit_rig.ledger.metering.usage_events() == []
             before = len(received)
-            rig.gate.set()
+            held_commit_rig.gate.set()
             async with asyncio.timeout(WAIT):
                 await reader
         finally:
@@ -153,5 +153,5 @@ async def test_the_final_event_waits_for_the_commit_and_nothing_before_it_does(
         # Only the final event (and what follows it) waited for the commit.
         assert received[before:].startswith(FINAL[api]), bytes(received[before - 200 :])
         assert (b'"usage":{"prompt_tokens"' in received) is own_usage or api != "chat"
-    [event] = await rig.ledger.metering.usage_events()
+    [event] = await held_commit_rig.ledger.metering.usage_events()
     assert (event.tokens.input, event.tokens.output) == (120, 80)

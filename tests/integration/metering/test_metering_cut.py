@@ -79,7 +79,7 @@ async def eventually(probe: Callable[[], Awaitable[T]], within: float = 15.0) ->
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def cut_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     clock = SystemClock()
     async with FakeProvider(default=LONG) as fake:
         ledger = await Ledger.open(tmp_path / "ledger.db", clock)
@@ -163,14 +163,14 @@ async def read_then_hang_up(rig: Rig, api: Api, at_least: int) -> str:
 
 @pytest.mark.parametrize("api", list(PATHS))
 async def test_an_agent_hanging_up_mid_stream_is_counted_at_least_at_what_it_got(
-    rig: Rig, api: Api
+    cut_rig: Rig, api: Api
 ) -> None:
     """The drain is cut long before the usage: the row is partial, with output at least
     the received text's estimate (bytes ÷ 4), input known or estimated, and the budget's
     live total holds at least as much."""
-    text = await read_then_hang_up(rig, api, at_least=2400)
+    text = await read_then_hang_up(cut_rig, api, at_least=2400)
     got = math.ceil(len(text.encode()) / 4)
-    event = await rig.row()
+    event = await cut_rig.row()
     assert event.tokens.output >= got > 550
     assert event.outcome is Outcome.PARTIAL and event.partial
     assert "drain" in event.reason and "counted from the deltas" in event.reason
@@ -178,19 +178,19 @@ async def test_an_agent_hanging_up_mid_stream_is_counted_at_least_at_what_it_got
     assert event.tokens.input + event.tokens.cache_read > 0
 
     async def emitted() -> bool:  # the fake notices the proxy's hang-up at its next write
-        return bool(rig.fake.emitted)
+        return bool(cut_rig.fake.emitted)
 
     await eventually(emitted)
-    assert rig.fake.emitted[0].cut  # the proxy did stop reading: the drain was cut
-    assert rig.policy.live.extra(BUDGET.key) >= event.tokens.total >= got
+    assert cut_rig.fake.emitted[0].cut  # the proxy did stop reading: the drain was cut
+    assert cut_rig.policy.live.extra(BUDGET.key) >= event.tokens.total >= got
 
 
-async def test_an_upstream_breaking_off_is_counted_at_least_at_what_passed(rig: Rig) -> None:
+async def test_an_upstream_breaking_off_is_counted_at_least_at_what_passed(cut_rig: Rig) -> None:
     """A stream the provider cuts after 600 deltas, before its usage: the agent's answer is
     cut, and the row counts at least the text that reached it."""
-    rig.fake.add(Turn(text=WORDS, usage=LONG.usage, cut_after_events=603))
+    cut_rig.fake.add(Turn(text=WORDS, usage=LONG.usage, cut_after_events=603))
     provider, path, _ = PATHS["anthropic"]
-    url = rig.proxy.urls_for("coder-1")[provider] + path
+    url = cut_rig.proxy.urls_for("coder-1")[provider] + path
     received = b""
     headers = key_headers("anthropic")
     async with (
@@ -203,7 +203,7 @@ async def test_an_upstream_breaking_off_is_counted_at_least_at_what_passed(rig: 
         except aiohttp.ClientPayloadError:
             pass  # the cut reaches the agent as a cut
     got = math.ceil(len(text_of("anthropic", received).encode()) / 4)
-    event = await rig.row()
+    event = await cut_rig.row()
     assert event.outcome is Outcome.PARTIAL and "cut" in event.reason
     assert event.tokens.output >= got > 1000
-    assert rig.policy.live.extra(BUDGET.key) >= event.tokens.total
+    assert cut_rig.policy.live.extra(BUDGET.key) >= event.tokens.total

@@ -153,7 +153,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def metering_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     work = tmp_path / "work"
     work.mkdir()
     (work / "notes.txt").write_text(NOTE + "\n")
@@ -263,14 +263,14 @@ def claude_result(logs: list[str]) -> dict[str, Any]:
     return result
 
 
-async def test_claude_tool_turn_is_metered_request_by_request(rig: Rig) -> None:
+async def test_claude_tool_turn_is_metered_request_by_request(metering_rig: Rig) -> None:
     """Claude Code: a Read tool turn and a text turn are two ledger rows equal to what the
     provider emitted; its HEAD / preflight passes through the proxy unrecorded."""
-    tool = ToolCall("Read", {"file_path": str(rig.work / "notes.txt")})
-    events, logs = await check_tool_run(rig, CLAUDE, tool)
+    tool = ToolCall("Read", {"file_path": str(metering_rig.work / "notes.txt")})
+    events, logs = await check_tool_run(metering_rig, CLAUDE, tool)
     # The preflight reached the upstream (it carries no key: Claude sends none with it).
-    heads = [r for r in rig.fake.requests if r.method == "HEAD"]
-    assert [r.path for r in heads] == ["/"], rig.seen()
+    heads = [r for r in metering_rig.fake.requests if r.method == "HEAD"]
+    assert [r.path for r in heads] == ["/"], metering_rig.seen()
     assert all(e.api == "anthropic" for e in events)  # the preflight left no row
     # With nothing going wrong, Claude's own count agrees with the ledger's sums.
     usage = claude_result(logs)["usage"]
@@ -280,44 +280,44 @@ async def test_claude_tool_turn_is_metered_request_by_request(rig: Rig) -> None:
     assert usage["cache_creation_input_tokens"] == sum(e.tokens.cache_write for e in events)
 
 
-async def test_codex_tool_turn_is_metered_request_by_request(rig: Rig) -> None:
+async def test_codex_tool_turn_is_metered_request_by_request(metering_rig: Rig) -> None:
     """Codex: an exec_command turn (cat notes.txt) and a text turn, metered in OpenAI's
     semantics made disjoint (cached input out of input, reasoning kept)."""
-    await check_tool_run(rig, CODEX, ToolCall("exec_command", {"cmd": "cat notes.txt"}))
+    await check_tool_run(metering_rig, CODEX, ToolCall("exec_command", {"cmd": "cat notes.txt"}))
 
 
-async def test_pi_tool_turn_is_metered_request_by_request(rig: Rig) -> None:
+async def test_pi_tool_turn_is_metered_request_by_request(metering_rig: Rig) -> None:
     """pi: a read tool turn and a text turn, metered from its Messages streams."""
-    await check_tool_run(rig, PI, ToolCall("read", {"path": "notes.txt"}))
+    await check_tool_run(metering_rig, PI, ToolCall("read", {"path": "notes.txt"}))
 
 
-async def test_opencode_tool_turn_is_metered_request_by_request(rig: Rig) -> None:
+async def test_opencode_tool_turn_is_metered_request_by_request(metering_rig: Rig) -> None:
     """opencode: a read tool turn and a text turn, and no hidden title request."""
-    tool = ToolCall("read", {"filePath": str(rig.work / "notes.txt")})
-    await check_tool_run(rig, OPENCODE, tool)
+    tool = ToolCall("read", {"filePath": str(metering_rig.work / "notes.txt")})
+    await check_tool_run(metering_rig, OPENCODE, tool)
 
 
 async def test_claude_retry_after_a_cut_stream_is_metered_though_claude_reports_zero(
-    rig: Rig,
+    metering_rig: Rig,
 ) -> None:
     """A stream cut after message_start is recorded partial with the tokens it carried,
     Claude's unstreamed retry ok with its own: exactly what the provider emitted, while
     Claude's result JSON reports zero usage."""
-    rig.fake.add(Turn(text="cut short here", usage=TOOL_USAGE, cut_after_events=3))
-    rig.fake.add(Turn(text=REPLY, usage=TEXT_USAGE))
-    logs = await rig.run(CLAUDE, "say hi")
-    cut, retry = rig.fake.emitted
+    metering_rig.fake.add(Turn(text="cut short here", usage=TOOL_USAGE, cut_after_events=3))
+    metering_rig.fake.add(Turn(text=REPLY, usage=TEXT_USAGE))
+    logs = await metering_rig.run(CLAUDE, "say hi")
+    cut, retry = metering_rig.fake.emitted
     assert cut.streamed and cut.cut and not retry.streamed and not retry.cut
     # message_start carried the input and cache counts and one output token; no more.
     assert cut.usage == Usage(TOOL_USAGE.input, 1, TOOL_USAGE.cache_read, TOOL_USAGE.cache_write)
-    matched = by_request(rig, await rig.ledger.metering.usage_events())
+    matched = by_request(metering_rig, await metering_rig.ledger.metering.usage_events())
     partial, _ = matched[cut.request_id]
     assert partial.tokens == disjoint(cut.usage)
     assert partial.outcome is Outcome.PARTIAL and partial.partial, partial
     assert partial.stream and partial.agent == CLAUDE.name
     check_ok(matched[retry.request_id][0], retry, CLAUDE)
-    assert rig.model_requests()[1].body.get("stream") is not True
-    check_routing(rig, CLAUDE)
+    assert metering_rig.model_requests()[1].body.get("stream") is not True
+    check_routing(metering_rig, CLAUDE)
 
     result = claude_result(logs)
     assert result["is_error"] is False and result["result"] == REPLY, result

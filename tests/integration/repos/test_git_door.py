@@ -116,7 +116,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def git_door_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     """A mirror with one commit, line repos for alice and bob on it, and the door on a real
     heartbeat endpoint."""
     work = tmp_path / "upstream-work"
@@ -195,73 +195,79 @@ async def refused_push(rig: Rig, clone: Path, *args: str, kind: str | list[str])
     return ran.err
 
 
-async def test_an_agent_pushes_its_own_branch_and_fetches_it_back(rig: Rig) -> None:
-    clone = await rig.clone("alice")
+async def test_an_agent_pushes_its_own_branch_and_fetches_it_back(git_door_rig: Rig) -> None:
+    clone = await git_door_rig.clone("alice")
     head = (await git("symbolic-ref", "HEAD", cwd=clone)).out.strip()
     assert head == "refs/heads/fw/alice/1"  # the line repo's HEAD is the line's branch
     sha = await commit(clone, {"app.py": "print('hello')\n"})
     await git("push", "-q", "origin", "HEAD:fw/alice/1", cwd=clone)
-    assert await rig.tip("alice") == sha
-    assert await rig.tip("alice", "main") == rig.base_sha
+    assert await git_door_rig.tip("alice") == sha
+    assert await git_door_rig.tip("alice", "main") == git_door_rig.base_sha
     again = await commit(clone, {"more.txt": "more\n"})
     await git("push", "-q", "origin", "fw/alice/1", cwd=clone)
-    assert await rig.tip("alice") == again
-    other = await rig.clone("alice", "clone-alice-2")
+    assert await git_door_rig.tip("alice") == again
+    other = await git_door_rig.clone("alice", "clone-alice-2")
     assert (await git("rev-parse", "HEAD", cwd=other)).out.strip() == again
     await git("fetch", "-q", "origin", cwd=clone)
-    assert rig.refused == []
+    assert git_door_rig.refused == []
     # What was pushed stayed in alice's line repo: the mirror and bob's line have none of it.
-    for where in (rig.mirror, rig.lines["bob"]):
+    for where in (git_door_rig.mirror, git_door_rig.lines["bob"]):
         ran = await git("cat-file", "-e", f"{again}^{{commit}}", cwd=where, check=False)
         assert ran.code != 0
 
 
-async def test_pushes_to_any_other_ref_are_refused(rig: Rig) -> None:
-    clone = await rig.clone("alice")
+async def test_pushes_to_any_other_ref_are_refused(git_door_rig: Rig) -> None:
+    clone = await git_door_rig.clone("alice")
     await commit(clone, {"app.py": "print('x')\n"})
-    err = await refused_push(rig, clone, "origin", "HEAD:main", kind="ref")
+    err = await refused_push(git_door_rig, clone, "origin", "HEAD:main", kind="ref")
     assert "you may push only to your own branch, fw/alice/1" in err
     assert "git push origin HEAD:fw/alice/1" in err
-    await refused_push(rig, clone, "origin", "HEAD:refs/heads/other", kind="ref")
-    await refused_push(rig, clone, "origin", "HEAD:fw/bob/2", kind="ref")
-    await refused_push(rig, clone, "origin", "HEAD:refs/notes/commits", kind="ref")
-    assert rig.refused[0][2][0]["ref"] == "refs/heads/main"
-    assert rig.refused[0][2][0]["why"] == "not its branch"
+    await refused_push(git_door_rig, clone, "origin", "HEAD:refs/heads/other", kind="ref")
+    await refused_push(git_door_rig, clone, "origin", "HEAD:fw/bob/2", kind="ref")
+    await refused_push(git_door_rig, clone, "origin", "HEAD:refs/notes/commits", kind="ref")
+    assert git_door_rig.refused[0][2][0]["ref"] == "refs/heads/main"
+    assert git_door_rig.refused[0][2][0]["why"] == "not its branch"
 
 
-async def test_a_force_push_a_delete_and_a_tag_are_refused(rig: Rig) -> None:
-    clone = await rig.clone("alice")
+async def test_a_force_push_a_delete_and_a_tag_are_refused(git_door_rig: Rig) -> None:
+    clone = await git_door_rig.clone("alice")
     await commit(clone, {"a.txt": "one\n"})
     await git("push", "-q", "origin", "HEAD:fw/alice/1", cwd=clone)
     await git("reset", "-q", "--hard", "HEAD~1", cwd=clone)
     await commit(clone, {"b.txt": "two\n"})
-    err = await refused_push(rig, clone, "--force", "origin", "HEAD:fw/alice/1", kind="force")
+    err = await refused_push(
+        git_door_rig, clone, "--force", "origin", "HEAD:fw/alice/1", kind="force"
+    )
     assert "not a fast-forward" in err and "git pull --rebase origin fw/alice/1" in err
-    err = await refused_push(rig, clone, "origin", ":fw/alice/1", kind="delete")
+    err = await refused_push(git_door_rig, clone, "origin", ":fw/alice/1", kind="delete")
     assert "deleting a branch is not allowed" in err
     await git("tag", "v1", cwd=clone)
-    err = await refused_push(rig, clone, "origin", "v1", kind="tag")
+    err = await refused_push(git_door_rig, clone, "origin", "v1", kind="tag")
     assert "tags are not taken here" in err
     await git("tag", "-a", "-m", "annotated", "v2", cwd=clone)
-    await refused_push(rig, clone, "origin", "refs/tags/v2", kind="tag")
+    await refused_push(git_door_rig, clone, "origin", "refs/tags/v2", kind="tag")
 
 
-async def test_a_workflow_change_is_refused_unless_the_repository_allows_it(rig: Rig) -> None:
-    clone = await rig.clone("alice")
+async def test_a_workflow_change_is_refused_unless_the_repository_allows_it(
+    git_door_rig: Rig,
+) -> None:
+    clone = await git_door_rig.clone("alice")
     await commit(clone, {".github/workflows/x.yml": "on: push\n"}, "ci")
-    err = await refused_push(rig, clone, "origin", "HEAD:fw/alice/1", kind="workflow")
+    err = await refused_push(git_door_rig, clone, "origin", "HEAD:fw/alice/1", kind="workflow")
     assert "changes .github/workflows/x.yml" in err
-    assert rig.refused[-1][2][0]["why"].startswith("changes a CI workflow: .github/workflows/x.yml")
+    assert git_door_rig.refused[-1][2][0]["why"].startswith(
+        "changes a CI workflow: .github/workflows/x.yml"
+    )
     # The repository's policy changes (the line repo is made again, keeping its branch).
     await create_line_repo(
-        rig.lines["alice"],
-        rig.mirror,
+        git_door_rig.lines["alice"],
+        git_door_rig.mirror,
         branch="fw/alice/1",
         base_ref="main",
-        start_sha=rig.base_sha,
+        start_sha=git_door_rig.base_sha,
         agent="alice",
         repo=REPO,
-        hooks_dir=rig.hooks,
+        hooks_dir=git_door_rig.hooks,
         rules=LineRules(workflows=True),
     )
     await git("push", "-q", "origin", "HEAD:fw/alice/1", cwd=clone)
@@ -269,7 +275,7 @@ async def test_a_workflow_change_is_refused_unless_the_repository_allows_it(rig:
     await git("commit", "-qm", "no ci", cwd=clone)
     sha = (await git("rev-parse", "HEAD", cwd=clone)).out.strip()
     await git("push", "-q", "origin", "HEAD:fw/alice/1", cwd=clone)
-    assert await rig.tip("alice") == sha
+    assert await git_door_rig.tip("alice") == sha
 
 
 AWS_FILE = f"""import os
@@ -279,35 +285,37 @@ AWS_SECRET_ACCESS_KEY = "{AWS_SECRET}"
 """
 
 
-async def test_a_commit_adding_an_aws_key_is_refused_naming_file_and_line(rig: Rig) -> None:
-    clone = await rig.clone("alice")
+async def test_a_commit_adding_an_aws_key_is_refused_naming_file_and_line(
+    git_door_rig: Rig,
+) -> None:
+    clone = await git_door_rig.clone("alice")
     sha = await commit(clone, {"src/settings.py": AWS_FILE}, "settings")
-    err = await refused_push(rig, clone, "origin", "HEAD:fw/alice/1", kind="secret")
+    err = await refused_push(git_door_rig, clone, "origin", "HEAD:fw/alice/1", kind="secret")
     assert f"commit {sha[:12]} src/settings.py:3:" in err, err
     assert "src/settings.py:4" in err, err
     assert AWS_ID not in err and AWS_SECRET not in err
     assert AWS_ID[4:12] not in err and AWS_SECRET[4:14] not in err
-    why = rig.refused[-1][2][0]["why"]
+    why = git_door_rig.refused[-1][2][0]["why"]
     assert "src/settings.py:3" in why and AWS_ID not in why and AWS_SECRET not in why
-    refusals_file = rig.lines["alice"] / "fleetwarden" / "refusals.jsonl"
+    refusals_file = git_door_rig.lines["alice"] / "fleetwarden" / "refusals.jsonl"
     assert refusals_file.read_bytes() == b""  # taken by the door
 
 
-async def test_a_secret_removed_in_a_later_commit_is_still_refused(rig: Rig) -> None:
-    clone = await rig.clone("alice")
+async def test_a_secret_removed_in_a_later_commit_is_still_refused(git_door_rig: Rig) -> None:
+    clone = await git_door_rig.clone("alice")
     added = await commit(clone, {"deploy.py": AWS_FILE}, "add")
     await commit(
         clone, {"deploy.py": "import os\n\nKEY = os.environ['AWS_ACCESS_KEY_ID']\n"}, "fix"
     )
-    err = await refused_push(rig, clone, "origin", "HEAD:fw/alice/1", kind="secret")
+    err = await refused_push(git_door_rig, clone, "origin", "HEAD:fw/alice/1", kind="secret")
     assert f"commit {added[:12]} deploy.py:3" in err
     assert "a later commit removing it is not enough" in err
     assert AWS_ID not in err and AWS_SECRET not in err
 
 
-async def test_receive_pack_tricks_run_nothing_over_http(rig: Rig) -> None:
-    clone = await rig.clone("alice")
-    marker = rig.tmp / "pwned"
+async def test_receive_pack_tricks_run_nothing_over_http(git_door_rig: Rig) -> None:
+    clone = await git_door_rig.clone("alice")
+    marker = git_door_rig.tmp / "pwned"
     await commit(clone, {"a.txt": "a\n"})
     ran = await git(
         "push", f"--receive-pack=touch {marker}", "origin", "HEAD:fw/alice/1", cwd=clone
@@ -329,16 +337,18 @@ async def test_receive_pack_tricks_run_nothing_over_http(rig: Rig) -> None:
     )
     assert refused.code != 0
     assert not marker.exists()
-    assert await rig.tip("alice") == (await git("rev-parse", "HEAD", cwd=clone)).out.strip()
+    assert (
+        await git_door_rig.tip("alice") == (await git("rev-parse", "HEAD", cwd=clone)).out.strip()
+    )
 
 
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-async def test_tokens_missing_wrong_or_another_agents_get_nothing(rig: Rig) -> None:
-    alice, bob = rig.token("alice"), rig.token("bob")
-    base = f"http://127.0.0.1:{rig.server.port}/git/alice/{REPO}.git"
+async def test_tokens_missing_wrong_or_another_agents_get_nothing(git_door_rig: Rig) -> None:
+    alice, bob = git_door_rig.token("alice"), git_door_rig.token("bob")
+    base = f"http://127.0.0.1:{git_door_rig.server.port}/git/alice/{REPO}.git"
     refs = "/info/refs?service=git-upload-pack"
     async with aiohttp.ClientSession() as http:
 
@@ -367,19 +377,25 @@ async def test_tokens_missing_wrong_or_another_agents_get_nothing(rig: Rig) -> N
         assert await status("/git-receive-pack", good, "GET") == 404
         assert await status(refs, None, "POST") == 401
     # Real git: no token, a wrong one, another agent's.
-    for url in (rig.url("alice"), rig.url("alice", "nope"), rig.url("alice", bob, "bob")):
-        ran = await git("ls-remote", url, cwd=rig.tmp, check=False)
+    for url in (
+        git_door_rig.url("alice"),
+        git_door_rig.url("alice", "nope"),
+        git_door_rig.url("alice", bob, "bob"),
+    ):
+        ran = await git("ls-remote", url, cwd=git_door_rig.tmp, check=False)
         assert ran.code != 0 and "fw/alice/1" not in ran.out
-    ran = await git("ls-remote", rig.url("alice", bob), cwd=rig.tmp, check=False)
+    ran = await git("ls-remote", git_door_rig.url("alice", bob), cwd=git_door_rig.tmp, check=False)
     assert "403" in ran.err
-    assert (await git("ls-remote", rig.url("nobody", alice), cwd=rig.tmp, check=False)).code != 0
+    assert (
+        await git("ls-remote", git_door_rig.url("nobody", alice), cwd=git_door_rig.tmp, check=False)
+    ).code != 0
 
 
-async def test_an_agent_cannot_fetch_what_another_pushed_even_by_sha(rig: Rig) -> None:
-    alice = await rig.clone("alice")
+async def test_an_agent_cannot_fetch_what_another_pushed_even_by_sha(git_door_rig: Rig) -> None:
+    alice = await git_door_rig.clone("alice")
     secret_work = await commit(alice, {"alice.txt": "alice's work\n"})
     await git("push", "-q", "origin", "HEAD:fw/alice/1", cwd=alice)
-    bob = await rig.clone("bob")
+    bob = await git_door_rig.clone("bob")
     listed = (await git("ls-remote", "origin", cwd=bob)).out
     assert secret_work not in listed and "fw/alice" not in listed
     ran = await git("fetch", "origin", secret_work, cwd=bob, check=False)
@@ -394,7 +410,11 @@ async def test_an_agent_cannot_fetch_what_another_pushed_even_by_sha(rig: Rig) -
     assert ran.code != 0
     # Alice's URL with bob's token gets nothing either.
     ran = await git(
-        "fetch", rig.url("alice", rig.token("bob"), "bob"), secret_work, cwd=bob, check=False
+        "fetch",
+        git_door_rig.url("alice", git_door_rig.token("bob"), "bob"),
+        secret_work,
+        cwd=bob,
+        check=False,
     )
     assert ran.code != 0
 
@@ -412,10 +432,10 @@ async def fast_import(clone: Path, stream: str) -> None:
     assert proc.returncode == 0
 
 
-async def test_a_gzipped_fetch_request_is_served(rig: Rig) -> None:
+async def test_a_gzipped_fetch_request_is_served(git_door_rig: Rig) -> None:
     """git gzips an upload-pack request over 1 KiB (many haves): aiohttp inflates it
     before the door streams it to http-backend."""
-    clone = await rig.clone("alice")
+    clone = await git_door_rig.clone("alice")
     soon = int(time.time()) + 1000  # newer than the branch: sent as haves first
     stream = "".join(
         f"commit refs/heads/local\ncommitter A <a@example.invalid> {soon + n} +0000\n"
@@ -425,17 +445,17 @@ async def test_a_gzipped_fetch_request_is_served(rig: Rig) -> None:
         for n in range(300)
     )
     await fast_import(clone, stream)
-    other = await rig.clone("alice", "clone-alice-2")
+    other = await git_door_rig.clone("alice", "clone-alice-2")
     pushed = await commit(other, {"o.txt": "o\n"})
     await git("push", "-q", "origin", "HEAD:fw/alice/1", cwd=other)
-    trace = rig.tmp / "curl.trace"
+    trace = git_door_rig.tmp / "curl.trace"
     await git("fetch", "origin", cwd=clone, env={"GIT_TRACE_CURL": str(trace)})
     assert "Content-Encoding: gzip" in trace.read_text(errors="replace")
     assert (await git("rev-parse", "origin/fw/alice/1", cwd=clone)).out.strip() == pushed
 
 
-async def test_a_push_of_500_files_is_checked_quickly(rig: Rig) -> None:
-    clone = await rig.clone("alice")
+async def test_a_push_of_500_files_is_checked_quickly(git_door_rig: Rig) -> None:
+    clone = await git_door_rig.clone("alice")
     files = {
         f"pkg{n % 20}/module_{n}.py": "".join(
             f"def f_{n}_{i}(key, token=None):\n    return {{'id': {i}, 'name': 'x{i}'}}\n"
@@ -447,67 +467,67 @@ async def test_a_push_of_500_files_is_checked_quickly(rig: Rig) -> None:
     started = time.monotonic()
     await git("push", "-q", "origin", "HEAD:fw/alice/1", cwd=clone)
     took = time.monotonic() - started
-    assert await rig.tip("alice") == sha
+    assert await git_door_rig.tip("alice") == sha
     assert took < 15, f"the push took {took:.1f} s"
 
 
-async def test_the_line_repo_is_closed_and_made_again_keeps_its_branch(rig: Rig) -> None:
-    line = rig.lines["alice"]
+async def test_the_line_repo_is_closed_and_made_again_keeps_its_branch(git_door_rig: Rig) -> None:
+    line = git_door_rig.lines["alice"]
     assert os.stat(line).st_mode & 0o777 == 0o700
     assert os.stat(line.parent).st_mode & 0o777 == 0o700
-    assert os.stat(rig.hooks / "pre-receive").st_mode & 0o777 == 0o700
+    assert os.stat(git_door_rig.hooks / "pre-receive").st_mode & 0o777 == 0o700
     alternates = (line / "objects" / "info" / "alternates").read_text().strip()
-    assert alternates == str(rig.mirror / "objects")
+    assert alternates == str(git_door_rig.mirror / "objects")
     config = (await git("config", "--list", cwd=line)).out
     for setting in (
         "http.receivepack=true",
         "receive.denydeletes=true",
         "receive.denynonfastforwards=true",
         "receive.fsckobjects=true",
-        f"core.hookspath={rig.hooks}",
+        f"core.hookspath={git_door_rig.hooks}",
         "fleetwarden.branch=refs/heads/fw/alice/1",
         "fleetwarden.workflows=false",
         "fleetwarden.agent=alice",
         f"fleetwarden.repo={REPO}",
     ):
         assert setting in config.splitlines(), setting
-    clone = await rig.clone("alice")
+    clone = await git_door_rig.clone("alice")
     sha = await commit(clone, {"x.txt": "x\n"})
     await git("push", "-q", "origin", "HEAD:fw/alice/1", cwd=clone)
     await create_line_repo(
         line,
-        rig.mirror,
+        git_door_rig.mirror,
         branch="fw/alice/1",
         base_ref="main",
-        start_sha=rig.base_sha,
+        start_sha=git_door_rig.base_sha,
         agent="alice",
         repo=REPO,
-        hooks_dir=rig.hooks,
+        hooks_dir=git_door_rig.hooks,
         rules=LineRules(workflows=False),
     )
-    assert await rig.tip("alice") == sha
+    assert await git_door_rig.tip("alice") == sha
 
 
 LEAKED_FIXTURE = f'FIXTURE = {{"aws_access_key_id": "{AWS_ID}", "secret": "{AWS_SECRET}"}}\n'
 
 
-async def test_upstream_content_is_not_refused_when_the_base_moves(rig: Rig) -> None:
+async def test_upstream_content_is_not_refused_when_the_base_moves(git_door_rig: Rig) -> None:
     """The base gains an upstream commit with a credential-shaped fixture; the agent
     merges the base into its branch and pushes: the merge brings nothing new of its own,
     so it is taken. A secret in the merge's own resolution is still refused."""
-    work = rig.tmp / "upstream-work"
+    work = git_door_rig.tmp / "upstream-work"
     await commit(work, {"tests/fixture.py": LEAKED_FIXTURE}, "fixture")
-    await git("push", "-q", str(rig.mirror), "main", cwd=work)
+    await git("push", "-q", str(git_door_rig.mirror), "main", cwd=work)
     moved = (await git("rev-parse", "HEAD", cwd=work)).out.strip()
-    await set_base(rig.lines["alice"], "main", moved)
-    clone = await rig.clone("alice")
+    await set_base(git_door_rig.lines["alice"], "main", moved)
+    clone = await git_door_rig.clone("alice")
     await commit(clone, {"mine.txt": "mine\n"})
     await git("fetch", "-q", "origin", cwd=clone)
     await git("merge", "-q", "--no-edit", "origin/main", cwd=clone)
     merged = (await git("rev-parse", "HEAD", cwd=clone)).out.strip()
     await git("push", "-q", "origin", "HEAD:fw/alice/1", cwd=clone)
-    assert await rig.tip("alice") == merged
-    assert rig.refused == []
+    assert await git_door_rig.tip("alice") == merged
+    assert git_door_rig.refused == []
     # An evil merge: the merge commit itself adds a secret.
     await git("reset", "-q", "--hard", "HEAD~1", cwd=clone)
     await commit(clone, {"other.txt": "other\n"})
@@ -518,7 +538,7 @@ async def test_upstream_content_is_not_refused_when_the_base_moves(rig: Rig) -> 
     evil = (await git("rev-parse", "HEAD", cwd=clone)).out.strip()
     await git("fetch", "-q", "origin", cwd=clone)
     await git("merge", "-q", "--no-edit", "-s", "ours", "origin/fw/alice/1", cwd=clone)
-    err = await refused_push(rig, clone, "origin", "HEAD:fw/alice/1", kind="secret")
+    err = await refused_push(git_door_rig, clone, "origin", "HEAD:fw/alice/1", kind="secret")
     assert f"commit {evil[:12]} mine.txt:3" in err, err
     assert "tests/fixture.py" not in err
 
@@ -538,11 +558,11 @@ def backends_of(root: Path) -> list[int]:
 
 
 @pytest.fixture
-async def tight(rig: Rig) -> AsyncIterator[tuple[HeartbeatServer, str]]:
+async def tight(git_door_rig: Rig) -> AsyncIterator[tuple[HeartbeatServer, str]]:
     """A second endpoint whose door takes 64 KiB and 3 seconds a request at most."""
 
     async def resolve(agent: AgentName, repo: str) -> Path | None:
-        return rig.lines.get(agent)
+        return git_door_rig.lines.get(agent)
 
     async def on_refusals(agent: AgentName, repo: str, found: list[dict[str, str]]) -> None:
         pass
@@ -551,7 +571,7 @@ async def tight(rig: Rig) -> AsyncIterator[tuple[HeartbeatServer, str]]:
         pass
 
     door = GitDoor(resolve, on_refusals, time_limit=3.0, max_body=64 * 1024)
-    server = HeartbeatServer(rig.tmp / "state" / "hb2", on_beat, gits=door)
+    server = HeartbeatServer(git_door_rig.tmp / "state" / "hb2", on_beat, gits=door)
     await server.start()
     try:
         yield server, server.token_for("alice")
@@ -559,7 +579,9 @@ async def tight(rig: Rig) -> AsyncIterator[tuple[HeartbeatServer, str]]:
         await server.stop()
 
 
-async def test_a_body_past_the_cap_is_refused(rig: Rig, tight: tuple[HeartbeatServer, str]) -> None:
+async def test_a_body_past_the_cap_is_refused(
+    git_door_rig: Rig, tight: tuple[HeartbeatServer, str]
+) -> None:
     server, token = tight
     url = f"http://127.0.0.1:{server.port}/git/alice/{REPO}.git/git-upload-pack"
     headers = {
@@ -576,11 +598,13 @@ async def test_a_body_past_the_cap_is_refused(rig: Rig, tight: tuple[HeartbeatSe
 
         async with http.post(url, data=chunks(), headers=headers) as response:
             assert response.status == 413
-    await eventually(lambda: not backends_of(rig.lines["alice"].parent), "http-backend gone")
+    await eventually(
+        lambda: not backends_of(git_door_rig.lines["alice"].parent), "http-backend gone"
+    )
 
 
 async def test_a_slow_request_is_cut_and_a_client_that_leaves_takes_its_backend_along(
-    rig: Rig, tight: tuple[HeartbeatServer, str]
+    git_door_rig: Rig, tight: tuple[HeartbeatServer, str]
 ) -> None:
     server, token = tight
     url = f"http://127.0.0.1:{server.port}/git/alice/{REPO}.git/git-upload-pack"
@@ -588,7 +612,7 @@ async def test_a_slow_request_is_cut_and_a_client_that_leaves_takes_its_backend_
         "Authorization": basic("alice", token),
         "Content-Type": "application/x-git-upload-pack-request",
     }
-    root = rig.lines["alice"].parent
+    root = git_door_rig.lines["alice"].parent
 
     async def trickle() -> AsyncIterator[bytes]:
         while True:

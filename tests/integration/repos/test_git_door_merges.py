@@ -15,57 +15,57 @@ from tests.integration.repos.test_git_door import (
     Rig,
     commit,
     git,
+    git_door_rig,
     refused_push,
-    rig,
 )
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
-__all__ = ["rig"]
+__all__ = ["git_door_rig"]
 
 
-async def test_a_merge_with_a_commit_the_line_never_had_is_refused(rig: Rig) -> None:
-    work = rig.tmp / "upstream-work"
+async def test_a_merge_with_a_commit_the_line_never_had_is_refused(git_door_rig: Rig) -> None:
+    work = git_door_rig.tmp / "upstream-work"
     await git("checkout", "-q", "-b", "private", cwd=work)
     hidden = await commit(work, {"private.txt": "not for this run\n"}, "private")
-    await git("push", "-q", str(rig.mirror), "private", cwd=work)
-    clone = await rig.clone("alice")
+    await git("push", "-q", str(git_door_rig.mirror), "private", cwd=work)
+    clone = await git_door_rig.clone("alice")
     await commit(clone, {"mine.txt": "mine\n"})
     await git("fetch", "-q", str(work), "private", cwd=clone)  # however it came by it
     await git("merge", "-q", "--no-edit", "FETCH_HEAD", cwd=clone)
-    err = await refused_push(rig, clone, "origin", "HEAD:fw/alice/1", kind="ref")
+    err = await refused_push(git_door_rig, clone, "origin", "HEAD:fw/alice/1", kind="ref")
     assert "never had" in err and hidden[:12] in err, err
 
 
-async def test_a_workflow_undone_through_a_merge_is_refused(rig: Rig) -> None:
-    work = rig.tmp / "upstream-work"
+async def test_a_workflow_undone_through_a_merge_is_refused(git_door_rig: Rig) -> None:
+    work = git_door_rig.tmp / "upstream-work"
     await commit(work, {".github/workflows/ci.yml": "on: push\n"}, "ci")
-    await git("push", "-q", str(rig.mirror), "main", cwd=work)
+    await git("push", "-q", str(git_door_rig.mirror), "main", cwd=work)
     moved = (await git("rev-parse", "HEAD", cwd=work)).out.strip()
-    await set_base(rig.lines["alice"], "main", moved)
-    clone = await rig.clone("alice")
+    await set_base(git_door_rig.lines["alice"], "main", moved)
+    clone = await git_door_rig.clone("alice")
     await git("fetch", "-q", "origin", cwd=clone)
     await git("merge", "-q", "--ff-only", "origin/main", cwd=clone)
     await git("push", "-q", "origin", "HEAD:fw/alice/1", cwd=clone)  # the base: taken
     # A side commit cut before the workflow existed, merged with its tree taken whole.
-    await git("checkout", "-q", "-b", "side", rig.base_sha, cwd=clone)
+    await git("checkout", "-q", "-b", "side", git_door_rig.base_sha, cwd=clone)
     side = await commit(clone, {"side.txt": "side\n"}, "side")
     await git("checkout", "-q", "fw/alice/1", cwd=clone)
     await git("merge", "-q", "--no-commit", "--no-ff", side, cwd=clone, check=False)
     await git("read-tree", "-u", "--reset", side, cwd=clone)
     await git("commit", "-qm", "merge side", cwd=clone)
     assert not (clone / ".github" / "workflows" / "ci.yml").exists()
-    err = await refused_push(rig, clone, "origin", "HEAD:fw/alice/1", kind="workflow")
+    err = await refused_push(git_door_rig, clone, "origin", "HEAD:fw/alice/1", kind="workflow")
     assert ".github/workflows/ci.yml" in err
 
 
-async def test_a_secret_in_a_binary_file_or_a_commit_message_is_refused(rig: Rig) -> None:
-    clone = await rig.clone("alice")
+async def test_a_secret_in_a_binary_file_or_a_commit_message_is_refused(git_door_rig: Rig) -> None:
+    clone = await git_door_rig.clone("alice")
     (clone / "blob.bin").write_bytes(b"\x00\x01binary\n" + AWS_FILE.encode())
     await git("add", "blob.bin", cwd=clone)
     await git("commit", "-qm", "a binary", cwd=clone)
-    err = await refused_push(rig, clone, "origin", "HEAD:fw/alice/1", kind="secret")
+    err = await refused_push(git_door_rig, clone, "origin", "HEAD:fw/alice/1", kind="secret")
     assert "blob.bin" in err and AWS_ID not in err
     await git("reset", "-q", "--hard", "HEAD~1", cwd=clone)
     await commit(clone, {"notes.txt": "notes\n"}, f"notes\n\naws_access_key_id = {AWS_ID}\n")
-    err = await refused_push(rig, clone, "origin", "HEAD:fw/alice/1", kind="secret")
+    err = await refused_push(git_door_rig, clone, "origin", "HEAD:fw/alice/1", kind="secret")
     assert "(commit message)" in err and AWS_ID not in err

@@ -33,7 +33,7 @@ from tests.integration.repos.test_git_door import (
     git,
     refused_push,
 )
-from tests.integration.repos.test_git_door import rig as rig
+from tests.integration.repos.test_git_door import git_door_rig as git_door_rig
 
 pytestmark = pytest.mark.integration
 
@@ -49,11 +49,11 @@ AS_ME = {
 
 
 @pytest.fixture
-async def door(rig: Rig) -> AsyncIterator[Rig]:
+async def door(git_door_rig: Rig) -> AsyncIterator[Rig]:
     """alice's line as a forge run on acme/app#5 makes it: her identity, her requester,
     her issue, the repository's own CI list; and a clone of it committing as her."""
-    await line_policy(rig)
-    yield rig
+    await line_policy(git_door_rig)
+    yield git_door_rig
 
 
 async def line_policy(rig: Rig, *, ci_paths: tuple[str, ...] = ("scripts/ci/",)) -> None:

@@ -37,7 +37,7 @@ repos:
 
 
 @pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
+def gitlab_upstream(tmp_path: Path) -> Iterator[GitUpstream]:
     with served_app(tmp_path / "up", GITLAB_TOKEN, any_user=True) as served:
         yield served
 
@@ -67,13 +67,13 @@ def _check(
 
 
 def test_a_developer_with_the_api_scope_passes_and_git_goes_as_oauth2(
-    tmp_path: Path, gitlab_check_config_gitlab: FakeGitLab, upstream: GitUpstream
+    tmp_path: Path, gitlab_check_config_gitlab: FakeGitLab, gitlab_upstream: GitUpstream
 ) -> None:
     """The right token, scope and role: nothing to say; the upstream saw user oauth2."""
-    done = _check(tmp_path, gitlab_check_config_gitlab, upstream)
+    done = _check(tmp_path, gitlab_check_config_gitlab, gitlab_upstream)
     assert done.returncode == 0, done.stderr
     assert "1 repository and 1 forge answered" in done.stdout
-    assert upstream.users == {"oauth2"}
+    assert gitlab_upstream.users == {"oauth2"}
     asked = {seen.path for seen in gitlab_check_config_gitlab.requests}
     assert "/api/v4/personal_access_tokens/self" in asked
     assert any(
@@ -83,13 +83,13 @@ def test_a_developer_with_the_api_scope_passes_and_git_goes_as_oauth2(
 
 
 def test_a_token_without_the_api_scope_is_named_with_its_fix(
-    tmp_path: Path, gitlab_check_config_gitlab: FakeGitLab, upstream: GitUpstream
+    tmp_path: Path, gitlab_check_config_gitlab: FakeGitLab, gitlab_upstream: GitUpstream
 ) -> None:
     """read_api only: said at forges.gl.token_env, the scope to give, never the token."""
     gitlab_check_config_gitlab.tokens[GITLAB_TOKEN] = Token(
         BOT_LOGIN, ("read_api", "read_repository")
     )
-    done = _check(tmp_path, gitlab_check_config_gitlab, upstream)
+    done = _check(tmp_path, gitlab_check_config_gitlab, gitlab_upstream)
     assert done.returncode == 2
     assert (
         "fleetwarden.yaml:6: forges.gl.token_env: forge gl: the token in "
@@ -100,11 +100,11 @@ def test_a_token_without_the_api_scope_is_named_with_its_fix(
 
 
 def test_a_reporter_is_told_the_role_it_needs(
-    tmp_path: Path, gitlab_check_config_gitlab: FakeGitLab, upstream: GitUpstream
+    tmp_path: Path, gitlab_check_config_gitlab: FakeGitLab, gitlab_upstream: GitUpstream
 ) -> None:
     """The bot a Reporter on acme/app: said at repos.app.forge, with the role to give."""
     gitlab_check_config_gitlab.add_member("acme/app", BOT_LOGIN, 20)
-    done = _check(tmp_path, gitlab_check_config_gitlab, upstream)
+    done = _check(tmp_path, gitlab_check_config_gitlab, gitlab_upstream)
     assert done.returncode == 2
     assert f"repos.app.forge: repository app: {BOT_LOGIN} is Reporter (20) on acme/app" in (
         done.stderr

@@ -23,7 +23,7 @@ from fleet.repos.line.lane_git import _STAGER
 from fleet.sandbox.git.git_probe import SAFE_CONFIG, git_env
 from tests import sandbox_need
 from tests.integration.repos.test_repo_lines import Rig, agent_git
-from tests.integration.repos.test_repo_lines import rig as rig
+from tests.integration.repos.test_repo_lines import lines_rig as lines_rig
 
 pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
@@ -37,51 +37,51 @@ def plant_locks(checkout: Path, branch: str) -> list[Path]:
     return locks
 
 
-async def test_a_checkout_left_locked_is_harvested_and_its_work_kept(rig: Rig) -> None:
+async def test_a_checkout_left_locked_is_harvested_and_its_work_kept(lines_rig: Rig) -> None:
     """index.lock, HEAD.lock and the branch's lock left behind: the run's end removes them,
     commits the work as wip and brings it to the branch; nothing is said to be unkept."""
-    checkout = await rig.spawn("coder")
-    line = await rig.repos.line_of("coder")
+    checkout = await lines_rig.spawn("coder")
+    line = await lines_rig.repos.line_of("coder")
     assert line is not None
     (checkout / "src" / "main.py").write_text("print('locked in')\n")
     locks = plant_locks(checkout, line.branch)
-    await rig.run_ended("coder", 3)
-    line = await rig.repos.line_of("coder")
+    await lines_rig.run_ended("coder", 3)
+    line = await lines_rig.repos.line_of("coder")
     assert line is not None and line.head_sha is not None
     assert not any(lock.exists() for lock in locks)
     log = (await agent_git(checkout, "log", "-1", "--format=%H %s")).stdout
     assert log.startswith(line.head_sha) and "wip" in log
-    change = await rig.verbs.change("coder")
+    change = await lines_rig.verbs.change("coder")
     assert change.unkept == "" and change.refused == ()
-    assert "+print('locked in')" in await rig.verbs.diff("coder")
+    assert "+print('locked in')" in await lines_rig.verbs.diff("coder")
 
 
 async def test_a_symlink_named_index_lock_is_not_followed_and_the_summary_says_locked(
-    rig: Rig, tmp_path: Path
+    lines_rig: Rig, tmp_path: Path
 ) -> None:
     """A symlink ``index.lock`` to a file outside: left in place, its target untouched,
     the work still uncommitted in the checkout, and the summary says git in the checkout
     is locked and why — no door refusal, nothing counted as one."""
-    checkout = await rig.spawn("coder")
+    checkout = await lines_rig.spawn("coder")
     outside = tmp_path / "outside.txt"
     outside.write_text("Fleetwarden's, not the agent's\n")
     (checkout / "src" / "main.py").write_text("print('stuck')\n")
     (checkout / ".git" / "index.lock").symlink_to(outside)
-    await rig.run_ended("coder", 4)
+    await lines_rig.run_ended("coder", 4)
     assert (checkout / ".git" / "index.lock").is_symlink()
     assert outside.read_text() == "Fleetwarden's, not the agent's\n"
-    line = await rig.repos.line_of("coder")
+    line = await lines_rig.repos.line_of("coder")
     assert line is not None and line.head_sha is None
     (checkout / ".git" / "index.lock").unlink()
     status = (await agent_git(checkout, "status", "--porcelain")).stdout
     assert "src/main.py" in status  # still there, uncommitted
-    change = await rig.verbs.change("coder")
+    change = await lines_rig.verbs.change("coder")
     assert change.refused == ()
     assert change.unkept.startswith(f"{LOCKED_PREFIX}.git/index.lock is a symlink")
     block = change_block(change)
     assert "The run's end was not kept: git in the checkout is locked" in block
     assert "The git door refused" not in block
-    assert await rig.ledger.refusals.refusals("coder") == []
+    assert await lines_rig.ledger.refusals.refusals("coder") == []
 
 
 def run_harvest_program(checkout: Path, work: Path) -> dict[str, object]:

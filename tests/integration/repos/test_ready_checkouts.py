@@ -42,19 +42,19 @@ UID = 1_650_321  # an agent's lane's, as root
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def ready_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     upstream = GitUpstream(tmp_path / "upstream", TOKEN)
     (tmp_path / "upstream").mkdir()
     upstream.create("app", {"README.md": "# app\n", "src/main.py": "print('hi')\n"})
     upstream.start()
     ledger = await Ledger.connect(LedgerLocation(tmp_path / "state" / "ledger.db"), SystemClock())
-    rig = await open_rig(tmp_path, upstream, ledger)
+    ready_rig = await open_rig(tmp_path, upstream, ledger)
     try:
-        await rig.repos.ready.settled("app")
-        yield rig
+        await ready_rig.repos.ready.settled("app")
+        yield ready_rig
     finally:
-        await rig.repos.stop()
-        await rig.heartbeats.stop()
+        await ready_rig.repos.stop()
+        await ready_rig.heartbeats.stop()
         await ledger.close()
         upstream.stop()
 
@@ -73,16 +73,16 @@ async def local_config(repo: Path) -> list[str]:
 
 
 async def test_a_new_line_gets_the_ready_checkout_as_its_own_clone_on_its_branch(
-    rig: Rig, tmp_path: Path
+    ready_rig: Rig, tmp_path: Path
 ) -> None:
     """The entry becomes the run's checkout by a rename: a real clone with its own
     ``.git``, on the line's branch, ``origin`` the door (a push lands in the door repo),
     the identity and hook as a checkout made without the pool has them, and one is made
     again for the next run."""
-    (ready,) = entries(rig)
-    checkout = await rig.spawn("coder", Asked(co_author=CO_AUTHOR))
+    (ready,) = entries(ready_rig)
+    checkout = await ready_rig.spawn("coder", Asked(co_author=CO_AUTHOR))
     assert not ready.exists()
-    line = await rig.repos.line_of("coder")
+    line = await ready_rig.repos.line_of("coder")
     assert line is not None and line.checkout == str(checkout)
     assert (checkout / ".git").is_dir() and not (checkout / ".git" / "commondir").exists()
     assert not (checkout / ".git" / "objects" / "info" / "alternates").exists()
@@ -90,14 +90,14 @@ async def test_a_new_line_gets_the_ready_checkout_as_its_own_clone_on_its_branch
     assert await head(checkout) == line.fork_sha
     assert (await agent_git(checkout, "status", "--porcelain")).stdout == ""
     origin = (await agent_git(checkout, "remote", "get-url", "origin")).stdout.strip()
-    assert origin == rig.repos.origin_of("coder", "app")
+    assert origin == ready_rig.repos.origin_of("coder", "app")
     hook = checkout / ".git" / "hooks" / "prepare-commit-msg"
     assert hook.is_file() and hook.stat().st_mode & 0o111
     # The same settings as a checkout made at the launch from the mirror.
     made = tmp_path / "made"
     await make_checkout(
-        rig.repos.mirror("app").path, made, base_ref="main", branch=line.branch,
-        origin_url=origin, identity=await _identity(rig, line.id),
+        ready_rig.repos.mirror("app").path, made, base_ref="main", branch=line.branch,
+        origin_url=origin, identity=await _identity(ready_rig, line.id),
         start_sha=line.fork_sha, co_author=CO_AUTHOR,
     )  # fmt: skip
     assert await local_config(checkout) == await local_config(made)
@@ -109,9 +109,9 @@ async def test_a_new_line_gets_the_ready_checkout_as_its_own_clone_on_its_branch
     assert f"Co-authored-by: {CO_AUTHOR}" in body
     pushed = await agent_git(checkout, "push", "-q", "origin", "HEAD", ok=False)
     assert pushed.returncode == 0, pushed.stderr
-    assert await rig.repos.line_tip(line.id) == await head(checkout)
-    await rig.repos.ready.settled("app")  # made again for the next run
-    (again,) = entries(rig)
+    assert await ready_rig.repos.line_tip(line.id) == await head(checkout)
+    await ready_rig.repos.ready.settled("app")  # made again for the next run
+    (again,) = entries(ready_rig)
     assert again != ready and await head(again) == line.fork_sha
 
 
@@ -121,24 +121,26 @@ async def _identity(rig: Rig, line_id: int) -> Identity:
     return await line_identity(rig.repos.line_repo(line), line.agent, line.host)
 
 
-async def test_the_entry_is_brought_to_the_base_when_a_fetch_moves_it(rig: Rig) -> None:
-    (ready,) = entries(rig)
-    tip = rig.upstream.commit("app", {"src/new.py": "print('new')\n"})
-    await rig.repos.mirror("app").fetch()
-    await rig.repos.ready.settled("app")
-    assert entries(rig) == [ready] and await head(ready) == tip  # brought there, not made anew
-    checkout = await rig.spawn("coder")
+async def test_the_entry_is_brought_to_the_base_when_a_fetch_moves_it(ready_rig: Rig) -> None:
+    (ready,) = entries(ready_rig)
+    tip = ready_rig.upstream.commit("app", {"src/new.py": "print('new')\n"})
+    await ready_rig.repos.mirror("app").fetch()
+    await ready_rig.repos.ready.settled("app")
+    assert (
+        entries(ready_rig) == [ready] and await head(ready) == tip
+    )  # brought there, not made anew
+    checkout = await ready_rig.spawn("coder")
     assert await head(checkout) == tip and (checkout / "src" / "new.py").is_file()
 
 
-async def test_an_entry_behind_the_runs_start_is_brought_to_it_at_hand_over(rig: Rig) -> None:
+async def test_an_entry_behind_the_runs_start_is_brought_to_it_at_hand_over(ready_rig: Rig) -> None:
     """The base moved upstream since the entry was made, and no fetch told the pool: the
     run's own fetch finds the new tip, and the entry is brought to it as it is handed over."""
-    (ready,) = entries(rig)
+    (ready,) = entries(ready_rig)
     before = await head(ready)
-    tip = rig.upstream.commit("app", {"README.md": "# app, moved\n"})
-    rig.repos.mirror("app").fetched = None  # the pool hears of no fetch
-    checkout = await rig.spawn("coder")
+    tip = ready_rig.upstream.commit("app", {"README.md": "# app, moved\n"})
+    ready_rig.repos.mirror("app").fetched = None  # the pool hears of no fetch
+    checkout = await ready_rig.spawn("coder")
     assert not ready.exists() and before != tip
     assert await head(checkout) == tip
     assert (checkout / "README.md").read_text() == "# app, moved\n"
@@ -146,44 +148,44 @@ async def test_an_entry_behind_the_runs_start_is_brought_to_it_at_hand_over(rig:
 
 
 async def test_a_corrupt_entry_is_set_aside_and_the_checkout_made_as_without_it(
-    rig: Rig,
+    ready_rig: Rig,
 ) -> None:
-    (ready,) = entries(rig)
+    (ready,) = entries(ready_rig)
     shutil.rmtree(ready / ".git" / "objects")
     (ready / ".git" / "HEAD").write_text("garbage\n")
-    checkout = await rig.spawn("coder")
-    line = await rig.repos.line_of("coder")
+    checkout = await ready_rig.spawn("coder")
+    line = await ready_rig.repos.line_of("coder")
     assert line is not None
     assert await head(checkout) == line.fork_sha
     assert (await agent_git(checkout, "branch", "--show-current")).stdout.strip() == line.branch
     assert (checkout / "src" / "main.py").read_text() == "print('hi')\n"
-    await rig.repos.ready.settled("app")
-    (again,) = entries(rig)
+    await ready_rig.repos.ready.settled("app")
+    (again,) = entries(ready_rig)
     assert await head(again) == line.fork_sha
-    leftovers = [p.name for p in rig.repos.ready.where("app").iterdir()]
+    leftovers = [p.name for p in ready_rig.repos.ready.where("app").iterdir()]
     assert leftovers == [again.name]  # the corrupt one removed
 
 
-async def test_no_entry_holds_anything_a_run_made(rig: Rig) -> None:
-    checkout = await rig.spawn("coder")
+async def test_no_entry_holds_anything_a_run_made(ready_rig: Rig) -> None:
+    checkout = await ready_rig.spawn("coder")
     (checkout / "RUN.md").write_text("made by the run\n")
     await agent_git(checkout, "add", "RUN.md")
     await agent_git(checkout, "commit", "-q", "-m", "The run's commit")
     made = await head(checkout)
     assert (await agent_git(checkout, "push", "-q", "origin", "HEAD", ok=False)).returncode == 0
-    await rig.run_ended("coder", 1)
-    await rig.repos.mirror("app").fetch()
-    await rig.repos.ready.settled("app")
-    (ready,) = entries(rig)
+    await ready_rig.run_ended("coder", 1)
+    await ready_rig.repos.mirror("app").fetch()
+    await ready_rig.repos.ready.settled("app")
+    (ready,) = entries(ready_rig)
     found = await g.git(ready, ["cat-file", "-e", f"{made}^{{commit}}"], ok=(0, 1, 128))
     assert found.code != 0
     listed = await g.git(ready, ["rev-list", "--all", "--objects"])
     names = "\n".join(line.split()[0] for line in listed.text.splitlines()) + "\n"
-    mirror = rig.repos.mirror("app").path
+    mirror = ready_rig.repos.mirror("app").path
     checked = await g.git(mirror, ["cat-file", "--batch-check"], stdin=names.encode(), ok=(0,))
     assert "missing" not in checked.text  # every object of the entry is the mirror's
     assert not (ready / "RUN.md").exists()
-    assert await rig.verbs.orphans() == []  # entries never show as runs' checkouts
+    assert await ready_rig.verbs.orphans() == []  # entries never show as runs' checkouts
 
 
 def test_ready_checkouts_is_a_small_whole_number() -> None:
@@ -203,21 +205,24 @@ def test_ready_checkouts_is_a_small_whole_number() -> None:
 
 
 async def test_entries_go_with_their_repository_and_with_ready_checkouts_0(
-    rig: Rig, tmp_path: Path
+    ready_rig: Rig, tmp_path: Path
 ) -> None:
     """At start, a repository gone from the config loses its entries (its mirror stays,
     as it does today), and one whose ``ready_checkouts`` is 0 keeps none."""
-    (ready,) = entries(rig)
+    (ready,) = entries(ready_rig)
     gone = tmp_path / "state" / "repos" / "old"
     (gone / "ready" / "0001").mkdir(parents=True)
     (gone / "mirror.git").mkdir()
-    await rig.repos.stop()
-    entry = RepoEntry(url=rig.upstream.url("app"), token_env="APP_TOKEN", ready_checkouts=0)
+    await ready_rig.repos.stop()
+    entry = RepoEntry(url=ready_rig.upstream.url("app"), token_env="APP_TOKEN", ready_checkouts=0)
     again = Repos(
         state_dir=tmp_path / "state",
         entries={"app": entry},
         stores=RepoStores(
-            rig.ledger.lines, rig.ledger.agents, rig.ledger.forge, rig.ledger.refusals
+            ready_rig.ledger.lines,
+            ready_rig.ledger.agents,
+            ready_rig.ledger.forge,
+            ready_rig.ledger.refusals,
         ),
         environ={"APP_TOKEN": TOKEN},
     )
@@ -231,30 +236,30 @@ async def test_entries_go_with_their_repository_and_with_ready_checkouts_0(
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="lanes have uids of their own only as root")
 async def test_the_entry_is_given_ahead_to_the_uid_the_last_checkout_went_to(
-    rig: Rig, tmp_path: Path
+    ready_rig: Rig, tmp_path: Path
 ) -> None:
     """As root, the launch hands a checkout to its agent's uid; the next entry's work tree
     is given to that uid ahead (its directory and .git stay Fleetwarden's, whose git
     still reads it), so the next launch's hand-over finds it done; a file the base's move
     rewrote is given again."""
-    first = await rig.spawn("coder")
+    first = await ready_rig.spawn("coder")
     home = tmp_path / "home"
     home.mkdir()
     hand_over_lane(home, first, UID)  # as the launch does
-    rig.repos.ready.stir("app")
-    await rig.repos.ready.settled("app")
-    (ready,) = entries(rig)
+    ready_rig.repos.ready.stir("app")
+    await ready_rig.repos.ready.settled("app")
+    (ready,) = entries(ready_rig)
     assert ready.stat().st_uid == 0 and (ready / ".git").stat().st_uid == 0
     assert (ready / "README.md").stat().st_uid == UID
     assert (ready / "src").stat().st_uid == UID and (ready / "src" / "main.py").stat().st_uid == UID
     assert (ready / ".git" / "HEAD").stat().st_uid == 0
-    rig.upstream.commit("app", {"README.md": "# app, moved\n"})
-    await rig.repos.mirror("app").fetch()
-    await rig.repos.ready.settled("app")
-    assert entries(rig) == [ready] and (ready / "README.md").read_text() == "# app, moved\n"
+    ready_rig.upstream.commit("app", {"README.md": "# app, moved\n"})
+    await ready_rig.repos.mirror("app").fetch()
+    await ready_rig.repos.ready.settled("app")
+    assert entries(ready_rig) == [ready] and (ready / "README.md").read_text() == "# app, moved\n"
     assert (ready / "README.md").stat().st_uid == UID  # given again once brought
-    second = await rig.spawn("coder", Asked(fresh=True))
-    assert not ready.exists() and await head(second) == rig.upstream.tip("app")
+    second = await ready_rig.spawn("coder", Asked(fresh=True))
+    assert not ready.exists() and await head(second) == ready_rig.upstream.tip("app")
     tree = [p for p in second.rglob("*") if ".git" not in p.relative_to(second).parts]
     assert {p.stat(follow_symlinks=False).st_uid for p in tree} == {UID}  # given ahead
     assert (second / ".git" / "config").stat().st_uid == 0  # written at the cut, as root
@@ -265,7 +270,7 @@ async def test_the_entry_is_given_ahead_to_the_uid_the_last_checkout_went_to(
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="lanes have uids of their own only as root")
 async def test_the_entry_is_given_ahead_to_the_uid_the_next_new_agent_gets(
-    rig: Rig, tmp_path: Path
+    ready_rig: Rig, tmp_path: Path
 ) -> None:
     """As root, with the lanes' uids known to the pool: the entry's work tree goes ahead to
     the uid the next agent new to this host will get, so that agent's launch finds its
@@ -274,72 +279,77 @@ async def test_the_entry_is_given_ahead_to_the_uid_the_next_new_agent_gets(
     agent's uid, as before."""
     (tmp_path / "lanes").mkdir()
     lanes = Lanes(tmp_path / "lanes", root=True)
-    pool = rig.repos.ready
+    pool = ready_rig.repos.ready
     pool.next_uid = lanes.next_uid
     pool.stir("app")
     await pool.settled("app")
-    (ready,) = entries(rig)
+    (ready,) = entries(ready_rig)
     new = lanes.next_uid()
     assert new is not None and (ready / "README.md").stat().st_uid == new
     assert ready.stat().st_uid == 0 and (ready / ".git").stat().st_uid == 0
-    first = await rig.spawn("coder")
+    first = await ready_rig.spawn("coder")
     home = tmp_path / "home"
     home.mkdir()
     assert lanes.uid_for("coder") == new  # the launch: coder is new here
     hand_over_lane(home, first, new)
     pool.stir("app")
     await pool.settled("app")
-    (ready,) = entries(rig)
+    (ready,) = entries(ready_rig)
     after = lanes.next_uid()
     assert after not in (None, new) and (ready / "src" / "main.py").stat().st_uid == after
-    second = await rig.spawn("coder", Asked(fresh=True))
+    second = await ready_rig.spawn("coder", Asked(fresh=True))
     assert {p.stat().st_uid for p in second.rglob("*") if ".git" not in p.parts} == {after}
     hand_over_lane(home, second, new)  # coder had its uid: everything is handed over
     assert {p.stat(follow_symlinks=False).st_uid for p in second.rglob("*")} == {new}
     pool.stir("app")
     await pool.settled("app")
-    (ready,) = entries(rig)
+    (ready,) = entries(ready_rig)
     assert (ready / "README.md").stat().st_uid == new  # the last taker's, as before
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="lanes have uids of their own only as root")
 async def test_an_entry_given_ahead_is_taken_back_for_a_run_no_launch_hands_over(
-    rig: Rig, tmp_path: Path
+    ready_rig: Rig, tmp_path: Path
 ) -> None:
     """An entry's work tree given ahead to the last agent's uid goes to a run without a
     sandbox (``sandbox: none``: its launch hands nothing over, it runs as Fleetwarden):
     the checkout is Fleetwarden's alone, none of it left to the other agent's uid."""
-    first = await rig.spawn("coder")
+    first = await ready_rig.spawn("coder")
     home = tmp_path / "home"
     home.mkdir()
     hand_over_lane(home, first, UID)  # as the launch of a sandboxed agent does
-    rig.repos.ready.stir("app")
-    await rig.repos.ready.settled("app")
-    (ready,) = entries(rig)
+    ready_rig.repos.ready.stir("app")
+    await ready_rig.repos.ready.settled("app")
+    (ready,) = entries(ready_rig)
     assert (ready / "README.md").stat().st_uid == UID  # given ahead
-    second = await rig.spawn("plain", sandbox="none")
+    second = await ready_rig.spawn("plain", sandbox="none")
     assert not ready.exists()
     owners = {p.stat(follow_symlinks=False).st_uid for p in second.rglob("*")}
     assert owners == {os.geteuid()}
 
 
 async def test_an_entry_of_a_default_branch_no_longer_configured_is_never_handed_out(
-    rig: Rig, tmp_path: Path
+    ready_rig: Rig, tmp_path: Path
 ) -> None:
     """Made on ``main``, then Fleetwarden starts again with ``default_branch: dev``: the
     entry is not a clone of ``dev`` (its fetch refspec, its branches name ``main``), so a
     run on ``dev`` gets a checkout with the settings and branches a clone of ``dev`` has."""
-    (ready,) = entries(rig)
-    bare = rig.upstream.root / "app.git"
+    (ready,) = entries(ready_rig)
+    bare = ready_rig.upstream.root / "app.git"
     await g.git(bare, ["branch", "dev", "main"])
-    tip = rig.upstream.commit("app", {"DEV.md": "dev\n"}, branch="dev")
-    await rig.repos.stop()
-    entry = RepoEntry(url=rig.upstream.url("app"), token_env="APP_TOKEN", default_branch="dev")
+    tip = ready_rig.upstream.commit("app", {"DEV.md": "dev\n"}, branch="dev")
+    await ready_rig.repos.stop()
+    entry = RepoEntry(
+        url=ready_rig.upstream.url("app"), token_env="APP_TOKEN", default_branch="dev"
+    )
     again = Repos(
         state_dir=tmp_path / "state",
         entries={"app": entry},
         stores=RepoStores(
-            rig.ledger.lines, rig.ledger.agents, rig.ledger.forge, rig.ledger.refusals
+            ready_rig.ledger.lines,
+            ready_rig.ledger.agents,
+            ready_rig.ledger.forge,
+            ready_rig.ledger.refusals,
         ),
         environ={"APP_TOKEN": TOKEN},
     )
@@ -364,28 +374,28 @@ async def test_an_entry_of_a_default_branch_no_longer_configured_is_never_handed
 
 
 async def test_a_commit_the_upstream_took_back_is_in_no_checkout_the_pool_hands_out(
-    rig: Rig,
+    ready_rig: Rig,
 ) -> None:
     """A commit pushed upstream (a secret, say) reaches the entry, then the upstream's
     base is forced back past it: a run's checkout holds what the base reaches now, as a
     clone made at its start does — not the commit taken back, in the entry's reflog."""
-    (ready,) = entries(rig)
-    start = rig.upstream.tip("app")
+    (ready,) = entries(ready_rig)
+    start = ready_rig.upstream.tip("app")
     assert start is not None
-    secret = rig.upstream.commit("app", {"secret.txt": "hunter2\n"})
-    await rig.repos.mirror("app").fetch()
-    await rig.repos.ready.settled("app")
+    secret = ready_rig.upstream.commit("app", {"secret.txt": "hunter2\n"})
+    await ready_rig.repos.mirror("app").fetch()
+    await ready_rig.repos.ready.settled("app")
     assert await head(ready) == secret  # brought there
-    bare = rig.upstream.root / "app.git"
+    bare = ready_rig.upstream.root / "app.git"
     await g.git(bare, ["update-ref", "refs/heads/main", start])  # forced back
-    tip = rig.upstream.commit("app", {"README.md": "# app, without it\n"})
-    await rig.repos.mirror("app").fetch()
-    await rig.repos.ready.settled("app")
-    checkout = await rig.spawn("coder")
+    tip = ready_rig.upstream.commit("app", {"README.md": "# app, without it\n"})
+    await ready_rig.repos.mirror("app").fetch()
+    await ready_rig.repos.ready.settled("app")
+    checkout = await ready_rig.spawn("coder")
     assert await head(checkout) == tip
     found = await g.git(checkout, ["cat-file", "-e", f"{secret}^{{commit}}"], ok=(0, 1, 128))
     assert found.code != 0, "the commit taken back upstream is in the run's checkout"
-    await rig.repos.ready.settled("app")
-    (again,) = entries(rig)
+    await ready_rig.repos.ready.settled("app")
+    (again,) = entries(ready_rig)
     found = await g.git(again, ["cat-file", "-e", f"{secret}^{{commit}}"], ok=(0, 1, 128))
     assert found.code != 0  # nor in the one made for the next run

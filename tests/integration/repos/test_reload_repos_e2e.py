@@ -61,7 +61,7 @@ LCODER = """\
 
 
 @pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
+def local_repo_upstream(tmp_path: Path) -> Iterator[GitUpstream]:
     with served_app(tmp_path / "upstream", TOKEN) as served:
         served.create("local", {"README.md": "# local\n"})
         yield served
@@ -77,12 +77,12 @@ def start(tmp_path: Path, text: str) -> tuple[ConsoleBot, Path]:
 
 
 def test_a_repository_added_with_an_agent_on_it_is_worked_on_after_a_reload(
-    tmp_path: Path, upstream: GitUpstream
+    tmp_path: Path, local_repo_upstream: GitUpstream
 ) -> None:
     """Reload takes the new repository and its agent; `spawn lcoder` cuts its branch there
     and its run's change is on it; a second reload finds nothing new; `spawn NAME --repo
     local` works too."""
-    app, local = upstream.url("app"), str(upstream.root / "local.git")
+    app, local = local_repo_upstream.url("app"), str(local_repo_upstream.root / "local.git")
     bot, config = start(tmp_path, HEAD + APP.format(app=app) + AGENTS)
     with bot:
         bot.command("roster", r"coder")
@@ -103,11 +103,11 @@ def test_a_repository_added_with_an_agent_on_it_is_worked_on_after_a_reload(
 
 
 def test_an_edit_only_a_restart_applies_refuses_the_whole_reload(
-    tmp_path: Path, upstream: GitUpstream
+    tmp_path: Path, local_repo_upstream: GitUpstream
 ) -> None:
     """A changed repository and a new forge, beside a new agent: the reload names both,
     says a restart applies them, and the new agent is not in the roster."""
-    app = upstream.url("app")
+    app = local_repo_upstream.url("app")
     bot, config = start(tmp_path, HEAD + APP.format(app=app) + AGENTS)
     with bot:
         bot.command("roster", r"coder")  # up, its config read: now edit it
@@ -130,15 +130,15 @@ def test_an_edit_only_a_restart_applies_refuses_the_whole_reload(
 
 
 def test_a_mistyped_path_refuses_the_reload_and_its_fix_is_taken(
-    tmp_path: Path, upstream: GitUpstream
+    tmp_path: Path, local_repo_upstream: GitUpstream
 ) -> None:
     """A repository added with a path that does not exist: the reload is refused on its
     line, the agent on it is not taken on; the path corrected, the next reload takes both."""
-    app, local = upstream.url("app"), str(upstream.root / "local.git")
+    app, local = local_repo_upstream.url("app"), str(local_repo_upstream.root / "local.git")
     bot, config = start(tmp_path, HEAD + APP.format(app=app) + AGENTS)
     with bot:
         bot.command("roster", r"coder")
-        wrong = LOCAL.format(local=str(upstream.root / "lcoal.git"))
+        wrong = LOCAL.format(local=str(local_repo_upstream.root / "lcoal.git"))
         config.write_text(HEAD + APP.format(app=app) + wrong + AGENTS + LCODER)
         bot.command(
             "roster reload",
@@ -156,10 +156,12 @@ def test_a_mistyped_path_refuses_the_reload_and_its_fix_is_taken(
         assert bot.close() == 0
 
 
-def test_the_first_repository_needs_a_restart(tmp_path: Path, upstream: GitUpstream) -> None:
+def test_the_first_repository_needs_a_restart(
+    tmp_path: Path, local_repo_upstream: GitUpstream
+) -> None:
     """Started without `repos:`, a reload adding one (and an agent on it) is refused whole,
     naming the repository; the agent is not in the roster."""
-    local = str(upstream.root / "local.git")
+    local = str(local_repo_upstream.root / "local.git")
     bot, config = start(tmp_path, HEAD + "agents: []\n")
     with bot:
         bot.command("roster", r"The roster is empty")

@@ -114,27 +114,27 @@ async def _beat(agent: str, kind: str) -> None:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def lines_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     upstream = GitUpstream(tmp_path / "upstream", TOKEN)
     (tmp_path / "upstream").mkdir()
     upstream.create("app", {"README.md": "# app\n", "src/main.py": "print('hi')\n"})
     upstream.start()
     ledger = await Ledger.connect(LedgerLocation(tmp_path / "state" / "ledger.db"), SystemClock())
-    rig = await open_rig(tmp_path, upstream, ledger)
+    lines_rig = await open_rig(tmp_path, upstream, ledger)
     try:
-        yield rig
+        yield lines_rig
     finally:
-        await rig.repos.stop()
-        await rig.heartbeats.stop()
+        await lines_rig.repos.stop()
+        await lines_rig.heartbeats.stop()
         await ledger.close()
         upstream.stop()
 
 
 async def test_a_run_gets_its_own_branch_and_checkout_and_pushes_land_in_fleetwarden_only(
-    rig: Rig,
+    lines_rig: Rig,
 ) -> None:
-    checkout = await rig.spawn("coder")
-    line = await rig.repos.line_of("coder")
+    checkout = await lines_rig.spawn("coder")
+    line = await lines_rig.repos.line_of("coder")
     assert line is not None and line.branch == f"fw/coder/{line.id}"
     assert (await agent_git(checkout, "branch", "--show-current")).stdout.strip() == line.branch
     (checkout / "NOTES.md").write_text("one\ntwo\n")
@@ -142,71 +142,71 @@ async def test_a_run_gets_its_own_branch_and_checkout_and_pushes_land_in_fleetwa
     await agent_git(checkout, "commit", "-q", "-m", "notes")
     pushed = await agent_git(checkout, "push", "-q", "origin", "HEAD")
     assert pushed.returncode == 0, pushed.stderr
-    assert rig.upstream.pushes() == []  # nothing reached the upstream
-    assert f"refs/heads/{line.branch}" not in rig.upstream.branches("app")
+    assert lines_rig.upstream.pushes() == []  # nothing reached the upstream
+    assert f"refs/heads/{line.branch}" not in lines_rig.upstream.branches("app")
     # The token is nowhere the agent can look: not its checkout, not the door repos.
-    assert token_anywhere(TOKEN, checkout, rig.state) == []
-    change = await rig.verbs.change("coder")
+    assert token_anywhere(TOKEN, checkout, lines_rig.state) == []
+    change = await lines_rig.verbs.change("coder")
     assert [(f.path, f.added, f.removed) for f in change.files] == [("NOTES.md", 2, 0)]
     assert change.applies and not change.clashes
 
 
 async def test_the_end_of_a_run_commits_its_work_and_merge_lands_one_commit_upstream(
-    rig: Rig,
+    lines_rig: Rig,
 ) -> None:
-    checkout = await rig.spawn("coder")
+    checkout = await lines_rig.spawn("coder")
     (checkout / "src" / "main.py").write_text("print('hello')\n")  # left uncommitted
-    await rig.run_ended("coder", 7)
-    line = await rig.repos.line_of("coder")
+    await lines_rig.run_ended("coder", 7)
+    line = await lines_rig.repos.line_of("coder")
     assert line is not None and line.head_sha is not None
     log = (await agent_git(checkout, "log", "-1", "--format=%s%n%b")).stdout
     assert "wip" in log and "Fleetwarden-Run: 7" in log and "Fleetwarden-Agent: coder" in log
-    before = rig.upstream.tip("app")
-    diff = await rig.verbs.diff("coder")
+    before = lines_rig.upstream.tip("app")
+    diff = await lines_rig.verbs.diff("coder")
     assert "-print('hi')" in diff and "+print('hello')" in diff
-    assert await rig.verbs.unpushed("coder") == 1
-    landed = await rig.verbs.merge("coder", "squash", by="ann")
+    assert await lines_rig.verbs.unpushed("coder") == 1
+    landed = await lines_rig.verbs.merge("coder", "squash", by="ann")
     assert landed.new_sha is not None and landed.refused is None
-    after = rig.upstream.tip("app")
+    after = lines_rig.upstream.tip("app")
     assert after == landed.new_sha and after != before
-    assert rig.upstream.show("app", "rev-parse", f"{after}^") == before  # one commit
-    body = rig.upstream.show("app", "log", "-1", "--format=%B", after)
+    assert lines_rig.upstream.show("app", "rev-parse", f"{after}^") == before  # one commit
+    body = lines_rig.upstream.show("app", "log", "-1", "--format=%B", after)
     assert "Fleetwarden-Agent: coder" in body
-    assert rig.upstream.show("app", "show", f"{after}:src/main.py") == "print('hello')"
-    assert all(seen.authorised for seen in rig.upstream.requests if seen.status != 401)
+    assert lines_rig.upstream.show("app", "show", f"{after}:src/main.py") == "print('hello')"
+    assert all(seen.authorised for seen in lines_rig.upstream.requests if seen.status != 401)
     assert not checkout.exists()  # a merged run's checkout goes
-    assert await rig.repos.line_of("coder") is None
+    assert await lines_rig.repos.line_of("coder") is None
 
 
-async def test_a_clash_with_the_base_is_reported_and_merge_changes_nothing(rig: Rig) -> None:
-    checkout = await rig.spawn("coder")
+async def test_a_clash_with_the_base_is_reported_and_merge_changes_nothing(lines_rig: Rig) -> None:
+    checkout = await lines_rig.spawn("coder")
     (checkout / "README.md").write_text("# app, by the agent\n")
-    await rig.run_ended("coder", 3)
-    rig.upstream.commit("app", {"README.md": "# app, by a teammate\n"})
-    await rig.repos.mirror("app").fetch()
-    change = await rig.verbs.change("coder")
+    await lines_rig.run_ended("coder", 3)
+    lines_rig.upstream.commit("app", {"README.md": "# app, by a teammate\n"})
+    await lines_rig.repos.mirror("app").fetch()
+    change = await lines_rig.verbs.change("coder")
     assert not change.applies and change.conflicts == ("README.md",)
     assert change.base_moved == 1
-    before = rig.upstream.branches("app")
+    before = lines_rig.upstream.branches("app")
     head = (await agent_git(checkout, "rev-parse", "HEAD")).stdout.strip()
-    landed = await rig.verbs.merge("coder", "squash", by="ann")
+    landed = await lines_rig.verbs.merge("coder", "squash", by="ann")
     assert landed.new_sha is None and landed.conflicts == ("README.md",)
-    assert rig.upstream.branches("app") == before
+    assert lines_rig.upstream.branches("app") == before
     assert (await agent_git(checkout, "rev-parse", "HEAD")).stdout.strip() == head
     assert (checkout / "README.md").read_text() == "# app, by the agent\n"
 
 
-async def test_two_agents_clash_and_neither_reaches_the_others_branch(rig: Rig) -> None:
-    one = await rig.spawn("one")
-    two = await rig.spawn("two")
+async def test_two_agents_clash_and_neither_reaches_the_others_branch(lines_rig: Rig) -> None:
+    one = await lines_rig.spawn("one")
+    two = await lines_rig.spawn("two")
     assert one != two
     for checkout, text in ((one, "print(1)\n"), (two, "print(2)\n")):
         (checkout / "src" / "main.py").write_text(text)
-    await rig.run_ended("one", 1)
-    await rig.run_ended("two", 2)
-    change = await rig.verbs.change("one")
+    await lines_rig.run_ended("one", 1)
+    await lines_rig.run_ended("two", 2)
+    change = await lines_rig.verbs.change("one")
     assert [(c.agent, c.files) for c in change.clashes] == [("two", ("src/main.py",))]
-    line_two = await rig.repos.line_of("two")
+    line_two = await lines_rig.repos.line_of("two")
     assert line_two is not None
     # One's door serves only its own line: two's branch is not there to fetch.
     fetched = await agent_git(one, "fetch", "origin", f"refs/heads/{line_two.branch}", ok=False)
@@ -217,33 +217,35 @@ async def test_two_agents_clash_and_neither_reaches_the_others_branch(rig: Rig) 
 
 
 async def test_push_sends_the_branch_upstream_and_discard_asks_only_while_unpushed(
-    rig: Rig,
+    lines_rig: Rig,
 ) -> None:
-    checkout = await rig.spawn("coder")
+    checkout = await lines_rig.spawn("coder")
     (checkout / "NEW.md").write_text("new\n")
-    await rig.run_ended("coder", 4)
-    line = await rig.repos.line_of("coder")
+    await lines_rig.run_ended("coder", 4)
+    line = await lines_rig.repos.line_of("coder")
     assert line is not None
-    url = await rig.verbs.push("coder")
+    url = await lines_rig.verbs.push("coder")
     assert line.branch in url
-    assert f"refs/heads/{line.branch}" in rig.upstream.branches("app")
-    assert await rig.verbs.unpushed("coder") == 0
-    await rig.verbs.discard("coder")
+    assert f"refs/heads/{line.branch}" in lines_rig.upstream.branches("app")
+    assert await lines_rig.verbs.unpushed("coder") == 0
+    await lines_rig.verbs.discard("coder")
     assert not checkout.exists()
-    assert await rig.repos.line_of("coder") is None
+    assert await lines_rig.repos.line_of("coder") is None
     with pytest.raises(RepoError, match="has no branch"):
-        await rig.verbs.diff("coder")
+        await lines_rig.verbs.diff("coder")
 
 
-async def test_a_restart_keeps_the_line_and_fresh_cuts_a_new_one(rig: Rig, tmp_path: Path) -> None:
-    checkout = await rig.spawn("coder")
+async def test_a_restart_keeps_the_line_and_fresh_cuts_a_new_one(
+    lines_rig: Rig, tmp_path: Path
+) -> None:
+    checkout = await lines_rig.spawn("coder")
     (checkout / "KEEP.md").write_text("kept\n")
     # Fleetwarden stopped (its ready checkouts' git ended with it) and started again: two
     # pools over one directory would sweep each other's half-made entries, and a git left
     # running at the loop's end can hang its close.
-    await rig.repos.stop()
-    await rig.heartbeats.stop()
-    again = await open_rig(tmp_path, rig.upstream, rig.ledger)
+    await lines_rig.repos.stop()
+    await lines_rig.heartbeats.stop()
+    again = await open_rig(tmp_path, lines_rig.upstream, lines_rig.ledger)
     try:
         assert await again.spawn("coder") == checkout
         assert (checkout / "KEEP.md").read_text() == "kept\n"
@@ -254,32 +256,32 @@ async def test_a_restart_keeps_the_line_and_fresh_cuts_a_new_one(rig: Rig, tmp_p
         await again.heartbeats.stop()
 
 
-async def test_a_running_agent_is_not_merged_or_discarded(rig: Rig) -> None:
-    await rig.spawn("coder")
-    await rig.ledger.agents.set_state("coder", AgentState.RUNNING, "pid 1")
-    for verb in (rig.verbs.discard("coder"), rig.verbs.merge("coder", None, by="ann")):
+async def test_a_running_agent_is_not_merged_or_discarded(lines_rig: Rig) -> None:
+    await lines_rig.spawn("coder")
+    await lines_rig.ledger.agents.set_state("coder", AgentState.RUNNING, "pid 1")
+    for verb in (lines_rig.verbs.discard("coder"), lines_rig.verbs.merge("coder", None, by="ann")):
         with pytest.raises(RepoError, match="stop coder"):
             await verb
-    line = await rig.repos.line_of("coder")
+    line = await lines_rig.repos.line_of("coder")
     assert line is not None and Path(line.checkout).is_dir()  # noqa: ASYNC240
 
 
 async def test_a_secret_left_at_a_runs_end_stays_in_the_checkout_and_is_counted(
-    rig: Rig,
+    lines_rig: Rig,
 ) -> None:
     """The wip push goes through the hook: refused, counted in the ledger like the door's
     refusals, the summary's verdict says so, and the work stays committed in the checkout."""
-    checkout = await rig.spawn("coder")
+    checkout = await lines_rig.spawn("coder")
     key = "AKIA" + "QYLPMN5HFIQR7XZB"
     (checkout / "creds.ini").write_text(f"aws_access_key_id = {key}\n")
-    await rig.run_ended("coder", 5)
-    line = await rig.repos.line_of("coder")
+    await lines_rig.run_ended("coder", 5)
+    line = await lines_rig.repos.line_of("coder")
     assert line is not None and line.head_sha is None  # nothing taken on the branch
-    counted = await rig.ledger.refusals.refusals("coder")
+    counted = await lines_rig.ledger.refusals.refusals("coder")
     assert [(r.source, r.count) for r in counted] == [("git", 1)]
     assert "secret" in counted[0].why and key not in counted[0].why
-    change = await rig.verbs.change("coder")
+    change = await lines_rig.verbs.change("coder")
     assert change.secrets == "refused 1 push holding a secret"
     assert (await agent_git(checkout, "log", "-1", "--format=%s")).stdout.startswith("wip")
-    kept = rig.repos.line_repo(line) / "fleetwarden" / "refusals.jsonl"
+    kept = lines_rig.repos.line_repo(line) / "fleetwarden" / "refusals.jsonl"
     assert kept.read_bytes() == b""  # taken, not left for the next push to count

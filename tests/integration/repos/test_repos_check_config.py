@@ -26,7 +26,7 @@ WRONG = "ghp_wrongToken9999999999999999999999999"
 
 
 @pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
+def app_upstream(tmp_path: Path) -> Iterator[GitUpstream]:
     with served_app(tmp_path / "up", TOKEN) as served:
         yield served
 
@@ -58,41 +58,41 @@ def check(
     )
 
 
-def test_a_repository_read_with_its_token_passes(tmp_path: Path, upstream: GitUpstream) -> None:
+def test_a_repository_read_with_its_token_passes(tmp_path: Path, app_upstream: GitUpstream) -> None:
     """--online reads the upstream with its token and says so; offline asks nothing."""
-    done = check(tmp_path, upstream.url("app"), TOKEN, "main", "--online")
+    done = check(tmp_path, app_upstream.url("app"), TOKEN, "main", "--online")
     assert done.returncode == 0, done.stderr
     assert "app: " in done.stdout and "token" in done.stdout
     assert "1 repository and 0 forges answered" in done.stdout
-    assert any(seen.authorised for seen in upstream.requests)
-    upstream.requests.clear()
-    offline = check(tmp_path, upstream.url("app"), WRONG)
+    assert any(seen.authorised for seen in app_upstream.requests)
+    app_upstream.requests.clear()
+    offline = check(tmp_path, app_upstream.url("app"), WRONG)
     assert offline.returncode == 0, offline.stderr
-    assert "check-config --online" in offline.stdout and upstream.requests == []
+    assert "check-config --online" in offline.stdout and app_upstream.requests == []
 
 
 def test_a_wrong_token_or_branch_is_named_and_the_token_never_shown(
-    tmp_path: Path, upstream: GitUpstream
+    tmp_path: Path, app_upstream: GitUpstream
 ) -> None:
     """A refused token: the variable, its line, and the fix — not git's "terminal prompts
     disabled"; a default branch the upstream lacks: the branches it has."""
-    done = check(tmp_path, upstream.url("app"), WRONG, "main", "--online")
+    done = check(tmp_path, app_upstream.url("app"), WRONG, "main", "--online")
     assert done.returncode == 2
     assert "fleetwarden.yaml:5: repos.app.token_env: the upstream of app" in done.stderr
     assert "refused Fleetwarden's credential" in done.stderr and "APP_TOKEN" in done.stderr
     assert "terminal prompts" not in done.stderr
     assert WRONG not in done.stderr + done.stdout
-    done = check(tmp_path, upstream.url("app"), TOKEN, "trunk", "--online")
+    done = check(tmp_path, app_upstream.url("app"), TOKEN, "trunk", "--online")
     assert done.returncode == 2
     assert "fleetwarden.yaml:6: repos.app.default_branch:" in done.stderr
     assert "has no branch trunk: it has “main”" in done.stderr
 
 
 def test_a_repository_that_is_not_there_is_named_with_its_url(
-    tmp_path: Path, upstream: GitUpstream
+    tmp_path: Path, app_upstream: GitUpstream
 ) -> None:
     """An upstream answering 404 for the url: that url, on its line."""
-    url = upstream.url("nope")
+    url = app_upstream.url("nope")
     done = check(tmp_path, url, TOKEN, "main", "--online")
     assert done.returncode == 2
     assert f"fleetwarden.yaml:4: repos.app.url: there is no repository at {url}" in done.stderr

@@ -48,7 +48,7 @@ agents:
 
 
 @pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
+def app_upstream(tmp_path: Path) -> Iterator[GitUpstream]:
     with served_app(tmp_path / "up", TOKEN) as served:
         yield served
 
@@ -66,10 +66,12 @@ def teammate_branch(upstream: GitUpstream, branch: str) -> str:
     return upstream.commit("app", {"theirs.txt": "a teammate's\n"}, branch=branch)
 
 
-def test_a_wrong_repository_token_is_named_at_spawn(tmp_path: Path, upstream: GitUpstream) -> None:
+def test_a_wrong_repository_token_is_named_at_spawn(
+    tmp_path: Path, app_upstream: GitUpstream
+) -> None:
     """`spawn` with a token the upstream refuses: the variable and the fix, not git's
     "could not read Username … terminal prompts disabled"; the token never shown."""
-    with start(tmp_path, upstream, WRONG) as bot:
+    with start(tmp_path, app_upstream, WRONG) as bot:
         said = bot.command("spawn coder", r"refused Fleetwarden's credential[^\n]*").group(0)
         assert "the token in APP_TOKEN (repos.app.token_env)" in said
         assert "restart Fleetwarden" in said
@@ -78,42 +80,42 @@ def test_a_wrong_repository_token_is_named_at_spawn(tmp_path: Path, upstream: Gi
 
 
 def test_upstream_branches_that_are_not_ours_are_never_taken(
-    tmp_path: Path, upstream: GitUpstream
+    tmp_path: Path, app_upstream: GitUpstream
 ) -> None:
     """A relative path not there and a base the upstream lacks are said with the fix; a
     fresh state dir on an upstream holding someone's fw/coder/1 cuts fw/coder/1-2; a branch
     of that name a teammate then makes is not taken over, and one they move on is not
     overwritten — each said in Fleetwarden's words, the teammate's commits kept."""
-    theirs = teammate_branch(upstream, "fw/coder/1")
-    with start(tmp_path, upstream, TOKEN) as bot:
+    theirs = teammate_branch(app_upstream, "fw/coder/1")
+    with start(tmp_path, app_upstream, TOKEN) as bot:
         said = bot.command("spawn stray", r"the url of repository lost, [^\n]*").group(0)
         assert f"{tmp_path / 'nothere.git'}, does not exist on this machine" in said
         said = bot.command("spawn coder --base trunk", r"has no branch trunk[^\n]*").group(0)
         assert "it has “fw/coder/1, main”; name one it has (--base)" in said
 
         bot.command("spawn coder", r"Branch\W+fw/coder/1-2 of \W*app", timeout=120)
-        assert upstream.branches("app")["refs/heads/fw/coder/1"] == theirs
+        assert app_upstream.branches("app")["refs/heads/fw/coder/1"] == theirs
 
         # A teammate makes fw/coder/1-2 upstream before Fleetwarden's first push.
-        made = teammate_branch(upstream, "fw/coder/1-2")
+        made = teammate_branch(app_upstream, "fw/coder/1-2")
         said = bot.command("push coder", r"already has a branch fw/coder/1-2[^\n]*").group(0)
         assert "that Fleetwarden did not push" in said and "spawn coder --fresh" in said
-        assert upstream.branches("app")["refs/heads/fw/coder/1-2"] == made
+        assert app_upstream.branches("app")["refs/heads/fw/coder/1-2"] == made
 
         # Theirs deleted: the push lands. Then they add a commit on it: never overwritten.
-        git("branch", "-D", "fw/coder/1-2", cwd=upstream.root / "app.git")
+        git("branch", "-D", "fw/coder/1-2", cwd=app_upstream.root / "app.git")
         bot.command("push coder", r"Pushed coder's branch fw/coder/1-2", timeout=60)
-        moved = upstream.commit("app", {"more.txt": "theirs\n"}, branch="fw/coder/1-2")
+        moved = app_upstream.commit("app", {"more.txt": "theirs\n"}, branch="fw/coder/1-2")
         said = bot.command("push coder", r"the upstream of app already has[^\n]*").group(0)
         assert "with commits coder's branch does not have" in said
         assert "nothing was pushed" in said and "Note about fast-forwards" not in bot.stdout
-        assert upstream.branches("app")["refs/heads/fw/coder/1-2"] == moved
-        assert upstream.branches("app")["refs/heads/fw/coder/1"] == theirs
+        assert app_upstream.branches("app")["refs/heads/fw/coder/1-2"] == moved
+        assert app_upstream.branches("app")["refs/heads/fw/coder/1"] == theirs
         assert bot.quit() == 0
 
 
 def test_a_wrong_forge_token_at_start_is_said_and_its_events_refused(
-    tmp_path: Path, upstream: GitUpstream
+    tmp_path: Path, app_upstream: GitUpstream
 ) -> None:
     """The forge refuses its token at start: the console says which forge, which variable
     and what to do; Fleetwarden runs on with that forge held, its deliveries refused (503,
@@ -128,7 +130,7 @@ def test_a_wrong_forge_token_at_start_is_said_and_its_events_refused(
             api=github.api_url,
             provider="http://127.0.0.1:9",
             login=BOT_LOGIN,
-            url=upstream.url("app"),
+            url=app_upstream.url("app"),
             tokens={"APP_TOKEN": TOKEN, "FORGE_TOKEN": WRONG, "FORGE_HOOK_SECRET": secret},
         )
         with bot:

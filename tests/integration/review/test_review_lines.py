@@ -15,38 +15,40 @@ from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.repos.line.review import ReviewCheckout
 from fleet.sandbox.policy import FORWARDER, Layout, bwrap_argv
-from tests.integration.repos.test_repo_lines import Rig, agent_git, rig
+from tests.integration.repos.test_repo_lines import Rig, agent_git, lines_rig
 
 # What the sandbox's forwarder needs, wherever the checkout and its venv are (a checkout
 # under /tmp is covered by the sandbox's own /tmp).
 NEEDED = (FORWARDER.parents[2], Path(sys.prefix), Path(sys.base_prefix))
 
-__all__ = ["rig"]
+__all__ = ["lines_rig"]
 
 
-async def test_the_review_agent_reads_the_pushed_commit_and_cannot_change_it(rig: Rig) -> None:
-    checkout = await rig.spawn("coder")
-    line = await rig.repos.line_of("coder")
+async def test_the_review_agent_reads_the_pushed_commit_and_cannot_change_it(
+    lines_rig: Rig,
+) -> None:
+    checkout = await lines_rig.spawn("coder")
+    line = await lines_rig.repos.line_of("coder")
     assert line is not None
     (checkout / "src" / "main.py").write_text("print('reviewed')\n")
     await agent_git(checkout, "commit", "-q", "-am", "say reviewed")
     assert (await agent_git(checkout, "push", "-q", "origin", "HEAD")).returncode == 0
-    tip = await rig.repos.line_tip(line.id)
+    tip = await lines_rig.repos.line_tip(line.id)
     head = (await agent_git(checkout, "rev-parse", "HEAD")).stdout.strip()
     assert tip == head
-    upstream_before = rig.upstream.branches("app")
+    upstream_before = lines_rig.upstream.branches("app")
     reviewer = AgentSpec(name=AgentName("reviewer"), runtime="command", repo="app")
-    spec = await rig.repos.review_checkout(reviewer, ReviewCheckout("app", line.id, head, 4))
+    spec = await lines_rig.repos.review_checkout(reviewer, ReviewCheckout("app", line.id, head, 4))
     view = spec.workdir
     assert view is not None and view.name == "reviewer.review-4"
     assert spec.workdir_read_only and spec.repo is None  # it cuts and keeps no line
     assert (view / "src" / "main.py").read_text() == "print('reviewed')\n"
     assert (await agent_git(view, "rev-parse", "HEAD")).stdout.strip() == head
     assert (await agent_git(view, "remote")).stdout.strip() == ""
-    assert await rig.repos.line_of("reviewer") is None
-    diff = await rig.repos.line_diff(line.id, line.fork_sha, head)
+    assert await lines_rig.repos.line_of("reviewer") is None
+    diff = await lines_rig.repos.line_diff(line.id, line.fork_sha, head)
     assert "+print('reviewed')" in diff.text and "-print('hi')" in diff.text
-    home = rig.state / "reviewer-home"
+    home = lines_rig.state / "reviewer-home"
     home.mkdir()
     layout = Layout(workdir=view, home=home, hidden=(), needed=NEEDED, workdir_writable=False)
 
@@ -61,31 +63,31 @@ async def test_the_review_agent_reads_the_pushed_commit_and_cannot_change_it(rig
     committed = sandboxed("git -c user.name=r -c user.email=r@x commit --allow-empty -qm x")
     assert committed.returncode != 0
     assert (await agent_git(view, "rev-parse", "HEAD")).stdout.strip() == head
-    await rig.repos.review_over("reviewer")
+    await lines_rig.repos.review_over("reviewer")
     assert not view.exists() and checkout.exists()  # the coder's own checkout stays
-    assert await rig.repos.line_tip(line.id) == head
-    assert rig.upstream.branches("app") == upstream_before
+    assert await lines_rig.repos.line_tip(line.id) == head
+    assert lines_rig.upstream.branches("app") == upstream_before
 
 
 async def test_a_review_checkout_never_takes_the_place_of_another_agents_checkout(
-    rig: Rig,
+    lines_rig: Rig,
 ) -> None:
     """An agent named ``rev-review`` works on the repository beside a review agent named
     ``rev``: ``rev``'s review checkouts are named so none is ever ``rev-review``'s, and
     ``rev``'s run ending removes only its own."""
-    checkout = await rig.spawn("coder")
-    line = await rig.repos.line_of("coder")
+    checkout = await lines_rig.spawn("coder")
+    line = await lines_rig.repos.line_of("coder")
     assert line is not None
     head = (await agent_git(checkout, "rev-parse", "HEAD")).stdout.strip()
-    other = await rig.spawn("rev-review")
-    other_line = await rig.repos.line_of("rev-review")
+    other = await lines_rig.spawn("rev-review")
+    other_line = await lines_rig.repos.line_of("rev-review")
     assert other_line is not None and other.name == f"rev-review-{other_line.id}"
     (other / "notes.md").write_text("work not yet committed\n")
     reviewer = AgentSpec(name=AgentName("rev"), runtime="command", repo="app")
     asked = ReviewCheckout("app", line.id, head, other_line.id)
-    spec = await rig.repos.review_checkout(reviewer, asked)
+    spec = await lines_rig.repos.review_checkout(reviewer, asked)
     assert spec.workdir is not None and spec.workdir != other
     assert (other / "notes.md").read_text() == "work not yet committed\n"
-    await rig.repos.review_over("rev")
+    await lines_rig.repos.review_over("rev")
     assert spec.workdir is not None and not spec.workdir.exists()
     assert (other / "notes.md").read_text() == "work not yet committed\n"

@@ -56,7 +56,7 @@ LIBBER = """\
 
 
 @pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[GitUpstream]:
+def lib_upstream(tmp_path: Path) -> Iterator[GitUpstream]:
     with served_app(tmp_path / "upstream", TOKEN) as served:
         served.create("lib", {"README.md": "# lib\n"})
         yield served
@@ -84,16 +84,16 @@ def stop_agents(root: Path) -> None:
 
 
 def test_a_repository_a_reload_adds_with_review_has_its_work_reviewed(
-    tmp_path: Path, upstream: GitUpstream
+    tmp_path: Path, lib_upstream: GitUpstream
 ) -> None:
     """lib, added by a reload with ``review:``, has libber's task reviewed (and approved)
     by reviewer, never handed to a human as unreviewed work."""
     config = tmp_path / "fleetwarden.yaml"
-    write_config(config, upstream, staged=True, lib=False)
+    write_config(config, lib_upstream, staged=True, lib=False)
     bot = ConsoleBot(tmp_path, "--config", str(config), env=clean_env(APP_TOKEN=TOKEN))
     try:
         bot.command("ps", r"agents?", timeout=STARTUP)
-        write_config(config, upstream, staged=True, lib=True)
+        write_config(config, lib_upstream, staged=True, lib=True)
         bot.command("roster reload", r"(?i)reload", timeout=STARTUP)
         assert "not reloaded" not in bot.output_since_command, bot.output_since_command
         bot.command("task new --agent libber Greet the user", r"Task #1", timeout=STARTUP)
@@ -111,16 +111,16 @@ def test_a_repository_a_reload_adds_with_review_has_its_work_reviewed(
 
 
 def test_a_reload_adding_a_reviewed_repository_without_a_review_stage_is_refused(
-    tmp_path: Path, upstream: GitUpstream
+    tmp_path: Path, lib_upstream: GitUpstream
 ) -> None:
     """Started with no ``review:`` anywhere, a reload adding lib with one is refused whole,
     naming it and saying that a restart applies it; nothing of the file is applied."""
     config = tmp_path / "fleetwarden.yaml"
-    write_config(config, upstream, staged=False, lib=False)
+    write_config(config, lib_upstream, staged=False, lib=False)
     bot = ConsoleBot(tmp_path, "--config", str(config), env=clean_env(APP_TOKEN=TOKEN))
     try:
         bot.command("ps", r"agents?", timeout=STARTUP)
-        write_config(config, upstream, staged=False, lib=True)
+        write_config(config, lib_upstream, staged=False, lib=True)
         bot.command("roster reload", r"not reloaded[\s\S]*restart Fleetwarden", timeout=STARTUP)
         said = bot.output_since_command
         assert "repository 'lib' was added with a review: stage" in said, said

@@ -21,9 +21,9 @@ from tests.integration.runtimes.test_mcp_clis import (
     live_claude,
     server,
 )
-from tests.integration.runtimes.test_real_clis import TIMEOUT, fake, home, work
+from tests.integration.runtimes.test_real_clis import TIMEOUT, cli_provider, home, work
 
-__all__ = ["fake", "home", "server", "work"]  # fixtures
+__all__ = ["cli_provider", "home", "server", "work"]  # fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
@@ -63,24 +63,24 @@ async def drive(
 
 
 async def test_claudes_ask_for_a_granted_servers_tool_is_allowed_by_the_protocol(
-    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
+    cli_provider: FakeProvider, server: McpRecorder, home: Path, work: Path
 ) -> None:
     """Claude Code asks ``can_use_tool`` for ``mcp__srv__echo``; the protocol, told the agent
     has ``srv``, allows it at once: nothing is asked in chat, the call reaches the server and
     its result the model."""
     proto = ClaudeStream(PermissionMode.ASK, servers=frozenset({"srv"}))
-    made = await drive(proto, fake, server, home, work)
+    made = await drive(proto, cli_provider, server, home, work)
     assert not any(isinstance(e, Asked) for e in made)
     [call] = server.calls
-    assert call.arguments == {"text": "hello"} and answered(fake)
+    assert call.arguments == {"text": "hello"} and answered(cli_provider)
 
 
 async def test_claudes_ask_for_a_server_not_granted_is_asked_in_chat(
-    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
+    cli_provider: FakeProvider, server: McpRecorder, home: Path, work: Path
 ) -> None:
     """For a server the agent is not granted, the same ask is asked like any tool: nothing
     runs until someone answers."""
     proto = ClaudeStream(PermissionMode.ASK, servers=frozenset({"other"}))
-    made = await drive(proto, fake, server, home, work)
+    made = await drive(proto, cli_provider, server, home, work)
     [asked] = [e for e in made if isinstance(e, Asked)]
     assert asked.ask.tool == "mcp__srv__echo" and server.calls == []

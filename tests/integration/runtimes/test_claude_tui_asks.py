@@ -128,7 +128,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def claude_tui_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     cli("claude")
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed; run `bash tests/run.sh`, which installs it")
@@ -139,78 +139,80 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     ) as fake:
         ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
         backend = TmuxBackend(f"fw-tui-asks-{uuid.uuid4().hex[:8]}")
-        rig = Rig(fake, ledger, backend, work, tmp_path / "state")
-        await rig.start()
+        claude_tui_rig = Rig(fake, ledger, backend, work, tmp_path / "state")
+        await claude_tui_rig.start()
         try:
-            yield rig
+            yield claude_tui_rig
         finally:
             run = await ledger.runs.last_run(NAME)
             if run is not None and run.ended_at is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(run.handle.pgid, signal.SIGKILL)
-            await rig.stop()
+            await claude_tui_rig.stop()
             await backend.shutdown_server()
             await ledger.close()
 
 
-async def test_a_tui_asks_through_its_hook_and_gets_each_answer(rig: Rig) -> None:
+async def test_a_tui_asks_through_its_hook_and_gets_each_answer(claude_tui_rig: Rig) -> None:
     """The TUI's Write is asked (tool, path) through the hook: allow writes the file; deny
     with a reason leaves the next one unwritten and the model is told the reason."""
     # The TUI also asks the model for a title, which takes one of the scripted turns:
     # three writes, of which the first two the agent makes are asked.
-    files = [rig.work / f"file-{n}.txt" for n in range(3)]
-    rig.fake.add(*(write(path, f"{path.name}\n") for path in files))
-    assert rig.fleet is not None and rig.approvals is not None
-    await rig.fleet.spawn(LaunchRequest(NAME, collect=False))
+    files = [claude_tui_rig.work / f"file-{n}.txt" for n in range(3)]
+    claude_tui_rig.fake.add(*(write(path, f"{path.name}\n") for path in files))
+    assert claude_tui_rig.fleet is not None and claude_tui_rig.approvals is not None
+    await claude_tui_rig.fleet.spawn(LaunchRequest(NAME, collect=False))
     seen: set[str] = set()
-    first = await rig.next_ask(seen)
+    first = await claude_tui_rig.next_ask(seen)
     assert (first.tool, first.channel) == ("Write", "hook")
     allowed = Path(first.subject)
     assert allowed in files and f"{allowed.name}" in first.detail
 
     async def waiting() -> bool:  # recorded just after the request is opened
-        return (await rig.ledger.heartbeats.last_heartbeats())[NAME][1] == "waiting"
+        return (await claude_tui_rig.ledger.heartbeats.last_heartbeats())[NAME][1] == "waiting"
 
     await eventually(waiting, "the agent seen waiting on its ask")
-    await rig.approvals.answer(first.id, by="ann", decision=Decision.ALLOW, how="reaction")
+    await claude_tui_rig.approvals.answer(
+        first.id, by="ann", decision=Decision.ALLOW, how="reaction"
+    )
 
     async def written() -> bool:
         return content(allowed) is not None
 
     await eventually(written, "the allowed file written")
-    second = await rig.next_ask(seen)
+    second = await claude_tui_rig.next_ask(seen)
     denied = Path(second.subject)
     assert denied in files and denied != allowed
-    await rig.approvals.answer(
+    await claude_tui_rig.approvals.answer(
         second.id, by="ann", decision=Decision.DENY, how="reply", reason=REASON
     )
 
     async def told() -> bool:
-        bodies = [str(r.body) for r in rig.fake.requests if r.method == "POST"]
+        bodies = [str(r.body) for r in claude_tui_rig.fake.requests if r.method == "POST"]
         return any(REASON in body for body in bodies)
 
     await eventually(told, "the model told the reason")
     assert content(allowed) == f"{allowed.name}\n" and content(denied) is None
-    done = await rig.approvals.get(second.id)
+    done = await claude_tui_rig.approvals.get(second.id)
     assert done.delivered_at is not None
 
 
-async def test_a_hook_ask_survives_a_restart_of_fleetwarden(rig: Rig) -> None:
+async def test_a_hook_ask_survives_a_restart_of_fleetwarden(claude_tui_rig: Rig) -> None:
     """Fleetwarden restarts while the TUI's hook waits: the hook asks again, finds the same
     request (not a second one), and the answer given after the restart reaches the TUI."""
-    files = [rig.work / f"late-{n}.txt" for n in range(2)]
-    rig.fake.add(*(write(path, "late\n") for path in files))
-    assert rig.fleet is not None
-    await rig.fleet.spawn(LaunchRequest(NAME, collect=False))
-    request = await rig.next_ask(set())
-    await rig.stop()
-    await rig.start()
-    assert rig.approvals is not None
-    approvals = rig.approvals
+    files = [claude_tui_rig.work / f"late-{n}.txt" for n in range(2)]
+    claude_tui_rig.fake.add(*(write(path, "late\n") for path in files))
+    assert claude_tui_rig.fleet is not None
+    await claude_tui_rig.fleet.spawn(LaunchRequest(NAME, collect=False))
+    request = await claude_tui_rig.next_ask(set())
+    await claude_tui_rig.stop()
+    await claude_tui_rig.start()
+    assert claude_tui_rig.approvals is not None
+    approvals = claude_tui_rig.approvals
 
     async def asked_again() -> bool:  # the hook's retry is held by the new endpoint
-        assert rig.beats is not None
-        return rig.beats.admission.in_flight(NAME) > 0
+        assert claude_tui_rig.beats is not None
+        return claude_tui_rig.beats.admission.in_flight(NAME) > 0
 
     await eventually(asked_again, "the hook asking the restarted Fleetwarden")
     (still,) = await approvals.pending(NAME)

@@ -24,10 +24,10 @@ from tests.fakes.provider.server import ToolCall, Turn
 from tests.integration.runtimes.test_claude_sessions import NAME as HEADLESS_NAME
 from tests.integration.runtimes.test_claude_sessions import Rig as HeadlessRig
 from tests.integration.runtimes.test_claude_sessions import eventually
-from tests.integration.runtimes.test_claude_sessions import rig as headless
+from tests.integration.runtimes.test_claude_sessions import headless_rig as headless
 from tests.integration.runtimes.test_claude_tui_asks import NAME as TUI_NAME
 from tests.integration.runtimes.test_claude_tui_asks import Rig as TuiRig
-from tests.integration.runtimes.test_claude_tui_asks import rig as tui
+from tests.integration.runtimes.test_claude_tui_asks import claude_tui_rig as tui
 
 __all__ = ["headless", "tui"]  # the rigs, as fixtures of this module
 

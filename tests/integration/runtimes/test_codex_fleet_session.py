@@ -104,7 +104,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+async def codex_rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
     cli("codex")
     turns: tuple[Turn, ...] = request.param
     state = tmp_path / "state"
@@ -146,93 +146,99 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
                 roster={NAME: spec},
             )
 
-        rig = Rig(make(approvals), ledger, approvals, fake, make)
-        await rig.fleet.start()
+        codex_rig = Rig(make(approvals), ledger, approvals, fake, make)
+        await codex_rig.fleet.start()
         try:
-            yield rig
+            yield codex_rig
         finally:
             record = await ledger.agents.get_agent(NAME)
             if record is not None and record.state.is_live:  # a live session waits on
-                await rig.fleet.stop_agent(NAME)
-            await rig.fleet.stop()
+                await codex_rig.fleet.stop_agent(NAME)
+            await codex_rig.fleet.stop()
             await sandboxes.stop()
             await ledger.close()
 
 
 @pytest.mark.parametrize(
-    "rig", [(TOUCH, Turn(text="made it"), EDIT, Turn(text="not edited"))], indirect=True
+    "codex_rig", [(TOUCH, Turn(text="made it"), EDIT, Turn(text="not edited"))], indirect=True
 )
-async def test_asks_are_answered_from_the_approvals_in_one_process(rig: Rig) -> None:
+async def test_asks_are_answered_from_the_approvals_in_one_process(codex_rig: Rig) -> None:
     """With ``ask``: the command is an approval request; allowed, it runs in the sandbox.
     A ``send`` reaches the same process; its edit is asked, denied with a reason: the file
     stays unwritten and the model hears the reason."""
-    await rig.fleet.spawn(LaunchRequest(NAME, prompt="make a file"))
-    request = await rig.asked()
+    await codex_rig.fleet.spawn(LaunchRequest(NAME, prompt="make a file"))
+    request = await codex_rig.asked()
     assert (request.tool, request.subject, request.channel) == (
         "commandExecution",
         "touch made.txt",
         "codex-app-server",
     )
-    work = await rig.workdir()
+    work = await codex_rig.workdir()
     assert not (work / "made.txt").exists()
-    await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.ALLOW, how="command")
-    await rig.turns_over(1)
+    await codex_rig.approvals.answer(
+        request.id, by="@op:hs", decision=Decision.ALLOW, how="command"
+    )
+    await codex_rig.turns_over(1)
     assert (work / "made.txt").exists()
-    first = await rig.ledger.runs.last_run(NAME)
+    first = await codex_rig.ledger.runs.last_run(NAME)
 
-    await rig.fleet.send(NAME, "now edit hello.txt")
-    request = await rig.asked()
+    await codex_rig.fleet.send(NAME, "now edit hello.txt")
+    request = await codex_rig.asked()
     assert (request.tool, request.subject) == ("fileChange", "hello.txt")
     assert "hello.txt (add)" in request.detail
-    await rig.approvals.answer(
+    await codex_rig.approvals.answer(
         request.id, by="@op:hs", decision=Decision.DENY, how="reply", reason="leave it alone"
     )
-    await rig.turns_over(2)
+    await codex_rig.turns_over(2)
     assert not (work / "hello.txt").exists()
-    assert "The operator denied `hello.txt`: leave it alone" in rig.heard()
-    run = await rig.ledger.runs.last_run(NAME)
+    assert "The operator denied `hello.txt`: leave it alone" in codex_rig.heard()
+    run = await codex_rig.ledger.runs.last_run(NAME)
     assert first is not None and run is not None and run.id == first.id  # one process
     assert (run.handle.run_dir / "sandbox.json").exists()
-    record = await rig.ledger.agents.get_agent(NAME)
+    record = await codex_rig.ledger.agents.get_agent(NAME)
     assert record is not None and record.state is AgentState.RUNNING
 
 
-@pytest.mark.parametrize("rig", [(SLOW, Turn(text="after the interrupt"))], indirect=True)
-async def test_interrupt_ends_the_turn_and_the_agent_stays(rig: Rig) -> None:
+@pytest.mark.parametrize("codex_rig", [(SLOW, Turn(text="after the interrupt"))], indirect=True)
+async def test_interrupt_ends_the_turn_and_the_agent_stays(codex_rig: Rig) -> None:
     """``interrupt`` ends the running turn; the process stays and the next ``send`` is a
     turn of the same run."""
-    await rig.fleet.spawn(LaunchRequest(NAME, prompt="talk slowly"))
+    await codex_rig.fleet.spawn(LaunchRequest(NAME, prompt="talk slowly"))
 
     async def streaming() -> bool:
-        return any('"method":"turn/started"' in line for line in await rig.lines()) and bool(
-            rig.fake.requests
+        return any('"method":"turn/started"' in line for line in await codex_rig.lines()) and bool(
+            codex_rig.fake.requests
         )
 
-    await rig.until("a running turn", streaming)
-    said = await rig.fleet.interrupt(NAME)
+    await codex_rig.until("a running turn", streaming)
+    said = await codex_rig.fleet.interrupt(NAME)
     assert "interrupted" in said
-    await rig.turns_over(1)
-    assert any('"status":"interrupted"' in line for line in await rig.lines())
-    await rig.fleet.send(NAME, "go on")
-    await rig.turns_over(2)
-    assert any("after the interrupt" in line for line in await rig.lines())
-    record = await rig.ledger.agents.get_agent(NAME)
+    await codex_rig.turns_over(1)
+    assert any('"status":"interrupted"' in line for line in await codex_rig.lines())
+    await codex_rig.fleet.send(NAME, "go on")
+    await codex_rig.turns_over(2)
+    assert any("after the interrupt" in line for line in await codex_rig.lines())
+    record = await codex_rig.ledger.agents.get_agent(NAME)
     assert record is not None and record.state is AgentState.RUNNING
 
 
-@pytest.mark.parametrize("rig", [(TOUCH, Turn(text="made it after the restart"))], indirect=True)
-async def test_an_ask_survives_a_restart_of_fleetwarden(rig: Rig) -> None:
+@pytest.mark.parametrize(
+    "codex_rig", [(TOUCH, Turn(text="made it after the restart"))], indirect=True
+)
+async def test_an_ask_survives_a_restart_of_fleetwarden(codex_rig: Rig) -> None:
     """An ask open while Fleetwarden restarts is still open after it (not asked twice);
     answered then, the answer reaches the same Codex process and the command runs."""
-    await rig.fleet.spawn(LaunchRequest(NAME, prompt="make a file"))
-    request = await rig.asked()
-    work = await rig.workdir()
-    first = await rig.ledger.runs.last_run(NAME)
-    await rig.restart()
-    assert [r.id for r in await rig.approvals.pending(NAME)] == [request.id]
-    await rig.approvals.answer(request.id, by="@op:hs", decision=Decision.ALLOW, how="command")
-    await rig.turns_over(1)
+    await codex_rig.fleet.spawn(LaunchRequest(NAME, prompt="make a file"))
+    request = await codex_rig.asked()
+    work = await codex_rig.workdir()
+    first = await codex_rig.ledger.runs.last_run(NAME)
+    await codex_rig.restart()
+    assert [r.id for r in await codex_rig.approvals.pending(NAME)] == [request.id]
+    await codex_rig.approvals.answer(
+        request.id, by="@op:hs", decision=Decision.ALLOW, how="command"
+    )
+    await codex_rig.turns_over(1)
     assert (work / "made.txt").exists()
-    run = await rig.ledger.runs.last_run(NAME)
+    run = await codex_rig.ledger.runs.last_run(NAME)
     assert first is not None and run is not None and run.id == first.id
-    assert any("made it after the restart" in line for line in await rig.lines())
+    assert any("made it after the restart" in line for line in await codex_rig.lines())

@@ -144,7 +144,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def codex_tui_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     cli("codex")
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed; run `bash tests/run.sh`, which installs it")
@@ -160,53 +160,55 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     ) as fake:
         ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
         backend = TmuxBackend(f"fw-codex-tui-asks-{uuid.uuid4().hex[:8]}")
-        rig = Rig(fake, ledger, backend, work, tmp_path / "state")
-        await rig.start()
+        codex_tui_rig = Rig(fake, ledger, backend, work, tmp_path / "state")
+        await codex_tui_rig.start()
         try:
-            yield rig
+            yield codex_tui_rig
         finally:
             run = await ledger.runs.last_run(NAME)
             if run is not None and run.ended_at is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(run.handle.pgid, signal.SIGKILL)
-            await rig.stop()
+            await codex_tui_rig.stop()
             await backend.shutdown_server()
             await ledger.close()
 
 
-async def test_codex_tui_asks_through_its_hook_and_gets_each_answer(rig: Rig) -> None:
+async def test_codex_tui_asks_through_its_hook_and_gets_each_answer(codex_tui_rig: Rig) -> None:
     """With ``ask``, each call of Codex's TUI is asked through its hook in chat terms (Bash
     and the command line; an edit and its file): allow runs it; deny with a reason does
     not, and the model is told the reason."""
-    assert rig.fleet is not None and rig.approvals is not None
-    await rig.fleet.spawn(LaunchRequest(NAME, collect=False))
+    assert codex_tui_rig.fleet is not None and codex_tui_rig.approvals is not None
+    await codex_tui_rig.fleet.spawn(LaunchRequest(NAME, collect=False))
     seen: set[str] = set()
-    first = await rig.next_ask(seen)
+    first = await codex_tui_rig.next_ask(seen)
     assert (first.tool, first.subject, first.channel) == ("Bash", "touch allowed.txt", "hook")
-    await rig.approvals.answer(first.id, by="ann", decision=Decision.ALLOW, how="reaction")
+    await codex_tui_rig.approvals.answer(
+        first.id, by="ann", decision=Decision.ALLOW, how="reaction"
+    )
 
     async def made() -> bool:
-        return (rig.work / "allowed.txt").exists()
+        return (codex_tui_rig.work / "allowed.txt").exists()
 
     await eventually(made, "the allowed command run")
-    edit = await rig.next_ask(seen)
+    edit = await codex_tui_rig.next_ask(seen)
     assert (edit.tool, edit.subject) == ("fileChange", "hello.txt")
     assert "+hello" in edit.detail
-    await rig.approvals.answer(edit.id, by="ann", decision=Decision.ALLOW, how="command")
+    await codex_tui_rig.approvals.answer(edit.id, by="ann", decision=Decision.ALLOW, how="command")
 
     async def edited() -> bool:
-        return (rig.work / "hello.txt").exists()
+        return (codex_tui_rig.work / "hello.txt").exists()
 
     await eventually(edited, "the allowed edit made")
-    second = await rig.next_ask(seen)
+    second = await codex_tui_rig.next_ask(seen)
     assert second.subject == "touch denied.txt"
-    await rig.approvals.answer(
+    await codex_tui_rig.approvals.answer(
         second.id, by="ann", decision=Decision.DENY, how="reply", reason=REASON
     )
 
     async def told() -> bool:
-        bodies = [str(r.body) for r in rig.fake.requests if r.method == "POST"]
+        bodies = [str(r.body) for r in codex_tui_rig.fake.requests if r.method == "POST"]
         return any(REASON in body for body in bodies)
 
     await eventually(told, "the model told the reason")
-    assert not (rig.work / "denied.txt").exists()
+    assert not (codex_tui_rig.work / "denied.txt").exists()

@@ -23,7 +23,7 @@ from tests.integration.runtimes.codex_live import KEY, MODEL, LiveCodex
 from tests.integration.runtimes.test_claude_sessions import eventually
 from tests.integration.runtimes.test_codex_tui_asks import NAME as TUI_NAME
 from tests.integration.runtimes.test_codex_tui_asks import Rig as TuiRig
-from tests.integration.runtimes.test_codex_tui_asks import rig as tui
+from tests.integration.runtimes.test_codex_tui_asks import codex_tui_rig as tui
 
 __all__ = ["tui"]  # the TUI rig, as a fixture of this module
 

@@ -35,7 +35,7 @@ SECRET = {"claude": "ANTHROPIC_API_KEY", "pi": "ANTHROPIC_API_KEY", "opencode": 
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeProvider]:
+async def fleet_provider() -> AsyncIterator[FakeProvider]:
     accept = Accepted(api_keys=frozenset({KEY}))
     async with FakeProvider(default=Turn(text=REPLY), accept=accept) as provider:
         yield provider
@@ -76,7 +76,7 @@ async def stop_live(fleet: Fleet, ledger: Ledger, name: str) -> None:
 
 @pytest.mark.parametrize("runtime", ["claude", "codex", "pi", "opencode"])
 async def test_spawn_runs_the_real_cli_and_send_resumes_it(
-    runtime: str, fake: FakeProvider, tmp_path: Path
+    runtime: str, fleet_provider: FakeProvider, tmp_path: Path
 ) -> None:
     """spawn → the CLI answers through the provider URL, exits 0 (a live session: waits
     for its next turn), output in its log; send → a new run resumes the session (a live
@@ -95,8 +95,8 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
                 state_dir=tmp_path / "state",
                 reply_wait=0.1,
                 provider_urls={
-                    "anthropic": f"{fake.base_url}/a/{name}",
-                    "openai": f"{fake.base_url}/a/{name}",
+                    "anthropic": f"{fleet_provider.base_url}/a/{name}",
+                    "openai": f"{fleet_provider.base_url}/a/{name}",
                 },
             ),
             environ={
@@ -121,9 +121,11 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
         run = await ledger.runs.last_run(name)
         assert run is not None and run.exit_code == (None if stays else 0)
         assert any(REPLY in line for line in await fleet.logs(name, 400))
-        first_requests = len([r for r in fake.requests if r.method == "POST"])
+        first_requests = len([r for r in fleet_provider.requests if r.method == "POST"])
         assert first_requests >= 1
-        assert all(r.path.startswith(f"/a/{name}") for r in fake.requests if r.method == "POST")
+        assert all(
+            r.path.startswith(f"/a/{name}") for r in fleet_provider.requests if r.method == "POST"
+        )
 
         await fleet.send(name, "say more")
         assert await settled(fleet, ledger, name) is state
@@ -131,7 +133,7 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
         assert again is not None and (again.id == run.id) is stays
         runs_text = "\n".join(await fleet.logs(name, 800))
         assert runs_text.count(REPLY) >= 2
-        assert len([r for r in fake.requests if r.method == "POST"]) > first_requests
+        assert len([r for r in fleet_provider.requests if r.method == "POST"]) > first_requests
     finally:
         await stop_live(fleet, ledger, name)
         await fleet.stop()
@@ -139,7 +141,7 @@ async def test_spawn_runs_the_real_cli_and_send_resumes_it(
 
 
 async def test_claude_is_not_asked_to_credit_itself_in_commits(
-    fake: FakeProvider, tmp_path: Path
+    fleet_provider: FakeProvider, tmp_path: Path
 ) -> None:
     """Claude Code run bare asks its model for a `Co-Authored-By: … <noreply@anthropic.com>`
     line in each commit (which the git door refuses: it credits only the requester); run by
@@ -147,11 +149,12 @@ async def test_claude_is_not_asked_to_credit_itself_in_commits(
     bare_home = tmp_path / "bare"
     (bare_home / "tmp").mkdir(parents=True)
     env = clean_env(
-        bare_home, {"ANTHROPIC_BASE_URL": f"{fake.base_url}/bare", "ANTHROPIC_API_KEY": KEY}
+        bare_home,
+        {"ANTHROPIC_BASE_URL": f"{fleet_provider.base_url}/bare", "ANTHROPIC_API_KEY": KEY},
     )
     bare = await run_cli([cli("claude"), "-p", "say hi", "--output-format", "json"], tmp_path, env)
     assert bare.returncode == 0, bare.stderr[-2000:]
-    asked = [json.dumps(r.body) for r in fake.requests if r.path.startswith("/bare/")]
+    asked = [json.dumps(r.body) for r in fleet_provider.requests if r.path.startswith("/bare/")]
     assert any("noreply@anthropic.com" in body for body in asked)  # the control
 
     name = AgentName("claude-1")
@@ -166,7 +169,7 @@ async def test_claude_is_not_asked_to_credit_itself_in_commits(
             settings=FleetSettings(
                 state_dir=tmp_path / "state",
                 reply_wait=0.1,
-                provider_urls={"anthropic": f"{fake.base_url}/a/{name}"},
+                provider_urls={"anthropic": f"{fleet_provider.base_url}/a/{name}"},
             ),
             environ={"PATH": ":".join(dict.fromkeys(path)), "LANG": "C.UTF-8", KEY_VAR: KEY},
         ),
@@ -176,7 +179,9 @@ async def test_claude_is_not_asked_to_credit_itself_in_commits(
     try:
         await fleet.spawn(LaunchRequest(name, prompt="say hi"))
         await settled(fleet, ledger, name)
-        mine = [json.dumps(r.body) for r in fake.requests if r.path.startswith(f"/a/{name}/")]
+        mine = [
+            json.dumps(r.body) for r in fleet_provider.requests if r.path.startswith(f"/a/{name}/")
+        ]
         assert mine
         assert not any("noreply@anthropic.com" in body for body in mine)
     finally:
@@ -186,7 +191,7 @@ async def test_claude_is_not_asked_to_credit_itself_in_commits(
 
 
 async def test_a_spawn_that_resumes_continues_the_ended_claude_session(
-    fake: FakeProvider, tmp_path: Path
+    fleet_provider: FakeProvider, tmp_path: Path
 ) -> None:
     """spawn with ``resume`` after a headless Claude run ended: the new run continues that
     session (``--resume``), so its request carries the first turn's words; without
@@ -204,7 +209,7 @@ async def test_a_spawn_that_resumes_continues_the_ended_claude_session(
             settings=FleetSettings(
                 state_dir=tmp_path / "state",
                 reply_wait=0.1,
-                provider_urls={"anthropic": f"{fake.base_url}/a/{name}"},
+                provider_urls={"anthropic": f"{fleet_provider.base_url}/a/{name}"},
             ),
             environ={"PATH": ":".join(dict.fromkeys(path)), "LANG": "C.UTF-8", KEY_VAR: KEY},
         ),
@@ -216,12 +221,12 @@ async def test_a_spawn_that_resumes_continues_the_ended_claude_session(
         assert await ended(ledger, name) is AgentState.EXITED
         await fleet.spawn(LaunchRequest(name, prompt="second-turn-words-9a4f", resume=True))
         assert await ended(ledger, name) is AgentState.EXITED
-        posts = [r for r in fake.requests if r.method == "POST"]
+        posts = [r for r in fleet_provider.requests if r.method == "POST"]
         assert b"second-turn-words-9a4f" in posts[-1].raw
         assert b"first-turn-words-7c1e" in posts[-1].raw  # the session's history
         await fleet.spawn(LaunchRequest(name, prompt="third-turn-words-5b2d"))
         assert await ended(ledger, name) is AgentState.EXITED
-        posts = [r for r in fake.requests if r.method == "POST"]
+        posts = [r for r in fleet_provider.requests if r.method == "POST"]
         assert b"third-turn-words-5b2d" in posts[-1].raw
         assert b"second-turn-words-9a4f" not in posts[-1].raw  # a session of its own
     finally:

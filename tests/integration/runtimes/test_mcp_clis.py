@@ -31,7 +31,7 @@ from tests.integration.runtimes.test_real_clis import (
     check,
     clean_env,
     cli,
-    fake,
+    cli_provider,
     home,
     opencode_on,
     run_cli,
@@ -42,7 +42,7 @@ from tests.integration.runtimes.test_real_clis import OPENCODE_ENV as REAL_OPENC
 __all__ = [
     "CLAUDE_ENV",
     "REPLY",
-    "fake",
+    "cli_provider",
     "home",
     "work",
 ]  # fixtures, and what others take from here
@@ -97,38 +97,38 @@ def http_server(url: str, headers: dict[str, str]) -> str:
 
 
 async def test_claude_calls_a_tool_of_the_server_its_mcp_config_names(
-    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
+    cli_provider: FakeProvider, server: McpRecorder, home: Path, work: Path
 ) -> None:
     """Claude Code with --strict-mcp-config reads only --mcp-config, sends its literal
     Authorization, and calls mcp__srv__echo once a rule allows it; the workdir's .mcp.json
     is never read."""
     async with McpRecorder(name="workdir") as stray:
         (work / ".mcp.json").write_text(http_server(stray.url, {}))
-        fake.add(echo("mcp__srv__echo"))
-        env = clean_env(home, {**CLAUDE_ENV, "ANTHROPIC_BASE_URL": fake.base_url})
+        cli_provider.add(echo("mcp__srv__echo"))
+        env = clean_env(home, {**CLAUDE_ENV, "ANTHROPIC_BASE_URL": cli_provider.base_url})
         env["CLAUDE_CONFIG_DIR"] = str(home / ".claude")
         config = http_server(server.url, {"Authorization": f"Bearer {TOKEN}"})
         argv = [cli("claude"), "-p", "go", "--output-format", "json", *OWN_SETTINGS]
         argv += ["--allowedTools", "mcp__srv__echo", "--mcp-config", config]
         run = await run_cli(argv, work, env)
-        check(run, fake, "/v1/messages")
+        check(run, cli_provider, "/v1/messages")
         assert stray.requests == []
-    assert "mcp__srv__echo" in tool_names(fake)
-    called_echo_with_the_token(server, fake)
+    assert "mcp__srv__echo" in tool_names(cli_provider)
+    called_echo_with_the_token(server, cli_provider)
     assert server.methods()[:2] == ["initialize", "notifications/initialized"]
 
 
 async def test_claude_refuses_an_mcp_call_no_rule_allows(
-    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
+    cli_provider: FakeProvider, server: McpRecorder, home: Path, work: Path
 ) -> None:
     """In the default mode, headless, an MCP tool nobody allowed is refused, never called."""
-    fake.add(echo("mcp__srv__echo"))
-    env = clean_env(home, {**CLAUDE_ENV, "ANTHROPIC_BASE_URL": fake.base_url})
+    cli_provider.add(echo("mcp__srv__echo"))
+    env = clean_env(home, {**CLAUDE_ENV, "ANTHROPIC_BASE_URL": cli_provider.base_url})
     env["CLAUDE_CONFIG_DIR"] = str(home / ".claude")
     config = http_server(server.url, {"Authorization": f"Bearer {TOKEN}"})
     argv = [cli("claude"), "-p", "go", "--output-format", "json", *OWN_SETTINGS]
     run = await run_cli([*argv, "--mcp-config", config], work, env)
-    check(run, fake, "/v1/messages")
+    check(run, cli_provider, "/v1/messages")
     denied = json.loads(run.stdout)["permission_denials"]
     assert [d["tool_name"] for d in denied] == ["mcp__srv__echo"]
     assert "tools/list" in server.methods() and server.calls == []
@@ -161,12 +161,12 @@ async def live_claude(
 
 
 async def test_claude_live_session_asks_for_an_mcp_call_and_runs_it_when_allowed(
-    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
+    cli_provider: FakeProvider, server: McpRecorder, home: Path, work: Path
 ) -> None:
     """Headless as Fleetwarden runs it (stream-json, --permission-prompt-tool stdio), an MCP
     call is a can_use_tool request naming mcp__srv__echo and its input; allowed, it runs."""
-    fake.add(echo("mcp__srv__echo"))
-    async with live_claude(fake, server, home, work) as proc, asyncio.timeout(TIMEOUT):
+    cli_provider.add(echo("mcp__srv__echo"))
+    async with live_claude(cli_provider, server, home, work) as proc, asyncio.timeout(TIMEOUT):
         assert proc.stdin is not None
         turn = {"type": "user", "message": {"role": "user", "content": "go"}}
         proc.stdin.write(json.dumps(turn).encode() + b"\n")
@@ -185,11 +185,11 @@ async def test_claude_live_session_asks_for_an_mcp_call_and_runs_it_when_allowed
     assert event["permission_denials"] == [] and event["result"] == REPLY
     [call] = server.calls
     assert call.arguments == {"text": "hello"}
-    assert answered(fake)
+    assert answered(cli_provider)
 
 
 async def test_claude_reads_skills_from_its_config_dir_not_the_workdir(
-    fake: FakeProvider, home: Path, work: Path
+    cli_provider: FakeProvider, home: Path, work: Path
 ) -> None:
     """With --setting-sources user, $CLAUDE_CONFIG_DIR/skills is read and the workdir's
     .claude/skills and .agents/skills are not."""
@@ -197,12 +197,12 @@ async def test_claude_reads_skills_from_its_config_dir_not_the_workdir(
     skill(config_dir / "skills", "given", "zebra-given-skill")
     skill(work / ".claude" / "skills", "planted", "zebra-planted-skill")
     skill(work / ".agents" / "skills", "shared", "zebra-shared-skill")
-    env = clean_env(home, {**CLAUDE_ENV, "ANTHROPIC_BASE_URL": fake.base_url})
+    env = clean_env(home, {**CLAUDE_ENV, "ANTHROPIC_BASE_URL": cli_provider.base_url})
     env["CLAUDE_CONFIG_DIR"] = str(config_dir)
     argv = [cli("claude"), "-p", "go", "--output-format", "json", *OWN_SETTINGS]
     run = await run_cli(argv, work, env)
-    check(run, fake, "/v1/messages")
-    sent = json.dumps(fake.requests[-1].body)
+    check(run, cli_provider, "/v1/messages")
+    sent = json.dumps(cli_provider.requests[-1].body)
     assert "zebra-given-skill" in sent
     assert "zebra-planted-skill" not in sent and "zebra-shared-skill" not in sent
 
@@ -222,35 +222,35 @@ def codex_server(url: str) -> str:
 
 
 async def test_codex_calls_an_mcp_tool_in_the_servers_namespace(
-    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
+    cli_provider: FakeProvider, server: McpRecorder, home: Path, work: Path
 ) -> None:
     """Codex's [mcp_servers.srv] over streamable HTTP sends bearer_token_env_var's token,
     gives the model the namespace mcp__srv, and calls echo when the model calls it there
     (unasked under `codex exec` with its own sandbox off, as in Fleetwarden's)."""
     top = 'sandbox_mode = "danger-full-access"\n'
-    fake.add(echo("echo", namespace="mcp__srv"))
+    cli_provider.add(echo("echo", namespace="mcp__srv"))
     argv = [cli("codex"), "exec", "--skip-git-repo-check", "--ephemeral", "--json", "go"]
-    run = await run_cli(argv, work, codex_env(fake, home, codex_server(server.url), top))
-    check(run, fake, "/v1/responses")
-    assert "mcp__srv" in tool_names(fake)
-    called_echo_with_the_token(server, fake)
+    run = await run_cli(argv, work, codex_env(cli_provider, home, codex_server(server.url), top))
+    check(run, cli_provider, "/v1/responses")
+    assert "mcp__srv" in tool_names(cli_provider)
+    called_echo_with_the_token(server, cli_provider)
 
 
 async def test_codex_exec_in_its_own_sandbox_refuses_an_mcp_call(
-    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
+    cli_provider: FakeProvider, server: McpRecorder, home: Path, work: Path
 ) -> None:
     """With Codex's own sandbox on, `codex exec` (which never asks) refuses an MCP call as
     needing an approval, and the server sees no call."""
-    fake.add(echo("echo", namespace="mcp__srv"))
+    cli_provider.add(echo("echo", namespace="mcp__srv"))
     argv = [cli("codex"), "exec", "--skip-git-repo-check", "--ephemeral", "--json", "go"]
-    run = await run_cli(argv, work, codex_env(fake, home, codex_server(server.url)))
-    check(run, fake, "/v1/responses")
+    run = await run_cli(argv, work, codex_env(cli_provider, home, codex_server(server.url)))
+    check(run, cli_provider, "/v1/responses")
     assert "MCP tool call requires approval, but approval policy is never" in run.stdout
     assert "tools/list" in server.methods() and server.calls == []
 
 
 async def test_codex_reads_the_workdirs_agents_skills_even_untrusted(
-    fake: FakeProvider, home: Path, work: Path
+    cli_provider: FakeProvider, home: Path, work: Path
 ) -> None:
     """Codex reads $CODEX_HOME/skills, and the workdir's .agents/skills too although its
     config marks the workdir an untrusted project, as Fleetwarden's does."""
@@ -258,9 +258,9 @@ async def test_codex_reads_the_workdirs_agents_skills_even_untrusted(
     skill(work / ".agents" / "skills", "planted", "zebra-planted-skill")
     extra = f'\n[projects.{json.dumps(str(work))}]\ntrust_level = "untrusted"\n'
     argv = [cli("codex"), "exec", "--skip-git-repo-check", "--ephemeral", "--json", "go"]
-    run = await run_cli(argv, work, codex_env(fake, home, extra))
-    check(run, fake, "/v1/responses")
-    sent = json.dumps(fake.requests[-1].body)
+    run = await run_cli(argv, work, codex_env(cli_provider, home, extra))
+    check(run, cli_provider, "/v1/responses")
+    sent = json.dumps(cli_provider.requests[-1].body)
     assert "zebra-given-skill" in sent and "zebra-planted-skill" in sent
 
 
@@ -287,16 +287,16 @@ def opencode_env(home: Path, config: dict[str, Any], **extra: str) -> dict[str, 
 
 
 async def test_opencode_calls_an_mcp_tool_named_server_underscore_tool(
-    fake: FakeProvider, server: McpRecorder, home: Path, work: Path
+    cli_provider: FakeProvider, server: McpRecorder, home: Path, work: Path
 ) -> None:
     """opencode's remote server in its inline config sends its headers, with {env:VAR}
     replaced, and the model's srv_echo is the server's echo."""
-    config = opencode_config(fake, server)
-    fake.add(echo("srv_echo"))
+    config = opencode_config(cli_provider, server)
+    cli_provider.add(echo("srv_echo"))
     run = await run_cli([cli("opencode"), "run", "go", "--pure"], work, opencode_env(home, config))
-    check(run, fake, "/v1/messages")
-    assert "srv_echo" in tool_names(fake)
-    called_echo_with_the_token(server, fake)
+    check(run, cli_provider, "/v1/messages")
+    assert "srv_echo" in tool_names(cli_provider)
+    called_echo_with_the_token(server, cli_provider)
 
 
 GATE = """\
@@ -311,17 +311,17 @@ export const Gate = async () => ({
 
 
 async def test_opencode_plugin_gate_sees_and_stops_an_mcp_call(
-    fake: FakeProvider, server: McpRecorder, home: Path, work: Path, tmp_path: Path
+    cli_provider: FakeProvider, server: McpRecorder, home: Path, work: Path, tmp_path: Path
 ) -> None:
     """A plugin's tool.execute.before hook (where Fleetwarden's gate sits) is given an MCP
     call as srv_echo with its arguments, and throwing there keeps it from the server."""
     gate, mark = tmp_path / "gate.mjs", tmp_path / "gate.json"
     gate.write_text(GATE)
-    config = {**opencode_config(fake, server), "plugin": [gate.as_uri()]}
-    fake.add(echo("srv_echo"))
+    config = {**opencode_config(cli_provider, server), "plugin": [gate.as_uri()]}
+    cli_provider.add(echo("srv_echo"))
     env = opencode_env(home, config, GATE_MARK=str(mark))
     run = await run_cli([cli("opencode"), "run", "go", "--format", "json"], work, env)
-    check(run, fake, "/v1/messages")
+    check(run, cli_provider, "/v1/messages")
     assert json.loads(mark.read_text()) == {"tool": "srv_echo", "args": {"text": "hello"}}
     assert "refused by the gate" in run.stdout
     assert "tools/list" in server.methods() and server.calls == []

@@ -26,13 +26,13 @@ from tests.integration.runtimes.test_real_clis import (
     check,
     clean_env,
     cli,
-    fake,
+    cli_provider,
     home,
     run_cli,
     work,
 )
 
-__all__ = ["fake", "home", "work"]  # fixtures
+__all__ = ["cli_provider", "home", "work"]  # fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
@@ -60,66 +60,68 @@ async def claude_run(
 
 
 async def test_claude_starts_without_a_server_that_has_not_answered(
-    fake: FakeProvider, home: Path, work: Path
+    cli_provider: FakeProvider, home: Path, work: Path
 ) -> None:
     """By default Claude Code does not wait: the server is pending, and a call to its tool
     is told the server is still connecting."""
     async with McpRecorder(stall=math.inf) as server:
-        servers, sent = await claude_run(fake, server, home, work, {})
+        servers, sent = await claude_run(cli_provider, server, home, work, {})
     assert servers == [{"name": "srv", "status": "pending"}]
     assert "The MCP server 'srv' is still connecting" in sent
     assert server.calls == []
 
 
 async def test_claude_waits_for_a_slow_server_when_told(
-    fake: FakeProvider, home: Path, work: Path
+    cli_provider: FakeProvider, home: Path, work: Path
 ) -> None:
     """With MCP_CONNECTION_NONBLOCKING=0 Claude Code waits for a server slow to start, and
     the model's call reaches it."""
     async with McpRecorder(stall=SLOW) as server:
         extra = {"MCP_CONNECTION_NONBLOCKING": "0"}
-        servers, _ = await claude_run(fake, server, home, work, extra)
+        servers, _ = await claude_run(cli_provider, server, home, work, extra)
     assert servers == [{"name": "srv", "status": "connected"}]
     assert [c.arguments for c in server.calls] == [{"text": "hello"}]
 
 
 async def test_codex_starts_without_a_server_that_has_not_answered(
-    fake: FakeProvider, home: Path, work: Path
+    cli_provider: FakeProvider, home: Path, work: Path
 ) -> None:
     """Codex starts the turn without a server that has not answered: the model is given no
     mcp__srv namespace, and a call there is unsupported."""
-    fake.add(echo("echo", namespace="mcp__srv"))
+    cli_provider.add(echo("echo", namespace="mcp__srv"))
     async with McpRecorder(stall=math.inf) as server:
-        env = codex_env(fake, home, codex_server(server.url), FULL_ACCESS)
+        env = codex_env(cli_provider, home, codex_server(server.url), FULL_ACCESS)
         run = await run_cli([cli("codex"), *CODEX], work, env)
-    check(run, fake, "/v1/responses")
-    assert "mcp__srv" not in json.dumps(fake.requests[0].body.get("tools"))
+    check(run, cli_provider, "/v1/responses")
+    assert "mcp__srv" not in json.dumps(cli_provider.requests[0].body.get("tools"))
     assert "unsupported call" in run.stderr and server.calls == []
 
 
 async def test_codex_waits_for_a_required_server(
-    fake: FakeProvider, home: Path, work: Path
+    cli_provider: FakeProvider, home: Path, work: Path
 ) -> None:
     """``required = true`` makes Codex wait for a server slow to start; its call then runs."""
-    fake.add(echo("echo", namespace="mcp__srv"))
+    cli_provider.add(echo("echo", namespace="mcp__srv"))
     async with McpRecorder(stall=SLOW) as server:
         extra = codex_server(server.url) + "required = true\n"
-        run = await run_cli([cli("codex"), *CODEX], work, codex_env(fake, home, extra, FULL_ACCESS))
-    check(run, fake, "/v1/responses")
+        run = await run_cli(
+            [cli("codex"), *CODEX], work, codex_env(cli_provider, home, extra, FULL_ACCESS)
+        )
+    check(run, cli_provider, "/v1/responses")
     assert [c.arguments for c in server.calls] == [{"text": "hello"}]
 
 
 async def test_codex_ends_the_run_when_a_required_server_never_answers(
-    fake: FakeProvider, home: Path, work: Path
+    cli_provider: FakeProvider, home: Path, work: Path
 ) -> None:
     """A required server that does not answer within startup_timeout_sec ends the run,
     exit 1, saying which server timed out and after about how long."""
     async with McpRecorder(stall=math.inf) as server:
         extra = codex_server(server.url) + "required = true\nstartup_timeout_sec = 2\n"
-        run = await run_cli([cli("codex"), *CODEX], work, codex_env(fake, home, extra))
+        run = await run_cli([cli("codex"), *CODEX], work, codex_env(cli_provider, home, extra))
     assert run.returncode == 1, run.stderr
     assert "required MCP servers failed to initialize: srv" in run.stderr
     # Codex says the time it waited as it measured it: `2s`, or `1.999999626s`.
     waited = re.search(r"timed out handshaking with MCP server after (\d+(?:\.\d+)?)s", run.stderr)
     assert waited is not None and 1.9 <= float(waited.group(1)) <= 2.5, run.stderr
-    assert fake.requests == []
+    assert cli_provider.requests == []

@@ -177,7 +177,7 @@ async def run_cli(
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeProvider]:
+async def cli_provider() -> AsyncIterator[FakeProvider]:
     accept = Accepted(api_keys=frozenset({API_KEY}))
     async with FakeProvider(default=Turn(text=REPLY), accept=accept) as provider:
         yield provider
@@ -211,34 +211,34 @@ def check(run: Run, fake: FakeProvider, api_path: str) -> None:
     print(f"{run.seconds:.1f} s, {len(model)} model request(s), {len(fake.requests)} in all")
 
 
-async def test_claude(fake: FakeProvider, home: Path, work: Path) -> None:
-    env = clean_env(home, {"ANTHROPIC_BASE_URL": fake.base_url, **CLAUDE_ENV})
+async def test_claude(cli_provider: FakeProvider, home: Path, work: Path) -> None:
+    env = clean_env(home, {"ANTHROPIC_BASE_URL": cli_provider.base_url, **CLAUDE_ENV})
     argv = [cli("claude"), "-p", PROMPT, "--output-format", "json"]
     run = await run_cli(argv, work, env)
-    check(run, fake, "/v1/messages")
+    check(run, cli_provider, "/v1/messages")
     result = json.loads(run.stdout)
     assert result["result"] == REPLY, result
     assert result["is_error"] is False, result
-    usage = fake.default.usage  # the fake's usage, as Claude decoded it from the stream
+    usage = cli_provider.default.usage  # the fake's usage, as Claude decoded it from the stream
     assert result["usage"]["input_tokens"] == usage.input, result
     assert result["usage"]["output_tokens"] == usage.output, result
 
 
-async def test_codex(fake: FakeProvider, home: Path, work: Path) -> None:
+async def test_codex(cli_provider: FakeProvider, home: Path, work: Path) -> None:
     codex_home = home / ".codex"
     codex_home.mkdir()
-    config = CODEX_CONFIG.format(top="", base=fake.base_url, extra="")
+    config = CODEX_CONFIG.format(top="", base=cli_provider.base_url, extra="")
     (codex_home / "config.toml").write_text(config)
     env = clean_env(home, {"CODEX_HOME": str(codex_home), "FAKE_PROVIDER_API_KEY": API_KEY})
     argv = [cli("codex"), "exec", "--skip-git-repo-check", "--ephemeral", PROMPT]
     run = await run_cli(argv, work, env)
-    check(run, fake, "/v1/responses")
+    check(run, cli_provider, "/v1/responses")
 
 
-async def test_pi(fake: FakeProvider, home: Path, work: Path) -> None:
+async def test_pi(cli_provider: FakeProvider, home: Path, work: Path) -> None:
     agent_dir = home / "pi-agent"
     agent_dir.mkdir()
-    models = {"providers": {"anthropic": {"baseUrl": fake.base_url}}}
+    models = {"providers": {"anthropic": {"baseUrl": cli_provider.base_url}}}
     (agent_dir / "models.json").write_text(json.dumps(models))
     env = clean_env(
         home,
@@ -250,13 +250,13 @@ async def test_pi(fake: FakeProvider, home: Path, work: Path) -> None:
     )
     argv = [cli("pi"), "-p", PROMPT, "--provider", "anthropic", "--no-session"]
     run = await run_cli(argv, work, env)
-    check(run, fake, "/v1/messages")
+    check(run, cli_provider, "/v1/messages")
 
 
-async def test_opencode(fake: FakeProvider, home: Path, work: Path) -> None:
-    config = {"$schema": "https://opencode.ai/config.json", **opencode_on(fake.base_url)}
+async def test_opencode(cli_provider: FakeProvider, home: Path, work: Path) -> None:
+    config = {"$schema": "https://opencode.ai/config.json", **opencode_on(cli_provider.base_url)}
     extra = {"OPENCODE_CONFIG_CONTENT": json.dumps(config)}
     env = clean_env(home, {**extra, **OPENCODE_ENV})
     argv = [cli("opencode"), "run", PROMPT, "--pure"]
     run = await run_cli(argv, work, env)
-    check(run, fake, "/v1/messages")
+    check(run, cli_provider, "/v1/messages")

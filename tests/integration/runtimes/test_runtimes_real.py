@@ -47,7 +47,7 @@ API_KEY = "test-key-runtime"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeProvider]:
+async def cli_provider() -> AsyncIterator[FakeProvider]:
     accept = Accepted(api_keys=frozenset({API_KEY}))
     async with FakeProvider(default=Turn(text=REPLY), accept=accept) as provider:
         yield provider
@@ -200,13 +200,15 @@ async def beats() -> AsyncIterator[tuple[Beats, str]]:
     await runner.cleanup()
 
 
-async def test_claude(fake: FakeProvider, beats: tuple[Beats, str], tmp_path: Path) -> None:
+async def test_claude(cli_provider: FakeProvider, beats: tuple[Beats, str], tmp_path: Path) -> None:
     """claude -p streams, resumes with --resume, and its hooks post heartbeats."""
     recorder, url = beats
     token = secrets.token_urlsafe(24)
-    ctx = context(tmp_path, fake, heartbeat_url=url, heartbeat_token=token)
-    await turn_and_follow_up(ClaudeRuntime(), agent("claude"), ctx, fake, "/v1/messages")
-    assert all(r.headers.get("x-api-key") == API_KEY for r in model_requests(fake, "/v1/messages"))
+    ctx = context(tmp_path, cli_provider, heartbeat_url=url, heartbeat_token=token)
+    await turn_and_follow_up(ClaudeRuntime(), agent("claude"), ctx, cli_provider, "/v1/messages")
+    assert all(
+        r.headers.get("x-api-key") == API_KEY for r in model_requests(cli_provider, "/v1/messages")
+    )
     states = {body for _, _, body in recorder.received}
     assert {b'{"state":"working"}', b'{"state":"waiting"}'} <= states, recorder.received
     assert {(path, given) for path, given, _ in recorder.received} == {
@@ -214,15 +216,15 @@ async def test_claude(fake: FakeProvider, beats: tuple[Beats, str], tmp_path: Pa
     }
 
 
-async def test_codex(fake: FakeProvider, beats: tuple[Beats, str], tmp_path: Path) -> None:
+async def test_codex(cli_provider: FakeProvider, beats: tuple[Beats, str], tmp_path: Path) -> None:
     """A live session (codex app-server) names its thread; once its process is gone,
     ``exec resume`` continues that thread, and Codex's hooks post its heartbeats."""
     recorder, url = beats
     token = secrets.token_urlsafe(24)
-    ctx = context(tmp_path, fake, heartbeat_url=url, heartbeat_token=token)
+    ctx = context(tmp_path, cli_provider, heartbeat_url=url, heartbeat_token=token)
     runtime = CodexRuntime()
     spec = agent("codex", key="OPENAI_API_KEY")
-    async with LiveCodex(spec, fake, tmp_path, ctx=ctx) as live:
+    async with LiveCodex(spec, cli_provider, tmp_path, ctx=ctx) as live:
         await live.until(lambda effect: isinstance(effect, TurnEnded))
         thread = live.live.thread
     assert thread is not None and runtime.session_id("\n".join(live.lines)) == thread
@@ -230,11 +232,11 @@ async def test_codex(fake: FakeProvider, beats: tuple[Beats, str], tmp_path: Pat
     plan = runtime.follow_up(spec, ctx, thread, SECOND)
     assert plan is not None
     second = await run_plan(plan, ctx)
-    check(second, fake, "/v1/responses", 2)
+    check(second, cli_provider, "/v1/responses", 2)
     assert runtime.session_id(second.stdout) == thread
-    resumed = model_requests(fake, "/v1/responses")[-1]
+    resumed = model_requests(cli_provider, "/v1/responses")[-1]
     assert FIRST.encode() in resumed.raw and SECOND.encode() in resumed.raw
-    auth = {r.headers.get("Authorization") for r in model_requests(fake, "/v1/responses")}
+    auth = {r.headers.get("Authorization") for r in model_requests(cli_provider, "/v1/responses")}
     assert auth == {f"Bearer {API_KEY}"}
     states = {body for _, _, body in recorder.received}
     assert {b'{"state":"working"}', b'{"state":"waiting"}'} <= states, recorder.received
@@ -243,18 +245,20 @@ async def test_codex(fake: FakeProvider, beats: tuple[Beats, str], tmp_path: Pat
     }
 
 
-async def test_pi(fake: FakeProvider, tmp_path: Path) -> None:
+async def test_pi(cli_provider: FakeProvider, tmp_path: Path) -> None:
     """pi --mode json names its session; --session continues it."""
-    ctx = context(tmp_path, fake)
-    await turn_and_follow_up(PiRuntime(), agent("pi"), ctx, fake, "/v1/messages")
+    ctx = context(tmp_path, cli_provider)
+    await turn_and_follow_up(PiRuntime(), agent("pi"), ctx, cli_provider, "/v1/messages")
 
 
-async def test_opencode(fake: FakeProvider, tmp_path: Path) -> None:
+async def test_opencode(cli_provider: FakeProvider, tmp_path: Path) -> None:
     """opencode run --format json names its session; --session continues it; no title call."""
-    ctx = context(tmp_path, fake)
-    await turn_and_follow_up(OpencodeRuntime(), agent("opencode"), ctx, fake, "/v1/messages")
+    ctx = context(tmp_path, cli_provider)
+    await turn_and_follow_up(
+        OpencodeRuntime(), agent("opencode"), ctx, cli_provider, "/v1/messages"
+    )
     # One request per turn: the hidden title request is off.
-    assert len(model_requests(fake, "/v1/messages")) == 2
+    assert len(model_requests(cli_provider, "/v1/messages")) == 2
 
 
 def _skill(root: Path, name: str, says: str) -> Path:
@@ -266,12 +270,12 @@ def _skill(root: Path, name: str, says: str) -> Path:
 
 
 async def test_pi_reads_its_given_skills_and_none_the_agent_could_plant(
-    fake: FakeProvider, tmp_path: Path
+    cli_provider: FakeProvider, tmp_path: Path
 ) -> None:
     """pi launched as Fleetwarden plans it gives the model the agent's configured skill,
     and none of the workdir's .pi/skills or .agents/skills, nor the home's
     ~/.agents/skills or one left in its own skills folder by a run before."""
-    ctx = context(tmp_path, fake)
+    ctx = context(tmp_path, cli_provider)
     given = _skill(tmp_path / "operator-skills", "release-notes", "zebra-given-skill")
     _skill(ctx.workdir / ".pi" / "skills", "planted-pi", "zebra-planted-pi")
     _skill(ctx.workdir / ".agents" / "skills", "planted-agents", "zebra-planted-agents")
@@ -285,8 +289,8 @@ async def test_pi_reads_its_given_skills_and_none_the_agent_could_plant(
         skills=(given,),
     )
     run = await run_plan(PiRuntime().plan(spec, ctx), ctx)
-    check(run, fake, "/v1/messages", 1)
-    sent = model_requests(fake, "/v1/messages")[0].raw.decode()
+    check(run, cli_provider, "/v1/messages", 1)
+    sent = model_requests(cli_provider, "/v1/messages")[0].raw.decode()
     assert "zebra-given-skill" in sent
     for planted in ("pi", "agents", "home"):
         assert f"zebra-planted-{planted}" not in sent, planted
@@ -294,12 +298,12 @@ async def test_pi_reads_its_given_skills_and_none_the_agent_could_plant(
 
 
 async def test_opencode_runs_nothing_the_agent_left_in_its_config_dir(
-    fake: FakeProvider, tmp_path: Path
+    cli_provider: FakeProvider, tmp_path: Path
 ) -> None:
     """A plugin and a custom tool an agent wrote into its home's ~/.config/opencode (which
     opencode loads and runs unasked) are gone when Fleetwarden launches it again: neither
     runs, and the model is offered no such tool."""
-    ctx = context(tmp_path, fake)
+    ctx = context(tmp_path, cli_provider)
     config = ctx.home / ".config" / "opencode"
     marker = tmp_path / "plugin-ran"
     for folder in ("plugin", "plugins"):
@@ -320,6 +324,6 @@ async def test_opencode_runs_nothing_the_agent_left_in_its_config_dir(
 
     empty_folders(ctx.home, plan.fresh)  # as the run keeper does before it writes the files
     run = await run_plan(plan, ctx)
-    check(run, fake, "/v1/messages", 1)
+    check(run, cli_provider, "/v1/messages", 1)
     assert not marker.exists()
-    assert b"zebra-planted-tool" not in model_requests(fake, "/v1/messages")[0].raw
+    assert b"zebra-planted-tool" not in model_requests(cli_provider, "/v1/messages")[0].raw

@@ -18,16 +18,16 @@ from tests.integration.runtimes.test_claude_sessions import (  # noqa: F401  (th
     NAME,
     Rig,
     bash,
-    rig,
+    headless_rig,
 )
 
 
-async def test_a_live_sessions_turns_are_fleet_events_a_wait_hears(rig: Rig) -> None:  # noqa: F811
+async def test_a_live_sessions_turns_are_fleet_events_a_wait_hears(headless_rig: Rig) -> None:  # noqa: F811
     """Interrupted: `turn over` (idle) ends the wait at once, the run still going; the
     next turn's end, its process ending with it, ends no wait until the run has ended."""
-    rig.fake.add(bash("rm -rf build"), Turn(text="after the interrupt"))
-    spec: AgentSpec = rig.spec(PermissionMode.EDITS, prompt="clean", autostart=True)
-    fleet = await rig.fleet(spec)  # its roster starts it, through the admission
+    headless_rig.fake.add(bash("rm -rf build"), Turn(text="after the interrupt"))
+    spec: AgentSpec = headless_rig.spec(PermissionMode.EDITS, prompt="clean", autostart=True)
+    fleet = await headless_rig.fleet(spec)  # its roster starts it, through the admission
     heard: list[FleetEvent] = []
 
     async def listen(event: FleetEvent) -> None:
@@ -35,14 +35,14 @@ async def test_a_live_sessions_turns_are_fleet_events_a_wait_hears(rig: Rig) -> 
 
     fleet.subscribe(listen)
     turns = Turns(fleet.subscribe)
-    request = await rig.pending()  # the turn is under way: it asks to run `rm`
+    request = await headless_rig.pending()  # the turn is under way: it asks to run `rm`
 
     waiting = asyncio.create_task(turns.over(NAME, within=DEADLINE))
     await asyncio.sleep(0)
     assert turns.waiting() == {NAME: 1} and not waiting.done()
     await fleet.interrupt(NAME, by="ann")
     assert await asyncio.wait_for(waiting, DEADLINE) is True
-    run = await rig.ledger.runs.last_run(NAME)
+    run = await headless_rig.ledger.runs.last_run(NAME)
     assert run is not None and run.ended_at is None and run.id == request.run_id
     [idle] = [e for e in heard if e.kind is EventKind.TURN_OVER]
     assert (idle.agent, idle.state, idle.run_id) == (NAME, AgentState.IDLE, run.id)
@@ -51,7 +51,7 @@ async def test_a_live_sessions_turns_are_fleet_events_a_wait_hears(rig: Rig) -> 
     await asyncio.sleep(0)
     await fleet.send(NAME, "go on")
     assert await asyncio.wait_for(ended, DEADLINE) is True
-    last = await rig.ledger.runs.last_run(NAME)
+    last = await headless_rig.ledger.runs.last_run(NAME)
     assert last is not None and last.id == run.id and last.ended_at is not None
     kinds = [(e.kind, e.state) for e in heard if e.agent == NAME]
     assert kinds[-3:] == [

@@ -26,7 +26,7 @@ from tests.integration.runtimes.test_fleet_real_clis import (
     KEY,
     REPLY,
     SECRET,
-    fake,
+    fleet_provider,
     settled,
     stop_live,
 )
@@ -38,12 +38,12 @@ pytestmark = [
     sandbox_need.BWRAP,
 ]
 
-__all__ = ["fake"]  # the fixture, shared
+__all__ = ["fleet_provider"]  # the fixture, shared
 
 
 @pytest.mark.parametrize("runtime", ["claude", "codex"])
 async def test_a_real_cli_answers_from_a_locked_sandbox(
-    runtime: str, fake: FakeProvider, tmp_path: Path
+    runtime: str, fleet_provider: FakeProvider, tmp_path: Path
 ) -> None:
     """spawn → the CLI, sandboxed with egress locked, reaches the provider through its
     door, answers and exits 0 (a live session: waits for its next turn), its sandbox
@@ -65,8 +65,8 @@ async def test_a_real_cli_answers_from_a_locked_sandbox(
                 state_dir=state,
                 reply_wait=0.1,
                 provider_urls={
-                    "anthropic": f"{fake.base_url}/a/{name}",
-                    "openai": f"{fake.base_url}/a/{name}",
+                    "anthropic": f"{fleet_provider.base_url}/a/{name}",
+                    "openai": f"{fleet_provider.base_url}/a/{name}",
                 },
             ),
             environ={
@@ -92,7 +92,9 @@ async def test_a_real_cli_answers_from_a_locked_sandbox(
         settled_as = await settled(fleet, ledger, name)
         assert settled_as in (AgentState.EXITED, AgentState.RUNNING), await fleet.logs(name, 100)
         assert any(REPLY in line for line in await fleet.logs(name, 400))
-        assert any(r.path.startswith(f"/a/{name}") for r in fake.requests if r.method == "POST")
+        assert any(
+            r.path.startswith(f"/a/{name}") for r in fleet_provider.requests if r.method == "POST"
+        )
         run = await ledger.runs.last_run(name)
         assert run is not None and (run.handle.run_dir / "sandbox.json").exists()
     finally:

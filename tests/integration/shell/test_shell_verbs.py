@@ -61,7 +61,7 @@ def start(tmp_path: Path, text: str) -> tuple[ConsoleBot, Path]:
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[tuple[ConsoleBot, Path]]:
+def shell_bot(tmp_path: Path) -> Iterator[tuple[ConsoleBot, Path]]:
     bot, config = start(tmp_path, CONFIG + SHELL_AS)
     with bot:
         yield bot, config
@@ -74,10 +74,10 @@ def audited(config: Path) -> list[tuple[str, str, str | None, str, str]]:
         ).fetchall()
 
 
-def test_a_script_spawns_waits_reads_and_stops_an_agent(fleet: tuple[ConsoleBot, Path]) -> None:
+def test_a_script_spawns_waits_reads_and_stops_an_agent(shell_bot: tuple[ConsoleBot, Path]) -> None:
     """The bash script's every exit status and JSON answer is as documented, and each
     command it sent is audited as the shell's operator, the refused one denied."""
-    _, config = fleet
+    _, config = shell_bot
     done = subprocess.run(
         ["bash", str(SCRIPT), str(FLEETWARDEN), str(config), sys.executable, "sleeper"],
         capture_output=True,
@@ -94,11 +94,11 @@ def test_a_script_spawns_waits_reads_and_stops_an_agent(fleet: tuple[ConsoleBot,
 
 
 def test_a_spawn_of_a_running_agent_is_refused_whole_and_makes_no_task(
-    fleet: tuple[ConsoleBot, Path],
+    shell_bot: tuple[ConsoleBot, Path],
 ) -> None:
     """`spawn sleeper --prompt … --json` while sleeper runs: exit 1, `outcome` `error` beside
     `ok` false, the reason on stderr too, and no task opened for a run that never starts."""
-    _, config = fleet
+    _, config = shell_bot
     assert fleetwarden(config, "spawn", "sleeper").returncode == 0
     done = fleetwarden(config, "spawn", "sleeper", "--prompt", "do it again", "--json")
     assert done.returncode == 1, done
@@ -110,10 +110,10 @@ def test_a_spawn_of_a_running_agent_is_refused_whole_and_makes_no_task(
     assert fleetwarden(config, "stop", "sleeper").returncode == 0
 
 
-def test_another_user_is_refused_and_nothing_runs(fleet: tuple[ConsoleBot, Path]) -> None:
+def test_another_user_is_refused_and_nothing_runs(shell_bot: tuple[ConsoleBot, Path]) -> None:
     """A user other than the state dir's owner cannot command the fleet: exit status 1,
     saying who may, and no command reaches the router."""
-    _, config = fleet
+    _, config = shell_bot
     state = config.parent / "state"
     with tempfile.TemporaryDirectory() as readable:  # a copy of the config they may read
         os.chmod(readable, 0o755)
@@ -214,11 +214,11 @@ def test_a_queued_spawn_answers_at_once_and_starts_when_a_slot_frees(tmp_path: P
 
 
 def test_an_agents_request_is_approved_and_denied_from_a_shell(
-    fleet: tuple[ConsoleBot, Path],
+    shell_bot: tuple[ConsoleBot, Path],
 ) -> None:
     """``approve ID`` and ``deny ID REASON`` answer an agent's open requests from a shell,
     as the shell's operator, with the request as data; a second answer is refused (1)."""
-    _, config = fleet
+    _, config = shell_bot
     db = config.parent / "state" / "ledger.db"
     assert fleetwarden(config, "spawn", "sleeper").returncode == 0
     first = asyncio.run(open_request(db, "n1", "rm -rf build"))

@@ -149,13 +149,13 @@ async def serving(workdir: Path, launcher: Launcher | None = None) -> AsyncItera
 
 
 @pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
+async def discord_bot(tmp_path: Path) -> AsyncIterator[Bot]:
     async with serving(tmp_path) as running:
         yield running
 
 
-async def test_help_whoami_and_a_role_member(bot: Bot) -> None:
-    replies = await bot.ask("ann", "!help")
+async def test_help_whoami_and_a_role_member(discord_bot: Bot) -> None:
+    replies = await discord_bot.ask("ann", "!help")
     assert "**spawn NAME" in replies[0].content  # too wide for columns: a list
     assert any("**logs NAME" in m.content for m in replies)
     help_reply = replies[0]
@@ -163,84 +163,90 @@ async def test_help_whoami_and_a_role_member(bot: Bot) -> None:
     assert help_reply.request["message_reference"]["message_id"]
     assert help_reply.request["allowed_mentions"]["parse"] == []
 
-    (who,) = await bot.ask("ann", "!whoami")
+    (who,) = await discord_bot.ask("ann", "!whoami")
     assert "operator" in who.content
-    (rolf,) = await bot.ask("rolf", "!whoami")
+    (rolf,) = await discord_bot.ask("rolf", "!whoami")
     assert "viewer" in rolf.content
-    (denied,) = await bot.ask("rolf", "!spawn x --runtime stub")
+    (denied,) = await discord_bot.ask("rolf", "!spawn x --runtime stub")
     assert "needs the operator role" in denied.content
 
 
-async def test_an_edit_runs_only_while_nothing_was_done_about_its_message(bot: Bot) -> None:
+async def test_an_edit_runs_only_while_nothing_was_done_about_its_message(discord_bot: Bot) -> None:
     """A message without the prefix edited into `!whoami` is answered under it; an edit of
     the answered command then is not applied, and says so under the same message."""
-    asked = await bot.say("ann", "whoami")
-    before = len(bot.posted())
-    await bot.fake.edit_user_message(bot.channel, asked.id, "!whoami")
-    await eventually(lambda: len(bot.posted()) > before)
-    answer = bot.posted()[before]
+    asked = await discord_bot.say("ann", "whoami")
+    before = len(discord_bot.posted())
+    await discord_bot.fake.edit_user_message(discord_bot.channel, asked.id, "!whoami")
+    await eventually(lambda: len(discord_bot.posted()) > before)
+    answer = discord_bot.posted()[before]
     assert "operator" in answer.content
     assert int(answer.request["message_reference"]["message_id"]) == asked.id
-    await bot.fake.edit_user_message(bot.channel, asked.id, "!ps")
-    await eventually(lambda: len(bot.posted()) > before + 1)
-    refused = bot.posted()[before + 1]
+    await discord_bot.fake.edit_user_message(discord_bot.channel, asked.id, "!ps")
+    await eventually(lambda: len(discord_bot.posted()) > before + 1)
+    refused = discord_bot.posted()[before + 1]
     assert refused.content.startswith("Edit not applied: `whoami` already ran (ok).")
     assert int(refused.request["message_reference"]["message_id"]) == asked.id
 
 
-async def test_the_pacing_report_comes_with_its_chart_attached(bot: Bot) -> None:
-    replies = await bot.ask("ann", "!report")
+async def test_the_pacing_report_comes_with_its_chart_attached(discord_bot: Bot) -> None:
+    replies = await discord_bot.ask("ann", "!report")
     assert "global" in replies[0].content
     (chart,) = [a for m in replies for a in m.attachments]
     assert chart.filename.endswith(".png") and chart.data.startswith(b"\x89PNG\r\n\x1a\n")
 
 
-async def test_the_slash_command_is_the_same_grammar_and_acl(bot: Bot) -> None:
-    await eventually(lambda: bot.fake.guild_commands)
-    before = len(bot.posted())
-    asked = await bot.fake.post_interaction(bot.channel, "ann", "fleet", {"command": "whoami"})
-    await eventually(lambda: len(bot.posted()) == before + 2)  # the ask, then the answer
-    ask, answer = bot.posted()[before:]
+async def test_the_slash_command_is_the_same_grammar_and_acl(discord_bot: Bot) -> None:
+    await eventually(lambda: discord_bot.fake.guild_commands)
+    before = len(discord_bot.posted())
+    asked = await discord_bot.fake.post_interaction(
+        discord_bot.channel, "ann", "fleet", {"command": "whoami"}
+    )
+    await eventually(lambda: len(discord_bot.posted()) == before + 2)  # the ask, then the answer
+    ask, answer = discord_bot.posted()[before:]
     assert ask.content == "`whoami`" and "operator" in answer.content
-    assert bot.fake.interaction_responses[asked][0]["type"] == 4
-    ignored = await bot.fake.post_interaction(bot.channel, "mallory", "fleet", {"command": "ps"})
-    assert len(await bot.ask("ann", "!whoami")) == 1  # handled in order: mallory's is done
-    assert bot.fake.interaction_responses[ignored] == []
+    assert discord_bot.fake.interaction_responses[asked][0]["type"] == 4
+    ignored = await discord_bot.fake.post_interaction(
+        discord_bot.channel, "mallory", "fleet", {"command": "ps"}
+    )
+    assert len(await discord_bot.ask("ann", "!whoami")) == 1  # handled in order: mallory's is done
+    assert discord_bot.fake.interaction_responses[ignored] == []
 
 
-async def test_a_stranger_is_ignored(bot: Bot) -> None:
-    before = len(bot.posted())
-    await bot.say("mallory", "!ps")
-    await bot.say("mallory", "!spawn evil --runtime stub")
+async def test_a_stranger_is_ignored(discord_bot: Bot) -> None:
+    before = len(discord_bot.posted())
+    await discord_bot.say("mallory", "!ps")
+    await discord_bot.say("mallory", "!spawn evil --runtime stub")
     # Messages in one channel are handled in order: once ann's answer is there,
     # mallory's two have been handled (and ignored).
-    answer = await bot.ask("ann", "!whoami")
+    answer = await discord_bot.ask("ann", "!whoami")
     assert len(answer) == 1
-    assert len(bot.posted()) == before + 1
-    assert bot.thread_named("evil") is None
+    assert len(discord_bot.posted()) == before + 1
+    assert discord_bot.thread_named("evil") is None
 
 
-async def test_spawn_opens_a_thread_where_the_agent_is_talked_to(bot: Bot) -> None:
-    await bot.ask("ann", "!spawn demo --runtime stub")
-    thread = await eventually(lambda: bot.thread_named("demo"))
-    (root,) = [m for m in bot.posted() if m.id == thread]  # the thread grows from a message
+async def test_spawn_opens_a_thread_where_the_agent_is_talked_to(discord_bot: Bot) -> None:
+    await discord_bot.ask("ann", "!spawn demo --runtime stub")
+    thread = await eventually(lambda: discord_bot.thread_named("demo"))
+    (root,) = [m for m in discord_bot.posted() if m.id == thread]  # the thread grows from a message
     assert "demo" in root.content
-    assert int(bot.fake.threads[-1]["thread_metadata"]["auto_archive_duration"]) == 60
+    assert int(discord_bot.fake.threads[-1]["thread_metadata"]["auto_archive_duration"]) == 60
 
     # A plain message in the thread goes to the agent (the stub echoes each line).
-    await bot.ask("ann", "hello from discord", thread)
-    logs = await bot.ask("ann", "!logs demo", thread)
+    await discord_bot.ask("ann", "hello from discord", thread)
+    logs = await discord_bot.ask("ann", "!logs demo", thread)
     assert any("hello from discord" in m.content for m in logs)
     assert all(m.channel_id == thread for m in logs)
 
     # What the agent writes follows in its thread, batched into few messages.
-    await bot.say("ann", "lines 400", thread)
-    await eventually(lambda: "line 400 of 400" in "".join(m.content for m in bot.posted(thread)))
-    feed = [m for m in bot.posted(thread) if "line " in m.content]
+    await discord_bot.say("ann", "lines 400", thread)
+    await eventually(
+        lambda: "line 400 of 400" in "".join(m.content for m in discord_bot.posted(thread))
+    )
+    feed = [m for m in discord_bot.posted(thread) if "line " in m.content]
     assert len(feed) < 20  # 400 lines, a handful of posts (each split at 2000 characters)
 
     # A long answer comes in parts of at most 2000 characters, each a whole code block.
-    parts = await bot.ask("ann", "!logs demo --lines 250 --raw")
+    parts = await discord_bot.ask("ann", "!logs demo --lines 250 --raw")
     text = "".join(m.content for m in parts)
     assert len(text) > 5000 and len(parts) >= 3
     for part in parts:
@@ -250,99 +256,111 @@ async def test_spawn_opens_a_thread_where_the_agent_is_talked_to(bot: Bot) -> No
     assert numbers == sorted(numbers) and numbers[-1] == 400  # nothing lost or repeated
 
     # The run's end: its summary, in the agent's thread and in the channel.
-    await bot.say("ann", "exit", thread)  # the stub says bye and exits
+    await discord_bot.say("ann", "exit", thread)  # the stub says bye and exits
     notice = await eventually(
         lambda: next(
-            (m for m in bot.posted(thread) if m.payload["embeds"] and "finished" in str(m.payload)),
+            (
+                m
+                for m in discord_bot.posted(thread)
+                if m.payload["embeds"] and "finished" in str(m.payload)
+            ),
             None,
         )
     )
     (embed,) = notice.payload["embeds"]  # a status notice: an embed, green for a clean exit
     assert "**demo** finished after" in embed["description"]
     assert embed["color"] == 0x57F287
-    await eventually(lambda: any("finished after" in str(m.payload) for m in bot.posted()))
+    await eventually(lambda: any("finished after" in str(m.payload) for m in discord_bot.posted()))
 
 
-async def test_archived_and_deleted_threads(bot: Bot) -> None:
-    await bot.ask("ann", "!spawn arch --runtime stub")
-    thread = await eventually(lambda: bot.thread_named("arch"))
+async def test_archived_and_deleted_threads(discord_bot: Bot) -> None:
+    await discord_bot.ask("ann", "!spawn arch --runtime stub")
+    thread = await eventually(lambda: discord_bot.thread_named("arch"))
 
-    await bot.fake.archive_thread(thread)
+    await discord_bot.fake.archive_thread(thread)
     # Asked in the channel, answered there with the way to the thread; what the agent
     # does goes to the thread, which is fetched (not from the cache) and unarchived.
-    (answer,) = await bot.ask("ann", "!send arch ping")
-    assert f"https://discord.com/channels/{bot.fake.guild_id}/{thread}" in answer.content
-    await eventually(lambda: any("received: ping" in m.content for m in bot.posted(thread)))
-    assert ("GET", f"/channels/{thread}") in bot.fake.requests
-    live = next(t for t in bot.fake.threads if int(t["id"]) == thread)
+    (answer,) = await discord_bot.ask("ann", "!send arch ping")
+    assert f"https://discord.com/channels/{discord_bot.fake.guild_id}/{thread}" in answer.content
+    await eventually(lambda: any("received: ping" in m.content for m in discord_bot.posted(thread)))
+    assert ("GET", f"/channels/{thread}") in discord_bot.fake.requests
+    live = next(t for t in discord_bot.fake.threads if int(t["id"]) == thread)
     assert live["thread_metadata"]["archived"] is False
 
-    await bot.fake.delete_thread(thread)
-    await bot.say("ann", "!send arch hello again")
+    await discord_bot.fake.delete_thread(thread)
+    await discord_bot.say("ann", "!send arch hello again")
     again = await eventually(
-        lambda: (found := bot.thread_named("arch")) != thread and found is not None and found
+        lambda: (
+            (found := discord_bot.thread_named("arch")) != thread and found is not None and found
+        )
     )
-    await eventually(lambda: len(bot.posted(again)) >= 1)
+    await eventually(lambda: len(discord_bot.posted(again)) >= 1)
     # The new thread is the topic's thread now: a message there reaches the agent.
-    await bot.ask("ann", "still there?", again)
-    logs = await bot.ask("ann", "!logs arch", again)
+    await discord_bot.ask("ann", "still there?", again)
+    logs = await discord_bot.ask("ann", "!logs arch", again)
     assert any("still there?" in m.content for m in logs)
 
 
-async def test_a_resume_replays_nothing_twice(bot: Bot) -> None:
-    await bot.ask("ann", "!whoami")
-    resumes, before = bot.fake.resumes, len(bot.posted())
-    await bot.fake.force_reconnect()
+async def test_a_resume_replays_nothing_twice(discord_bot: Bot) -> None:
+    await discord_bot.ask("ann", "!whoami")
+    resumes, before = discord_bot.fake.resumes, len(discord_bot.posted())
+    await discord_bot.fake.force_reconnect()
     # Posted while the bot is away: delivered when it resumes, and answered once.
-    await bot.say("ann", "!ps")
-    await eventually(lambda: bot.fake.resumes > resumes and bot.fake.connected)
-    await eventually(lambda: len(bot.posted()) == before + 1)
-    assert bot.fake.identifies == 1  # resumed, not a new session
+    await discord_bot.say("ann", "!ps")
+    await eventually(lambda: discord_bot.fake.resumes > resumes and discord_bot.fake.connected)
+    await eventually(lambda: len(discord_bot.posted()) == before + 1)
+    assert discord_bot.fake.identifies == 1  # resumed, not a new session
     # Discord may deliver an event again after a resume; the ledger has it handled.
-    await bot.fake.redeliver_last_user_message(bot.channel)
-    answer = await bot.ask("ann", "!whoami")
+    await discord_bot.fake.redeliver_last_user_message(discord_bot.channel)
+    answer = await discord_bot.ask("ann", "!whoami")
     assert len(answer) == 1
-    assert len(bot.posted()) == before + 2
+    assert len(discord_bot.posted()) == before + 2
 
 
-async def test_threads_still_lead_to_their_agents_after_a_restart(bot: Bot) -> None:
-    await bot.ask("ann", "!spawn keeper --runtime stub")
-    thread = await eventually(lambda: bot.thread_named("keeper"))
-    assert await asyncio.to_thread(bot.stop) is not None and bot.proc.returncode == 0
+async def test_threads_still_lead_to_their_agents_after_a_restart(discord_bot: Bot) -> None:
+    await discord_bot.ask("ann", "!spawn keeper --runtime stub")
+    thread = await eventually(lambda: discord_bot.thread_named("keeper"))
+    assert (
+        await asyncio.to_thread(discord_bot.stop) is not None and discord_bot.proc.returncode == 0
+    )
     # Agents outlive Fleetwarden; the new process learns the thread from the ledger.
-    bot.proc = launch(bot.fake, bot.workdir)
-    await eventually(lambda: bot.fake.identifies == 2 and bot.fake.connected)
-    await bot.ask("ann", "after the restart", thread)
-    logs = await bot.ask("ann", "!logs keeper", thread)
+    discord_bot.proc = launch(discord_bot.fake, discord_bot.workdir)
+    await eventually(lambda: discord_bot.fake.identifies == 2 and discord_bot.fake.connected)
+    await discord_bot.ask("ann", "after the restart", thread)
+    logs = await discord_bot.ask("ann", "!logs keeper", thread)
     assert any("stub: received: after the restart" in m.content for m in logs)
-    assert bot.thread_named("keeper") == thread and len(bot.fake.threads) == 1
+    assert discord_bot.thread_named("keeper") == thread and len(discord_bot.fake.threads) == 1
 
 
-async def test_what_was_said_while_it_was_down_is_answered_once(bot: Bot) -> None:
-    await bot.ask("ann", "!spawn napper --runtime stub")
-    thread = await eventually(lambda: bot.thread_named("napper"))
-    before = len(bot.posted())
-    await asyncio.to_thread(bot.stop)
-    await bot.say("ann", "!whoami")  # nobody is connected: the gateway delivers nothing
-    await bot.say("rolf", "!whoami")  # a role member: roles come from the member record
-    await bot.say("ann", "while you were out", thread)
-    await bot.say("mallory", "!ps")
+async def test_what_was_said_while_it_was_down_is_answered_once(discord_bot: Bot) -> None:
+    await discord_bot.ask("ann", "!spawn napper --runtime stub")
+    thread = await eventually(lambda: discord_bot.thread_named("napper"))
+    before = len(discord_bot.posted())
+    await asyncio.to_thread(discord_bot.stop)
+    await discord_bot.say("ann", "!whoami")  # nobody is connected: the gateway delivers nothing
+    await discord_bot.say("rolf", "!whoami")  # a role member: roles come from the member record
+    await discord_bot.say("ann", "while you were out", thread)
+    await discord_bot.say("mallory", "!ps")
     for restart in (1, 2):
-        bot.proc = launch(bot.fake, bot.workdir)
-        await eventually(lambda n=1 + restart: bot.fake.identifies == n and bot.fake.connected)
+        discord_bot.proc = launch(discord_bot.fake, discord_bot.workdir)
+        await eventually(
+            lambda n=1 + restart: discord_bot.fake.identifies == n and discord_bot.fake.connected
+        )
         if restart == 1:
-            await eventually(lambda: len(bot.posted()) == before + 2)
+            await eventually(lambda: len(discord_bot.posted()) == before + 2)
             # "Sent to napper" once (the thread also follows what the agent writes)
             await eventually(
-                lambda: sum("Sent to **napper**" in m.content for m in bot.posted(thread)) == 1
+                lambda: (
+                    sum("Sent to **napper**" in m.content for m in discord_bot.posted(thread)) == 1
+                )
             )
-        assert len(await bot.ask("ann", "!ps")) == 1  # in order: the old ones came first
+        assert len(await discord_bot.ask("ann", "!ps")) == 1  # in order: the old ones came first
         if restart == 1:
-            await asyncio.to_thread(bot.stop)
-    answers = [m.content for m in bot.posted()[before:]]
+            await asyncio.to_thread(discord_bot.stop)
+    answers = [m.content for m in discord_bot.posted()[before:]]
     assert len(answers) == 4, answers  # ann's and rolf's whoami once, then each !ps
     assert "operator" in answers[0] and "viewer" in answers[1]
-    logs = (bot.workdir / "state" / "agents" / "napper" / "output.log").read_text()
+    logs = (discord_bot.workdir / "state" / "agents" / "napper" / "output.log").read_text()
     assert logs.count("received: while you were out") == 1
 
 

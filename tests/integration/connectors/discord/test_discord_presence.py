@@ -38,37 +38,39 @@ def launch(fake: FakeDiscord, workdir: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
+async def presence_bot(tmp_path: Path) -> AsyncIterator[Bot]:
     async with serving(tmp_path, launch) as running:
         yield running
 
 
-async def test_a_slow_command_shows_typing_and_a_quick_one_does_not(bot: Bot) -> None:
+async def test_a_slow_command_shows_typing_and_a_quick_one_does_not(presence_bot: Bot) -> None:
     """`help` is answered without a typing indicator; a spawn that waits on a silent
     agent triggers it in the channel where it was asked."""
-    await bot.ask("ann", "!help")
-    assert bot.fake.typing == []
-    await bot.say("ann", "!spawn silent")
-    await eventually(lambda: bot.thread_named("silent"))
-    assert bot.channel in bot.fake.typing
-    assert ("POST", f"/channels/{bot.channel}/typing") in bot.fake.requests
+    await presence_bot.ask("ann", "!help")
+    assert presence_bot.fake.typing == []
+    await presence_bot.say("ann", "!spawn silent")
+    await eventually(lambda: presence_bot.thread_named("silent"))
+    assert presence_bot.channel in presence_bot.fake.typing
+    assert ("POST", f"/channels/{presence_bot.channel}/typing") in presence_bot.fake.requests
 
 
-async def test_a_failure_pings_the_operator_who_started_it(bot: Bot) -> None:
+async def test_a_failure_pings_the_operator_who_started_it(presence_bot: Bot) -> None:
     """An agent that exits 1: its summary pings the operator (`<@id>` allowed by
     `allowed_mentions`); the spawn's answer pings nobody."""
-    ann = bot.fake.user_id("ann")
-    await bot.say("ann", "!spawn failing")
-    thread = await eventually(lambda: bot.thread_named("failing"))
+    ann = presence_bot.fake.user_id("ann")
+    await presence_bot.say("ann", "!spawn failing")
+    thread = await eventually(lambda: presence_bot.thread_named("failing"))
     failed = await eventually(
-        lambda: [m for m in bot.posted() if m.payload["embeds"] and "failed" in str(m.payload)]
+        lambda: [
+            m for m in presence_bot.posted() if m.payload["embeds"] and "failed" in str(m.payload)
+        ]
     )
     (alert,) = failed
     assert alert.content.startswith(f"<@{ann}>")
     assert [u["id"] for u in alert.payload["mentions"]] == [str(ann)]
     in_thread = await eventually(
-        lambda: [m for m in bot.posted(thread) if "failed" in str(m.payload)]
+        lambda: [m for m in presence_bot.posted(thread) if "failed" in str(m.payload)]
     )
     assert [u["id"] for u in in_thread[0].payload["mentions"]] == [str(ann)]
-    root = [m for m in bot.posted() if m.id == thread]
+    root = [m for m in presence_bot.posted() if m.id == thread]
     assert root and root[0].payload["mentions"] == []

@@ -1,9 +1,10 @@
 """The Matrix room's fixtures: a deployment on the session's Synapse (the bot's account, a
 room with an operator and a stranger in it, a workdir) and the real ``fleetwarden run``
-serving it. A module whose deployment differs (its own config added) keeps a
-``deployment`` of its own; the bot then runs on that. And the connector's worlds: a room
-with an operator and the bot's account (``world``), the same encrypted (``encrypted``); a
-module whose world differs (cross-signed, withholding keys, usage recorded) keeps its own."""
+serving it. A module whose deployment differs (its own config added) names its
+:class:`Deployment` subclass as ``DEPLOYMENT``; the bot then runs on that. And the
+connector's worlds: a room with an operator and the bot's account (``world``), the same
+encrypted (``encrypted``); a module whose world differs (cross-signed, withholding keys,
+usage recorded) keeps its own."""
 
 from __future__ import annotations
 
@@ -29,10 +30,14 @@ from tests.synapse_server import SynapseServer
 
 
 @pytest.fixture
-async def deployment(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Deployment]:
-    """A fresh deployment on the shared Synapse; its users' clients closed afterwards."""
+async def deployment(
+    request: pytest.FixtureRequest, synapse: SynapseServer, tmp_path: Path
+) -> AsyncIterator[Deployment]:
+    """A fresh deployment on the shared Synapse, of the test module's ``DEPLOYMENT`` class
+    if it names one; its users' clients closed afterwards."""
     made = await make_deployment(synapse, tmp_path)
-    yield made
+    kind: type[Deployment] = getattr(request.module, "DEPLOYMENT", Deployment)
+    yield made if kind is Deployment else kind(**vars(made))
     await made.operator.close()
     await made.stranger.close()
 

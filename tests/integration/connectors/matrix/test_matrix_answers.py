@@ -7,7 +7,6 @@ causes."""
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,10 +15,8 @@ import pytest
 from tests.integration.connectors.matrix.test_matrix_bot import (
     BotProcess,
     Deployment,
-    make_deployment,
 )
 from tests.matrix_user import Event
-from tests.synapse_server import SynapseServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]
 
@@ -42,15 +39,7 @@ class CrasherDeployment(Deployment):
         return path
 
 
-@pytest.fixture
-async def deployment(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Deployment]:
-    base = await make_deployment(synapse, tmp_path)
-    made = CrasherDeployment(
-        base.homeserver, base.bot, base.room, base.operator, base.stranger, base.workdir
-    )
-    yield made
-    await made.operator.close()
-    await made.stranger.close()
+DEPLOYMENT = CrasherDeployment  # the room conftest's `deployment` is one of these
 
 
 def link_to(deployment: Deployment, root: str) -> str:

@@ -18,7 +18,10 @@ import pytest
 from connectors.matrix.encryption.cross_signing import BotIdentity
 from connectors.matrix.encryption.signing import CrossSigningKeys, UserIdentity, identities
 from tests.integration.connectors.matrix.test_matrix_bot import PASSWORD, BotProcess
-from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted, ask, cli, joined, world  # noqa: F401
+from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted, ask, cli, joined
+from tests.integration.connectors.matrix.test_matrix_e2ee import (
+    encrypted_world as encrypted_world,  # the fixture
+)
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 from tests.matrix_e2ee_user import EncryptedUser
 from tests.synapse_server import SynapseServer
@@ -135,10 +138,10 @@ def start(deployment: Encrypted, **env: str) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
-async def running(world: Encrypted) -> AsyncIterator[BotProcess]:  # noqa: F811
-    process = BotProcess(world)  # type: ignore[arg-type]
+async def running(encrypted_world: Encrypted) -> AsyncIterator[BotProcess]:
+    process = BotProcess(encrypted_world)  # type: ignore[arg-type]
     try:
-        await joined(world.operator, world.room, world.bot)
+        await joined(encrypted_world.operator, encrypted_world.room, encrypted_world.bot)
         yield process
     finally:
         if process.proc.poll() is None:
@@ -147,31 +150,35 @@ async def running(world: Encrypted) -> AsyncIterator[BotProcess]:  # noqa: F811
 
 async def test_the_bot_signs_its_own_device_and_keeps_its_keys_over_a_restart(
     synapse: SynapseServer,
-    world: Encrypted,  # noqa: F811
+    encrypted_world: Encrypted,
     running: BotProcess,
 ) -> None:
     """The bot's device is signed by its own self-signing key; a restart reuses the keys
     (no second upload); `matrix device` shows the master key and that it is cross-signed."""
-    op = world.operator
-    await ask(op, world.room, "!whoami", world.bot)
+    op = encrypted_world.operator
+    await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
     token = str(op.client.access_token)
-    identity, device = bots_identity(await query(world.homeserver, token, world.bot), world.bot)
+    identity, device = bots_identity(
+        await query(encrypted_world.homeserver, token, encrypted_world.bot), encrypted_world.bot
+    )
     assert identity.signs_device(device)
-    path = key_file(world)
+    path = key_file(encrypted_world)
     assert path.stat().st_mode & 0o777 == 0o600
     saved = path.read_text()
     assert json.loads(saved)["public"]["master"] == identity.master_key
-    assert uploads(synapse, world.bot) == 1
+    assert uploads(synapse, encrypted_world.bot) == 1
     running.terminate()
-    again = BotProcess(world)  # type: ignore[arg-type]
+    again = BotProcess(encrypted_world)  # type: ignore[arg-type]
     try:
-        reply = await ask(op, world.room, "!whoami", world.bot)
+        reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
         assert reply.event_id in op.decrypted
-        after, device = bots_identity(await query(world.homeserver, token, world.bot), world.bot)
+        after, device = bots_identity(
+            await query(encrypted_world.homeserver, token, encrypted_world.bot), encrypted_world.bot
+        )
         assert after.master_key == identity.master_key and after.signs_device(device)
         assert path.read_text() == saved
-        assert uploads(synapse, world.bot) == 1
-        shown = await asyncio.to_thread(cli, world, "matrix", "device")
+        assert uploads(synapse, encrypted_world.bot) == 1
+        shown = await asyncio.to_thread(cli, encrypted_world, "matrix", "device")
         assert shown.returncode == 0, shown.stderr
         grouped = " ".join(identity.master_key[i : i + 4] for i in range(0, 43, 4))
         assert f"master key:  {grouped}" in shown.stdout
@@ -181,81 +188,94 @@ async def test_the_bot_signs_its_own_device_and_keeps_its_keys_over_a_restart(
 
 
 async def test_a_lost_key_file_resets_the_identity_and_says_so(
-    world: Encrypted,  # noqa: F811
+    encrypted_world: Encrypted,
     running: BotProcess,
 ) -> None:
     """The key file is gone but the homeserver has the old master key: with a password
     login the bot makes new keys (answering the password prompt) and tells the room."""
-    op = world.operator
-    await ask(op, world.room, "!whoami", world.bot)
+    op = encrypted_world.operator
+    await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
     token = str(op.client.access_token)
-    before, _ = bots_identity(await query(world.homeserver, token, world.bot), world.bot)
+    before, _ = bots_identity(
+        await query(encrypted_world.homeserver, token, encrypted_world.bot), encrypted_world.bot
+    )
     running.terminate()
-    key_file(world).unlink()
-    again = BotProcess(world)  # type: ignore[arg-type]
+    key_file(encrypted_world).unlink()
+    again = BotProcess(encrypted_world)  # type: ignore[arg-type]
     try:
         said = await op.wait_for(
-            lambda evs: [e for e in evs if e.sender == world.bot and "identity changed" in e.body],
+            lambda evs: [
+                e for e in evs if e.sender == encrypted_world.bot and "identity changed" in e.body
+            ],
             within=60,
         )
         assert said[0].event_id in op.decrypted
-        after, device = bots_identity(await query(world.homeserver, token, world.bot), world.bot)
+        after, device = bots_identity(
+            await query(encrypted_world.homeserver, token, encrypted_world.bot), encrypted_world.bot
+        )
         assert after.master_key != before.master_key and after.signs_device(device)
-        assert json.loads(key_file(world).read_text())["public"]["master"] == after.master_key
+        assert (
+            json.loads(key_file(encrypted_world).read_text())["public"]["master"]
+            == after.master_key
+        )
     finally:
         again.kill()
 
 
 async def test_a_new_device_after_a_lost_store_is_signed_with_the_kept_keys(
     synapse: SynapseServer,
-    world: Encrypted,  # noqa: F811
+    encrypted_world: Encrypted,
     running: BotProcess,
 ) -> None:
     """The crypto store is lost but `cross_signing.json` kept: the bot's new device is
     signed by the same identity, with no new upload of keys."""
-    op = world.operator
-    await ask(op, world.room, "!whoami", world.bot)
+    op = encrypted_world.operator
+    await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
     token = str(op.client.access_token)
-    before, old = bots_identity(await query(world.homeserver, token, world.bot), world.bot)
+    before, old = bots_identity(
+        await query(encrypted_world.homeserver, token, encrypted_world.bot), encrypted_world.bot
+    )
     running.terminate()
-    (store,) = world.crypto_dir().glob("*.db")
+    (store,) = encrypted_world.crypto_dir().glob("*.db")
     store.unlink()
-    again = BotProcess(world)  # type: ignore[arg-type]
+    again = BotProcess(encrypted_world)  # type: ignore[arg-type]
     try:
         await op.wait_for(
-            lambda evs: [e for e in evs if e.sender == world.bot and "new device" in e.body],
+            lambda evs: [
+                e for e in evs if e.sender == encrypted_world.bot and "new device" in e.body
+            ],
             within=60,
         )
-        answer = await query(world.homeserver, token, world.bot)
-        identity = identities(answer)[world.bot]
-        devices = answer["device_keys"][world.bot]
+        answer = await query(encrypted_world.homeserver, token, encrypted_world.bot)
+        identity = identities(answer)[encrypted_world.bot]
+        devices = answer["device_keys"][encrypted_world.bot]
         new = [d for d in devices.values() if d["device_id"] != old["device_id"]]
         assert identity.master_key == before.master_key
         assert len(new) == 1 and identity.signs_device(new[0])
-        assert uploads(synapse, world.bot) == 1
+        assert uploads(synapse, encrypted_world.bot) == 1
         assert not [e for e in op.events if "identity changed" in e.body]
     finally:
         again.kill()
 
 
 async def test_sealed_keys_need_their_passphrase(
-    world: Encrypted,  # noqa: F811
+    encrypted_world: Encrypted,
 ) -> None:
     """With store_passphrase_env the key file holds no seed in clear; a file sealed with
     another passphrase stops the start with what to do, and no secret in the log."""
-    world.extra.append("store_passphrase_env: FW_STORE_PASS")
-    process = start(world, FW_STORE_PASS="correct horse")
+    encrypted_world.extra.append("store_passphrase_env: FW_STORE_PASS")
+    process = start(encrypted_world, FW_STORE_PASS="correct horse")
     try:
-        await joined(world.operator, world.room, world.bot)
-        await ask(world.operator, world.room, "!whoami", world.bot)
+        await joined(encrypted_world.operator, encrypted_world.room, encrypted_world.bot)
+        await ask(encrypted_world.operator, encrypted_world.room, "!whoami", encrypted_world.bot)
     finally:
         process.terminate()
         process.communicate(timeout=30)
-    body = json.loads(key_file(world).read_text())
+    body = json.loads(key_file(encrypted_world).read_text())
     assert "seeds" not in body and body["sealed"]["kdf"] == "argon2id"
-    other = CrossSigningKeys.generate(world.bot).sealed("battery staple")
-    key_file(world).write_text(json.dumps(other))
-    failed = start(world, FW_STORE_PASS="correct horse")
+    other = CrossSigningKeys.generate(encrypted_world.bot).sealed("battery staple")
+    key_file(encrypted_world).write_text(json.dumps(other))
+    failed = start(encrypted_world, FW_STORE_PASS="correct horse")
     _, err = failed.communicate(timeout=60)
     assert failed.returncode != 0
     text = err.decode()
@@ -265,39 +285,41 @@ async def test_sealed_keys_need_their_passphrase(
 
 
 async def test_with_a_token_login_a_foreign_master_key_waits_for_the_cli(
-    world: Encrypted,  # noqa: F811
+    encrypted_world: Encrypted,
 ) -> None:
     """An access-token login cannot answer the password prompt: the bot keeps serving,
     says `fleetwarden matrix cross-sign` must be run; the CLI then signs its device, and
     the running bot tells the room its identity changed. A reset the homeserver refuses (a
     wrong password) leaves the working keys as they were."""
     synapse_token = await post(
-        world.homeserver,
+        encrypted_world.homeserver,
         "",
         "/_matrix/client/v3/login",
         {
             "type": "m.login.password",
-            "identifier": {"type": "m.id.user", "user": world.bot},
+            "identifier": {"type": "m.id.user", "user": encrypted_world.bot},
             "password": PASSWORD,
         },
     )
     token = synapse_token["access_token"]
-    foreign = CrossSigningKeys.generate(world.bot)
-    assert await post(world.homeserver, token, UPLOAD, foreign.upload_body()) == {}
-    config = world.config()
+    foreign = CrossSigningKeys.generate(encrypted_world.bot)
+    assert await post(encrypted_world.homeserver, token, UPLOAD, foreign.upload_body()) == {}
+    config = encrypted_world.config()
     config.write_text(
         config.read_text().replace("password_env: FW_BOT_PASSWORD", "access_token_env: FW_TOKEN")
     )
-    world.config = lambda: config  # type: ignore[method-assign]
-    op = world.operator
-    process = start(world, FW_TOKEN=token)
+    encrypted_world.config = lambda: config  # type: ignore[method-assign]
+    op = encrypted_world.operator
+    process = start(encrypted_world, FW_TOKEN=token)
     try:
         said = await op.wait_for(
-            lambda evs: [e for e in evs if e.sender == world.bot and "cross-sign" in e.body],
+            lambda evs: [
+                e for e in evs if e.sender == encrypted_world.bot and "cross-sign" in e.body
+            ],
             within=60,
         )
         assert said[0].event_id in op.decrypted
-        reply = await ask(op, world.room, "!whoami", world.bot)  # still serving
+        reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)  # still serving
         assert reply.event_id in op.decrypted
 
         def cross_sign(password: str, *reset: str) -> subprocess.CompletedProcess[str]:
@@ -307,7 +329,7 @@ async def test_with_a_token_login_a_foreign_master_key_waits_for_the_cli(
                     *("matrix", "cross-sign", "--config", str(config), *reset),
                     *("--password-env", "FW_BOT_PASSWORD"),
                 ],
-                cwd=world.workdir,
+                cwd=encrypted_world.workdir,
                 env=clean_env(FW_BOT_PASSWORD=password, FW_TOKEN=token),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
@@ -319,21 +341,29 @@ async def test_with_a_token_login_a_foreign_master_key_waits_for_the_cli(
         assert done.returncode == 0, done.stderr
         assert PASSWORD not in done.stdout + done.stderr
         optoken = str(op.client.access_token)
-        after, device = bots_identity(await query(world.homeserver, optoken, world.bot), world.bot)
+        after, device = bots_identity(
+            await query(encrypted_world.homeserver, optoken, encrypted_world.bot),
+            encrypted_world.bot,
+        )
         assert after.master_key != foreign.public("master") and after.signs_device(device)
         assert after.master_key in done.stdout.replace(" ", "")
         told = await op.wait_for(
-            lambda evs: [e for e in evs if e.sender == world.bot and "identity changed" in e.body],
+            lambda evs: [
+                e for e in evs if e.sender == encrypted_world.bot and "identity changed" in e.body
+            ],
             within=30,
         )
         assert told[0].event_id in op.decrypted
-        kept = key_file(world).read_text()
+        kept = key_file(encrypted_world).read_text()
         refused = await asyncio.to_thread(cross_sign, "not the password", "--reset")
         assert refused.returncode != 0
         assert "not the password" not in refused.stdout + refused.stderr
-        assert key_file(world).read_text() == kept
-        assert not (key_file(world).parent / "cross_signing.new.json").exists()
-        still, _ = bots_identity(await query(world.homeserver, optoken, world.bot), world.bot)
+        assert key_file(encrypted_world).read_text() == kept
+        assert not (key_file(encrypted_world).parent / "cross_signing.new.json").exists()
+        still, _ = bots_identity(
+            await query(encrypted_world.homeserver, optoken, encrypted_world.bot),
+            encrypted_world.bot,
+        )
         assert still.master_key == after.master_key
     finally:
         process.terminate()
@@ -342,35 +372,35 @@ async def test_with_a_token_login_a_foreign_master_key_waits_for_the_cli(
 
 async def test_a_verified_identity_brings_its_new_signed_devices_and_refuses_unsigned_ones(
     synapse: SynapseServer,
-    world: Encrypted,  # noqa: F811
+    encrypted_world: Encrypted,
 ) -> None:
     """`trust: verified` with the operator's identity verified by its master key: a new
     device they signed reads the bot's answers with no shell step; a device they never
     signed is refused and the room is told."""
-    op = world.operator
-    keys = await publish_identity(world.homeserver, op)
-    bad = await asyncio.to_thread(cli, world, "matrix", "trust", op.user_id, "not-a-key")
+    op = encrypted_world.operator
+    keys = await publish_identity(encrypted_world.homeserver, op)
+    bad = await asyncio.to_thread(cli, encrypted_world, "matrix", "trust", op.user_id, "not-a-key")
     assert bad.returncode != 0 and "master key" in bad.stderr
     master = " ".join(keys.public("master")[i : i + 4] for i in range(0, 43, 4))
-    done = await asyncio.to_thread(cli, world, "matrix", "trust", op.user_id, master)
+    done = await asyncio.to_thread(cli, encrypted_world, "matrix", "trust", op.user_id, master)
     assert done.returncode == 0, done.stderr
-    world.extra.append("trust: verified")
-    process = BotProcess(world)  # type: ignore[arg-type]
+    encrypted_world.extra.append("trust: verified")
+    process = BotProcess(encrypted_world)  # type: ignore[arg-type]
     phone = laptop = None
     try:
-        await joined(op, world.room, world.bot)
-        reply = await ask(op, world.room, "!whoami", world.bot)
+        await joined(op, encrypted_world.room, encrypted_world.bot)
+        reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
         assert reply.event_id in op.decrypted
-        phone = await second_device(synapse, op, world.workdir / "phone")
-        await sign_device(world.homeserver, op, keys, str(phone.client.device_id))
-        answer = await ask(phone, world.room, "!whoami", world.bot)
+        phone = await second_device(synapse, op, encrypted_world.workdir / "phone")
+        await sign_device(encrypted_world.homeserver, op, keys, str(phone.client.device_id))
+        answer = await ask(phone, encrypted_world.room, "!whoami", encrypted_world.bot)
         assert answer.event_id in phone.decrypted and "operator" in answer.body
-        laptop = await second_device(synapse, op, world.workdir / "laptop")
+        laptop = await second_device(synapse, op, encrypted_world.workdir / "laptop")
         said = await op.wait_for(
             lambda evs: [
                 e
                 for e in evs
-                if e.sender == world.bot
+                if e.sender == encrypted_world.bot
                 and "Not signed" in e.body
                 and str(laptop.client.device_id) in e.body
             ],
@@ -381,7 +411,7 @@ async def test_a_verified_identity_brings_its_new_signed_devices_and_refuses_uns
         await laptop.wait_for(
             lambda evs: any(e.event_id == notice and "Not signed" in e.body for e in evs)
         )
-        later = await ask(op, world.room, "!whoami", world.bot)
+        later = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
         await laptop.wait_for(lambda evs: any(e.event_id == later.event_id for e in evs))
         assert later.event_id in laptop.unreadable
     finally:
@@ -392,89 +422,99 @@ async def test_a_verified_identity_brings_its_new_signed_devices_and_refuses_uns
 
 
 async def test_an_identity_the_bots_user_signing_key_signed_is_verified(
-    world: Encrypted,  # noqa: F811
+    encrypted_world: Encrypted,
 ) -> None:
     """`trust: verified`: an operator whose master key carries the bot's user-signing
     signature (what `BotIdentity.sign_user` uploads after an emoji verification) is
     trusted with no trust.json entry."""
-    op = world.operator
-    await publish_identity(world.homeserver, op)
-    world.extra.append("trust: verified")
-    process = BotProcess(world)  # type: ignore[arg-type]
+    op = encrypted_world.operator
+    await publish_identity(encrypted_world.homeserver, op)
+    encrypted_world.extra.append("trust: verified")
+    process = BotProcess(encrypted_world)  # type: ignore[arg-type]
     try:
-        await joined(op, world.room, world.bot)  # its keys are made before it joins
+        await joined(
+            op, encrypted_world.room, encrypted_world.bot
+        )  # its keys are made before it joins
     finally:
         process.kill()
-    session = json.loads((world.workdir / "state" / "matrix" / "session.json").read_text())
-    bot = nio.AsyncClient(world.homeserver, world.bot)
-    bot.restore_login(world.bot, session["device_id"], session["access_token"])
+    session = json.loads(
+        (encrypted_world.workdir / "state" / "matrix" / "session.json").read_text()
+    )
+    bot = nio.AsyncClient(encrypted_world.homeserver, encrypted_world.bot)
+    bot.restore_login(encrypted_world.bot, session["device_id"], session["access_token"])
     try:
-        identity = BotIdentity(bot, world.crypto_dir(), None)
+        identity = BotIdentity(bot, encrypted_world.crypto_dir(), None)
         assert identity.keys is not None
-        answer = await query(world.homeserver, session["access_token"], op.user_id)
+        answer = await query(encrypted_world.homeserver, session["access_token"], op.user_id)
         await identity.sign_user(identities(answer)[op.user_id])
         usk = identity.user_signing_public()
     finally:
         await bot.close()
     # Only the signer sees its user-signing signatures (the spec; Synapse keeps to it).
-    answer = await query(world.homeserver, session["access_token"], op.user_id)
-    assert usk is not None and identities(answer)[op.user_id].signed_by(world.bot, usk)
-    again = BotProcess(world)  # type: ignore[arg-type]
+    answer = await query(encrypted_world.homeserver, session["access_token"], op.user_id)
+    assert usk is not None and identities(answer)[op.user_id].signed_by(encrypted_world.bot, usk)
+    again = BotProcess(encrypted_world)  # type: ignore[arg-type]
     try:
-        reply = await ask(op, world.room, "!whoami", world.bot)
+        reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
         assert reply.event_id in op.decrypted and "operator" in reply.body
-        trust = json.loads((world.crypto_dir() / "trust.json").read_text())
+        trust = json.loads((encrypted_world.crypto_dir() / "trust.json").read_text())
         assert op.user_id not in trust.get("identities", {})
     finally:
         again.kill()
 
 
 async def test_tofu_pins_the_master_key_and_refuses_a_changed_one(
-    world: Encrypted,  # noqa: F811
+    encrypted_world: Encrypted,
 ) -> None:
     """`tofu`: the operator's master key is pinned when first seen; after they reset their
     identity their devices are refused and the room is told, until an admin accepts the
     new master key with `fleetwarden matrix trust USER MASTER_KEY`."""
-    op, viewer = world.operator, world.viewer
-    await publish_identity(world.homeserver, op)
-    process = BotProcess(world)  # type: ignore[arg-type]
+    op, viewer = encrypted_world.operator, encrypted_world.viewer
+    await publish_identity(encrypted_world.homeserver, op)
+    process = BotProcess(encrypted_world)  # type: ignore[arg-type]
     try:
-        await joined(op, world.room, world.bot)
-        reply = await ask(op, world.room, "!whoami", world.bot)
+        await joined(op, encrypted_world.room, encrypted_world.bot)
+        reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
         assert reply.event_id in op.decrypted
-        trust = json.loads((world.crypto_dir() / "trust.json").read_text())
+        trust = json.loads((encrypted_world.crypto_dir() / "trust.json").read_text())
         assert op.user_id in trust["pinned"]
-        renewed = await publish_identity(world.homeserver, op)
+        renewed = await publish_identity(encrypted_world.homeserver, op)
         said = await viewer.wait_for(
-            lambda evs: [e for e in evs if e.sender == world.bot and "Identity changed" in e.body],
+            lambda evs: [
+                e for e in evs if e.sender == encrypted_world.bot and "Identity changed" in e.body
+            ],
             within=60,
         )
         assert op.user_id in said[0].body
-        sent = await op.say(world.room, "!whoami")
+        sent = await op.say(encrypted_world.room, "!whoami")
         refused = await viewer.wait_for(
-            lambda evs: [e for e in evs if e.sender == world.bot and "Not taken" in e.body],
+            lambda evs: [
+                e for e in evs if e.sender == encrypted_world.bot and "Not taken" in e.body
+            ],
             within=40,
         )
         assert op.user_id in refused[0].body
         assert not [e for e in viewer.events if e.reply_to == sent]
         done = await asyncio.to_thread(
-            cli, world, "matrix", "trust", op.user_id, renewed.public("master")
+            cli, encrypted_world, "matrix", "trust", op.user_id, renewed.public("master")
         )
         assert done.returncode == 0, done.stderr
-        again = await ask(op, world.room, "!whoami", world.bot)
+        again = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
         assert again.event_id in op.decrypted
     finally:
         process.kill()
 
 
 async def test_users_without_cross_signing_keep_per_device_tofu(
-    world: Encrypted,  # noqa: F811
+    encrypted_world: Encrypted,
     running: BotProcess,
 ) -> None:
     """An operator whose client publishes no cross-signing keys is trusted per device, as
     before: nothing is pinned for them."""
-    reply = await ask(world.operator, world.room, "!whoami", world.bot)
-    assert reply.event_id in world.operator.decrypted
-    trust = json.loads((world.crypto_dir() / "trust.json").read_text())
-    assert world.operator.user_id not in trust.get("pinned", {})
-    assert world.operator.user_id in trust["seen"]
+    reply = await ask(
+        encrypted_world.operator, encrypted_world.room, "!whoami", encrypted_world.bot
+    )
+    assert reply.event_id in encrypted_world.operator.decrypted
+    trust = json.loads((encrypted_world.crypto_dir() / "trust.json").read_text())
+    assert encrypted_world.operator.user_id not in trust.get("pinned", {})
+    assert encrypted_world.operator.user_id in trust["seen"]

@@ -100,15 +100,15 @@ async def encrypted_room(
 
 
 @pytest.fixture
-async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Encrypted]:
+async def encrypted_world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Encrypted]:
     async with encrypted_room(synapse, tmp_path) as made:
         yield made
 
 
 @pytest.fixture
-async def bot(world: Encrypted) -> AsyncIterator[BotProcess]:
-    process = BotProcess(world)  # type: ignore[arg-type]  # same shape: config(), workdir
-    await joined(world.operator, world.room, world.bot)
+async def e2ee_bot(encrypted_world: Encrypted) -> AsyncIterator[BotProcess]:
+    process = BotProcess(encrypted_world)  # type: ignore[arg-type]  # same shape: config(), workdir
+    await joined(encrypted_world.operator, encrypted_world.room, encrypted_world.bot)
     yield process
     if process.proc.poll() is None:
         process.kill()
@@ -152,127 +152,141 @@ def cli(world: Encrypted, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_commands_and_threads_are_answered_encrypted_and_readable(
-    world: Encrypted, bot: BotProcess
+    encrypted_world: Encrypted, e2ee_bot: BotProcess
 ) -> None:
-    op = world.operator
-    reply = await ask(op, world.room, "!whoami", world.bot)
+    op = encrypted_world.operator
+    reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
     assert reply.event_id in op.decrypted  # sent encrypted, and the operator could read it
     assert "operator" in reply.body
-    await op.say(world.room, "!spawn e1 --runtime stub --prompt hi")
+    await op.say(encrypted_world.room, "!spawn e1 --runtime stub --prompt hi")
     root: Event = (
         await op.wait_for(lambda evs: [e for e in evs if "Agent **e1** started" in e.body])
     )[0]
     assert root.event_id in op.decrypted
     # The agent's thread: what is asked and answered there is encrypted too.
-    answer = await ask(op, world.room, "!logs e1", world.bot, thread=root.event_id)
+    answer = await ask(
+        op, encrypted_world.room, "!logs e1", encrypted_world.bot, thread=root.event_id
+    )
     assert answer.thread_root == root.event_id
     assert answer.event_id in op.decrypted
     assert "stub: working on: hi" in answer.body
-    await op.say(world.room, "still there?", thread=root.event_id)
+    await op.say(encrypted_world.room, "still there?", thread=root.event_id)
     fed = await op.wait_for(
         lambda evs: [e for e in evs if "stub: received: still there?" in e.body], within=40
     )
     assert fed[0].event_id in op.decrypted and fed[0].thread_root == root.event_id
     # Nothing the bot sent in the room went in clear.
-    mine = [e for e in op.events if e.sender == world.bot and e.room == world.room]
+    mine = [
+        e for e in op.events if e.sender == encrypted_world.bot and e.room == encrypted_world.room
+    ]
     assert mine and all(e.event_id in op.decrypted for e in mine if e.type == "m.room.message"), [
         e.body[:60] for e in mine if e.event_id not in op.decrypted
     ]
 
 
-async def test_a_strangers_device_never_gets_a_room_key(world: Encrypted, bot: BotProcess) -> None:
-    op, stranger = world.operator, world.stranger
-    reply = await ask(op, world.room, "!help", world.bot)
+async def test_a_strangers_device_never_gets_a_room_key(
+    encrypted_world: Encrypted, e2ee_bot: BotProcess
+) -> None:
+    op, stranger = encrypted_world.operator, encrypted_world.stranger
+    reply = await ask(op, encrypted_world.room, "!help", encrypted_world.bot)
     await stranger.wait_for(lambda evs: any(e.event_id == reply.event_id for e in evs))
     assert reply.event_id in stranger.unreadable
-    assert stranger.room_keys_from(world.bot) == 0
+    assert stranger.room_keys_from(encrypted_world.bot) == 0
     # The viewer may read the room: their device got the key.
-    await world.viewer.wait_for(lambda evs: any(e.event_id == reply.event_id for e in evs))
-    assert reply.event_id in world.viewer.decrypted
+    await encrypted_world.viewer.wait_for(
+        lambda evs: any(e.event_id == reply.event_id for e in evs)
+    )
+    assert reply.event_id in encrypted_world.viewer.decrypted
 
 
 async def test_after_a_restart_the_same_device_answers_encrypted(
-    world: Encrypted, bot: BotProcess
+    encrypted_world: Encrypted, e2ee_bot: BotProcess
 ) -> None:
-    op = world.operator
-    await ask(op, world.room, "!whoami", world.bot)
-    bot.terminate()
-    store = sorted(world.crypto_dir().glob("*.db"))
+    op = encrypted_world.operator
+    await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
+    e2ee_bot.terminate()
+    store = sorted(encrypted_world.crypto_dir().glob("*.db"))
     assert len(store) == 1 and store[0].stat().st_mode & 0o777 == 0o600
-    assert world.crypto_dir().stat().st_mode & 0o777 == 0o700
-    again = BotProcess(world)  # type: ignore[arg-type]
+    assert encrypted_world.crypto_dir().stat().st_mode & 0o777 == 0o700
+    again = BotProcess(encrypted_world)  # type: ignore[arg-type]
     try:
-        reply = await ask(op, world.room, "!whoami", world.bot)
+        reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
         assert reply.event_id in op.decrypted
-        assert sorted(world.crypto_dir().glob("*.db")) == store  # no new device
+        assert sorted(encrypted_world.crypto_dir().glob("*.db")) == store  # no new device
     finally:
         again.kill()
 
 
 async def test_a_message_the_bot_cannot_decrypt_is_asked_for_then_reported(
-    world: Encrypted, bot: BotProcess
+    encrypted_world: Encrypted, e2ee_bot: BotProcess
 ) -> None:
     """The operator's client withholds its room key from the bot's device: the bot asks
     for it, and when it never comes says whose message it could not read."""
-    op = world.operator
-    await ask(op, world.room, "!whoami", world.bot)
-    for device in op.client.device_store.active_user_devices(world.bot):
+    op = encrypted_world.operator
+    await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
+    for device in op.client.device_store.active_user_devices(encrypted_world.bot):
         op.client.blacklist_device(device)
-    await op.say(world.room, "!ps")
+    await op.say(encrypted_world.room, "!ps")
     said = await op.wait_for(
-        lambda evs: [e for e in evs if e.sender == world.bot and "could not read" in e.body],
+        lambda evs: [
+            e for e in evs if e.sender == encrypted_world.bot and "could not read" in e.body
+        ],
         within=60,
     )
     assert op.user_id in said[0].body
 
 
 async def test_a_corrupt_crypto_store_stops_the_start_with_how_to_reset(
-    world: Encrypted, bot: BotProcess
+    encrypted_world: Encrypted, e2ee_bot: BotProcess
 ) -> None:
-    op = world.operator
-    await ask(op, world.room, "!whoami", world.bot)
-    bot.terminate()
-    (store,) = world.crypto_dir().glob("*.db")
+    op = encrypted_world.operator
+    await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
+    e2ee_bot.terminate()
+    (store,) = encrypted_world.crypto_dir().glob("*.db")
     store.write_bytes(b"this is not a database" * 100)
-    done = await asyncio.to_thread(cli, world, "run")
+    done = await asyncio.to_thread(cli, encrypted_world, "run")
     assert done.returncode != 0
     assert "crypto store" in done.stderr and "move" in done.stderr, done.stderr
     assert PASSWORD not in done.stderr
 
 
 async def test_a_lost_store_means_a_new_device_announced_in_the_room(
-    world: Encrypted, bot: BotProcess
+    encrypted_world: Encrypted, e2ee_bot: BotProcess
 ) -> None:
-    op = world.operator
-    await ask(op, world.room, "!whoami", world.bot)
-    bot.terminate()
-    (old,) = world.crypto_dir().glob("*.db")
+    op = encrypted_world.operator
+    await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
+    e2ee_bot.terminate()
+    (old,) = encrypted_world.crypto_dir().glob("*.db")
     old.unlink()
-    again = BotProcess(world)  # type: ignore[arg-type]
+    again = BotProcess(encrypted_world)  # type: ignore[arg-type]
     try:
         said = await op.wait_for(
-            lambda evs: [e for e in evs if e.sender == world.bot and "new device" in e.body],
+            lambda evs: [
+                e for e in evs if e.sender == encrypted_world.bot and "new device" in e.body
+            ],
             within=60,
         )
         assert said[0].event_id in op.decrypted
-        reply = await ask(op, world.room, "!whoami", world.bot)
+        reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
         assert reply.event_id in op.decrypted
-        (new,) = world.crypto_dir().glob("*.db")
+        (new,) = encrypted_world.crypto_dir().glob("*.db")
         assert new.name != old.name
     finally:
         again.kill()
 
 
 async def test_a_viewers_invite_is_declined_an_operators_is_judged_after_joining(
-    world: Encrypted, bot: BotProcess
+    encrypted_world: Encrypted, e2ee_bot: BotProcess
 ) -> None:
-    viewer, op = world.viewer, world.operator
-    theirs = await viewer.create_room(invite=(world.bot,))
-    await viewer.wait_for(lambda _: viewer.left.get(theirs) == world.bot, within=30)
-    ours = await op.create_room(invite=(world.bot,))
+    viewer, op = encrypted_world.viewer, encrypted_world.operator
+    theirs = await viewer.create_room(invite=(encrypted_world.bot,))
+    await viewer.wait_for(lambda _: viewer.left.get(theirs) == encrypted_world.bot, within=30)
+    ours = await op.create_room(invite=(encrypted_world.bot,))
     hello = await op.wait_for(
         lambda evs: [
-            e for e in evs if e.room == ours and e.sender == world.bot and "Hello" in e.body
+            e
+            for e in evs
+            if e.room == ours and e.sender == encrypted_world.bot and "Hello" in e.body
         ],
         within=30,
     )
@@ -280,24 +294,26 @@ async def test_a_viewers_invite_is_declined_an_operators_is_judged_after_joining
 
 
 async def test_with_trust_verified_only_a_device_an_admin_verified_gets_keys(
-    world: Encrypted,
+    encrypted_world: Encrypted,
 ) -> None:
     """`trust: verified`: the operator's device gets no room key and its command is not
     taken — the bot says why in clear, so that this very device can read it;
     `fleetwarden matrix trust` with its key lets it read what the bot says next. `fleetwarden
     matrix device` shows the session key the operator's client sees for the bot."""
-    world.extra.append("trust: verified")
-    op = world.operator
-    process = BotProcess(world)  # type: ignore[arg-type]
+    encrypted_world.extra.append("trust: verified")
+    op = encrypted_world.operator
+    process = BotProcess(encrypted_world)  # type: ignore[arg-type]
     try:
-        await joined(op, world.room, world.bot)
-        await op.say(world.room, "!whoami")
+        await joined(op, encrypted_world.room, encrypted_world.bot)
+        await op.say(encrypted_world.room, "!whoami")
         device = str(op.client.device_id)
         refused = await op.wait_for(
             lambda evs: [
                 e
                 for e in evs
-                if e.sender == world.bot and e.body.startswith("Not taken") and device in e.body
+                if e.sender == encrypted_world.bot
+                and e.body.startswith("Not taken")
+                and device in e.body
             ],
             within=40,
         )
@@ -306,14 +322,14 @@ async def test_with_trust_verified_only_a_device_an_admin_verified_gets_keys(
         assert olm is not None
         key = str(olm.account.identity_keys["ed25519"])
         done = await asyncio.to_thread(
-            cli, world, "matrix", "trust", op.user_id, op.client.device_id, key
+            cli, encrypted_world, "matrix", "trust", op.user_id, op.client.device_id, key
         )
         assert done.returncode == 0, done.stderr
-        reply = await ask(op, world.room, "!whoami", world.bot)
+        reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
         assert reply.event_id in op.decrypted
-        shown = await asyncio.to_thread(cli, world, "matrix", "device")
+        shown = await asyncio.to_thread(cli, encrypted_world, "matrix", "device")
         assert shown.returncode == 0, shown.stderr
-        (device,) = op.client.device_store.active_user_devices(world.bot)
+        (device,) = op.client.device_store.active_user_devices(encrypted_world.bot)
         assert device.id in shown.stdout
         assert device.ed25519 == shown.stdout.split("session key:")[1].split("\n")[0].replace(
             " ", ""

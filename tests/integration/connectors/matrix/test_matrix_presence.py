@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nio
@@ -15,10 +14,8 @@ import pytest
 from tests.integration.connectors.matrix.test_matrix_bot import (
     BotProcess,
     Deployment,
-    make_deployment,
 )
 from tests.matrix_user import Event
-from tests.synapse_server import SynapseServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.synapse]
 
@@ -43,12 +40,7 @@ class PresenceDeployment(Deployment):
         return path
 
 
-@pytest.fixture
-async def deployment(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Deployment]:
-    made = await make_deployment(synapse, tmp_path)
-    yield PresenceDeployment(**vars(made))
-    await made.operator.close()
-    await made.stranger.close()
+DEPLOYMENT = PresenceDeployment  # the room conftest's `deployment` is one of these
 
 
 def _typing_users(deployment: Deployment) -> set[str]:

@@ -132,7 +132,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Rig]:
+async def receiving_rig(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Rig]:
     async with make_world(synapse, tmp_path) as world:
         made = Rig(world, tmp_path)
         await made.serving.start([made.connector], made.handling)  # type: ignore[arg-type]
@@ -144,43 +144,43 @@ async def rig(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 async def test_a_handler_that_raises_is_logged_counted_and_the_next_event_handled(
-    rig: Rig, caplog: pytest.LogCaptureFixture
+    receiving_rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The failing event's id is in the log and /metrics counts it; the next one runs."""
-    await rig.say("!hello")  # served: the bot is in the room
-    await wait_for(lambda: "!hello" in rig.texts())
+    await receiving_rig.say("!hello")  # served: the bot is in the room
+    await wait_for(lambda: "!hello" in receiving_rig.texts())
     with caplog.at_level(logging.ERROR, logger="connectors.receiving"):
-        broken = await rig.say(BROKEN)
-        await rig.say("!after")
-        await wait_for(lambda: "!after" in rig.texts())
+        broken = await receiving_rig.say(BROKEN)
+        await receiving_rig.say("!after")
+        await wait_for(lambda: "!after" in receiving_rig.texts())
     assert any(broken in record.getMessage() for record in caplog.records)
-    assert await rig.counted() == 1
-    assert rig.failures.problems() == []  # once is not a problem yet
-    assert "Problem" not in await rig.ps()
+    assert await receiving_rig.counted() == 1
+    assert receiving_rig.failures.problems() == []  # once is not a problem yet
+    assert "Problem" not in await receiving_rig.ps()
 
 
 async def test_a_receive_path_that_keeps_failing_is_a_problem_until_it_works(
-    rig: Rig,
+    receiving_rig: Rig,
 ) -> None:
     """Failures in a row show in ps and the fleet view naming the last event; a handled
     event clears them."""
-    ids = [await rig.say(f"{BROKEN} {n}") for n in range(KEEPS_FAILING)]
-    await wait_for(lambda: rig.failures.total("matrix") == KEEPS_FAILING)
-    assert await rig.counted() == KEEPS_FAILING
-    ps = await rig.ps()
+    ids = [await receiving_rig.say(f"{BROKEN} {n}") for n in range(KEEPS_FAILING)]
+    await wait_for(lambda: receiving_rig.failures.total("matrix") == KEEPS_FAILING)
+    assert await receiving_rig.counted() == KEEPS_FAILING
+    ps = await receiving_rig.ps()
     assert f"Problem: matrix: the last {KEEPS_FAILING} events received were not handled" in ps
     assert ids[-1] in ps
-    fleet = await rig.views.fleet()
+    fleet = await receiving_rig.views.fleet()
     assert len(fleet["problems"]) == 1 and ids[-1] in fleet["problems"][0]
 
-    await rig.say("!fine")
-    await wait_for(lambda: "!fine" in rig.texts())
-    assert "Problem" not in await rig.ps()
-    assert (await rig.views.fleet())["problems"] == []
+    await receiving_rig.say("!fine")
+    await wait_for(lambda: "!fine" in receiving_rig.texts())
+    assert "Problem" not in await receiving_rig.ps()
+    assert (await receiving_rig.views.fleet())["problems"] == []
 
 
 async def test_an_event_the_sync_loop_cannot_take_is_skipped_and_reported(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    receiving_rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A translation that raises for one event fails that event only: it is logged with
     its id and counted, the events after it in the same sync are taken, the loop runs on."""
@@ -194,12 +194,12 @@ async def test_an_event_the_sync_loop_cannot_take_is_skipped_and_reported(
 
     monkeypatch.setattr(translate, "to_inbound", choking)
     with caplog.at_level(logging.ERROR, logger="connectors.receiving"):
-        poison = await rig.say("!poison")
-        await rig.say("!next")
-        await wait_for(lambda: "!next" in rig.texts())
+        poison = await receiving_rig.say("!poison")
+        await receiving_rig.say("!next")
+        await wait_for(lambda: "!next" in receiving_rig.texts())
     assert any(poison in record.getMessage() for record in caplog.records)
-    assert "!poison" not in rig.texts()
-    assert await rig.counted() == 1
-    await rig.say("!still")  # a later sync is taken too
-    await wait_for(lambda: "!still" in rig.texts())
-    assert (await rig.connector.health()).ok
+    assert "!poison" not in receiving_rig.texts()
+    assert await receiving_rig.counted() == 1
+    await receiving_rig.say("!still")  # a later sync is taken too
+    await wait_for(lambda: "!still" in receiving_rig.texts())
+    assert (await receiving_rig.connector.health()).ok

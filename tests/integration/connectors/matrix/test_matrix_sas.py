@@ -38,7 +38,7 @@ async def sas_person(synapse: SynapseServer, name: str, store: Path) -> SasOpera
 
 
 @pytest.fixture
-async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Encrypted]:
+async def cross_signed_world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Encrypted]:
     """An encrypted room with a cross-signed operator, a stranger and a viewer, and a bot
     account whose cross-signing keys are published and in its crypto store."""
     bot = await synapse.register_async(f"bot{uuid.uuid4().hex[:8]}", PASSWORD)
@@ -62,10 +62,10 @@ async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Encrypt
 
 
 @pytest.fixture
-async def bot(world: Encrypted) -> AsyncIterator[BotProcess]:
-    process = BotProcess(world)  # type: ignore[arg-type]  # same shape: config(), workdir
+async def sas_bot(cross_signed_world: Encrypted) -> AsyncIterator[BotProcess]:
+    process = BotProcess(cross_signed_world)  # type: ignore[arg-type]  # same shape: config(), workdir
     try:
-        await joined(world.operator, world.room, world.bot)
+        await joined(cross_signed_world.operator, cross_signed_world.room, cross_signed_world.bot)
         yield process
     finally:
         if process.proc.poll() is None:
@@ -112,48 +112,54 @@ async def confirm_through_cli(world: Encrypted, machine: SasVerification) -> Non
 
 
 async def test_to_device_sas_confirmed_through_the_cli_signs_the_operators_identity(
-    world: Encrypted, bot: BotProcess
+    cross_signed_world: Encrypted, sas_bot: BotProcess
 ) -> None:
     """Verification by to-device events: same emojis on both sides, the admin's yes, the
     operator's master key signed by the bot's user-signing key and recorded as trusted;
     the bot's MAC vouched for its device and its master key."""
-    op = world.operator
+    op = cross_signed_world.operator
     assert isinstance(op, SasOperator)
-    them = await op.bot_party(world.bot)
+    them = await op.bot_party(cross_signed_world.bot)
     machine = await op.request_to_device(them)
-    await confirm_through_cli(world, machine)
+    await confirm_through_cli(cross_signed_world, machine)
     assert machine.verified_keys == dict(them.keys) and len(them.keys) == 2
     deadline = time.monotonic() + 20
-    while not await master_signed_by_bot(world):
+    while not await master_signed_by_bot(cross_signed_world):
         assert time.monotonic() < deadline, "the bot never signed the operator's master key"
         await op.sync_once(200)
-    trust = json.loads((world.crypto_dir() / "trust.json").read_text())
+    trust = json.loads((cross_signed_world.crypto_dir() / "trust.json").read_text())
     assert trust["identities"][op.user_id]["master"] == op.cross.public("master")
-    assert cli(world, "matrix", "verify").stdout.startswith("No verification is waiting")
+    assert cli(cross_signed_world, "matrix", "verify").stdout.startswith(
+        "No verification is waiting"
+    )
 
 
 @pytest.mark.parametrize("policy", ["tofu", "verified"])
 async def test_in_room_sas_in_a_new_dm_as_element_verifies_a_user(
-    world: Encrypted, policy: str, synapse: SynapseServer
+    cross_signed_world: Encrypted, policy: str, synapse: SynapseServer
 ) -> None:
     """Element's "Verify user": it makes an encrypted DM with the bot and sends the request
     there before the bot has joined; the related events that follow end the same way, are
     never taken as commands, and under `trust: verified` reach a device not yet trusted."""
-    world.extra = [f"trust: {policy}"]
-    op = world.operator
+    cross_signed_world.extra = [f"trust: {policy}"]
+    op = cross_signed_world.operator
     assert isinstance(op, SasOperator)
-    process = BotProcess(world)  # type: ignore[arg-type]
+    process = BotProcess(cross_signed_world)  # type: ignore[arg-type]
     try:
-        await joined(op, world.room, world.bot)
-        them = await op.bot_party(world.bot)
-        dm = await op.create_room(invite=(world.bot,))
+        await joined(op, cross_signed_world.room, cross_signed_world.bot)
+        them = await op.bot_party(cross_signed_world.bot)
+        dm = await op.create_room(invite=(cross_signed_world.bot,))
         machine = await op.request_in_room(dm, them)
-        await confirm_through_cli(world, machine)
+        await confirm_through_cli(cross_signed_world, machine)
         deadline = time.monotonic() + 20
-        while not await master_signed_by_bot(world):
+        while not await master_signed_by_bot(cross_signed_world):
             assert time.monotonic() < deadline
             await op.sync_once(200)
-        said = [e.body for e in op.events if e.sender == world.bot and e.type == "m.room.message"]
+        said = [
+            e.body
+            for e in op.events
+            if e.sender == cross_signed_world.bot and e.type == "m.room.message"
+        ]
         refusals = ("Identity not verified:", "Not verified:", "Not taken:")  # trust notices
         replies = [line for line in said if not line.startswith(refusals)]
         assert not any("verif" in line.lower() for line in replies), said
@@ -161,60 +167,68 @@ async def test_in_room_sas_in_a_new_dm_as_element_verifies_a_user(
         process.kill()
 
 
-async def test_a_mismatch_cancels_and_signs_nothing(world: Encrypted, bot: BotProcess) -> None:
+async def test_a_mismatch_cancels_and_signs_nothing(
+    cross_signed_world: Encrypted, sas_bot: BotProcess
+) -> None:
     """The admin's no cancels with m.mismatched_sas; nothing is signed or recorded."""
-    op = world.operator
+    op = cross_signed_world.operator
     assert isinstance(op, SasOperator)
-    machine = await op.request_to_device(await op.bot_party(world.bot))
+    machine = await op.request_to_device(await op.bot_party(cross_signed_world.bot))
     await op.drive(machine, lambda m: m.state is State.COMPARING)
-    vid, _ = await listed(world)
-    assert cli(world, "matrix", "verify", vid, "no").returncode == 0
+    vid, _ = await listed(cross_signed_world)
+    assert cli(cross_signed_world, "matrix", "verify", vid, "no").returncode == 0
     await op.drive(machine, lambda m: m.state is State.CANCELLED)
     assert machine.cancel_code == "m.mismatched_sas"
-    assert not await master_signed_by_bot(world)
-    trust_file = world.crypto_dir() / "trust.json"
+    assert not await master_signed_by_bot(cross_signed_world)
+    trust_file = cross_signed_world.crypto_dir() / "trust.json"
     trust = json.loads(trust_file.read_text()) if trust_file.exists() else {}
     assert op.user_id not in trust.get("identities", {})
 
 
-async def test_a_strangers_request_is_refused(world: Encrypted, bot: BotProcess) -> None:
+async def test_a_strangers_request_is_refused(
+    cross_signed_world: Encrypted, sas_bot: BotProcess
+) -> None:
     """A user without a role gets m.user at once; no emojis are shown to the admin."""
-    stranger = world.stranger
+    stranger = cross_signed_world.stranger
     assert isinstance(stranger, SasOperator)
-    machine = await stranger.request_to_device(await stranger.bot_party(world.bot))
+    machine = await stranger.request_to_device(await stranger.bot_party(cross_signed_world.bot))
     await stranger.drive(machine, lambda m: m.state is State.CANCELLED)
     assert machine.cancel_code == "m.user" and machine.code is None
-    assert cli(world, "matrix", "verify").stdout.startswith("No verification is waiting")
+    assert cli(cross_signed_world, "matrix", "verify").stdout.startswith(
+        "No verification is waiting"
+    )
 
 
 async def test_a_request_sent_before_the_bot_joined_is_answered(
-    world: Encrypted, bot: BotProcess
+    cross_signed_world: Encrypted, sas_bot: BotProcess
 ) -> None:
     """A request already in the room when the bot joins it (history before the join is
     otherwise ignored) is answered."""
-    op = world.operator
+    op = cross_signed_world.operator
     assert isinstance(op, SasOperator)
-    them = await op.bot_party(world.bot)
+    them = await op.bot_party(cross_signed_world.bot)
     dm = await op.create_room(encrypted=False)
     machine = await op.request_in_room(dm, them)
-    await op.invite(dm, world.bot)
-    await confirm_through_cli(world, machine)
+    await op.invite(dm, cross_signed_world.bot)
+    await confirm_through_cli(cross_signed_world, machine)
     assert machine.state is State.DONE
 
 
-async def test_the_console_shows_the_emojis_and_its_admin_confirms(world: Encrypted) -> None:
+async def test_the_console_shows_the_emojis_and_its_admin_confirms(
+    cross_signed_world: Encrypted,
+) -> None:
     """With a console beside Matrix, the emojis are posted there and `verify ID yes` typed
     on it completes the verification."""
-    op = world.operator
+    op = cross_signed_world.operator
     assert isinstance(op, SasOperator)
-    config = world.config()
+    config = cross_signed_world.config()
     config.write_text(config.read_text().replace("connectors:\n", "connectors:\n  console: {}\n"))
     bot = ConsoleBot(
-        world.workdir, "--config", str(config), env=clean_env(FW_BOT_PASSWORD=PASSWORD)
+        cross_signed_world.workdir, "--config", str(config), env=clean_env(FW_BOT_PASSWORD=PASSWORD)
     )
     try:
-        await joined(op, world.room, world.bot)
-        machine = await op.request_to_device(await op.bot_party(world.bot))
+        await joined(op, cross_signed_world.room, cross_signed_world.bot)
+        machine = await op.request_to_device(await op.bot_party(cross_signed_world.bot))
         await op.drive(machine, lambda m: m.state is State.COMPARING)
         assert machine.code is not None
         shown = bot.expect(r"Verification (\w{6}): .* asks to verify\. Compare .*: (.*) — then")

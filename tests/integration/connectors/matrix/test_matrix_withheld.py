@@ -56,7 +56,7 @@ def longer_wait(path: Path) -> Path:
 
 
 @pytest.fixture
-async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Withholding]:
+async def withholding_world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Withholding]:
     async with encrypted_room(synapse, tmp_path, Withholding) as made:
         yield made
 
@@ -123,18 +123,20 @@ def notices(op: EncryptedUser, bot: str, words: str) -> list[Event]:
 
 
 async def test_a_key_withheld_after_the_message_is_reported_at_once_in_clear(
-    world: Encrypted, bots: list[BotProcess]
+    withholding_world: Encrypted, bots: list[BotProcess]
 ) -> None:
     """`m.unverified` after an unreadable `!ps`: the room is told within seconds (not after
     `key_wait_seconds`), in clear by default, naming the sender, the reason and the fix;
     a second message of that session adds no second notice."""
-    op = world.operator
-    await start(world, bots)
-    leave_the_bot_out(op, world.room, world.bot)
-    await op.say(world.room, "!ps")
+    op = withholding_world.operator
+    await start(withholding_world, bots)
+    leave_the_bot_out(op, withholding_world.room, withholding_world.bot)
+    await op.say(withholding_world.room, "!ps")
     began = time.monotonic()
-    await withhold(op, world.room, world.bot, "m.unverified")
-    said = await op.wait_for(lambda _: notices(op, world.bot, "withheld its key"), within=30)
+    await withhold(op, withholding_world.room, withholding_world.bot, "m.unverified")
+    said = await op.wait_for(
+        lambda _: notices(op, withholding_world.bot, "withheld its key"), within=30
+    )
     took = time.monotonic() - began
     assert took < KEY_WAIT / 4, took
     text = said[0].body
@@ -143,32 +145,34 @@ async def test_a_key_withheld_after_the_message_is_reported_at_once_in_clear(
     assert said[0].event_id not in op.decrypted and said[0].event_id not in op.unreadable
     # The same session again: no second notice. The bot's answer to a readable command
     # after it shows it read on meanwhile.
-    await op.say(world.room, "!ps")
-    for device in op.client.device_store.active_user_devices(world.bot):
+    await op.say(withholding_world.room, "!ps")
+    for device in op.client.device_store.active_user_devices(withholding_world.bot):
         op.client.unblacklist_device(device)
     olm = op.client.olm
     assert olm is not None
-    olm.outbound_group_sessions.pop(world.room, None)
-    await ask(op, world.room, "!whoami", world.bot)
-    assert len(notices(op, world.bot, "withheld its key")) == 1
-    assert not notices(op, world.bot, "could not read")
+    olm.outbound_group_sessions.pop(withholding_world.room, None)
+    await ask(op, withholding_world.room, "!whoami", withholding_world.bot)
+    assert len(notices(op, withholding_world.bot, "withheld its key")) == 1
+    assert not notices(op, withholding_world.bot, "could not read")
 
 
 async def test_a_key_withheld_before_the_message_is_reported_encrypted_when_set(
-    world: Encrypted, bots: list[BotProcess]
+    withholding_world: Encrypted, bots: list[BotProcess]
 ) -> None:
     """`m.blacklisted` sent before its message (the order Element's crypto uses): the bot
     reports the message as soon as it sees it; `key_notices: encrypted` keeps the notice
     encrypted, and the operator's device reads it."""
-    world.extra.append("key_notices: encrypted")
-    op = world.operator
-    await start(world, bots)
-    leave_the_bot_out(op, world.room, world.bot)
-    await op.client.share_group_session(world.room, ignore_unverified_devices=True)
-    await withhold(op, world.room, world.bot, "m.blacklisted")
+    withholding_world.extra.append("key_notices: encrypted")
+    op = withholding_world.operator
+    await start(withholding_world, bots)
+    leave_the_bot_out(op, withholding_world.room, withholding_world.bot)
+    await op.client.share_group_session(withholding_world.room, ignore_unverified_devices=True)
+    await withhold(op, withholding_world.room, withholding_world.bot, "m.blacklisted")
     began = time.monotonic()
-    await op.say(world.room, "!ps")
-    said = await op.wait_for(lambda _: notices(op, world.bot, "withheld its key"), within=30)
+    await op.say(withholding_world.room, "!ps")
+    said = await op.wait_for(
+        lambda _: notices(op, withholding_world.bot, "withheld its key"), within=30
+    )
     assert time.monotonic() - began < KEY_WAIT / 4
     assert op.user_id in said[0].body and "blocked" in said[0].body, said[0].body
     assert said[0].event_id in op.decrypted

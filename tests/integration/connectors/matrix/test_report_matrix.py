@@ -104,23 +104,23 @@ class LedgerBook:
 
 
 @pytest.fixture
-async def world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[World]:
+async def metered_world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[World]:
     async with make_world(synapse, tmp_path) as made:
         await made.ledger.metering.record_metering([usage(*request) for request in REQUESTS], [])
         yield made
 
 
 async def test_the_report_arrives_as_text_and_an_image_with_the_ledgers_numbers(
-    world: World, tmp_path: Path
+    metered_world: World, tmp_path: Path
 ) -> None:
     """The job posts the table and the chart to the home room; the image downloads as the
     same PNG, and each row's used, limit and pace are what the ledger's requests add up to."""
     reports = tmp_path / "state" / "reports"
-    op = world.operator
-    async with running(world.connector()) as run:
+    op = metered_world.operator
+    async with running(metered_world.connector()) as run:
         context = job_context(
-            reports=PacingReports(LedgerBook(world.ledger), reports),
-            notices=Notifier(world.ledger.chat, lambda: [run.connector]),
+            reports=PacingReports(LedgerBook(metered_world.ledger), reports),
+            notices=Notifier(metered_world.ledger.chat, lambda: [run.connector]),
             clock=SystemClock(),
         )
         await op.watch()
@@ -128,7 +128,7 @@ async def test_the_report_arrives_as_text_and_an_image_with_the_ledgers_numbers(
         assert report is not None
 
         def arrived(events: list[dict[str, Any]]) -> bool:
-            mine = [e for e in events if e.get("sender") == world.bot.user_id]
+            mine = [e for e in events if e.get("sender") == metered_world.bot.user_id]
             kinds = [e["content"].get("msgtype") for e in mine if e["type"] == "m.room.message"]
             return "m.image" in kinds and "m.notice" in kinds
 
@@ -136,9 +136,9 @@ async def test_the_report_arrives_as_text_and_an_image_with_the_ledgers_numbers(
         posted = [
             e
             for e in seen
-            if e.get("sender") == world.bot.user_id
+            if e.get("sender") == metered_world.bot.user_id
             and e["type"] == "m.room.message"
-            and e["room_id"] == world.room
+            and e["room_id"] == metered_world.room
         ]
         assert [e["content"]["msgtype"] for e in posted] == ["m.notice", "m.image"]
         notice, image = (e["content"] for e in posted)
@@ -156,7 +156,7 @@ async def test_the_report_arrives_as_text_and_an_image_with_the_ledgers_numbers(
         assert downloaded.body == png
 
     # The numbers, from another of the ledger's sums than the one the book used.
-    totals = await world.ledger.metering.usage_totals(START)
+    totals = await metered_world.ledger.metering.usage_totals(START)
     everyone = sum(total.total_tokens for total in totals)
     coder = sum(total.total_tokens for total in totals if total.agent == "coder-1")
     assert 0 < coder < everyone

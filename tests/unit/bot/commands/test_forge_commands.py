@@ -24,7 +24,7 @@ from tests.unit.fleet.forge.runs.work_rig import AGENT, BRANCH, WorkRig, event
 
 
 @pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
+def work_rig(ledger: Ledger, clock: ManualClock) -> WorkRig:
     return WorkRig.make(ledger, clock)
 
 
@@ -49,20 +49,20 @@ async def _pr(rig: WorkRig, text: str = "!pr coder") -> str:
 
 
 @pytest.mark.parametrize("merged", [True, False])
-async def test_pr_after_the_pull_request_ended_says_so(rig: WorkRig, merged: bool) -> None:
+async def test_pr_after_the_pull_request_ended_says_so(work_rig: WorkRig, merged: bool) -> None:
     """Its run's PR #18 merged (or closed) and its line ended: `pr coder` says so, that
     there is nothing to open and how to give it new work — never `push`."""
-    record = await rig.started()
-    await rig.ledger.forge.update_forge_run(
+    record = await work_rig.started()
+    await work_rig.ledger.forge.update_forge_run(
         record.id, pull=18, pull_url="https://github.com/acme/app/pull/18",
         state=ForgeRunState.WAITING,
     )  # fmt: skip
-    rig.launcher.running.discard(AGENT)
+    work_rig.launcher.running.discard(AGENT)
     ev = event(EventKind.PULL_CLOSED, 18, is_pull=True, merged=merged, head=BRANCH)
-    await rig.deliver(ev)
-    rig.launcher.ended[7] = LineState.DISCARDED
+    await work_rig.deliver(ev)
+    work_rig.launcher.ended[7] = LineState.DISCARDED
     how = "merged" if merged else "closed"
-    said = await _pr(rig)
+    said = await _pr(work_rig)
     assert said == (
         f"coder's forge run on issue #3 of acme/app ended when its pull request #18 was "
         f"{how}: there is nothing to open. To go on, label an issue `fleetwarden:coder` to "
@@ -71,12 +71,12 @@ async def test_pr_after_the_pull_request_ended_says_so(rig: WorkRig, merged: boo
     assert "push" not in said
 
 
-async def test_pr_of_an_agent_that_never_had_an_issue(rig: WorkRig) -> None:
+async def test_pr_of_an_agent_that_never_had_an_issue(work_rig: WorkRig) -> None:
     """No forge run ever: with a live branch `push` is the way; without one, the label."""
-    said = await _pr(rig)
+    said = await _pr(work_rig)
     assert "`push coder` pushes its branch" in said, said
-    rig.launcher.ended[7] = LineState.MERGED
-    said = await _pr(rig)
+    work_rig.launcher.ended[7] = LineState.MERGED
+    said = await _pr(work_rig)
     assert said == (
         "coder works on no issue from a forge and has no branch: label an issue "
         "`fleetwarden:coder` to give it new work"

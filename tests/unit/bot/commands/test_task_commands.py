@@ -127,161 +127,167 @@ class Rig:
 
 
 @pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Rig:
+def tasks_rig(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Rig:
     return Rig(ledger, clock, tmp_path)
 
 
-async def test_a_task_is_made_started_and_done_as_its_run_ends(rig: Rig) -> None:
-    made = await rig.ask(f"!task new --agent {AGENT} Fix the login page")
+async def test_a_task_is_made_started_and_done_as_its_run_ends(tasks_rig: Rig) -> None:
+    made = await tasks_rig.ask(f"!task new --agent {AGENT} Fix the login page")
     assert made.startswith("Task #1 fix-the-login-page made: no projection yet: no finished")
-    started = await rig.ask("!task start 1")
+    started = await tasks_rig.ask("!task start 1")
     assert "Task #1 fix-the-login-page · no projection yet" in started
-    assert (await rig.register.find("1")).state == "working"
-    await rig.finish("1")
-    story = await rig.ask("!task fix-the-login-page", sender=VIEWER)
+    assert (await tasks_rig.register.find("1")).state == "working"
+    await tasks_rig.finish("1")
+    story = await tasks_rig.ask("!task fix-the-login-page", sender=VIEWER)
     assert story.startswith("**Task #1 fix-the-login-page** · done")
     assert f"agent {AGENT} · runtime claude" in story
     assert "actual 4,000 tokens, $0.04" in story and "- run 1 ·" in story
     assert "finished" in story and f"asked by {OPERATOR}" in story
 
 
-async def test_the_projection_comes_from_finished_tasks_and_is_said(rig: Rig) -> None:
+async def test_the_projection_comes_from_finished_tasks_and_is_said(tasks_rig: Rig) -> None:
     for n in range(3):
-        await rig.ask(f"!task new --agent {AGENT} Job {n}")
-        await rig.ask(f"!task start {n + 1}")
-        await rig.finish(str(n + 1), tokens=1000 * (n + 1), usd=0.1 * (n + 1))
-    made = await rig.ask(f"!task new --agent {AGENT} One more")
+        await tasks_rig.ask(f"!task new --agent {AGENT} Job {n}")
+        await tasks_rig.ask(f"!task start {n + 1}")
+        await tasks_rig.finish(str(n + 1), tokens=1000 * (n + 1), usd=0.1 * (n + 1))
+    made = await tasks_rig.ask(f"!task new --agent {AGENT} One more")
     assert made.startswith(
         f"Task #4 one-more made: projected $0.20 (p90 $0.28) from 3 past tasks (agent {AGENT}"
     )
-    listed = await rig.ask("!tasks", sender=VIEWER)
+    listed = await tasks_rig.ask("!tasks", sender=VIEWER)
     assert listed.splitlines()[0] == "Tasks: 1 open, 3 ended"
     assert f"- #4 one-more · todo · {AGENT} · $0.20→0 tok" in listed
     assert f"- #1 job-0 · done · {AGENT} · –→$0.10" in listed
     assert f"- #3 job-2 · done · {AGENT} · $0.15→$0.30" in listed  # as projected then
 
 
-async def test_a_waiting_task_starts_by_itself_where_it_was_asked(rig: Rig) -> None:
-    assert (await rig.ask("!mission new release-2 Ship it")).startswith("Mission release-2 made")
-    await rig.ask(f"!task new --agent {AGENT} --mission release-2 First")
-    made = await rig.ask(f"!task new --agent {AGENT} --mission release-2 --after 1 Second")
+async def test_a_waiting_task_starts_by_itself_where_it_was_asked(tasks_rig: Rig) -> None:
+    assert (await tasks_rig.ask("!mission new release-2 Ship it")).startswith(
+        "Mission release-2 made"
+    )
+    await tasks_rig.ask(f"!task new --agent {AGENT} --mission release-2 First")
+    made = await tasks_rig.ask(f"!task new --agent {AGENT} --mission release-2 --after 1 Second")
     assert made.startswith("Task #2 second made")
-    held = await rig.ask("!task start second")
+    held = await tasks_rig.ask("!task start second")
     assert held == "Task #2 second waits for #1 first (todo): it starts here once that is done."
-    assert (await rig.register.find("2")).state == "queued"
-    await rig.ask("!task start 1")
-    mission = await rig.ask("!mission release-2", sender=VIEWER)
+    assert (await tasks_rig.register.find("2")).state == "queued"
+    await tasks_rig.ask("!task start 1")
+    mission = await tasks_rig.ask("!mission release-2", sender=VIEWER)
     assert "0 of 2 done" in mission and "Tasks: 1 queued, 1 working" in mission
-    await rig.finish("1")
-    (told,) = rig.chat.sent
+    await tasks_rig.finish("1")
+    (told,) = tasks_rig.chat.sent
     assert told.markdown.startswith("What task #2 waited for is done; started now:")
     assert "Task #2 second ·" in told.markdown
-    second = await rig.register.find("2")
+    second = await tasks_rig.register.find("2")
     assert second.state == "working" and len(second.runs) == 1
-    rig.chat.sent.clear()
-    assert "1 of 2 done" in await rig.ask("!mission release-2")
-    story = await rig.ask("!task 2")
+    tasks_rig.chat.sent.clear()
+    assert "1 of 2 done" in await tasks_rig.ask("!mission release-2")
+    story = await tasks_rig.ask("!task 2")
     assert "Waits for: #1 first (done)" in story and "mission release-2" in story
 
 
-async def test_a_held_start_is_the_registers_request_audited_as_its_asker(rig: Rig) -> None:
+async def test_a_held_start_is_the_registers_request_audited_as_its_asker(tasks_rig: Rig) -> None:
     """The start of a task whose wait is over is the launch the register built for its
     asker, carried out as ``task start`` of it and audited ``task:<id>`` as them."""
-    await rig.ask(f"!task new --agent {AGENT} First")
-    await rig.ask(f"!task new --agent {AGENT} --after 1 Second")
-    await rig.ask("!task start 2")
-    await rig.ask("!task start 1")
-    await rig.finish("1")
-    assert rig.chat.sent[0].markdown.startswith("What task #2 waited for is done; started now:")
-    assert (await rig.register.find("2")).state == "working"
-    entry = (await rig.ledger.audit.audit_entries())[0]
+    await tasks_rig.ask(f"!task new --agent {AGENT} First")
+    await tasks_rig.ask(f"!task new --agent {AGENT} --after 1 Second")
+    await tasks_rig.ask("!task start 2")
+    await tasks_rig.ask("!task start 1")
+    await tasks_rig.finish("1")
+    assert tasks_rig.chat.sent[0].markdown.startswith(
+        "What task #2 waited for is done; started now:"
+    )
+    assert (await tasks_rig.register.find("2")).state == "working"
+    entry = (await tasks_rig.ledger.audit.audit_entries())[0]
     assert (entry.source, entry.command, entry.outcome) == ("task:2", "task start", "ok")
     assert (entry.sender, entry.room, entry.text) == (OPERATOR, ROOM, "task start 2")
 
 
 async def test_a_held_start_whose_asker_may_no_longer_change_the_fleet_is_refused(
-    rig: Rig,
+    tasks_rig: Rig,
 ) -> None:
     """The ACL as of now: an asker who is now a viewer starts nothing; the refusal is
     audited ``denied``, said in their room, and the task is back to ``todo``."""
-    await rig.ask(f"!task new --agent {AGENT} First")
-    await rig.ask(f"!task new --agent {AGENT} --after 1 Second")
-    await rig.ask("!task start 2")
-    where = {"connector": rig.chat.name, "room": ROOM, "thread": None, "sender": VIEWER}
-    await rig.ledger.tasks.set_fields(2, asked_in=json.dumps(where))  # a viewer by now
-    await rig.ask("!task start 1")
-    await rig.finish("1")
-    (told,) = rig.chat.sent
+    await tasks_rig.ask(f"!task new --agent {AGENT} First")
+    await tasks_rig.ask(f"!task new --agent {AGENT} --after 1 Second")
+    await tasks_rig.ask("!task start 2")
+    where = {"connector": tasks_rig.chat.name, "room": ROOM, "thread": None, "sender": VIEWER}
+    await tasks_rig.ledger.tasks.set_fields(2, asked_in=json.dumps(where))  # a viewer by now
+    await tasks_rig.ask("!task start 1")
+    await tasks_rig.finish("1")
+    (told,) = tasks_rig.chat.sent
     assert f"not run: {VIEWER} set this up and is now a viewer" in told.markdown
-    second = await rig.register.find("2")
+    second = await tasks_rig.register.find("2")
     assert second.state == "todo" and "`task start 2` starts it" in second.why
-    entry = (await rig.ledger.audit.audit_entries())[0]
+    entry = (await tasks_rig.ledger.audit.audit_entries())[0]
     assert (entry.source, entry.command, entry.outcome) == ("task:2", "task start", "denied")
 
 
-async def test_sub_missions_sum_into_their_mission(rig: Rig) -> None:
-    await rig.ask("!mission new big The big one")
-    made = await rig.ask("!mission new small --in big")
+async def test_sub_missions_sum_into_their_mission(tasks_rig: Rig) -> None:
+    await tasks_rig.ask("!mission new big The big one")
+    made = await tasks_rig.ask("!mission new small --in big")
     assert made.startswith("Mission small made, part of big.")
-    await rig.ask(f"!task new --agent {AGENT} --mission small Inner")
-    await rig.ask(f"!task new --agent {AGENT} --mission big Outer")
-    shown = await rig.ask("!mission big")
+    await tasks_rig.ask(f"!task new --agent {AGENT} --mission small Inner")
+    await tasks_rig.ask(f"!task new --agent {AGENT} --mission big Outer")
+    shown = await tasks_rig.ask("!mission big")
     assert shown.startswith("**Mission big** — The big one\n0 of 2 done")
     assert "\n\nSub-missions:\n- small: 0 of 1 done" in shown
-    listed = await rig.ask("!missions", sender=VIEWER)
+    listed = await tasks_rig.ask("!missions", sender=VIEWER)
     assert "- small (in big): 0 of 1 done" in listed and "- big: 0 of 2 done" in listed
-    only = await rig.ask("!tasks --mission small")
+    only = await tasks_rig.ask("!tasks --mission small")
     assert "#1 inner" in only and "#2 outer" not in only
 
 
-async def test_done_and_cancel_end_a_task_and_stop_its_run(rig: Rig) -> None:
-    await rig.ask(f"!task new --agent {AGENT} Busy")
-    await rig.ask("!task start 1")
-    cancelled = await rig.ask("!task cancel 1")
+async def test_done_and_cancel_end_a_task_and_stop_its_run(tasks_rig: Rig) -> None:
+    await tasks_rig.ask(f"!task new --agent {AGENT} Busy")
+    await tasks_rig.ask("!task start 1")
+    cancelled = await tasks_rig.ask("!task cancel 1")
     assert cancelled.startswith("Task #1 busy is cancelled.")
     assert f"{AGENT}'s run of it was stopped." in cancelled
-    assert AGENT not in rig.fleet.running
-    await rig.ask(f"!task new --agent {AGENT} Quick")
-    done = await rig.ask("!task done #2")
+    assert AGENT not in tasks_rig.fleet.running
+    await tasks_rig.ask(f"!task new --agent {AGENT} Quick")
+    done = await tasks_rig.ask("!task done #2")
     assert done == "Task #2 quick is done. It cost 0 tokens."
-    assert "already ended: done" in await rig.ask("!task done 2")
-    again = await rig.ask("!task start 2")
+    assert "already ended: done" in await tasks_rig.ask("!task done 2")
+    again = await tasks_rig.ask("!task start 2")
     assert again == "task #2 quick is done: `task new` makes another to do again"
-    ended = await rig.ask("!tasks --state ended")
+    ended = await tasks_rig.ask("!tasks --state ended")
     assert ended.startswith("Tasks (ended): 0 open, 2 ended")
 
 
-async def test_task_new_takes_its_flags_before_or_after_the_title(rig: Rig) -> None:
+async def test_task_new_takes_its_flags_before_or_after_the_title(tasks_rig: Rig) -> None:
     """`task new TITLE --agent A --mission M` (the order people type) and `task new --agent
     A TITLE` make the same task; after `--` flag-like words are the title's."""
-    await rig.ask("!mission new m")
-    await rig.ask(f"!task new Fix the login --agent {AGENT} --mission m")
-    await rig.ask(f"!task new --agent {AGENT} --mission m Fix the login")
-    await rig.ask(f"!task new --agent {AGENT} -- Drop --mission from the docs")
-    first, second, third = await rig.ledger.tasks.tasks()
+    await tasks_rig.ask("!mission new m")
+    await tasks_rig.ask(f"!task new Fix the login --agent {AGENT} --mission m")
+    await tasks_rig.ask(f"!task new --agent {AGENT} --mission m Fix the login")
+    await tasks_rig.ask(f"!task new --agent {AGENT} -- Drop --mission from the docs")
+    first, second, third = await tasks_rig.ledger.tasks.tasks()
     for task in (first, second):
         assert (task.title, task.agent, task.mission is not None) == ("Fix the login", AGENT, True)
     assert (third.title, third.mission) == ("Drop --mission from the docs", None)
 
 
-async def test_a_mistyped_subcommand_that_names_no_task_says_the_one_meant(rig: Rig) -> None:
+async def test_a_mistyped_subcommand_that_names_no_task_says_the_one_meant(tasks_rig: Rig) -> None:
     """`task nwe` (no task so named) says it names no task, and that `task new` is near."""
-    said = await rig.ask("!task nwe")
+    said = await tasks_rig.ask("!task nwe")
     assert said.startswith("no task 'nwe'") and said.endswith("or did you mean `task new`?")
 
 
-async def test_a_spawn_with_a_prompt_says_its_task(rig: Rig) -> None:
-    said = await rig.ask(f'!spawn {AGENT} --prompt "tidy the README"')
+async def test_a_spawn_with_a_prompt_says_its_task(tasks_rig: Rig) -> None:
+    said = await tasks_rig.ask(f'!spawn {AGENT} --prompt "tidy the README"')
     assert "Task #1 tidy-the-readme · no projection yet" in said
-    await rig.ask(f"!spawn {AGENT}")  # no prompt: no task
-    assert len(await rig.ledger.tasks.tasks()) == 1
+    await tasks_rig.ask(f"!spawn {AGENT}")  # no prompt: no task
+    assert len(await tasks_rig.ledger.tasks.tasks()) == 1
 
 
-async def test_a_schedules_spawn_with_a_prompt_is_a_task_of_the_schedule(rig: Rig) -> None:
-    await rig.ask(f'!spawn {AGENT} --prompt "nightly: bump deps"', event="schedule:7:2026-11-26")
-    [task] = await rig.ledger.tasks.tasks()
+async def test_a_schedules_spawn_with_a_prompt_is_a_task_of_the_schedule(tasks_rig: Rig) -> None:
+    await tasks_rig.ask(
+        f'!spawn {AGENT} --prompt "nightly: bump deps"', event="schedule:7:2026-11-26"
+    )
+    [task] = await tasks_rig.ledger.tasks.tasks()
     assert (task.source, task.source_ref, task.title) == ("schedule", "7", "nightly: bump deps")
-    assert (await rig.ask("!task 1")).count("schedule") >= 1
+    assert (await tasks_rig.ask("!task 1")).count("schedule") >= 1
 
 
 @pytest.mark.parametrize(
@@ -304,81 +310,85 @@ async def test_a_schedules_spawn_with_a_prompt_is_a_task_of_the_schedule(rig: Ri
         ("!tasks --state nope", "--state must be one of open, ended, todo"),
     ],
 )
-async def test_bad_input_is_answered_with_the_fix(rig: Rig, text: str, answer: str) -> None:
-    said = await rig.ask(text)
+async def test_bad_input_is_answered_with_the_fix(tasks_rig: Rig, text: str, answer: str) -> None:
+    said = await tasks_rig.ask(text)
     assert answer.lower() in said.lower(), said
 
 
-async def test_a_task_without_an_agent_says_how_to_give_it_one(rig: Rig) -> None:
-    await rig.ask("!task new Nobody does it")
-    said = await rig.ask("!task start 1")
+async def test_a_task_without_an_agent_says_how_to_give_it_one(tasks_rig: Rig) -> None:
+    await tasks_rig.ask("!task new Nobody does it")
+    said = await tasks_rig.ask("!task start 1")
     assert said == "task #1 nobody-does-it has no agent: `task start 1 --agent NAME` gives it one"
-    started = await rig.ask(f"!task start 1 --agent {AGENT}")
+    started = await tasks_rig.ask(f"!task start 1 --agent {AGENT}")
     assert "Task #1 nobody-does-it" in started
-    assert (await rig.register.find("1")).agent == AGENT
+    assert (await tasks_rig.register.find("1")).agent == AGENT
 
 
-async def test_a_mission_name_is_made_once(rig: Rig) -> None:
-    await rig.ask("!mission new m")
-    assert await rig.ask("!mission new m") == "mission m exists: `mission m` shows it"
+async def test_a_mission_name_is_made_once(tasks_rig: Rig) -> None:
+    await tasks_rig.ask("!mission new m")
+    assert await tasks_rig.ask("!mission new m") == "mission m exists: `mission m` shows it"
 
 
-async def test_viewers_see_and_operators_change(rig: Rig) -> None:
-    denied = await rig.ask("!task new Fix", sender=VIEWER)
-    assert "operator" in denied and await rig.register.board() == []
-    assert "operator" in await rig.ask("!mission new m", sender=VIEWER)
-    assert (await rig.ask("!tasks", sender=VIEWER)).startswith("Tasks: none.")
-    assert (await rig.ask("!missions", sender=VIEWER)).startswith("No missions.")
+async def test_viewers_see_and_operators_change(tasks_rig: Rig) -> None:
+    denied = await tasks_rig.ask("!task new Fix", sender=VIEWER)
+    assert "operator" in denied and await tasks_rig.register.board() == []
+    assert "operator" in await tasks_rig.ask("!mission new m", sender=VIEWER)
+    assert (await tasks_rig.ask("!tasks", sender=VIEWER)).startswith("Tasks: none.")
+    assert (await tasks_rig.ask("!missions", sender=VIEWER)).startswith("No missions.")
 
 
-async def test_hostile_titles_and_bodies_are_plain_text(rig: Rig) -> None:
+async def test_hostile_titles_and_bodies_are_plain_text(tasks_rig: Rig) -> None:
     body = "line <i>one</i> ``` @room " + "y" * 10_000
-    await rig.ask(f'!task new --agent {AGENT} --body "{body}" {HOSTILE}')
-    task = await rig.register.find("1")
+    await tasks_rig.ask(f'!task new --agent {AGENT} --body "{body}" {HOSTILE}')
+    task = await tasks_rig.register.find("1")
     assert task.body == body
-    for text in (await rig.ask("!task 1"), await rig.ask("!tasks")):
+    for text in (await tasks_rig.ask("!task 1"), await tasks_rig.ask("!tasks")):
         assert "<b>" not in text and "[click](" not in text and "```" not in text
         assert "**x**" not in text and len(text) < 2000
-    story = await rig.ask("!task 1")
+    story = await tasks_rig.ask("!task 1")
     assert "\\<b\\>bold\\</b\\>" in story and "\\[click\\]" in story
     assert "more characters" in story  # the body clipped
-    made = await rig.register.new(NewTask(HOSTILE, "chat", "x", agent=AGENT))
-    waited = await rig.ask(f"!task new --after {made.id} Next")
+    made = await tasks_rig.register.new(NewTask(HOSTILE, "chat", "x", agent=AGENT))
+    waited = await tasks_rig.ask(f"!task new --after {made.id} Next")
     assert waited.startswith("Task #3 next made")
 
 
-async def test_mission_add_puts_tasks_made_elsewhere_in_a_mission(rig: Rig) -> None:
-    await rig.ask("!mission new release Ship it")
-    await rig.ask(f"!task new --agent {AGENT} First")
-    await rig.ask(f"!task new --agent {AGENT} Second")
-    added = await rig.ask("!mission add release 1,second")
+async def test_mission_add_puts_tasks_made_elsewhere_in_a_mission(tasks_rig: Rig) -> None:
+    await tasks_rig.ask("!mission new release Ship it")
+    await tasks_rig.ask(f"!task new --agent {AGENT} First")
+    await tasks_rig.ask(f"!task new --agent {AGENT} Second")
+    added = await tasks_rig.ask("!mission add release 1,second")
     assert added.startswith("Mission release now has #1 first, #2 second")
-    assert (await rig.ask("!mission release")).startswith("**Mission release** — Ship it\n0 of 2")
-    assert "no task" in await rig.ask("!mission add release 1,99")
-    assert "no mission" in await rig.ask("!mission add nowhere 1")
-    assert "names no task" in await rig.ask("!mission add release ,")
-    denied = await rig.ask("!mission add release 1", sender=VIEWER)
+    assert (await tasks_rig.ask("!mission release")).startswith(
+        "**Mission release** — Ship it\n0 of 2"
+    )
+    assert "no task" in await tasks_rig.ask("!mission add release 1,99")
+    assert "no mission" in await tasks_rig.ask("!mission add nowhere 1")
+    assert "names no task" in await tasks_rig.ask("!mission add release ,")
+    denied = await tasks_rig.ask("!mission add release 1", sender=VIEWER)
     assert "mission add" in denied and "Mission release now has" not in denied
 
 
-async def test_a_spawn_of_a_running_agent_opens_no_task(rig: Rig) -> None:
+async def test_a_spawn_of_a_running_agent_opens_no_task(tasks_rig: Rig) -> None:
     """A spawn with a prompt of an agent that runs starts nothing, so it opens no task for
     the run that never starts; the agent's task goes on."""
-    await rig.ask(f'!spawn {AGENT} --prompt "first"')
-    again = await rig.ask(f'!spawn {AGENT} --prompt "second"')  # it runs already
+    await tasks_rig.ask(f'!spawn {AGENT} --prompt "first"')
+    again = await tasks_rig.ask(f'!spawn {AGENT} --prompt "second"')  # it runs already
     assert "already" in again and "Task #2" not in again
-    assert [task.id for task in await rig.ledger.tasks.tasks()] == [1]
-    assert (await rig.register.find("1")).state == "working"
+    assert [task.id for task in await tasks_rig.ledger.tasks.tasks()] == [1]
+    assert (await tasks_rig.register.find("1")).state == "working"
 
 
-async def test_task_tasks_and_mission_answer_with_the_registers_rows_as_data(rig: Rig) -> None:
+async def test_task_tasks_and_mission_answer_with_the_registers_rows_as_data(
+    tasks_rig: Rig,
+) -> None:
     """From a shell, ``task``, ``tasks`` and ``mission`` answer with data: each task as
     ``fleetwarden tasks --json`` has it, the mission with its tasks; never the text."""
-    answers = ShellAnswers(rig.router, lambda: OPERATOR, rig.clock)
+    answers = ShellAnswers(tasks_rig.router, lambda: OPERATOR, tasks_rig.clock)
     assert (await answers("mission new auth Sign-in work")).exit == EXIT_OK
-    await rig.ask(f"!task new --agent {AGENT} --mission auth Fix the login page")
-    await rig.ask("!task start 1")
-    await rig.finish("1")
+    await tasks_rig.ask(f"!task new --agent {AGENT} --mission auth Fix the login page")
+    await tasks_rig.ask("!task start 1")
+    await tasks_rig.finish("1")
 
     one = await answers("task 1")
     assert one.exit == EXIT_OK and one.data is not None

@@ -59,7 +59,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def served(
+async def tasks_dashboard(
     ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> AsyncIterator[tuple[str, Rig, SignIns]]:
     rig = await build(ledger, clock, tmp_path, extra_done=ENDED_SHOWN + 2)
@@ -91,9 +91,9 @@ async def _get(url: str, auth: bool = True) -> tuple[int, str]:
 
 @BOTH
 async def test_the_json_has_every_task_by_state_with_its_projection_and_actual(
-    served: tuple[str, Rig, SignIns],
+    tasks_dashboard: tuple[str, Rig, SignIns],
 ) -> None:
-    base, rig, _ = served
+    base, rig, _ = tasks_dashboard
     assert (await _get(f"{base}/api/tasks", auth=False))[0] == 401
     status, text = await _get(f"{base}/api/tasks")
     assert status == 200
@@ -139,9 +139,9 @@ async def test_the_json_has_every_task_by_state_with_its_projection_and_actual(
 
 @BOTH
 async def test_a_mission_filter_shows_its_tree_and_its_totals(
-    served: tuple[str, Rig, SignIns],
+    tasks_dashboard: tuple[str, Rig, SignIns],
 ) -> None:
-    base, rig, _ = served
+    base, rig, _ = tasks_dashboard
     data = json.loads((await _get(f"{base}/api/tasks?mission=release"))[1])
     assert sorted(t["id"] for t in data["tasks"]) == sorted(
         [rig.working, rig.review, rig.todo, rig.done]
@@ -164,9 +164,9 @@ async def test_a_mission_filter_shows_its_tree_and_its_totals(
     ],
 )
 async def test_a_filter_that_names_nothing_is_a_400_saying_what_to_send(
-    served: tuple[str, Rig, SignIns], query: str, said: str
+    tasks_dashboard: tuple[str, Rig, SignIns], query: str, said: str
 ) -> None:
-    base, _, _ = served
+    base, _, _ = tasks_dashboard
     status, text = await _get(f"{base}/api/tasks?{query}")
     assert status == 400 and said in json.loads(text)["error"]
 
@@ -199,12 +199,12 @@ def test_a_cards_spend_says_projected_beside_actual_in_the_unit_it_has() -> None
 
 
 async def test_the_page_escapes_every_hostile_title_and_links_only_a_web_address(
-    served: tuple[str, Rig, SignIns],
+    tasks_dashboard: tuple[str, Rig, SignIns],
     ledger: Ledger,
     clock: ManualClock,
     tmp_path: Path,
 ) -> None:
-    base, _, _ = served
+    base, _, _ = tasks_dashboard
     assert ("/tasks", "Tasks") in NAV
     assert (await _get(f"{base}/tasks", auth=False))[0] == 401
     board = views(ledger, clock, tmp_path).board
@@ -238,9 +238,9 @@ async def test_the_page_escapes_every_hostile_title_and_links_only_a_web_address
 
 @BOTH
 async def test_metrics_have_a_gauge_for_every_state_and_the_open_tasks_spend(
-    served: tuple[str, Rig, SignIns], ledger: Ledger, clock: ManualClock
+    tasks_dashboard: tuple[str, Rig, SignIns], ledger: Ledger, clock: ManualClock
 ) -> None:
-    base, rig, _ = served
+    base, rig, _ = tasks_dashboard
     status, text = await _get(f"{base}/metrics")
     assert status == 200
     found = {
@@ -265,17 +265,17 @@ async def test_metrics_have_a_gauge_for_every_state_and_the_open_tasks_spend(
 
 
 async def test_the_fleets_json_counts_the_open_tasks_by_state(
-    served: tuple[str, Rig, SignIns],
+    tasks_dashboard: tuple[str, Rig, SignIns],
 ) -> None:
-    base, _, _ = served
+    base, _, _ = tasks_dashboard
     data = json.loads((await _get(f"{base}/api/fleet"))[1])
     assert data["tasks"] == {"todo": 1, "queued": 1, "working": 1, "review": 1}
 
 
 async def test_a_secret_in_a_title_or_a_body_is_on_no_surface(
-    served: tuple[str, Rig, SignIns], ledger: Ledger
+    tasks_dashboard: tuple[str, Rig, SignIns], ledger: Ledger
 ) -> None:
-    base, _, signins = served
+    base, _, signins = tasks_dashboard
     made = await ledger.tasks.add_task(
         NewTask(f"deploy with {SECRET}", "chat", "@op:hs", body=f"use {SECRET}\nthen go"),
         NO_PROJECTION,
@@ -292,9 +292,9 @@ async def test_a_secret_in_a_title_or_a_body_is_on_no_surface(
 
 
 async def test_the_page_says_plainly_when_a_filter_names_nothing(
-    served: tuple[str, Rig, SignIns],
+    tasks_dashboard: tuple[str, Rig, SignIns],
 ) -> None:
-    base, rig, signins = served
+    base, rig, signins = tasks_dashboard
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         await signed_in(http, base, signins)
         async with http.get(f"{base}/tasks?mission=%3Cb%3Enowhere") as reply:
@@ -323,11 +323,11 @@ async def test_the_page_says_plainly_when_a_filter_names_nothing(
 
 
 async def test_a_pipelines_stage_is_on_its_tasks_card(
-    served: tuple[str, Rig, SignIns], ledger: Ledger, clock: ManualClock, tmp_path: Path
+    tasks_dashboard: tuple[str, Rig, SignIns], ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> None:
     """A task that is a pipeline's stage carries its stage, gate and how the gate went in
     `/api/tasks`, and its card says so; other tasks carry none."""
-    base, rig, _ = served
+    base, rig, _ = tasks_dashboard
     release = await ledger.missions.mission_named("release")
     assert release is not None
     await ledger.stages.add_stages(

@@ -136,7 +136,7 @@ async def record(ledger: Ledger, usage: Sequence[UsageEvent]) -> None:
 
 
 @pytest.fixture
-async def ledger(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Ledger]:
+async def sqlite_ledger(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Ledger]:
     """A ledger on the test's clock (so grants and settings are stamped with its time)."""
     opened = await Ledger.open(tmp_path / "ledger.db", clock)
     yield opened
@@ -159,12 +159,12 @@ BUCKET = timedelta(seconds=432)  # a day in 200 chart buckets
 
 
 async def test_a_group_token_budget_counts_only_its_agents_usage(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """A group's token budget sums every token kind its agents used in the window, nobody
     else's, and paces it: at noon the line is at half the limit."""
-    await record(ledger, FLEET_USAGE)
-    service = await book(ledger, clock, daily("group:team"))
+    await record(sqlite_ledger, FLEET_USAGE)
+    service = await book(sqlite_ledger, clock, daily("group:team"))
     [status] = await service.statuses()
     assert (status.start, status.end, status.now) == (DAY, DAY + timedelta(days=1), T0)
     assert (status.unit, status.used, status.limit) == ("tokens", 220_000.0, 1_000_000.0)
@@ -178,12 +178,12 @@ async def test_a_group_token_budget_counts_only_its_agents_usage(
 
 
 async def test_the_series_is_cumulative_and_ends_at_used(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """The chart's series starts at 0 at the window's start and adds each bucket's use of
     the budget's agents, ending where ``used`` is."""
-    await record(ledger, FLEET_USAGE)
-    service = await book(ledger, clock, daily("group:team"))
+    await record(sqlite_ledger, FLEET_USAGE)
+    service = await book(sqlite_ledger, clock, daily("group:team"))
     [status] = await service.statuses()
     assert status.series == (
         (DAY, 0.0),
@@ -194,11 +194,11 @@ async def test_the_series_is_cumulative_and_ends_at_used(
     assert status.series[-1][1] == status.used
 
 
-async def test_a_usd_budget_counts_priced_cost(ledger: Ledger, clock: ManualClock) -> None:
+async def test_a_usd_budget_counts_priced_cost(sqlite_ledger: Ledger, clock: ManualClock) -> None:
     """A budget with only a dollar limit is in ``usd``: priced cost counts, unpriced
     tokens do not, and its series is of cost too."""
-    await record(ledger, FLEET_USAGE)
-    service = await book(ledger, clock, daily("agent:coder-1", None, limit_usd=10.0))
+    await record(sqlite_ledger, FLEET_USAGE)
+    service = await book(sqlite_ledger, clock, daily("agent:coder-1", None, limit_usd=10.0))
     [status] = await service.statuses()
     assert (status.unit, status.used, status.limit) == ("usd", 2.5, 10.0)
     assert status.pace_ratio == 0.5
@@ -207,11 +207,13 @@ async def test_a_usd_budget_counts_priced_cost(ledger: Ledger, clock: ManualCloc
     assert status.series == ((DAY, 0.0), (DAY + 9 * BUCKET, 2.5), (DAY + 26 * BUCKET, 2.5))
 
 
-async def test_the_global_budget_counts_every_agent(ledger: Ledger, clock: ManualClock) -> None:
+async def test_the_global_budget_counts_every_agent(
+    sqlite_ledger: Ledger, clock: ManualClock
+) -> None:
     """The global budget counts all agents' usage, and is listed before groups and agents."""
-    await record(ledger, FLEET_USAGE)
+    await record(sqlite_ledger, FLEET_USAGE)
     service = await book(
-        ledger, clock, daily("agent:coder-1"), daily("group:team"), daily("global")
+        sqlite_ledger, clock, daily("agent:coder-1"), daily("group:team"), daily("global")
     )
     statuses = await service.statuses()
     assert [s.budget.key for s in statuses] == ["global", "group:team", "agent:coder-1"]
@@ -231,13 +233,13 @@ FIVE_HOURS = timedelta(hours=5)
 
 
 async def test_fresh_anthropic_signals_give_used_and_the_reset(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """An ``anthropic`` account budget reads the 5h utilization as a fraction of its limit
     and the provider's reset as its window's end (said to be the provider's); other
     windows' headers are ignored."""
     reset = T0 + timedelta(hours=2, minutes=30)
-    await ledger.metering.record_metering(
+    await sqlite_ledger.metering.record_metering(
         [use("coder-1", T0 - HOUR, 100_000)],
         [
             quota(UNIFIED, "5h", "utilization", "0.25"),
@@ -246,7 +248,7 @@ async def test_fresh_anthropic_signals_give_used_and_the_reset(
             quota(UNIFIED, "7d", "reset", epoch(T0 + timedelta(days=3))),
         ],
     )
-    service = await book(ledger, clock, rolling("global", FIVE_HOURS, account="anthropic"))
+    service = await book(sqlite_ledger, clock, rolling("global", FIVE_HOURS, account="anthropic"))
     [status] = await service.statuses()
     assert (status.source, status.reset_confidence) == (Source.PROVIDER, Confidence.PROVIDER)
     assert (status.used, status.limit) == (250_000.0, 1_000_000.0)
@@ -254,17 +256,19 @@ async def test_fresh_anthropic_signals_give_used_and_the_reset(
     assert status.pace_ratio == 0.5  # a quarter used, half the window gone
 
 
-async def test_a_utilization_above_one_is_a_percentage(ledger: Ledger, clock: ManualClock) -> None:
+async def test_a_utilization_above_one_is_a_percentage(
+    sqlite_ledger: Ledger, clock: ManualClock
+) -> None:
     """A utilization of ``25`` is read as 25 %, not 25 times the limit."""
     reset = T0 + HOUR
-    await ledger.metering.record_metering(
+    await sqlite_ledger.metering.record_metering(
         [],
         [
             quota(UNIFIED, "5h", "utilization", "25"),
             quota(UNIFIED, "5h", "reset", epoch(reset)),
         ],
     )
-    service = await book(ledger, clock, rolling("global", FIVE_HOURS, account="anthropic"))
+    service = await book(sqlite_ledger, clock, rolling("global", FIVE_HOURS, account="anthropic"))
     [status] = await service.statuses()
     assert (status.source, status.used, status.end) == (Source.PROVIDER, 250_000.0, reset)
 
@@ -277,19 +281,19 @@ async def test_a_utilization_above_one_is_a_percentage(ledger: Ledger, clock: Ma
     ],
 )
 async def test_stale_signals_fall_back_to_our_metering(
-    ledger: Ledger, clock: ManualClock, age: timedelta, source: Source, used: float
+    sqlite_ledger: Ledger, clock: ManualClock, age: timedelta, source: Source, used: float
 ) -> None:
     """Signals up to SIGNAL_FRESHNESS old are the provider's word; older ones are ignored
     and the budget shows our own metering as ``estimated``, in its own window (its reset
     estimated too)."""
-    await ledger.metering.record_metering(
+    await sqlite_ledger.metering.record_metering(
         [use("coder-1", T0 - HOUR, 100_000)],
         [
             quota(UNIFIED, "5h", "utilization", "0.25", at=T0 - age),
             quota(UNIFIED, "5h", "reset", epoch(T0 + HOUR), at=T0 - age),
         ],
     )
-    service = await book(ledger, clock, rolling("global", FIVE_HOURS, account="anthropic"))
+    service = await book(sqlite_ledger, clock, rolling("global", FIVE_HOURS, account="anthropic"))
     [status] = await service.statuses()
     assert (status.source, status.used) == (source, used)
     assert status.reset_confidence.value == source.value  # provider, or estimated
@@ -297,16 +301,18 @@ async def test_stale_signals_fall_back_to_our_metering(
         assert (status.start, status.end) == (T0 - 4 * HOUR, T0 + HOUR)
 
 
-async def test_an_account_without_signals_is_estimated(ledger: Ledger, clock: ManualClock) -> None:
+async def test_an_account_without_signals_is_estimated(
+    sqlite_ledger: Ledger, clock: ManualClock
+) -> None:
     """No quota headers at all: our metering, marked ``estimated``, never silence."""
-    await record(ledger, [use("coder-1", T0 - HOUR, 100_000)])
-    service = await book(ledger, clock, rolling("global", FIVE_HOURS, account="anthropic"))
+    await record(sqlite_ledger, [use("coder-1", T0 - HOUR, 100_000)])
+    service = await book(sqlite_ledger, clock, rolling("global", FIVE_HOURS, account="anthropic"))
     [status] = await service.statuses()
     assert (status.source, status.used) == (Source.ESTIMATED, 100_000.0)
 
 
 async def test_codex_signals_match_the_budgets_window_by_its_minutes(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """An ``openai`` account budget takes the Codex window (primary or secondary) whose
     ``window-minutes`` equals its length; a length no window has is estimated."""
@@ -319,10 +325,10 @@ async def test_codex_signals_match_the_budgets_window_by_its_minutes(
         quota("x-codex", "secondary", "window-minutes", "10080", provider="openai"),
         quota("x-codex", "secondary", "reset-at", epoch(secondary_reset), provider="openai"),
     ]
-    await ledger.metering.record_metering([], signals)
+    await sqlite_ledger.metering.record_metering([], signals)
     week = timedelta(days=7)
     service = await book(
-        ledger,
+        sqlite_ledger,
         clock,
         rolling("global", FIVE_HOURS, account="openai"),
         rolling("group:team", week, account="openai"),
@@ -342,20 +348,20 @@ LADDER = {"claude": (OPUS, SONNET, HAIKU)}
 
 
 async def test_an_agent_far_over_pace_is_downgraded_by_the_most_specific_budget(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """A tick moves a budget far over pace to downgrade, once; its agents' requests are
     rewritten a rung down, while an agent with its own budget (the most specific scope)
     and agents under the generous global one go through."""
     service = await book(
-        ledger,
+        sqlite_ledger,
         clock,
         daily("global", 10_000_000),
         daily("group:team", ladder=LADDER),
         daily("agent:coder-2", 2_000_000),
     )
     await record(
-        ledger,
+        sqlite_ledger,
         [
             use("coder-1", DAY + HOUR, 900_000),
             use("coder-2", DAY + 2 * HOUR, 10_000),
@@ -394,15 +400,15 @@ async def test_an_agent_far_over_pace_is_downgraded_by_the_most_specific_budget(
 
 
 async def test_agents_known_only_to_the_roster_are_governed_too(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """An agent in the ledger's roster that has not spent yet is governed by its group's
     budget from the first tick."""
-    await ledger.agents.upsert_agent(
+    await sqlite_ledger.agents.upsert_agent(
         AgentSpec(AgentName("coder-2"), "claude"), DesiredState.RUNNING
     )
-    await record(ledger, [use("coder-1", DAY + HOUR, 900_000)])
-    service = await book(ledger, clock, daily("group:team", ladder=LADDER))
+    await record(sqlite_ledger, [use("coder-1", DAY + HOUR, 900_000)])
+    service = await book(sqlite_ledger, clock, daily("group:team", ladder=LADDER))
     assert ask(service, "coder-2") == Rewrite(SONNET, "group:team is over pace")
 
 
@@ -410,12 +416,12 @@ async def test_agents_known_only_to_the_roster_are_governed_too(
 
 
 async def test_a_contradictory_budget_is_refused_and_changes_nothing(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """set_budget raises BudgetError naming every fault; neither the ledger nor the
     budgets in force change."""
     configured = daily("global")
-    service = await book(ledger, clock, configured)
+    service = await book(sqlite_ledger, clock, configured)
     bad = Budget(
         Scope("group", "nope"),
         WindowSpec(WindowKind.ROLLING, length=FIVE_HOURS),
@@ -434,19 +440,19 @@ async def test_a_contradictory_budget_is_refused_and_changes_nothing(
     )
     with pytest.raises(BudgetError, match=r"^reset_at: 2025-03-01 11:00 UTC is in the past"):
         await service.set_budget(past, ADMIN)
-    assert await ledger.budgets.command_budgets() == []
+    assert await sqlite_ledger.budgets.command_budgets() == []
     assert service.budgets() == [configured]
     [status] = await service.statuses()
     assert status.budget == configured
 
 
 async def test_a_set_budget_persists_and_a_new_service_takes_it_in(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """A valid budget is saved, replaces the config's of its scope at once, and a service
     started later over the same ledger has it in place of the config's."""
     configured = daily("global")
-    service = await book(ledger, clock, configured)
+    service = await book(sqlite_ledger, clock, configured)
     wider = daily("global", 2_000_000, source="command")
     agent = rolling(
         "agent:coder-1",
@@ -459,20 +465,20 @@ async def test_a_set_budget_persists_and_a_new_service_takes_it_in(
     assert await service.set_budget(wider, ADMIN) == wider
     assert await service.set_budget(agent, ADMIN) == agent
     assert service.budgets() == [wider, agent]
-    assert await ledger.budgets.command_budgets() == [agent, wider]  # by scope
+    assert await sqlite_ledger.budgets.command_budgets() == [agent, wider]  # by scope
     assert [s.limit for s in await service.statuses()] == [2_000_000.0, 200_000.0]
 
-    later = await book(ledger, clock, configured)
+    later = await book(sqlite_ledger, clock, configured)
     assert later.budgets() == [wider, agent]
 
 
 async def test_setting_a_tighter_budget_takes_effect_at_once(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """set_budget re-ticks: the proxy's verdicts follow the new limit without waiting for
     the pacing job."""
-    await record(ledger, [use("coder-1", DAY + HOUR, 300_000)])
-    service = await book(ledger, clock, daily("group:team", ladder=LADDER))
+    await record(sqlite_ledger, [use("coder-1", DAY + HOUR, 300_000)])
+    service = await book(sqlite_ledger, clock, daily("group:team", ladder=LADDER))
     assert ask(service, "coder-1") == ALLOW
     await service.set_budget(daily("group:team", 400_000, ladder=LADDER), ADMIN)
     assert ask(service, "coder-1") == Rewrite(SONNET, "group:team is over pace")
@@ -494,9 +500,9 @@ async def queued_team(ledger: Ledger, clock: ManualClock) -> BudgetService:
 QUEUED_UNTIL = DAY + timedelta(hours=21, minutes=51)
 
 
-async def test_a_burst_in_the_past_is_refused(ledger: Ledger, clock: ManualClock) -> None:
+async def test_a_burst_in_the_past_is_refused(sqlite_ledger: Ledger, clock: ManualClock) -> None:
     """A burst ending at or before now raises BudgetError and is not recorded."""
-    service = await queued_team(ledger, clock)
+    service = await queued_team(sqlite_ledger, clock)
     with pytest.raises(BudgetError) as refused:
         await service.allow_burst(Burst(Scope("global"), T0 - timedelta(minutes=1), ADMIN))
     assert str(refused.value) == (
@@ -504,33 +510,33 @@ async def test_a_burst_in_the_past_is_refused(ledger: Ledger, clock: ManualClock
     )
     with pytest.raises(BudgetError, match="has passed"):
         await service.allow_burst(Burst(Scope("global"), T0, ADMIN))
-    assert await ledger.budgets.active_bursts(T0) == []
+    assert await sqlite_ledger.budgets.active_bursts(T0) == []
 
 
 @pytest.mark.parametrize("scope", ["agent:ops-1", "group:ops"])
 async def test_a_burst_without_a_budget_over_its_scope_is_refused(
-    ledger: Ledger, clock: ManualClock, scope: str
+    sqlite_ledger: Ledger, clock: ManualClock, scope: str
 ) -> None:
     """A burst lifts a budget's pace: with no budget over the scope there is nothing to
     lift, so it is refused and not recorded."""
-    service = await queued_team(ledger, clock)
+    service = await queued_team(sqlite_ledger, clock)
     with pytest.raises(BudgetError) as refused:
         await service.allow_burst(Burst(Scope.parse(scope), T0 + HOUR, ADMIN))
     assert str(refused.value) == (
         f"no budget applies to {scope}: a burst lifts a budget's pace, so set one first "
         "(`budget set`)"
     )
-    assert await ledger.budgets.active_bursts(T0) == []
+    assert await sqlite_ledger.budgets.active_bursts(T0) == []
 
 
 @pytest.mark.parametrize("over", ["global", "group:eng"])
 async def test_a_group_burst_under_a_broader_budget_is_granted(
-    ledger: Ledger, clock: ManualClock, over: str
+    sqlite_ledger: Ledger, clock: ManualClock, over: str
 ) -> None:
     """A budget on global or on an ancestor group is over a group: a burst on that group
     is granted and lets the group's agents through the broader budget's queue."""
-    await record(ledger, [use("coder-1", DAY + HOUR, 900_000), use("ops-1", DAY, 1)])
-    service = await book(ledger, clock, daily(over))
+    await record(sqlite_ledger, [use("coder-1", DAY + HOUR, 900_000), use("ops-1", DAY, 1)])
+    service = await book(sqlite_ledger, clock, daily(over))
     assert isinstance(ask(service, "coder-1"), Hold)
     granted = await service.allow_burst(Burst(Scope("group", "team"), T0 + HOUR, ADMIN))
     assert granted.granted_at == T0
@@ -540,12 +546,12 @@ async def test_a_group_burst_under_a_broader_budget_is_granted(
 
 
 async def test_a_burst_is_recorded_and_lets_its_agent_through_the_queue(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """A granted burst is stamped with now, kept in the ledger, and lets the agent's
     requests through its budget's queue (others still wait); a service started later
     takes the unexpired burst in."""
-    service = await queued_team(ledger, clock)
+    service = await queued_team(sqlite_ledger, clock)
     hold = Hold(T0 + timedelta(minutes=15), "group:team is over pace: queued until 21:51")
     assert ask(service, "coder-1") == hold
     assert service.queued_until("coder-1") == QUEUED_UNTIL
@@ -553,14 +559,14 @@ async def test_a_burst_is_recorded_and_lets_its_agent_through_the_queue(
     burst = Burst(Scope("agent", "coder-1"), T0 + 2 * HOUR, ADMIN, "release day")
     granted = await service.allow_burst(burst)
     assert granted == replace(burst, granted_at=T0)
-    assert await ledger.budgets.active_bursts(T0) == [granted]
+    assert await sqlite_ledger.budgets.active_bursts(T0) == [granted]
     assert ask(service, "coder-1") == ALLOW
     assert service.queued_until("coder-1") is None
     assert ask(service, "coder-2") == hold
     [status] = await service.statuses()
     assert status.burst is None  # the budget's own scope has no burst; the agent's has
 
-    later = await book(ledger, clock, daily("group:team"))
+    later = await book(sqlite_ledger, clock, daily("group:team"))
     assert ask(later, "coder-1") == ALLOW
     assert ask(later, "coder-2") == hold
 
@@ -584,15 +590,15 @@ async def past_runs(
 
 
 async def test_a_launch_is_deferred_when_its_learned_spend_does_not_fit_the_pace(
-    ledger: Ledger, clock: ManualClock, tmp_path: Path
+    sqlite_ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> None:
     """A launch is admitted when the median spend of past runs like it fits the budget's
     pace now, and deferred with the numbers when it does not."""
-    await past_runs(ledger, tmp_path, "coder-1", "fix the flaky tests", 600_000)
-    await past_runs(ledger, tmp_path, "coder-2", "review the diff", 200_000)
-    await record(ledger, [use("ops-1", DAY + HOUR, 1)])
-    await record(ledger, [use("coder-2", DAY + HOUR, 100_000)])
-    service = await book(ledger, clock, daily("group:team"))
+    await past_runs(sqlite_ledger, tmp_path, "coder-1", "fix the flaky tests", 600_000)
+    await past_runs(sqlite_ledger, tmp_path, "coder-2", "review the diff", 200_000)
+    await record(sqlite_ledger, [use("ops-1", DAY + HOUR, 1)])
+    await record(sqlite_ledger, [use("coder-2", DAY + HOUR, 100_000)])
+    service = await book(sqlite_ledger, clock, daily("group:team"))
     # The line is at 500k at noon; with 10 % tolerance, 450k more fit the pace.
     assert await service.admit_spawn("coder-1", urgent=False) == (
         False,
@@ -604,13 +610,13 @@ async def test_a_launch_is_deferred_when_its_learned_spend_does_not_fit_the_pace
 
 
 async def test_a_queued_budget_defers_launches_unless_urgent_within_a_burst(
-    ledger: Ledger, clock: ManualClock, tmp_path: Path
+    sqlite_ledger: Ledger, clock: ManualClock, tmp_path: Path
 ) -> None:
     """While its budget queues, an agent's launch is deferred, even ``--urgent`` without a
     burst; the answer names the commands that start it now (``--urgent`` hinted before it
     is typed); with a burst on its group, an urgent launch goes through."""
-    await past_runs(ledger, tmp_path, "coder-1", "fix the flaky tests", 1_000)
-    service = await queued_team(ledger, clock)
+    await past_runs(sqlite_ledger, tmp_path, "coder-1", "fix the flaky tests", 1_000)
+    service = await queued_team(sqlite_ledger, clock)
     deferred = "group:team is over pace, its requests queued until 21:51; "
     grant = "`budget allow-burst group:team --until 2h` (admin), then `spawn coder-1 --urgent`"
     assert await service.admit_spawn("coder-1", urgent=False) == (
@@ -634,19 +640,19 @@ async def test_a_queued_budget_defers_launches_unless_urgent_within_a_burst(
 
 
 async def test_a_restart_resumes_the_ladder_without_posting_it_again(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """The step a tick reached is saved; a new service over the same ledger starts there,
     and its first tick reports no change."""
-    first = await queued_team(ledger, clock)
+    first = await queued_team(sqlite_ledger, clock)
     assert first.policy.place_of("group:team") == (Step.QUEUE, 0)
-    assert (await ledger.budgets.load_steps())["group:team"].step is Step.QUEUE
-    again = await book(ledger, clock, daily("group:team"))
+    assert (await sqlite_ledger.budgets.load_steps())["group:team"].step is Step.QUEUE
+    again = await book(sqlite_ledger, clock, daily("group:team"))
     assert again.policy.place_of("group:team") == (Step.QUEUE, 0)
     assert await again.tick() == []
     board = RecordingBoard()
     third = BudgetService(
-        stores=budget_stores(ledger),
+        stores=budget_stores(sqlite_ledger),
         budgets={},
         groups=GROUPS,
         timezone=UTC_ZONE,
@@ -661,29 +667,29 @@ async def test_a_restart_resumes_the_ladder_without_posting_it_again(
 
 
 async def test_a_host_budget_counts_the_usage_of_the_agents_on_that_host(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """`scope: host:box2` sums what the agents on box2 used (their rows carry the host)
     and governs their requests — and nobody else's."""
-    await ledger.agents.upsert_agent(
+    await sqlite_ledger.agents.upsert_agent(
         AgentSpec(name=AgentName("far-1"), runtime="stub", host="box2"), DesiredState.RUNNING
     )
-    await ledger.agents.upsert_agent(
+    await sqlite_ledger.agents.upsert_agent(
         AgentSpec(name=AgentName("near-1"), runtime="stub"), DesiredState.RUNNING
     )
     await record(
-        ledger,
+        sqlite_ledger,
         [use("far-1", DAY + HOUR, 300_000), use("near-1", DAY + HOUR, 900_000)],
     )
     budget = replace(daily("host:box2"), limit_tokens=250_000)
     service = BudgetService(
-        stores=budget_stores(ledger),
+        stores=budget_stores(sqlite_ledger),
         budgets={budget.key: budget},
         groups=GROUPS,
         timezone=UTC_ZONE,
         clock=clock,
         policy=PacingPolicy(GROUPS),
-        via=lambda agent: [Scope("host", ledger.agents.host_of(agent))],
+        via=lambda agent: [Scope("host", sqlite_ledger.agents.host_of(agent))],
     )
     await service.start()
     [status] = await service.statuses()

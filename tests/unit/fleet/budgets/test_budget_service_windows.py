@@ -29,14 +29,14 @@ from tests.unit.fleet.budgets.test_budget_service import (
     use,
 )
 from tests.unit.fleet.budgets.test_budget_service import (
-    ledger as ledger,  # a fixture of this module too
+    sqlite_ledger as sqlite_ledger,  # a fixture of this module too
 )
 
 # --- windows -------------------------------------------------------------------------------------
 
 
 async def test_a_fixed_window_without_a_length_runs_from_when_first_seen(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """A fixed window with only a reset_at begins when the service first sees it: usage
     before that does not count, and the start stays put as time goes on."""
@@ -44,9 +44,9 @@ async def test_a_fixed_window_without_a_length_runs_from_when_first_seen(
     budget = Budget(
         Scope("global"), WindowSpec(WindowKind.FIXED, reset_at=reset), limit_tokens=1_000_000
     )
-    await record(ledger, [use("coder-1", T0 - HOUR, 500_000)])
-    service = await book(ledger, clock, budget)
-    await record(ledger, [use("coder-1", T0 + timedelta(minutes=30), 100_000)])
+    await record(sqlite_ledger, [use("coder-1", T0 - HOUR, 500_000)])
+    service = await book(sqlite_ledger, clock, budget)
+    await record(sqlite_ledger, [use("coder-1", T0 + timedelta(minutes=30), 100_000)])
     clock.advance(3600)
     [status] = await service.statuses()
     assert (status.start, status.end, status.now) == (T0, reset, T0 + HOUR)
@@ -56,7 +56,7 @@ async def test_a_fixed_window_without_a_length_runs_from_when_first_seen(
 
 
 async def test_a_fixed_window_first_seen_after_its_reset_does_not_stop_the_service(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """A fixed budget set by command whose reset has passed by the time Fleetwarden starts
     again is still assessed (a window over, no reset known), instead of failing start()."""
@@ -67,10 +67,10 @@ async def test_a_fixed_window_first_seen_after_its_reset_does_not_stop_the_servi
         limit_tokens=1_000_000,
         source="command",
     )
-    first = await book(ledger, clock)
+    first = await book(sqlite_ledger, clock)
     await first.set_budget(budget, ADMIN)
     clock.advance(2 * 3600)
-    later = await book(ledger, clock)
+    later = await book(sqlite_ledger, clock)
     [status] = await later.statuses()
     assert status.end == reset < status.now
     assert status.reset_confidence is Confidence.UNKNOWN
@@ -91,7 +91,7 @@ async def test_a_fixed_window_first_seen_after_its_reset_does_not_stop_the_servi
     ],
 )
 async def test_a_rolling_window_with_a_reset_at_is_anchored_there(
-    ledger: Ledger,
+    sqlite_ledger: Ledger,
     clock: ManualClock,
     reset_at: datetime,
     now: datetime,
@@ -100,7 +100,7 @@ async def test_a_rolling_window_with_a_reset_at_is_anchored_there(
     """A rolling window's reset_at is one of its ends; the others are whole lengths away,
     each as sure as the user said (here: copied from the provider)."""
     spec = WindowSpec(WindowKind.ROLLING, FIVE_HOURS, reset_at, Confidence.PROVIDER)
-    service = await book(ledger, clock, Budget(Scope("global"), spec, limit_tokens=1000))
+    service = await book(sqlite_ledger, clock, Budget(Scope("global"), spec, limit_tokens=1000))
     clock.advance((now - T0).total_seconds())
     [status] = await service.statuses()
     assert (status.start, status.end) == window
@@ -109,7 +109,7 @@ async def test_a_rolling_window_with_a_reset_at_is_anchored_there(
 
 
 async def test_a_calendar_reset_and_a_bare_rolling_one_of_our_own_are_the_users(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """A daily window the user chose resets at a midnight they set; a 5 h window nobody
     placed is laid from the epoch by us, and enforced where it is laid: the config's
@@ -121,7 +121,7 @@ async def test_a_calendar_reset_and_a_bare_rolling_one_of_our_own_are_the_users(
         WindowSpec(WindowKind.WEEKLY, confidence=Confidence.UNKNOWN),
         limit_tokens=1000,
     )
-    service = await book(ledger, clock, calendar, bare, unsure)
+    service = await book(sqlite_ledger, clock, calendar, bare, unsure)
     assert {s.budget.key: s.reset_confidence for s in await service.statuses()} == {
         "global": Confidence.USER,
         "group:team": Confidence.USER,
@@ -130,7 +130,7 @@ async def test_a_calendar_reset_and_a_bare_rolling_one_of_our_own_are_the_users(
 
 
 async def test_next_reset_is_the_earliest_window_end_ahead(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """next_reset is the soonest end among every budget's current window (a calendar day
     ends at midnight in the configured zone), and None without budgets."""
@@ -146,7 +146,7 @@ async def test_next_reset_is_the_earliest_window_end_ahead(
         WindowSpec(WindowKind.FIXED, reset_at=T0 + 10 * HOUR),
         limit_tokens=1000,
     )
-    service = await book(ledger, clock, calendar, anchored, fixed, tz=paris)
+    service = await book(sqlite_ledger, clock, calendar, anchored, fixed, tz=paris)
     assert service.next_reset() == T0 + 2 * HOUR
     clock.advance(2 * 3600)  # the anchored window rolls over to end at 19:00
     assert service.next_reset() == T0 + 7 * HOUR
@@ -154,4 +154,4 @@ async def test_next_reset_is_the_earliest_window_end_ahead(
     assert service.next_reset() == T0 + 10 * HOUR
     clock.advance(2 * 3600)  # the fixed window is over; Paris' midnight is next
     assert service.next_reset() == DAY + 23 * HOUR
-    assert (await book(ledger, clock)).next_reset() is None
+    assert (await book(sqlite_ledger, clock)).next_reset() is None

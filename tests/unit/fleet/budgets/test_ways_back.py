@@ -31,7 +31,7 @@ from tests.unit.fleet.budgets.test_budget_service import (
     use,
 )
 from tests.unit.fleet.budgets.test_budget_service import (
-    ledger as ledger,
+    sqlite_ledger as sqlite_ledger,
 )
 from tests.unit.fleet.budgets.test_pacing_policy import (
     BUDGET,
@@ -47,12 +47,12 @@ from tests.unit.fleet.budgets.test_pacing_policy import (
 
 
 async def test_unset_puts_back_the_configs_budget_and_a_new_service_keeps_it(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """A budget set by command, unset, gives way to the config's of its scope at once; the
     ledger forgets it, so a service started later has the config's too."""
     configured = daily("global")
-    service = await book(ledger, clock, configured)
+    service = await book(sqlite_ledger, clock, configured)
     tight = daily("global", 1_000, source="command")
     await service.set_budget(tight, ADMIN)
     assert service.budgets() == [tight]
@@ -60,19 +60,19 @@ async def test_unset_puts_back_the_configs_budget_and_a_new_service_keeps_it(
     removed, back = await service.unset_budget(Scope("global"), ADMIN)
     assert (removed, back) == (tight, configured)
     assert service.budgets() == [configured]
-    assert await ledger.budgets.command_budgets() == []
+    assert await sqlite_ledger.budgets.command_budgets() == []
 
-    later = await book(ledger, clock, configured)
+    later = await book(sqlite_ledger, clock, configured)
     assert later.budgets() == [configured]
 
 
 async def test_unset_of_a_scope_the_config_has_no_budget_for_leaves_none(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """Unsetting a budget only chat gave a scope leaves that scope without one: its agents
     are let through (here from the queue it held them in) and a later service has none."""
-    await record(ledger, [use("coder-1", DAY + HOUR, 900_000)])
-    service = await book(ledger, clock)
+    await record(sqlite_ledger, [use("coder-1", DAY + HOUR, 900_000)])
+    service = await book(sqlite_ledger, clock)
     await service.set_budget(daily("group:team", source="command"), ADMIN)
     assert isinstance(ask(service, "coder-1"), Hold)
 
@@ -80,7 +80,7 @@ async def test_unset_of_a_scope_the_config_has_no_budget_for_leaves_none(
     assert removed.scope == Scope("group", "team") and back is None
     assert service.budgets() == []
     assert ask(service, "coder-1") == ALLOW
-    assert (await book(ledger, clock)).budgets() == []
+    assert (await book(sqlite_ledger, clock)).budgets() == []
 
 
 @pytest.mark.parametrize(
@@ -95,11 +95,11 @@ async def test_unset_of_a_scope_the_config_has_no_budget_for_leaves_none(
     ],
 )
 async def test_unset_refuses_what_chat_did_not_set(
-    ledger: Ledger, clock: ManualClock, scope: str, message: str
+    sqlite_ledger: Ledger, clock: ManualClock, scope: str, message: str
 ) -> None:
     """Only a budget set in chat can be unset: the config's, or none, is refused saying why,
     and nothing changes."""
-    service = await book(ledger, clock, daily("global"))
+    service = await book(sqlite_ledger, clock, daily("global"))
     with pytest.raises(BudgetError) as refused:
         await service.unset_budget(Scope.parse(scope), ADMIN)
     assert str(refused.value) == message
@@ -110,19 +110,19 @@ async def test_unset_refuses_what_chat_did_not_set(
 
 
 async def test_ending_a_burst_paces_its_agents_again_and_survives_a_restart(
-    ledger: Ledger, clock: ManualClock
+    sqlite_ledger: Ledger, clock: ManualClock
 ) -> None:
     """A burst ended early no longer lets its agent through the queue, and a service
     started later does not take it in again; the grant stays on record."""
-    service = await queued_team(ledger, clock)
+    service = await queued_team(sqlite_ledger, clock)
     burst = Burst(Scope("agent", "coder-1"), T0 + 2 * HOUR, ADMIN, "release day")
     await service.allow_burst(burst)
     assert ask(service, "coder-1") == ALLOW
 
     assert await service.end_burst(Scope("agent", "coder-1"), ADMIN) == 1
     assert isinstance(ask(service, "coder-1"), Hold)
-    assert await ledger.budgets.active_bursts(T0) == []
-    later = await book(ledger, clock, daily("group:team"))
+    assert await sqlite_ledger.budgets.active_bursts(T0) == []
+    later = await book(sqlite_ledger, clock, daily("group:team"))
     assert isinstance(ask(later, "coder-1"), Hold)
     assert await service.end_burst(Scope("agent", "coder-1"), ADMIN) == 0
 

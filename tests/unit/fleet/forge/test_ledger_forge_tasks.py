@@ -64,7 +64,7 @@ async def runtime(agent: str) -> str | None:
 
 
 @pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock, register: Register) -> WorkRig:
+def forge_tasks_rig(ledger: Ledger, clock: ManualClock, register: Register) -> WorkRig:
     return WorkRig.make(ledger, clock, tasks=forge_tasks(ledger, register))
 
 
@@ -103,9 +103,9 @@ def test_every_forge_run_state_maps_to_a_task_state() -> None:
     assert task_state(ForgeRunState.ENDED, merged=True) == "done"
 
 
-async def test_a_labelled_issue_is_one_task_carried_by_its_launch(rig: WorkRig) -> None:
-    record = await rig.started()
-    task = await task_of(rig, record.id)
+async def test_a_labelled_issue_is_one_task_carried_by_its_launch(forge_tasks_rig: WorkRig) -> None:
+    record = await forge_tasks_rig.started()
+    task = await task_of(forge_tasks_rig, record.id)
     assert (task.source, task.source_ref) == ("forge", record.issue_url)
     assert (task.title, task.body) == (
         "Fix the parser",
@@ -115,80 +115,90 @@ async def test_a_labelled_issue_is_one_task_carried_by_its_launch(rig: WorkRig) 
     assert task.forge_run == record.id
     assert task.asked_by == "@alice on hub"
     assert task.projection.count == 0  # none finished before: stored as none
-    assert rig.launcher.tasks == [task.id]
+    assert forge_tasks_rig.launcher.tasks == [task.id]
     assert task.state == "working" and task.branch == BRANCH
-    said = rig.status(await rig.record(record.id)).history[-1]
+    said = forge_tasks_rig.status(await forge_tasks_rig.record(record.id)).history[-1]
     line = f"`#{task.id}`: no projection: no finished task of its kind yet · actual so far 0 tokens"
     assert f"\n\nTask {line}" in said and f"**Task** {line}" in said  # the body's, the footer's
     # The same event again, and another trigger on the issue: no second task.
-    again = await rig.deliver(event(EventKind.LABELED, label=LABEL, delivery="d-again"))
+    again = await forge_tasks_rig.deliver(event(EventKind.LABELED, label=LABEL, delivery="d-again"))
     assert again.startswith("ignored")
-    assert len(await rig.ledger.tasks.tasks()) == 1
+    assert len(await forge_tasks_rig.ledger.tasks.tasks()) == 1
 
 
-async def test_a_queued_run_is_a_queued_task_then_working(rig: WorkRig) -> None:
-    rig.launcher.busy_why[AGENT] = f"{AGENT} is starting another run"
-    outcome = await rig.deliver(event(EventKind.LABELED, label=LABEL))
+async def test_a_queued_run_is_a_queued_task_then_working(forge_tasks_rig: WorkRig) -> None:
+    forge_tasks_rig.launcher.busy_why[AGENT] = f"{AGENT} is starting another run"
+    outcome = await forge_tasks_rig.deliver(event(EventKind.LABELED, label=LABEL))
     assert outcome.startswith("queued")
-    record = await rig.run()
-    assert (await task_of(rig, record.id)).state == "queued"
-    del rig.launcher.busy_why[AGENT]
-    await rig.queue_turn()  # the spawn queue gives it its turn
-    task = await task_of(rig, record.id)
-    assert task.state == "working" and rig.launcher.tasks == [task.id]
+    record = await forge_tasks_rig.run()
+    assert (await task_of(forge_tasks_rig, record.id)).state == "queued"
+    del forge_tasks_rig.launcher.busy_why[AGENT]
+    await forge_tasks_rig.queue_turn()  # the spawn queue gives it its turn
+    task = await task_of(forge_tasks_rig, record.id)
+    assert task.state == "working" and forge_tasks_rig.launcher.tasks == [task.id]
 
 
-async def test_the_merge_ends_the_task_done_with_its_pull_request(rig: WorkRig) -> None:
-    key = await with_pull(rig)
-    review = await task_of(rig, key)
+async def test_the_merge_ends_the_task_done_with_its_pull_request(forge_tasks_rig: WorkRig) -> None:
+    key = await with_pull(forge_tasks_rig)
+    review = await task_of(forge_tasks_rig, key)
     assert review.state == "review" and review.pull_url == "https://github.com/acme/app/pull/18"
     assert "pull request #18" in review.why
     ev = event(EventKind.PULL_CLOSED, 18, actor="bob", is_pull=True, merged=True, head=BRANCH)
-    await rig.deliver(ev)
-    done = await task_of(rig, key)
+    await forge_tasks_rig.deliver(ev)
+    done = await task_of(forge_tasks_rig, key)
     assert done.state == "done" and done.finished == Actual(0, None, 0)
-    said = rig.status(await rig.record(key)).history[-1]
+    said = forge_tasks_rig.status(await forge_tasks_rig.record(key)).history[-1]
     assert f"Task `#{done.id}`: no projection" in said and " · actual 0 tokens" in said
 
 
-async def test_a_pull_request_closed_unmerged_cancels_the_task(rig: WorkRig) -> None:
-    key = await with_pull(rig)
-    await rig.deliver(event(EventKind.PULL_CLOSED, 18, is_pull=True, merged=False, head=BRANCH))
-    task = await task_of(rig, key)
+async def test_a_pull_request_closed_unmerged_cancels_the_task(forge_tasks_rig: WorkRig) -> None:
+    key = await with_pull(forge_tasks_rig)
+    await forge_tasks_rig.deliver(
+        event(EventKind.PULL_CLOSED, 18, is_pull=True, merged=False, head=BRANCH)
+    )
+    task = await task_of(forge_tasks_rig, key)
     assert task.state == "cancelled" and "closed" in task.why
 
 
-async def test_the_issue_unlabelled_cancels_the_task(rig: WorkRig) -> None:
-    record = await rig.started()
-    await rig.deliver(event(EventKind.UNLABELED, label=LABEL))
-    task = await task_of(rig, record.id)
+async def test_the_issue_unlabelled_cancels_the_task(forge_tasks_rig: WorkRig) -> None:
+    record = await forge_tasks_rig.started()
+    await forge_tasks_rig.deliver(event(EventKind.UNLABELED, label=LABEL))
+    task = await task_of(forge_tasks_rig, record.id)
     assert (task.state, task.why) == ("cancelled", "the issue was unlabelled by @alice")
 
 
-async def test_a_failed_run_fails_its_task_and_a_comment_takes_it_up_again(rig: WorkRig) -> None:
-    record = await rig.started()
-    await rig.ledger.forge.update_forge_run(
+async def test_a_failed_run_fails_its_task_and_a_comment_takes_it_up_again(
+    forge_tasks_rig: WorkRig,
+) -> None:
+    record = await forge_tasks_rig.started()
+    await forge_tasks_rig.ledger.forge.update_forge_run(
         record.id, done_signal="agent", done_status="failed", summary="no idea"
     )
-    await rig.work.publisher.publish(await rig.record(record.id))
-    failed = await task_of(rig, record.id)
+    await forge_tasks_rig.work.publisher.publish(await forge_tasks_rig.record(record.id))
+    failed = await task_of(forge_tasks_rig, record.id)
     assert failed.state == "failed" and failed.finished is not None
-    rig.launcher.running.discard(AGENT)
-    comment = event(EventKind.COMMENT, body=f"@{rig.entry.login} try again")
-    assert (await rig.deliver(comment)).startswith("continued")
-    assert (await task_of(rig, record.id)).state == "working"
+    forge_tasks_rig.launcher.running.discard(AGENT)
+    comment = event(EventKind.COMMENT, body=f"@{forge_tasks_rig.entry.login} try again")
+    assert (await forge_tasks_rig.deliver(comment)).startswith("continued")
+    assert (await task_of(forge_tasks_rig, record.id)).state == "working"
 
 
 async def test_a_restart_finds_the_task_made_before(
-    rig: WorkRig, ledger: Ledger, clock: ManualClock, register: Register
+    forge_tasks_rig: WorkRig, ledger: Ledger, clock: ManualClock, register: Register
 ) -> None:
-    record = await rig.started()
-    first = await task_of(rig, record.id)
+    record = await forge_tasks_rig.started()
+    first = await task_of(forge_tasks_rig, record.id)
     again = WorkRig.make(
-        ledger, clock, api=rig.api, launcher=rig.launcher, tasks=forge_tasks(ledger, register)
+        ledger,
+        clock,
+        api=forge_tasks_rig.api,
+        launcher=forge_tasks_rig.launcher,
+        tasks=forge_tasks(ledger, register),
     )
     assert again.work.publisher.posts.source.tasks is not None
-    found = await again.work.publisher.posts.source.tasks.made(await rig.record(record.id))
+    found = await again.work.publisher.posts.source.tasks.made(
+        await forge_tasks_rig.record(record.id)
+    )
     assert found.id == first.id and len(await ledger.tasks.tasks()) == 1
 
 
@@ -206,7 +216,9 @@ async def test_a_hostile_title_is_escaped_where_the_task_shows(
     assert "```" not in said
 
 
-async def test_a_task_made_by_hand_is_not_a_forge_runs(rig: WorkRig, register: Register) -> None:
+async def test_a_task_made_by_hand_is_not_a_forge_runs(
+    forge_tasks_rig: WorkRig, register: Register
+) -> None:
     made = await register.new(NewTask("by hand", "chat", "@op", agent=AGENT))
-    record = await rig.started()
-    assert (await task_of(rig, record.id)).id != made.id
+    record = await forge_tasks_rig.started()
+    assert (await task_of(forge_tasks_rig, record.id)).id != made.id

@@ -79,7 +79,7 @@ class Rig:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
+def dial_clock() -> ManualClock:
     return ManualClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
 
 
@@ -91,10 +91,10 @@ async def until(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0)
 
 
-async def test_failed_attempts_back_off_exponentially_then_connect(clock: ManualClock) -> None:
+async def test_failed_attempts_back_off_exponentially_then_connect(dial_clock: ManualClock) -> None:
     """Unreachable, the link stays down and waits 1, 2, 4, 8 s between attempts; the
     fifth connects, and the state's `since` is when it went down, then connected."""
-    rig = Rig(clock, [HostError("unreachable")] * 4)
+    rig = Rig(dial_clock, [HostError("unreachable")] * 4)
     link = rig.link(Backoff(1.0, 30.0, jitter=0.0))
     await link.start()
     try:
@@ -108,9 +108,9 @@ async def test_failed_attempts_back_off_exponentially_then_connect(clock: Manual
     assert link.state is LinkState.STOPPED and rig.connections[0].closed.is_set()
 
 
-async def test_attempts_never_come_faster_than_once_a_second(clock: ManualClock) -> None:
+async def test_attempts_never_come_faster_than_once_a_second(dial_clock: ManualClock) -> None:
     """However short the backoff, two attempts are at least min_interval (1 s) apart."""
-    rig = Rig(clock, [HostError("unreachable")] * 20)
+    rig = Rig(dial_clock, [HostError("unreachable")] * 20)
     link = rig.link(Backoff(0.05, 0.2, rng=random.Random(1)))
     await link.start()
     try:
@@ -121,10 +121,10 @@ async def test_attempts_never_come_faster_than_once_a_second(clock: ManualClock)
     assert min(gaps) >= 1.0 - 1e-9
 
 
-async def test_a_refused_host_key_waits_for_the_operator(clock: ManualClock) -> None:
+async def test_a_refused_host_key_waits_for_the_operator(dial_clock: ManualClock) -> None:
     """A host-key refusal is not retried on a timer: the link is `refused` with the
     message, rechecking only its files, until retry() asks for one more attempt."""
-    rig = Rig(clock, [HostKeyUnknown("run `fleetwarden hosts trust box2`")])
+    rig = Rig(dial_clock, [HostKeyUnknown("run `fleetwarden hosts trust box2`")])
     link = rig.link(Backoff())
     await link.start()
     try:
@@ -141,10 +141,10 @@ async def test_a_refused_host_key_waits_for_the_operator(clock: ManualClock) -> 
         await link.stop()
 
 
-async def test_a_dropped_connection_is_down_then_reconnected(clock: ManualClock) -> None:
+async def test_a_dropped_connection_is_down_then_reconnected(dial_clock: ManualClock) -> None:
     """When the connection closes the link is `down` saying why, and reconnects after
     the first backoff wait."""
-    rig = Rig(clock, [None, HostError("refused by the network")])
+    rig = Rig(dial_clock, [None, HostError("refused by the network")])
     link = rig.link(Backoff(1.0, 30.0, jitter=0.0))
     await link.start()
     try:
@@ -158,9 +158,9 @@ async def test_a_dropped_connection_is_down_then_reconnected(clock: ManualClock)
         await link.stop()
 
 
-async def test_run_sends_one_quoted_line_and_needs_a_connection(clock: ManualClock) -> None:
+async def test_run_sends_one_quoted_line_and_needs_a_connection(dial_clock: ManualClock) -> None:
     """run() sends shlex.join(argv) on the connection; before it is up, HostDown."""
-    rig = Rig(clock, [])
+    rig = Rig(dial_clock, [])
     link = rig.link(Backoff())
     with pytest.raises(HostDown, match="host box2 is new"):
         await link.run(["true"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiosqlite
@@ -25,14 +25,8 @@ from fleet.model import (
     RunHandle,
 )
 from fleet.names import AgentName
+from tests.unit.chat_fakes import T0  # where the shared `clock` fixture stands
 from tests.unit.conftest import raw_database
-
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
 
 
 def spec(name: str = "coder-1", **changes: object) -> AgentSpec:

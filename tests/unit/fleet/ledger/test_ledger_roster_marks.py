@@ -3,10 +3,8 @@ agent — against a real SQLite file."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from fleet.clock import ManualClock
 from fleet.ledger import MIGRATIONS, Ledger, migrate
@@ -14,13 +12,7 @@ from fleet.ledger.database.engine import SqliteDatabase
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from tests.fakes.doubles.usage import metered
-
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
+from tests.unit.chat_fakes import T0  # where the shared `clock` fixture stands
 
 
 def spec(name: str) -> AgentSpec:

@@ -20,9 +20,9 @@ from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.unit.fleet.ledger.test_ledger import handle, spec
-from tests.unit.fleet.runs.test_supervisor_logs import served
+from tests.unit.fleet.runs.test_supervisor_logs import beating_fleet
 
-__all__ = ["served"]
+__all__ = ["beating_fleet"]
 
 
 class Tokens:
@@ -48,7 +48,7 @@ class Tokens:
 
 
 @pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
+async def wall_clock_ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
     opened = await Ledger.open(tmp_path / "ledger.db", SystemClock())
     try:
         yield opened
@@ -62,7 +62,7 @@ async def started(ledger: Ledger, name: str) -> int:
 
 
 async def test_a_run_over_takes_its_token_and_the_next_launch_gets_a_new_one(
-    tmp_path: Path, ledger: Ledger
+    tmp_path: Path, wall_clock_ledger: Ledger
 ) -> None:
     """over() revokes the token (published to the ledger's copy); the next token differs."""
     tokens, published = Tokens(tmp_path / "heartbeat.json"), []
@@ -70,7 +70,7 @@ async def test_a_run_over_takes_its_token_and_the_next_launch_gets_a_new_one(
     async def publish() -> None:
         published.append(tokens.secrets.changes())
 
-    runs = RunTokens(tokens, publish, ledger.runs)
+    runs = RunTokens(tokens, publish, wall_clock_ledger.runs)
     first = tokens.token_for("coder-1")
     await runs.over(AgentName("coder-1"))
     assert tokens.secrets.matches("coder-1", first) is None
@@ -79,18 +79,18 @@ async def test_a_run_over_takes_its_token_and_the_next_launch_gets_a_new_one(
 
 
 async def test_a_failed_launch_revokes_its_token_unless_a_run_goes_on(
-    tmp_path: Path, ledger: Ledger
+    tmp_path: Path, wall_clock_ledger: Ledger
 ) -> None:
     """A launch that raises takes the token made for it, but never a running run's."""
     tokens = Tokens(tmp_path / "heartbeat.json")
-    runs = RunTokens(tokens, None, ledger.runs)
+    runs = RunTokens(tokens, None, wall_clock_ledger.runs)
     made = tokens.token_for("coder-1")
     with pytest.raises(RuntimeError):
         async with runs.launching(AgentName("coder-1")):
             raise RuntimeError("no such program")
     assert tokens.secrets.matches("coder-1", made) is None
 
-    await started(ledger, "coder-2")
+    await started(wall_clock_ledger, "coder-2")
     live = tokens.token_for("coder-2")
     with pytest.raises(RuntimeError):
         async with runs.launching(AgentName("coder-2")):
@@ -99,14 +99,14 @@ async def test_a_failed_launch_revokes_its_token_unless_a_run_goes_on(
 
 
 async def test_the_sweep_keeps_only_the_tokens_of_runs_still_going(
-    tmp_path: Path, ledger: Ledger
+    tmp_path: Path, wall_clock_ledger: Ledger
 ) -> None:
     """At start, a run ended while nobody revoked its token loses it; an open run keeps its."""
     tokens = Tokens(tmp_path / "heartbeat.json")
-    runs = RunTokens(tokens, None, ledger.runs)
-    await started(ledger, "going")
-    ended = await started(ledger, "ended")
-    await ledger.runs.end_run(ended, ExitInfo(exit_code=0, reason="exited"))
+    runs = RunTokens(tokens, None, wall_clock_ledger.runs)
+    await started(wall_clock_ledger, "going")
+    ended = await started(wall_clock_ledger, "ended")
+    await wall_clock_ledger.runs.end_run(ended, ExitInfo(exit_code=0, reason="exited"))
     going, over = tokens.token_for("going"), tokens.token_for("ended")
     stale = tokens.token_for("never-ran")
     await runs.sweep()
@@ -116,11 +116,11 @@ async def test_the_sweep_keeps_only_the_tokens_of_runs_still_going(
 
 
 async def test_a_fleets_stop_revokes_and_a_refused_send_leaves_no_token(
-    served: tuple[Fleet, HeartbeatServer],
+    beating_fleet: tuple[Fleet, HeartbeatServer],
 ) -> None:
     """Through a Fleet on a real endpoint: a spawned stub's token is live, a stop revokes it,
     and a ``send`` to the stopped agent (refused: it reads its input) leaves no token."""
-    fleet, server = served
+    fleet, server = beating_fleet
     await fleet.spawn(LaunchRequest("coder-1"))
     token = server.secrets.get(AgentName("coder-1"))
     assert token is not None

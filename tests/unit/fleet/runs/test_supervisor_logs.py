@@ -32,7 +32,7 @@ GUARD = 30.0  # seconds before a test that would hang fails instead
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[Fleet, HeartbeatServer]]:
+async def beating_fleet(tmp_path: Path) -> AsyncIterator[tuple[Fleet, HeartbeatServer]]:
     """A Fleet whose stub agents beat on a real heartbeat endpoint, in one event loop; every
     agent still running at the end is killed."""
     ledger = await Ledger.open(tmp_path / "ledger.db", SystemClock())
@@ -77,13 +77,13 @@ async def ended_agent_with_a_huge_cr_log(fleet: Fleet, state_dir: Path) -> Path:
 
 
 async def test_heartbeats_are_answered_while_watch_reads_a_huge_log(
-    served: tuple[Fleet, HeartbeatServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    beating_fleet: tuple[Fleet, HeartbeatServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``watch`` of an ended agent whose log is a 35 MB \\r-only progress bar: the log is
     read in a worker thread, and the heartbeat endpoint answers a beat while that read is
     under way (the read waits for the answer before it goes on); the snapshot is the bar's
     last state."""
-    fleet, server = served
+    fleet, server = beating_fleet
     await ended_agent_with_a_huge_cr_log(fleet, tmp_path)
     started, answered = threading.Event(), threading.Event()
     seen: dict[str, object] = {}
@@ -115,11 +115,11 @@ async def test_heartbeats_are_answered_while_watch_reads_a_huge_log(
 
 
 async def test_logs_of_a_huge_cr_log_are_read_bounded_off_the_loop(
-    served: tuple[Fleet, HeartbeatServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    beating_fleet: tuple[Fleet, HeartbeatServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``logs`` of the same log reads at most the tail's cap, in a worker thread, and shows
     the progress bar as its last state."""
-    fleet, _ = served
+    fleet, _ = beating_fleet
     log = await ended_agent_with_a_huge_cr_log(fleet, tmp_path)
     reads: list[tuple[int, threading.Thread]] = []
     real_pread = os.pread

@@ -144,7 +144,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(ledger: Ledger, tmp_path: Path) -> AsyncIterator[Rig]:
+async def admission_rig(ledger: Ledger, tmp_path: Path) -> AsyncIterator[Rig]:
     made = Rig(ledger, FleetSettings(state_dir=tmp_path, stop_grace=2.0, reply_wait=0.5))
     yield made
     await made.cleanup()
@@ -157,134 +157,142 @@ async def occupy(ledger: Ledger, name: AgentName) -> None:
 
 
 async def test_a_restart_of_a_task_whose_sender_lost_the_right_gives_up_saying_why(
-    rig: Rig,
+    admission_rig: Rig,
 ) -> None:
     """boss no longer names worker in its ``talks_to``: the admission's hand-off stage
     refuses worker's restart, and the watchdog gives up on it in those words — the run it
     had left as it was, no new one launched, the agent no longer wanted running."""
-    fleet = await rig.fleet(roster(talks_to=()))
-    task = await rig.handed_on(fleet)
-    before = await rig.ledger.runs.last_run(WORKER)
+    fleet = await admission_rig.fleet(roster(talks_to=()))
+    task = await admission_rig.handed_on(fleet)
+    before = await admission_rig.ledger.runs.last_run(WORKER)
     await fleet.apply_watchdog([Restart(WORKER, 1, REASON)])
-    [gave_up] = [e for e in rig.told if e.kind is EventKind.GAVE_UP]
+    [gave_up] = [e for e in admission_rig.told if e.kind is EventKind.GAVE_UP]
     assert gave_up.agent == WORKER
     assert gave_up.message == (
         f"its restart is refused: task #{task.id} {task.name} was handed on by boss, "
         "and worker is no longer one of boss's peers"
     )
-    assert not [e for e in rig.told if e.kind is EventKind.RESTARTED]
-    after = await rig.ledger.runs.last_run(WORKER)
+    assert not [e for e in admission_rig.told if e.kind is EventKind.RESTARTED]
+    after = await admission_rig.ledger.runs.last_run(WORKER)
     assert before is not None and after is not None and after.id == before.id
-    assert after.ended_at is None and rig.backend.is_alive(after.handle)
-    record = await rig.ledger.agents.get_agent(WORKER)
+    assert after.ended_at is None and admission_rig.backend.is_alive(after.handle)
+    record = await admission_rig.ledger.agents.get_agent(WORKER)
     assert record is not None and record.desired is DesiredState.STOPPED
     assert record.restarts_in_a_row == 0 and record.next_restart_at is None
 
 
 async def test_a_restart_its_sender_may_still_reach_goes_on_whatever_the_budgets_and_caps(
-    rig: Rig,
+    admission_rig: Rig,
 ) -> None:
     """boss still reaches worker: the watchdog's restart passes the admission, which asks
     no budget (every one says no here) and no cap (full here), and is carried out as it
     always was — the live run stopped as restarted, the restart counted, the next run
     launched for the same task, and told as restart 1 of 3."""
-    fleet = await rig.fleet(roster(talks_to=(WORKER,)))
-    task = await rig.handed_on(fleet)
-    await occupy(rig.ledger, OTHER)
-    before = await rig.ledger.runs.last_run(WORKER)
+    fleet = await admission_rig.fleet(roster(talks_to=(WORKER,)))
+    task = await admission_rig.handed_on(fleet)
+    await occupy(admission_rig.ledger, OTHER)
+    before = await admission_rig.ledger.runs.last_run(WORKER)
     await fleet.apply_watchdog([Restart(WORKER, 1, REASON)])
-    [restarted] = [e for e in rig.told if e.kind is EventKind.RESTARTED]
+    [restarted] = [e for e in admission_rig.told if e.kind is EventKind.RESTARTED]
     assert (restarted.agent, restarted.message) == (WORKER, f"restart 1 of 3 ({REASON})")
-    assert not [e for e in rig.told if e.kind is EventKind.GAVE_UP]
-    after = await rig.ledger.runs.last_run(WORKER)
+    assert not [e for e in admission_rig.told if e.kind is EventKind.GAVE_UP]
+    after = await admission_rig.ledger.runs.last_run(WORKER)
     assert before is not None and after is not None and after.id != before.id
-    ended = await rig.ledger.runs.run_report(before.id)
+    ended = await admission_rig.ledger.runs.run_report(before.id)
     assert ended is not None and ended.run.ended_at is not None
     assert ended.end is not None and ended.end.outcome == Outcome.RESTARTED.value
-    record = await rig.ledger.agents.get_agent(WORKER)
+    record = await admission_rig.ledger.agents.get_agent(WORKER)
     assert record is not None and record.desired is DesiredState.RUNNING
     assert record.restarts_in_a_row == 1 and record.last_restart_at is not None
-    said = [e.reason for e in await rig.ledger.agents.agent_events(WORKER)]
+    said = [e.reason for e in await admission_rig.ledger.agents.agent_events(WORKER)]
     assert f"restart 1 by the watchdog: {REASON}" in said
-    assert rig.budgets.asked == []
-    assert await rig.ledger.tasks.task_of_run(before.id) == task.id
+    assert admission_rig.budgets.asked == []
+    assert await admission_rig.ledger.tasks.task_of_run(before.id) == task.id
 
 
-async def test_a_restart_the_admission_holds_stays_due_for_the_next_sweep(rig: Rig) -> None:
+async def test_a_restart_the_admission_holds_stays_due_for_the_next_sweep(
+    admission_rig: Rig,
+) -> None:
     """A restart the admission holds (it waits, nothing launched) is neither given up on
     nor told as done: the run is left as it was and the restart stays due, so the next
     sweep asks again."""
-    rig.holding = True
-    fleet = await rig.fleet(roster(talks_to=(WORKER,)))
-    await rig.handed_on(fleet)
-    before = await rig.ledger.runs.last_run(WORKER)
+    admission_rig.holding = True
+    fleet = await admission_rig.fleet(roster(talks_to=(WORKER,)))
+    await admission_rig.handed_on(fleet)
+    before = await admission_rig.ledger.runs.last_run(WORKER)
     due = before.started_at if before is not None else None
-    await rig.ledger.agents.set_restarts(WORKER, in_a_row=0, last_at=None, next_at=due)
+    await admission_rig.ledger.agents.set_restarts(WORKER, in_a_row=0, last_at=None, next_at=due)
     await fleet.apply_watchdog([Restart(WORKER, 1, REASON)])
-    assert [e.kind for e in rig.told if e.kind in (EventKind.RESTARTED, EventKind.GAVE_UP)] == []
-    after = await rig.ledger.runs.last_run(WORKER)
+    assert [
+        e.kind for e in admission_rig.told if e.kind in (EventKind.RESTARTED, EventKind.GAVE_UP)
+    ] == []
+    after = await admission_rig.ledger.runs.last_run(WORKER)
     assert before is not None and after is not None and after.id == before.id
-    record = await rig.ledger.agents.get_agent(WORKER)
+    record = await admission_rig.ledger.agents.get_agent(WORKER)
     assert record is not None and record.desired is DesiredState.RUNNING
     assert record.next_restart_at == due and record.restarts_in_a_row == 0
 
 
 async def test_an_agent_a_reload_removed_after_the_sweep_is_not_restarted_with_no_word(
-    rig: Rig,
+    admission_rig: Rig,
 ) -> None:
     """A reload took worker out of the roster (boss's ``talks_to`` with it) after the sweep
     looked: the restart is skipped as before — no give-up, no notice, the agent still
     wanted running — not refused by the hand-off stage for the rights the reload took."""
-    fleet = await rig.fleet(roster(talks_to=(WORKER,)))
-    await rig.handed_on(fleet)
+    fleet = await admission_rig.fleet(roster(talks_to=(WORKER,)))
+    await admission_rig.handed_on(fleet)
     await fleet.apply_roster({BOSS: AgentSpec(BOSS, "stub", backend="subprocess", talks_to=())})
     await fleet.apply_watchdog([Restart(WORKER, 1, REASON)])
-    assert [e for e in rig.told if e.kind in (EventKind.GAVE_UP, EventKind.RESTARTED)] == []
-    record = await rig.ledger.agents.get_agent(WORKER)
+    assert [
+        e for e in admission_rig.told if e.kind in (EventKind.GAVE_UP, EventKind.RESTARTED)
+    ] == []
+    record = await admission_rig.ledger.agents.get_agent(WORKER)
     assert record is not None and record.removed_at is not None
     assert record.desired is DesiredState.RUNNING and record.restarts_in_a_row == 0
 
 
-async def test_the_hand_off_stage_asks_of_the_run_the_restart_goes_on_from(rig: Rig) -> None:
+async def test_the_hand_off_stage_asks_of_the_run_the_restart_goes_on_from(
+    admission_rig: Rig,
+) -> None:
     """While the watchdog's restart waits for worker's lock, a run of another task starts
     under it (carol's, handed on by an agent the roster no longer has): the hand-off stage
     asks of that run, under the same lock as the launch, and the restart is refused —
     never the new run stopped and continued on a right nobody asked."""
-    fleet = await rig.fleet(roster(talks_to=(WORKER,)))
-    await rig.handed_on(fleet)  # boss's task: boss still reaches worker
+    fleet = await admission_rig.fleet(roster(talks_to=(WORKER,)))
+    await admission_rig.handed_on(fleet)  # boss's task: boss still reaches worker
     runs = fleet._runs
     async with runs.lock(WORKER):
         applying = asyncio.create_task(fleet.apply_watchdog([Restart(WORKER, 1, REASON)]))
         for _ in range(50):  # the watchdog's apply goes as far as it can meanwhile
             await asyncio.sleep(0)
-        carol = await rig.ledger.tasks.add_task(
+        carol = await admission_rig.ledger.tasks.add_task(
             NewTask("carol's", "task", asked_by="agent carol", agent=WORKER), NO_PROJECTION
         )
         record = await runs.record(WORKER)
         await runs.stop_run(WORKER, force=True, reason="another task")
         await runs.launch(record.spec, reason="task start")
-        second = await rig.ledger.runs.last_run(WORKER)
+        second = await admission_rig.ledger.runs.last_run(WORKER)
         assert second is not None
-        await rig.ledger.tasks.add_run(carol.id, second.id)
+        await admission_rig.ledger.tasks.add_run(carol.id, second.id)
     await applying
-    [gave_up] = [e for e in rig.told if e.kind is EventKind.GAVE_UP]
+    [gave_up] = [e for e in admission_rig.told if e.kind is EventKind.GAVE_UP]
     assert "was handed on by carol" in gave_up.message
-    assert not [e for e in rig.told if e.kind is EventKind.RESTARTED]
-    last = await rig.ledger.runs.last_run(WORKER)
+    assert not [e for e in admission_rig.told if e.kind is EventKind.RESTARTED]
+    last = await admission_rig.ledger.runs.last_run(WORKER)
     assert last is not None and last.id == second.id and last.ended_at is None
 
 
-async def test_a_watchdog_launch_comes_only_from_the_watchdogs_relaunch(rig: Rig) -> None:
+async def test_a_watchdog_launch_comes_only_from_the_watchdogs_relaunch(admission_rig: Rig) -> None:
     """A request of origin ``watchdog`` that is not the watchdog's own (no restart, or not
     under the agent's lock) is never launched as an uncapped restart: it is an error."""
-    fleet = await rig.fleet(roster(talks_to=(WORKER,)))
+    fleet = await admission_rig.fleet(roster(talks_to=(WORKER,)))
     await fleet.spawn(LaunchRequest(WORKER, collect=False))
-    before = await rig.ledger.runs.last_run(WORKER)
+    before = await admission_rig.ledger.runs.last_run(WORKER)
     for request in (
         LaunchRequest(WORKER, origin="watchdog"),
         LaunchRequest(WORKER, origin="watchdog", restart=Restart(WORKER, 1, REASON)),
     ):
         with pytest.raises(RuntimeError, match="only by the watchdog's relaunch"):
             await fleet._admission.admit(request)
-    after = await rig.ledger.runs.last_run(WORKER)
+    after = await admission_rig.ledger.runs.last_run(WORKER)
     assert before is not None and after is not None and after.id == before.id

@@ -22,7 +22,7 @@ SLUG = Slug("acme", "app")
 
 
 @pytest.fixture
-async def gitea() -> AsyncIterator[FakeGitea]:
+async def org_gitea() -> AsyncIterator[FakeGitea]:
     async with FakeGitea() as fake:
         fake.add_org("acme", owners=["olga"], members=[BOT_LOGIN])
         fake.add_repo(REPO, files={"README.md": "hello\n", "src/a.py": "x = 1\n"})
@@ -36,20 +36,20 @@ def _is_a_forge_api(client: GiteaApi) -> ForgeApi:
 
 
 @pytest.fixture
-async def api(gitea: FakeGitea) -> AsyncIterator[GiteaApi]:
-    client = GiteaApi(gitea.api_url, GITEA_TOKEN)
+async def api(org_gitea: FakeGitea) -> AsyncIterator[GiteaApi]:
+    client = GiteaApi(org_gitea.api_url, GITEA_TOKEN)
     yield client
     await client.close()
 
 
 async def test_issue_reads_title_labels_assignees_and_author(
-    gitea: FakeGitea, api: GiteaApi
+    org_gitea: FakeGitea, api: GiteaApi
 ) -> None:
     """An issue comes back with its words, labels, assignees and author."""
-    number = gitea.add_issue(
+    number = org_gitea.add_issue(
         REPO, "Fix <b>it</b>", "the body", author="bob", labels=["fleetwarden:coder", "bug"]
     )
-    gitea.assign(REPO, number, BOT_LOGIN)
+    org_gitea.assign(REPO, number, BOT_LOGIN)
     issue = await api.issue(SLUG, number)
     assert (issue.number, issue.title, issue.body, issue.author) == (
         number,
@@ -60,12 +60,14 @@ async def test_issue_reads_title_labels_assignees_and_author(
     assert issue.labels == ("fleetwarden:coder", "bug")
     assert issue.assignees == (BOT_LOGIN,)
     assert issue.state == "open" and not issue.is_pull
-    assert issue.url == f"{gitea.site}/acme/app/issues/{number}"
+    assert issue.url == f"{org_gitea.site}/acme/app/issues/{number}"
 
 
-async def test_a_pull_request_read_as_an_issue_is_a_pull(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_a_pull_request_read_as_an_issue_is_a_pull(
+    org_gitea: FakeGitea, api: GiteaApi
+) -> None:
     """A pull request seen through the issues API says so, and has no assignees (null)."""
-    number = gitea.add_pull(REPO, "feature")
+    number = org_gitea.add_pull(REPO, "feature")
     issue = await api.issue(SLUG, number)
     assert issue.is_pull and issue.assignees == ()
 
@@ -81,21 +83,21 @@ async def test_a_missing_issue_is_a_404_naming_the_call(api: GiteaApi) -> None:
 
 
 async def test_a_repository_the_token_cannot_read_is_not_found(
-    gitea: FakeGitea, api: GiteaApi
+    org_gitea: FakeGitea, api: GiteaApi
 ) -> None:
     """A private repository the bot is no collaborator of answers 404, as on Gitea."""
-    gitea.add_repo("other/secret")
-    gitea.add_issue("other/secret", "hidden")
+    org_gitea.add_repo("other/secret")
+    org_gitea.add_issue("other/secret", "hidden")
     with pytest.raises(ForgeApiError) as caught:
         await api.issue(Slug("other", "secret"), 1)
     assert caught.value.status == 404
 
 
-async def test_comments_are_listed_posted_and_edited(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_comments_are_listed_posted_and_edited(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """Comments are read in order; the bot's comment is posted and then edited."""
-    number = gitea.add_issue(REPO, "Fix it")
-    gitea.add_comment(REPO, number, "first", author="bob")
-    gitea.add_comment(REPO, number, "second", author="carol")
+    number = org_gitea.add_issue(REPO, "Fix it")
+    org_gitea.add_comment(REPO, number, "first", author="bob")
+    org_gitea.add_comment(REPO, number, "second", author="carol")
     posted = await api.comment(SLUG, number, "working on it")
     assert posted.author == BOT_LOGIN and posted.body == "working on it"
     assert posted.url.endswith(f"#issuecomment-{posted.id}")
@@ -106,71 +108,71 @@ async def test_comments_are_listed_posted_and_edited(gitea: FakeGitea, api: Gite
         ("carol", "second"),
         (BOT_LOGIN, "done"),
     ]
-    assert [c.body for c in gitea.comments_on(REPO, number)][-1] == "done"
+    assert [c.body for c in org_gitea.comments_on(REPO, number)][-1] == "done"
 
 
 async def test_editing_another_users_comment_without_write_access_is_refused(
-    gitea: FakeGitea,
+    org_gitea: FakeGitea,
 ) -> None:
     """A reader editing someone else's comment gets Gitea's 403."""
-    gitea.add_repo("acme/open", private=False)
-    number = gitea.add_issue("acme/open", "Fix it")
-    other = gitea.add_comment("acme/open", number, "mine", author="bob")
-    gitea.tokens["reader-token"] = "reader"
-    gitea.add_user("reader")
-    client = GiteaApi(gitea.api_url, "reader-token")
+    org_gitea.add_repo("acme/open", private=False)
+    number = org_gitea.add_issue("acme/open", "Fix it")
+    other = org_gitea.add_comment("acme/open", number, "mine", author="bob")
+    org_gitea.tokens["reader-token"] = "reader"
+    org_gitea.add_user("reader")
+    client = GiteaApi(org_gitea.api_url, "reader-token")
     try:
         with pytest.raises(ForgeApiError) as caught:
             await client.edit_comment(Slug("acme", "open"), other, "hijacked")
     finally:
         await client.close()
     assert caught.value.status == 403
-    assert gitea.comments_on("acme/open", number)[0].body == "mine"
+    assert org_gitea.comments_on("acme/open", number)[0].body == "mine"
 
 
-async def test_open_issues_pages_through_all_of_them(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_open_issues_pages_through_all_of_them(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """More open issues than one page holds are all read, page by page."""
     for index in range(120):
-        gitea.add_issue(REPO, f"issue {index}")
-    gitea.world.close(gitea.issue(REPO, 1))
+        org_gitea.add_issue(REPO, f"issue {index}")
+    org_gitea.world.close(org_gitea.issue(REPO, 1))
     found = await api.open_issues(SLUG)
     assert len(found) == 119 and {i.number for i in found} == set(range(2, 121))
-    pages = [r for r in gitea.requests if r.path == "/api/v1/repos/acme/app/issues"]
+    pages = [r for r in org_gitea.requests if r.path == "/api/v1/repos/acme/app/issues"]
     assert len(pages) == 3
 
 
 async def test_open_issues_since_asks_gitea_for_the_recent_ones(
-    gitea: FakeGitea, api: GiteaApi
+    org_gitea: FakeGitea, api: GiteaApi
 ) -> None:
     """``since`` reaches Gitea as RFC 3339 and only issues updated since come back."""
-    old = gitea.add_issue(REPO, "old")
-    new = gitea.add_issue(REPO, "new")
-    gitea.issue(REPO, old).updated = gitea.issue(REPO, old).updated.replace(year=2020)
-    since = gitea.issue(REPO, new).updated.replace(year=2021)
+    old = org_gitea.add_issue(REPO, "old")
+    new = org_gitea.add_issue(REPO, "new")
+    org_gitea.issue(REPO, old).updated = org_gitea.issue(REPO, old).updated.replace(year=2020)
+    since = org_gitea.issue(REPO, new).updated.replace(year=2021)
     found = await api.open_issues(SLUG, since=since)
     assert [i.number for i in found] == [new]
-    assert "since=2021-" in gitea.requests[-1].query
+    assert "since=2021-" in org_gitea.requests[-1].query
 
 
-async def test_open_pull_marks_a_draft_as_gitea_does(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_open_pull_marks_a_draft_as_gitea_does(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """A draft pull request is opened with the ``WIP: `` title prefix and reads as draft."""
-    gitea.add_branch(REPO, "fleetwarden/issue-3")
+    org_gitea.add_branch(REPO, "fleetwarden/issue-3")
     pull = await api.open_pull(
         SLUG, head="fleetwarden/issue-3", base="main", title="Fix it", body="Closes #3", draft=True
     )
     assert pull.title == "WIP: Fix it" and pull.draft
     assert (pull.head, pull.base, pull.author) == ("fleetwarden/issue-3", "main", BOT_LOGIN)
-    assert pull.head_sha == gitea.branches(REPO)["fleetwarden/issue-3"]
-    held = gitea.pulls(REPO)[0]
+    assert pull.head_sha == org_gitea.branches(REPO)["fleetwarden/issue-3"]
+    held = org_gitea.pulls(REPO)[0]
     assert held.body == "Closes #3" and held.head == "fleetwarden/issue-3"
 
 
-async def test_open_pull_refusals_are_errors(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_open_pull_refusals_are_errors(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """A missing head branch is 404; a second pull request for the same branches is 409."""
     with pytest.raises(ForgeApiError) as missing:
         await api.open_pull(SLUG, head="nope", base="main", title="T", body="", draft=False)
     assert missing.value.status == 404
-    gitea.add_branch(REPO, "feature")
+    org_gitea.add_branch(REPO, "feature")
     await api.open_pull(SLUG, head="feature", base="main", title="T", body="", draft=False)
     with pytest.raises(ForgeApiError) as twice:
         await api.open_pull(SLUG, head="feature", base="main", title="T", body="", draft=False)
@@ -178,71 +180,71 @@ async def test_open_pull_refusals_are_errors(gitea: FakeGitea, api: GiteaApi) ->
 
 
 async def test_find_pull_finds_the_open_one_from_the_branch(
-    gitea: FakeGitea, api: GiteaApi
+    org_gitea: FakeGitea, api: GiteaApi
 ) -> None:
     """find_pull returns the open pull request from the branch, not a closed or another."""
-    closed = gitea.add_pull(REPO, "feature", title="old try")
-    gitea.close_pull(REPO, closed)
-    gitea.add_pull(REPO, "other")
-    wanted = gitea.add_pull(REPO, "feature", title="new try")
+    closed = org_gitea.add_pull(REPO, "feature", title="old try")
+    org_gitea.close_pull(REPO, closed)
+    org_gitea.add_pull(REPO, "other")
+    wanted = org_gitea.add_pull(REPO, "feature", title="new try")
     found = await api.find_pull(SLUG, "feature")
     assert found is not None and found.number == wanted and found.state == "open"
     assert await api.find_pull(SLUG, "absent") is None
 
 
-async def test_edit_pull_keeps_a_draft_a_draft(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_edit_pull_keeps_a_draft_a_draft(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """A new title for a draft keeps its ``WIP: `` marker; the body changes alone."""
-    number = gitea.add_pull(REPO, "feature", title="WIP: first", author=BOT_LOGIN)
+    number = org_gitea.add_pull(REPO, "feature", title="WIP: first", author=BOT_LOGIN)
     await api.edit_pull(SLUG, number, title="second", body="new words")
     pull = await api.pull(SLUG, number)
     assert (pull.title, pull.body, pull.draft) == ("WIP: second", "new words", True)
     await api.edit_pull(SLUG, number, body="only the body")
-    assert gitea.issue(REPO, number).title == "WIP: second"
+    assert org_gitea.issue(REPO, number).title == "WIP: second"
 
 
-async def test_merged_and_closed_pulls_read_as_such(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_merged_and_closed_pulls_read_as_such(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """A merged pull request is closed and merged; a closed one only closed."""
-    merged = gitea.add_pull(REPO, "one")
-    gitea.merge_pull(REPO, merged)
-    closed = gitea.add_pull(REPO, "two")
-    gitea.close_pull(REPO, closed)
+    merged = org_gitea.add_pull(REPO, "one")
+    org_gitea.merge_pull(REPO, merged)
+    closed = org_gitea.add_pull(REPO, "two")
+    org_gitea.close_pull(REPO, closed)
     one, two = await api.pull(SLUG, merged), await api.pull(SLUG, closed)
     assert (one.state, one.merged) == ("closed", True)
     assert (two.state, two.merged) == ("closed", False)
 
 
-async def test_reviews_are_named_as_github_names_them(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_reviews_are_named_as_github_names_them(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """Reviews read lowercased in GitHub's words; a review request is no review."""
-    gitea.add_collaborator(REPO, "rita", "write")
-    number = gitea.add_pull(REPO, "feature", author=BOT_LOGIN)
+    org_gitea.add_collaborator(REPO, "rita", "write")
+    number = org_gitea.add_pull(REPO, "feature", author=BOT_LOGIN)
     await api.request_review(SLUG, number, ["rita"])
-    gitea.submit_review(REPO, number, "rita", "REQUEST_CHANGES", "not yet")
-    gitea.submit_review(REPO, number, "rita", "COMMENT", "hm")
-    gitea.submit_review(REPO, number, "rita", "APPROVED", "good")
+    org_gitea.submit_review(REPO, number, "rita", "REQUEST_CHANGES", "not yet")
+    org_gitea.submit_review(REPO, number, "rita", "COMMENT", "hm")
+    org_gitea.submit_review(REPO, number, "rita", "APPROVED", "good")
     reviews = await api.reviews(SLUG, number)
     assert [(r.author, r.state, r.body) for r in reviews] == [
         ("rita", "changes_requested", "not yet"),
         ("rita", "commented", "hm"),
         ("rita", "approved", "good"),
     ]
-    asked = gitea.issue(REPO, number).pull
+    asked = org_gitea.issue(REPO, number).pull
     assert asked is not None and asked.reviews[0].state == "REQUEST_REVIEW"
 
 
-async def test_request_review_refusals(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_request_review_refusals(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """An unknown reviewer is 404; no reviewers is no call at all."""
-    number = gitea.add_pull(REPO, "feature", author=BOT_LOGIN)
+    number = org_gitea.add_pull(REPO, "feature", author=BOT_LOGIN)
     with pytest.raises(ForgeApiError) as caught:
         await api.request_review(SLUG, number, ["ghost"])
     assert caught.value.status == 404 and "User 'ghost' not exist" in str(caught.value)
-    before = len(gitea.requests)
+    before = len(org_gitea.requests)
     await api.request_review(SLUG, number, [])
-    assert len(gitea.requests) == before
+    assert len(org_gitea.requests) == before
 
 
-async def test_file_reads_text_at_a_ref(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_file_reads_text_at_a_ref(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """A file is read as text, at the default branch or at a named ref."""
-    gitea.add_branch(REPO, "feature", files={"src/a.py": "x = 2\n"})
+    org_gitea.add_branch(REPO, "feature", files={"src/a.py": "x = 2\n"})
     assert (await api.file(SLUG, "src/a.py")).text == "x = 1\n"
     on_branch = await api.file(SLUG, "src/a.py", ref="feature")
     assert on_branch.text == "x = 2\n" and not on_branch.truncated and on_branch.sha
@@ -257,19 +259,21 @@ async def test_file_refusals_directory_and_missing(api: GiteaApi) -> None:
     assert caught.value.status == 404
 
 
-async def test_a_big_file_is_cut_and_bad_bytes_replaced(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_a_big_file_is_cut_and_bad_bytes_replaced(
+    org_gitea: FakeGitea, api: GiteaApi
+) -> None:
     """Past 1 MiB a file is truncated; bytes that are not UTF-8 are replaced."""
-    gitea.add_file(REPO, "big.txt", b"\xff" + b"a" * (1024 * 1024 + 10))
+    org_gitea.add_file(REPO, "big.txt", b"\xff" + b"a" * (1024 * 1024 + 10))
     found = await api.file(SLUG, "big.txt")
     assert found.truncated and len(found.text) == 1024 * 1024
     assert found.text.startswith("\ufffda")
 
 
-async def test_permission_maps_gitea_access_modes(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_permission_maps_gitea_access_modes(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """Owner and admin are admin; write, read; a stranger or unknown user is none."""
-    gitea.add_collaborator(REPO, "wendy", "write")
-    gitea.add_collaborator(REPO, "rita", "read")
-    gitea.add_user("stranger")
+    org_gitea.add_collaborator(REPO, "wendy", "write")
+    org_gitea.add_collaborator(REPO, "rita", "read")
+    org_gitea.add_user("stranger")
     assert await api.permission(SLUG, "olga") == "admin"  # an owner of the org
     assert await api.permission(SLUG, BOT_LOGIN) == "admin"
     assert await api.permission(SLUG, "wendy") == "write"
@@ -278,13 +282,13 @@ async def test_permission_maps_gitea_access_modes(gitea: FakeGitea, api: GiteaAp
     assert await api.permission(SLUG, "ghost") == "none"
 
 
-async def test_permission_without_the_right_to_ask_is_an_error(gitea: FakeGitea) -> None:
+async def test_permission_without_the_right_to_ask_is_an_error(org_gitea: FakeGitea) -> None:
     """A token that is no repository admin may not ask for another's permission: an
     error, not a silent "none"."""
-    gitea.add_collaborator(REPO, "writer", "write")
-    gitea.add_collaborator(REPO, "wendy", "write")
-    gitea.tokens["writer-token"] = "writer"
-    client = GiteaApi(gitea.api_url, "writer-token")
+    org_gitea.add_collaborator(REPO, "writer", "write")
+    org_gitea.add_collaborator(REPO, "wendy", "write")
+    org_gitea.tokens["writer-token"] = "writer"
+    client = GiteaApi(org_gitea.api_url, "writer-token")
     try:
         assert await client.permission(SLUG, "writer") == "write"  # its own
         with pytest.raises(ForgeApiError) as caught:
@@ -295,62 +299,64 @@ async def test_permission_without_the_right_to_ask_is_an_error(gitea: FakeGitea)
 
 
 async def test_in_org_member_stranger_and_a_token_outside_the_org(
-    gitea: FakeGitea, api: GiteaApi
+    org_gitea: FakeGitea, api: GiteaApi
 ) -> None:
     """Members are in; others not; a token outside the org is redirected and says no."""
-    gitea.add_org("acme", members=["mia"])
-    gitea.add_user("stranger")
+    org_gitea.add_org("acme", members=["mia"])
+    org_gitea.add_user("stranger")
     assert await api.in_org("acme", "mia")
     assert not await api.in_org("acme", "stranger")
     assert not await api.in_org("nowhere", "mia")
-    gitea.add_org("elsewhere", members=["mia"])
+    org_gitea.add_org("elsewhere", members=["mia"])
     assert not await api.in_org("elsewhere", "mia")  # 303: the redirect is not followed
 
 
-async def test_in_team_by_name(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_in_team_by_name(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """Team members are in (the team found by name), others and unknown teams not."""
-    gitea.add_team("acme", "Reviewers", members=["rita", BOT_LOGIN])
-    gitea.add_user("stranger")
+    org_gitea.add_team("acme", "Reviewers", members=["rita", BOT_LOGIN])
+    org_gitea.add_user("stranger")
     assert await api.in_team("acme", "reviewers", "rita")
     assert not await api.in_team("acme", "reviewers", "stranger")
     assert not await api.in_team("acme", "nobody-team", "rita")
 
 
-async def test_in_team_refused_to_a_token_outside_the_team(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_in_team_refused_to_a_token_outside_the_team(
+    org_gitea: FakeGitea, api: GiteaApi
+) -> None:
     """Gitea answers a team's members only to its members or owners: an error else."""
-    gitea.add_team("acme", "core", members=["rita"])
+    org_gitea.add_team("acme", "core", members=["rita"])
     with pytest.raises(ForgeApiError) as caught:
         await api.in_team("acme", "core", "rita")
     assert caught.value.status == 403 and "Must be a team member" in str(caught.value)
-    gitea.add_org("outside", members=["rita"])
-    gitea.add_team("outside", "core", members=["rita"])
+    org_gitea.add_org("outside", members=["rita"])
+    org_gitea.add_team("outside", "core", members=["rita"])
     with pytest.raises(ForgeApiError) as outside:
         await api.in_team("outside", "core", "rita")
     assert "Must be an organization member" in str(outside.value)
 
 
 async def test_delete_branch_closes_its_pull_and_tolerates_a_gone_one(
-    gitea: FakeGitea, api: GiteaApi
+    org_gitea: FakeGitea, api: GiteaApi
 ) -> None:
     """Deleting a branch removes it (Gitea closes its pull request); a gone one is fine;
     the default branch is refused."""
-    number = gitea.add_pull(REPO, "fleetwarden/issue-3")
+    number = org_gitea.add_pull(REPO, "fleetwarden/issue-3")
     await api.delete_branch(SLUG, "fleetwarden/issue-3")
-    assert "fleetwarden/issue-3" not in gitea.branches(REPO)
-    assert gitea.issue(REPO, number).state == "closed"
+    assert "fleetwarden/issue-3" not in org_gitea.branches(REPO)
+    assert org_gitea.issue(REPO, number).state == "closed"
     await api.delete_branch(SLUG, "fleetwarden/issue-3")
     with pytest.raises(ForgeApiError) as caught:
         await api.delete_branch(SLUG, "main")
     assert caught.value.status == 403
 
 
-async def test_check_runs_do_not_exist_on_gitea(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_check_runs_do_not_exist_on_gitea(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """check_run returns None and calls nothing."""
     made = await api.check_run(
         SLUG,
         CheckRun(head_sha="a" * 40, title="Fleetwarden", summary="working", status="in_progress"),
     )
-    assert made is None and gitea.requests == []
+    assert made is None and org_gitea.requests == []
 
 
 async def test_git_token_is_the_token_and_repr_hides_it(api: GiteaApi) -> None:
@@ -363,11 +369,11 @@ async def test_git_token_is_the_token_and_repr_hides_it(api: GiteaApi) -> None:
 
 
 async def test_a_wrong_token_is_401_and_named_nowhere(
-    gitea: FakeGitea, caplog: pytest.LogCaptureFixture
+    org_gitea: FakeGitea, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A token Gitea does not know is a 401 whose message, like every log line, lacks it."""
     secret = "not-a-real-token-5f1e2d3c4b5a69788796"
-    client = GiteaApi(gitea.api_url, secret)
+    client = GiteaApi(org_gitea.api_url, secret)
     caplog.set_level(logging.DEBUG)
     try:
         with pytest.raises(ForgeApiError) as caught:
@@ -382,11 +388,11 @@ async def test_a_wrong_token_is_401_and_named_nowhere(
 
 
 async def test_no_call_logs_or_raises_the_token(
-    gitea: FakeGitea, api: GiteaApi, caplog: pytest.LogCaptureFixture
+    org_gitea: FakeGitea, api: GiteaApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Successful and refused calls alike leave the token out of logs and errors."""
     caplog.set_level(logging.DEBUG)
-    number = gitea.add_issue(REPO, "Fix it")
+    number = org_gitea.add_issue(REPO, "Fix it")
     await api.comment(SLUG, number, "hi")
     errors: list[str] = []
     for bad in (api.issue(SLUG, 404), api.file(SLUG, "nope"), api.delete_branch(SLUG, "main")):
@@ -452,15 +458,15 @@ def test_reading_forgejo_draft_flag_and_dismissed_reviews() -> None:
     assert other is not None and other.state == "unknown"
 
 
-async def test_issue_changes_read_the_timeline(gitea: FakeGitea, api: GiteaApi) -> None:
+async def test_issue_changes_read_the_timeline(org_gitea: FakeGitea, api: GiteaApi) -> None:
     """The timeline's label and assignee entries come back oldest first with who made
     them (a label given: body "1", taken: ""); comments and a deleted label's are none."""
-    number = gitea.add_issue(REPO, "x", author="mia", labels=["bug"])
-    gitea.add_label(REPO, number, "fleetwarden:coder", by="trudy")
-    gitea.add_comment(REPO, number, "please", author="trudy")
-    gitea.assign(REPO, number, BOT_LOGIN, by="olga")
-    gitea.unassign(REPO, number, BOT_LOGIN, by="olga")
-    gitea.unlabel(REPO, number, "bug", by="olga")
+    number = org_gitea.add_issue(REPO, "x", author="mia", labels=["bug"])
+    org_gitea.add_label(REPO, number, "fleetwarden:coder", by="trudy")
+    org_gitea.add_comment(REPO, number, "please", author="trudy")
+    org_gitea.assign(REPO, number, BOT_LOGIN, by="olga")
+    org_gitea.unassign(REPO, number, BOT_LOGIN, by="olga")
+    org_gitea.unlabel(REPO, number, "bug", by="olga")
     changes = await api.issue_changes(SLUG, number)
     assert [(c.kind, c.name, c.actor) for c in changes] == [
         ("labeled", "bug", "mia"),
@@ -469,6 +475,6 @@ async def test_issue_changes_read_the_timeline(gitea: FakeGitea, api: GiteaApi) 
         ("unassigned", BOT_LOGIN, "olga"),
         ("unlabeled", "bug", "olga"),
     ]
-    [asked] = [s for s in gitea.requests if s.path.endswith("/timeline")]
+    [asked] = [s for s in org_gitea.requests if s.path.endswith("/timeline")]
     assert asked.query == ""  # unpaged: Gitea then lists the whole timeline
     assert change_of({"type": "label", "label": None, "body": "1"}) is None

@@ -140,62 +140,62 @@ class Rig:
 
 
 @pytest.fixture
-def rig(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Rig:
+def review_rig(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> Rig:
     return Rig(ledger, clock, tmp_path, reviewed=True)
 
 
 async def test_a_reviewed_runs_pull_request_is_a_draft_and_its_done_asks_round_one(
-    rig: Rig,
+    review_rig: Rig,
 ) -> None:
-    record = await rig.work.started()
-    await rig.done()
-    [pull] = rig.api.pulls.values()
+    record = await review_rig.work.started()
+    await review_rig.done()
+    [pull] = review_rig.api.pulls.values()
     assert pull.draft  # the forge says draft: false, but an agent reviews it first
-    fresh = await rig.work.record(record.id)
+    fresh = await review_rig.work.record(record.id)
     assert ForgeRunState(fresh.state) is ForgeRunState.WAITING and fresh.pull == pull.number
-    [request] = rig.launched
+    [request] = review_rig.launched
     assert request.agent == "reviewer" and request.origin == "forge"
     assert request.review_of is not None and request.review_of.commit == HEAD_SHA
-    [review] = await rig.ledger.reviews.of_task(request.task or 0)
+    [review] = await review_rig.ledger.reviews.of_task(request.task or 0)
     assert (review.round, review.rounds, review.forge_run) == (1, 2, record.id)
     assert review.coder == AGENT and review.state == "asked"
-    audit = await rig.ledger.forge.forge_audit(record.id, limit=50)
+    audit = await review_rig.ledger.forge.forge_audit(record.id, limit=50)
     assert any(a.op == "review" and "reviewer reviews" in a.detail for a in audit)
 
 
-async def test_changes_continue_the_run_and_its_next_done_asks_round_two(rig: Rig) -> None:
-    record = await rig.work.started()
-    await rig.done()
-    said = await rig.stage.verdict("reviewer", False, "parser.py: handle the empty input")
+async def test_changes_continue_the_run_and_its_next_done_asks_round_two(review_rig: Rig) -> None:
+    record = await review_rig.work.started()
+    await review_rig.done()
+    said = await review_rig.stage.verdict("reviewer", False, "parser.py: handle the empty input")
     assert "goes to coder" in said
-    await rig.work.work.settle()
-    [follow_up] = rig.work.launcher.named("follow_up")
+    await review_rig.work.work.settle()
+    [follow_up] = review_rig.work.launcher.named("follow_up")
     text, by = follow_up[2], follow_up[3]
     assert text.startswith("── review ") and "> parser.py: handle the empty input" in text
     assert by == "review agent reviewer"
-    fresh = await rig.work.record(record.id)
+    fresh = await review_rig.work.record(record.id)
     assert ForgeRunState(fresh.state) is ForgeRunState.WORKING
-    await rig.done("Handled the empty input.")
-    rounds = await rig.ledger.reviews.of_task(rig.launched[0].task or 0)
+    await review_rig.done("Handled the empty input.")
+    rounds = await review_rig.ledger.reviews.of_task(review_rig.launched[0].task or 0)
     assert [(r.round, r.state) for r in rounds] == [(1, "changes"), (2, "asked")]
-    assert rig.api.reviews_posted == [] and rig.api.readied == []
+    assert review_rig.api.reviews_posted == [] and review_rig.api.readied == []
 
 
-async def test_an_approval_posts_the_agents_review_and_lifts_the_draft(rig: Rig) -> None:
-    record = await rig.work.started()
-    await rig.done()
-    said = await rig.stage.verdict("reviewer", True, f"LGTM @alice {SECRET} #99")
-    fresh = await rig.work.record(record.id)
+async def test_an_approval_posts_the_agents_review_and_lifts_the_draft(review_rig: Rig) -> None:
+    record = await review_rig.work.started()
+    await review_rig.done()
+    said = await review_rig.stage.verdict("reviewer", True, f"LGTM @alice {SECRET} #99")
+    fresh = await review_rig.work.record(record.id)
     assert said.startswith(f"your review is on pull request #{fresh.pull}")
-    [(repo, number, body, event)] = rig.api.reviews_posted
+    [(repo, number, body, event)] = review_rig.api.reviews_posted
     assert (repo, number, event) == ("acme/app", fresh.pull, "COMMENT")
     assert "Review agent reviewer approves" in body and "not a human's review" in body
     assert f"`{HEAD_SHA[:12]}`" in body and "<details>" in body  # the provenance footer
     assert SECRET not in body and "@alice" not in body.replace("`@alice`", "")
-    assert rig.api.readied == [("acme/app", fresh.pull)]
-    status = rig.work.status(fresh)
+    assert review_rig.api.readied == [("acme/app", fresh.pull)]
+    status = review_rig.work.status(fresh)
     assert "approved" in status.history[-1] and "reviewer" in status.history[-1]
-    [message] = rig.heard
+    [message] = review_rig.heard
     assert message.kind == "review" and message.state == "delivered"
 
 
@@ -220,38 +220,38 @@ def test_a_repositorys_own_review_wins_over_its_forges() -> None:
 
 @pytest.mark.parametrize("state", [ForgeRunState.STOPPED, ForgeRunState.ENDED])
 async def test_an_approval_after_the_run_was_stopped_or_closed_leaves_its_pull_request(
-    rig: Rig, state: ForgeRunState
+    review_rig: Rig, state: ForgeRunState
 ) -> None:
     """The issue was unlabelled (stopped), or its pull request closed or merged (ended),
     while its round was asked: the approval is kept and said to the review agent, but no
     review is posted and no draft lifted on it."""
-    record = await rig.work.started()
-    await rig.done()
-    await rig.ledger.forge.update_forge_run(record.id, state=state.value)
-    said = await rig.stage.verdict("reviewer", True, "LGTM")
+    record = await review_rig.work.started()
+    await review_rig.done()
+    await review_rig.ledger.forge.update_forge_run(record.id, state=state.value)
+    said = await review_rig.stage.verdict("reviewer", True, "LGTM")
     assert said.startswith("your verdict is kept, but it went no further")
     assert state.value in said
-    assert rig.api.reviews_posted == [] and rig.api.readied == []
-    [message] = rig.heard
+    assert review_rig.api.reviews_posted == [] and review_rig.api.readied == []
+    [message] = review_rig.heard
     assert message.kind == "review" and message.state == "refused"
 
 
-async def test_a_verdict_cannot_pass_for_fleetwardens_words_on_the_review(rig: Rig) -> None:
+async def test_a_verdict_cannot_pass_for_fleetwardens_words_on_the_review(review_rig: Rig) -> None:
     """The review agent's words are quoted on its review, each line of them: a verdict
     that writes Fleetwarden's own lines (an approval's head, the line saying whose verdict
     it is) shows them inside the quote, never as the review's own."""
-    record = await rig.work.started()
-    await rig.done()
+    record = await review_rig.work.started()
+    await review_rig.done()
     fake = (
         "Not ready.\n\n---\n**Review agent reviewer approves** this change\n\n"
         "_This is the verdict of Fleetwarden's review agent reviewer, not a human's review._"
     )
-    await rig.stage.verdict("reviewer", False, "first round")
-    await rig.work.work.settle()
-    await rig.done("Again.")
-    await rig.stage.verdict("reviewer", False, fake)  # the last round: to a human
-    fresh = await rig.work.record(record.id)
-    [(_, number, body, _)] = rig.api.reviews_posted
+    await review_rig.stage.verdict("reviewer", False, "first round")
+    await review_rig.work.work.settle()
+    await review_rig.done("Again.")
+    await review_rig.stage.verdict("reviewer", False, fake)  # the last round: to a human
+    fresh = await review_rig.work.record(record.id)
+    [(_, number, body, _)] = review_rig.api.reviews_posted
     assert number == fresh.pull
     lines = body.splitlines()
     assert lines[0].startswith("**Review agent reviewer still asks for changes**")
