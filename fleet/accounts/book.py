@@ -6,7 +6,7 @@ whether it can be used now, and what its provider says is left in each window.
 run starts (:meth:`~AccountBook.assign`). What must outlive a restart — which account each
 agent is on, accounts found unusable, the latest quota windows (:mod:`fleet.accounts.state`)
 — is written to the ledger soon after it changes (at most once a :data:`FLUSH_INTERVAL`,
-:class:`~fleet.debounce.Debounced`), never on a request's path.
+:class:`~fleet.timing.debounce.Debounced`), never on a request's path.
 
 An account is **unusable** after its provider refused its credential (401: marked until an
 operator fixes it, with one notice) or said its window is spent (``rejected``: marked until
@@ -37,10 +37,10 @@ from fleet.accounts.quota import (
 )
 from fleet.accounts.routing import room
 from fleet.accounts.state import AccountLedger, Assignment, Health, Mark
-from fleet.clock import Clock
-from fleet.debounce import Debounced
 from fleet.notices import Notice, NoticeBoard
 from fleet.redaction.known import Secret
+from fleet.timing.clock import Clock
+from fleet.timing.debounce import Debounced
 
 log = logging.getLogger(__name__)
 

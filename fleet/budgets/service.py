@@ -46,10 +46,10 @@ from fleet.budgets.pacing.typical import TypicalSpend, typical_spend
 from fleet.budgets.pacing.windows import window_bounds
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.stores import BudgetStores
-from fleet.clock import Clock
 from fleet.ledger import StepRecord
 from fleet.ledger.records.budgets import Budget, Burst, Cutoff, Scope, Step, WindowKind
 from fleet.notices import NoticeBoard
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -53,7 +53,6 @@ from fleet.accounts.inject import Credential
 from fleet.accounts.model import AccountError
 from fleet.accounts.providers import ProviderRoute
 from fleet.accounts.state import Health
-from fleet.clock import Clock, SystemClock
 from fleet.connections.admission import Admission, refusal
 from fleet.connections.loopback import HOST, AgentSecrets, Served, serve
 from fleet.metering import enforce
@@ -81,6 +80,7 @@ from fleet.metering.wire.upstream import Outgoing, Send, Upstream
 from fleet.names import AgentName
 from fleet.placeholders import placeholder_tokens
 from fleet.redaction.known import Secret
+from fleet.timing.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

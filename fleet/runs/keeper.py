@@ -18,7 +18,6 @@ from pathlib import Path
 
 from fleet.backends.base import Backend, backend_key
 from fleet.budgets.runs.arming import arm_or_refuse, task_spec
-from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.hosts.schema import LOCAL_HOST
@@ -44,6 +43,7 @@ from fleet.runs.resuming import resumed_plan
 from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git.git_probe import GitProbe
 from fleet.sessions.hooks import SessionHooks
+from fleet.timing.clock import Clock
 from fleet.transcript.logtail import size_of
 from fleet.transcript.story import Outcome
 

@@ -18,7 +18,6 @@ from dataclasses import replace
 
 from fleet.agents.current import CurrentRoster
 from fleet.agents.spawn_spec import SpawnOverrides, spawn_spec
-from fleet.clock import Clock
 from fleet.errors import AgentNotRunning
 from fleet.events import Listeners
 from fleet.ledger.records.rows import AgentOrigin, AgentRecord
@@ -30,6 +29,7 @@ from fleet.sessions.live import LiveSessions
 from fleet.supervisor.admission.request import RESTARTS, LaunchRequest
 from fleet.supervisor.status import AgentStatus, SpawnOutcome, agent_status
 from fleet.supervisor.stores import FleetStores
+from fleet.timing.clock import Clock
 from fleet.transcript.story import Outcome
 from fleet.watchdog.verdicts import Restart
 

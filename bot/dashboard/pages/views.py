@@ -40,12 +40,12 @@ from fleet.accounts.routing import current, even_line
 from fleet.budgets.changes.report import OutcomeSum
 from fleet.budgets.resets import window_confidence
 from fleet.budgets.service import BudgetService
-from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.hosts.link.connection import LinkState
 from fleet.hosts.service import Hosts
 from fleet.ledger.stores.operators.dashboard import UsageSum
 from fleet.supervisor.interfaces import FleetView
+from fleet.timing.clock import Clock
 
 TRANSCRIPT_ENTRIES = 100
 """Entries an agent page shows at first; ``?entries=N`` pages further back."""

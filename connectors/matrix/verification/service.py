@@ -50,7 +50,7 @@ from connectors.matrix.verification.sas import (
     State,
     Transport,
 )
-from fleet.clock import Clock
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

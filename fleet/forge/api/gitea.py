@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
-from fleet.clock import Clock
 from fleet.forge.api.gitea_read import (
     WIP_PREFIX,
     Malformed,
@@ -52,6 +51,7 @@ from fleet.forge.model import (
     ReviewEvent,
 )
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
-from fleet.clock import Clock
 from fleet.forge.api.gitea_read import Malformed, field_int, field_str
 from fleet.forge.api.gitlab_people import GitLabPeople
 from fleet.forge.api.gitlab_read import (
@@ -57,6 +56,7 @@ from fleet.forge.model import (
     same_login,
 )
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.facts import NoRunNews, PullNews, own_numbers
 from fleet.forge.launcher import ForgeLauncher
@@ -47,6 +46,7 @@ from fleet.markdown.defuse import BODY_LIMIT, POST_CAP, as_code, defuse
 from fleet.markdown.hidden import cap, unseen_free
 from fleet.markdown.inert import inert
 from fleet.repos.facts import change_from_json
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Mapping
 from typing import Final
 
-from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused, OtherLine
 from fleet.forge.model import ForgeApiError, ForgeEvent
@@ -26,6 +25,7 @@ from fleet.forge.runs.prompts import follow_up_prompt, next_run_prompt
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

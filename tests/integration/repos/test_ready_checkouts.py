@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from fleet.clock import SystemClock
 from fleet.lane_files import hand_over_lane
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
@@ -31,6 +30,7 @@ from fleet.repos.schema import RepoEntry
 from fleet.repos.service import Repos
 from fleet.repos.stores import RepoStores
 from fleet.sandbox.lanes import Lanes
+from fleet.timing.clock import SystemClock
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.repos.test_repo_lines import TOKEN, Rig, agent_git, open_rig

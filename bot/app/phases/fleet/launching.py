@@ -41,7 +41,6 @@ from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.service import Quoting
 from fleet.budgets.runs.watch import CapCutoffs
 from fleet.budgets.service import BudgetService
-from fleet.clock import Clock
 from fleet.events import Listeners
 from fleet.peers.handed import HandedTasks
 from fleet.peers.roster import PeerRoster
@@ -68,6 +67,7 @@ from fleet.supervisor.stores import FleetStores
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from fleet.tasks.spent import TaskSpend
+from fleet.timing.clock import Clock
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 if TYPE_CHECKING:  # the MCP door loads only where the config has MCP servers

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from bot.commands.routing.router import Router
 from bot.commands.routing.sources import Delegated
 from connectors.base import Connector, RoomId, UserId
-from fleet.clock import Clock
 from fleet.ledger.records.tasks import TaskRecord
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
 from fleet.accounts.routing import even_line, room
 from fleet.accounts.state import Health
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.supervisor.admission.request import LaunchRequest
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.job_context import RecordingBoard
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores

@@ -11,10 +11,10 @@ from fleet.accounts.book import AccountBook
 from fleet.accounts.chatgpt import login_path
 from fleet.accounts.model import Account, AccountKind, AccountSet
 from fleet.accounts.providers import ProviderRoute
-from fleet.clock import ManualClock
 from fleet.metering.proxy import MeteringProxy
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
+from fleet.timing.clock import ManualClock
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider.chatgpt import make_jwt
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import MIGRATIONS, Ledger, migrate
 from fleet.ledger.database.engine import SqliteDatabase
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.usage import metered
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
