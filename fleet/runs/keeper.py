@@ -415,7 +415,7 @@ class RunKeeper:
         if self._repos is not None:  # before its state says it ended: verbs wait for this
             try:  # what it left uncommitted, committed and brought to its branch
                 await self._repos.finished(name, run.id)
-                await self._repos.review_over(name)
+                await self._repos.reviews.over(name)
             except Exception:
                 log.exception("could not keep what %s's run %s left on its branch", name, run.id)
         await self.tokens.over(name)  # the one its end was pushed with, on a host, too

@@ -76,7 +76,7 @@ class Asked:
     <EMAIL>``, its commits' co-author), the forge issue it works on (the only one its
     commits may name) and the branch's name. Said only to the cut that uses it.
     ``review_of``: a review agent's launch, which cuts no line but reads one's commit in a
-    read-only checkout of its own (:meth:`fleet.repos.service.Repos.review_checkout`)."""
+    read-only checkout of its own (:meth:`fleet.repos.reviews.Reviews.checkout`)."""
 
     co_author: str | None = None
     issue: Issue | None = None
