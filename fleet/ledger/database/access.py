@@ -21,7 +21,7 @@ from datetime import datetime
 from fleet.errors import LedgerError
 from fleet.ledger.database.appender import FENCE_READ, Appender, Claim, fence_lost
 from fleet.ledger.database.engine import Database, DatabaseError, Row
-from fleet.ledger.records.rows import to_epoch
+from fleet.ledger.records.epoch import to_epoch
 from fleet.timing.clock import Clock
 
 
