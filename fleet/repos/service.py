@@ -46,7 +46,7 @@ from fleet.repos.door.lines import DoorLines
 from fleet.repos.facts import Change, change_to_json
 from fleet.repos.landing.approval import ApprovalHold, Unapproved
 from fleet.repos.landing.changes import OtherLine, change_of
-from fleet.repos.line.checkouts import disk_bytes, make_checkout, remove_tree, repoint
+from fleet.repos.line.checkouts import NewBranch, disk_bytes, make_checkout, remove_tree, repoint
 from fleet.repos.line.cutting import Asked, cut_line
 from fleet.repos.line.harvest import keep_end
 from fleet.repos.line.identity import clean_co_author
@@ -243,13 +243,15 @@ class Repos:
         await make_checkout(
             mirror.path,
             checkout,
-            base_ref=line.base_ref,
-            branch=line.branch,
-            origin_url=self.origin_of(line.agent, line.repo),
-            identity=identity,
-            line_repo=self.line_repo(line),
-            start_sha=start or line.fork_sha,
-            co_author=line.co_author,
+            NewBranch(
+                base_ref=line.base_ref,
+                branch=line.branch,
+                origin_url=self.origin_of(line.agent, line.repo),
+                identity=identity,
+                line_repo=self.line_repo(line),
+                start_sha=start or line.fork_sha,
+                co_author=line.co_author,
+            ),
         )
         return checkout
 
