@@ -226,6 +226,6 @@ async def test_a_window_repeated_by_every_answer_is_written_once_a_minute(
     written = []
     for used, at in ((0.3, 0), (0.3, 20), (0.3, 40), (0.31, 50), (0.31, 80), (0.31, 111)):
         accounts.observe([seen(used, at)])
-        written.append(bool(accounts._dirty_windows))
-        accounts._dirty_windows.clear()
+        written.append(bool(accounts.kept.windows))
+        accounts.kept.windows.clear()
     assert written == [True, False, False, True, False, True]
