@@ -18,9 +18,9 @@ from bench.matrix_watch import Arrivals, Watcher
 from bench.processes import BenchError
 from bot.app.lifecycle import App
 from bot.config.reading.load import Offered, load_config
-from fleet.clock import SystemClock
 from fleet.ledger.records.approvals import ApprovalRequest, Ask
 from fleet.runtimes import default_registry
+from fleet.timing.clock import SystemClock
 from tests.matrix_e2ee_user import EncryptedUser
 
 PASSWORD = "correct horse battery staple"

@@ -67,8 +67,8 @@ from bench.processes import BenchError
 from connectors.base import OutboundMessage, RoomId
 from connectors.matrix.config import MatrixConfig
 from connectors.matrix.connector import MatrixConnector
-from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
+from fleet.timing.clock import SystemClock
 from tests.matrix_e2ee_user import EncryptedUser
 from tests.matrix_user import MatrixUser
 from tests.synapse_server import SynapseServer

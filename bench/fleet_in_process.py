@@ -29,12 +29,12 @@ async def timed(fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
 
 
 async def in_process(state_dir: Path, agents: int, rounds: int) -> dict[str, Any]:
-    from fleet.clock import SystemClock
     from fleet.ledger import Ledger
     from fleet.runs.launch.launch_kit import LaunchKit
     from fleet.runs.layout import AgentPaths, mtime
     from fleet.runtimes import default_registry
     from fleet.supervisor.fleet import FleetSettings
+    from fleet.timing.clock import SystemClock
     from fleet.watchdog.decisions import sweep
     from scheduler.context import JobContext
     from scheduler.watchdog_job import watchdog_tick

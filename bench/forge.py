@@ -52,9 +52,9 @@ from bench.forge_intake import Cell, goal_figures, stages, webhooks
 from bench.forge_stages import Stages, goal_lines, met, stage_lines
 from bench.harness import execute
 from bot.app.logs import setup_logging
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.redaction.redactor import Redactor
+from fleet.timing.clock import SystemClock
 
 
 @dataclass

@@ -20,11 +20,11 @@ from aiohttp import ClientSession, web
 from bench.forge_parties import FORGE, PARTIES, REPO, Summaries, compared, served
 from bench.forge_stages import Stages, steps, timed
 from bench.processes import BenchError
-from fleet.clock import SystemClock
 from fleet.forge.events.endpoint import ALREADY, Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.model import ForgeEvent
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger
+from fleet.timing.clock import SystemClock
 from tests.fakes.forge.webhook_sender import github_comment, github_delivery, github_issue, post
 
 SECRET = b"bench-hook-secret-not-a-real-one"

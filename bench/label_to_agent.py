@@ -61,7 +61,7 @@ from bench.processes import BenchError
 from fleet.lane_files import hand_over_lane
 from fleet.ledger.records.forge import Slug
 from fleet.repos import git as g
-from fleet.repos.line.checkouts import make_checkout, remove_tree
+from fleet.repos.line.checkouts import NewBranch, make_checkout, remove_tree
 from fleet.repos.line.ready import ReadyCheckouts
 from fleet.repos.schema import RepoEntry
 from fleet.repos.upstream.mirror import Mirror
@@ -253,8 +253,8 @@ async def floor_round(
     assert tip is not None
     dest = root / "floor" / f"r-{n}"
     start = time.perf_counter()
-    await make_checkout(mirror.path, dest, base_ref="main", branch=f"fw/r/{n}",
-                        origin_url="http://w:t@127.0.0.1:1/git/w/app.git",
+    await make_checkout(mirror.path, dest,
+                        NewBranch("main", f"fw/r/{n}", "http://w:t@127.0.0.1:1/git/w/app.git"),
                         ready=partial(ready.take, "app", "main", tip))  # fmt: skip
     cut = time.perf_counter() - start
     start = time.perf_counter()

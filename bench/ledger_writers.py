@@ -23,10 +23,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
+from fleet.timing.clock import SystemClock
 from tests.postgres_server import PostgresServer, find_bin_dir
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

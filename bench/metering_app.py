@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from fleet.clock import SystemClock
 from fleet.errors import LedgerError
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.metering.counting.events import Outcome
+from fleet.timing.clock import SystemClock
 from tests.integration.console_bot import ConsoleBot, stub_processes_in
 
 AGENT: Final = "bench-app"

@@ -29,9 +29,9 @@ from pathlib import Path
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import Account, AccountKind, AccountSet
 from fleet.accounts.providers import ProviderApi, ProviderRoute
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.proxy import MeteringProxy
+from fleet.timing.clock import SystemClock
 
 AGENT = "bench-1"
 HELD_AGENT = "bench-2"

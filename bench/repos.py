@@ -44,7 +44,7 @@ from bench.processes import BenchError
 from fleet.repos import git as g
 from fleet.repos.landing import changes
 from fleet.repos.landing.changes import OtherLine, change_of
-from fleet.repos.line.checkouts import make_checkout
+from fleet.repos.line.checkouts import NewBranch, make_checkout
 
 METHODS = ("fleetwarden", "worktree", "clone --local")
 
@@ -105,9 +105,11 @@ async def time_checkouts(root: Path, mirror: Path, rounds: int, result: Result) 
                 await make_checkout(
                     mirror,
                     dest,
-                    base_ref="main",
-                    branch=f"fw/a/{n}",
-                    origin_url="http://a:token@127.0.0.1:1/git/a/demo.git",
+                    NewBranch(
+                        base_ref="main",
+                        branch=f"fw/a/{n}",
+                        origin_url="http://a:token@127.0.0.1:1/git/a/demo.git",
+                    ),
                 )
             elif method == "worktree":
                 await sh(mirror, "worktree", "add", "-q", "-b", f"fw/w/{n}", str(dest), "main")

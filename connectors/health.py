@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from fleet.clock import Clock
 from fleet.redaction.invisible import visible
+from fleet.timing.clock import Clock
 
 ERROR_CHARS: Final = 300
 """Characters of a last error kept, at most."""

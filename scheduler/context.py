@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from fleet.budgets.model import Transition
-from fleet.clock import Clock
 from fleet.notices import Notice, NoticeBoard
+from fleet.timing.clock import Clock
 from fleet.watchdog.decisions import WatchedFleet
 from scheduler.jobs import FleetScheduler
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState, Ask
 from fleet.ledger.records.forge import ForgeRunState, NewForgeRun, Slug
@@ -20,6 +19,7 @@ from fleet.ledger.stores.running.runs import RunStart
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 
 WINDOW = timedelta(days=1)
 """From the rig's first run to where the report's window begins: the old change before it

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from fleet.clock import ManualClock
+from fleet.timing.clock import ManualClock
 from tests import sandbox_need
 from tests.fakes.agents.hostile_git import leftovers
 from tests.postgres_server import postgres_dsn, postgres_server, private_postgres

@@ -28,7 +28,6 @@ from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
 from fleet.backends.process import SubprocessBackend
 from fleet.backends.tmux import TmuxBackend
-from fleet.clock import Clock, SystemClock
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.forge.door.tools import FORGE_TOOLS
 from fleet.ledger import Ledger
@@ -48,6 +47,7 @@ from fleet.repos.door.server import GitDoor
 from fleet.runs.launch.launch_kit import FleetSettings
 from fleet.sandbox.egress.refusals import RefusalBook
 from fleet.sandbox.service import SandboxSettings
+from fleet.timing.clock import Clock, SystemClock
 from fleet.watchdog.heartbeat import Door, HeartbeatServer, OnAsk
 
 

@@ -12,11 +12,11 @@ from bot.app.serving import Serving
 from bot.app.stops import Stops
 from bot.config import Config
 from fleet.backends.base import Backend
-from fleet.clock import Clock
 from fleet.hosts.service import Hosts
 from fleet.redaction.redactor import Redactor
 from fleet.runtimes import RuntimeRegistry
 from fleet.sandbox.service import Sandboxes
+from fleet.timing.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,7 +92,6 @@ from connectors.base import Connector
 from connectors.receiving import ReceiveFailures
 from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
-from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.notices import Notice
 from fleet.peers.review.stage import ReviewStage
@@ -101,6 +100,7 @@ from fleet.repos.service import Repos
 from fleet.runtimes import RuntimeRegistry, default_registry
 from fleet.sandbox.service import Sandboxes
 from fleet.supervisor.fleet import Fleet, RosterDiff
+from fleet.timing.clock import Clock
 from scheduler.context import JobContext
 from scheduler.jobs import FleetScheduler
 

@@ -35,12 +35,12 @@ from bot.render import fleet as render
 from bot.render.agents import runs as render_runs
 from bot.render.agents.transcript import transcript
 from connectors.base import Tone
-from fleet.clock import Clock
 from fleet.events import QUIET, EventKind, FleetEvent
 from fleet.notices import Delivery, Notice, starter
 from fleet.runs.output.reader import LogParser, read_new
 from fleet.runs.output.reading import RunOutput
 from fleet.supervisor.interfaces import FleetView
+from fleet.timing.clock import Clock
 from fleet.transcript.events import (
     AgentEvent,
     Marker,

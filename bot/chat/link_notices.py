@@ -21,8 +21,8 @@ from bot.text.agent_text import quotes_escaped
 from connectors.base import Connector, OutboundMessage
 from connectors.errors import ConnectorError
 from connectors.health import DownTeller, Tell
-from fleet.clock import Clock
 from fleet.redaction.guard import quote
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

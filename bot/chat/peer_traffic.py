@@ -32,11 +32,11 @@ from datetime import timedelta
 from typing import Final
 
 from bot.render.agents import peers as render
-from fleet.clock import Clock
 from fleet.ledger.records.peers import MessageRecord
 from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.names import is_agent_name
 from fleet.notices import Delivery, Notice, Tone
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from bot.render import fleet as render
 from fleet.accounts.chatgpt import ChatGptLogin, keep_login, parse_login
 from fleet.accounts.doctor import Checked, check_accounts
 from fleet.accounts.model import AccountError, AccountKind, login_path
-from fleet.clock import SystemClock
+from fleet.timing.clock import SystemClock
 
 CODEX_CONFIG = 'cli_auth_credentials_store = "file"\n'
 

@@ -35,13 +35,13 @@ from connectors.matrix.cli import cross_sign as cross_sign_cli
 from connectors.matrix.cli import device as device_cli
 from connectors.matrix.cli import setup as matrix_setup
 from connectors.matrix.verification import cli as verify_cli
-from fleet.clock import SystemClock
 from fleet.connections import openfiles
 from fleet.errors import FleetwardenError
 from fleet.hosts.workdirs import HostAgent
 from fleet.hosts.workdirs import config_problems as host_workdir_problems
 from fleet.runtimes import default_registry
 from fleet.sandbox.schema import resolution_problems
+from fleet.timing.clock import SystemClock
 
 if TYPE_CHECKING:
     from bot.app.lifecycle import App

@@ -33,12 +33,12 @@ from bot.config.checks.problems import Locator, compose
 from bot.config.checks.repos import path_problems
 from bot.config.dashboard import DashboardSection
 from fleet.budgets.schema import Loc
-from fleet.clock import SystemClock
 from fleet.forge.api.credential_words import login_problem
 from fleet.forge.api.gitlab import GitLabApi
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.mcp.upstream.oauth import token_problems
 from fleet.repos.upstream.mirror import Mirror
+from fleet.timing.clock import SystemClock
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from bot.cli.status.command import shown
 from bot.config import Config
-from fleet.clock import SystemClock
 from fleet.hosts.errors import HostError
 from fleet.hosts.link.connection import HostLink, LinkState
 from fleet.hosts.link.known import trust
 from fleet.hosts.probe import HostFacts, probe
 from fleet.hosts.schema import HostEntry
+from fleet.timing.clock import SystemClock
 
 CHECK_WAIT = 20.0  # seconds to wait for each host's link
 

@@ -14,7 +14,7 @@ from bot.commands.routing.request import Reply
 from bot.commands.routing.sources import SHELL
 from bot.control.wire import EXIT_OK, EXIT_REFUSED, Answer
 from connectors.base import InboundMessage, RoomId, UserId
-from fleet.clock import Clock
+from fleet.timing.clock import Clock
 
 NO_OPERATOR: Final = (
     "the config names no operator for commands from a shell: add `shell: {as: ID}` to it, "

@@ -24,7 +24,7 @@ from connectors.base import (
 from connectors.defaults import ConnectorDefaults
 from connectors.errors import ThreadsUnsupported
 from connectors.health import LinkHealth
-from fleet.clock import Clock
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -52,8 +52,8 @@ from connectors.defaults import ConnectorDefaults
 from connectors.errors import ThreadsUnsupported
 from connectors.health import LinkHealth
 from connectors.markdown import to_plain
-from fleet.clock import Clock
 from fleet.redaction.invisible import visible
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

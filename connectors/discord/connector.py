@@ -52,7 +52,7 @@ from connectors.health import LinkHealth
 from connectors.inbox import Inbox, cancel_and_wait
 from connectors.presence import TypingKeeper
 from connectors.receiving import ReceiveFailures
-from fleet.clock import Clock, SystemClock
+from fleet.timing.clock import Clock, SystemClock
 
 with warnings.catch_warnings():  # discord.py imports the stdlib audioop, deprecated in 3.11+
     warnings.simplefilter("ignore", DeprecationWarning)

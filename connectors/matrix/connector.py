@@ -45,8 +45,8 @@ from connectors.matrix.messages.direct import DirectRooms
 from connectors.matrix.messages.outbound import TYPING_REFRESH_SECONDS, Outbound
 from connectors.presence import TypingKeeper
 from connectors.receiving import ReceiveFailures
-from fleet.clock import Clock
 from fleet.redaction.known import Secret
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import aiohttp
 import nio
 
 from connectors.errors import ConnectorAuthError, ConnectorError, RateLimited
-from fleet.clock import Clock
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ from connectors.slack.sessions import Sessions
 from connectors.slack.socket import HttpTransport, SocketTransport, bolt_app
 from connectors.slack.translate import CONNECTOR, Translator
 from connectors.slack.web import Identity, SlackWeb
-from fleet.clock import Clock, SystemClock
+from fleet.timing.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

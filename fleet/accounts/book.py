@@ -4,9 +4,8 @@ whether it can be used now, and what its provider says is left in each window.
 :class:`AccountBook` is what the metering proxy consults for every request
 (:meth:`~AccountBook.resolve`, answered from memory) and what the supervisor asks when a
 run starts (:meth:`~AccountBook.assign`). What must outlive a restart — which account each
-agent is on, accounts found unusable, the latest quota windows (:mod:`fleet.accounts.state`)
-— is written to the ledger soon after it changes (at most once a :data:`FLUSH_INTERVAL`,
-:class:`~fleet.debounce.Debounced`), never on a request's path.
+agent is on, accounts found unusable, the latest quota windows — is written to the ledger
+soon after it changes, never on a request's path (:mod:`fleet.accounts.keeping`).
 
 An account is **unusable** after its provider refused its credential (401: marked until an
 operator fixes it, with one notice) or said its window is spent (``rejected``: marked until
@@ -26,6 +25,7 @@ from typing import Final
 
 from fleet.accounts.chatgpt import LoginKeeper
 from fleet.accounts.inject import Credential
+from fleet.accounts.keeping import Keeping
 from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet, login_path
 from fleet.accounts.quota import (
     SOURCE_ANTHROPIC_UNIFIED,
@@ -37,15 +37,12 @@ from fleet.accounts.quota import (
 )
 from fleet.accounts.routing import room
 from fleet.accounts.state import AccountLedger, Assignment, Health, Mark
-from fleet.clock import Clock
-from fleet.debounce import Debounced
 from fleet.notices import Notice, NoticeBoard
 from fleet.redaction.known import Secret
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 
-FLUSH_INTERVAL: Final = 1.0  # seconds between ledger writes of what changed
-REWRITE_AFTER: Final = timedelta(minutes=1)  # an unchanged window is written this often
 _SPENDABLE: Final = frozenset({SOURCE_ANTHROPIC_UNIFIED, SOURCE_CODEX, SOURCE_CLAUDE_STREAM})
 REJECTED_FALLBACK: Final = timedelta(minutes=5)  # a rejection that names no reset
 
@@ -67,7 +64,7 @@ class AccountBook:
         self.accounts = accounts
         self._environ = environ
         self._clock = clock
-        self._ledger = ledger
+        self.kept = Keeping(ledger)  # what outlives a restart, written soon after it changes
         self.notices = notices
         self._fallback = fallback
         self.logins: dict[str, LoginKeeper] = {}
@@ -77,17 +74,6 @@ class AccountBook:
         self._wanted: dict[str, tuple[str, str | None]] = {}  # agent -> (runtime, wanted)
         self._marks: dict[str, Mark] = {}
         self.windows: dict[tuple[str, str], QuotaWindow] = {}
-        self._dirty_assignments: list[Assignment] = []
-        self._dirty_marks: dict[str, Mark] = {}
-        self._dirty_windows: dict[tuple[str, str], QuotaWindow] = {}
-        self._written: dict[tuple[str, str], datetime] = {}  # when each went to the ledger
-        # What changed, written at once and then at most once a FLUSH_INTERVAL.
-        self._writer = Debounced(
-            self.flush,
-            FLUSH_INTERVAL,
-            name="account-book",
-            failure="could not write account state to the ledger",
-        )
         self._tasks: set[asyncio.Task[object]] = set()
 
     def set_token_url(self, account: str, url: str) -> None:
@@ -109,13 +95,14 @@ class AccountBook:
                 except AccountError as exc:
                     self._mark(account.name, Health.MISSING, str(exc), None, notify=False)
                 self.logins[account.name] = keeper
-        if self._ledger is not None:
-            for row in await self._ledger.account_assignments():
+        ledger = self.kept.ledger
+        if ledger is not None:
+            for row in await ledger.account_assignments():
                 if row.account in self.accounts.accounts:
                     self._assigned[(row.agent, row.provider)] = row.account
                     self._wanted[row.agent] = (row.runtime, row.wanted)
             now = self._clock.now()
-            for mark in await self._ledger.account_marks():
+            for mark in await ledger.account_marks():
                 owner = self.accounts.accounts.get(mark.account)
                 live = mark.until is None or mark.until > now
                 # A refused key or token is fixed by setting the variable and restarting:
@@ -127,14 +114,13 @@ class AccountBook:
                 )
                 if owner is not None and live and kept and mark.account not in self._marks:
                     self._marks[mark.account] = mark
-            self.windows = merge(self.windows, await self._ledger.quota_windows())
-        self._writer.start()
+            self.windows = merge(self.windows, await ledger.quota_windows())
+        self.kept.start()
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        await self._writer.stop()
-        await self.flush()
+        await self.kept.stop()
 
     # -- a new run ---------------------------------------------------------------------
 
@@ -156,7 +142,7 @@ class AccountBook:
         for who, provider in [key for key in self._assigned if key[0] == agent]:
             if provider not in chosen:  # this run does not use it: no longer the agent's
                 del self._assigned[(who, provider)]
-                self._dirty_assignments.append(Assignment(agent, provider, "", now))
+                self.kept.assigned(Assignment(agent, provider, "", now))
         for provider, account in chosen.items():
             self._set_assignment(agent, provider, account.name, now)
         return chosen
@@ -232,9 +218,8 @@ class AccountBook:
         self.windows = merge(before, fresh)
         for window in fresh:
             key = (window.account, window.window)
-            if self.windows.get(key) is window and self._news(before.get(key), window):
-                self._dirty_windows[key] = window
-                self._written[key] = window.observed_at
+            if self.windows.get(key) is window:
+                self.kept.observed(before.get(key), window)
             # A subscription's window spent; an API key's per-minute limit is not a window
             # to leave the account over (its reset is seconds away).
             if window.status is QuotaStatus.REJECTED and window.source in _SPENDABLE:
@@ -246,17 +231,6 @@ class AccountBook:
                     until,
                     notify=True,
                 )
-        self._writer.poke()
-
-    def _news(self, held: QuotaWindow | None, seen: QuotaWindow) -> bool:
-        """Whether ``seen`` is worth a ledger write: a change, or a minute since the window
-        was last written (every answer repeats the headers; a busy fleet must not write per
-        request, nor let the ledger's copy go stale)."""
-        written = self._written.get((seen.account, seen.window))
-        if held is None or written is None:
-            return True
-        same = (held.used, held.resets_at, held.status) == (seen.used, seen.resets_at, seen.status)
-        return not same or seen.observed_at - written >= REWRITE_AFTER
 
     def refused(self, account: str, status: int) -> None:
         """The provider refused ``account``'s credential (401 or 403)."""
@@ -300,8 +274,7 @@ class AccountBook:
 
     def _mark_ok(self, account: str) -> None:
         now = self._clock.now()
-        self._dirty_marks[account] = Mark(account, Health.OK, "", now, now)
-        self._writer.poke()
+        self.kept.marked(Mark(account, Health.OK, "", now, now))
 
     def mark_of(self, account: str) -> Mark | None:
         mark = self._marks.get(account)
@@ -364,8 +337,7 @@ class AccountBook:
             return
         self._assigned[(agent, provider)] = account
         runtime, wanted = self._wanted.get(agent, ("", None))
-        self._dirty_assignments.append(Assignment(agent, provider, account, now, runtime, wanted))
-        self._writer.poke()
+        self.kept.assigned(Assignment(agent, provider, account, now, runtime, wanted))
 
     def _mark(
         self, account: str, health: Health, reason: str, until: datetime | None, *, notify: bool
@@ -374,8 +346,7 @@ class AccountBook:
         old = self._marks.get(account)
         active = old is not None and (old.until is None or old.until > now)
         self._marks[account] = mark = Mark(account, health, reason, until, now)
-        self._dirty_marks[account] = mark
-        self._writer.poke()
+        self.kept.marked(mark)
         if active and old is not None and old.health is health:
             return  # one notice per transition, never one per request
         log.warning("account %s is unusable: %s", account, reason)
@@ -408,24 +379,5 @@ class AccountBook:
             task.add_done_callback(self._tasks.discard)
 
     async def flush(self) -> None:
-        """Write what changed to the ledger."""
-        if self._ledger is None:
-            self._dirty_assignments.clear()
-            self._dirty_marks.clear()
-            self._dirty_windows.clear()
-            return
-        assignments, self._dirty_assignments = self._dirty_assignments, []
-        marks, self._dirty_marks = self._dirty_marks, {}
-        windows, self._dirty_windows = self._dirty_windows, {}
-        if not (assignments or marks or windows):
-            return
-        try:
-            await self._ledger.save_account_state(
-                assignments, list(marks.values()), list(windows.values())
-            )
-        except BaseException:
-            # Kept for the next write; what changed meanwhile is newer and wins.
-            self._dirty_assignments[:0] = assignments
-            self._dirty_marks = {**marks, **self._dirty_marks}
-            self._dirty_windows = {**windows, **self._dirty_windows}
-            raise
+        """Write what changed to the ledger (:meth:`fleet.accounts.keeping.Keeping.flush`)."""
+        await self.kept.flush()

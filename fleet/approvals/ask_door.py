@@ -44,12 +44,12 @@ from aiohttp import web
 
 from fleet.approvals.service import Approvals, UnknownApproval
 from fleet.capped_body import OverCap, read_capped
-from fleet.clock import Clock
 from fleet.connections.loopback import AgentSecrets
 from fleet.hostile_json import JsonRefused, read_object
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask
 from fleet.model import PermissionMode
 from fleet.notices import starter
+from fleet.timing.clock import Clock
 
 if TYPE_CHECKING:
     from fleet.ledger.stores.running.agents import AgentsStore

@@ -29,7 +29,7 @@ from fleet.budgets.runs.asking import RaiseError, Unit, amount_text, parse_raise
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.ledger.records.budgets import Budget, Cutoff, Freeze
-from fleet.ledger.records.rows import to_epoch
+from fleet.ledger.records.epoch import to_epoch
 from fleet.ledger.stores.spend.spend_asks import SpendAsk, SpendAsksStore, SpendOutcome
 from fleet.model import ExitInfo, RunBudget
 from fleet.transcript.story import Outcome

@@ -28,7 +28,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fleet.approvals.binding import MAX_SUBJECT, as_shown, request_digest
-from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger.records.approvals import (
     ApprovalPost,
@@ -41,6 +40,7 @@ from fleet.ledger.records.approvals import (
     ask_digest,
 )
 from fleet.permissions.rules import first_match, first_refusal, portable_tool
+from fleet.timing.clock import Clock
 
 if TYPE_CHECKING:
     from fleet.ledger.stores.operators.approvals import ApprovalsStore

@@ -60,7 +60,7 @@ from fleet.budgets.runs.watch import UNANSWERED, CutoffFleet
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.ledger.records.budgets import Freeze
-from fleet.ledger.records.rows import to_epoch
+from fleet.ledger.records.epoch import to_epoch
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.spend.spend_asks import SpendAsk, SpendAsksStore

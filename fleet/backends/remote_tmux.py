@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Final
 
 from fleet.backends.process import SHIM
+from fleet.backends.remote_tmux_client import RemoteTmuxClient, host_up
 from fleet.backends.remote_watch import HostAccess, RemoteWatch, Watched
 from fleet.backends.runfiles import read_exit
 from fleet.backends.tmux import (
@@ -46,7 +47,7 @@ from fleet.backends.tmux import (
     pipe_command,
     session_name,
 )
-from fleet.backends.tmux_client import SERVER_EXITING, TmuxResult, no_formats, tmux_argv
+from fleet.backends.tmux_client import SERVER_EXITING, no_formats
 from fleet.errors import FleetError, LaunchFailed
 from fleet.hosts.errors import HostError, ssh_says
 from fleet.hosts.lanes import set_up_lane, write_home
@@ -57,13 +58,11 @@ from fleet.hosts.remote import RemoteResult, failure
 from fleet.model import ExitInfo, LaunchPlan, RunHandle
 from fleet.names import is_agent_name
 from fleet.private_files import open_private, private_dir
-from fleet.redaction.guard import says
 
 log = logging.getLogger(__name__)
 
 PYTHON: Final = "python3"
 """The host's Python runs the launcher and the shim (standard library only)."""
-_TMUX_TIMEOUT: Final = 20.0
 SCOPE: Final = ("systemd-run", "--user", "--scope", "--quiet", "--collect", "--")
 """Where a launch's tmux call runs when the host's user has a systemd manager: a tmux server
 it starts lives in a scope of its own, not in the SSH session's (which logind may end at
@@ -125,52 +124,6 @@ wc -c < "$4"
 """
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class HostTmuxResult(TmuxResult):
-    """A tmux call's result on a host: what it wrote on its error output is the host's,
-    quoted as its own words wherever a message shows it."""
-
-    host: str = ""
-
-    @property
-    def message(self) -> str:
-        if self.stderr.strip():
-            return says(f"host {self.host}", self.stderr)
-        return f"tmux exited with status {self.status}"
-
-
-class RemoteTmuxClient:
-    """tmux client calls on a host's private server (``tmux -S STATE_DIR/tmux.sock``)."""
-
-    def __init__(self, host: str, hosts: HostAccess) -> None:
-        self._host = host
-        self._hosts = hosts
-
-    @property
-    def socket_name(self) -> str:
-        place = self._hosts.place(self._host)
-        return place.tmux_socket if place is not None else "(host down)"
-
-    async def run(
-        self,
-        *commands: Sequence[str],
-        error: type[FleetError] = FleetError,
-        prefix: Sequence[str] = (),
-    ) -> TmuxResult:
-        """One tmux client call there; ``prefix`` runs it under another program (the
-        systemd scope a new server is to live in)."""
-        link, place = _up(self._hosts, self._host, error)
-        argv = tmux_argv("-", commands)
-        argv[argv.index("-L") : argv.index("-L") + 2] = ["-S", place.tmux_socket]
-        argv = [*prefix, *argv]
-        try:
-            done = await link.run(argv, timeout=_TMUX_TIMEOUT)
-        except HostError as exc:
-            raise error(str(exc)) from None
-        status = done.exit_status if done.exit_status is not None else -1
-        return HostTmuxResult(status, done.stdout, done.stderr, self._host)
-
-
 class RemoteTmuxBackend(TmuxBackend):
     """Agents as sessions of a private tmux server on one host."""
 
@@ -191,7 +144,7 @@ class RemoteTmuxBackend(TmuxBackend):
     # -- launching ---------------------------------------------------------------------
 
     async def launch(self, plan: LaunchPlan, run_dir: Path, log_path: Path) -> RunHandle:
-        link, place = _up(self._hosts, self.host, LaunchFailed)
+        link, place = host_up(self._hosts, self.host, LaunchFailed)
         session = session_name(plan)
         private_dir(run_dir)
         private_dir(log_path.parent)
@@ -341,7 +294,7 @@ class RemoteTmuxBackend(TmuxBackend):
         return ExitInfo(None, f"its tmux pane on host {self.host} ended without an exit record")
 
     async def stop(self, handle: RunHandle, *, grace: float, force: bool = False) -> ExitInfo:
-        link, _place = _up(self._hosts, self.host, FleetError)
+        link, _place = host_up(self._hosts, self.host, FleetError)
         ticks = str(handle.start_ticks) if handle.start_ticks is not None else "-"
         tenths = str(max(0, round(grace * 10)))
         script = ["sh", "-c", _END_GROUP, "sh", str(handle.pgid), ticks, tenths, str(int(force))]
@@ -359,7 +312,7 @@ class RemoteTmuxBackend(TmuxBackend):
         await self.signal(handle, signal.SIGCONT)
 
     async def signal(self, handle: RunHandle, signum: signal.Signals) -> None:
-        link, _place = _up(self._hosts, self.host, FleetError)
+        link, _place = host_up(self._hosts, self.host, FleetError)
         name = signum.name.removeprefix("SIG")
         done = await _run(link, ["sh", "-c", _SIGNAL_GROUP, "sh", str(handle.pgid), name])
         if not done.ok:
@@ -403,17 +356,6 @@ def _remote_text(text: str, place: HostPlace) -> str:
         if local in text:
             text = kind(text.replace(local, place.bundled(Path(local))))
     return text
-
-
-def _up(hosts: HostAccess, host: str, error: type[FleetError]) -> tuple[HostLink, HostPlace]:
-    link = hosts.link(host)
-    place = hosts.place(host)
-    if link is None:
-        raise error(f"no host {host} in the config's hosts")
-    if place is None:
-        why = f": {link.error}" if link.error else ""
-        raise error(f"host {host} cannot be reached now ({link.state.value}{why})")
-    return link, place
 
 
 async def _run(

@@ -1,5 +1,6 @@
-"""The config file's ``timezone``, ``groups`` and ``budgets`` sections, their
-conversion to :mod:`fleet.budgets.model` types, and the checks that span entries.
+"""The config file's ``timezone`` and ``budgets`` sections, their conversion to
+:mod:`fleet.budgets.model` types, and the checks that span entries (the ``groups`` section's
+own are :mod:`fleet.budgets.group_section`'s).
 
 Each entry is checked on its own by pydantic (a window of zero, a ladder naming a model
 twice, a fixed window without ``reset_at``). What needs the whole file — a scope given two
@@ -28,10 +29,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from fleet.budgets.group_section import GroupEntry, group_problems
+
+# Named here too: the config's schema reads every section from this module.
+from fleet.budgets.group_section import GroupsSection as GroupsSection
+from fleet.budgets.group_section import groups_of as groups_of
 from fleet.budgets.model import Groups, contradictions, ladder_problem, parse_window
 from fleet.caps import MAX_RUNNING_HELP
 from fleet.ledger.records.budgets import Budget, Confidence, Cutoff, Scope, WindowKind
-from fleet.names import AGENT_NAME_PATTERN, is_agent_name
 from fleet.schema import check_known, did_you_mean, schema_context
 
 Loc = tuple[str | int, ...]
@@ -118,53 +123,6 @@ Ladder = Annotated[tuple[str, ...], AfterValidator(_check_models)]
 
 
 # --- The sections ---------------------------------------------------------------------------
-
-
-class GroupEntry(BaseModel):
-    """A group of agents, for budgets over all of them (`scope: group:NAME`). Groups nest:
-    a group's budget covers its own agents and those of every group below it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    parent: str | None = Field(
-        default=None,
-        description="The group this one belongs to, by name; none for a top-level group.",
-    )
-    agents: tuple[str, ...] = Field(
-        default=(),
-        description=(
-            "The agents in this group, by name. An agent is in at most one group; agents "
-            "need not be in the roster (ad hoc `spawn`s count too)."
-        ),
-    )
-
-    @field_validator("agents")
-    @classmethod
-    def _agent_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for name in value:
-            if not is_agent_name(name):
-                raise PydanticCustomError(
-                    "agent_name",
-                    f"invalid agent name {name[:40]!r}: must match {AGENT_NAME_PATTERN}",
-                )
-        return value
-
-
-def _check_group_name(name: str) -> str:
-    try:
-        Scope.parse(f"group:{name}")
-    except ValueError:
-        raise PydanticCustomError(
-            "group_name",
-            "group name {name} must be 1-63 lower case letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit",
-            {"name": repr(name)},
-        ) from None
-    return name
-
-
-GroupName = Annotated[str, AfterValidator(_check_group_name)]
-GroupsSection = dict[GroupName, GroupEntry]
 
 
 class BudgetEntry(BaseModel):
@@ -318,14 +276,6 @@ class BudgetEntry(BaseModel):
 # --- Conversion and checks across entries -------------------------------------------------------
 
 
-def groups_of(entries: Mapping[str, GroupEntry]) -> Groups:
-    """The ``groups`` section as :class:`Groups`."""
-    return Groups(
-        parents={name: entry.parent for name, entry in entries.items()},
-        members={agent: name for name, entry in entries.items() for agent in entry.agents},
-    )
-
-
 def budgets_of(entries: Sequence[BudgetEntry], tz: ZoneInfo) -> dict[str, Budget]:
     """The ``budgets`` section by scope (``str(scope)``), in file order."""
     budgets = (entry.to_budget(tz) for entry in entries)
@@ -341,7 +291,7 @@ def section_problems(
 ) -> Iterator[tuple[Loc, str]]:
     """Problems that span entries, each with its place. ``where`` names another place for a
     message (``budgets[0].scope on line 3``); ``now`` is the load time."""
-    yield from _group_problems(groups, where)
+    yield from group_problems(groups, where)
     model = groups_of(groups)
     first: dict[str, int] = {}
     for index, entry in enumerate(budgets):
@@ -356,52 +306,6 @@ def section_problems(
             first[entry.scope] = index
         for field, message in contradictions(entry.to_budget(tz), model, now):
             yield ("budgets", index, *field.split(".")), message
-
-
-def _group_problems(
-    groups: Mapping[str, GroupEntry], where: Callable[[Loc], str]
-) -> Iterator[tuple[Loc, str]]:
-    known = ", ".join(sorted(groups)) or "none"
-    member_of: dict[str, Loc] = {}
-    for name, entry in groups.items():
-        if entry.parent is not None and entry.parent not in groups:
-            guess = did_you_mean(entry.parent, groups)
-            hint = f" — did you mean {guess!r}?" if guess else ";"
-            yield (
-                ("groups", name, "parent"),
-                f"unknown parent group {entry.parent!r}{hint} known groups: {known}",
-            )
-        for index, agent in enumerate(entry.agents):
-            loc: Loc = ("groups", name, "agents", index)
-            if agent in member_of:
-                yield (
-                    loc,
-                    f"agent {agent!r} is already in group {member_of[agent][1]!r} "
-                    f"({where(member_of[agent])}); an agent belongs to one group — nest the "
-                    "groups instead",
-                )
-            else:
-                member_of[agent] = loc
-    reported: set[str] = set()
-    for name in groups:
-        cycle = _cycle_from(name, groups)
-        if cycle and not reported & set(cycle):
-            reported.update(cycle)
-            path = " → ".join([*cycle, cycle[0]])
-            yield (
-                ("groups", name, "parent"),
-                f"groups form a cycle ({path}): a group cannot be its own ancestor",
-            )
-
-
-def _cycle_from(name: str, groups: Mapping[str, GroupEntry]) -> list[str]:
-    """The cycle of parents ``name`` is on, starting at ``name``; empty if it is on none."""
-    chain: list[str] = []
-    current: str | None = name
-    while current is not None and current in groups and current not in chain:
-        chain.append(current)
-        current = groups[current].parent
-    return chain if current == name else []
 
 
 def unpriced_warnings(

@@ -6,26 +6,17 @@ Each **tick** (an APScheduler job, every ``pacing.tick_seconds``) reads the ledg
 the pacing law to every budget, hands the statuses to the :class:`PacingPolicy` the
 metering proxy consults, and returns the ladder steps that changed, for posting.
 
-**Where the numbers come from.** A budget counts the metered usage of every agent its
-scope covers since its window began (source ``metering``). A budget with an ``account``
-(a subscription shared by agents) prefers the provider's own word: the latest quota
-headers the proxy recorded for that window (``anthropic-ratelimit-unified-5h-*`` and
-``-7d-*``, Codex's ``x-codex-primary/secondary-*``), if fresher than
-:data:`~fleet.budgets.pacing.readings.SIGNAL_FRESHNESS` — utilization × limit as ``used`` and the
-provider's reset as the window's end (source ``provider``, read by
-:mod:`fleet.budgets.pacing.readings`). Without fresh signals it falls back to our metering, shown
-as ``estimated``, never to silence.
+What each budget has used, and where the numbers come from, is
+:class:`fleet.budgets.pacing.measures.Measures`'.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Final
 from zoneinfo import ZoneInfo
 
 from fleet.budgets.model import (
@@ -33,29 +24,23 @@ from fleet.budgets.model import (
     BudgetStatus,
     Cutoffs,
     Groups,
-    Source,
     Transition,
     contradictions,
     covers,
     governing,
 )
-from fleet.budgets.pacing.law import SpendEstimator, Spent, TaskSpend, assess, prompt_class
+from fleet.budgets.pacing.law import SpendEstimator, TaskSpend, prompt_class
+from fleet.budgets.pacing.measures import Measures
 from fleet.budgets.pacing.policy import PacingPolicy
-from fleet.budgets.pacing.readings import provider_reading
 from fleet.budgets.pacing.typical import TypicalSpend, typical_spend
-from fleet.budgets.pacing.windows import window_bounds
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.stores import BudgetStores
-from fleet.clock import Clock
 from fleet.ledger import StepRecord
-from fleet.ledger.records.budgets import Budget, Burst, Cutoff, Scope, Step, WindowKind
+from fleet.ledger.records.budgets import Budget, Burst, Cutoff, Scope, Step
 from fleet.notices import NoticeBoard
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
-
-BURN_SPAN: Final = timedelta(hours=1)  # the burn rate is measured over the last hour
-CHART_POINTS: Final = 200  # buckets per window in a status's series
-_Spend = tuple[int, float | None]
 
 
 class BudgetService:
@@ -87,7 +72,7 @@ class BudgetService:
         self._clock = clock
         self.policy = policy
         self._notices = notices  # where a step change made outside the pacing job goes
-        self._since: dict[str, datetime] = {}  # when fixed windows without a length began
+        self._measures = Measures(stores, groups, timezone)
         self._cutoffs: Cutoffs | None = None
         self._between: set[asyncio.Task[None]] = set()  # changes a request made, being posted
         self.holds = Holds(self)  # what live runs' quotes hold against the budgets
@@ -129,7 +114,10 @@ class BudgetService:
         return [self._budgets[key] for key in sorted(self._budgets, key=_order)]
 
     async def statuses(self) -> list[BudgetStatus]:
-        return [self._held(self.policy.annotate(s)) for s in await self._assess(self.now())]
+        return [
+            self._held(self.policy.annotate(s))
+            for s in await self._measures.statuses(self.budgets(), self.now())
+        ]
 
     def _held(self, status: BudgetStatus) -> BudgetStatus:
         """``status`` with what the live runs' quotes hold against it."""
@@ -159,7 +147,7 @@ class BudgetService:
             raise BudgetError("; ".join(f"{field}: {message}" for field, message in problems))
         await self._stores.budgets.set_budget(budget, by)
         self._budgets[budget.key] = budget
-        self._since.pop(budget.key, None)
+        self._measures.forget(budget.key)
         log.info("budget %s set by %s", budget.key, by)
         await self._tick_and_announce()
         return budget
@@ -174,7 +162,7 @@ class BudgetService:
             del self._budgets[str(scope)]
         else:
             self._budgets[str(scope)] = back
-        self._since.pop(str(scope), None)
+        self._measures.forget(str(scope))
         log.info("budget %s unset by %s", scope, by)
         await self._tick_and_announce()
         return removed, back
@@ -223,7 +211,7 @@ class BudgetService:
         cutoffs carried out)."""
         now = self.now()
         mark = self.policy.live.mark()  # before the ledger is read: see fleet.budgets.pacing.live
-        statuses = await self._assess(now)
+        statuses = await self._measures.statuses(self.budgets(), now)
         agents = await self._agents(now)
         rule = {
             agent: budget.key
@@ -275,7 +263,7 @@ class BudgetService:
     def next_reset(self) -> datetime | None:
         """The earliest end of a budget's current window, for the reset job."""
         now = self.now()
-        ends = [self._bounds(b, now)[1] for b in self._budgets.values()]
+        ends = [self._measures.bounds(b, now)[1] for b in self._budgets.values()]
         return min((end for end in ends if end > now), default=None)
 
     def queued_until(self, agent: str) -> datetime | None:
@@ -323,102 +311,6 @@ class BudgetService:
         return SpendEstimator(history).expected(
             spec.runtime, spec.model, prompt_class(spec.prompt or "")
         )
-
-    # -- the numbers ---------------------------------------------------------------------
-
-    async def _assess(self, now: datetime) -> list[BudgetStatus]:
-        spend: dict[tuple[datetime, datetime, str], dict[str, tuple[int, float | None]]] = {}
-
-        async def spent(since: datetime, until: datetime, by: str) -> dict[str, _Spend]:
-            if (since, until, by) not in spend:
-                spend[since, until, by] = await self._stores.metering.spend_by_agent(
-                    since, until, by=by
-                )
-            return spend[since, until, by]
-
-        signals = await self._stores.metering.latest_quota_signals()
-        windows = await self._stores.accounts.quota_windows()
-        statuses: list[BudgetStatus] = []
-        for budget in self.budgets():
-            start, end = self._bounds(budget, now)
-            source = Source.METERING
-            reading = provider_reading(budget, signals, windows, now)
-            if (budget.account or budget.scope.kind == "account") and reading is None:
-                source = Source.ESTIMATED
-            provider_reset = False  # whether the window's end is the provider's reset
-            if reading is not None and reading[1] is not None and budget.window.length:
-                end, provider_reset = reading[1], True
-                start = end - budget.window.length
-            by = budget.scope.kind if budget.scope.by_usage_column else "agent"
-            rows = await spent(start, min(end, now), by)
-            if by == "agent":
-                covered = [a for a in rows if self._groups.covers(budget.scope, a)]
-            else:
-                covered = [budget.scope.name or ""]
-            unit = "tokens" if budget.limit_tokens is not None else "usd"
-            limit = float(budget.limit_tokens or budget.limit_usd or 0.0)
-            pick = 0 if unit == "tokens" else 1
-            used = float(sum((rows[a][pick] or 0.0) if a in rows else 0.0 for a in covered))
-            series = await self._series(budget, start, end, covered, pick)
-            recent_from = max(start, now - BURN_SPAN)
-            recent = await spent(recent_from, min(end, now), by)
-            burned = float(sum(recent[a][pick] or 0.0 for a in recent if a in covered))
-            dollars = None  # a budget with both limits: its dollars bind too
-            if unit == "tokens" and budget.limit_usd is not None:
-                dollars = float(sum((rows[a][1] or 0.0) if a in rows else 0.0 for a in covered))
-            if reading is not None:
-                used, source = reading[0] * limit, Source.PROVIDER
-            hours = max((now - recent_from).total_seconds(), 1.0) / 3600
-            statuses.append(
-                assess(
-                    budget,
-                    start=start,
-                    end=end,
-                    now=now,
-                    spent=Spent(used=used, limit=limit, unit=unit, burn_rate=burned / hours),
-                    source=source,
-                    series=series,
-                    usd_used=dollars,
-                    provider_reset=provider_reset,
-                )
-            )
-        return statuses
-
-    def _bounds(self, budget: Budget, now: datetime) -> tuple[datetime, datetime]:
-        """The current window of ``budget``. A rolling window with a ``reset_at`` repeats
-        from it (it ends there, then every length after); a fixed window without a length
-        runs from when this Fleetwarden first saw the budget to its ``reset_at``."""
-        window = budget.window
-        if window.kind is WindowKind.FIXED and window.length is None and window.reset_at:
-            # First seen at or after its reset (a restart once it passed), the window is over
-            # and its start unknown: a minute before the end keeps it a window (start < end).
-            first = min(now, window.reset_at - timedelta(minutes=1))
-            since = self._since.setdefault(budget.key, first)
-            return since, window.reset_at
-        return window_bounds(window, now, self._tz, anchor=window.reset_at)
-
-    async def _series(
-        self, budget: Budget, start: datetime, end: datetime, agents: list[str], pick: int
-    ) -> tuple[tuple[datetime, float], ...]:
-        """Cumulative use over the window so far, in up to :data:`CHART_POINTS` buckets."""
-        bucket = max(60, math.ceil((end - start).total_seconds() / CHART_POINTS))
-        scope = budget.scope
-        if scope.by_usage_column:
-            served_by = (scope.kind, scope.name or "")
-            rows = await self._stores.metering.usage_series(
-                start, agents=None, bucket_seconds=bucket, served_by=served_by
-            )
-        else:
-            only = None if scope.kind == "global" else agents
-            rows = await self._stores.metering.usage_series(
-                start, agents=only, bucket_seconds=bucket
-            )
-        total = 0.0
-        points: list[tuple[datetime, float]] = [(start, 0.0)]
-        for at, tokens, cost in rows:
-            total += tokens if pick == 0 else cost
-            points.append((at + timedelta(seconds=bucket), total))
-        return tuple(points)
 
     async def _agents(self, now: datetime) -> set[str]:
         names: set[str] = {record.name for record in await self._stores.agents.list_agents()}

@@ -49,9 +49,10 @@ from fleet.hosts.workdirs import workdir_problem
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.redaction.guard import says
 from fleet.sandbox.egress.doors import SUN_PATH_MAX
+from fleet.sandbox.egress.locked import EGRESS_DOOR
 from fleet.sandbox.lanes import RLIMITS
 from fleet.sandbox.policy import EGRESS_PORT, SANDBOX_UID, Door, Layout, bwrap_argv
-from fleet.sandbox.service import EGRESS_DOOR, LOCKED, loopback_ports, proxy_env
+from fleet.sandbox.service import LOCKED, loopback_ports, proxy_env
 
 DOORS_FILE: Final = "doors.json"
 EGRESS: Final = "egress"

@@ -20,7 +20,6 @@ from functools import partial
 from pathlib import Path
 from typing import Final
 
-from fleet.clock import Clock
 from fleet.errors import LaunchFailed
 from fleet.hosts.errors import HostError, ssh_says
 from fleet.hosts.lanes import HostLanes, read_uids
@@ -39,6 +38,7 @@ from fleet.hosts.sandbox import (
 )
 from fleet.hosts.schema import HostEntry, HostName
 from fleet.model import AgentSpec, LaunchPlan
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from fleet.clock import Clock
 from fleet.errors import LedgerError
 from fleet.ledger.database.access import Access
 from fleet.ledger.database.appender import Appender, SqliteAppender
@@ -47,6 +46,7 @@ from fleet.ledger.stores.work.missions import MissionsStore
 from fleet.ledger.stores.work.stages import StagesStore
 from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.private_files import private_dir, private_file
+from fleet.timing.clock import Clock
 
 
 class Ledger:

@@ -52,7 +52,6 @@ from typing import Final
 
 from fleet.approvals.ask_door import AskTerms, Terms
 from fleet.approvals.service import Approvals
-from fleet.clock import Clock
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask
 from fleet.mcp.hooks import McpCall, Verdict
 from fleet.model import PermissionMode
@@ -63,6 +62,7 @@ from fleet.permissions.rules import (
     mcp_tool_name,
     parse_rule,
 )
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

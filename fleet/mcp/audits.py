@@ -12,7 +12,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Final
 
-from fleet.clock import Clock
 from fleet.ledger.stores.running.mcp_calls import MCP_PROVIDER, McpCallRecord, McpCallsStore
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.spend.metering import MeteringStore
@@ -20,6 +19,7 @@ from fleet.ledger.stores.work.tasks import TasksStore
 from fleet.mcp.hooks import McpAudit
 from fleet.metering.counting.events import Outcome as UsageOutcome
 from fleet.metering.counting.events import Tokens, UsageEvent
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fleet.clock import Clock
 from fleet.mcp.audits import PROVIDER, model_of
 from fleet.mcp.hooks import Billing
 from fleet.metering.policy import Estimate, Hold, Policy, Refuse, RequestInfo, Reservation
 from fleet.names import AgentName
+from fleet.timing.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)

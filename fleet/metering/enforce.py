@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from fleet.clock import Clock
 from fleet.metering.config import PriceTable
 from fleet.metering.counting.estimate import estimate
 from fleet.metering.counting.events import Outcome
 from fleet.metering.counting.meter import Meter
 from fleet.metering.policy import ALLOW, Hold, Policy, Refuse, RequestInfo, Reservation, Rewrite
+from fleet.timing.clock import Clock
 
 
 async def verdict(

@@ -29,7 +29,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Final, NoReturn, Protocol
 
-from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.peers import MessageKind, MessageRecord, NewMessage
@@ -41,6 +40,7 @@ from fleet.peers.framing import defuse, frame
 from fleet.peers.rules import REFUSALS_KEPT, Rules
 from fleet.supervisor.admission.admit import Wait
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Refused, Started
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

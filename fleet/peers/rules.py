@@ -16,10 +16,10 @@ import re
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
-from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger.stores.peers.messages import MessagesStore
 from fleet.model import AgentSpec
+from fleet.timing.clock import Clock
 
 HOUR: Final = timedelta(hours=1)
 REFUSALS_KEPT: Final = 100

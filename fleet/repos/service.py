@@ -13,7 +13,8 @@ when the repository says ``autopush``.
 
 The git door (:class:`fleet.repos.door.server.GitDoor`) asks :attr:`Repos.door`
 (:class:`fleet.repos.door.lines.DoorLines`) which door repo an agent's push goes to, and tells
-it what the hook refused. The verbs of :class:`fleet.repos.desk.RepoDesk` are
+it what the hook refused; a review agent's checkout of another line is
+:attr:`Repos.reviews`'. The verbs of :class:`fleet.repos.desk.RepoDesk` are
 :class:`fleet.repos.verbs.RepoVerbs`'.
 """
 
@@ -45,7 +46,7 @@ from fleet.repos.door.lines import DoorLines
 from fleet.repos.facts import Change, change_to_json
 from fleet.repos.landing.approval import ApprovalHold, Unapproved
 from fleet.repos.landing.changes import OtherLine, change_of
-from fleet.repos.line.checkouts import disk_bytes, make_checkout, remove_tree, repoint
+from fleet.repos.line.checkouts import NewBranch, disk_bytes, make_checkout, remove_tree, repoint
 from fleet.repos.line.cutting import Asked, cut_line
 from fleet.repos.line.harvest import keep_end
 from fleet.repos.line.identity import clean_co_author
@@ -53,14 +54,8 @@ from fleet.repos.line.lane_git import LaneGit
 from fleet.repos.line.no_branch import why_no_branch
 from fleet.repos.line.ready import ReadyCheckouts
 from fleet.repos.line.remote import HostAccess, HostCheckouts, elsewhere
-from fleet.repos.line.review import (
-    REVIEW_MARK,
-    LineDiff,
-    ReviewCheckout,
-    line_diff,
-    make_review_checkout,
-    remove_review_checkout,
-)
+from fleet.repos.line.review import LineDiff, line_diff
+from fleet.repos.reviews import Reviews
 from fleet.repos.schema import RepoEntry
 from fleet.repos.stores import RepoStores
 from fleet.repos.upstream.branches import push_line_branch
@@ -130,6 +125,8 @@ class Repos:
         self._locks: dict[str, asyncio.Lock] = {}
         # The git door's side of the lines.
         self.door = DoorLines(stores.lines, stores.forge, stores.refusals, self.line_repo)
+        # Review agents' read-only checkouts of other lines.
+        self.reviews = Reviews(stores.lines, self.line_repo, self.checkouts, self.names)
         self._unkept: dict[int, str] = {}  # line → why its last run's end was not kept
         self._not_copied: dict[int, str] = {}  # line → what of `copy` was not there
         self._push_at_end: set[str] = set()  # agents whose run's end is pushed (forge done)
@@ -246,13 +243,15 @@ class Repos:
         await make_checkout(
             mirror.path,
             checkout,
-            base_ref=line.base_ref,
-            branch=line.branch,
-            origin_url=self.origin_of(line.agent, line.repo),
-            identity=identity,
-            line_repo=self.line_repo(line),
-            start_sha=start or line.fork_sha,
-            co_author=line.co_author,
+            NewBranch(
+                base_ref=line.base_ref,
+                branch=line.branch,
+                origin_url=self.origin_of(line.agent, line.repo),
+                identity=identity,
+                line_repo=self.line_repo(line),
+                start_sha=start or line.fork_sha,
+                co_author=line.co_author,
+            ),
         )
         return checkout
 
@@ -268,24 +267,6 @@ class Repos:
         head = cut.fork_sha[:12] if spec.host == LOCAL_HOST and cut.fork_sha else None
         return cut.checkout, tuple(cut.setup), head
 
-    async def review_checkout(self, spec: AgentSpec, review: ReviewCheckout) -> AgentSpec:
-        """``spec`` (a review agent's) working in a checkout of its own of ``review``'s
-        line, detached at its commit and shown read-only in its sandbox; it cuts and keeps
-        no line (its ``repo`` is none for this run), so nothing of it is harvested or
-        pushed."""
-        line = await self.stores.lines.line(review.line_id)
-        if line is None or line.repo != review.repo:
-            raise RepoError(f"line {review.line_id} of {review.repo} is not there to review")
-        if spec.host != LOCAL_HOST:
-            raise RepoError(f"{spec.name} reviews on this machine only, not on {spec.host}")
-        dest = review.path_under(self.checkouts, spec.name)
-        try:
-            await make_review_checkout(self.line_repo(line), dest, review.commit)
-        except g.GitFailed as exc:
-            said = f"commit {review.commit[:12]} could not be checked out: {exc}"
-            raise RepoError(said) from None
-        return replace(spec, workdir=dest, repo=None, repo_base=None, workdir_read_only=True)
-
     async def line_diff(self, line_id: int, base: str, commit: str) -> LineDiff:
         """Line ``line_id``'s change from ``base`` to ``commit``, capped (a review's)."""
         line = await self.stores.lines.line(line_id)
@@ -299,12 +280,6 @@ class Repos:
         if line is None:
             return None
         return await g.rev(self.line_repo(line), f"refs/heads/{line.branch}")
-
-    async def review_over(self, agent: str) -> None:
-        """``agent``'s review checkouts removed (its run ended)."""
-        for repo in self._entries:
-            for dest in (self.checkouts / repo).glob(f"{agent}{REVIEW_MARK}*"):
-                await remove_review_checkout(dest)
 
     def launched(self, agent: str) -> None:
         """``agent``'s launch is over (started or refused): its line is the verbs' again."""

@@ -27,7 +27,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from fleet.clock import Clock, SystemClock
 from fleet.ledger.records.forge import ForgeRunState
 from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.model import AgentState
@@ -42,6 +41,7 @@ from fleet.repos.line.checkouts import disk_bytes
 from fleet.repos.line.identity import clean_co_author
 from fleet.repos.schema import STRATEGIES, RepoEntry
 from fleet.repos.service import Repos
+from fleet.timing.clock import Clock, SystemClock
 
 REFRESH_LIMIT: Final = 20.0
 """Seconds ``branches`` waits for one upstream's fetch before it says so."""

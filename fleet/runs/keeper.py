@@ -18,7 +18,6 @@ from pathlib import Path
 
 from fleet.backends.base import Backend, backend_key
 from fleet.budgets.runs.arming import arm_or_refuse, task_spec
-from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError, LaunchFailed, UnknownAgent
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.hosts.schema import LOCAL_HOST
@@ -44,6 +43,7 @@ from fleet.runs.resuming import resumed_plan
 from fleet.runtimes import RuntimeContext
 from fleet.sandbox.git.git_probe import GitProbe
 from fleet.sessions.hooks import SessionHooks
+from fleet.timing.clock import Clock
 from fleet.transcript.logtail import size_of
 from fleet.transcript.story import Outcome
 
@@ -415,7 +415,7 @@ class RunKeeper:
         if self._repos is not None:  # before its state says it ended: verbs wait for this
             try:  # what it left uncommitted, committed and brought to its branch
                 await self._repos.finished(name, run.id)
-                await self._repos.review_over(name)
+                await self._repos.reviews.over(name)
             except Exception:
                 log.exception("could not keep what %s's run %s left on its branch", name, run.id)
         await self.tokens.over(name)  # the one its end was pushed with, on a host, too

@@ -8,15 +8,9 @@ is refused with that reason and the fix (:mod:`fleet.sandbox.host.setup_hint`: t
 command that installs bubblewrap here); agents with ``sandbox: none`` run as before.
 
 :meth:`Sandboxes.wrap` turns a runtime's plan into one that runs under bubblewrap
-(:mod:`fleet.sandbox.policy`); for a locked agent it first opens its doors
-(:mod:`fleet.sandbox.egress.doors`): one per loopback port in the URLs the agent was given (the
-metering proxy, the heartbeat endpoint), recorded in ``<state_dir>/sandbox/<agent>/
-doors.json`` so that :meth:`reattach` opens the same ones after a restart, and its egress
-door, where Fleetwarden answers as the forward proxy of its allow-list
-(:mod:`fleet.sandbox.egress.egress_proxy`), unless its egress is blocked; each refusal there is
-counted for the agent (:mod:`fleet.sandbox.egress.refusals`). :meth:`block` closes that last door
-and cuts its connections; the block is kept as a file beside the doors, so it outlives a
-restart, until :meth:`unblock`.
+(:mod:`fleet.sandbox.policy`); for a locked agent it first opens its doors — one per
+loopback port in the URLs the agent was given, and its egress door to the forward proxy of
+its allow-list, unless its egress is blocked (:mod:`fleet.sandbox.egress.locked`).
 
 Each agent has a lane (:mod:`fleet.sandbox.lanes`): besides Fleetwarden's own places, its
 sandbox hides every other agent's workdir (the caller names them: the roster's and the
@@ -37,7 +31,6 @@ runs, naming the directory and the fix (:mod:`fleet.sandbox.host.layout_check`).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import shutil
@@ -50,8 +43,8 @@ from urllib.parse import urlsplit
 from fleet.errors import LaunchFailed
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
-from fleet.sandbox.egress.doors import DoorSet, Handler, Served, fixed
-from fleet.sandbox.egress.egress_proxy import ForwardProxy, Refusal
+from fleet.sandbox.egress.doors import Served
+from fleet.sandbox.egress.locked import EGRESS_DOOR, LockedDoors
 from fleet.sandbox.egress.refusals import RefusalBook
 from fleet.sandbox.host import cgroups
 from fleet.sandbox.host.bwrap_probe import BWRAP, probe
@@ -67,7 +60,6 @@ log = logging.getLogger(__name__)
 
 NONE = "none"
 LOCKED = "locked"
-EGRESS_DOOR = "egress.sock"
 _GROUP_TRIES = 40  # times 50 ms: how long an ended run's control group may take to empty
 
 
@@ -112,10 +104,6 @@ class Sandboxes:
     def __init__(self, settings: SandboxSettings) -> None:
         self._settings = settings
         self._root = settings.state_dir / "sandbox"
-        self.refusals: RefusalBook | None = None
-        self._doors: dict[AgentName, DoorSet] = {}
-        self._in_place: dict[int, Served] = {}  # port → its server, served by its doors
-        self._allow: dict[AgentName, tuple[str, ...]] = {}
         self._problem: str | None = None
         self._fix = ""
         self._lanes = Lanes(
@@ -126,6 +114,12 @@ class Sandboxes:
             config=settings.config,
         )
         self._group = cgroups.group_of(settings.state_dir)
+        self.doors = LockedDoors(self._root, self._lanes.uid_for)  # locked agents' doors
+
+    @property
+    def refusals(self) -> RefusalBook | None:
+        """What counts and tells the egress refusals of the agents' forward proxies."""
+        return self.doors.refusals
 
     @property
     def settings(self) -> SandboxSettings:
@@ -158,7 +152,7 @@ class Sandboxes:
     async def start(self, refusals: RefusalBook | None = None) -> str | None:
         """Probe bubblewrap once; return (and keep) the problem, if any. ``refusals``
         counts and tells what the agents' forward proxies refuse."""
-        self.refusals = refusals
+        self.doors.refusals = refusals
         if self._settings.workdirs is not None:
             try:
                 self._settings.workdirs.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -181,9 +175,7 @@ class Sandboxes:
 
     async def stop(self) -> None:
         """Close every door and let this fleet's uid range go; the agents keep running."""
-        for doors in self._doors.values():
-            await doors.close_all()
-        self._doors.clear()
+        await self.doors.close_all()
         self._lanes.release()
         if self.refusals is not None:
             await self.refusals.stop()
@@ -234,9 +226,7 @@ class Sandboxes:
         locked = spec.egress == LOCKED
         if locked:
             ports = loopback_ports(urls)
-            self._paths(spec.name).mkdir(mode=0o700, parents=True, exist_ok=True)
-            (self._paths(spec.name) / "doors.json").write_text(json.dumps({"ports": ports}))
-            await self._open_doors(spec, ports)
+            await self.doors.launching(spec, ports)
             doors = tuple(Door(port, f"tcp-{port}.sock") for port in ports)
             if spec.egress_allow:
                 doors += (Door(EGRESS_PORT, EGRESS_DOOR),)
@@ -248,7 +238,7 @@ class Sandboxes:
             hidden=placed.hidden,
             needed=placed.needed,
             locked=locked,
-            door_dir=self._door_dir(spec.name) if locked else None,
+            door_dir=self.doors.door_dir(spec.name) if locked else None,
             doors=doors,
             uid=os.getuid() if uid is None else uid,
             masked=secret_files(),
@@ -322,104 +312,43 @@ class Sandboxes:
 
     async def open_remote_egress(self, spec: AgentSpec) -> Path | None:
         """The door here that serves the allow-list's forward proxy to ``spec``'s agent on
-        another host (its host's link forwards the sandbox's door there to it); ``None``
-        when it has no allow-list."""
+        another host (:meth:`LockedDoors.open_remote_egress`); ``None`` when it has no
+        allow-list."""
         if spec.sandbox == NONE or spec.egress != LOCKED or not spec.egress_allow:
             return None
-        if spec.name not in self._doors:  # Fleetwarden's own link connects, no lane's user
-            self._doors[spec.name] = DoorSet(self._door_dir(spec.name), owner=None)
-        await self._open_doors(spec, [])
-        return self.egress_door(spec.name)
+        return await self.doors.open_remote_egress(spec)
 
     def egress_door(self, name: str) -> Path:
         """Where ``name``'s allow-list door is here (open while its run is)."""
-        return self._door_dir(name) / EGRESS_DOOR
+        return self.doors.egress_door(name)
 
     async def reattach(self, spec: AgentSpec) -> None:
         """Open a running locked agent's doors again (after Fleetwarden restarted)."""
         if spec.sandbox == NONE or spec.egress != LOCKED:
             return
-        try:
-            saved = json.loads((self._paths(spec.name) / "doors.json").read_text())
-            ports = [int(port) for port in saved["ports"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            ports = []
-        await self._open_doors(spec, ports)
+        await self.doors.reattach(spec)
 
     async def release(self, name: AgentName) -> None:
         """Close the doors of ``name``'s run, which has ended, and remove its groups."""
-        doors = self._doors.pop(name, None)
-        self._allow.pop(name, None)
-        if doors is not None:
-            await doors.close_all()
+        await self.doors.close(name)
         for _ in range(_GROUP_TRIES):  # its last processes may still be being killed
             if not cgroups.remove(name, group=self._group):
                 break
             await asyncio.sleep(0.05)
 
     def serve_in_place(self, port: int, server: Served) -> None:
-        """Have the doors to loopback ``port`` serve its connections in place with
-        ``server`` (:attr:`fleet.connections.loopback.Served.factory` of Fleetwarden's own server on
-        that port) rather than pipe each to the port (doors opened from now on)."""
-        self._in_place[port] = server
+        """:meth:`LockedDoors.serve_in_place`."""
+        self.doors.serve_in_place(port, server)
 
-    # -- egress block ----------------------------------------------------------------------
+    # -- egress block (:class:`LockedDoors`) -------------------------------------------
 
     def blocked(self, name: str) -> bool:
-        return (self._paths(name) / "egress-blocked").exists()
+        return self.doors.blocked(name)
 
     async def block(self, name: AgentName) -> bool:
         """Cut ``name``'s allow-list now and for its next runs; whether a door was open."""
-        self._paths(name).mkdir(mode=0o700, parents=True, exist_ok=True)
-        (self._paths(name) / "egress-blocked").touch()
-        doors = self._doors.get(name)
-        if doors is not None:
-            return await doors.close(EGRESS_DOOR)
-        return False
+        return await self.doors.block(name)
 
     async def unblock(self, name: AgentName) -> bool:
         """Let ``name`` reach its allow-list again; whether a door was opened."""
-        (self._paths(name) / "egress-blocked").unlink(missing_ok=True)
-        doors, allow = self._doors.get(name), self._allow.get(name)
-        if doors is None or not allow:
-            return False
-        await doors.open(EGRESS_DOOR, self._egress_handler(name, allow))
-        return True
-
-    # -- internals ---------------------------------------------------------------------
-
-    def _paths(self, name: str) -> Path:
-        return self._root / name
-
-    def _door_dir(self, name: str) -> Path:
-        return self._paths(name) / "doors"
-
-    async def _open_doors(self, spec: AgentSpec, ports: Iterable[int]) -> None:
-        if spec.name not in self._doors:
-            owner = self._lanes.uid_for(spec.name)  # the agent's own user connects
-            self._doors[spec.name] = DoorSet(self._door_dir(spec.name), owner=owner)
-        doors = self._doors[spec.name]
-        try:
-            for port in ports:
-                served = self._in_place.get(port)
-                if served is not None:
-                    await doors.open_served(f"tcp-{port}.sock", served)
-                else:
-                    await doors.open(f"tcp-{port}.sock", fixed(port))
-            if spec.egress_allow:
-                self._allow[spec.name] = spec.egress_allow
-                if not self.blocked(spec.name):
-                    handler = self._egress_handler(spec.name, spec.egress_allow)
-                    await doors.open(EGRESS_DOOR, handler)
-        except OSError as exc:
-            raise LaunchFailed(f"{spec.name}: could not open its sandbox's doors: {exc}") from exc
-
-    def _egress_handler(self, name: AgentName, allow: tuple[str, ...]) -> Handler:
-        """The forward proxy of ``name``'s allow-list, its refusals counted."""
-        return ForwardProxy(name, allow, self._refused).serve
-
-    def _refused(self, refusal: Refusal) -> None:
-        if self.refusals is not None:
-            self.refusals.note(refusal)
-        else:
-            log.warning("egress of %s refused: %s", refusal.agent, refusal.why)
+        return await self.doors.unblock(name)

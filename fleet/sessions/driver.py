@@ -26,7 +26,6 @@ from pathlib import Path
 
 from fleet.approvals.binding import request_digest, shown_digest
 from fleet.approvals.service import Approvals
-from fleet.clock import Clock
 from fleet.ledger.records.approvals import ApprovalRequest, Decision
 from fleet.model import AgentSpec, PermissionMode
 from fleet.names import AgentName
@@ -40,6 +39,7 @@ from fleet.sessions.base import (
     Withdrawn,
     Write,
 )
+from fleet.timing.clock import Clock
 from fleet.transcript.logtail import Cursor, follow, size_of
 
 log = logging.getLogger(__name__)

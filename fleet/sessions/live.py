@@ -21,7 +21,6 @@ from pathlib import Path
 
 from fleet.approvals.service import Approvals
 from fleet.backends.base import Backend
-from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, UnknownAgent
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger.records.approvals import ApprovalRequest
@@ -35,6 +34,7 @@ from fleet.notices import starter
 from fleet.sessions.driver import DriverSetup, SessionDriver
 from fleet.sessions.hook_asks import HookAsks
 from fleet.sessions.protocols import PROTOCOLS, protocol_for
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ import logging
 from dataclasses import replace
 
 from fleet.agents.current import CurrentRoster
-from fleet.clock import Clock
 from fleet.errors import AgentNotRunning
 from fleet.events import Listeners
 from fleet.ledger.records.rows import AgentOrigin, AgentRecord
@@ -30,6 +29,7 @@ from fleet.supervisor.admission.request import RESTARTS, LaunchRequest
 from fleet.supervisor.spawn_spec import spawn_spec
 from fleet.supervisor.status import AgentStatus, SpawnOutcome, agent_status
 from fleet.supervisor.stores import FleetStores
+from fleet.timing.clock import Clock
 from fleet.transcript.story import Outcome
 from fleet.watchdog.verdicts import Restart
 

@@ -27,7 +27,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger.records.rows import AgentRecord, RunRecord
@@ -39,6 +38,7 @@ from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo
 from fleet.names import AgentName
 from fleet.runs.keeper import Ending
 from fleet.runs.layout import mtime
+from fleet.timing.clock import Clock
 from fleet.transcript.story import Outcome
 from fleet.watchdog.decisions import AgentView, HeartbeatKind, WatchdogDefaults, WatchdogSnapshot
 from fleet.watchdog.verdicts import (

@@ -35,7 +35,7 @@ from connectors.errors import ConnectorError, ThreadsUnsupported
 from connectors.health import LinkHealth
 from connectors.inbox import Inbox
 from connectors.markdown_split import split_markdown
-from fleet.clock import SystemClock
+from fleet.timing.clock import SystemClock
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 OPERATOR = "@ann:example.org"

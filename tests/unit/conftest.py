@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.engine import Database, SqliteDatabase
 from fleet.ledger.database.location import LedgerLocation
 from fleet.ledger.database.postgres import PostgresDatabase
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import Calls, FakeConnector
 
 

@@ -119,7 +119,8 @@ def upward(root: Path = ROOT) -> list[str]:
 
 
 FLEET_ORDER: tuple[str, ...] = (
-    "base",  # fleet/*.py: clock, errors, names, model, schema, notices, events, caps...
+    "timing",  # the injected clock and debounced work: every floor above takes its time here
+    "base",  # fleet/*.py: errors, names, model, schema, notices, events, caps...
     "connections",  # loopback servers' socket, secrets and token header: metering, redaction
     "redaction",
     "markdown",  # above redaction: a value on a line of ours passes the guard first

@@ -3,7 +3,7 @@ except those on :data:`STAY`, each with the reason it is not a scheduler job.
 
 What runs again and again whether or not anything happened is a job of the app's one
 scheduler (``bot/app/phases/serving/jobs.py``, the job in ``scheduler/``); what runs soon
-after a change is an event (``fleet/debounce.py``). The loops that stay wait for something
+after a change is an event (``fleet/timing/debounce.py``). The loops that stay wait for something
 within one request, one run or one connection — a retry, a deadline, a rate limit — or run
 where there is no scheduler to ask. Loops are read with :mod:`ast`; a loop that sleeps by
 another name (``from asyncio import sleep``) is found too. A loop that waits on an event
@@ -157,7 +157,7 @@ def test_periodic_work_is_a_scheduler_job() -> None:
     stray = [loop for loop in sleeping_loops() if loop not in STAY]
     assert not stray, (
         "a `while` loop awaiting asyncio.sleep: make it a scheduler job "
-        "(bot/app/phases/serving/jobs.py) or an event (fleet/debounce.py), or list it in "
+        "(bot/app/phases/serving/jobs.py) or an event (fleet/timing/debounce.py), or list it in "
         f"STAY with the reason it stays: {stray}"
     )
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 from bot.app.assembly import ledger_location, redactor, unset_secrets
 from bot.commands.parsing.grammar import show, suggest
 from bot.config import CONFIG_ENV_VAR, Config
-from fleet.clock import SystemClock
 from fleet.errors import LedgerError
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.ledger.records.tasks import MissionRecord, TaskRecord
 from fleet.ledger.stores.work.marks import covers
 from fleet.tasks.views import TaskView, views
+from fleet.timing.clock import SystemClock
 
 EXIT_FAILURE, EXIT_CONFIG = 1, 2
 EVERY_TASK = 1_000_000

@@ -42,10 +42,10 @@ from bot.render import forge as render_forge
 from bot.render import machine
 from connectors.health import HealthReport
 from fleet.budgets.model import BudgetBook
-from fleet.clock import Clock
 from fleet.supervisor.admission.owners import ForgeRuns
 from fleet.supervisor.fleet import RosterDiff
 from fleet.supervisor.interfaces import AgentControl
+from fleet.timing.clock import Clock
 
 RosterEditor = Callable[[RosterEdit], Awaitable[RosterDiff]]
 

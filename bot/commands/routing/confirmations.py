@@ -29,9 +29,9 @@ from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.routing.request import Request
 from bot.commands.routing.sources import SHELL
 from connectors.base import Choice, InboundMessage
-from fleet.clock import Clock
 from fleet.ledger import Confirmation
 from fleet.ledger.stores.operators.chat import ChatStore
+from fleet.timing.clock import Clock
 
 WAIT: Final = timedelta(seconds=60)
 """How long a question waits for its confirming reply."""

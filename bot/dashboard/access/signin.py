@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.acl import Acl, Role
-from fleet.clock import Clock
 from fleet.ledger.stores.operators.dashboard import DashboardStore, SignIn
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from bot.approvals.shown import TOOL_CHARS
 from bot.dashboard.pages.shapes import Json, Redacted, iso
 from connectors.base import Connector, EventId, RoomId, ThreadId
 from fleet.approvals.spend import CHANNEL as SPEND
-from fleet.clock import Clock
 from fleet.ledger.records.approvals import ApprovalPost
 from fleet.ledger.stores.operators.approvals import ApprovalsStore
 from fleet.ledger.stores.operators.audit import AuditStore
+from fleet.timing.clock import Clock
 
 LINE_CHARS = 500
 """Characters of an ask's subject (its command, its path), a host's or an account's

@@ -25,12 +25,12 @@ from datetime import timedelta
 from typing import Final, Protocol
 
 from bot.dashboard.pages.shapes import Json, Redacted
-from fleet.clock import Clock
 from fleet.ledger.records.lines import LineRecord
 from fleet.redaction.guard import HIDDEN
 from fleet.redaction.invisible import reveal, visible
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, FileStat
+from fleet.timing.clock import Clock
 
 CHANGE_EVERY: Final = timedelta(seconds=5)
 """How stale a page's change may be: reading it runs git (stat, merge-tree, clash checks)."""

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from bot.dashboard.pages.shapes import Json, iso
 from fleet.budgets.changes.outcome import Outcome
 from fleet.budgets.changes.report import ChangeRow, OutcomeSum, by_outcome, changes_in, report
-from fleet.clock import Clock
 from fleet.ledger.stores.code.changes import ChangesStore
+from fleet.timing.clock import Clock
 
 PAGE_DAYS = 30
 """How far back the page and the CSV look, as ``report changes`` does unless told."""

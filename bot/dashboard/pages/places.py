@@ -17,10 +17,10 @@ from bot.dashboard.pages.shapes import Json, Redacted, iso
 from fleet.accounts.book import AccountBook
 from fleet.accounts.routing import current, even_line
 from fleet.budgets.resets import window_confidence
-from fleet.clock import Clock
 from fleet.hosts.link.connection import LinkState
 from fleet.hosts.service import Hosts
 from fleet.ledger.stores.running.agents import AgentsStore
+from fleet.timing.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ from bot.dashboard.pages.shapes import Json, Redacted, iso
 from bot.dashboard.pages.stores import TaskStores
 from bot.render.forge import web_address
 from fleet.budgets.quoting.words import usd
-from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger.records.tasks import (
     ENDED_STATES,
@@ -36,6 +35,7 @@ from fleet.ledger.stores.work.stages import StageRecord
 from fleet.metering import units
 from fleet.pipelines.schema import gate_shown
 from fleet.tasks.views import TaskView, Totals, mission_view, totals, views
+from fleet.timing.clock import Clock
 
 OPEN_SHOWN = 500
 """Open tasks a board shows at most (the latest)."""

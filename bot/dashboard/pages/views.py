@@ -39,10 +39,10 @@ from connectors.base import Connector
 from connectors.health import HealthReport
 from fleet.budgets.changes.report import OutcomeSum
 from fleet.budgets.service import BudgetService
-from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger.stores.operators.dashboard import UsageSum
 from fleet.supervisor.interfaces import FleetView
+from fleet.timing.clock import Clock
 
 TRANSCRIPT_ENTRIES = 100
 """Entries an agent page shows at first; ``?entries=N`` pages further back."""

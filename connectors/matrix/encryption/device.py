@@ -30,7 +30,7 @@ from connectors.matrix.encryption.trust import DeviceTrust
 from connectors.matrix.inbound.rooms import RoleOf, ServedRooms
 from connectors.matrix.verification.board import Board
 from connectors.matrix.verification.service import Verifications
-from fleet.clock import Clock
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 STOP_CANCEL_SECONDS = 5.0  # cancelling running verifications at stop, at most

@@ -31,7 +31,7 @@ from connectors.errors import ConnectorError
 from connectors.matrix import wire
 from connectors.matrix.encryption import withheld
 from connectors.matrix.encryption.trust import Announcement, DeviceTrust, is_refusal
-from fleet.clock import Clock
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from connectors.matrix import wire
 from connectors.matrix.config import AlertStyle
 from connectors.matrix.encryption.e2ee import Encryption
 from connectors.matrix.messages import render
-from fleet.clock import Clock
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

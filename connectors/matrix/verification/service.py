@@ -49,7 +49,7 @@ from connectors.matrix.verification.wire import (
     Party,
     Transport,
 )
-from fleet.clock import Clock
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

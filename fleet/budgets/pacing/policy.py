@@ -58,9 +58,8 @@ Hard limits bind on every request, not at the tick: see :meth:`PacingPolicy.rese
 A **burst** (an admin's :class:`Burst` on any scope covering the agent, until it expires)
 lets the agent's requests through as asked past downgrades and the queue, but *not* past
 the hard limit: a refusing budget has nothing left to spend, and a burst is permission to
-spend early, not more. New spawns are deferred while queued; ``--urgent`` lets one
-through only within a burst; otherwise a launch is admitted when its learned expected
-spend fits the pace (:func:`fleet.budgets.pacing.law.fits`).
+spend early, not more. New spawns are deferred while queued
+(:mod:`fleet.budgets.pacing.spawns`).
 """
 
 from __future__ import annotations
@@ -72,11 +71,10 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from fleet.budgets.model import BudgetStatus, Groups, Transition
 from fleet.budgets.pacing.ladder import advance, fresh
-from fleet.budgets.pacing.law import fits, headroom
 from fleet.budgets.pacing.live import LiveSpend
-from fleet.budgets.wording import BudgetState, Wording, doubled
+from fleet.budgets.pacing.spawns import Launch, spawn_verdict
+from fleet.budgets.wording import BudgetState, Wording
 from fleet.ledger.records.budgets import Burst, Cutoff, Scope, Step
-from fleet.metering import units
 from fleet.metering.policy import (
     ALLOW,
     Estimate,
@@ -315,48 +313,19 @@ class PacingPolicy(Wording):
         self, agent: str, urgent: bool, expected_tokens: float | None
     ) -> tuple[bool, str]:
         """Whether to launch ``agent`` now, and why not — with the command that would start
-        it (shown to the operator)."""
+        it (shown to the operator): :func:`fleet.budgets.pacing.spawns.spawn_verdict`."""
         state = self._state(agent)
         if state is None:
             return True, ""
-        key = state.status.budget.key
         now = self._now or state.status.now
-        if state.refusing:
-            reset = self._at(state.status.end, now)
-            budget = state.status.budget
-            if budget.cutoff is Cutoff.ASK:
-                lift = f"`raise budget {key}` raises its limit"
-            else:
-                lift = f"`{doubled(budget)}` (admin) doubles its limit"
-            return False, f"{key} reached its limit: no new launches until {reset} (reset); {lift}"
-        burst = self._burst_for(agent, now)
-        if urgent and burst is not None:
-            until = self._at(burst.until, now)
-            return True, f"urgent, within the burst on {burst.scope} until {until}"
-        way = self._way_past_pace(agent, key, burst, urgent)
-        if state.step is Step.QUEUE:
-            until = self._at(state.queued_until or now, now)
-            return False, f"{key} is over pace, its requests queued until {until}; {way}"
-        status = state.status
-        if expected_tokens is None or status.unit != "tokens":
-            return True, ""
-        if fits(expected_tokens, status):
-            return True, ""
-        room = headroom(status)
-        return False, (
-            f"{key}: ~{units.tokens_words(expected_tokens)} expected, {units.tokens(room)} fit the "
-            f"pace now; {way}"
+        return spawn_verdict(
+            state,
+            Launch(agent, urgent, expected_tokens),
+            burst=self._burst_for(agent, now),
+            now=now,
+            ticked=self._now,
+            at=self._at,
         )
-
-    def _way_past_pace(self, agent: str, key: str, burst: Burst | None, urgent: bool) -> str:
-        """The command that starts ``agent`` now past its budget's pace: ``--urgent``
-        within a burst (granted first, by an admin, when none runs)."""
-        urgently = f"`spawn {agent} --urgent`"
-        if burst is not None:
-            until = self._at(burst.until, self._now or burst.until)
-            return f"{urgently} starts it now, within the burst on {burst.scope} until {until}"
-        needs = "--urgent needs a burst: " if urgent else "to start it now: "
-        return f"{needs}`budget allow-burst {key} --until 2h` (admin), then {urgently}"
 
     def live_status(self, key: str) -> tuple[BudgetStatus, float] | None:
         """Budget ``key`` as of the last tick, and what it has used now (live)."""

@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.quote import quote_of
-from fleet.clock import Clock
 from fleet.ledger.records.quotes import Quote
 from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.spend.quotes import QuotesStore
 from fleet.model import RunBudget
+from fleet.timing.clock import Clock
 
 BASIS_RUNS = 100
 """The most earlier runs a quote is reckoned from, newest first."""

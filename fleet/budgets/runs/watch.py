@@ -21,7 +21,6 @@ import logging
 from typing import Protocol
 
 from fleet.budgets.runs.caps import RunCaps
-from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger.stores.running.agents import AgentsStore
@@ -29,6 +28,7 @@ from fleet.ledger.stores.running.runs import RunsStore
 from fleet.model import AgentSpec, ExitInfo, RunBudget
 from fleet.names import AgentName
 from fleet.notices import Notice, NoticeBoard
+from fleet.timing.clock import Clock
 from fleet.transcript.story import Outcome
 
 log = logging.getLogger(__name__)

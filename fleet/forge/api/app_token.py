@@ -26,10 +26,10 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from fleet.clock import Clock
 from fleet.forge.api.rest import ForgeHttp
 from fleet.forge.model import ForgeApiError
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import Clock
 
 RENEW_AHEAD: Final = timedelta(minutes=5)  # mint again this close to a token's expiry
 JWT_BACKDATE: Final = timedelta(seconds=60)  # GitHub's advice against clock drift

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, TypeVar
 
-from fleet.clock import Clock
 from fleet.forge.api.fields import Malformed
 from fleet.forge.api.rest import Answer, ForgeHttp, Params, SessionMaker
 from fleet.forge.model import ForgeApiError, ForgeFile
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import Clock
 
 MAX_FILE_BYTES: Final = 1024 * 1024
 T = TypeVar("T")

@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote
 
-from fleet.clock import Clock
 from fleet.forge.api.client import Paging, file_of, token_rest, utc_stamp
 from fleet.forge.api.fields import as_object, field_int, field_obj, field_str
 from fleet.forge.api.gitea_read import (
@@ -50,6 +49,7 @@ from fleet.forge.model import (
     ReviewEvent,
 )
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

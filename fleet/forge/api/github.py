@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote
 
-from fleet.clock import Clock, SystemClock
 from fleet.forge.api.app_token import AppKey, AppTokens
 from fleet.forge.api.client import Rest, Scope, file_of, utc_stamp
 from fleet.forge.api.github_graphql import READY_FOR_REVIEW, TO_DRAFT, graphql_root, ready_of
@@ -42,6 +41,7 @@ from fleet.forge.model import (
     ReviewEvent,
 )
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

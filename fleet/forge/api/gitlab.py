@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote
 
-from fleet.clock import Clock
 from fleet.forge.api.client import file_of, token_rest, utc_stamp
 from fleet.forge.api.fields import Malformed, field_int, field_str
 from fleet.forge.api.gitlab_people import GitLabPeople
@@ -60,6 +59,7 @@ from fleet.forge.model import (
     same_login,
 )
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import aiohttp
 from multidict import CIMultiDict
 
 from fleet.capped_body import OverCap, read_capped
-from fleet.clock import Clock, SystemClock
 from fleet.forge.model import ForgeApiError
 from fleet.hostile_json import JsonRefused, read_json
+from fleet.timing.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

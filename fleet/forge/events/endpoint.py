@@ -47,13 +47,13 @@ from typing import Final, Protocol
 from aiohttp import web
 
 from fleet.capped_body import OverCap, read_capped
-from fleet.clock import Clock
 from fleet.forge.events.delivery import MAX_BODY, BadDelivery, DeliveryHeaders, HookKeys, stale
 from fleet.forge.events.kept import kept
 from fleet.forge.events.webhooks import from_http
 from fleet.forge.model import ForgeEvent
 from fleet.forge.posts.footer import duration
 from fleet.forge.schema import ForgeEntry, is_forge_name
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

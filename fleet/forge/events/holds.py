@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Final
 
-from fleet.clock import Clock
 from fleet.forge.api.credential_words import login_problem
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.schema import ForgeEntry
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

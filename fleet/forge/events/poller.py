@@ -47,7 +47,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TypedDict
 
-from fleet.clock import Clock
 from fleet.forge.events.changes import ASSIGN_CHANGES, LABEL_CHANGES, newest
 from fleet.forge.model import (
     EventKind,
@@ -61,6 +60,7 @@ from fleet.forge.model import (
 )
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

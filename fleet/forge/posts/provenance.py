@@ -15,7 +15,6 @@ from datetime import datetime
 from fleet.budgets.quoting.quote import estimate_of
 from fleet.budgets.runs.budget import cap_text
 from fleet.budgets.runs.estimate import RunEstimate, estimate_runs
-from fleet.clock import Clock
 from fleet.forge.posts.footer import Provenance
 from fleet.forge.posts.unpublished import public_part
 from fleet.forge.tasks import ForgeTasks
@@ -32,6 +31,7 @@ from fleet.ledger.stores.spend.metering import MeteringStore
 from fleet.ledger.stores.spend.quotes import QuotesStore
 from fleet.model import AgentSpec
 from fleet.repos.facts import change_from_json
+from fleet.timing.clock import Clock
 
 OPERATIONS_SHOWN = 30
 

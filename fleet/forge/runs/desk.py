@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Final
 
-from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.door.door import DoorRefusal, DoorScope
 from fleet.forge.launcher import ForgeLauncher
@@ -21,6 +20,7 @@ from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
 from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.repos.landing.messages import one_line
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Mapping
 from typing import Final
 
-from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused, OtherLine
 from fleet.forge.model import ForgeApiError, ForgeEvent
@@ -27,6 +26,7 @@ from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.supervisor.admission.request import LaunchRequest
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

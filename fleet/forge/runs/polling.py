@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fleet.clock import Clock
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.events.kept import kept
 from fleet.forge.events.poller import Poller
@@ -16,6 +15,7 @@ from fleet.forge.model import ForgeApi, ForgeEvent
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import Clock
 
 
 class ForgePolling:

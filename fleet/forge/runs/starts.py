@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 
-from fleet.clock import Clock
 from fleet.forge.facts import NoRunNews
 from fleet.forge.launcher import ForgeLauncher, LaunchRefused, Started
 from fleet.forge.model import EventKind, ForgeApi, ForgeApiError, ForgeEvent, ForgeIssue
@@ -29,6 +28,7 @@ from fleet.repos.hook.policy import Issue
 from fleet.repos.line.identity import forge_co_author
 from fleet.repos.schema import RepoEntry
 from fleet.supervisor.admission.request import LaunchRequest
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

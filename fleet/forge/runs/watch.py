@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Final
 
-from fleet.clock import Clock
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.events.holds import ForgeHolds
 from fleet.forge.launcher import ForgeLauncher
@@ -24,6 +23,7 @@ from fleet.forge.runs.work import ForgeWork
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.ledger.stores.code.forge import ForgeStore
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,6 @@ from fleet.approvals.budget_asks import is_budget_ask
 from fleet.approvals.service import ApprovalEvent
 from fleet.approvals.spend import CHANNEL as SPEND
 from fleet.approvals.spend import SpendAsks, SpendError
-from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.events.access import Access
@@ -55,6 +54,7 @@ from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState, Slug
 from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.repos.schema import RepoEntry
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

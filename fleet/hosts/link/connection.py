@@ -24,12 +24,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
-from fleet.clock import Clock, SystemClock
 from fleet.hosts.errors import HostDown, HostError, HostKeyError, HostLoginRefused, ssh_says
 from fleet.hosts.link import ssh as asyncssh
 from fleet.hosts.link.backoff import Backoff
 from fleet.hosts.remote import RemoteResult, run_on
 from fleet.hosts.schema import HostEntry, HostName
+from fleet.timing.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from fleet.hosts.link.dial import Watcher

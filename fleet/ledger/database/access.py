@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 
-from fleet.clock import Clock
 from fleet.errors import LedgerError
 from fleet.ledger.database.appender import FENCE_READ, Appender, Claim, fence_lost
 from fleet.ledger.database.engine import Database, DatabaseError, Row
-from fleet.ledger.records.rows import to_epoch
+from fleet.ledger.records.epoch import to_epoch
+from fleet.timing.clock import Clock
 
 
 async def check_fence(conn: Database, name: str, holder: str, epoch: int) -> None:

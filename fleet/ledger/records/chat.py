@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from fleet.ledger.database.engine import Row
-from fleet.ledger.records.rows import from_epoch
+from fleet.ledger.records.epoch import from_epoch
 
 AnswerState = Literal["pending", "ignored", "refused", "ran"]
 """``pending``: being handled now; ``ignored``: no command, no answer; ``refused``: answered

@@ -17,8 +17,8 @@ credential stays on this side: the door reaches the server itself
     401  a wrong or missing token;  404  no such server for this agent (the same words
     whether it exists or not), or no such session (initialize again)
     400  not one JSON-RPC message, or no session;  408/413  a body too slow or over 1 MiB
-    429  over the agent's requests at once at the door (:data:`MAX_IN_FLIGHT`), or an
-         initialize over the sessions it may open with the server a minute (:data:`OPENS`)
+    429  over the agent's requests at once at the door, or an initialize over the sessions
+         it may open with the server a minute (:mod:`fleet.mcp.door.limits`)
     502  the server could not be reached or started
 
 **Why aiohttp, not the SDK's server side.** The SDK's streamable HTTP server
@@ -48,6 +48,7 @@ from fleet.capped_body import OverCap, read_capped
 from fleet.connections.loopback import AgentSecrets
 from fleet.mcp.door import framing
 from fleet.mcp.door.exchange import Answer, Exchange
+from fleet.mcp.door.limits import OPENS_SECONDS, DoorLimits, SessionGrounds
 from fleet.mcp.door.opens import Opens, OverOpens
 from fleet.mcp.door.outgoing import Outgoing
 from fleet.mcp.door.session import Session, SessionEnded
@@ -70,18 +71,6 @@ log = logging.getLogger(__name__)
 
 SESSION_HEADER: Final = "Mcp-Session-Id"
 VERSION_HEADER: Final = "MCP-Protocol-Version"
-MAX_SESSIONS: Final = 4
-"""Sessions an agent holds with one server at once; a fifth ends the one used least
-lately. A CLI run once a turn opens a session each turn and may never end it."""
-OPENS: Final = 12
-"""Sessions an agent may open with one server in :data:`OPENS_SECONDS` (each may start a
-stdio server's process); one more is refused, and nothing is started for it."""
-OPENS_SECONDS: Final = 60.0
-MAX_IN_FLIGHT: Final = 32
-"""Requests of one agent at the door at once (its open streams among them); past it, 429.
-The door keeps its own count: the endpoint's cap of an agent's requests at once is its
-heartbeats', which calls held open by a slow server must never crowd out."""
-BODY_SECONDS: Final = 5.0
 NO_SERVER: Final = "no MCP server of that name for this agent"
 ANSWERED: Final = (
     "the MCP door answers a server's requests of the client itself: an agent's answer is "
@@ -137,7 +126,8 @@ class McpDoor:
     for the servers' errors' words and the audit, its known values for every message
     relayed to an agent (the server's own credentials are taken out whatever it is);
     ``errlog``:
-    where stdio servers' standard error goes (nowhere by default)."""
+    where stdio servers' standard error goes (nowhere by default); ``limits``: the caps on
+    each agent (:class:`~fleet.mcp.door.limits.DoorLimits`)."""
 
     def __init__(
         self,
@@ -147,23 +137,15 @@ class McpDoor:
         hooks: McpHooks | None = None,
         redactor: Redactor | None = None,
         errlog: TextIO | None = None,
-        body_seconds: float = BODY_SECONDS,
-        max_sessions: int = MAX_SESSIONS,
-        max_in_flight: int = MAX_IN_FLIGHT,
-        opens: int = OPENS,
+        limits: DoorLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._roster = roster
-        self._environ = environ
-        self._hooks = hooks or McpHooks()
+        self._grounds = SessionGrounds(environ, hooks or McpHooks(), errlog, clock)
         self._redactor = redactor
-        self._errlog = errlog
-        self._body_seconds = body_seconds
-        self._max_sessions = max_sessions
-        self._max_in_flight = max_in_flight
+        self._limits = limits = limits or DoorLimits()
         self._in_flight: dict[str, int] = {}
-        self._opens = Opens(opens, OPENS_SECONDS, clock)
-        self._clock = clock
+        self._opens = Opens(limits.opens, OPENS_SECONDS, clock)
         self._secrets: AgentSecrets | None = None
         self._sessions: dict[str, Session] = {}
         self._opening: dict[tuple[str, str], asyncio.Lock] = {}
@@ -214,8 +196,8 @@ class McpDoor:
             if isinstance(found, web.StreamResponse):
                 return found
             agent = found[0]
-            if self._in_flight.get(agent, 0) >= self._max_in_flight:
-                why = f"over {self._max_in_flight} MCP requests at once: wait for one to end"
+            if self._in_flight.get(agent, 0) >= self._limits.max_in_flight:
+                why = f"over {self._limits.max_in_flight} MCP requests at once: wait for one to end"
                 return framing.refused(None, why, 429)
             self._in_flight[agent] = self._in_flight.get(agent, 0) + 1
             try:
@@ -230,7 +212,7 @@ class McpDoor:
     async def _post(self, request: web.Request, found: Found) -> web.StreamResponse:
         agent, server, grant = found
         try:
-            body = await read_capped(request, MAX_MESSAGE, within=self._body_seconds)
+            body = await read_capped(request, MAX_MESSAGE, within=self._limits.body_seconds)
         except TimeoutError:
             return web.Response(status=408, text="the message came too slowly\n")
         except OverCap:
@@ -304,12 +286,12 @@ class McpDoor:
         held = [s for s in self._sessions.values() if s.agent == agent and s.server == server]
         ended = [s for s in held if s.ended]
         live = [s for s in held if not s.ended]
-        if len(live) >= self._max_sessions:
+        if len(live) >= self._limits.max_sessions:
             ended.append(min(live, key=lambda s: s.last_used))
         await self._close(ended)
         if self._stopped:
             raise SessionEnded("Fleetwarden is stopping")
-        scrub = Scrub(secrets_of([server], self._environ))
+        scrub = Scrub(secrets_of([server], self._grounds.environ))
         outer = None if self._redactor is None else self._redactor.redact
         known = None if self._redactor is None else self._redactor.held
         session = Session(
@@ -317,12 +299,9 @@ class McpDoor:
             agent,
             server,
             lambda: self._roster.grant(agent, server.name),  # read live: a reload applies
-            environ=self._environ,
-            hooks=self._hooks,
+            self._grounds,
             scrub=Outgoing(scrub, known),
             redact=scrub if outer is None else (lambda text: outer(scrub(text))),
-            errlog=self._errlog,
-            clock=self._clock,
         )
         self._sessions[session.id] = session
         try:

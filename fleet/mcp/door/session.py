@@ -31,11 +31,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable
 from functools import partial
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
 import anyio
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
@@ -45,10 +44,11 @@ from fleet.mcp.door.exchange import GIVEN_UP, Answer, Exchange, audit_of
 from fleet.mcp.door.gate import Gate, Stop
 from fleet.mcp.door.handshake import DROPPED, answer_of, as_sent, roots_of
 from fleet.mcp.door.held import Held
+from fleet.mcp.door.limits import SessionGrounds
 from fleet.mcp.door.methods import CALLS, METHOD_NOT_FOUND, as_answered, refusal, relayed
 from fleet.mcp.door.outgoing import Outgoing
 from fleet.mcp.door.waiting import Gone, there
-from fleet.mcp.hooks import McpHooks, Outcome
+from fleet.mcp.hooks import Outcome
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.mcp.upstream.capped import error_outcome
 from fleet.mcp.upstream.connect import open_upstream
@@ -82,9 +82,9 @@ from reuse until the server answers them; past it, the oldest is forgotten."""
 
 
 class Session:
-    """``agent``'s session ``id`` with ``server``, as ``grant`` lets it. ``scrub``: what
-    every message to the agent passes; ``redact``: the app's redactor, for the words of
-    the server's errors and the audit."""
+    """``agent``'s session ``id`` with ``server``, as ``grant`` lets it, on what every
+    session shares (``grounds``). ``scrub``: what every message to the agent passes;
+    ``redact``: the app's redactor, for the words of the server's errors and the audit."""
 
     def __init__(
         self,
@@ -92,24 +92,21 @@ class Session:
         agent: str,
         server: McpServer,
         grant: Callable[[], McpGrant | None],
+        grounds: SessionGrounds,
         *,
-        environ: Mapping[str, str],
-        hooks: McpHooks,
         scrub: Outgoing | Scrub,
         redact: Callable[[str], str],
-        errlog: TextIO | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.id = session_id
         self.agent = agent
         self.server = server
         self._grant = grant
-        self._environ = environ
-        self._hooks = hooks
+        self._environ = grounds.environ
+        self._hooks = hooks = grounds.hooks
         self._scrub = scrub
         self._redact = redact
-        self._errlog = errlog
-        self._clock = clock
+        self._errlog = grounds.errlog
+        self._clock = clock = grounds.clock
         self.last_used = clock()
         self._pending: dict[RequestId, Exchange] = {}
         self._open: dict[RequestId, Exchange] = {}  # the agent's requests, asked or relayed

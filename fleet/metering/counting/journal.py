@@ -29,9 +29,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from fleet.clock import Clock
 from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEvent
 from fleet.private_files import private_dir, write_private
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

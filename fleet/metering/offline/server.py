@@ -19,10 +19,10 @@ from typing import Any, Final
 from aiohttp import web
 
 from fleet.accounts.providers import ProviderRoute
-from fleet.clock import Clock, SystemClock
 from fleet.metering.offline import wire
 from fleet.metering.offline.model import DEMO_MODEL, answer
 from fleet.metering.wire.body import MAX_REQUEST
+from fleet.timing.clock import Clock, SystemClock
 
 __all__ = ["DEMO_MODEL", "OfflineProvider"]
 

@@ -28,8 +28,8 @@ from fleet.accounts.inject import Credential, inject, strip_credentials
 from fleet.accounts.model import AccountKind
 from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.accounts.quota import from_headers
-from fleet.clock import Clock
 from fleet.metering.wire.endpoints import Kind, decide
+from fleet.timing.clock import Clock
 
 HOP_BY_HOP: Final = frozenset(
     {

@@ -14,7 +14,7 @@ where its runtime can) — and its next done begins the next round; ``changes`` 
 neither way leave the task to a human, saying why and what they do next. ``approve``, or
 the last round's ``changes``, hands the work to a human — on a forge its pull request made
 ready (:class:`~fleet.peers.review.handoff.ForgeReviews`), in chat the task left for
-review with the ``merge`` that lands it said.
+review with the ``merge`` that lands it said (:mod:`fleet.peers.review.after`).
 
 A review agent that cannot start (busy, refused, held) asks nothing — one busy with its
 author's own work says so (:mod:`fleet.peers.review.busy`) — and one whose run ends
@@ -29,13 +29,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from fleet.errors import FleetError, FleetwardenError
+from fleet.errors import FleetwardenError
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger.records.peers import NewMessage, NewReview, ReviewRecord, ReviewState
 from fleet.ledger.records.tasks import TaskRecord
 from fleet.peers.errors import PeerRefusal
+from fleet.peers.review.after import AfterVerdict, LineGone, not_started
 from fleet.peers.review.busy import busy_with_author
-from fleet.peers.review.changed import changed, lands
+from fleet.peers.review.changed import changed
 from fleet.peers.review.handoff import (
     Admit,
     Diff,
@@ -50,16 +51,11 @@ from fleet.peers.review.rights import MayReview, refused_verdict
 from fleet.peers.review.words import capped, framed_verdict, plain, review_prompt
 from fleet.repos.line.review import LineDiff, ReviewCheckout
 from fleet.repos.schema import ReviewPolicy
-from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued, Started
+from fleet.supervisor.admission.request import LaunchRequest, Queued
 
 log = logging.getLogger(__name__)
 
 NOT_ASKED = "no review is asked of you: answer only when a review's prompt asks you to"
-
-
-class LineGone(FleetError):
-    """The branch under review is no longer its coder's live line (merged or discarded):
-    its next run would cut a new one, so none starts."""
 
 
 class ReviewStage:
@@ -88,10 +84,10 @@ class ReviewStage:
         self._diff = diff
         self._redact = redact
         self._heard = heard
-        self._send = send
         self._stop = stop
         self.forge = forge
         self._may_review = may_review
+        self._after = AfterVerdict(stores, admit, send, forge)
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def begin(self, under: UnderReview, policy: ReviewPolicy) -> ReviewRecord | None:
@@ -154,7 +150,7 @@ class ReviewStage:
             log.info("review %d of task %d not asked: %s", review.id, task.id, why_not)
             said = why_not if busy else f"no review by {policy.agent}: {why_not}"
             ended = await stores.reviews.review(review.id) or review
-            await self._to_humans(ended, said, approved=False, why=said)
+            await self._after.to_humans(ended, said, approved=False, why=said)
             return None
         run = await stores.runs.last_run(policy.agent)
         if run is not None and run.id in (await self._runs_of(task.id)):
@@ -188,7 +184,7 @@ class ReviewStage:
         if isinstance(admitted, Queued) and not admitted.already and admitted.entry:
             # the round ends now: its launch must not start later, for nothing
             await self._stores.spawn_queue.cancel_spawn(admitted.entry.id)
-        return _not_started(policy.agent, admitted)
+        return not_started(policy.agent, admitted)
 
     async def verdict(self, reviewer: str, approve: bool, text: str) -> str:
         """``reviewer``'s verdict on the round it has open (:class:`PeerRefusal` when it has
@@ -232,12 +228,12 @@ class ReviewStage:
             framed = framed_verdict(answered, approve, said)
             try:
                 if approve or answered.last_round:
-                    words = await self._to_humans(answered, said, approved=approve)
+                    words = await self._after.to_humans(answered, said, approved=approve)
                 else:
-                    words = await self._go_on(answered, framed)
+                    words = await self._after.go_on(answered, framed)
             except FleetwardenError as exc:  # kept; the operator sees why it went no further
                 if not approve and not answered.last_round and answered.forge_run is None:
-                    await self._stalled(answered, str(exc), gone=isinstance(exc, LineGone))
+                    await self._after.stalled(answered, str(exc), gone=isinstance(exc, LineGone))
                 await self._stores.messages.refused(message.id, str(exc))
                 await self._shown(message.id)
                 return f"your verdict is kept, but it went no further: {exc}"
@@ -296,108 +292,10 @@ class ReviewStage:
             return False
         ended = await self._stores.reviews.review(review.id) or review
         try:
-            await self._to_humans(ended, why, approved=False, why=why)
+            await self._after.to_humans(ended, why, approved=False, why=why)
         except FleetwardenError as exc:
             log.warning("review %d: the work did not go to a human: %s", review.id, exc)
         return True
-
-    async def _go_on(self, review: ReviewRecord, framed: str) -> str:
-        """``changes`` with rounds left: the frame into the working agent's session while
-        its run goes on, else its next run on the same line with the frame as its prompt
-        (:meth:`_next_run`); :class:`FleetwardenError` saying why when neither can be."""
-        if review.forge_run is not None and self.forge is not None:
-            return await self.forge.go_on(review, framed)
-        run = await self._stores.runs.last_run(review.coder)
-        if run is None or run.ended_at is not None:
-            return await self._next_run(review, framed, run.id if run is not None else None)
-        await self._send(review.coder, framed)
-        why = (
-            f"{review.reviewer} asked for changes (round {review.round} of "
-            f"{review.rounds}): {review.coder} works on them"
-        )
-        await self._stores.tasks.move(review.task_id, "working", why, came_from=("review",))
-        return (
-            f"your verdict went to {review.coder} (round {review.round} of {review.rounds}); "
-            "you review its next commit when it says done"
-        )
-
-    async def _next_run(self, review: ReviewRecord, framed: str, last: int | None) -> str:
-        """The coder has no session going (a ``command`` or stub agent, a headless run that
-        ended): its next run on the branch under review, through the one admission, bound
-        to the task, the frame its prompt — its last session resumed when that was the
-        task's and its runtime can. The run's start moves the task to ``working``
-        (:class:`fleet.tasks.runs.TaskRuns`) and its done asks the next round."""
-        coder, stores = review.coder, self._stores
-        if stores.lines is not None:
-            line = await stores.lines.live_line(coder)
-            if line is None or line.repo != review.repo or line.branch != review.branch:
-                raise LineGone(f"{review.branch} is no longer {coder}'s branch")
-        task = await stores.tasks.task(review.task_id)
-        request = LaunchRequest(
-            agent=coder,
-            origin="review",
-            by=f"review {review.id} by {review.reviewer}",
-            prompt=framed,
-            repo=review.repo,
-            task=review.task_id,
-            collect=False,
-            resume=task is not None and last is not None and last in task.runs,
-        )
-        try:
-            admitted = await self._admit(request)
-        except FleetwardenError as exc:  # its checkout, its runtime: said
-            raise FleetError(f"{coder}'s next run could not start ({exc})") from None
-        if isinstance(admitted, Queued) and not admitted.already and admitted.entry:
-            # said now, for a human to start: a launch waiting unseen would surprise
-            await stores.spawn_queue.cancel_spawn(admitted.entry.id)
-        why_not = _not_started(coder, admitted)
-        if why_not is not None:
-            raise FleetError(f"its next run did not start: {why_not}")
-        why = (
-            f"{review.reviewer} asked for changes (round {review.round} of {review.rounds}): "
-            f"{coder} works on them in its next run on {review.branch}"
-        )
-        await stores.tasks.move(review.task_id, "working", why, came_from=("working",))
-        return (
-            f"your verdict went to {coder}'s next run on {review.branch} (round "
-            f"{review.round} of {review.rounds}); you review its next commit when it says done"
-        )
-
-    async def _stalled(self, review: ReviewRecord, why: str, *, gone: bool) -> None:
-        """``changes`` a chat task's agent could not take up (``why``): the task a
-        human's, saying what they do next — never still waiting for a round. Its next done
-        asks the next round, when ``task start`` runs it again."""
-        task = await self._stores.tasks.task(review.task_id)
-        if task is None or not task.open:
-            return
-        then = (  # ``gone``: its branch merged or discarded, nothing left to land
-            f"runs {review.coder} again on a new branch"
-            if gone
-            else f"runs {review.coder} again; {await lands(self._stores, review)} as it is"
-        )
-        said = (  # what a human does last: a long reason is cut in its middle when shown
-            f"round {review.round} of {review.rounds}: {review.reviewer}'s changes went no "
-            f"further ({why}) — `task start {task.id}` {then}"
-        )
-        await self._stores.tasks.move(
-            task.id, "review", said, came_from=("review", "working", "queued", "todo")
-        )
-
-    async def _to_humans(
-        self, review: ReviewRecord, verdict: str, *, approved: bool, why: str = ""
-    ) -> str:
-        """The work for a human now: on a forge its pull request made ready, in chat the
-        task left for review, saying how it lands (``why``: what the task says, when it is
-        not the verdict's own round)."""
-        if review.forge_run is not None and self.forge is not None:
-            return await self.forge.ready(review, verdict, approved=approved)
-        if not why and approved:
-            why = f"approved by {review.reviewer} at {review.commit[:12]}"
-        elif not why:
-            why = f"{review.reviewer}'s rounds are over (round {review.round} asked for changes)"
-        said = f"{why}: a human reviews it now; {await lands(self._stores, review)}"
-        await self._stores.tasks.move(review.task_id, "review", said, came_from=("review",))
-        return f"noted: task #{review.task_id} goes to a human now ({why})"
 
     async def _shown(self, message_id: int) -> None:
         found = await self._stores.messages.message(message_id)
@@ -436,14 +334,3 @@ class ReviewStage:
     async def _runs_of(self, task_id: int) -> tuple[int, ...]:
         task = await self._stores.tasks.task(task_id)
         return task.runs if task is not None else ()
-
-
-def _not_started(agent: str, admitted: Admitted) -> str | None:
-    """Why ``agent``'s review run did not start now, or ``None`` when it did."""
-    if isinstance(admitted, Started):
-        if admitted.outcome.started:
-            return None
-        return f"{agent} was already running"
-    if isinstance(admitted, Queued):
-        return f"{agent} could not start now ({admitted.why})"
-    return f"{agent} could not start ({admitted.why})"

@@ -15,8 +15,9 @@ commits). A push past the scan's caps is refused too, never let through unscanne
 one the hook could not check.
 
 What it says goes to stderr, which the agent reads as ``remote: …`` lines, and says what to
-do instead; each refusal is also appended to ``fleetwarden/refusals.jsonl`` for the door
-to count. Everything read from the push (refs, paths, lines) is the agent's text.
+do instead (:mod:`fleet.repos.hook.refusals`); each refusal is also appended to
+``fleetwarden/refusals.jsonl`` for the door to count. Everything read from the push (refs,
+paths, lines) is the agent's text.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -34,17 +34,23 @@ from pathlib import Path
 from typing import Final
 
 from fleet.repos.hook import ci_paths
-from fleet.repos.hook.commits import Breach, breaches, read_commits
+from fleet.repos.hook.commits import breaches, read_commits
 from fleet.repos.hook.objects import new_objects, not_carried, tree_names
 from fleet.repos.hook.policy import MAX_REFUSALS_FILE, REFUSALS, Policy
+from fleet.repos.hook.refusals import (
+    Refusal,
+    breach_refusal,
+    foreign_refusal,
+    secret_refusal,
+    shown,
+    workflow_refusal,
+)
 from fleet.repos.hook.scan import (
     GIT_TIMEOUT,
-    Added,
     TooBig,
     find_secrets,
     foreign_parents,
     git_argv,
-    masked,
     new_commits,
     run_git,
     scan,
@@ -52,8 +58,6 @@ from fleet.repos.hook.scan import (
 )
 
 ZERO: Final = "0" * 40
-MAX_SHOWN: Final = 20
-_UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,24 +67,6 @@ class Update:
     old: str
     new: str
     ref: str
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why one ref of a push is refused: ``why`` in short (for the ledger), ``tell`` for
-    the agent (what it did and what to do instead)."""
-
-    ref: str
-    kind: str
-    why: str
-    tell: str
-
-
-def shown(text: str, limit: int = 300) -> str:
-    """``text`` (the agent's) without control characters or anything the credential shapes
-    take for a secret, cut to ``limit``."""
-    clean = _UNSAFE.sub("?", masked(text))
-    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
 def parse_updates(text: str) -> list[Update]:
@@ -152,20 +138,20 @@ def check_commits(
     objects = new_objects(new) if new != ZERO else []
     missing = not_carried(objects)
     if missing:
-        return [_foreign_refusal(ref, [o.path or o.sha[:12] for o in missing])]
+        return [foreign_refusal(ref, [o.path or o.sha[:12] for o in missing])]
     ci = None if policy.workflows else _ci_rule(policy)
     touched, finds = scan(commits, ci)
     if ci is not None and old != ZERO and new != ZERO and not touched:
         touched = _net_workflows(old, new, policy, ci)
-    refusals = [_workflow_refusal(ref, touched)] if touched else []
+    refusals = [workflow_refusal(ref, touched)] if touched else []
     read = list(read_commits(commits))
     texts = [line for commit in read for line in commit.lines()]
     finds += find_secrets([*texts, *tree_names(objects, new)], shapes())
     if finds:
-        refusals.append(_secret_refusal(ref, finds))
+        refusals.append(secret_refusal(ref, finds))
     broken = [b for commit in read for b in breaches(commit, policy)]
     if broken:
-        refusals.append(_breach_refusal(ref, broken, policy))
+        refusals.append(breach_refusal(ref, broken, policy))
     return refusals
 
 
@@ -218,110 +204,6 @@ def _net_workflows(
         if ref != policy.branch and moved:
             moved &= changed(sha)
     return [(new, path) for path in sorted(moved)]
-
-
-def _foreign_refusal(ref: str, paths: list[str]) -> Refusal:
-    listed = ", ".join(shown(p, 120) for p in paths[:MAX_SHOWN])
-    more = f" (and {len(paths) - MAX_SHOWN} more)" if len(paths) > MAX_SHOWN else ""
-    return Refusal(
-        ref,
-        "object",
-        f"content the line never had (not carried, or another branch's): {listed[:200]}{more}",
-        "this push names content that is neither on your branch nor on its base, and that "
-        f"it did not send, or that another upstream branch holds: {listed}{more}. Commit "
-        "only files you wrote or fetched from origin (git fetch origin), then push again.",
-    )
-
-
-def _breach_refusal(ref: str, broken: list[Breach], policy: Policy) -> Refusal:
-    lines = [f"commit {b.commit[:12]}: {shown(b.what, 160)}" for b in broken[:MAX_SHOWN]]
-    more = f" (and {len(broken) - MAX_SHOWN} more)" if len(broken) > MAX_SHOWN else ""
-    kinds = {b.kind for b in broken}
-    fixes: list[str] = []
-    base = policy.base.removeprefix("refs/heads/") or "main"
-    if "identity" in kinds and policy.identity is not None:
-        who = policy.identity
-        fixes.append(
-            f"Commit as yourself, {who.line()}: your checkout's git config says so (unset "
-            "GIT_AUTHOR_* and GIT_COMMITTER_*, put back user.name and user.email if you "
-            "changed them), and remake these commits with:\n    git rebase -r --exec "
-            f"'git commit --amend --no-edit --reset-author' origin/{base}\n"
-        )
-    if "trailer" in kinds:
-        kept = "".join(
-            f"\n    Co-authored-by: {shown(who, 160)}" for who in sorted(policy.co_authors)
-        )
-        keep = f" (this one may stay:{kept}\n)" if kept else ""
-        fixes.append(
-            "Take out the Fleetwarden-* and Co-authored-by lines (git rebase -i "
-            f"origin/{base}, reword){keep}: Fleetwarden itself writes who ran what, and "
-            "credits the person who asked for the run.\n"
-        )
-    if "reference" in kinds:
-        fixes.append(_reference_fix(policy, base))
-    if "header" in kinds:
-        fixes.append("Make each commit with plain git commit, in UTF-8, with no extra header.\n")
-    first = broken[0]
-    return Refusal(
-        ref,
-        "identity" if first.kind == "identity" else "provenance",
-        f"commit {first.commit[:12]}: {shown(first.what, 120)}{more}",
-        "these commits cannot be taken as they are:\n"
-        + "\n".join(f"    {line}" for line in lines)
-        + f"{more}\n  "
-        + "  ".join(fixes)
-        + "  Then push again.",
-    )
-
-
-def _reference_fix(policy: Policy, base: str) -> str:
-    """How to take out a reference the door refuses: the ones this run may name, and how
-    to write another's number so that no forge links it."""
-    own = [f"issue #{policy.issue.number}"] if policy.issue is not None else []
-    if policy.pull is not None:
-        own.append(f"pull request #{policy.pull.number}")
-    may = f"but this run's own ({' and '.join(own)})" if own else "(this run has none of its own)"
-    return (
-        f"Name no issue or pull request {may}: reword these commits (git rebase -i "
-        f"origin/{base}), writing any other number without '#' or 'GH-' before it and with "
-        "no closing keyword (fixes, closes, resolves).\n"
-    )
-
-
-def _workflow_refusal(ref: str, touched: list[tuple[str, str]]) -> Refusal:
-    lines = [f"commit {c[:12]} changes {shown(p)}" for c, p in touched[:MAX_SHOWN]]
-    more = f" (and {len(touched) - MAX_SHOWN} more)" if len(touched) > MAX_SHOWN else ""
-    commit, path = touched[0]
-    return Refusal(
-        ref,
-        "workflow",
-        f"changes a CI workflow: {shown(path, 120)} in {commit[:12]}{more}",
-        "changes to what CI runs are not taken for this repository:\n"
-        + "\n".join(f"    {line}" for line in lines)
-        + f"{more}\n  (What CI runs: {ci_paths.SUMMARY}.)\n  Take the change out of every "
-        "commit you push (git rebase -i), then push again; an operator can allow workflow "
-        "changes in the repository's config.",
-    )
-
-
-def _secret_refusal(ref: str, finds: list[tuple[Added, str]]) -> Refusal:
-    def where(item: Added) -> str:
-        return f"{shown(item.path, 160)}:{item.line}"
-
-    lines = [f"commit {a.commit[:12]} {where(a)}: {shown(rule, 60)}" for a, rule in finds]
-    more = f" (and {len(finds) - MAX_SHOWN} more)" if len(finds) > MAX_SHOWN else ""
-    first, rule = finds[0]
-    return Refusal(
-        ref,
-        "secret",
-        f"adds a secret ({shown(rule, 60)}) at {where(first)} in {first.commit[:12]}{more}",
-        "these lines look like secrets (credentials must never be committed):\n"
-        + "\n".join(f"    {line}" for line in lines[:MAX_SHOWN])
-        + f"{more}\n  Take each out of the commit that adds it — a later commit removing it is "
-        "not enough, every commit pushed is checked (git rebase -i, or git reset --soft to "
-        "before it and commit again) — read the value from an environment variable "
-        "instead, then push again.",
-    )
 
 
 def check(updates: Sequence[Update], policy: Policy) -> list[Refusal]:

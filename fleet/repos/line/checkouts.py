@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -51,39 +52,42 @@ ReadyTake = Callable[[Path], Awaitable[bool]]
 """Puts a ready clone of the base at the path given, at the run's start; whether it did."""
 
 
-async def make_checkout(
-    mirror: Path,
-    dest: Path,
-    *,
-    base_ref: str,
-    branch: str,
-    origin_url: str,
-    identity: Identity | None = None,
-    line_repo: Path | None = None,
-    start_sha: str | None = None,
-    co_author: str | None = None,
-    ready: ReadyTake | None = None,
-) -> None:
-    """Make ``dest`` a checkout of ``mirror``'s ``base_ref`` on a new ``branch`` at
+@dataclass(frozen=True, slots=True)
+class NewBranch:
+    """The line a new checkout is cut on: a new ``branch`` from ``base_ref`` at
     ``start_sha`` (default: the base's tip; a commit only in ``line_repo`` is fetched from
     it), with ``origin`` at ``origin_url`` and ``identity`` as its committer; with
     ``co_author`` (``NAME <EMAIL>``, checked), a hook that names them in each commit's
-    ``Co-authored-by:`` (:data:`CO_AUTHOR_HOOK`). ``dest`` must not exist. It holds only
-    what its base reaches (and its line): the clone goes through git's transport, never a
-    copy of the mirror's whole store. ``ready``: a clone of the base made before, renamed
-    onto ``dest`` (:meth:`fleet.repos.line.ready.ReadyCheckouts.take`), when it has one."""
+    ``Co-authored-by:`` (:data:`CO_AUTHOR_HOOK`)."""
+
+    base_ref: str
+    branch: str
+    origin_url: str
+    identity: Identity | None = None
+    line_repo: Path | None = None
+    start_sha: str | None = None
+    co_author: str | None = None
+
+
+async def make_checkout(
+    mirror: Path, dest: Path, cut: NewBranch, *, ready: ReadyTake | None = None
+) -> None:
+    """Make ``dest`` a checkout of ``mirror``'s base, cut as ``cut`` says. ``dest`` must not
+    exist. It holds only what its base reaches (and its line): the clone goes through git's
+    transport, never a copy of the mirror's whole store. ``ready``: a clone of the base made
+    before, renamed onto ``dest`` (:meth:`fleet.repos.line.ready.ReadyCheckouts.take`), when
+    it has one."""
     if _in_the_way(dest):
         raise FileExistsError(f"{dest} is in the way of a new checkout")
-    cut = (base_ref, branch, origin_url, identity, line_repo, start_sha, co_author)
     if ready is not None and await ready(dest):
         try:
-            await _cut(dest, *cut)
+            await _cut(dest, cut)
             return
         except g.GitFailed as exc:  # made as if there were no ready one
             log.warning("a ready checkout could not be cut, made anew: %s", exc)
             await asyncio.to_thread(remove_tree, dest)
-    await clone_base(mirror, dest, base_ref)
-    await _cut(dest, *cut)
+    await clone_base(mirror, dest, cut.base_ref)
+    await _cut(dest, cut)
 
 
 async def repoint(lane: LaneGit, checkout: Path, origin_url: str) -> None:
@@ -104,19 +108,10 @@ async def repoint(lane: LaneGit, checkout: Path, origin_url: str) -> None:
         ) from None
 
 
-async def _cut(
-    dest: Path,
-    base_ref: str,
-    branch: str,
-    origin_url: str,
-    identity: Identity | None,
-    line_repo: Path | None,
-    start_sha: str | None,
-    co_author: str | None,
-) -> None:
-    """The fresh clone ``dest`` on ``branch`` with its origin, identity and hook."""
-    target = start_sha or "HEAD"
-    if line_repo is not None and start_sha is not None and await g.rev(dest, start_sha) is None:
+async def _cut(dest: Path, cut: NewBranch) -> None:
+    """The fresh clone ``dest`` on ``cut``'s branch with its origin, identity and hook."""
+    branch, target, line_repo = cut.branch, cut.start_sha or "HEAD", cut.line_repo
+    if line_repo is not None and cut.start_sha and await g.rev(dest, cut.start_sha) is None:
         await g.git(
             dest,
             ["fetch", "-q", "--no-tags", "--", str(line_repo), f"refs/heads/{branch}"],
@@ -124,9 +119,9 @@ async def _cut(
         )
         target = "FETCH_HEAD"
     await _branch(dest, branch, target)
-    await g.git(dest, ["config", "remote.origin.url", origin_url])
-    await g.add_config(dest / ".git" / "config", _settings(branch, identity, co_author))
-    if co_author:
+    await g.git(dest, ["config", "remote.origin.url", cut.origin_url])
+    await g.add_config(dest / ".git" / "config", _settings(branch, cut.identity, cut.co_author))
+    if cut.co_author:
         await asyncio.to_thread(_write_hook, dest / ".git" / "hooks")
 
 

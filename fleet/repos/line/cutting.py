@@ -21,7 +21,7 @@ from fleet.model import AgentSpec
 from fleet.repos.desk import RepoError
 from fleet.repos.door.line_repo import LineRules, create_line_repo
 from fleet.repos.hook.policy import Issue
-from fleet.repos.line.checkouts import copy_into, make_checkout, not_copied, remove_tree
+from fleet.repos.line.checkouts import NewBranch, copy_into, make_checkout, not_copied, remove_tree
 from fleet.repos.line.identity import identity_of
 from fleet.repos.line.ready import ReadyCheckouts
 from fleet.repos.line.remote import HostCheckouts
@@ -76,7 +76,7 @@ class Asked:
     <EMAIL>``, its commits' co-author), the forge issue it works on (the only one its
     commits may name) and the branch's name. Said only to the cut that uses it.
     ``review_of``: a review agent's launch, which cuts no line but reads one's commit in a
-    read-only checkout of its own (:meth:`fleet.repos.service.Repos.review_checkout`)."""
+    read-only checkout of its own (:meth:`fleet.repos.reviews.Reviews.checkout`)."""
 
     co_author: str | None = None
     issue: Issue | None = None
@@ -171,12 +171,14 @@ async def cut_line(repos: Repositories, spec: AgentSpec, take: Callable[[], Aske
             here = make_checkout(
                 mirror.path,
                 checkout,
-                base_ref=base,
-                branch=branch,
-                origin_url=repos.origin_of(spec.name, spec.repo),
-                identity=identity,
-                start_sha=fork,
-                co_author=co_author,
+                NewBranch(
+                    base_ref=base,
+                    branch=branch,
+                    origin_url=repos.origin_of(spec.name, spec.repo),
+                    identity=identity,
+                    start_sha=fork,
+                    co_author=co_author,
+                ),
                 ready=partial(
                     repos.ready.take, spec.repo, base, fork, handed_over=spec.sandbox != "none"
                 ),

@@ -50,12 +50,12 @@ async def workdir_of(repos: Repos | None, spec: AgentSpec, asked: Asked | None =
 
 async def review_spec(repos: Repos | None, spec: AgentSpec, review: ReviewCheckout) -> AgentSpec:
     """``spec``, a review agent's, working in its read-only checkout of ``review``'s
-    commit (:meth:`fleet.repos.service.Repos.review_checkout`); what stops it, as
+    commit (:meth:`fleet.repos.service.Repos.reviews`); what stops it, as
     :class:`LaunchFailed`."""
     if repos is None:
         raise LaunchFailed(f"{spec.name} reviews a line, but no repositories are configured")
     try:
-        return await repos.review_checkout(spec, review)
+        return await repos.reviews.checkout(spec, review)
     except RepoError as exc:
         raise LaunchFailed(str(exc)) from None
     except (FleetError, OSError) as exc:

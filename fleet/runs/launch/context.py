@@ -15,7 +15,6 @@ from pathlib import Path
 
 from fleet.accounts.model import AccountError
 from fleet.backends.base import Backend, backend_key
-from fleet.clock import Clock
 from fleet.errors import LaunchFailed
 from fleet.hosts.errors import HostError
 from fleet.hosts.schema import LOCAL_HOST, resolve_remote_path
@@ -26,6 +25,7 @@ from fleet.private_files import private_dir
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runs.layout import AgentPaths
 from fleet.runtimes import RuntimeContext
+from fleet.timing.clock import Clock
 
 _STANDARD_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
 _LOG_PATHS_HELD = 100_000  # log paths remembered (an agent's is a few hundred bytes)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleet.clock import Clock
 from fleet.ledger import UsageTotal
 from fleet.ledger.stores.code.lines import LinesStore
 from fleet.ledger.stores.running.agents import AgentsStore
@@ -15,6 +14,7 @@ from fleet.ledger.stores.running.runs import RunReport, RunsStore
 from fleet.ledger.stores.spend.metering import MeteringStore
 from fleet.names import agent_name
 from fleet.repos.facts import Change, change_from_json
+from fleet.timing.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)

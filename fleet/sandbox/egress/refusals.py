@@ -19,10 +19,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from fleet.clock import Clock
 from fleet.ledger.stores.running.refusals import RefusalCount
 from fleet.notices import Notice
 from fleet.sandbox.egress.egress_proxy import Refusal
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,6 @@ from datetime import datetime
 from typing import Protocol
 
 from fleet.caps import Occupant, first_startable
-from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.events import FleetEvent
 from fleet.ledger import QueuedSpawn, SpawnAsk
@@ -44,6 +43,7 @@ from fleet.supervisor.admission.admit import Admission, Wait
 from fleet.supervisor.admission.held import held, request_of
 from fleet.supervisor.admission.request import Admitted, LaunchRequest
 from fleet.supervisor.admission.slots import FREEING, Slots
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

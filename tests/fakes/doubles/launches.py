@@ -15,7 +15,6 @@ from fleet.agents.current import CurrentRoster
 from fleet.backends.process import SubprocessBackend
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.service import Quoting
-from fleet.clock import Clock
 from fleet.events import Listeners
 from fleet.ledger import Ledger
 from fleet.mcp.config.rules import McpRules
@@ -34,6 +33,7 @@ from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.fleet import Fleet
 from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.stores import FleetStores
+from fleet.timing.clock import Clock
 
 _KEPT = (
     *("runtime", "model", "prompt", "workdir", "account", "permissions", "run_budget"),

@@ -7,13 +7,13 @@ from bot.commands.handlers.launches.spawn_queue import SpawnQueue
 from fleet.accounts.book import AccountBook
 from fleet.budgets.model import Groups
 from fleet.caps import Caps
-from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.notices import NoticeBoard
 from fleet.supervisor.admission.admit import SpawnBudgets
 from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.interfaces import AgentControl
+from fleet.timing.clock import Clock
 from tests.fakes.doubles.launches import an_admission
 
 

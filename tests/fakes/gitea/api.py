@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from fleet.clock import Clock, SystemClock
+from fleet.timing.clock import Clock, SystemClock
 from tests.fakes.gitea import entities as js
 from tests.fakes.gitea import reviews as gitea_reviews
 from tests.fakes.gitea.git import GitBranches, GitFiles

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from fleet.clock import ManualClock
+from fleet.timing.clock import ManualClock
 from tests.fakes.gitea.api import BOT_LOGIN, GITEA_TOKEN, SERVED, FakeGitea, fake_gitea_thread
 from tests.fakes.gitea.spec import SWAGGER, GiteaSpec
 

@@ -41,7 +41,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fleet.clock import Clock
+from fleet.timing.clock import Clock
 from tests.fakes.github import reviews, shapes
 from tests.fakes.github import routes as ops
 from tests.fakes.github.auth import Credentials, Grant, RateBook, Refused

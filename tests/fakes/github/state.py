@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from fleet.clock import Clock, SystemClock
+from fleet.timing.clock import Clock, SystemClock
 from tests.fakes.github.records import (
     Accounts,
     CheckRun,

@@ -34,7 +34,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from fleet.clock import Clock, SystemClock
+from fleet.timing.clock import Clock, SystemClock
 from tests.fakes.gitea.git import GitBranches, GitFiles
 from tests.fakes.gitlab.ops import OPERATIONS, Call, Refused, Reply
 from tests.fakes.gitlab.spec import GitLabSpec, Operation

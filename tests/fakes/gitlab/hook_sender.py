@@ -26,7 +26,7 @@ from typing import Final
 
 import aiohttp
 
-from fleet.clock import Clock, SystemClock
+from fleet.timing.clock import Clock, SystemClock
 
 FAILURES_TO_DISABLE: Final = 4
 TIMEOUT_SECONDS: Final = 10.0

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from fleet.clock import ManualClock
+from fleet.timing.clock import ManualClock
 from tests.fakes.gitlab.api import BOT_LOGIN, GITLAB_TOKEN, FakeGitLab, Token
 from tests.fakes.gitlab.hook_sender import HookSender, HookState
 from tests.fakes.gitlab.spec import GitLabSpec

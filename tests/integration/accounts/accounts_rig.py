@@ -10,11 +10,11 @@ from pathlib import Path
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import AccountSet
 from fleet.accounts.providers import ProviderApi, ProviderRoute
-from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import NoticeBoard
+from fleet.timing.clock import Clock
 from tests.fakes.provider.chatgpt import FakeChatGpt
 from tests.fakes.provider.server import FakeProvider
 

@@ -23,10 +23,10 @@ from fleet.accounts.book import AccountBook
 from fleet.accounts.chatgpt import read_login
 from fleet.accounts.model import Account, AccountKind, AccountSet, login_path
 from fleet.accounts.state import Health
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.counting.events import Outcome
 from fleet.metering.proxy import MeteringProxy
+from fleet.timing.clock import SystemClock
 from tests.fakes.doubles.job_context import RecordingBoard
 from tests.fakes.provider.chatgpt import CODEX_RESPONSES, FakeChatGpt, codex_headers
 from tests.fakes.provider.server import Accepted, FakeProvider, unified_headers

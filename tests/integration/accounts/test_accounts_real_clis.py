@@ -23,7 +23,6 @@ from fleet.accounts.chatgpt import read_login
 from fleet.accounts.model import Account, AccountKind, AccountSet, login_path
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.proxy import MeteringProxy
 from fleet.model import AgentSpec, AgentState
@@ -32,6 +31,7 @@ from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import SystemClock
 from tests.fakes.doubles.job_context import RecordingBoard
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores

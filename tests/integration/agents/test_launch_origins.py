@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.supervisor.admission.held import request_of
+from fleet.timing.clock import ManualClock
 from tests.integration.agents.test_spawn_queue import (
     BASE,
     config,

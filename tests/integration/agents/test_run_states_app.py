@@ -12,7 +12,7 @@ import pytest
 from bot.app.lifecycle import App
 from bot.config import parse_config
 from connectors.base import RoomId, RunState
-from fleet.clock import SystemClock
+from fleet.timing.clock import SystemClock
 from tests.polling import eventually
 from tests.unit.chat_fakes import ThreadedConnector
 

@@ -27,8 +27,8 @@ from connectors.base import (
 from connectors.defaults import ConnectorDefaults
 from connectors.errors import ThreadsUnsupported
 from connectors.health import LinkHealth
-from fleet.clock import ManualClock, SystemClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock, SystemClock
 from tests.integration.console_bot import ConsoleBot
 
 pytestmark = pytest.mark.integration

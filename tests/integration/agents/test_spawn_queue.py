@@ -18,8 +18,8 @@ import pytest
 from bot.app.lifecycle import App
 from bot.config import Config, parse_config
 from connectors.base import InboundMessage, RoomId, UserId
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger, SpawnAsk
+from fleet.timing.clock import SystemClock
 from tests.integration.agents.test_schedules import QueueConnector
 
 pytestmark = pytest.mark.integration

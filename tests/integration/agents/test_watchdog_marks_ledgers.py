@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from fleet.approvals.service import Approvals
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
+from fleet.timing.clock import SystemClock
 from tests.integration.console_bot import ConsoleBot, wait_until
 
 pytestmark = pytest.mark.integration

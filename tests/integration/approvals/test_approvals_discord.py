@@ -14,9 +14,9 @@ import pytest
 
 from bot.app.lifecycle import App
 from bot.config import Offered, load_config
-from fleet.clock import SystemClock
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.runtimes import default_registry
+from fleet.timing.clock import SystemClock
 from tests.fakes.discord.records import PostedMessage
 from tests.fakes.discord.server import FakeDiscord
 from tests.integration.connectors.discord.test_discord_bot import (

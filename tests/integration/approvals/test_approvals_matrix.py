@@ -19,10 +19,10 @@ import pytest
 
 from bot.app.lifecycle import App
 from bot.config import Offered, load_config
-from fleet.clock import SystemClock
 from fleet.errors import AgentNotRunning
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.runtimes import default_registry
+from fleet.timing.clock import SystemClock
 from tests.fakes.provider.background import fake_provider_thread
 from tests.fakes.provider.server import Accepted, ToolCall, Turn
 from tests.integration.connectors.matrix.test_matrix_bot import PASSWORD

@@ -17,7 +17,6 @@ import pytest
 from fleet.approvals.ask_door import AskDoor, ledger_terms
 from fleet.approvals.service import ApprovalEvent, Approvals
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Decision
 from fleet.model import AgentSpec, AgentState, PermissionMode
@@ -28,6 +27,7 @@ from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import SystemClock
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests import sandbox_need
 from tests.fakes.doubles.launches import real_fleet

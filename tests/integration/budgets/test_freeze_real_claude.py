@@ -34,7 +34,6 @@ from fleet.backends.tmux import TmuxBackend
 from fleet.budgets.model import Groups
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Budget, Cutoff, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings
@@ -49,6 +48,7 @@ from fleet.sandbox.host.procfs import process_start_ticks
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.cutoffs import CutoffKeeper
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import SystemClock
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import budget_stores, fleet_stores
 from tests.fakes.provider.server import Accepted, FakeProvider, ToolCall, Turn, Usage

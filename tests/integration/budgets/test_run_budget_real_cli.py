@@ -13,7 +13,6 @@ from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.backends.process import SubprocessBackend
 from fleet.budgets.runs.caps import CappedPolicy, RunCaps
 from fleet.budgets.runs.watch import RunCapWatch
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings
 from fleet.metering.counting.events import Outcome
@@ -25,6 +24,7 @@ from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import FleetSettings
+from fleet.timing.clock import SystemClock
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores
 from tests.fakes.provider.server import FakeProvider, ToolCall, Turn

@@ -19,8 +19,8 @@ from bot.dashboard.access.signin import LINK_PATH, SignIns
 from bot.dashboard.pages.change import CHANGE_EVERY
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.serving.server import DashboardServer
-from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
+from fleet.timing.clock import SystemClock
 from tests.integration.dashboard_rig import CHROMIUM, need_chromium
 from tests.postgres_server import free_port
 from tests.unit.bot.dashboard.test_dashboard_change import (

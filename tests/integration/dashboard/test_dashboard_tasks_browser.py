@@ -18,9 +18,9 @@ from bot.config.dashboard import DashboardSection
 from bot.dashboard.access.signin import LINK_PATH, SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.serving.server import DashboardServer
-from fleet.clock import ManualClock
 from fleet.ledger.records.tasks import TASK_STATES
 from fleet.ledger.store import Ledger
+from fleet.timing.clock import ManualClock
 from tests.integration.dashboard_rig import CHROMIUM, need_chromium
 from tests.postgres_server import free_port
 from tests.tasks_rig import IMG, PULL, SCRIPT, Rig, build

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.metering.counting.events import Outcome
+from fleet.timing.clock import SystemClock
 from tests.fakes.provider.background import fake_provider_thread
 from tests.fakes.provider.server import Accepted, ToolCall, Turn, Usage
 from tests.integration.console_bot import clean_env

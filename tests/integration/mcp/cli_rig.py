@@ -17,13 +17,13 @@ from typing import Any
 
 from fleet.approvals.ask_door import AskTerms
 from fleet.approvals.service import Approvals
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState
 from fleet.mcp.asking import McpAsks
 from fleet.mcp.hooks import Ask, Outcome
 from fleet.mcp.model import HttpServer, McpGrant, McpServer
 from fleet.model import PermissionMode
+from fleet.timing.clock import SystemClock
 from tests.integration.mcp.rig import CREDENTIAL_ENV, Door, HttpMcp, door_on_endpoint
 from tests.integration.runtimes.test_real_clis import TIMEOUT
 from tests.polling import eventually

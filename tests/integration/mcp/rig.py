@@ -18,7 +18,8 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import TextContent
 
-from fleet.mcp.door.routes import MAX_IN_FLIGHT, McpDoor, McpRoster, StaticRoster
+from fleet.mcp.door.limits import MAX_IN_FLIGHT, DoorLimits
+from fleet.mcp.door.routes import McpDoor, McpRoster, StaticRoster
 from fleet.mcp.hooks import Ask, Billing, McpAudit, McpHooks
 from fleet.mcp.model import McpGrant, McpServer, mcp_path
 from fleet.redaction.redactor import Redactor
@@ -127,7 +128,7 @@ async def door_on_endpoint(
         roster or StaticRoster.of(servers, grants),
         environ=credentials,
         hooks=McpHooks(asks=tuple(asks), audits=(audit,), billing=billing),
-        max_in_flight=max_in_flight,
+        limits=DoorLimits(max_in_flight=max_in_flight),
         redactor=redactor,
         errlog=errlog,
     )

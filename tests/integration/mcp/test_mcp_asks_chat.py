@@ -19,11 +19,11 @@ from mcp.shared.exceptions import MCPError
 
 from bot.app.lifecycle import App
 from fleet.approvals.ask_door import AskTerms
-from fleet.clock import SystemClock
 from fleet.mcp.asking import McpAsks
 from fleet.mcp.hooks import Outcome
 from fleet.mcp.model import McpGrant
 from fleet.model import PermissionMode
+from fleet.timing.clock import SystemClock
 from tests.integration.approvals.test_approvals_matrix import app, edits_of, encrypted_world
 from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted
 from tests.integration.mcp.rig import Door, HttpMcp, door_on_endpoint, text_of

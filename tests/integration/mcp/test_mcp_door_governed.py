@@ -19,12 +19,12 @@ import aiohttp
 import pytest
 
 from fleet.budgets.runs.caps import CappedPolicy, RunCaps
-from fleet.clock import SystemClock
 from fleet.mcp.billing import PolicyBilling
 from fleet.mcp.hooks import McpCall, Outcome, Verdict
 from fleet.mcp.model import HttpServer, McpGrant, McpServer
 from fleet.metering.policy import AllowAll
 from fleet.model import RunBudget
+from fleet.timing.clock import SystemClock
 from tests.integration.mcp.rig import CREDENTIAL_ENV, Door, HttpMcp, door_on_endpoint
 from tests.integration.mcp.test_mcp_door_http import Poster
 from tests.polling import eventually

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import aiohttp
 
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import SystemClock
 from tests.fakes.provider.background import fake_provider_thread
 from tests.fakes.provider.server import Accepted, Turn, Usage
 

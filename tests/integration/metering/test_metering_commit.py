@@ -16,11 +16,11 @@ import pytest
 from aiohttp import web
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings
 from fleet.metering.counting.events import QuotaSignal, UsageEvent
 from fleet.metering.proxy import MeteringProxy
+from fleet.timing.clock import SystemClock
 from tests.fakes.provider.bodies import key_headers
 from tests.fakes.provider.server import Api, FakeProvider, Turn, Usage
 from tests.integration.metering.test_metering_cut import PATHS, body

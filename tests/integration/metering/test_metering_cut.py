@@ -24,12 +24,12 @@ from fleet.accounts.providers import ProviderApi, ProviderRoute
 from fleet.budgets.model import Groups
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.service import BudgetService
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 from fleet.metering.config import MeteringSettings
 from fleet.metering.counting.events import Outcome, UsageEvent
 from fleet.metering.proxy import MeteringProxy
+from fleet.timing.clock import SystemClock
 from tests.fakes.doubles.stores import budget_stores
 from tests.fakes.provider.bodies import key_headers
 from tests.fakes.provider.server import Api, FakeProvider, Turn, Usage

@@ -23,13 +23,13 @@ from aiohttp import web
 from yarl import URL
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings, Price, PriceTable
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.metering.policy import ALLOW, AllowAll, Hold, Refuse, RequestInfo, Rewrite, Verdict
 from fleet.metering.proxy import MeteringProxy
 from fleet.sandbox.egress.refusals import RefusalBook
+from fleet.timing.clock import SystemClock
 from tests.fakes.provider.bodies import key_headers
 from tests.fakes.provider.server import FAKE_KEY, Api, FakeProvider, ToolCall, Turn, Usage
 from tests.polling import eventually

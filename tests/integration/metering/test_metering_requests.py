@@ -20,12 +20,12 @@ import pytest
 from aiohttp import web
 
 from fleet.accounts.providers import ProviderApi, ProviderRoute
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings
 from fleet.metering.policy import ALLOW, AllowAll, RequestInfo, Rewrite, Verdict
 from fleet.metering.proxy import MeteringProxy
 from fleet.metering.wire.body import MAX_REQUEST
+from fleet.timing.clock import SystemClock
 from tests.fakes.provider.server import FAKE_KEY, FakeProvider
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,6 @@ import aiohttp
 import pytest
 
 from bot.config import Config, parse_config
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.metering.config import MeteringSettings
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
@@ -31,6 +30,7 @@ from fleet.metering.policy import ALLOW, Estimate, RequestInfo, Reservation, Ver
 from fleet.metering.proxy import MeteringProxy
 from fleet.runtimes.base import OFFLINE_PROVIDERS_ENV
 from fleet.runtimes.stub import STUB_AGENT
+from fleet.timing.clock import SystemClock
 from tests.fakes.provider.bodies import key_headers
 from tests.fakes.provider.server import FakeProvider, Turn
 from tests.integration.runtimes.test_real_clis import clean_env, cli, run_cli

@@ -24,7 +24,7 @@ import pytest
 
 from fleet.repos.door.line_repo import LineRules, create_line_repo
 from fleet.repos.hook.policy import Issue, agent_identity
-from fleet.repos.line.checkouts import make_checkout
+from fleet.repos.line.checkouts import NewBranch, make_checkout
 from tests.integration.repos.test_git_door import (
     REPO,
     Rig,
@@ -245,10 +245,12 @@ async def test_a_checkout_holds_only_what_its_base_reaches(door: Rig) -> None:
     await make_checkout(
         door.mirror,
         checkout,
-        base_ref="main",
-        branch="fw/alice/9",
-        origin_url=door.url("alice", door.token("alice")),
-        identity=ME,
+        NewBranch(
+            base_ref="main",
+            branch="fw/alice/9",
+            origin_url=door.url("alice", door.token("alice")),
+            identity=ME,
+        ),
     )
     listed = await git(
         "cat-file", "--batch-all-objects", "--batch-check=%(objectname)", cwd=checkout

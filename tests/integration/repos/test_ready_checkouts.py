@@ -18,19 +18,19 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from fleet.clock import SystemClock
 from fleet.lane_files import hand_over_lane
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.repos import git as g
 from fleet.repos.door.line_repo import line_identity
 from fleet.repos.hook.policy import Identity
-from fleet.repos.line.checkouts import make_checkout
+from fleet.repos.line.checkouts import NewBranch, make_checkout
 from fleet.repos.line.cutting import Asked
 from fleet.repos.schema import RepoEntry
 from fleet.repos.service import Repos
 from fleet.repos.stores import RepoStores
 from fleet.sandbox.lanes import Lanes
+from fleet.timing.clock import SystemClock
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream
 from tests.integration.repos.test_repo_lines import TOKEN, Rig, agent_git, open_rig
@@ -96,9 +96,9 @@ async def test_a_new_line_gets_the_ready_checkout_as_its_own_clone_on_its_branch
     # The same settings as a checkout made at the launch from the mirror.
     made = tmp_path / "made"
     await make_checkout(
-        ready_rig.repos.mirror("app").path, made, base_ref="main", branch=line.branch,
-        origin_url=origin, identity=await _identity(ready_rig, line.id),
-        start_sha=line.fork_sha, co_author=CO_AUTHOR,
+        ready_rig.repos.mirror("app").path, made,
+        NewBranch("main", line.branch, origin, identity=await _identity(ready_rig, line.id),
+                  start_sha=line.fork_sha, co_author=CO_AUTHOR),
     )  # fmt: skip
     assert await local_config(checkout) == await local_config(made)
     # The agent's commit, with its co-author, lands in the door repo through origin.
@@ -361,8 +361,8 @@ async def test_an_entry_of_a_default_branch_no_longer_configured_is_never_handed
         pooled = partial(again.ready.take, "app", "dev", tip)
         for dest, ready_take in ((made, None), (taken, pooled)):
             await make_checkout(
-                mirror, dest, base_ref="dev", branch="fw/one", origin_url="http://door/app.git",
-                start_sha=tip, ready=ready_take,
+                mirror, dest, NewBranch("dev", "fw/one", "http://door/app.git", start_sha=tip),
+                ready=ready_take,
             )  # fmt: skip
         assert not ready.exists()  # set aside, and removed
         assert await head(taken) == tip

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.model import AgentSpec, AgentState, DesiredState
@@ -26,6 +25,7 @@ from fleet.repos.schema import RepoEntry
 from fleet.repos.service import Repos
 from fleet.repos.stores import RepoStores
 from fleet.repos.verbs import RepoVerbs
+from fleet.timing.clock import SystemClock
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests import sandbox_need
 from tests.git_upstream import GitUpstream, token_anywhere

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.render.work.changes import landed as said_landed
-from fleet.clock import ManualClock
 from fleet.repos.verbs import RepoVerbs
+from fleet.timing.clock import ManualClock
 from tests import sandbox_need
 from tests.integration.repos.test_repo_lines import Rig, agent_git, lines_rig
 

@@ -38,7 +38,7 @@ async def test_the_review_agent_reads_the_pushed_commit_and_cannot_change_it(
     assert tip == head
     upstream_before = lines_rig.upstream.branches("app")
     reviewer = AgentSpec(name=AgentName("reviewer"), runtime="command", repo="app")
-    spec = await lines_rig.repos.review_checkout(reviewer, ReviewCheckout("app", line.id, head, 4))
+    spec = await lines_rig.repos.reviews.checkout(reviewer, ReviewCheckout("app", line.id, head, 4))
     view = spec.workdir
     assert view is not None and view.name == "reviewer.review-4"
     assert spec.workdir_read_only and spec.repo is None  # it cuts and keeps no line
@@ -63,7 +63,7 @@ async def test_the_review_agent_reads_the_pushed_commit_and_cannot_change_it(
     committed = sandboxed("git -c user.name=r -c user.email=r@x commit --allow-empty -qm x")
     assert committed.returncode != 0
     assert (await agent_git(view, "rev-parse", "HEAD")).stdout.strip() == head
-    await lines_rig.repos.review_over("reviewer")
+    await lines_rig.repos.reviews.over("reviewer")
     assert not view.exists() and checkout.exists()  # the coder's own checkout stays
     assert await lines_rig.repos.line_tip(line.id) == head
     assert lines_rig.upstream.branches("app") == upstream_before
@@ -85,9 +85,9 @@ async def test_a_review_checkout_never_takes_the_place_of_another_agents_checkou
     (other / "notes.md").write_text("work not yet committed\n")
     reviewer = AgentSpec(name=AgentName("rev"), runtime="command", repo="app")
     asked = ReviewCheckout("app", line.id, head, other_line.id)
-    spec = await lines_rig.repos.review_checkout(reviewer, asked)
+    spec = await lines_rig.repos.reviews.checkout(reviewer, asked)
     assert spec.workdir is not None and spec.workdir != other
     assert (other / "notes.md").read_text() == "work not yet committed\n"
-    await lines_rig.repos.review_over("rev")
+    await lines_rig.repos.reviews.over("rev")
     assert spec.workdir is not None and not spec.workdir.exists()
     assert (other / "notes.md").read_text() == "work not yet committed\n"

@@ -16,7 +16,6 @@ import pytest
 
 from fleet.approvals.service import Approvals
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, Decision
 from fleet.model import AgentSpec, AgentState, PermissionMode
@@ -26,6 +25,7 @@ from fleet.runtimes import default_registry
 from fleet.sandbox.service import Sandboxes, SandboxSettings
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import SystemClock
 from tests import sandbox_need
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores

@@ -19,7 +19,6 @@ from aiohttp import web
 
 from fleet.approvals.service import Approvals
 from fleet.backends.tmux import TmuxBackend
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, Decision
 from fleet.model import AgentSpec, PermissionMode
@@ -28,6 +27,7 @@ from fleet.runs.launch.launch_kit import LaunchKit, RunDoors
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import SystemClock
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
@@ -21,6 +20,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import SystemClock
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores
 from tests.fakes.provider.server import Accepted, FakeProvider, Turn

@@ -34,10 +34,10 @@ from typing import Any
 
 import pytest
 
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
+from fleet.timing.clock import SystemClock
 from tests.integration.console_bot import (
     FLEETWARDEN,
     ConsoleBot,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
 from fleet.ledger.records.tasks import Actual, NewTask, Projection
+from fleet.timing.clock import ManualClock
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 from tests.unit.bot.render.test_task_documents import tokens
 from tests.unit.chat_fakes import T0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from connectors.health import ERROR_CHARS, DownTeller, HealthReport, LinkHealth
-from fleet.clock import ManualClock
+from fleet.timing.clock import ManualClock
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from fleet.approvals.service import Approvals
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, Ask
+from fleet.timing.clock import ManualClock
 
 CHANNEL = "test"
 

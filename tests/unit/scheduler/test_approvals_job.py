@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleet.approvals.service import Approvals
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState, Ask
+from fleet.timing.clock import ManualClock
 from scheduler.approvals_job import expire_approvals
 from tests.fakes.doubles.job_context import job_context
 from tests.unit.chat_fakes import T0

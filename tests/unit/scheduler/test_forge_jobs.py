@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.app.phases.serving.jobs import add_forge_jobs
-from fleet.clock import ManualClock
 from fleet.forge.api.git_tokens import RENEW_SECONDS, GitTokens
 from fleet.forge.runs.polling import ForgePolling
 from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import INTERVAL
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from scheduler.context import JobContext
 from scheduler.forge_jobs import (
     FORGE_TOKENS_JOB_ID,

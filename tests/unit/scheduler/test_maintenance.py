@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from scheduler.maintenance import KEEP_EVENTS, prune_ledger
 from tests.fakes.doubles.job_context import job_context
 from tests.unit.chat_fakes import T0

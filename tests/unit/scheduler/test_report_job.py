@@ -14,9 +14,9 @@ import pytest
 from bot.chat.notifier import Notifier
 from bot.render.spend.report import PacingReports, compose, render_text
 from connectors.base import Connector, OutboundMessage, RoomId
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.notices import Notice
+from fleet.timing.clock import ManualClock
 from scheduler.context import JobContext
 from scheduler.errors import ReportNotPosted
 from scheduler.jobs import FleetScheduler

@@ -12,7 +12,6 @@ from fleet.backends.base import Backend
 from fleet.backends.process import SHIM
 from fleet.backends.remote_hosts import HostBackends
 from fleet.backends.tmux import LAUNCHER
-from fleet.clock import Clock
 from fleet.connections.door_client import DOOR_CLIENT
 from fleet.forge.door.tools import FW_FORGE, FW_FORGE_PROGRAM
 from fleet.hosts.lanes import LANE_FILES, LANE_SETUP, LANE_WRITE
@@ -23,6 +22,7 @@ from fleet.peers.tools import FW_MSG, FW_MSG_PROGRAM
 from fleet.runtimes.gates import ASK_CLIENT, OPENCODE_PLUGIN, PI_EXTENSION
 from fleet.runtimes.stub import STUB_AGENT, STUB_WORK
 from fleet.sandbox.policy import FORWARDER
+from fleet.timing.clock import Clock
 
 BUNDLED = (
     SHIM,

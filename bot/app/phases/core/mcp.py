@@ -26,7 +26,6 @@ from bot.app.phases.core.spend import Spend
 from bot.app.stops import Stop
 from bot.chat.mcp_calls import McpCounted, McpThreadLines
 from fleet.approvals.ask_door import ledger_terms
-from fleet.clock import Clock
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.ledger.stores.running.agents import AgentsStore
@@ -37,6 +36,7 @@ from fleet.mcp.hooks import Ask, AuditListener, Billing, McpHooks
 from fleet.mcp.roster import LiveRoster
 from fleet.mcp.upstream.confined import StdioSandbox, Workdirs
 from fleet.metering.policy import Policy
+from fleet.timing.clock import Clock
 
 if TYPE_CHECKING:  # the door and the MCP SDK load only where the config has MCP servers
     from fleet.mcp.door.routes import McpDoor

@@ -13,7 +13,6 @@ from bot.app.grounds import Grounds
 from bot.app.phases.core.ledger import Ledgered
 from bot.app.stops import Stop
 from bot.config.checks.forges import repo_credentials
-from fleet.clock import Clock
 from fleet.repos.desk import RepoError
 from fleet.repos.landing.approval import ApprovalHold
 from fleet.repos.landing.gated import GateRecords
@@ -21,6 +20,7 @@ from fleet.repos.schema import ReviewPolicy
 from fleet.repos.service import Repos
 from fleet.repos.stores import RepoStores
 from fleet.repos.verbs import RepoVerbs
+from fleet.timing.clock import Clock
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 

@@ -20,13 +20,13 @@ from fleet.budgets.runs.caps import CappedPolicy, RunCaps
 from fleet.budgets.runs.watch import RunCapWatch
 from fleet.budgets.service import BudgetService
 from fleet.budgets.stores import BudgetStores
-from fleet.clock import Clock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Scope
 from fleet.metering.counting.journal import DIRECTORY, UsageJournal
 from fleet.metering.proxy import MeteringProxy
 from fleet.notices import NoticeBoard
 from fleet.sandbox.egress.refusals import RefusalBook
+from fleet.timing.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,6 @@ from bot.config.reading.resolved import model_priced
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.service import Quoting
 from fleet.budgets.service import BudgetService
-from fleet.clock import Clock
 from fleet.peers.handed import HandedTasks
 from fleet.peers.rules import Rules
 from fleet.repos.service import Repos
@@ -36,6 +35,7 @@ from fleet.supervisor.admission.stages.ownership import Owners, OwnershipStage
 from fleet.supervisor.admission.stages.quote import QuoteStage
 from fleet.supervisor.launcher import Launcher
 from fleet.tasks.runs import TaskRuns
+from fleet.timing.clock import Clock
 
 
 def make_admission(

@@ -37,7 +37,6 @@ from bot.config import Config
 from fleet.agents.current import CurrentRoster
 from fleet.approvals.spend import SpendAsks
 from fleet.budgets.runs.watch import CapCutoffs
-from fleet.clock import Clock
 from fleet.events import Listeners
 from fleet.peers.roster import PeerRoster
 from fleet.pipelines.flow import Pipelines
@@ -53,6 +52,7 @@ from fleet.supervisor.stores import FleetStores
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from fleet.tasks.spent import TaskSpend
+from fleet.timing.clock import Clock
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 if TYPE_CHECKING:  # the MCP door loads only where the config has MCP servers

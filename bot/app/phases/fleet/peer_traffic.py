@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot.app.stops import Stop, Stops
 from bot.chat.peer_traffic import FoldSettings, PeerTraffic, verdicts_of
-from fleet.clock import Clock
 from fleet.ledger.records.peers import MessageRecord
 from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.notices import Delivery, Notice
+from fleet.timing.clock import Clock
 
 if TYPE_CHECKING:  # the dashboard's server (and jinja2) loads only where one is configured
     from bot.dashboard.serving.server import DashboardServer

@@ -16,7 +16,6 @@ from bot.app.grounds import Grounds
 from bot.app.stops import Stop
 from bot.config import Config
 from bot.config.checks.forges import app_token_variable
-from fleet.clock import Clock
 from fleet.forge.api.app_token import AppKey
 from fleet.forge.api.git_tokens import GitTokens
 from fleet.forge.api.gitea import GiteaApi
@@ -28,6 +27,7 @@ from fleet.forge.model import ForgeApi
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import Slug
 from fleet.markdown.shown import shown_text
+from fleet.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ from bot.render import machine
 from bot.render.agents import runs as render_runs
 from bot.render.work import tasks as render_tasks
 from bot.text.agent_text import said
-from fleet.clock import Clock
 from fleet.errors import AgentNotRunning, FleetError
 from fleet.ledger.records.lines import LineRecord
 from fleet.ledger.records.tasks import TaskRecord
@@ -45,6 +44,7 @@ from fleet.supervisor.interfaces import AgentControl
 from fleet.supervisor.status import AgentStatus
 from fleet.tasks.register import Register
 from fleet.tasks.runs import start_words
+from fleet.timing.clock import Clock
 
 
 class Handlers(Family):

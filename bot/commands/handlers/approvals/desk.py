@@ -25,9 +25,9 @@ from bot.render import machine
 from bot.text.agent_text import escape
 from fleet.approvals.service import Approvals
 from fleet.approvals.spend import CHANNEL as SPEND
-from fleet.clock import Clock
 from fleet.ledger.records.approvals import ApprovalRequest, AskKind, Decision
 from fleet.model import PermissionMode
+from fleet.timing.clock import Clock
 
 Medium = Callable[[str], tuple[str, bool]]
 """Of a connector's name: the command prefix shown there, and whether people can react."""

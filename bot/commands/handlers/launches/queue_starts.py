@@ -14,7 +14,6 @@ from bot.commands.routing.router import Router
 from bot.commands.routing.sources import Delegated
 from bot.text.agent_text import quotes_escaped
 from connectors.base import Connector, RoomId, UserId
-from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger import QueuedSpawn
 from fleet.ledger.stores.code.forge import ForgeStore
@@ -22,6 +21,7 @@ from fleet.notices import Notice, NoticeBoard, Tone
 from fleet.supervisor.admission.held import request_of
 from fleet.supervisor.admission.queue import Launch
 from fleet.supervisor.admission.request import LaunchRequest, Started
+from fleet.timing.clock import Clock
 
 QueuedSpawner = Callable[[Request, LaunchRequest | None, Launch], Awaitable[Reply]]
 """``spawn`` as a queued entry starts: the request the entry holds (``None``: an entry

@@ -31,10 +31,10 @@ from bot.commands.routing.router import Router
 from bot.commands.routing.sources import Delegated
 from bot.render.work import schedules as render
 from connectors.base import Connector, RoomId, UserId
-from fleet.clock import Clock
 from fleet.ledger import ScheduleRecord
 from fleet.ledger.stores.running.schedules import SchedulesStore
 from fleet.supervisor.admission.request import LaunchRequest
+from fleet.timing.clock import Clock
 from scheduler import schedule_job as scheduled
 from scheduler.context import JobContext
 from scheduler.cron import cron_trigger, next_fire

@@ -26,7 +26,6 @@ from bot.config import Config
 from connectors.base import Connector
 from fleet.accounts.book import AccountBook
 from fleet.caps import Caps
-from fleet.clock import Clock
 from fleet.events import FleetEvent
 from fleet.ledger import QueuedSpawn, SpawnAsk
 from fleet.ledger.stores.code.forge import ForgeStore
@@ -38,6 +37,7 @@ from fleet.supervisor.admission.queue import LaunchQueue
 from fleet.supervisor.admission.request import LaunchRequest, Queued
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.launcher import Launcher
+from fleet.timing.clock import Clock
 
 
 def caps_of(cfg: Config) -> Caps:

@@ -20,7 +20,6 @@ from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec, no_agen
 from bot.commands.routing.request import Reply, Request
 from bot.render import forge as render
 from bot.text.agent_text import said
-from fleet.clock import Clock
 from fleet.errors import FleetwardenError
 from fleet.forge.events.holds import ForgeHolds
 from fleet.forge.launcher import ForgeLauncher
@@ -34,6 +33,7 @@ from fleet.ledger.records.lines import LineState
 from fleet.ledger.stores.code.forge import ForgeStore
 from fleet.names import is_agent_name
 from fleet.repos.line.no_branch import PullEnd, run_pull_end
+from fleet.timing.clock import Clock
 
 NO_FORGES: Final = (
     "no forges are configured: add `forges:` to the config and `forge: NAME` to a "

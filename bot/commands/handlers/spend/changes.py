@@ -10,8 +10,8 @@ from bot.commands.specs import DEFAULT_SINCE, REPORT, REPORT_CHANGES
 from bot.render.spend.change_costs import changes_report
 from fleet.budgets.changes.report import report
 from fleet.budgets.model import parse_duration
-from fleet.clock import Clock
 from fleet.ledger.stores.code.changes import ChangesStore
+from fleet.timing.clock import Clock
 
 
 class ChangeCommands(Family):

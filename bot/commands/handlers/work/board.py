@@ -11,13 +11,13 @@ from bot.commands.routing.request import Reply, Request
 from bot.render import machine
 from bot.render.work import tasks as render
 from bot.render.work.tasks import RUNS_SHOWN, Story
-from fleet.clock import Clock
 from fleet.errors import FleetError
 from fleet.ledger.records.tasks import ENDED_STATES, OPEN_STATES, TaskRecord
 from fleet.ledger.stores.peers.reviews import ReviewsStore
 from fleet.ledger.stores.running.runs import RunReport, RunsStore
 from fleet.ledger.stores.work.missions import MissionsStore
 from fleet.tasks.register import Register
+from fleet.timing.clock import Clock
 
 
 class TaskBoard(Family):

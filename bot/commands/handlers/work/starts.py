@@ -14,8 +14,8 @@ from bot.commands.routing.request import Reply, Request
 from bot.commands.routing.router import Router
 from bot.commands.routing.sources import DelegatedStart
 from connectors.base import Connector, RoomId, UserId
-from fleet.clock import Clock
 from fleet.tasks.asked import HeldStart
+from fleet.timing.clock import Clock
 
 HeldAct = Callable[[Request, HeldStart], Awaitable[Reply]]
 """``task start`` of a held task, as its request (the register's) launches: the reply."""

@@ -6,7 +6,7 @@ agents are referenced by ``agents(name)``, runs by ``runs(id)``. Metering rows (
 the exception: they keep the agent's name as plain text, because usage must outlive the agent
 and a refused request may name an agent that never existed. Every step is SQL that both
 engines speak (:mod:`fleet.ledger.database.engine`; PostgreSQL's spelling of it is
-:func:`fleet.ledger.database.postgres.translate`'s).
+:func:`fleet.ledger.database.pg_sql.translate`'s).
 
 The steps are kept in modules by era: :mod:`.foundation` (1-8: the fleet, chat,
 metering, budgets, schedules, accounts, cutoffs), :mod:`.operations` (9 on: the spawn

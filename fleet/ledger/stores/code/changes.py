@@ -33,8 +33,8 @@ from datetime import datetime
 
 from fleet.ledger.database.access import Store
 from fleet.ledger.records.changes import ChangeFacts, ChangeUse, ForgeEnd
+from fleet.ledger.records.epoch import from_epoch, optional_epoch, to_epoch
 from fleet.ledger.records.lines import LineState
-from fleet.ledger.records.rows import _optional_epoch, from_epoch, to_epoch
 from fleet.ledger.stores.spend.usage_rows import MODEL, TOTAL_TOKENS
 
 _CHOSEN = """chosen AS (
@@ -109,9 +109,9 @@ class ChangesStore(Store):
             forge[int(row["line_id"])].append(
                 ForgeEnd(
                     state=str(row["state"]),
-                    ended_at=_optional_epoch(row["ended_at"]),
+                    ended_at=optional_epoch(row["ended_at"]),
                     pull_end=detail.rpartition(" ")[2] or None,
-                    pull_end_at=_optional_epoch(row["at"]),
+                    pull_end_at=optional_epoch(row["at"]),
                 )
             )
         return [
@@ -121,8 +121,8 @@ class ChangesStore(Store):
                 repo=str(row["repo"]),
                 state=LineState(row["state"]),
                 created_at=from_epoch(row["created_at"]),
-                ended_at=_optional_epoch(row["ended_at"]),
-                last_run_at=_optional_epoch(row["last_run_at"]),
+                ended_at=optional_epoch(row["ended_at"]),
+                last_run_at=optional_epoch(row["last_run_at"]),
                 runs=int(row["runs"]),
                 approvals=int(row["approvals"]),
                 use=tuple(use.get(int(row["id"]), ())),

@@ -15,6 +15,7 @@ from typing import Any
 from fleet.ledger.database.access import Access, Store
 from fleet.ledger.database.claims import ClaimGroup
 from fleet.ledger.database.engine import Row
+from fleet.ledger.records.epoch import from_epoch, optional_epoch
 from fleet.ledger.records.forge import (
     DeliveryRecord,
     ForgeAuditLine,
@@ -23,7 +24,6 @@ from fleet.ledger.records.forge import (
     NewForgeRun,
     Slug,
 )
-from fleet.ledger.records.rows import _optional_epoch, from_epoch
 
 _RUN_FIELDS = frozenset(
     {
@@ -78,8 +78,8 @@ def _run(row: Row) -> ForgeRunRecord:
         done_status=row["done_status"],
         summary=row["summary"],
         started_at=from_epoch(row["started_at"]),
-        activity_at=_optional_epoch(row["activity_at"]),
-        ended_at=_optional_epoch(row["ended_at"]),
+        activity_at=optional_epoch(row["activity_at"]),
+        ended_at=optional_epoch(row["ended_at"]),
     )
 
 

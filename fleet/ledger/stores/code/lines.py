@@ -9,8 +9,8 @@ from typing import Any
 
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row, insert_id
+from fleet.ledger.records.epoch import from_epoch, optional_epoch
 from fleet.ledger.records.lines import LineRecord, LineState
-from fleet.ledger.records.rows import _optional_epoch, from_epoch
 
 
 def _line(row: Row) -> LineRecord:
@@ -30,7 +30,7 @@ def _line(row: Row) -> LineRecord:
         head_sha=row["head_sha"],
         pushed_sha=row["pushed_sha"],
         merged_sha=row["merged_sha"],
-        ended_at=_optional_epoch(row["ended_at"]),
+        ended_at=optional_epoch(row["ended_at"]),
         copied=tuple(p for p in copied.split("\n") if p),
         co_author=row["co_author"],
         host=row["host"],

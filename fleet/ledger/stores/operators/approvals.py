@@ -25,7 +25,7 @@ from fleet.ledger.records.approvals import (
     LearnedRule,
     ask_digest,
 )
-from fleet.ledger.records.rows import from_epoch, to_epoch
+from fleet.ledger.records.epoch import from_epoch, to_epoch
 
 ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 """Letters and digits of a request id: none that read alike (no ``i l 1 o 0``)."""

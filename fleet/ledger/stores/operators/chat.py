@@ -25,7 +25,7 @@ from fleet.ledger.records.chat import (
     Confirmation,
     confirmation_from_row,
 )
-from fleet.ledger.records.rows import to_epoch
+from fleet.ledger.records.epoch import to_epoch
 
 _CLAIM_ANSWER: Final = replace_into(
     "chat_answers",

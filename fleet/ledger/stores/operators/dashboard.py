@@ -16,7 +16,7 @@ from datetime import datetime
 
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row
-from fleet.ledger.records.rows import from_epoch
+from fleet.ledger.records.epoch import from_epoch
 from fleet.ledger.stores.running.mcp_calls import MCP_PROVIDER, McpCallRecord, McpCallsStore
 from fleet.ledger.stores.spend.usage_rows import MODEL, SERVED
 

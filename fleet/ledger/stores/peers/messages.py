@@ -7,8 +7,8 @@ from datetime import datetime
 
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row, insert_id
+from fleet.ledger.records.epoch import from_epoch
 from fleet.ledger.records.peers import MessageKind, MessageRecord, MessageState, NewMessage
-from fleet.ledger.records.rows import from_epoch
 
 
 def _optional_int(value: object) -> int | None:

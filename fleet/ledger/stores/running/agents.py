@@ -21,14 +21,9 @@ from datetime import datetime
 from fleet.errors import UnknownAgent
 from fleet.ledger.database.access import Access, Store
 from fleet.ledger.database.engine import Database
-from fleet.ledger.records.rows import (
-    AgentEvent,
-    AgentOrigin,
-    AgentRecord,
-    Parsed,
-    spec_extra_json,
-    to_epoch,
-)
+from fleet.ledger.records.epoch import to_epoch
+from fleet.ledger.records.rows import AgentEvent, AgentOrigin, AgentRecord, Parsed
+from fleet.ledger.records.specs import spec_extra_json
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
 

@@ -21,7 +21,7 @@ from typing import Final
 
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.ledger.database.access import Access, Store
-from fleet.ledger.records.rows import from_epoch
+from fleet.ledger.records.epoch import from_epoch
 
 _NAMES_PER_QUERY: Final = 500  # below SQLite's bound-parameter limit
 GROUP_WINDOW: Final = 0.05

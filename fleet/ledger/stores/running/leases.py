@@ -20,7 +20,7 @@ from datetime import datetime
 
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row
-from fleet.ledger.records.rows import from_epoch, to_epoch
+from fleet.ledger.records.epoch import from_epoch, to_epoch
 
 __all__ = ["Lease", "LeasesStore"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fleet.ledger.database.access import Store
-from fleet.ledger.records.rows import from_epoch, to_epoch
+from fleet.ledger.records.epoch import from_epoch, to_epoch
 
 MAX_ROWS_PER_AGENT = 200
 """Distinct (source, target, reason) rows kept per agent; beyond, refusals count under

@@ -14,7 +14,8 @@ from typing import Final
 from fleet.errors import LedgerError
 from fleet.ledger.database.access import Access, Store
 from fleet.ledger.database.engine import Database, Row, insert_id, replace_into
-from fleet.ledger.records.rows import Parsed, RunRecord, to_epoch
+from fleet.ledger.records.epoch import to_epoch
+from fleet.ledger.records.rows import Parsed, RunRecord
 from fleet.ledger.stores.running.agents import agent_in
 from fleet.model import ExitInfo, RunHandle
 

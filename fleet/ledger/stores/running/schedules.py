@@ -12,7 +12,8 @@ from datetime import datetime
 
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row
-from fleet.ledger.records.rows import AuditOutcome, from_epoch
+from fleet.ledger.records.epoch import from_epoch
+from fleet.ledger.records.rows import AuditOutcome
 
 
 @dataclass(frozen=True, slots=True)

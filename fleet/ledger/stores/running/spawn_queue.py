@@ -22,7 +22,7 @@ from typing import Literal
 
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row
-from fleet.ledger.records.rows import from_epoch, to_epoch
+from fleet.ledger.records.epoch import from_epoch, to_epoch
 
 QueueStatus = Literal["waiting", "starting"]
 RequestValue = str | int | bool | None

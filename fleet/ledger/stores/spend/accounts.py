@@ -15,7 +15,7 @@ from fleet.accounts.quota import QuotaStatus, QuotaWindow
 from fleet.accounts.state import Assignment, Health, Mark
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import replace_into
-from fleet.ledger.records.rows import from_epoch, to_epoch
+from fleet.ledger.records.epoch import from_epoch, to_epoch
 
 
 class AccountsStore(Store):

@@ -37,7 +37,7 @@ from fleet.ledger.records.budgets import (
     WindowKind,
     WindowSpec,
 )
-from fleet.ledger.records.rows import from_epoch, to_epoch
+from fleet.ledger.records.epoch import from_epoch, to_epoch
 
 _BUDGET_COLUMNS = (
     "scope, window_kind, window_seconds, reset_at, confidence, limit_tokens, limit_usd, "

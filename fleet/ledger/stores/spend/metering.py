@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import NO_LIMIT
-from fleet.ledger.records.rows import from_epoch, to_epoch
+from fleet.ledger.records.epoch import from_epoch, to_epoch
 from fleet.ledger.stores.spend.usage_rows import (
     GROUPINGS,
     INSERT_SIGNAL,

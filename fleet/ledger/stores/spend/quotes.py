@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row
+from fleet.ledger.records.epoch import from_epoch, to_epoch
 from fleet.ledger.records.quotes import Quote
-from fleet.ledger.records.rows import from_epoch, to_epoch
 
 _COLUMNS = (
     "run_id, agent, runtime, model, basis, priced, median_tokens, p90_tokens, median_usd,"

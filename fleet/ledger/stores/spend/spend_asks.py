@@ -13,7 +13,7 @@ from typing import Literal
 
 from fleet.ledger.database.access import Store
 from fleet.ledger.database.engine import Row
-from fleet.ledger.records.rows import from_epoch, to_epoch
+from fleet.ledger.records.epoch import from_epoch, to_epoch
 
 SpendOutcome = Literal["raised", "stopped", "frozen", "closed"]
 

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, replace
 
 from fleet.ledger.database.engine import Row
-from fleet.ledger.records.rows import from_epoch, to_epoch
+from fleet.ledger.records.epoch import from_epoch, to_epoch
 from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEvent
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from collections.abc import Collection
 
 from fleet.ledger.database.access import Access, Store
 from fleet.ledger.database.engine import Row, insert_id
-from fleet.ledger.records.rows import from_epoch
+from fleet.ledger.records.epoch import from_epoch
 from fleet.ledger.records.tasks import MissionRecord
 from fleet.ledger.stores.work.marks import STALE, Marking, Redact, names_of, names_text
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from fleet.ledger.database.access import Access, Store
 from fleet.ledger.database.engine import Row, insert_id
-from fleet.ledger.records.rows import from_epoch, to_epoch
+from fleet.ledger.records.epoch import from_epoch, to_epoch
 from fleet.ledger.records.tasks import (
     ENDED_STATES,
     TASK_STATES,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
+from fleet.timing.clock import SystemClock
 from tests.integration.connectors.matrix.test_matrix_bot import (
     BotProcess,
     Deployment,

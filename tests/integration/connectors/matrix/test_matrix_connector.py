@@ -35,10 +35,10 @@ from connectors.errors import ConnectorAuthError, RateLimited
 from connectors.matrix.config import MatrixConfig
 from connectors.matrix.connector import MatrixConnector
 from connectors.matrix.inbound.sync import SyncLoop
-from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
+from fleet.timing.clock import SystemClock
 from tests.counting_proxy import CountingProxy
 from tests.synapse_server import Registered, SynapseServer
 

@@ -25,11 +25,11 @@ from connectors.base import Connector, InboundMessage
 from connectors.matrix.connector import MatrixConnector
 from connectors.matrix.inbound import translate
 from connectors.receiving import KEEPS_FAILING, ReceiveFailures
-from fleet.clock import SystemClock
 from fleet.hosts.service import Hosts
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import FleetSettings
+from fleet.timing.clock import SystemClock
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores, page_stores
 from tests.integration.connectors.matrix.test_matrix_connector import (

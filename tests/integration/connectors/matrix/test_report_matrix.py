@@ -20,9 +20,9 @@ from bot.chat.notifier import Notifier
 from bot.render.spend.budgets import amount, ratio, share
 from bot.render.spend.report import PacingReports
 from fleet.budgets.model import BudgetStatus
-from fleet.clock import SystemClock
 from fleet.ledger.store import Ledger
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
+from fleet.timing.clock import SystemClock
 from scheduler.report_job import report_job
 from tests.fakes.doubles.budget_book import budget, paced
 from tests.fakes.doubles.job_context import job_context

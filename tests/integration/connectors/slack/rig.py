@@ -19,9 +19,9 @@ from typing import Any
 from connectors.base import InboundMessage
 from connectors.slack.config import API_BASE_ENV, SlackConfig
 from connectors.slack.connector import SlackConnector
-from fleet.clock import Clock, SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
+from fleet.timing.clock import Clock, SystemClock
 from tests.fakes.slack import SlackServer, SlackWorld, slack_server
 from tests.fakes.slack.client import need_schemas
 from tests.postgres_server import free_port

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
+from fleet.timing.clock import ManualClock
 from tests import polling
 from tests.fakes.slack import SlackWorld
 from tests.integration.connectors.slack.rig import Rig, slack_rig

@@ -11,8 +11,8 @@ from bot.app.lifecycle import App
 from bot.app.phases.fleet import admission as fleet_phase
 from bot.app.phases.fleet.admission import AdmissionParts
 from bot.config import Config
-from fleet.clock import SystemClock
 from fleet.supervisor.admission.stages.chain import MissingStage, Stage
+from fleet.timing.clock import SystemClock
 from tests.unit.chat_fakes import FakeConnector
 
 

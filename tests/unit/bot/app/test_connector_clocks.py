@@ -9,8 +9,8 @@ from pathlib import Path
 from bot.acl import Acl
 from bot.app.assembly import make_connectors
 from bot.config import parse_config
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 
 CONNECTORS = """
 connectors:

@@ -114,12 +114,12 @@ async def test_the_mcp_door_reads_grants_from_the_roster_desk_as_it_is_now() -> 
     are its current spec's (a reload's replacement applies); a priced call is billed only
     once the billing desk is open."""
     from fleet.agents.current import CurrentRoster
-    from fleet.clock import ManualClock
     from fleet.mcp.billing import PolicyBilling
     from fleet.mcp.model import McpGrant
     from fleet.metering.policy import AllowAll
     from fleet.model import AgentSpec
     from fleet.names import AgentName
+    from fleet.timing.clock import ManualClock
 
     desks = Desks()
     assert desks.mcp_grants(AGENT) == ()

@@ -19,7 +19,6 @@ from bot.app.stops import Stops
 from bot.config import Config, ConfigError
 from bot.config.checks.forges import app_token_variable, repo_credentials
 from bot.config.reading.load import parse_config
-from fleet.clock import SystemClock
 from fleet.forge.api.git_tokens import GitTokens
 from fleet.forge.api.gitlab import GitLabApi
 from fleet.forge.api.secrets import ForgeSecrets
@@ -27,6 +26,7 @@ from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.model import ForgeEvent
 from fleet.ledger.records.forge import Slug
 from fleet.repos.upstream.credentials import secret_of, upstream_env
+from fleet.timing.clock import SystemClock
 from tests.fakes.forge.webhook_sender import github_delivery, github_issue
 from tests.fakes.github.api import FakeGitHub, make_app_key
 from tests.postgres_server import free_port

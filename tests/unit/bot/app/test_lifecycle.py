@@ -14,8 +14,8 @@ from bot.app.lifecycle import App
 from bot.commands.errors import CommandError
 from bot.config import Config
 from connectors.errors import ConnectorError
-from fleet.clock import SystemClock
 from fleet.metering.proxy import MeteringProxy
+from fleet.timing.clock import SystemClock
 from scheduler.jobs import SchedulerState
 from tests.unit.chat_fakes import FakeConnector
 

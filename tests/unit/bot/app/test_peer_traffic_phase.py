@@ -17,11 +17,11 @@ from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.views import Views
 from bot.dashboard.serving.live import Full, LiveHub
 from bot.dashboard.serving.server import DashboardServer
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import NewMessage, NewReview, ReviewState
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
 from fleet.notices import Delivery, Notice
+from fleet.timing.clock import ManualClock
 from tests.postgres_server import free_port
 from tests.unit.bot.dashboard.test_dashboard_server import FixedViews
 

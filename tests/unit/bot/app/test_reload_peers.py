@@ -11,13 +11,13 @@ import pytest
 
 from bot.app.reload import reload_config
 from bot.config import Offered, parse_config
-from fleet.clock import SystemClock
 from fleet.errors import FleetError
 from fleet.ledger import Ledger
 from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
 from fleet.supervisor.admission.request import Admitted, LaunchRequest
 from fleet.supervisor.fleet import Fleet
+from fleet.timing.clock import SystemClock
 from tests.unit.bot.app.reload_rig import fleet_on
 
 BEFORE = (

@@ -15,7 +15,6 @@ import pytest
 from bot.chat.agent_feed import AgentFeed, FeedSettings
 from bot.chat.notifier import Notifier
 from fleet.budgets.model import Transition
-from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Step
@@ -23,6 +22,7 @@ from fleet.model import AgentState
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
 from fleet.runs.output.reading import RunOutput
+from fleet.timing.clock import ManualClock
 from fleet.transcript.events import AgentEvent, Said, Text, ToolUsed, Waiting
 from tests.fakes.doubles.fleet import FakeFleet
 from tests.polling import eventually

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.chat.link_notices import LinkWatch
 from connectors.base import Connector
-from fleet.clock import SystemClock
+from fleet.timing.clock import SystemClock
 from tests.polling import eventually
 from tests.unit.chat_fakes import HomeConnector
 

@@ -12,11 +12,11 @@ from datetime import timedelta
 from bot.chat.notifier import Notifier
 from bot.chat.peer_traffic import WAITED, FoldSettings, PeerTraffic, news
 from bot.chat.redacting import RedactingConnector
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import MessageRecord
 from fleet.notices import Delivery, Notice
 from fleet.redaction.redactor import Redactor
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0, HomeConnector
 
 HOME = "!home:example.org"

@@ -205,7 +205,7 @@ async def test_a_connector_the_app_starts_is_redacted(tmp_path: Path) -> None:
     """Through the app: a connector handed to App comes back wrapped, its secrets known."""
     from bot.app.lifecycle import App
     from bot.config import Config
-    from fleet.clock import SystemClock
+    from fleet.timing.clock import SystemClock
 
     config = Config.default(tmp_path)
     inner = ThreadedConnector()

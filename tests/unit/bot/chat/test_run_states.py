@@ -15,13 +15,13 @@ from bot.chat.ordering import Ordering
 from bot.chat.run_states import TITLE_CHARS, RunStates, run_title, state_of
 from connectors.base import RoomId, RunState, ThreadId
 from fleet.approvals.service import Approvals
-from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, Ask, Decision
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
 from fleet.model import AgentSpec, AgentState, DesiredState, RunHandle
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
 
 ROOM = "!ops:example.org"

@@ -11,7 +11,7 @@ from bot.render.spend.report import compose
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import Account, AccountKind, AccountSet
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
-from fleet.clock import ManualClock
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.budget_book import StaticBook
 from tests.unit.bot.render.test_report import BERLIN
 

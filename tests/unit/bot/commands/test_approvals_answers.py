@@ -21,12 +21,12 @@ from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import EventId, InboundMessage, RoomId, ThreadId, UserId
 from fleet.approvals.service import Approvals
-from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, AskKind, Decision
 from fleet.model import AgentState, PermissionMode
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import (
     OPERATOR,
     STRANGER,

@@ -13,8 +13,8 @@ from bot.commands.routing.router import Router
 from bot.commands.specs import REPORT
 from bot.render.spend.change_costs import HEADERS
 from bot.text.agent_text import said
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.changes_rig import HOSTILE, build
 from tests.unit.bot.commands.test_report_commands import pacing
 from tests.unit.chat_fakes import OPERATOR, VIEWER, FakeConnector, message

@@ -18,11 +18,11 @@ from bot.commands.routing.request import Reply, Request
 from bot.commands.specs import COMMANDS
 from fleet.budgets.model import Groups
 from fleet.caps import Caps
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import FleetSettings
+from fleet.timing.clock import ManualClock
 from scheduler.queue_job import sweep_spawn_queue
 from tests.fakes.doubles.budget_book import StaticBook
 from tests.fakes.doubles.job_context import job_context
@@ -143,11 +143,11 @@ async def test_a_turned_away_run_starts_on_the_agents_fallback(
     """The ladder's last step: a roster agent with a `fallback` is started on that runtime
     (with the runtime's own model) instead of waiting, and the reply says why."""
     from fleet.backends.process import SubprocessBackend
-    from fleet.clock import SystemClock
     from fleet.model import AgentSpec, Fallback
     from fleet.names import AgentName
     from fleet.runtimes import default_registry
     from fleet.supervisor.fleet import FleetSettings
+    from fleet.timing.clock import SystemClock
 
     name = AgentName("coder-1")
     spec = AgentSpec(name, "claude", model="sonnet", prompt="hi", fallback=Fallback("stub"))

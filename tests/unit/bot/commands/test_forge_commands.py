@@ -13,11 +13,11 @@ from bot.commands.handlers.places.forge import ForgeCommands, ForgeParts
 from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.request import Request
 from bot.commands.specs import COMMANDS
-from fleet.clock import ManualClock
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState
 from fleet.ledger.records.lines import LineState
+from fleet.timing.clock import ManualClock
 from tests.unit.bot.commands.test_repo_commands import ADMIN
 from tests.unit.chat_fakes import message
 from tests.unit.fleet.forge.runs.work_rig import AGENT, BRANCH, WorkRig, event

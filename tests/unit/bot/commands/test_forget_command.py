@@ -20,7 +20,6 @@ from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from bot.render import fleet as render
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
@@ -28,6 +27,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings, RosterDiff
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.launches import fleet_and_admission
 from tests.fakes.doubles.stores import fleet_stores
 from tests.fakes.doubles.usage import metered

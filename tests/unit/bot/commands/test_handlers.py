@@ -21,7 +21,6 @@ from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.health import LinkHealth
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.metering.counting.events import Outcome, Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState
@@ -30,6 +29,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.launches import fleet_and_admission
 from tests.fakes.doubles.stores import fleet_stores
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls, FakeConnector, message

@@ -34,7 +34,6 @@ from fleet.approvals.spend import SpendAsks
 from fleet.budgets.model import Groups
 from fleet.budgets.runs.caps import RunCaps
 from fleet.caps import Caps
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState, DesiredState, RestartMode, RestartPolicy
 from fleet.names import AgentName
@@ -43,6 +42,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.status import AgentStatus
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.launches import fleet_and_admission
 from tests.fakes.doubles.spawn_queues import a_spawn_queue
 from tests.fakes.doubles.stores import fleet_stores

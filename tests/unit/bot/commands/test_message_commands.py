@@ -12,9 +12,9 @@ from bot.acl import Acl, Grant, Role
 from bot.commands.handlers.agents.messages import MSGS, MessageCommands
 from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.router import Router
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import NewMessage
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import VIEWER, FakeConnector, message
 
 ROOM = "!ops:example.org"

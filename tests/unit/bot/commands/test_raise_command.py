@@ -12,8 +12,8 @@ from bot.commands.specs import COMMANDS
 from fleet.approvals.service import Approvals
 from fleet.approvals.spend import SpendAsks
 from fleet.budgets.runs.caps import RunCaps
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.fleet import FakeFleet
 from tests.unit.chat_fakes import OPERATOR, Calls, FakeConnector, message
 from tests.unit.fleet.approvals.test_budget_asks import Book

@@ -25,7 +25,6 @@ from bot.commands.routing.confirmations import ConfirmationDesk
 from bot.commands.routing.request import Reply, Request
 from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.model import AgentSpec
@@ -37,6 +36,7 @@ from fleet.repos.schema import RepoEntry
 from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.owners import AgentOwners, AgentRecords, ForgeRuns
 from fleet.supervisor.interfaces import AgentControl
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.fleet import FakeFleet
 from tests.fakes.doubles.launches import an_admission
 from tests.unit.chat_fakes import OPERATOR, VIEWER, Calls, FakeConnector, message

@@ -19,11 +19,11 @@ from bot.commands.specs import COMMANDS, PACE, REPORT
 from bot.render.spend.report import NO_BUDGETS, render_text
 from connectors.base import EventId, OutboundMessage, RoomId, ThreadId
 from fleet.budgets.model import Source
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.budget_book import StaticBook
 from tests.fakes.doubles.launches import an_admission, real_fleet
 from tests.fakes.doubles.stores import fleet_stores

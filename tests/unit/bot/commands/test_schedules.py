@@ -23,8 +23,8 @@ from bot.commands.routing.router import Router
 from bot.commands.specs import COMMANDS
 from connectors.base import OutboundMessage, RoomId, SendResult
 from connectors.errors import ConnectorError
-from fleet.clock import Clock, ManualClock, SystemClock
 from fleet.ledger import Ledger, ScheduleRecord
+from fleet.timing.clock import Clock, ManualClock, SystemClock
 from scheduler.context import JobContext
 from scheduler.cron import cron_trigger, next_fire
 from scheduler.errors import UnknownJob

@@ -21,7 +21,6 @@ from bot.commands.routing.sources import Delegated
 from bot.commands.specs import COMMANDS
 from fleet.budgets.model import Groups
 from fleet.caps import Caps
-from fleet.clock import ManualClock
 from fleet.events import FleetEvent
 from fleet.ledger import Ledger, SpawnAsk
 from fleet.model import AgentSpec, AgentState, DesiredState
@@ -31,6 +30,7 @@ from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.autostart import autostart
 from fleet.supervisor.fleet import FleetSettings
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.spawn_queues import a_spawn_queue
 from tests.fakes.doubles.stores import fleet_stores

@@ -8,10 +8,10 @@ import pytest
 
 from bot.commands.errors import CommandError
 from bot.commands.handlers.agents.spawn.spend import SpawnSpend
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, DesiredState, RunBudget
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.metering.test_run_watch import run_of
 
 ROSTER = {"priced": AgentSpec(AgentName("priced"), "claude", model="m-priced")}

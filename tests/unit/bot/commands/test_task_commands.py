@@ -27,11 +27,11 @@ from bot.commands.routing.router import Router
 from bot.commands.specs import SPAWN
 from bot.control.answers import ShellAnswers
 from bot.control.wire import EXIT_OK
-from fleet.clock import ManualClock
 from fleet.errors import UnknownAgent
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NewTask
 from fleet.tasks.register import Register
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.fleet import no_runs
 from tests.fakes.doubles.launches import an_admission
 from tests.fakes.doubles.stores import task_runs_of

@@ -16,7 +16,6 @@ import pytest
 from bot.app.assembly import mcp_rules
 from bot.config import parse_config
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.mcp.config.rules import McpRefused, McpRules
 from fleet.model import AgentSpec, McpGrant
@@ -25,6 +24,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import SystemClock
 from tests.fakes.doubles.launches import real_fleet, reap_open_runs
 from tests.fakes.doubles.stores import fleet_stores
 

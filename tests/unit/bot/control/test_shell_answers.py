@@ -13,8 +13,8 @@ from bot.commands.routing.sources import SHELL
 from bot.commands.specs import COMMANDS
 from bot.control.answers import NO_OPERATOR, ShellAnswers
 from bot.control.wire import EXIT_OK, EXIT_REFUSED
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls
 
 

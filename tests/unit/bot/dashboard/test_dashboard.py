@@ -25,8 +25,8 @@ from bot.dashboard.pages.metrics import Metrics, ObservedSink, Snapshot
 from bot.dashboard.pages.pages import Pages, markdown_html
 from bot.dashboard.serving.live import Full, LiveHub, Watcher
 from connectors.base import UserId
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import FakeConnector, message
 from tests.unit.fleet.ledger.test_ledger_metering import event
 

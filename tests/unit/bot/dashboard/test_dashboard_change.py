@@ -16,7 +16,6 @@ from bot.dashboard.pages.change import CHANGE_EVERY, DIFF_CHARS, DIFF_FILES, DIF
 from bot.dashboard.pages.pages import Pages
 from bot.dashboard.pages.views import Views
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import Clock, ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.lines import LineRecord, LineState
 from fleet.model import AgentSpec, DesiredState
@@ -24,6 +23,7 @@ from fleet.names import AgentName
 from fleet.redaction.guard import HIDDEN
 from fleet.repos.desk import NoLine, RepoError
 from fleet.repos.facts import Change, Clash, CommitLine, FileStat
+from fleet.timing.clock import Clock, ManualClock
 from tests.unit.bot.dashboard.views_rig import views_over
 
 AGENT = "coder-1"

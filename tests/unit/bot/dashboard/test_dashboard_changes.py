@@ -20,9 +20,9 @@ from bot.dashboard.pages.change_costs import ChangeCosts
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.pages import NAV, Pages
 from bot.dashboard.serving.server import DashboardServer
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.changes import ChangeFacts
+from fleet.timing.clock import ManualClock
 from tests.changes_rig import CODER, HOSTILE, OPEN, SONNET, TESTER, build
 from tests.postgres_server import free_port
 from tests.unit.bot.dashboard.test_dashboard_views import views

@@ -14,7 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.dashboard.pages.metrics import MODEL_LABELS, OTHER, Metrics, Snapshot
 from bot.dashboard.pages.views import Views
 from fleet.approvals.service import Approvals
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import Ask
 from fleet.ledger.stores.operators.dashboard import UsageSum
@@ -22,6 +21,7 @@ from fleet.ledger.stores.spend.usage_rows import NOT_SERVED
 from fleet.metering.counting.events import Outcome, Tokens
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
+from fleet.timing.clock import ManualClock
 from tests.unit.bot.dashboard.views_rig import views_over
 from tests.unit.fleet.ledger.test_ledger_metering import event
 

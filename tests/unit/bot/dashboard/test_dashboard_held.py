@@ -25,9 +25,9 @@ from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.views import Views
 from bot.dashboard.serving.server import DashboardServer
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.stores.operators.dashboard import UsageSum
+from fleet.timing.clock import ManualClock
 from tests.polling import eventually
 from tests.postgres_server import free_port
 from tests.tls_cert import self_signed

@@ -9,9 +9,9 @@ from pathlib import Path
 from bot.dashboard.pages.metrics import Metrics, Snapshot
 from bot.dashboard.pages.pages import Pages
 from connectors.health import LinkHealth
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.stores.operators.dashboard import UsageSum
+from fleet.timing.clock import ManualClock
 from tests.unit.bot.dashboard.views_rig import views_over
 
 SECRET = "syt_" + "bm90LWEtcmVhbC10b2tlbg_Zx9Lq2Vw8Ks4Hd"

@@ -19,9 +19,9 @@ from bot.dashboard.serving import listener
 from bot.dashboard.serving.listener import allowed_hosts, host_allowed
 from bot.dashboard.serving.live import MAX_PER_SESSION
 from bot.dashboard.serving.server import DashboardServer
-from fleet.clock import ManualClock
 from fleet.connections.limits import Limits
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.polling import eventually
 from tests.unit.bot.dashboard.test_dashboard_server import FixedViews, serve, signed_in
 

@@ -32,8 +32,8 @@ from bot.dashboard.access.status_door import (
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.views import Views
 from bot.dashboard.serving.server import DashboardServer
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.postgres_server import free_port
 from tests.tls_cert import self_signed
 from tests.unit.bot.dashboard.test_dashboard_server import ALICE, FixedViews

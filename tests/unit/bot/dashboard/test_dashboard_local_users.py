@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 
 from bot.dashboard.serving import listener
-from fleet.clock import ManualClock
 from fleet.connections.limits import Limits
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests import sandbox_need
 from tests.polling import eventually
 from tests.unit.bot.dashboard.test_dashboard_server import serve, signed_in

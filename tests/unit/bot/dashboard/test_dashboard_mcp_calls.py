@@ -15,12 +15,12 @@ from bot.dashboard.access.signin import SignIns
 from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.serving.server import DashboardServer
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.stores.running.mcp_calls import McpCallRecord
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.redaction.invisible import visible
+from fleet.timing.clock import ManualClock
 from tests.postgres_server import free_port
 from tests.unit.bot.dashboard.test_dashboard_server import ALICE, signed_in
 from tests.unit.bot.dashboard.views_rig import views_over

@@ -19,12 +19,12 @@ from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.views import Views
 from bot.dashboard.serving.server import DashboardServer
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import NewMessage
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
 from fleet.redaction.invisible import visible
+from fleet.timing.clock import ManualClock
 from tests.postgres_server import free_port
 from tests.unit.bot.dashboard.test_dashboard_server import ALICE
 from tests.unit.bot.dashboard.views_rig import views_over

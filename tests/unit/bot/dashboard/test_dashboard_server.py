@@ -20,9 +20,9 @@ from bot.dashboard.pages.metrics import Metrics
 from bot.dashboard.pages.task_board import TaskGauges
 from bot.dashboard.pages.views import UnknownPage, Views
 from bot.dashboard.serving.server import DashboardServer, DashboardUnavailable
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import TASK_STATES
+from fleet.timing.clock import ManualClock
 from tests.postgres_server import free_port
 
 ALICE = "@alice:example.org"

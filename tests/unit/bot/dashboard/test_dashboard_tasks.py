@@ -30,10 +30,10 @@ from bot.dashboard.pages.task_board import (
     topic_filter,
 )
 from bot.dashboard.serving.server import DashboardServer
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NO_PROJECTION, TASK_STATES, NewTask
 from fleet.ledger.stores.work.stages import NewStage
+from fleet.timing.clock import ManualClock
 from tests.postgres_server import free_port
 from tests.tasks_rig import (
     BODY,

@@ -16,10 +16,10 @@ from fleet.accounts.book import AccountBook
 from fleet.accounts.model import Account, AccountKind, AccountSet
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
 from fleet.approvals.service import Approvals
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalPost, Ask, Decision
 from fleet.ledger.records.forge import NewForgeRun, Slug
+from fleet.timing.clock import ManualClock
 from tests.unit.bot.dashboard.views_rig import views_over
 from tests.unit.chat_fakes import HomeConnector, ThreadedConnector
 

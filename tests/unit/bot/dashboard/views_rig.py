@@ -14,12 +14,12 @@ from bot.dashboard.pages.places import Places
 from bot.dashboard.pages.views import PageSettings, Views
 from connectors.base import Connector
 from connectors.health import HealthReport
-from fleet.clock import Clock
 from fleet.hosts.service import Hosts
 from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import FleetSettings
+from fleet.timing.clock import Clock
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores, page_stores
 

@@ -14,10 +14,10 @@ import pytest
 from bot.render.spend.report import compose
 from bot.render.spend.report_history import ReportHistory, projection_line, typical_text
 from fleet.budgets.pacing.typical import TypicalSpend, last_days, typical_days
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import Actual, NewTask, Projection
 from fleet.tasks.accuracy import accuracy
+from fleet.timing.clock import ManualClock
 from tests.unit.bot.render.test_task_documents import task
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.budgets.test_budget_service import book, daily, use

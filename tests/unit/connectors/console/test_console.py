@@ -18,7 +18,7 @@ from connectors.base import Attachment, InboundMessage, OutboundMessage, RoomId,
 from connectors.console.config import ConsoleConfig
 from connectors.console.connector import ConsoleConnector
 from connectors.errors import ThreadsUnsupported
-from fleet.clock import ManualClock
+from fleet.timing.clock import ManualClock
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

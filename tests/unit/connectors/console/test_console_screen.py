@@ -20,7 +20,7 @@ from connectors.base import OutboundMessage, RoomId
 from connectors.console.config import ConsoleConfig
 from connectors.console.connector import ConsoleConnector
 from connectors.console.screen import Screen
-from fleet.clock import ManualClock
+from fleet.timing.clock import ManualClock
 from tests.polling import eventually
 
 ERASE = "\r\x1b[J"

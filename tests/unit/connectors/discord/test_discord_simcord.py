@@ -25,8 +25,8 @@ from connectors.base import EventId, RoomId, ThreadId
 from connectors.discord.config import AutoArchive, DiscordConfig
 from connectors.discord.connector import DiscordConnector
 from connectors.discord.gateway import Gateway
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.unit.discord_world import (
     SETTLE_IDLE_SECONDS,
     Recorder,

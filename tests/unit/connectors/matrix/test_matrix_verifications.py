@@ -16,7 +16,7 @@ from connectors.matrix import wire
 from connectors.matrix.encryption.cross_signing import BotIdentity
 from connectors.matrix.verification.board import Board
 from connectors.matrix.verification.service import MAX_PER_USER, Verifications
-from fleet.clock import ManualClock
+from fleet.timing.clock import ManualClock
 
 ANN = "@ann:hs"
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from connectors.errors import ConnectorAuthError, ConnectorError, RateLimited
 from connectors.matrix import wire
-from fleet.clock import ManualClock
+from fleet.timing.clock import ManualClock
 
 OK = nio.RoomSendResponse(event_id="$sent", room_id="!r")
 

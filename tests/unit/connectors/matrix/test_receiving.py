@@ -13,7 +13,7 @@ import pytest
 from connectors.inbox import cancel_and_wait
 from connectors.matrix.encryption.e2ee import Encryption
 from connectors.receiving import KEEPS_FAILING, ReceiveFailures
-from fleet.clock import ManualClock
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 

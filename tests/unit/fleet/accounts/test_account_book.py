@@ -16,9 +16,9 @@ from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet
 from fleet.accounts.quota import QuotaStatus, QuotaWindow
 from fleet.accounts.routing import even_line, room
 from fleet.accounts.state import Health
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.supervisor.admission.request import LaunchRequest
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.job_context import RecordingBoard
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores
@@ -226,6 +226,6 @@ async def test_a_window_repeated_by_every_answer_is_written_once_a_minute(
     written = []
     for used, at in ((0.3, 0), (0.3, 20), (0.3, 40), (0.31, 50), (0.31, 80), (0.31, 111)):
         accounts.observe([seen(used, at)])
-        written.append(bool(accounts._dirty_windows))
-        accounts._dirty_windows.clear()
+        written.append(bool(accounts.kept.windows))
+        accounts.kept.windows.clear()
     assert written == [True, False, False, True, False, True]

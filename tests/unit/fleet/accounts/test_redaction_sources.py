@@ -10,10 +10,10 @@ from pathlib import Path
 from fleet.accounts.book import AccountBook
 from fleet.accounts.model import Account, AccountKind, AccountSet, login_path
 from fleet.accounts.providers import ProviderRoute
-from fleet.clock import ManualClock
 from fleet.metering.proxy import MeteringProxy
 from fleet.redaction.known import Secret
 from fleet.redaction.redactor import Redactor
+from fleet.timing.clock import ManualClock
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.provider.chatgpt import make_jwt
 

@@ -8,7 +8,6 @@ import asyncio
 import pytest
 
 from fleet.approvals.service import AlreadyAnswered, ApprovalEvent, Approvals, UnknownApproval
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import (
     ApprovalPost,
@@ -19,6 +18,7 @@ from fleet.ledger.records.approvals import (
     Decision,
 )
 from fleet.permissions.rules import BadRule, parse_rule
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet import approvals_rig as rig
 from tests.unit.fleet.approvals_rig import approvals, told
 

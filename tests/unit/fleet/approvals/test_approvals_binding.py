@@ -13,9 +13,9 @@ from fleet.approvals.service import (
     ApprovalEvent,
     Approvals,
 )
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision, ask_digest
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet import approvals_rig as rig
 from tests.unit.fleet.approvals_rig import approvals, told
 

@@ -16,7 +16,6 @@ import pytest
 
 from fleet.approvals.ask_door import CHANNEL, MAX_BODY, AskDoor, BadAsk, ledger_terms, parse_ask
 from fleet.approvals.service import ApprovalEvent, Approvals
-from fleet.clock import SystemClock
 from fleet.connections.loopback import STARTING
 from fleet.connections.token import TOKEN_HEADER
 from fleet.ledger import Ledger
@@ -24,6 +23,7 @@ from fleet.ledger.records.approvals import ApprovalState, Decision
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
 from fleet.runtimes.gates import ASK_CLIENT
+from fleet.timing.clock import SystemClock
 from fleet.watchdog.heartbeat import HeartbeatServer
 
 AGENT = AgentName("coder-1")

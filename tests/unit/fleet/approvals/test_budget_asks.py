@@ -22,11 +22,11 @@ from fleet.budgets.model import (
     parse_window,
 )
 from fleet.budgets.runs.caps import RunCaps
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState, Decision
 from fleet.ledger.records.budgets import Budget, Cutoff, Scope, Step
 from fleet.supervisor.cutoffs import CutoffKeeper
+from fleet.timing.clock import ManualClock
 from fleet.transcript.story import Outcome
 from tests.fakes.doubles.fleet import FakeFleet
 from tests.unit.chat_fakes import T0

@@ -14,12 +14,12 @@ import pytest
 from fleet.approvals.service import Approvals
 from fleet.approvals.spend import CHANNEL, SpendAsks, SpendError
 from fleet.budgets.runs.caps import RunCaps
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState, Ask, Decision
 from fleet.ledger.stores.running.runs import RunStart
 from fleet.model import AgentSpec, DesiredState, RunBudget, RunHandle
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from fleet.transcript.story import Outcome
 from tests.fakes.doubles.fleet import FakeFleet
 from tests.unit.chat_fakes import T0

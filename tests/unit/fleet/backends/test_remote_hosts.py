@@ -9,9 +9,9 @@ from pathlib import Path
 from fleet.backends.base import Backend
 from fleet.backends.process import SubprocessBackend
 from fleet.backends.remote_hosts import HostBackends
-from fleet.clock import ManualClock
 from fleet.hosts.schema import HostEntry
 from fleet.hosts.service import Hosts
+from fleet.timing.clock import ManualClock
 
 
 def hosts(*names: str) -> Hosts:

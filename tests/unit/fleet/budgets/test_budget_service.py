@@ -16,7 +16,6 @@ from fleet.budgets.model import BudgetError, BudgetStatus, Groups, PaceStatus, S
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.pacing.readings import SIGNAL_FRESHNESS
 from fleet.budgets.service import BudgetService
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import (
     Budget,
@@ -31,6 +30,7 @@ from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEv
 from fleet.metering.policy import ALLOW, Hold, RequestInfo, Rewrite, Verdict
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.job_context import RecordingBoard
 from tests.fakes.doubles.stores import budget_stores
 from tests.unit.chat_fakes import T0

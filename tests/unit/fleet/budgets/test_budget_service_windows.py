@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import (
     Budget,
@@ -17,6 +16,7 @@ from fleet.ledger.records.budgets import (
     WindowKind,
     WindowSpec,
 )
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.budgets.test_budget_service import (
     ADMIN,

@@ -13,13 +13,13 @@ from fleet.budgets.model import BudgetStatus, Source
 from fleet.budgets.pacing.law import Spent, assess
 from fleet.budgets.quoting.holds import Held, Holds
 from fleet.budgets.quoting.quote import quote_of
-from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Budget, Scope, WindowKind, WindowSpec
 from fleet.ledger.records.quotes import Quote
 from fleet.model import AgentState, RunBudget
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.budgets import test_budget_service as service_test
 

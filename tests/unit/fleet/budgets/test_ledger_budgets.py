@@ -10,7 +10,6 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.errors import LedgerError
 from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, StepRecord, migrate
 from fleet.ledger.database.engine import SqliteDatabase
@@ -23,6 +22,7 @@ from fleet.ledger.records.budgets import (
     WindowKind,
     WindowSpec,
 )
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.ledger.test_ledger_metering import event
 

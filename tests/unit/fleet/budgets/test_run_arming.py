@@ -18,7 +18,6 @@ from fleet.backends.process import SubprocessBackend
 from fleet.budgets.runs.arming import arm_or_refuse, task_spec
 from fleet.budgets.runs.caps import RunCaps, RunClaim
 from fleet.budgets.runs.watch import CapCutoffs, RunCapWatch
-from fleet.clock import SystemClock
 from fleet.errors import LaunchFailed, LedgerError
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
@@ -30,6 +29,7 @@ from fleet.runs.launch.launch_kit import LaunchKit, RunSpend
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import SystemClock
 from fleet.watchdog.verdicts import Restart
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores

@@ -17,7 +17,7 @@ from fleet.budgets.runs.asking import (
     reached_unit,
 )
 from fleet.budgets.runs.budget import RunBudgetEntry
-from fleet.ledger.records.rows import _run_budget, _run_budget_extra
+from fleet.ledger.records.specs import _run_budget, _run_budget_extra
 from fleet.model import RunBudget
 from tests.unit.chat_fakes import T0
 

@@ -14,10 +14,10 @@ from fleet.budgets.model import BudgetError, Source
 from fleet.budgets.pacing.law import Spent, assess
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.wording import limit_words
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Burst, Cutoff, Scope, Step
 from fleet.metering.policy import ALLOW, Hold
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.budgets.test_budget_service import (
     ADMIN,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import WorkRig
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.forge.model import EventKind
 from fleet.forge.tasks import ForgeTasks, task_state
 from fleet.ledger import Ledger
@@ -22,6 +21,7 @@ from fleet.ledger.records.tasks import Actual, NewTask, TaskRecord
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
 from fleet.tasks.spent import TaskSpend
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.launches import an_admission
 from tests.unit.fleet.forge.runs.work_rig import AGENT, BRANCH, LABEL, SLUG, WorkRig, event
 from tests.unit.fleet.tasks.test_ledger_register import Fleet

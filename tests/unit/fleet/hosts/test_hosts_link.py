@@ -15,12 +15,12 @@ from typing import Any, cast
 import asyncssh
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.hosts.errors import HostDown, HostError, HostKeyUnknown
 from fleet.hosts.link.backoff import Backoff
 from fleet.hosts.link.connection import HostLink, LinkSettings, LinkState
 from fleet.hosts.link.dial import Watcher
 from fleet.hosts.schema import HostEntry
+from fleet.timing.clock import ManualClock
 
 ENTRY = HostEntry.model_validate(
     {"name": "box2", "ssh": "fw@127.0.0.2:2222", "key_file": "/k/id", "known_hosts": "/k/kh"}

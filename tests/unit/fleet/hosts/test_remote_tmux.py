@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from fleet.backends.remote_tmux import SCOPE, RemoteTmuxClient
+from fleet.backends.remote_tmux import SCOPE
+from fleet.backends.remote_tmux_client import RemoteTmuxClient
 from fleet.errors import LaunchFailed
 from fleet.hosts.link.connection import HostLink
 from fleet.hosts.place import HostPlace

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
+from fleet.timing.clock import ManualClock
 
 
 @pytest.fixture

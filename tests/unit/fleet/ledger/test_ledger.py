@@ -10,7 +10,6 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.errors import LedgerError, UnknownAgent
 from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, Migration, migrate
 from fleet.ledger.database.engine import Database, SqliteDatabase
@@ -25,6 +24,7 @@ from fleet.model import (
     RunHandle,
 )
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0  # where the shared `clock` fixture stands
 from tests.unit.conftest import raw_database
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from fleet.clock import ManualClock
 from fleet.ledger import AnswerState, Ledger
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.errors import LeaseLost
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalPost, ApprovalState, Ask, Decision
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 ASK = Ask("toolu_1", "Bash", "rm -rf build", pattern="Bash(rm -rf build)")

@@ -8,8 +8,8 @@ from dataclasses import fields
 
 from fleet.budgets.changes.outcome import Outcome, change_of
 from fleet.budgets.changes.report import ALL, ChangeRow, report
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.changes_rig import CODER, EXPECTED, OPEN, SONNET, TESTER, Expected, build
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.stores.operators.dashboard import SignIn
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.ledger.test_ledger_metering import event
 
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fleet.clock import ManualClock
 from fleet.errors import LeaseLost
 from fleet.ledger import Ledger
 from fleet.ledger.database.location import LedgerLocation
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 ROUNDS = 24

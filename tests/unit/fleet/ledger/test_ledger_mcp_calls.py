@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
 from fleet.ledger.stores.running.mcp_calls import MAX_TEXT, McpCallRecord
@@ -17,6 +16,7 @@ from fleet.metering.counting.events import Outcome as UsageOutcome
 from fleet.metering.counting.events import Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.errors import LedgerError
 from fleet.ledger import LATEST_VERSION, MIGRATIONS, Ledger, UsageTotal, migrate
 from fleet.ledger.database.engine import SqliteDatabase
 from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEvent
 from fleet.model import AgentSpec, DesiredState
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import NewMessage, NewReview
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
+from fleet.timing.clock import ManualClock
 
 
 async def test_a_message_is_kept_with_its_receipt_and_delivered_once(

@@ -15,10 +15,10 @@ import pytest
 from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.quote import quote_of
 from fleet.budgets.quoting.service import Quoting, restore_holds
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.budgets import Scope
 from fleet.model import RunBudget
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.budgets.test_holds import Book, status
 from tests.unit.fleet.metering.test_run_watch import AGENT, SPEC, run_of, used

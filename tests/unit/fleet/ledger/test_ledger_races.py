@@ -9,10 +9,10 @@ import asyncio
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.errors import LeaseLost
 from fleet.ledger import Ledger, SpawnAsk
 from fleet.model import AgentSpec, AgentState, DesiredState
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 ROUNDS = 40

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 
 
 async def test_refusals_are_counted_per_span(ledger: Ledger, clock: ManualClock) -> None:

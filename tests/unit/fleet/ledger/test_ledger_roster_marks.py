@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from fleet.clock import ManualClock
 from fleet.ledger import MIGRATIONS, Ledger, migrate
 from fleet.ledger.database.engine import SqliteDatabase
 from fleet.model import AgentSpec, DesiredState, ExitInfo, RunHandle
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.usage import metered
 from tests.unit.chat_fakes import T0  # where the shared `clock` fixture stands
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.errors import LedgerError
 from fleet.ledger import MIGRATIONS, Ledger, ScheduleRecord, migrate
 from fleet.ledger.database.engine import SqliteDatabase
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 ADMIN = "@ann:example.org"

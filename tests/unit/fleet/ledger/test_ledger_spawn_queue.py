@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 HOST = "host-a"

@@ -3,10 +3,10 @@ cap kept once with its offer and fallback, listed per run, settled once."""
 
 from __future__ import annotations
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import Ask
 from fleet.ledger.stores.spend.spend_asks import SpendAsk
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 

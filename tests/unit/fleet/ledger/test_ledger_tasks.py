@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import Actual, NewTask, Projection
 from fleet.ledger.stores.work.tasks import name_from
 from fleet.redaction.known import EnvSecrets
 from fleet.redaction.redactor import Redactor
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.metering.test_run_watch import AGENT, SPEC, run_of, used
 

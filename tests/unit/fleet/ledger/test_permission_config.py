@@ -17,7 +17,6 @@ from bot.commands.errors import CommandError
 from bot.commands.parsing.grammar import Grammar
 from bot.commands.specs import COMMANDS
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import SystemClock
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger
 from fleet.ledger.records.rows import AgentRecord
@@ -28,6 +27,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import SystemClock
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores
 from tests.unit.bot.config.test_config import only_problem, parse

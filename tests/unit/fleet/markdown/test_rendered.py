@@ -17,13 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleet.clock import ManualClock
 from fleet.forge.posts.footer import FOOTER_CAP
 from fleet.ledger import Ledger
 from fleet.markdown.defuse import BODY_LIMIT, POST_CAP, _defused, as_code, defuse, escape_cell
 from fleet.markdown.inert import inert
 from fleet.markdown.live_markdown import safe
 from fleet.markdown.rendered import gfm_inert, github_html
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import WorkRig
 
 ROOT = Path(__file__).resolve().parents[4]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from fleet.mcp.door.exchange import Exchange
+from fleet.mcp.door.limits import SessionGrounds
 from fleet.mcp.door.session import Session
 from fleet.mcp.hooks import McpAudit, McpHooks, Outcome
 from fleet.mcp.model import HttpServer, McpGrant, McpServer
@@ -33,8 +34,7 @@ async def test_the_handler_has_the_answer_before_the_audit_is_made() -> None:
         "coder",
         SERVER,
         lambda: McpGrant("tracker"),
-        environ={},
-        hooks=McpHooks(audits=(told,)),
+        SessionGrounds({}, McpHooks(audits=(told,))),
         scrub=Scrub(()),
         redact=redact,
     )

@@ -13,13 +13,13 @@ import pytest
 
 from fleet.approvals.ask_door import AskTerms, ledger_terms
 from fleet.approvals.service import Approvals
-from fleet.clock import Clock, ManualClock, SystemClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Ask, Decision
 from fleet.mcp.asking import CHANNEL, McpAsks, ruled, shown_arguments
 from fleet.mcp.hooks import McpCall, Verdict
 from fleet.model import AgentSpec, DesiredState, PermissionMode, RunHandle
 from fleet.names import AgentName
+from fleet.timing.clock import Clock, ManualClock, SystemClock
 from tests.polling import eventually
 from tests.unit.fleet.approvals_rig import approvals, told
 

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.budgets.runs.caps import CappedPolicy, RunCaps
-from fleet.clock import ManualClock
 from fleet.mcp.billing import LateBilling, PolicyBilling
 from fleet.metering.policy import AllowAll
 from fleet.model import RunBudget
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.budgets.test_pacing_policy import (
     END,
     GOVERNING,

@@ -11,11 +11,11 @@ import pytest
 
 from fleet.approvals.ask_door import AskTerms
 from fleet.approvals.service import Approvals
-from fleet.clock import ManualClock
 from fleet.ledger.records.approvals import Decision
 from fleet.mcp.asking import CHANNEL, completion_ruled
 from fleet.mcp.hooks import McpCall
 from fleet.model import PermissionMode
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.approvals_rig import approvals, told
 from tests.unit.fleet.mcp.test_asking import asks, pending, terms
 

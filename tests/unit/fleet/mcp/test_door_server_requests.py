@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from fleet.mcp.door.limits import SessionGrounds
 from fleet.mcp.door.session import Session
 from fleet.mcp.hooks import McpHooks
 from fleet.mcp.model import HttpServer, McpGrant, McpServer
@@ -33,8 +34,7 @@ async def test_the_servers_requests_are_answered_by_the_door_not_held() -> None:
         "coder",
         SERVER,
         lambda: McpGrant("tracker"),
-        environ={},
-        hooks=McpHooks(),
+        SessionGrounds({}, McpHooks()),
         scrub=Scrub(()),
         redact=str,
     )

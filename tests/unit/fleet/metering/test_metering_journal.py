@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.metering.counting.events import Outcome, QuotaSignal, Tokens, UsageEvent
 from fleet.metering.counting.journal import DIRECTORY, UsageJournal
 from fleet.metering.counting.recorder import Recorder
+from fleet.timing.clock import ManualClock
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

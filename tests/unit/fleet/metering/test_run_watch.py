@@ -9,7 +9,6 @@ from pathlib import Path
 
 from fleet.budgets.runs.caps import RunCaps
 from fleet.budgets.runs.watch import RunCapWatch
-from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.stores.running.runs import RunStart
@@ -18,6 +17,7 @@ from fleet.metering.policy import Estimate, Refuse, RequestInfo
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo, RunBudget, RunHandle
 from fleet.names import AgentName
 from fleet.notices import Delivery, Notice
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 AGENT = AgentName("coder-1")

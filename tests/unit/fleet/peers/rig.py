@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from fleet.clock import ManualClock
 from fleet.connections.loopback import AgentSecrets
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec
@@ -26,6 +25,7 @@ from fleet.peers.postbox import Postbox
 from fleet.peers.roster import PeerRoster
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.fleet import LedgerFleet
 from tests.fakes.doubles.launches import an_admission
 from tests.fakes.doubles.stores import task_runs_of

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.peers import fw_msg
 from fleet.peers.tools import FW_MSG
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.peers.rig import DoorRig, serve_door
 
 DEADLINE = 60.0

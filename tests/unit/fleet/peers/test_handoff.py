@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NewTask
 from fleet.peers.errors import PeerRefusal
@@ -18,6 +17,7 @@ from fleet.peers.handoff import Handoff
 from fleet.supervisor.admission.request import LaunchRequest, Started
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.fleet import LedgerFleet
 from tests.fakes.doubles.launches import an_admission
 from tests.fakes.doubles.stores import task_runs_of

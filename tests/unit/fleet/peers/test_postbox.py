@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import MessageRecord
@@ -23,6 +22,7 @@ from fleet.names import AgentName
 from fleet.peers.errors import PeerRefusal
 from fleet.peers.postbox import Postbox
 from fleet.peers.rules import REFUSALS_KEPT
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.fleet import LedgerFleet
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.peers.rig import SECRET, peer_fleet, postbox_over, roster

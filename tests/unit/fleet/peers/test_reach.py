@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import MessageRecord
 from fleet.names import AgentName
@@ -21,6 +20,7 @@ from fleet.peers.postbox import Postbox
 from fleet.supervisor.admission.admit import Wait
 from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued
 from fleet.tasks.register import Register
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.fleet import LedgerFleet
 from tests.fakes.doubles.launches import an_admission
 from tests.fakes.doubles.stores import task_runs_of

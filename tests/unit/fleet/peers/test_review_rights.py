@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.errors import UnknownAgent
 from fleet.ledger import Ledger
 from fleet.ledger.records.peers import ReviewRecord
@@ -18,6 +17,7 @@ from fleet.peers.errors import PeerRefusal
 from fleet.peers.review.handoff import ReviewStores
 from fleet.peers.review.stage import ReviewStage
 from fleet.peers.rules import Rules
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.peers.review_rig import POLICY, Rig
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
 from fleet.ledger.stores.running.runs import RunEnd
 from fleet.ledger.stores.work.stages import WHY_LENGTH, NewStage
 from fleet.pipelines.handoff import SAID, Before, handoff
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.stores import task_runs_of
 from tests.unit.fleet.metering.test_run_watch import SPEC, run_of
 

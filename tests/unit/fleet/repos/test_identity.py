@@ -12,7 +12,7 @@ import pytest
 
 from bot.config import ConfigError, parse_config
 from fleet.agents.roster import AgentEntry
-from fleet.ledger.records.rows import spec_extra_json
+from fleet.ledger.records.specs import spec_extra_json
 from fleet.model import AgentSpec
 from fleet.names import AgentName
 from fleet.repos.hook.policy import Identity, Issue, agent_identity

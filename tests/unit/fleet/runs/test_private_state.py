@@ -12,12 +12,12 @@ import pytest
 
 from bot.app.lock import StateDirLock
 from bot.app.logs import setup_logging
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.names import AgentName
 from fleet.private_files import close_state_dir, private_dir
 from fleet.redaction.redactor import Redactor
 from fleet.runs.layout import AgentPaths, append_marker
+from fleet.timing.clock import SystemClock
 
 
 def mode(path: Path) -> int:

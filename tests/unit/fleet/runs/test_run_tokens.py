@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from fleet.clock import SystemClock
 from fleet.connections.loopback import AgentSecrets
 from fleet.errors import AgentNotRunning
 from fleet.ledger import Ledger
@@ -18,6 +17,7 @@ from fleet.names import AgentName
 from fleet.runs.launch.run_tokens import RunTokens
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet
+from fleet.timing.clock import SystemClock
 from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.unit.fleet.ledger.test_ledger import handle, spec
 from tests.unit.fleet.runs.test_supervisor_logs import beating_fleet

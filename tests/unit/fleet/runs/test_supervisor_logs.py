@@ -13,13 +13,13 @@ import aiohttp
 import pytest
 
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import SystemClock
 from fleet.connections.token import TOKEN_HEADER
 from fleet.ledger import Ledger
 from fleet.runs.launch.launch_kit import LaunchKit, RunDoors
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import SystemClock
 from fleet.transcript import logtail
 from fleet.transcript.logtail import Tail
 from fleet.watchdog.heartbeat import HeartbeatServer

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from bot.commands.handlers.places.egress import refusals_text
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.notices import Notice
 from fleet.sandbox.egress.egress_proxy import Refusal
 from fleet.sandbox.egress.refusals import RefusalBook
+from fleet.timing.clock import ManualClock
 
 
 async def test_refusals_are_counted_in_the_ledger_and_told_once_an_hour(

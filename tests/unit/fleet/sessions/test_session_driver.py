@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from fleet.approvals.service import ApprovalEvent, Approvals
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalRequest, ApprovalState, Decision
 from fleet.model import AgentSpec, PermissionMode
@@ -26,6 +25,7 @@ from fleet.sessions.base import SessionProtocol
 from fleet.sessions.claude import ClaudeStream
 from fleet.sessions.codex import CodexAppServer
 from fleet.sessions.driver import DriverSetup, SessionDriver
+from fleet.timing.clock import ManualClock
 
 AGENT = AgentName("coder")
 RUN = 7

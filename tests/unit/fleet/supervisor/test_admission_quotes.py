@@ -20,7 +20,6 @@ from fleet.budgets.quoting.holds import Holds
 from fleet.budgets.quoting.quote import quote_of
 from fleet.budgets.quoting.service import Quoting
 from fleet.caps import Caps
-from fleet.clock import ManualClock
 from fleet.errors import UnknownAgent
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger, QueuedSpawn, SpawnAsk
@@ -48,6 +47,7 @@ from fleet.supervisor.admission.request import (
 )
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.status import AgentStatus, SpawnOutcome
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.launches import an_admission, given_of
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.budgets.test_holds import Book, status

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import SystemClock
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
 from fleet.names import AgentName
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import EventKind, FleetEvent, FleetSettings
+from fleet.timing.clock import SystemClock
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores
 

@@ -12,7 +12,6 @@ import pytest
 
 from fleet.budgets.model import Groups
 from fleet.caps import Caps
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger, SpawnAsk
 from fleet.model import AgentSpec, AgentState, DesiredState
 from fleet.names import AgentName
@@ -31,6 +30,7 @@ from fleet.supervisor.admission.request import (
     Started,
 )
 from fleet.supervisor.admission.slots import Slots
+from fleet.timing.clock import ManualClock
 from fleet.watchdog.verdicts import Restart
 from tests.fakes.doubles.launches import an_admission
 from tests.unit.fleet.supervisor.test_admission import Budgets, Launches

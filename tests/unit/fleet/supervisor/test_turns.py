@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import SystemClock
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState
@@ -23,6 +22,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.turns import Turns
+from fleet.timing.clock import SystemClock
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores
 

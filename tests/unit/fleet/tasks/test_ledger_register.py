@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.events import EventKind, FleetEvent, Listener
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import Actual, NewTask, TaskRecord
@@ -26,6 +25,7 @@ from fleet.tasks.asked import Asker, HeldStart
 from fleet.tasks.projection import Kind, kinds
 from fleet.tasks.register import Register, TaskError, Waiting, source_of, title_of
 from fleet.tasks.runs import TaskRuns
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.metering.test_run_watch import AGENT, used
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from bot.render.agents import runs as render_runs
-from fleet.clock import ManualClock
 from fleet.errors import LaunchFailed
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask
@@ -21,6 +20,7 @@ from fleet.runs.layout import MARKER
 from fleet.runs.output.facts import check_launchable, read_run
 from fleet.runs.output.stories import RunStories
 from fleet.tasks.spent import TaskSpend
+from fleet.timing.clock import ManualClock
 from fleet.transcript.events import AgentEvent, ErrorKind, Said, Text, ToolUsed, Trouble, Unknown
 from fleet.transcript.story import Outcome, RunReading, why
 from tests.fakes.doubles.usage import metered

@@ -11,10 +11,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fleet.clock import SystemClock
 from fleet.connections.token import TOKEN_HEADER
 from fleet.ledger import Ledger
 from fleet.sessions.hook_asks import HookAsks
+from fleet.timing.clock import SystemClock
 from fleet.watchdog.heartbeat import MAX_ASK, HeartbeatServer
 
 AGENT = "coder-1"

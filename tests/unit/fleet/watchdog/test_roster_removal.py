@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from fleet.backends.process import SubprocessBackend
-from fleet.clock import SystemClock
 from fleet.errors import AgentStillRunning, UnknownAgent
 from fleet.ledger import Ledger
 from fleet.model import AgentSpec, AgentState, RestartMode, RestartPolicy
@@ -24,6 +23,7 @@ from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.runtimes import default_registry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.fleet import Fleet, FleetSettings
+from fleet.timing.clock import SystemClock
 from fleet.watchdog.decisions import sweep
 from fleet.watchdog.verdicts import Action, Restart, ScheduleRestart
 from tests.fakes.doubles.launches import real_fleet

@@ -20,7 +20,6 @@ import pytest
 from fleet.backends.process import SubprocessBackend
 from fleet.budgets.model import Groups
 from fleet.caps import Caps
-from fleet.clock import SystemClock
 from fleet.events import EventKind, FleetEvent
 from fleet.ledger import Ledger
 from fleet.ledger.records.tasks import NO_PROJECTION, NewTask, TaskRecord
@@ -35,6 +34,7 @@ from fleet.supervisor.admission.request import Admitted, LaunchRequest, Queued
 from fleet.supervisor.admission.slots import Slots
 from fleet.supervisor.fleet import Fleet, FleetSettings
 from fleet.supervisor.launcher import Launcher
+from fleet.timing.clock import SystemClock
 from fleet.transcript.story import Outcome
 from fleet.watchdog.verdicts import Restart
 from tests.fakes.doubles.launches import an_admission, fleet_and_admission

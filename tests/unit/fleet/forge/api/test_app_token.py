@@ -14,11 +14,11 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from fleet.clock import ManualClock
 from fleet.forge.api.app_token import AppKey, app_jwt, load_key
 from fleet.forge.api.github import GitHubApi
 from fleet.forge.model import CheckRun, ForgeApiError
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import ManualClock
 from tests.fakes.github.api import FakeGitHub, make_app_key
 from tests.unit.chat_fakes import T0
 

@@ -7,13 +7,13 @@ may answer later."""
 
 from __future__ import annotations
 
-from fleet.clock import SystemClock
 from fleet.forge.api.credential_words import credential_words, login_problem
 from fleet.forge.api.gitea import GiteaApi
 from fleet.forge.api.github import GitHubApi
 from fleet.forge.events.holds import ForgeHolds
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.schema import ForgeEntry
+from fleet.timing.clock import SystemClock
 from tests.fakes.gitea.api import FakeGitea
 from tests.fakes.github.api import BOT_LOGIN, DEFAULT_PAT, FakeGitHub
 from tests.postgres_server import free_port

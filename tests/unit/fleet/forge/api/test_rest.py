@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from fleet.clock import ManualClock
 from fleet.forge.api.rest import ForgeHttp, ForgeRateLimited, next_page, one_line, retry_at
 from fleet.forge.model import ForgeApiError
+from fleet.timing.clock import ManualClock
 from tests.fakes.loopback import LoopbackServer
 from tests.unit.chat_fakes import T0
 

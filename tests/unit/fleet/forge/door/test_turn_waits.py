@@ -10,11 +10,11 @@ import asyncio
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.events import EventKind as FleetKind
 from fleet.forge.door.door import DoorScope
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import AGENT, BOT, WorkRig, event, forge_entry
 
 LONG = 60.0  # seconds a wait would take without the fleet's word: far past each test's own

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.forge.events.changes import confirmed, newest
 from fleet.forge.events.poller import Poller
 from fleet.forge.events.webhooks import parse
 from fleet.forge.model import ChangeKind, EventKind, ForgeApiError, ForgeEvent, IssueChange
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import AGENT, BOT, FORGE, LABEL, SLUG, WorkRig, event
 
 MAINTAINER, TRIAGER, WRITER = "alice", "trudy", "wendy"

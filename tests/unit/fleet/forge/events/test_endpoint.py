@@ -16,7 +16,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from fleet.clock import ManualClock
 from fleet.forge.events.delivery import MAX_BODY
 from fleet.forge.events.endpoint import ALREADY, Refusal, Seen, WebhookEndpoint, WebhookForge
 from fleet.forge.events.kept import event_of
@@ -24,6 +23,7 @@ from fleet.forge.model import EventKind, ForgeEvent
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import ManualClock
 from tests.fakes.forge.webhook_sender import (
     gitea_delivery,
     github_comment,

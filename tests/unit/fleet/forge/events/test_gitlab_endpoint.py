@@ -19,7 +19,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from fleet.clock import ManualClock
 from fleet.forge.events.delivery import MAX_BODY
 from fleet.forge.events.endpoint import (
     ALREADY,
@@ -32,6 +31,7 @@ from fleet.forge.events.endpoint import (
 from fleet.forge.model import ForgeEvent, IssueChange
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import ManualClock
 from tests.fakes.forge.webhook_sender import post
 from tests.fakes.gitlab.hooks import (
     GITLAB_HOOK_TOKEN,

@@ -11,7 +11,6 @@ from typing import Literal
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.forge.events.poller import Poller
 from fleet.forge.model import (
     ChangeKind,
@@ -30,6 +29,7 @@ from fleet.forge.model import (
 )
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import Slug
+from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import T0
 
 REPO = Slug("acme", "app")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.forge.facts import PullNews
 from fleet.forge.posts.unpublished import RETRY_MINUTES, LineEnded
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord
 from fleet.ledger.records.lines import LineState
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import BRANCH, WorkRig
 
 OWN = 7  # the line the run was given (the fake launcher's)

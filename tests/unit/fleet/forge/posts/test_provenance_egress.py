@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord, NewForgeRun, Slug
 from fleet.model import AgentSpec
 from fleet.names import AgentName
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import provenance_source
 from tests.unit.fleet.metering.test_run_watch import run_of
 

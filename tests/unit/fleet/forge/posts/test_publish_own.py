@@ -9,9 +9,9 @@ from dataclasses import replace
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.test_decide import RUN
 from tests.unit.fleet.forge.runs.work_rig import FORGE, FakeForgeApi, WorkRig
 

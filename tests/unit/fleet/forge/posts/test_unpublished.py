@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.errors import FleetwardenError
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.facts import PullNews
 from fleet.forge.model import ForgeApiError
 from fleet.forge.posts.unpublished import RETRY_MINUTES, fix_words, why_unpublished
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import AGENT, BRANCH, NO_SCOPE, SLUG, WorkRig, forge_entry
 
 

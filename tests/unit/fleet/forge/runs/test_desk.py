@@ -11,13 +11,13 @@ import re
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.errors import FleetwardenError
 from fleet.events import EventKind as FleetKind
 from fleet.forge.door.door import DoorRefusal, DoorScope
 from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import (
     AGENT,
     BOT,

@@ -3,10 +3,10 @@ their quotes to (what a refusal over it says on the issue is test_fleet_launcher
 
 from __future__ import annotations
 
-from fleet.clock import ManualClock
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import WorkRig, event, forge_entry
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.forge.runs.reviewing import ForgeReviewing
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState, Slug
@@ -28,6 +27,7 @@ from fleet.supervisor.admission.admit import Admission
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.tasks.register import Register
 from fleet.tasks.runs import TaskRuns
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.launches import an_admission
 from tests.unit.fleet.forge.forge_double import FakeForgeApi
 from tests.unit.fleet.forge.runs.work_rig import (

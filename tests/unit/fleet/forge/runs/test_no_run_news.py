@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from bot.render.forge import no_run_news
-from fleet.clock import ManualClock
 from fleet.forge.facts import NoRunNews, PullNews
 from fleet.forge.model import EventKind, ForgeApiError
 from fleet.ledger import Ledger
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import SLUG, WorkRig, event
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.forge.launcher import LaunchRefused
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import AGENT, BRANCH, LABEL, WorkRig, event
 
 PULL = 18

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fleet.clock import ManualClock
 from fleet.forge.runs.queued import queue_left_runs
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState, NewForgeRun, Slug
 from fleet.supervisor.admission.held import request_of
 from fleet.supervisor.admission.queue import LaunchQueue
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.supervisor.test_admission import Budgets, Launches
 from tests.unit.fleet.supervisor.test_launch_contract import Tasks, gate
 

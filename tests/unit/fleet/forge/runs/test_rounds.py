@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.forge.api.git_tokens import RENEW_SECONDS, GitTokens
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.model import ForgeApiError
@@ -20,6 +19,7 @@ from fleet.forge.runs.rounds import Rounds
 from fleet.forge.runs.watch import INTERVAL
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunRecord
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.forge_double import FakeForgeApi
 from tests.unit.fleet.forge.runs.work_rig import FORGE, LABEL, SLUG, WorkRig, forge_entry
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import (
     AGENT,
     BOT,

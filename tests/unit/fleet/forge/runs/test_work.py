@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import pytest
 
-from fleet.clock import ManualClock
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.events.kept import event_of, kept
 from fleet.forge.facts import NoRunNews, PullNews
@@ -20,6 +19,7 @@ from fleet.forge.model import EventKind, ForgeApiError
 from fleet.forge.runs.decide import mentions
 from fleet.ledger import Ledger
 from fleet.ledger.records.forge import ForgeRunState, Slug
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.runs.work_rig import (
     AGENT,
     BOT,

@@ -14,13 +14,13 @@ from fleet.approvals.service import Approvals
 from fleet.approvals.spend import SpendAsks
 from fleet.budgets.runs.caps import RunCaps
 from fleet.budgets.runs.watch import UNANSWERED
-from fleet.clock import ManualClock
 from fleet.forge.model import EventKind
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import ApprovalState
 from fleet.ledger.records.forge import ForgeRunState
 from fleet.ledger.stores.running.runs import RunStart
 from fleet.model import DesiredState, RunHandle
+from fleet.timing.clock import ManualClock
 from tests.fakes.doubles.fleet import FakeFleet
 from tests.unit.chat_fakes import T0
 from tests.unit.fleet.approvals.test_spend_asks import CAP, SPEC

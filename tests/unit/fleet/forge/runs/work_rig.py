@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet.clock import ManualClock
 from fleet.errors import AgentNotRunning, FleetError, FleetwardenError
 from fleet.events import EventKind as FleetKind
 from fleet.events import FleetEvent, Listener
@@ -37,6 +36,7 @@ from fleet.repos.desk import NoLine
 from fleet.repos.schema import RepoEntry
 from fleet.supervisor.admission.request import LaunchRequest
 from fleet.supervisor.turns import Turns
+from fleet.timing.clock import ManualClock
 from tests.unit.fleet.forge.forge_double import BOT, HEAD_SHA, SLUG, WHEN, Comment, FakeForgeApi
 
 FORGE = "hub"

@@ -16,7 +16,8 @@ from fleet.repos.hook import receive as hook
 from fleet.repos.hook import scan as push_scan
 from fleet.repos.hook.ci_paths import ci_path
 from fleet.repos.hook.policy import REFUSALS, Policy
-from fleet.repos.hook.receive import ZERO, Refusal, Update, parse_updates, ref_refusal
+from fleet.repos.hook.receive import ZERO, Update, parse_updates, ref_refusal
+from fleet.repos.hook.refusals import Refusal
 from fleet.repos.hook.scan import Added, TooBig, added_lines, find_secrets
 
 A = "a" * 40

@@ -1,4 +1,4 @@
-"""fleet.debounce: work run at once after a change, at most once an interval however many
+"""fleet.timing.debounce: work run at once after a change, at most once an interval however many
 changes come, nothing while nothing changed, and nothing left running after stop."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from fleet.debounce import Debounced
+from fleet.timing.debounce import Debounced
 from tests.polling import eventually
 
 
