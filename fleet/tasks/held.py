@@ -43,7 +43,10 @@ class HeldStarts:
         start.add_done_callback(self._starts.discard)
 
     async def _start(self, task: TaskRecord, origin: HeldOrigin) -> None:
-        """Start ``task`` through the first starter that takes it; else back to ``todo``."""
+        """Start ``task`` through the first starter that takes it; else back to ``todo``.
+        The task is read again first: what it was told since (a pipeline's hand-off in its
+        body) is its prompt."""
+        task = await self._tasks.task(task.id) or task
         held = held_start(task, origin)
         if held is not None and await self._started(held):
             return

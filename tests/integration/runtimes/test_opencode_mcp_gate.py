@@ -15,8 +15,8 @@ from tests.fakes.mcp.recorder import McpRecorder
 from tests.fakes.provider.server import FakeProvider
 from tests.integration.runtimes.test_mcp_clis import (
     answered,
+    cli_provider,
     echo,
-    fake,
     home,
     opencode_config,
     opencode_env,
@@ -25,14 +25,14 @@ from tests.integration.runtimes.test_mcp_clis import (
 )
 from tests.integration.runtimes.test_real_clis import check, cli, run_cli
 
-__all__ = ["fake", "home", "server", "work"]  # fixtures
+__all__ = ["cli_provider", "home", "server", "work"]  # fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.agent_cli]
 
 
 @pytest.mark.parametrize(("granted", "called"), [(["srv"], True), ([], False)])
 async def test_fleetwardens_gate_lets_a_granted_servers_tool_through_to_the_door(
-    fake: FakeProvider,
+    cli_provider: FakeProvider,
     server: McpRecorder,
     home: Path,
     work: Path,
@@ -41,12 +41,12 @@ async def test_fleetwardens_gate_lets_a_granted_servers_tool_through_to_the_door
 ) -> None:
     """Mode ``ask``: ``srv_echo`` runs unasked when ``srv`` is granted; otherwise the gate
     stops it, and the server gets no call."""
-    config = {**opencode_config(fake, server), "plugin": [OPENCODE_PLUGIN.as_uri()]}
-    fake.add(echo("srv_echo"))
+    config = {**opencode_config(cli_provider, server), "plugin": [OPENCODE_PLUGIN.as_uri()]}
+    cli_provider.add(echo("srv_echo"))
     policy = {"mode": "ask", "allow": [], "deny": [], "workdir": str(work), "mcp": granted}
     env = opencode_env(home, config, FLEETWARDEN_PERMISSIONS=json.dumps(policy))
     run = await run_cli([cli("opencode"), "run", "go", "--format", "json"], work, env)
-    check(run, fake, "/v1/messages")
+    check(run, cli_provider, "/v1/messages")
     assert [c.arguments for c in server.calls] == ([{"text": "hello"}] if called else [])
     if called:
-        assert answered(fake)
+        assert answered(cli_provider)

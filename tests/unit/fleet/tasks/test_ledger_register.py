@@ -297,3 +297,22 @@ async def test_a_turn_over_is_for_review_and_done_frees_the_agent_for_the_next(
     assert (await register.find(str(first.id))).state == "done"  # its run's end moved nothing
     started = await register.find(str(second.id))
     assert started.state == "working" and started.runs and started.runs[-1] != run
+
+
+async def test_a_held_start_tells_the_agent_what_its_task_was_told_since(
+    register: Register, ledger: Ledger
+) -> None:
+    """A pipeline writes what the stages before left into the next stage's body just before
+    it starts it: the held start's prompt is the task as stored then, not as handed over."""
+    task = await register.new(new("code", agent=AGENT))
+    await ledger.tasks.set_body(task.id, "Branch: fw/planner/1")
+    prompts: list[str | None] = []
+
+    async def starter(held: HeldStart) -> bool:
+        prompts.append(held.request.prompt)
+        return True
+
+    register.held.listen(starter)
+    register.held.start(task, "pipeline")  # the record from before its body was written
+    await register.settled()
+    assert prompts == ["code\n\nBranch: fw/planner/1"]
