@@ -34,7 +34,7 @@ from bot.config.checks.repos import path_problems
 from bot.config.dashboard import DashboardSection
 from fleet.budgets.schema import Loc
 from fleet.forge.api.credential_words import login_problem
-from fleet.forge.api.gitlab import GitLabApi
+from fleet.forge.api.gitlab.client import GitLabApi
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.mcp.upstream.oauth import token_problems
 from fleet.repos.upstream.mirror import Mirror

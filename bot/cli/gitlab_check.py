@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from fleet.budgets.schema import Loc
-from fleet.forge.api.gitlab import GitLabApi
+from fleet.forge.api.gitlab.client import GitLabApi
 from fleet.forge.model import ForgeApiError
 from fleet.forge.schema import ForgeEntry
 from fleet.ledger.records.forge import Slug

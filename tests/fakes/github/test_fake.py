@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from fleet.forge.api.app_token import app_jwt, load_key
+from fleet.forge.api.github.app_token import app_jwt, load_key
 from fleet.timing.clock import ManualClock
 from tests.fakes.github import shapes
 from tests.fakes.github.api import DEFAULT_PAT, FakeGitHub, github_thread, make_app_key

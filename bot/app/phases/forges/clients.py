@@ -16,11 +16,11 @@ from bot.app.grounds import Grounds
 from bot.app.stops import Stop
 from bot.config import Config
 from bot.config.checks.forges import app_token_variable
-from fleet.forge.api.app_token import AppKey
 from fleet.forge.api.git_tokens import GitTokens
-from fleet.forge.api.gitea import GiteaApi
-from fleet.forge.api.github import GitHubApi
-from fleet.forge.api.gitlab import GitLabApi
+from fleet.forge.api.gitea.client import GiteaApi
+from fleet.forge.api.github.app_token import AppKey
+from fleet.forge.api.github.client import GitHubApi
+from fleet.forge.api.gitlab.client import GitLabApi
 from fleet.forge.api.secrets import ForgeSecrets
 from fleet.forge.door.door import ForgeDoor
 from fleet.forge.model import ForgeApi

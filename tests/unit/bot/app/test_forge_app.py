@@ -20,7 +20,7 @@ from bot.config import Config, ConfigError
 from bot.config.checks.forges import app_token_variable, repo_credentials
 from bot.config.reading.load import parse_config
 from fleet.forge.api.git_tokens import GitTokens
-from fleet.forge.api.gitlab import GitLabApi
+from fleet.forge.api.gitlab.client import GitLabApi
 from fleet.forge.api.secrets import ForgeSecrets
 from fleet.forge.events.endpoint import Refusal, WebhookEndpoint, WebhookForge
 from fleet.forge.model import ForgeEvent

@@ -6,8 +6,8 @@ the calls."""
 
 from __future__ import annotations
 
-from fleet.forge.api.gitea import GiteaApi
-from fleet.forge.api.github import GitHubApi
+from fleet.forge.api.gitea.client import GiteaApi
+from fleet.forge.api.github.client import GitHubApi
 from fleet.forge.api.no_reply import no_reply_address
 from fleet.ledger.records.forge import Slug
 from fleet.repos.line.identity import forge_co_author

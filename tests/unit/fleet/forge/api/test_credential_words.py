@@ -8,8 +8,8 @@ may answer later."""
 from __future__ import annotations
 
 from fleet.forge.api.credential_words import credential_words, login_problem
-from fleet.forge.api.gitea import GiteaApi
-from fleet.forge.api.github import GitHubApi
+from fleet.forge.api.gitea.client import GiteaApi
+from fleet.forge.api.github.client import GitHubApi
 from fleet.forge.events.holds import ForgeHolds
 from fleet.forge.model import ForgeApi, ForgeApiError
 from fleet.forge.schema import ForgeEntry

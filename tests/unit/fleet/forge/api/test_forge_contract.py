@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import pytest
 
-from fleet.forge.api.gitea import GiteaApi
-from fleet.forge.api.github import GitHubApi
-from fleet.forge.api.gitlab import GitLabApi
+from fleet.forge.api.gitea.client import GiteaApi
+from fleet.forge.api.github.client import GitHubApi
+from fleet.forge.api.gitlab.client import GitLabApi
 from fleet.forge.model import ForgeApi, ForgeFile, ForgePull, ForgeReview
 from tests.fakes.gitea import api as gitea_api
 from tests.fakes.gitea.api import GITEA_TOKEN, FakeGitea
@@ -245,7 +245,7 @@ class GiteaForge:
 # GitLab Free keeps no review objects: a review is a note, an approval GitLab's approval,
 # and the reviews read back are the approvals alone. These tests read reviews back with
 # their bodies and "changes requested" states, which GitLab does not hold; what GitLab
-# does instead is pinned in test_gitlab_api.py.
+# does instead is pinned in gitlab/test_client.py.
 GITLAB_HAS_NO = {
     "test_a_review_is_asked_for_and_reviews_read_in_githubs_words": "review objects",
     "test_a_review_is_posted_with_its_body": "review objects",

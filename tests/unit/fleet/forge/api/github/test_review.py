@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from fleet.forge.api.app_token import AppKey
-from fleet.forge.api.github import GitHubApi
-from fleet.forge.api.github_graphql import READY_FOR_REVIEW, graphql_root, ready_of
+from fleet.forge.api.github.app_token import AppKey
+from fleet.forge.api.github.client import GitHubApi
+from fleet.forge.api.github.graphql import READY_FOR_REVIEW, graphql_root, ready_of
 from fleet.forge.api.rest import Answer, ForgeRateLimited
 from fleet.forge.model import ForgeApiError
 from fleet.ledger.records.forge import Slug

@@ -14,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from fleet.forge.api.app_token import AppKey, app_jwt, load_key
-from fleet.forge.api.github import GitHubApi
+from fleet.forge.api.github.app_token import AppKey, app_jwt, load_key
+from fleet.forge.api.github.client import GitHubApi
 from fleet.forge.model import CheckRun, ForgeApiError
 from fleet.ledger.records.forge import Slug
 from fleet.timing.clock import ManualClock

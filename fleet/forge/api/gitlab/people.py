@@ -1,4 +1,4 @@
-"""Who is who on a GitLab, for :class:`~fleet.forge.api.gitlab.GitLabApi`: the token's own
+"""Who is who on a GitLab, for :class:`~fleet.forge.api.gitlab.client.GitLabApi`: the token's own
 user and scopes, a user's id by username, their access level on a project (its members
 and the groups above it: ``members/all``) and in a group or its subgroup (Fleetwarden's
 org and team), and the no-reply address GitLab credits their commits to.

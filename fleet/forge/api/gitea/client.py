@@ -7,7 +7,7 @@ by taking the prefix off; a review's approval is Gitea's ``APPROVED``; listings 
 with ``page``/``limit`` and counted by ``X-Total-Count``; a pull request is found by its
 branch among the open ones; Gitea has no check runs; a user's commits are credited at
 Gitea's no-reply form of the API's host (:func:`no_reply_address`), never at the address
-it shows. Answers are read by :mod:`fleet.forge.api.gitea_read`: a value of the wrong shape is a
+it shows. Answers are read by :mod:`fleet.forge.api.gitea.read`: a value of the wrong shape is a
 :class:`ForgeApiError`, never a crash, and the token is in no message.
 """
 
@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from fleet.forge.api.client import Paging, file_of, token_rest, utc_stamp
 from fleet.forge.api.fields import as_object, field_int, field_obj, field_str
-from fleet.forge.api.gitea_read import (
+from fleet.forge.api.gitea.read import (
     WIP_PREFIX,
     change_of,
     comment_of,

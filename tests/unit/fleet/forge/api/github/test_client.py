@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from fleet.forge.api.app_token import AppKey
-from fleet.forge.api.github import GitHubApi
+from fleet.forge.api.github.app_token import AppKey
+from fleet.forge.api.github.client import GitHubApi
 from fleet.forge.api.rest import ForgeRateLimited
 from fleet.forge.model import CheckRun, ForgeApi, ForgeApiError
 from fleet.ledger.records.forge import Slug

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp import web
 
-from fleet.forge.api.gitea import GiteaApi
-from fleet.forge.api.gitea_read import change_of, is_wip, pull_of, review_of
+from fleet.forge.api.gitea.client import GiteaApi
+from fleet.forge.api.gitea.read import change_of, is_wip, pull_of, review_of
 from fleet.forge.model import CheckRun, ForgeApi, ForgeApiError
 from fleet.ledger.records.forge import Slug
 from tests.fakes.gitea.api import BOT_LOGIN, GITEA_TOKEN, FakeGitea

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from fleet.forge.api.gitlab import GitLabApi
-from fleet.forge.api.gitlab_people import permission_of
-from fleet.forge.api.gitlab_read import assignee_changes_of, without_draft
+from fleet.forge.api.gitlab.client import GitLabApi
+from fleet.forge.api.gitlab.people import permission_of
+from fleet.forge.api.gitlab.read import assignee_changes_of, without_draft
 from fleet.forge.api.no_reply import gitlab_no_reply_address
 from fleet.forge.model import CheckRun, ForgeApi, ForgeApiError
 from fleet.ledger.records.forge import Slug

@@ -2,14 +2,14 @@
 :class:`~fleet.forge.model.ForgeApi` of a GitHub (github.com or a GitHub Enterprise
 Server's ``/api/v3``).
 
-It speaks with a token (a PAT) or as a GitHub App (:mod:`fleet.forge.api.app_token`): then
+It speaks with a token (a PAT) or as a GitHub App (:mod:`fleet.forge.api.github.app_token`): then
 each call on a repository carries an installation token narrowed to that repository, and
 membership questions one narrowed to reading an org's members. Check runs exist only for
 Apps: with a PAT :meth:`GitHubApi.check_run` does nothing and returns None. A draft pull
 request is marked ready for review through GitHub's GraphQL API
-(:mod:`fleet.forge.api.github_graphql`), with the same credential as the REST calls.
+(:mod:`fleet.forge.api.github.graphql`), with the same credential as the REST calls.
 
-Answers are read by :mod:`fleet.forge.api.github_read`: an answer of the wrong shape is a
+Answers are read by :mod:`fleet.forge.api.github.read`: an answer of the wrong shape is a
 :class:`~fleet.forge.model.ForgeApiError`, never a KeyError.
 """
 
@@ -22,10 +22,10 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote
 
-from fleet.forge.api.app_token import AppKey, AppTokens
 from fleet.forge.api.client import Rest, Scope, file_of, utc_stamp
-from fleet.forge.api.github_graphql import READY_FOR_REVIEW, TO_DRAFT, graphql_root, ready_of
-from fleet.forge.api.github_read import Shape, change_of, comment_of, issue_of, pull_of, review_of
+from fleet.forge.api.github.app_token import AppKey, AppTokens
+from fleet.forge.api.github.graphql import READY_FOR_REVIEW, TO_DRAFT, graphql_root, ready_of
+from fleet.forge.api.github.read import Shape, change_of, comment_of, issue_of, pull_of, review_of
 from fleet.forge.api.rest import TIMEOUT_SECONDS, ForgeHttp, SessionMaker
 from fleet.forge.model import (
     CheckRun,

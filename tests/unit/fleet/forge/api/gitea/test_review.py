@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from fleet.forge.api.gitea import GiteaApi
-from fleet.forge.api.gitea_read import without_wip
+from fleet.forge.api.gitea.client import GiteaApi
+from fleet.forge.api.gitea.read import without_wip
 from fleet.forge.model import ForgeApiError
 from fleet.ledger.records.forge import Slug
 from tests.fakes.gitea.api import BOT_LOGIN, GITEA_TOKEN, FakeGitea

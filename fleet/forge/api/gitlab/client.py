@@ -12,7 +12,7 @@ as the protocol says, for GitLab has no call to refuse it; check runs are commit
 statuses named ``fleetwarden``; who assigned an issue is read from its system notes, who
 labelled it from its resource label events. Listings are paged by ``per_page`` and
 followed by ``X-Next-Page`` (:class:`~fleet.forge.api.client.Rest`, which every client
-speaks through). Answers are read by :mod:`fleet.forge.api.gitlab_read`: a value
+speaks through). Answers are read by :mod:`fleet.forge.api.gitlab.read`: a value
 of the wrong shape is a :class:`ForgeApiError`, never a crash, and the token is in no
 message.
 """
@@ -27,8 +27,8 @@ from urllib.parse import quote
 
 from fleet.forge.api.client import file_of, token_rest, utc_stamp
 from fleet.forge.api.fields import Malformed, field_int, field_str
-from fleet.forge.api.gitlab_people import GitLabPeople
-from fleet.forge.api.gitlab_read import (
+from fleet.forge.api.gitlab.people import GitLabPeople
+from fleet.forge.api.gitlab.read import (
     DRAFT_PREFIX,
     approvals_of,
     assignee_changes_of,

@@ -1,0 +1,1 @@
+"""The Gitea client against the strict fake Gitea: every call, and its reviews and drafts."""

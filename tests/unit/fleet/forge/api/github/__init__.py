@@ -1,0 +1,2 @@
+"""The GitHub client against the strict fake GitHub: with a PAT, as an App, and its reviews
+and drafts."""
