@@ -15,147 +15,70 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-import bot.cli.accounts as accounts_cli
-import bot.cli.hosts as hosts_cli
-import bot.cli.init.command as init_cli
-import bot.cli.shell as shell_cli
-import bot.cli.status.command as status_cli
-import bot.cli.tasks.command as tasks_cli
-from bot import build
-from bot.app.lock import AlreadyRunning
-from bot.app.logs import setup_logging
-from bot.cli.parsing import Parser, add_first_config, parse
-from bot.cli.summary import layout, oauth_servers, online, specs, summary
-from bot.config import CONFIG_ENV_VAR, Config, ConfigError, Offered, load_config
-from bot.config.checks.problems import in_line_order
-from connectors.errors import ConnectorError, ConnectorSetupError
-from connectors.matrix.cli import cross_sign as cross_sign_cli
-from connectors.matrix.cli import device as device_cli
-from connectors.matrix.cli import setup as matrix_setup
-from connectors.matrix.verification import cli as verify_cli
-from fleet.connections import openfiles
-from fleet.errors import FleetwardenError
-from fleet.hosts.workdirs import HostAgent
-from fleet.hosts.workdirs import config_problems as host_workdir_problems
-from fleet.runtimes import default_registry
-from fleet.sandbox.schema import resolution_problems
-from fleet.timing.clock import SystemClock
+from bot.cli.parser import command_line, typed
+from bot.cli.parsing import parse
+from bot.cli.shell_words import takes
 
 if TYPE_CHECKING:
     from bot.app.lifecycle import App
+    from bot.config import Config
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 
 
-def _parser() -> Parser:
-    parser = Parser(
-        prog="fleetwarden",
-        description="Run a fleet of AI coding agents from chat: launch, watch, meter and pace.",
-    )
-    parser.add_argument(
-        "--version", action=_Version, nargs=0, help="print the version and commit, then exit"
-    )
-    config_help = "configuration file (default: $FLEETWARDEN_CONFIG, else the embedded defaults)"
-    add_first_config(parser, f"{config_help}; before the command or after it")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    run = sub.add_parser(
-        "run",
-        help="run the bot (the console on stdin/stdout when no config is given)",
-        description="Run Fleetwarden until end of input, `quit`, SIGINT or SIGTERM.",
-    )
-    run.add_argument("--config", type=Path, help=config_help)
-    check = sub.add_parser("check-config", help="validate a configuration file and summarise it")
-    check.add_argument("--config", type=Path, help=config_help)
-    check.add_argument(
-        "--online",
-        action="store_true",
-        help="also ask each repository, forge, MCP OAuth token endpoint and Slack, with "
-        "its credential, whether it answers",
-    )
-    accounts_cli.configure_parser(
-        sub.add_parser("accounts", help="log in an account, or check the accounts' credentials"),
-        config_help,
-    )
-    hosts_cli.configure_parser(
-        sub.add_parser("hosts", help="trust a host's key, or check every host"), config_help
-    )
-    status_cli.configure_parser(
-        sub.add_parser(
-            "status",
-            help="the running fleet, an agent, budgets or usage, from the dashboard's API",
-            description="Read the running orchestrator's dashboard API (the config's "
-            "`dashboard:` section; with it off, `status` and `status --json` ask the "
-            "control socket for `ps` instead): the fleet and its forge runs, the tasks, the "
-            "cost per merged change (`status changes`), or one agent "
-            "(`status NAME`). The config's secrets need not be set. --json prints the API's "
-            "answer as it is.",
-        ),
-        config_help,
-    )
-    tasks_cli.configure_parser(
-        sub.add_parser(
-            "tasks",
-            help="write the task register as TASKS.md and MISSIONS.md (--markdown), or print "
-            "it as data (--json, --csv); without those, chat's `tasks` from the orchestrator",
-            description="Write the task register from the ledger as two documents, "
-            "TASKS.md (every task by state, its projection beside its actual) and MISSIONS.md "
-            "(each mission, its sub-missions nested, its progress and sums), each replaced "
-            "whole; or print it as JSON or CSV. The config's secrets need not be set but the "
-            "ledger's password: the register's words were redacted as they were stored, and "
-            "words stored before that which this command cannot check are withheld.",
-        ),
-        config_help,
-    )
-    init_cli.configure_parser(
-        sub.add_parser(
-            "init",
-            help="write a commented config and roster from a preset (solo, pair, forge, pipeline)",
-            description="Write fleetwarden.yaml and roster.yaml into DIR from a preset, ready "
-            "for check-config and run; nothing existing is overwritten.",
-        )
-    )
-    shell_cli.configure(sub)
-    matrix = sub.add_parser("matrix", help="Matrix homeserver helpers")
-    matrix_sub = cast(  # a Parser's, whose helpers take any argument parser's
-        "argparse._SubParsersAction[argparse.ArgumentParser]",
-        matrix.add_subparsers(dest="matrix_command", metavar="COMMAND", required=True),
-    )
-    matrix_setup.configure_parser(
-        matrix_sub.add_parser("setup", help="register the bot, create its room, print the config")
-    )
-    device_cli.configure(matrix_sub, config_help)
-    verify_cli.configure(matrix_sub, config_help)
-    cross_sign_cli.configure(matrix_sub, config_help)
-    return parser
-
-
-class _Version(argparse.Action):
-    """``--version``: the build, read only when asked (a checkout's commit runs git)."""
-
-    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        print(f"{parser.prog} {build.current().words}")
-        parser.exit()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script. Each command loads what it needs, when it runs."""
     words = sys.argv[1:] if argv is None else list(argv)
-    if shell_cli.takes(words):  # a chat verb, for the running orchestrator
-        sys.exit(shell_cli.main(words, dict(os.environ)))
-    args = parse(_parser(), argv)
+    if takes(words):  # a chat verb, for the running orchestrator
+        from bot.cli.shell import main as shell
+
+        sys.exit(shell(words, dict(os.environ)))
+    args = parse(command_line(typed(words)), argv)
     environ = dict(os.environ)
     if args.command == "init":
-        sys.exit(init_cli.main(args))
+        from bot.cli.init.command import main as init
+
+        sys.exit(init(args))
     if args.command == "matrix" and args.matrix_command == "setup":
-        sys.exit(matrix_setup.main(args, environ))
+        from connectors.matrix.cli.setup import main as setup
+
+        sys.exit(setup(args, environ))
     if args.command == "run":  # judged before it is read, then read by its real path alone
         args.config = _own_config(args.config, environ)
+    config = _config(args, environ)
+    if args.command == "check-config":
+        sys.exit(_check(args, config, environ))
+    if args.command == "accounts":
+        from bot.cli.accounts import main as accounts
+
+        sys.exit(accounts(args, config, environ))
+    if args.command == "hosts":
+        from bot.cli.hosts import main as hosts
+
+        sys.exit(hosts(args, config, environ))
+    if args.command == "status":
+        from bot.cli.status.command import main as status
+
+        sys.exit(status(args, config, environ))
+    if args.command == "tasks":
+        from bot.cli.tasks.command import main as tasks
+
+        sys.exit(tasks(args, config, environ))
+    if args.command == "matrix":
+        sys.exit(_matrix_device(args, config, environ))
+    sys.exit(_run(config, environ))
+
+
+def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
+    """The config the command names, or the exit with why it is wrong."""
+    from bot.config import ConfigError, Offered, load_config
+    from fleet.runtimes import default_registry
+
     try:
-        config = load_config(
+        return load_config(
             args.config,
             environ,
             offered=Offered(default_registry().names(), ("subprocess", "tmux")),
@@ -167,48 +90,50 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"fleetwarden: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
-    if args.command == "check-config":
-        errors, warnings = resolution_problems(
-            (spec.name, spec.egress_allow) for spec in specs(config) if spec.egress == "locked"
-        )
-        errors += layout(config).problems
-        errors += host_workdir_problems(
-            config.hosts,
-            (HostAgent(s.name, s.host, s.workdir, s.sandbox != "none") for s in specs(config)),
-        )
-        # Deferred: the forges' clients are only needed here.
-        from bot.cli.config_check import located, offline_problems, online_problems
 
-        shown = str(args.config or environ.get(CONFIG_ENV_VAR) or config.source)
-        errors += located(config, shown, offline_problems(config))
-        if args.online and (
-            config.repos or config.forges or oauth_servers(config) or config.slack or config.mcp
-        ):
-            with tempfile.TemporaryDirectory(prefix="fleetwarden-check-") as scratch:
-                found = asyncio.run(online_problems(config, environ, Path(scratch)))
-            errors += [line for line in located(config, shown, found) if line not in errors]
-        if errors:
-            print("fleetwarden: configuration error:", file=sys.stderr)
-            print("\n".join(f"  {line}" for line in in_line_order(errors)), file=sys.stderr)
-            sys.exit(EXIT_CONFIG)
-        print(summary(config, warnings) + online(config, asked=args.online))
-        sys.exit(EXIT_OK)
-    if args.command == "accounts":
-        sys.exit(accounts_cli.main(args, config, environ))
-    if args.command == "hosts":
-        sys.exit(hosts_cli.main(args, config, environ))
-    if args.command == "status":
-        sys.exit(status_cli.main(args, config, environ))
-    if args.command == "tasks":
-        sys.exit(tasks_cli.main(args, config, environ))
-    if args.command == "matrix":
-        sys.exit(_matrix_device(args, config, environ))
-    sys.exit(_run(config, environ))
+
+def _check(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    """``check-config [--online]``: every problem in the config, or its summary."""
+    from bot.cli.config_check import located, offline_problems, online_problems
+    from bot.cli.summary import layout, oauth_servers, online, specs, summary
+    from bot.config import CONFIG_ENV_VAR
+    from bot.config.checks.problems import in_line_order
+    from fleet.hosts.workdirs import HostAgent
+    from fleet.hosts.workdirs import config_problems as host_workdir_problems
+    from fleet.sandbox.schema import resolution_problems
+
+    errors, warnings = resolution_problems(
+        (spec.name, spec.egress_allow) for spec in specs(config) if spec.egress == "locked"
+    )
+    errors += layout(config).problems
+    errors += host_workdir_problems(
+        config.hosts,
+        (HostAgent(s.name, s.host, s.workdir, s.sandbox != "none") for s in specs(config)),
+    )
+    shown = str(args.config or environ.get(CONFIG_ENV_VAR) or config.source)
+    errors += located(config, shown, offline_problems(config))
+    if args.online and (
+        config.repos or config.forges or oauth_servers(config) or config.slack or config.mcp
+    ):
+        with tempfile.TemporaryDirectory(prefix="fleetwarden-check-") as scratch:
+            found = asyncio.run(online_problems(config, environ, Path(scratch)))
+        errors += [line for line in located(config, shown, found) if line not in errors]
+    if errors:
+        print("fleetwarden: configuration error:", file=sys.stderr)
+        print("\n".join(f"  {line}" for line in in_line_order(errors)), file=sys.stderr)
+        return EXIT_CONFIG
+    print(summary(config, warnings) + online(config, asked=args.online))
+    return EXIT_OK
 
 
 def _matrix_device(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
     """``matrix device`` / ``matrix trust`` (on the state dir) / ``matrix cross-sign`` /
     ``matrix verify`` (beside the running bot)."""
+    from connectors.errors import ConnectorError
+    from connectors.matrix.cli import cross_sign as cross_sign_cli
+    from connectors.matrix.cli import device as device_cli
+    from connectors.matrix.verification import cli as verify_cli
+
     if config.matrix is None:
         print("fleetwarden: the config has no connectors.matrix section", file=sys.stderr)
         return EXIT_CONFIG
@@ -260,6 +185,8 @@ def _own_config(named: Path | None, environ: Mapping[str, str]) -> Path | None:
     """The config ``run`` was named, as its real path, or the exit when another uid could
     swap it."""
     from bot.app.own_files import check_config_path
+    from bot.config import CONFIG_ENV_VAR
+    from fleet.errors import FleetwardenError
 
     if named is None and not environ.get(CONFIG_ENV_VAR):
         return None
@@ -273,7 +200,13 @@ def _own_config(named: Path | None, environ: Mapping[str, str]) -> Path | None:
 def _run(config: Config, environ: Mapping[str, str]) -> int:
     from bot.app import assembly as wiring
     from bot.app.lifecycle import App
+    from bot.app.lock import AlreadyRunning
+    from bot.app.logs import setup_logging
     from bot.app.own_files import refusal
+    from connectors.errors import ConnectorSetupError
+    from fleet.connections import openfiles
+    from fleet.errors import FleetwardenError
+    from fleet.timing.clock import SystemClock
 
     if (refused := refusal(config, environ)) is not None:  # before the log file is made
         print(f"fleetwarden: {refused}", file=sys.stderr)

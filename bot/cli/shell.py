@@ -34,8 +34,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
-from bot.cli.parsing import Parser, past_config
+from bot.cli.parsing import Parser
 from bot.cli.shell_operator import missing_shell
+from bot.cli.shell_words import SHELL_OPTIONS, VERBS, options_part
 from bot.cli.status.text import standing_text
 from bot.commands.errors import CommandError
 from bot.commands.help import help_text
@@ -59,27 +60,6 @@ from bot.dashboard.access.status_door import NotTheDashboard, connect
 from connectors.markdown import to_plain
 from fleet.runtimes import default_registry
 
-VERBS: Final = (
-    "spawn",
-    "stop",
-    "restart",
-    "send",
-    "ps",
-    "runs",
-    "task",
-    "tasks",
-    "mission",
-    "budget",
-    "approve",
-    "deny",
-)
-"""The chat commands ``fleetwarden`` runs from a shell."""
-CHAT_TASKS_OPTIONS: Final = ("--mission", "--state", "--config")
-"""The options of ``fleetwarden tasks`` as chat's verb; any other (``--markdown``,
-``--json``, ``--csv``, ``--out``, a typo of one, ``--help``) makes it the task register's
-command."""
-SHELL_OPTIONS: Final = ("--json", "--config", "--help")
-"""The options the shell takes for itself, anywhere before a ``--``."""
 TIMEOUT: Final = 300.0
 """How long the shell waits for an answer (a ``send`` waits for the agent to take it)."""
 
@@ -95,18 +75,6 @@ def configure(sub: argparse._SubParsersAction[Parser]) -> None:
                 add_help=False,
             )
             verb.add_argument("words", nargs=argparse.REMAINDER)
-
-
-def takes(words: Sequence[str]) -> bool:
-    """Whether ``words`` (the command line after ``fleetwarden``) is a chat verb for the
-    orchestrator."""
-    rest = _past_options(list(words))
-    if not rest or rest[0] not in VERBS:
-        return False
-    if rest[0] == "tasks":
-        options = [w.split("=")[0] for w in _options_part(rest[1:]) if w.startswith("-")]
-        return all(option in CHAT_TASKS_OPTIONS for option in options)
-    return True
 
 
 def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
@@ -325,29 +293,13 @@ def _fail(
 
 def _shell_option_meant(words: Sequence[str]) -> str:
     """A hint when a word looks like a misspelt option of the shell's own (``--jsn``)."""
-    for word in _options_part(list(words)):
+    for word in options_part(list(words)):
         name = word.partition("=")[0]
         if name.startswith("--") and name not in SHELL_OPTIONS:
             close = difflib.get_close_matches(name, SHELL_OPTIONS, n=1, cutoff=0.7)
             if close:
                 return f" (did you mean {close[0]}? it is the shell's own option)"
     return ""
-
-
-def _past_options(words: list[str]) -> list[str]:
-    """``words`` from the command word on, past the shell's own options given before it
-    (``fleetwarden --json ps``, ``fleetwarden --config X spawn …``)."""
-    while words:
-        words = past_config(words)
-        if words and words[0] == "--json":
-            words = words[1:]
-            continue
-        return words
-    return words
-
-
-def _options_part(words: list[str]) -> list[str]:
-    return words[: words.index("--")] if "--" in words else words
 
 
 def _options(words: list[str]) -> tuple[Path | None, bool, bool, list[str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.command import _parser
+from bot.cli.parser import command_line
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -67,7 +67,7 @@ def _all_verbs(parser: argparse.ArgumentParser) -> list[str]:
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_every_fleetwarden_verb_a_guide_writes_is_the_clis(page: Path) -> None:
     """A guide's `fleetwarden VERB [SUB]` names a verb the CLI parser has."""
-    parser = _parser()
+    parser = command_line()
     wrong = [bad for code in _code(page.read_text()) for bad in _wrong_invocations(code, parser)]
     assert not wrong, f"{page.name} writes commands the CLI has not: {sorted(set(wrong))}"
 
@@ -75,7 +75,7 @@ def test_every_fleetwarden_verb_a_guide_writes_is_the_clis(page: Path) -> None:
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_no_guide_spells_a_verb_s_words_apart(page: Path) -> None:
     """`config check` (either order, space for hyphen) is written `check-config`."""
-    pairs = [verb.split("-") for verb in _all_verbs(_parser()) if verb.count("-") == 1]
+    pairs = [verb.split("-") for verb in _all_verbs(command_line()) if verb.count("-") == 1]
     spans = _code(page.read_text())
     wrong = [
         f"{' '.join(words)} (the verb is {'-'.join(pair)})"
@@ -89,7 +89,7 @@ def test_no_guide_spells_a_verb_s_words_apart(page: Path) -> None:
 
 def test_the_checks_catch_what_they_are_for() -> None:
     """The checks see an unknown verb, an unknown sub-verb and a span broken across lines."""
-    parser = _parser()
+    parser = command_line()
     assert _wrong_invocations("$ fleetwarden config check --config x.yaml", parser) == [
         "fleetwarden config"
     ]

@@ -2,7 +2,7 @@
 module it loads, so a program stays clear of the libraries it does not use.
 
 The git door's pre-receive hook runs at every push an agent makes; the runtimes plan every
-launch. Each is imported here in a fresh interpreter, and what it loaded is read back."""
+launch; the command line runs for every shell verb and check. Each is imported here in a fresh interpreter, and what it loaded is read back."""
 
 from __future__ import annotations
 
@@ -34,6 +34,14 @@ def loaded_by(statement: str) -> set[str]:
         (  # a launch's plan: the MCP door and its SDK load only where the door is served
             "import fleet.runtimes as r; r.default_registry()",
             {"mcp", "mcp_types", "bot", "connectors", "jinja2", "asyncssh"},
+        ),
+        (  # the command line, parsed: each command loads its own module when it runs
+            "import bot.cli.command as c, bot.cli.parser as p; p.command_line('')",
+            {"aiohttp", "pydantic", "yaml", "connectors", "fleet", "apscheduler"},
+        ),
+        (  # `fleetwarden init`'s options: a preset written, no config read, nothing run
+            "import bot.cli.parser as p; p.command_line('init')",
+            {"aiohttp", "apscheduler", "connectors", "nio", "discord"},
         ),
     ],
 )

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from bot.cli import _command
-from bot.cli.command import _parser
+from bot.cli.parser import command_line
 from bot.cli.parsing import parse
 
 
 def refusal(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     """What the command line says refusing ``argv`` (it exits with status 2)."""
     with pytest.raises(SystemExit) as ended:
-        parse(_parser(), argv)
+        parse(command_line(), argv)
     assert ended.value.code == 2
     return capsys.readouterr().err.strip().splitlines()[-1]
 
@@ -32,7 +32,7 @@ def refusal(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 )
 def test_config_may_come_before_or_after_the_command(argv: tuple[str, ...]) -> None:
     """`fleetwarden --config X status` reads X as `fleetwarden status --config X` does."""
-    args = parse(_parser(), argv)
+    args = parse(command_line(), argv)
     assert (args.command, args.config) == ("status", Path("x.yaml"))
     assert not hasattr(args, "config_first")
 
@@ -83,7 +83,7 @@ def test_a_misspelt_option_or_command_is_answered_with_the_one_meant(
 def test_json_before_a_command_that_takes_it_is_the_commands() -> None:
     """`fleetwarden --json status` reads as `fleetwarden status --json`, as the shell's
     verbs take `--json` before them."""
-    args = parse(_parser(), ["--json", "status"])
+    args = parse(command_line(), ["--json", "status"])
     assert args.command == "status" and args.json is True
 
 
@@ -93,7 +93,7 @@ def test_words_that_do_not_parse_answer_one_object_with_json(
     """With `--json`, a misspelt command is one object on stdout (`command` null) and the
     reason on stderr, exit status 2."""
     with pytest.raises(SystemExit) as exited:
-        parse(_parser(), ["--json", "stauts"])
+        parse(command_line(), ["--json", "stauts"])
     assert exited.value.code == 2
     out, err = capsys.readouterr()
     body = json.loads(out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import shell
+from bot.cli import shell, shell_words
 from bot.commands.parsing.grammar import Grammar
 from bot.commands.specs import COMMANDS
 
@@ -34,7 +34,7 @@ def test_chat_verbs_go_to_the_orchestrator_and_the_register_stays(
 ) -> None:
     """The chat verbs are the orchestrator's; ``tasks`` with a register flag keeps its
     documented forms."""
-    assert shell.takes(words) is taken
+    assert shell_words.takes(words) is taken
 
 
 @pytest.mark.parametrize(

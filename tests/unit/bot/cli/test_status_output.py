@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.command import _parser
+from bot.cli.parser import command_line
 from bot.cli.status.command import EXIT_CONFIG, _no_agent, fleet_text, json_text, main, shown
 from bot.cli.status.text import agent_text, standing_text
 from bot.config.reading.load import parse_config
@@ -195,8 +195,8 @@ def test_status_name_is_an_agent_and_a_name_after_another_word_is_refused(
 ) -> None:
     """`fleetwarden status coder-1` parses (it names an agent); `status coder-1 x` is
     refused with what `status NAME` is, exit 2, before anything is asked."""
-    args = _parser().parse_args(["status", "coder-1"])
+    args = command_line().parse_args(["status", "coder-1"])
     assert (args.what, args.name) == ("coder-1", None)
     config = parse_config("", "f.yaml", base_dir=tmp_path)
-    assert main(_parser().parse_args(["status", "coder-1", "x"]), config, {}) == EXIT_CONFIG
+    assert main(command_line().parse_args(["status", "coder-1", "x"]), config, {}) == EXIT_CONFIG
     assert "`status NAME` shows one agent" in capsys.readouterr().err
