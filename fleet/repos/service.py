@@ -60,8 +60,8 @@ from fleet.repos.schema import RepoEntry
 from fleet.repos.stores import RepoStores
 from fleet.repos.upstream.branches import push_line_branch
 from fleet.repos.upstream.credentials import secret_of
-from fleet.repos.upstream.git_words import Credential
 from fleet.repos.upstream.mirror import Mirror
+from fleet.repos.upstream.named import Credential
 
 log = logging.getLogger(__name__)
 

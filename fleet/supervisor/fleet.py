@@ -42,8 +42,8 @@ from fleet.model import (
     PermissionMode,
 )
 from fleet.names import AgentName
+from fleet.runs.ending import Ending
 from fleet.runs.follow_ups import FollowUps
-from fleet.runs.keeper import Ending
 from fleet.runs.launch.launch_kit import FleetSettings, HeartbeatIssuer
 from fleet.runs.launch.strict import strict_refusal
 from fleet.runs.output.outputs import AgentOutputs

@@ -22,7 +22,9 @@ from fleet.events import Listeners
 from fleet.ledger.records.rows import AgentOrigin, AgentRecord
 from fleet.model import AgentSpec, AgentState, Fallback
 from fleet.names import AgentName, agent_name
-from fleet.runs.keeper import Ending, RunKeeper, backend_named
+from fleet.runs.ending import Ending
+from fleet.runs.hands import backend_named
+from fleet.runs.keeper import RunKeeper
 from fleet.runs.launch.launch_kit import LaunchKit
 from fleet.sessions.live import LiveSessions
 from fleet.supervisor.admission.request import RESTARTS, LaunchRequest

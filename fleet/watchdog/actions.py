@@ -36,7 +36,7 @@ from fleet.ledger.stores.running.runs import RunsStore
 from fleet.ledger.stores.spend.budgets import BudgetsStore
 from fleet.model import AgentSpec, AgentState, DesiredState, ExitInfo
 from fleet.names import AgentName
-from fleet.runs.keeper import Ending
+from fleet.runs.ending import Ending
 from fleet.runs.layout import mtime
 from fleet.timing.clock import Clock
 from fleet.transcript.story import Outcome

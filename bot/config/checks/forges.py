@@ -22,7 +22,7 @@ from fleet.forge.schema import ForgeEntry
 from fleet.hosts.schema import LOCAL_HOST
 from fleet.redaction.shapes import credential_shaped
 from fleet.repos.schema import RepoEntry, ReviewPolicy
-from fleet.repos.upstream.git_words import Credential, credential_of
+from fleet.repos.upstream.named import Credential, credential_of
 from fleet.schema import unknown_value_message, unset_variable
 
 GUIDE = "docs/forges.md"

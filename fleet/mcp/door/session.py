@@ -24,6 +24,11 @@ refused), but:
   (:class:`~fleet.mcp.door.outgoing.Outgoing`), and one over
   :data:`fleet.mcp.wire.MAX_MESSAGE` is not relayed (an answer becomes an error saying so);
 * an error's words from the server are redacted and cut to one line.
+
+**Its parts.** The session holds the connection (its start, its end) and takes what the
+agent sends; the requests it has in flight, each settled once with its bill and its audit,
+are kept by :class:`~fleet.mcp.door.in_flight.InFlight`; what the server sends is taken to
+where it goes by :class:`~fleet.mcp.door.from_server.FromServer`.
 """
 
 from __future__ import annotations
@@ -31,40 +36,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable
-from functools import partial
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any, Final
 
 import anyio
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
-from fleet.mcp.door.exchange import GIVEN_UP, Answer, Exchange, audit_of
+from fleet.mcp.door.exchange import Answer, Exchange
+from fleet.mcp.door.from_server import FromServer
 from fleet.mcp.door.gate import Gate, Stop
-from fleet.mcp.door.handshake import DROPPED, answer_of, as_sent, roots_of
-from fleet.mcp.door.held import Held
+from fleet.mcp.door.handshake import DROPPED, as_sent, roots_of
+from fleet.mcp.door.in_flight import InFlight
 from fleet.mcp.door.limits import SessionGrounds
-from fleet.mcp.door.methods import CALLS, METHOD_NOT_FOUND, as_answered, refusal, relayed
+from fleet.mcp.door.methods import CALLS, METHOD_NOT_FOUND, refusal, relayed
 from fleet.mcp.door.outgoing import Outgoing
 from fleet.mcp.door.waiting import Gone, there
 from fleet.mcp.hooks import Outcome
 from fleet.mcp.model import McpGrant, McpServer
-from fleet.mcp.upstream.capped import error_outcome
 from fleet.mcp.upstream.connect import open_upstream
 from fleet.mcp.upstream.credentials import MissingCredential, Scrub
 from fleet.mcp.wire import (
     INVALID_PARAMS,
     INVALID_REQUEST,
-    MAX_MESSAGE,
     REQUEST_TIMEOUT,
-    JSONRPCError,
     JSONRPCMessage,
     JSONRPCNotification,
     JSONRPCRequest,
-    JSONRPCResponse,
-    RequestId,
-    dump,
     error,
     param,
 )
@@ -75,10 +73,6 @@ log = logging.getLogger(__name__)
 CLOSE_SECONDS: Final = 10.0
 """Seconds a session's connection has to close (a stdio server to exit, an HTTP server to
 take the session's end) before it is cut."""
-ERROR_CHARS: Final = 500
-MAX_LATE: Final = 64
-"""Requests of the agent's given up on (timed out, cancelled) whose ids a session keeps
-from reuse until the server answers them; past it, the oldest is forgotten."""
 
 
 class Session:
@@ -100,30 +94,35 @@ class Session:
         self.id = session_id
         self.agent = agent
         self.server = server
-        self._grant = grant
         self._environ = grounds.environ
         self._hooks = hooks = grounds.hooks
-        self._scrub = scrub
         self._redact = redact
         self._errlog = grounds.errlog
         self._clock = clock = grounds.clock
         self.last_used = clock()
-        self._pending: dict[RequestId, Exchange] = {}
-        self._open: dict[RequestId, Exchange] = {}  # the agent's requests, asked or relayed
-        self._late: OrderedDict[RequestId, None] = OrderedDict()  # timed out, cancelled
-        self._gate = Gate(agent, server, grant, hooks)
-        self._claims: dict[Exchange, tuple[object, bool]] = {}  # priced calls: relayed?
-        self._held = Held(f"{agent} (MCP server {server.name})")
+        self._gate = gate = Gate(agent, server, grant, hooks)
+        self._flight = InFlight(
+            agent, server, gate, hooks, scrub=scrub, redact=redact, clock=clock, spawn=self._spawn
+        )
+        self._roots = roots = roots_of(server)
+        self._from_server = FromServer(
+            agent,
+            server,
+            self._flight,
+            gate.allows,
+            roots=roots,
+            reply=self._reply,
+            scrub=scrub,
+            redact=redact,
+        )
         self._write: Any = None
-        self._version: str | None = None
-        self._roots = roots_of(server)
         self._ready = asyncio.Event()
         self._ended = asyncio.Event()
         self._why = f"the MCP server {server.name} ended the session"
         self._scope: anyio.CancelScope | None = None
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -162,8 +161,8 @@ class Session:
         self._end(f"the MCP session with {self.server.name} was closed")
         if self._tasks:  # the audits of its last calls are told, within a bound
             _, late = await asyncio.wait(set(self._tasks), timeout=CLOSE_SECONDS)
-            for task in late:
-                task.cancel()
+            for unfinished in late:
+                unfinished.cancel()
 
     async def _run(self) -> None:
         try:
@@ -184,7 +183,7 @@ class Session:
                                 guarded(f"{item}", self._redact),
                             )
                             continue
-                        self._from_server(item.message)
+                        self._from_server.take(item.message)
         except MissingCredential as exc:
             log.error("MCP server %s cannot be reached: %s", self.server.name, exc)
             self._why = f"the credential for MCP server {self.server.name} is missing or refused"
@@ -204,11 +203,8 @@ class Session:
         if self._ended.is_set():
             return
         self._ended.set()
-        self._held.end()
-        for exchange in list(self._pending.values()):
-            self._finish(
-                exchange, error(exchange.request.id, INVALID_REQUEST, why), Outcome.FAILED, why
-            )
+        self._from_server.end()
+        self._flight.end_all(why)
 
     # -- from the agent ---------------------------------------------------------------
 
@@ -221,10 +217,10 @@ class Session:
         hung up, looked at while a call is asked and before it is relayed."""
         self.last_used = now = self._clock()
         exchange = Exchange(relayed(as_sent(message, self._roots)), now, size, streamed)
-        if message.id in self._open or message.id in self._late:  # its answer would go astray
+        if self._flight.taken(message.id):
             why = f"a request with id {message.id!r} may still be answered: use another id"
             return self._refuse(exchange, INVALID_REQUEST, why, Outcome.REFUSED)
-        self._open[message.id] = exchange
+        self._flight.begin(exchange)
         refused = refusal(message)
         if refused is not None:
             code = INVALID_PARAMS if message.method in CALLS else METHOD_NOT_FOUND
@@ -234,7 +230,7 @@ class Session:
             try:
                 stop = await self._gate.decide(exchange, gone or there)
             except asyncio.CancelledError:
-                self._open.pop(message.id, None)
+                self._flight.forget(exchange)
                 raise
             if stop is None and exchange.withdrawn:
                 stop = Stop(Outcome.CANCELLED, "cancelled by the agent")
@@ -247,27 +243,27 @@ class Session:
             exchange.started = self._clock()  # its time is the server's, not the ask's
         if self.ended:
             return self._refuse(exchange, INVALID_REQUEST, self._why, Outcome.FAILED)
-        self._pending[message.id] = exchange
+        self._flight.sent(exchange, claim)
         timeout = self.server.timeout
         exchange.timer = asyncio.get_running_loop().call_later(timeout, self._expire, exchange)
-        priced = exchange.audited and self.server.price_per_call is not None
-        if priced:  # handed to the server: billed, whatever its end
-            self._claims[exchange] = (claim, True)
         if not await self._send(exchange.request):
-            if priced and exchange.answer is None:  # never taken: not billed
-                self._claims[exchange] = (claim, False)
+            self._flight.not_taken(exchange)
             why = self._why if self.ended else f"the MCP server {self.server.name} took nothing"
-            self._finish(exchange, error(message.id, INVALID_REQUEST, why), Outcome.FAILED, why)
+            self._flight.finish(
+                exchange, error(message.id, INVALID_REQUEST, why), Outcome.FAILED, why
+            )
         return exchange
 
     def _stopped(self, exchange: Exchange, stop: Stop) -> Exchange:
         if stop.outcome is not Outcome.CANCELLED:
             return self._refuse(exchange, stop.code, stop.why, stop.outcome)
-        self._settle(exchange, Answer(None, Outcome.CANCELLED, why=stop.why))  # answered nothing
+        self._flight.settle(
+            exchange, Answer(None, Outcome.CANCELLED, why=stop.why)
+        )  # answered nothing
         return exchange
 
     def _refuse(self, exchange: Exchange, code: int, why: str, outcome: Outcome) -> Exchange:
-        self._finish(exchange, error(exchange.request.id, code, why), outcome, why)
+        self._flight.finish(exchange, error(exchange.request.id, code, why), outcome, why)
         return exchange
 
     async def notify(self, message: JSONRPCNotification) -> str | None:
@@ -284,13 +280,13 @@ class Session:
             named = param(message, "requestId")
             if self._gate.withdraw(named):  # given up while asked: the ask ends, not relayed
                 return None
-            deciding = self._open.get(named) if isinstance(named, str | int) else None
-            if deciding is not None and named not in self._pending:  # its verdict just in
+            deciding = self._flight.deciding(named)
+            if deciding is not None:  # its verdict just in
                 deciding.withdrawn = True
                 return None
-            exchange = self._pending.get(named) if isinstance(named, str | int) else None
+            exchange = self._flight.waiting(named)
             if exchange is not None:
-                self._settle(
+                self._flight.settle(
                     exchange, Answer(None, Outcome.CANCELLED, why="cancelled by the agent")
                 )
         await self._send(message)
@@ -303,72 +299,14 @@ class Session:
         write = self._write
         if write is None:
             return False
-        headers = {MCP_PROTOCOL_VERSION_HEADER: self._version} if self._version else None
+        version = self._from_server.version
+        headers = {MCP_PROTOCOL_VERSION_HEADER: version} if version else None
         try:
             with anyio.fail_after(self.server.timeout):
                 await write.send(SessionMessage(message, ClientMessageMetadata(headers=headers)))
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, TimeoutError):
             return False
         return True
-
-    # -- from the server --------------------------------------------------------------
-
-    def _from_server(self, message: JSONRPCMessage) -> None:
-        if isinstance(message, JSONRPCResponse | JSONRPCError):
-            exchange = self._pending.get(message.id) if message.id is not None else None
-            if exchange is None:
-                if message.id is not None:  # one given up on: its id is free again
-                    self._late.pop(message.id, None)
-                log.info("MCP server %s answered a request no one waits for", self.server.name)
-                return
-            self._answered(exchange, message)
-            return
-        if isinstance(message, JSONRPCRequest):  # of the client: the door answers
-            asked = guarded(message.method, self._redact, 64)
-            log.info("MCP server %s asked %s of its client", self.server.name, asked)
-            self._spawn(self._send(answer_of(message, self._roots)))
-            return
-        relayed = self._outgoing(message)
-        if relayed is None:
-            return
-        token = (
-            param(message, "progressToken") if message.method == "notifications/progress" else None
-        )
-        for exchange in self._pending.values():
-            if token is not None and exchange.progress_token == token and exchange.streamed:
-                exchange.relay(relayed)
-                return
-        self._hold(relayed)
-
-    def _answered(self, exchange: Exchange, message: JSONRPCResponse | JSONRPCError) -> None:
-        name = self.server.name
-        if isinstance(message, JSONRPCError):
-            words = guarded(message.error.message, self._redact, ERROR_CHARS)
-            reworded = error(message.id, message.error.code, words, message.error.data)
-            self._finish(exchange, reworded, error_outcome(message), words)
-            return
-        result = message.result
-        if exchange.method == "initialize":
-            version = result.get("protocolVersion")
-            self._version = version if isinstance(version, str) else None
-        shaped = as_answered(exchange.method, result, self._gate.allows)
-        if shaped is not result:
-            message = JSONRPCResponse(jsonrpc="2.0", id=message.id, result=shaped)
-        outcome = Outcome.ERROR if result.get("isError") is True else Outcome.OK
-        relayed = self._outgoing(message)
-        if relayed is None:
-            why = f"the answer of the MCP server {name} was not relayed: over {MAX_MESSAGE} bytes"
-            self._finish(exchange, error(message.id, INVALID_REQUEST, why), Outcome.TOO_LARGE, why)
-            return
-        self._settle(exchange, Answer(relayed, outcome, result if exchange.audited else None))
-
-    def _outgoing(self, message: JSONRPCMessage) -> bytes | None:
-        """``message`` as the agent gets it: credentials scrubbed; ``None`` if too large."""
-        raw = self._scrub.json(dump(message))
-        if raw is None or len(raw) > MAX_MESSAGE:
-            log.warning("MCP server %s: a message to %s not relayed", self.server.name, self.agent)
-            return None
-        return raw
 
     def _expire(self, exchange: Exchange) -> None:
         if exchange.answer is not None:
@@ -378,56 +316,28 @@ class Session:
             f"the MCP server {self.server.name} did not answer {exchange.method} within {seconds} s"
         )
         request_id = exchange.request.id
-        self._finish(exchange, error(request_id, REQUEST_TIMEOUT, why), Outcome.TIMEOUT, why)
+        self._flight.finish(exchange, error(request_id, REQUEST_TIMEOUT, why), Outcome.TIMEOUT, why)
         cancel = JSONRPCNotification(
             jsonrpc="2.0",
             method="notifications/cancelled",
             params={"requestId": request_id, "reason": "timed out at Fleetwarden's door"},
         )
-        self._spawn(self._send(cancel))
+        self._reply(cancel)
 
-    def _finish(self, exchange: Exchange, answer: JSONRPCError, outcome: Outcome, why: str) -> None:
-        raw = self._scrub.json(dump(answer)) or dump(error(answer.id, answer.error.code, "refused"))
-        self._settle(exchange, Answer(raw, outcome, why=why))
+    def _reply(self, message: JSONRPCMessage) -> None:
+        self._spawn(self._send(message))
 
-    def _settle(self, exchange: Exchange, answer: Answer) -> None:
-        request_id = exchange.request.id
-        if self._pending.get(request_id) is exchange and answer.outcome in GIVEN_UP:
-            self._late[request_id] = None  # the server may answer it yet: no new request's
-            while len(self._late) > MAX_LATE:
-                self._late.popitem(last=False)
-        for held in (self._pending, self._open):
-            if held.get(request_id) is exchange:
-                del held[request_id]
-        if not exchange.end(answer):
-            return
-        priced = self._claims.pop(exchange, None)
-        cost = None if priced is None else self._gate.bill(*priced)
-        if not exchange.audited:
-            return
-        seconds, name = max(0.0, self._clock() - exchange.started), self.server.name
-        made = partial(audit_of, exchange, answer, self.agent, name, seconds, cost, self._redact)
-        self._spawn(self._hooks.audit_made(made))  # made once the answer is on its way
-
-    def _spawn(self, work: Any) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(work)
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        task: asyncio.Task[object] = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- the agent's listening stream --------------------------------------------------
-
-    def _hold(self, message: bytes) -> None:
-        if not self._held.listening:
-            streamed = next((e for e in self._pending.values() if e.streamed), None)
-            if streamed is not None:
-                streamed.relay(message)
-                return
-        self._held.hold(message)
+    # -- to the agent ---------------------------------------------------------------
 
     def listen(self) -> AsyncGenerator[bytes, None]:
         """The server's messages no answer carries, until the session ends (or another
         listener takes over)."""
-        return self._held.listen()
+        return self._from_server.listen()
 
 
 class SessionEnded(Exception):

@@ -9,10 +9,11 @@ from — never the value — and what to do. :func:`no_branch` lists (a bounded 
 branches an upstream has when one named is not there, :func:`branch_not_ours` refuses to
 reuse an upstream branch Fleetwarden did not push.
 
-Everything here is pure: the caller says which upstream (:class:`Upstream`) and what it
-was doing; git's words are the upstream's (a remote's ``remote:`` lines are its text), quoted as
-another's (:func:`fleet.redaction.guard.quote`: one line, :data:`QUOTED` characters at
-most, escaped whole in chat) wherever they appear.
+Everything here is pure: the caller says which upstream
+(:class:`~fleet.repos.upstream.named.Upstream`) and what it was doing; git's words are the
+upstream's (a remote's ``remote:`` lines are its text), quoted as another's
+(:func:`fleet.redaction.guard.quote`: one line, :data:`QUOTED` characters at most, escaped
+whole in chat) wherever they appear.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from fleet.redaction.guard import quote
-from fleet.repos.schema import RepoEntry
+from fleet.repos.upstream.named import Credential, Loc, Upstream
 from fleet.repos.urls import url_kind
 
 GUIDE: Final = "docs/repos.md"
@@ -35,7 +36,6 @@ BRANCHES_SHOWN: Final = 10
 """Branches an upstream has that a message lists at most (then how many more)."""
 
 Doing = Literal["read", "fetch", "push"]
-Loc = tuple[str | int, ...]
 
 
 class Kind(Enum):
@@ -55,30 +55,6 @@ class Kind(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Credential:
-    """How the config gives a repository's credential, in words naming where it is read
-    from — never its value. ``loc`` is the config key to fix."""
-
-    kind: Literal["token", "app", "ssh_key", "ssh", "none", "local"]
-    words: str
-    loc: Loc
-    variable: str | None = None
-    # The user name a token goes with over https: GitHub's convention (Gitea takes it
-    # too); a GitLab's repositories say ``oauth2`` (GitLab takes any, the token as password).
-    git_user: str = "x-access-token"
-
-
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    """The upstream git spoke to: the repository's name in the config, its url, and how
-    its credential is given."""
-
-    repo: str
-    url: str
-    credential: Credential
-
-
-@dataclass(frozen=True, slots=True)
 class Said:
     """A refusal in Fleetwarden's words: ``text``, the :class:`Kind`, and ``loc``, the
     config key the fix is about (for ``check-config``'s file:line)."""
@@ -86,27 +62,6 @@ class Said:
     text: str
     kind: Kind
     loc: Loc
-
-
-def credential_of(repo: str, entry: RepoEntry) -> Credential:
-    """``entry``'s credential as its own keys give it."""
-    if entry.token_env is not None:
-        return Credential(
-            "token",
-            f"the token in {entry.token_env} (repos.{repo}.token_env)",
-            ("repos", repo, "token_env"),
-            entry.token_env,
-        )
-    if entry.ssh_key is not None:
-        return Credential(
-            "ssh_key", f"the ssh key {entry.ssh_key} (repos.{repo}.ssh_key)", ("repos", repo)
-        )
-    kind = url_kind(entry.url)
-    if kind == "local":
-        return Credential("local", "no credential (a path on this machine)", ("repos", repo, "url"))
-    if kind == "ssh":
-        return Credential("ssh", "the ssh keys of Fleetwarden's own user", ("repos", repo))
-    return Credential("none", "no credential", ("repos", repo))
 
 
 # --- Reading git's words -----------------------------------------------------------------

@@ -23,16 +23,8 @@ from fleet.repos import git as g
 from fleet.repos.desk import RepoError
 from fleet.repos.schema import RepoEntry
 from fleet.repos.upstream.credentials import CredentialMissing, upstream_env
-from fleet.repos.upstream.git_words import (
-    Credential,
-    Doing,
-    Kind,
-    Said,
-    Upstream,
-    credential_of,
-    no_branch,
-    upstream_refused,
-)
+from fleet.repos.upstream.git_words import Doing, Kind, Said, no_branch, upstream_refused
+from fleet.repos.upstream.named import Credential, Upstream, credential_of
 from fleet.repos.urls import url_kind
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,7 @@ async def test_the_handler_has_the_answer_before_the_audit_is_made() -> None:
     call = {"name": "echo", "arguments": {"text": "s3cret"}}
     request = JSONRPCRequest(jsonrpc="2.0", id=1, method="tools/call", params=call)
     exchange = Exchange(request, 0.0, 10, True)
-    session._pending[1] = exchange  # relayed, as request() leaves it
+    session._flight.sent(exchange, None)  # relayed, as request() leaves it
 
     async def handler() -> None:
         answer = await exchange.first(60.0)
@@ -50,7 +50,7 @@ async def test_the_handler_has_the_answer_before_the_audit_is_made() -> None:
     waiting = asyncio.create_task(handler())
     await asyncio.sleep(0)  # the handler waits on the answer, as a request's does
     result = {"content": [{"type": "text", "text": "s3cret"}], "isError": False}
-    session._from_server(JSONRPCResponse(jsonrpc="2.0", id=1, result=result))
+    session._from_server.take(JSONRPCResponse(jsonrpc="2.0", id=1, result=result))
     await waiting
     await session.close()  # waits for the audit
     assert order[0] == "handler has the answer"

@@ -42,13 +42,13 @@ async def test_the_servers_requests_are_answered_by_the_door_not_held() -> None:
     session._write = written
     for n in range(100):
         method = "roots/list" if n % 2 else "sampling/createMessage"
-        session._from_server(JSONRPCRequest(jsonrpc="2.0", id=n, method=method, params={}))
+        session._from_server.take(JSONRPCRequest(jsonrpc="2.0", id=n, method=method, params={}))
     for _ in range(200):
         if len(written.sent) == 100:
             break
         await asyncio.sleep(0)
     assert len(written.sent) == 100
     assert all(isinstance(m, JSONRPCError) and m.error.code == -32601 for m in written.sent)
-    assert not session._held._messages
+    assert not session._from_server._held._messages
     session._write = None
     await session.close()

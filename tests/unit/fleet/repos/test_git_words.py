@@ -13,11 +13,8 @@ from fleet.repos.schema import RepoEntry
 from fleet.repos.upstream.git_words import (
     BRANCHES_SHOWN,
     QUOTED,
-    Credential,
     Kind,
-    Upstream,
     branch_not_ours,
-    credential_of,
     gist,
     kind_of,
     local_path_problem,
@@ -25,6 +22,7 @@ from fleet.repos.upstream.git_words import (
     sentences,
     upstream_refused,
 )
+from fleet.repos.upstream.named import Credential, Upstream, credential_of
 
 URL = "http://127.0.0.1:43539/app.git"
 # A wrong token, no token, or a token sent for another url: git 2.39 says the same.
