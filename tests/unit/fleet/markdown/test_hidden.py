@@ -12,7 +12,7 @@ import time
 from html.parser import HTMLParser
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
@@ -69,6 +69,14 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": True})
         f"a<!a\n<div hidden>{SECRET}</div>",
         f'<!--><a title="-->```python {SECRET}\ncode\n```a',
         f'<!---><a title="-->{SECRET}',
+        # A browser ends a comment at "--!>" (not at "-- >"), and reads "<![CDATA[" in
+        # HTML as a comment to the next ">": the "<script>" after it hides the rest.
+        f"<!--<![if --!><script>-->```python {SECRET}\ncode\n```",
+        f"a <!-- x --!><script> --> {SECRET}",
+        f"<!-- x -- > {SECRET}\n\ncode",
+        f"<div>\n<!-- x --\t> {SECRET}\n</div>\n\nafter",
+        f"a <![CDATA[ > <script> ]]> {SECRET}",
+        f"<![CDATA[ > <script> ]]> {SECRET}\n\nmore",
     ],
 )
 def test_what_a_reader_cannot_see_is_taken_out(text: str) -> None:
@@ -250,6 +258,7 @@ _HIDING = st.sampled_from(
 
 
 @settings(max_examples=500, deadline=None)
+@example(["<!--", "<![if ", "--!>", "<script>", "-->"], "```python {}\ncode\n```", [])
 @given(st.lists(_NOISE, max_size=14), _HIDING, st.lists(_NOISE, max_size=14))
 def test_what_the_forge_hides_stays_hidden_whatever_surrounds_it(
     before: list[str], hiding: str, after: list[str]
