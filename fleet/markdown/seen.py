@@ -52,7 +52,9 @@ _PROCESSING: Final = re.compile(processing)
 _RUN: Final = re.compile(r"`+")
 _TAG_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 _SHORT_COMMENTS: Final = ("<!-->", "<!--->")  # whole comments to a browser (HTML's spec)
-_COMMENT_CLOSE: Final = re.compile(r"--\s*>")  # where the standard library's parser ends one
+_COMMENT_CLOSE: Final = re.compile(r"--!?>")
+"""Where a browser ends a comment (HTML's tokenizer): ``-->`` or ``--!>``, never ``-- >``
+(the standard library's parser ends one there, and at no ``--!>``)."""
 
 
 def hides(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
@@ -196,7 +198,7 @@ class _Scrub(HTMLParser):
         self._gts = [m.start() for m in re.finditer(">", text)]
         self._gaps = [m.start() for m in _BLANK_LINE.finditer(text)]
         closes = [m.start() for m in _COMMENT_CLOSE.finditer(text)]
-        self._last = {end: text.rfind(end) for end in (">", "-->", "?>", "]]>")}
+        self._last = {end: text.rfind(end) for end in (">", "-->", "?>")}
         self._last |= {"--": closes[-1] if closes else -1, "": len(text)}
 
     def read(self) -> _Reading:
@@ -251,7 +253,12 @@ class _Scrub(HTMLParser):
                 self._piece("")
                 return i + len(empty)
         self._unclosed_to_end("--")
-        return super().parse_comment(i, report)
+        close = _COMMENT_CLOSE.search(self.rawdata, i + 4)  # as a browser ends it
+        if close is None:
+            return -1
+        if report:
+            self.handle_comment(self.rawdata[i + 4 : close.start()])
+        return close.end()
 
     def parse_html_declaration(self, i: int) -> int:
         if self._strict:
@@ -266,16 +273,16 @@ class _Scrub(HTMLParser):
         return super().parse_pi(i)
 
     def parse_marked_section(self, i: int, report: bool = True) -> int:
-        """``<![…`` as HTML reads it outside SVG: a bogus comment to the next ``>`` (or a
-        CDATA section to its ``]]>``), never an error."""
-        close = "]]>" if self.rawdata.startswith("<![CDATA[", i) else ">"
-        self._unclosed_to_end(close)
-        end = self.rawdata.find(close, i + 3)
+        """``<![…`` as HTML reads it outside SVG and MathML: a bogus comment to the next
+        ``>``, ``<![CDATA[`` too (a CDATA section to its ``]]>`` is CommonMark's, which the
+        strict reading takes), never an error."""
+        self._unclosed_to_end(">")
+        end = self.rawdata.find(">", i + 3)
         if end < 0:
             return -1
         if report:
             self.unknown_decl(self.rawdata[i + 3 : end])
-        return end + len(close)
+        return end + 1
 
     def _strictly(self, grammar: re.Pattern[str], i: int, end: str) -> int:
         """A comment, declaration or processing instruction where CommonMark's grammar

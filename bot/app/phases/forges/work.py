@@ -31,14 +31,13 @@ from bot.commands.handlers.places.forge import ForgeParts
 from fleet.forge.fleet_launcher import FleetLauncher
 from fleet.forge.posts.provenance import Expected, ProvenanceSource, RunRecords
 from fleet.forge.posts.publish import Publisher
-from fleet.forge.posts.signed import Posts
+from fleet.forge.runs.built import BuiltWork, build_work
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.merging import PullMerges
 from fleet.forge.runs.polling import ForgePolling
 from fleet.forge.runs.queued import QueuedRuns, queue_left_runs
 from fleet.forge.runs.reviewing import ForgeReviewing
 from fleet.forge.runs.rounds import Rounds
-from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
 from fleet.forge.tasks import ForgeTasks
 from fleet.ledger.records.forge import Slug
@@ -114,11 +113,12 @@ async def start_forges(
         launches,
     )
     forging = Forging(at, clients, ledgered, launcher)
-    publisher = forge_publisher(forging, fleeted)
-    work = await forge_work(forging, fleeted, publisher)
-    desk = forge_desk(forging, publisher, work, desks)
+    built = forge_built(forging, fleeted)
+    work, desk, publisher = built.work, built.desk, built.publisher
+    await forge_work(forging, fleeted, work)
+    desks.open_forge(desk)
     reviewing = forge_reviewing(forging, publisher, work, desks)
-    rounds = forge_rounds(forging, publisher, work, desk)
+    rounds = forge_rounds(forging, built)
     at.stops.add(Stop.FORGES, functools.partial(stop_forges, rounds, work))
     # The bot's own login, as its credential says it is; then the deliveries taken but not
     # acted on before the last stop.
@@ -130,12 +130,12 @@ async def start_forges(
     return Forged(work, desk, parts, routes, rounds, reviewing)
 
 
-def forge_publisher(forging: Forging, fleeted: Fleeted) -> Publisher:
-    """What a forge run posts on its issue and pull request, with its provenance (a forge
-    issue given to an agent is a task of ``fleeted``'s register); chat told what could not
-    be opened, and when it is."""
+def forge_source(forging: Forging, fleeted: Fleeted) -> ProvenanceSource:
+    """Where a forge run's posts read its provenance: the ledger's records of its work, this
+    version, and what it was expected to cost (a forge issue given to an agent is a task of
+    ``fleeted``'s register)."""
     at, ledger = forging.at, forging.ledgered.ledger
-    source = ProvenanceSource(
+    return ProvenanceSource(
         RunRecords(
             agents=ledger.agents,
             runs=ledger.runs,
@@ -158,51 +158,34 @@ def forge_publisher(forging: Forging, fleeted: Fleeted) -> Publisher:
             ),
         ),
     )
-    return Publisher(
-        forges=at.cfg.forges,
-        posts=Posts(forging.clients.apis, source, at.redactor.redact),
-        launcher=forging.launcher,
-        tell=teller(forging.ledgered.notifier.post),
-        freezes=ledger.budgets.freezes,  # a paused run says so on its issue
-    )
 
 
-async def forge_work(forging: Forging, fleeted: Fleeted, publisher: Publisher) -> ForgeWork:
-    """Forge work: a run's ask at its cap answered by a comment and told on its issue; the
-    runs a cap holds waiting in the spawn queue (an older version's placed there too)."""
-    at, ledgered, launcher = forging.at, forging.ledgered, forging.launcher
-    ledger, launches = ledgered.ledger, fleeted.queue.launches
-    work = ForgeWork(
+def forge_built(forging: Forging, fleeted: Fleeted) -> BuiltWork:
+    """Forge work, what its runs post (chat told what could not be opened, and when it is;
+    a paused run says so on its issue), the forge door's desk and the watch over its runs;
+    a run's ask at its cap answered by a comment."""
+    at, ledger = forging.at, forging.ledgered.ledger
+    return build_work(
         forges=at.cfg.forges,
         apis=forging.clients.apis,
         repos=at.cfg.repos,
-        forge=ledger.forge,
-        launcher=launcher,
-        publisher=publisher,
-        clock=at.clock,
+        launcher=forging.launcher,
+        source=forge_source(forging, fleeted),
+        redact=at.redactor.redact,
+        tell=teller(forging.ledgered.notifier.post),
+        freezes=ledger.budgets.freezes,
         spend=fleeted.spend_asks,
     )
-    ledgered.approvals.subscribe(work.on_approval)
-    launches.listen("forge", QueuedRuns(forge=ledger.forge, starts=work.starts, launcher=launcher))
+
+
+async def forge_work(forging: Forging, fleeted: Fleeted, work: ForgeWork) -> None:
+    """Forge work hearing approvals (a run's ask at its cap answered, told on its issue);
+    the runs a cap holds waiting in the spawn queue (an older version's placed there too)."""
+    ledger, launches = forging.ledgered.ledger, fleeted.queue.launches
+    forging.ledgered.approvals.subscribe(work.on_approval)
+    queued = QueuedRuns(forge=ledger.forge, starts=work.starts, launcher=forging.launcher)
+    launches.listen("forge", queued)
     await queue_left_runs(ledger.forge, launches)
-    return work
-
-
-def forge_desk(forging: Forging, publisher: Publisher, work: ForgeWork, desks: Desks) -> ForgeDesk:
-    """The desk the forge door reaches forge work through, opened on ``desks``."""
-    at = forging.at
-    desk = ForgeDesk(
-        forges=at.cfg.forges,
-        apis=forging.clients.apis,
-        forge=forging.ledgered.ledger.forge,
-        publisher=publisher,
-        launcher=forging.launcher,
-        clock=at.clock,
-        lock=work.lock,
-        spawn=work.spawn,
-    )
-    desks.open_forge(desk)
-    return desk
 
 
 def forge_reviewing(
@@ -218,25 +201,11 @@ def forge_reviewing(
     return reviewing
 
 
-def forge_rounds(
-    forging: Forging, publisher: Publisher, work: ForgeWork, desk: ForgeDesk
-) -> Rounds:
+def forge_rounds(forging: Forging, built: BuiltWork) -> Rounds:
     """The rounds the scheduler runs: the watch over the forge runs, each forge's poller
-    (one with ``poll_seconds``) and the Apps' tokens renewed. The forges whose events wait
-    (a login not the credential's, a rate limit) are ``work``'s holds."""
-    at, clients = forging.at, forging.clients
+    (one with ``poll_seconds``) and the Apps' tokens renewed."""
+    at, clients, work = forging.at, forging.clients, built.work
     cfg = at.cfg
-    watch = ForgeWatch(
-        work,
-        desk,
-        forges=cfg.forges,
-        forge=forging.ledgered.ledger.forge,
-        launcher=forging.launcher,
-        publisher=publisher,
-        holds=work.holds,
-        starts=work.starts,
-        clock=at.clock,
-    )
     polls = [
         ForgePolling.of(
             name, entry, clients.apis[name], _slugs(name, cfg.repos), work=work, clock=at.clock
@@ -244,7 +213,7 @@ def forge_rounds(
         for name, entry in cfg.forges.items()
         if entry.poll_seconds is not None
     ]
-    return Rounds(watch=watch, polls=polls, tokens=clients.tokens)
+    return Rounds(watch=built.watch, polls=polls, tokens=clients.tokens)
 
 
 async def stop_forges(rounds: Rounds, work: ForgeWork) -> None:

@@ -18,8 +18,8 @@ from fleet.forge.fleet_launcher import Waits
 from fleet.forge.launcher import LaunchRefused, OtherLine, Started
 from fleet.forge.model import EventKind, ForgeApiError, ForgeEvent
 from fleet.forge.posts.provenance import Expected, ProvenanceSource, RunRecords
-from fleet.forge.posts.publish import Publisher, Tell
-from fleet.forge.posts.signed import Posts
+from fleet.forge.posts.publish import Tell
+from fleet.forge.runs.built import build_work
 from fleet.forge.runs.desk import ForgeDesk
 from fleet.forge.runs.watch import ForgeWatch
 from fleet.forge.runs.work import ForgeWork
@@ -346,47 +346,19 @@ class WorkRig:
             api.allow("alice")
         launcher = launcher or FakeLauncher()
         launcher.forge = ledger.forge
-        forges, apis = {FORGE: entry}, {FORGE: api}
-        repos = {"app": RepoEntry(url="https://github.com/acme/app.git", forge=FORGE)}
-        publisher = Publisher(
-            forges=forges,
-            posts=Posts(apis, provenance_source(ledger, clock, tasks), redactor),
+        built = build_work(
+            forges={FORGE: entry},
+            apis={FORGE: api},
+            repos={"app": RepoEntry(url="https://github.com/acme/app.git", forge=FORGE)},
             launcher=launcher,
+            source=provenance_source(ledger, clock, tasks),
+            redact=redactor,
             tell=tell,
             freezes=freezes,
-        )
-        work = ForgeWork(
-            forges=forges,
-            apis=apis,
-            repos=repos,
-            forge=ledger.forge,
-            launcher=launcher,
-            publisher=publisher,
-            clock=clock,
-        )
-        desk = ForgeDesk(
-            forges=forges,
-            apis=apis,
-            forge=ledger.forge,
-            publisher=publisher,
-            launcher=launcher,
-            clock=clock,
-            lock=work.lock,
-            spawn=work.spawn,
             turn_wait=turn_wait,
         )
-        watch = ForgeWatch(
-            work,
-            desk,
-            forges=forges,
-            forge=ledger.forge,
-            launcher=launcher,
-            publisher=publisher,
-            holds=work.holds,
-            starts=work.starts,
-            clock=clock,
-        )
-        rig = cls(ledger, clock, api, launcher, entry, work, desk, watch)
+        work = built.work
+        rig = cls(ledger, clock, api, launcher, entry, work, built.desk, built.watch)
         launcher.drain = lambda: work.spawn(rig.queue_turn(), "the spawn queue")
         return rig
 
