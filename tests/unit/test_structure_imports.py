@@ -2,7 +2,8 @@
 module it loads, so a program stays clear of the libraries it does not use.
 
 The git door's pre-receive hook runs at every push an agent makes; the runtimes plan every
-launch; the command line runs for every shell verb and check. Each is imported here in a fresh interpreter, and what it loaded is read back."""
+launch; the command line runs for every shell verb and check. Each is imported here in a
+fresh interpreter, and what it loaded is read back."""
 
 from __future__ import annotations
 
