@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.app.lock import own_state_dir
-from bot.app.roster_edits import roster_files
 from bot.commands.errors import CommandError
 from bot.config.reading.resolved import Config
 from fleet.errors import FleetwardenError
@@ -75,6 +74,8 @@ def check_config_path(path: Path) -> Path:
 
 
 def _read_files(config: Config, environ: Mapping[str, str]) -> list[Path]:
+    from bot.app.roster_edits import roster_files  # the roster's edits: loaded to run
+
     if config.source is None:
         return []
     try:

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-from fleet.accounts.chatgpt import LoginKeeper
+from fleet.accounts.chatgpt_keeper import LoginKeeper
 from fleet.accounts.inject import Credential
 from fleet.accounts.keeping import Keeping
 from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet, login_path

@@ -1,5 +1,6 @@
 """ChatGPT logins for Codex: the ``auth.json`` Fleetwarden keeps for each
-``chatgpt_subscription`` account, and refreshing its access token in one place.
+``chatgpt_subscription`` account, as a file: read, checked, written whole (refreshing its
+access token is :mod:`fleet.accounts.chatgpt_keeper`'s, in one place).
 
 A login is Codex's own file (``auth_mode: chatgpt``, ``tokens`` with an ``id_token``, an
 ``access_token``, a ``refresh_token`` and the ``account_id``), made once by
@@ -9,30 +10,24 @@ mode 0600, always replaced whole (:func:`~fleet.private_files.write_private`).
 **Refresh happens here and nowhere else.** A refresh rotates the refresh token, and the
 old one is then refused — presenting it again revokes the whole login
 (``refresh_token_reused``). So agents never hold a refresh token (they get placeholders),
-and :class:`LoginKeeper` refreshes under a lock: of many requests that found the same
-access token stale, the first refreshes and the rest take its result.
+and :class:`~fleet.accounts.chatgpt_keeper.LoginKeeper` refreshes under a lock.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import fcntl
 import json
 import logging
-import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-import aiohttp
-
 from fleet.accounts.model import AccountError
-from fleet.private_files import open_private, write_private
+from fleet.private_files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +35,6 @@ log = logging.getLogger(__name__)
 CLIENT_ID: Final = "app_EMoamEEZ73f0CkXaXp7hrann"
 REFRESH_AHEAD: Final = timedelta(minutes=5)  # refresh a token this close to its expiry
 _AUTH_CLAIM: Final = "https://api.openai.com/auth"
-_TIMEOUT: Final = aiohttp.ClientTimeout(total=30)
-
-
-class LoginRevoked(AccountError):
-    """The provider refused to refresh the login: it must be made again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +154,7 @@ def save_login(path: Path, login: ChatGptLogin) -> None:
 def keep_login(path: Path, login: ChatGptLogin) -> None:
     """Save ``login`` under the lock a refresh holds (``accounts login`` beside a running
     Fleetwarden): never interleaved with a refresh of the old one."""
-    lock = _lock_file(path)
+    lock = lock_file(path)
     with open(lock, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -173,7 +163,7 @@ def keep_login(path: Path, login: ChatGptLogin) -> None:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _renewed(login: ChatGptLogin, answer: Mapping[str, Any], now: datetime) -> ChatGptLogin:
+def renewed(login: ChatGptLogin, answer: Mapping[str, Any], now: datetime) -> ChatGptLogin:
     tokens = dict(login.document.get("tokens") or {})
     for name in ("access_token", "refresh_token", "id_token"):
         value = answer.get(name)
@@ -187,93 +177,8 @@ def _renewed(login: ChatGptLogin, answer: Mapping[str, Any], now: datetime) -> C
     return parse_login(json.dumps(document))
 
 
-class LoginKeeper:
-    """One ChatGPT account's login: read at start, refreshed here only, under a lock (an
-    ``asyncio.Lock`` in this process, ``flock`` on a file beside the login for another
-    Fleetwarden command such as ``accounts check``)."""
-
-    def __init__(self, name: str, path: Path, token_url: str) -> None:
-        self.name = name
-        self.path = path
-        self.token_url = token_url
-        self._login: ChatGptLogin | None = None
-        self._lock = asyncio.Lock()
-        self.refreshes = 0
-
-    def load(self) -> ChatGptLogin:
-        self._login = read_login(self.path)
-        return self._login
-
-    @property
-    def login(self) -> ChatGptLogin | None:
-        return self._login
-
-    async def refresh(
-        self, session: aiohttp.ClientSession, *, stale: str | None, now: datetime
-    ) -> ChatGptLogin:
-        """A fresh login. ``stale`` is the access token the caller found wanting: if another
-        caller has replaced it meanwhile, that login is returned without a new refresh.
-        Raises :class:`LoginRevoked` when the provider refuses (the login must be made
-        again), :class:`AccountError` when it cannot be reached."""
-        async with self._lock, _file_lock(self.path):
-            current = read_login(self.path)  # another process may have refreshed
-            if stale is not None and current.access_token != stale:
-                self._login = current
-                return current
-            body = {  # as Codex itself sends it
-                "client_id": CLIENT_ID,
-                "grant_type": "refresh_token",
-                "refresh_token": current.refresh_token,
-            }
-            try:
-                async with session.post(self.token_url, json=body, timeout=_TIMEOUT) as r:
-                    status = r.status
-                    answer = await r.json(content_type=None) if r.status < 500 else {}
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                raise AccountError(
-                    f"account {self.name}: the login refresh failed ({type(exc).__name__})"
-                ) from None
-            if status in (400, 401) and isinstance(answer, dict):
-                raise LoginRevoked(
-                    f"account {self.name}: the provider refused to refresh its ChatGPT "
-                    f"login ({_error_code(answer, status)}); log in again with "
-                    f"`fleetwarden accounts login {self.name}`"
-                )
-            if status != 200 or not isinstance(answer, dict):  # passing: not the login
-                raise AccountError(
-                    f"account {self.name}: the login refresh failed "
-                    f"({_error_code(answer, status)}); it will be tried again"
-                )
-            login = _renewed(current, answer, now)
-            save_login(self.path, login)
-            self._login = login
-            self.refreshes += 1
-            log.info("account %s: ChatGPT login refreshed", self.name)
-            return login
-
-
-def _error_code(answer: object, status: int) -> str:
-    error = answer.get("error") if isinstance(answer, dict) else None
-    code = error.get("code") if isinstance(error, dict) else error
-    return f"{status} {code}" if isinstance(code, str) and code.isidentifier() else str(status)
-
-
-def _lock_file(path: Path) -> Path:
+def lock_file(path: Path) -> Path:
+    """The file beside a login whose ``flock`` a refresh, and a save, hold."""
     lock = path.with_name(".auth.lock")
     lock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     return lock
-
-
-@contextlib.asynccontextmanager
-async def _file_lock(path: Path) -> AsyncIterator[None]:
-    """``flock`` on the file beside the login, waited for in a thread: another process
-    holding it (``accounts check`` refreshing) never stalls the proxy's event loop."""
-    fd = open_private(_lock_file(path), os.O_WRONLY)
-    try:
-        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)

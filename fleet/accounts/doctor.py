@@ -13,7 +13,7 @@ from typing import Final
 
 import aiohttp
 
-from fleet.accounts.chatgpt import LoginKeeper
+from fleet.accounts.chatgpt_keeper import LoginKeeper
 from fleet.accounts.inject import OAUTH_BETA
 from fleet.accounts.model import Account, AccountError, AccountKind, AccountSet, login_path
 from fleet.accounts.providers import ProviderApi, ProviderRoute

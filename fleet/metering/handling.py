@@ -21,7 +21,7 @@ import aiohttp
 from aiohttp import web
 
 from fleet.accounts.book import AccountBook
-from fleet.accounts.chatgpt import LoginRevoked
+from fleet.accounts.chatgpt_keeper import LoginRevoked
 from fleet.accounts.inject import Credential
 from fleet.accounts.model import AccountError
 from fleet.accounts.providers import ProviderRoute

@@ -28,6 +28,7 @@ homoglyph would pass for.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Final
@@ -59,7 +60,13 @@ def _invisible_class() -> str:
     return "".join(ranges) + re.escape(_BLANKS)
 
 
-_INVISIBLE: Final = re.compile(f"[{_invisible_class()}]+")
+@functools.cache
+def _invisible() -> re.Pattern[str]:
+    """The run of invisible characters, made at its first use: reading every code point's
+    category takes a while, and a start that shows no text pays nothing for it."""
+    return re.compile(f"[{_invisible_class()}]+")
+
+
 _SELECTOR_RUN: Final = re.compile(f"[{_SELECTORS}]+")
 
 
@@ -68,7 +75,7 @@ def visible(text: str) -> str:
     if text.isascii() and not _has_controls(text):
         return text
     text = _LINE_BREAKS.sub("\n", text)
-    text = _INVISIBLE.sub("", text)
+    text = _invisible().sub("", text)
     if text.isascii() or _SELECTOR_RUN.search(text) is None:
         return text
 

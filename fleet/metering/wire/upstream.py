@@ -23,7 +23,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from fleet.accounts.book import AccountBook
-from fleet.accounts.chatgpt import LoginRevoked
+from fleet.accounts.chatgpt_keeper import LoginRevoked
 from fleet.accounts.inject import Credential, inject, strip_credentials
 from fleet.accounts.model import AccountKind
 from fleet.accounts.providers import ProviderApi, ProviderRoute
@@ -117,7 +117,7 @@ class Upstream:
         unusable (its credential refused, its window spent) is left for the next account of
         the agent's pool, and the request sent there — each account once at most. Raises
         :class:`~fleet.accounts.model.AccountError` when a login cannot be refreshed (a
-        :class:`~fleet.accounts.chatgpt.LoginRevoked` one marks the account)."""
+        :class:`~fleet.accounts.chatgpt_keeper.LoginRevoked` one marks the account)."""
         model_request = out.model_request
         credential = await self._fresh(credential, stale=None)
         tried: set[str] = set()

@@ -20,16 +20,16 @@ import base64
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
-
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from fleet.forge.api.rest import ForgeHttp
 from fleet.forge.model import ForgeApiError
 from fleet.ledger.records.forge import Slug
 from fleet.timing.clock import Clock
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 RENEW_AHEAD: Final = timedelta(minutes=5)  # mint again this close to a token's expiry
 JWT_BACKDATE: Final = timedelta(seconds=60)  # GitHub's advice against clock drift
@@ -48,9 +48,13 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def load_key(pem: str) -> rsa.RSAPrivateKey:
+def load_key(pem: str) -> RSAPrivateKey:
     """The App's RSA private key from its PEM text; ForgeApiError (saying nothing of the
-    key's content) when it is not one."""
+    key's content) when it is not one. (``cryptography`` loads here, where an App is
+    configured: a start without one pays nothing for it.)"""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     try:
         key = serialization.load_pem_private_key(pem.encode("utf-8"), password=None)
     except (ValueError, TypeError):
@@ -62,8 +66,11 @@ def load_key(pem: str) -> rsa.RSAPrivateKey:
     return key
 
 
-def app_jwt(app_id: str, key: rsa.RSAPrivateKey, now: datetime) -> str:
+def app_jwt(app_id: str, key: RSAPrivateKey, now: datetime) -> str:
     """The JWT that authenticates as the App at ``now`` (RS256)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     issued = int((now - JWT_BACKDATE).timestamp())
     claims = {
         "iat": issued,
