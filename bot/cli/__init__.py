@@ -11,6 +11,7 @@ command SIGPIPE ended."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -19,7 +20,9 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 
 
 def main() -> None:
-    """Run the ``fleetwarden`` command line in ``sys.argv``."""
+    """Run the ``fleetwarden`` command line in ``sys.argv``. The garbage collector is off
+    while the command loads its modules (:func:`bot.cli.command.loaded` turns it on)."""
+    gc.disable()
     try:
         from bot.cli.command import main as command
 

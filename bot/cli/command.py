@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.parser import command_line, typed
 from bot.cli.parsing import parse
@@ -35,41 +36,58 @@ def main(argv: Sequence[str] | None = None) -> None:
     if takes(words):  # a chat verb, for the running orchestrator
         from bot.cli.shell import main as shell
 
-        sys.exit(shell(words, dict(os.environ)))
+        sys.exit(_ran(shell, words, dict(os.environ)))
     args = parse(command_line(typed(words)), argv)
     environ = dict(os.environ)
     if args.command == "init":
         from bot.cli.init.command import main as init
 
-        sys.exit(init(args))
+        sys.exit(_ran(init, args))
     if args.command == "matrix" and args.matrix_command == "setup":
         from connectors.matrix.cli.setup import main as setup
 
-        sys.exit(setup(args, environ))
+        sys.exit(_ran(setup, args, environ))
     if args.command == "run":  # judged before it is read, then read by its real path alone
         args.config = _own_config(args.config, environ)
     config = _config(args, environ)
     if args.command == "check-config":
-        sys.exit(_check(args, config, environ))
+        sys.exit(_ran(_check, args, config, environ))
     if args.command == "accounts":
         from bot.cli.accounts import main as accounts
 
-        sys.exit(accounts(args, config, environ))
+        sys.exit(_ran(accounts, args, config, environ))
     if args.command == "hosts":
         from bot.cli.hosts import main as hosts
 
-        sys.exit(hosts(args, config, environ))
+        sys.exit(_ran(hosts, args, config, environ))
     if args.command == "status":
         from bot.cli.status.command import main as status
 
-        sys.exit(status(args, config, environ))
+        sys.exit(_ran(status, args, config, environ))
     if args.command == "tasks":
         from bot.cli.tasks.command import main as tasks
 
-        sys.exit(tasks(args, config, environ))
+        sys.exit(_ran(tasks, args, config, environ))
     if args.command == "matrix":
-        sys.exit(_matrix_device(args, config, environ))
+        sys.exit(_ran(_matrix_device, args, config, environ))
     sys.exit(_run(config, environ))
+
+
+def loaded() -> None:
+    """The command's modules are loaded: the cyclic garbage collector, which the console
+    script turns off while they load (:func:`bot.cli.main`: they make a great many objects
+    and free almost none, and each of its passes would walk them all), is turned on again,
+    with what they made kept out of its passes for good (``gc.freeze``). A no-op where the
+    collector was on (the command run in another program's process)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def _ran(command: Callable[..., int], *args: Any) -> int:
+    """``command(*args)``'s exit status, run once its modules are loaded."""
+    loaded()
+    return command(*args)
 
 
 def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
@@ -94,7 +112,7 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
 
 def _check(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
     """``check-config [--online]``: every problem in the config, or its summary."""
-    from bot.cli.config_check import located, offline_problems, online_problems
+    from bot.cli.config_check import located, offline_problems
     from bot.cli.summary import layout, oauth_servers, online, specs, summary
     from bot.config import CONFIG_ENV_VAR
     from bot.config.checks.problems import in_line_order
@@ -115,6 +133,8 @@ def _check(args: argparse.Namespace, config: Config, environ: Mapping[str, str])
     if args.online and (
         config.repos or config.forges or oauth_servers(config) or config.slack or config.mcp
     ):
+        from bot.cli.online_check import online_problems
+
         with tempfile.TemporaryDirectory(prefix="fleetwarden-check-") as scratch:
             found = asyncio.run(online_problems(config, environ, Path(scratch)))
         errors += [line for line in located(config, shown, found) if line not in errors]
@@ -208,6 +228,7 @@ def _run(config: Config, environ: Mapping[str, str]) -> int:
     from fleet.errors import FleetwardenError
     from fleet.timing.clock import SystemClock
 
+    loaded()
     if (refused := refusal(config, environ)) is not None:  # before the log file is made
         print(f"fleetwarden: {refused}", file=sys.stderr)
         return EXIT_CONFIG
