@@ -16,6 +16,7 @@ import difflib
 import math
 import os
 import re
+import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,26 @@ def unset_variable(environ: Mapping[str, str], variable: str, what: str) -> str 
     return (
         f"environment variable {variable} {state}: set it to {what} in Fleetwarden's "
         "environment (the value never goes in this file, and no agent sees it)"
+    )
+
+
+def token_problem(environ: Mapping[str, str], variable: str, what: str) -> str | None:
+    """What is wrong with the token in ``variable`` (sent as an HTTP header or a git
+    credential, so one word): unset or empty (:func:`unset_variable`), or holding a line
+    break, a space or another control character (most often a newline a file or a paste
+    left at its end), which no request could carry. None when it is usable. The value is
+    never shown."""
+    if (unset := unset_variable(environ, variable, what)) is not None:
+        return unset
+    value = environ[variable]
+    if not any(char.isspace() or unicodedata.category(char) == "Cc" for char in value):
+        return None
+    breaks = any(char in "\r\n" for char in value)
+    kind = "a line break" if breaks else "a space or a control character"
+    return (
+        f"environment variable {variable} holds {kind}: a token is one word, sent as it "
+        f"is; set it to {what} alone, with nothing before or after it (the value is not "
+        "shown)"
     )
 
 

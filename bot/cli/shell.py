@@ -90,7 +90,8 @@ def main(words: Sequence[str], environ: Mapping[str, str]) -> int:
     try:
         command = Grammar(COMMANDS, prefix="!").parse(text, addressed=True)
     except CommandError as exc:
-        said = f"fleetwarden {verb}: {exc}{_shell_option_meant(rest[1:])}"
+        reason = str(exc).removeprefix(f"{verb}: ")  # the grammar names the verb too
+        said = f"fleetwarden {verb}: {reason}{_shell_option_meant(rest[1:])}"
         return _fail(said, EXIT_USAGE, as_json=as_json, command=None)
     assert command is not None  # the verb is a command's name
     fail = functools.partial(_fail, as_json=as_json, command=command.name)

@@ -27,7 +27,7 @@ from fleet.accounts.model import (
     login_path,
 )
 from fleet.caps import MAX_RUNNING_HELP
-from fleet.schema import EnvVarName, did_you_mean, unset_variable
+from fleet.schema import EnvVarName, did_you_mean, token_problem
 
 Loc = tuple[str | int, ...]
 
@@ -287,6 +287,6 @@ def environment_problems(
             if account.kind is AccountKind.CLAUDE_SUBSCRIPTION
             else "the provider's API key"
         )
-        problem = unset_variable(environ, variable, made)
+        problem = token_problem(environ, variable, made)
         if problem is not None:
             yield ("accounts", account.name, key), problem

@@ -121,3 +121,24 @@ def test_the_quick_start_says_what_to_type_right_after_run_sh() -> None:
     between = quick.split("bash run.sh\n```", 1)[1].split("Then type commands", 1)[0]
     assert "```" not in between
     assert quick.index("Then type commands") < quick.index("bash tests/run.sh")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(ROOT).as_posix())
+def test_every_code_fence_closes_on_a_line_of_its_own(page: Path) -> None:
+    """A fence opens with its info string alone and closes with nothing after it: a
+    closing fence with text after it closes nothing (CommonMark), and the prose after it
+    would show as code until the next fence."""
+    opened = False
+    wrong = []
+    for number, line in enumerate(page.read_text(encoding="utf8").splitlines(), 1):
+        fence = re.match(r"^ {0,3}(```|~~~)(.*)$", line)
+        if fence is None:
+            continue
+        rest = fence.group(2).strip()
+        if opened and rest:
+            wrong.append(f"line {number}: a closing fence with text after it: {line!r}")
+        elif not opened and " " in rest:
+            wrong.append(f"line {number}: an info string of more than one word: {line!r}")
+        if not (opened and rest):
+            opened = not opened
+    assert wrong == [] and not opened, (wrong, "a fence left open at the end")

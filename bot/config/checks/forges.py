@@ -23,7 +23,7 @@ from fleet.hosts.schema import LOCAL_HOST
 from fleet.redaction.shapes import credential_shaped
 from fleet.repos.schema import RepoEntry, ReviewPolicy
 from fleet.repos.upstream.named import Credential, credential_of
-from fleet.schema import unknown_value_message, unset_variable
+from fleet.schema import token_problem, unknown_value_message, unset_variable
 
 GUIDE = "docs/forges.md"
 """Where an operator reads how forges are set up."""
@@ -114,7 +114,9 @@ def environment_problems(
     for name, forge in forges.items():
         wanted: list[tuple[Loc, str, str]] = []
         if forge.token_env is not None:
-            wanted.append((("forges", name, "token_env"), forge.token_env, "the forge's token"))
+            what = f"the forge's token of forge {name}"
+            if (problem := token_problem(environ, forge.token_env, what)) is not None:
+                yield ("forges", name, "token_env"), problem
         if forge.app is not None:
             app = ("forges", name, "app")
             wanted.append(((*app, "app_id_env"), forge.app.app_id_env, "the App's id"))

@@ -22,7 +22,7 @@ from fleet.repos.schema import RepoEntry
 from fleet.repos.upstream.credentials import key_problem
 from fleet.repos.upstream.git_words import local_path_problem
 from fleet.repos.urls import url_kind
-from fleet.schema import unknown_value_message, unset_variable
+from fleet.schema import token_problem, unknown_value_message
 
 GUIDE = "docs/repos.md"
 """Where an operator reads how repositories are set up."""
@@ -61,7 +61,7 @@ def environment_problems(
     for name, entry in repos.items():
         if entry.token_env is not None:
             what = f"a token that may fetch and push {name}"
-            problem = unset_variable(environ, entry.token_env, what)
+            problem = token_problem(environ, entry.token_env, what)
             if problem is not None:
                 yield ("repos", name, "token_env"), problem
         if entry.ssh_key is not None:

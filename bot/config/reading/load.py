@@ -95,8 +95,11 @@ def load_config(
     try:
         text = texts[absolute] if texts and absolute in texts else absolute.read_text("utf-8")
     except FileNotFoundError:
-        origin = f" (named by {CONFIG_ENV_VAR})" if from_env else ""
-        message = f"config file not found{origin}; pass --config PATH or unset {CONFIG_ENV_VAR}"
+        if from_env:
+            how = f" (named by {CONFIG_ENV_VAR}); pass --config PATH or unset {CONFIG_ENV_VAR}"
+        else:  # named by --config: the fix is another path, or none for the defaults
+            how = "; check the path given to --config (without it, the defaults are run)"
+        message = f"config file not found{how}"
         raise ConfigError([ConfigProblem(shown, None, "", message)]) from None
     except IsADirectoryError:
         raise ConfigError([ConfigProblem(shown, None, "", "is a directory, not a file")]) from None

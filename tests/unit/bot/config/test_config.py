@@ -102,11 +102,16 @@ def test_missing_explicit_path_is_reported(tmp_path: Path) -> None:
             str(path),
             None,
             "",
-            "config file not found; pass --config PATH or unset FLEETWARDEN_CONFIG",
+            "config file not found; check the path given to --config (without it, the "
+            "defaults are run)",
         ),
     )
+    named = tmp_path / "named.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, {"FLEETWARDEN_CONFIG": str(named)})
     assert str(caught.value) == (
-        f"{path}: config file not found; pass --config PATH or unset FLEETWARDEN_CONFIG"
+        f"{named}: config file not found (named by FLEETWARDEN_CONFIG); pass --config PATH "
+        "or unset FLEETWARDEN_CONFIG"
     )
 
 

@@ -174,6 +174,27 @@ def test_a_token_variable_must_be_set_at_start() -> None:
     assert parse(APP).repos["app"].token_env == "APP_TOKEN"
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("ghp_s3cret\n", "a line break"),
+        ("\r\nghp_s3cret", "a line break"),
+        ("ghp_s3 cret", "a space or a control character"),
+        ("ghp_s3cret\x00", "a space or a control character"),
+    ],
+)
+def test_a_token_no_request_could_carry_is_named_at_start_and_never_shown(
+    value: str, said: str
+) -> None:
+    """A token with a newline a paste left at its end (or a space, a control character)
+    would fail as an HTTP header deep in a request: it is refused at start, named, with
+    the fix, and its value never repeated."""
+    problem = only_problem(APP, environ={"APP_TOKEN": value})
+    assert problem.key_path == "repos.app.token_env"
+    assert f"APP_TOKEN holds {said}" in problem.message
+    assert "s3" not in problem.message
+
+
 def test_an_ssh_key_others_may_read_is_refused_at_start(tmp_path: Path) -> None:
     """A key of mode 0644 is refused with the chmod that fixes it; 0600 passes."""
     key = tmp_path / "id_app"
