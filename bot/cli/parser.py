@@ -190,9 +190,9 @@ class _Version(argparse.Action):
 
 def typed(words: Sequence[str]) -> str | None:
     """The command typed, when it is one of the command line's own (``""`` for
-    ``--version``, which needs none); else ``None`` (no command, ``--help``, a typo: every
+    ``--version`` alone, which needs none); else ``None`` (no command, ``--help``, a typo: every
     command's options are loaded to say so)."""
     rest = past_config(list(words))
     if rest and rest[0] in COMMANDS:
         return rest[0]
-    return "" if rest[:1] == ["--version"] else None
+    return "" if rest == ["--version"] else None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import _command
-from bot.cli.parser import command_line
+from bot.cli.parser import command_line, typed
 from bot.cli.parsing import parse
 
 
@@ -123,3 +123,34 @@ def test_the_command_word_is_found_past_a_config_before_it(
 ) -> None:
     """Ctrl-C while `fleetwarden --config X run` loads ends it as `run` (status 0)."""
     assert _command(words) == command
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("status", "--json"),
+        ("--config", "x.yaml", "tasks", "--markdown"),
+        ("--version", "--json", "status"),
+        ("--version", "--markdown", "tasks"),
+        ("--version", "--jsn"),
+        ("--jsn", "status"),
+        ("staus",),
+        ("--help",),
+        ("--version",),
+    ],
+)
+def test_the_command_typed_alone_loaded_parses_as_every_command_loaded(
+    argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The parser made for the command typed (its options alone loaded) answers every
+    command line as the whole one does: the same parse, or the same refusal and status."""
+
+    def answer(parser_for: str | None) -> tuple[object, str, str]:
+        try:
+            args = parse(command_line(parser_for), argv)
+        except SystemExit as ended:
+            out = capsys.readouterr()
+            return ended.code, out.out, out.err
+        return vars(args), "", ""
+
+    assert answer(typed(list(argv))) == answer(None)
