@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.cli.parser import command_line, typed
 from bot.cli.parsing import parse
-from bot.cli.shell_words import takes
+from bot.cli.verbs.words import takes
 
 if TYPE_CHECKING:
     from bot.app.lifecycle import App
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script. Each command loads what it needs, when it runs."""
     words = sys.argv[1:] if argv is None else list(argv)
     if takes(words):  # a chat verb, for the running orchestrator
-        from bot.cli.shell import main as shell
+        from bot.cli.verbs.shell import main as shell
 
         sys.exit(_ran(shell, words, dict(os.environ)))
     args = parse(command_line(typed(words)), argv)
@@ -112,8 +112,8 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
 
 def _check(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
     """``check-config [--online]``: every problem in the config, or its summary."""
-    from bot.cli.config_check import located, offline_problems
-    from bot.cli.summary import layout, oauth_servers, online, specs, summary
+    from bot.cli.check.offline import located, offline_problems
+    from bot.cli.check.summary import layout, oauth_servers, online, specs, summary
     from bot.config import CONFIG_ENV_VAR
     from bot.config.checks.problems import in_line_order
     from fleet.hosts.workdirs import HostAgent
@@ -133,7 +133,7 @@ def _check(args: argparse.Namespace, config: Config, environ: Mapping[str, str])
     if args.online and (
         config.repos or config.forges or oauth_servers(config) or config.slack or config.mcp
     ):
-        from bot.cli.online_check import online_problems
+        from bot.cli.check.online import online_problems
 
         with tempfile.TemporaryDirectory(prefix="fleetwarden-check-") as scratch:
             found = asyncio.run(online_problems(config, environ, Path(scratch)))

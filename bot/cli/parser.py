@@ -12,7 +12,7 @@ from typing import Any, Final, cast
 from bot.cli.parsing import Parser, add_first_config, past_config
 
 COMMANDS: Final = ("run", "check-config", "accounts", "hosts", "status", "tasks", "init", "matrix")
-"""The command line's own commands (beside the chat verbs, :data:`~bot.cli.shell_words.VERBS`)."""
+"""The command line's own commands (beside the chat verbs, :data:`~bot.cli.verbs.words.VERBS`)."""
 
 
 def command_line(only: str | None = None) -> Parser:
@@ -156,7 +156,7 @@ def _init_options() -> Configure:
 
 
 def _shell_options() -> Configure:
-    from bot.cli.shell import configure as verbs
+    from bot.cli.verbs.shell import configure as verbs
 
     def configure(sub: Any, _: str) -> None:
         verbs(sub)

@@ -147,14 +147,7 @@ class RunKeeper:
         asked: Asked | None = None,
         resume: bool = False,
     ) -> Launched:
-        """Start ``spec`` (or a runtime's ``plan`` for it, e.g. a resumed session). A launch
-        that cannot work (no such program, no workdir, no credential, a cap that cannot be
-        armed) is refused first. ``origin``: a spawn's, saved with the spec
-        (:meth:`~fleet.ledger.stores.running.agents.AgentsStore.upsert_agent`); ``continues``: the
-        run continues the task of the agent's last run (a watchdog's restart), keeping its cap's
-        count;
-        ``asked``: what the launch asks of a new line, on a repository; ``resume``: the
-        prompt continues the agent's last session where it can (:mod:`fleet.runs.resuming`)."""
+        """A run of ``spec``: :meth:`fleet.runs.starting.RunStarter.launch`."""
         return await self._starter.launch(
             spec,
             reason=reason,

@@ -24,7 +24,7 @@ certificate. Never to a bare port: whoever listens there first would be sent it.
 ``docs/dashboard-api.md`` and never renamed.
 
 With the dashboard off (or no config read), ``status`` and ``status --json`` ask the
-orchestrator's control socket for chat's ``ps`` instead (:func:`bot.cli.shell.fleet_status`;
+orchestrator's control socket for chat's ``ps`` instead (:func:`bot.cli.verbs.shell.fleet_status`;
 ``--json`` prints its data object, as ``fleetwarden ps --json`` has it); the other forms
 need the dashboard.
 """
@@ -106,7 +106,7 @@ def main(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -
             return EXIT_CONFIG
         what, name = "agent", what
     if what == "fleet" and config.dashboard is None:
-        from bot.cli.shell import fleet_status  # the dashboard is off: ask the control socket
+        from bot.cli.verbs.shell import fleet_status  # the dashboard is off: ask the control socket
 
         return fleet_status(config, as_json=bool(args.json))
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.slack_check import slack_problems
+from bot.cli.check.slack import slack_problems
 from connectors.slack.config import API_BASE_ENV, SlackConfig
 from connectors.slack.manifest import SESSION_SCOPE
 from tests.fakes.slack.server import SlackServer, slack_server

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.config_check import webhook_base
+from bot.cli.check.offline import webhook_base
 from bot.config.checks.forges import summary_lines
 from bot.config.reading.load import parse_config
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import shell, shell_words
+from bot.cli.verbs import shell
+from bot.cli.verbs import words as shell_words
 from bot.commands.parsing.grammar import Grammar
 from bot.commands.specs import COMMANDS
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.acl import Role
-from bot.cli.summary import summary as _summary
+from bot.cli.check.summary import summary as _summary
 from bot.commands.errors import CommandError
 from bot.commands.handlers.places.egress import EgressCommands
 from bot.commands.parsing.grammar import Grammar

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.cli.summary import summary as _summary
+from bot.cli.check.summary import summary as _summary
 from bot.config import parse_config
 from bot.render import fleet as render
 from fleet.model import AgentSpec

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.cli.summary import summary
+from bot.cli.check.summary import summary
 from bot.config.reading.defaults import Defaults
 from fleet.agents.roster import AgentEntry
 from fleet.budgets.runs.budget import (

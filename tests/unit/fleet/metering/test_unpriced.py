@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.cli.summary import summary as config_summary
+from bot.cli.check.summary import summary as config_summary
 from bot.config import Offered
 from fleet.budgets.pacing.policy import PacingPolicy
 from fleet.ledger.records.budgets import Budget

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Final
 
 from bot.cli.parsing import Parser
-from bot.cli.shell_operator import missing_shell
-from bot.cli.shell_words import SHELL_OPTIONS, VERBS, options_part
 from bot.cli.status.text import standing_text
+from bot.cli.verbs.operator import missing_shell
+from bot.cli.verbs.words import SHELL_OPTIONS, VERBS, options_part
 from bot.commands.errors import CommandError
 from bot.commands.help import help_text
 from bot.commands.parsing.grammar import Command, Grammar

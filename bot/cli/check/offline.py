@@ -4,15 +4,15 @@ on its line of the config file.
 Offline (plain ``check-config``): a repository whose ``url`` is a path on this machine that
 does not exist or is no git repository, or whose ``copy_from`` is no directory; and the
 address a forge's webhook must point at (:func:`webhook_base`). Online (``check-config
---online``, :mod:`bot.cli.online_check`, loaded only then): each forge asked who its
+--online``, :mod:`bot.cli.check.online`, loaded only then): each forge asked who its
 credential is, as the bot asks at start (:mod:`fleet.forge.api.credential_words`) — a
 GitLab also its token's scopes and the bot's role on each of its repositories
-(:mod:`bot.cli.gitlab_check`) — and each repository's branches read with its credential
+(:mod:`bot.cli.check.gitlab`) — and each repository's branches read with its credential
 through the same code the bot fetches with (:meth:`fleet.repos.upstream.mirror.Mirror.check`)
 — a GitHub App's installation token minted first, as at start — and each MCP server's OAuth
 token endpoint asked for a token with the client credentials
 (:func:`fleet.mcp.upstream.oauth.token_problems`), and Slack with the app's tokens
-(:func:`bot.cli.slack_check.slack_problems`); each refusal in Fleetwarden's words, naming
+(:func:`bot.cli.check.slack.slack_problems`); each refusal in Fleetwarden's words, naming
 the variable the credential is read from, never its value.
 """
 

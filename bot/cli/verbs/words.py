@@ -1,4 +1,4 @@
-"""Which words ``fleetwarden`` hands to the shell (:mod:`bot.cli.shell`): a chat verb for the
+"""Which words ``fleetwarden`` hands to the shell (:mod:`bot.cli.verbs.shell`): a chat verb for the
 running orchestrator, told apart from the command line's own commands before anything heavy
 is loaded."""
 

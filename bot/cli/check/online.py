@@ -1,6 +1,6 @@
 """What ``check-config --online`` asks: each forge who its credential is, each repository's
 branches with its credential, each MCP server's OAuth token endpoint and Slack
-(:mod:`bot.cli.config_check` says what of each, and places every problem on its line).
+(:mod:`bot.cli.check.offline` says what of each, and places every problem on its line).
 Loaded only when ``--online`` is given: the forges' clients are needed for nothing else.
 """
 
@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.app.phases.forges.clients import app_repos, open_api
-from bot.cli.gitlab_check import gitlab_problems
-from bot.cli.mcp_check import mcp_tool_problems
-from bot.cli.slack_check import slack_problems
+from bot.cli.check.gitlab import gitlab_problems
+from bot.cli.check.mcp import mcp_tool_problems
+from bot.cli.check.slack import slack_problems
 from bot.config import Config
 from bot.config.checks.forges import repo_credentials
 from fleet.budgets.schema import Loc

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from bot.cli.mcp_check import online_summary as mcp_tools
+from bot.cli.check.mcp import online_summary as mcp_tools
 from bot.config import Config
 from bot.config.checks.forges import summary_lines as forge_summary_lines
 from bot.config.checks.peers import summary_lines as peer_summary_lines
@@ -141,7 +141,7 @@ def oauth_servers(config: Config) -> int:
 def _forges(config: Config) -> str:
     """The ``forges:`` entries: kind, API, credential kind, how events come (the webhook's
     whole address), trigger."""
-    from bot.cli.config_check import webhook_base
+    from bot.cli.check.offline import webhook_base
 
     lines = forge_summary_lines(config.forges, webhook_base(config))
     return "".join(f"\n  forges:     {line}" for line in lines)
