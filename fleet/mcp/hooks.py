@@ -1,6 +1,6 @@
 """What the rest of Fleetwarden hears of and says to the door: a call about to be relayed (a
 tool's call, a resource's read, a prompt's get, an argument's completion:
-:data:`fleet.mcp.door.methods.CALLS`) is asked of
+:data:`fleet.mcp.door.rules.methods.CALLS`) is asked of
 each :class:`Ask` given (a person in chat, the permission rules; none given: every allowed
 call is relayed), a call of a priced server is held against its run's cap and budgets
 (:class:`Billing`) before it is relayed and billed once it was, and every call ends in one

@@ -6,7 +6,7 @@ An HTTP server is asked with its held credentials; a stdio server with ``sandbox
 is run as ``run`` runs it, for the time of the question. A confined stdio server runs only
 in the sandbox the running fleet gives it, so it is not started here: under ``run``, a call
 the door refuses as off ``tools:`` names the allowed tool it is close to
-(:mod:`fleet.mcp.door.gate`).
+(:mod:`fleet.mcp.door.rules.gate`).
 """
 
 from __future__ import annotations

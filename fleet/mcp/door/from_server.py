@@ -3,17 +3,17 @@ requests of the client, its notifications.
 
 * An answer settles the request it names (:class:`~fleet.mcp.door.in_flight.InFlight`): an
   error's words redacted and cut to one line; a result shaped as the door relays it
-  (:func:`fleet.mcp.door.methods.as_answered`: ``tools/list`` only the tools the agent's
+  (:func:`fleet.mcp.door.rules.methods.as_answered`: ``tools/list`` only the tools the agent's
   grant allows now); one over :data:`fleet.mcp.wire.MAX_MESSAGE` becomes an error saying
   so. An answer no one waits for is dropped.
 * A request of the client's is answered by the door, never relayed
-  (:func:`fleet.mcp.door.handshake.answer_of`).
+  (:func:`fleet.mcp.door.rules.handshake.answer_of`).
 * A notification of progress rides the streamed answer of the request it is about; any
   other message rides a streamed answer while no one listens, else waits for the agent's
-  listening stream (:class:`~fleet.mcp.door.held.Held`).
+  listening stream (:class:`~fleet.mcp.door.wire.held.Held`).
 
 Every message to the agent has every secret Fleetwarden holds scrubbed out
-(:class:`~fleet.mcp.door.outgoing.Outgoing`); one that is too large is not relayed."""
+(:class:`~fleet.mcp.door.wire.outgoing.Outgoing`); one that is too large is not relayed."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from fleet.mcp.door.exchange import Answer, Exchange
-from fleet.mcp.door.handshake import answer_of
-from fleet.mcp.door.held import Held
 from fleet.mcp.door.in_flight import InFlight
-from fleet.mcp.door.methods import as_answered
-from fleet.mcp.door.outgoing import Outgoing
+from fleet.mcp.door.rules.handshake import answer_of
+from fleet.mcp.door.rules.methods import as_answered
+from fleet.mcp.door.wire.exchange import Answer, Exchange
+from fleet.mcp.door.wire.held import Held
+from fleet.mcp.door.wire.outgoing import Outgoing
 from fleet.mcp.hooks import Outcome
 from fleet.mcp.model import McpServer
 from fleet.mcp.upstream.capped import error_outcome

@@ -3,8 +3,8 @@ answer that settles it.
 
 An id still in flight, or given up on (timed out, cancelled) and perhaps still answered by
 the server, is not taken again: that answer would go astray. Each request ends once
-(:meth:`~fleet.mcp.door.exchange.Exchange.end`); then a priced call is billed as the
-:class:`~fleet.mcp.door.gate.Gate` bills it (its server's price when it was handed to the
+(:meth:`~fleet.mcp.door.wire.exchange.Exchange.end`); then a priced call is billed as the
+:class:`~fleet.mcp.door.rules.gate.Gate` bills it (its server's price when it was handed to the
 server, whatever its end; nothing when it never was), and an audited call's record is made
 and told once its answer is on its way. The session (:mod:`fleet.mcp.door.session`) decides
 what each message is; this book keeps which request it is about."""
@@ -16,9 +16,9 @@ from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any, Final
 
-from fleet.mcp.door.exchange import GIVEN_UP, Answer, Exchange, audit_of
-from fleet.mcp.door.gate import Gate
-from fleet.mcp.door.outgoing import Outgoing
+from fleet.mcp.door.rules.gate import Gate
+from fleet.mcp.door.wire.exchange import GIVEN_UP, Answer, Exchange, audit_of
+from fleet.mcp.door.wire.outgoing import Outgoing
 from fleet.mcp.hooks import McpHooks, Outcome
 from fleet.mcp.model import McpServer
 from fleet.mcp.upstream.credentials import Scrub

@@ -18,7 +18,7 @@ credential stays on this side: the door reaches the server itself
     whether it exists or not), or no such session (initialize again)
     400  not one JSON-RPC message, or no session;  408/413  a body too slow or over 1 MiB
     429  over the agent's requests at once at the door, or an initialize over the sessions
-         it may open with the server a minute (:mod:`fleet.mcp.door.limits`)
+         it may open with the server a minute (:mod:`fleet.mcp.door.rules.limits`)
     502  the server could not be reached or started
 
 **Why aiohttp, not the SDK's server side.** The SDK's streamable HTTP server
@@ -46,12 +46,12 @@ from mcp_types.version import KNOWN_PROTOCOL_VERSIONS
 
 from fleet.capped_body import OverCap, read_capped
 from fleet.connections.loopback import AgentSecrets
-from fleet.mcp.door import framing
-from fleet.mcp.door.exchange import Answer, Exchange
-from fleet.mcp.door.limits import OPENS_SECONDS, DoorLimits, SessionGrounds
-from fleet.mcp.door.opens import Opens, OverOpens
-from fleet.mcp.door.outgoing import Outgoing
+from fleet.mcp.door.rules.limits import OPENS_SECONDS, DoorLimits, SessionGrounds
+from fleet.mcp.door.rules.opens import Opens, OverOpens
 from fleet.mcp.door.session import Session, SessionEnded
+from fleet.mcp.door.wire import framing
+from fleet.mcp.door.wire.exchange import Answer, Exchange
+from fleet.mcp.door.wire.outgoing import Outgoing
 from fleet.mcp.hooks import McpHooks, Outcome
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.mcp.upstream.credentials import Scrub, secrets_of
@@ -127,7 +127,7 @@ class McpDoor:
     relayed to an agent (the server's own credentials are taken out whatever it is);
     ``errlog``:
     where stdio servers' standard error goes (nowhere by default); ``limits``: the caps on
-    each agent (:class:`~fleet.mcp.door.limits.DoorLimits`)."""
+    each agent (:class:`~fleet.mcp.door.rules.limits.DoorLimits`)."""
 
     def __init__(
         self,

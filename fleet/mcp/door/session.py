@@ -6,22 +6,22 @@ in the agent's sandbox of it, ended with the session). Nothing is shared between
 (one agent's sessions share only their sandbox's HOME): the server sees one client's
 handshake, so every message keeps its ids. The cost is a start per session, within a cap.
 
-**What is relayed.** Each method the door knows (:mod:`fleet.mcp.door.methods`; any other is
+**What is relayed.** Each method the door knows (:mod:`fleet.mcp.door.rules.methods`; any other is
 refused), but:
 
 * the handshake speaks for the client as the door does, not as the agent would, and the
   server's requests of the client are answered by the door, never relayed
-  (:mod:`fleet.mcp.door.handshake`): no agent widens a server's roots or is asked by it;
+  (:mod:`fleet.mcp.door.rules.handshake`): no agent widens a server's roots or is asked by it;
 
 * ``tools/list``: only the tools the agent may call, as its grant is now;
 * a call (a tool's, a resource's read, a prompt's get) is checked first
-  (:class:`fleet.mcp.door.gate.Gate`: a tool off the grant refused, its asks, a priced server's
-  claim on the run's cap and budgets); one the agent cancels or hangs up on while it is
-  asked ends its ask and is never relayed: a late yes can run nothing;
+  (:class:`fleet.mcp.door.rules.gate.Gate`: a tool off the grant refused, its asks, a
+  priced server's claim on the run's cap and budgets); one the agent cancels or hangs up
+  on while it is asked ends its ask and is never relayed: a late yes can run nothing;
 * every request of the agent's has the server's ``timeout``: past it the agent gets an
   error, the server a ``notifications/cancelled``, and a late answer is dropped;
 * every message to the agent has every secret Fleetwarden holds scrubbed out
-  (:class:`~fleet.mcp.door.outgoing.Outgoing`), and one over
+  (:class:`~fleet.mcp.door.wire.outgoing.Outgoing`), and one over
   :data:`fleet.mcp.wire.MAX_MESSAGE` is not relayed (an answer becomes an error saying so);
 * an error's words from the server are redacted and cut to one line.
 
@@ -43,15 +43,15 @@ import anyio
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 
-from fleet.mcp.door.exchange import Answer, Exchange
 from fleet.mcp.door.from_server import FromServer
-from fleet.mcp.door.gate import Gate, Stop
-from fleet.mcp.door.handshake import DROPPED, as_sent, roots_of
 from fleet.mcp.door.in_flight import InFlight
-from fleet.mcp.door.limits import SessionGrounds
-from fleet.mcp.door.methods import CALLS, METHOD_NOT_FOUND, refusal, relayed
-from fleet.mcp.door.outgoing import Outgoing
-from fleet.mcp.door.waiting import Gone, there
+from fleet.mcp.door.rules.gate import Gate, Stop
+from fleet.mcp.door.rules.handshake import DROPPED, as_sent, roots_of
+from fleet.mcp.door.rules.limits import SessionGrounds
+from fleet.mcp.door.rules.methods import CALLS, METHOD_NOT_FOUND, refusal, relayed
+from fleet.mcp.door.wire.exchange import Answer, Exchange
+from fleet.mcp.door.wire.outgoing import Outgoing
+from fleet.mcp.door.wire.waiting import Gone, there
 from fleet.mcp.hooks import Outcome
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.mcp.upstream.connect import open_upstream
@@ -212,7 +212,7 @@ class Session:
         self, message: JSONRPCRequest, size: int, *, streamed: bool, gone: Gone | None = None
     ) -> Exchange:
         """Relay the agent's request ``message`` (``size`` bytes as posted) as the door
-        relays it (:func:`fleet.mcp.door.methods.relayed`); the exchange its answer comes on
+        relays it (:func:`fleet.mcp.door.rules.methods.relayed`); the exchange its answer comes on
         (already ended when the door answers it itself). ``gone``: whether the agent has
         hung up, looked at while a call is asked and before it is relayed."""
         self.last_used = now = self._clock()

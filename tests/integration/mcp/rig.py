@@ -18,8 +18,8 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import TextContent
 
-from fleet.mcp.door.limits import MAX_IN_FLIGHT, DoorLimits
 from fleet.mcp.door.routes import McpDoor, McpRoster, StaticRoster
+from fleet.mcp.door.rules.limits import MAX_IN_FLIGHT, DoorLimits
 from fleet.mcp.hooks import Ask, Billing, McpAudit, McpHooks
 from fleet.mcp.model import McpGrant, McpServer, mcp_path
 from fleet.redaction.redactor import Redactor

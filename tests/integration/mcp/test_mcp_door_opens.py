@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fleet.mcp.door.limits import MAX_SESSIONS, OPENS
+from fleet.mcp.door.rules.limits import MAX_SESSIONS, OPENS
 from fleet.mcp.model import McpGrant, McpServer, StdioServer
 from tests.integration.mcp.rig import HERE, door_on_endpoint, processes_in
 from tests.polling import eventually

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.mcp.door.accept import ranges, takes
+from fleet.mcp.door.wire.accept import ranges, takes
 
 JSON = "application/json"
 STREAM = "text/event-stream"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-from fleet.mcp.door.exchange import Exchange
-from fleet.mcp.door.limits import SessionGrounds
+from fleet.mcp.door.rules.limits import SessionGrounds
 from fleet.mcp.door.session import Session
+from fleet.mcp.door.wire.exchange import Exchange
 from fleet.mcp.hooks import McpAudit, McpHooks, Outcome
 from fleet.mcp.model import HttpServer, McpGrant, McpServer
 from fleet.mcp.upstream.credentials import Scrub

@@ -1,4 +1,4 @@
-"""The door speaks for the client (fleet.mcp.door.handshake): an agent's capabilities are
+"""The door speaks for the client (fleet.mcp.door.rules.handshake): an agent's capabilities are
 never passed on, the server's requests of the client are answered by the door from the
 config (roots) or refused, and the agent's roots change is dropped."""
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet.mcp.door.handshake import answer_of, client_handshake, roots_of, server_handshake
-from fleet.mcp.door.methods import refusal
+from fleet.mcp.door.rules.handshake import answer_of, client_handshake, roots_of, server_handshake
+from fleet.mcp.door.rules.methods import refusal
 from fleet.mcp.model import HttpServer, McpServer, StdioServer
 from fleet.mcp.wire import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 

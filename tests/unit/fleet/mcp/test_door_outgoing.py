@@ -1,12 +1,12 @@
 """What the door relays to an agent has every secret Fleetwarden holds taken out
-(fleet.mcp.door.outgoing): the server's own credentials and the app's redactor's known values,
+(fleet.mcp.door.wire.outgoing): the server's own credentials and the app's redactor's known values,
 the JSON kept whole and nothing else of it changed."""
 
 from __future__ import annotations
 
 import json
 
-from fleet.mcp.door.outgoing import Outgoing
+from fleet.mcp.door.wire.outgoing import Outgoing
 from fleet.mcp.upstream.credentials import Scrub
 from fleet.redaction.known import EnvSecrets, Secret
 from fleet.redaction.redactor import Redactor

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fleet.mcp.door.limits import SessionGrounds
+from fleet.mcp.door.rules.limits import SessionGrounds
 from fleet.mcp.door.session import Session
 from fleet.mcp.hooks import McpHooks
 from fleet.mcp.model import HttpServer, McpGrant, McpServer

@@ -3,7 +3,7 @@ messages about it within a cap of messages and of bytes, the answer always last.
 
 from __future__ import annotations
 
-from fleet.mcp.door.exchange import RELAYED, RELAYED_BYTES, Answer, Exchange
+from fleet.mcp.door.wire.exchange import RELAYED, RELAYED_BYTES, Answer, Exchange
 from fleet.mcp.hooks import Outcome
 from fleet.mcp.wire import MAX_MESSAGE, JSONRPCRequest
 

@@ -1,4 +1,4 @@
-"""What the door does with each method an agent sends (fleet.mcp.door.methods): the known ones
+"""What the door does with each method an agent sends (fleet.mcp.door.rules.methods): the known ones
 relayed, everything else — MCP's tasks among them — refused with words saying why, and a
 call relayed as its ask shows it (``_meta`` cut to its progress token, numbers as the wire
 carries them)."""
@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from fleet.mcp.door.methods import CALLS, LISTINGS, NOTIFICATIONS, refusal, relayed
+from fleet.mcp.door.rules.methods import CALLS, LISTINGS, NOTIFICATIONS, refusal, relayed
 from fleet.mcp.wire import JSONRPCNotification, JSONRPCRequest, dump, parse
 
 

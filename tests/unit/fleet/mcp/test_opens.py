@@ -3,7 +3,7 @@ server, a refused open not counted, and words that name the limit."""
 
 from __future__ import annotations
 
-from fleet.mcp.door.opens import Opens
+from fleet.mcp.door.rules.opens import Opens
 
 
 class Clock:

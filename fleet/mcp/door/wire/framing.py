@@ -11,7 +11,7 @@ from typing import Final
 from aiohttp import web
 
 from fleet.connections.token import TOKEN_HEADER
-from fleet.mcp.door.accept import takes
+from fleet.mcp.door.wire.accept import takes
 from fleet.mcp.wire import INVALID_REQUEST, RequestId, dump, error
 
 log = logging.getLogger(__name__)

@@ -11,13 +11,13 @@
   (``tools/list`` filtered to the agent's tools);
 * :data:`NOTIFICATIONS` — the agent's notifications the protocol has (cancellation,
   progress, initialized): relayed; its roots changed is taken and dropped (the door, not
-  the agent, speaks for the client: :mod:`fleet.mcp.door.handshake`);
+  the agent, speaks for the client: :mod:`fleet.mcp.door.rules.handshake`);
 * everything else is refused with a JSON-RPC error saying so, never relayed — a method the
   door does not know could be anything at the server, past every ask and audit. MCP's
   tasks among them: a task-augmented request (``params.task``) is answered at once and its
   result fetched later (``tasks/result``), past the door's timeout, audit and billing, so
   ``tasks/*`` and ``params.task`` are refused, and the ``tasks`` capability is taken out of
-  the handshake both ways (:mod:`fleet.mcp.door.handshake`) so neither side offers them.
+  the handshake both ways (:mod:`fleet.mcp.door.rules.handshake`) so neither side offers them.
 
 What an ask shows is what is relayed (:func:`relayed`): a call's ``_meta`` is cut to its
 ``progressToken`` (the door needs it to relay the server's progress), and its arguments
@@ -33,8 +33,8 @@ from typing import Any, Final
 
 from mcp_types import METHOD_NOT_FOUND
 
-from fleet.mcp.door.exchange import AUDITED
-from fleet.mcp.door.handshake import DROPPED, server_handshake
+from fleet.mcp.door.rules.handshake import DROPPED, server_handshake
+from fleet.mcp.door.wire.exchange import AUDITED
 from fleet.mcp.wire import (
     JSONRPCNotification,
     JSONRPCRequest,
@@ -93,7 +93,7 @@ def refusal(message: JSONRPCRequest | JSONRPCNotification) -> str | None:
 def relayed(message: JSONRPCRequest) -> JSONRPCRequest:
     """``message`` as the door relays it: a call's ``_meta`` cut to its ``progressToken``,
     and its values as the wire carries them (an ``initialize`` is the handshake's:
-    :func:`fleet.mcp.door.handshake.client_handshake`)."""
+    :func:`fleet.mcp.door.rules.handshake.client_handshake`)."""
     params = message.params
     if not isinstance(params, dict):
         return message
@@ -112,7 +112,7 @@ def as_answered(
 ) -> dict[str, Any]:
     """A server's ``result`` of ``method`` as the agent gets it: ``tools/list`` cut to the
     tools ``allows``, an ``initialize``'s as the handshake has it
-    (:func:`fleet.mcp.door.handshake.server_handshake`), any other as it is."""
+    (:func:`fleet.mcp.door.rules.handshake.server_handshake`), any other as it is."""
     if method == INITIALIZE:
         return server_handshake(result)
     tools = result.get("tools")

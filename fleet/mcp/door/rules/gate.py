@@ -1,4 +1,4 @@
-"""What a session checks of a call (:data:`fleet.mcp.door.methods.CALLS`) before it relays it
+"""What a session checks of a call (:data:`fleet.mcp.door.rules.methods.CALLS`) before it relays it
 (:class:`Gate`): the tool on the agent's grant as the roster has it now (a ``roster
 reload`` that narrows it applies to the sessions already open, at their next call), the
 call well formed, its asks (:class:`~fleet.mcp.hooks.McpHooks`: the agent's mode and
@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleet.mcp.config.tool_names import near_allowed
-from fleet.mcp.door.calls import malformed
-from fleet.mcp.door.exchange import COMPLETION, Exchange
-from fleet.mcp.door.methods import CALLS
-from fleet.mcp.door.waiting import HUNG_UP, Gone, verdict_while_there
+from fleet.mcp.door.rules.calls import malformed
+from fleet.mcp.door.rules.methods import CALLS
+from fleet.mcp.door.wire.exchange import COMPLETION, Exchange
+from fleet.mcp.door.wire.waiting import HUNG_UP, Gone, verdict_while_there
 from fleet.mcp.hooks import McpCall, McpHooks, Outcome, Verdict
 from fleet.mcp.model import McpGrant, McpServer
 from fleet.mcp.wire import INVALID_PARAMS, INVALID_REQUEST, RequestId

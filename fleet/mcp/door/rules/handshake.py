@@ -21,7 +21,7 @@ to the agent:
 
 The agent's ``notifications/roots/list_changed`` is taken and dropped: the agent has no
 roots to change. The server's result of the ``initialize`` is relayed without its ``tasks``
-capability (:mod:`fleet.mcp.door.methods` says why)."""
+capability (:mod:`fleet.mcp.door.rules.methods` says why)."""
 
 from __future__ import annotations
 
