@@ -13,7 +13,8 @@ a regular expression over HTML, several times, and what any reading hides is tak
 where CommonMark's grammar (as markdown-it has it) takes one, as a forge's markdown
 parser does; each markdown block on its own; and all of that again with inline code
 blanked. Reading takes linear time: the parser's own scans for a construct's end are
-checked first against where the last such end is.
+checked first against where the last such end is, and each strict reading of a construct
+looks no further than where it can end (:meth:`_Scrub._strictly`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ _PROCESSING: Final = re.compile(processing)
 _RUN: Final = re.compile(r"`+")
 _TAG_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 _SHORT_COMMENTS: Final = ("<!-->", "<!--->")  # whole comments to a browser (HTML's spec)
+_NOT_DASH: Final = re.compile(r"[^-]")
+_CDATA_START: Final = "<![CDATA["
 _COMMENT_CLOSE: Final = re.compile(r"--!?>")
 """Where a browser ends a comment (HTML's tokenizer): ``-->`` or ``--!>``, never ``-- >``
 (the standard library's parser ends one there, and at no ``--!>``)."""
@@ -200,6 +203,10 @@ class _Scrub(HTMLParser):
         closes = [m.start() for m in _COMMENT_CLOSE.finditer(text)]
         self._last = {end: text.rfind(end) for end in (">", "-->", "?>")}
         self._last |= {"--": closes[-1] if closes else -1, "": len(text)}
+        self._ends = {
+            end: [m.start() for m in re.finditer(re.escape(end), text)] for end in ("]]>", "?>")
+        }
+        self._dead_from = len(text) + 1  # see _strict_comment
 
     def read(self) -> _Reading:
         try:
@@ -227,10 +234,10 @@ class _Scrub(HTMLParser):
     # end is, so that no text takes more than linear time.
 
     def parse_starttag(self, i: int) -> int:
-        if self._strict and not _OPEN_TAG.match(self.rawdata, i):
+        at = self._at()
+        if self._strict and not self._found(_OPEN_TAG, i, self._last_after(">", at)):
             self._piece(None)  # CommonMark reads this "<" as text
             return i + 1
-        at = self._at()
         if self._last[">"] < at:  # a tag never closed: a browser swallows what follows
             gap = self._after(self._gaps, at)
             self._piece(None, cut=gap)
@@ -238,7 +245,7 @@ class _Scrub(HTMLParser):
         return super().parse_starttag(i)
 
     def parse_endtag(self, i: int) -> int:
-        if self._strict and not _CLOSE_TAG.match(self.rawdata, i):
+        if self._strict and not self._found(_CLOSE_TAG, i, self._last_after(">", self._at())):
             self._piece(None)
             return i + 1
         self._unclosed_to_end(">")
@@ -246,8 +253,7 @@ class _Scrub(HTMLParser):
 
     def parse_comment(self, i: int, report: bool = True) -> int:
         if self._strict:
-            short = self.rawdata.startswith(_SHORT_COMMENTS, i)
-            return self._strictly(_COMMENT, i, "" if short else "-->")
+            return self._strict_comment(i)
         for empty in _SHORT_COMMENTS:  # whole comments to a browser; not to the parser
             if self.rawdata.startswith(empty, i):
                 self._piece("")
@@ -262,13 +268,16 @@ class _Scrub(HTMLParser):
 
     def parse_html_declaration(self, i: int) -> int:
         if self._strict:
-            return self._strictly(_DECLARATION, i, ">")
+            at = self._at()
+            if self._text.startswith(_CDATA_START, at):
+                return self._strictly(_DECLARATION, i, self._first(self._ends["]]>"], at + 9, 3))
+            return self._strictly(_DECLARATION, i, self._first(self._gts, at, 1))
         self._unclosed_to_end(">")
         return super().parse_html_declaration(i)
 
     def parse_pi(self, i: int) -> int:
         if self._strict:
-            return self._strictly(_PROCESSING, i, "?>")
+            return self._strictly(_PROCESSING, i, self._first(self._ends["?>"], self._at() + 2, 2))
         self._unclosed_to_end(">")
         return super().parse_pi(i)
 
@@ -284,13 +293,55 @@ class _Scrub(HTMLParser):
             self.unknown_decl(self.rawdata[i + 3 : end])
         return end + 1
 
-    def _strictly(self, grammar: re.Pattern[str], i: int, end: str) -> int:
+    def _strictly(self, grammar: re.Pattern[str], i: int, end: int | None) -> int:
         """A comment, declaration or processing instruction where CommonMark's grammar
-        takes one (hidden, all of it; none without ``end`` after it); else a ``<`` of
-        text."""
-        found = grammar.match(self.rawdata, i) if self._last[end] >= self._at() else None
+        takes one, looked for no further than ``end`` (in the text), where the construct
+        can end at the furthest (None: nowhere): hidden, all of it; else a ``<`` of text."""
+        return self._took(i, self._found(grammar, i, end))
+
+    def _found(self, grammar: re.Pattern[str], i: int, end: int | None) -> re.Match[str] | None:
+        """``grammar`` matched at ``i`` in what the parser holds, up to ``end`` in the text."""
+        return None if end is None else grammar.match(self.rawdata, i, end - self._at() + i)
+
+    def _took(self, i: int, found: re.Match[str] | None) -> int:
+        """What a strict reading found at ``i`` hidden, or the ``<`` there read as text."""
         self._piece(None if found is None else "")
         return i + 1 if found is None else found.end()
+
+    def _last_after(self, end: str, at: int) -> int | None:
+        """Where the last ``end`` of the text ends, if it is after ``at`` (None: there is
+        none): as far as a construct closed by ``end`` can reach."""
+        return None if self._last[end] < at else self._last[end] + len(end)
+
+    def _first(self, positions: list[int], at: int, length: int) -> int | None:
+        """Where the first end of ``length`` characters in ``positions`` at or after
+        ``at`` ends (None: there is none)."""
+        index = bisect_left(positions, at)
+        return positions[index] + length if index < len(positions) else None
+
+    def _strict_comment(self, i: int) -> int:
+        """A comment where CommonMark's grammar (as markdown-it has it) takes one.
+
+        Its body is read one way only, in pieces: a character not ``-``, ``-`` and one not
+        ``-``, or ``--`` and one not ``>``; the comment ends at the first ``-->`` where a
+        piece ends, and there is none if no piece is followed by one. Every character not
+        ``-`` ends a piece, whatever came before it: after the first one, the pieces are the
+        same from any ``<!--``. So once a comment was not found, no piece after that
+        character is followed by ``-->`` up to the text's end, and a later ``<!--`` can end
+        only before its own first character not ``-``: the text is read in linear time."""
+        at = self._at()
+        if self._text.startswith(_SHORT_COMMENTS, at):
+            return self._strictly(_COMMENT, i, at + 6)
+        if self._last["-->"] < at:
+            return self._took(i, None)
+        first = _NOT_DASH.search(self._text, at + 4)
+        synced = len(self._text) if first is None else first.end()
+        if synced >= self._dead_from:
+            return self._strictly(_COMMENT, i, synced)
+        found = self._found(_COMMENT, i, self._last["-->"] + 3)
+        if found is None:
+            self._dead_from = synced
+        return self._took(i, found)
 
     def _unclosed_to_end(self, end: str) -> None:
         """With no ``end`` after here, what starts here runs to the end of the text,
@@ -358,7 +409,7 @@ class _Scrub(HTMLParser):
             # A declaration or an end tag never closed: a browser reads it as a comment
             # to the next ">".
             self._piece("", cut=min(self._after(self._gts, at) + 1, len(self._text)))
-        elif _UNCLOSED_TAG.match(self._text, at):
+        elif _UNCLOSED_TAG.match(self._text, at, at + 2):
             # A tag without its ">": a browser swallows what follows into it.
             self._piece(None, cut=self._after(self._gaps, at))
         else:
@@ -380,7 +431,7 @@ class _Scrub(HTMLParser):
 def _rebuilt(tag: str, attrs: list[tuple[str, str | None]], close: str = "") -> str:
     """``<tag>`` with only its ``href`` and ``src``: no other attribute is seen. A tag
     whose name no markup has (``<b<!--…>`` is one to a browser) is not shown at all."""
-    if not _TAG_NAME.fullmatch(tag):
+    if not _TAG_NAME.fullmatch(tag, 0, len(tag)):
         return ""
     kept = "".join(
         f' {name}="{escape(value)}"' for name, value in attrs if name in KEPT_ATTRIBUTES and value

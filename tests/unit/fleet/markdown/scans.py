@@ -6,7 +6,9 @@ Counted: every search, match and whole-text pass of a compiled pattern kept at t
 of the modules that read the text (the standard library's HTML parser and its base,
 markdown-it's, :mod:`fleet.markdown`'s), and every ``find``, ``rfind`` and ``count`` the
 HTML parser makes over the text it was fed. A search that finds nothing counts the text
-to its end; a match, what it took (one character when it takes nothing)."""
+to its end; a match, what it took, or when it takes nothing the text up to the end it was
+given, or with none the text to its end for :mod:`fleet.markdown`'s patterns (one
+character for the others': a blind spot)."""
 
 from __future__ import annotations
 
@@ -34,9 +36,18 @@ class Scans:
 class _Pattern:
     """A compiled pattern whose every call adds what it scanned to ``scans``."""
 
-    def __init__(self, pattern: re.Pattern[str], scans: Scans) -> None:
+    def __init__(self, pattern: re.Pattern[str], scans: Scans, *, ours: bool) -> None:
         self._pattern = pattern
         self._scans = scans
+        self._ours = ours
+
+    def _given(self, string: str, pos: int, endpos: int | None) -> int:
+        """Where a match that takes nothing is counted to: the end it was given; with
+        none, the string's end for the project's own patterns (which give one wherever a
+        match may look far) and one character for the others (a blind spot)."""
+        if endpos is not None:
+            return min(len(string), endpos)
+        return len(string) if self._ours else pos
 
     def _took(self, found: re.Match[str] | None, pos: int, to: int) -> None:
         """A call from ``pos`` took what it found, or the characters up to ``to``."""
@@ -47,14 +58,14 @@ class _Pattern:
         self._took(found, pos, min(len(string), endpos))  # none: it looked to the end
         return found
 
-    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Any:
-        found = self._pattern.match(string, pos, endpos)
-        self._took(found, pos, pos)
+    def match(self, string: str, pos: int = 0, endpos: int | None = None) -> Any:
+        found = self._pattern.match(string, pos, sys.maxsize if endpos is None else endpos)
+        self._took(found, pos, self._given(string, pos, endpos))
         return found
 
-    def fullmatch(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Any:
-        found = self._pattern.fullmatch(string, pos, endpos)
-        self._took(found, pos, pos)
+    def fullmatch(self, string: str, pos: int = 0, endpos: int | None = None) -> Any:
+        found = self._pattern.fullmatch(string, pos, sys.maxsize if endpos is None else endpos)
+        self._took(found, pos, self._given(string, pos, endpos))
         return found
 
     def _whole(self, name: str) -> Callable[..., Any]:
@@ -137,11 +148,12 @@ def counted_scans() -> Iterator[Scans]:
 
     with pytest.MonkeyPatch.context() as patch:
         for module in _readers():
+            ours = module.__name__.startswith("fleet.")
             for name, value in list(vars(module).items()):
                 if isinstance(value, re.Pattern) and isinstance(value.pattern, str):
-                    patch.setattr(module, name, _Pattern(value, scans))
+                    patch.setattr(module, name, _Pattern(value, scans, ours=ours))
                 elif isinstance(getattr(value, "__self__", None), re.Pattern) and callable(value):
-                    counted = _Pattern(value.__self__, scans)
+                    counted = _Pattern(value.__self__, scans, ours=ours)
                     patch.setattr(module, name, getattr(counted, value.__name__))
         patch.setattr(_Fed, "scans", scans)
         patch.setattr(HTMLParser, "feed", fed)
