@@ -28,7 +28,7 @@ from typing import Final
 
 from fleet.markdown.hidden import TEXT_CAP, clean
 from fleet.markdown.rendered import github_html
-from fleet.markdown.seen import VOID_TAGS, hides
+from fleet.markdown.tags import VOID_TAGS, hides
 
 DIAGRAMS: Final = {"geojson": "[a map]", "topojson": "[a map]", "stl": "[a 3D model]"}
 _PHANTOM: Final = re.compile(

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from fleet.markdown.hidden import TEXT_CAP, clean
-from fleet.markdown.seen import VOID_TAGS, hides
+from fleet.markdown.tags import VOID_TAGS, hides
 from tests.unit.fleet.markdown.scans import counted_scans
 
 SECRET = "SECRETWORD"
