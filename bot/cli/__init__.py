@@ -15,14 +15,18 @@ import gc
 import os
 import sys
 
+from bot.cli import generated
+
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C ended
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 
 
 def main() -> None:
     """Run the ``fleetwarden`` command line in ``sys.argv``. The garbage collector is off
-    while the command loads its modules (:func:`bot.cli.command.loaded` turns it on)."""
+    while the command loads its modules (:func:`bot.cli.command.loaded` turns it on), and
+    the code its data classes generate is kept between starts (:mod:`bot.cli.generated`)."""
     gc.disable()
+    generated.install()
     try:
         from bot.cli.command import main as command
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.cli.generated import save as save_generated
 from bot.cli.parser import command_line, typed
 from bot.cli.parsing import parse
 from bot.cli.verbs.words import takes
@@ -78,10 +79,12 @@ def loaded() -> None:
     script turns off while they load (:func:`bot.cli.main`: they make a great many objects
     and free almost none, and each of its passes would walk them all), is turned on again,
     with what they made kept out of its passes for good (``gc.freeze``). A no-op where the
-    collector was on (the command run in another program's process)."""
+    collector was on (the command run in another program's process). What the data
+    classes generated is kept for the next start (:func:`bot.cli.generated.save`)."""
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
+    save_generated()
 
 
 def _ran(command: Callable[..., int], *args: Any) -> int:
