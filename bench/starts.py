@@ -1,7 +1,9 @@
 """What one start of the ``fleetwarden`` command costs in CPU: each command as the console
 script starts it (the garbage collector off while the command loads, then frozen over what
-loaded and on: :func:`bot.cli.command.loaded`) against the same command started with the
-collector on throughout (``bot.cli.command.main`` called directly), interleaved, in one run.
+loaded and on: :func:`bot.cli.command.loaded`; the code its data classes generate kept
+between starts: :mod:`bot.cli.generated`), beside the same start compiling that code
+afresh, and beside the command started with neither (``bot.cli.command.main`` called
+directly), interleaved, in one run.
 
 The commands: ``--version`` (nothing of the app), ``check-config`` on the embedded default,
 ``init --preset solo`` into a fresh folder, ``ps`` with nothing running (the shell verb's
@@ -43,7 +45,12 @@ def report():
 import atexit
 atexit.register(report)
 sys.argv = ["fleetwarden", *json.loads(os.environ["BENCH_WORDS"])]
-if os.environ["BENCH_WAY"] == "script":
+way = os.environ["BENCH_WAY"]
+if way == "script":
+    from bot.cli import main
+elif way == "code compiled":
+    import bot.cli.generated
+    bot.cli.generated.install = lambda: None
     from bot.cli import main
 else:
     from bot.cli.command import main
@@ -52,8 +59,8 @@ main()
 
 
 def one(words: list[str], typed: str, way: str, scratch: Path) -> tuple[float, int]:
-    """CPU seconds and modules of one start of ``words`` (``way``: ``script`` or
-    ``collector on``) in a fresh folder under ``scratch``."""
+    """CPU seconds and modules of one start of ``words`` (``way``: ``script``, ``code
+    compiled`` or ``collector on``) in a fresh folder under ``scratch``."""
     folder = Path(tempfile.mkdtemp(dir=scratch))
     read, write = os.pipe()
     env = {**os.environ, "HOME": str(folder), "BENCH_WAY": way, "BENCH_FD": str(write)}
@@ -81,7 +88,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f}", file=sys.stderr)
-    ways = ("script", "collector on")
+    ways = ("script", "code compiled", "collector on")
     cpu: dict[tuple[str, str], list[float]] = {}
     modules: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="fw-bench-starts-") as scratch:
@@ -95,20 +102,25 @@ def main() -> None:
                     modules[name] = loaded
     rows = []
     for name in COMMANDS:
-        script, on = (statistics.median(cpu[(name, way)]) for way in ways)
+        script, compiled, on = (statistics.median(cpu[(name, way)]) for way in ways)
         rows.append(
             {"command": name, "modules": modules[name], "cpu_s": round(script, 3),
-             "collector_on_cpu_s": round(on, 3), "ratio": round(script / on, 2)}
+             "code_compiled_cpu_s": round(compiled, 3), "collector_on_cpu_s": round(on, 3),
+             "ratio": round(script / on, 2)}
         )  # fmt: skip
     print(f"load average at end: {os.getloadavg()[0]:.2f}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{'command':18} {'modules':>7} {'CPU s':>7} {'collector on':>13} {'ratio':>6}")
+    print(
+        f"{'command':18} {'modules':>7} {'CPU s':>7} {'code compiled':>14} {'neither':>8} "
+        f"{'ratio':>6}"
+    )
     for row in rows:
         print(
             f"{row['command']:18} {row['modules']:7d} {row['cpu_s']:7.3f} "
-            f"{row['collector_on_cpu_s']:13.3f} {row['ratio']:6.2f}"
+            f"{row['code_compiled_cpu_s']:14.3f} {row['collector_on_cpu_s']:8.3f} "
+            f"{row['ratio']:6.2f}"
         )
 
 

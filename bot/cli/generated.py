@@ -42,7 +42,7 @@ class GeneratedCode:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._kept = _read(path) if path is not None else {}
+        self._kept: dict[str, bytes] | None = None  # read when first asked for
         self._new: dict[str, bytes] = {}
         self._used: set[str] = set()
         self.compiled = 0  # texts this process compiled
@@ -61,7 +61,7 @@ class GeneratedCode:
         builtins.exec(self._code(source), globals, locals)
 
     def _code(self, source: str) -> Any:
-        data = self._kept.get(source) or self._new.get(source)
+        data = self._read().get(source) or self._new.get(source)
         if data is not None:
             with contextlib.suppress(EOFError, ValueError, TypeError):
                 return marshal.loads(data)
@@ -70,12 +70,17 @@ class GeneratedCode:
         self.compiled += 1
         return code
 
+    def _read(self) -> dict[str, bytes]:
+        if self._kept is None:
+            self._kept = _read(self.path) if self.path is not None else {}
+        return self._kept
+
     def save(self) -> None:
         """Write what this process compiled, with what was kept, if Python writes
         bytecode here; nothing when it compiled nothing."""
         if not self._new or self.path is None or sys.dont_write_bytecode:
             return
-        kept = {**self._kept, **self._new}
+        kept = {**self._read(), **self._new}
         if len(kept) > MAX_ENTRIES:
             kept = {source: kept[source] for source in self._used}
         with contextlib.suppress(OSError):
