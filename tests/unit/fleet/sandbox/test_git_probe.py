@@ -4,6 +4,7 @@ in Python, through no symlink or FIFO."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -46,6 +47,27 @@ def git(repo: Path, args: list[str], filters: list[str] | None = None) -> str:
     return done.stdout.decode()
 
 
+def settle(tag: str, expected: int) -> None:
+    """Kill the processes plain git's planted programs left (``expected`` of them, or
+    more), until none has shown for a second (ten seconds at the most)."""
+    deadline = time.monotonic() + 10
+    killed: set[int] = set()
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        fresh = [pid for pid in leftovers(tag) if pid not in killed]
+        for pid in fresh:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        killed.update(fresh)
+        if fresh:
+            quiet_since = time.monotonic()
+        elif len(killed) >= expected and time.monotonic() - quiet_since > 1.0:
+            break
+        time.sleep(0.02)
+    while leftovers(tag) and time.monotonic() < deadline:  # the killed, still in /proc
+        time.sleep(0.02)
+
+
 def test_filter_names_are_read_from_config_keys() -> None:
     """Every driver named in ``filter.<name>.<key>`` keys, once, dots in names kept."""
     keys = "filter.lfs.clean\nfilter.lfs.smudge\nfilter.a.b.process\ncore.bare\n"
@@ -68,12 +90,9 @@ def test_nothing_the_repository_config_names_runs_even_outside_a_sandbox(
     for marker in ran:
         marker.unlink()
     # Each run leaves one process, forked before its marker is gone but perhaps not yet
-    # holding the tag (its exec may lag): wait for all of them before killing them.
-    deadline = time.monotonic() + 10
-    while len(leftovers(tag)) < len(ran) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    for pid in leftovers(tag):
-        os.kill(pid, signal.SIGKILL)
+    # holding the tag (its exec may lag, the more on a loaded machine): kill them as they
+    # show, until none has shown for a second, before the probe's git runs.
+    settle(tag, len(ran))
 
     assert git(repo, ["rev-parse", "--verify", "-q", "HEAD"]).strip() == head
     names = filter_names(git(repo, ["config", "--name-only", "--get-regexp", r"^filter\."]))
