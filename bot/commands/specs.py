@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from bot.commands.handlers.agents.forget import FORGET
-from bot.commands.handlers.agents.levers import FREEZE, STOP
-from bot.commands.handlers.agents.messages import MSGS
-from bot.commands.handlers.agents.restart_all import RESTART
-from bot.commands.handlers.agents.resume import RESUME
 from bot.commands.handlers.agents.roster_specs import ROSTER_ADD, ROSTER_REMOVE, ROSTER_SET
-from bot.commands.handlers.agents.runs import LOGS, RUNS
-from bot.commands.handlers.agents.spawn.repository import REPO_FLAGS
-from bot.commands.handlers.approvals.desk import (
+from bot.commands.handlers.agents.spawn.specs import REPO_FLAGS
+from bot.commands.handlers.agents.specs import (
+    FORGET,
+    FREEZE,
+    LOGS,
+    MSGS,
+    RESTART,
+    RESUME,
+    RUNS,
+    STOP,
+)
+from bot.commands.handlers.approvals.specs import (
     ANSWER,
     APPROVE,
     DENY,
@@ -18,17 +22,11 @@ from bot.commands.handlers.approvals.desk import (
     PENDING,
     PERMISSIONS,
 )
-from bot.commands.handlers.dashboard import DASHBOARD
-from bot.commands.handlers.launches.queue import CANCEL, QUEUE
-from bot.commands.handlers.launches.schedules import SCHEDULE
-from bot.commands.handlers.places.egress import EGRESS
-from bot.commands.handlers.places.forge import FORGE, PR
-from bot.commands.handlers.places.hosts import HOSTS
+from bot.commands.handlers.launches.specs import CANCEL, QUEUE, SCHEDULE
 from bot.commands.handlers.places.repo_specs import BRANCHES, DIFF, DISCARD, MERGE, PUSH
-from bot.commands.handlers.spend.accounts import ACCOUNTS
-from bot.commands.handlers.spend.budgets import BUDGET
-from bot.commands.handlers.spend.raising import RAISE
-from bot.commands.handlers.verify import VERIFY
+from bot.commands.handlers.places.specs import EGRESS, FORGE, HOSTS, PR
+from bot.commands.handlers.specs import DASHBOARD, VERIFY
+from bot.commands.handlers.spend.specs import ACCOUNTS, BUDGET, RAISE
 from bot.commands.handlers.work.specs import MISSION, MISSIONS, TASK, TASKS
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
 from fleet.budgets.pacing.report_windows import DEFAULT_WINDOW, WINDOWS

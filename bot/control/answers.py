@@ -7,20 +7,14 @@ is audited with source :data:`SHELL` — parsed, authorised, handled and answere
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from bot.commands.routing.execution import Ran
 from bot.commands.routing.request import Reply
 from bot.commands.routing.sources import SHELL
-from bot.control.wire import EXIT_OK, EXIT_REFUSED, Answer
+from bot.control.wire import EXIT_OK, EXIT_REFUSED, NO_OPERATOR, Answer
 from connectors.base import InboundMessage, RoomId, UserId
 from fleet.timing.clock import Clock
-
-NO_OPERATOR: Final = (
-    "the config names no operator for commands from a shell: add `shell: {as: ID}` to it, "
-    "ID an `operators:` entry's id (one for every connector, or with `connector: shell`), "
-    "then restart Fleetwarden"
-)
 
 
 class Answering(Protocol):

@@ -20,6 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+NO_OPERATOR: Final = (
+    "the config names no operator for commands from a shell: add `shell: {as: ID}` to it, "
+    "ID an `operators:` entry's id (one for every connector, or with `connector: shell`), "
+    "then restart Fleetwarden"
+)
+"""The refusal of a command from a shell where the config names no ``shell: {as: ID}``
+(the shell side says it as the lines to add: :func:`bot.cli.verbs.operator.missing_shell`)."""
 CONTROL_SOCKET_FILE: Final = "control.sock"
 """In the state dir, mode 0600: the socket ``fleetwarden VERB`` talks to."""
 MAX_LINE: Final = 64 * 1024

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Final
 
 from bot.cli.parsing import Parser
-from bot.cli.status.text import standing_text
 from bot.cli.verbs.operator import missing_shell
 from bot.cli.verbs.words import SHELL_OPTIONS, VERBS, options_part
 from bot.commands.errors import CommandError
@@ -43,7 +42,6 @@ from bot.commands.help import help_text
 from bot.commands.parsing.grammar import Command, Grammar
 from bot.commands.specs import COMMANDS
 from bot.config import Config, ConfigError, Offered, load_config
-from bot.control.answers import NO_OPERATOR
 from bot.control.wire import (
     CONTROL_SOCKET_FILE,
     EXIT_NOT_RUNNING,
@@ -51,6 +49,7 @@ from bot.control.wire import (
     EXIT_REFUSED,
     EXIT_USAGE,
     MAX_ANSWER,
+    NO_OPERATOR,
     Answer,
     WireError,
     read_answer,
@@ -154,6 +153,8 @@ def fleet_status(config: Config, *, as_json: bool) -> int:
     text = answer.text
     if isinstance(answer.data, Mapping) and "build" in answer.data:
         # ps's first line says the build, enforce and what is down: said in full here
+        from bot.cli.status.text import standing_text  # the renderers: `status` alone
+
         print(standing_text(answer.data) + "\n")
         text = text.partition("\n\n")[2]
     print(_plain(text))

@@ -14,37 +14,11 @@ from typing import Protocol, runtime_checkable
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.parsing.grammar import CommandSpec
+from bot.commands.handlers.specs import DASHBOARD, DASHBOARD_REVOKE
 from bot.commands.routing.request import Reply, Request
 from bot.config.dashboard import DashboardSettings
 from bot.dashboard.access.signin import LINK_LIFETIME, LINK_PATH, SignIns
 from connectors.base import Connector, UserId
-
-DASHBOARD_REVOKE = CommandSpec(
-    name="revoke",
-    summary="End your dashboard sessions, in every browser.",
-    description=(
-        "Every dashboard session you opened ends at once, and links you were sent but did "
-        "not use stop working. Ask `dashboard` for a new link."
-    ),
-    examples=("dashboard revoke",),
-)
-
-DASHBOARD = CommandSpec(
-    name="dashboard",
-    summary="Get a one-time sign-in link to the web dashboard, sent to you privately.",
-    description=(
-        "The link signs you in once, within 10 minutes, and your browser then stays signed "
-        "in with your current role (12 hours at most). It comes in a direct message — on the "
-        "console, as the answer — never in a shared room. The dashboard only shows: the "
-        "fleet, each agent's live transcript and runs, budgets, usage, accounts, hosts, "
-        "approvals and the audit trail; commands stay in chat. If your role changes or you "
-        "are removed, your sessions and unused links end at once, for good. Needs the "
-        "config's `dashboard:` section."
-    ),
-    examples=("dashboard", "dashboard revoke"),
-    subcommands=(DASHBOARD_REVOKE,),
-)
 
 _PRIVATE_CONNECTORS = frozenset({"console"})
 """Where the answer itself is private: the console is the operator's own terminal."""

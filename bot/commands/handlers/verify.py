@@ -11,32 +11,9 @@ from pathlib import Path
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec
+from bot.commands.handlers.specs import VERIFY
 from bot.commands.routing.request import Request
 from connectors.matrix.verification.cli import ANSWERS, board_of
-
-VERIFY = CommandSpec(
-    name="verify",
-    summary="Answer an operator's Matrix emoji verification (console only).",
-    args=(
-        ArgSpec("ID", "The verification's id, as the console showed it."),
-        ArgSpec(
-            "ANSWER",
-            "`yes` if the emojis match the operator's, `no` if not.",
-            choices=("yes", "no"),
-        ),
-    ),
-    control=True,
-    admin_only=True,
-    description=(
-        "When an operator verifies the bot from their Matrix client, the console shows the "
-        "emojis their client shows. `yes` if they match: the bot signs the operator's "
-        "identity and trusts their cross-signed devices; `no`: the verification is cancelled "
-        "and nothing is signed. Only on the console (or `fleetwarden matrix verify`), never "
-        "in the Matrix room being verified."
-    ),
-    examples=("verify k3mzq2 yes",),
-)
 
 
 class VerifyCommand(Family):

@@ -4,26 +4,10 @@ audit trail kept in the ledger for reports. Needs the admin role."""
 from __future__ import annotations
 
 from bot.commands.family import Family, command
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec
+from bot.commands.handlers.agents.specs import FORGET
 from bot.commands.routing.request import Request
 from fleet.approvals.service import Approvals
 from fleet.supervisor.interfaces import AgentControl
-
-FORGET = CommandSpec(
-    name="forget",
-    summary="Take an ended agent out of `ps`; its runs and usage stay for reports.",
-    args=(ArgSpec("NAME", "The agent, as `ps` shows it; it must not be running.", agent=True),),
-    control=True,
-    admin_only=True,
-    description=(
-        "For an agent that has ended (exited, failed or stopped), typically one a `roster "
-        "reload` removed: `ps` and the watchdog no longer see it. Its runs, usage and audit "
-        "trail stay in the ledger, and `usage` and the reports still count them. An agent "
-        "still running or starting is refused: `stop NAME` first. A later `spawn NAME` "
-        "starts it afresh. The rules `always` answers taught it are forgotten too."
-    ),
-    examples=("forget old-coder",),
-)
 
 
 class ForgetCommand(Family):

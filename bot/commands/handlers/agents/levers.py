@@ -29,9 +29,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from bot.acl import Role
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
-from bot.commands.handlers.agents.restart_all import RESTART, RestartAll, Restarted, agents_asked
+from bot.commands.handlers.agents.restart_all import RestartAll, Restarted, agents_asked
+from bot.commands.handlers.agents.specs import FREEZE, RESTART, STOP
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.routing.confirmations import CHOICES, ConfirmationDesk
 from bot.commands.routing.request import Reply, Request
 from bot.text.agent_text import quotes_escaped
@@ -43,46 +43,6 @@ from fleet.model import DesiredState, RestartMode
 from fleet.names import ALL_AGENTS as ALL
 from fleet.names import agent_name
 from fleet.supervisor.interfaces import AgentControl
-
-FREEZE = CommandSpec(
-    name="freeze",
-    summary="Pause an agent's processes now, or every running agent's (admin).",
-    args=(
-        ArgSpec("NAME", "The agent, or `all` for every running agent (asks first).", agent=True),
-    ),
-    flags=(FlagSpec("reason", "str", "Why, for `ps` and the audit trail; quote it.", "TEXT"),),
-    control=True,
-    admin_only=True,
-    description=(
-        "Freezes the agent's control group with the kernel's freezer (or, where it has "
-        "none, sends SIGSTOP to every process of its run: in a sandbox, every process of "
-        "its namespace), at once and whatever its budget says. The freeze is recorded with "
-        "who froze it and why: `ps` shows it, the watchdog leaves the agent alone, and no "
-        "budget reset lifts it; `resume NAME` (admin) continues it. `freeze all` first "
-        "names the agents it would pause and acts only on your `yes` in the same place "
-        "within 60 s."
-    ),
-    examples=('freeze coder-1 --reason "pushing to the wrong branch"', "freeze all"),
-)
-
-STOP = CommandSpec(
-    name="stop",
-    summary="Stop an agent, or every agent (`stop all`, admin).",
-    args=(
-        ArgSpec("NAME", "The agent's name, e.g. `coder-1`; or `all` for every agent.", agent=True),
-    ),
-    flags=(FlagSpec("force", "bool", "Kill at once with SIGKILL instead of asking first."),),
-    control=True,
-    description=(
-        "Sends SIGTERM to the agent's whole process group, so whatever it started stops "
-        "too, then SIGKILL if it is still there after the grace period. `--force` sends "
-        "SIGKILL at once. The watchdog restarts no agent an operator stopped. `stop all` "
-        "(admin) stops every running agent and every one waiting for a restart, together, "
-        "and first empties the spawn queue so nothing starts in their place; it names "
-        "them and acts only on your `yes` in the same place within 60 s."
-    ),
-    examples=("stop coder-1 --force", "stop all"),
-)
 
 StopOne = Callable[[Request], Awaitable[str | Reply]]
 RestartNamed = Callable[[Request], Awaitable[Reply]]

@@ -4,11 +4,12 @@ too), or those one agent sent and received."""
 
 from __future__ import annotations
 
-from typing import Final, Protocol
+from typing import Protocol
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec, no_agent
+from bot.commands.handlers.agents.specs import DEFAULT_LIMIT, MSGS
+from bot.commands.parsing.grammar import no_agent
 from bot.commands.routing.request import Request
 from bot.render.agents import peers as render
 from bot.text.agent_text import said
@@ -16,40 +17,6 @@ from fleet.ledger.stores.peers.messages import MessagesStore
 from fleet.model import AgentSpec
 from fleet.names import is_agent_name
 from fleet.supervisor.status import AgentStatus
-
-DEFAULT_LIMIT: Final = 20
-MOST: Final = 200
-
-MSGS = CommandSpec(
-    name="msgs",
-    summary="List the recent messages between agents, or one agent's.",
-    args=(
-        ArgSpec(
-            "NAME",
-            "The agent whose messages to list, sent and received; leave it out for all.",
-            required=False,
-        ),
-    ),
-    flags=(
-        FlagSpec(
-            "limit",
-            "int",
-            f"How many messages to show, 1-{MOST} (default {DEFAULT_LIMIT}).",
-            "N",
-            minimum=1,
-            maximum=MOST,
-        ),
-    ),
-    description=(
-        "What agents said to each other with `fw-msg`, newest last: each message's number, "
-        "when it was sent (UTC), who sent it to whom, what it was (a message, a task handed "
-        "on, a review's verdict), its receipt — queued, delivered into the receiver's "
-        "session, or refused and why — and its text, cut to one line. Refused messages are "
-        "listed too: every message is kept in the ledger. Texts are the agents' own, "
-        "redacted when they were sent."
-    ),
-    examples=("msgs", "msgs coder-1 --limit 50"),
-)
 
 
 class KnownAgents(Protocol):

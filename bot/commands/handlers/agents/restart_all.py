@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from bot.commands.errors import CommandError
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
 from bot.commands.routing.request import Request
 from bot.text.agent_text import quotes_escaped
 from connectors.base import Connector, OutboundMessage
@@ -44,34 +43,6 @@ from fleet.supervisor.status import AgentStatus
 
 log = logging.getLogger(__name__)
 
-RESTART = CommandSpec(
-    name="restart",
-    summary="Stop an agent and start it again; `restart all` (admin) restarts each in turn.",
-    args=(
-        ArgSpec(
-            "NAME", "The agent's name, e.g. `coder-1`; or `all` for every live agent.", agent=True
-        ),
-    ),
-    flags=(
-        FlagSpec("force", "bool", "With `all`: restart agents mid-turn too."),
-        FlagSpec("only", "str", "With `all`: only the agents idle now.", "idle", choices=("idle",)),
-    ),
-    control=True,
-    description=(
-        "Stops the agent as `stop` does (SIGTERM, then SIGKILL after the grace period), then "
-        "starts it again with the runtime, model, prompt and directory it was spawned with. "
-        "`restart all` (admin) restarts every live agent one at a time, each back (running "
-        "or idle) before the next, within 60 s; an agent mid-turn (running) when its turn "
-        "comes is skipped and named, unless `--force`; `--only idle` restarts only the "
-        "agents idle (waiting for input) when their turn comes. It names them and acts only "
-        "on your `yes` in the same place within 60 s, and only on the agents it named. A "
-        "frozen agent is left alone and named, even with `--force`: `resume NAME` first. "
-        "The restarts go on while the room answers other commands; `stop all` or `freeze "
-        "all` cancels them. Its summary, posted there when done, lists what it restarted, "
-        "what it skipped and what it could not restart."
-    ),
-    examples=("restart coder-1", "restart all --only idle"),
-)
 
 BACK_WITHIN: Final = 60.0
 """Seconds an agent has to be back (running or idle) after its restart."""

@@ -8,27 +8,11 @@ from __future__ import annotations
 from bot.acl import Role
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec
+from bot.commands.handlers.agents.specs import RESUME
 from bot.commands.routing.request import Reply, Request
 from fleet.ledger import Freeze
 from fleet.names import ALL_AGENTS
 from fleet.supervisor.interfaces import FleetBrakes
-
-RESUME = CommandSpec(
-    name="resume",
-    summary="Continue a frozen agent, or every frozen agent.",
-    args=(ArgSpec("NAME", "The frozen agent, as `ps` shows it, or `all`.", agent=True),),
-    control=True,
-    description=(
-        "Continues (SIGCONT) the processes a freeze paused and says whose freeze it lifted. "
-        "A budget with `cutoff: freeze` pauses its agents when it reaches its limit and "
-        "continues them when its window resets; `resume` continues one now, but its budget "
-        "is still at its limit, so its model requests are still refused until the reset, a "
-        "higher limit (`budget set`) or a burst. A freeze an admin made with `freeze` lasts "
-        "until `resume`; lifting it, and `resume all`, need the admin role."
-    ),
-    examples=("resume coder-1", "resume all"),
-)
 
 
 class LimitCommands(Family):

@@ -4,7 +4,7 @@ or ``--raw`` output) and ``runs NAME`` (the agent's latest runs, each summarised
 from __future__ import annotations
 
 from bot.commands.family import Family, command
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.handlers.agents.specs import LOGS, RUNS
 from bot.commands.routing.request import Reply, Request
 from bot.render import fleet as render
 from bot.render import forge as render_forge
@@ -22,56 +22,6 @@ from fleet.tasks.spent import TaskSpend
 
 MCP_CALLS = 10
 """The latest calls through the MCP door ``runs NAME`` shows."""
-_AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.", agent=True)
-
-LOGS = CommandSpec(
-    name="logs",
-    summary="Show what an agent did lately, as readable lines (or its raw output).",
-    args=(_AGENT,),
-    flags=(
-        FlagSpec(
-            "lines",
-            "int",
-            "How many entries (or raw lines) to show, 1-10000 (default 40).",
-            "N",
-            minimum=1,
-            maximum=10000,
-        ),
-        FlagSpec("raw", "bool", "Show the raw output, exactly as the agent wrote it."),
-    ),
-    description=(
-        "Shows the agent's latest work read from its output: its messages, one line per "
-        "tool it used, what it waits for and its errors — the last 40 entries unless "
-        "`--lines` says otherwise. `--raw` shows the last lines as written instead (a "
-        "headless CLI's JSON stream). Secrets are redacted either way."
-    ),
-    examples=("logs coder-1 --lines 200", "logs coder-1 --raw"),
-)
-
-RUNS = CommandSpec(
-    name="runs",
-    summary="List an agent's latest runs, each with its summary.",
-    args=(_AGENT,),
-    flags=(
-        FlagSpec(
-            "last",
-            "int",
-            "How many runs to show, 1-20 (default 5).",
-            "N",
-            minimum=1,
-            maximum=20,
-        ),
-    ),
-    description=(
-        "Each run with how it ended and why, its wall time, turns, the model requests, "
-        "tokens and cost Fleetwarden metered, what it was quoted when it was admitted, its "
-        "task's projection beside its actual, the "
-        "models that served it (downgrades included), its last message, and its workdir "
-        "with the git HEAD before and after; then its latest calls through the MCP door "
-        "(server, tool, outcome, time, bytes, price), each with its run."
-    ),
-    examples=("runs coder-1", "runs coder-1 --last 10"),
-)
 
 
 class RunCommands(Family):

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from bot.commands.family import Family, command
 from bot.commands.handlers.launches.spawn_queue import SpawnQueue
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec
+from bot.commands.handlers.launches.specs import CANCEL, QUEUE
 from bot.commands.routing.request import Request
 from bot.render import fleet as render
 from bot.render import forge as render_forge
@@ -18,35 +18,6 @@ from bot.text.agent_text import said
 from fleet.ledger import QueuedSpawn
 from fleet.ledger.records.forge import ForgeRunRecord, ForgeRunState
 from fleet.supervisor.admission.owners import ForgeRuns
-
-QUEUE = CommandSpec(
-    name="queue",
-    summary="List the launches waiting for a free slot or for their budget, and why.",
-    description=(
-        "A `spawn` beyond a concurrency cap (`limits.max_running`, or `max_running` on an "
-        "account or a budget) waits here, as does one a queued budget deferred. Each entry "
-        "shows its number, place, agent, runtime, who asked, why it waits, since when and "
-        "(when deferred) not before when. Entries start oldest first when a slot frees, as "
-        "the person who asked, in the room they asked in; they survive a restart. Forge "
-        "runs waiting to start (their agent works on another issue, a concurrency cap is full, "
-        "or a budget holds them) "
-        "are listed after them: the issue, the agent, why it waits and since when; each "
-        "starts by itself when it is let (`forge` lists every forge run)."
-    ),
-    examples=("queue",),
-)
-
-CANCEL = CommandSpec(
-    name="cancel",
-    summary="Drop a waiting launch from the queue.",
-    args=(ArgSpec("ID", "The entry's number as `queue` shows it, or an agent's name."),),
-    control=True,
-    description=(
-        "Removes the entry, or every entry waiting for that agent: it will not start. An "
-        "entry being started at this moment can no longer be cancelled."
-    ),
-    examples=("cancel 3", "cancel coder-2"),
-)
 
 EMPTY = "Nothing is queued: every launch asked for has started."
 WHY_CAP = 200  # characters of why a forge run waits

@@ -24,7 +24,13 @@ from datetime import datetime, tzinfo
 from bot.acl import Acl
 from bot.commands.errors import CommandError, NotFound, ParseError, PermissionDenied
 from bot.commands.family import Family, command
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec, Grammar
+from bot.commands.handlers.launches.specs import (
+    SCHEDULE,
+    SCHEDULE_ADD,
+    SCHEDULE_LIST,
+    SCHEDULE_REMOVE,
+)
+from bot.commands.parsing.grammar import Grammar
 from bot.commands.parsing.shapes import Command
 from bot.commands.routing.request import Request
 from bot.commands.routing.router import Router
@@ -44,71 +50,6 @@ from scheduler.jobs import FleetScheduler
 log = logging.getLogger(__name__)
 
 _ID = re.compile(r"[0-9]{1,18}")
-
-
-SCHEDULE_ADD = CommandSpec(
-    name="add",
-    summary="Run a command at set times, as you, until the schedule is removed.",
-    args=(
-        ArgSpec(
-            "CRON",
-            'When to run it: a crontab expression in quotes, e.g. "0 2 * * *" — minute, hour, '
-            "day of month, month, day of week.",
-        ),
-        ArgSpec(
-            "COMMAND",
-            "The command to run, as you would type it: the rest of the line.",
-            rest=True,
-        ),
-    ),
-    control=True,
-    admin_only=True,
-    description=(
-        "COMMAND is checked now — it must be a command you may run, and not `schedule` "
-        "itself — and saved with CRON. At each time CRON names, in the configured "
-        "`timezone` (UTC unless set), COMMAND runs as if you typed it then, in this room: "
-        "your role is looked up again, and if you are no longer an admin or operator the "
-        "run is refused; either way it is in the audit trail as yours, from the schedule. "
-        "Schedules survive restarts; a run missed while Fleetwarden was down is made up at "
-        "start if it was due in the last 5 minutes. As in crontab, 0 and 7 are Sunday; "
-        "giving both a day of month and a day of week is refused (make two schedules)."
-    ),
-    examples=(
-        'schedule add "0 2 * * *" spawn reviewer --prompt "review yesterday\'s merges"',
-        'schedule add "*/30 9-17 * * mon-fri" ps',
-    ),
-)
-
-SCHEDULE_LIST = CommandSpec(
-    name="list",
-    summary="List the schedules: what runs when, and how the last run went.",
-    description=(
-        "Each schedule's id, crontab expression, command, who set it up, its next run "
-        "(in the configured `timezone`) and its last run with the outcome."
-    ),
-    examples=("schedule list",),
-)
-
-SCHEDULE_REMOVE = CommandSpec(
-    name="remove",
-    summary="Remove a schedule: its command no longer runs.",
-    args=(ArgSpec("ID", "The schedule's number, as `schedule list` shows it."),),
-    control=True,
-    admin_only=True,
-    description="A run already under way finishes; no later one starts.",
-    examples=("schedule remove 3",),
-)
-
-SCHEDULE = CommandSpec(
-    name="schedule",
-    summary="List the schedules; add or remove one.",
-    description=(
-        "Without a subcommand, the same as `schedule list`. `schedule add` and "
-        "`schedule remove` need the admin role."
-    ),
-    examples=("schedule", 'schedule add "0 9 * * mon" usage --window 7d'),
-    subcommands=(SCHEDULE_ADD, SCHEDULE_LIST, SCHEDULE_REMOVE),
-)
 
 
 class ScheduleCommands(Family):

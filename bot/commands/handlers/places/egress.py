@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec
+from bot.commands.handlers.places.specs import EGRESS, EGRESS_BLOCK, EGRESS_UNBLOCK
 from bot.commands.routing.request import Request
 from bot.render.fleet import ago, table
 from fleet.ledger.stores.running.refusals import RefusalCount
@@ -24,45 +24,6 @@ from fleet.names import AgentName, agent_name
 from fleet.notices import Notice, NoticeBoard
 from fleet.sandbox.service import LOCKED, NONE, Sandboxes
 from fleet.supervisor.interfaces import FleetView
-
-_AGENT = ArgSpec("NAME", "The agent's name, e.g. `coder-1`.", agent=True)
-
-EGRESS_BLOCK = CommandSpec(
-    name="block",
-    summary="Cut a locked agent off its allow-list, at once.",
-    args=(_AGENT,),
-    control=True,
-    description=(
-        "Closes the agent's way to the hosts in its `egress_allow` and cuts the "
-        "connections open through it; the metering proxy and the heartbeat endpoint stay "
-        "reachable. The block lasts across restarts until `egress unblock NAME`."
-    ),
-    examples=("egress block coder-1",),
-)
-
-EGRESS_UNBLOCK = CommandSpec(
-    name="unblock",
-    summary="Let a blocked agent reach its allow-list again.",
-    args=(_AGENT,),
-    control=True,
-    description="Undoes `egress block NAME`; a running agent can reach its allow-list at once.",
-    examples=("egress unblock coder-1",),
-)
-
-EGRESS = CommandSpec(
-    name="egress",
-    summary="Show an agent's network and what it was refused; block or unblock it.",
-    args=(ArgSpec("NAME", "The agent's name, e.g. `coder-1`.", required=False),),
-    description=(
-        "An agent with `egress: locked` (the default) reaches only the metering proxy, the "
-        "heartbeat endpoint and the hosts in its `egress_allow`. `egress NAME` shows its "
-        "mode, allow-list and block, and every refused attempt, counted by destination and "
-        "reason. `egress block NAME` cuts the allow-list; `egress unblock NAME` gives it "
-        "back. Both need the operator role."
-    ),
-    examples=("egress coder-1", "egress block coder-1"),
-    subcommands=(EGRESS_BLOCK, EGRESS_UNBLOCK),
-)
 
 
 class EgressCommands(Family):

@@ -16,7 +16,8 @@ from typing import Final
 from bot.commands.errors import CommandError, NotFound
 from bot.commands.family import Family, command
 from bot.commands.handlers.places.repos import link
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec, no_agent
+from bot.commands.handlers.places.specs import FORGE, PR
+from bot.commands.parsing.grammar import no_agent
 from bot.commands.routing.request import Reply, Request
 from bot.render import forge as render
 from bot.text.agent_text import said
@@ -38,49 +39,6 @@ from fleet.timing.clock import Clock
 NO_FORGES: Final = (
     "no forges are configured: add `forges:` to the config and `forge: NAME` to a "
     "repository (see docs/forges.md)"
-)
-
-FORGE = CommandSpec(
-    name="forge",
-    summary="List the issues given to agents: their state and pull requests.",
-    args=(
-        ArgSpec(
-            "WHAT",
-            "`list` (the default) or `all`, ended runs too.",
-            required=False,
-            choices=("list", "all"),
-        ),
-    ),
-    description=(
-        "One row per forge run: the issue (a link), its title as its author wrote it, the "
-        "agent working on it, where it is (`queued`, `working`, `waiting` for review, "
-        "`unpublished`: done but its pull request not opened, `failed`, `stopped`, `ended`) "
-        "and its pull request; below it, why each `unpublished` run's pull request was not "
-        "opened, in full. A forge whose credential or login was found wrong at start is said "
-        "first: it is held (its events refused) until that is fixed and Fleetwarden "
-        "restarted. `forge all` adds the runs that ended lately."
-    ),
-    examples=("forge", "forge all"),
-)
-
-PR = CommandSpec(
-    name="pr",
-    summary="Open the pull request of an agent's forge run.",
-    args=(ArgSpec("NAME", "The agent working on the issue, e.g. `coder-1`."),),
-    flags=(FlagSpec("draft", "bool", "Open it as a draft."),),
-    control=True,
-    description=(
-        "Pushes the agent's branch (what its git door took) and opens one pull request "
-        "from it to its base, titled as the issue, with the person who gave the agent the "
-        "issue asked to review and the provenance footer in its description. When the "
-        "branch already has an open pull request, it is shown instead: a run never opens "
-        "a second one. The forge's `draft` setting opens drafts anyway. A run whose pull "
-        "request could not be opened when its agent said done (`unpublished`) is published "
-        "with it: its summary posted on the pull request, its status comment updated. It "
-        "pushes the run's own branch only: one merged or discarded from chat meanwhile "
-        "opens nothing, and an `unpublished` run then ends, said on its issue."
-    ),
-    examples=("pr coder-1", "pr coder-1 --draft"),
 )
 
 

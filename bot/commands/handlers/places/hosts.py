@@ -10,7 +10,7 @@ from datetime import datetime
 
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
-from bot.commands.parsing.grammar import CommandSpec
+from bot.commands.handlers.places.specs import HOSTS
 from bot.commands.routing.request import Request
 from bot.render.fleet import ago, table
 from bot.text.agent_text import quotes_escaped, said
@@ -20,19 +20,6 @@ from fleet.hosts.schema import ANY_HOST, LOCAL_HOST, is_host_name
 from fleet.hosts.service import Hosts, HostView
 from fleet.ledger.stores.running.agents import AgentsStore
 from fleet.model import AgentState
-
-HOSTS = CommandSpec(
-    name="hosts",
-    summary="List the fleet's machines: reachable or not, agents, load, disk, agent CLIs.",
-    description=(
-        "One row for this machine (`local`) and one for each host in the config's "
-        "`hosts:`: whether its SSH link is up and since when (or why not: unreachable, or "
-        "its host key refused — `fleetwarden hosts trust NAME` records a key), its running "
-        "agents against its `max_agents`, its load average, the free disk under its state "
-        "dir, and the agent CLIs it has with their versions, as its last probe found them."
-    ),
-    examples=("hosts",),
-)
 
 
 def host_flag(value: object) -> str | None:

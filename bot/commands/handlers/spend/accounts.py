@@ -7,28 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.commands.family import Family, command
-from bot.commands.parsing.grammar import CommandSpec
+from bot.commands.handlers.spend.specs import ACCOUNTS
 from bot.commands.routing.request import Request
 from bot.render import fleet as render
 from fleet.accounts.book import AccountBook
 from fleet.accounts.quota import QuotaWindow
 from fleet.accounts.routing import current, even_line
 from fleet.budgets.resets import reset_tag, window_confidence
-
-ACCOUNTS = CommandSpec(
-    name="accounts",
-    summary="List the accounts that pay for agents: windows used, resets, status, agents.",
-    description=(
-        "One row per provider window of each account (Claude's `5h` and `7d`, Codex's "
-        "`primary` and `secondary`, an API key's request and token limits): the share used "
-        "as the provider itself reported it, where the even-spread line says it should be "
-        "by now, the time to its reset (the provider's word, or unknown when it gave none), "
-        "the provider's status, and the agents on the account. An account the provider "
-        "refused, or whose window is spent, says why and until when. Credentials are never "
-        "shown."
-    ),
-    examples=("accounts",),
-)
 
 NO_ACCOUNTS = (
     "No accounts are configured: agents use the credentials they are given. Add an "

@@ -15,153 +15,19 @@ from dataclasses import replace
 from bot.commands.errors import CommandError
 from bot.commands.family import Family, command
 from bot.commands.handlers.spend.budget_args import parse_limit, parse_moment, parse_scope
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec, FlagSpec
+from bot.commands.handlers.spend.specs import (
+    BUDGET,
+    BUDGET_ALLOW_BURST,
+    BUDGET_END_BURST,
+    BUDGET_REMOVE,
+    BUDGET_SET,
+    BUDGET_UNSET,
+)
 from bot.commands.routing.request import Reply, Request
 from bot.render import machine
 from bot.render.spend import budgets as render_budgets
 from fleet.budgets.model import BudgetBook, BudgetError, parse_window
 from fleet.ledger.records.budgets import Budget, Burst, Confidence, Cutoff
-
-_SCOPE = ArgSpec(
-    "SCOPE", "Whose budget: `global`, `group:`, `agent:`, `account:` or `provider:NAME`."
-)
-_MOMENT = (
-    "`HH:MM` (the next such time, in the configured timezone), an ISO date and time "
-    "(`2025-04-01T09:00`), or a duration from now (`2h`, `1d12h`)"
-)
-
-BUDGET_SET = CommandSpec(
-    name="set",
-    summary="Set a scope's budget: its limit per window.",
-    args=(
-        _SCOPE,
-        ArgSpec(
-            "LIMIT",
-            "Tokens per window (`5M`, `500k`, `1200000`); with `--usd`, dollars (`25`, `12.50`).",
-        ),
-    ),
-    flags=(
-        FlagSpec(
-            "window",
-            "str",
-            "When the allowance resets (required): a duration (`5h`, `7d`, `90m`), `daily`, "
-            "`weekly`, `monthly` or `fixed`.",
-            "W",
-        ),
-        FlagSpec("reset-at", "str", f"When the current window ends: {_MOMENT}.", "T"),
-        FlagSpec(
-            "confidence",
-            "str",
-            "How sure `--reset-at` or a calendar window's midnight is: `user` (default: "
-            "you set it), `provider` (copied from the provider), `estimated`, `unknown`.",
-            "C",
-            choices=("provider", "user", "estimated", "unknown"),
-        ),
-        FlagSpec("usd", "bool", "LIMIT is in US dollars, not tokens."),
-        FlagSpec(
-            "cutoff",
-            "str",
-            "What happens at the limit (default: what the budget it replaces says, else "
-            "`refuse`); `ask` freezes its agents and asks to raise it or stop them.",
-            "C",
-            choices=("refuse", "freeze", "stop", "ask"),
-        ),
-    ),
-    control=True,
-    admin_only=True,
-    description=(
-        "Replaces the budget of SCOPE, the config's included (it keeps that budget's ladder, "
-        "account and tolerance), and survives restarts until `budget unset SCOPE`. Calendar "
-        "windows (`daily`, `weekly`, `monthly`) reset at midnight in the configured timezone "
-        "and take no `--reset-at`; `fixed` needs one. Over pace or at its limit once set, "
-        "the answer says so and what that does to its agents and to new launches. On any "
-        "problem nothing changes."
-    ),
-    examples=(
-        "budget set global 50M --window 7d",
-        "budget set agent:coder-1 25 --usd --window daily",
-        "budget set group:backend 5M --window fixed --reset-at 2025-04-01T00:00",
-    ),
-)
-
-BUDGET_ALLOW_BURST = CommandSpec(
-    name="allow-burst",
-    summary="Let a scope spend past its pace for a while.",
-    args=(_SCOPE,),
-    flags=(
-        FlagSpec("until", "str", f"When the burst ends (required): {_MOMENT}.", "T"),
-        FlagSpec("reason", "str", "Why, for the report and the audit trail; quote it.", "TEXT"),
-    ),
-    control=True,
-    admin_only=True,
-    description=(
-        "Until the burst ends, the scope's agents are not downgraded or held for being over "
-        "pace; the hard limit still holds. `budget`, `pace` and the report show it with who "
-        "granted it, until when and why."
-    ),
-    examples=(
-        'budget allow-burst group:backend --until 18:00 --reason "release day"',
-        "budget allow-burst agent:coder-1 --until 2h",
-    ),
-)
-
-_UNSET_DESCRIPTION = (
-    "Removes the budget `budget set` (or a `raise budget`) gave SCOPE: the config's budget "
-    "of SCOPE is in force again, or, without one, the next scope up governs its agents. "
-    "Survives restarts, and is audited as every command is. The config's own budgets are "
-    "changed in the config file."
-)
-
-BUDGET_UNSET = CommandSpec(
-    name="unset",
-    summary="Undo `budget set`: back to the config's budget of the scope, or none.",
-    args=(_SCOPE,),
-    control=True,
-    admin_only=True,
-    description=_UNSET_DESCRIPTION,
-    examples=("budget unset global", "budget unset agent:coder-1"),
-)
-
-BUDGET_REMOVE = CommandSpec(
-    name="remove",
-    summary="The same as `budget unset`.",
-    args=(_SCOPE,),
-    control=True,
-    admin_only=True,
-    description=_UNSET_DESCRIPTION,
-    examples=("budget remove global",),
-)
-
-BUDGET_END_BURST = CommandSpec(
-    name="end-burst",
-    summary="Undo `budget allow-burst`: end a scope's bursts now.",
-    args=(_SCOPE,),
-    control=True,
-    admin_only=True,
-    description=(
-        "Every burst granted on SCOPE ends now, and its agents are paced again. The grants "
-        "stay on record, with the time they ended."
-    ),
-    examples=("budget end-burst group:backend",),
-)
-
-BUDGET = CommandSpec(
-    name="budget",
-    summary="Show every budget and how it stands; set one, or allow a burst.",
-    description=(
-        "One row per budget: its scope, window and next reset (with how sure it is: "
-        "`provider`, `set by you`, `estimated` or `unknown`), use against the limit, the "
-        "pace ratio (1.00× is the even spread of the limit over the window), the status "
-        "(under, on or over pace, or exhausted), the enforcement step, and where the numbers "
-        "come from: `provider` (its quota headers), `metering` (our proxy) or `estimated`. "
-        "Active bursts are listed below. The most specific scope with a budget governs an "
-        "agent: its own, else its group's, else the global one. `budget set` and "
-        "`budget allow-burst` need the admin role, as do their ways back: `budget unset` "
-        "(or `budget remove`) and `budget end-burst`."
-    ),
-    examples=("budget", "budget unset global"),
-    subcommands=(BUDGET_SET, BUDGET_UNSET, BUDGET_REMOVE, BUDGET_ALLOW_BURST, BUDGET_END_BURST),
-)
 
 _OFF = "no budgets configured: pacing is not running here, so nothing was changed"
 

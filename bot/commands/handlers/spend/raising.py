@@ -14,51 +14,12 @@ from typing import Final
 from bot.acl import Role
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.family import Family, command
-from bot.commands.parsing.grammar import ArgSpec, CommandSpec
+from bot.commands.handlers.spend.specs import RAISE
 from bot.commands.routing.request import Reply, Request
 from fleet.approvals.spend import SpendAsks, SpendDenied, SpendError
 from fleet.names import BUDGET_WORD
 
 BUDGET: Final = BUDGET_WORD  # `raise budget SCOPE [+AMOUNT]`: no agent is so named
-
-RAISE = CommandSpec(
-    name="raise",
-    summary="Raise the cap of a run that reached it, and continue it.",
-    args=(
-        ArgSpec("NAME", "The agent whose run is capped, e.g. `coder`.", agent=True),
-        ArgSpec(
-            "AMOUNT",
-            "How much more, in the cap's measure: `+$2` (dollars), `+50k` (tokens), or a "
-            "bare `+2` in the measure the run reached. Default: the raise its ask offered "
-            "(the cap the task began with, unless `run_budget` sets `offer_usd` / "
-            "`offer_tokens`). After "
-            "`raise budget`: the budget's scope.",
-            required=False,
-        ),
-        ArgSpec(
-            "MORE",
-            "After `raise budget SCOPE`: how much more, in the limit's measure (default: "
-            "its ask's offer, half the limit).",
-            required=False,
-        ),
-    ),
-    control=True,
-    description=(
-        "A run whose `run_budget` has `cutoff: ask` is frozen at its cap and its operators "
-        "are asked once, in its thread (and on its issue for a forge run): `raise NAME "
-        "+AMOUNT` lifts the cap by AMOUNT — for the live run and the agent's settings, so a "
-        "restart keeps it — answers the ask, and continues the run; it is told again when "
-        "it reaches the new cap. `stop NAME` stops it instead. The same as ✅ (raise by the "
-        "offer) or ❌ (stop) on the ask's message, or `yes` / `no` in the thread. Works "
-        "after the ask timed out and left the run frozen, and on any live capped run. "
-        "`raise budget SCOPE [+AMOUNT]` does the same for a budget with `cutoff: ask` at "
-        "its limit: it raises the limit (as `budget set` would, recorded with who) and its "
-        "frozen agents continue. An operator answers the budget's open ask by at most its "
-        "offer; any other raise of a budget (none asked, more than the offer, after its "
-        "ask timed out) needs the admin role, as `budget set` does."
-    ),
-    examples=("raise coder +$2", "raise budget global +$25"),
-)
 
 
 class RaiseCommand(Family):

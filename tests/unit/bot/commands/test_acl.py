@@ -5,12 +5,18 @@ from __future__ import annotations
 import pytest
 
 from bot.acl import Acl, Grant, Role
-from bot.commands.handlers.agents.forget import FORGET
-from bot.commands.handlers.agents.levers import FREEZE
-from bot.commands.handlers.agents.messages import MSGS
-from bot.commands.handlers.agents.resume import RESUME
 from bot.commands.handlers.agents.roster_specs import ROSTER_ADD, ROSTER_REMOVE, ROSTER_SET
-from bot.commands.handlers.approvals.desk import (
+from bot.commands.handlers.agents.specs import (
+    FORGET,
+    FREEZE,
+    LOGS,
+    MSGS,
+    RESTART,
+    RESUME,
+    RUNS,
+    STOP,
+)
+from bot.commands.handlers.approvals.specs import (
     ANSWER,
     APPROVE,
     DENY,
@@ -18,27 +24,34 @@ from bot.commands.handlers.approvals.desk import (
     PENDING,
     PERMISSIONS,
 )
-from bot.commands.handlers.dashboard import DASHBOARD, DASHBOARD_REVOKE
-from bot.commands.handlers.launches.schedules import (
+from bot.commands.handlers.launches.specs import (
+    CANCEL,
+    QUEUE,
     SCHEDULE,
     SCHEDULE_ADD,
     SCHEDULE_LIST,
     SCHEDULE_REMOVE,
 )
-from bot.commands.handlers.places.egress import EGRESS, EGRESS_BLOCK, EGRESS_UNBLOCK
-from bot.commands.handlers.places.forge import FORGE, PR
-from bot.commands.handlers.places.hosts import HOSTS
 from bot.commands.handlers.places.repo_specs import BRANCHES, DIFF, DISCARD, MERGE, PUSH
-from bot.commands.handlers.spend.budgets import (
+from bot.commands.handlers.places.specs import (
+    EGRESS,
+    EGRESS_BLOCK,
+    EGRESS_UNBLOCK,
+    FORGE,
+    HOSTS,
+    PR,
+)
+from bot.commands.handlers.specs import DASHBOARD, DASHBOARD_REVOKE, VERIFY
+from bot.commands.handlers.spend.specs import (
+    ACCOUNTS,
     BUDGET,
     BUDGET_ALLOW_BURST,
     BUDGET_END_BURST,
     BUDGET_REMOVE,
     BUDGET_SET,
     BUDGET_UNSET,
+    RAISE,
 )
-from bot.commands.handlers.spend.raising import RAISE
-from bot.commands.handlers.verify import VERIFY
 from bot.commands.handlers.work.specs import (
     MISSION,
     MISSION_ADD,
@@ -55,23 +68,16 @@ from bot.commands.handlers.work.specs import (
 )
 from bot.commands.parsing.grammar import CommandSpec
 from bot.commands.specs import (
-    ACCOUNTS,
-    CANCEL,
     COMMANDS,
     HELP,
-    LOGS,
     PACE,
     PS,
-    QUEUE,
     REPORT,
     REPORT_CHANGES,
-    RESTART,
     ROSTER,
     ROSTER_RELOAD,
-    RUNS,
     SEND,
     SPAWN,
-    STOP,
     USAGE,
     WATCH,
     WHOAMI,

@@ -15,7 +15,8 @@ import pytest
 from bot.acl import Acl, Grant, Role
 from bot.commands.errors import CommandError
 from bot.commands.handlers.spend.budget_args import parse_limit, parse_moment, parse_scope
-from bot.commands.handlers.spend.budgets import BUDGET, BudgetHandlers
+from bot.commands.handlers.spend.budgets import BudgetHandlers
+from bot.commands.handlers.spend.specs import BUDGET
 from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.request import Request
 from bot.commands.routing.router import Router

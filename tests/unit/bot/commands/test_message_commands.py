@@ -9,7 +9,8 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from bot.acl import Acl, Grant, Role
-from bot.commands.handlers.agents.messages import MSGS, MessageCommands
+from bot.commands.handlers.agents.messages import MessageCommands
+from bot.commands.handlers.agents.specs import MSGS
 from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.router import Router
 from fleet.ledger import Ledger

@@ -7,7 +7,8 @@ import pytest
 
 from bot.commands import registry
 from bot.commands.family import Family, command
-from bot.commands.handlers.agents.levers import STOP, Levers
+from bot.commands.handlers.agents.levers import Levers
+from bot.commands.handlers.agents.specs import STOP
 from bot.commands.parsing.grammar import ArgSpec, CommandSpec, Grammar
 from bot.commands.routing.request import Request
 from bot.commands.specs import COMMANDS

@@ -11,8 +11,8 @@ from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.router import Router
 from bot.commands.routing.sources import SHELL
 from bot.commands.specs import COMMANDS
-from bot.control.answers import NO_OPERATOR, ShellAnswers
-from bot.control.wire import EXIT_OK, EXIT_REFUSED
+from bot.control.answers import ShellAnswers
+from bot.control.wire import EXIT_OK, EXIT_REFUSED, NO_OPERATOR
 from fleet.ledger import Ledger
 from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import OPERATOR, T0, VIEWER, Calls

@@ -8,39 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 from bot.commands.errors import CommandError, NotFound
 from bot.commands.handlers.places.repos import NO_REPOS
-from bot.commands.parsing.grammar import FlagSpec, FlagValue
+from bot.commands.parsing.grammar import FlagValue
 from bot.text.agent_text import said
 from fleet.repos.desk import RepoDesk
 from fleet.repos.schema import ref_problem
 from fleet.schema import unknown_value_message
-
-REPO_FLAGS: Final = (
-    FlagSpec(
-        "repo",
-        "str",
-        "Work on this repository of the config's `repos:`: each run gets a checkout and a "
-        "branch of its own, which is its workdir.",
-        "REPO",
-    ),
-    FlagSpec(
-        "base",
-        "str",
-        "With a repository: the branch a new branch is cut from (default: the "
-        "repository's default branch).",
-        "REF",
-    ),
-    FlagSpec(
-        "fresh",
-        "bool",
-        "With a repository: cut a new branch, instead of going on with its live one (which "
-        "stays: the verbs name it by its branch). Not while the agent runs.",
-    ),
-)
-"""``spawn``'s repository flags (:data:`bot.commands.specs.SPAWN` lists them)."""
 
 
 @dataclass(frozen=True, slots=True)
