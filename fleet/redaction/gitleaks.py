@@ -16,11 +16,8 @@ detector does (``detect/detect.go``):
   does not take a dotted attribute path (``api=route.api``) for a secret.
 
 Rules that name a file path (they find files, not text) are left out. The patterns are Go
-RE2: :mod:`fleet.redaction.re2` translates what differs. A rule is compiled the first time a
-text holds one of its keywords (most texts name few services, and compiling all ~220 costs
-every start a tenth of a second): one that does not compile is then left out and listed in
-:attr:`GitleaksRules.refused` with why; :meth:`GitleaksRules.compile_all` compiles them all
-at once.
+RE2: :mod:`fleet.redaction.re2` translates what differs; a rule that still does not compile
+is left out and listed in :attr:`GitleaksRules.refused` with why.
 """
 
 from __future__ import annotations
@@ -71,28 +68,19 @@ class Allowlist:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One gitleaks rule, as its file has it."""
+    """One gitleaks rule, compiled."""
 
     id: str
-    regex: str  # Go RE2, compiled when first needed
+    pattern: re.Pattern[str]
     keywords: tuple[str, ...]
     entropy: float
     group: int
-    allowlists: tuple[dict[str, Any], ...]
+    allowlists: tuple[Allowlist, ...]
     whole_text: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    """A rule's pattern and allow-lists, compiled."""
-
-    pattern: re.Pattern[str]
-    allowlists: tuple[Allowlist, ...]
-
-
 class GitleaksRules:
-    """gitleaks' rules, each compiled once when first needed; :meth:`spans` finds their
-    secrets in a text."""
+    """gitleaks' rules, compiled once; :meth:`spans` finds their secrets in a text."""
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         if config is None:
@@ -101,9 +89,7 @@ class GitleaksRules:
             )
         self.refused: dict[str, str] = {}  # rule id → why it is left out
         self.rules: list[Rule] = []
-        self._global_raw = config.get("allowlist", {})
-        self._global: tuple[Allowlist, ...] | None = None
-        self._compiled: dict[str, _Compiled | None] = {}
+        self._global = tuple(_allowlists([config.get("allowlist", {})]))
         for raw in config.get("rules", []):
             self._add(raw)
         self._by_keyword: dict[str, list[str]] = {}
@@ -118,36 +104,23 @@ class GitleaksRules:
         if "path" in raw or "regex" not in raw:
             self.refused[rule_id] = "it finds files by their path, not text"
             return
+        try:
+            pattern = compile_re2(raw["regex"])
+            allowlists = tuple(_allowlists(raw.get("allowlists", [])))
+        except re.error as error:
+            self.refused[rule_id] = f"Python's re cannot compile it: {error}"
+            return
         self.rules.append(
             Rule(
                 id=rule_id,
-                regex=str(raw["regex"]),
+                pattern=pattern,
                 keywords=tuple(k.lower() for k in raw.get("keywords", [])),
                 entropy=float(raw.get("entropy", 0.0)),
                 group=int(raw.get("secretGroup", 0)),
-                allowlists=tuple(raw.get("allowlists", [])),
+                allowlists=allowlists,
                 whole_text=_SPANS_LINES.search(raw["regex"]) is not None,
             )
         )
-
-    def compile_all(self) -> dict[str, str]:
-        """Every rule compiled now (each is, else, when a text first holds its keyword):
-        the rules left out, with why."""
-        for rule in self.rules:
-            self._compile(rule)
-        return self.refused
-
-    def _compile(self, rule: Rule) -> _Compiled | None:
-        """``rule`` compiled, once; None (and listed in :attr:`refused`) if it cannot be."""
-        if rule.id not in self._compiled:
-            try:
-                self._compiled[rule.id] = _Compiled(
-                    compile_re2(rule.regex), tuple(_allowlists(rule.allowlists))
-                )
-            except re.error as error:
-                self._compiled[rule.id] = None
-                self.refused[rule.id] = f"Python's re cannot compile it: {error}"
-        return self._compiled[rule.id]
 
     def spans(self, text: str, lowered: str) -> Iterator[Span]:
         """Every secret a rule finds in ``text`` (``lowered``: the text in lower case, of
@@ -169,12 +142,7 @@ class GitleaksRules:
                 yield from self._find(rule, text[start : len(text) if end == -1 else end], start)
 
     def _find(self, rule: Rule, text: str, offset: int) -> Iterator[Span]:
-        compiled = self._compile(rule)
-        if compiled is None:
-            return
-        if self._global is None:
-            self._global = tuple(_allowlists([self._global_raw]))
-        for match in compiled.pattern.finditer(text):
+        for match in rule.pattern.finditer(text):
             found = match.group(0).strip("\n")
             if not found:
                 continue
@@ -189,7 +157,7 @@ class GitleaksRules:
             if rule.entropy and entropy(secret) <= rule.entropy:
                 continue
             line = _line_at(text, match.start())
-            if any(a.allows(secret, found, line) for a in (*self._global, *compiled.allowlists)):
+            if any(a.allows(secret, found, line) for a in (*self._global, *rule.allowlists)):
                 continue
             if rule.id.startswith("generic") and _ATTRIBUTE.fullmatch(secret):
                 continue  # ours: code (``api=route.api``), not a value
