@@ -9,8 +9,8 @@ code kept, keyed by the whole text, in one file beside the package's bytecode (i
 ``__pycache__``, or under ``sys.pycache_prefix``): the same place and the same trust as
 its ``.pyc`` files. The file is written only where Python writes bytecode, and only when a
 start compiled something new; it opens with Python's magic number, so another Python's
-is never read. Any trouble reading or writing it, and the text is compiled as Python
-would compile it: the command goes on.
+is never read, and what it holds is used only if it is code. Any trouble reading or
+writing it, and the text is compiled as Python would compile it: the command goes on.
 
 How: :mod:`dataclasses` calls ``exec`` by name, which Python looks up in the module's
 globals before its builtins; :func:`install` puts :meth:`GeneratedCode.exec` there.
@@ -29,6 +29,7 @@ import tempfile
 from collections.abc import Mapping
 from importlib.util import MAGIC_NUMBER, cache_from_source
 from pathlib import Path
+from types import CodeType
 from typing import Any, Final
 
 MAX_ENTRIES: Final = 20_000
@@ -57,15 +58,20 @@ class GeneratedCode:
         if not isinstance(source, str):
             builtins.exec(source, globals, locals)
             return
+        code = self._code(source)
         self._used.add(source)
-        builtins.exec(self._code(source), globals, locals)
+        builtins.exec(code, globals, locals)
 
-    def _code(self, source: str) -> Any:
+    def _code(self, source: str) -> CodeType:
         data = self._read().get(source) or self._new.get(source)
         if data is not None:
             with contextlib.suppress(EOFError, ValueError, TypeError):
-                return marshal.loads(data)
-        code = compile(source, "<string>", "exec")
+                kept = marshal.loads(data)
+                if isinstance(kept, CodeType):
+                    return kept
+        # As exec compiles a text: nothing inherited from this module (its
+        # ``from __future__ import annotations`` would make every annotation a string).
+        code = compile(source, "<string>", "exec", dont_inherit=True)
         self._new[source] = marshal.dumps(code)
         self.compiled += 1
         return code
@@ -82,7 +88,7 @@ class GeneratedCode:
             return
         kept = {**self._read(), **self._new}
         if len(kept) > MAX_ENTRIES:
-            kept = {source: kept[source] for source in self._used}
+            kept = {source: kept[source] for source in list(self._used) if source in kept}
         with contextlib.suppress(OSError):
             _write(self.path, MAGIC_NUMBER + marshal.dumps(kept))
             self._kept, self._new = kept, {}
@@ -115,7 +121,7 @@ def where() -> Path | None:
         pyc = Path(cache_from_source(__file__))
     except NotImplementedError:  # no cache tag: this Python keeps no bytecode
         return None
-    return pyc.with_name(f"dataclass-code.{sys.implementation.cache_tag}.bin")
+    return pyc.with_name(f"dataclass-code-2.{sys.implementation.cache_tag}.bin")
 
 
 def _read(path: Path) -> dict[str, bytes]:

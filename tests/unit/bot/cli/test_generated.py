@@ -4,8 +4,10 @@ start here is a fresh interpreter, as each start of the command is."""
 from __future__ import annotations
 
 import json
+import marshal
 import subprocess
 import sys
+from importlib.util import MAGIC_NUMBER
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,7 @@ print(json.dumps({
     "hash": hash(p) == hash(Point(1, 2)),
     "frozen": frozen,
     "file": str(generated.where()),
+    "annotations": {k: repr(v) for k, v in Point.__init__.__annotations__.items()},
 }))
 """
 
@@ -64,6 +67,8 @@ def behaves(said: dict[str, object]) -> bool:
         and said["hash"] is True
         and said["frozen"] is True
         and said["again"] is True
+        # compiled as exec compiles it: this module's __future__ flags not inherited
+        and said["annotations"] == {"x": "<class 'int'>", "y": "<class 'int'>", "return": "None"}
     )
 
 
@@ -91,6 +96,17 @@ def test_a_file_that_is_not_ours_is_ignored_and_written_again(
     assert start(tmp_path)["compiled"] == 0  # written again, whole
 
 
+def test_a_file_of_ours_holding_what_is_not_code_is_compiled_afresh(tmp_path: Path) -> None:
+    """Python's magic number and a table of texts, but other values than code (a later
+    format under the same name): each text is compiled again, never run as it is."""
+    kept = Path(str(start(tmp_path)["file"]))
+    data = kept.read_bytes()
+    table = marshal.loads(data[len(MAGIC_NUMBER) :])
+    kept.write_bytes(MAGIC_NUMBER + marshal.dumps({text: marshal.dumps(5) for text in table}))
+    said = start(tmp_path)
+    assert behaves(said) and isinstance(said["compiled"], int) and said["compiled"] > 0
+
+
 def test_a_cut_file_is_ignored(tmp_path: Path) -> None:
     kept = Path(str(start(tmp_path)["file"]))
     kept.write_bytes(kept.read_bytes()[: len(kept.read_bytes()) // 2])
@@ -110,5 +126,5 @@ def test_the_console_script_keeps_the_code_of_its_classes(tmp_path: Path) -> Non
         subprocess.run(
             [str(script), "check-config"], cwd=tmp_path, env=env, capture_output=True, check=True
         )
-    found = list((tmp_path / "cache").rglob("dataclass-code.*.bin"))
+    found = list((tmp_path / "cache").rglob("dataclass-code-2.*.bin"))
     assert len(found) == 1 and found[0].stat().st_size > 100_000
