@@ -14,7 +14,7 @@ what is left is rendered, so what the renderer itself never shows goes too:
   comments, a ``geojson``, ``topojson`` or ``stl`` block as ``[a map]`` or ``[a 3D
   model]`` (their properties show only on a click);
 * math that draws nothing: ``\\phantom{…}`` and its kin;
-* elements the page hides (:func:`fleet.markdown.seen.hides`), comments.
+* elements the page hides (:func:`fleet.markdown.tags.hides`), comments.
 
 The text keeps the page's shape as markdown would write it: headings, lists, quotes, code
 blocks fenced, a link as ``text (address)``, a table's rows, task boxes, footnotes.

@@ -9,7 +9,7 @@ variable names it)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final
 
 from fleet.errors import FleetwardenError
@@ -176,12 +176,19 @@ class Scrub:
     def json(self, raw: bytes) -> bytes | None:
         """``raw`` (a JSON message) scrubbed; ``None`` when what is left is no longer JSON
         (a value stood across its structure: the message is not relayed)."""
-        text = raw.decode("utf-8", "replace")
-        scrubbed = self(text)
-        if scrubbed == text:
-            return raw
-        try:
-            json.loads(scrubbed)
-        except ValueError:
-            return None
-        return scrubbed.encode()
+        return scrubbed_json(self, raw)
+
+
+def scrubbed_json(scrub: Callable[[str], str], raw: bytes) -> bytes | None:
+    """``raw`` (a JSON message) with ``scrub`` applied to its text; ``None`` when what is
+    left is no longer JSON (a value stood across its structure: the message is not
+    relayed)."""
+    text = raw.decode("utf-8", "replace")
+    scrubbed = scrub(text)
+    if scrubbed == text:
+        return raw
+    try:
+        json.loads(scrubbed)
+    except ValueError:
+        return None
+    return scrubbed.encode()

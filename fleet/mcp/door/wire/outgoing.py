@@ -14,10 +14,9 @@ redactor (shapes too)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
-from fleet.mcp.upstream.credentials import Scrub
+from fleet.mcp.upstream.credentials import Scrub, scrubbed_json
 
 
 class Outgoing:
@@ -36,12 +35,4 @@ class Outgoing:
     def json(self, raw: bytes) -> bytes | None:
         """``raw`` (a JSON message) scrubbed; ``None`` when what is left is no longer JSON
         (a value stood across its structure: the message is not relayed)."""
-        text = raw.decode("utf-8", "replace")
-        scrubbed = self(text)
-        if scrubbed == text:
-            return raw
-        try:
-            json.loads(scrubbed)
-        except ValueError:
-            return None
-        return scrubbed.encode()
+        return scrubbed_json(self, raw)
