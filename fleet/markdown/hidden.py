@@ -43,7 +43,10 @@ than four times what is kept of it: past this, nothing is worth parsing. Reading
 linear time, about a second for the longest text."""
 _UNSEEN: Final = re.compile("[\u2060-\u206f\ufff0-\ufff8\U000e0000-\U000e007f]+")
 _LABEL: Final = re.compile(r"\[((?:[^\]\\]|\\.)+)\]:")
-_PARSER: Final = MarkdownIt("commonmark", {"html": True}).enable("table")
+# Its blocks only: what is read here is where blocks, code and link reference definitions
+# are, never the inline markup in them (whose HTML rule tries its pattern from each "<!--"
+# to the text's end: quadratic in a run of them).
+_PARSER: Final = MarkdownIt("commonmark", {"html": True}).enable("table").disable("inline")
 _LEAVES: Final = frozenset({"paragraph_open", "heading_open", "html_block", "table_open"})
 _LANGUAGE: Final = re.compile(r"[\w+#.-]{1,20}")
 _LINE_END: Final = re.compile(r"\r\n?")

@@ -6,9 +6,10 @@ Counted: every search, match and whole-text pass of a compiled pattern kept at t
 of the modules that read the text (the standard library's HTML parser and its base,
 markdown-it's, :mod:`fleet.markdown`'s), and every ``find``, ``rfind`` and ``count`` the
 HTML parser makes over the text it was fed. A search that finds nothing counts the text
-to its end; a match, what it took, or when it takes nothing the text up to the end it was
-given, or with none the text to its end for :mod:`fleet.markdown`'s patterns (one
-character for the others': a blind spot)."""
+to its end; a match, what it took, or when it takes nothing, as far as the pattern had
+to look before it could fail: the longest start of the text (to the end it was given, or
+to the text's end) that some text could still go on from into a match (found with the
+``regex`` module's partial matches)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from html.parser import HTMLParser
 from typing import Any, SupportsIndex
 
 import pytest
+import regex
 
 READERS = ("html.parser", "_markupbase", "markdown_it", "fleet.markdown")
 """The modules (and the packages, each module under them) whose patterns are counted."""
@@ -36,18 +38,29 @@ class Scans:
 class _Pattern:
     """A compiled pattern whose every call adds what it scanned to ``scans``."""
 
-    def __init__(self, pattern: re.Pattern[str], scans: Scans, *, ours: bool) -> None:
+    def __init__(self, pattern: re.Pattern[str], scans: Scans) -> None:
         self._pattern = pattern
         self._scans = scans
-        self._ours = ours
 
-    def _given(self, string: str, pos: int, endpos: int | None) -> int:
-        """Where a match that takes nothing is counted to: the end it was given; with
-        none, the string's end for the project's own patterns (which give one wherever a
-        match may look far) and one character for the others (a blind spot)."""
-        if endpos is not None:
-            return min(len(string), endpos)
-        return len(string) if self._ours else pos
+    def _looked(self, string: str, pos: int, endpos: int | None) -> int:
+        """Where a match from ``pos`` that took nothing had looked to: the end of the
+        longest start of ``string[pos:endpos]`` that a match could still go on from."""
+        end = len(string) if endpos is None else min(len(string), endpos)
+        partial = _partial(self._pattern)
+
+        def goes_on(to: int) -> bool:
+            return partial.match(string, pos, to, partial=True) is not None
+
+        # Galloping out from pos (most fail within a few characters), then halving: a
+        # match can go on from string[pos:low], and cannot from string[pos:high + 1].
+        low, step = pos, 1
+        while low + step <= end and goes_on(low + step):
+            low, step = low + step, step * 2
+        high = min(low + step, end + 1) - 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if goes_on(middle) else (low, middle - 1)
+        return min(low + 1, end)  # the character that told it no
 
     def _took(self, found: re.Match[str] | None, pos: int, to: int) -> None:
         """A call from ``pos`` took what it found, or the characters up to ``to``."""
@@ -60,12 +73,12 @@ class _Pattern:
 
     def match(self, string: str, pos: int = 0, endpos: int | None = None) -> Any:
         found = self._pattern.match(string, pos, sys.maxsize if endpos is None else endpos)
-        self._took(found, pos, self._given(string, pos, endpos))
+        self._took(found, pos, pos if found else self._looked(string, pos, endpos))
         return found
 
     def fullmatch(self, string: str, pos: int = 0, endpos: int | None = None) -> Any:
         found = self._pattern.fullmatch(string, pos, sys.maxsize if endpos is None else endpos)
-        self._took(found, pos, self._given(string, pos, endpos))
+        self._took(found, pos, pos if found else self._looked(string, pos, endpos))
         return found
 
     def _whole(self, name: str) -> Callable[..., Any]:
@@ -130,6 +143,17 @@ class _Fed(str):
         return str.count(self, sub, start, end)
 
 
+_PARTIAL: dict[tuple[str, int], Any] = {}
+
+
+def _partial(pattern: re.Pattern[str]) -> Any:
+    """``pattern`` compiled by the ``regex`` module, which can tell a partial match."""
+    key = (pattern.pattern, pattern.flags)
+    if key not in _PARTIAL:
+        _PARTIAL[key] = regex.compile(pattern.pattern, pattern.flags)
+    return _PARTIAL[key]
+
+
 def _readers() -> Iterator[Any]:
     """The loaded modules whose patterns are counted."""
     for name, module in list(sys.modules.items()):
@@ -148,12 +172,11 @@ def counted_scans() -> Iterator[Scans]:
 
     with pytest.MonkeyPatch.context() as patch:
         for module in _readers():
-            ours = module.__name__.startswith("fleet.")
             for name, value in list(vars(module).items()):
                 if isinstance(value, re.Pattern) and isinstance(value.pattern, str):
-                    patch.setattr(module, name, _Pattern(value, scans, ours=ours))
+                    patch.setattr(module, name, _Pattern(value, scans))
                 elif isinstance(getattr(value, "__self__", None), re.Pattern) and callable(value):
-                    counted = _Pattern(value.__self__, scans, ours=ours)
+                    counted = _Pattern(value.__self__, scans)
                     patch.setattr(module, name, getattr(counted, value.__name__))
         patch.setattr(_Fed, "scans", scans)
         patch.setattr(HTMLParser, "feed", fed)

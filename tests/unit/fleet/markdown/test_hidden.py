@@ -90,9 +90,20 @@ STALLS = ("<b ", "` a <b ", "<!--", "<?x ", "<a title='", "<", "<![CDATA[", "<!x
 declarations, each of which made the parser scan to the end of the text."""
 
 
-CLOSED_STALLS = (("<!--", "-->"), ("<!---", ">"), ("<!--x--->", ""), ("<![CDATA[", ">"))
+CLOSED_STALLS = (
+    ("<!--", "-->"),
+    ("<!---", ">"),
+    ("<!--x--->", ""),
+    ("<![CDATA[", ">"),
+    ("`<!--", "-->"),
+    ("<b ", ">"),
+    ("</b ", ">"),
+    ("<?x ", "?>"),
+    ("<a title='", "'>"),
+)
 """Units of text, each with what closes the whole, made to stall a strict reading of a
-construct: each found the grammar failing only at the text's end, from every ``<``."""
+construct, or markdown-it's inline HTML rule: each found its grammar failing only at the
+text's end, from every ``<``."""
 
 
 def _growth(read: Callable[[str], object], unit: str, size: int, closing: str = "") -> float:
