@@ -18,6 +18,14 @@ detector does (``detect/detect.go``):
 Rules that name a file path (they find files, not text) are left out. The patterns are Go
 RE2: :mod:`fleet.redaction.re2` translates what differs; a rule that still does not compile
 is left out and listed in :attr:`GitleaksRules.refused` with why.
+
+Rules given as data are compiled when they are read, Python's warnings about a pattern
+taken for errors (:func:`~fleet.redaction.re2.compile_re2`). The rules this package carries
+are compiled one by one, the first time a text holds one of a rule's keywords: most texts
+name few services, and compiling all ~220 would cost every start of Fleetwarden some 30 ms.
+Those compile with no warnings filter (which is process-wide, and would be set in whatever
+thread first redacts a text); that every one of them compiles, warnings taken for errors,
+is a test of the package (``GitleaksRules().compile_all()`` refuses none).
 """
 
 from __future__ import annotations
@@ -26,13 +34,13 @@ import math
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
 
 from fleet.redaction.known import Span
-from fleet.redaction.re2 import compile_re2
+from fleet.redaction.re2 import compile_re2, translate
 
 RULES_FILE: Final = "rules/gitleaks.toml"
 # A dotted attribute path (``route.api``, ``api=self.config.token``): what the generic rule most
@@ -68,30 +76,45 @@ class Allowlist:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One gitleaks rule, compiled."""
+    """One gitleaks rule, as its file has it."""
 
     id: str
-    pattern: re.Pattern[str]
+    regex: str  # Go RE2
     keywords: tuple[str, ...]
     entropy: float
     group: int
-    allowlists: tuple[Allowlist, ...]
+    allowlists: tuple[dict[str, Any], ...]
     whole_text: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A rule's pattern and allow-lists, compiled."""
+
+    pattern: re.Pattern[str]
+    allowlists: tuple[Allowlist, ...]
+
+
 class GitleaksRules:
-    """gitleaks' rules, compiled once; :meth:`spans` finds their secrets in a text."""
+    """gitleaks' rules, each compiled once (the module says when); :meth:`spans` finds
+    their secrets in a text."""
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self._strict = config is not None  # data given: compiled now, warnings as errors
         if config is None:
             config = tomllib.loads(
                 resources.files("fleet.redaction").joinpath(RULES_FILE).read_text("utf-8")
             )
         self.refused: dict[str, str] = {}  # rule id → why it is left out
         self.rules: list[Rule] = []
-        self._global = tuple(_allowlists([config.get("allowlist", {})]))
+        self._global_raw: dict[str, Any] = config.get("allowlist", {})
+        self._global: tuple[Allowlist, ...] | None = None
+        self._compiled: dict[str, _Compiled | None] = {}
         for raw in config.get("rules", []):
             self._add(raw)
+        if self._strict:
+            self.compile_all()
+            self.rules = [rule for rule in self.rules if rule.id not in self.refused]
         self._by_keyword: dict[str, list[str]] = {}
         for rule in self.rules:
             for word in rule.keywords:
@@ -104,23 +127,43 @@ class GitleaksRules:
         if "path" in raw or "regex" not in raw:
             self.refused[rule_id] = "it finds files by their path, not text"
             return
-        try:
-            pattern = compile_re2(raw["regex"])
-            allowlists = tuple(_allowlists(raw.get("allowlists", [])))
-        except re.error as error:
-            self.refused[rule_id] = f"Python's re cannot compile it: {error}"
-            return
         self.rules.append(
             Rule(
                 id=rule_id,
-                pattern=pattern,
+                regex=str(raw["regex"]),
                 keywords=tuple(k.lower() for k in raw.get("keywords", [])),
                 entropy=float(raw.get("entropy", 0.0)),
                 group=int(raw.get("secretGroup", 0)),
-                allowlists=allowlists,
+                allowlists=tuple(raw.get("allowlists", [])),
                 whole_text=_SPANS_LINES.search(raw["regex"]) is not None,
             )
         )
+
+    def compile_all(self) -> dict[str, str]:
+        """Every rule compiled now, Python's warnings about a pattern taken for errors
+        (call it on one thread: the warnings filter is the process's): the rules left
+        out, with why."""
+        self._global = tuple(_allowlists([self._global_raw], compile_re2))
+        for rule in self.rules:
+            self._compile(rule, compile_re2)
+        return self.refused
+
+    def _compile(
+        self, rule: Rule, compiling: Callable[[str], re.Pattern[str]] | None = None
+    ) -> _Compiled | None:
+        """``rule`` compiled, once; None (and listed in :attr:`refused`) if it cannot be."""
+        if rule.id not in self._compiled:
+            compiling = compiling or _compile_quietly
+            try:
+                compiled = _Compiled(
+                    compiling(rule.regex), tuple(_allowlists(rule.allowlists, compiling))
+                )
+            except re.error as error:
+                self.refused[rule.id] = f"Python's re cannot compile it: {error}"
+                self._compiled[rule.id] = None
+            else:
+                self._compiled[rule.id] = compiled
+        return self._compiled[rule.id]
 
     def spans(self, text: str, lowered: str) -> Iterator[Span]:
         """Every secret a rule finds in ``text`` (``lowered``: the text in lower case, of
@@ -142,7 +185,12 @@ class GitleaksRules:
                 yield from self._find(rule, text[start : len(text) if end == -1 else end], start)
 
     def _find(self, rule: Rule, text: str, offset: int) -> Iterator[Span]:
-        for match in rule.pattern.finditer(text):
+        compiled = self._compile(rule)
+        if compiled is None:
+            return
+        if self._global is None:
+            self._global = tuple(_allowlists([self._global_raw], _compile_quietly))
+        for match in compiled.pattern.finditer(text):
             found = match.group(0).strip("\n")
             if not found:
                 continue
@@ -157,7 +205,7 @@ class GitleaksRules:
             if rule.entropy and entropy(secret) <= rule.entropy:
                 continue
             line = _line_at(text, match.start())
-            if any(a.allows(secret, found, line) for a in (*self._global, *rule.allowlists)):
+            if any(a.allows(secret, found, line) for a in (*self._global, *compiled.allowlists)):
                 continue
             if rule.id.startswith("generic") and _ATTRIBUTE.fullmatch(secret):
                 continue  # ours: code (``api=route.api``), not a value
@@ -214,11 +262,19 @@ def _line_at(text: str, at: int) -> str:
     return text[start : len(text) if end == -1 else end]
 
 
-def _allowlists(raws: Sequence[dict[str, Any]]) -> Iterator[Allowlist]:
+def _compile_quietly(pattern: str) -> re.Pattern[str]:
+    """``pattern`` (Go RE2) compiled as :func:`~fleet.redaction.re2.compile_re2` does, but
+    with no warnings filter: for the rules this package carries, which compile without."""
+    return re.compile(translate(pattern), re.ASCII)
+
+
+def _allowlists(
+    raws: Sequence[dict[str, Any]], compiling: Callable[[str], re.Pattern[str]]
+) -> Iterator[Allowlist]:
     for raw in raws:
         both = str(raw.get("condition", "OR")).upper() == "AND"
         yield Allowlist(
-            regexes=tuple(compile_re2(r) for r in raw.get("regexes", [])),
+            regexes=tuple(compiling(r) for r in raw.get("regexes", [])),
             target=str(raw.get("regexTarget", "secret")),
             stopwords=tuple(str(w).lower() for w in raw.get("stopwords", [])),
             both=both,

@@ -10,6 +10,9 @@ import base64
 import hashlib
 import re
 import string
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -91,9 +94,12 @@ def test_names_and_prose_near_these_formats_are_left(text: str) -> None:
 
 
 def test_the_gitleaks_rules_load_and_every_left_out_rule_says_why() -> None:
-    """All ~220 rules are compiled or listed with why; only path rules are left out."""
+    """All ~220 rules compile, Python's warnings about a pattern taken for errors (the
+    rules carried compile when first needed, without that filter), or are listed with why;
+    only path rules are left out."""
     rules = GitleaksRules()
     assert len(rules.rules) >= 200
+    assert rules.compile_all() is rules.refused
     assert rules.refused, "the file has rules that find files by path"
     assert all("path" in why for why in rules.refused.values()), rules.refused
     assert {r.id for r in rules.rules} >= {"aws-access-token", "github-fine-grained-pat"}
@@ -105,6 +111,26 @@ def test_a_rule_that_does_not_compile_is_listed_not_fatal() -> None:
         {"rules": [{"id": "bad", "regex": r"(?P<x>a)(?P<x>b)", "keywords": ["a"]}]}
     )
     assert rules.rules == [] and "cannot compile" in rules.refused["bad"]
+
+
+def test_rules_compiled_in_threads_as_texts_need_them_leave_the_warnings_filter_alone() -> None:
+    """The rules carried compile in whichever thread first redacts a text naming them: no
+    warnings filter is set on the way (it is the process's), and each thread finds what one
+    finds alone."""
+    rules = GitleaksRules()
+    text = f"{GH_PAT} and ghp_{rnd(36, 'ghp')} and {OPENAI} and SG.{rnd(66, 'sg')} done"
+    alone = list(GitleaksRules().spans(text, text.lower()))
+    filters = list(warnings.filters)
+    barrier = threading.Barrier(8)
+
+    def redact() -> list[object]:
+        barrier.wait()
+        return list(rules.spans(text, text.lower()))
+
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda _: redact(), range(8)))
+    assert alone and all(each == alone for each in found)
+    assert warnings.filters == filters
 
 
 def test_keywords_gate_a_rule_and_entropy_and_allowlists_drop_finds() -> None:
