@@ -1,8 +1,9 @@
 """What one start of the ``fleetwarden`` command costs in CPU: each command as the console
 script starts it (the garbage collector off while the command loads, then frozen over what
-loaded and on: :func:`bot.cli.command.loaded`; the code its data classes generate kept
-between starts: :mod:`bot.cli.generated`), beside the same start compiling that code
-afresh, and beside the command started with neither (``bot.cli.command.main`` called
+loaded and on: :func:`bot.cli.command.loaded`; the code its data classes generate and the
+patterns its modules compile kept between starts: :mod:`bot.cli.generated`,
+:mod:`bot.cli.patterns`), beside the same start compiling that code and those patterns
+afresh, and beside the command started with none of it (``bot.cli.command.main`` called
 directly), interleaved, in one run.
 
 The commands: ``--version`` (nothing of the app), ``check-config`` on the embedded default,
@@ -49,8 +50,9 @@ way = os.environ["BENCH_WAY"]
 if way == "script":
     from bot.cli import main
 elif way == "code compiled":
-    import bot.cli.generated
+    import bot.cli.generated, bot.cli.patterns
     bot.cli.generated.install = lambda: None
+    bot.cli.patterns.install = lambda: None
     from bot.cli import main
 else:
     from bot.cli.command import main

@@ -15,7 +15,7 @@ import gc
 import os
 import sys
 
-from bot.cli import generated
+from bot.cli import generated, patterns
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C ended
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
@@ -24,8 +24,10 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 def main() -> None:
     """Run the ``fleetwarden`` command line in ``sys.argv``. The garbage collector is off
     while the command loads its modules (:func:`bot.cli.command.loaded` turns it on), and
-    the code its data classes generate is kept between starts (:mod:`bot.cli.generated`)."""
+    the code its data classes generate and the patterns its modules compile are kept
+    between starts (:mod:`bot.cli.generated`, :mod:`bot.cli.patterns`)."""
     gc.disable()
+    patterns.install()
     generated.install()
     try:
         from bot.cli.command import main as command

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from bot.cli.generated import save as save_generated
 from bot.cli.parser import command_line, typed
 from bot.cli.parsing import parse
+from bot.cli.patterns import loaded as keep_no_new_patterns
 from bot.cli.verbs.words import takes
 
 if TYPE_CHECKING:
@@ -80,11 +81,13 @@ def loaded() -> None:
     and free almost none, and each of its passes would walk them all), is turned on again,
     with what they made kept out of its passes for good (``gc.freeze``). A no-op where the
     collector was on (the command run in another program's process). What the data
-    classes generated is kept for the next start (:func:`bot.cli.generated.save`)."""
+    classes generated and the patterns compiled are kept for the next start
+    (:func:`bot.cli.generated.save`, :func:`bot.cli.patterns.loaded`)."""
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
     save_generated()
+    keep_no_new_patterns()
 
 
 def _ran(command: Callable[..., int], *args: Any) -> int:

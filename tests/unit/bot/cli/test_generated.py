@@ -7,11 +7,11 @@ import json
 import marshal
 import subprocess
 import sys
-from importlib.util import MAGIC_NUMBER
 from pathlib import Path
 
 import pytest
 
+from bot.cli.kept import encoded, read
 from tests.unit.test_structure import ROOT
 
 PROGRAM = """
@@ -100,9 +100,9 @@ def test_a_file_of_ours_holding_what_is_not_code_is_compiled_afresh(tmp_path: Pa
     """Python's magic number and a table of texts, but other values than code (a later
     format under the same name): each text is compiled again, never run as it is."""
     kept = Path(str(start(tmp_path)["file"]))
-    data = kept.read_bytes()
-    table = marshal.loads(data[len(MAGIC_NUMBER) :])
-    kept.write_bytes(MAGIC_NUMBER + marshal.dumps({text: marshal.dumps(5) for text in table}))
+    table = read(kept)
+    assert table
+    kept.write_bytes(encoded({text: marshal.dumps(5) for text in table}))
     said = start(tmp_path)
     assert behaves(said) and isinstance(said["compiled"], int) and said["compiled"] > 0
 
@@ -111,6 +111,18 @@ def test_a_cut_file_is_ignored(tmp_path: Path) -> None:
     kept = Path(str(start(tmp_path)["file"]))
     kept.write_bytes(kept.read_bytes()[: len(kept.read_bytes()) // 2])
     assert behaves(start(tmp_path))
+
+
+def test_a_file_damaged_since_it_was_written_is_ignored(tmp_path: Path) -> None:
+    """One byte changed past the digest (the table still reads as a table): its digest
+    no longer matches, and every text is compiled afresh."""
+    kept = Path(str(start(tmp_path)["file"]))
+    data = bytearray(kept.read_bytes())
+    at = data.rfind(b"__init__")
+    data[at] ^= 0x20
+    kept.write_bytes(bytes(data))
+    said = start(tmp_path)
+    assert behaves(said) and isinstance(said["compiled"], int) and said["compiled"] > 0
 
 
 def test_where_python_writes_no_bytecode_nothing_is_written(tmp_path: Path) -> None:
