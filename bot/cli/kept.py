@@ -44,6 +44,11 @@ class KeptFile:
         found = self._read().get(key)
         return found if found is not None else self._new.get(key)
 
+    def peek(self, key: str) -> bytes | None:
+        """What is kept for ``key``, if anything, without counting it as used."""
+        found = self._read().get(key)
+        return found if found is not None else self._new.get(key)
+
     def put(self, key: str, data: bytes) -> None:
         """Keep ``data`` for ``key`` (written by :meth:`save`)."""
         self._used.add(key)

@@ -11,10 +11,14 @@ The engine checks the code it is handed (invalid code is refused, never run); an
 that it refuses, or that is not what this module writes, and the pattern is compiled as
 Python compiles it.
 
-Only what a start compiles while its modules load is kept (:func:`loaded` ends that): the
-patterns a running command makes from what it is given (a name, a word) are not worth
-keeping. Installed only where compiling a pattern both ways gives the same pattern (the
-engine's code is this Python's own).
+Only what a start compiles before its command runs is kept (:func:`loaded` ends that):
+the patterns a running command makes from what it is given (a name, a word) are not worth
+keeping. Never kept either: a pattern the parser may warn about (a possible nested set or
+set operation, ``[[``, ``--``, ``&&``, ``~~``, ``||``; a condition, ``(?(``; a group
+name that is not an ASCII identifier), whose warning must reach whoever compiles it (a
+caller may take it for an error), nor a subclass of ``str`` or ``bytes`` (formatted, its
+key might not be its text). Installed only where compiling a pattern both ways gives the
+same pattern (the engine's code is this Python's own).
 
 How: :mod:`re` compiles through ``re._compiler.compile``, looked up at each compile;
 :func:`install` puts :meth:`KeptPatterns.compile` there.
@@ -53,18 +57,21 @@ class KeptPatterns:
 
     def compile(self, pattern: Any, flags: int = 0) -> re.Pattern[Any]:
         """``re._compiler.compile(pattern, flags)``, with a pattern's code kept."""
-        if not isinstance(pattern, (str, bytes)) or flags & re.DEBUG:
+        if type(pattern) not in (str, bytes) or flags & re.DEBUG or _may_warn(pattern):
             return self._original(pattern, flags)
         key = _key(pattern, int(flags))
-        data = self._kept.get(key)
+        data = self._kept.get(key) if self._keeping else self._kept.peek(key)
         if data is not None:
             found = _from(pattern, data)
             if found is not None:
                 self.served += 1
                 return found
+        if not self._keeping:
+            self.compiled += 1
+            return self._original(pattern, flags)
         compiled, engine = _compiled(pattern, int(flags))
         self.compiled += 1
-        if self._keeping:
+        if _named_plainly(engine[3]):
             self._kept.put(key, marshal.dumps(engine))
         return compiled
 
@@ -96,6 +103,24 @@ def loaded() -> None:
     :func:`install` was called."""
     if _installed is not None:
         _installed.loaded()
+
+
+_WARNED: Final = ("[[", "--", "&&", "~~", "||", "(?(")
+"""What a pattern the parser may warn about holds (:mod:`re._parser`'s FutureWarnings on
+sets; a condition naming a group)."""
+
+
+def _may_warn(pattern: str | bytes) -> bool:
+    if isinstance(pattern, bytes):
+        return any(mark.encode() in pattern for mark in _WARNED)
+    return any(mark in pattern for mark in _WARNED)
+
+
+def _named_plainly(names: Any) -> bool:
+    """Whether every group name is an ASCII identifier (of any other, the parser warns)."""
+    return isinstance(names, dict) and all(
+        isinstance(name, str) and name.isascii() and name.isidentifier() for name in names
+    )
 
 
 def _key(pattern: str | bytes, flags: int) -> str:
@@ -136,8 +161,12 @@ def _from(pattern: str | bytes, data: bytes) -> re.Pattern[Any] | None:
             and isinstance(code, list)
             and all(type(op) is int for op in code)
             and isinstance(groups, int)
-            and isinstance(names, dict)
+            and 0 <= groups <= len(code)  # each group marks the code twice
+            and _named_plainly(names)
             and isinstance(by_index, tuple)
+            and len(by_index) == groups + 1
+            and all(type(at) is int and 0 < at <= groups for at in names.values())
+            and {name: at for at, name in enumerate(by_index) if name is not None} == names
         ):
             return None
         found: re.Pattern[Any] = _sre.compile(pattern, flags, code, groups, names, by_index)

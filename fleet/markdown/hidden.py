@@ -42,7 +42,9 @@ READ_CAP: Final = 200_000
 than four times what is kept of it: past this, nothing is worth parsing. Reading takes
 linear time, about a second for the longest text."""
 _UNSEEN: Final = re.compile("[\u2060-\u206f\ufff0-\ufff8\U000e0000-\U000e007f]+")
-_LABEL: Final = re.compile(r"\[((?:[^\]\\]|\\.)+)\]:")
+# A definition's label as written, where its line starts (past a block quote's or a list
+# item's markers): at most 999 characters, as CommonMark has it.
+_LABEL: Final = re.compile(r"(?:[ \t>]|[-*+][ \t]|\d{1,9}[.)][ \t])*\[((?:[^\]\\]|\\.){1,999})\]:")
 # Its blocks only: what is read here is where blocks, code and link reference definitions
 # are, never the inline markup in them (whose HTML rule tries its pattern from each "<!--"
 # to the text's end: quadratic in a run of them).
@@ -80,7 +82,8 @@ def clean(text: str, limit: int = TEXT_CAP) -> str:
     text = _LINE_END.sub("\n", text[:read]).replace("\x00", "\ufffd")
     blocks, kept, refs, chunks = _markdown(text)
     shown = _tidy(readable(kept, chunks) if "<" in kept else kept)
-    used = [f"[{label}]: {href}" for label, href in refs if _uses(shown, label)]
+    flat = _flat(shown)
+    used = [f"[{label}]: {href}" for label, href in refs if f"[{_flat(label)}]" in flat]
     if used:
         shown += "\n\n" + "\n".join(used)
     text = _SLOT.sub(lambda slot: blocks[int(slot.group(1))], shown)
@@ -120,7 +123,7 @@ def _markdown(
         dropped.update(range(where[0], where[1]))
         href = str(ref.get("href", ""))
         if href and href != "#" and not any(c.isspace() or c in "<>" for c in href):
-            written = _LABEL.search(lines[where[0]])  # as written, not as markdown-it keys it
+            written = _LABEL.match(lines[where[0]])  # as written, not as markdown-it keys it
             refs.append((written.group(1) if written else label, href))
     out: list[str] = []
     kept_at: dict[int, int] = {}  # a line of the text → where it starts in what is kept
@@ -148,11 +151,10 @@ def _markdown(
     return blocks, "\n".join(out), refs, chunks
 
 
-def _uses(text: str, label: str) -> bool:
-    """Whether ``text`` shows ``[label]`` (labels match as markdown matches them: case and
-    runs of blanks aside)."""
-    flat = " ".join(text.casefold().split())
-    return f"[{' '.join(label.casefold().split())}]" in flat
+def _flat(text: str) -> str:
+    """``text`` as labels match in markdown: case and runs of blanks aside (a label is
+    used where the flattened text shows ``[label]``, flattened)."""
+    return " ".join(text.casefold().split())
 
 
 def _tidy(text: str) -> str:

@@ -37,6 +37,18 @@ for text, flags, subject in cases:
     said["same"].append(compiled == fresh and compiled.groupindex == fresh.groupindex)
     found = [m.groups() + (m.span(),) for m in compiled.finditer(subject)]
     said["results"].append(repr(found))
+import enum, warnings
+class Kind(str, enum.Enum):  # formatted, a member is "Kind.WORD", whatever its text
+    WORD = sys.argv[1]
+said["subclass"] = re.compile(Kind.WORD).pattern == sys.argv[1]
+said["subclass_finds"] = bool(re.compile(Kind.WORD).fullmatch(sys.argv[2]))
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    try:
+        re.compile(r"[[:alpha:]]x")
+        said["warned"] = False
+    except FutureWarning:
+        said["warned"] = True
 patterns.loaded()
 re.compile(r"made after loading, never kept \d+")
 patterns.loaded()
@@ -51,11 +63,12 @@ print(json.dumps(said))
 SIX = 6  # the cases above
 
 
-def start(cache: Path, *flags: str) -> dict[str, object]:
-    """One start of a program that compiles patterns as a module's load does."""
+def start(cache: Path, *flags: str, word: str = "a+", subject: str = "aaa") -> dict[str, object]:
+    """One start of a program that compiles patterns as a module's load does (``word``:
+    the text of a ``str`` enumeration's member it compiles, ``subject`` what it matches)."""
     env = {"PYTHONPYCACHEPREFIX": str(cache), "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
-        [sys.executable, *flags, "-c", PROGRAM],
+        [sys.executable, *flags, "-c", PROGRAM, word, subject],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -67,8 +80,27 @@ def start(cache: Path, *flags: str) -> dict[str, object]:
 
 
 def behaves(said: dict[str, object]) -> bool:
-    """Every pattern equal to what Python compiles, and finding the same."""
-    return said["again"] is True and said["same"] == [True] * SIX
+    """Every pattern equal to what Python compiles, and finding the same; a pattern the
+    parser warns about warned, under a filter that takes warnings for errors; a ``str``
+    enumeration's member compiled as its text."""
+    return (
+        said["again"] is True
+        and said["same"] == [True] * SIX
+        and said["warned"] is True
+        and said["subclass"] is True
+        and said["subclass_finds"] is True
+    )
+
+
+def test_a_pattern_the_parser_warns_about_or_a_str_subclass_is_never_served(
+    tmp_path: Path,
+) -> None:
+    """The warning reaches a second start's caller as the first's (it is never kept), and
+    a ``str`` enumeration's member whose text changed between starts is compiled from its
+    new text (its formatted name is the same)."""
+    start(tmp_path, word="a+", subject="aaa")
+    said = start(tmp_path, word="b+", subject="bbb")
+    assert behaves(said)
 
 
 def test_a_second_start_parses_no_pattern_and_each_finds_the_same(tmp_path: Path) -> None:
@@ -105,8 +137,22 @@ def test_a_file_that_is_not_ours_is_ignored_and_written_again(
         lambda engine: marshal.dumps((engine[0], [99999, 1, 2], *engine[2:])),
         lambda engine: marshal.dumps((engine[0], [str(op) for op in engine[1]], *engine[2:])),
         lambda engine: b"\xff\x00cut",
+        lambda engine: marshal.dumps((*engine[:2], 2**29, *engine[3:])),
+        lambda engine: marshal.dumps((*engine[:2], -1, *engine[3:])),
+        lambda engine: marshal.dumps((*engine[:3], {"x": 1}, engine[4])),
+        lambda engine: marshal.dumps((*engine[:4], (None, *[5] * max(1, len(engine[4]) - 1)))),
     ],
-    ids=["not-a-table", "short", "opcode", "strings", "not-marshal"],
+    ids=[
+        "not-a-table",
+        "short",
+        "opcode",
+        "strings",
+        "not-marshal",
+        "huge-groups",
+        "negative-groups",
+        "names-disagree",
+        "names-not-strings",
+    ],
 )
 def test_what_the_engine_refuses_or_is_not_ours_is_compiled_afresh(
     tmp_path: Path, spoil: Callable[[tuple[object, ...]], bytes]

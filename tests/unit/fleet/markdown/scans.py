@@ -1,4 +1,4 @@
-"""The characters a reading of text scans, counted (:func:`counted_scans`): a measure of
+r"""The characters a reading of text scans, counted (:func:`counted_scans`): a measure of
 the work :func:`fleet.markdown.hidden.clean` does that grows with the work alone, however
 loaded the machine is, for the tests of how that work grows with the text.
 
@@ -9,7 +9,14 @@ HTML parser makes over the text it was fed. A search that finds nothing counts t
 to its end; a match, what it took, or when it takes nothing, as far as the pattern had
 to look before it could fail: the longest start of the text (to the end it was given, or
 to the text's end) that some text could still go on from into a match (found with the
-``regex`` module's partial matches)."""
+``regex`` module's partial matches).
+
+What it does not see: the steps a backtracking match takes over what it read (a pattern
+like ``\s*\s*y`` reads n characters in n² steps; the patterns counted here each fail in
+constant steps at a backtrack point); a search that finds nothing tried from every start
+(counted once, to the end); string methods outside the HTML parser's. Quadratic work of
+those kinds is kept out by reading: ``hidden.py`` matches a definition's label where its
+line starts, and flattens the shown text once for every label."""
 
 from __future__ import annotations
 

@@ -217,6 +217,20 @@ def test_a_reference_the_text_uses_comes_back_without_its_title() -> None:
     assert out == "See [the docs][Docs].\n\n[docs]: https://e.com/d"
 
 
+@pytest.mark.parametrize("marker", ["> ", "- ", "1. ", "  "])
+def test_a_reference_in_a_quote_or_a_list_comes_back_as_its_label_is_written(
+    marker: str,
+) -> None:
+    """The label is read where its line starts, past a block quote's or a list item's
+    markers (never searched for along the line: a label of ``\\[`` by the thousand took
+    quadratic time); a label longer than CommonMark's 999 characters comes back as
+    markdown-it keys it."""
+    shown = clean(f"{marker}[Foo Bar]: https://example.com/x\n\nsee [foo bar]")
+    assert shown.endswith("[Foo Bar]: https://example.com/x") and "see [foo bar]" in shown
+    long = "[" + "a\\[" * 2000 + "\n]: /u\n"
+    assert "a\\[" not in clean(long)
+
+
 def test_a_footnote_is_not_taken_for_a_hidden_reference() -> None:
     """``[^1]: …`` is a footnote, which the forge shows."""
     assert "the note" in clean("Text[^1]\n\n[^1]: the note")
