@@ -3,16 +3,13 @@ start here is a fresh interpreter, as each start of the command is."""
 
 from __future__ import annotations
 
-import json
 import marshal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.cli.kept import encoded, read
-from tests.unit.test_structure import ROOT
+from tests.unit.bot.cli.fresh import started
 
 PROGRAM = """
 import dataclasses, json, sys
@@ -47,17 +44,7 @@ print(json.dumps({
 
 def start(cache: Path, *flags: str) -> dict[str, object]:
     """One start of a program that makes a frozen data class, as the command's start does."""
-    env = {"PYTHONPYCACHEPREFIX": str(cache), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(
-        [sys.executable, *flags, "-c", PROGRAM],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    said: dict[str, object] = json.loads(done.stdout)
-    return said
+    return started(PROGRAM, cache, *flags)
 
 
 def behaves(said: dict[str, object]) -> bool:
@@ -128,15 +115,3 @@ def test_a_file_damaged_since_it_was_written_is_ignored(tmp_path: Path) -> None:
 def test_where_python_writes_no_bytecode_nothing_is_written(tmp_path: Path) -> None:
     said = start(tmp_path, "-B")
     assert behaves(said) and not Path(str(said["file"])).exists()
-
-
-def test_the_console_script_keeps_the_code_of_its_classes(tmp_path: Path) -> None:
-    """``fleetwarden check-config`` (the embedded default) leaves the file, and reads it."""
-    env = {"PYTHONPYCACHEPREFIX": str(tmp_path / "cache"), "HOME": str(tmp_path)}
-    script = Path(sys.executable).with_name("fleetwarden")
-    for _ in range(2):
-        subprocess.run(
-            [str(script), "check-config"], cwd=tmp_path, env=env, capture_output=True, check=True
-        )
-    found = list((tmp_path / "cache").rglob("dataclass-code-2.*.bin"))
-    assert len(found) == 1 and found[0].stat().st_size > 100_000

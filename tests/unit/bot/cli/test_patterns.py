@@ -3,7 +3,6 @@ fresh interpreter, as each start of the command is."""
 
 from __future__ import annotations
 
-import json
 import marshal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli.kept import encoded, read
-from tests.unit.test_structure import ROOT
+from tests.unit.bot.cli.fresh import started
 
 PROGRAM = r"""
 import json, re, sys
@@ -66,17 +65,7 @@ SIX = 6  # the cases above
 def start(cache: Path, *flags: str, word: str = "a+", subject: str = "aaa") -> dict[str, object]:
     """One start of a program that compiles patterns as a module's load does (``word``:
     the text of a ``str`` enumeration's member it compiles, ``subject`` what it matches)."""
-    env = {"PYTHONPYCACHEPREFIX": str(cache), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(
-        [sys.executable, *flags, "-c", PROGRAM, word, subject],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    said: dict[str, object] = json.loads(done.stdout)
-    return said
+    return started(PROGRAM, cache, *flags, args=(word, subject))
 
 
 def behaves(said: dict[str, object]) -> bool:
@@ -185,15 +174,17 @@ def test_where_python_writes_no_bytecode_nothing_is_written(tmp_path: Path) -> N
     assert behaves(said) and not Path(str(said["file"])).exists()
 
 
-def test_the_console_script_keeps_the_patterns_its_modules_compile(tmp_path: Path) -> None:
-    """``fleetwarden check-config`` (the embedded default) leaves the file beside the data
-    classes' code, and reads it."""
+def test_the_console_script_keeps_its_patterns_and_its_classes_code(tmp_path: Path) -> None:
+    """``fleetwarden check-config`` (the embedded default) leaves both kept files, the
+    patterns' and the data classes' code (:mod:`bot.cli.generated`), and reads them, with
+    no temporary copy left behind."""
     env = {"PYTHONPYCACHEPREFIX": str(tmp_path / "cache"), "HOME": str(tmp_path)}
     script = Path(sys.executable).with_name("fleetwarden")
     for _ in range(2):
         subprocess.run(
             [str(script), "check-config"], cwd=tmp_path, env=env, capture_output=True, check=True
         )
-    found = list((tmp_path / "cache").rglob("regex-code-1.*.bin"))
-    assert len(found) == 1 and found[0].stat().st_size > 50_000
-    assert not list((tmp_path / "cache").rglob(".regex-code-1.*"))  # no copy left behind
+    for name, least in (("regex-code-1", 50_000), ("dataclass-code-2", 100_000)):
+        found = list((tmp_path / "cache").rglob(f"{name}.*.bin"))
+        assert len(found) == 1 and found[0].stat().st_size > least
+        assert not list((tmp_path / "cache").rglob(f".{name}.*"))
