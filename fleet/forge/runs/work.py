@@ -264,11 +264,12 @@ class ForgeWork:
             except FleetwardenError as exc:  # the forge's answer, the fleet's refusal
                 outcome = f"failed: {exc}"
                 log.warning("forge event %s of %s: %s", event.delivery, event.forge, exc)
-        await self.forge.set_delivery_outcome(event.forge, event.delivery, outcome)
         if outcome.startswith("ignored"):  # kept apart from the run's own operations
             agent = run.agent if run is not None else "-"
             detail = f"{event.name} by @{event.actor} on #{event.number}: {outcome}"
             await self.forge.audit_forge(None, agent, "event", False, detail)
+        # Decided last: whoever sees the delivery's outcome finds its audit already kept.
+        await self.forge.set_delivery_outcome(event.forge, event.delivery, outcome)
         log.info("forge %s event %s (%s): %s", event.forge, event.delivery, event.name, outcome)
 
     async def _act(self, event: ForgeEvent, run: ForgeRunRecord | None) -> str:
