@@ -24,7 +24,6 @@ from bot.render.spend.report import (
     render_text,
     write_chart,
 )
-from bot.render.spend.report_chart import PANEL_HEIGHT_PX, PANEL_WIDTH_PX
 from connectors.matrix.messages.render import png_size
 from fleet.budgets.model import BudgetStatus, Source
 from fleet.ledger.records.budgets import Burst, Confidence, Scope, Step, WindowKind, WindowSpec
@@ -242,6 +241,8 @@ def test_a_reset_that_has_passed_says_the_next_is_unknown() -> None:
 
 def test_the_chart_is_a_png_of_one_panel_per_active_window(tmp_path: Path) -> None:
     """A real PNG is written: the signature, chat-readable pixels per panel, a modest size."""
+    from bot.render.spend.report_chart import PANEL_HEIGHT_PX, PANEL_WIDTH_PX  # matplotlib
+
     path = render_chart([coder(), backend()], tmp_path / "chart.png", BERLIN)
     data = path.read_bytes()
     assert data.startswith(PNG_SIGNATURE)
@@ -257,6 +258,8 @@ def test_the_chart_is_a_png_of_one_panel_per_active_window(tmp_path: Path) -> No
 
 def test_ended_windows_get_no_panel(tmp_path: Path) -> None:
     """A status whose window is over is left out; with none active, there is no chart."""
+    from bot.render.spend.report_chart import PANEL_HEIGHT_PX, PANEL_WIDTH_PX  # matplotlib
+
     ended = replace(backend(), now=backend().end + timedelta(minutes=1))
     assert active_windows([coder(), ended]) == [coder()]
     path = render_chart([coder(), ended], tmp_path / "one.png", BERLIN)
