@@ -41,8 +41,7 @@ class KeptFile:
     def get(self, key: str) -> bytes | None:
         """What is kept for ``key``, if anything (it counts as used)."""
         self._used.add(key)
-        found = self._read().get(key)
-        return found if found is not None else self._new.get(key)
+        return self.peek(key)
 
     def peek(self, key: str) -> bytes | None:
         """What is kept for ``key``, if anything, without counting it as used."""

@@ -180,11 +180,19 @@ def test_the_console_script_keeps_its_patterns_and_its_classes_code(tmp_path: Pa
     no temporary copy left behind."""
     env = {"PYTHONPYCACHEPREFIX": str(tmp_path / "cache"), "HOME": str(tmp_path)}
     script = Path(sys.executable).with_name("fleetwarden")
+    names = {"regex-code-1": 50_000, "dataclass-code-2": 100_000}
+    written: dict[str, tuple[int, int]] = {}
     for _ in range(2):
         subprocess.run(
             [str(script), "check-config"], cwd=tmp_path, env=env, capture_output=True, check=True
         )
-    for name, least in (("regex-code-1", 50_000), ("dataclass-code-2", 100_000)):
-        found = list((tmp_path / "cache").rglob(f"{name}.*.bin"))
-        assert len(found) == 1 and found[0].stat().st_size > least
-        assert not list((tmp_path / "cache").rglob(f".{name}.*"))
+        for name, least in names.items():
+            [found] = (tmp_path / "cache").rglob(f"{name}.*.bin")
+            assert found.stat().st_size > least
+            assert not list((tmp_path / "cache").rglob(f".{name}.*"))  # no copy left
+            # the second start found all it needed kept, so it wrote nothing again
+            stat = found.stat()
+            assert written.setdefault(name, (stat.st_ino, stat.st_mtime_ns)) == (
+                stat.st_ino,
+                stat.st_mtime_ns,
+            )
