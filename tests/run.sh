@@ -5,6 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A test path that is not there: said now, naming it (with six workers, pytest would only
+# say "no tests ran"). Paths are from the checkout's root, as pytest takes them here.
+for word in "$@"; do
+  case "$word" in
+    -*) ;;
+    tests/* | *.py | *.py::*)
+      if [ ! -e "${word%%::*}" ]; then
+        echo "tests/run.sh: no test file or directory ${word%%::*} (a typo? paths start at the checkout's root, e.g. tests/unit/bot/cli)" >&2
+        exit 2
+      fi
+      ;;
+  esac
+done
+
 python=${PYTHON:-python3}
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   echo "tests/run.sh: Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)" >&2
