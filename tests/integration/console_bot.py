@@ -242,6 +242,14 @@ def processes_where(match: Callable[[str, bytes], bool]) -> list[int]:
     return pids
 
 
+def under(root: Path, cwd: str, cmdline: bytes) -> bool:
+    """Whether a process working in ``cwd`` with ``cmdline`` is one of ``root``'s: it works
+    in ``root`` or below it, or its command line names a path below it. Tests run side by
+    side: a kill matched on a program's name alone ends another test's process."""
+    top = str(root)
+    return cwd == top or cwd.startswith(top + "/") or (top + "/").encode() in cmdline
+
+
 def stub_processes_in(workdir: Path) -> list[int]:
     """Pids of stub agents whose working directory is ``workdir``."""
     return processes_where(

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from tests.integration.console_bot import ConsoleBot, clean_env, processes_where
+from tests.integration.console_bot import ConsoleBot, clean_env, processes_where, under
 from tests.integration.mcp.rig import CREDENTIAL, CREDENTIAL_ENV
 
 CONSOLE_HEAD = """\
@@ -54,7 +54,8 @@ def running_app(
 ) -> Iterator[ConsoleBot]:
     """The real ``fleetwarden run`` on ``config`` in ``root``; when the block ends, the
     file ``leave`` (which the test's agents wait for) made, the app killed if it still
-    runs, and every process ``leftovers(cwd, cmdline)`` names killed."""
+    runs, and every process of ``root``'s (:func:`~tests.integration.console_bot.under`)
+    that ``leftovers(cwd, cmdline)`` names killed: never another test's."""
     bot = ConsoleBot(root, "--config", str(config), env=dict(env))
     try:
         yield bot
@@ -64,7 +65,9 @@ def running_app(
         if leave is not None:
             with contextlib.suppress(OSError):
                 leave.write_text("")
-        for pid in processes_where(leftovers):
+        for pid in processes_where(
+            lambda cwd, cmdline: under(root, cwd, cmdline) and leftovers(cwd, cmdline)
+        ):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 

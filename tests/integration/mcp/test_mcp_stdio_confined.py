@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests import sandbox_need
-from tests.integration.console_bot import processes_where, wait_until
+from tests.integration.console_bot import processes_where, under, wait_until
 from tests.integration.mcp.app_rig import CONSOLE_HEAD, agent_log, held_env, running_app
 from tests.integration.mcp.rig import everything_bin
 from tests.integration.mcp.test_mcp_app_e2e import TOKEN_LINE, WAITER, _initialize, _post
@@ -39,9 +40,10 @@ agents:
 )
 
 
-def probing(cwd: str, cmdline: bytes) -> bool:
-    """The probe server's process (its sandbox around it not counted)."""
-    return str(PROBE).encode() in cmdline
+def probing(root: Path) -> Callable[[str, bytes], bool]:
+    """Whether a process is the probe server of the test in ``root`` (its sandbox around it
+    not counted): never another test's, which may run beside it."""
+    return lambda cwd, cmdline: str(PROBE).encode() in cmdline and under(root, cwd, cmdline)
 
 
 def _log(root: Path) -> str:
@@ -77,9 +79,11 @@ def test_a_stdio_server_given_the_agents_places_anyway_reaches_none(tmp_path: Pa
     config = tmp_path / "fleetwarden.yaml"
     config.write_text(CONFIG.format(probe=PROBE, srv=srv, waiter=WAITER))
 
+    probe = probing(tmp_path)
+
     def leftovers(cwd: str, cmdline: bytes) -> bool:
         sleeping = cwd.startswith(str(tmp_path)) and b"sleep" in cmdline
-        return sleeping or str(PROBE).encode() in cmdline
+        return sleeping or probe(cwd, cmdline)
 
     with running_app(tmp_path, config, held_env(), leftovers=leftovers) as bot:
         bot.command("spawn coder", r"Agent coder started", timeout=120)
@@ -102,9 +106,9 @@ def test_a_stdio_server_given_the_agents_places_anyway_reaches_none(tmp_path: Pa
         uid = int(_call(url, token, session, 6, "whoami"))
         if os.geteuid() == 0:
             assert uid not in (0, os.stat(work).st_uid), uid
-        assert processes_where(probing), "the server is running"
+        assert processes_where(probe), "the server is running"
         bot.command("stop coder", r"(?i)stopped", timeout=60)
-        assert wait_until(lambda: not processes_where(probing), 30), "the server outlived its run"
+        assert wait_until(lambda: not processes_where(probe), 30), "the server outlived its run"
 
 
 EVERY = (
@@ -133,7 +137,7 @@ def test_an_npm_server_runs_confined_with_its_install_in_sight(tmp_path: Path) -
 
     def leftovers(cwd: str, cmdline: bytes) -> bool:
         sleeping = cwd.startswith(str(tmp_path)) and b"sleep" in cmdline
-        return sleeping or b"mcp-server-everything" in cmdline
+        return sleeping or (b"mcp-server-everything" in cmdline and under(tmp_path, cwd, cmdline))
 
     with running_app(tmp_path, config, held_env(), leftovers=leftovers) as bot:
         bot.command("spawn coder", r"Agent coder started", timeout=120)
@@ -180,9 +184,11 @@ def test_a_stdio_server_sees_a_path_directory_under_fleetwardens_home_not_its_pr
     config.write_text(CONFIG.format(probe=PROBE, srv=srv, waiter=WAITER))
     env = held_env(HOME=str(home), PATH=f"{tool / 'bin'}:{os.environ['PATH']}")
 
+    probe = probing(tmp_path)
+
     def leftovers(cwd: str, cmdline: bytes) -> bool:
         sleeping = cwd.startswith(str(tmp_path)) and b"sleep" in cmdline
-        return sleeping or str(PROBE).encode() in cmdline
+        return sleeping or probe(cwd, cmdline)
 
     with running_app(tmp_path, config, env, leftovers=leftovers) as bot:
         bot.command("spawn coder", r"Agent coder started", timeout=120)
@@ -198,4 +204,4 @@ def test_a_stdio_server_sees_a_path_directory_under_fleetwardens_home_not_its_pr
         said = _call(url, token, session, 2, "read", str(secret))
         assert said.startswith("error: No such file"), said
         bot.command("stop coder", r"(?i)stopped", timeout=60)
-        assert wait_until(lambda: not processes_where(probing), 30), "the server outlived its run"
+        assert wait_until(lambda: not processes_where(probe), 30), "the server outlived its run"
