@@ -13,6 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fleet.model import RunHandle
+from fleet.sandbox.host.procfs import process_start_ticks
+
 FLEETWARDEN = Path(sys.executable).with_name("fleetwarden")
 DEFAULT_TIMEOUT = 20.0
 ROSTER_HEAD = """\
@@ -221,6 +224,17 @@ def pid_alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
     except (FileNotFoundError, ProcessLookupError):  # gone, or going while we read
         return False
+
+
+def kill_run_group(handle: RunHandle) -> None:
+    """SIGKILL the process group of the run ``handle`` names, if that group's leader is still
+    the run's (its start time the one recorded): a leader long gone leaves its number free
+    for any process, another test's among them."""
+    ticks = process_start_ticks(handle.pgid)
+    if ticks is None or (handle.start_ticks is not None and ticks != handle.start_ticks):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(handle.pgid, signal.SIGKILL)
 
 
 def processes_where(match: Callable[[str, bytes], bool]) -> list[int]:

@@ -154,7 +154,10 @@ def alive(known: dict[int, int | None]) -> list[int]:
 
 def kill_all(handle: RunHandle) -> None:
     """SIGKILL every process of the run (a stopped one dies too, a frozen one once its
-    group is thawed): the cleanup."""
+    group is thawed): the cleanup. Nothing when the group's leader is no longer the run's:
+    its number, and its group's, may be any process's by now."""
+    if process_start_ticks(handle.pgid) != handle.start_ticks:
+        return
     pids = {*processes(handle), handle.pgid}
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -1,5 +1,5 @@
-"""The scans tests end their leftovers with find only their own processes: tests run side
-by side, and a process of the same program started by another test is not theirs."""
+"""What a test kills when it ends is found among its own processes only: tests run side by
+side, and a process of the same program started by another test is not its to end."""
 
 from __future__ import annotations
 

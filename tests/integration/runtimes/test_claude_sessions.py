@@ -7,7 +7,6 @@ Fleetwarden, and the permission modes mapped onto Claude Code's own."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
@@ -36,6 +35,7 @@ from tests import sandbox_need
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores
 from tests.fakes.provider.server import Accepted, FakeProvider, ToolCall, Turn
+from tests.integration.console_bot import kill_run_group
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
 pytestmark = [
@@ -152,8 +152,7 @@ async def headless_rig(tmp_path: Path) -> AsyncIterator[Rig]:
         finally:
             run = await ledger.runs.last_run(NAME)
             if run is not None and run.ended_at is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(run.handle.pgid, signal.SIGKILL)
+                kill_run_group(run.handle)
             for fleet in headless_rig.fleets:
                 await fleet.stop()
             await sandboxes.stop()

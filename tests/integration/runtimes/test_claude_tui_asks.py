@@ -4,10 +4,7 @@ ask, the approvals service holding it until answered as the chat would."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -30,6 +27,7 @@ from fleet.watchdog.heartbeat import HeartbeatServer
 from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores
 from tests.fakes.provider.server import Accepted, FakeProvider, Turn
+from tests.integration.console_bot import kill_run_group
 from tests.integration.runtimes.test_claude_sessions import eventually, write
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
 
@@ -146,8 +144,7 @@ async def claude_tui_rig(tmp_path: Path) -> AsyncIterator[Rig]:
         finally:
             run = await ledger.runs.last_run(NAME)
             if run is not None and run.ended_at is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(run.handle.pgid, signal.SIGKILL)
+                kill_run_group(run.handle)
             await claude_tui_rig.stop()
             await backend.shutdown_server()
             await ledger.close()

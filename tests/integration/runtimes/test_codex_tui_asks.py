@@ -4,11 +4,8 @@ hook's ask and the approvals service holding it until answered as the chat would
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,6 +30,7 @@ from tests.fakes.doubles.launches import real_fleet
 from tests.fakes.doubles.stores import fleet_stores
 from tests.fakes.provider.server import Accepted, FakeProvider, ToolCall, Turn
 from tests.fakes.provider.sse import Api, Json
+from tests.integration.console_bot import kill_run_group
 from tests.integration.runtimes.test_claude_sessions import eventually
 from tests.integration.runtimes.test_codex_tui_heartbeats import MODEL
 from tests.integration.runtimes.test_real_clis import bin_dir, cli, node_dir
@@ -167,8 +165,7 @@ async def codex_tui_rig(tmp_path: Path) -> AsyncIterator[Rig]:
         finally:
             run = await ledger.runs.last_run(NAME)
             if run is not None and run.ended_at is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(run.handle.pgid, signal.SIGKILL)
+                kill_run_group(run.handle)
             await codex_tui_rig.stop()
             await backend.shutdown_server()
             await ledger.close()

@@ -19,6 +19,7 @@ import pytest
 
 from fleet.sandbox.lanes import SPAN
 from tests import sandbox_need
+from tests.integration.conftest import processes_under
 from tests.integration.console_bot import (
     DEFAULT_TIMEOUT,
     FLEETWARDEN,
@@ -40,17 +41,13 @@ def place() -> Iterator[Path]:
     where = Path("/var/tmp") / f"fw-fleets-{uuid.uuid4().hex}"
     where.mkdir(mode=0o755)
     yield where
-    for state in where.glob("*/state"):
-        end_agents(state)
+    # What a failed test left running of the fleets' agents (they outlive their
+    # orchestrator by design): the processes working there or naming it, found live — a
+    # run's pid file may name a process long gone, its number another test's by now.
+    for pid in processes_under(where):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     shutil.rmtree(where, ignore_errors=True)
-
-
-def end_agents(state: Path) -> None:
-    """Kill what a failed test left running of a fleet's agents (they outlive their
-    orchestrator by design)."""
-    for pid_file in state.glob("agents/*/runs/*/agent.pid"):
-        with contextlib.suppress(ValueError, OSError):
-            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
 
 
 def deploy(top: Path, name: str, head: str = "") -> Path:

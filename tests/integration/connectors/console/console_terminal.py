@@ -10,6 +10,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from fleet.sandbox.host.procfs import process_start_ticks
 from tests.integration.console_bot import FLEETWARDEN, clean_env, pid_alive, wait_until
 
 
@@ -40,6 +41,7 @@ class Terminal:
         )  # fmt: skip
         self.pid = int(self._tmux("display-message", "-p", "-t", "console", "#{pane_pid}"))
         """The pane's process: Fleetwarden, or the shell that runs it and ``then``."""
+        self._ticks = process_start_ticks(self.pid)
 
     @staticmethod
     def _command(argv: list[str], then: str | None) -> list[str]:
@@ -107,10 +109,11 @@ class Terminal:
         return -(code & 0x7F) if code & 0x7F else (code >> 8) & 0xFF
 
     def alive(self) -> bool:
-        return pid_alive(self.pid)
+        """Whether the pane's process still runs (its number not taken by another since)."""
+        return process_start_ticks(self.pid) == self._ticks and pid_alive(self.pid)
 
     def close(self) -> None:
         """End the tmux server, and the process if it still runs."""
-        if pid_alive(self.pid):
+        if self.alive():
             os.kill(self.pid, signal.SIGKILL)
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
