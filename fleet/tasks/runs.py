@@ -112,6 +112,15 @@ class TaskRuns:
             finally:
                 self._expected.pop(agent, None)
 
+    async def launched(self, agent: str) -> None:
+        """Once ``agent``'s launch under way, if there is one, is over: its run's start is
+        heard within it, so the run is bound to its task by then. An agent answers as soon
+        as it starts — a review agent's verdict may come before its start is heard."""
+        lock = self._launches.get(agent)
+        if lock is not None and lock.locked():
+            async with lock:
+                pass
+
     async def told(self, task: int, agent: str, admitted: Admitted) -> None:
         """How the admission took a launch for ``task``: waiting, refused, or not launched
         because ``agent`` already ran (or already waits in the spawn queue)."""

@@ -32,6 +32,8 @@ Send = Callable[[str, str], Awaitable[object]]
 
 Stop = Callable[[str, str], Awaitable[object]]
 """Ends an agent's run, saying by what (a review agent's run of an earlier round)."""
+Launched = Callable[[str], Awaitable[None]]
+"""Waits until an agent's launch under way, if any, is over (its run bound to its task)."""
 
 
 @dataclass(frozen=True, slots=True)

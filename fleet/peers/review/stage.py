@@ -42,6 +42,7 @@ from fleet.peers.review.handoff import (
     Diff,
     ForgeReviews,
     Heard,
+    Launched,
     ReviewStores,
     Send,
     Stop,
@@ -73,12 +74,14 @@ class ReviewStage:
         stop: Stop,
         forge: ForgeReviews | None = None,
         may_review: MayReview | None = None,
+        launched: Launched | None = None,
     ) -> None:
         """``admit``: the one admission; ``diff``: a line's change; ``redact``: secrets out
         of a verdict; ``heard``: told of each verdict's message; ``send``: words into a chat
         task's agent; ``stop``: ends a review agent's run of an earlier round still going;
         ``forge``: a forge run's side (``None``: no forges); ``may_review``: asked when a
-        verdict comes (:mod:`fleet.peers.review.rights`)."""
+        verdict comes (:mod:`fleet.peers.review.rights`); ``launched``: waits for an agent's
+        launch under way to be over (:meth:`fleet.tasks.runs.TaskRuns.launched`)."""
         self._stores = stores
         self._admit = admit
         self._diff = diff
@@ -87,6 +90,7 @@ class ReviewStage:
         self._stop = stop
         self.forge = forge
         self._may_review = may_review
+        self._launch_over = launched
         self._after = AfterVerdict(stores, admit, send, forge)
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -190,7 +194,10 @@ class ReviewStage:
         """``reviewer``'s verdict on the round it has open (:class:`PeerRefusal` when it has
         none); what becomes of it, in words for the reviewer. Only the run launched for
         that round answers it: never another run of the agent (working on something else,
-        or an earlier round's), nor the agent that did the work."""
+        or an earlier round's), nor the agent that did the work. A verdict sent as soon as
+        its run started waits for the launch to be over: its run is bound to its task then."""
+        if self._launch_over is not None:
+            await self._launch_over(reviewer)
         lock = self._locks.setdefault(reviewer, asyncio.Lock())
         async with lock:
             run = await self._stores.runs.last_run(reviewer)

@@ -106,4 +106,5 @@ def review_stage(
         stop=stop,
         forge=forged.reviewing,
         may_review=may_review,
+        launched=fleeted.register.runs.launched,  # a verdict as soon as its run starts
     )

@@ -79,6 +79,7 @@ class Rig:
             send=self.send,
             stop=self.stop,
             forge=self.forge,
+            launched=self.task_runs.launched,
         )
 
     async def admit(self, request: LaunchRequest) -> Any:

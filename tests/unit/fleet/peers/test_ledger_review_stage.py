@@ -9,6 +9,8 @@ refused; an agent that cannot start asks nothing and the work goes to a human.""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from fleet.errors import LaunchFailed
@@ -48,6 +50,30 @@ async def test_a_round_is_asked_bound_to_the_task_and_its_end_leaves_the_task(ri
     await rig.fleet.end("reviewer", reviewer_run.id, "finished")
     after = await rig.ledger.tasks.task(task.id)
     assert after is not None and after.state == "review" and after.why == found.why
+
+
+async def test_a_verdict_sent_before_the_runs_start_is_heard_answers_its_round(rig: Rig) -> None:
+    """The review agent answers the moment it runs, before the fleet has told the task runs
+    of its start (its run not yet bound to the task): the verdict waits for the launch to be
+    over, then approves the round it was launched for — never "no review is asked"."""
+    task = await rig.working_task()
+    sent: list[asyncio.Task[str]] = []
+
+    async def answer_at_once(agent: str, run_id: int) -> None:
+        if agent == "reviewer":
+            verdict = asyncio.create_task(rig.stage.verdict("reviewer", True, "fine as it is"))
+            sent.append(verdict)
+            await asyncio.wait({verdict}, timeout=0.5)  # as far as it goes meanwhile
+            assert not verdict.done(), verdict.result()
+
+    rig.fleet.starting = answer_at_once
+    review = await rig.stage.begin(rig.under(task), POLICY)
+    assert review is not None
+    said = await sent[0]
+    assert "no review is asked" not in said
+    kept = await rig.ledger.reviews.review(review.id)
+    assert kept is not None and kept.state == "approved" and kept.verdict == "fine as it is"
+    assert rig.forge.made_ready == [] and "reviewer" in rig.heard[0].sender
 
 
 async def test_changes_go_back_into_the_session_and_the_next_done_asks_round_two(

@@ -8,6 +8,7 @@ with the task; what an operator types that names nothing is told how to find it.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ class Fleet:
         self.running: set[str] = set()
         self.stopped: list[tuple[str, str]] = []
         self.listeners: list[Listener] = []  # a run's end heard after the tasks', as subscribed
+        self.starting: Callable[[str, int], Awaitable[object]] | None = None
+        """Called once a run is recorded, before its start is heard (its agent at work)."""
 
     async def fallback_of(self, name: str) -> None:
         return None
@@ -66,6 +69,8 @@ class Fleet:
         run = await self.ledger.runs.start_run(name, handle)
         start = RunStart("spawned by test", (), None, None, 0, "claude", None)
         await self.ledger.runs.record_run_start(run, start)
+        if self.starting is not None:
+            await self.starting(name, run.id)
         await self.task_runs.hear(
             FleetEvent(AgentName(name), EventKind.STARTED, AgentState.RUNNING, "", True, run.id)
         )
