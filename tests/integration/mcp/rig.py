@@ -51,6 +51,14 @@ class HttpMcp:
         """The HTTP method of each request the server received, in order."""
         return [seen["method"] for seen in self.requests()]
 
+    def handshaken(self) -> bool:
+        """Whether the door's handshake with the server is all at the server: the SDK's
+        ``initialize`` and ``notifications/initialized`` (two POSTs) and then its listening
+        GET — sent by the door on its own time, after the agent was answered. Counts of
+        what the server received are taken from here on."""
+        methods = self.methods()
+        return methods.count("POST") >= 2 and "GET" in methods
+
     def requests(self) -> list[dict[str, str]]:
         if not self.record.exists():
             return []

@@ -92,6 +92,7 @@ async def test_an_agents_mcp_call_through_the_apps_door_is_asked_in_its_thread(
     assert "[U+202E]evil" in body and "\u202e" not in body, body
     assert message.content.get("m.mentions") == {"user_ids": [op.user_id]}
     assert _answers(encrypted_world.workdir) == []
+    await eventually(http_mcp.handshaken, "the door's handshake at the server")
     before = len(http_mcp.requests())  # the session's start, no call yet
 
     await op.react(encrypted_world.room, message.event_id, "✅")

@@ -51,6 +51,7 @@ async def test_a_call_cancelled_while_asked_withdraws_its_ask_and_is_never_relay
         waiting = asyncio.create_task(held())
         [request] = await eventually(lambda: asks.approvals.pending(AGENT), "the call asked")
         assert (request.channel, request.tool) == (CHANNEL, "mcp__tracker__echo")
+        await eventually(http_mcp.handshaken, "the door's handshake at the server")
         seen = len(http_mcp.requests())
         cancel = {
             "jsonrpc": "2.0",
@@ -97,6 +98,7 @@ async def test_a_call_whose_agent_hangs_up_while_asked_withdraws_its_ask_and_is_
 
         waiting = asyncio.create_task(held())
         [request] = await eventually(lambda: asks.approvals.pending(AGENT), "the call asked")
+        await eventually(http_mcp.handshaken, "the door's handshake at the server")
         seen = len(http_mcp.requests())
         waiting.cancel()  # the client gives up and hangs up: no cancellation is sent
         with contextlib.suppress(asyncio.CancelledError):
@@ -147,6 +149,7 @@ async def test_a_call_cancelled_as_its_yes_comes_in_is_never_relayed(
         post = Poster(http, door.url(AGENT, "tracker"), door.token(AGENT))
         await post.initialize()
         assert (await post.call("ping", {}))["result"] == {}  # all before is at the server
+        await eventually(http_mcp.handshaken, "the door's handshake at the server")
         seen = len(http_mcp.requests())
         call = {
             "jsonrpc": "2.0",

@@ -114,6 +114,7 @@ async def test_an_mcp_call_is_asked_in_chat_and_the_operator_answers(
         assert "g[U+0456]thub.com" in body and "[U+202E]evil" in body
         assert message.content.get("m.mentions") == {"user_ids": [op.user_id]}
         assert not first.done() and http_mcp.record.exists()
+        await eventually(http_mcp.handshaken, "the door's handshake at the server")
         before = len(http_mcp.requests())
 
         await op.react(encrypted_world.room, message.event_id, "✅")
