@@ -159,6 +159,10 @@ class ReviewStage:
         run = await stores.runs.last_run(policy.agent)
         if run is not None and run.id in (await self._runs_of(task.id)):
             await stores.reviews.bind_run(review.id, run.id)
+            if run.ended_at is not None:  # it ended before its round was bound to it
+                async with self._locks.setdefault(policy.agent, asyncio.Lock()):
+                    why = f"{policy.agent}'s run {run.id} ended without a verdict"
+                    await self._ended(review, why)
         return await stores.reviews.review(review.id) or review
 
     async def _launched(
@@ -257,8 +261,8 @@ class ReviewStage:
         lock = self._locks.setdefault(event.agent, asyncio.Lock())
         async with lock:
             review = await self._round_of(event.agent, event.run_id)
-            if review is None or review.run_id != event.run_id:
-                return
+            if review is None or review.run_id not in (None, event.run_id):
+                return  # none, or another run's (not yet bound: the launch's, this one)
             await self._ended(
                 review, f"{review.reviewer}'s run {event.run_id} ended without a verdict"
             )

@@ -76,6 +76,24 @@ async def test_a_verdict_sent_before_the_runs_start_is_heard_answers_its_round(r
     assert rig.forge.made_ready == [] and "reviewer" in rig.heard[0].sender
 
 
+async def test_a_review_run_that_ends_before_its_round_is_bound_ends_the_round(rig: Rig) -> None:
+    """The review agent's run ends at once, without a verdict, before its start is heard:
+    its round ends, said, and the work is a human's — never a round left asked."""
+    task = await rig.working_task()
+    rig.fleet.listeners.append(rig.stage.hear)
+
+    async def end_at_once(agent: str, run_id: int) -> None:
+        if agent == "reviewer":
+            await rig.fleet.end("reviewer", run_id, "failed", code=1)
+
+    rig.fleet.starting = end_at_once
+    review = await rig.stage.begin(rig.under(task), POLICY)
+    assert review is not None and review.state == "ended", review
+    assert "ended without a verdict" in review.verdict
+    found = await rig.ledger.tasks.task(task.id)
+    assert found is not None and found.state == "review" and "without a verdict" in found.why
+
+
 async def test_changes_go_back_into_the_session_and_the_next_done_asks_round_two(
     rig: Rig,
 ) -> None:
