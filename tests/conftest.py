@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from fleet.timing.clock import ManualClock
-from tests import sandbox_need
+from tests import cpu_by_test, popen_owners, sandbox_need
 from tests.fakes.agents.hostile_git import leftovers
 from tests.postgres_server import postgres_dsn, postgres_server, private_postgres
 from tests.sshd_server import private_ssh_host, session_ssh_hosts, ssh_hosts
@@ -22,6 +22,9 @@ from tests.synapse_server import PYTHON_ENV_VAR, SynapseServer, synapse_python
 from tests.unit.chat_fakes import T0
 
 SKIP_SYNAPSE_ENV_VAR = "FLEETWARDEN_SKIP_SYNAPSE"
+
+# A process dropped still running names the test that started it (tests/popen_owners.py).
+popen_owners.install()
 
 # Property tests judge what the code answers, never how fast: on a loaded machine (the
 # suite on 2 cores) drawing their examples may be slow, which is no failure of the code.
@@ -38,6 +41,13 @@ __all__ = [
     "session_ssh_hosts",
     "ssh_hosts",
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite's own plugins: which test started a process dropped still running, and
+    (``FLEETWARDEN_TEST_CPU=DIR``) the CPU each test spent (tests/cpu_by_test.py)."""
+    config.pluginmanager.register(popen_owners, "fleetwarden-popen-owners")
+    config.pluginmanager.register(cpu_by_test, "fleetwarden-cpu-by-test")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

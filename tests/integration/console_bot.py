@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from fleet.model import RunHandle
@@ -157,6 +157,17 @@ class ConsoleBot:
         if self.proc.returncode is not None and stdin is not None:
             with contextlib.suppress(OSError, ValueError):
                 stdin.close()
+
+
+@contextlib.contextmanager
+def killed_on_failure(bot: ConsoleBot) -> Iterator[ConsoleBot]:
+    """For what a helper checks between starting ``bot`` and handing it over: when a check
+    fails, the bot is killed there, since the caller's ``with bot`` is not reached."""
+    try:
+        yield bot
+    except BaseException:
+        bot.__exit__()
+        raise
 
 
 class _Collector:

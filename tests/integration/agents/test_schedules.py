@@ -163,13 +163,13 @@ async def test_a_scheduled_spawn_of_a_name_close_to_a_known_one_is_refused_when_
 def test_schedules_survive_a_restart(tmp_path: Path) -> None:
     """The real `fleetwarden run`: add a schedule, quit, start again — `schedule list` shows
     it, registered (a next run at 02:00 UTC), never run; removing it works after restart."""
-    first = ConsoleBot(tmp_path)
-    first.command(
-        'schedule add "0 2 * * *" spawn reviewer --prompt "review yesterday\'s merges"',
-        r"Schedule 1 added",
-    )
-    first.send("quit")
-    assert first.wait() == 0
+    with ConsoleBot(tmp_path) as first:
+        first.command(
+            'schedule add "0 2 * * *" spawn reviewer --prompt "review yesterday\'s merges"',
+            r"Schedule 1 added",
+        )
+        first.send("quit")
+        assert first.wait() == 0
 
     second = ConsoleBot(tmp_path)
     try:

@@ -48,7 +48,7 @@ from tests.fakes.provider.background import fake_provider_thread
 from tests.fakes.provider.server import Accepted, Turn
 from tests.git_upstream import GitUpstream, token_anywhere
 from tests.integration.components import SLUG, WRITER
-from tests.integration.console_bot import ConsoleBot, wait_until
+from tests.integration.console_bot import ConsoleBot, killed_on_failure, wait_until
 from tests.integration.forge.gitlab_kind import GitLabSeen, on_gitlab
 from tests.integration.forge_rig import (
     E2E_KEY,
@@ -197,7 +197,8 @@ def start_bot(
         tmp_path, forge=forge.forge, kind=forge.kind, api=forge.fake.api_url,
         provider=provider, login=forge.login, url=upstream.url("app"), tokens=tokens,
     )  # fmt: skip
-    assert wait_until(lambda: listening(port), timeout=60), bot.stderr
+    with killed_on_failure(bot):
+        assert wait_until(lambda: listening(port), timeout=60), bot.stderr
     return bot, port
 
 

@@ -66,8 +66,12 @@ class LiveCodex:
             stderr=asyncio.subprocess.STDOUT,  # one log, as the backends keep it
             start_new_session=True,
         )
-        self.protocol = protocol(self.spec, self.work)
-        await self.apply(self.protocol.opening(plan.prompt))
+        try:
+            self.protocol = protocol(self.spec, self.work)
+            await self.apply(self.protocol.opening(plan.prompt))
+        except BaseException:  # no ``async with`` body: the process ends here
+            await self.__aexit__(None, None, None)
+            raise
         return self
 
     def _context(self) -> RuntimeContext:

@@ -52,7 +52,11 @@ class McpCodex(LiveCodex):
         files[config] += f'\n[mcp_servers.srv]\nurl = "{self.server.url}"\n'
         write_files(ctx.home, files)
         self.asked = []
-        await self._start(plan)
+        try:
+            await self._start(plan)
+        except BaseException:  # no ``async with`` body: the process ends here
+            await self.__aexit__(None, None, None)
+            raise
         return self
 
     async def _start(self, plan: LaunchPlan) -> None:

@@ -21,7 +21,13 @@ import pytest
 from fleet.ledger.records.approvals import ApprovalState
 from tests.integration.approvals.test_approvals_console import _ask as open_request
 from tests.integration.approvals.test_approvals_console import _read as read_request
-from tests.integration.console_bot import FLEETWARDEN, ROSTER_HEAD, ConsoleBot, wait_until
+from tests.integration.console_bot import (
+    FLEETWARDEN,
+    ROSTER_HEAD,
+    ConsoleBot,
+    killed_on_failure,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +62,9 @@ def start(tmp_path: Path, text: str) -> tuple[ConsoleBot, Path]:
     config = tmp_path / "fleetwarden.yaml"
     config.write_text(text)
     bot = ConsoleBot(tmp_path, "--config", str(config))
-    assert wait_until(lambda: (tmp_path / "state" / "control.sock").exists(), 60), bot.stderr
+    with killed_on_failure(bot):
+        listens = wait_until(lambda: (tmp_path / "state" / "control.sock").exists(), 60)
+        assert listens, bot.stderr
     return bot, config
 
 

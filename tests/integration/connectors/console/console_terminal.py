@@ -39,9 +39,13 @@ class Terminal:
             "new-session", "-d", "-x", str(width), "-y", str(height), "-s", "console",
             "-c", str(cwd), *exports, *self._command([str(FLEETWARDEN), "run", *args], then),
         )  # fmt: skip
-        self.pid = int(self._tmux("display-message", "-p", "-t", "console", "#{pane_pid}"))
-        """The pane's process: Fleetwarden, or the shell that runs it and ``then``."""
-        self._ticks = process_start_ticks(self.pid)
+        try:
+            self.pid = int(self._tmux("display-message", "-p", "-t", "console", "#{pane_pid}"))
+            """The pane's process: Fleetwarden, or the shell that runs it and ``then``."""
+            self._ticks = process_start_ticks(self.pid)
+        except BaseException:  # no Terminal to close: its server (and pane) end here
+            subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+            raise
 
     @staticmethod
     def _command(argv: list[str], then: str | None) -> list[str]:

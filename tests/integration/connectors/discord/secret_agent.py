@@ -85,7 +85,9 @@ async def bot_with_a_secret(
             await eventually(lambda: fake.connected)
             yield running, secret
         finally:
-            if fake.connected and running.proc.poll() is None:
-                await running.ask("ann", f"!stop {agent}")
-            err = await asyncio.to_thread(running.stop)
+            try:
+                if fake.connected and running.proc.poll() is None:
+                    await running.ask("ann", f"!stop {agent}")
+            finally:
+                err = await asyncio.to_thread(running.stop)
             assert running.proc.returncode == 0, err

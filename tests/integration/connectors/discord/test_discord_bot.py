@@ -81,9 +81,14 @@ class Bot:
         return int(live[-1]["id"]) if live else None
 
     def stop(self) -> str:
+        """Its stderr once ended: SIGTERM, then SIGKILL if it has not ended in 30 s."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=30)
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
         return err.decode()
 
 

@@ -47,8 +47,8 @@ async def bot(deployment: Deployment) -> AsyncIterator[BotProcess]:
     """The real ``fleetwarden run`` on ``deployment``, joined to its room; killed, and the
     agents it left ended, after the test."""
     process = BotProcess(deployment)
-    await joined(deployment.operator, deployment.room, deployment.bot)
     try:
+        await joined(deployment.operator, deployment.room, deployment.bot, within=60)
         yield process
     finally:
         if process.proc.poll() is None:

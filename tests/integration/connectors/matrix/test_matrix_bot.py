@@ -94,7 +94,9 @@ async def make_deployment(synapse: SynapseServer, workdir: Path) -> Deployment:
     return Deployment(synapse.base_url, bot.user_id, room, operator, stranger, workdir)
 
 
-async def joined(user: MatrixUser, room: str, bot: str, count: int = 1) -> None:
+async def joined(
+    user: MatrixUser, room: str, bot: str, count: int = 1, within: float = 20.0
+) -> None:
     """Wait until ``bot`` has joined ``room`` ``count`` times: it then listens there."""
     await user.wait_for(
         lambda evs: (
@@ -107,7 +109,8 @@ async def joined(user: MatrixUser, room: str, bot: str, count: int = 1) -> None:
                 and e.content.get("membership") == "join"
             )
             >= count
-        )
+        ),
+        within=within,
     )
 
 

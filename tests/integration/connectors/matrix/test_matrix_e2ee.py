@@ -108,10 +108,12 @@ async def encrypted_world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterat
 @pytest.fixture
 async def e2ee_bot(encrypted_world: Encrypted) -> AsyncIterator[BotProcess]:
     process = BotProcess(encrypted_world)  # type: ignore[arg-type]  # same shape: config(), workdir
-    await joined(encrypted_world.operator, encrypted_world.room, encrypted_world.bot)
-    yield process
-    if process.proc.poll() is None:
-        process.kill()
+    try:
+        await joined(encrypted_world.operator, encrypted_world.room, encrypted_world.bot)
+        yield process
+    finally:
+        if process.proc.poll() is None:
+            process.kill()
 
 
 async def joined(user: EncryptedUser, room: str, bot: str) -> None:
