@@ -1,7 +1,8 @@
 """Where the suite's CPU goes, test by test: with ``FLEETWARDEN_TEST_CPU=DIR`` each test
 process writes ``DIR/<worker>.tsv``, a line per test — its id, the CPU seconds its own
-process spent on it (setup, call and teardown), those of the processes it started and
-waited for (a ``fleetwarden`` start, a CLI, git), and its wall seconds. Off by default."""
+process spent on it (setup, call and teardown), those of the child processes reaped while it
+ran (its ``fleetwarden`` starts, CLIs, git — and any earlier test's leftover reaped then, with
+all its CPU), and its wall seconds. Off by default."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ ENV = "FLEETWARDEN_TEST_CPU"
 def _cpu(who: int) -> float:
     used = resource.getrusage(who)
     return used.ru_utime + used.ru_stime
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    where = os.environ.get(ENV)
+    if where:
+        Path(where).mkdir(parents=True, exist_ok=True)
 
 
 @pytest.hookimpl(wrapper=True)

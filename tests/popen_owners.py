@@ -10,48 +10,81 @@ that leaked it is the one to mend.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 import pytest
 
-_running = ["(no test: collection or a session fixture)"]
+_running = ["(no test: collection, or after the last test)"]
 _init = subprocess.Popen.__init__
 _del = subprocess.Popen.__del__
 
 
+def _program(args: Any) -> str:
+    """The program ``args`` runs, read without consuming them (an iterator is left whole:
+    Popen reads it once, after this)."""
+    if isinstance(args, str | bytes | os.PathLike):
+        return os.fsdecode(args)
+    if isinstance(args, Sequence) and args:
+        first = args[0]
+        return os.fsdecode(first) if isinstance(first, str | bytes | os.PathLike) else "?"
+    return "?"
+
+
 def _marked_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **options: Any) -> None:
     self._fw_started_by = _running[-1]  # type: ignore[attr-defined]
-    program = args if isinstance(args, str | bytes) else next(iter(args), "")
-    self._fw_program = str(program)[-80:]  # type: ignore[attr-defined]
+    self._fw_program = _program(args)[-80:]  # type: ignore[attr-defined]
     _init(self, args, *rest, **options)
 
 
-def _named_del(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
-    alive = (
-        getattr(self, "_child_created", False)
-        and self.returncode is None
-        and self._internal_poll(_deadstate=sys.maxsize) is None  # type: ignore[attr-defined]
-    )
-    if not alive:
-        _del(self, *args, **kwargs)
+def _named_del(
+    self: subprocess.Popen[Any],
+    _maxsize: int = sys.maxsize,
+    _warn: Any = warnings.warn,
+    _active: list[Any] | None = subprocess._active,  # type: ignore[attr-defined]
+) -> None:
+    """Popen's own ``__del__`` (Python 3.11's), its warning naming the program and the
+    test: said of every child never waited for, running or not; one still running is kept
+    to be reaped when the next Popen is made. (Bound as defaults, as Popen's own are: at
+    the interpreter's exit the module globals may be gone.)"""
+    if not self._child_created:  # type: ignore[attr-defined]
         return
-    # As Popen's own: kept to be reaped when the next one is made, then said.
-    subprocess._active.append(self)  # type: ignore[attr-defined]
-    warnings.warn(
-        f"subprocess {self.pid} ({getattr(self, '_fw_program', '?')}) was dropped still "
-        f"running; it was started by {getattr(self, '_fw_started_by', '?')}",
-        ResourceWarning,
-        stacklevel=1,
-    )
+    unwaited = self.returncode is None
+    self._internal_poll(_deadstate=_maxsize)  # type: ignore[attr-defined]
+    running = self.returncode is None
+    if running and _active is not None:
+        _active.append(self)
+    if unwaited:
+        state = "still running" if running else "ended, never waited for"
+        _warn(
+            f"subprocess {self.pid} ({getattr(self, '_fw_program', '?')}) was dropped {state}; "
+            f"it was started by {getattr(self, '_fw_started_by', '?')}",
+            ResourceWarning,
+            source=self,
+        )
 
 
 def install() -> None:
     subprocess.Popen.__init__ = _marked_init  # type: ignore[method-assign]
     subprocess.Popen.__del__ = _named_del  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
+    """A fixture wider than a test is named as the starter, not the test that set it up."""
+    if fixturedef.scope == "function":
+        return (yield)
+    _running.append(f"the {fixturedef.scope} fixture {fixturedef.argname}")
+    try:
+        return (yield)
+    finally:
+        _running.pop()
 
 
 @pytest.hookimpl(wrapper=True)

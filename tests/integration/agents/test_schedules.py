@@ -171,16 +171,16 @@ def test_schedules_survive_a_restart(tmp_path: Path) -> None:
         first.send("quit")
         assert first.wait() == 0
 
-    second = ConsoleBot(tmp_path)
-    try:
-        second.command("schedule list", r"Times are in UTC")
-        text = second.output_since_command
-        row = next(line for line in text.splitlines() if "0 2 * * *" in line)
-        assert "spawn reviewer" in row and "console" in row and "never" in row
-        assert re.search(r"\d{4}-\d\d-\d\d 02:00 \(in \d", row), row
-        second.command("schedule remove 1", r"Schedule 1 removed")
-        second.command("schedule", r"No schedules")
-    finally:
-        second.send("quit")
-        assert second.wait() == 0
+    with ConsoleBot(tmp_path) as second:
+        try:
+            second.command("schedule list", r"Times are in UTC")
+            text = second.output_since_command
+            row = next(line for line in text.splitlines() if "0 2 * * *" in line)
+            assert "spawn reviewer" in row and "console" in row and "never" in row
+            assert re.search(r"\d{4}-\d\d-\d\d 02:00 \(in \d", row), row
+            second.command("schedule remove 1", r"Schedule 1 removed")
+            second.command("schedule", r"No schedules")
+        finally:
+            second.send("quit")
+            assert second.wait() == 0
     assert second.stderr == ""

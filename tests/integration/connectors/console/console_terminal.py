@@ -4,6 +4,7 @@ its last screen can be read."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,18 +34,21 @@ class Terminal:
         exports = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
         # remain-on-exit first, in the same call: the pane outlives the process however
         # fast it ends, with its exit status.
-        self._tmux(
-            "-f", "/dev/null", "start-server", ";",
-            "set-option", "-g", "remain-on-exit", "on", ";",
-            "new-session", "-d", "-x", str(width), "-y", str(height), "-s", "console",
-            "-c", str(cwd), *exports, *self._command([str(FLEETWARDEN), "run", *args], then),
-        )  # fmt: skip
         try:
+            self._tmux(
+                "-f", "/dev/null", "start-server", ";",
+                "set-option", "-g", "remain-on-exit", "on", ";",
+                "new-session", "-d", "-x", str(width), "-y", str(height), "-s", "console",
+                "-c", str(cwd), *exports, *self._command([str(FLEETWARDEN), "run", *args], then),
+            )  # fmt: skip
             self.pid = int(self._tmux("display-message", "-p", "-t", "console", "#{pane_pid}"))
             """The pane's process: Fleetwarden, or the shell that runs it and ``then``."""
             self._ticks = process_start_ticks(self.pid)
         except BaseException:  # no Terminal to close: its server (and pane) end here
-            subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                subprocess.run(
+                    ["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10
+                )
             raise
 
     @staticmethod

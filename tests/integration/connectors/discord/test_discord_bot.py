@@ -88,7 +88,7 @@ class Bot:
             _, err = self.proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
+            _, err = self.proc.communicate(timeout=10)
         return err.decode()
 
 

@@ -53,6 +53,8 @@ async def bot(deployment: Deployment) -> AsyncIterator[BotProcess]:
     finally:
         if process.proc.poll() is None:
             process.kill()
+        elif process.proc.stderr is not None:  # it ended by itself: its pipe is released
+            process.proc.stderr.close()
         _stop_stray_agents(deployment.workdir)
 
 

@@ -277,7 +277,7 @@ async def test_the_bot_rides_out_a_30_second_homeserver_outage(
         deployment.homeserver = proxy.url
         process = BotProcess(deployment)
         try:
-            await joined(op, room, me)
+            await joined(op, room, me, within=60)
             await op.reply(room, "!whoami", me)
             down = time.monotonic()
             private_synapse.stop()

@@ -114,6 +114,8 @@ async def e2ee_bot(encrypted_world: Encrypted) -> AsyncIterator[BotProcess]:
     finally:
         if process.proc.poll() is None:
             process.kill()
+        elif process.proc.stderr is not None:  # it ended by itself: its pipe is released
+            process.proc.stderr.close()
 
 
 async def joined(user: EncryptedUser, room: str, bot: str) -> None:

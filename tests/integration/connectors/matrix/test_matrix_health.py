@@ -52,7 +52,7 @@ async def test_matrix_down_and_back_is_shown_and_told_once_each_way(
     bot = ConsoleBot(tmp_path, "--config", str(config), env=env)
     matrix_up = partial(up_is, base, "matrix")
     try:
-        await joined(op, room, me)
+        await joined(op, room, me, within=60)
         await eventually(partial(matrix_up, 1.0), "matrix up in /metrics", within=30)
         shown = await links(base)
         assert shown["matrix"]["up"] and shown["matrix"]["logged_in"]
