@@ -24,7 +24,7 @@ _init = subprocess.Popen.__init__
 _del = subprocess.Popen.__del__
 
 
-def _program(args: Any) -> str:
+def program(args: Any) -> str:
     """The program ``args`` runs, read without consuming them (an iterator is left whole:
     Popen reads it once, after this)."""
     if isinstance(args, str | bytes | os.PathLike):
@@ -37,7 +37,7 @@ def _program(args: Any) -> str:
 
 def _marked_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **options: Any) -> None:
     self._fw_started_by = _running[-1]  # type: ignore[attr-defined]
-    self._fw_program = _program(args)[-80:]  # type: ignore[attr-defined]
+    self._fw_program = program(args)[-80:]  # type: ignore[attr-defined]
     _init(self, args, *rest, **options)
 
 

@@ -5,6 +5,8 @@ and an agent naming a repository Fleetwarden does not have refused in words, nev
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,17 @@ def config(text: str) -> Config:
 
 def running(text: str) -> dict[str, RepoEntry]:
     return dict(config(text).repos)
+
+
+@contextlib.asynccontextmanager
+async def started(repos: Repos) -> AsyncIterator[Repos]:
+    """``repos`` started, and stopped after: its ready checkouts are made by background
+    tasks (a ``git`` under way among them) that must not be left to the loop's end."""
+    await repos.start()
+    try:
+        yield repos
+    finally:
+        await repos.stop()
 
 
 def test_a_new_repository_is_taken_on_and_nothing_waits_for_a_start() -> None:
@@ -131,10 +144,12 @@ async def test_an_agent_on_a_repository_fleetwarden_lacks_is_refused_in_words(
         stores=RepoStores(ledger.lines, ledger.agents, ledger.forge, ledger.refusals),
         environ={},
     )
-    await repos.start()
     spec = AgentSpec(name=AgentName("lcoder"), runtime="stub", repo="local")
-    with pytest.raises(LaunchFailed, match=r"no repository 'local' in the config \(known: app\)"):
-        await workdir_of(repos, spec)
+    async with started(repos):
+        with pytest.raises(
+            LaunchFailed, match=r"no repository 'local' in the config \(known: app\)"
+        ):
+            await workdir_of(repos, spec)
 
 
 @pytest.mark.parametrize(
@@ -161,18 +176,18 @@ async def test_a_new_repository_check_config_refuses_refuses_the_reload_whole(
     file = tmp_path / "fleetwarden.yaml"
     head = "repos:\n" + APP
     file.write_text(head + "agents: []\n")
-    started = parse_config(file.read_text(), str(file), base_dir=tmp_path, source=file)
+    before = parse_config(file.read_text(), str(file), base_dir=tmp_path, source=file)
     repos = Repos(
         state_dir=tmp_path / "state",
-        entries=started.repos,
+        entries=before.repos,
         stores=RepoStores(ledger.lines, ledger.agents, ledger.forge, ledger.refusals),
         environ={},
     )
-    await repos.start()
     agent = "agents:\n  - {name: web-coder, runtime: stub, repo: web}\n"
     file.write_text(head + added + agent)
-    with pytest.raises(CommandError) as refused:
-        await reload_config(started, {}, Offered(), fleet=None, repos=repos)  # type: ignore[arg-type]
+    async with started(repos):
+        with pytest.raises(CommandError) as refused:
+            await reload_config(before, {}, Offered(), fleet=None, repos=repos)  # type: ignore[arg-type]
     text = str(refused.value)
     assert text.startswith(f"the roster was not reloaded; nothing changed: {file}:")
     assert f": {key}: the {key.rpartition('.')[2]} of repository web, " in text and said in text
