@@ -63,7 +63,7 @@ async def test_the_link_comes_in_an_encrypted_direct_room_never_the_shared_one(
 ) -> None:
     """The room hears that a link was sent; the asker's own direct room holds it, readable
     only by them; it signs in once."""
-    bot = BotProcess(dashboard_world)  # type: ignore[arg-type]  # same shape: config(), workdir
+    bot = BotProcess(dashboard_world)
     try:
         op = dashboard_world.operator
         await joined(op, dashboard_world.room, dashboard_world.bot)

@@ -21,8 +21,8 @@ from tests.integration.connectors.matrix.test_matrix_bot import (
     BotProcess,
     Deployment,
     _stop_stray_agents,
-    joined,
     make_deployment,
+    serving,
 )
 from tests.integration.connectors.matrix.test_matrix_connector import World, make_world
 from tests.matrix_e2ee_user import EncryptedUser
@@ -46,15 +46,10 @@ async def deployment(
 async def bot(deployment: Deployment) -> AsyncIterator[BotProcess]:
     """The real ``fleetwarden run`` on ``deployment``, joined to its room; killed, and the
     agents it left ended, after the test."""
-    process = BotProcess(deployment)
     try:
-        await joined(deployment.operator, deployment.room, deployment.bot, within=60)
-        yield process
+        async with serving(deployment) as process:
+            yield process
     finally:
-        if process.proc.poll() is None:
-            process.kill()
-        elif process.proc.stderr is not None:  # it ended by itself: its pipe is released
-            process.proc.stderr.close()
         _stop_stray_agents(deployment.workdir)
 
 

@@ -78,7 +78,7 @@ async def element(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Eleme
 @pytest.fixture
 async def bot(element: ElementWorld) -> AsyncIterator[BotProcess]:
     """The real `fleetwarden run`, started once the operator sees the bot in the room."""
-    process = BotProcess(element)  # type: ignore[arg-type]  # same shape: config(), workdir
+    process = BotProcess(element)
     try:
         await element.operator.wait_member(element.room, element.bot, timeout=60)
         yield process

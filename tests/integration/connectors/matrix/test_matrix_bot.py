@@ -12,9 +12,10 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -56,10 +57,29 @@ class Deployment:
         return path
 
 
+class Hosted(Protocol):
+    """Where a bot is started: its folder and its config (a :class:`Deployment`, an
+    encrypted one, Element's)."""
+
+    workdir: Path
+
+    def config(self) -> Path: ...
+
+
+class Served(Hosted, Protocol):
+    """A bot's account, and its room with an operator in it who sees it join."""
+
+    bot: str
+    room: str
+
+    @property
+    def operator(self) -> MatrixUser: ...
+
+
 class BotProcess:
     """`fleetwarden run --config …` with no terminal, as a service runs it."""
 
-    def __init__(self, deployment: Deployment) -> None:
+    def __init__(self, deployment: Hosted) -> None:
         self.proc = subprocess.Popen(
             [str(FLEETWARDEN), "run", "--config", str(deployment.config())],
             cwd=deployment.workdir,
@@ -75,11 +95,32 @@ class BotProcess:
         if self.proc.stderr is not None:
             self.proc.stderr.close()
 
+    def stop(self) -> None:
+        """Killed if it still runs; its pipe released either way (one that ended by itself
+        left it open)."""
+        if self.proc.poll() is None:
+            self.kill()
+        elif self.proc.stderr is not None:
+            self.proc.stderr.close()
+
     def terminate(self) -> str:
         self.proc.send_signal(signal.SIGTERM)
         _, err = self.proc.communicate(timeout=30)
         assert self.proc.returncode == 0, err.decode()
         return err.decode()
+
+
+@contextlib.asynccontextmanager
+async def serving(world: Served) -> AsyncIterator[BotProcess]:
+    """The real ``fleetwarden run`` on ``world``, once it has joined the room (a first
+    start makes its device keys first: up to a minute on a loaded machine); stopped after,
+    and stopped too when it never joins."""
+    process = BotProcess(world)
+    try:
+        await joined(world.operator, world.room, world.bot, within=60)
+        yield process
+    finally:
+        process.stop()
 
 
 async def make_deployment(synapse: SynapseServer, workdir: Path) -> Deployment:

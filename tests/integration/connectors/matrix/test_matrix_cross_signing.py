@@ -17,7 +17,11 @@ import pytest
 
 from connectors.matrix.encryption.cross_signing import BotIdentity
 from connectors.matrix.encryption.signing import CrossSigningKeys, UserIdentity, identities
-from tests.integration.connectors.matrix.test_matrix_bot import PASSWORD, BotProcess
+from tests.integration.connectors.matrix.test_matrix_bot import (
+    PASSWORD,
+    BotProcess,
+    serving,
+)
 from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted, ask, cli, joined
 from tests.integration.connectors.matrix.test_matrix_e2ee import (
     encrypted_world as encrypted_world,  # the fixture
@@ -139,13 +143,8 @@ def start(deployment: Encrypted, **env: str) -> subprocess.Popen[bytes]:
 
 @pytest.fixture
 async def running(encrypted_world: Encrypted) -> AsyncIterator[BotProcess]:
-    process = BotProcess(encrypted_world)  # type: ignore[arg-type]
-    try:
-        await joined(encrypted_world.operator, encrypted_world.room, encrypted_world.bot)
+    async with serving(encrypted_world) as process:
         yield process
-    finally:
-        if process.proc.poll() is None:
-            process.kill()
 
 
 async def test_the_bot_signs_its_own_device_and_keeps_its_keys_over_a_restart(
@@ -168,7 +167,7 @@ async def test_the_bot_signs_its_own_device_and_keeps_its_keys_over_a_restart(
     assert json.loads(saved)["public"]["master"] == identity.master_key
     assert uploads(synapse, encrypted_world.bot) == 1
     running.terminate()
-    again = BotProcess(encrypted_world)  # type: ignore[arg-type]
+    again = BotProcess(encrypted_world)
     try:
         reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
         assert reply.event_id in op.decrypted
@@ -201,7 +200,7 @@ async def test_a_lost_key_file_resets_the_identity_and_says_so(
     )
     running.terminate()
     key_file(encrypted_world).unlink()
-    again = BotProcess(encrypted_world)  # type: ignore[arg-type]
+    again = BotProcess(encrypted_world)
     try:
         said = await op.wait_for(
             lambda evs: [
@@ -238,7 +237,7 @@ async def test_a_new_device_after_a_lost_store_is_signed_with_the_kept_keys(
     running.terminate()
     (store,) = encrypted_world.crypto_dir().glob("*.db")
     store.unlink()
-    again = BotProcess(encrypted_world)  # type: ignore[arg-type]
+    again = BotProcess(encrypted_world)
     try:
         await op.wait_for(
             lambda evs: [
@@ -385,7 +384,7 @@ async def test_a_verified_identity_brings_its_new_signed_devices_and_refuses_uns
     done = await asyncio.to_thread(cli, encrypted_world, "matrix", "trust", op.user_id, master)
     assert done.returncode == 0, done.stderr
     encrypted_world.extra.append("trust: verified")
-    process = BotProcess(encrypted_world)  # type: ignore[arg-type]
+    process = BotProcess(encrypted_world)
     phone = laptop = None
     try:
         await joined(op, encrypted_world.room, encrypted_world.bot)
@@ -430,7 +429,7 @@ async def test_an_identity_the_bots_user_signing_key_signed_is_verified(
     op = encrypted_world.operator
     await publish_identity(encrypted_world.homeserver, op)
     encrypted_world.extra.append("trust: verified")
-    process = BotProcess(encrypted_world)  # type: ignore[arg-type]
+    process = BotProcess(encrypted_world)
     try:
         await joined(
             op, encrypted_world.room, encrypted_world.bot
@@ -453,7 +452,7 @@ async def test_an_identity_the_bots_user_signing_key_signed_is_verified(
     # Only the signer sees its user-signing signatures (the spec; Synapse keeps to it).
     answer = await query(encrypted_world.homeserver, session["access_token"], op.user_id)
     assert usk is not None and identities(answer)[op.user_id].signed_by(encrypted_world.bot, usk)
-    again = BotProcess(encrypted_world)  # type: ignore[arg-type]
+    again = BotProcess(encrypted_world)
     try:
         reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
         assert reply.event_id in op.decrypted and "operator" in reply.body
@@ -471,7 +470,7 @@ async def test_tofu_pins_the_master_key_and_refuses_a_changed_one(
     new master key with `fleetwarden matrix trust USER MASTER_KEY`."""
     op, viewer = encrypted_world.operator, encrypted_world.viewer
     await publish_identity(encrypted_world.homeserver, op)
-    process = BotProcess(encrypted_world)  # type: ignore[arg-type]
+    process = BotProcess(encrypted_world)
     try:
         await joined(op, encrypted_world.room, encrypted_world.bot)
         reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)

@@ -18,6 +18,7 @@ from tests.integration.connectors.matrix.test_matrix_bot import (
     PASSWORD,
     BotProcess,
     _stop_stray_agents,
+    serving,
 )
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 from tests.matrix_e2ee_user import EncryptedUser
@@ -107,15 +108,8 @@ async def encrypted_world(synapse: SynapseServer, tmp_path: Path) -> AsyncIterat
 
 @pytest.fixture
 async def e2ee_bot(encrypted_world: Encrypted) -> AsyncIterator[BotProcess]:
-    process = BotProcess(encrypted_world)  # type: ignore[arg-type]  # same shape: config(), workdir
-    try:
-        await joined(encrypted_world.operator, encrypted_world.room, encrypted_world.bot)
+    async with serving(encrypted_world) as process:
         yield process
-    finally:
-        if process.proc.poll() is None:
-            process.kill()
-        elif process.proc.stderr is not None:  # it ended by itself: its pipe is released
-            process.proc.stderr.close()
 
 
 async def joined(user: EncryptedUser, room: str, bot: str) -> None:
@@ -212,7 +206,7 @@ async def test_after_a_restart_the_same_device_answers_encrypted(
     store = sorted(encrypted_world.crypto_dir().glob("*.db"))
     assert len(store) == 1 and store[0].stat().st_mode & 0o777 == 0o600
     assert encrypted_world.crypto_dir().stat().st_mode & 0o777 == 0o700
-    again = BotProcess(encrypted_world)  # type: ignore[arg-type]
+    again = BotProcess(encrypted_world)
     try:
         reply = await ask(op, encrypted_world.room, "!whoami", encrypted_world.bot)
         assert reply.event_id in op.decrypted
@@ -262,7 +256,7 @@ async def test_a_lost_store_means_a_new_device_announced_in_the_room(
     e2ee_bot.terminate()
     (old,) = encrypted_world.crypto_dir().glob("*.db")
     old.unlink()
-    again = BotProcess(encrypted_world)  # type: ignore[arg-type]
+    again = BotProcess(encrypted_world)
     try:
         said = await op.wait_for(
             lambda evs: [
@@ -306,7 +300,7 @@ async def test_with_trust_verified_only_a_device_an_admin_verified_gets_keys(
     matrix device` shows the session key the operator's client sees for the bot."""
     encrypted_world.extra.append("trust: verified")
     op = encrypted_world.operator
-    process = BotProcess(encrypted_world)  # type: ignore[arg-type]
+    process = BotProcess(encrypted_world)
     try:
         await joined(op, encrypted_world.room, encrypted_world.bot)
         await op.say(encrypted_world.room, "!whoami")

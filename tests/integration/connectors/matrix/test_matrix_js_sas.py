@@ -142,7 +142,7 @@ async def test_after_sas_a_new_cross_signed_device_is_obeyed_under_trust_verifie
     bot by emojis; then a new device they sign themselves is obeyed with no shell step."""
     element.extra = ["trust: verified"]
     op = element.operator
-    process = BotProcess(element)  # type: ignore[arg-type]
+    process = BotProcess(element)
     try:
         await op.wait_member(element.room, element.bot, timeout=60)
         # Until then its device gets none of the bot's room keys: what the bot says is unreadable.

@@ -20,6 +20,7 @@ from tests.integration.connectors.matrix.test_matrix_bot import (
     PASSWORD,
     BotProcess,
     _stop_stray_agents,
+    serving,
 )
 from tests.integration.connectors.matrix.test_matrix_e2ee import Encrypted, cli, joined
 from tests.integration.console_bot import ConsoleBot, clean_env
@@ -63,13 +64,8 @@ async def cross_signed_world(synapse: SynapseServer, tmp_path: Path) -> AsyncIte
 
 @pytest.fixture
 async def sas_bot(cross_signed_world: Encrypted) -> AsyncIterator[BotProcess]:
-    process = BotProcess(cross_signed_world)  # type: ignore[arg-type]  # same shape: config(), workdir
-    try:
-        await joined(cross_signed_world.operator, cross_signed_world.room, cross_signed_world.bot)
+    async with serving(cross_signed_world) as process:
         yield process
-    finally:
-        if process.proc.poll() is None:
-            process.kill()
 
 
 async def listed(world: Encrypted, within: float = 30.0) -> tuple[str, list[str]]:
@@ -144,7 +140,7 @@ async def test_in_room_sas_in_a_new_dm_as_element_verifies_a_user(
     cross_signed_world.extra = [f"trust: {policy}"]
     op = cross_signed_world.operator
     assert isinstance(op, SasOperator)
-    process = BotProcess(cross_signed_world)  # type: ignore[arg-type]
+    process = BotProcess(cross_signed_world)
     try:
         await joined(op, cross_signed_world.room, cross_signed_world.bot)
         them = await op.bot_party(cross_signed_world.bot)

@@ -76,7 +76,7 @@ def bots() -> Iterator[list[BotProcess]]:
 async def start(world: Encrypted, bots: list[BotProcess]) -> None:
     """Start the bot and wait until it answered the operator (so each knows the other's
     device). A bot that failed to start says why."""
-    process = BotProcess(world)  # type: ignore[arg-type]  # same shape: config(), workdir
+    process = BotProcess(world)
     bots.append(process)
     try:
         await joined(world.operator, world.room, world.bot)
@@ -207,7 +207,7 @@ async def test_elements_withheld_key_is_reported_at_once_and_element_reads_it(
     if encrypted:
         element.extra.append("key_notices: encrypted")
     op = element.operator
-    process = BotProcess(element)  # type: ignore[arg-type]  # same shape: config(), workdir
+    process = BotProcess(element)
     bots.append(process)
     await op.wait_member(element.room, element.bot, timeout=60)
     began = time.monotonic()
