@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# A test path that is not there: said now, naming it (with six workers, pytest would only
+# A test path that is not there: said now, naming it (with five workers, pytest would only
 # say "no tests ran"). Paths are from the checkout's root, as pytest takes them here.
 for word in "$@"; do
   case "$word" in
@@ -109,9 +109,11 @@ echo "== ruff"
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== pytest"
-# Test files run side by side in six workers, each file whole in one of them (its module
-# fixtures shared): most integration tests wait on real processes and servers, and six keep
-# two cores busier than four did (91% of the time against 83%; 20:13 against 22:57).
+# Test files run side by side in five workers, each file whole in one of them (its module
+# fixtures shared): most integration tests wait on real processes and servers, so more
+# workers than cores keep the two cores busy; but each one more also makes every process
+# dearer (more of them contend for the same caches). Measured alone on two cores: five
+# took 19:27 and 1,969 CPU s where six took 21:05 and ~2,235 (four, earlier, 22:57).
 # FLEETWARDEN_TEST_WORKERS=0 runs them one after another, in this process. At the end, the
 # 30 slowest tests, the ones to make faster next.
-exec .venv/bin/pytest -n "${FLEETWARDEN_TEST_WORKERS:-6}" --dist loadfile --durations=30 "$@"
+exec .venv/bin/pytest -n "${FLEETWARDEN_TEST_WORKERS:-5}" --dist loadfile --durations=30 "$@"
