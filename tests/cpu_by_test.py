@@ -29,14 +29,15 @@ def _cpu(who: int) -> float:
 
 
 def _count_starts() -> None:
-    """Each ``Popen`` of a program named ``fleetwarden`` is counted (around whatever
-    ``__init__`` is in place, the suite's own marking included)."""
+    """Each ``Popen`` that started a program named ``fleetwarden`` is counted (around
+    whatever ``__init__`` is in place, the suite's own marking included); one started
+    through another program (``tmux new-session … fleetwarden run``) is not."""
     inner = subprocess.Popen.__init__
 
     def counted(self: subprocess.Popen[Any], args: Any, *rest: Any, **options: Any) -> None:
-        if popen_owners.program(args).endswith("fleetwarden"):
-            _starts[0] += 1
         inner(self, args, *rest, **options)
+        if popen_owners.program(args).endswith("fleetwarden"):  # started: counted
+            _starts[0] += 1
 
     subprocess.Popen.__init__ = counted  # type: ignore[method-assign]
 

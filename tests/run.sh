@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 for word in "$@"; do
   case "$word" in
     -*) ;;
-    tests/* | *.py | *.py::*)
+    tests/* | ./tests/* | *.py | *.py::*)
       if [ ! -e "${word%%::*}" ]; then
         echo "tests/run.sh: no test file or directory ${word%%::*} (a typo? paths start at the checkout's root, e.g. tests/unit/bot/cli)" >&2
         exit 2

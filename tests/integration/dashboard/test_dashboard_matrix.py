@@ -97,5 +97,4 @@ async def test_the_link_comes_in_an_encrypted_direct_room_never_the_shared_one(
         assert again.value.code == 403
         again.value.close()
     finally:
-        if bot.proc.poll() is None:
-            bot.kill()
+        bot.stop()

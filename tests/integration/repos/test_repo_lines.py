@@ -102,10 +102,14 @@ async def open_rig(tmp_path: Path, upstream: GitUpstream, ledger: Ledger) -> Rig
         door_url=door_url,
     )
     await repos.start()
-    heartbeats = HeartbeatServer(
-        tmp_path / "state", _beat, gits=GitDoor(repos.door.door_repo, repos.door.refused)
-    )
-    await heartbeats.start()
+    try:
+        heartbeats = HeartbeatServer(
+            tmp_path / "state", _beat, gits=GitDoor(repos.door.door_repo, repos.door.refused)
+        )
+        await heartbeats.start()
+    except BaseException:
+        await repos.stop()  # its ready checkouts' work must not outlive the test
+        raise
     return Rig(upstream, repos, RepoVerbs(repos), ledger, heartbeats, tmp_path / "state")
 
 

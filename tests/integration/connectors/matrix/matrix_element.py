@@ -83,5 +83,4 @@ async def bot(element: ElementWorld) -> AsyncIterator[BotProcess]:
         await element.operator.wait_member(element.room, element.bot, timeout=60)
         yield process
     finally:
-        if process.proc.poll() is None:
-            process.kill()
+        process.stop()

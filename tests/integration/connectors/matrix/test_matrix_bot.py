@@ -333,8 +333,7 @@ async def test_the_bot_rides_out_a_30_second_homeserver_outage(
             assert "No agents yet" in reply.body
             process.terminate()
         finally:
-            if process.proc.poll() is None:
-                process.kill()
+            process.stop()
             await op.close()
             await deployment.stranger.close()
 

@@ -20,6 +20,7 @@ from tests.integration.connectors.matrix.test_matrix_bot import (
     _stop_stray_agents,
     serving,
 )
+from tests.integration.connectors.matrix.test_matrix_bot import joined as joined_once
 from tests.integration.console_bot import FLEETWARDEN, clean_env
 from tests.matrix_e2ee_user import EncryptedUser
 from tests.matrix_user import Event
@@ -113,17 +114,9 @@ async def e2ee_bot(encrypted_world: Encrypted) -> AsyncIterator[BotProcess]:
 
 
 async def joined(user: EncryptedUser, room: str, bot: str) -> None:
-    """Wait until ``bot`` has joined ``room`` (a fresh start makes its device keys first)."""
-    await user.wait_for(
-        lambda evs: any(
-            e.room == room
-            and e.type == "m.room.member"
-            and e.sender == bot
-            and e.content.get("membership") == "join"
-            for e in evs
-        ),
-        within=60,
-    )
+    """Wait until ``bot`` has joined ``room`` (a fresh start makes its device keys first:
+    up to a minute)."""
+    await joined_once(user, room, bot, within=60)
 
 
 def bots_reply(user: EncryptedUser, sent: str, bot: str) -> list[Event]:

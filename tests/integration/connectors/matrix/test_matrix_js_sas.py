@@ -173,5 +173,4 @@ async def test_after_sas_a_new_cross_signed_device_is_obeyed_under_trust_verifie
             )
             assert "operator" in reply["body"] and reply["decrypted"], reply
     finally:
-        if process.proc.poll() is None:
-            process.kill()
+        process.stop()

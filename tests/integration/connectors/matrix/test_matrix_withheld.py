@@ -69,8 +69,7 @@ def bots() -> Iterator[list[BotProcess]]:
         yield started
     finally:
         for process in started:
-            if process.proc.poll() is None:
-                process.kill()
+            process.stop()
 
 
 async def start(world: Encrypted, bots: list[BotProcess]) -> None:

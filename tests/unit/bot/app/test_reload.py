@@ -121,13 +121,13 @@ async def test_a_credential_missing_from_the_environment_says_a_restart_reads_it
     variable named and the word that the environment is read at start."""
     file = tmp_path / "fleetwarden.yaml"
     file.write_text("agents: []\n")
-    started = parse_config(file.read_text(), str(file), base_dir=tmp_path, source=file)
+    before = parse_config(file.read_text(), str(file), base_dir=tmp_path, source=file)
     file.write_text(
         "repos:\n  app:\n    url: https://git.example.org/acme/app.git\n"
         "    token_env: APP_TOKEN\nagents: []\n"
     )
     with pytest.raises(CommandError) as refused:
-        await reload_config(started, {}, Offered(), fleet=None)  # type: ignore[arg-type]
+        await reload_config(before, {}, Offered(), fleet=None)  # type: ignore[arg-type]
     text = str(refused.value)
     assert text.startswith("the roster was not reloaded; nothing changed: ")
     assert "APP_TOKEN is not set" in text and text.endswith(ENVIRONMENT_NOTE + ".")
@@ -140,7 +140,7 @@ async def test_an_agent_on_a_repository_fleetwarden_lacks_is_refused_in_words(
     its launch is refused naming the known repositories, never a KeyError."""
     repos = Repos(
         state_dir=tmp_path / "state",
-        entries={"app": RepoEntry(url="/srv/git/app.git")},
+        entries={"app": RepoEntry(url="/srv/git/app.git", ready_checkouts=0)},  # no git behind
         stores=RepoStores(ledger.lines, ledger.agents, ledger.forge, ledger.refusals),
         environ={},
     )
@@ -174,7 +174,7 @@ async def test_a_new_repository_check_config_refuses_refuses_the_reload_whole(
     (tmp_path / "web.git").mkdir()
     (tmp_path / "web.git" / "HEAD").write_text("ref: refs/heads/main\n")
     file = tmp_path / "fleetwarden.yaml"
-    head = "repos:\n" + APP
+    head = "repos:\n" + APP + "    ready_checkouts: 0\n"  # no git behind the test's back
     file.write_text(head + "agents: []\n")
     before = parse_config(file.read_text(), str(file), base_dir=tmp_path, source=file)
     repos = Repos(
