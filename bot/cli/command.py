@@ -224,20 +224,24 @@ def _own_config(named: Path | None, environ: Mapping[str, str]) -> Path | None:
 
 
 def _run(config: Config, environ: Mapping[str, str]) -> int:
+    from bot.app.own_files import refusal
+
+    # Before the log file is made, and before the app's modules load: a refused start
+    # costs only the reading of its config.
+    if (refused := refusal(config, environ)) is not None:
+        print(f"fleetwarden: {refused}", file=sys.stderr)
+        return EXIT_CONFIG
+
     from bot.app import assembly as wiring
     from bot.app.lifecycle import App
     from bot.app.lock import AlreadyRunning
     from bot.app.logs import setup_logging
-    from bot.app.own_files import refusal
     from connectors.errors import ConnectorSetupError
     from fleet.connections import openfiles
     from fleet.errors import FleetwardenError
     from fleet.timing.clock import SystemClock
 
     loaded()
-    if (refused := refusal(config, environ)) is not None:  # before the log file is made
-        print(f"fleetwarden: {refused}", file=sys.stderr)
-        return EXIT_CONFIG
     config = config.at_real_state_dir()  # judged ours, links on the way and all
     redactor = wiring.redactor(config, environ)  # one for the log file and the chat services
     setup_logging(config.log_level, config.state_dir / "fleetwarden.log", redactor)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator, Mapping
+from functools import cache
 from pathlib import Path
 
 from tests.unit.test_structure import PACKAGES, ROOT
@@ -134,6 +135,7 @@ def _sleeps(loop: ast.While, modules: set[str], functions: set[str]) -> bool:
     return False
 
 
+@cache
 def sleeping_loops(root: Path = ROOT) -> list[str]:
     """Every product ``while`` loop awaiting ``asyncio.sleep``, as ``path::function``."""
     found: set[str] = set()

@@ -157,8 +157,10 @@ async def test_a_file_redaction_made_too_long_is_cut_again() -> None:
     inner = ThreadedConnector()
     short = "pw-" + "Xq7vK2"  # shorter than what replaces it
     connector = RedactingConnector(inner, Redactor([Holder(short)]))
-    line = f"+{short}\n"
-    text = line * (MAX_FILE_BYTES // len(line))
+    filler = "+" + "word " * 199 + "\n"
+    head = f"+{short}\n" * 100  # each made longer by redaction, past a filler line's slack
+    text = head + filler * ((MAX_FILE_BYTES - len(head)) // len(filler))
+    assert MAX_FILE_BYTES - len(filler) < len(text) <= MAX_FILE_BYTES
     await connector.send(
         OutboundMessage(room=ROOM, markdown="", files=(Attachment.of_text("a.diff", text),))
     )

@@ -35,14 +35,14 @@ async def test_a_review_checkout_of_a_line_changes_no_ref(tmp_path: Path) -> Non
 
 
 async def test_a_huge_change_is_read_only_as_far_as_its_cap(tmp_path: Path) -> None:
-    """A commit of a file that packs small but diffs large (60 MB of patch here; a push
+    """A commit of a file that packs small but diffs large (36 MB of patch here; a push
     of a few MB could make gigabytes): the change is read up to its cap and the rest only
     counted, never held whole, and the prompt's count of its bytes is the whole's."""
     rig = Rig.make(tmp_path, {"app.py": "print('base')\n"})
     line = rig.line("coder", 3)
-    tip = rig.work_on(line, {"big.txt": b"x\n" * 20_000_000}, "a big file")
+    tip = rig.work_on(line, {"big.txt": b"x\n" * 12_000_000}, "a big file")
     ran = await g.git(line.repo, ["diff", "--no-color", line.fork, tip, "--"], keep=1024)
-    assert len(ran.out) == 1024 and ran.more > 60_000_000 - 1024
+    assert len(ran.out) == 1024 and ran.more > 36_000_000 - 1024
     diff = await line_diff(line.repo, line.fork, tip, cap=4096)
     assert len(diff.text.encode()) <= 4096 and "+x" in diff.text
-    assert diff.whole > 60_000_000  # past git's own output cap of 32 MiB: all of it counted
+    assert diff.whole > 36_000_000  # past git's own output cap of 32 MiB: all of it counted
