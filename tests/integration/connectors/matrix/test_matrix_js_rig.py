@@ -171,6 +171,7 @@ async def test_a_new_device_signed_by_its_owner_is_trusted_by_who_verified_the_o
     room = await ann.create_room(invite=[bob.user_id])
     await bob.join(room)
     await ann.wait_member(room, bob.user_id)
+    await bob.wait_device_status(ann.user_id, ann.device_id)  # see the mismatch test
     vid = await ann.request_user_verification(bob.user_id, room)
     incoming = await bob.wait_verification_request(sender=ann.user_id)
     await bob.accept_verification(incoming["vid"])
