@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from bot.commands.routing.router import Router
-from connectors.base import Connector, InboundMessage
+from connectors.base import Connector, InboundMessage, OutboundMessage
 from connectors.health import HealthReport
 from connectors.receiving import ReceiveFailures
 from fleet.errors import FleetwardenError
@@ -27,6 +27,7 @@ from fleet.errors import FleetwardenError
 log = logging.getLogger(__name__)
 
 ConversationKey = tuple[str, str, str | None]
+STOPPING = "Fleetwarden is stopping: that was not run. Send it again once it is back."
 
 
 class Serving:
@@ -42,6 +43,7 @@ class Serving:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._consumers: set[asyncio.Task[None]] = set()
         self._conversations: dict[ConversationKey, asyncio.Lock] = {}
+        self._stopping = False  # the stop began: what is read is no longer handled
         self.connectors: list[Connector] = []  # started, in order
         self._attached: list[Connector] = []  # known by name only (:meth:`attach`)
 
@@ -87,7 +89,10 @@ class Serving:
         task.add_done_callback(self._consumers.discard)
 
     async def finish(self, *, within: float) -> None:
-        """Let the messages in flight finish (cancelled after ``within`` seconds)."""
+        """Let the messages in flight finish (cancelled after ``within`` seconds). From
+        here on a message read is not handled, only answered that it was not run: the
+        stop goes on to close what handling it would need (the ledger among them)."""
+        self._stopping = True
         if self._in_flight:
             _, pending = await asyncio.wait(set(self._in_flight), timeout=within)
             for task in pending:
@@ -103,6 +108,9 @@ class Serving:
     async def _consume(self, connector: Connector) -> None:
         try:
             async for message in connector.inbound():
+                if self._stopping:
+                    await self._not_run(connector, message)
+                    continue
                 task = asyncio.create_task(self._handle(connector, message))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
@@ -115,6 +123,17 @@ class Serving:
             log.exception("connector %s failed", connector.name)
         log.info("connector %s closed its inbound stream; stopping", connector.name)
         self._on_closed()
+
+    async def _not_run(self, connector: Connector, message: InboundMessage) -> None:
+        """Tell whoever sent ``message`` while Fleetwarden stops that it was not run."""
+        log.info("a message from %s came while stopping: not handled", connector.name)
+        if not message.addressed:
+            return
+        reply = OutboundMessage(room=message.room, markdown=STOPPING, thread_id=message.thread_id)
+        try:
+            await connector.send(reply)
+        except Exception:  # the connector may be going too; the log says it came
+            log.info("could not tell %s that it was not run", connector.name)
 
     async def _handle(self, connector: Connector, message: InboundMessage) -> None:
         key = (message.connector, message.room, message.thread_id)
