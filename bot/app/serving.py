@@ -7,6 +7,12 @@ When a connector's stream ends (console EOF or ``quit``) :class:`Serving` says s
 ``on_closed``; a connector that lost its service for good (a :class:`FleetwardenError`) is
 kept as :attr:`Serving.failure`, for the app to exit saying why.
 
+Once the stop begins (:meth:`Serving.finish`) a message read is still handed to the router,
+marked as read while stopping: an answer to an agent's request runs, any other command is
+answered that it was not run (:meth:`~bot.commands.routing.router.Router.handle`); what was
+read so is finished before the connectors stop reading is done (:meth:`Serving.close`), while
+the ledger is still open.
+
 A message whose handling raised is reported to the app's
 :class:`~connectors.receiving.ReceiveFailures` with its event id (logged, counted, a
 problem when it keeps happening); the next message is handled as usual.
@@ -19,7 +25,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from bot.commands.routing.router import Router
-from connectors.base import Connector, InboundMessage, OutboundMessage
+from connectors.base import Connector, InboundMessage
 from connectors.health import HealthReport
 from connectors.receiving import ReceiveFailures
 from fleet.errors import FleetwardenError
@@ -27,7 +33,6 @@ from fleet.errors import FleetwardenError
 log = logging.getLogger(__name__)
 
 ConversationKey = tuple[str, str, str | None]
-STOPPING = "Fleetwarden is stopping: that was not run. Send it again once it is back."
 
 
 class Serving:
@@ -43,7 +48,8 @@ class Serving:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._consumers: set[asyncio.Task[None]] = set()
         self._conversations: dict[ConversationKey, asyncio.Lock] = {}
-        self._stopping = False  # the stop began: what is read is no longer handled
+        self._stopping = False  # the stop began: what is read now runs no new command
+        self._within = 0.0  # how long what is in flight is waited for, once the stop began
         self.connectors: list[Connector] = []  # started, in order
         self._attached: list[Connector] = []  # known by name only (:meth:`attach`)
 
@@ -90,28 +96,30 @@ class Serving:
 
     async def finish(self, *, within: float) -> None:
         """Let the messages in flight finish (cancelled after ``within`` seconds). From
-        here on a message read is not handled, only answered that it was not run: the
-        stop goes on to close what handling it would need (the ledger among them)."""
+        here on a message read runs no new command (only an answer to an agent's request):
+        the stop goes on to close what a command would need (the ledger among them)."""
         self._stopping = True
+        self._within = within
+        await self._drain()
+
+    async def close(self) -> None:
+        """Stop reading the connectors, and finish what was read while stopping."""
+        for task in self._consumers:
+            task.cancel()
+        await asyncio.gather(*self._consumers, return_exceptions=True)
+        await self._drain()
+
+    async def _drain(self) -> None:
         if self._in_flight:
-            _, pending = await asyncio.wait(set(self._in_flight), timeout=within)
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=self._within)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def close(self) -> None:
-        """Stop reading the connectors."""
-        for task in self._consumers:
-            task.cancel()
-        await asyncio.gather(*self._consumers, return_exceptions=True)
-
     async def _consume(self, connector: Connector) -> None:
         try:
             async for message in connector.inbound():
-                if self._stopping:
-                    await self._not_run(connector, message)
-                    continue
-                task = asyncio.create_task(self._handle(connector, message))
+                task = asyncio.create_task(self._handle(connector, message, self._stopping))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
         except asyncio.CancelledError:
@@ -124,25 +132,14 @@ class Serving:
         log.info("connector %s closed its inbound stream; stopping", connector.name)
         self._on_closed()
 
-    async def _not_run(self, connector: Connector, message: InboundMessage) -> None:
-        """Tell whoever sent ``message`` while Fleetwarden stops that it was not run."""
-        log.info("a message from %s came while stopping: not handled", connector.name)
-        if not message.addressed:
-            return
-        reply = OutboundMessage(room=message.room, markdown=STOPPING, thread_id=message.thread_id)
-        try:
-            await connector.send(reply)
-        except Exception:  # the connector may be going too; the log says it came
-            log.info("could not tell %s that it was not run", connector.name)
-
-    async def _handle(self, connector: Connector, message: InboundMessage) -> None:
+    async def _handle(self, connector: Connector, message: InboundMessage, stopping: bool) -> None:
         key = (message.connector, message.room, message.thread_id)
         lock = self._conversations.setdefault(key, asyncio.Lock())
         async with lock:
             if self.router is None:
                 return
             try:
-                await self.router.handle(connector, message)
+                await self.router.handle(connector, message, stopping=stopping)
             except Exception as exc:
                 self.failures.failed(connector.name, message.event_id, exc)
             else:

@@ -226,8 +226,8 @@ def _own_config(named: Path | None, environ: Mapping[str, str]) -> Path | None:
 def _run(config: Config, environ: Mapping[str, str]) -> int:
     from bot.app.own_files import refusal
 
-    # Before the log file is made, and before the app's modules load: a refused start
-    # costs only the reading of its config.
+    # Before the log file is made, and before the app's assembly and phases load: a refused
+    # start costs the reading of its config and the files it names.
     if (refused := refusal(config, environ)) is not None:
         print(f"fleetwarden: {refused}", file=sys.stderr)
         return EXIT_CONFIG

@@ -46,3 +46,18 @@ def test_the_suites_own_synapse_files_are_bundled() -> None:
     assert "tests/integration/connectors/matrix/test_matrix_bot.py" in dealt
     assert set(dealt.values()) == {"synapse-1", "synapse-2"}
     assert not any("/unit/" in name for name in dealt)
+
+
+def test_every_file_naming_the_synapse_mark_is_bundled() -> None:
+    """A file naming ``pytest.mark.synapse`` in any way — a list of marks over several lines,
+    a class's or a test's decorator — is found by the dealing's reading of its text: one it
+    missed would run outside the bundles, starting a Synapse of its own worker."""
+    root = Path(__file__).resolve().parents[2]
+    dealt = bundles(root, root / "tests")
+    naming = {
+        path.relative_to(root).as_posix()
+        for path in (root / "tests").rglob("test_*.py")
+        if "pytest.mark.synapse" in path.read_text(encoding="utf-8")
+        and path.name != "test_scheduling.py"
+    }
+    assert naming - set(dealt) == set()

@@ -14,6 +14,7 @@ from bot.acl import Acl, Role
 from bot.chat.ordering import Ordering
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.handlers.approvals.answers import ApprovalDesk
+from bot.commands.handlers.approvals.specs import APPROVE, DENY
 from bot.commands.parsing.grammar import Command, Grammar
 from bot.commands.routing.about import agent_arg, held_for
 from bot.commands.routing.confirmations import ConfirmationDesk
@@ -29,6 +30,11 @@ from fleet.names import is_agent_name
 from fleet.schema import did_you_mean, no_agent_words
 
 log = logging.getLogger(__name__)
+
+STOPPING = "Fleetwarden is stopping: that was not run. Send it again once it is back."
+STOP_ANSWERS = (APPROVE, DENY)
+"""What still runs once the stop has begun: an answer to an agent's open request (it starts
+nothing; the agent is waiting on it). Every other command is refused with :data:`STOPPING`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +106,15 @@ class Execution:
         held: contextlib.AsyncExitStack,
         act: Handler | None = None,
         built: Command | None = None,
+        *,
+        stopping: bool = False,
     ) -> tuple[Ran, Reply] | None:
         """Parse, authorise, run and audit ``msg`` (``built``: the command it is, made by
         the caller, not read from its text): what came of it and the reply to give; ``None``
         if it is no command. Once parsed, the agent it names is held in ``held`` (notices
-        about it wait) until the caller has answered."""
+        about it wait) until the caller has answered. ``stopping``: the app's stop has
+        begun, and only :data:`STOP_ANSWERS` run; any other command is refused, audited and
+        settled as refused, so it is not run again when its event is read again."""
         grammar = self.grammar_of(msg.connector)
         command: Command | None = built
         outcome: AuditOutcome
@@ -127,6 +137,8 @@ class Execution:
             if command is None:
                 await self.settle(msg, "ignored")
                 return None
+            if stopping and command.spec not in STOP_ANSWERS:
+                raise PermissionDenied(STOPPING)
             await held.enter_async_context(self._ordering.answering(held_for(command)))
             self.authorise(role, command)
             started = True

@@ -125,8 +125,13 @@ class Router:
         # Strangers whose first message was logged; the oldest forgotten first (bounded).
         self._strangers_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
-    async def handle(self, connector: Connector, msg: InboundMessage) -> None:
-        """Handle one message; never raises for anything the sender did."""
+    async def handle(
+        self, connector: Connector, msg: InboundMessage, *, stopping: bool = False
+    ) -> None:
+        """Handle one message; never raises for anything the sender did. ``stopping``: it
+        was read once the app's stop began; an answer to an agent's request (a reaction, a
+        reply in its thread, ``approve``/``deny``) still runs, any other command is answered
+        that it was not run, and claimed, so it is not run when read again after a start."""
         role = self._acl.role_of(msg.connector, msg.sender, msg.groups)
         if msg.reacts_to is not None:  # an answer to an approval, or nothing at all
             if self._approvals is not None:
@@ -160,7 +165,7 @@ class Router:
             contextlib.AsyncExitStack() as held,
             typing_after(connector, msg.room, msg.thread_id),
         ):
-            done = await self._execution.execute(msg, role, source, held)
+            done = await self._execution.execute(msg, role, source, held, stopping=stopping)
             if done is not None:
                 await self._threads.deliver(connector, msg, done[1])
 

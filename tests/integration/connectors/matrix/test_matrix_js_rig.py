@@ -117,6 +117,7 @@ async def test_emoji_verification_between_two_people_verifies_them_by_cross_sign
     got = await bob.wait_message(room, sender=ann.user_id, include_undecryptable=True)
     assert got["event_id"] == before
     assert got["decryption_error"] == "MEGOLM_KEY_WITHHELD_FOR_UNVERIFIED_DEVICE"
+    await bob.wait_device_status(ann.user_id, ann.device_id)  # see the mismatch test
     vid = await ann.request_user_verification(bob.user_id, room)
     incoming = await bob.wait_verification_request(sender=ann.user_id)
     assert incoming["room_id"] == room and incoming["other_user"] == ann.user_id
@@ -147,8 +148,9 @@ async def test_mismatched_emojis_cancel_the_verification(js: JsOperators) -> Non
     room = await ann.create_room(invite=[bob.user_id])
     await bob.join(room)
     await ann.wait_member(room, bob.user_id)
-    # The Rust crypto drops a to-device request from a device it does not know yet, without a
-    # word: Element's receiver has to have fetched the sender's keys first, as here.
+    # The Rust crypto drops a verification request (to-device, or in a room) from a device it
+    # does not know yet, without a word: the receiver has to have fetched the sender's keys
+    # first, as here.
     await bob.wait_device_status(ann.user_id, ann.device_id)
     vid = await ann.request_device_verification(bob.user_id, bob.device_id)
     incoming = await bob.wait_verification_request(sender=ann.user_id)
