@@ -6,11 +6,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # A test path that is not there: said now, naming it (with five workers, pytest would only
-# say "no tests ran"). Paths are from the checkout's root, as pytest takes them here.
+# say "no tests ran"). Paths are from the checkout's root, as pytest takes them here, wherever
+# this is run from: any word with a / in it (or naming a .py file) that is not an option or
+# an option's value (`-k EXPR`, `-o name=value`) is a path.
+value=false
 for word in "$@"; do
+  if $value; then
+    value=false
+    continue
+  fi
   case "$word" in
-    -*) ;;
-    tests/* | ./tests/* | *.py | *.py::*)
+    -k | -m | -p | -n | -o | -W | -c) value=true ;;
+    -* | *=*) ;;
+    */* | *.py | *.py::*)
       if [ ! -e "${word%%::*}" ]; then
         echo "tests/run.sh: no test file or directory ${word%%::*} (a typo? paths start at the checkout's root, e.g. tests/unit/bot/cli)" >&2
         exit 2

@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
-from bot.commands.routing.router import Router
 from connectors.base import Connector, InboundMessage
 from connectors.health import HealthReport
 from connectors.receiving import ReceiveFailures
@@ -35,6 +35,15 @@ log = logging.getLogger(__name__)
 ConversationKey = tuple[str, str, str | None]
 
 
+class Handles(Protocol):
+    """Where the connectors' messages go: the commands' router
+    (:class:`~bot.commands.routing.router.Router`)."""
+
+    async def handle(
+        self, connector: Connector, msg: InboundMessage, *, stopping: bool = False
+    ) -> None: ...
+
+
 class Serving:
     """The tasks reading the connectors, and the messages they handed over in flight."""
 
@@ -43,17 +52,17 @@ class Serving:
     ) -> None:
         self._on_closed = on_closed
         self.failures = failures if failures is not None else ReceiveFailures()
-        self.router: Router | None = None  # the connectors' messages go there, from start
+        self.router: Handles | None = None  # the connectors' messages go there, from start
         self.failure: FleetwardenError | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._consumers: set[asyncio.Task[None]] = set()
         self._conversations: dict[ConversationKey, asyncio.Lock] = {}
         self._stopping = False  # the stop began: what is read now runs no new command
-        self._within = 0.0  # how long what is in flight is waited for, once the stop began
+        self._deadline: float | None = None  # until when the stop waits for what was read
         self.connectors: list[Connector] = []  # started, in order
         self._attached: list[Connector] = []  # known by name only (:meth:`attach`)
 
-    async def start(self, connectors: Iterable[Connector], router: Router) -> None:
+    async def start(self, connectors: Iterable[Connector], router: Handles) -> None:
         """Start each connector in turn and read its inbound stream, its messages handed to
         ``router`` (the commands')."""
         self.router = router
@@ -95,11 +104,12 @@ class Serving:
         task.add_done_callback(self._consumers.discard)
 
     async def finish(self, *, within: float) -> None:
-        """Let the messages in flight finish (cancelled after ``within`` seconds). From
+        """Let the messages in flight finish (cancelled ``within`` seconds from now, what is
+        read while stopping too: :meth:`close` waits only what is left of them). From
         here on a message read runs no new command (only an answer to an agent's request):
         the stop goes on to close what a command would need (the ledger among them)."""
         self._stopping = True
-        self._within = within
+        self._deadline = asyncio.get_running_loop().time() + within
         await self._drain()
 
     async def close(self) -> None:
@@ -110,8 +120,13 @@ class Serving:
         await self._drain()
 
     async def _drain(self) -> None:
+        """Wait for the messages in flight until the deadline :meth:`finish` set (one for
+        both waits, so the stop waits ``within`` seconds in all), then cancel the rest."""
         if self._in_flight:
-            _, pending = await asyncio.wait(set(self._in_flight), timeout=self._within)
+            left = 0.0
+            if self._deadline is not None:
+                left = max(0.0, self._deadline - asyncio.get_running_loop().time())
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=left)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

@@ -110,6 +110,15 @@ class ConfirmationDesk:
             "happens otherwise."
         )
 
+    async def waits_for(self, msg: InboundMessage, prefix: str) -> Confirmation | None:
+        """The question ``msg`` would answer (a ``yes`` where one of its sender's waits, live),
+        left waiting: read, never taken (what a ``yes`` read while stopping is told about)."""
+        if not is_yes(msg.text, prefix):
+            return None
+        waiting = await self._chat.confirmations_at(msg.connector, msg.room, msg.thread_id)
+        now = self._clock.now()
+        return next((c for c in waiting if c.sender == msg.sender and not c.expired(now)), None)
+
     async def answer(self, msg: InboundMessage, prefix: str) -> Answer | None:
         """What ``msg`` answers: ``None`` unless it is ``yes`` where a question waits."""
         if not is_yes(msg.text, prefix):

@@ -5,6 +5,7 @@ path a typed command, a schedule's, a shell's and a held task's start all take
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -14,7 +15,7 @@ from bot.acl import Acl, Role
 from bot.chat.ordering import Ordering
 from bot.commands.errors import CommandError, PermissionDenied
 from bot.commands.handlers.approvals.answers import ApprovalDesk
-from bot.commands.handlers.approvals.specs import APPROVE, DENY
+from bot.commands.handlers.approvals.specs import ANSWER, APPROVE, DENY
 from bot.commands.parsing.grammar import Command, Grammar
 from bot.commands.routing.about import agent_arg, held_for
 from bot.commands.routing.confirmations import ConfirmationDesk
@@ -32,9 +33,13 @@ from fleet.schema import did_you_mean, no_agent_words
 log = logging.getLogger(__name__)
 
 STOPPING = "Fleetwarden is stopping: that was not run. Send it again once it is back."
-STOP_ANSWERS = (APPROVE, DENY)
-"""What still runs once the stop has begun: an answer to an agent's open request (it starts
-nothing; the agent is waiting on it). Every other command is refused with :data:`STOPPING`."""
+CANCELLED = "cancelled: Fleetwarden stopped before it finished"
+"""The audit detail of a command the stop cancelled while it ran (or waited its turn)."""
+STOP_ANSWERS = (APPROVE, DENY, ANSWER)
+"""What still runs once the stop has begun: an answer to an agent's open request or question
+(it starts nothing; the agent is waiting on it). Every other command is refused with
+:data:`STOPPING`; a ``yes`` to a command's question too, and the question is left waiting
+(it is in the ledger: a ``yes`` after the start, before its deadline, still confirms it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,8 @@ class Execution:
         try:
             answer = None
             if command is None and source == TYPED and self._desk is not None:
+                if stopping and await self._desk.waits_for(msg, grammar.prefix) is not None:
+                    raise PermissionDenied(STOPPING)
                 answer = await self._desk.answer(msg, grammar.prefix)
             if answer is not None:  # a `yes`: the command it confirms, typed before
                 source = answer.source
@@ -150,6 +157,12 @@ class Execution:
         except (CommandError, FleetError) as exc:  # what a host said in it stays text
             said = await self.refusal(command, exc) if started and command else str(exc)
             reply, outcome, detail = Reply(quotes_escaped(said)), "error", said
+        except asyncio.CancelledError:  # the stop gave up waiting for it: say so in the ledger
+            ran = Ran("error", command.name if command else None, CANCELLED)
+            with contextlib.suppress(Exception):
+                await self.audit(msg, source, ran)
+                await self.settle(msg, "ran" if started else "refused", ran)
+            raise
         except Exception as exc:
             log.exception("command %r from %s failed", msg.text, msg.sender)
             reply = Reply(

@@ -130,8 +130,9 @@ class Router:
     ) -> None:
         """Handle one message; never raises for anything the sender did. ``stopping``: it
         was read once the app's stop began; an answer to an agent's request (a reaction, a
-        reply in its thread, ``approve``/``deny``) still runs, any other command is answered
-        that it was not run, and claimed, so it is not run when read again after a start."""
+        reply in its thread, ``approve``/``deny``/``answer``) still runs, any other command (a
+        ``yes`` too) is answered that it was not run, and claimed, so it is not run when read
+        again after a start."""
         role = self._acl.role_of(msg.connector, msg.sender, msg.groups)
         if msg.reacts_to is not None:  # an answer to an approval, or nothing at all
             if self._approvals is not None:

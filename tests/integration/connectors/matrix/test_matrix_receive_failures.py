@@ -51,7 +51,9 @@ class Handling:
     def __init__(self) -> None:
         self.handled: list[InboundMessage] = []
 
-    async def handle(self, connector: Connector, message: InboundMessage) -> None:
+    async def handle(
+        self, connector: Connector, message: InboundMessage, *, stopping: bool = False
+    ) -> None:
         if message.text.startswith(BROKEN):
             raise RuntimeError(f"the ledger is locked ({message.text})")
         self.handled.append(message)
@@ -135,7 +137,7 @@ class Rig:
 async def receiving_rig(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[Rig]:
     async with make_world(synapse, tmp_path) as world:
         made = Rig(world, tmp_path)
-        await made.serving.start([made.connector], made.handling)  # type: ignore[arg-type]
+        await made.serving.start([made.connector], made.handling)
         try:
             yield made
         finally:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.app.serving import Serving
+from bot.app.serving import Handles, Serving
 from tests.unit.chat_fakes import FakeConnector
 
 ROOM = "!room:example.org"
@@ -38,13 +38,19 @@ async def _settled() -> None:
         await asyncio.sleep(0)
 
 
-async def test_a_message_read_during_the_drain_is_handled_as_stopping_and_finished() -> None:
+async def _served(router: Handles) -> tuple[FakeConnector, Serving]:
+    """A connector served to ``router``, ``task run 3`` already read from it."""
     connector = FakeConnector()
-    router = Recording()
     serving = Serving(on_closed=lambda: None)
-    await serving.start([connector], router)  # type: ignore[arg-type]
+    await serving.start([connector], router)
     connector.person_says(ROOM, "task run 3", addressed=True)
     await _settled()
+    return connector, serving
+
+
+async def test_a_message_read_during_the_drain_is_handled_as_stopping_and_finished() -> None:
+    router = Recording()
+    connector, serving = await _served(router)
     assert router.handled == [("task run 3", False)]
     draining = asyncio.create_task(serving.finish(within=5))
     await _settled()
@@ -59,3 +65,34 @@ async def test_a_message_read_during_the_drain_is_handled_as_stopping_and_finish
     assert router.handled[2] == ("ps", True)
     await serving.close()
     assert router.done == ["task run 3", "spawn demo", "ps"]  # none cut off by the close
+
+
+class Stuck:
+    """A router whose every message waits forever (until cancelled), recording each one
+    cancelled."""
+
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+
+    async def handle(self, connector: Any, message: Any, *, stopping: bool = False) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(message.text)
+            raise
+
+
+async def test_the_stop_waits_once_for_what_was_read_in_all() -> None:
+    """`finish(within=…)` sets one deadline for both waits: what is read while stopping is
+    cancelled at the close once it has passed, not waited for as long again."""
+    router = Stuck()
+    connector, serving = await _served(router)
+    await serving.finish(within=0.5)  # the deadline passes: cancelled
+    assert router.cancelled == ["task run 3"]
+    connector.person_says(OTHER, "approve k7q2", addressed=True)
+    await _settled()
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await serving.close()
+    assert router.cancelled == ["task run 3", "approve k7q2"]
+    assert loop.time() - began < 0.4  # nothing left of the deadline: not waited for again

@@ -22,6 +22,7 @@ from bot.commands.handlers.overview import OverviewCommands
 from bot.commands.handlers.spend.pacing import PacingCommands
 from bot.commands.parsing.grammar import Grammar
 from bot.commands.routing.confirmations import ConfirmationDesk
+from bot.commands.routing.execution import STOPPING
 from bot.commands.routing.request import Request
 from bot.commands.routing.router import Router
 from bot.commands.routing.sources import SHELL
@@ -236,6 +237,23 @@ async def test_a_late_yes_does_nothing_and_says_why(
     late = (await ledger.audit.audit_entries())[0]
     assert (late.text, late.command, late.outcome) == ("!yes", "stop", "error")
     assert late.source.startswith("confirmation:")
+
+
+async def test_a_yes_read_while_stopping_is_refused_and_leaves_the_question_waiting(
+    router: Router, chat: FakeConnector, ledger: Ledger
+) -> None:
+    """A `yes` read once the stop began confirms nothing and is told so; the question stays
+    in the ledger, so the asker's `yes` after the start (before its deadline) still acts."""
+    await wanted_running(ledger)
+    await router.handle(chat, message("!stop all", sender=ADMIN, event_id="$ask"))
+    await router.handle(chat, message("yes", sender=ADMIN, event_id="$yes1"), stopping=True)
+    assert chat.sent[-1].markdown == STOPPING
+    assert await desired(ledger) is DesiredState.RUNNING
+    refused = (await ledger.audit.audit_entries())[0]
+    assert (refused.text, refused.outcome, refused.detail) == ("yes", "denied", STOPPING)
+    await router.handle(chat, message("yes", sender=ADMIN, event_id="$yes2"))
+    assert chat.sent[-1].markdown == "Stopped 1 agent: coder."
+    assert await desired(ledger) is DesiredState.STOPPED
 
 
 async def test_an_edit_never_confirms(router: Router, chat: FakeConnector, ledger: Ledger) -> None:

@@ -1,20 +1,27 @@
 """A message read once the app's stop began: an answer to an agent's open request still runs
 (a reaction, a reply in its thread, `approve`); any other command is answered that it was
 not run, audited, and claimed, so it does not run when its event is read again after a
-start; strangers and plain chat get no answer, as always."""
+start; strangers and plain chat get no answer, as always. A command the stop cancels while
+it runs is settled and audited as cancelled."""
 
 from __future__ import annotations
 
-from bot.commands.routing.execution import STOPPING
+import asyncio
+
+import pytest
+
+from bot.commands.routing.execution import CANCELLED, STOPPING
+from bot.commands.routing.router import Router
 from connectors.base import EventId, InboundMessage, ThreadId
-from fleet.ledger.records.approvals import Decision
+from fleet.ledger import Ledger
+from fleet.ledger.records.approvals import AskKind, Decision
 from tests.unit.bot.commands.test_approvals_answers import (  # noqa: F401  (a fixture)
     ROOM,
     THREAD,
     World,
     approvals_answers_world,
 )
-from tests.unit.chat_fakes import OPERATOR, STRANGER, message
+from tests.unit.chat_fakes import OPERATOR, STRANGER, Calls, FakeConnector, message
 
 
 async def _said(world: World, msg: InboundMessage, *, stopping: bool = True) -> str:
@@ -85,3 +92,39 @@ async def test_answers_to_an_agents_requests_still_run_while_stopping(
     assert STOPPING not in await _said(world, _typed(f"!approve {third.id}", "$r3"))
     told = {r.id: r.decision for r in world.told}
     assert told == {first.id: Decision.ALLOW, second.id: Decision.DENY, third.id: Decision.ALLOW}
+
+
+async def test_an_answer_to_an_agents_question_still_runs_while_stopping(
+    approvals_answers_world: World,  # noqa: F811
+) -> None:
+    """`answer ID TEXT` is an answer too: the agent gets it while the app stops."""
+    world = approvals_answers_world
+    question = await world.ask("q1", kind=AskKind.QUESTION, subject="Which database?")
+    said = await _said(world, _typed(f"!answer {question.id} the staging one", "$a1"))
+    assert STOPPING not in said
+    [told] = world.told
+    assert (told.id, told.reason) == (question.id, "the staging one")
+
+
+async def test_a_command_the_stop_cancels_is_settled_and_audited_as_cancelled(
+    router: Router, chat: FakeConnector, calls: Calls, ledger: Ledger
+) -> None:
+    """The stop gave up waiting for a command in flight: its message is not left `pending`
+    (read again after a start, it is not run again), and the audit says it was cancelled."""
+    began = asyncio.Event()
+
+    async def forever(_req: object) -> str:
+        began.set()
+        await asyncio.Event().wait()
+        return "never"
+
+    calls.behaviour["ps"] = forever
+    handling = asyncio.create_task(router.handle(chat, message("!ps", event_id="$slow")))
+    await began.wait()
+    handling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+    answer = await ledger.chat.chat_answer("matrix", EventId("$slow"))
+    assert answer is not None and (answer.state, answer.outcome) == ("ran", "error")
+    [entry] = await ledger.audit.audit_entries()
+    assert (entry.command, entry.outcome, entry.detail) == ("ps", "error", CANCELLED)
