@@ -3,12 +3,14 @@
 # lint, types, unit tests and the integration tests against real components.
 # Usage: bash tests/run.sh [pytest args...]
 set -euo pipefail
+here=$(pwd)  # where it was run from: for a path given from there, the hint below
 cd "$(dirname "$0")/.."
+root=$(pwd)
 
 # A test path that is not there: said now, naming it (with five workers, pytest would only
 # say "no tests ran"). Paths are from the checkout's root, as pytest takes them here, wherever
-# this is run from: any word with a / in it (or naming a .py file) that is not an option or
-# an option's value (`-k EXPR`, `-o name=value`) is a path.
+# this is run from: every word that is not an option or an option's value is a path (give
+# an option this does not know here its value with `=`: `--opt=value`).
 value=false
 for word in "$@"; do
   if $value; then
@@ -16,11 +18,21 @@ for word in "$@"; do
     continue
   fi
   case "$word" in
-    -k | -m | -p | -n | -o | -W | -c) value=true ;;
-    -* | *=*) ;;
-    */* | *.py | *.py::*)
-      if [ ! -e "${word%%::*}" ]; then
-        echo "tests/run.sh: no test file or directory ${word%%::*} (a typo? paths start at the checkout's root, e.g. tests/unit/bot/cli)" >&2
+    -k | -m | -p | -n | -o | -W | -c | -r | --ignore | --ignore-glob | --deselect | \
+      --basetemp | --junitxml | --junit-xml | --log-file | --rootdir | --confcutdir | \
+      --durations | --maxfail | --tb | --log-level | --log-cli-level | --timeout | --dist | \
+      --override-ini | --capture | --import-mode | --cov | --cov-report)
+      value=true
+      ;;
+    -*) ;;
+    *)
+      path=${word%%::*}
+      if [ ! -e "$path" ]; then
+        hint="paths start at the checkout's root, e.g. tests/unit/bot/cli"
+        if [ "$here" != "$root" ] && [ -e "$here/$path" ]; then
+          hint="paths start at the checkout's root: ${here#"$root"/}/$path"
+        fi
+        echo "tests/run.sh: no test file or directory $path (a typo? $hint)" >&2
         exit 2
       fi
       ;;

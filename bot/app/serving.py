@@ -9,9 +9,11 @@ kept as :attr:`Serving.failure`, for the app to exit saying why.
 
 Once the stop begins (:meth:`Serving.finish`) a message read is still handed to the router,
 marked as read while stopping: an answer to an agent's request runs, any other command is
-answered that it was not run (:meth:`~bot.commands.routing.router.Router.handle`); what was
-read so is finished before the connectors stop reading is done (:meth:`Serving.close`), while
-the ledger is still open.
+answered that it was not run (:meth:`~bot.commands.routing.router.Router.handle`). What was
+read is finished by the time :meth:`Serving.close` returns (it stops reading first), while
+the ledger is still open: waited for until one deadline for both waits (and what was read
+while stopping for a few seconds at least), then cancelled, the router settling each message
+so cancelled as cancelled.
 
 A message whose handling raised is reported to the app's
 :class:`~connectors.receiving.ReceiveFailures` with its event id (logged, counted, a
@@ -34,6 +36,10 @@ log = logging.getLogger(__name__)
 
 ConversationKey = tuple[str, str, str | None]
 
+GRACE = 5.0
+"""Seconds the close waits at least for the messages read while stopping, whatever is left of
+the stop's deadline: each only answers (or refuses), and is claimed and settled so."""
+
 
 class Handles(Protocol):
     """Where the connectors' messages go: the commands' router
@@ -48,8 +54,14 @@ class Serving:
     """The tasks reading the connectors, and the messages they handed over in flight."""
 
     def __init__(
-        self, *, on_closed: Callable[[], None], failures: ReceiveFailures | None = None
+        self,
+        *,
+        on_closed: Callable[[], None],
+        failures: ReceiveFailures | None = None,
+        grace: float = GRACE,
     ) -> None:
+        """``grace``: how long :meth:`close` waits at least for what was read while stopping,
+        once the deadline :meth:`finish` set has passed."""
         self._on_closed = on_closed
         self.failures = failures if failures is not None else ReceiveFailures()
         self.router: Handles | None = None  # the connectors' messages go there, from start
@@ -59,6 +71,7 @@ class Serving:
         self._conversations: dict[ConversationKey, asyncio.Lock] = {}
         self._stopping = False  # the stop began: what is read now runs no new command
         self._deadline: float | None = None  # until when the stop waits for what was read
+        self._grace = grace
         self.connectors: list[Connector] = []  # started, in order
         self._attached: list[Connector] = []  # known by name only (:meth:`attach`)
 
@@ -113,20 +126,21 @@ class Serving:
         await self._drain()
 
     async def close(self) -> None:
-        """Stop reading the connectors, and finish what was read while stopping."""
+        """Stop reading the connectors, and finish what was read while stopping (waited for
+        until the deadline :meth:`finish` set, or ``grace`` seconds if that is later)."""
         for task in self._consumers:
             task.cancel()
         await asyncio.gather(*self._consumers, return_exceptions=True)
-        await self._drain()
+        await self._drain(at_least=self._grace if self._stopping else 0.0)
 
-    async def _drain(self) -> None:
+    async def _drain(self, at_least: float = 0.0) -> None:
         """Wait for the messages in flight until the deadline :meth:`finish` set (one for
-        both waits, so the stop waits ``within`` seconds in all), then cancel the rest."""
+        both waits), at least ``at_least`` seconds, then cancel the rest."""
         if self._in_flight:
             left = 0.0
             if self._deadline is not None:
                 left = max(0.0, self._deadline - asyncio.get_running_loop().time())
-            _, pending = await asyncio.wait(set(self._in_flight), timeout=left)
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=max(left, at_least))
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

@@ -27,9 +27,10 @@ class Stop(enum.Enum):
     FEED = enum.auto()  # what agents say, followed into their threads
     MCP_LINES = enum.auto()  # the MCP calls' lines waiting in a batch, posted at once
     PEER_TRAFFIC = enum.auto()  # what agents say to each other: the last folded notices told
-    ORDERING = enum.auto()  # notices that waited on an answer cut short
     LINK_WATCH = enum.auto()  # no connector's outage told once they stop
     INBOUND = enum.auto()  # the connectors no longer read
+    # Notices that waited on an answer cut short: after what was read while stopping.
+    ORDERING = enum.auto()
     # A job that fired now (a schedule, the watchdog's notices) would answer through a
     # stopped connector.
     SCHEDULER = enum.auto()

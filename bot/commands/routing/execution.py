@@ -158,10 +158,8 @@ class Execution:
             said = await self.refusal(command, exc) if started and command else str(exc)
             reply, outcome, detail = Reply(quotes_escaped(said)), "error", said
         except asyncio.CancelledError:  # the stop gave up waiting for it: say so in the ledger
-            ran = Ran("error", command.name if command else None, CANCELLED)
-            with contextlib.suppress(Exception):
-                await self.audit(msg, source, ran)
-                await self.settle(msg, "ran" if started else "refused", ran)
+            name = command.name if command else None
+            await self.cancelled(msg, source, name, "ran" if started else "refused")
             raise
         except Exception as exc:
             log.exception("command %r from %s failed", msg.text, msg.sender)
@@ -170,9 +168,30 @@ class Execution:
             )
             outcome, detail = "error", f"internal error: {type(exc).__name__}"
         ran = Ran(outcome, command.name if command else None, detail)
-        await self.audit(msg, source, ran)
-        await self.settle(msg, "ran" if started else "refused", ran)
+        await finished(self._record(msg, source, ran, "ran" if started else "refused"))
         return ran, reply
+
+    async def _record(self, msg: InboundMessage, source: str, ran: Ran, state: AnswerState) -> None:
+        """Audit what came of ``msg`` and settle it."""
+        await self.audit(msg, source, ran)
+        await self.settle(msg, state, ran)
+
+    async def cancelled(
+        self, msg: InboundMessage, source: str, command: str | None, state: AnswerState
+    ) -> None:
+        """Record that ``msg``'s command was cancelled (the stop gave up waiting for it):
+        settled as ``state`` first (so it is never left ``pending``), then audited; each
+        write carried to its end (:func:`finished`), and one failing does not skip the other."""
+        ran = Ran("error", command, CANCELLED)
+        writes: tuple[Callable[[], Awaitable[None]], ...] = (
+            lambda: self.settle(msg, state, ran),
+            lambda: self.audit(msg, source, ran),
+        )
+        for write in writes:
+            try:
+                await finished(write())
+            except Exception:
+                log.exception("could not record that %r was cancelled", msg.text)
 
     async def refusal(self, command: Command, exc: CommandError | FleetError) -> str:
         """What a handler's refusal says, with what was likely meant when it is a typo: an
@@ -255,6 +274,18 @@ class Execution:
         return Command(
             name="send", args={"NAME": topic, "TEXT": msg.text}, flags={}, spec=send, text=msg.text
         )
+
+
+async def finished(write: Awaitable[None]) -> None:
+    """Await ``write`` to its end even when the caller is cancelled meanwhile (the cancel is
+    raised once it is done): a ledger write the stop cancels is never left half-way, nor
+    racing what the caller does next."""
+    task = asyncio.ensure_future(write)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
 
 
 def article(role: Role) -> str:

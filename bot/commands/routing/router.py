@@ -45,6 +45,7 @@ path, its reply handed back to the shell instead of posted.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
@@ -52,7 +53,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import replace
 from typing import Final
 
-from bot.acl import Acl
+from bot.acl import Acl, Role
 from bot.chat import edits
 from bot.chat.ordering import Ordering
 from bot.chat.presence import typing_after
@@ -60,7 +61,7 @@ from bot.commands.errors import CommandError
 from bot.commands.handlers.approvals.answers import ApprovalDesk
 from bot.commands.parsing.grammar import Command, Grammar
 from bot.commands.routing.confirmations import ConfirmationDesk
-from bot.commands.routing.execution import Desks, Execution, Ran, article
+from bot.commands.routing.execution import Desks, Execution, Ran, article, finished
 from bot.commands.routing.request import Handler, Reply
 from bot.commands.routing.sources import TYPED, Delegated, DelegatedStart
 from bot.commands.routing.threads import Threads
@@ -160,6 +161,16 @@ class Router:
         ):
             log.debug("event %s on %s already handled", msg.event_id, msg.connector)
             return
+        try:
+            await self._claimed(connector, msg, role, source, stopping)
+        except asyncio.CancelledError:  # at the stop's deadline: never left `pending`
+            await finished(self._settle_cancelled(msg, source))
+            raise
+
+    async def _claimed(
+        self, connector: Connector, msg: InboundMessage, role: Role, source: str, stopping: bool
+    ) -> None:
+        """Handle ``msg``, claimed, for its sender in ``role``, and answer it."""
         if msg.event_id is not None:
             await connector.mark_read(msg.room, msg.event_id, msg.thread_id)
         async with (
@@ -169,6 +180,19 @@ class Router:
             done = await self._execution.execute(msg, role, source, held, stopping=stopping)
             if done is not None:
                 await self._threads.deliver(connector, msg, done[1])
+
+    async def _settle_cancelled(self, msg: InboundMessage, source: str) -> None:
+        """``msg`` was cancelled before its command settled it: refused, audited so."""
+        if msg.event_id is None:
+            return
+        try:
+            answer = await self._chat.chat_answer(msg.connector, msg.event_id)
+        except Exception:
+            log.exception("could not read what came of %r, cancelled", msg.text)
+            return
+        if answer is not None and answer.state == "pending":
+            name = self._execution.command_name(msg)
+            await self._execution.cancelled(msg, source, name, "refused")
 
     async def _take_over(
         self, connector: Connector, edit: InboundMessage, original: EventId

@@ -38,10 +38,10 @@ async def _settled() -> None:
         await asyncio.sleep(0)
 
 
-async def _served(router: Handles) -> tuple[FakeConnector, Serving]:
+async def _served(router: Handles, grace: float = 5.0) -> tuple[FakeConnector, Serving]:
     """A connector served to ``router``, ``task run 3`` already read from it."""
     connector = FakeConnector()
-    serving = Serving(on_closed=lambda: None)
+    serving = Serving(on_closed=lambda: None, grace=grace)
     await serving.start([connector], router)
     connector.person_says(ROOM, "task run 3", addressed=True)
     await _settled()
@@ -83,11 +83,11 @@ class Stuck:
 
 
 async def test_the_stop_waits_once_for_what_was_read_in_all() -> None:
-    """`finish(within=…)` sets one deadline for both waits: what is read while stopping is
-    cancelled at the close once it has passed, not waited for as long again."""
+    """`finish(within=…)` sets one deadline for both waits: once it has passed, what is read
+    while stopping is given only the grace (it only answers), then cancelled at the close."""
     router = Stuck()
-    connector, serving = await _served(router)
-    await serving.finish(within=0.5)  # the deadline passes: cancelled
+    connector, serving = await _served(router, grace=0.2)
+    await serving.finish(within=0.3)  # the deadline passes: cancelled
     assert router.cancelled == ["task run 3"]
     connector.person_says(OTHER, "approve k7q2", addressed=True)
     await _settled()
@@ -95,4 +95,16 @@ async def test_the_stop_waits_once_for_what_was_read_in_all() -> None:
     began = loop.time()
     await serving.close()
     assert router.cancelled == ["task run 3", "approve k7q2"]
-    assert loop.time() - began < 0.4  # nothing left of the deadline: not waited for again
+    assert 0.2 <= loop.time() - began < 0.3 + 0.2  # the grace, not the whole wait again
+
+
+async def test_what_is_read_after_the_deadline_still_gets_its_grace() -> None:
+    """The deadline passed on a stuck command: a refusal read after it still finishes."""
+    router = Recording()
+    connector, serving = await _served(router)
+    await serving.finish(within=0.1)  # `task run 3` waits for `release`: cancelled
+    connector.person_says(OTHER, "spawn demo", addressed=True)
+    await _settled()
+    await serving.close()
+    assert router.handled == [("task run 3", False), ("spawn demo", True)]
+    assert router.done == ["spawn demo"]

@@ -42,6 +42,8 @@ def test_the_order_stops_jobs_before_the_connectors_and_the_hosts_after_the_prox
     order = list(Stop)
     assert order[0] is Stop.IN_FLIGHT
     assert order.index(Stop.CONTROL) < order.index(Stop.SCHEDULER)  # a shell's, too
+    # An answer read while stopping (finished as INBOUND stops) may hold notices back.
+    assert order.index(Stop.INBOUND) < order.index(Stop.ORDERING) < order.index(Stop.CONNECTORS)
     assert order.index(Stop.SCHEDULER) < order.index(Stop.QUEUE) < order.index(Stop.CONNECTORS)
     assert order.index(Stop.DASHBOARD) < order.index(Stop.CONNECTORS) < order.index(Stop.FLEET)
     assert order.index(Stop.METERING) < order.index(Stop.HOSTS) < order.index(Stop.HEARTBEATS)

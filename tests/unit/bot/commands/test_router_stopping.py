@@ -12,7 +12,7 @@ import pytest
 
 from bot.commands.routing.execution import CANCELLED, STOPPING
 from bot.commands.routing.router import Router
-from connectors.base import EventId, InboundMessage, ThreadId
+from connectors.base import EventId, InboundMessage, RoomId, ThreadId
 from fleet.ledger import Ledger
 from fleet.ledger.records.approvals import AskKind, Decision
 from tests.unit.bot.commands.test_approvals_answers import (  # noqa: F401  (a fixture)
@@ -128,3 +128,35 @@ async def test_a_command_the_stop_cancels_is_settled_and_audited_as_cancelled(
     assert answer is not None and (answer.state, answer.outcome) == ("ran", "error")
     [entry] = await ledger.audit.audit_entries()
     assert (entry.command, entry.outcome, entry.detail) == ("ps", "error", CANCELLED)
+
+
+class StuckReading(FakeConnector):
+    """A connector whose read receipt never goes through (a chat service gone quiet)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = asyncio.Event()
+
+    async def mark_read(
+        self, room: RoomId, event_id: EventId, thread: ThreadId | None = None
+    ) -> None:
+        self.reading.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_message_cancelled_before_its_command_ran_is_settled_refused(
+    router: Router, calls: Calls, ledger: Ledger
+) -> None:
+    """Cancelled while its read receipt was sent (claimed, not yet run): settled refused
+    and audited as cancelled, so it is neither left `pending` nor run when read again."""
+    chat = StuckReading()
+    handling = asyncio.create_task(router.handle(chat, message("!ps", event_id="$stuck")))
+    await chat.reading.wait()
+    handling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+    answer = await ledger.chat.chat_answer("matrix", EventId("$stuck"))
+    assert answer is not None and (answer.state, answer.outcome) == ("refused", "error")
+    [entry] = await ledger.audit.audit_entries()
+    assert (entry.command, entry.outcome, entry.detail) == ("ps", "error", CANCELLED)
+    assert calls.requests == []
