@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bot.acl import Acl, Role
 from bot.chat.ordering import Ordering
@@ -31,6 +32,8 @@ from fleet.names import is_agent_name
 from fleet.schema import did_you_mean, no_agent_words
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 STOPPING = "Fleetwarden is stopping: that was not run. Send it again once it is back."
 CANCELLED = "cancelled: Fleetwarden stopped before it finished"
@@ -276,16 +279,29 @@ class Execution:
         )
 
 
-async def finished(write: Awaitable[None]) -> None:
-    """Await ``write`` to its end even when the caller is cancelled meanwhile (the cancel is
-    raised once it is done): a ledger write the stop cancels is never left half-way, nor
-    racing what the caller does next."""
+async def finished(write: Awaitable[T]) -> T:
+    """Await ``write`` to its end even when the caller is cancelled meanwhile, once or again
+    (the cancel is raised once it is done, and wins over an error of the write, which is
+    logged): a ledger write the stop cancels is never left half-way, nor racing what the
+    caller does next."""
     task = asyncio.ensure_future(write)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await task
-        raise
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():  # the write itself was cancelled, from elsewhere
+                raise
+            cancelled = True
+            continue
+        except Exception:
+            if not cancelled:
+                raise
+            log.exception("a write carried on through a cancel failed")
+            raise asyncio.CancelledError from None
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
 
 
 def article(role: Role) -> str:

@@ -156,9 +156,7 @@ class Router:
             if edited is None:
                 return
             msg, source = edited, edits.edit_source(original)
-        elif msg.event_id is not None and not await self._chat.claim_message(
-            msg.connector, msg.event_id, sender=msg.sender, room=msg.room, thread=msg.thread_id
-        ):
+        elif msg.event_id is not None and not await self._claim_message(msg, msg.event_id):
             log.debug("event %s on %s already handled", msg.event_id, msg.connector)
             return
         try:
@@ -180,6 +178,22 @@ class Router:
             done = await self._execution.execute(msg, role, source, held, stopping=stopping)
             if done is not None:
                 await self._threads.deliver(connector, msg, done[1])
+
+    async def _claim_message(self, msg: InboundMessage, event: EventId) -> bool:
+        """Claim typed message ``msg`` (its ``event``), noted ``pending``; cancelled
+        meanwhile, the claim is finished and, if it was made, settled as cancelled."""
+        claiming = asyncio.ensure_future(
+            self._chat.claim_message(
+                msg.connector, event, sender=msg.sender, room=msg.room, thread=msg.thread_id
+            )
+        )
+        try:
+            return await finished(claiming)
+        except asyncio.CancelledError:
+            made = claiming.done() and not claiming.cancelled() and claiming.exception() is None
+            if made and claiming.result():
+                await finished(self._settle_cancelled(msg, TYPED))
+            raise
 
     async def _settle_cancelled(self, msg: InboundMessage, source: str) -> None:
         """``msg`` was cancelled before its command settled it: refused, audited so."""
