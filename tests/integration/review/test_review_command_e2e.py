@@ -95,7 +95,7 @@ def test_changes_for_a_branch_discarded_meanwhile_say_what_a_human_does(
         assert "`task start 1` runs coder again on a new branch" in said
         bot.command("msgs", r"reviewer → coder")
         assert "refused" in bot.output_since_command
-        bot.command("queue", r"\S")
-        assert "coder" not in bot.output_since_command
+        # The queue's own answer (the task's notices may come between its lines and ours).
+        bot.command("queue", r"Nothing is queued: every launch asked for has started\.")
         assert "Something went wrong" not in bot.stdout
         assert bot.close() == 0
