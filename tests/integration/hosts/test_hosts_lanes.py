@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sandbox.lanes import FIRST_UID
+from fleet.sandbox.lanes import SPAN
 from tests import sandbox_need
 from tests.integration.conftest import processes_under
 from tests.integration.console_bot import ConsoleBot, processes_where, wait_until
@@ -115,6 +115,18 @@ def host_uid(workdir: Path) -> int:
     return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
 
 
+def _kept_uids(state_dir: Path, names: str) -> dict[str, int]:
+    """Give ``names`` their uids in the host's state dir, as a first launch there keeps
+    them, but past every fleet's range (:data:`~fleet.sandbox.lanes.SPAN`): the host is
+    this machine, where the orchestrator's own fleet and those of other tests hold ranges
+    of that span in its register and would each take these agents for another fleet's."""
+    uids = {name: SPAN.first + SPAN.count + n for n, name in enumerate(names)}
+    state_dir.mkdir(mode=0o700)
+    (state_dir / "uids.json").write_text(json.dumps(uids))
+    (state_dir / "uids.json").chmod(0o600)
+    return uids
+
+
 def _spawn(bot: ConsoleBot, log: Path, name: str) -> None:
     bot.command(f"spawn {name}", rf"Agent {name} started", timeout=WAIT)
     ready = lambda: log.exists() and "hostile agent ready" in log.read_text()  # noqa: E731
@@ -161,10 +173,10 @@ def test_agents_sharing_a_hosts_login_started_in_either_order_cannot_read_each_o
 def test_agents_on_a_host_whose_login_is_root_run_as_uids_of_their_own(
     tmp_path: Path, root_ssh_host: SshServer
 ) -> None:
-    """Each agent there is its own user from the lane range: its workdir and HOME are its
-    own (it writes both), its doors answer it (a locked agent's heartbeat and proxy, again
-    once a restarted orchestrator has opened them anew), and the other's 0600 file and
-    root's are closed to it."""
+    """Each agent there is its own user, the uid the host keeps for it: its workdir and
+    HOME are its own (it writes both), its doors answer it (a locked agent's heartbeat and
+    proxy, again once a restarted orchestrator has opened them anew), and the other's 0600
+    file and root's are closed to it."""
     secret = Path("/var/tmp") / f"fw-rootsecret-{uuid.uuid4().hex[:8]}.env"
     secret.write_text("DATABASE_PASSWORD=fake-root-secret\n")
     secret.chmod(0o600)
@@ -179,6 +191,7 @@ def test_agents_on_a_host_whose_login_is_root_run_as_uids_of_their_own(
                 _workdir(workdirs, me, 0, targets)
             agents = {name: f"egress_allow: [], workdir: '{work[name]}'" for name in "ab"}
             config = _config(tmp_path, root_ssh_host, workdirs, agents)
+            kept = _kept_uids(root_ssh_host.state_dirs[-1], "ab")
             logs = {name: tmp_path / "state" / "agents" / name / "output.log" for name in "ab"}
             bot = _started(tmp_path, config, "box4")
             try:
@@ -193,7 +206,7 @@ def test_agents_on_a_host_whose_login_is_root_run_as_uids_of_their_own(
                         assert got[word][0] == "denied", (name, word, got)
                     assert "capeff=0000000000000000" in got["identity"][1], got["identity"]
                     uids[name] = host_uid(work[name])
-                assert min(uids.values()) >= FIRST_UID and uids["a"] != uids["b"], uids
+                assert uids == kept, uids  # as the host keeps them, each its own
                 assert (work["a"] / "mine.txt").stat().st_uid == uids["a"]
                 # A restarted orchestrator opens their doors again, still theirs.
                 assert bot.quit(WAIT) == 0
