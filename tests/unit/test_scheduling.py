@@ -49,9 +49,10 @@ def test_the_suites_own_synapse_files_are_bundled() -> None:
 
 
 def test_every_file_naming_the_synapse_mark_is_bundled() -> None:
-    """A file naming ``pytest.mark.synapse`` in any way — a list of marks over several lines,
-    a class's or a test's decorator — is found by the dealing's reading of its text: one it
-    missed would run outside the bundles, starting a Synapse of its own worker."""
+    """Every file naming ``pytest.mark.synapse`` is bundled: the dealing reads it on a
+    ``pytestmark = …`` or ``marks=…`` line; a file naming it another way (a decorator, a
+    list of marks over several lines) fails here, before it runs outside the bundles and
+    starts a Synapse of its own worker."""
     root = Path(__file__).resolve().parents[2]
     dealt = bundles(root, root / "tests")
     naming = {

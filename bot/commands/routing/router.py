@@ -130,8 +130,8 @@ class Router:
         self, connector: Connector, msg: InboundMessage, *, stopping: bool = False
     ) -> None:
         """Handle one message; never raises for anything the sender did. ``stopping``: it
-        was read once the app's stop began; an answer to an agent's request (a reaction, a
-        reply in its thread, ``approve``/``deny``/``answer``) still runs, any other command (a
+        was read once the app's stop began; an answer to an agent's open request (a reaction,
+        a reply that answers it, ``approve``/``deny``/``answer``) still runs, any other command (a
         ``yes`` too) is answered that it was not run, and claimed, so it is not run when read
         again after a start."""
         role = self._acl.role_of(msg.connector, msg.sender, msg.groups)
