@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from bot.acl import Acl, Role
 from bot.chat.ordering import Ordering
@@ -279,29 +279,38 @@ class Execution:
         )
 
 
-async def finished(write: Awaitable[T]) -> T:
-    """Await ``write`` to its end even when the caller is cancelled meanwhile, once or again
-    (the cancel is raised once it is done, and wins over an error of the write, which is
-    logged): a ledger write the stop cancels is never left half-way, nor racing what the
-    caller does next."""
+CARRY: Final = 10.0
+"""How long a write carried through a cancel (:func:`finished`) may still take: a ledger
+that has stopped answering (a dead connection) never holds the stop for longer."""
+
+
+async def finished(write: Awaitable[T], *, within: float = CARRY) -> T:
+    """Await ``write`` to its end even when the caller is cancelled meanwhile, once or again,
+    for up to ``within`` seconds after the first cancel (then the write is cancelled and
+    that is logged); the cancel is raised once it is done, and wins over an error of the
+    write, which is logged: a ledger write the stop cancels is never left half-way, nor
+    racing what the caller does next, and never holds the stop for good."""
     task = asyncio.ensure_future(write)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.cancelled():  # the write itself was cancelled, from elsewhere
-                raise
-            cancelled = True
-            continue
-        except Exception:
-            if not cancelled:
-                raise
-            log.exception("a write carried on through a cancel failed")
-            raise asyncio.CancelledError from None
-        if cancelled:
-            raise asyncio.CancelledError
-        return result
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if task.cancelled():  # the write itself was cancelled, from elsewhere
+            raise
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not task.done():
+        left = deadline - loop.time()
+        if left <= 0:
+            task.cancel()
+            log.error(
+                "a write carried on through a cancel did not end within %g s: given up", within
+            )
+            break
+        with contextlib.suppress(asyncio.CancelledError):  # cancelled again: carry on
+            await asyncio.wait({task}, timeout=left)
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        log.error("a write carried on through a cancel failed", exc_info=task.exception())
+    raise asyncio.CancelledError
 
 
 def article(role: Role) -> str:

@@ -58,3 +58,30 @@ async def test_uncancelled_it_is_the_write_itself() -> None:
     assert await finished(write()) == 7
     with pytest.raises(OSError, match="disk full"):
         await finished(broken())
+
+
+async def test_a_write_that_never_ends_is_given_up_once_its_time_after_the_cancel_is_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A ledger that stopped answering does not hold the stop for good: the write is
+    cancelled once ``within`` has passed since the first cancel, and the cancel raised."""
+    hung = asyncio.Event()
+    written: list[str] = []
+
+    async def write() -> None:
+        try:
+            await hung.wait()  # never set: a dead connection
+        except asyncio.CancelledError:
+            written.append("cancelled")
+            raise
+
+    caller = asyncio.create_task(finished(write(), within=0.05))
+    await asyncio.sleep(0)
+    caller.cancel()
+    await asyncio.sleep(0)
+    caller.cancel()  # cancelled again meanwhile: still given its time, no more
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(caller, timeout=5)
+    await asyncio.sleep(0)
+    assert written == ["cancelled"]
+    assert "did not end within 0.05 s: given up" in caplog.text
