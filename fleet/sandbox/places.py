@@ -56,7 +56,21 @@ def needed_paths(
         modules = [p for p in resolved.parents if p.name == "node_modules"]
         needed.append(modules[-1] if modules else resolved.parent)
         needed.append(Path(found).parent)
-    return tuple(needed)
+    return tuple(p for p in needed if _reachable(p))
+
+
+def _reachable(path: Path) -> bool:
+    """Whether this process can reach ``path`` (or learn it is not there): bubblewrap runs as
+    its user and cannot bind back what it cannot reach — an inherited PATH naming another
+    user's closed home (``/root/.cargo/bin`` in the PATH of a Fleetwarden run as
+    ``nobody``) would fail every start, and could run nothing for the agent anyway."""
+    try:
+        os.stat(path)
+    except PermissionError:
+        return False
+    except OSError:
+        return True  # not there: bound with `--ro-bind-try`, which skips it
+    return True
 
 
 def _linked(directory: Path) -> list[Path]:

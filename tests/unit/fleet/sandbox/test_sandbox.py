@@ -23,7 +23,10 @@ from fleet.sandbox.places import needed_paths
 from fleet.sandbox.policy import DOORS, Door, Layout, bwrap_argv
 from fleet.sandbox.schema import check_egress, unsandboxed_warnings
 from fleet.sandbox.service import Sandboxes, SandboxSettings, loopback_ports, proxy_env
+from tests import sandbox_need
 from tests.polling import eventually
+
+NOBODY = 65534
 
 STATE = Path("/srv/fw/state")
 WORK = Path("/srv/fw/work")
@@ -211,6 +214,35 @@ def test_path_directories_under_a_hidden_home_come_back_with_their_prefix(tmp_pa
     needed = needed_paths(plan, HOME, (STATE, home), python=sys.executable)
     assert Path("/home/fw/.local") in needed and Path("/home/fw/bin") in needed
     assert home not in needed
+
+
+@sandbox_need.root("needs root to look as another user")
+def test_a_path_directory_fleetwarden_cannot_reach_is_left_out(tmp_path: Path) -> None:
+    """Fleetwarden run as `nobody` with root's PATH (``/root/.cargo/bin`` on it): bubblewrap,
+    run as `nobody`, could not bind back what `nobody` cannot reach, and every start would
+    fail; such a directory is left out, the reachable ones kept."""
+    closed = tmp_path / "closed"
+    (closed / ".cargo" / "bin").mkdir(parents=True)
+    closed.chmod(0o700)
+    plan = LaunchPlan(argv=("true",), env={"PATH": f"{closed}/.cargo/bin:/usr/bin"}, cwd=WORK)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child looks as `nobody`, then ends without running pytest's exits
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            needed = needed_paths(plan, HOME, (closed,), python=sys.executable)
+            os.write(write, "\n".join(map(str, needed)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as said:
+        seen = said.read().splitlines()
+    os.waitpid(pid, 0)
+    assert "/usr" in seen or "/usr/bin" in seen, seen
+    assert not [p for p in seen if p.startswith(str(closed))], seen
+    assert str(closed / ".cargo") in map(str, needed_paths(plan, HOME, (), python="python3"))
 
 
 def test_a_program_in_the_agents_own_places_or_behind_a_link_there_binds_nothing(
