@@ -10,11 +10,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 venv=${FLEETWARDEN_VENV:-$root/.venv}
 
-python=${PYTHON:-python3}
-if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-  echo "run.sh: Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)" >&2
-  exit 2
-fi
+# The Python the venv is made with: $PYTHON, else the system's, else python3 (.ci/python.sh).
+python=$(bash "$root/.ci/python.sh" run.sh) || exit 2
 
 # The default backend runs agents as processes (tmux only for `backend: tmux`).
 bash "$root/.ci/apt-packages.sh" bwrap=bubblewrap || true

@@ -1,9 +1,11 @@
 """``tests/run.sh`` refuses a test path that is not there before it sets anything up, naming
-the path: with six workers pytest itself would only say "no tests ran"."""
+the path: with five workers pytest itself would only say "no tests ran". ``.ci/python.sh``
+picks the Python both ``run.sh`` and ``tests/run.sh`` make their venvs with."""
 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -32,4 +34,68 @@ def test_a_test_path_that_is_not_there_is_named_and_nothing_runs(word: str, name
     assert done.stderr == (
         f"tests/run.sh: no test file or directory {named} (a typo? paths start at the "
         "checkout's root, e.g. tests/unit/bot/cli)\n"
+    )
+
+
+def _python_sh(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``.ci/python.sh`` with nothing on PATH but ``tmp_path/bin`` and the shell's own."""
+    base = {"PATH": f"{tmp_path / 'bin'}:/bin:/usr/bin", "HOME": str(tmp_path)}
+    return subprocess.run(
+        ["bash", str(ROOT / ".ci" / "python.sh"), "run.sh"],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def _fake_python(path: Path, version: tuple[int, int], venv: bool = True) -> Path:
+    """A ``python`` that answers the version and venv questions as one of ``version``
+    would (with ``venv=False``, as one without its venv module, Debian's before
+    python3-venv)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = version < (3, 11)
+    path.write_text(
+        "#!/bin/bash\n"
+        f'case "$*" in *ensurepip*) exit {0 if venv and not old else 1} ;; esac\n'
+        f"exit {1 if old else 0}\n"
+    )
+    path.chmod(0o755)
+    return path
+
+
+def test_the_system_python_is_taken_when_it_is_new_enough_and_makes_venvs(
+    tmp_path: Path,
+) -> None:
+    system = _fake_python(tmp_path / "system" / "python3", (3, 11))
+    _fake_python(tmp_path / "bin" / "python3", (3, 12))
+    done = _python_sh(tmp_path, FLEETWARDEN_SYSTEM_PYTHON=str(system))
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{system}\n", "")
+
+
+@pytest.mark.parametrize(("version", "venv"), [((3, 9), True), ((3, 11), False)])
+def test_a_system_python_too_old_or_without_venv_leaves_python3_on_path(
+    tmp_path: Path, version: tuple[int, int], venv: bool
+) -> None:
+    system = _fake_python(tmp_path / "system" / "python3", version, venv)
+    _fake_python(tmp_path / "bin" / "python3", (3, 12))
+    done = _python_sh(tmp_path, FLEETWARDEN_SYSTEM_PYTHON=str(system))
+    assert (done.returncode, done.stdout, done.stderr) == (0, "python3\n", "")
+
+
+def test_python_named_is_taken_and_one_too_old_or_missing_is_refused(tmp_path: Path) -> None:
+    chosen = _fake_python(tmp_path / "mine" / "python3.12", (3, 12))
+    done = _python_sh(tmp_path, PYTHON=str(chosen))
+    assert (done.returncode, done.stdout) == (0, f"{chosen}\n")
+    old = _fake_python(tmp_path / "mine" / "python3.9", (3, 9))
+    done = _python_sh(tmp_path, PYTHON=str(old))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "run.sh: Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)\n"
+    )
+    done = _python_sh(tmp_path, PYTHON=str(tmp_path / "pyhton3"))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"run.sh: no Python {tmp_path / 'pyhton3'} here (set PYTHON=/path/to/python3.11)\n"
     )
