@@ -5,6 +5,7 @@ picks the Python both ``run.sh`` and ``tests/run.sh`` make their venvs with."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,16 +52,19 @@ def _python_sh(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def _fake_python(path: Path, version: tuple[int, int], venv: bool = True) -> Path:
-    """A ``python`` that answers the version and venv questions as one of ``version``
-    would (with ``venv=False``, as one without its venv module, Debian's before
-    python3-venv)."""
+    """A ``python`` of ``version``: this machine's own Python where that is new enough (with
+    ``venv=False`` one that cannot import ``ensurepip``, as Debian's before python3-venv),
+    else one that says the old version and fails the version check, as an old one would."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    old = version < (3, 11)
-    path.write_text(
-        "#!/bin/bash\n"
-        f'case "$*" in *ensurepip*) exit {0 if venv and not old else 1} ;; esac\n'
-        f"exit {1 if old else 0}\n"
-    )
+    if version >= (3, 11):
+        broken = path.parent / f"{path.name}-lib"
+        broken.mkdir(exist_ok=True)
+        if not venv:
+            (broken / "ensurepip.py").write_text("raise ImportError('no ensurepip')\n")
+        body = f'PYTHONPATH={broken} exec {sys.executable} "$@"\n'
+    else:
+        body = f'case "$*" in *print*) echo {version[0]}.{version[1]} ;; *) exit 1 ;; esac\n'
+    path.write_text(f"#!/bin/bash\n{body}")
     path.chmod(0o755)
     return path
 
@@ -92,7 +96,12 @@ def test_python_named_is_taken_and_one_too_old_or_missing_is_refused(tmp_path: P
     done = _python_sh(tmp_path, PYTHON=str(old))
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
-        "run.sh: Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)\n"
+        f"run.sh: {old} is Python 3.9; 3.11 or newer is needed (set PYTHON=/path/to/python3.11)\n"
+    )
+    done = _python_sh(tmp_path, PYTHON="/bin/false")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "run.sh: /bin/false did not run as a Python (set PYTHON=/path/to/python3.11)\n"
     )
     done = _python_sh(tmp_path, PYTHON=str(tmp_path / "pyhton3"))
     assert (done.returncode, done.stdout) == (2, "")
