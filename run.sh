@@ -20,7 +20,13 @@ bash "$root/.ci/apt-packages.sh" bwrap=bubblewrap || true
 stamp="$venv/.fleetwarden-pyproject.toml"
 if [ ! -x "$venv/bin/fleetwarden" ] || ! cmp -s "$root/pyproject.toml" "$stamp"; then
   echo "== installing fleetwarden into $venv"
-  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  # One cut short (Ctrl-C while it was made, a Python without ensurepip) has no pip: made
+  # again, emptied first where it is a venv already (its pyvenv.cfg), never another folder.
+  if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+    clear=()
+    [ -f "$venv/pyvenv.cfg" ] && clear=(--clear)
+    "$python" -m venv "${clear[@]}" "$venv"
+  fi
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root"
   cp "$root/pyproject.toml" "$stamp"
 fi

@@ -83,9 +83,14 @@ export FLEETWARDEN_REQUIRE_CHROMIUM=${FLEETWARDEN_REQUIRE_CHROMIUM:-1}
 unset PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$PWD/.cache/pycache}
 
-if [ ! -x .venv/bin/python ]; then
-  "$python" -m venv .venv
-fi
+# A venv is made where there is none with pip in it: one cut short (Ctrl-C while it was
+# made, a Python without ensurepip) is emptied and made again.
+venv() {
+  if ! "$1/bin/python" -m pip --version >/dev/null 2>&1; then
+    "$python" -m venv --clear "$1"
+  fi
+}
+venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
 # Synapse, the real homeserver the Matrix tests run against (tests/synapse_server.py).
@@ -93,9 +98,7 @@ fi
 # Skipped when FLEETWARDEN_SKIP_SYNAPSE=1 or FLEETWARDEN_SYNAPSE_PYTHON names another one.
 synapse_version=1.163.2
 if [ "${FLEETWARDEN_SKIP_SYNAPSE:-}" != 1 ] && [ -z "${FLEETWARDEN_SYNAPSE_PYTHON:-}" ]; then
-  if [ ! -x .venv-synapse/bin/python ]; then
-    "$python" -m venv .venv-synapse
-  fi
+  venv .venv-synapse
   if ! .venv-synapse/bin/python -c "import importlib.metadata as m, sys
 sys.exit(m.version('matrix-synapse') != '$synapse_version')" 2>/dev/null; then
     echo "== installing matrix-synapse==$synapse_version into .venv-synapse"
