@@ -287,9 +287,11 @@ async def test_a_frozen_claude_code_stops_whole_and_resumes_refused(freeze_rig: 
     assert (freeze.agent, freeze.budget) == (NAME, f"agent:{NAME}")
     (status,) = await freeze_rig.fleet.ps()
     assert status.frozen is not None and "reached its limit" in status.frozen
-    assert any("reached its limit" in text for text in freeze_rig.board.posted), (
-        freeze_rig.board.posted
-    )
+
+    async def told() -> bool:  # the board is told after the freeze, on its own
+        return any("reached its limit" in text for text in freeze_rig.board.posted)
+
+    await eventually(told, f"the board told of {NAME}'s freeze")
     # Still paused on a second look: nothing (tmux included) continued any of them.
     assert pauses(processes(handle)) == {True}
 
