@@ -10,9 +10,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 venv=${FLEETWARDEN_VENV:-$root/.venv}
 
-# The Python the venv is made with: $PYTHON, else the system's, else python3 (.ci/python.sh).
-python=$(bash "$root/.ci/python.sh" run.sh) || exit 2
-
 # The default backend runs agents as processes (tmux only for `backend: tmux`).
 bash "$root/.ci/apt-packages.sh" bwrap=bubblewrap || true
 
@@ -20,13 +17,8 @@ bash "$root/.ci/apt-packages.sh" bwrap=bubblewrap || true
 stamp="$venv/.fleetwarden-pyproject.toml"
 if [ ! -x "$venv/bin/fleetwarden" ] || ! cmp -s "$root/pyproject.toml" "$stamp"; then
   echo "== installing fleetwarden into $venv"
-  # One cut short (Ctrl-C while it was made, a Python without ensurepip) has no pip: made
-  # again, emptied first where it is a venv already (its pyvenv.cfg), never another folder.
-  if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
-    clear=()
-    [ -f "$venv/pyvenv.cfg" ] && clear=(--clear)
-    "$python" -m venv "${clear[@]}" "$venv"
-  fi
+  # Made with $PYTHON, else the system's Python, else python3; again where it has no pip.
+  bash "$root/.ci/venv.sh" run.sh "$venv" || exit 2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root"
   cp "$root/pyproject.toml" "$stamp"
 fi

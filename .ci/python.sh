@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Print the Python a new venv of the project is made with (run.sh, tests/run.sh):
+# Print the Python a new venv of the project is made with (.ci/venv.sh, for run.sh and
+# tests/run.sh):
 #   1. $PYTHON, when it is set;
 #   2. else the system's Python ($FLEETWARDEN_SYSTEM_PYTHON, default /usr/bin/python3) when
 #      it is 3.11 or newer and can make a venv: Debian's and Ubuntu's is built with

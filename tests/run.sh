@@ -39,11 +39,6 @@ for word in "$@"; do
   esac
 done
 
-# The Python the venvs are made with: $PYTHON, else the system's (built with profile-guided
-# optimisation where it is Debian's or Ubuntu's: the suite's Python processes each spend
-# about a fifth less CPU on it), else python3 on PATH (.ci/python.sh).
-python=$(bash .ci/python.sh tests/run.sh) || exit 2
-
 # tmux: the console is tested at a real terminal, and the tmux backend uses it.
 # bubblewrap: every agent runs in a sandbox.
 bash .ci/apt-packages.sh --strict tmux=tmux bwrap=bubblewrap || exit 2
@@ -83,14 +78,11 @@ export FLEETWARDEN_REQUIRE_CHROMIUM=${FLEETWARDEN_REQUIRE_CHROMIUM:-1}
 unset PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$PWD/.cache/pycache}
 
-# A venv is made where there is none with pip in it: one cut short (Ctrl-C while it was
-# made, a Python without ensurepip) is emptied and made again.
-venv() {
-  if ! "$1/bin/python" -m pip --version >/dev/null 2>&1; then
-    "$python" -m venv --clear "$1"
-  fi
-}
-venv .venv
+# The venvs are made with $PYTHON, else the system's Python (built with profile-guided
+# optimisation where it is Debian's or Ubuntu's: the suite's Python processes each spend
+# about a fifth less CPU on it), else python3 on PATH; again where one has no pip
+# (.ci/venv.sh, .ci/python.sh).
+bash .ci/venv.sh tests/run.sh .venv || exit 2
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
 # Synapse, the real homeserver the Matrix tests run against (tests/synapse_server.py).
@@ -98,7 +90,7 @@ venv .venv
 # Skipped when FLEETWARDEN_SKIP_SYNAPSE=1 or FLEETWARDEN_SYNAPSE_PYTHON names another one.
 synapse_version=1.163.2
 if [ "${FLEETWARDEN_SKIP_SYNAPSE:-}" != 1 ] && [ -z "${FLEETWARDEN_SYNAPSE_PYTHON:-}" ]; then
-  venv .venv-synapse
+  bash .ci/venv.sh tests/run.sh .venv-synapse || exit 2
   if ! .venv-synapse/bin/python -c "import importlib.metadata as m, sys
 sys.exit(m.version('matrix-synapse') != '$synapse_version')" 2>/dev/null; then
     echo "== installing matrix-synapse==$synapse_version into .venv-synapse"

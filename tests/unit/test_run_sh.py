@@ -108,3 +108,34 @@ def test_python_named_is_taken_and_one_too_old_or_missing_is_refused(tmp_path: P
     assert done.stderr == (
         f"run.sh: no Python {tmp_path / 'pyhton3'} here (set PYTHON=/path/to/python3.11)\n"
     )
+
+
+def test_a_venv_cut_short_is_made_again_and_a_folder_not_a_venv_is_never_emptied(
+    tmp_path: Path,
+) -> None:
+    """``.ci/venv.sh``: a venv with no pip (Ctrl-C while it was made) is made again, whole;
+    one with pip is kept; a folder that is no venv keeps what it holds."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    env = {"PYTHON": sys.executable}
+
+    def made(where: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", str(ROOT / ".ci" / "venv.sh"), "run.sh", str(where)],
+            env={"PATH": "/usr/bin:/bin", **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    assert made(venv).returncode == 0
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "--version"]
+    assert subprocess.run(pip, capture_output=True, check=False).returncode == 0
+    (venv / "kept").write_text("")
+    assert made(venv).returncode == 0 and (venv / "kept").exists()  # had pip: kept
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    assert made(folder).returncode == 0
+    assert (folder / "notes.txt").read_text() == "mine"
