@@ -71,7 +71,7 @@ class DashboardCommands(Family):
         minutes = int(LINK_LIFETIME.total_seconds() // 60)
         text = (
             f"Your dashboard sign-in link (works once, for {minutes} minutes; do not share "
-            f"it): {url}{LINK_PATH}{secret}"
+            f"it): <{url}{LINK_PATH}{secret}>"  # an autolink: no `_…_` in it is emphasis
         )
         if private:
             return Reply(text, detail="sign-in link shown on the console")

@@ -25,6 +25,9 @@ from bot.dashboard.pages.metrics import Metrics, ObservedSink, Snapshot
 from bot.dashboard.pages.pages import Pages, markdown_html
 from bot.dashboard.serving.live import Full, LiveHub, Watcher
 from connectors.base import UserId
+from connectors.markdown import to_html, to_plain
+from connectors.markdown_discord import to_discord
+from connectors.slack.mrkdwn import to_mrkdwn
 from fleet.ledger import Ledger
 from fleet.timing.clock import ManualClock
 from tests.unit.chat_fakes import FakeConnector, message
@@ -255,8 +258,7 @@ async def test_the_link_goes_to_a_direct_message_never_to_the_room(
     assert "direct message" in reply.markdown
     [(user, text)] = chat.private
     assert user == ALICE and f"{URL}/signin/" in text
-    secret = text.rsplit("/signin/", 1)[1]
-    assert await signins.redeem(secret) is not None
+    assert await signins.redeem(link_secret(text)) is not None
 
 
 async def test_without_a_private_way_no_link_is_made(signins: SignIns, ledger: Ledger) -> None:
@@ -270,8 +272,33 @@ async def test_without_a_private_way_no_link_is_made(signins: SignIns, ledger: L
     commands = DashboardCommands(signins, BEHIND, lambda name: broken)
     with pytest.raises(CommandError, match="your link was voided"):
         await commands.dashboard(request("!dashboard"))
-    secret = broken.private[0][1].rsplit("/signin/", 1)[1]
-    assert await signins.redeem(secret) is None
+    assert await signins.redeem(link_secret(broken.private[0][1])) is None
+
+
+def link_secret(text: str) -> str:
+    """The secret of the one sign-in link in ``text``, written as an autolink."""
+    [secret] = re.findall(r"/signin/([A-Za-z0-9_-]{43})>", text)
+    return str(secret)
+
+
+async def test_a_link_whose_secret_looks_like_emphasis_reaches_every_medium_whole(
+    signins: SignIns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A secret is URL-safe base64, so ``-_`` and ``_-`` in it could read as markdown
+    emphasis and lose its underscores on the way (a link that never signs in): the link is
+    an autolink, shown whole on the console, in Matrix's HTML, on Discord and on Slack."""
+    tricky = "ab-_cd_-ef__gh__-ij_" + "m" * 23
+    monkeypatch.setattr("bot.dashboard.access.signin.secrets.token_urlsafe", lambda n: tricky)
+    chat = PrivateConnector()
+    commands = DashboardCommands(signins, BEHIND, lambda name: chat)
+    await commands.dashboard(request("!dashboard"))
+    [(_, text)] = chat.private
+    link = f"{URL}/signin/{tricky}"
+    assert link_secret(text) == tricky
+    assert link in to_plain(text) and f"{link} (" not in to_plain(text)
+    assert f'<a href="{link}">{link}</a>' in to_html(text)
+    assert f"<{link}>" in to_discord(text) and f"&lt;{link}&gt;" in to_mrkdwn(text)
+    assert await signins.redeem(tricky) is not None
 
 
 async def test_the_console_gets_the_link_as_its_answer(signins: SignIns, tmp_path: Path) -> None:
