@@ -205,15 +205,40 @@ async def test_a_workdir_that_holds_fleetwardens_files_is_refused(tmp_path: Path
         await sandboxes.wrap(spec, plan, tmp_path / "home", [])
 
 
-def test_path_directories_under_a_hidden_home_come_back_with_their_prefix(tmp_path: Path) -> None:
-    """``~/.local/bin`` on PATH under a hidden HOME brings ``~/.local``, never HOME itself."""
-    home = Path("/home/fw")
-    plan = LaunchPlan(
-        argv=("true",), env={"PATH": "/home/fw/.local/bin:/home/fw/bin:/usr/bin"}, cwd=WORK
-    )
-    needed = needed_paths(plan, HOME, (STATE, home), python=sys.executable)
-    assert Path("/home/fw/.local") in needed and Path("/home/fw/bin") in needed
-    assert home not in needed
+def test_a_path_directory_under_a_hidden_home_brings_its_install_not_the_data_beside_it(
+    tmp_path: Path,
+) -> None:
+    """``~/.cargo/bin`` on PATH under a hidden HOME brings the rest of ``~/.cargo`` but its
+    credentials; ``~/.local/bin`` brings ``~/.local/lib`` and the pipx venv a link there
+    leads into, with the Python it was made from, never ``~/.local/share`` or ``state``;
+    ``~/bin`` brings itself alone, never the HOME around it (one with ``.ssh`` in it, though
+    neither Fleetwarden's nor in ``/home``)."""
+    home = tmp_path / "home" / "fw"
+    cargo, local = home / ".cargo", home / ".local"
+    venv = local / "share" / "pipx" / "venvs" / "tool"
+    python = tmp_path / "pythons" / "3.12"
+    for made in (cargo / "bin", cargo / "registry", local / "lib", local / "state", home / "bin"):
+        made.mkdir(parents=True)
+    for made in (venv / "bin", local / "bin", local / "share" / "keyrings", home / ".ssh"):
+        made.mkdir(parents=True, exist_ok=True)
+    for secret in ("credentials.toml", "credentials", "auth.json", "gh_token"):
+        (cargo / secret).write_text("held\n")
+    (python / "bin").mkdir(parents=True)
+    (python / "share").mkdir()
+    (venv / "pyvenv.cfg").write_text(f"home = {python / 'bin'}\nversion = 3.12.0\n")
+    (venv / "bin" / "tool").write_text("#!/bin/sh\n")
+    (local / "bin" / "tool").symlink_to(venv / "bin" / "tool")
+    path = f"{cargo / 'bin'}:{local / 'bin'}:{home / 'bin'}:/usr/bin"
+    plan = LaunchPlan(argv=("true",), env={"PATH": path}, cwd=WORK)
+    needed = needed_paths(plan, HOME, (STATE, tmp_path / "home"), python=sys.executable)
+    assert {cargo / "bin", cargo / "registry", local / "bin", local / "lib"} <= set(needed)
+    assert {venv, python / "bin", home / "bin"} <= set(needed)
+    kept_out = (local, local / "share", local / "state", cargo, home, python / "share")
+    assert not set(kept_out) & set(needed)
+    assert not [p for p in needed if p.parent == cargo and p.name not in ("bin", "registry")]
+    assert not [p for p in needed if p.is_relative_to(local / "share" / "keyrings")]
+    stdio = needed_paths(plan, HOME, (STATE, tmp_path / "home"), python="x", prefixes=False)
+    assert cargo / "registry" not in stdio and venv in stdio  # a server: its links only
 
 
 @sandbox_need.root("needs root to look as another user")
@@ -243,6 +268,8 @@ def test_a_path_directory_fleetwarden_cannot_reach_is_left_out(tmp_path: Path) -
     assert "/usr" in seen or "/usr/bin" in seen, seen
     assert not [p for p in seen if p.startswith(str(closed))], seen
     assert str(closed / ".cargo") in map(str, needed_paths(plan, HOME, (), python="python3"))
+    under = needed_paths(plan, HOME, (closed,), python="python3")
+    assert str(closed / ".cargo" / "bin") in map(str, under)
 
 
 def test_a_program_in_the_agents_own_places_or_behind_a_link_there_binds_nothing(
