@@ -30,6 +30,7 @@ orchestrator or a standby — opens them again (:func:`reopen_doors`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import posixpath
@@ -48,6 +49,7 @@ from fleet.hosts.remote import failure
 from fleet.hosts.workdirs import workdir_problem
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.redaction.guard import says
+from fleet.sandbox import installs
 from fleet.sandbox.egress.doors import SUN_PATH_MAX
 from fleet.sandbox.egress.locked import EGRESS_DOOR
 from fleet.sandbox.lanes import RLIMITS
@@ -73,14 +75,17 @@ def wrap(
     facts: HostFacts | None = None,
     real: Mapping[str, str] | None = None,
     uid: int | None = None,
+    needs: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[LaunchPlan, dict[str, int | str]]:
     """``plan`` run in ``spec``'s sandbox on ``place``'s host; ``urls`` are the agent's
     (host-local) URLs, ``others`` the other agents' workdirs there, ``facts`` what the
     host's last probe found (where its CLI is installed), ``real`` where the workdir,
     :attr:`HostPlace.hidden_whole` and ``others`` really lie there (:func:`real_paths`; by
     default, as named), ``uid`` the agent's own uid there (its lane, where the login is root:
-    :mod:`fleet.hosts.lanes`). Returns the plan and the doors to open first (socket path →
-    the host-local port it leads to, or :data:`EGRESS`: the allow-list's door here)."""
+    :mod:`fleet.hosts.lanes`), ``needs`` what each PATH directory under a hidden path
+    brings back there (:func:`path_needs`; one it does not name comes back alone). Returns
+    the plan and the doors to open first (socket path → the host-local port it leads to,
+    or :data:`EGRESS`: the allow-list's door here)."""
     if not place.has_bwrap:
         raise LaunchFailed(
             f"{spec.name} cannot start sandboxed: host {spec.host} has no bubblewrap — "
@@ -102,7 +107,7 @@ def wrap(
     if problem is not None:
         raise LaunchFailed(f"{spec.name} cannot start on host {spec.host}: {problem}")
     hidden = [*whole, *(p for p in others if not _under(p, whole) and p != workdir)]
-    needed = [Path(place.lib), *_path_dirs(plan.env.get("PATH", ""), hidden)]
+    needed = [Path(place.lib), *_path_dirs(plan.env.get("PATH", ""), hidden, needs or {})]
     needed += _install(plan.argv[0] if plan.argv else "", facts)
     locked = spec.egress == LOCKED
     doors: tuple[Door, ...] = ()
@@ -158,15 +163,62 @@ def _under(path: Path, roots: Iterable[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
 
 
-def _path_dirs(path: str, hidden: Sequence[Path]) -> list[Path]:
-    """The directories on the agent's ``PATH`` (``…/bin`` with its prefix, as here)."""
-    found = []
+def _path_dirs(path: str, hidden: Sequence[Path], needs: Mapping[str, Sequence[str]]) -> list[Path]:
+    """The directories on the agent's ``PATH``: one under a hidden path with what the host
+    said it brings (:func:`path_needs`), or alone; another with its prefix (``…/bin``)."""
+    found: list[Path] = []
     for entry in path.split(":"):
         if entry.startswith("/"):
             where = Path(posixpath.normpath(entry))
-            prefix = where.parent
-            found.append(prefix if where.name == "bin" and prefix not in hidden else where)
+            if _under(where, hidden):
+                found += map(Path, needs.get(str(where), (str(where),)))
+            else:
+                found.append(where.parent if where.name == "bin" else where)
     return found
+
+
+def asked_dirs(path: str, hidden: Sequence[str]) -> list[tuple[str, bool]]:
+    """The directories on ``path`` under ``hidden`` (where they lie on the host), each with
+    whether its install comes with it (a ``bin`` whose folder is not itself hidden)."""
+    tops = [Path(p) for p in hidden]
+    asked: list[tuple[str, bool]] = []
+    for entry in path.split(":"):
+        if entry.startswith("/"):
+            where = Path(posixpath.normpath(entry))
+            if _under(where, tops):
+                asked.append((str(where), where.name == "bin" and where.parent not in tops))
+    return list(dict.fromkeys(asked))
+
+
+async def path_needs(link: Runner, asked: Sequence[tuple[str, bool]]) -> dict[str, list[str]]:
+    """What each of ``asked`` (:func:`asked_dirs`) brings back into a sandbox on the host
+    behind ``link``, as the host's own files say (:mod:`fleet.sandbox.installs`, run there);
+    raises :class:`HostError` when the host cannot say."""
+    if not asked:
+        return {}
+    request = json.dumps([list(pair) for pair in asked])
+    done = await link.run(["python3", "-I", "-S", "-c", _installs_source(), request], timeout=30.0)
+    try:
+        answer = json.loads(done.stdout) if done.ok else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, list) or len(answer) != len(asked):
+        raise HostError(f"python3 there cannot tell what its PATH needs: {failure(None, done)}")
+    found: dict[str, list[str]] = {}
+    for (directory, _), paths in zip(asked, answer, strict=True):
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise HostError("python3 there answered what its PATH needs in a shape it cannot")
+        strange = next((p for p in paths if not p.startswith("/") or not p.isprintable()), None)
+        if strange is not None:
+            said = says("the host", strange)
+            raise HostError(f"python3 there says a path lies where no path can: {said}")
+        found[directory] = paths
+    return found
+
+
+@functools.cache
+def _installs_source() -> str:
+    return Path(installs.__file__).read_text(encoding="utf-8")
 
 
 def _install(program: str, facts: HostFacts | None) -> list[Path]:

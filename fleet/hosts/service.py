@@ -30,8 +30,10 @@ from fleet.hosts.probe import HostFacts, probe
 from fleet.hosts.sandbox import (
     EgressDoor,
     Forward,
+    asked_dirs,
     forget_doors,
     open_doors,
+    path_needs,
     real_paths,
     reopen_doors,
     wrap,
@@ -183,11 +185,13 @@ class Hosts:
         others = list(others)
         try:  # where the workdirs and what every sandbox hides really lie there
             real = await real_paths(link, [str(plan.cwd), *place.hidden_whole, *map(str, others)])
+            hidden = [real.get(p, p) for p in place.hidden_whole]
+            needs = await path_needs(link, asked_dirs(plan.env.get("PATH", ""), hidden))
             uid = await self._lanes.uid_for(link, place, spec.name) if place.root else None
         except HostError as exc:
             raise LaunchFailed(f"{spec.name} cannot start on host {spec.host}: {exc}") from None
         facts = self.facts(spec.host)
-        wrapped, doors = wrap(spec, plan, place, urls, others, facts, real, uid)
+        wrapped, doors = wrap(spec, plan, place, urls, others, facts, real, uid, needs)
         if doors:
             try:
                 sftp = await link.sftp()

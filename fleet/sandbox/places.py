@@ -5,17 +5,15 @@ directories on its PATH)."""
 
 from __future__ import annotations
 
-import contextlib
-import fnmatch
 import glob
 import os
-import pwd
 import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from fleet.model import LaunchPlan
+from fleet.sandbox import installs
 from fleet.sandbox.host.reach import reaches_into
 
 _FLEET_DIR = Path(__file__).resolve().parents[1]
@@ -24,7 +22,7 @@ SYSTEM_HIDDEN = (Path("/root"), Path("/home"), Path("/etc/ssl/private"))
 SECRET_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/ssh/ssh_host_*key")
 """Files no agent reads, whatever its uid: shown as ``/dev/null`` (glob patterns)."""
 
-__all__ = ["KEPT_OUT", "SECRET_FILES", "SYSTEM_HIDDEN", "needed_paths", "real", "secret_files"]
+__all__ = ["SECRET_FILES", "SYSTEM_HIDDEN", "needed_paths", "real", "secret_files"]
 
 
 def needed_paths(
@@ -36,8 +34,8 @@ def needed_paths(
     workdir or HOME (``home``): a program there is the agent's own, and a symlink
     there points where the agent chose, so neither is resolved into anything bound —
     and the directories on its PATH. A PATH directory under a hidden one comes back with
-    where its entries' links lead (:func:`_linked`) and, where it is a ``bin``, with the
-    rest of its install (:func:`_install`: ``~/.cargo/bin`` brings ``~/.cargo``, without
+    where its entries' links lead and, where it is a ``bin``, with the rest of its install
+    (:func:`fleet.sandbox.installs.needs`: ``~/.cargo/bin`` brings ``~/.cargo``, without
     ``credentials.toml``; ``~/.local/bin`` brings ``~/.local/lib``, never ``~/.local/share``);
     :func:`~fleet.sandbox.host.reach.arrange` drops what enters the agent's places.
     Without ``prefixes`` (a stdio server), it comes back alone, with where its links lead."""
@@ -50,9 +48,8 @@ def needed_paths(
             if not reaches_into(where, hidden):
                 needed.append(where.parent if where.name == "bin" else where)
                 continue
-            needed += [where, *_linked(where)]
-            if prefixes and where.name == "bin" and where.parent not in hidden:
-                needed += _install(where.parent)
+            install = prefixes and where.name == "bin" and where.parent not in hidden
+            needed += map(Path, installs.needs(str(where), install))
     found = shutil.which(plan.argv[0], path=_path_of(plan.env)) if plan.argv else None
     own = (plan.cwd, home, real(plan.cwd), real(home))
     # A relative one was found in the workdir, where the agent runs it.
@@ -62,49 +59,6 @@ def needed_paths(
         needed.append(modules[-1] if modules else resolved.parent)
         needed.append(Path(found).parent)
     return tuple(p for p in needed if _reachable(p))
-
-
-KEPT_OUT = (
-    *("share", "state", "etc", "var"),
-    *("credentials", "credentials.*", ".credentials*", "auth.json", "*token*", "*secret*"),
-    *(".netrc", ".npmrc", ".pypirc", ".git-credentials", "*.pem", "*.key", "id_*"),
-)
-"""What an install's folder under a hidden path never brings back with it (names, glob
-patterns, any case): its data and configuration (``~/.local/share`` and ``state`` are every
-application's data, logins among them; ``etc`` holds an ``npmrc`` with its token) and its
-credential files (``~/.cargo/credentials.toml``)."""
-
-
-def _install(prefix: Path) -> list[Path]:
-    """The members of ``prefix`` (the folder around a ``bin`` on PATH) that a program in it
-    may need: all but :data:`KEPT_OUT`; nothing where ``prefix`` is someone's HOME
-    (``~/bin`` on PATH), which holds their keys and logins, not an install."""
-    if _is_home(prefix):
-        return []
-    try:
-        names = sorted(entry.name for entry in os.scandir(prefix))
-    except OSError:
-        return []
-    return [
-        prefix / name
-        for name in names
-        if not any(fnmatch.fnmatch(name.lower(), pattern) for pattern in KEPT_OUT)
-    ]
-
-
-HOME_MARKS = (".ssh", ".gnupg", ".config", ".profile", ".bashrc")
-"""What only a HOME holds: a folder with one of these is someone's HOME, not an install."""
-
-
-def _is_home(path: Path) -> bool:
-    """Whether ``path`` is a HOME: a user's (``/etc/passwd``), one under ``/home``, or any
-    folder holding one of :data:`HOME_MARKS`."""
-    homes = {Path("/root"), Path.home()}
-    with contextlib.suppress(OSError):
-        homes |= {Path(user.pw_dir) for user in pwd.getpwall() if user.pw_dir not in ("", "/")}
-    if path in homes or path.parent == Path("/home") or real(path) in map(real, homes):
-        return True
-    return any(os.path.lexists(path / mark) for mark in HOME_MARKS)
 
 
 def _reachable(path: Path) -> bool:
@@ -119,46 +73,6 @@ def _reachable(path: Path) -> bool:
     except OSError:
         return False  # closed to it, or not a way to a directory (a file in the way, a loop)
     return True
-
-
-def _linked(directory: Path) -> list[Path]:
-    """Where the links in ``directory`` lead, outside it: the install each points into (its
-    outermost ``node_modules``; a Python venv whole, with the Python it was made from, for
-    a tool pipx or uv put there; else the target's own directory)."""
-    try:
-        entries = list(directory.iterdir())
-    except OSError:
-        return []
-    led: list[Path] = []
-    for entry in entries:
-        if not entry.is_symlink():
-            continue
-        target = real(entry)
-        if target.parent == real(directory):
-            continue
-        modules = [p for p in target.parents if p.name == "node_modules"]
-        venv = target.parent.parent
-        if modules:
-            led.append(modules[-1])
-        elif target.parent.name == "bin" and (venv / "pyvenv.cfg").is_file():
-            led += [venv, *_venv_base(venv)]
-        else:
-            led.append(target.parent)
-    return list(dict.fromkeys(led))
-
-
-def _venv_base(venv: Path) -> list[Path]:
-    """The install of the Python ``venv`` was made from (its ``pyvenv.cfg``'s ``home``)."""
-    try:
-        lines = (venv / "pyvenv.cfg").read_text(errors="replace").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        key, _, value = line.partition("=")
-        if key.strip() == "home" and os.path.isabs(value.strip()):
-            where = real(Path(value.strip()))
-            return [where, *_install(where.parent)] if where.name == "bin" else [where]
-    return []
 
 
 def real(path: Path) -> Path:

@@ -12,7 +12,7 @@ import pytest
 
 from fleet.errors import LaunchFailed
 from fleet.hosts.place import HostPlace
-from fleet.hosts.sandbox import EGRESS, wrap
+from fleet.hosts.sandbox import EGRESS, asked_dirs, wrap
 from fleet.hosts.schema import placement_problems
 from fleet.model import AgentSpec, LaunchPlan
 from fleet.names import AgentName
@@ -66,7 +66,8 @@ def test_a_locked_agent_on_a_host_gets_its_hosts_layout_and_a_door_per_url() -> 
     assert ("--tmpfs", "/root") in pairs and ("--tmpfs", "/srv/other") in pairs
     assert ("--bind", PLACE.work_of("c1")) in pairs and ("--bind", PLACE.home_of("c1")) in pairs
     assert ("--ro-bind-try", PLACE.lib) in pairs  # the forwarder's copy, bound back
-    assert ("--ro-bind-try", "/home/fw/.npm-global") in pairs  # the CLI's prefix
+    assert ("--ro-bind-try", "/home/fw/.npm-global/bin") in pairs  # the host said nothing more
+    assert ("--ro-bind-try", "/home/fw/.npm-global") not in pairs
     assert ("--ro-bind", "/dev/null") in pairs  # the host's key files shown empty
     door_dir = f"{PLACE.agent_dir('c1')}/doors"
     assert doors == {f"{door_dir}/tcp-41001.sock": 41001, f"{door_dir}/tcp-41002.sock": 41002}
@@ -153,3 +154,16 @@ def test_a_workdir_below_the_home_or_the_hosts_workdirs_is_accepted_where_it_rea
     assert place.hidden_whole == (
         "/home/fw/agents-state", "/home/fw", "/srv/agents", "/root", "/home"
     )  # fmt: skip
+
+
+def test_a_path_directory_under_a_hidden_path_brings_back_what_the_host_says_it_needs() -> None:
+    """The host answers for the PATH directories under what it hides (a ``bin`` with its
+    install); those come back as it said, the rest with their prefix as before."""
+    path = "/home/fw/.npm-global/bin:/home/fw/tools:/opt/node/bin:/usr/bin"
+    asked = asked_dirs(path, PLACE.hidden_whole)
+    assert asked == [("/home/fw/.npm-global/bin", True), ("/home/fw/tools", False)]
+    needs = {"/home/fw/.npm-global/bin": ["/home/fw/.npm-global/bin", "/home/fw/.npm-global/lib"]}
+    wrapped, _ = wrap(spec(), replace(plan(), env={"PATH": path}), PLACE, URLS, [], needs=needs)
+    bound = {b for a, b in itertools.pairwise(wrapped.argv) if a == "--ro-bind-try"}
+    assert {"/home/fw/.npm-global/lib", "/home/fw/tools"} <= bound  # /opt is not hidden
+    assert "/home/fw/.npm-global" not in bound and "/home/fw/.npm-global/etc" not in bound
