@@ -159,6 +159,10 @@ async def real_paths(link: Runner, paths: Sequence[str]) -> dict[str, str]:
     return dict(zip(paths, lines, strict=True))
 
 
+def _holds(path: Path, hidden: Sequence[Path]) -> bool:
+    return any(h != path and h.is_relative_to(path) for h in hidden) or path in hidden
+
+
 def _under(path: Path, roots: Iterable[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
 
@@ -171,7 +175,9 @@ def _path_dirs(path: str, hidden: Sequence[Path], needs: Mapping[str, Sequence[s
         if entry.startswith("/"):
             where = Path(posixpath.normpath(entry))
             if _under(where, hidden):
-                found += map(Path, needs.get(str(where), (str(where),)))
+                said = map(Path, needs.get(str(where), (str(where),)))
+                # Only what lies under a hidden path matters, and never one that holds one.
+                found += [p for p in said if _under(p, hidden) and not _holds(p, hidden)]
             else:
                 found.append(where.parent if where.name == "bin" else where)
     return found
@@ -190,13 +196,16 @@ def asked_dirs(path: str, hidden: Sequence[str]) -> list[tuple[str, bool]]:
     return list(dict.fromkeys(asked))
 
 
-async def path_needs(link: Runner, asked: Sequence[tuple[str, bool]]) -> dict[str, list[str]]:
+async def path_needs(
+    link: Runner, asked: Sequence[tuple[str, bool]], untrusted: Sequence[str]
+) -> dict[str, list[str]]:
     """What each of ``asked`` (:func:`asked_dirs`) brings back into a sandbox on the host
-    behind ``link``, as the host's own files say (:mod:`fleet.sandbox.installs`, run there);
-    raises :class:`HostError` when the host cannot say."""
+    behind ``link``, as the host's own files say (:mod:`fleet.sandbox.installs`, run there;
+    nothing found through ``untrusted``, the places agents there may write); raises
+    :class:`HostError` when the host cannot say."""
     if not asked:
         return {}
-    request = json.dumps([list(pair) for pair in asked])
+    request = json.dumps({"dirs": [list(pair) for pair in asked], "untrusted": [*untrusted]})
     done = await link.run(["python3", "-I", "-S", "-c", _installs_source(), request], timeout=30.0)
     try:
         answer = json.loads(done.stdout) if done.ok else None

@@ -186,7 +186,10 @@ class Hosts:
         try:  # where the workdirs and what every sandbox hides really lie there
             real = await real_paths(link, [str(plan.cwd), *place.hidden_whole, *map(str, others)])
             hidden = [real.get(p, p) for p in place.hidden_whole]
-            needs = await path_needs(link, asked_dirs(plan.env.get("PATH", ""), hidden))
+            asked = asked_dirs(plan.env.get("PATH", ""), hidden)
+            writable = [place.state_dir, place.workdirs, *map(str, others), str(plan.cwd)]
+            untrusted = [real.get(p, p) for p in writable if p is not None]
+            needs = await path_needs(link, asked, untrusted)
             uid = await self._lanes.uid_for(link, place, spec.name) if place.root else None
         except HostError as exc:
             raise LaunchFailed(f"{spec.name} cannot start on host {spec.host}: {exc}") from None

@@ -26,7 +26,13 @@ __all__ = ["SECRET_FILES", "SYSTEM_HIDDEN", "needed_paths", "real", "secret_file
 
 
 def needed_paths(
-    plan: LaunchPlan, home: Path, hidden: tuple[Path, ...], *, python: str, prefixes: bool = True
+    plan: LaunchPlan,
+    home: Path,
+    hidden: tuple[Path, ...],
+    *,
+    python: str,
+    prefixes: bool = True,
+    agents: tuple[Path, ...] = (),
 ) -> tuple[Path, ...]:
     """What the agent must read even where a hidden path covers it: Fleetwarden's
     Python (its venv and the install it was made from) and package (the forwarder,
@@ -37,11 +43,14 @@ def needed_paths(
     where its entries' links lead and, where it is a ``bin``, with the rest of its install
     (:func:`fleet.sandbox.installs.needs`: ``~/.cargo/bin`` brings ``~/.cargo``, without
     ``credentials.toml``; ``~/.local/bin`` brings ``~/.local/lib``, never ``~/.local/share``);
-    :func:`~fleet.sandbox.host.reach.arrange` drops what enters the agent's places.
-    Without ``prefixes`` (a stdio server), it comes back alone, with where its links lead."""
+    :func:`~fleet.sandbox.host.reach.arrange` drops what enters the agent's places, and
+    nothing is found through them or through ``agents`` (the places other agents may write:
+    the state dir, their workdirs). Without ``prefixes`` (a stdio server), a PATH directory
+    comes back alone, with where its links lead."""
     interpreter = Path(python)
     needed = [_FLEET_DIR, Path(sys.prefix), Path(sys.base_prefix), interpreter.parent]
     needed.append(Path(os.path.realpath(interpreter)).parent)
+    untrusted = [str(p) for p in (plan.cwd, home, *agents)]
     for entry in (_path_of(plan.env) or "").split(os.pathsep):
         if entry and os.path.isabs(entry):
             where = Path(os.path.normpath(entry))
@@ -49,7 +58,7 @@ def needed_paths(
                 needed.append(where.parent if where.name == "bin" else where)
                 continue
             install = prefixes and where.name == "bin" and where.parent not in hidden
-            needed += map(Path, installs.needs(str(where), install))
+            needed += map(Path, installs.needs(str(where), install, untrusted))
     found = shutil.which(plan.argv[0], path=_path_of(plan.env)) if plan.argv else None
     own = (plan.cwd, home, real(plan.cwd), real(home))
     # A relative one was found in the workdir, where the agent runs it.

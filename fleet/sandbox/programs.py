@@ -68,7 +68,7 @@ async def confine(
         raise LaunchFailed(
             f"cannot be sandboxed here: {sandboxes.problem}. To fix: {sandboxes.fix}"
         )
-    settings = sandboxes.settings
+    settings, others = sandboxes.settings, tuple(others)
     try:
         uid = sandboxes.lanes.uid_for(lane)
         home, run_dir = await asyncio.to_thread(_places, place, uid)
@@ -81,7 +81,8 @@ async def confine(
     hidden += tuple(p for p in (*SYSTEM_HIDDEN, *others) if p.exists())
     plan = LaunchPlan(argv=program.argv, env=program.env, cwd=workdir)
     # A server is given its PATH's directories, never the rest of a hidden HOME around them.
-    needed = needed_paths(plan, home, hidden, python=settings.python, prefixes=False)
+    agents = (settings.state_dir, *others, *((settings.workdirs,) if settings.workdirs else ()))
+    needed = needed_paths(plan, home, hidden, python=settings.python, prefixes=False, agents=agents)
     given = [p for p in program.given if p.is_dir() and real(p) != real(workdir)]
     try:
         placed = await asyncio.to_thread(

@@ -220,7 +220,10 @@ class Sandboxes:
             p for p in (*SYSTEM_HIDDEN, *others) if p.exists() and real(p) != workdir
         )
         hidden = (*hidden, *lane_hidden)
-        placed = await self._arrange(spec, plan, home, hidden, uid)
+        agents = (self._settings.state_dir, *others)  # where agents write, this one aside
+        if self._settings.workdirs is not None:
+            agents += (self._settings.workdirs,)
+        placed = await self._arrange(spec, plan, home, hidden, uid, agents)
         env = dict(plan.env)
         doors: tuple[Door, ...] = ()
         locked = spec.egress == LOCKED
@@ -272,11 +275,13 @@ class Sandboxes:
         home: Path,
         hidden: tuple[Path, ...],
         uid: int | None,
+        agents: tuple[Path, ...],
     ) -> Arranged:
         """The sandbox's paths where bubblewrap, run as the agent's user, can mount them
         (:mod:`fleet.sandbox.host.reach`); a layout no sandbox can be built for is refused with
         the directory and the fix."""
-        needed = needed_paths(plan, home, hidden, python=self._settings.python)
+        python = self._settings.python
+        needed = needed_paths(plan, home, hidden, python=python, agents=agents)
         try:
             placed = await asyncio.to_thread(
                 arrange, hidden, (plan.cwd, home), needed, Walker.of(uid)

@@ -224,7 +224,7 @@ def test_a_path_directory_under_a_hidden_home_brings_its_install_not_the_data_be
     for secret in ("credentials.toml", "credentials", "auth.json", "gh_token"):
         (cargo / secret).write_text("held\n")
     (python / "bin").mkdir(parents=True)
-    (python / "share").mkdir()
+    (python / "lib").mkdir()
     (venv / "pyvenv.cfg").write_text(f"home = {python / 'bin'}\nversion = 3.12.0\n")
     (venv / "bin" / "tool").write_text("#!/bin/sh\n")
     (local / "bin" / "tool").symlink_to(venv / "bin" / "tool")
@@ -232,8 +232,8 @@ def test_a_path_directory_under_a_hidden_home_brings_its_install_not_the_data_be
     plan = LaunchPlan(argv=("true",), env={"PATH": path}, cwd=WORK)
     needed = needed_paths(plan, HOME, (STATE, tmp_path / "home"), python=sys.executable)
     assert {cargo / "bin", cargo / "registry", local / "bin", local / "lib"} <= set(needed)
-    assert {venv, python / "bin", home / "bin"} <= set(needed)
-    kept_out = (local, local / "share", local / "state", cargo, home, python / "share")
+    assert {venv, python / "bin", python / "lib", home / "bin"} <= set(needed)
+    kept_out = (local, local / "share", local / "state", cargo, home)
     assert not set(kept_out) & set(needed)
     assert not [p for p in needed if p.parent == cargo and p.name not in ("bin", "registry")]
     assert not [p for p in needed if p.is_relative_to(local / "share" / "keyrings")]
