@@ -192,7 +192,8 @@ def asked_dirs(path: str, hidden: Sequence[str]) -> list[tuple[str, bool]]:
         if entry.startswith("/"):
             where = Path(posixpath.normpath(entry))
             if _under(where, tops):
-                asked.append((str(where), where.name == "bin" and where.parent not in tops))
+                install = where.name in installs.BINS and where.parent not in tops
+                asked.append((str(where), install))
     return list(dict.fromkeys(asked))
 
 
@@ -206,7 +207,8 @@ async def path_needs(
     if not asked:
         return {}
     request = json.dumps({"dirs": [list(pair) for pair in asked], "untrusted": [*untrusted]})
-    done = await link.run(["python3", "-I", "-S", "-c", _installs_source(), request], timeout=30.0)
+    argv = ["python3", "-I", "-S", "-c", _installs_source()]
+    done = await link.run(argv, input=request, timeout=30.0)
     try:
         answer = json.loads(done.stdout) if done.ok else None
     except ValueError:

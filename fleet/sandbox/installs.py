@@ -1,7 +1,8 @@
 """What a directory on an agent's PATH brings back into its sandbox where a hidden path
 covers it: itself; where the links in it lead; and, for a ``bin``, the rest of its install
-(``~/.cargo/bin`` brings ``~/.cargo``) — its folders but those named like credentials
-(:data:`CREDENTIALS`), and of its files only the few a tool reads to run
+(``~/.cargo/bin`` brings ``~/.cargo``; ``shims`` counts as a ``bin``) — its folders but
+dot-folders and those named like credentials (:data:`CREDENTIALS`), and of its files only
+the few a tool reads to run
 (:data:`FILES_KEPT`; ``~/.cargo/credentials.toml``, ``~/.fly/config.yml`` stay out). In
 ``~/.local`` the folders of every application's data stay out too (:data:`LOCAL_DATA`:
 ``share``, ``state``), but for the one a PATH directory lies in (``~/.local/share/mise``
@@ -12,14 +13,14 @@ there is the agent's choice, never a reason to bind anything.
 
 A link leads to: the outermost ``node_modules`` it points into (an npm CLI); a Python venv
 whole, with the install of the Python it was made from (a pipx or uv tool); the ``bin`` it
-points into, with that ``bin``'s install; else the folder of the file it points at
-(pyenv's ``libexec``) — but the file alone where that folder is the install around the
-PATH directory itself (``~/.cargo/bin/h -> ../helper``), holds it, is ``~/.local/share``,
-a HOME or named like a credential.
+points into, with the install around it where that folder is one (:data:`INSTALL_MARKS`);
+a folder of the PATH directory's own install it points into (pyenv's ``libexec``); else
+the plain file it points at, alone — or nothing, where a credential's name or a HOME is
+on the way to it (``~/.local/bin/k -> ~/.ssh/id_ed25519``).
 
 Standard library only, no ``fleet`` import, Python 3.7's syntax: an SSH host's sandbox asks
 its host the same question by running this very file there (``python3 -I -S -c SOURCE
-REQUEST``, :func:`fleet.hosts.sandbox.path_needs`), which prints the answer as JSON.
+< REQUEST``, :func:`fleet.hosts.sandbox.path_needs`), which prints the answer as JSON.
 """
 
 from __future__ import annotations
@@ -40,12 +41,23 @@ CREDENTIALS = (
 )
 """Names (glob patterns, any case) no part of an install brings back, file or folder."""
 
-FILES_KEPT = ("version", "pyvenv.cfg", "env", ".crates.toml", ".crates2.json")
-"""The files at the top of an install that come back with it (pyenv's ``version``, a venv's
-``pyvenv.cfg``, cargo's ``env`` and install records); any other file there stays out."""
+FILES_KEPT = (
+    *("version", "VERSION", "go.env", "release", "pyvenv.cfg", "env", "package.json"),
+    *(".crates.toml", ".crates2.json", "layout.v4"),
+)
+"""The files at the top of an install that come back with it (pyenv's ``version``, Go's
+``VERSION`` and ``go.env``, a JDK's ``release``, a venv's ``pyvenv.cfg``, cargo's ``env``
+and install records, Volta's layout); any other file there stays out."""
+
+INSTALL_MARKS = ("lib", "lib64", "libexec", "share", "include", "pyvenv.cfg", "Cellar")
+"""What a folder around a ``bin`` a link points into holds when it is an install (rather
+than a project with a ``bin`` in it, whose ``.git`` and ``config`` are no install's)."""
 
 LOCAL_DATA = ("share", "state", "etc", "var")
 """The folders of ``~/.local`` (the XDG data and state homes) that never come back whole."""
+
+BINS = ("bin", "shims")
+"""A PATH directory of these names brings the rest of its install (pyenv's, rbenv's shims)."""
 
 HOME_MARKS = (".ssh", ".gnupg", ".config", ".profile", ".bashrc")
 """What only a HOME holds: a folder with one of these is someone's HOME, not an install."""
@@ -58,6 +70,7 @@ def needs(directory: str, install: bool, untrusted: list[str]) -> list[str]:
     with ``install`` (a ``bin``) the rest of its install, and the ``~/.local/share`` folder
     it lies in; nothing where the way to it enters ``untrusted``."""
     roots = [os.path.realpath(root) for root in untrusted]
+    _HOMES.clear()  # the passwd database read once for this answer
     if enters(directory, roots):
         return []
     found = [directory, *linked(directory, roots)]
@@ -70,22 +83,24 @@ def needs(directory: str, install: bool, untrusted: list[str]) -> list[str]:
 def members(prefix: str, roots: list[str]) -> list[str]:
     """The parts of the install ``prefix`` that come back (see the module's doc); none
     where it is someone's HOME or its way enters ``roots``."""
-    if prefix == "/" or is_home(prefix) or enters(prefix, roots):
+    real_prefix = os.path.realpath(prefix)
+    if real_prefix == "/" or is_home(prefix) or enters(prefix, roots):
         return []
     try:
-        names = sorted(os.listdir(prefix))
+        names = sorted(os.listdir(real_prefix))
     except OSError:
         return []
-    real_prefix = os.path.realpath(prefix)
-    local = os.path.basename(prefix) == ".local"
+    local = os.path.basename(real_prefix) == ".local"
     kept = []
     for name in names:
-        path = os.path.join(prefix, name)
+        path = os.path.join(real_prefix, name)
         if not _shown(name) or _credential(name) or (local and name in LOCAL_DATA):
             continue
-        if os.path.islink(path) and not _within(os.path.realpath(path), real_prefix):
-            continue  # a link out of the install: not the install's own
-        if os.path.isdir(path) or name in FILES_KEPT:
+        real = os.path.realpath(path)
+        if real == real_prefix or not _within(real, real_prefix) or enters(path, roots):
+            continue  # a link out of the install (or to all of it): not the install's own
+        folder = os.path.isdir(path) and not name.startswith(".") and not is_home(real)
+        if folder or (name in FILES_KEPT and os.path.isfile(path)):
             kept.append(path)
     return kept
 
@@ -115,21 +130,28 @@ def _install_of(target: str, roots: list[str], here: str) -> list[str]:
     """What a link out of ``here`` (a PATH directory, real) to ``target`` brings."""
     parts = target.split("/")
     parent = os.path.dirname(target)
-    if "node_modules" in parts:
+    if "node_modules" in parts:  # Yarn's global packages live in ~/.config/yarn/global
         top = "/".join(parts[: parts.index("node_modules") + 1])
-        return [top] if _plausible(top) else [target]
+        return [top] if plausible(top, allow=(".config",)) else _file(target)
     if os.path.basename(parent) == "bin":
         install = os.path.dirname(parent)
-        if os.path.isfile(os.path.join(install, "pyvenv.cfg")) and _plausible(install):
+        if os.path.isfile(os.path.join(install, "pyvenv.cfg")) and plausible(install):
             return [install, *venv_base(install, roots)]
-        return [parent, *members(install, roots)]
+        if not plausible(parent):
+            return _file(target)
+        if any(os.path.exists(os.path.join(install, mark)) for mark in INSTALL_MARKS):
+            return [parent, *members(install, roots)]
+        return [parent]
     around = os.path.dirname(here)  # the install of the PATH directory itself
-    local_data = os.path.basename(parent) in LOCAL_DATA and parent.endswith(
-        "/.local/" + os.path.basename(parent)
-    )
-    if _plausible(parent) and not _within(here, parent) and parent != around and not local_data:
-        return [parent]  # its folder (pyenv's libexec), not an install's whole folder
-    return [target]
+    same = _within(parent, around) and parent != around and not _within(here, parent)
+    if same and plausible(parent) and os.path.basename(around) != ".local":
+        return [parent]  # a folder of the same install (pyenv's libexec)
+    return _file(target)
+
+
+def _file(target: str) -> list[str]:
+    """``target`` alone, where it is a plain file no credential's name is on the way to."""
+    return [target] if os.path.isfile(target) and plausible(target) else []
 
 
 def venv_base(venv: str, roots: list[str]) -> list[str]:
@@ -155,14 +177,19 @@ def venv_base(venv: str, roots: list[str]) -> list[str]:
     return []
 
 
+_HOMES: list[set[str]] = []
+
+
 def is_home(path: str) -> bool:
     """Whether ``path`` is a HOME: a user's (the passwd database), one right under
     ``/home``, ``/root``, or any folder holding one of :data:`HOME_MARKS`."""
-    homes = {"/root", os.path.expanduser("~")}
-    with contextlib.suppress(OSError):
-        homes.update(user.pw_dir for user in pwd.getpwall() if user.pw_dir not in ("", "/"))
+    if not _HOMES:
+        homes = {"/root", os.path.expanduser("~")}
+        with contextlib.suppress(OSError):
+            homes.update(u.pw_dir for u in pwd.getpwall() if u.pw_dir not in ("", "/"))
+        _HOMES.append(homes | {os.path.realpath(h) for h in homes})
     real = os.path.realpath(path)
-    if path in homes or real in {os.path.realpath(h) for h in homes}:
+    if path in _HOMES[0] or real in _HOMES[0]:
         return True
     if os.path.dirname(path) == "/home":
         return True
@@ -206,15 +233,16 @@ def _local_share(directory: str) -> list[str]:
     for at in range(1, len(parts) - 2):
         if parts[at] == ".local" and parts[at + 1] == "share":
             tool = "/".join(parts[: at + 3])
-            return [tool] if _plausible(tool) and tool != directory else []
+            return [tool] if plausible(tool) and tool != directory else []
     return []
 
 
-def _plausible(path: str) -> bool:
-    """Whether ``path`` may come back whole: no HOME, no part named like a credential."""
+def plausible(path: str, allow: tuple[str, ...] = ()) -> bool:
+    """Whether ``path`` may come back whole: no HOME, no part named like a credential (but
+    those ``allow`` names)."""
     if path in ("", "/") or is_home(path):
         return False
-    return not any(_credential(part) for part in path.split("/") if part)
+    return not any(_credential(p) for p in path.split("/") if p and p not in allow)
 
 
 def _credential(name: str) -> bool:
@@ -231,8 +259,8 @@ def _within(path: str, root: str) -> bool:
 
 
 def main(request: str) -> str:
-    """The answer to ``request`` (JSON: ``{"dirs": [[directory, install], …], "untrusted":
-    […]}``), as JSON: each directory's :func:`needs`, in order."""
+    """The answer to ``request`` (JSON, on standard input: ``{"dirs": [[directory,
+    install], …], "untrusted": […]}``), as JSON: each directory's :func:`needs`, in order."""
     asked = json.loads(request)
     untrusted = [str(p) for p in asked.get("untrusted", [])]
     dirs = asked.get("dirs", [])
@@ -240,4 +268,4 @@ def main(request: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(main(sys.argv[1]))
+    sys.stdout.write(main(sys.stdin.read()))

@@ -57,15 +57,23 @@ def needed_paths(
             if not reaches_into(where, hidden):
                 needed.append(where.parent if where.name == "bin" else where)
                 continue
-            install = prefixes and where.name == "bin" and where.parent not in hidden
+            install = prefixes and where.name in installs.BINS and where.parent not in hidden
             needed += map(Path, installs.needs(str(where), install, untrusted))
     found = shutil.which(plan.argv[0], path=_path_of(plan.env)) if plan.argv else None
     own = (plan.cwd, home, real(plan.cwd), real(home))
     # A relative one was found in the workdir, where the agent runs it.
-    if found is not None and os.path.isabs(found) and not reaches_into(Path(found), own):
+    roots = [os.path.realpath(p) for p in untrusted]
+    if (
+        found is not None
+        and os.path.isabs(found)
+        and not reaches_into(Path(found), own)
+        and not installs.enters(found, roots)
+    ):
         resolved = Path(os.path.realpath(found))
         modules = [p for p in resolved.parents if p.name == "node_modules"]
-        needed.append(modules[-1] if modules else resolved.parent)
+        home_of = modules[-1] if modules else resolved.parent
+        plausible = installs.plausible(str(home_of), allow=(".config",))
+        needed.append(home_of if plausible else resolved)
         needed.append(Path(found).parent)
     return tuple(p for p in needed if _reachable(p))
 

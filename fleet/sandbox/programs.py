@@ -82,7 +82,9 @@ async def confine(
     plan = LaunchPlan(argv=program.argv, env=program.env, cwd=workdir)
     # A server is given its PATH's directories, never the rest of a hidden HOME around them.
     agents = (settings.state_dir, *others, *((settings.workdirs,) if settings.workdirs else ()))
-    needed = needed_paths(plan, home, hidden, python=settings.python, prefixes=False, agents=agents)
+    needed = await asyncio.to_thread(
+        needed_paths, plan, home, hidden, python=settings.python, prefixes=False, agents=agents
+    )
     given = [p for p in program.given if p.is_dir() and real(p) != real(workdir)]
     try:
         placed = await asyncio.to_thread(

@@ -281,8 +281,10 @@ class Sandboxes:
         (:mod:`fleet.sandbox.host.reach`); a layout no sandbox can be built for is refused with
         the directory and the fix."""
         python = self._settings.python
-        needed = needed_paths(plan, home, hidden, python=python, agents=agents)
-        try:
+        try:  # both read the file system: off the event loop
+            needed = await asyncio.to_thread(
+                needed_paths, plan, home, hidden, python=python, agents=agents
+            )
             placed = await asyncio.to_thread(
                 arrange, hidden, (plan.cwd, home), needed, Walker.of(uid)
             )

@@ -2,7 +2,8 @@
 bubblewrap: the tools in them run (a ``~/.cargo/bin`` program, a pipx tool whose link in
 ``~/.local/bin`` leads into its venv under ``~/.local/share``), while the credentials and
 data beside them stay out of the agent's sight (``~/.cargo/credentials.toml``,
-``~/.local/share/keyrings``, ``~/.local/state``, the HOME's ``.ssh`` around ``~/bin``)."""
+``~/.local/share/keyrings``, ``~/.local/state``, the HOME's ``.ssh`` around ``~/bin``,
+even with a link to its key in ``~/.local/bin``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ pytestmark = [pytest.mark.integration, sandbox_need.BWRAP]
 
 SECRETS = (
     ".cargo/credentials.toml",
+    ".cargo/config.toml",
     ".local/share/keyrings/login.keyring",
     ".local/state/history",
     ".ssh/id_fake",
@@ -64,6 +66,7 @@ def fleet_home() -> Iterator[Path]:
     _file(venv / "bin" / "pytool", script, 0o755)
     (home / ".local" / "bin").mkdir()
     (home / ".local" / "bin" / "pytool").symlink_to(venv / "bin" / "pytool")
+    (home / ".local" / "bin" / "k").symlink_to(home / ".ssh" / "id_fake")  # never a bind
     for folder in (home, *[p for p in home.rglob("*") if p.is_dir()]):
         folder.chmod(0o755)
     yield home

@@ -13,15 +13,16 @@ from fleet.sandbox import installs
 
 def test_an_install_brings_its_folders_and_kept_files_never_its_credentials(tmp_path: Path) -> None:
     fly = tmp_path / "u" / ".fly"
-    for made in ("bin", "lib", ".ssh-like", "keyrings", "my_tokens"):
+    for made in ("bin", "lib", ".git", "keyrings", "my_tokens"):
         (fly / made).mkdir(parents=True)
-    for name in ("config.yml", "credentials.toml", "version", "env"):
+    for name in ("config.yml", "credentials.toml", "version", "env", "go.env"):
         (fly / name).write_text("x\n")
     (fly / "escape").symlink_to(tmp_path)  # a link out of the install
+    (fly / "all").symlink_to(".")  # and one to all of it
     found = set(installs.needs(str(fly / "bin"), True, []))
-    assert {str(fly / n) for n in ("bin", "lib", ".ssh-like", "version", "env")} <= found
-    kept_out = ("config.yml", "credentials.toml", "keyrings", "my_tokens", "escape")
-    assert not {str(fly / n) for n in kept_out} & found
+    assert {str(fly / n) for n in ("bin", "lib", "version", "env", "go.env")} <= found
+    kept_out = ("config.yml", "credentials.toml", "keyrings", "my_tokens", "escape", "all")
+    assert not {str(fly / n) for n in (*kept_out, ".git")} & found
 
 
 def test_a_link_to_a_file_beside_the_bin_brings_the_file_not_its_folder(tmp_path: Path) -> None:
@@ -95,10 +96,50 @@ def test_a_host_runs_the_same_file_alone_and_odd_names_are_skipped(tmp_path: Pat
     request = json.dumps({"dirs": [[str(tool / "bin"), True]], "untrusted": []})
     source = Path(installs.__file__).read_text()
     done = subprocess.run(
-        ["/usr/bin/python3", "-I", "-S", "-c", source, request],
+        ["/usr/bin/python3", "-I", "-S", "-c", source],
+        input=request,
         capture_output=True,
         text=True,
         check=True,
         cwd="/",
     )
     assert json.loads(done.stdout) == [[str(tool / "bin"), str(tool / "lib")]]
+
+
+def test_a_link_out_of_the_install_brings_a_plain_file_at_most(tmp_path: Path) -> None:
+    """A link in ``~/.local/bin`` to a key brings nothing; to a download, the file alone; to
+    a project's ``bin``, that ``bin`` without the project's ``.git`` and ``config``; to
+    Yarn's global packages under ``~/.config``, their ``node_modules``."""
+    user = tmp_path / "u"
+    local_bin = user / ".local" / "bin"
+    local_bin.mkdir(parents=True)
+    (user / ".ssh").mkdir()
+    (user / ".ssh" / "id_ed25519").write_text("key\n")
+    (user / "Downloads").mkdir()
+    (user / "Downloads" / "kubectl").write_text("#!/bin/sh\n")
+    (user / "proj" / "bin").mkdir(parents=True)
+    (user / "proj" / ".git").mkdir()
+    (user / "proj" / "bin" / "run").write_text("#!/bin/sh\n")
+    yarn = user / ".config" / "yarn" / "global" / "node_modules" / "tsc" / "bin"
+    yarn.mkdir(parents=True)
+    (yarn / "tsc").write_text("#!/usr/bin/env node\n")
+    (local_bin / "k").symlink_to(user / ".ssh" / "id_ed25519")
+    (local_bin / "kubectl").symlink_to(user / "Downloads" / "kubectl")
+    (local_bin / "run").symlink_to(user / "proj" / "bin" / "run")
+    (local_bin / "tsc").symlink_to(yarn / "tsc")
+    found = installs.linked(str(local_bin), [])
+    assert found == [
+        str(user / "Downloads" / "kubectl"),
+        str(user / "proj" / "bin"),
+        str(user / ".config" / "yarn" / "global" / "node_modules"),
+    ]
+
+
+def test_shims_bring_their_install_as_a_bin_does(tmp_path: Path) -> None:
+    pyenv = tmp_path / "u" / ".pyenv"
+    for made in ("shims", "versions", "libexec"):
+        (pyenv / made).mkdir(parents=True)
+    (pyenv / "version").write_text("3.11.7\n")
+    install = "shims" in installs.BINS
+    found = installs.needs(str(pyenv / "shims"), install, [])
+    assert found == [str(pyenv / n) for n in ("shims", "libexec", "version", "versions")]
